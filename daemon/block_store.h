@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Tiered block store: the cache of one source. Objects (UFS files, named by their path in the
+ * source) are split into fixed blocks. Each tier keeps one sparse file per object with every
+ * cached block at its own offset (block * block_size), so a run of cached blocks in one tier is
+ * one contiguous (fd, offset) range, and a complete object could be passed through.
+ * The index (which blocks are where, their xxh3 checksums, object versions) is persisted in
+ * SQLite under the state directory; a kill -9 loses at most blocks whose write had not
+ * finished, never serves a block that fails its checksum. Tier I/O goes through io_uring.
+ * All functions are thread-safe. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ufs.h"
+
+#define BLOCK_STORE_MAX_TIERS 4
+
+struct tier_config {
+	char medium[8];		/* "mem", "ssd", "hdd" */
+	char path[4096];	/* directory; created if missing */
+	uint64_t quota;		/* bytes */
+};
+
+struct block_store_config {
+	const char *index_path;	/* SQLite file, e.g. <state>/stores/<source>/index.db */
+	const char *source_id;	/* subdirectory name under each tier path */
+	struct tier_config tiers[BLOCK_STORE_MAX_TIERS]; /* fastest first */
+	unsigned ntiers;
+	uint32_t block_size;	/* bytes, power of two >= 64 KiB */
+	double high, low;	/* watermarks, 0 < low <= high <= 1 */
+	bool lru;		/* true: LRU eviction (the default); hooks for heat come later */
+};
+
+struct block_store;
+
+/* Where a cached block lives, valid until block_store_release(). */
+struct block_ref {
+	int fd;			/* tier file of the object; borrowed */
+	uint64_t off;		/* offset of the block in that file (= block * block_size) */
+	uint32_t len;		/* bytes of data in the block (short for the last block) */
+	uint8_t tier;		/* index into the config's tiers */
+};
+
+struct tier_stats {
+	uint64_t quota, used, blocks;
+};
+
+struct block_store_stats {
+	unsigned ntiers;
+	struct tier_stats tiers[BLOCK_STORE_MAX_TIERS];
+	uint64_t hits, misses, evictions, demotions, checksum_failures;
+	uint64_t objects;
+};
+
+/* Opens (creating if needed) the store. Checks every tier path exists or can be created, is
+ * writable and has room for a block: -ENOENT, -EACCES, -ENOSPC with a message in errbuf naming
+ * the tier. Loads the persisted index. Returns 0 and an owned *ret. */
+int block_store_open(const struct block_store_config *cfg, struct block_store **ret,
+		     char *errbuf, size_t errlen);
+/* Flushes the index and frees everything. NULL is fine. */
+void block_store_free(struct block_store *bs);
+
+/* Records the current version of the object at path. If a different version was recorded,
+ * its cached blocks are dropped (in every tier). Returns 0 and the object's id. */
+int block_store_object_sync(struct block_store *bs, const char *path, const struct ufs_attr *attr,
+			    uint64_t *ret_obj);
+
+/* Looks up a block and pins it (eviction skips it) until block_store_release(). The first
+ * lookup of a block after open verifies its checksum; a block that fails is dropped.
+ * Returns 0 (hit, *ret set) or -ENOENT (miss). Counts hits and misses. */
+int block_store_acquire(struct block_store *bs, uint64_t obj, uint64_t block,
+			struct block_ref *ret);
+void block_store_release(struct block_store *bs, uint64_t obj, uint64_t block);
+/* True when the block is cached; no pin, no counting. */
+bool block_store_contains(struct block_store *bs, uint64_t obj, uint64_t block);
+
+/* Stores a block (copies data), writes it to the top tier through io_uring, checksums and
+ * indexes it. Evicts or demotes past the high watermark. Returns 0, or -ENOSPC when no room
+ * could be made (everything pinned), -EIO on a tier write error. */
+int block_store_put(struct block_store *bs, uint64_t obj, uint64_t block, const void *data,
+		    uint32_t len);
+
+/* Drops every cached block of obj. */
+int block_store_invalidate(struct block_store *bs, uint64_t obj);
+
+void block_store_get_stats(struct block_store *bs, struct block_store_stats *ret);
+/* Cached bytes of one object (sum of its cached blocks' lengths). */
+uint64_t block_store_object_cached(struct block_store *bs, uint64_t obj);
+uint32_t block_store_block_size(const struct block_store *bs);

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* UFS clients: list a directory, stat a path, read a byte range of an under file system.
+ * Backends (ufs_local.c, ufs_http.c) sit behind struct ufs_ops. Paths are relative to the
+ * UFS root, start with "/", are already decoded (plain UTF-8 bytes, no %xx), and never
+ * contain "." or ".." components. All functions are thread-safe. */
+#pragma once
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define UFS_ETAG_MAX 128
+
+/* What identifies one version of an object; a change in any field invalidates its blocks. */
+struct ufs_attr {
+	uint64_t size;
+	int64_t mtime;		    /* seconds since the epoch; 0 when unknown */
+	bool is_dir;
+	char etag[UFS_ETAG_MAX];    /* "" when the server gives none */
+};
+
+struct ufs_dirent {
+	char *name;		    /* one component, decoded */
+	struct ufs_attr attr;
+	bool size_known;	    /* false: the listing gave no size; ufs_stat() finds it */
+};
+
+struct ufs_options {
+	unsigned max_connections;   /* parallel range requests in flight, whole UFS (default 16) */
+	unsigned retries;	    /* attempts after the first on reset, timeout, 5xx (default 4) */
+	unsigned connect_timeout_ms; /* default 5000 */
+	unsigned low_speed_timeout_s; /* abort a transfer under 1 KiB/s for this long (default 30) */
+};
+
+/* Counters, updated atomically by the backend. */
+struct ufs_stats {
+	atomic_uint_fast64_t bytes;	/* payload bytes received by reads */
+	atomic_uint_fast64_t requests;	/* requests sent, listings and stats included */
+	atomic_uint_fast64_t retries;
+	atomic_uint_fast64_t errors;	/* reads that failed after all retries */
+};
+
+/* Called once per ufs_read_async() on a backend thread: err is 0 (then nread bytes, which is
+ * len unless the object ended first) or -errno. -ESTALE: the object no longer matches the
+ * expected attributes. Must not block for long. */
+typedef void (*ufs_read_done_fn)(void *userdata, int err, size_t nread);
+
+struct ufs;
+
+struct ufs_ops {
+	const char *scheme; /* "local", "http" */
+	int (*init)(struct ufs *u, const struct ufs_options *opts);
+	void (*fini)(struct ufs *u);
+	int (*list)(struct ufs *u, const char *path, struct ufs_dirent **ret_ents, size_t *ret_n);
+	int (*stat)(struct ufs *u, const char *path, struct ufs_attr *ret_attr);
+	int (*read_async)(struct ufs *u, const char *path, uint64_t off, size_t len, void *buf,
+			  const struct ufs_attr *expect, ufs_read_done_fn done, void *userdata);
+};
+
+struct ufs {
+	const struct ufs_ops *ops;
+	char *url;	       /* as given, without a trailing slash */
+	void *priv;	       /* backend state */
+	struct ufs_stats stats;
+	char last_error[256];  /* most recent failure cause, for messages; racy but printable */
+};
+
+/* Creates a client for url ("local:///abs/path", "http://...", "https://...").
+ * Returns 0 and an owned *ret, or -EINVAL (bad URL; message in errbuf), -EPROTONOSUPPORT. */
+int ufs_new(const char *url, const struct ufs_options *opts, struct ufs **ret, char *errbuf,
+	    size_t errlen);
+void ufs_free(struct ufs *u);
+
+/* Lists path. On success *ret_ents (owned, free with ufs_dirents_free) holds the entries,
+ * hostile ones (escaping the tree) dropped with a warning. -ENOENT, -ENOTDIR, -EACCES, -EIO. */
+int ufs_list(struct ufs *u, const char *path, struct ufs_dirent **ret_ents, size_t *ret_n);
+void ufs_dirents_free(struct ufs_dirent *ents, size_t n);
+/* Attributes of path (HEAD for http). -ENOENT when it does not exist. */
+int ufs_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr);
+/* Starts reading [off, off+len) of path into buf (caller keeps buf alive until done runs).
+ * expect, if not NULL, is checked against the response's validators. Returns 0 when queued
+ * (done will run exactly once) or -errno (done will not run). */
+int ufs_read_async(struct ufs *u, const char *path, uint64_t off, size_t len, void *buf,
+		   const struct ufs_attr *expect, ufs_read_done_fn done, void *userdata);
+/* Blocking wrapper of ufs_read_async. Returns bytes read or -errno. */
+long ufs_read(struct ufs *u, const char *path, uint64_t off, size_t len, void *buf,
+	      const struct ufs_attr *expect);
+/* Lists the root to check the UFS answers. Returns 0 or -errno with a message in errbuf
+ * naming the URL and the cause ("http://127.0.0.1:9/: Connection refused"). */
+int ufs_probe(struct ufs *u, char *errbuf, size_t errlen);
+
+extern const struct ufs_ops ufs_local_ops;
+extern const struct ufs_ops ufs_http_ops;

@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: Apache-2.0
+// Control-protocol framing: length-prefixed protobuf-c messages over AF_UNIX.
+#include "control.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static int fill_addr(const char *path, struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa->sun_path, path);
+	return 0;
+}
+
+int control_connect(const char *path)
+{
+	struct sockaddr_un sa;
+	int r = fill_addr(path, &sa);
+	if (r < 0)
+		return r;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+int control_listen(const char *path)
+{
+	struct sockaddr_un sa;
+	int r = fill_addr(path, &sa);
+	if (r < 0)
+		return r;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int read_all(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	while (len) {
+		ssize_t n = read(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int control_send(int fd, const ProtobufCMessage *msg)
+{
+	size_t len = protobuf_c_message_get_packed_size(msg);
+	if (len > CONTROL_MAX_FRAME)
+		return -EMSGSIZE;
+	uint8_t *buf = malloc(len + 4);
+	if (!buf)
+		return -ENOMEM;
+	buf[0] = len >> 24;
+	buf[1] = len >> 16;
+	buf[2] = len >> 8;
+	buf[3] = len;
+	protobuf_c_message_pack(msg, buf + 4);
+	int r = write_all(fd, buf, len + 4);
+	free(buf);
+	return r;
+}
+
+int control_recv(int fd, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **ret)
+{
+	uint8_t hdr[4];
+	int r = read_all(fd, hdr, 4);
+	if (r < 0)
+		return r;
+	uint32_t len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	if (len > CONTROL_MAX_FRAME)
+		return -EBADMSG;
+	uint8_t *buf = malloc(len ? len : 1);
+	if (!buf)
+		return -ENOMEM;
+	r = read_all(fd, buf, len);
+	if (r < 0) {
+		free(buf);
+		return r;
+	}
+	ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, len, buf);
+	free(buf);
+	if (!m)
+		return -EBADMSG;
+	*ret = m;
+	return 0;
+}
+
+int control_call(const char *sock_path, const Weir__Request *req, Weir__Response **ret)
+{
+	int fd = control_connect(sock_path);
+	if (fd < 0)
+		return fd;
+	int r = control_send(fd, &req->base);
+	ProtobufCMessage *m = NULL;
+	if (r >= 0)
+		r = control_recv(fd, &weir__response__descriptor, &m);
+	close(fd);
+	if (r < 0)
+		return r;
+	*ret = (Weir__Response *)m;
+	return 0;
+}

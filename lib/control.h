@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Framing of the control protocol (proto/control.proto) on a Unix stream socket:
+ * a 4-byte big-endian length, then the packed message. Blocking I/O. */
+#pragma once
+
+#include <stddef.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "control.pb-c.h"
+
+#define CONTROL_MAX_FRAME (16u << 20)
+
+/* Connects to the socket at path. Returns an O_CLOEXEC fd or -errno. */
+int control_connect(const char *path);
+/* Binds and listens at path, replacing a stale socket file. Returns the fd or -errno. */
+int control_listen(const char *path);
+/* Sends msg as one frame. Returns 0 or -errno. */
+int control_send(int fd, const ProtobufCMessage *msg);
+/* Reads one frame and unpacks it with desc. On success *ret is owned by the caller
+ * (free with protobuf_c_message_free_unpacked). Returns 0, -ECONNRESET at EOF, -EBADMSG. */
+int control_recv(int fd, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **ret);
+/* Sends req and waits for one Response. Returns 0 (then *ret is owned) or -errno. */
+int control_call(const char *sock_path, const Weir__Request *req, Weir__Response **ret);

@@ -1,0 +1,8 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The Check suites of daemon/, one per module. */
+#pragma once
+#include <check.h>
+
+Suite *listing_suite(void);
+Suite *block_store_suite(void);
+Suite *ranges_suite(void);

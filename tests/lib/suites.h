@@ -1,0 +1,7 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The Check suites of lib/, one per module. */
+#pragma once
+#include <check.h>
+
+Suite *quantity_suite(void);
+Suite *objmodel_suite(void);
