@@ -1,2 +1,188 @@
 // SPDX-License-Identifier: Apache-2.0
-// placeholder: being written
+// UFS dispatch: picks a backend by URL scheme, checks paths before any backend sees them
+// (absolute, no "." or ".." components), and wraps the async read in a blocking one.
+#include "ufs.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+
+static const struct ufs_ops *const backends[] = {&ufs_local_ops, &ufs_http_ops};
+
+/* "/" or "/a/b": absolute, no empty, "." or ".." components, no trailing slash. */
+static bool path_ok(const char *path)
+{
+	if (!path || path[0] != '/')
+		return false;
+	if (path[1] == '\0')
+		return true;
+	for (const char *c = path + 1;;) {
+		size_t n = strcspn(c, "/");
+		if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+			return false;
+		if (c[n] == '\0')
+			return true;
+		c += n + 1;
+	}
+}
+
+int ufs_new(const char *url, const struct ufs_options *opts, struct ufs **ret, char *errbuf,
+	    size_t errlen)
+{
+	const char *sep = url ? strstr(url, "://") : NULL;
+	if (!sep || sep == url) {
+		snprintf(errbuf, errlen, "invalid UFS URL \"%s\": expected scheme://...",
+			 url ? url : "");
+		return -EINVAL;
+	}
+	size_t slen = sep - url;
+	const struct ufs_ops *ops = NULL;
+	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]) && !ops; i++) {
+		if (strlen(backends[i]->scheme) == slen &&
+		    strncasecmp(url, backends[i]->scheme, slen) == 0)
+			ops = backends[i];
+	}
+	if (!ops && slen == 5 && strncasecmp(url, "https", 5) == 0)
+		ops = &ufs_http_ops;
+	if (!ops) {
+		snprintf(errbuf, errlen, "unsupported UFS URL \"%s\": use local://, http:// or https://",
+			 url);
+		return -EPROTONOSUPPORT;
+	}
+
+	struct ufs_options o = {.max_connections = 16, .retries = 4, .connect_timeout_ms = 5000,
+				.low_speed_timeout_s = 30};
+	if (opts) {
+		if (opts->max_connections)
+			o.max_connections = opts->max_connections;
+		o.retries = opts->retries;
+		if (opts->connect_timeout_ms)
+			o.connect_timeout_ms = opts->connect_timeout_ms;
+		if (opts->low_speed_timeout_s)
+			o.low_speed_timeout_s = opts->low_speed_timeout_s;
+	}
+
+	int r;
+	struct ufs *u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	u->ops = ops;
+	u->url = strdup(url);
+	if (!u->url) {
+		r = -ENOMEM;
+		goto err_free;
+	}
+	size_t l = strlen(u->url);
+	while (l > slen + 3 && u->url[l - 1] == '/')
+		u->url[--l] = '\0';
+	r = ops->init(u, &o);
+	if (r < 0) {
+		snprintf(errbuf, errlen, "invalid UFS URL \"%s\": %s", url,
+			 u->last_error[0] ? u->last_error : strerror(-r));
+		goto err_free;
+	}
+	*ret = u;
+	return 0;
+err_free:
+	free(u->url);
+	free(u);
+	return r;
+}
+
+void ufs_free(struct ufs *u)
+{
+	if (!u)
+		return;
+	u->ops->fini(u);
+	free(u->url);
+	free(u);
+}
+
+int ufs_list(struct ufs *u, const char *path, struct ufs_dirent **ret_ents, size_t *ret_n)
+{
+	if (!path_ok(path))
+		return -EINVAL;
+	return u->ops->list(u, path, ret_ents, ret_n);
+}
+
+void ufs_dirents_free(struct ufs_dirent *ents, size_t n)
+{
+	if (!ents)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(ents[i].name);
+	free(ents);
+}
+
+int ufs_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr)
+{
+	if (!path_ok(path))
+		return -EINVAL;
+	return u->ops->stat(u, path, ret_attr);
+}
+
+int ufs_read_async(struct ufs *u, const char *path, uint64_t off, size_t len, void *buf,
+		   const struct ufs_attr *expect, ufs_read_done_fn done, void *userdata)
+{
+	if (!path_ok(path) || path[1] == '\0' || !done || (len && !buf))
+		return -EINVAL;
+	return u->ops->read_async(u, path, off, len, buf, expect, done, userdata);
+}
+
+struct sync_read {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool finished; /* under lock */
+	int err;
+	size_t nread;
+};
+
+static void sync_read_done(void *userdata, int err, size_t nread)
+{
+	struct sync_read *s = userdata;
+	pthread_mutex_lock(&s->lock);
+	s->err = err;
+	s->nread = nread;
+	s->finished = true;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+long ufs_read(struct ufs *u, const char *path, uint64_t off, size_t len, void *buf,
+	      const struct ufs_attr *expect)
+{
+	struct sync_read s = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+	int r = ufs_read_async(u, path, off, len, buf, expect, sync_read_done, &s);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&s.lock);
+	while (!s.finished)
+		pthread_cond_wait(&s.cond, &s.lock);
+	pthread_mutex_unlock(&s.lock);
+	pthread_cond_destroy(&s.cond);
+	pthread_mutex_destroy(&s.lock);
+	return s.err < 0 ? s.err : (long)s.nread;
+}
+
+int ufs_probe(struct ufs *u, char *errbuf, size_t errlen)
+{
+	struct ufs_dirent *ents;
+	size_t n;
+	u->last_error[0] = '\0';
+	int r = ufs_list(u, "/", &ents, &n);
+	if (r >= 0) {
+		ufs_dirents_free(ents, n);
+		return 0;
+	}
+	/* backends record "<url>: <cause>" for the URL they failed on, here "<root>/" */
+	if (u->last_error[0])
+		snprintf(errbuf, errlen, "%s", u->last_error);
+	else
+		snprintf(errbuf, errlen, "%s/: %s", u->url, strerror(-r));
+	return r;
+}

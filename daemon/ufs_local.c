@@ -1,2 +1,391 @@
 // SPDX-License-Identifier: Apache-2.0
-// placeholder: being written
+// local:// UFS: plain files under a root directory (a local disk or an NFS mount). Every open is
+// resolved beneath the root fd (openat2 RESOLVE_BENEATH), so neither ".." nor a symlink leaves it.
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "ufs.h"
+
+#define LOCAL_MAX_WORKERS 16
+
+struct local_job {
+	struct local_job *next;
+	char *path;
+	uint64_t off;
+	size_t len;
+	void *buf;
+	bool has_expect;
+	struct ufs_attr expect;
+	ufs_read_done_fn done;
+	void *userdata;
+};
+
+struct local {
+	char *root; /* absolute path, for messages */
+	int root_fd;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct local_job *head, *tail; /* under lock */
+	bool stopping;		       /* under lock */
+	unsigned nworkers;
+	pthread_t workers[LOCAL_MAX_WORKERS];
+};
+
+static void set_error(struct ufs *u, const char *path, int err)
+{
+	snprintf(u->last_error, sizeof(u->last_error), "%s%s: %s", u->url,
+		 strcmp(path, "/") == 0 ? "/" : path, strerror(-err));
+}
+
+/* Opens path (UFS-relative, "/"-prefixed) beneath the root. Returns an fd or -errno;
+ * -EACCES when resolution would leave the root. */
+static int open_beneath(struct local *l, const char *path, int flags)
+{
+	const char *rel = path[1] ? path + 1 : ".";
+	/* openat2 refuses O_NOCTTY with O_PATH */
+	flags |= O_CLOEXEC | ((flags & O_PATH) ? 0 : O_NOCTTY);
+	struct open_how how = {.flags = (uint64_t)flags,
+			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+	long fd = syscall(SYS_openat2, l->root_fd, rel, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS)
+		fd = openat(l->root_fd, rel, flags);
+	if (fd < 0)
+		return errno == EXDEV ? -EACCES : -errno;
+	return (int)fd;
+}
+
+static void attr_from_stat(const struct stat *st, struct ufs_attr *attr)
+{
+	*attr = (struct ufs_attr){.mtime = st->st_mtim.tv_sec, .is_dir = S_ISDIR(st->st_mode)};
+	if (attr->is_dir)
+		return;
+	attr->size = (uint64_t)st->st_size;
+	/* inode and nanosecond mtime catch a rewrite within the same second */
+	snprintf(attr->etag, sizeof(attr->etag), "%llx-%llx-%llx", (unsigned long long)st->st_ino,
+		 (unsigned long long)st->st_mtim.tv_sec * 1000000000ull + st->st_mtim.tv_nsec,
+		 (unsigned long long)st->st_size);
+}
+
+static int local_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr)
+{
+	struct local *l = u->priv;
+	struct stat st;
+	atomic_fetch_add(&u->stats.requests, 1);
+	int fd = open_beneath(l, path, O_PATH);
+	if (fd < 0) {
+		set_error(u, path, fd);
+		log_debug("stat %s%s: %s", l->root, path, strerror(-fd));
+		return fd;
+	}
+	int r = fstat(fd, &st) < 0 ? -errno : 0;
+	close(fd);
+	if (r < 0) {
+		set_error(u, path, r);
+		return r;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+		set_error(u, path, -ENOENT);
+		return -ENOENT;
+	}
+	attr_from_stat(&st, ret_attr);
+	return 0;
+}
+
+static int local_list(struct ufs *u, const char *path, struct ufs_dirent **ret_ents, size_t *ret_n)
+{
+	struct local *l = u->priv;
+	struct ufs_dirent *v = NULL;
+	size_t n = 0, cap = 0;
+	char *child = NULL;
+	int r;
+
+	atomic_fetch_add(&u->stats.requests, 1);
+	int fd = open_beneath(l, path, O_RDONLY | O_DIRECTORY);
+	if (fd < 0) {
+		r = fd;
+		goto fail;
+	}
+	DIR *dir = fdopendir(fd);
+	if (!dir) {
+		r = -errno;
+		close(fd);
+		goto fail;
+	}
+	size_t plen = strlen(path);
+	for (;;) {
+		errno = 0;
+		struct dirent *de = readdir(dir);
+		if (!de) {
+			r = -errno;
+			if (r < 0)
+				goto fail_dir;
+			break;
+		}
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			log_debug("list %s%s: %s vanished", l->root, path, de->d_name);
+			continue;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			/* follow it, but only while it stays under the root */
+			free(child);
+			child = malloc(plen + strlen(de->d_name) + 2);
+			if (!child) {
+				r = -ENOMEM;
+				goto fail_dir;
+			}
+			sprintf(child, "%s/%s", plen > 1 ? path : "", de->d_name);
+			int cfd = open_beneath(l, child, O_PATH);
+			if (cfd == -EACCES) {
+				log_warn("%s%s: ignoring symlink \"%s\": it leads out of the root",
+					 u->url, path, de->d_name);
+				continue;
+			}
+			if (cfd < 0 || fstat(cfd, &st) < 0) {
+				if (cfd >= 0)
+					close(cfd);
+				log_debug("list %s: dangling symlink %s", l->root, child);
+				continue;
+			}
+			close(cfd);
+		}
+		if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 32;
+			struct ufs_dirent *nv = realloc(v, ncap * sizeof(*nv));
+			if (!nv) {
+				r = -ENOMEM;
+				goto fail_dir;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		struct ufs_dirent *e = &v[n];
+		e->name = strdup(de->d_name);
+		if (!e->name) {
+			r = -ENOMEM;
+			goto fail_dir;
+		}
+		attr_from_stat(&st, &e->attr);
+		e->size_known = true;
+		n++;
+	}
+	closedir(dir);
+	free(child);
+	*ret_ents = v;
+	*ret_n = n;
+	return 0;
+
+fail_dir:
+	closedir(dir);
+fail:
+	free(child);
+	ufs_dirents_free(v, n);
+	set_error(u, path, r);
+	log_debug("list %s%s: %s", l->root, path, strerror(-r));
+	return r;
+}
+
+static bool attr_matches(const struct ufs_attr *have, const struct ufs_attr *want)
+{
+	if (have->etag[0] && want->etag[0])
+		return strcmp(have->etag, want->etag) == 0;
+	return have->size == want->size && (!want->mtime || have->mtime == want->mtime);
+}
+
+static int local_do_read(struct ufs *u, struct local_job *j, size_t *ret_n)
+{
+	struct local *l = u->priv;
+	int fd = open_beneath(l, j->path, O_RDONLY);
+	if (fd < 0)
+		return fd;
+	int r = 0;
+	if (j->has_expect) {
+		struct stat st;
+		struct ufs_attr have;
+		if (fstat(fd, &st) < 0) {
+			r = -errno;
+			goto out;
+		}
+		attr_from_stat(&st, &have);
+		if (!attr_matches(&have, &j->expect)) {
+			r = -ESTALE;
+			goto out;
+		}
+	}
+	size_t got = 0;
+	while (got < j->len) {
+		ssize_t k = pread(fd, (char *)j->buf + got, j->len - got, (off_t)(j->off + got));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	*ret_n = got;
+out:
+	close(fd);
+	return r;
+}
+
+static void *local_worker(void *arg)
+{
+	struct ufs *u = arg;
+	struct local *l = u->priv;
+	pthread_mutex_lock(&l->lock);
+	for (;;) {
+		while (!l->head && !l->stopping)
+			pthread_cond_wait(&l->cond, &l->lock);
+		struct local_job *j = l->head;
+		if (!j)
+			break; /* stopping and drained */
+		l->head = j->next;
+		if (!l->head)
+			l->tail = NULL;
+		pthread_mutex_unlock(&l->lock);
+
+		size_t n = 0;
+		int r = local_do_read(u, j, &n);
+		if (r < 0) {
+			set_error(u, j->path, r);
+			atomic_fetch_add(&u->stats.errors, 1);
+			log_debug("read %s%s @%llu+%zu: %s", l->root, j->path,
+				  (unsigned long long)j->off, j->len, strerror(-r));
+		} else {
+			atomic_fetch_add(&u->stats.bytes, n);
+		}
+		j->done(j->userdata, r, r < 0 ? 0 : n);
+		free(j->path);
+		free(j);
+		pthread_mutex_lock(&l->lock);
+	}
+	pthread_mutex_unlock(&l->lock);
+	return NULL;
+}
+
+static int local_read_async(struct ufs *u, const char *path, uint64_t off, size_t len, void *buf,
+			    const struct ufs_attr *expect, ufs_read_done_fn done, void *userdata)
+{
+	struct local *l = u->priv;
+	struct local_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->path = strdup(path);
+	if (!j->path) {
+		free(j);
+		return -ENOMEM;
+	}
+	j->off = off;
+	j->len = len;
+	j->buf = buf;
+	j->done = done;
+	j->userdata = userdata;
+	if (expect) {
+		j->has_expect = true;
+		j->expect = *expect;
+	}
+	atomic_fetch_add(&u->stats.requests, 1);
+	pthread_mutex_lock(&l->lock);
+	if (l->stopping) {
+		pthread_mutex_unlock(&l->lock);
+		free(j->path);
+		free(j);
+		return -ESHUTDOWN;
+	}
+	if (l->tail)
+		l->tail->next = j;
+	else
+		l->head = j;
+	l->tail = j;
+	pthread_cond_signal(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+	return 0;
+}
+
+static void local_fini(struct ufs *u)
+{
+	struct local *l = u->priv;
+	if (!l)
+		return;
+	pthread_mutex_lock(&l->lock);
+	l->stopping = true;
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+	for (unsigned i = 0; i < l->nworkers; i++)
+		pthread_join(l->workers[i], NULL);
+	pthread_cond_destroy(&l->cond);
+	pthread_mutex_destroy(&l->lock);
+	if (l->root_fd >= 0)
+		close(l->root_fd);
+	free(l->root);
+	free(l);
+	u->priv = NULL;
+}
+
+static int local_init(struct ufs *u, const struct ufs_options *opts)
+{
+	const char *root = u->url + strlen("local://");
+	if (root[0] == '\0')
+		root = "/";
+	if (root[0] != '/') {
+		snprintf(u->last_error, sizeof(u->last_error),
+			 "expected local:///absolute/path (three slashes)");
+		return -EINVAL;
+	}
+	struct local *l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->root_fd = -1;
+	pthread_mutex_init(&l->lock, NULL);
+	pthread_cond_init(&l->cond, NULL);
+	u->priv = l;
+	int r;
+	l->root = strdup(root);
+	if (!l->root) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	l->root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (l->root_fd < 0) {
+		r = -errno;
+		snprintf(u->last_error, sizeof(u->last_error), "%s: %s", root, strerror(-r));
+		goto fail;
+	}
+	unsigned want = opts->max_connections < LOCAL_MAX_WORKERS ? opts->max_connections
+								  : LOCAL_MAX_WORKERS;
+	for (; l->nworkers < want; l->nworkers++) {
+		r = -pthread_create(&l->workers[l->nworkers], NULL, local_worker, u);
+		if (r < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	local_fini(u);
+	return r;
+}
+
+const struct ufs_ops ufs_local_ops = {
+	.scheme = "local",
+	.init = local_init,
+	.fini = local_fini,
+	.list = local_list,
+	.stat = local_stat,
+	.read_async = local_read_async,
+};

@@ -1,8 +1,500 @@
 // SPDX-License-Identifier: Apache-2.0
-// placeholder: being written
+// Listing parsers on listings as nginx and Apache serve them (hostile entries included), and the
+// local:// UFS backend against a temporary directory.
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "listing.h"
 #include "suites.h"
+#include "ufs.h"
+
+#define DIR_URL "http://mirror.example/pub/data/"
+
+/* The hostile rows every HTML fixture carries; none may survive. */
+#define HOSTILE_NGINX_ROWS                                                                         \
+	"<a href=\"../etc/passwd\">../etc/passwd</a>      29-Nov-2026 20:00       10\r\n"             \
+	"<a href=\"/abs/elsewhere\">elsewhere</a>         29-Nov-2026 20:00       10\r\n"             \
+	"<a href=\"http://evil.example/x\">x</a>          29-Nov-2026 20:00       10\r\n"             \
+	"<a href=\"//evil/x\">x</a>                       29-Nov-2026 20:00       10\r\n"             \
+	"<a href=\"a/../../b\">b</a>                      29-Nov-2026 20:00       10\r\n"             \
+	"<a href=\"%2e%2e/\">..</a>                       29-Nov-2026 20:00        -\r\n"             \
+	"<a href=\"x%2Fy\">x/y</a>                        29-Nov-2026 20:00       10\r\n"             \
+	"<a href=\"https://mirror.example/pub/data/x\">x</a> 29-Nov-2026 20:00    10\r\n"             \
+	"<a href=\"?C=M;O=A\">sort</a>\r\n"
+
+static const char nginx_html_exact[] =
+	"<html>\r\n<head><title>Index of /pub/data/</title></head>\r\n<body>\r\n"
+	"<h1>Index of /pub/data/</h1><hr><pre><a href=\"../\">../</a>\r\n"
+	"<a href=\"sub%20dir/\">sub dir/</a>                                          "
+	"29-Nov-2026 20:00                   -\r\n"
+	"<a href=\"a%20b.txt\">a b.txt</a>                                            "
+	"29-Nov-2026 20:01                 123\r\n"
+	"<a href=\"donn%C3%A9es.bin\">donn\xc3\xa9" "es.bin</a>                                 "
+	"29-Nov-2026 20:02             5000000\r\n"
+	"<a href=\"raw-\xc3\xa9t\xc3\xa9.txt\">raw-\xc3\xa9t\xc3\xa9.txt</a>                   "
+	"01-Jan-2025 00:00                   0\r\n"
+	"<a href=\"amp%26and.txt\">amp&amp;and.txt</a>                                "
+	"29-Nov-2026 20:03                  42\r\n"
+	"<a href=\"a-very-long-file-name-that-nginx-truncates-in-the-text.bin\">"
+	"a-very-long-file-name-that-nginx-truncates-in-..&gt;</a> "
+	"29-Nov-2026 20:04          1099511627776\r\n" HOSTILE_NGINX_ROWS
+	"</pre><hr></body>\r\n</html>\r\n";
+
+static const char nginx_html_rounded[] =
+	"<html>\r\n<head><title>Index of /pub/data/</title></head>\r\n<body>\r\n"
+	"<h1>Index of /pub/data/</h1><hr><pre><a href=\"../\">../</a>\r\n"
+	"<a href=\"sub/\">sub/</a>                                               "
+	"29-Nov-2026 20:00       -\r\n"
+	"<a href=\"big.iso\">big.iso</a>                                         "
+	"29-Nov-2026 20:00     12M\r\n"
+	"<a href=\"mid.bin\">mid.bin</a>                                         "
+	"29-Nov-2026 20:00      4K\r\n"
+	"<a href=\"huge.tar\">huge.tar</a>                                       "
+	"29-Nov-2026 20:00      3G\r\n"
+	"<a href=\"small.txt\">small.txt</a>                                     "
+	"29-Nov-2026 20:00     532\r\n" HOSTILE_NGINX_ROWS "</pre><hr></body>\r\n</html>\r\n";
+
+static const char nginx_json[] =
+	"[\n"
+	"{ \"name\":\"sub dir\", \"type\":\"directory\", \"mtime\":\"Sun, 29 Nov 2026 20:00:00 GMT\" "
+	"},\n"
+	"{ \"name\":\"a b.txt\", \"type\":\"file\", \"mtime\":\"Sun, 29 Nov 2026 20:01:02 GMT\", "
+	"\"size\":123 },\n"
+	"{ \"name\":\"donn\xc3\xa9" "es.bin\", \"type\":\"file\", \"mtime\":\"Sun, 29 Nov 2026 "
+	"20:02:00 GMT\", \"size\":5000000 },\n"
+	"{ \"name\":\"esc\\u00e9\\\"q\\\\\", \"type\":\"file\", \"mtime\":\"Sun, 29 Nov 2026 "
+	"20:02:00 GMT\", \"size\":1 },\n"
+	"{ \"name\":\"a%20literal\", \"type\":\"file\", \"mtime\":\"Sun, 29 Nov 2026 20:02:00 "
+	"GMT\", \"size\":7 },\n"
+	"{ \"name\":\"dangling\", \"type\":\"other\", \"mtime\":\"Sun, 29 Nov 2026 20:02:00 GMT\" "
+	"},\n"
+	"{ \"name\":\"..\", \"type\":\"directory\", \"mtime\":\"Sun, 29 Nov 2026 20:02:00 GMT\" },\n"
+	"{ \"name\":\"../etc/passwd\", \"type\":\"file\", \"mtime\":\"Sun, 29 Nov 2026 20:02:00 "
+	"GMT\", \"size\":10 },\n"
+	"{ \"name\":\"a/../../b\", \"type\":\"file\", \"mtime\":\"Sun, 29 Nov 2026 20:02:00 GMT\", "
+	"\"size\":10 }\n"
+	"]\n";
+
+static const char apache_html[] =
+	"<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n<html>\n <head>\n"
+	"  <title>Index of /pub/data</title>\n </head>\n <body>\n<h1>Index of /pub/data</h1>\n"
+	"  <table>\n"
+	"   <tr><th valign=\"top\"><img src=\"/icons/blank.gif\" alt=\"[ICO]\"></th>"
+	"<th><a href=\"?C=N;O=D\">Name</a></th><th><a href=\"?C=M;O=A\">Last modified</a></th>"
+	"<th><a href=\"?C=S;O=A\">Size</a></th><th><a href=\"?C=D;O=A\">Description</a></th></tr>\n"
+	"   <tr><th colspan=\"5\"><hr></th></tr>\n"
+	"<tr><td valign=\"top\"><img src=\"/icons/back.gif\" alt=\"[PARENTDIR]\"></td>"
+	"<td><a href=\"/pub/\">Parent Directory</a></td><td>&nbsp;</td>"
+	"<td align=\"right\">  - </td><td>&nbsp;</td></tr>\n"
+	"<tr><td valign=\"top\"><img src=\"/icons/folder.gif\" alt=\"[DIR]\"></td>"
+	"<td><a href=\"sub%20dir/\">sub dir/</a></td><td align=\"right\">2026-11-29 20:00  </td>"
+	"<td align=\"right\">  - </td><td>&nbsp;</td></tr>\n"
+	"<tr><td valign=\"top\"><img src=\"/icons/text.gif\" alt=\"[TXT]\"></td>"
+	"<td><a href=\"a%20b.txt\">a b.txt</a></td><td align=\"right\">2026-11-29 20:01  </td>"
+	"<td align=\"right\">123 </td><td>&nbsp;</td></tr>\n"
+	"<tr><td valign=\"top\"><img src=\"/icons/unknown.gif\" alt=\"[   ]\"></td>"
+	"<td><a href=\"donn%c3%a9es.bin\">donn&eacute;es.bin</a></td>"
+	"<td align=\"right\">2026-11-29 20:02  </td><td align=\"right\">4.8M</td>"
+	"<td>&nbsp;</td></tr>\n"
+	"<tr><td valign=\"top\"><img src=\"/icons/unknown.gif\" alt=\"[   ]\"></td>"
+	"<td><a href=\"/pub/data/abs%20same.bin\">abs same.bin</a></td>"
+	"<td align=\"right\">2026-11-29 20:03  </td><td align=\"right\">  0 </td>"
+	"<td>&nbsp;</td></tr>\n"
+	"<tr><td valign=\"top\"><img src=\"/icons/unknown.gif\" alt=\"[   ]\"></td>"
+	"<td><a href=\"../etc/passwd\">passwd</a></td><td align=\"right\">2026-11-29 20:03  </td>"
+	"<td align=\"right\">10 </td><td>&nbsp;</td></tr>\n"
+	"<tr><td valign=\"top\"><img src=\"/icons/unknown.gif\" alt=\"[   ]\"></td>"
+	"<td><a href=\"/abs/elsewhere\">elsewhere</a></td><td align=\"right\">2026-11-29 20:03  "
+	"</td><td align=\"right\">10 </td><td>&nbsp;</td></tr>\n"
+	"<tr><td valign=\"top\"><img src=\"/icons/unknown.gif\" alt=\"[   ]\"></td>"
+	"<td><a href=\"http://evil.example/x\">x</a></td><td align=\"right\">2026-11-29 20:03  "
+	"</td><td align=\"right\">10 </td><td>&nbsp;</td></tr>\n"
+	"<tr><td valign=\"top\"><img src=\"/icons/unknown.gif\" alt=\"[   ]\"></td>"
+	"<td><a href=\"//evil/x\">x</a></td><td align=\"right\">2026-11-29 20:03  </td>"
+	"<td align=\"right\">10 </td><td>&nbsp;</td></tr>\n"
+	"<tr><td valign=\"top\"><img src=\"/icons/unknown.gif\" alt=\"[   ]\"></td>"
+	"<td><a href='a/../../b'>b</a></td><td align=\"right\">2026-11-29 20:03  </td>"
+	"<td align=\"right\">10 </td><td>&nbsp;</td></tr>\n"
+	"   <tr><th colspan=\"5\"><hr></th></tr>\n</table>\n"
+	"<address>Apache/2.4.57 (Debian) Server at mirror.example Port 80</address>\n"
+	"</body></html>\n";
+
+static const struct ufs_dirent *find(const struct ufs_dirent *v, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].name, name) == 0)
+			return &v[i];
+	return NULL;
+}
+
+static int64_t utc(int y, int mon, int d, int h, int mi, int s)
+{
+	struct tm tm = {.tm_year = y - 1900, .tm_mon = mon - 1, .tm_mday = d,
+			.tm_hour = h, .tm_min = mi, .tm_sec = s};
+	return (int64_t)timegm(&tm);
+}
+
+/* No entry may carry a separator or a dot name, whatever the fixture. */
+static void assert_all_safe(const struct ufs_dirent *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_ptr_null(strchr(v[i].name, '/'));
+		ck_assert_str_ne(v[i].name, "..");
+		ck_assert_str_ne(v[i].name, ".");
+		ck_assert_ptr_null(strstr(v[i].name, "passwd"));
+		ck_assert_ptr_null(strstr(v[i].name, "elsewhere"));
+	}
+}
+
+START_TEST(test_nginx_html_exact)
+{
+	struct ufs_dirent *v;
+	size_t n;
+	ck_assert_int_eq(listing_parse(nginx_html_exact, strlen(nginx_html_exact),
+				       "text/html", DIR_URL, LISTING_AUTO, &v, &n),
+			 0);
+	assert_all_safe(v, n);
+	ck_assert_uint_eq(n, 6);
+
+	const struct ufs_dirent *e = find(v, n, "sub dir");
+	ck_assert_ptr_nonnull(e);
+	ck_assert(e->attr.is_dir);
+	ck_assert_int_eq(e->attr.mtime, utc(2026, 11, 29, 20, 0, 0));
+
+	e = find(v, n, "a b.txt");
+	ck_assert_ptr_nonnull(e);
+	ck_assert(!e->attr.is_dir);
+	ck_assert(e->size_known);
+	ck_assert_uint_eq(e->attr.size, 123);
+	ck_assert_int_eq(e->attr.mtime, utc(2026, 11, 29, 20, 1, 0));
+
+	e = find(v, n, "donn\xc3\xa9" "es.bin");
+	ck_assert_ptr_nonnull(e);
+	ck_assert(e->size_known);
+	ck_assert_uint_eq(e->attr.size, 5000000);
+
+	e = find(v, n, "raw-\xc3\xa9t\xc3\xa9.txt");
+	ck_assert_ptr_nonnull(e);
+	ck_assert(e->size_known);
+	ck_assert_uint_eq(e->attr.size, 0);
+	ck_assert_int_eq(e->attr.mtime, utc(2025, 1, 1, 0, 0, 0));
+
+	e = find(v, n, "amp&and.txt");
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(e->attr.size, 42);
+
+	e = find(v, n, "a-very-long-file-name-that-nginx-truncates-in-the-text.bin");
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(e->attr.size, 1099511627776ull);
+	ufs_dirents_free(v, n);
+}
+END_TEST
+
+START_TEST(test_nginx_html_rounded)
+{
+	struct ufs_dirent *v;
+	size_t n;
+	ck_assert_int_eq(listing_parse(nginx_html_rounded, strlen(nginx_html_rounded), NULL,
+				       DIR_URL, LISTING_NGINX_HTML, &v, &n),
+			 0);
+	assert_all_safe(v, n);
+	ck_assert_uint_eq(n, 5);
+	const struct ufs_dirent *e = find(v, n, "sub");
+	ck_assert_ptr_nonnull(e);
+	ck_assert(e->attr.is_dir);
+	const char *rounded[] = {"big.iso", "mid.bin", "huge.tar"};
+	for (int i = 0; i < 3; i++) {
+		e = find(v, n, rounded[i]);
+		ck_assert_ptr_nonnull(e);
+		ck_assert(!e->attr.is_dir);
+		ck_assert_msg(!e->size_known, "%s has a rounded size", rounded[i]);
+		ck_assert_int_eq(e->attr.mtime, utc(2026, 11, 29, 20, 0, 0));
+	}
+	e = find(v, n, "small.txt");
+	ck_assert_ptr_nonnull(e);
+	ck_assert(e->size_known);
+	ck_assert_uint_eq(e->attr.size, 532);
+	ufs_dirents_free(v, n);
+}
+END_TEST
+
+START_TEST(test_nginx_json)
+{
+	struct ufs_dirent *v;
+	size_t n;
+	/* sniffed from the body even without a JSON content type */
+	ck_assert_int_eq(listing_parse(nginx_json, strlen(nginx_json), "text/plain", DIR_URL,
+				       LISTING_AUTO, &v, &n),
+			 0);
+	assert_all_safe(v, n);
+	ck_assert_uint_eq(n, 5);
+	const struct ufs_dirent *e = find(v, n, "sub dir");
+	ck_assert_ptr_nonnull(e);
+	ck_assert(e->attr.is_dir);
+	ck_assert_int_eq(e->attr.mtime, utc(2026, 11, 29, 20, 0, 0));
+	e = find(v, n, "a b.txt");
+	ck_assert_ptr_nonnull(e);
+	ck_assert(e->size_known);
+	ck_assert_uint_eq(e->attr.size, 123);
+	ck_assert_int_eq(e->attr.mtime, utc(2026, 11, 29, 20, 1, 2));
+	e = find(v, n, "donn\xc3\xa9" "es.bin");
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(e->attr.size, 5000000);
+	ck_assert_ptr_nonnull(find(v, n, "esc\xc3\xa9\"q\\"));
+	/* JSON names are not URLs: no percent-decoding */
+	ck_assert_ptr_nonnull(find(v, n, "a%20literal"));
+	ck_assert_ptr_null(find(v, n, "dangling"));
+	ufs_dirents_free(v, n);
+}
+END_TEST
+
+START_TEST(test_apache_html)
+{
+	struct ufs_dirent *v;
+	size_t n;
+	ck_assert_int_eq(listing_parse(apache_html, strlen(apache_html), "text/html;charset=UTF-8",
+				       DIR_URL, LISTING_AUTO, &v, &n),
+			 0);
+	assert_all_safe(v, n);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_ptr_null(find(v, n, "Parent Directory"));
+	ck_assert_ptr_null(find(v, n, "pub"));
+	const struct ufs_dirent *e = find(v, n, "sub dir");
+	ck_assert_ptr_nonnull(e);
+	ck_assert(e->attr.is_dir);
+	ck_assert_int_eq(e->attr.mtime, utc(2026, 11, 29, 20, 0, 0));
+	e = find(v, n, "a b.txt");
+	ck_assert_ptr_nonnull(e);
+	ck_assert(e->size_known);
+	ck_assert_uint_eq(e->attr.size, 123);
+	e = find(v, n, "donn\xc3\xa9" "es.bin");
+	ck_assert_ptr_nonnull(e);
+	ck_assert(!e->size_known);
+	ck_assert_int_eq(e->attr.mtime, utc(2026, 11, 29, 20, 2, 0));
+	e = find(v, n, "abs same.bin");
+	ck_assert_ptr_nonnull(e);
+	ck_assert(e->size_known);
+	ck_assert_uint_eq(e->attr.size, 0);
+	ufs_dirents_free(v, n);
+}
+END_TEST
+
+START_TEST(test_root_and_bad_input)
+{
+	static const char root_listing[] = "<pre><a href=\"../\">../</a>\n"
+					   "<a href=\"/\">/</a>\n"
+					   "<a href=\"/x.bin\">x.bin</a> 29-Nov-2026 20:00 5\n"
+					   "<a href=\"http://mirror.example/y/\">y/</a>\n</pre>";
+	struct ufs_dirent *v;
+	size_t n;
+	ck_assert_int_eq(listing_parse(root_listing, strlen(root_listing), "text/html",
+				       "http://mirror.example/", LISTING_AUTO, &v, &n),
+			 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_ptr_nonnull(find(v, n, "x.bin"));
+	ck_assert(find(v, n, "y")->attr.is_dir);
+	ufs_dirents_free(v, n);
+
+	static const char bad_json[] = "[ { \"name\": \"x\", \"type\": ";
+	ck_assert_int_eq(listing_parse(bad_json, strlen(bad_json), "application/json", DIR_URL,
+				       LISTING_AUTO, &v, &n),
+			 -EBADMSG);
+	ck_assert_int_eq(listing_parse("[]", 2, NULL, DIR_URL, LISTING_NGINX_JSON, &v, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	ufs_dirents_free(v, n);
+	/* the body need not be NUL-terminated */
+	char unterminated[] = {'<', 'a', ' ', 'h', 'r', 'e', 'f', '=', 'z', '>', 'z', '<', '/',
+			       'a', '>', 'X'};
+	ck_assert_int_eq(listing_parse(unterminated, sizeof(unterminated) - 1, NULL, DIR_URL,
+				       LISTING_AUTO, &v, &n),
+			 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(v[0].name, "z");
+	ufs_dirents_free(v, n);
+}
+END_TEST
+
+/* local:// backend */
+
+static char tmpdir[] = "/tmp/weir-check-local-XXXXXX";
+
+static void write_file(const char *rel, const char *data, size_t len)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s", tmpdir, rel);
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+	close(fd);
+}
+
+static void local_setup(void)
+{
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	char p[512];
+	snprintf(p, sizeof(p), "%s/root", tmpdir);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/root/sub dir", tmpdir);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	write_file("outside.txt", "secret", 6);
+	write_file("root/hello.txt", "hello, world", 12);
+	write_file("root/sub dir/donn\xc3\xa9" "es.bin", "0123456789", 10);
+	snprintf(p, sizeof(p), "%s/root/out", tmpdir);
+	ck_assert_int_eq(symlink("../outside.txt", p), 0);
+	snprintf(p, sizeof(p), "%s/root/in", tmpdir);
+	ck_assert_int_eq(symlink("hello.txt", p), 0);
+	snprintf(p, sizeof(p), "%s/root/fifo", tmpdir);
+	ck_assert_int_eq(mkfifo(p, 0644), 0);
+}
+
+static void local_teardown(void)
+{
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static struct ufs *local_open(void)
+{
+	char url[600], err[256];
+	struct ufs *u = NULL;
+	snprintf(url, sizeof(url), "local://%s/root/", tmpdir);
+	ck_assert_int_eq(ufs_new(url, NULL, &u, err, sizeof(err)), 0);
+	return u;
+}
+
+START_TEST(test_local_list_stat_read)
+{
+	struct ufs *u = local_open();
+	char err[256];
+	ck_assert_int_eq(ufs_probe(u, err, sizeof(err)), 0);
+
+	struct ufs_dirent *v;
+	size_t n;
+	ck_assert_int_eq(ufs_list(u, "/", &v, &n), 0);
+	/* hello.txt, sub dir, in (symlink inside); not out (leaves the root), not the fifo */
+	ck_assert_uint_eq(n, 3);
+	ck_assert_ptr_nonnull(find(v, n, "hello.txt"));
+	ck_assert_uint_eq(find(v, n, "hello.txt")->attr.size, 12);
+	ck_assert(find(v, n, "hello.txt")->size_known);
+	ck_assert(find(v, n, "sub dir")->attr.is_dir);
+	ck_assert_uint_eq(find(v, n, "in")->attr.size, 12);
+	ufs_dirents_free(v, n);
+
+	ck_assert_int_eq(ufs_list(u, "/sub dir", &v, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(v[0].name, "donn\xc3\xa9" "es.bin");
+	ufs_dirents_free(v, n);
+	ck_assert_int_eq(ufs_list(u, "/hello.txt", &v, &n), -ENOTDIR);
+	ck_assert_int_eq(ufs_list(u, "/nope", &v, &n), -ENOENT);
+
+	struct ufs_attr a;
+	ck_assert_int_eq(ufs_stat(u, "/hello.txt", &a), 0);
+	ck_assert_uint_eq(a.size, 12);
+	ck_assert(!a.is_dir);
+	ck_assert(a.mtime > 0);
+	ck_assert_int_eq(ufs_stat(u, "/", &a), 0);
+	ck_assert(a.is_dir);
+	ck_assert_int_eq(ufs_stat(u, "/missing", &a), -ENOENT);
+
+	char buf[64] = {0};
+	ck_assert_int_eq(ufs_stat(u, "/sub dir/donn\xc3\xa9" "es.bin", &a), 0);
+	ck_assert_int_eq(ufs_read(u, "/sub dir/donn\xc3\xa9" "es.bin", 3, 4, buf, &a), 4);
+	ck_assert_int_eq(memcmp(buf, "3456", 4), 0);
+	/* past the end: short */
+	ck_assert_int_eq(ufs_read(u, "/sub dir/donn\xc3\xa9" "es.bin", 8, 10, buf, NULL), 2);
+	ck_assert_int_eq(memcmp(buf, "89", 2), 0);
+	ck_assert_int_eq(ufs_read(u, "/hello.txt", 100, 10, buf, NULL), 0);
+	ck_assert_int_eq(ufs_read(u, "/missing", 0, 10, buf, NULL), -ENOENT);
+
+	/* a changed object no longer matches */
+	struct ufs_attr old;
+	ck_assert_int_eq(ufs_stat(u, "/hello.txt", &old), 0);
+	write_file("root/hello.txt", "hello, there, world", 19);
+	ck_assert_int_eq(ufs_read(u, "/hello.txt", 0, 5, buf, &old), -ESTALE);
+	ck_assert_uint_ge(atomic_load(&u->stats.bytes), 6);
+	ck_assert_uint_ge(atomic_load(&u->stats.errors), 2);
+	ufs_free(u);
+}
+END_TEST
+
+START_TEST(test_local_escapes)
+{
+	struct ufs *u = local_open();
+	struct ufs_attr a;
+	char buf[16];
+	struct ufs_dirent *v;
+	size_t n;
+	ck_assert_int_eq(ufs_stat(u, "/../outside.txt", &a), -EINVAL);
+	ck_assert_int_eq(ufs_stat(u, "/sub dir/../../outside.txt", &a), -EINVAL);
+	ck_assert_int_eq(ufs_stat(u, "relative", &a), -EINVAL);
+	ck_assert_int_eq(ufs_stat(u, "/./hello.txt", &a), -EINVAL);
+	ck_assert_int_eq(ufs_stat(u, "//hello.txt", &a), -EINVAL);
+	ck_assert_int_eq(ufs_list(u, "/..", &v, &n), -EINVAL);
+	ck_assert_int_eq(ufs_read(u, "/../outside.txt", 0, 6, buf, NULL), -EINVAL);
+	/* a symlink that leads out of the root is refused, not followed */
+	ck_assert_int_eq(ufs_stat(u, "/out", &a), -EACCES);
+	ck_assert_int_eq(ufs_read(u, "/out", 0, 6, buf, NULL), -EACCES);
+	ck_assert_ptr_nonnull(strstr(u->last_error, "/out"));
+	ck_assert_int_eq(ufs_read(u, "/in", 0, 5, buf, NULL), 5);
+	ck_assert_int_eq(memcmp(buf, "hello", 5), 0);
+	ufs_free(u);
+}
+END_TEST
+
+static int async_hits;
+static void count_done(void *userdata, int err, size_t nread)
+{
+	if (err == 0 && nread == 1)
+		__atomic_add_fetch((int *)userdata, 1, __ATOMIC_SEQ_CST);
+}
+
+START_TEST(test_local_async_and_urls)
+{
+	struct ufs *u = local_open();
+	static char bufs[200];
+	for (int i = 0; i < 200; i++)
+		ck_assert_int_eq(ufs_read_async(u, "/hello.txt", i % 12, 1, &bufs[i], NULL,
+						count_done, &async_hits),
+				 0);
+	ufs_free(u); /* drains: every done ran */
+	ck_assert_int_eq(async_hits, 200);
+	ck_assert_int_eq(bufs[13], 'e');
+
+	char err[256];
+	ck_assert_int_eq(ufs_new("local://relative/path", NULL, &u, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(ufs_new("ftp://x/", NULL, &u, err, sizeof(err)), -EPROTONOSUPPORT);
+	ck_assert_ptr_nonnull(strstr(err, "ftp://x/"));
+	ck_assert_int_eq(ufs_new("nonsense", NULL, &u, err, sizeof(err)), -EINVAL);
+	ck_assert_int_lt(ufs_new("local:///nonexistent/weir/root", NULL, &u, err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/weir/root"));
+}
+END_TEST
 
 Suite *listing_suite(void)
 {
-	return suite_create("listing");
+	Suite *s = suite_create("listing");
+	TCase *tc = tcase_create("parse");
+	tcase_set_timeout(tc, 10);
+	tcase_add_test(tc, test_nginx_html_exact);
+	tcase_add_test(tc, test_nginx_html_rounded);
+	tcase_add_test(tc, test_nginx_json);
+	tcase_add_test(tc, test_apache_html);
+	tcase_add_test(tc, test_root_and_bad_input);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("ufs_local");
+	tcase_set_timeout(tc, 20);
+	tcase_add_checked_fixture(tc, local_setup, local_teardown);
+	tcase_add_test(tc, test_local_list_stat_read);
+	tcase_add_test(tc, test_local_escapes);
+	tcase_add_test(tc, test_local_async_and_urls);
+	suite_add_tcase(s, tc);
+	return s;
 }
