@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# THE test command: installs deps, builds in ./build, runs every meson suite (unit, e2e), and
+# ends with one line "N passed, N failed" from build/meson-logs/testlog.json; non-zero on failure.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+scripts/install-deps.sh
+
+if [ -f build/meson-private/coredata.dat ]; then
+	meson setup --reconfigure build
+else
+	meson setup build
+fi
+if ! ninja -C build; then
+	echo "test: the build failed (errors above); fix it and run scripts/test.sh again" >&2
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+rm -f build/meson-logs/testlog.json
+rc=0
+meson test -C build --print-errorlogs "$@" || rc=$?
+
+log=build/meson-logs/testlog.json
+if [ ! -s "$log" ]; then
+	echo "test: meson test wrote no $log (exit $rc); see the output above" >&2
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+# A skipped test counts as failed: on CI every suite must run (a missing privilege is a failure).
+read -r passed failed < <(python3 - "$log" <<'PY'
+import json, sys
+passed = failed = 0
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if not line:
+        continue
+    r = json.loads(line)
+    if r.get("result") in ("OK", "EXPECTEDFAIL"):
+        passed += 1
+    else:
+        failed += 1
+        print(f"test: {r.get('name')} ({r.get('suite')}): {r.get('result')}", file=sys.stderr)
+print(passed, failed)
+PY
+)
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$rc" -eq 0 ]

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# End to end (issue 2): nginx on loopback serves a walkthrough-shaped tree; weir mounts it; copies
+# are byte-exact, warm copies make no UFS request (also after kill -9 + remount), changes show up.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/../helpers/lib.sh"
+. "$here/../helpers/nginx.sh"
+. "$here/../helpers/weir.sh"
+
+SCALE="${WEIR_E2E_SCALE:-0.03}" # ~42 MB in spark-3.3.1
+
+require_root_fuse
+find_weir_bins
+TMP="$(mktemp -d /tmp/weir-e2e-mount.XXXXXX)"
+at_exit 'rm -rf "$TMP"'
+TREE="$TMP/tree" MP="$TMP/mnt"
+weir_setup "$TMP"
+TIERS="mem:$WEIR_TIER_DIR/mem:1GiB"
+echo "weir: $WEIR_BIN; weir-node: $WEIR_NODE_BIN; work dir: $TMP"
+
+# copy_and_check DEST: cp -R the view's spark-3.3.1 to DEST and cmp every file with the source.
+copy_and_check() {
+	local dst="$1" t0 t1 f n=0
+	rm -rf "$dst"
+	t0="$(now)"
+	timeout -k 5 300 cp -R "$MP/spark-3.3.1" "$dst" || fail "cp -R $MP/spark-3.3.1 $dst failed (exit $?)"
+	t1="$(now)"
+	diff <(cd "$TREE/spark-3.3.1" && ls -A) <(cd "$dst" && ls -A) >&2 ||
+		fail "the copy of spark-3.3.1 has other names than the server's tree (diff above)"
+	for f in "$TREE/spark-3.3.1"/*; do
+		cmp "$f" "$dst/$(basename "$f")" || fail "$(basename "$f") differs from the server's copy"
+		n=$((n + 1))
+	done
+	ok "copied $n files, $(du -sb "$dst" | cut -f1) bytes in $(elapsed "$t0" "$t1") s; every file matches (cmp)"
+}
+
+# expect_no_requests BEFORE WHAT: fails if nginx logged any request after the first BEFORE lines.
+expect_no_requests() {
+	local before="$1" what="$2" after
+	after="$(nginx_requests)"
+	if [ "$after" -ne "$before" ]; then
+		nginx_requests_since "$before" | head -20 | sed 's/^/  nginx: /' >&2
+		fail "$what made $((after - before)) request(s) to nginx (first ones above); it must be served from the cache"
+	fi
+	ok "$what made no request to nginx"
+}
+
+stat_json() {
+	w stat "$MP" -o json >"$TMP/stat.json" || fail "weir stat $MP -o json exited with $?"
+	python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$TMP/stat.json" 2>/dev/null ||
+		fail "weir stat -o json did not print one JSON object: $(head -c 300 "$TMP/stat.json")"
+}
+
+step "generate the tree (scale $SCALE) and serve it with nginx on loopback"
+"$here/../helpers/gentree.sh" "$TREE" "$SCALE" | sed 's/^/  /'
+nginx_start "$TMP/nginx" "$TREE"
+TOTAL=$(( $(find "$TREE/spark-3.3.1" -type f -printf '%s+') 0 ))
+ok "nginx (pid $NGINX_PID) serves $NGINX_URL; spark-3.3.1 holds $TOTAL bytes"
+
+step "weir mount $NGINX_URL $MP --tier $TIERS --metadata-ttl 3600"
+weir_mount "$NGINX_URL" "$MP" --tier "$TIERS" --metadata-ttl 3600
+pid1="$(weir_node_pid)"
+[ -n "$pid1" ] || fail "weir mount succeeded but $WEIR_STATE/node.pid names no running weir-node"
+ok "mounted; weir-node pid $pid1"
+
+step "ls of the view's root shows the three release directories"
+ls -la "$MP" | sed 's/^/  /'
+diff <(printf '%s\n' spark-3.1.3 spark-3.2.3 spark-3.3.1) <(ls -A "$MP") >&2 ||
+	fail "ls $MP does not list exactly spark-3.1.3 spark-3.2.3 spark-3.3.1 (diff above)"
+for d in spark-3.1.3 spark-3.2.3 spark-3.3.1; do
+	[ -d "$MP/$d" ] || fail "$MP/$d is not a directory"
+done
+if touch "$MP/spark-3.3.1/new" 2>/dev/null; then fail "creating a file in the view succeeded; the mount must be read-only"; fi
+ok "three directories; the view refuses writes"
+
+step "sizes in the view match the server's"
+for f in "$TREE/spark-3.3.1"/*; do
+	s1="$(stat -c %s "$f")" s2="$(stat -c %s "$MP/spark-3.3.1/$(basename "$f")")" ||
+		fail "stat of $(basename "$f") in the view failed"
+	[ "$s1" = "$s2" ] || fail "$(basename "$f"): the view says $s2 bytes, the server has $s1"
+done
+ok "all seven sizes match"
+
+step "first copy (cold): cp -R $MP/spark-3.3.1 out, cmp every file"
+before="$(nginx_requests)"
+copy_and_check "$TMP/copy1"
+note "nginx served $(($(nginx_requests) - before)) request(s) for it"
+stat_json
+note "weir stat: $(cat "$TMP/stat.json")"
+for k in mountpoint ufs_url ufs_bytes ufs_requests hits misses read_bytes cached_bytes evictions tiers; do
+	json_get "$TMP/stat.json" "$k" >/dev/null 2>&1 || fail "weir stat -o json has no \"$k\" field"
+done
+for k in medium path quota used blocks; do
+	json_get "$TMP/stat.json" tiers 0 "$k" >/dev/null 2>&1 || fail "weir stat -o json: tiers[0] has no \"$k\" field"
+done
+ufs_bytes="$(json_get "$TMP/stat.json" ufs_bytes)"
+cached="$(json_get "$TMP/stat.json" cached_bytes)"
+[ "$ufs_bytes" -ge "$TOTAL" ] || fail "weir stat says ufs_bytes=$ufs_bytes after a cold copy of $TOTAL bytes"
+[ "$cached" -ge "$TOTAL" ] || fail "weir stat says cached_bytes=$cached after reading $TOTAL bytes into a 1 GiB tier"
+ok "stat has every field; ufs_bytes=$ufs_bytes cached_bytes=$cached (>= $TOTAL)"
+
+step "second copy makes no request to nginx"
+before="$(nginx_requests)"
+copy_and_check "$TMP/copy2"
+expect_no_requests "$before" "the second copy"
+
+step "names with a space, non-ASCII and a percent sign read correctly"
+for rel in "spark-3.1.3/release notes 3.1.3.txt" "spark-3.2.3/Überblick-données-データ.txt" \
+	"spark-3.2.3/docs/api/index 100%.html" "spark-3.1.3/EMPTY" "spark-3.1.3/spark-3.1.3.tgz"; do
+	[ -e "$MP/$rel" ] || fail "\"$rel\" is missing from the view (ls: $(ls -A "$(dirname "$MP/$rel")" 2>&1 | tr '\n' ' '))"
+	cmp "$TREE/$rel" "$MP/$rel" || fail "\"$rel\" read through the view differs from the server's"
+	ok "\"$rel\""
+done
+
+step "kill -9 weir-node: the mount point goes dead"
+kill -9 "$pid1"
+for i in $(seq 1 50); do kill -0 "$pid1" 2>/dev/null || break; sleep 0.1; done
+! kill -0 "$pid1" 2>/dev/null || fail "weir-node $pid1 survived kill -9"
+err="$(stat "$MP/spark-3.3.1" 2>&1 || true)"
+case "$err" in
+*"not connected"*) ok "stat says: ${err##*: }" ;;
+*) fail "after kill -9 of weir-node, stat $MP/spark-3.3.1 says \"$err\", expected \"Transport endpoint is not connected\"" ;;
+esac
+
+step "weir umount cleans the dead mount"
+out="$(w umount "$MP" 2>&1)" || fail "weir umount $MP of a dead mount exited with $?: $out"
+! is_mounted "$MP" || fail "weir umount $MP returned 0 but $MP is still in /proc/self/mountinfo"
+ok "unmounted"
+
+step "remount: a new weir-node finds its cache intact"
+weir_mount "$NGINX_URL" "$MP" --tier "$TIERS" --metadata-ttl 3600
+pid2="$(weir_node_pid)"
+[ -n "$pid2" ] && [ "$pid2" != "$pid1" ] || fail "after remount, node.pid names \"$pid2\" (old daemon was $pid1)"
+stat_json
+cached="$(json_get "$TMP/stat.json" cached_bytes)"
+[ "$cached" -ge "$TOTAL" ] || fail "after kill -9 and restart, cached_bytes=$cached < $TOTAL: the cache was not recovered"
+ok "weir-node pid $pid2; cached_bytes=$cached"
+
+step "third copy (new daemon, new page cache) makes no request to nginx"
+before="$(nginx_requests)"
+copy_and_check "$TMP/copy3"
+expect_no_requests "$before" "the third copy"
+stat_json
+note "weir stat: $(cat "$TMP/stat.json")"
+hits="$(json_get "$TMP/stat.json" hits)"
+[ "$hits" -gt 0 ] || fail "weir stat says hits=$hits after a copy served from the cache"
+
+step "a file changed on the server reads new bytes after the metadata TTL (--metadata-ttl 1)"
+out="$(w umount "$MP" 2>&1)" || fail "weir umount $MP exited with $?: $out"
+weir_mount "$NGINX_URL" "$MP" --tier "$TIERS" --metadata-ttl 1
+grow="spark-3.3.1/spark-3.3.1.tgz" same="spark-3.3.1/SparkR_3.3.1.tar.gz"
+cmp "$TREE/$grow" "$MP/$grow" || fail "$grow differs before the change"
+cmp "$TREE/$same" "$MP/$same" || fail "$same differs before the change"
+sleep 1.1 # nginx's ETag has 1 s mtime resolution
+rand_file "$TMP/new1" $(($(stat -c %s "$TREE/$grow") + 777777)) changed-size
+rand_file "$TMP/new2" "$(stat -c %s "$TREE/$same")" changed-same-size
+cat "$TMP/new1" >"$TREE/$grow"
+cat "$TMP/new2" >"$TREE/$same"
+sleep 2.5
+cmp "$TREE/$grow" "$MP/$grow" || fail "$grow: after the server changed it (new size) and the TTL passed, the view still returns old bytes"
+ok "$grow (new size $(stat -c %s "$MP/$grow")) reads the new content"
+cmp "$TREE/$same" "$MP/$same" || fail "$same: after the server changed it (same size) and the TTL passed, the view still returns old bytes"
+ok "$same (same size) reads the new content"
+
+echo
+echo "PASS: mount end to end"
