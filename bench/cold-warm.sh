@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Benchmark (issue 2), prints figures and never fails on targets: cold cp -R through a weir view vs a
+# single-stream curl from a server capped at 10 MB/s per connection; warm and page-cache reads vs tmpfs.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/../tests/helpers/lib.sh"
+. "$here/../tests/helpers/nginx.sh"
+. "$here/../tests/helpers/weir.sh"
+
+SCALE="${BENCH_SCALE:-0.2}"          # 0.2 -> 268 MiB in spark-3.3.1
+RATE="${BENCH_RATE:-10000000}"       # bytes/s per connection (10 MB/s)
+RUNS="${BENCH_RUNS:-3}"              # warm runs; the best is reported
+WEIR_ARGS=(${BENCH_WEIR_ARGS:-})     # e.g. "--fetch-concurrency 32 --block-size 8MiB"
+
+require_root_fuse
+find_weir_bins
+TMP="$(mktemp -d /tmp/weir-bench.XXXXXX)"
+at_exit 'rm -rf "$TMP"'
+SHM="$(mktemp -d /dev/shm/weir-bench.XXXXXX)" # sources and destinations in tmpfs: no disk in the path
+at_exit 'rm -rf "$SHM"'
+weir_setup "$TMP"
+MP="$TMP/mnt"
+TIERS="mem:$WEIR_TIER_DIR/mem:4GiB"
+
+# timed DEST CMD...: runs CMD, prints seconds; DEST is emptied first
+timed() {
+	local dst="$1" t0 t1
+	shift
+	rm -rf "$dst"
+	t0="$(now)"
+	"$@" >&2 || fail "$* failed"
+	t1="$(now)"
+	elapsed "$t0" "$t1"
+}
+best() { printf '%s\n' "$@" | sort -g | head -n 1; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f MB/s", b / s / 1e6 }'; }
+remount() {
+	w umount "$MP" >/dev/null || fail "weir umount $MP failed"
+	weir_mount "$1" "$MP" --tier "$TIERS" "${WEIR_ARGS[@]}"
+}
+
+step "tree (scale $SCALE) in tmpfs; nginx with limit_rate; a per-connection throttle at $RATE B/s in front"
+"$here/../tests/helpers/gentree.sh" "$SHM/tree" "$SCALE" | sed 's/^/  /'
+BYTES=$(( $(find "$SHM/tree/spark-3.3.1" -type f -printf '%s+') 0 ))
+nginx_start "$TMP/nginx" "$SHM/tree" --limit-rate "$((RATE / 1000000))m"
+TPORT="$(free_port)"
+python3 "$here/../tests/helpers/throttle.py" "$TPORT" "$NGINX_PORT" "$RATE" >"$TMP/throttle.log" 2>&1 &
+tpid=$!
+at_exit "kill $tpid 2>/dev/null"
+sleep 0.5
+THROTTLED="http://127.0.0.1:$TPORT/"
+note "spark-3.3.1: $BYTES bytes; nginx $NGINX_URL (limit_rate, 1 s burst per request); throttled $THROTTLED"
+
+step "single-stream curl of spark-3.3.1 through the throttle (one connection, files in turn)"
+urls=()
+for f in "$SHM/tree/spark-3.3.1"/*; do urls+=("${THROTTLED}spark-3.3.1/$(basename "$f")" -o /dev/null); done
+t_curl="$(timed "$TMP/none" curl -sS --fail "${urls[@]}")"
+note "curl: $t_curl s ($(mbps "$BYTES" "$t_curl"))"
+
+step "cold: cp -R through a fresh weir view of the throttled URL"
+weir_mount "$THROTTLED" "$MP" --tier "$TIERS" "${WEIR_ARGS[@]}"
+t_cold="$(timed "$SHM/out" cp -R "$MP/spark-3.3.1" "$SHM/out")"
+note "cold cp -R: $t_cold s ($(mbps "$BYTES" "$t_cold"))"
+diff -rq "$SHM/tree/spark-3.3.1" "$SHM/out" >/dev/null || fail "the cold copy differs from the source"
+
+step "warm: remount (empty page cache), cp -R through the daemon; best of $RUNS"
+warm=() pc=() tmpfs=()
+for i in $(seq 1 "$RUNS"); do
+	remount "$THROTTLED"
+	warm+=("$(timed "$SHM/out" cp -R "$MP/spark-3.3.1" "$SHM/out")")
+done
+t_warm="$(best "${warm[@]}")"
+note "warm runs: ${warm[*]} s; best $t_warm s ($(mbps "$BYTES" "$t_warm"))"
+
+step "page-cache re-read: cp -R again without remounting; best of $RUNS"
+for i in $(seq 1 "$RUNS"); do pc+=("$(timed "$SHM/out" cp -R "$MP/spark-3.3.1" "$SHM/out")"); done
+t_pc="$(best "${pc[@]}")"
+note "page-cache runs: ${pc[*]} s; best $t_pc s"
+
+step "tmpfs: cp -R of the same tree from /dev/shm; best of $RUNS"
+for i in $(seq 1 "$RUNS"); do tmpfs+=("$(timed "$SHM/out" cp -R "$SHM/tree/spark-3.3.1" "$SHM/out")"); done
+t_tmpfs="$(best "${tmpfs[@]}")"
+note "tmpfs runs: ${tmpfs[*]} s; best $t_tmpfs s ($(mbps "$BYTES" "$t_tmpfs"))"
+
+pid="$(weir_node_pid)"
+rss="$(awk '/VmHWM/ { print $2 " " $3 }' "/proc/$pid/status" 2>/dev/null || echo unknown)"
+w stat "$MP" >"$TMP/stat.txt" 2>&1 || true
+
+step "cold against nginx's own limit_rate (informational: its 1 s burst per request favours short ranges)"
+w umount "$MP" >/dev/null || fail "weir umount failed"
+pid_old="$pid"
+kill -TERM "$pid_old" 2>/dev/null || true
+for i in $(seq 1 50); do kill -0 "$pid_old" 2>/dev/null || break; sleep 0.1; done
+rm -rf "$WEIR_STATE" "$WEIR_TIER_DIR"/* && mkdir -p "$WEIR_STATE"
+weir_mount "$NGINX_URL" "$MP" --tier "$TIERS" "${WEIR_ARGS[@]}"
+t_cold_nginx="$(timed "$SHM/out" cp -R "$MP/spark-3.3.1" "$SHM/out")"
+note "cold cp -R via nginx limit_rate: $t_cold_nginx s"
+
+echo
+echo "weir stat after the warm runs:"
+sed 's/^/  /' "$TMP/stat.txt"
+echo
+echo "bytes: $BYTES (spark-3.3.1 at scale $SCALE), per-connection cap $RATE B/s"
+echo "curl single stream: ${t_curl} s; cold: ${t_cold} s; warm: ${t_warm} s; page cache: ${t_pc} s; tmpfs: ${t_tmpfs} s"
+echo "cold_speedup: $(ratio "$t_curl" "$t_cold")x (target >= 4x)"
+echo "warm_vs_tmpfs: $(ratio "$t_warm" "$t_tmpfs")x (target <= 1.25x)"
+echo "pagecache_vs_tmpfs: $(ratio "$t_pc" "$t_tmpfs")x (target <= 1.05x)"
+echo "cold_speedup_nginx_limit_rate: $(ratio "$t_curl" "$t_cold_nginx")x (informational)"
+echo "weir_node_peak_rss: $rss"
