@@ -24,7 +24,8 @@ expect_mount_fails() {
 	local what="$1" url="$2" mp="$3" rc=0 t0 t1 word
 	shift 3
 	t0="$(now)"
-	OUT="$(w mount "$url" "$mp" "$@" </dev/null 2>&1)" || rc=$?
+	w mount "$url" "$mp" "$@" </dev/null >"$TMP/mount.out" 2>&1 || rc=$?
+	OUT="$(cat "$TMP/mount.out")"
 	t1="$(now)"
 	printf '%s\n' "$OUT" | sed 's/^/  weir: /'
 	[ "$rc" -ne 0 ] || fail "$what: weir mount exited 0; it must fail"
@@ -44,7 +45,8 @@ step "bad flags: usage on stderr, exit 2"
 bad_flags() {
 	local want_usage="$1" rc=0 err
 	shift
-	err="$(w "$@" 2>&1 >/dev/null </dev/null)" || rc=$?
+	w "$@" </dev/null >/dev/null 2>"$TMP/flags.err" || rc=$?
+	err="$(cat "$TMP/flags.err")"
 	if is_mounted "$MP"; then umount -l "$MP"; fail "weir $* left $MP mounted"; fi
 	[ "$rc" -eq 2 ] || fail "weir $* exited $rc, expected 2 (stderr: $err)"
 	[ -n "$err" ] || fail "weir $* exited 2 but printed nothing on stderr"

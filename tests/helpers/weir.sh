@@ -31,7 +31,9 @@ weir_mount() {
 	local url="$1" mp="$2" out rc=0
 	shift 2
 	mkdir -p "$mp"
-	out="$(w mount "$url" "$mp" "$@" </dev/null 2>&1)" || rc=$?
+	# a file, not a pipe: a daemon that kept the pipe open would hang $(...) (and meson test)
+	w mount "$url" "$mp" "$@" </dev/null >"$WEIR_STATE/../mount.out" 2>&1 || rc=$?
+	out="$(cat "$WEIR_STATE/../mount.out")"
 	[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/  weir: /'
 	[ "$rc" -eq 0 ] || fail "weir mount $url $mp $* exited with $rc (weir-node log: $WEIR_STATE/node.log)"
 	is_mounted "$mp" || fail "weir mount $url $mp returned 0 but $mp is not in /proc/self/mountinfo"
