@@ -41,7 +41,10 @@ require_root_fuse() {
 find_weir_bins() {
 	local b="${WEIR_BUILD_DIR:-$WEIR_SRC/build}"
 	WEIR_BIN="${WEIR_BIN:-$b/cli/weir}"
-	WEIR_NODE_BIN="${WEIR_NODE_BIN:-$b/daemon/weir-node}"
+	if [ -z "${WEIR_NODE_BIN:-}" ]; then
+		WEIR_NODE_BIN="$b/daemon/weir-node"
+		[ -x "$WEIR_NODE_BIN" ] || WEIR_NODE_BIN="$b/weir-node"
+	fi
 	[ -x "$WEIR_BIN" ] || fail "the weir CLI is not at $WEIR_BIN: build it (ninja -C build) or set WEIR_BIN"
 	[ -x "$WEIR_NODE_BIN" ] || fail "weir-node is not at $WEIR_NODE_BIN: build it (ninja -C build) or set WEIR_NODE_BIN"
 	export WEIR_BIN WEIR_NODE_BIN
