@@ -1,2 +1,364 @@
 // SPDX-License-Identifier: Apache-2.0
-// placeholder: being written
+// Fetch scheduler: an in-flight table keyed by (object, block) dedups concurrent misses;
+// UFS completions are handed to store threads so the UFS event loop never blocks on tier I/O.
+#include "fetcher.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define FETCH_BUCKETS 1024
+
+struct inflight {
+	struct fetcher *f;
+	struct inflight *hnext;	/* hash chain, under f->lock */
+	struct inflight *qnext;	/* completion queue, under f->lock */
+	uint64_t obj, block;
+	char *path;
+	struct ufs_attr attr;
+	char *buf;
+	uint32_t want;		/* bytes expected */
+	size_t got;
+	int err;		/* under f->lock once done */
+	bool done;		/* under f->lock */
+	bool stored;		/* under f->lock */
+	bool prefetch;
+	unsigned refs;		/* under f->lock: the fetch itself + each waiter */
+};
+
+struct fetcher {
+	struct ufs *ufs;
+	struct block_store *bs;
+	uint32_t block_size;
+	unsigned max_prefetch;
+	pthread_mutex_t lock;
+	pthread_cond_t done_cond;	/* a fetch finished */
+	pthread_cond_t queue_cond;	/* a completion is queued, or stopping */
+	struct inflight *buckets[FETCH_BUCKETS]; /* under lock */
+	unsigned inflight;		/* under lock */
+	unsigned inflight_prefetch;	/* under lock */
+	struct inflight *queue_head, *queue_tail; /* under lock */
+	bool stopping;			/* under lock */
+	unsigned nthreads;
+	pthread_t threads[8];
+	struct fetcher_stats stats;
+};
+
+static unsigned bucket_of(uint64_t obj, uint64_t block)
+{
+	uint64_t h = obj ^ (block * 0x9E3779B97F4A7C15ULL);
+	h ^= h >> 29;
+	return (unsigned)(h % FETCH_BUCKETS);
+}
+
+static struct inflight *find_locked(struct fetcher *f, uint64_t obj, uint64_t block)
+{
+	for (struct inflight *e = f->buckets[bucket_of(obj, block)]; e; e = e->hnext)
+		if (e->obj == obj && e->block == block)
+			return e;
+	return NULL;
+}
+
+static void unlink_locked(struct fetcher *f, struct inflight *e)
+{
+	struct inflight **pp = &f->buckets[bucket_of(e->obj, e->block)];
+	while (*pp && *pp != e)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = e->hnext;
+}
+
+static void put_locked(struct inflight *e)
+{
+	if (--e->refs > 0)
+		return;
+	free(e->buf);
+	free(e->path);
+	free(e);
+}
+
+/* Runs on the UFS backend's thread: queue for a store thread, never block here. */
+static void read_done(void *userdata, int err, size_t nread)
+{
+	struct inflight *e = userdata;
+	struct fetcher *f = e->f;
+	pthread_mutex_lock(&f->lock);
+	e->err = err;
+	e->got = nread;
+	e->qnext = NULL;
+	if (f->queue_tail)
+		f->queue_tail->qnext = e;
+	else
+		f->queue_head = e;
+	f->queue_tail = e;
+	pthread_cond_signal(&f->queue_cond);
+	pthread_mutex_unlock(&f->lock);
+}
+
+static void complete(struct fetcher *f, struct inflight *e)
+{
+	int err = e->err;
+	bool stored = false;
+	if (err == 0 && e->got != e->want) {
+		/* The object is shorter than its recorded size: it changed under us. */
+		log_debug("short read of \"%s\" block %llu: %zu of %u bytes", e->path,
+			  (unsigned long long)e->block, e->got, e->want);
+		err = -ESTALE;
+	}
+	if (err == 0) {
+		int r = block_store_put(f->bs, e->obj, e->block, e->buf, e->want);
+		if (r == 0)
+			stored = true;
+		else
+			log_debug("block %llu of \"%s\" not stored (%s); served from memory",
+				  (unsigned long long)e->block, e->path, strerror(-r));
+	} else {
+		atomic_fetch_add(&f->stats.failed_blocks, 1);
+		if (err == -ESTALE)
+			block_store_invalidate(f->bs, e->obj);
+		log_debug("fetch of \"%s\" block %llu failed: %s", e->path,
+			  (unsigned long long)e->block, strerror(-err));
+	}
+	pthread_mutex_lock(&f->lock);
+	e->err = err;
+	e->stored = stored;
+	e->done = true;
+	unlink_locked(f, e);
+	f->inflight--;
+	if (e->prefetch)
+		f->inflight_prefetch--;
+	pthread_cond_broadcast(&f->done_cond);
+	put_locked(e);
+	pthread_mutex_unlock(&f->lock);
+}
+
+static void *store_thread(void *arg)
+{
+	struct fetcher *f = arg;
+	pthread_mutex_lock(&f->lock);
+	for (;;) {
+		while (!f->queue_head && !f->stopping)
+			pthread_cond_wait(&f->queue_cond, &f->lock);
+		if (!f->queue_head && f->stopping)
+			break;
+		struct inflight *e = f->queue_head;
+		f->queue_head = e->qnext;
+		if (!f->queue_head)
+			f->queue_tail = NULL;
+		pthread_mutex_unlock(&f->lock);
+		complete(f, e);
+		pthread_mutex_lock(&f->lock);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
+}
+
+int fetcher_new(struct ufs *u, struct block_store *bs, const struct fetcher_options *opts,
+		struct fetcher **ret)
+{
+	struct fetcher *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->ufs = u;
+	f->bs = bs;
+	f->block_size = block_store_block_size(bs);
+	f->max_prefetch = opts && opts->max_prefetch ? opts->max_prefetch : 16;
+	f->nthreads = opts && opts->store_threads ? opts->store_threads : 2;
+	if (f->nthreads > 8)
+		f->nthreads = 8;
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->done_cond, NULL);
+	pthread_cond_init(&f->queue_cond, NULL);
+	for (unsigned i = 0; i < f->nthreads; i++) {
+		int r = pthread_create(&f->threads[i], NULL, store_thread, f);
+		if (r != 0) {
+			f->nthreads = i;
+			fetcher_free(f);
+			return -r;
+		}
+	}
+	*ret = f;
+	return 0;
+}
+
+void fetcher_free(struct fetcher *f)
+{
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->lock);
+	while (f->inflight > 0)
+		pthread_cond_wait(&f->done_cond, &f->lock);
+	f->stopping = true;
+	pthread_cond_broadcast(&f->queue_cond);
+	pthread_mutex_unlock(&f->lock);
+	for (unsigned i = 0; i < f->nthreads; i++)
+		pthread_join(f->threads[i], NULL);
+	pthread_mutex_destroy(&f->lock);
+	pthread_cond_destroy(&f->done_cond);
+	pthread_cond_destroy(&f->queue_cond);
+	free(f);
+}
+
+static uint32_t block_len(const struct fetcher *f, const struct ufs_attr *attr, uint64_t block)
+{
+	uint64_t start = block * f->block_size;
+	if (start >= attr->size)
+		return 0;
+	uint64_t left = attr->size - start;
+	return left < f->block_size ? (uint32_t)left : f->block_size;
+}
+
+/* Starts a fetch; called with f->lock held, which it drops around the UFS call (a backend may
+ * complete inline). On success *ret has two references: the fetch's own and the caller's, which
+ * the caller drops with put_locked(). A fetch that could not start is done with its error. */
+static int start_locked(struct fetcher *f, uint64_t obj, const char *path,
+			const struct ufs_attr *attr, uint64_t block, bool prefetch,
+			struct inflight **ret)
+{
+	uint32_t want = block_len(f, attr, block);
+	if (want == 0)
+		return -EINVAL;
+	struct inflight *e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->buf = malloc(want);
+	e->path = strdup(path);
+	if (!e->buf || !e->path) {
+		free(e->buf);
+		free(e->path);
+		free(e);
+		return -ENOMEM;
+	}
+	e->f = f;
+	e->obj = obj;
+	e->block = block;
+	e->attr = *attr;
+	e->want = want;
+	e->prefetch = prefetch;
+	e->refs = 2;
+	unsigned b = bucket_of(obj, block);
+	e->hnext = f->buckets[b];
+	f->buckets[b] = e;
+	f->inflight++;
+	if (prefetch)
+		f->inflight_prefetch++;
+	pthread_mutex_unlock(&f->lock);
+	int r = ufs_read_async(f->ufs, path, block * (uint64_t)f->block_size, want, e->buf,
+			       &e->attr, read_done, e);
+	pthread_mutex_lock(&f->lock);
+	if (r < 0) {
+		e->err = r;
+		e->done = true;
+		unlink_locked(f, e);
+		f->inflight--;
+		if (e->prefetch)
+			f->inflight_prefetch--;
+		pthread_cond_broadcast(&f->done_cond);
+		e->refs--; /* the fetch's own; the caller's goes below */
+		put_locked(e);
+		return r;
+	}
+	if (prefetch) {
+		atomic_fetch_add(&f->stats.prefetch_blocks, 1);
+		atomic_fetch_add(&f->stats.prefetch_bytes, want);
+	} else {
+		atomic_fetch_add(&f->stats.demand_blocks, 1);
+	}
+	*ret = e;
+	return 0;
+}
+
+int fetcher_get(struct fetcher *f, uint64_t obj, const char *path, const struct ufs_attr *attr,
+		uint64_t block, struct fetch_result *ret)
+{
+	pthread_mutex_lock(&f->lock);
+	for (int round = 0;; round++) {
+		struct block_ref ref;
+		if (block_store_acquire(f->bs, obj, block, &ref) == 0) {
+			pthread_mutex_unlock(&f->lock);
+			*ret = (struct fetch_result){.ref = ref, .mem = NULL, .len = ref.len};
+			return 0;
+		}
+		if (round > 2) {
+			/* Stored, then evicted before we could pin it, more than once: the tier
+			 * is thrashing. Give up rather than loop. */
+			pthread_mutex_unlock(&f->lock);
+			return -ENOSPC;
+		}
+		struct inflight *e = find_locked(f, obj, block);
+		if (!e) {
+			int r = start_locked(f, obj, path, attr, block, false, &e);
+			if (r < 0) {
+				pthread_mutex_unlock(&f->lock);
+				return r;
+			}
+		} else {
+			if (e->prefetch && !e->done) {
+				/* A reader now waits for it: demand from here on. */
+				e->prefetch = false;
+				f->inflight_prefetch--;
+			}
+			e->refs++;
+		}
+		while (!e->done)
+			pthread_cond_wait(&f->done_cond, &f->lock);
+		int err = e->err;
+		if (err == 0 && !e->stored) {
+			char *mem = malloc(e->want);
+			if (!mem) {
+				put_locked(e);
+				pthread_mutex_unlock(&f->lock);
+				return -ENOMEM;
+			}
+			memcpy(mem, e->buf, e->want);
+			uint32_t len = e->want;
+			put_locked(e);
+			pthread_mutex_unlock(&f->lock);
+			*ret = (struct fetch_result){.ref = {.fd = -1}, .mem = mem, .len = len};
+			return 0;
+		}
+		put_locked(e);
+		if (err < 0) {
+			pthread_mutex_unlock(&f->lock);
+			return err;
+		}
+	}
+}
+
+unsigned fetcher_prefetch(struct fetcher *f, uint64_t obj, const char *path,
+			  const struct ufs_attr *attr, uint64_t first, uint64_t count)
+{
+	unsigned started = 0;
+	uint64_t nblocks = (attr->size + f->block_size - 1) / f->block_size;
+	pthread_mutex_lock(&f->lock);
+	for (uint64_t b = first; b < first + count && b < nblocks; b++) {
+		if (f->inflight_prefetch >= f->max_prefetch)
+			break;
+		if (find_locked(f, obj, b) || block_store_contains(f->bs, obj, b))
+			continue;
+		struct inflight *e;
+		if (start_locked(f, obj, path, attr, b, true, &e) < 0)
+			break;
+		put_locked(e);
+		started++;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return started;
+}
+
+unsigned fetcher_inflight(struct fetcher *f)
+{
+	pthread_mutex_lock(&f->lock);
+	unsigned n = f->inflight;
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
+const struct fetcher_stats *fetcher_get_stats(struct fetcher *f)
+{
+	return &f->stats;
+}

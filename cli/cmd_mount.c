@@ -1,0 +1,435 @@
+// SPDX-License-Identifier: Apache-2.0
+// weir mount / umount / stat: the one-command way to use weir without a control plane.
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "node_client.h"
+#include "quantity.h"
+
+#define MAX_TIERS 4
+
+static void mount_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: weir mount <ufs-url> <mountpoint>\n"
+		"         [--tier mem:/dev/shm/weir:4GiB[,ssd:/var/cache/weir:100GiB]]\n"
+		"         [--high 0.95] [--low 0.7] [--block-size 4MiB] [--fetch-concurrency N]\n"
+		"         [--metadata-ttl SECONDS] [--foreground]\n"
+		"  ufs-url: http(s)://host/dir/ (an autoindex tree) or local:///abs/path\n");
+}
+
+/* "1", "1s", "500ms", "5m", "2h" -> milliseconds. */
+static int parse_duration_ms(const char *s, unsigned *ret)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || v < 0)
+		return -EINVAL;
+	double mult = 1000;
+	if (strcmp(end, "ms") == 0)
+		mult = 1;
+	else if (strcmp(end, "m") == 0)
+		mult = 60000;
+	else if (strcmp(end, "h") == 0)
+		mult = 3600000;
+	else if (*end && strcmp(end, "s") != 0)
+		return -EINVAL;
+	double ms = v * mult;
+	if (ms > 30.0 * 24 * 3600 * 1000)
+		return -ERANGE;
+	*ret = ms < 1 && v > 0 ? 1 : (unsigned)ms;
+	return 0;
+}
+
+/* "mem:/dev/shm/weir:4GiB,ssd:/var/cache/weir:100GiB" */
+static int parse_tiers(const char *spec, Weir__TierSpec *tiers, size_t *ret_n, char *err,
+		       size_t errlen)
+{
+	char *copy = strdup(spec), *save = NULL;
+	size_t n = 0;
+	int r = 0;
+	if (!copy)
+		return -ENOMEM;
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *c1 = strchr(tok, ':'), *c2 = strrchr(tok, ':');
+		if (n == MAX_TIERS) {
+			snprintf(err, errlen, "at most %d tiers", MAX_TIERS);
+			r = -EINVAL;
+			break;
+		}
+		if (!c1 || c1 == c2) {
+			snprintf(err, errlen, "tier \"%s\" is not MEDIUM:PATH:QUOTA", tok);
+			r = -EINVAL;
+			break;
+		}
+		*c1 = *c2 = '\0';
+		if (strcmp(tok, "mem") && strcmp(tok, "ssd") && strcmp(tok, "hdd")) {
+			snprintf(err, errlen, "tier medium \"%s\" is not mem, ssd or hdd", tok);
+			r = -EINVAL;
+			break;
+		}
+		if (c1[1] != '/') {
+			snprintf(err, errlen, "tier path \"%s\" is not absolute", c1 + 1);
+			r = -EINVAL;
+			break;
+		}
+		uint64_t q;
+		if (quantity_parse(c2 + 1, &q) < 0 || q == 0) {
+			snprintf(err, errlen, "tier quota \"%s\" is not a size like 4GiB", c2 + 1);
+			r = -EINVAL;
+			break;
+		}
+		weir__tier_spec__init(&tiers[n]);
+		tiers[n].medium = strdup(tok);
+		tiers[n].path = strdup(c1 + 1);
+		tiers[n].quota = q;
+		n++;
+	}
+	free(copy);
+	if (r == 0 && n == 0) {
+		snprintf(err, errlen, "no tier given");
+		r = -EINVAL;
+	}
+	if (r < 0) {
+		for (size_t i = 0; i < n; i++) {
+			free(tiers[i].medium);
+			free(tiers[i].path);
+		}
+		return r;
+	}
+	*ret_n = n;
+	return 0;
+}
+
+static int bad_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "weir mount: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	mount_usage(stderr);
+	return 2;
+}
+
+int cmd_mount(int argc, char **argv, const struct global_opts *g)
+{
+	static const struct option opts[] = {
+		{"tier", required_argument, NULL, 't'},
+		{"high", required_argument, NULL, 'H'},
+		{"low", required_argument, NULL, 'L'},
+		{"block-size", required_argument, NULL, 'b'},
+		{"fetch-concurrency", required_argument, NULL, 'c'},
+		{"metadata-ttl", required_argument, NULL, 'm'},
+		{"foreground", no_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *tier_spec = "mem:/dev/shm/weir:4GiB";
+	double high = 0.95, low = 0.7;
+	uint64_t block_size = 4u << 20;
+	unsigned concurrency = 16, ttl_ms = 300000;
+	int foreground = 0, c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			tier_spec = optarg;
+			break;
+		case 'H':
+			if (fraction_parse(optarg, &high) < 0 || high == 0)
+				return bad_usage("--high \"%s\" is not a fraction in (0, 1]", optarg);
+			break;
+		case 'L':
+			if (fraction_parse(optarg, &low) < 0 || low == 0)
+				return bad_usage("--low \"%s\" is not a fraction in (0, 1]", optarg);
+			break;
+		case 'b':
+			if (quantity_parse(optarg, &block_size) < 0 || block_size < (64u << 10) ||
+			    block_size > (64u << 20) || (block_size & (block_size - 1)))
+				return bad_usage("--block-size \"%s\" is not a power of two between "
+						 "64KiB and 64MiB",
+						 optarg);
+			break;
+		case 'c': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v < 1 || v > 256)
+				return bad_usage("--fetch-concurrency \"%s\" is not in 1..256", optarg);
+			concurrency = (unsigned)v;
+			break;
+		}
+		case 'm':
+			if (parse_duration_ms(optarg, &ttl_ms) < 0)
+				return bad_usage("--metadata-ttl \"%s\" is not a duration like 30s",
+						 optarg);
+			break;
+		case 'f':
+			foreground = 1;
+			break;
+		case 'h':
+			mount_usage(stdout);
+			return 0;
+		default:
+			mount_usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 2)
+		return bad_usage("%s", "needs a UFS URL and a mountpoint");
+	if (low > high)
+		return bad_usage("%s", "--low must not be above --high");
+	const char *url = argv[optind];
+	char mp[PATH_MAX];
+	if (!realpath(argv[optind + 1], mp)) {
+		fprintf(stderr, "weir mount: mountpoint \"%s\": %s\n", argv[optind + 1],
+			strerror(errno));
+		return 1;
+	}
+	Weir__TierSpec tiers[MAX_TIERS];
+	Weir__TierSpec *tierp[MAX_TIERS];
+	size_t ntiers;
+	char err[256];
+	if (parse_tiers(tier_spec, tiers, &ntiers, err, sizeof(err)) < 0)
+		return bad_usage("--tier: %s", err);
+	for (size_t i = 0; i < ntiers; i++)
+		tierp[i] = &tiers[i];
+
+	struct node_client nc;
+	node_client_init(&nc, g->state_dir);
+	pid_t child = 0;
+	if (node_client_ensure(&nc, foreground, &child) < 0)
+		return 1;
+
+	Weir__MountRequest m = WEIR__MOUNT_REQUEST__INIT;
+	m.ufs_url = (char *)url;
+	m.mountpoint = mp;
+	m.tiers = tierp;
+	m.n_tiers = ntiers;
+	m.high = high;
+	m.low = low;
+	m.block_size = (uint32_t)block_size;
+	m.fetch_concurrency = concurrency;
+	m.metadata_ttl_ms = ttl_ms;
+	Weir__Request req = WEIR__REQUEST__INIT;
+	req.body_case = WEIR__REQUEST__BODY_MOUNT;
+	req.mount = &m;
+	Weir__Response *resp = NULL;
+	int r = node_client_call(&nc, &req, &resp);
+	int rc = 0;
+	if (r < 0) {
+		fprintf(stderr, "weir mount: weir-node stopped answering: %s\n", strerror(-r));
+		rc = 1;
+	} else if (resp->error) {
+		fprintf(stderr, "weir mount: %s\n", resp->message);
+		rc = 1;
+	}
+	if (resp)
+		weir__response__free_unpacked(resp, NULL);
+	for (size_t i = 0; i < ntiers; i++) {
+		free(tiers[i].medium);
+		free(tiers[i].path);
+	}
+	if (child > 0) {
+		if (rc != 0) {
+			kill(child, SIGTERM);
+			waitpid(child, NULL, 0);
+			return rc;
+		}
+		/* --foreground: stay until the daemon ends (Ctrl-C reaches it too). */
+		signal(SIGINT, SIG_IGN);
+		int status;
+		waitpid(child, &status, 0);
+		return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+	}
+	return rc;
+}
+
+/* True when mp is a mount point of a weir FUSE view (also a dead one). */
+static bool is_weir_mount(const char *mp)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return false;
+	char line[8192];
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		/* id parent maj:min root mountpoint opts ... - fstype source superopts */
+		char mnt[4096], fstype[256];
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
+			continue;
+		char *dash = strstr(line, " - ");
+		if (!dash || sscanf(dash + 3, "%255s", fstype) != 1)
+			continue;
+		/* mountinfo escapes spaces as \040; weir mountpoints with spaces compare
+		 * escaped */
+		if (strcmp(mnt, mp) == 0 && strcmp(fstype, "fuse.weir") == 0)
+			found = true;
+	}
+	fclose(f);
+	return found;
+}
+
+int cmd_umount(int argc, char **argv, const struct global_opts *g)
+{
+	if (argc != 2 || argv[1][0] == '-') {
+		fprintf(argc == 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr,
+			"usage: weir umount <mountpoint>\n");
+		return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
+	}
+	char mp[PATH_MAX];
+	/* A dead mount cannot be resolved; use the path as given then. */
+	if (!realpath(argv[1], mp))
+		snprintf(mp, sizeof(mp), "%s", argv[1]);
+	struct node_client nc;
+	node_client_init(&nc, g->state_dir);
+	Weir__UmountRequest u = WEIR__UMOUNT_REQUEST__INIT;
+	u.mountpoint = mp;
+	Weir__Request req = WEIR__REQUEST__INIT;
+	req.body_case = WEIR__REQUEST__BODY_UMOUNT;
+	req.umount = &u;
+	Weir__Response *resp = NULL;
+	int r = node_client_call(&nc, &req, &resp);
+	if (r == 0 && resp->error == 0) {
+		weir__response__free_unpacked(resp, NULL);
+		return 0;
+	}
+	if (resp)
+		weir__response__free_unpacked(resp, NULL);
+	/* No daemon serves it (killed, or another state directory): detach the mount. */
+	if (is_weir_mount(mp)) {
+		if (umount2(mp, MNT_DETACH) < 0) {
+			fprintf(stderr, "weir umount: \"%s\": %s\n", mp, strerror(errno));
+			return 1;
+		}
+		return 0;
+	}
+	fprintf(stderr, "weir umount: \"%s\" is not a weir mount\n", mp);
+	return 1;
+}
+
+static json_object *view_json(const Weir__ViewStat *v)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "mountpoint", json_object_new_string(v->mountpoint));
+	json_object_object_add(o, "ufs_url", json_object_new_string(v->ufs_url));
+	json_object_object_add(o, "namespace", json_object_new_string(v->namespace_));
+	json_object_object_add(o, "dataset", json_object_new_string(v->dataset));
+	json_object_object_add(o, "source_id", json_object_new_string(v->source_id));
+	json_object_object_add(o, "ufs_bytes", json_object_new_uint64(v->ufs_bytes));
+	json_object_object_add(o, "ufs_requests", json_object_new_uint64(v->ufs_requests));
+	json_object_object_add(o, "hits", json_object_new_uint64(v->hits));
+	json_object_object_add(o, "misses", json_object_new_uint64(v->misses));
+	json_object_object_add(o, "read_bytes", json_object_new_uint64(v->read_bytes));
+	json_object_object_add(o, "cached_bytes", json_object_new_uint64(v->cached_bytes));
+	json_object_object_add(o, "evictions", json_object_new_uint64(v->evictions));
+	json_object *tiers = json_object_new_array();
+	for (size_t i = 0; i < v->n_tiers; i++) {
+		json_object *t = json_object_new_object();
+		json_object_object_add(t, "medium", json_object_new_string(v->tiers[i]->medium));
+		json_object_object_add(t, "path", json_object_new_string(v->tiers[i]->path));
+		json_object_object_add(t, "quota", json_object_new_uint64(v->tiers[i]->quota));
+		json_object_object_add(t, "used", json_object_new_uint64(v->tiers[i]->used));
+		json_object_object_add(t, "blocks", json_object_new_uint64(v->tiers[i]->blocks));
+		json_object_array_add(tiers, t);
+	}
+	json_object_object_add(o, "tiers", tiers);
+	return o;
+}
+
+static void view_print(const Weir__ViewStat *v)
+{
+	char a[32], b[32];
+	printf("%s\n  ufs          %s\n", v->mountpoint, v->ufs_url);
+	printf("  cached       %s\n", quantity_format(v->cached_bytes, a, sizeof(a)));
+	for (size_t i = 0; i < v->n_tiers; i++)
+		printf("    %-4s %-28s %s of %s, %llu blocks\n", v->tiers[i]->medium,
+		       v->tiers[i]->path, quantity_format(v->tiers[i]->used, a, sizeof(a)),
+		       quantity_format(v->tiers[i]->quota, b, sizeof(b)),
+		       (unsigned long long)v->tiers[i]->blocks);
+	printf("  ufs fetched  %s in %llu requests\n", quantity_format(v->ufs_bytes, a, sizeof(a)),
+	       (unsigned long long)v->ufs_requests);
+	printf("  read         %s\n", quantity_format(v->read_bytes, a, sizeof(a)));
+	printf("  hits         %llu\n  misses       %llu\n  evictions    %llu\n",
+	       (unsigned long long)v->hits, (unsigned long long)v->misses,
+	       (unsigned long long)v->evictions);
+}
+
+int cmd_stat(int argc, char **argv, const struct global_opts *g)
+{
+	static const struct option opts[] = {
+		{"output", required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	bool json = false;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+o:h", opts, NULL)) != -1) {
+		if (c == 'o' && strcmp(optarg, "json") == 0)
+			json = true;
+		else if (c == 'h') {
+			printf("usage: weir stat [<mountpoint>] [-o json]\n");
+			return 0;
+		} else {
+			fprintf(stderr, "usage: weir stat [<mountpoint>] [-o json]\n");
+			return 2;
+		}
+	}
+	if (argc - optind > 1) {
+		fprintf(stderr, "usage: weir stat [<mountpoint>] [-o json]\n");
+		return 2;
+	}
+	char mp[PATH_MAX] = "";
+	if (optind < argc && !realpath(argv[optind], mp))
+		snprintf(mp, sizeof(mp), "%s", argv[optind]);
+	struct node_client nc;
+	node_client_init(&nc, g->state_dir);
+	Weir__StatRequest s = WEIR__STAT_REQUEST__INIT;
+	s.mountpoint = mp;
+	Weir__Request req = WEIR__REQUEST__INIT;
+	req.body_case = WEIR__REQUEST__BODY_STAT;
+	req.stat = &s;
+	Weir__Response *resp = NULL;
+	int r = node_client_call(&nc, &req, &resp);
+	if (r < 0) {
+		fprintf(stderr, "weir stat: no weir-node answers on \"%s\" (%s)\n", nc.socket_path,
+			strerror(-r));
+		return 1;
+	}
+	int rc = 0;
+	if (resp->error) {
+		fprintf(stderr, "weir stat: %s\n", resp->message);
+		rc = 1;
+	} else if (json && mp[0] && resp->n_views == 1) {
+		json_object *o = view_json(resp->views[0]);
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+		json_object_put(o);
+	} else if (json) {
+		json_object *arr = json_object_new_array();
+		for (size_t i = 0; i < resp->n_views; i++)
+			json_object_array_add(arr, view_json(resp->views[i]));
+		printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY));
+		json_object_put(arr);
+	} else {
+		for (size_t i = 0; i < resp->n_views; i++)
+			view_print(resp->views[i]);
+	}
+	weir__response__free_unpacked(resp, NULL);
+	return rc;
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Fetch scheduler of one source: turns block misses into UFS range reads, many in flight,
+ * one per block however many readers wait for it, and stores what arrives in the block store.
+ * A reader waits only for the blocks it needs. All functions are thread-safe. */
+#pragma once
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "block_store.h"
+#include "ufs.h"
+
+struct fetcher_options {
+	unsigned max_prefetch;	/* prefetch blocks in flight at most (demand reads are never refused) */
+	unsigned store_threads;	/* threads writing arrived blocks to the store (default 2) */
+};
+
+struct fetcher_stats {
+	atomic_uint_fast64_t demand_blocks;	/* blocks fetched because a reader waited */
+	atomic_uint_fast64_t prefetch_blocks;	/* blocks fetched ahead of readers */
+	atomic_uint_fast64_t prefetch_bytes;
+	atomic_uint_fast64_t failed_blocks;
+};
+
+struct fetcher;
+
+int fetcher_new(struct ufs *u, struct block_store *bs, const struct fetcher_options *opts,
+		struct fetcher **ret);
+/* Waits for every fetch in flight, then frees. NULL is fine. */
+void fetcher_free(struct fetcher *f);
+
+/* What a block read yields: a pinned tier range (fd >= 0; release with block_store_release),
+ * or, when the store had no room, the bytes in memory (mem, owned by the caller: free()). */
+struct fetch_result {
+	struct block_ref ref;
+	char *mem;
+	uint32_t len;
+};
+
+/* Returns block `block` of object obj (path, version attr), from the store or by fetching it
+ * and waiting. Returns 0 with *ret set, or -errno: -EIO (UFS failed after retries),
+ * -ESTALE (the object changed at the UFS: revalidate and retry), -ENOENT (gone). */
+int fetcher_get(struct fetcher *f, uint64_t obj, const char *path, const struct ufs_attr *attr,
+		uint64_t block, struct fetch_result *ret);
+
+/* Starts fetching up to count blocks from first (those neither cached nor in flight), within
+ * the prefetch budget; does not wait. Returns how many fetches it started. */
+unsigned fetcher_prefetch(struct fetcher *f, uint64_t obj, const char *path,
+			  const struct ufs_attr *attr, uint64_t first, uint64_t count);
+
+/* Blocks in flight now. */
+unsigned fetcher_inflight(struct fetcher *f);
+const struct fetcher_stats *fetcher_get_stats(struct fetcher *f);

@@ -1,0 +1,658 @@
+// SPDX-License-Identifier: Apache-2.0
+// weir-node: the node daemon. Owns the sources and views of this machine and answers the
+// control socket; one struct node holds all its state.
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "log.h"
+#include "source.h"
+#include "view.h"
+
+struct node_config {
+	char state_dir[PATH_MAX];
+	char socket_path[PATH_MAX];
+	char log_level[16];
+	int syslog;
+};
+
+enum cfg_type { CFG_STR, CFG_BOOL };
+
+/* The descriptor table: config file first, then flags over it. */
+static const struct cfg_desc {
+	const char *name;
+	enum cfg_type type;
+	size_t offset, size;
+	const char *def;
+	const char *help;
+} cfg_table[] = {
+	{"state-dir", CFG_STR, offsetof(struct node_config, state_dir), PATH_MAX, "/var/lib/weir",
+	 "where the index, metadata and socket live"},
+	{"socket", CFG_STR, offsetof(struct node_config, socket_path), PATH_MAX, "",
+	 "control socket (default <state-dir>/node.sock)"},
+	{"log-level", CFG_STR, offsetof(struct node_config, log_level), 16, "info",
+	 "debug, info, notice, warning, err"},
+	{"syslog", CFG_BOOL, offsetof(struct node_config, syslog), sizeof(int), "0",
+	 "log to syslog instead of stderr"},
+};
+
+#define NCFG (sizeof(cfg_table) / sizeof(cfg_table[0]))
+
+struct node_view {
+	struct view *view;
+	struct source *source;
+	char *url, *ns, *dataset;
+	struct node_view *next;
+};
+
+struct node_source {
+	struct source *source;
+	struct node_source *next;
+};
+
+struct node {
+	struct node_config cfg;
+	int listen_fd;
+	int lock_fd;
+	pthread_mutex_t lock;
+	struct node_source *sources;	/* under lock */
+	struct node_view *views;	/* under lock */
+	volatile int stopping;
+};
+
+static int cfg_set(struct node_config *c, const char *name, const char *value)
+{
+	for (size_t i = 0; i < NCFG; i++) {
+		const struct cfg_desc *d = &cfg_table[i];
+		if (strcmp(d->name, name) != 0)
+			continue;
+		char *field = (char *)c + d->offset;
+		if (d->type == CFG_STR) {
+			if (strlen(value) >= d->size)
+				return -ENAMETOOLONG;
+			strcpy(field, value);
+		} else {
+			int b = strcmp(value, "1") == 0 || strcmp(value, "true") == 0 ||
+				strcmp(value, "yes") == 0;
+			if (!b && strcmp(value, "0") && strcmp(value, "false") && strcmp(value, "no"))
+				return -EINVAL;
+			*(int *)field = b;
+		}
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int cfg_load_file(struct node_config *c, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	char line[PATH_MAX + 64];
+	int lineno = 0, r = 0;
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		char *p = line + strspn(line, " \t");
+		if (*p == '#' || *p == '\n' || !*p)
+			continue;
+		p[strcspn(p, "\n")] = '\0';
+		char *eq = strchr(p, '=');
+		if (!eq) {
+			fprintf(stderr, "weir-node: %s:%d: expected name = value\n", path, lineno);
+			r = -EINVAL;
+			break;
+		}
+		*eq = '\0';
+		char *name = p, *value = eq + 1;
+		name[strcspn(name, " \t")] = '\0';
+		value += strspn(value, " \t");
+		int e = cfg_set(c, name, value);
+		if (e < 0) {
+			fprintf(stderr, "weir-node: %s:%d: %s \"%s\"\n", path, lineno,
+				e == -ENOENT ? "unknown setting" : "bad value for", name);
+			r = -EINVAL;
+			break;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: weir-node [--config FILE]");
+	for (size_t i = 0; i < NCFG; i++)
+		fprintf(out, " [--%s%s]", cfg_table[i].name,
+			cfg_table[i].type == CFG_STR ? " VALUE" : "");
+	fprintf(out, "\n");
+	for (size_t i = 0; i < NCFG; i++)
+		fprintf(out, "  --%-12s %s (default \"%s\")\n", cfg_table[i].name, cfg_table[i].help,
+			cfg_table[i].def);
+}
+
+static void set_error(Weir__Response *resp, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_error(Weir__Response *resp, int err, const char *fmt, ...)
+{
+	static __thread char buf[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	resp->error = err;
+	resp->message = buf;
+}
+
+static int parse_tiers(const Weir__MountRequest *m, struct source_config *sc, char *err,
+		       size_t errlen)
+{
+	if (m->n_tiers == 0 || m->n_tiers > BLOCK_STORE_MAX_TIERS) {
+		snprintf(err, errlen, "between 1 and %d tiers are needed, got %zu",
+			 BLOCK_STORE_MAX_TIERS, m->n_tiers);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < m->n_tiers; i++) {
+		struct tier_config *t = &sc->tiers[i];
+		snprintf(t->medium, sizeof(t->medium), "%s", m->tiers[i]->medium);
+		snprintf(t->path, sizeof(t->path), "%s", m->tiers[i]->path);
+		t->quota = m->tiers[i]->quota;
+	}
+	sc->ntiers = m->n_tiers;
+	return 0;
+}
+
+static struct node_source *find_source_locked(struct node *n, const char *id)
+{
+	for (struct node_source *s = n->sources; s; s = s->next)
+		if (strcmp(s->source->id, id) == 0)
+			return s;
+	return NULL;
+}
+
+static void drop_source_locked(struct node *n, struct source *src)
+{
+	if (--src->views > 0)
+		return;
+	for (struct node_source **pp = &n->sources; *pp; pp = &(*pp)->next) {
+		if ((*pp)->source == src) {
+			struct node_source *dead = *pp;
+			*pp = dead->next;
+			log_info("closing source %s (%s)", src->id, src->url);
+			source_free(src);
+			free(dead);
+			return;
+		}
+	}
+}
+
+static void node_view_free(struct node_view *nv)
+{
+	free(nv->url);
+	free(nv->ns);
+	free(nv->dataset);
+	free(nv);
+}
+
+static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Response *resp)
+{
+	char err[1024] = "";
+	if (!m->mountpoint || m->mountpoint[0] != '/' || !m->ufs_url || !*m->ufs_url) {
+		set_error(resp, -EINVAL, "mount needs a UFS URL and an absolute mountpoint");
+		return;
+	}
+	char mp[PATH_MAX];
+	if (!realpath(m->mountpoint, mp))
+		snprintf(mp, sizeof(mp), "%s", m->mountpoint);
+	pthread_mutex_lock(&n->lock);
+	for (struct node_view *v = n->views; v; v = v->next) {
+		if (strcmp(view_mountpoint(v->view), mp) == 0) {
+			set_error(resp, -EBUSY, "\"%s\" is already a weir view (of %s)", mp, v->url);
+			goto out;
+		}
+	}
+	char idbuf[17];
+	const char *id = m->source_id && *m->source_id ? m->source_id : NULL;
+	if (!id) {
+		source_id_for_url(m->ufs_url, idbuf);
+		id = idbuf;
+	}
+	struct node_source *ns = find_source_locked(n, id);
+	bool created = false;
+	if (!ns) {
+		struct source_config sc = {
+			.id = id,
+			.url = m->ufs_url,
+			.state_dir = n->cfg.state_dir,
+			.block_size = m->block_size ? m->block_size : 4u << 20,
+			.high = m->high > 0 ? m->high : 0.95,
+			.low = m->low > 0 ? m->low : 0.7,
+			.fetch_concurrency = m->fetch_concurrency,
+		};
+		int r = parse_tiers(m, &sc, err, sizeof(err));
+		struct source *src = NULL;
+		if (r == 0)
+			r = source_open(&sc, &src, err, sizeof(err));
+		if (r < 0) {
+			set_error(resp, r, "%s", err[0] ? err : strerror(-r));
+			goto out;
+		}
+		ns = calloc(1, sizeof(*ns));
+		if (!ns) {
+			source_free(src);
+			set_error(resp, -ENOMEM, "out of memory");
+			goto out;
+		}
+		ns->source = src;
+		ns->next = n->sources;
+		n->sources = ns;
+		created = true;
+		log_info("opened source %s (%s), block size %u, %zu tier(s)", id, m->ufs_url,
+			 sc.block_size, m->n_tiers);
+	} else if (strcmp(ns->source->url, m->ufs_url) != 0) {
+		set_error(resp, -EEXIST, "source id \"%s\" is already used by %s", id,
+			  ns->source->url);
+		goto out;
+	}
+	struct source *src = ns->source;
+	struct view_source vs = {.ufs = src->ufs,
+				 .store = src->store,
+				 .fetcher = src->fetcher,
+				 .meta = src->meta};
+	struct view_config vc = {
+		.mountpoint = mp,
+		.subpath = m->subpath,
+		.fsname = m->ufs_url,
+		.metadata_ttl_ms = m->metadata_ttl_ms ? m->metadata_ttl_ms : 300000,
+		.readahead_blocks = src->fetch_concurrency,
+		.read_ahead_kb = 16384,
+	};
+	struct node_view *nv = calloc(1, sizeof(*nv));
+	int r = nv ? 0 : -ENOMEM;
+	if (nv) {
+		nv->url = strdup(m->ufs_url);
+		nv->ns = strdup(m->namespace_ ? m->namespace_ : "");
+		nv->dataset = strdup(m->dataset ? m->dataset : "");
+		if (!nv->url || !nv->ns || !nv->dataset)
+			r = -ENOMEM;
+	}
+	src->views++;
+	if (r == 0)
+		r = view_start(&vc, &vs, &nv->view, err, sizeof(err));
+	if (r < 0) {
+		set_error(resp, r, "%s", err[0] ? err : strerror(-r));
+		if (nv)
+			node_view_free(nv);
+		drop_source_locked(n, src);
+		goto out;
+	}
+	nv->source = src;
+	nv->next = n->views;
+	n->views = nv;
+	log_info("mounted %s%s at \"%s\" (metadata TTL %u ms)%s", m->ufs_url,
+		 m->subpath && *m->subpath ? m->subpath : "", mp, vc.metadata_ttl_ms,
+		 created ? "" : ", sharing the source's cache");
+out:
+	pthread_mutex_unlock(&n->lock);
+}
+
+static void stop_view_locked(struct node *n, struct node_view **pp)
+{
+	struct node_view *nv = *pp;
+	*pp = nv->next;
+	log_info("unmounting \"%s\"", view_mountpoint(nv->view));
+	view_stop(nv->view);
+	drop_source_locked(n, nv->source);
+	node_view_free(nv);
+}
+
+static void handle_umount(struct node *n, const Weir__UmountRequest *u, Weir__Response *resp)
+{
+	char mp[PATH_MAX];
+	const char *want = u->mountpoint ? u->mountpoint : "";
+	/* realpath of a dead mount fails; compare the path as given then. */
+	if (!realpath(want, mp))
+		snprintf(mp, sizeof(mp), "%s", want);
+	pthread_mutex_lock(&n->lock);
+	for (struct node_view **pp = &n->views; *pp; pp = &(*pp)->next) {
+		if (strcmp(view_mountpoint((*pp)->view), mp) == 0) {
+			stop_view_locked(n, pp);
+			pthread_mutex_unlock(&n->lock);
+			return;
+		}
+	}
+	pthread_mutex_unlock(&n->lock);
+	set_error(resp, -ENOENT, "\"%s\" is not a view of this weir-node", want);
+}
+
+static void fill_view_stat(struct node_view *nv, Weir__ViewStat *vs, Weir__TierStat *ts,
+			   Weir__TierStat **tsp)
+{
+	struct view_stats st;
+	struct block_store_stats bs;
+	struct source *src = nv->source;
+	view_get_stats(nv->view, &st);
+	block_store_get_stats(src->store, &bs);
+	vs->mountpoint = (char *)view_mountpoint(nv->view);
+	vs->ufs_url = nv->url;
+	vs->namespace_ = nv->ns;
+	vs->dataset = nv->dataset;
+	vs->source_id = src->id;
+	vs->ufs_bytes = atomic_load(&src->ufs->stats.bytes);
+	vs->ufs_requests = atomic_load(&src->ufs->stats.requests);
+	vs->hits = st.hits;
+	vs->misses = st.misses;
+	vs->read_bytes = st.read_bytes;
+	vs->evictions = bs.evictions;
+	uint64_t cached = 0;
+	for (unsigned i = 0; i < bs.ntiers; i++) {
+		weir__tier_stat__init(&ts[i]);
+		ts[i].medium = i < src->ntiers ? src->tiers[i].medium : "";
+		ts[i].path = i < src->ntiers ? src->tiers[i].path : "";
+		ts[i].quota = bs.tiers[i].quota;
+		ts[i].used = bs.tiers[i].used;
+		ts[i].blocks = bs.tiers[i].blocks;
+		tsp[i] = &ts[i];
+		cached += bs.tiers[i].used;
+	}
+	vs->cached_bytes = cached;
+	vs->n_tiers = bs.ntiers;
+	vs->tiers = tsp;
+}
+
+/* Views whose loop ended (unmounted from outside with umount(8)) are closed. */
+static void reap_exited(struct node *n)
+{
+	pthread_mutex_lock(&n->lock);
+	for (struct node_view **pp = &n->views; *pp;) {
+		if (view_exited((*pp)->view)) {
+			log_notice("\"%s\" was unmounted from outside", view_mountpoint((*pp)->view));
+			stop_view_locked(n, pp);
+		} else {
+			pp = &(*pp)->next;
+		}
+	}
+	pthread_mutex_unlock(&n->lock);
+}
+
+static void handle_stat(struct node *n, int fd, const Weir__StatRequest *s)
+{
+	Weir__Response resp = WEIR__RESPONSE__INIT;
+	resp.pid = getpid();
+	char mp[PATH_MAX] = "";
+	if (s->mountpoint && *s->mountpoint && !realpath(s->mountpoint, mp))
+		snprintf(mp, sizeof(mp), "%s", s->mountpoint);
+	reap_exited(n);
+	pthread_mutex_lock(&n->lock);
+	size_t cnt = 0;
+	for (struct node_view *v = n->views; v; v = v->next)
+		cnt++;
+	Weir__ViewStat *vs = calloc(cnt + 1, sizeof(*vs));
+	Weir__ViewStat **vsp = calloc(cnt + 1, sizeof(*vsp));
+	Weir__TierStat *ts = calloc((cnt + 1) * BLOCK_STORE_MAX_TIERS, sizeof(*ts));
+	Weir__TierStat **tsp = calloc((cnt + 1) * BLOCK_STORE_MAX_TIERS, sizeof(*tsp));
+	size_t k = 0;
+	if (vs && vsp && ts && tsp) {
+		for (struct node_view *v = n->views; v; v = v->next) {
+			if (mp[0] && strcmp(view_mountpoint(v->view), mp) != 0)
+				continue;
+			weir__view_stat__init(&vs[k]);
+			fill_view_stat(v, &vs[k], &ts[k * BLOCK_STORE_MAX_TIERS],
+				       &tsp[k * BLOCK_STORE_MAX_TIERS]);
+			vsp[k] = &vs[k];
+			k++;
+		}
+		resp.views = vsp;
+		resp.n_views = k;
+		if (mp[0] && k == 0)
+			set_error(&resp, -ENOENT, "\"%s\" is not a view of this weir-node", mp);
+	} else {
+		set_error(&resp, -ENOMEM, "out of memory");
+	}
+	int r = control_send(fd, &resp.base);
+	pthread_mutex_unlock(&n->lock);
+	if (r < 0)
+		log_debug("stat reply: %s", strerror(-r));
+	free(vs);
+	free(vsp);
+	free(ts);
+	free(tsp);
+}
+
+struct conn {
+	struct node *node;
+	int fd;
+};
+
+static void *conn_thread(void *arg)
+{
+	struct conn *c = arg;
+	struct node *n = c->node;
+	ProtobufCMessage *m = NULL;
+	int r = control_recv(c->fd, &weir__request__descriptor, &m);
+	if (r < 0) {
+		log_debug("control: bad request: %s", strerror(-r));
+		goto out;
+	}
+	Weir__Request *req = (Weir__Request *)m;
+	Weir__Response resp = WEIR__RESPONSE__INIT;
+	resp.pid = getpid();
+	switch (req->body_case) {
+	case WEIR__REQUEST__BODY_MOUNT:
+		handle_mount(n, req->mount, &resp);
+		break;
+	case WEIR__REQUEST__BODY_UMOUNT:
+		handle_umount(n, req->umount, &resp);
+		break;
+	case WEIR__REQUEST__BODY_STAT:
+		handle_stat(n, c->fd, req->stat);
+		goto out;
+	case WEIR__REQUEST__BODY_PING:
+		break;
+	case WEIR__REQUEST__BODY_SHUTDOWN:
+		n->stopping = 1;
+		kill(getpid(), SIGTERM);
+		break;
+	default:
+		set_error(&resp, -EOPNOTSUPP, "this weir-node does not know that request");
+		break;
+	}
+	if (resp.error)
+		log_notice("request failed: %s", resp.message);
+	control_send(c->fd, &resp.base);
+out:
+	if (m)
+		protobuf_c_message_free_unpacked(m, NULL);
+	close(c->fd);
+	free(c);
+	return NULL;
+}
+
+static int take_lock(struct node *n)
+{
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/node.lock", n->cfg.state_dir);
+	n->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (n->lock_fd < 0)
+		return -errno;
+	if (flock(n->lock_fd, LOCK_EX | LOCK_NB) < 0)
+		return -errno;
+	char pid[32];
+	int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	snprintf(path, sizeof(path), "%s/node.pid", n->cfg.state_dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		if (write(fd, pid, len) != len)
+			log_warn("cannot write \"%s\"", path);
+		close(fd);
+	}
+	return 0;
+}
+
+static void shutdown_all(struct node *n)
+{
+	pthread_mutex_lock(&n->lock);
+	while (n->views)
+		stop_view_locked(n, &n->views);
+	pthread_mutex_unlock(&n->lock);
+}
+
+int main(int argc, char **argv)
+{
+	struct node n = {.listen_fd = -1, .lock_fd = -1};
+	for (size_t i = 0; i < NCFG; i++)
+		cfg_set(&n.cfg, cfg_table[i].name, cfg_table[i].def);
+	const char *config_file = getenv("WEIR_NODE_CONFIG");
+	const char *state_env = getenv("WEIR_STATE_DIR");
+	if (state_env && *state_env)
+		cfg_set(&n.cfg, "state-dir", state_env);
+
+	struct option longopts[NCFG + 3];
+	for (size_t i = 0; i < NCFG; i++)
+		longopts[i] = (struct option){cfg_table[i].name, required_argument, NULL, 256 + (int)i};
+	longopts[NCFG] = (struct option){"config", required_argument, NULL, 'c'};
+	longopts[NCFG + 1] = (struct option){"help", no_argument, NULL, 'h'};
+	longopts[NCFG + 2] = (struct option){0};
+	/* Two passes: the file first, then flags over it. */
+	int c;
+	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		if (c == 'c')
+			config_file = optarg;
+		else if (c == 'h') {
+			usage(stdout);
+			return 0;
+		} else if (c == '?') {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (config_file && cfg_load_file(&n.cfg, config_file) < 0)
+		return 2;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		if (c >= 256 && cfg_set(&n.cfg, cfg_table[c - 256].name, optarg) < 0) {
+			fprintf(stderr, "weir-node: bad value \"%s\" for --%s\n", optarg,
+				cfg_table[c - 256].name);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "weir-node: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	int level = log_level_parse(n.cfg.log_level);
+	if (level < 0) {
+		fprintf(stderr, "weir-node: unknown log level \"%s\"\n", n.cfg.log_level);
+		return 2;
+	}
+	log_init("weir-node", level, n.cfg.syslog);
+	if (!n.cfg.socket_path[0] &&
+	    snprintf(n.cfg.socket_path, sizeof(n.cfg.socket_path), "%.4000s/node.sock",
+		     n.cfg.state_dir) >= (int)sizeof(n.cfg.socket_path)) {
+		fprintf(stderr, "weir-node: state directory path too long\n");
+		return 2;
+	}
+	if (mkdir(n.cfg.state_dir, 0755) < 0 && errno != EEXIST) {
+		log_err("cannot create the state directory \"%s\": %s", n.cfg.state_dir,
+			strerror(errno));
+		return 1;
+	}
+	int r = take_lock(&n);
+	if (r < 0) {
+		log_err("another weir-node holds \"%s/node.lock\" (%s); stop it or use another "
+			"--state-dir",
+			n.cfg.state_dir, strerror(-r));
+		return 1;
+	}
+	for (size_t i = 0; i < NCFG; i++) {
+		const char *field = (const char *)&n.cfg + cfg_table[i].offset;
+		if (cfg_table[i].type == CFG_STR)
+			log_info("config %s = \"%s\"", cfg_table[i].name, field);
+		else
+			log_info("config %s = %d", cfg_table[i].name, *(const int *)field);
+	}
+	/* Many tier files and sockets are open at once. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	pthread_mutex_init(&n.lock, NULL);
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	n.listen_fd = control_listen(n.cfg.socket_path);
+	if (n.listen_fd < 0 || sfd < 0) {
+		log_err("cannot listen on \"%s\": %s", n.cfg.socket_path,
+			strerror(n.listen_fd < 0 ? -n.listen_fd : errno));
+		return 1;
+	}
+	log_info("weir-node %d ready on \"%s\"", (int)getpid(), n.cfg.socket_path);
+
+	while (!n.stopping) {
+		struct pollfd pfd[2] = {{.fd = n.listen_fd, .events = POLLIN},
+					{.fd = sfd, .events = POLLIN}};
+		int pr = poll(pfd, 2, 2000);
+		if (pr < 0 && errno != EINTR)
+			break;
+		if (pfd[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == sizeof(si))
+				log_info("signal %u: shutting down", si.ssi_signo);
+			break;
+		}
+		if (pfd[0].revents & POLLIN) {
+			int cfd = accept4(n.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+			if (cfd < 0)
+				continue;
+			struct conn *cn = malloc(sizeof(*cn));
+			pthread_t t;
+			if (!cn) {
+				close(cfd);
+				continue;
+			}
+			cn->node = &n;
+			cn->fd = cfd;
+			pthread_attr_t attr;
+			pthread_attr_init(&attr);
+			pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+			if (pthread_create(&t, &attr, conn_thread, cn) != 0) {
+				close(cfd);
+				free(cn);
+			}
+			pthread_attr_destroy(&attr);
+		}
+		if (pr == 0)
+			reap_exited(&n);
+	}
+	close(n.listen_fd);
+	unlink(n.cfg.socket_path);
+	shutdown_all(&n);
+	char pidpath[PATH_MAX + 16];
+	snprintf(pidpath, sizeof(pidpath), "%s/node.pid", n.cfg.state_dir);
+	unlink(pidpath);
+	log_info("weir-node stopped");
+	return 0;
+}

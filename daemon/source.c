@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: Apache-2.0
+// Source lifecycle: UFS probe first, so a bad URL fails before anything is created or mounted.
+#include "source.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <xxhash.h>
+
+#include "log.h"
+
+void source_id_for_url(const char *url, char *buf)
+{
+	snprintf(buf, 17, "%016llx", (unsigned long long)XXH3_64bits(url, strlen(url)));
+}
+
+static int mkdir_p(const char *path)
+{
+	char tmp[4096];
+	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int source_open(const struct source_config *cfg, struct source **ret, char *errbuf,
+		size_t errlen)
+{
+	struct source *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	int r = -ENOMEM;
+	s->id = strdup(cfg->id);
+	s->url = strdup(cfg->url);
+	if (!s->id || !s->url)
+		goto fail;
+	s->block_size = cfg->block_size;
+	memcpy(s->tiers, cfg->tiers, sizeof(s->tiers));
+	s->ntiers = cfg->ntiers;
+	s->fetch_concurrency = cfg->fetch_concurrency ? cfg->fetch_concurrency : 16;
+
+	struct ufs_options uo = {.max_connections = s->fetch_concurrency};
+	r = ufs_new(cfg->url, &uo, &s->ufs, errbuf, errlen);
+	if (r < 0)
+		goto fail;
+	r = ufs_probe(s->ufs, errbuf, errlen);
+	if (r < 0)
+		goto fail;
+
+	char dir[4096], index[4200], meta[4200];
+	snprintf(dir, sizeof(dir), "%s/stores/%s", cfg->state_dir, cfg->id);
+	r = mkdir_p(dir);
+	if (r < 0) {
+		snprintf(errbuf, errlen, "state directory \"%s\": %s", dir, strerror(-r));
+		goto fail;
+	}
+	snprintf(index, sizeof(index), "%s/index.db", dir);
+	snprintf(meta, sizeof(meta), "%s/meta.db", dir);
+	/* For a human looking at the state directory. */
+	char urlfile[4200];
+	snprintf(urlfile, sizeof(urlfile), "%s/url", dir);
+	FILE *f = fopen(urlfile, "we");
+	if (f) {
+		fprintf(f, "%s\n", cfg->url);
+		fclose(f);
+	}
+
+	struct block_store_config bc = {
+		.index_path = index,
+		.source_id = cfg->id,
+		.ntiers = cfg->ntiers,
+		.block_size = cfg->block_size,
+		.high = cfg->high,
+		.low = cfg->low,
+		.lru = true,
+	};
+	memcpy(bc.tiers, cfg->tiers, sizeof(bc.tiers));
+	r = block_store_open(&bc, &s->store, errbuf, errlen);
+	if (r < 0)
+		goto fail;
+	r = meta_cache_open(meta, s->ufs, &s->meta);
+	if (r < 0) {
+		snprintf(errbuf, errlen, "metadata cache \"%s\": %s", meta, strerror(-r));
+		goto fail;
+	}
+	struct fetcher_options fo = {.max_prefetch = s->fetch_concurrency};
+	r = fetcher_new(s->ufs, s->store, &fo, &s->fetcher);
+	if (r < 0) {
+		snprintf(errbuf, errlen, "cannot start the fetcher: %s", strerror(-r));
+		goto fail;
+	}
+	*ret = s;
+	return 0;
+fail:
+	source_free(s);
+	return r;
+}
+
+void source_free(struct source *s)
+{
+	if (!s)
+		return;
+	fetcher_free(s->fetcher);
+	meta_cache_free(s->meta);
+	block_store_free(s->store);
+	ufs_free(s->ufs);
+	free(s->id);
+	free(s->url);
+	free(s);
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A source: one UFS tree and everything that caches it (block store, metadata cache, fetch
+ * scheduler). Views of one source share it: the cache is per source, not per view. */
+#pragma once
+
+#include <stdint.h>
+
+#include "block_store.h"
+#include "fetcher.h"
+#include "meta_cache.h"
+#include "ufs.h"
+
+struct source_config {
+	const char *id;		/* directory name under <state>/stores and each tier path */
+	const char *url;
+	const char *state_dir;
+	struct tier_config tiers[BLOCK_STORE_MAX_TIERS];
+	unsigned ntiers;
+	uint32_t block_size;
+	double high, low;
+	unsigned fetch_concurrency;
+};
+
+struct source {
+	char *id;
+	char *url;
+	struct ufs *ufs;
+	struct block_store *store;
+	struct meta_cache *meta;
+	struct fetcher *fetcher;
+	unsigned views;		/* under the node's lock */
+	uint32_t block_size;
+	unsigned fetch_concurrency;
+	struct tier_config tiers[BLOCK_STORE_MAX_TIERS];
+	unsigned ntiers;
+};
+
+/* Opens a source: checks the UFS answers and the tiers are usable, loads the persisted index
+ * and metadata. Returns 0 and an owned *ret, or -errno with a message for the user in errbuf
+ * naming the URL or tier and the cause. */
+int source_open(const struct source_config *cfg, struct source **ret, char *errbuf,
+		size_t errlen);
+/* Waits for fetches in flight, persists, frees. NULL is fine. */
+void source_free(struct source *s);
+/* The default id of a URL: 16 hex digits of its hash. buf must hold 17 bytes. */
+void source_id_for_url(const char *url, char *buf);

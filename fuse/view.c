@@ -1,0 +1,791 @@
+// SPDX-License-Identifier: Apache-2.0
+// FUSE view (libfuse3 low-level API). Inodes live as long as the view: a lookup count is kept
+// per inode as FUSE requires, but paths are never reused for another inode number.
+#define FUSE_USE_VERSION 312
+#include "view.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "ranges.h"
+#include "strmap.h"
+
+#define VIEW_MAX_SEGS 64
+
+struct inode {
+	fuse_ino_t ino;
+	char *path;		/* path in the source (subpath included) */
+	atomic_uint_fast64_t nlookup;
+};
+
+struct handle {
+	char *path;
+	uint64_t obj;
+	struct ufs_attr attr;
+	pthread_mutex_t lock;
+	uint64_t next_off;	/* under lock: where a sequential reader reads next */
+	uint64_t prefetched;	/* under lock: blocks below this were asked for */
+	unsigned window;	/* under lock: current prefetch window in blocks */
+};
+
+struct dir_handle {
+	struct ufs_dirent *ents;
+	size_t n;
+};
+
+struct view {
+	struct view_config cfg;
+	char *mountpoint, *subpath, *fsname;
+	struct view_source src;
+	uint32_t block_size;
+	double ttl_s;
+	struct fuse_session *se;
+	pthread_t thread;
+	bool thread_started;
+	atomic_bool exited;
+	dev_t dev;
+	pthread_mutex_t lock;
+	struct inode **inodes;	/* under lock: inodes[ino - 1] */
+	size_t ninodes, cap;	/* under lock */
+	struct strmap *by_path;	/* under lock: path -> struct inode */
+	atomic_uint_fast64_t reads, read_bytes, hits, misses, opens;
+};
+
+static int errno_for_fuse(int err)
+{
+	/* One place where weir's errors become what a reader sees. */
+	switch (err) {
+	case -ENOENT:
+	case -ENOTDIR:
+	case -EISDIR:
+	case -EACCES:
+	case -EROFS:
+	case -ENOMEM:
+	case -EINVAL:
+		return -err;
+	default:
+		return EIO;
+	}
+}
+
+static struct inode *inode_get(struct view *v, fuse_ino_t ino)
+{
+	pthread_mutex_lock(&v->lock);
+	struct inode *in = (ino >= 1 && ino <= v->ninodes) ? v->inodes[ino - 1] : NULL;
+	pthread_mutex_unlock(&v->lock);
+	return in;
+}
+
+/* Finds or creates the inode of path. */
+static struct inode *inode_for_path(struct view *v, const char *path)
+{
+	pthread_mutex_lock(&v->lock);
+	struct inode *in = strmap_get(v->by_path, path);
+	if (in)
+		goto out;
+	if (v->ninodes == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 256;
+		struct inode **n = realloc(v->inodes, cap * sizeof(*n));
+		if (!n)
+			goto out;
+		v->inodes = n;
+		v->cap = cap;
+	}
+	in = calloc(1, sizeof(*in));
+	if (!in)
+		goto out;
+	in->path = strdup(path);
+	int err = 0;
+	if (in->path)
+		strmap_put(v->by_path, path, in, &err);
+	if (!in->path || err < 0) {
+		free(in->path);
+		free(in);
+		in = NULL;
+		goto out;
+	}
+	v->inodes[v->ninodes++] = in;
+	in->ino = v->ninodes;
+out:
+	pthread_mutex_unlock(&v->lock);
+	return in;
+}
+
+static char *child_path(const char *parent, const char *name)
+{
+	char *p;
+	if (strcmp(parent, "/") == 0)
+		return asprintf(&p, "/%s", name) < 0 ? NULL : p;
+	return asprintf(&p, "%s/%s", parent, name) < 0 ? NULL : p;
+}
+
+static void fill_stat(struct view *v, fuse_ino_t ino, const struct ufs_attr *a, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_mode = a->is_dir ? (S_IFDIR | 0555) : (S_IFREG | 0444);
+	st->st_nlink = a->is_dir ? 2 : 1;
+	st->st_size = a->is_dir ? 0 : (off_t)a->size;
+	st->st_blksize = 1 << 20;
+	st->st_blocks = (st->st_size + 511) / 512;
+	st->st_mtim.tv_sec = a->mtime;
+	st->st_ctim.tv_sec = a->mtime;
+	st->st_atim.tv_sec = a->mtime;
+	(void)v;
+}
+
+static int make_entry(struct view *v, const char *path, const struct ufs_attr *a,
+		      struct fuse_entry_param *e)
+{
+	struct inode *in = inode_for_path(v, path);
+	if (!in)
+		return -ENOMEM;
+	memset(e, 0, sizeof(*e));
+	e->ino = in->ino;
+	e->attr_timeout = v->ttl_s;
+	e->entry_timeout = v->ttl_s;
+	fill_stat(v, in->ino, a, &e->attr);
+	atomic_fetch_add(&in->nlookup, 1);
+	return 0;
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	if (conn->capable & FUSE_CAP_ASYNC_READ)
+		conn->want |= FUSE_CAP_ASYNC_READ;
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
+	/* Writes never come (read-only mount); reads go up to max_pages (1 MiB). */
+	conn->max_readahead = 0xffffffffu;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct view *v = fuse_req_userdata(req);
+	struct inode *pin = inode_get(v, parent);
+	if (!pin) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	char *path = child_path(pin->path, name);
+	if (!path) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	struct ufs_attr a;
+	int r = meta_cache_getattr(v->src.meta, path, v->cfg.metadata_ttl_ms, &a);
+	if (r == -ENOENT) {
+		/* Negative entry, cached as long as positive ones. */
+		struct fuse_entry_param e = {.ino = 0, .entry_timeout = v->ttl_s};
+		free(path);
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	struct fuse_entry_param e;
+	if (r == 0)
+		r = make_entry(v, path, &a, &e);
+	if (r < 0) {
+		log_debug("lookup of \"%s\" failed: %s", path, strerror(-r));
+		free(path);
+		fuse_reply_err(req, errno_for_fuse(r));
+		return;
+	}
+	free(path);
+	fuse_reply_entry(req, &e);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct view *v = fuse_req_userdata(req);
+	struct inode *in = inode_get(v, ino);
+	if (in)
+		atomic_fetch_sub(&in->nlookup, nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	struct view *v = fuse_req_userdata(req);
+	for (size_t i = 0; i < count; i++) {
+		struct inode *in = inode_get(v, forgets[i].ino);
+		if (in)
+			atomic_fetch_sub(&in->nlookup, forgets[i].nlookup);
+	}
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct view *v = fuse_req_userdata(req);
+	struct inode *in = inode_get(v, ino);
+	if (!in) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	struct ufs_attr a;
+	int r = meta_cache_getattr(v->src.meta, in->path, v->cfg.metadata_ttl_ms, &a);
+	if (r < 0) {
+		fuse_reply_err(req, errno_for_fuse(r));
+		return;
+	}
+	if (fi && !a.is_dir) {
+		/* An open file keeps the version it was opened at. */
+		struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+		a.size = h->attr.size;
+	}
+	struct stat st;
+	fill_stat(v, ino, &a, &st);
+	fuse_reply_attr(req, &st, v->ttl_s);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct view *v = fuse_req_userdata(req);
+	struct inode *in = inode_get(v, ino);
+	if (!in) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	struct ufs_attr a;
+	bool changed = false;
+	int r = meta_cache_validate(v->src.meta, in->path, v->cfg.metadata_ttl_ms, false, &a,
+				    &changed);
+	uint64_t obj = 0;
+	if (r == 0)
+		r = block_store_object_sync(v->src.store, in->path, &a, &obj);
+	struct handle *h = NULL;
+	if (r == 0) {
+		h = calloc(1, sizeof(*h));
+		if (h)
+			h->path = strdup(in->path);
+		if (!h || !h->path) {
+			free(h);
+			r = -ENOMEM;
+		}
+	}
+	if (r < 0) {
+		log_debug("open of \"%s\" failed: %s", in->path, strerror(-r));
+		fuse_reply_err(req, errno_for_fuse(r));
+		return;
+	}
+	if (changed)
+		log_info("\"%s\" changed at the UFS; its cached blocks were dropped", in->path);
+	h->obj = obj;
+	h->attr = a;
+	pthread_mutex_init(&h->lock, NULL);
+	h->window = 1;
+	fi->fh = (uintptr_t)h;
+	fi->keep_cache = !changed;
+	atomic_fetch_add(&v->opens, 1);
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		/* The opener was interrupted: no release will come. */
+		pthread_mutex_destroy(&h->lock);
+		free(h->path);
+		free(h);
+	}
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	if (h) {
+		pthread_mutex_destroy(&h->lock);
+		free(h->path);
+		free(h);
+	}
+	fuse_reply_err(req, 0);
+}
+
+/* Sequential readers get a prefetch window that doubles with each read that continues the
+ * last one, up to readahead_blocks; a seek resets it. */
+static void maybe_prefetch(struct view *v, struct handle *h, uint64_t off, size_t len,
+			   uint64_t last_block)
+{
+	uint64_t start = 0, count = 0;
+	pthread_mutex_lock(&h->lock);
+	if (off == h->next_off && off != 0) {
+		if (h->window < v->cfg.readahead_blocks)
+			h->window = h->window * 2 > v->cfg.readahead_blocks
+					    ? v->cfg.readahead_blocks
+					    : h->window * 2;
+		start = last_block + 1;
+		if (h->prefetched > start)
+			start = h->prefetched;
+		uint64_t end = last_block + 1 + h->window;
+		if (end > start) {
+			count = end - start;
+			h->prefetched = end;
+		}
+	} else if (off != h->next_off) {
+		h->window = 1;
+		h->prefetched = 0;
+	}
+	h->next_off = off + len;
+	pthread_mutex_unlock(&h->lock);
+	if (count)
+		fetcher_prefetch(v->src.fetcher, h->obj, h->path, &h->attr, start, count);
+}
+
+static int revalidate(struct view *v, struct handle *h)
+{
+	struct ufs_attr a;
+	bool changed;
+	int r = meta_cache_validate(v->src.meta, h->path, 0, true, &a, &changed);
+	if (r < 0)
+		return r;
+	uint64_t obj;
+	r = block_store_object_sync(v->src.store, h->path, &a, &obj);
+	if (r < 0)
+		return r;
+	if (changed || a.size != h->attr.size)
+		return -ESTALE; /* this handle's version is gone; a new open sees the new one */
+	return 0;
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct view *v = fuse_req_userdata(req);
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	uint64_t first;
+	size_t len;
+	uint64_t nblocks = ranges_blocks((uint64_t)off, size, h->attr.size, v->block_size, &first,
+					 &len);
+	atomic_fetch_add(&v->reads, 1);
+	if (nblocks == 0) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	maybe_prefetch(v, h, (uint64_t)off, len, first + nblocks - 1);
+
+	struct fetch_result held[VIEW_MAX_SEGS];
+	struct range_seg segs[VIEW_MAX_SEGS];
+	size_t nheld = 0, nsegs = 0;
+	int r = 0;
+	if (nblocks > VIEW_MAX_SEGS) {
+		r = -EINVAL;
+		goto reply;
+	}
+	for (uint64_t b = first; b < first + nblocks; b++) {
+		struct fetch_result fr;
+		if (block_store_acquire(v->src.store, h->obj, b, &fr.ref) == 0) {
+			fr.mem = NULL;
+			fr.len = fr.ref.len;
+			atomic_fetch_add(&v->hits, 1);
+		} else {
+			atomic_fetch_add(&v->misses, 1);
+			r = fetcher_get(v->src.fetcher, h->obj, h->path, &h->attr, b, &fr);
+			if (r == -ESTALE) {
+				r = revalidate(v, h);
+				if (r == 0)
+					r = fetcher_get(v->src.fetcher, h->obj, h->path, &h->attr,
+							b, &fr);
+			}
+			if (r < 0) {
+				log_warn("read of \"%s\" at %lld failed: %s", h->path,
+					 (long long)off, strerror(-r));
+				goto reply;
+			}
+		}
+		held[nheld++] = fr;
+		uint64_t bstart = b * (uint64_t)v->block_size;
+		uint64_t from = (uint64_t)off > bstart ? (uint64_t)off - bstart : 0;
+		uint64_t to = (uint64_t)off + len - bstart;
+		if (to > fr.len)
+			to = fr.len;
+		if (from >= to) {
+			r = -EIO; /* the block is shorter than the recorded size says */
+			goto reply;
+		}
+		struct range_seg piece = {.fd = -1, .len = to - from};
+		if (fr.mem)
+			piece.mem = fr.mem + from;
+		else {
+			piece.fd = fr.ref.fd;
+			piece.off = fr.ref.off + from;
+		}
+		nsegs = ranges_append(segs, nsegs, &piece);
+	}
+
+reply:
+	if (r < 0) {
+		fuse_reply_err(req, errno_for_fuse(r));
+	} else {
+		struct {
+			struct fuse_bufvec vec;
+			struct fuse_buf more[VIEW_MAX_SEGS - 1];
+		} bv;
+		memset(&bv, 0, sizeof(bv));
+		bv.vec.count = nsegs;
+		size_t total = 0;
+		for (size_t i = 0; i < nsegs; i++) {
+			struct fuse_buf *fb = &bv.vec.buf[i];
+			fb->size = segs[i].len;
+			if (segs[i].mem) {
+				fb->mem = (void *)segs[i].mem;
+			} else {
+				fb->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+				fb->fd = segs[i].fd;
+				fb->pos = (off_t)segs[i].off;
+			}
+			total += segs[i].len;
+		}
+		atomic_fetch_add(&v->read_bytes, total);
+		int rr = fuse_reply_data(req, &bv.vec, 0);
+		if (rr < 0 && rr != -ENOENT)
+			log_debug("reply to read of \"%s\": %s", h->path, strerror(-rr));
+	}
+	for (size_t i = 0; i < nheld; i++) {
+		if (held[i].mem)
+			free(held[i].mem);
+		else
+			block_store_release(v->src.store, h->obj, first + i);
+	}
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct view *v = fuse_req_userdata(req);
+	struct inode *in = inode_get(v, ino);
+	if (!in) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	struct dir_handle *d = calloc(1, sizeof(*d));
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	int r = meta_cache_list(v->src.meta, in->path, v->cfg.metadata_ttl_ms, &d->ents, &d->n);
+	if (r < 0) {
+		free(d);
+		log_debug("listing \"%s\" failed: %s", in->path, strerror(-r));
+		fuse_reply_err(req, errno_for_fuse(r));
+		return;
+	}
+	fi->fh = (uintptr_t)d;
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		ufs_dirents_free(d->ents, d->n);
+		free(d);
+	}
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi, bool plus)
+{
+	struct view *v = fuse_req_userdata(req);
+	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+	struct inode *dir = inode_get(v, ino);
+	char *buf = malloc(size);
+	if (!buf || !dir) {
+		free(buf);
+		fuse_reply_err(req, buf ? ENOENT : ENOMEM);
+		return;
+	}
+	size_t used = 0;
+	for (size_t i = (size_t)off; i < d->n; i++) {
+		const struct ufs_dirent *de = &d->ents[i];
+		char *path = child_path(dir->path, de->name);
+		if (!path)
+			break;
+		size_t need;
+		if (plus) {
+			struct fuse_entry_param e;
+			struct ufs_attr a = de->attr;
+			if (!de->size_known && !a.is_dir &&
+			    meta_cache_getattr(v->src.meta, path, v->cfg.metadata_ttl_ms, &a) < 0) {
+				free(path);
+				continue;
+			}
+			/* Measure first: an entry that does not fit must not count a lookup. */
+			need = fuse_add_direntry_plus(req, NULL, 0, de->name, NULL, 0);
+			if (used + need > size) {
+				free(path);
+				break;
+			}
+			if (make_entry(v, path, &a, &e) < 0) {
+				free(path);
+				break;
+			}
+			used += fuse_add_direntry_plus(req, buf + used, size - used, de->name, &e,
+						       (off_t)i + 1);
+		} else {
+			struct inode *in = inode_for_path(v, path);
+			struct stat st;
+			fill_stat(v, in ? in->ino : 0xffffffffu, &de->attr, &st);
+			need = fuse_add_direntry(req, buf + used, size - used, de->name, &st,
+						 (off_t)i + 1);
+			if (used + need > size) {
+				free(path);
+				break;
+			}
+			used += need;
+		}
+		free(path);
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, true);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+	if (d) {
+		ufs_dirents_free(d->ents, d->n);
+		free(d);
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct view *v = fuse_req_userdata(req);
+	struct block_store_stats bs;
+	block_store_get_stats(v->src.store, &bs);
+	uint64_t quota = 0, used = 0;
+	for (unsigned i = 0; i < bs.ntiers; i++) {
+		quota += bs.tiers[i].quota;
+		used += bs.tiers[i].used;
+	}
+	struct statvfs st = {0};
+	st.f_bsize = v->block_size;
+	st.f_frsize = v->block_size;
+	st.f_blocks = quota / v->block_size;
+	st.f_bfree = used < quota ? (quota - used) / v->block_size : 0;
+	st.f_bavail = st.f_bfree;
+	pthread_mutex_lock(&v->lock);
+	st.f_files = v->ninodes;
+	pthread_mutex_unlock(&v->lock);
+	st.f_namemax = 255;
+	st.f_flag = ST_RDONLY;
+	fuse_reply_statfs(req, &st);
+}
+
+static const struct fuse_lowlevel_ops view_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.open = op_open,
+	.read = op_read,
+	.release = op_release,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.statfs = op_statfs,
+};
+
+static void *loop_thread(void *arg)
+{
+	struct view *v = arg;
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	if (cfg) {
+		fuse_loop_cfg_set_max_threads(cfg, 64);
+		fuse_loop_cfg_set_idle_threads(cfg, 8);
+	}
+	int r = fuse_session_loop_mt(v->se, cfg);
+	if (cfg)
+		fuse_loop_cfg_destroy(cfg);
+	log_debug("view at \"%s\": loop ended (%d)", v->mountpoint, r);
+	atomic_store(&v->exited, true);
+	return NULL;
+}
+
+/* A daemon killed with its mount up leaves a dead mount ("Transport endpoint is not
+ * connected"); detach it so the mountpoint can be used again. */
+static void clear_dead_mount(const char *mp)
+{
+	struct stat st;
+	if (stat(mp, &st) == 0 || errno != ENOTCONN)
+		return;
+	if (umount2(mp, MNT_DETACH) == 0)
+		log_notice("detached the dead mount left at \"%s\"", mp);
+}
+
+static void raise_read_ahead(struct view *v)
+{
+	if (!v->cfg.read_ahead_kb)
+		return;
+	char path[128], val[32];
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", major(v->dev),
+		 minor(v->dev));
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int n = snprintf(val, sizeof(val), "%u", v->cfg.read_ahead_kb);
+	if (fd < 0 || write(fd, val, n) != n)
+		log_notice("cannot raise read-ahead of \"%s\" (%s): sequential reads stay at the "
+			   "kernel default",
+			   v->mountpoint, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+int view_start(const struct view_config *cfg, const struct view_source *src, struct view **ret,
+	       char *errbuf, size_t errlen)
+{
+	struct view *v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	int r = -ENOMEM;
+	v->cfg = *cfg;
+	v->src = *src;
+	v->block_size = block_store_block_size(src->store);
+	v->ttl_s = cfg->metadata_ttl_ms / 1000.0;
+	v->mountpoint = strdup(cfg->mountpoint);
+	v->subpath = strdup(cfg->subpath && *cfg->subpath ? cfg->subpath : "/");
+	v->fsname = strdup(cfg->fsname ? cfg->fsname : "weir");
+	v->by_path = strmap_new();
+	pthread_mutex_init(&v->lock, NULL);
+	if (!v->mountpoint || !v->subpath || !v->fsname || !v->by_path)
+		goto fail;
+	v->cfg.mountpoint = v->mountpoint;
+	v->cfg.subpath = v->subpath;
+	v->cfg.fsname = v->fsname;
+	if (!v->cfg.readahead_blocks)
+		v->cfg.readahead_blocks = 8;
+	/* The root (inode 1) is the subpath. Strip a trailing slash except for "/". */
+	size_t sl = strlen(v->subpath);
+	while (sl > 1 && v->subpath[sl - 1] == '/')
+		v->subpath[--sl] = '\0';
+	if (!inode_for_path(v, v->subpath))
+		goto fail;
+
+	clear_dead_mount(v->mountpoint);
+	struct stat st;
+	if (stat(v->mountpoint, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		r = stat(v->mountpoint, &st) < 0 ? -errno : -ENOTDIR;
+		snprintf(errbuf, errlen, "mountpoint \"%s\": %s", v->mountpoint, strerror(-r));
+		goto fail;
+	}
+	char opts[4608];
+	snprintf(opts, sizeof(opts),
+		 "ro,fsname=weir:%s,subtype=weir,allow_other,default_permissions", v->fsname);
+	/* commas in fsname would split the option string */
+	for (char *p = opts + strlen("ro,fsname=weir:"); *p && p < opts + sizeof(opts); p++)
+		if (*p == ',' && strncmp(p, ",subtype=weir", 13) == 0)
+			break;
+		else if (*p == ',')
+			*p = '_';
+	char *argv[] = {"weir-node", "-o", opts, NULL};
+	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
+	v->se = fuse_session_new(&args, &view_ops, sizeof(view_ops), v);
+	if (!v->se) {
+		r = -EIO;
+		snprintf(errbuf, errlen, "cannot create a FUSE session for \"%s\"", v->mountpoint);
+		goto fail;
+	}
+	if (fuse_session_mount(v->se, v->mountpoint) != 0) {
+		r = -EIO;
+		snprintf(errbuf, errlen,
+			 "cannot mount FUSE at \"%s\" (is /dev/fuse there, and are we root?)",
+			 v->mountpoint);
+		goto fail_session;
+	}
+	if (stat(v->mountpoint, &st) == 0)
+		v->dev = st.st_dev;
+	raise_read_ahead(v);
+	r = -pthread_create(&v->thread, NULL, loop_thread, v);
+	if (r < 0) {
+		snprintf(errbuf, errlen, "cannot start the loop of \"%s\": %s", v->mountpoint,
+			 strerror(-r));
+		goto fail_mount;
+	}
+	v->thread_started = true;
+	*ret = v;
+	return 0;
+
+fail_mount:
+	fuse_session_unmount(v->se);
+fail_session:
+	fuse_session_destroy(v->se);
+	v->se = NULL;
+fail:
+	view_stop(v);
+	return r;
+}
+
+void view_stop(struct view *v)
+{
+	if (!v)
+		return;
+	if (v->se) {
+		fuse_session_exit(v->se);
+		/* Unmounting makes the kernel end the connection, which wakes the loop. */
+		if (umount2(v->mountpoint, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+			log_debug("umount \"%s\": %s", v->mountpoint, strerror(errno));
+		if (v->thread_started)
+			pthread_join(v->thread, NULL);
+		fuse_session_unmount(v->se);
+		fuse_session_destroy(v->se);
+	}
+	for (size_t i = 0; i < v->ninodes; i++) {
+		free(v->inodes[i]->path);
+		free(v->inodes[i]);
+	}
+	free(v->inodes);
+	strmap_free(v->by_path, NULL);
+	pthread_mutex_destroy(&v->lock);
+	free(v->mountpoint);
+	free(v->subpath);
+	free(v->fsname);
+	free(v);
+}
+
+void view_get_stats(struct view *v, struct view_stats *ret)
+{
+	ret->reads = atomic_load(&v->reads);
+	ret->read_bytes = atomic_load(&v->read_bytes);
+	ret->hits = atomic_load(&v->hits);
+	ret->misses = atomic_load(&v->misses);
+	ret->opens = atomic_load(&v->opens);
+}
+
+const char *view_mountpoint(const struct view *v)
+{
+	return v->mountpoint;
+}
+
+dev_t view_dev(const struct view *v)
+{
+	return v->dev;
+}
+
+bool view_exited(struct view *v)
+{
+	return atomic_load(&v->exited);
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A FUSE view: one mount serving a source's tree (or a subdirectory of it) read-only, with
+ * long attr/entry timeouts, keep_cache, 1 MiB requests and replies spliced from the tier files.
+ * Each view is its own mount, so its device number identifies it. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "block_store.h"
+#include "fetcher.h"
+#include "meta_cache.h"
+#include "ufs.h"
+
+/* The source a view reads; borrowed, must outlive the view. */
+struct view_source {
+	struct ufs *ufs;
+	struct block_store *store;
+	struct fetcher *fetcher;
+	struct meta_cache *meta;
+};
+
+struct view_config {
+	const char *mountpoint;
+	const char *subpath;		/* root of the view in the source; NULL or "/" = whole */
+	const char *fsname;		/* shown in /proc/mounts, e.g. the UFS URL */
+	unsigned metadata_ttl_ms;	/* listings and versions are trusted this long */
+	unsigned readahead_blocks;	/* largest prefetch window of a sequential reader */
+	unsigned read_ahead_kb;		/* kernel read-ahead set on the mount's bdi (0: leave) */
+};
+
+struct view_stats {
+	uint64_t reads;		/* READ requests */
+	uint64_t read_bytes;	/* bytes returned */
+	uint64_t hits;		/* blocks found in a tier */
+	uint64_t misses;	/* blocks a reader waited for */
+	uint64_t opens;
+};
+
+struct view;
+
+/* Mounts the view (clearing a dead mount left at mountpoint by a killed daemon) and starts its
+ * multi-threaded loop. Returns 0 and an owned *ret, or -errno with a message in errbuf. */
+int view_start(const struct view_config *cfg, const struct view_source *src, struct view **ret,
+	       char *errbuf, size_t errlen);
+/* Unmounts, waits for the loop to end, frees. NULL is fine. */
+void view_stop(struct view *v);
+void view_get_stats(struct view *v, struct view_stats *ret);
+const char *view_mountpoint(const struct view *v);
+/* The mount's device number (what eBPF sees as s_dev). */
+dev_t view_dev(const struct view *v);
+/* True once the loop has ended (unmounted from outside). */
+bool view_exited(struct view *v);
