@@ -1,20 +1,981 @@
 // SPDX-License-Identifier: Apache-2.0
-// http:// and https:// UFS (being written).
+// http:// and https:// UFS over libcurl. Reads: one thread owns a CURLM and keeps up to
+// max_connections range GETs in flight, each on its own connection, resuming with backoff;
+// list and stat: blocking transfers on the caller's thread, sharing connections through a CURLSH.
+#include <curl/curl.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
 
+#include "listing.h"
+#include "log.h"
 #include "ufs.h"
 
-static int http_init(struct ufs *u, const struct ufs_options *opts)
+#define HTTP_LISTING_MAX (64u << 20) /* a listing larger than this is refused */
+#define HTTP_BACKOFF_FIRST_MS 100
+#define HTTP_BACKOFF_MAX_MS 5000
+#define HTTP_MAX_REDIRECTS 5
+#define HTTP_CAUSE_MAX 160
+
+/* What a response's headers said; reset at each status line. */
+struct http_resp {
+	long status;
+	char reason[48];
+	char etag[UFS_ETAG_MAX];
+	char content_type[96];
+	int64_t mtime;
+	bool have_length, have_total, have_first;
+	uint64_t length, total, first;
+};
+
+/* One ufs_read_async() call, owned by the backend from submission until done runs. */
+struct http_read {
+	struct http_read *next;
+	struct ufs *u;
+	char *url;
+	uint64_t off;
+	size_t len;
+	char *buf;
+	size_t got; /* bytes in buf so far, across attempts */
+	bool has_expect;
+	struct ufs_attr expect;
+	char first_etag[UFS_ETAG_MAX]; /* from the first response, so a resume sees the same object */
+	ufs_read_done_fn done;
+	void *userdata;
+
+	unsigned attempt;
+	size_t attempt_got;	/* r->got when the current retry budget started */
+	uint64_t not_before_ms; /* backoff: do not start before this */
+	CURL *easy;
+	struct http_resp resp;
+	bool body_started;
+	bool discard;	/* error body: ignore it */
+	uint64_t skip;	/* a 200 answer: bytes before our range to drop */
+	int abort_err;	/* set by the write callback when it stops the transfer; 1: complete */
+	char cause[HTTP_CAUSE_MAX];
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+struct http {
+	char *origin; /* "scheme://authority" of u->url: redirects may not leave it */
+	struct ufs_options opts;
+
+	CURLSH *share;
+	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+
+	CURLM *multi;
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t lock;
+	struct http_read *queue_head, *queue_tail; /* under lock: submitted, not yet seen */
+	bool stopping;				   /* under lock */
+
+	/* owned by the backend thread */
+	struct http_read *pending; /* waiting for a slot or for their backoff */
+	struct http_read *inflight;
+	unsigned n_inflight;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_result;
+
+static void curl_init_once(void)
 {
-	return -EPROTONOSUPPORT;
+	curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t backoff_ms(unsigned attempt)
+{
+	uint64_t ms = HTTP_BACKOFF_FIRST_MS;
+	for (unsigned i = 1; i < attempt && ms < HTTP_BACKOFF_MAX_MS; i++)
+		ms *= 2;
+	return ms < HTTP_BACKOFF_MAX_MS ? ms : HTTP_BACKOFF_MAX_MS;
+}
+
+/* The one place curl codes become errnos. */
+static int curl_to_errno(CURLcode cc)
+{
+	switch (cc) {
+	case CURLE_OK:
+		return 0;
+	case CURLE_COULDNT_CONNECT:
+		return -ECONNREFUSED;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		return -EHOSTUNREACH;
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	default:
+		return -EIO;
+	}
+}
+
+/* Transport failures worth another attempt: the server or the path may come back. */
+static bool curl_retryable(CURLcode cc)
+{
+	switch (cc) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_HTTP3:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The one place HTTP statuses become errnos; 2xx is 0, 416 is EOF and handled by readers. */
+static int status_to_errno(long status)
+{
+	if (status >= 200 && status < 300)
+		return 0;
+	switch (status) {
+	case 404:
+	case 410:
+		return -ENOENT;
+	case 401:
+	case 403:
+		return -EACCES;
+	default:
+		return -EIO;
+	}
+}
+
+static bool status_retryable(long status)
+{
+	return status >= 500 || status == 408 || status == 429;
+}
+
+static const char *status_reason(const struct http_resp *r)
+{
+	if (r->reason[0])
+		return r->reason;
+	/* HTTP/2 has no reason phrase */
+	switch (r->status) {
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 410: return "Gone";
+	case 416: return "Range Not Satisfiable";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return "";
+	}
+}
+
+static void curl_cause(CURL *easy, CURLcode cc, const char *errbuf, char *cause, size_t len)
+{
+	long os_errno = 0;
+	curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
+	if (cc == CURLE_COULDNT_CONNECT && os_errno)
+		snprintf(cause, len, "%s", strerror((int)os_errno));
+	else if (errbuf[0])
+		snprintf(cause, len, "%s", errbuf);
+	else
+		snprintf(cause, len, "%s", curl_easy_strerror(cc));
+}
+
+static void set_error(struct ufs *u, const char *url, const char *cause)
+{
+	snprintf(u->last_error, sizeof(u->last_error), "%s: %s", url, cause);
+}
+
+/* Percent-encodes each component of path (decoded, "/"-separated) after the base URL. */
+static char *url_for(struct ufs *u, const char *path, bool dir)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t bl = strlen(u->url);
+	char *url = malloc(bl + 3 * strlen(path) + 2);
+	if (!url)
+		return NULL;
+	memcpy(url, u->url, bl);
+	char *o = url + bl;
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    strchr("-._~/", *p)) {
+			*o++ = (char)*p;
+		} else {
+			*o++ = '%';
+			*o++ = hex[*p >> 4];
+			*o++ = hex[*p & 15];
+		}
+	}
+	if (dir && o[-1] != '/')
+		*o++ = '/';
+	*o = '\0';
+	return url;
+}
+
+static void trim_value(const char *v, size_t n, char *out, size_t outlen)
+{
+	while (n && (*v == ' ' || *v == '\t')) {
+		v++;
+		n--;
+	}
+	while (n && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	if (n >= outlen)
+		n = outlen - 1;
+	memcpy(out, v, n);
+	out[n] = '\0';
+}
+
+static size_t header_cb(char *data, size_t size, size_t nitems, void *userdata)
+{
+	struct http_resp *r = userdata;
+	size_t n = size * nitems;
+	char v[256];
+	if (n > 5 && strncmp(data, "HTTP/", 5) == 0) {
+		*r = (struct http_resp){0};
+		const char *sp = memchr(data, ' ', n);
+		if (sp) {
+			r->status = strtol(sp + 1, NULL, 10);
+			const char *rs = memchr(sp + 1, ' ', n - (sp + 1 - data));
+			if (rs)
+				trim_value(rs + 1, n - (rs + 1 - data), r->reason, sizeof(r->reason));
+		}
+		return n;
+	}
+	const char *colon = memchr(data, ':', n);
+	if (!colon)
+		return n;
+	size_t kl = colon - data;
+	trim_value(colon + 1, n - kl - 1, v, sizeof(v));
+	if (kl == 4 && strncasecmp(data, "etag", 4) == 0) {
+		trim_value(colon + 1, n - kl - 1, r->etag, sizeof(r->etag));
+	} else if (kl == 13 && strncasecmp(data, "last-modified", 13) == 0) {
+		time_t t = curl_getdate(v, NULL);
+		r->mtime = t > 0 ? (int64_t)t : 0;
+	} else if (kl == 14 && strncasecmp(data, "content-length", 14) == 0) {
+		r->have_length = sscanf(v, "%" SCNu64, &r->length) == 1;
+	} else if (kl == 12 && strncasecmp(data, "content-type", 12) == 0) {
+		trim_value(colon + 1, n - kl - 1, r->content_type, sizeof(r->content_type));
+	} else if (kl == 13 && strncasecmp(data, "content-range", 13) == 0) {
+		uint64_t a, b, t;
+		if (sscanf(v, "bytes %" SCNu64 "-%" SCNu64 "/%" SCNu64, &a, &b, &t) == 3) {
+			r->have_first = r->have_total = true;
+			r->first = a;
+			r->total = t;
+		} else if (sscanf(v, "bytes %" SCNu64 "-%" SCNu64 "/*", &a, &b) == 2) {
+			r->have_first = true;
+			r->first = a;
+		} else if (sscanf(v, "bytes */%" SCNu64, &t) == 1) {
+			r->have_total = true;
+			r->total = t;
+		}
+	}
+	return n;
+}
+
+/* Weak and strong forms of one ETag are the same version for our purpose. */
+static const char *etag_core(const char *e)
+{
+	return strncmp(e, "W/", 2) == 0 ? e + 2 : e;
+}
+
+/* Does the response describe the object we expect? ETag if both have one, else size and
+ * Last-Modified (listings give minutes only: a whole-minute expectation matches its minute). */
+static bool resp_matches(const struct http_resp *r, const struct ufs_attr *want)
+{
+	if (want->etag[0] && r->etag[0])
+		return strcmp(etag_core(want->etag), etag_core(r->etag)) == 0;
+	if (r->have_total && r->total != want->size)
+		return false;
+	if (want->mtime && r->mtime) {
+		if (want->mtime % 60 == 0)
+			return want->mtime / 60 == r->mtime / 60;
+		return want->mtime == r->mtime;
+	}
+	return true;
+}
+
+static void common_setup(struct http *h, CURL *e, const char *url, char *errbuf,
+			 struct http_resp *resp)
+{
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)h->opts.connect_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)h->opts.low_speed_timeout_s);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "weir/0.1");
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, resp);
+	errbuf[0] = '\0';
+}
+
+/* ---- blocking transfers: list and stat, on the caller's thread ---- */
+
+struct http_body {
+	char *data;
+	size_t len, cap;
+	bool too_big;
+};
+
+static size_t body_cb(char *data, size_t size, size_t nitems, void *userdata)
+{
+	struct http_body *b = userdata;
+	size_t n = size * nitems;
+	if (b->len + n > HTTP_LISTING_MAX) {
+		b->too_big = true;
+		return 0;
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 16384;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *d = realloc(b->data, cap);
+		if (!d)
+			return 0;
+		b->data = d;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, data, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return n;
+}
+
+/* Same scheme, host and port as the UFS root. */
+static bool same_origin(struct http *h, const char *url)
+{
+	size_t ol = strlen(h->origin);
+	return strncasecmp(url, h->origin, ol) == 0 && url[ol] == '/';
+}
+
+/* GET (or HEAD) url, retrying transport failures and 5xx with backoff, following redirects that
+ * stay on the origin. Returns 0 with *resp filled (any final status) and *ret_url (owned, the
+ * URL that answered), or -errno with u->last_error set. */
+static int http_blocking(struct ufs *u, const char *url, bool head, struct http_body *body,
+			 struct http_resp *resp, char **ret_url)
+{
+	struct http *h = u->priv;
+	char errbuf[CURL_ERROR_SIZE];
+	char cause[HTTP_CAUSE_MAX];
+	char *cur = strdup(url);
+	int r = 0;
+	if (!cur)
+		return -ENOMEM;
+	CURL *e = curl_easy_init();
+	if (!e) {
+		free(cur);
+		return -ENOMEM;
+	}
+	unsigned attempt = 0, redirects = 0;
+	for (;;) {
+		curl_easy_reset(e);
+		*resp = (struct http_resp){0};
+		if (body) {
+			body->len = 0;
+			body->too_big = false;
+		}
+		common_setup(h, e, cur, errbuf, resp);
+		curl_easy_setopt(e, CURLOPT_SHARE, h->share);
+		if (head)
+			curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+		else
+			curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_cb);
+		curl_easy_setopt(e, CURLOPT_WRITEDATA, body);
+		atomic_fetch_add(&u->stats.requests, 1);
+		CURLcode cc = curl_easy_perform(e);
+		bool retry;
+		if (cc != CURLE_OK) {
+			if (body && body->too_big) {
+				snprintf(cause, sizeof(cause), "listing larger than %u MiB",
+					 HTTP_LISTING_MAX >> 20);
+				r = -EFBIG;
+				set_error(u, cur, cause);
+				goto out;
+			}
+			r = curl_to_errno(cc);
+			retry = curl_retryable(cc);
+			curl_cause(e, cc, errbuf, cause, sizeof(cause));
+		} else if (status_retryable(resp->status)) {
+			r = -EIO;
+			retry = true;
+			snprintf(cause, sizeof(cause), "HTTP %ld %s", resp->status, status_reason(resp));
+		} else if (resp->status >= 300 && resp->status < 400 && resp->status != 304) {
+			char *loc = NULL;
+			curl_easy_getinfo(e, CURLINFO_REDIRECT_URL, &loc);
+			if (!loc || !same_origin(h, loc) || ++redirects > HTTP_MAX_REDIRECTS) {
+				snprintf(cause, sizeof(cause), "HTTP %ld redirect to %s not followed",
+					 resp->status, loc ? loc : "nowhere");
+				r = -EIO;
+				set_error(u, cur, cause);
+				goto out;
+			}
+			log_debug("%s: redirected to %s", cur, loc);
+			char *next = strdup(loc);
+			if (!next) {
+				r = -ENOMEM;
+				goto out;
+			}
+			free(cur);
+			cur = next;
+			continue;
+		} else {
+			r = 0;
+			goto out;
+		}
+		if (!retry || attempt >= h->opts.retries) {
+			set_error(u, cur, cause);
+			log_debug("%s %s: %s", head ? "HEAD" : "GET", cur, cause);
+			goto out;
+		}
+		attempt++;
+		atomic_fetch_add(&u->stats.retries, 1);
+		uint64_t ms = backoff_ms(attempt);
+		log_debug("%s %s: %s; retry %u in %" PRIu64 " ms", head ? "HEAD" : "GET", cur, cause,
+			  attempt, ms);
+		struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+		nanosleep(&ts, NULL);
+	}
+out:
+	curl_easy_cleanup(e);
+	if (r == 0)
+		*ret_url = cur;
+	else
+		free(cur);
+	return r;
+}
+
+static int http_status_error(struct ufs *u, const char *url, const struct http_resp *resp)
+{
+	char cause[HTTP_CAUSE_MAX];
+	snprintf(cause, sizeof(cause), "HTTP %ld %s", resp->status, status_reason(resp));
+	set_error(u, url, cause);
+	log_debug("%s: %s", url, cause);
+	return status_to_errno(resp->status);
+}
+
+static int http_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr)
+{
+	struct http_resp resp;
+	char *final = NULL;
+	bool root = strcmp(path, "/") == 0;
+	char *url = url_for(u, path, root);
+	if (!url)
+		return -ENOMEM;
+	int r = http_blocking(u, url, true, NULL, &resp, &final);
+	if (r < 0)
+		goto out;
+	if (resp.status == 404 && !root) {
+		/* a server that does not redirect "dir" to "dir/" may still answer "dir/" */
+		char *durl = url_for(u, path, true);
+		char *dfinal = NULL;
+		struct http_resp dresp;
+		if (!durl) {
+			r = -ENOMEM;
+			goto out;
+		}
+		if (http_blocking(u, durl, true, NULL, &dresp, &dfinal) == 0 &&
+		    dresp.status >= 200 && dresp.status < 300) {
+			free(final);
+			final = dfinal;
+			resp = dresp;
+		} else {
+			free(dfinal);
+		}
+		free(durl);
+	}
+	if (resp.status < 200 || resp.status >= 300) {
+		r = http_status_error(u, final, &resp);
+		goto out;
+	}
+	struct ufs_attr a = {.mtime = resp.mtime};
+	size_t fl = strlen(final);
+	if (final[fl - 1] == '/') {
+		a.is_dir = true;
+	} else {
+		a.size = resp.have_length ? resp.length : 0;
+		snprintf(a.etag, sizeof(a.etag), "%s", resp.etag);
+	}
+	*ret_attr = a;
+out:
+	free(final);
+	free(url);
+	return r;
+}
+
+static int http_list(struct ufs *u, const char *path, struct ufs_dirent **ret_ents, size_t *ret_n)
+{
+	struct http_body body = {0};
+	struct http_resp resp;
+	char *final = NULL;
+	char *url = url_for(u, path, true);
+	if (!url)
+		return -ENOMEM;
+	int r = http_blocking(u, url, false, &body, &resp, &final);
+	if (r < 0)
+		goto out;
+	if (resp.status == 404 && strcmp(path, "/") != 0) {
+		/* a file under that name makes it ENOTDIR */
+		struct ufs_attr a;
+		char saved[sizeof(u->last_error)];
+		r = http_status_error(u, final, &resp);
+		memcpy(saved, u->last_error, sizeof(saved));
+		if (http_stat(u, path, &a) == 0 && !a.is_dir)
+			r = -ENOTDIR;
+		memcpy(u->last_error, saved, sizeof(saved));
+		goto out;
+	}
+	if (resp.status < 200 || resp.status >= 300) {
+		r = http_status_error(u, final, &resp);
+		goto out;
+	}
+	r = listing_parse(body.data ? body.data : "", body.len, resp.content_type, final,
+			  LISTING_AUTO, ret_ents, ret_n);
+	if (r < 0) {
+		set_error(u, final, "not a directory listing this client can read");
+		log_debug("%s: unreadable listing (%s)", final, strerror(-r));
+	}
+out:
+	free(body.data);
+	free(final);
+	free(url);
+	return r;
+}
+
+/* ---- async reads: the backend thread ---- */
+
+static size_t read_write_cb(char *data, size_t size, size_t nitems, void *userdata)
+{
+	struct http_read *r = userdata;
+	size_t n = size * nitems;
+	if (!r->body_started) {
+		r->body_started = true;
+		const struct http_resp *resp = &r->resp;
+		if (resp->status == 206) {
+			if (!resp->have_first || resp->first != r->off + r->got) {
+				snprintf(r->cause, sizeof(r->cause), "server sent the wrong range");
+				r->abort_err = -EIO;
+				return 0;
+			}
+		} else if (resp->status == 200) {
+			r->skip = r->off + r->got;
+			if (resp->have_length) {
+				r->resp.have_total = true;
+				r->resp.total = resp->length;
+			}
+		} else {
+			r->discard = true;
+			return n;
+		}
+		if (r->has_expect && !resp_matches(resp, &r->expect)) {
+			snprintf(r->cause, sizeof(r->cause),
+				 "object changed (ETag %.60s, expected %.60s)",
+				 resp->etag[0] ? resp->etag : "none",
+				 r->expect.etag[0] ? r->expect.etag : "none");
+			r->abort_err = -ESTALE;
+			return 0;
+		}
+		if (r->first_etag[0] && resp->etag[0] &&
+		    strcmp(etag_core(r->first_etag), etag_core(resp->etag)) != 0) {
+			snprintf(r->cause, sizeof(r->cause),
+				 "object changed while resuming (ETag %.50s, was %.50s)", resp->etag,
+				 r->first_etag);
+			r->abort_err = -ESTALE;
+			return 0;
+		}
+		if (!r->first_etag[0])
+			snprintf(r->first_etag, sizeof(r->first_etag), "%s", resp->etag);
+	}
+	if (r->discard)
+		return n;
+	size_t used = 0;
+	if (r->skip) {
+		size_t k = r->skip < n ? (size_t)r->skip : n;
+		r->skip -= k;
+		used += k;
+	}
+	size_t k = n - used < r->len - r->got ? n - used : r->len - r->got;
+	memcpy(r->buf + r->got, data + used, k);
+	r->got += k;
+	used += k;
+	atomic_fetch_add(&r->u->stats.bytes, k);
+	if (used < n) {
+		if (r->resp.status == 200) {
+			r->abort_err = 1; /* the rest of a whole-object answer is not ours */
+			return 0;
+		}
+		snprintf(r->cause, sizeof(r->cause), "server sent more than the range asked");
+		r->abort_err = -EIO;
+		return 0;
+	}
+	return n;
+}
+
+static void read_free(struct http_read *r)
+{
+	if (r->easy)
+		curl_easy_cleanup(r->easy);
+	free(r->url);
+	free(r);
+}
+
+static void read_complete(struct ufs *u, struct http_read *r, int err)
+{
+	if (err < 0) {
+		atomic_fetch_add(&u->stats.errors, 1);
+		set_error(u, r->url, r->cause[0] ? r->cause : strerror(-err));
+		log_debug("read %s @%" PRIu64 "+%zu: %s", r->url, r->off, r->len, u->last_error);
+	}
+	r->done(r->userdata, err, err < 0 ? 0 : r->got);
+	read_free(r);
+}
+
+static void pending_push(struct http *h, struct http_read *r)
+{
+	struct http_read **p = &h->pending;
+	while (*p)
+		p = &(*p)->next;
+	r->next = NULL;
+	*p = r;
+}
+
+static int read_start(struct ufs *u, struct http_read *r)
+{
+	struct http *h = u->priv;
+	char range[64];
+	CURL *e = curl_easy_init();
+	if (!e)
+		return -ENOMEM;
+	r->easy = e;
+	r->body_started = r->discard = false;
+	r->skip = 0;
+	r->abort_err = 0;
+	r->cause[0] = '\0';
+	r->resp = (struct http_resp){0};
+	common_setup(h, e, r->url, r->errbuf, &r->resp);
+	snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, r->off + r->got,
+		 r->off + r->len - 1);
+	curl_easy_setopt(e, CURLOPT_RANGE, range);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, read_write_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+	CURLMcode mc = curl_multi_add_handle(h->multi, e);
+	if (mc != CURLM_OK) {
+		r->easy = NULL;
+		curl_easy_cleanup(e);
+		return -ENOMEM;
+	}
+	r->next = h->inflight;
+	h->inflight = r;
+	h->n_inflight++;
+	atomic_fetch_add(&u->stats.requests, 1);
+	return 0;
+}
+
+/* A transfer ended: deliver, retry later, or fail. */
+static void read_finished(struct ufs *u, struct http_read *r, CURLcode cc)
+{
+	struct http *h = u->priv;
+	int err = 0;
+	bool retry = false;
+	const struct http_resp *resp = &r->resp;
+
+	if (r->abort_err == 1) {
+		err = 0;
+	} else if (r->abort_err < 0) {
+		err = r->abort_err;
+	} else if (cc != CURLE_OK) {
+		err = curl_to_errno(cc);
+		retry = curl_retryable(cc);
+		curl_cause(r->easy, cc, r->errbuf, r->cause, sizeof(r->cause));
+	} else if (resp->status == 206 || resp->status == 200) {
+		bool ended = resp->status == 200 ||
+			     (resp->have_total && r->off + r->got >= resp->total);
+		if (r->got < r->len && !ended) {
+			snprintf(r->cause, sizeof(r->cause), "short body: %zu of %zu bytes", r->got,
+				 r->len);
+			err = -EIO;
+			retry = true;
+		}
+	} else if (resp->status == 416) {
+		err = 0; /* the range starts at or past the end */
+	} else {
+		snprintf(r->cause, sizeof(r->cause), "HTTP %ld %s", resp->status,
+			 status_reason(resp));
+		err = status_to_errno(resp->status);
+		if (err == 0)
+			err = -EIO; /* 1xx, 3xx: not followed */
+		retry = status_retryable(resp->status);
+	}
+
+	curl_multi_remove_handle(h->multi, r->easy);
+	curl_easy_cleanup(r->easy);
+	r->easy = NULL;
+
+	if (err < 0 && retry) {
+		/* an attempt that moved data forward does not use up the budget */
+		if (r->got > r->attempt_got)
+			r->attempt = 0;
+		r->attempt_got = r->got;
+		if (r->attempt < h->opts.retries) {
+			r->attempt++;
+			uint64_t ms = backoff_ms(r->attempt);
+			atomic_fetch_add(&u->stats.retries, 1);
+			log_debug("read %s @%" PRIu64 "+%zu: %s; retry %u in %" PRIu64 " ms", r->url,
+				  r->off, r->len, r->cause, r->attempt, ms);
+			r->not_before_ms = now_ms() + ms;
+			pending_push(h, r);
+			return;
+		}
+	}
+	read_complete(u, r, err);
+}
+
+static void inflight_remove(struct http *h, struct http_read *r)
+{
+	for (struct http_read **p = &h->inflight; *p; p = &(*p)->next) {
+		if (*p == r) {
+			*p = r->next;
+			h->n_inflight--;
+			return;
+		}
+	}
+}
+
+static void *http_thread(void *arg)
+{
+	struct ufs *u = arg;
+	struct http *h = u->priv;
+	for (;;) {
+		pthread_mutex_lock(&h->lock);
+		bool stopping = h->stopping;
+		struct http_read *q = h->queue_head;
+		h->queue_head = h->queue_tail = NULL;
+		pthread_mutex_unlock(&h->lock);
+		while (q) {
+			struct http_read *next = q->next;
+			pending_push(h, q);
+			q = next;
+		}
+		if (stopping)
+			break;
+
+		uint64_t now = now_ms();
+		int timeout = 1000;
+		for (struct http_read **p = &h->pending; *p;) {
+			struct http_read *r = *p;
+			if (r->not_before_ms > now) {
+				uint64_t wait = r->not_before_ms - now;
+				if (wait < (uint64_t)timeout)
+					timeout = (int)wait;
+				p = &r->next;
+				continue;
+			}
+			if (h->n_inflight >= h->opts.max_connections)
+				break;
+			*p = r->next;
+			if (r->got >= r->len) {
+				read_complete(u, r, 0); /* zero-length read */
+				continue;
+			}
+			int err = read_start(u, r);
+			if (err < 0) {
+				snprintf(r->cause, sizeof(r->cause), "cannot start a transfer");
+				read_complete(u, r, err);
+			}
+		}
+
+		int running;
+		curl_multi_perform(h->multi, &running);
+		CURLMsg *m;
+		int left;
+		while ((m = curl_multi_info_read(h->multi, &left))) {
+			if (m->msg != CURLMSG_DONE)
+				continue;
+			struct http_read *r = NULL;
+			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+			CURLcode cc = m->data.result;
+			inflight_remove(h, r);
+			read_finished(u, r, cc);
+			timeout = 0; /* a slot or a retry may be ready */
+		}
+		if (timeout > 0)
+			curl_multi_poll(h->multi, NULL, 0, timeout, NULL);
+	}
+
+	/* shutting down: every request still owned gets its one done() */
+	while (h->inflight) {
+		struct http_read *r = h->inflight;
+		h->inflight = r->next;
+		curl_multi_remove_handle(h->multi, r->easy);
+		snprintf(r->cause, sizeof(r->cause), "UFS client shut down");
+		read_complete(u, r, -ECANCELED);
+	}
+	h->n_inflight = 0;
+	while (h->pending) {
+		struct http_read *r = h->pending;
+		h->pending = r->next;
+		snprintf(r->cause, sizeof(r->cause), "UFS client shut down");
+		read_complete(u, r, -ECANCELED);
+	}
+	return NULL;
+}
+
+static int http_read_async(struct ufs *u, const char *path, uint64_t off, size_t len, void *buf,
+			   const struct ufs_attr *expect, ufs_read_done_fn done, void *userdata)
+{
+	struct http *h = u->priv;
+	struct http_read *r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->url = url_for(u, path, false);
+	if (!r->url) {
+		free(r);
+		return -ENOMEM;
+	}
+	r->u = u;
+	r->off = off;
+	r->len = len;
+	r->buf = buf;
+	r->done = done;
+	r->userdata = userdata;
+	if (expect) {
+		r->has_expect = true;
+		r->expect = *expect;
+	}
+	pthread_mutex_lock(&h->lock);
+	if (h->stopping) {
+		pthread_mutex_unlock(&h->lock);
+		read_free(r);
+		return -ESHUTDOWN;
+	}
+	if (h->queue_tail)
+		h->queue_tail->next = r;
+	else
+		h->queue_head = r;
+	h->queue_tail = r;
+	pthread_mutex_unlock(&h->lock);
+	curl_multi_wakeup(h->multi);
+	return 0;
+}
+
+static void share_lock(CURL *e, curl_lock_data data, curl_lock_access access, void *userptr)
+{
+	struct http *h = userptr;
+	pthread_mutex_lock(&h->share_locks[data]);
+}
+
+static void share_unlock(CURL *e, curl_lock_data data, void *userptr)
+{
+	struct http *h = userptr;
+	pthread_mutex_unlock(&h->share_locks[data]);
 }
 
 static void http_fini(struct ufs *u)
 {
+	struct http *h = u->priv;
+	if (!h)
+		return;
+	if (h->thread_started) {
+		pthread_mutex_lock(&h->lock);
+		h->stopping = true;
+		pthread_mutex_unlock(&h->lock);
+		curl_multi_wakeup(h->multi);
+		pthread_join(h->thread, NULL);
+	}
+	if (h->multi)
+		curl_multi_cleanup(h->multi);
+	if (h->share)
+		curl_share_cleanup(h->share);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&h->share_locks[i]);
+	pthread_mutex_destroy(&h->lock);
+	free(h->origin);
+	free(h);
+	u->priv = NULL;
+}
+
+static int http_init(struct ufs *u, const struct ufs_options *opts)
+{
+	pthread_once(&curl_once, curl_init_once);
+	if (curl_init_result != CURLE_OK) {
+		snprintf(u->last_error, sizeof(u->last_error), "libcurl: %s",
+			 curl_easy_strerror(curl_init_result));
+		return -EIO;
+	}
+	const char *auth = strstr(u->url, "://") + 3;
+	size_t al = strcspn(auth, "/");
+	if (al == 0 || strpbrk(u->url, "?#")) {
+		snprintf(u->last_error, sizeof(u->last_error),
+			 "expected http[s]://host[:port]/path with no query or fragment");
+		return -EINVAL;
+	}
+	struct http *h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	u->priv = h;
+	h->opts = *opts;
+	pthread_mutex_init(&h->lock, NULL);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&h->share_locks[i], NULL);
+	int r = -ENOMEM;
+	h->origin = strndup(u->url, auth + al - u->url);
+	if (!h->origin)
+		goto fail;
+	/* scheme and host compare case-insensitively; keep the given spelling otherwise */
+	h->share = curl_share_init();
+	h->multi = curl_multi_init();
+	if (!h->share || !h->multi)
+		goto fail;
+	curl_share_setopt(h->share, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(h->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(h->share, CURLSHOPT_USERDATA, h);
+	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	/* one transfer per connection: a server capping each connection must not cap us */
+	curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
+	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)opts->max_connections);
+	curl_multi_setopt(h->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)opts->max_connections);
+	curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)opts->max_connections);
+	r = -pthread_create(&h->thread, NULL, http_thread, u);
+	if (r < 0)
+		goto fail;
+	h->thread_started = true;
+	return 0;
+fail:
+	http_fini(u);
+	return r;
 }
 
 const struct ufs_ops ufs_http_ops = {
 	.scheme = "http",
 	.init = http_init,
 	.fini = http_fini,
+	.list = http_list,
+	.stat = http_stat,
+	.read_async = http_read_async,
 };
