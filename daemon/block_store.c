@@ -1,2 +1,1524 @@
 // SPDX-License-Identifier: Apache-2.0
-// placeholder: being written
+// Tiered block store: one sparse file per object and tier, an in-memory index under one mutex and
+// SQLite as its durable copy. A block's data reaches its tier file before its index row commits,
+// and a block loaded from the index is served only after its xxh3 checksum matched once.
+#include "block_store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "log.h"
+#include "uring_io.h"
+
+#define MIN_BLOCK_SIZE (64u << 10)
+#define URING_RINGS 8
+#define URING_DEPTH 4
+#define HASH_INITIAL 1024
+#define ATIME_FLUSH_MAX 4096			   /* pending atime updates before a flush */
+#define ATIME_FLUSH_NS (5ULL * 1000 * 1000 * 1000) /* or this long since the last one */
+
+enum slot_state {
+	SLOT_EMPTY, /* not cached; the slot lives on only for its pins or a write in flight */
+	SLOT_VALID, /* data in tiers[tier] at block * block_size, indexed */
+};
+
+enum slot_busy {
+	BUSY_NONE,
+	BUSY_WRITING,	/* a put is writing it to the top tier */
+	BUSY_VERIFYING, /* its first acquire is checking its checksum */
+	BUSY_MOVING,	/* being demoted to the next tier */
+};
+
+struct bs_object;
+
+/* One (object, block). Every field is under block_store.lock. While busy != BUSY_NONE one thread
+ * works on it with the lock dropped: nobody else changes, drops or frees it (they wait on idle). */
+struct bs_block {
+	struct bs_block *hnext;		     /* hash chain */
+	struct bs_block *lru_prev, *lru_next; /* tier LRU, head most recent; only when SLOT_VALID */
+	struct bs_block *oprev, *onext;	     /* the object's slots */
+	struct bs_object *o;
+	uint64_t block;
+	uint64_t csum;
+	uint64_t atime; /* ns since the epoch, unique and increasing within a store */
+	uint32_t len;
+	uint32_t pins;
+	uint8_t tier;
+	uint8_t state;
+	uint8_t busy;
+	uint8_t punch_mask; /* tiers to punch once the last pin goes (dropped while pinned) */
+	bool verified;
+};
+
+/* A recorded object. Never freed before the store. Fields under block_store.lock. */
+struct bs_object {
+	struct bs_object *hnext;
+	uint64_t id;
+	char *path;
+	uint64_t size;
+	int64_t mtime;
+	char *etag;
+	int fd[BLOCK_STORE_MAX_TIERS]; /* tier files, opened on demand, -1 when closed */
+	uint64_t tier_blocks[BLOCK_STORE_MAX_TIERS];
+	uint64_t cached; /* bytes of SLOT_VALID blocks */
+	uint64_t holds;	 /* pins plus busy slots: while > 0 no fd is closed */
+	struct bs_block *blocks;
+};
+
+struct bs_tier {
+	char name[16];
+	char *dir; /* <path>/<source_id> */
+	uint64_t quota, high, low;
+	uint64_t used;	  /* bytes of valid blocks plus writes and moves in flight into it */
+	uint64_t leaving; /* bytes being moved out (still counted in used) */
+	uint64_t blocks;
+	struct bs_block *head, *tail; /* LRU */
+};
+
+struct atime_rec {
+	uint64_t obj, block, atime;
+};
+
+enum stmt {
+	ST_OBJ_INSERT,
+	ST_OBJ_UPDATE,
+	ST_BLK_INSERT,
+	ST_BLK_DELETE,
+	ST_BLK_DELETE_OBJ,
+	ST_BLK_TIER,
+	ST_BLK_ATIME,
+	ST_COUNT,
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_OBJ_INSERT] = "INSERT OR REPLACE INTO objects(id, path, size, mtime, etag) "
+			  "VALUES(?1, ?2, ?3, ?4, ?5)",
+	[ST_OBJ_UPDATE] = "UPDATE objects SET size = ?2, mtime = ?3, etag = ?4 WHERE id = ?1",
+	[ST_BLK_INSERT] = "INSERT OR REPLACE INTO blocks(obj, block, tier, len, csum, atime) "
+			  "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_BLK_DELETE] = "DELETE FROM blocks WHERE obj = ?1 AND block = ?2",
+	[ST_BLK_DELETE_OBJ] = "DELETE FROM blocks WHERE obj = ?1",
+	[ST_BLK_TIER] = "UPDATE blocks SET tier = ?3 WHERE obj = ?1 AND block = ?2",
+	[ST_BLK_ATIME] = "UPDATE blocks SET atime = ?3 WHERE obj = ?1 AND block = ?2",
+};
+
+static const char schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS objects(id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE,"
+	" size INTEGER NOT NULL, mtime INTEGER NOT NULL, etag TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS blocks(obj INTEGER NOT NULL, block INTEGER NOT NULL,"
+	" tier INTEGER NOT NULL, len INTEGER NOT NULL, csum INTEGER NOT NULL,"
+	" atime INTEGER NOT NULL, PRIMARY KEY(obj, block)) WITHOUT ROWID;";
+
+struct block_store {
+	pthread_mutex_t lock;
+	pthread_cond_t idle; /* broadcast whenever a slot stops being busy */
+	uint32_t block_size;
+	unsigned ntiers;
+	struct bs_tier tiers[BLOCK_STORE_MAX_TIERS]; /* under lock */
+	struct uring_io *io;
+	sqlite3 *db; /* under lock, like everything below */
+	sqlite3_stmt *stmts[ST_COUNT];
+	struct bs_object **objs;
+	size_t objs_mask, nobjs;
+	struct bs_block **slots;
+	size_t slots_mask, nslots;
+	uint64_t clock; /* last atime handed out */
+	struct atime_rec *atimes;
+	size_t natimes, atimes_cap;
+	uint64_t atimes_flushed; /* CLOCK_MONOTONIC ns of the last flush */
+	uint64_t hits, misses, evictions, demotions, checksum_failures;
+};
+
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+static uint64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void errmsg(char *errbuf, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void errmsg(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!errbuf || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(errbuf, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- hash tables ---- */
+
+static size_t obj_bucket(const struct block_store *bs, uint64_t id)
+{
+	return mix64(id) & bs->objs_mask;
+}
+
+static size_t slot_bucket(size_t mask, uint64_t obj, uint64_t block)
+{
+	return mix64(obj ^ mix64(block + 1)) & mask;
+}
+
+static struct bs_object *obj_find(struct block_store *bs, uint64_t id)
+{
+	for (struct bs_object *o = bs->objs[obj_bucket(bs, id)]; o; o = o->hnext)
+		if (o->id == id)
+			return o;
+	return NULL;
+}
+
+static int objs_grow(struct block_store *bs)
+{
+	size_t n = (bs->objs_mask + 1) * 2;
+	struct bs_object **t = calloc(n, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	for (size_t i = 0; i <= bs->objs_mask; i++) {
+		struct bs_object *o, *next;
+
+		for (o = bs->objs[i]; o; o = next) {
+			size_t h = mix64(o->id) & (n - 1);
+
+			next = o->hnext;
+			o->hnext = t[h];
+			t[h] = o;
+		}
+	}
+	free(bs->objs);
+	bs->objs = t;
+	bs->objs_mask = n - 1;
+	return 0;
+}
+
+static void obj_free(struct bs_object *o)
+{
+	if (!o)
+		return;
+	for (unsigned t = 0; t < BLOCK_STORE_MAX_TIERS; t++)
+		if (o->fd[t] >= 0)
+			close(o->fd[t]);
+	free(o->path);
+	free(o->etag);
+	free(o);
+}
+
+static struct bs_object *obj_new(uint64_t id, const char *path, uint64_t size, int64_t mtime,
+				 const char *etag)
+{
+	struct bs_object *o = calloc(1, sizeof(*o));
+
+	if (!o)
+		return NULL;
+	for (unsigned t = 0; t < BLOCK_STORE_MAX_TIERS; t++)
+		o->fd[t] = -1;
+	o->id = id;
+	o->size = size;
+	o->mtime = mtime;
+	o->path = strdup(path);
+	o->etag = strdup(etag);
+	if (!o->path || !o->etag) {
+		obj_free(o);
+		return NULL;
+	}
+	return o;
+}
+
+static int obj_insert(struct block_store *bs, struct bs_object *o)
+{
+	size_t h;
+
+	if (bs->nobjs > bs->objs_mask) {
+		int r = objs_grow(bs);
+
+		if (r < 0)
+			return r;
+	}
+	h = obj_bucket(bs, o->id);
+	o->hnext = bs->objs[h];
+	bs->objs[h] = o;
+	bs->nobjs++;
+	return 0;
+}
+
+static struct bs_block *slot_find(struct block_store *bs, uint64_t obj, uint64_t block)
+{
+	for (struct bs_block *b = bs->slots[slot_bucket(bs->slots_mask, obj, block)]; b;
+	     b = b->hnext)
+		if (b->o->id == obj && b->block == block)
+			return b;
+	return NULL;
+}
+
+static int slots_grow(struct block_store *bs)
+{
+	size_t n = (bs->slots_mask + 1) * 2;
+	struct bs_block **t = calloc(n, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	for (size_t i = 0; i <= bs->slots_mask; i++) {
+		struct bs_block *b, *next;
+
+		for (b = bs->slots[i]; b; b = next) {
+			size_t h = slot_bucket(n - 1, b->o->id, b->block);
+
+			next = b->hnext;
+			b->hnext = t[h];
+			t[h] = b;
+		}
+	}
+	free(bs->slots);
+	bs->slots = t;
+	bs->slots_mask = n - 1;
+	return 0;
+}
+
+/* A new SLOT_EMPTY slot in the hash and the object's list, or NULL. */
+static struct bs_block *slot_new(struct block_store *bs, struct bs_object *o, uint64_t block)
+{
+	struct bs_block *b;
+	size_t h;
+
+	if (bs->nslots > bs->slots_mask && slots_grow(bs) < 0)
+		return NULL;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return NULL;
+	b->o = o;
+	b->block = block;
+	h = slot_bucket(bs->slots_mask, o->id, block);
+	b->hnext = bs->slots[h];
+	bs->slots[h] = b;
+	b->onext = o->blocks;
+	if (o->blocks)
+		o->blocks->oprev = b;
+	o->blocks = b;
+	bs->nslots++;
+	return b;
+}
+
+/* Frees b if nothing refers to it any more. */
+static void slot_maybe_free(struct block_store *bs, struct bs_block *b)
+{
+	struct bs_block **pp;
+
+	if (b->state != SLOT_EMPTY || b->pins > 0 || b->busy != BUSY_NONE)
+		return;
+	for (pp = &bs->slots[slot_bucket(bs->slots_mask, b->o->id, b->block)]; *pp;
+	     pp = &(*pp)->hnext) {
+		if (*pp == b) {
+			*pp = b->hnext;
+			break;
+		}
+	}
+	if (b->oprev)
+		b->oprev->onext = b->onext;
+	else
+		b->o->blocks = b->onext;
+	if (b->onext)
+		b->onext->oprev = b->oprev;
+	bs->nslots--;
+	free(b);
+}
+
+/* ---- LRU ---- */
+
+static void lru_unlink(struct bs_tier *t, struct bs_block *b)
+{
+	if (b->lru_prev)
+		b->lru_prev->lru_next = b->lru_next;
+	else
+		t->head = b->lru_next;
+	if (b->lru_next)
+		b->lru_next->lru_prev = b->lru_prev;
+	else
+		t->tail = b->lru_prev;
+	b->lru_prev = b->lru_next = NULL;
+}
+
+/* Inserts b where its atime belongs; blocks arrive mostly newest-first, so start at the head. */
+static void lru_insert(struct bs_tier *t, struct bs_block *b)
+{
+	struct bs_block *after = NULL, *before = t->head;
+
+	while (before && before->atime > b->atime) {
+		after = before;
+		before = before->lru_next;
+	}
+	b->lru_prev = after;
+	b->lru_next = before;
+	if (after)
+		after->lru_next = b;
+	else
+		t->head = b;
+	if (before)
+		before->lru_prev = b;
+	else
+		t->tail = b;
+}
+
+static uint64_t clock_tick(struct block_store *bs)
+{
+	uint64_t now = now_ns(CLOCK_REALTIME);
+
+	bs->clock = now > bs->clock ? now : bs->clock + 1;
+	return bs->clock;
+}
+
+/* The least recently used block of t that may go, or NULL. */
+static struct bs_block *lru_victim(struct bs_tier *t)
+{
+	for (struct bs_block *b = t->tail; b; b = b->lru_prev)
+		if (b->pins == 0 && b->busy == BUSY_NONE)
+			return b;
+	return NULL;
+}
+
+/* True if at least need bytes of t could be evicted. */
+static bool tier_can_free(struct bs_tier *t, uint64_t need)
+{
+	uint64_t sum = 0;
+
+	for (struct bs_block *b = t->tail; b && sum < need; b = b->lru_prev)
+		if (b->pins == 0 && b->busy == BUSY_NONE)
+			sum += b->len;
+	return sum >= need;
+}
+
+/* ---- SQLite ---- */
+
+static int db_err(struct block_store *bs, const char *what)
+{
+	log_debug("block store index: %s: %s", what, sqlite3_errmsg(bs->db));
+	return -EIO;
+}
+
+/* Runs one prepared statement with n integer parameters. */
+static int db_run(struct block_store *bs, enum stmt which, unsigned n, const int64_t *args)
+{
+	sqlite3_stmt *st = bs->stmts[which];
+	int r;
+
+	for (unsigned i = 0; i < n; i++)
+		sqlite3_bind_int64(st, (int)i + 1, args[i]);
+	r = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (r != SQLITE_DONE)
+		return db_err(bs, stmt_sql[which]);
+	return 0;
+}
+
+static int db_obj_write(struct block_store *bs, enum stmt which, const struct bs_object *o)
+{
+	sqlite3_stmt *st = bs->stmts[which];
+	int r, i = 1;
+
+	sqlite3_bind_int64(st, i++, (int64_t)o->id);
+	if (which == ST_OBJ_INSERT)
+		sqlite3_bind_text(st, i++, o->path, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, i++, (int64_t)o->size);
+	sqlite3_bind_int64(st, i++, o->mtime);
+	sqlite3_bind_text(st, i++, o->etag, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (r != SQLITE_DONE)
+		return db_err(bs, stmt_sql[which]);
+	return 0;
+}
+
+static int db_block_delete(struct block_store *bs, const struct bs_block *b)
+{
+	int64_t args[] = {(int64_t)b->o->id, (int64_t)b->block};
+
+	return db_run(bs, ST_BLK_DELETE, 2, args);
+}
+
+static void atimes_flush(struct block_store *bs)
+{
+	bs->atimes_flushed = now_ns(CLOCK_MONOTONIC);
+	if (bs->natimes == 0)
+		return;
+	if (sqlite3_exec(bs->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		db_err(bs, "BEGIN");
+		goto drop;
+	}
+	for (size_t i = 0; i < bs->natimes; i++) {
+		int64_t args[] = {(int64_t)bs->atimes[i].obj, (int64_t)bs->atimes[i].block,
+				  (int64_t)bs->atimes[i].atime};
+
+		db_run(bs, ST_BLK_ATIME, 3, args);
+	}
+	if (sqlite3_exec(bs->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		db_err(bs, "COMMIT");
+		sqlite3_exec(bs->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+drop:
+	/* Lost atimes only make the order after a restart a little staler. */
+	bs->natimes = 0;
+}
+
+static void atime_record(struct block_store *bs, const struct bs_block *b)
+{
+	if (bs->natimes == bs->atimes_cap) {
+		size_t cap = bs->atimes_cap ? bs->atimes_cap * 2 : 256;
+		struct atime_rec *a = realloc(bs->atimes, cap * sizeof(*a));
+
+		if (!a)
+			return;
+		bs->atimes = a;
+		bs->atimes_cap = cap;
+	}
+	bs->atimes[bs->natimes++] = (struct atime_rec){b->o->id, b->block, b->atime};
+	if (bs->natimes >= ATIME_FLUSH_MAX ||
+	    now_ns(CLOCK_MONOTONIC) - bs->atimes_flushed >= ATIME_FLUSH_NS)
+		atimes_flush(bs);
+}
+
+/* ---- tier files ---- */
+
+static int obj_fd(struct block_store *bs, struct bs_object *o, unsigned t, bool create)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (o->fd[t] >= 0)
+		return o->fd[t];
+	if (snprintf(path, sizeof(path), "%s/%016" PRIx64, bs->tiers[t].dir, o->id) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+	if (fd < 0) {
+		int r = -errno;
+
+		log_debug("open %s: %m", path);
+		return r;
+	}
+	o->fd[t] = fd;
+	return fd;
+}
+
+/* Closes the tier files o no longer needs. */
+static void obj_close_idle(struct bs_object *o)
+{
+	if (o->holds > 0)
+		return;
+	for (unsigned t = 0; t < BLOCK_STORE_MAX_TIERS; t++) {
+		if (o->tier_blocks[t] == 0 && o->fd[t] >= 0) {
+			close(o->fd[t]);
+			o->fd[t] = -1;
+		}
+	}
+}
+
+static void punch(struct block_store *bs, struct bs_object *o, unsigned t, uint64_t block)
+{
+	int fd = obj_fd(bs, o, t, false);
+
+	if (fd < 0)
+		return;
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)(block * bs->block_size), bs->block_size) < 0)
+		log_debug("punching block %" PRIu64 " of %016" PRIx64 " in tier %s: %m", block,
+			  o->id, bs->tiers[t].name);
+}
+
+/* Reads a block back and checks its checksum. Returns 0, -EBADMSG (mismatch or short) or
+ * -errno. Called without the lock. */
+static int block_read_verify(struct block_store *bs, int fd, uint64_t block, uint32_t len,
+			     uint64_t csum, void *buf)
+{
+	ssize_t n = uring_io_pread(bs->io, fd, buf, len, block * bs->block_size);
+
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n != len || XXH3_64bits(buf, len) != csum)
+		return -EBADMSG;
+	return 0;
+}
+
+/* Removes a valid, idle block from its tier, the index (if delete_row) and memory. The hole is
+ * punched now, or when the last pin goes. b may be freed. */
+static void block_drop(struct block_store *bs, struct bs_block *b, bool delete_row)
+{
+	struct bs_object *o = b->o;
+	struct bs_tier *t = &bs->tiers[b->tier];
+
+	if (delete_row)
+		db_block_delete(bs, b);
+	lru_unlink(t, b);
+	t->used -= b->len;
+	t->blocks--;
+	o->tier_blocks[b->tier]--;
+	o->cached -= b->len;
+	b->state = SLOT_EMPTY;
+	if (b->pins > 0)
+		b->punch_mask |= (uint8_t)(1u << b->tier);
+	else
+		punch(bs, o, b->tier, b->block);
+	slot_maybe_free(bs, b);
+	obj_close_idle(o);
+}
+
+static void block_unbusy(struct block_store *bs, struct bs_block *b)
+{
+	b->busy = BUSY_NONE;
+	b->o->holds--;
+	pthread_cond_broadcast(&bs->idle);
+}
+
+static void tier_shrink(struct block_store *bs, unsigned ti, uint64_t target);
+
+/* Copies b from its tier to the next one, with the lock dropped around the I/O; on any failure
+ * b is dropped instead. Returns true if b was demoted. b is valid and idle on entry. */
+static bool block_demote(struct block_store *bs, struct bs_block *b)
+{
+	unsigned from = b->tier, to = from + 1;
+	struct bs_tier *src = &bs->tiers[from], *dst = &bs->tiers[to];
+	struct bs_object *o = b->o;
+	uint64_t block = b->block, csum = b->csum;
+	uint32_t len = b->len;
+	bool reserved = false, corrupt = false;
+	int sfd, dfd, r;
+	void *buf = NULL;
+	ssize_t n;
+
+	/* Busy from here: making room below may drop the lock, and b must stay put meanwhile. */
+	b->busy = BUSY_MOVING;
+	o->holds++;
+	src->leaving += len;
+	if (dst->used + len > dst->quota && tier_can_free(dst, dst->used + len - dst->quota))
+		tier_shrink(bs, to, dst->quota - len);
+	if (dst->used + len > dst->quota) {
+		r = -ENOSPC;
+		goto fail;
+	}
+	dst->used += len;
+	reserved = true;
+	sfd = obj_fd(bs, o, from, false);
+	dfd = obj_fd(bs, o, to, true);
+	buf = malloc(len);
+	if (sfd < 0 || dfd < 0 || !buf) {
+		r = sfd < 0 ? sfd : dfd < 0 ? dfd : -ENOMEM;
+		goto fail;
+	}
+
+	pthread_mutex_unlock(&bs->lock);
+	r = block_read_verify(bs, sfd, block, len, csum, buf);
+	if (r == 0) {
+		n = uring_io_pwrite(bs->io, dfd, buf, len, block * bs->block_size);
+		if (n == -ENOSPC) {
+			pthread_mutex_lock(&bs->lock);
+			tier_shrink(bs, to, dst->used > 2ULL * len ? dst->used - 2ULL * len : 0);
+			pthread_mutex_unlock(&bs->lock);
+			n = uring_io_pwrite(bs->io, dfd, buf, len, block * bs->block_size);
+		}
+		r = n < 0 ? (int)n : 0;
+	} else if (r == -EBADMSG) {
+		corrupt = true;
+	}
+	pthread_mutex_lock(&bs->lock);
+	free(buf);
+	buf = NULL;
+	if (r < 0)
+		goto fail;
+	{
+		int64_t args[] = {(int64_t)o->id, (int64_t)block, (int64_t)to};
+
+		r = db_run(bs, ST_BLK_TIER, 3, args);
+		if (r < 0)
+			goto fail;
+	}
+	src->leaving -= len;
+	block_unbusy(bs, b);
+	lru_unlink(src, b);
+	src->used -= len;
+	src->blocks--;
+	o->tier_blocks[from]--;
+	punch(bs, o, from, block);
+	b->tier = (uint8_t)to;
+	dst->blocks++;
+	o->tier_blocks[to]++;
+	lru_insert(dst, b);
+	bs->demotions++;
+	obj_close_idle(o);
+	return true;
+
+fail:
+	free(buf);
+	if (reserved) {
+		dst->used -= len;
+		punch(bs, o, to, block);
+	}
+	src->leaving -= len;
+	block_unbusy(bs, b);
+	if (corrupt) {
+		log_warn("block %" PRIu64 " of \"%s\" failed its checksum in tier %s; dropped", block,
+			 o->path, src->name);
+		bs->checksum_failures++;
+	} else {
+		log_debug("demoting block %" PRIu64 " of %016" PRIx64 " to tier %s: %s; evicting",
+			  block, o->id, dst->name, strerror(-r));
+		bs->evictions++;
+	}
+	block_drop(bs, b, true);
+	return false;
+}
+
+/* Evicts (or demotes, where there is a next tier) least recently used blocks of tier ti until
+ * its usage is at most target or nothing more may go. May drop the lock while demoting. */
+static void tier_shrink(struct block_store *bs, unsigned ti, uint64_t target)
+{
+	struct bs_tier *t = &bs->tiers[ti];
+	bool demoted = false;
+
+	while (t->used - t->leaving > target) {
+		struct bs_block *b = lru_victim(t);
+
+		if (!b)
+			break;
+		if (ti + 1 < bs->ntiers) {
+			demoted |= block_demote(bs, b);
+		} else {
+			bs->evictions++;
+			block_drop(bs, b, true);
+		}
+	}
+	if (demoted && bs->tiers[ti + 1].used > bs->tiers[ti + 1].high)
+		tier_shrink(bs, ti + 1, bs->tiers[ti + 1].low);
+}
+
+/* Drops every valid block of o, waiting for busy ones. */
+static int obj_drop_blocks(struct block_store *bs, struct bs_object *o)
+{
+	struct bs_block *b, *next;
+	int64_t id = (int64_t)o->id;
+	int r;
+
+again:
+	for (b = o->blocks; b; b = b->onext) {
+		if (b->busy != BUSY_NONE) {
+			pthread_cond_wait(&bs->idle, &bs->lock);
+			goto again;
+		}
+	}
+	r = db_run(bs, ST_BLK_DELETE_OBJ, 1, &id);
+	if (r < 0)
+		return r;
+	for (b = o->blocks; b; b = next) {
+		next = b->onext;
+		if (b->state == SLOT_VALID)
+			block_drop(bs, b, false);
+	}
+	return 0;
+}
+
+/* ---- open ---- */
+
+static int mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+	struct stat st;
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	if (stat(path, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	return 0;
+}
+
+static int errno_class(int e)
+{
+	switch (e) {
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return -EACCES;
+	case ENOSPC:
+	case EDQUOT:
+		return -ENOSPC;
+	default:
+		return -ENOENT;
+	}
+}
+
+static int config_check(const struct block_store_config *cfg, char *errbuf, size_t errlen)
+{
+	if (!cfg->index_path || !cfg->index_path[0]) {
+		errmsg(errbuf, errlen, "block store: no index path");
+		return -EINVAL;
+	}
+	if (!cfg->source_id || !cfg->source_id[0] || strchr(cfg->source_id, '/') ||
+	    strcmp(cfg->source_id, ".") == 0 || strcmp(cfg->source_id, "..") == 0) {
+		errmsg(errbuf, errlen, "block store: source id \"%s\" is not a valid directory name",
+		       cfg->source_id ? cfg->source_id : "");
+		return -EINVAL;
+	}
+	if (cfg->ntiers < 1 || cfg->ntiers > BLOCK_STORE_MAX_TIERS) {
+		errmsg(errbuf, errlen, "block store: %u tiers; give 1 to %d", cfg->ntiers,
+		       BLOCK_STORE_MAX_TIERS);
+		return -EINVAL;
+	}
+	if (cfg->block_size < MIN_BLOCK_SIZE || (cfg->block_size & (cfg->block_size - 1))) {
+		errmsg(errbuf, errlen,
+		       "block store: block size %" PRIu32 " is not a power of two >= 64 KiB",
+		       cfg->block_size);
+		return -EINVAL;
+	}
+	if (!(cfg->low > 0 && cfg->low <= cfg->high && cfg->high <= 1)) {
+		errmsg(errbuf, errlen,
+		       "block store: watermarks low %g, high %g; need 0 < low <= high <= 1", cfg->low,
+		       cfg->high);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < cfg->ntiers; i++) {
+		const struct tier_config *tc = &cfg->tiers[i];
+
+		if (!tc->path[0] || tc->path[0] != '/' || strnlen(tc->path, sizeof(tc->path)) >=
+		    sizeof(tc->path) - 64) {
+			errmsg(errbuf, errlen, "tier %u: path \"%.*s\" is not an absolute path", i,
+			       (int)strnlen(tc->path, sizeof(tc->path)), tc->path);
+			return -EINVAL;
+		}
+		if (tc->quota < cfg->block_size) {
+			errmsg(errbuf, errlen,
+			       "tier %u at \"%s\": quota %" PRIu64 " is less than one block (%" PRIu32
+			       ")",
+			       i, tc->path, tc->quota, cfg->block_size);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* Makes sure the tier's directory exists, takes files and has room for a block. */
+static int tier_open(struct bs_tier *t, const struct tier_config *tc, const char *source_id,
+		     uint32_t block_size, char *errbuf, size_t errlen)
+{
+	char probe[PATH_MAX];
+	struct statvfs vfs;
+	size_t dlen;
+	int r, fd;
+
+	r = mkdir_p(tc->path);
+	if (r < 0) {
+		errmsg(errbuf, errlen, "tier \"%s\" at \"%s\": cannot create the directory (%s)",
+		       t->name, tc->path, strerror(-r));
+		return errno_class(-r);
+	}
+	if (access(tc->path, W_OK | X_OK) < 0) {
+		r = errno;
+		errmsg(errbuf, errlen, "tier \"%s\" at \"%s\": not writable (%s)", t->name,
+		       tc->path, strerror(r));
+		return r == ENOENT ? -ENOENT : -EACCES;
+	}
+	if (snprintf(probe, sizeof(probe), "%s/.weir-probe-XXXXXX", tc->path) >= (int)sizeof(probe))
+		return -ENAMETOOLONG; /* config_check() keeps paths shorter */
+	fd = mkostemp(probe, O_CLOEXEC);
+	if (fd < 0) {
+		r = errno;
+		errmsg(errbuf, errlen, "tier \"%s\" at \"%s\": not writable (%s)", t->name,
+		       tc->path, strerror(r));
+		return r == ENOSPC || r == EDQUOT ? -ENOSPC : -EACCES;
+	}
+	close(fd);
+	unlink(probe);
+	if (statvfs(tc->path, &vfs) < 0) {
+		r = errno;
+		errmsg(errbuf, errlen, "tier \"%s\" at \"%s\": statvfs: %s", t->name, tc->path,
+		       strerror(r));
+		return -r;
+	}
+	if ((uint64_t)vfs.f_bavail * vfs.f_frsize < block_size) {
+		errmsg(errbuf, errlen,
+		       "tier \"%s\" at \"%s\": %" PRIu64 " bytes free, less than one block (%" PRIu32
+		       "); free some space or choose another path",
+		       t->name, tc->path, (uint64_t)vfs.f_bavail * vfs.f_frsize, block_size);
+		return -ENOSPC;
+	}
+	dlen = strlen(tc->path) + 1 + strlen(source_id) + 1;
+	t->dir = malloc(dlen);
+	if (!t->dir)
+		return -ENOMEM;
+	snprintf(t->dir, dlen, "%s/%s", tc->path, source_id);
+	r = mkdir_p(t->dir);
+	if (r < 0) {
+		errmsg(errbuf, errlen, "tier \"%s\" at \"%s\": cannot create \"%s\" (%s)", t->name,
+		       tc->path, t->dir, strerror(-r));
+		return errno_class(-r);
+	}
+	t->quota = tc->quota;
+	return 0;
+}
+
+static int db_open(struct block_store *bs, const char *path, char *errbuf, size_t errlen)
+{
+	char dir[PATH_MAX];
+	char *slash;
+	int r;
+
+	if (strlen(path) >= sizeof(dir)) {
+		errmsg(errbuf, errlen, "index \"%s\": path too long", path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(dir, path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		r = mkdir_p(dir);
+		if (r < 0) {
+			errmsg(errbuf, errlen, "index \"%s\": cannot create \"%s\" (%s)", path, dir,
+			       strerror(-r));
+			return r;
+		}
+	}
+	r = sqlite3_open_v2(path, &bs->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (r != SQLITE_OK) {
+		errmsg(errbuf, errlen, "index \"%s\": cannot open (%s)", path,
+		       bs->db ? sqlite3_errmsg(bs->db) : sqlite3_errstr(r));
+		return -EIO;
+	}
+	sqlite3_busy_timeout(bs->db, 5000);
+	if (sqlite3_exec(bs->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
+			 NULL) != SQLITE_OK ||
+	    sqlite3_exec(bs->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK) {
+		errmsg(errbuf, errlen, "index \"%s\": %s", path, sqlite3_errmsg(bs->db));
+		return -EIO;
+	}
+	for (unsigned i = 0; i < ST_COUNT; i++) {
+		if (sqlite3_prepare_v2(bs->db, stmt_sql[i], -1, &bs->stmts[i], NULL) != SQLITE_OK) {
+			errmsg(errbuf, errlen, "index \"%s\": %s", path, sqlite3_errmsg(bs->db));
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+/* Blocks laid out for another block size are at the wrong offsets: forget them all. */
+static int db_check_block_size(struct block_store *bs)
+{
+	sqlite3_stmt *st;
+	int64_t old = -1;
+	char sql[128];
+
+	if (sqlite3_prepare_v2(bs->db, "SELECT value FROM meta WHERE key = 'block_size'", -1, &st,
+			       NULL) != SQLITE_OK)
+		return db_err(bs, "meta");
+	if (sqlite3_step(st) == SQLITE_ROW)
+		old = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (old == (int64_t)bs->block_size)
+		return 0;
+	if (old >= 0) {
+		log_debug("block store: block size changed from %" PRId64 " to %" PRIu32
+			  "; dropping every cached block",
+			  old, bs->block_size);
+		if (sqlite3_exec(bs->db, "DELETE FROM blocks", NULL, NULL, NULL) != SQLITE_OK)
+			return db_err(bs, "DELETE FROM blocks");
+		/* Their tier files go when the objects are loaded (see db_load). */
+	}
+	snprintf(sql, sizeof(sql),
+		 "INSERT OR REPLACE INTO meta(key, value) VALUES('block_size', %" PRIu32 ")",
+		 bs->block_size);
+	if (sqlite3_exec(bs->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return db_err(bs, "meta");
+	return old >= 0 ? 1 : 0;
+}
+
+static int db_load(struct block_store *bs, bool unlink_files)
+{
+	sqlite3_stmt *st;
+	char sql[256];
+	int r;
+
+	if (sqlite3_prepare_v2(bs->db, "SELECT id, path, size, mtime, etag FROM objects", -1, &st,
+			       NULL) != SQLITE_OK)
+		return db_err(bs, "SELECT objects");
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *path = (const char *)sqlite3_column_text(st, 1);
+		const char *etag = (const char *)sqlite3_column_text(st, 4);
+		struct bs_object *o;
+
+		o = obj_new((uint64_t)sqlite3_column_int64(st, 0), path ? path : "",
+			    (uint64_t)sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3),
+			    etag ? etag : "");
+		if (!o || obj_insert(bs, o) < 0) {
+			obj_free(o);
+			sqlite3_finalize(st);
+			return -ENOMEM;
+		}
+		for (unsigned t = 0; unlink_files && t < bs->ntiers; t++) {
+			char p[PATH_MAX];
+
+			snprintf(p, sizeof(p), "%s/%016" PRIx64, bs->tiers[t].dir, o->id);
+			unlink(p);
+		}
+	}
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE)
+		return db_err(bs, "SELECT objects");
+
+	snprintf(sql, sizeof(sql),
+		 "DELETE FROM blocks WHERE tier >= %u OR len <= 0 OR len > %" PRIu32
+		 " OR obj NOT IN (SELECT id FROM objects)",
+		 bs->ntiers, bs->block_size);
+	if (sqlite3_exec(bs->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return db_err(bs, "DELETE stray blocks");
+
+	if (sqlite3_prepare_v2(bs->db,
+			       "SELECT obj, block, tier, len, csum, atime FROM blocks ORDER BY atime",
+			       -1, &st, NULL) != SQLITE_OK)
+		return db_err(bs, "SELECT blocks");
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		struct bs_object *o = obj_find(bs, (uint64_t)sqlite3_column_int64(st, 0));
+		struct bs_block *b;
+		struct bs_tier *t;
+
+		if (!o)
+			continue;
+		b = slot_new(bs, o, (uint64_t)sqlite3_column_int64(st, 1));
+		if (!b) {
+			sqlite3_finalize(st);
+			return -ENOMEM;
+		}
+		b->tier = (uint8_t)sqlite3_column_int(st, 2);
+		b->len = (uint32_t)sqlite3_column_int64(st, 3);
+		b->csum = (uint64_t)sqlite3_column_int64(st, 4);
+		b->atime = (uint64_t)sqlite3_column_int64(st, 5);
+		b->state = SLOT_VALID;
+		t = &bs->tiers[b->tier];
+		t->used += b->len;
+		t->blocks++;
+		o->tier_blocks[b->tier]++;
+		o->cached += b->len;
+		lru_insert(t, b);
+		if (b->atime > bs->clock)
+			bs->clock = b->atime;
+	}
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE)
+		return db_err(bs, "SELECT blocks");
+	return 0;
+}
+
+int block_store_open(const struct block_store_config *cfg, struct block_store **ret,
+		     char *errbuf, size_t errlen)
+{
+	struct block_store *bs;
+	int r;
+
+	if (!cfg || !ret)
+		return -EINVAL;
+	r = config_check(cfg, errbuf, errlen);
+	if (r < 0)
+		return r;
+	bs = calloc(1, sizeof(*bs));
+	if (!bs)
+		return -ENOMEM;
+	pthread_mutex_init(&bs->lock, NULL);
+	pthread_cond_init(&bs->idle, NULL);
+	bs->block_size = cfg->block_size;
+	bs->ntiers = cfg->ntiers;
+	bs->objs_mask = bs->slots_mask = HASH_INITIAL - 1;
+	bs->objs = calloc(HASH_INITIAL, sizeof(*bs->objs));
+	bs->slots = calloc(HASH_INITIAL, sizeof(*bs->slots));
+	if (!bs->objs || !bs->slots) {
+		r = -ENOMEM;
+		errmsg(errbuf, errlen, "block store: out of memory");
+		goto free_bs;
+	}
+	for (unsigned i = 0; i < cfg->ntiers; i++) {
+		struct bs_tier *t = &bs->tiers[i];
+		const struct tier_config *tc = &cfg->tiers[i];
+		size_t mlen = strnlen(tc->medium, sizeof(tc->medium));
+
+		if (mlen > 0)
+			snprintf(t->name, sizeof(t->name), "%.*s", (int)mlen, tc->medium);
+		else
+			snprintf(t->name, sizeof(t->name), "%u", i);
+		r = tier_open(t, tc, cfg->source_id, cfg->block_size, errbuf, errlen);
+		if (r < 0)
+			goto free_bs;
+		t->high = (uint64_t)((double)tc->quota * cfg->high);
+		t->low = (uint64_t)((double)tc->quota * cfg->low);
+	}
+	r = uring_io_new(URING_RINGS, URING_DEPTH, &bs->io);
+	if (r < 0) {
+		errmsg(errbuf, errlen, "block store: io_uring unavailable (%s)", strerror(-r));
+		goto free_bs;
+	}
+	r = db_open(bs, cfg->index_path, errbuf, errlen);
+	if (r < 0)
+		goto free_bs;
+	r = db_check_block_size(bs);
+	if (r >= 0)
+		r = db_load(bs, r > 0);
+	if (r < 0) {
+		errmsg(errbuf, errlen, "index \"%s\": cannot load (%s)", cfg->index_path,
+		       strerror(-r));
+		goto free_bs;
+	}
+	bs->atimes_flushed = now_ns(CLOCK_MONOTONIC);
+
+	/* The quotas may have shrunk since the index was written. */
+	pthread_mutex_lock(&bs->lock);
+	for (unsigned i = 0; i < bs->ntiers; i++)
+		if (bs->tiers[i].used > bs->tiers[i].high)
+			tier_shrink(bs, i, bs->tiers[i].low);
+	pthread_mutex_unlock(&bs->lock);
+
+	log_debug("block store \"%s\": %zu objects, %zu blocks loaded from \"%s\"",
+		  cfg->source_id, bs->nobjs, bs->nslots, cfg->index_path);
+	*ret = bs;
+	return 0;
+
+free_bs:
+	block_store_free(bs);
+	return r;
+}
+
+void block_store_free(struct block_store *bs)
+{
+	if (!bs)
+		return;
+	if (bs->db) {
+		pthread_mutex_lock(&bs->lock);
+		atimes_flush(bs);
+		pthread_mutex_unlock(&bs->lock);
+	}
+	for (unsigned i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(bs->stmts[i]);
+	if (bs->db && sqlite3_close(bs->db) != SQLITE_OK)
+		log_debug("block store index: close: %s", sqlite3_errmsg(bs->db));
+	for (size_t i = 0; bs->slots && i <= bs->slots_mask; i++) {
+		struct bs_block *b, *next;
+
+		for (b = bs->slots[i]; b; b = next) {
+			next = b->hnext;
+			free(b);
+		}
+	}
+	for (size_t i = 0; bs->objs && i <= bs->objs_mask; i++) {
+		struct bs_object *o, *next;
+
+		for (o = bs->objs[i]; o; o = next) {
+			next = o->hnext;
+			obj_free(o);
+		}
+	}
+	free(bs->slots);
+	free(bs->objs);
+	free(bs->atimes);
+	for (unsigned i = 0; i < BLOCK_STORE_MAX_TIERS; i++)
+		free(bs->tiers[i].dir);
+	uring_io_free(bs->io);
+	pthread_cond_destroy(&bs->idle);
+	pthread_mutex_destroy(&bs->lock);
+	free(bs);
+}
+
+/* ---- operations ---- */
+
+int block_store_object_sync(struct block_store *bs, const char *path, const struct ufs_attr *attr,
+			    uint64_t *ret_obj)
+{
+	struct bs_object *o;
+	uint64_t id;
+	int r;
+
+	if (!bs || !path || !attr)
+		return -EINVAL;
+	id = XXH3_64bits(path, strlen(path));
+	pthread_mutex_lock(&bs->lock);
+	/* Objects are never forgotten, so probing past colliding ids finds the same id again. */
+	while ((o = obj_find(bs, id)) && strcmp(o->path, path) != 0) {
+		log_debug("block store: id %016" PRIx64 " of \"%s\" taken by \"%s\"", id, path,
+			  o->path);
+		id++;
+	}
+	if (o) {
+		char *etag;
+
+		if (o->size == attr->size && o->mtime == attr->mtime &&
+		    strcmp(o->etag, attr->etag) == 0) {
+			r = 0;
+			goto done;
+		}
+		etag = strdup(attr->etag);
+		if (!etag) {
+			r = -ENOMEM;
+			goto unlock;
+		}
+		log_debug("block store: \"%s\" changed; dropping its %" PRIu64 " cached bytes", path,
+			  o->cached);
+		r = obj_drop_blocks(bs, o);
+		if (r < 0) {
+			free(etag);
+			goto unlock;
+		}
+		free(o->etag);
+		o->etag = etag;
+		o->size = attr->size;
+		o->mtime = attr->mtime;
+		r = db_obj_write(bs, ST_OBJ_UPDATE, o);
+		if (r < 0)
+			goto unlock;
+	} else {
+		o = obj_new(id, path, attr->size, attr->mtime, attr->etag);
+		if (!o) {
+			r = -ENOMEM;
+			goto unlock;
+		}
+		r = db_obj_write(bs, ST_OBJ_INSERT, o);
+		if (r >= 0)
+			r = obj_insert(bs, o);
+		if (r < 0) {
+			obj_free(o);
+			goto unlock;
+		}
+	}
+done:
+	*ret_obj = id;
+unlock:
+	pthread_mutex_unlock(&bs->lock);
+	return r;
+}
+
+int block_store_acquire(struct block_store *bs, uint64_t obj, uint64_t block,
+			struct block_ref *ret)
+{
+	struct bs_block *b;
+	struct bs_object *o;
+	void *buf;
+	int fd, r;
+
+	if (!bs || !ret)
+		return -EINVAL;
+	pthread_mutex_lock(&bs->lock);
+	for (;;) {
+		b = slot_find(bs, obj, block);
+		if (b && b->busy != BUSY_NONE) {
+			pthread_cond_wait(&bs->idle, &bs->lock);
+			continue;
+		}
+		if (!b || b->state != SLOT_VALID) {
+			r = -ENOENT;
+			goto miss;
+		}
+		o = b->o;
+		fd = obj_fd(bs, o, b->tier, false);
+		if (fd < 0) {
+			log_debug("block %" PRIu64 " of %016" PRIx64 ": tier file gone", block, obj);
+			block_drop(bs, b, true);
+			r = -ENOENT;
+			goto miss;
+		}
+		if (b->verified)
+			break;
+
+		/* First use since open: the bytes may predate a crash. */
+		uint32_t len = b->len;
+		uint64_t csum = b->csum;
+
+		b->busy = BUSY_VERIFYING;
+		o->holds++;
+		pthread_mutex_unlock(&bs->lock);
+		buf = malloc(len);
+		r = buf ? block_read_verify(bs, fd, block, len, csum, buf) : -ENOMEM;
+		free(buf);
+		pthread_mutex_lock(&bs->lock);
+		block_unbusy(bs, b);
+		if (r == -ENOMEM)
+			goto miss;
+		if (r < 0) {
+			if (r == -EBADMSG) {
+				log_warn("block %" PRIu64 " of \"%s\" failed its checksum in tier "
+					 "%s; dropped",
+					 block, o->path, bs->tiers[b->tier].name);
+				bs->checksum_failures++;
+			} else {
+				log_debug("block %" PRIu64 " of %016" PRIx64 ": reading: %s", block,
+					  obj, strerror(-r));
+			}
+			block_drop(bs, b, true);
+			r = -ENOENT;
+			goto miss;
+		}
+		b->verified = true;
+	}
+	b->pins++;
+	o->holds++;
+	b->atime = clock_tick(bs);
+	lru_unlink(&bs->tiers[b->tier], b);
+	lru_insert(&bs->tiers[b->tier], b);
+	bs->hits++;
+	*ret = (struct block_ref){
+		.fd = fd,
+		.off = block * bs->block_size,
+		.len = b->len,
+		.tier = b->tier,
+	};
+	atime_record(bs, b);
+	pthread_mutex_unlock(&bs->lock);
+	return 0;
+
+miss:
+	bs->misses++;
+	pthread_mutex_unlock(&bs->lock);
+	return r;
+}
+
+void block_store_release(struct block_store *bs, uint64_t obj, uint64_t block)
+{
+	struct bs_block *b;
+	struct bs_object *o;
+
+	if (!bs)
+		return;
+	pthread_mutex_lock(&bs->lock);
+	b = slot_find(bs, obj, block);
+	if (!b || b->pins == 0) {
+		log_debug("block store: release of unpinned block %" PRIu64 " of %016" PRIx64,
+			  block, obj);
+		goto unlock;
+	}
+	o = b->o;
+	b->pins--;
+	o->holds--;
+	if (b->pins == 0 && b->punch_mask) {
+		for (unsigned t = 0; t < bs->ntiers; t++)
+			if ((b->punch_mask & (1u << t)) &&
+			    !(b->state == SLOT_VALID && b->tier == t))
+				punch(bs, o, t, block);
+		b->punch_mask = 0;
+	}
+	slot_maybe_free(bs, b);
+	obj_close_idle(o);
+unlock:
+	pthread_mutex_unlock(&bs->lock);
+}
+
+bool block_store_contains(struct block_store *bs, uint64_t obj, uint64_t block)
+{
+	struct bs_block *b;
+	bool ret;
+
+	if (!bs)
+		return false;
+	pthread_mutex_lock(&bs->lock);
+	b = slot_find(bs, obj, block);
+	ret = b && b->state == SLOT_VALID;
+	pthread_mutex_unlock(&bs->lock);
+	return ret;
+}
+
+int block_store_put(struct block_store *bs, uint64_t obj, uint64_t block, const void *data,
+		    uint32_t len)
+{
+	struct bs_tier *t;
+	struct bs_object *o;
+	struct bs_block *b;
+	uint64_t csum, off;
+	ssize_t n;
+	int fd, r;
+
+	if (!bs || !data || len == 0 || len > bs->block_size)
+		return -EINVAL;
+	t = &bs->tiers[0];
+	off = block * bs->block_size;
+	pthread_mutex_lock(&bs->lock);
+again:
+	o = obj_find(bs, obj);
+	if (!o) {
+		r = -ENOENT;
+		goto unlock;
+	}
+	b = slot_find(bs, obj, block);
+	if (b && b->busy != BUSY_NONE) {
+		pthread_cond_wait(&bs->idle, &bs->lock);
+		goto again;
+	}
+	if (b && b->state == SLOT_VALID) {
+		r = 0; /* the same version is cached already (object_sync drops changed ones) */
+		goto unlock;
+	}
+	if (t->used + len > t->quota) {
+		if (t->used - t->leaving + len <= t->quota) {
+			/* A demotion in flight will make the room. */
+			pthread_cond_wait(&bs->idle, &bs->lock);
+			goto again;
+		}
+		if (!tier_can_free(t, t->used - t->leaving + len - t->quota)) {
+			log_debug("block store: tier %s full of pinned blocks", t->name);
+			r = -ENOSPC;
+			goto unlock;
+		}
+		tier_shrink(bs, 0, t->quota - len);
+		goto again; /* the lock may have been dropped */
+	}
+	fd = obj_fd(bs, o, 0, true);
+	if (fd < 0) {
+		r = fd == -ENOSPC ? -ENOSPC : -EIO;
+		goto unlock;
+	}
+	if (!b) {
+		b = slot_new(bs, o, block);
+		if (!b) {
+			r = -ENOMEM;
+			goto close_idle;
+		}
+	}
+	b->busy = BUSY_WRITING;
+	o->holds++;
+	t->used += len;
+	pthread_mutex_unlock(&bs->lock);
+
+	csum = XXH3_64bits(data, len);
+	n = uring_io_pwrite(bs->io, fd, data, len, off);
+	if (n == -ENOSPC) {
+		/* The filesystem is fuller than the quota thinks: make room and try once more. */
+		pthread_mutex_lock(&bs->lock);
+		tier_shrink(bs, 0, t->used > 2ULL * len ? t->used - 2ULL * len : 0);
+		pthread_mutex_unlock(&bs->lock);
+		n = uring_io_pwrite(bs->io, fd, data, len, off);
+	}
+
+	pthread_mutex_lock(&bs->lock);
+	if (n >= 0) {
+		int64_t args[] = {(int64_t)obj,	 (int64_t)block, 0, (int64_t)len, (int64_t)csum,
+				  (int64_t)clock_tick(bs)};
+
+		r = db_run(bs, ST_BLK_INSERT, 6, args);
+		b->atime = (uint64_t)args[5];
+	} else {
+		log_debug("block store: writing block %" PRIu64 " of %016" PRIx64 " to tier %s: %s",
+			  block, obj, t->name, strerror((int)-n));
+		r = n == -ENOSPC ? -ENOSPC : -EIO;
+	}
+	block_unbusy(bs, b);
+	if (r < 0) {
+		t->used -= len;
+		punch(bs, o, 0, block);
+		slot_maybe_free(bs, b);
+		goto close_idle;
+	}
+	b->state = SLOT_VALID;
+	b->tier = 0;
+	b->len = len;
+	b->csum = csum;
+	b->verified = true;
+	b->punch_mask &= (uint8_t)~1u;
+	t->blocks++;
+	o->tier_blocks[0]++;
+	o->cached += len;
+	lru_insert(t, b);
+	if (t->used > t->high)
+		tier_shrink(bs, 0, t->low);
+	r = 0;
+close_idle:
+	obj_close_idle(o);
+unlock:
+	pthread_mutex_unlock(&bs->lock);
+	return r;
+}
+
+int block_store_invalidate(struct block_store *bs, uint64_t obj)
+{
+	struct bs_object *o;
+	int r = 0;
+
+	if (!bs)
+		return -EINVAL;
+	pthread_mutex_lock(&bs->lock);
+	o = obj_find(bs, obj);
+	if (o)
+		r = obj_drop_blocks(bs, o);
+	pthread_mutex_unlock(&bs->lock);
+	return r;
+}
+
+void block_store_get_stats(struct block_store *bs, struct block_store_stats *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (!bs)
+		return;
+	pthread_mutex_lock(&bs->lock);
+	ret->ntiers = bs->ntiers;
+	for (unsigned i = 0; i < bs->ntiers; i++) {
+		ret->tiers[i].quota = bs->tiers[i].quota;
+		ret->tiers[i].used = bs->tiers[i].used;
+		ret->tiers[i].blocks = bs->tiers[i].blocks;
+	}
+	ret->hits = bs->hits;
+	ret->misses = bs->misses;
+	ret->evictions = bs->evictions;
+	ret->demotions = bs->demotions;
+	ret->checksum_failures = bs->checksum_failures;
+	ret->objects = bs->nobjs;
+	pthread_mutex_unlock(&bs->lock);
+}
+
+uint64_t block_store_object_cached(struct block_store *bs, uint64_t obj)
+{
+	struct bs_object *o;
+	uint64_t ret = 0;
+
+	if (!bs)
+		return 0;
+	pthread_mutex_lock(&bs->lock);
+	o = obj_find(bs, obj);
+	if (o)
+		ret = o->cached;
+	pthread_mutex_unlock(&bs->lock);
+	return ret;
+}
+
+uint32_t block_store_block_size(const struct block_store *bs)
+{
+	return bs->block_size;
+}

@@ -1,8 +1,815 @@
 // SPDX-License-Identifier: Apache-2.0
-// placeholder: being written
+// Block store: index and layout, persistence and crash recovery, checksums, watermarks, demotion,
+// pins, version changes, config errors and concurrent use. Each test works in its own temp dir.
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "block_store.h"
 #include "suites.h"
+
+#define BS (64u * 1024)
+
+static char tmpdir[256];
+static char index_path[512];
+
+static void setup(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/weir-bs-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	/* Traversable by the unprivileged child of the read-only test. */
+	ck_assert_int_eq(chmod(tmpdir, 0755), 0);
+	snprintf(index_path, sizeof(index_path), "%s/state/index.db", tmpdir);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void teardown(void)
+{
+	nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ntiers tiers under tmpdir/t<i>, quotas in blocks. */
+static void cfg_init(struct block_store_config *c, unsigned ntiers, const unsigned *quota_blocks,
+		     double high, double low)
+{
+	static const char *const media[] = {"mem", "ssd", "hdd", "hdd"};
+
+	memset(c, 0, sizeof(*c));
+	c->index_path = index_path;
+	c->source_id = "src";
+	c->ntiers = ntiers;
+	c->block_size = BS;
+	c->high = high;
+	c->low = low;
+	c->lru = true;
+	for (unsigned i = 0; i < ntiers; i++) {
+		snprintf(c->tiers[i].medium, sizeof(c->tiers[i].medium), "%s", media[i]);
+		snprintf(c->tiers[i].path, sizeof(c->tiers[i].path), "%s/t%u", tmpdir, i);
+		c->tiers[i].quota = (uint64_t)quota_blocks[i] * BS;
+	}
+}
+
+static struct block_store *open_ok(const struct block_store_config *c)
+{
+	struct block_store *bs = NULL;
+	char err[512] = "";
+	int r = block_store_open(c, &bs, err, sizeof(err));
+
+	ck_assert_msg(r == 0, "block_store_open: %d %s", r, err);
+	ck_assert_ptr_nonnull(bs);
+	return bs;
+}
+
+static struct block_store *open_simple(unsigned quota_blocks, double high, double low)
+{
+	struct block_store_config c;
+
+	cfg_init(&c, 1, &quota_blocks, high, low);
+	return open_ok(&c);
+}
+
+static void fill(uint8_t *buf, uint32_t len, uint64_t seed)
+{
+	uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
+
+	for (uint32_t i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		buf[i] = (uint8_t)x;
+	}
+}
+
+static uint64_t seed_of(uint64_t obj, uint64_t block)
+{
+	return obj * 1000003 + block;
+}
+
+static uint64_t sync_obj(struct block_store *bs, const char *path, uint64_t size, int64_t mtime,
+			 const char *etag)
+{
+	struct ufs_attr a = {.size = size, .mtime = mtime};
+	uint64_t id = 0;
+
+	snprintf(a.etag, sizeof(a.etag), "%s", etag);
+	ck_assert_int_eq(block_store_object_sync(bs, path, &a, &id), 0);
+	return id;
+}
+
+static int put_block(struct block_store *bs, uint64_t obj, uint64_t block, uint32_t len)
+{
+	static uint8_t buf[BS];
+
+	fill(buf, len, seed_of(obj, block));
+	return block_store_put(bs, obj, block, buf, len);
+}
+
+/* Data of a ref, compared with what put_block wrote. */
+static void ref_check(const struct block_ref *ref, uint64_t obj, uint64_t block, uint32_t len)
+{
+	static uint8_t want[BS], got[BS];
+
+	ck_assert_int_ge(ref->fd, 0);
+	ck_assert_uint_eq(ref->off, block * BS);
+	ck_assert_uint_eq(ref->len, len);
+	fill(want, len, seed_of(obj, block));
+	ck_assert_int_eq(pread(ref->fd, got, len, (off_t)ref->off), (ssize_t)len);
+	ck_assert_msg(memcmp(want, got, len) == 0, "block %" PRIu64 " data differs", block);
+}
+
+/* Acquires, checks and releases; returns the tier. */
+static int block_check(struct block_store *bs, uint64_t obj, uint64_t block, uint32_t len)
+{
+	struct block_ref ref;
+	int r = block_store_acquire(bs, obj, block, &ref);
+
+	ck_assert_msg(r == 0, "acquire block %" PRIu64 ": %d", block, r);
+	ref_check(&ref, obj, block, len);
+	block_store_release(bs, obj, block);
+	return ref.tier;
+}
+
+static void touch(struct block_store *bs, uint64_t obj, uint64_t block)
+{
+	struct block_ref ref;
+
+	ck_assert_int_eq(block_store_acquire(bs, obj, block, &ref), 0);
+	block_store_release(bs, obj, block);
+}
+
+static void tier_file(char *buf, size_t len, unsigned tier, uint64_t obj)
+{
+	snprintf(buf, len, "%s/t%u/src/%016" PRIx64, tmpdir, tier, obj);
+}
+
+/* Offset of the first data at or after from in a tier file, or -1 (a hole to the end). */
+static off_t data_at(unsigned tier, uint64_t obj, off_t from)
+{
+	char path[600];
+	int fd;
+	off_t r;
+
+	tier_file(path, sizeof(path), tier, obj);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+	r = lseek(fd, from, SEEK_DATA);
+	close(fd);
+	return r;
+}
+
+START_TEST(test_put_acquire)
+{
+	struct block_store *bs = open_simple(64, 0.9, 0.8);
+	struct block_store_stats st;
+	struct block_ref r1, r2;
+	uint64_t obj = sync_obj(bs, "/data/a.bin", 3 * BS - 100, 1000, "\"e1\"");
+	uint64_t other = sync_obj(bs, "/data/b.bin", BS, 1000, "");
+
+	ck_assert_uint_ne(obj, other);
+	ck_assert_uint_eq(block_store_block_size(bs), BS);
+	ck_assert_int_eq(put_block(bs, obj, 0, BS), 0);
+	ck_assert_int_eq(put_block(bs, obj, 1, BS), 0);
+	ck_assert_int_eq(put_block(bs, obj, 2, BS - 100), 0);
+	ck_assert_int_eq(put_block(bs, other, 0, BS), 0);
+
+	ck_assert_int_eq(block_store_acquire(bs, obj, 1, &r1), 0);
+	ref_check(&r1, obj, 1, BS);
+	ck_assert_uint_eq(r1.tier, 0);
+	ck_assert_int_eq(block_store_acquire(bs, obj, 2, &r2), 0);
+	ref_check(&r2, obj, 2, BS - 100);
+	/* One sparse file per object: consecutive blocks share the fd. */
+	ck_assert_int_eq(r1.fd, r2.fd);
+	block_store_release(bs, obj, 1);
+	block_store_release(bs, obj, 2);
+	block_check(bs, other, 0, BS);
+
+	ck_assert(block_store_contains(bs, obj, 0));
+	ck_assert(!block_store_contains(bs, obj, 3));
+	ck_assert_int_eq(block_store_acquire(bs, obj, 3, &r1), -ENOENT);
+	ck_assert_int_eq(block_store_acquire(bs, 12345, 0, &r1), -ENOENT);
+
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.ntiers, 1);
+	ck_assert_uint_eq(st.hits, 3);
+	ck_assert_uint_eq(st.misses, 2);
+	ck_assert_uint_eq(st.objects, 2);
+	ck_assert_uint_eq(st.tiers[0].blocks, 4);
+	ck_assert_uint_eq(st.tiers[0].used, 4 * BS - 100);
+	ck_assert_uint_eq(st.tiers[0].quota, 64 * BS);
+	ck_assert_uint_eq(block_store_object_cached(bs, obj), 3 * BS - 100);
+
+	/* The block sits at its own offset of the object's file. */
+	ck_assert_int_eq(data_at(0, obj, 0), 0);
+	ck_assert_int_eq(put_block(bs, obj, 0, 0), -EINVAL);
+	ck_assert_int_eq(put_block(bs, obj, 9, BS + 1), -EINVAL);
+	ck_assert_int_eq(put_block(bs, 12345, 0, BS), -ENOENT);
+	/* Storing a cached block again changes nothing. */
+	ck_assert_int_eq(put_block(bs, obj, 0, BS), 0);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.tiers[0].blocks, 4);
+	block_store_free(bs);
+}
+END_TEST
+
+START_TEST(test_persistence)
+{
+	struct block_store *bs = open_simple(64, 0.9, 0.8);
+	struct block_store_stats st;
+	uint64_t a = sync_obj(bs, "/a", 2 * BS, 1, "x");
+	uint64_t b = sync_obj(bs, "/dir/b", BS / 2, 2, "");
+
+	ck_assert_int_eq(put_block(bs, a, 0, BS), 0);
+	ck_assert_int_eq(put_block(bs, a, 1, BS), 0);
+	ck_assert_int_eq(put_block(bs, b, 0, BS / 2), 0);
+	touch(bs, a, 0);
+	block_store_free(bs);
+
+	bs = open_simple(64, 0.9, 0.8);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.objects, 2);
+	ck_assert_uint_eq(st.tiers[0].blocks, 3);
+	ck_assert_uint_eq(st.tiers[0].used, 2 * BS + BS / 2);
+	ck_assert_uint_eq(block_store_object_cached(bs, a), 2 * BS);
+	/* Same version: same id, nothing dropped. */
+	ck_assert_uint_eq(sync_obj(bs, "/a", 2 * BS, 1, "x"), a);
+	ck_assert_uint_eq(sync_obj(bs, "/dir/b", BS / 2, 2, ""), b);
+	block_check(bs, a, 0, BS);
+	block_check(bs, a, 1, BS);
+	block_check(bs, b, 0, BS / 2);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.checksum_failures, 0);
+	ck_assert_uint_eq(st.hits, 3);
+	block_store_free(bs);
+}
+END_TEST
+
+START_TEST(test_crash_recovery)
+{
+	struct block_store_stats st;
+	struct block_store *bs;
+	int status;
+	pid_t pid;
+	uint64_t obj;
+
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct block_store *cbs = NULL;
+		struct block_store_config c;
+		unsigned q = 64;
+		char err[256];
+		struct ufs_attr a = {.size = 8 * BS, .mtime = 7};
+		uint64_t id;
+		static uint8_t buf[BS];
+
+		cfg_init(&c, 1, &q, 0.9, 0.8);
+		if (block_store_open(&c, &cbs, err, sizeof(err)) < 0 ||
+		    block_store_object_sync(cbs, "/big", &a, &id) < 0)
+			_exit(2);
+		for (uint64_t i = 0; i < 8; i++) {
+			fill(buf, BS, seed_of(id, i));
+			if (block_store_put(cbs, id, i, buf, BS) < 0)
+				_exit(3);
+			/* Acquires leave atimes unflushed. */
+			struct block_ref ref;
+
+			if (block_store_acquire(cbs, id, i, &ref) < 0)
+				_exit(4);
+		}
+		/* A write that never got indexed: half a block of garbage after the last one. */
+		char path[600];
+		int fd;
+
+		tier_file(path, sizeof(path), 0, id);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || pwrite(fd, buf, BS / 2, 8 * BS) != BS / 2)
+			_exit(5);
+		kill(getpid(), SIGKILL);
+		_exit(5);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child status %#x",
+		      status);
+
+	bs = open_simple(64, 0.9, 0.8);
+	obj = sync_obj(bs, "/big", 8 * BS, 7, "");
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.objects, 1);
+	ck_assert_uint_eq(st.tiers[0].blocks, 8);
+	ck_assert(!block_store_contains(bs, obj, 8));
+	for (uint64_t i = 0; i < 8; i++)
+		block_check(bs, obj, i, BS);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.checksum_failures, 0);
+	ck_assert_uint_eq(block_store_object_cached(bs, obj), 8 * BS);
+	block_store_free(bs);
+}
+END_TEST
+
+START_TEST(test_corrupt_block)
+{
+	struct block_store *bs = open_simple(64, 0.9, 0.8);
+	struct block_store_stats st;
+	struct block_ref ref;
+	uint64_t obj = sync_obj(bs, "/c", 3 * BS, 1, "");
+	char path[600];
+	int fd;
+
+	for (uint64_t i = 0; i < 3; i++)
+		ck_assert_int_eq(put_block(bs, obj, i, BS), 0);
+	block_store_free(bs);
+
+	tier_file(path, sizeof(path), 0, obj);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, "garbage", 7, BS + 100), 7);
+	close(fd);
+
+	bs = open_simple(64, 0.9, 0.8);
+	ck_assert_int_eq(block_store_acquire(bs, obj, 1, &ref), -ENOENT);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.checksum_failures, 1);
+	ck_assert_uint_eq(st.tiers[0].blocks, 2);
+	ck_assert_uint_eq(st.misses, 1);
+	ck_assert(!block_store_contains(bs, obj, 1));
+	ck_assert_int_eq(block_store_acquire(bs, obj, 1, &ref), -ENOENT);
+	block_check(bs, obj, 0, BS);
+	block_check(bs, obj, 2, BS);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.checksum_failures, 1);
+	/* The bad block's range is a hole now. */
+	ck_assert_int_eq(data_at(0, obj, BS), 2 * BS);
+	block_store_free(bs);
+
+	/* Its row is gone too; a refetch stores it again. */
+	bs = open_simple(64, 0.9, 0.8);
+	ck_assert(!block_store_contains(bs, obj, 1));
+	ck_assert_int_eq(put_block(bs, obj, 1, BS), 0);
+	block_check(bs, obj, 1, BS);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.checksum_failures, 0);
+	ck_assert_uint_eq(st.tiers[0].blocks, 3);
+	block_store_free(bs);
+}
+END_TEST
+
+START_TEST(test_watermark_eviction)
+{
+	struct block_store *bs = open_simple(8, 0.75, 0.5);
+	struct block_store_stats st;
+	uint64_t obj = sync_obj(bs, "/w", 16 * BS, 1, "");
+
+	for (uint64_t i = 0; i < 6; i++)
+		ck_assert_int_eq(put_block(bs, obj, i, BS), 0);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.tiers[0].blocks, 6);
+	ck_assert_uint_eq(st.evictions, 0);
+	touch(bs, obj, 0);
+	touch(bs, obj, 2);
+	touch(bs, obj, 4);
+	/* 7 blocks > 6 (high): down to 4 (low), least recently used first: 1, 3, 5. */
+	ck_assert_int_eq(put_block(bs, obj, 6, BS), 0);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_le(st.tiers[0].used, 4 * BS);
+	ck_assert_uint_eq(st.tiers[0].blocks, 4);
+	ck_assert_uint_eq(st.evictions, 3);
+	for (uint64_t i = 0; i < 7; i++)
+		ck_assert_msg(block_store_contains(bs, obj, i) == (i % 2 == 0),
+			      "block %" PRIu64 " cached: %d", i, block_store_contains(bs, obj, i));
+	ck_assert_uint_eq(block_store_object_cached(bs, obj), 4 * BS);
+	/* Evicted blocks are holes. */
+	ck_assert_int_eq(data_at(0, obj, BS), 2 * BS);
+	ck_assert_int_eq(data_at(0, obj, 5 * BS), 6 * BS);
+	block_check(bs, obj, 6, BS);
+	block_store_free(bs);
+
+	/* The LRU order survives a restart: 0 is now the oldest. */
+	bs = open_simple(8, 0.75, 0.5);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.tiers[0].blocks, 4);
+	touch(bs, obj, 2);
+	ck_assert_int_eq(put_block(bs, obj, 7, BS), 0);
+	ck_assert_int_eq(put_block(bs, obj, 8, BS), 0);
+	ck_assert_int_eq(put_block(bs, obj, 9, BS), 0);
+	/* 2,4,6,7,8,9 + 0 = 7 > 6 at the put of 9: 0 and 4 and 6 go (4 is older than 6). */
+	for (uint64_t i = 0; i < 10; i++)
+		ck_assert_msg(block_store_contains(bs, obj, i) == (i == 2 || i >= 7),
+			      "block %" PRIu64, i);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_le(st.tiers[0].used, 4 * BS);
+	block_store_free(bs);
+}
+END_TEST
+
+START_TEST(test_demotion)
+{
+	struct block_store_config c;
+	unsigned q[2] = {4, 16};
+	struct block_store_stats st;
+	struct block_store *bs;
+	struct block_ref ref;
+	uint64_t obj;
+	int fd0;
+
+	cfg_init(&c, 2, q, 0.75, 0.5);
+	bs = open_ok(&c);
+	obj = sync_obj(bs, "/d", 64 * BS, 1, "");
+	for (uint64_t i = 0; i < 4; i++)
+		ck_assert_int_eq(put_block(bs, obj, i, BS), 0);
+	/* 4 > 3 blocks: 0 and 1 go down to the second tier. */
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.ntiers, 2);
+	ck_assert_uint_eq(st.tiers[0].blocks, 2);
+	ck_assert_uint_eq(st.tiers[1].blocks, 2);
+	ck_assert_uint_eq(st.tiers[1].used, 2 * BS);
+	ck_assert_uint_eq(st.demotions, 2);
+	ck_assert_uint_eq(st.evictions, 0);
+	ck_assert_int_eq(block_check(bs, obj, 0, BS), 1);
+	ck_assert_int_eq(block_check(bs, obj, 1, BS), 1);
+	ck_assert_int_eq(block_store_acquire(bs, obj, 2, &ref), 0);
+	ck_assert_uint_eq(ref.tier, 0);
+	fd0 = ref.fd;
+	ck_assert_int_eq(block_store_acquire(bs, obj, 0, &ref), 0);
+	ck_assert_int_ne(ref.fd, fd0);
+	block_store_release(bs, obj, 0);
+	block_store_release(bs, obj, 2);
+	/* Demoted ranges are holes in the top tier, data in the second. */
+	ck_assert_int_eq(data_at(0, obj, 0), 2 * BS);
+	ck_assert_int_eq(data_at(1, obj, 0), 0);
+	ck_assert_uint_eq(block_store_object_cached(bs, obj), 4 * BS);
+	block_store_free(bs);
+
+	/* Reopened: the second tier's blocks verify and serve. */
+	bs = open_ok(&c);
+	ck_assert_int_eq(block_check(bs, obj, 1, BS), 1);
+	ck_assert_int_eq(block_check(bs, obj, 3, BS), 0);
+
+	/* Many more: the second tier fills past its own high watermark and evicts. */
+	for (uint64_t i = 4; i < 40; i++)
+		ck_assert_int_eq(put_block(bs, obj, i, BS), 0);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_le(st.tiers[0].used, 4 * BS);
+	ck_assert_uint_le(st.tiers[1].used, 16 * BS);
+	ck_assert_uint_gt(st.evictions, 0);
+	ck_assert_uint_gt(st.demotions, 30);
+	ck_assert_uint_eq(st.checksum_failures, 0);
+	ck_assert_uint_eq(block_store_object_cached(bs, obj),
+			  (st.tiers[0].blocks + st.tiers[1].blocks) * BS);
+	ck_assert(block_store_contains(bs, obj, 39));
+	ck_assert(!block_store_contains(bs, obj, 4));
+	for (uint64_t i = 0; i < 40; i++)
+		if (block_store_contains(bs, obj, i))
+			block_check(bs, obj, i, BS);
+	block_store_free(bs);
+}
+END_TEST
+
+START_TEST(test_pinned_not_evicted)
+{
+	struct block_store *bs = open_simple(8, 0.75, 0.5);
+	struct block_ref refs[3];
+	struct block_store_stats st;
+	uint64_t obj = sync_obj(bs, "/p", 16 * BS, 1, "");
+
+	for (uint64_t i = 0; i < 6; i++)
+		ck_assert_int_eq(put_block(bs, obj, i, BS), 0);
+	/* 0..2 are the least recently used, and pinned. */
+	for (uint64_t i = 0; i < 3; i++)
+		ck_assert_int_eq(block_store_acquire(bs, obj, i, &refs[i]), 0);
+	for (uint64_t i = 3; i < 6; i++)
+		touch(bs, obj, i);
+	ck_assert_int_eq(put_block(bs, obj, 6, BS), 0);
+	for (uint64_t i = 0; i < 7; i++)
+		ck_assert_msg(block_store_contains(bs, obj, i) == (i < 3 || i == 6),
+			      "block %" PRIu64, i);
+	for (uint64_t i = 0; i < 3; i++) {
+		ref_check(&refs[i], obj, i, BS);
+		block_store_release(bs, obj, i);
+	}
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.evictions, 3);
+	block_store_free(bs);
+}
+END_TEST
+
+START_TEST(test_all_pinned_enospc)
+{
+	struct block_store *bs = open_simple(4, 1.0, 1.0);
+	struct block_store_stats st;
+	struct block_ref ref;
+	uint64_t obj = sync_obj(bs, "/full", 16 * BS, 1, "");
+
+	for (uint64_t i = 0; i < 4; i++) {
+		ck_assert_int_eq(put_block(bs, obj, i, BS), 0);
+		ck_assert_int_eq(block_store_acquire(bs, obj, i, &ref), 0);
+	}
+	ck_assert_int_eq(put_block(bs, obj, 4, BS), -ENOSPC);
+	ck_assert(!block_store_contains(bs, obj, 4));
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.tiers[0].blocks, 4);
+	ck_assert_uint_eq(st.tiers[0].used, 4 * BS);
+	ck_assert_uint_eq(st.evictions, 0);
+	/* Nothing of block 4 reached the tier file. */
+	errno = 0;
+	ck_assert_int_eq(data_at(0, obj, 4 * BS), -1);
+	ck_assert_int_eq(errno, ENXIO);
+
+	/* One unpinned block makes room for one more. */
+	block_store_release(bs, obj, 1);
+	ck_assert_int_eq(put_block(bs, obj, 4, BS), 0);
+	ck_assert(!block_store_contains(bs, obj, 1));
+	ck_assert(block_store_contains(bs, obj, 4));
+	ck_assert_int_eq(block_store_acquire(bs, obj, 4, &ref), 0);
+	ck_assert_int_eq(put_block(bs, obj, 5, BS), -ENOSPC);
+	for (uint64_t i = 0; i < 5; i++)
+		if (i != 1)
+			block_store_release(bs, obj, i);
+	/* Released, the LRU one (0) makes room. */
+	ck_assert_int_eq(put_block(bs, obj, 5, BS), 0);
+	ck_assert(!block_store_contains(bs, obj, 0));
+	ck_assert(block_store_contains(bs, obj, 2));
+	block_store_free(bs);
+}
+END_TEST
+
+START_TEST(test_object_sync)
+{
+	struct block_store *bs = open_simple(64, 0.9, 0.8);
+	struct block_store_stats st;
+	struct block_ref ref;
+	uint64_t obj = sync_obj(bs, "/v", 2 * BS, 100, "\"a\"");
+
+	ck_assert_int_eq(put_block(bs, obj, 0, BS), 0);
+	ck_assert_int_eq(put_block(bs, obj, 1, BS), 0);
+	ck_assert_uint_eq(sync_obj(bs, "/v", 2 * BS, 100, "\"a\""), obj);
+	ck_assert_uint_eq(block_store_object_cached(bs, obj), 2 * BS);
+
+	/* New etag: every block goes, the id stays. */
+	ck_assert_uint_eq(sync_obj(bs, "/v", 2 * BS, 100, "\"b\""), obj);
+	ck_assert_uint_eq(block_store_object_cached(bs, obj), 0);
+	ck_assert(!block_store_contains(bs, obj, 0));
+	ck_assert(!block_store_contains(bs, obj, 1));
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.tiers[0].blocks, 0);
+	ck_assert_uint_eq(st.tiers[0].used, 0);
+	ck_assert_uint_eq(st.objects, 1);
+	ck_assert_int_eq(data_at(0, obj, 0), -1);
+
+	ck_assert_int_eq(put_block(bs, obj, 0, BS), 0);
+	block_store_free(bs);
+
+	/* The new version was recorded durably. */
+	bs = open_simple(64, 0.9, 0.8);
+	ck_assert_uint_eq(sync_obj(bs, "/v", 2 * BS, 100, "\"b\""), obj);
+	ck_assert_uint_eq(block_store_object_cached(bs, obj), BS);
+	/* A change of mtime or size drops too, even while a block is pinned. */
+	ck_assert_int_eq(block_store_acquire(bs, obj, 0, &ref), 0);
+	ck_assert_uint_eq(sync_obj(bs, "/v", 2 * BS, 101, "\"b\""), obj);
+	ck_assert(!block_store_contains(bs, obj, 0));
+	ck_assert_int_eq(block_store_acquire(bs, obj, 0, &ref), -ENOENT);
+	ck_assert_int_eq(put_block(bs, obj, 1, BS), 0);
+	block_store_release(bs, obj, 0);
+	block_check(bs, obj, 1, BS);
+	ck_assert_uint_eq(sync_obj(bs, "/v", 3 * BS, 101, "\"b\""), obj);
+	ck_assert_uint_eq(block_store_object_cached(bs, obj), 0);
+
+	/* invalidate drops the same way. */
+	ck_assert_int_eq(put_block(bs, obj, 2, BS), 0);
+	ck_assert_int_eq(block_store_invalidate(bs, obj), 0);
+	ck_assert(!block_store_contains(bs, obj, 2));
+	block_store_free(bs);
+}
+END_TEST
+
+static int open_err(const struct block_store_config *c, char *err, size_t errlen)
+{
+	struct block_store *bs = NULL;
+	int r;
+
+	err[0] = '\0';
+	r = block_store_open(c, &bs, err, errlen);
+	ck_assert_ptr_null(bs);
+	return r;
+}
+
+START_TEST(test_config_errors)
+{
+	struct block_store_config c;
+	unsigned q = 16;
+	char err[512], path[600];
+	int fd;
+
+	cfg_init(&c, 1, &q, 0.9, 0.8);
+	c.block_size = 100000;
+	ck_assert_int_eq(open_err(&c, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "100000"), "%s", err);
+	c.block_size = 32 * 1024;
+	ck_assert_int_eq(open_err(&c, err, sizeof(err)), -EINVAL);
+	cfg_init(&c, 1, &q, 0.5, 0.8);
+	ck_assert_int_eq(open_err(&c, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "watermark"), "%s", err);
+	cfg_init(&c, 1, &q, 1.5, 0.8);
+	ck_assert_int_eq(open_err(&c, err, sizeof(err)), -EINVAL);
+	cfg_init(&c, 1, &q, 0.9, 0.0);
+	ck_assert_int_eq(open_err(&c, err, sizeof(err)), -EINVAL);
+	cfg_init(&c, 1, &q, 0.9, 0.8);
+	c.ntiers = 0;
+	ck_assert_int_eq(open_err(&c, err, sizeof(err)), -EINVAL);
+	c.ntiers = 5;
+	ck_assert_int_eq(open_err(&c, err, sizeof(err)), -EINVAL);
+	cfg_init(&c, 1, &q, 0.9, 0.8);
+	c.tiers[0].quota = BS - 1;
+	ck_assert_int_eq(open_err(&c, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "quota"), "%s", err);
+
+	/* A path that cannot be created: under a regular file. */
+	snprintf(path, sizeof(path), "%s/file", tmpdir);
+	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	cfg_init(&c, 1, &q, 0.9, 0.8);
+	snprintf(c.tiers[0].medium, sizeof(c.tiers[0].medium), "ssd");
+	snprintf(c.tiers[0].path, sizeof(c.tiers[0].path), "%s/file/cache", tmpdir);
+	ck_assert_int_eq(open_err(&c, err, sizeof(err)), -ENOENT);
+	ck_assert_msg(strstr(err, "tier \"ssd\"") && strstr(err, "/file/cache\""), "%s", err);
+
+	/* A missing path is created, deep. */
+	snprintf(c.tiers[0].path, sizeof(c.tiers[0].path), "%s/x/y/z", tmpdir);
+	{
+		struct block_store *bs = open_ok(&c);
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/x/y/z/src", tmpdir);
+		ck_assert_int_eq(stat(path, &st), 0);
+		ck_assert(S_ISDIR(st.st_mode));
+		block_store_free(bs);
+	}
+}
+END_TEST
+
+START_TEST(test_config_readonly)
+{
+	struct block_store_config c;
+	unsigned q = 16;
+	char ro[600];
+	int status;
+	pid_t pid;
+
+	snprintf(ro, sizeof(ro), "%s/ro", tmpdir);
+	ck_assert_int_eq(mkdir(ro, 0555), 0);
+	ck_assert_int_eq(chmod(ro, 0555), 0);
+	cfg_init(&c, 1, &q, 0.9, 0.8);
+	snprintf(c.tiers[0].medium, sizeof(c.tiers[0].medium), "ssd");
+	snprintf(c.tiers[0].path, sizeof(c.tiers[0].path), "%s", ro);
+
+	/* root writes anywhere: check as nobody. */
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct block_store *bs = NULL;
+		char err[512] = "";
+		int r;
+
+		if (geteuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0))
+			_exit(10);
+		r = block_store_open(&c, &bs, err, sizeof(err));
+		if (r != -EACCES) {
+			fprintf(stderr, "open: %d %s\n", r, err);
+			_exit(11);
+		}
+		if (!strstr(err, "tier \"ssd\"") || !strstr(err, "not writable") ||
+		    !strstr(err, "/ro\"")) {
+			fprintf(stderr, "message: %s\n", err);
+			_exit(12);
+		}
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x", status);
+}
+END_TEST
+
+struct worker {
+	struct block_store *bs;
+	uint64_t objs[2];
+	unsigned seed;
+	atomic_int *bad;
+};
+
+static void *worker_run(void *arg)
+{
+	struct worker *w = arg;
+	uint8_t *want = malloc(BS), *got = malloc(BS), *data = malloc(BS);
+
+	for (int i = 0; i < 400; i++) {
+		uint64_t obj = w->objs[rand_r(&w->seed) % 2];
+		uint64_t block = rand_r(&w->seed) % 24;
+		uint32_t len = block == 23 ? BS / 3 : BS;
+		struct block_ref ref;
+		int r = block_store_acquire(w->bs, obj, block, &ref);
+
+		if (r == 0) {
+			fill(want, len, seed_of(obj, block));
+			if (ref.len != len || pread(ref.fd, got, len, (off_t)ref.off) != len ||
+			    memcmp(want, got, len) != 0)
+				atomic_fetch_add(w->bad, 1);
+			block_store_release(w->bs, obj, block);
+		} else if (r == -ENOENT) {
+			fill(data, len, seed_of(obj, block));
+			r = block_store_put(w->bs, obj, block, data, len);
+			if (r < 0 && r != -ENOSPC)
+				atomic_fetch_add(w->bad, 1);
+		} else {
+			atomic_fetch_add(w->bad, 1);
+		}
+	}
+	free(want);
+	free(got);
+	free(data);
+	return NULL;
+}
+
+START_TEST(test_concurrent)
+{
+	struct block_store_config c;
+	unsigned q[2] = {8, 12};
+	struct block_store_stats st;
+	struct block_store *bs;
+	struct worker w[4];
+	pthread_t th[4];
+	atomic_int bad;
+	uint64_t a, b;
+
+	atomic_init(&bad, 0);
+	cfg_init(&c, 2, q, 0.75, 0.5);
+	bs = open_ok(&c);
+	a = sync_obj(bs, "/ca", 23 * BS + BS / 3, 1, "");
+	b = sync_obj(bs, "/cb", 23 * BS + BS / 3, 1, "");
+	for (unsigned i = 0; i < 4; i++) {
+		w[i] = (struct worker){.bs = bs, .objs = {a, b}, .seed = i + 1, .bad = &bad};
+		ck_assert_int_eq(pthread_create(&th[i], NULL, worker_run, &w[i]), 0);
+	}
+	for (unsigned i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_int_eq(atomic_load(&bad), 0);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_le(st.tiers[0].used, 8 * BS);
+	ck_assert_uint_le(st.tiers[1].used, 12 * BS);
+	ck_assert_uint_gt(st.demotions, 0);
+	ck_assert_uint_eq(st.checksum_failures, 0);
+	ck_assert_uint_eq(block_store_object_cached(bs, a) + block_store_object_cached(bs, b),
+			  st.tiers[0].used + st.tiers[1].used);
+	block_store_free(bs);
+
+	/* Whatever survived is intact after a reopen. */
+	bs = open_ok(&c);
+	for (uint64_t i = 0; i < 24; i++) {
+		uint32_t len = i == 23 ? BS / 3 : BS;
+
+		if (block_store_contains(bs, a, i))
+			block_check(bs, a, i, len);
+		if (block_store_contains(bs, b, i))
+			block_check(bs, b, i, len);
+	}
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.checksum_failures, 0);
+	block_store_free(bs);
+}
+END_TEST
 
 Suite *block_store_suite(void)
 {
-	return suite_create("block_store");
+	Suite *s = suite_create("block_store");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_put_acquire);
+	tcase_add_test(tc, test_persistence);
+	tcase_add_test(tc, test_crash_recovery);
+	tcase_add_test(tc, test_corrupt_block);
+	tcase_add_test(tc, test_watermark_eviction);
+	tcase_add_test(tc, test_demotion);
+	tcase_add_test(tc, test_pinned_not_evicted);
+	tcase_add_test(tc, test_all_pinned_enospc);
+	tcase_add_test(tc, test_object_sync);
+	tcase_add_test(tc, test_config_errors);
+	tcase_add_test(tc, test_config_readonly);
+	tcase_add_test(tc, test_concurrent);
+	suite_add_tcase(s, tc);
+	return s;
 }
