@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-only */
+/* Map keys, map values and ring-buffer records shared by access.bpf.c and
+ * access_tracker.c. Both sides must agree byte for byte: only __u8..__u64,
+ * largest fields first, explicit padding; user space checks the sizes. */
+#pragma once
+
+#ifndef __bpf__
+#include <linux/types.h>
+#endif
+
+/* Capacities of the fixed-size maps (the file and cgroup maps are sized by
+ * the loader from its options). */
+#define ACCESS_MAX_VIEWS 4096
+#define ACCESS_MAX_READERS 16384
+
+/* Heat is kept in fixed point: pages << ACCESS_HEAT_SHIFT, halved every
+ * heat_half_life_ns. */
+#define ACCESS_HEAT_SHIFT 8
+
+/* access_event.kind */
+#define ACCESS_EV_STREAM_START 1   /* a run of sequential reads reached stream_min_pages */
+#define ACCESS_EV_STREAM_ADVANCE 2 /* an active stream grew by stream_advance_pages more */
+#define ACCESS_EV_STREAM_END 3     /* an active stream was broken by a non-sequential read */
+#define ACCESS_EV_HEAT 4           /* periodic per-file heat summary */
+
+/* access_event.source: which tracepoint saw the access */
+#define ACCESS_SRC_READ 1      /* filemap:mm_filemap_get_pages (read(2), splice) */
+#define ACCESS_SRC_FAULT 2     /* filemap:mm_filemap_fault (mmap, page not mapped yet) */
+#define ACCESS_SRC_MAP_PAGES 3 /* filemap:mm_filemap_map_pages (mmap fault-around) */
+
+/* Map "watch_devs": key __u32 kernel s_dev (major << 20 | minor), value
+ * __u32 view id. Writer: user space (add/remove view). Capacity ACCESS_MAX_VIEWS.
+ * Accesses to devices not in this map are dropped before any other work. */
+
+/* Map "view_stats" (per-CPU hash): key __u32 view id, value
+ * struct access_view_stats. Writer: user space creates the zeroed entry when
+ * a view is added (so the kernel never allocates here), the kernel adds to
+ * its own CPU's copy. Capacity ACCESS_MAX_VIEWS. */
+struct access_view_stats {
+	__u64 read_calls;      /* read(2)-path calls (one per read, not per batch) */
+	__u64 pages_read;      /* pages asked for by those reads, clamped to EOF; page-cache hits included */
+	__u64 pages_faulted;   /* mmap faults that reached filemap_fault (one page each) */
+	__u64 pages_mapped;    /* mmap fault-around windows (upper bound of pages mapped) */
+	__u64 pages_added;     /* pages inserted into the page cache (misses + readahead) */
+	__u64 streams_started; /* ACCESS_EV_STREAM_START events generated */
+	__u64 events;          /* ring-buffer records submitted */
+	__u64 events_dropped;  /* ring-buffer records lost because the buffer was full */
+};
+
+/* Map "cgroup_stats" (LRU per-CPU hash): key struct access_cgroup_key,
+ * value struct access_cgroup_stats. Writer: kernel. Capacity from
+ * access_tracker_opts.max_cgroups; the least recently used pair is evicted. */
+struct access_cgroup_key {
+	__u64 cgroup_id; /* bpf_get_current_cgroup_id() of the reader (cgroup v2) */
+	__u32 view_id;
+	__u32 pad;
+};
+
+struct access_cgroup_stats {
+	__u64 read_calls;
+	__u64 pages_read;
+	__u64 pages_faulted;
+	__u64 pages_mapped;
+};
+
+/* Map "files" (LRU hash): key struct access_file_key, value
+ * struct access_file_state. Writer: kernel (racy across CPUs by design: no
+ * spin locks in tracing programs; counters use atomic adds, stream state may
+ * lose an update under concurrent readers of one file); user space reads it
+ * and deletes a removed view's entries. Capacity access_tracker_opts.max_files. */
+struct access_file_key {
+	__u64 ino;
+	__u32 dev; /* kernel s_dev encoding */
+	__u32 pad;
+};
+
+struct access_file_state {
+	__u64 pages_total;    /* pages accessed, all sources */
+	__u64 heat;           /* decayed pages, fixed point (ACCESS_HEAT_SHIFT) as of decay_ns */
+	__u64 decay_ns;       /* heat was last decayed to this time (multiple of half-lives) */
+	__u64 last_ns;        /* last access (bpf_ktime_get_ns, CLOCK_MONOTONIC) */
+	__u64 heat_emit_ns;   /* last ACCESS_EV_HEAT for this file */
+	__u64 run_start_page; /* first page of the current sequential run */
+	__u64 next_page;      /* page just after the end of the run */
+	__u64 run_pages;      /* pages in the current run */
+	__u64 run_start_ns;   /* when the current run began */
+	__u64 emitted_run;    /* run_pages at the last START/ADVANCE */
+	__u64 cgroup_id;      /* reader of the last access */
+	__u32 view_id;
+	__u32 run_reads;      /* accesses in the current run (a stream needs >= 2) */
+	__u32 stream_active;  /* 1 between START and END */
+	__u32 pad;
+};
+
+/* Map "read_cursor" (LRU hash): key __u32 thread id, value
+ * struct access_read_cursor. Writer: kernel. Capacity ACCESS_MAX_READERS.
+ * One read(2) calls filemap_get_pages once per folio batch, each time with
+ * the same last page; the cursor recognises the later batches so a read is
+ * counted once. */
+struct access_read_cursor {
+	__u64 ino;
+	__u64 index;      /* first page of the last batch */
+	__u64 last_index; /* last page asked for, unclamped */
+	__u32 dev;
+	__u32 pad;
+};
+
+/* Map "events" (ring buffer): struct access_event records. Writer: kernel.
+ * Capacity access_tracker_opts.ring_bytes. */
+struct access_event {
+	__u64 ino;
+	__u64 cgroup_id;
+	__u64 ts_ns;          /* bpf_ktime_get_ns() of the access that produced it */
+	__u64 page;           /* first page of that access */
+	__u64 run_start_page; /* stream events: where the run began */
+	__u64 run_pages;      /* stream events: pages in the run so far */
+	__u64 run_start_ns;   /* stream events: when the run began */
+	__u64 heat;           /* fixed point, decayed to ts_ns */
+	__u64 pages_total;
+	__u32 dev; /* kernel s_dev encoding */
+	__u32 view_id;
+	__u32 kind;   /* ACCESS_EV_* */
+	__u32 source; /* ACCESS_SRC_* */
+	__u32 tgid;
+	__u32 pad;
+};

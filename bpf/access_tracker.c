@@ -1,0 +1,671 @@
+// SPDX-License-Identifier: Apache-2.0
+// Loader for access.bpf.c: opens the skeleton, sets tunables, loads what this
+// kernel has, attaches, and reads the maps and ring buffer. Built as a stub
+// returning -ENOTSUP when WEIR_HAVE_BPF is 0.
+#include "access_tracker.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define DEFAULT_STREAM_MIN_PAGES 64
+#define DEFAULT_STREAM_ADVANCE_PAGES 256
+#define DEFAULT_STREAM_GAP_PAGES 8
+#define DEFAULT_HEAT_HALF_LIFE_MS 30000
+#define DEFAULT_HEAT_INTERVAL_MS 1000
+#define DEFAULT_MAX_FILES 65536
+#define DEFAULT_MAX_CGROUPS 16384
+#define DEFAULT_RING_BYTES (256 * 1024)
+
+static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+	if (!errbuf || errlen == 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(errbuf, errlen, fmt, ap);
+	va_end(ap);
+}
+
+#if WEIR_HAVE_BPF
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "access.h"
+#include "access.skel.h"
+
+_Static_assert(sizeof(struct access_view_stats) == 64, "access_view_stats layout");
+_Static_assert(sizeof(struct access_cgroup_key) == 16, "access_cgroup_key layout");
+_Static_assert(sizeof(struct access_cgroup_stats) == 32, "access_cgroup_stats layout");
+_Static_assert(sizeof(struct access_file_key) == 16, "access_file_key layout");
+_Static_assert(sizeof(struct access_file_state) == 104, "access_file_state layout");
+_Static_assert(sizeof(struct access_read_cursor) == 32, "access_read_cursor layout");
+_Static_assert(sizeof(struct access_event) == 96, "access_event layout");
+
+struct access_tracker {
+	struct access_bpf *skel;
+	struct ring_buffer *rb;
+	void (*on_stream)(void *userdata, const struct access_stream_event *ev);
+	void (*on_heat)(void *userdata, const struct access_heat_event *ev);
+	void *userdata;
+	unsigned programs; /* ACCESS_PROG_* attached */
+	int ncpus;         /* possible CPUs: per-CPU values come in this many slots */
+	size_t page_size;
+	uint64_t heat_half_life_ns;
+};
+
+/* One optional or required program and the tracepoint it needs. */
+struct prog_desc {
+	const char *tracepoint; /* name of the btf_trace_<tp> typedef in vmlinux BTF */
+	unsigned bit;
+	int required;
+};
+
+static const struct prog_desc prog_descs[] = {
+	{"mm_filemap_get_pages", ACCESS_PROG_READ, 1},
+	{"mm_filemap_fault", ACCESS_PROG_FAULT, 0},
+	{"mm_filemap_map_pages", ACCESS_PROG_MAP_PAGES, 0},
+	{"mm_filemap_add_to_page_cache", ACCESS_PROG_PAGE_CACHE_ADD, 0},
+};
+
+static struct bpf_program *prog_of(struct access_bpf *skel, unsigned bit)
+{
+	switch (bit) {
+	case ACCESS_PROG_READ:
+		return skel->progs.access_get_pages;
+	case ACCESS_PROG_FAULT:
+		return skel->progs.access_fault;
+	case ACCESS_PROG_MAP_PAGES:
+		return skel->progs.access_map_pages;
+	default:
+		return skel->progs.access_add_to_page_cache;
+	}
+}
+
+static struct bpf_link **link_of(struct access_bpf *skel, unsigned bit)
+{
+	switch (bit) {
+	case ACCESS_PROG_READ:
+		return &skel->links.access_get_pages;
+	case ACCESS_PROG_FAULT:
+		return &skel->links.access_fault;
+	case ACCESS_PROG_MAP_PAGES:
+		return &skel->links.access_map_pages;
+	default:
+		return &skel->links.access_add_to_page_cache;
+	}
+}
+
+/* Set while access_tracker_new() runs on this thread: a failed load makes
+ * libbpf warn several times, but the caller logs the failure once (with
+ * errbuf), so those warnings are demoted to debug. Thread-local because
+ * libbpf's print hook is process-wide. */
+static _Thread_local int libbpf_loading;
+
+/* libbpf's output goes through our log: warnings at warning (debug while
+ * loading), the rest at debug. */
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	int lvl = level == LIBBPF_WARN && !libbpf_loading ? LOG_WARNING : LOG_DEBUG;
+	if (lvl > log_state.max_level)
+		return 0;
+	char buf[1024];
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (n < 0)
+		return 0;
+	size_t len = strlen(buf);
+	while (len > 0 && buf[len - 1] == '\n')
+		buf[--len] = '\0';
+	log_emit(lvl, __FILE__, __LINE__, "%s", buf);
+	return n;
+}
+
+/* The kernel encodes s_dev as major << 20 | minor (MKDEV), not as glibc's dev_t. */
+static int dev_to_kernel(dev_t dev, __u32 *ret)
+{
+	unsigned int ma = major(dev), mi = minor(dev);
+	if (ma >= (1u << 12) || mi >= (1u << 20))
+		return -EINVAL;
+	*ret = (ma << 20) | mi;
+	return 0;
+}
+
+static dev_t dev_from_kernel(__u32 kdev)
+{
+	return makedev(kdev >> 20, kdev & ((1u << 20) - 1));
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_ns() is CLOCK_MONOTONIC */
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Heat as of `now`, with the same step decay the kernel applies on access. */
+static double heat_at(const struct access_tracker *t, uint64_t heat, uint64_t decay_ns, uint64_t now)
+{
+	if (t->heat_half_life_ns && now > decay_ns) {
+		uint64_t n = (now - decay_ns) / t->heat_half_life_ns;
+		heat = n >= 64 ? 0 : heat >> n;
+	}
+	return (double)heat / (double)(1u << ACCESS_HEAT_SHIFT);
+}
+
+static int on_ring_record(void *ctx, void *data, size_t size)
+{
+	struct access_tracker *t = ctx;
+	const struct access_event *e = data;
+
+	if (size < sizeof(*e))
+		return 0;
+	if (e->kind == ACCESS_EV_HEAT) {
+		if (!t->on_heat)
+			return 0;
+		struct access_heat_event h = {
+			.ino = e->ino,
+			.cgroup_id = e->cgroup_id,
+			.ts_ns = e->ts_ns,
+			.pages_total = e->pages_total,
+			.heat = (double)e->heat / (double)(1u << ACCESS_HEAT_SHIFT),
+			.dev = dev_from_kernel(e->dev),
+			.view_id = e->view_id,
+		};
+		t->on_heat(t->userdata, &h);
+		return 0;
+	}
+	if (!t->on_stream)
+		return 0;
+	struct access_stream_event s = {
+		.ino = e->ino,
+		.cgroup_id = e->cgroup_id,
+		.ts_ns = e->ts_ns,
+		.page = e->page,
+		.run_start_page = e->run_start_page,
+		.next_page = e->run_start_page + e->run_pages,
+		.run_pages = e->run_pages,
+		.run_start_ns = e->run_start_ns,
+		.dev = dev_from_kernel(e->dev),
+		.view_id = e->view_id,
+		.kind = (enum access_stream_kind)e->kind,
+		.source = (enum access_source)e->source,
+		.pid = (pid_t)e->tgid,
+	};
+	t->on_stream(t->userdata, &s);
+	return 0;
+}
+
+static int check_opts(const struct access_tracker_opts *o, long page, char *errbuf, size_t errlen)
+{
+	if (o->ring_bytes &&
+	    ((o->ring_bytes & (o->ring_bytes - 1)) || o->ring_bytes < (unsigned long)page)) {
+		set_err(errbuf, errlen,
+			"access tracker: ring_bytes %u is not a power of 2 of at least the page size (%ld)",
+			o->ring_bytes, page);
+		return -EINVAL;
+	}
+	if (o->stream_min_pages > (1u << 30) || o->stream_advance_pages > (1u << 30) ||
+	    o->stream_gap_pages > (1u << 30)) {
+		set_err(errbuf, errlen, "access tracker: stream_*_pages must be at most 2^30");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+#define OR_DEFAULT(v, d) ((v) ? (v) : (d))
+
+int access_tracker_new(const struct access_tracker_opts *opts, struct access_tracker **ret,
+		       char *errbuf, size_t errlen)
+{
+	static const struct access_tracker_opts no_opts;
+	const struct access_tracker_opts *o = opts ? opts : &no_opts;
+	long page = sysconf(_SC_PAGESIZE);
+	struct btf *vmlinux = NULL;
+	int r;
+
+	if (page <= 0 || (page & (page - 1)))
+		page = 4096;
+	r = check_opts(o, page, errbuf, errlen);
+	if (r < 0)
+		return r;
+
+	struct access_tracker *t = calloc(1, sizeof(*t));
+	if (!t) {
+		set_err(errbuf, errlen, "access tracker: out of memory");
+		return -ENOMEM;
+	}
+	t->on_stream = o->on_stream;
+	t->on_heat = o->on_heat;
+	t->userdata = o->userdata;
+	t->page_size = (size_t)page;
+	t->heat_half_life_ns = (uint64_t)OR_DEFAULT(o->heat_half_life_ms, DEFAULT_HEAT_HALF_LIFE_MS) *
+			       1000000ull;
+	t->ncpus = libbpf_num_possible_cpus();
+	if (t->ncpus <= 0) {
+		r = t->ncpus < 0 ? t->ncpus : -EINVAL;
+		set_err(errbuf, errlen, "access tracker: cannot count possible CPUs: %s", strerror(-r));
+		goto err_free;
+	}
+
+	libbpf_set_print(libbpf_print);
+	libbpf_loading = 1;
+
+	/* What this kernel has: every tracepoint has a btf_trace_<name> typedef. */
+	vmlinux = o->btf_path ? btf__parse(o->btf_path, NULL) : btf__load_vmlinux_btf();
+	if (!vmlinux) {
+		r = -errno;
+		set_err(errbuf, errlen, "access tracker: cannot read kernel BTF %s: %s",
+			o->btf_path ? o->btf_path : "/sys/kernel/btf/vmlinux", strerror(-r));
+		if (r == -ENOENT)
+			r = -ENOTSUP;
+		goto err_free;
+	}
+
+	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = o->btf_path);
+	t->skel = access_bpf__open_opts(&open_opts);
+	if (!t->skel) {
+		r = -errno;
+		set_err(errbuf, errlen, "access tracker: cannot open the BPF object: %s", strerror(-r));
+		goto err_btf;
+	}
+
+	struct access_bpf__rodata *ro = t->skel->rodata;
+	ro->stream_min_pages = OR_DEFAULT(o->stream_min_pages, DEFAULT_STREAM_MIN_PAGES);
+	ro->stream_advance_pages = OR_DEFAULT(o->stream_advance_pages, DEFAULT_STREAM_ADVANCE_PAGES);
+	ro->stream_gap_pages = OR_DEFAULT(o->stream_gap_pages, DEFAULT_STREAM_GAP_PAGES);
+	ro->heat_half_life_ns = t->heat_half_life_ns;
+	uint32_t interval_ms = OR_DEFAULT(o->heat_interval_ms, DEFAULT_HEAT_INTERVAL_MS);
+	ro->heat_interval_ns = interval_ms == UINT32_MAX ? 0 : (uint64_t)interval_ms * 1000000ull;
+	ro->page_shift = (__u32)__builtin_ctzl((unsigned long)page);
+
+	struct {
+		struct bpf_map *map;
+		uint32_t size;
+	} sizes[] = {
+		{t->skel->maps.files, OR_DEFAULT(o->max_files, DEFAULT_MAX_FILES)},
+		{t->skel->maps.cgroup_stats, OR_DEFAULT(o->max_cgroups, DEFAULT_MAX_CGROUPS)},
+		{t->skel->maps.events, OR_DEFAULT(o->ring_bytes, DEFAULT_RING_BYTES)},
+	};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		r = bpf_map__set_max_entries(sizes[i].map, sizes[i].size);
+		if (r < 0) {
+			set_err(errbuf, errlen, "access tracker: cannot size map %s: %s",
+				bpf_map__name(sizes[i].map), strerror(-r));
+			goto err_skel;
+		}
+	}
+
+	for (size_t i = 0; i < sizeof(prog_descs) / sizeof(prog_descs[0]); i++) {
+		const struct prog_desc *d = &prog_descs[i];
+		char name[128];
+		snprintf(name, sizeof(name), "btf_trace_%s", d->tracepoint);
+		if (btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) >= 0)
+			continue;
+		if (d->required) {
+			r = -ENOTSUP;
+			set_err(errbuf, errlen,
+				"access tracker: kernel has no tracepoint %s (needs Linux 6.11 or later)",
+				d->tracepoint);
+			goto err_skel;
+		}
+		log_debug("access tracker: kernel has no tracepoint %s; not loading it", d->tracepoint);
+		bpf_program__set_autoload(prog_of(t->skel, d->bit), false);
+	}
+
+	r = access_bpf__load(t->skel);
+	if (r < 0) {
+		if (r == -EPERM || r == -EACCES)
+			set_err(errbuf, errlen,
+				"access tracker: loading BPF programs: %s (needs root, or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE)",
+				strerror(-r));
+		else
+			set_err(errbuf, errlen,
+				"access tracker: loading BPF programs: %s (libbpf's reasons are logged at debug)",
+				strerror(-r));
+		goto err_skel;
+	}
+
+	for (size_t i = 0; i < sizeof(prog_descs) / sizeof(prog_descs[0]); i++) {
+		const struct prog_desc *d = &prog_descs[i];
+		struct bpf_program *p = prog_of(t->skel, d->bit);
+		if (!bpf_program__autoload(p))
+			continue;
+		struct bpf_link *l = bpf_program__attach(p);
+		if (!l) {
+			r = -errno;
+			if (d->required) {
+				set_err(errbuf, errlen, "access tracker: attaching to %s: %s",
+					d->tracepoint, strerror(-r));
+				goto err_skel;
+			}
+			log_debug("access tracker: cannot attach to %s: %s; going without it",
+				  d->tracepoint, strerror(-r));
+			continue;
+		}
+		*link_of(t->skel, d->bit) = l;
+		t->programs |= d->bit;
+	}
+
+	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_ring_record, t, NULL);
+	if (!t->rb) {
+		r = -errno;
+		set_err(errbuf, errlen, "access tracker: cannot set up the ring buffer: %s", strerror(-r));
+		goto err_skel;
+	}
+	btf__free(vmlinux);
+	libbpf_loading = 0;
+	*ret = t;
+	return 0;
+
+err_skel:
+	access_bpf__destroy(t->skel);
+err_btf:
+	btf__free(vmlinux);
+err_free:
+	free(t);
+	libbpf_loading = 0;
+	return r;
+}
+
+void access_tracker_free(struct access_tracker *t)
+{
+	if (!t)
+		return;
+	ring_buffer__free(t->rb);
+	access_bpf__destroy(t->skel);
+	free(t);
+}
+
+unsigned access_tracker_programs(const struct access_tracker *t)
+{
+	return t->programs;
+}
+
+size_t access_tracker_page_size(const struct access_tracker *t)
+{
+	return t->page_size;
+}
+
+int access_tracker_add_view(struct access_tracker *t, dev_t dev, uint32_t view_id)
+{
+	__u32 kdev;
+	int r = dev_to_kernel(dev, &kdev);
+	if (r < 0)
+		return r;
+
+	size_t sz = (size_t)t->ncpus * sizeof(struct access_view_stats);
+	void *zero = calloc(1, sz);
+	if (!zero)
+		return -ENOMEM;
+	r = bpf_map__update_elem(t->skel->maps.view_stats, &view_id, sizeof(view_id), zero, sz,
+				 BPF_NOEXIST);
+	free(zero);
+	if (r < 0 && r != -EEXIST)
+		return r;
+	r = bpf_map__update_elem(t->skel->maps.watch_devs, &kdev, sizeof(kdev), &view_id,
+				 sizeof(view_id), BPF_ANY);
+	return r < 0 ? r : 0;
+}
+
+int access_tracker_remove_view(struct access_tracker *t, dev_t dev)
+{
+	__u32 kdev;
+	int r = dev_to_kernel(dev, &kdev);
+	if (r < 0)
+		return r;
+	r = bpf_map__delete_elem(t->skel->maps.watch_devs, &kdev, sizeof(kdev), 0);
+	if (r < 0)
+		return r;
+
+	/* Forget the files: deleting while walking may restart the walk, so
+	 * collect a batch of keys first. */
+	struct bpf_map *files = t->skel->maps.files;
+	struct access_file_key keys[256], key, next;
+	int have_key = 0;
+	for (;;) {
+		size_t n = 0;
+		while (n < sizeof(keys) / sizeof(keys[0]) &&
+		       bpf_map__get_next_key(files, have_key ? &key : NULL, &next, sizeof(next)) == 0) {
+			key = next;
+			have_key = 1;
+			if (next.dev == kdev)
+				keys[n++] = next;
+		}
+		for (size_t i = 0; i < n; i++)
+			bpf_map__delete_elem(files, &keys[i], sizeof(keys[i]), 0);
+		if (n < sizeof(keys) / sizeof(keys[0]))
+			break;
+		have_key = 0; /* the last key may be gone: walk again from the start */
+	}
+	return 0;
+}
+
+int access_tracker_poll(struct access_tracker *t, int timeout_ms)
+{
+	return ring_buffer__poll(t->rb, timeout_ms);
+}
+
+int access_tracker_consume(struct access_tracker *t)
+{
+	return ring_buffer__consume(t->rb);
+}
+
+int access_tracker_fd(const struct access_tracker *t)
+{
+	return ring_buffer__epoll_fd(t->rb);
+}
+
+int access_tracker_view_counters(struct access_tracker *t, uint32_t view_id,
+				 struct access_view_counters *ret)
+{
+	size_t sz = (size_t)t->ncpus * sizeof(struct access_view_stats);
+	struct access_view_stats *per_cpu = malloc(sz);
+	if (!per_cpu)
+		return -ENOMEM;
+	int r = bpf_map__lookup_elem(t->skel->maps.view_stats, &view_id, sizeof(view_id), per_cpu,
+				     sz, 0);
+	if (r < 0) {
+		free(per_cpu);
+		return r;
+	}
+	struct access_view_counters c = {0};
+	for (int i = 0; i < t->ncpus; i++) {
+		const struct access_view_stats *s = &per_cpu[i];
+		c.read_calls += s->read_calls;
+		c.pages_read += s->pages_read;
+		c.pages_faulted += s->pages_faulted;
+		c.pages_mapped += s->pages_mapped;
+		c.pages_added += s->pages_added;
+		c.streams_started += s->streams_started;
+		c.events += s->events;
+		c.events_dropped += s->events_dropped;
+	}
+	free(per_cpu);
+	c.bytes_read = c.pages_read * t->page_size;
+	*ret = c;
+	return 0;
+}
+
+static void fill_heat(const struct access_tracker *t, const struct access_file_key *k,
+		      const struct access_file_state *st, uint64_t now, struct access_file_heat *h)
+{
+	*h = (struct access_file_heat){
+		.ino = k->ino,
+		.dev = dev_from_kernel(k->dev),
+		.view_id = st->view_id,
+		.heat = heat_at(t, st->heat, st->decay_ns, now),
+		.pages_total = st->pages_total,
+		.last_access_ns = st->last_ns,
+		.last_cgroup_id = st->cgroup_id,
+		.stream_active = (int)st->stream_active,
+		.next_page = st->next_page,
+	};
+}
+
+int access_tracker_file_heat(struct access_tracker *t, dev_t dev, uint64_t ino,
+			     struct access_file_heat *ret)
+{
+	struct access_file_key k = {.ino = ino};
+	struct access_file_state st;
+	int r = dev_to_kernel(dev, &k.dev);
+	if (r < 0)
+		return r;
+	r = bpf_map__lookup_elem(t->skel->maps.files, &k, sizeof(k), &st, sizeof(st), 0);
+	if (r < 0)
+		return r;
+	fill_heat(t, &k, &st, now_ns(), ret);
+	return 0;
+}
+
+int access_tracker_foreach_file(struct access_tracker *t, uint32_t view_id,
+				int (*cb)(void *userdata, const struct access_file_heat *heat),
+				void *userdata)
+{
+	struct bpf_map *files = t->skel->maps.files;
+	struct access_file_key key, next;
+	struct access_file_state st;
+	uint64_t now = now_ns();
+	int have_key = 0, n = 0;
+
+	while (bpf_map__get_next_key(files, have_key ? &key : NULL, &next, sizeof(next)) == 0) {
+		key = next;
+		have_key = 1;
+		if (bpf_map__lookup_elem(files, &key, sizeof(key), &st, sizeof(st), 0) < 0)
+			continue; /* evicted meanwhile */
+		if (view_id != UINT32_MAX && st.view_id != view_id)
+			continue;
+		struct access_file_heat h;
+		fill_heat(t, &key, &st, now, &h);
+		n++;
+		if (cb(userdata, &h) != 0)
+			break;
+	}
+	return n;
+}
+
+int access_tracker_foreach_cgroup(struct access_tracker *t, uint32_t view_id,
+				  int (*cb)(void *userdata, const struct access_cgroup_counters *c),
+				  void *userdata)
+{
+	struct bpf_map *map = t->skel->maps.cgroup_stats;
+	size_t sz = (size_t)t->ncpus * sizeof(struct access_cgroup_stats);
+	struct access_cgroup_stats *per_cpu = malloc(sz);
+	struct access_cgroup_key key, next;
+	int have_key = 0, n = 0;
+
+	if (!per_cpu)
+		return -ENOMEM;
+	while (bpf_map__get_next_key(map, have_key ? &key : NULL, &next, sizeof(next)) == 0) {
+		key = next;
+		have_key = 1;
+		if (view_id != UINT32_MAX && key.view_id != view_id)
+			continue;
+		if (bpf_map__lookup_elem(map, &key, sizeof(key), per_cpu, sz, 0) < 0)
+			continue;
+		struct access_cgroup_counters c = {.cgroup_id = key.cgroup_id, .view_id = key.view_id};
+		for (int i = 0; i < t->ncpus; i++) {
+			c.read_calls += per_cpu[i].read_calls;
+			c.pages_read += per_cpu[i].pages_read;
+			c.pages_faulted += per_cpu[i].pages_faulted;
+			c.pages_mapped += per_cpu[i].pages_mapped;
+		}
+		n++;
+		if (cb(userdata, &c) != 0)
+			break;
+	}
+	free(per_cpu);
+	return n;
+}
+
+#else /* !WEIR_HAVE_BPF */
+
+struct access_tracker {
+	int unused;
+};
+
+int access_tracker_new(const struct access_tracker_opts *opts, struct access_tracker **ret,
+		       char *errbuf, size_t errlen)
+{
+	set_err(errbuf, errlen, "weir was built without BPF support");
+	return -ENOTSUP;
+}
+
+void access_tracker_free(struct access_tracker *t)
+{
+	free(t);
+}
+
+unsigned access_tracker_programs(const struct access_tracker *t)
+{
+	return 0;
+}
+
+size_t access_tracker_page_size(const struct access_tracker *t)
+{
+	return 0;
+}
+
+int access_tracker_add_view(struct access_tracker *t, dev_t dev, uint32_t view_id)
+{
+	return -ENOTSUP;
+}
+
+int access_tracker_remove_view(struct access_tracker *t, dev_t dev)
+{
+	return -ENOTSUP;
+}
+
+int access_tracker_poll(struct access_tracker *t, int timeout_ms)
+{
+	return -ENOTSUP;
+}
+
+int access_tracker_consume(struct access_tracker *t)
+{
+	return -ENOTSUP;
+}
+
+int access_tracker_fd(const struct access_tracker *t)
+{
+	return -ENOTSUP;
+}
+
+int access_tracker_view_counters(struct access_tracker *t, uint32_t view_id,
+				 struct access_view_counters *ret)
+{
+	return -ENOTSUP;
+}
+
+int access_tracker_file_heat(struct access_tracker *t, dev_t dev, uint64_t ino,
+			     struct access_file_heat *ret)
+{
+	return -ENOTSUP;
+}
+
+int access_tracker_foreach_file(struct access_tracker *t, uint32_t view_id,
+				int (*cb)(void *userdata, const struct access_file_heat *heat),
+				void *userdata)
+{
+	return -ENOTSUP;
+}
+
+int access_tracker_foreach_cgroup(struct access_tracker *t, uint32_t view_id,
+				  int (*cb)(void *userdata, const struct access_cgroup_counters *c),
+				  void *userdata)
+{
+	return -ENOTSUP;
+}
+
+#endif /* WEIR_HAVE_BPF */

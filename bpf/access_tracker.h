@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The eBPF access tracker: counts every read of a weir view's files (page-cache
+ * hits included), per view, per (view, cgroup) and per file, and reports
+ * sequential streams and file heat. Needs no libbpf headers to use. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct access_tracker;
+
+/* access_stream_event.kind */
+enum access_stream_kind {
+	ACCESS_STREAM_START = 1,   /* a run of sequential reads reached stream_min_pages */
+	ACCESS_STREAM_ADVANCE = 2, /* the stream grew by stream_advance_pages since the last event */
+	ACCESS_STREAM_END = 3,     /* a non-sequential read broke the stream */
+};
+
+/* access_*_event.source */
+enum access_source {
+	ACCESS_SOURCE_READ = 1,      /* read(2)/splice through the page cache */
+	ACCESS_SOURCE_FAULT = 2,     /* mmap page fault */
+	ACCESS_SOURCE_MAP_PAGES = 3, /* mmap fault-around */
+};
+
+/* A sequential stream on one file. Pages are the kernel's (page_size bytes).
+ * Times are CLOCK_MONOTONIC nanoseconds. A stream that simply stops reading
+ * gets no END: expire it when no ADVANCE came for a while. */
+struct access_stream_event {
+	uint64_t ino;
+	uint64_t cgroup_id;      /* reader's cgroup v2 id (name_to_handle_at on cgroupfs) */
+	uint64_t ts_ns;          /* when the access that produced this event happened */
+	uint64_t page;           /* first page of that access */
+	uint64_t run_start_page; /* the stream covers run_start_page .. next_page - 1 */
+	uint64_t next_page;      /* where the reader will most likely read next */
+	uint64_t run_pages;
+	uint64_t run_start_ns;   /* run_pages / (ts_ns - run_start_ns) is the stream's speed */
+	dev_t dev;               /* user-space encoding, as st_dev */
+	uint32_t view_id;
+	enum access_stream_kind kind;
+	enum access_source source;
+	pid_t pid; /* tgid of the reader */
+};
+
+/* Periodic summary for one file: at most one per file per heat_interval_ms,
+ * sent on an access (an idle file sends none). */
+struct access_heat_event {
+	uint64_t ino;
+	uint64_t cgroup_id; /* reader of the access that produced it */
+	uint64_t ts_ns;
+	uint64_t pages_total; /* pages accessed since the file entered the map */
+	double heat;          /* decayed pages, as of ts_ns */
+	dev_t dev;
+	uint32_t view_id;
+};
+
+struct access_tracker_opts {
+	/* Called from access_tracker_poll()/_consume(), on the caller's thread.
+	 * The event is only valid during the call. NULL: not reported. */
+	void (*on_stream)(void *userdata, const struct access_stream_event *ev);
+	void (*on_heat)(void *userdata, const struct access_heat_event *ev);
+	void *userdata;
+	/* 0 picks the default in brackets. */
+	uint32_t stream_min_pages;     /* run length (pages) that starts a stream [64] */
+	uint32_t stream_advance_pages; /* ADVANCE every this many more pages [256] */
+	uint32_t stream_gap_pages;     /* pages a read may skip and stay sequential [8] */
+	uint32_t heat_half_life_ms;    /* heat halves after this long [30000] */
+	uint32_t heat_interval_ms;     /* per-file heat summaries at most this often [1000];
+					  UINT32_MAX: none */
+	uint32_t max_files;            /* (dev, ino) entries kept, LRU [65536] */
+	uint32_t max_cgroups;          /* (view, cgroup) entries kept, LRU [16384] */
+	uint32_t ring_bytes;           /* ring buffer size, a power of 2 >= page size [256 KiB] */
+	/* Kernel BTF to use instead of /sys/kernel/btf/vmlinux (NULL: the
+	 * running kernel's); for kernels without built-in BTF. */
+	const char *btf_path;
+};
+
+/* Which programs are attached (access_tracker_programs()). */
+enum {
+	ACCESS_PROG_READ = 1u << 0,      /* filemap:mm_filemap_get_pages; always set */
+	ACCESS_PROG_FAULT = 1u << 1,     /* filemap:mm_filemap_fault */
+	ACCESS_PROG_MAP_PAGES = 1u << 2, /* filemap:mm_filemap_map_pages */
+	ACCESS_PROG_PAGE_CACHE_ADD = 1u << 3, /* filemap:mm_filemap_add_to_page_cache */
+};
+
+/* Cumulative counters of one view, summed over CPUs. */
+struct access_view_counters {
+	uint64_t read_calls;      /* read(2)-path calls */
+	uint64_t pages_read;      /* pages they asked for, clamped to EOF, page-cache hits included */
+	uint64_t bytes_read;      /* pages_read * page size */
+	uint64_t pages_faulted;   /* mmap faults (one page each) */
+	uint64_t pages_mapped;    /* mmap fault-around windows (an upper bound) */
+	uint64_t pages_added;     /* pages inserted into the view's page cache: misses + readahead */
+	uint64_t streams_started;
+	uint64_t events;          /* ring-buffer records sent */
+	uint64_t events_dropped;  /* lost: ring buffer full (poll more often or raise ring_bytes) */
+};
+
+/* Cumulative counters of one reader cgroup on one view. */
+struct access_cgroup_counters {
+	uint64_t cgroup_id;
+	uint32_t view_id;
+	uint64_t read_calls;
+	uint64_t pages_read;
+	uint64_t pages_faulted;
+	uint64_t pages_mapped;
+};
+
+/* Heat of one file, decayed to the time of the call. */
+struct access_file_heat {
+	uint64_t ino;
+	dev_t dev;
+	uint32_t view_id;
+	double heat;             /* decayed pages: halves every heat_half_life_ms */
+	uint64_t pages_total;    /* pages accessed since the file entered the map */
+	uint64_t last_access_ns; /* CLOCK_MONOTONIC */
+	uint64_t last_cgroup_id;
+	int stream_active;       /* a sequential stream is running on it */
+	uint64_t next_page;      /* end of the current run */
+};
+
+/* Loads and attaches the programs. Returns 0 and sets *ret (owned; free
+ * with access_tracker_free()), or -errno with a one-line reason in errbuf
+ * (if errlen > 0): -EPERM without CAP_BPF/CAP_PERFMON (or root), -ENOTSUP
+ * when weir was built without BPF or the kernel lacks the read tracepoint,
+ * -EINVAL for bad opts, other -errno from libbpf. opts may be NULL. Logs
+ * libbpf's chatter at debug; the caller logs the failure once.
+ * Any thread; the caller owns the result. */
+int access_tracker_new(const struct access_tracker_opts *opts, struct access_tracker **ret,
+		       char *errbuf, size_t errlen);
+/* Detaches everything and frees. NULL is fine. No other call may be running. */
+void access_tracker_free(struct access_tracker *t);
+
+/* ACCESS_PROG_* bits of the programs attached on this kernel. */
+unsigned access_tracker_programs(const struct access_tracker *t);
+/* Kernel page size that the page counts use. */
+size_t access_tracker_page_size(const struct access_tracker *t);
+
+/* Starts counting accesses to files on dev (st_dev of the mounted view) as
+ * view_id. A dev already watched is re-pointed to view_id. The view's
+ * counters start at zero the first time a view_id is seen and then live as
+ * long as the tracker. Returns 0, -EINVAL (dev not encodable), -E2BIG
+ * (ACCESS_MAX_VIEWS reached), -errno. Any thread. */
+int access_tracker_add_view(struct access_tracker *t, dev_t dev, uint32_t view_id);
+/* Stops watching dev and forgets its files' heat (counters stay). Returns 0
+ * or -ENOENT. Any thread; call it before unmounting so a new mount that
+ * reuses the device number does not inherit the old view. */
+int access_tracker_remove_view(struct access_tracker *t, dev_t dev);
+
+/* Dispatches ring-buffer events to the callbacks, waiting up to timeout_ms
+ * (-1: forever, 0: not at all). Returns the number of events or -errno
+ * (-EINTR when a signal arrived). One thread at a time. */
+int access_tracker_poll(struct access_tracker *t, int timeout_ms);
+/* Dispatches what is ready without waiting; for use after the fd polled
+ * readable. Returns the number of events or -errno. One thread at a time. */
+int access_tracker_consume(struct access_tracker *t);
+/* An epoll fd that turns readable when events are waiting: add it to the
+ * daemon's event loop and call access_tracker_consume(). Borrowed. */
+int access_tracker_fd(const struct access_tracker *t);
+
+/* The lookups below read the maps through their fds and share no state:
+ * any thread, concurrently with poll. */
+
+/* Counters of view_id. Returns 0 or -ENOENT (never added). */
+int access_tracker_view_counters(struct access_tracker *t, uint32_t view_id,
+				 struct access_view_counters *ret);
+/* Heat of (dev, ino). Returns 0 or -ENOENT (not accessed, or evicted from
+ * the LRU map). */
+int access_tracker_file_heat(struct access_tracker *t, dev_t dev, uint64_t ino,
+			     struct access_file_heat *ret);
+
+/* Calls cb for every tracked file of view_id (UINT32_MAX: every view), in
+ * no particular order; for ranking eviction. cb returns 0 to go on,
+ * anything else to stop. Returns the number of files visited or -errno. */
+int access_tracker_foreach_file(struct access_tracker *t, uint32_t view_id,
+				int (*cb)(void *userdata, const struct access_file_heat *heat),
+				void *userdata);
+/* Same for (view, cgroup) counters. */
+int access_tracker_foreach_cgroup(struct access_tracker *t, uint32_t view_id,
+				  int (*cb)(void *userdata, const struct access_cgroup_counters *c),
+				  void *userdata);
