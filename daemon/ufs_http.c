@@ -164,7 +164,8 @@ static int status_to_errno(long status)
 
 static bool status_retryable(long status)
 {
-	return status >= 500 || status == 408 || status == 429;
+	/* 501 and 505 say what the server can never do */
+	return (status >= 500 && status != 501 && status != 505) || status == 408 || status == 429;
 }
 
 static const char *status_reason(const struct http_resp *r)
@@ -338,12 +339,15 @@ struct http_body {
 	char *data;
 	size_t len, cap;
 	bool too_big;
+	bool headers_only; /* stop at the first body byte: only the headers matter */
 };
 
 static size_t body_cb(char *data, size_t size, size_t nitems, void *userdata)
 {
 	struct http_body *b = userdata;
 	size_t n = size * nitems;
+	if (b->headers_only)
+		return 0;
 	if (b->len + n > HTTP_LISTING_MAX) {
 		b->too_big = true;
 		return 0;
@@ -374,8 +378,8 @@ static bool same_origin(struct http *h, const char *url)
 /* GET (or HEAD) url, retrying transport failures and 5xx with backoff, following redirects that
  * stay on the origin. Returns 0 with *resp filled (any final status) and *ret_url (owned, the
  * URL that answered), or -errno with u->last_error set. */
-static int http_blocking(struct ufs *u, const char *url, bool head, struct http_body *body,
-			 struct http_resp *resp, char **ret_url)
+static int http_blocking(struct ufs *u, const char *url, bool head, const char *range,
+			 struct http_body *body, struct http_resp *resp, char **ret_url)
 {
 	struct http *h = u->priv;
 	char errbuf[CURL_ERROR_SIZE];
@@ -401,6 +405,8 @@ static int http_blocking(struct ufs *u, const char *url, bool head, struct http_
 		curl_easy_setopt(e, CURLOPT_SHARE, h->share);
 		if (head)
 			curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+		else if (range)
+			curl_easy_setopt(e, CURLOPT_RANGE, range);
 		else
 			curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
 		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_cb);
@@ -408,6 +414,8 @@ static int http_blocking(struct ufs *u, const char *url, bool head, struct http_
 		atomic_fetch_add(&u->stats.requests, 1);
 		CURLcode cc = curl_easy_perform(e);
 		bool retry;
+		if (cc == CURLE_WRITE_ERROR && body && body->headers_only)
+			cc = CURLE_OK;
 		if (cc != CURLE_OK) {
 			if (body && body->too_big) {
 				snprintf(cause, sizeof(cause), "listing larger than %u MiB",
@@ -485,9 +493,23 @@ static int http_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr)
 	char *url = url_for(u, path, root);
 	if (!url)
 		return -ENOMEM;
-	int r = http_blocking(u, url, true, NULL, &resp, &final);
+	int r = http_blocking(u, url, true, NULL, NULL, &resp, &final);
 	if (r < 0)
 		goto out;
+	if (resp.status == 405 || resp.status == 501) {
+		/* no HEAD here: ask for one byte and read the size from Content-Range */
+		struct http_body probe = {.headers_only = true};
+		free(final);
+		final = NULL;
+		r = http_blocking(u, url, false, "0-0", &probe, &resp, &final);
+		if (r < 0)
+			goto out;
+		if (resp.status == 206 && resp.have_total) {
+			resp.status = 200;
+			resp.have_length = true;
+			resp.length = resp.total;
+		}
+	}
 	if (resp.status == 404 && !root) {
 		/* a server that does not redirect "dir" to "dir/" may still answer "dir/" */
 		char *durl = url_for(u, path, true);
@@ -497,7 +519,7 @@ static int http_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr)
 			r = -ENOMEM;
 			goto out;
 		}
-		if (http_blocking(u, durl, true, NULL, &dresp, &dfinal) == 0 &&
+		if (http_blocking(u, durl, true, NULL, NULL, &dresp, &dfinal) == 0 &&
 		    dresp.status >= 200 && dresp.status < 300) {
 			free(final);
 			final = dfinal;
@@ -534,7 +556,7 @@ static int http_list(struct ufs *u, const char *path, struct ufs_dirent **ret_en
 	char *url = url_for(u, path, true);
 	if (!url)
 		return -ENOMEM;
-	int r = http_blocking(u, url, false, &body, &resp, &final);
+	int r = http_blocking(u, url, false, NULL, &body, &resp, &final);
 	if (r < 0)
 		goto out;
 	if (resp.status == 404 && strcmp(path, "/") != 0) {
@@ -647,7 +669,8 @@ static void read_complete(struct ufs *u, struct http_read *r, int err)
 	if (err < 0) {
 		atomic_fetch_add(&u->stats.errors, 1);
 		set_error(u, r->url, r->cause[0] ? r->cause : strerror(-err));
-		log_debug("read %s @%" PRIu64 "+%zu: %s", r->url, r->off, r->len, u->last_error);
+		log_debug("read %s @%" PRIu64 "+%zu: %s", r->url, r->off, r->len,
+			  r->cause[0] ? r->cause : strerror(-err));
 	}
 	r->done(r->userdata, err, err < 0 ? 0 : r->got);
 	read_free(r);
