@@ -11,10 +11,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "access_tracker.h"
+#include "fuse_file.h"
 #include "suites.h"
 
 #define VIEW_ID 7
@@ -26,7 +28,7 @@
 #define COLD_SLACK(n) ((n) / 100 > 4 ? (n) / 100 : 4)
 
 /* Set up once per TCase in the parent (unchecked fixture); read-only in tests. */
-static char fixture_error[512];
+static char fixture_error[1024];
 static char dir[64];
 static char mnt[80];
 static dev_t view_dev;
@@ -61,7 +63,7 @@ static int write_file(const char *path, size_t bytes)
 
 static void fs_setup(void)
 {
-	char cmd[400], path[128];
+	char cmd[640], path[128];
 	struct stat st;
 
 	fixture_error[0] = '\0';
@@ -502,6 +504,107 @@ START_TEST(test_mmap_reader_is_counted)
 }
 END_TEST
 
+/* FUSE view: a one-file FUSE mount served by a child (fuse_file.c). */
+#define FUSE_PAGES 256
+static char fuse_dir[64];
+static char fuse_mnt[80];
+static pid_t fuse_pid = -1;
+static volatile struct fuse_file_stats *fuse_stats;
+
+static void fuse_setup(void)
+{
+	struct stat st;
+
+	fixture_error[0] = '\0';
+	page_size = sysconf(_SC_PAGESIZE);
+	if (geteuid() != 0) {
+		snprintf(fixture_error, sizeof(fixture_error),
+			 "these tests need root (BPF programs, FUSE mounts): run 'meson test --suite privileged' as root");
+		return;
+	}
+	snprintf(fuse_dir, sizeof(fuse_dir), "/tmp/weir-bpf-fuse-XXXXXX");
+	if (!mkdtemp(fuse_dir)) {
+		snprintf(fixture_error, sizeof(fixture_error), "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	snprintf(fuse_mnt, sizeof(fuse_mnt), "%s/mnt", fuse_dir);
+	if (mkdir(fuse_mnt, 0755) < 0) {
+		snprintf(fixture_error, sizeof(fixture_error), "mkdir %s: %s", fuse_mnt, strerror(errno));
+		return;
+	}
+	int r = fuse_file_start(fuse_mnt, (size_t)FUSE_PAGES * (size_t)page_size, &fuse_pid, &fuse_stats);
+	if (r < 0) {
+		snprintf(fixture_error, sizeof(fixture_error),
+			 "cannot mount the test FUSE filesystem at %s (needs /dev/fuse and fusermount3): %s",
+			 fuse_mnt, strerror(-r));
+		return;
+	}
+	if (stat(fuse_mnt, &st) < 0) {
+		snprintf(fixture_error, sizeof(fixture_error), "stat %s: %s", fuse_mnt, strerror(errno));
+		return;
+	}
+	view_dev = st.st_dev;
+}
+
+static void fuse_teardown(void)
+{
+	if (fuse_pid > 0)
+		fuse_file_stop(fuse_mnt, fuse_pid);
+	fuse_pid = -1;
+	if (fuse_dir[0]) {
+		rmdir(fuse_mnt);
+		rmdir(fuse_dir);
+	}
+	fuse_dir[0] = '\0';
+}
+
+/* Reads of a FUSE view: the cold pass reaches the server, the warm pass is
+ * served by the page cache alone, and both are counted on the view (whose
+ * device is an anonymous 0:N, not a block device). */
+START_TEST(test_fuse_view_cold_and_cached_reads)
+{
+	char path[128];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/data", fuse_mnt);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	uint64_t fuse_bytes0 = fuse_stats->read_bytes;
+
+	ck_assert_uint_eq(read_all(fd, 65536), (size_t)FUSE_PAGES * page_size);
+	struct access_view_counters c1 = counters();
+	uint64_t fuse_bytes1 = fuse_stats->read_bytes;
+	ck_assert_uint_eq(read_all(fd, 65536), (size_t)FUSE_PAGES * page_size);
+	struct access_view_counters c2 = counters();
+	uint64_t fuse_bytes2 = fuse_stats->read_bytes;
+
+	fprintf(stderr,
+		"fuse (dev %u:%u): cold pages_read %llu pages_added %llu, daemon served %llu pages; warm pages_read %llu pages_added %llu, daemon served %llu pages (file %d pages)\n",
+		major(view_dev), minor(view_dev), (unsigned long long)c1.pages_read,
+		(unsigned long long)c1.pages_added,
+		(unsigned long long)((fuse_bytes1 - fuse_bytes0) / page_size),
+		(unsigned long long)(c2.pages_read - c1.pages_read),
+		(unsigned long long)(c2.pages_added - c1.pages_added),
+		(unsigned long long)((fuse_bytes2 - fuse_bytes1) / page_size), FUSE_PAGES);
+	ck_assert_uint_eq(fuse_bytes1 - fuse_bytes0, (uint64_t)FUSE_PAGES * page_size);
+	ck_assert_uint_le(c1.pages_read, FUSE_PAGES);
+	ck_assert_uint_ge(c1.pages_read, FUSE_PAGES - COLD_SLACK(FUSE_PAGES));
+	if (access_tracker_programs(tracker) & ACCESS_PROG_PAGE_CACHE_ADD)
+		ck_assert_uint_eq(c1.pages_added, FUSE_PAGES);
+	ck_assert_uint_eq(fuse_bytes2, fuse_bytes1); /* the warm pass never reached the server */
+	ck_assert_uint_eq(c2.pages_read - c1.pages_read, FUSE_PAGES);
+	ck_assert_uint_eq(c2.pages_added, c1.pages_added);
+
+	struct access_file_heat h;
+	ck_assert_int_eq(access_tracker_file_heat(tracker, view_dev, st.st_ino, &h), 0);
+	ck_assert_uint_eq(h.pages_total, c2.pages_read);
+	ck_assert_uint_eq(h.dev, view_dev);
+	close(fd);
+}
+END_TEST
+
 /* The daemon's fallback relies on a clean failure: non-zero, a message, no tracker. */
 START_TEST(test_new_fails_cleanly_on_bad_opts)
 {
@@ -569,6 +672,12 @@ Suite *access_tracker_suite(void)
 	tcase_add_test(tc, test_random_reader_makes_no_stream);
 	tcase_add_test(tc, test_mmap_reader_is_counted);
 	suite_add_tcase(s, tc);
+
+	TCase *tu = tcase_create("fuse_view");
+	tcase_add_unchecked_fixture(tu, fuse_setup, fuse_teardown);
+	tcase_add_checked_fixture(tu, tracker_setup, tracker_teardown);
+	tcase_add_test(tu, test_fuse_view_cold_and_cached_reads);
+	suite_add_tcase(s, tu);
 
 	TCase *tf = tcase_create("failure");
 	tcase_add_test(tf, test_new_fails_cleanly_on_bad_opts);
