@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -76,6 +77,8 @@ struct bs_object {
 	uint64_t cached; /* bytes of SLOT_VALID blocks */
 	uint64_t holds;	 /* pins plus busy slots: while > 0 no fd is closed */
 	struct bs_block *blocks;
+	struct bs_object *fd_prev, *fd_next; /* on block_store's open-fd LRU while nfds > 0 */
+	unsigned nfds;
 };
 
 struct bs_tier {
@@ -140,6 +143,8 @@ struct block_store {
 	struct atime_rec *atimes;
 	size_t natimes, atimes_cap;
 	uint64_t atimes_flushed; /* CLOCK_MONOTONIC ns of the last flush */
+	struct bs_object *fd_head, *fd_tail; /* objects with open tier files, most recent first */
+	size_t nfds, max_fds;
 	uint64_t hits, misses, evictions, demotions, checksum_failures;
 };
 
@@ -506,13 +511,69 @@ static void atime_record(struct block_store *bs, const struct bs_block *b)
 
 /* ---- tier files ---- */
 
+static void fd_lru_unlink(struct block_store *bs, struct bs_object *o)
+{
+	if (o->fd_prev)
+		o->fd_prev->fd_next = o->fd_next;
+	else
+		bs->fd_head = o->fd_next;
+	if (o->fd_next)
+		o->fd_next->fd_prev = o->fd_prev;
+	else
+		bs->fd_tail = o->fd_prev;
+	o->fd_prev = o->fd_next = NULL;
+}
+
+static void fd_lru_push(struct block_store *bs, struct bs_object *o)
+{
+	o->fd_prev = NULL;
+	o->fd_next = bs->fd_head;
+	if (bs->fd_head)
+		bs->fd_head->fd_prev = o;
+	else
+		bs->fd_tail = o;
+	bs->fd_head = o;
+}
+
+static void obj_close_fd(struct block_store *bs, struct bs_object *o, unsigned t)
+{
+	close(o->fd[t]);
+	o->fd[t] = -1;
+	bs->nfds--;
+	if (--o->nfds == 0)
+		fd_lru_unlink(bs, o);
+}
+
+/* Closes the tier files of the least recently used idle objects (not keep) to stay under
+ * max_fds: a source with many cached objects must not exhaust the process's fds. */
+static void fds_trim(struct block_store *bs, const struct bs_object *keep)
+{
+	struct bs_object *o, *prev;
+
+	for (o = bs->fd_tail; o && bs->nfds >= bs->max_fds; o = prev) {
+		prev = o->fd_prev;
+		if (o == keep || o->holds > 0)
+			continue;
+		for (unsigned t = 0; t < BLOCK_STORE_MAX_TIERS; t++)
+			if (o->fd[t] >= 0)
+				obj_close_fd(bs, o, t);
+	}
+}
+
 static int obj_fd(struct block_store *bs, struct bs_object *o, unsigned t, bool create)
 {
 	char path[PATH_MAX];
 	int fd;
 
-	if (o->fd[t] >= 0)
+	if (o->fd[t] >= 0) {
+		if (bs->fd_head != o) {
+			fd_lru_unlink(bs, o);
+			fd_lru_push(bs, o);
+		}
 		return o->fd[t];
+	}
+	if (bs->nfds >= bs->max_fds)
+		fds_trim(bs, o);
 	if (snprintf(path, sizeof(path), "%s/%016" PRIx64, bs->tiers[t].dir, o->id) >=
 	    (int)sizeof(path))
 		return -ENAMETOOLONG;
@@ -524,20 +585,20 @@ static int obj_fd(struct block_store *bs, struct bs_object *o, unsigned t, bool 
 		return r;
 	}
 	o->fd[t] = fd;
+	bs->nfds++;
+	if (o->nfds++ == 0)
+		fd_lru_push(bs, o);
 	return fd;
 }
 
 /* Closes the tier files o no longer needs. */
-static void obj_close_idle(struct bs_object *o)
+static void obj_close_idle(struct block_store *bs, struct bs_object *o)
 {
 	if (o->holds > 0)
 		return;
-	for (unsigned t = 0; t < BLOCK_STORE_MAX_TIERS; t++) {
-		if (o->tier_blocks[t] == 0 && o->fd[t] >= 0) {
-			close(o->fd[t]);
-			o->fd[t] = -1;
-		}
-	}
+	for (unsigned t = 0; t < BLOCK_STORE_MAX_TIERS; t++)
+		if (o->tier_blocks[t] == 0 && o->fd[t] >= 0)
+			obj_close_fd(bs, o, t);
 }
 
 static void punch(struct block_store *bs, struct bs_object *o, unsigned t, uint64_t block)
@@ -586,7 +647,7 @@ static void block_drop(struct block_store *bs, struct bs_block *b, bool delete_r
 	else
 		punch(bs, o, b->tier, b->block);
 	slot_maybe_free(bs, b);
-	obj_close_idle(o);
+	obj_close_idle(bs, o);
 }
 
 static void block_unbusy(struct block_store *bs, struct bs_block *b)
@@ -666,11 +727,12 @@ static bool block_demote(struct block_store *bs, struct bs_block *b)
 	o->tier_blocks[from]--;
 	punch(bs, o, from, block);
 	b->tier = (uint8_t)to;
+	b->verified = true; /* its bytes were just checked on the way */
 	dst->blocks++;
 	o->tier_blocks[to]++;
 	lru_insert(dst, b);
 	bs->demotions++;
-	obj_close_idle(o);
+	obj_close_idle(bs, o);
 	return true;
 
 fail:
@@ -1046,6 +1108,21 @@ static int db_load(struct block_store *bs, bool unlink_files)
 	return 0;
 }
 
+/* A quarter of the fd limit: other sources, sockets and FUSE need the rest. */
+static size_t fd_budget(void)
+{
+	struct rlimit rl;
+	size_t n = 256;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		n = rl.rlim_cur == RLIM_INFINITY ? 65536 : (size_t)rl.rlim_cur / 4;
+	if (n < 16)
+		n = 16;
+	if (n > 65536)
+		n = 65536;
+	return n;
+}
+
 int block_store_open(const struct block_store_config *cfg, struct block_store **ret,
 		     char *errbuf, size_t errlen)
 {
@@ -1065,6 +1142,7 @@ int block_store_open(const struct block_store_config *cfg, struct block_store **
 	bs->block_size = cfg->block_size;
 	bs->ntiers = cfg->ntiers;
 	bs->objs_mask = bs->slots_mask = HASH_INITIAL - 1;
+	bs->max_fds = fd_budget();
 	bs->objs = calloc(HASH_INITIAL, sizeof(*bs->objs));
 	bs->slots = calloc(HASH_INITIAL, sizeof(*bs->slots));
 	if (!bs->objs || !bs->slots) {
@@ -1253,8 +1331,10 @@ int block_store_acquire(struct block_store *bs, uint64_t obj, uint64_t block,
 		o = b->o;
 		fd = obj_fd(bs, o, b->tier, false);
 		if (fd < 0) {
-			log_debug("block %" PRIu64 " of %016" PRIx64 ": tier file gone", block, obj);
-			block_drop(bs, b, true);
+			log_debug("block %" PRIu64 " of %016" PRIx64 ": opening its tier file: %s",
+				  block, obj, strerror(-fd));
+			if (fd == -ENOENT)
+				block_drop(bs, b, true); /* the tier was emptied under us */
 			r = -ENOENT;
 			goto miss;
 		}
@@ -1338,7 +1418,7 @@ void block_store_release(struct block_store *bs, uint64_t obj, uint64_t block)
 		b->punch_mask = 0;
 	}
 	slot_maybe_free(bs, b);
-	obj_close_idle(o);
+	obj_close_idle(bs, o);
 unlock:
 	pthread_mutex_unlock(&bs->lock);
 }
@@ -1461,7 +1541,7 @@ again:
 		tier_shrink(bs, 0, t->low);
 	r = 0;
 close_idle:
-	obj_close_idle(o);
+	obj_close_idle(bs, o);
 unlock:
 	pthread_mutex_unlock(&bs->lock);
 	return r;

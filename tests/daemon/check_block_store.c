@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -156,6 +159,23 @@ static void tier_file(char *buf, size_t len, unsigned tier, uint64_t obj)
 	snprintf(buf, len, "%s/t%u/src/%016" PRIx64, tmpdir, tier, obj);
 }
 
+/* Offset of the first data at or after from in the object's file in dir/src, or -1 (a hole to
+ * the end, errno ENXIO). */
+static off_t data_at_path(const char *dir, uint64_t obj, off_t from)
+{
+	char path[700];
+	int fd;
+	off_t r;
+
+	snprintf(path, sizeof(path), "%s/src/%016" PRIx64, dir, obj);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -2;
+	r = lseek(fd, from, SEEK_DATA);
+	close(fd);
+	return r;
+}
+
 /* Offset of the first data at or after from in a tier file, or -1 (a hole to the end). */
 static off_t data_at(unsigned tier, uint64_t obj, off_t from)
 {
@@ -215,7 +235,12 @@ START_TEST(test_put_acquire)
 	/* The block sits at its own offset of the object's file. */
 	ck_assert_int_eq(data_at(0, obj, 0), 0);
 	ck_assert_int_eq(put_block(bs, obj, 0, 0), -EINVAL);
-	ck_assert_int_eq(put_block(bs, obj, 9, BS + 1), -EINVAL);
+	{
+		uint8_t *big = calloc(1, BS + 1);
+
+		ck_assert_int_eq(block_store_put(bs, obj, 9, big, BS + 1), -EINVAL);
+		free(big);
+	}
 	ck_assert_int_eq(put_block(bs, 12345, 0, BS), -ENOENT);
 	/* Storing a cached block again changes nothing. */
 	ck_assert_int_eq(put_block(bs, obj, 0, BS), 0);
@@ -703,6 +728,176 @@ START_TEST(test_config_readonly)
 }
 END_TEST
 
+static unsigned count_fds(void)
+{
+	unsigned n = 0;
+
+	for (int fd = 0; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
+START_TEST(test_fd_budget)
+{
+	struct rlimit rl = {.rlim_cur = 64, .rlim_max = 64};
+	struct block_store *bs;
+	struct block_ref refs[24];
+	uint64_t objs[40];
+	unsigned base;
+
+	/* A budget of 16 tier files (a quarter of the limit). */
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	bs = open_simple(64, 0.9, 0.8);
+	base = count_fds();
+	for (unsigned i = 0; i < 40; i++) {
+		char path[32];
+
+		snprintf(path, sizeof(path), "/many/%u", i);
+		objs[i] = sync_obj(bs, path, BS, 1, "");
+		ck_assert_int_eq(put_block(bs, objs[i], 0, BS), 0);
+	}
+	ck_assert_uint_le(count_fds(), base + 17);
+	for (unsigned i = 0; i < 40; i++)
+		block_check(bs, objs[i], 0, BS);
+	ck_assert_uint_le(count_fds(), base + 17);
+	/* Pinned blocks keep their files open past the budget. */
+	for (unsigned i = 0; i < 24; i++)
+		ck_assert_int_eq(block_store_acquire(bs, objs[i], 0, &refs[i]), 0);
+	for (unsigned i = 24; i < 40; i++)
+		block_check(bs, objs[i], 0, BS);
+	for (unsigned i = 0; i < 24; i++) {
+		ref_check(&refs[i], objs[i], 0, BS);
+		block_store_release(bs, objs[i], 0);
+	}
+	block_store_free(bs);
+	ck_assert_uint_le(count_fds(), base);
+}
+END_TEST
+
+/* Runs fn in a child with a small tmpfs at tmpdir/small (a private mount namespace). Needs
+ * root; without it the check is skipped with a note. */
+static void with_small_fs(const char *size, int (*fn)(const char *dir))
+{
+	char dir[600];
+	int status;
+	pid_t pid;
+
+	snprintf(dir, sizeof(dir), "%s/small", tmpdir);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (unshare(CLONE_NEWNS) < 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    mount("weir-test", dir, "tmpfs", 0, size) < 0)
+			_exit(77);
+		_exit(fn(dir));
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status), "child status %#x", status);
+	if (WEXITSTATUS(status) == 77) {
+		fprintf(stderr, "block_store: no tmpfs in a mount namespace (not root?); "
+				"filesystem-full checks skipped\n");
+		return;
+	}
+	ck_assert_msg(WEXITSTATUS(status) == 0, "filesystem-full check failed at step %d",
+		      WEXITSTATUS(status));
+}
+
+static int small_fs_full(const char *dir)
+{
+	struct block_store_config c;
+	struct block_store_stats st;
+	struct block_store *bs = NULL;
+	struct block_ref ref;
+	unsigned q = 64; /* far more than the filesystem holds */
+	char err[512];
+	uint64_t obj;
+	int step = 1;
+
+	cfg_init(&c, 1, &q, 1.0, 1.0);
+	snprintf(c.tiers[0].path, sizeof(c.tiers[0].path), "%s", dir);
+	if (block_store_open(&c, &bs, err, sizeof(err)) < 0)
+		return step;
+	step++;
+	obj = sync_obj(bs, "/f", 64 * BS, 1, "");
+	/* 512 KiB hold 8 blocks; the 9th write hits ENOSPC, evicts and retries. */
+	for (uint64_t i = 0; i < 12; i++)
+		if (put_block(bs, obj, i, BS) < 0)
+			return step;
+	step++;
+	block_store_get_stats(bs, &st);
+	if (st.evictions == 0 || st.tiers[0].used > 8 * BS || block_store_contains(bs, obj, 0) ||
+	    !block_store_contains(bs, obj, 11))
+		return step;
+	step++;
+	/* Everything pinned and the filesystem full: -ENOSPC, and nothing of the block stays. */
+	for (uint64_t i = 0; i < 12; i++)
+		if (block_store_contains(bs, obj, i) && block_store_acquire(bs, obj, i, &ref) < 0)
+			return step;
+	step++;
+	block_store_get_stats(bs, &st);
+	uint64_t used = st.tiers[0].used;
+
+	if (put_block(bs, obj, 20, BS) != -ENOSPC || block_store_contains(bs, obj, 20))
+		return step;
+	step++;
+	block_store_get_stats(bs, &st);
+	if (st.tiers[0].used != used || data_at_path(dir, obj, 20 * BS) != -1)
+		return step;
+	step++;
+	for (uint64_t i = 0; i < 12; i++)
+		if (block_store_contains(bs, obj, i)) {
+			struct block_ref r2;
+
+			if (block_store_acquire(bs, obj, i, &r2) < 0)
+				return step;
+			ref_check(&r2, obj, i, BS);
+			block_store_release(bs, obj, i);
+			block_store_release(bs, obj, i);
+		}
+	block_store_free(bs);
+	return 0;
+}
+
+static int small_fs_no_room(const char *dir)
+{
+	struct block_store_config c;
+	struct block_store *bs = NULL;
+	unsigned q = 4;
+	char err[512], path[700];
+	static uint8_t junk[BS];
+	int fd, r;
+
+	/* Leave less than one block free. */
+	snprintf(path, sizeof(path), "%s/junk", dir);
+	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return 1;
+	while (write(fd, junk, sizeof(junk) / 4) > 0)
+		;
+	close(fd);
+	cfg_init(&c, 1, &q, 1.0, 1.0);
+	snprintf(c.tiers[0].medium, sizeof(c.tiers[0].medium), "ssd");
+	snprintf(c.tiers[0].path, sizeof(c.tiers[0].path), "%s", dir);
+	r = block_store_open(&c, &bs, err, sizeof(err));
+	if (r != -ENOSPC || !strstr(err, "tier \"ssd\"")) {
+		fprintf(stderr, "open: %d %s\n", r, err);
+		return 2;
+	}
+	return 0;
+}
+
+START_TEST(test_filesystem_full)
+{
+	with_small_fs("size=512k", small_fs_full);
+	teardown();
+	setup();
+	with_small_fs("size=512k", small_fs_no_room);
+}
+END_TEST
+
 struct worker {
 	struct block_store *bs;
 	uint64_t objs[2];
@@ -810,6 +1005,8 @@ Suite *block_store_suite(void)
 	tcase_add_test(tc, test_config_errors);
 	tcase_add_test(tc, test_config_readonly);
 	tcase_add_test(tc, test_concurrent);
+	tcase_add_test(tc, test_fd_budget);
+	tcase_add_test(tc, test_filesystem_full);
 	suite_add_tcase(s, tc);
 	return s;
 }
