@@ -55,8 +55,7 @@ static char *pct_decode(const char *s, size_t n, size_t *ret_len)
 	size_t o = 0;
 	for (size_t i = 0; i < n; i++) {
 		int hi, lo;
-		if (s[i] == '%' && i + 2 < n &&
-		    (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
+		if (s[i] == '%' && i + 2 < n && (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
 		    (lo = hexval((unsigned char)s[i + 2])) >= 0) {
 			out[o++] = (char)(hi << 4 | lo);
 			i += 2;
@@ -98,7 +97,7 @@ static void html_unescape(char *s)
 	static const struct {
 		const char *name;
 		unsigned cp;
-	} named[] = {{"amp;", '&'},  {"lt;", '<'},   {"gt;", '>'},
+	} named[] = {{"amp;", '&'},  {"lt;", '<'},    {"gt;", '>'},
 		     {"quot;", '"'}, {"apos;", '\''}, {"nbsp;", ' '}};
 	char *o = s;
 	for (char *p = s; *p;) {
@@ -247,7 +246,8 @@ static enum href_verdict resolve_href(const struct dir_ctx *d, const char *href,
 		rel = dec + pl;
 		dlen -= pl;
 	} else {
-		if ((n == 3 && strncmp(href, "../", 3) == 0) || (n == 2 && strncmp(href, "..", 2) == 0) ||
+		if ((n == 3 && strncmp(href, "../", 3) == 0) ||
+		    (n == 2 && strncmp(href, "..", 2) == 0) ||
 		    (n == 2 && strncmp(href, "./", 2) == 0) || (n == 1 && href[0] == '.'))
 			return HREF_SKIP;
 		dec = pct_decode(href, n, &dlen);
@@ -317,8 +317,12 @@ static int64_t make_time(int y, int mon, int d, int h, int mi, int s)
 {
 	if (y < 1970 || mon < 0 || mon > 11 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
 		return 0;
-	struct tm tm = {.tm_year = y - 1900, .tm_mon = mon, .tm_mday = d,
-			.tm_hour = h, .tm_min = mi, .tm_sec = s};
+	struct tm tm = {.tm_year = y - 1900,
+			.tm_mon = mon,
+			.tm_mday = d,
+			.tm_hour = h,
+			.tm_min = mi,
+			.tm_sec = s};
 	return (int64_t)timegm(&tm);
 }
 
@@ -370,8 +374,7 @@ static bool looks_like_date(const char *tok)
 }
 
 /* Reads mtime and size from the text after an entry's link, up to the next entry. */
-static void parse_row_rest(const char *s, const char *end, struct ufs_attr *attr,
-			   bool *size_known)
+static void parse_row_rest(const char *s, const char *end, struct ufs_attr *attr, bool *size_known)
 {
 	char text[512];
 	size_t t = 0;
@@ -477,8 +480,9 @@ static int parse_html(const char *body, const struct dir_ctx *d, struct ents *e)
 			continue;
 		}
 		if (v == HREF_HOSTILE) {
-			log_warn("listing %s: ignoring entry \"%s\": it is not inside the directory",
-				 d->url, href);
+			log_warn(
+			    "listing %s: ignoring entry \"%s\": it is not inside the directory",
+			    d->url, href);
 			free(href);
 			continue;
 		}
@@ -547,11 +551,21 @@ static char *json_string(struct json *j, size_t *ret_len)
 			goto bad;
 		char c = *j->p++;
 		switch (c) {
-		case 'b': *o++ = '\b'; break;
-		case 'f': *o++ = '\f'; break;
-		case 'n': *o++ = '\n'; break;
-		case 'r': *o++ = '\r'; break;
-		case 't': *o++ = '\t'; break;
+		case 'b':
+			*o++ = '\b';
+			break;
+		case 'f':
+			*o++ = '\f';
+			break;
+		case 'n':
+			*o++ = '\n';
+			break;
+		case 'r':
+			*o++ = '\r';
+			break;
+		case 't':
+			*o++ = '\t';
+			break;
 		case 'u': {
 			unsigned cp = 0;
 			for (int k = 0; k < 4; k++) {
@@ -577,7 +591,9 @@ static char *json_string(struct json *j, size_t *ret_len)
 			utf8_put(&o, cp);
 			break;
 		}
-		default: *o++ = c; break;
+		default:
+			*o++ = c;
+			break;
 		}
 	}
 	if (j->p >= j->end)
@@ -655,7 +671,8 @@ static int parse_json(const char *body, size_t len, const struct dir_ctx *d, str
 					name = json_string(&j, &name_len);
 				} else if (strcmp(key, "type") == 0 && !type) {
 					type = json_string(&j, &vl);
-				} else if (strcmp(key, "mtime") == 0 && j.p < j.end && *j.p == '"') {
+				} else if (strcmp(key, "mtime") == 0 && j.p < j.end &&
+					   *j.p == '"') {
 					char *m = json_string(&j, &vl);
 					if (m)
 						attr.mtime = parse_rfc1123(m);
@@ -678,8 +695,9 @@ static int parse_json(const char *body, size_t len, const struct dir_ctx *d, str
 		if (!name || !type) {
 			log_debug("listing %s: entry without name or type", d->url);
 		} else if (!name_is_component(name, name_len)) {
-			log_warn("listing %s: ignoring entry \"%s\": it is not inside the directory",
-				 d->url, name);
+			log_warn(
+			    "listing %s: ignoring entry \"%s\": it is not inside the directory",
+			    d->url, name);
 		} else if (strcmp(type, "directory") == 0 || strcmp(type, "file") == 0) {
 			attr.is_dir = type[0] == 'd';
 			if (attr.is_dir) {
@@ -698,7 +716,7 @@ static int parse_json(const char *body, size_t len, const struct dir_ctx *d, str
 		free(name);
 		free(type);
 		continue;
-bad:
+	bad:
 		free(name);
 		free(type);
 		return -EBADMSG;

@@ -8,7 +8,7 @@
 #include "ufs.h"
 
 enum listing_format {
-	LISTING_AUTO = 0,	/* sniff from content type and body */
+	LISTING_AUTO = 0, /* sniff from content type and body */
 	LISTING_NGINX_HTML,
 	LISTING_NGINX_JSON,
 	LISTING_APACHE_HTML,

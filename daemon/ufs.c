@@ -50,17 +50,20 @@ int ufs_new(const char *url, const struct ufs_options *opts, struct ufs **ret, c
 	if (!ops && slen == 5 && strncasecmp(url, "https", 5) == 0)
 		ops = &ufs_http_ops;
 	if (!ops) {
-		snprintf(errbuf, errlen, "unsupported UFS URL \"%s\": use local://, http:// or https://",
-			 url);
+		snprintf(errbuf, errlen,
+			 "unsupported UFS URL \"%s\": use local://, http:// or https://", url);
 		return -EPROTONOSUPPORT;
 	}
 
-	struct ufs_options o = {.max_connections = 16, .retries = 4, .connect_timeout_ms = 5000,
+	struct ufs_options o = {.max_connections = 16,
+				.retries = 4,
+				.connect_timeout_ms = 5000,
 				.low_speed_timeout_s = 30};
 	if (opts) {
 		if (opts->max_connections)
 			o.max_connections = opts->max_connections;
-		o.retries = opts->retries;
+		if (opts->retries)
+			o.retries = opts->retries;
 		if (opts->connect_timeout_ms)
 			o.connect_timeout_ms = opts->connect_timeout_ms;
 		if (opts->low_speed_timeout_s)

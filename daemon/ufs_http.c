@@ -44,7 +44,8 @@ struct http_read {
 	size_t got; /* bytes in buf so far, across attempts */
 	bool has_expect;
 	struct ufs_attr expect;
-	char first_etag[UFS_ETAG_MAX]; /* from the first response, so a resume sees the same object */
+	char first_etag[UFS_ETAG_MAX]; /* from the first response, so a resume sees the same object
+					*/
 	ufs_read_done_fn done;
 	void *userdata;
 
@@ -54,9 +55,9 @@ struct http_read {
 	CURL *easy;
 	struct http_resp resp;
 	bool body_started;
-	bool discard;	/* error body: ignore it */
-	uint64_t skip;	/* a 200 answer: bytes before our range to drop */
-	int abort_err;	/* set by the write callback when it stops the transfer; 1: complete */
+	bool discard;  /* error body: ignore it */
+	uint64_t skip; /* a 200 answer: bytes before our range to drop */
+	int abort_err; /* set by the write callback when it stops the transfer; 1: complete */
 	char cause[HTTP_CAUSE_MAX];
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -174,18 +175,30 @@ static const char *status_reason(const struct http_resp *r)
 		return r->reason;
 	/* HTTP/2 has no reason phrase */
 	switch (r->status) {
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 410: return "Gone";
-	case 416: return "Range Not Satisfiable";
-	case 429: return "Too Many Requests";
-	case 500: return "Internal Server Error";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default: return "";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 410:
+		return "Gone";
+	case 416:
+		return "Range Not Satisfiable";
+	case 429:
+		return "Too Many Requests";
+	case 500:
+		return "Internal Server Error";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	default:
+		return "";
 	}
 }
 
@@ -217,8 +230,8 @@ static char *url_for(struct ufs *u, const char *path, bool dir)
 	memcpy(url, u->url, bl);
 	char *o = url + bl;
 	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    strchr("-._~/", *p)) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~/", *p)) {
 			*o++ = (char)*p;
 		} else {
 			*o++ = '%';
@@ -258,7 +271,8 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *userdata)
 			r->status = strtol(sp + 1, NULL, 10);
 			const char *rs = memchr(sp + 1, ' ', n - (sp + 1 - data));
 			if (rs)
-				trim_value(rs + 1, n - (rs + 1 - data), r->reason, sizeof(r->reason));
+				trim_value(rs + 1, n - (rs + 1 - data), r->reason,
+					   sizeof(r->reason));
 		}
 		return n;
 	}
@@ -300,18 +314,16 @@ static const char *etag_core(const char *e)
 }
 
 /* Does the response describe the object we expect? ETag if both have one, else size and
- * Last-Modified (listings give minutes only: a whole-minute expectation matches its minute). */
+ * Last-Modified. A whole-minute mtime most likely came from an HTML listing, which shows minutes
+ * in the server's zone (GMT for nginx, local for Apache): not a validator, only size counts. */
 static bool resp_matches(const struct http_resp *r, const struct ufs_attr *want)
 {
 	if (want->etag[0] && r->etag[0])
 		return strcmp(etag_core(want->etag), etag_core(r->etag)) == 0;
 	if (r->have_total && r->total != want->size)
 		return false;
-	if (want->mtime && r->mtime) {
-		if (want->mtime % 60 == 0)
-			return want->mtime / 60 == r->mtime / 60;
+	if (want->mtime && r->mtime && want->mtime % 60 != 0)
 		return want->mtime == r->mtime;
-	}
 	return true;
 }
 
@@ -430,13 +442,15 @@ static int http_blocking(struct ufs *u, const char *url, bool head, const char *
 		} else if (status_retryable(resp->status)) {
 			r = -EIO;
 			retry = true;
-			snprintf(cause, sizeof(cause), "HTTP %ld %s", resp->status, status_reason(resp));
+			snprintf(cause, sizeof(cause), "HTTP %ld %s", resp->status,
+				 status_reason(resp));
 		} else if (resp->status >= 300 && resp->status < 400 && resp->status != 304) {
 			char *loc = NULL;
 			curl_easy_getinfo(e, CURLINFO_REDIRECT_URL, &loc);
 			if (!loc || !same_origin(h, loc) || ++redirects > HTTP_MAX_REDIRECTS) {
-				snprintf(cause, sizeof(cause), "HTTP %ld redirect to %s not followed",
-					 resp->status, loc ? loc : "nowhere");
+				snprintf(cause, sizeof(cause),
+					 "HTTP %ld redirect to %s not followed", resp->status,
+					 loc ? loc : "nowhere");
 				r = -EIO;
 				set_error(u, cur, cause);
 				goto out;
@@ -462,8 +476,8 @@ static int http_blocking(struct ufs *u, const char *url, bool head, const char *
 		attempt++;
 		atomic_fetch_add(&u->stats.retries, 1);
 		uint64_t ms = backoff_ms(attempt);
-		log_debug("%s %s: %s; retry %u in %" PRIu64 " ms", head ? "HEAD" : "GET", cur, cause,
-			  attempt, ms);
+		log_debug("%s %s: %s; retry %u in %" PRIu64 " ms", head ? "HEAD" : "GET", cur,
+			  cause, attempt, ms);
 		struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
 		nanosleep(&ts, NULL);
 	}
@@ -623,8 +637,8 @@ static size_t read_write_cb(char *data, size_t size, size_t nitems, void *userda
 		if (r->first_etag[0] && resp->etag[0] &&
 		    strcmp(etag_core(r->first_etag), etag_core(resp->etag)) != 0) {
 			snprintf(r->cause, sizeof(r->cause),
-				 "object changed while resuming (ETag %.50s, was %.50s)", resp->etag,
-				 r->first_etag);
+				 "object changed while resuming (ETag %.50s, was %.50s)",
+				 resp->etag, r->first_etag);
 			r->abort_err = -ESTALE;
 			return 0;
 		}
@@ -735,8 +749,8 @@ static void read_finished(struct ufs *u, struct http_read *r, CURLcode cc)
 		retry = curl_retryable(cc);
 		curl_cause(r->easy, cc, r->errbuf, r->cause, sizeof(r->cause));
 	} else if (resp->status == 206 || resp->status == 200) {
-		bool ended = resp->status == 200 ||
-			     (resp->have_total && r->off + r->got >= resp->total);
+		bool ended =
+		    resp->status == 200 || (resp->have_total && r->off + r->got >= resp->total);
 		if (r->got < r->len && !ended) {
 			snprintf(r->cause, sizeof(r->cause), "short body: %zu of %zu bytes", r->got,
 				 r->len);
@@ -767,8 +781,8 @@ static void read_finished(struct ufs *u, struct http_read *r, CURLcode cc)
 			r->attempt++;
 			uint64_t ms = backoff_ms(r->attempt);
 			atomic_fetch_add(&u->stats.retries, 1);
-			log_debug("read %s @%" PRIu64 "+%zu: %s; retry %u in %" PRIu64 " ms", r->url,
-				  r->off, r->len, r->cause, r->attempt, ms);
+			log_debug("read %s @%" PRIu64 "+%zu: %s; retry %u in %" PRIu64 " ms",
+				  r->url, r->off, r->len, r->cause, r->attempt, ms);
 			r->not_before_ms = now_ms() + ms;
 			pending_push(h, r);
 			return;
@@ -995,10 +1009,10 @@ fail:
 }
 
 const struct ufs_ops ufs_http_ops = {
-	.scheme = "http",
-	.init = http_init,
-	.fini = http_fini,
-	.list = http_list,
-	.stat = http_stat,
-	.read_async = http_read_async,
+    .scheme = "http",
+    .init = http_init,
+    .fini = http_fini,
+    .list = http_list,
+    .stat = http_stat,
+    .read_async = http_read_async,
 };

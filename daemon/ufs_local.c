@@ -368,8 +368,8 @@ static int local_init(struct ufs *u, const struct ufs_options *opts)
 		snprintf(u->last_error, sizeof(u->last_error), "%s: %s", root, strerror(-r));
 		goto fail;
 	}
-	unsigned want = opts->max_connections < LOCAL_MAX_WORKERS ? opts->max_connections
-								  : LOCAL_MAX_WORKERS;
+	unsigned want =
+	    opts->max_connections < LOCAL_MAX_WORKERS ? opts->max_connections : LOCAL_MAX_WORKERS;
 	for (; l->nworkers < want; l->nworkers++) {
 		r = -pthread_create(&l->workers[l->nworkers], NULL, local_worker, u);
 		if (r < 0)
@@ -382,10 +382,10 @@ fail:
 }
 
 const struct ufs_ops ufs_local_ops = {
-	.scheme = "local",
-	.init = local_init,
-	.fini = local_fini,
-	.list = local_list,
-	.stat = local_stat,
-	.read_async = local_read_async,
+    .scheme = "local",
+    .init = local_init,
+    .fini = local_fini,
+    .list = local_list,
+    .stat = local_stat,
+    .read_async = local_read_async,
 };

@@ -18,112 +18,114 @@
 
 /* The hostile rows every HTML fixture carries; none may survive. */
 #define HOSTILE_NGINX_ROWS                                                                         \
-	"<a href=\"../etc/passwd\">../etc/passwd</a>      29-Nov-2026 20:00       10\r\n"             \
-	"<a href=\"/abs/elsewhere\">elsewhere</a>         29-Nov-2026 20:00       10\r\n"             \
-	"<a href=\"http://evil.example/x\">x</a>          29-Nov-2026 20:00       10\r\n"             \
-	"<a href=\"//evil/x\">x</a>                       29-Nov-2026 20:00       10\r\n"             \
-	"<a href=\"a/../../b\">b</a>                      29-Nov-2026 20:00       10\r\n"             \
-	"<a href=\"%2e%2e/\">..</a>                       29-Nov-2026 20:00        -\r\n"             \
-	"<a href=\"x%2Fy\">x/y</a>                        29-Nov-2026 20:00       10\r\n"             \
-	"<a href=\"https://mirror.example/pub/data/x\">x</a> 29-Nov-2026 20:00    10\r\n"             \
+	"<a href=\"../etc/passwd\">../etc/passwd</a>      29-Nov-2026 20:00       10\r\n"          \
+	"<a href=\"/abs/elsewhere\">elsewhere</a>         29-Nov-2026 20:00       10\r\n"          \
+	"<a href=\"http://evil.example/x\">x</a>          29-Nov-2026 20:00       10\r\n"          \
+	"<a href=\"//evil/x\">x</a>                       29-Nov-2026 20:00       10\r\n"          \
+	"<a href=\"a/../../b\">b</a>                      29-Nov-2026 20:00       10\r\n"          \
+	"<a href=\"%2e%2e/\">..</a>                       29-Nov-2026 20:00        -\r\n"          \
+	"<a href=\"x%2Fy\">x/y</a>                        29-Nov-2026 20:00       10\r\n"          \
+	"<a href=\"https://mirror.example/pub/data/x\">x</a> 29-Nov-2026 20:00    10\r\n"          \
 	"<a href=\"?C=M;O=A\">sort</a>\r\n"
 
 static const char nginx_html_exact[] =
-	"<html>\r\n<head><title>Index of /pub/data/</title></head>\r\n<body>\r\n"
-	"<h1>Index of /pub/data/</h1><hr><pre><a href=\"../\">../</a>\r\n"
-	"<a href=\"sub%20dir/\">sub dir/</a>                                          "
-	"29-Nov-2026 20:00                   -\r\n"
-	"<a href=\"a%20b.txt\">a b.txt</a>                                            "
-	"29-Nov-2026 20:01                 123\r\n"
-	"<a href=\"donn%C3%A9es.bin\">donn\xc3\xa9" "es.bin</a>                                 "
-	"29-Nov-2026 20:02             5000000\r\n"
-	"<a href=\"raw-\xc3\xa9t\xc3\xa9.txt\">raw-\xc3\xa9t\xc3\xa9.txt</a>                   "
-	"01-Jan-2025 00:00                   0\r\n"
-	"<a href=\"amp%26and.txt\">amp&amp;and.txt</a>                                "
-	"29-Nov-2026 20:03                  42\r\n"
-	"<a href=\"a-very-long-file-name-that-nginx-truncates-in-the-text.bin\">"
-	"a-very-long-file-name-that-nginx-truncates-in-..&gt;</a> "
-	"29-Nov-2026 20:04          1099511627776\r\n" HOSTILE_NGINX_ROWS
-	"</pre><hr></body>\r\n</html>\r\n";
+    "<html>\r\n<head><title>Index of /pub/data/</title></head>\r\n<body>\r\n"
+    "<h1>Index of /pub/data/</h1><hr><pre><a href=\"../\">../</a>\r\n"
+    "<a href=\"sub%20dir/\">sub dir/</a>                                          "
+    "29-Nov-2026 20:00                   -\r\n"
+    "<a href=\"a%20b.txt\">a b.txt</a>                                            "
+    "29-Nov-2026 20:01                 123\r\n"
+    "<a href=\"donn%C3%A9es.bin\">donn\xc3\xa9"
+    "es.bin</a>                                 "
+    "29-Nov-2026 20:02             5000000\r\n"
+    "<a href=\"raw-\xc3\xa9t\xc3\xa9.txt\">raw-\xc3\xa9t\xc3\xa9.txt</a>                   "
+    "01-Jan-2025 00:00                   0\r\n"
+    "<a href=\"amp%26and.txt\">amp&amp;and.txt</a>                                "
+    "29-Nov-2026 20:03                  42\r\n"
+    "<a href=\"a-very-long-file-name-that-nginx-truncates-in-the-text.bin\">"
+    "a-very-long-file-name-that-nginx-truncates-in-..&gt;</a> "
+    "29-Nov-2026 20:04          1099511627776\r\n" HOSTILE_NGINX_ROWS
+    "</pre><hr></body>\r\n</html>\r\n";
 
 static const char nginx_html_rounded[] =
-	"<html>\r\n<head><title>Index of /pub/data/</title></head>\r\n<body>\r\n"
-	"<h1>Index of /pub/data/</h1><hr><pre><a href=\"../\">../</a>\r\n"
-	"<a href=\"sub/\">sub/</a>                                               "
-	"29-Nov-2026 20:00       -\r\n"
-	"<a href=\"big.iso\">big.iso</a>                                         "
-	"29-Nov-2026 20:00     12M\r\n"
-	"<a href=\"mid.bin\">mid.bin</a>                                         "
-	"29-Nov-2026 20:00      4K\r\n"
-	"<a href=\"huge.tar\">huge.tar</a>                                       "
-	"29-Nov-2026 20:00      3G\r\n"
-	"<a href=\"small.txt\">small.txt</a>                                     "
-	"29-Nov-2026 20:00     532\r\n" HOSTILE_NGINX_ROWS "</pre><hr></body>\r\n</html>\r\n";
+    "<html>\r\n<head><title>Index of /pub/data/</title></head>\r\n<body>\r\n"
+    "<h1>Index of /pub/data/</h1><hr><pre><a href=\"../\">../</a>\r\n"
+    "<a href=\"sub/\">sub/</a>                                               "
+    "29-Nov-2026 20:00       -\r\n"
+    "<a href=\"big.iso\">big.iso</a>                                         "
+    "29-Nov-2026 20:00     12M\r\n"
+    "<a href=\"mid.bin\">mid.bin</a>                                         "
+    "29-Nov-2026 20:00      4K\r\n"
+    "<a href=\"huge.tar\">huge.tar</a>                                       "
+    "29-Nov-2026 20:00      3G\r\n"
+    "<a href=\"small.txt\">small.txt</a>                                     "
+    "29-Nov-2026 20:00     532\r\n" HOSTILE_NGINX_ROWS "</pre><hr></body>\r\n</html>\r\n";
 
 static const char nginx_json[] =
-	"[\n"
-	"{ \"name\":\"sub dir\", \"type\":\"directory\", \"mtime\":\"Sun, 29 Nov 2026 20:00:00 GMT\" "
-	"},\n"
-	"{ \"name\":\"a b.txt\", \"type\":\"file\", \"mtime\":\"Sun, 29 Nov 2026 20:01:02 GMT\", "
-	"\"size\":123 },\n"
-	"{ \"name\":\"donn\xc3\xa9" "es.bin\", \"type\":\"file\", \"mtime\":\"Sun, 29 Nov 2026 "
-	"20:02:00 GMT\", \"size\":5000000 },\n"
-	"{ \"name\":\"esc\\u00e9\\\"q\\\\\", \"type\":\"file\", \"mtime\":\"Sun, 29 Nov 2026 "
-	"20:02:00 GMT\", \"size\":1 },\n"
-	"{ \"name\":\"a%20literal\", \"type\":\"file\", \"mtime\":\"Sun, 29 Nov 2026 20:02:00 "
-	"GMT\", \"size\":7 },\n"
-	"{ \"name\":\"dangling\", \"type\":\"other\", \"mtime\":\"Sun, 29 Nov 2026 20:02:00 GMT\" "
-	"},\n"
-	"{ \"name\":\"..\", \"type\":\"directory\", \"mtime\":\"Sun, 29 Nov 2026 20:02:00 GMT\" },\n"
-	"{ \"name\":\"../etc/passwd\", \"type\":\"file\", \"mtime\":\"Sun, 29 Nov 2026 20:02:00 "
-	"GMT\", \"size\":10 },\n"
-	"{ \"name\":\"a/../../b\", \"type\":\"file\", \"mtime\":\"Sun, 29 Nov 2026 20:02:00 GMT\", "
-	"\"size\":10 }\n"
-	"]\n";
+    "[\n"
+    "{ \"name\":\"sub dir\", \"type\":\"directory\", \"mtime\":\"Sun, 29 Nov 2026 20:00:00 GMT\" "
+    "},\n"
+    "{ \"name\":\"a b.txt\", \"type\":\"file\", \"mtime\":\"Sun, 29 Nov 2026 20:01:02 GMT\", "
+    "\"size\":123 },\n"
+    "{ \"name\":\"donn\xc3\xa9"
+    "es.bin\", \"type\":\"file\", \"mtime\":\"Sun, 29 Nov 2026 "
+    "20:02:00 GMT\", \"size\":5000000 },\n"
+    "{ \"name\":\"esc\\u00e9\\\"q\\\\\", \"type\":\"file\", \"mtime\":\"Sun, 29 Nov 2026 "
+    "20:02:00 GMT\", \"size\":1 },\n"
+    "{ \"name\":\"a%20literal\", \"type\":\"file\", \"mtime\":\"Sun, 29 Nov 2026 20:02:00 "
+    "GMT\", \"size\":7 },\n"
+    "{ \"name\":\"dangling\", \"type\":\"other\", \"mtime\":\"Sun, 29 Nov 2026 20:02:00 GMT\" "
+    "},\n"
+    "{ \"name\":\"..\", \"type\":\"directory\", \"mtime\":\"Sun, 29 Nov 2026 20:02:00 GMT\" },\n"
+    "{ \"name\":\"../etc/passwd\", \"type\":\"file\", \"mtime\":\"Sun, 29 Nov 2026 20:02:00 "
+    "GMT\", \"size\":10 },\n"
+    "{ \"name\":\"a/../../b\", \"type\":\"file\", \"mtime\":\"Sun, 29 Nov 2026 20:02:00 GMT\", "
+    "\"size\":10 }\n"
+    "]\n";
 
 static const char apache_html[] =
-	"<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n<html>\n <head>\n"
-	"  <title>Index of /pub/data</title>\n </head>\n <body>\n<h1>Index of /pub/data</h1>\n"
-	"  <table>\n"
-	"   <tr><th valign=\"top\"><img src=\"/icons/blank.gif\" alt=\"[ICO]\"></th>"
-	"<th><a href=\"?C=N;O=D\">Name</a></th><th><a href=\"?C=M;O=A\">Last modified</a></th>"
-	"<th><a href=\"?C=S;O=A\">Size</a></th><th><a href=\"?C=D;O=A\">Description</a></th></tr>\n"
-	"   <tr><th colspan=\"5\"><hr></th></tr>\n"
-	"<tr><td valign=\"top\"><img src=\"/icons/back.gif\" alt=\"[PARENTDIR]\"></td>"
-	"<td><a href=\"/pub/\">Parent Directory</a></td><td>&nbsp;</td>"
-	"<td align=\"right\">  - </td><td>&nbsp;</td></tr>\n"
-	"<tr><td valign=\"top\"><img src=\"/icons/folder.gif\" alt=\"[DIR]\"></td>"
-	"<td><a href=\"sub%20dir/\">sub dir/</a></td><td align=\"right\">2026-11-29 20:00  </td>"
-	"<td align=\"right\">  - </td><td>&nbsp;</td></tr>\n"
-	"<tr><td valign=\"top\"><img src=\"/icons/text.gif\" alt=\"[TXT]\"></td>"
-	"<td><a href=\"a%20b.txt\">a b.txt</a></td><td align=\"right\">2026-11-29 20:01  </td>"
-	"<td align=\"right\">123 </td><td>&nbsp;</td></tr>\n"
-	"<tr><td valign=\"top\"><img src=\"/icons/unknown.gif\" alt=\"[   ]\"></td>"
-	"<td><a href=\"donn%c3%a9es.bin\">donn&eacute;es.bin</a></td>"
-	"<td align=\"right\">2026-11-29 20:02  </td><td align=\"right\">4.8M</td>"
-	"<td>&nbsp;</td></tr>\n"
-	"<tr><td valign=\"top\"><img src=\"/icons/unknown.gif\" alt=\"[   ]\"></td>"
-	"<td><a href=\"/pub/data/abs%20same.bin\">abs same.bin</a></td>"
-	"<td align=\"right\">2026-11-29 20:03  </td><td align=\"right\">  0 </td>"
-	"<td>&nbsp;</td></tr>\n"
-	"<tr><td valign=\"top\"><img src=\"/icons/unknown.gif\" alt=\"[   ]\"></td>"
-	"<td><a href=\"../etc/passwd\">passwd</a></td><td align=\"right\">2026-11-29 20:03  </td>"
-	"<td align=\"right\">10 </td><td>&nbsp;</td></tr>\n"
-	"<tr><td valign=\"top\"><img src=\"/icons/unknown.gif\" alt=\"[   ]\"></td>"
-	"<td><a href=\"/abs/elsewhere\">elsewhere</a></td><td align=\"right\">2026-11-29 20:03  "
-	"</td><td align=\"right\">10 </td><td>&nbsp;</td></tr>\n"
-	"<tr><td valign=\"top\"><img src=\"/icons/unknown.gif\" alt=\"[   ]\"></td>"
-	"<td><a href=\"http://evil.example/x\">x</a></td><td align=\"right\">2026-11-29 20:03  "
-	"</td><td align=\"right\">10 </td><td>&nbsp;</td></tr>\n"
-	"<tr><td valign=\"top\"><img src=\"/icons/unknown.gif\" alt=\"[   ]\"></td>"
-	"<td><a href=\"//evil/x\">x</a></td><td align=\"right\">2026-11-29 20:03  </td>"
-	"<td align=\"right\">10 </td><td>&nbsp;</td></tr>\n"
-	"<tr><td valign=\"top\"><img src=\"/icons/unknown.gif\" alt=\"[   ]\"></td>"
-	"<td><a href='a/../../b'>b</a></td><td align=\"right\">2026-11-29 20:03  </td>"
-	"<td align=\"right\">10 </td><td>&nbsp;</td></tr>\n"
-	"   <tr><th colspan=\"5\"><hr></th></tr>\n</table>\n"
-	"<address>Apache/2.4.57 (Debian) Server at mirror.example Port 80</address>\n"
-	"</body></html>\n";
+    "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n<html>\n <head>\n"
+    "  <title>Index of /pub/data</title>\n </head>\n <body>\n<h1>Index of /pub/data</h1>\n"
+    "  <table>\n"
+    "   <tr><th valign=\"top\"><img src=\"/icons/blank.gif\" alt=\"[ICO]\"></th>"
+    "<th><a href=\"?C=N;O=D\">Name</a></th><th><a href=\"?C=M;O=A\">Last modified</a></th>"
+    "<th><a href=\"?C=S;O=A\">Size</a></th><th><a href=\"?C=D;O=A\">Description</a></th></tr>\n"
+    "   <tr><th colspan=\"5\"><hr></th></tr>\n"
+    "<tr><td valign=\"top\"><img src=\"/icons/back.gif\" alt=\"[PARENTDIR]\"></td>"
+    "<td><a href=\"/pub/\">Parent Directory</a></td><td>&nbsp;</td>"
+    "<td align=\"right\">  - </td><td>&nbsp;</td></tr>\n"
+    "<tr><td valign=\"top\"><img src=\"/icons/folder.gif\" alt=\"[DIR]\"></td>"
+    "<td><a href=\"sub%20dir/\">sub dir/</a></td><td align=\"right\">2026-11-29 20:00  </td>"
+    "<td align=\"right\">  - </td><td>&nbsp;</td></tr>\n"
+    "<tr><td valign=\"top\"><img src=\"/icons/text.gif\" alt=\"[TXT]\"></td>"
+    "<td><a href=\"a%20b.txt\">a b.txt</a></td><td align=\"right\">2026-11-29 20:01  </td>"
+    "<td align=\"right\">123 </td><td>&nbsp;</td></tr>\n"
+    "<tr><td valign=\"top\"><img src=\"/icons/unknown.gif\" alt=\"[   ]\"></td>"
+    "<td><a href=\"donn%c3%a9es.bin\">donn&eacute;es.bin</a></td>"
+    "<td align=\"right\">2026-11-29 20:02  </td><td align=\"right\">4.8M</td>"
+    "<td>&nbsp;</td></tr>\n"
+    "<tr><td valign=\"top\"><img src=\"/icons/unknown.gif\" alt=\"[   ]\"></td>"
+    "<td><a href=\"/pub/data/abs%20same.bin\">abs same.bin</a></td>"
+    "<td align=\"right\">2026-11-29 20:03  </td><td align=\"right\">  0 </td>"
+    "<td>&nbsp;</td></tr>\n"
+    "<tr><td valign=\"top\"><img src=\"/icons/unknown.gif\" alt=\"[   ]\"></td>"
+    "<td><a href=\"../etc/passwd\">passwd</a></td><td align=\"right\">2026-11-29 20:03  </td>"
+    "<td align=\"right\">10 </td><td>&nbsp;</td></tr>\n"
+    "<tr><td valign=\"top\"><img src=\"/icons/unknown.gif\" alt=\"[   ]\"></td>"
+    "<td><a href=\"/abs/elsewhere\">elsewhere</a></td><td align=\"right\">2026-11-29 20:03  "
+    "</td><td align=\"right\">10 </td><td>&nbsp;</td></tr>\n"
+    "<tr><td valign=\"top\"><img src=\"/icons/unknown.gif\" alt=\"[   ]\"></td>"
+    "<td><a href=\"http://evil.example/x\">x</a></td><td align=\"right\">2026-11-29 20:03  "
+    "</td><td align=\"right\">10 </td><td>&nbsp;</td></tr>\n"
+    "<tr><td valign=\"top\"><img src=\"/icons/unknown.gif\" alt=\"[   ]\"></td>"
+    "<td><a href=\"//evil/x\">x</a></td><td align=\"right\">2026-11-29 20:03  </td>"
+    "<td align=\"right\">10 </td><td>&nbsp;</td></tr>\n"
+    "<tr><td valign=\"top\"><img src=\"/icons/unknown.gif\" alt=\"[   ]\"></td>"
+    "<td><a href='a/../../b'>b</a></td><td align=\"right\">2026-11-29 20:03  </td>"
+    "<td align=\"right\">10 </td><td>&nbsp;</td></tr>\n"
+    "   <tr><th colspan=\"5\"><hr></th></tr>\n</table>\n"
+    "<address>Apache/2.4.57 (Debian) Server at mirror.example Port 80</address>\n"
+    "</body></html>\n";
 
 static const struct ufs_dirent *find(const struct ufs_dirent *v, size_t n, const char *name)
 {
@@ -135,8 +137,12 @@ static const struct ufs_dirent *find(const struct ufs_dirent *v, size_t n, const
 
 static int64_t utc(int y, int mon, int d, int h, int mi, int s)
 {
-	struct tm tm = {.tm_year = y - 1900, .tm_mon = mon - 1, .tm_mday = d,
-			.tm_hour = h, .tm_min = mi, .tm_sec = s};
+	struct tm tm = {.tm_year = y - 1900,
+			.tm_mon = mon - 1,
+			.tm_mday = d,
+			.tm_hour = h,
+			.tm_min = mi,
+			.tm_sec = s};
 	return (int64_t)timegm(&tm);
 }
 
@@ -156,8 +162,8 @@ START_TEST(test_nginx_html_exact)
 {
 	struct ufs_dirent *v;
 	size_t n;
-	ck_assert_int_eq(listing_parse(nginx_html_exact, strlen(nginx_html_exact),
-				       "text/html", DIR_URL, LISTING_AUTO, &v, &n),
+	ck_assert_int_eq(listing_parse(nginx_html_exact, strlen(nginx_html_exact), "text/html",
+				       DIR_URL, LISTING_AUTO, &v, &n),
 			 0);
 	assert_all_safe(v, n);
 	ck_assert_uint_eq(n, 6);
@@ -174,7 +180,9 @@ START_TEST(test_nginx_html_exact)
 	ck_assert_uint_eq(e->attr.size, 123);
 	ck_assert_int_eq(e->attr.mtime, utc(2026, 11, 29, 20, 1, 0));
 
-	e = find(v, n, "donn\xc3\xa9" "es.bin");
+	e = find(v, n,
+		 "donn\xc3\xa9"
+		 "es.bin");
 	ck_assert_ptr_nonnull(e);
 	ck_assert(e->size_known);
 	ck_assert_uint_eq(e->attr.size, 5000000);
@@ -243,7 +251,9 @@ START_TEST(test_nginx_json)
 	ck_assert(e->size_known);
 	ck_assert_uint_eq(e->attr.size, 123);
 	ck_assert_int_eq(e->attr.mtime, utc(2026, 11, 29, 20, 1, 2));
-	e = find(v, n, "donn\xc3\xa9" "es.bin");
+	e = find(v, n,
+		 "donn\xc3\xa9"
+		 "es.bin");
 	ck_assert_ptr_nonnull(e);
 	ck_assert_uint_eq(e->attr.size, 5000000);
 	ck_assert_ptr_nonnull(find(v, n, "esc\xc3\xa9\"q\\"));
@@ -273,7 +283,9 @@ START_TEST(test_apache_html)
 	ck_assert_ptr_nonnull(e);
 	ck_assert(e->size_known);
 	ck_assert_uint_eq(e->attr.size, 123);
-	e = find(v, n, "donn\xc3\xa9" "es.bin");
+	e = find(v, n,
+		 "donn\xc3\xa9"
+		 "es.bin");
 	ck_assert_ptr_nonnull(e);
 	ck_assert(!e->size_known);
 	ck_assert_int_eq(e->attr.mtime, utc(2026, 11, 29, 20, 2, 0));
@@ -309,8 +321,8 @@ START_TEST(test_root_and_bad_input)
 	ck_assert_uint_eq(n, 0);
 	ufs_dirents_free(v, n);
 	/* the body need not be NUL-terminated */
-	char unterminated[] = {'<', 'a', ' ', 'h', 'r', 'e', 'f', '=', 'z', '>', 'z', '<', '/',
-			       'a', '>', 'X'};
+	char unterminated[] = {'<', 'a', ' ', 'h', 'r', 'e', 'f', '=',
+			       'z', '>', 'z', '<', '/', 'a', '>', 'X'};
 	ck_assert_int_eq(listing_parse(unterminated, sizeof(unterminated) - 1, NULL, DIR_URL,
 				       LISTING_AUTO, &v, &n),
 			 0);
@@ -344,7 +356,9 @@ static void local_setup(void)
 	ck_assert_int_eq(mkdir(p, 0755), 0);
 	write_file("outside.txt", "secret", 6);
 	write_file("root/hello.txt", "hello, world", 12);
-	write_file("root/sub dir/donn\xc3\xa9" "es.bin", "0123456789", 10);
+	write_file("root/sub dir/donn\xc3\xa9"
+		   "es.bin",
+		   "0123456789", 10);
 	snprintf(p, sizeof(p), "%s/root/out", tmpdir);
 	ck_assert_int_eq(symlink("../outside.txt", p), 0);
 	snprintf(p, sizeof(p), "%s/root/in", tmpdir);
@@ -389,7 +403,8 @@ START_TEST(test_local_list_stat_read)
 
 	ck_assert_int_eq(ufs_list(u, "/sub dir", &v, &n), 0);
 	ck_assert_uint_eq(n, 1);
-	ck_assert_str_eq(v[0].name, "donn\xc3\xa9" "es.bin");
+	ck_assert_str_eq(v[0].name, "donn\xc3\xa9"
+				    "es.bin");
 	ufs_dirents_free(v, n);
 	ck_assert_int_eq(ufs_list(u, "/hello.txt", &v, &n), -ENOTDIR);
 	ck_assert_int_eq(ufs_list(u, "/nope", &v, &n), -ENOENT);
@@ -404,11 +419,23 @@ START_TEST(test_local_list_stat_read)
 	ck_assert_int_eq(ufs_stat(u, "/missing", &a), -ENOENT);
 
 	char buf[64] = {0};
-	ck_assert_int_eq(ufs_stat(u, "/sub dir/donn\xc3\xa9" "es.bin", &a), 0);
-	ck_assert_int_eq(ufs_read(u, "/sub dir/donn\xc3\xa9" "es.bin", 3, 4, buf, &a), 4);
+	ck_assert_int_eq(ufs_stat(u,
+				  "/sub dir/donn\xc3\xa9"
+				  "es.bin",
+				  &a),
+			 0);
+	ck_assert_int_eq(ufs_read(u,
+				  "/sub dir/donn\xc3\xa9"
+				  "es.bin",
+				  3, 4, buf, &a),
+			 4);
 	ck_assert_int_eq(memcmp(buf, "3456", 4), 0);
 	/* past the end: short */
-	ck_assert_int_eq(ufs_read(u, "/sub dir/donn\xc3\xa9" "es.bin", 8, 10, buf, NULL), 2);
+	ck_assert_int_eq(ufs_read(u,
+				  "/sub dir/donn\xc3\xa9"
+				  "es.bin",
+				  8, 10, buf, NULL),
+			 2);
 	ck_assert_int_eq(memcmp(buf, "89", 2), 0);
 	ck_assert_int_eq(ufs_read(u, "/hello.txt", 100, 10, buf, NULL), 0);
 	ck_assert_int_eq(ufs_read(u, "/missing", 0, 10, buf, NULL), -ENOENT);
