@@ -9,6 +9,8 @@ int main(void)
 {
 	SRunner *sr = srunner_create(quantity_suite());
 	srunner_add_suite(sr, objmodel_suite());
+	srunner_add_suite(sr, grant_suite());
+	srunner_add_suite(sr, table_suite());
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);

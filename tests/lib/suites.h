@@ -5,3 +5,5 @@
 
 Suite *quantity_suite(void);
 Suite *objmodel_suite(void);
+Suite *grant_suite(void);
+Suite *table_suite(void);

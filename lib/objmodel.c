@@ -1,0 +1,2585 @@
+// SPDX-License-Identifier: Apache-2.0
+// Decodes yamltree documents into typed objects, validates them, and encodes them back to json-c
+// (and through it YAML). One decoder serves YAML manifests and stored JSON, so both stay in step.
+#include "objmodel.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "quantity.h"
+#include "yamltree.h"
+
+typedef struct yamltree_node ynode;
+
+/* Decoding context: the field path being decoded and where messages go. */
+struct dctx {
+	char path[1024];
+	size_t plen;
+	char *errbuf;
+	size_t errlen;
+	struct objmodel *obj;
+};
+
+/* ---- small helpers ---- */
+
+static size_t path_push_key(struct dctx *c, const char *key)
+{
+	size_t save = c->plen;
+	int n = snprintf(c->path + c->plen, sizeof(c->path) - c->plen, "%s%s", c->plen ? "." : "",
+			 key);
+	if (n > 0)
+		c->plen = c->plen + (size_t)n < sizeof(c->path) ? c->plen + n : sizeof(c->path) - 1;
+	return save;
+}
+
+static size_t path_push_index(struct dctx *c, size_t i)
+{
+	size_t save = c->plen;
+	int n = snprintf(c->path + c->plen, sizeof(c->path) - c->plen, "[%zu]", i);
+	if (n > 0)
+		c->plen = c->plen + (size_t)n < sizeof(c->path) ? c->plen + n : sizeof(c->path) - 1;
+	return save;
+}
+
+static void path_pop(struct dctx *c, size_t save)
+{
+	c->plen = save;
+	c->path[save] = '\0';
+}
+
+__attribute__((format(printf, 2, 3))) static int fail(struct dctx *c, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (c->plen)
+		snprintf(c->errbuf, c->errlen, "%s: %s", c->path, msg);
+	else
+		snprintf(c->errbuf, c->errlen, "%s", msg);
+	return -EINVAL;
+}
+
+/* A required field is absent: name it in the path. */
+static int missing(struct dctx *c, const char *key, const char *hint)
+{
+	size_t save = path_push_key(c, key);
+	int r = fail(c, "missing required field%s", hint);
+	path_pop(c, save);
+	return r;
+}
+
+static int oom(struct dctx *c)
+{
+	snprintf(c->errbuf, c->errlen, "out of memory");
+	return -ENOMEM;
+}
+
+/* Quotes a user string for a message, cut to a readable length. */
+static const char *q(const char *s, char *buf, size_t len)
+{
+	size_t n = strlen(s);
+	if (n + 3 > len)
+		snprintf(buf, len, "\"%.*s...\"", (int)(len - 6), s);
+	else
+		snprintf(buf, len, "\"%s\"", s);
+	for (char *p = buf; *p; p++)
+		if ((unsigned char)*p < 0x20)
+			*p = '?';
+	return buf;
+}
+
+static const char *type_desc(const ynode *n)
+{
+	if (n->type == YAMLTREE_MAP)
+		return "a map";
+	if (n->type == YAMLTREE_SEQ)
+		return "a list";
+	if (yamltree_is_null(n))
+		return "null";
+	return "a scalar";
+}
+
+static int want(struct dctx *c, const ynode *n, enum yamltree_type type)
+{
+	if (n->type == type)
+		return 0;
+	const char *w = type == YAMLTREE_MAP ? "a map" : type == YAMLTREE_SEQ ? "a list" : "a scalar";
+	return fail(c, "expected %s, got %s", w, type_desc(n));
+}
+
+static bool is_null(const ynode *n)
+{
+	return !n || yamltree_is_null(n);
+}
+
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void kvmap_clear(struct kvmap *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		free(m->items[i].key);
+		free(m->items[i].value);
+	}
+	free(m->items);
+	m->items = NULL;
+	m->n = 0;
+}
+
+/* ---- scalar decoders: a null value leaves the output untouched ---- */
+
+static int get_str(struct dctx *c, const ynode *n, char **out)
+{
+	if (is_null(n))
+		return 0;
+	int r = want(c, n, YAMLTREE_SCALAR);
+	if (r < 0)
+		return r;
+	char *s = strdup(n->scalar);
+	if (!s)
+		return oom(c);
+	free(*out);
+	*out = s;
+	return 0;
+}
+
+static int get_bool(struct dctx *c, const ynode *n, bool *out)
+{
+	char b[64];
+	if (is_null(n))
+		return 0;
+	int r = want(c, n, YAMLTREE_SCALAR);
+	if (r < 0)
+		return r;
+	const char *s = n->scalar;
+	if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
+		*out = true;
+	else if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
+		*out = false;
+	else
+		return fail(c, "expected true or false, got %s", q(s, b, sizeof(b)));
+	return 0;
+}
+
+static int get_int(struct dctx *c, const ynode *n, int64_t min, int64_t max, int64_t *out)
+{
+	char b[64];
+	if (is_null(n))
+		return 0;
+	int r = want(c, n, YAMLTREE_SCALAR);
+	if (r < 0)
+		return r;
+	char *end;
+	errno = 0;
+	long long v = strtoll(n->scalar, &end, 10);
+	if (errno || end == n->scalar || *end || isspace((unsigned char)n->scalar[0]))
+		return fail(c, "expected an integer, got %s", q(n->scalar, b, sizeof(b)));
+	if (v < min || v > max)
+		return fail(c, "%lld is outside %" PRId64 "..%" PRId64, v, min, max);
+	*out = v;
+	return 0;
+}
+
+static int get_u64(struct dctx *c, const ynode *n, uint64_t *out)
+{
+	int64_t v = 0;
+	int r = get_int(c, n, 0, INT64_MAX, &v);
+	if (r == 0 && !is_null(n))
+		*out = (uint64_t)v;
+	return r;
+}
+
+static int get_quantity(struct dctx *c, const ynode *n, uint64_t *out)
+{
+	char b[64];
+	if (is_null(n))
+		return 0;
+	int r = want(c, n, YAMLTREE_SCALAR);
+	if (r < 0)
+		return r;
+	r = quantity_parse(n->scalar, out);
+	if (r == -ERANGE)
+		return fail(c, "quantity %s is too large", q(n->scalar, b, sizeof(b)));
+	if (r < 0)
+		return fail(c, "bad quantity %s", q(n->scalar, b, sizeof(b)));
+	return 0;
+}
+
+static int get_fraction(struct dctx *c, const ynode *n, double *out)
+{
+	char b[64];
+	if (is_null(n))
+		return 0;
+	int r = want(c, n, YAMLTREE_SCALAR);
+	if (r < 0)
+		return r;
+	r = fraction_parse(n->scalar, out);
+	if (r == -ERANGE)
+		return fail(c, "%s is outside 0..1", q(n->scalar, b, sizeof(b)));
+	if (r < 0)
+		return fail(c, "bad fraction %s (want a number in 0..1)", q(n->scalar, b, sizeof(b)));
+	return 0;
+}
+
+static int get_time(struct dctx *c, const ynode *n, int64_t *out)
+{
+	char b[64];
+	if (is_null(n))
+		return 0;
+	int r = want(c, n, YAMLTREE_SCALAR);
+	if (r < 0)
+		return r;
+	if (objmodel_parse_time(n->scalar, out) < 0)
+		return fail(c, "bad time %s (want RFC 3339, e.g. \"2026-11-29T20:13:36Z\")",
+			    q(n->scalar, b, sizeof(b)));
+	return 0;
+}
+
+static int get_kvmap(struct dctx *c, const ynode *n, struct kvmap *out)
+{
+	if (is_null(n))
+		return 0;
+	int r = want(c, n, YAMLTREE_MAP);
+	if (r < 0)
+		return r;
+	kvmap_clear(out);
+	out->items = calloc(n->n ? n->n : 1, sizeof(*out->items));
+	if (!out->items)
+		return oom(c);
+	for (size_t i = 0; i < n->n; i++) {
+		const ynode *v = n->items[2 * i + 1];
+		size_t save = path_push_key(c, n->items[2 * i]->scalar);
+		if (v->type != YAMLTREE_SCALAR) {
+			r = want(c, v, YAMLTREE_SCALAR);
+			path_pop(c, save);
+			return r;
+		}
+		path_pop(c, save);
+		out->items[i].key = strdup(n->items[2 * i]->scalar);
+		out->items[i].value = strdup(yamltree_is_null(v) ? "" : v->scalar);
+		out->n = i + 1;
+		if (!out->items[i].key || !out->items[i].value)
+			return oom(c);
+	}
+	return 0;
+}
+
+static int get_strlist(struct dctx *c, const ynode *n, char ***out, size_t *out_n)
+{
+	if (is_null(n))
+		return 0;
+	int r = want(c, n, YAMLTREE_SEQ);
+	if (r < 0)
+		return r;
+	char **v = calloc(n->n ? n->n : 1, sizeof(*v));
+	if (!v)
+		return oom(c);
+	for (size_t i = 0; i < n->n; i++) {
+		size_t save = path_push_index(c, i);
+		if (n->items[i]->type != YAMLTREE_SCALAR || yamltree_is_null(n->items[i])) {
+			r = fail(c, "expected a string, got %s", type_desc(n->items[i]));
+			path_pop(c, save);
+			strv_free(v, i);
+			return r;
+		}
+		path_pop(c, save);
+		v[i] = strdup(n->items[i]->scalar);
+		if (!v[i]) {
+			strv_free(v, i);
+			return oom(c);
+		}
+	}
+	strv_free(*out, *out_n);
+	*out = v;
+	*out_n = n->n;
+	return 0;
+}
+
+/* ---- ignored fields ---- */
+
+static json_object *node_to_json(const ynode *n)
+{
+	json_object *o;
+	switch (n->type) {
+	case YAMLTREE_MAP:
+		o = json_object_new_object();
+		for (size_t i = 0; o && i < n->n; i++)
+			json_object_object_add(o, n->items[2 * i]->scalar,
+					       node_to_json(n->items[2 * i + 1]));
+		return o;
+	case YAMLTREE_SEQ:
+		o = json_object_new_array();
+		for (size_t i = 0; o && i < n->n; i++)
+			json_object_array_add(o, node_to_json(n->items[i]));
+		return o;
+	default:
+		if (!n->plain)
+			return json_object_new_string(n->scalar);
+		if (yamltree_is_null(n))
+			return NULL;
+		if (!strcmp(n->scalar, "true") || !strcmp(n->scalar, "false"))
+			return json_object_new_boolean(n->scalar[0] == 't');
+		char *end;
+		errno = 0;
+		long long ll = strtoll(n->scalar, &end, 10);
+		if (!errno && end != n->scalar && !*end)
+			return json_object_new_int64(ll);
+		double d = strtod(n->scalar, &end);
+		if (end != n->scalar && !*end && !isspace((unsigned char)n->scalar[0]))
+			return json_object_new_double(d);
+		return json_object_new_string(n->scalar);
+	}
+}
+
+/* A Fluid field weir does not use: keep it and warn once per path. */
+static int ignore_field(struct dctx *c, const char *key, const ynode *val)
+{
+	size_t save = path_push_key(c, key);
+	struct objmodel *o = c->obj;
+	int r = 0;
+	if (!o->ignored && !(o->ignored = json_object_new_object()))
+		goto nomem;
+	json_object_object_add(o->ignored, c->path, node_to_json(val));
+	char **w = realloc(o->warnings, (o->n_warnings + 1) * sizeof(*w));
+	if (!w)
+		goto nomem;
+	o->warnings = w;
+	if (asprintf(&w[o->n_warnings], "%s: ignored by weir", c->path) < 0)
+		goto nomem;
+	o->n_warnings++;
+	path_pop(c, save);
+	return 0;
+nomem:
+	path_pop(c, save);
+	r = oom(c);
+	return r;
+}
+
+/* A key no handler took: ignored (with a warning) when Fluid defines it, else an error. A list
+ * of exactly "*" ignores every unknown key (status written by other tools). */
+static int unknown_field(struct dctx *c, const char *key, const ynode *val,
+			 const char *const *fluid_fields)
+{
+	char b[80];
+	for (const char *const *f = fluid_fields; f && *f; f++)
+		if (!strcmp(*f, key) || !strcmp(*f, "*"))
+			return ignore_field(c, key, val);
+	size_t save = path_push_key(c, key);
+	int r = fail(c, "unknown field %s", q(key, b, sizeof(b)));
+	path_pop(c, save);
+	return r;
+}
+
+#define FOREACH_FIELD(map, k, v)                                                                   \
+	for (size_t _i_##k = 0; _i_##k < (map)->n; _i_##k++)                                       \
+		for (const char *k = (map)->items[2 * _i_##k]->scalar; k; k = NULL)                \
+			for (const ynode *v = (map)->items[2 * _i_##k + 1]; v; v = NULL)
+
+/* Runs a field decoder with the key pushed on the path. */
+#define FIELD(c, key, expr)                                                                        \
+	({                                                                                         \
+		size_t _save = path_push_key(c, key);                                              \
+		int _r = (expr);                                                                   \
+		path_pop(c, _save);                                                                \
+		_r;                                                                                \
+	})
+
+/* ---- Dataset ---- */
+
+static void encrypt_options_free(struct encrypt_option *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(e[i].name);
+		free(e[i].secret_name);
+		free(e[i].secret_key);
+	}
+	free(e);
+}
+
+static void conditions_clear(struct conditions *cs)
+{
+	for (size_t i = 0; i < cs->n; i++) {
+		free(cs->items[i].type);
+		free(cs->items[i].status);
+		free(cs->items[i].reason);
+		free(cs->items[i].message);
+	}
+	free(cs->items);
+	cs->items = NULL;
+	cs->n = 0;
+}
+
+static int dec_secret_ref(struct dctx *c, const ynode *v, struct encrypt_option *e)
+{
+	int r;
+	if ((r = want(c, v, YAMLTREE_MAP)) < 0)
+		return r;
+	FOREACH_FIELD(v, k, ref)
+	{
+		if (strcmp(k, "secretKeyRef") != 0)
+			return unknown_field(c, k, ref, NULL);
+		size_t save = path_push_key(c, k);
+		if ((r = want(c, ref, YAMLTREE_MAP)) == 0) {
+			FOREACH_FIELD(ref, k2, v2)
+			{
+				if (!strcmp(k2, "name"))
+					r = FIELD(c, k2, get_str(c, v2, &e->secret_name));
+				else if (!strcmp(k2, "key"))
+					r = FIELD(c, k2, get_str(c, v2, &e->secret_key));
+				else
+					r = unknown_field(c, k2, v2, NULL);
+				if (r < 0)
+					break;
+			}
+		}
+		path_pop(c, save);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int dec_encrypt_options(struct dctx *c, const ynode *n, struct encrypt_option **out,
+			       size_t *out_n)
+{
+	int r;
+	if (is_null(n))
+		return 0;
+	if ((r = want(c, n, YAMLTREE_SEQ)) < 0)
+		return r;
+	struct encrypt_option *e = calloc(n->n ? n->n : 1, sizeof(*e));
+	if (!e)
+		return oom(c);
+	*out = e;
+	*out_n = n->n;
+	for (size_t i = 0; i < n->n; i++) {
+		size_t save = path_push_index(c, i);
+		const ynode *m = n->items[i];
+		if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+			goto out;
+		FOREACH_FIELD(m, k, v)
+		{
+			if (!strcmp(k, "name")) {
+				r = FIELD(c, k, get_str(c, v, &e[i].name));
+			} else if (!strcmp(k, "valueFrom")) {
+				size_t s2 = path_push_key(c, k);
+				r = dec_secret_ref(c, v, &e[i]);
+				path_pop(c, s2);
+			} else {
+				r = unknown_field(c, k, v, NULL);
+			}
+			if (r < 0)
+				goto out;
+		}
+		if (!e[i].name)
+			r = missing(c, "name", "");
+		else if (!e[i].secret_name || !e[i].secret_key)
+			r = fail(c, "valueFrom.secretKeyRef: name and key are required");
+	out:
+		path_pop(c, save);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static const char *const fluid_mount_ignored[] = {NULL};
+
+static int dec_mount(struct dctx *c, const ynode *m, struct dataset_mount *mt)
+{
+	int r = want(c, m, YAMLTREE_MAP);
+	if (r < 0)
+		return r;
+	FOREACH_FIELD(m, k, v)
+	{
+		if (!strcmp(k, "mountPoint"))
+			r = FIELD(c, k, get_str(c, v, &mt->mount_point));
+		else if (!strcmp(k, "name"))
+			r = FIELD(c, k, get_str(c, v, &mt->name));
+		else if (!strcmp(k, "path"))
+			r = FIELD(c, k, get_str(c, v, &mt->path));
+		else if (!strcmp(k, "options"))
+			r = FIELD(c, k, get_kvmap(c, v, &mt->options));
+		else if (!strcmp(k, "encryptOptions"))
+			r = FIELD(c, k,
+				  dec_encrypt_options(c, v, &mt->encrypt_options,
+						      &mt->n_encrypt_options));
+		else if (!strcmp(k, "readOnly"))
+			r = FIELD(c, k, get_bool(c, v, &mt->read_only));
+		else if (!strcmp(k, "shared"))
+			r = FIELD(c, k, get_bool(c, v, &mt->shared));
+		else
+			r = unknown_field(c, k, v, fluid_mount_ignored);
+		if (r < 0)
+			return r;
+	}
+	if (!mt->mount_point)
+		return missing(c, "mountPoint", "");
+	return 0;
+}
+
+static int dec_owner(struct dctx *c, const ynode *m, struct dataset_owner *o)
+{
+	int64_t v64;
+	int r;
+	if (is_null(m))
+		return 0;
+	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+		return r;
+	o->set = true;
+	FOREACH_FIELD(m, k, v)
+	{
+		if (!strcmp(k, "uid")) {
+			r = FIELD(c, k, get_int(c, v, 0, UINT32_MAX, &v64));
+			o->uid = v64;
+			o->uid_set = !is_null(v);
+		} else if (!strcmp(k, "gid")) {
+			r = FIELD(c, k, get_int(c, v, 0, UINT32_MAX, &v64));
+			o->gid = v64;
+			o->gid_set = !is_null(v);
+		} else if (!strcmp(k, "user")) {
+			r = FIELD(c, k, get_str(c, v, &o->user));
+		} else if (!strcmp(k, "group")) {
+			r = FIELD(c, k, get_str(c, v, &o->group));
+		} else {
+			r = unknown_field(c, k, v, NULL);
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int dec_grant(struct dctx *c, const ynode *m, struct sharing_grant *g)
+{
+	char b[80];
+	char *mode = NULL;
+	int r;
+	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+		return r;
+	FOREACH_FIELD(m, k, v)
+	{
+		if (!strcmp(k, "namespace"))
+			r = FIELD(c, k, get_str(c, v, &g->namespace));
+		else if (!strcmp(k, "mode"))
+			r = FIELD(c, k, get_str(c, v, &mode));
+		else if (!strcmp(k, "subPaths"))
+			r = FIELD(c, k, get_strlist(c, v, &g->sub_paths, &g->n_sub_paths));
+		else
+			r = unknown_field(c, k, v, NULL);
+		if (r < 0)
+			goto out;
+	}
+	if (!g->namespace) {
+		r = missing(c, "namespace", "");
+		goto out;
+	}
+	if (!mode || !strcmp(mode, "ro")) {
+		g->mode = GRANT_RO;
+	} else if (!strcmp(mode, "rw")) {
+		g->mode = GRANT_RW;
+	} else {
+		r = FIELD(c, "mode", fail(c, "bad mode %s (want ro or rw)", q(mode, b, sizeof(b))));
+		goto out;
+	}
+	for (size_t i = 0; i < g->n_sub_paths; i++) {
+		char norm[4096];
+		size_t save = path_push_key(c, "subPaths");
+		path_push_index(c, i);
+		if (objmodel_subpath_normalize(g->sub_paths[i], norm, sizeof(norm)) < 0) {
+			r = fail(c, "bad subpath %s", q(g->sub_paths[i], b, sizeof(b)));
+			path_pop(c, save);
+			goto out;
+		}
+		path_pop(c, save);
+		char *s = strdup(norm[0] ? norm : "/");
+		if (!s) {
+			r = oom(c);
+			goto out;
+		}
+		free(g->sub_paths[i]);
+		g->sub_paths[i] = s;
+	}
+out:
+	free(mode);
+	return r;
+}
+
+static int dec_sharing(struct dctx *c, const ynode *m, struct dataset_spec *sp)
+{
+	int r;
+	if (is_null(m))
+		return 0;
+	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+		return r;
+	FOREACH_FIELD(m, k, v)
+	{
+		if (strcmp(k, "allow") != 0)
+			return unknown_field(c, k, v, NULL);
+		size_t save = path_push_key(c, k);
+		if (is_null(v)) {
+			path_pop(c, save);
+			continue;
+		}
+		if ((r = want(c, v, YAMLTREE_SEQ)) < 0)
+			goto out;
+		sp->has_allow_list = true;
+		sp->allow = calloc(v->n ? v->n : 1, sizeof(*sp->allow));
+		if (!sp->allow) {
+			r = oom(c);
+			goto out;
+		}
+		sp->n_allow = v->n;
+		for (size_t i = 0; i < v->n; i++) {
+			size_t s2 = path_push_index(c, i);
+			r = dec_grant(c, v->items[i], &sp->allow[i]);
+			path_pop(c, s2);
+			if (r < 0)
+				goto out;
+		}
+	out:
+		path_pop(c, save);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static const char *const fluid_dataset_spec_ignored[] = {
+	"nodeAffinity", "tolerations", "runtimes", "dataRestoreLocation", NULL};
+
+static int dec_dataset_spec(struct dctx *c, const ynode *m, struct dataset_spec *sp)
+{
+	int r;
+	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+		return r;
+	FOREACH_FIELD(m, k, v)
+	{
+		size_t save = path_push_key(c, k);
+		if (!strcmp(k, "mounts")) {
+			if (is_null(v))
+				goto next;
+			if ((r = want(c, v, YAMLTREE_SEQ)) < 0)
+				goto next;
+			sp->mounts = calloc(v->n ? v->n : 1, sizeof(*sp->mounts));
+			if (!sp->mounts) {
+				r = oom(c);
+				goto next;
+			}
+			sp->n_mounts = v->n;
+			for (size_t i = 0; i < v->n && r == 0; i++) {
+				size_t s2 = path_push_index(c, i);
+				r = dec_mount(c, v->items[i], &sp->mounts[i]);
+				path_pop(c, s2);
+			}
+		} else if (!strcmp(k, "accessModes")) {
+			r = get_strlist(c, v, &sp->access_modes, &sp->n_access_modes);
+		} else if (!strcmp(k, "owner")) {
+			r = dec_owner(c, v, &sp->owner);
+		} else if (!strcmp(k, "placement")) {
+			r = get_str(c, v, &sp->placement);
+		} else if (!strcmp(k, "sharedOptions")) {
+			r = get_kvmap(c, v, &sp->shared_options);
+		} else if (!strcmp(k, "sharedEncryptOptions")) {
+			r = dec_encrypt_options(c, v, &sp->shared_encrypt_options,
+						&sp->n_shared_encrypt_options);
+		} else if (!strcmp(k, "sharing")) {
+			r = dec_sharing(c, v, sp);
+		} else {
+			path_pop(c, save);
+			r = unknown_field(c, k, v, fluid_dataset_spec_ignored);
+			if (r < 0)
+				return r;
+			continue;
+		}
+	next:
+		path_pop(c, save);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int dec_conditions(struct dctx *c, const ynode *n, struct conditions *cs)
+{
+	int r;
+	if (is_null(n))
+		return 0;
+	if ((r = want(c, n, YAMLTREE_SEQ)) < 0)
+		return r;
+	conditions_clear(cs);
+	cs->items = calloc(n->n ? n->n : 1, sizeof(*cs->items));
+	if (!cs->items)
+		return oom(c);
+	cs->n = n->n;
+	for (size_t i = 0; i < n->n; i++) {
+		struct condition *cd = &cs->items[i];
+		const ynode *m = n->items[i];
+		size_t save = path_push_index(c, i);
+		if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+			goto out;
+		FOREACH_FIELD(m, k, v)
+		{
+			if (!strcmp(k, "type"))
+				r = FIELD(c, k, get_str(c, v, &cd->type));
+			else if (!strcmp(k, "status"))
+				r = FIELD(c, k, get_str(c, v, &cd->status));
+			else if (!strcmp(k, "reason"))
+				r = FIELD(c, k, get_str(c, v, &cd->reason));
+			else if (!strcmp(k, "message"))
+				r = FIELD(c, k, get_str(c, v, &cd->message));
+			else if (!strcmp(k, "lastTransitionTime"))
+				r = FIELD(c, k, get_time(c, v, &cd->last_transition_time));
+			else if (!strcmp(k, "lastUpdateTime") || !strcmp(k, "lastProbeTime"))
+				r = 0; /* derived: weir keeps only the transition time */
+			else
+				r = unknown_field(c, k, v, NULL);
+			if (r < 0)
+				goto out;
+		}
+		if (!cd->type)
+			r = missing(c, "type", "");
+	out:
+		path_pop(c, save);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* "12.5%" → 0.125 */
+static int get_percent(struct dctx *c, const ynode *n, double *out, bool *known)
+{
+	char b[64];
+	if (is_null(n))
+		return 0;
+	int r = want(c, n, YAMLTREE_SCALAR);
+	if (r < 0)
+		return r;
+	char *end;
+	double d = strtod(n->scalar, &end);
+	if (end == n->scalar || (*end && strcmp(end, "%") != 0) || d < 0 || d > 100)
+		return fail(c, "bad percentage %s", q(n->scalar, b, sizeof(b)));
+	*out = d / 100.0;
+	*known = true;
+	return 0;
+}
+
+/* A size written for humans ("3.41GiB"); "[Calculating]" or "" means unknown. */
+static int get_size(struct dctx *c, const ynode *n, uint64_t *out, bool *known)
+{
+	if (is_null(n) || (n->type == YAMLTREE_SCALAR && (!n->scalar[0] ||
+							   n->scalar[0] == '[')))
+		return 0;
+	int r = get_quantity(c, n, out);
+	if (r == 0)
+		*known = true;
+	return r;
+}
+
+static int parse_enum(struct dctx *c, const ynode *n, const char *const *names, size_t count,
+		      int *out)
+{
+	char b[64];
+	char *s = NULL;
+	int r = get_str(c, n, &s);
+	if (r < 0 || !s)
+		return r;
+	for (size_t i = 0; i < count; i++) {
+		if (!strcmp(s, names[i])) {
+			*out = (int)i;
+			free(s);
+			return 0;
+		}
+	}
+	char allowed[256] = "";
+	for (size_t i = 0; i < count; i++) {
+		if (!*names[i])
+			continue;
+		size_t l = strlen(allowed);
+		snprintf(allowed + l, sizeof(allowed) - l, "%s%s", l ? ", " : "", names[i]);
+	}
+	r = fail(c, "bad value %s (want one of %s)", q(s, b, sizeof(b)), allowed);
+	free(s);
+	return r;
+}
+
+static const char *const dataset_phases[] = {"", "NotBound", "Bound", "Failed"};
+static const char *const runtime_phases[] = {"", "NotReady", "Ready", "Failed"};
+static const char *const dataload_phases[] = {"", "Pending", "Executing", "Complete", "Failed"};
+static const char *const media[] = {"MEM", "SSD", "HDD"};
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *const any_field[] = {"*", NULL};
+
+static int dec_dataset_status(struct dctx *c, const ynode *m, struct dataset_status *st)
+{
+	int r, phase = 0;
+	bool ufs_exact = false, cached_exact = false, cap_exact = false;
+	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+		return r;
+	FOREACH_FIELD(m, k, v)
+	{
+		if (!strcmp(k, "phase")) {
+			r = FIELD(c, k, parse_enum(c, v, dataset_phases, NELEM(dataset_phases), &phase));
+			st->phase = phase;
+		} else if (!strcmp(k, "ufsTotal")) {
+			if (!ufs_exact)
+				r = FIELD(c, k, get_size(c, v, &st->ufs_total, &st->ufs_total_known));
+		} else if (!strcmp(k, "ufsTotalBytes")) {
+			r = FIELD(c, k, get_u64(c, v, &st->ufs_total));
+			st->ufs_total_known = ufs_exact = true;
+		} else if (!strcmp(k, "fileNum")) {
+			r = FIELD(c, k, get_u64(c, v, &st->file_num));
+			st->file_num_known = !is_null(v);
+		} else if (!strcmp(k, "conditions")) {
+			r = FIELD(c, k, dec_conditions(c, v, &st->conditions));
+		} else if (!strcmp(k, "datasetRef")) {
+			r = FIELD(c, k, get_strlist(c, v, &st->dataset_ref, &st->n_dataset_ref));
+		} else if (!strcmp(k, "cacheStates")) {
+			size_t save = path_push_key(c, k);
+			if (!is_null(v) && (r = want(c, v, YAMLTREE_MAP)) == 0) {
+				FOREACH_FIELD(v, k2, v2)
+				{
+					bool known = false;
+					if (!strcmp(k2, "cached") && !cached_exact) {
+						r = FIELD(c, k2, get_size(c, v2, &st->cached, &known));
+					} else if (!strcmp(k2, "cachedBytes")) {
+						r = FIELD(c, k2, get_u64(c, v2, &st->cached));
+						known = cached_exact = true;
+					} else if (!strcmp(k2, "cacheCapacity") && !cap_exact) {
+						r = FIELD(c, k2,
+							  get_size(c, v2, &st->cache_capacity, &known));
+					} else if (!strcmp(k2, "cacheCapacityBytes")) {
+						r = FIELD(c, k2, get_u64(c, v2, &st->cache_capacity));
+						known = cap_exact = true;
+					} else if (!strcmp(k2, "cacheHitRatio")) {
+						r = FIELD(c, k2,
+							  get_percent(c, v2, &st->cache_hit_ratio,
+								      &st->hit_ratio_known));
+					} else if (!strcmp(k2, "cachedPercentage") ||
+						   !strcmp(k2, "cached") ||
+						   !strcmp(k2, "cacheCapacity")) {
+						r = 0; /* derived from the byte counts */
+					} else {
+						r = unknown_field(c, k2, v2, any_field);
+					}
+					if (known)
+						st->cache_known = true;
+					if (r < 0)
+						break;
+				}
+			}
+			path_pop(c, save);
+		} else {
+			r = unknown_field(c, k, v, any_field);
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- Runtime ---- */
+
+static const char *const fluid_level_ignored[] = {"quotaList", "volumeType", "volumeSource",
+						  NULL};
+
+static int dec_level(struct dctx *c, const ynode *m, struct tier_level *l)
+{
+	int r, medium = -1;
+	bool have_quota = false;
+	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+		return r;
+	FOREACH_FIELD(m, k, v)
+	{
+		if (!strcmp(k, "mediumtype")) {
+			char b[64];
+			size_t save = path_push_key(c, k);
+			char *s = NULL;
+			r = get_str(c, v, &s);
+			if (r == 0 && s) {
+				for (size_t i = 0; i < NELEM(media); i++)
+					if (!strcmp(s, media[i]))
+						medium = (int)i;
+				if (medium < 0)
+					r = fail(c, "bad mediumtype %s (want MEM, SSD or HDD)",
+						 q(s, b, sizeof(b)));
+			}
+			free(s);
+			path_pop(c, save);
+		} else if (!strcmp(k, "path")) {
+			r = FIELD(c, k, get_str(c, v, &l->path));
+		} else if (!strcmp(k, "quota")) {
+			r = FIELD(c, k, get_quantity(c, v, &l->quota));
+			have_quota = !is_null(v);
+		} else if (!strcmp(k, "high")) {
+			r = FIELD(c, k, get_fraction(c, v, &l->high));
+		} else if (!strcmp(k, "low")) {
+			r = FIELD(c, k, get_fraction(c, v, &l->low));
+		} else {
+			r = unknown_field(c, k, v, fluid_level_ignored);
+		}
+		if (r < 0)
+			return r;
+	}
+	if (medium < 0)
+		return missing(c, "mediumtype", " (MEM, SSD or HDD)");
+	l->medium = medium;
+	if (!l->path)
+		return missing(c, "path", "");
+	if (!have_quota)
+		return missing(c, "quota", "");
+	return 0;
+}
+
+static const char *const fluid_runtime_spec_ignored[] = {
+	"master",	   "worker",	   "fuse",	       "jobMaster",   "jobWorker",
+	"apiGateway",	   "initUsers",	   "properties",       "jvmOptions",  "alluxioVersion",
+	"runAs",	   "hadoopConfig", "data",	       "podMetadata", "disablePrometheus",
+	"volumes",	   "management",   "imagePullSecrets", "networkmode", "cleanCachePolicy",
+	"runtimeManagement", "tolerations", "nodeSelector", NULL};
+
+static int dec_runtime_spec(struct dctx *c, const ynode *m, struct runtime *rt)
+{
+	int64_t v64;
+	int r;
+	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+		return r;
+	FOREACH_FIELD(m, k, v)
+	{
+		if (!strcmp(k, "replicas")) {
+			v64 = rt->replicas;
+			r = FIELD(c, k, get_int(c, v, 0, 10000, &v64));
+			rt->replicas = (int32_t)v64;
+		} else if (!strcmp(k, "tieredstore")) {
+			size_t save = path_push_key(c, k);
+			if (!is_null(v) && (r = want(c, v, YAMLTREE_MAP)) == 0) {
+				FOREACH_FIELD(v, k2, v2)
+				{
+					if (strcmp(k2, "levels") != 0) {
+						r = unknown_field(c, k2, v2, NULL);
+						break;
+					}
+					size_t s2 = path_push_key(c, k2);
+					if (!is_null(v2) && (r = want(c, v2, YAMLTREE_SEQ)) == 0) {
+						rt->levels = calloc(v2->n ? v2->n : 1,
+								    sizeof(*rt->levels));
+						if (!rt->levels)
+							r = oom(c);
+						for (size_t i = 0; r == 0 && i < v2->n; i++) {
+							rt->levels[i].high = 0.95;
+							rt->levels[i].low = 0.7;
+							rt->n_levels = i + 1;
+							size_t s3 = path_push_index(c, i);
+							r = dec_level(c, v2->items[i], &rt->levels[i]);
+							path_pop(c, s3);
+						}
+					}
+					path_pop(c, s2);
+					if (r < 0)
+						break;
+				}
+			}
+			path_pop(c, save);
+		} else {
+			r = unknown_field(c, k, v, fluid_runtime_spec_ignored);
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int dec_runtime_status(struct dctx *c, const ynode *m, struct runtime *rt)
+{
+	int r, phase = 0;
+	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+		return r;
+	FOREACH_FIELD(m, k, v)
+	{
+		if (!strcmp(k, "phase")) {
+			r = FIELD(c, k, parse_enum(c, v, runtime_phases, NELEM(runtime_phases), &phase));
+			rt->status.phase = phase;
+		} else if (!strcmp(k, "cacheCapacityBytes")) {
+			r = FIELD(c, k, get_u64(c, v, &rt->status.cache_capacity));
+		} else if (!strcmp(k, "cachedBytes")) {
+			r = FIELD(c, k, get_u64(c, v, &rt->status.cached));
+		} else {
+			r = unknown_field(c, k, v, any_field);
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- DataLoad ---- */
+
+/* Go's time.Duration text as Fluid writes it ("2m1s", "1h0m0s", "350ms"). */
+static int parse_go_duration(const char *s, int64_t *ret)
+{
+	double total = 0;
+	const char *p = s;
+	if (!*p)
+		return -EINVAL;
+	while (*p) {
+		char *end;
+		double v = strtod(p, &end);
+		if (end == p || v < 0)
+			return -EINVAL;
+		p = end;
+		if (!strncmp(p, "ms", 2)) {
+			total += v / 1000;
+			p += 2;
+		} else if (*p == 'h') {
+			total += v * 3600;
+			p++;
+		} else if (*p == 'm') {
+			total += v * 60;
+			p++;
+		} else if (*p == 's') {
+			total += v;
+			p++;
+		} else {
+			return -EINVAL;
+		}
+	}
+	*ret = (int64_t)total;
+	return 0;
+}
+
+static const char *const fluid_dataload_spec_ignored[] = {
+	"options",	"nodeSelector",	    "affinity", "tolerations",
+	"schedulerName", "podMetadata",	    "imagePullSecrets", "runAfter",
+	"ttlSecondsAfterFinished", "resources", NULL};
+
+static int dec_dataload_spec(struct dctx *c, const ynode *m, struct objmodel *o)
+{
+	struct dataload *dl = &o->dataload;
+	int r;
+	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+		return r;
+	FOREACH_FIELD(m, k, v)
+	{
+		size_t save = path_push_key(c, k);
+		if (!strcmp(k, "dataset")) {
+			if (!is_null(v) && (r = want(c, v, YAMLTREE_MAP)) == 0) {
+				FOREACH_FIELD(v, k2, v2)
+				{
+					if (!strcmp(k2, "name"))
+						r = FIELD(c, k2, get_str(c, v2, &dl->spec.dataset_name));
+					else if (!strcmp(k2, "namespace"))
+						r = FIELD(c, k2,
+							  get_str(c, v2, &dl->spec.dataset_namespace));
+					else
+						r = unknown_field(c, k2, v2, NULL);
+					if (r < 0)
+						break;
+				}
+			}
+		} else if (!strcmp(k, "target")) {
+			if (!is_null(v) && (r = want(c, v, YAMLTREE_SEQ)) == 0) {
+				dl->spec.targets = calloc(v->n ? v->n : 1, sizeof(*dl->spec.targets));
+				if (!dl->spec.targets)
+					r = oom(c);
+				for (size_t i = 0; r == 0 && i < v->n; i++) {
+					struct dataload_target *t = &dl->spec.targets[i];
+					const ynode *tm = v->items[i];
+					dl->spec.n_targets = i + 1;
+					size_t s2 = path_push_index(c, i);
+					if ((r = want(c, tm, YAMLTREE_MAP)) == 0) {
+						FOREACH_FIELD(tm, k2, v2)
+						{
+							int64_t rep = 0;
+							if (!strcmp(k2, "path")) {
+								r = FIELD(c, k2, get_str(c, v2, &t->path));
+							} else if (!strcmp(k2, "replicas")) {
+								r = FIELD(c, k2,
+									  get_int(c, v2, 1, 10000, &rep));
+								t->replicas = (int32_t)rep;
+							} else {
+								r = unknown_field(c, k2, v2, NULL);
+							}
+							if (r < 0)
+								break;
+						}
+					}
+					if (r == 0 && !t->path)
+						r = missing(c, "path", "");
+					path_pop(c, s2);
+				}
+			}
+		} else if (!strcmp(k, "loadMetadata")) {
+			r = get_bool(c, v, &dl->spec.load_metadata);
+		} else if (!strcmp(k, "policy")) {
+			static const char *const policies[] = {"Once", "Cron"};
+			int p = 0;
+			r = parse_enum(c, v, policies, NELEM(policies), &p);
+			dl->spec.policy = p;
+		} else if (!strcmp(k, "schedule")) {
+			r = get_str(c, v, &dl->spec.schedule);
+		} else {
+			path_pop(c, save);
+			r = unknown_field(c, k, v, fluid_dataload_spec_ignored);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		path_pop(c, save);
+		if (r < 0)
+			return r;
+	}
+	if (!dl->spec.dataset_name)
+		return missing(c, "dataset.name", "");
+	if (!dl->spec.dataset_namespace && !(dl->spec.dataset_namespace = strdup(o->meta.namespace)))
+		return oom(c);
+	return 0;
+}
+
+static int dec_dataload_status(struct dctx *c, const ynode *m, struct dataload *dl)
+{
+	int r, phase = 0;
+	bool exact = false;
+	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+		return r;
+	FOREACH_FIELD(m, k, v)
+	{
+		size_t save = path_push_key(c, k);
+		if (!strcmp(k, "phase")) {
+			r = parse_enum(c, v, dataload_phases, NELEM(dataload_phases), &phase);
+			dl->status.phase = phase;
+		} else if (!strcmp(k, "duration")) {
+			char b[64];
+			if (!exact && !is_null(v) && (r = want(c, v, YAMLTREE_SCALAR)) == 0 &&
+			    strcmp(v->scalar, "Unfinished") != 0 &&
+			    parse_go_duration(v->scalar, &dl->status.duration) < 0)
+				r = fail(c, "bad duration %s", q(v->scalar, b, sizeof(b)));
+		} else if (!strcmp(k, "durationSeconds")) {
+			r = get_int(c, v, 0, INT64_MAX, &dl->status.duration);
+			exact = true;
+		} else if (!strcmp(k, "startTime")) {
+			r = get_time(c, v, &dl->status.start_time);
+		} else if (!strcmp(k, "completionTime")) {
+			r = get_time(c, v, &dl->status.completion_time);
+		} else if (!strcmp(k, "conditions")) {
+			r = dec_conditions(c, v, &dl->status.conditions);
+		} else if (!strcmp(k, "progress")) {
+			if (!is_null(v) && (r = want(c, v, YAMLTREE_MAP)) == 0) {
+				FOREACH_FIELD(v, k2, v2)
+				{
+					uint64_t *dst = !strcmp(k2, "bytesDone")    ? &dl->status.bytes_done
+							: !strcmp(k2, "bytesTotal") ? &dl->status.bytes_total
+							: !strcmp(k2, "filesDone")  ? &dl->status.files_done
+							: !strcmp(k2, "filesTotal") ? &dl->status.files_total
+										    : NULL;
+					if (dst)
+						r = FIELD(c, k2, get_u64(c, v2, dst));
+					else
+						r = unknown_field(c, k2, v2, NULL);
+					if (r < 0)
+						break;
+				}
+			}
+		} else {
+			path_pop(c, save);
+			r = unknown_field(c, k, v, any_field);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		path_pop(c, save);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- the object ---- */
+
+static const char *const fluid_meta_ignored[] = {
+	"generateName",	   "generation",	 "finalizers",
+	"ownerReferences", "managedFields",	 "deletionTimestamp",
+	"selfLink",	   "deletionGracePeriodSeconds", NULL};
+
+static int dec_meta(struct dctx *c, const ynode *m, struct objmeta *meta)
+{
+	int r;
+	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+		return r;
+	FOREACH_FIELD(m, k, v)
+	{
+		if (!strcmp(k, "name"))
+			r = FIELD(c, k, get_str(c, v, &meta->name));
+		else if (!strcmp(k, "namespace"))
+			r = FIELD(c, k, get_str(c, v, &meta->namespace));
+		else if (!strcmp(k, "labels"))
+			r = FIELD(c, k, get_kvmap(c, v, &meta->labels));
+		else if (!strcmp(k, "annotations"))
+			r = FIELD(c, k, get_kvmap(c, v, &meta->annotations));
+		else if (!strcmp(k, "creationTimestamp"))
+			r = FIELD(c, k, get_time(c, v, &meta->creation_timestamp));
+		else if (!strcmp(k, "uid"))
+			r = FIELD(c, k, get_str(c, v, &meta->uid));
+		else if (!strcmp(k, "resourceVersion"))
+			r = FIELD(c, k, get_str(c, v, &meta->resource_version));
+		else
+			r = unknown_field(c, k, v, fluid_meta_ignored);
+		if (r < 0)
+			return r;
+	}
+	if (!meta->name)
+		return missing(c, "name", "");
+	return 0;
+}
+
+struct kind_desc {
+	const char *name;
+	const char *api;
+	enum objmodel_kind kind;
+};
+
+static const struct kind_desc kinds[] = {
+	{"Dataset", OBJMODEL_API_FLUID, OBJMODEL_DATASET},
+	{"AlluxioRuntime", OBJMODEL_API_FLUID, OBJMODEL_RUNTIME},
+	{"Runtime", OBJMODEL_API_FLUID, OBJMODEL_RUNTIME},
+	{"DataLoad", OBJMODEL_API_FLUID, OBJMODEL_DATALOAD},
+	{"Namespace", OBJMODEL_API_CORE, OBJMODEL_NAMESPACE},
+};
+
+static void objmodel_init_defaults(struct objmodel *o)
+{
+	if (o->kind == OBJMODEL_RUNTIME)
+		o->runtime.replicas = 1;
+}
+
+/* Decodes one document. *hdr receives "Kind ns/name" as soon as they are known. */
+static int decode(struct dctx *c, const ynode *root, struct objmodel **ret, char *hdr,
+		  size_t hdrlen)
+{
+	char b[80];
+	char *api = NULL, *kind = NULL;
+	const struct kind_desc *kd = NULL;
+	int r;
+
+	hdr[0] = '\0';
+	if (root->type != YAMLTREE_MAP)
+		return fail(c, "expected a map with apiVersion, kind, metadata, got %s",
+			    type_desc(root));
+	struct objmodel *o = calloc(1, sizeof(*o));
+	if (!o)
+		return oom(c);
+	c->obj = o;
+	if ((r = FIELD(c, "apiVersion", get_str(c, yamltree_get(root, "apiVersion"), &api))) < 0 ||
+	    (r = FIELD(c, "kind", get_str(c, yamltree_get(root, "kind"), &kind))) < 0)
+		goto fail;
+	if (!kind) {
+		r = missing(c, "kind", "");
+		goto fail;
+	}
+	for (size_t i = 0; i < NELEM(kinds); i++)
+		if (!strcmp(kinds[i].name, kind))
+			kd = &kinds[i];
+	if (!kd) {
+		r = FIELD(c, "kind",
+			  fail(c, "unknown kind %s (weir knows Dataset, AlluxioRuntime, Runtime, "
+				  "DataLoad, Namespace)",
+			       q(kind, b, sizeof(b))));
+		goto fail;
+	}
+	if (!api) {
+		r = missing(c, "apiVersion", "");
+		goto fail;
+	}
+	if (strcmp(api, kd->api) != 0) {
+		r = FIELD(c, "apiVersion",
+			  fail(c, "unknown apiVersion %s for kind %s (want %s)", q(api, b, sizeof(b)),
+			       kd->name, kd->api));
+		goto fail;
+	}
+	o->kind = kd->kind;
+	o->kind_name = kind;
+	o->api_version = api;
+	kind = api = NULL;
+	objmodel_init_defaults(o);
+
+	const ynode *meta = yamltree_get(root, "metadata");
+	if (!meta || is_null(meta)) {
+		r = missing(c, "metadata", "");
+		goto fail;
+	}
+	if ((r = FIELD(c, "metadata", dec_meta(c, meta, &o->meta))) < 0)
+		goto fail;
+	if (o->kind == OBJMODEL_NAMESPACE) {
+		free(o->meta.namespace);
+		o->meta.namespace = NULL;
+		snprintf(hdr, hdrlen, "%s %s", o->kind_name, o->meta.name);
+	} else {
+		if (!o->meta.namespace && !(o->meta.namespace = strdup(OBJMODEL_DEFAULT_NAMESPACE))) {
+			r = oom(c);
+			goto fail;
+		}
+		snprintf(hdr, hdrlen, "%s %s/%s", o->kind_name, o->meta.namespace, o->meta.name);
+	}
+
+	const ynode *spec = yamltree_get(root, "spec"), *status = yamltree_get(root, "status");
+	if (is_null(spec))
+		spec = NULL;
+	if (is_null(status))
+		status = NULL;
+	if (!spec && o->kind != OBJMODEL_NAMESPACE) {
+		r = missing(c, "spec", "");
+		goto fail;
+	}
+	switch (o->kind) {
+	case OBJMODEL_DATASET:
+		r = FIELD(c, "spec", dec_dataset_spec(c, spec, &o->dataset.spec));
+		if (r == 0 && status)
+			r = FIELD(c, "status", dec_dataset_status(c, status, &o->dataset.status));
+		break;
+	case OBJMODEL_RUNTIME:
+		r = FIELD(c, "spec", dec_runtime_spec(c, spec, &o->runtime));
+		if (r == 0 && status)
+			r = FIELD(c, "status", dec_runtime_status(c, status, &o->runtime));
+		break;
+	case OBJMODEL_DATALOAD:
+		r = FIELD(c, "spec", dec_dataload_spec(c, spec, o));
+		if (r == 0 && status)
+			r = FIELD(c, "status", dec_dataload_status(c, status, &o->dataload));
+		break;
+	case OBJMODEL_NAMESPACE:
+		if (spec)
+			r = ignore_field(c, "spec", spec);
+		if (r == 0 && status)
+			r = ignore_field(c, "status", status);
+		break;
+	}
+	if (r < 0)
+		goto fail;
+	for (size_t i = 0; i < root->n; i++) {
+		const char *k = root->items[2 * i]->scalar;
+		if (strcmp(k, "apiVersion") && strcmp(k, "kind") && strcmp(k, "metadata") &&
+		    strcmp(k, "spec") && strcmp(k, "status")) {
+			r = unknown_field(c, k, root->items[2 * i + 1], NULL);
+			goto fail;
+		}
+	}
+	*ret = o;
+	return 0;
+fail:
+	free(api);
+	free(kind);
+	objmodel_free(o);
+	c->obj = NULL;
+	return r;
+}
+
+/* ---- validation ---- */
+
+static bool dns_label(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 63 || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '-'))
+			return false;
+	return true;
+}
+
+static bool dns_subdomain(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 253)
+		return false;
+	char buf[254];
+	memcpy(buf, s, n + 1);
+	for (char *save = NULL, *tok = strtok_r(buf, ".", &save); tok;
+	     tok = strtok_r(NULL, ".", &save))
+		if (!dns_label(tok))
+			return false;
+	return s[0] != '.' && s[n - 1] != '.' && !strstr(s, "..");
+}
+
+int objmodel_subpath_normalize(const char *in, char *buf, size_t len)
+{
+	size_t o = 0;
+	const char *p = in;
+	if (len == 0)
+		return -ENAMETOOLONG;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		const char *e = strchr(p, '/');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return -EINVAL;
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+				return -EINVAL;
+		if (o + 1 + n + 1 > len)
+			return -ENAMETOOLONG;
+		buf[o++] = '/';
+		memcpy(buf + o, p, n);
+		o += n;
+		p += n;
+	}
+	buf[o] = '\0';
+	return 0;
+}
+
+int dataset_ref_parse(const char *mp, struct dataset_ref *ret, char *errbuf, size_t errlen)
+{
+	char b[300];
+	size_t sl = strlen(OBJMODEL_DATASET_SCHEME);
+	struct dataset_ref ref = {0};
+	if (strncmp(mp, OBJMODEL_DATASET_SCHEME, sl) != 0) {
+		snprintf(errbuf, errlen, "%s is not a dataset:// reference", q(mp, b, sizeof(b)));
+		return -EINVAL;
+	}
+	const char *p = mp + sl;
+	const char *slash = strchr(p, '/');
+	size_t nl = slash ? (size_t)(slash - p) : strlen(p);
+	if (nl == 0 || nl >= sizeof(ref.namespace)) {
+		snprintf(errbuf, errlen, "%s: want dataset://<namespace>/<name>[/<subpath>]",
+			 q(mp, b, sizeof(b)));
+		return -EINVAL;
+	}
+	memcpy(ref.namespace, p, nl);
+	if (!dns_label(ref.namespace)) {
+		snprintf(errbuf, errlen, "%s: bad namespace %s", q(mp, b, sizeof(b)),
+			 q(ref.namespace, b + 150, 150));
+		return -EINVAL;
+	}
+	p = slash ? slash + 1 : p + nl;
+	slash = strchr(p, '/');
+	nl = slash ? (size_t)(slash - p) : strlen(p);
+	if (nl == 0 || nl >= sizeof(ref.name)) {
+		snprintf(errbuf, errlen, "%s: missing dataset name (want dataset://<namespace>/<name>)",
+			 q(mp, b, sizeof(b)));
+		return -EINVAL;
+	}
+	memcpy(ref.name, p, nl);
+	if (!dns_subdomain(ref.name)) {
+		snprintf(errbuf, errlen, "%s: bad dataset name", q(mp, b, sizeof(b)));
+		return -EINVAL;
+	}
+	if (slash && objmodel_subpath_normalize(slash, ref.subpath, sizeof(ref.subpath)) < 0) {
+		snprintf(errbuf, errlen, "%s: bad subpath (no \".\" or \"..\" components)",
+			 q(mp, b, sizeof(b)));
+		return -EINVAL;
+	}
+	*ret = ref;
+	return 0;
+}
+
+bool dataset_is_reference(const struct objmodel *obj)
+{
+	if (!obj || obj->kind != OBJMODEL_DATASET)
+		return false;
+	for (size_t i = 0; i < obj->dataset.spec.n_mounts; i++)
+		if (!strncmp(obj->dataset.spec.mounts[i].mount_point, OBJMODEL_DATASET_SCHEME,
+			     strlen(OBJMODEL_DATASET_SCHEME)))
+			return true;
+	return false;
+}
+
+static const char *const schemes[] = {"https://", "http://", "s3://", "local://", "pvc://",
+				      OBJMODEL_DATASET_SCHEME};
+
+__attribute__((format(printf, 3, 4))) static int vfail(char *errbuf, size_t errlen,
+							const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(errbuf, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static int validate_reference(const struct objmodel *o, char *errbuf, size_t errlen)
+{
+	const struct dataset_spec *sp = &o->dataset.spec;
+	size_t sl = strlen(OBJMODEL_DATASET_SCHEME), first = 0;
+	char b[200];
+	for (size_t i = 0; i < sp->n_mounts; i++)
+		if (!strncmp(sp->mounts[i].mount_point, OBJMODEL_DATASET_SCHEME, sl)) {
+			first = i;
+			break;
+		}
+	for (size_t i = 0; i < sp->n_mounts; i++)
+		if (strncmp(sp->mounts[i].mount_point, OBJMODEL_DATASET_SCHEME, sl) != 0)
+			return vfail(errbuf, errlen,
+				     "spec.mounts[%zu].mountPoint: %s cannot be combined with the "
+				     "dataset:// reference in spec.mounts[%zu]; a reference must be "
+				     "the only mount",
+				     i, q(sp->mounts[i].mount_point, b, sizeof(b)), first);
+	if (sp->n_mounts != 1)
+		return vfail(errbuf, errlen,
+			     "spec.mounts: a dataset:// reference must have exactly one mount, "
+			     "found %zu",
+			     sp->n_mounts);
+	const struct dataset_mount *m = &sp->mounts[0];
+	const char *bad = m->path			  ? "spec.mounts[0].path"
+			  : m->options.n		  ? "spec.mounts[0].options"
+			  : m->n_encrypt_options	  ? "spec.mounts[0].encryptOptions"
+			  : m->shared			  ? "spec.mounts[0].shared"
+			  : sp->n_access_modes		  ? "spec.accessModes"
+			  : sp->owner.set		  ? "spec.owner"
+			  : sp->placement		  ? "spec.placement"
+			  : sp->shared_options.n	  ? "spec.sharedOptions"
+			  : sp->n_shared_encrypt_options ? "spec.sharedEncryptOptions"
+			  : sp->has_allow_list		  ? "spec.sharing"
+							  : NULL;
+	if (!bad && o->ignored) {
+		json_object_object_foreach(o->ignored, key, val)
+		{
+			(void)val;
+			if (!strncmp(key, "spec.", 5)) {
+				bad = key;
+				break;
+			}
+		}
+	}
+	if (bad)
+		return vfail(errbuf, errlen,
+			     "%s: not allowed on a dataset:// reference (the source dataset's "
+			     "settings apply; use dataset://<ns>/<name>/<subpath> for a "
+			     "subdirectory)",
+			     bad);
+	struct dataset_ref ref;
+	char msg[512];
+	if (dataset_ref_parse(m->mount_point, &ref, msg, sizeof(msg)) < 0)
+		return vfail(errbuf, errlen, "spec.mounts[0].mountPoint: %s", msg);
+	if (!strcmp(ref.namespace, o->meta.namespace) && !strcmp(ref.name, o->meta.name))
+		return vfail(errbuf, errlen, "spec.mounts[0].mountPoint: a dataset cannot "
+					     "reference itself");
+	return 0;
+}
+
+static int validate_dataset(const struct objmodel *o, char *errbuf, size_t errlen)
+{
+	const struct dataset_spec *sp = &o->dataset.spec;
+	char b[200];
+	static const char *const modes[] = {"ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce",
+					    "ReadOnlyOnce", "ReadWriteOncePod"};
+	if (sp->n_mounts == 0)
+		return vfail(errbuf, errlen, "spec.mounts: at least one mount is required");
+	if (dataset_is_reference(o))
+		return validate_reference(o, errbuf, errlen);
+	for (size_t i = 0; i < sp->n_mounts; i++) {
+		const struct dataset_mount *m = &sp->mounts[i];
+		bool ok = false;
+		for (size_t s = 0; s < NELEM(schemes); s++)
+			ok |= !strncmp(m->mount_point, schemes[s], strlen(schemes[s])) &&
+			      m->mount_point[strlen(schemes[s])];
+		if (!ok)
+			return vfail(errbuf, errlen,
+				     "spec.mounts[%zu].mountPoint: unsupported %s (want https://, "
+				     "http://, s3://, local://, pvc:// or dataset://)",
+				     i, q(m->mount_point, b, sizeof(b)));
+		if (m->path && m->path[0] != '/')
+			return vfail(errbuf, errlen,
+				     "spec.mounts[%zu].path: %s must be absolute", i,
+				     q(m->path, b, sizeof(b)));
+		for (size_t j = 0; j < i; j++)
+			if (m->name && sp->mounts[j].name && !strcmp(m->name, sp->mounts[j].name))
+				return vfail(errbuf, errlen,
+					     "spec.mounts[%zu].name: %s is already used by "
+					     "spec.mounts[%zu]",
+					     i, q(m->name, b, sizeof(b)), j);
+	}
+	for (size_t i = 0; i < sp->n_access_modes; i++) {
+		bool ok = false;
+		for (size_t j = 0; j < NELEM(modes); j++)
+			ok |= !strcmp(sp->access_modes[i], modes[j]);
+		if (!ok)
+			return vfail(errbuf, errlen,
+				     "spec.accessModes[%zu]: unknown access mode %s", i,
+				     q(sp->access_modes[i], b, sizeof(b)));
+	}
+	if (sp->placement && strcmp(sp->placement, "Exclusive") && strcmp(sp->placement, "Shared"))
+		return vfail(errbuf, errlen,
+			     "spec.placement: bad value %s (want Exclusive or Shared)",
+			     q(sp->placement, b, sizeof(b)));
+	for (size_t i = 0; i < sp->n_allow; i++) {
+		const struct sharing_grant *g = &sp->allow[i];
+		if (strcmp(g->namespace, "*") != 0 && !dns_label(g->namespace))
+			return vfail(errbuf, errlen,
+				     "spec.sharing.allow[%zu].namespace: bad namespace %s (want "
+				     "a namespace name or \"*\")",
+				     i, q(g->namespace, b, sizeof(b)));
+		for (size_t j = 0; j < g->n_sub_paths; j++)
+			if (g->sub_paths[j][0] != '/')
+				return vfail(errbuf, errlen,
+					     "spec.sharing.allow[%zu].subPaths[%zu]: bad subpath",
+					     i, j);
+	}
+	return 0;
+}
+
+static int validate_runtime(const struct objmodel *o, char *errbuf, size_t errlen)
+{
+	const struct runtime *rt = &o->runtime;
+	char b[200];
+	if (rt->n_levels == 0)
+		return vfail(errbuf, errlen,
+			     "spec.tieredstore.levels: at least one cache tier is required");
+	for (size_t i = 0; i < rt->n_levels; i++) {
+		const struct tier_level *l = &rt->levels[i];
+		if (l->path[0] != '/')
+			return vfail(errbuf, errlen,
+				     "spec.tieredstore.levels[%zu].path: %s must be absolute", i,
+				     q(l->path, b, sizeof(b)));
+		if (l->quota == 0)
+			return vfail(errbuf, errlen,
+				     "spec.tieredstore.levels[%zu].quota: must be more than 0", i);
+		if (!(l->high >= 0 && l->high <= 1) || !(l->low >= 0 && l->low <= 1))
+			return vfail(errbuf, errlen,
+				     "spec.tieredstore.levels[%zu]: watermarks must be in 0..1", i);
+		if (l->low > l->high)
+			return vfail(errbuf, errlen,
+				     "spec.tieredstore.levels[%zu].low: %.2f is above high %.2f", i,
+				     l->low, l->high);
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(rt->levels[j].path, l->path))
+				return vfail(errbuf, errlen,
+					     "spec.tieredstore.levels[%zu].path: %s is already "
+					     "used by levels[%zu]",
+					     i, q(l->path, b, sizeof(b)), j);
+	}
+	return 0;
+}
+
+/* "*\/5 * * * *", "@hourly", "@every 1h" */
+static bool cron_ok(const char *s)
+{
+	if (s[0] == '@')
+		return strlen(s) > 1;
+	int fields = 0;
+	bool in = false;
+	for (const char *p = s; *p; p++) {
+		if (isspace((unsigned char)*p)) {
+			in = false;
+		} else {
+			if (!strchr("0123456789*/,-?LW#ABCDEFGHIJKLMNOPQRSTUVWXYZ", toupper(*p)))
+				return false;
+			if (!in)
+				fields++;
+			in = true;
+		}
+	}
+	return fields == 5 || fields == 6;
+}
+
+static int validate_dataload(const struct objmodel *o, char *errbuf, size_t errlen)
+{
+	const struct dataload *dl = &o->dataload;
+	char b[200];
+	if (!dns_subdomain(dl->spec.dataset_name))
+		return vfail(errbuf, errlen, "spec.dataset.name: bad name %s",
+			     q(dl->spec.dataset_name, b, sizeof(b)));
+	if (!dns_label(dl->spec.dataset_namespace))
+		return vfail(errbuf, errlen, "spec.dataset.namespace: bad namespace %s",
+			     q(dl->spec.dataset_namespace, b, sizeof(b)));
+	for (size_t i = 0; i < dl->spec.n_targets; i++) {
+		char norm[4096];
+		if (objmodel_subpath_normalize(dl->spec.targets[i].path, norm, sizeof(norm)) < 0)
+			return vfail(errbuf, errlen,
+				     "spec.target[%zu].path: bad path %s (no \".\" or \"..\")", i,
+				     q(dl->spec.targets[i].path, b, sizeof(b)));
+	}
+	if (dl->spec.policy == DATALOAD_CRON && !dl->spec.schedule)
+		return vfail(errbuf, errlen, "spec.schedule: required with policy Cron");
+	if (dl->spec.policy == DATALOAD_CRON && !cron_ok(dl->spec.schedule))
+		return vfail(errbuf, errlen, "spec.schedule: bad cron schedule %s",
+			     q(dl->spec.schedule, b, sizeof(b)));
+	if (dl->spec.policy == DATALOAD_ONCE && dl->spec.schedule)
+		return vfail(errbuf, errlen, "spec.schedule: only allowed with policy Cron");
+	return 0;
+}
+
+int objmodel_validate(const struct objmodel *o, char *errbuf, size_t errlen)
+{
+	char b[300];
+	if (!o->meta.name || !dns_subdomain(o->meta.name) ||
+	    (o->kind == OBJMODEL_NAMESPACE && !dns_label(o->meta.name)))
+		return vfail(errbuf, errlen,
+			     "metadata.name: bad name %s (lowercase letters, digits, '-' and '.', "
+			     "starting and ending with a letter or digit)",
+			     q(o->meta.name ? o->meta.name : "", b, sizeof(b)));
+	if (o->kind != OBJMODEL_NAMESPACE && (!o->meta.namespace || !dns_label(o->meta.namespace)))
+		return vfail(errbuf, errlen,
+			     "metadata.namespace: bad namespace %s (lowercase letters, digits and "
+			     "'-', at most 63)",
+			     q(o->meta.namespace ? o->meta.namespace : "", b, sizeof(b)));
+	switch (o->kind) {
+	case OBJMODEL_DATASET:
+		return validate_dataset(o, errbuf, errlen);
+	case OBJMODEL_RUNTIME:
+		return validate_runtime(o, errbuf, errlen);
+	case OBJMODEL_DATALOAD:
+		return validate_dataload(o, errbuf, errlen);
+	case OBJMODEL_NAMESPACE:
+		return 0;
+	}
+	return 0;
+}
+
+/* ---- freeing and construction ---- */
+
+static void meta_clear(struct objmeta *m)
+{
+	free(m->name);
+	free(m->namespace);
+	kvmap_clear(&m->labels);
+	kvmap_clear(&m->annotations);
+	free(m->uid);
+	free(m->resource_version);
+}
+
+void objmodel_free(struct objmodel *o)
+{
+	if (!o)
+		return;
+	free(o->kind_name);
+	free(o->api_version);
+	meta_clear(&o->meta);
+	strv_free(o->warnings, o->n_warnings);
+	if (o->ignored)
+		json_object_put(o->ignored);
+	switch (o->kind) {
+	case OBJMODEL_DATASET: {
+		struct dataset_spec *sp = &o->dataset.spec;
+		for (size_t i = 0; i < sp->n_mounts; i++) {
+			struct dataset_mount *m = &sp->mounts[i];
+			free(m->mount_point);
+			free(m->name);
+			free(m->path);
+			kvmap_clear(&m->options);
+			encrypt_options_free(m->encrypt_options, m->n_encrypt_options);
+		}
+		free(sp->mounts);
+		strv_free(sp->access_modes, sp->n_access_modes);
+		free(sp->owner.user);
+		free(sp->owner.group);
+		free(sp->placement);
+		kvmap_clear(&sp->shared_options);
+		encrypt_options_free(sp->shared_encrypt_options, sp->n_shared_encrypt_options);
+		for (size_t i = 0; i < sp->n_allow; i++) {
+			free(sp->allow[i].namespace);
+			strv_free(sp->allow[i].sub_paths, sp->allow[i].n_sub_paths);
+		}
+		free(sp->allow);
+		conditions_clear(&o->dataset.status.conditions);
+		strv_free(o->dataset.status.dataset_ref, o->dataset.status.n_dataset_ref);
+		break;
+	}
+	case OBJMODEL_RUNTIME:
+		for (size_t i = 0; i < o->runtime.n_levels; i++)
+			free(o->runtime.levels[i].path);
+		free(o->runtime.levels);
+		break;
+	case OBJMODEL_DATALOAD:
+		free(o->dataload.spec.dataset_name);
+		free(o->dataload.spec.dataset_namespace);
+		for (size_t i = 0; i < o->dataload.spec.n_targets; i++)
+			free(o->dataload.spec.targets[i].path);
+		free(o->dataload.spec.targets);
+		free(o->dataload.spec.schedule);
+		conditions_clear(&o->dataload.status.conditions);
+		break;
+	case OBJMODEL_NAMESPACE:
+		break;
+	}
+	free(o);
+}
+
+void objmodel_list_free(struct objmodel_list *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n; i++)
+		objmodel_free(l->items[i]);
+	free(l->items);
+	free(l);
+}
+
+struct objmodel *objmodel_new(enum objmodel_kind kind, const char *ns, const char *name)
+{
+	struct objmodel *o = calloc(1, sizeof(*o));
+	if (!o)
+		return NULL;
+	o->kind = kind;
+	o->kind_name = strdup(objmodel_kind_name(kind));
+	o->api_version = strdup(kind == OBJMODEL_NAMESPACE ? OBJMODEL_API_CORE : OBJMODEL_API_FLUID);
+	o->meta.name = strdup(name ? name : "");
+	if (kind != OBJMODEL_NAMESPACE)
+		o->meta.namespace = strdup(ns ? ns : OBJMODEL_DEFAULT_NAMESPACE);
+	if (!o->kind_name || !o->api_version || !o->meta.name ||
+	    (kind != OBJMODEL_NAMESPACE && !o->meta.namespace)) {
+		objmodel_free(o);
+		return NULL;
+	}
+	objmodel_init_defaults(o);
+	return o;
+}
+
+/* ---- parsing entry points ---- */
+
+int objmodel_parse_buffer(const char *name, const char *buf, size_t len,
+			  struct objmodel_list **ret_list, char *errbuf, size_t errlen)
+{
+	struct yamltree_docs *docs = NULL;
+	struct objmodel_list *list = NULL;
+	char msg[1024], hdr[600];
+	int r;
+
+	r = yamltree_parse(buf, len, &docs, msg, sizeof(msg));
+	if (r < 0) {
+		snprintf(errbuf, errlen, "%s: %s", name, msg);
+		return r;
+	}
+	list = calloc(1, sizeof(*list));
+	if (!list || !(list->items = calloc(docs->n ? docs->n : 1, sizeof(*list->items)))) {
+		r = -ENOMEM;
+		snprintf(errbuf, errlen, "%s: out of memory", name);
+		goto fail;
+	}
+	for (size_t i = 0; i < docs->n; i++) {
+		struct dctx c = {.errbuf = msg, .errlen = sizeof(msg)};
+		struct objmodel *o = NULL;
+		unsigned idx = docs->docs[i].index;
+		r = decode(&c, docs->docs[i].root, &o, hdr, sizeof(hdr));
+		if (r == 0) {
+			list->items[list->n++] = o;
+			r = objmodel_validate(o, msg, sizeof(msg));
+		}
+		for (size_t j = 0; r == 0 && j + 1 < list->n; j++) {
+			const struct objmodel *p = list->items[j];
+			if (p->kind == o->kind && !strcmp(p->meta.name, o->meta.name) &&
+			    (o->kind == OBJMODEL_NAMESPACE ||
+			     !strcmp(p->meta.namespace, o->meta.namespace))) {
+				snprintf(msg, sizeof(msg), "the same object as document %u",
+					 docs->docs[j].index);
+				r = -EINVAL;
+			}
+		}
+		if (r < 0) {
+			if (hdr[0])
+				snprintf(errbuf, errlen, "%s: document %u (%s): %s", name, idx, hdr,
+					 msg);
+			else
+				snprintf(errbuf, errlen, "%s: document %u: %s", name, idx, msg);
+			goto fail;
+		}
+	}
+	yamltree_docs_free(docs);
+	*ret_list = list;
+	return (int)list->n;
+fail:
+	objmodel_list_free(list);
+	yamltree_docs_free(docs);
+	return r;
+}
+
+int objmodel_parse_file(const char *path, struct objmodel_list **ret_list, char *errbuf,
+			size_t errlen)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(errbuf, errlen, "%s: %s", path, strerror(-r));
+		return r;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		snprintf(errbuf, errlen, "%s: %s", path, strerror(-r));
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		r = -EISDIR;
+		snprintf(errbuf, errlen, "%s: is a directory", path);
+		goto out;
+	}
+	/* Read at most one byte past the limit, so pipes and growing files are capped too. */
+	buf = malloc(YAMLTREE_MAX_BYTES + 1);
+	if (!buf) {
+		r = -ENOMEM;
+		snprintf(errbuf, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf + len, YAMLTREE_MAX_BYTES + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			snprintf(errbuf, errlen, "%s: %s", path, strerror(-r));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > YAMLTREE_MAX_BYTES) {
+			r = -E2BIG;
+			snprintf(errbuf, errlen, "%s: larger than the limit of %u bytes", path,
+				 YAMLTREE_MAX_BYTES);
+			goto out;
+		}
+	}
+	r = objmodel_parse_buffer(path, buf, len, ret_list, errbuf, errlen);
+out:
+	free(buf);
+	close(fd);
+	return r;
+}
+
+int objmodel_from_json_object(json_object *obj, struct objmodel **ret, char *errbuf,
+			      size_t errlen)
+{
+	struct yamltree_node *root = NULL;
+	char msg[1024], hdr[600];
+	int r = yamltree_from_json(obj, &root);
+	if (r < 0) {
+		snprintf(errbuf, errlen, "json: %s",
+			 r == -E2BIG ? "nested too deeply" : "out of memory");
+		return r;
+	}
+	struct dctx c = {.errbuf = msg, .errlen = sizeof(msg)};
+	struct objmodel *o = NULL;
+	r = decode(&c, root, &o, hdr, sizeof(hdr));
+	yamltree_node_free(root);
+	if (r == 0) {
+		r = objmodel_validate(o, msg, sizeof(msg));
+		if (r < 0) {
+			objmodel_free(o);
+			o = NULL;
+		}
+	}
+	if (r < 0) {
+		if (hdr[0])
+			snprintf(errbuf, errlen, "json (%s): %s", hdr, msg);
+		else
+			snprintf(errbuf, errlen, "json: %s", msg);
+		return r;
+	}
+	*ret = o;
+	return 0;
+}
+
+int objmodel_from_json(const char *text, struct objmodel **ret, char *errbuf, size_t errlen)
+{
+	size_t len = strlen(text);
+	if (len > YAMLTREE_MAX_BYTES) {
+		snprintf(errbuf, errlen, "json: larger than the limit of %u bytes",
+			 YAMLTREE_MAX_BYTES);
+		return -E2BIG;
+	}
+	struct json_tokener *tok = json_tokener_new_ex(YAMLTREE_MAX_DEPTH);
+	if (!tok)
+		return -ENOMEM;
+	json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
+	enum json_tokener_error jerr = json_tokener_get_error(tok);
+	size_t off = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	if (!obj || jerr != json_tokener_success) {
+		snprintf(errbuf, errlen, "json: %s at offset %zu",
+			 json_tokener_error_desc(jerr == json_tokener_continue
+							 ? json_tokener_error_parse_eof
+							 : jerr),
+			 off);
+		if (obj)
+			json_object_put(obj);
+		return -EINVAL;
+	}
+	for (const char *p = text + off; *p; p++) {
+		if (!isspace((unsigned char)*p)) {
+			snprintf(errbuf, errlen, "json: trailing data at offset %zu",
+				 (size_t)(p - text));
+			json_object_put(obj);
+			return -EINVAL;
+		}
+	}
+	int r = objmodel_from_json_object(obj, ret, errbuf, errlen);
+	json_object_put(obj);
+	return r;
+}
+
+/* ---- encoding ---- */
+
+char *objmodel_format_time(int64_t t, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+	if (!gmtime_r(&tt, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, len, "1970-01-01T00:00:00Z");
+	return buf;
+}
+
+int objmodel_parse_time(const char *s, int64_t *ret)
+{
+	struct tm tm = {0};
+	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!p)
+		return -EINVAL;
+	if (*p == '.') {
+		p++;
+		if (!isdigit((unsigned char)*p))
+			return -EINVAL;
+		while (isdigit((unsigned char)*p))
+			p++;
+	}
+	long off = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if ((*p == '+' || *p == '-') && isdigit((unsigned char)p[1]) &&
+		   isdigit((unsigned char)p[2]) && p[3] == ':' && isdigit((unsigned char)p[4]) &&
+		   isdigit((unsigned char)p[5])) {
+		off = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600 +
+		      ((p[4] - '0') * 10 + (p[5] - '0')) * 60;
+		if (*p == '-')
+			off = -off;
+		p += 6;
+	} else {
+		return -EINVAL;
+	}
+	if (*p)
+		return -EINVAL;
+	*ret = (int64_t)timegm(&tm) - off;
+	return 0;
+}
+
+static void jstr(json_object *o, const char *k, const char *v)
+{
+	if (v)
+		json_object_object_add(o, k, json_object_new_string(v));
+}
+
+static void jmap(json_object *o, const char *k, const struct kvmap *m)
+{
+	if (!m->n)
+		return;
+	json_object *j = json_object_new_object();
+	for (size_t i = 0; i < m->n; i++)
+		json_object_object_add(j, m->items[i].key, json_object_new_string(m->items[i].value));
+	json_object_object_add(o, k, j);
+}
+
+static void jstrv(json_object *o, const char *k, char *const *v, size_t n)
+{
+	if (!n)
+		return;
+	json_object *a = json_object_new_array();
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_string(v[i]));
+	json_object_object_add(o, k, a);
+}
+
+static void jtime(json_object *o, const char *k, int64_t t)
+{
+	char b[64];
+	if (t)
+		jstr(o, k, objmodel_format_time(t, b, sizeof(b)));
+}
+
+static void jsize(json_object *o, const char *k, const char *kbytes, uint64_t v)
+{
+	char b[32];
+	jstr(o, k, quantity_format(v, b, sizeof(b)));
+	json_object_object_add(o, kbytes, json_object_new_int64((int64_t)v));
+}
+
+static void jconditions(json_object *o, const struct conditions *cs)
+{
+	if (!cs->n)
+		return;
+	json_object *a = json_object_new_array();
+	for (size_t i = 0; i < cs->n; i++) {
+		const struct condition *cd = &cs->items[i];
+		json_object *j = json_object_new_object();
+		jstr(j, "type", cd->type);
+		jstr(j, "status", cd->status);
+		jstr(j, "reason", cd->reason);
+		jstr(j, "message", cd->message);
+		jtime(j, "lastTransitionTime", cd->last_transition_time);
+		json_object_array_add(a, j);
+	}
+	json_object_object_add(o, "conditions", a);
+}
+
+static json_object *jencrypt(const struct encrypt_option *e, size_t n)
+{
+	json_object *a = json_object_new_array();
+	for (size_t i = 0; i < n; i++) {
+		json_object *j = json_object_new_object(), *vf = json_object_new_object(),
+			    *ref = json_object_new_object();
+		jstr(j, "name", e[i].name);
+		jstr(ref, "name", e[i].secret_name);
+		jstr(ref, "key", e[i].secret_key);
+		json_object_object_add(vf, "secretKeyRef", ref);
+		json_object_object_add(j, "valueFrom", vf);
+		json_object_array_add(a, j);
+	}
+	return a;
+}
+
+static json_object *dataset_spec_json(const struct dataset_spec *sp)
+{
+	json_object *spec = json_object_new_object(), *mounts = json_object_new_array();
+	for (size_t i = 0; i < sp->n_mounts; i++) {
+		const struct dataset_mount *m = &sp->mounts[i];
+		json_object *j = json_object_new_object();
+		jstr(j, "mountPoint", m->mount_point);
+		jstr(j, "name", m->name);
+		jstr(j, "path", m->path);
+		jmap(j, "options", &m->options);
+		if (m->n_encrypt_options)
+			json_object_object_add(j, "encryptOptions",
+					       jencrypt(m->encrypt_options, m->n_encrypt_options));
+		if (m->read_only)
+			json_object_object_add(j, "readOnly", json_object_new_boolean(1));
+		if (m->shared)
+			json_object_object_add(j, "shared", json_object_new_boolean(1));
+		json_object_array_add(mounts, j);
+	}
+	json_object_object_add(spec, "mounts", mounts);
+	jstrv(spec, "accessModes", sp->access_modes, sp->n_access_modes);
+	if (sp->owner.set) {
+		json_object *j = json_object_new_object();
+		if (sp->owner.uid_set)
+			json_object_object_add(j, "uid", json_object_new_int64(sp->owner.uid));
+		if (sp->owner.gid_set)
+			json_object_object_add(j, "gid", json_object_new_int64(sp->owner.gid));
+		jstr(j, "user", sp->owner.user);
+		jstr(j, "group", sp->owner.group);
+		json_object_object_add(spec, "owner", j);
+	}
+	jstr(spec, "placement", sp->placement);
+	jmap(spec, "sharedOptions", &sp->shared_options);
+	if (sp->n_shared_encrypt_options)
+		json_object_object_add(spec, "sharedEncryptOptions",
+				       jencrypt(sp->shared_encrypt_options,
+						sp->n_shared_encrypt_options));
+	if (sp->has_allow_list) {
+		json_object *sh = json_object_new_object(), *a = json_object_new_array();
+		for (size_t i = 0; i < sp->n_allow; i++) {
+			json_object *j = json_object_new_object();
+			jstr(j, "namespace", sp->allow[i].namespace);
+			jstr(j, "mode", sp->allow[i].mode == GRANT_RW ? "rw" : "ro");
+			jstrv(j, "subPaths", sp->allow[i].sub_paths, sp->allow[i].n_sub_paths);
+			json_object_array_add(a, j);
+		}
+		json_object_object_add(sh, "allow", a);
+		json_object_object_add(spec, "sharing", sh);
+	}
+	return spec;
+}
+
+static json_object *dataset_status_json(const struct dataset_status *st)
+{
+	char b[32];
+	if (st->phase == DATASET_PHASE_NONE && !st->ufs_total_known && !st->cache_known &&
+	    !st->conditions.n && !st->n_dataset_ref && !st->file_num_known)
+		return NULL;
+	json_object *s = json_object_new_object();
+	if (st->phase != DATASET_PHASE_NONE)
+		jstr(s, "phase", dataset_phase_name(st->phase));
+	if (st->ufs_total_known)
+		jsize(s, "ufsTotal", "ufsTotalBytes", st->ufs_total);
+	if (st->cache_known || st->hit_ratio_known) {
+		json_object *cs = json_object_new_object();
+		if (st->cache_known) {
+			jsize(cs, "cached", "cachedBytes", st->cached);
+			jsize(cs, "cacheCapacity", "cacheCapacityBytes", st->cache_capacity);
+			if (st->ufs_total_known) {
+				dataset_cached_percentage(st, b, sizeof(b));
+				jstr(cs, "cachedPercentage", b);
+			}
+		}
+		if (st->hit_ratio_known) {
+			snprintf(b, sizeof(b), "%.1f%%", st->cache_hit_ratio * 100.0);
+			jstr(cs, "cacheHitRatio", b);
+		}
+		json_object_object_add(s, "cacheStates", cs);
+	}
+	if (st->file_num_known) {
+		snprintf(b, sizeof(b), "%" PRIu64, st->file_num);
+		jstr(s, "fileNum", b);
+	}
+	jconditions(s, &st->conditions);
+	jstrv(s, "datasetRef", st->dataset_ref, st->n_dataset_ref);
+	return s;
+}
+
+static json_object *runtime_spec_json(const struct runtime *rt)
+{
+	char b[32];
+	json_object *spec = json_object_new_object(), *ts = json_object_new_object(),
+		    *levels = json_object_new_array();
+	json_object_object_add(spec, "replicas", json_object_new_int(rt->replicas));
+	for (size_t i = 0; i < rt->n_levels; i++) {
+		const struct tier_level *l = &rt->levels[i];
+		json_object *j = json_object_new_object();
+		jstr(j, "mediumtype", medium_type_name(l->medium));
+		jstr(j, "path", l->path);
+		/* Exact bytes: a human form like "3.41GiB" would not read back the same. */
+		snprintf(b, sizeof(b), "%" PRIu64, l->quota);
+		if (l->quota % (1ULL << 30) == 0)
+			snprintf(b, sizeof(b), "%" PRIu64 "Gi", l->quota >> 30);
+		else if (l->quota % (1ULL << 20) == 0)
+			snprintf(b, sizeof(b), "%" PRIu64 "Mi", l->quota >> 20);
+		jstr(j, "quota", b);
+		snprintf(b, sizeof(b), "%g", l->high);
+		jstr(j, "high", b);
+		snprintf(b, sizeof(b), "%g", l->low);
+		jstr(j, "low", b);
+		json_object_array_add(levels, j);
+	}
+	json_object_object_add(ts, "levels", levels);
+	json_object_object_add(spec, "tieredstore", ts);
+	return spec;
+}
+
+static json_object *dataload_spec_json(const struct dataload *dl)
+{
+	json_object *spec = json_object_new_object(), *ds = json_object_new_object();
+	jstr(ds, "name", dl->spec.dataset_name);
+	jstr(ds, "namespace", dl->spec.dataset_namespace);
+	json_object_object_add(spec, "dataset", ds);
+	if (dl->spec.n_targets) {
+		json_object *a = json_object_new_array();
+		for (size_t i = 0; i < dl->spec.n_targets; i++) {
+			json_object *j = json_object_new_object();
+			jstr(j, "path", dl->spec.targets[i].path);
+			if (dl->spec.targets[i].replicas)
+				json_object_object_add(
+					j, "replicas",
+					json_object_new_int(dl->spec.targets[i].replicas));
+			json_object_array_add(a, j);
+		}
+		json_object_object_add(spec, "target", a);
+	}
+	if (dl->spec.load_metadata)
+		json_object_object_add(spec, "loadMetadata", json_object_new_boolean(1));
+	jstr(spec, "policy", dl->spec.policy == DATALOAD_CRON ? "Cron" : "Once");
+	jstr(spec, "schedule", dl->spec.schedule);
+	return spec;
+}
+
+static json_object *dataload_status_json(const struct dataload *dl)
+{
+	if (dl->status.phase == DATALOAD_PHASE_NONE && !dl->status.conditions.n &&
+	    !dl->status.start_time)
+		return NULL;
+	json_object *s = json_object_new_object();
+	if (dl->status.phase != DATALOAD_PHASE_NONE)
+		jstr(s, "phase", dataload_phase_name(dl->status.phase));
+	if (dl->status.phase == DATALOAD_PHASE_COMPLETE || dl->status.phase == DATALOAD_PHASE_FAILED) {
+		char b[64];
+		int64_t d = dl->status.duration;
+		if (d >= 3600)
+			snprintf(b, sizeof(b), "%" PRId64 "h%" PRId64 "m%" PRId64 "s", d / 3600,
+				 d / 60 % 60, d % 60);
+		else if (d >= 60)
+			snprintf(b, sizeof(b), "%" PRId64 "m%" PRId64 "s", d / 60, d % 60);
+		else
+			snprintf(b, sizeof(b), "%" PRId64 "s", d);
+		jstr(s, "duration", b);
+	} else {
+		jstr(s, "duration", "Unfinished");
+	}
+	json_object_object_add(s, "durationSeconds", json_object_new_int64(dl->status.duration));
+	jtime(s, "startTime", dl->status.start_time);
+	jtime(s, "completionTime", dl->status.completion_time);
+	json_object *p = json_object_new_object();
+	json_object_object_add(p, "bytesDone", json_object_new_int64((int64_t)dl->status.bytes_done));
+	json_object_object_add(p, "bytesTotal",
+			       json_object_new_int64((int64_t)dl->status.bytes_total));
+	json_object_object_add(p, "filesDone", json_object_new_int64((int64_t)dl->status.files_done));
+	json_object_object_add(p, "filesTotal",
+			       json_object_new_int64((int64_t)dl->status.files_total));
+	json_object_object_add(s, "progress", p);
+	jconditions(s, &dl->status.conditions);
+	return s;
+}
+
+/* Puts an ignored field back at its path ("spec.tieredstore.levels[0].volumeType"). */
+static void put_back(json_object *root, const char *path, json_object *val)
+{
+	char buf[1024];
+	json_object *cur = root;
+	snprintf(buf, sizeof(buf), "%s", path);
+	char *save = NULL;
+	char *seg = strtok_r(buf, ".", &save);
+	while (seg) {
+		char *next = strtok_r(NULL, ".", &save);
+		char *br = strchr(seg, '[');
+		if (br)
+			*br = '\0';
+		if (!next && !br) {
+			json_object_object_add(cur, seg, json_object_get(val));
+			return;
+		}
+		json_object *child = NULL;
+		if (!json_object_object_get_ex(cur, seg, &child)) {
+			if (br)
+				return;
+			child = json_object_new_object();
+			json_object_object_add(cur, seg, child);
+		}
+		cur = child;
+		while (br) {
+			size_t idx = strtoul(br + 1, &br, 10);
+			if (!json_object_is_type(cur, json_type_array) ||
+			    idx >= json_object_array_length(cur))
+				return;
+			cur = json_object_array_get_idx(cur, idx);
+			br = strchr(br, '[');
+		}
+		if (!json_object_is_type(cur, json_type_object))
+			return;
+		seg = next;
+	}
+}
+
+int objmodel_to_json(const struct objmodel *o, json_object **ret)
+{
+	json_object *root = json_object_new_object(), *meta = json_object_new_object();
+	json_object *spec = NULL, *status = NULL;
+	if (!root || !meta) {
+		json_object_put(root);
+		json_object_put(meta);
+		return -ENOMEM;
+	}
+	jstr(root, "apiVersion", o->api_version);
+	jstr(root, "kind", o->kind_name);
+	jstr(meta, "name", o->meta.name);
+	if (o->kind != OBJMODEL_NAMESPACE)
+		jstr(meta, "namespace", o->meta.namespace);
+	jmap(meta, "labels", &o->meta.labels);
+	jmap(meta, "annotations", &o->meta.annotations);
+	jtime(meta, "creationTimestamp", o->meta.creation_timestamp);
+	jstr(meta, "uid", o->meta.uid);
+	jstr(meta, "resourceVersion", o->meta.resource_version);
+	json_object_object_add(root, "metadata", meta);
+	switch (o->kind) {
+	case OBJMODEL_DATASET:
+		spec = dataset_spec_json(&o->dataset.spec);
+		status = dataset_status_json(&o->dataset.status);
+		break;
+	case OBJMODEL_RUNTIME:
+		spec = runtime_spec_json(&o->runtime);
+		if (o->runtime.status.phase != RUNTIME_PHASE_NONE) {
+			status = json_object_new_object();
+			jstr(status, "phase", runtime_phase_name(o->runtime.status.phase));
+			json_object_object_add(
+				status, "cacheCapacityBytes",
+				json_object_new_int64((int64_t)o->runtime.status.cache_capacity));
+			json_object_object_add(
+				status, "cachedBytes",
+				json_object_new_int64((int64_t)o->runtime.status.cached));
+		}
+		break;
+	case OBJMODEL_DATALOAD:
+		spec = dataload_spec_json(&o->dataload);
+		status = dataload_status_json(&o->dataload);
+		break;
+	case OBJMODEL_NAMESPACE:
+		break;
+	}
+	if (spec)
+		json_object_object_add(root, "spec", spec);
+	if (status)
+		json_object_object_add(root, "status", status);
+	if (o->ignored) {
+		json_object_object_foreach(o->ignored, path, val)
+		{
+			put_back(root, path, val);
+		}
+	}
+	*ret = root;
+	return 0;
+}
+
+int objmodel_to_json_string(const struct objmodel *o, bool pretty, char **ret_text)
+{
+	json_object *j;
+	int r = objmodel_to_json(o, &j);
+	if (r < 0)
+		return r;
+	const char *s = json_object_to_json_string_ext(
+		j, (pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
+			   : JSON_C_TO_STRING_PLAIN) |
+			   JSON_C_TO_STRING_NOSLASHESCAPE);
+	char *d = s ? strdup(s) : NULL;
+	json_object_put(j);
+	if (!d)
+		return -ENOMEM;
+	*ret_text = d;
+	return 0;
+}
+
+int objmodel_to_yaml(const struct objmodel *o, char **ret_text)
+{
+	json_object *j;
+	int r = objmodel_to_json(o, &j);
+	if (r < 0)
+		return r;
+	r = yamltree_emit_json(j, ret_text);
+	json_object_put(j);
+	return r;
+}
+
+int objmodel_dup(const struct objmodel *o, struct objmodel **ret)
+{
+	char err[256];
+	json_object *j;
+	int r = objmodel_to_json(o, &j);
+	if (r < 0)
+		return r;
+	struct yamltree_node *root = NULL;
+	r = yamltree_from_json(j, &root);
+	json_object_put(j);
+	if (r < 0)
+		return r;
+	/* No validation: a copy of an object being edited may be invalid for a moment. */
+	struct dctx c = {.errbuf = err, .errlen = sizeof(err)};
+	char hdr[600];
+	r = decode(&c, root, ret, hdr, sizeof(hdr));
+	yamltree_node_free(root);
+	return r < 0 ? r : 0;
+}
+
+/* ---- names and status helpers ---- */
+
+const char *objmodel_kind_name(enum objmodel_kind kind)
+{
+	switch (kind) {
+	case OBJMODEL_NAMESPACE:
+		return "Namespace";
+	case OBJMODEL_DATASET:
+		return "Dataset";
+	case OBJMODEL_RUNTIME:
+		return "Runtime";
+	case OBJMODEL_DATALOAD:
+		return "DataLoad";
+	}
+	return "";
+}
+
+const char *dataset_phase_name(enum dataset_phase p)
+{
+	return (size_t)p < NELEM(dataset_phases) ? dataset_phases[p] : "";
+}
+
+const char *runtime_phase_name(enum runtime_phase p)
+{
+	return (size_t)p < NELEM(runtime_phases) ? runtime_phases[p] : "";
+}
+
+const char *dataload_phase_name(enum dataload_phase p)
+{
+	return (size_t)p < NELEM(dataload_phases) ? dataload_phases[p] : "";
+}
+
+const char *medium_type_name(enum medium_type m)
+{
+	return (size_t)m < NELEM(media) ? media[m] : "";
+}
+
+int conditions_set(struct conditions *cs, const char *type, const char *status,
+		   const char *reason, const char *message, int64_t now)
+{
+	struct condition nc = {
+		.type = strdup(type),
+		.status = strdup(status ? status : "Unknown"),
+		.reason = reason ? strdup(reason) : NULL,
+		.message = message ? strdup(message) : NULL,
+		.last_transition_time = now,
+	};
+	if (!nc.type || !nc.status || (reason && !nc.reason) || (message && !nc.message))
+		goto nomem;
+	for (size_t i = 0; i < cs->n; i++) {
+		struct condition *cd = &cs->items[i];
+		if (strcmp(cd->type, type) != 0)
+			continue;
+		/* The transition time moves only when the status does, as in Kubernetes. */
+		if (cd->status && !strcmp(cd->status, nc.status) && cd->last_transition_time)
+			nc.last_transition_time = cd->last_transition_time;
+		free(cd->type);
+		free(cd->status);
+		free(cd->reason);
+		free(cd->message);
+		*cd = nc;
+		return 0;
+	}
+	struct condition *items = realloc(cs->items, (cs->n + 1) * sizeof(*items));
+	if (!items)
+		goto nomem;
+	cs->items = items;
+	cs->items[cs->n++] = nc;
+	return 0;
+nomem:
+	free(nc.type);
+	free(nc.status);
+	free(nc.reason);
+	free(nc.message);
+	return -ENOMEM;
+}
+
+char *dataset_cached_percentage(const struct dataset_status *st, char *buf, size_t len)
+{
+	double pct = 0;
+	if (st->ufs_total)
+		pct = (double)st->cached * 100.0 / (double)st->ufs_total;
+	if (pct > 100)
+		pct = 100; /* the UFS shrank under the cache: never print more than all of it */
+	snprintf(buf, len, "%.1f%%", pct);
+	return buf;
+}
+
+void dataset_status_mirror(struct dataset_status *dst, const struct dataset_status *src,
+			   const struct subtree_totals *sub)
+{
+	dst->phase = src->phase;
+	dst->cache_known = src->cache_known;
+	dst->cache_capacity = src->cache_capacity;
+	dst->hit_ratio_known = src->hit_ratio_known;
+	dst->cache_hit_ratio = src->cache_hit_ratio;
+	if (sub) {
+		dst->ufs_total_known = sub->ufs_total_known;
+		dst->ufs_total = sub->ufs_total;
+		dst->cached = sub->cached;
+		dst->file_num_known = sub->file_num_known;
+		dst->file_num = sub->file_num;
+	} else {
+		dst->ufs_total_known = src->ufs_total_known;
+		dst->ufs_total = src->ufs_total;
+		dst->cached = src->cached;
+		dst->file_num_known = src->file_num_known;
+		dst->file_num = src->file_num;
+	}
+}
