@@ -4,6 +4,7 @@
 // and a block loaded from the index is served only after its xxh3 checksum matched once.
 #include "block_store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -1022,17 +1023,17 @@ static int db_check_block_size(struct block_store *bs)
 			  old, bs->block_size);
 		if (sqlite3_exec(bs->db, "DELETE FROM blocks", NULL, NULL, NULL) != SQLITE_OK)
 			return db_err(bs, "DELETE FROM blocks");
-		/* Their tier files go when the objects are loaded (see db_load). */
+		/* Their tier files go in tier_scrub(). */
 	}
 	snprintf(sql, sizeof(sql),
 		 "INSERT OR REPLACE INTO meta(key, value) VALUES('block_size', %" PRIu32 ")",
 		 bs->block_size);
 	if (sqlite3_exec(bs->db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		return db_err(bs, "meta");
-	return old >= 0 ? 1 : 0;
+	return 0;
 }
 
-static int db_load(struct block_store *bs, bool unlink_files)
+static int db_load(struct block_store *bs)
 {
 	sqlite3_stmt *st;
 	char sql[256];
@@ -1053,12 +1054,6 @@ static int db_load(struct block_store *bs, bool unlink_files)
 			obj_free(o);
 			sqlite3_finalize(st);
 			return -ENOMEM;
-		}
-		for (unsigned t = 0; unlink_files && t < bs->ntiers; t++) {
-			char p[PATH_MAX];
-
-			snprintf(p, sizeof(p), "%s/%016" PRIx64, bs->tiers[t].dir, o->id);
-			unlink(p);
 		}
 	}
 	sqlite3_finalize(st);
@@ -1123,6 +1118,67 @@ static size_t fd_budget(void)
 	return n;
 }
 
+/* Punches every block range of one tier file that the index does not place in that tier: writes
+ * and demotions cut short by a crash leave bytes that nothing counts. */
+static void tier_file_scrub(struct block_store *bs, unsigned ti, struct bs_object *o, int fd)
+{
+	off_t pos = 0, data, hole;
+
+	while ((data = lseek(fd, pos, SEEK_DATA)) >= 0) {
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole <= data)
+			break;
+		for (uint64_t blk = (uint64_t)data / bs->block_size;
+		     blk * bs->block_size < (uint64_t)hole; blk++) {
+			struct bs_block *b = slot_find(bs, o->id, blk);
+
+			if (b && b->state == SLOT_VALID && b->tier == ti)
+				continue;
+			log_debug("block store: reclaiming unindexed block %" PRIu64
+				  " of %016" PRIx64 " in tier %s",
+				  blk, o->id, bs->tiers[ti].name);
+			if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				      (off_t)(blk * bs->block_size), bs->block_size) < 0)
+				return;
+		}
+		pos = hole;
+	}
+}
+
+/* Removes tier files of unknown objects and reclaims unindexed ranges of the others. */
+static void tier_scrub(struct block_store *bs, unsigned ti)
+{
+	DIR *d = opendir(bs->tiers[ti].dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		struct bs_object *o;
+		char *end;
+		uint64_t id;
+		int fd;
+
+		if (de->d_name[0] == '.' || strlen(de->d_name) != 16)
+			continue;
+		errno = 0;
+		id = strtoull(de->d_name, &end, 16);
+		if (*end || errno)
+			continue;
+		o = obj_find(bs, id);
+		if (!o || o->tier_blocks[ti] == 0) {
+			unlinkat(dirfd(d), de->d_name, 0);
+			continue;
+		}
+		fd = openat(dirfd(d), de->d_name, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		tier_file_scrub(bs, ti, o, fd);
+		close(fd);
+	}
+	closedir(d);
+}
+
 int block_store_open(const struct block_store_config *cfg, struct block_store **ret,
 		     char *errbuf, size_t errlen)
 {
@@ -1175,13 +1231,15 @@ int block_store_open(const struct block_store_config *cfg, struct block_store **
 		goto free_bs;
 	r = db_check_block_size(bs);
 	if (r >= 0)
-		r = db_load(bs, r > 0);
+		r = db_load(bs);
 	if (r < 0) {
 		errmsg(errbuf, errlen, "index \"%s\": cannot load (%s)", cfg->index_path,
 		       strerror(-r));
 		goto free_bs;
 	}
 	bs->atimes_flushed = now_ns(CLOCK_MONOTONIC);
+	for (unsigned i = 0; i < bs->ntiers; i++)
+		tier_scrub(bs, i);
 
 	/* The quotas may have shrunk since the index was written. */
 	pthread_mutex_lock(&bs->lock);

@@ -279,6 +279,35 @@ START_TEST(test_persistence)
 	ck_assert_uint_eq(st.checksum_failures, 0);
 	ck_assert_uint_eq(st.hits, 3);
 	block_store_free(bs);
+
+	/* A smaller quota applies at open: down to the low watermark, least recently used first
+	 * (the acquires above, in order a/0, a/1, b/0, were flushed at free). */
+	bs = open_simple(2, 0.9, 0.5);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.tiers[0].used, BS / 2);
+	ck_assert(!block_store_contains(bs, a, 0));
+	ck_assert(!block_store_contains(bs, a, 1));
+	ck_assert(block_store_contains(bs, b, 0));
+	block_store_free(bs);
+
+	/* Another block size moves every offset: all blocks go, their files too. */
+	{
+		struct block_store_config c;
+		unsigned q = 64;
+		char path[600];
+		struct stat sb;
+
+		cfg_init(&c, 1, &q, 0.9, 0.8);
+		c.block_size = 2 * BS;
+		bs = open_ok(&c);
+		block_store_get_stats(bs, &st);
+		ck_assert_uint_eq(st.tiers[0].blocks, 0);
+		ck_assert_uint_eq(st.objects, 2);
+		ck_assert(!block_store_contains(bs, a, 0));
+		tier_file(path, sizeof(path), 0, a);
+		ck_assert_int_eq(stat(path, &sb), -1);
+		block_store_free(bs);
+	}
 }
 END_TEST
 
@@ -336,6 +365,10 @@ START_TEST(test_crash_recovery)
 	ck_assert_uint_eq(st.objects, 1);
 	ck_assert_uint_eq(st.tiers[0].blocks, 8);
 	ck_assert(!block_store_contains(bs, obj, 8));
+	/* The unindexed garbage was reclaimed at open. */
+	errno = 0;
+	ck_assert_int_eq(data_at(0, obj, 8 * BS), -1);
+	ck_assert_int_eq(errno, ENXIO);
 	for (uint64_t i = 0; i < 8; i++)
 		block_check(bs, obj, i, BS);
 	block_store_get_stats(bs, &st);
