@@ -538,7 +538,11 @@ static char *json_string(struct json *j, size_t *ret_len)
 	if (j->p >= j->end || *j->p != '"')
 		return NULL;
 	j->p++;
-	char *out = malloc(j->end - j->p + 1);
+	/* the decoded string is never longer than its escaped form */
+	const char *q = j->p;
+	while (q < j->end && *q != '"')
+		q += (*q == '\\' && q + 1 < j->end) ? 2 : 1;
+	char *out = malloc(q - j->p + 1);
 	if (!out)
 		return NULL;
 	char *o = out;
