@@ -175,20 +175,11 @@ static __always_inline void decay_heat(struct access_file_state *st, __u64 now)
 	st->decay_ns = n >= 64 ? now : st->decay_ns + n * hl;
 }
 
-static __always_inline int on_access(struct address_space *mapping, __u64 index, __u64 raw_last,
-				     __u32 source)
+/* Everything after the device filter; the programs below differ only in how
+ * they read the inode (BTF-typed loads, or probe reads for raw_tp). */
+static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 isize, __u64 index,
+				     __u64 raw_last, __u32 source)
 {
-	struct inode *host = BPF_CORE_READ(mapping, host);
-
-	if (!host)
-		return 0;
-	__u32 dev = BPF_CORE_READ(host, i_sb, s_dev);
-	__u32 *viewp = bpf_map_lookup_elem(&watch_devs, &dev);
-	if (!viewp)
-		return 0;
-	__u32 view_id = *viewp;
-	__u64 ino = BPF_CORE_READ(host, i_ino);
-	__s64 isize = BPF_CORE_READ(host, i_size);
 	if (isize <= 0)
 		return 0;
 	/* A read(2) asks for pos..pos+count, which may run past EOF. */
@@ -259,29 +250,45 @@ static __always_inline int on_access(struct address_space *mapping, __u64 index,
 	return 0;
 }
 
+/* Two builds of each program: tp_btf (direct, BTF-checked loads: cheaper
+ * on every read of every file on the node) and raw_tp (probe reads) for
+ * kernels that refuse tp_btf. The loader enables one set. */
+#define ACCESS_PROGS(tp, name, source, first, last, ...)                                           \
+	SEC("tp_btf/" #tp)                                                                         \
+	int BPF_PROG(name##_btf, struct address_space *mapping, __VA_ARGS__)                       \
+	{                                                                                          \
+		struct inode *host = mapping->host;                                                \
+		if (!host)                                                                         \
+			return 0;                                                                  \
+		__u32 dev = host->i_sb->s_dev;                                                     \
+		__u32 *viewp = bpf_map_lookup_elem(&watch_devs, &dev);                             \
+		if (!viewp)                                                                        \
+			return 0;                                                                  \
+		return on_access(dev, *viewp, host->i_ino, host->i_size, first, last, source);     \
+	}                                                                                          \
+	SEC("raw_tp/" #tp)                                                                         \
+	int BPF_PROG(name##_raw, struct address_space *mapping, __VA_ARGS__)                       \
+	{                                                                                          \
+		struct inode *host = BPF_CORE_READ(mapping, host);                                 \
+		if (!host)                                                                         \
+			return 0;                                                                  \
+		__u32 dev = BPF_CORE_READ(host, i_sb, s_dev);                                      \
+		__u32 *viewp = bpf_map_lookup_elem(&watch_devs, &dev);                             \
+		if (!viewp)                                                                        \
+			return 0;                                                                  \
+		return on_access(dev, *viewp, BPF_CORE_READ(host, i_ino),                          \
+				 BPF_CORE_READ(host, i_size), first, last, source);                \
+	}
+
 /* filemap_get_pages(): once per folio batch of a read(2)/splice, page-cache
- * hits included; index..last_index is what the reader asked for. */
-SEC("raw_tp/mm_filemap_get_pages")
-int BPF_PROG(access_get_pages, struct address_space *mapping, unsigned long index,
-	     unsigned long last_index)
-{
-	return on_access(mapping, index, last_index, ACCESS_SRC_READ);
-}
-
-/* filemap_fault(): an mmap access to a page not yet mapped in the process. */
-SEC("raw_tp/mm_filemap_fault")
-int BPF_PROG(access_fault, struct address_space *mapping, unsigned long index)
-{
-	return on_access(mapping, index, index, ACCESS_SRC_FAULT);
-}
-
-/* filemap_map_pages(): fault-around mapped cached pages start..end. */
-SEC("raw_tp/mm_filemap_map_pages")
-int BPF_PROG(access_map_pages, struct address_space *mapping, unsigned long start,
-	     unsigned long end)
-{
-	return on_access(mapping, start, end, ACCESS_SRC_MAP_PAGES);
-}
+ * hits included; (index, last_index) is what the reader asked for. */
+ACCESS_PROGS(mm_filemap_get_pages, access_get_pages, ACCESS_SRC_READ, index, last_index,
+	     unsigned long index, unsigned long last_index)
+/* filemap_fault(): an mmap access to a page not yet mapped. */
+ACCESS_PROGS(mm_filemap_fault, access_fault, ACCESS_SRC_FAULT, index, index, unsigned long index)
+/* filemap_map_pages(): fault-around mapped the cached pages start..end. */
+ACCESS_PROGS(mm_filemap_map_pages, access_map_pages, ACCESS_SRC_MAP_PAGES, start, end,
+	     unsigned long start, unsigned long end)
 
 /* A folio entered the page cache: a miss being filled (or readahead). */
 SEC("tracepoint/filemap/mm_filemap_add_to_page_cache")

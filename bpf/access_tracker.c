@@ -66,10 +66,10 @@ struct access_tracker {
 	uint64_t heat_half_life_ns;
 };
 
-/* One optional or required program and the tracepoint it needs. */
+/* One tracepoint, the programs that can serve it and whether we need it. */
 struct prog_desc {
-	const char *tracepoint; /* name of the btf_trace_<tp> typedef in vmlinux BTF */
-	unsigned bit;
+	const char *tracepoint; /* btf_trace_<tracepoint> is a typedef in vmlinux BTF */
+	unsigned bit;           /* ACCESS_PROG_* */
 	int required;
 };
 
@@ -79,32 +79,26 @@ static const struct prog_desc prog_descs[] = {
 	{"mm_filemap_map_pages", ACCESS_PROG_MAP_PAGES, 0},
 	{"mm_filemap_add_to_page_cache", ACCESS_PROG_PAGE_CACHE_ADD, 0},
 };
+#define N_PROGS (sizeof(prog_descs) / sizeof(prog_descs[0]))
 
-static struct bpf_program *prog_of(struct access_bpf *skel, unsigned bit)
+/* The program for bit in the tp_btf (btf = 1) or raw_tp build, and its link
+ * slot. The page-cache tracepoint has one classic-tracepoint program. */
+static struct bpf_program *prog_of(struct access_bpf *skel, unsigned bit, int btf,
+				   struct bpf_link ***ret_link)
 {
 	switch (bit) {
 	case ACCESS_PROG_READ:
-		return skel->progs.access_get_pages;
+		*ret_link = btf ? &skel->links.access_get_pages_btf : &skel->links.access_get_pages_raw;
+		return btf ? skel->progs.access_get_pages_btf : skel->progs.access_get_pages_raw;
 	case ACCESS_PROG_FAULT:
-		return skel->progs.access_fault;
+		*ret_link = btf ? &skel->links.access_fault_btf : &skel->links.access_fault_raw;
+		return btf ? skel->progs.access_fault_btf : skel->progs.access_fault_raw;
 	case ACCESS_PROG_MAP_PAGES:
-		return skel->progs.access_map_pages;
+		*ret_link = btf ? &skel->links.access_map_pages_btf : &skel->links.access_map_pages_raw;
+		return btf ? skel->progs.access_map_pages_btf : skel->progs.access_map_pages_raw;
 	default:
+		*ret_link = &skel->links.access_add_to_page_cache;
 		return skel->progs.access_add_to_page_cache;
-	}
-}
-
-static struct bpf_link **link_of(struct access_bpf *skel, unsigned bit)
-{
-	switch (bit) {
-	case ACCESS_PROG_READ:
-		return &skel->links.access_get_pages;
-	case ACCESS_PROG_FAULT:
-		return &skel->links.access_fault;
-	case ACCESS_PROG_MAP_PAGES:
-		return &skel->links.access_map_pages;
-	default:
-		return &skel->links.access_add_to_page_cache;
 	}
 }
 
@@ -226,6 +220,91 @@ static int check_opts(const struct access_tracker_opts *o, long page, char *errb
 
 #define OR_DEFAULT(v, d) ((v) ? (v) : (d))
 
+/* Opens the skeleton into t->skel, applies opts, enables the programs whose
+ * tracepoints exist (the tp_btf or the raw_tp build) and loads. On failure
+ * t->skel is NULL and errbuf says why. */
+static int open_and_load(struct access_tracker *t, const struct access_tracker_opts *o,
+			 const struct btf *vmlinux, int btf, char *errbuf, size_t errlen)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = o->btf_path);
+	int r;
+
+	t->skel = access_bpf__open_opts(&open_opts);
+	if (!t->skel) {
+		r = -errno;
+		set_err(errbuf, errlen, "access tracker: cannot open the BPF object: %s", strerror(-r));
+		return r;
+	}
+
+	struct access_bpf__rodata *ro = t->skel->rodata;
+	ro->stream_min_pages = OR_DEFAULT(o->stream_min_pages, DEFAULT_STREAM_MIN_PAGES);
+	ro->stream_advance_pages = OR_DEFAULT(o->stream_advance_pages, DEFAULT_STREAM_ADVANCE_PAGES);
+	ro->stream_gap_pages = OR_DEFAULT(o->stream_gap_pages, DEFAULT_STREAM_GAP_PAGES);
+	ro->heat_half_life_ns = t->heat_half_life_ns;
+	uint32_t interval_ms = OR_DEFAULT(o->heat_interval_ms, DEFAULT_HEAT_INTERVAL_MS);
+	ro->heat_interval_ns = interval_ms == UINT32_MAX ? 0 : (uint64_t)interval_ms * 1000000ull;
+	ro->page_shift = (__u32)__builtin_ctzl((unsigned long)t->page_size);
+
+	struct {
+		struct bpf_map *map;
+		uint32_t size;
+	} sizes[] = {
+		{t->skel->maps.files, OR_DEFAULT(o->max_files, DEFAULT_MAX_FILES)},
+		{t->skel->maps.cgroup_stats, OR_DEFAULT(o->max_cgroups, DEFAULT_MAX_CGROUPS)},
+		{t->skel->maps.events, OR_DEFAULT(o->ring_bytes, DEFAULT_RING_BYTES)},
+	};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		r = bpf_map__set_max_entries(sizes[i].map, sizes[i].size);
+		if (r < 0) {
+			set_err(errbuf, errlen, "access tracker: cannot size map %s: %s",
+				bpf_map__name(sizes[i].map), strerror(-r));
+			goto err;
+		}
+	}
+
+	for (size_t i = 0; i < N_PROGS; i++) {
+		const struct prog_desc *d = &prog_descs[i];
+		struct bpf_link **link;
+		char name[128];
+		snprintf(name, sizeof(name), "btf_trace_%s", d->tracepoint);
+		int exists = btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) >= 0;
+		if (!exists && d->required) {
+			r = -ENOTSUP;
+			set_err(errbuf, errlen,
+				"access tracker: kernel has no tracepoint %s (needs Linux 6.11 or later)",
+				d->tracepoint);
+			goto err;
+		}
+		if (!exists)
+			log_debug("access tracker: kernel has no tracepoint %s; going without it",
+				  d->tracepoint);
+		struct bpf_program *mine = prog_of(t->skel, d->bit, btf, &link);
+		struct bpf_program *other = prog_of(t->skel, d->bit, !btf, &link);
+		if (other != mine)
+			bpf_program__set_autoload(other, false);
+		bpf_program__set_autoload(mine, exists);
+	}
+
+	r = access_bpf__load(t->skel);
+	if (r < 0) {
+		if (r == -EPERM)
+			set_err(errbuf, errlen,
+				"access tracker: loading BPF programs: %s (needs root, or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE)",
+				strerror(-r));
+		else
+			set_err(errbuf, errlen,
+				"access tracker: loading BPF programs: %s (libbpf's reasons are logged at debug)",
+				strerror(-r));
+		goto err;
+	}
+	return 0;
+
+err:
+	access_bpf__destroy(t->skel);
+	t->skel = NULL;
+	return r;
+}
+
 int access_tracker_new(const struct access_tracker_opts *opts, struct access_tracker **ret,
 		       char *errbuf, size_t errlen)
 {
@@ -273,73 +352,22 @@ int access_tracker_new(const struct access_tracker_opts *opts, struct access_tra
 		goto err_free;
 	}
 
-	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = o->btf_path);
-	t->skel = access_bpf__open_opts(&open_opts);
-	if (!t->skel) {
-		r = -errno;
-		set_err(errbuf, errlen, "access tracker: cannot open the BPF object: %s", strerror(-r));
+	/* tp_btf first: its loads are plain memory reads, cheaper than raw_tp's
+	 * probe reads on every read(2) of the node. */
+	r = o->no_tp_btf ? -ENOEXEC : open_and_load(t, o, vmlinux, 1, errbuf, errlen);
+	if (r < 0 && r != -EPERM && r != -ENOTSUP) {
+		log_debug("access tracker: tp_btf programs refused (%s); trying raw_tp", strerror(-r));
+		r = open_and_load(t, o, vmlinux, 0, errbuf, errlen);
+	} else if (r == 0) {
+		t->programs |= ACCESS_PROG_BTF;
+	}
+	if (r < 0)
 		goto err_btf;
-	}
 
-	struct access_bpf__rodata *ro = t->skel->rodata;
-	ro->stream_min_pages = OR_DEFAULT(o->stream_min_pages, DEFAULT_STREAM_MIN_PAGES);
-	ro->stream_advance_pages = OR_DEFAULT(o->stream_advance_pages, DEFAULT_STREAM_ADVANCE_PAGES);
-	ro->stream_gap_pages = OR_DEFAULT(o->stream_gap_pages, DEFAULT_STREAM_GAP_PAGES);
-	ro->heat_half_life_ns = t->heat_half_life_ns;
-	uint32_t interval_ms = OR_DEFAULT(o->heat_interval_ms, DEFAULT_HEAT_INTERVAL_MS);
-	ro->heat_interval_ns = interval_ms == UINT32_MAX ? 0 : (uint64_t)interval_ms * 1000000ull;
-	ro->page_shift = (__u32)__builtin_ctzl((unsigned long)page);
-
-	struct {
-		struct bpf_map *map;
-		uint32_t size;
-	} sizes[] = {
-		{t->skel->maps.files, OR_DEFAULT(o->max_files, DEFAULT_MAX_FILES)},
-		{t->skel->maps.cgroup_stats, OR_DEFAULT(o->max_cgroups, DEFAULT_MAX_CGROUPS)},
-		{t->skel->maps.events, OR_DEFAULT(o->ring_bytes, DEFAULT_RING_BYTES)},
-	};
-	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		r = bpf_map__set_max_entries(sizes[i].map, sizes[i].size);
-		if (r < 0) {
-			set_err(errbuf, errlen, "access tracker: cannot size map %s: %s",
-				bpf_map__name(sizes[i].map), strerror(-r));
-			goto err_skel;
-		}
-	}
-
-	for (size_t i = 0; i < sizeof(prog_descs) / sizeof(prog_descs[0]); i++) {
+	for (size_t i = 0; i < N_PROGS; i++) {
 		const struct prog_desc *d = &prog_descs[i];
-		char name[128];
-		snprintf(name, sizeof(name), "btf_trace_%s", d->tracepoint);
-		if (btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) >= 0)
-			continue;
-		if (d->required) {
-			r = -ENOTSUP;
-			set_err(errbuf, errlen,
-				"access tracker: kernel has no tracepoint %s (needs Linux 6.11 or later)",
-				d->tracepoint);
-			goto err_skel;
-		}
-		log_debug("access tracker: kernel has no tracepoint %s; not loading it", d->tracepoint);
-		bpf_program__set_autoload(prog_of(t->skel, d->bit), false);
-	}
-
-	r = access_bpf__load(t->skel);
-	if (r < 0) {
-		if (r == -EPERM || r == -EACCES)
-			set_err(errbuf, errlen,
-				"access tracker: loading BPF programs: %s (needs root, or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE)",
-				strerror(-r));
-		else
-			set_err(errbuf, errlen,
-				"access tracker: loading BPF programs: %s (libbpf's reasons are logged at debug)",
-				strerror(-r));
-		goto err_skel;
-	}
-
-	for (size_t i = 0; i < sizeof(prog_descs) / sizeof(prog_descs[0]); i++) {
-		const struct prog_desc *d = &prog_descs[i];
-		struct bpf_program *p = prog_of(t->skel, d->bit);
+		struct bpf_link **link;
+		struct bpf_program *p = prog_of(t->skel, d->bit, t->programs & ACCESS_PROG_BTF, &link);
 		if (!bpf_program__autoload(p))
 			continue;
 		struct bpf_link *l = bpf_program__attach(p);
@@ -354,7 +382,7 @@ int access_tracker_new(const struct access_tracker_opts *opts, struct access_tra
 				  d->tracepoint, strerror(-r));
 			continue;
 		}
-		*link_of(t->skel, d->bit) = l;
+		*link = l;
 		t->programs |= d->bit;
 	}
 

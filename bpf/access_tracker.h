@@ -74,6 +74,9 @@ struct access_tracker_opts {
 	/* Kernel BTF to use instead of /sys/kernel/btf/vmlinux (NULL: the
 	 * running kernel's); for kernels without built-in BTF. */
 	const char *btf_path;
+	/* Nonzero: use the raw_tp programs even where tp_btf loads (slower;
+	 * for tests of that path). */
+	int no_tp_btf;
 };
 
 /* Which programs are attached (access_tracker_programs()). */
@@ -82,6 +85,7 @@ enum {
 	ACCESS_PROG_FAULT = 1u << 1,     /* filemap:mm_filemap_fault */
 	ACCESS_PROG_MAP_PAGES = 1u << 2, /* filemap:mm_filemap_map_pages */
 	ACCESS_PROG_PAGE_CACHE_ADD = 1u << 3, /* filemap:mm_filemap_add_to_page_cache */
+	ACCESS_PROG_BTF = 1u << 8, /* the filemap programs are tp_btf (else raw_tp, slower) */
 };
 
 /* Cumulative counters of one view, summed over CPUs. */

@@ -174,6 +174,28 @@ static void tracker_setup(void)
 	ck_assert_int_eq(access_tracker_add_view(tracker, view_dev, VIEW_ID), 0);
 }
 
+/* Loop tests run twice: _i == 0 with the tracker the fixture made (tp_btf
+ * where it loads), _i == 1 with the raw_tp programs. */
+static void use_build(int i)
+{
+	char err[256] = "";
+	struct access_tracker_opts o = {
+		.on_stream = on_stream, .on_heat = on_heat, .userdata = &seen, .no_tp_btf = 1};
+
+	if (i == 0) {
+		fprintf(stderr, "[programs 0x%x]\n", access_tracker_programs(tracker));
+		return;
+	}
+	access_tracker_free(tracker);
+	tracker = NULL;
+	int r = access_tracker_new(&o, &tracker, err, sizeof(err));
+	ck_assert_msg(r == 0, "access_tracker_new (raw_tp): %s (%d)", err, r);
+	ck_assert_uint_eq(access_tracker_programs(tracker) & ACCESS_PROG_BTF, 0);
+	ck_assert_uint_ne(access_tracker_programs(tracker) & ACCESS_PROG_READ, 0);
+	ck_assert_int_eq(access_tracker_add_view(tracker, view_dev, VIEW_ID), 0);
+	fprintf(stderr, "[programs 0x%x]\n", access_tracker_programs(tracker));
+}
+
 static void tracker_teardown(void)
 {
 	access_tracker_free(tracker);
@@ -235,6 +257,7 @@ static size_t read_all(int fd, size_t chunk)
  * its own length minus one page. Bound asserted: COLD_SLACK(n) below. */
 START_TEST(test_counts_cold_and_cached_reads)
 {
+	use_build(_i);
 	int fd = open_view_file("small");
 	struct stat st;
 	ck_assert_int_eq(fstat(fd, &st), 0);
@@ -407,6 +430,7 @@ END_TEST
  * stream_advance_pages (256), no END. */
 START_TEST(test_sequential_reader_makes_stream)
 {
+	use_build(_i);
 	int fd = open_view_file("big");
 	drop_cache(fd);
 	ck_assert_uint_eq(read_all(fd, 128 * 1024), BIG_BYTES);
@@ -451,6 +475,7 @@ static void random_reads(int fd, uint64_t pages)
  * then the same offsets again from the page cache) makes no stream. */
 START_TEST(test_random_reader_makes_no_stream)
 {
+	use_build(_i);
 	int fd = open_view_file("rand");
 	uint64_t pages = RAND_BYTES / page_size;
 	const uint64_t want = 4000 + 16 * 1000;
@@ -480,6 +505,7 @@ END_TEST
 /* mmap reads are seen too (faults plus fault-around, an upper bound). */
 START_TEST(test_mmap_reader_is_counted)
 {
+	use_build(_i);
 	int fd = open_view_file("small");
 	size_t len = (size_t)SMALL_PAGES * page_size;
 	drop_cache(fd);
@@ -563,6 +589,7 @@ static void fuse_teardown(void)
  * device is an anonymous 0:N, not a block device). */
 START_TEST(test_fuse_view_cold_and_cached_reads)
 {
+	use_build(_i);
 	char path[128];
 	struct stat st;
 
@@ -665,18 +692,18 @@ Suite *access_tracker_suite(void)
 	TCase *tc = tcase_create("loop_fs");
 	tcase_add_unchecked_fixture(tc, fs_setup, fs_teardown);
 	tcase_add_checked_fixture(tc, tracker_setup, tracker_teardown);
-	tcase_add_test(tc, test_counts_cold_and_cached_reads);
+	tcase_add_loop_test(tc, test_counts_cold_and_cached_reads, 0, 2);
 	tcase_add_test(tc, test_attributes_reader_cgroup);
 	tcase_add_test(tc, test_ignores_other_devices);
-	tcase_add_test(tc, test_sequential_reader_makes_stream);
-	tcase_add_test(tc, test_random_reader_makes_no_stream);
-	tcase_add_test(tc, test_mmap_reader_is_counted);
+	tcase_add_loop_test(tc, test_sequential_reader_makes_stream, 0, 2);
+	tcase_add_loop_test(tc, test_random_reader_makes_no_stream, 0, 2);
+	tcase_add_loop_test(tc, test_mmap_reader_is_counted, 0, 2);
 	suite_add_tcase(s, tc);
 
 	TCase *tu = tcase_create("fuse_view");
 	tcase_add_unchecked_fixture(tu, fuse_setup, fuse_teardown);
 	tcase_add_checked_fixture(tu, tracker_setup, tracker_teardown);
-	tcase_add_test(tu, test_fuse_view_cold_and_cached_reads);
+	tcase_add_loop_test(tu, test_fuse_view_cold_and_cached_reads, 0, 2);
 	suite_add_tcase(s, tu);
 
 	TCase *tf = tcase_create("failure");
