@@ -1148,6 +1148,7 @@ static int dec_dataload_spec(struct dctx *c, const ynode *m, struct objmodel *o)
 	}
 	if (!dl->spec.dataset_name)
 		return missing(c, "dataset.name", "");
+	dl->spec.dataset_namespace_set = dl->spec.dataset_namespace != NULL;
 	if (!dl->spec.dataset_namespace && !(dl->spec.dataset_namespace = strdup(o->meta.namespace)))
 		return oom(c);
 	return 0;
@@ -1246,6 +1247,7 @@ static int dec_meta(struct dctx *c, const ynode *m, struct objmeta *meta)
 	}
 	if (!meta->name)
 		return missing(c, "name", "");
+	meta->namespace_set = meta->namespace != NULL;
 	return 0;
 }
 
@@ -2582,4 +2584,49 @@ void dataset_status_mirror(struct dataset_status *dst, const struct dataset_stat
 		dst->file_num_known = src->file_num_known;
 		dst->file_num = src->file_num;
 	}
+}
+
+int dataset_status_fail(struct dataset_status *st, const char *reason, const char *message,
+			int64_t now)
+{
+	int r = conditions_set(&st->conditions, "Ready", "False", reason, message, now);
+	if (r < 0)
+		return r;
+	st->phase = DATASET_PHASE_FAILED;
+	return 0;
+}
+
+int objmodel_set_default_namespace(struct objmodel *o, const char *ns, char *errbuf,
+				   size_t errlen)
+{
+	char b[80];
+	if (o->kind == OBJMODEL_NAMESPACE)
+		return 0;
+	if (!dns_label(ns))
+		return vfail(errbuf, errlen, "bad namespace %s", q(ns, b, sizeof(b)));
+	if (o->meta.namespace_set) {
+		if (!strcmp(o->meta.namespace, ns))
+			return 0;
+		return vfail(errbuf, errlen,
+			     "the namespace from the provided object \"%s\" does not match the "
+			     "namespace \"%s\"; pass -n %s or remove metadata.namespace",
+			     o->meta.namespace, ns, o->meta.namespace);
+	}
+	char *n1 = strdup(ns);
+	char *n2 = o->kind == OBJMODEL_DATALOAD && !o->dataload.spec.dataset_namespace_set
+			   ? strdup(ns)
+			   : NULL;
+	if (!n1 || (o->kind == OBJMODEL_DATALOAD && !o->dataload.spec.dataset_namespace_set &&
+		    !n2)) {
+		free(n1);
+		free(n2);
+		return -ENOMEM;
+	}
+	free(o->meta.namespace);
+	o->meta.namespace = n1;
+	if (n2) {
+		free(o->dataload.spec.dataset_namespace);
+		o->dataload.spec.dataset_namespace = n2;
+	}
+	return 0;
 }

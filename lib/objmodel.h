@@ -18,7 +18,8 @@
  *
  * Fields of Fluid's kinds that weir does not use are accepted, kept (they round-trip through
  * JSON and YAML) and reported as warnings ("spec.fuse: ignored by weir"); fields unknown to
- * Fluid are rejected (`unknown field "quoat"`). */
+ * Fluid are rejected (`unknown field "quoat"`). A manifest's status is parsed too (stored objects
+ * carry one); on apply the controller keeps its own. */
 #pragma once
 
 #include <stdbool.h>
@@ -53,6 +54,7 @@ struct kvmap {
 struct objmeta {
 	char *name;
 	char *namespace; /* "default" when the manifest omits it; NULL for a Namespace */
+	bool namespace_set; /* the manifest named it (see objmodel_set_default_namespace) */
 	struct kvmap labels;
 	struct kvmap annotations;
 	int64_t creation_timestamp; /* seconds since the epoch; 0 = not set */
@@ -215,6 +217,7 @@ struct dataload {
 	struct {
 		char *dataset_name;
 		char *dataset_namespace; /* defaults to the DataLoad's namespace */
+		bool dataset_namespace_set; /* the manifest named it */
 		size_t n_targets;
 		struct dataload_target *targets; /* empty = the whole dataset */
 		bool load_metadata;
@@ -275,6 +278,13 @@ struct objmodel *objmodel_new(enum objmodel_kind kind, const char *ns, const cha
 /* Frees an object; accepts NULL. */
 void objmodel_free(struct objmodel *obj);
 
+/* kubectl's `-n NS` for a parsed manifest: an object whose manifest named no namespace moves to
+ * ns (and so does a DataLoad's defaulted spec.dataset.namespace). Returns 0 (also for a
+ * Namespace, or when the manifest named ns itself); -EINVAL when the manifest named another
+ * namespace or ns is not a valid name, with a message like kubectl's; -ENOMEM. */
+int objmodel_set_default_namespace(struct objmodel *obj, const char *ns, char *errbuf,
+				   size_t errlen);
+
 /* Deep copy (through JSON). Returns 0 and an owned *ret, or -ENOMEM. */
 int objmodel_dup(const struct objmodel *obj, struct objmodel **ret);
 
@@ -328,6 +338,12 @@ int dataset_ref_parse(const char *mount_point, struct dataset_ref *ret, char *er
 /* Normalizes a subpath: "" or "/" → "", "spark-3.3.1/" → "/spark-3.3.1". Rejects "." and ".."
  * components and control characters. Returns 0 and writes buf, or -EINVAL / -ENAMETOOLONG. */
 int objmodel_subpath_normalize(const char *in, char *buf, size_t len);
+
+/* Puts a Dataset's status in phase Failed with condition Ready=False, reason (a CamelCase
+ * word, e.g. "ReferenceDenied") and message (e.g. grant_check's reason). Returns 0 or
+ * -ENOMEM. */
+int dataset_status_fail(struct dataset_status *st, const char *reason, const char *message,
+			int64_t now);
 
 /* Sets (replacing one of the same type) a condition; strings are duplicated. Returns 0 or
  * -ENOMEM. */

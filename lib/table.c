@@ -162,11 +162,12 @@ static char *age(const struct objmodel *o, int64_t now, char *buf, size_t len)
 }
 
 #define MAXCOLS 12
+#define CELL 256
 
 /* Builds a table from headers (a NULL entry is skipped) and a row callback. */
 static int build(struct objmodel *const *objs, size_t n, enum objmodel_kind kind,
 		 const char *const *hdr, size_t nh,
-		 void (*row)(const struct objmodel *o, int64_t now, char cells[][64]),
+		 void (*row)(const struct objmodel *o, int64_t now, char cells[][CELL]),
 		 int64_t now, bool all_ns, char **ret_text)
 {
 	const char *heads[MAXCOLS + 1];
@@ -188,7 +189,7 @@ static int build(struct objmodel *const *objs, size_t n, enum objmodel_kind kind
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		const struct objmodel *o = objs[i];
-		char cells[MAXCOLS][64] = {{0}};
+		char cells[MAXCOLS][CELL] = {{0}};
 		const char *ptrs[MAXCOLS + 1];
 		size_t c = 0;
 		if (!o || o->kind != kind)
@@ -210,25 +211,25 @@ static int build(struct objmodel *const *objs, size_t n, enum objmodel_kind kind
 	return r;
 }
 
-static void dataset_row(const struct objmodel *o, int64_t now, char cells[][64])
+static void dataset_row(const struct objmodel *o, int64_t now, char cells[][CELL])
 {
 	const struct dataset_status *st = &o->dataset.status;
 	if (st->ufs_total_known)
-		quantity_format(st->ufs_total, cells[0], 64);
+		quantity_format(st->ufs_total, cells[0], CELL);
 	else if (st->phase == DATASET_PHASE_BOUND)
 		strcpy(cells[0], "[Calculating]");
 	if (st->cache_known) {
-		quantity_format(st->cached, cells[1], 64);
-		quantity_format(st->cache_capacity, cells[2], 64);
+		quantity_format(st->cached, cells[1], CELL);
+		quantity_format(st->cache_capacity, cells[2], CELL);
 		if (st->ufs_total_known)
-			dataset_cached_percentage(st, cells[3], 64);
+			dataset_cached_percentage(st, cells[3], CELL);
 	}
 	strcpy(cells[4], dataset_phase_name(st->phase));
 	if (st->file_num_known)
-		snprintf(cells[5], 64, "%" PRIu64, st->file_num);
+		snprintf(cells[5], CELL, "%" PRIu64, st->file_num);
 	if (st->hit_ratio_known)
-		snprintf(cells[6], 64, "%.1f%%", st->cache_hit_ratio * 100.0);
-	age(o, now, cells[7], 64);
+		snprintf(cells[6], CELL, "%.1f%%", st->cache_hit_ratio * 100.0);
+	age(o, now, cells[7], CELL);
 }
 
 int table_datasets(struct objmodel *const *objs, size_t n, bool all_namespaces, bool wide,
@@ -247,18 +248,18 @@ int table_datasets(struct objmodel *const *objs, size_t n, bool all_namespaces, 
 		     now, all_namespaces, ret_text);
 }
 
-static void dataload_row(const struct objmodel *o, int64_t now, char cells[][64])
+static void dataload_row(const struct objmodel *o, int64_t now, char cells[][CELL])
 {
 	const struct dataload *dl = &o->dataload;
 	char b1[32], b2[32];
-	snprintf(cells[0], 64, "%s", dl->spec.dataset_name);
+	snprintf(cells[0], CELL, "%s", dl->spec.dataset_name);
 	strcpy(cells[1], dataload_phase_name(dl->status.phase));
-	age(o, now, cells[2], 64);
+	age(o, now, cells[2], CELL);
 	if (dl->status.phase == DATALOAD_PHASE_COMPLETE || dl->status.phase == DATALOAD_PHASE_FAILED)
-		table_format_age(dl->status.duration, cells[3], 64);
+		table_format_age(dl->status.duration, cells[3], CELL);
 	else
 		strcpy(cells[3], "Unfinished");
-	snprintf(cells[4], 64, "%s/%s", quantity_format(dl->status.bytes_done, b1, sizeof(b1)),
+	snprintf(cells[4], CELL, "%s/%s", quantity_format(dl->status.bytes_done, b1, sizeof(b1)),
 		 quantity_format(dl->status.bytes_total, b2, sizeof(b2)));
 }
 
@@ -271,24 +272,24 @@ int table_dataloads(struct objmodel *const *objs, size_t n, bool all_namespaces,
 		     now, all_namespaces, ret_text);
 }
 
-static void runtime_row(const struct objmodel *o, int64_t now, char cells[][64])
+static void runtime_row(const struct objmodel *o, int64_t now, char cells[][CELL])
 {
 	const struct runtime *rt = &o->runtime;
 	uint64_t cap = 0;
 	size_t off = 0;
-	snprintf(cells[0], 64, "%s", o->kind_name);
+	snprintf(cells[0], CELL, "%s", o->kind_name);
 	for (size_t i = 0; i < rt->n_levels; i++) {
 		cap += rt->levels[i].quota;
-		if (off < 60)
-			off += snprintf(cells[1] + off, 64 - off, "%s%s", i ? "," : "",
+		if (off < CELL - 8)
+			off += snprintf(cells[1] + off, CELL - off, "%s%s", i ? "," : "",
 					medium_type_name(rt->levels[i].medium));
 	}
-	quantity_format(cap, cells[2], 64);
+	quantity_format(cap, cells[2], CELL);
 	if (rt->status.phase != RUNTIME_PHASE_NONE)
-		quantity_format(rt->status.cached, cells[3], 64);
+		quantity_format(rt->status.cached, cells[3], CELL);
 	strcpy(cells[4], runtime_phase_name(rt->status.phase));
-	snprintf(cells[5], 64, "%" PRId32, rt->replicas);
-	age(o, now, cells[6], 64);
+	snprintf(cells[5], CELL, "%" PRId32, rt->replicas);
+	age(o, now, cells[6], CELL);
 }
 
 int table_runtimes(struct objmodel *const *objs, size_t n, bool all_namespaces, bool wide,

@@ -120,8 +120,9 @@ static int map_close(struct builder *b, struct yamltree_node *map)
 static int builder_add(struct builder *b, struct yamltree_node *node)
 {
 	if (++b->nodes > YAMLTREE_MAX_NODES) {
+		unsigned line = node->line;
 		yamltree_node_free(node);
-		return set_err(b, -E2BIG, node->line, "more than %d nodes in the file",
+		return set_err(b, -E2BIG, line, "more than %d nodes in the file",
 			       YAMLTREE_MAX_NODES);
 	}
 	if (b->depth == 0) {

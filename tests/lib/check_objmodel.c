@@ -656,6 +656,117 @@ START_TEST(conditions_keep_transition_time)
 }
 END_TEST
 
+START_TEST(namespace_flag_like_kubectl)
+{
+	char err[256];
+	struct objmodel_list *l = parse_ok(
+		"apiVersion: data.fluid.io/v1alpha1\nkind: DataLoad\nmetadata: {name: a}\n"
+		"spec: {dataset: {name: spark}}\n---\n"
+		"apiVersion: data.fluid.io/v1alpha1\nkind: DataLoad\nmetadata: {name: b}\n"
+		"spec: {dataset: {name: spark, namespace: development}}\n---\n"
+		"apiVersion: data.fluid.io/v1alpha1\nkind: DataLoad\nmetadata: {name: c, "
+		"namespace: development}\nspec: {dataset: {name: spark}}\n");
+	ck_assert(!l->items[0]->meta.namespace_set);
+	ck_assert_str_eq(l->items[0]->dataload.spec.dataset_namespace, "default");
+	ck_assert_int_eq(objmodel_set_default_namespace(l->items[0], "production", err, sizeof(err)),
+			 0);
+	ck_assert_str_eq(l->items[0]->meta.namespace, "production");
+	ck_assert_str_eq(l->items[0]->dataload.spec.dataset_namespace, "production");
+	ck_assert_int_eq(objmodel_set_default_namespace(l->items[1], "production", err, sizeof(err)),
+			 0);
+	ck_assert_str_eq(l->items[1]->dataload.spec.dataset_namespace, "development");
+	ck_assert_int_eq(objmodel_set_default_namespace(l->items[2], "production", err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_msg(strstr(err, "\"development\" does not match the namespace \"production\""),
+		      "%s", err);
+	ck_assert_int_eq(objmodel_set_default_namespace(l->items[2], "development", err,
+							sizeof(err)),
+			 0);
+	ck_assert_int_eq(objmodel_set_default_namespace(l->items[0], "Bad_NS", err, sizeof(err)),
+			 -EINVAL);
+
+	struct dataset_status st = {.phase = DATASET_PHASE_BOUND};
+	ck_assert_int_eq(dataset_status_fail(&st, "ReferenceDenied", "namespace \"qa\" is not "
+							"in the sharing.allow list",
+					     100),
+			 0);
+	ck_assert_int_eq(st.phase, DATASET_PHASE_FAILED);
+	ck_assert_str_eq(st.conditions.items[0].type, "Ready");
+	ck_assert_str_eq(st.conditions.items[0].status, "False");
+	ck_assert_str_eq(st.conditions.items[0].reason, "ReferenceDenied");
+	struct objmodel *o = objmodel_new(OBJMODEL_DATASET, "qa", "spark");
+	o->dataset.status = st;
+	objmodel_free(o);
+	objmodel_list_free(l);
+}
+END_TEST
+
+/* Mutated manifests (bytes flipped, cut, duplicated) must parse or fail, never crash; run it
+ * under -Db_sanitize=address,undefined to make that mean something. */
+START_TEST(mutations_never_crash)
+{
+	static const char *const files[] = {"dataset.yaml", "dataload.yaml",
+					    "spark-production.yaml", "dataset-allow-list.yaml"};
+	static const char noise[] = "{}[]:-,&*!|>'\"%@`#\n\t ?~0.95Gi\xff\xc3";
+	unsigned seed = 12345;
+	for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+		char path[512], orig[4096], buf[8192], err[512];
+		snprintf(path, sizeof(path), "%s%s", EXAMPLES, files[f]);
+		FILE *fp = fopen(path, "r");
+		ck_assert_ptr_nonnull(fp);
+		size_t n = fread(orig, 1, sizeof(orig), fp);
+		fclose(fp);
+		for (int iter = 0; iter < 3000; iter++) {
+			size_t len = n;
+			memcpy(buf, orig, n);
+			int edits = 1 + rand_r(&seed) % 4;
+			for (int e = 0; e < edits && len > 0; e++) {
+				size_t at = rand_r(&seed) % len;
+				switch (rand_r(&seed) % 4) {
+				case 0:
+					buf[at] = noise[rand_r(&seed) % (sizeof(noise) - 1)];
+					break;
+				case 1:
+					len = at;
+					break;
+				case 2:
+					if (len + 16 < sizeof(buf)) {
+						memmove(buf + at + 1, buf + at, len - at);
+						buf[at] = noise[rand_r(&seed) % (sizeof(noise) - 1)];
+						len++;
+					}
+					break;
+				default:
+					memmove(buf + at, buf + at + 1, len - at - 1);
+					len--;
+					break;
+				}
+			}
+			struct objmodel_list *l = NULL;
+			int r = objmodel_parse_buffer("m.yaml", buf, len, &l, err, sizeof(err));
+			if (r < 0) {
+				ck_assert_ptr_null(l);
+				ck_assert_msg(!strncmp(err, "m.yaml:", 7), "%s", err);
+				continue;
+			}
+			/* Whatever parsed must serialize and read back. */
+			for (size_t i = 0; i < l->n; i++) {
+				char *j = NULL, *y = NULL;
+				struct objmodel *back = NULL;
+				ck_assert_int_eq(objmodel_to_json_string(l->items[i], false, &j), 0);
+				ck_assert_int_eq(objmodel_to_yaml(l->items[i], &y), 0);
+				ck_assert_msg(objmodel_from_json(j, &back, err, sizeof(err)) == 0,
+					      "%s: %s", err, j);
+				objmodel_free(back);
+				free(j);
+				free(y);
+			}
+			objmodel_list_free(l);
+		}
+	}
+}
+END_TEST
+
 Suite *objmodel_suite(void)
 {
 	Suite *s = suite_create("objmodel");
@@ -675,6 +786,8 @@ Suite *objmodel_suite(void)
 	tcase_add_test(tc, json_round_trip);
 	tcase_add_test(tc, yaml_output_reads_back);
 	tcase_add_test(tc, conditions_keep_transition_time);
+	tcase_add_test(tc, namespace_flag_like_kubectl);
+	tcase_add_test(tc, mutations_never_crash);
 	suite_add_tcase(s, tc);
 	return s;
 }
