@@ -332,6 +332,66 @@ START_TEST(test_root_and_bad_input)
 }
 END_TEST
 
+START_TEST(test_big_listings)
+{
+	/* large directories must parse in linear time (the tcase timeout is the check) */
+	enum { N = 20000 };
+	size_t cap = (size_t)N * 128 + 16, len = 0;
+	char *json = malloc(cap), *html = malloc(cap);
+	ck_assert_ptr_nonnull(json);
+	ck_assert_ptr_nonnull(html);
+	len += snprintf(json + len, cap - len, "[");
+	for (int i = 0; i < N; i++)
+		len += snprintf(json + len, cap - len,
+				"%s{ \"name\":\"f%06d\", \"type\":\"file\", \"size\":%d }\n",
+				i ? "," : "", i, i);
+	len += snprintf(json + len, cap - len, "]");
+	struct ufs_dirent *v;
+	size_t n;
+	ck_assert_int_eq(
+	    listing_parse(json, len, "application/json", DIR_URL, LISTING_AUTO, &v, &n), 0);
+	ck_assert_uint_eq(n, N);
+	ck_assert_str_eq(v[N - 1].name, "f019999");
+	ck_assert_uint_eq(v[N - 1].attr.size, N - 1);
+	ufs_dirents_free(v, n);
+
+	len = snprintf(html, cap, "<pre><a href=\"../\">../</a>\n");
+	for (int i = 0; i < N; i++)
+		len += snprintf(html + len, cap - len,
+				"<a href=\"f%06d\">f%06d</a>   29-Nov-2026 20:00   %d\n", i, i, i);
+	ck_assert_int_eq(listing_parse(html, len, "text/html", DIR_URL, LISTING_AUTO, &v, &n), 0);
+	ck_assert_uint_eq(n, N);
+	ck_assert_uint_eq(v[12345].attr.size, 12345);
+	ufs_dirents_free(v, n);
+	free(json);
+	free(html);
+}
+END_TEST
+
+START_TEST(test_odd_escapes)
+{
+	static const char body[] = "<a href=\"bad%zz%\">x</a> 29-Nov-2026 20:00 1\n"
+				   "<a href=\"trail%4\">x</a>\n"
+				   "<a href=\"nul%00byte\">x</a>\n"
+				   "<a href=\"frag#x\">x</a>\n"
+				   "<a href=\"#top\">x</a>\n"
+				   "<A HREF=\"UPPER.TXT\">UPPER.TXT</A>\n"
+				   "<a href=\"mailto:root@example\">mail</a>\n"
+				   "<a href=\"x?download=1\">x</a>\n";
+	struct ufs_dirent *v;
+	size_t n;
+	ck_assert_int_eq(
+	    listing_parse(body, strlen(body), "text/html", DIR_URL, LISTING_AUTO, &v, &n), 0);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_ptr_nonnull(find(v, n, "bad%zz%"));
+	ck_assert(find(v, n, "bad%zz%")->size_known);
+	ck_assert_ptr_nonnull(find(v, n, "trail%4"));
+	ck_assert_ptr_nonnull(find(v, n, "frag"));
+	ck_assert_ptr_nonnull(find(v, n, "UPPER.TXT"));
+	ufs_dirents_free(v, n);
+}
+END_TEST
+
 /* local:// backend */
 
 static char tmpdir[] = "/tmp/weir-check-local-XXXXXX";
@@ -514,6 +574,8 @@ Suite *listing_suite(void)
 	tcase_add_test(tc, test_nginx_json);
 	tcase_add_test(tc, test_apache_html);
 	tcase_add_test(tc, test_root_and_bad_input);
+	tcase_add_test(tc, test_big_listings);
+	tcase_add_test(tc, test_odd_escapes);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("ufs_local");
