@@ -17,7 +17,7 @@ bool grant_subpath_within(const char *subpath, const char *prefix)
 }
 
 static int deny(char *reason, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int deny(char *reason, size_t len, const char *fmt, ...)
 {
@@ -126,8 +126,8 @@ int grant_resolve(const struct objmodel *ref, grant_lookup_fn lookup, void *user
 		if (reason && len)
 			snprintf(reason, len, "%s",
 				 ref->dataset.spec.n_mounts != 1
-					 ? "a dataset:// reference must be the only mount"
-					 : msg);
+				     ? "a dataset:// reference must be the only mount"
+				     : msg);
 		return -EINVAL;
 	}
 	res.source = lookup(userdata, res.ref.namespace, res.ref.name);

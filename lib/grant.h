@@ -18,13 +18,12 @@
 
 /* Returns the Dataset ns/name (borrowed, valid until the caller's next store change), or NULL
  * when there is none. */
-typedef const struct objmodel *(*grant_lookup_fn)(void *userdata, const char *ns,
-						  const char *name);
+typedef const struct objmodel *(*grant_lookup_fn)(void *userdata, const char *ns, const char *name);
 
 struct grant_result {
 	const struct objmodel *source; /* borrowed from the lookup */
-	struct dataset_ref ref;        /* the parsed dataset:// mount point */
-	bool rw;                       /* the view may be written */
+	struct dataset_ref ref;	       /* the parsed dataset:// mount point */
+	bool rw;		       /* the view may be written */
 };
 
 /* May a Dataset in namespace ref_ns reference source at subpath ("" or "/" = the whole

@@ -34,8 +34,8 @@ struct dctx {
 static size_t path_push_key(struct dctx *c, const char *key)
 {
 	size_t save = c->plen;
-	int n = snprintf(c->path + c->plen, sizeof(c->path) - c->plen, "%s%s", c->plen ? "." : "",
-			 key);
+	int n =
+	    snprintf(c->path + c->plen, sizeof(c->path) - c->plen, "%s%s", c->plen ? "." : "", key);
 	if (n > 0)
 		c->plen = c->plen + (size_t)n < sizeof(c->path) ? c->plen + n : sizeof(c->path) - 1;
 	return save;
@@ -114,7 +114,9 @@ static int want(struct dctx *c, const ynode *n, enum yamltree_type type)
 {
 	if (n->type == type)
 		return 0;
-	const char *w = type == YAMLTREE_MAP ? "a map" : type == YAMLTREE_SEQ ? "a list" : "a scalar";
+	const char *w = type == YAMLTREE_MAP   ? "a map"
+			: type == YAMLTREE_SEQ ? "a list"
+					       : "a scalar";
 	return fail(c, "expected %s, got %s", w, type_desc(n));
 }
 
@@ -232,7 +234,8 @@ static int get_fraction(struct dctx *c, const ynode *n, double *out)
 	if (r == -ERANGE)
 		return fail(c, "%s is outside 0..1", q(n->scalar, b, sizeof(b)));
 	if (r < 0)
-		return fail(c, "bad fraction %s (want a number in 0..1)", q(n->scalar, b, sizeof(b)));
+		return fail(c, "bad fraction %s (want a number in 0..1)",
+			    q(n->scalar, b, sizeof(b)));
 	return 0;
 }
 
@@ -660,8 +663,8 @@ static int dec_sharing(struct dctx *c, const ynode *m, struct dataset_spec *sp)
 	return 0;
 }
 
-static const char *const fluid_dataset_spec_ignored[] = {
-	"nodeAffinity", "tolerations", "runtimes", "dataRestoreLocation", NULL};
+static const char *const fluid_dataset_spec_ignored[] = {"nodeAffinity", "tolerations", "runtimes",
+							 "dataRestoreLocation", NULL};
 
 static int dec_dataset_spec(struct dctx *c, const ynode *m, struct dataset_spec *sp)
 {
@@ -783,8 +786,7 @@ static int get_percent(struct dctx *c, const ynode *n, double *out, bool *known)
 /* A size written for humans ("3.41GiB"); "[Calculating]" or "" means unknown. */
 static int get_size(struct dctx *c, const ynode *n, uint64_t *out, bool *known)
 {
-	if (is_null(n) || (n->type == YAMLTREE_SCALAR && (!n->scalar[0] ||
-							   n->scalar[0] == '[')))
+	if (is_null(n) || (n->type == YAMLTREE_SCALAR && (!n->scalar[0] || n->scalar[0] == '[')))
 		return 0;
 	int r = get_quantity(c, n, out);
 	if (r == 0)
@@ -837,11 +839,13 @@ static int dec_dataset_status(struct dctx *c, const ynode *m, struct dataset_sta
 	FOREACH_FIELD(m, k, v)
 	{
 		if (!strcmp(k, "phase")) {
-			r = FIELD(c, k, parse_enum(c, v, dataset_phases, NELEM(dataset_phases), &phase));
+			r = FIELD(c, k,
+				  parse_enum(c, v, dataset_phases, NELEM(dataset_phases), &phase));
 			st->phase = phase;
 		} else if (!strcmp(k, "ufsTotal")) {
 			if (!ufs_exact)
-				r = FIELD(c, k, get_size(c, v, &st->ufs_total, &st->ufs_total_known));
+				r = FIELD(c, k,
+					  get_size(c, v, &st->ufs_total, &st->ufs_total_known));
 		} else if (!strcmp(k, "ufsTotalBytes")) {
 			r = FIELD(c, k, get_u64(c, v, &st->ufs_total));
 			st->ufs_total_known = ufs_exact = true;
@@ -859,15 +863,18 @@ static int dec_dataset_status(struct dctx *c, const ynode *m, struct dataset_sta
 				{
 					bool known = false;
 					if (!strcmp(k2, "cached") && !cached_exact) {
-						r = FIELD(c, k2, get_size(c, v2, &st->cached, &known));
+						r = FIELD(c, k2,
+							  get_size(c, v2, &st->cached, &known));
 					} else if (!strcmp(k2, "cachedBytes")) {
 						r = FIELD(c, k2, get_u64(c, v2, &st->cached));
 						known = cached_exact = true;
 					} else if (!strcmp(k2, "cacheCapacity") && !cap_exact) {
-						r = FIELD(c, k2,
-							  get_size(c, v2, &st->cache_capacity, &known));
+						r = FIELD(
+						    c, k2,
+						    get_size(c, v2, &st->cache_capacity, &known));
 					} else if (!strcmp(k2, "cacheCapacityBytes")) {
-						r = FIELD(c, k2, get_u64(c, v2, &st->cache_capacity));
+						r = FIELD(c, k2,
+							  get_u64(c, v2, &st->cache_capacity));
 						known = cap_exact = true;
 					} else if (!strcmp(k2, "cacheHitRatio")) {
 						r = FIELD(c, k2,
@@ -898,8 +905,7 @@ static int dec_dataset_status(struct dctx *c, const ynode *m, struct dataset_sta
 
 /* ---- Runtime ---- */
 
-static const char *const fluid_level_ignored[] = {"quotaList", "volumeType", "volumeSource",
-						  NULL};
+static const char *const fluid_level_ignored[] = {"quotaList", "volumeType", "volumeSource", NULL};
 
 static int dec_level(struct dctx *c, const ynode *m, struct tier_level *l)
 {
@@ -949,12 +955,30 @@ static int dec_level(struct dctx *c, const ynode *m, struct tier_level *l)
 	return 0;
 }
 
-static const char *const fluid_runtime_spec_ignored[] = {
-	"master",	   "worker",	   "fuse",	       "jobMaster",   "jobWorker",
-	"apiGateway",	   "initUsers",	   "properties",       "jvmOptions",  "alluxioVersion",
-	"runAs",	   "hadoopConfig", "data",	       "podMetadata", "disablePrometheus",
-	"volumes",	   "management",   "imagePullSecrets", "networkmode", "cleanCachePolicy",
-	"runtimeManagement", "tolerations", "nodeSelector", NULL};
+static const char *const fluid_runtime_spec_ignored[] = {"master",
+							 "worker",
+							 "fuse",
+							 "jobMaster",
+							 "jobWorker",
+							 "apiGateway",
+							 "initUsers",
+							 "properties",
+							 "jvmOptions",
+							 "alluxioVersion",
+							 "runAs",
+							 "hadoopConfig",
+							 "data",
+							 "podMetadata",
+							 "disablePrometheus",
+							 "volumes",
+							 "management",
+							 "imagePullSecrets",
+							 "networkmode",
+							 "cleanCachePolicy",
+							 "runtimeManagement",
+							 "tolerations",
+							 "nodeSelector",
+							 NULL};
 
 static int dec_runtime_spec(struct dctx *c, const ynode *m, struct runtime *rt)
 {
@@ -979,8 +1003,8 @@ static int dec_runtime_spec(struct dctx *c, const ynode *m, struct runtime *rt)
 					}
 					size_t s2 = path_push_key(c, k2);
 					if (!is_null(v2) && (r = want(c, v2, YAMLTREE_SEQ)) == 0) {
-						rt->levels = calloc(v2->n ? v2->n : 1,
-								    sizeof(*rt->levels));
+						rt->levels =
+						    calloc(v2->n ? v2->n : 1, sizeof(*rt->levels));
 						if (!rt->levels)
 							r = oom(c);
 						for (size_t i = 0; r == 0 && i < v2->n; i++) {
@@ -988,7 +1012,8 @@ static int dec_runtime_spec(struct dctx *c, const ynode *m, struct runtime *rt)
 							rt->levels[i].low = 0.7;
 							rt->n_levels = i + 1;
 							size_t s3 = path_push_index(c, i);
-							r = dec_level(c, v2->items[i], &rt->levels[i]);
+							r = dec_level(c, v2->items[i],
+								      &rt->levels[i]);
 							path_pop(c, s3);
 						}
 					}
@@ -1015,7 +1040,8 @@ static int dec_runtime_status(struct dctx *c, const ynode *m, struct runtime *rt
 	FOREACH_FIELD(m, k, v)
 	{
 		if (!strcmp(k, "phase")) {
-			r = FIELD(c, k, parse_enum(c, v, runtime_phases, NELEM(runtime_phases), &phase));
+			r = FIELD(c, k,
+				  parse_enum(c, v, runtime_phases, NELEM(runtime_phases), &phase));
 			rt->status.phase = phase;
 		} else if (!strcmp(k, "cacheCapacityBytes")) {
 			r = FIELD(c, k, get_u64(c, v, &rt->status.cache_capacity));
@@ -1065,10 +1091,17 @@ static int parse_go_duration(const char *s, int64_t *ret)
 	return 0;
 }
 
-static const char *const fluid_dataload_spec_ignored[] = {
-	"options",	"nodeSelector",	    "affinity", "tolerations",
-	"schedulerName", "podMetadata",	    "imagePullSecrets", "runAfter",
-	"ttlSecondsAfterFinished", "resources", NULL};
+static const char *const fluid_dataload_spec_ignored[] = {"options",
+							  "nodeSelector",
+							  "affinity",
+							  "tolerations",
+							  "schedulerName",
+							  "podMetadata",
+							  "imagePullSecrets",
+							  "runAfter",
+							  "ttlSecondsAfterFinished",
+							  "resources",
+							  NULL};
 
 static int dec_dataload_spec(struct dctx *c, const ynode *m, struct objmodel *o)
 {
@@ -1084,10 +1117,12 @@ static int dec_dataload_spec(struct dctx *c, const ynode *m, struct objmodel *o)
 				FOREACH_FIELD(v, k2, v2)
 				{
 					if (!strcmp(k2, "name"))
-						r = FIELD(c, k2, get_str(c, v2, &dl->spec.dataset_name));
-					else if (!strcmp(k2, "namespace"))
 						r = FIELD(c, k2,
-							  get_str(c, v2, &dl->spec.dataset_namespace));
+							  get_str(c, v2, &dl->spec.dataset_name));
+					else if (!strcmp(k2, "namespace"))
+						r = FIELD(
+						    c, k2,
+						    get_str(c, v2, &dl->spec.dataset_namespace));
 					else
 						r = unknown_field(c, k2, v2, NULL);
 					if (r < 0)
@@ -1096,7 +1131,8 @@ static int dec_dataload_spec(struct dctx *c, const ynode *m, struct objmodel *o)
 			}
 		} else if (!strcmp(k, "target")) {
 			if (!is_null(v) && (r = want(c, v, YAMLTREE_SEQ)) == 0) {
-				dl->spec.targets = calloc(v->n ? v->n : 1, sizeof(*dl->spec.targets));
+				dl->spec.targets =
+				    calloc(v->n ? v->n : 1, sizeof(*dl->spec.targets));
 				if (!dl->spec.targets)
 					r = oom(c);
 				for (size_t i = 0; r == 0 && i < v->n; i++) {
@@ -1109,10 +1145,12 @@ static int dec_dataload_spec(struct dctx *c, const ynode *m, struct objmodel *o)
 						{
 							int64_t rep = 0;
 							if (!strcmp(k2, "path")) {
-								r = FIELD(c, k2, get_str(c, v2, &t->path));
-							} else if (!strcmp(k2, "replicas")) {
 								r = FIELD(c, k2,
-									  get_int(c, v2, 1, 10000, &rep));
+									  get_str(c, v2, &t->path));
+							} else if (!strcmp(k2, "replicas")) {
+								r = FIELD(
+								    c, k2,
+								    get_int(c, v2, 1, 10000, &rep));
 								t->replicas = (int32_t)rep;
 							} else {
 								r = unknown_field(c, k2, v2, NULL);
@@ -1149,9 +1187,23 @@ static int dec_dataload_spec(struct dctx *c, const ynode *m, struct objmodel *o)
 	if (!dl->spec.dataset_name)
 		return missing(c, "dataset.name", "");
 	dl->spec.dataset_namespace_set = dl->spec.dataset_namespace != NULL;
-	if (!dl->spec.dataset_namespace && !(dl->spec.dataset_namespace = strdup(o->meta.namespace)))
+	if (!dl->spec.dataset_namespace &&
+	    !(dl->spec.dataset_namespace = strdup(o->meta.namespace)))
 		return oom(c);
 	return 0;
+}
+
+static uint64_t *progress_field(struct dataload *dl, const char *key)
+{
+	if (!strcmp(key, "bytesDone"))
+		return &dl->status.bytes_done;
+	if (!strcmp(key, "bytesTotal"))
+		return &dl->status.bytes_total;
+	if (!strcmp(key, "filesDone"))
+		return &dl->status.files_done;
+	if (!strcmp(key, "filesTotal"))
+		return &dl->status.files_total;
+	return NULL;
 }
 
 static int dec_dataload_status(struct dctx *c, const ynode *m, struct dataload *dl)
@@ -1185,11 +1237,7 @@ static int dec_dataload_status(struct dctx *c, const ynode *m, struct dataload *
 			if (!is_null(v) && (r = want(c, v, YAMLTREE_MAP)) == 0) {
 				FOREACH_FIELD(v, k2, v2)
 				{
-					uint64_t *dst = !strcmp(k2, "bytesDone")    ? &dl->status.bytes_done
-							: !strcmp(k2, "bytesTotal") ? &dl->status.bytes_total
-							: !strcmp(k2, "filesDone")  ? &dl->status.files_done
-							: !strcmp(k2, "filesTotal") ? &dl->status.files_total
-										    : NULL;
+					uint64_t *dst = progress_field(dl, k2);
 					if (dst)
 						r = FIELD(c, k2, get_u64(c, v2, dst));
 					else
@@ -1214,10 +1262,15 @@ static int dec_dataload_status(struct dctx *c, const ynode *m, struct dataload *
 
 /* ---- the object ---- */
 
-static const char *const fluid_meta_ignored[] = {
-	"generateName",	   "generation",	 "finalizers",
-	"ownerReferences", "managedFields",	 "deletionTimestamp",
-	"selfLink",	   "deletionGracePeriodSeconds", NULL};
+static const char *const fluid_meta_ignored[] = {"generateName",
+						 "generation",
+						 "finalizers",
+						 "ownerReferences",
+						 "managedFields",
+						 "deletionTimestamp",
+						 "selfLink",
+						 "deletionGracePeriodSeconds",
+						 NULL};
 
 static int dec_meta(struct dctx *c, const ynode *m, struct objmeta *meta)
 {
@@ -1258,11 +1311,11 @@ struct kind_desc {
 };
 
 static const struct kind_desc kinds[] = {
-	{"Dataset", OBJMODEL_API_FLUID, OBJMODEL_DATASET},
-	{"AlluxioRuntime", OBJMODEL_API_FLUID, OBJMODEL_RUNTIME},
-	{"Runtime", OBJMODEL_API_FLUID, OBJMODEL_RUNTIME},
-	{"DataLoad", OBJMODEL_API_FLUID, OBJMODEL_DATALOAD},
-	{"Namespace", OBJMODEL_API_CORE, OBJMODEL_NAMESPACE},
+    {"Dataset", OBJMODEL_API_FLUID, OBJMODEL_DATASET},
+    {"AlluxioRuntime", OBJMODEL_API_FLUID, OBJMODEL_RUNTIME},
+    {"Runtime", OBJMODEL_API_FLUID, OBJMODEL_RUNTIME},
+    {"DataLoad", OBJMODEL_API_FLUID, OBJMODEL_DATALOAD},
+    {"Namespace", OBJMODEL_API_CORE, OBJMODEL_NAMESPACE},
 };
 
 static void objmodel_init_defaults(struct objmodel *o)
@@ -1300,8 +1353,9 @@ static int decode(struct dctx *c, const ynode *root, struct objmodel **ret, char
 			kd = &kinds[i];
 	if (!kd) {
 		r = FIELD(c, "kind",
-			  fail(c, "unknown kind %s (weir knows Dataset, AlluxioRuntime, Runtime, "
-				  "DataLoad, Namespace)",
+			  fail(c,
+			       "unknown kind %s (weir knows Dataset, AlluxioRuntime, Runtime, "
+			       "DataLoad, Namespace)",
 			       q(kind, b, sizeof(b))));
 		goto fail;
 	}
@@ -1311,8 +1365,8 @@ static int decode(struct dctx *c, const ynode *root, struct objmodel **ret, char
 	}
 	if (strcmp(api, kd->api) != 0) {
 		r = FIELD(c, "apiVersion",
-			  fail(c, "unknown apiVersion %s for kind %s (want %s)", q(api, b, sizeof(b)),
-			       kd->name, kd->api));
+			  fail(c, "unknown apiVersion %s for kind %s (want %s)",
+			       q(api, b, sizeof(b)), kd->name, kd->api));
 		goto fail;
 	}
 	o->kind = kd->kind;
@@ -1333,7 +1387,8 @@ static int decode(struct dctx *c, const ynode *root, struct objmodel **ret, char
 		o->meta.namespace = NULL;
 		snprintf(hdr, hdrlen, "%s %s", o->kind_name, o->meta.name);
 	} else {
-		if (!o->meta.namespace && !(o->meta.namespace = strdup(OBJMODEL_DEFAULT_NAMESPACE))) {
+		if (!o->meta.namespace &&
+		    !(o->meta.namespace = strdup(OBJMODEL_DEFAULT_NAMESPACE))) {
 			r = oom(c);
 			goto fail;
 		}
@@ -1475,7 +1530,8 @@ int dataset_ref_parse(const char *mp, struct dataset_ref *ret, char *errbuf, siz
 	slash = strchr(p, '/');
 	nl = slash ? (size_t)(slash - p) : strlen(p);
 	if (nl == 0 || nl >= sizeof(ref.name)) {
-		snprintf(errbuf, errlen, "%s: missing dataset name (want dataset://<namespace>/<name>)",
+		snprintf(errbuf, errlen,
+			 "%s: missing dataset name (want dataset://<namespace>/<name>)",
 			 q(mp, b, sizeof(b)));
 		return -EINVAL;
 	}
@@ -1504,11 +1560,11 @@ bool dataset_is_reference(const struct objmodel *obj)
 	return false;
 }
 
-static const char *const schemes[] = {"https://", "http://", "s3://", "local://", "pvc://",
-				      OBJMODEL_DATASET_SCHEME};
+static const char *const schemes[] = {"https://", "http://", "s3://",
+				      "local://", "pvc://",  OBJMODEL_DATASET_SCHEME};
 
-__attribute__((format(printf, 3, 4))) static int vfail(char *errbuf, size_t errlen,
-							const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int vfail(char *errbuf, size_t errlen, const char *fmt,
+						       ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -1529,28 +1585,29 @@ static int validate_reference(const struct objmodel *o, char *errbuf, size_t err
 		}
 	for (size_t i = 0; i < sp->n_mounts; i++)
 		if (strncmp(sp->mounts[i].mount_point, OBJMODEL_DATASET_SCHEME, sl) != 0)
-			return vfail(errbuf, errlen,
-				     "spec.mounts[%zu].mountPoint: %s cannot be combined with the "
-				     "dataset:// reference in spec.mounts[%zu]; a reference must be "
-				     "the only mount",
-				     i, q(sp->mounts[i].mount_point, b, sizeof(b)), first);
+			return vfail(
+			    errbuf, errlen,
+			    "spec.mounts[%zu].mountPoint: %s cannot be combined with the "
+			    "dataset:// reference in spec.mounts[%zu]; a reference must be "
+			    "the only mount",
+			    i, q(sp->mounts[i].mount_point, b, sizeof(b)), first);
 	if (sp->n_mounts != 1)
 		return vfail(errbuf, errlen,
 			     "spec.mounts: a dataset:// reference must have exactly one mount, "
 			     "found %zu",
 			     sp->n_mounts);
 	const struct dataset_mount *m = &sp->mounts[0];
-	const char *bad = m->path			  ? "spec.mounts[0].path"
-			  : m->options.n		  ? "spec.mounts[0].options"
-			  : m->n_encrypt_options	  ? "spec.mounts[0].encryptOptions"
-			  : m->shared			  ? "spec.mounts[0].shared"
-			  : sp->n_access_modes		  ? "spec.accessModes"
-			  : sp->owner.set		  ? "spec.owner"
-			  : sp->placement		  ? "spec.placement"
-			  : sp->shared_options.n	  ? "spec.sharedOptions"
+	const char *bad = m->path			 ? "spec.mounts[0].path"
+			  : m->options.n		 ? "spec.mounts[0].options"
+			  : m->n_encrypt_options	 ? "spec.mounts[0].encryptOptions"
+			  : m->shared			 ? "spec.mounts[0].shared"
+			  : sp->n_access_modes		 ? "spec.accessModes"
+			  : sp->owner.set		 ? "spec.owner"
+			  : sp->placement		 ? "spec.placement"
+			  : sp->shared_options.n	 ? "spec.sharedOptions"
 			  : sp->n_shared_encrypt_options ? "spec.sharedEncryptOptions"
-			  : sp->has_allow_list		  ? "spec.sharing"
-							  : NULL;
+			  : sp->has_allow_list		 ? "spec.sharing"
+							 : NULL;
 	if (!bad && o->ignored) {
 		json_object_object_foreach(o->ignored, key, val)
 		{
@@ -1572,8 +1629,9 @@ static int validate_reference(const struct objmodel *o, char *errbuf, size_t err
 	if (dataset_ref_parse(m->mount_point, &ref, msg, sizeof(msg)) < 0)
 		return vfail(errbuf, errlen, "spec.mounts[0].mountPoint: %s", msg);
 	if (!strcmp(ref.namespace, o->meta.namespace) && !strcmp(ref.name, o->meta.name))
-		return vfail(errbuf, errlen, "spec.mounts[0].mountPoint: a dataset cannot "
-					     "reference itself");
+		return vfail(errbuf, errlen,
+			     "spec.mounts[0].mountPoint: a dataset cannot "
+			     "reference itself");
 	return 0;
 }
 
@@ -1599,9 +1657,8 @@ static int validate_dataset(const struct objmodel *o, char *errbuf, size_t errle
 				     "http://, s3://, local://, pvc:// or dataset://)",
 				     i, q(m->mount_point, b, sizeof(b)));
 		if (m->path && m->path[0] != '/')
-			return vfail(errbuf, errlen,
-				     "spec.mounts[%zu].path: %s must be absolute", i,
-				     q(m->path, b, sizeof(b)));
+			return vfail(errbuf, errlen, "spec.mounts[%zu].path: %s must be absolute",
+				     i, q(m->path, b, sizeof(b)));
 		for (size_t j = 0; j < i; j++)
 			if (m->name && sp->mounts[j].name && !strcmp(m->name, sp->mounts[j].name))
 				return vfail(errbuf, errlen,
@@ -1832,7 +1889,8 @@ struct objmodel *objmodel_new(enum objmodel_kind kind, const char *ns, const cha
 		return NULL;
 	o->kind = kind;
 	o->kind_name = strdup(objmodel_kind_name(kind));
-	o->api_version = strdup(kind == OBJMODEL_NAMESPACE ? OBJMODEL_API_CORE : OBJMODEL_API_FLUID);
+	o->api_version =
+	    strdup(kind == OBJMODEL_NAMESPACE ? OBJMODEL_API_CORE : OBJMODEL_API_FLUID);
 	o->meta.name = strdup(name ? name : "");
 	if (kind != OBJMODEL_NAMESPACE)
 		o->meta.namespace = strdup(ns ? ns : OBJMODEL_DEFAULT_NAMESPACE);
@@ -1959,8 +2017,7 @@ out:
 	return r;
 }
 
-int objmodel_from_json_object(json_object *obj, struct objmodel **ret, char *errbuf,
-			      size_t errlen)
+int objmodel_from_json_object(json_object *obj, struct objmodel **ret, char *errbuf, size_t errlen)
 {
 	struct yamltree_node *root = NULL;
 	char msg[1024], hdr[600];
@@ -2009,9 +2066,8 @@ int objmodel_from_json(const char *text, struct objmodel **ret, char *errbuf, si
 	json_tokener_free(tok);
 	if (!obj || jerr != json_tokener_success) {
 		snprintf(errbuf, errlen, "json: %s at offset %zu",
-			 json_tokener_error_desc(jerr == json_tokener_continue
-							 ? json_tokener_error_parse_eof
-							 : jerr),
+			 json_tokener_error_desc(
+			     jerr == json_tokener_continue ? json_tokener_error_parse_eof : jerr),
 			 off);
 		if (obj)
 			json_object_put(obj);
@@ -2086,7 +2142,8 @@ static void jmap(json_object *o, const char *k, const struct kvmap *m)
 		return;
 	json_object *j = json_object_new_object();
 	for (size_t i = 0; i < m->n; i++)
-		json_object_object_add(j, m->items[i].key, json_object_new_string(m->items[i].value));
+		json_object_object_add(j, m->items[i].key,
+				       json_object_new_string(m->items[i].value));
 	json_object_object_add(o, k, j);
 }
 
@@ -2182,9 +2239,9 @@ static json_object *dataset_spec_json(const struct dataset_spec *sp)
 	jstr(spec, "placement", sp->placement);
 	jmap(spec, "sharedOptions", &sp->shared_options);
 	if (sp->n_shared_encrypt_options)
-		json_object_object_add(spec, "sharedEncryptOptions",
-				       jencrypt(sp->shared_encrypt_options,
-						sp->n_shared_encrypt_options));
+		json_object_object_add(
+		    spec, "sharedEncryptOptions",
+		    jencrypt(sp->shared_encrypt_options, sp->n_shared_encrypt_options));
 	if (sp->has_allow_list) {
 		json_object *sh = json_object_new_object(), *a = json_object_new_array();
 		for (size_t i = 0; i < sp->n_allow; i++) {
@@ -2278,8 +2335,8 @@ static json_object *dataload_spec_json(const struct dataload *dl)
 			jstr(j, "path", dl->spec.targets[i].path);
 			if (dl->spec.targets[i].replicas)
 				json_object_object_add(
-					j, "replicas",
-					json_object_new_int(dl->spec.targets[i].replicas));
+				    j, "replicas",
+				    json_object_new_int(dl->spec.targets[i].replicas));
 			json_object_array_add(a, j);
 		}
 		json_object_object_add(spec, "target", a);
@@ -2299,7 +2356,8 @@ static json_object *dataload_status_json(const struct dataload *dl)
 	json_object *s = json_object_new_object();
 	if (dl->status.phase != DATALOAD_PHASE_NONE)
 		jstr(s, "phase", dataload_phase_name(dl->status.phase));
-	if (dl->status.phase == DATALOAD_PHASE_COMPLETE || dl->status.phase == DATALOAD_PHASE_FAILED) {
+	if (dl->status.phase == DATALOAD_PHASE_COMPLETE ||
+	    dl->status.phase == DATALOAD_PHASE_FAILED) {
 		char b[64];
 		int64_t d = dl->status.duration;
 		if (d >= 3600)
@@ -2317,10 +2375,12 @@ static json_object *dataload_status_json(const struct dataload *dl)
 	jtime(s, "startTime", dl->status.start_time);
 	jtime(s, "completionTime", dl->status.completion_time);
 	json_object *p = json_object_new_object();
-	json_object_object_add(p, "bytesDone", json_object_new_int64((int64_t)dl->status.bytes_done));
+	json_object_object_add(p, "bytesDone",
+			       json_object_new_int64((int64_t)dl->status.bytes_done));
 	json_object_object_add(p, "bytesTotal",
 			       json_object_new_int64((int64_t)dl->status.bytes_total));
-	json_object_object_add(p, "filesDone", json_object_new_int64((int64_t)dl->status.files_done));
+	json_object_object_add(p, "filesDone",
+			       json_object_new_int64((int64_t)dl->status.files_done));
 	json_object_object_add(p, "filesTotal",
 			       json_object_new_int64((int64_t)dl->status.files_total));
 	json_object_object_add(s, "progress", p);
@@ -2398,11 +2458,11 @@ int objmodel_to_json(const struct objmodel *o, json_object **ret)
 			status = json_object_new_object();
 			jstr(status, "phase", runtime_phase_name(o->runtime.status.phase));
 			json_object_object_add(
-				status, "cacheCapacityBytes",
-				json_object_new_int64((int64_t)o->runtime.status.cache_capacity));
+			    status, "cacheCapacityBytes",
+			    json_object_new_int64((int64_t)o->runtime.status.cache_capacity));
 			json_object_object_add(
-				status, "cachedBytes",
-				json_object_new_int64((int64_t)o->runtime.status.cached));
+			    status, "cachedBytes",
+			    json_object_new_int64((int64_t)o->runtime.status.cached));
 		}
 		break;
 	case OBJMODEL_DATALOAD:
@@ -2433,9 +2493,9 @@ int objmodel_to_json_string(const struct objmodel *o, bool pretty, char **ret_te
 	if (r < 0)
 		return r;
 	const char *s = json_object_to_json_string_ext(
-		j, (pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
-			   : JSON_C_TO_STRING_PLAIN) |
-			   JSON_C_TO_STRING_NOSLASHESCAPE);
+	    j,
+	    (pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED : JSON_C_TO_STRING_PLAIN) |
+		JSON_C_TO_STRING_NOSLASHESCAPE);
 	char *d = s ? strdup(s) : NULL;
 	json_object_put(j);
 	if (!d)
@@ -2512,15 +2572,15 @@ const char *medium_type_name(enum medium_type m)
 	return (size_t)m < NELEM(media) ? media[m] : "";
 }
 
-int conditions_set(struct conditions *cs, const char *type, const char *status,
-		   const char *reason, const char *message, int64_t now)
+int conditions_set(struct conditions *cs, const char *type, const char *status, const char *reason,
+		   const char *message, int64_t now)
 {
 	struct condition nc = {
-		.type = strdup(type),
-		.status = strdup(status ? status : "Unknown"),
-		.reason = reason ? strdup(reason) : NULL,
-		.message = message ? strdup(message) : NULL,
-		.last_transition_time = now,
+	    .type = strdup(type),
+	    .status = strdup(status ? status : "Unknown"),
+	    .reason = reason ? strdup(reason) : NULL,
+	    .message = message ? strdup(message) : NULL,
+	    .last_transition_time = now,
 	};
 	if (!nc.type || !nc.status || (reason && !nc.reason) || (message && !nc.message))
 		goto nomem;
@@ -2596,8 +2656,7 @@ int dataset_status_fail(struct dataset_status *st, const char *reason, const cha
 	return 0;
 }
 
-int objmodel_set_default_namespace(struct objmodel *o, const char *ns, char *errbuf,
-				   size_t errlen)
+int objmodel_set_default_namespace(struct objmodel *o, const char *ns, char *errbuf, size_t errlen)
 {
 	char b[80];
 	if (o->kind == OBJMODEL_NAMESPACE)
@@ -2614,10 +2673,10 @@ int objmodel_set_default_namespace(struct objmodel *o, const char *ns, char *err
 	}
 	char *n1 = strdup(ns);
 	char *n2 = o->kind == OBJMODEL_DATALOAD && !o->dataload.spec.dataset_namespace_set
-			   ? strdup(ns)
-			   : NULL;
-	if (!n1 || (o->kind == OBJMODEL_DATALOAD && !o->dataload.spec.dataset_namespace_set &&
-		    !n2)) {
+		       ? strdup(ns)
+		       : NULL;
+	if (!n1 ||
+	    (o->kind == OBJMODEL_DATALOAD && !o->dataload.spec.dataset_namespace_set && !n2)) {
 		free(n1);
 		free(n2);
 		return -ENOMEM;

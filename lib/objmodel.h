@@ -53,13 +53,13 @@ struct kvmap {
 
 struct objmeta {
 	char *name;
-	char *namespace; /* "default" when the manifest omits it; NULL for a Namespace */
+	char *namespace;    /* "default" when the manifest omits it; NULL for a Namespace */
 	bool namespace_set; /* the manifest named it (see objmodel_set_default_namespace) */
 	struct kvmap labels;
 	struct kvmap annotations;
 	int64_t creation_timestamp; /* seconds since the epoch; 0 = not set */
-	char *uid;                  /* NULL when not set */
-	char *resource_version;     /* NULL when not set */
+	char *uid;		    /* NULL when not set */
+	char *resource_version;	    /* NULL when not set */
 };
 
 /* status.conditions[] of a Dataset or DataLoad. */
@@ -85,9 +85,10 @@ struct encrypt_option {
 };
 
 struct dataset_mount {
-	char *mount_point; /* required: https://..., s3://..., local:///..., dataset://ns/name[/sub] */
-	char *name;        /* NULL when absent */
-	char *path;        /* NULL when absent */
+	char *mount_point; /* required: https://..., s3://..., local:///..., dataset://ns/name[/sub]
+			    */
+	char *name;	   /* NULL when absent */
+	char *path;	   /* NULL when absent */
 	struct kvmap options;
 	size_t n_encrypt_options;
 	struct encrypt_option *encrypt_options;
@@ -171,7 +172,7 @@ struct tier_level {
 	enum medium_type medium;
 	char *path;
 	uint64_t quota; /* bytes */
-	double high;    /* watermarks in [0, 1], low <= high; default 0.95 / 0.7 */
+	double high;	/* watermarks in [0, 1], low <= high; default 0.95 / 0.7 */
 	double low;
 };
 
@@ -216,7 +217,7 @@ enum dataload_phase {
 struct dataload {
 	struct {
 		char *dataset_name;
-		char *dataset_namespace; /* defaults to the DataLoad's namespace */
+		char *dataset_namespace;    /* defaults to the DataLoad's namespace */
 		bool dataset_namespace_set; /* the manifest named it */
 		size_t n_targets;
 		struct dataload_target *targets; /* empty = the whole dataset */
@@ -242,7 +243,7 @@ struct objmodel {
 	char *api_version; /* as written */
 	struct objmeta meta;
 	size_t n_warnings;
-	char **warnings;     /* "spec.fuse: ignored by weir" */
+	char **warnings;      /* "spec.fuse: ignored by weir" */
 	json_object *ignored; /* private: ignored fields by path, put back on serialization */
 	union {
 		struct dataset dataset;
@@ -307,8 +308,7 @@ int objmodel_to_json_string(const struct objmodel *obj, bool pretty, char **ret_
 int objmodel_from_json(const char *text, struct objmodel **ret, char *errbuf, size_t errlen);
 
 /* Same from a json-c tree (borrowed). */
-int objmodel_from_json_object(json_object *obj, struct objmodel **ret, char *errbuf,
-			      size_t errlen);
+int objmodel_from_json_object(json_object *obj, struct objmodel **ret, char *errbuf, size_t errlen);
 
 /* Renders the object as YAML (for `-o yaml`). Returns 0 and an owned *ret_text (free()). */
 int objmodel_to_yaml(const struct objmodel *obj, char **ret_text);

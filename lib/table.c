@@ -244,8 +244,8 @@ int table_datasets(struct objmodel *const *objs, size_t n, bool all_namespaces, 
 			     wide ? "TOTAL FILES" : NULL,
 			     wide ? "CACHE HIT RATIO" : NULL,
 			     "AGE"};
-	return build(objs, n, OBJMODEL_DATASET, hdr, sizeof(hdr) / sizeof(hdr[0]), dataset_row,
-		     now, all_namespaces, ret_text);
+	return build(objs, n, OBJMODEL_DATASET, hdr, sizeof(hdr) / sizeof(hdr[0]), dataset_row, now,
+		     all_namespaces, ret_text);
 }
 
 static void dataload_row(const struct objmodel *o, int64_t now, char cells[][CELL])
@@ -255,7 +255,8 @@ static void dataload_row(const struct objmodel *o, int64_t now, char cells[][CEL
 	snprintf(cells[0], CELL, "%s", dl->spec.dataset_name);
 	strcpy(cells[1], dataload_phase_name(dl->status.phase));
 	age(o, now, cells[2], CELL);
-	if (dl->status.phase == DATALOAD_PHASE_COMPLETE || dl->status.phase == DATALOAD_PHASE_FAILED)
+	if (dl->status.phase == DATALOAD_PHASE_COMPLETE ||
+	    dl->status.phase == DATALOAD_PHASE_FAILED)
 		table_format_age(dl->status.duration, cells[3], CELL);
 	else
 		strcpy(cells[3], "Unfinished");
@@ -266,8 +267,8 @@ static void dataload_row(const struct objmodel *o, int64_t now, char cells[][CEL
 int table_dataloads(struct objmodel *const *objs, size_t n, bool all_namespaces, bool wide,
 		    int64_t now, char **ret_text)
 {
-	const char *hdr[] = {"NAME", "DATASET", "PHASE", "AGE", "DURATION",
-			     wide ? "PROGRESS" : NULL};
+	const char *hdr[] = {"NAME", "DATASET",	 "PHASE",
+			     "AGE",  "DURATION", wide ? "PROGRESS" : NULL};
 	return build(objs, n, OBJMODEL_DATALOAD, hdr, sizeof(hdr) / sizeof(hdr[0]), dataload_row,
 		     now, all_namespaces, ret_text);
 }
@@ -295,8 +296,9 @@ static void runtime_row(const struct objmodel *o, int64_t now, char cells[][CELL
 int table_runtimes(struct objmodel *const *objs, size_t n, bool all_namespaces, bool wide,
 		   int64_t now, char **ret_text)
 {
-	const char *hdr[] = {"NAME", "KIND",  "TIERS", "CACHE CAPACITY", "CACHED", "PHASE",
-			     wide ? "REPLICAS" : NULL, "AGE"};
-	return build(objs, n, OBJMODEL_RUNTIME, hdr, sizeof(hdr) / sizeof(hdr[0]), runtime_row,
-		     now, all_namespaces, ret_text);
+	const char *hdr[] = {
+	    "NAME", "KIND", "TIERS", "CACHE CAPACITY", "CACHED", "PHASE", wide ? "REPLICAS" : NULL,
+	    "AGE"};
+	return build(objs, n, OBJMODEL_RUNTIME, hdr, sizeof(hdr) / sizeof(hdr[0]), runtime_row, now,
+		     all_namespaces, ret_text);
 }

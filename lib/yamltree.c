@@ -72,8 +72,8 @@ static int node_append(struct yamltree_node *parent, struct yamltree_node *child
 	return 0;
 }
 
-__attribute__((format(printf, 4, 5))) static int set_err(struct builder *b, int err,
-							 unsigned line, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static int set_err(struct builder *b, int err, unsigned line,
+							 const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -107,8 +107,8 @@ static int map_close(struct builder *b, struct yamltree_node *map)
 	int r = 0;
 	for (size_t i = 1; i < pairs; i++) {
 		if (strcmp(keys[i - 1]->scalar, keys[i]->scalar) == 0) {
-			unsigned line = keys[i]->line > keys[i - 1]->line ? keys[i]->line
-									   : keys[i - 1]->line;
+			unsigned line =
+			    keys[i]->line > keys[i - 1]->line ? keys[i]->line : keys[i - 1]->line;
 			r = set_err(b, -EINVAL, line, "duplicate key \"%s\"", keys[i]->scalar);
 			break;
 		}
@@ -242,7 +242,8 @@ int yamltree_parse(const char *buf, size_t len, struct yamltree_docs **ret_docs,
 		case YAML_DOCUMENT_START_EVENT:
 			if (++index > YAMLTREE_MAX_DOCS) {
 				r = set_err(&b, -E2BIG, ev.start_mark.line + 1,
-					    "more than %d documents in the file", YAMLTREE_MAX_DOCS);
+					    "more than %d documents in the file",
+					    YAMLTREE_MAX_DOCS);
 				yaml_event_delete(&ev);
 				goto fail;
 			}
@@ -251,7 +252,7 @@ int yamltree_parse(const char *buf, size_t len, struct yamltree_docs **ret_docs,
 		case YAML_DOCUMENT_END_EVENT:
 			if (b.root && !yamltree_is_null(b.root)) {
 				struct yamltree_doc *d =
-					realloc(docs->docs, (docs->n + 1) * sizeof(*d));
+				    realloc(docs->docs, (docs->n + 1) * sizeof(*d));
 				if (!d) {
 					r = -ENOMEM;
 					yaml_event_delete(&ev);
@@ -414,10 +415,10 @@ static int out_write(void *data, unsigned char *buffer, size_t size)
 static bool needs_quotes(const char *s)
 {
 	static const char *const words[] = {
-		"~",  "null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE",
-		"y",  "Y",    "yes",  "Yes",  "YES",  "n",    "N",    "no",    "No",    "NO",
-		"on", "On",   "ON",   "off",  "Off",  "OFF",  ".inf", ".Inf",  ".INF",  "-.inf",
-		"+.inf", ".nan", ".NaN", ".NAN", "=", "<<",
+	    "~",     "null", "Null",  "NULL",  "true", "True", "TRUE", "false", "False",
+	    "FALSE", "y",    "Y",     "yes",   "Yes",  "YES",  "n",    "N",	"no",
+	    "No",    "NO",   "on",    "On",    "ON",   "off",  "Off",  "OFF",	".inf",
+	    ".Inf",  ".INF", "-.inf", "+.inf", ".nan", ".NaN", ".NAN", "=",	"<<",
 	};
 	if (!*s)
 		return true;
@@ -468,8 +469,7 @@ static int emit_json(yaml_emitter_t *em, json_object *obj, unsigned depth)
 		yaml_mapping_end_event_initialize(&ev);
 		return yaml_emitter_emit(em, &ev) ? 0 : -EINVAL;
 	case json_type_array:
-		yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1,
-						     YAML_BLOCK_SEQUENCE_STYLE);
+		yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE);
 		if (!yaml_emitter_emit(em, &ev))
 			return -EINVAL;
 		for (size_t i = 0; i < json_object_array_length(obj); i++) {

@@ -9,8 +9,8 @@
 #include <json-c/json.h>
 
 #define YAMLTREE_MAX_BYTES (4u << 20) /* a manifest file larger than this is rejected */
-#define YAMLTREE_MAX_DOCS 256         /* documents per file */
-#define YAMLTREE_MAX_DEPTH 64         /* nested maps/sequences */
+#define YAMLTREE_MAX_DOCS 256	      /* documents per file */
+#define YAMLTREE_MAX_DEPTH 64	      /* nested maps/sequences */
 #define YAMLTREE_MAX_NODES 200000     /* nodes per file */
 
 enum yamltree_type {
@@ -23,12 +23,12 @@ enum yamltree_type {
  * (value); a sequence stores its n elements as items[i]. */
 struct yamltree_node {
 	enum yamltree_type type;
-	unsigned line;  /* 1-based line in the source, 0 when built from JSON */
-	bool plain;     /* scalar written unquoted: may be null, a number or a bool */
-	char *scalar;   /* scalar text, NUL-terminated, never NULL for a scalar */
-	size_t n;       /* pairs (map) or elements (sequence) */
+	unsigned line; /* 1-based line in the source, 0 when built from JSON */
+	bool plain;    /* scalar written unquoted: may be null, a number or a bool */
+	char *scalar;  /* scalar text, NUL-terminated, never NULL for a scalar */
+	size_t n;      /* pairs (map) or elements (sequence) */
 	struct yamltree_node **items;
-	size_t cap_;    /* private: allocated slots in items */
+	size_t cap_; /* private: allocated slots in items */
 };
 
 /* One document of a multi-document stream. index is 1-based and counts every document as

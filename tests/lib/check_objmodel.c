@@ -112,16 +112,15 @@ START_TEST(walkthrough_production_reference)
 	char err[512];
 	struct objmodel_list *l = NULL;
 	struct dataset_ref ref;
-	ck_assert_int_eq(objmodel_parse_file(EXAMPLES "spark-production.yaml", &l, err, sizeof(err)),
-			 1);
+	ck_assert_int_eq(
+	    objmodel_parse_file(EXAMPLES "spark-production.yaml", &l, err, sizeof(err)), 1);
 	const struct objmodel *o = l->items[0];
 	ck_assert_str_eq(o->meta.namespace, "production");
 	ck_assert(dataset_is_reference(o));
 	ck_assert_uint_eq(o->dataset.spec.n_mounts, 1);
 	ck_assert_ptr_null(o->dataset.spec.mounts[0].name);
-	ck_assert_int_eq(dataset_ref_parse(o->dataset.spec.mounts[0].mount_point, &ref, err,
-					   sizeof(err)),
-			 0);
+	ck_assert_int_eq(
+	    dataset_ref_parse(o->dataset.spec.mounts[0].mount_point, &ref, err, sizeof(err)), 0);
 	ck_assert_str_eq(ref.namespace, "development");
 	ck_assert_str_eq(ref.name, "spark");
 	ck_assert_str_eq(ref.subpath, "");
@@ -142,7 +141,7 @@ START_TEST(allow_list_example)
 	char err[512];
 	struct objmodel_list *l = NULL;
 	ck_assert_int_eq(
-		objmodel_parse_file(EXAMPLES "dataset-allow-list.yaml", &l, err, sizeof(err)), 1);
+	    objmodel_parse_file(EXAMPLES "dataset-allow-list.yaml", &l, err, sizeof(err)), 1);
 	const struct dataset_spec *sp = &l->items[0]->dataset.spec;
 	ck_assert(sp->has_allow_list);
 	ck_assert_uint_eq(sp->n_allow, 2);
@@ -160,38 +159,38 @@ END_TEST
 START_TEST(every_dataset_field)
 {
 	struct objmodel_list *l = parse_ok(
-		"apiVersion: data.fluid.io/v1alpha1\n"
-		"kind: Dataset\n"
-		"metadata:\n"
-		"  name: imagenet\n"
-		"  labels: {team: vision}\n"
-		"  annotations: {note: \"x: y\"}\n"
-		"  creationTimestamp: \"2026-11-29T20:13:36Z\"\n"
-		"spec:\n"
-		"  mounts:\n"
-		"  - mountPoint: s3://bucket/imagenet\n"
-		"    name: imagenet\n"
-		"    path: /imagenet\n"
-		"    readOnly: true\n"
-		"    options: {aws.region: eu-west-1}\n"
-		"    encryptOptions:\n"
-		"    - name: aws.accessKeyId\n"
-		"      valueFrom: {secretKeyRef: {name: s3-creds, key: id}}\n"
-		"  accessModes: [ReadOnlyMany]\n"
-		"  owner: {uid: 1000, gid: 100, user: alice, group: users}\n"
-		"  placement: Shared\n"
-		"  sharedOptions: {a: b}\n"
-		"  nodeAffinity: {required: {}}\n"
-		"status:\n"
-		"  phase: Bound\n"
-		"  ufsTotal: 3.41GiB\n"
-		"  fileNum: \"7\"\n"
-		"  cacheStates: {cached: 0.00B, cacheCapacity: 4.00GiB, cachedPercentage: 0.0%,\n"
-		"                cacheHitRatio: 12.5%}\n"
-		"  conditions:\n"
-		"  - {type: Ready, status: \"True\", reason: DatasetReady, message: ok,\n"
-		"     lastTransitionTime: \"2026-11-29T20:14:00Z\"}\n"
-		"  datasetRef: [production/spark]\n");
+	    "apiVersion: data.fluid.io/v1alpha1\n"
+	    "kind: Dataset\n"
+	    "metadata:\n"
+	    "  name: imagenet\n"
+	    "  labels: {team: vision}\n"
+	    "  annotations: {note: \"x: y\"}\n"
+	    "  creationTimestamp: \"2026-11-29T20:13:36Z\"\n"
+	    "spec:\n"
+	    "  mounts:\n"
+	    "  - mountPoint: s3://bucket/imagenet\n"
+	    "    name: imagenet\n"
+	    "    path: /imagenet\n"
+	    "    readOnly: true\n"
+	    "    options: {aws.region: eu-west-1}\n"
+	    "    encryptOptions:\n"
+	    "    - name: aws.accessKeyId\n"
+	    "      valueFrom: {secretKeyRef: {name: s3-creds, key: id}}\n"
+	    "  accessModes: [ReadOnlyMany]\n"
+	    "  owner: {uid: 1000, gid: 100, user: alice, group: users}\n"
+	    "  placement: Shared\n"
+	    "  sharedOptions: {a: b}\n"
+	    "  nodeAffinity: {required: {}}\n"
+	    "status:\n"
+	    "  phase: Bound\n"
+	    "  ufsTotal: 3.41GiB\n"
+	    "  fileNum: \"7\"\n"
+	    "  cacheStates: {cached: 0.00B, cacheCapacity: 4.00GiB, cachedPercentage: 0.0%,\n"
+	    "                cacheHitRatio: 12.5%}\n"
+	    "  conditions:\n"
+	    "  - {type: Ready, status: \"True\", reason: DatasetReady, message: ok,\n"
+	    "     lastTransitionTime: \"2026-11-29T20:14:00Z\"}\n"
+	    "  datasetRef: [production/spark]\n");
 	const struct objmodel *o = l->items[0];
 	ck_assert_str_eq(o->meta.namespace, "default");
 	ck_assert_str_eq(o->meta.labels.items[0].key, "team");
@@ -228,7 +227,7 @@ START_TEST(every_dataset_field)
 END_TEST
 
 #define RT_HEAD                                                                                    \
-	"apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: spark, namespace: "  \
+	"apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: spark, namespace: "   \
 	"development}\nspec:\n  mounts:\n  - mountPoint: https://h/\n---\n"                        \
 	"apiVersion: data.fluid.io/v1alpha1\nkind: AlluxioRuntime\nmetadata:\n  name: spark\n"     \
 	"  namespace: development\nspec:\n  replicas: 1\n  tieredstore:\n    levels:\n"
@@ -240,7 +239,8 @@ START_TEST(rejects_bad_runtime_values)
 			"spec.tieredstore.levels[0].quota: bad quantity \"4Gx\"");
 	parse_fails_str(RT_HEAD "    - {mediumtype: MEM, path: /dev/shm, quota: 4Gi, high: 1.2}\n",
 			"spec.tieredstore.levels[0].high: \"1.2\" is outside 0..1");
-	parse_fails_str(RT_HEAD "    - {mediumtype: MEM, path: /dev/shm, quota: 4Gi, low: \"-0.1\"}\n",
+	parse_fails_str(RT_HEAD
+			"    - {mediumtype: MEM, path: /dev/shm, quota: 4Gi, low: \"-0.1\"}\n",
 			"spec.tieredstore.levels[0].low: \"-0.1\" is outside 0..1");
 	parse_fails_str(RT_HEAD "    - {mediumtype: MEM, path: /dev/shm, quota: 4Gi, high: \"0.5\","
 				" low: \"0.9\"}\n",
@@ -271,8 +271,8 @@ START_TEST(ignored_fields_are_reported_and_kept)
 {
 	char *json = NULL, *yaml = NULL;
 	struct objmodel_list *l = parse_ok(
-		RT_HEAD "    - {mediumtype: SSD, path: /mnt/ssd, quota: 100G, volumeType: hostPath}\n"
-			"  fuse:\n    args: [-oro]\n  properties: {alluxio.user.block.size: 64MB}\n");
+	    RT_HEAD "    - {mediumtype: SSD, path: /mnt/ssd, quota: 100G, volumeType: hostPath}\n"
+		    "  fuse:\n    args: [-oro]\n  properties: {alluxio.user.block.size: 64MB}\n");
 	const struct objmodel *rt = l->items[1];
 	ck_assert_uint_eq(rt->n_warnings, 3);
 	ck_assert_str_eq(rt->warnings[0], "spec.tieredstore.levels[0].volumeType: ignored by weir");
@@ -296,14 +296,16 @@ START_TEST(rejects_bad_documents)
 {
 	parse_fails_str("apiVersion: v1\nkind: Pod\nmetadata: {name: nginx}\nspec: {}\n",
 			"t.yaml: document 1: kind: unknown kind \"Pod\"");
-	parse_fails_str("apiVersion: data.fluid.io/v1beta9\nkind: Dataset\nmetadata: {name: a}\n"
-			"spec: {mounts: [{mountPoint: https://h/}]}\n",
-			"apiVersion: unknown apiVersion \"data.fluid.io/v1beta9\" for kind Dataset");
+	parse_fails_str(
+	    "apiVersion: data.fluid.io/v1beta9\nkind: Dataset\nmetadata: {name: a}\n"
+	    "spec: {mounts: [{mountPoint: https://h/}]}\n",
+	    "apiVersion: unknown apiVersion \"data.fluid.io/v1beta9\" for kind Dataset");
 	parse_fails_str("kind: Dataset\nmetadata: {name: a}\n",
 			"document 1: apiVersion: missing required field");
-	parse_fails_str("apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {namespace: x}\n"
-			"spec: {mounts: [{mountPoint: https://h/}]}\n",
-			"document 1: metadata.name: missing required field");
+	parse_fails_str(
+	    "apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {namespace: x}\n"
+	    "spec: {mounts: [{mountPoint: https://h/}]}\n",
+	    "document 1: metadata.name: missing required field");
 	parse_fails_str("apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: a}\n",
 			"(Dataset default/a): spec: missing required field");
 	parse_fails_str("apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: a}\n"
@@ -411,14 +413,13 @@ START_TEST(hostile_input_fails_cleanly)
 	/* Missing files. */
 	char err[256];
 	struct objmodel_list *l = NULL;
-	ck_assert_int_eq(objmodel_parse_file("/nonexistent/x.yaml", &l, err, sizeof(err)),
-			 -ENOENT);
+	ck_assert_int_eq(objmodel_parse_file("/nonexistent/x.yaml", &l, err, sizeof(err)), -ENOENT);
 	ck_assert_ptr_null(l);
 }
 END_TEST
 
 #define DS_HEAD                                                                                    \
-	"apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: spark, namespace: "  \
+	"apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: spark, namespace: "   \
 	"production}\nspec:\n"
 
 START_TEST(reference_rules)
@@ -453,12 +454,14 @@ START_TEST(reference_rules)
 	parse_fails_str(DS_HEAD "  mounts:\n  - mountPoint: dataset://production/spark\n",
 			"cannot reference itself");
 	/* A readOnly reference with a name is fine. */
-	objmodel_list_free(parse_ok(DS_HEAD "  mounts:\n  - mountPoint: dataset://development/spark/"
-					    "a/b/\n    name: spark\n    readOnly: true\n"));
+	objmodel_list_free(parse_ok(DS_HEAD
+				    "  mounts:\n  - mountPoint: dataset://development/spark/"
+				    "a/b/\n    name: spark\n    readOnly: true\n"));
 
 	struct dataset_ref ref;
 	char err[256];
-	ck_assert_int_eq(dataset_ref_parse("dataset://dev/spark//a//b/", &ref, err, sizeof(err)), 0);
+	ck_assert_int_eq(dataset_ref_parse("dataset://dev/spark//a//b/", &ref, err, sizeof(err)),
+			 0);
 	ck_assert_str_eq(ref.subpath, "/a/b");
 	ck_assert_int_eq(dataset_ref_parse("dataset://Dev/spark", &ref, err, sizeof(err)), -EINVAL);
 	ck_assert_int_eq(dataset_ref_parse("https://dev/spark", &ref, err, sizeof(err)), -EINVAL);
@@ -540,8 +543,7 @@ START_TEST(json_round_trip)
 	ck_assert_uint_eq(back->dataset.status.cached, 1406000000ULL);
 	ck_assert_uint_eq(back->dataset.status.file_num, 23);
 	ck_assert_double_eq_tol(back->dataset.status.cache_hit_ratio, 0.5, 1e-9);
-	ck_assert_int_eq(back->dataset.status.conditions.items[0].last_transition_time,
-			 1795983300);
+	ck_assert_int_eq(back->dataset.status.conditions.items[0].last_transition_time, 1795983300);
 	ck_assert_str_eq(back->dataset.status.dataset_ref[0], "production/spark");
 	ck_assert_int_eq(objmodel_to_json_string(back, false, &j2), 0);
 	ck_assert_str_eq(j1, j2);
@@ -605,17 +607,17 @@ START_TEST(yaml_output_reads_back)
 		ck_assert_int_eq(objmodel_to_yaml(l->items[i], &y), 0);
 		if (i == 1)
 			ck_assert_msg(strstr(y, "    - mediumtype: MEM\n") ||
-					      strstr(y, "    levels:\n    - mediumtype: MEM\n"),
+					  strstr(y, "    levels:\n    - mediumtype: MEM\n"),
 				      "%s", y);
 		if (i == 1)
 			ck_assert_msg(strstr(y, "high: \"0.95\""), "%s", y);
 		if (i == 0)
-			ck_assert_msg(strstr(y, "apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\n"
-						"metadata:\n  name: spark\n  namespace: development\n"),
-				      "%s", y);
-		ck_assert_int_eq(objmodel_parse_buffer("out.yaml", y, strlen(y), &l2, err,
-						       sizeof(err)),
-				 1);
+			ck_assert_msg(
+			    strstr(y, "apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\n"
+				      "metadata:\n  name: spark\n  namespace: development\n"),
+			    "%s", y);
+		ck_assert_int_eq(
+		    objmodel_parse_buffer("out.yaml", y, strlen(y), &l2, err, sizeof(err)), 1);
 		ck_assert_int_eq(objmodel_to_json_string(l->items[i], false, &j1), 0);
 		ck_assert_int_eq(objmodel_to_json_string(l2->items[0], false, &j2), 0);
 		ck_assert_str_eq(j1, j2);
@@ -659,35 +661,35 @@ END_TEST
 START_TEST(namespace_flag_like_kubectl)
 {
 	char err[256];
-	struct objmodel_list *l = parse_ok(
-		"apiVersion: data.fluid.io/v1alpha1\nkind: DataLoad\nmetadata: {name: a}\n"
-		"spec: {dataset: {name: spark}}\n---\n"
-		"apiVersion: data.fluid.io/v1alpha1\nkind: DataLoad\nmetadata: {name: b}\n"
-		"spec: {dataset: {name: spark, namespace: development}}\n---\n"
-		"apiVersion: data.fluid.io/v1alpha1\nkind: DataLoad\nmetadata: {name: c, "
-		"namespace: development}\nspec: {dataset: {name: spark}}\n");
+	struct objmodel_list *l =
+	    parse_ok("apiVersion: data.fluid.io/v1alpha1\nkind: DataLoad\nmetadata: {name: a}\n"
+		     "spec: {dataset: {name: spark}}\n---\n"
+		     "apiVersion: data.fluid.io/v1alpha1\nkind: DataLoad\nmetadata: {name: b}\n"
+		     "spec: {dataset: {name: spark, namespace: development}}\n---\n"
+		     "apiVersion: data.fluid.io/v1alpha1\nkind: DataLoad\nmetadata: {name: c, "
+		     "namespace: development}\nspec: {dataset: {name: spark}}\n");
 	ck_assert(!l->items[0]->meta.namespace_set);
 	ck_assert_str_eq(l->items[0]->dataload.spec.dataset_namespace, "default");
-	ck_assert_int_eq(objmodel_set_default_namespace(l->items[0], "production", err, sizeof(err)),
-			 0);
+	ck_assert_int_eq(
+	    objmodel_set_default_namespace(l->items[0], "production", err, sizeof(err)), 0);
 	ck_assert_str_eq(l->items[0]->meta.namespace, "production");
 	ck_assert_str_eq(l->items[0]->dataload.spec.dataset_namespace, "production");
-	ck_assert_int_eq(objmodel_set_default_namespace(l->items[1], "production", err, sizeof(err)),
-			 0);
+	ck_assert_int_eq(
+	    objmodel_set_default_namespace(l->items[1], "production", err, sizeof(err)), 0);
 	ck_assert_str_eq(l->items[1]->dataload.spec.dataset_namespace, "development");
-	ck_assert_int_eq(objmodel_set_default_namespace(l->items[2], "production", err, sizeof(err)),
-			 -EINVAL);
+	ck_assert_int_eq(
+	    objmodel_set_default_namespace(l->items[2], "production", err, sizeof(err)), -EINVAL);
 	ck_assert_msg(strstr(err, "\"development\" does not match the namespace \"production\""),
 		      "%s", err);
-	ck_assert_int_eq(objmodel_set_default_namespace(l->items[2], "development", err,
-							sizeof(err)),
-			 0);
+	ck_assert_int_eq(
+	    objmodel_set_default_namespace(l->items[2], "development", err, sizeof(err)), 0);
 	ck_assert_int_eq(objmodel_set_default_namespace(l->items[0], "Bad_NS", err, sizeof(err)),
 			 -EINVAL);
 
 	struct dataset_status st = {.phase = DATASET_PHASE_BOUND};
-	ck_assert_int_eq(dataset_status_fail(&st, "ReferenceDenied", "namespace \"qa\" is not "
-							"in the sharing.allow list",
+	ck_assert_int_eq(dataset_status_fail(&st, "ReferenceDenied",
+					     "namespace \"qa\" is not "
+					     "in the sharing.allow list",
 					     100),
 			 0);
 	ck_assert_int_eq(st.phase, DATASET_PHASE_FAILED);
@@ -732,7 +734,8 @@ START_TEST(mutations_never_crash)
 				case 2:
 					if (len + 16 < sizeof(buf)) {
 						memmove(buf + at + 1, buf + at, len - at);
-						buf[at] = noise[rand_r(&seed) % (sizeof(noise) - 1)];
+						buf[at] =
+						    noise[rand_r(&seed) % (sizeof(noise) - 1)];
 						len++;
 					}
 					break;
@@ -753,7 +756,8 @@ START_TEST(mutations_never_crash)
 			for (size_t i = 0; i < l->n; i++) {
 				char *j = NULL, *y = NULL;
 				struct objmodel *back = NULL;
-				ck_assert_int_eq(objmodel_to_json_string(l->items[i], false, &j), 0);
+				ck_assert_int_eq(objmodel_to_json_string(l->items[i], false, &j),
+						 0);
 				ck_assert_int_eq(objmodel_to_yaml(l->items[i], &y), 0);
 				ck_assert_msg(objmodel_from_json(j, &back, err, sizeof(err)) == 0,
 					      "%s: %s", err, j);

@@ -18,12 +18,26 @@ START_TEST(ages_like_kubectl)
 		int64_t s;
 		const char *want;
 	} cases[] = {
-		{-5, "<invalid>"}, {-1, "0s"},	       {0, "0s"},	   {45, "45s"},
-		{119, "119s"},	   {120, "2m"},	       {121, "2m1s"},	   {174, "2m54s"},
-		{347, "5m47s"},	   {600, "10m"},       {79 * 60 + 5, "79m"}, {179 * 60, "179m"},
-		{3 * 3600, "3h"},  {5 * 3600 + 180, "5h3m"}, {14 * 3600 + 59, "14h"},
-		{47 * 3600, "47h"}, {3 * 86400 + 4 * 3600, "3d4h"}, {12 * 86400, "12d"},
-		{800 * 86400, "2y70d"}, {3000 * 86400, "8y"},
+	    {-5, "<invalid>"},
+	    {-1, "0s"},
+	    {0, "0s"},
+	    {45, "45s"},
+	    {119, "119s"},
+	    {120, "2m"},
+	    {121, "2m1s"},
+	    {174, "2m54s"},
+	    {347, "5m47s"},
+	    {600, "10m"},
+	    {79 * 60 + 5, "79m"},
+	    {179 * 60, "179m"},
+	    {3 * 3600, "3h"},
+	    {5 * 3600 + 180, "5h3m"},
+	    {14 * 3600 + 59, "14h"},
+	    {47 * 3600, "47h"},
+	    {3 * 86400 + 4 * 3600, "3d4h"},
+	    {12 * 86400, "12d"},
+	    {800 * 86400, "2y70d"},
+	    {3000 * 86400, "8y"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		ck_assert_str_eq(table_format_age(cases[i].s, b, sizeof(b)), cases[i].want);
@@ -71,7 +85,8 @@ START_TEST(dataset_tables_from_the_walkthrough)
 	st->cache_capacity = 4ULL << 30;
 	ds->meta.creation_timestamp = NOW - 174;
 	ck_assert_int_eq(table_datasets(l->items, l->n, true, false, NOW, &out), 0);
-	snprintf(want, sizeof(want), "%-14s%-8s%-17s%-9s%-17s%-20s%-8s%s\n%-14s%-8s%-17s%-9s%-17s%-20s%-8s%s\n",
+	snprintf(want, sizeof(want),
+		 "%-14s%-8s%-17s%-9s%-17s%-20s%-8s%s\n%-14s%-8s%-17s%-9s%-17s%-20s%-8s%s\n",
 		 "NAMESPACE", "NAME", "UFS TOTAL SIZE", "CACHED", "CACHE CAPACITY",
 		 "CACHED PERCENTAGE", "PHASE", "AGE", "development", "spark", "3.41GiB", "0.00B",
 		 "4.00GiB", "0.0%", "Bound", "2m54s");
@@ -82,9 +97,10 @@ START_TEST(dataset_tables_from_the_walkthrough)
 	st->cached = 1406000000ULL;
 	ds->meta.creation_timestamp = NOW - 79 * 60 - 3;
 	ck_assert_int_eq(table_datasets(l->items, l->n, false, false, NOW, &out), 0);
-	snprintf(want, sizeof(want), "%-8s%-17s%-10s%-17s%-20s%-8s%s\n%-8s%-17s%-10s%-17s%-20s%-8s%s\n",
-		 "NAME", "UFS TOTAL SIZE", "CACHED", "CACHE CAPACITY", "CACHED PERCENTAGE", "PHASE",
-		 "AGE", "spark", "3.41GiB", "1.31GiB", "4.00GiB", "38.4%", "Bound", "79m");
+	snprintf(want, sizeof(want),
+		 "%-8s%-17s%-10s%-17s%-20s%-8s%s\n%-8s%-17s%-10s%-17s%-20s%-8s%s\n", "NAME",
+		 "UFS TOTAL SIZE", "CACHED", "CACHE CAPACITY", "CACHED PERCENTAGE", "PHASE", "AGE",
+		 "spark", "3.41GiB", "1.31GiB", "4.00GiB", "38.4%", "Bound", "79m");
 	ck_assert_str_eq(out, want);
 	free(out);
 
