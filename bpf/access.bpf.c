@@ -14,9 +14,9 @@
 char LICENSE[] SEC("license") = "GPL";
 
 /* Tunables, set by the loader between __open and __load. */
-const volatile __u64 stream_min_pages = 64;      /* run length that starts a stream */
+const volatile __u64 stream_min_pages = 64;	 /* run length that starts a stream */
 const volatile __u64 stream_advance_pages = 256; /* ADVANCE every this many more pages */
-const volatile __u64 stream_gap_pages = 8;       /* a read may skip this many pages and stay sequential */
+const volatile __u64 stream_gap_pages = 8; /* a read may skip this many pages and stay sequential */
 const volatile __u64 heat_half_life_ns = 30000000000ull;
 const volatile __u64 heat_interval_ns = 1000000000ull; /* 0: no ACCESS_EV_HEAT */
 const volatile __u32 page_shift = 12;
@@ -123,7 +123,8 @@ static __always_inline int read_is_continuation(__u32 dev, __u64 ino, __u64 inde
 		c->last_index = raw_last;
 		return 0;
 	}
-	struct access_read_cursor n = {.ino = ino, .index = index, .last_index = raw_last, .dev = dev};
+	struct access_read_cursor n = {
+	    .ino = ino, .index = index, .last_index = raw_last, .dev = dev};
 	bpf_map_update_elem(&read_cursor, &tid, &n, BPF_ANY);
 	return 0;
 }
@@ -166,11 +167,9 @@ static __always_inline void decay_heat(struct access_file_state *st, __u64 now)
 {
 	__u64 hl = heat_half_life_ns;
 
-	if (!hl || now <= st->decay_ns)
+	if (!hl || now - st->decay_ns < hl || now < st->decay_ns)
 		return;
 	__u64 n = (now - st->decay_ns) / hl;
-	if (!n)
-		return;
 	st->heat = n >= 64 ? 0 : st->heat >> n;
 	st->decay_ns = n >= 64 ? now : st->decay_ns + n * hl;
 }
@@ -221,7 +220,8 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 		st->run_reads++;
 	} else {
 		if (st->stream_active)
-			emit(ACCESS_EV_STREAM_END, source, dev, view_id, ino, index, now, cgid, st, vs);
+			emit(ACCESS_EV_STREAM_END, source, dev, view_id, ino, index, now, cgid, st,
+			     vs);
 		st->run_start_page = index;
 		st->next_page = last + 1;
 		st->run_pages = pages;
@@ -236,7 +236,8 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 			st->emitted_run = st->run_pages;
 			if (vs)
 				vs->streams_started++;
-			emit(ACCESS_EV_STREAM_START, source, dev, view_id, ino, index, now, cgid, st, vs);
+			emit(ACCESS_EV_STREAM_START, source, dev, view_id, ino, index, now, cgid,
+			     st, vs);
 		}
 	} else if (st->run_pages - st->emitted_run >= stream_advance_pages) {
 		st->emitted_run = st->run_pages;

@@ -20,8 +20,8 @@
 /* access_event.kind */
 #define ACCESS_EV_STREAM_START 1   /* a run of sequential reads reached stream_min_pages */
 #define ACCESS_EV_STREAM_ADVANCE 2 /* an active stream grew by stream_advance_pages more */
-#define ACCESS_EV_STREAM_END 3     /* an active stream was broken by a non-sequential read */
-#define ACCESS_EV_HEAT 4           /* periodic per-file heat summary */
+#define ACCESS_EV_STREAM_END 3	   /* an active stream was broken by a non-sequential read */
+#define ACCESS_EV_HEAT 4	   /* periodic per-file heat summary */
 
 /* access_event.source: which tracepoint saw the access */
 #define ACCESS_SRC_READ 1      /* filemap:mm_filemap_get_pages (read(2), splice) */
@@ -38,12 +38,13 @@
  * its own CPU's copy. Capacity ACCESS_MAX_VIEWS. */
 struct access_view_stats {
 	__u64 read_calls;      /* read(2)-path calls (one per read, not per batch) */
-	__u64 pages_read;      /* pages asked for by those reads, clamped to EOF; page-cache hits included */
+	__u64 pages_read;      /* pages asked for by those reads, clamped to EOF; page-cache hits
+				  included */
 	__u64 pages_faulted;   /* mmap faults that reached filemap_fault (one page each) */
 	__u64 pages_mapped;    /* mmap fault-around windows (upper bound of pages mapped) */
 	__u64 pages_added;     /* pages inserted into the page cache (misses + readahead) */
 	__u64 streams_started; /* ACCESS_EV_STREAM_START events generated */
-	__u64 events;          /* ring-buffer records submitted */
+	__u64 events;	       /* ring-buffer records submitted */
 	__u64 events_dropped;  /* ring-buffer records lost because the buffer was full */
 };
 
@@ -76,9 +77,9 @@ struct access_file_key {
 
 struct access_file_state {
 	__u64 pages_total;    /* pages accessed, all sources */
-	__u64 heat;           /* decayed pages, fixed point (ACCESS_HEAT_SHIFT) as of decay_ns */
-	__u64 decay_ns;       /* heat was last decayed to this time (multiple of half-lives) */
-	__u64 last_ns;        /* last access (bpf_ktime_get_ns, CLOCK_MONOTONIC) */
+	__u64 heat;	      /* decayed pages, fixed point (ACCESS_HEAT_SHIFT) as of decay_ns */
+	__u64 decay_ns;	      /* heat was last decayed to this time (multiple of half-lives) */
+	__u64 last_ns;	      /* last access (bpf_ktime_get_ns, CLOCK_MONOTONIC) */
 	__u64 heat_emit_ns;   /* last ACCESS_EV_HEAT for this file */
 	__u64 run_start_page; /* first page of the current sequential run */
 	__u64 next_page;      /* page just after the end of the run */
@@ -87,8 +88,8 @@ struct access_file_state {
 	__u64 emitted_run;    /* run_pages at the last START/ADVANCE */
 	__u64 cgroup_id;      /* reader of the last access */
 	__u32 view_id;
-	__u32 run_reads;      /* accesses in the current run (a stream needs >= 2) */
-	__u32 stream_active;  /* 1 between START and END */
+	__u32 run_reads;     /* accesses in the current run (a stream needs >= 2) */
+	__u32 stream_active; /* 1 between START and END */
 	__u32 pad;
 };
 
@@ -99,7 +100,7 @@ struct access_file_state {
  * counted once. */
 struct access_read_cursor {
 	__u64 ino;
-	__u64 index;      /* first page of the last batch */
+	__u64 index;	  /* first page of the last batch */
 	__u64 last_index; /* last page asked for, unclamped */
 	__u32 dev;
 	__u32 pad;
@@ -110,12 +111,12 @@ struct access_read_cursor {
 struct access_event {
 	__u64 ino;
 	__u64 cgroup_id;
-	__u64 ts_ns;          /* bpf_ktime_get_ns() of the access that produced it */
-	__u64 page;           /* first page of that access */
+	__u64 ts_ns;	      /* bpf_ktime_get_ns() of the access that produced it */
+	__u64 page;	      /* first page of that access */
 	__u64 run_start_page; /* stream events: where the run began */
 	__u64 run_pages;      /* stream events: pages in the run so far */
 	__u64 run_start_ns;   /* stream events: when the run began */
-	__u64 heat;           /* fixed point, decayed to ts_ns */
+	__u64 heat;	      /* fixed point, decayed to ts_ns */
 	__u64 pages_total;
 	__u32 dev; /* kernel s_dev encoding */
 	__u32 view_id;

@@ -22,7 +22,7 @@
 #define DEFAULT_RING_BYTES (256 * 1024)
 
 static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
 {
@@ -61,7 +61,7 @@ struct access_tracker {
 	void (*on_heat)(void *userdata, const struct access_heat_event *ev);
 	void *userdata;
 	unsigned programs; /* ACCESS_PROG_* attached */
-	int ncpus;         /* possible CPUs: per-CPU values come in this many slots */
+	int ncpus;	   /* possible CPUs: per-CPU values come in this many slots */
 	size_t page_size;
 	uint64_t heat_half_life_ns;
 };
@@ -69,15 +69,15 @@ struct access_tracker {
 /* One tracepoint, the programs that can serve it and whether we need it. */
 struct prog_desc {
 	const char *tracepoint; /* btf_trace_<tracepoint> is a typedef in vmlinux BTF */
-	unsigned bit;           /* ACCESS_PROG_* */
+	unsigned bit;		/* ACCESS_PROG_* */
 	int required;
 };
 
 static const struct prog_desc prog_descs[] = {
-	{"mm_filemap_get_pages", ACCESS_PROG_READ, 1},
-	{"mm_filemap_fault", ACCESS_PROG_FAULT, 0},
-	{"mm_filemap_map_pages", ACCESS_PROG_MAP_PAGES, 0},
-	{"mm_filemap_add_to_page_cache", ACCESS_PROG_PAGE_CACHE_ADD, 0},
+    {"mm_filemap_get_pages", ACCESS_PROG_READ, 1},
+    {"mm_filemap_fault", ACCESS_PROG_FAULT, 0},
+    {"mm_filemap_map_pages", ACCESS_PROG_MAP_PAGES, 0},
+    {"mm_filemap_add_to_page_cache", ACCESS_PROG_PAGE_CACHE_ADD, 0},
 };
 #define N_PROGS (sizeof(prog_descs) / sizeof(prog_descs[0]))
 
@@ -88,13 +88,15 @@ static struct bpf_program *prog_of(struct access_bpf *skel, unsigned bit, int bt
 {
 	switch (bit) {
 	case ACCESS_PROG_READ:
-		*ret_link = btf ? &skel->links.access_get_pages_btf : &skel->links.access_get_pages_raw;
+		*ret_link =
+		    btf ? &skel->links.access_get_pages_btf : &skel->links.access_get_pages_raw;
 		return btf ? skel->progs.access_get_pages_btf : skel->progs.access_get_pages_raw;
 	case ACCESS_PROG_FAULT:
 		*ret_link = btf ? &skel->links.access_fault_btf : &skel->links.access_fault_raw;
 		return btf ? skel->progs.access_fault_btf : skel->progs.access_fault_raw;
 	case ACCESS_PROG_MAP_PAGES:
-		*ret_link = btf ? &skel->links.access_map_pages_btf : &skel->links.access_map_pages_raw;
+		*ret_link =
+		    btf ? &skel->links.access_map_pages_btf : &skel->links.access_map_pages_raw;
 		return btf ? skel->progs.access_map_pages_btf : skel->progs.access_map_pages_raw;
 	default:
 		*ret_link = &skel->links.access_add_to_page_cache;
@@ -149,7 +151,8 @@ static uint64_t now_ns(void)
 }
 
 /* Heat as of `now`, with the same step decay the kernel applies on access. */
-static double heat_at(const struct access_tracker *t, uint64_t heat, uint64_t decay_ns, uint64_t now)
+static double heat_at(const struct access_tracker *t, uint64_t heat, uint64_t decay_ns,
+		      uint64_t now)
 {
 	if (t->heat_half_life_ns && now > decay_ns) {
 		uint64_t n = (now - decay_ns) / t->heat_half_life_ns;
@@ -169,13 +172,13 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 		if (!t->on_heat)
 			return 0;
 		struct access_heat_event h = {
-			.ino = e->ino,
-			.cgroup_id = e->cgroup_id,
-			.ts_ns = e->ts_ns,
-			.pages_total = e->pages_total,
-			.heat = (double)e->heat / (double)(1u << ACCESS_HEAT_SHIFT),
-			.dev = dev_from_kernel(e->dev),
-			.view_id = e->view_id,
+		    .ino = e->ino,
+		    .cgroup_id = e->cgroup_id,
+		    .ts_ns = e->ts_ns,
+		    .pages_total = e->pages_total,
+		    .heat = (double)e->heat / (double)(1u << ACCESS_HEAT_SHIFT),
+		    .dev = dev_from_kernel(e->dev),
+		    .view_id = e->view_id,
 		};
 		t->on_heat(t->userdata, &h);
 		return 0;
@@ -183,19 +186,19 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 	if (!t->on_stream)
 		return 0;
 	struct access_stream_event s = {
-		.ino = e->ino,
-		.cgroup_id = e->cgroup_id,
-		.ts_ns = e->ts_ns,
-		.page = e->page,
-		.run_start_page = e->run_start_page,
-		.next_page = e->run_start_page + e->run_pages,
-		.run_pages = e->run_pages,
-		.run_start_ns = e->run_start_ns,
-		.dev = dev_from_kernel(e->dev),
-		.view_id = e->view_id,
-		.kind = (enum access_stream_kind)e->kind,
-		.source = (enum access_source)e->source,
-		.pid = (pid_t)e->tgid,
+	    .ino = e->ino,
+	    .cgroup_id = e->cgroup_id,
+	    .ts_ns = e->ts_ns,
+	    .page = e->page,
+	    .run_start_page = e->run_start_page,
+	    .next_page = e->run_start_page + e->run_pages,
+	    .run_pages = e->run_pages,
+	    .run_start_ns = e->run_start_ns,
+	    .dev = dev_from_kernel(e->dev),
+	    .view_id = e->view_id,
+	    .kind = (enum access_stream_kind)e->kind,
+	    .source = (enum access_source)e->source,
+	    .pid = (pid_t)e->tgid,
 	};
 	t->on_stream(t->userdata, &s);
 	return 0;
@@ -206,7 +209,8 @@ static int check_opts(const struct access_tracker_opts *o, long page, char *errb
 	if (o->ring_bytes &&
 	    ((o->ring_bytes & (o->ring_bytes - 1)) || o->ring_bytes < (unsigned long)page)) {
 		set_err(errbuf, errlen,
-			"access tracker: ring_bytes %u is not a power of 2 of at least the page size (%ld)",
+			"access tracker: ring_bytes %u is not a power of 2 of at least the page "
+			"size (%ld)",
 			o->ring_bytes, page);
 		return -EINVAL;
 	}
@@ -232,13 +236,15 @@ static int open_and_load(struct access_tracker *t, const struct access_tracker_o
 	t->skel = access_bpf__open_opts(&open_opts);
 	if (!t->skel) {
 		r = -errno;
-		set_err(errbuf, errlen, "access tracker: cannot open the BPF object: %s", strerror(-r));
+		set_err(errbuf, errlen, "access tracker: cannot open the BPF object: %s",
+			strerror(-r));
 		return r;
 	}
 
 	struct access_bpf__rodata *ro = t->skel->rodata;
 	ro->stream_min_pages = OR_DEFAULT(o->stream_min_pages, DEFAULT_STREAM_MIN_PAGES);
-	ro->stream_advance_pages = OR_DEFAULT(o->stream_advance_pages, DEFAULT_STREAM_ADVANCE_PAGES);
+	ro->stream_advance_pages =
+	    OR_DEFAULT(o->stream_advance_pages, DEFAULT_STREAM_ADVANCE_PAGES);
 	ro->stream_gap_pages = OR_DEFAULT(o->stream_gap_pages, DEFAULT_STREAM_GAP_PAGES);
 	ro->heat_half_life_ns = t->heat_half_life_ns;
 	uint32_t interval_ms = OR_DEFAULT(o->heat_interval_ms, DEFAULT_HEAT_INTERVAL_MS);
@@ -249,9 +255,9 @@ static int open_and_load(struct access_tracker *t, const struct access_tracker_o
 		struct bpf_map *map;
 		uint32_t size;
 	} sizes[] = {
-		{t->skel->maps.files, OR_DEFAULT(o->max_files, DEFAULT_MAX_FILES)},
-		{t->skel->maps.cgroup_stats, OR_DEFAULT(o->max_cgroups, DEFAULT_MAX_CGROUPS)},
-		{t->skel->maps.events, OR_DEFAULT(o->ring_bytes, DEFAULT_RING_BYTES)},
+	    {t->skel->maps.files, OR_DEFAULT(o->max_files, DEFAULT_MAX_FILES)},
+	    {t->skel->maps.cgroup_stats, OR_DEFAULT(o->max_cgroups, DEFAULT_MAX_CGROUPS)},
+	    {t->skel->maps.events, OR_DEFAULT(o->ring_bytes, DEFAULT_RING_BYTES)},
 	};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		r = bpf_map__set_max_entries(sizes[i].map, sizes[i].size);
@@ -271,7 +277,8 @@ static int open_and_load(struct access_tracker *t, const struct access_tracker_o
 		if (!exists && d->required) {
 			r = -ENOTSUP;
 			set_err(errbuf, errlen,
-				"access tracker: kernel has no tracepoint %s (needs Linux 6.11 or later)",
+				"access tracker: kernel has no tracepoint %s (needs Linux 6.11 or "
+				"later)",
 				d->tracepoint);
 			goto err;
 		}
@@ -289,11 +296,13 @@ static int open_and_load(struct access_tracker *t, const struct access_tracker_o
 	if (r < 0) {
 		if (r == -EPERM)
 			set_err(errbuf, errlen,
-				"access tracker: loading BPF programs: %s (needs root, or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE)",
+				"access tracker: loading BPF programs: %s (needs root, or CAP_BPF, "
+				"CAP_PERFMON and CAP_SYS_RESOURCE)",
 				strerror(-r));
 		else
 			set_err(errbuf, errlen,
-				"access tracker: loading BPF programs: %s (libbpf's reasons are logged at debug)",
+				"access tracker: loading BPF programs: %s (libbpf's reasons are "
+				"logged at debug)",
 				strerror(-r));
 		goto err;
 	}
@@ -329,12 +338,13 @@ int access_tracker_new(const struct access_tracker_opts *opts, struct access_tra
 	t->on_heat = o->on_heat;
 	t->userdata = o->userdata;
 	t->page_size = (size_t)page;
-	t->heat_half_life_ns = (uint64_t)OR_DEFAULT(o->heat_half_life_ms, DEFAULT_HEAT_HALF_LIFE_MS) *
-			       1000000ull;
+	t->heat_half_life_ns =
+	    (uint64_t)OR_DEFAULT(o->heat_half_life_ms, DEFAULT_HEAT_HALF_LIFE_MS) * 1000000ull;
 	t->ncpus = libbpf_num_possible_cpus();
 	if (t->ncpus <= 0) {
 		r = t->ncpus < 0 ? t->ncpus : -EINVAL;
-		set_err(errbuf, errlen, "access tracker: cannot count possible CPUs: %s", strerror(-r));
+		set_err(errbuf, errlen, "access tracker: cannot count possible CPUs: %s",
+			strerror(-r));
 		goto err_free;
 	}
 
@@ -356,7 +366,8 @@ int access_tracker_new(const struct access_tracker_opts *opts, struct access_tra
 	 * probe reads on every read(2) of the node. */
 	r = o->no_tp_btf ? -ENOEXEC : open_and_load(t, o, vmlinux, 1, errbuf, errlen);
 	if (r < 0 && r != -EPERM && r != -ENOTSUP) {
-		log_debug("access tracker: tp_btf programs refused (%s); trying raw_tp", strerror(-r));
+		log_debug("access tracker: tp_btf programs refused (%s); trying raw_tp",
+			  strerror(-r));
 		r = open_and_load(t, o, vmlinux, 0, errbuf, errlen);
 	} else if (r == 0) {
 		t->programs |= ACCESS_PROG_BTF;
@@ -367,7 +378,8 @@ int access_tracker_new(const struct access_tracker_opts *opts, struct access_tra
 	for (size_t i = 0; i < N_PROGS; i++) {
 		const struct prog_desc *d = &prog_descs[i];
 		struct bpf_link **link;
-		struct bpf_program *p = prog_of(t->skel, d->bit, t->programs & ACCESS_PROG_BTF, &link);
+		struct bpf_program *p =
+		    prog_of(t->skel, d->bit, t->programs & ACCESS_PROG_BTF, &link);
 		if (!bpf_program__autoload(p))
 			continue;
 		struct bpf_link *l = bpf_program__attach(p);
@@ -389,7 +401,8 @@ int access_tracker_new(const struct access_tracker_opts *opts, struct access_tra
 	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_ring_record, t, NULL);
 	if (!t->rb) {
 		r = -errno;
-		set_err(errbuf, errlen, "access tracker: cannot set up the ring buffer: %s", strerror(-r));
+		set_err(errbuf, errlen, "access tracker: cannot set up the ring buffer: %s",
+			strerror(-r));
 		goto err_skel;
 	}
 	btf__free(vmlinux);
@@ -465,7 +478,8 @@ int access_tracker_remove_view(struct access_tracker *t, dev_t dev)
 	for (;;) {
 		size_t n = 0;
 		while (n < sizeof(keys) / sizeof(keys[0]) &&
-		       bpf_map__get_next_key(files, have_key ? &key : NULL, &next, sizeof(next)) == 0) {
+		       bpf_map__get_next_key(files, have_key ? &key : NULL, &next, sizeof(next)) ==
+			   0) {
 			key = next;
 			have_key = 1;
 			if (next.dev == kdev)
@@ -530,15 +544,15 @@ static void fill_heat(const struct access_tracker *t, const struct access_file_k
 		      const struct access_file_state *st, uint64_t now, struct access_file_heat *h)
 {
 	*h = (struct access_file_heat){
-		.ino = k->ino,
-		.dev = dev_from_kernel(k->dev),
-		.view_id = st->view_id,
-		.heat = heat_at(t, st->heat, st->decay_ns, now),
-		.pages_total = st->pages_total,
-		.last_access_ns = st->last_ns,
-		.last_cgroup_id = st->cgroup_id,
-		.stream_active = (int)st->stream_active,
-		.next_page = st->next_page,
+	    .ino = k->ino,
+	    .dev = dev_from_kernel(k->dev),
+	    .view_id = st->view_id,
+	    .heat = heat_at(t, st->heat, st->decay_ns, now),
+	    .pages_total = st->pages_total,
+	    .last_access_ns = st->last_ns,
+	    .last_cgroup_id = st->cgroup_id,
+	    .stream_active = (int)st->stream_active,
+	    .next_page = st->next_page,
 	};
 }
 
@@ -602,7 +616,8 @@ int access_tracker_foreach_cgroup(struct access_tracker *t, uint32_t view_id,
 			continue;
 		if (bpf_map__lookup_elem(map, &key, sizeof(key), per_cpu, sz, 0) < 0)
 			continue;
-		struct access_cgroup_counters c = {.cgroup_id = key.cgroup_id, .view_id = key.view_id};
+		struct access_cgroup_counters c = {.cgroup_id = key.cgroup_id,
+						   .view_id = key.view_id};
 		for (int i = 0; i < t->ncpus; i++) {
 			c.read_calls += per_cpu[i].read_calls;
 			c.pages_read += per_cpu[i].pages_read;

@@ -12,14 +12,15 @@ struct access_tracker;
 
 /* access_stream_event.kind */
 enum access_stream_kind {
-	ACCESS_STREAM_START = 1,   /* a run of sequential reads reached stream_min_pages */
-	ACCESS_STREAM_ADVANCE = 2, /* the stream grew by stream_advance_pages since the last event */
-	ACCESS_STREAM_END = 3,     /* a non-sequential read broke the stream */
+	ACCESS_STREAM_START = 1, /* a run of sequential reads reached stream_min_pages */
+	ACCESS_STREAM_ADVANCE =
+	    2,		       /* the stream grew by stream_advance_pages since the last event */
+	ACCESS_STREAM_END = 3, /* a non-sequential read broke the stream */
 };
 
 /* access_*_event.source */
 enum access_source {
-	ACCESS_SOURCE_READ = 1,      /* read(2)/splice through the page cache */
+	ACCESS_SOURCE_READ = 1,	     /* read(2)/splice through the page cache */
 	ACCESS_SOURCE_FAULT = 2,     /* mmap page fault */
 	ACCESS_SOURCE_MAP_PAGES = 3, /* mmap fault-around */
 };
@@ -29,14 +30,14 @@ enum access_source {
  * gets no END: expire it when no ADVANCE came for a while. */
 struct access_stream_event {
 	uint64_t ino;
-	uint64_t cgroup_id;      /* reader's cgroup v2 id (name_to_handle_at on cgroupfs) */
-	uint64_t ts_ns;          /* when the access that produced this event happened */
-	uint64_t page;           /* first page of that access */
+	uint64_t cgroup_id;	 /* reader's cgroup v2 id (name_to_handle_at on cgroupfs) */
+	uint64_t ts_ns;		 /* when the access that produced this event happened */
+	uint64_t page;		 /* first page of that access */
 	uint64_t run_start_page; /* the stream covers run_start_page .. next_page - 1 */
-	uint64_t next_page;      /* where the reader will most likely read next */
+	uint64_t next_page;	 /* where the reader will most likely read next */
 	uint64_t run_pages;
-	uint64_t run_start_ns;   /* run_pages / (ts_ns - run_start_ns) is the stream's speed */
-	dev_t dev;               /* user-space encoding, as st_dev */
+	uint64_t run_start_ns; /* run_pages / (ts_ns - run_start_ns) is the stream's speed */
+	dev_t dev;	       /* user-space encoding, as st_dev */
 	uint32_t view_id;
 	enum access_stream_kind kind;
 	enum access_source source;
@@ -50,7 +51,7 @@ struct access_heat_event {
 	uint64_t cgroup_id; /* reader of the access that produced it */
 	uint64_t ts_ns;
 	uint64_t pages_total; /* pages accessed since the file entered the map */
-	double heat;          /* decayed pages, as of ts_ns */
+	double heat;	      /* decayed pages, as of ts_ns */
 	dev_t dev;
 	uint32_t view_id;
 };
@@ -68,9 +69,9 @@ struct access_tracker_opts {
 	uint32_t heat_half_life_ms;    /* heat halves after this long [30000] */
 	uint32_t heat_interval_ms;     /* per-file heat summaries at most this often [1000];
 					  UINT32_MAX: none */
-	uint32_t max_files;            /* (dev, ino) entries kept, LRU [65536] */
-	uint32_t max_cgroups;          /* (view, cgroup) entries kept, LRU [16384] */
-	uint32_t ring_bytes;           /* ring buffer size, a power of 2 >= page size [256 KiB] */
+	uint32_t max_files;	       /* (dev, ino) entries kept, LRU [65536] */
+	uint32_t max_cgroups;	       /* (view, cgroup) entries kept, LRU [16384] */
+	uint32_t ring_bytes;	       /* ring buffer size, a power of 2 >= page size [256 KiB] */
 	/* Kernel BTF to use instead of /sys/kernel/btf/vmlinux (NULL: the
 	 * running kernel's); for kernels without built-in BTF. */
 	const char *btf_path;
@@ -81,24 +82,24 @@ struct access_tracker_opts {
 
 /* Which programs are attached (access_tracker_programs()). */
 enum {
-	ACCESS_PROG_READ = 1u << 0,      /* filemap:mm_filemap_get_pages; always set */
-	ACCESS_PROG_FAULT = 1u << 1,     /* filemap:mm_filemap_fault */
-	ACCESS_PROG_MAP_PAGES = 1u << 2, /* filemap:mm_filemap_map_pages */
+	ACCESS_PROG_READ = 1u << 0,	      /* filemap:mm_filemap_get_pages; always set */
+	ACCESS_PROG_FAULT = 1u << 1,	      /* filemap:mm_filemap_fault */
+	ACCESS_PROG_MAP_PAGES = 1u << 2,      /* filemap:mm_filemap_map_pages */
 	ACCESS_PROG_PAGE_CACHE_ADD = 1u << 3, /* filemap:mm_filemap_add_to_page_cache */
 	ACCESS_PROG_BTF = 1u << 8, /* the filemap programs are tp_btf (else raw_tp, slower) */
 };
 
 /* Cumulative counters of one view, summed over CPUs. */
 struct access_view_counters {
-	uint64_t read_calls;      /* read(2)-path calls */
-	uint64_t pages_read;      /* pages they asked for, clamped to EOF, page-cache hits included */
-	uint64_t bytes_read;      /* pages_read * page size */
-	uint64_t pages_faulted;   /* mmap faults (one page each) */
-	uint64_t pages_mapped;    /* mmap fault-around windows (an upper bound) */
-	uint64_t pages_added;     /* pages inserted into the view's page cache: misses + readahead */
+	uint64_t read_calls;	/* read(2)-path calls */
+	uint64_t pages_read;	/* pages they asked for, clamped to EOF, page-cache hits included */
+	uint64_t bytes_read;	/* pages_read * page size */
+	uint64_t pages_faulted; /* mmap faults (one page each) */
+	uint64_t pages_mapped;	/* mmap fault-around windows (an upper bound) */
+	uint64_t pages_added;	/* pages inserted into the view's page cache: misses + readahead */
 	uint64_t streams_started;
-	uint64_t events;          /* ring-buffer records sent */
-	uint64_t events_dropped;  /* lost: ring buffer full (poll more often or raise ring_bytes) */
+	uint64_t events;	 /* ring-buffer records sent */
+	uint64_t events_dropped; /* lost: ring buffer full (poll more often or raise ring_bytes) */
 };
 
 /* Cumulative counters of one reader cgroup on one view. */
@@ -116,12 +117,12 @@ struct access_file_heat {
 	uint64_t ino;
 	dev_t dev;
 	uint32_t view_id;
-	double heat;             /* decayed pages: halves every heat_half_life_ms */
-	uint64_t pages_total;    /* pages accessed since the file entered the map */
+	double heat;		 /* decayed pages: halves every heat_half_life_ms */
+	uint64_t pages_total;	 /* pages accessed since the file entered the map */
 	uint64_t last_access_ns; /* CLOCK_MONOTONIC */
 	uint64_t last_cgroup_id;
-	int stream_active;       /* a sequential stream is running on it */
-	uint64_t next_page;      /* end of the current run */
+	int stream_active;  /* a sequential stream is running on it */
+	uint64_t next_page; /* end of the current run */
 };
 
 /* Loads and attaches the programs. Returns 0 and sets *ret (owned; free

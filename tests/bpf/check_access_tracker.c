@@ -20,9 +20,9 @@
 #include "suites.h"
 
 #define VIEW_ID 7
-#define SMALL_PAGES 64           /* exactly this many pages */
-#define BIG_BYTES (64 << 20)     /* sequential-stream file */
-#define RAND_BYTES (16 << 20)    /* random-reader file */
+#define SMALL_PAGES 64	      /* exactly this many pages */
+#define BIG_BYTES (64 << 20)  /* sequential-stream file */
+#define RAND_BYTES (16 << 20) /* random-reader file */
 /* Pages a cold read may go uncounted (see test_counts_cold_and_cached_reads):
  * 1% of n, at least 4. Measured: 0-6 of 20000 random, 0 of 16384 sequential. */
 #define COLD_SLACK(n) ((n) / 100 > 4 ? (n) / 100 : 4)
@@ -70,7 +70,8 @@ static void fs_setup(void)
 	page_size = sysconf(_SC_PAGESIZE);
 	if (geteuid() != 0) {
 		snprintf(fixture_error, sizeof(fixture_error),
-			 "these tests need root (BPF programs, loop mounts): run 'meson test --suite privileged' as root");
+			 "these tests need root (BPF programs, loop mounts): run 'meson test "
+			 "--suite privileged' as root");
 		return;
 	}
 	snprintf(dir, sizeof(dir), "/tmp/weir-bpf-XXXXXX");
@@ -80,11 +81,13 @@ static void fs_setup(void)
 	}
 	snprintf(mnt, sizeof(mnt), "%s/mnt", dir);
 	snprintf(cmd, sizeof(cmd),
-		 "truncate -s 256M '%s/img' && mkfs.ext4 -q -F '%s/img' && mkdir '%s' && mount -o loop '%s/img' '%s'",
+		 "truncate -s 256M '%s/img' && mkfs.ext4 -q -F '%s/img' && mkdir '%s' && mount -o "
+		 "loop '%s/img' '%s'",
 		 dir, dir, mnt, dir, mnt);
 	if (run(cmd) != 0) {
 		snprintf(fixture_error, sizeof(fixture_error),
-			 "cannot make an ext4 loop mount in %s (needs e2fsprogs and loop devices): '%s' failed",
+			 "cannot make an ext4 loop mount in %s (needs e2fsprogs and loop devices): "
+			 "'%s' failed",
 			 dir, cmd);
 		return;
 	}
@@ -97,15 +100,16 @@ static void fs_setup(void)
 		const char *name;
 		size_t bytes;
 	} files[] = {
-		{"small", (size_t)SMALL_PAGES * (size_t)page_size},
-		{"big", BIG_BYTES},
-		{"rand", RAND_BYTES},
+	    {"small", (size_t)SMALL_PAGES * (size_t)page_size},
+	    {"big", BIG_BYTES},
+	    {"rand", RAND_BYTES},
 	};
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", mnt, files[i].name);
 		int r = write_file(path, files[i].bytes);
 		if (r < 0) {
-			snprintf(fixture_error, sizeof(fixture_error), "writing %s: %s", path, strerror(-r));
+			snprintf(fixture_error, sizeof(fixture_error), "writing %s: %s", path,
+				 strerror(-r));
 			return;
 		}
 	}
@@ -113,7 +117,8 @@ static void fs_setup(void)
 	snprintf(path, sizeof(path), "%s/outside", dir);
 	int r = write_file(path, (size_t)SMALL_PAGES * (size_t)page_size);
 	if (r < 0)
-		snprintf(fixture_error, sizeof(fixture_error), "writing %s: %s", path, strerror(-r));
+		snprintf(fixture_error, sizeof(fixture_error), "writing %s: %s", path,
+			 strerror(-r));
 }
 
 static void fs_teardown(void)
@@ -122,8 +127,9 @@ static void fs_teardown(void)
 
 	if (dir[0] == '\0')
 		return;
-	snprintf(cmd, sizeof(cmd), "umount '%s' 2>/dev/null || umount -l '%s' 2>/dev/null; rm -rf '%s'",
-		 mnt, mnt, dir);
+	snprintf(cmd, sizeof(cmd),
+		 "umount '%s' 2>/dev/null || umount -l '%s' 2>/dev/null; rm -rf '%s'", mnt, mnt,
+		 dir);
 	run(cmd);
 	dir[0] = '\0';
 }
@@ -164,7 +170,8 @@ static struct access_tracker *tracker;
 static void tracker_setup(void)
 {
 	char err[256] = "";
-	struct access_tracker_opts o = {.on_stream = on_stream, .on_heat = on_heat, .userdata = &seen};
+	struct access_tracker_opts o = {
+	    .on_stream = on_stream, .on_heat = on_heat, .userdata = &seen};
 
 	ck_assert_msg(fixture_error[0] == '\0', "%s", fixture_error);
 	memset(&seen, 0, sizeof(seen));
@@ -180,7 +187,7 @@ static void use_build(int i)
 {
 	char err[256] = "";
 	struct access_tracker_opts o = {
-		.on_stream = on_stream, .on_heat = on_heat, .userdata = &seen, .no_tp_btf = 1};
+	    .on_stream = on_stream, .on_heat = on_heat, .userdata = &seen, .no_tp_btf = 1};
 
 	if (i == 0) {
 		fprintf(stderr, "[programs 0x%x]\n", access_tracker_programs(tracker));
@@ -274,7 +281,8 @@ START_TEST(test_counts_cold_and_cached_reads)
 	struct access_view_counters c2 = counters();
 
 	fprintf(stderr,
-		"cold: pages_read %llu read_calls %llu pages_added %llu; warm: pages_read %llu read_calls %llu pages_added %llu (file %d pages)\n",
+		"cold: pages_read %llu read_calls %llu pages_added %llu; warm: pages_read %llu "
+		"read_calls %llu pages_added %llu (file %d pages)\n",
 		(unsigned long long)(c1.pages_read - c0.pages_read),
 		(unsigned long long)(c1.read_calls - c0.read_calls),
 		(unsigned long long)(c1.pages_added - c0.pages_added),
@@ -366,7 +374,8 @@ START_TEST(test_attributes_reader_cgroup)
 	int status;
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	rmdir(cg);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "reader child failed: %d", status);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "reader child failed: %d",
+		      status);
 
 	struct cg_sum s = {.cgroup_id = (uint64_t)st.st_ino};
 	ck_assert_int_ge(access_tracker_foreach_cgroup(tracker, VIEW_ID, sum_cgroup, &s), 1);
@@ -437,7 +446,9 @@ START_TEST(test_sequential_reader_makes_stream)
 	drain();
 	struct access_view_counters c = counters();
 	uint64_t pages = BIG_BYTES / page_size;
-	fprintf(stderr, "sequential: %llu pages, %d start, %d advance, %d end, %d heat, %llu events, %llu dropped\n",
+	fprintf(stderr,
+		"sequential: %llu pages, %d start, %d advance, %d end, %d heat, %llu events, %llu "
+		"dropped\n",
 		(unsigned long long)c.pages_read, seen.start, seen.advance, seen.end, seen.heat,
 		(unsigned long long)c.events, (unsigned long long)c.events_dropped);
 	ck_assert_uint_le(c.pages_read, pages);
@@ -486,7 +497,9 @@ START_TEST(test_random_reader_makes_no_stream)
 	random_reads(fd, pages);
 	drain();
 	struct access_view_counters c = counters();
-	fprintf(stderr, "random: cold %llu pages in %llu reads, warm %llu pages in %llu reads (of %llu); %d start, %d advance, %d heat\n",
+	fprintf(stderr,
+		"random: cold %llu pages in %llu reads, warm %llu pages in %llu reads (of %llu); "
+		"%d start, %d advance, %d heat\n",
 		(unsigned long long)c1.pages_read, (unsigned long long)c1.read_calls,
 		(unsigned long long)(c.pages_read - c1.pages_read),
 		(unsigned long long)(c.read_calls - c1.read_calls), (unsigned long long)want,
@@ -517,7 +530,8 @@ START_TEST(test_mmap_reader_is_counted)
 	munmap((void *)p, len);
 	struct access_view_counters c = counters();
 	fprintf(stderr, "mmap: %u; faulted %llu mapped %llu pages of %d\n", sum & 1,
-		(unsigned long long)c.pages_faulted, (unsigned long long)c.pages_mapped, SMALL_PAGES);
+		(unsigned long long)c.pages_faulted, (unsigned long long)c.pages_mapped,
+		SMALL_PAGES);
 	unsigned progs = access_tracker_programs(tracker);
 	if (progs & (ACCESS_PROG_FAULT | ACCESS_PROG_MAP_PAGES)) {
 		ck_assert_uint_ge(c.pages_faulted, 1);
@@ -545,7 +559,8 @@ static void fuse_setup(void)
 	page_size = sysconf(_SC_PAGESIZE);
 	if (geteuid() != 0) {
 		snprintf(fixture_error, sizeof(fixture_error),
-			 "these tests need root (BPF programs, FUSE mounts): run 'meson test --suite privileged' as root");
+			 "these tests need root (BPF programs, FUSE mounts): run 'meson test "
+			 "--suite privileged' as root");
 		return;
 	}
 	snprintf(fuse_dir, sizeof(fuse_dir), "/tmp/weir-bpf-fuse-XXXXXX");
@@ -555,18 +570,22 @@ static void fuse_setup(void)
 	}
 	snprintf(fuse_mnt, sizeof(fuse_mnt), "%s/mnt", fuse_dir);
 	if (mkdir(fuse_mnt, 0755) < 0) {
-		snprintf(fixture_error, sizeof(fixture_error), "mkdir %s: %s", fuse_mnt, strerror(errno));
+		snprintf(fixture_error, sizeof(fixture_error), "mkdir %s: %s", fuse_mnt,
+			 strerror(errno));
 		return;
 	}
-	int r = fuse_file_start(fuse_mnt, (size_t)FUSE_PAGES * (size_t)page_size, &fuse_pid, &fuse_stats);
+	int r = fuse_file_start(fuse_mnt, (size_t)FUSE_PAGES * (size_t)page_size, &fuse_pid,
+				&fuse_stats);
 	if (r < 0) {
 		snprintf(fixture_error, sizeof(fixture_error),
-			 "cannot mount the test FUSE filesystem at %s (needs /dev/fuse and fusermount3): %s",
+			 "cannot mount the test FUSE filesystem at %s (needs /dev/fuse and "
+			 "fusermount3): %s",
 			 fuse_mnt, strerror(-r));
 		return;
 	}
 	if (stat(fuse_mnt, &st) < 0) {
-		snprintf(fixture_error, sizeof(fixture_error), "stat %s: %s", fuse_mnt, strerror(errno));
+		snprintf(fixture_error, sizeof(fixture_error), "stat %s: %s", fuse_mnt,
+			 strerror(errno));
 		return;
 	}
 	view_dev = st.st_dev;
@@ -607,14 +626,16 @@ START_TEST(test_fuse_view_cold_and_cached_reads)
 	struct access_view_counters c2 = counters();
 	uint64_t fuse_bytes2 = fuse_stats->read_bytes;
 
-	fprintf(stderr,
-		"fuse (dev %u:%u): cold pages_read %llu pages_added %llu, daemon served %llu pages; warm pages_read %llu pages_added %llu, daemon served %llu pages (file %d pages)\n",
-		major(view_dev), minor(view_dev), (unsigned long long)c1.pages_read,
-		(unsigned long long)c1.pages_added,
-		(unsigned long long)((fuse_bytes1 - fuse_bytes0) / page_size),
-		(unsigned long long)(c2.pages_read - c1.pages_read),
-		(unsigned long long)(c2.pages_added - c1.pages_added),
-		(unsigned long long)((fuse_bytes2 - fuse_bytes1) / page_size), FUSE_PAGES);
+	fprintf(
+	    stderr,
+	    "fuse (dev %u:%u): cold pages_read %llu pages_added %llu, daemon served %llu pages; "
+	    "warm pages_read %llu pages_added %llu, daemon served %llu pages (file %d pages)\n",
+	    major(view_dev), minor(view_dev), (unsigned long long)c1.pages_read,
+	    (unsigned long long)c1.pages_added,
+	    (unsigned long long)((fuse_bytes1 - fuse_bytes0) / page_size),
+	    (unsigned long long)(c2.pages_read - c1.pages_read),
+	    (unsigned long long)(c2.pages_added - c1.pages_added),
+	    (unsigned long long)((fuse_bytes2 - fuse_bytes1) / page_size), FUSE_PAGES);
 	ck_assert_uint_eq(fuse_bytes1 - fuse_bytes0, (uint64_t)FUSE_PAGES * page_size);
 	ck_assert_uint_le(c1.pages_read, FUSE_PAGES);
 	ck_assert_uint_ge(c1.pages_read, FUSE_PAGES - COLD_SLACK(FUSE_PAGES));

@@ -69,10 +69,10 @@ static int ff_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
 }
 
 static const struct fuse_operations ff_ops = {
-	.getattr = ff_getattr,
-	.open = ff_open,
-	.read = ff_read,
-	.readdir = ff_readdir,
+    .getattr = ff_getattr,
+    .open = ff_open,
+    .read = ff_read,
+    .readdir = ff_readdir,
 };
 
 int fuse_file_start(const char *mountpoint, size_t size, pid_t *ret_pid,
@@ -91,7 +91,7 @@ int fuse_file_start(const char *mountpoint, size_t size, pid_t *ret_pid,
 	if (pid == 0) {
 		file_size = size;
 		stats = shared;
-		char *argv[] = {"weir-test-fuse", "-f", "-s", "-o", "fsname=weir-test",
+		char *argv[] = {"weir-test-fuse",   "-f", "-s", "-o", "fsname=weir-test",
 				(char *)mountpoint, NULL};
 		_exit(fuse_main(6, argv, &ff_ops, NULL));
 	}
