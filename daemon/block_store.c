@@ -1552,6 +1552,8 @@ again:
 		}
 	}
 	b->busy = BUSY_WRITING;
+	/* A pin left from a dropped version must not punch the range being written. */
+	b->punch_mask &= (uint8_t)~1u;
 	o->holds++;
 	t->used += len;
 	pthread_mutex_unlock(&bs->lock);
@@ -1590,7 +1592,6 @@ again:
 	b->len = len;
 	b->csum = csum;
 	b->verified = true;
-	b->punch_mask &= (uint8_t)~1u;
 	t->blocks++;
 	o->tier_blocks[0]++;
 	o->cached += len;
