@@ -758,7 +758,12 @@ static void read_finished(struct ufs *u, struct http_read *r, CURLcode cc)
 			retry = true;
 		}
 	} else if (resp->status == 416) {
-		err = 0; /* the range starts at or past the end */
+		/* the range starts at or past the end: EOF, unless the object shrank under us */
+		if (r->has_expect && !resp_matches(resp, &r->expect)) {
+			snprintf(r->cause, sizeof(r->cause),
+				 "object changed (now %" PRIu64 " bytes)", resp->total);
+			err = -ESTALE;
+		}
 	} else {
 		snprintf(r->cause, sizeof(r->cause), "HTTP %ld %s", resp->status,
 			 status_reason(resp));
