@@ -358,6 +358,8 @@ static size_t body_cb(char *data, size_t size, size_t nitems, void *userdata)
 {
 	struct http_body *b = userdata;
 	size_t n = size * nitems;
+	if (!b)
+		return n; /* a body on a HEAD answer: not ours to keep */
 	if (b->headers_only)
 		return 0;
 	if (b->len + n > HTTP_LISTING_MAX) {
