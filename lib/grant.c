@@ -157,3 +157,20 @@ int grant_resolve(const struct objmodel *ref, grant_lookup_fn lookup, void *user
 	*ret = res;
 	return 0;
 }
+
+int grant_delete_check(const struct objmodel *source, char *errbuf, size_t errlen)
+{
+	if (source->kind != OBJMODEL_DATASET || source->dataset.status.n_dataset_ref == 0)
+		return 0;
+	const struct dataset_status *st = &source->dataset.status;
+	char list[1024];
+	size_t o = 0;
+	list[0] = '\0';
+	for (size_t i = 0; i < st->n_dataset_ref && o < sizeof(list); i++)
+		o +=
+		    snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "", st->dataset_ref[i]);
+	snprintf(errbuf, errlen, "dataset %s/%s is referenced by %s; delete %s first",
+		 source->meta.namespace, source->meta.name, list,
+		 st->n_dataset_ref == 1 ? "that dataset" : "those datasets");
+	return -EBUSY;
+}

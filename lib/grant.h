@@ -44,3 +44,8 @@ int grant_resolve(const struct objmodel *ref, grant_lookup_fn lookup, void *user
 
 /* Is subpath (normalized, "" = the whole dataset) equal to or below prefix (normalized)? */
 bool grant_subpath_within(const char *subpath, const char *prefix);
+
+/* May source be deleted? Returns 0 when no Dataset references it, or -EBUSY with a message
+ * naming the references (from status.datasetRef): `dataset development/spark is referenced by
+ * production/spark; delete those datasets first`. */
+int grant_delete_check(const struct objmodel *source, char *errbuf, size_t errlen);

@@ -2689,3 +2689,105 @@ int objmodel_set_default_namespace(struct objmodel *o, const char *ns, char *err
 	}
 	return 0;
 }
+
+int objmodel_list_to_json(struct objmodel *const *objs, size_t n, json_object **ret)
+{
+	json_object *root = json_object_new_object(), *items = json_object_new_array(),
+		    *meta = json_object_new_object();
+	if (!root || !items || !meta)
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		json_object *j;
+		if (objmodel_to_json(objs[i], &j) < 0)
+			goto nomem;
+		json_object_array_add(items, j);
+	}
+	jstr(root, "apiVersion", "v1");
+	json_object_object_add(root, "items", items);
+	jstr(root, "kind", "List");
+	jstr(meta, "resourceVersion", "");
+	json_object_object_add(root, "metadata", meta);
+	*ret = root;
+	return 0;
+nomem:
+	json_object_put(root);
+	json_object_put(items);
+	json_object_put(meta);
+	return -ENOMEM;
+}
+
+static char *ref_name(const char *ns, const char *name)
+{
+	char *s = NULL;
+	return asprintf(&s, "%s/%s", ns, name) < 0 ? NULL : s;
+}
+
+int dataset_status_add_ref(struct dataset_status *st, const char *ns, const char *name)
+{
+	char *s = ref_name(ns, name);
+	if (!s)
+		return -ENOMEM;
+	size_t at = 0;
+	while (at < st->n_dataset_ref && strcmp(st->dataset_ref[at], s) < 0)
+		at++;
+	if (at < st->n_dataset_ref && !strcmp(st->dataset_ref[at], s)) {
+		free(s);
+		return 0;
+	}
+	char **v = realloc(st->dataset_ref, (st->n_dataset_ref + 1) * sizeof(*v));
+	if (!v) {
+		free(s);
+		return -ENOMEM;
+	}
+	memmove(v + at + 1, v + at, (st->n_dataset_ref - at) * sizeof(*v));
+	v[at] = s;
+	st->dataset_ref = v;
+	st->n_dataset_ref++;
+	return 0;
+}
+
+int dataset_status_remove_ref(struct dataset_status *st, const char *ns, const char *name)
+{
+	size_t nl = strlen(ns);
+	for (size_t i = 0; i < st->n_dataset_ref; i++) {
+		const char *r = st->dataset_ref[i];
+		if (strncmp(r, ns, nl) != 0 || r[nl] != '/' || strcmp(r + nl + 1, name) != 0)
+			continue;
+		free(st->dataset_ref[i]);
+		memmove(st->dataset_ref + i, st->dataset_ref + i + 1,
+			(st->n_dataset_ref - i - 1) * sizeof(*st->dataset_ref));
+		st->n_dataset_ref--;
+		return 1;
+	}
+	return 0;
+}
+
+uint64_t runtime_capacity(const struct runtime *rt)
+{
+	uint64_t cap = 0;
+	for (size_t i = 0; i < rt->n_levels; i++)
+		cap += rt->levels[i].quota;
+	return cap;
+}
+
+int runtime_bind_check(const struct objmodel *rt, const struct objmodel *ds, char *errbuf,
+		       size_t errlen)
+{
+	if (!ds || ds->kind != OBJMODEL_DATASET || strcmp(ds->meta.namespace, rt->meta.namespace) ||
+	    strcmp(ds->meta.name, rt->meta.name)) {
+		snprintf(errbuf, errlen,
+			 "%s %s/%s waits for Dataset %s/%s (a runtime binds to the dataset of the "
+			 "same namespace and name)",
+			 rt->kind_name, rt->meta.namespace, rt->meta.name, rt->meta.namespace,
+			 rt->meta.name);
+		return -ENOENT;
+	}
+	if (dataset_is_reference(ds))
+		return vfail(errbuf, errlen,
+			     "Dataset %s/%s is a reference to %s and uses that dataset's cache; "
+			     "delete %s %s/%s",
+			     ds->meta.namespace, ds->meta.name,
+			     ds->dataset.spec.mounts[0].mount_point, rt->kind_name,
+			     rt->meta.namespace, rt->meta.name);
+	return 0;
+}

@@ -313,6 +313,11 @@ int objmodel_from_json_object(json_object *obj, struct objmodel **ret, char *err
 /* Renders the object as YAML (for `-o yaml`). Returns 0 and an owned *ret_text (free()). */
 int objmodel_to_yaml(const struct objmodel *obj, char **ret_text);
 
+/* Wraps objects as kubectl's `get -o json|yaml` does for a listing: {"apiVersion": "v1",
+ * "items": [...], "kind": "List", "metadata": {"resourceVersion": ""}}. Returns 0 and an owned
+ * *ret (json_object_put), or -ENOMEM. Render it with json-c or yamltree_emit_json. */
+int objmodel_list_to_json(struct objmodel *const *objs, size_t n, json_object **ret);
+
 /* Display names: "Dataset", "NotBound"/"Bound"/"Failed"/"" , "MEM", "Pending"/..., "Once". */
 const char *objmodel_kind_name(enum objmodel_kind kind);
 const char *dataset_phase_name(enum dataset_phase phase);
@@ -378,3 +383,21 @@ struct subtree_totals {
  * grant is denied. */
 void dataset_status_mirror(struct dataset_status *dst, const struct dataset_status *src,
 			   const struct subtree_totals *sub);
+
+/* Adds "ns/name" to a source's status.datasetRef, once (kept sorted). Returns 0 or -ENOMEM. */
+int dataset_status_add_ref(struct dataset_status *st, const char *ns, const char *name);
+
+/* Removes "ns/name" from status.datasetRef; returns 1 if it was there, 0 if not. */
+int dataset_status_remove_ref(struct dataset_status *st, const char *ns, const char *name);
+
+/* ---- runtimes ---- */
+
+/* Total cache capacity of a runtime: the sum of its tiers' quotas. */
+uint64_t runtime_capacity(const struct runtime *rt);
+
+/* May runtime rt bind to Dataset ds? A Runtime binds to the Dataset of the same namespace and
+ * name, which must not be a dataset:// reference (a reference uses its source's cache). Returns
+ * 0, -ENOENT (ds is NULL or another object: the runtime waits for its Dataset) or -EINVAL (ds
+ * is a reference), with the reason in errbuf. */
+int runtime_bind_check(const struct objmodel *rt, const struct objmodel *ds, char *errbuf,
+		       size_t errlen);

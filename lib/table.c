@@ -276,11 +276,10 @@ int table_dataloads(struct objmodel *const *objs, size_t n, bool all_namespaces,
 static void runtime_row(const struct objmodel *o, int64_t now, char cells[][CELL])
 {
 	const struct runtime *rt = &o->runtime;
-	uint64_t cap = 0;
+	uint64_t cap = runtime_capacity(rt);
 	size_t off = 0;
 	snprintf(cells[0], CELL, "%s", o->kind_name);
 	for (size_t i = 0; i < rt->n_levels; i++) {
-		cap += rt->levels[i].quota;
 		if (off < CELL - 8)
 			off += snprintf(cells[1] + off, CELL - off, "%s%s", i ? "," : "",
 					medium_type_name(rt->levels[i].medium));

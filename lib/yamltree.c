@@ -3,6 +3,7 @@
 // yamltree.h is enforced while parsing so no input can exhaust memory or the stack.
 #include "yamltree.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -425,12 +426,19 @@ static bool needs_quotes(const char *s)
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
 		if (strcmp(s, words[i]) == 0)
 			return true;
-	const char *p = s;
-	if (*p == '-' || *p == '+' || *p == '.')
-		p++;
-	if (*p == '.')
-		p++;
-	return *p >= '0' && *p <= '9';
+	/* Numbers in any YAML 1.1/1.2 spelling (1_000, 1:20, 1e5, 0x1f, 0o17) and timestamps. */
+	bool digit = false, numeric = true;
+	for (const char *p = s; *p; p++) {
+		digit |= *p >= '0' && *p <= '9';
+		numeric &= !!strchr("0123456789_.:eE+-", *p);
+	}
+	if (digit && numeric)
+		return true;
+	const char *p = *s == '-' || *s == '+' ? s + 1 : s;
+	if (p[0] == '0' && p[1] && strchr("xXoObB", p[1]))
+		return true;
+	return strlen(s) >= 5 && isdigit((unsigned char)s[0]) && isdigit((unsigned char)s[1]) &&
+	       isdigit((unsigned char)s[2]) && isdigit((unsigned char)s[3]) && s[4] == '-';
 }
 
 static int emit_scalar(yaml_emitter_t *em, const char *s, bool is_string)

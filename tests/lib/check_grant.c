@@ -8,6 +8,7 @@
 #include "grant.h"
 #include "objmodel.h"
 #include "suites.h"
+#include "yamltree.h"
 
 static struct objmodel_list *parse(const char *text)
 {
@@ -222,6 +223,79 @@ START_TEST(resolve_references)
 }
 END_TEST
 
+START_TEST(references_block_deletion)
+{
+	struct objmodel_list *l = parse(SOURCE);
+	struct dataset_status *st = &l->items[0]->dataset.status;
+	char err[512];
+	ck_assert_int_eq(grant_delete_check(l->items[0], err, sizeof(err)), 0);
+	ck_assert_int_eq(dataset_status_add_ref(st, "production", "spark"), 0);
+	ck_assert_int_eq(dataset_status_add_ref(st, "analytics", "spark-331"), 0);
+	ck_assert_int_eq(dataset_status_add_ref(st, "production", "spark"), 0);
+	ck_assert_uint_eq(st->n_dataset_ref, 2);
+	ck_assert_str_eq(st->dataset_ref[0], "analytics/spark-331");
+	ck_assert_int_eq(grant_delete_check(l->items[0], err, sizeof(err)), -EBUSY);
+	ck_assert_str_eq(err, "dataset development/spark is referenced by analytics/spark-331, "
+			      "production/spark; delete those datasets first");
+	ck_assert_int_eq(dataset_status_remove_ref(st, "analytics", "spark-331"), 1);
+	ck_assert_int_eq(dataset_status_remove_ref(st, "analytics", "spark-331"), 0);
+	ck_assert_int_eq(dataset_status_remove_ref(st, "production", "spar"), 0);
+	ck_assert_int_eq(grant_delete_check(l->items[0], err, sizeof(err)), -EBUSY);
+	ck_assert_str_eq(err, "dataset development/spark is referenced by production/spark; "
+			      "delete that dataset first");
+	ck_assert_int_eq(dataset_status_remove_ref(st, "production", "spark"), 1);
+	ck_assert_int_eq(grant_delete_check(l->items[0], err, sizeof(err)), 0);
+	objmodel_list_free(l);
+}
+END_TEST
+
+#define LIST_HEAD "apiVersion: v1\nitems:\n- apiVersion: data.fluid.io/v1alpha1\n"
+
+START_TEST(runtime_binding)
+{
+	char err[512];
+	struct objmodel_list *l = parse(
+	    SOURCE "---\napiVersion: data.fluid.io/v1alpha1\nkind: Runtime\nmetadata: {name: "
+		   "spark, namespace: development}\nspec:\n  tieredstore:\n    levels:\n"
+		   "    - {mediumtype: MEM, path: /dev/shm, quota: 4Gi}\n"
+		   "    - {mediumtype: SSD, path: /var/cache/weir, quota: 100Gi, high: \"0.9\", "
+		   "low: \"0.8\"}\n");
+	struct objmodel_list *ref =
+	    parse(REF("production", "spark", "dataset://development/spark"));
+	const struct objmodel *rt = l->items[1];
+	ck_assert_str_eq(rt->kind_name, "Runtime");
+	ck_assert_int_eq(rt->runtime.replicas, 1);
+	ck_assert_uint_eq(runtime_capacity(&rt->runtime), 104ULL << 30);
+	ck_assert_double_eq_tol(rt->runtime.levels[1].low, 0.8, 1e-9);
+	ck_assert_int_eq(runtime_bind_check(rt, l->items[0], err, sizeof(err)), 0);
+	ck_assert_int_eq(runtime_bind_check(rt, NULL, err, sizeof(err)), -ENOENT);
+	ck_assert_msg(strstr(err, "waits for Dataset development/spark"), "%s", err);
+	ck_assert_int_eq(runtime_bind_check(rt, ref->items[0], err, sizeof(err)), -ENOENT);
+	/* A runtime named like a reference. */
+	struct objmodel *rt2 = NULL;
+	ck_assert_int_eq(objmodel_dup(rt, &rt2), 0);
+	free(rt2->meta.namespace);
+	rt2->meta.namespace = strdup("production");
+	ck_assert_int_eq(runtime_bind_check(rt2, ref->items[0], err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "Dataset production/spark is a reference to "
+				  "dataset://development/spark"),
+		      "%s", err);
+	objmodel_free(rt2);
+
+	/* kubectl's List wrapper for -o json / -o yaml. */
+	json_object *j = NULL;
+	char *y = NULL;
+	ck_assert_int_eq(objmodel_list_to_json(l->items, l->n, &j), 0);
+	ck_assert_int_eq(yamltree_emit_json(j, &y), 0);
+	ck_assert_msg(!strncmp(y, LIST_HEAD, strlen(LIST_HEAD)), "%s", y);
+	ck_assert_msg(strstr(y, "\nkind: List\nmetadata:\n  resourceVersion: \"\"\n"), "%s", y);
+	free(y);
+	json_object_put(j);
+	objmodel_list_free(ref);
+	objmodel_list_free(l);
+}
+END_TEST
+
 Suite *grant_suite(void)
 {
 	Suite *s = suite_create("grant");
@@ -230,6 +304,8 @@ Suite *grant_suite(void)
 	tcase_add_test(tc, no_list_with_deny_by_default);
 	tcase_add_test(tc, allow_list_namespaces_and_subpaths);
 	tcase_add_test(tc, resolve_references);
+	tcase_add_test(tc, references_block_deletion);
+	tcase_add_test(tc, runtime_binding);
 	suite_add_tcase(s, tc);
 	return s;
 }
