@@ -63,7 +63,7 @@ struct {
 
 static __always_inline void emit(__u32 kind, __u32 source, __u32 dev, __u32 view_id, __u64 ino,
 				 __u64 page, __u64 now, __u64 cgid, struct access_file_state *st,
-				 struct access_view_stats *vs)
+				 struct access_stream_slot *slot, struct access_view_stats *vs)
 {
 	struct access_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
@@ -76,9 +76,9 @@ static __always_inline void emit(__u32 kind, __u32 source, __u32 dev, __u32 view
 	e->cgroup_id = cgid;
 	e->ts_ns = now;
 	e->page = page;
-	e->run_start_page = st->run_start_page;
-	e->run_pages = st->run_pages;
-	e->run_start_ns = st->run_start_ns;
+	e->run_start_page = slot->run_start_page;
+	e->run_pages = slot->next_page - slot->run_start_page;
+	e->run_start_ns = slot->run_start_ns;
 	e->heat = st->heat;
 	e->pages_total = st->pages_total;
 	e->dev = dev;
@@ -209,44 +209,63 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 	st->cgroup_id = cgid;
 	st->view_id = view_id;
 
-	/* Sequential: starts at most stream_gap_pages past the run's end and
-	 * reaches at least its last page (mmap fault-around windows overlap). */
-	__u64 next = st->next_page;
-	if (st->run_pages && index <= next + stream_gap_pages && last + 1 >= next) {
-		if (last + 1 > next) {
-			st->run_pages += last + 1 - next;
-			st->next_page = last + 1;
+	/* Sequential: starts at most stream_gap_pages past a run's end and
+	 * reaches at least its last page (mmap fault-around windows overlap).
+	 * Otherwise the access starts a run in the least recently used slot. */
+	__u32 pick = ACCESS_STREAM_SLOTS, lru = 0;
+	__u64 oldest = ~0ull;
+	for (__u32 i = 0; i < ACCESS_STREAM_SLOTS; i++) {
+		struct access_stream_slot *c = &st->slots[i];
+		__u64 next = c->next_page;
+		if (next && index <= next + stream_gap_pages && last + 1 >= next) {
+			pick = i;
+			break;
 		}
-		st->run_reads++;
-	} else {
-		if (st->stream_active)
-			emit(ACCESS_EV_STREAM_END, source, dev, view_id, ino, index, now, cgid, st,
-			     vs);
-		st->run_start_page = index;
-		st->next_page = last + 1;
-		st->run_pages = pages;
-		st->run_start_ns = now;
-		st->run_reads = 1;
-		st->stream_active = 0;
-		st->emitted_run = 0;
+		if (c->last_ns < oldest) {
+			oldest = c->last_ns;
+			lru = i;
+		}
 	}
-	if (!st->stream_active) {
-		if (st->run_pages >= stream_min_pages && st->run_reads >= 2) {
-			st->stream_active = 1;
-			st->emitted_run = st->run_pages;
+	struct access_stream_slot *slot;
+	if (pick < ACCESS_STREAM_SLOTS) {
+		slot = &st->slots[pick & (ACCESS_STREAM_SLOTS - 1)];
+		if (last + 1 > slot->next_page)
+			slot->next_page = last + 1;
+		slot->run_reads++;
+	} else {
+		pick = lru;
+		slot = &st->slots[pick & (ACCESS_STREAM_SLOTS - 1)];
+		if (slot->active)
+			emit(ACCESS_EV_STREAM_END, source, dev, view_id, ino, index, now, cgid, st,
+			     slot, vs);
+		slot->run_start_page = index;
+		slot->next_page = last + 1;
+		slot->run_start_ns = now;
+		slot->run_reads = 1;
+		slot->active = 0;
+		slot->emitted_page = 0;
+	}
+	slot->last_ns = now;
+	st->last_slot = pick;
+	if (!slot->active) {
+		if (slot->next_page - slot->run_start_page >= stream_min_pages &&
+		    slot->run_reads >= 2) {
+			slot->active = 1;
+			slot->emitted_page = slot->next_page;
 			if (vs)
 				vs->streams_started++;
 			emit(ACCESS_EV_STREAM_START, source, dev, view_id, ino, index, now, cgid,
-			     st, vs);
+			     st, slot, vs);
 		}
-	} else if (st->run_pages - st->emitted_run >= stream_advance_pages) {
-		st->emitted_run = st->run_pages;
-		emit(ACCESS_EV_STREAM_ADVANCE, source, dev, view_id, ino, index, now, cgid, st, vs);
+	} else if (slot->next_page - slot->emitted_page >= stream_advance_pages) {
+		slot->emitted_page = slot->next_page;
+		emit(ACCESS_EV_STREAM_ADVANCE, source, dev, view_id, ino, index, now, cgid, st,
+		     slot, vs);
 	}
 
 	if (heat_interval_ns && now - st->heat_emit_ns >= heat_interval_ns) {
 		st->heat_emit_ns = now;
-		emit(ACCESS_EV_HEAT, source, dev, view_id, ino, index, now, cgid, st, vs);
+		emit(ACCESS_EV_HEAT, source, dev, view_id, ino, index, now, cgid, st, slot, vs);
 	}
 	return 0;
 }

@@ -75,22 +75,32 @@ struct access_file_key {
 	__u32 pad;
 };
 
+/* One sequential run on a file. A file keeps ACCESS_STREAM_SLOTS of them so
+ * readers at different offsets (threads, processes, pods of one view) each
+ * keep their stream; a read that continues none replaces the least recently
+ * used slot. The run covers run_start_page .. next_page - 1. */
+#define ACCESS_STREAM_SLOTS 4
+
+struct access_stream_slot {
+	__u64 run_start_page; /* first page of the run */
+	__u64 next_page;      /* page just after the run; 0: slot unused */
+	__u64 run_start_ns;   /* when the run began */
+	__u64 last_ns;	      /* last access that extended or started it */
+	__u64 emitted_page;   /* next_page at the last START/ADVANCE */
+	__u32 run_reads;      /* accesses in the run (a stream needs >= 2) */
+	__u32 active;	      /* 1 between START and END */
+};
+
 struct access_file_state {
-	__u64 pages_total;    /* pages accessed, all sources */
-	__u64 heat;	      /* decayed pages, fixed point (ACCESS_HEAT_SHIFT) as of decay_ns */
-	__u64 decay_ns;	      /* heat was last decayed to this time (multiple of half-lives) */
-	__u64 last_ns;	      /* last access (bpf_ktime_get_ns, CLOCK_MONOTONIC) */
-	__u64 heat_emit_ns;   /* last ACCESS_EV_HEAT for this file */
-	__u64 run_start_page; /* first page of the current sequential run */
-	__u64 next_page;      /* page just after the end of the run */
-	__u64 run_pages;      /* pages in the current run */
-	__u64 run_start_ns;   /* when the current run began */
-	__u64 emitted_run;    /* run_pages at the last START/ADVANCE */
-	__u64 cgroup_id;      /* reader of the last access */
+	__u64 pages_total;  /* pages accessed, all sources */
+	__u64 heat;	    /* decayed pages, fixed point (ACCESS_HEAT_SHIFT) as of decay_ns */
+	__u64 decay_ns;	    /* heat was last decayed to this time (multiple of half-lives) */
+	__u64 last_ns;	    /* last access (bpf_ktime_get_ns, CLOCK_MONOTONIC) */
+	__u64 heat_emit_ns; /* last ACCESS_EV_HEAT for this file */
+	__u64 cgroup_id;    /* reader of the last access */
 	__u32 view_id;
-	__u32 run_reads;     /* accesses in the current run (a stream needs >= 2) */
-	__u32 stream_active; /* 1 between START and END */
-	__u32 pad;
+	__u32 last_slot; /* slot of the last access */
+	struct access_stream_slot slots[ACCESS_STREAM_SLOTS];
 };
 
 /* Map "read_cursor" (LRU hash): key __u32 thread id, value

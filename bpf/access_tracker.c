@@ -50,7 +50,9 @@ _Static_assert(sizeof(struct access_view_stats) == 64, "access_view_stats layout
 _Static_assert(sizeof(struct access_cgroup_key) == 16, "access_cgroup_key layout");
 _Static_assert(sizeof(struct access_cgroup_stats) == 32, "access_cgroup_stats layout");
 _Static_assert(sizeof(struct access_file_key) == 16, "access_file_key layout");
-_Static_assert(sizeof(struct access_file_state) == 104, "access_file_state layout");
+_Static_assert(sizeof(struct access_stream_slot) == 48, "access_stream_slot layout");
+_Static_assert(sizeof(struct access_file_state) == 56 + 48 * ACCESS_STREAM_SLOTS,
+	       "access_file_state layout");
 _Static_assert(sizeof(struct access_read_cursor) == 32, "access_read_cursor layout");
 _Static_assert(sizeof(struct access_event) == 96, "access_event layout");
 
@@ -551,9 +553,10 @@ static void fill_heat(const struct access_tracker *t, const struct access_file_k
 	    .pages_total = st->pages_total,
 	    .last_access_ns = st->last_ns,
 	    .last_cgroup_id = st->cgroup_id,
-	    .stream_active = (int)st->stream_active,
-	    .next_page = st->next_page,
 	};
+	for (int i = 0; i < ACCESS_STREAM_SLOTS; i++)
+		h->streams_active += st->slots[i].active ? 1 : 0;
+	h->next_page = st->slots[st->last_slot % ACCESS_STREAM_SLOTS].next_page;
 }
 
 int access_tracker_file_heat(struct access_tracker *t, dev_t dev, uint64_t ino,

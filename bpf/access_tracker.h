@@ -121,8 +121,8 @@ struct access_file_heat {
 	uint64_t pages_total;	 /* pages accessed since the file entered the map */
 	uint64_t last_access_ns; /* CLOCK_MONOTONIC */
 	uint64_t last_cgroup_id;
-	int stream_active;  /* a sequential stream is running on it */
-	uint64_t next_page; /* end of the current run */
+	int streams_active; /* sequential streams running on it (at most 4 are tracked) */
+	uint64_t next_page; /* page after the run the last access belonged to */
 };
 
 /* Loads and attaches the programs. Returns 0 and sets *ret (owned; free

@@ -461,6 +461,49 @@ START_TEST(test_sequential_reader_makes_stream)
 	ck_assert_uint_eq(seen.last_run_pages, 64 + 256 * ((pages - 64) / 256));
 	ck_assert_int_ge(seen.heat, 1);
 	ck_assert_uint_eq(c.events_dropped, 0);
+	struct stat st;
+	struct access_file_heat h;
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(access_tracker_file_heat(tracker, view_dev, st.st_ino, &h), 0);
+	ck_assert_int_eq(h.streams_active, 1);
+	ck_assert_uint_eq(h.next_page, pages);
+	close(fd);
+}
+END_TEST
+
+/* Two readers interleaved on one file (pread at two offsets, alternating,
+ * plus a stray random read now and then): two streams, neither broken. */
+START_TEST(test_interleaved_readers_make_two_streams)
+{
+	int fd = open_view_file("big");
+	const size_t chunk = 32 * (size_t)page_size;
+	const uint64_t per_reader = 4096; /* pages */
+	char *buf = malloc(chunk);
+	struct stat st;
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	drop_cache(fd);
+	off_t a = 0, b = (off_t)(BIG_BYTES / 2);
+	for (uint64_t done = 0; done < per_reader; done += 32) {
+		ck_assert_int_eq(pread(fd, buf, chunk, a), (ssize_t)chunk);
+		ck_assert_int_eq(pread(fd, buf, chunk, b), (ssize_t)chunk);
+		a += (off_t)chunk;
+		b += (off_t)chunk;
+		if (done % 1024 == 512) /* e.g. a look at an index at the end */
+			ck_assert_int_eq(pread(fd, buf, (size_t)page_size, BIG_BYTES - page_size),
+					 page_size);
+	}
+	drain();
+	struct access_file_heat h;
+	ck_assert_int_eq(access_tracker_file_heat(tracker, view_dev, st.st_ino, &h), 0);
+	fprintf(stderr, "interleaved: %d start, %d advance, %d end; %d streams active\n",
+		seen.start, seen.advance, seen.end, h.streams_active);
+	ck_assert_int_eq(seen.start, 2);
+	ck_assert_int_eq(seen.end, 0);
+	ck_assert_int_eq(seen.advance, 2 * (int)((per_reader - 64) / 256));
+	ck_assert_int_eq(h.streams_active, 2);
+	free(buf);
 	close(fd);
 }
 END_TEST
@@ -717,6 +760,7 @@ Suite *access_tracker_suite(void)
 	tcase_add_test(tc, test_attributes_reader_cgroup);
 	tcase_add_test(tc, test_ignores_other_devices);
 	tcase_add_loop_test(tc, test_sequential_reader_makes_stream, 0, 2);
+	tcase_add_test(tc, test_interleaved_readers_make_two_streams);
 	tcase_add_loop_test(tc, test_random_reader_makes_no_stream, 0, 2);
 	tcase_add_loop_test(tc, test_mmap_reader_is_counted, 0, 2);
 	suite_add_tcase(s, tc);
