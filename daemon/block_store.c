@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -134,6 +135,7 @@ struct block_store {
 	unsigned ntiers;
 	struct bs_tier tiers[BLOCK_STORE_MAX_TIERS]; /* under lock */
 	struct uring_io *io;
+	int lock_fd; /* flock()ed <index>.lock: one process per store */
 	sqlite3 *db; /* under lock, like everything below */
 	sqlite3_stmt *stmts[ST_COUNT];
 	struct bs_object **objs;
@@ -961,7 +963,7 @@ static int tier_open(struct bs_tier *t, const struct tier_config *tc, const char
 
 static int db_open(struct block_store *bs, const char *path, char *errbuf, size_t errlen)
 {
-	char dir[PATH_MAX];
+	char dir[PATH_MAX], lock[PATH_MAX + 8];
 	char *slash;
 	int r;
 
@@ -979,6 +981,23 @@ static int db_open(struct block_store *bs, const char *path, char *errbuf, size_
 			       strerror(-r));
 			return r;
 		}
+	}
+	/* Two processes on one store would each trust their own in-memory index. */
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	bs->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (bs->lock_fd < 0) {
+		r = -errno;
+		errmsg(errbuf, errlen, "index \"%s\": cannot create \"%s\" (%s)", path, lock,
+		       strerror(-r));
+		return r;
+	}
+	if (flock(bs->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		r = -errno;
+		errmsg(errbuf, errlen,
+		       "index \"%s\": in use by another process (%s); is another weir-node running "
+		       "on this state directory?",
+		       path, strerror(-r));
+		return r == -EWOULDBLOCK ? -EBUSY : r;
 	}
 	r = sqlite3_open_v2(path, &bs->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
 	if (r != SQLITE_OK) {
@@ -1195,6 +1214,7 @@ int block_store_open(const struct block_store_config *cfg, struct block_store **
 		return -ENOMEM;
 	pthread_mutex_init(&bs->lock, NULL);
 	pthread_cond_init(&bs->idle, NULL);
+	bs->lock_fd = -1;
 	bs->block_size = cfg->block_size;
 	bs->ntiers = cfg->ntiers;
 	bs->objs_mask = bs->slots_mask = HASH_INITIAL - 1;
@@ -1222,8 +1242,14 @@ int block_store_open(const struct block_store_config *cfg, struct block_store **
 		t->low = (uint64_t)((double)tc->quota * cfg->low);
 	}
 	r = uring_io_new(URING_RINGS, URING_DEPTH, &bs->io);
+	if (r == -ENOSYS || r == -EPERM || r == -EACCES) {
+		log_warn("io_uring is unavailable (%s; a seccomp profile or "
+			 "kernel.io_uring_disabled?); tier I/O of \"%s\" uses pread/pwrite",
+			 strerror(-r), cfg->source_id);
+		r = uring_io_new(0, 0, &bs->io);
+	}
 	if (r < 0) {
-		errmsg(errbuf, errlen, "block store: io_uring unavailable (%s)", strerror(-r));
+		errmsg(errbuf, errlen, "block store: cannot set up tier I/O (%s)", strerror(-r));
 		goto free_bs;
 	}
 	r = db_open(bs, cfg->index_path, errbuf, errlen);
@@ -1293,6 +1319,8 @@ void block_store_free(struct block_store *bs)
 	for (unsigned i = 0; i < BLOCK_STORE_MAX_TIERS; i++)
 		free(bs->tiers[i].dir);
 	uring_io_free(bs->io);
+	if (bs->lock_fd >= 0)
+		close(bs->lock_fd);
 	pthread_cond_destroy(&bs->idle);
 	pthread_mutex_destroy(&bs->lock);
 	free(bs);

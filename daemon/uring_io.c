@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -19,7 +20,7 @@ struct ring {
 };
 
 struct uring_io {
-	unsigned nrings;
+	unsigned nrings; /* 0: plain pread/pwrite */
 	atomic_uint next; /* round-robin start for picking a ring */
 	struct ring *rings;
 };
@@ -29,11 +30,15 @@ int uring_io_new(unsigned nrings, unsigned depth, struct uring_io **ret)
 	struct uring_io *u;
 	int r;
 
-	if (nrings == 0 || depth == 0)
+	if (nrings > 0 && depth == 0)
 		return -EINVAL;
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return -ENOMEM;
+	if (nrings == 0) {
+		*ret = u;
+		return 0;
+	}
 	u->rings = calloc(nrings, sizeof(*u->rings));
 	if (!u->rings) {
 		r = -ENOMEM;
@@ -125,12 +130,38 @@ static int ring_rw(struct ring *rg, bool write, int fd, void *buf, unsigned len,
 	return r;
 }
 
+static ssize_t sync_rw(bool write, int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = write ? pwrite(fd, (char *)buf + done, len - done, (off_t)(off + done))
+				  : pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0) {
+			if (write)
+				return -EIO;
+			break;
+		}
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
 static ssize_t uring_io_rw(struct uring_io *u, bool write, int fd, void *buf, size_t len,
 			   uint64_t off)
 {
-	struct ring *rg = ring_get(u);
+	struct ring *rg;
 	size_t done = 0;
 	ssize_t ret;
+
+	if (u->nrings == 0)
+		return sync_rw(write, fd, buf, len, off);
+	rg = ring_get(u);
 
 	while (done < len) {
 		size_t chunk = len - done;

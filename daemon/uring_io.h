@@ -11,7 +11,8 @@
 struct uring_io;
 
 /* Creates nrings rings of depth entries each. Returns 0 and an owned *ret, or -errno
- * (-ENOSYS or -EPERM where io_uring is unavailable). */
+ * (-ENOSYS or -EPERM where io_uring is unavailable: seccomp, io_uring_disabled).
+ * nrings 0 makes an instance that does the same I/O with pread(2)/pwrite(2), for such hosts. */
 int uring_io_new(unsigned nrings, unsigned depth, struct uring_io **ret);
 /* NULL is fine. No call may be in flight. */
 void uring_io_free(struct uring_io *u);

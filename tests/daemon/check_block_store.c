@@ -20,6 +20,7 @@
 
 #include "block_store.h"
 #include "suites.h"
+#include "uring_io.h"
 
 #define BS (64u * 1024)
 
@@ -931,6 +932,55 @@ START_TEST(test_filesystem_full)
 }
 END_TEST
 
+START_TEST(test_single_process)
+{
+	struct block_store_config c;
+	struct block_store *bs, *bs2 = NULL;
+	unsigned q = 16;
+	char err[512] = "";
+
+	cfg_init(&c, 1, &q, 0.9, 0.8);
+	bs = open_ok(&c);
+	ck_assert_int_eq(block_store_open(&c, &bs2, err, sizeof(err)), -EBUSY);
+	ck_assert_ptr_null(bs2);
+	ck_assert_msg(strstr(err, "in use"), "%s", err);
+	block_store_free(bs);
+	bs = open_ok(&c);
+	block_store_free(bs);
+	block_store_free(NULL);
+}
+END_TEST
+
+/* The tier I/O layer alone, with io_uring and with its pread/pwrite fallback. */
+START_TEST(test_uring_io)
+{
+	static uint8_t in[3 * BS + 17], out[3 * BS + 17];
+	char path[600];
+	struct uring_io *u;
+	int fd;
+
+	ck_assert_int_eq(uring_io_new(_i == 0 ? 2 : 0, 2, &u), 0);
+	snprintf(path, sizeof(path), "%s/io", tmpdir);
+	fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	fill(in, sizeof(in), 42);
+	ck_assert_int_eq(uring_io_pwrite(u, fd, in, sizeof(in), BS), (ssize_t)sizeof(in));
+	ck_assert_int_eq(uring_io_pread(u, fd, out, sizeof(out), BS), (ssize_t)sizeof(out));
+	ck_assert_mem_eq(in, out, sizeof(in));
+	/* A read past the end stops there; a hole reads as zeros. */
+	ck_assert_int_eq(uring_io_pread(u, fd, out, sizeof(out), 2 * BS), (ssize_t)sizeof(out) - BS);
+	ck_assert_int_eq(uring_io_pread(u, fd, out, 100, 0), 100);
+	ck_assert_int_eq(out[0] | out[50] | out[99], 0);
+	ck_assert_int_eq(uring_io_pread(u, -1, out, 100, 0), -EBADF);
+	close(fd);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_lt(uring_io_pwrite(u, fd, in, 100, 0), 0);
+	close(fd);
+	uring_io_free(u);
+	uring_io_free(NULL);
+}
+END_TEST
+
 struct worker {
 	struct block_store *bs;
 	uint64_t objs[2];
@@ -1045,6 +1095,8 @@ Suite *block_store_suite(void)
 	tcase_add_test(tc, test_concurrent);
 	tcase_add_test(tc, test_fd_budget);
 	tcase_add_test(tc, test_filesystem_full);
+	tcase_add_test(tc, test_single_process);
+	tcase_add_loop_test(tc, test_uring_io, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
