@@ -12,10 +12,13 @@ struct access_tracker;
 
 /* access_stream_event.kind */
 enum access_stream_kind {
-	ACCESS_STREAM_START = 1, /* a run of sequential reads reached stream_min_pages */
-	ACCESS_STREAM_ADVANCE =
-	    2,		       /* the stream grew by stream_advance_pages since the last event */
-	ACCESS_STREAM_END = 3, /* a non-sequential read broke the stream */
+	/* a run of sequential reads reached stream_min_pages */
+	ACCESS_STREAM_START = 1,
+	/* the stream grew by stream_advance_pages since the last event */
+	ACCESS_STREAM_ADVANCE = 2,
+	/* the stream was displaced: a file tracks 4 runs, and a read that
+	 * continued none of them took the least recently used one */
+	ACCESS_STREAM_END = 3,
 };
 
 /* access_*_event.source */
@@ -121,17 +124,22 @@ struct access_file_heat {
 	uint64_t pages_total;	 /* pages accessed since the file entered the map */
 	uint64_t last_access_ns; /* CLOCK_MONOTONIC */
 	uint64_t last_cgroup_id;
-	int streams_active; /* sequential streams running on it (at most 4 are tracked) */
+	/* streams started and not displaced (at most 4 per file); a reader that
+	 * stopped still counts: compare last_access_ns with the clock */
+	int streams_active;
 	uint64_t next_page; /* page after the run the last access belonged to */
 };
 
-/* Loads and attaches the programs. Returns 0 and sets *ret (owned; free
- * with access_tracker_free()), or -errno with a one-line reason in errbuf
- * (if errlen > 0): -EPERM without CAP_BPF/CAP_PERFMON (or root), -ENOTSUP
- * when weir was built without BPF or the kernel lacks the read tracepoint,
- * -EINVAL for bad opts, other -errno from libbpf. opts may be NULL. Logs
- * libbpf's chatter at debug; the caller logs the failure once.
- * Any thread; the caller owns the result. */
+/* Loads and attaches the programs: tp_btf where the kernel takes it, else
+ * raw_tp; the mmap and page-cache programs only where their tracepoints
+ * exist (see access_tracker_programs()). Returns 0 and sets *ret (owned;
+ * free with access_tracker_free()), or -errno with a one-line reason in
+ * errbuf (if errlen > 0): -EPERM without root (or CAP_BPF, CAP_PERFMON and
+ * CAP_SYS_RESOURCE), -ENOTSUP when weir was built without BPF or the kernel
+ * lacks kernel BTF or filemap:mm_filemap_get_pages (Linux < 6.11), -EINVAL
+ * for bad opts, other -errno from libbpf. opts may be NULL. libbpf's own
+ * messages go to the log at debug while loading, so the caller logs the
+ * failure once. Any thread; the caller owns the result. */
 int access_tracker_new(const struct access_tracker_opts *opts, struct access_tracker **ret,
 		       char *errbuf, size_t errlen);
 /* Detaches everything and frees. NULL is fine. No other call may be running. */
