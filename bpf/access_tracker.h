@@ -8,6 +8,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* In weir-node: access_tracker_new() once at start (on failure, log errbuf
+ * once and track from the READs the daemon sees). After mounting a view,
+ * access_tracker_add_view(stat(mountpoint).st_dev, view id); before
+ * unmounting it, access_tracker_remove_view(). Put access_tracker_fd() in
+ * the event loop and call access_tracker_consume() when it is readable: the
+ * callbacks run there. Counters and heat can be read from any thread. */
 struct access_tracker;
 
 /* access_stream_event.kind */
