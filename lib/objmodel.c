@@ -169,10 +169,20 @@ static int get_bool(struct dctx *c, const ynode *n, bool *out)
 	if (r < 0)
 		return r;
 	const char *s = n->scalar;
-	if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
-		*out = true;
-	else if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
-		*out = false;
+	/* YAML 1.1's spellings too: kubectl reads manifests with a YAML 1.1 parser. */
+	static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "YES",
+					  "on",	  "On",	  "ON",	  "y",	 "Y"};
+	static const char *const no[] = {"false", "False", "FALSE", "no", "No", "NO",
+					 "off",	  "Off",   "OFF",   "n",  "N"};
+	int val = -1;
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (!strcmp(s, yes[i]))
+			val = 1;
+		if (!strcmp(s, no[i]))
+			val = 0;
+	}
+	if (val >= 0)
+		*out = val;
 	else
 		return fail(c, "expected true or false, got %s", q(s, b, sizeof(b)));
 	return 0;

@@ -11,6 +11,7 @@ int main(void)
 	srunner_add_suite(sr, objmodel_suite());
 	srunner_add_suite(sr, grant_suite());
 	srunner_add_suite(sr, table_suite());
+	srunner_add_suite(sr, describe_suite());
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);

@@ -7,3 +7,4 @@ Suite *quantity_suite(void);
 Suite *objmodel_suite(void);
 Suite *grant_suite(void);
 Suite *table_suite(void);
+Suite *describe_suite(void);
