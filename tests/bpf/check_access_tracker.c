@@ -471,6 +471,79 @@ START_TEST(test_sequential_reader_makes_stream)
 }
 END_TEST
 
+struct heat_rank {
+	uint64_t ino_small, ino_rand;
+	double small, rand;
+	int files;
+};
+
+static int rank_file(void *userdata, const struct access_file_heat *h)
+{
+	struct heat_rank *r = userdata;
+	r->files++;
+	if (h->ino == r->ino_small)
+		r->small = h->heat;
+	else if (h->ino == r->ino_rand)
+		r->rand = h->heat;
+	return 0;
+}
+
+/* Heat ranks a file read often above one read once, halves every half-life,
+ * and is summarised on the ring buffer at most once per interval per file. */
+START_TEST(test_heat_ranks_and_decays)
+{
+	char err[256] = "";
+	struct access_tracker_opts o = {.on_stream = on_stream,
+					.on_heat = on_heat,
+					.userdata = &seen,
+					.heat_half_life_ms = 400,
+					.heat_interval_ms = 100};
+	struct stat st_small, st_rand;
+	char buf[16384];
+
+	access_tracker_free(tracker);
+	int r = access_tracker_new(&o, &tracker, err, sizeof(err));
+	ck_assert_msg(r == 0, "access_tracker_new: %s (%d)", err, r);
+	ck_assert_int_eq(access_tracker_add_view(tracker, view_dev, VIEW_ID), 0);
+
+	int fs = open_view_file("small"), fr = open_view_file("rand");
+	ck_assert_int_eq(fstat(fs, &st_small), 0);
+	ck_assert_int_eq(fstat(fr, &st_rand), 0);
+	for (int i = 0; i < 4; i++) /* 4 x 64 pages */
+		ck_assert_uint_eq(read_all(fs, 65536), (size_t)SMALL_PAGES * page_size);
+	for (int i = 0; i < 16; i++) /* 16 x 4 pages */
+		ck_assert_int_eq(pread(fr, buf, sizeof(buf), (off_t)i * 1048576), sizeof(buf));
+
+	struct heat_rank rank = {.ino_small = st_small.st_ino, .ino_rand = st_rand.st_ino};
+	ck_assert_int_eq(access_tracker_foreach_file(tracker, VIEW_ID, rank_file, &rank), 2);
+	fprintf(stderr, "heat: small %.1f, rand %.1f\n", rank.small, rank.rand);
+	ck_assert_msg(rank.small > 3 * rank.rand, "small %f rand %f", rank.small, rank.rand);
+
+	/* Two half-lives later, a quarter is left (step decay: 1/4 from 800 ms to 1200 ms). */
+	struct access_file_heat before, after;
+	ck_assert_int_eq(access_tracker_file_heat(tracker, view_dev, st_small.st_ino, &before), 0);
+	usleep(850 * 1000);
+	ck_assert_int_eq(access_tracker_file_heat(tracker, view_dev, st_small.st_ino, &after), 0);
+	fprintf(stderr, "heat decay: %.1f -> %.1f after 850 ms (half-life 400 ms)\n", before.heat,
+		after.heat);
+	ck_assert_msg(after.heat <= before.heat / 4 + 1 && after.heat >= before.heat / 8,
+		      "heat %f -> %f", before.heat, after.heat);
+
+	/* One more access per file after the interval: one more summary each. */
+	drain();
+	int heat0 = seen.heat;
+	ck_assert_uint_eq(read_all(fs, 65536), (size_t)SMALL_PAGES * page_size);
+	ck_assert_uint_eq(read_all(fs, 65536), (size_t)SMALL_PAGES * page_size);
+	drain();
+	fprintf(stderr, "heat events: %d then %d\n", heat0, seen.heat);
+	ck_assert_int_ge(heat0, 2); /* first access of each file */
+	ck_assert_int_ge(seen.heat, heat0 + 1);
+	ck_assert_int_le(seen.heat, heat0 + 2); /* +2 only if the two reads took > 100 ms */
+	close(fs);
+	close(fr);
+}
+END_TEST
+
 /* Two readers interleaved on one file (pread at two offsets, alternating,
  * plus a stray random read now and then): two streams, neither broken. */
 START_TEST(test_interleaved_readers_make_two_streams)
@@ -761,6 +834,7 @@ Suite *access_tracker_suite(void)
 	tcase_add_test(tc, test_ignores_other_devices);
 	tcase_add_loop_test(tc, test_sequential_reader_makes_stream, 0, 2);
 	tcase_add_test(tc, test_interleaved_readers_make_two_streams);
+	tcase_add_test(tc, test_heat_ranks_and_decays);
 	tcase_add_loop_test(tc, test_random_reader_makes_no_stream, 0, 2);
 	tcase_add_loop_test(tc, test_mmap_reader_is_counted, 0, 2);
 	suite_add_tcase(s, tc);
