@@ -88,6 +88,8 @@ static int oom(struct dctx *c)
 /* Quotes a user string for a message, cut to a readable length. */
 static const char *q(const char *s, char *buf, size_t len)
 {
+	if (!s)
+		s = "";
 	size_t n = strlen(s);
 	if (n + 3 > len)
 		snprintf(buf, len, "\"%.*s...\"", (int)(len - 6), s);
@@ -1461,6 +1463,8 @@ fail:
 
 static bool dns_label(const char *s)
 {
+	if (!s)
+		return false;
 	size_t n = strlen(s);
 	if (n == 0 || n > 63 || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
 		return false;
@@ -1472,6 +1476,8 @@ static bool dns_label(const char *s)
 
 static bool dns_subdomain(const char *s)
 {
+	if (!s)
+		return false;
 	size_t n = strlen(s);
 	if (n == 0 || n > 253)
 		return false;
@@ -1564,7 +1570,8 @@ bool dataset_is_reference(const struct objmodel *obj)
 	if (!obj || obj->kind != OBJMODEL_DATASET)
 		return false;
 	for (size_t i = 0; i < obj->dataset.spec.n_mounts; i++)
-		if (!strncmp(obj->dataset.spec.mounts[i].mount_point, OBJMODEL_DATASET_SCHEME,
+		if (obj->dataset.spec.mounts[i].mount_point &&
+		    !strncmp(obj->dataset.spec.mounts[i].mount_point, OBJMODEL_DATASET_SCHEME,
 			     strlen(OBJMODEL_DATASET_SCHEME)))
 			return true;
 	return false;
@@ -1653,6 +1660,10 @@ static int validate_dataset(const struct objmodel *o, char *errbuf, size_t errle
 					    "ReadOnlyOnce", "ReadWriteOncePod"};
 	if (sp->n_mounts == 0)
 		return vfail(errbuf, errlen, "spec.mounts: at least one mount is required");
+	for (size_t i = 0; i < sp->n_mounts; i++)
+		if (!sp->mounts[i].mount_point)
+			return vfail(errbuf, errlen,
+				     "spec.mounts[%zu].mountPoint: missing required field", i);
 	if (dataset_is_reference(o))
 		return validate_reference(o, errbuf, errlen);
 	for (size_t i = 0; i < sp->n_mounts; i++) {
@@ -1691,7 +1702,7 @@ static int validate_dataset(const struct objmodel *o, char *errbuf, size_t errle
 			     q(sp->placement, b, sizeof(b)));
 	for (size_t i = 0; i < sp->n_allow; i++) {
 		const struct sharing_grant *g = &sp->allow[i];
-		if (strcmp(g->namespace, "*") != 0 && !dns_label(g->namespace))
+		if (!g->namespace || (strcmp(g->namespace, "*") != 0 && !dns_label(g->namespace)))
 			return vfail(errbuf, errlen,
 				     "spec.sharing.allow[%zu].namespace: bad namespace %s (want "
 				     "a namespace name or \"*\")",
@@ -1714,7 +1725,7 @@ static int validate_runtime(const struct objmodel *o, char *errbuf, size_t errle
 			     "spec.tieredstore.levels: at least one cache tier is required");
 	for (size_t i = 0; i < rt->n_levels; i++) {
 		const struct tier_level *l = &rt->levels[i];
-		if (l->path[0] != '/')
+		if (!l->path || l->path[0] != '/')
 			return vfail(errbuf, errlen,
 				     "spec.tieredstore.levels[%zu].path: %s must be absolute", i,
 				     q(l->path, b, sizeof(b)));
@@ -1771,7 +1782,8 @@ static int validate_dataload(const struct objmodel *o, char *errbuf, size_t errl
 			     q(dl->spec.dataset_namespace, b, sizeof(b)));
 	for (size_t i = 0; i < dl->spec.n_targets; i++) {
 		char norm[4096];
-		if (objmodel_subpath_normalize(dl->spec.targets[i].path, norm, sizeof(norm)) < 0)
+		if (!dl->spec.targets[i].path ||
+		    objmodel_subpath_normalize(dl->spec.targets[i].path, norm, sizeof(norm)) < 0)
 			return vfail(errbuf, errlen,
 				     "spec.target[%zu].path: bad path %s (no \".\" or \"..\")", i,
 				     q(dl->spec.targets[i].path, b, sizeof(b)));

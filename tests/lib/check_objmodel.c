@@ -771,6 +771,47 @@ START_TEST(mutations_never_crash)
 }
 END_TEST
 
+START_TEST(validate_built_objects)
+{
+	char err[256];
+	struct objmodel *o = objmodel_new(OBJMODEL_DATASET, "development", "spark");
+	ck_assert_int_eq(objmodel_validate(o, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "spec.mounts: at least one mount is required");
+	o->dataset.spec.mounts = calloc(1, sizeof(*o->dataset.spec.mounts));
+	o->dataset.spec.n_mounts = 1;
+	ck_assert_int_eq(objmodel_validate(o, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "spec.mounts[0].mountPoint: missing required field");
+	ck_assert(!dataset_is_reference(o));
+	o->dataset.spec.mounts[0].mount_point = strdup("local:///data/spark");
+	ck_assert_int_eq(objmodel_validate(o, err, sizeof(err)), 0);
+	objmodel_free(o);
+
+	o = objmodel_new(OBJMODEL_RUNTIME, "development", "spark");
+	ck_assert_str_eq(o->kind_name, "Runtime");
+	ck_assert_int_eq(objmodel_validate(o, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "spec.tieredstore.levels: at least one cache tier is required");
+	o->runtime.levels = calloc(1, sizeof(*o->runtime.levels));
+	o->runtime.n_levels = 1;
+	ck_assert_int_eq(objmodel_validate(o, err, sizeof(err)), -EINVAL);
+	o->runtime.levels[0].path = strdup("/dev/shm");
+	o->runtime.levels[0].quota = 1 << 20;
+	o->runtime.levels[0].high = 0.5;
+	o->runtime.levels[0].low = 0.6;
+	ck_assert_int_eq(objmodel_validate(o, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "spec.tieredstore.levels[0].low: 0.60 is above high 0.50");
+	objmodel_free(o);
+
+	o = objmodel_new(OBJMODEL_DATALOAD, NULL, "load");
+	ck_assert_int_eq(objmodel_validate(o, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "spec.dataset.name: bad name"), "%s", err);
+	objmodel_free(o);
+	o = objmodel_new(OBJMODEL_NAMESPACE, "ignored", "production");
+	ck_assert_ptr_null(o->meta.namespace);
+	ck_assert_int_eq(objmodel_validate(o, err, sizeof(err)), 0);
+	objmodel_free(o);
+}
+END_TEST
+
 Suite *objmodel_suite(void)
 {
 	Suite *s = suite_create("objmodel");
@@ -792,6 +833,7 @@ Suite *objmodel_suite(void)
 	tcase_add_test(tc, conditions_keep_transition_time);
 	tcase_add_test(tc, namespace_flag_like_kubectl);
 	tcase_add_test(tc, mutations_never_crash);
+	tcase_add_test(tc, validate_built_objects);
 	suite_add_tcase(s, tc);
 	return s;
 }
