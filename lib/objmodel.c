@@ -1565,6 +1565,18 @@ int dataset_ref_parse(const char *mp, struct dataset_ref *ret, char *errbuf, siz
 	return 0;
 }
 
+char *dataset_mount_path(const struct dataset_spec *sp, size_t i, char *buf, size_t len)
+{
+	const struct dataset_mount *m = &sp->mounts[i];
+	if (m->path && m->path[0])
+		snprintf(buf, len, "%s", m->path);
+	else if (sp->n_mounts == 1 || !m->name)
+		snprintf(buf, len, "/");
+	else
+		snprintf(buf, len, "/%s", m->name);
+	return buf;
+}
+
 bool dataset_is_reference(const struct objmodel *obj)
 {
 	if (!obj || obj->kind != OBJMODEL_DATASET)
@@ -1680,6 +1692,19 @@ static int validate_dataset(const struct objmodel *o, char *errbuf, size_t errle
 		if (m->path && m->path[0] != '/')
 			return vfail(errbuf, errlen, "spec.mounts[%zu].path: %s must be absolute",
 				     i, q(m->path, b, sizeof(b)));
+		char pi[4096], pj[4096];
+		if (sp->n_mounts > 1 && !m->name && !m->path)
+			return vfail(errbuf, errlen,
+				     "spec.mounts[%zu]: name or path is required when there are "
+				     "several mounts",
+				     i);
+		dataset_mount_path(sp, i, pi, sizeof(pi));
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(pi, dataset_mount_path(sp, j, pj, sizeof(pj))))
+				return vfail(errbuf, errlen,
+					     "spec.mounts[%zu]: path %s is already used by "
+					     "spec.mounts[%zu]",
+					     i, q(pi, b, sizeof(b)), j);
 		for (size_t j = 0; j < i; j++)
 			if (m->name && sp->mounts[j].name && !strcmp(m->name, sp->mounts[j].name))
 				return vfail(errbuf, errlen,

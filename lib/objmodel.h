@@ -325,6 +325,10 @@ const char *runtime_phase_name(enum runtime_phase phase);
 const char *dataload_phase_name(enum dataload_phase phase);
 const char *medium_type_name(enum medium_type m);
 
+/* Where mount i appears in the Dataset's view, as Fluid places it: its path when set, "/" for
+ * the only mount, else "/<name>". Writes buf and returns it. */
+char *dataset_mount_path(const struct dataset_spec *spec, size_t i, char *buf, size_t len);
+
 /* True when the Dataset's (first) mount is a dataset:// reference. */
 bool dataset_is_reference(const struct objmodel *obj);
 

@@ -453,6 +453,21 @@ START_TEST(reference_rules)
 			"bad subpath");
 	parse_fails_str(DS_HEAD "  mounts:\n  - mountPoint: dataset://production/spark\n",
 			"cannot reference itself");
+	/* Mount paths as Fluid places them. */
+	struct objmodel_list *ml =
+	    parse_ok(DS_HEAD "  mounts:\n  - {mountPoint: https://a/, name: a}\n"
+			     "  - {mountPoint: https://b/, name: b, path: /x/b}\n");
+	char mp[64];
+	ck_assert_str_eq(dataset_mount_path(&ml->items[0]->dataset.spec, 0, mp, sizeof(mp)), "/a");
+	ck_assert_str_eq(dataset_mount_path(&ml->items[0]->dataset.spec, 1, mp, sizeof(mp)),
+			 "/x/b");
+	objmodel_list_free(ml);
+	parse_fails_str(DS_HEAD "  mounts:\n  - {mountPoint: https://a/, name: a}\n"
+				"  - {mountPoint: https://b/, name: b, path: /a}\n",
+			"spec.mounts[1]: path \"/a\" is already used by spec.mounts[0]");
+	parse_fails_str(DS_HEAD "  mounts:\n  - {mountPoint: https://a/, name: a}\n"
+				"  - {mountPoint: https://b/}\n",
+			"spec.mounts[1]: name or path is required when there are several mounts");
 	/* A readOnly reference with a name is fine. */
 	objmodel_list_free(parse_ok(DS_HEAD
 				    "  mounts:\n  - mountPoint: dataset://development/spark/"
