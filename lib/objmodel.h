@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* weir's object model: Fluid's data.fluid.io/v1alpha1 Dataset, AlluxioRuntime (and weir's own
  * Runtime), DataLoad, and v1 Namespace. Parsed from YAML, validated, serialized to JSON/YAML.
- * Pure logic: no I/O except reading the manifest file; no global state; every call reentrant.
+ * Pure logic: no I/O except reading the manifest file; no global state; every call reentrant
+ * (numbers are read and written with the C library, so keep LC_NUMERIC at "C").
  *
  * Beyond Fluid, a source Dataset may carry an allow-list for cross-namespace references:
  *
