@@ -146,7 +146,7 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	unsigned concurrency = 16, ttl_ms = 300000;
 	int foreground = 0, c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			tier_spec = optarg;
@@ -380,7 +380,7 @@ int cmd_stat(int argc, char **argv, const struct global_opts *g)
 	bool json = false;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+o:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
 		if (c == 'o' && strcmp(optarg, "json") == 0)
 			json = true;
 		else if (c == 'h') {

@@ -716,9 +716,6 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 			 v->mountpoint);
 		goto fail_session;
 	}
-	if (stat(v->mountpoint, &st) == 0)
-		v->dev = st.st_dev;
-	raise_read_ahead(v);
 	r = -pthread_create(&v->thread, NULL, loop_thread, v);
 	if (r < 0) {
 		snprintf(errbuf, errlen, "cannot start the loop of \"%s\": %s", v->mountpoint,
@@ -726,6 +723,10 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 		goto fail_mount;
 	}
 	v->thread_started = true;
+	/* Only now: a stat of the mount waits for the loop to answer INIT and GETATTR. */
+	if (stat(v->mountpoint, &st) == 0)
+		v->dev = st.st_dev;
+	raise_read_ahead(v);
 	*ret = v;
 	return 0;
 
