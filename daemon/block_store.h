@@ -86,6 +86,8 @@ int block_store_put(struct block_store *bs, uint64_t obj, uint64_t block, const 
 int block_store_invalidate(struct block_store *bs, uint64_t obj);
 
 void block_store_get_stats(struct block_store *bs, struct block_store_stats *ret);
+/* The id of the object recorded at path, without touching its version. -ENOENT if none. */
+int block_store_object_find(struct block_store *bs, const char *path, uint64_t *ret_obj);
 /* Cached bytes of one object (sum of its cached blocks' lengths). */
 uint64_t block_store_object_cached(struct block_store *bs, uint64_t obj);
 uint32_t block_store_block_size(const struct block_store *bs);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "loader.h"
 #include "log.h"
 #include "source.h"
 #include "view.h"
@@ -66,6 +67,13 @@ struct node_source {
 	struct node_source *next;
 };
 
+struct node_load {
+	uint64_t id;
+	struct load *load;
+	struct source *source;	/* referenced until the node stops */
+	struct node_load *next;
+};
+
 struct node {
 	struct node_config cfg;
 	int listen_fd;
@@ -73,6 +81,8 @@ struct node {
 	pthread_mutex_t lock;
 	struct node_source *sources;	/* under lock */
 	struct node_view *views;	/* under lock */
+	struct node_load *loads;	/* under lock */
+	uint64_t next_load_id;		/* under lock */
 	volatile int stopping;
 };
 
@@ -160,21 +170,31 @@ static void set_error(Weir__Response *resp, int err, const char *fmt, ...)
 	resp->message = buf;
 }
 
-static int parse_tiers(const Weir__MountRequest *m, struct source_config *sc, char *err,
+/* What opens a source; a MountRequest and a SourceRequest both carry it. */
+struct source_params {
+	const char *id, *url;
+	Weir__TierSpec **tiers;
+	size_t ntiers;
+	double high, low;
+	uint32_t block_size;
+	unsigned fetch_concurrency;
+};
+
+static int parse_tiers(const struct source_params *p, struct source_config *sc, char *err,
 		       size_t errlen)
 {
-	if (m->n_tiers == 0 || m->n_tiers > BLOCK_STORE_MAX_TIERS) {
+	if (p->ntiers == 0 || p->ntiers > BLOCK_STORE_MAX_TIERS) {
 		snprintf(err, errlen, "between 1 and %d tiers are needed, got %zu",
-			 BLOCK_STORE_MAX_TIERS, m->n_tiers);
+			 BLOCK_STORE_MAX_TIERS, p->ntiers);
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < m->n_tiers; i++) {
+	for (size_t i = 0; i < p->ntiers; i++) {
 		struct tier_config *t = &sc->tiers[i];
-		snprintf(t->medium, sizeof(t->medium), "%s", m->tiers[i]->medium);
-		snprintf(t->path, sizeof(t->path), "%s", m->tiers[i]->path);
-		t->quota = m->tiers[i]->quota;
+		snprintf(t->medium, sizeof(t->medium), "%s", p->tiers[i]->medium);
+		snprintf(t->path, sizeof(t->path), "%s", p->tiers[i]->path);
+		t->quota = p->tiers[i]->quota;
 	}
-	sc->ntiers = m->n_tiers;
+	sc->ntiers = p->ntiers;
 	return 0;
 }
 
@@ -188,7 +208,7 @@ static struct node_source *find_source_locked(struct node *n, const char *id)
 
 static void drop_source_locked(struct node *n, struct source *src)
 {
-	if (--src->views > 0)
+	if (--src->refs > 0)
 		return;
 	for (struct node_source **pp = &n->sources; *pp; pp = &(*pp)->next) {
 		if ((*pp)->source == src) {
@@ -208,6 +228,59 @@ static void node_view_free(struct node_view *nv)
 	free(nv->ns);
 	free(nv->dataset);
 	free(nv);
+}
+
+/* Finds the source with p->id or opens it; either way takes a reference (drop it with
+ * drop_source_locked). Returns 0, or -errno with a message in err. */
+static int get_source_locked(struct node *n, const struct source_params *p, struct source **ret,
+			     bool *ret_created, char *err, size_t errlen)
+{
+	struct node_source *ns = find_source_locked(n, p->id);
+	if (ns) {
+		if (strcmp(ns->source->url, p->url) != 0) {
+			snprintf(err, errlen, "source id \"%s\" is already used by %s", p->id,
+				 ns->source->url);
+			return -EEXIST;
+		}
+		ns->source->refs++;
+		*ret = ns->source;
+		*ret_created = false;
+		return 0;
+	}
+	struct source_config sc = {
+		.id = p->id,
+		.url = p->url,
+		.state_dir = n->cfg.state_dir,
+		.block_size = p->block_size ? p->block_size : 4u << 20,
+		.high = p->high > 0 ? p->high : 0.95,
+		.low = p->low > 0 ? p->low : 0.7,
+		.fetch_concurrency = p->fetch_concurrency,
+	};
+	err[0] = '\0';
+	int r = parse_tiers(p, &sc, err, errlen);
+	struct source *src = NULL;
+	if (r == 0)
+		r = source_open(&sc, &src, err, errlen);
+	if (r < 0) {
+		if (!err[0])
+			snprintf(err, errlen, "%s", strerror(-r));
+		return r;
+	}
+	ns = calloc(1, sizeof(*ns));
+	if (!ns) {
+		source_free(src);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	ns->source = src;
+	ns->next = n->sources;
+	n->sources = ns;
+	src->refs = 1;
+	log_info("opened source %s (%s), block size %u, %zu tier(s)", p->id, p->url,
+		 sc.block_size, p->ntiers);
+	*ret = src;
+	*ret_created = true;
+	return 0;
 }
 
 static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Response *resp)
@@ -233,44 +306,23 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 		source_id_for_url(m->ufs_url, idbuf);
 		id = idbuf;
 	}
-	struct node_source *ns = find_source_locked(n, id);
-	bool created = false;
-	if (!ns) {
-		struct source_config sc = {
-			.id = id,
-			.url = m->ufs_url,
-			.state_dir = n->cfg.state_dir,
-			.block_size = m->block_size ? m->block_size : 4u << 20,
-			.high = m->high > 0 ? m->high : 0.95,
-			.low = m->low > 0 ? m->low : 0.7,
-			.fetch_concurrency = m->fetch_concurrency,
-		};
-		int r = parse_tiers(m, &sc, err, sizeof(err));
-		struct source *src = NULL;
-		if (r == 0)
-			r = source_open(&sc, &src, err, sizeof(err));
-		if (r < 0) {
-			set_error(resp, r, "%s", err[0] ? err : strerror(-r));
-			goto out;
-		}
-		ns = calloc(1, sizeof(*ns));
-		if (!ns) {
-			source_free(src);
-			set_error(resp, -ENOMEM, "out of memory");
-			goto out;
-		}
-		ns->source = src;
-		ns->next = n->sources;
-		n->sources = ns;
-		created = true;
-		log_info("opened source %s (%s), block size %u, %zu tier(s)", id, m->ufs_url,
-			 sc.block_size, m->n_tiers);
-	} else if (strcmp(ns->source->url, m->ufs_url) != 0) {
-		set_error(resp, -EEXIST, "source id \"%s\" is already used by %s", id,
-			  ns->source->url);
+	struct source_params sp = {
+		.id = id,
+		.url = m->ufs_url,
+		.tiers = m->tiers,
+		.ntiers = m->n_tiers,
+		.high = m->high,
+		.low = m->low,
+		.block_size = m->block_size,
+		.fetch_concurrency = m->fetch_concurrency,
+	};
+	struct source *src;
+	bool created;
+	int r = get_source_locked(n, &sp, &src, &created, err, sizeof(err));
+	if (r < 0) {
+		set_error(resp, r, "%s", err);
 		goto out;
 	}
-	struct source *src = ns->source;
 	struct view_source vs = {.ufs = src->ufs,
 				 .store = src->store,
 				 .fetcher = src->fetcher,
@@ -284,7 +336,7 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 		.read_ahead_kb = 16384,
 	};
 	struct node_view *nv = calloc(1, sizeof(*nv));
-	int r = nv ? 0 : -ENOMEM;
+	r = nv ? 0 : -ENOMEM;
 	if (nv) {
 		nv->url = strdup(m->ufs_url);
 		nv->ns = strdup(m->namespace_ ? m->namespace_ : "");
@@ -292,7 +344,6 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 		if (!nv->url || !nv->ns || !nv->dataset)
 			r = -ENOMEM;
 	}
-	src->views++;
 	if (r == 0)
 		r = view_start(&vc, &vs, &nv->view, err, sizeof(err));
 	if (r < 0) {
@@ -308,6 +359,149 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 	log_info("mounted %s%s at \"%s\" (metadata TTL %u ms)%s", m->ufs_url,
 		 m->subpath && *m->subpath ? m->subpath : "", mp, vc.metadata_ttl_ms,
 		 created ? "" : ", sharing the source's cache");
+out:
+	pthread_mutex_unlock(&n->lock);
+}
+
+static void handle_source(struct node *n, const Weir__SourceRequest *m, Weir__Response *resp)
+{
+	char err[1024] = "";
+	if (!m->source_id || !*m->source_id) {
+		set_error(resp, -EINVAL, "a source request needs a source id");
+		return;
+	}
+	pthread_mutex_lock(&n->lock);
+	if (m->close) {
+		struct node_source *ns = find_source_locked(n, m->source_id);
+		if (ns && ns->source->held) {
+			ns->source->held = false;
+			drop_source_locked(n, ns->source);
+		}
+		goto out;
+	}
+	if (!m->ufs_url || !*m->ufs_url) {
+		set_error(resp, -EINVAL, "source \"%s\" needs a UFS URL", m->source_id);
+		goto out;
+	}
+	struct source_params sp = {
+		.id = m->source_id,
+		.url = m->ufs_url,
+		.tiers = m->tiers,
+		.ntiers = m->n_tiers,
+		.high = m->high,
+		.low = m->low,
+		.block_size = m->block_size,
+		.fetch_concurrency = m->fetch_concurrency,
+	};
+	struct source *src;
+	bool created;
+	int r = get_source_locked(n, &sp, &src, &created, err, sizeof(err));
+	if (r < 0) {
+		set_error(resp, r, "%s", err);
+		goto out;
+	}
+	if (src->held)
+		drop_source_locked(n, src); /* already held: one hold per source */
+	else
+		src->held = true;
+	usage_start(src->usage, false);
+out:
+	pthread_mutex_unlock(&n->lock);
+}
+
+static void handle_usage(struct node *n, const Weir__UsageRequest *m, Weir__Response *resp,
+			 Weir__Usage *u)
+{
+	pthread_mutex_lock(&n->lock);
+	struct node_source *ns = m->source_id ? find_source_locked(n, m->source_id) : NULL;
+	if (!ns) {
+		set_error(resp, -ENOENT, "no source \"%s\" is open on this node",
+			  m->source_id ? m->source_id : "");
+		goto out;
+	}
+	struct source *src = ns->source;
+	usage_start(src->usage, m->refresh);
+	struct usage_totals t;
+	usage_get(src->usage, m->subpath, &t);
+	struct block_store_stats bs;
+	block_store_get_stats(src->store, &bs);
+	u->ufs_total = t.ufs_total;
+	u->file_num = t.file_num;
+	u->cached = t.cached;
+	u->complete = t.complete;
+	for (unsigned i = 0; i < bs.ntiers; i++)
+		u->capacity += bs.tiers[i].quota;
+	u->hits = bs.hits;
+	u->misses = bs.misses;
+	resp->usage = u;
+	if (t.error && !t.complete)
+		set_error(resp, t.error, "walking %s failed: %s", src->url, strerror(-t.error));
+out:
+	pthread_mutex_unlock(&n->lock);
+}
+
+static void handle_load(struct node *n, const Weir__LoadRequest *m, Weir__Response *resp)
+{
+	pthread_mutex_lock(&n->lock);
+	struct node_source *ns = m->source_id ? find_source_locked(n, m->source_id) : NULL;
+	struct node_load *nl = NULL;
+	if (!ns) {
+		set_error(resp, -ENOENT, "no source \"%s\" is open on this node",
+			  m->source_id ? m->source_id : "");
+		goto out;
+	}
+	if (m->n_paths == 0) {
+		set_error(resp, -EINVAL, "a load needs at least one path");
+		goto out;
+	}
+	nl = calloc(1, sizeof(*nl));
+	int r = nl ? load_start(ns->source, (const char *const *)m->paths, m->n_paths, 300000,
+				&nl->load)
+		   : -ENOMEM;
+	if (r < 0) {
+		free(nl);
+		set_error(resp, r, "cannot start the load: %s", strerror(-r));
+		goto out;
+	}
+	nl->id = ++n->next_load_id;
+	nl->source = ns->source;
+	ns->source->refs++;
+	nl->next = n->loads;
+	n->loads = nl;
+	resp->load_id = nl->id;
+	log_info("load %llu of %zu path(s) of %s started", (unsigned long long)nl->id, m->n_paths,
+		 ns->source->url);
+out:
+	pthread_mutex_unlock(&n->lock);
+}
+
+static void handle_load_status(struct node *n, const Weir__LoadStatusRequest *m,
+			       Weir__Response *resp, Weir__LoadProgress *lp)
+{
+	static __thread char msg[512];
+	pthread_mutex_lock(&n->lock);
+	struct node_load *nl = n->loads;
+	while (nl && nl->id != m->load_id)
+		nl = nl->next;
+	if (!nl) {
+		set_error(resp, -ENOENT, "no load %llu on this node (did weir-node restart?)",
+			  (unsigned long long)m->load_id);
+		goto out;
+	}
+	struct load_progress p;
+	load_get_progress(nl->load, &p);
+	lp->bytes_done = p.bytes_done;
+	lp->bytes_total = p.bytes_total;
+	lp->files_done = p.files_done;
+	lp->files_total = p.files_total;
+	lp->finished = p.finished;
+	lp->error = p.error;
+	snprintf(msg, sizeof(msg), "%s", p.message);
+	lp->message = msg;
+	lp->started_ms = (uint64_t)p.started_ms;
+	lp->finished_ms = (uint64_t)p.finished_ms;
+	lp->ufs_bytes = p.ufs_bytes;
+	resp->load = lp;
 out:
 	pthread_mutex_unlock(&n->lock);
 }
@@ -452,6 +646,8 @@ static void *conn_thread(void *arg)
 	}
 	Weir__Request *req = (Weir__Request *)m;
 	Weir__Response resp = WEIR__RESPONSE__INIT;
+	Weir__Usage usage = WEIR__USAGE__INIT;
+	Weir__LoadProgress progress = WEIR__LOAD_PROGRESS__INIT;
 	resp.pid = getpid();
 	switch (req->body_case) {
 	case WEIR__REQUEST__BODY_MOUNT:
@@ -464,6 +660,18 @@ static void *conn_thread(void *arg)
 		handle_stat(n, c->fd, req->stat);
 		goto out;
 	case WEIR__REQUEST__BODY_PING:
+		break;
+	case WEIR__REQUEST__BODY_SOURCE:
+		handle_source(n, req->source, &resp);
+		break;
+	case WEIR__REQUEST__BODY_USAGE:
+		handle_usage(n, req->usage, &resp, &usage);
+		break;
+	case WEIR__REQUEST__BODY_LOAD:
+		handle_load(n, req->load, &resp);
+		break;
+	case WEIR__REQUEST__BODY_LOAD_STATUS:
+		handle_load_status(n, req->load_status, &resp, &progress);
 		break;
 	case WEIR__REQUEST__BODY_SHUTDOWN:
 		n->stopping = 1;
@@ -510,6 +718,19 @@ static void shutdown_all(struct node *n)
 	pthread_mutex_lock(&n->lock);
 	while (n->views)
 		stop_view_locked(n, &n->views);
+	while (n->loads) {
+		struct node_load *nl = n->loads;
+		n->loads = nl->next;
+		load_free(nl->load);
+		drop_source_locked(n, nl->source);
+		free(nl);
+	}
+	while (n->sources) {
+		struct node_source *ns = n->sources;
+		n->sources = ns->next;
+		source_free(ns->source);
+		free(ns);
+	}
 	pthread_mutex_unlock(&n->lock);
 }
 

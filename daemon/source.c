@@ -100,6 +100,9 @@ int source_open(const struct source_config *cfg, struct source **ret, char *errb
 		snprintf(errbuf, errlen, "cannot start the fetcher: %s", strerror(-r));
 		goto fail;
 	}
+	r = usage_new(s->meta, s->store, 300000, &s->usage);
+	if (r < 0)
+		goto fail;
 	*ret = s;
 	return 0;
 fail:
@@ -111,6 +114,7 @@ void source_free(struct source *s)
 {
 	if (!s)
 		return;
+	usage_free(s->usage);
 	fetcher_free(s->fetcher);
 	meta_cache_free(s->meta);
 	block_store_free(s->store);

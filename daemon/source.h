@@ -3,12 +3,14 @@
  * scheduler). Views of one source share it: the cache is per source, not per view. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "block_store.h"
 #include "fetcher.h"
 #include "meta_cache.h"
 #include "ufs.h"
+#include "usage.h"
 
 struct source_config {
 	const char *id;		/* directory name under <state>/stores and each tier path */
@@ -28,7 +30,9 @@ struct source {
 	struct block_store *store;
 	struct meta_cache *meta;
 	struct fetcher *fetcher;
-	unsigned views;		/* under the node's lock */
+	struct usage *usage;
+	unsigned refs;		/* under the node's lock: views, loads, a controller's hold */
+	bool held;		/* under the node's lock: a controller holds it (SourceRequest) */
 	uint32_t block_size;
 	unsigned fetch_concurrency;
 	struct tier_config tiers[BLOCK_STORE_MAX_TIERS];

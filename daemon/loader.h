@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Preheating (DataLoad): fetches every block of the files under some paths of a source into
+ * its cache, several files at once and several blocks ahead in each, in background threads.
+ * Thread-safe. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "source.h"
+
+struct load_progress {
+	uint64_t bytes_done, bytes_total;
+	uint64_t files_done, files_total;
+	uint64_t ufs_bytes;		/* fetched from the UFS since the load started */
+	int64_t started_ms, finished_ms;
+	bool finished;
+	int error;			/* 0 or -errno */
+	char message[512];		/* why it failed */
+};
+
+struct load;
+
+/* Starts loading paths (files or directories) of src, which must outlive the load.
+ * Returns 0 and an owned *ret. */
+int load_start(struct source *src, const char *const *paths, size_t npaths, unsigned ttl_ms,
+	       struct load **ret);
+void load_get_progress(struct load *l, struct load_progress *ret);
+/* Stops (if running), waits, frees. NULL is fine. */
+void load_free(struct load *l);

@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Walks a source's tree through its metadata cache, depth first, calling back for each file.
+ * Listings younger than the TTL come from the cache, so a second walk asks the UFS nothing. */
+#pragma once
+
+#include "meta_cache.h"
+
+/* Called for each regular file; a non-zero return stops the walk and is returned. */
+typedef int (*tree_walk_fn)(const char *path, const struct ufs_attr *attr, void *userdata);
+
+/* Walks root (a directory or a file, "/" for the whole source). Returns 0, the callback's
+ * non-zero value, or -errno from a listing (-ENOENT when root does not exist). *stop, if not
+ * NULL, is polled between listings to abandon the walk (then -ECANCELED). */
+int tree_walk(struct meta_cache *mc, const char *root, unsigned ttl_ms, tree_walk_fn fn,
+	      void *userdata, const volatile int *stop);
