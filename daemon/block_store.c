@@ -1689,3 +1689,21 @@ uint32_t block_store_block_size(const struct block_store *bs)
 {
 	return bs->block_size;
 }
+
+int block_store_object_find(struct block_store *bs, const char *path, uint64_t *ret_obj)
+{
+	uint64_t id = XXH3_64bits(path, strlen(path));
+	struct bs_object *o;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&bs->lock);
+	/* The same probing as block_store_object_sync. */
+	while ((o = obj_find(bs, id)) && strcmp(o->path, path) != 0)
+		id++;
+	if (o) {
+		*ret_obj = id;
+		r = 0;
+	}
+	pthread_mutex_unlock(&bs->lock);
+	return r;
+}
