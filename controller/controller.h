@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* weir-controller's one state struct, shared by the request server (main thread) and the
+ * reconciler thread. Fields under lock say so; the reconciler's own fields are touched by it
+ * alone. */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "store.h"
+
+struct load_slot {
+	char key[400];	  /* "ns/name@creationTimestamp" of the DataLoad */
+	uint64_t load_id; /* weir-node's id */
+	int64_t node_pid; /* the weir-node that knows the id */
+};
+
+struct controller {
+	struct config cfg;
+	int64_t started; /* epoch seconds */
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct store *store; /* under lock */
+	unsigned changes;    /* under lock: bumped by every write, wakes the reconciler */
+	bool stopping;	     /* under lock */
+	pthread_t reconciler;
+	/* reconciler thread only */
+	struct load_slot *loads;
+	size_t n_loads;
+};
+
+/* Marks a change and wakes the reconciler. Call with lock held. */
+void controller_changed(struct controller *ctl);
+
+/* Starts the reconciler thread. Returns 0 or -errno. */
+int reconciler_start(struct controller *ctl);
+
+/* Asks the reconciler to stop and joins it. */
+void reconciler_stop(struct controller *ctl);
+
+/* One reconcile pass (the thread runs it on every change and every resync interval). Returns
+ * 0 or -errno; logs what failed. Reconciler thread only (or a test without one). */
+int reconciler_pass(struct controller *ctl);
+
+/* Serves control requests on listen_fd until a Shutdown request or a signal on sig_fd.
+ * Returns 0 or -errno. Main thread. */
+int server_run(struct controller *ctl, int listen_fd, int sig_fd);

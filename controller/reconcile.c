@@ -1,0 +1,312 @@
+// SPDX-License-Identifier: Apache-2.0
+// Node-free reconcile decisions: references, grants, datasetRef, delete refusal, mount plans.
+// Everything here works on an objmodel_list the caller loaded and owns.
+#include "reconcile.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int reconcile_load(struct store *st, const char *kind, struct objmodel_list **ret, char *errbuf,
+		   size_t errlen)
+{
+	struct store_list sl = {0};
+	int r = store_list(st, kind, NULL, &sl);
+	if (r < 0) {
+		snprintf(errbuf, errlen, "cannot list the store: %s", strerror(-r));
+		return r;
+	}
+	struct objmodel_list *l = calloc(1, sizeof(*l));
+	if (!l || (sl.n && !(l->items = calloc(sl.n, sizeof(*l->items))))) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < sl.n; i++) {
+		char err[512];
+		struct objmodel *o;
+		r = objmodel_from_json(sl.items[i].json, &o, err, sizeof(err));
+		if (r < 0) {
+			snprintf(errbuf, errlen, "stored %s %s/%s does not parse: %s",
+				 sl.items[i].kind, sl.items[i].namespace, sl.items[i].name, err);
+			goto fail;
+		}
+		l->items[l->n++] = o;
+	}
+	store_list_free(&sl);
+	*ret = l;
+	return 0;
+fail:
+	if (r == -ENOMEM)
+		snprintf(errbuf, errlen, "out of memory");
+	store_list_free(&sl);
+	objmodel_list_free(l);
+	return r;
+}
+
+static bool same_ns(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+struct objmodel *reconcile_find(const struct objmodel_list *l, enum objmodel_kind kind,
+				const char *ns, const char *name)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		struct objmodel *o = l->items[i];
+		if (o->kind == kind && !strcmp(o->meta.name, name) &&
+		    (kind == OBJMODEL_NAMESPACE || same_ns(o->meta.namespace, ns)))
+			return o;
+	}
+	return NULL;
+}
+
+char *reconcile_source_id(const char *ns, const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s_%s", ns, name);
+	return buf;
+}
+
+static const struct objmodel *lookup_dataset(void *userdata, const char *ns, const char *name)
+{
+	return reconcile_find(userdata, OBJMODEL_DATASET, ns, name);
+}
+
+static const char *resolve_reason_word(int r)
+{
+	switch (r) {
+	case -ENOENT:
+		return "ReferenceNotFound";
+	case -ELOOP:
+		return "ReferenceToReference";
+	case -EACCES:
+		return "ReferenceDenied";
+	default:
+		return "ReferenceInvalid";
+	}
+}
+
+int reconcile_reference(struct objmodel *ds, const struct objmodel_list *l, bool deny_by_default,
+			struct grant_result *ret, int64_t now)
+{
+	char reason[1024];
+	struct grant_result gr;
+	int r = grant_resolve(ds, lookup_dataset, (void *)l, deny_by_default, &gr, reason,
+			      sizeof(reason));
+	if (r < 0) {
+		int f = dataset_status_fail(&ds->dataset.status, resolve_reason_word(r), reason, now);
+		return f < 0 ? f : r;
+	}
+	*ret = gr;
+	return 0;
+}
+
+int reconcile_dataset_refs(struct objmodel_list *l, bool deny_by_default)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		struct dataset_status *st = &l->items[i]->dataset.status;
+		if (l->items[i]->kind != OBJMODEL_DATASET || dataset_is_reference(l->items[i]))
+			continue;
+		for (size_t k = 0; k < st->n_dataset_ref; k++)
+			free(st->dataset_ref[k]);
+		free(st->dataset_ref);
+		st->dataset_ref = NULL;
+		st->n_dataset_ref = 0;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		struct objmodel *ds = l->items[i];
+		if (ds->kind != OBJMODEL_DATASET || !dataset_is_reference(ds))
+			continue;
+		struct grant_result gr;
+		if (grant_resolve(ds, lookup_dataset, l, deny_by_default, &gr, NULL, 0) < 0)
+			continue;
+		struct objmodel *src = (struct objmodel *)gr.source;
+		int r = dataset_status_add_ref(&src->dataset.status, ds->meta.namespace,
+					       ds->meta.name);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int reconcile_delete_check(const struct objmodel_list *l, const struct objmodel *target,
+			   bool deny_by_default, char *errbuf, size_t errlen)
+{
+	if (target->kind != OBJMODEL_DATASET || dataset_is_reference(target))
+		return 0;
+	struct objmodel *copy;
+	int r = objmodel_dup(target, &copy);
+	if (r < 0)
+		return r;
+	struct dataset_status *st = &copy->dataset.status;
+	for (size_t k = 0; k < st->n_dataset_ref; k++)
+		free(st->dataset_ref[k]);
+	free(st->dataset_ref);
+	st->dataset_ref = NULL;
+	st->n_dataset_ref = 0;
+	/* Every reference naming the target counts, granted or not: deleting the source under a
+	 * denied reference would let it bind to a later Dataset of the same name unnoticed. */
+	for (size_t i = 0; i < l->n && r >= 0; i++) {
+		struct objmodel *ds = l->items[i];
+		struct dataset_ref ref;
+		if (ds->kind != OBJMODEL_DATASET || !dataset_is_reference(ds))
+			continue;
+		if (dataset_ref_parse(ds->dataset.spec.mounts[0].mount_point, &ref, NULL, 0) < 0)
+			continue;
+		if (strcmp(ref.namespace, target->meta.namespace) || strcmp(ref.name, target->meta.name))
+			continue;
+		r = dataset_status_add_ref(st, ds->meta.namespace, ds->meta.name);
+	}
+	(void)deny_by_default;
+	if (r >= 0)
+		r = grant_delete_check(copy, errbuf, errlen);
+	objmodel_free(copy);
+	return r;
+}
+
+int reconcile_join_path(const char *prefix, const char *path, char *buf, size_t len)
+{
+	char joined[8192];
+	int n = snprintf(joined, sizeof(joined), "%s/%s", prefix ? prefix : "", path ? path : "");
+	if (n < 0 || (size_t)n >= sizeof(joined))
+		return -ENAMETOOLONG;
+	/* collapse "//" runs before normalizing */
+	char clean[8192];
+	size_t k = 0;
+	for (size_t i = 0; joined[i]; i++)
+		if (!(joined[i] == '/' && k > 0 && clean[k - 1] == '/'))
+			clean[k++] = joined[i];
+	clean[k] = '\0';
+	char norm[4096];
+	int r = objmodel_subpath_normalize(clean, norm, sizeof(norm));
+	if (r < 0)
+		return r;
+	n = snprintf(buf, len, "%s", norm[0] ? norm : "/");
+	return (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static const char *medium_lower(enum medium_type m)
+{
+	switch (m) {
+	case MEDIUM_MEM:
+		return "mem";
+	case MEDIUM_SSD:
+		return "ssd";
+	case MEDIUM_HDD:
+		return "hdd";
+	}
+	return "mem";
+}
+
+static const char *failed_message(const struct objmodel *ds)
+{
+	const struct conditions *c = &ds->dataset.status.conditions;
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->items[i].type, "Ready") && c->items[i].message)
+			return c->items[i].message;
+	return "no reason recorded";
+}
+
+/* The source side of a plan: UFS URL and tiers of a source Dataset and its Runtime. */
+static int plan_source(const struct objmodel_list *l, const struct objmodel *ds,
+		       struct mount_plan *p, char *errbuf, size_t errlen)
+{
+	const char *ns = ds->meta.namespace, *name = ds->meta.name;
+	const struct objmodel *rt = reconcile_find(l, OBJMODEL_RUNTIME, ns, name);
+	if (!rt) {
+		snprintf(errbuf, errlen,
+			 "dataset %s/%s has no Runtime yet: apply a Runtime (or AlluxioRuntime) "
+			 "named \"%s\" in namespace \"%s\"",
+			 ns, name, name, ns);
+		return -ENOENT;
+	}
+	if (ds->dataset.spec.n_mounts != 1) {
+		snprintf(errbuf, errlen,
+			 "dataset %s/%s has %zu mounts; weir serves datasets of exactly one mount "
+			 "for now",
+			 ns, name, ds->dataset.spec.n_mounts);
+		return -EINVAL;
+	}
+	const struct dataset_mount *m = &ds->dataset.spec.mounts[0];
+	snprintf(p->source_ns, sizeof(p->source_ns), "%s", ns);
+	snprintf(p->source_name, sizeof(p->source_name), "%s", name);
+	reconcile_source_id(ns, name, p->source_id, sizeof(p->source_id));
+	char sub[4096] = "";
+	if (m->path && objmodel_subpath_normalize(m->path, sub, sizeof(sub)) < 0)
+		sub[0] = '\0';
+	size_t ml = strlen(m->mount_point);
+	bool slash = ml && m->mount_point[ml - 1] == '/';
+	if (sub[0])
+		snprintf(p->ufs_url, sizeof(p->ufs_url), "%s%s/", m->mount_point,
+			 slash ? sub + 1 : sub);
+	else
+		snprintf(p->ufs_url, sizeof(p->ufs_url), "%s", m->mount_point);
+	p->n_tiers = 0;
+	p->high = 0.95;
+	p->low = 0.7;
+	for (size_t i = 0; i < rt->runtime.n_levels && i < RECONCILE_MAX_TIERS; i++) {
+		const struct tier_level *lv = &rt->runtime.levels[i];
+		snprintf(p->tiers[i].medium, sizeof(p->tiers[i].medium), "%s",
+			 medium_lower(lv->medium));
+		size_t pl = strlen(lv->path);
+		snprintf(p->tiers[i].path, sizeof(p->tiers[i].path), "%.*s/weir/%s_%s",
+			 (int)(pl > 1 && lv->path[pl - 1] == '/' ? pl - 1 : pl), lv->path, ns, name);
+		p->tiers[i].quota = lv->quota;
+		if (i == 0) {
+			p->high = lv->high;
+			p->low = lv->low;
+		}
+		p->n_tiers++;
+	}
+	if (p->n_tiers == 0) {
+		snprintf(errbuf, errlen, "runtime %s/%s has no tieredstore levels", ns, name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int reconcile_mount_plan(const struct objmodel_list *l, const char *ns, const char *name,
+			 bool deny_by_default, struct mount_plan *ret, char *errbuf, size_t errlen)
+{
+	const struct objmodel *ds = reconcile_find(l, OBJMODEL_DATASET, ns, name);
+	if (!ds) {
+		snprintf(errbuf, errlen,
+			 "dataset \"%s\" not found in namespace \"%s\"; see `weir get dataset -A`",
+			 name, ns);
+		return -ENOENT;
+	}
+	struct mount_plan *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	int r;
+	if (dataset_is_reference(ds)) {
+		char reason[1024];
+		struct grant_result gr;
+		r = grant_resolve(ds, lookup_dataset, (void *)l, deny_by_default, &gr, reason,
+				  sizeof(reason));
+		if (r < 0) {
+			snprintf(errbuf, errlen, "dataset %s/%s is Failed: %s", ns, name, reason);
+			goto out;
+		}
+		r = plan_source(l, gr.source, p, errbuf, errlen);
+		if (r < 0)
+			goto out;
+		snprintf(p->subpath, sizeof(p->subpath), "%s", gr.ref.subpath);
+		p->read_write = gr.rw;
+	} else {
+		if (ds->dataset.status.phase == DATASET_PHASE_FAILED) {
+			snprintf(errbuf, errlen, "dataset %s/%s is Failed: %s", ns, name,
+				 failed_message(ds));
+			r = -EIO;
+			goto out;
+		}
+		r = plan_source(l, ds, p, errbuf, errlen);
+		if (r < 0)
+			goto out;
+		p->read_write = false;
+	}
+	*ret = *p;
+out:
+	free(p);
+	return r;
+}

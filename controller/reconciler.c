@@ -1,0 +1,590 @@
+// SPDX-License-Identifier: Apache-2.0
+// The reconciler thread: brings Datasets, Runtimes and DataLoads to their state on weir-node
+// and writes their status. The store lock is held only to read and to write back; node calls
+// happen without it, and a write-back replaces only status, so specs applied meanwhile stay.
+#include "controller.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "control.h"
+#include "log.h"
+#include "reconcile.h"
+
+void controller_changed(struct controller *ctl)
+{
+	ctl->changes++;
+	pthread_cond_signal(&ctl->wake);
+}
+
+/* Calls weir-node. Returns 0 with an owned *ret; -errno (no node; message in err), or the
+ * node's negative error with its message in err. */
+static int node_call(struct controller *ctl, const Weir__Request *req, Weir__Response **ret,
+		     char *err, size_t errlen)
+{
+	Weir__Response *resp = NULL;
+	int r = control_call(ctl->cfg.node_socket, req, &resp);
+	if (r < 0) {
+		snprintf(err, errlen, "weir-node does not answer on \"%.900s\": %s",
+			 ctl->cfg.node_socket, strerror(-r));
+		return -EHOSTDOWN;
+	}
+	if (resp->error) {
+		snprintf(err, errlen, "%s", resp->message && *resp->message ? resp->message
+									 : strerror(-resp->error));
+		r = resp->error < 0 ? resp->error : -EIO;
+		weir__response__free_unpacked(resp, NULL);
+		return r;
+	}
+	*ret = resp;
+	return 0;
+}
+
+/* Sets a condition only when its status, reason or message changes (conditions_set keeps the
+ * transition time, but not copying is cheaper and keeps writes rare). */
+static void cond_set(struct conditions *c, const char *type, const char *status,
+		     const char *reason, const char *message, int64_t now)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		struct condition *cd = &c->items[i];
+		if (strcmp(cd->type, type))
+			continue;
+		if (cd->status && !strcmp(cd->status, status) && cd->reason &&
+		    !strcmp(cd->reason, reason) && cd->message && !strcmp(cd->message, message))
+			return;
+	}
+	conditions_set(c, type, status, reason, message, now);
+}
+
+static void cond_del(struct conditions *c, const char *type)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		if (strcmp(c->items[i].type, type))
+			continue;
+		free(c->items[i].type);
+		free(c->items[i].status);
+		free(c->items[i].reason);
+		free(c->items[i].message);
+		memmove(&c->items[i], &c->items[i + 1], (c->n - i - 1) * sizeof(c->items[0]));
+		c->n--;
+		return;
+	}
+}
+
+static void fill_tiers(const struct mount_plan *p, Weir__TierSpec *tiers, Weir__TierSpec **tierp)
+{
+	for (size_t i = 0; i < p->n_tiers; i++) {
+		weir__tier_spec__init(&tiers[i]);
+		tiers[i].medium = (char *)p->tiers[i].medium;
+		tiers[i].path = (char *)p->tiers[i].path;
+		tiers[i].quota = p->tiers[i].quota;
+		tierp[i] = &tiers[i];
+	}
+}
+
+static int usage_call(struct controller *ctl, const char *source_id, const char *subpath,
+		      Weir__Usage *ret, char *err, size_t errlen)
+{
+	Weir__UsageRequest u = WEIR__USAGE_REQUEST__INIT;
+	u.source_id = (char *)source_id;
+	u.subpath = (char *)subpath;
+	Weir__Request req = WEIR__REQUEST__INIT;
+	req.body_case = WEIR__REQUEST__BODY_USAGE;
+	req.usage = &u;
+	Weir__Response *resp;
+	int r = node_call(ctl, &req, &resp, err, errlen);
+	if (r < 0)
+		return r;
+	if (!resp->usage) {
+		snprintf(err, errlen, "weir-node answered a UsageRequest without usage");
+		weir__response__free_unpacked(resp, NULL);
+		return -EPROTO;
+	}
+	*ret = *resp->usage;
+	ret->base.descriptor = NULL;
+	weir__response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+/* A source Dataset: open its cache on the node, then read its usage. */
+static void reconcile_source(struct controller *ctl, struct objmodel_list *l,
+			     struct objmodel *ds, int64_t now)
+{
+	struct dataset_status *st = &ds->dataset.status;
+	struct mount_plan plan;
+	char err[4096];
+	/* plan as if not Failed: a source that failed is tried again, the node may accept it now */
+	enum dataset_phase saved = st->phase;
+	st->phase = DATASET_PHASE_NOT_BOUND;
+	int r = reconcile_mount_plan(l, ds->meta.namespace, ds->meta.name, ctl->cfg.deny_by_default,
+				     &plan, err, sizeof(err));
+	st->phase = saved;
+	struct objmodel *rt = reconcile_find(l, OBJMODEL_RUNTIME, ds->meta.namespace, ds->meta.name);
+	if (r == -ENOENT && !rt) {
+		st->phase = DATASET_PHASE_NOT_BOUND;
+		st->cache_known = false;
+		cond_set(&st->conditions, "Ready", "False", "NoRuntime", err, now);
+		return;
+	}
+	if (r < 0) {
+		dataset_status_fail(st, "InvalidDataset", err, now);
+		return;
+	}
+	Weir__TierSpec tiers[RECONCILE_MAX_TIERS], *tierp[RECONCILE_MAX_TIERS];
+	fill_tiers(&plan, tiers, tierp);
+	Weir__SourceRequest s = WEIR__SOURCE_REQUEST__INIT;
+	s.source_id = plan.source_id;
+	s.ufs_url = plan.ufs_url;
+	s.tiers = tierp;
+	s.n_tiers = plan.n_tiers;
+	s.high = plan.high;
+	s.low = plan.low;
+	Weir__Request req = WEIR__REQUEST__INIT;
+	req.body_case = WEIR__REQUEST__BODY_SOURCE;
+	req.source = &s;
+	Weir__Response *resp;
+	r = node_call(ctl, &req, &resp, err, sizeof(err));
+	if (r == -EHOSTDOWN) {
+		log_warn("dataset %s/%s: %s", ds->meta.namespace, ds->meta.name, err);
+		if (st->phase == DATASET_PHASE_NONE)
+			st->phase = DATASET_PHASE_NOT_BOUND;
+		cond_set(&st->conditions, "Ready", "False", "NodeUnavailable", err, now);
+		return;
+	}
+	if (r < 0) {
+		char msg[8400];
+		snprintf(msg, sizeof(msg), "weir-node cannot open \"%s\": %s", plan.ufs_url, err);
+		if (st->phase != DATASET_PHASE_FAILED)
+			log_warn("dataset %s/%s: %s", ds->meta.namespace, ds->meta.name, msg);
+		dataset_status_fail(st, "SourceFailed", msg, now);
+		return;
+	}
+	weir__response__free_unpacked(resp, NULL);
+	st->phase = DATASET_PHASE_BOUND;
+	char msg[600];
+	snprintf(msg, sizeof(msg), "served by runtime %s/%s", ds->meta.namespace, ds->meta.name);
+	cond_set(&st->conditions, "Ready", "True", "Bound", msg, now);
+	st->cache_known = true;
+	st->cache_capacity = rt ? runtime_capacity(&rt->runtime) : 0;
+	Weir__Usage u;
+	r = usage_call(ctl, plan.source_id, "", &u, err, sizeof(err));
+	if (r < 0) {
+		log_debug("dataset %s/%s: usage: %s", ds->meta.namespace, ds->meta.name, err);
+	} else {
+		if (u.complete) {
+			st->ufs_total_known = true;
+			st->ufs_total = u.ufs_total;
+			st->file_num_known = true;
+			st->file_num = u.file_num;
+		}
+		st->cached = u.cached;
+		if (u.hits + u.misses > 0) {
+			st->hit_ratio_known = true;
+			st->cache_hit_ratio = (double)u.hits / (double)(u.hits + u.misses);
+		}
+	}
+	if (rt) {
+		rt->runtime.status.phase = RUNTIME_PHASE_READY;
+		rt->runtime.status.cache_capacity = runtime_capacity(&rt->runtime);
+		rt->runtime.status.cached = st->cached;
+	}
+}
+
+static void reconcile_ref(struct controller *ctl, struct objmodel_list *l, struct objmodel *ds,
+			  int64_t now)
+{
+	struct dataset_status *st = &ds->dataset.status;
+	struct grant_result gr;
+	if (reconcile_reference(ds, l, ctl->cfg.deny_by_default, &gr, now) < 0)
+		return;
+	const struct objmodel *src = gr.source;
+	struct subtree_totals sub = {0};
+	bool have_sub = false;
+	if (gr.ref.subpath[0] && src->dataset.status.phase == DATASET_PHASE_BOUND) {
+		char sid[320], err[4096];
+		Weir__Usage u;
+		reconcile_source_id(src->meta.namespace, src->meta.name, sid, sizeof(sid));
+		if (usage_call(ctl, sid, gr.ref.subpath, &u, err, sizeof(err)) == 0) {
+			sub.ufs_total_known = u.complete;
+			sub.ufs_total = u.ufs_total;
+			sub.cached = u.cached;
+			sub.file_num_known = u.complete;
+			sub.file_num = u.file_num;
+		}
+		have_sub = true;
+	} else if (gr.ref.subpath[0]) {
+		have_sub = true;
+	}
+	dataset_status_mirror(st, &src->dataset.status, have_sub ? &sub : NULL);
+	char msg[4800];
+	snprintf(msg, sizeof(msg), "reads the cache of dataset %s/%s%s (%s)", src->meta.namespace,
+		 src->meta.name, gr.ref.subpath, gr.rw ? "read-write" : "read-only");
+	if (st->phase == DATASET_PHASE_BOUND)
+		cond_set(&st->conditions, "Ready", "True", "Bound", msg, now);
+	else
+		cond_set(&st->conditions, "Ready", "False", "SourceNotBound", msg, now);
+}
+
+static struct load_slot *load_slot_find(struct controller *ctl, const char *key)
+{
+	for (size_t i = 0; i < ctl->n_loads; i++)
+		if (!strcmp(ctl->loads[i].key, key))
+			return &ctl->loads[i];
+	return NULL;
+}
+
+static struct load_slot *load_slot_add(struct controller *ctl, const char *key)
+{
+	struct load_slot *s = load_slot_find(ctl, key);
+	if (s)
+		return s;
+	s = realloc(ctl->loads, (ctl->n_loads + 1) * sizeof(*s));
+	if (!s)
+		return NULL;
+	ctl->loads = s;
+	s = &ctl->loads[ctl->n_loads++];
+	memset(s, 0, sizeof(*s));
+	snprintf(s->key, sizeof(s->key), "%s", key);
+	return s;
+}
+
+static void dataload_fail(struct objmodel *dl, const char *reason, const char *msg, int64_t now)
+{
+	dl->dataload.status.phase = DATALOAD_PHASE_FAILED;
+	dl->dataload.status.completion_time = now;
+	if (dl->dataload.status.start_time)
+		dl->dataload.status.duration = now - dl->dataload.status.start_time;
+	cond_set(&dl->dataload.status.conditions, "Failed", "True", reason, msg, now);
+}
+
+/* Starts the load of dl on the node. */
+static int dataload_start(struct controller *ctl, struct objmodel_list *l, struct objmodel *dl,
+			  struct load_slot *slot, int64_t now)
+{
+	struct mount_plan plan;
+	char err[4096];
+	const char *dns = dl->dataload.spec.dataset_namespace, *dname = dl->dataload.spec.dataset_name;
+	int r = reconcile_mount_plan(l, dns, dname, ctl->cfg.deny_by_default, &plan, err,
+				     sizeof(err));
+	if (r < 0) {
+		dataload_fail(dl, "DatasetNotReady", err, now);
+		return r;
+	}
+	size_t nt = dl->dataload.spec.n_targets;
+	char **paths = calloc(nt ? nt : 1, sizeof(*paths));
+	if (!paths)
+		return -ENOMEM;
+	size_t np = 0;
+	for (size_t i = 0; i < (nt ? nt : 1) && r >= 0; i++) {
+		char p[4096];
+		r = reconcile_join_path(plan.subpath, nt ? dl->dataload.spec.targets[i].path : "/", p,
+					sizeof(p));
+		if (r < 0) {
+			snprintf(err, sizeof(err), "target path \"%s\" is not a valid path",
+				 dl->dataload.spec.targets[i].path);
+			dataload_fail(dl, "BadTarget", err, now);
+			break;
+		}
+		if (!(paths[np] = strdup(p)))
+			r = -ENOMEM;
+		else
+			np++;
+	}
+	Weir__Response *resp = NULL;
+	if (r >= 0) {
+		Weir__LoadRequest lr = WEIR__LOAD_REQUEST__INIT;
+		lr.source_id = plan.source_id;
+		lr.paths = paths;
+		lr.n_paths = np;
+		Weir__Request req = WEIR__REQUEST__INIT;
+		req.body_case = WEIR__REQUEST__BODY_LOAD;
+		req.load = &lr;
+		r = node_call(ctl, &req, &resp, err, sizeof(err));
+		if (r == -EHOSTDOWN) {
+			log_warn("dataload %s/%s: %s", dl->meta.namespace, dl->meta.name, err);
+		} else if (r < 0) {
+			char msg[8400];
+			snprintf(msg, sizeof(msg), "weir-node refused the load: %s", err);
+			dataload_fail(dl, "LoadFailed", msg, now);
+		} else {
+			slot->load_id = resp->load_id;
+			slot->node_pid = resp->pid;
+			dl->dataload.status.phase = DATALOAD_PHASE_EXECUTING;
+			if (!dl->dataload.status.start_time)
+				dl->dataload.status.start_time = now;
+			cond_del(&dl->dataload.status.conditions, "Waiting");
+			log_info("dataload %s/%s: load %llu started on weir-node", dl->meta.namespace,
+				 dl->meta.name, (unsigned long long)resp->load_id);
+			weir__response__free_unpacked(resp, NULL);
+		}
+	}
+	for (size_t i = 0; i < np; i++)
+		free(paths[i]);
+	free(paths);
+	return r;
+}
+
+static void reconcile_dataload(struct controller *ctl, struct objmodel_list *l,
+			       struct objmodel *dl, int64_t now)
+{
+	struct dataload *d = &dl->dataload;
+	char key[400], err[1024], ts[40];
+	snprintf(key, sizeof(key), "%s/%s@%s", dl->meta.namespace, dl->meta.name,
+		 objmodel_format_time(dl->meta.creation_timestamp, ts, sizeof(ts)));
+	if (d->status.phase == DATALOAD_PHASE_COMPLETE || d->status.phase == DATALOAD_PHASE_FAILED)
+		return;
+	if (d->status.phase == DATALOAD_PHASE_NONE)
+		d->status.phase = DATALOAD_PHASE_PENDING;
+	if (d->spec.policy == DATALOAD_CRON) {
+		snprintf(err, sizeof(err),
+			 "Cron schedules are not run yet: schedule \"%s\" is stored but weir does "
+			 "not run it; apply a DataLoad with policy Once to load now",
+			 d->spec.schedule ? d->spec.schedule : "");
+		cond_set(&d->status.conditions, "Scheduled", "False", "CronNotSupported", err, now);
+		return;
+	}
+	const struct objmodel *ds = reconcile_find(l, OBJMODEL_DATASET, d->spec.dataset_namespace,
+						   d->spec.dataset_name);
+	if (d->status.phase == DATALOAD_PHASE_PENDING) {
+		if (!ds) {
+			snprintf(err, sizeof(err), "waiting for dataset %s/%s to exist",
+				 d->spec.dataset_namespace, d->spec.dataset_name);
+			cond_set(&d->status.conditions, "Waiting", "True", "DatasetNotFound", err, now);
+			return;
+		}
+		if (ds->dataset.status.phase == DATASET_PHASE_FAILED) {
+			snprintf(err, sizeof(err), "dataset %s/%s is Failed",
+				 d->spec.dataset_namespace, d->spec.dataset_name);
+			dataload_fail(dl, "DatasetFailed", err, now);
+			return;
+		}
+		if (ds->dataset.status.phase != DATASET_PHASE_BOUND) {
+			snprintf(err, sizeof(err), "waiting for dataset %s/%s to be Bound",
+				 d->spec.dataset_namespace, d->spec.dataset_name);
+			cond_set(&d->status.conditions, "Waiting", "True", "DatasetNotBound", err, now);
+			return;
+		}
+	}
+	struct load_slot *slot = load_slot_add(ctl, key);
+	if (!slot)
+		return;
+	if (!slot->load_id) {
+		dataload_start(ctl, l, dl, slot, now);
+		return;
+	}
+	Weir__LoadStatusRequest ls = WEIR__LOAD_STATUS_REQUEST__INIT;
+	ls.load_id = slot->load_id;
+	Weir__Request req = WEIR__REQUEST__INIT;
+	req.body_case = WEIR__REQUEST__BODY_LOAD_STATUS;
+	req.load_status = &ls;
+	Weir__Response *resp;
+	int r = node_call(ctl, &req, &resp, err, sizeof(err));
+	if (r == -EHOSTDOWN)
+		return;
+	if (r < 0 || !resp->load || (slot->node_pid && resp->pid && resp->pid != slot->node_pid)) {
+		/* The node forgot the load (it restarted): start it again; cached blocks stay. */
+		log_info("dataload %s/%s: weir-node lost load %llu (%s); starting it again",
+			 dl->meta.namespace, dl->meta.name, (unsigned long long)slot->load_id,
+			 r < 0 ? err : "node restarted");
+		if (r >= 0)
+			weir__response__free_unpacked(resp, NULL);
+		slot->load_id = 0;
+		dataload_start(ctl, l, dl, slot, now);
+		return;
+	}
+	const Weir__LoadProgress *p = resp->load;
+	d->status.bytes_done = p->bytes_done;
+	d->status.bytes_total = p->bytes_total;
+	d->status.files_done = p->files_done;
+	d->status.files_total = p->files_total;
+	if (p->started_ms)
+		d->status.start_time = (int64_t)(p->started_ms / 1000);
+	if (p->finished) {
+		int64_t dur_ms = p->finished_ms > p->started_ms ? (int64_t)(p->finished_ms - p->started_ms)
+								 : 0;
+		d->status.duration = (dur_ms + 500) / 1000;
+		d->status.completion_time = p->finished_ms ? (int64_t)(p->finished_ms / 1000) : now;
+		if (p->error) {
+			d->status.phase = DATALOAD_PHASE_FAILED;
+			snprintf(err, sizeof(err), "%s", p->message && *p->message ? p->message
+									  : strerror(-p->error));
+			cond_set(&d->status.conditions, "Failed", "True", "LoadFailed", err, now);
+		} else {
+			d->status.phase = DATALOAD_PHASE_COMPLETE;
+			snprintf(err, sizeof(err), "loaded %llu files",
+				 (unsigned long long)p->files_done);
+			cond_set(&d->status.conditions, "Complete", "True", "DataLoadComplete", err,
+				 now);
+		}
+		log_info("dataload %s/%s: %s in %llds", dl->meta.namespace, dl->meta.name,
+			 dataload_phase_name(d->status.phase), (long long)d->status.duration);
+		slot->key[0] = '\0';
+	}
+	weir__response__free_unpacked(resp, NULL);
+}
+
+static json_object *status_of(const struct objmodel *o)
+{
+	json_object *j = NULL, *st = NULL;
+	if (objmodel_to_json(o, &j) < 0)
+		return NULL;
+	if (json_object_object_get_ex(j, "status", &st))
+		json_object_get(st);
+	json_object_put(j);
+	return st;
+}
+
+/* Writes back the status of every object whose status changed; specs stay as stored. */
+static int write_back(struct controller *ctl, struct objmodel_list *l, json_object **before)
+{
+	int r = 0, writes = 0;
+	pthread_mutex_lock(&ctl->lock);
+	bool txn = false;
+	for (size_t i = 0; i < l->n; i++) {
+		struct objmodel *o = l->items[i];
+		json_object *after = status_of(o);
+		if ((!after && !before[i]) || (after && before[i] && json_object_equal(after, before[i]))) {
+			json_object_put(after);
+			continue;
+		}
+		const char *kind = objmodel_kind_name(o->kind);
+		const char *ns = o->kind == OBJMODEL_NAMESPACE ? "" : o->meta.namespace;
+		char *cur = NULL;
+		if (store_get(ctl->store, kind, ns, o->meta.name, &cur) < 0) {
+			json_object_put(after);
+			continue; /* deleted meanwhile */
+		}
+		json_object *tree = json_tokener_parse(cur);
+		free(cur);
+		if (!tree) {
+			json_object_put(after);
+			continue;
+		}
+		json_object_object_del(tree, "status");
+		if (after)
+			json_object_object_add(tree, "status", after);
+		if (!txn) {
+			r = store_begin(ctl->store);
+			if (r < 0) {
+				json_object_put(tree);
+				break;
+			}
+			txn = true;
+		}
+		r = store_put(ctl->store, kind, ns, o->meta.name,
+			      json_object_to_json_string_ext(tree, JSON_C_TO_STRING_PLAIN), 0);
+		json_object_put(tree);
+		if (r < 0)
+			break;
+		writes++;
+	}
+	if (txn) {
+		if (r < 0)
+			store_rollback(ctl->store);
+		else
+			r = store_commit(ctl->store);
+	}
+	pthread_mutex_unlock(&ctl->lock);
+	if (r < 0)
+		log_err("cannot write status back to the store: %s", strerror(-r));
+	else if (writes)
+		log_debug("reconcile: %d status updates", writes);
+	return r;
+}
+
+int reconciler_pass(struct controller *ctl)
+{
+	struct objmodel_list *l = NULL;
+	char err[4096];
+	pthread_mutex_lock(&ctl->lock);
+	int r = reconcile_load(ctl->store, NULL, &l, err, sizeof(err));
+	pthread_mutex_unlock(&ctl->lock);
+	if (r < 0) {
+		log_err("reconcile: %s", err);
+		return r;
+	}
+	int64_t now = time(NULL);
+	json_object **before = calloc(l->n ? l->n : 1, sizeof(*before));
+	if (!before) {
+		objmodel_list_free(l);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < l->n; i++)
+		before[i] = status_of(l->items[i]);
+	for (size_t i = 0; i < l->n; i++)
+		if (l->items[i]->kind == OBJMODEL_DATASET && !dataset_is_reference(l->items[i]))
+			reconcile_source(ctl, l, l->items[i], now);
+	for (size_t i = 0; i < l->n; i++)
+		if (l->items[i]->kind == OBJMODEL_DATASET && dataset_is_reference(l->items[i]))
+			reconcile_ref(ctl, l, l->items[i], now);
+	reconcile_dataset_refs(l, ctl->cfg.deny_by_default);
+	for (size_t i = 0; i < l->n; i++)
+		if (l->items[i]->kind == OBJMODEL_DATALOAD)
+			reconcile_dataload(ctl, l, l->items[i], now);
+	for (size_t i = 0; i < l->n; i++) {
+		struct objmodel *o = l->items[i];
+		if (o->kind == OBJMODEL_RUNTIME && o->runtime.status.phase == RUNTIME_PHASE_NONE)
+			o->runtime.status.phase = RUNTIME_PHASE_NOT_READY;
+	}
+	/* forget finished loads */
+	size_t k = 0;
+	for (size_t i = 0; i < ctl->n_loads; i++)
+		if (ctl->loads[i].key[0])
+			ctl->loads[k++] = ctl->loads[i];
+	ctl->n_loads = k;
+	r = write_back(ctl, l, before);
+	for (size_t i = 0; i < l->n; i++)
+		json_object_put(before[i]);
+	free(before);
+	objmodel_list_free(l);
+	return r;
+}
+
+static void *reconciler_main(void *arg)
+{
+	struct controller *ctl = arg;
+	unsigned seen = (unsigned)-1;
+	pthread_mutex_lock(&ctl->lock);
+	while (!ctl->stopping) {
+		seen = ctl->changes;
+		pthread_mutex_unlock(&ctl->lock);
+		reconciler_pass(ctl);
+		pthread_mutex_lock(&ctl->lock);
+		if (ctl->stopping || ctl->changes != seen)
+			continue;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		double s = ctl->cfg.resync_interval;
+		ts.tv_sec += (time_t)s;
+		ts.tv_nsec += (long)((s - (double)(time_t)s) * 1e9);
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		while (!ctl->stopping && ctl->changes == seen) {
+			if (pthread_cond_timedwait(&ctl->wake, &ctl->lock, &ts) == ETIMEDOUT)
+				break;
+		}
+	}
+	pthread_mutex_unlock(&ctl->lock);
+	return NULL;
+}
+
+int reconciler_start(struct controller *ctl)
+{
+	int r = pthread_create(&ctl->reconciler, NULL, reconciler_main, ctl);
+	return -r;
+}
+
+void reconciler_stop(struct controller *ctl)
+{
+	pthread_mutex_lock(&ctl->lock);
+	ctl->stopping = true;
+	pthread_cond_signal(&ctl->wake);
+	pthread_mutex_unlock(&ctl->lock);
+	pthread_join(ctl->reconciler, NULL);
+}
