@@ -338,6 +338,13 @@ static json_object *view_json(const Weir__ViewStat *v)
 	json_object_object_add(o, "read_bytes", json_object_new_uint64(v->read_bytes));
 	json_object_object_add(o, "cached_bytes", json_object_new_uint64(v->cached_bytes));
 	json_object_object_add(o, "evictions", json_object_new_uint64(v->evictions));
+	json_object_object_add(o, "passthrough_opens",
+			       json_object_new_uint64(v->passthrough_opens));
+	json_object_object_add(o, "tier_bytes", json_object_new_uint64(v->tier_bytes));
+	json_object_object_add(o, "view_ufs_bytes", json_object_new_uint64(v->view_ufs_bytes));
+	json_object_object_add(o, "page_cache_bytes", json_object_new_uint64(v->page_cache_bytes));
+	json_object_object_add(o, "prefetch_bytes", json_object_new_uint64(v->prefetch_bytes));
+	json_object_object_add(o, "streams", json_object_new_uint64(v->streams));
 	json_object *tiers = json_object_new_array();
 	for (size_t i = 0; i < v->n_tiers; i++) {
 		json_object *t = json_object_new_object();
@@ -368,6 +375,8 @@ static void view_print(const Weir__ViewStat *v)
 	printf("  hits         %llu\n  misses       %llu\n  evictions    %llu\n",
 	       (unsigned long long)v->hits, (unsigned long long)v->misses,
 	       (unsigned long long)v->evictions);
+	printf("  passthrough  %llu opens (read by the kernel from the tier, no READs)\n",
+	       (unsigned long long)v->passthrough_opens);
 }
 
 int cmd_stat(int argc, char **argv, const struct global_opts *g)

@@ -21,7 +21,10 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "access_tracker.h"
 #include "loader.h"
+#include "metrics.h"
+#include "quantity.h"
 #include "log.h"
 #include "source.h"
 #include "view.h"
@@ -31,6 +34,9 @@ struct node_config {
 	char socket_path[PATH_MAX];
 	char log_level[16];
 	int syslog;
+	int bpf;
+	char metrics_listen[64];
+	char prefetch_max[32];
 };
 
 enum cfg_type { CFG_STR, CFG_BOOL };
@@ -51,12 +57,19 @@ static const struct cfg_desc {
 	 "debug, info, notice, warning, err"},
 	{"syslog", CFG_BOOL, offsetof(struct node_config, syslog), sizeof(int), "0",
 	 "log to syslog instead of stderr"},
+	{"bpf", CFG_BOOL, offsetof(struct node_config, bpf), sizeof(int), "1",
+	 "track reads with eBPF (0: only the READs weir sees)"},
+	{"metrics-listen", CFG_STR, offsetof(struct node_config, metrics_listen), 64,
+	 "127.0.0.1:9477", "HOST:PORT of /metrics (\"\" = off)"},
+	{"prefetch-max", CFG_STR, offsetof(struct node_config, prefetch_max), 32, "64MiB",
+	 "largest window a stream prefetches ahead, per view"},
 };
 
 #define NCFG (sizeof(cfg_table) / sizeof(cfg_table[0]))
 
 struct node_view {
 	struct view *view;
+	uint32_t id;		/* the eBPF tracker's view id */
 	struct source *source;
 	char *url, *ns, *dataset;
 	struct node_view *next;
@@ -83,6 +96,12 @@ struct node {
 	struct node_view *views;	/* under lock */
 	struct node_load *loads;	/* under lock */
 	uint64_t next_load_id;		/* under lock */
+	uint32_t next_view_id;		/* under lock */
+	struct access_tracker *tracker;	/* NULL when eBPF is off or could not load */
+	char bpf_status[512];
+	pthread_t tracker_thread;
+	uint64_t prefetch_max;		/* bytes */
+	struct metrics *metrics;
 	volatile int stopping;
 };
 
@@ -334,6 +353,8 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 		.metadata_ttl_ms = m->metadata_ttl_ms ? m->metadata_ttl_ms : 300000,
 		.readahead_blocks = src->fetch_concurrency,
 		.read_ahead_kb = 16384,
+		.no_prefetch = m->no_prefetch,
+		.read_streams = n->tracker == NULL,
 	};
 	struct node_view *nv = calloc(1, sizeof(*nv));
 	r = nv ? 0 : -ENOMEM;
@@ -354,8 +375,14 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 		goto out;
 	}
 	nv->source = src;
+	nv->id = ++n->next_view_id;
 	nv->next = n->views;
 	n->views = nv;
+	if (n->tracker) {
+		r = access_tracker_add_view(n->tracker, view_dev(nv->view), nv->id);
+		if (r < 0)
+			log_warn("eBPF will not see \"%s\": %s", mp, strerror(-r));
+	}
 	log_info("mounted %s%s at \"%s\" (metadata TTL %u ms)%s", m->ufs_url,
 		 m->subpath && *m->subpath ? m->subpath : "", mp, vc.metadata_ttl_ms,
 		 created ? "" : ", sharing the source's cache");
@@ -511,6 +538,8 @@ static void stop_view_locked(struct node *n, struct node_view **pp)
 	struct node_view *nv = *pp;
 	*pp = nv->next;
 	log_info("unmounting \"%s\"", view_mountpoint(nv->view));
+	if (n->tracker)
+		access_tracker_remove_view(n->tracker, view_dev(nv->view));
 	view_stop(nv->view);
 	drop_source_locked(n, nv->source);
 	node_view_free(nv);
@@ -535,7 +564,7 @@ static void handle_umount(struct node *n, const Weir__UmountRequest *u, Weir__Re
 	set_error(resp, -ENOENT, "\"%s\" is not a view of this weir-node", want);
 }
 
-static void fill_view_stat(struct node_view *nv, Weir__ViewStat *vs, Weir__TierStat *ts,
+static void fill_view_stat(struct node *n, struct node_view *nv, Weir__ViewStat *vs, Weir__TierStat *ts,
 			   Weir__TierStat **tsp)
 {
 	struct view_stats st;
@@ -554,6 +583,20 @@ static void fill_view_stat(struct node_view *nv, Weir__ViewStat *vs, Weir__TierS
 	vs->misses = st.misses;
 	vs->read_bytes = st.read_bytes;
 	vs->evictions = bs.evictions;
+	vs->tier_bytes = st.tier_bytes;
+	vs->view_ufs_bytes = st.ufs_bytes;
+	vs->prefetch_bytes = st.prefetch_bytes;
+	vs->streams = st.streams;
+	vs->passthrough_opens = st.passthrough_opens;
+	struct access_view_counters ac;
+	if (n->tracker && access_tracker_view_counters(n->tracker, nv->id, &ac) == 0) {
+		/* Pages inserted into the view's page cache were misses or readahead; every other
+		 * page a reader got was a page-cache hit that weir never saw. */
+		uint64_t hit_pages = ac.pages_read > ac.pages_added ? ac.pages_read - ac.pages_added
+								    : 0;
+		vs->page_cache_bytes = hit_pages * access_tracker_page_size(n->tracker);
+		vs->kernel_read_bytes = ac.bytes_read;
+	}
 	uint64_t cached = 0;
 	for (unsigned i = 0; i < bs.ntiers; i++) {
 		weir__tier_stat__init(&ts[i]);
@@ -589,6 +632,7 @@ static void handle_stat(struct node *n, int fd, const Weir__StatRequest *s)
 {
 	Weir__Response resp = WEIR__RESPONSE__INIT;
 	resp.pid = getpid();
+	resp.bpf_status = n->bpf_status;
 	char mp[PATH_MAX] = "";
 	if (s->mountpoint && *s->mountpoint && !realpath(s->mountpoint, mp))
 		snprintf(mp, sizeof(mp), "%s", s->mountpoint);
@@ -607,7 +651,7 @@ static void handle_stat(struct node *n, int fd, const Weir__StatRequest *s)
 			if (mp[0] && strcmp(view_mountpoint(v->view), mp) != 0)
 				continue;
 			weir__view_stat__init(&vs[k]);
-			fill_view_stat(v, &vs[k], &ts[k * BLOCK_STORE_MAX_TIERS],
+			fill_view_stat(n, v, &vs[k], &ts[k * BLOCK_STORE_MAX_TIERS],
 				       &tsp[k * BLOCK_STORE_MAX_TIERS]);
 			vsp[k] = &vs[k];
 			k++;
@@ -713,6 +757,188 @@ static int take_lock(struct node *n)
 	return 0;
 }
 
+/* A sequential stream seen by eBPF (page-cache hits included): fetch ahead of it, one second
+ * of its speed, at least two blocks, at most prefetch-max. Runs on the tracker thread. */
+static void on_stream(void *userdata, const struct access_stream_event *ev)
+{
+	struct node *n = userdata;
+	if (ev->kind == ACCESS_STREAM_END)
+		return;
+	size_t page = access_tracker_page_size(n->tracker);
+	pthread_mutex_lock(&n->lock);
+	struct node_view *nv = n->views;
+	while (nv && nv->id != ev->view_id)
+		nv = nv->next;
+	if (nv) {
+		uint64_t block = nv->source->block_size;
+		double secs = ev->ts_ns > ev->run_start_ns ? (ev->ts_ns - ev->run_start_ns) / 1e9 : 0;
+		double speed = secs > 0 ? ev->run_pages * (double)page / secs : 0;
+		uint64_t window = speed > 0 ? (uint64_t)speed : n->prefetch_max;
+		if (window < 2 * block)
+			window = 2 * block;
+		if (window > n->prefetch_max)
+			window = n->prefetch_max;
+		view_stream(nv->view, ev->ino, ev->next_page * page, window,
+			    ev->kind == ACCESS_STREAM_START);
+	}
+	pthread_mutex_unlock(&n->lock);
+}
+
+static void *tracker_thread(void *arg)
+{
+	struct node *n = arg;
+	struct pollfd pfd = {.fd = access_tracker_fd(n->tracker), .events = POLLIN};
+	while (!n->stopping) {
+		int r = poll(&pfd, 1, 500);
+		if (r > 0)
+			access_tracker_consume(n->tracker);
+	}
+	return NULL;
+}
+
+static void start_tracker(struct node *n)
+{
+	if (!n->cfg.bpf) {
+		snprintf(n->bpf_status, sizeof(n->bpf_status),
+			 "off (bpf = 0): tracking uses the READs weir sees");
+		log_info("eBPF access tracking is off; tracking uses the READs weir sees");
+		return;
+	}
+	struct access_tracker_opts o = {.on_stream = on_stream, .userdata = n};
+	char err[400] = "";
+	int r = access_tracker_new(&o, &n->tracker, err, sizeof(err));
+	if (r < 0) {
+		n->tracker = NULL;
+		snprintf(n->bpf_status, sizeof(n->bpf_status),
+			 "unavailable: %s; tracking uses the READs weir sees", err);
+		log_warn("eBPF access tracking unavailable: %s; falling back to the READs weir "
+			 "sees",
+			 err);
+		return;
+	}
+	unsigned progs = access_tracker_programs(n->tracker);
+	snprintf(n->bpf_status, sizeof(n->bpf_status), "attached (%s%s%s%s, %s)",
+		 progs & ACCESS_PROG_READ ? "read" : "", progs & ACCESS_PROG_FAULT ? " fault" : "",
+		 progs & ACCESS_PROG_MAP_PAGES ? " map_pages" : "",
+		 progs & ACCESS_PROG_PAGE_CACHE_ADD ? " page_cache_add" : "",
+		 progs & ACCESS_PROG_BTF ? "tp_btf" : "raw_tp");
+	if (pthread_create(&n->tracker_thread, NULL, tracker_thread, n) != 0) {
+		access_tracker_free(n->tracker);
+		n->tracker = NULL;
+		snprintf(n->bpf_status, sizeof(n->bpf_status), "unavailable: no thread");
+		return;
+	}
+	log_info("eBPF access tracking %s", n->bpf_status);
+}
+
+struct textbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static void tb_printf(struct textbuf *tb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void tb_printf(struct textbuf *tb, const char *fmt, ...)
+{
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		int k = tb->p ? vsnprintf(tb->p + tb->len, tb->cap - tb->len, fmt, ap) : -1;
+		va_end(ap);
+		if (k >= 0 && tb->len + (size_t)k < tb->cap) {
+			tb->len += k;
+			return;
+		}
+		size_t cap = tb->cap ? tb->cap * 2 : 4096;
+		while (k >= 0 && cap < tb->len + (size_t)k + 1)
+			cap *= 2;
+		char *np = realloc(tb->p, cap);
+		if (!np)
+			return;
+		tb->p = np;
+		tb->cap = cap;
+	}
+}
+
+/* Label values escaped as the exposition format wants. */
+static const char *esc(const char *s, char *buf, size_t len)
+{
+	size_t j = 0;
+	for (; *s && j + 2 < len; s++) {
+		if (*s == '"' || *s == '\\' || *s == '\n')
+			buf[j++] = '\\';
+		buf[j++] = *s == '\n' ? 'n' : *s;
+	}
+	buf[j] = '\0';
+	return buf;
+}
+
+static char *render_metrics(void *userdata)
+{
+	struct node *n = userdata;
+	struct textbuf tb = {0};
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} fields[] = {
+		{"weir_view_page_cache_bytes_total", "bytes read from the page cache (eBPF)",
+		 offsetof(Weir__ViewStat, page_cache_bytes)},
+		{"weir_view_tier_bytes_total", "bytes of READs answered from a tier",
+		 offsetof(Weir__ViewStat, tier_bytes)},
+		{"weir_view_ufs_bytes_total", "bytes of READs that waited for the UFS",
+		 offsetof(Weir__ViewStat, view_ufs_bytes)},
+		{"weir_view_prefetch_bytes_total", "bytes fetched ahead of sequential readers",
+		 offsetof(Weir__ViewStat, prefetch_bytes)},
+		{"weir_view_streams_total", "sequential streams seen",
+		 offsetof(Weir__ViewStat, streams)},
+		{"weir_view_read_bytes_total", "bytes returned to READs",
+		 offsetof(Weir__ViewStat, read_bytes)},
+		{"weir_view_block_hits_total", "block reads served from a tier",
+		 offsetof(Weir__ViewStat, hits)},
+		{"weir_view_block_misses_total", "block reads that waited for the UFS",
+		 offsetof(Weir__ViewStat, misses)},
+		{"weir_source_ufs_fetched_bytes_total", "bytes fetched from the UFS by the source",
+		 offsetof(Weir__ViewStat, ufs_bytes)},
+		{"weir_source_cached_bytes", "bytes held in the source's tiers",
+		 offsetof(Weir__ViewStat, cached_bytes)},
+	};
+	pthread_mutex_lock(&n->lock);
+	size_t cnt = 0;
+	for (struct node_view *v = n->views; v; v = v->next)
+		cnt++;
+	Weir__ViewStat *vs = calloc(cnt + 1, sizeof(*vs));
+	Weir__TierStat *ts = calloc((cnt + 1) * BLOCK_STORE_MAX_TIERS, sizeof(*ts));
+	Weir__TierStat **tsp = calloc((cnt + 1) * BLOCK_STORE_MAX_TIERS, sizeof(*tsp));
+	size_t k = 0;
+	if (vs && ts && tsp)
+		for (struct node_view *v = n->views; v; v = v->next, k++) {
+			weir__view_stat__init(&vs[k]);
+			fill_view_stat(n, v, &vs[k], &ts[k * BLOCK_STORE_MAX_TIERS],
+				       &tsp[k * BLOCK_STORE_MAX_TIERS]);
+		}
+	for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
+		bool gauge = strstr(fields[f].name, "_total") == NULL;
+		tb_printf(&tb, "# HELP %s %s\n# TYPE %s %s\n", fields[f].name, fields[f].help,
+			  fields[f].name, gauge ? "gauge" : "counter");
+		for (size_t i = 0; i < k; i++) {
+			char a[256], b[256], c[1024];
+			uint64_t val = *(const uint64_t *)((const char *)&vs[i] + fields[f].off);
+			tb_printf(&tb, "%s{namespace=\"%s\",dataset=\"%s\",mountpoint=\"%s\"} %llu\n",
+				  fields[f].name, esc(vs[i].namespace_, a, sizeof(a)),
+				  esc(vs[i].dataset, b, sizeof(b)), esc(vs[i].mountpoint, c, sizeof(c)),
+				  (unsigned long long)val);
+		}
+	}
+	tb_printf(&tb, "# HELP weir_bpf_attached 1 when eBPF access tracking runs\n"
+		       "# TYPE weir_bpf_attached gauge\nweir_bpf_attached %d\n",
+		  n->tracker ? 1 : 0);
+	pthread_mutex_unlock(&n->lock);
+	free(vs);
+	free(ts);
+	free(tsp);
+	return tb.p;
+}
+
 static void shutdown_all(struct node *n)
 {
 	pthread_mutex_lock(&n->lock);
@@ -755,6 +981,8 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		if (c == 'c')
 			config_file = optarg;
+		else if (c == 256 && cfg_set(&n.cfg, "state-dir", optarg) < 0)
+			return 2;
 		else if (c == 'h') {
 			usage(stdout);
 			return 0;
@@ -763,6 +991,11 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	/* Without --config, <state-dir>/node.conf is read when it exists. */
+	char default_conf[PATH_MAX + 16];
+	snprintf(default_conf, sizeof(default_conf), "%.4000s/node.conf", n.cfg.state_dir);
+	if (!config_file && access(default_conf, R_OK) == 0)
+		config_file = default_conf;
 	if (config_file && cfg_load_file(&n.cfg, config_file) < 0)
 		return 2;
 	optind = 1;
@@ -830,6 +1063,19 @@ int main(int argc, char **argv)
 			strerror(n.listen_fd < 0 ? -n.listen_fd : errno));
 		return 1;
 	}
+	if (quantity_parse(n.cfg.prefetch_max, &n.prefetch_max) < 0 || n.prefetch_max == 0) {
+		log_err("prefetch-max \"%s\" is not a size like 64MiB", n.cfg.prefetch_max);
+		return 2;
+	}
+	start_tracker(&n);
+	if (n.cfg.metrics_listen[0]) {
+		char merr[256];
+		if (metrics_start(n.cfg.metrics_listen, render_metrics, &n, &n.metrics, merr,
+				  sizeof(merr)) < 0)
+			log_warn("%s; /metrics is off (set metrics-listen)", merr);
+		else
+			log_info("metrics on http://%s/metrics", n.cfg.metrics_listen);
+	}
 	log_info("weir-node %d ready on \"%s\"", (int)getpid(), n.cfg.socket_path);
 
 	while (!n.stopping) {
@@ -870,7 +1116,12 @@ int main(int argc, char **argv)
 	}
 	close(n.listen_fd);
 	unlink(n.cfg.socket_path);
+	n.stopping = 1;
+	metrics_stop(n.metrics);
+	if (n.tracker)
+		pthread_join(n.tracker_thread, NULL);
 	shutdown_all(&n);
+	access_tracker_free(n.tracker);
 	char pidpath[PATH_MAX + 16];
 	snprintf(pidpath, sizeof(pidpath), "%s/node.pid", n.cfg.state_dir);
 	unlink(pidpath);

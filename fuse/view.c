@@ -7,12 +7,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <linux/fuse.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -27,6 +30,9 @@ struct inode {
 	fuse_ino_t ino;
 	char *path;		/* path in the source (subpath included) */
 	atomic_uint_fast64_t nlookup;
+	/* The kernel puts an inode in one I/O mode at a time: while any open is cached, a
+	 * passthrough open fails, and the other way round. Under the view's lock. */
+	unsigned opens_cached, opens_passthrough;
 };
 
 struct handle {
@@ -37,7 +43,12 @@ struct handle {
 	uint64_t next_off;	/* under lock: where a sequential reader reads next */
 	uint64_t prefetched;	/* under lock: blocks below this were asked for */
 	unsigned window;	/* under lock: current prefetch window in blocks */
+	int backing_id;		/* > 0: reads pass through to the tier file */
+	struct inode *ino;
+	uint64_t pinned;	/* blocks 0..pinned-1 are pinned while passed through */
 };
+
+#define VIEW_OPEN_SLOTS 64
 
 struct dir_handle {
 	struct ufs_dirent *ents;
@@ -60,6 +71,15 @@ struct view {
 	size_t ninodes, cap;	/* under lock */
 	struct strmap *by_path;	/* under lock: path -> struct inode */
 	atomic_uint_fast64_t reads, read_bytes, hits, misses, opens;
+	atomic_uint_fast64_t tier_bytes, ufs_bytes, prefetch_bytes, streams, passthrough_opens;
+	/* FUSE passthrough (Linux 6.9+), negotiated behind libfuse's back: libfuse 3.14 does
+	 * not know it, so the custom I/O below patches the INIT and OPEN replies. */
+	int devfd;
+	atomic_bool pt_offered;	/* the kernel offered FUSE_PASSTHROUGH in INIT */
+	atomic_bool passthrough;	/* we accepted it */
+	uint64_t init_unique;
+	pthread_mutex_t open_lock;
+	uint64_t open_uniques[VIEW_OPEN_SLOTS]; /* under open_lock: OPENs awaiting a reply */
 };
 
 static int errno_for_fuse(int err)
@@ -254,6 +274,122 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_attr(req, &st, v->ttl_s);
 }
 
+/* Custom I/O on /dev/fuse: note INIT and OPEN requests on the way in... */
+static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
+{
+	struct view *v = userdata;
+	ssize_t n = read(fd, buf, len);
+	if (n < (ssize_t)sizeof(struct fuse_in_header))
+		return n;
+	const struct fuse_in_header *in = buf;
+	if (in->opcode == FUSE_INIT &&
+	    n >= (ssize_t)(sizeof(*in) + offsetof(struct fuse_init_in, unused))) {
+		const struct fuse_init_in *ii = (const void *)(in + 1);
+		v->init_unique = in->unique;
+		atomic_store(&v->pt_offered, (ii->flags & FUSE_INIT_EXT) &&
+						     (ii->flags2 & (FUSE_PASSTHROUGH >> 32)));
+	} else if (in->opcode == FUSE_OPEN && atomic_load(&v->pt_offered)) {
+		pthread_mutex_lock(&v->open_lock);
+		for (int i = 0; i < VIEW_OPEN_SLOTS; i++)
+			if (v->open_uniques[i] == 0) {
+				v->open_uniques[i] = in->unique;
+				break;
+			}
+		pthread_mutex_unlock(&v->open_lock);
+	}
+	return n;
+}
+
+static bool take_open_unique(struct view *v, uint64_t unique)
+{
+	bool found = false;
+	pthread_mutex_lock(&v->open_lock);
+	for (int i = 0; i < VIEW_OPEN_SLOTS; i++)
+		if (v->open_uniques[i] == unique) {
+			v->open_uniques[i] = 0;
+			found = true;
+			break;
+		}
+	pthread_mutex_unlock(&v->open_lock);
+	return found;
+}
+
+/* ...and patch the replies on the way out: accept passthrough in INIT, and mark the opens
+ * whose handle has a backing file. */
+static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
+{
+	struct view *v = userdata;
+	struct fuse_out_header *out = iov[0].iov_base;
+	if (count >= 2 && iov[0].iov_len >= sizeof(*out) && out->error == 0) {
+		if (out->unique == v->init_unique && atomic_load(&v->pt_offered) &&
+		    iov[1].iov_len >= offsetof(struct fuse_init_out, unused) &&
+		    !v->cfg.no_passthrough) {
+			struct fuse_init_out *io = iov[1].iov_base;
+			io->flags |= FUSE_INIT_EXT;
+			io->flags2 |= FUSE_PASSTHROUGH >> 32;
+			io->max_stack_depth = 1;
+			atomic_store(&v->passthrough, true);
+		} else if (iov[1].iov_len == sizeof(struct fuse_open_out) &&
+			   take_open_unique(v, out->unique)) {
+			struct fuse_open_out *oo = iov[1].iov_base;
+			struct handle *h = (struct handle *)(uintptr_t)oo->fh;
+			if (h && h->backing_id > 0) {
+				/* The kernel refuses passthrough with any other flag (keep_cache
+				 * among them): the backing file's page cache serves anyway. */
+				oo->open_flags &= FOPEN_DIRECT_IO | FOPEN_NOFLUSH;
+				oo->open_flags |= FOPEN_PASSTHROUGH;
+				oo->backing_id = h->backing_id;
+			}
+		}
+	}
+	return writev(fd, iov, count);
+}
+
+static ssize_t io_splice_send(int fdin, off_t *offin, int fdout, off_t *offout, size_t len,
+			      unsigned int flags, void *userdata)
+{
+	return splice(fdin, offin, fdout, offout, len, flags);
+}
+
+static void unpin_blocks(struct view *v, struct handle *h)
+{
+	for (uint64_t b = 0; b < h->pinned; b++)
+		block_store_release(v->src.store, h->obj, b);
+	h->pinned = 0;
+}
+
+/* When every block of the object sits in one tier file, reads can go straight to it: pin the
+ * blocks (eviction must not punch holes under a reader) and register the file as backing. */
+static void try_passthrough(struct view *v, struct handle *h)
+{
+	if (!atomic_load(&v->passthrough) || h->attr.size == 0)
+		return;
+	uint64_t nblocks = (h->attr.size + v->block_size - 1) / v->block_size;
+	int fd = -1;
+	for (uint64_t b = 0; b < nblocks; b++) {
+		if (!block_store_contains(v->src.store, h->obj, b))
+			goto undo;
+		struct block_ref ref;
+		if (block_store_acquire(v->src.store, h->obj, b, &ref) < 0)
+			goto undo;
+		h->pinned = b + 1;
+		if (fd >= 0 && ref.fd != fd)
+			goto undo;
+		fd = ref.fd;
+	}
+	struct fuse_backing_map map = {.fd = fd};
+	int id = ioctl(v->devfd, FUSE_DEV_IOC_BACKING_OPEN, &map);
+	if (id <= 0) {
+		log_debug("passthrough of \"%s\" refused: %s", h->path, strerror(errno));
+		goto undo;
+	}
+	h->backing_id = id;
+	atomic_fetch_add(&v->passthrough_opens, 1);
+	return;
+undo:
+	unpin_blocks(v, h);
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct view *v = fuse_req_userdata(req);
@@ -294,11 +430,32 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h->attr = a;
 	pthread_mutex_init(&h->lock, NULL);
 	h->window = 1;
+	h->ino = in;
+	pthread_mutex_lock(&v->lock);
+	bool may_pass = in->opens_cached == 0;
+	pthread_mutex_unlock(&v->lock);
+	if (may_pass && !changed)
+		try_passthrough(v, h);
+	pthread_mutex_lock(&v->lock);
+	if (h->backing_id > 0)
+		in->opens_passthrough++;
+	else
+		in->opens_cached++;
+	pthread_mutex_unlock(&v->lock);
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = !changed;
 	atomic_fetch_add(&v->opens, 1);
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		/* The opener was interrupted: no release will come. */
+		if (h->backing_id > 0)
+			ioctl(v->devfd, FUSE_DEV_IOC_BACKING_CLOSE, &h->backing_id);
+		pthread_mutex_lock(&v->lock);
+		if (h->backing_id > 0)
+			in->opens_passthrough--;
+		else
+			in->opens_cached--;
+		pthread_mutex_unlock(&v->lock);
+		unpin_blocks(v, h);
 		pthread_mutex_destroy(&h->lock);
 		free(h->path);
 		free(h);
@@ -307,8 +464,19 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct view *v = fuse_req_userdata(req);
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
 	if (h) {
+		if (h->backing_id > 0 &&
+		    ioctl(v->devfd, FUSE_DEV_IOC_BACKING_CLOSE, &h->backing_id) < 0)
+			log_debug("closing backing %d: %s", h->backing_id, strerror(errno));
+		pthread_mutex_lock(&v->lock);
+		if (h->backing_id > 0)
+			h->ino->opens_passthrough--;
+		else
+			h->ino->opens_cached--;
+		pthread_mutex_unlock(&v->lock);
+		unpin_blocks(v, h);
 		pthread_mutex_destroy(&h->lock);
 		free(h->path);
 		free(h);
@@ -322,8 +490,12 @@ static void maybe_prefetch(struct view *v, struct handle *h, uint64_t off, size_
 			   uint64_t last_block)
 {
 	uint64_t start = 0, count = 0;
+	bool new_stream = false;
+	if (v->cfg.no_prefetch || !v->cfg.read_streams)
+		return;
 	pthread_mutex_lock(&h->lock);
 	if (off == h->next_off && off != 0) {
+		new_stream = h->window == 1;
 		if (h->window < v->cfg.readahead_blocks)
 			h->window = h->window * 2 > v->cfg.readahead_blocks
 					    ? v->cfg.readahead_blocks
@@ -342,8 +514,13 @@ static void maybe_prefetch(struct view *v, struct handle *h, uint64_t off, size_
 	}
 	h->next_off = off + len;
 	pthread_mutex_unlock(&h->lock);
-	if (count)
-		fetcher_prefetch(v->src.fetcher, h->obj, h->path, &h->attr, start, count);
+	if (new_stream)
+		atomic_fetch_add(&v->streams, 1);
+	if (count) {
+		unsigned n = fetcher_prefetch(v->src.fetcher, h->obj, h->path, &h->attr, start,
+					      count);
+		atomic_fetch_add(&v->prefetch_bytes, (uint64_t)n * v->block_size);
+	}
 }
 
 static int revalidate(struct view *v, struct handle *h)
@@ -388,9 +565,11 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	for (uint64_t b = first; b < first + nblocks; b++) {
 		struct fetch_result fr;
+		bool hit = false;
 		if (block_store_acquire(v->src.store, h->obj, b, &fr.ref) == 0) {
 			fr.mem = NULL;
 			fr.len = fr.ref.len;
+			hit = true;
 			atomic_fetch_add(&v->hits, 1);
 		} else {
 			atomic_fetch_add(&v->misses, 1);
@@ -417,6 +596,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			r = -EIO; /* the block is shorter than the recorded size says */
 			goto reply;
 		}
+		atomic_fetch_add(hit ? &v->tier_bytes : &v->ufs_bytes, to - from);
 		struct range_seg piece = {.fd = -1, .len = to - from};
 		if (fr.mem)
 			piece.mem = fr.mem + from;
@@ -670,7 +850,9 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 	v->subpath = strdup(cfg->subpath && *cfg->subpath ? cfg->subpath : "/");
 	v->fsname = strdup(cfg->fsname ? cfg->fsname : "weir");
 	v->by_path = strmap_new();
+	v->devfd = -1;
 	pthread_mutex_init(&v->lock, NULL);
+	pthread_mutex_init(&v->open_lock, NULL);
 	if (!v->mountpoint || !v->subpath || !v->fsname || !v->by_path)
 		goto fail;
 	v->cfg.mountpoint = v->mountpoint;
@@ -709,12 +891,40 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 		snprintf(errbuf, errlen, "cannot create a FUSE session for \"%s\"", v->mountpoint);
 		goto fail;
 	}
-	if (fuse_session_mount(v->se, v->mountpoint) != 0) {
-		r = -EIO;
-		snprintf(errbuf, errlen,
-			 "cannot mount FUSE at \"%s\" (is /dev/fuse there, and are we root?)",
-			 v->mountpoint);
+	/* Mount with our own /dev/fuse fd so the custom I/O sees every request and reply. */
+	v->devfd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (v->devfd < 0) {
+		r = -errno;
+		snprintf(errbuf, errlen, "cannot open /dev/fuse: %s (is the fuse module loaded, "
+					 "and are we root?)",
+			 strerror(-r));
 		goto fail_session;
+	}
+	char mopts[256], source[4200];
+	snprintf(mopts, sizeof(mopts),
+		 "fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions",
+		 v->devfd);
+	snprintf(source, sizeof(source), "weir:%s", v->fsname);
+	if (mount(source, v->mountpoint, "fuse.weir", MS_RDONLY | MS_NOSUID | MS_NODEV,
+		  mopts) < 0) {
+		r = -errno;
+		snprintf(errbuf, errlen, "cannot mount FUSE at \"%s\": %s (are we root?)",
+			 v->mountpoint, strerror(-r));
+		close(v->devfd);
+		v->devfd = -1;
+		goto fail_session;
+	}
+	static const struct fuse_custom_io io = {
+		.read = io_read,
+		.writev = io_writev,
+		.splice_send = io_splice_send,
+	};
+	r = fuse_session_custom_io(v->se, &io, v->devfd);
+	if (r < 0) {
+		snprintf(errbuf, errlen, "cannot attach the FUSE session: %s", strerror(-r));
+		close(v->devfd);
+		v->devfd = -1;
+		goto fail_mount;
 	}
 	r = -pthread_create(&v->thread, NULL, loop_thread, v);
 	if (r < 0) {
@@ -731,7 +941,7 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 	return 0;
 
 fail_mount:
-	fuse_session_unmount(v->se);
+	umount2(v->mountpoint, MNT_DETACH);
 fail_session:
 	fuse_session_destroy(v->se);
 	v->se = NULL;
@@ -761,6 +971,7 @@ void view_stop(struct view *v)
 	free(v->inodes);
 	strmap_free(v->by_path, NULL);
 	pthread_mutex_destroy(&v->lock);
+	pthread_mutex_destroy(&v->open_lock);
 	free(v->mountpoint);
 	free(v->subpath);
 	free(v->fsname);
@@ -774,6 +985,35 @@ void view_get_stats(struct view *v, struct view_stats *ret)
 	ret->hits = atomic_load(&v->hits);
 	ret->misses = atomic_load(&v->misses);
 	ret->opens = atomic_load(&v->opens);
+	ret->tier_bytes = atomic_load(&v->tier_bytes);
+	ret->ufs_bytes = atomic_load(&v->ufs_bytes);
+	ret->prefetch_bytes = atomic_load(&v->prefetch_bytes);
+	ret->streams = atomic_load(&v->streams);
+	ret->passthrough_opens = atomic_load(&v->passthrough_opens);
+}
+
+unsigned view_stream(struct view *v, uint64_t ino, uint64_t next, uint64_t window, bool start)
+{
+	if (start)
+		atomic_fetch_add(&v->streams, 1);
+	if (v->cfg.no_prefetch || window == 0)
+		return 0;
+	struct inode *in = inode_get(v, ino);
+	if (!in)
+		return 0;
+	/* The version the reader opened is validated and cached: this asks the UFS nothing. */
+	struct ufs_attr a;
+	bool changed;
+	uint64_t obj;
+	if (meta_cache_validate(v->src.meta, in->path, v->cfg.metadata_ttl_ms, false, &a,
+				&changed) < 0 ||
+	    a.is_dir || changed || block_store_object_sync(v->src.store, in->path, &a, &obj) < 0)
+		return 0;
+	uint64_t first = next / v->block_size;
+	uint64_t count = (window + v->block_size - 1) / v->block_size;
+	unsigned n = fetcher_prefetch(v->src.fetcher, obj, in->path, &a, first, count);
+	atomic_fetch_add(&v->prefetch_bytes, (uint64_t)n * v->block_size);
+	return n;
 }
 
 const char *view_mountpoint(const struct view *v)

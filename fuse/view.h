@@ -28,6 +28,9 @@ struct view_config {
 	unsigned metadata_ttl_ms;	/* listings and versions are trusted this long */
 	unsigned readahead_blocks;	/* largest prefetch window of a sequential reader */
 	unsigned read_ahead_kb;		/* kernel read-ahead set on the mount's bdi (0: leave) */
+	bool no_prefetch;		/* fetch only what readers wait for (for comparisons) */
+	bool read_streams;		/* detect streams from READs (when eBPF cannot) */
+	bool no_passthrough;		/* never hand reads of complete objects to the kernel */
 };
 
 struct view_stats {
@@ -36,6 +39,11 @@ struct view_stats {
 	uint64_t hits;		/* blocks found in a tier */
 	uint64_t misses;	/* blocks a reader waited for */
 	uint64_t opens;
+	uint64_t tier_bytes;	/* bytes of READ replies that came from a tier */
+	uint64_t ufs_bytes;	/* bytes of READ replies a reader waited on the UFS for */
+	uint64_t prefetch_bytes; /* bytes this view's streams asked to fetch ahead */
+	uint64_t streams;	/* sequential streams seen (eBPF or READs) */
+	uint64_t passthrough_opens; /* opens whose reads went straight to a tier file */
 };
 
 struct view;
@@ -50,5 +58,8 @@ void view_get_stats(struct view *v, struct view_stats *ret);
 const char *view_mountpoint(const struct view *v);
 /* The mount's device number (what eBPF sees as s_dev). */
 dev_t view_dev(const struct view *v);
+/* A reader of inode ino streams sequentially and will read at offset next: fetch up to
+ * window bytes from there. Called by the eBPF tracker's thread. Returns blocks started. */
+unsigned view_stream(struct view *v, uint64_t ino, uint64_t next, uint64_t window, bool start);
 /* True once the loop has ended (unmounted from outside). */
 bool view_exited(struct view *v);
