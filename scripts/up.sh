@@ -53,50 +53,50 @@ MIRROR="http://127.0.0.1:$TPORT/"
 wt_manifests "$MIRROR" "$WEIR_TIER_DIR"
 note "the walkthrough's YAML with mountPoint $MIRROR and the tier under $WEIR_TIER_DIR: $WT_YAML"
 
-step "1. weir up (weir-controller with its SQLite store, and weir-node, state in $WEIR_STATE)"
+step "(walkthrough 1) weir up (weir-controller with its SQLite store, and weir-node, state in $WEIR_STATE)"
 wt_up
 
-step "2. create namespace development"
+step "(walkthrough 2) create namespace development"
 show create namespace development
 
-step "3. create the Dataset and AlluxioRuntime (dataset.yaml)"
+step "(walkthrough 3) create the Dataset and AlluxioRuntime (dataset.yaml)"
 show create -f "$WT_YAML/dataset.yaml"
 
-step "4. the status of the Dataset"
+step "(walkthrough 4) the status of the Dataset"
 wt_wait_phase dataset spark development Bound
 wt_wait_field dataset spark development status.ufsTotal "$(fmt_quantity "$WT_TOTAL")"
 show get dataset -A
 
-step "5-6. the pod's view (weir mount -n development spark) and the first copy"
+step "(walkthrough 5-6) the pod's view (weir mount -n development spark) and the first copy"
 wt_mount development spark "$DEV"
 printf '  root@nginx:/# ls -ltr /data\n'
 ls -ltr "$DEV" | sed 's/^/  /'
 pod_cp "$DEV" cold
 
-step "7. load /spark-3.3.1 with a DataLoad (dataload.yaml)"
+step "(walkthrough 7) load /spark-3.3.1 with a DataLoad (dataload.yaml)"
 show create -f "$WT_YAML/dataload.yaml"
 
-step "8. the DataLoad's status"
+step "(walkthrough 8) the DataLoad's status"
 wt_wait_phase dataload spark development Complete 600
 show get dataload -A
 
-step "9. the cache effect"
+step "(walkthrough 9) the cache effect"
 show get dataset -n development
 
-step "10. copy again"
+step "(walkthrough 10) copy again"
 pod_cp "$DEV" warm
 
-step "11. create namespace production"
+step "(walkthrough 11) create namespace production"
 show create namespace production
 
-step "12. the reference dataset://development/spark (spark-production.yaml)"
+step "(walkthrough 12) the reference dataset://development/spark (spark-production.yaml)"
 show create -f "$WT_YAML/spark-production.yaml"
 
-step "13. the Dataset in production shows development's cache"
+step "(walkthrough 13) the Dataset in production shows development's cache"
 wt_wait_phase dataset spark production Bound
 show get dataset -n production
 
-step "14-15. the production pod's view and its copy"
+step "(walkthrough 14-15) the production pod's view and its copy"
 wt_mount production spark "$PROD"
 printf '  root@nginx:/# ls -ltr /data\n'
 ls -ltr "$PROD" | sed 's/^/  /'

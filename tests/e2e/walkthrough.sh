@@ -66,21 +66,21 @@ stat_field() {
 	echo "$v"
 }
 
-step "1. a Spark-mirror-shaped tree (scale $SCALE) served by nginx on loopback; weir up"
+step "(walkthrough 1) a Spark-mirror-shaped tree (scale $SCALE) served by nginx on loopback; weir up"
 wt_tree "$TREE" "$SCALE"
 nginx_start "$TMP/nginx" "$TREE"
 wt_manifests "$NGINX_URL" "$WEIR_TIER_DIR"
 ok "nginx (pid $NGINX_PID) serves $NGINX_URL; manifests in $WT_YAML (mountPoint and tier path changed)"
 wt_up
 
-step "2. weir create namespace development"
+step "(walkthrough 2) weir create namespace development"
 show create namespace development
 
-step "3. create the Dataset and AlluxioRuntime of dataset.yaml"
+step "(walkthrough 3) create the Dataset and AlluxioRuntime of dataset.yaml"
 diff "$WEIR_SRC/examples/walkthrough/dataset.yaml" "$WT_YAML/dataset.yaml" | sed 's/^/  /' || true
 show create -f "$WT_YAML/dataset.yaml"
 
-step "4. the Dataset is Bound and its UFS total is the mirror's size ($WT_TOTAL bytes, $(fmt_quantity "$WT_TOTAL"))"
+step "(walkthrough 4) the Dataset is Bound and its UFS total is the mirror's size ($WT_TOTAL bytes, $(fmt_quantity "$WT_TOTAL"))"
 wt_wait_phase dataset spark development Bound
 f="$TMP/dataset-development-spark.json"
 exact="$(wt_field "$f" status.ufsTotalBytes)"
@@ -98,7 +98,7 @@ show get dataset -A
 expect_header "$WT_OUT" "$DS_HEADER"
 expect_dataset_row development "$(fmt_quantity "$WT_TOTAL")" 0.00B 0.0%
 
-step "5-6. weir mount -n development spark (the pod's /data); ls -ltr; time cp -R spark-3.3.1/* (cold)"
+step "(walkthrough 5-6) weir mount -n development spark (the pod's /data); ls -ltr; time cp -R spark-3.3.1/* (cold)"
 wt_mount development spark "$DEV"
 ls -ltr "$DEV" | sed 's/^/  /'
 diff <(printf '%s\n' spark-3.1.3 spark-3.2.3 spark-3.3.1) <(ls -A "$DEV") >&2 ||
@@ -109,10 +109,10 @@ cmp_tree "$TMP/copy1"
 du -sh "$TMP"/copy1/* | sed 's/^/  /'
 ok "cold copy: $(ls "$TMP/copy1" | wc -l) files, $WT_S331 bytes in $t_cold s; each equals the mirror's (cmp)"
 
-step "7. create the DataLoad of dataload.yaml (target /spark-3.3.1)"
+step "(walkthrough 7) create the DataLoad of dataload.yaml (target /spark-3.3.1)"
 show create -f "$WT_YAML/dataload.yaml"
 
-step "8. the DataLoad ends Complete"
+step "(walkthrough 8) the DataLoad ends Complete"
 wt_wait_phase dataload spark development Complete
 show get dataload -A
 expect_header "$WT_OUT" "$DL_HEADER"
@@ -123,7 +123,7 @@ d="$(cut -d' ' -f6 <<<"$r")"
 ok "DataLoad Complete, duration $d"
 
 PCT="$(fmt_percent "$WT_S331" "$WT_TOTAL")"
-step "9. the cache holds spark-3.3.1: cached $(fmt_quantity "$WT_S331"), $PCT of the dataset"
+step "(walkthrough 9) the cache holds spark-3.3.1: cached $(fmt_quantity "$WT_S331"), $PCT of the dataset"
 f="$TMP/dataset-development-spark.json"
 wt_wait_field dataset spark development status.cacheStates.cachedPercentage "$PCT" 30
 exact="$(wt_field "$f" status.cacheStates.cachedBytes)"
@@ -138,21 +138,21 @@ expect_dataset_row development "$(fmt_quantity "$WT_TOTAL")" "$(fmt_quantity "$W
 DEV_JSON="$TMP/dev-status.json"
 cp "$f" "$DEV_JSON"
 
-step "10. time cp -R spark-3.3.1/* again (warm: no request to nginx)"
+step "(walkthrough 10) time cp -R spark-3.3.1/* again (warm: no request to nginx)"
 before="$(nginx_requests)"
 t_warm="$(timed_cp "$DEV/spark-3.3.1" "$TMP/copy2")"
 cmp_tree "$TMP/copy2"
 after="$(nginx_requests)"
-[ "$after" -eq "$before" ] || { nginx_requests_since "$before" | head | sed 's/^/  nginx: /' >&2; fail "the warm copy made $((after - before)) request(s) to nginx"; }
+[ "$after" -eq "$before" ] || { { nginx_requests_since "$before" | head | sed 's/^/  nginx: /' >&2; } || true; fail "the warm copy made $((after - before)) request(s) to nginx"; }
 ok "warm copy: $t_warm s (cold $t_cold s), no request to nginx, bytes equal"
 
-step "11. weir create namespace production"
+step "(walkthrough 11) weir create namespace production"
 show create namespace production
 
-step "12. create the reference of spark-production.yaml (dataset://development/spark)"
+step "(walkthrough 12) create the reference of spark-production.yaml (dataset://development/spark)"
 show create -f "$WT_YAML/spark-production.yaml"
 
-step "13. production/spark is Bound and shows the same figures as development/spark"
+step "(walkthrough 13) production/spark is Bound and shows the same figures as development/spark"
 wt_wait_phase dataset spark production Bound
 f="$TMP/dataset-production-spark.json"
 for k in ufsTotal ufsTotalBytes cacheStates.cached cacheStates.cachedBytes cacheStates.cacheCapacity \
@@ -169,7 +169,7 @@ refs="$(wt_field "$DEV_JSON" status.datasetRef)"
 grep -q 'production/spark' <<<"$refs" || fail "development/spark's status.datasetRef is \"$refs\"; it must list production/spark"
 ok "development/spark's status.datasetRef: $refs"
 
-step "14-15. weir mount -n production spark; ls -ltr; time cp -R spark-3.3.1/* fetches nothing from nginx"
+step "(walkthrough 14-15) weir mount -n production spark; ls -ltr; time cp -R spark-3.3.1/* fetches nothing from nginx"
 wt_mount production spark "$PROD"
 ls -ltr "$PROD" | sed 's/^/  /'
 diff <(printf '%s\n' spark-3.1.3 spark-3.2.3 spark-3.3.1) <(ls -A "$PROD") >&2 ||
@@ -182,7 +182,7 @@ after="$(nginx_requests)"
 ufs1="$(stat_field "$PROD" ufs_bytes)"
 cmp_tree "$TMP/copy3"
 if [ "$after" -ne "$before" ]; then
-	nginx_requests_since "$before" | head -20 | sed 's/^/  nginx: /' >&2
+	{ nginx_requests_since "$before" | head -20 | sed 's/^/  nginx: /' >&2; } || true
 	fail "the copy from the production view made $((after - before)) request(s) to nginx (first ones above); it must read development's cache"
 fi
 [ "$ufs1" = "$ufs0" ] || fail "ufs_bytes of the production view's source went from $ufs0 to $ufs1 during the copy; it must fetch nothing"

@@ -209,14 +209,14 @@ wt_wait_phase() {
 			phase="$(wt_field "$f" status.phase)"
 			[ "$phase" = "$want" ] && return 0
 			if [ "$phase" = Failed ]; then
-				wt_conditions "$f" | sed 's/^/  condition: /' >&2
+				{ wt_conditions "$f" || true; } | sed 's/^/  condition: /' >&2
 				fail "$kind $ns/$name is Failed (conditions above); expected $want"
 			fi
 		fi
 		if [ $(($(date +%s) - t0)) -ge "$secs" ]; then
-			cat "$f.err" >&2 2>/dev/null
-			wt_conditions "$f" 2>/dev/null | sed 's/^/  condition: /' >&2
-			fail "$kind $ns/$name: phase is \"$phase\" after $secs s, expected $want (weir get $kind $name -n $ns -o json: $f)"
+			cat "$f.err" >&2 2>/dev/null || true
+			{ wt_conditions "$f" 2>/dev/null || true; } | sed 's/^/  condition: /' >&2
+			fail "$kind $ns/$name: phase is \"$phase\" after $secs s, expected $want (weir get $kind $name -n $ns -o json; its errors, if any, above)"
 		fi
 		sleep 0.5
 	done
