@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "controller_client.h"
 #include "node_client.h"
 #include "quantity.h"
 
@@ -23,10 +24,13 @@ static void mount_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: weir mount <ufs-url> <mountpoint>\n"
+		"       weir mount [-n NAMESPACE] <dataset> <mountpoint>\n"
 		"         [--tier mem:/dev/shm/weir:4GiB[,ssd:/var/cache/weir:100GiB]]\n"
 		"         [--high 0.95] [--low 0.7] [--block-size 4MiB] [--fetch-concurrency N]\n"
 		"         [--metadata-ttl SECONDS] [--foreground]\n"
-		"  ufs-url: http(s)://host/dir/ (an autoindex tree) or local:///abs/path\n");
+		"  ufs-url: http(s)://host/dir/ (an autoindex tree) or local:///abs/path\n"
+		"  dataset: a Dataset known to weir-controller (`weir up`); its Runtime gives the\n"
+		"           tiers, a reference reads its source's cache\n");
 }
 
 /* "1", "1s", "500ms", "5m", "2h" -> milliseconds. */
@@ -127,6 +131,66 @@ static int bad_usage(const char *fmt, ...)
 	return 2;
 }
 
+/* weir mount -n NS DATASET MOUNTPOINT: weir-controller says how (source, subpath, tiers,
+ * mode), weir-node serves the view. */
+static int mount_dataset(const struct global_opts *g, const char *ns, const char *dataset,
+			 const char *mountpoint, uint32_t block_size, unsigned concurrency,
+			 unsigned ttl_ms)
+{
+	char mp[PATH_MAX];
+	if (!realpath(mountpoint, mp)) {
+		fprintf(stderr, "weir mount: mountpoint \"%s\": %s\n", mountpoint, strerror(errno));
+		return 1;
+	}
+	struct controller_client cc;
+	controller_client_init(&cc, g->state_dir);
+	Weir__DatasetMountRequest dm = WEIR__DATASET_MOUNT_REQUEST__INIT;
+	dm.namespace_ = (char *)ns;
+	dm.dataset = (char *)dataset;
+	Weir__Request creq = WEIR__REQUEST__INIT;
+	creq.body_case = WEIR__REQUEST__BODY_DATASET_MOUNT;
+	creq.dataset_mount = &dm;
+	Weir__Response *plan = NULL;
+	if (controller_client_request(&cc, "mount", &creq, &plan) < 0)
+		return 1;
+	if (!plan->mount) {
+		fprintf(stderr, "weir mount: weir-controller answered without a mount plan\n");
+		weir__response__free_unpacked(plan, NULL);
+		return 1;
+	}
+	struct node_client nc;
+	node_client_init(&nc, g->state_dir);
+	pid_t child = 0;
+	int rc = 1;
+	if (node_client_ensure(&nc, false, &child) < 0)
+		goto out;
+	Weir__MountRequest *m = plan->mount;
+	m->mountpoint = mp;
+	m->block_size = block_size;
+	m->fetch_concurrency = concurrency;
+	m->metadata_ttl_ms = ttl_ms;
+	Weir__Request req = WEIR__REQUEST__INIT;
+	req.body_case = WEIR__REQUEST__BODY_MOUNT;
+	req.mount = m;
+	Weir__Response *resp = NULL;
+	int r = node_client_call(&nc, &req, &resp);
+	m->mountpoint = NULL; /* borrowed: not freed with plan */
+	if (r < 0) {
+		fprintf(stderr, "weir mount: weir-node stopped answering on \"%s\": %s\n",
+			nc.socket_path, strerror(-r));
+	} else if (resp->error) {
+		fprintf(stderr, "weir mount: dataset %s/%s at \"%s\": %s\n", ns, dataset, mp,
+			resp->message);
+	} else {
+		rc = 0;
+	}
+	if (resp)
+		weir__response__free_unpacked(resp, NULL);
+out:
+	weir__response__free_unpacked(plan, NULL);
+	return rc;
+}
+
 int cmd_mount(int argc, char **argv, const struct global_opts *g)
 {
 	static const struct option opts[] = {
@@ -137,19 +201,26 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 		{"fetch-concurrency", required_argument, NULL, 'c'},
 		{"metadata-ttl", required_argument, NULL, 'm'},
 		{"foreground", no_argument, NULL, 'f'},
+		{"namespace", required_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
+	const char *ns = NULL;
+	bool tier_set = false;
 	const char *tier_spec = "mem:/dev/shm/weir:4GiB";
 	double high = 0.95, low = 0.7;
 	uint64_t block_size = 4u << 20;
 	unsigned concurrency = 16, ttl_ms = 300000;
 	int foreground = 0, c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hn:", opts, NULL)) != -1) {
 		switch (c) {
+		case 'n':
+			ns = optarg;
+			break;
 		case 't':
 			tier_spec = optarg;
+			tier_set = true;
 			break;
 		case 'H':
 			if (fraction_parse(optarg, &high) < 0 || high == 0)
@@ -195,6 +266,15 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	if (low > high)
 		return bad_usage("%s", "--low must not be above --high");
 	const char *url = argv[optind];
+	if (!strstr(url, "://")) {
+		if (tier_set)
+			return bad_usage("--tier does not apply to a Dataset: its Runtime gives the "
+					 "tiers");
+		return mount_dataset(g, ns ? ns : "default", url, argv[optind + 1],
+				     (uint32_t)block_size, concurrency, ttl_ms);
+	}
+	if (ns)
+		return bad_usage("-n names a Dataset's namespace; \"%s\" is a URL", url);
 	char mp[PATH_MAX];
 	if (!realpath(argv[optind + 1], mp)) {
 		fprintf(stderr, "weir mount: mountpoint \"%s\": %s\n", argv[optind + 1],

@@ -10,3 +10,11 @@ struct global_opts {
 int cmd_mount(int argc, char **argv, const struct global_opts *g);
 int cmd_umount(int argc, char **argv, const struct global_opts *g);
 int cmd_stat(int argc, char **argv, const struct global_opts *g);
+int cmd_up(int argc, char **argv, const struct global_opts *g);
+int cmd_down(int argc, char **argv, const struct global_opts *g);
+int cmd_create(int argc, char **argv, const struct global_opts *g);
+int cmd_apply(int argc, char **argv, const struct global_opts *g);
+int cmd_delete(int argc, char **argv, const struct global_opts *g);
+int cmd_get(int argc, char **argv, const struct global_opts *g);
+int cmd_describe(int argc, char **argv, const struct global_opts *g);
+int cmd_load(int argc, char **argv, const struct global_opts *g);

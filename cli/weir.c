@@ -14,6 +14,14 @@ static const struct command {
 	{"mount", cmd_mount, "serve a UFS tree (or a Dataset) at a mountpoint, read-only"},
 	{"umount", cmd_umount, "stop serving a mountpoint"},
 	{"stat", cmd_stat, "cached bytes per tier, UFS bytes fetched, hits and misses of a view"},
+	{"up", cmd_up, "start weir-controller and weir-node on this machine"},
+	{"down", cmd_down, "stop weir-controller and weir-node"},
+	{"create", cmd_create, "create a namespace, or the objects of a manifest"},
+	{"apply", cmd_apply, "create or update the objects of a manifest"},
+	{"get", cmd_get, "list datasets, runtimes, dataloads or namespaces"},
+	{"describe", cmd_describe, "show an object in detail"},
+	{"delete", cmd_delete, "delete objects by name or by manifest"},
+	{"load", cmd_load, "preheat paths of a Dataset and follow the load"},
 };
 
 static void usage(FILE *out)
