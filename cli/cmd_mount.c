@@ -27,7 +27,8 @@ static void mount_usage(FILE *out)
 		"       weir mount [-n NAMESPACE] <dataset> <mountpoint>\n"
 		"         [--tier mem:/dev/shm/weir:4GiB[,ssd:/var/cache/weir:100GiB]]\n"
 		"         [--high 0.95] [--low 0.7] [--block-size 4MiB] [--fetch-concurrency N]\n"
-		"         [--metadata-ttl SECONDS] [--foreground]\n"
+		"         [--metadata-ttl SECONDS] [--foreground] [--no-prefetch] [--no-passthrough]\n"
+		"         [--label NAMESPACE/DATASET]   (how weir top and /metrics name it)\n"
 		"  ufs-url: http(s)://host/dir/ (an autoindex tree) or local:///abs/path\n"
 		"  dataset: a Dataset known to weir-controller (`weir up`); its Runtime gives the\n"
 		"           tiers, a reference reads its source's cache\n");
@@ -201,6 +202,9 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 		{"fetch-concurrency", required_argument, NULL, 'c'},
 		{"metadata-ttl", required_argument, NULL, 'm'},
 		{"foreground", no_argument, NULL, 'f'},
+		{"no-prefetch", no_argument, NULL, 'P'},
+		{"no-passthrough", no_argument, NULL, 'T'},
+		{"label", required_argument, NULL, 'N'},
 		{"namespace", required_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -211,7 +215,8 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	double high = 0.95, low = 0.7;
 	uint64_t block_size = 4u << 20;
 	unsigned concurrency = 16, ttl_ms = 300000;
-	int foreground = 0, c;
+	int foreground = 0, no_prefetch = 0, no_passthrough = 0, c;
+	const char *ns_label = "", *ds_label = "";
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "hn:", opts, NULL)) != -1) {
 		switch (c) {
@@ -253,6 +258,24 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 		case 'f':
 			foreground = 1;
 			break;
+		case 'P':
+			no_prefetch = 1;
+			break;
+		case 'T':
+			no_passthrough = 1;
+			break;
+		case 'N': {
+			/* NAMESPACE/DATASET: how weir top and /metrics name a plain mount */
+			static char label[512];
+			snprintf(label, sizeof(label), "%s", optarg);
+			char *slash = strchr(label, '/');
+			if (!slash || slash == label || !slash[1])
+				return bad_usage("--label \"%s\" is not NAMESPACE/DATASET", optarg);
+			*slash = '\0';
+			ns_label = label;
+			ds_label = slash + 1;
+			break;
+		}
 		case 'h':
 			mount_usage(stdout);
 			return 0;
@@ -306,6 +329,10 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	m.block_size = (uint32_t)block_size;
 	m.fetch_concurrency = concurrency;
 	m.metadata_ttl_ms = ttl_ms;
+	m.no_prefetch = no_prefetch;
+	m.no_passthrough = no_passthrough;
+	m.namespace_ = (char *)ns_label;
+	m.dataset = (char *)ds_label;
 	Weir__Request req = WEIR__REQUEST__INIT;
 	req.body_case = WEIR__REQUEST__BODY_MOUNT;
 	req.mount = &m;

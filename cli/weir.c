@@ -13,6 +13,8 @@ static const struct command {
 } commands[] = {
 	{"mount", cmd_mount, "serve a UFS tree (or a Dataset) at a mountpoint, read-only"},
 	{"umount", cmd_umount, "stop serving a mountpoint"},
+	{"top", cmd_top, "live view per namespace and dataset: page cache, tier, UFS, streams"},
+	{"doctor", cmd_doctor, "check FUSE, eBPF and the node daemon on this machine"},
 	{"stat", cmd_stat, "cached bytes per tier, UFS bytes fetched, hits and misses of a view"},
 	{"up", cmd_up, "start weir-controller and weir-node on this machine"},
 	{"down", cmd_down, "stop weir-controller and weir-node"},

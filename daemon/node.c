@@ -225,10 +225,10 @@ static struct node_source *find_source_locked(struct node *n, const char *id)
 	return NULL;
 }
 
-static void drop_source_locked(struct node *n, struct source *src)
+/* Drops a reference. A source nobody uses stays open (its index loaded and verified, so the
+ * next view of it is warm at once) until a controller closes it or the node stops. */
+static void close_source_locked(struct node *n, struct source *src)
 {
-	if (--src->refs > 0)
-		return;
 	for (struct node_source **pp = &n->sources; *pp; pp = &(*pp)->next) {
 		if ((*pp)->source == src) {
 			struct node_source *dead = *pp;
@@ -241,6 +241,12 @@ static void drop_source_locked(struct node *n, struct source *src)
 	}
 }
 
+static void drop_source_locked(struct node *n, struct source *src)
+{
+	if (src->refs > 0)
+		src->refs--;
+}
+
 static void node_view_free(struct node_view *nv)
 {
 	free(nv->url);
@@ -249,12 +255,29 @@ static void node_view_free(struct node_view *nv)
 	free(nv);
 }
 
+static bool same_tiers(const struct source *src, const struct source_params *p)
+{
+	if (src->ntiers != p->ntiers)
+		return false;
+	for (size_t i = 0; i < p->ntiers; i++)
+		if (strcmp(src->tiers[i].path, p->tiers[i]->path) != 0 ||
+		    strcmp(src->tiers[i].medium, p->tiers[i]->medium) != 0 ||
+		    src->tiers[i].quota != p->tiers[i]->quota)
+			return false;
+	return true;
+}
+
 /* Finds the source with p->id or opens it; either way takes a reference (drop it with
  * drop_source_locked). Returns 0, or -errno with a message in err. */
 static int get_source_locked(struct node *n, const struct source_params *p, struct source **ret,
 			     bool *ret_created, char *err, size_t errlen)
 {
 	struct node_source *ns = find_source_locked(n, p->id);
+	if (ns && ns->source->refs == 0 && !same_tiers(ns->source, p)) {
+		/* Idle, and asked for with other tiers: reopen it with those. */
+		close_source_locked(n, ns->source);
+		ns = NULL;
+	}
 	if (ns) {
 		if (strcmp(ns->source->url, p->url) != 0) {
 			snprintf(err, errlen, "source id \"%s\" is already used by %s", p->id,
@@ -354,6 +377,7 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 		.readahead_blocks = src->fetch_concurrency,
 		.read_ahead_kb = 16384,
 		.no_prefetch = m->no_prefetch,
+		.no_passthrough = m->no_passthrough,
 		.read_streams = n->tracker == NULL,
 	};
 	struct node_view *nv = calloc(1, sizeof(*nv));
@@ -404,6 +428,8 @@ static void handle_source(struct node *n, const Weir__SourceRequest *m, Weir__Re
 			ns->source->held = false;
 			drop_source_locked(n, ns->source);
 		}
+		if (ns && ns->source->refs == 0)
+			close_source_locked(n, ns->source);
 		goto out;
 	}
 	if (!m->ufs_url || !*m->ufs_url) {
@@ -588,6 +614,7 @@ static void fill_view_stat(struct node *n, struct node_view *nv, Weir__ViewStat 
 	vs->prefetch_bytes = st.prefetch_bytes;
 	vs->streams = st.streams;
 	vs->passthrough_opens = st.passthrough_opens;
+	vs->inflight = fetcher_inflight(src->fetcher);
 	struct access_view_counters ac;
 	if (n->tracker && access_tracker_view_counters(n->tracker, nv->id, &ac) == 0) {
 		/* Pages inserted into the view's page cache were misses or readahead; every other

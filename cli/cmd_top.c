@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: Apache-2.0
+// weir top (per view: where reads were served from, streams, prefetch) and weir doctor (what
+// this machine can and cannot do for weir, and what to do about it).
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "node_client.h"
+#include "quantity.h"
+
+static int stat_all(const struct node_client *nc, Weir__Response **ret)
+{
+	Weir__StatRequest s = WEIR__STAT_REQUEST__INIT;
+	s.mountpoint = "";
+	Weir__Request req = WEIR__REQUEST__INIT;
+	req.body_case = WEIR__REQUEST__BODY_STAT;
+	req.stat = &s;
+	return node_client_call(nc, &req, ret);
+}
+
+/* Bytes readers got, wherever from: the page cache (eBPF) plus what weir answered. */
+static uint64_t served(const Weir__ViewStat *v)
+{
+	return v->page_cache_bytes + v->tier_bytes + v->view_ufs_bytes;
+}
+
+static double hit_ratio(const Weir__ViewStat *v)
+{
+	uint64_t all = served(v);
+	return all ? (double)(v->page_cache_bytes + v->tier_bytes) / all : 0;
+}
+
+static json_object *top_json(const Weir__Response *r)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "bpf", json_object_new_string(r->bpf_status ? r->bpf_status : ""));
+	json_object *views = json_object_new_array();
+	for (size_t i = 0; i < r->n_views; i++) {
+		const Weir__ViewStat *v = r->views[i];
+		json_object *j = json_object_new_object();
+		json_object_object_add(j, "namespace", json_object_new_string(v->namespace_));
+		json_object_object_add(j, "dataset", json_object_new_string(v->dataset));
+		json_object_object_add(j, "mountpoint", json_object_new_string(v->mountpoint));
+		json_object_object_add(j, "page_cache_bytes",
+				       json_object_new_uint64(v->page_cache_bytes));
+		json_object_object_add(j, "tier_bytes", json_object_new_uint64(v->tier_bytes));
+		json_object_object_add(j, "ufs_bytes", json_object_new_uint64(v->view_ufs_bytes));
+		json_object_object_add(j, "prefetch_bytes",
+				       json_object_new_uint64(v->prefetch_bytes));
+		json_object_object_add(j, "streams", json_object_new_uint64(v->streams));
+		json_object_object_add(j, "prefetch_in_flight", json_object_new_uint64(v->inflight));
+		json_object_object_add(j, "kernel_read_bytes",
+				       json_object_new_uint64(v->kernel_read_bytes));
+		json_object_object_add(j, "read_bytes", json_object_new_uint64(v->read_bytes));
+		json_object_object_add(j, "source_ufs_bytes", json_object_new_uint64(v->ufs_bytes));
+		json_object_object_add(j, "passthrough_opens",
+				       json_object_new_uint64(v->passthrough_opens));
+		json_object_object_add(j, "hit_ratio", json_object_new_double(hit_ratio(v)));
+		json_object_array_add(views, j);
+	}
+	json_object_object_add(o, "views", views);
+	return o;
+}
+
+static const Weir__ViewStat *find_prev(const Weir__Response *prev, const char *mp)
+{
+	for (size_t i = 0; prev && i < prev->n_views; i++)
+		if (strcmp(prev->views[i]->mountpoint, mp) == 0)
+			return prev->views[i];
+	return NULL;
+}
+
+static void top_draw(const Weir__Response *r, const Weir__Response *prev, double secs)
+{
+	char a[32], b[32], c[32], d[32], e[32];
+	printf("\033[H\033[2Jweir top — eBPF: %s\n\n", r->bpf_status ? r->bpf_status : "?");
+	printf("%-12s %-12s %10s %6s %10s %10s %10s %7s %9s  %s\n", "NAMESPACE", "DATASET",
+	       "READ/s", "HIT%", "PAGECACHE", "TIER", "UFS", "STREAMS", "PREFETCH", "MOUNTPOINT");
+	for (size_t i = 0; i < r->n_views; i++) {
+		const Weir__ViewStat *v = r->views[i];
+		const Weir__ViewStat *p = find_prev(prev, v->mountpoint);
+		uint64_t now = served(v), before = p ? served(p) : now;
+		double rate = secs > 0 && now >= before ? (now - before) / secs : 0;
+		snprintf(e, sizeof(e), "%s", quantity_format((uint64_t)rate, a, sizeof(a)));
+		printf("%-12s %-12s %10s %5.1f%% %10s %10s %10s %7llu %6llu/%-2llu %s\n",
+		       v->namespace_[0] ? v->namespace_ : "-", v->dataset[0] ? v->dataset : "-", e,
+		       100 * hit_ratio(v), quantity_format(v->page_cache_bytes, b, sizeof(b)),
+		       quantity_format(v->tier_bytes, c, sizeof(c)),
+		       quantity_format(v->view_ufs_bytes, d, sizeof(d)),
+		       (unsigned long long)v->streams,
+		       (unsigned long long)(v->prefetch_bytes >> 20),
+		       (unsigned long long)v->inflight, v->mountpoint);
+	}
+	if (r->n_views == 0)
+		printf("(no views: weir mount one)\n");
+	printf("\nPREFETCH: MiB fetched ahead / blocks in flight. Ctrl-C quits.\n");
+	fflush(stdout);
+}
+
+int cmd_top(int argc, char **argv, const struct global_opts *g)
+{
+	static const struct option opts[] = {
+		{"once", no_argument, NULL, '1'},
+		{"output", required_argument, NULL, 'o'},
+		{"interval", required_argument, NULL, 'i'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	bool once = false, json = false;
+	double interval = 1;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		if (c == '1')
+			once = true;
+		else if (c == 'o' && strcmp(optarg, "json") == 0)
+			json = true;
+		else if (c == 'i' && (interval = atof(optarg)) > 0)
+			;
+		else {
+			fprintf(c == 'h' ? stdout : stderr,
+				"usage: weir top [--once] [-o json] [--interval SECONDS]\n");
+			return c == 'h' ? 0 : 2;
+		}
+	}
+	if (json && !once) {
+		fprintf(stderr, "weir top: -o json needs --once\n");
+		return 2;
+	}
+	struct node_client nc;
+	node_client_init(&nc, g->state_dir);
+	Weir__Response *prev = NULL;
+	for (;;) {
+		Weir__Response *r;
+		int e = stat_all(&nc, &r);
+		if (e < 0) {
+			fprintf(stderr, "weir top: no weir-node answers on \"%s\" (%s)\n",
+				nc.socket_path, strerror(-e));
+			if (prev)
+				weir__response__free_unpacked(prev, NULL);
+			return 1;
+		}
+		if (once) {
+			if (json) {
+				json_object *o = top_json(r);
+				printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+				json_object_put(o);
+			} else {
+				top_draw(r, NULL, 0);
+			}
+			weir__response__free_unpacked(r, NULL);
+			return 0;
+		}
+		top_draw(r, prev, interval);
+		if (prev)
+			weir__response__free_unpacked(prev, NULL);
+		prev = r;
+		struct timespec ts = {(time_t)interval,
+				      (long)((interval - (time_t)interval) * 1e9)};
+		nanosleep(&ts, NULL);
+	}
+}
+
+static int doctor_line(bool ok, const char *what, const char *detail)
+{
+	printf("%-6s %-28s %s\n", ok ? "ok" : "FAIL", what, detail);
+	return ok ? 0 : 1;
+}
+
+int cmd_doctor(int argc, char **argv, const struct global_opts *g)
+{
+	if (argc > 1) {
+		bool help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0;
+		fprintf(help ? stdout : stderr, "usage: weir doctor\n");
+		return help ? 0 : 2;
+	}
+	int bad = 0;
+	char buf[512];
+	bad += doctor_line(geteuid() == 0, "root",
+			   geteuid() == 0 ? "running as root"
+					  : "weir-node mounts FUSE and loads eBPF: run as root");
+	int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	snprintf(buf, sizeof(buf), "%s", fd >= 0 ? "/dev/fuse opens" : strerror(errno));
+	if (fd < 0)
+		strncat(buf, ": load the fuse module (modprobe fuse) or pass /dev/fuse in",
+			sizeof(buf) - strlen(buf) - 1);
+	else
+		close(fd);
+	bad += doctor_line(fd >= 0, "FUSE", buf);
+	bool btf = access("/sys/kernel/btf/vmlinux", R_OK) == 0;
+	bad += doctor_line(btf, "kernel BTF",
+			   btf ? "/sys/kernel/btf/vmlinux" : "missing: eBPF tracking cannot load "
+							    "(a kernel with CONFIG_DEBUG_INFO_BTF)");
+	struct node_client nc;
+	node_client_init(&nc, g->state_dir);
+	Weir__Response *r;
+	if (stat_all(&nc, &r) < 0) {
+		snprintf(buf, sizeof(buf), "not running on \"%.400s\": weir up or weir mount starts it",
+			 nc.socket_path);
+		bad += doctor_line(false, "weir-node", buf);
+		return bad ? 1 : 0;
+	}
+	snprintf(buf, sizeof(buf), "pid %u, %zu view(s)", r->pid, r->n_views);
+	doctor_line(true, "weir-node", buf);
+	const char *bpf = r->bpf_status ? r->bpf_status : "";
+	bool attached = strncmp(bpf, "attached", 8) == 0;
+	bad += doctor_line(attached, "eBPF access tracking", bpf);
+	weir__response__free_unpacked(r, NULL);
+	return bad ? 1 : 0;
+}
