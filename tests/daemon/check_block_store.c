@@ -379,6 +379,83 @@ START_TEST(test_crash_recovery)
 }
 END_TEST
 
+/* kill -9 at an arbitrary moment of a stream of puts, demotions and evictions: whatever the index
+ * holds afterwards must read back intact. */
+START_TEST(test_crash_mid_write)
+{
+	struct block_store_config c;
+	unsigned q[2] = {6, 10};
+	struct block_store_stats st;
+	struct block_store *bs;
+	int status, pipefd[2];
+	uint64_t obj;
+	pid_t pid;
+	char go;
+
+	cfg_init(&c, 2, q, 0.75, 0.5);
+	ck_assert_int_eq(pipe(pipefd), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct block_store *cbs = NULL;
+		char err[256];
+		struct ufs_attr a = {.size = 1000 * BS, .mtime = 1};
+		uint64_t id;
+		static uint8_t buf[BS];
+
+		close(pipefd[0]);
+		if (block_store_open(&c, &cbs, err, sizeof(err)) < 0 ||
+		    block_store_object_sync(cbs, "/stream", &a, &id) < 0)
+			_exit(2);
+		if (write(pipefd[1], "g", 1) != 1)
+			_exit(3);
+		for (uint64_t i = 0;; i = (i + 1) % 1000) {
+			fill(buf, BS, seed_of(id, i));
+			if (block_store_put(cbs, id, i, buf, BS) < 0)
+				_exit(4);
+		}
+	}
+	close(pipefd[1]);
+	ck_assert_int_eq(read(pipefd[0], &go, 1), 1);
+	close(pipefd[0]);
+	usleep(20000 + (unsigned)(getpid() % 7) * 10000);
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFSIGNALED(status), "the writer exited by itself: %#x", status);
+
+	bs = open_ok(&c);
+	obj = sync_obj(bs, "/stream", 1000 * BS, 1, "");
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_gt(st.tiers[0].blocks + st.tiers[1].blocks, 0);
+	ck_assert_uint_le(st.tiers[0].used, 6 * BS);
+	ck_assert_uint_le(st.tiers[1].used, 10 * BS);
+	for (uint64_t i = 0; i < 1000; i++)
+		if (block_store_contains(bs, obj, i))
+			block_check(bs, obj, i, BS);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.checksum_failures, 0);
+	/* Nothing beyond the indexed blocks is left on disk in either tier. */
+	for (unsigned t = 0; t < 2; t++) {
+		char dir[600];
+		off_t pos = 0, d;
+
+		snprintf(dir, sizeof(dir), "%s/t%u", tmpdir, t);
+		while ((d = data_at_path(dir, obj, pos)) >= 0) {
+			uint64_t blk = (uint64_t)d / BS;
+			struct block_ref ref;
+
+			ck_assert_msg(block_store_contains(bs, obj, blk),
+				      "unindexed data at block %" PRIu64 " in tier %u", blk, t);
+			ck_assert_int_eq(block_store_acquire(bs, obj, blk, &ref), 0);
+			ck_assert_uint_eq(ref.tier, t);
+			block_store_release(bs, obj, blk);
+			pos = (off_t)((blk + 1) * BS);
+		}
+	}
+	block_store_free(bs);
+}
+END_TEST
+
 START_TEST(test_corrupt_block)
 {
 	struct block_store *bs = open_simple(64, 0.9, 0.8);
@@ -1084,6 +1161,7 @@ Suite *block_store_suite(void)
 	tcase_add_test(tc, test_put_acquire);
 	tcase_add_test(tc, test_persistence);
 	tcase_add_test(tc, test_crash_recovery);
+	tcase_add_loop_test(tc, test_crash_mid_write, 0, 5);
 	tcase_add_test(tc, test_corrupt_block);
 	tcase_add_test(tc, test_watermark_eviction);
 	tcase_add_test(tc, test_demotion);
