@@ -1122,6 +1122,34 @@ static int db_load(struct block_store *bs)
 	return 0;
 }
 
+/* Two tiers in one directory would share their object files: a demotion would punch its copy. */
+static int tiers_distinct(struct block_store *bs, const struct block_store_config *cfg,
+			  char *errbuf, size_t errlen)
+{
+	struct stat st[BLOCK_STORE_MAX_TIERS];
+
+	for (unsigned i = 0; i < bs->ntiers; i++) {
+		if (stat(bs->tiers[i].dir, &st[i]) < 0) {
+			int r = -errno;
+
+			errmsg(errbuf, errlen, "tier \"%s\" at \"%s\": %s", bs->tiers[i].name,
+			       cfg->tiers[i].path, strerror(-r));
+			return r;
+		}
+		for (unsigned j = 0; j < i; j++) {
+			if (st[i].st_dev == st[j].st_dev && st[i].st_ino == st[j].st_ino) {
+				errmsg(errbuf, errlen,
+				       "tiers \"%s\" and \"%s\" are the same directory (\"%s\", "
+				       "\"%s\"); give each tier its own path",
+				       bs->tiers[j].name, bs->tiers[i].name, cfg->tiers[j].path,
+				       cfg->tiers[i].path);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
 /* A quarter of the fd limit: other sources, sockets and FUSE need the rest. */
 static size_t fd_budget(void)
 {
@@ -1241,6 +1269,9 @@ int block_store_open(const struct block_store_config *cfg, struct block_store **
 		t->high = (uint64_t)((double)tc->quota * cfg->high);
 		t->low = (uint64_t)((double)tc->quota * cfg->low);
 	}
+	r = tiers_distinct(bs, cfg, errbuf, errlen);
+	if (r < 0)
+		goto free_bs;
 	r = uring_io_new(URING_RINGS, URING_DEPTH, &bs->io);
 	if (r == -ENOSYS || r == -EPERM || r == -EACCES) {
 		log_warn("io_uring is unavailable (%s; a seccomp profile or "

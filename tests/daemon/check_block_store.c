@@ -783,6 +783,17 @@ START_TEST(test_config_errors)
 	ck_assert_int_eq(open_err(&c, err, sizeof(err)), -ENOENT);
 	ck_assert_msg(strstr(err, "tier \"ssd\"") && strstr(err, "/file/cache\""), "%s", err);
 
+	/* Two tiers in one directory (spelled differently). */
+	{
+		unsigned q2[2] = {16, 16};
+
+		cfg_init(&c, 2, q2, 0.9, 0.8);
+		snprintf(c.tiers[1].path, sizeof(c.tiers[1].path), "%s/t0/", tmpdir);
+		ck_assert_int_eq(open_err(&c, err, sizeof(err)), -EINVAL);
+		ck_assert_msg(strstr(err, "same directory"), "%s", err);
+		cfg_init(&c, 1, &q, 0.9, 0.8);
+	}
+
 	/* A missing path is created, deep. */
 	snprintf(c.tiers[0].path, sizeof(c.tiers[0].path), "%s/x/y/z", tmpdir);
 	{
