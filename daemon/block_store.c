@@ -747,8 +747,8 @@ fail:
 	src->leaving -= len;
 	block_unbusy(bs, b);
 	if (corrupt) {
-		log_warn("block %" PRIu64 " of \"%s\" failed its checksum in tier %s; dropped", block,
-			 o->path, src->name);
+		log_warn("block %" PRIu64 " of \"%s\" failed its checksum in tier %s; dropped",
+			 block, o->path, src->name);
 		bs->checksum_failures++;
 	} else {
 		log_debug("demoting block %" PRIu64 " of %016" PRIx64 " to tier %s: %s; evicting",
@@ -860,7 +860,8 @@ static int config_check(const struct block_store_config *cfg, char *errbuf, size
 	}
 	if (!cfg->source_id || !cfg->source_id[0] || strchr(cfg->source_id, '/') ||
 	    strcmp(cfg->source_id, ".") == 0 || strcmp(cfg->source_id, "..") == 0) {
-		errmsg(errbuf, errlen, "block store: source id \"%s\" is not a valid directory name",
+		errmsg(errbuf, errlen,
+		       "block store: source id \"%s\" is not a valid directory name",
 		       cfg->source_id ? cfg->source_id : "");
 		return -EINVAL;
 	}
@@ -877,8 +878,8 @@ static int config_check(const struct block_store_config *cfg, char *errbuf, size
 	}
 	if (!(cfg->low > 0 && cfg->low <= cfg->high && cfg->high <= 1)) {
 		errmsg(errbuf, errlen,
-		       "block store: watermarks low %g, high %g; need 0 < low <= high <= 1", cfg->low,
-		       cfg->high);
+		       "block store: watermarks low %g, high %g; need 0 < low <= high <= 1",
+		       cfg->low, cfg->high);
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < cfg->ntiers; i++) {
@@ -892,8 +893,8 @@ static int config_check(const struct block_store_config *cfg, char *errbuf, size
 		}
 		if (tc->quota < cfg->block_size) {
 			errmsg(errbuf, errlen,
-			       "tier %u at \"%s\": quota %" PRIu64 " is less than one block (%" PRIu32
-			       ")",
+			       "tier %u at \"%s\": quota %" PRIu64
+			       " is less than one block (%" PRIu32 ")",
 			       i, tc->path, tc->quota, cfg->block_size);
 			return -EINVAL;
 		}
@@ -941,7 +942,8 @@ static int tier_open(struct bs_tier *t, const struct tier_config *tc, const char
 	}
 	if ((uint64_t)vfs.f_bavail * vfs.f_frsize < block_size) {
 		errmsg(errbuf, errlen,
-		       "tier \"%s\" at \"%s\": %" PRIu64 " bytes free, less than one block (%" PRIu32
+		       "tier \"%s\" at \"%s\": %" PRIu64
+		       " bytes free, less than one block (%" PRIu32
 		       "); free some space or choose another path",
 		       t->name, tc->path, (uint64_t)vfs.f_bavail * vfs.f_frsize, block_size);
 		return -ENOSPC;
@@ -1087,7 +1089,8 @@ static int db_load(struct block_store *bs)
 		return db_err(bs, "DELETE stray blocks");
 
 	if (sqlite3_prepare_v2(bs->db,
-			       "SELECT obj, block, tier, len, csum, atime FROM blocks ORDER BY atime",
+			       "SELECT obj, block, tier, len, csum, atime FROM blocks"
+			       " ORDER BY atime",
 			       -1, &st, NULL) != SQLITE_OK)
 		return db_err(bs, "SELECT blocks");
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1389,8 +1392,8 @@ int block_store_object_sync(struct block_store *bs, const char *path, const stru
 			r = -ENOMEM;
 			goto unlock;
 		}
-		log_debug("block store: \"%s\" changed; dropping its %" PRIu64 " cached bytes", path,
-			  o->cached);
+		log_debug("block store: \"%s\" changed; dropping its %" PRIu64 " cached bytes",
+			  path, o->cached);
 		r = obj_drop_blocks(bs, o);
 		if (r < 0) {
 			free(etag);
@@ -1629,8 +1632,8 @@ again:
 
 	pthread_mutex_lock(&bs->lock);
 	if (n >= 0) {
-		int64_t args[] = {(int64_t)obj,	 (int64_t)block, 0, (int64_t)len, (int64_t)csum,
-				  (int64_t)clock_tick(bs)};
+		int64_t args[] = {(int64_t)obj, (int64_t)block, 0, (int64_t)len,
+				  (int64_t)csum, (int64_t)clock_tick(bs)};
 
 		r = db_run(bs, ST_BLK_INSERT, 6, args);
 		b->atime = (uint64_t)args[5];

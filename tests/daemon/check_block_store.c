@@ -1056,7 +1056,8 @@ START_TEST(test_uring_io)
 	ck_assert_int_eq(uring_io_pread(u, fd, out, sizeof(out), BS), (ssize_t)sizeof(out));
 	ck_assert_mem_eq(in, out, sizeof(in));
 	/* A read past the end stops there; a hole reads as zeros. */
-	ck_assert_int_eq(uring_io_pread(u, fd, out, sizeof(out), 2 * BS), (ssize_t)sizeof(out) - BS);
+	ck_assert_int_eq(uring_io_pread(u, fd, out, sizeof(out), 2 * BS),
+			 (ssize_t)sizeof(out) - BS);
 	ck_assert_int_eq(uring_io_pread(u, fd, out, 100, 0), 100);
 	ck_assert_int_eq(out[0] | out[50] | out[99], 0);
 	ck_assert_int_eq(uring_io_pread(u, -1, out, 100, 0), -EBADF);
