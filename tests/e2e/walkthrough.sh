@@ -142,6 +142,21 @@ show get dataset -n development
 expect_dataset_row development "$(fmt_quantity "$WT_TOTAL")" "$(fmt_quantity "$WT_S331")" "$PCT"
 DEV_JSON="$TMP/dev-status.json"
 cp "$f" "$DEV_JSON"
+# No byte fetched twice: the cold copy fetched spark-3.3.1 once, the DataLoad found it cached.
+ufs="$(stat_field "$DEV" ufs_bytes)"
+[ "$ufs" = "$WT_S331" ] || fail "weir stat says the source fetched $ufs bytes from the UFS; spark-3.3.1 holds $WT_S331 (each byte once)"
+served="$(python3 - "$NGINX_ACCESS_LOG" <<'PY'
+import re, sys
+n = 0
+for line in open(sys.argv[1]):
+    m = re.search(r'"(GET|HEAD) (\S+) [^"]*" (\d+) (\d+)', line)
+    if m and not m.group(2).endswith("/"):
+        n += int(m.group(4))
+print(n)
+PY
+)"
+[ "$served" = "$WT_S331" ] || fail "nginx sent $served bytes of files; spark-3.3.1 holds $WT_S331 (each byte once)"
+ok "ufs_bytes = nginx's file bytes = $WT_S331: each byte of spark-3.3.1 fetched once"
 
 step "(walkthrough 10) time cp -R spark-3.3.1/* again (warm: no request to nginx)"
 before="$(nginx_requests)"
