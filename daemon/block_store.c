@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -81,6 +82,8 @@ struct bs_object {
 	struct bs_block *blocks;
 	struct bs_object *fd_prev, *fd_next; /* on block_store's open-fd LRU while nfds > 0 */
 	unsigned nfds;
+	double heat;	  /* as of heat_ns; set by the owner (eBPF), decays with the half-life */
+	uint64_t heat_ns; /* CLOCK_MONOTONIC */
 };
 
 struct bs_tier {
@@ -149,6 +152,8 @@ struct block_store {
 	struct bs_object *fd_head, *fd_tail; /* objects with open tier files, most recent first */
 	size_t nfds, max_fds;
 	uint64_t hits, misses, evictions, demotions, checksum_failures;
+	bool by_heat;	   /* victims: coldest object first, LRU among equals; else pure LRU */
+	double half_life_ns;
 };
 
 static uint64_t mix64(uint64_t x)
@@ -408,6 +413,37 @@ static struct bs_block *lru_victim(struct bs_tier *t)
 		if (b->pins == 0 && b->busy == BUSY_NONE)
 			return b;
 	return NULL;
+}
+
+static double obj_heat_now(const struct block_store *bs, const struct bs_object *o, uint64_t now)
+{
+	if (o->heat <= 0)
+		return 0;
+	double age = now > o->heat_ns ? (double)(now - o->heat_ns) : 0;
+	return o->heat * exp2(-age / bs->half_life_ns);
+}
+
+/* The block to evict next: with heat ranking, one of the coldest object (the least recently
+ * used among those), else the least recently used. NULL when nothing may go. */
+static struct bs_block *victim(struct block_store *bs, struct bs_tier *t)
+{
+	if (!bs->by_heat)
+		return lru_victim(t);
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	struct bs_block *best = NULL;
+	double best_heat = 0;
+	for (struct bs_block *b = t->tail; b; b = b->lru_prev) {
+		if (b->pins != 0 || b->busy != BUSY_NONE)
+			continue;
+		double h = obj_heat_now(bs, b->o, now);
+		if (!best || h < best_heat) {
+			best = b;
+			best_heat = h;
+			if (h == 0)
+				break; /* nothing is colder; the LRU-most of the cold ones */
+		}
+	}
+	return best;
 }
 
 /* True if at least need bytes of t could be evicted. */
@@ -767,7 +803,7 @@ static void tier_shrink(struct block_store *bs, unsigned ti, uint64_t target)
 	bool demoted = false;
 
 	while (t->used - t->leaving > target) {
-		struct bs_block *b = lru_victim(t);
+		struct bs_block *b = victim(bs, t);
 
 		if (!b)
 			break;
@@ -1247,6 +1283,8 @@ int block_store_open(const struct block_store_config *cfg, struct block_store **
 	pthread_cond_init(&bs->idle, NULL);
 	bs->lock_fd = -1;
 	bs->block_size = cfg->block_size;
+	bs->by_heat = !cfg->lru;
+	bs->half_life_ns = (cfg->heat_half_life_s > 0 ? cfg->heat_half_life_s : 30) * 1e9;
 	bs->ntiers = cfg->ntiers;
 	bs->objs_mask = bs->slots_mask = HASH_INITIAL - 1;
 	bs->max_fds = fd_budget();
@@ -1740,4 +1778,15 @@ int block_store_object_find(struct block_store *bs, const char *path, uint64_t *
 	}
 	pthread_mutex_unlock(&bs->lock);
 	return r;
+}
+
+void block_store_set_heat(struct block_store *bs, uint64_t obj, double heat)
+{
+	pthread_mutex_lock(&bs->lock);
+	struct bs_object *o = obj_find(bs, obj);
+	if (o) {
+		o->heat = heat;
+		o->heat_ns = now_ns(CLOCK_MONOTONIC);
+	}
+	pthread_mutex_unlock(&bs->lock);
 }

@@ -30,7 +30,9 @@ struct block_store_config {
 	unsigned ntiers;
 	uint32_t block_size;	/* bytes, power of two >= 64 KiB */
 	double high, low;	/* watermarks, 0 < low <= high <= 1 */
-	bool lru;		/* true: LRU eviction (the default); hooks for heat come later */
+	bool lru;		/* true: least recently used goes first; false: coldest object
+				 * by heat (block_store_set_heat), LRU among equals */
+	double heat_half_life_s; /* heat halves in this long (default 30) */
 };
 
 struct block_store;
@@ -88,6 +90,9 @@ int block_store_invalidate(struct block_store *bs, uint64_t obj);
 void block_store_get_stats(struct block_store *bs, struct block_store_stats *ret);
 /* The id of the object recorded at path, without touching its version. -ENOENT if none. */
 int block_store_object_find(struct block_store *bs, const char *path, uint64_t *ret_obj);
+/* Sets obj's heat as of now (decayed accesses, e.g. eBPF page counts weighted per namespace),
+ * used when the store ranks by heat. Unknown objects are ignored. */
+void block_store_set_heat(struct block_store *bs, uint64_t obj, double heat);
 /* Cached bytes of one object (sum of its cached blocks' lengths). */
 uint64_t block_store_object_cached(struct block_store *bs, uint64_t obj);
 uint32_t block_store_block_size(const struct block_store *bs);

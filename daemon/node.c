@@ -37,6 +37,8 @@ struct node_config {
 	int bpf;
 	char metrics_listen[64];
 	char prefetch_max[32];
+	char eviction[8];
+	char namespace_weights[512];
 };
 
 enum cfg_type { CFG_STR, CFG_BOOL };
@@ -61,6 +63,10 @@ static const struct cfg_desc {
 	 "track reads with eBPF (0: only the READs weir sees)"},
 	{"metrics-listen", CFG_STR, offsetof(struct node_config, metrics_listen), 64,
 	 "127.0.0.1:9477", "HOST:PORT of /metrics (\"\" = off)"},
+	{"eviction", CFG_STR, offsetof(struct node_config, eviction), 8, "heat",
+	 "heat (eBPF-ranked, page-cache hits included) or lru"},
+	{"namespace-weights", CFG_STR, offsetof(struct node_config, namespace_weights), 512, "",
+	 "NS=W,... heat multipliers per namespace (default 1)"},
 	{"prefetch-max", CFG_STR, offsetof(struct node_config, prefetch_max), 32, "64MiB",
 	 "largest window a stream prefetches ahead, per view"},
 };
@@ -297,6 +303,7 @@ static int get_source_locked(struct node *n, const struct source_params *p, stru
 		.high = p->high > 0 ? p->high : 0.95,
 		.low = p->low > 0 ? p->low : 0.7,
 		.fetch_concurrency = p->fetch_concurrency,
+		.lru = strcmp(n->cfg.eviction, "lru") == 0,
 	};
 	err[0] = '\0';
 	int r = parse_tiers(p, &sc, err, errlen);
@@ -784,6 +791,41 @@ static int take_lock(struct node *n)
 	return 0;
 }
 
+static double namespace_weight(const struct node *n, const char *ns)
+{
+	/* "team-a=4,team-b=0.5": a short list, scanned per heat event */
+	const char *p = n->cfg.namespace_weights;
+	size_t len = strlen(ns);
+	while (*p) {
+		const char *eq = strchr(p, '='), *comma = strchr(p, ',');
+		if (!eq)
+			break;
+		if ((size_t)(eq - p) == len && strncmp(p, ns, len) == 0)
+			return atof(eq + 1);
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	return 1.0;
+}
+
+/* A file's decayed access count (page-cache hits included) ranks its blocks for eviction,
+ * scaled by its namespace's weight. Runs on the tracker thread. */
+static void on_heat(void *userdata, const struct access_heat_event *ev)
+{
+	struct node *n = userdata;
+	pthread_mutex_lock(&n->lock);
+	struct node_view *nv = n->views;
+	while (nv && nv->id != ev->view_id)
+		nv = nv->next;
+	char path[4096];
+	uint64_t obj;
+	if (nv && view_ino_path(nv->view, ev->ino, path, sizeof(path)) == 0 &&
+	    block_store_object_find(nv->source->store, path, &obj) == 0)
+		block_store_set_heat(nv->source->store, obj, ev->heat * namespace_weight(n, nv->ns));
+	pthread_mutex_unlock(&n->lock);
+}
+
 /* A sequential stream seen by eBPF (page-cache hits included): fetch ahead of it, one second
  * of its speed, at least two blocks, at most prefetch-max. Runs on the tracker thread. */
 static void on_stream(void *userdata, const struct access_stream_event *ev)
@@ -831,7 +873,7 @@ static void start_tracker(struct node *n)
 		log_info("eBPF access tracking is off; tracking uses the READs weir sees");
 		return;
 	}
-	struct access_tracker_opts o = {.on_stream = on_stream, .userdata = n};
+	struct access_tracker_opts o = {.on_stream = on_stream, .on_heat = on_heat, .userdata = n};
 	char err[400] = "";
 	int r = access_tracker_new(&o, &n->tracker, err, sizeof(err));
 	if (r < 0) {
@@ -1089,6 +1131,10 @@ int main(int argc, char **argv)
 		log_err("cannot listen on \"%s\": %s", n.cfg.socket_path,
 			strerror(n.listen_fd < 0 ? -n.listen_fd : errno));
 		return 1;
+	}
+	if (strcmp(n.cfg.eviction, "heat") != 0 && strcmp(n.cfg.eviction, "lru") != 0) {
+		log_err("eviction \"%s\" is neither heat nor lru", n.cfg.eviction);
+		return 2;
 	}
 	if (quantity_parse(n.cfg.prefetch_max, &n.prefetch_max) < 0 || n.prefetch_max == 0) {
 		log_err("prefetch-max \"%s\" is not a size like 64MiB", n.cfg.prefetch_max);

@@ -83,7 +83,7 @@ int source_open(const struct source_config *cfg, struct source **ret, char *errb
 		.block_size = cfg->block_size,
 		.high = cfg->high,
 		.low = cfg->low,
-		.lru = true,
+		.lru = cfg->lru,
 	};
 	memcpy(bc.tiers, cfg->tiers, sizeof(bc.tiers));
 	r = block_store_open(&bc, &s->store, errbuf, errlen);

@@ -21,6 +21,7 @@ struct source_config {
 	uint32_t block_size;
 	double high, low;
 	unsigned fetch_concurrency;
+	bool lru;		/* evict least recently used first, not coldest by heat */
 };
 
 struct source {

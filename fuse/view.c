@@ -18,6 +18,7 @@
 #include <sys/uio.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -33,6 +34,7 @@ struct inode {
 	/* The kernel puts an inode in one I/O mode at a time: while any open is cached, a
 	 * passthrough open fails, and the other way round. Under the view's lock. */
 	unsigned opens_cached, opens_passthrough;
+	atomic_uint_fast64_t last_read_ns; /* CLOCK_MONOTONIC of the last READ that reached us */
 };
 
 struct handle {
@@ -81,6 +83,13 @@ struct view {
 	pthread_mutex_t open_lock;
 	uint64_t open_uniques[VIEW_OPEN_SLOTS]; /* under open_lock: OPENs awaiting a reply */
 };
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
+}
 
 static int errno_for_fuse(int err)
 {
@@ -549,6 +558,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	uint64_t nblocks = ranges_blocks((uint64_t)off, size, h->attr.size, v->block_size, &first,
 					 &len);
 	atomic_fetch_add(&v->reads, 1);
+	atomic_store(&h->ino->last_read_ns, mono_ns());
 	if (nblocks == 0) {
 		fuse_reply_buf(req, NULL, 0);
 		return;
@@ -992,6 +1002,14 @@ void view_get_stats(struct view *v, struct view_stats *ret)
 	ret->passthrough_opens = atomic_load(&v->passthrough_opens);
 }
 
+int view_ino_path(struct view *v, uint64_t ino, char *buf, size_t len)
+{
+	struct inode *in = inode_get(v, ino);
+	if (!in)
+		return -ENOENT;
+	return snprintf(buf, len, "%s", in->path) >= (int)len ? -ENAMETOOLONG : 0;
+}
+
 unsigned view_stream(struct view *v, uint64_t ino, uint64_t next, uint64_t window, bool start)
 {
 	if (start)
@@ -1000,6 +1018,10 @@ unsigned view_stream(struct view *v, uint64_t ino, uint64_t next, uint64_t windo
 		return 0;
 	struct inode *in = inode_get(v, ino);
 	if (!in)
+		return 0;
+	/* A stream served by the page cache needs nothing from us: only a reader whose reads
+	 * reach weir (it is past what the kernel holds) is fetched ahead of. */
+	if (mono_ns() - atomic_load(&in->last_read_ns) > 2000000000u)
 		return 0;
 	/* The version the reader opened is validated and cached: this asks the UFS nothing. */
 	struct ufs_attr a;

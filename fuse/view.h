@@ -61,5 +61,7 @@ dev_t view_dev(const struct view *v);
 /* A reader of inode ino streams sequentially and will read at offset next: fetch up to
  * window bytes from there. Called by the eBPF tracker's thread. Returns blocks started. */
 unsigned view_stream(struct view *v, uint64_t ino, uint64_t next, uint64_t window, bool start);
+/* The source path of inode ino into buf. Returns 0, -ENOENT, -ENAMETOOLONG. */
+int view_ino_path(struct view *v, uint64_t ino, char *buf, size_t len);
 /* True once the loop has ended (unmounted from outside). */
 bool view_exited(struct view *v);
