@@ -39,6 +39,7 @@ struct node_config {
 	char prefetch_max[32];
 	char eviction[8];
 	char namespace_weights[512];
+	char namespace_prefetch[512];
 };
 
 enum cfg_type { CFG_STR, CFG_BOOL };
@@ -67,6 +68,8 @@ static const struct cfg_desc {
 	 "heat (eBPF-ranked, page-cache hits included) or lru"},
 	{"namespace-weights", CFG_STR, offsetof(struct node_config, namespace_weights), 512, "",
 	 "NS=W,... heat multipliers per namespace (default 1)"},
+	{"namespace-prefetch-max", CFG_STR, offsetof(struct node_config, namespace_prefetch), 512,
+	 "", "NS=SIZE,... prefetch-max per namespace"},
 	{"prefetch-max", CFG_STR, offsetof(struct node_config, prefetch_max), 32, "64MiB",
 	 "largest window a stream prefetches ahead, per view"},
 };
@@ -791,22 +794,43 @@ static int take_lock(struct node *n)
 	return 0;
 }
 
-static double namespace_weight(const struct node *n, const char *ns)
+/* The value for ns in a "team-a=4,team-b=0.5" list (scanned per event: lists are short), or
+ * NULL. */
+static const char *namespace_setting(const char *list, const char *ns, char *buf, size_t len)
 {
-	/* "team-a=4,team-b=0.5": a short list, scanned per heat event */
-	const char *p = n->cfg.namespace_weights;
-	size_t len = strlen(ns);
+	const char *p = list;
+	size_t nlen = strlen(ns);
 	while (*p) {
 		const char *eq = strchr(p, '='), *comma = strchr(p, ',');
 		if (!eq)
 			break;
-		if ((size_t)(eq - p) == len && strncmp(p, ns, len) == 0)
-			return atof(eq + 1);
+		if ((size_t)(eq - p) == nlen && strncmp(p, ns, nlen) == 0) {
+			size_t vlen = comma ? (size_t)(comma - eq - 1) : strlen(eq + 1);
+			snprintf(buf, len, "%.*s", (int)vlen, eq + 1);
+			return buf;
+		}
 		if (!comma)
 			break;
 		p = comma + 1;
 	}
-	return 1.0;
+	return NULL;
+}
+
+static uint64_t namespace_prefetch_max(const struct node *n, const char *ns)
+{
+	char buf[64];
+	uint64_t v;
+	const char *s = namespace_setting(n->cfg.namespace_prefetch, ns, buf, sizeof(buf));
+	if (s && quantity_parse(s, &v) == 0)
+		return v;
+	return n->prefetch_max;
+}
+
+static double namespace_weight(const struct node *n, const char *ns)
+{
+	char buf[64];
+	const char *s = namespace_setting(n->cfg.namespace_weights, ns, buf, sizeof(buf));
+	return s ? atof(s) : 1.0;
 }
 
 /* A file's decayed access count (page-cache hits included) ranks its blocks for eviction,
@@ -845,8 +869,9 @@ static void on_stream(void *userdata, const struct access_stream_event *ev)
 		uint64_t window = speed > 0 ? (uint64_t)speed : n->prefetch_max;
 		if (window < 2 * block)
 			window = 2 * block;
-		if (window > n->prefetch_max)
-			window = n->prefetch_max;
+		uint64_t cap = namespace_prefetch_max(n, nv->ns);
+		if (window > cap)
+			window = cap;
 		view_stream(nv->view, ev->ino, ev->next_page * page, window,
 			    ev->kind == ACCESS_STREAM_START);
 	}
