@@ -82,6 +82,7 @@ struct bs_object {
 	struct bs_block *blocks;
 	struct bs_object *fd_prev, *fd_next; /* on block_store's open-fd LRU while nfds > 0 */
 	unsigned nfds;
+	uint8_t scrub_seen; /* tiers where tier_scrub() found its file */
 	double heat;	  /* as of heat_ns; set by the owner (eBPF), decays with the half-life */
 	uint64_t heat_ns; /* CLOCK_MONOTONIC */
 };
@@ -1231,7 +1232,8 @@ static void tier_file_scrub(struct block_store *bs, unsigned ti, struct bs_objec
 	}
 }
 
-/* Removes tier files of unknown objects and reclaims unindexed ranges of the others. */
+/* Removes tier files of unknown objects and reclaims unindexed ranges of the others; forgets
+ * blocks whose file is gone (a memory tier after a reboot), so stats and contains() tell the truth. */
 static void tier_scrub(struct block_store *bs, unsigned ti)
 {
 	DIR *d = opendir(bs->tiers[ti].dir);
@@ -1239,6 +1241,9 @@ static void tier_scrub(struct block_store *bs, unsigned ti)
 
 	if (!d)
 		return;
+	for (size_t i = 0; i <= bs->objs_mask; i++)
+		for (struct bs_object *o = bs->objs[i]; o; o = o->hnext)
+			o->scrub_seen &= (uint8_t)~(1u << ti);
 	while ((de = readdir(d))) {
 		struct bs_object *o;
 		char *end;
@@ -1259,10 +1264,31 @@ static void tier_scrub(struct block_store *bs, unsigned ti)
 		fd = openat(dirfd(d), de->d_name, O_RDWR | O_CLOEXEC);
 		if (fd < 0)
 			continue;
+		o->scrub_seen |= (uint8_t)(1u << ti);
 		tier_file_scrub(bs, ti, o, fd);
 		close(fd);
 	}
 	closedir(d);
+
+	sqlite3_exec(bs->db, "BEGIN", NULL, NULL, NULL);
+	for (size_t i = 0; i <= bs->objs_mask; i++) {
+		for (struct bs_object *o = bs->objs[i]; o; o = o->hnext) {
+			struct bs_block *b, *next;
+
+			if (o->tier_blocks[ti] == 0 || (o->scrub_seen & (1u << ti)))
+				continue;
+			log_debug("block store: the tier %s file of \"%s\" is gone; forgetting its "
+				  "%" PRIu64 " blocks there",
+				  bs->tiers[ti].name, o->path, o->tier_blocks[ti]);
+			for (b = o->blocks; b; b = next) {
+				next = b->onext;
+				if (b->state == SLOT_VALID && b->tier == ti)
+					block_drop(bs, b, true);
+			}
+		}
+	}
+	if (sqlite3_exec(bs->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		db_err(bs, "COMMIT");
 }
 
 int block_store_open(const struct block_store_config *cfg, struct block_store **ret,

@@ -593,6 +593,32 @@ START_TEST(test_demotion)
 	bs = open_ok(&c);
 	ck_assert_int_eq(block_check(bs, obj, 1, BS), 1);
 	ck_assert_int_eq(block_check(bs, obj, 3, BS), 0);
+	block_store_free(bs);
+
+	/* The top tier comes back empty (memory after a reboot): its blocks are forgotten at open,
+	 * the second tier's stay. */
+	{
+		char path[600];
+
+		tier_file(path, sizeof(path), 0, obj);
+		ck_assert_int_eq(unlink(path), 0);
+	}
+	bs = open_ok(&c);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.tiers[0].blocks, 0);
+	ck_assert_uint_eq(st.tiers[0].used, 0);
+	ck_assert_uint_eq(st.tiers[1].blocks, 2);
+	ck_assert(!block_store_contains(bs, obj, 2));
+	ck_assert(!block_store_contains(bs, obj, 3));
+	ck_assert_int_eq(block_check(bs, obj, 0, BS), 1);
+	ck_assert_uint_eq(block_store_object_cached(bs, obj), 2 * BS);
+	ck_assert_int_eq(put_block(bs, obj, 2, BS), 0);
+	ck_assert_int_eq(put_block(bs, obj, 3, BS), 0);
+	block_store_free(bs);
+	bs = open_ok(&c);
+	ck_assert(block_store_contains(bs, obj, 3));
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.checksum_failures, 0);
 
 	/* Many more: the second tier fills past its own high watermark and evicts. */
 	for (uint64_t i = 4; i < 40; i++)
