@@ -63,6 +63,18 @@ static json_object *top_json(const Weir__Response *r)
 		json_object_object_add(j, "passthrough_opens",
 				       json_object_new_uint64(v->passthrough_opens));
 		json_object_object_add(j, "hit_ratio", json_object_new_double(hit_ratio(v)));
+		json_object *cgs = json_object_new_array();
+		for (size_t k = 0; k < v->n_cgroups; k++) {
+			json_object *cg = json_object_new_object();
+			json_object_object_add(cg, "cgroup_id",
+					       json_object_new_uint64(v->cgroups[k]->cgroup_id));
+			json_object_object_add(cg, "read_bytes",
+					       json_object_new_uint64(v->cgroups[k]->read_bytes));
+			json_object_object_add(cg, "read_calls",
+					       json_object_new_uint64(v->cgroups[k]->read_calls));
+			json_object_array_add(cgs, cg);
+		}
+		json_object_object_add(j, "cgroups", cgs);
 		json_object_array_add(views, j);
 	}
 	json_object_object_add(o, "views", views);

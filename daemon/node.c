@@ -600,6 +600,44 @@ static void handle_umount(struct node *n, const Weir__UmountRequest *u, Weir__Re
 	set_error(resp, -ENOENT, "\"%s\" is not a view of this weir-node", want);
 }
 
+struct cgroup_collect {
+	Weir__CgroupStat **items;
+	size_t n, cap;
+	size_t page;
+};
+
+static int collect_cgroup(void *userdata, const struct access_cgroup_counters *c)
+{
+	struct cgroup_collect *cc = userdata;
+	if (cc->n == cc->cap) {
+		size_t cap = cc->cap ? cc->cap * 2 : 8;
+		Weir__CgroupStat **ni = realloc(cc->items, cap * sizeof(*ni));
+		if (!ni)
+			return -ENOMEM;
+		cc->items = ni;
+		cc->cap = cap;
+	}
+	Weir__CgroupStat *cs = malloc(sizeof(*cs));
+	if (!cs)
+		return -ENOMEM;
+	weir__cgroup_stat__init(cs);
+	cs->cgroup_id = c->cgroup_id;
+	cs->read_bytes = c->pages_read * cc->page;
+	cs->read_calls = c->read_calls;
+	cc->items[cc->n++] = cs;
+	return 0;
+}
+
+/* Frees what fill_view_stat allocated for vs. */
+static void view_stat_release(Weir__ViewStat *vs)
+{
+	for (size_t i = 0; i < vs->n_cgroups; i++)
+		free(vs->cgroups[i]);
+	free(vs->cgroups);
+	vs->cgroups = NULL;
+	vs->n_cgroups = 0;
+}
+
 static void fill_view_stat(struct node *n, struct node_view *nv, Weir__ViewStat *vs, Weir__TierStat *ts,
 			   Weir__TierStat **tsp)
 {
@@ -633,6 +671,10 @@ static void fill_view_stat(struct node *n, struct node_view *nv, Weir__ViewStat 
 								    : 0;
 		vs->page_cache_bytes = hit_pages * access_tracker_page_size(n->tracker);
 		vs->kernel_read_bytes = ac.bytes_read;
+		struct cgroup_collect cc = {.page = access_tracker_page_size(n->tracker)};
+		access_tracker_foreach_cgroup(n->tracker, nv->id, collect_cgroup, &cc);
+		vs->cgroups = cc.items;
+		vs->n_cgroups = cc.n;
 	}
 	uint64_t cached = 0;
 	for (unsigned i = 0; i < bs.ntiers; i++) {
@@ -704,6 +746,8 @@ static void handle_stat(struct node *n, int fd, const Weir__StatRequest *s)
 	pthread_mutex_unlock(&n->lock);
 	if (r < 0)
 		log_debug("stat reply: %s", strerror(-r));
+	for (size_t i = 0; i < k; i++)
+		view_stat_release(&vs[i]);
 	free(vs);
 	free(vsp);
 	free(ts);
@@ -1027,6 +1071,8 @@ static char *render_metrics(void *userdata)
 		       "# TYPE weir_bpf_attached gauge\nweir_bpf_attached %d\n",
 		  n->tracker ? 1 : 0);
 	pthread_mutex_unlock(&n->lock);
+	for (size_t i = 0; i < k; i++)
+		view_stat_release(&vs[i]);
 	free(vs);
 	free(ts);
 	free(tsp);

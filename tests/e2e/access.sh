@@ -69,6 +69,26 @@ cat /etc/hostname "$SRC/counted.bin" >/dev/null
 [ "$(top_get "$TMP/a" kernel_read_bytes)" -eq "$warm" ] || fail "a read of a non-view file was counted"
 ok "reads of files outside the views are not counted"
 
+step "per-pod figures: a reader in its own cgroup is counted under that cgroup's id"
+CG_ROOT=/sys/fs/cgroup/unified
+[ -f "$CG_ROOT/cgroup.procs" ] || CG_ROOT=/sys/fs/cgroup
+[ -f "$CG_ROOT/cgroup.procs" ] || fail "no cgroup v2 hierarchy at /sys/fs/cgroup/unified or /sys/fs/cgroup"
+CG="$CG_ROOT/weir-e2e-$$"
+mkdir "$CG" || fail "cannot create cgroup $CG"
+at_exit "rmdir '$CG' 2>/dev/null || true"
+cgid="$(stat -c %i "$CG")"
+sh -c 'echo $$ >"$1/cgroup.procs" && exec dd if="$2" of=/dev/null bs=64k status=none' sh "$CG" "$TMP/a/counted.bin"
+w top --once -o json >"$TMP/top.json"
+got="$(python3 - "$TMP/top.json" "$TMP/a" "$cgid" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+v = next(v for v in doc["views"] if v["mountpoint"] == sys.argv[2])
+print(next((c["read_bytes"] for c in v["cgroups"] if c["cgroup_id"] == int(sys.argv[3])), -1))
+PY
+)"
+[ "$got" -eq "$want" ] || fail "cgroup $cgid read $want bytes of view a; weir top says $got"
+ok "cgroup $cgid: $got bytes, as read"
+
 step "a sequential reader of a cold file is prefetched ahead of; a random reader is not"
 drop_file_cache "$SRC/seq/big.bin"
 pf0="$(top_get "$TMP/a" prefetch_bytes)"
