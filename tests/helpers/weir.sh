@@ -13,15 +13,24 @@ weir_setup() {
 	WEIR_TIER_DIR="$(mktemp -d /dev/shm/weir-test.XXXXXX)"
 	export WEIR_STATE_DIR="$WEIR_STATE"
 	WEIR_MOUNTS=()
-	at_exit weir_teardown
-	at_exit '[ "$WEIR_EXIT_RC" -eq 0 ] || weir_dump_logs'
+	# a test may set up several times (one weir per scenario): teardown covers them all
+	WEIR_ALL_STATES+=("$WEIR_STATE")
+	WEIR_ALL_TIERS+=("$WEIR_TIER_DIR")
+	if [ -z "${_WEIR_TRAP_SET:-}" ]; then
+		at_exit weir_teardown
+		at_exit '[ "$WEIR_EXIT_RC" -eq 0 ] || weir_dump_logs'
+		_WEIR_TRAP_SET=1
+	fi
 }
+WEIR_ALL_STATES=()
+WEIR_ALL_TIERS=()
 
 w() { timeout -k 5 120 "$WEIR_BIN" --state-dir "$WEIR_STATE" "$@"; }
 
+# weir_node_pid [STATE_DIR]: the live weir-node of that state dir (default $WEIR_STATE), or "".
 weir_node_pid() {
 	local pid
-	pid="$(cat "$WEIR_STATE/node.pid" 2>/dev/null || true)"
+	pid="$(cat "${1:-$WEIR_STATE}/node.pid" 2>/dev/null || true)"
 	pid="${pid//[^0-9]/}"
 	# only a live weir-node: a stale pid file must not make us kill someone else
 	if [ -n "$pid" ] && grep -qs weir-node "/proc/$pid/cmdline"; then echo "$pid"; fi
@@ -41,18 +50,19 @@ weir_mount() {
 }
 
 weir_teardown() {
-	local mp pid i
+	local mp pid i st td
 	for mp in "${WEIR_MOUNTS[@]}"; do
 		if is_mounted "$mp"; then
 			timeout -k 2 20 "$WEIR_BIN" --state-dir "$WEIR_STATE" umount "$mp" >/dev/null 2>&1 || true
 		fi
 	done
-	pid="$(weir_node_pid)"
-	if [ -n "$pid" ]; then
+	for st in "${WEIR_ALL_STATES[@]}"; do
+		pid="$(weir_node_pid "$st")"
+		[ -n "$pid" ] || continue
 		kill -TERM "$pid" 2>/dev/null || true
 		for i in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$pid" 2>/dev/null || true
-	fi
+	done
 	# whatever weir umount could not do, so that no dead mount outlives the test
 	for mp in "${WEIR_MOUNTS[@]}"; do
 		if is_mounted "$mp"; then
@@ -60,7 +70,7 @@ weir_teardown() {
 			umount -l "$mp" 2>/dev/null || fusermount3 -uz "$mp" 2>/dev/null || true
 		fi
 	done
-	[ -n "${WEIR_TIER_DIR:-}" ] && rm -rf "$WEIR_TIER_DIR"
+	for td in "${WEIR_ALL_TIERS[@]}"; do rm -rf "$td"; done
 }
 
 # On failure, the daemon's last words help more than anything else.
