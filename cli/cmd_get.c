@@ -214,10 +214,12 @@ static int watch_dataloads(const struct controller_client *cc, const struct get_
 			   struct objmodel_list *l)
 {
 	int rc = 0;
+	size_t followed = 0;
 	for (size_t i = 0; i < l->n; i++) {
 		enum dataload_phase p = l->items[i]->dataload.status.phase;
 		if (p == DATALOAD_PHASE_COMPLETE || p == DATALOAD_PHASE_FAILED)
 			continue;
+		followed++;
 		int r = dataload_watch_follow(cc, "get", l->items[i]->meta.namespace,
 					      l->items[i]->meta.name, stdout);
 		if (r < 0)
@@ -225,6 +227,8 @@ static int watch_dataloads(const struct controller_client *cc, const struct get_
 		if (r > 0)
 			rc = 1;
 	}
+	if (!followed)
+		return rc;
 	struct objmodel_list *again;
 	if (fetch(cc, o, &again) < 0)
 		return 1;

@@ -79,6 +79,18 @@ int cmd_load(int argc, char **argv, const struct global_opts *g)
 	}
 	struct controller_client cc;
 	controller_client_init(&cc, g->state_dir);
+	struct objmodel_list *dsl;
+	if (controller_client_get(&cc, "load", "Dataset", ns, ds, &dsl) < 0)
+		return 1;
+	enum dataset_phase ph = dsl->n ? dsl->items[0]->dataset.status.phase : DATASET_PHASE_NONE;
+	objmodel_list_free(dsl);
+	if (ph == DATASET_PHASE_FAILED) {
+		fprintf(stderr,
+			"weir load: dataset %s/%s is Failed; `weir describe dataset %s -n %s` tells "
+			"why\n",
+			ns, ds, ds, ns);
+		return 1;
+	}
 	char gen[300];
 	int rc = 1;
 	for (int attempt = 0; attempt < 5; attempt++) {

@@ -41,10 +41,8 @@ int controller_client_request(const struct controller_client *cc, const char *cm
 	if (r < 0) {
 		fprintf(stderr,
 			"weir %s: no weir-controller answers on \"%s\" (%s); start one with `weir "
-			"up`%s%s\n",
-			cmd, cc->socket_path, strerror(-r),
-			strcmp(cc->state_dir, "/var/lib/weir") ? " --state-dir " : "",
-			strcmp(cc->state_dir, "/var/lib/weir") ? cc->state_dir : "");
+			"up` (state directory \"%s\")\n",
+			cmd, cc->socket_path, strerror(-r), cc->state_dir);
 		return r;
 	}
 	if (resp->error) {

@@ -119,9 +119,7 @@ int dataload_watch_follow(const struct controller_client *cc, const char *cmd, c
 			return rc;
 		}
 		if (d->status.phase != DATALOAD_PHASE_EXECUTING) {
-			snprintf(line, sizeof(line), "%s %s %s", dl->meta.name,
-				 dataload_phase_name(d->status.phase) ? dataload_phase_name(d->status.phase)
-								     : "",
+			snprintf(line, sizeof(line), "%s Pending %s", dl->meta.name,
 				 last_condition(&d->status.conditions));
 		} else {
 			progress_line(dl, rate, line, sizeof(line), tty);

@@ -214,6 +214,10 @@ int apply_delete(struct store *st, const char *kind, const char *ns, const char 
 	bool is_ns = !strcmp(kind, "Namespace");
 	if (is_ns)
 		ns = "";
+	if (is_ns && !strcmp(name, OBJMODEL_DEFAULT_NAMESPACE)) {
+		snprintf(errbuf, errlen, "namespace \"default\" cannot be deleted");
+		return -EPERM;
+	}
 	int r = store_get(st, kind, ns, name, &json);
 	if (r == -ENOENT) {
 		snprintf(errbuf, errlen, "%s \"%s\" not found%s%s%s",
@@ -236,8 +240,9 @@ int apply_delete(struct store *st, const char *kind, const char *ns, const char 
 		if (r >= 0 && count > 0) {
 			snprintf(errbuf, errlen,
 				 "namespace \"%s\" still holds %zu objects; delete them first (`weir "
-				 "get dataset,dataload,runtime -n %s`)",
-				 name, count, name);
+				 "get dataset -n %s`, `weir get dataload -n %s`, `weir get runtime -n "
+				 "%s`)",
+				 name, count, name, name, name);
 			r = -EBUSY;
 		}
 		if (r < 0)
@@ -261,5 +266,25 @@ out:
 	objmodel_list_free(all);
 	objmodel_free(obj);
 	free(json);
+	return r;
+}
+
+int apply_default_namespace(struct store *st, int64_t now)
+{
+	char *j = NULL;
+	int r = store_get(st, "Namespace", "", OBJMODEL_DEFAULT_NAMESPACE, &j);
+	free(j);
+	if (r != -ENOENT)
+		return r;
+	struct objmodel *ns = objmodel_new(OBJMODEL_NAMESPACE, NULL, OBJMODEL_DEFAULT_NAMESPACE);
+	if (!ns)
+		return -ENOMEM;
+	ns->meta.creation_timestamp = now;
+	char *text = NULL;
+	r = objmodel_to_json_string(ns, false, &text);
+	if (r >= 0)
+		r = store_put(st, "Namespace", "", OBJMODEL_DEFAULT_NAMESPACE, text, now);
+	free(text);
+	objmodel_free(ns);
 	return r;
 }

@@ -34,6 +34,10 @@ int apply_objects(struct store *st, const char *const *jsons, size_t n, bool cre
 int apply_delete(struct store *st, const char *kind, const char *ns, const char *name,
 		 bool deny_by_default, char *result, size_t rlen, char *errbuf, size_t errlen);
 
+/* Stores the Namespace "default" unless it exists (at start: it always exists, as in
+ * Kubernetes). Returns 0 or -errno. */
+int apply_default_namespace(struct store *st, int64_t now);
+
 /* kubectl's resource name of a kind: "datasets.data.fluid.io" (plural), "namespaces". Writes
  * buf. kind_name is as written ("AlluxioRuntime"). */
 char *apply_resource_name(const char *kind_name, bool plural, char *buf, size_t len);

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "apply.h"
 #include "config.h"
 #include "control.h"
 #include "controller.h"
@@ -65,6 +66,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_info("store: sqlite \"%s\"", dbpath);
+	r = apply_default_namespace(ctl.store, ctl.started);
+	if (r < 0) {
+		log_err("store: cannot create namespace \"default\": %s", strerror(-r));
+		store_close(ctl.store);
+		return 1;
+	}
 	pthread_mutex_init(&ctl.lock, NULL);
 	pthread_cond_init(&ctl.wake, NULL);
 

@@ -28,7 +28,6 @@ struct reply {
 	char *delete_linep;
 	struct store_list objects;
 	char **object_texts;
-	char *extra_json; /* the synthesized "default" namespace */
 	Weir__MountRequest mount;
 	struct mount_plan plan;
 	Weir__TierSpec tiers[RECONCILE_MAX_TIERS];
@@ -112,20 +111,8 @@ static void handle_get(struct controller *ctl, const Weir__GetRequest *g, struct
 		reply_error(rp, r);
 		return;
 	}
-	/* "default" always exists; list it first as kubectl does (sorted by name). */
-	struct objmodel *def = NULL;
-	char *def_json = NULL;
-	if (is_ns && (!g->name[0] || !strcmp(g->name, OBJMODEL_DEFAULT_NAMESPACE))) {
-		def = objmodel_new(OBJMODEL_NAMESPACE, NULL, OBJMODEL_DEFAULT_NAMESPACE);
-		if (def) {
-			def->meta.creation_timestamp = ctl->started;
-			objmodel_to_json_string(def, false, &def_json);
-			objmodel_free(def);
-		}
-	}
 	rp->object_texts = calloc(rp->objects.n + 1, sizeof(char *));
 	if (!rp->object_texts) {
-		free(def_json);
 		snprintf(rp->msg, sizeof(rp->msg), "out of memory");
 		reply_error(rp, -ENOMEM);
 		return;
@@ -134,15 +121,8 @@ static void handle_get(struct controller *ctl, const Weir__GetRequest *g, struct
 	for (size_t i = 0; i < rp->objects.n; i++) {
 		if (g->name[0] && strcmp(rp->objects.items[i].name, g->name))
 			continue;
-		if (def_json && !rp->extra_json &&
-		    strcmp(rp->objects.items[i].name, OBJMODEL_DEFAULT_NAMESPACE) > 0)
-			rp->object_texts[n++] = rp->extra_json = def_json;
-		if (is_ns && !strcmp(rp->objects.items[i].name, OBJMODEL_DEFAULT_NAMESPACE))
-			continue;
 		rp->object_texts[n++] = rp->objects.items[i].json;
 	}
-	if (def_json && !rp->extra_json)
-		rp->object_texts[n++] = rp->extra_json = def_json;
 	if (g->name[0] && n == 0) {
 		char rn[128];
 		snprintf(rp->msg, sizeof(rp->msg), "%s \"%s\" not found%s%s%s",
@@ -242,7 +222,6 @@ static bool handle(struct controller *ctl, int fd)
 	apply_result_free(&rp->results);
 	store_list_free(&rp->objects);
 	free(rp->object_texts);
-	free(rp->extra_json);
 	free(rp);
 	protobuf_c_message_free_unpacked(m, NULL);
 	return shutdown;
