@@ -10,7 +10,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 SCALE="${BENCH_SCALE:-0.2}"          # 0.2 -> 268 MiB in spark-3.3.1
 RATE="${BENCH_RATE:-10000000}"       # bytes/s per connection (10 MB/s)
-RUNS="${BENCH_RUNS:-3}"              # warm runs; the best is reported
+RUNS="${BENCH_RUNS:-5}"              # warm runs; the best is reported
 WEIR_ARGS=(${BENCH_WEIR_ARGS:-})     # e.g. "--fetch-concurrency 32 --block-size 8MiB"
 
 require_root_fuse

@@ -54,7 +54,7 @@ stat_json() {
 
 step "generate the tree (scale $SCALE) and serve it with nginx on loopback"
 "$here/../helpers/gentree.sh" "$TREE" "$SCALE" | sed 's/^/  /'
-nginx_start "$TMP/nginx" "$TREE"
+nginx_start "$TMP/nginx" "$TREE" --json
 TOTAL=$(( $(find "$TREE/spark-3.3.1" -type f -printf '%s+') 0 ))
 ok "nginx (pid $NGINX_PID) serves $NGINX_URL; spark-3.3.1 holds $TOTAL bytes"
 
@@ -73,6 +73,11 @@ for d in spark-3.1.3 spark-3.2.3 spark-3.3.1; do
 done
 if touch "$MP/spark-3.3.1/new" 2>/dev/null; then fail "creating a file in the view succeeded; the mount must be read-only"; fi
 ok "three directories; the view refuses writes"
+
+step "the whole view has the server's paths and sizes (find)"
+tree_of() { (cd "$1" && find . -mindepth 1 \( -type d -printf '%P/\n' \) -o \( -type f -printf '%P %s\n' \) | LC_ALL=C sort); }
+diff <(tree_of "$TREE") <(tree_of "$MP") >&2 || fail "the view's paths or sizes differ from the server's tree (diff above: < server, > view)"
+ok "$(tree_of "$MP" | wc -l) paths, all with the server's sizes"
 
 step "sizes in the view match the server's"
 for f in "$TREE/spark-3.3.1"/*; do
@@ -149,6 +154,20 @@ pt="$(json_get "$TMP/stat.json" passthrough_opens)"
 # reads never reach weir, so count those opens as hits too.
 [ "$((hits + pt))" -gt 0 ] ||
 	fail "weir stat says hits=$hits, passthrough_opens=$pt after a copy served from the cache"
+
+step "the same tree through nginx's JSON autoindex ($NGINX_JSON_URL)"
+MPJ="$TMP/mnt-json"
+weir_mount "$NGINX_JSON_URL" "$MPJ" --tier "$TIERS" --metadata-ttl 3600
+diff <(printf '%s\n' spark-3.1.3 spark-3.2.3 spark-3.3.1) <(ls -A "$MPJ") >&2 ||
+	fail "ls $MPJ (JSON listing) does not list exactly the three release directories (diff above)"
+diff <(cd "$TREE" && find . | sort) <(cd "$MPJ" && find . | sort) >&2 ||
+	fail "the JSON-listed view holds other paths than the server's tree (diff above)"
+for rel in "spark-3.2.3/Überblick-données-データ.txt" "spark-3.1.3/release notes 3.1.3.txt" \
+	"spark-3.2.3/docs/api/index 100%.html" "spark-3.3.1/spark-3.3.1.tgz"; do
+	cmp "$TREE/$rel" "$MPJ/$rel" || fail "\"$rel\" read through the JSON-listed view differs from the server's"
+done
+ok "same paths as the server's tree; four files match, awkward names included"
+out="$(w umount "$MPJ" 2>&1)" || fail "weir umount $MPJ exited with $?: $out"
 
 step "a file changed on the server reads new bytes after the metadata TTL (--metadata-ttl 1)"
 out="$(w umount "$MP" 2>&1)" || fail "weir umount $MP exited with $?: $out"
