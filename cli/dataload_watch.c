@@ -119,8 +119,9 @@ int dataload_watch_follow(const struct controller_client *cc, const char *cmd, c
 			return rc;
 		}
 		if (d->status.phase != DATALOAD_PHASE_EXECUTING) {
-			snprintf(line, sizeof(line), "%s Pending %s", dl->meta.name,
-				 last_condition(&d->status.conditions));
+			const char *why = last_condition(&d->status.conditions);
+			snprintf(line, sizeof(line), "%s Pending%s%s", dl->meta.name, *why ? ": " : "",
+				 why);
 		} else {
 			progress_line(dl, rate, line, sizeof(line), tty);
 		}

@@ -45,8 +45,9 @@ static int node_call(struct controller *ctl, const Weir__Request *req, Weir__Res
 }
 
 /* Sets a condition only when its status, reason or message changes (conditions_set keeps the
- * transition time, but not copying is cheaper and keeps writes rare). */
-static void cond_set(struct conditions *c, const char *type, const char *status,
+ * transition time, but not copying is cheaper and keeps writes rare). Returns true when it
+ * changed. */
+static bool cond_set(struct conditions *c, const char *type, const char *status,
 		     const char *reason, const char *message, int64_t now)
 {
 	for (size_t i = 0; i < c->n; i++) {
@@ -55,9 +56,9 @@ static void cond_set(struct conditions *c, const char *type, const char *status,
 			continue;
 		if (cd->status && !strcmp(cd->status, status) && cd->reason &&
 		    !strcmp(cd->reason, reason) && cd->message && !strcmp(cd->message, message))
-			return;
+			return false;
 	}
-	conditions_set(c, type, status, reason, message, now);
+	return conditions_set(c, type, status, reason, message, now) == 0;
 }
 
 static void cond_del(struct conditions *c, const char *type)
@@ -149,10 +150,10 @@ static void reconcile_source(struct controller *ctl, struct objmodel_list *l,
 	Weir__Response *resp;
 	r = node_call(ctl, &req, &resp, err, sizeof(err));
 	if (r == -EHOSTDOWN) {
-		log_warn("dataset %s/%s: %s", ds->meta.namespace, ds->meta.name, err);
 		if (st->phase == DATASET_PHASE_NONE)
 			st->phase = DATASET_PHASE_NOT_BOUND;
-		cond_set(&st->conditions, "Ready", "False", "NodeUnavailable", err, now);
+		if (cond_set(&st->conditions, "Ready", "False", "NodeUnavailable", err, now))
+			log_warn("dataset %s/%s: %s", ds->meta.namespace, ds->meta.name, err);
 		return;
 	}
 	if (r < 0) {
@@ -305,7 +306,9 @@ static int dataload_start(struct controller *ctl, struct objmodel_list *l, struc
 		req.load = &lr;
 		r = node_call(ctl, &req, &resp, err, sizeof(err));
 		if (r == -EHOSTDOWN) {
-			log_warn("dataload %s/%s: %s", dl->meta.namespace, dl->meta.name, err);
+			if (cond_set(&dl->dataload.status.conditions, "Waiting", "True",
+				     "NodeUnavailable", err, now))
+				log_warn("dataload %s/%s: %s", dl->meta.namespace, dl->meta.name, err);
 		} else if (r < 0) {
 			char msg[8400];
 			snprintf(msg, sizeof(msg), "weir-node refused the load: %s", err);
