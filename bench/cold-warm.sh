@@ -50,6 +50,7 @@ python3 "$here/../tests/helpers/throttle.py" "$TPORT" "$NGINX_PORT" "$RATE" >"$T
 tpid=$!
 at_exit "kill $tpid 2>/dev/null"
 sleep 0.5
+kill -0 "$tpid" 2>/dev/null || fail "throttle.py exited at start: $(cat "$TMP/throttle.log")"
 THROTTLED="http://127.0.0.1:$TPORT/"
 note "spark-3.3.1: $BYTES bytes; nginx $NGINX_URL (limit_rate, 1 s burst per request); throttled $THROTTLED"
 
