@@ -95,6 +95,28 @@ step "missing local:// path: mount fails naming it"
 EXPECT=("$TMP/does-not-exist")
 expect_mount_fails "local path" "local://$TMP/does-not-exist" "$MP" --tier "$TIERS"
 
+step "tier full at run time (6 MiB tmpfs under a 1 GiB quota): evict, then serve or fail cleanly"
+mkdir -p "$TMP/full" "$TMP/src" "$TMP/mnt-full"
+rand_file "$TMP/src/big.bin" $((24 * 1024 * 1024 + 5)) full-big
+rand_file "$TMP/src/small.bin" 100000 full-small
+mount -t tmpfs -o size=6m weir-test-full "$TMP/full" || fail "cannot mount a 6 MiB tmpfs at $TMP/full"
+at_exit "umount -l '$TMP/full' 2>/dev/null"
+weir_mount "local://$TMP/src" "$TMP/mnt-full" --tier "mem:$TMP/full/tier:1GiB"
+rc=0
+timeout -k 5 120 cat "$TMP/mnt-full/big.bin" >"$TMP/full-out" 2>"$TMP/cat.err" || rc=$?
+if [ "$rc" -eq 0 ]; then
+	cmp "$TMP/full-out" "$TMP/src/big.bin" || fail "with the tier full, big.bin read through the view has wrong bytes"
+	ok "a 24 MiB read through a 6 MiB tier succeeded with the right bytes"
+else
+	[ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] || fail "with the tier full, the read of big.bin hung for 120 s"
+	grep -q "Input/output error\|No space left" "$TMP/cat.err" || fail "with the tier full, cat failed ($rc) with neither EIO nor ENOSPC: $(cat "$TMP/cat.err")"
+	ok "with the tier full, the read failed cleanly: $(cat "$TMP/cat.err")"
+fi
+[ -n "$(weir_node_pid)" ] || fail "weir-node died while its tier was full"
+cmp "$TMP/mnt-full/small.bin" "$TMP/src/small.bin" || fail "after the tier filled up, small.bin reads wrong bytes"
+ok "weir-node is alive and small.bin reads right afterwards"
+out="$(w umount "$TMP/mnt-full" 2>&1)" || fail "weir umount $TMP/mnt-full exited with $?: $out"
+
 step "UFS dies mid-read: the read fails with EIO in bounded time"
 weir_mount "$NGINX_URL" "$MP" --tier "$TIERS" --block-size 1MiB --fetch-concurrency 4 --metadata-ttl 3600
 [ "$(stat -c %s "$MP/data/big.bin")" -eq "$BIG_SIZE" ] || fail "big.bin has the wrong size in the view"
