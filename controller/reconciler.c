@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "control.h"
+#include "cron.h"
 #include "log.h"
 #include "reconcile.h"
 
@@ -257,8 +258,10 @@ static void dataload_fail(struct objmodel *dl, const char *reason, const char *m
 {
 	dl->dataload.status.phase = DATALOAD_PHASE_FAILED;
 	dl->dataload.status.completion_time = now;
-	if (dl->dataload.status.start_time)
-		dl->dataload.status.duration = now - dl->dataload.status.start_time;
+	/* a failed run counts as a run for a Cron schedule */
+	if (!dl->dataload.status.start_time)
+		dl->dataload.status.start_time = now;
+	dl->dataload.status.duration = now - dl->dataload.status.start_time;
 	cond_set(&dl->dataload.status.conditions, "Failed", "True", reason, msg, now);
 }
 
@@ -331,6 +334,55 @@ static int dataload_start(struct controller *ctl, struct objmodel_list *l, struc
 	return r;
 }
 
+/* A Cron DataLoad: is a run due or under way? Starts a new run (back to Pending, progress
+ * cleared) when the schedule's next time after the last run has come. */
+static bool dataload_cron_due(struct objmodel *dl, int64_t now)
+{
+	struct dataload *d = &dl->dataload;
+	char err[1024], ts[40];
+	struct cron c;
+	if (d->status.phase == DATALOAD_PHASE_EXECUTING)
+		return true;
+	if (cron_parse(d->spec.schedule ? d->spec.schedule : "", &c, err, sizeof(err)) < 0) {
+		if (d->status.phase != DATALOAD_PHASE_FAILED)
+			dataload_fail(dl, "BadSchedule", err, now);
+		return false;
+	}
+	bool ran = d->status.phase == DATALOAD_PHASE_COMPLETE ||
+		   d->status.phase == DATALOAD_PHASE_FAILED;
+	int64_t last = ran && d->status.start_time ? d->status.start_time
+						   : dl->meta.creation_timestamp;
+	int64_t next = cron_next(&c, last);
+	if (next < 0) {
+		snprintf(err, sizeof(err), "schedule \"%s\" never matches", d->spec.schedule);
+		if (d->status.phase != DATALOAD_PHASE_FAILED)
+			dataload_fail(dl, "BadSchedule", err, now);
+		return false;
+	}
+	if (now < next) {
+		if (d->status.phase == DATALOAD_PHASE_NONE)
+			d->status.phase = DATALOAD_PHASE_PENDING;
+		snprintf(err, sizeof(err), "schedule \"%s\": next run at %s", d->spec.schedule,
+			 objmodel_format_time(next, ts, sizeof(ts)));
+		cond_set(&d->status.conditions, "Scheduled", "True", "CronScheduled", err, now);
+		return false;
+	}
+	if (ran) {
+		d->status.phase = DATALOAD_PHASE_PENDING;
+		d->status.start_time = 0;
+		d->status.completion_time = 0;
+		d->status.duration = 0;
+		d->status.bytes_done = d->status.bytes_total = 0;
+		d->status.files_done = d->status.files_total = 0;
+		cond_del(&d->status.conditions, "Complete");
+		cond_del(&d->status.conditions, "Failed");
+		log_info("dataload %s/%s: scheduled run (\"%s\")", dl->meta.namespace, dl->meta.name,
+			 d->spec.schedule);
+	}
+	cond_del(&d->status.conditions, "Scheduled");
+	return true;
+}
+
 static void reconcile_dataload(struct controller *ctl, struct objmodel_list *l,
 			       struct objmodel *dl, int64_t now)
 {
@@ -338,18 +390,15 @@ static void reconcile_dataload(struct controller *ctl, struct objmodel_list *l,
 	char key[400], err[1024], ts[40];
 	snprintf(key, sizeof(key), "%s/%s@%s", dl->meta.namespace, dl->meta.name,
 		 objmodel_format_time(dl->meta.creation_timestamp, ts, sizeof(ts)));
-	if (d->status.phase == DATALOAD_PHASE_COMPLETE || d->status.phase == DATALOAD_PHASE_FAILED)
-		return;
-	if (d->status.phase == DATALOAD_PHASE_NONE)
-		d->status.phase = DATALOAD_PHASE_PENDING;
 	if (d->spec.policy == DATALOAD_CRON) {
-		snprintf(err, sizeof(err),
-			 "Cron schedules are not run yet: schedule \"%s\" is stored but weir does "
-			 "not run it; apply a DataLoad with policy Once to load now",
-			 d->spec.schedule ? d->spec.schedule : "");
-		cond_set(&d->status.conditions, "Scheduled", "False", "CronNotSupported", err, now);
+		if (!dataload_cron_due(dl, now))
+			return;
+	} else if (d->status.phase == DATALOAD_PHASE_COMPLETE ||
+		   d->status.phase == DATALOAD_PHASE_FAILED) {
 		return;
 	}
+	if (d->status.phase == DATALOAD_PHASE_NONE)
+		d->status.phase = DATALOAD_PHASE_PENDING;
 	const struct objmodel *ds = reconcile_find(l, OBJMODEL_DATASET, d->spec.dataset_namespace,
 						   d->spec.dataset_name);
 	if (d->status.phase == DATALOAD_PHASE_PENDING) {
