@@ -548,6 +548,17 @@ static int revalidate(struct view *v, struct handle *h)
 	return 0;
 }
 
+static void release_held(struct view *v, uint64_t obj, uint64_t first,
+			 const struct fetch_result *held, size_t nheld)
+{
+	for (size_t i = 0; i < nheld; i++) {
+		if (held[i].mem)
+			free(held[i].mem);
+		else
+			block_store_release(v->src.store, obj, first + i);
+	}
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -617,7 +628,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		nsegs = ranges_append(segs, nsegs, &piece);
 	}
 
-reply:
+reply:;
+	/* Once replied, the reader may close the file: h can be freed by a RELEASE on another
+	 * thread, so nothing after a reply may touch it. */
+	uint64_t obj = h->obj;
 	if (r < 0) {
 		fuse_reply_err(req, errno_for_fuse(r));
 	} else {
@@ -643,14 +657,10 @@ reply:
 		atomic_fetch_add(&v->read_bytes, total);
 		int rr = fuse_reply_data(req, &bv.vec, 0);
 		if (rr < 0 && rr != -ENOENT)
-			log_debug("reply to read of \"%s\": %s", h->path, strerror(-rr));
+			log_debug("reply to a read of inode %llu: %s", (unsigned long long)ino,
+				  strerror(-rr));
 	}
-	for (size_t i = 0; i < nheld; i++) {
-		if (held[i].mem)
-			free(held[i].mem);
-		else
-			block_store_release(v->src.store, h->obj, first + i);
-	}
+	release_held(v, obj, first, held, nheld);
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -896,6 +906,7 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 	char *argv[] = {"weir-node", "-o", opts, NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
 	v->se = fuse_session_new(&args, &view_ops, sizeof(view_ops), v);
+	fuse_opt_free_args(&args); /* parsing may have copied them */
 	if (!v->se) {
 		r = -EIO;
 		snprintf(errbuf, errlen, "cannot create a FUSE session for \"%s\"", v->mountpoint);
