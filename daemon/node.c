@@ -208,6 +208,14 @@ struct source_params {
 	unsigned fetch_concurrency;
 };
 
+/* A MountRequest and a SourceRequest carry the same source fields under the same names. */
+#define SOURCE_PARAMS(m, id_)                                                                      \
+	{                                                                                          \
+		.id = (id_), .url = (m)->ufs_url, .tiers = (m)->tiers, .ntiers = (m)->n_tiers,     \
+		.high = (m)->high, .low = (m)->low, .block_size = (m)->block_size,                \
+		.fetch_concurrency = (m)->fetch_concurrency,                                       \
+	}
+
 static int parse_tiers(const struct source_params *p, struct source_config *sc, char *err,
 		       size_t errlen)
 {
@@ -358,16 +366,7 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 		source_id_for_url(m->ufs_url, idbuf);
 		id = idbuf;
 	}
-	struct source_params sp = {
-		.id = id,
-		.url = m->ufs_url,
-		.tiers = m->tiers,
-		.ntiers = m->n_tiers,
-		.high = m->high,
-		.low = m->low,
-		.block_size = m->block_size,
-		.fetch_concurrency = m->fetch_concurrency,
-	};
+	struct source_params sp = SOURCE_PARAMS(m, id);
 	struct source *src;
 	bool created;
 	int r = get_source_locked(n, &sp, &src, &created, err, sizeof(err));
@@ -446,16 +445,7 @@ static void handle_source(struct node *n, const Weir__SourceRequest *m, Weir__Re
 		set_error(resp, -EINVAL, "source \"%s\" needs a UFS URL", m->source_id);
 		goto out;
 	}
-	struct source_params sp = {
-		.id = m->source_id,
-		.url = m->ufs_url,
-		.tiers = m->tiers,
-		.ntiers = m->n_tiers,
-		.high = m->high,
-		.low = m->low,
-		.block_size = m->block_size,
-		.fetch_concurrency = m->fetch_concurrency,
-	};
+	struct source_params sp = SOURCE_PARAMS(m, m->source_id);
 	struct source *src;
 	bool created;
 	int r = get_source_locked(n, &sp, &src, &created, err, sizeof(err));
