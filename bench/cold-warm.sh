@@ -66,24 +66,20 @@ t_cold="$(timed "$SHM/out" cp -R "$MP/spark-3.3.1" "$SHM/out")"
 note "cold cp -R: $t_cold s ($(mbps "$BYTES" "$t_cold"))"
 diff -rq "$SHM/tree/spark-3.3.1" "$SHM/out" >/dev/null || fail "the cold copy differs from the source"
 
-step "warm: remount (empty page cache), cp -R through the daemon; best of $RUNS"
+step "warm, page cache and tmpfs, interleaved so the machine's noise hits all three; best of $RUNS"
+# each round: remount (empty page cache) -> cp through the daemon (warm) -> cp again (page cache)
+# -> cp of the same tree from /dev/shm (tmpfs)
 warm=() pc=() tmpfs=()
 for i in $(seq 1 "$RUNS"); do
 	remount "$THROTTLED"
 	warm+=("$(timed "$SHM/out" cp -R "$MP/spark-3.3.1" "$SHM/out")")
+	pc+=("$(timed "$SHM/out" cp -R "$MP/spark-3.3.1" "$SHM/out")")
+	tmpfs+=("$(timed "$SHM/out" cp -R "$SHM/tree/spark-3.3.1" "$SHM/out")")
 done
-t_warm="$(best "${warm[@]}")"
-note "warm runs: ${warm[*]} s; best $t_warm s ($(mbps "$BYTES" "$t_warm"))"
-
-step "page-cache re-read: cp -R again without remounting; best of $RUNS"
-for i in $(seq 1 "$RUNS"); do pc+=("$(timed "$SHM/out" cp -R "$MP/spark-3.3.1" "$SHM/out")"); done
-t_pc="$(best "${pc[@]}")"
-note "page-cache runs: ${pc[*]} s; best $t_pc s"
-
-step "tmpfs: cp -R of the same tree from /dev/shm; best of $RUNS"
-for i in $(seq 1 "$RUNS"); do tmpfs+=("$(timed "$SHM/out" cp -R "$SHM/tree/spark-3.3.1" "$SHM/out")"); done
-t_tmpfs="$(best "${tmpfs[@]}")"
-note "tmpfs runs: ${tmpfs[*]} s; best $t_tmpfs s ($(mbps "$BYTES" "$t_tmpfs"))"
+t_warm="$(best "${warm[@]}")" t_pc="$(best "${pc[@]}")" t_tmpfs="$(best "${tmpfs[@]}")"
+note "warm runs:       ${warm[*]} s; best $t_warm s ($(mbps "$BYTES" "$t_warm"))"
+note "page-cache runs: ${pc[*]} s; best $t_pc s ($(mbps "$BYTES" "$t_pc"))"
+note "tmpfs runs:      ${tmpfs[*]} s; best $t_tmpfs s ($(mbps "$BYTES" "$t_tmpfs"))"
 
 pid="$(weir_node_pid)"
 rss="$(awk '/VmHWM/ { print $2 " " $3 }' "/proc/$pid/status" 2>/dev/null || echo unknown)"
