@@ -5,29 +5,27 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-scripts/install-deps.sh
-
-if [ -f build/meson-private/coredata.dat ]; then
-	meson setup --reconfigure build
-else
-	meson setup build
-fi
-if ! ninja -C build; then
-	echo "test: the build failed (errors above); fix it and run scripts/test.sh again" >&2
+# Whatever stops us before the tests, the last line keeps its form.
+broken() {
+	echo "test: $1" >&2
 	echo "0 passed, 1 failed"
 	exit 1
+}
+
+scripts/install-deps.sh || broken "installing the dependencies failed (scripts/install-deps.sh, output above)"
+if [ -f build/meson-private/coredata.dat ]; then
+	meson setup --reconfigure build || broken "meson setup --reconfigure build failed (output above)"
+else
+	meson setup build || broken "meson setup build failed (output above)"
 fi
+ninja -C build || broken "the build failed (errors above); fix it and run scripts/test.sh again"
 
 rm -f build/meson-logs/testlog.json
 rc=0
 meson test -C build --print-errorlogs "$@" || rc=$?
 
 log=build/meson-logs/testlog.json
-if [ ! -s "$log" ]; then
-	echo "test: meson test wrote no $log (exit $rc); see the output above" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
+[ -s "$log" ] || broken "meson test wrote no $log (exit $rc); see the output above"
 # A skipped test counts as failed: on CI every suite must run (a missing privilege is a failure).
 read -r passed failed < <(python3 - "$log" <<'PY'
 import json, sys
