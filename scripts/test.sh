@@ -39,7 +39,7 @@ for line in open(sys.argv[1]):
         passed += 1
     else:
         failed += 1
-        print(f"test: {r.get('name')} ({r.get('suite')}): {r.get('result')}", file=sys.stderr)
+        print(f"test: {r.get('name')}: {r.get('result')}", file=sys.stderr)
 print(passed, failed)
 PY
 )
