@@ -67,8 +67,7 @@ int dataload_watch_follow(const struct controller_client *cc, const char *cmd, c
 			  const char *name, FILE *out)
 {
 	bool tty = isatty(fileno(out));
-	double last_print = 0, prev_t = 0, rate = 0;
-	uint64_t prev_b = 0;
+	double last_print = 0, rate = 0;
 	enum dataload_phase last_phase = DATALOAD_PHASE_NONE;
 	char line[1024];
 	bool drawn = false;
@@ -88,16 +87,12 @@ int dataload_watch_follow(const struct controller_client *cc, const char *cmd, c
 		const struct objmodel *dl = l->items[0];
 		const struct dataload *d = &dl->dataload;
 		double t = now_s();
+		/* The average since the load started: the node reports bytes as files finish, so
+		 * an instantaneous rate would swing between zero and bursts. */
 		if (d->status.phase == DATALOAD_PHASE_EXECUTING) {
-			if (prev_t > 0 && t > prev_t && d->status.bytes_done >= prev_b) {
-				double inst = (double)(d->status.bytes_done - prev_b) / (t - prev_t);
-				if (d->status.bytes_done != prev_b || t - prev_t > 2)
-					rate = rate > 0 ? 0.6 * rate + 0.4 * inst : inst;
-			}
-			if (d->status.bytes_done != prev_b || prev_t == 0) {
-				prev_t = t;
-				prev_b = d->status.bytes_done;
-			}
+			int64_t elapsed = (int64_t)time(NULL) - d->status.start_time;
+			if (d->status.start_time > 0 && elapsed > 0)
+				rate = (double)d->status.bytes_done / (double)elapsed;
 		}
 		bool ended = d->status.phase == DATALOAD_PHASE_COMPLETE ||
 			     d->status.phase == DATALOAD_PHASE_FAILED;
