@@ -29,6 +29,7 @@ static void mount_usage(FILE *out)
 		"         [--high 0.95] [--low 0.7] [--block-size 4MiB] [--fetch-concurrency N]\n"
 		"         [--metadata-ttl SECONDS] [--foreground] [--no-prefetch] [--no-passthrough]\n"
 		"         [--label NAMESPACE/DATASET]   (how weir top and /metrics name it)\n"
+		"         [--read-write]   (local:// only: writes go through to the source)\n"
 		"  ufs-url: http(s)://host/dir/ (an autoindex tree) or local:///abs/path\n"
 		"  dataset: a Dataset known to weir-controller (`weir up`); its Runtime gives the\n"
 		"           tiers, a reference reads its source's cache\n");
@@ -205,6 +206,7 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 		{"no-prefetch", no_argument, NULL, 'P'},
 		{"no-passthrough", no_argument, NULL, 'T'},
 		{"label", required_argument, NULL, 'N'},
+		{"read-write", no_argument, NULL, 'W'},
 		{"namespace", required_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -215,7 +217,7 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	double high = 0.95, low = 0.7;
 	uint64_t block_size = 4u << 20;
 	unsigned concurrency = 16, ttl_ms = 300000;
-	int foreground = 0, no_prefetch = 0, no_passthrough = 0, c;
+	int foreground = 0, no_prefetch = 0, no_passthrough = 0, read_write = 0, c;
 	const char *ns_label = "", *ds_label = "";
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "hn:", opts, NULL)) != -1) {
@@ -263,6 +265,9 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 			break;
 		case 'T':
 			no_passthrough = 1;
+			break;
+		case 'W':
+			read_write = 1;
 			break;
 		case 'N': {
 			/* NAMESPACE/DATASET: how weir top and /metrics name a plain mount */
@@ -331,6 +336,7 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	m.metadata_ttl_ms = ttl_ms;
 	m.no_prefetch = no_prefetch;
 	m.no_passthrough = no_passthrough;
+	m.read_write = read_write;
 	m.namespace_ = (char *)ns_label;
 	m.dataset = (char *)ds_label;
 	Weir__Request req = WEIR__REQUEST__INIT;
@@ -345,6 +351,8 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	} else if (resp->error) {
 		fprintf(stderr, "weir mount: %s\n", resp->message);
 		rc = 1;
+	} else if (resp->message && *resp->message) {
+		fprintf(stderr, "weir mount: note: %s\n", resp->message);
 	}
 	if (resp)
 		weir__response__free_unpacked(resp, NULL);

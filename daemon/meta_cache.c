@@ -415,3 +415,40 @@ int meta_cache_validate(struct meta_cache *mc, const char *path, unsigned ttl_ms
 	*ret_changed = changed;
 	return 0;
 }
+
+static void mark_stale_locked(struct meta_cache *mc, const char *dir)
+{
+	struct dir_listing *d = strmap_get(mc->dirs, dir);
+	if (d)
+		d->fetched_ms = 0;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(mc->db, "UPDATE dirs SET fetched_ms = 0 WHERE path = ?", -1, &st,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, dir, -1, SQLITE_STATIC);
+		sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+}
+
+void meta_cache_invalidate(struct meta_cache *mc, const char *path)
+{
+	char parent[4096];
+	const char *name;
+	split_path(path, parent, sizeof(parent), &name);
+	pthread_mutex_lock(&mc->lock);
+	/* Expire the validation but keep the version: the next validate compares against it,
+	 * sees the change, and every view drops its page cache of the old bytes. */
+	struct validation *v = strmap_get(mc->valid, path);
+	if (v)
+		v->at_ms = 0;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(mc->db, "UPDATE validated SET at_ms = 0 WHERE path = ?", -1, &st,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+		sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	mark_stale_locked(mc, path);
+	mark_stale_locked(mc, parent);
+	pthread_mutex_unlock(&mc->lock);
+}

@@ -32,5 +32,9 @@ int meta_cache_getattr(struct meta_cache *mc, const char *path, unsigned ttl_ms,
 int meta_cache_validate(struct meta_cache *mc, const char *path, unsigned ttl_ms, bool force,
 			struct ufs_attr *ret, bool *ret_changed);
 
+/* Forgets what is known of path after weir changed it: its validated version, its listing if
+ * it is a directory, and its parent's listing, so the next look asks the UFS. */
+void meta_cache_invalidate(struct meta_cache *mc, const char *path);
+
 /* Milliseconds since the epoch; the clock the cache ages entries by. */
 int64_t meta_cache_now_ms(void);

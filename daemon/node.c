@@ -388,7 +388,16 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 		.no_prefetch = m->no_prefetch,
 		.no_passthrough = m->no_passthrough,
 		.read_streams = n->tracker == NULL,
+		.read_write = m->read_write && ufs_writable(src->ufs),
 	};
+	if (m->read_write && !vc.read_write) {
+		/* A grant can say rw; an HTTP tree still cannot be written. Serve it read-only and
+		 * say so, rather than refuse the reader. */
+		set_error(resp, 0, "%s cannot be written (only local:// sources can): \"%s\" is "
+				   "read-only",
+			  m->ufs_url, mp);
+		log_notice("%s", resp->message);
+	}
 	struct node_view *nv = calloc(1, sizeof(*nv));
 	r = nv ? 0 : -ENOMEM;
 	if (nv) {
@@ -416,8 +425,9 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 		if (r < 0)
 			log_warn("eBPF will not see \"%s\": %s", mp, strerror(-r));
 	}
-	log_info("mounted %s%s at \"%s\" (metadata TTL %u ms)%s", m->ufs_url,
-		 m->subpath && *m->subpath ? m->subpath : "", mp, vc.metadata_ttl_ms,
+	log_info("mounted %s%s at \"%s\" %s (metadata TTL %u ms)%s", m->ufs_url,
+		 m->subpath && *m->subpath ? m->subpath : "", mp,
+		 vc.read_write ? "read-write" : "read-only", vc.metadata_ttl_ms,
 		 created ? "" : ", sharing the source's cache");
 out:
 	pthread_mutex_unlock(&n->lock);

@@ -189,3 +189,36 @@ int ufs_probe(struct ufs *u, char *errbuf, size_t errlen)
 		snprintf(errbuf, errlen, "%s/: %s", u->url, strerror(-r));
 	return r;
 }
+
+bool ufs_writable(const struct ufs *u)
+{
+	return u->ops->open_write != NULL;
+}
+
+int ufs_open_write(struct ufs *u, const char *path, int flags, unsigned mode)
+{
+	if (!path_ok(path) || path[1] == '\0')
+		return -EINVAL;
+	return u->ops->open_write ? u->ops->open_write(u, path, flags, mode) : -EROFS;
+}
+
+int ufs_mkdir(struct ufs *u, const char *path, unsigned mode)
+{
+	if (!path_ok(path) || path[1] == '\0')
+		return -EINVAL;
+	return u->ops->mkdir ? u->ops->mkdir(u, path, mode) : -EROFS;
+}
+
+int ufs_remove(struct ufs *u, const char *path, bool dir)
+{
+	if (!path_ok(path) || path[1] == '\0')
+		return -EINVAL;
+	return u->ops->remove ? u->ops->remove(u, path, dir) : -EROFS;
+}
+
+int ufs_rename(struct ufs *u, const char *from, const char *to)
+{
+	if (!path_ok(from) || !path_ok(to) || from[1] == '\0' || to[1] == '\0')
+		return -EINVAL;
+	return u->ops->rename ? u->ops->rename(u, from, to) : -EROFS;
+}

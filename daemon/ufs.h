@@ -56,6 +56,11 @@ struct ufs_ops {
 	int (*stat)(struct ufs *u, const char *path, struct ufs_attr *ret_attr);
 	int (*read_async)(struct ufs *u, const char *path, uint64_t off, size_t len, void *buf,
 			  const struct ufs_attr *expect, ufs_read_done_fn done, void *userdata);
+	/* Writing; NULL in read-only backends (http), and the wrappers say -EROFS. */
+	int (*open_write)(struct ufs *u, const char *path, int flags, unsigned mode);
+	int (*mkdir)(struct ufs *u, const char *path, unsigned mode);
+	int (*remove)(struct ufs *u, const char *path, bool dir);
+	int (*rename)(struct ufs *u, const char *from, const char *to);
 };
 
 struct ufs {
@@ -89,6 +94,16 @@ long ufs_read(struct ufs *u, const char *path, uint64_t off, size_t len, void *b
 /* Lists the root to check the UFS answers. Returns 0 or -errno with a message in errbuf
  * naming the URL and the cause ("http://127.0.0.1:9/: Connection refused"). */
 int ufs_probe(struct ufs *u, char *errbuf, size_t errlen);
+
+/* True when the backend can write (local://). */
+bool ufs_writable(const struct ufs *u);
+/* Opens path for writing (flags as open(2): O_WRONLY/O_RDWR, O_CREAT, O_TRUNC, O_EXCL),
+ * beneath the root. Returns an O_CLOEXEC fd owned by the caller, or -errno (-EROFS). */
+int ufs_open_write(struct ufs *u, const char *path, int flags, unsigned mode);
+int ufs_mkdir(struct ufs *u, const char *path, unsigned mode);
+/* Removes a file (dir false) or an empty directory. */
+int ufs_remove(struct ufs *u, const char *path, bool dir);
+int ufs_rename(struct ufs *u, const char *from, const char *to);
 
 extern const struct ufs_ops ufs_local_ops;
 extern const struct ufs_ops ufs_http_ops;

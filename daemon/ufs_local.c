@@ -381,6 +381,88 @@ fail:
 	return r;
 }
 
+static int local_open_write(struct ufs *u, const char *path, int flags, unsigned mode)
+{
+	struct local *l = u->priv;
+	flags &= O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_APPEND;
+	if ((flags & O_ACCMODE) == O_RDONLY)
+		flags = (flags & ~O_ACCMODE) | O_WRONLY;
+	const char *rel = path + 1;
+	struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC | O_NOCTTY),
+			       .mode = (flags & O_CREAT) ? (mode & 07777) : 0,
+			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+	long fd = syscall(SYS_openat2, l->root_fd, rel, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS)
+		fd = openat(l->root_fd, rel, flags | O_CLOEXEC | O_NOCTTY, mode & 07777);
+	if (fd < 0) {
+		int r = errno == EXDEV ? -EACCES : -errno;
+		set_error(u, path, r);
+		return r;
+	}
+	return (int)fd;
+}
+
+/* The directory holding path, opened beneath the root, and path's last component. */
+static int open_parent(struct local *l, const char *path, const char **ret_name)
+{
+	const char *slash = strrchr(path, '/');
+	char parent[4096];
+	size_t len = slash > path ? (size_t)(slash - path) : 1;
+	if (len >= sizeof(parent))
+		return -ENAMETOOLONG;
+	memcpy(parent, path, len);
+	parent[len] = '\0';
+	int fd = open_beneath(l, parent, O_PATH | O_DIRECTORY);
+	if (fd >= 0)
+		*ret_name = slash + 1;
+	return fd;
+}
+
+static int local_mkdir(struct ufs *u, const char *path, unsigned mode)
+{
+	const char *name;
+	int pfd = open_parent(u->priv, path, &name);
+	if (pfd < 0)
+		return pfd;
+	int r = mkdirat(pfd, name, mode & 07777) < 0 ? -errno : 0;
+	close(pfd);
+	if (r < 0)
+		set_error(u, path, r);
+	return r;
+}
+
+static int local_remove(struct ufs *u, const char *path, bool dir)
+{
+	const char *name;
+	int pfd = open_parent(u->priv, path, &name);
+	if (pfd < 0)
+		return pfd;
+	int r = unlinkat(pfd, name, dir ? AT_REMOVEDIR : 0) < 0 ? -errno : 0;
+	close(pfd);
+	if (r < 0)
+		set_error(u, path, r);
+	return r;
+}
+
+static int local_rename(struct ufs *u, const char *from, const char *to)
+{
+	const char *n1, *n2;
+	int p1 = open_parent(u->priv, from, &n1);
+	if (p1 < 0)
+		return p1;
+	int p2 = open_parent(u->priv, to, &n2);
+	if (p2 < 0) {
+		close(p1);
+		return p2;
+	}
+	int r = renameat(p1, n1, p2, n2) < 0 ? -errno : 0;
+	close(p1);
+	close(p2);
+	if (r < 0)
+		set_error(u, from, r);
+	return r;
+}
+
 const struct ufs_ops ufs_local_ops = {
     .scheme = "local",
     .init = local_init,
@@ -388,4 +470,8 @@ const struct ufs_ops ufs_local_ops = {
     .list = local_list,
     .stat = local_stat,
     .read_async = local_read_async,
+    .open_write = local_open_write,
+    .mkdir = local_mkdir,
+    .remove = local_remove,
+    .rename = local_rename,
 };

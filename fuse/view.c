@@ -47,6 +47,8 @@ struct handle {
 	unsigned window;	/* under lock: current prefetch window in blocks */
 	int backing_id;		/* > 0: reads pass through to the tier file */
 	struct inode *ino;
+	int wfd;		/* >= 0: opened for writing, straight on the UFS (rw views) */
+	bool dirty;		/* written or truncated: cached blocks and metadata are stale */
 	uint64_t pinned;	/* blocks 0..pinned-1 are pinned while passed through */
 };
 
@@ -163,7 +165,10 @@ static void fill_stat(struct view *v, fuse_ino_t ino, const struct ufs_attr *a, 
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
-	st->st_mode = a->is_dir ? (S_IFDIR | 0555) : (S_IFREG | 0444);
+	if (v->cfg.read_write)
+		st->st_mode = a->is_dir ? (S_IFDIR | 0755) : (S_IFREG | 0644);
+	else
+		st->st_mode = a->is_dir ? (S_IFDIR | 0555) : (S_IFREG | 0444);
 	st->st_nlink = a->is_dir ? 2 : 1;
 	st->st_size = a->is_dir ? 0 : (off_t)a->size;
 	st->st_blksize = 1 << 20;
@@ -171,7 +176,6 @@ static void fill_stat(struct view *v, fuse_ino_t ino, const struct ufs_attr *a, 
 	st->st_mtim.tv_sec = a->mtime;
 	st->st_ctim.tv_sec = a->mtime;
 	st->st_atim.tv_sec = a->mtime;
-	(void)v;
 }
 
 static int make_entry(struct view *v, const char *path, const struct ufs_attr *a,
@@ -399,6 +403,312 @@ undo:
 	unpin_blocks(v, h);
 }
 
+/* ---- rw views: writes go straight to the UFS, and what weir cached of a changed file or
+ * directory is forgotten, so every view sees the new bytes on its next open. ---- */
+
+static void forget_cached(struct view *v, const char *path)
+{
+	uint64_t obj;
+	meta_cache_invalidate(v->src.meta, path);
+	if (block_store_object_find(v->src.store, path, &obj) == 0)
+		block_store_invalidate(v->src.store, obj);
+}
+
+static struct handle *write_handle_new(struct inode *in, int wfd)
+{
+	struct handle *h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	h->path = strdup(in->path);
+	if (!h->path) {
+		free(h);
+		return NULL;
+	}
+	pthread_mutex_init(&h->lock, NULL);
+	h->ino = in;
+	h->wfd = wfd;
+	return h;
+}
+
+static void open_for_write(fuse_req_t req, struct view *v, struct inode *in,
+			   struct fuse_file_info *fi)
+{
+	int fd = ufs_open_write(v->src.ufs, in->path, fi->flags & ~(O_CREAT | O_EXCL), 0);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	struct handle *h = write_handle_new(in, fd);
+	if (!h) {
+		close(fd);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	h->dirty = (fi->flags & O_TRUNC) != 0;
+	if (h->dirty)
+		forget_cached(v, in->path);
+	pthread_mutex_lock(&v->lock);
+	in->opens_cached++;
+	pthread_mutex_unlock(&v->lock);
+	fi->fh = (uintptr_t)h;
+	fi->direct_io = 1; /* the page cache of a file being written would go stale */
+	fi->keep_cache = 0;
+	atomic_fetch_add(&v->opens, 1);
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		pthread_mutex_lock(&v->lock);
+		in->opens_cached--;
+		pthread_mutex_unlock(&v->lock);
+		close(fd);
+		pthread_mutex_destroy(&h->lock);
+		free(h->path);
+		free(h);
+	}
+}
+
+static int fd_attr(int fd, struct ufs_attr *a)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	*a = (struct ufs_attr){.size = (uint64_t)st.st_size,
+			       .mtime = st.st_mtim.tv_sec,
+			       .is_dir = S_ISDIR(st.st_mode)};
+	return 0;
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct view *v = fuse_req_userdata(req);
+	struct inode *pin = inode_get(v, parent);
+	if (!v->cfg.read_write || !pin) {
+		fuse_reply_err(req, pin ? EROFS : ENOENT);
+		return;
+	}
+	char *path = child_path(pin->path, name);
+	int fd = path ? ufs_open_write(v->src.ufs, path, fi->flags | O_CREAT, mode) : -ENOMEM;
+	struct ufs_attr a;
+	int r = fd < 0 ? fd : fd_attr(fd, &a);
+	struct fuse_entry_param e;
+	if (r == 0) {
+		forget_cached(v, path);
+		r = make_entry(v, path, &a, &e);
+	}
+	struct inode *in = r == 0 ? inode_get(v, e.ino) : NULL;
+	struct handle *h = in ? write_handle_new(in, fd) : NULL;
+	if (r == 0 && !h)
+		r = -ENOMEM;
+	free(path);
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	h->dirty = true;
+	pthread_mutex_lock(&v->lock);
+	in->opens_cached++;
+	pthread_mutex_unlock(&v->lock);
+	fi->fh = (uintptr_t)h;
+	fi->direct_io = 1;
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		pthread_mutex_lock(&v->lock);
+		in->opens_cached--;
+		pthread_mutex_unlock(&v->lock);
+		close(fd);
+		pthread_mutex_destroy(&h->lock);
+		free(h->path);
+		free(h);
+	}
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	if (!h || h->wfd < 0) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	ssize_t n = pwrite(h->wfd, buf, size, off);
+	if (n < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	h->dirty = true;
+	fuse_reply_write(req, (size_t)n);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	int r = 0;
+	if (h && h->wfd >= 0 && (datasync ? fdatasync(h->wfd) : fsync(h->wfd)) < 0)
+		r = errno;
+	fuse_reply_err(req, r);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct view *v = fuse_req_userdata(req);
+	struct inode *in = inode_get(v, ino);
+	if (!in) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (!v->cfg.read_write) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	struct handle *h = fi ? (struct handle *)(uintptr_t)fi->fh : NULL;
+	int fd = h && h->wfd >= 0 ? h->wfd : -1;
+	bool own = false;
+	int r = 0;
+	struct ufs_attr a;
+	if (fd < 0) {
+		r = meta_cache_getattr(v->src.meta, in->path, v->cfg.metadata_ttl_ms, &a);
+		if (r == 0 && a.is_dir) {
+			/* Nothing weir keeps about a directory can be set; answer its attributes. */
+			struct stat st;
+			fill_stat(v, ino, &a, &st);
+			fuse_reply_attr(req, &st, v->ttl_s);
+			return;
+		}
+		fd = r == 0 ? ufs_open_write(v->src.ufs, in->path, O_WRONLY, 0) : r;
+		own = true;
+	}
+	if (fd >= 0 && (to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0)
+		r = -errno;
+	if (fd >= 0 && r == 0 && (to_set & FUSE_SET_ATTR_MODE) && fchmod(fd, attr->st_mode & 07777) < 0)
+		r = -errno;
+	if (fd >= 0 && r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+		struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_OMIT}};
+		if (to_set & FUSE_SET_ATTR_ATIME)
+			ts[0] = (to_set & FUSE_SET_ATTR_ATIME_NOW) ? (struct timespec){.tv_nsec = UTIME_NOW}
+								 : attr->st_atim;
+		if (to_set & FUSE_SET_ATTR_MTIME)
+			ts[1] = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? (struct timespec){.tv_nsec = UTIME_NOW}
+								 : attr->st_mtim;
+		if (futimens(fd, ts) < 0)
+			r = -errno;
+	}
+	if (fd < 0)
+		r = fd;
+	if (r == 0)
+		r = fd_attr(fd, &a);
+	if (own && fd >= 0)
+		close(fd);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (h)
+		h->dirty = true;
+	forget_cached(v, in->path);
+	struct stat st;
+	fill_stat(v, ino, &a, &st);
+	fuse_reply_attr(req, &st, v->ttl_s);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct view *v = fuse_req_userdata(req);
+	struct inode *pin = inode_get(v, parent);
+	if (!v->cfg.read_write || !pin) {
+		fuse_reply_err(req, pin ? EROFS : ENOENT);
+		return;
+	}
+	char *path = child_path(pin->path, name);
+	int r = path ? ufs_mkdir(v->src.ufs, path, mode) : -ENOMEM;
+	struct fuse_entry_param e;
+	if (r == 0) {
+		forget_cached(v, path);
+		struct ufs_attr a = {.is_dir = true, .mtime = time(NULL)};
+		r = make_entry(v, path, &a, &e);
+	}
+	free(path);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
+{
+	struct view *v = fuse_req_userdata(req);
+	struct inode *pin = inode_get(v, parent);
+	if (!v->cfg.read_write || !pin) {
+		fuse_reply_err(req, pin ? EROFS : ENOENT);
+		return;
+	}
+	char *path = child_path(pin->path, name);
+	int r = path ? ufs_remove(v->src.ufs, path, dir) : -ENOMEM;
+	if (r == 0)
+		forget_cached(v, path);
+	free(path);
+	fuse_reply_err(req, -r);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	do_remove(req, parent, name, false);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	do_remove(req, parent, name, true);
+}
+
+/* After a rename, inodes keep their numbers (the kernel keeps them) but answer to new paths:
+ * the renamed entry and, for a directory, everything below it. */
+static void repath_locked(struct view *v, const char *from, const char *to)
+{
+	size_t flen = strlen(from);
+	for (size_t i = 0; i < v->ninodes; i++) {
+		struct inode *in = v->inodes[i];
+		if (strncmp(in->path, from, flen) != 0 || (in->path[flen] && in->path[flen] != '/'))
+			continue;
+		char *np;
+		if (asprintf(&np, "%s%s", to, in->path + flen) < 0)
+			continue;
+		strmap_remove(v->by_path, in->path);
+		struct inode *displaced = strmap_get(v->by_path, np);
+		if (displaced) /* the target existed: its inode now names nothing */
+			strmap_remove(v->by_path, np);
+		strmap_put(v->by_path, np, in, NULL);
+		free(in->path);
+		in->path = np;
+	}
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	struct view *v = fuse_req_userdata(req);
+	struct inode *p1 = inode_get(v, parent), *p2 = inode_get(v, newparent);
+	if (!v->cfg.read_write || !p1 || !p2) {
+		fuse_reply_err(req, p1 && p2 ? EROFS : ENOENT);
+		return;
+	}
+	if (flags) {
+		fuse_reply_err(req, EINVAL); /* RENAME_NOREPLACE/EXCHANGE: not through the UFS */
+		return;
+	}
+	char *from = child_path(p1->path, name), *to = child_path(p2->path, newname);
+	int r = from && to ? ufs_rename(v->src.ufs, from, to) : -ENOMEM;
+	if (r == 0) {
+		forget_cached(v, from);
+		forget_cached(v, to);
+		pthread_mutex_lock(&v->lock);
+		repath_locked(v, from, to);
+		pthread_mutex_unlock(&v->lock);
+	}
+	free(from);
+	free(to);
+	fuse_reply_err(req, -r);
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct view *v = fuse_req_userdata(req);
@@ -408,7 +718,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-		fuse_reply_err(req, EROFS);
+		if (!v->cfg.read_write) {
+			fuse_reply_err(req, EROFS);
+			return;
+		}
+		open_for_write(req, v, in, fi);
 		return;
 	}
 	struct ufs_attr a;
@@ -437,6 +751,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		log_info("\"%s\" changed at the UFS; its cached blocks were dropped", in->path);
 	h->obj = obj;
 	h->attr = a;
+	h->wfd = -1;
 	pthread_mutex_init(&h->lock, NULL);
 	h->window = 1;
 	h->ino = in;
@@ -486,6 +801,11 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			h->ino->opens_cached--;
 		pthread_mutex_unlock(&v->lock);
 		unpin_blocks(v, h);
+		if (h->wfd >= 0) {
+			close(h->wfd);
+			if (h->dirty)
+				forget_cached(v, h->path);
+		}
 		pthread_mutex_destroy(&h->lock);
 		free(h->path);
 		free(h);
@@ -566,6 +886,17 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
 	uint64_t first;
 	size_t len;
+	if (h->wfd >= 0) {
+		/* A file open for writing reads its own bytes, straight from the UFS. */
+		char *buf = malloc(size ? size : 1);
+		ssize_t n = buf ? pread(h->wfd, buf, size, off) : -1;
+		if (n < 0)
+			fuse_reply_err(req, buf ? errno : ENOMEM);
+		else
+			fuse_reply_buf(req, buf, (size_t)n);
+		free(buf);
+		return;
+	}
 	uint64_t nblocks = ranges_blocks((uint64_t)off, size, h->attr.size, v->block_size, &first,
 					 &len);
 	atomic_fetch_add(&v->reads, 1);
@@ -791,7 +1122,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	st.f_files = v->ninodes;
 	pthread_mutex_unlock(&v->lock);
 	st.f_namemax = 255;
-	st.f_flag = ST_RDONLY;
+	st.f_flag = v->cfg.read_write ? 0 : ST_RDONLY;
 	fuse_reply_statfs(req, &st);
 }
 
@@ -809,6 +1140,14 @@ static const struct fuse_lowlevel_ops view_ops = {
 	.readdirplus = op_readdirplus,
 	.releasedir = op_releasedir,
 	.statfs = op_statfs,
+	.create = op_create,
+	.write = op_write,
+	.fsync = op_fsync,
+	.setattr = op_setattr,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.rename = op_rename,
 };
 
 static void *loop_thread(void *arg)
@@ -926,8 +1265,8 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 		 "fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions",
 		 v->devfd);
 	snprintf(source, sizeof(source), "weir:%s", v->fsname);
-	if (mount(source, v->mountpoint, "fuse.weir", MS_RDONLY | MS_NOSUID | MS_NODEV,
-		  mopts) < 0) {
+	unsigned long mflags = MS_NOSUID | MS_NODEV | (v->cfg.read_write ? 0 : MS_RDONLY);
+	if (mount(source, v->mountpoint, "fuse.weir", mflags, mopts) < 0) {
 		r = -errno;
 		snprintf(errbuf, errlen, "cannot mount FUSE at \"%s\": %s (are we root?)",
 			 v->mountpoint, strerror(-r));

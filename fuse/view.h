@@ -31,6 +31,7 @@ struct view_config {
 	bool no_prefetch;		/* fetch only what readers wait for (for comparisons) */
 	bool read_streams;		/* detect streams from READs (when eBPF cannot) */
 	bool no_passthrough;		/* never hand reads of complete objects to the kernel */
+	bool read_write;		/* writes go through to the UFS (needs ufs_writable) */
 };
 
 struct view_stats {

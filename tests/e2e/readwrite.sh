@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Read-write views (a grant that says rw): writes go through to a local:// source, and every view
+# of that source — read-only ones included — reads the new bytes; an HTTP source stays read-only
+# and weir says why.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/../helpers/lib.sh"
+. "$here/../helpers/nginx.sh"
+. "$here/../helpers/weir.sh"
+
+require_root_fuse
+find_weir_bins
+TMP="$(mktemp -d /tmp/weir-e2e-rw.XXXXXX)"
+at_exit 'rm -rf "$TMP"'
+weir_setup "$TMP"
+TIERS="mem:$WEIR_TIER_DIR/mem:256MiB"
+SRC="$TMP/src"
+mkdir -p "$SRC/d"
+echo original >"$SRC/d/a.txt"
+rand_file "$SRC/big.bin" $((9 << 20)) big
+RW="$TMP/rw" RO="$TMP/ro"
+
+step "a read-write view and a read-only view (metadata TTL 1 s) of one local:// source"
+weir_mount "local://$SRC" "$RW" --tier "$TIERS" --read-write
+weir_mount "local://$SRC" "$RO" --tier "$TIERS" --metadata-ttl 1
+cmp "$SRC/big.bin" "$RO/big.bin" || fail "the read-only view differs before any write"
+cmp "$SRC/big.bin" "$RO/big.bin" # twice: complete in the tier, cached by the kernel
+ok "both views read the source; big.bin is cached"
+
+step "files: create, write, append, overwrite, truncate — on the source at once"
+echo hello >"$RW/new.txt"
+[ "$(cat "$SRC/new.txt")" = hello ] || fail "a file created in the view is not on the source"
+echo more >>"$RW/new.txt"
+[ "$(cat "$RW/new.txt")" = "$(printf 'hello\nmore')" ] || fail "append: the view reads \"$(cat "$RW/new.txt")\""
+echo changed >"$RW/d/a.txt"
+[ "$(cat "$SRC/d/a.txt")" = changed ] || fail "overwriting d/a.txt did not reach the source"
+[ "$(cat "$RW/d/a.txt")" = changed ] || fail "the view reads its own overwrite as \"$(cat "$RW/d/a.txt")\""
+printf 'PATCHED' | dd of="$RW/big.bin" bs=1 seek=5000000 conv=notrunc status=none
+cmp "$SRC/big.bin" "$RW/big.bin" || fail "after a write in the middle the view differs from the source"
+truncate -s 4096 "$RW/new.txt"
+[ "$(stat -c %s "$SRC/new.txt")" -eq 4096 ] || fail "truncate did not reach the source"
+ok "every change is on the source and read back through the view"
+
+step "the read-only view sees the new bytes of a file it had cached, after its TTL"
+sleep 1.2
+cmp "$SRC/big.bin" "$RO/big.bin" || fail "the read-only view still serves big.bin's old bytes"
+[ "$(cat "$RO/d/a.txt")" = changed ] || fail "the read-only view still serves d/a.txt's old bytes"
+if touch "$RO/x" 2>"$TMP/touch.err"; then fail "the read-only view accepted a new file"; fi
+grep -q "Read-only file system" "$TMP/touch.err" || fail "writing the read-only view said: $(cat "$TMP/touch.err")"
+ok "new bytes, and the read-only view refuses writes (EROFS)"
+
+step "directories: mkdir, rename (a file and a directory), unlink, rmdir"
+mkdir "$RW/nd"
+mv "$RW/new.txt" "$RW/nd/moved.txt"
+[ -f "$SRC/nd/moved.txt" ] && [ ! -e "$SRC/new.txt" ] || fail "rename of a file did not reach the source"
+mv "$RW/nd" "$RW/nd2"
+[ "$(stat -c %s "$RW/nd2/moved.txt")" -eq 4096 ] || fail "a file under a renamed directory is lost"
+rm "$RW/nd2/moved.txt"
+rmdir "$RW/nd2"
+[ ! -e "$SRC/nd2" ] || fail "rmdir did not reach the source"
+[ "$(ls "$RW" | tr '\n' ' ')" = "big.bin d " ] || fail "the view lists: $(ls "$RW")"
+ok "the tree on the source and in the view agree"
+
+step "an HTTP source cannot be written: mounted read-only, and weir says so"
+mkdir -p "$TMP/www" "$TMP/http" && echo x >"$TMP/www/f.txt"
+nginx_start "$TMP/nginx" "$TMP/www"
+out="$(w mount "$NGINX_URL" "$TMP/http" --tier "$TIERS" --read-write </dev/null 2>&1)" ||
+	fail "weir mount --read-write of an HTTP source failed: $out"
+WEIR_MOUNTS+=("$TMP/http")
+case "$out" in *"cannot be written"*) ok "weir mount: $out" ;; *) fail "no note that $NGINX_URL is read-only: \"$out\"" ;; esac
+if touch "$TMP/http/y" 2>/dev/null; then fail "the HTTP view accepted a write"; fi
+ok "writes to the HTTP view fail with EROFS"
+echo
+echo "PASS: read-write views"
