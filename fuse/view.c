@@ -375,7 +375,9 @@ static void unpin_blocks(struct view *v, struct handle *h)
  * blocks (eviction must not punch holes under a reader) and register the file as backing. */
 static void try_passthrough(struct view *v, struct handle *h)
 {
-	if (!atomic_load(&v->passthrough) || h->attr.size == 0)
+	/* In a read-write view a writer must be able to open the file at any time, and the
+	 * kernel refuses a non-passthrough open of an inode open in passthrough. */
+	if (!atomic_load(&v->passthrough) || h->attr.size == 0 || v->cfg.read_write)
 		return;
 	uint64_t nblocks = (h->attr.size + v->block_size - 1) / v->block_size;
 	int fd = -1;
