@@ -79,7 +79,8 @@ static int load_manifest(const char *cmd, const struct write_opts *o, struct obj
 	for (size_t i = 0; o->ns && i < l->n; i++) {
 		r = objmodel_set_default_namespace(l->items[i], o->ns, err, sizeof(err));
 		if (r < 0) {
-			fprintf(stderr, "weir %s: %s: document %zu: %s\n", cmd, o->file, i + 1, err);
+			fprintf(stderr, "weir %s: %s: document %zu: %s\n", cmd, o->file, i + 1,
+				err);
 			objmodel_list_free(l);
 			return r;
 		}
@@ -175,8 +176,8 @@ int cmd_apply(int argc, char **argv, const struct global_opts *g)
 {
 	struct write_opts o;
 	static const char usage[] =
-		"usage: weir apply -f FILE [-n NAMESPACE]\n"
-		"  creates or updates the objects of FILE (all or none); status is kept.\n";
+	    "usage: weir apply -f FILE [-n NAMESPACE]\n"
+	    "  creates or updates the objects of FILE (all or none); status is kept.\n";
 	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		fputs(usage, stdout);
 		return 0;
@@ -215,9 +216,10 @@ static int delete_one(const struct controller_client *cc, const char *kind, cons
 int cmd_delete(int argc, char **argv, const struct global_opts *g)
 {
 	struct write_opts o;
-	static const char usage[] = "usage: weir delete KIND NAME... [-n NAMESPACE]\n"
-				    "       weir delete -f FILE [-n NAMESPACE]\n"
-				    "  KIND: dataset, runtime, alluxioruntime, dataload, namespace\n";
+	static const char usage[] =
+	    "usage: weir delete KIND NAME... [-n NAMESPACE]\n"
+	    "       weir delete -f FILE [-n NAMESPACE]\n"
+	    "  KIND: dataset, runtime, alluxioruntime, dataload, namespace\n";
 	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		fputs(usage, stdout);
 		return 0;

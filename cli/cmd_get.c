@@ -35,9 +35,9 @@ struct get_opts {
 };
 
 static const char get_usage_text[] =
-	"usage: weir get KIND [NAME] [-n NAMESPACE | -A] [-o wide|yaml|json] [-w]\n"
-	"  KIND: dataset, runtime, alluxioruntime, dataload, namespace (plurals too)\n"
-	"  -w: follow changes; for dataloads, follow running loads until they end\n";
+    "usage: weir get KIND [NAME] [-n NAMESPACE | -A] [-o wide|yaml|json] [-w]\n"
+    "  KIND: dataset, runtime, alluxioruntime, dataload, namespace (plurals too)\n"
+    "  -w: follow changes; for dataloads, follow running loads until they end\n";
 
 static int parse_get(const char *cmd, int argc, char **argv, struct get_opts *o)
 {
@@ -75,8 +75,9 @@ static int parse_get(const char *cmd, int argc, char **argv, struct get_opts *o)
 			else if (!strcmp(v, "json"))
 				o->out = OUT_JSON;
 			else {
-				fprintf(stderr, "weir %s: output format \"%s\" is not wide, yaml or "
-						"json\n",
+				fprintf(stderr,
+					"weir %s: output format \"%s\" is not wide, yaml or "
+					"json\n",
 					cmd, v);
 				return -EINVAL;
 			}
@@ -91,7 +92,8 @@ static int parse_get(const char *cmd, int argc, char **argv, struct get_opts *o)
 		}
 	}
 	if (npos < 1) {
-		fprintf(stderr, "weir %s: which kind? (dataset, runtime, dataload, namespace)\n", cmd);
+		fprintf(stderr, "weir %s: which kind? (dataset, runtime, dataload, namespace)\n",
+			cmd);
 		return -EINVAL;
 	}
 	o->kind = controller_client_kind(pos[0], &o->only_alluxio);
@@ -134,9 +136,9 @@ static int table_namespaces(struct objmodel *const *objs, size_t n, int64_t now,
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		char age[32];
-		const char *cells[] = {objs[i]->meta.name, "Active",
-				       table_format_age(now - objs[i]->meta.creation_timestamp, age,
-							sizeof(age))};
+		const char *cells[] = {
+		    objs[i]->meta.name, "Active",
+		    table_format_age(now - objs[i]->meta.creation_timestamp, age, sizeof(age))};
 		table_add_row(t, cells);
 	}
 	int r = n ? table_render(t, ret) : ((*ret = strdup("")) ? 0 : -ENOMEM);
@@ -172,8 +174,8 @@ static int print_objects(const struct get_opts *o, struct objmodel_list *l)
 			return r;
 		if (o->out == OUT_JSON) {
 			printf("%s\n", json_object_to_json_string_ext(
-					       j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-							  JSON_C_TO_STRING_NOSLASHESCAPE));
+					   j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+						  JSON_C_TO_STRING_NOSLASHESCAPE));
 		} else {
 			r = yamltree_emit_json(j, &text);
 			if (r >= 0)

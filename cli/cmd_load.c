@@ -11,13 +11,13 @@
 #include "objmodel.h"
 
 static const char load_usage[] =
-	"usage: weir load [-n NAMESPACE] DATASET [PATH...] [--name NAME] [--no-wait]\n"
-	"  preheats PATHs of DATASET (the whole dataset when none is given) through a DataLoad\n"
-	"  named NAME (default DATASET-load-N) and follows it until it ends.\n";
+    "usage: weir load [-n NAMESPACE] DATASET [PATH...] [--name NAME] [--no-wait]\n"
+    "  preheats PATHs of DATASET (the whole dataset when none is given) through a DataLoad\n"
+    "  named NAME (default DATASET-load-N) and follows it until it ends.\n";
 
 /* The next free "<dataset>-load-<n>". */
-static int next_name(const struct controller_client *cc, const char *ns, const char *ds,
-		     char *buf, size_t len)
+static int next_name(const struct controller_client *cc, const char *ns, const char *ds, char *buf,
+		     size_t len)
 {
 	struct objmodel_list *l;
 	int r = controller_client_get(cc, "load", "DataLoad", ns, "", &l);
@@ -85,10 +85,11 @@ int cmd_load(int argc, char **argv, const struct global_opts *g)
 	enum dataset_phase ph = dsl->n ? dsl->items[0]->dataset.status.phase : DATASET_PHASE_NONE;
 	objmodel_list_free(dsl);
 	if (ph == DATASET_PHASE_FAILED) {
-		fprintf(stderr,
-			"weir load: dataset %s/%s is Failed; `weir describe dataset %s -n %s` tells "
-			"why\n",
-			ns, ds, ds, ns);
+		fprintf(
+		    stderr,
+		    "weir load: dataset %s/%s is Failed; `weir describe dataset %s -n %s` tells "
+		    "why\n",
+		    ns, ds, ds, ns);
 		return 1;
 	}
 	char gen[300];

@@ -93,8 +93,9 @@ int cmd_up(int argc, char **argv, const struct global_opts *g)
 	bool node_was_up = node_client_alive(&nc);
 	pid_t child = 0;
 	if (!node_was_up && node_client_ensure(&nc, false, &child) < 0) {
-		fprintf(stderr, "weir up: weir-node did not start; see %s/node.log. weir-controller "
-				"keeps running (`weir down` stops it).\n",
+		fprintf(stderr,
+			"weir up: weir-node did not start; see %s/node.log. weir-controller "
+			"keeps running (`weir down` stops it).\n",
 			nc.state_dir);
 		return 1;
 	}
@@ -142,8 +143,9 @@ int cmd_down(int argc, char **argv, const struct global_opts *g)
 	pid_t pid = 0;
 	if (controller_client_alive(&cc, &pid)) {
 		if (stop_one(cc.socket_path, pid, 15) < 0) {
-			fprintf(stderr, "weir down: weir-controller (pid %d) did not stop within 15 s; "
-					"kill it with `kill %d`\n",
+			fprintf(stderr,
+				"weir down: weir-controller (pid %d) did not stop within 15 s; "
+				"kill it with `kill %d`\n",
 				(int)pid, (int)pid);
 			rc = 1;
 		} else {
@@ -156,8 +158,9 @@ int cmd_down(int argc, char **argv, const struct global_opts *g)
 	if (node_client_alive(&nc)) {
 		pid = node_pid(&nc);
 		if (stop_one(nc.socket_path, pid, 30) < 0) {
-			fprintf(stderr, "weir down: weir-node (pid %d) did not stop within 30 s; "
-					"kill it with `kill %d`\n",
+			fprintf(stderr,
+				"weir down: weir-node (pid %d) did not stop within 30 s; "
+				"kill it with `kill %d`\n",
 				(int)pid, (int)pid);
 			rc = 1;
 		} else {

@@ -150,8 +150,9 @@ int controller_client_start(const struct controller_client *cc)
 			return 0;
 		int status;
 		if (waitpid(pid, &status, WNOHANG) == pid) {
-			fprintf(stderr, "weir: weir-controller exited at start; its log (%s/"
-					"controller.log) says:\n",
+			fprintf(stderr,
+				"weir: weir-controller exited at start; its log (%s/"
+				"controller.log) says:\n",
 				cc->state_dir);
 			print_log_tail(cc->state_dir);
 			return -ECHILD;
@@ -159,8 +160,9 @@ int controller_client_start(const struct controller_client *cc)
 		struct timespec ts = {0, 50 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
-	fprintf(stderr, "weir: weir-controller did not answer on \"%s\" within 10 s; see %s/"
-			"controller.log\n",
+	fprintf(stderr,
+		"weir: weir-controller did not answer on \"%s\" within 10 s; see %s/"
+		"controller.log\n",
 		cc->socket_path, cc->state_dir);
 	return -ETIMEDOUT;
 }
@@ -172,22 +174,22 @@ const char *controller_client_kind(const char *word, bool *ret_only_alluxio)
 		const char *kind;
 		bool alluxio;
 	} kinds[] = {
-		{"dataset", "Dataset", false},
-		{"datasets", "Dataset", false},
-		{"dataset.data.fluid.io", "Dataset", false},
-		{"datasets.data.fluid.io", "Dataset", false},
-		{"runtime", "Runtime", false},
-		{"runtimes", "Runtime", false},
-		{"runtime.data.fluid.io", "Runtime", false},
-		{"alluxioruntime", "Runtime", true},
-		{"alluxioruntimes", "Runtime", true},
-		{"alluxioruntime.data.fluid.io", "Runtime", true},
-		{"dataload", "DataLoad", false},
-		{"dataloads", "DataLoad", false},
-		{"dataload.data.fluid.io", "DataLoad", false},
-		{"namespace", "Namespace", false},
-		{"namespaces", "Namespace", false},
-		{"ns", "Namespace", false},
+	    {"dataset", "Dataset", false},
+	    {"datasets", "Dataset", false},
+	    {"dataset.data.fluid.io", "Dataset", false},
+	    {"datasets.data.fluid.io", "Dataset", false},
+	    {"runtime", "Runtime", false},
+	    {"runtimes", "Runtime", false},
+	    {"runtime.data.fluid.io", "Runtime", false},
+	    {"alluxioruntime", "Runtime", true},
+	    {"alluxioruntimes", "Runtime", true},
+	    {"alluxioruntime.data.fluid.io", "Runtime", true},
+	    {"dataload", "DataLoad", false},
+	    {"dataloads", "DataLoad", false},
+	    {"dataload.data.fluid.io", "DataLoad", false},
+	    {"namespace", "Namespace", false},
+	    {"namespaces", "Namespace", false},
+	    {"ns", "Namespace", false},
 	};
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (!strcasecmp(word, kinds[i].word)) {
@@ -222,8 +224,9 @@ int controller_client_get(const struct controller_client *cc, const char *cmd, c
 		char err[1024];
 		r = objmodel_from_json(resp->objects[i], &l->items[l->n], err, sizeof(err));
 		if (r < 0) {
-			fprintf(stderr, "weir %s: the controller sent an object that does not parse: "
-					"%s\n",
+			fprintf(stderr,
+				"weir %s: the controller sent an object that does not parse: "
+				"%s\n",
 				cmd, err);
 			objmodel_list_free(l);
 			weir__response__free_unpacked(resp, NULL);

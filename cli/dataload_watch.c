@@ -25,14 +25,13 @@ static const char *last_condition(const struct conditions *c)
 	return c->n && c->items[c->n - 1].message ? c->items[c->n - 1].message : "";
 }
 
-static void progress_line(const struct objmodel *dl, double rate, char *buf, size_t len,
-			  bool bar)
+static void progress_line(const struct objmodel *dl, double rate, char *buf, size_t len, bool bar)
 {
 	const struct dataload *d = &dl->dataload;
 	char done[32], total[32], rt[32], eta[32] = "";
 	double frac = d->status.bytes_total
-			      ? (double)d->status.bytes_done / (double)d->status.bytes_total
-			      : 0;
+			  ? (double)d->status.bytes_done / (double)d->status.bytes_total
+			  : 0;
 	if (frac > 1)
 		frac = 1;
 	quantity_format(d->status.bytes_done, done, sizeof(done));
@@ -40,12 +39,12 @@ static void progress_line(const struct objmodel *dl, double rate, char *buf, siz
 	quantity_format((uint64_t)rate, rt, sizeof(rt));
 	if (rate > 0 && d->status.bytes_total > d->status.bytes_done) {
 		char a[32];
-		snprintf(eta, sizeof(eta), "  ETA %s",
-			 table_format_age((int64_t)((double)(d->status.bytes_total -
-							     d->status.bytes_done) /
-						    rate) +
-						  1,
-					  a, sizeof(a)));
+		snprintf(
+		    eta, sizeof(eta), "  ETA %s",
+		    table_format_age(
+			(int64_t)((double)(d->status.bytes_total - d->status.bytes_done) / rate) +
+			    1,
+			a, sizeof(a)));
 	}
 	char barbuf[32] = "";
 	if (bar) {
@@ -59,8 +58,8 @@ static void progress_line(const struct objmodel *dl, double rate, char *buf, siz
 	}
 	snprintf(buf, len, "%s %s %s%5.1f%%  %s/%s  %llu/%llu files  %s/s%s", dl->meta.name,
 		 dataload_phase_name(d->status.phase), barbuf, frac * 100, done, total,
-		 (unsigned long long)d->status.files_done, (unsigned long long)d->status.files_total,
-		 rt, eta);
+		 (unsigned long long)d->status.files_done,
+		 (unsigned long long)d->status.files_total, rt, eta);
 }
 
 int dataload_watch_follow(const struct controller_client *cc, const char *cmd, const char *ns,
@@ -101,10 +100,12 @@ int dataload_watch_follow(const struct controller_client *cc, const char *cmd, c
 			if (drawn)
 				fputs(tty ? "\r\033[K" : "", out);
 			if (d->status.phase == DATALOAD_PHASE_COMPLETE)
-				fprintf(out, "dataload.data.fluid.io/%s Complete: %s, %llu files in %s\n",
-					name, quantity_format(d->status.bytes_done, b, sizeof(b)),
-					(unsigned long long)d->status.files_done,
-					table_format_age(d->status.duration, a, sizeof(a)));
+				fprintf(
+				    out,
+				    "dataload.data.fluid.io/%s Complete: %s, %llu files in %s\n",
+				    name, quantity_format(d->status.bytes_done, b, sizeof(b)),
+				    (unsigned long long)d->status.files_done,
+				    table_format_age(d->status.duration, a, sizeof(a)));
 			else
 				fprintf(out, "dataload.data.fluid.io/%s Failed: %s\n", name,
 					last_condition(&d->status.conditions));
@@ -115,8 +116,8 @@ int dataload_watch_follow(const struct controller_client *cc, const char *cmd, c
 		}
 		if (d->status.phase != DATALOAD_PHASE_EXECUTING) {
 			const char *why = last_condition(&d->status.conditions);
-			snprintf(line, sizeof(line), "%s Pending%s%s", dl->meta.name, *why ? ": " : "",
-				 why);
+			snprintf(line, sizeof(line), "%s Pending%s%s", dl->meta.name,
+				 *why ? ": " : "", why);
 		} else {
 			progress_line(dl, rate, line, sizeof(line), tty);
 		}

@@ -73,7 +73,8 @@ static int merge(struct objmodel *obj, const char *existing, int64_t now, char *
 		json_object *meta, *ct;
 		if (json_object_object_get_ex(old, "metadata", &meta) &&
 		    json_object_object_get_ex(meta, "creationTimestamp", &ct))
-			objmodel_parse_time(json_object_get_string(ct), &obj->meta.creation_timestamp);
+			objmodel_parse_time(json_object_get_string(ct),
+					    &obj->meta.creation_timestamp);
 	}
 	r = objmodel_to_json(obj, &tree);
 	if (r < 0)
@@ -128,10 +129,11 @@ int apply_objects(struct store *st, const char *const *jsons, size_t n, bool cre
 		snprintf(what, sizeof(what), "%s: document %zu (%s %s%s%s)", source, i + 1,
 			 o->kind_name, ns, *ns ? "/" : "", o->meta.name);
 		if (*ns && !namespace_exists(st, ns)) {
-			snprintf(errbuf, errlen,
-				 "%s: namespace \"%s\" not found; create it first with `weir create "
-				 "namespace %s`",
-				 what, ns, ns);
+			snprintf(
+			    errbuf, errlen,
+			    "%s: namespace \"%s\" not found; create it first with `weir create "
+			    "namespace %s`",
+			    what, ns, ns);
 			r = -ENOENT;
 			goto out;
 		}
@@ -141,13 +143,20 @@ int apply_objects(struct store *st, const char *const *jsons, size_t n, bool cre
 			snprintf(errbuf, errlen, "%s: store: %s", what, strerror(-r));
 			goto out;
 		}
+		if (existing && create && o->kind == OBJMODEL_NAMESPACE) {
+			free(existing);
+			snprintf(errbuf, errlen, "namespaces \"%s\" already exists", o->meta.name);
+			r = -EEXIST;
+			goto out;
+		}
 		if (existing && create) {
 			free(existing);
-			snprintf(errbuf, errlen,
-				 "%s: %s \"%s\" already exists%s%s%s; use `weir apply -f` to update "
-				 "it",
-				 what, apply_resource_name(o->kind_name, true, rn, sizeof(rn)),
-				 o->meta.name, *ns ? " in namespace \"" : "", ns, *ns ? "\"" : "");
+			snprintf(
+			    errbuf, errlen,
+			    "%s: %s \"%s\" already exists%s%s%s; use `weir apply -f` to update "
+			    "it",
+			    what, apply_resource_name(o->kind_name, true, rn, sizeof(rn)),
+			    o->meta.name, *ns ? " in namespace \"" : "", ns, *ns ? "\"" : "");
 			r = -EEXIST;
 			goto out;
 		}
@@ -238,11 +247,12 @@ int apply_delete(struct store *st, const char *kind, const char *ns, const char 
 		size_t count = 0;
 		r = count_namespace_objects(st, name, &count);
 		if (r >= 0 && count > 0) {
-			snprintf(errbuf, errlen,
-				 "namespace \"%s\" still holds %zu objects; delete them first (`weir "
-				 "get dataset -n %s`, `weir get dataload -n %s`, `weir get runtime -n "
-				 "%s`)",
-				 name, count, name, name, name);
+			snprintf(
+			    errbuf, errlen,
+			    "namespace \"%s\" still holds %zu objects; delete them first (`weir "
+			    "get dataset -n %s`, `weir get dataload -n %s`, `weir get runtime -n "
+			    "%s`)",
+			    name, count, name, name, name);
 			r = -EBUSY;
 		}
 		if (r < 0)
@@ -257,7 +267,8 @@ int apply_delete(struct store *st, const char *kind, const char *ns, const char 
 	}
 	r = store_del(st, kind, ns, name);
 	if (r < 0) {
-		snprintf(errbuf, errlen, "cannot delete %s %s/%s: %s", kind, ns, name, strerror(-r));
+		snprintf(errbuf, errlen, "cannot delete %s %s/%s: %s", kind, ns, name,
+			 strerror(-r));
 		goto out;
 	}
 	snprintf(result, rlen, "%s \"%s\" deleted",

@@ -25,21 +25,23 @@ static const struct config_desc {
 	const char *def;
 	const char *help;
 } descs[] = {
-	{"state-dir", CONFIG_STR, offsetof(struct config, state_dir),
-	 sizeof(((struct config *)0)->state_dir), NULL,
-	 "state directory (default $WEIR_STATE_DIR, else /var/lib/weir)"},
-	{"socket", CONFIG_STR, offsetof(struct config, socket),
-	 sizeof(((struct config *)0)->socket), "", "control socket (default <state-dir>/controller.sock)"},
-	{"node-socket", CONFIG_STR, offsetof(struct config, node_socket),
-	 sizeof(((struct config *)0)->node_socket), "", "weir-node's socket (default <state-dir>/node.sock)"},
-	{"config", CONFIG_STR, offsetof(struct config, config_file),
-	 sizeof(((struct config *)0)->config_file), "", "config file (default <state-dir>/controller.conf)"},
-	{"log-level", CONFIG_STR, offsetof(struct config, log_level),
-	 sizeof(((struct config *)0)->log_level), "info", "debug, info, notice, warning or err"},
-	{"deny-by-default", CONFIG_BOOL, offsetof(struct config, deny_by_default), sizeof(bool),
-	 "false", "a source Dataset without sharing.allow may be referenced by nobody"},
-	{"resync-interval", CONFIG_SECONDS, offsetof(struct config, resync_interval),
-	 sizeof(double), "1", "seconds between two reconcile passes without changes"},
+    {"state-dir", CONFIG_STR, offsetof(struct config, state_dir),
+     sizeof(((struct config *)0)->state_dir), NULL,
+     "state directory (default $WEIR_STATE_DIR, else /var/lib/weir)"},
+    {"socket", CONFIG_STR, offsetof(struct config, socket), sizeof(((struct config *)0)->socket),
+     "", "control socket (default <state-dir>/controller.sock)"},
+    {"node-socket", CONFIG_STR, offsetof(struct config, node_socket),
+     sizeof(((struct config *)0)->node_socket), "",
+     "weir-node's socket (default <state-dir>/node.sock)"},
+    {"config", CONFIG_STR, offsetof(struct config, config_file),
+     sizeof(((struct config *)0)->config_file), "",
+     "config file (default <state-dir>/controller.conf)"},
+    {"log-level", CONFIG_STR, offsetof(struct config, log_level),
+     sizeof(((struct config *)0)->log_level), "info", "debug, info, notice, warning or err"},
+    {"deny-by-default", CONFIG_BOOL, offsetof(struct config, deny_by_default), sizeof(bool),
+     "false", "a source Dataset without sharing.allow may be referenced by nobody"},
+    {"resync-interval", CONFIG_SECONDS, offsetof(struct config, resync_interval), sizeof(double),
+     "1", "seconds between two reconcile passes without changes"},
 };
 
 #define N_DESCS (sizeof(descs) / sizeof(descs[0]))
@@ -72,8 +74,8 @@ static int set_value(struct config *cfg, const struct config_desc *d, const char
 		errno = 0;
 		double s = strtod(v, &end);
 		if (errno || end == v || *end || s < 0.05 || s > 3600) {
-			snprintf(errbuf, errlen, "%s: \"%s\" is not a number of seconds in 0.05..3600",
-				 d->name, v);
+			snprintf(errbuf, errlen,
+				 "%s: \"%s\" is not a number of seconds in 0.05..3600", d->name, v);
 			return -EINVAL;
 		}
 		*(double *)p = s;
@@ -172,7 +174,8 @@ static int load_file(struct config *cfg, const char *path, bool must_exist, char
 		char *name = trim(s), *value = trim(eq + 1);
 		const struct config_desc *d = find_desc(name, strlen(name));
 		if (!d || !strcmp(d->name, "config")) {
-			snprintf(errbuf, errlen, "%s:%d: unknown setting \"%s\"", path, lineno, name);
+			snprintf(errbuf, errlen, "%s:%d: unknown setting \"%s\"", path, lineno,
+				 name);
 			r = -EINVAL;
 			break;
 		}
@@ -223,14 +226,16 @@ int config_load(struct config *cfg, int argc, char **argv, char *errbuf, size_t 
 	if (r < 0)
 		return r;
 	if (log_level_parse(cfg->log_level) < 0) {
-		snprintf(errbuf, errlen, "log-level: \"%s\" is not debug, info, notice, warning or err",
+		snprintf(errbuf, errlen,
+			 "log-level: \"%s\" is not debug, info, notice, warning or err",
 			 cfg->log_level);
 		return -EINVAL;
 	}
 	if (!cfg->socket[0])
 		snprintf(cfg->socket, sizeof(cfg->socket), "%s/controller.sock", cfg->state_dir);
 	if (!cfg->node_socket[0])
-		snprintf(cfg->node_socket, sizeof(cfg->node_socket), "%s/node.sock", cfg->state_dir);
+		snprintf(cfg->node_socket, sizeof(cfg->node_socket), "%s/node.sock",
+			 cfg->state_dir);
 	return 0;
 }
 
@@ -243,7 +248,8 @@ void config_log(const struct config *cfg)
 			log_info("config: %s = \"%s\"", descs[i].name, p);
 			break;
 		case CONFIG_BOOL:
-			log_info("config: %s = %s", descs[i].name, *(const bool *)p ? "true" : "false");
+			log_info("config: %s = %s", descs[i].name,
+				 *(const bool *)p ? "true" : "false");
 			break;
 		case CONFIG_SECONDS:
 			log_info("config: %s = %g", descs[i].name, *(const double *)p);

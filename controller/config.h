@@ -9,7 +9,7 @@
 
 struct config {
 	char state_dir[4096];
-	char socket[4200];    /* "" = <state_dir>/controller.sock */
+	char socket[4200];	/* "" = <state_dir>/controller.sock */
 	char node_socket[4200]; /* "" = <state_dir>/node.sock */
 	char config_file[4096];
 	char log_level[16];

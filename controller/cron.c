@@ -85,24 +85,28 @@ int cron_parse(const char *spec, struct cron *ret, char *errbuf, size_t errlen)
 	static const struct {
 		const char *name;
 		int lo, hi;
-	} f[] = {{"minute", 0, 59}, {"hour", 0, 23}, {"day-of-month", 1, 31}, {"month", 1, 12},
+	} f[] = {{"minute", 0, 59},
+		 {"hour", 0, 23},
+		 {"day-of-month", 1, 31},
+		 {"month", 1, 12},
 		 {"day-of-week", 0, 7}};
 	uint64_t bits[5];
 	int star[5];
 	for (int i = 0; i < 5; i++)
 		if (parse_field(fields[i], f[i].lo, f[i].hi, &bits[i], &star[i]) < 0) {
-			snprintf(errbuf, errlen, "schedule \"%s\": %s field \"%s\" is not valid (%d-%d)",
-				 spec, f[i].name, fields[i], f[i].lo, f[i].hi);
+			snprintf(errbuf, errlen,
+				 "schedule \"%s\": %s field \"%s\" is not valid (%d-%d)", spec,
+				 f[i].name, fields[i], f[i].lo, f[i].hi);
 			return -EINVAL;
 		}
 	struct cron c = {
-		.minute = bits[0],
-		.hour = (uint32_t)bits[1],
-		.dom = (uint32_t)bits[2],
-		.month = (uint16_t)bits[3],
-		.dow = (uint8_t)((bits[4] | (bits[4] >> 7)) & 0x7f),
-		.dom_star = star[2],
-		.dow_star = star[4],
+	    .minute = bits[0],
+	    .hour = (uint32_t)bits[1],
+	    .dom = (uint32_t)bits[2],
+	    .month = (uint16_t)bits[3],
+	    .dow = (uint8_t)((bits[4] | (bits[4] >> 7)) & 0x7f),
+	    .dom_star = star[2],
+	    .dow_star = star[4],
 	};
 	*ret = c;
 	return 0;

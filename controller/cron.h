@@ -10,7 +10,7 @@
 struct cron {
 	uint64_t minute; /* bit i set: minute i matches */
 	uint32_t hour;
-	uint32_t dom; /* bits 1..31 */
+	uint32_t dom;	/* bits 1..31 */
 	uint16_t month; /* bits 1..12 */
 	uint8_t dow;	/* bits 0..6, Sunday = 0 (7 accepted as Sunday) */
 	int dom_star, dow_star;

@@ -94,7 +94,8 @@ int reconcile_reference(struct objmodel *ds, const struct objmodel_list *l, bool
 	int r = grant_resolve(ds, lookup_dataset, (void *)l, deny_by_default, &gr, reason,
 			      sizeof(reason));
 	if (r < 0) {
-		int f = dataset_status_fail(&ds->dataset.status, resolve_reason_word(r), reason, now);
+		int f =
+		    dataset_status_fail(&ds->dataset.status, resolve_reason_word(r), reason, now);
 		return f < 0 ? f : r;
 	}
 	*ret = gr;
@@ -121,8 +122,8 @@ int reconcile_dataset_refs(struct objmodel_list *l, bool deny_by_default)
 		if (grant_resolve(ds, lookup_dataset, l, deny_by_default, &gr, NULL, 0) < 0)
 			continue;
 		struct objmodel *src = (struct objmodel *)gr.source;
-		int r = dataset_status_add_ref(&src->dataset.status, ds->meta.namespace,
-					       ds->meta.name);
+		int r =
+		    dataset_status_add_ref(&src->dataset.status, ds->meta.namespace, ds->meta.name);
 		if (r < 0)
 			return r;
 	}
@@ -153,7 +154,8 @@ int reconcile_delete_check(const struct objmodel_list *l, const struct objmodel 
 			continue;
 		if (dataset_ref_parse(ds->dataset.spec.mounts[0].mount_point, &ref, NULL, 0) < 0)
 			continue;
-		if (strcmp(ref.namespace, target->meta.namespace) || strcmp(ref.name, target->meta.name))
+		if (strcmp(ref.namespace, target->meta.namespace) ||
+		    strcmp(ref.name, target->meta.name))
 			continue;
 		r = dataset_status_add_ref(st, ds->meta.namespace, ds->meta.name);
 	}
@@ -250,7 +252,8 @@ static int plan_source(const struct objmodel_list *l, const struct objmodel *ds,
 			 medium_lower(lv->medium));
 		size_t pl = strlen(lv->path);
 		snprintf(p->tiers[i].path, sizeof(p->tiers[i].path), "%.*s/weir/%s_%s",
-			 (int)(pl > 1 && lv->path[pl - 1] == '/' ? pl - 1 : pl), lv->path, ns, name);
+			 (int)(pl > 1 && lv->path[pl - 1] == '/' ? pl - 1 : pl), lv->path, ns,
+			 name);
 		p->tiers[i].quota = lv->quota;
 		if (i == 0) {
 			p->high = lv->high;

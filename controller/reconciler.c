@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "control.h"
 #include "cron.h"
@@ -22,21 +25,42 @@ void controller_changed(struct controller *ctl)
 	pthread_cond_signal(&ctl->wake);
 }
 
+/* control_call with a deadline, so a wedged weir-node stalls one pass, not the reconciler:
+ * a SourceRequest waits for the UFS to answer, hence the generous 60 s. */
+static int call_with_timeout(const char *sock, const Weir__Request *req, Weir__Response **ret)
+{
+	int fd = control_connect(sock);
+	if (fd < 0)
+		return fd;
+	struct timeval tv = {60, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	ProtobufCMessage *m = NULL;
+	int r = control_send(fd, &req->base);
+	if (r >= 0)
+		r = control_recv(fd, &weir__response__descriptor, &m);
+	close(fd);
+	if (r < 0)
+		return r;
+	*ret = (Weir__Response *)m;
+	return 0;
+}
+
 /* Calls weir-node. Returns 0 with an owned *ret; -errno (no node; message in err), or the
  * node's negative error with its message in err. */
 static int node_call(struct controller *ctl, const Weir__Request *req, Weir__Response **ret,
 		     char *err, size_t errlen)
 {
 	Weir__Response *resp = NULL;
-	int r = control_call(ctl->cfg.node_socket, req, &resp);
+	int r = call_with_timeout(ctl->cfg.node_socket, req, &resp);
 	if (r < 0) {
 		snprintf(err, errlen, "weir-node does not answer on \"%.900s\": %s",
 			 ctl->cfg.node_socket, strerror(-r));
 		return -EHOSTDOWN;
 	}
 	if (resp->error) {
-		snprintf(err, errlen, "%s", resp->message && *resp->message ? resp->message
-									 : strerror(-resp->error));
+		snprintf(err, errlen, "%s",
+			 resp->message && *resp->message ? resp->message : strerror(-resp->error));
 		r = resp->error < 0 ? resp->error : -EIO;
 		weir__response__free_unpacked(resp, NULL);
 		return r;
@@ -48,8 +72,8 @@ static int node_call(struct controller *ctl, const Weir__Request *req, Weir__Res
 /* Sets a condition only when its status, reason or message changes (conditions_set keeps the
  * transition time, but not copying is cheaper and keeps writes rare). Returns true when it
  * changed. */
-static bool cond_set(struct conditions *c, const char *type, const char *status,
-		     const char *reason, const char *message, int64_t now)
+static bool cond_set(struct conditions *c, const char *type, const char *status, const char *reason,
+		     const char *message, int64_t now)
 {
 	for (size_t i = 0; i < c->n; i++) {
 		struct condition *cd = &c->items[i];
@@ -113,8 +137,8 @@ static int usage_call(struct controller *ctl, const char *source_id, const char 
 }
 
 /* A source Dataset: open its cache on the node, then read its usage. */
-static void reconcile_source(struct controller *ctl, struct objmodel_list *l,
-			     struct objmodel *ds, int64_t now)
+static void reconcile_source(struct controller *ctl, struct objmodel_list *l, struct objmodel *ds,
+			     int64_t now)
 {
 	struct dataset_status *st = &ds->dataset.status;
 	struct mount_plan plan;
@@ -125,7 +149,8 @@ static void reconcile_source(struct controller *ctl, struct objmodel_list *l,
 	int r = reconcile_mount_plan(l, ds->meta.namespace, ds->meta.name, ctl->cfg.deny_by_default,
 				     &plan, err, sizeof(err));
 	st->phase = saved;
-	struct objmodel *rt = reconcile_find(l, OBJMODEL_RUNTIME, ds->meta.namespace, ds->meta.name);
+	struct objmodel *rt =
+	    reconcile_find(l, OBJMODEL_RUNTIME, ds->meta.namespace, ds->meta.name);
 	if (r == -ENOENT && !rt) {
 		st->phase = DATASET_PHASE_NOT_BOUND;
 		st->cache_known = false;
@@ -271,9 +296,10 @@ static int dataload_start(struct controller *ctl, struct objmodel_list *l, struc
 {
 	struct mount_plan plan;
 	char err[4096];
-	const char *dns = dl->dataload.spec.dataset_namespace, *dname = dl->dataload.spec.dataset_name;
-	int r = reconcile_mount_plan(l, dns, dname, ctl->cfg.deny_by_default, &plan, err,
-				     sizeof(err));
+	const char *dns = dl->dataload.spec.dataset_namespace,
+		   *dname = dl->dataload.spec.dataset_name;
+	int r =
+	    reconcile_mount_plan(l, dns, dname, ctl->cfg.deny_by_default, &plan, err, sizeof(err));
 	if (r < 0) {
 		dataload_fail(dl, "DatasetNotReady", err, now);
 		return r;
@@ -285,8 +311,8 @@ static int dataload_start(struct controller *ctl, struct objmodel_list *l, struc
 	size_t np = 0;
 	for (size_t i = 0; i < (nt ? nt : 1) && r >= 0; i++) {
 		char p[4096];
-		r = reconcile_join_path(plan.subpath, nt ? dl->dataload.spec.targets[i].path : "/", p,
-					sizeof(p));
+		r = reconcile_join_path(plan.subpath, nt ? dl->dataload.spec.targets[i].path : "/",
+					p, sizeof(p));
 		if (r < 0) {
 			snprintf(err, sizeof(err), "target path \"%s\" is not a valid path",
 				 dl->dataload.spec.targets[i].path);
@@ -311,7 +337,8 @@ static int dataload_start(struct controller *ctl, struct objmodel_list *l, struc
 		if (r == -EHOSTDOWN) {
 			if (cond_set(&dl->dataload.status.conditions, "Waiting", "True",
 				     "NodeUnavailable", err, now))
-				log_warn("dataload %s/%s: %s", dl->meta.namespace, dl->meta.name, err);
+				log_warn("dataload %s/%s: %s", dl->meta.namespace, dl->meta.name,
+					 err);
 		} else if (r < 0) {
 			char msg[8400];
 			snprintf(msg, sizeof(msg), "weir-node refused the load: %s", err);
@@ -323,8 +350,9 @@ static int dataload_start(struct controller *ctl, struct objmodel_list *l, struc
 			if (!dl->dataload.status.start_time)
 				dl->dataload.status.start_time = now;
 			cond_del(&dl->dataload.status.conditions, "Waiting");
-			log_info("dataload %s/%s: load %llu started on weir-node", dl->meta.namespace,
-				 dl->meta.name, (unsigned long long)resp->load_id);
+			log_info("dataload %s/%s: load %llu started on weir-node",
+				 dl->meta.namespace, dl->meta.name,
+				 (unsigned long long)resp->load_id);
 			weir__response__free_unpacked(resp, NULL);
 		}
 	}
@@ -348,10 +376,10 @@ static bool dataload_cron_due(struct objmodel *dl, int64_t now)
 			dataload_fail(dl, "BadSchedule", err, now);
 		return false;
 	}
-	bool ran = d->status.phase == DATALOAD_PHASE_COMPLETE ||
-		   d->status.phase == DATALOAD_PHASE_FAILED;
-	int64_t last = ran && d->status.start_time ? d->status.start_time
-						   : dl->meta.creation_timestamp;
+	bool ran =
+	    d->status.phase == DATALOAD_PHASE_COMPLETE || d->status.phase == DATALOAD_PHASE_FAILED;
+	int64_t last =
+	    ran && d->status.start_time ? d->status.start_time : dl->meta.creation_timestamp;
 	int64_t next = cron_next(&c, last);
 	if (next < 0) {
 		snprintf(err, sizeof(err), "schedule \"%s\" never matches", d->spec.schedule);
@@ -376,15 +404,15 @@ static bool dataload_cron_due(struct objmodel *dl, int64_t now)
 		d->status.files_done = d->status.files_total = 0;
 		cond_del(&d->status.conditions, "Complete");
 		cond_del(&d->status.conditions, "Failed");
-		log_info("dataload %s/%s: scheduled run (\"%s\")", dl->meta.namespace, dl->meta.name,
-			 d->spec.schedule);
+		log_info("dataload %s/%s: scheduled run (\"%s\")", dl->meta.namespace,
+			 dl->meta.name, d->spec.schedule);
 	}
 	cond_del(&d->status.conditions, "Scheduled");
 	return true;
 }
 
-static void reconcile_dataload(struct controller *ctl, struct objmodel_list *l,
-			       struct objmodel *dl, int64_t now)
+static void reconcile_dataload(struct controller *ctl, struct objmodel_list *l, struct objmodel *dl,
+			       int64_t now)
 {
 	struct dataload *d = &dl->dataload;
 	char key[400], err[1024], ts[40];
@@ -399,13 +427,14 @@ static void reconcile_dataload(struct controller *ctl, struct objmodel_list *l,
 	}
 	if (d->status.phase == DATALOAD_PHASE_NONE)
 		d->status.phase = DATALOAD_PHASE_PENDING;
-	const struct objmodel *ds = reconcile_find(l, OBJMODEL_DATASET, d->spec.dataset_namespace,
-						   d->spec.dataset_name);
+	const struct objmodel *ds =
+	    reconcile_find(l, OBJMODEL_DATASET, d->spec.dataset_namespace, d->spec.dataset_name);
 	if (d->status.phase == DATALOAD_PHASE_PENDING) {
 		if (!ds) {
 			snprintf(err, sizeof(err), "waiting for dataset %s/%s to exist",
 				 d->spec.dataset_namespace, d->spec.dataset_name);
-			cond_set(&d->status.conditions, "Waiting", "True", "DatasetNotFound", err, now);
+			cond_set(&d->status.conditions, "Waiting", "True", "DatasetNotFound", err,
+				 now);
 			return;
 		}
 		if (ds->dataset.status.phase == DATASET_PHASE_FAILED) {
@@ -417,7 +446,8 @@ static void reconcile_dataload(struct controller *ctl, struct objmodel_list *l,
 		if (ds->dataset.status.phase != DATASET_PHASE_BOUND) {
 			snprintf(err, sizeof(err), "waiting for dataset %s/%s to be Bound",
 				 d->spec.dataset_namespace, d->spec.dataset_name);
-			cond_set(&d->status.conditions, "Waiting", "True", "DatasetNotBound", err, now);
+			cond_set(&d->status.conditions, "Waiting", "True", "DatasetNotBound", err,
+				 now);
 			return;
 		}
 	}
@@ -456,14 +486,14 @@ static void reconcile_dataload(struct controller *ctl, struct objmodel_list *l,
 	if (p->started_ms)
 		d->status.start_time = (int64_t)(p->started_ms / 1000);
 	if (p->finished) {
-		int64_t dur_ms = p->finished_ms > p->started_ms ? (int64_t)(p->finished_ms - p->started_ms)
-								 : 0;
+		int64_t dur_ms =
+		    p->finished_ms > p->started_ms ? (int64_t)(p->finished_ms - p->started_ms) : 0;
 		d->status.duration = (dur_ms + 500) / 1000;
 		d->status.completion_time = p->finished_ms ? (int64_t)(p->finished_ms / 1000) : now;
 		if (p->error) {
 			d->status.phase = DATALOAD_PHASE_FAILED;
-			snprintf(err, sizeof(err), "%s", p->message && *p->message ? p->message
-									  : strerror(-p->error));
+			snprintf(err, sizeof(err), "%s",
+				 p->message && *p->message ? p->message : strerror(-p->error));
 			cond_set(&d->status.conditions, "Failed", "True", "LoadFailed", err, now);
 		} else {
 			d->status.phase = DATALOAD_PHASE_COMPLETE;
@@ -499,7 +529,8 @@ static int write_back(struct controller *ctl, struct objmodel_list *l, json_obje
 	for (size_t i = 0; i < l->n; i++) {
 		struct objmodel *o = l->items[i];
 		json_object *after = status_of(o);
-		if ((!after && !before[i]) || (after && before[i] && json_object_equal(after, before[i]))) {
+		if ((!after && !before[i]) ||
+		    (after && before[i] && json_object_equal(after, before[i]))) {
 			json_object_put(after);
 			continue;
 		}

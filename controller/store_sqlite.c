@@ -128,8 +128,8 @@ static int sq_del(struct store *st, const char *kind, const char *ns, const char
 {
 	struct store_sqlite *s = sq(st);
 	sqlite3_stmt *stmt;
-	int r = sq_prepare(s, "DELETE FROM objects WHERE kind=?1 AND namespace=?2 AND name=?3",
-			   &stmt);
+	int r =
+	    sq_prepare(s, "DELETE FROM objects WHERE kind=?1 AND namespace=?2 AND name=?3", &stmt);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_STATIC);
@@ -206,15 +206,15 @@ static void sq_close(struct store *st)
 }
 
 static const struct store_ops sqlite_ops = {
-	.name = "sqlite",
-	.begin = sq_begin,
-	.commit = sq_commit,
-	.rollback = sq_rollback,
-	.get = sq_get,
-	.put = sq_put,
-	.del = sq_del,
-	.list = sq_list,
-	.close = sq_close,
+    .name = "sqlite",
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .get = sq_get,
+    .put = sq_put,
+    .del = sq_del,
+    .list = sq_list,
+    .close = sq_close,
 };
 
 int store_sqlite_open(const char *path, struct store **ret, char *errbuf, size_t errlen)
@@ -223,9 +223,8 @@ int store_sqlite_open(const char *path, struct store **ret, char *errbuf, size_t
 	if (!s)
 		return -ENOMEM;
 	s->base.ops = &sqlite_ops;
-	int rc = sqlite3_open_v2(path, &s->db,
-				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-				 NULL);
+	int rc = sqlite3_open_v2(
+	    path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	int r = 0;
 	if (rc != SQLITE_OK) {
 		snprintf(errbuf, errlen, "cannot open \"%s\": %s", path,
@@ -235,11 +234,11 @@ int store_sqlite_open(const char *path, struct store **ret, char *errbuf, size_t
 	}
 	sqlite3_busy_timeout(s->db, 5000);
 	static const char *const setup[] = {
-		"PRAGMA journal_mode=WAL",
-		"PRAGMA synchronous=FULL",
-		"CREATE TABLE IF NOT EXISTS objects (kind TEXT NOT NULL, namespace TEXT NOT NULL, "
-		"name TEXT NOT NULL, json TEXT NOT NULL, created INTEGER NOT NULL, "
-		"PRIMARY KEY (kind, namespace, name))",
+	    "PRAGMA journal_mode=WAL",
+	    "PRAGMA synchronous=FULL",
+	    "CREATE TABLE IF NOT EXISTS objects (kind TEXT NOT NULL, namespace TEXT NOT NULL, "
+	    "name TEXT NOT NULL, json TEXT NOT NULL, created INTEGER NOT NULL, "
+	    "PRIMARY KEY (kind, namespace, name))",
 	};
 	for (size_t i = 0; i < sizeof(setup) / sizeof(setup[0]); i++) {
 		r = sq_exec(s, setup[i]);

@@ -18,7 +18,7 @@
 	"    path: /\n"
 #define RUNTIME                                                                                    \
 	"apiVersion: data.fluid.io/v1alpha1\nkind: AlluxioRuntime\nmetadata: {name: spark, "       \
-	"namespace: development}\nspec:\n  tieredstore:\n    levels:\n    - mediumtype: MEM\n"      \
+	"namespace: development}\nspec:\n  tieredstore:\n    levels:\n    - mediumtype: MEM\n"     \
 	"      path: /dev/shm\n      quota: 4Gi\n"
 #define REFERENCE                                                                                  \
 	"apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: spark, namespace: "   \
@@ -54,10 +54,11 @@ START_TEST(batch_is_all_or_nothing)
 	char *dir, err[1024] = "";
 	struct store *st = test_store_new(&dir);
 	struct objmodel_list *l = test_parse(DEV_NS "---\n" SOURCE);
-	const char *texts[3] = {test_json(l->items[0]), test_json(l->items[1]),
-				"{\"apiVersion\": \"data.fluid.io/v1alpha1\", \"kind\": \"Dataset\", "
-				"\"metadata\": {\"name\": \"bad\", \"namespace\": \"development\"}, "
-				"\"spec\": {\"mounts\": []}}"};
+	const char *texts[3] = {
+	    test_json(l->items[0]), test_json(l->items[1]),
+	    "{\"apiVersion\": \"data.fluid.io/v1alpha1\", \"kind\": \"Dataset\", "
+	    "\"metadata\": {\"name\": \"bad\", \"namespace\": \"development\"}, "
+	    "\"spec\": {\"mounts\": []}}"};
 	struct apply_result res = {0};
 	int r = apply_objects(st, texts, 3, false, "batch.yaml", 1000, &res, err, sizeof(err));
 	ck_assert_int_eq(r, -EINVAL);
@@ -90,9 +91,9 @@ START_TEST(namespace_must_exist)
 	ck_assert_msg(strstr(err, "weir create namespace development"), "%s", err);
 	ck_assert_uint_eq(count(st), 0);
 	/* in the same batch, before its objects, is fine */
-	ck_assert_int_eq(apply_yaml(st, DEV_NS "---\n" SOURCE "---\n" RUNTIME, false, &res, err,
-				    sizeof(err)),
-			 0);
+	ck_assert_int_eq(
+	    apply_yaml(st, DEV_NS "---\n" SOURCE "---\n" RUNTIME, false, &res, err, sizeof(err)),
+	    0);
 	ck_assert_str_eq(res.lines[2], "alluxioruntime.data.fluid.io/spark created");
 	apply_result_free(&res);
 	test_store_free(st, dir);
@@ -116,9 +117,9 @@ START_TEST(create_fails_when_exists_apply_keeps_status)
 	json_object *status = json_object_new_object();
 	json_object_object_add(status, "phase", json_object_new_string("Bound"));
 	json_object_object_add(tree, "status", status);
-	ck_assert_int_eq(store_put(st, "Dataset", "development", "spark",
-				   json_object_to_json_string(tree), 0),
-			 0);
+	ck_assert_int_eq(
+	    store_put(st, "Dataset", "development", "spark", json_object_to_json_string(tree), 0),
+	    0);
 	json_object_put(tree);
 	/* apply the same manifest: unchanged; a changed spec: configured, status kept */
 	ck_assert_int_eq(apply_yaml(st, SOURCE, false, &res, err, sizeof(err)), 0);

@@ -16,12 +16,12 @@
 #define ALLOW_PROD "  sharing:\n    allow:\n    - namespace: production\n"
 #define RUNTIME                                                                                    \
 	"apiVersion: data.fluid.io/v1alpha1\nkind: AlluxioRuntime\nmetadata: {name: spark, "       \
-	"namespace: development}\nspec:\n  tieredstore:\n    levels:\n    - mediumtype: MEM\n"      \
-	"      path: /dev/shm/\n      quota: 4Gi\n      high: \"0.9\"\n      low: \"0.5\"\n"        \
+	"namespace: development}\nspec:\n  tieredstore:\n    levels:\n    - mediumtype: MEM\n"     \
+	"      path: /dev/shm/\n      quota: 4Gi\n      high: \"0.9\"\n      low: \"0.5\"\n"       \
 	"    - mediumtype: SSD\n      path: /var/cache\n      quota: 100Gi\n"
 #define REF(ns, target)                                                                            \
-	"apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: spark, namespace: " ns \
-	"}\nspec:\n  mounts:\n  - mountPoint: dataset://" target "\n"
+	"apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: spark, "              \
+	"namespace: " ns "}\nspec:\n  mounts:\n  - mountPoint: dataset://" target "\n"
 
 static const char *ready_reason(const struct objmodel *ds)
 {
@@ -56,8 +56,8 @@ END_TEST
 
 START_TEST(denied_grant_fails)
 {
-	struct objmodel_list *l = test_parse(SOURCE ALLOW_PROD "---\n" REF("qa", "development/spark")
-						 "---\n" REF("production", "development/spark"));
+	struct objmodel_list *l = test_parse(SOURCE ALLOW_PROD "---\n" REF(
+	    "qa", "development/spark") "---\n" REF("production", "development/spark"));
 	struct grant_result gr;
 	ck_assert_int_eq(reconcile_reference(l->items[1], l, false, &gr, 10), -EACCES);
 	ck_assert_int_eq(l->items[1]->dataset.status.phase, DATASET_PHASE_FAILED);
@@ -77,8 +77,8 @@ END_TEST
 
 START_TEST(deny_by_default_and_chains)
 {
-	struct objmodel_list *l = test_parse(SOURCE "---\n" REF("production", "development/spark")
-						 "---\n" REF("qa", "production/spark"));
+	struct objmodel_list *l = test_parse(SOURCE "---\n" REF(
+	    "production", "development/spark") "---\n" REF("qa", "production/spark"));
 	struct grant_result gr;
 	ck_assert_int_eq(reconcile_reference(l->items[1], l, false, &gr, 10), 0);
 	ck_assert_int_eq(reconcile_reference(l->items[1], l, true, &gr, 10), -EACCES);
@@ -90,8 +90,8 @@ END_TEST
 
 START_TEST(delete_referenced_source_refused)
 {
-	struct objmodel_list *l = test_parse(SOURCE ALLOW_PROD "---\n" REF("production",
-									    "development/spark"));
+	struct objmodel_list *l =
+	    test_parse(SOURCE ALLOW_PROD "---\n" REF("production", "development/spark"));
 	char err[512] = "";
 	ck_assert_int_eq(reconcile_delete_check(l, l->items[0], false, err, sizeof(err)), -EBUSY);
 	ck_assert_msg(strstr(err, "production/spark"), "%s", err);
@@ -106,13 +106,13 @@ END_TEST
 
 START_TEST(mount_plan_source_and_subdataset)
 {
-	struct objmodel_list *l = test_parse(SOURCE "---\n" RUNTIME "---\n" REF(
-	    "analytics", "development/spark/spark-3.3.1/"));
+	struct objmodel_list *l = test_parse(
+	    SOURCE "---\n" RUNTIME "---\n" REF("analytics", "development/spark/spark-3.3.1/"));
 	struct mount_plan p;
 	char err[512] = "";
-	ck_assert_msg(reconcile_mount_plan(l, "development", "spark", false, &p, err, sizeof(err)) ==
-			  0,
-		      "%s", err);
+	ck_assert_msg(
+	    reconcile_mount_plan(l, "development", "spark", false, &p, err, sizeof(err)) == 0, "%s",
+	    err);
 	ck_assert_str_eq(p.source_id, "development_spark");
 	ck_assert_str_eq(p.ufs_url, "http://127.0.0.1:1/mirror/");
 	ck_assert_str_eq(p.subpath, "");
@@ -144,8 +144,8 @@ END_TEST
 
 START_TEST(mount_plan_of_failed_dataset)
 {
-	struct objmodel_list *l = test_parse(SOURCE ALLOW_PROD "---\n" RUNTIME "---\n" REF(
-	    "qa", "development/spark"));
+	struct objmodel_list *l =
+	    test_parse(SOURCE ALLOW_PROD "---\n" RUNTIME "---\n" REF("qa", "development/spark"));
 	struct mount_plan p;
 	char err[512] = "";
 	ck_assert_int_eq(reconcile_mount_plan(l, "qa", "spark", false, &p, err, sizeof(err)),
@@ -178,8 +178,9 @@ END_TEST
 START_TEST(subdataset_status_arithmetic)
 {
 	struct objmodel_list *l = test_parse(SOURCE "---\n" REF("analytics", "development/spark/"
-									  "spark-3.3.1"));
-	struct dataset_status *src = &l->items[0]->dataset.status, *dst = &l->items[1]->dataset.status;
+									     "spark-3.3.1"));
+	struct dataset_status *src = &l->items[0]->dataset.status,
+			      *dst = &l->items[1]->dataset.status;
 	src->phase = DATASET_PHASE_BOUND;
 	src->ufs_total_known = true;
 	src->ufs_total = 3661000000ull;

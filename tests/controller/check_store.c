@@ -84,8 +84,8 @@ START_TEST(open_fails_with_message)
 {
 	struct store *st = NULL;
 	char err[512] = "";
-	ck_assert_int_lt(store_sqlite_open("/nonexistent-dir/x/controller.db", &st, err, sizeof(err)),
-			 0);
+	ck_assert_int_lt(
+	    store_sqlite_open("/nonexistent-dir/x/controller.db", &st, err, sizeof(err)), 0);
 	ck_assert_ptr_null(st);
 	ck_assert_msg(strstr(err, "/nonexistent-dir/x/controller.db"), "%s", err);
 }
