@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# End to end (issue 2): nginx on loopback serves a walkthrough-shaped tree; weir mounts it; copies
-# are byte-exact, warm copies make no UFS request (also after kill -9 + remount), changes show up.
+# End to end (issue 2): nginx on loopback serves a walkthrough-shaped tree (HTML and JSON autoindex);
+# weir mounts it; copies are byte-exact, warm copies make no UFS request (also after kill -9 and a
+# remount), a corrupted tier block is refetched, and server-side changes show up after the TTL.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
@@ -32,7 +33,7 @@ copy_and_check() {
 		cmp "$f" "$dst/$(basename "$f")" || fail "$(basename "$f") differs from the server's copy"
 		n=$((n + 1))
 	done
-	ok "copied $n files, $(du -sb "$dst" | cut -f1) bytes in $(elapsed "$t0" "$t1") s; every file matches (cmp)"
+	ok "copied $n files, $(( $(find "$dst" -type f -printf '%s+') 0 )) bytes in $(elapsed "$t0" "$t1") s; every file matches (cmp)"
 }
 
 # expect_no_requests BEFORE WHAT: fails if nginx logged any request after the first BEFORE lines.
