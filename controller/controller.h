@@ -17,6 +17,17 @@ struct load_slot {
 	int64_t node_pid; /* the weir-node that knows the id */
 };
 
+/* What the reconciler knows of a source on weir-node, so it sends a SourceRequest only when the
+ * source is new, changed, forgotten by a restarted node, or due for a retry after failing. */
+struct source_slot {
+	char source_id[320];
+	uint64_t sig;	  /* hash of what was asked: URL, tiers, watermarks */
+	int64_t node_pid; /* the weir-node that accepted it */
+	bool ok;	  /* accepted */
+	double retry_at;  /* CLOCK_MONOTONIC seconds; after a failure */
+	double backoff;	  /* seconds until the next retry after a failure: 2, 4, .. 60 */
+};
+
 struct controller {
 	struct config cfg;
 	int64_t started; /* epoch seconds */
@@ -29,6 +40,8 @@ struct controller {
 	/* reconciler thread only */
 	struct load_slot *loads;
 	size_t n_loads;
+	struct source_slot *sources;
+	size_t n_sources;
 };
 
 /* Marks a change and wakes the reconciler. Call with lock held. */

@@ -113,6 +113,7 @@ close_store:
 	ctl.store = NULL;
 	pthread_mutex_unlock(&ctl.lock);
 	free(ctl.loads);
+	free(ctl.sources);
 	log_notice("stopped");
 	return rc;
 }

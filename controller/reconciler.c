@@ -113,7 +113,7 @@ static void fill_tiers(const struct mount_plan *p, Weir__TierSpec *tiers, Weir__
 }
 
 static int usage_call(struct controller *ctl, const char *source_id, const char *subpath,
-		      Weir__Usage *ret, char *err, size_t errlen)
+		      Weir__Usage *ret, int64_t *ret_pid, char *err, size_t errlen)
 {
 	Weir__UsageRequest u = WEIR__USAGE_REQUEST__INIT;
 	u.source_id = (char *)source_id;
@@ -132,11 +132,66 @@ static int usage_call(struct controller *ctl, const char *source_id, const char 
 	}
 	*ret = *resp->usage;
 	ret->base.descriptor = NULL;
+	if (ret_pid)
+		*ret_pid = resp->pid;
 	weir__response__free_unpacked(resp, NULL);
 	return 0;
 }
 
-/* A source Dataset: open its cache on the node, then read its usage. */
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct source_slot *source_slot_get(struct controller *ctl, const char *source_id)
+{
+	for (size_t i = 0; i < ctl->n_sources; i++)
+		if (!strcmp(ctl->sources[i].source_id, source_id))
+			return &ctl->sources[i];
+	struct source_slot *s = realloc(ctl->sources, (ctl->n_sources + 1) * sizeof(*s));
+	if (!s)
+		return NULL;
+	ctl->sources = s;
+	s = &ctl->sources[ctl->n_sources++];
+	memset(s, 0, sizeof(*s));
+	snprintf(s->source_id, sizeof(s->source_id), "%s", source_id);
+	return s;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ull;
+	return h;
+}
+
+/* What a SourceRequest for plan asks, as one number. */
+static uint64_t plan_sig(const struct mount_plan *p)
+{
+	uint64_t h = fnv(14695981039346656037ull, p->ufs_url, strlen(p->ufs_url) + 1);
+	for (size_t i = 0; i < p->n_tiers; i++) {
+		h = fnv(h, p->tiers[i].medium, strlen(p->tiers[i].medium) + 1);
+		h = fnv(h, p->tiers[i].path, strlen(p->tiers[i].path) + 1);
+		h = fnv(h, &p->tiers[i].quota, sizeof(p->tiers[i].quota));
+	}
+	h = fnv(h, &p->high, sizeof(p->high));
+	return fnv(h, &p->low, sizeof(p->low));
+}
+
+static void node_unavailable(struct objmodel *ds, const char *err, int64_t now)
+{
+	struct dataset_status *st = &ds->dataset.status;
+	if (st->phase == DATASET_PHASE_NONE)
+		st->phase = DATASET_PHASE_NOT_BOUND;
+	if (cond_set(&st->conditions, "Ready", "False", "NodeUnavailable", err, now))
+		log_warn("dataset %s/%s: %s", ds->meta.namespace, ds->meta.name, err);
+}
+
+/* A source Dataset: open its cache on the node (once, see struct source_slot), then read its
+ * usage. */
 static void reconcile_source(struct controller *ctl, struct objmodel_list *l, struct objmodel *ds,
 			     int64_t now)
 {
@@ -161,47 +216,81 @@ static void reconcile_source(struct controller *ctl, struct objmodel_list *l, st
 		dataset_status_fail(st, "InvalidDataset", err, now);
 		return;
 	}
-	Weir__TierSpec tiers[RECONCILE_MAX_TIERS], *tierp[RECONCILE_MAX_TIERS];
-	fill_tiers(&plan, tiers, tierp);
-	Weir__SourceRequest s = WEIR__SOURCE_REQUEST__INIT;
-	s.source_id = plan.source_id;
-	s.ufs_url = plan.ufs_url;
-	s.tiers = tierp;
-	s.n_tiers = plan.n_tiers;
-	s.high = plan.high;
-	s.low = plan.low;
-	Weir__Request req = WEIR__REQUEST__INIT;
-	req.body_case = WEIR__REQUEST__BODY_SOURCE;
-	req.source = &s;
-	Weir__Response *resp;
-	r = node_call(ctl, &req, &resp, err, sizeof(err));
-	if (r == -EHOSTDOWN) {
-		if (st->phase == DATASET_PHASE_NONE)
-			st->phase = DATASET_PHASE_NOT_BOUND;
-		if (cond_set(&st->conditions, "Ready", "False", "NodeUnavailable", err, now))
-			log_warn("dataset %s/%s: %s", ds->meta.namespace, ds->meta.name, err);
+	struct source_slot *slot = source_slot_get(ctl, plan.source_id);
+	if (!slot)
 		return;
+	uint64_t sig = plan_sig(&plan);
+	bool need_open = !(slot->ok && slot->sig == sig), have_usage = false;
+	Weir__Usage u;
+	if (!need_open) {
+		int64_t pid = 0;
+		r = usage_call(ctl, plan.source_id, "", &u, &pid, err, sizeof(err));
+		if (r == -EHOSTDOWN) {
+			node_unavailable(ds, err, now);
+			return;
+		}
+		if (r < 0 || pid != slot->node_pid)
+			need_open = true; /* the node restarted or forgot the source */
+		else
+			have_usage = true;
 	}
-	if (r < 0) {
-		char msg[8400];
-		snprintf(msg, sizeof(msg), "weir-node cannot open \"%s\": %s", plan.ufs_url, err);
-		if (st->phase != DATASET_PHASE_FAILED)
-			log_warn("dataset %s/%s: %s", ds->meta.namespace, ds->meta.name, msg);
-		dataset_status_fail(st, "SourceFailed", msg, now);
-		return;
+	if (need_open) {
+		double mono = mono_now();
+		if (!slot->ok && slot->sig == sig && mono < slot->retry_at)
+			return; /* failed a moment ago: the status says why; retry later */
+		Weir__TierSpec tiers[RECONCILE_MAX_TIERS], *tierp[RECONCILE_MAX_TIERS];
+		fill_tiers(&plan, tiers, tierp);
+		Weir__SourceRequest s = WEIR__SOURCE_REQUEST__INIT;
+		s.source_id = plan.source_id;
+		s.ufs_url = plan.ufs_url;
+		s.tiers = tierp;
+		s.n_tiers = plan.n_tiers;
+		s.high = plan.high;
+		s.low = plan.low;
+		Weir__Request req = WEIR__REQUEST__INIT;
+		req.body_case = WEIR__REQUEST__BODY_SOURCE;
+		req.source = &s;
+		Weir__Response *resp;
+		r = node_call(ctl, &req, &resp, err, sizeof(err));
+		if (r == -EHOSTDOWN) {
+			node_unavailable(ds, err, now);
+			return;
+		}
+		slot->sig = sig;
+		if (r < 0) {
+			char msg[8400];
+			snprintf(msg, sizeof(msg), "weir-node cannot open \"%s\": %s", plan.ufs_url,
+				 err);
+			slot->ok = false;
+			slot->backoff = slot->backoff > 0 ? slot->backoff * 2 : 2;
+			if (slot->backoff > 60)
+				slot->backoff = 60;
+			slot->retry_at = mono + slot->backoff;
+			if (st->phase != DATASET_PHASE_FAILED)
+				log_warn("dataset %s/%s: %s; retrying with a backoff up to %.0f s",
+					 ds->meta.namespace, ds->meta.name, msg, 60.0);
+			dataset_status_fail(st, "SourceFailed", msg, now);
+			return;
+		}
+		slot->ok = true;
+		slot->node_pid = resp->pid;
+		slot->backoff = 0;
+		weir__response__free_unpacked(resp, NULL);
 	}
-	weir__response__free_unpacked(resp, NULL);
 	st->phase = DATASET_PHASE_BOUND;
 	char msg[600];
 	snprintf(msg, sizeof(msg), "served by runtime %s/%s", ds->meta.namespace, ds->meta.name);
 	cond_set(&st->conditions, "Ready", "True", "Bound", msg, now);
 	st->cache_known = true;
 	st->cache_capacity = rt ? runtime_capacity(&rt->runtime) : 0;
-	Weir__Usage u;
-	r = usage_call(ctl, plan.source_id, "", &u, err, sizeof(err));
-	if (r < 0) {
-		log_debug("dataset %s/%s: usage: %s", ds->meta.namespace, ds->meta.name, err);
-	} else {
+	if (!have_usage) {
+		r = usage_call(ctl, plan.source_id, "", &u, NULL, err, sizeof(err));
+		if (r < 0)
+			log_debug("dataset %s/%s: usage: %s", ds->meta.namespace, ds->meta.name,
+				  err);
+		have_usage = r == 0;
+	}
+	if (have_usage) {
 		if (u.complete) {
 			st->ufs_total_known = true;
 			st->ufs_total = u.ufs_total;
@@ -235,7 +324,7 @@ static void reconcile_ref(struct controller *ctl, struct objmodel_list *l, struc
 		char sid[320], err[4096];
 		Weir__Usage u;
 		reconcile_source_id(src->meta.namespace, src->meta.name, sid, sizeof(sid));
-		if (usage_call(ctl, sid, gr.ref.subpath, &u, err, sizeof(err)) == 0) {
+		if (usage_call(ctl, sid, gr.ref.subpath, &u, NULL, err, sizeof(err)) == 0) {
 			sub.ufs_total_known = u.complete;
 			sub.ufs_total = u.ufs_total;
 			sub.cached = u.cached;
