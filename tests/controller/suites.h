@@ -10,6 +10,7 @@ Suite *store_suite(void);
 Suite *apply_suite(void);
 Suite *reconcile_suite(void);
 Suite *cron_suite(void);
+Suite *config_suite(void);
 
 /* A fresh SQLite store in a new temporary directory; *ret_dir (owned) holds it. */
 struct store *test_store_new(char **ret_dir);
