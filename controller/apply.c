@@ -59,6 +59,29 @@ static bool namespace_exists(struct store *st, const char *ns)
 	return true;
 }
 
+/* A new object's status: the first phase, so tables never show a blank one (a manifest's own
+ * status is not taken). NULL for kinds without one. */
+static json_object *initial_status(const struct objmodel *obj)
+{
+	if (obj->kind == OBJMODEL_NAMESPACE)
+		return NULL;
+	struct objmodel *fresh = objmodel_new(obj->kind, obj->meta.namespace, obj->meta.name);
+	json_object *tree = NULL, *st = NULL;
+	if (!fresh)
+		return NULL;
+	if (obj->kind == OBJMODEL_DATASET)
+		fresh->dataset.status.phase = DATASET_PHASE_NOT_BOUND;
+	else if (obj->kind == OBJMODEL_DATALOAD)
+		fresh->dataload.status.phase = DATALOAD_PHASE_PENDING;
+	else if (obj->kind == OBJMODEL_RUNTIME)
+		fresh->runtime.status.phase = RUNTIME_PHASE_NOT_READY;
+	if (objmodel_to_json(fresh, &tree) == 0 && json_object_object_get_ex(tree, "status", &st))
+		json_object_get(st);
+	json_object_put(tree);
+	objmodel_free(fresh);
+	return st;
+}
+
 /* The JSON to store for obj: its spec, the existing object's status and creation time. */
 static int merge(struct objmodel *obj, const char *existing, int64_t now, char **ret_text,
 		 bool *ret_unchanged)
@@ -83,6 +106,8 @@ static int merge(struct objmodel *obj, const char *existing, int64_t now, char *
 	json_object *st;
 	if (old && json_object_object_get_ex(old, "status", &st))
 		json_object_object_add(tree, "status", json_object_get(st));
+	else if (!old && (st = initial_status(obj)))
+		json_object_object_add(tree, "status", st);
 	*ret_unchanged = old && json_object_equal(old, tree);
 	const char *text = json_object_to_json_string_ext(tree, JSON_C_TO_STRING_PLAIN);
 	if (!(*ret_text = strdup(text)))

@@ -699,8 +699,22 @@ int reconciler_pass(struct controller *ctl)
 			reconcile_dataload(ctl, l, l->items[i], now);
 	for (size_t i = 0; i < l->n; i++) {
 		struct objmodel *o = l->items[i];
-		if (o->kind == OBJMODEL_RUNTIME && o->runtime.status.phase == RUNTIME_PHASE_NONE)
+		if (o->kind != OBJMODEL_RUNTIME)
+			continue;
+		const struct objmodel *ds =
+		    reconcile_find(l, OBJMODEL_DATASET, o->meta.namespace, o->meta.name);
+		char why[512];
+		int b = runtime_bind_check(o, ds, why, sizeof(why));
+		enum runtime_phase want =
+		    b == -EINVAL ? RUNTIME_PHASE_FAILED : RUNTIME_PHASE_NOT_READY;
+		if (b < 0 && o->runtime.status.phase != want) {
+			if (b == -EINVAL)
+				log_warn("runtime %s/%s: %s", o->meta.namespace, o->meta.name, why);
+			o->runtime.status.phase = want;
+			o->runtime.status.cached = 0;
+		} else if (b == 0 && o->runtime.status.phase == RUNTIME_PHASE_NONE) {
 			o->runtime.status.phase = RUNTIME_PHASE_NOT_READY;
+		}
 	}
 	/* forget finished loads */
 	size_t k = 0;
