@@ -48,17 +48,25 @@ static pid_t node_pid(const struct node_client *nc)
 
 static int up_usage(FILE *out, int rc)
 {
-	fprintf(out, "usage: weir [--state-dir DIR] up\n"
+	fprintf(out, "usage: weir [--state-dir DIR] up [-- WEIR-CONTROLLER-FLAGS...]\n"
 		     "  starts weir-controller and weir-node for the state directory (logs in\n"
-		     "  DIR/controller.log and DIR/node.log) and waits until both answer.\n");
+		     "  DIR/controller.log and DIR/node.log) and waits until both answer.\n"
+		     "  Flags after \"--\" go to a weir-controller this command starts, e.g.\n"
+		     "  -- --deny-by-default (also settable in DIR/controller.conf).\n");
 	return rc;
 }
 
-/* Accepts "--state-dir DIR" after the command as well. */
-static int parse_state_dir(int argc, char **argv, const char **state_dir)
+/* Accepts "--state-dir DIR" after the command as well; *ret_rest (may be NULL) is the index of
+ * the first argument after "--", or argc. */
+static int parse_state_dir(int argc, char **argv, const char **state_dir, int *ret_rest)
 {
+	if (ret_rest)
+		*ret_rest = argc;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--state-dir") && i + 1 < argc)
+		if (!strcmp(argv[i], "--") && ret_rest) {
+			*ret_rest = i + 1;
+			return 0;
+		} else if (!strcmp(argv[i], "--state-dir") && i + 1 < argc)
 			*state_dir = argv[++i];
 		else if (!strncmp(argv[i], "--state-dir=", 12))
 			*state_dir = argv[i] + 12;
@@ -73,7 +81,8 @@ static int parse_state_dir(int argc, char **argv, const char **state_dir)
 int cmd_up(int argc, char **argv, const struct global_opts *g)
 {
 	const char *sd = g->state_dir;
-	int r = parse_state_dir(argc, argv, &sd);
+	int rest;
+	int r = parse_state_dir(argc, argv, &sd, &rest);
 	if (r == 1)
 		return up_usage(stdout, 0);
 	if (r < 0)
@@ -84,8 +93,12 @@ int cmd_up(int argc, char **argv, const struct global_opts *g)
 	node_client_init(&nc, sd);
 	pid_t pid = 0;
 	bool was_up = controller_client_alive(&cc, &pid);
-	if (!was_up && controller_client_start(&cc) < 0)
+	if (!was_up && controller_client_start(&cc, argv + rest, argc - rest) < 0)
 		return 1;
+	if (was_up && rest < argc)
+		fprintf(stderr,
+			"weir up: weir-controller already runs; the flags after \"--\" apply "
+			"only when it starts (`weir down` first)\n");
 	controller_client_alive(&cc, &pid);
 	write_pid(cc.state_dir, "controller", pid);
 	printf("weir-controller %s (pid %d), socket %s\n", was_up ? "already running" : "started",
@@ -128,7 +141,7 @@ static int stop_one(const char *sock, pid_t pid, int timeout_s)
 int cmd_down(int argc, char **argv, const struct global_opts *g)
 {
 	const char *sd = g->state_dir;
-	int r = parse_state_dir(argc, argv, &sd);
+	int r = parse_state_dir(argc, argv, &sd, NULL);
 	if (r != 0) {
 		fprintf(r == 1 ? stdout : stderr,
 			"usage: weir [--state-dir DIR] down\n"

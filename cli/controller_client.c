@@ -111,7 +111,7 @@ static void print_log_tail(const char *state_dir)
 		fprintf(stderr, "  %s", lines[i % 8]);
 }
 
-int controller_client_start(const struct controller_client *cc)
+int controller_client_start(const struct controller_client *cc, char *const *args, int nargs)
 {
 	if (controller_client_alive(cc, NULL))
 		return 0;
@@ -141,7 +141,15 @@ int controller_client_start(const struct controller_client *cc)
 			dup2(lfd, 1);
 			dup2(lfd, 2);
 		}
-		execlp(bin, "weir-controller", "--state-dir", cc->state_dir, (char *)NULL);
+		char **av = calloc((size_t)nargs + 4, sizeof(char *));
+		if (!av)
+			_exit(127);
+		av[0] = "weir-controller";
+		av[1] = "--state-dir";
+		av[2] = (char *)cc->state_dir;
+		for (int i = 0; i < nargs; i++)
+			av[3 + i] = args[i];
+		execvp(bin, av);
 		fprintf(stderr, "weir: cannot run \"%s\": %s\n", bin, strerror(errno));
 		_exit(127);
 	}

@@ -32,8 +32,9 @@ int controller_client_request(const struct controller_client *cc, const char *cm
 bool controller_client_alive(const struct controller_client *cc, pid_t *ret_pid);
 
 /* Starts weir-controller for this state directory unless one answers, detached, its output in
- * <state>/controller.log; waits until it answers. Returns 0 or -errno with a message printed. */
-int controller_client_start(const struct controller_client *cc);
+ * <state>/controller.log, with extra flags (nargs of them, e.g. "--deny-by-default"); waits until
+ * it answers. Returns 0 or -errno with a message printed. */
+int controller_client_start(const struct controller_client *cc, char *const *args, int nargs);
 
 /* The controller's kind for what the user typed: "Dataset", "Runtime", "DataLoad",
  * "Namespace", or NULL. *ret_only_alluxio is true for "alluxioruntime(s)". */
