@@ -289,6 +289,18 @@ int apply_delete(struct store *st, const char *kind, const char *ns, const char 
 		r = reconcile_delete_check(all, obj, deny_by_default, errbuf, errlen);
 		if (r < 0)
 			goto out;
+	} else if (obj->kind == OBJMODEL_RUNTIME) {
+		/* the cache of a referenced Dataset stays until its references go */
+		r = reconcile_load(st, "Dataset", &all, errbuf, errlen);
+		if (r < 0)
+			goto out;
+		const struct objmodel *ds = reconcile_find(all, OBJMODEL_DATASET, ns, name);
+		if (ds && reconcile_delete_check(all, ds, deny_by_default, err, sizeof(err)) < 0) {
+			snprintf(errbuf, errlen, "%s %s/%s holds the cache of %s", obj->kind_name,
+				 ns, name, err);
+			r = -EBUSY;
+			goto out;
+		}
 	}
 	r = store_del(st, kind, ns, name);
 	if (r < 0) {

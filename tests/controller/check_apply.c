@@ -150,6 +150,16 @@ START_TEST(delete_referenced_source_refused)
 			     sizeof(err));
 	ck_assert_int_eq(r, -EBUSY);
 	ck_assert_msg(strstr(err, "production/spark"), "%s", err);
+	/* nor its Runtime, which holds the cache the reference reads */
+	struct apply_result res2 = {0};
+	ck_assert_int_eq(apply_yaml(st, RUNTIME, true, &res2, err, sizeof(err)), 0);
+	apply_result_free(&res2);
+	ck_assert_int_eq(apply_delete(st, "Runtime", "development", "spark", false, line,
+				      sizeof(line), err, sizeof(err)),
+			 -EBUSY);
+	ck_assert_msg(strstr(err, "AlluxioRuntime development/spark holds the cache of dataset "
+				  "development/spark"),
+		      "%s", err);
 	ck_assert_int_eq(apply_delete(st, "Namespace", "", "production", false, line, sizeof(line),
 				      err, sizeof(err)),
 			 -EBUSY);
