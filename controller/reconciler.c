@@ -315,8 +315,14 @@ static void reconcile_ref(struct controller *ctl, struct objmodel_list *l, struc
 {
 	struct dataset_status *st = &ds->dataset.status;
 	struct grant_result gr;
-	if (reconcile_reference(ds, l, ctl->cfg.deny_by_default, &gr, now) < 0)
+	if (reconcile_reference(ds, l, ctl->cfg.deny_by_default, &gr, now) < 0) {
+		/* a failed reference shows nothing of its source */
+		st->ufs_total_known = st->cache_known = st->hit_ratio_known = false;
+		st->file_num_known = false;
+		st->ufs_total = st->cached = st->cache_capacity = st->file_num = 0;
+		st->cache_hit_ratio = 0;
 		return;
+	}
 	const struct objmodel *src = gr.source;
 	struct subtree_totals sub = {0};
 	bool have_sub = false;
