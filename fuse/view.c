@@ -416,6 +416,17 @@ static void forget_cached(struct view *v, const char *path)
 		block_store_invalidate(v->src.store, obj);
 }
 
+/* The inode of directory ino when the view may be written; else replies the error, NULL. */
+static struct inode *writable_dir(fuse_req_t req, struct view *v, fuse_ino_t ino)
+{
+	struct inode *in = inode_get(v, ino);
+	if (!v->cfg.read_write || !in) {
+		fuse_reply_err(req, in ? EROFS : ENOENT);
+		return NULL;
+	}
+	return in;
+}
+
 static struct handle *write_handle_new(struct inode *in, int wfd)
 {
 	struct handle *h = calloc(1, sizeof(*h));
@@ -482,11 +493,9 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		      struct fuse_file_info *fi)
 {
 	struct view *v = fuse_req_userdata(req);
-	struct inode *pin = inode_get(v, parent);
-	if (!v->cfg.read_write || !pin) {
-		fuse_reply_err(req, pin ? EROFS : ENOENT);
+	struct inode *pin = writable_dir(req, v, parent);
+	if (!pin)
 		return;
-	}
 	char *path = child_path(pin->path, name);
 	int fd = path ? ufs_open_write(v->src.ufs, path, fi->flags | O_CREAT, mode) : -ENOMEM;
 	struct ufs_attr a;
@@ -616,11 +625,9 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct view *v = fuse_req_userdata(req);
-	struct inode *pin = inode_get(v, parent);
-	if (!v->cfg.read_write || !pin) {
-		fuse_reply_err(req, pin ? EROFS : ENOENT);
+	struct inode *pin = writable_dir(req, v, parent);
+	if (!pin)
 		return;
-	}
 	char *path = child_path(pin->path, name);
 	int r = path ? ufs_mkdir(v->src.ufs, path, mode) : -ENOMEM;
 	struct fuse_entry_param e;
@@ -639,11 +646,9 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
 {
 	struct view *v = fuse_req_userdata(req);
-	struct inode *pin = inode_get(v, parent);
-	if (!v->cfg.read_write || !pin) {
-		fuse_reply_err(req, pin ? EROFS : ENOENT);
+	struct inode *pin = writable_dir(req, v, parent);
+	if (!pin)
 		return;
-	}
 	char *path = child_path(pin->path, name);
 	int r = path ? ufs_remove(v->src.ufs, path, dir) : -ENOMEM;
 	if (r == 0)
