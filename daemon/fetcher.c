@@ -13,8 +13,20 @@
 
 #define FETCH_BUCKETS 1024
 
+struct inflight;
+
+/* One range request of a block: a block is fetched as several, in parallel, so a UFS that caps
+ * each connection delivers it in a fraction of the time (the first block of a file above all). */
+struct part {
+	struct inflight *e;
+	uint32_t off, len;
+};
+
 struct inflight {
 	struct fetcher *f;
+	struct part *parts;
+	unsigned parts_left;	/* under f->lock: requests not yet completed */
+	struct part one_part;
 	struct inflight *hnext;	/* hash chain, under f->lock */
 	struct inflight *qnext;	/* completion queue, under f->lock */
 	uint64_t obj, block;
@@ -35,6 +47,7 @@ struct fetcher {
 	struct block_store *bs;
 	uint32_t block_size;
 	unsigned max_prefetch;
+	uint32_t part_size;
 	pthread_mutex_t lock;
 	pthread_cond_t done_cond;	/* a fetch finished */
 	pthread_cond_t queue_cond;	/* a completion is queued, or stopping */
@@ -76,19 +89,15 @@ static void put_locked(struct inflight *e)
 {
 	if (--e->refs > 0)
 		return;
+	if (e->parts != &e->one_part)
+		free(e->parts);
 	free(e->buf);
 	free(e->path);
 	free(e);
 }
 
-/* Runs on the UFS backend's thread: queue for a store thread, never block here. */
-static void read_done(void *userdata, int err, size_t nread)
+static void queue_locked(struct fetcher *f, struct inflight *e)
 {
-	struct inflight *e = userdata;
-	struct fetcher *f = e->f;
-	pthread_mutex_lock(&f->lock);
-	e->err = err;
-	e->got = nread;
 	e->qnext = NULL;
 	if (f->queue_tail)
 		f->queue_tail->qnext = e;
@@ -96,6 +105,23 @@ static void read_done(void *userdata, int err, size_t nread)
 		f->queue_head = e;
 	f->queue_tail = e;
 	pthread_cond_signal(&f->queue_cond);
+}
+
+/* Runs on the UFS backend's thread: when the block's last part is in, queue it for a store
+ * thread; never block here. */
+static void read_done(void *userdata, int err, size_t nread)
+{
+	struct part *p = userdata;
+	struct inflight *e = p->e;
+	struct fetcher *f = e->f;
+	pthread_mutex_lock(&f->lock);
+	if (err < 0 && e->err == 0)
+		e->err = err;
+	/* A short part means the object ended early: the total comes up short, complete() sees
+	 * it as a change. */
+	e->got += nread < p->len ? nread : p->len;
+	if (--e->parts_left == 0)
+		queue_locked(f, e);
 	pthread_mutex_unlock(&f->lock);
 }
 
@@ -167,6 +193,9 @@ int fetcher_new(struct ufs *u, struct block_store *bs, const struct fetcher_opti
 	f->bs = bs;
 	f->block_size = block_store_block_size(bs);
 	f->max_prefetch = opts && opts->max_prefetch ? opts->max_prefetch : 16;
+	f->part_size = opts && opts->part_size ? opts->part_size : 1u << 20;
+	if (f->part_size > f->block_size)
+		f->part_size = f->block_size;
 	f->nthreads = opts && opts->store_threads ? opts->store_threads : 2;
 	if (f->nthreads > 8)
 		f->nthreads = 8;
@@ -246,11 +275,28 @@ static int start_locked(struct fetcher *f, uint64_t obj, const char *path,
 	f->inflight++;
 	if (prefetch)
 		f->inflight_prefetch++;
+	unsigned nparts = (want + f->part_size - 1) / f->part_size;
+	e->parts = calloc(nparts, sizeof(*e->parts));
+	if (!e->parts) {
+		nparts = 1; /* one request for the whole block still works */
+		e->parts = &e->one_part;
+	}
+	e->parts_left = nparts;
 	pthread_mutex_unlock(&f->lock);
-	int r = ufs_read_async(f->ufs, path, block * (uint64_t)f->block_size, want, e->buf,
-			       &e->attr, read_done, e);
+	int r = 0;
+	unsigned started = 0;
+	for (; started < nparts; started++) {
+		struct part *p = &e->parts[started];
+		p->e = e;
+		p->off = started * f->part_size;
+		p->len = want - p->off < f->part_size ? want - p->off : f->part_size;
+		r = ufs_read_async(f->ufs, path, block * (uint64_t)f->block_size + p->off, p->len,
+				   e->buf + p->off, &e->attr, read_done, p);
+		if (r < 0)
+			break;
+	}
 	pthread_mutex_lock(&f->lock);
-	if (r < 0) {
+	if (r < 0 && started == 0) {
 		e->err = r;
 		e->done = true;
 		unlink_locked(f, e);
@@ -261,6 +307,14 @@ static int start_locked(struct fetcher *f, uint64_t obj, const char *path,
 		e->refs--; /* the fetch's own; the caller's goes below */
 		put_locked(e);
 		return r;
+	}
+	if (r < 0) {
+		/* Some parts are out: their completions finish the block, with this error. */
+		if (e->err == 0)
+			e->err = r;
+		e->parts_left -= nparts - started;
+		if (e->parts_left == 0)
+			queue_locked(f, e);
 	}
 	if (prefetch) {
 		atomic_fetch_add(&f->stats.prefetch_blocks, 1);

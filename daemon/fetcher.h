@@ -13,6 +13,8 @@
 struct fetcher_options {
 	unsigned max_prefetch;	/* prefetch blocks in flight at most (demand reads are never refused) */
 	unsigned store_threads;	/* threads writing arrived blocks to the store (default 2) */
+	uint32_t part_size;	/* a block is fetched as parallel range requests of this size
+				 * (default 1 MiB) */
 };
 
 struct fetcher_stats {

@@ -2,6 +2,8 @@
 // /metrics over libmicrohttpd's internal thread; one render per scrape.
 #include "metrics.h"
 
+#include <stdarg.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -9,11 +11,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
+
 struct metrics {
 	struct MHD_Daemon *d;
 	metrics_render_fn render;
 	void *userdata;
 };
+
+/* libmicrohttpd's own messages go through weir's log, at debug: the caller says what failed. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	if (LOG_DEBUG <= log_state.max_level)
+		log_emitv(LOG_DEBUG, __FILE__, __LINE__, fmt, ap);
+}
 
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
 			      const char *method, const char *version, const char *upload,
@@ -64,7 +75,7 @@ int metrics_start(const char *listen, metrics_render_fn render, void *userdata,
 	m->userdata = userdata;
 	m->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
 				answer, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-				MHD_OPTION_END);
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	if (!m->d) {
 		snprintf(errbuf, errlen, "cannot listen on %s for /metrics (in use?)", listen);
 		free(m);

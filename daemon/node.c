@@ -70,7 +70,7 @@ static const struct cfg_desc {
 	 "NS=W,... heat multipliers per namespace (default 1)"},
 	{"namespace-prefetch-max", CFG_STR, offsetof(struct node_config, namespace_prefetch), 512,
 	 "", "NS=SIZE,... prefetch-max per namespace"},
-	{"prefetch-max", CFG_STR, offsetof(struct node_config, prefetch_max), 32, "64MiB",
+	{"prefetch-max", CFG_STR, offsetof(struct node_config, prefetch_max), 32, "128MiB",
 	 "largest window a stream prefetches ahead, per view"},
 };
 
@@ -894,8 +894,8 @@ static void on_heat(void *userdata, const struct access_heat_event *ev)
 	pthread_mutex_unlock(&n->lock);
 }
 
-/* A sequential stream seen by eBPF (page-cache hits included): fetch ahead of it, one second
- * of its speed, at least two blocks, at most prefetch-max. Runs on the tracker thread. */
+/* A sequential stream seen by eBPF (page-cache hits included): fetch ahead of it, four seconds
+ * of its speed, at least four blocks, at most prefetch-max. Runs on the tracker thread. */
 static void on_stream(void *userdata, const struct access_stream_event *ev)
 {
 	struct node *n = userdata;
@@ -910,9 +910,11 @@ static void on_stream(void *userdata, const struct access_stream_event *ev)
 		uint64_t block = nv->source->block_size;
 		double secs = ev->ts_ns > ev->run_start_ns ? (ev->ts_ns - ev->run_start_ns) / 1e9 : 0;
 		double speed = secs > 0 ? ev->run_pages * (double)page / secs : 0;
-		uint64_t window = speed > 0 ? (uint64_t)speed : n->prefetch_max;
-		if (window < 2 * block)
-			window = 2 * block;
+		/* Four seconds of the stream's speed: a block from a UFS that caps each
+		 * connection takes long to arrive, and only blocks in flight add throughput. */
+		uint64_t window = speed > 0 ? (uint64_t)(speed * 4) : n->prefetch_max;
+		if (window < 4 * block)
+			window = 4 * block;
 		uint64_t cap = namespace_prefetch_max(n, nv->ns);
 		if (window > cap)
 			window = cap;

@@ -31,7 +31,9 @@ run() {
 	weir_mount "local://$SRC" "$dir/b" --tier "$tiers" --high 0.9 --low 0.6 --label team-b/corpus --no-passthrough >&2
 	cat "$dir/a/hot/model.bin" >/dev/null # through weir: into the tier
 	for i in $(seq 1 20); do cat "$dir/a/hot/model.bin" >/dev/null; done # page cache only
-	sleep 1.5
+	# Heat summaries come once a second; and a stream counts as reaching weir for 2 s after
+	# its last READ: past that, page-cache re-reads of the model prefetch nothing back.
+	sleep 3
 	# From here on, every read of team-a that reaches weir counts: a miss means its hot
 	# file had been evicted (during the scan, or found so after the page cache is dropped).
 	h0="$(stat_get "$dir/a" hits)"
@@ -50,10 +52,12 @@ run() {
 }
 
 step "LRU: team-b scans 96 MiB through a 64 MiB tier while team-a reads its model from the page cache"
-read -r lru_hits lru_misses lru_ev < <(run lru)
+run lru >"$TMP/lru.out" # not in a subshell: a failure must still run the EXIT cleanup
+read -r lru_hits lru_misses lru_ev <"$TMP/lru.out"
 note "LRU: team-a's reads during and after the scan: $lru_hits tier hits, $lru_misses misses ($lru_ev evictions)"
 step "heat: the same, with eviction ranked by eBPF heat"
-read -r heat_hits heat_misses heat_ev < <(run heat)
+run heat >"$TMP/heat.out"
+read -r heat_hits heat_misses heat_ev <"$TMP/heat.out"
 note "heat: team-a's reads during and after the scan: $heat_hits tier hits, $heat_misses misses ($heat_ev evictions)"
 [ "$lru_ev" -gt 0 ] && [ "$heat_ev" -gt 0 ] || fail "the scan evicted nothing: the test did not pressure the tier"
 lru_ratio=$(awk -v h="$lru_hits" -v m="$lru_misses" 'BEGIN { printf "%.2f", (h + m) ? h / (h + m) : 0 }')
