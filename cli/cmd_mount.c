@@ -184,6 +184,8 @@ static int mount_dataset(const struct global_opts *g, const char *ns, const char
 		fprintf(stderr, "weir mount: dataset %s/%s at \"%s\": %s\n", ns, dataset, mp,
 			resp->message);
 	} else {
+		if (resp->message && *resp->message)
+			fprintf(stderr, "weir mount: note: %s\n", resp->message);
 		rc = 0;
 	}
 	if (resp)

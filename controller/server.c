@@ -59,12 +59,14 @@ static void handle_apply(struct controller *ctl, const Weir__ApplyRequest *a, st
 	rp->resp.n_results = rp->results.n;
 }
 
+/* The Dataset or its Runtime is gone: so is its cache (tier files, index), as in Fluid. */
 static void close_source(struct controller *ctl, const char *ns, const char *name)
 {
 	char sid[320];
 	Weir__SourceRequest s = WEIR__SOURCE_REQUEST__INIT;
 	s.source_id = reconcile_source_id(ns, name, sid, sizeof(sid));
 	s.close = true;
+	s.purge = true;
 	Weir__Request req = WEIR__REQUEST__INIT;
 	req.body_case = WEIR__REQUEST__BODY_SOURCE;
 	req.source = &s;
@@ -73,7 +75,7 @@ static void close_source(struct controller *ctl, const char *ns, const char *nam
 	if (r < 0)
 		log_debug("close source \"%s\": weir-node: %s", sid, strerror(-r));
 	else if (resp->error)
-		log_debug("close source \"%s\": %s", sid, resp->message);
+		log_notice("close source \"%s\": %s", sid, resp->message);
 	if (resp)
 		weir__response__free_unpacked(resp, NULL);
 }

@@ -433,6 +433,22 @@ out:
 	pthread_mutex_unlock(&n->lock);
 }
 
+/* Stops and forgets the loads of src, dropping their references. */
+static void stop_loads_locked(struct node *n, struct source *src)
+{
+	for (struct node_load **pp = &n->loads; *pp;) {
+		struct node_load *nl = *pp;
+		if (nl->source != src) {
+			pp = &nl->next;
+			continue;
+		}
+		*pp = nl->next;
+		load_free(nl->load);
+		drop_source_locked(n, src);
+		free(nl);
+	}
+}
+
 static void handle_source(struct node *n, const Weir__SourceRequest *m, Weir__Response *resp)
 {
 	char err[1024] = "";
@@ -447,8 +463,38 @@ static void handle_source(struct node *n, const Weir__SourceRequest *m, Weir__Re
 			ns->source->held = false;
 			drop_source_locked(n, ns->source);
 		}
-		if (ns && ns->source->refs == 0)
+		if (ns && m->purge)
+			stop_loads_locked(n, ns->source); /* a purged cache is not worth filling */
+		if (ns && ns->source->refs > 0) {
+			if (m->purge)
+				set_error(resp, -EBUSY,
+					  "source \"%s\" is still mounted; its cache stays until its "
+					  "views are unmounted",
+					  m->source_id);
+			goto out;
+		}
+		struct tier_config tiers[BLOCK_STORE_MAX_TIERS];
+		unsigned ntiers = 0;
+		if (ns) {
+			ntiers = ns->source->ntiers;
+			memcpy(tiers, ns->source->tiers, sizeof(tiers));
 			close_source_locked(n, ns->source);
+		} else {
+			/* Not open (e.g. after a restart): the request names the tiers. */
+			for (size_t i = 0; i < m->n_tiers && i < BLOCK_STORE_MAX_TIERS; i++) {
+				snprintf(tiers[i].path, sizeof(tiers[i].path), "%s",
+					 m->tiers[i]->path);
+				ntiers++;
+			}
+		}
+		if (m->purge) {
+			int r = source_purge(n->cfg.state_dir, m->source_id, tiers, ntiers);
+			if (r < 0)
+				set_error(resp, r, "purging the cache of \"%s\": %s", m->source_id,
+					  strerror(-r));
+			else
+				log_info("purged the cache of source %s", m->source_id);
+		}
 		goto out;
 	}
 	if (!m->ufs_url || !*m->ufs_url) {

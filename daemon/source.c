@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "log.h"
@@ -75,6 +77,14 @@ int source_open(const struct source_config *cfg, struct source **ret, char *errb
 		fprintf(f, "%s\n", cfg->url);
 		fclose(f);
 	}
+	/* Where the cache lives, so a purge finds it even when the source is not open. */
+	snprintf(urlfile, sizeof(urlfile), "%s/tiers", dir);
+	f = fopen(urlfile, "we");
+	if (f) {
+		for (unsigned i = 0; i < cfg->ntiers; i++)
+			fprintf(f, "%s\n", cfg->tiers[i].path);
+		fclose(f);
+	}
 
 	struct block_store_config bc = {
 		.index_path = index,
@@ -122,4 +132,60 @@ void source_free(struct source *s)
 	free(s->id);
 	free(s->url);
 	free(s);
+}
+
+static int remove_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	int r = type == FTW_DP ? rmdir(path) : unlink(path);
+	if (r < 0)
+		log_debug("purge: \"%s\": %s", path, strerror(errno));
+	return 0; /* keep going: remove what can be removed */
+}
+
+static int remove_tree(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+	return lstat(path, &st) == 0 ? -ENOTEMPTY : 0;
+}
+
+int source_purge(const char *state_dir, const char *id, const struct tier_config *tiers,
+		 unsigned ntiers)
+{
+	char path[8400];
+	int first = 0, r;
+	/* ids are "<ns>_<name>" or hex: never "", ".", ".." or with a slash */
+	if (!*id || strchr(id, '/') || !strcmp(id, ".") || !strcmp(id, ".."))
+		return -EINVAL;
+	for (unsigned i = 0; i < ntiers; i++) {
+		snprintf(path, sizeof(path), "%s/%s", tiers[i].path, id);
+		if ((r = remove_tree(path)) < 0 && !first)
+			first = r;
+		rmdir(tiers[i].path); /* a directory made for this source alone goes too */
+	}
+	if (ntiers == 0) {
+		/* Not open: the tier paths it was last opened with. */
+		snprintf(path, sizeof(path), "%s/stores/%s/tiers", state_dir, id);
+		FILE *f = fopen(path, "re");
+		char line[4200];
+		while (f && fgets(line, sizeof(line), f)) {
+			line[strcspn(line, "\n")] = '\0';
+			if (line[0] != '/')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", line, id);
+			if ((r = remove_tree(path)) < 0 && !first)
+				first = r;
+			rmdir(line);
+		}
+		if (f)
+			fclose(f);
+	}
+	snprintf(path, sizeof(path), "%s/stores/%s", state_dir, id);
+	if ((r = remove_tree(path)) < 0 && !first)
+		first = r;
+	return first;
 }

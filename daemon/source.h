@@ -47,5 +47,9 @@ int source_open(const struct source_config *cfg, struct source **ret, char *errb
 		size_t errlen);
 /* Waits for fetches in flight, persists, frees. NULL is fine. */
 void source_free(struct source *s);
+/* Deletes everything a closed source kept on disk: its tier directories, block index and
+ * metadata cache. Call after source_free() with the same config. Returns 0 or the first -errno. */
+int source_purge(const char *state_dir, const char *id, const struct tier_config *tiers,
+		 unsigned ntiers);
 /* The default id of a URL: 16 hex digits of its hash. buf must hold 17 bytes. */
 void source_id_for_url(const char *url, char *buf);

@@ -240,9 +240,23 @@ grep -q 'production/spark\|production' "$TMP/delete.out" || fail "the refusal do
 wt_wait_phase dataset spark development Bound 5
 ok "refused (exit $rc); development/spark is still there and Bound"
 
-step "the views unmount; weir down stops both daemons"
+step "the views unmount; with its references gone the source can be deleted, and its cache goes"
 wt_umount "$PROD"
 wt_umount "$DEV"
+cache_dir="$WEIR_TIER_DIR/weir/development_spark"
+[ -n "$(find "$cache_dir" -type f 2>/dev/null)" ] || fail "no cache files under $cache_dir before the delete"
+for ref in "spark production" "spark staging" "spark-331 analytics"; do
+	set -- $ref
+	wt_run "deleting $2/$1" delete dataset "$1" -n "$2"
+done
+wt_run "deleting development/spark" delete dataset spark -n development
+for i in $(seq 1 50); do [ -e "$cache_dir" ] || break; sleep 0.1; done
+[ ! -e "$cache_dir" ] || fail "development/spark is deleted but its cache is still in $cache_dir"
+[ -z "$(ls "$WEIR_STATE/stores" 2>/dev/null | grep development_spark)" ] ||
+	fail "development/spark is deleted but its block index is still in $WEIR_STATE/stores"
+ok "deleted; its tier files and block index are gone"
+
+step "weir down stops both daemons"
 wt_run "stopping weir" down
 for name in controller node; do
 	for i in $(seq 1 50); do [ -z "$(live_pid "$name")" ] && break; sleep 0.1; done
