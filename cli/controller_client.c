@@ -3,6 +3,8 @@
 // this one (installed), or in the build tree (build/cli/weir → build/controller/weir-controller).
 #include "controller_client.h"
 
+#include "spawn.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -18,12 +20,7 @@
 
 void controller_client_init(struct controller_client *cc, const char *state_dir)
 {
-	const char *s = state_dir;
-	if (!s || !*s)
-		s = getenv("WEIR_STATE_DIR");
-	if (!s || !*s)
-		s = "/var/lib/weir";
-	snprintf(cc->state_dir, sizeof(cc->state_dir), "%s", s);
+	spawn_state_dir(state_dir, cc->state_dir, sizeof(cc->state_dir));
 	snprintf(cc->socket_path, sizeof(cc->socket_path), "%s/controller.sock", cc->state_dir);
 }
 
@@ -71,108 +68,29 @@ bool controller_client_alive(const struct controller_client *cc, pid_t *ret_pid)
 	return true;
 }
 
-static int find_bin(char *out, size_t len)
+static bool controller_alive(const void *ctx)
 {
-	const char *env = getenv("WEIR_CONTROLLER_BIN");
-	if (env && *env) {
-		snprintf(out, len, "%s", env);
-		return access(out, X_OK) == 0 ? 0 : -ENOENT;
-	}
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n > 0) {
-		self[n] = '\0';
-		char *dir = dirname(self);
-		const char *cands[] = {"/weir-controller", "/../controller/weir-controller",
-				       "/../sbin/weir-controller"};
-		for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++) {
-			snprintf(out, len, "%s%s", dir, cands[i]);
-			if (access(out, X_OK) == 0)
-				return 0;
-		}
-	}
-	snprintf(out, len, "weir-controller");
-	return 0;
-}
-
-static void print_log_tail(const char *state_dir)
-{
-	char path[4200];
-	snprintf(path, sizeof(path), "%s/controller.log", state_dir);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return;
-	char lines[8][512];
-	int n = 0;
-	while (fgets(lines[n % 8], sizeof(lines[0]), f))
-		n++;
-	fclose(f);
-	for (int i = n > 8 ? n - 8 : 0; i < n; i++)
-		fprintf(stderr, "  %s", lines[i % 8]);
+	return controller_client_alive(ctx, NULL);
 }
 
 int controller_client_start(const struct controller_client *cc, char *const *args, int nargs)
 {
 	if (controller_client_alive(cc, NULL))
 		return 0;
-	if (mkdir(cc->state_dir, 0755) < 0 && errno != EEXIST) {
-		int e = errno;
-		fprintf(stderr, "weir: cannot create the state directory \"%s\": %s\n",
-			cc->state_dir, strerror(e));
-		return -e;
-	}
-	char bin[PATH_MAX];
-	if (find_bin(bin, sizeof(bin)) < 0) {
-		fprintf(stderr, "weir: $WEIR_CONTROLLER_BIN \"%s\" is not an executable\n", bin);
-		return -ENOENT;
-	}
-	pid_t pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		setsid();
-		char logp[4200];
-		snprintf(logp, sizeof(logp), "%s/controller.log", cc->state_dir);
-		int lfd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		int nfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (nfd >= 0)
-			dup2(nfd, 0);
-		if (lfd >= 0) {
-			dup2(lfd, 1);
-			dup2(lfd, 2);
-		}
-		char **av = calloc((size_t)nargs + 4, sizeof(char *));
-		if (!av)
-			_exit(127);
-		av[0] = "weir-controller";
-		av[1] = "--state-dir";
-		av[2] = (char *)cc->state_dir;
-		for (int i = 0; i < nargs; i++)
-			av[3 + i] = args[i];
-		execvp(bin, av);
-		fprintf(stderr, "weir: cannot run \"%s\": %s\n", bin, strerror(errno));
-		_exit(127);
-	}
-	for (int i = 0; i < 200; i++) {
-		if (controller_client_alive(cc, NULL))
-			return 0;
-		int status;
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			fprintf(stderr,
-				"weir: weir-controller exited at start; its log (%s/"
-				"controller.log) says:\n",
-				cc->state_dir);
-			print_log_tail(cc->state_dir);
-			return -ECHILD;
-		}
-		struct timespec ts = {0, 50 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
-	fprintf(stderr,
-		"weir: weir-controller did not answer on \"%s\" within 10 s; see %s/"
-		"controller.log\n",
-		cc->socket_path, cc->state_dir);
-	return -ETIMEDOUT;
+	static const char *const rel[] = {"weir-controller", "../controller/weir-controller",
+					  "../sbin/weir-controller", NULL};
+	const struct spawn_target t = {
+		.name = "weir-controller",
+		.env = "WEIR_CONTROLLER_BIN",
+		.rel = rel,
+		.state_dir = cc->state_dir,
+		.log_name = "controller.log",
+		.socket_path = cc->socket_path,
+		.alive = controller_alive,
+		.ctx = cc,
+	};
+	pid_t pid;
+	return spawn_daemon(&t, args, nargs, false, &pid);
 }
 
 const char *controller_client_kind(const char *word, bool *ret_only_alluxio)
