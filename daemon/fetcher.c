@@ -193,6 +193,15 @@ int fetcher_new(struct ufs *u, struct block_store *bs, const struct fetcher_opti
 	f->bs = bs;
 	f->block_size = block_store_block_size(bs);
 	f->max_prefetch = opts && opts->max_prefetch ? opts->max_prefetch : 16;
+	/* Blocks fetched ahead must not push out blocks not yet read: a small tier gets a
+	 * small window (a quarter of the top tier at most). */
+	struct block_store_stats st;
+	block_store_get_stats(bs, &st);
+	uint64_t room = st.ntiers ? st.tiers[0].quota / 4 / f->block_size : 0;
+	if (room < 1)
+		room = 1;
+	if (f->max_prefetch > room)
+		f->max_prefetch = (unsigned)room;
 	f->part_size = opts && opts->part_size ? opts->part_size : 1u << 20;
 	if (f->part_size > f->block_size)
 		f->part_size = f->block_size;
