@@ -1816,3 +1816,15 @@ void block_store_set_heat(struct block_store *bs, uint64_t obj, double heat)
 	}
 	pthread_mutex_unlock(&bs->lock);
 }
+
+void block_store_add_heat(struct block_store *bs, uint64_t obj, double heat)
+{
+	pthread_mutex_lock(&bs->lock);
+	struct bs_object *o = obj_find(bs, obj);
+	if (o) {
+		uint64_t now = now_ns(CLOCK_MONOTONIC);
+		o->heat = obj_heat_now(bs, o, now) + heat;
+		o->heat_ns = now;
+	}
+	pthread_mutex_unlock(&bs->lock);
+}

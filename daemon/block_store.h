@@ -93,6 +93,8 @@ int block_store_object_find(struct block_store *bs, const char *path, uint64_t *
 /* Sets obj's heat as of now (decayed accesses, e.g. eBPF page counts weighted per namespace),
  * used when the store ranks by heat. Unknown objects are ignored. */
 void block_store_set_heat(struct block_store *bs, uint64_t obj, double heat);
+/* Adds heat to obj's (decayed) heat: for accesses eBPF cannot see, such as passthrough reads. */
+void block_store_add_heat(struct block_store *bs, uint64_t obj, double heat);
 /* Cached bytes of one object (sum of its cached blocks' lengths). */
 uint64_t block_store_object_cached(struct block_store *bs, uint64_t obj);
 uint32_t block_store_block_size(const struct block_store *bs);

@@ -186,6 +186,7 @@ static void usage(FILE *out)
 
 static void set_error(Weir__Response *resp, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+static double namespace_weight(const struct node *n, const char *ns);
 
 static void set_error(Weir__Response *resp, int err, const char *fmt, ...)
 {
@@ -389,6 +390,7 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 		.no_passthrough = m->no_passthrough,
 		.read_streams = n->tracker == NULL,
 		.read_write = m->read_write && ufs_writable(src->ufs),
+		.heat_weight = namespace_weight(n, m->namespace_ ? m->namespace_ : ""),
 	};
 	if (m->read_write && !vc.read_write) {
 		/* A grant can say rw; an HTTP tree still cannot be written. Serve it read-only and

@@ -400,6 +400,11 @@ static void try_passthrough(struct view *v, struct handle *h)
 	}
 	h->backing_id = id;
 	atomic_fetch_add(&v->passthrough_opens, 1);
+	/* Its reads will go to the tier file, where eBPF does not see them on this view: count
+	 * the open as one read of the whole file for eviction's ranking. */
+	block_store_add_heat(v->src.store, h->obj,
+			     (double)((h->attr.size + 4095) / 4096) *
+				     (v->cfg.heat_weight > 0 ? v->cfg.heat_weight : 1.0));
 	return;
 undo:
 	unpin_blocks(v, h);

@@ -32,6 +32,7 @@ struct view_config {
 	bool read_streams;		/* detect streams from READs (when eBPF cannot) */
 	bool no_passthrough;		/* never hand reads of complete objects to the kernel */
 	bool read_write;		/* writes go through to the UFS (needs ufs_writable) */
+	double heat_weight;		/* the namespace's heat multiplier (0 = 1) */
 };
 
 struct view_stats {

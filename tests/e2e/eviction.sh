@@ -22,13 +22,14 @@ stat_get() { w stat "$1" -o json >"$TMP/stat.json" && json_get "$TMP/stat.json" 
 # run MODE: prints "hits misses evictions": team-a's block reads that reached weir during and
 # after team-b's scan
 run() {
-	local mode="$1" dir="$TMP/$1" h0 m0 i
+	local mode="$1" dir="$TMP/$1${2:+-$2}" h0 m0 i pt=--no-passthrough
+	[ "${2:-}" = passthrough ] && pt=
 	mkdir -p "$dir"
 	weir_setup "$dir"
 	printf 'eviction = %s\nmetrics-listen =\n' "$mode" >"$WEIR_STATE/node.conf"
 	local tiers="mem:$WEIR_TIER_DIR/mem:64MiB"
-	weir_mount "local://$SRC" "$dir/a" --tier "$tiers" --high 0.9 --low 0.6 --label team-a/model --no-passthrough >&2
-	weir_mount "local://$SRC" "$dir/b" --tier "$tiers" --high 0.9 --low 0.6 --label team-b/corpus --no-passthrough >&2
+	weir_mount "local://$SRC" "$dir/a" --tier "$tiers" --high 0.9 --low 0.6 --label team-a/model $pt >&2
+	weir_mount "local://$SRC" "$dir/b" --tier "$tiers" --high 0.9 --low 0.6 --label team-b/corpus $pt >&2
 	cat "$dir/a/hot/model.bin" >/dev/null # through weir: into the tier
 	for i in $(seq 1 20); do cat "$dir/a/hot/model.bin" >/dev/null; done # page cache only
 	# Heat summaries come once a second; and a stream counts as reaching weir for 2 s after
@@ -65,5 +66,13 @@ heat_ratio=$(awk -v h="$heat_hits" -v m="$heat_misses" 'BEGIN { printf "%.2f", (
 awk -v a="$heat_ratio" -v b="$lru_ratio" 'BEGIN { exit !(a > b) }' ||
 	fail "heat ranking kept no more of team-a's hot file than LRU (tier hit ratio heat $heat_ratio, LRU $lru_ratio)"
 ok "team-a's tier hit ratio: heat $heat_ratio > LRU $lru_ratio"
+
+step "heat with passthrough: the model's opens are handed to the kernel (eBPF cannot see those reads)"
+run heat passthrough >"$TMP/pt.out"
+read -r pt_hits pt_misses pt_ev <"$TMP/pt.out"
+note "heat+passthrough: team-a's reads during and after the scan: $pt_hits hits, $pt_misses misses ($pt_ev evictions)"
+[ "$pt_ev" -gt 0 ] || fail "the scan evicted nothing"
+[ "$pt_misses" -eq 0 ] || fail "team-a's model, opened in passthrough again and again, was evicted ($pt_misses misses)"
+ok "a passthrough open counts as a read of the file: the model stayed in the tier"
 echo
 echo "PASS: heat-ranked eviction keeps what the page cache hides"
