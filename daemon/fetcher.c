@@ -125,6 +125,18 @@ static void read_done(void *userdata, int err, size_t nread)
 	pthread_mutex_unlock(&f->lock);
 }
 
+/* Marks e done with err, takes it out of the table and wakes its waiters. */
+static void finish_locked(struct fetcher *f, struct inflight *e, int err)
+{
+	e->err = err;
+	e->done = true;
+	unlink_locked(f, e);
+	f->inflight--;
+	if (e->prefetch)
+		f->inflight_prefetch--;
+	pthread_cond_broadcast(&f->done_cond);
+}
+
 static void complete(struct fetcher *f, struct inflight *e)
 {
 	int err = e->err;
@@ -150,14 +162,8 @@ static void complete(struct fetcher *f, struct inflight *e)
 			  (unsigned long long)e->block, strerror(-err));
 	}
 	pthread_mutex_lock(&f->lock);
-	e->err = err;
 	e->stored = stored;
-	e->done = true;
-	unlink_locked(f, e);
-	f->inflight--;
-	if (e->prefetch)
-		f->inflight_prefetch--;
-	pthread_cond_broadcast(&f->done_cond);
+	finish_locked(f, e, err);
 	put_locked(e);
 	pthread_mutex_unlock(&f->lock);
 }
@@ -306,13 +312,7 @@ static int start_locked(struct fetcher *f, uint64_t obj, const char *path,
 	}
 	pthread_mutex_lock(&f->lock);
 	if (r < 0 && started == 0) {
-		e->err = r;
-		e->done = true;
-		unlink_locked(f, e);
-		f->inflight--;
-		if (e->prefetch)
-			f->inflight_prefetch--;
-		pthread_cond_broadcast(&f->done_cond);
+		finish_locked(f, e, r);
 		e->refs--; /* the fetch's own; the caller's goes below */
 		put_locked(e);
 		return r;

@@ -72,6 +72,21 @@ static struct meta_cache *open_meta(struct ufs *u)
 	return mc;
 }
 
+/* One 4 MiB tier of 64 KiB blocks under dir. */
+static struct block_store *open_store(void)
+{
+	char err[256], idx[512];
+	struct block_store_config c = {.index_path = idx, .source_id = "s", .ntiers = 1,
+				       .block_size = 65536, .high = 0.9, .low = 0.5, .lru = true};
+	snprintf(idx, sizeof(idx), "%s/index.db", dir);
+	snprintf(c.tiers[0].medium, sizeof(c.tiers[0].medium), "mem");
+	snprintf(c.tiers[0].path, sizeof(c.tiers[0].path), "%s/tier", dir);
+	c.tiers[0].quota = 64 * 65536;
+	struct block_store *bs;
+	ck_assert_int_eq(block_store_open(&c, &bs, err, sizeof(err)), 0);
+	return bs;
+}
+
 START_TEST(listings_are_cached_and_persisted)
 {
 	struct ufs *u = open_ufs();
@@ -160,15 +175,7 @@ START_TEST(walk_and_usage_total_the_tree)
 	ck_assert_uint_eq(acc[0], 2);
 	ck_assert_int_eq(tree_walk(mc, "/missing", 60000, count_file, acc, NULL), -ENOENT);
 
-	char err[256], idx[512];
-	struct block_store_config c = {.index_path = idx, .source_id = "s", .ntiers = 1,
-				       .block_size = 65536, .high = 0.9, .low = 0.5, .lru = true};
-	snprintf(idx, sizeof(idx), "%s/index.db", dir);
-	snprintf(c.tiers[0].medium, sizeof(c.tiers[0].medium), "mem");
-	snprintf(c.tiers[0].path, sizeof(c.tiers[0].path), "%s/tier", dir);
-	c.tiers[0].quota = 64 * 65536;
-	struct block_store *bs;
-	ck_assert_int_eq(block_store_open(&c, &bs, err, sizeof(err)), 0);
+	struct block_store *bs = open_store();
 	struct usage *us;
 	ck_assert_int_eq(usage_new(mc, bs, 60000, &us), 0);
 	struct usage_totals t;
@@ -197,15 +204,7 @@ START_TEST(fetcher_fetches_once_and_serves_the_bytes)
 {
 	struct ufs *u = open_ufs();
 	struct meta_cache *mc = open_meta(u);
-	char err[256], idx[512];
-	struct block_store_config c = {.index_path = idx, .source_id = "s", .ntiers = 1,
-				       .block_size = 65536, .high = 0.9, .low = 0.5, .lru = true};
-	snprintf(idx, sizeof(idx), "%s/index.db", dir);
-	snprintf(c.tiers[0].medium, sizeof(c.tiers[0].medium), "mem");
-	snprintf(c.tiers[0].path, sizeof(c.tiers[0].path), "%s/tier", dir);
-	c.tiers[0].quota = 64 * 65536;
-	struct block_store *bs;
-	ck_assert_int_eq(block_store_open(&c, &bs, err, sizeof(err)), 0);
+	struct block_store *bs = open_store();
 	/* 16 KiB parts: each 64 KiB block is four range requests */
 	struct fetcher_options fo = {.max_prefetch = 4, .part_size = 16384};
 	struct fetcher *f;
@@ -254,15 +253,7 @@ START_TEST(fetcher_reports_a_changed_object)
 {
 	struct ufs *u = open_ufs();
 	struct meta_cache *mc = open_meta(u);
-	char err[256], idx[512];
-	struct block_store_config c = {.index_path = idx, .source_id = "s", .ntiers = 1,
-				       .block_size = 65536, .high = 0.9, .low = 0.5, .lru = true};
-	snprintf(idx, sizeof(idx), "%s/index.db", dir);
-	snprintf(c.tiers[0].medium, sizeof(c.tiers[0].medium), "mem");
-	snprintf(c.tiers[0].path, sizeof(c.tiers[0].path), "%s/tier", dir);
-	c.tiers[0].quota = 64 * 65536;
-	struct block_store *bs;
-	ck_assert_int_eq(block_store_open(&c, &bs, err, sizeof(err)), 0);
+	struct block_store *bs = open_store();
 	struct fetcher *f;
 	ck_assert_int_eq(fetcher_new(u, bs, NULL, &f), 0);
 	struct ufs_attr a;
