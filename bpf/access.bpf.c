@@ -28,6 +28,16 @@ struct {
 	__type(value, __u32);
 } watch_devs SEC(".maps");
 
+/* Set by the loader when a watched device has a major number: FUSE views never do (their
+ * devices are anonymous, major 0), so while this is 0 a read on any block-device file system
+ * is dropped on one compare, before the hash lookup every read of the node would pay. */
+volatile __u32 watch_nonanon = 0;
+
+static __always_inline int dev_maybe_watched(__u32 dev)
+{
+	return (dev >> 20) == 0 || watch_nonanon;
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, ACCESS_MAX_VIEWS);
@@ -281,6 +291,8 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 		if (!host)                                                                         \
 			return 0;                                                                  \
 		__u32 dev = host->i_sb->s_dev;                                                     \
+		if (!dev_maybe_watched(dev))                                                       \
+			return 0;                                                                  \
 		__u32 *viewp = bpf_map_lookup_elem(&watch_devs, &dev);                             \
 		if (!viewp)                                                                        \
 			return 0;                                                                  \
@@ -293,6 +305,8 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 		if (!host)                                                                         \
 			return 0;                                                                  \
 		__u32 dev = BPF_CORE_READ(host, i_sb, s_dev);                                      \
+		if (!dev_maybe_watched(dev))                                                       \
+			return 0;                                                                  \
 		__u32 *viewp = bpf_map_lookup_elem(&watch_devs, &dev);                             \
 		if (!viewp)                                                                        \
 			return 0;                                                                  \
@@ -315,6 +329,8 @@ SEC("tracepoint/filemap/mm_filemap_add_to_page_cache")
 int access_add_to_page_cache(struct trace_event_raw_mm_filemap_op_page_cache *ctx)
 {
 	__u32 dev = ctx->s_dev;
+	if (!dev_maybe_watched(dev))
+		return 0;
 	__u32 *viewp = bpf_map_lookup_elem(&watch_devs, &dev);
 
 	if (!viewp)

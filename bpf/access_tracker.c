@@ -457,6 +457,9 @@ int access_tracker_add_view(struct access_tracker *t, dev_t dev, uint32_t view_i
 	free(zero);
 	if (r < 0 && r != -EEXIST)
 		return r;
+	/* Before the device is watched: its reads must not be dropped by the major-0 shortcut. */
+	if ((kdev >> 20) != 0)
+		t->skel->bss->watch_nonanon = 1;
 	r = bpf_map__update_elem(t->skel->maps.watch_devs, &kdev, sizeof(kdev), &view_id,
 				 sizeof(view_id), BPF_ANY);
 	return r < 0 ? r : 0;
