@@ -713,11 +713,10 @@ static void fill_view_stat(struct node *n, struct node_view *nv, Weir__ViewStat 
 	vs->inflight = fetcher_inflight(src->fetcher);
 	struct access_view_counters ac;
 	if (n->tracker && access_tracker_view_counters(n->tracker, nv->id, &ac) == 0) {
-		/* Pages inserted into the view's page cache were misses or readahead; every other
-		 * page a reader got was a page-cache hit that weir never saw. */
-		uint64_t hit_pages = ac.pages_read > ac.pages_added ? ac.pages_read - ac.pages_added
-								    : 0;
-		vs->page_cache_bytes = hit_pages * access_tracker_page_size(n->tracker);
+		/* What readers got that weir did not answer came from the page cache. Read-ahead
+		 * weir answered but nobody read makes this an underestimate, never an over-. */
+		vs->page_cache_bytes = ac.bytes_read > st.read_bytes ? ac.bytes_read - st.read_bytes
+								     : 0;
 		vs->kernel_read_bytes = ac.bytes_read;
 		struct cgroup_collect cc = {.page = access_tracker_page_size(n->tracker)};
 		access_tracker_foreach_cgroup(n->tracker, nv->id, collect_cgroup, &cc);

@@ -16,6 +16,7 @@ TIERS="mem:$WEIR_TIER_DIR/mem:1GiB"
 SRC="$TMP/src"
 mkdir -p "$SRC/seq" "$SRC/rnd"
 rand_file "$SRC/counted.bin" $((256 * 4096)) counted
+rand_file "$SRC/counted-big.bin" $((24 << 20)) counted-big
 rand_file "$SRC/seq/big.bin" $((96 << 20)) seq
 rand_file "$SRC/rnd/big.bin" $((96 << 20)) rnd
 rand_file "$SRC/fallback.bin" $((96 << 20)) fallback
@@ -65,6 +66,17 @@ note "cold read: kernel_read_bytes=$cold (page cache $pc_cold); after the warm r
 ok "both reads counted: cold $cold, warm $((warm - cold)) bytes, the warm one as page cache"
 [ "$(top_get "$TMP/b" kernel_read_bytes)" -eq "$before_b" ] || fail "view b counted view a's reads"
 ok "view b (team-b) counted nothing"
+pc0="$(top_get "$TMP/a" page_cache_bytes)"
+cat "$TMP/a/counted-big.bin" >/dev/null # cold, read-ahead in flight
+pc1="$(top_get "$TMP/a" page_cache_bytes)"
+cat "$TMP/a/counted-big.bin" >/dev/null # all from the page cache
+pc2="$(top_get "$TMP/a" page_cache_bytes)"
+[ $((pc2 - pc1)) -eq $((24 << 20)) ] ||
+	fail "a 24 MiB re-read from the page cache counted $((pc2 - pc1)) page-cache bytes"
+[ $((pc1 - pc0)) -le $(((24 << 20) / 100)) ] ||
+	fail "a cold 24 MiB read counted $((pc1 - pc0)) page-cache bytes"
+ok "24 MiB: the cold read counts $((pc1 - pc0)) page-cache bytes, the re-read exactly 24 MiB"
+warm="$(top_get "$TMP/a" kernel_read_bytes)"
 cat /etc/hostname "$SRC/counted.bin" >/dev/null
 [ "$(top_get "$TMP/a" kernel_read_bytes)" -eq "$warm" ] || fail "a read of a non-view file was counted"
 ok "reads of files outside the views are not counted"
