@@ -22,17 +22,18 @@
 
 static void mount_usage(FILE *out)
 {
-	fprintf(out,
-		"usage: weir mount <ufs-url> <mountpoint>\n"
-		"       weir mount [-n NAMESPACE] <dataset> <mountpoint>\n"
-		"         [--tier mem:/dev/shm/weir:4GiB[,ssd:/var/cache/weir:100GiB]]\n"
-		"         [--high 0.95] [--low 0.7] [--block-size 4MiB] [--fetch-concurrency N]\n"
-		"         [--metadata-ttl SECONDS] [--foreground] [--no-prefetch] [--no-passthrough]\n"
-		"         [--label NAMESPACE/DATASET]   (how weir top and /metrics name it)\n"
-		"         [--read-write]   (local:// only: writes go through to the source)\n"
-		"  ufs-url: http(s)://host/dir/ (an autoindex tree) or local:///abs/path\n"
-		"  dataset: a Dataset known to weir-controller (`weir up`); its Runtime gives the\n"
-		"           tiers, a reference reads its source's cache\n");
+	fprintf(
+	    out,
+	    "usage: weir mount <ufs-url> <mountpoint>\n"
+	    "       weir mount [-n NAMESPACE] <dataset> <mountpoint>\n"
+	    "         [--tier mem:/dev/shm/weir:4GiB[,ssd:/var/cache/weir:100GiB]]\n"
+	    "         [--high 0.95] [--low 0.7] [--block-size 4MiB] [--fetch-concurrency N]\n"
+	    "         [--metadata-ttl SECONDS] [--foreground] [--no-prefetch] [--no-passthrough]\n"
+	    "         [--label NAMESPACE/DATASET]   (how weir top and /metrics name it)\n"
+	    "         [--read-write]   (local:// only: writes go through to the source)\n"
+	    "  ufs-url: http(s)://host/dir/ (an autoindex tree) or local:///abs/path\n"
+	    "  dataset: a Dataset known to weir-controller (`weir up`); its Runtime gives the\n"
+	    "           tiers, a reference reads its source's cache\n");
 }
 
 /* "1", "1s", "500ms", "5m", "2h" -> milliseconds. */
@@ -198,20 +199,20 @@ out:
 int cmd_mount(int argc, char **argv, const struct global_opts *g)
 {
 	static const struct option opts[] = {
-		{"tier", required_argument, NULL, 't'},
-		{"high", required_argument, NULL, 'H'},
-		{"low", required_argument, NULL, 'L'},
-		{"block-size", required_argument, NULL, 'b'},
-		{"fetch-concurrency", required_argument, NULL, 'c'},
-		{"metadata-ttl", required_argument, NULL, 'm'},
-		{"foreground", no_argument, NULL, 'f'},
-		{"no-prefetch", no_argument, NULL, 'P'},
-		{"no-passthrough", no_argument, NULL, 'T'},
-		{"label", required_argument, NULL, 'N'},
-		{"read-write", no_argument, NULL, 'W'},
-		{"namespace", required_argument, NULL, 'n'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"tier", required_argument, NULL, 't'},
+	    {"high", required_argument, NULL, 'H'},
+	    {"low", required_argument, NULL, 'L'},
+	    {"block-size", required_argument, NULL, 'b'},
+	    {"fetch-concurrency", required_argument, NULL, 'c'},
+	    {"metadata-ttl", required_argument, NULL, 'm'},
+	    {"foreground", no_argument, NULL, 'f'},
+	    {"no-prefetch", no_argument, NULL, 'P'},
+	    {"no-passthrough", no_argument, NULL, 'T'},
+	    {"label", required_argument, NULL, 'N'},
+	    {"read-write", no_argument, NULL, 'W'},
+	    {"namespace", required_argument, NULL, 'n'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	const char *ns = NULL;
 	bool tier_set = false;
@@ -233,24 +234,28 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 			break;
 		case 'H':
 			if (fraction_parse(optarg, &high) < 0 || high == 0)
-				return bad_usage("--high \"%s\" is not a fraction in (0, 1]", optarg);
+				return bad_usage("--high \"%s\" is not a fraction in (0, 1]",
+						 optarg);
 			break;
 		case 'L':
 			if (fraction_parse(optarg, &low) < 0 || low == 0)
-				return bad_usage("--low \"%s\" is not a fraction in (0, 1]", optarg);
+				return bad_usage("--low \"%s\" is not a fraction in (0, 1]",
+						 optarg);
 			break;
 		case 'b':
 			if (quantity_parse(optarg, &block_size) < 0 || block_size < (64u << 10) ||
 			    block_size > (64u << 20) || (block_size & (block_size - 1)))
-				return bad_usage("--block-size \"%s\" is not a power of two between "
-						 "64KiB and 64MiB",
-						 optarg);
+				return bad_usage(
+				    "--block-size \"%s\" is not a power of two between "
+				    "64KiB and 64MiB",
+				    optarg);
 			break;
 		case 'c': {
 			char *end;
 			long v = strtol(optarg, &end, 10);
 			if (*end || v < 1 || v > 256)
-				return bad_usage("--fetch-concurrency \"%s\" is not in 1..256", optarg);
+				return bad_usage("--fetch-concurrency \"%s\" is not in 1..256",
+						 optarg);
 			concurrency = (unsigned)v;
 			break;
 		}
@@ -298,8 +303,9 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	const char *url = argv[optind];
 	if (!strstr(url, "://")) {
 		if (tier_set)
-			return bad_usage("--tier does not apply to a Dataset: its Runtime gives the "
-					 "tiers");
+			return bad_usage(
+			    "--tier does not apply to a Dataset: its Runtime gives the "
+			    "tiers");
 		return mount_dataset(g, ns ? ns : "default", url, argv[optind + 1],
 				     (uint32_t)block_size, concurrency, ttl_ms);
 	}
@@ -499,9 +505,9 @@ static void view_print(const Weir__ViewStat *v)
 int cmd_stat(int argc, char **argv, const struct global_opts *g)
 {
 	static const struct option opts[] = {
-		{"output", required_argument, NULL, 'o'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"output", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	bool json = false;
 	int c;

@@ -40,7 +40,8 @@ static double hit_ratio(const Weir__ViewStat *v)
 static json_object *top_json(const Weir__Response *r)
 {
 	json_object *o = json_object_new_object();
-	json_object_object_add(o, "bpf", json_object_new_string(r->bpf_status ? r->bpf_status : ""));
+	json_object_object_add(o, "bpf",
+			       json_object_new_string(r->bpf_status ? r->bpf_status : ""));
 	json_object *views = json_object_new_array();
 	for (size_t i = 0; i < r->n_views; i++) {
 		const Weir__ViewStat *v = r->views[i];
@@ -55,7 +56,8 @@ static json_object *top_json(const Weir__Response *r)
 		json_object_object_add(j, "prefetch_bytes",
 				       json_object_new_uint64(v->prefetch_bytes));
 		json_object_object_add(j, "streams", json_object_new_uint64(v->streams));
-		json_object_object_add(j, "prefetch_in_flight", json_object_new_uint64(v->inflight));
+		json_object_object_add(j, "prefetch_in_flight",
+				       json_object_new_uint64(v->inflight));
 		json_object_object_add(j, "kernel_read_bytes",
 				       json_object_new_uint64(v->kernel_read_bytes));
 		json_object_object_add(j, "read_bytes", json_object_new_uint64(v->read_bytes));
@@ -119,11 +121,11 @@ static void top_draw(const Weir__Response *r, const Weir__Response *prev, double
 int cmd_top(int argc, char **argv, const struct global_opts *g)
 {
 	static const struct option opts[] = {
-		{"once", no_argument, NULL, '1'},
-		{"output", required_argument, NULL, 'o'},
-		{"interval", required_argument, NULL, 'i'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"once", no_argument, NULL, '1'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"interval", required_argument, NULL, 'i'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	bool once = false, json = false;
 	double interval = 1;
@@ -162,7 +164,8 @@ int cmd_top(int argc, char **argv, const struct global_opts *g)
 		if (once) {
 			if (json) {
 				json_object *o = top_json(r);
-				printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+				printf("%s\n",
+				       json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
 				json_object_put(o);
 			} else {
 				top_draw(r, NULL, 0);
@@ -208,13 +211,15 @@ int cmd_doctor(int argc, char **argv, const struct global_opts *g)
 	bad += doctor_line(fd >= 0, "FUSE", buf);
 	bool btf = access("/sys/kernel/btf/vmlinux", R_OK) == 0;
 	bad += doctor_line(btf, "kernel BTF",
-			   btf ? "/sys/kernel/btf/vmlinux" : "missing: eBPF tracking cannot load "
-							    "(a kernel with CONFIG_DEBUG_INFO_BTF)");
+			   btf ? "/sys/kernel/btf/vmlinux"
+			       : "missing: eBPF tracking cannot load "
+				 "(a kernel with CONFIG_DEBUG_INFO_BTF)");
 	struct node_client nc;
 	node_client_init(&nc, g->state_dir);
 	Weir__Response *r;
 	if (stat_all(&nc, &r) < 0) {
-		snprintf(buf, sizeof(buf), "not running on \"%.400s\": weir up or weir mount starts it",
+		snprintf(buf, sizeof(buf),
+			 "not running on \"%.400s\": weir up or weir mount starts it",
 			 nc.socket_path);
 		bad += doctor_line(false, "weir-node", buf);
 		return bad ? 1 : 0;

@@ -4,7 +4,7 @@
 #pragma once
 
 struct global_opts {
-	const char *state_dir;	/* --state-dir, or NULL */
+	const char *state_dir; /* --state-dir, or NULL */
 };
 
 int cmd_mount(int argc, char **argv, const struct global_opts *g);

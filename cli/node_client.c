@@ -23,8 +23,7 @@ void node_client_init(struct node_client *nc, const char *state_dir)
 	snprintf(nc->socket_path, sizeof(nc->socket_path), "%s/node.sock", nc->state_dir);
 }
 
-int node_client_call(const struct node_client *nc, const Weir__Request *req,
-		     Weir__Response **ret)
+int node_client_call(const struct node_client *nc, const Weir__Request *req, Weir__Response **ret)
 {
 	return control_call(nc->socket_path, req, ret);
 }
@@ -51,8 +50,9 @@ int node_client_ensure(const struct node_client *nc, bool foreground, pid_t *ret
 {
 	if (node_client_alive(nc)) {
 		if (foreground) {
-			fprintf(stderr, "weir: a weir-node already serves \"%s\"; --foreground "
-					"needs its own state directory (--state-dir)\n",
+			fprintf(stderr,
+				"weir: a weir-node already serves \"%s\"; --foreground "
+				"needs its own state directory (--state-dir)\n",
 				nc->state_dir);
 			return -EBUSY;
 		}
@@ -61,14 +61,14 @@ int node_client_ensure(const struct node_client *nc, bool foreground, pid_t *ret
 	}
 	static const char *const rel[] = {"weir-node", "../weir-node", "../sbin/weir-node", NULL};
 	const struct spawn_target t = {
-		.name = "weir-node",
-		.env = "WEIR_NODE_BIN",
-		.rel = rel,
-		.state_dir = nc->state_dir,
-		.log_name = "node.log",
-		.socket_path = nc->socket_path,
-		.alive = node_alive,
-		.ctx = nc,
+	    .name = "weir-node",
+	    .env = "WEIR_NODE_BIN",
+	    .rel = rel,
+	    .state_dir = nc->state_dir,
+	    .log_name = "node.log",
+	    .socket_path = nc->socket_path,
+	    .alive = node_alive,
+	    .ctx = nc,
 	};
 	return spawn_daemon(&t, NULL, 0, foreground, ret_pid);
 }

@@ -17,8 +17,7 @@ struct node_client {
 void node_client_init(struct node_client *nc, const char *state_dir);
 /* Sends req; returns 0 with an owned *ret (free with weir__response__free_unpacked), or
  * -errno when no daemon answers. */
-int node_client_call(const struct node_client *nc, const Weir__Request *req,
-		     Weir__Response **ret);
+int node_client_call(const struct node_client *nc, const Weir__Request *req, Weir__Response **ret);
 /* True when a weir-node answers on the socket. */
 bool node_client_alive(const struct node_client *nc);
 /* Starts weir-node for this state directory unless one answers; waits until it does.

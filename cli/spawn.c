@@ -115,8 +115,8 @@ int spawn_daemon(const struct spawn_target *t, char *const *args, int nargs, boo
 		}
 		int status;
 		if (waitpid(pid, &status, WNOHANG) == pid) {
-			fprintf(stderr, "weir: %s exited at start; its log (%s/%s) says:\n", t->name,
-				t->state_dir, t->log_name);
+			fprintf(stderr, "weir: %s exited at start; its log (%s/%s) says:\n",
+				t->name, t->state_dir, t->log_name);
 			print_log_tail(t);
 			return -ECHILD;
 		}

@@ -11,9 +11,9 @@
 void spawn_state_dir(const char *arg, char *out, size_t len);
 
 struct spawn_target {
-	const char *name;	 /* "weir-node" */
-	const char *env;	 /* variable naming the binary, "WEIR_NODE_BIN" */
-	const char *const *rel;	 /* places relative to this binary's directory, NULL-ended */
+	const char *name;	/* "weir-node" */
+	const char *env;	/* variable naming the binary, "WEIR_NODE_BIN" */
+	const char *const *rel; /* places relative to this binary's directory, NULL-ended */
 	const char *state_dir;
 	const char *log_name;	 /* file in the state directory for its output */
 	const char *socket_path; /* for messages */

@@ -11,19 +11,19 @@ static const struct command {
 	int (*run)(int argc, char **argv, const struct global_opts *g);
 	const char *summary;
 } commands[] = {
-	{"mount", cmd_mount, "serve a UFS tree (or a Dataset) at a mountpoint, read-only"},
-	{"umount", cmd_umount, "stop serving a mountpoint"},
-	{"top", cmd_top, "live view per namespace and dataset: page cache, tier, UFS, streams"},
-	{"doctor", cmd_doctor, "check FUSE, eBPF and the node daemon on this machine"},
-	{"stat", cmd_stat, "cached bytes per tier, UFS bytes fetched, hits and misses of a view"},
-	{"up", cmd_up, "start weir-controller and weir-node on this machine"},
-	{"down", cmd_down, "stop weir-controller and weir-node"},
-	{"create", cmd_create, "create a namespace, or the objects of a manifest"},
-	{"apply", cmd_apply, "create or update the objects of a manifest"},
-	{"get", cmd_get, "list datasets, runtimes, dataloads or namespaces"},
-	{"describe", cmd_describe, "show an object in detail"},
-	{"delete", cmd_delete, "delete objects by name or by manifest"},
-	{"load", cmd_load, "preheat paths of a Dataset and follow the load"},
+    {"mount", cmd_mount, "serve a UFS tree (or a Dataset) at a mountpoint, read-only"},
+    {"umount", cmd_umount, "stop serving a mountpoint"},
+    {"top", cmd_top, "live view per namespace and dataset: page cache, tier, UFS, streams"},
+    {"doctor", cmd_doctor, "check FUSE, eBPF and the node daemon on this machine"},
+    {"stat", cmd_stat, "cached bytes per tier, UFS bytes fetched, hits and misses of a view"},
+    {"up", cmd_up, "start weir-controller and weir-node on this machine"},
+    {"down", cmd_down, "stop weir-controller and weir-node"},
+    {"create", cmd_create, "create a namespace, or the objects of a manifest"},
+    {"apply", cmd_apply, "create or update the objects of a manifest"},
+    {"get", cmd_get, "list datasets, runtimes, dataloads or namespaces"},
+    {"describe", cmd_describe, "show an object in detail"},
+    {"delete", cmd_delete, "delete objects by name or by manifest"},
+    {"load", cmd_load, "preheat paths of a Dataset and follow the load"},
 };
 
 static void usage(FILE *out)

@@ -18,20 +18,20 @@
 #define BLOCK_STORE_MAX_TIERS 4
 
 struct tier_config {
-	char medium[8];		/* "mem", "ssd", "hdd" */
-	char path[4096];	/* directory; created if missing */
-	uint64_t quota;		/* bytes */
+	char medium[8];	 /* "mem", "ssd", "hdd" */
+	char path[4096]; /* directory; created if missing */
+	uint64_t quota;	 /* bytes */
 };
 
 struct block_store_config {
-	const char *index_path;	/* SQLite file, e.g. <state>/stores/<source>/index.db */
+	const char *index_path; /* SQLite file, e.g. <state>/stores/<source>/index.db */
 	const char *source_id;	/* subdirectory name under each tier path */
 	struct tier_config tiers[BLOCK_STORE_MAX_TIERS]; /* fastest first */
 	unsigned ntiers;
-	uint32_t block_size;	/* bytes, power of two >= 64 KiB */
-	double high, low;	/* watermarks, 0 < low <= high <= 1 */
-	bool lru;		/* true: least recently used goes first; false: coldest object
-				 * by heat (block_store_set_heat), LRU among equals */
+	uint32_t block_size;	 /* bytes, power of two >= 64 KiB */
+	double high, low;	 /* watermarks, 0 < low <= high <= 1 */
+	bool lru;		 /* true: least recently used goes first; false: coldest object
+				  * by heat (block_store_set_heat), LRU among equals */
 	double heat_half_life_s; /* heat halves in this long (default 30) */
 };
 
@@ -39,10 +39,10 @@ struct block_store;
 
 /* Where a cached block lives, valid until block_store_release(). */
 struct block_ref {
-	int fd;			/* tier file of the object; borrowed */
-	uint64_t off;		/* offset of the block in that file (= block * block_size) */
-	uint32_t len;		/* bytes of data in the block (short for the last block) */
-	uint8_t tier;		/* index into the config's tiers */
+	int fd;	      /* tier file of the object; borrowed */
+	uint64_t off; /* offset of the block in that file (= block * block_size) */
+	uint32_t len; /* bytes of data in the block (short for the last block) */
+	uint8_t tier; /* index into the config's tiers */
 };
 
 struct tier_stats {
@@ -59,8 +59,8 @@ struct block_store_stats {
 /* Opens (creating if needed) the store. Checks every tier path exists or can be created, is
  * writable and has room for a block: -ENOENT, -EACCES, -ENOSPC with a message in errbuf naming
  * the tier. Loads the persisted index. Returns 0 and an owned *ret. */
-int block_store_open(const struct block_store_config *cfg, struct block_store **ret,
-		     char *errbuf, size_t errlen);
+int block_store_open(const struct block_store_config *cfg, struct block_store **ret, char *errbuf,
+		     size_t errlen);
 /* Flushes the index and frees everything. NULL is fine. */
 void block_store_free(struct block_store *bs);
 

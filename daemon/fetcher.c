@@ -25,21 +25,21 @@ struct part {
 struct inflight {
 	struct fetcher *f;
 	struct part *parts;
-	unsigned parts_left;	/* under f->lock: requests not yet completed */
+	unsigned parts_left; /* under f->lock: requests not yet completed */
 	struct part one_part;
-	struct inflight *hnext;	/* hash chain, under f->lock */
-	struct inflight *qnext;	/* completion queue, under f->lock */
+	struct inflight *hnext; /* hash chain, under f->lock */
+	struct inflight *qnext; /* completion queue, under f->lock */
 	uint64_t obj, block;
 	char *path;
 	struct ufs_attr attr;
 	char *buf;
-	uint32_t want;		/* bytes expected */
+	uint32_t want; /* bytes expected */
 	size_t got;
-	int err;		/* under f->lock once done */
-	bool done;		/* under f->lock */
-	bool stored;		/* under f->lock */
+	int err;     /* under f->lock once done */
+	bool done;   /* under f->lock */
+	bool stored; /* under f->lock */
 	bool prefetch;
-	unsigned refs;		/* under f->lock: the fetch itself + each waiter */
+	unsigned refs; /* under f->lock: the fetch itself + each waiter */
 };
 
 struct fetcher {
@@ -49,13 +49,13 @@ struct fetcher {
 	unsigned max_prefetch;
 	uint32_t part_size;
 	pthread_mutex_t lock;
-	pthread_cond_t done_cond;	/* a fetch finished */
-	pthread_cond_t queue_cond;	/* a completion is queued, or stopping */
-	struct inflight *buckets[FETCH_BUCKETS]; /* under lock */
-	unsigned inflight;		/* under lock */
-	unsigned inflight_prefetch;	/* under lock */
+	pthread_cond_t done_cond;		  /* a fetch finished */
+	pthread_cond_t queue_cond;		  /* a completion is queued, or stopping */
+	struct inflight *buckets[FETCH_BUCKETS];  /* under lock */
+	unsigned inflight;			  /* under lock */
+	unsigned inflight_prefetch;		  /* under lock */
 	struct inflight *queue_head, *queue_tail; /* under lock */
-	bool stopping;			/* under lock */
+	bool stopping;				  /* under lock */
 	unsigned nthreads;
 	pthread_t threads[8];
 	struct fetcher_stats stats;

@@ -11,15 +11,16 @@
 #include "ufs.h"
 
 struct fetcher_options {
-	unsigned max_prefetch;	/* prefetch blocks in flight at most (demand reads are never refused) */
-	unsigned store_threads;	/* threads writing arrived blocks to the store (default 2) */
+	unsigned
+	    max_prefetch; /* prefetch blocks in flight at most (demand reads are never refused) */
+	unsigned store_threads; /* threads writing arrived blocks to the store (default 2) */
 	uint32_t part_size;	/* a block is fetched as parallel range requests of this size
 				 * (default 1 MiB) */
 };
 
 struct fetcher_stats {
-	atomic_uint_fast64_t demand_blocks;	/* blocks fetched because a reader waited */
-	atomic_uint_fast64_t prefetch_blocks;	/* blocks fetched ahead of readers */
+	atomic_uint_fast64_t demand_blocks;   /* blocks fetched because a reader waited */
+	atomic_uint_fast64_t prefetch_blocks; /* blocks fetched ahead of readers */
 	atomic_uint_fast64_t prefetch_bytes;
 	atomic_uint_fast64_t failed_blocks;
 };

@@ -29,12 +29,12 @@ struct load {
 	pthread_t thread;
 	volatile int stop;
 	pthread_mutex_t lock;
-	struct load_file *files;	/* under lock while planning, then read-only */
+	struct load_file *files; /* under lock while planning, then read-only */
 	size_t nfiles, cap;
-	size_t next;			/* under lock: next file to take */
+	size_t next; /* under lock: next file to take */
 	uint64_t ufs_bytes_at_start;
 	atomic_uint_fast64_t bytes_done, files_done;
-	struct load_progress prog;	/* under lock: totals, times, error */
+	struct load_progress prog; /* under lock: totals, times, error */
 };
 
 static int64_t now_ms(void)

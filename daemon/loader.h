@@ -12,11 +12,11 @@
 struct load_progress {
 	uint64_t bytes_done, bytes_total;
 	uint64_t files_done, files_total;
-	uint64_t ufs_bytes;		/* fetched from the UFS since the load started */
+	uint64_t ufs_bytes; /* fetched from the UFS since the load started */
 	int64_t started_ms, finished_ms;
 	bool finished;
-	int error;			/* 0 or -errno */
-	char message[512];		/* why it failed */
+	int error;	   /* 0 or -errno */
+	char message[512]; /* why it failed */
 };
 
 struct load;

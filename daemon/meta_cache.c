@@ -28,9 +28,9 @@ struct validation {
 struct meta_cache {
 	struct ufs *ufs;
 	pthread_mutex_t lock;
-	sqlite3 *db;		 /* under lock */
-	struct strmap *dirs;	 /* dir path -> struct dir_listing, under lock */
-	struct strmap *valid;	 /* object path -> struct validation, under lock */
+	sqlite3 *db;	      /* under lock */
+	struct strmap *dirs;  /* dir path -> struct dir_listing, under lock */
+	struct strmap *valid; /* object path -> struct validation, under lock */
 };
 
 int64_t meta_cache_now_ms(void)
@@ -83,13 +83,13 @@ static int exec_sql(sqlite3 *db, const char *sql)
 }
 
 static const char schema[] =
-	"PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-	"CREATE TABLE IF NOT EXISTS dirs(path TEXT PRIMARY KEY, fetched_ms INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS entries(dir TEXT NOT NULL, name TEXT NOT NULL,"
-	" is_dir INTEGER, size INTEGER, size_known INTEGER, mtime INTEGER, etag TEXT,"
-	" PRIMARY KEY(dir, name));"
-	"CREATE TABLE IF NOT EXISTS validated(path TEXT PRIMARY KEY, size INTEGER, mtime INTEGER,"
-	" etag TEXT, at_ms INTEGER);";
+    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    "CREATE TABLE IF NOT EXISTS dirs(path TEXT PRIMARY KEY, fetched_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS entries(dir TEXT NOT NULL, name TEXT NOT NULL,"
+    " is_dir INTEGER, size INTEGER, size_known INTEGER, mtime INTEGER, etag TEXT,"
+    " PRIMARY KEY(dir, name));"
+    "CREATE TABLE IF NOT EXISTS validated(path TEXT PRIMARY KEY, size INTEGER, mtime INTEGER,"
+    " etag TEXT, at_ms INTEGER);";
 
 static void copy_etag(char *dst, const unsigned char *src)
 {
@@ -111,13 +111,15 @@ static int load_all(struct meta_cache *mc)
 	}
 	sqlite3_finalize(st);
 	st = NULL;
-	if (sqlite3_prepare_v2(mc->db,
-			       "SELECT dir, name, is_dir, size, size_known, mtime, etag FROM entries"
-			       " ORDER BY dir, name",
-			       -1, &st, NULL))
+	if (sqlite3_prepare_v2(
+		mc->db,
+		"SELECT dir, name, is_dir, size, size_known, mtime, etag FROM entries"
+		" ORDER BY dir, name",
+		-1, &st, NULL))
 		goto out;
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		struct dir_listing *d = strmap_get(mc->dirs, (const char *)sqlite3_column_text(st, 0));
+		struct dir_listing *d =
+		    strmap_get(mc->dirs, (const char *)sqlite3_column_text(st, 0));
 		if (!d)
 			continue;
 		struct ufs_dirent *ne = realloc(d->ents, (d->n + 1) * sizeof(*ne));
@@ -212,9 +214,8 @@ static void persist_listing_locked(struct meta_cache *mc, const char *dir,
 	if (exec_sql(mc->db, "BEGIN") < 0)
 		return;
 	if (sqlite3_prepare_v2(mc->db, "DELETE FROM entries WHERE dir = ?", -1, &del, NULL) ||
-	    sqlite3_prepare_v2(mc->db,
-			       "INSERT OR REPLACE INTO entries VALUES(?, ?, ?, ?, ?, ?, ?)", -1,
-			       &ins, NULL) ||
+	    sqlite3_prepare_v2(mc->db, "INSERT OR REPLACE INTO entries VALUES(?, ?, ?, ?, ?, ?, ?)",
+			       -1, &ins, NULL) ||
 	    sqlite3_prepare_v2(mc->db, "INSERT OR REPLACE INTO dirs VALUES(?, ?)", -1, &dirst,
 			       NULL))
 		goto rollback;
@@ -398,8 +399,8 @@ int meta_cache_validate(struct meta_cache *mc, const char *path, unsigned ttl_ms
 			d->fetched_ms = 0;
 	}
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(mc->db, "INSERT OR REPLACE INTO validated VALUES(?, ?, ?, ?, ?)",
-			       -1, &st, NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(mc->db, "INSERT OR REPLACE INTO validated VALUES(?, ?, ?, ?, ?)", -1,
+			       &st, NULL) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)attr.size);
 		sqlite3_bind_int64(st, 3, attr.mtime);

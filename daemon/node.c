@@ -52,33 +52,33 @@ static const struct cfg_desc {
 	const char *def;
 	const char *help;
 } cfg_table[] = {
-	{"state-dir", CFG_STR, offsetof(struct node_config, state_dir), PATH_MAX, "/var/lib/weir",
-	 "where the index, metadata and socket live"},
-	{"socket", CFG_STR, offsetof(struct node_config, socket_path), PATH_MAX, "",
-	 "control socket (default <state-dir>/node.sock)"},
-	{"log-level", CFG_STR, offsetof(struct node_config, log_level), 16, "info",
-	 "debug, info, notice, warning, err"},
-	{"syslog", CFG_BOOL, offsetof(struct node_config, syslog), sizeof(int), "0",
-	 "log to syslog instead of stderr"},
-	{"bpf", CFG_BOOL, offsetof(struct node_config, bpf), sizeof(int), "1",
-	 "track reads with eBPF (0: only the READs weir sees)"},
-	{"metrics-listen", CFG_STR, offsetof(struct node_config, metrics_listen), 64,
-	 "127.0.0.1:9477", "HOST:PORT of /metrics (\"\" = off)"},
-	{"eviction", CFG_STR, offsetof(struct node_config, eviction), 8, "heat",
-	 "heat (eBPF-ranked, page-cache hits included) or lru"},
-	{"namespace-weights", CFG_STR, offsetof(struct node_config, namespace_weights), 512, "",
-	 "NS=W,... heat multipliers per namespace (default 1)"},
-	{"namespace-prefetch-max", CFG_STR, offsetof(struct node_config, namespace_prefetch), 512,
-	 "", "NS=SIZE,... prefetch-max per namespace"},
-	{"prefetch-max", CFG_STR, offsetof(struct node_config, prefetch_max), 32, "128MiB",
-	 "largest window a stream prefetches ahead, per view"},
+    {"state-dir", CFG_STR, offsetof(struct node_config, state_dir), PATH_MAX, "/var/lib/weir",
+     "where the index, metadata and socket live"},
+    {"socket", CFG_STR, offsetof(struct node_config, socket_path), PATH_MAX, "",
+     "control socket (default <state-dir>/node.sock)"},
+    {"log-level", CFG_STR, offsetof(struct node_config, log_level), 16, "info",
+     "debug, info, notice, warning, err"},
+    {"syslog", CFG_BOOL, offsetof(struct node_config, syslog), sizeof(int), "0",
+     "log to syslog instead of stderr"},
+    {"bpf", CFG_BOOL, offsetof(struct node_config, bpf), sizeof(int), "1",
+     "track reads with eBPF (0: only the READs weir sees)"},
+    {"metrics-listen", CFG_STR, offsetof(struct node_config, metrics_listen), 64, "127.0.0.1:9477",
+     "HOST:PORT of /metrics (\"\" = off)"},
+    {"eviction", CFG_STR, offsetof(struct node_config, eviction), 8, "heat",
+     "heat (eBPF-ranked, page-cache hits included) or lru"},
+    {"namespace-weights", CFG_STR, offsetof(struct node_config, namespace_weights), 512, "",
+     "NS=W,... heat multipliers per namespace (default 1)"},
+    {"namespace-prefetch-max", CFG_STR, offsetof(struct node_config, namespace_prefetch), 512, "",
+     "NS=SIZE,... prefetch-max per namespace"},
+    {"prefetch-max", CFG_STR, offsetof(struct node_config, prefetch_max), 32, "128MiB",
+     "largest window a stream prefetches ahead, per view"},
 };
 
 #define NCFG (sizeof(cfg_table) / sizeof(cfg_table[0]))
 
 struct node_view {
 	struct view *view;
-	uint32_t id;		/* the eBPF tracker's view id */
+	uint32_t id; /* the eBPF tracker's view id */
 	struct source *source;
 	char *url, *ns, *dataset;
 	struct node_view *next;
@@ -92,7 +92,7 @@ struct node_source {
 struct node_load {
 	uint64_t id;
 	struct load *load;
-	struct source *source;	/* referenced until the node stops */
+	struct source *source; /* referenced until the node stops */
 	struct node_load *next;
 };
 
@@ -106,10 +106,10 @@ struct node {
 	struct node_load *loads;	/* under lock */
 	uint64_t next_load_id;		/* under lock */
 	uint32_t next_view_id;		/* under lock */
-	struct access_tracker *tracker;	/* NULL when eBPF is off or could not load */
+	struct access_tracker *tracker; /* NULL when eBPF is off or could not load */
 	char bpf_status[512];
 	pthread_t tracker_thread;
-	uint64_t prefetch_max;		/* bytes */
+	uint64_t prefetch_max; /* bytes */
 	struct metrics *metrics;
 	volatile int stopping;
 };
@@ -128,7 +128,8 @@ static int cfg_set(struct node_config *c, const char *name, const char *value)
 		} else {
 			int b = strcmp(value, "1") == 0 || strcmp(value, "true") == 0 ||
 				strcmp(value, "yes") == 0;
-			if (!b && strcmp(value, "0") && strcmp(value, "false") && strcmp(value, "no"))
+			if (!b && strcmp(value, "0") && strcmp(value, "false") &&
+			    strcmp(value, "no"))
 				return -EINVAL;
 			*(int *)field = b;
 		}
@@ -180,12 +181,12 @@ static void usage(FILE *out)
 			cfg_table[i].type == CFG_STR ? " VALUE" : "");
 	fprintf(out, "\n");
 	for (size_t i = 0; i < NCFG; i++)
-		fprintf(out, "  --%-12s %s (default \"%s\")\n", cfg_table[i].name, cfg_table[i].help,
-			cfg_table[i].def);
+		fprintf(out, "  --%-12s %s (default \"%s\")\n", cfg_table[i].name,
+			cfg_table[i].help, cfg_table[i].def);
 }
 
 static void set_error(Weir__Response *resp, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static double namespace_weight(const struct node *n, const char *ns);
 
 static void set_error(Weir__Response *resp, int err, const char *fmt, ...)
@@ -213,7 +214,7 @@ struct source_params {
 #define SOURCE_PARAMS(m, id_)                                                                      \
 	{                                                                                          \
 		.id = (id_), .url = (m)->ufs_url, .tiers = (m)->tiers, .ntiers = (m)->n_tiers,     \
-		.high = (m)->high, .low = (m)->low, .block_size = (m)->block_size,                \
+		.high = (m)->high, .low = (m)->low, .block_size = (m)->block_size,                 \
 		.fetch_concurrency = (m)->fetch_concurrency,                                       \
 	}
 
@@ -308,14 +309,14 @@ static int get_source_locked(struct node *n, const struct source_params *p, stru
 		return 0;
 	}
 	struct source_config sc = {
-		.id = p->id,
-		.url = p->url,
-		.state_dir = n->cfg.state_dir,
-		.block_size = p->block_size ? p->block_size : 4u << 20,
-		.high = p->high > 0 ? p->high : 0.95,
-		.low = p->low > 0 ? p->low : 0.7,
-		.fetch_concurrency = p->fetch_concurrency,
-		.lru = strcmp(n->cfg.eviction, "lru") == 0,
+	    .id = p->id,
+	    .url = p->url,
+	    .state_dir = n->cfg.state_dir,
+	    .block_size = p->block_size ? p->block_size : 4u << 20,
+	    .high = p->high > 0 ? p->high : 0.95,
+	    .low = p->low > 0 ? p->low : 0.7,
+	    .fetch_concurrency = p->fetch_concurrency,
+	    .lru = strcmp(n->cfg.eviction, "lru") == 0,
 	};
 	err[0] = '\0';
 	int r = parse_tiers(p, &sc, err, errlen);
@@ -337,8 +338,8 @@ static int get_source_locked(struct node *n, const struct source_params *p, stru
 	ns->next = n->sources;
 	n->sources = ns;
 	src->refs = 1;
-	log_info("opened source %s (%s), block size %u, %zu tier(s)", p->id, p->url,
-		 sc.block_size, p->ntiers);
+	log_info("opened source %s (%s), block size %u, %zu tier(s)", p->id, p->url, sc.block_size,
+		 p->ntiers);
 	*ret = src;
 	*ret_created = true;
 	return 0;
@@ -357,7 +358,8 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 	pthread_mutex_lock(&n->lock);
 	for (struct node_view *v = n->views; v; v = v->next) {
 		if (strcmp(view_mountpoint(v->view), mp) == 0) {
-			set_error(resp, -EBUSY, "\"%s\" is already a weir view (of %s)", mp, v->url);
+			set_error(resp, -EBUSY, "\"%s\" is already a weir view (of %s)", mp,
+				  v->url);
 			goto out;
 		}
 	}
@@ -375,28 +377,27 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 		set_error(resp, r, "%s", err);
 		goto out;
 	}
-	struct view_source vs = {.ufs = src->ufs,
-				 .store = src->store,
-				 .fetcher = src->fetcher,
-				 .meta = src->meta};
+	struct view_source vs = {
+	    .ufs = src->ufs, .store = src->store, .fetcher = src->fetcher, .meta = src->meta};
 	struct view_config vc = {
-		.mountpoint = mp,
-		.subpath = m->subpath,
-		.fsname = m->ufs_url,
-		.metadata_ttl_ms = m->metadata_ttl_ms ? m->metadata_ttl_ms : 300000,
-		.readahead_blocks = src->fetch_concurrency,
-		.read_ahead_kb = 16384,
-		.no_prefetch = m->no_prefetch,
-		.no_passthrough = m->no_passthrough,
-		.read_streams = n->tracker == NULL,
-		.read_write = m->read_write && ufs_writable(src->ufs),
-		.heat_weight = namespace_weight(n, m->namespace_ ? m->namespace_ : ""),
+	    .mountpoint = mp,
+	    .subpath = m->subpath,
+	    .fsname = m->ufs_url,
+	    .metadata_ttl_ms = m->metadata_ttl_ms ? m->metadata_ttl_ms : 300000,
+	    .readahead_blocks = src->fetch_concurrency,
+	    .read_ahead_kb = 16384,
+	    .no_prefetch = m->no_prefetch,
+	    .no_passthrough = m->no_passthrough,
+	    .read_streams = n->tracker == NULL,
+	    .read_write = m->read_write && ufs_writable(src->ufs),
+	    .heat_weight = namespace_weight(n, m->namespace_ ? m->namespace_ : ""),
 	};
 	if (m->read_write && !vc.read_write) {
 		/* A grant can say rw; an HTTP tree still cannot be written. Serve it read-only and
 		 * say so, rather than refuse the reader. */
-		set_error(resp, 0, "%s cannot be written (only local:// sources can): \"%s\" is "
-				   "read-only",
+		set_error(resp, 0,
+			  "%s cannot be written (only local:// sources can): \"%s\" is "
+			  "read-only",
 			  m->ufs_url, mp);
 		log_notice("%s", resp->message);
 	}
@@ -469,10 +470,11 @@ static void handle_source(struct node *n, const Weir__SourceRequest *m, Weir__Re
 			stop_loads_locked(n, ns->source); /* a purged cache is not worth filling */
 		if (ns && ns->source->refs > 0) {
 			if (m->purge)
-				set_error(resp, -EBUSY,
-					  "source \"%s\" is still mounted; its cache stays until its "
-					  "views are unmounted",
-					  m->source_id);
+				set_error(
+				    resp, -EBUSY,
+				    "source \"%s\" is still mounted; its cache stays until its "
+				    "views are unmounted",
+				    m->source_id);
 			goto out;
 		}
 		struct tier_config tiers[BLOCK_STORE_MAX_TIERS];
@@ -686,8 +688,8 @@ static void view_stat_release(Weir__ViewStat *vs)
 	vs->n_cgroups = 0;
 }
 
-static void fill_view_stat(struct node *n, struct node_view *nv, Weir__ViewStat *vs, Weir__TierStat *ts,
-			   Weir__TierStat **tsp)
+static void fill_view_stat(struct node *n, struct node_view *nv, Weir__ViewStat *vs,
+			   Weir__TierStat *ts, Weir__TierStat **tsp)
 {
 	struct view_stats st;
 	struct block_store_stats bs;
@@ -715,8 +717,8 @@ static void fill_view_stat(struct node *n, struct node_view *nv, Weir__ViewStat 
 	if (n->tracker && access_tracker_view_counters(n->tracker, nv->id, &ac) == 0) {
 		/* What readers got that weir did not answer came from the page cache. Read-ahead
 		 * weir answered but nobody read makes this an underestimate, never an over-. */
-		vs->page_cache_bytes = ac.bytes_read > st.read_bytes ? ac.bytes_read - st.read_bytes
-								     : 0;
+		vs->page_cache_bytes =
+		    ac.bytes_read > st.read_bytes ? ac.bytes_read - st.read_bytes : 0;
 		vs->kernel_read_bytes = ac.bytes_read;
 		struct cgroup_collect cc = {.page = access_tracker_page_size(n->tracker)};
 		access_tracker_foreach_cgroup(n->tracker, nv->id, collect_cgroup, &cc);
@@ -745,7 +747,8 @@ static void reap_exited(struct node *n)
 	pthread_mutex_lock(&n->lock);
 	for (struct node_view **pp = &n->views; *pp;) {
 		if (view_exited((*pp)->view)) {
-			log_notice("\"%s\" was unmounted from outside", view_mountpoint((*pp)->view));
+			log_notice("\"%s\" was unmounted from outside",
+				   view_mountpoint((*pp)->view));
 			stop_view_locked(n, pp);
 		} else {
 			pp = &(*pp)->next;
@@ -937,7 +940,8 @@ static void on_heat(void *userdata, const struct access_heat_event *ev)
 	uint64_t obj;
 	if (nv && view_ino_path(nv->view, ev->ino, path, sizeof(path)) == 0 &&
 	    block_store_object_find(nv->source->store, path, &obj) == 0)
-		block_store_set_heat(nv->source->store, obj, ev->heat * namespace_weight(n, nv->ns));
+		block_store_set_heat(nv->source->store, obj,
+				     ev->heat * namespace_weight(n, nv->ns));
 	pthread_mutex_unlock(&n->lock);
 }
 
@@ -955,7 +959,8 @@ static void on_stream(void *userdata, const struct access_stream_event *ev)
 		nv = nv->next;
 	if (nv) {
 		uint64_t block = nv->source->block_size;
-		double secs = ev->ts_ns > ev->run_start_ns ? (ev->ts_ns - ev->run_start_ns) / 1e9 : 0;
+		double secs =
+		    ev->ts_ns > ev->run_start_ns ? (ev->ts_ns - ev->run_start_ns) / 1e9 : 0;
 		double speed = secs > 0 ? ev->run_pages * (double)page / secs : 0;
 		/* Four seconds of the stream's speed: a block from a UFS that caps each
 		 * connection takes long to arrive, and only blocks in flight add throughput. */
@@ -1023,7 +1028,8 @@ struct textbuf {
 	size_t len, cap;
 };
 
-static void tb_printf(struct textbuf *tb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tb_printf(struct textbuf *tb, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void tb_printf(struct textbuf *tb, const char *fmt, ...)
 {
@@ -1068,26 +1074,26 @@ static char *render_metrics(void *userdata)
 		const char *name, *help;
 		size_t off;
 	} fields[] = {
-		{"weir_view_page_cache_bytes_total", "bytes read from the page cache (eBPF)",
-		 offsetof(Weir__ViewStat, page_cache_bytes)},
-		{"weir_view_tier_bytes_total", "bytes of READs answered from a tier",
-		 offsetof(Weir__ViewStat, tier_bytes)},
-		{"weir_view_ufs_bytes_total", "bytes of READs that waited for the UFS",
-		 offsetof(Weir__ViewStat, view_ufs_bytes)},
-		{"weir_view_prefetch_bytes_total", "bytes fetched ahead of sequential readers",
-		 offsetof(Weir__ViewStat, prefetch_bytes)},
-		{"weir_view_streams_total", "sequential streams seen",
-		 offsetof(Weir__ViewStat, streams)},
-		{"weir_view_read_bytes_total", "bytes returned to READs",
-		 offsetof(Weir__ViewStat, read_bytes)},
-		{"weir_view_block_hits_total", "block reads served from a tier",
-		 offsetof(Weir__ViewStat, hits)},
-		{"weir_view_block_misses_total", "block reads that waited for the UFS",
-		 offsetof(Weir__ViewStat, misses)},
-		{"weir_source_ufs_fetched_bytes_total", "bytes fetched from the UFS by the source",
-		 offsetof(Weir__ViewStat, ufs_bytes)},
-		{"weir_source_cached_bytes", "bytes held in the source's tiers",
-		 offsetof(Weir__ViewStat, cached_bytes)},
+	    {"weir_view_page_cache_bytes_total", "bytes read from the page cache (eBPF)",
+	     offsetof(Weir__ViewStat, page_cache_bytes)},
+	    {"weir_view_tier_bytes_total", "bytes of READs answered from a tier",
+	     offsetof(Weir__ViewStat, tier_bytes)},
+	    {"weir_view_ufs_bytes_total", "bytes of READs that waited for the UFS",
+	     offsetof(Weir__ViewStat, view_ufs_bytes)},
+	    {"weir_view_prefetch_bytes_total", "bytes fetched ahead of sequential readers",
+	     offsetof(Weir__ViewStat, prefetch_bytes)},
+	    {"weir_view_streams_total", "sequential streams seen",
+	     offsetof(Weir__ViewStat, streams)},
+	    {"weir_view_read_bytes_total", "bytes returned to READs",
+	     offsetof(Weir__ViewStat, read_bytes)},
+	    {"weir_view_block_hits_total", "block reads served from a tier",
+	     offsetof(Weir__ViewStat, hits)},
+	    {"weir_view_block_misses_total", "block reads that waited for the UFS",
+	     offsetof(Weir__ViewStat, misses)},
+	    {"weir_source_ufs_fetched_bytes_total", "bytes fetched from the UFS by the source",
+	     offsetof(Weir__ViewStat, ufs_bytes)},
+	    {"weir_source_cached_bytes", "bytes held in the source's tiers",
+	     offsetof(Weir__ViewStat, cached_bytes)},
 	};
 	pthread_mutex_lock(&n->lock);
 	size_t cnt = 0;
@@ -1110,14 +1116,16 @@ static char *render_metrics(void *userdata)
 		for (size_t i = 0; i < k; i++) {
 			char a[256], b[256], c[1024];
 			uint64_t val = *(const uint64_t *)((const char *)&vs[i] + fields[f].off);
-			tb_printf(&tb, "%s{namespace=\"%s\",dataset=\"%s\",mountpoint=\"%s\"} %llu\n",
+			tb_printf(&tb,
+				  "%s{namespace=\"%s\",dataset=\"%s\",mountpoint=\"%s\"} %llu\n",
 				  fields[f].name, esc(vs[i].namespace_, a, sizeof(a)),
-				  esc(vs[i].dataset, b, sizeof(b)), esc(vs[i].mountpoint, c, sizeof(c)),
-				  (unsigned long long)val);
+				  esc(vs[i].dataset, b, sizeof(b)),
+				  esc(vs[i].mountpoint, c, sizeof(c)), (unsigned long long)val);
 		}
 	}
-	tb_printf(&tb, "# HELP weir_bpf_attached 1 when eBPF access tracking runs\n"
-		       "# TYPE weir_bpf_attached gauge\nweir_bpf_attached %d\n",
+	tb_printf(&tb,
+		  "# HELP weir_bpf_attached 1 when eBPF access tracking runs\n"
+		  "# TYPE weir_bpf_attached gauge\nweir_bpf_attached %d\n",
 		  n->tracker ? 1 : 0);
 	pthread_mutex_unlock(&n->lock);
 	for (size_t i = 0; i < k; i++)
@@ -1161,7 +1169,8 @@ int main(int argc, char **argv)
 
 	struct option longopts[NCFG + 3];
 	for (size_t i = 0; i < NCFG; i++)
-		longopts[i] = (struct option){cfg_table[i].name, required_argument, NULL, 256 + (int)i};
+		longopts[i] =
+		    (struct option){cfg_table[i].name, required_argument, NULL, 256 + (int)i};
 	longopts[NCFG] = (struct option){"config", required_argument, NULL, 'c'};
 	longopts[NCFG + 1] = (struct option){"help", no_argument, NULL, 'h'};
 	longopts[NCFG + 2] = (struct option){0};

@@ -28,7 +28,8 @@ size_t ranges_append(struct range_seg *segs, size_t n, const struct range_seg *p
 			last->len += piece->len;
 			return n;
 		}
-		if (piece->mem != NULL && last->mem != NULL && last->mem + last->len == piece->mem) {
+		if (piece->mem != NULL && last->mem != NULL &&
+		    last->mem + last->len == piece->mem) {
 			last->len += piece->len;
 			return n;
 		}

@@ -9,7 +9,7 @@
 /* One piece of a reply: a range of a tier file (fd >= 0) or of memory (mem != NULL). */
 struct range_seg {
 	int fd;
-	uint64_t off;	    /* offset in fd, or 0 for memory */
+	uint64_t off; /* offset in fd, or 0 for memory */
 	size_t len;
 	const char *mem;
 };

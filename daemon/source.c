@@ -36,8 +36,7 @@ static int mkdir_p(const char *path)
 	return 0;
 }
 
-int source_open(const struct source_config *cfg, struct source **ret, char *errbuf,
-		size_t errlen)
+int source_open(const struct source_config *cfg, struct source **ret, char *errbuf, size_t errlen)
 {
 	struct source *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -87,13 +86,13 @@ int source_open(const struct source_config *cfg, struct source **ret, char *errb
 	}
 
 	struct block_store_config bc = {
-		.index_path = index,
-		.source_id = cfg->id,
-		.ntiers = cfg->ntiers,
-		.block_size = cfg->block_size,
-		.high = cfg->high,
-		.low = cfg->low,
-		.lru = cfg->lru,
+	    .index_path = index,
+	    .source_id = cfg->id,
+	    .ntiers = cfg->ntiers,
+	    .block_size = cfg->block_size,
+	    .high = cfg->high,
+	    .low = cfg->low,
+	    .lru = cfg->lru,
 	};
 	memcpy(bc.tiers, cfg->tiers, sizeof(bc.tiers));
 	r = block_store_open(&bc, &s->store, errbuf, errlen);

@@ -13,7 +13,7 @@
 #include "usage.h"
 
 struct source_config {
-	const char *id;		/* directory name under <state>/stores and each tier path */
+	const char *id; /* directory name under <state>/stores and each tier path */
 	const char *url;
 	const char *state_dir;
 	struct tier_config tiers[BLOCK_STORE_MAX_TIERS];
@@ -21,7 +21,7 @@ struct source_config {
 	uint32_t block_size;
 	double high, low;
 	unsigned fetch_concurrency;
-	bool lru;		/* evict least recently used first, not coldest by heat */
+	bool lru; /* evict least recently used first, not coldest by heat */
 };
 
 struct source {
@@ -32,8 +32,8 @@ struct source {
 	struct meta_cache *meta;
 	struct fetcher *fetcher;
 	struct usage *usage;
-	unsigned refs;		/* under the node's lock: views, loads, a controller's hold */
-	bool held;		/* under the node's lock: a controller holds it (SourceRequest) */
+	unsigned refs; /* under the node's lock: views, loads, a controller's hold */
+	bool held;     /* under the node's lock: a controller holds it (SourceRequest) */
 	uint32_t block_size;
 	unsigned fetch_concurrency;
 	struct tier_config tiers[BLOCK_STORE_MAX_TIERS];
@@ -43,8 +43,7 @@ struct source {
 /* Opens a source: checks the UFS answers and the tiers are usable, loads the persisted index
  * and metadata. Returns 0 and an owned *ret, or -errno with a message for the user in errbuf
  * naming the URL or tier and the cause. */
-int source_open(const struct source_config *cfg, struct source **ret, char *errbuf,
-		size_t errlen);
+int source_open(const struct source_config *cfg, struct source **ret, char *errbuf, size_t errlen);
 /* Waits for fetches in flight, persists, frees. NULL is fine. */
 void source_free(struct source *s);
 /* Deletes everything a closed source kept on disk: its tier directories, block index and

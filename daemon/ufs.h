@@ -15,30 +15,31 @@
 /* What identifies one version of an object; a change in any field invalidates its blocks. */
 struct ufs_attr {
 	uint64_t size;
-	int64_t mtime;		    /* seconds since the epoch; 0 when unknown */
+	int64_t mtime; /* seconds since the epoch; 0 when unknown */
 	bool is_dir;
-	char etag[UFS_ETAG_MAX];    /* "" when the server gives none */
+	char etag[UFS_ETAG_MAX]; /* "" when the server gives none */
 };
 
 struct ufs_dirent {
-	char *name;		    /* one component, decoded */
+	char *name; /* one component, decoded */
 	struct ufs_attr attr;
-	bool size_known;	    /* false: the listing gave no size; ufs_stat() finds it */
+	bool size_known; /* false: the listing gave no size; ufs_stat() finds it */
 };
 
 struct ufs_options {
-	unsigned max_connections;   /* parallel range requests in flight, whole UFS (default 16) */
-	unsigned retries;	    /* attempts after the first on reset, timeout, 5xx (default 4) */
+	unsigned max_connections; /* parallel range requests in flight, whole UFS (default 16) */
+	unsigned retries;	  /* attempts after the first on reset, timeout, 5xx (default 4) */
 	unsigned connect_timeout_ms; /* default 5000 */
-	unsigned low_speed_timeout_s; /* abort a transfer under 1 KiB/s for this long (default 30) */
+	unsigned
+	    low_speed_timeout_s; /* abort a transfer under 1 KiB/s for this long (default 30) */
 };
 
 /* Counters, updated atomically by the backend. */
 struct ufs_stats {
-	atomic_uint_fast64_t bytes;	/* payload bytes received by reads */
-	atomic_uint_fast64_t requests;	/* requests sent, listings and stats included */
+	atomic_uint_fast64_t bytes;    /* payload bytes received by reads */
+	atomic_uint_fast64_t requests; /* requests sent, listings and stats included */
 	atomic_uint_fast64_t retries;
-	atomic_uint_fast64_t errors;	/* reads that failed after all retries */
+	atomic_uint_fast64_t errors; /* reads that failed after all retries */
 };
 
 /* Called once per ufs_read_async() on a backend thread: err is 0 (then nread bytes, which is
@@ -65,10 +66,10 @@ struct ufs_ops {
 
 struct ufs {
 	const struct ufs_ops *ops;
-	char *url;	       /* as given, without a trailing slash */
-	void *priv;	       /* backend state */
+	char *url;  /* as given, without a trailing slash */
+	void *priv; /* backend state */
 	struct ufs_stats stats;
-	char last_error[256];  /* most recent failure cause, for messages; racy but printable */
+	char last_error[256]; /* most recent failure cause, for messages; racy but printable */
 };
 
 /* Creates a client for url ("local:///abs/path", "http://...", "https://...").

@@ -26,14 +26,14 @@ struct usage {
 	struct block_store *store;
 	unsigned ttl_ms;
 	pthread_mutex_t lock;
-	struct file_list done;	 /* under lock: the latest complete walk */
+	struct file_list done;	  /* under lock: the latest complete walk */
 	struct file_list partial; /* under lock: the walk in progress */
-	bool have_done;		 /* under lock */
-	bool running;		 /* under lock */
-	int error;		 /* under lock */
+	bool have_done;		  /* under lock */
+	bool running;		  /* under lock */
+	int error;		  /* under lock */
 	volatile int stop;
 	pthread_t thread;
-	bool joinable;		 /* under lock */
+	bool joinable; /* under lock */
 };
 
 static void list_clear(struct file_list *l)
@@ -88,8 +88,7 @@ static void *walk_thread(void *arg)
 	return NULL;
 }
 
-int usage_new(struct meta_cache *mc, struct block_store *bs, unsigned ttl_ms,
-	      struct usage **ret)
+int usage_new(struct meta_cache *mc, struct block_store *bs, unsigned ttl_ms, struct usage **ret)
 {
 	struct usage *u = calloc(1, sizeof(*u));
 	if (!u)

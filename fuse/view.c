@@ -29,7 +29,7 @@
 
 struct inode {
 	fuse_ino_t ino;
-	char *path;		/* path in the source (subpath included) */
+	char *path; /* path in the source (subpath included) */
 	atomic_uint_fast64_t nlookup;
 	/* The kernel puts an inode in one I/O mode at a time: while any open is cached, a
 	 * passthrough open fails, and the other way round. Under the view's lock. */
@@ -42,14 +42,14 @@ struct handle {
 	uint64_t obj;
 	struct ufs_attr attr;
 	pthread_mutex_t lock;
-	uint64_t next_off;	/* under lock: where a sequential reader reads next */
-	uint64_t prefetched;	/* under lock: blocks below this were asked for */
-	unsigned window;	/* under lock: current prefetch window in blocks */
-	int backing_id;		/* > 0: reads pass through to the tier file */
+	uint64_t next_off;   /* under lock: where a sequential reader reads next */
+	uint64_t prefetched; /* under lock: blocks below this were asked for */
+	unsigned window;     /* under lock: current prefetch window in blocks */
+	int backing_id;	     /* > 0: reads pass through to the tier file */
 	struct inode *ino;
-	int wfd;		/* >= 0: opened for writing, straight on the UFS (rw views) */
-	bool dirty;		/* written or truncated: cached blocks and metadata are stale */
-	uint64_t pinned;	/* blocks 0..pinned-1 are pinned while passed through */
+	int wfd;	 /* >= 0: opened for writing, straight on the UFS (rw views) */
+	bool dirty;	 /* written or truncated: cached blocks and metadata are stale */
+	uint64_t pinned; /* blocks 0..pinned-1 are pinned while passed through */
 };
 
 #define VIEW_OPEN_SLOTS 64
@@ -73,14 +73,14 @@ struct view {
 	pthread_mutex_t lock;
 	struct inode **inodes;	/* under lock: inodes[ino - 1] */
 	size_t ninodes, cap;	/* under lock */
-	struct strmap *by_path;	/* under lock: path -> struct inode */
+	struct strmap *by_path; /* under lock: path -> struct inode */
 	atomic_uint_fast64_t reads, read_bytes, hits, misses, opens;
 	atomic_uint_fast64_t tier_bytes, ufs_bytes, prefetch_bytes, streams, passthrough_opens;
 	/* FUSE passthrough (Linux 6.9+), negotiated behind libfuse's back: libfuse 3.14 does
 	 * not know it, so the custom I/O below patches the INIT and OPEN replies. */
 	int devfd;
-	atomic_bool pt_offered;	/* the kernel offered FUSE_PASSTHROUGH in INIT */
-	atomic_bool passthrough;	/* we accepted it */
+	atomic_bool pt_offered;	 /* the kernel offered FUSE_PASSTHROUGH in INIT */
+	atomic_bool passthrough; /* we accepted it */
 	uint64_t init_unique;
 	pthread_mutex_t open_lock;
 	uint64_t open_uniques[VIEW_OPEN_SLOTS]; /* under open_lock: OPENs awaiting a reply */
@@ -300,7 +300,7 @@ static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 		const struct fuse_init_in *ii = (const void *)(in + 1);
 		v->init_unique = in->unique;
 		atomic_store(&v->pt_offered, (ii->flags & FUSE_INIT_EXT) &&
-						     (ii->flags2 & (FUSE_PASSTHROUGH >> 32)));
+						 (ii->flags2 & (FUSE_PASSTHROUGH >> 32)));
 	} else if (in->opcode == FUSE_OPEN && atomic_load(&v->pt_offered)) {
 		pthread_mutex_lock(&v->open_lock);
 		for (int i = 0; i < VIEW_OPEN_SLOTS; i++)
@@ -404,7 +404,7 @@ static void try_passthrough(struct view *v, struct handle *h)
 	 * the open as one read of the whole file for eviction's ranking. */
 	block_store_add_heat(v->src.store, h->obj,
 			     (double)((h->attr.size + 4095) / 4096) *
-				     (v->cfg.heat_weight > 0 ? v->cfg.heat_weight : 1.0));
+				 (v->cfg.heat_weight > 0 ? v->cfg.heat_weight : 1.0));
 	return;
 undo:
 	unpin_blocks(v, h);
@@ -585,7 +585,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	if (fd < 0) {
 		r = meta_cache_getattr(v->src.meta, in->path, v->cfg.metadata_ttl_ms, &a);
 		if (r == 0 && a.is_dir) {
-			/* Nothing weir keeps about a directory can be set; answer its attributes. */
+			/* Nothing weir keeps about a directory can be set; answer its attributes.
+			 */
 			struct stat st;
 			fill_stat(v, ino, &a, &st);
 			fuse_reply_attr(req, &st, v->ttl_s);
@@ -596,16 +597,19 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	}
 	if (fd >= 0 && (to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0)
 		r = -errno;
-	if (fd >= 0 && r == 0 && (to_set & FUSE_SET_ATTR_MODE) && fchmod(fd, attr->st_mode & 07777) < 0)
+	if (fd >= 0 && r == 0 && (to_set & FUSE_SET_ATTR_MODE) &&
+	    fchmod(fd, attr->st_mode & 07777) < 0)
 		r = -errno;
 	if (fd >= 0 && r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
 		struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_OMIT}};
 		if (to_set & FUSE_SET_ATTR_ATIME)
-			ts[0] = (to_set & FUSE_SET_ATTR_ATIME_NOW) ? (struct timespec){.tv_nsec = UTIME_NOW}
-								 : attr->st_atim;
+			ts[0] = (to_set & FUSE_SET_ATTR_ATIME_NOW)
+				    ? (struct timespec){.tv_nsec = UTIME_NOW}
+				    : attr->st_atim;
 		if (to_set & FUSE_SET_ATTR_MTIME)
-			ts[1] = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? (struct timespec){.tv_nsec = UTIME_NOW}
-								 : attr->st_mtim;
+			ts[1] = (to_set & FUSE_SET_ATTR_MTIME_NOW)
+				    ? (struct timespec){.tv_nsec = UTIME_NOW}
+				    : attr->st_mtim;
 		if (futimens(fd, ts) < 0)
 			r = -errno;
 	}
@@ -739,8 +743,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	struct ufs_attr a;
 	bool changed = false;
-	int r = meta_cache_validate(v->src.meta, in->path, v->cfg.metadata_ttl_ms, false, &a,
-				    &changed);
+	int r =
+	    meta_cache_validate(v->src.meta, in->path, v->cfg.metadata_ttl_ms, false, &a, &changed);
 	uint64_t obj = 0;
 	if (r == 0)
 		r = block_store_object_sync(v->src.store, in->path, &a, &obj);
@@ -839,8 +843,8 @@ static void maybe_prefetch(struct view *v, struct handle *h, uint64_t off, size_
 		new_stream = h->window == 1;
 		if (h->window < v->cfg.readahead_blocks)
 			h->window = h->window * 2 > v->cfg.readahead_blocks
-					    ? v->cfg.readahead_blocks
-					    : h->window * 2;
+					? v->cfg.readahead_blocks
+					: h->window * 2;
 		start = last_block + 1;
 		if (h->prefetched > start)
 			start = h->prefetched;
@@ -858,8 +862,8 @@ static void maybe_prefetch(struct view *v, struct handle *h, uint64_t off, size_
 	if (new_stream)
 		atomic_fetch_add(&v->streams, 1);
 	if (count) {
-		unsigned n = fetcher_prefetch(v->src.fetcher, h->obj, h->path, &h->attr, start,
-					      count);
+		unsigned n =
+		    fetcher_prefetch(v->src.fetcher, h->obj, h->path, &h->attr, start, count);
 		atomic_fetch_add(&v->prefetch_bytes, (uint64_t)n * v->block_size);
 	}
 }
@@ -909,8 +913,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		free(buf);
 		return;
 	}
-	uint64_t nblocks = ranges_blocks((uint64_t)off, size, h->attr.size, v->block_size, &first,
-					 &len);
+	uint64_t nblocks =
+	    ranges_blocks((uint64_t)off, size, h->attr.size, v->block_size, &first, &len);
 	atomic_fetch_add(&v->reads, 1);
 	atomic_store(&h->ino->last_read_ns, mono_ns());
 	if (nblocks == 0) {
@@ -1139,27 +1143,27 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 }
 
 static const struct fuse_lowlevel_ops view_ops = {
-	.init = op_init,
-	.lookup = op_lookup,
-	.forget = op_forget,
-	.forget_multi = op_forget_multi,
-	.getattr = op_getattr,
-	.open = op_open,
-	.read = op_read,
-	.release = op_release,
-	.opendir = op_opendir,
-	.readdir = op_readdir,
-	.readdirplus = op_readdirplus,
-	.releasedir = op_releasedir,
-	.statfs = op_statfs,
-	.create = op_create,
-	.write = op_write,
-	.fsync = op_fsync,
-	.setattr = op_setattr,
-	.mkdir = op_mkdir,
-	.unlink = op_unlink,
-	.rmdir = op_rmdir,
-	.rename = op_rename,
+    .init = op_init,
+    .lookup = op_lookup,
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
+    .getattr = op_getattr,
+    .open = op_open,
+    .read = op_read,
+    .release = op_release,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .readdirplus = op_readdirplus,
+    .releasedir = op_releasedir,
+    .statfs = op_statfs,
+    .create = op_create,
+    .write = op_write,
+    .fsync = op_fsync,
+    .setattr = op_setattr,
+    .mkdir = op_mkdir,
+    .unlink = op_unlink,
+    .rmdir = op_rmdir,
+    .rename = op_rename,
 };
 
 static void *loop_thread(void *arg)
@@ -1267,8 +1271,9 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 	v->devfd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
 	if (v->devfd < 0) {
 		r = -errno;
-		snprintf(errbuf, errlen, "cannot open /dev/fuse: %s (is the fuse module loaded, "
-					 "and are we root?)",
+		snprintf(errbuf, errlen,
+			 "cannot open /dev/fuse: %s (is the fuse module loaded, "
+			 "and are we root?)",
 			 strerror(-r));
 		goto fail_session;
 	}
@@ -1287,9 +1292,9 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 		goto fail_session;
 	}
 	static const struct fuse_custom_io io = {
-		.read = io_read,
-		.writev = io_writev,
-		.splice_send = io_splice_send,
+	    .read = io_read,
+	    .writev = io_writev,
+	    .splice_send = io_splice_send,
 	};
 	r = fuse_session_custom_io(v->se, &io, v->devfd);
 	if (r < 0) {

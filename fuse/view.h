@@ -23,28 +23,28 @@ struct view_source {
 
 struct view_config {
 	const char *mountpoint;
-	const char *subpath;		/* root of the view in the source; NULL or "/" = whole */
-	const char *fsname;		/* shown in /proc/mounts, e.g. the UFS URL */
-	unsigned metadata_ttl_ms;	/* listings and versions are trusted this long */
-	unsigned readahead_blocks;	/* largest prefetch window of a sequential reader */
-	unsigned read_ahead_kb;		/* kernel read-ahead set on the mount's bdi (0: leave) */
-	bool no_prefetch;		/* fetch only what readers wait for (for comparisons) */
-	bool read_streams;		/* detect streams from READs (when eBPF cannot) */
-	bool no_passthrough;		/* never hand reads of complete objects to the kernel */
-	bool read_write;		/* writes go through to the UFS (needs ufs_writable) */
-	double heat_weight;		/* the namespace's heat multiplier (0 = 1) */
+	const char *subpath;	   /* root of the view in the source; NULL or "/" = whole */
+	const char *fsname;	   /* shown in /proc/mounts, e.g. the UFS URL */
+	unsigned metadata_ttl_ms;  /* listings and versions are trusted this long */
+	unsigned readahead_blocks; /* largest prefetch window of a sequential reader */
+	unsigned read_ahead_kb;	   /* kernel read-ahead set on the mount's bdi (0: leave) */
+	bool no_prefetch;	   /* fetch only what readers wait for (for comparisons) */
+	bool read_streams;	   /* detect streams from READs (when eBPF cannot) */
+	bool no_passthrough;	   /* never hand reads of complete objects to the kernel */
+	bool read_write;	   /* writes go through to the UFS (needs ufs_writable) */
+	double heat_weight;	   /* the namespace's heat multiplier (0 = 1) */
 };
 
 struct view_stats {
-	uint64_t reads;		/* READ requests */
-	uint64_t read_bytes;	/* bytes returned */
-	uint64_t hits;		/* blocks found in a tier */
-	uint64_t misses;	/* blocks a reader waited for */
+	uint64_t reads;	     /* READ requests */
+	uint64_t read_bytes; /* bytes returned */
+	uint64_t hits;	     /* blocks found in a tier */
+	uint64_t misses;     /* blocks a reader waited for */
 	uint64_t opens;
-	uint64_t tier_bytes;	/* bytes of READ replies that came from a tier */
-	uint64_t ufs_bytes;	/* bytes of READ replies a reader waited on the UFS for */
-	uint64_t prefetch_bytes; /* bytes this view's streams asked to fetch ahead */
-	uint64_t streams;	/* sequential streams seen (eBPF or READs) */
+	uint64_t tier_bytes;	    /* bytes of READ replies that came from a tier */
+	uint64_t ufs_bytes;	    /* bytes of READ replies a reader waited on the UFS for */
+	uint64_t prefetch_bytes;    /* bytes this view's streams asked to fetch ahead */
+	uint64_t streams;	    /* sequential streams seen (eBPF or READs) */
 	uint64_t passthrough_opens; /* opens whose reads went straight to a tier file */
 };
 

@@ -113,7 +113,8 @@ int control_recv(int fd, const ProtobufCMessageDescriptor *desc, ProtobufCMessag
 	int r = read_all(fd, hdr, 4);
 	if (r < 0)
 		return r;
-	uint32_t len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	uint32_t len =
+	    (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
 	if (len > CONTROL_MAX_FRAME)
 		return -EBADMSG;
 	uint8_t *buf = malloc(len ? len : 1);

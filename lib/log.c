@@ -11,8 +11,8 @@
 
 struct log_state log_state = {.max_level = LOG_INFO, .use_syslog = 0, .ident = "weir"};
 
-static const char *const level_names[] = {"emerg", "alert", "crit",   "err",
-					   "warning", "notice", "info", "debug"};
+static const char *const level_names[] = {"emerg",   "alert",  "crit", "err",
+					  "warning", "notice", "info", "debug"};
 
 void log_init(const char *ident, int max_level, int use_syslog)
 {
@@ -48,9 +48,9 @@ void log_emitv(int level, const char *file, int line, const char *fmt, va_list a
 	struct tm tm;
 	gettimeofday(&tv, NULL);
 	localtime_r(&tv.tv_sec, &tm);
-	int n = snprintf(buf, sizeof(buf), "%02d:%02d:%02d.%03ld %s[%d] %s: ", tm.tm_hour, tm.tm_min,
-			 tm.tm_sec, (long)tv.tv_usec / 1000, log_state.ident, (int)getpid(),
-			 level_names[level & 7]);
+	int n = snprintf(buf, sizeof(buf), "%02d:%02d:%02d.%03ld %s[%d] %s: ", tm.tm_hour,
+			 tm.tm_min, tm.tm_sec, (long)tv.tv_usec / 1000, log_state.ident,
+			 (int)getpid(), level_names[level & 7]);
 	if (level == LOG_DEBUG) {
 		const char *base = strrchr(file, '/');
 		n += snprintf(buf + n, sizeof(buf) - n, "%s:%d: ", base ? base + 1 : file, line);

@@ -7,8 +7,8 @@
 #include <syslog.h>
 
 struct log_state {
-	int max_level;     /* messages above this level are dropped */
-	int use_syslog;    /* 1: syslog(3), 0: stderr with a timestamp */
+	int max_level;	   /* messages above this level are dropped */
+	int use_syslog;	   /* 1: syslog(3), 0: stderr with a timestamp */
 	const char *ident; /* program name prefix */
 };
 
@@ -19,7 +19,7 @@ void log_init(const char *ident, int max_level, int use_syslog);
 /* Parses "debug", "info", "notice", "warning", "err"; returns the level or -EINVAL. */
 int log_level_parse(const char *name);
 void log_emit(int level, const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 void log_emitv(int level, const char *file, int line, const char *fmt, va_list ap);
 
 #define log_at(level, ...)                                                                         \

@@ -76,8 +76,13 @@ static struct meta_cache *open_meta(struct ufs *u)
 static struct block_store *open_store(void)
 {
 	char err[256], idx[512];
-	struct block_store_config c = {.index_path = idx, .source_id = "s", .ntiers = 1,
-				       .block_size = 65536, .high = 0.9, .low = 0.5, .lru = true};
+	struct block_store_config c = {.index_path = idx,
+				       .source_id = "s",
+				       .ntiers = 1,
+				       .block_size = 65536,
+				       .high = 0.9,
+				       .low = 0.5,
+				       .lru = true};
 	snprintf(idx, sizeof(idx), "%s/index.db", dir);
 	snprintf(c.tiers[0].medium, sizeof(c.tiers[0].medium), "mem");
 	snprintf(c.tiers[0].path, sizeof(c.tiers[0].path), "%s/tier", dir);
