@@ -410,9 +410,14 @@ static bool is_weir_mount(const char *mp)
 
 int cmd_umount(int argc, char **argv, const struct global_opts *g)
 {
+	bool force = argc == 3 && strcmp(argv[1], "--force") == 0;
+	if (force) {
+		argv++;
+		argc--;
+	}
 	if (argc != 2 || argv[1][0] == '-') {
 		fprintf(argc == 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr,
-			"usage: weir umount <mountpoint>\n");
+			"usage: weir umount [--force] <mountpoint>\n");
 		return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
 	}
 	char mp[PATH_MAX];
@@ -423,6 +428,7 @@ int cmd_umount(int argc, char **argv, const struct global_opts *g)
 	node_client_init(&nc, g->state_dir);
 	Weir__UmountRequest u = WEIR__UMOUNT_REQUEST__INIT;
 	u.mountpoint = mp;
+	u.force = force;
 	Weir__Request req = WEIR__REQUEST__INIT;
 	req.body_case = WEIR__REQUEST__BODY_UMOUNT;
 	req.umount = &u;
@@ -431,6 +437,12 @@ int cmd_umount(int argc, char **argv, const struct global_opts *g)
 	if (r == 0 && resp->error == 0) {
 		weir__response__free_unpacked(resp, NULL);
 		return 0;
+	}
+	if (r == 0 && resp->error != -ENOENT) {
+		/* The daemon serves it and said no (busy): that is the answer. */
+		fprintf(stderr, "weir umount: %s\n", resp->message);
+		weir__response__free_unpacked(resp, NULL);
+		return 1;
 	}
 	if (resp)
 		weir__response__free_unpacked(resp, NULL);

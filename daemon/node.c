@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -640,11 +641,21 @@ static void handle_umount(struct node *n, const Weir__UmountRequest *u, Weir__Re
 		snprintf(mp, sizeof(mp), "%s", want);
 	pthread_mutex_lock(&n->lock);
 	for (struct node_view **pp = &n->views; *pp; pp = &(*pp)->next) {
-		if (strcmp(view_mountpoint((*pp)->view), mp) == 0) {
-			stop_view_locked(n, pp);
+		if (strcmp(view_mountpoint((*pp)->view), mp) != 0)
+			continue;
+		/* A plain unmount first: it fails while files are open, which the user should
+		 * hear about rather than have their readers cut off. */
+		if (!u->force && umount2(mp, 0) < 0 && errno == EBUSY) {
+			set_error(resp, -EBUSY,
+				  "\"%s\" is busy: files are open in it; close them, or weir "
+				  "umount --force (their readers get errors)",
+				  mp);
 			pthread_mutex_unlock(&n->lock);
 			return;
 		}
+		stop_view_locked(n, pp);
+		pthread_mutex_unlock(&n->lock);
+		return;
 	}
 	pthread_mutex_unlock(&n->lock);
 	set_error(resp, -ENOENT, "\"%s\" is not a view of this weir-node", want);

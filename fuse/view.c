@@ -1327,15 +1327,37 @@ fail:
 	return r;
 }
 
+/* fusectl's abort: the connection ends, waiting requests fail, the loop returns. */
+static void abort_connection(struct view *v)
+{
+	static const char ctl[] = "/sys/fs/fuse/connections";
+	char path[128];
+	snprintf(path, sizeof(path), "%s/%u/abort", ctl, (major(v->dev) << 20) | minor(v->dev));
+	if (access(path, W_OK) < 0 && mount("fusectl", ctl, "fusectl", 0, NULL) < 0 &&
+	    errno != EBUSY) {
+		log_warn("cannot mount fusectl at %s (%s): \"%s\" ends when its last file closes",
+			 ctl, strerror(errno), v->mountpoint);
+		return;
+	}
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "1", 1) != 1)
+		log_debug("abort of the connection of \"%s\": %s", v->mountpoint, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
 void view_stop(struct view *v)
 {
 	if (!v)
 		return;
 	if (v->se) {
 		fuse_session_exit(v->se);
-		/* Unmounting makes the kernel end the connection, which wakes the loop. */
+		/* Unmounting ends the connection once no file is open; aborting it ends it now, so
+		 * an open file cannot hold the loop (and the daemon) forever. */
 		if (umount2(v->mountpoint, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
 			log_debug("umount \"%s\": %s", v->mountpoint, strerror(errno));
+		if (v->thread_started && !atomic_load(&v->exited))
+			abort_connection(v);
 		if (v->thread_started)
 			pthread_join(v->thread, NULL);
 		fuse_session_unmount(v->se);

@@ -156,5 +156,21 @@ nginx_start "$TMP/nginx" "$TREE" --port "$NGINX_PORT"
 timeout -k 5 120 cmp "$TREE/data/big.bin" "$MP/data/big.bin" || fail "after nginx came back, big.bin read through the view differs from the server's (or the read failed)"
 ok "big.bin matches (cmp)"
 
+step "weir umount of a view with a file open: refused as busy; --force unmounts at once"
+exec 7<"$MP/data/big.bin"
+rc=0
+out="$(w umount "$MP" 2>&1)" || rc=$?
+[ "$rc" -ne 0 ] || fail "weir umount succeeded while $MP/data/big.bin was open"
+case "$out" in *busy*) ok "refused: $out" ;; *) fail "weir umount of a busy view said: $out" ;; esac
+is_mounted "$MP" || fail "the refused umount unmounted $MP anyway"
+t0="$(now)"
+out="$(w umount --force "$MP" 2>&1)" || fail "weir umount --force failed: $out"
+is_mounted "$MP" && fail "weir umount --force left $MP mounted"
+exec 7<&-
+# (a file opened in passthrough keeps reading its tier file; others get ENOTCONN)
+ok "--force unmounted it in $(elapsed "$t0" "$(now)") s with the file still open"
+w stat >/dev/null || fail "weir-node stopped answering after a forced umount"
+ok "weir-node still answers"
+
 echo
 echo "PASS: faults end to end"
