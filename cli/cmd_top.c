@@ -91,10 +91,11 @@ static const Weir__ViewStat *find_prev(const Weir__Response *prev, const char *m
 	return NULL;
 }
 
-static void top_draw(const Weir__Response *r, const Weir__Response *prev, double secs)
+static void top_draw(const Weir__Response *r, const Weir__Response *prev, double secs, bool clear)
 {
 	char a[32], b[32], c[32], d[32], e[32];
-	printf("\033[H\033[2Jweir top — eBPF: %s\n\n", r->bpf_status ? r->bpf_status : "?");
+	printf("%sweir top — eBPF: %s\n\n", clear ? "\033[H\033[2J" : "",
+	       r->bpf_status ? r->bpf_status : "?");
 	printf("%-12s %-12s %10s %6s %10s %10s %10s %7s %9s  %s\n", "NAMESPACE", "DATASET",
 	       "READ/s", "HIT%", "PAGECACHE", "TIER", "UFS", "STREAMS", "PREFETCH", "MOUNTPOINT");
 	for (size_t i = 0; i < r->n_views; i++) {
@@ -114,7 +115,8 @@ static void top_draw(const Weir__Response *r, const Weir__Response *prev, double
 	}
 	if (r->n_views == 0)
 		printf("(no views: weir mount one)\n");
-	printf("\nPREFETCH: MiB fetched ahead / blocks in flight. Ctrl-C quits.\n");
+	printf("\nPREFETCH: MiB fetched ahead / blocks in flight.%s\n",
+	       clear ? " Ctrl-C quits." : "");
 	fflush(stdout);
 }
 
@@ -168,12 +170,12 @@ int cmd_top(int argc, char **argv, const struct global_opts *g)
 				       json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
 				json_object_put(o);
 			} else {
-				top_draw(r, NULL, 0);
+				top_draw(r, NULL, 0, false);
 			}
 			weir__response__free_unpacked(r, NULL);
 			return 0;
 		}
-		top_draw(r, prev, interval);
+		top_draw(r, prev, interval, isatty(STDOUT_FILENO));
 		if (prev)
 			weir__response__free_unpacked(prev, NULL);
 		prev = r;
