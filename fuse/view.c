@@ -47,9 +47,10 @@ struct handle {
 	unsigned window;     /* under lock: current prefetch window in blocks */
 	int backing_id;	     /* > 0: reads pass through to the tier file */
 	struct inode *ino;
-	int wfd;	 /* >= 0: opened for writing, straight on the UFS (rw views) */
-	bool dirty;	 /* written or truncated: cached blocks and metadata are stale */
-	uint64_t pinned; /* blocks 0..pinned-1 are pinned while passed through */
+	int wfd;		    /* >= 0: opened for writing, straight on the UFS (rw views) */
+	bool dirty;		    /* written or truncated: cached blocks and metadata are stale */
+	uint64_t pinned;	    /* blocks 0..pinned-1 are pinned while passed through */
+	struct handle *prev, *next; /* under the view's lock: its open handles */
 };
 
 #define VIEW_OPEN_SLOTS 64
@@ -74,6 +75,7 @@ struct view {
 	struct inode **inodes;	/* under lock: inodes[ino - 1] */
 	size_t ninodes, cap;	/* under lock */
 	struct strmap *by_path; /* under lock: path -> struct inode */
+	struct handle *handles; /* under lock: open files; view_stop closes those never released */
 	atomic_uint_fast64_t reads, read_bytes, hits, misses, opens;
 	atomic_uint_fast64_t tier_bytes, ufs_bytes, prefetch_bytes, streams, passthrough_opens;
 	/* FUSE passthrough (Linux 6.9+), negotiated behind libfuse's back: libfuse 3.14 does
@@ -410,6 +412,55 @@ undo:
 	unpin_blocks(v, h);
 }
 
+/* Counts h against its inode's I/O mode (the kernel keeps one per inode: cached or
+ * passthrough) and lists it, so that view_stop closes what the kernel never released. */
+static void handle_register(struct view *v, struct handle *h)
+{
+	pthread_mutex_lock(&v->lock);
+	if (h->backing_id > 0)
+		h->ino->opens_passthrough++;
+	else
+		h->ino->opens_cached++;
+	h->prev = NULL;
+	h->next = v->handles;
+	if (v->handles)
+		v->handles->prev = h;
+	v->handles = h;
+	pthread_mutex_unlock(&v->lock);
+}
+
+static void unpin_blocks(struct view *v, struct handle *h);
+static void forget_cached(struct view *v, const char *path);
+
+/* Undoes handle_register and everything the handle holds: its backing file, pinned blocks,
+ * write fd (a written file's cached state is forgotten). */
+static void handle_close(struct view *v, struct handle *h)
+{
+	if (h->backing_id > 0 && ioctl(v->devfd, FUSE_DEV_IOC_BACKING_CLOSE, &h->backing_id) < 0)
+		log_debug("closing backing %d: %s", h->backing_id, strerror(errno));
+	pthread_mutex_lock(&v->lock);
+	if (h->backing_id > 0)
+		h->ino->opens_passthrough--;
+	else
+		h->ino->opens_cached--;
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		v->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&v->lock);
+	unpin_blocks(v, h);
+	if (h->wfd >= 0) {
+		close(h->wfd);
+		if (h->dirty)
+			forget_cached(v, h->path);
+	}
+	pthread_mutex_destroy(&h->lock);
+	free(h->path);
+	free(h);
+}
+
 /* ---- rw views: writes go straight to the UFS, and what weir cached of a changed file or
  * directory is forgotten, so every view sees the new bytes on its next open. ---- */
 
@@ -465,22 +516,13 @@ static void open_for_write(fuse_req_t req, struct view *v, struct inode *in,
 	h->dirty = (fi->flags & O_TRUNC) != 0;
 	if (h->dirty)
 		forget_cached(v, in->path);
-	pthread_mutex_lock(&v->lock);
-	in->opens_cached++;
-	pthread_mutex_unlock(&v->lock);
+	handle_register(v, h);
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = 1; /* the page cache of a file being written would go stale */
 	fi->keep_cache = 0;
 	atomic_fetch_add(&v->opens, 1);
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		pthread_mutex_lock(&v->lock);
-		in->opens_cached--;
-		pthread_mutex_unlock(&v->lock);
-		close(fd);
-		pthread_mutex_destroy(&h->lock);
-		free(h->path);
-		free(h);
-	}
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		handle_close(v, h); /* the opener was interrupted: no release will come */
 }
 
 static int fd_attr(int fd, struct ufs_attr *a)
@@ -522,20 +564,11 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		return;
 	}
 	h->dirty = true;
-	pthread_mutex_lock(&v->lock);
-	in->opens_cached++;
-	pthread_mutex_unlock(&v->lock);
+	handle_register(v, h);
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = 1;
-	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-		pthread_mutex_lock(&v->lock);
-		in->opens_cached--;
-		pthread_mutex_unlock(&v->lock);
-		close(fd);
-		pthread_mutex_destroy(&h->lock);
-		free(h->path);
-		free(h);
-	}
+	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		handle_close(v, h);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -776,56 +809,20 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	pthread_mutex_unlock(&v->lock);
 	if (may_pass && !changed)
 		try_passthrough(v, h);
-	pthread_mutex_lock(&v->lock);
-	if (h->backing_id > 0)
-		in->opens_passthrough++;
-	else
-		in->opens_cached++;
-	pthread_mutex_unlock(&v->lock);
+	handle_register(v, h);
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = !changed;
 	atomic_fetch_add(&v->opens, 1);
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		/* The opener was interrupted: no release will come. */
-		if (h->backing_id > 0)
-			ioctl(v->devfd, FUSE_DEV_IOC_BACKING_CLOSE, &h->backing_id);
-		pthread_mutex_lock(&v->lock);
-		if (h->backing_id > 0)
-			in->opens_passthrough--;
-		else
-			in->opens_cached--;
-		pthread_mutex_unlock(&v->lock);
-		unpin_blocks(v, h);
-		pthread_mutex_destroy(&h->lock);
-		free(h->path);
-		free(h);
-	}
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		handle_close(v, h); /* the opener was interrupted: no release will come */
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct view *v = fuse_req_userdata(req);
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
-	if (h) {
-		if (h->backing_id > 0 &&
-		    ioctl(v->devfd, FUSE_DEV_IOC_BACKING_CLOSE, &h->backing_id) < 0)
-			log_debug("closing backing %d: %s", h->backing_id, strerror(errno));
-		pthread_mutex_lock(&v->lock);
-		if (h->backing_id > 0)
-			h->ino->opens_passthrough--;
-		else
-			h->ino->opens_cached--;
-		pthread_mutex_unlock(&v->lock);
-		unpin_blocks(v, h);
-		if (h->wfd >= 0) {
-			close(h->wfd);
-			if (h->dirty)
-				forget_cached(v, h->path);
-		}
-		pthread_mutex_destroy(&h->lock);
-		free(h->path);
-		free(h);
-	}
+	if (h)
+		handle_close(v, h);
 	fuse_reply_err(req, 0);
 }
 
@@ -1360,6 +1357,10 @@ void view_stop(struct view *v)
 			abort_connection(v);
 		if (v->thread_started)
 			pthread_join(v->thread, NULL);
+		/* Files still open when the connection ended get no RELEASE: close them here,
+		 * or their pins would keep their blocks in the tier for good. */
+		while (v->handles)
+			handle_close(v, v->handles);
 		fuse_session_unmount(v->se);
 		fuse_session_destroy(v->se);
 	}
