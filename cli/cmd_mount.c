@@ -136,9 +136,15 @@ static int bad_usage(const char *fmt, ...)
 
 /* weir mount -n NS DATASET MOUNTPOINT: weir-controller says how (source, subpath, tiers,
  * mode), weir-node serves the view. */
+/* What a plain mount's flags change in a Dataset's mount plan. */
+struct mount_tuning {
+	uint32_t block_size;
+	unsigned concurrency, ttl_ms;
+	bool no_prefetch, no_passthrough;
+};
+
 static int mount_dataset(const struct global_opts *g, const char *ns, const char *dataset,
-			 const char *mountpoint, uint32_t block_size, unsigned concurrency,
-			 unsigned ttl_ms)
+			 const char *mountpoint, const struct mount_tuning *t)
 {
 	char mp[PATH_MAX];
 	if (!realpath(mountpoint, mp)) {
@@ -169,9 +175,11 @@ static int mount_dataset(const struct global_opts *g, const char *ns, const char
 		goto out;
 	Weir__MountRequest *m = plan->mount;
 	m->mountpoint = mp;
-	m->block_size = block_size;
-	m->fetch_concurrency = concurrency;
-	m->metadata_ttl_ms = ttl_ms;
+	m->block_size = t->block_size;
+	m->fetch_concurrency = t->concurrency;
+	m->metadata_ttl_ms = t->ttl_ms;
+	m->no_prefetch = t->no_prefetch;
+	m->no_passthrough = t->no_passthrough;
 	Weir__Request req = WEIR__REQUEST__INIT;
 	req.body_case = WEIR__REQUEST__BODY_MOUNT;
 	req.mount = m;
@@ -296,6 +304,13 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 			return 2;
 		}
 	}
+	const struct mount_tuning tuning = {
+	    .block_size = (uint32_t)block_size,
+	    .concurrency = concurrency,
+	    .ttl_ms = ttl_ms,
+	    .no_prefetch = no_prefetch,
+	    .no_passthrough = no_passthrough,
+	};
 	if (argc - optind != 2)
 		return bad_usage("%s", "needs a UFS URL and a mountpoint");
 	if (low > high)
@@ -306,8 +321,7 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 			return bad_usage(
 			    "--tier does not apply to a Dataset: its Runtime gives the "
 			    "tiers");
-		return mount_dataset(g, ns ? ns : "default", url, argv[optind + 1],
-				     (uint32_t)block_size, concurrency, ttl_ms);
+		return mount_dataset(g, ns ? ns : "default", url, argv[optind + 1], &tuning);
 	}
 	if (ns)
 		return bad_usage("-n names a Dataset's namespace; \"%s\" is a URL", url);

@@ -545,8 +545,20 @@ static void handle_usage(struct node *n, const Weir__UsageRequest *m, Weir__Resp
 	u->complete = t.complete;
 	for (unsigned i = 0; i < bs.ntiers; i++)
 		u->capacity += bs.tiers[i].quota;
-	u->hits = bs.hits;
-	u->misses = bs.misses;
+	/* Bytes readers got from the cache (page cache, as eBPF sees it, and tiers) and bytes
+	 * they waited on the UFS for, over every view of the source. */
+	for (struct node_view *v = n->views; v; v = v->next) {
+		if (v->source != src)
+			continue;
+		struct view_stats st;
+		view_get_stats(v->view, &st);
+		u->hits += st.tier_bytes;
+		u->misses += st.ufs_bytes;
+		struct access_view_counters ac;
+		if (n->tracker && access_tracker_view_counters(n->tracker, v->id, &ac) == 0 &&
+		    ac.bytes_read > st.read_bytes)
+			u->hits += ac.bytes_read - st.read_bytes;
+	}
 	resp->usage = u;
 	if (t.error && !t.complete)
 		set_error(resp, t.error, "walking %s failed: %s", src->url, strerror(-t.error));
