@@ -552,7 +552,8 @@ static void handle_usage(struct node *n, const Weir__UsageRequest *m, Weir__Resp
 			continue;
 		struct view_stats st;
 		view_get_stats(v->view, &st);
-		u->hits += st.tier_bytes;
+		/* a passthrough open counts as a read of its whole file, from a tier */
+		u->hits += st.tier_bytes + st.passthrough_bytes;
 		u->misses += st.ufs_bytes;
 		struct access_view_counters ac;
 		if (n->tracker && access_tracker_view_counters(n->tracker, v->id, &ac) == 0 &&

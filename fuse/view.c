@@ -78,6 +78,7 @@ struct view {
 	struct handle *handles; /* under lock: open files; view_stop closes those never released */
 	atomic_uint_fast64_t reads, read_bytes, hits, misses, opens;
 	atomic_uint_fast64_t tier_bytes, ufs_bytes, prefetch_bytes, streams, passthrough_opens;
+	atomic_uint_fast64_t passthrough_bytes;
 	/* FUSE passthrough (Linux 6.9+), negotiated behind libfuse's back: libfuse 3.14 does
 	 * not know it, so the custom I/O below patches the INIT and OPEN replies. */
 	int devfd;
@@ -402,6 +403,7 @@ static void try_passthrough(struct view *v, struct handle *h)
 	}
 	h->backing_id = id;
 	atomic_fetch_add(&v->passthrough_opens, 1);
+	atomic_fetch_add(&v->passthrough_bytes, h->attr.size);
 	/* Its reads will go to the tier file, where eBPF does not see them on this view: count
 	 * the open as one read of the whole file for eviction's ranking. */
 	block_store_add_heat(v->src.store, h->obj,
@@ -1390,6 +1392,7 @@ void view_get_stats(struct view *v, struct view_stats *ret)
 	ret->prefetch_bytes = atomic_load(&v->prefetch_bytes);
 	ret->streams = atomic_load(&v->streams);
 	ret->passthrough_opens = atomic_load(&v->passthrough_opens);
+	ret->passthrough_bytes = atomic_load(&v->passthrough_bytes);
 }
 
 int view_ino_path(struct view *v, uint64_t ino, char *buf, size_t len)

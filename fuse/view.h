@@ -46,6 +46,7 @@ struct view_stats {
 	uint64_t prefetch_bytes;    /* bytes this view's streams asked to fetch ahead */
 	uint64_t streams;	    /* sequential streams seen (eBPF or READs) */
 	uint64_t passthrough_opens; /* opens whose reads went straight to a tier file */
+	uint64_t passthrough_bytes; /* their files' sizes: what those readers could read */
 };
 
 struct view;
