@@ -15,6 +15,7 @@
 
 #include "commands.h"
 #include "controller_client.h"
+#include "fuse_mounts.h"
 #include "node_client.h"
 #include "quantity.h"
 
@@ -34,6 +35,34 @@ static void mount_usage(FILE *out)
 	    "  ufs-url: http(s)://host/dir/ (an autoindex tree) or local:///abs/path\n"
 	    "  dataset: a Dataset known to weir-controller (`weir up`); its Runtime gives the\n"
 	    "           tiers, a reference reads its source's cache\n");
+}
+
+/* realpath(path), or for a dead mount left by a killed weir-node (which cannot be resolved:
+ * ENOTCONN) its resolved parent and its name, so that weir-node can clear it and mount there.
+ * Returns out, or NULL with errno set. */
+static char *mountpoint_path(const char *path, char *out)
+{
+	if (realpath(path, out))
+		return out;
+	if (errno != ENOTCONN)
+		return NULL;
+	char copy[PATH_MAX], parent[PATH_MAX];
+	snprintf(copy, sizeof(copy), "%s", path);
+	size_t l = strlen(copy);
+	while (l > 1 && copy[l - 1] == '/')
+		copy[--l] = '\0';
+	char *slash = strrchr(copy, '/');
+	const char *name = slash ? slash + 1 : copy;
+	if (slash == copy)
+		snprintf(parent, sizeof(parent), "/");
+	else if (!realpath(slash ? (*slash = '\0', copy) : ".", parent))
+		return NULL;
+	if (snprintf(out, PATH_MAX, "%s/%s", strcmp(parent, "/") ? parent : "", name) >=
+	    PATH_MAX) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	return out;
 }
 
 /* "1", "1s", "500ms", "5m", "2h" -> milliseconds. */
@@ -147,7 +176,7 @@ static int mount_dataset(const struct global_opts *g, const char *ns, const char
 			 const char *mountpoint, const struct mount_tuning *t)
 {
 	char mp[PATH_MAX];
-	if (!realpath(mountpoint, mp)) {
+	if (!mountpoint_path(mountpoint, mp)) {
 		fprintf(stderr, "weir mount: mountpoint \"%s\": %s\n", mountpoint, strerror(errno));
 		return 1;
 	}
@@ -326,7 +355,7 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	if (ns)
 		return bad_usage("-n names a Dataset's namespace; \"%s\" is a URL", url);
 	char mp[PATH_MAX];
-	if (!realpath(argv[optind + 1], mp)) {
+	if (!mountpoint_path(argv[optind + 1], mp)) {
 		fprintf(stderr, "weir mount: mountpoint \"%s\": %s\n", argv[optind + 1],
 			strerror(errno));
 		return 1;
@@ -397,31 +426,6 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	return rc;
 }
 
-/* True when mp is a mount point of a weir FUSE view (also a dead one). */
-static bool is_weir_mount(const char *mp)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return false;
-	char line[8192];
-	bool found = false;
-	while (!found && fgets(line, sizeof(line), f)) {
-		/* id parent maj:min root mountpoint opts ... - fstype source superopts */
-		char mnt[4096], fstype[256];
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
-			continue;
-		char *dash = strstr(line, " - ");
-		if (!dash || sscanf(dash + 3, "%255s", fstype) != 1)
-			continue;
-		/* mountinfo escapes spaces as \040; weir mountpoints with spaces compare
-		 * escaped */
-		if (strcmp(mnt, mp) == 0 && strcmp(fstype, "fuse.weir") == 0)
-			found = true;
-	}
-	fclose(f);
-	return found;
-}
-
 int cmd_umount(int argc, char **argv, const struct global_opts *g)
 {
 	bool force = argc == 3 && strcmp(argv[1], "--force") == 0;
@@ -461,7 +465,7 @@ int cmd_umount(int argc, char **argv, const struct global_opts *g)
 	if (resp)
 		weir__response__free_unpacked(resp, NULL);
 	/* No daemon serves it (killed, or another state directory): detach the mount. */
-	if (is_weir_mount(mp)) {
+	if (fuse_mounts_is_weir(mp)) {
 		if (umount2(mp, MNT_DETACH) < 0) {
 			fprintf(stderr, "weir umount: \"%s\": %s\n", mp, strerror(errno));
 			return 1;

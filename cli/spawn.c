@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Daemon start-up for the CLI; the daemons themselves never fork: the CLI detaches them.
 #include "spawn.h"
+#include "safe_dir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -65,11 +66,11 @@ static void print_log_tail(const struct spawn_target *t)
 int spawn_daemon(const struct spawn_target *t, char *const *args, int nargs, bool foreground,
 		 pid_t *ret_pid)
 {
-	if (mkdir(t->state_dir, 0755) < 0 && errno != EEXIST) {
-		int e = errno;
-		fprintf(stderr, "weir: cannot create the state directory \"%s\": %s\n",
-			t->state_dir, strerror(e));
-		return -e;
+	char derr[512];
+	int dr = safe_dir_ensure(t->state_dir, derr, sizeof(derr));
+	if (dr < 0) {
+		fprintf(stderr, "weir: state directory: %s\n", derr);
+		return dr;
 	}
 	char bin[PATH_MAX];
 	if (find_bin(t, bin, sizeof(bin)) < 0) {
@@ -94,7 +95,10 @@ int spawn_daemon(const struct spawn_target *t, char *const *args, int nargs, boo
 			setsid();
 			char logp[PATH_MAX + 64];
 			snprintf(logp, sizeof(logp), "%s/%s", t->state_dir, t->log_name);
-			int lfd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+			/* 0600: a log line is redacted, but it still names paths and tenants */
+			int lfd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+			if (lfd >= 0)
+				fchmod(lfd, 0600);
 			int nfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 			if (nfd >= 0)
 				dup2(nfd, 0);

@@ -17,6 +17,7 @@
 #include "control.h"
 #include "controller.h"
 #include "log.h"
+#include "safe_dir.h"
 
 /* Another controller already answering on the socket? */
 static bool socket_alive(const char *path)
@@ -48,9 +49,8 @@ int main(int argc, char **argv)
 	log_info("weir-controller starting, pid %d", (int)getpid());
 	config_log(&ctl.cfg);
 	ctl.started = time(NULL);
-	if (mkdir(ctl.cfg.state_dir, 0755) < 0 && errno != EEXIST) {
-		log_err("cannot create the state directory \"%s\": %s", ctl.cfg.state_dir,
-			strerror(errno));
+	if (safe_dir_ensure(ctl.cfg.state_dir, err, sizeof(err)) < 0) {
+		log_err("state directory: %s", err);
 		return 1;
 	}
 	if (socket_alive(ctl.cfg.socket)) {
@@ -60,6 +60,12 @@ int main(int argc, char **argv)
 	}
 	char dbpath[4200];
 	snprintf(dbpath, sizeof(dbpath), "%s/controller.db", ctl.cfg.state_dir);
+	/* Datasets' mount points may carry credentials: the database is root's alone. */
+	r = safe_dir_private_file(dbpath);
+	if (r < 0) {
+		log_err("store: \"%s\": %s", dbpath, strerror(-r));
+		return 1;
+	}
 	r = store_sqlite_open(dbpath, &ctl.store, err, sizeof(err));
 	if (r < 0) {
 		log_err("store: %s", err);

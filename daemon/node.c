@@ -22,6 +22,9 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "fuse_mounts.h"
+#include "redact.h"
+#include "safe_dir.h"
 #include "access_tracker.h"
 #include "loader.h"
 #include "metrics.h"
@@ -197,6 +200,7 @@ static void set_error(Weir__Response *resp, int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	redact_text(buf, sizeof(buf)); /* replies reach users and logs: no credentials */
 	resp->error = err;
 	resp->message = buf;
 }
@@ -356,6 +360,9 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 	char mp[PATH_MAX];
 	if (!realpath(m->mountpoint, mp))
 		snprintf(mp, sizeof(mp), "%s", m->mountpoint);
+	/* A weir-node killed with its views up leaves dead mounts; a new one stacked on them
+	 * would hide them, not replace them. Before the lock: it waits for a dying daemon. */
+	int cleared = fuse_mounts_clear_dead(mp);
 	pthread_mutex_lock(&n->lock);
 	for (struct node_view *v = n->views; v; v = v->next) {
 		if (strcmp(view_mountpoint(v->view), mp) == 0) {
@@ -364,6 +371,20 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 			goto out;
 		}
 	}
+	if (cleared < 0) {
+		if (cleared == -EBUSY)
+			set_error(resp, cleared,
+				  "\"%s\" is already a live weir mount of another weir-node "
+				  "(another --state-dir); weir umount it there first",
+				  mp);
+		else
+			set_error(resp, cleared, "cannot clear the dead mount at \"%s\": %s", mp,
+				  strerror(-cleared));
+		goto out;
+	}
+	/* The URL as users may see it: mount source (mountinfo is world-readable), stat. */
+	char shown_url[4096];
+	redact_url(m->ufs_url, shown_url, sizeof(shown_url));
 	char idbuf[17];
 	const char *id = m->source_id && *m->source_id ? m->source_id : NULL;
 	if (!id) {
@@ -383,7 +404,7 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 	struct view_config vc = {
 	    .mountpoint = mp,
 	    .subpath = m->subpath,
-	    .fsname = m->ufs_url,
+	    .fsname = shown_url,
 	    .metadata_ttl_ms = m->metadata_ttl_ms ? m->metadata_ttl_ms : 300000,
 	    .readahead_blocks = src->fetch_concurrency,
 	    .read_ahead_kb = 16384,
@@ -405,7 +426,7 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 	struct node_view *nv = calloc(1, sizeof(*nv));
 	r = nv ? 0 : -ENOMEM;
 	if (nv) {
-		nv->url = strdup(m->ufs_url);
+		nv->url = strdup(shown_url);
 		nv->ns = strdup(m->namespace_ ? m->namespace_ : "");
 		nv->dataset = strdup(m->dataset ? m->dataset : "");
 		if (!nv->url || !nv->ns || !nv->dataset)
@@ -895,7 +916,7 @@ static int take_lock(struct node *n)
 {
 	char path[PATH_MAX + 16];
 	snprintf(path, sizeof(path), "%s/node.lock", n->cfg.state_dir);
-	n->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	n->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (n->lock_fd < 0)
 		return -errno;
 	if (flock(n->lock_fd, LOCK_EX | LOCK_NB) < 0)
@@ -903,7 +924,7 @@ static int take_lock(struct node *n)
 	char pid[32];
 	int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	snprintf(path, sizeof(path), "%s/node.pid", n->cfg.state_dir);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd >= 0) {
 		if (write(fd, pid, len) != len)
 			log_warn("cannot write \"%s\"", path);
@@ -1245,11 +1266,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "weir-node: state directory path too long\n");
 		return 2;
 	}
-	if (mkdir(n.cfg.state_dir, 0755) < 0 && errno != EEXIST) {
-		log_err("cannot create the state directory \"%s\": %s", n.cfg.state_dir,
-			strerror(errno));
+	/* It holds the sources' URLs with their credentials, and root writes into it. */
+	char derr[512];
+	if (safe_dir_ensure(n.cfg.state_dir, derr, sizeof(derr)) < 0) {
+		log_err("state directory: %s", derr);
 		return 1;
 	}
+	/* node.log (our stderr when weir started us) may predate 0600 logs. */
+	struct stat est;
+	if (fstat(STDERR_FILENO, &est) == 0 && S_ISREG(est.st_mode))
+		fchmod(STDERR_FILENO, 0600);
 	int r = take_lock(&n);
 	if (r < 0) {
 		log_err("another weir-node holds \"%s/node.lock\" (%s); stop it or use another "

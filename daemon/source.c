@@ -12,6 +12,7 @@
 #include <xxhash.h>
 
 #include "log.h"
+#include "safe_dir.h"
 
 void source_id_for_url(const char *url, char *buf)
 {
@@ -27,11 +28,11 @@ static int mkdir_p(const char *path)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
 			return -errno;
 		*p = '/';
 	}
-	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
 }
@@ -68,17 +69,28 @@ int source_open(const struct source_config *cfg, struct source **ret, char *errb
 	}
 	snprintf(index, sizeof(index), "%s/index.db", dir);
 	snprintf(meta, sizeof(meta), "%s/meta.db", dir);
-	/* For a human looking at the state directory. */
-	char urlfile[4200];
+	/* The URL (credentials included: a remount needs them) and the databases are root's
+	 * alone: created 0600 before anyone writes them (SQLite gives its journals the mode
+	 * of their database), and older 0644 ones are tightened. */
+	char urlfile[4200], tiersfile[4200];
 	snprintf(urlfile, sizeof(urlfile), "%s/url", dir);
+	snprintf(tiersfile, sizeof(tiersfile), "%s/tiers", dir);
+	const char *const private_files[] = {index, meta, urlfile, tiersfile};
+	for (size_t i = 0; i < sizeof(private_files) / sizeof(private_files[0]); i++) {
+		r = safe_dir_private_file(private_files[i]);
+		if (r < 0) {
+			snprintf(errbuf, errlen, "\"%s\": %s", private_files[i], strerror(-r));
+			goto fail;
+		}
+	}
+	/* For a human looking at the state directory. */
 	FILE *f = fopen(urlfile, "we");
 	if (f) {
 		fprintf(f, "%s\n", cfg->url);
 		fclose(f);
 	}
 	/* Where the cache lives, so a purge finds it even when the source is not open. */
-	snprintf(urlfile, sizeof(urlfile), "%s/tiers", dir);
-	f = fopen(urlfile, "we");
+	f = fopen(tiersfile, "we");
 	if (f) {
 		for (unsigned i = 0; i < cfg->ntiers; i++)
 			fprintf(f, "%s\n", cfg->tiers[i].path);

@@ -2,6 +2,7 @@
 // kubectl describe's layout for unstructured objects: a line per field, nested maps indented by
 // two spaces, and tab-separated values aligned over each run of consecutive value lines.
 #include "describe.h"
+#include "redact.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -121,6 +122,7 @@ static int key_cmp(const void *a, const void *b)
 static void value_text(json_object *v, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s", json_object_get_string(v) ? json_object_get_string(v) : "<nil>");
+	redact_text(buf, len); /* a mountPoint or a status message may hold a URL's password */
 }
 
 static void content(struct doc *d, unsigned level, json_object *obj, bool top)

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// Logging: one write(2) per message so lines from threads never interleave.
+// Logging: one write(2) per message so lines from threads never interleave, and no line carries
+// a credential (redact.h).
 #include "log.h"
+#include "redact.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -38,12 +40,14 @@ int log_level_parse(const char *name)
 void log_emitv(int level, const char *file, int line, const char *fmt, va_list ap)
 {
 	int saved = errno;
+	char buf[2048];
 	if (log_state.use_syslog) {
-		vsyslog(level, fmt, ap);
+		vsnprintf(buf, sizeof(buf), fmt, ap);
+		redact_text(buf, sizeof(buf));
+		syslog(level, "%s", buf);
 		errno = saved;
 		return;
 	}
-	char buf[2048];
 	struct timeval tv;
 	struct tm tm;
 	gettimeofday(&tv, NULL);
@@ -59,6 +63,11 @@ void log_emitv(int level, const char *file, int line, const char *fmt, va_list a
 		n += vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
 	if (n >= (int)sizeof(buf) - 1)
 		n = sizeof(buf) - 2;
+	buf[n] = '\0';
+	/* Every line, whoever wrote it (curl errors, a UFS's message, a URL logged at debug):
+	 * credentials never reach a log. */
+	redact_text(buf, sizeof(buf) - 1);
+	n = (int)strlen(buf);
 	buf[n++] = '\n';
 	ssize_t w = write(STDERR_FILENO, buf, n);
 	(void)w;

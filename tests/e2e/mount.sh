@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # End to end (issue 2): nginx on loopback serves a walkthrough-shaped tree (HTML and JSON autoindex);
 # weir mounts it; copies are byte-exact, warm copies make no UFS request (also after kill -9 and a
-# remount), a corrupted tier block is refetched, and server-side changes show up after the TTL.
+# remount, also a remount right after kill -9 with no umount), a corrupted tier block is refetched, and server-side changes show up after the TTL.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
@@ -169,6 +169,21 @@ for rel in "spark-3.2.3/Überblick-données-データ.txt" "spark-3.1.3/release 
 done
 ok "same paths as the server's tree; four files match, awkward names included"
 out="$(w umount "$MPJ" 2>&1)" || fail "weir umount $MPJ exited with $?: $out"
+
+step "kill -9 weir-node, then weir mount at once (no umount): the dead mount is cleared, not stacked on"
+mounts_at() { awk -v d="$(realpath -m "$1")" '{ m = $5; gsub(/\\040/, " ", m); if (m == d) n++ } END { print n + 0 }' /proc/self/mountinfo; }
+for round in 1 2 3; do
+	pid="$(weir_node_pid)"
+	kill -9 "$pid"
+	weir_mount "$NGINX_URL" "$MP" --tier "$TIERS" --metadata-ttl 3600
+	n="$(mounts_at "$MP")"
+	[ "$n" -eq 1 ] || fail "round $round: after kill -9 and a remount, /proc/self/mountinfo lists $n mounts at $MP (dead ones stacked under the new one)"
+	cmp "$TREE/spark-3.3.1/spark-3.3.1.tgz" "$MP/spark-3.3.1/spark-3.3.1.tgz" ||
+		fail "round $round: spark-3.3.1.tgz differs after the remount"
+done
+grep -q 'detached the dead weir mount' "$WEIR_STATE/node.log" ||
+	fail "node.log does not say that weir-node detached the dead mount"
+ok "three rounds: one mount at $MP each time, bytes match, node.log says the dead one was detached"
 
 step "a block corrupted in the tier while weir-node was down is dropped and refetched, never served"
 kill -9 "$(weir_node_pid)"

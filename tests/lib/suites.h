@@ -8,3 +8,5 @@ Suite *objmodel_suite(void);
 Suite *grant_suite(void);
 Suite *table_suite(void);
 Suite *describe_suite(void);
+Suite *redact_suite(void);
+Suite *safe_dir_suite(void);

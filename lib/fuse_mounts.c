@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: Apache-2.0
+// Reading mountinfo for weir's FUSE mounts, and clearing dead ones (see fuse_mounts.h).
+#include "fuse_mounts.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/statfs.h>
+
+#include "log.h"
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo. */
+static void unescape(char *s)
+{
+	char *o = s;
+	for (char *p = s; *p; p++) {
+		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
+		    p[3] >= '0' && p[3] <= '7') {
+			*o++ = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+			p += 3;
+		} else {
+			*o++ = *p;
+		}
+	}
+	*o = '\0';
+}
+
+bool fuse_mounts_is_weir(const char *mp)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return false;
+	char line[8192];
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		/* id parent maj:min root mountpoint opts ... - fstype source superopts */
+		char mnt[4096], fstype[256];
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
+			continue;
+		char *dash = strstr(line, " - ");
+		if (!dash || sscanf(dash + 3, "%255s", fstype) != 1)
+			continue;
+		unescape(mnt);
+		found = strcmp(mnt, mp) == 0 && strncmp(fstype, "fuse.weir", 9) == 0;
+	}
+	fclose(f);
+	return found;
+}
+
+int fuse_mounts_clear_dead(const char *mp)
+{
+	int cleared = 0;
+	/* bounded: each round removes one mount or returns */
+	for (int round = 0; round < 64 && fuse_mounts_is_weir(mp); round++) {
+		struct statfs sf;
+		if (statfs(mp, &sf) == 0)
+			return -EBUSY; /* the top one answers: alive */
+		if (errno != ENOTCONN && errno != ECONNABORTED)
+			return -errno;
+		if (umount2(mp, MNT_DETACH) < 0)
+			return -errno;
+		cleared++;
+		log_notice("detached the dead weir mount left at \"%s\" by a weir-node that is gone",
+			   mp);
+	}
+	return cleared;
+}

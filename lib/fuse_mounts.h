@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* weir's FUSE mounts as the kernel lists them (/proc/self/mountinfo, fstype "fuse.weir"), and
+ * the dead ones a killed weir-node leaves behind. A dead mount must be detached before a new
+ * one goes at the same path, or the new one stacks on it. */
+#pragma once
+
+#include <stdbool.h>
+
+/* True when mountinfo lists a fuse.weir mount (alive or dead) at the absolute path mp. */
+bool fuse_mounts_is_weir(const char *mp);
+
+/* Lazily unmounts every dead weir mount stacked at mp, top first. A mount is dead when its
+ * connection is gone: statfs, which always asks the daemon (stat may answer from cached
+ * attributes and succeed), fails with ENOTCONN. Blocks until a daemon that is still exiting has
+ * closed its /dev/fuse: hold no lock over it. Returns the number detached (>= 0), -EBUSY when a
+ * live weir mount (another daemon's) is at mp, or -errno. */
+int fuse_mounts_clear_dead(const char *mp);

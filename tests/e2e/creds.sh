@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# End to end (issue 7, item 8): a password in a UFS URL is never shown — not in mountinfo (the
+# mount source), node.log, weir stat, /metrics or an error message — while the state directory
+# is 0700 with 0600 files (the stored URL keeps it for a remount, readable by root alone), and a
+# state directory others could write is refused.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/../helpers/lib.sh"
+. "$here/../helpers/nginx.sh"
+. "$here/../helpers/weir.sh"
+
+require_root_fuse
+find_weir_bins
+command -v setpriv >/dev/null || fail "setpriv is missing: install util-linux (scripts/install-deps.sh)"
+TMP="$(mktemp -d /tmp/weir-e2e-creds.XXXXXX)"
+at_exit 'rm -rf "$TMP"'
+weir_setup "$TMP"
+TIERS="mem:$WEIR_TIER_DIR/mem:256MiB"
+PASS='Hunter2-s3cr3t' TOKEN='tok3n-Xyz987'
+MP="$TMP/mnt"
+
+# no_secret WHAT FILE: fails if FILE holds the password or the token.
+no_secret() {
+	if grep -a -n -e "$PASS" -e "$TOKEN" "$2" >&2; then
+		fail "$1 shows a credential (lines above)"
+	fi
+	ok "$1 shows no credential"
+}
+
+step "serve a tree with nginx; weir mount it through a URL with a password"
+mkdir -p "$TMP/tree/d"
+rand_file "$TMP/tree/d/blob" 3000000 creds
+nginx_start "$TMP/nginx" "$TMP/tree"
+URL="http://weir:$PASS@127.0.0.1:$NGINX_PORT/"
+mport="$(free_port)"
+printf 'metrics-listen = 127.0.0.1:%s\n' "$mport" >"$WEIR_STATE/node.conf"
+chmod 0755 "$WEIR_STATE" # as an older weir left it: must be tightened, not refused
+weir_mount "$URL" "$MP" --tier "$TIERS"
+cmp "$TMP/tree/d/blob" "$MP/d/blob" || fail "d/blob read through the view differs from the server's"
+ok "mounted; d/blob matches"
+
+step "the credentials are nowhere users can see them"
+grep -F " $MP " /proc/self/mountinfo >"$TMP/mountinfo" || fail "$MP is not in /proc/self/mountinfo"
+note "mountinfo: $(cat "$TMP/mountinfo")"
+no_secret "/proc/self/mountinfo" "$TMP/mountinfo"
+grep -q 'weir:\*\*\*' "$TMP/mountinfo" || fail "the mount source does not show the masked user (weir:***): $(cat "$TMP/mountinfo")"
+w stat "$MP" >"$TMP/stat.txt" || fail "weir stat $MP exited with $?"
+w stat "$MP" -o json >"$TMP/stat.json" || fail "weir stat -o json exited with $?"
+no_secret "weir stat" "$TMP/stat.txt"
+no_secret "weir stat -o json" "$TMP/stat.json"
+note "weir stat shows: $(json_get "$TMP/stat.json" ufs_url)"
+curl -s --max-time 5 "http://127.0.0.1:$mport/metrics" >"$TMP/metrics" || fail "GET /metrics on port $mport failed"
+no_secret "/metrics" "$TMP/metrics"
+
+step "an error about the URL does not show it either"
+rc=0
+mkdir -p "$TMP/mnt2"
+for bad in "http://weir:$PASS@127.0.0.1:$NGINX_PORT/no-such-dir/" \
+	"http://weir:$PASS@127.0.0.1:$NGINX_PORT/d/?token=$TOKEN"; do
+	rc=0
+	w mount "$bad" "$TMP/mnt2" --tier "$TIERS" >"$TMP/err.out" 2>&1 </dev/null || rc=$?
+	[ "$rc" -ne 0 ] || fail "weir mount of a bad URL (missing directory, or a query) succeeded"
+	note "weir mount says: $(head -c 300 "$TMP/err.out")"
+	no_secret "weir mount's error" "$TMP/err.out"
+done
+no_secret "node.log" "$WEIR_STATE/node.log"
+
+step "the state directory is 0700 and its files 0600; nobody cannot read the stored URL"
+mode="$(stat -c %a "$WEIR_STATE")"
+[ "$mode" = 700 ] || fail "the state directory $WEIR_STATE is mode $mode, not 700"
+# node.conf is the administrator's, not weir's
+find "$WEIR_STATE" -type f ! -name node.conf -perm /077 -printf '%m %p\n' >"$TMP/loose"
+[ ! -s "$TMP/loose" ] || fail "files in the state directory are readable by others: $(cat "$TMP/loose")"
+find "$WEIR_STATE" -mindepth 1 -type d -perm /077 -printf '%m %p\n' >"$TMP/loose"
+[ ! -s "$TMP/loose" ] || fail "directories in the state directory are open to others: $(cat "$TMP/loose")"
+for f in node.log stores/*/url stores/*/index.db stores/*/meta.db; do
+	[ -e "$WEIR_STATE/"$f ] || fail "$WEIR_STATE/$f is missing"
+done
+grep -qF "$PASS" "$WEIR_STATE"/stores/*/url || fail "stores/*/url lost the password: a remount would fail"
+ok "state dir 700, $(find "$WEIR_STATE" -type f | wc -l) files all 0600; stores/*/url keeps the URL for remounts"
+if setpriv --reuid=nobody --regid=nogroup --clear-groups cat "$WEIR_STATE"/stores/*/url >/dev/null 2>&1; then
+	fail "user nobody can read stores/*/url (the URL with its password)"
+fi
+ok "user nobody cannot read the stored URL"
+
+step "a state directory that others could write, or that someone else owns, is refused"
+w umount "$MP" >/dev/null 2>&1 || fail "weir umount $MP failed"
+kill -TERM "$(weir_node_pid)"
+for i in $(seq 1 50); do [ -z "$(weir_node_pid)" ] && break; sleep 0.1; done
+for bad in 0777 0775; do
+	BAD="$TMP/bad-$bad"
+	mkdir -p "$BAD" && chmod "$bad" "$BAD"
+	rc=0
+	timeout 60 "$WEIR_BIN" --state-dir "$BAD" mount "local://$TMP/tree" "$MP" --tier "$TIERS" \
+		>"$TMP/bad.out" 2>&1 </dev/null || rc=$?
+	[ "$rc" -ne 0 ] || { umount -l "$MP" 2>/dev/null; fail "weir mount with a mode $bad state directory succeeded"; }
+	grep -q "writable by" "$TMP/bad.out" || fail "weir mount with a mode $bad state dir failed without saying why: $(cat "$TMP/bad.out")"
+	ok "mode $bad refused: $(head -n 1 "$TMP/bad.out")"
+done
+BAD="$TMP/bad-owner"
+mkdir -p "$BAD" && chmod 0700 "$BAD" && chown nobody "$BAD"
+rc=0
+timeout 60 "$WEIR_BIN" --state-dir "$BAD" mount "local://$TMP/tree" "$MP" --tier "$TIERS" \
+	>"$TMP/bad.out" 2>&1 </dev/null || rc=$?
+[ "$rc" -ne 0 ] || { umount -l "$MP" 2>/dev/null; fail "weir mount with a state directory owned by nobody succeeded"; }
+grep -q "belongs to uid" "$TMP/bad.out" || fail "a state dir owned by nobody failed without saying why: $(cat "$TMP/bad.out")"
+ok "owned by nobody: refused: $(head -n 1 "$TMP/bad.out")"
+# weir-node itself checks too (started by hand, not through weir)
+rc=0
+timeout 20 "$WEIR_NODE_BIN" --state-dir "$BAD" >"$TMP/bad.out" 2>&1 || rc=$?
+[ "$rc" -ne 0 ] || fail "weir-node started on a state directory owned by nobody"
+grep -q "belongs to uid" "$TMP/bad.out" || fail "weir-node refused the state dir without saying why: $(cat "$TMP/bad.out")"
+ok "weir-node refuses it too"
+
+echo
+echo "PASS: credentials end to end"
