@@ -498,6 +498,7 @@ static json_object *view_json(const Weir__ViewStat *v)
 	json_object_object_add(o, "page_cache_bytes", json_object_new_uint64(v->page_cache_bytes));
 	json_object_object_add(o, "prefetch_bytes", json_object_new_uint64(v->prefetch_bytes));
 	json_object_object_add(o, "streams", json_object_new_uint64(v->streams));
+	json_object_object_add(o, "state_warning", json_object_new_string(v->state_warning));
 	json_object *tiers = json_object_new_array();
 	for (size_t i = 0; i < v->n_tiers; i++) {
 		json_object *t = json_object_new_object();
@@ -516,6 +517,8 @@ static void view_print(const Weir__ViewStat *v)
 {
 	char a[32], b[32];
 	printf("%s\n  ufs          %s\n", v->mountpoint, v->ufs_url);
+	if (v->state_warning && *v->state_warning)
+		printf("  warning      %s\n", v->state_warning);
 	printf("  cached       %s\n", quantity_format(v->cached_bytes, a, sizeof(a)));
 	for (size_t i = 0; i < v->n_tiers; i++)
 		printf("    %-4s %-28s %s of %s, %llu blocks\n", v->tiers[i]->medium,

@@ -147,6 +147,10 @@ struct block_store {
 	struct bs_block **slots;
 	size_t slots_mask, nslots;
 	uint64_t clock; /* last atime handed out */
+	/* The index could not be written for lack of space (the state directory is full):
+	 * objects are kept in memory only and their blocks not cached, so reads go on,
+	 * uncached, instead of failing. Said once in the log and in stats. */
+	bool index_full;
 	struct atime_rec *atimes;
 	size_t natimes, atimes_cap;
 	uint64_t atimes_flushed; /* CLOCK_MONOTONIC ns of the last flush */
@@ -463,7 +467,28 @@ static bool tier_can_free(struct bs_tier *t, uint64_t need)
 static int db_err(struct block_store *bs, const char *what)
 {
 	log_debug("block store index: %s: %s", what, sqlite3_errmsg(bs->db));
+	int sys = sqlite3_system_errno(bs->db);
+	if (sqlite3_errcode(bs->db) == SQLITE_FULL || sys == ENOSPC || sys == EDQUOT)
+		return -ENOSPC;
 	return -EIO;
+}
+
+/* An object's index row could not be written for lack of space: keep serving it (from the
+ * UFS, uncached: its blocks cannot be indexed either) rather than fail every open. Under
+ * lock. Returns r, or 0 for a full index. */
+static int index_space(struct block_store *bs, int r)
+{
+	if (r == -ENOSPC && !bs->index_full) {
+		log_warn("block store: the index \"%s\" cannot be written: no space left in the "
+			 "state directory; files are served uncached until space is freed",
+			 sqlite3_db_filename(bs->db, "main"));
+		bs->index_full = true;
+	} else if (r == 0 && bs->index_full) {
+		log_notice("block store: the index \"%s\" can be written again; caching resumes",
+			   sqlite3_db_filename(bs->db, "main"));
+		bs->index_full = false;
+	}
+	return r == -ENOSPC ? 0 : r;
 }
 
 /* Runs one prepared statement with n integer parameters. */
@@ -1467,7 +1492,7 @@ int block_store_object_sync(struct block_store *bs, const char *path, const stru
 		o->etag = etag;
 		o->size = attr->size;
 		o->mtime = attr->mtime;
-		r = db_obj_write(bs, ST_OBJ_UPDATE, o);
+		r = index_space(bs, db_obj_write(bs, ST_OBJ_UPDATE, o));
 		if (r < 0)
 			goto unlock;
 	} else {
@@ -1476,7 +1501,7 @@ int block_store_object_sync(struct block_store *bs, const char *path, const stru
 			r = -ENOMEM;
 			goto unlock;
 		}
-		r = db_obj_write(bs, ST_OBJ_INSERT, o);
+		r = index_space(bs, db_obj_write(bs, ST_OBJ_INSERT, o));
 		if (r >= 0)
 			r = obj_insert(bs, o);
 		if (r < 0) {
@@ -1765,6 +1790,7 @@ void block_store_get_stats(struct block_store *bs, struct block_store_stats *ret
 	ret->demotions = bs->demotions;
 	ret->checksum_failures = bs->checksum_failures;
 	ret->objects = bs->nobjs;
+	ret->index_full = bs->index_full;
 	pthread_mutex_unlock(&bs->lock);
 }
 

@@ -54,6 +54,7 @@ struct block_store_stats {
 	struct tier_stats tiers[BLOCK_STORE_MAX_TIERS];
 	uint64_t hits, misses, evictions, demotions, checksum_failures;
 	uint64_t objects;
+	bool index_full; /* the state directory is full: reads are served uncached */
 };
 
 /* Opens (creating if needed) the store. Checks every tier path exists or can be created, is

@@ -31,7 +31,23 @@ struct meta_cache {
 	sqlite3 *db;	      /* under lock */
 	struct strmap *dirs;  /* dir path -> struct dir_listing, under lock */
 	struct strmap *valid; /* object path -> struct validation, under lock */
+	bool persist_failed;  /* under lock: a write failed and was logged (once, not per request) */
 };
+
+/* A write to meta.db failed (typically: the state directory is full). Metadata stays valid in
+ * memory, so requests go on; the log hears of it once, not once per request. Under lock. */
+static void persist_failed_locked(struct meta_cache *mc, const char *what, const char *path)
+{
+	if (mc->persist_failed) {
+		log_debug("metadata cache: cannot persist the %s of \"%s\": %s", what, path,
+			  sqlite3_errmsg(mc->db));
+		return;
+	}
+	mc->persist_failed = true;
+	log_warn("metadata cache: cannot persist the %s of \"%s\": %s; metadata is kept in "
+		 "memory only (further failures are logged at debug level)",
+		 what, path, sqlite3_errmsg(mc->db));
+}
 
 int64_t meta_cache_now_ms(void)
 {
@@ -245,8 +261,7 @@ static void persist_listing_locked(struct meta_cache *mc, const char *dir,
 	exec_sql(mc->db, "COMMIT");
 	return;
 rollback:
-	log_warn("metadata cache: cannot persist the listing of \"%s\": %s", dir,
-		 sqlite3_errmsg(mc->db));
+	persist_failed_locked(mc, "listing", dir);
 	sqlite3_finalize(del);
 	sqlite3_finalize(ins);
 	sqlite3_finalize(dirst);
@@ -407,8 +422,7 @@ int meta_cache_validate(struct meta_cache *mc, const char *path, unsigned ttl_ms
 		sqlite3_bind_text(st, 4, attr.etag, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 5, now);
 		if (sqlite3_step(st) != SQLITE_DONE)
-			log_warn("metadata cache: cannot persist the version of \"%s\": %s", path,
-				 sqlite3_errmsg(mc->db));
+			persist_failed_locked(mc, "version", path);
 	}
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&mc->lock);

@@ -782,6 +782,9 @@ static void fill_view_stat(struct node *n, struct node_view *nv, Weir__ViewStat 
 		cached += bs.tiers[i].used;
 	}
 	vs->cached_bytes = cached;
+	vs->state_warning = bs.index_full ? "the state directory is full: files are served "
+					    "uncached until space is freed"
+					  : "";
 	vs->n_tiers = bs.ntiers;
 	vs->tiers = tsp;
 }
