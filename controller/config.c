@@ -42,6 +42,10 @@ static const struct config_desc {
      "false", "a source Dataset without sharing.allow may be referenced by nobody"},
     {"resync-interval", CONFIG_SECONDS, offsetof(struct config, resync_interval), sizeof(double),
      "1", "seconds between two reconcile passes without changes"},
+    {"ufs-roots", CONFIG_STR, offsetof(struct config, ufs_roots),
+     sizeof(((struct config *)0)->ufs_roots), "",
+     "NS=URL,..;NS=.. UFS roots each namespace may use (\"*\" = every namespace; \"\" = "
+     "any UFS); the file's value is re-read when the file changes"},
 };
 
 #define N_DESCS (sizeof(descs) / sizeof(descs[0]))
@@ -217,9 +221,7 @@ int config_load(struct config *cfg, int argc, char **argv, char *errbuf, size_t 
 		return r;
 	bool explicit_file = cfg->config_file[0] != '\0';
 	char path[8300];
-	snprintf(path, sizeof(path), "%s", explicit_file ? cfg->config_file : "");
-	if (!explicit_file)
-		snprintf(path, sizeof(path), "%s/controller.conf", cfg->state_dir);
+	config_file_path(cfg, path, sizeof(path));
 	r = load_file(cfg, path, explicit_file, errbuf, errlen);
 	if (r >= 0)
 		r = apply_flags(cfg, argc, argv, NULL, errbuf, errlen);
@@ -237,6 +239,36 @@ int config_load(struct config *cfg, int argc, char **argv, char *errbuf, size_t 
 		snprintf(cfg->node_socket, sizeof(cfg->node_socket), "%s/node.sock",
 			 cfg->state_dir);
 	return 0;
+}
+
+const char *config_file_path(const struct config *cfg, char *buf, size_t len)
+{
+	if (cfg->config_file[0])
+		snprintf(buf, len, "%s", cfg->config_file);
+	else
+		snprintf(buf, len, "%s/controller.conf", cfg->state_dir);
+	return buf;
+}
+
+int config_reread(const struct config *cfg, const char *name, char *buf, size_t len, char *errbuf,
+		  size_t errlen)
+{
+	const struct config_desc *d = find_desc(name, strlen(name));
+	if (!d || d->type != CONFIG_STR)
+		return -EINVAL;
+	struct config *fresh = malloc(sizeof(*fresh));
+	if (!fresh)
+		return -ENOMEM;
+	*fresh = *cfg;
+	int r = set_value(fresh, d, d->def ? d->def : "", errbuf, errlen);
+	char path[8300];
+	config_file_path(cfg, path, sizeof(path));
+	if (r >= 0)
+		r = load_file(fresh, path, false, errbuf, errlen);
+	if (r >= 0)
+		snprintf(buf, len, "%s", (const char *)fresh + d->offset);
+	free(fresh);
+	return r < 0 ? r : 0;
 }
 
 void config_log(const struct config *cfg)

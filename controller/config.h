@@ -15,11 +15,21 @@ struct config {
 	char log_level[16];
 	bool deny_by_default;
 	double resync_interval; /* seconds */
+	char ufs_roots[8192];	/* ufs_policy.h syntax; "" = any UFS */
 };
 
 /* Fills cfg from defaults, file and argv. Returns 0; 1 when --help was printed; -EINVAL with
  * a message in errbuf for a bad flag, file line or value. */
 int config_load(struct config *cfg, int argc, char **argv, char *errbuf, size_t errlen);
+
+/* The config file's path: --config, else <state-dir>/controller.conf. */
+const char *config_file_path(const struct config *cfg, char *buf, size_t len);
+
+/* Reads one setting (name) from the config file again, for settings that may change while
+ * the controller runs (ufs-roots). Writes its value (the default when the file does not set
+ * it) to buf. Returns 0, or -errno with a message in errbuf. */
+int config_reread(const struct config *cfg, const char *name, char *buf, size_t len, char *errbuf,
+		  size_t errlen);
 
 /* Logs every setting at info level, as "name = value". */
 void config_log(const struct config *cfg);

@@ -8,8 +8,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <time.h>
+
 #include "config.h"
 #include "store.h"
+#include "ufs_policy.h"
 
 struct load_slot {
 	char key[400];	  /* "ns/name@creationTimestamp" of the DataLoad */
@@ -36,12 +39,16 @@ struct controller {
 	struct store *store; /* under lock */
 	unsigned changes;    /* under lock: bumped by every write, wakes the reconciler */
 	bool stopping;	     /* under lock */
+	/* ufs-roots parsed (NULL: any UFS); replaced by the reconciler when the config file
+	 * changes. Under lock; checks are pure, nothing blocks under it. */
+	struct ufs_policy *policy;
 	pthread_t reconciler;
 	/* reconciler thread only */
 	struct load_slot *loads;
 	size_t n_loads;
 	struct source_slot *sources;
 	size_t n_sources;
+	struct timespec conf_mtime; /* of the config file when ufs-roots was last read */
 };
 
 /* Marks a change and wakes the reconciler. Call with lock held. */

@@ -72,6 +72,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_info("store: sqlite \"%s\"", dbpath);
+	r = ufs_policy_parse(ctl.cfg.ufs_roots, &ctl.policy, err, sizeof(err));
+	if (r < 0) {
+		log_err("%s", err);
+		store_close(ctl.store);
+		return 2;
+	}
+	char confpath[8300];
+	struct stat cst;
+	if (stat(config_file_path(&ctl.cfg, confpath, sizeof(confpath)), &cst) == 0)
+		ctl.conf_mtime = cst.st_mtim;
 	r = apply_default_namespace(ctl.store, ctl.started);
 	if (r < 0) {
 		log_err("store: cannot create namespace \"default\": %s", strerror(-r));
@@ -120,6 +130,7 @@ close_store:
 	pthread_mutex_unlock(&ctl.lock);
 	free(ctl.loads);
 	free(ctl.sources);
+	ufs_policy_free(ctl.policy);
 	log_notice("stopped");
 	return rc;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -214,6 +215,17 @@ static void reconcile_source(struct controller *ctl, struct objmodel_list *l, st
 	}
 	if (r < 0) {
 		dataset_status_fail(st, "InvalidDataset", err, now);
+		return;
+	}
+	pthread_mutex_lock(&ctl->lock);
+	r = ufs_policy_check(ctl->policy, ds->meta.namespace, plan.ufs_url, err, sizeof(err));
+	pthread_mutex_unlock(&ctl->lock);
+	if (r < 0) {
+		if (st->phase != DATASET_PHASE_FAILED)
+			log_warn("dataset %s/%s: %s", ds->meta.namespace, ds->meta.name, err);
+		dataset_status_fail(st, "UFSRootDenied", err, now);
+		st->cache_known = st->ufs_total_known = st->hit_ratio_known = false;
+		st->file_num_known = false;
 		return;
 	}
 	struct source_slot *slot = source_slot_get(ctl, plan.source_id);
@@ -674,8 +686,112 @@ static int write_back(struct controller *ctl, struct objmodel_list *l, json_obje
 	return r;
 }
 
+/* Re-reads ufs-roots when the config file changed (checked every pass, so a change takes effect
+ * within one resync interval). A bad new value is logged and the old policy kept. */
+static void policy_refresh(struct controller *ctl)
+{
+	char path[8300], err[1024];
+	struct stat st;
+	struct timespec m = {0, 0};
+	if (stat(config_file_path(&ctl->cfg, path, sizeof(path)), &st) == 0)
+		m = st.st_mtim;
+	if (m.tv_sec == ctl->conf_mtime.tv_sec && m.tv_nsec == ctl->conf_mtime.tv_nsec)
+		return;
+	ctl->conf_mtime = m;
+	char *spec = malloc(sizeof(ctl->cfg.ufs_roots));
+	struct ufs_policy *p = NULL;
+	if (!spec)
+		return;
+	int r = config_reread(&ctl->cfg, "ufs-roots", spec, sizeof(ctl->cfg.ufs_roots), err,
+			      sizeof(err));
+	if (r == 0 && strcmp(spec, ctl->cfg.ufs_roots) != 0)
+		r = ufs_policy_parse(spec, &p, err, sizeof(err));
+	else if (r == 0)
+		r = 1; /* unchanged */
+	if (r < 0)
+		log_err("%s: %s; keeping ufs-roots = \"%s\"", path, err, ctl->cfg.ufs_roots);
+	if (r != 0) {
+		free(spec);
+		return;
+	}
+	pthread_mutex_lock(&ctl->lock);
+	struct ufs_policy *old = ctl->policy;
+	ctl->policy = p;
+	snprintf(ctl->cfg.ufs_roots, sizeof(ctl->cfg.ufs_roots), "%s", spec);
+	pthread_mutex_unlock(&ctl->lock);
+	ufs_policy_free(old);
+	log_notice("ufs-roots is now \"%s\"", spec);
+	free(spec);
+}
+
+/* Is the view of dataset ns/name still allowed? -EACCES (with why) when its reference grant or
+ * its source's UFS root was withdrawn; 0 otherwise, also when the Dataset is gone or cannot be
+ * planned for another reason (that is not a withdrawal). */
+static int view_allowed(struct controller *ctl, const struct objmodel_list *l, const char *ns,
+			const char *name, char *why, size_t whylen)
+{
+	struct objmodel *ds = reconcile_find(l, OBJMODEL_DATASET, ns, name);
+	struct mount_plan *plan = calloc(1, sizeof(*plan));
+	if (!ds || !plan) {
+		free(plan);
+		return 0;
+	}
+	/* plan as if not Failed: a source Failed for its UFS root is what we look for */
+	enum dataset_phase saved = ds->dataset.status.phase;
+	ds->dataset.status.phase = DATASET_PHASE_NOT_BOUND;
+	int r = reconcile_mount_plan(l, ns, name, ctl->cfg.deny_by_default, plan, why, whylen);
+	ds->dataset.status.phase = saved;
+	if (r == 0) {
+		pthread_mutex_lock(&ctl->lock);
+		r = ufs_policy_check(ctl->policy, plan->source_ns, plan->ufs_url, why, whylen);
+		pthread_mutex_unlock(&ctl->lock);
+	}
+	free(plan);
+	return r == -EACCES ? r : 0;
+}
+
+/* Views (weir mount -n NS DATASET) whose grant or UFS root was withdrawn are unmounted at once
+ * (--force: their readers get errors), so a withdrawal takes effect within one pass. */
+static void enforce_views(struct controller *ctl, const struct objmodel_list *l)
+{
+	Weir__StatRequest s = WEIR__STAT_REQUEST__INIT;
+	Weir__Request req = WEIR__REQUEST__INIT;
+	req.body_case = WEIR__REQUEST__BODY_STAT;
+	req.stat = &s;
+	Weir__Response *resp = NULL;
+	char err[4096];
+	if (node_call(ctl, &req, &resp, err, sizeof(err)) < 0)
+		return; /* no node: no views to cut */
+	for (size_t i = 0; i < resp->n_views; i++) {
+		const Weir__ViewStat *v = resp->views[i];
+		if (!v->namespace_ || !*v->namespace_ || !v->dataset || !*v->dataset)
+			continue;
+		if (view_allowed(ctl, l, v->namespace_, v->dataset, err, sizeof(err)) == 0)
+			continue;
+		Weir__UmountRequest u = WEIR__UMOUNT_REQUEST__INIT;
+		u.mountpoint = v->mountpoint;
+		u.force = true;
+		Weir__Request ureq = WEIR__REQUEST__INIT;
+		ureq.body_case = WEIR__REQUEST__BODY_UMOUNT;
+		ureq.umount = &u;
+		Weir__Response *uresp = NULL;
+		char uerr[1024];
+		if (node_call(ctl, &ureq, &uresp, uerr, sizeof(uerr)) < 0) {
+			log_warn("cannot unmount \"%s\" (dataset %s/%s), whose access was withdrawn: "
+				 "%s",
+				 v->mountpoint, v->namespace_, v->dataset, uerr);
+			continue;
+		}
+		weir__response__free_unpacked(uresp, NULL);
+		log_notice("unmounted \"%s\" (dataset %s/%s): %s", v->mountpoint, v->namespace_,
+			   v->dataset, err);
+	}
+	weir__response__free_unpacked(resp, NULL);
+}
+
 int reconciler_pass(struct controller *ctl)
 {
+	policy_refresh(ctl);
 	struct objmodel_list *l = NULL;
 	char err[4096];
 	pthread_mutex_lock(&ctl->lock);
@@ -700,6 +816,7 @@ int reconciler_pass(struct controller *ctl)
 		if (l->items[i]->kind == OBJMODEL_DATASET && dataset_is_reference(l->items[i]))
 			reconcile_ref(ctl, l, l->items[i], now);
 	reconcile_dataset_refs(l, ctl->cfg.deny_by_default);
+	enforce_views(ctl, l);
 	for (size_t i = 0; i < l->n; i++)
 		if (l->items[i]->kind == OBJMODEL_DATALOAD)
 			reconcile_dataload(ctl, l, l->items[i], now);

@@ -147,6 +147,13 @@ static void handle_dataset_mount(struct controller *ctl, const Weir__DatasetMoun
 	if (r >= 0)
 		r = reconcile_mount_plan(l, m->namespace_, m->dataset, ctl->cfg.deny_by_default,
 					 &rp->plan, rp->msg, sizeof(rp->msg));
+	if (r >= 0) {
+		/* the namespace that owns the source must be allowed its UFS (ufs-roots) */
+		pthread_mutex_lock(&ctl->lock);
+		r = ufs_policy_check(ctl->policy, rp->plan.source_ns, rp->plan.ufs_url, rp->msg,
+				     sizeof(rp->msg));
+		pthread_mutex_unlock(&ctl->lock);
+	}
 	objmodel_list_free(l);
 	if (r < 0) {
 		reply_error(rp, r);

@@ -93,6 +93,14 @@ struct node_source {
 	struct node_source *next;
 };
 
+/* A cache to delete once the node lock is released (its source is closed already). */
+struct node_purge {
+	char id[320];
+	struct tier_config tiers[BLOCK_STORE_MAX_TIERS];
+	unsigned ntiers;
+	struct node_purge *next;
+};
+
 struct node_load {
 	uint64_t id;
 	struct load *load;
@@ -108,6 +116,7 @@ struct node {
 	struct node_source *sources;	/* under lock */
 	struct node_view *views;	/* under lock */
 	struct node_load *loads;	/* under lock */
+	struct node_purge *purges;	/* under lock: deferred purges, run by run_purges */
 	uint64_t next_load_id;		/* under lock */
 	uint32_t next_view_id;		/* under lock */
 	struct access_tracker *tracker; /* NULL when eBPF is off or could not load */
@@ -269,6 +278,43 @@ static void drop_source_locked(struct node *n, struct source *src)
 {
 	if (src->refs > 0)
 		src->refs--;
+	if (src->refs > 0 || !src->purge_pending)
+		return;
+	/* Its Dataset was deleted while mounted and the last view just went: close it now and
+	 * purge its cache once the lock is released (run_purges). */
+	struct node_purge *p = calloc(1, sizeof(*p));
+	if (p) {
+		snprintf(p->id, sizeof(p->id), "%s", src->id);
+		memcpy(p->tiers, src->tiers, sizeof(p->tiers));
+		p->ntiers = src->ntiers;
+		p->next = n->purges;
+		n->purges = p;
+	} else {
+		log_warn("out of memory: the cache of source %s stays on disk", src->id);
+	}
+	close_source_locked(n, src);
+}
+
+/* Deletes the caches drop_source_locked queued. Call without the lock: it removes files. */
+static void run_purges(struct node *n)
+{
+	pthread_mutex_lock(&n->lock);
+	struct node_purge *list = n->purges;
+	n->purges = NULL;
+	pthread_mutex_unlock(&n->lock);
+	while (list) {
+		struct node_purge *p = list;
+		list = p->next;
+		int r = source_purge(n->cfg.state_dir, p->id, p->tiers, p->ntiers);
+		if (r < 0)
+			log_warn("purging the cache of source %s (its Dataset was deleted): %s", p->id,
+				 strerror(-r));
+		else
+			log_info("purged the cache of source %s: its Dataset was deleted and its last "
+				 "view is gone",
+				 p->id);
+		free(p);
+	}
 }
 
 static void node_view_free(struct node_view *nv)
@@ -491,12 +537,14 @@ static void handle_source(struct node *n, const Weir__SourceRequest *m, Weir__Re
 		if (ns && m->purge)
 			stop_loads_locked(n, ns->source); /* a purged cache is not worth filling */
 		if (ns && ns->source->refs > 0) {
-			if (m->purge)
-				set_error(
-				    resp, -EBUSY,
-				    "source \"%s\" is still mounted; its cache stays until its "
-				    "views are unmounted",
-				    m->source_id);
+			/* Mounted: the views keep reading; the cache goes with the last of them
+			 * (drop_source_locked). */
+			if (m->purge) {
+				ns->source->purge_pending = true;
+				log_info("source %s is still mounted: its cache will be purged when "
+					 "its last view is unmounted",
+					 m->source_id);
+			}
 			goto out;
 		}
 		struct tier_config tiers[BLOCK_STORE_MAX_TIERS];
@@ -526,6 +574,26 @@ static void handle_source(struct node *n, const Weir__SourceRequest *m, Weir__Re
 	if (!m->ufs_url || !*m->ufs_url) {
 		set_error(resp, -EINVAL, "source \"%s\" needs a UFS URL", m->source_id);
 		goto out;
+	}
+	/* The controller names a source by its Dataset: a new URL under the same id is a
+	 * changed mountPoint. The old source goes (and source_open drops its cache) unless views
+	 * still read it. */
+	struct node_source *old = find_source_locked(n, m->source_id);
+	if (old && strcmp(old->source->url, m->ufs_url) != 0) {
+		stop_loads_locked(n, old->source);
+		if (old->source->held) {
+			old->source->held = false;
+			drop_source_locked(n, old->source);
+		}
+		if (old->source->refs > 0) {
+			set_error(resp, -EBUSY,
+				  "source \"%s\" changed its URL from %s to %s, but views of the "
+				  "old one are mounted; unmount them and it switches",
+				  m->source_id, old->source->url, m->ufs_url);
+			goto out;
+		}
+		old->source->purge_pending = false; /* source_open purges it */
+		close_source_locked(n, old->source);
 	}
 	struct source_params sp = SOURCE_PARAMS(m, m->source_id);
 	struct source *src;
@@ -689,6 +757,7 @@ static void handle_umount(struct node *n, const Weir__UmountRequest *u, Weir__Re
 		}
 		stop_view_locked(n, pp);
 		pthread_mutex_unlock(&n->lock);
+		run_purges(n);
 		return;
 	}
 	pthread_mutex_unlock(&n->lock);
@@ -803,6 +872,7 @@ static void reap_exited(struct node *n)
 		}
 	}
 	pthread_mutex_unlock(&n->lock);
+	run_purges(n);
 }
 
 static void handle_stat(struct node *n, int fd, const Weir__StatRequest *s)
@@ -1376,6 +1446,7 @@ int main(int argc, char **argv)
 	if (n.tracker)
 		pthread_join(n.tracker_thread, NULL);
 	shutdown_all(&n);
+	run_purges(&n);
 	access_tracker_free(n.tracker);
 	char pidpath[PATH_MAX + 16];
 	snprintf(pidpath, sizeof(pidpath), "%s/node.pid", n.cfg.state_dir);

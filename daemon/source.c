@@ -37,6 +37,25 @@ static int mkdir_p(const char *path)
 	return 0;
 }
 
+/* The id's cache on disk was made for another URL: its blocks and metadata are another tree's
+ * (same paths, other bytes). Purge it, with the tier paths it recorded. */
+static void drop_other_url(const struct source_config *cfg, const char *dir)
+{
+	char path[4200], old[8192] = "";
+	snprintf(path, sizeof(path), "%s/url", dir);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return;
+	bool read = fgets(old, sizeof(old), f) != NULL;
+	fclose(f);
+	old[strcspn(old, "\n")] = '\0';
+	if (!read || strcmp(old, cfg->url) == 0)
+		return;
+	int r = source_purge(cfg->state_dir, cfg->id, NULL, 0);
+	log_notice("source %s: its URL changed from %s to %s: %s its old cache", cfg->id, old,
+		   cfg->url, r < 0 ? "could not fully purge" : "purged");
+}
+
 int source_open(const struct source_config *cfg, struct source **ret, char *errbuf, size_t errlen)
 {
 	struct source *s = calloc(1, sizeof(*s));
@@ -62,6 +81,7 @@ int source_open(const struct source_config *cfg, struct source **ret, char *errb
 
 	char dir[4096], index[4200], meta[4200];
 	snprintf(dir, sizeof(dir), "%s/stores/%s", cfg->state_dir, cfg->id);
+	drop_other_url(cfg, dir);
 	r = mkdir_p(dir);
 	if (r < 0) {
 		snprintf(errbuf, errlen, "state directory \"%s\": %s", dir, strerror(-r));

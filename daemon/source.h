@@ -34,6 +34,9 @@ struct source {
 	struct usage *usage;
 	unsigned refs; /* under the node's lock: views, loads, a controller's hold */
 	bool held;     /* under the node's lock: a controller holds it (SourceRequest) */
+	/* under the node's lock: its Dataset was deleted while mounted; the cache is purged
+	 * when the last view goes */
+	bool purge_pending;
 	uint32_t block_size;
 	unsigned fetch_concurrency;
 	struct tier_config tiers[BLOCK_STORE_MAX_TIERS];
@@ -41,7 +44,8 @@ struct source {
 };
 
 /* Opens a source: checks the UFS answers and the tiers are usable, loads the persisted index
- * and metadata. Returns 0 and an owned *ret, or -errno with a message for the user in errbuf
+ * and metadata. A cache left under the same id by another URL (a Dataset whose mountPoint
+ * changed) is purged first: it holds another tree's blocks. Returns 0 and an owned *ret, or -errno with a message for the user in errbuf
  * naming the URL or tier and the cause. */
 int source_open(const struct source_config *cfg, struct source **ret, char *errbuf, size_t errlen);
 /* Waits for fetches in flight, persists, frees. NULL is fine. */

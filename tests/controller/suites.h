@@ -11,6 +11,7 @@ Suite *apply_suite(void);
 Suite *reconcile_suite(void);
 Suite *cron_suite(void);
 Suite *config_suite(void);
+Suite *ufs_policy_suite(void);
 
 /* A fresh SQLite store in a new temporary directory; *ret_dir (owned) holds it. */
 struct store *test_store_new(char **ret_dir);
