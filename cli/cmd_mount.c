@@ -57,8 +57,7 @@ static char *mountpoint_path(const char *path, char *out)
 		snprintf(parent, sizeof(parent), "/");
 	else if (!realpath(slash ? (*slash = '\0', copy) : ".", parent))
 		return NULL;
-	if (snprintf(out, PATH_MAX, "%s/%s", strcmp(parent, "/") ? parent : "", name) >=
-	    PATH_MAX) {
+	if (snprintf(out, PATH_MAX, "%s/%s", strcmp(parent, "/") ? parent : "", name) >= PATH_MAX) {
 		errno = ENAMETOOLONG;
 		return NULL;
 	}

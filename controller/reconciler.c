@@ -777,9 +777,10 @@ static void enforce_views(struct controller *ctl, const struct objmodel_list *l)
 		Weir__Response *uresp = NULL;
 		char uerr[1024];
 		if (node_call(ctl, &ureq, &uresp, uerr, sizeof(uerr)) < 0) {
-			log_warn("cannot unmount \"%s\" (dataset %s/%s), whose access was withdrawn: "
-				 "%s",
-				 v->mountpoint, v->namespace_, v->dataset, uerr);
+			log_warn(
+			    "cannot unmount \"%s\" (dataset %s/%s), whose access was withdrawn: "
+			    "%s",
+			    v->mountpoint, v->namespace_, v->dataset, uerr);
 			continue;
 		}
 		weir__response__free_unpacked(uresp, NULL);

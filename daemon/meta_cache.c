@@ -31,7 +31,7 @@ struct meta_cache {
 	sqlite3 *db;	      /* under lock */
 	struct strmap *dirs;  /* dir path -> struct dir_listing, under lock */
 	struct strmap *valid; /* object path -> struct validation, under lock */
-	bool persist_failed;  /* under lock: a write failed and was logged (once, not per request) */
+	bool persist_failed; /* under lock: a write failed and was logged (once, not per request) */
 };
 
 /* A write to meta.db failed (typically: the state directory is full). Metadata stays valid in

@@ -307,12 +307,13 @@ static void run_purges(struct node *n)
 		list = p->next;
 		int r = source_purge(n->cfg.state_dir, p->id, p->tiers, p->ntiers);
 		if (r < 0)
-			log_warn("purging the cache of source %s (its Dataset was deleted): %s", p->id,
-				 strerror(-r));
+			log_warn("purging the cache of source %s (its Dataset was deleted): %s",
+				 p->id, strerror(-r));
 		else
-			log_info("purged the cache of source %s: its Dataset was deleted and its last "
-				 "view is gone",
-				 p->id);
+			log_info(
+			    "purged the cache of source %s: its Dataset was deleted and its last "
+			    "view is gone",
+			    p->id);
 		free(p);
 	}
 }
@@ -541,9 +542,10 @@ static void handle_source(struct node *n, const Weir__SourceRequest *m, Weir__Re
 			 * (drop_source_locked). */
 			if (m->purge) {
 				ns->source->purge_pending = true;
-				log_info("source %s is still mounted: its cache will be purged when "
-					 "its last view is unmounted",
-					 m->source_id);
+				log_info(
+				    "source %s is still mounted: its cache will be purged when "
+				    "its last view is unmounted",
+				    m->source_id);
 			}
 			goto out;
 		}

@@ -61,8 +61,8 @@ int fuse_mounts_clear_dead(const char *mp)
 		if (umount2(mp, MNT_DETACH) < 0)
 			return -errno;
 		cleared++;
-		log_notice("detached the dead weir mount left at \"%s\" by a weir-node that is gone",
-			   mp);
+		log_notice(
+		    "detached the dead weir mount left at \"%s\" by a weir-node that is gone", mp);
 	}
 	return cleared;
 }

@@ -14,16 +14,28 @@
 /* Query parameters whose values are secrets (case-insensitive names): presigned S3 and GCS
  * URLs, and the usual token parameters. */
 static const char *const secret_params[] = {
-    "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token", "X-Goog-Signature",
-    "X-Goog-Credential", "Signature",	   "sig",		   "token",
-    "access_token",	   "api_key",	   "apikey",		   "key",
-    "password",	   "secret",	   "client_secret",
+    "X-Amz-Signature",
+    "X-Amz-Credential",
+    "X-Amz-Security-Token",
+    "X-Goog-Signature",
+    "X-Goog-Credential",
+    "Signature",
+    "sig",
+    "token",
+    "access_token",
+    "api_key",
+    "apikey",
+    "key",
+    "password",
+    "secret",
+    "client_secret",
 };
 
 static bool secret_param(const char *name, size_t len)
 {
 	for (size_t i = 0; i < sizeof(secret_params) / sizeof(secret_params[0]); i++)
-		if (strlen(secret_params[i]) == len && strncasecmp(secret_params[i], name, len) == 0)
+		if (strlen(secret_params[i]) == len &&
+		    strncasecmp(secret_params[i], name, len) == 0)
 			return true;
 	return false;
 }
@@ -183,8 +195,9 @@ void redact_text(char *s, size_t cap)
 			break;
 		char *tok = strndup(start, tlen);
 		if (!tok) {
-			o = (size_t)snprintf(out, cap, "(message dropped: out of memory while "
-						       "redacting it)");
+			o = (size_t)snprintf(out, cap,
+					     "(message dropped: out of memory while "
+					     "redacting it)");
 			break;
 		}
 		if (strpbrk(tok, "@?;")) {

@@ -45,14 +45,17 @@ END_TEST
 
 START_TEST(test_http_roots)
 {
-	struct ufs_policy *p = policy("team-a=http://mirror.example/apache/;*=https://public.example/");
+	struct ufs_policy *p =
+	    policy("team-a=http://mirror.example/apache/;*=https://public.example/");
 	ck_assert_int_eq(check(p, "team-a", "http://mirror.example/apache/spark/"), 0);
 	ck_assert_int_eq(check(p, "team-a", "HTTP://MIRROR.example:80/apache/spark/"), 0);
 	ck_assert_int_eq(check(p, "team-a", "http://user:pw@mirror.example/apache/"), 0);
 	ck_assert_int_eq(check(p, "team-a", "http://mirror.example/apache2/"), -EACCES);
 	ck_assert_int_eq(check(p, "team-a", "http://mirror.example/apache/../secret/"), -EACCES);
-	ck_assert_int_eq(check(p, "team-a", "http://mirror.example/apache/%2e%2e/secret/"), -EACCES);
-	ck_assert_int_eq(check(p, "team-a", "http://mirror.example/apache%2f..%2fsecret/"), -EACCES);
+	ck_assert_int_eq(check(p, "team-a", "http://mirror.example/apache/%2e%2e/secret/"),
+			 -EACCES);
+	ck_assert_int_eq(check(p, "team-a", "http://mirror.example/apache%2f..%2fsecret/"),
+			 -EACCES);
 	ck_assert_int_eq(check(p, "team-a", "http://mirror.example:8080/apache/"), -EACCES);
 	ck_assert_int_eq(check(p, "team-a", "https://mirror.example/apache/"), -EACCES);
 	ck_assert_int_eq(check(p, "team-a", "http://mirror.example.evil/apache/"), -EACCES);

@@ -22,9 +22,9 @@ START_TEST(test_password)
 	    "HTTPS://USER:" SECRET "@HOST:8443/dir/?a=1",
 	    "http://:" SECRET "@host/",
 	    "http://user:" SECRET "@evil@host/",  /* two '@' */
-	    "http://user:%68unter2@host/",	      /* percent-encoded */
-	    "http://user:" SECRET "@[::1]:80/x",    /* IPv6 */
-	    "http://user:" SECRET "@[::1/broken",   /* curl refuses it */
+	    "http://user:%68unter2@host/",	  /* percent-encoded */
+	    "http://user:" SECRET "@[::1]:80/x",  /* IPv6 */
+	    "http://user:" SECRET "@[::1/broken", /* curl refuses it */
 	    "http://us%40er:" SECRET "@host/",
 	    "s3://AKIA:" SECRET "@bucket/prefix/", /* a scheme curl does not know */
 	    "local://root:" SECRET "@/data",
@@ -53,9 +53,9 @@ END_TEST
 START_TEST(test_query_secrets)
 {
 	char buf[512];
-	const char *u = "https://b.s3.example/o?X-Amz-Credential=AKIA%2F" SECRET
-			"&X-Amz-Signature=" SECRET "&x-amz-security-token=" SECRET
-			"&keep=1&TOKEN=" SECRET;
+	const char *u =
+	    "https://b.s3.example/o?X-Amz-Credential=AKIA%2F" SECRET "&X-Amz-Signature=" SECRET
+	    "&x-amz-security-token=" SECRET "&keep=1&TOKEN=" SECRET;
 	redact_url(u, buf, sizeof(buf));
 	no_secret(u, buf, SECRET);
 	ck_assert_msg(strstr(buf, "keep=1"), "\"%s\" lost keep=1", buf);
@@ -85,8 +85,8 @@ START_TEST(test_text)
 			 "@x/\" then s3://k:" SECRET "@b/p: done";
 	redact_text(text, sizeof(text));
 	no_secret("text", text, SECRET);
-	ck_assert_msg(strstr(text, "opened source 1f (http://u:***@h:80/d/), and \"https://"),
-		      "%s", text);
+	ck_assert_msg(strstr(text, "opened source 1f (http://u:***@h:80/d/), and \"https://"), "%s",
+		      text);
 	ck_assert_msg(strstr(text, ": done"), "%s", text);
 	/* a short buffer truncates but never brings a secret back */
 	char small[40] = "x http://user:" SECRET "@host/";
