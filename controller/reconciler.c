@@ -19,6 +19,7 @@
 #include "cron.h"
 #include "log.h"
 #include "reconcile.h"
+#include "redact.h"
 
 void controller_changed(struct controller *ctl)
 {
@@ -221,6 +222,7 @@ static void reconcile_source(struct controller *ctl, struct objmodel_list *l, st
 	r = ufs_policy_check(ctl->policy, ds->meta.namespace, plan.ufs_url, err, sizeof(err));
 	pthread_mutex_unlock(&ctl->lock);
 	if (r < 0) {
+		redact_text(err, sizeof(err));
 		if (st->phase != DATASET_PHASE_FAILED)
 			log_warn("dataset %s/%s: %s", ds->meta.namespace, ds->meta.name, err);
 		dataset_status_fail(st, "UFSRootDenied", err, now);
@@ -273,6 +275,7 @@ static void reconcile_source(struct controller *ctl, struct objmodel_list *l, st
 			char msg[8400];
 			snprintf(msg, sizeof(msg), "weir-node cannot open \"%s\": %s", plan.ufs_url,
 				 err);
+			redact_text(msg, sizeof(msg)); /* status is shown by get -o yaml */
 			slot->ok = false;
 			slot->backoff = slot->backoff > 0 ? slot->backoff * 2 : 2;
 			if (slot->backoff > 60)

@@ -19,6 +19,7 @@
 #include "control.h"
 #include "log.h"
 #include "reconcile.h"
+#include "redact.h"
 
 struct reply {
 	Weir__Response resp;
@@ -37,6 +38,7 @@ struct reply {
 static void reply_error(struct reply *rp, int r)
 {
 	rp->resp.error = r < 0 ? r : -EIO;
+	redact_text(rp->msg, sizeof(rp->msg)); /* a mountPoint's password stays out of replies */
 	rp->resp.message = rp->msg;
 }
 
