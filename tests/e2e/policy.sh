@@ -114,6 +114,22 @@ w mount -n team-b a "$TMP/mnt-b" </dev/null >"$TMP/out" 2>&1 || rc=$?
 grep -q 'may not use the UFS' "$TMP/out" || fail "weir mount -n team-b a failed without saying why: $(cat "$TMP/out")"
 ok "weir mount -n team-b a refused: $(head -n 1 "$TMP/out")"
 
+step "a mountPoint's password shows in neither describe, status nor the refusal"
+PASS='Hunter2-p0licy'
+dataset team-a creds "http://user:$PASS@127.0.0.1:9/x/" >"$TMP/creds.yaml"
+show apply -f "$TMP/creds.yaml"
+expect_failed team-a creds "UFSRootDenied"
+wt_run "describing team-a/creds" describe dataset creds -n team-a
+! grep -qF "$PASS" <<<"$WT_OUT" || fail "weir describe dataset shows the mountPoint's password: $WT_OUT"
+grep -qF 'user:***@' <<<"$WT_OUT" || fail "weir describe dataset does not show the masked mountPoint: $WT_OUT"
+! wt_conditions "$TMP/ds-team-a-creds.json" | grep -qF "$PASS" || fail "the status condition of team-a/creds shows the password"
+rc=0
+w mount -n team-a creds "$TMP/mnt-b" </dev/null >"$TMP/out" 2>&1 || rc=$?
+[ "$rc" -ne 0 ] || fail "weir mount -n team-a creds succeeded"
+! grep -qF "$PASS" "$TMP/out" || fail "weir mount's refusal shows the password: $(cat "$TMP/out")"
+! grep -qF "$PASS" "$WEIR_STATE/controller.log" || fail "controller.log shows the password"
+ok "describe, status, refusal and controller.log show user:***@"
+
 step "team-a mounts its Dataset and reads it"
 MA="$TMP/mnt-a"
 wt_mount team-a a "$MA"
