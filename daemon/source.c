@@ -19,24 +19,6 @@ void source_id_for_url(const char *url, char *buf)
 	snprintf(buf, 17, "%016llx", (unsigned long long)XXH3_64bits(url, strlen(url)));
 }
 
-static int mkdir_p(const char *path)
-{
-	char tmp[4096];
-	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /* The id's cache on disk was made for another URL: its blocks and metadata are another tree's
  * (same paths, other bytes). Purge it, with the tier paths it recorded. */
 static void drop_other_url(const struct source_config *cfg, const char *dir)
@@ -82,7 +64,7 @@ int source_open(const struct source_config *cfg, struct source **ret, char *errb
 	char dir[4096], index[4200], meta[4200];
 	snprintf(dir, sizeof(dir), "%s/stores/%s", cfg->state_dir, cfg->id);
 	drop_other_url(cfg, dir);
-	r = mkdir_p(dir);
+	r = safe_dir_mkdir_p(dir, 0700);
 	if (r < 0) {
 		snprintf(errbuf, errlen, "state directory \"%s\": %s", dir, strerror(-r));
 		goto fail;

@@ -10,27 +10,28 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int mkdir_parents(const char *path)
+int safe_dir_mkdir_p(const char *path, unsigned mode)
 {
 	char tmp[4096];
 	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
+	for (char *p = tmp + 1;; p++) {
+		if (*p != '/' && *p)
 			continue;
+		char c = *p;
 		*p = '\0';
-		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+		if (mkdir(tmp, (mode_t)mode) < 0 && errno != EEXIST)
 			return -errno;
+		if (!c)
+			return 0;
 		*p = '/';
 	}
-	return 0;
 }
 
 int safe_dir_ensure(const char *path, char *err, size_t errlen)
 {
-	int r = mkdir_parents(path);
-	if (r == 0 && mkdir(path, 0700) < 0 && errno != EEXIST)
-		r = -errno;
+	/* parents as usual; the directory itself is made 0700 (or tightened) below */
+	int r = safe_dir_mkdir_p(path, 0755);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot create \"%s\": %s", path, strerror(-r));
 		return r;

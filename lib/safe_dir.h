@@ -7,6 +7,10 @@
 
 #include <stddef.h>
 
+/* Creates path and its missing parents, each with mode (an existing one is left as it is).
+ * Returns 0 or -errno. */
+int safe_dir_mkdir_p(const char *path, unsigned mode);
+
 /* Creates path with mode 0700 when missing (missing parents 0755), and checks it: a directory,
  * not a symlink, owned by the effective user, not writable by group or others. An existing
  * directory readable by others is tightened to 0700. Returns 0, or -errno with a message for

@@ -88,24 +88,22 @@ step "a state directory that others could write, or that someone else owns, is r
 w umount "$MP" >/dev/null 2>&1 || fail "weir umount $MP failed"
 kill -TERM "$(weir_node_pid)"
 for i in $(seq 1 50); do [ -z "$(weir_node_pid)" ] && break; sleep 0.1; done
-for bad in 0777 0775; do
-	BAD="$TMP/bad-$bad"
-	mkdir -p "$BAD" && chmod "$bad" "$BAD"
-	rc=0
-	timeout 60 "$WEIR_BIN" --state-dir "$BAD" mount "local://$TMP/tree" "$MP" --tier "$TIERS" \
+# refused DIR WHAT WORDS: weir mount with state directory DIR fails, saying WORDS.
+refused() {
+	local rc=0
+	timeout 60 "$WEIR_BIN" --state-dir "$1" mount "local://$TMP/tree" "$MP" --tier "$TIERS" \
 		>"$TMP/bad.out" 2>&1 </dev/null || rc=$?
-	[ "$rc" -ne 0 ] || { umount -l "$MP" 2>/dev/null; fail "weir mount with a mode $bad state directory succeeded"; }
-	grep -q "writable by" "$TMP/bad.out" || fail "weir mount with a mode $bad state dir failed without saying why: $(cat "$TMP/bad.out")"
-	ok "mode $bad refused: $(head -n 1 "$TMP/bad.out")"
+	[ "$rc" -ne 0 ] || { umount -l "$MP" 2>/dev/null; fail "weir mount with a state directory $2 succeeded"; }
+	grep -q "$3" "$TMP/bad.out" || fail "weir mount with a state directory $2 failed without saying why: $(cat "$TMP/bad.out")"
+	ok "$2: refused: $(head -n 1 "$TMP/bad.out")"
+}
+for bad in 0777 0775; do
+	mkdir -p "$TMP/bad-$bad" && chmod "$bad" "$TMP/bad-$bad"
+	refused "$TMP/bad-$bad" "of mode $bad" "writable by"
 done
 BAD="$TMP/bad-owner"
 mkdir -p "$BAD" && chmod 0700 "$BAD" && chown nobody "$BAD"
-rc=0
-timeout 60 "$WEIR_BIN" --state-dir "$BAD" mount "local://$TMP/tree" "$MP" --tier "$TIERS" \
-	>"$TMP/bad.out" 2>&1 </dev/null || rc=$?
-[ "$rc" -ne 0 ] || { umount -l "$MP" 2>/dev/null; fail "weir mount with a state directory owned by nobody succeeded"; }
-grep -q "belongs to uid" "$TMP/bad.out" || fail "a state dir owned by nobody failed without saying why: $(cat "$TMP/bad.out")"
-ok "owned by nobody: refused: $(head -n 1 "$TMP/bad.out")"
+refused "$BAD" "owned by nobody" "belongs to uid"
 # weir-node itself checks too (started by hand, not through weir)
 rc=0
 timeout 20 "$WEIR_NODE_BIN" --state-dir "$BAD" >"$TMP/bad.out" 2>&1 || rc=$?

@@ -153,12 +153,17 @@ step "root given back; a Dataset deleted while mounted loses its cache once unmo
 printf 'resync-interval = 0.5\nufs-roots = team-a=local://%s/a\n' "$D" >"$CONF.new"
 mv "$CONF.new" "$CONF"
 wait_bound team-a a
-dataset team-a del "local://$D/a" >"$TMP/del.yaml"
-show apply -f "$TMP/del.yaml"
-wt_wait_phase dataset del team-a Bound
+# bound_and_read NAME URL MP FILE: applies team-a/NAME over URL, waits for Bound, mounts it at MP
+# and compares MP's copy of FILE (relative to URL's directory) with the source's.
+bound_and_read() {
+	dataset team-a "$1" "$2" >"$TMP/$1.yaml"
+	show apply -f "$TMP/$1.yaml"
+	wait_bound team-a "$1"
+	wt_mount team-a "$1" "$3"
+	cmp "${2#local://}/$4" "$3/$4" || fail "team-a/$1's view of $2 reads other bytes than $4"
+}
 MD="$TMP/mnt-del"
-wt_mount team-a del "$MD"
-cmp "$D/a/file" "$MD/file" || fail "team-a/del's view reads other bytes"
+bound_and_read del "local://$D/a" "$MD" file
 TIERDIR="$WEIR_TIER_DIR/weir/team-a_del" STOREDIR="$WEIR_STATE/stores/team-a_del"
 [ -n "$(find "$TIERDIR" -type f -size +0 2>/dev/null)" ] || fail "nothing cached under $TIERDIR after reading $MD/file"
 [ -d "$STOREDIR" ] || fail "no block index at $STOREDIR"
@@ -172,12 +177,8 @@ for i in $(seq 1 20); do [ -e "$TIERDIR" ] || [ -e "$STOREDIR" ] || break; sleep
 ok "tier files and index removed after the unmount"
 
 step "weir apply with a changed mountPoint switches the source and drops the old cache"
-dataset team-a mp "local://$D/a/d1" >"$TMP/mp.yaml"
-show apply -f "$TMP/mp.yaml"
-wt_wait_phase dataset mp team-a Bound
 MM="$TMP/mnt-mp"
-wt_mount team-a mp "$MM"
-cmp "$D/a/d1/f" "$MM/f" || fail "team-a/mp reads other bytes than d1/f"
+bound_and_read mp "local://$D/a/d1" "$MM" f
 wt_umount "$MM"
 dataset team-a mp "local://$D/a/d2" >"$TMP/mp.yaml"
 show apply -f "$TMP/mp.yaml"
