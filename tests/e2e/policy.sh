@@ -3,7 +3,7 @@
 # End to end (issue 7, items 9 and 15) on the embedded control plane:
 # - ufs-roots: a namespace may only make Datasets over the UFS roots the administrator gave it
 #   (local:///data/a allows neither local:///data/ab nor local:///data/a/../b nor local:///),
-#   and withdrawing a root unmounts the namespace's views within one reconcile pass;
+#   and withdrawing a root (or a dataset:// grant) unmounts the views within one reconcile pass;
 # - deleting a Dataset while it is mounted purges its cache once the view is unmounted;
 # - `weir apply` with a changed mountPoint switches the Dataset to the new source (Bound, new
 #   bytes) and drops the old cache, instead of leaving it Failed for good.
@@ -149,10 +149,36 @@ expect_failed team-a a "UFSRootDenied"
 grep -q 'unmounted ".*mnt-a" (dataset team-a/a)' "$WEIR_STATE/controller.log" ||
 	fail "controller.log does not say that it unmounted team-a/a's view"
 
-step "root given back; a Dataset deleted while mounted loses its cache once unmounted"
+step "root given back; team-a shares its Dataset with team-b, then takes the grant back"
 printf 'resync-interval = 0.5\nufs-roots = team-a=local://%s/a\n' "$D" >"$CONF.new"
 mv "$CONF.new" "$CONF"
 wait_bound team-a a
+# shared NS...: team-a/a with an allow-list of those namespaces (read-only)
+shared() {
+	dataset team-a a "local://$D/a" | awk -v list="$*" '
+		{ print }
+		/^      name: a$/ && !done { print "  sharing:"; print "    allow:"
+			n = split(list, l, " "); for (i = 1; i <= n; i++) print "      - namespace: " l[i]
+			done = 1 }'
+}
+shared team-b >"$TMP/shared.yaml"
+show apply -f "$TMP/shared.yaml"
+printf 'apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata:\n  name: ref\n  namespace: team-b\nspec:\n  mounts:\n    - mountPoint: dataset://team-a/a\n' >"$TMP/ref.yaml"
+show apply -f "$TMP/ref.yaml"
+wait_bound team-b ref
+MR="$TMP/mnt-ref"
+wt_mount team-b ref "$MR"
+cmp "$D/a/file" "$MR/file" || fail "team-b's reference reads other bytes than team-a's file"
+shared team-c >"$TMP/shared.yaml"
+show apply -f "$TMP/shared.yaml"
+t0="$(now)"
+for i in $(seq 1 40); do is_mounted "$MR" || break; sleep 0.25; done
+! is_mounted "$MR" || fail "team-b's view $MR is still mounted 10 s after team-a took its grant back"
+grep -q 'unmounted ".*mnt-ref" (dataset team-b/ref)' "$WEIR_STATE/controller.log" ||
+	fail "controller.log does not say that it unmounted team-b/ref's view"
+ok "team-b's view unmounted $(elapsed "$t0" "$(now)") s after the grant was withdrawn"
+
+step "a Dataset deleted while mounted loses its cache once unmounted"
 # bound_and_read NAME URL MP FILE: applies team-a/NAME over URL, waits for Bound, mounts it at MP
 # and compares MP's copy of FILE (relative to URL's directory) with the source's.
 bound_and_read() {
