@@ -605,6 +605,7 @@ static void handle_source(struct node *n, const Weir__SourceRequest *m, Weir__Re
 		set_error(resp, r, "%s", err);
 		goto out;
 	}
+	src->purge_pending = false; /* its Dataset is back before its views went */
 	if (src->held)
 		drop_source_locked(n, src); /* already held: one hold per source */
 	else
