@@ -582,20 +582,23 @@ static void handle_source(struct node *n, const Weir__SourceRequest *m, Weir__Re
 	 * still read it. */
 	struct node_source *old = find_source_locked(n, m->source_id);
 	if (old && strcmp(old->source->url, m->ufs_url) != 0) {
-		stop_loads_locked(n, old->source);
-		if (old->source->held) {
-			old->source->held = false;
-			drop_source_locked(n, old->source);
+		struct source *os = old->source;
+		/* source_open purges the old cache; dropping the last reference here must not
+		 * close it under us */
+		os->purge_pending = false;
+		stop_loads_locked(n, os);
+		if (os->held) {
+			os->held = false;
+			drop_source_locked(n, os);
 		}
-		if (old->source->refs > 0) {
+		if (os->refs > 0) {
 			set_error(resp, -EBUSY,
 				  "source \"%s\" changed its URL from %s to %s, but views of the "
 				  "old one are mounted; unmount them and it switches",
-				  m->source_id, old->source->url, m->ufs_url);
+				  m->source_id, os->url, m->ufs_url);
 			goto out;
 		}
-		old->source->purge_pending = false; /* source_open purges it */
-		close_source_locked(n, old->source);
+		close_source_locked(n, os);
 	}
 	struct source_params sp = SOURCE_PARAMS(m, m->source_id);
 	struct source *src;
