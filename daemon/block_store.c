@@ -25,6 +25,7 @@
 #include <xxhash.h>
 
 #include "log.h"
+#include "safe_dir.h"
 #include "uring_io.h"
 
 #define MIN_BLOCK_SIZE (64u << 10)
@@ -67,6 +68,15 @@ struct bs_block {
 	bool verified;
 };
 
+/* What a tier file looked like when weir last wrote or checked it. Another writer changes its
+ * ctime (which nobody can set back), a replacement its inode. */
+struct tier_stamp {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+};
+
 /* A recorded object. Never freed before the store. Fields under block_store.lock. */
 struct bs_object {
 	struct bs_object *hnext;
@@ -83,13 +93,18 @@ struct bs_object {
 	struct bs_object *fd_prev, *fd_next; /* on block_store's open-fd LRU while nfds > 0 */
 	unsigned nfds;
 	uint8_t scrub_seen; /* tiers where tier_scrub() found its file */
+	uint8_t stamped;    /* tiers whose stamp is set */
+	struct tier_stamp stamp[BLOCK_STORE_MAX_TIERS];
+	unsigned writing[BLOCK_STORE_MAX_TIERS]; /* weir's writes in flight to each tier file */
 	double heat;	  /* as of heat_ns; set by the owner (eBPF), decays with the half-life */
 	uint64_t heat_ns; /* CLOCK_MONOTONIC */
 };
 
 struct bs_tier {
 	char name[16];
-	char *dir; /* <path>/<source_id> */
+	char *dir;   /* <path>/<source_id>, for messages */
+	int root_fd; /* the tier path, checked by safe_dir_open(); -1 when closed */
+	int dir_fd; /* dir: every tier file is opened or removed relative to it, no link followed */
 	uint64_t quota, high, low;
 	uint64_t used;	  /* bytes of valid blocks plus writes and moves in flight into it */
 	uint64_t leaving; /* bytes being moved out (still counted in used) */
@@ -627,7 +642,7 @@ static void fds_trim(struct block_store *bs, const struct bs_object *keep)
 
 static int obj_fd(struct block_store *bs, struct bs_object *o, unsigned t, bool create)
 {
-	char path[PATH_MAX];
+	char name[17];
 	int fd;
 
 	if (o->fd[t] >= 0) {
@@ -639,14 +654,20 @@ static int obj_fd(struct block_store *bs, struct bs_object *o, unsigned t, bool 
 	}
 	if (bs->nfds >= bs->max_fds)
 		fds_trim(bs, o);
-	if (snprintf(path, sizeof(path), "%s/%016" PRIx64, bs->tiers[t].dir, o->id) >=
-	    (int)sizeof(path))
-		return -ENAMETOOLONG;
-	fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+	snprintf(name, sizeof(name), "%016" PRIx64, o->id);
+	/* Beneath the held directory, following no link: nothing planted there redirects it. */
+	fd = openat(bs->tiers[t].dir_fd, name,
+		    O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0600);
 	if (fd < 0) {
 		int r = -errno;
 
-		log_debug("open %s: %m", path);
+		if (r == -ELOOP) {
+			log_warn("block store: \"%s/%s\" is a symbolic link; weir does not follow "
+				 "it and caches \"%s\" without tier %s: remove the link",
+				 bs->tiers[t].dir, name, o->path, bs->tiers[t].name);
+			return -EPERM;
+		}
+		log_debug("open %s/%s: %m", bs->tiers[t].dir, name);
 		return r;
 	}
 	o->fd[t] = fd;
@@ -666,6 +687,58 @@ static void obj_close_idle(struct block_store *bs, struct bs_object *o)
 			obj_close_fd(bs, o, t);
 }
 
+/* After weir changed tier file t of o (or checked it): what it looks like now is what weir
+ * left. fstat reads the inode only: no device I/O under the lock. */
+static void stamp_record(struct bs_object *o, unsigned t, int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0) {
+		o->stamped &= (uint8_t) ~(1u << t);
+		return;
+	}
+	o->stamp[t] = (struct tier_stamp){.dev = st.st_dev,
+					  .ino = st.st_ino,
+					  .size = st.st_size,
+					  .mtime = st.st_mtim,
+					  .ctime = st.st_ctim};
+	o->stamped |= (uint8_t)(1u << t);
+}
+
+static bool stamp_same(const struct tier_stamp *a, const struct stat *st)
+{
+	return a->dev == st->st_dev && a->ino == st->st_ino && a->size == st->st_size &&
+	       a->mtime.tv_sec == st->st_mtim.tv_sec && a->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+	       a->ctime.tv_sec == st->st_ctim.tv_sec && a->ctime.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+/* Before bytes of tier file t of o are trusted (served, passed through, written next to): if
+ * it changed since weir last left it (another writer, a restored or replaced file), every
+ * block of o there is verified again before its next use. While weir's own writes to the file
+ * are in flight, a change cannot be told from them: the last of them records the file. */
+static void stamp_check(struct block_store *bs, struct bs_object *o, unsigned t, int fd)
+{
+	struct stat st;
+	uint64_t n = 0;
+
+	if (o->writing[t] > 0)
+		return;
+	if ((o->stamped & (1u << t)) && fstat(fd, &st) == 0 && stamp_same(&o->stamp[t], &st))
+		return;
+	for (struct bs_block *b = o->blocks; b; b = b->onext) {
+		if (b->state == SLOT_VALID && b->tier == t && b->verified) {
+			b->verified = false;
+			n++;
+		}
+	}
+	if (n > 0)
+		log_warn("block store: the tier %s file of \"%s\" (%s/%016" PRIx64
+			 ") was changed outside weir; its %" PRIu64
+			 " blocks there are verified again before use",
+			 bs->tiers[t].name, o->path, bs->tiers[t].dir, o->id, n);
+	stamp_record(o, t, fd);
+}
+
 static void punch(struct block_store *bs, struct bs_object *o, unsigned t, uint64_t block)
 {
 	int fd = obj_fd(bs, o, t, false);
@@ -676,6 +749,7 @@ static void punch(struct block_store *bs, struct bs_object *o, unsigned t, uint6
 		      (off_t)(block * bs->block_size), bs->block_size) < 0)
 		log_debug("punching block %" PRIu64 " of %016" PRIx64 " in tier %s: %m", block,
 			  o->id, bs->tiers[t].name);
+	stamp_record(o, t, fd);
 }
 
 /* Reads a block back and checks its checksum. Returns 0, -EBADMSG (mismatch or short) or
@@ -757,6 +831,8 @@ static bool block_demote(struct block_store *bs, struct bs_block *b)
 		r = sfd < 0 ? sfd : dfd < 0 ? dfd : -ENOMEM;
 		goto fail;
 	}
+	stamp_check(bs, o, to, dfd);
+	o->writing[to]++;
 
 	pthread_mutex_unlock(&bs->lock);
 	r = block_read_verify(bs, sfd, block, len, csum, buf);
@@ -773,6 +849,8 @@ static bool block_demote(struct block_store *bs, struct bs_block *b)
 		corrupt = true;
 	}
 	pthread_mutex_lock(&bs->lock);
+	if (--o->writing[to] == 0)
+		stamp_record(o, to, dfd);
 	free(buf);
 	buf = NULL;
 	if (r < 0)
@@ -964,30 +1042,41 @@ static int config_check(const struct block_store_config *cfg, char *errbuf, size
 	return 0;
 }
 
-/* Makes sure the tier's directory exists, takes files and has room for a block. */
+/* Makes sure the tier's directory is safe to write in as root (see safe_dir_open), takes files
+ * and has room for a block; holds descriptors of it and of this source's directory in it. */
 static int tier_open(struct bs_tier *t, const struct tier_config *tc, const char *source_id,
 		     uint32_t block_size, char *errbuf, size_t errlen)
 {
-	char probe[PATH_MAX];
+	char why[512] = "", probe[64];
 	struct statvfs vfs;
 	size_t dlen;
 	int r, fd;
 
-	r = mkdir_p(tc->path);
+	r = safe_dir_open(tc->path, SAFE_DIR_CREATE | SAFE_DIR_STICKY_OK, &t->root_fd, why,
+			  sizeof(why));
 	if (r < 0) {
-		errmsg(errbuf, errlen, "tier \"%s\" at \"%s\": cannot create the directory (%s)",
-		       t->name, tc->path, strerror(-r));
-		return errno_class(-r);
+		errmsg(errbuf, errlen, "tier \"%s\" at \"%s\": %s", t->name, tc->path, why);
+		return r == -EPERM || r == -EINVAL ? -EPERM : errno_class(-r);
 	}
-	if (access(tc->path, W_OK | X_OK) < 0) {
+	if (faccessat(t->root_fd, ".", W_OK | X_OK, AT_EACCESS) < 0) {
 		r = errno;
 		errmsg(errbuf, errlen, "tier \"%s\" at \"%s\": not writable (%s)", t->name,
 		       tc->path, strerror(r));
 		return r == ENOENT ? -ENOENT : -EACCES;
 	}
-	if (snprintf(probe, sizeof(probe), "%s/.weir-probe-XXXXXX", tc->path) >= (int)sizeof(probe))
-		return -ENAMETOOLONG; /* config_check() keeps paths shorter */
-	fd = mkostemp(probe, O_CLOEXEC);
+	dlen = strlen(tc->path) + 1 + strlen(source_id) + 1;
+	t->dir = malloc(dlen);
+	if (!t->dir)
+		return -ENOMEM;
+	snprintf(t->dir, dlen, "%s/%s", tc->path, source_id);
+	r = safe_dir_open(t->dir, SAFE_DIR_CREATE, &t->dir_fd, why, sizeof(why));
+	if (r < 0) {
+		errmsg(errbuf, errlen, "tier \"%s\" at \"%s\": %s", t->name, tc->path, why);
+		return r == -EPERM || r == -EINVAL ? -EPERM : errno_class(-r);
+	}
+	snprintf(probe, sizeof(probe), ".weir-probe-%ld", (long)getpid());
+	unlinkat(t->dir_fd, probe, 0); /* left by a crash */
+	fd = openat(t->dir_fd, probe, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		r = errno;
 		errmsg(errbuf, errlen, "tier \"%s\" at \"%s\": not writable (%s)", t->name,
@@ -995,8 +1084,8 @@ static int tier_open(struct bs_tier *t, const struct tier_config *tc, const char
 		return r == ENOSPC || r == EDQUOT ? -ENOSPC : -EACCES;
 	}
 	close(fd);
-	unlink(probe);
-	if (statvfs(tc->path, &vfs) < 0) {
+	unlinkat(t->dir_fd, probe, 0);
+	if (fstatvfs(t->dir_fd, &vfs) < 0) {
 		r = errno;
 		errmsg(errbuf, errlen, "tier \"%s\" at \"%s\": statvfs: %s", t->name, tc->path,
 		       strerror(r));
@@ -1009,17 +1098,6 @@ static int tier_open(struct bs_tier *t, const struct tier_config *tc, const char
 		       "); free some space or choose another path",
 		       t->name, tc->path, (uint64_t)vfs.f_bavail * vfs.f_frsize, block_size);
 		return -ENOSPC;
-	}
-	dlen = strlen(tc->path) + 1 + strlen(source_id) + 1;
-	t->dir = malloc(dlen);
-	if (!t->dir)
-		return -ENOMEM;
-	snprintf(t->dir, dlen, "%s/%s", tc->path, source_id);
-	r = mkdir_p(t->dir);
-	if (r < 0) {
-		errmsg(errbuf, errlen, "tier \"%s\" at \"%s\": cannot create \"%s\" (%s)", t->name,
-		       tc->path, t->dir, strerror(-r));
-		return errno_class(-r);
 	}
 	t->quota = tc->quota;
 	return 0;
@@ -1194,7 +1272,7 @@ static int tiers_distinct(struct block_store *bs, const struct block_store_confi
 	struct stat st[BLOCK_STORE_MAX_TIERS];
 
 	for (unsigned i = 0; i < bs->ntiers; i++) {
-		if (stat(bs->tiers[i].dir, &st[i]) < 0) {
+		if (fstat(bs->tiers[i].dir_fd, &st[i]) < 0) {
 			int r = -errno;
 
 			errmsg(errbuf, errlen, "tier \"%s\" at \"%s\": %s", bs->tiers[i].name,
@@ -1261,11 +1339,16 @@ static void tier_file_scrub(struct block_store *bs, unsigned ti, struct bs_objec
  * blocks whose file is gone (a memory tier after a reboot), so stats and contains() tell the truth. */
 static void tier_scrub(struct block_store *bs, unsigned ti)
 {
-	DIR *d = opendir(bs->tiers[ti].dir);
+	/* Its own descriptor: readdir moves the offset, which a dup would share. */
+	int fd = openat(bs->tiers[ti].dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
 
-	if (!d)
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
 		return;
+	}
 	for (size_t i = 0; i <= bs->objs_mask; i++)
 		for (struct bs_object *o = bs->objs[i]; o; o = o->hnext)
 			o->scrub_seen &= (uint8_t)~(1u << ti);
@@ -1273,7 +1356,6 @@ static void tier_scrub(struct block_store *bs, unsigned ti)
 		struct bs_object *o;
 		char *end;
 		uint64_t id;
-		int fd;
 
 		if (de->d_name[0] == '.' || strlen(de->d_name) != 16)
 			continue;
@@ -1286,12 +1368,13 @@ static void tier_scrub(struct block_store *bs, unsigned ti)
 			unlinkat(dirfd(d), de->d_name, 0);
 			continue;
 		}
-		fd = openat(dirfd(d), de->d_name, O_RDWR | O_CLOEXEC);
-		if (fd < 0)
+		int ffd = openat(dirfd(d), de->d_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+
+		if (ffd < 0)
 			continue;
 		o->scrub_seen |= (uint8_t)(1u << ti);
-		tier_file_scrub(bs, ti, o, fd);
-		close(fd);
+		tier_file_scrub(bs, ti, o, ffd);
+		close(ffd);
 	}
 	closedir(d);
 
@@ -1333,6 +1416,8 @@ int block_store_open(const struct block_store_config *cfg, struct block_store **
 	pthread_mutex_init(&bs->lock, NULL);
 	pthread_cond_init(&bs->idle, NULL);
 	bs->lock_fd = -1;
+	for (unsigned i = 0; i < BLOCK_STORE_MAX_TIERS; i++)
+		bs->tiers[i].root_fd = bs->tiers[i].dir_fd = -1;
 	bs->block_size = cfg->block_size;
 	bs->by_heat = !cfg->lru;
 	bs->half_life_ns = (cfg->heat_half_life_s > 0 ? cfg->heat_half_life_s : 30) * 1e9;
@@ -1439,8 +1524,13 @@ void block_store_free(struct block_store *bs)
 	free(bs->slots);
 	free(bs->objs);
 	free(bs->atimes);
-	for (unsigned i = 0; i < BLOCK_STORE_MAX_TIERS; i++)
+	for (unsigned i = 0; i < BLOCK_STORE_MAX_TIERS; i++) {
 		free(bs->tiers[i].dir);
+		if (bs->tiers[i].root_fd >= 0)
+			close(bs->tiers[i].root_fd);
+		if (bs->tiers[i].dir_fd >= 0)
+			close(bs->tiers[i].dir_fd);
+	}
 	uring_io_free(bs->io);
 	if (bs->lock_fd >= 0)
 		close(bs->lock_fd);
@@ -1547,10 +1637,12 @@ int block_store_acquire(struct block_store *bs, uint64_t obj, uint64_t block,
 			r = -ENOENT;
 			goto miss;
 		}
+		stamp_check(bs, o, b->tier, fd);
 		if (b->verified)
 			break;
 
-		/* First use since open: the bytes may predate a crash. */
+		/* First use since open (the bytes may predate a crash) or since the file was
+		 * changed behind weir's back. */
 		uint32_t len = b->len;
 		uint64_t csum = b->csum;
 
@@ -1702,10 +1794,12 @@ again:
 			goto close_idle;
 		}
 	}
+	stamp_check(bs, o, 0, fd);
 	b->busy = BUSY_WRITING;
 	/* A pin left from a dropped version must not punch the range being written. */
 	b->punch_mask &= (uint8_t)~1u;
 	o->holds++;
+	o->writing[0]++;
 	t->used += len;
 	pthread_mutex_unlock(&bs->lock);
 
@@ -1720,6 +1814,8 @@ again:
 	}
 
 	pthread_mutex_lock(&bs->lock);
+	if (--o->writing[0] == 0)
+		stamp_record(o, 0, fd);
 	if (n >= 0) {
 		int64_t args[] = {(int64_t)obj, (int64_t)block, 0, (int64_t)len,
 				  (int64_t)csum, (int64_t)clock_tick(bs)};

@@ -2,7 +2,9 @@
 // Source lifecycle: UFS probe first, so a bad URL fails before anything is created or mounted.
 #include "source.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +168,56 @@ static int remove_tree(const char *path)
 	return lstat(path, &st) == 0 ? -ENOTEMPTY : 0;
 }
 
+/* Removes name under dfd and, if it is a directory, everything in it, following no link: the
+ * tier path it starts from was checked, so nothing in it points weir's deletions elsewhere. */
+static int remove_at(int dfd, const char *name)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		if (errno != ENOTDIR && errno != ELOOP)
+			return -errno;
+		return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+	}
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			remove_at(dirfd(d), de->d_name);
+	closedir(d);
+	return unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+/* Removes this source's directory in one tier path, and the path itself if it is left empty
+ * (a directory made for this source alone). An unsafe path (see safe_dir_open) is left alone. */
+static int purge_tier(const char *path, const char *id)
+{
+	char why[512];
+	int fd, r;
+
+	r = safe_dir_open(path, SAFE_DIR_STICKY_OK, &fd, why, sizeof(why));
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0) {
+		log_warn("purge of \"%s\": not removing anything under tier path \"%s\": %s", id,
+			 path, why);
+		return r;
+	}
+	r = remove_at(fd, id);
+	close(fd);
+	if (r < 0)
+		log_debug("purge: \"%s/%s\": %s", path, id, strerror(-r));
+	rmdir(path);
+	return r;
+}
+
 int source_purge(const char *state_dir, const char *id, const struct tier_config *tiers,
 		 unsigned ntiers)
 {
@@ -175,10 +227,8 @@ int source_purge(const char *state_dir, const char *id, const struct tier_config
 	if (!*id || strchr(id, '/') || !strcmp(id, ".") || !strcmp(id, ".."))
 		return -EINVAL;
 	for (unsigned i = 0; i < ntiers; i++) {
-		snprintf(path, sizeof(path), "%s/%s", tiers[i].path, id);
-		if ((r = remove_tree(path)) < 0 && !first)
+		if ((r = purge_tier(tiers[i].path, id)) < 0 && !first)
 			first = r;
-		rmdir(tiers[i].path); /* a directory made for this source alone goes too */
 	}
 	if (ntiers == 0) {
 		/* Not open: the tier paths it was last opened with. */
@@ -189,10 +239,8 @@ int source_purge(const char *state_dir, const char *id, const struct tier_config
 			line[strcspn(line, "\n")] = '\0';
 			if (line[0] != '/')
 				continue;
-			snprintf(path, sizeof(path), "%s/%s", line, id);
-			if ((r = remove_tree(path)) < 0 && !first)
+			if ((r = purge_tier(line, id)) < 0 && !first)
 				first = r;
-			rmdir(line);
 		}
 		if (f)
 			fclose(f);

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // Safe directories for root (see safe_dir.h). Checks are made on the opened directory (fstat
-// of an O_NOFOLLOW descriptor), so a path swapped between check and use is caught too.
+// of an O_NOFOLLOW descriptor), so a path swapped between check and use is caught too;
+// safe_dir_open walks the whole path that way, one component at a time from "/".
 #include "safe_dir.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -87,6 +89,142 @@ int safe_dir_private_file(const char *path)
 	if (fd < 0)
 		return -errno;
 	int r = fchmod(fd, 0600) < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
+
+/* Whether the directory st (at prefix, a leading part of the path) may be trusted. */
+static int check_dir(const struct stat *st, const char *prefix, bool last, unsigned flags,
+		     char *errbuf, size_t errlen)
+{
+	uid_t me = geteuid();
+
+	if (!S_ISDIR(st->st_mode)) {
+		snprintf(errbuf, errlen, "\"%s\" is not a directory", prefix);
+		return -ENOTDIR;
+	}
+	if (st->st_uid != 0 && st->st_uid != me) {
+		snprintf(
+		    errbuf, errlen,
+		    "\"%s\" is owned by uid %u, not by root%s: its owner could redirect weir's "
+		    "writes; remove it (weir creates it, mode 0700) or chown it to root",
+		    prefix, (unsigned)st->st_uid, me ? " or weir's own user" : "");
+		return -EPERM;
+	}
+	/* In a sticky directory nobody can rename or remove another user's entries. */
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) &&
+	    (!(st->st_mode & S_ISVTX) || (last && !(flags & SAFE_DIR_STICKY_OK)))) {
+		snprintf(errbuf, errlen,
+			 "\"%s\" is writable by %s (mode %04o): others could plant files or links "
+			 "in it; chmod go-w it (weir creates its directories 0700)",
+			 prefix, (st->st_mode & S_IWOTH) ? "everyone" : "its group",
+			 (unsigned)(st->st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
+}
+
+int safe_dir_open(const char *path, unsigned flags, int *ret_fd, char *errbuf, size_t errlen)
+{
+	char prefix[4096];
+	size_t plen = 0;
+	const char *p = path;
+	struct stat st;
+	int fd, r;
+
+	if (!path || path[0] != '/') {
+		snprintf(errbuf, errlen, "\"%s\" is not an absolute path", path ? path : "");
+		return -EINVAL;
+	}
+	if (strlen(path) >= sizeof(prefix)) {
+		snprintf(errbuf, errlen, "\"%s\" is too long", path);
+		return -ENAMETOOLONG;
+	}
+	fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	prefix[0] = '/';
+	prefix[1] = '\0';
+	for (;;) {
+		size_t n;
+		char name[256];
+		int next;
+
+		while (*p == '/')
+			p++;
+		if (fstat(fd, &st) < 0) {
+			r = -errno;
+			goto close_fd;
+		}
+		r = check_dir(&st, prefix, *p == '\0', flags, errbuf, errlen);
+		if (r < 0)
+			goto close_fd;
+		if (*p == '\0')
+			break;
+		n = strcspn(p, "/");
+		if (n >= sizeof(name)) {
+			snprintf(errbuf, errlen, "\"%s\": a component is too long", path);
+			r = -ENAMETOOLONG;
+			goto close_fd;
+		}
+		memcpy(name, p, n);
+		name[n] = '\0';
+		p += n;
+		if (strcmp(name, ".") == 0)
+			continue;
+		if (strcmp(name, "..") == 0) {
+			snprintf(errbuf, errlen,
+				 "\"%s\" contains \"..\"; give a plain absolute path", path);
+			r = -EINVAL;
+			goto close_fd;
+		}
+		plen += (size_t)snprintf(prefix + plen, sizeof(prefix) - plen, "/%s", name);
+		next = openat(fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0 && errno == ENOENT && (flags & SAFE_DIR_CREATE)) {
+			if (mkdirat(fd, name, 0700) < 0 && errno != EEXIST) {
+				r = -errno;
+				snprintf(errbuf, errlen, "cannot create \"%s\" (%s)", prefix,
+					 strerror(-r));
+				goto close_fd;
+			}
+			next = openat(fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (next < 0) {
+			r = -errno;
+			if (r == -ENOTDIR || r == -ELOOP) {
+				/* O_PATH | O_NOFOLLOW on a link gives ENOTDIR with O_DIRECTORY. */
+				if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+				    S_ISLNK(st.st_mode)) {
+					snprintf(errbuf, errlen,
+						 "\"%s\" is a symbolic link; weir follows none in "
+						 "the paths it writes in: give the real path",
+						 prefix);
+					r = -EPERM;
+				} else {
+					snprintf(errbuf, errlen, "\"%s\" is not a directory",
+						 prefix);
+					r = -ENOTDIR;
+				}
+			} else {
+				snprintf(errbuf, errlen, "cannot open \"%s\" (%s)", prefix,
+					 strerror(-r));
+			}
+			goto close_fd;
+		}
+		close(fd);
+		fd = next;
+	}
+	r = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (r < 0) {
+		r = -errno;
+		snprintf(errbuf, errlen, "cannot open \"%s\" (%s)", path, strerror(-r));
+		goto close_fd;
+	}
+	close(fd);
+	*ret_fd = r;
+	return 0;
+
+close_fd:
 	close(fd);
 	return r;
 }

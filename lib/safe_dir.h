@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Directories root writes into (the state directory): owned by us (root), never group- or
- * world-writable, never a symlink, mode 0700; and the private files inside them, 0600. A
- * directory someone else could write is refused, so nobody can plant a file or symlink for root
+/* Directories root writes into (the state directory, tier paths): owned by us (root), never
+ * group- or world-writable, never a symlink, mode 0700; and the private files inside them, 0600.
+ * A directory someone else could write is refused, so nobody can plant a file or symlink for root
  * to follow, and nobody else can read the URLs (with their credentials) kept there. */
 #pragma once
 
@@ -21,3 +21,19 @@ int safe_dir_ensure(const char *path, char *err, size_t errlen);
  * sets an existing one to 0600, so what a library creates there later (SQLite, a log) is
  * private. Returns 0 or -errno. */
 int safe_dir_private_file(const char *path);
+
+enum {
+	SAFE_DIR_CREATE = 1 << 0,    /* make missing components, mode 0700 */
+	SAFE_DIR_STICKY_OK = 1 << 1, /* the last component may be writable by others if sticky:
+				      * a root-owned /dev/shm or /tmp, where nobody else can touch
+				      * the caller's entries (which it must then check itself) */
+};
+
+/* Opens the directory at the absolute path (O_RDONLY | O_DIRECTORY | O_CLOEXEC). Refuses, with
+ * -EPERM, a path where any component is a symbolic link, is owned by a user other than root or
+ * the caller, or is writable by group or others (an intermediate one may be if it is sticky,
+ * like /tmp or /dev/shm); -ENOTDIR where one is not a directory; -ENOENT (without
+ * SAFE_DIR_CREATE) or another -errno when it cannot be opened. On failure errbuf says which
+ * component is wrong and what to do (errbuf must hold errlen > 0 bytes). Returns 0 and *ret_fd,
+ * owned by the caller. Thread-safe. */
+int safe_dir_open(const char *path, unsigned flags, int *ret_fd, char *errbuf, size_t errlen);

@@ -1189,6 +1189,156 @@ START_TEST(test_concurrent)
 }
 END_TEST
 
+/* A tier file changed behind the store's back while it runs: the changed block is verified
+ * again before it is served (and dropped), the others too before their next use. */
+START_TEST(test_tier_file_changed)
+{
+	struct block_store *bs = open_simple(64, 0.9, 0.8);
+	struct block_store_stats st;
+	struct block_ref ref;
+	uint64_t obj = sync_obj(bs, "/changed", 3 * BS, 1, "");
+	char path[600];
+	int fd;
+
+	for (uint64_t i = 0; i < 3; i++)
+		ck_assert_int_eq(put_block(bs, obj, i, BS), 0);
+	for (uint64_t i = 0; i < 3; i++)
+		block_check(bs, obj, i, BS); /* verified, and served since */
+	/* Past the filesystem's timestamp tick: a change within the tick of weir's own last
+	 * write is not seen (README, "What a tier guarantees"). */
+	usleep(20000);
+	tier_file(path, sizeof(path), 0, obj);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, "garbage", 7, BS + 100), 7);
+	close(fd);
+
+	ck_assert_int_eq(block_store_acquire(bs, obj, 1, &ref), -ENOENT);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.checksum_failures, 1);
+	ck_assert(!block_store_contains(bs, obj, 1));
+	block_check(bs, obj, 0, BS);
+	block_check(bs, obj, 2, BS);
+	/* Refetched, it is served again. */
+	ck_assert_int_eq(put_block(bs, obj, 1, BS), 0);
+	block_check(bs, obj, 1, BS);
+
+	/* Corrupted again while pinned (as a passthrough open pins it): the next acquire, a new
+	 * open, still refuses it. */
+	ck_assert_int_eq(block_store_acquire(bs, obj, 2, &ref), 0);
+	usleep(20000);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, "x", 1, 2 * BS + 5), 1);
+	close(fd);
+	block_store_release(bs, obj, 2);
+	ck_assert_int_eq(block_store_acquire(bs, obj, 2, &ref), -ENOENT);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.checksum_failures, 2);
+	block_check(bs, obj, 0, BS);
+	block_store_free(bs);
+}
+END_TEST
+
+/* A tier path another user controls is refused: it could redirect root's writes. */
+START_TEST(test_tier_path_unsafe)
+{
+	struct block_store_config c;
+	unsigned q = 16;
+	char err[512], dir[600], sub[700];
+
+	if (geteuid() != 0)
+		ck_abort_msg("test_tier_path_unsafe needs root (chown to nobody)");
+	cfg_init(&c, 1, &q, 0.9, 0.8);
+	/* Owned by nobody. */
+	snprintf(dir, sizeof(dir), "%s/t0", tmpdir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	ck_assert_int_eq(chown(dir, 65534, 65534), 0);
+	ck_assert_int_eq(open_err(&c, err, sizeof(err)), -EPERM);
+	ck_assert_msg(strstr(err, "tier \"mem\"") && strstr(err, "/t0\"") &&
+			  strstr(err, "owned by uid 65534"),
+		      "%s", err);
+	snprintf(sub, sizeof(sub), "%s/src", dir);
+	ck_assert_int_eq(access(sub, F_OK), -1); /* nothing created in it */
+	/* Root's, but writable by everyone. */
+	ck_assert_int_eq(chown(dir, 0, 0), 0);
+	ck_assert_int_eq(chmod(dir, 0777), 0);
+	ck_assert_int_eq(open_err(&c, err, sizeof(err)), -EPERM);
+	ck_assert_msg(strstr(err, "writable by everyone") && strstr(err, "/t0\""), "%s", err);
+	ck_assert_int_eq(access(sub, F_OK), -1);
+	/* A sticky one (like /dev/shm) is fine: weir's own directory in it is 0700. */
+	ck_assert_int_eq(chmod(dir, 01777), 0);
+	{
+		struct block_store *bs = open_ok(&c);
+		struct stat st;
+
+		ck_assert_int_eq(lstat(sub, &st), 0);
+		ck_assert(S_ISDIR(st.st_mode));
+		ck_assert_uint_eq(st.st_mode & 07777, 0700);
+		block_store_free(bs);
+	}
+	/* ...unless someone else made that directory first. */
+	ck_assert_int_eq(chown(sub, 65534, 65534), 0);
+	ck_assert_int_eq(open_err(&c, err, sizeof(err)), -EPERM);
+	ck_assert_msg(strstr(err, "/t0/src\"") && strstr(err, "owned by uid 65534"), "%s", err);
+	/* A symbolic link as the tier path, or on the way to it. */
+	snprintf(dir, sizeof(dir), "%s/link", tmpdir);
+	ck_assert_int_eq(symlink("t0", dir), 0);
+	snprintf(c.tiers[0].path, sizeof(c.tiers[0].path), "%s/link", tmpdir);
+	ck_assert_int_eq(open_err(&c, err, sizeof(err)), -EPERM);
+	ck_assert_msg(strstr(err, "symbolic link") && strstr(err, "/link\""), "%s", err);
+	snprintf(c.tiers[0].path, sizeof(c.tiers[0].path), "%s/link/deeper", tmpdir);
+	ck_assert_int_eq(open_err(&c, err, sizeof(err)), -EPERM);
+	ck_assert_msg(strstr(err, "symbolic link"), "%s", err);
+	/* Missing components are created 0700. */
+	snprintf(c.tiers[0].path, sizeof(c.tiers[0].path), "%s/new/tier", tmpdir);
+	{
+		struct block_store *bs = open_ok(&c);
+		struct stat st;
+
+		snprintf(dir, sizeof(dir), "%s/new", tmpdir);
+		ck_assert_int_eq(stat(dir, &st), 0);
+		ck_assert_uint_eq(st.st_mode & 07777, 0700);
+		snprintf(dir, sizeof(dir), "%s/new/tier", tmpdir);
+		ck_assert_int_eq(stat(dir, &st), 0);
+		ck_assert_uint_eq(st.st_mode & 07777, 0700);
+		block_store_free(bs);
+	}
+}
+END_TEST
+
+/* A symbolic link planted at a tier file's name is not written through, nor removed through. */
+START_TEST(test_tier_symlink_planted)
+{
+	struct block_store *bs = open_simple(64, 0.9, 0.8);
+	uint64_t obj = sync_obj(bs, "/planted", 2 * BS, 1, "");
+	char path[600], victim[600];
+	struct stat st;
+	int fd;
+
+	snprintf(victim, sizeof(victim), "%s/victim", tmpdir);
+	fd = open(victim, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "keep", 4), 4);
+	close(fd);
+	tier_file(path, sizeof(path), 0, obj);
+	ck_assert_int_eq(symlink(victim, path), 0);
+
+	ck_assert_int_lt(put_block(bs, obj, 0, BS), 0);
+	ck_assert(!block_store_contains(bs, obj, 0));
+	ck_assert_int_eq(block_store_invalidate(bs, obj), 0);
+	block_store_free(bs);
+	ck_assert_int_eq(stat(victim, &st), 0);
+	ck_assert_int_eq(st.st_size, 4);
+	/* Reopening scrubs the unknown name: the link goes, its target stays. */
+	bs = open_simple(64, 0.9, 0.8);
+	ck_assert_int_eq(lstat(path, &st), -1);
+	ck_assert_int_eq(stat(victim, &st), 0);
+	ck_assert_int_eq(st.st_size, 4);
+	block_store_free(bs);
+}
+END_TEST
+
 Suite *block_store_suite(void)
 {
 	Suite *s = suite_create("block_store");
@@ -1213,6 +1363,9 @@ Suite *block_store_suite(void)
 	tcase_add_test(tc, test_filesystem_full);
 	tcase_add_test(tc, test_single_process);
 	tcase_add_loop_test(tc, test_uring_io, 0, 2);
+	tcase_add_test(tc, test_tier_file_changed);
+	tcase_add_test(tc, test_tier_path_unsafe);
+	tcase_add_test(tc, test_tier_symlink_planted);
 	suite_add_tcase(s, tc);
 	return s;
 }
