@@ -156,6 +156,7 @@ struct block_store {
 	struct uring_io *io;
 	int lock_fd; /* flock()ed <index>.lock: one process per store */
 	sqlite3 *db; /* under lock, like everything below */
+	bool db_corrupt; /* SQLite said the index file is damaged */
 	sqlite3_stmt *stmts[ST_COUNT];
 	struct bs_object **objs;
 	size_t objs_mask, nobjs;
@@ -479,9 +480,18 @@ static bool tier_can_free(struct bs_tier *t, uint64_t need)
 
 /* ---- SQLite ---- */
 
+static bool db_errcode_corrupt(sqlite3 *db)
+{
+	int e = db ? sqlite3_errcode(db) & 0xff : SQLITE_OK;
+
+	return e == SQLITE_CORRUPT || e == SQLITE_NOTADB;
+}
+
 static int db_err(struct block_store *bs, const char *what)
 {
 	log_debug("block store index: %s: %s", what, sqlite3_errmsg(bs->db));
+	if (db_errcode_corrupt(bs->db))
+		bs->db_corrupt = true;
 	int sys = sqlite3_system_errno(bs->db);
 	if (sqlite3_errcode(bs->db) == SQLITE_FULL || sys == ENOSPC || sys == EDQUOT)
 		return -ENOSPC;
@@ -1141,26 +1151,73 @@ static int db_open(struct block_store *bs, const char *path, char *errbuf, size_
 		       path, strerror(-r));
 		return r == -EWOULDBLOCK ? -EBUSY : r;
 	}
+	return 0;
+}
+
+static void db_disconnect(struct block_store *bs)
+{
+	for (unsigned i = 0; i < ST_COUNT; i++) {
+		sqlite3_finalize(bs->stmts[i]);
+		bs->stmts[i] = NULL;
+	}
+	if (bs->db && sqlite3_close(bs->db) != SQLITE_OK)
+		log_debug("block store index: close: %s", sqlite3_errmsg(bs->db));
+	bs->db = NULL;
+}
+
+static int quick_check_row(void *arg, int ncols, char **vals, char **names)
+{
+	(void)names;
+	if (ncols > 0 && vals[0] && strcmp(vals[0], "ok") != 0) {
+		char *m = arg;
+
+		snprintf(m, 256, "the integrity check failed: %s", vals[0]);
+		for (; *m; m++)
+			if (*m == '\n')
+				*m = ' ';
+		return 1;
+	}
+	return 0;
+}
+
+/* Opens the SQLite file and checks it whole (a damaged page not read at load would fail a
+ * write later). -EBADMSG with bs->db_corrupt when SQLite finds it damaged. */
+static int db_connect(struct block_store *bs, const char *path, char *errbuf, size_t errlen)
+{
+	char bad[256] = "";
+	int r;
+
 	r = sqlite3_open_v2(path, &bs->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
 	if (r != SQLITE_OK) {
 		errmsg(errbuf, errlen, "index \"%s\": cannot open (%s)", path,
 		       bs->db ? sqlite3_errmsg(bs->db) : sqlite3_errstr(r));
-		return -EIO;
+		goto fail;
 	}
 	sqlite3_busy_timeout(bs->db, 5000);
 	if (sqlite3_exec(bs->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
-			 NULL) != SQLITE_OK ||
-	    sqlite3_exec(bs->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK) {
-		errmsg(errbuf, errlen, "index \"%s\": %s", path, sqlite3_errmsg(bs->db));
-		return -EIO;
+			 NULL) != SQLITE_OK)
+		goto sqlite_fail;
+	r = sqlite3_exec(bs->db, "PRAGMA quick_check", quick_check_row, bad, NULL);
+	if (bad[0]) {
+		errmsg(errbuf, errlen, "index \"%s\": %s", path, bad);
+		bs->db_corrupt = true;
+		return -EBADMSG;
 	}
-	for (unsigned i = 0; i < ST_COUNT; i++) {
-		if (sqlite3_prepare_v2(bs->db, stmt_sql[i], -1, &bs->stmts[i], NULL) != SQLITE_OK) {
-			errmsg(errbuf, errlen, "index \"%s\": %s", path, sqlite3_errmsg(bs->db));
-			return -EIO;
-		}
-	}
+	if (r != SQLITE_OK || sqlite3_exec(bs->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK)
+		goto sqlite_fail;
+	for (unsigned i = 0; i < ST_COUNT; i++)
+		if (sqlite3_prepare_v2(bs->db, stmt_sql[i], -1, &bs->stmts[i], NULL) != SQLITE_OK)
+			goto sqlite_fail;
 	return 0;
+
+sqlite_fail:
+	errmsg(errbuf, errlen, "index \"%s\": %s", path, sqlite3_errmsg(bs->db));
+fail:
+	if (db_errcode_corrupt(bs->db)) {
+		bs->db_corrupt = true;
+		return -EBADMSG;
+	}
+	return -EIO;
 }
 
 /* Blocks laid out for another block size are at the wrong offsets: forget them all. */
@@ -1399,6 +1456,112 @@ static void tier_scrub(struct block_store *bs, unsigned ti)
 		db_err(bs, "COMMIT");
 }
 
+/* Frees every object and slot in memory. */
+static void index_free(struct block_store *bs)
+{
+	for (size_t i = 0; bs->slots && i <= bs->slots_mask; i++) {
+		struct bs_block *b, *next;
+
+		for (b = bs->slots[i]; b; b = next) {
+			next = b->hnext;
+			free(b);
+		}
+	}
+	for (size_t i = 0; bs->objs && i <= bs->objs_mask; i++) {
+		struct bs_object *o, *next;
+
+		for (o = bs->objs[i]; o; o = next) {
+			next = o->hnext;
+			obj_free(o);
+		}
+	}
+	free(bs->slots);
+	free(bs->objs);
+	bs->slots = NULL;
+	bs->objs = NULL;
+}
+
+/* Moves a damaged index (and its WAL) to <path>.corrupt-<UTC time>, for a post-mortem, and
+ * removes its shared-memory file. */
+static int index_set_aside(const char *path, char *aside, size_t len)
+{
+	char from[PATH_MAX + 8], to[PATH_MAX + 64], stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	if (snprintf(aside, len, "%s.corrupt-%s", path, stamp) >= (int)len)
+		return -ENAMETOOLONG;
+	if (rename(path, aside) < 0)
+		return -errno;
+	snprintf(from, sizeof(from), "%s-wal", path);
+	snprintf(to, sizeof(to), "%s-wal", aside);
+	if (rename(from, to) < 0 && errno != ENOENT)
+		log_debug("block store index: moving \"%s\" aside: %m", from);
+	snprintf(from, sizeof(from), "%s-shm", path);
+	unlink(from);
+	return 0;
+}
+
+/* Loads the index. One that SQLite finds damaged (a disk error, a truncated copy, garbage)
+ * would make the source unmountable for good: it is moved aside and the store starts cold. The
+ * tier files cannot rebuild it: they are named by a hash of the object's path and carry neither
+ * the path, the object's version nor the blocks' checksums, so tier_scrub() removes them. */
+static int index_load(struct block_store *bs, const char *path, const char *source_id, char *errbuf,
+		      size_t errlen)
+{
+	char why[512] = "", aside[PATH_MAX + 40];
+	int r;
+
+	r = db_connect(bs, path, why, sizeof(why));
+	if (r >= 0)
+		r = db_check_block_size(bs);
+	if (r >= 0)
+		r = db_load(bs);
+	if (r >= 0)
+		return 0;
+	if (!bs->db_corrupt) {
+		if (why[0])
+			errmsg(errbuf, errlen, "%s", why);
+		else
+			errmsg(errbuf, errlen, "index \"%s\": cannot load (%s)", path,
+			       strerror(-r));
+		return r;
+	}
+	if (!why[0] && bs->db)
+		snprintf(why, sizeof(why), "index \"%s\": %s", path, sqlite3_errmsg(bs->db));
+	db_disconnect(bs);
+	index_free(bs);
+	bs->db_corrupt = false;
+	bs->nobjs = bs->nslots = 0;
+	bs->clock = 0;
+	for (unsigned i = 0; i < bs->ntiers; i++) {
+		struct bs_tier *t = &bs->tiers[i];
+
+		t->used = t->leaving = t->blocks = 0;
+		t->head = t->tail = NULL;
+	}
+	bs->objs_mask = bs->slots_mask = HASH_INITIAL - 1;
+	bs->objs = calloc(HASH_INITIAL, sizeof(*bs->objs));
+	bs->slots = calloc(HASH_INITIAL, sizeof(*bs->slots));
+	if (!bs->objs || !bs->slots)
+		return -ENOMEM;
+	r = index_set_aside(path, aside, sizeof(aside));
+	if (r < 0) {
+		errmsg(errbuf, errlen, "%s; it cannot be moved aside (%s): remove it to start cold",
+		       why, strerror(-r));
+		return r;
+	}
+	log_warn("block store \"%s\": %s; moved it to \"%s\" and starting with an empty "
+		 "cache: the tier files are dropped and refetched on use",
+		 source_id, why, aside);
+	r = db_connect(bs, path, errbuf, errlen);
+	if (r >= 0)
+		r = db_check_block_size(bs);
+	return r;
+}
+
 int block_store_open(const struct block_store_config *cfg, struct block_store **ret,
 		     char *errbuf, size_t errlen)
 {
@@ -1463,14 +1626,9 @@ int block_store_open(const struct block_store_config *cfg, struct block_store **
 	r = db_open(bs, cfg->index_path, errbuf, errlen);
 	if (r < 0)
 		goto free_bs;
-	r = db_check_block_size(bs);
-	if (r >= 0)
-		r = db_load(bs);
-	if (r < 0) {
-		errmsg(errbuf, errlen, "index \"%s\": cannot load (%s)", cfg->index_path,
-		       strerror(-r));
+	r = index_load(bs, cfg->index_path, cfg->source_id, errbuf, errlen);
+	if (r < 0)
 		goto free_bs;
-	}
 	bs->atimes_flushed = now_ns(CLOCK_MONOTONIC);
 	for (unsigned i = 0; i < bs->ntiers; i++)
 		tier_scrub(bs, i);
@@ -1501,28 +1659,8 @@ void block_store_free(struct block_store *bs)
 		atimes_flush(bs);
 		pthread_mutex_unlock(&bs->lock);
 	}
-	for (unsigned i = 0; i < ST_COUNT; i++)
-		sqlite3_finalize(bs->stmts[i]);
-	if (bs->db && sqlite3_close(bs->db) != SQLITE_OK)
-		log_debug("block store index: close: %s", sqlite3_errmsg(bs->db));
-	for (size_t i = 0; bs->slots && i <= bs->slots_mask; i++) {
-		struct bs_block *b, *next;
-
-		for (b = bs->slots[i]; b; b = next) {
-			next = b->hnext;
-			free(b);
-		}
-	}
-	for (size_t i = 0; bs->objs && i <= bs->objs_mask; i++) {
-		struct bs_object *o, *next;
-
-		for (o = bs->objs[i]; o; o = next) {
-			next = o->hnext;
-			obj_free(o);
-		}
-	}
-	free(bs->slots);
-	free(bs->objs);
+	db_disconnect(bs);
+	index_free(bs);
 	free(bs->atimes);
 	for (unsigned i = 0; i < BLOCK_STORE_MAX_TIERS; i++) {
 		free(bs->tiers[i].dir);

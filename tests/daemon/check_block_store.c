@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Block store: index and layout, persistence and crash recovery, checksums, watermarks, demotion,
 // pins, version changes, config errors and concurrent use. Each test works in its own temp dir.
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -1339,6 +1340,80 @@ START_TEST(test_tier_symlink_planted)
 }
 END_TEST
 
+/* A damaged index.db (truncated, garbage header, garbage page) does not make the store
+ * unopenable: it is moved aside, the store starts cold, and caches again. */
+START_TEST(test_index_corrupt)
+{
+	struct block_store *bs = open_simple(512, 0.9, 0.8);
+	struct block_store_stats st;
+	uint64_t objs[200], obj;
+	char path[600];
+	struct stat sb;
+	int fd, found = 0;
+
+	for (unsigned i = 0; i < 200; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "/index/%u", i);
+		objs[i] = sync_obj(bs, name, BS, 1, "an etag long enough to need a few pages");
+		ck_assert_int_eq(put_block(bs, objs[i], 0, BS / 4), 0);
+	}
+	block_store_free(bs);
+	ck_assert_int_eq(stat(index_path, &sb), 0);
+	ck_assert_int_gt(sb.st_size, 8192);
+	fd = open(index_path, O_RDWR | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	switch (_i) {
+	case 0: /* truncated */
+		ck_assert_int_eq(ftruncate(fd, sb.st_size / 2), 0);
+		break;
+	case 1: /* not a database at all */
+		ck_assert_int_eq(pwrite(fd, "garbage garbage garbage", 23, 0), 23);
+		break;
+	default: { /* one page of garbage in the middle */
+		static char junk[4096];
+
+		memset(junk, 0x5a, sizeof(junk));
+		ck_assert_int_eq(pwrite(fd, junk, sizeof(junk), (sb.st_size / 8192) * 4096),
+				 (ssize_t)sizeof(junk));
+		break;
+	}
+	}
+	close(fd);
+
+	bs = open_simple(512, 0.9, 0.8);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.objects, 0);
+	ck_assert_uint_eq(st.tiers[0].blocks, 0);
+	ck_assert_uint_eq(st.tiers[0].used, 0);
+	/* Cold: the old tier files are gone; the bad index was kept aside. */
+	tier_file(path, sizeof(path), 0, objs[0]);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	{
+		char dir[600];
+		struct dirent *de;
+		DIR *d;
+
+		snprintf(dir, sizeof(dir), "%s/state", tmpdir);
+		d = opendir(dir);
+		ck_assert_ptr_nonnull(d);
+		while ((de = readdir(d)))
+			found += strncmp(de->d_name, "index.db.corrupt-", 17) == 0 &&
+				 !strstr(de->d_name, "-wal");
+		closedir(d);
+	}
+	ck_assert_int_eq(found, 1);
+	obj = sync_obj(bs, "/index/0", BS, 1, "an etag long enough to need a few pages");
+	ck_assert_int_eq(put_block(bs, obj, 0, BS), 0);
+	block_check(bs, obj, 0, BS);
+	block_store_free(bs);
+	/* The new index is sound. */
+	bs = open_simple(512, 0.9, 0.8);
+	block_check(bs, obj, 0, BS);
+	block_store_free(bs);
+}
+END_TEST
+
 Suite *block_store_suite(void)
 {
 	Suite *s = suite_create("block_store");
@@ -1366,6 +1441,7 @@ Suite *block_store_suite(void)
 	tcase_add_test(tc, test_tier_file_changed);
 	tcase_add_test(tc, test_tier_path_unsafe);
 	tcase_add_test(tc, test_tier_symlink_planted);
+	tcase_add_loop_test(tc, test_index_corrupt, 0, 3);
 	suite_add_tcase(s, tc);
 	return s;
 }
