@@ -26,6 +26,7 @@
 
 #include "log.h"
 #include "safe_dir.h"
+#include "tier_pool.h"
 #include "uring_io.h"
 
 #define MIN_BLOCK_SIZE (64u << 10)
@@ -101,12 +102,17 @@ struct bs_object {
 };
 
 struct bs_tier {
+	struct block_store *bs;
+	unsigned index;
+	struct tier_pool *pool; /* the tier path's shared quota; set once the store is loaded */
+	struct tier_pool_member member;
 	char name[16];
 	char *dir;   /* <path>/<source_id>, for messages */
 	int root_fd; /* the tier path, checked by safe_dir_open(); -1 when closed */
 	int dir_fd; /* dir: every tier file is opened or removed relative to it, no link followed */
-	uint64_t quota, high, low;
-	uint64_t used;	  /* bytes of valid blocks plus writes and moves in flight into it */
+	uint64_t quota, high, low; /* the pool's: every store on the path shares them */
+	uint64_t used;	  /* this store's bytes of valid blocks plus writes and moves in flight
+			   * into it; the pool counts them too (tier_used_add/sub) */
 	uint64_t leaving; /* bytes being moved out (still counted in used) */
 	uint64_t blocks;
 	struct bs_block *head, *tail; /* LRU */
@@ -148,6 +154,8 @@ static const char schema_sql[] =
 	" atime INTEGER NOT NULL, PRIMARY KEY(obj, block)) WITHOUT ROWID;";
 
 struct block_store {
+	struct tier_pools *pools;     /* the config's, or own_pools */
+	struct tier_pools *own_pools; /* when the config gives none: pools of this store alone */
 	pthread_mutex_t lock;
 	pthread_cond_t idle; /* broadcast whenever a slot stops being busy */
 	uint32_t block_size;
@@ -383,6 +391,34 @@ static void slot_maybe_free(struct block_store *bs, struct bs_block *b)
 	free(b);
 }
 
+/* ---- usage ---- */
+
+static void tier_used_add(struct bs_tier *t, uint64_t n)
+{
+	t->used += n;
+	if (t->pool)
+		tier_pool_add(t->pool, n);
+}
+
+static void tier_used_sub(struct bs_tier *t, uint64_t n)
+{
+	t->used -= n;
+	if (t->pool)
+		tier_pool_sub(t->pool, n);
+}
+
+/* What counts against the quota: every store's bytes on the tier path. */
+static uint64_t tier_usage(const struct bs_tier *t)
+{
+	return t->pool ? tier_pool_used(t->pool) : t->used;
+}
+
+/* Tells the pool how old this tier's least recently used block is. */
+static void tier_publish_oldest(struct bs_tier *t)
+{
+	atomic_store(&t->member.oldest, t->tail ? t->tail->atime : UINT64_MAX);
+}
+
 /* ---- LRU ---- */
 
 static void lru_unlink(struct bs_tier *t, struct bs_block *b)
@@ -396,6 +432,7 @@ static void lru_unlink(struct bs_tier *t, struct bs_block *b)
 	else
 		t->tail = b->lru_prev;
 	b->lru_prev = b->lru_next = NULL;
+	tier_publish_oldest(t);
 }
 
 /* Inserts b where its atime belongs; blocks arrive mostly newest-first, so start at the head. */
@@ -417,6 +454,7 @@ static void lru_insert(struct bs_tier *t, struct bs_block *b)
 		before->lru_prev = b;
 	else
 		t->tail = b;
+	tier_publish_oldest(t);
 }
 
 static uint64_t clock_tick(struct block_store *bs)
@@ -786,7 +824,7 @@ static void block_drop(struct block_store *bs, struct bs_block *b, bool delete_r
 	if (delete_row)
 		db_block_delete(bs, b);
 	lru_unlink(t, b);
-	t->used -= b->len;
+	tier_used_sub(t, b->len);
 	t->blocks--;
 	o->tier_blocks[b->tier]--;
 	o->cached -= b->len;
@@ -826,13 +864,16 @@ static bool block_demote(struct block_store *bs, struct bs_block *b)
 	b->busy = BUSY_MOVING;
 	o->holds++;
 	src->leaving += len;
-	if (dst->used + len > dst->quota && tier_can_free(dst, dst->used + len - dst->quota))
+	/* Room is made among this store's blocks only: taking other stores' locks here could
+	 * deadlock. Without room the block is evicted instead. */
+	if (tier_usage(dst) + len > dst->quota &&
+	    tier_can_free(dst, tier_usage(dst) + len - dst->quota))
 		tier_shrink(bs, to, dst->quota - len);
-	if (dst->used + len > dst->quota) {
+	if (tier_usage(dst) + len > dst->quota) {
 		r = -ENOSPC;
 		goto fail;
 	}
-	dst->used += len;
+	tier_used_add(dst, len);
 	reserved = true;
 	sfd = obj_fd(bs, o, from, false);
 	dfd = obj_fd(bs, o, to, true);
@@ -850,7 +891,9 @@ static bool block_demote(struct block_store *bs, struct bs_block *b)
 		n = uring_io_pwrite(bs->io, dfd, buf, len, block * bs->block_size);
 		if (n == -ENOSPC) {
 			pthread_mutex_lock(&bs->lock);
-			tier_shrink(bs, to, dst->used > 2ULL * len ? dst->used - 2ULL * len : 0);
+			tier_shrink(bs, to,
+				    tier_usage(dst) > 2ULL * len ? tier_usage(dst) - 2ULL * len
+								 : 0);
 			pthread_mutex_unlock(&bs->lock);
 			n = uring_io_pwrite(bs->io, dfd, buf, len, block * bs->block_size);
 		}
@@ -875,7 +918,7 @@ static bool block_demote(struct block_store *bs, struct bs_block *b)
 	src->leaving -= len;
 	block_unbusy(bs, b);
 	lru_unlink(src, b);
-	src->used -= len;
+	tier_used_sub(src, len);
 	src->blocks--;
 	o->tier_blocks[from]--;
 	punch(bs, o, from, block);
@@ -891,7 +934,7 @@ static bool block_demote(struct block_store *bs, struct bs_block *b)
 fail:
 	free(buf);
 	if (reserved) {
-		dst->used -= len;
+		tier_used_sub(dst, len);
 		punch(bs, o, to, block);
 	}
 	src->leaving -= len;
@@ -909,18 +952,23 @@ fail:
 	return false;
 }
 
-/* Evicts (or demotes, where there is a next tier) least recently used blocks of tier ti until
- * its usage is at most target or nothing more may go. May drop the lock while demoting. */
-static void tier_shrink(struct block_store *bs, unsigned ti, uint64_t target)
+/* Evicts (or demotes, where there is a next tier) this store's blocks of tier ti, least
+ * recently used first, until the tier path's usage (every store's) is at most target, nothing
+ * more may go, or (after the first) the next one was used later than until. May drop the lock
+ * while demoting. Returns the bytes it took out of the tier. */
+static uint64_t tier_shrink_until(struct block_store *bs, unsigned ti, uint64_t target,
+				  uint64_t until)
 {
 	struct bs_tier *t = &bs->tiers[ti];
 	bool demoted = false;
+	uint64_t freed = 0;
 
-	while (t->used - t->leaving > target) {
+	while (tier_usage(t) - t->leaving > target) {
 		struct bs_block *b = victim(bs, t);
 
-		if (!b)
+		if (!b || (freed > 0 && b->atime > until))
 			break;
+		freed += b->len; /* demoted or dropped, it leaves this tier */
 		if (ti + 1 < bs->ntiers) {
 			demoted |= block_demote(bs, b);
 		} else {
@@ -928,8 +976,40 @@ static void tier_shrink(struct block_store *bs, unsigned ti, uint64_t target)
 			block_drop(bs, b, true);
 		}
 	}
-	if (demoted && bs->tiers[ti + 1].used > bs->tiers[ti + 1].high)
+	if (demoted && tier_usage(&bs->tiers[ti + 1]) > bs->tiers[ti + 1].high)
 		tier_shrink(bs, ti + 1, bs->tiers[ti + 1].low);
+	return freed;
+}
+
+static void tier_shrink(struct block_store *bs, unsigned ti, uint64_t target)
+{
+	tier_shrink_until(bs, ti, target, UINT64_MAX);
+}
+
+/* The pool's way in (tier_pool_member.reclaim): called with no lock held. */
+static uint64_t tier_reclaim(struct tier_pool_member *m, uint64_t target, uint64_t until)
+{
+	struct bs_tier *t = (struct bs_tier *)((char *)m - offsetof(struct bs_tier, member));
+	struct block_store *bs = t->bs;
+	uint64_t freed;
+
+	pthread_mutex_lock(&bs->lock);
+	/* Leaving (block_store_free): nothing of it counts any more. */
+	freed = t->pool ? tier_shrink_until(bs, t->index, target, until) : 0;
+	pthread_mutex_unlock(&bs->lock);
+	return freed;
+}
+
+/* Brings every tier path above its high watermark down to its low one, taking the least
+ * recently used blocks of any store there. Called with no lock held. */
+static void tiers_settle(struct block_store *bs)
+{
+	for (unsigned i = 0; i < bs->ntiers; i++) {
+		struct bs_tier *t = &bs->tiers[i];
+
+		if (t->pool && tier_pool_used(t->pool) > t->high)
+			tier_pool_reclaim(t->pool, t->low);
+	}
 }
 
 /* Drops every valid block of o, waiting for busy ones. */
@@ -1308,7 +1388,7 @@ static int db_load(struct block_store *bs)
 		b->atime = (uint64_t)sqlite3_column_int64(st, 5);
 		b->state = SLOT_VALID;
 		t = &bs->tiers[b->tier];
-		t->used += b->len;
+		tier_used_add(t, b->len);
 		t->blocks++;
 		o->tier_blocks[b->tier]++;
 		o->cached += b->len;
@@ -1562,6 +1642,43 @@ static int index_load(struct block_store *bs, const char *path, const char *sour
 	return r;
 }
 
+/* Joins tier i to its path's pool: from here on its bytes count against the path's quota. */
+static int tiers_join(struct block_store *bs, const struct block_store_config *cfg, unsigned i,
+		      char *errbuf, size_t errlen)
+{
+	struct tier_pools *pools = bs->pools;
+	const struct tier_config *tc = &cfg->tiers[i];
+	struct bs_tier *t = &bs->tiers[i];
+	struct tier_pool *pool;
+	int r;
+
+	pthread_mutex_lock(&bs->lock);
+	tier_publish_oldest(t);
+	pthread_mutex_unlock(&bs->lock);
+	r = tier_pool_join(pools, t->root_fd, tc->quota, cfg->high, cfg->low, &t->member, &pool);
+	if (r < 0) {
+		errmsg(errbuf, errlen, "tier \"%s\" at \"%s\": %s", t->name, tc->path,
+		       strerror(-r));
+		return r;
+	}
+	pthread_mutex_lock(&bs->lock);
+	t->pool = pool;
+	t->quota = tier_pool_quota(pool);
+	t->high = tier_pool_high(pool);
+	t->low = tier_pool_low(pool);
+	tier_pool_add(pool, t->used);
+	pthread_mutex_unlock(&bs->lock);
+	if (r == 1)
+		log_warn("tier \"%s\" at \"%s\": source \"%s\" asked for a quota of %" PRIu64
+			 " bytes (watermarks %g/%g); the path already has %" PRIu64
+			 " bytes (%" PRIu64 "/%" PRIu64
+			 " bytes), set by the first source on it, which every source there shares: "
+			 "to change it, unmount every source on the path",
+			 t->name, tc->path, cfg->source_id, tc->quota, cfg->high, cfg->low,
+			 t->quota, t->high, t->low);
+	return 0;
+}
+
 int block_store_open(const struct block_store_config *cfg, struct block_store **ret,
 		     char *errbuf, size_t errlen)
 {
@@ -1603,11 +1720,12 @@ int block_store_open(const struct block_store_config *cfg, struct block_store **
 			snprintf(t->name, sizeof(t->name), "%.*s", (int)mlen, tc->medium);
 		else
 			snprintf(t->name, sizeof(t->name), "%u", i);
+		t->bs = bs;
+		t->index = i;
+		t->member.reclaim = tier_reclaim;
 		r = tier_open(t, tc, cfg->source_id, cfg->block_size, errbuf, errlen);
 		if (r < 0)
 			goto free_bs;
-		t->high = (uint64_t)((double)tc->quota * cfg->high);
-		t->low = (uint64_t)((double)tc->quota * cfg->low);
 	}
 	r = tiers_distinct(bs, cfg, errbuf, errlen);
 	if (r < 0)
@@ -1633,12 +1751,23 @@ int block_store_open(const struct block_store_config *cfg, struct block_store **
 	for (unsigned i = 0; i < bs->ntiers; i++)
 		tier_scrub(bs, i);
 
-	/* The quotas may have shrunk since the index was written. */
-	pthread_mutex_lock(&bs->lock);
-	for (unsigned i = 0; i < bs->ntiers; i++)
-		if (bs->tiers[i].used > bs->tiers[i].high)
-			tier_shrink(bs, i, bs->tiers[i].low);
-	pthread_mutex_unlock(&bs->lock);
+	bs->pools = cfg->pools;
+	if (!bs->pools) {
+		r = tier_pools_new(&bs->own_pools);
+		if (r < 0) {
+			errmsg(errbuf, errlen, "block store: out of memory");
+			goto free_bs;
+		}
+		bs->pools = bs->own_pools;
+	}
+	for (unsigned i = 0; i < bs->ntiers; i++) {
+		r = tiers_join(bs, cfg, i, errbuf, errlen);
+		if (r < 0)
+			goto free_bs;
+	}
+	/* The quotas may have shrunk since the index was written, or other stores fill the paths.
+	 */
+	tiers_settle(bs);
 
 	log_debug("block store \"%s\": %zu objects, %zu blocks loaded from \"%s\"",
 		  cfg->source_id, bs->nobjs, bs->nslots, cfg->index_path);
@@ -1654,6 +1783,21 @@ void block_store_free(struct block_store *bs)
 {
 	if (!bs)
 		return;
+	/* First: other stores on the paths may be reclaiming from this one. Its bytes stay on
+	 * disk but leave the count: only open stores can make room. */
+	for (unsigned i = 0; i < bs->ntiers; i++) {
+		struct bs_tier *t = &bs->tiers[i];
+		struct tier_pool *pool = t->pool;
+
+		if (!pool)
+			continue;
+		pthread_mutex_lock(&bs->lock);
+		tier_pool_sub(pool, t->used);
+		t->pool = NULL;
+		pthread_mutex_unlock(&bs->lock);
+		tier_pool_leave(bs->pools, pool, &t->member);
+	}
+	tier_pools_free(bs->own_pools);
 	if (bs->db) {
 		pthread_mutex_lock(&bs->lock);
 		atimes_flush(bs);
@@ -1906,19 +2050,25 @@ again:
 		r = 0; /* the same version is cached already (object_sync drops changed ones) */
 		goto unlock;
 	}
-	if (t->used + len > t->quota) {
-		if (t->used - t->leaving + len <= t->quota) {
+	if (tier_usage(t) + len > t->quota) {
+		uint64_t freed;
+
+		if (tier_usage(t) - t->leaving + len <= t->quota) {
 			/* A demotion in flight will make the room. */
 			pthread_cond_wait(&bs->idle, &bs->lock);
 			goto again;
 		}
-		if (!tier_can_free(t, t->used - t->leaving + len - t->quota)) {
+		/* The least recently used blocks on the tier path go, whichever store's: the
+		 * pool calls into each store, this one included, so this one's lock is dropped. */
+		pthread_mutex_unlock(&bs->lock);
+		freed = tier_pool_reclaim(t->pool, t->quota - len);
+		pthread_mutex_lock(&bs->lock);
+		if (freed == 0 && tier_usage(t) + len > t->quota) {
 			log_debug("block store: tier %s full of pinned blocks", t->name);
 			r = -ENOSPC;
 			goto unlock;
 		}
-		tier_shrink(bs, 0, t->quota - len);
-		goto again; /* the lock may have been dropped */
+		goto again;
 	}
 	fd = obj_fd(bs, o, 0, true);
 	if (fd < 0) {
@@ -1938,7 +2088,7 @@ again:
 	b->punch_mask &= (uint8_t)~1u;
 	o->holds++;
 	o->writing[0]++;
-	t->used += len;
+	tier_used_add(t, len);
 	pthread_mutex_unlock(&bs->lock);
 
 	csum = XXH3_64bits(data, len);
@@ -1946,7 +2096,7 @@ again:
 	if (n == -ENOSPC) {
 		/* The filesystem is fuller than the quota thinks: make room and try once more. */
 		pthread_mutex_lock(&bs->lock);
-		tier_shrink(bs, 0, t->used > 2ULL * len ? t->used - 2ULL * len : 0);
+		tier_shrink(bs, 0, tier_usage(t) > 2ULL * len ? tier_usage(t) - 2ULL * len : 0);
 		pthread_mutex_unlock(&bs->lock);
 		n = uring_io_pwrite(bs->io, fd, data, len, off);
 	}
@@ -1967,7 +2117,7 @@ again:
 	}
 	block_unbusy(bs, b);
 	if (r < 0) {
-		t->used -= len;
+		tier_used_sub(t, len);
 		punch(bs, o, 0, block);
 		slot_maybe_free(bs, b);
 		goto close_idle;
@@ -1981,13 +2131,13 @@ again:
 	o->tier_blocks[0]++;
 	o->cached += len;
 	lru_insert(t, b);
-	if (t->used > t->high)
-		tier_shrink(bs, 0, t->low);
 	r = 0;
 close_idle:
 	obj_close_idle(bs, o);
 unlock:
 	pthread_mutex_unlock(&bs->lock);
+	if (r == 0)
+		tiers_settle(bs); /* past a high watermark: down to the low one */
 	return r;
 }
 

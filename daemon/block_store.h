@@ -15,6 +15,8 @@
 
 #include "ufs.h"
 
+struct tier_pools;
+
 #define BLOCK_STORE_MAX_TIERS 4
 
 struct tier_config {
@@ -33,6 +35,9 @@ struct block_store_config {
 	bool lru;		 /* true: least recently used goes first; false: coldest object
 				  * by heat (block_store_set_heat), LRU among equals */
 	double heat_half_life_s; /* heat halves in this long (default 30) */
+	/* Quotas per tier path (tier_pool.h), shared with every store opened with the same pools;
+	 * NULL: this store's own. Borrowed: must outlive the store. */
+	struct tier_pools *pools;
 };
 
 struct block_store;

@@ -31,6 +31,7 @@
 #include "quantity.h"
 #include "log.h"
 #include "source.h"
+#include "tier_pool.h"
 #include "view.h"
 
 struct node_config {
@@ -124,6 +125,7 @@ struct node {
 	pthread_t tracker_thread;
 	uint64_t prefetch_max; /* bytes */
 	struct metrics *metrics;
+	struct tier_pools *pools; /* one quota per tier path, shared by the sources on it */
 	volatile int stopping;
 };
 
@@ -369,6 +371,7 @@ static int get_source_locked(struct node *n, const struct source_params *p, stru
 	    .low = p->low > 0 ? p->low : 0.7,
 	    .fetch_concurrency = p->fetch_concurrency,
 	    .lru = strcmp(n->cfg.eviction, "lru") == 0,
+	    .pools = n->pools,
 	};
 	err[0] = '\0';
 	int r = parse_tiers(p, &sc, err, errlen);
@@ -1376,6 +1379,10 @@ int main(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	pthread_mutex_init(&n.lock, NULL);
+	if (tier_pools_new(&n.pools) < 0) {
+		log_err("out of memory");
+		return 1;
+	}
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -1453,6 +1460,7 @@ int main(int argc, char **argv)
 		pthread_join(n.tracker_thread, NULL);
 	shutdown_all(&n);
 	run_purges(&n);
+	tier_pools_free(n.pools);
 	access_tracker_free(n.tracker);
 	char pidpath[PATH_MAX + 16];
 	snprintf(pidpath, sizeof(pidpath), "%s/node.pid", n.cfg.state_dir);

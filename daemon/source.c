@@ -109,6 +109,7 @@ int source_open(const struct source_config *cfg, struct source **ret, char *errb
 	    .high = cfg->high,
 	    .low = cfg->low,
 	    .lru = cfg->lru,
+	    .pools = cfg->pools,
 	};
 	memcpy(bc.tiers, cfg->tiers, sizeof(bc.tiers));
 	r = block_store_open(&bc, &s->store, errbuf, errlen);

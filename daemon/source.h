@@ -22,6 +22,7 @@ struct source_config {
 	double high, low;
 	unsigned fetch_concurrency;
 	bool lru; /* evict least recently used first, not coldest by heat */
+	struct tier_pools *pools; /* the daemon's: one quota per tier path across sources */
 };
 
 struct source {

@@ -21,6 +21,7 @@
 
 #include "block_store.h"
 #include "suites.h"
+#include "tier_pool.h"
 #include "uring_io.h"
 
 #define BS (64u * 1024)
@@ -1414,6 +1415,92 @@ START_TEST(test_index_corrupt)
 }
 END_TEST
 
+/* Bytes of every tier file under dir (allocated, as du counts them). */
+static uint64_t du_bytes(const char *dir)
+{
+	char path[1200];
+	struct dirent *de;
+	uint64_t sum = 0;
+	struct stat st;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (lstat(path, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			sum += du_bytes(path);
+		else
+			sum += (uint64_t)st.st_blocks * 512;
+	}
+	closedir(d);
+	return sum;
+}
+
+/* Two stores on one tier path share its quota: together they never pass it, and the least
+ * recently used blocks go whichever store holds them. The first store's quota wins. */
+START_TEST(test_shared_tier_quota)
+{
+	struct block_store_config ca, cb;
+	struct block_store_stats sa, sb;
+	struct block_store *a, *b;
+	struct tier_pools *pools;
+	char ia[600], ib[600], tier[600];
+	unsigned q = 16, q2 = 32;
+	uint64_t oa, ob;
+
+	ck_assert_int_eq(tier_pools_new(&pools), 0);
+	snprintf(ia, sizeof(ia), "%s/a/index.db", tmpdir);
+	snprintf(ib, sizeof(ib), "%s/b/index.db", tmpdir);
+	snprintf(tier, sizeof(tier), "%s/t0", tmpdir);
+	cfg_init(&ca, 1, &q, 1.0, 0.75);
+	ca.index_path = ia;
+	ca.source_id = "a";
+	ca.pools = pools;
+	cfg_init(&cb, 1, &q2, 1.0, 0.5); /* asks for more: the path's 16 blocks win */
+	cb.index_path = ib;
+	cb.source_id = "b";
+	cb.pools = pools;
+	snprintf(cb.tiers[0].path, sizeof(cb.tiers[0].path), "%s/t0/", tmpdir); /* same dir */
+	a = open_ok(&ca);
+	b = open_ok(&cb);
+	block_store_get_stats(b, &sb);
+	ck_assert_uint_eq(sb.tiers[0].quota, 16 * BS);
+
+	oa = sync_obj(a, "/a", 64 * BS, 1, "");
+	ob = sync_obj(b, "/b", 64 * BS, 1, "");
+	for (uint64_t i = 0; i < 12; i++)
+		ck_assert_int_eq(put_block(a, oa, i, BS), 0);
+	for (uint64_t i = 0; i < 12; i++) {
+		ck_assert_int_eq(put_block(b, ob, i, BS), 0);
+		block_store_get_stats(a, &sa);
+		block_store_get_stats(b, &sb);
+		ck_assert_msg(sa.tiers[0].used + sb.tiers[0].used <= 16 * BS,
+			      "after %" PRIu64 " puts to b: a %" PRIu64 " + b %" PRIu64
+			      " bytes > the path's quota",
+			      i + 1, sa.tiers[0].used, sb.tiers[0].used);
+		ck_assert_uint_le(du_bytes(tier), 16 * BS);
+	}
+	/* a's blocks were older: they went first; b kept all of its own. */
+	block_store_get_stats(a, &sa);
+	block_store_get_stats(b, &sb);
+	ck_assert_uint_eq(sb.tiers[0].blocks, 12);
+	ck_assert_uint_le(sa.tiers[0].blocks, 4);
+	ck_assert_uint_gt(sa.evictions, 0);
+	ck_assert(!block_store_contains(a, oa, 0));
+	ck_assert(block_store_contains(b, ob, 0));
+	for (uint64_t i = 0; i < 12; i++)
+		block_check(b, ob, i, BS);
+	block_store_free(a);
+	block_store_free(b);
+	tier_pools_free(pools);
+}
+END_TEST
+
 Suite *block_store_suite(void)
 {
 	Suite *s = suite_create("block_store");
@@ -1442,6 +1529,7 @@ Suite *block_store_suite(void)
 	tcase_add_test(tc, test_tier_path_unsafe);
 	tcase_add_test(tc, test_tier_symlink_planted);
 	tcase_add_loop_test(tc, test_index_corrupt, 0, 3);
+	tcase_add_test(tc, test_shared_tier_quota);
 	suite_add_tcase(s, tc);
 	return s;
 }
