@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Tier safety (issue 7, items 5, 7, 10, 14): a tier file corrupted while mounted is never served
+# (passthrough included); a tier path another user controls is refused and nothing is written
+# through its links; a truncated index.db heals; two sources on one tier path share its quota.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/../helpers/lib.sh"
+. "$here/../helpers/weir.sh"
+
+require_root_fuse
+find_weir_bins
+command -v setpriv >/dev/null || fail "setpriv (util-linux) is needed to act as user nobody"
+TMP="$(mktemp -d /tmp/weir-e2e-tiersafety.XXXXXX)"
+at_exit 'rm -rf "$TMP"'
+EVIL=""
+at_exit '[ -z "$EVIL" ] || rm -rf "$EVIL"'
+SRC="$TMP/src"
+mkdir -p "$SRC" "$TMP/src2"
+rand_file "$SRC/model.bin" $((10 << 20)) model
+for i in 1 2 3 4 5 6; do
+	rand_file "$SRC/part$i.bin" $((8 << 20)) "a$i"
+	rand_file "$TMP/src2/part$i.bin" $((8 << 20)) "b$i"
+done
+weir_setup "$TMP"
+MP="$TMP/mnt"
+TIERS="mem:$WEIR_TIER_DIR/mem:256MiB"
+stat_get() { w stat "$1" -o json >"$TMP/stat.json" && json_get "$TMP/stat.json" "$2"; }
+
+stop_node() {
+	local pid i
+	for mp in "${WEIR_MOUNTS[@]}"; do
+		is_mounted "$mp" && w umount "$mp" >/dev/null
+	done
+	WEIR_MOUNTS=()
+	pid="$(weir_node_pid)"
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid"
+	for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+	fail "weir-node $pid did not stop within 5 s of SIGTERM"
+}
+
+step "a tier block corrupted while mounted is not served, not even through passthrough"
+weir_mount "local://$SRC" "$MP" --tier "$TIERS"
+cat "$MP/model.bin" >/dev/null # into the tier: the file is complete there
+tierfile="$(find "$WEIR_TIER_DIR/mem" -type f -size +1M | head -n 1)"
+[ -n "$tierfile" ] || fail "no tier file under $WEIR_TIER_DIR/mem after reading model.bin"
+cmp "$MP/model.bin" "$SRC/model.bin" || fail "model.bin differs before any corruption"
+pt0="$(stat_get "$MP" passthrough_opens)"
+cmp "$MP/model.bin" "$SRC/model.bin" || fail "model.bin differs before any corruption"
+pt1="$(stat_get "$MP" passthrough_opens)"
+[ "$pt1" -gt "$pt0" ] || fail "the complete file was not opened in passthrough ($pt0 -> $pt1 passthrough opens); this kernel cannot test the passthrough case"
+note "complete file opened in passthrough ($pt0 -> $pt1 passthrough opens)"
+sleep 0.1 # past the timestamp tick of weir's own last write to the file (README)
+# one byte in the second block (4 MiB blocks), as a disk error or a stray writer would
+printf '\xff' | dd of="$tierfile" bs=1 seek=$((5 << 20)) conv=notrunc status=none
+[ "$(cmp -n $((10 << 20)) "$tierfile" "$SRC/model.bin" 2>/dev/null | wc -l)" -eq 1 ] ||
+	fail "the corruption did not take in $tierfile"
+sync
+echo 3 >/proc/sys/vm/drop_caches # the view's page cache must not hide the tier's bytes
+cmp "$MP/model.bin" "$SRC/model.bin" || fail "a fresh open+read of model.bin returned the corrupted tier bytes"
+cmp "$MP/model.bin" "$SRC/model.bin" || fail "the second fresh read of model.bin differs"
+grep -q 'changed outside weir' "$WEIR_STATE/node.log" || fail "node.log does not say the tier file changed outside weir"
+grep -q 'failed its checksum' "$WEIR_STATE/node.log" || fail "node.log does not say the corrupted block failed its checksum"
+ok "fresh opens read the right bytes; node.log: $(grep -m1 -o 'block [0-9]* of "[^"]*" failed its checksum[^;]*' "$WEIR_STATE/node.log")"
+
+step "a truncated index.db: the source mounts again and reads the right bytes"
+SID="$(basename "$(dirname "$tierfile")")"
+INDEX="$WEIR_STATE/stores/$SID/index.db"
+stop_node
+[ -f "$INDEX" ] || fail "no index at $INDEX"
+size="$(stat -c %s "$INDEX")"
+truncate -s $((size / 2)) "$INDEX"
+note "index.db truncated from $size to $((size / 2)) bytes"
+weir_mount "local://$SRC" "$MP" --tier "$TIERS"
+cmp "$MP/model.bin" "$SRC/model.bin" || fail "model.bin differs after the index was healed"
+cmp "$MP/part1.bin" "$SRC/part1.bin" || fail "part1.bin differs after the index was healed"
+ls "$WEIR_STATE/stores/$SID/" | grep -q '^index.db.corrupt-' || fail "the damaged index was not kept aside as index.db.corrupt-<time>"
+grep -q 'starting with an empty cache' "$WEIR_STATE/node.log" || fail "node.log does not say the index was set aside"
+ok "mounted, reads match; $(grep -m1 -o 'index "[^"]*": [^;]*' "$WEIR_STATE/node.log")"
+stop_node
+
+step "two sources on one tier path share its 64 MiB quota"
+SHARED="$WEIR_TIER_DIR/shared"
+weir_mount "local://$SRC" "$TMP/a" --tier "mem:$SHARED:64MiB" --no-prefetch
+weir_mount "local://$TMP/src2" "$TMP/b" --tier "mem:$SHARED:64MiB" --no-prefetch
+max=0
+for i in 1 2 3 4 5 6; do
+	for side in a b; do
+		src="$SRC"
+		[ "$side" = b ] && src="$TMP/src2"
+		cmp "$TMP/$side/part$i.bin" "$src/part$i.bin" || fail "$side/part$i.bin differs"
+		used="$(du -s --block-size=1 "$SHARED" | cut -f1)"
+		[ "$used" -gt "$max" ] && max="$used"
+		[ "$used" -le $((64 << 20)) ] ||
+			fail "after $side/part$i.bin the tier path holds $used bytes (du), over its 64 MiB quota"
+	done
+done
+[ "$max" -ge $((32 << 20)) ] || fail "the tier path never held more than $max bytes: the test did not fill it"
+ok "96 MiB read through two sources; the tier path held at most $max bytes (quota $((64 << 20)))"
+mkdir -p "$TMP/src3"
+rand_file "$TMP/src3/small.bin" $((1 << 20)) c
+weir_mount "local://$TMP/src3" "$TMP/c" --tier "mem:$SHARED:128MiB" --no-prefetch
+grep -q 'set by the first source on it' "$WEIR_STATE/node.log" ||
+	fail "a third source asking for another quota on the path was not told that the first one's holds"
+ok "a source asking for 128 MiB on the path is told the path's quota holds"
+stop_node
+
+step "a tier path another user prepared is refused; nothing is written through its links"
+EVIL="$(mktemp -u /dev/shm/weir-evil.XXXXXX)"
+VICTIM="$TMP/victim"
+mkdir -m 0755 "$VICTIM"
+setpriv --reuid=nobody --regid=nogroup --clear-groups mkdir -m 0777 "$EVIL"
+# the names weir uses are predictable: the source's id, then the object's hash
+setpriv --reuid=nobody --regid=nogroup --clear-groups ln -s "$VICTIM" "$EVIL/$SID"
+[ "$(stat -c %U "$EVIL")" = nobody ] || fail "could not create $EVIL as nobody"
+expect_refused() {
+	local what="$1" tier="$2" word="$3" rc=0 out
+	w mount "local://$SRC" "$MP" --tier "$tier" </dev/null >"$TMP/mount.out" 2>&1 || rc=$?
+	out="$(cat "$TMP/mount.out")"
+	printf '%s\n' "$out" | sed 's/^/  weir: /'
+	if is_mounted "$MP"; then
+		umount -l "$MP"
+		fail "$what: weir mounted"
+	fi
+	[ "$rc" -ne 0 ] || fail "$what: weir mount exited 0"
+	grep -qF -- "$word" <<<"$out" || fail "$what: the message does not say \"$word\""
+	[ -z "$(ls -A "$VICTIM")" ] || fail "$what: weir wrote through the planted link into $VICTIM: $(ls -A "$VICTIM")"
+	ok "$what: refused (\"$word\"), $VICTIM untouched"
+}
+expect_refused "a tier path owned by nobody" "mem:$EVIL:64MiB" "owned by uid"
+chown root:root "$EVIL" # root's, but still world-writable
+expect_refused "a world-writable tier path" "mem:$EVIL:64MiB" "writable by everyone"
+chmod 0700 "$EVIL" # safe now, but the link nobody planted is still there
+expect_refused "a planted link at the source's directory" "mem:$EVIL:64MiB" "symbolic link"
+expect_refused "a tier path through a link" "mem:$EVIL/$SID/x:64MiB" "symbolic link"
+rm "$EVIL/$SID"
+weir_mount "local://$SRC" "$MP" --tier "mem:$EVIL:64MiB"
+cmp "$MP/part2.bin" "$SRC/part2.bin" || fail "part2.bin differs from a safe tier path"
+[ "$(stat -c %a "$EVIL/$SID")" = 700 ] || fail "weir made $EVIL/$SID with mode $(stat -c %a "$EVIL/$SID"), not 0700"
+[ -z "$(ls -A "$VICTIM")" ] || fail "something was written into $VICTIM"
+ok "once the path is safe it mounts; weir's directory in it is 0700"
