@@ -64,7 +64,9 @@ struct block_store_stats {
 
 /* Opens (creating if needed) the store. Checks every tier path exists or can be created, is
  * writable and has room for a block: -ENOENT, -EACCES, -ENOSPC with a message in errbuf naming
- * the tier. Loads the persisted index. Returns 0 and an owned *ret. */
+ * the tier; -EPERM for a path another user could redirect (lib/safe_dir.h). Loads the persisted
+ * index; a damaged one is moved aside (<index>.corrupt-<time>) and the store starts cold. Joins
+ * each tier path's pool (cfg->pools): its quota is the path's. Returns 0 and an owned *ret. */
 int block_store_open(const struct block_store_config *cfg, struct block_store **ret, char *errbuf,
 		     size_t errlen);
 /* Flushes the index and frees everything. NULL is fine. */
@@ -76,7 +78,8 @@ int block_store_object_sync(struct block_store *bs, const char *path, const stru
 			    uint64_t *ret_obj);
 
 /* Looks up a block and pins it (eviction skips it) until block_store_release(). The first
- * lookup of a block after open verifies its checksum; a block that fails is dropped.
+ * lookup of a block after open, and the first after its tier file was changed by someone else
+ * (inode, size, mtime or ctime), verifies its checksum; a block that fails is dropped.
  * Returns 0 (hit, *ret set) or -ENOENT (miss). Counts hits and misses. */
 int block_store_acquire(struct block_store *bs, uint64_t obj, uint64_t block,
 			struct block_ref *ret);
