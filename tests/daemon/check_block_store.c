@@ -162,6 +162,19 @@ static void tier_file(char *buf, size_t len, unsigned tier, uint64_t obj)
 	snprintf(buf, len, "%s/t%u/src/%016" PRIx64, tmpdir, tier, obj);
 }
 
+/* Overwrites bytes of a tier file behind the store's back, as a disk error or a stray writer. */
+static void tier_scribble(unsigned tier, uint64_t obj, off_t off, const char *bytes)
+{
+	char path[600];
+	int fd;
+
+	tier_file(path, sizeof(path), tier, obj);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+	ck_assert_int_eq(pwrite(fd, bytes, strlen(bytes), off), (ssize_t)strlen(bytes));
+	close(fd);
+}
+
 /* Offset of the first data at or after from in the object's file in dir/src, or -1 (a hole to
  * the end, errno ENXIO). */
 static off_t data_at_path(const char *dir, uint64_t obj, off_t from)
@@ -464,18 +477,12 @@ START_TEST(test_corrupt_block)
 	struct block_store_stats st;
 	struct block_ref ref;
 	uint64_t obj = sync_obj(bs, "/c", 3 * BS, 1, "");
-	char path[600];
-	int fd;
 
 	for (uint64_t i = 0; i < 3; i++)
 		ck_assert_int_eq(put_block(bs, obj, i, BS), 0);
 	block_store_free(bs);
 
-	tier_file(path, sizeof(path), 0, obj);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(pwrite(fd, "garbage", 7, BS + 100), 7);
-	close(fd);
+	tier_scribble(0, obj, BS + 100, "garbage");
 
 	bs = open_simple(64, 0.9, 0.8);
 	ck_assert_int_eq(block_store_acquire(bs, obj, 1, &ref), -ENOENT);
@@ -1199,8 +1206,6 @@ START_TEST(test_tier_file_changed)
 	struct block_store_stats st;
 	struct block_ref ref;
 	uint64_t obj = sync_obj(bs, "/changed", 3 * BS, 1, "");
-	char path[600];
-	int fd;
 
 	for (uint64_t i = 0; i < 3; i++)
 		ck_assert_int_eq(put_block(bs, obj, i, BS), 0);
@@ -1209,11 +1214,7 @@ START_TEST(test_tier_file_changed)
 	/* Past the filesystem's timestamp tick: a change within the tick of weir's own last
 	 * write is not seen (README, "What a tier guarantees"). */
 	usleep(20000);
-	tier_file(path, sizeof(path), 0, obj);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(pwrite(fd, "garbage", 7, BS + 100), 7);
-	close(fd);
+	tier_scribble(0, obj, BS + 100, "garbage");
 
 	ck_assert_int_eq(block_store_acquire(bs, obj, 1, &ref), -ENOENT);
 	block_store_get_stats(bs, &st);
@@ -1229,10 +1230,7 @@ START_TEST(test_tier_file_changed)
 	 * open, still refuses it. */
 	ck_assert_int_eq(block_store_acquire(bs, obj, 2, &ref), 0);
 	usleep(20000);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(pwrite(fd, "x", 1, 2 * BS + 5), 1);
-	close(fd);
+	tier_scribble(0, obj, 2 * BS + 5, "x");
 	block_store_release(bs, obj, 2);
 	ck_assert_int_eq(block_store_acquire(bs, obj, 2, &ref), -ENOENT);
 	block_store_get_stats(bs, &st);
