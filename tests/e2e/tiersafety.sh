@@ -103,7 +103,9 @@ rand_file "$TMP/src3/small.bin" $((1 << 20)) c
 weir_mount "local://$TMP/src3" "$TMP/c" --tier "mem:$SHARED:128MiB" --no-prefetch
 grep -q 'set by the first source on it' "$WEIR_STATE/node.log" ||
 	fail "a third source asking for another quota on the path was not told that the first one's holds"
-ok "a source asking for 128 MiB on the path is told the path's quota holds"
+q="$(w stat "$TMP/c" -o json >"$TMP/stat.json" && json_get "$TMP/stat.json" tiers 0 quota)"
+[ "$q" -eq $((64 << 20)) ] || fail "weir stat of the third source shows a quota of $q bytes, not the path's 64 MiB"
+ok "a source asking for 128 MiB on the path is told the path's quota holds (weir stat: $q bytes)"
 stop_node
 
 step "a tier path another user prepared is refused; nothing is written through its links"
