@@ -1499,6 +1499,75 @@ START_TEST(test_shared_tier_quota)
 }
 END_TEST
 
+struct pool_worker {
+	struct block_store *bs;
+	uint64_t obj;
+	int errors;
+};
+
+static void *pool_worker_run(void *arg)
+{
+	struct pool_worker *w = arg;
+	static _Thread_local uint8_t buf[BS];
+	struct block_ref ref;
+
+	for (uint64_t i = 0; i < 300; i++) {
+		uint64_t blk = i % 40;
+
+		fill(buf, BS, seed_of(w->obj, blk));
+		if (block_store_put(w->bs, w->obj, blk, buf, BS) < 0)
+			w->errors++;
+		if (block_store_acquire(w->bs, w->obj, (blk * 7) % 40, &ref) == 0)
+			block_store_release(w->bs, w->obj, (blk * 7) % 40);
+	}
+	return NULL;
+}
+
+/* Stores on one path filling it at once, each evicting the other's blocks: no deadlock, the
+ * quota holds, and what stays is right. */
+START_TEST(test_shared_tier_concurrent)
+{
+	struct block_store_config c[3];
+	struct pool_worker w[3];
+	struct block_store_stats st;
+	struct tier_pools *pools;
+	char idx[3][600];
+	unsigned q = 16;
+	pthread_t th[3];
+	uint64_t used = 0;
+
+	ck_assert_int_eq(tier_pools_new(&pools), 0);
+	for (unsigned i = 0; i < 3; i++) {
+		static const char *const ids[] = {"x", "y", "z"};
+
+		snprintf(idx[i], sizeof(idx[i]), "%s/%s/index.db", tmpdir, ids[i]);
+		cfg_init(&c[i], 1, &q, 0.9, 0.6);
+		c[i].index_path = idx[i];
+		c[i].source_id = ids[i];
+		c[i].pools = pools;
+		w[i].bs = open_ok(&c[i]);
+		w[i].obj = sync_obj(w[i].bs, ids[i], 40 * BS, 1, "");
+		w[i].errors = 0;
+	}
+	for (unsigned i = 0; i < 3; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, pool_worker_run, &w[i]), 0);
+	for (unsigned i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	for (unsigned i = 0; i < 3; i++) {
+		ck_assert_int_eq(w[i].errors, 0);
+		block_store_get_stats(w[i].bs, &st);
+		used += st.tiers[0].used;
+		for (uint64_t b = 0; b < 40; b++)
+			if (block_store_contains(w[i].bs, w[i].obj, b))
+				block_check(w[i].bs, w[i].obj, b, BS);
+	}
+	ck_assert_uint_le(used, 16 * BS);
+	for (unsigned i = 0; i < 3; i++)
+		block_store_free(w[i].bs);
+	tier_pools_free(pools);
+}
+END_TEST
+
 Suite *block_store_suite(void)
 {
 	Suite *s = suite_create("block_store");
@@ -1528,6 +1597,7 @@ Suite *block_store_suite(void)
 	tcase_add_test(tc, test_tier_symlink_planted);
 	tcase_add_loop_test(tc, test_index_corrupt, 0, 3);
 	tcase_add_test(tc, test_shared_tier_quota);
+	tcase_add_test(tc, test_shared_tier_concurrent);
 	suite_add_tcase(s, tc);
 	return s;
 }
