@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // safe_dir: created 0700, tightened to 0700, refused when others could write it or when it is a
-// symlink or someone else's.
+// symlink or someone else's; safe_dir_open checks every component of the path.
 #include <check.h>
 #include <errno.h>
+#include <ftw.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +108,125 @@ START_TEST(test_private_file)
 }
 END_TEST
 
+/* ---- safe_dir_open: the whole path checked, component by component ---- */
+
+static char tmpdir[256];
+
+static void open_setup(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/weir-safedir-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void open_teardown(void)
+{
+	nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* safe_dir_open of tmpdir/rel: the error, and the message in err. */
+static int try_open(const char *rel, unsigned flags, char *err, size_t len)
+{
+	char path[512];
+	int fd = -1, r;
+
+	snprintf(path, sizeof(path), "%s%s%s", tmpdir, rel[0] ? "/" : "", rel);
+	err[0] = '\0';
+	r = safe_dir_open(path, flags, &fd, err, len);
+	if (r == 0) {
+		ck_assert_int_ge(fd, 0);
+		close(fd);
+	}
+	return r;
+}
+
+static mode_t rel_mode(const char *rel)
+{
+	char path[512];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
+	ck_assert_int_eq(lstat(path, &st), 0);
+	return st.st_mode & 07777;
+}
+
+START_TEST(test_create_and_reopen)
+{
+	char err[512];
+
+	ck_assert_int_eq(try_open("a/b/c", 0, err, sizeof(err)), -ENOENT);
+	ck_assert_msg(strstr(err, "/a\""), "%s", err);
+	ck_assert_int_eq(try_open("a/b/c", SAFE_DIR_CREATE, err, sizeof(err)), 0);
+	ck_assert_uint_eq(rel_mode("a"), 0700);
+	ck_assert_uint_eq(rel_mode("a/b/c"), 0700);
+	ck_assert_int_eq(try_open("a/b/c", 0, err, sizeof(err)), 0);
+	ck_assert_int_eq(try_open("a//b/./c/", 0, err, sizeof(err)), 0);
+	ck_assert_int_eq(try_open("a/../a/b", 0, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "\"..\""), "%s", err);
+	ck_assert_int_eq(safe_dir_open("relative/path", 0, &(int){-1}, err, sizeof(err)), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_links_and_files)
+{
+	char err[512], path[512];
+	int fd;
+
+	ck_assert_int_eq(try_open("real", SAFE_DIR_CREATE, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/link", tmpdir);
+	ck_assert_int_eq(symlink("real", path), 0);
+	ck_assert_int_eq(try_open("link", SAFE_DIR_CREATE, err, sizeof(err)), -EPERM);
+	ck_assert_msg(strstr(err, "/link\" is a symbolic link"), "%s", err);
+	ck_assert_int_eq(try_open("link/sub", SAFE_DIR_CREATE, err, sizeof(err)), -EPERM);
+	snprintf(path, sizeof(path), "%s/real/sub", tmpdir);
+	ck_assert_int_eq(access(path, F_OK), -1); /* nothing made through the link */
+	snprintf(path, sizeof(path), "%s/file", tmpdir);
+	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(try_open("file/sub", SAFE_DIR_CREATE, err, sizeof(err)), -ENOTDIR);
+	ck_assert_msg(strstr(err, "/file\" is not a directory"), "%s", err);
+}
+END_TEST
+
+START_TEST(test_writable_and_owners)
+{
+	char err[512], path[512];
+
+	if (geteuid() != 0)
+		ck_abort_msg("test_writable_and_owners needs root (chown to nobody)");
+	/* World-writable: refused, last or not; sticky: fine on the way, or last if allowed. */
+	ck_assert_int_eq(try_open("w", SAFE_DIR_CREATE, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/w", tmpdir);
+	ck_assert_int_eq(chmod(path, 0777), 0);
+	ck_assert_int_eq(try_open("w", 0, err, sizeof(err)), -EPERM);
+	ck_assert_msg(strstr(err, "writable by everyone"), "%s", err);
+	ck_assert_int_eq(try_open("w/x", SAFE_DIR_CREATE, err, sizeof(err)), -EPERM);
+	ck_assert_int_eq(chmod(path, 0770), 0);
+	ck_assert_int_eq(try_open("w", SAFE_DIR_STICKY_OK, err, sizeof(err)), -EPERM);
+	ck_assert_msg(strstr(err, "writable by its group"), "%s", err);
+	ck_assert_int_eq(chmod(path, 01777), 0);
+	ck_assert_int_eq(try_open("w", 0, err, sizeof(err)), -EPERM);
+	ck_assert_int_eq(try_open("w", SAFE_DIR_STICKY_OK, err, sizeof(err)), 0);
+	ck_assert_int_eq(try_open("w/x", SAFE_DIR_CREATE, err, sizeof(err)), 0);
+	/* Owned by someone else, anywhere on the path. */
+	snprintf(path, sizeof(path), "%s/w/x", tmpdir);
+	ck_assert_int_eq(chown(path, 65534, 65534), 0);
+	ck_assert_int_eq(try_open("w/x", 0, err, sizeof(err)), -EPERM);
+	ck_assert_msg(strstr(err, "/w/x\" is owned by uid 65534"), "%s", err);
+	ck_assert_int_eq(try_open("w/x/y", SAFE_DIR_CREATE, err, sizeof(err)), -EPERM);
+	snprintf(path, sizeof(path), "%s/w/x/y", tmpdir);
+	ck_assert_int_eq(access(path, F_OK), -1);
+}
+END_TEST
+
 Suite *safe_dir_suite(void)
 {
 	Suite *s = suite_create("safe_dir");
@@ -117,6 +238,13 @@ Suite *safe_dir_suite(void)
 	tcase_add_test(tc, test_symlink_refused);
 	tcase_add_test(tc, test_foreign_owner_refused);
 	tcase_add_test(tc, test_private_file);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("open");
+	tcase_add_checked_fixture(tc, open_setup, open_teardown);
+	tcase_add_test(tc, test_create_and_reopen);
+	tcase_add_test(tc, test_links_and_files);
+	tcase_add_test(tc, test_writable_and_owners);
 	suite_add_tcase(s, tc);
 	return s;
 }
