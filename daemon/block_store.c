@@ -25,6 +25,7 @@
 #include <xxhash.h>
 
 #include "log.h"
+#include "quantity.h"
 #include "safe_dir.h"
 #include "tier_pool.h"
 #include "uring_io.h"
@@ -214,6 +215,27 @@ static void errmsg(char *errbuf, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(errbuf, errlen, fmt, ap);
 	va_end(ap);
+}
+
+/* Logs a warning and appends it to errbuf, which block_store_open() returns even on success:
+ * the user who mounted should hear it, not only the log. */
+static void warn_note(char *errbuf, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void warn_note(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	size_t used;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_warn("%s", msg);
+	if (!errbuf || errlen == 0)
+		return;
+	used = strnlen(errbuf, errlen);
+	if (used + 3 < errlen)
+		snprintf(errbuf + used, errlen - used, "%s%s", used ? "; " : "", msg);
 }
 
 /* ---- hash tables ---- */
@@ -1633,9 +1655,10 @@ static int index_load(struct block_store *bs, const char *path, const char *sour
 		       why, strerror(-r));
 		return r;
 	}
-	log_warn("block store \"%s\": %s; moved it to \"%s\" and starting with an empty "
-		 "cache: the tier files are dropped and refetched on use",
-		 source_id, why, aside);
+	warn_note(errbuf, errlen,
+		  "block store \"%s\": %s; moved it to \"%s\" and starting with an empty cache: "
+		  "the tier files are dropped and refetched on use",
+		  source_id, why, aside);
 	r = db_connect(bs, path, errbuf, errlen);
 	if (r >= 0)
 		r = db_check_block_size(bs);
@@ -1668,14 +1691,22 @@ static int tiers_join(struct block_store *bs, const struct block_store_config *c
 	t->low = tier_pool_low(pool);
 	tier_pool_add(pool, t->used);
 	pthread_mutex_unlock(&bs->lock);
-	if (r == 1)
-		log_warn("tier \"%s\" at \"%s\": source \"%s\" asked for a quota of %" PRIu64
-			 " bytes (watermarks %g/%g); the path already has %" PRIu64
-			 " bytes (%" PRIu64 "/%" PRIu64
-			 " bytes), set by the first source on it, which every source there shares: "
-			 "to change it, unmount every source on the path",
-			 t->name, tc->path, cfg->source_id, tc->quota, cfg->high, cfg->low,
-			 t->quota, t->high, t->low);
+	if (r == 1) {
+		char asked[32], quota[32], high[32], low[32];
+
+		quantity_format(tc->quota, asked, sizeof(asked));
+		quantity_format(t->quota, quota, sizeof(quota));
+		quantity_format(t->high, high, sizeof(high));
+		quantity_format(t->low, low, sizeof(low));
+		warn_note(
+		    errbuf, errlen,
+		    "tier \"%s\" at \"%s\": source \"%s\" asked for a quota of %s (watermarks "
+		    "%g/%g), but the path's quota is %s (high %s, low %s), set by the first "
+		    "source on it and shared by every source there; to change it, unmount "
+		    "every source on the path",
+		    t->name, tc->path, cfg->source_id, asked, cfg->high, cfg->low, quota, high,
+		    low);
+	}
 	return 0;
 }
 
@@ -1687,6 +1718,8 @@ int block_store_open(const struct block_store_config *cfg, struct block_store **
 
 	if (!cfg || !ret)
 		return -EINVAL;
+	if (errbuf && errlen > 0)
+		errbuf[0] = '\0'; /* notes only from here on, on success */
 	r = config_check(cfg, errbuf, errlen);
 	if (r < 0)
 		return r;

@@ -449,6 +449,9 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 		set_error(resp, r, "%s", err);
 		goto out;
 	}
+	if (created && err[0])
+		set_error(resp, 0, "%s",
+			  err); /* the store's notes: a shared quota, a healed index */
 	struct view_source vs = {
 	    .ufs = src->ufs, .store = src->store, .fetcher = src->fetcher, .meta = src->meta};
 	struct view_config vc = {

@@ -46,8 +46,9 @@ struct source {
 
 /* Opens a source: checks the UFS answers and the tiers are usable, loads the persisted index
  * and metadata. A cache left under the same id by another URL (a Dataset whose mountPoint
- * changed) is purged first: it holds another tree's blocks. Returns 0 and an owned *ret, or -errno
- * with a message for the user in errbuf naming the URL or tier and the cause. */
+ * changed) is purged first: it holds another tree's blocks. Returns 0 and an owned *ret (errbuf
+ * then empty or holding the block store's notes for the user), or -errno with a message for the
+ * user in errbuf naming the URL or tier and the cause. */
 int source_open(const struct source_config *cfg, struct source **ret, char *errbuf, size_t errlen);
 /* Waits for fetches in flight, persists, frees. NULL is fine. */
 void source_free(struct source *s);

@@ -77,6 +77,7 @@ cmp "$MP/model.bin" "$SRC/model.bin" || fail "model.bin differs after the index 
 cmp "$MP/part1.bin" "$SRC/part1.bin" || fail "part1.bin differs after the index was healed"
 ls "$WEIR_STATE/stores/$SID/" | grep -q '^index.db.corrupt-' || fail "the damaged index was not kept aside as index.db.corrupt-<time>"
 grep -q 'starting with an empty cache' "$WEIR_STATE/node.log" || fail "node.log does not say the index was set aside"
+grep -q 'starting with an empty cache' "$TMP/mount.out" || fail "weir mount did not tell its user the index was set aside"
 ok "mounted, reads match; $(grep -m1 -o 'index "[^"]*": [^;]*' "$WEIR_STATE/node.log")"
 stop_node
 
@@ -102,7 +103,9 @@ mkdir -p "$TMP/src3"
 rand_file "$TMP/src3/small.bin" $((1 << 20)) c
 weir_mount "local://$TMP/src3" "$TMP/c" --tier "mem:$SHARED:128MiB" --no-prefetch
 grep -q 'set by the first source on it' "$WEIR_STATE/node.log" ||
-	fail "a third source asking for another quota on the path was not told that the first one's holds"
+	fail "node.log does not say the third source's quota differs from the path's"
+grep -q 'set by the first source on it' "$TMP/mount.out" ||
+	fail "weir mount of a third source asking for another quota on the path did not tell its user that the path's holds"
 q="$(w stat "$TMP/c" -o json >"$TMP/stat.json" && json_get "$TMP/stat.json" tiers 0 quota)"
 [ "$q" -eq $((64 << 20)) ] || fail "weir stat of the third source shows a quota of $q bytes, not the path's 64 MiB"
 ok "a source asking for 128 MiB on the path is told the path's quota holds (weir stat: $q bytes)"
