@@ -1659,6 +1659,12 @@ static int index_load(struct block_store *bs, const char *path, const char *sour
 		  "block store \"%s\": %s; moved it to \"%s\" and starting with an empty cache: "
 		  "the tier files are dropped and refetched on use",
 		  source_id, why, aside);
+	/* The new index is as private as the old one was (SQLite would make it 0644). */
+	r = safe_dir_private_file(path);
+	if (r < 0) {
+		errmsg(errbuf, errlen, "index \"%s\": cannot create it (%s)", path, strerror(-r));
+		return r;
+	}
 	r = db_connect(bs, path, errbuf, errlen);
 	if (r >= 0)
 		r = db_check_block_size(bs);

@@ -1402,6 +1402,8 @@ START_TEST(test_index_corrupt)
 		closedir(d);
 	}
 	ck_assert_int_eq(found, 1);
+	ck_assert_int_eq(stat(index_path, &sb), 0);
+	ck_assert_msg((sb.st_mode & 077) == 0, "the new index is mode %o", sb.st_mode & 0777);
 	obj = sync_obj(bs, "/index/0", BS, 1, "an etag long enough to need a few pages");
 	ck_assert_int_eq(put_block(bs, obj, 0, BS), 0);
 	block_check(bs, obj, 0, BS);
