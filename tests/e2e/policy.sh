@@ -65,7 +65,7 @@ expect_failed() {
 	local f="$TMP/ds-$1-$2.json" i phase=""
 	for i in $(seq 1 40); do
 		if wt_json dataset "$2" "$1" "$f"; then
-			phase="$(wt_field "$f" status.phase)"
+			phase="$(wt_field_opt "$f" status.phase)"
 			[ "$phase" = Failed ] && break
 		fi
 		sleep 0.25
@@ -80,7 +80,7 @@ wait_bound() {
 	local f="$TMP/ds-$1-$2.json" i phase=""
 	for i in $(seq 1 80); do
 		if wt_json dataset "$2" "$1" "$f"; then
-			phase="$(wt_field "$f" status.phase)"
+			phase="$(wt_field_opt "$f" status.phase)"
 			[ "$phase" = Bound ] && return 0
 		fi
 		sleep 0.25

@@ -9,7 +9,9 @@
 #   wt_up                      weir up in $WEIR_STATE; registers weir down + kills on exit
 #   wt_mount NS NAME MP        weir mount -n NS NAME MP (fails the script with weir's words)
 #   wt_json KIND NAME NS FILE  weir get KIND NAME -n NS -o json > FILE
-#   wt_field FILE PATH         a dotted field of that object ("status.cacheStates.cachedBytes"), "" if absent
+#   wt_field FILE PATH         a dotted field of that object ("status.cacheStates.cachedBytes");
+#                              fails the test, naming the field, when it is absent
+#   wt_field_opt FILE PATH     the same, "" when absent (for polling before a field is written)
 #   wt_wait_phase KIND NAME NS PHASE [SECONDS]   polls until status.phase is PHASE (default 60 s)
 #   fmt_quantity BYTES         "%.2f" of bytes/1024^k with B KiB MiB GiB..., as the tables print sizes
 #   fmt_percent PART TOTAL     "38.4%"
@@ -168,10 +170,15 @@ wt_json() {
 }
 
 # A listing ({"kind": "List", "items": [...]}) of one object counts as that object.
-wt_field() {
+# Prints the field; exits 3 when it is absent (2 for an unreadable file).
+wt_field_py() {
 	python3 - "$@" <<'PY'
 import json, sys
-v = json.load(open(sys.argv[1]))
+try:
+    v = json.load(open(sys.argv[1]))
+except (OSError, ValueError) as e:
+    print(f"{sys.argv[1]}: not JSON: {e}", file=sys.stderr)
+    sys.exit(2)
 if isinstance(v, dict) and "items" in v and isinstance(v["items"], list) and len(v["items"]) == 1:
     v = v["items"][0]
 for k in sys.argv[2].split("."):
@@ -179,13 +186,21 @@ for k in sys.argv[2].split("."):
         try:
             v = v[int(k)]
         except (ValueError, IndexError):
-            sys.exit(0)
+            sys.exit(3)
     elif isinstance(v, dict) and k in v:
         v = v[k]
     else:
-        sys.exit(0)
+        sys.exit(3)
 print(json.dumps(v) if isinstance(v, (dict, list)) else v)
 PY
+}
+wt_field() {
+	wt_field_py "$1" "$2" || fail "field \"$2\" is missing from $1: $(head -c 400 "$1")"
+}
+wt_field_opt() {
+	local rc=0
+	wt_field_py "$1" "$2" || rc=$?
+	[ "$rc" -eq 0 ] || [ "$rc" -eq 3 ] || fail "cannot read \"$2\" from $1"
 }
 
 # wt_conditions FILE: the object's status.conditions as "type=status reason: message" lines.
@@ -206,7 +221,7 @@ wt_wait_phase() {
 	t0="$(date +%s)"
 	while :; do
 		if wt_json "$kind" "$name" "$ns" "$f"; then
-			phase="$(wt_field "$f" status.phase)"
+			phase="$(wt_field_opt "$f" status.phase)"
 			[ "$phase" = "$want" ] && return 0
 			if [ "$phase" = Failed ]; then
 				{ wt_conditions "$f" || true; } | sed 's/^/  condition: /' >&2
@@ -230,7 +245,7 @@ wt_wait_field() {
 	t0="$(date +%s)"
 	while :; do
 		if wt_json "$kind" "$name" "$ns" "$f"; then
-			got="$(wt_field "$f" "$field")"
+			got="$(wt_field_opt "$f" "$field")"
 			[ "$got" = "$want" ] && return 0
 		fi
 		[ $(($(date +%s) - t0)) -lt "$secs" ] ||
