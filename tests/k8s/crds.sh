@@ -30,21 +30,11 @@ spec_of() { python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.arg
 # gave it, byte for byte after JSON normalization: nothing pruned, nothing defaulted.
 expect_unchanged() {
 	local file="$1" i kind ns name
-	kc create --dry-run=client -o json -f "$file" >"$TMP/sent.json"
-	# kubectl prints one JSON document per object: split them into sent.N.json.
-	python3 - "$TMP/sent.json" <<'PY'
+	k8s_objects "$file" >"$TMP/sent.json"
+	python3 -c '
 import json, sys
-text, dec, pos, n = open(sys.argv[1]).read(), json.JSONDecoder(), 0, 0
-while True:
-    while pos < len(text) and text[pos].isspace():
-        pos += 1
-    if pos >= len(text):
-        break
-    obj, pos = dec.raw_decode(text, pos)
-    for o in obj["items"] if obj.get("kind") == "List" else [obj]:
-        json.dump(o, open(f"{sys.argv[1][:-5]}.{n}.json", "w"))
-        n += 1
-PY
+for i, o in enumerate(json.load(open(sys.argv[1]))):
+    json.dump(o, open(sys.argv[1][:-5] + ".%d.json" % i, "w"))' "$TMP/sent.json"
 	for ((i = 0; ; i++)); do
 		[ -f "$TMP/sent.$i.json" ] || break
 		kind="$(json_get "$TMP/sent.$i.json" kind)" name="$(json_get "$TMP/sent.$i.json" metadata name)"
@@ -97,7 +87,7 @@ done
 # The allow-list variant replaces dataset.yaml's Dataset: the server validates it in full.
 kc apply --dry-run=server -f "$WALK/dataset-allow-list.yaml" -o json >"$TMP/allow.json" ||
 	fail "examples/walkthrough/dataset-allow-list.yaml is refused by the apiserver (output above)"
-kc create --dry-run=client -f "$WALK/dataset-allow-list.yaml" -o json >"$TMP/allow-sent.json"
+k8s_objects "$WALK/dataset-allow-list.yaml" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)[0]))' >"$TMP/allow-sent.json"
 [ "$(spec_of "$TMP/allow.json")" = "$(spec_of "$TMP/allow-sent.json")" ] ||
 	fail "dataset-allow-list.yaml's spec would be changed: $(spec_of "$TMP/allow.json")"
 ok "dataset-allow-list.yaml: accepted unchanged (server dry run)"

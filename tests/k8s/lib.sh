@@ -10,6 +10,7 @@
 #   kc ARGS...            kubectl against it (60 s timeout)
 #   k8s_namespace NS      creates NS and its "default" ServiceAccount (no controller-manager runs)
 #   k8s_api METHOD PATH [BODY]   curl the API as admin; prints the body, fails on HTTP >= 400
+#   k8s_objects MANIFEST  prints the manifest's objects as one JSON array (kubectl's own parsing)
 #
 # No kube-controller-manager, scheduler or kubelet: PVCs do not bind by themselves (pre-bind them),
 # pods stay Pending, and nothing garbage-collects. The apiserver's logs are DIR/*.log; a failing test
@@ -200,4 +201,19 @@ k8s_api() {
 	cat "$out"
 	rm -f "$out"
 	[ "$code" -lt 400 ] && [ "$code" != 000 ] || { echo >&2; echo "k8s_api: $method $path: HTTP $code" >&2; return 1; }
+}
+
+k8s_objects() {
+	# kubectl prints one JSON document per object (a List for a file that is one).
+	kc create --dry-run=client -o json -f "$1" | python3 -c '
+import json, sys
+text, dec, pos, out = sys.stdin.read(), json.JSONDecoder(), 0, []
+while True:
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    if pos >= len(text):
+        break
+    obj, pos = dec.raw_decode(text, pos)
+    out += obj["items"] if obj.get("kind") == "List" else [obj]
+print(json.dumps(out))'
 }
