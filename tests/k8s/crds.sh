@@ -63,6 +63,14 @@ step "a kube-apiserver and etcd on loopback"
 k8s_peers
 k8s_start "$TMP/k8s"
 ok "ready in $K8S_START_SECONDS s"
+# Both kubeconfigs authenticate as a cluster admin: the token one and the client-certificate one.
+for k in kubeconfig kubeconfig-cert; do
+	who="$("$KUBECTL_BIN" --kubeconfig "$K8S_DIR/$k" auth whoami -o jsonpath='{.status.userInfo.username} {.status.userInfo.groups}')" ||
+		fail "kubectl with $K8S_DIR/$k cannot reach the apiserver (output above)"
+	grep -q 'system:masters' <<<"$who" || fail "$k authenticates as \"$who\", not in system:masters"
+	"$KUBECTL_BIN" --kubeconfig "$K8S_DIR/$k" auth can-i '*' '*' >/dev/null || fail "$k is not allowed everything"
+	ok "$k: $who"
+done
 
 step "kubectl apply -f deploy/crds/"
 kc apply -f "$CRDS/" || fail "kubectl apply -f deploy/crds/ failed (output above)"

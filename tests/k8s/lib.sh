@@ -8,6 +8,7 @@
 #                         DIR/kubeconfig-cert (admin client certificate + CA), exports KUBECONFIG,
 #                         K8S_URL, K8S_TOKEN, K8S_CA, K8S_DIR; K8S_START_SECONDS is the start time
 #   kc ARGS...            kubectl against it (60 s timeout)
+#   k8s_apply_crds        kubectl apply -f deploy/crds/, then waits until every CRD is Established
 #   k8s_namespace NS      creates NS and its "default" ServiceAccount (no controller-manager runs)
 #   k8s_api METHOD PATH [BODY]   curl the API as admin; prints the body, fails on HTTP >= 400
 #   k8s_objects MANIFEST  prints the manifest's objects as one JSON array (kubectl's own parsing)
@@ -182,6 +183,16 @@ k8s_start() {
 	export KUBECONFIG K8S_URL K8S_TOKEN K8S_CA K8S_DIR
 	K8S_START_SECONDS="$(elapsed "$t0" "$t2")"
 	note "k8s: etcd ready in $(elapsed "$t0" "$t1") s, kube-apiserver in $(elapsed "$t1" "$t2") s ($K8S_URL, kubeconfig $KUBECONFIG)"
+}
+
+k8s_apply_crds() {
+	local src crd
+	src="$(cd "$K8S_HERE/../.." && pwd)/deploy/crds"
+	kc apply -f "$src/" >/dev/null || fail "kubectl apply -f deploy/crds/ failed (output above)"
+	for crd in $(kc get crd -l app.kubernetes.io/part-of=weir -o name); do
+		kc wait --for condition=Established --timeout=60s "$crd" >/dev/null ||
+			fail "$crd is not Established after 60 s: $(kc get "$crd" -o jsonpath='{.status.conditions}')"
+	done
 }
 
 k8s_namespace() {
