@@ -180,7 +180,9 @@ k8s_start() {
 		"client-certificate-data: $(base64 -w0 <"$dir/pki/admin.crt")" \
 		"client-key-data: $(base64 -w0 <"$dir/pki/admin.key")"
 	KUBECONFIG="$dir/kubeconfig"
-	export KUBECONFIG K8S_URL K8S_TOKEN K8S_CA K8S_DIR
+	# kubectl's discovery cache, per server, would otherwise pile up under ~/.kube/cache.
+	KUBECACHEDIR="$dir/kube-cache"
+	export KUBECONFIG KUBECACHEDIR K8S_URL K8S_TOKEN K8S_CA K8S_DIR
 	K8S_START_SECONDS="$(elapsed "$t0" "$t2")"
 	note "k8s: etcd ready in $(elapsed "$t0" "$t1") s, kube-apiserver in $(elapsed "$t1" "$t2") s ($K8S_URL, kubeconfig $KUBECONFIG)"
 }
