@@ -38,6 +38,10 @@ find_go() {
 		echo "peers: no Go toolchain (go on PATH, /usr/local/go or golang-1.2x); run scripts/install-deps.sh" >&2
 		return 1
 	fi
+	# go keeps its module and build caches under HOME; a bare environment may have none.
+	if [ -z "${HOME:-}" ] && [ -z "${GOPATH:-}" ]; then
+		export GOPATH="$CACHE/gopath" GOCACHE="${GOCACHE:-$CACHE/gocache}"
+	fi
 	[ -z "${GOTOOLCHAIN:-}" ] || return 0
 	gov="$(GOTOOLCHAIN=local "$GO" env GOVERSION)"
 	if [ "$(printf '%s\n%s\n' "go$GO_MIN" "$gov" | sort -V | head -n 1)" = "go$GO_MIN" ]; then
