@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # deploy/helm/weir against helm and a real kube-apiserver (issue 8): the chart lints, renders, and
-# every rendered object passes the apiserver's server-side validation; then it is applied for real
-# and the RBAC is checked for least privilege with `kubectl auth can-i` as each service account.
+# every rendered object passes the apiserver's server-side validation; then helm installs and
+# upgrades it for real (the webhook certificate survives), and the RBAC is checked for least
+# privilege with `kubectl auth can-i` as each service account.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
@@ -116,8 +117,23 @@ sys.exit(1 if bad else 0)
 PY
 ok "CRDs from deploy/crds; Deployment x2; DaemonSet weir-node+weir-csi privileged, registrar not; CSIDriver; webhook wired to its Service and CA"
 
-step "applied for real: least privilege"
-kc apply -f "$TMP/rendered.yaml" >/dev/null || fail "kubectl apply of the rendered chart failed (output above)"
+step "helm install, helm upgrade"
+h install weir "$CHART" --namespace "$NS" --kubeconfig "$KUBECONFIG" >"$TMP/install.out" ||
+	fail "helm install failed: $(cat "$TMP/install.out")"
+[ "$(kc get crd -l app.kubernetes.io/part-of=weir -o name | wc -l)" -eq 4 ] || fail "helm install did not install the 4 CRDs"
+[ "$(kc get deployment weir-controller -n "$NS" -o jsonpath='{.spec.replicas}')" = 2 ] || fail "no controller Deployment with 2 replicas"
+ca1="$(kc get validatingwebhookconfiguration weir -o jsonpath='{.webhooks[0].clientConfig.caBundle}')"
+h upgrade weir "$CHART" --namespace "$NS" --kubeconfig "$KUBECONFIG" --set logLevel=debug >"$TMP/upgrade.out" ||
+	fail "helm upgrade failed: $(cat "$TMP/upgrade.out")"
+ca2="$(kc get validatingwebhookconfiguration weir -o jsonpath='{.webhooks[0].clientConfig.caBundle}')"
+[ -n "$ca1" ] && [ "$ca1" = "$ca2" ] || fail "helm upgrade changed the webhook's CA: the serving certificate must be kept"
+[ "$(kc get secret weir-webhook-tls -n "$NS" -o jsonpath='{.data.ca\.crt}')" = "$ca2" ] ||
+	fail "the webhook's caBundle is not the CA in Secret weir-webhook-tls"
+kc get deployment weir-controller -n "$NS" -o jsonpath='{.spec.template.spec.containers[0].args}' | grep -q -- '--log-level=debug' ||
+	fail "helm upgrade --set logLevel=debug did not reach the controller's args"
+ok "installed; an upgrade keeps the webhook certificate and applies the new values"
+
+step "least privilege"
 ctl="system:serviceaccount:$NS:weir-controller" nodesa="system:serviceaccount:$NS:weir-node"
 can() { # can AS VERB RESOURCE [NS]: prints yes/no
 	kc auth can-i --as "$1" "$2" "$3" ${4:+-n "$4"} 2>/dev/null || true
@@ -153,7 +169,6 @@ expect_cannot "$nodesa" update datasets.data.fluid.io development
 expect_cannot "$nodesa" create persistentvolumes
 expect_cannot "$nodesa" get secrets "$NS"
 ok "controller: CRs + status + finalizers, PV/PVC, events, leases in $NS, its own webhook; node: read CRs, its lease; neither reads Secrets"
-[ "$(kc get crd -l app.kubernetes.io/part-of=weir -o name | wc -l)" -eq 4 ] || fail "the chart did not install the 4 CRDs"
 
 echo
 echo "k8s helm: all checks passed"
