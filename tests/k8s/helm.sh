@@ -117,6 +117,38 @@ sys.exit(1 if bad else 0)
 PY
 ok "CRDs from deploy/crds; Deployment x2; DaemonSet weir-node+weir-csi privileged, registrar not; CSIDriver; webhook wired to its Service and CA"
 
+step "the chart gives weir's binaries only flags they have"
+b="${WEIR_BUILD_DIR:-$WEIR_SRC/build}"
+for spec in "weir-controller:${WEIR_CONTROLLER_BIN:-$b/controller/weir-controller}:kubeconfig" \
+	"weir-node:${WEIR_NODE_BIN:-$b/weir-node}:node-name" "weir-csi:${WEIR_CSI_BIN:-$b/csi/weir-csi}:endpoint"; do
+	IFS=: read -r prog bin gate <<<"$spec"
+	if [ ! -x "$bin" ]; then
+		note "$prog: not built here ($bin), its flags not checked"
+		continue
+	fi
+	help="$("$bin" --help 2>&1 || true)"
+	# A binary from before the Kubernetes work has none of the in-cluster flags yet.
+	if ! grep -q -- "--$gate\b" <<<"$help"; then
+		note "$prog has no --$gate yet: its flags not checked"
+		continue
+	fi
+	python3 - "$TMP/rendered.json" "$prog" <<'PY' >"$TMP/flags"
+import json, sys
+for o in json.load(open(sys.argv[1])):
+    spec = o.get("spec", {}).get("template", {}).get("spec", {})
+    for c in spec.get("containers", []):
+        if c.get("command", [None])[0] == sys.argv[2]:
+            for a in c.get("args", []):
+                if a.startswith("--"):
+                    print(a[2:].split("=", 1)[0])
+PY
+	[ -s "$TMP/flags" ] || fail "the chart runs no $prog with flags"
+	while read -r f; do
+		grep -q -- "^ *--$f\b" <<<"$help" || fail "the chart runs $prog --$f, which $bin does not have ($prog --help)"
+	done <"$TMP/flags"
+	ok "$prog: $(tr '\n' ' ' <"$TMP/flags")"
+done
+
 step "helm install, helm upgrade"
 h install weir "$CHART" --namespace "$NS" --kubeconfig "$KUBECONFIG" >"$TMP/install.out" ||
 	fail "helm install failed: $(cat "$TMP/install.out")"
