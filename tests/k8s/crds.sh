@@ -82,6 +82,12 @@ for c in "${crds[@]}"; do
 		fail "CRD $c: names not accepted"
 done
 ok "${#crds[@]} CRDs Established"
+# What a REST client (weir-controller's) finds in discovery: the four kinds and their /status.
+k8s_api GET /apis/data.fluid.io/v1alpha1 >"$TMP/discovery.json" || fail "GET /apis/data.fluid.io/v1alpha1 failed"
+got="$(python3 -c 'import json,sys; print(" ".join(sorted(r["name"] for r in json.load(open(sys.argv[1]))["resources"])))' "$TMP/discovery.json")"
+[ "$got" = "alluxioruntimes alluxioruntimes/status dataloads dataloads/status datasets datasets/status runtimes runtimes/status" ] ||
+	fail "discovery of data.fluid.io/v1alpha1 lists: $got"
+ok "discovery: $got"
 # A second apply changes nothing (the files are the whole truth, nothing is defaulted in).
 kc apply -f "$CRDS/" | grep -v unchanged && fail "a second kubectl apply -f deploy/crds/ changed something (above)"
 ok "a second apply: unchanged"

@@ -20,7 +20,7 @@
 K8S_HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 k8s_peers() {
-	local names=(etcd kube-apiserver kubectl) n
+	local names=(etcd kube-apiserver kubectl)
 	[ "${1:-}" = helm ] && names+=(helm)
 	"$K8S_HERE/peers.sh" "${names[@]}" >&2 || fail "building the Kubernetes test peers failed (tests/k8s/peers.sh, output above)"
 	K8S_ETCD_BIN="$("$K8S_HERE/peers.sh" --print-dir etcd)/etcd"
@@ -35,7 +35,7 @@ k8s_peers() {
 
 kc() { timeout -k 5 60 "$KUBECTL_BIN" --kubeconfig "$KUBECONFIG" "$@"; }
 
-# k8s_pid_stop PID NAME: TERM, then KILL after 10 s; only our own child (by pid).
+# k8s_pid_stop PID: TERM, then KILL after 10 s; only our own child (by pid).
 k8s_pid_stop() {
 	local pid="$1" i
 	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
