@@ -56,7 +56,7 @@ refused() {
 	out="$(kc create -f - 2>&1)" || rc=$?
 	[ "$rc" -ne 0 ] || fail "$what was accepted; the schema must refuse it (kubectl said: $out)"
 	grep -Eq "$pattern" <<<"$out" || fail "$what was refused, but not with /$pattern/: $out"
-	ok "refused, $what: $(head -n 1 <<<"$out" | cut -c1-200)"
+	ok "refused, $what: $(grep -Em1 "$pattern" <<<"$out" | sed 's/^[* ]*//' | cut -c1-160)"
 }
 
 step "a kube-apiserver and etcd on loopback"
