@@ -19,6 +19,19 @@ for p in "${pkgs[@]}" "${backports[@]}"; do
 done
 # libbpf must be >= 1.4 (CO-RE with the kernel's BTF, ring buffers with the newer API).
 if ! pkg-config --atleast-version=1.4 libbpf 2>/dev/null; then missing+=(libbpf-dev); fi
+# tests/k8s/peers.sh builds kube-apiserver, etcd, kubectl and helm with Go. Any go >= 1.21 will do:
+# an older one than the builds need fetches the right toolchain from the Go module proxy.
+have_go() {
+  local g
+  for g in "$(command -v go || true)" /usr/local/go/bin/go /usr/lib/go-1.2[1-9]/bin/go; do
+    [ -n "$g" ] && [ -x "$g" ] && return 0
+  done
+  return 1
+}
+if ! have_go; then
+  backports+=(golang-1.23-go)
+  missing+=(golang-1.23-go)
+fi
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all packages present"
   exit 0

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# THE test command: installs deps, builds in ./build, runs every meson suite (unit, e2e), and
+# THE test command: installs deps, builds in ./build, runs every meson suite (unit, e2e, k8s), and
 # ends with one line "N passed, N failed" from build/meson-logs/testlog.json; non-zero on failure.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -19,6 +19,10 @@ else
 	meson setup build || broken "meson setup build failed (output above)"
 fi
 ninja -C build || broken "the build failed (errors above); fix it and run scripts/test.sh again"
+
+# The k8s suite's peers (kube-apiserver, etcd, kubectl, helm) from the Go module proxy, cached
+# outside the clone: minutes on a fresh machine, nothing once cached.
+tests/k8s/peers.sh || broken "building the Kubernetes test peers failed (tests/k8s/peers.sh, output above)"
 
 rm -f build/meson-logs/testlog.json
 rc=0
