@@ -14,6 +14,7 @@
 #include "dataload_watch.h"
 #include "describe.h"
 #include "objmodel.h"
+#include "redact.h"
 #include "table.h"
 #include "yamltree.h"
 
@@ -160,6 +161,23 @@ static int render_table(const struct get_opts *o, struct objmodel *const *objs, 
 	return table_namespaces(objs, n, now, ret);
 }
 
+/* Prints text with every URL's credentials masked: a mountPoint may carry a password, and what
+ * get prints ends up in terminals, CI logs and bug reports. The stored object keeps it. */
+static void print_redacted(const char *text)
+{
+	size_t cap = strlen(text) * 2 + 64; /* a one-letter password grows to "***" */
+	char *buf = malloc(cap);
+	if (!buf) {
+		fputs("weir get: out of memory while masking credentials; nothing printed\n",
+		      stderr);
+		return;
+	}
+	snprintf(buf, cap, "%s", text);
+	redact_text(buf, cap);
+	fputs(buf, stdout);
+	free(buf);
+}
+
 static int print_objects(const struct get_opts *o, struct objmodel_list *l)
 {
 	char *text = NULL;
@@ -173,13 +191,14 @@ static int print_objects(const struct get_opts *o, struct objmodel_list *l)
 		if (r < 0)
 			return r;
 		if (o->out == OUT_JSON) {
-			printf("%s\n", json_object_to_json_string_ext(
-					   j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-						  JSON_C_TO_STRING_NOSLASHESCAPE));
+			print_redacted(json_object_to_json_string_ext(
+			    j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+				   JSON_C_TO_STRING_NOSLASHESCAPE));
+			fputc('\n', stdout);
 		} else {
 			r = yamltree_emit_json(j, &text);
 			if (r >= 0)
-				fputs(text, stdout);
+				print_redacted(text);
 		}
 		json_object_put(j);
 		free(text);
@@ -194,7 +213,7 @@ static int print_objects(const struct get_opts *o, struct objmodel_list *l)
 		else
 			fprintf(stderr, "No resources found in %s namespace.\n", o->ns);
 	} else {
-		fputs(text, stdout);
+		print_redacted(text);
 	}
 	fflush(stdout);
 	free(text);

@@ -123,12 +123,17 @@ wt_run "describing team-a/creds" describe dataset creds -n team-a
 ! grep -qF "$PASS" <<<"$WT_OUT" || fail "weir describe dataset shows the mountPoint's password: $WT_OUT"
 grep -qF 'user:***@' <<<"$WT_OUT" || fail "weir describe dataset does not show the masked mountPoint: $WT_OUT"
 ! wt_conditions "$TMP/ds-team-a-creds.json" | grep -qF "$PASS" || fail "the status condition of team-a/creds shows the password"
+for o in yaml json wide; do
+	wt_run "weir get dataset creds -o $o" get dataset creds -n team-a -o "$o"
+	! grep -qF "$PASS" <<<"$WT_OUT" || fail "weir get dataset -o $o shows the mountPoint's password: $WT_OUT"
+done
+grep -qF 'user:***@' <<<"$(w get dataset creds -n team-a -o yaml </dev/null)" || fail "weir get -o yaml does not show the masked mountPoint"
 rc=0
 w mount -n team-a creds "$TMP/mnt-b" </dev/null >"$TMP/out" 2>&1 || rc=$?
 [ "$rc" -ne 0 ] || fail "weir mount -n team-a creds succeeded"
 ! grep -qF "$PASS" "$TMP/out" || fail "weir mount's refusal shows the password: $(cat "$TMP/out")"
 ! grep -qF "$PASS" "$WEIR_STATE/controller.log" || fail "controller.log shows the password"
-ok "describe, status, refusal and controller.log show user:***@"
+ok "describe, get -o yaml|json|wide, status, refusal and controller.log show user:***@"
 
 step "team-a mounts its Dataset and reads it"
 MA="$TMP/mnt-a"
