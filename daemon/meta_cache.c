@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// Metadata cache: listings and validations in memory (strmap), written through to SQLite and
-// loaded back at open. The UFS is never called with the lock held.
+// Metadata cache: listings (refcounted, shared with readers) and validations in memory
+// (strmap), written through to SQLite and loaded back at open. Neither the UFS nor SQLite is
+// called with the map lock held; an outage of the UFS is tracked here, per source.
 #include "meta_cache.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,40 +16,39 @@
 #include "log.h"
 #include "strmap.h"
 
-struct dir_listing {
-	int64_t fetched_ms;
-	struct ufs_dirent *ents; /* sorted by name */
-	size_t n;
+/* While the UFS is down, one caller asks it again this often; the others serve from the
+ * cache at once instead of each waiting for its retries to fail. */
+#define META_CACHE_PROBE_MS 3000
+
+struct cached_dir {
+	struct meta_listing *l;
+	bool changed; /* weir changed it, or an object disagreed: never served stale */
 };
 
 struct validation {
 	int64_t at_ms;
+	bool changed; /* weir changed it: never served stale */
 	struct ufs_attr attr;
 };
 
 struct meta_cache {
 	struct ufs *ufs;
+	/* Guards dirs, valid and down; held for map operations only, never across a UFS call,
+	 * SQLite or any other I/O. */
 	pthread_mutex_t lock;
-	sqlite3 *db;	      /* under lock */
-	struct strmap *dirs;  /* dir path -> struct dir_listing, under lock */
+	/* Serialises SQLite transactions; held across disk I/O. lock may be taken briefly under
+	 * it, never the other way round. */
+	pthread_mutex_t db_lock;
+	sqlite3 *db;	     /* under db_lock */
+	bool persist_failed; /* under db_lock: a write failed and was logged (once, not per request)
+			      */
+	struct strmap *dirs; /* dir path -> struct cached_dir, under lock */
 	struct strmap *valid; /* object path -> struct validation, under lock */
-	bool persist_failed; /* under lock: a write failed and was logged (once, not per request) */
+	atomic_uint_fast64_t max_stale_ms;
+	struct meta_cache_health down; /* under lock; max_stale_ms unused here */
+	int64_t next_probe_ms;	       /* under lock: while down, when to ask the UFS again */
+	bool refusal_logged;	       /* under lock: this outage's first refusal was logged */
 };
-
-/* A write to meta.db failed (typically: the state directory is full). Metadata stays valid in
- * memory, so requests go on; the log hears of it once, not once per request. Under lock. */
-static void persist_failed_locked(struct meta_cache *mc, const char *what, const char *path)
-{
-	if (mc->persist_failed) {
-		log_debug("metadata cache: cannot persist the %s of \"%s\": %s", what, path,
-			  sqlite3_errmsg(mc->db));
-		return;
-	}
-	mc->persist_failed = true;
-	log_warn("metadata cache: cannot persist the %s of \"%s\": %s; metadata is kept in "
-		 "memory only (further failures are logged at debug level)",
-		 what, path, sqlite3_errmsg(mc->db));
-}
 
 int64_t meta_cache_now_ms(void)
 {
@@ -56,35 +57,13 @@ int64_t meta_cache_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void listing_free(void *p)
+static void cached_dir_free(void *p)
 {
-	struct dir_listing *d = p;
+	struct cached_dir *d = p;
 	if (!d)
 		return;
-	ufs_dirents_free(d->ents, d->n);
+	meta_listing_unref(d->l);
 	free(d);
-}
-
-static int cmp_dirent(const void *a, const void *b)
-{
-	return strcmp(((const struct ufs_dirent *)a)->name, ((const struct ufs_dirent *)b)->name);
-}
-
-static int dup_dirents(const struct ufs_dirent *src, size_t n, struct ufs_dirent **ret)
-{
-	struct ufs_dirent *d = calloc(n ? n : 1, sizeof(*d));
-	if (!d)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		d[i] = src[i];
-		d[i].name = strdup(src[i].name);
-		if (!d[i].name) {
-			ufs_dirents_free(d, i);
-			return -ENOMEM;
-		}
-	}
-	*ret = d;
-	return 0;
 }
 
 static int exec_sql(sqlite3 *db, const char *sql)
@@ -112,51 +91,91 @@ static void copy_etag(char *dst, const unsigned char *src)
 	snprintf(dst, UFS_ETAG_MAX, "%s", src ? (const char *)src : "");
 }
 
+/* Entries of one directory as they are read back from the database. */
+struct loading {
+	char *dir;
+	int64_t fetched_ms;
+	struct ufs_dirent *ents;
+	size_t n, cap;
+};
+
+/* Turns what was read of one directory into a cached listing. */
+static int loading_finish(struct meta_cache *mc, struct loading *ld)
+{
+	if (!ld->dir)
+		return 0;
+	struct cached_dir *d = calloc(1, sizeof(*d));
+	int r = d ? meta_listing_new(ld->ents, ld->n, ld->fetched_ms, &d->l) : -ENOMEM;
+	if (!d)
+		ufs_dirents_free(ld->ents, ld->n);
+	if (r == 0) {
+		/* fetched_ms 0: invalidated before the restart */
+		d->changed = ld->fetched_ms == 0;
+		int err = 0;
+		cached_dir_free(strmap_put(mc->dirs, ld->dir, d, &err));
+		if (err < 0) {
+			cached_dir_free(d);
+			r = err;
+		}
+	} else {
+		free(d);
+	}
+	free(ld->dir);
+	*ld = (struct loading){0};
+	return r;
+}
+
 static int load_all(struct meta_cache *mc)
 {
 	sqlite3_stmt *st = NULL;
+	struct loading ld = {0};
 	int r = -EIO;
-	if (sqlite3_prepare_v2(mc->db, "SELECT path, fetched_ms FROM dirs", -1, &st, NULL))
-		goto out;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		struct dir_listing *d = calloc(1, sizeof(*d));
-		if (!d)
-			goto out;
-		d->fetched_ms = sqlite3_column_int64(st, 1);
-		strmap_put(mc->dirs, (const char *)sqlite3_column_text(st, 0), d, NULL);
-	}
-	sqlite3_finalize(st);
-	st = NULL;
+	/* SQLite's ORDER BY uses memcmp order, the same as strcmp for UTF-8. */
 	if (sqlite3_prepare_v2(
 		mc->db,
-		"SELECT dir, name, is_dir, size, size_known, mtime, etag FROM entries"
-		" ORDER BY dir, name",
+		"SELECT d.path, d.fetched_ms, e.name, e.is_dir, e.size, e.size_known,"
+		" e.mtime, e.etag FROM dirs d LEFT JOIN entries e ON e.dir = d.path"
+		" ORDER BY d.path, e.name",
 		-1, &st, NULL))
 		goto out;
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		struct dir_listing *d =
-		    strmap_get(mc->dirs, (const char *)sqlite3_column_text(st, 0));
-		if (!d)
+		const char *dir = (const char *)sqlite3_column_text(st, 0);
+		if (!dir)
 			continue;
-		struct ufs_dirent *ne = realloc(d->ents, (d->n + 1) * sizeof(*ne));
-		if (!ne)
-			goto out;
-		d->ents = ne;
-		struct ufs_dirent *e = &d->ents[d->n];
+		if (!ld.dir || strcmp(ld.dir, dir) != 0) {
+			if (loading_finish(mc, &ld) < 0)
+				goto out;
+			ld.dir = strdup(dir);
+			if (!ld.dir)
+				goto out;
+			ld.fetched_ms = sqlite3_column_int64(st, 1);
+		}
+		if (sqlite3_column_type(st, 2) == SQLITE_NULL)
+			continue; /* an empty directory */
+		if (ld.n == ld.cap) {
+			size_t cap = ld.cap ? ld.cap * 2 : 16;
+			struct ufs_dirent *ne = realloc(ld.ents, cap * sizeof(*ne));
+			if (!ne)
+				goto out;
+			ld.ents = ne;
+			ld.cap = cap;
+		}
+		struct ufs_dirent *e = &ld.ents[ld.n];
 		memset(e, 0, sizeof(*e));
-		e->name = strdup((const char *)sqlite3_column_text(st, 1));
+		e->name = strdup((const char *)sqlite3_column_text(st, 2));
 		if (!e->name)
 			goto out;
-		e->attr.is_dir = sqlite3_column_int(st, 2);
-		e->attr.size = sqlite3_column_int64(st, 3);
-		e->size_known = sqlite3_column_int(st, 4);
-		e->attr.mtime = sqlite3_column_int64(st, 5);
-		copy_etag(e->attr.etag, sqlite3_column_text(st, 6));
-		d->n++;
+		e->attr.is_dir = sqlite3_column_int(st, 3);
+		e->attr.size = sqlite3_column_int64(st, 4);
+		e->size_known = sqlite3_column_int(st, 5);
+		e->attr.mtime = sqlite3_column_int64(st, 6);
+		copy_etag(e->attr.etag, sqlite3_column_text(st, 7));
+		ld.n++;
 	}
+	if (loading_finish(mc, &ld) < 0)
+		goto out;
 	sqlite3_finalize(st);
 	st = NULL;
-	/* SQLite's ORDER BY uses memcmp order, the same as strcmp for UTF-8: already sorted. */
 	if (sqlite3_prepare_v2(mc->db, "SELECT path, size, mtime, etag, at_ms FROM validated", -1,
 			       &st, NULL))
 		goto out;
@@ -168,10 +187,13 @@ static int load_all(struct meta_cache *mc)
 		v->attr.mtime = sqlite3_column_int64(st, 2);
 		copy_etag(v->attr.etag, sqlite3_column_text(st, 3));
 		v->at_ms = sqlite3_column_int64(st, 4);
+		v->changed = v->at_ms == 0;
 		free(strmap_put(mc->valid, (const char *)sqlite3_column_text(st, 0), v, NULL));
 	}
 	r = 0;
 out:
+	ufs_dirents_free(ld.ents, ld.n);
+	free(ld.dir);
 	sqlite3_finalize(st);
 	return r;
 }
@@ -183,7 +205,9 @@ int meta_cache_open(const char *db_path, struct ufs *u, struct meta_cache **ret)
 		return -ENOMEM;
 	int r = -ENOMEM;
 	mc->ufs = u;
+	atomic_init(&mc->max_stale_ms, META_CACHE_MAX_STALE_DEFAULT_MS);
 	pthread_mutex_init(&mc->lock, NULL);
+	pthread_mutex_init(&mc->db_lock, NULL);
 	mc->dirs = strmap_new();
 	mc->valid = strmap_new();
 	if (!mc->dirs || !mc->valid)
@@ -214,21 +238,135 @@ void meta_cache_free(struct meta_cache *mc)
 {
 	if (!mc)
 		return;
-	strmap_free(mc->dirs, listing_free);
+	strmap_free(mc->dirs, cached_dir_free);
 	strmap_free(mc->valid, free);
 	if (mc->db)
 		sqlite3_close(mc->db);
 	pthread_mutex_destroy(&mc->lock);
+	pthread_mutex_destroy(&mc->db_lock);
 	free(mc);
 }
 
-/* Writes one listing through to SQLite; a failure only costs a refetch after a restart. */
-static void persist_listing_locked(struct meta_cache *mc, const char *dir,
-				   const struct dir_listing *d)
+void meta_cache_set_max_stale(struct meta_cache *mc, uint64_t max_stale_ms)
+{
+	atomic_store(&mc->max_stale_ms, max_stale_ms);
+}
+
+void meta_cache_get_health(struct meta_cache *mc, struct meta_cache_health *ret)
+{
+	pthread_mutex_lock(&mc->lock);
+	*ret = mc->down;
+	pthread_mutex_unlock(&mc->lock);
+	ret->max_stale_ms = atomic_load(&mc->max_stale_ms);
+}
+
+/* ---- the UFS's reachability (stale-if-error) ---- */
+
+/* Whether to ask the UFS now: always while it answers; while it is down, one caller per probe
+ * interval (the others get the outage's error at once and serve what is cached). */
+static bool should_ask_locked(struct meta_cache *mc, int64_t now, int *ret_err)
+{
+	if (!mc->down.down_since_ms)
+		return true;
+	if (now < mc->next_probe_ms) {
+		*ret_err = mc->down.down_err;
+		return false;
+	}
+	mc->next_probe_ms = now + META_CACHE_PROBE_MS;
+	return true;
+}
+
+/* Records the outcome of a UFS call: an outage starts or goes on, or the UFS answered. */
+static void note_ufs_result(struct meta_cache *mc, int err, int64_t now)
+{
+	bool outage = err < 0 && ufs_error_is_outage(err);
+	char cause[sizeof(mc->down.cause)];
+	if (outage)
+		snprintf(cause, sizeof(cause), "%s",
+			 mc->ufs->last_error[0] ? mc->ufs->last_error : strerror(-err));
+	pthread_mutex_lock(&mc->lock);
+	int64_t since = mc->down.down_since_ms;
+	if (outage) {
+		if (!since) {
+			mc->down = (struct meta_cache_health){.down_since_ms = now};
+			mc->refusal_logged = false;
+		}
+		mc->down.down_err = err;
+		memcpy(mc->down.cause, cause, sizeof(cause));
+		mc->next_probe_ms = now + META_CACHE_PROBE_MS;
+	} else if (since) {
+		mc->down = (struct meta_cache_health){0};
+	}
+	pthread_mutex_unlock(&mc->lock);
+	if (outage && !since)
+		log_warn("UFS %s cannot be reached (%s): serving cached metadata up to %llu s past "
+			 "its TTL until it answers",
+			 mc->ufs->url, cause,
+			 (unsigned long long)(atomic_load(&mc->max_stale_ms) / 1000));
+	else if (!outage && since)
+		log_notice("UFS %s answers again after %lld s", mc->ufs->url,
+			   (long long)((now - since) / 1000));
+}
+
+/* During an outage (err), may an entry of age age_ms, trusted for ttl_ms, still be served?
+ * Counts the answer for stat. */
+static bool may_serve_stale(struct meta_cache *mc, int err, int64_t age_ms, unsigned ttl_ms,
+			    const char *path)
+{
+	if (!ufs_error_is_outage(err))
+		return false;
+	uint64_t max_stale = atomic_load(&mc->max_stale_ms);
+	bool ok = age_ms < (int64_t)ttl_ms + (int64_t)max_stale;
+	bool log_refusal = false;
+	pthread_mutex_lock(&mc->lock);
+	if (ok) {
+		mc->down.stale_served++;
+		if (age_ms > mc->down.stale_age_ms)
+			mc->down.stale_age_ms = age_ms;
+	} else {
+		mc->down.stale_refused++;
+		log_refusal = !mc->refusal_logged;
+		mc->refusal_logged = true;
+	}
+	pthread_mutex_unlock(&mc->lock);
+	if (log_refusal)
+		log_warn("UFS %s is unreachable and the cached metadata of \"%s\" is %lld s old, "
+			 "more than max-stale (%llu s) past its TTL: it is not served; raise "
+			 "max-stale to serve older metadata",
+			 mc->ufs->url, path, (long long)(age_ms / 1000),
+			 (unsigned long long)(max_stale / 1000));
+	return ok;
+}
+
+/* ---- persistence: under db_lock only ---- */
+
+/* A write to meta.db failed (typically: the state directory is full). Metadata stays valid in
+ * memory, so requests go on; the log hears of it once, not once per request. Under db_lock. */
+static void persist_failed_locked(struct meta_cache *mc, const char *what, const char *path)
+{
+	if (mc->persist_failed) {
+		log_debug("metadata cache: cannot persist the %s of \"%s\": %s", what, path,
+			  sqlite3_errmsg(mc->db));
+		return;
+	}
+	mc->persist_failed = true;
+	log_warn("metadata cache: cannot persist the %s of \"%s\": %s; metadata is kept in "
+		 "memory only (further failures are logged at debug level)",
+		 what, path, sqlite3_errmsg(mc->db));
+}
+
+/* Writes one listing through to SQLite, unless the cache has replaced it meanwhile (its
+ * successor is written by whoever fetched it). A failure only costs a refetch after a restart. */
+static void persist_listing(struct meta_cache *mc, const char *dir, struct meta_listing *l)
 {
 	sqlite3_stmt *del = NULL, *ins = NULL, *dirst = NULL;
-	if (exec_sql(mc->db, "BEGIN") < 0)
-		return;
+	pthread_mutex_lock(&mc->db_lock);
+	pthread_mutex_lock(&mc->lock);
+	struct cached_dir *cur = strmap_get(mc->dirs, dir);
+	bool current = cur && cur->l == l;
+	pthread_mutex_unlock(&mc->lock);
+	if (!current || exec_sql(mc->db, "BEGIN") < 0)
+		goto out;
 	if (sqlite3_prepare_v2(mc->db, "DELETE FROM entries WHERE dir = ?", -1, &del, NULL) ||
 	    sqlite3_prepare_v2(mc->db, "INSERT OR REPLACE INTO entries VALUES(?, ?, ?, ?, ?, ?, ?)",
 			       -1, &ins, NULL) ||
@@ -238,8 +376,9 @@ static void persist_listing_locked(struct meta_cache *mc, const char *dir,
 	sqlite3_bind_text(del, 1, dir, -1, SQLITE_STATIC);
 	if (sqlite3_step(del) != SQLITE_DONE)
 		goto rollback;
-	for (size_t i = 0; i < d->n; i++) {
-		const struct ufs_dirent *e = &d->ents[i];
+	size_t n = meta_listing_count(l);
+	for (size_t i = 0; i < n; i++) {
+		const struct ufs_dirent *e = meta_listing_at(l, i);
 		sqlite3_reset(ins);
 		sqlite3_bind_text(ins, 1, dir, -1, SQLITE_STATIC);
 		sqlite3_bind_text(ins, 2, e->name, -1, SQLITE_STATIC);
@@ -252,63 +391,112 @@ static void persist_listing_locked(struct meta_cache *mc, const char *dir,
 			goto rollback;
 	}
 	sqlite3_bind_text(dirst, 1, dir, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(dirst, 2, d->fetched_ms);
+	sqlite3_bind_int64(dirst, 2, meta_listing_fetched_ms(l));
 	if (sqlite3_step(dirst) != SQLITE_DONE)
 		goto rollback;
-	sqlite3_finalize(del);
-	sqlite3_finalize(ins);
-	sqlite3_finalize(dirst);
 	exec_sql(mc->db, "COMMIT");
-	return;
+	goto out;
 rollback:
 	persist_failed_locked(mc, "listing", dir);
+	exec_sql(mc->db, "ROLLBACK");
+out:
 	sqlite3_finalize(del);
 	sqlite3_finalize(ins);
 	sqlite3_finalize(dirst);
-	exec_sql(mc->db, "ROLLBACK");
+	pthread_mutex_unlock(&mc->db_lock);
 }
 
+static void persist_validation(struct meta_cache *mc, const char *path, const struct ufs_attr *a,
+			       int64_t at_ms)
+{
+	sqlite3_stmt *st = NULL;
+	pthread_mutex_lock(&mc->db_lock);
+	if (sqlite3_prepare_v2(mc->db, "INSERT OR REPLACE INTO validated VALUES(?, ?, ?, ?, ?)", -1,
+			       &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)a->size);
+		sqlite3_bind_int64(st, 3, a->mtime);
+		sqlite3_bind_text(st, 4, a->etag, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, at_ms);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			persist_failed_locked(mc, "version", path);
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&mc->db_lock);
+}
+
+/* Zeroes the time of a row, so that a restarted daemon asks the UFS again. */
+static void persist_expired(struct meta_cache *mc, const char *sql, const char *key)
+{
+	sqlite3_stmt *st = NULL;
+	pthread_mutex_lock(&mc->db_lock);
+	if (sqlite3_prepare_v2(mc->db, sql, -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+		sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&mc->db_lock);
+}
+
+/* ---- listings ---- */
+
 int meta_cache_list(struct meta_cache *mc, const char *dir, unsigned ttl_ms,
-		    struct ufs_dirent **ret_ents, size_t *ret_n)
+		    struct meta_listing **ret)
 {
 	int64_t now = meta_cache_now_ms();
+	struct meta_listing *old = NULL;
+	bool old_changed = false;
+	int r = 0;
 	pthread_mutex_lock(&mc->lock);
-	struct dir_listing *d = strmap_get(mc->dirs, dir);
-	if (d && now - d->fetched_ms < (int64_t)ttl_ms) {
-		int r = dup_dirents(d->ents, d->n, ret_ents);
-		if (r == 0)
-			*ret_n = d->n;
-		pthread_mutex_unlock(&mc->lock);
-		return r;
+	struct cached_dir *d = strmap_get(mc->dirs, dir);
+	if (d) {
+		if (!d->changed && now - meta_listing_fetched_ms(d->l) < (int64_t)ttl_ms) {
+			*ret = meta_listing_ref(d->l);
+			pthread_mutex_unlock(&mc->lock);
+			return 0;
+		}
+		/* kept in case the UFS cannot be reached */
+		old = meta_listing_ref(d->l);
+		old_changed = d->changed;
 	}
+	bool ask = should_ask_locked(mc, now, &r);
 	pthread_mutex_unlock(&mc->lock);
 
-	struct ufs_dirent *ents;
-	size_t n;
-	int r = ufs_list(mc->ufs, dir, &ents, &n);
-	if (r < 0)
+	struct ufs_dirent *ents = NULL;
+	size_t n = 0;
+	if (ask) {
+		r = ufs_list(mc->ufs, dir, &ents, &n);
+		note_ufs_result(mc, r, now);
+	}
+	if (r < 0) {
+		if (old && !old_changed &&
+		    may_serve_stale(mc, r, now - meta_listing_fetched_ms(old), ttl_ms, dir)) {
+			*ret = old;
+			return 0;
+		}
+		meta_listing_unref(old);
 		return r;
-	qsort(ents, n, sizeof(*ents), cmp_dirent);
-	struct dir_listing *nd = calloc(1, sizeof(*nd));
-	struct ufs_dirent *copy = NULL;
-	if (!nd || dup_dirents(ents, n, &copy) < 0) {
-		free(nd);
+	}
+	meta_listing_unref(old);
+	struct cached_dir *nd = calloc(1, sizeof(*nd));
+	if (!nd) {
 		ufs_dirents_free(ents, n);
 		return -ENOMEM;
 	}
-	nd->fetched_ms = now;
-	nd->ents = ents;
-	nd->n = n;
+	r = meta_listing_new(ents, n, now, &nd->l);
+	if (r < 0) {
+		free(nd);
+		return r;
+	}
+	*ret = meta_listing_ref(nd->l);
 	pthread_mutex_lock(&mc->lock);
 	int err = 0;
-	listing_free(strmap_put(mc->dirs, dir, nd, &err));
-	if (err < 0)
-		listing_free(nd);
-	else
-		persist_listing_locked(mc, dir, nd);
+	cached_dir_free(strmap_put(mc->dirs, dir, nd, &err));
 	pthread_mutex_unlock(&mc->lock);
-	*ret_ents = copy;
-	*ret_n = n;
+	if (err < 0)
+		cached_dir_free(nd); /* served once, not cached */
+	else
+		persist_listing(mc, dir, *ret);
 	return 0;
 }
 
@@ -333,20 +521,18 @@ int meta_cache_getattr(struct meta_cache *mc, const char *path, unsigned ttl_ms,
 	char parent[4096];
 	const char *name;
 	split_path(path, parent, sizeof(parent), &name);
-	struct ufs_dirent *ents;
-	size_t n;
-	int r = meta_cache_list(mc, parent, ttl_ms, &ents, &n);
+	struct meta_listing *l;
+	int r = meta_cache_list(mc, parent, ttl_ms, &l);
 	if (r < 0)
 		return r;
-	struct ufs_dirent key = {.name = (char *)name};
-	struct ufs_dirent *e = bsearch(&key, ents, n, sizeof(*ents), cmp_dirent);
+	const struct ufs_dirent *e = meta_listing_find(l, name);
 	if (!e) {
-		ufs_dirents_free(ents, n);
+		meta_listing_unref(l);
 		return -ENOENT;
 	}
 	struct ufs_attr attr = e->attr;
 	bool known = e->size_known || e->attr.is_dir;
-	ufs_dirents_free(ents, n);
+	meta_listing_unref(l);
 	if (!known) {
 		bool changed;
 		r = meta_cache_validate(mc, path, ttl_ms, false, &attr, &changed);
@@ -356,6 +542,8 @@ int meta_cache_getattr(struct meta_cache *mc, const char *path, unsigned ttl_ms,
 	*ret = attr;
 	return 0;
 }
+
+/* ---- versions ---- */
 
 static bool same_version(const struct ufs_attr *a, const struct ufs_attr *b)
 {
@@ -370,23 +558,44 @@ int meta_cache_validate(struct meta_cache *mc, const char *path, unsigned ttl_ms
 			struct ufs_attr *ret, bool *ret_changed)
 {
 	int64_t now = meta_cache_now_ms();
+	struct validation old = {0};
+	bool have_old = false;
+	int r = 0;
 	pthread_mutex_lock(&mc->lock);
 	struct validation *v = strmap_get(mc->valid, path);
-	if (v && !force && now - v->at_ms < (int64_t)ttl_ms) {
+	if (v && !force && !v->changed && now - v->at_ms < (int64_t)ttl_ms) {
 		*ret = v->attr;
 		*ret_changed = false;
 		pthread_mutex_unlock(&mc->lock);
 		return 0;
 	}
+	if (v && !force && !v->changed) {
+		old = *v; /* kept in case the UFS cannot be reached */
+		have_old = true;
+	}
+	/* A forced validation follows a sign of change: it waits for the UFS's answer. */
+	bool ask = force || should_ask_locked(mc, now, &r);
 	pthread_mutex_unlock(&mc->lock);
 
 	struct ufs_attr attr;
-	int r = ufs_stat(mc->ufs, path, &attr);
-	if (r < 0)
+	if (ask) {
+		r = ufs_stat(mc->ufs, path, &attr);
+		note_ufs_result(mc, r, now);
+	}
+	if (r < 0) {
+		if (have_old && may_serve_stale(mc, r, now - old.at_ms, ttl_ms, path)) {
+			*ret = old.attr;
+			*ret_changed = false;
+			return 0;
+		}
 		return r;
+	}
 	if (attr.is_dir)
 		return -EISDIR;
 
+	char parent[4096];
+	const char *name;
+	split_path(path, parent, sizeof(parent), &name);
 	pthread_mutex_lock(&mc->lock);
 	v = strmap_get(mc->valid, path);
 	bool changed = v && !same_version(&v->attr, &attr);
@@ -403,46 +612,21 @@ int meta_cache_validate(struct meta_cache *mc, const char *path, unsigned ttl_ms
 	}
 	v->attr = attr;
 	v->at_ms = now;
-	/* A listing that disagrees with the object is stale: drop it so the next lookup lists
-	 * again and sizes agree. */
+	v->changed = false;
+	/* A listing that disagrees with the object is stale: the next lookup lists again (and
+	 * never serves it stale), so sizes agree. */
 	if (changed) {
-		char parent[4096];
-		const char *name;
-		split_path(path, parent, sizeof(parent), &name);
-		struct dir_listing *d = strmap_get(mc->dirs, parent);
+		struct cached_dir *d = strmap_get(mc->dirs, parent);
 		if (d)
-			d->fetched_ms = 0;
+			d->changed = true;
 	}
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(mc->db, "INSERT OR REPLACE INTO validated VALUES(?, ?, ?, ?, ?)", -1,
-			       &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)attr.size);
-		sqlite3_bind_int64(st, 3, attr.mtime);
-		sqlite3_bind_text(st, 4, attr.etag, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 5, now);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			persist_failed_locked(mc, "version", path);
-	}
-	sqlite3_finalize(st);
 	pthread_mutex_unlock(&mc->lock);
+	persist_validation(mc, path, &attr, now);
+	if (changed)
+		persist_expired(mc, "UPDATE dirs SET fetched_ms = 0 WHERE path = ?", parent);
 	*ret = attr;
 	*ret_changed = changed;
 	return 0;
-}
-
-static void mark_stale_locked(struct meta_cache *mc, const char *dir)
-{
-	struct dir_listing *d = strmap_get(mc->dirs, dir);
-	if (d)
-		d->fetched_ms = 0;
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(mc->db, "UPDATE dirs SET fetched_ms = 0 WHERE path = ?", -1, &st,
-			       NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, dir, -1, SQLITE_STATIC);
-		sqlite3_step(st);
-	}
-	sqlite3_finalize(st);
 }
 
 void meta_cache_invalidate(struct meta_cache *mc, const char *path)
@@ -455,15 +639,15 @@ void meta_cache_invalidate(struct meta_cache *mc, const char *path)
 	 * sees the change, and every view drops its page cache of the old bytes. */
 	struct validation *v = strmap_get(mc->valid, path);
 	if (v)
-		v->at_ms = 0;
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(mc->db, "UPDATE validated SET at_ms = 0 WHERE path = ?", -1, &st,
-			       NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
-		sqlite3_step(st);
-	}
-	sqlite3_finalize(st);
-	mark_stale_locked(mc, path);
-	mark_stale_locked(mc, parent);
+		v->changed = true;
+	struct cached_dir *d = strmap_get(mc->dirs, path);
+	if (d)
+		d->changed = true;
+	d = strmap_get(mc->dirs, parent);
+	if (d)
+		d->changed = true;
 	pthread_mutex_unlock(&mc->lock);
+	persist_expired(mc, "UPDATE validated SET at_ms = 0 WHERE path = ?", path);
+	persist_expired(mc, "UPDATE dirs SET fetched_ms = 0 WHERE path = ?", path);
+	persist_expired(mc, "UPDATE dirs SET fetched_ms = 0 WHERE path = ?", parent);
 }

@@ -12,30 +12,31 @@ static int walk_dir(struct meta_cache *mc, const char *dir, unsigned ttl_ms, tre
 {
 	if (stop && *stop)
 		return -ECANCELED;
-	struct ufs_dirent *ents;
-	size_t n;
-	int r = meta_cache_list(mc, dir, ttl_ms, &ents, &n);
+	struct meta_listing *l;
+	int r = meta_cache_list(mc, dir, ttl_ms, &l);
 	if (r < 0)
 		return r;
+	size_t n = meta_listing_count(l);
 	for (size_t i = 0; i < n && r == 0; i++) {
+		const struct ufs_dirent *e = meta_listing_at(l, i);
 		char path[4096];
-		int len = snprintf(path, sizeof(path), "%s/%s", strcmp(dir, "/") ? dir : "",
-				   ents[i].name);
+		int len =
+		    snprintf(path, sizeof(path), "%s/%s", strcmp(dir, "/") ? dir : "", e->name);
 		if (len >= (int)sizeof(path))
 			continue; /* deeper than any real tree; skip rather than truncate */
-		if (ents[i].attr.is_dir) {
+		if (e->attr.is_dir) {
 			r = walk_dir(mc, path, ttl_ms, fn, userdata, stop);
 			continue;
 		}
-		struct ufs_attr a = ents[i].attr;
-		if (!ents[i].size_known) {
+		struct ufs_attr a = e->attr;
+		if (!e->size_known) {
 			r = meta_cache_getattr(mc, path, ttl_ms, &a);
 			if (r < 0)
 				break;
 		}
 		r = fn(path, &a, userdata);
 	}
-	ufs_dirents_free(ents, n);
+	meta_listing_unref(l);
 	return r;
 }
 

@@ -190,6 +190,26 @@ int ufs_probe(struct ufs *u, char *errbuf, size_t errlen)
 	return r;
 }
 
+bool ufs_error_is_outage(int err)
+{
+	switch (-err) {
+	case ECONNREFUSED:
+	case ECONNRESET:
+	case ECONNABORTED:
+	case EHOSTUNREACH:
+	case EHOSTDOWN:
+	case ENETUNREACH:
+	case ENETDOWN:
+	case ETIMEDOUT:
+	case EAGAIN:
+	case EIO: /* the HTTP client's 5xx after retries, a broken transfer */
+	case EREMOTEIO:
+		return true;
+	default:
+		return false;
+	}
+}
+
 bool ufs_writable(const struct ufs *u)
 {
 	return u->ops->open_write != NULL;

@@ -96,6 +96,12 @@ long ufs_read(struct ufs *u, const char *path, uint64_t off, size_t len, void *b
  * naming the URL and the cause ("http://127.0.0.1:9/: Connection refused"). */
 int ufs_probe(struct ufs *u, char *errbuf, size_t errlen);
 
+/* True when err says the UFS could not be asked or gave no answer (connection refused or
+ * reset, unreachable host, timeout, 5xx after the retries, other I/O errors), as opposed to a
+ * definite answer such as -ENOENT (404, 410), -ENOTDIR or -EACCES: an outage, during which
+ * what is cached may be served stale. */
+bool ufs_error_is_outage(int err);
+
 /* True when the backend can write (local://). */
 bool ufs_writable(const struct ufs *u);
 /* Opens path for writing (flags as open(2): O_WRONLY/O_RDWR, O_CREAT, O_TRUNC, O_EXCL),

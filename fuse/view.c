@@ -55,9 +55,9 @@ struct handle {
 
 #define VIEW_OPEN_SLOTS 64
 
+/* An open directory reads one listing, shared with the cache (a reference, not a copy). */
 struct dir_handle {
-	struct ufs_dirent *ents;
-	size_t n;
+	struct meta_listing *l;
 };
 
 struct view {
@@ -1022,7 +1022,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	int r = meta_cache_list(v->src.meta, in->path, v->cfg.metadata_ttl_ms, &d->ents, &d->n);
+	int r = meta_cache_list(v->src.meta, in->path, v->cfg.metadata_ttl_ms, &d->l);
 	if (r < 0) {
 		free(d);
 		log_debug("listing \"%s\" failed: %s", in->path, strerror(-r));
@@ -1033,7 +1033,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
 	if (fuse_reply_open(req, fi) == -ENOENT) {
-		ufs_dirents_free(d->ents, d->n);
+		meta_listing_unref(d->l);
 		free(d);
 	}
 }
@@ -1051,8 +1051,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	size_t used = 0;
-	for (size_t i = (size_t)off; i < d->n; i++) {
-		const struct ufs_dirent *de = &d->ents[i];
+	size_t n = meta_listing_count(d->l);
+	for (size_t i = (size_t)off; i < n; i++) {
+		const struct ufs_dirent *de = meta_listing_at(d->l, i);
 		char *path = child_path(dir->path, de->name);
 		if (!path)
 			break;
@@ -1111,7 +1112,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 {
 	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
 	if (d) {
-		ufs_dirents_free(d->ents, d->n);
+		meta_listing_unref(d->l);
 		free(d);
 	}
 	fuse_reply_err(req, 0);

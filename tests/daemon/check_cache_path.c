@@ -96,35 +96,34 @@ START_TEST(listings_are_cached_and_persisted)
 {
 	struct ufs *u = open_ufs();
 	struct meta_cache *mc = open_meta(u);
-	struct ufs_dirent *e;
-	size_t n;
-	ck_assert_int_eq(meta_cache_list(mc, "/", 60000, &e, &n), 0);
-	ck_assert_uint_eq(n, 2);
-	ck_assert_str_eq(e[0].name, "a.bin"); /* sorted */
-	ck_assert_str_eq(e[1].name, "sub");
-	ck_assert(e[1].attr.is_dir);
-	ufs_dirents_free(e, n);
+	struct meta_listing *l;
+	ck_assert_int_eq(meta_cache_list(mc, "/", 60000, &l), 0);
+	ck_assert_uint_eq(meta_listing_count(l), 2);
+	ck_assert_str_eq(meta_listing_at(l, 0)->name, "a.bin"); /* sorted */
+	ck_assert_str_eq(meta_listing_at(l, 1)->name, "sub");
+	ck_assert(meta_listing_at(l, 1)->attr.is_dir);
+	meta_listing_unref(l);
 	uint64_t requests = atomic_load(&u->stats.requests);
 
 	/* A new file on the UFS is not seen while the listing is fresh... */
 	write_file("new.bin", 10, 4);
-	ck_assert_int_eq(meta_cache_list(mc, "/", 60000, &e, &n), 0);
-	ck_assert_uint_eq(n, 2);
-	ufs_dirents_free(e, n);
+	ck_assert_int_eq(meta_cache_list(mc, "/", 60000, &l), 0);
+	ck_assert_uint_eq(meta_listing_count(l), 2);
+	meta_listing_unref(l);
 	ck_assert_uint_eq(atomic_load(&u->stats.requests), requests);
 	/* ...and is once the TTL has passed. */
-	ck_assert_int_eq(meta_cache_list(mc, "/", 0, &e, &n), 0);
-	ck_assert_uint_eq(n, 3);
-	ufs_dirents_free(e, n);
+	ck_assert_int_eq(meta_cache_list(mc, "/", 0, &l), 0);
+	ck_assert_uint_eq(meta_listing_count(l), 3);
+	meta_listing_unref(l);
 
 	/* Reopened (a restarted daemon), the listing comes from disk, not the UFS. */
 	meta_cache_free(mc);
 	ufs_free(u);
 	u = open_ufs();
 	mc = open_meta(u);
-	ck_assert_int_eq(meta_cache_list(mc, "/", 60000, &e, &n), 0);
-	ck_assert_uint_eq(n, 3);
-	ufs_dirents_free(e, n);
+	ck_assert_int_eq(meta_cache_list(mc, "/", 60000, &l), 0);
+	ck_assert_uint_eq(meta_listing_count(l), 3);
+	meta_listing_unref(l);
 	ck_assert_uint_eq(atomic_load(&u->stats.requests), 0);
 	struct ufs_attr a;
 	ck_assert_int_eq(meta_cache_getattr(mc, "/sub/b.bin", 60000, &a), 0);
