@@ -18,6 +18,7 @@
 #include "fuse_mounts.h"
 #include "node_client.h"
 #include "quantity.h"
+#include "ufs_health.h"
 
 #define MAX_TIERS 4
 
@@ -30,6 +31,8 @@ static void mount_usage(FILE *out)
 	    "         [--tier mem:/dev/shm/weir:4GiB[,ssd:/var/cache/weir:100GiB]]\n"
 	    "         [--high 0.95] [--low 0.7] [--block-size 4MiB] [--fetch-concurrency N]\n"
 	    "         [--metadata-ttl SECONDS] [--foreground] [--no-prefetch] [--no-passthrough]\n"
+	    "         [--max-stale SECONDS]   (serve cached metadata this long past the TTL while\n"
+	    "                                  the UFS is unreachable; default: weir-node's, 1d)\n"
 	    "         [--label NAMESPACE/DATASET]   (how weir top and /metrics name it)\n"
 	    "         [--read-write]   (local:// only: writes go through to the source)\n"
 	    "  ufs-url: http(s)://host/dir/ (an autoindex tree) or local:///abs/path\n"
@@ -64,28 +67,16 @@ static char *mountpoint_path(const char *path, char *out)
 	return out;
 }
 
-/* "1", "1s", "500ms", "5m", "2h" -> milliseconds. */
+/* A duration for a mount option, in ms: at most 30 days (a TTL longer than that is a typo). */
 static int parse_duration_ms(const char *s, unsigned *ret)
 {
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || v < 0)
-		return -EINVAL;
-	double mult = 1000;
-	if (strcmp(end, "ms") == 0)
-		mult = 1;
-	else if (strcmp(end, "m") == 0)
-		mult = 60000;
-	else if (strcmp(end, "h") == 0)
-		mult = 3600000;
-	else if (*end && strcmp(end, "s") != 0)
-		return -EINVAL;
-	double ms = v * mult;
-	if (ms > 30.0 * 24 * 3600 * 1000)
-		return -ERANGE;
-	*ret = ms < 1 && v > 0 ? 1 : (unsigned)ms;
-	return 0;
+	uint64_t ms;
+	int r = duration_parse_ms(s, &ms);
+	if (r == 0 && ms > 30ull * 24 * 3600 * 1000)
+		r = -ERANGE;
+	if (r == 0)
+		*ret = (unsigned)ms;
+	return r;
 }
 
 /* "mem:/dev/shm/weir:4GiB,ssd:/var/cache/weir:100GiB" */
@@ -169,6 +160,8 @@ struct mount_tuning {
 	uint32_t block_size;
 	unsigned concurrency, ttl_ms;
 	bool no_prefetch, no_passthrough;
+	bool max_stale_set;
+	unsigned max_stale_s;
 };
 
 static int mount_dataset(const struct global_opts *g, const char *ns, const char *dataset,
@@ -208,6 +201,8 @@ static int mount_dataset(const struct global_opts *g, const char *ns, const char
 	m->metadata_ttl_ms = t->ttl_ms;
 	m->no_prefetch = t->no_prefetch;
 	m->no_passthrough = t->no_passthrough;
+	m->max_stale_set = t->max_stale_set;
+	m->max_stale_s = t->max_stale_s;
 	Weir__Request req = WEIR__REQUEST__INIT;
 	req.body_case = WEIR__REQUEST__BODY_MOUNT;
 	req.mount = m;
@@ -241,6 +236,7 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	    {"block-size", required_argument, NULL, 'b'},
 	    {"fetch-concurrency", required_argument, NULL, 'c'},
 	    {"metadata-ttl", required_argument, NULL, 'm'},
+	    {"max-stale", required_argument, NULL, 'S'},
 	    {"foreground", no_argument, NULL, 'f'},
 	    {"no-prefetch", no_argument, NULL, 'P'},
 	    {"no-passthrough", no_argument, NULL, 'T'},
@@ -257,6 +253,8 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	uint64_t block_size = 4u << 20;
 	unsigned concurrency = 16, ttl_ms = 300000;
 	int foreground = 0, no_prefetch = 0, no_passthrough = 0, read_write = 0, c;
+	bool max_stale_set = false;
+	unsigned max_stale_s = 0;
 	const char *ns_label = "", *ds_label = "";
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "hn:", opts, NULL)) != -1) {
@@ -300,6 +298,15 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 				return bad_usage("--metadata-ttl \"%s\" is not a duration like 30s",
 						 optarg);
 			break;
+		case 'S': {
+			uint64_t ms;
+			if (duration_parse_ms(optarg, &ms) < 0 || ms / 1000 > UINT32_MAX)
+				return bad_usage("--max-stale \"%s\" is not a duration like 1d or 600s",
+						 optarg);
+			max_stale_s = (unsigned)(ms / 1000);
+			max_stale_set = true;
+			break;
+		}
 		case 'f':
 			foreground = 1;
 			break;
@@ -338,6 +345,8 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	    .ttl_ms = ttl_ms,
 	    .no_prefetch = no_prefetch,
 	    .no_passthrough = no_passthrough,
+	    .max_stale_set = max_stale_set,
+	    .max_stale_s = max_stale_s,
 	};
 	if (argc - optind != 2)
 		return bad_usage("%s", "needs a UFS URL and a mountpoint");
@@ -386,6 +395,8 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	m.metadata_ttl_ms = ttl_ms;
 	m.no_prefetch = no_prefetch;
 	m.no_passthrough = no_passthrough;
+	m.max_stale_set = max_stale_set;
+	m.max_stale_s = max_stale_s;
 	m.read_write = read_write;
 	m.namespace_ = (char *)ns_label;
 	m.dataset = (char *)ds_label;
@@ -498,6 +509,7 @@ static json_object *view_json(const Weir__ViewStat *v)
 	json_object_object_add(o, "prefetch_bytes", json_object_new_uint64(v->prefetch_bytes));
 	json_object_object_add(o, "streams", json_object_new_uint64(v->streams));
 	json_object_object_add(o, "state_warning", json_object_new_string(v->state_warning));
+	json_object_object_add(o, "ufs_health", ufs_health_json(v));
 	json_object *tiers = json_object_new_array();
 	for (size_t i = 0; i < v->n_tiers; i++) {
 		json_object *t = json_object_new_object();
@@ -515,9 +527,12 @@ static json_object *view_json(const Weir__ViewStat *v)
 static void view_print(const Weir__ViewStat *v)
 {
 	char a[32], b[32];
+	char health[768];
+	ufs_health_line(v, health, sizeof(health));
 	printf("%s\n  ufs          %s\n", v->mountpoint, v->ufs_url);
 	if (v->state_warning && *v->state_warning)
 		printf("  warning      %s\n", v->state_warning);
+	printf("  ufs status   %s\n", health);
 	printf("  cached       %s\n", quantity_format(v->cached_bytes, a, sizeof(a)));
 	for (size_t i = 0; i < v->n_tiers; i++)
 		printf("    %-4s %-28s %s of %s, %llu blocks\n", v->tiers[i]->medium,

@@ -14,6 +14,7 @@
 #include "commands.h"
 #include "node_client.h"
 #include "quantity.h"
+#include "ufs_health.h"
 
 static int stat_all(const struct node_client *nc, Weir__Response **ret)
 {
@@ -65,6 +66,7 @@ static json_object *top_json(const Weir__Response *r)
 		json_object_object_add(j, "passthrough_opens",
 				       json_object_new_uint64(v->passthrough_opens));
 		json_object_object_add(j, "hit_ratio", json_object_new_double(hit_ratio(v)));
+		json_object_object_add(j, "ufs_health", ufs_health_json(v));
 		json_object *cgs = json_object_new_array();
 		for (size_t k = 0; k < v->n_cgroups; k++) {
 			json_object *cg = json_object_new_object();
@@ -115,6 +117,13 @@ static void top_draw(const Weir__Response *r, const Weir__Response *prev, double
 	}
 	if (r->n_views == 0)
 		printf("(no views: weir mount one)\n");
+	for (size_t i = 0; i < r->n_views; i++) {
+		char health[768];
+		if (!r->views[i]->ufs_down_since_ms)
+			continue;
+		ufs_health_line(r->views[i], health, sizeof(health));
+		printf("\n%s: ufs %s", r->views[i]->mountpoint, health);
+	}
 	printf("\nPREFETCH: MiB fetched ahead / blocks in flight.%s\n",
 	       clear ? " Ctrl-C quits." : "");
 	fflush(stdout);

@@ -281,9 +281,13 @@ static void note_ufs_result(struct meta_cache *mc, int err, int64_t now)
 {
 	bool outage = err < 0 && ufs_error_is_outage(err);
 	char cause[sizeof(mc->down.cause)];
-	if (outage)
-		snprintf(cause, sizeof(cause), "%s",
-			 mc->ufs->last_error[0] ? mc->ufs->last_error : strerror(-err));
+	if (outage) {
+		/* The backend's message is "<url>: <cause>"; a URL has no spaces, and may carry
+		 * credentials: keep the cause only. */
+		const char *msg = mc->ufs->last_error;
+		const char *sep = strstr(msg, ": ");
+		snprintf(cause, sizeof(cause), "%s", sep ? sep + 2 : strerror(-err));
+	}
 	pthread_mutex_lock(&mc->lock);
 	int64_t since = mc->down.down_since_ms;
 	if (outage) {

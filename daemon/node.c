@@ -45,6 +45,7 @@ struct node_config {
 	char eviction[8];
 	char namespace_weights[512];
 	char namespace_prefetch[512];
+	char max_stale[32];
 };
 
 enum cfg_type { CFG_STR, CFG_BOOL };
@@ -77,6 +78,8 @@ static const struct cfg_desc {
      "NS=SIZE,... prefetch-max per namespace"},
     {"prefetch-max", CFG_STR, offsetof(struct node_config, prefetch_max), 32, "128MiB",
      "largest window a stream prefetches ahead, per view"},
+    {"max-stale", CFG_STR, offsetof(struct node_config, max_stale), 32, "1d",
+     "how long past the metadata TTL to serve cached metadata while a UFS is unreachable"},
 };
 
 #define NCFG (sizeof(cfg_table) / sizeof(cfg_table[0]))
@@ -124,6 +127,7 @@ struct node {
 	char bpf_status[512];
 	pthread_t tracker_thread;
 	uint64_t prefetch_max; /* bytes */
+	uint64_t max_stale_ms; /* a source's max-stale unless a mount sets it */
 	struct metrics *metrics;
 	struct tier_pools *pools; /* one quota per tier path, shared by the sources on it */
 	volatile int stopping;
@@ -393,6 +397,7 @@ static int get_source_locked(struct node *n, const struct source_params *p, stru
 	ns->next = n->sources;
 	n->sources = ns;
 	src->refs = 1;
+	meta_cache_set_max_stale(src->meta, n->max_stale_ms);
 	log_info("opened source %s (%s), block size %u, %zu tier(s)", p->id, p->url, sc.block_size,
 		 p->ntiers);
 	*ret = src;
@@ -452,6 +457,8 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 	if (created && err[0])
 		set_error(resp, 0, "%s",
 			  err); /* the store's notes: a shared quota, a healed index */
+	if (m->max_stale_set)
+		meta_cache_set_max_stale(src->meta, m->max_stale_s * 1000ull);
 	struct view_source vs = {
 	    .ufs = src->ufs, .store = src->store, .fetcher = src->fetcher, .meta = src->meta};
 	struct view_config vc = {
@@ -812,6 +819,8 @@ static void view_stat_release(Weir__ViewStat *vs)
 	free(vs->cgroups);
 	vs->cgroups = NULL;
 	vs->n_cgroups = 0;
+	free(vs->ufs_error);
+	vs->ufs_error = NULL;
 }
 
 static void fill_view_stat(struct node *n, struct node_view *nv, Weir__ViewStat *vs,
@@ -839,6 +848,14 @@ static void fill_view_stat(struct node *n, struct node_view *nv, Weir__ViewStat 
 	vs->streams = st.streams;
 	vs->passthrough_opens = st.passthrough_opens;
 	vs->inflight = fetcher_inflight(src->fetcher);
+	struct meta_cache_health h;
+	meta_cache_get_health(src->meta, &h);
+	vs->ufs_down_since_ms = (uint64_t)h.down_since_ms;
+	vs->stale_served = h.stale_served;
+	vs->stale_refused = h.stale_refused;
+	vs->stale_age_ms = (uint64_t)h.stale_age_ms;
+	vs->max_stale_ms = h.max_stale_ms;
+	vs->ufs_error = strdup(h.down_since_ms ? h.cause : "");
 	struct access_view_counters ac;
 	if (n->tracker && access_tracker_view_counters(n->tracker, nv->id, &ac) == 0) {
 		/* What readers got that weir did not answer came from the page cache. Read-ahead
@@ -1406,6 +1423,10 @@ int main(int argc, char **argv)
 	}
 	if (quantity_parse(n.cfg.prefetch_max, &n.prefetch_max) < 0 || n.prefetch_max == 0) {
 		log_err("prefetch-max \"%s\" is not a size like 64MiB", n.cfg.prefetch_max);
+		return 2;
+	}
+	if (duration_parse_ms(n.cfg.max_stale, &n.max_stale_ms) < 0) {
+		log_err("max-stale \"%s\" is not a duration like 1d, 12h or 600s", n.cfg.max_stale);
 		return 2;
 	}
 	start_tracker(&n);

@@ -121,3 +121,30 @@ int fraction_parse(const char *s, double *ret)
 	*ret = v;
 	return 0;
 }
+
+int duration_parse_ms(const char *s, uint64_t *ret_ms)
+{
+	static const struct {
+		const char *name;
+		double ms;
+	} units[] = {{"", 1000},   {"s", 1000},	  {"ms", 1},
+		     {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+	if (!s || !*s)
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || isnan(v) || v < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].name) != 0)
+			continue;
+		double ms = v * units[i].ms;
+		if (ms > 10.0 * 365 * 86400000)
+			return -ERANGE;
+		/* a positive duration under 1 ms still means "some" */
+		*ret_ms = ms < 1 && v > 0 ? 1 : (uint64_t)ms;
+		return 0;
+	}
+	return -EINVAL;
+}

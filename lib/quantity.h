@@ -16,3 +16,7 @@ char *quantity_format(uint64_t bytes, char *buf, size_t len);
 
 /* Parses a fraction "0.95" in [0, 1]. Returns 0 or -EINVAL / -ERANGE. */
 int fraction_parse(const char *s, double *ret);
+
+/* Parses a duration "1", "30s", "500ms", "5m", "2h", "1d" (a bare number is seconds) into
+ * milliseconds. Returns 0, -EINVAL for anything else, -ERANGE above 10 years. */
+int duration_parse_ms(const char *s, uint64_t *ret_ms);

@@ -192,7 +192,7 @@ START_TEST(an_unreachable_ufs_serves_cached_metadata_until_max_stale)
 	meta_cache_get_health(mc, &h);
 	ck_assert_int_ne(h.down_since_ms, 0);
 	ck_assert_int_eq(h.down_err, -ECONNREFUSED);
-	ck_assert_ptr_nonnull(strstr(h.cause, "Connection refused"));
+	ck_assert_str_eq(h.cause, "Connection refused"); /* no URL: it may hold credentials */
 	ck_assert_uint_ge(h.stale_served, 3);
 	ck_assert_int_gt(h.stale_age_ms, 0);
 	ck_assert_uint_eq(h.stale_refused, 0);
