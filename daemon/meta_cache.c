@@ -334,11 +334,10 @@ static bool may_serve_stale(struct meta_cache *mc, int err, int64_t age_ms, unsi
 	}
 	pthread_mutex_unlock(&mc->lock);
 	if (log_refusal)
-		log_warn("UFS %s is unreachable and the cached metadata of \"%s\" is %lld s old, "
-			 "more than max-stale (%llu s) past its TTL: it is not served; raise "
-			 "max-stale to serve older metadata",
-			 mc->ufs->url, path, (long long)(age_ms / 1000),
-			 (unsigned long long)(max_stale / 1000));
+		log_warn("UFS %s is unreachable and the cached metadata of \"%s\" is %.1f s old, "
+			 "more than max-stale (%.1f s) past its TTL (%.1f s): it is not served, "
+			 "readers get EIO; raise max-stale to serve older metadata",
+			 mc->ufs->url, path, age_ms / 1000.0, max_stale / 1000.0, ttl_ms / 1000.0);
 	return ok;
 }
 
