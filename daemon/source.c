@@ -40,6 +40,16 @@ static void drop_other_url(const struct source_config *cfg, const char *dir)
 		   cfg->url, r < 0 ? "could not fully purge" : "purged");
 }
 
+/* Whether a previous run left metadata for cfg's source (a cache worth opening without the
+ * UFS). */
+static bool has_metadata(const struct source_config *cfg)
+{
+	char meta[4200];
+	struct stat st;
+	snprintf(meta, sizeof(meta), "%s/stores/%s/meta.db", cfg->state_dir, cfg->id);
+	return stat(meta, &st) == 0 && st.st_size > 0;
+}
+
 int source_open(const struct source_config *cfg, struct source **ret, char *errbuf, size_t errlen)
 {
 	struct source *s = calloc(1, sizeof(*s));
@@ -60,6 +70,15 @@ int source_open(const struct source_config *cfg, struct source **ret, char *errb
 	if (r < 0)
 		goto fail;
 	r = ufs_probe(s->ufs, errbuf, errlen);
+	if (r < 0 && ufs_error_is_outage(r) && has_metadata(cfg)) {
+		/* A restart during an outage must not lose what the cache can serve (up to
+		 * max-stale): open it, the metadata cache reports the outage. */
+		log_warn(
+		    "%s; opening the cache of %s anyway: what it holds is served while the UFS "
+		    "cannot be reached",
+		    errbuf, cfg->id);
+		r = 0;
+	}
 	if (r < 0)
 		goto fail;
 

@@ -118,6 +118,25 @@ esac
 [ "$(top_health "$MP2" stale_refused)" -gt 0 ] || fail "weir top -o json: ufs_health.stale_refused of $MP2 is 0"
 ok "weir stat and weir top report the refusals"
 
+step "kill -9 weir-node during the outage: a new one mounts the cache and serves it"
+pid="$(weir_node_pid)"
+[ -n "$pid" ] || fail "no weir-node runs for $WEIR_STATE"
+kill -9 "$pid"
+for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+w umount "$MP" >/dev/null 2>&1 || fail "weir umount of the dead mount $MP failed"
+w umount "$MP2" >/dev/null 2>&1 || fail "weir umount of the dead mount $MP2 failed"
+weir_mount "$NGINX_URL" "$MP" --tier "$TIERS" --block-size 1MiB --metadata-ttl 1
+weir_mount "$NGINX_JSON_URL" "$MP2" --tier "$TIERS" --block-size 1MiB --metadata-ttl 1 --max-stale 2
+diff <(the_tree "$TREE") <(the_tree "$MP") >&2 ||
+	fail "after the restart, $MP lists other paths or sizes than the server had (diff above)"
+read_all "$MP"
+line="$(stat_line "$MP")"
+case "$line" in
+"unreachable since "*"serving stale metadata"*) ;;
+*) fail "after the restart weir stat $MP says \"$line\"; expected unreachable, serving stale metadata" ;;
+esac
+ok "remounted with nginx down; every cached file cmp-equal; weir stat: $line"
+
 step "nginx back on port $port: the views see it again"
 nginx_start "$TMP/nginx" "$TREE" --json --port "$port"
 back=""
