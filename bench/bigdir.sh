@@ -33,14 +33,7 @@ timed() {
 }
 
 step "$FILES files in one directory behind nginx"
-python3 - "$SHM/tree/flat" "$FILES" <<'PY'
-import os, sys
-root, n = sys.argv[1], int(sys.argv[2])
-os.makedirs(root)
-for i in range(n):
-    with open(f"{root}/file-{i:06d}.bin", "wb") as fh:
-        fh.write(b"x" * (i % 97 + 1))
-PY
+"$here/../tests/helpers/flatdir.sh" "$SHM/tree/flat" "$FILES"
 nginx_start "$TMP/nginx" "$SHM/tree"
 weir_mount "$NGINX_URL" "$MP" --tier "mem:$WEIR_TIER_DIR/mem:64MiB" --metadata-ttl 3600
 rss0="$(rss_kb)"

@@ -25,14 +25,7 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$(weir_node_pid)/status"; }
 sizes() { (cd "$1" && find flat -mindepth 1 -printf '%P %s\n' | LC_ALL=C sort); }
 
 step "$FILES files in one directory behind nginx"
-python3 - "$TREE/flat" "$FILES" <<'PY'
-import os, sys
-root, n = sys.argv[1], int(sys.argv[2])
-os.makedirs(root)
-for i in range(n):
-    with open(f"{root}/f-{i:05d}.bin", "wb") as fh:
-        fh.write(b"x" * (i % 97 + 1))
-PY
+"$here/../helpers/flatdir.sh" "$TREE/flat" "$FILES"
 nginx_start "$TMP/nginx" "$TREE"
 weir_mount "$NGINX_URL" "$MP" --tier "$TIERS" --metadata-ttl 3600
 
