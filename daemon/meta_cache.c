@@ -22,7 +22,8 @@
 
 struct cached_dir {
 	struct meta_listing *l;
-	bool changed; /* weir changed it, or an object disagreed: never served stale */
+	bool changed;	 /* weir changed it, or an object disagreed: never served stale */
+	bool refreshing; /* one caller asks the UFS for a newer l; the others serve l meanwhile */
 };
 
 struct validation {
@@ -443,6 +444,18 @@ static void persist_expired(struct meta_cache *mc, const char *sql, const char *
 
 /* ---- listings ---- */
 
+/* The caller that set refreshing on the listing old of dir is done without replacing it. */
+static void end_refresh(struct meta_cache *mc, const char *dir, const struct meta_listing *old)
+{
+	if (!old)
+		return;
+	pthread_mutex_lock(&mc->lock);
+	struct cached_dir *cur = strmap_get(mc->dirs, dir);
+	if (cur && cur->l == old)
+		cur->refreshing = false;
+	pthread_mutex_unlock(&mc->lock);
+}
+
 int meta_cache_list(struct meta_cache *mc, const char *dir, unsigned ttl_ms,
 		    struct meta_listing **ret)
 {
@@ -458,11 +471,22 @@ int meta_cache_list(struct meta_cache *mc, const char *dir, unsigned ttl_ms,
 			pthread_mutex_unlock(&mc->lock);
 			return 0;
 		}
+		/* While one caller lists a big directory again, the others do not list it too:
+		 * they serve the expired listing, within the bound on staleness. */
+		if (d->refreshing && !d->changed &&
+		    now - meta_listing_fetched_ms(d->l) <
+			(int64_t)ttl_ms + (int64_t)atomic_load(&mc->max_stale_ms)) {
+			*ret = meta_listing_ref(d->l);
+			pthread_mutex_unlock(&mc->lock);
+			return 0;
+		}
 		/* kept in case the UFS cannot be reached */
 		old = meta_listing_ref(d->l);
 		old_changed = d->changed;
 	}
 	bool ask = should_ask_locked(mc, now, &r);
+	if (d && ask)
+		d->refreshing = true;
 	pthread_mutex_unlock(&mc->lock);
 
 	struct ufs_dirent *ents = NULL;
@@ -472,6 +496,8 @@ int meta_cache_list(struct meta_cache *mc, const char *dir, unsigned ttl_ms,
 		note_ufs_result(mc, r, now);
 	}
 	if (r < 0) {
+		if (ask)
+			end_refresh(mc, dir, old);
 		if (old && !old_changed &&
 		    may_serve_stale(mc, r, now - meta_listing_fetched_ms(old), ttl_ms, dir)) {
 			*ret = old;
@@ -480,15 +506,14 @@ int meta_cache_list(struct meta_cache *mc, const char *dir, unsigned ttl_ms,
 		meta_listing_unref(old);
 		return r;
 	}
-	meta_listing_unref(old);
 	struct cached_dir *nd = calloc(1, sizeof(*nd));
-	if (!nd) {
-		ufs_dirents_free(ents, n);
-		return -ENOMEM;
-	}
-	r = meta_listing_new(ents, n, now, &nd->l);
+	r = nd ? meta_listing_new(ents, n, now, &nd->l) : -ENOMEM;
 	if (r < 0) {
+		if (!nd)
+			ufs_dirents_free(ents, n);
 		free(nd);
+		end_refresh(mc, dir, old);
+		meta_listing_unref(old);
 		return r;
 	}
 	*ret = meta_listing_ref(nd->l);
@@ -496,10 +521,13 @@ int meta_cache_list(struct meta_cache *mc, const char *dir, unsigned ttl_ms,
 	int err = 0;
 	cached_dir_free(strmap_put(mc->dirs, dir, nd, &err));
 	pthread_mutex_unlock(&mc->lock);
-	if (err < 0)
+	if (err < 0) {
 		cached_dir_free(nd); /* served once, not cached */
-	else
+		end_refresh(mc, dir, old);
+	} else {
 		persist_listing(mc, dir, *ret);
+	}
+	meta_listing_unref(old);
 	return 0;
 }
 
