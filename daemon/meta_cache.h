@@ -27,7 +27,8 @@ void meta_cache_free(struct meta_cache *mc);
 void meta_cache_set_max_stale(struct meta_cache *mc, uint64_t max_stale_ms);
 
 /* The listing of dir ("/" or "/a/b"), from the cache when younger than ttl_ms, else from the
- * UFS (or, while the UFS is unreachable, from the cache up to max-stale past ttl_ms). On
+ * UFS (or, while the UFS is unreachable, from the cache up to max-stale past ttl_ms; and while
+ * another caller is listing dir again, the expired listing, within the same bound). On
  * success *ret holds a reference the caller drops with meta_listing_unref(); the entries are
  * shared, never copied. */
 int meta_cache_list(struct meta_cache *mc, const char *dir, unsigned ttl_ms,
