@@ -855,6 +855,8 @@ static void fill_view_stat(struct node *n, struct node_view *nv, Weir__ViewStat 
 	vs->stale_refused = h.stale_refused;
 	vs->stale_age_ms = (uint64_t)h.stale_age_ms;
 	vs->max_stale_ms = h.max_stale_ms;
+	/* the cause comes without the URL; a redirect's target could still name one */
+	redact_text(h.cause, sizeof(h.cause));
 	vs->ufs_error = strdup(h.down_since_ms ? h.cause : "");
 	struct access_view_counters ac;
 	if (n->tracker && access_tracker_view_counters(n->tracker, nv->id, &ac) == 0) {
