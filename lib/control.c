@@ -10,6 +10,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "log.h"
+
 static int fill_addr(const char *path, struct sockaddr_un *sa)
 {
 	memset(sa, 0, sizeof(*sa));
@@ -33,6 +35,22 @@ int control_connect(const char *path)
 		r = -errno;
 		close(fd);
 		return r;
+	}
+	/* The requests carry UFS URLs with their credentials: talk only to a daemon of root or
+	 * our own user, whatever socket someone put at the path. */
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	if (cred.uid != 0 && cred.uid != geteuid()) {
+		log_warn("control socket \"%s\" is served by uid %u (pid %d), not by root or uid "
+			 "%u: not talking to it",
+			 path, (unsigned)cred.uid, (int)cred.pid, (unsigned)geteuid());
+		close(fd);
+		return -EPERM;
 	}
 	return fd;
 }

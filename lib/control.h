@@ -10,7 +10,9 @@
 
 #define CONTROL_MAX_FRAME (16u << 20)
 
-/* Connects to the socket at path. Returns an O_CLOEXEC fd or -errno. */
+/* Connects to the socket at path. Returns an O_CLOEXEC fd or -errno: -EPERM when the socket is
+ * served by a user other than root or the caller (its requests would hand that user the URLs
+ * and credentials in them). */
 int control_connect(const char *path);
 /* Binds and listens at path, replacing a stale socket file. Returns the fd or -errno. */
 int control_listen(const char *path);

@@ -38,7 +38,40 @@ int safe_dir_ensure(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create \"%s\": %s", path, strerror(-r));
 		return r;
 	}
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	/* Every component above it too: in a directory another user owns (or one behind a
+	 * symlink), that user can swap the state directory for one of theirs while weir runs,
+	 * and catch the CLI's requests (with their credentials) on a socket of their own. */
+	char parent[4096];
+	const char *base;
+	int pfd;
+	if (snprintf(parent, sizeof(parent), "%s", path) >= (int)sizeof(parent)) {
+		snprintf(err, errlen, "\"%s\" is too long", path);
+		return -ENAMETOOLONG;
+	}
+	char *slash = strrchr(parent, '/');
+	if (!slash || path[0] != '/') {
+		snprintf(err, errlen, "\"%s\" is not an absolute path", path);
+		return -EINVAL;
+	}
+	while (slash > parent && slash[1] == '\0') { /* "/a/b/" */
+		*slash = '\0';
+		slash = strrchr(parent, '/');
+	}
+	base = path + (slash - parent) + 1;
+	if (slash == parent)
+		parent[1] = '\0';
+	else
+		*slash = '\0';
+	char perr[1024];
+	r = safe_dir_open(parent, SAFE_DIR_STICKY_OK, &pfd, perr, sizeof(perr));
+	if (r < 0) {
+		snprintf(err, errlen, "state directory \"%s\": %s", path, perr);
+		return r;
+	}
+	char name[256];
+	snprintf(name, sizeof(name), "%.*s", (int)strcspn(base, "/"), base);
+	int fd = openat(pfd, name[0] ? name : ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	close(pfd);
 	if (fd < 0) {
 		r = -errno;
 		if (r == -ELOOP || r == -ENOTDIR)

@@ -12,8 +12,10 @@
 int safe_dir_mkdir_p(const char *path, unsigned mode);
 
 /* Creates path with mode 0700 when missing (missing parents 0755), and checks it: a directory,
- * not a symlink, owned by the effective user, not writable by group or others. An existing
- * directory readable by others is tightened to 0700. Returns 0, or -errno with a message for
+ * not a symlink, owned by the effective user, not writable by group or others; and every
+ * directory above it as safe_dir_open checks them (no symlink, owned by root or the caller, not
+ * writable by others unless sticky). An existing directory readable by others is tightened to
+ * 0700. Returns 0, or -errno with a message for
  * the user in err (-EPERM: someone else could write it). */
 int safe_dir_ensure(const char *path, char *err, size_t errlen);
 

@@ -96,6 +96,47 @@ START_TEST(test_foreign_owner_refused)
 }
 END_TEST
 
+/* A root-owned 0700 state directory is not enough when a directory above it is someone else's:
+ * that user renames it away and puts a directory (and a control socket) of their own there. */
+START_TEST(test_foreign_parent_refused)
+{
+	char p[128], s[160], err[1024] = "";
+	if (geteuid() != 0)
+		ck_abort_msg("test_foreign_parent_refused needs root to chown a directory");
+	snprintf(p, sizeof(p), "%s/p", base);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	ck_assert_int_eq(chown(p, 65534, 65534), 0);
+	snprintf(s, sizeof(s), "%s/state", p);
+	ck_assert_int_eq(mkdir(s, 0700), 0);
+	ck_assert_int_eq(safe_dir_ensure(s, err, sizeof(err)), -EPERM);
+	ck_assert_msg(strstr(err, "/p\" is owned by uid 65534"), "message: %s", err);
+	/* missing: not created under it either */
+	snprintf(s, sizeof(s), "%s/new/state", p);
+	ck_assert_int_eq(safe_dir_ensure(s, err, sizeof(err)), -EPERM);
+	/* a group-writable directory above it, likewise */
+	ck_assert_int_eq(chown(p, 0, 0), 0);
+	ck_assert_int_eq(chmod(p, 0775), 0);
+	snprintf(s, sizeof(s), "%s/state/", p);
+	ck_assert_int_eq(safe_dir_ensure(s, err, sizeof(err)), -EPERM);
+	ck_assert_msg(strstr(err, "writable by its group"), "message: %s", err);
+	ck_assert_int_eq(chmod(p, 0755), 0);
+	ck_assert_int_eq(safe_dir_ensure(s, err, sizeof(err)), 0);
+}
+END_TEST
+
+START_TEST(test_symlinked_parent_refused)
+{
+	char real[128], link[128], s[160], err[1024] = "";
+	snprintf(real, sizeof(real), "%s/real", base);
+	snprintf(link, sizeof(link), "%s/link", base);
+	ck_assert_int_eq(mkdir(real, 0755), 0);
+	ck_assert_int_eq(symlink(real, link), 0);
+	snprintf(s, sizeof(s), "%s/state", link);
+	ck_assert_int_eq(safe_dir_ensure(s, err, sizeof(err)), -EPERM);
+	ck_assert_msg(strstr(err, "/link\" is a symbolic link"), "message: %s", err);
+}
+END_TEST
+
 START_TEST(test_private_file)
 {
 	char p[128];
@@ -237,6 +278,8 @@ Suite *safe_dir_suite(void)
 	tcase_add_test(tc, test_writable_refused);
 	tcase_add_test(tc, test_symlink_refused);
 	tcase_add_test(tc, test_foreign_owner_refused);
+	tcase_add_test(tc, test_foreign_parent_refused);
+	tcase_add_test(tc, test_symlinked_parent_refused);
 	tcase_add_test(tc, test_private_file);
 	suite_add_tcase(s, tc);
 

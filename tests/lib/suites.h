@@ -10,3 +10,4 @@ Suite *table_suite(void);
 Suite *describe_suite(void);
 Suite *redact_suite(void);
 Suite *safe_dir_suite(void);
+Suite *control_suite(void);
