@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // local:// UFS: plain files under a root directory (a local disk or an NFS mount). Every open is
-// resolved beneath the root fd (openat2 RESOLVE_BENEATH), so neither ".." nor a symlink leaves it.
+// resolved beneath the root fd (openat2 RESOLVE_BENEATH), so neither ".." nor a symlink leaves it;
+// the root itself is reached through no symlink.
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -362,12 +363,28 @@ static int local_init(struct ufs *u, const struct ufs_options *opts)
 		r = -ENOMEM;
 		goto fail;
 	}
-	l->root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (l->root_fd < 0) {
+	/* No symlink on the way to the root either: ufs-roots compares paths as written, so a
+	 * link under a granted root (local:///data/a/link -> /etc, or .../link/../b) would
+	 * otherwise make the view a directory outside it. */
+	struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+			       .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+	long fd = syscall(SYS_openat2, AT_FDCWD, root, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS)
+		fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
 		r = -errno;
-		snprintf(u->last_error, sizeof(u->last_error), "%s: %s", root, strerror(-r));
+		if (r == -ELOOP)
+			snprintf(u->last_error, sizeof(u->last_error),
+				 "%s: the path goes through a symbolic link, which weir does not "
+				 "follow on the way to a local:// root (it could lead out of the "
+				 "roots a namespace was granted); give the real path",
+				 root);
+		else
+			snprintf(u->last_error, sizeof(u->last_error), "%s: %s", root,
+				 strerror(-r));
 		goto fail;
 	}
+	l->root_fd = (int)fd;
 	unsigned want =
 	    opts->max_connections < LOCAL_MAX_WORKERS ? opts->max_connections : LOCAL_MAX_WORKERS;
 	for (; l->nworkers < want; l->nworkers++) {

@@ -141,6 +141,29 @@ wt_mount team-a a "$MA"
 cmp "$D/a/file" "$MA/file" || fail "team-a's view of $D/a reads other bytes"
 ok "team-a reads $MA/file"
 
+step "a symlink inside team-a's root that points out of it does not lead a Dataset there"
+# Lexically under local://$D/a, so ufs-roots allows it; the view must not be $D/b (or /etc).
+ln -s "$D/b" "$D/a/link"
+dataset team-a link "local://$D/a/link" >"$TMP/link.yaml"
+dataset team-a linkdot "local://$D/a/link/../b" >"$TMP/linkdot.yaml"
+show apply -f "$TMP/link.yaml"
+show apply -f "$TMP/linkdot.yaml"
+for ds in link linkdot; do
+	mkdir -p "$TMP/mnt-$ds"
+	rc=0
+	w mount -n team-a "$ds" "$TMP/mnt-$ds" </dev/null >"$TMP/out" 2>&1 || rc=$?
+	if [ "$rc" -eq 0 ]; then
+		found="$(cat "$TMP/mnt-$ds/secret" "$TMP/mnt-$ds/b/secret" 2>/dev/null || true)"
+		umount -l "$TMP/mnt-$ds"
+		fail "weir mount -n team-a $ds (local://$D/a/link...) succeeded${found:+ and showed $D/b/secret: $found}"
+	fi
+	grep -q 'symbolic link' "$TMP/out" || fail "weir mount -n team-a $ds failed without saying why: $(cat "$TMP/out")"
+	ok "weir mount -n team-a $ds refused: $(head -n 1 "$TMP/out")"
+done
+show delete dataset link -n team-a
+show delete dataset linkdot -n team-a
+rm "$D/a/link"
+
 step "the administrator withdraws team-a's root: its view is unmounted within seconds"
 printf 'resync-interval = 0.5\nufs-roots = team-a=local://%s/elsewhere\n' "$D" >"$CONF.new"
 mv "$CONF.new" "$CONF"
