@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
+#include "safe_dir.h"
 #include "strmap.h"
 
 /* While the UFS is down, one caller asks it again this often; the others serve from the
@@ -199,9 +201,89 @@ out:
 	return r;
 }
 
-int meta_cache_open(const char *db_path, struct ufs *u, struct meta_cache **ret)
+static bool db_corrupt(sqlite3 *db)
+{
+	int e = db ? sqlite3_errcode(db) & 0xff : SQLITE_OK;
+	return e == SQLITE_CORRUPT || e == SQLITE_NOTADB;
+}
+
+static int quick_check_row(void *arg, int ncols, char **vals, char **names)
+{
+	(void)names;
+	if (ncols > 0 && vals[0] && strcmp(vals[0], "ok") != 0) {
+		snprintf(arg, 256, "the integrity check failed: %s", vals[0]);
+		for (char *m = arg; *m; m++)
+			if (*m == '\n')
+				*m = ' ';
+		return 1;
+	}
+	return 0;
+}
+
+/* Opens db_path, checks it whole and loads it. -EBADMSG (why says what) when SQLite finds it
+ * damaged, other -errno otherwise; mc->db is left open either way (meta_cache_free closes). */
+static int db_load(struct meta_cache *mc, const char *db_path, char *why, size_t whylen)
+{
+	char bad[256] = "";
+	int r = sqlite3_open_v2(db_path, &mc->db,
+				SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+				NULL);
+	if (r != SQLITE_OK) {
+		snprintf(why, whylen, "%s", mc->db ? sqlite3_errmsg(mc->db) : sqlite3_errstr(r));
+		return db_corrupt(mc->db) ? -EBADMSG : -EIO;
+	}
+	sqlite3_busy_timeout(mc->db, 5000);
+	r = sqlite3_exec(mc->db, "PRAGMA quick_check", quick_check_row, bad, NULL);
+	if (bad[0]) {
+		snprintf(why, whylen, "%s", bad);
+		return -EBADMSG;
+	}
+	r = r == SQLITE_OK ? exec_sql(mc->db, schema) : -EIO;
+	if (r == 0)
+		r = load_all(mc);
+	if (r < 0) {
+		snprintf(why, whylen, "%s", sqlite3_errmsg(mc->db));
+		return db_corrupt(mc->db) ? -EBADMSG : r;
+	}
+	return 0;
+}
+
+static void maps_clear(struct meta_cache *mc)
+{
+	strmap_free(mc->dirs, cached_dir_free);
+	strmap_free(mc->valid, free);
+	mc->dirs = strmap_new();
+	mc->valid = strmap_new();
+}
+
+/* Moves a damaged meta.db (and its WAL) to <path>.corrupt-<UTC time> and removes its
+ * shared-memory file; the new one is created 0600, as private as the one it replaces. */
+static int db_set_aside(const char *path, char *aside, size_t len)
+{
+	char from[4200], to[4300], stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	if (snprintf(aside, len, "%s.corrupt-%s", path, stamp) >= (int)len)
+		return -ENAMETOOLONG;
+	if (rename(path, aside) < 0)
+		return -errno;
+	snprintf(from, sizeof(from), "%s-wal", path);
+	snprintf(to, sizeof(to), "%s-wal", aside);
+	if (rename(from, to) < 0 && errno != ENOENT)
+		log_debug("metadata cache: moving \"%s\" aside: %m", from);
+	snprintf(from, sizeof(from), "%s-shm", path);
+	unlink(from);
+	return safe_dir_private_file(path);
+}
+
+int meta_cache_open(const char *db_path, struct ufs *u, struct meta_cache **ret, char *note,
+		    size_t notelen)
 {
 	struct meta_cache *mc = calloc(1, sizeof(*mc));
+	char why[512] = "", aside[4200];
 	if (!mc)
 		return -ENOMEM;
 	int r = -ENOMEM;
@@ -213,21 +295,35 @@ int meta_cache_open(const char *db_path, struct ufs *u, struct meta_cache **ret)
 	mc->valid = strmap_new();
 	if (!mc->dirs || !mc->valid)
 		goto fail;
-	if (sqlite3_open_v2(db_path, &mc->db,
-			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-			    NULL) != SQLITE_OK) {
-		log_err("cannot open metadata cache \"%s\": %s", db_path,
-			mc->db ? sqlite3_errmsg(mc->db) : "out of memory");
-		r = -EIO;
+	r = db_load(mc, db_path, why, sizeof(why));
+	if (r == -EBADMSG) {
+		/* Only listings and validations, all of which the UFS gives again: a damaged
+		 * file must not make the source unmountable (as a damaged index.db does not). */
+		sqlite3_close(mc->db);
+		mc->db = NULL;
+		maps_clear(mc);
+		r = mc->dirs && mc->valid ? db_set_aside(db_path, aside, sizeof(aside)) : -ENOMEM;
+		if (r < 0) {
+			log_err("metadata cache \"%s\": %s; it cannot be moved aside (%s): remove "
+				"it",
+				db_path, why, strerror(-r));
+			goto fail;
+		}
+		char msg[9000];
+		snprintf(msg, sizeof(msg),
+			 "metadata cache \"%s\": %s; moved it to \"%s\" and starting with an "
+			 "empty one: listings and versions are asked of the UFS again",
+			 db_path, why, aside);
+		log_warn("%s", msg);
+		size_t used = note && notelen ? strnlen(note, notelen) : 0;
+		if (note && used + 3 < notelen)
+			snprintf(note + used, notelen - used, "%s%s", used ? "; " : "", msg);
+		r = db_load(mc, db_path, why, sizeof(why));
+	}
+	if (r < 0) {
+		log_err("cannot open metadata cache \"%s\": %s", db_path, why);
 		goto fail;
 	}
-	sqlite3_busy_timeout(mc->db, 5000);
-	r = exec_sql(mc->db, schema);
-	if (r < 0)
-		goto fail;
-	r = load_all(mc);
-	if (r < 0)
-		goto fail;
 	*ret = mc;
 	return 0;
 fail:

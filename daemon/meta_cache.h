@@ -18,8 +18,11 @@ struct meta_cache;
 /* How long past its TTL an entry may be served while the UFS is unreachable, by default. */
 #define META_CACHE_MAX_STALE_DEFAULT_MS (24u * 3600 * 1000)
 
-/* Opens (creating) the cache persisted at db_path for UFS u (borrowed). Returns 0 or -errno. */
-int meta_cache_open(const char *db_path, struct ufs *u, struct meta_cache **ret);
+/* Opens (creating) the cache persisted at db_path for UFS u (borrowed). A file SQLite finds
+ * damaged is moved to <db_path>.corrupt-<UTC time> and the cache starts empty; that is logged
+ * and appended to note (if not NULL), for the user who mounted. Returns 0 or -errno. */
+int meta_cache_open(const char *db_path, struct ufs *u, struct meta_cache **ret, char *note,
+		    size_t notelen);
 void meta_cache_free(struct meta_cache *mc);
 
 /* Sets how long past its TTL a listing or version may be served while the UFS is unreachable

@@ -134,7 +134,7 @@ int source_open(const struct source_config *cfg, struct source **ret, char *errb
 	r = block_store_open(&bc, &s->store, errbuf, errlen);
 	if (r < 0)
 		goto fail;
-	r = meta_cache_open(meta, s->ufs, &s->meta);
+	r = meta_cache_open(meta, s->ufs, &s->meta, errbuf, errlen);
 	if (r < 0) {
 		snprintf(errbuf, errlen, "metadata cache \"%s\": %s", meta, strerror(-r));
 		goto fail;

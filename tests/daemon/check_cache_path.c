@@ -74,7 +74,7 @@ static struct meta_cache *open_meta(struct ufs *u)
 	char db[512];
 	struct meta_cache *mc;
 	snprintf(db, sizeof(db), "%s/meta.db", dir);
-	ck_assert_int_eq(meta_cache_open(db, u, &mc), 0);
+	ck_assert_int_eq(meta_cache_open(db, u, &mc, NULL, 0), 0);
 	return mc;
 }
 
@@ -97,6 +97,73 @@ static struct block_store *open_store(void)
 	ck_assert_int_eq(block_store_open(&c, &bs, err, sizeof(err)), 0);
 	return bs;
 }
+
+/* Overwrites len bytes of path at off with garbage. */
+static void scribble(const char *path, long off, size_t len)
+{
+	FILE *f = fopen(path, "r+");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseek(f, off, SEEK_SET), 0);
+	for (size_t i = 0; i < len; i++)
+		fputc((int)(i * 131 + 7) & 0xff, f);
+	fclose(f);
+}
+
+/* Counts the files in dir whose name starts with prefix. */
+static int count_prefixed(const char *prefix)
+{
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "test $(ls -1 '%s' | grep -c '^%s') -eq 1", dir, prefix);
+	return system(cmd) == 0 ? 1 : 0;
+}
+
+/* A damaged meta.db (a bad page, or not a database at all) is moved aside and the cache starts
+ * empty: a source whose metadata file is damaged must stay mountable. */
+START_TEST(damaged_meta_db_is_set_aside)
+{
+	char db[512], note[2048] = "";
+	struct meta_listing *l;
+	struct stat st;
+	snprintf(db, sizeof(db), "%s/meta.db", dir);
+	for (int variant = 0; variant < 2; variant++) {
+		struct ufs *u = open_ufs();
+		struct meta_cache *mc = open_meta(u);
+		for (int i = 0; i < 40; i++) { /* enough listings for several pages */
+			char sub[320];
+			snprintf(sub, sizeof(sub), "%s/src/dir%02d", dir, i);
+			mkdir(sub, 0755);
+		}
+		ck_assert_int_eq(meta_cache_list(mc, "/", 0, &l), 0);
+		meta_listing_unref(l);
+		meta_cache_free(mc);
+		ufs_free(u);
+		ck_assert_int_eq(stat(db, &st), 0);
+		if (variant == 0)
+			scribble(db, 4096,
+				 (size_t)st.st_size - 4096); /* every page but the first */
+		else
+			scribble(db, 0, 200); /* the header: not a database */
+
+		u = open_ufs();
+		note[0] = '\0';
+		ck_assert_int_eq(meta_cache_open(db, u, &mc, note, sizeof(note)), 0);
+		ck_assert_msg(strstr(note, "moved it to") && strstr(note, "meta.db.corrupt-"),
+			      "note: %s", note);
+		ck_assert_int_eq(meta_cache_list(mc, "/", 60000, &l), 0);
+		ck_assert_uint_eq(meta_listing_count(l), 42);
+		meta_listing_unref(l);
+		ck_assert_uint_gt(atomic_load(&u->stats.requests), 0); /* asked the UFS again */
+		meta_cache_free(mc);
+		ufs_free(u);
+		ck_assert_int_eq(stat(db, &st), 0);
+		ck_assert_uint_eq(st.st_mode & 0777, 0600);
+		ck_assert_int_eq(count_prefixed("meta\\.db\\.corrupt-"), 1);
+		char cmd[600];
+		snprintf(cmd, sizeof(cmd), "rm -f '%s'/meta.db.corrupt-*", dir);
+		ck_assert_int_eq(system(cmd), 0);
+	}
+}
+END_TEST
 
 START_TEST(listings_are_cached_and_persisted)
 {
@@ -539,6 +606,7 @@ Suite *cache_path_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, listings_are_cached_and_persisted);
+	tcase_add_test(tc, damaged_meta_db_is_set_aside);
 	tcase_add_test(tc, validation_detects_a_change);
 	tcase_add_test(tc, walk_and_usage_total_the_tree);
 	tcase_add_test(tc, fetcher_fetches_once_and_serves_the_bytes);
