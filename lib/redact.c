@@ -187,7 +187,12 @@ void redact_text(char *s, size_t cap)
 		if (at) {
 			const char *tok_end = at + 1 + url_token_len(at + 1);
 			const char *ws = sep + 3 + strcspn(sep + 3, " \t\r\n");
-			if (at < ws)
+			/* a password with a raw space ("u:pa ss@h/"): curl refuses the URL and
+			 * its error quotes it whole; the '@' still comes before the authority
+			 * ends, on the same line and before any other URL */
+			const char *auth_end = sep + 3 + strcspn(sep + 3, "/?#\r\n");
+			const char *next = strstr(sep + 3, "://");
+			if (at < ws || (at < auth_end && (!next || at < next)))
 				tlen = (size_t)(tok_end - start);
 		}
 		o += (size_t)snprintf(out + o, cap - o, "%.*s", (int)(start - p), p);

@@ -88,6 +88,16 @@ START_TEST(test_text)
 	ck_assert_msg(strstr(text, "opened source 1f (http://u:***@h:80/d/), and \"https://"), "%s",
 		      text);
 	ck_assert_msg(strstr(text, ": done"), "%s", text);
+	/* a password with a raw space (not a valid URL, so the error quotes it whole) */
+	char spaced[256] = "request failed: http://user:pa ss-" SECRET "@127.0.0.1:1/: URL using "
+			   "bad/illegal format";
+	redact_text(spaced, sizeof(spaced));
+	no_secret("spaced", spaced, SECRET);
+	ck_assert_msg(strstr(spaced, "@127.0.0.1:1/: URL using bad/illegal format"), "%s", spaced);
+	/* but a URL and a later address on the line stay as they are */
+	char mail[128] = "see http://host/docs or write to ops@example.com";
+	redact_text(mail, sizeof(mail));
+	ck_assert_str_eq(mail, "see http://host/docs or write to ops@example.com");
 	/* a short buffer truncates but never brings a secret back */
 	char small[40] = "x http://user:" SECRET "@host/";
 	redact_text(small, sizeof(small));
