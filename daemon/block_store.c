@@ -54,9 +54,9 @@ struct bs_object;
 /* One (object, block). Every field is under block_store.lock. While busy != BUSY_NONE one thread
  * works on it with the lock dropped: nobody else changes, drops or frees it (they wait on idle). */
 struct bs_block {
-	struct bs_block *hnext;		     /* hash chain */
+	struct bs_block *hnext;		      /* hash chain */
 	struct bs_block *lru_prev, *lru_next; /* tier LRU, head most recent; only when SLOT_VALID */
-	struct bs_block *oprev, *onext;	     /* the object's slots */
+	struct bs_block *oprev, *onext;	      /* the object's slots */
 	struct bs_object *o;
 	uint64_t block;
 	uint64_t csum;
@@ -135,24 +135,24 @@ enum stmt {
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
-	[ST_OBJ_INSERT] = "INSERT OR REPLACE INTO objects(id, path, size, mtime, etag) "
-			  "VALUES(?1, ?2, ?3, ?4, ?5)",
-	[ST_OBJ_UPDATE] = "UPDATE objects SET size = ?2, mtime = ?3, etag = ?4 WHERE id = ?1",
-	[ST_BLK_INSERT] = "INSERT OR REPLACE INTO blocks(obj, block, tier, len, csum, atime) "
-			  "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-	[ST_BLK_DELETE] = "DELETE FROM blocks WHERE obj = ?1 AND block = ?2",
-	[ST_BLK_DELETE_OBJ] = "DELETE FROM blocks WHERE obj = ?1",
-	[ST_BLK_TIER] = "UPDATE blocks SET tier = ?3 WHERE obj = ?1 AND block = ?2",
-	[ST_BLK_ATIME] = "UPDATE blocks SET atime = ?3 WHERE obj = ?1 AND block = ?2",
+    [ST_OBJ_INSERT] = "INSERT OR REPLACE INTO objects(id, path, size, mtime, etag) "
+		      "VALUES(?1, ?2, ?3, ?4, ?5)",
+    [ST_OBJ_UPDATE] = "UPDATE objects SET size = ?2, mtime = ?3, etag = ?4 WHERE id = ?1",
+    [ST_BLK_INSERT] = "INSERT OR REPLACE INTO blocks(obj, block, tier, len, csum, atime) "
+		      "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_BLK_DELETE] = "DELETE FROM blocks WHERE obj = ?1 AND block = ?2",
+    [ST_BLK_DELETE_OBJ] = "DELETE FROM blocks WHERE obj = ?1",
+    [ST_BLK_TIER] = "UPDATE blocks SET tier = ?3 WHERE obj = ?1 AND block = ?2",
+    [ST_BLK_ATIME] = "UPDATE blocks SET atime = ?3 WHERE obj = ?1 AND block = ?2",
 };
 
 static const char schema_sql[] =
-	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS objects(id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE,"
-	" size INTEGER NOT NULL, mtime INTEGER NOT NULL, etag TEXT NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS blocks(obj INTEGER NOT NULL, block INTEGER NOT NULL,"
-	" tier INTEGER NOT NULL, len INTEGER NOT NULL, csum INTEGER NOT NULL,"
-	" atime INTEGER NOT NULL, PRIMARY KEY(obj, block)) WITHOUT ROWID;";
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS objects(id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE,"
+    " size INTEGER NOT NULL, mtime INTEGER NOT NULL, etag TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS blocks(obj INTEGER NOT NULL, block INTEGER NOT NULL,"
+    " tier INTEGER NOT NULL, len INTEGER NOT NULL, csum INTEGER NOT NULL,"
+    " atime INTEGER NOT NULL, PRIMARY KEY(obj, block)) WITHOUT ROWID;";
 
 struct block_store {
 	struct tier_pools *pools;     /* the config's, or own_pools */
@@ -163,8 +163,8 @@ struct block_store {
 	unsigned ntiers;
 	struct bs_tier tiers[BLOCK_STORE_MAX_TIERS]; /* under lock */
 	struct uring_io *io;
-	int lock_fd; /* flock()ed <index>.lock: one process per store */
-	sqlite3 *db; /* under lock, like everything below */
+	int lock_fd;	 /* flock()ed <index>.lock: one process per store */
+	sqlite3 *db;	 /* under lock, like everything below */
 	bool db_corrupt; /* SQLite said the index file is damaged */
 	sqlite3_stmt *stmts[ST_COUNT];
 	struct bs_object **objs;
@@ -178,11 +178,11 @@ struct block_store {
 	bool index_full;
 	struct atime_rec *atimes;
 	size_t natimes, atimes_cap;
-	uint64_t atimes_flushed; /* CLOCK_MONOTONIC ns of the last flush */
+	uint64_t atimes_flushed;	     /* CLOCK_MONOTONIC ns of the last flush */
 	struct bs_object *fd_head, *fd_tail; /* objects with open tier files, most recent first */
 	size_t nfds, max_fds;
 	uint64_t hits, misses, evictions, demotions, checksum_failures;
-	bool by_heat;	   /* victims: coldest object first, LRU among equals; else pure LRU */
+	bool by_heat; /* victims: coldest object first, LRU among equals; else pure LRU */
 	double half_life_ns;
 };
 
@@ -205,7 +205,7 @@ static uint64_t now_ns(clockid_t clk)
 }
 
 static void errmsg(char *errbuf, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void errmsg(char *errbuf, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -1070,7 +1070,7 @@ static int mkdir_p(const char *path)
 	if (len == 0 || len >= sizeof(buf))
 		return -ENAMETOOLONG;
 	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; ; p++) {
+	for (char *p = buf + 1;; p++) {
 		if (*p != '/' && *p != '\0')
 			continue;
 		char c = *p;
@@ -1137,8 +1137,8 @@ static int config_check(const struct block_store_config *cfg, char *errbuf, size
 	for (unsigned i = 0; i < cfg->ntiers; i++) {
 		const struct tier_config *tc = &cfg->tiers[i];
 
-		if (!tc->path[0] || tc->path[0] != '/' || strnlen(tc->path, sizeof(tc->path)) >=
-		    sizeof(tc->path) - 64) {
+		if (!tc->path[0] || tc->path[0] != '/' ||
+		    strnlen(tc->path, sizeof(tc->path)) >= sizeof(tc->path) - 64) {
 			errmsg(errbuf, errlen, "tier %u: path \"%.*s\" is not an absolute path", i,
 			       (int)strnlen(tc->path, sizeof(tc->path)), tc->path);
 			return -EINVAL;
@@ -1181,11 +1181,17 @@ static int tier_open(struct bs_tier *t, const struct tier_config *tc, const char
 	if (!t->dir)
 		return -ENOMEM;
 	snprintf(t->dir, dlen, "%s/%s", tc->path, source_id);
-	r = safe_dir_open(t->dir, SAFE_DIR_CREATE, &t->dir_fd, why, sizeof(why));
+	/* The source's directory is named by its id, which anyone can work out: in a shared
+	 * tier path (/dev/shm) another user may have taken the name to keep the source out. */
+	char taken[1024] = "";
+	r = safe_dir_claim(t->root_fd, source_id, &t->dir_fd, taken, sizeof(taken), why,
+			   sizeof(why));
 	if (r < 0) {
 		errmsg(errbuf, errlen, "tier \"%s\" at \"%s\": %s", t->name, tc->path, why);
 		return r == -EPERM || r == -EINVAL ? -EPERM : errno_class(-r);
 	}
+	if (taken[0])
+		warn_note(errbuf, errlen, "tier \"%s\" at \"%s\": %s", t->name, tc->path, taken);
 	snprintf(probe, sizeof(probe), ".weir-probe-%ld", (long)getpid());
 	unlinkat(t->dir_fd, probe, 0); /* left by a crash */
 	fd = openat(t->dir_fd, probe, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -1495,7 +1501,8 @@ static void tier_file_scrub(struct block_store *bs, unsigned ti, struct bs_objec
 }
 
 /* Removes tier files of unknown objects and reclaims unindexed ranges of the others; forgets
- * blocks whose file is gone (a memory tier after a reboot), so stats and contains() tell the truth. */
+ * blocks whose file is gone (a memory tier after a reboot), so stats and contains() tell the truth.
+ */
 static void tier_scrub(struct block_store *bs, unsigned ti)
 {
 	/* Its own descriptor: readdir moves the offset, which a dup would share. */
@@ -1510,7 +1517,7 @@ static void tier_scrub(struct block_store *bs, unsigned ti)
 	}
 	for (size_t i = 0; i <= bs->objs_mask; i++)
 		for (struct bs_object *o = bs->objs[i]; o; o = o->hnext)
-			o->scrub_seen &= (uint8_t)~(1u << ti);
+			o->scrub_seen &= (uint8_t) ~(1u << ti);
 	while ((de = readdir(d))) {
 		struct bs_object *o;
 		char *end;
@@ -1716,8 +1723,8 @@ static int tiers_join(struct block_store *bs, const struct block_store_config *c
 	return 0;
 }
 
-int block_store_open(const struct block_store_config *cfg, struct block_store **ret,
-		     char *errbuf, size_t errlen)
+int block_store_open(const struct block_store_config *cfg, struct block_store **ret, char *errbuf,
+		     size_t errlen)
 {
 	struct block_store *bs;
 	int r;
@@ -1808,8 +1815,8 @@ int block_store_open(const struct block_store_config *cfg, struct block_store **
 	 */
 	tiers_settle(bs);
 
-	log_debug("block store \"%s\": %zu objects, %zu blocks loaded from \"%s\"",
-		  cfg->source_id, bs->nobjs, bs->nslots, cfg->index_path);
+	log_debug("block store \"%s\": %zu objects, %zu blocks loaded from \"%s\"", cfg->source_id,
+		  bs->nobjs, bs->nslots, cfg->index_path);
 	*ret = bs;
 	return 0;
 
@@ -1927,8 +1934,7 @@ unlock:
 	return r;
 }
 
-int block_store_acquire(struct block_store *bs, uint64_t obj, uint64_t block,
-			struct block_ref *ret)
+int block_store_acquire(struct block_store *bs, uint64_t obj, uint64_t block, struct block_ref *ret)
 {
 	struct bs_block *b;
 	struct bs_object *o;
@@ -2000,10 +2006,10 @@ int block_store_acquire(struct block_store *bs, uint64_t obj, uint64_t block,
 	lru_insert(&bs->tiers[b->tier], b);
 	bs->hits++;
 	*ret = (struct block_ref){
-		.fd = fd,
-		.off = block * bs->block_size,
-		.len = b->len,
-		.tier = b->tier,
+	    .fd = fd,
+	    .off = block * bs->block_size,
+	    .len = b->len,
+	    .tier = b->tier,
 	};
 	atime_record(bs, b);
 	pthread_mutex_unlock(&bs->lock);
@@ -2144,8 +2150,8 @@ again:
 	if (--o->writing[0] == 0)
 		stamp_record(o, 0, fd);
 	if (n >= 0) {
-		int64_t args[] = {(int64_t)obj, (int64_t)block, 0, (int64_t)len,
-				  (int64_t)csum, (int64_t)clock_tick(bs)};
+		int64_t args[] = {(int64_t)obj, (int64_t)block, 0,
+				  (int64_t)len, (int64_t)csum,	(int64_t)clock_tick(bs)};
 
 		r = db_run(bs, ST_BLK_INSERT, 6, args);
 		b->atime = (uint64_t)args[5];

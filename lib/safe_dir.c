@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -260,4 +261,101 @@ int safe_dir_open(const char *path, unsigned flags, int *ret_fd, char *errbuf, s
 close_fd:
 	close(fd);
 	return r;
+}
+
+/* Whether st, found at name in a directory others may write, can be trusted as ours. */
+static bool claimed_ok(const struct stat *st)
+{
+	return S_ISDIR(st->st_mode) && st->st_uid == geteuid() &&
+	       !(st->st_mode & (S_IWGRP | S_IWOTH));
+}
+
+int safe_dir_claim(int parent_fd, const char *name, int *ret_fd, char *note, size_t notelen,
+		   char *errbuf, size_t errlen)
+{
+	struct stat pst, st;
+	int fd, r;
+
+	if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..")) {
+		snprintf(errbuf, errlen, "\"%s\" is not a plain name", name);
+		return -EINVAL;
+	}
+	if (fstat(parent_fd, &pst) < 0)
+		return -errno;
+	bool shared = (pst.st_mode & S_ISVTX) && (pst.st_mode & (S_IWGRP | S_IWOTH));
+	for (int attempt = 0; attempt < 4; attempt++) {
+		if (mkdirat(parent_fd, name, 0700) < 0 && errno != EEXIST) {
+			r = -errno;
+			snprintf(errbuf, errlen, "cannot create \"%s\" (%s)", name, strerror(-r));
+			return r;
+		}
+		fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0) {
+			if (fstat(fd, &st) == 0 && claimed_ok(&st)) {
+				*ret_fd = fd;
+				return 0;
+			}
+			close(fd);
+		}
+		if (fstatat(parent_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue; /* gone meanwhile: make it again */
+			r = -errno;
+			snprintf(errbuf, errlen, "cannot stat \"%s\" (%s)", name, strerror(-r));
+			return r;
+		}
+		if (!shared) {
+			/* Only root (or we) could have put it there: its mistake, not an attack. */
+			snprintf(errbuf, errlen,
+				 "\"%s\" is %s (uid %u, mode %04o), not a directory of weir's own: "
+				 "remove it",
+				 name, S_ISLNK(st.st_mode) ? "a symbolic link" : "someone else's",
+				 (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+			return S_ISLNK(st.st_mode) || S_ISDIR(st.st_mode) ? -EPERM : -ENOTDIR;
+		}
+		/* Someone took the name first in a shared directory (/dev/shm): swap a fresh
+		 * directory of ours in, in one step, so nobody can take the name again between
+		 * moving theirs and making ours; theirs stays, under another name, for them. */
+		char aside[300];
+		int made = -1;
+		for (int i = 0; i < 16 && made < 0; i++) {
+			unsigned long rnd = 0;
+			if (getrandom(&rnd, sizeof(rnd), 0) < 0)
+				rnd = (unsigned long)getpid() << 20 ^ (unsigned long)i;
+			snprintf(aside, sizeof(aside), ".weir-taken-%s-%016lx", name, rnd);
+			made = mkdirat(parent_fd, aside, 0700);
+			if (made < 0 && errno != EEXIST)
+				break;
+		}
+		if (made < 0) {
+			r = -errno;
+			snprintf(errbuf, errlen, "cannot create a directory next to \"%s\" (%s)",
+				 name, strerror(-r));
+			return r;
+		}
+		if (renameat2(parent_fd, aside, parent_fd, name, RENAME_EXCHANGE) < 0) {
+			r = -errno;
+			unlinkat(parent_fd, aside, AT_REMOVEDIR);
+			snprintf(
+			    errbuf, errlen,
+			    "\"%s\" belongs to uid %u and cannot be moved aside (%s): remove it",
+			    name, (unsigned)st.st_uid, strerror(-r));
+			return r;
+		}
+		if (note && notelen) {
+			size_t used = strnlen(note, notelen);
+			if (used + 3 < notelen)
+				snprintf(
+				    note + used, notelen - used,
+				    "%s\"%s\" had been taken by uid %u (%s); moved it to \"%s\" "
+				    "and made weir's own",
+				    used ? "; " : "", name, (unsigned)st.st_uid,
+				    S_ISLNK(st.st_mode)	  ? "a symbolic link"
+				    : S_ISDIR(st.st_mode) ? "a directory"
+							  : "a file",
+				    aside);
+		}
+	}
+	snprintf(errbuf, errlen, "\"%s\" keeps being taken by another user: try again", name);
+	return -EAGAIN;
 }

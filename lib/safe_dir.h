@@ -39,3 +39,14 @@ enum {
  * component is wrong and what to do (errbuf must hold errlen > 0 bytes). Returns 0 and *ret_fd,
  * owned by the caller. Thread-safe. */
 int safe_dir_open(const char *path, unsigned flags, int *ret_fd, char *errbuf, size_t errlen);
+
+/* Opens the directory name (a plain name) beneath parent_fd, a directory safe_dir_open checked,
+ * creating it mode 0700; it must be a directory of the caller's own, not writable by others.
+ * When parent_fd is a sticky directory others can write (/dev/shm), another user may have taken
+ * the name first (a directory, file or link of theirs): theirs is swapped out in one step
+ * (RENAME_EXCHANGE) for a fresh directory and left, as it was, under ".weir-taken-<name>-<hex>";
+ * note (if not NULL) says so. Elsewhere such an entry is refused (-EPERM or -ENOTDIR) with a
+ * message in errbuf. Returns 0 and *ret_fd (O_RDONLY | O_DIRECTORY, owned by the caller), or
+ * -errno. Thread-safe. */
+int safe_dir_claim(int parent_fd, const char *name, int *ret_fd, char *note, size_t notelen,
+		   char *errbuf, size_t errlen);

@@ -146,3 +146,19 @@ cmp "$MP/part2.bin" "$SRC/part2.bin" || fail "part2.bin differs from a safe tier
 [ "$(stat -c %a "$EVIL/$SID")" = 700 ] || fail "weir made $EVIL/$SID with mode $(stat -c %a "$EVIL/$SID"), not 0700"
 [ -z "$(ls -A "$VICTIM")" ] || fail "something was written into $VICTIM"
 ok "once the path is safe it mounts; weir's directory in it is 0700"
+
+step "in a shared tier path like /dev/shm, a source's directory another user took first does not keep it out"
+# the walkthrough's MEM tier is /dev/shm itself: sticky, world-writable, root's
+stop_node
+rm -rf "${EVIL:?}/$SID"
+chmod 1777 "$EVIL"
+setpriv --reuid=nobody --regid=nogroup --clear-groups mkdir -m 0777 "$EVIL/$SID"
+setpriv --reuid=nobody --regid=nogroup --clear-groups ln -s "$VICTIM" "$EVIL/$SID/$(basename "$tierfile")"
+weir_mount "local://$SRC" "$MP" --tier "mem:$EVIL:64MiB"
+cmp "$MP/part2.bin" "$SRC/part2.bin" || fail "part2.bin differs, read with nobody's directory moved aside"
+cmp "$MP/model.bin" "$SRC/model.bin" || fail "model.bin differs, read with nobody's directory moved aside"
+[ "$(stat -c %U:%a "$EVIL/$SID")" = root:700 ] || fail "$EVIL/$SID is $(stat -c %U:%a "$EVIL/$SID"), not weir's (root:700)"
+grep -q "had been taken by uid 65534" "$TMP/mount.out" || fail "weir mount did not say that nobody had taken $EVIL/$SID"
+[ -z "$(ls -A "$VICTIM")" ] || fail "something was written into $VICTIM: $(ls -A "$VICTIM")"
+[ "$(stat -c %U "$EVIL"/.weir-taken-"$SID"-*)" = nobody ] || fail "nobody's directory was not kept aside"
+ok "mounted; nobody's directory moved to $(basename "$EVIL"/.weir-taken-"$SID"-*), $VICTIM untouched"

@@ -2,6 +2,7 @@
 // safe_dir: created 0700, tightened to 0700, refused when others could write it or when it is a
 // symlink or someone else's; safe_dir_open checks every component of the path.
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <fcntl.h>
@@ -268,6 +269,89 @@ START_TEST(test_writable_and_owners)
 }
 END_TEST
 
+/* How many entries of tmpdir/sub start with prefix. */
+static int count_prefixed(const char *sub, const char *prefix)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, sub);
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int n = 0;
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)))
+		n += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
+	closedir(d);
+	return n;
+}
+
+/* A source's directory in a shared sticky tier path (/dev/shm) is named by its id, which
+ * anyone can work out: a directory, link or file another user made there first must not keep
+ * the source out (nor be written through); in a directory only root writes, it is refused. */
+START_TEST(test_claim_taken_name)
+{
+	char err[512], note[1024], path[512], victim[512];
+	struct stat st;
+	int pfd, fd;
+
+	if (geteuid() != 0)
+		ck_abort_msg("test_claim_taken_name needs root (entries of nobody's)");
+	ck_assert_int_eq(try_open("shm", SAFE_DIR_CREATE, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/shm", tmpdir);
+	ck_assert_int_eq(chmod(path, 01777), 0);
+	snprintf(victim, sizeof(victim), "%s/victim", tmpdir);
+	ck_assert_int_eq(mkdir(victim, 0755), 0);
+	ck_assert_int_eq(safe_dir_open(path, SAFE_DIR_STICKY_OK, &pfd, err, sizeof(err)), 0);
+
+	const char *kinds[] = {"dir", "link", "file"};
+	for (int k = 0; k < 3; k++) {
+		char name[32];
+		snprintf(name, sizeof(name), "id%d", k);
+		snprintf(path, sizeof(path), "%s/shm/%s", tmpdir, name);
+		if (k == 0)
+			ck_assert_int_eq(mkdir(path, 0777), 0);
+		else if (k == 1)
+			ck_assert_int_eq(symlink(victim, path), 0);
+		else
+			ck_assert_int_eq(close(open(path, O_CREAT | O_WRONLY, 0666)), 0);
+		ck_assert_int_eq(lchown(path, 65534, 65534), 0);
+		note[0] = '\0';
+		ck_assert_msg(
+		    safe_dir_claim(pfd, name, &fd, note, sizeof(note), err, sizeof(err)) == 0,
+		    "%s: %s", kinds[k], err);
+		ck_assert_int_eq(fstat(fd, &st), 0);
+		ck_assert_uint_eq(st.st_uid, 0);
+		ck_assert_uint_eq(st.st_mode & 07777, 0700);
+		ck_assert_int_eq(lstat(path, &st), 0);
+		ck_assert(S_ISDIR(st.st_mode) && st.st_uid == 0);
+		ck_assert_msg(strstr(note, "taken by uid 65534"), "%s", note);
+		/* what is written there lands in the new directory, not through the link */
+		ck_assert_int_ge(openat(fd, "f", O_CREAT | O_WRONLY | O_CLOEXEC, 0600), 0);
+		close(fd);
+		char prefix[64];
+		snprintf(prefix, sizeof(prefix), ".weir-taken-%s-", name);
+		ck_assert_int_eq(count_prefixed("shm", prefix), 1);
+		/* claimed again: ours already, nothing moved */
+		note[0] = '\0';
+		ck_assert_int_eq(
+		    safe_dir_claim(pfd, name, &fd, note, sizeof(note), err, sizeof(err)), 0);
+		close(fd);
+		ck_assert_str_eq(note, "");
+	}
+	ck_assert_int_eq(count_prefixed("victim", ""), 2); /* "." and ".." */
+	close(pfd);
+
+	/* not shared: refused, left alone */
+	ck_assert_int_eq(try_open("priv", SAFE_DIR_CREATE, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/priv", tmpdir);
+	ck_assert_int_eq(safe_dir_open(path, 0, &pfd, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/priv/id", tmpdir);
+	ck_assert_int_eq(symlink(victim, path), 0);
+	ck_assert_int_eq(safe_dir_claim(pfd, "id", &fd, NULL, 0, err, sizeof(err)), -EPERM);
+	ck_assert_msg(strstr(err, "symbolic link"), "%s", err);
+	close(pfd);
+}
+END_TEST
+
 Suite *safe_dir_suite(void)
 {
 	Suite *s = suite_create("safe_dir");
@@ -288,6 +372,7 @@ Suite *safe_dir_suite(void)
 	tcase_add_test(tc, test_create_and_reopen);
 	tcase_add_test(tc, test_links_and_files);
 	tcase_add_test(tc, test_writable_and_owners);
+	tcase_add_test(tc, test_claim_taken_name);
 	suite_add_tcase(s, tc);
 	return s;
 }
