@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,20 +48,33 @@ static int find_bin(const struct spawn_target *t, char *out, size_t len)
 	return 0;
 }
 
-static void print_log_tail(const struct spawn_target *t)
+static void print_log_tail(const struct spawn_target *t, int status)
 {
 	char path[PATH_MAX + 64];
 	snprintf(path, sizeof(path), "%s/%s", t->state_dir, t->log_name);
 	FILE *f = fopen(path, "re");
-	if (!f)
-		return;
 	char lines[8][512];
 	int n = 0;
-	while (fgets(lines[n % 8], sizeof(lines[0]), f))
-		n++;
-	fclose(f);
+	if (f) {
+		while (fgets(lines[n % 8], sizeof(lines[0]), f))
+			n++;
+		fclose(f);
+	}
 	for (int i = n > 8 ? n - 8 : 0; i < n; i++)
 		fprintf(stderr, "  %s", lines[i % 8]);
+	if (n > 0)
+		return;
+	/* Nothing logged: most likely there was no room to log it in. */
+	struct statvfs vfs;
+	if (statvfs(t->state_dir, &vfs) == 0 && (vfs.f_bavail == 0 || vfs.f_favail == 0))
+		fprintf(stderr,
+			"  (nothing: the state directory \"%s\" is full, %s left; free space there "
+			"and run it again)\n",
+			t->state_dir, vfs.f_bavail == 0 ? "no bytes" : "no inodes");
+	else if (WIFEXITED(status))
+		fprintf(stderr, "  (nothing; it exited with status %d)\n", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		fprintf(stderr, "  (nothing; it was killed by signal %d)\n", WTERMSIG(status));
 }
 
 int spawn_daemon(const struct spawn_target *t, char *const *args, int nargs, bool foreground,
@@ -121,7 +135,7 @@ int spawn_daemon(const struct spawn_target *t, char *const *args, int nargs, boo
 		if (waitpid(pid, &status, WNOHANG) == pid) {
 			fprintf(stderr, "weir: %s exited at start; its log (%s/%s) says:\n",
 				t->name, t->state_dir, t->log_name);
-			print_log_tail(t);
+			print_log_tail(t, status);
 			return -ECHILD;
 		}
 		struct timespec ts = {0, 50 * 1000 * 1000};

@@ -57,6 +57,18 @@ n="$(grep -c 'warning: metadata cache' "$WEIR_STATE/node.log" || true)"
 [ "$n" -le 1 ] || fail "node.log has $n metadata cache warnings; expected at most one (not per request)"
 ok "weir stat warns; node.log says it once"
 
+step "weir up with the state directory full says why it cannot start"
+rc=0
+w up </dev/null >"$TMP/up.out" 2>&1 || rc=$?
+sed 's/^/  weir: /' "$TMP/up.out"
+if [ "$rc" -eq 0 ]; then
+	w down </dev/null >/dev/null 2>&1 || true
+	note "weir up started with the state directory full (it found room)"
+else
+	grep -q "state directory .* is full" "$TMP/up.out" || fail "weir up failed with the state directory full without saying so: $(cat "$TMP/up.out")"
+	ok "weir up refused: $(grep -m1 'is full' "$TMP/up.out")"
+fi
+
 step "space freed: the next new file is cached again and the warning goes"
 rm -f "$WEIR_STATE/fill"
 rand_file "$TMP/tree/d/f6" 5000000 statefull-6
