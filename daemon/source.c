@@ -10,6 +10,7 @@
 #include <string.h>
 #include <ftw.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -48,6 +49,37 @@ static bool has_metadata(const struct source_config *cfg)
 	struct stat st;
 	snprintf(meta, sizeof(meta), "%s/stores/%s/meta.db", cfg->state_dir, cfg->id);
 	return stat(meta, &st) == 0 && st.st_size > 0;
+}
+
+/* A file of the store that is not a regular file (a directory, a link: a restore or a hand gone
+ * wrong) would fail every open of the source: move it to <path>.corrupt-<UTC time>, say so in
+ * note, and let a new one be made. */
+static int set_aside_non_file(const char *path, char *note, size_t notelen)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (S_ISREG(st.st_mode))
+		return 0;
+	char aside[4300], stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(aside, sizeof(aside), "%s.corrupt-%s", path, stamp);
+	if (rename(path, aside) < 0)
+		return -errno;
+	char msg[9000];
+	snprintf(msg, sizeof(msg), "\"%s\" was %s, not a file; moved it to \"%s\"", path,
+		 S_ISLNK(st.st_mode)   ? "a symbolic link"
+		 : S_ISDIR(st.st_mode) ? "a directory"
+				       : "a special file",
+		 aside);
+	log_warn("%s", msg);
+	size_t used = strnlen(note, notelen);
+	if (used + 3 < notelen)
+		snprintf(note + used, notelen - used, "%s%.1900s", used ? "; " : "", msg);
+	return 0;
 }
 
 int source_open(const struct source_config *cfg, struct source **ret, char *errbuf, size_t errlen)
@@ -99,8 +131,11 @@ int source_open(const struct source_config *cfg, struct source **ret, char *errb
 	snprintf(urlfile, sizeof(urlfile), "%s/url", dir);
 	snprintf(tiersfile, sizeof(tiersfile), "%s/tiers", dir);
 	const char *const private_files[] = {index, meta, urlfile, tiersfile};
+	char notes[2048] = ""; /* for the user, after block_store_open's (it resets errbuf) */
 	for (size_t i = 0; i < sizeof(private_files) / sizeof(private_files[0]); i++) {
-		r = safe_dir_private_file(private_files[i]);
+		r = set_aside_non_file(private_files[i], notes, sizeof(notes));
+		if (r >= 0)
+			r = safe_dir_private_file(private_files[i]);
 		if (r < 0) {
 			snprintf(errbuf, errlen, "\"%s\": %s", private_files[i], strerror(-r));
 			goto fail;
@@ -134,6 +169,11 @@ int source_open(const struct source_config *cfg, struct source **ret, char *errb
 	r = block_store_open(&bc, &s->store, errbuf, errlen);
 	if (r < 0)
 		goto fail;
+	if (notes[0]) {
+		size_t used = strnlen(errbuf, errlen);
+		if (used + 3 < errlen)
+			snprintf(errbuf + used, errlen - used, "%s%s", used ? "; " : "", notes);
+	}
 	r = meta_cache_open(meta, s->ufs, &s->meta, errbuf, errlen);
 	if (r < 0) {
 		snprintf(errbuf, errlen, "metadata cache \"%s\": %s", meta, strerror(-r));

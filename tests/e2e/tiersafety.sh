@@ -81,6 +81,22 @@ grep -q 'starting with an empty cache' "$TMP/mount.out" || fail "weir mount did 
 ok "mounted, reads match; $(grep -m1 -o 'index "[^"]*": [^;]*' "$WEIR_STATE/node.log")"
 stop_node
 
+step "index.db a directory, meta.db a symbolic link: the source mounts again"
+STORE="$WEIR_STATE/stores/$SID"
+rm -f "$STORE"/index.db* "$STORE"/meta.db*
+mkdir "$STORE/index.db"
+ln -s /etc/passwd "$STORE/meta.db"
+cp /etc/passwd "$TMP/passwd.before"
+weir_mount "local://$SRC" "$MP" --tier "$TIERS"
+cmp "$MP/part3.bin" "$SRC/part3.bin" || fail "part3.bin differs after index.db and meta.db were replaced"
+[ -f "$STORE/index.db" ] && [ ! -L "$STORE/meta.db" ] && [ -f "$STORE/meta.db" ] ||
+	fail "index.db or meta.db is not a regular file again"
+cmp /etc/passwd "$TMP/passwd.before" || fail "weir wrote through the meta.db link into /etc/passwd"
+grep -q 'was a directory, not a file' "$TMP/mount.out" || fail "weir mount did not say index.db was a directory"
+grep -q 'was a symbolic link, not a file' "$TMP/mount.out" || fail "weir mount did not say meta.db was a link"
+ok "mounted; both set aside and said so"
+stop_node
+
 step "two sources on one tier path share its 64 MiB quota"
 SHARED="$WEIR_TIER_DIR/shared"
 weir_mount "local://$SRC" "$TMP/a" --tier "mem:$SHARED:64MiB" --no-prefetch
