@@ -1170,6 +1170,9 @@ static int tier_open(struct bs_tier *t, const struct tier_config *tc, const char
 		errmsg(errbuf, errlen, "tier \"%s\" at \"%s\": %s", t->name, tc->path, why);
 		return r == -EPERM || r == -EINVAL ? -EPERM : errno_class(-r);
 	}
+	if (why[0]) /* a component another user had taken in /dev/shm, taken back */
+		warn_note(errbuf, errlen, "tier \"%s\" at \"%s\": %s", t->name, tc->path, why);
+	why[0] = '\0';
 	if (faccessat(t->root_fd, ".", W_OK | X_OK, AT_EACCESS) < 0) {
 		r = errno;
 		errmsg(errbuf, errlen, "tier \"%s\" at \"%s\": not writable (%s)", t->name,

@@ -179,10 +179,12 @@ int safe_dir_open(const char *path, unsigned flags, int *ret_fd, char *errbuf, s
 		return -errno;
 	prefix[0] = '/';
 	prefix[1] = '\0';
+	char note[1024] = "";
 	for (;;) {
 		size_t n;
 		char name[256];
 		int next;
+		bool shared;
 
 		while (*p == '/')
 			p++;
@@ -195,6 +197,7 @@ int safe_dir_open(const char *path, unsigned flags, int *ret_fd, char *errbuf, s
 			goto close_fd;
 		if (*p == '\0')
 			break;
+		shared = (st.st_mode & S_ISVTX) && (st.st_mode & (S_IWGRP | S_IWOTH));
 		n = strcspn(p, "/");
 		if (n >= sizeof(name)) {
 			snprintf(errbuf, errlen, "\"%s\": a component is too long", path);
@@ -222,6 +225,26 @@ int safe_dir_open(const char *path, unsigned flags, int *ret_fd, char *errbuf, s
 				goto close_fd;
 			}
 			next = openat(fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
+		/* In a shared sticky directory (/dev/shm) another user may have made the entry
+		 * first, to keep root out: one that is to be created takes the name back
+		 * (safe_dir_claim). */
+		struct stat est;
+		if ((flags & SAFE_DIR_CREATE) && shared &&
+		    fstatat(fd, name, &est, AT_SYMLINK_NOFOLLOW) == 0 && est.st_uid != 0 &&
+		    est.st_uid != geteuid()) {
+			char taken[512] = "", why[512] = "";
+			if (next >= 0)
+				close(next);
+			r = safe_dir_claim(fd, name, &next, taken, sizeof(taken), why, sizeof(why));
+			if (r < 0) {
+				snprintf(errbuf, errlen, "\"%s\": %s", prefix, why);
+				goto close_fd;
+			}
+			size_t used = strlen(note), parent_len = plen - n - 1;
+			snprintf(note + used, sizeof(note) - used, "%sin \"%.*s\": %s",
+				 used ? "; " : "", parent_len ? (int)parent_len : 1,
+				 parent_len ? prefix : "/", taken);
 		}
 		if (next < 0) {
 			r = -errno;
@@ -256,6 +279,7 @@ int safe_dir_open(const char *path, unsigned flags, int *ret_fd, char *errbuf, s
 	}
 	close(fd);
 	*ret_fd = r;
+	snprintf(errbuf, errlen, "%s", note);
 	return 0;
 
 close_fd:
@@ -304,12 +328,16 @@ int safe_dir_claim(int parent_fd, const char *name, int *ret_fd, char *note, siz
 			snprintf(errbuf, errlen, "cannot stat \"%s\" (%s)", name, strerror(-r));
 			return r;
 		}
-		if (!shared) {
+		if (!shared || st.st_uid == 0 || st.st_uid == geteuid()) {
 			/* Only root (or we) could have put it there: its mistake, not an attack. */
 			snprintf(errbuf, errlen,
-				 "\"%s\" is %s (uid %u, mode %04o), not a directory of weir's own: "
+				 "\"%s\" is %s (uid %u, mode %04o), not a directory weir can use: "
 				 "remove it",
-				 name, S_ISLNK(st.st_mode) ? "a symbolic link" : "someone else's",
+				 name,
+				 S_ISLNK(st.st_mode)			    ? "a symbolic link"
+				 : !S_ISDIR(st.st_mode)			    ? "not a directory"
+				 : st.st_uid != 0 && st.st_uid != geteuid() ? "someone else's"
+									    : "writable by others",
 				 (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
 			return S_ISLNK(st.st_mode) || S_ISDIR(st.st_mode) ? -EPERM : -ENOTDIR;
 		}

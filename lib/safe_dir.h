@@ -36,7 +36,9 @@ enum {
  * the caller, or is writable by group or others (an intermediate one may be if it is sticky,
  * like /tmp or /dev/shm); -ENOTDIR where one is not a directory; -ENOENT (without
  * SAFE_DIR_CREATE) or another -errno when it cannot be opened. On failure errbuf says which
- * component is wrong and what to do (errbuf must hold errlen > 0 bytes). Returns 0 and *ret_fd,
+ * component is wrong and what to do (errbuf must hold errlen > 0 bytes). With SAFE_DIR_CREATE, a
+ * component to be made in a shared sticky directory that another user made first is taken back
+ * as safe_dir_claim does; on success errbuf then says so (else it is ""). Returns 0 and *ret_fd,
  * owned by the caller. Thread-safe. */
 int safe_dir_open(const char *path, unsigned flags, int *ret_fd, char *errbuf, size_t errlen);
 

@@ -14,7 +14,7 @@ command -v setpriv >/dev/null || fail "setpriv (util-linux) is needed to act as 
 TMP="$(mktemp -d /tmp/weir-e2e-tiersafety.XXXXXX)"
 at_exit 'rm -rf "$TMP"'
 EVIL=""
-at_exit '[ -z "$EVIL" ] || rm -rf "$EVIL"'
+at_exit '[ -z "$EVIL" ] || rm -rf "$EVIL" "$(dirname "$EVIL")/.weir-taken-$(basename "$EVIL")-"*'
 SRC="$TMP/src"
 mkdir -p "$SRC" "$TMP/src2"
 rand_file "$SRC/model.bin" $((10 << 20)) model
@@ -150,8 +150,18 @@ expect_refused() {
 	[ -z "$(ls -A "$VICTIM")" ] || fail "$what: weir wrote through the planted link into $VICTIM: $(ls -A "$VICTIM")"
 	ok "$what: refused (\"$word\"), $VICTIM untouched"
 }
-expect_refused "a tier path owned by nobody" "mem:$EVIL:64MiB" "owned by uid"
-chown root:root "$EVIL" # root's, but still world-writable
+# In /dev/shm (sticky, world-writable) nobody's directory at the tier path is moved aside, in one
+# step, and weir's own made: a user who got there first can neither redirect root nor keep it out.
+weir_mount "local://$SRC" "$MP" --tier "mem:$EVIL:64MiB"
+cmp "$MP/part2.bin" "$SRC/part2.bin" || fail "part2.bin differs, read with nobody's tier path moved aside"
+[ "$(stat -c %U:%a "$EVIL")" = root:700 ] || fail "$EVIL is $(stat -c %U:%a "$EVIL") after weir took it back, not root:700"
+grep -q "had been taken by uid 65534" "$TMP/mount.out" || fail "weir mount did not say that nobody had taken $EVIL"
+[ -z "$(ls -A "$VICTIM")" ] || fail "weir wrote through nobody's link into $VICTIM: $(ls -A "$VICTIM")"
+ok "a tier path nobody made first in /dev/shm: moved aside, weir's own used, $VICTIM untouched"
+stop_node
+rm -rf "$EVIL" "$(dirname "$EVIL")/.weir-taken-$(basename "$EVIL")-"*
+mkdir -m 0777 "$EVIL" # root's, but world-writable (not sticky): nobody plants a link in it
+setpriv --reuid=nobody --regid=nogroup --clear-groups ln -s "$VICTIM" "$EVIL/$SID"
 expect_refused "a world-writable tier path" "mem:$EVIL:64MiB" "writable by everyone"
 chmod 0700 "$EVIL" # safe now, but the link nobody planted is still there
 expect_refused "a planted link at the source's directory" "mem:$EVIL:64MiB" "symbolic link"
@@ -178,3 +188,12 @@ grep -q "had been taken by uid 65534" "$TMP/mount.out" || fail "weir mount did n
 [ -z "$(ls -A "$VICTIM")" ] || fail "something was written into $VICTIM: $(ls -A "$VICTIM")"
 [ "$(stat -c %U "$EVIL"/.weir-taken-"$SID"-*)" = nobody ] || fail "nobody's directory was not kept aside"
 ok "mounted; nobody's directory moved to $(basename "$EVIL"/.weir-taken-"$SID"-*), $VICTIM untouched"
+# a Runtime's path P is used as P/weir/<namespace>_<name>: with P = /dev/shm, anyone can make
+# P/weir first
+stop_node
+setpriv --reuid=nobody --regid=nogroup --clear-groups mkdir -m 0777 "$EVIL/weir"
+weir_mount "local://$SRC" "$MP" --tier "mem:$EVIL/weir/dev_spark:64MiB"
+cmp "$MP/part4.bin" "$SRC/part4.bin" || fail "part4.bin differs with nobody's $EVIL/weir moved aside"
+[ "$(stat -c %U:%a "$EVIL/weir")" = root:700 ] || fail "$EVIL/weir is $(stat -c %U:%a "$EVIL/weir"), not root:700"
+grep -q "\"weir\" had been taken by uid 65534" "$TMP/mount.out" || fail "weir mount did not say that nobody had taken $EVIL/weir"
+ok "a Runtime-style path under a weir/ nobody made first mounts too"

@@ -238,6 +238,21 @@ START_TEST(test_links_and_files)
 }
 END_TEST
 
+/* How many entries of tmpdir/sub start with prefix. */
+static int count_prefixed(const char *sub, const char *prefix)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, sub);
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int n = 0;
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)))
+		n += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
+	closedir(d);
+	return n;
+}
+
 START_TEST(test_writable_and_owners)
 {
 	char err[512], path[512];
@@ -263,26 +278,32 @@ START_TEST(test_writable_and_owners)
 	ck_assert_int_eq(chown(path, 65534, 65534), 0);
 	ck_assert_int_eq(try_open("w/x", 0, err, sizeof(err)), -EPERM);
 	ck_assert_msg(strstr(err, "/w/x\" is owned by uid 65534"), "%s", err);
-	ck_assert_int_eq(try_open("w/x/y", SAFE_DIR_CREATE, err, sizeof(err)), -EPERM);
-	snprintf(path, sizeof(path), "%s/w/x/y", tmpdir);
+	/* Owned by someone else inside a non-sticky directory: refused, nothing made in it. */
+	snprintf(path, sizeof(path), "%s/w/x/z", tmpdir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	ck_assert_int_eq(chown(path, 65534, 65534), 0);
+	snprintf(path, sizeof(path), "%s/w/x", tmpdir);
+	ck_assert_int_eq(chmod(path, 0755), 0);
+	ck_assert_int_eq(chown(path, 0, 0), 0);
+	ck_assert_int_eq(try_open("w/x/z/y", SAFE_DIR_CREATE, err, sizeof(err)), -EPERM);
+	ck_assert_msg(strstr(err, "/w/x/z\" is owned by uid 65534"), "%s", err);
+	snprintf(path, sizeof(path), "%s/w/x/z/y", tmpdir);
 	ck_assert_int_eq(access(path, F_OK), -1);
+	/* In the sticky, world-writable w (like /dev/shm) another user who made a directory
+	 * root is to create cannot keep root out: with SAFE_DIR_CREATE the name is taken back,
+	 * theirs kept aside; without it (only opening), refused as above. */
+	snprintf(path, sizeof(path), "%s/w/x", tmpdir);
+	ck_assert_int_eq(chown(path, 65534, 65534), 0);
+	ck_assert_int_eq(try_open("w/x/y", SAFE_DIR_CREATE, err, sizeof(err)), 0);
+	ck_assert_msg(strstr(err, "/w\": \"x\" had been taken by uid 65534"), "%s", err);
+	ck_assert_uint_eq(rel_mode("w/x"), 0700);
+	snprintf(path, sizeof(path), "%s/w/x/y", tmpdir);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/w/x/z", tmpdir);
+	ck_assert_int_eq(access(path, F_OK), -1); /* theirs, moved aside whole */
+	ck_assert_int_eq(count_prefixed("w", ".weir-taken-x-"), 1);
 }
 END_TEST
-
-/* How many entries of tmpdir/sub start with prefix. */
-static int count_prefixed(const char *sub, const char *prefix)
-{
-	char path[512];
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, sub);
-	DIR *d = opendir(path);
-	struct dirent *de;
-	int n = 0;
-	ck_assert_ptr_nonnull(d);
-	while ((de = readdir(d)))
-		n += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
-	closedir(d);
-	return n;
-}
 
 /* A source's directory in a shared sticky tier path (/dev/shm) is named by its id, which
  * anyone can work out: a directory, link or file another user made there first must not keep
