@@ -766,7 +766,7 @@ static void handle_umount(struct node *n, const Weir__UmountRequest *u, Weir__Re
 			continue;
 		/* A plain unmount first: it fails while files are open, which the user should
 		 * hear about rather than have their readers cut off. */
-		if (!u->force && umount2(mp, 0) < 0 && errno == EBUSY) {
+		if (!u->force && view_umount((*pp)->view, 0) == -EBUSY) {
 			set_error(resp, -EBUSY,
 				  "\"%s\" is busy: files are open in it; close them, or weir "
 				  "umount --force (their readers get errors)",

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <fuse_lowlevel.h>
 #include <linux/fuse.h>
 #include <pthread.h>
@@ -71,6 +72,12 @@ struct view {
 	bool thread_started;
 	atomic_bool exited;
 	dev_t dev;
+	/* The mountpoint's parent directory, held (O_PATH) from before the mount, and the
+	 * mountpoint's name in it: mounts and unmounts go through them (mp_path()), so a user
+	 * who renames a directory above the view and leaves a symlink cannot point them at
+	 * another mount. -1 when not held. */
+	int parent_fd;
+	char *leaf;
 	pthread_mutex_t lock;
 	struct inode **inodes;	/* under lock: inodes[ino - 1] */
 	size_t ninodes, cap;	/* under lock */
@@ -1182,15 +1189,56 @@ static void *loop_thread(void *arg)
 	return NULL;
 }
 
+/* The mountpoint as the kernel should resolve it: through the held parent directory, not the
+ * path (whose directories someone may have swapped since). */
+static const char *mp_path(const struct view *v, char *buf, size_t len)
+{
+	if (v->parent_fd < 0)
+		return v->mountpoint;
+	snprintf(buf, len, "/proc/self/fd/%d/%s", v->parent_fd, v->leaf);
+	return buf;
+}
+
+/* Holds the mountpoint's parent directory. Returns 0 or -errno with a message. */
+static int mp_hold(struct view *v, char *errbuf, size_t errlen)
+{
+	const char *slash = strrchr(v->mountpoint, '/');
+	if (v->mountpoint[0] != '/' || !slash || !slash[1]) {
+		snprintf(errbuf, errlen, "mountpoint \"%s\": not an absolute path to a directory",
+			 v->mountpoint);
+		return -EINVAL;
+	}
+	char parent[PATH_MAX];
+	snprintf(parent, sizeof(parent), "%.*s",
+		 slash == v->mountpoint ? 1 : (int)(slash - v->mountpoint), v->mountpoint);
+	v->leaf = strdup(slash + 1);
+	if (!v->leaf)
+		return -ENOMEM;
+	v->parent_fd = open(parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (v->parent_fd < 0) {
+		int r = -errno;
+		snprintf(errbuf, errlen, "mountpoint \"%s\": %s", v->mountpoint, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+int view_umount(struct view *v, int flags)
+{
+	char buf[PATH_MAX + 64];
+	return umount2(mp_path(v, buf, sizeof(buf)), flags | UMOUNT_NOFOLLOW) < 0 ? -errno : 0;
+}
+
 /* A daemon killed with its mount up leaves a dead mount ("Transport endpoint is not
  * connected"); detach it so the mountpoint can be used again. */
-static void clear_dead_mount(const char *mp)
+static void clear_dead_mount(struct view *v)
 {
+	char buf[PATH_MAX + 64];
 	struct stat st;
-	if (stat(mp, &st) == 0 || errno != ENOTCONN)
+	if (fstatat(v->parent_fd, v->leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOTCONN)
 		return;
-	if (umount2(mp, MNT_DETACH) == 0)
-		log_notice("detached the dead mount left at \"%s\"", mp);
+	if (umount2(mp_path(v, buf, sizeof(buf)), MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
+		log_notice("detached the dead mount left at \"%s\"", v->mountpoint);
 }
 
 static void raise_read_ahead(struct view *v)
@@ -1226,6 +1274,7 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 	v->fsname = strdup(cfg->fsname ? cfg->fsname : "weir");
 	v->by_path = strmap_new();
 	v->devfd = -1;
+	v->parent_fd = -1;
 	pthread_mutex_init(&v->lock, NULL);
 	pthread_mutex_init(&v->open_lock, NULL);
 	if (!v->mountpoint || !v->subpath || !v->fsname || !v->by_path)
@@ -1242,11 +1291,16 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 	if (!inode_for_path(v, v->subpath))
 		goto fail;
 
-	clear_dead_mount(v->mountpoint);
+	r = mp_hold(v, errbuf, errlen);
+	if (r < 0)
+		goto fail;
+	clear_dead_mount(v);
 	struct stat st;
-	if (stat(v->mountpoint, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		r = stat(v->mountpoint, &st) < 0 ? -errno : -ENOTDIR;
-		snprintf(errbuf, errlen, "mountpoint \"%s\": %s", v->mountpoint, strerror(-r));
+	if (fstatat(v->parent_fd, v->leaf, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
+		r = fstatat(v->parent_fd, v->leaf, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno
+										 : -ENOTDIR;
+		snprintf(errbuf, errlen, "mountpoint \"%s\": %s", v->mountpoint,
+			 r == -ENOTDIR ? "a symbolic link or not a directory" : strerror(-r));
 		goto fail;
 	}
 	char opts[4608];
@@ -1283,14 +1337,21 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 		 v->devfd);
 	snprintf(source, sizeof(source), "weir:%s", v->fsname);
 	unsigned long mflags = MS_NOSUID | MS_NODEV | (v->cfg.read_write ? 0 : MS_RDONLY);
-	if (mount(source, v->mountpoint, "fuse.weir", mflags, mopts) < 0) {
+	/* Onto the very directory checked above, through a descriptor of it. */
+	int mfd = openat(v->parent_fd, v->leaf, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	char target[64];
+	snprintf(target, sizeof(target), "/proc/self/fd/%d", mfd);
+	if (mfd < 0 || mount(source, target, "fuse.weir", mflags, mopts) < 0) {
 		r = -errno;
+		if (mfd >= 0)
+			close(mfd);
 		snprintf(errbuf, errlen, "cannot mount FUSE at \"%s\": %s (are we root?)",
 			 v->mountpoint, strerror(-r));
 		close(v->devfd);
 		v->devfd = -1;
 		goto fail_session;
 	}
+	close(mfd);
 	static const struct fuse_custom_io io = {
 	    .read = io_read,
 	    .writev = io_writev,
@@ -1311,14 +1372,14 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 	}
 	v->thread_started = true;
 	/* Only now: a stat of the mount waits for the loop to answer INIT and GETATTR. */
-	if (stat(v->mountpoint, &st) == 0)
+	if (fstatat(v->parent_fd, v->leaf, &st, 0) == 0)
 		v->dev = st.st_dev;
 	raise_read_ahead(v);
 	*ret = v;
 	return 0;
 
 fail_mount:
-	umount2(v->mountpoint, MNT_DETACH);
+	view_umount(v, MNT_DETACH);
 fail_session:
 	fuse_session_destroy(v->se);
 	v->se = NULL;
@@ -1354,8 +1415,9 @@ void view_stop(struct view *v)
 		fuse_session_exit(v->se);
 		/* Unmounting ends the connection once no file is open; aborting it ends it now, so
 		 * an open file cannot hold the loop (and the daemon) forever. */
-		if (umount2(v->mountpoint, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-			log_debug("umount \"%s\": %s", v->mountpoint, strerror(errno));
+		int ur = view_umount(v, MNT_DETACH);
+		if (ur < 0 && ur != -EINVAL && ur != -ENOENT)
+			log_debug("umount \"%s\": %s", v->mountpoint, strerror(-ur));
 		if (v->thread_started && !atomic_load(&v->exited))
 			abort_connection(v);
 		if (v->thread_started)
@@ -1375,6 +1437,9 @@ void view_stop(struct view *v)
 	strmap_free(v->by_path, NULL);
 	pthread_mutex_destroy(&v->lock);
 	pthread_mutex_destroy(&v->open_lock);
+	if (v->parent_fd >= 0)
+		close(v->parent_fd);
+	free(v->leaf);
 	free(v->mountpoint);
 	free(v->subpath);
 	free(v->fsname);

@@ -57,6 +57,10 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 	       char *errbuf, size_t errlen);
 /* Unmounts, waits for the loop to end, frees. NULL is fine. */
 void view_stop(struct view *v);
+/* umount2 of the view's own mount (flags as umount2's: 0 fails with -EBUSY while files are
+ * open), reached through the mountpoint's parent directory as it was at mount, so a path
+ * someone redirected since cannot make it unmount another mount. Returns 0 or -errno. */
+int view_umount(struct view *v, int flags);
 void view_get_stats(struct view *v, struct view_stats *ret);
 const char *view_mountpoint(const struct view *v);
 /* The mount's device number (what eBPF sees as s_dev). */
