@@ -476,8 +476,9 @@ int cmd_umount(int argc, char **argv, const struct global_opts *g)
 		weir__response__free_unpacked(resp, NULL);
 	/* No daemon serves it (killed, or another state directory): detach the mount. */
 	if (fuse_mounts_is_weir(mp)) {
-		if (umount2(mp, MNT_DETACH) < 0) {
-			fprintf(stderr, "weir umount: \"%s\": %s\n", mp, strerror(errno));
+		int dr = fuse_mounts_detach(mp);
+		if (dr < 0) {
+			fprintf(stderr, "weir umount: \"%s\": %s\n", mp, strerror(-dr));
 			return 1;
 		}
 		return 0;

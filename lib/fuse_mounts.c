@@ -3,10 +3,12 @@
 #include "fuse_mounts.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/statfs.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -48,21 +50,68 @@ bool fuse_mounts_is_weir(const char *mp)
 	return found;
 }
 
+/* Holds mp's parent directory (O_PATH) and writes into at the path the kernel should use for
+ * mp from then on: through the held directory, so a directory above mp renamed and replaced
+ * by a symlink meanwhile cannot send an unmount to another mount. Returns the fd, or -1 (at is
+ * then mp itself). */
+static int hold_parent(const char *mp, char *at, size_t len)
+{
+	const char *slash = strrchr(mp, '/');
+	char parent[4096];
+	int fd = -1;
+	if (mp[0] == '/' && slash && slash[1] &&
+	    snprintf(parent, sizeof(parent), "%.*s", slash == mp ? 1 : (int)(slash - mp), mp) <
+		(int)sizeof(parent))
+		fd = open(parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		snprintf(at, len, "%s", mp);
+	else
+		snprintf(at, len, "/proc/self/fd/%d/%s", fd, slash + 1);
+	return fd;
+}
+
 int fuse_mounts_clear_dead(const char *mp)
 {
-	int cleared = 0;
+	char at[4200];
+	int cleared = 0, r = 0, pfd = hold_parent(mp, at, sizeof(at));
 	/* bounded: each round removes one mount or returns */
 	for (int round = 0; round < 64 && fuse_mounts_is_weir(mp); round++) {
 		struct statfs sf;
-		if (statfs(mp, &sf) == 0)
-			return -EBUSY; /* the top one answers: alive */
-		if (errno != ENOTCONN && errno != ECONNABORTED)
-			return -errno;
-		if (umount2(mp, MNT_DETACH) < 0)
-			return -errno;
+		if (statfs(at, &sf) == 0) {
+			r = -EBUSY; /* the top one answers: alive */
+			break;
+		}
+		if (errno != ENOTCONN && errno != ECONNABORTED) {
+			r = -errno;
+			break;
+		}
+		if (umount2(at, MNT_DETACH | UMOUNT_NOFOLLOW) < 0) {
+			r = -errno;
+			break;
+		}
 		cleared++;
 		log_notice(
 		    "detached the dead weir mount left at \"%s\" by a weir-node that is gone", mp);
 	}
-	return cleared;
+	if (pfd >= 0)
+		close(pfd);
+	return r < 0 ? r : cleared;
+}
+
+int fuse_mounts_detach(const char *mp)
+{
+	char at[4200];
+	int r = 0, pfd = hold_parent(mp, at, sizeof(at));
+	struct statfs sf;
+	if (statfs(at, &sf) == 0) {
+		if (sf.f_type != 0x65735546) /* FUSE_SUPER_MAGIC: the path led elsewhere */
+			r = -EINVAL;
+	} else if (errno != ENOTCONN && errno != ECONNABORTED) {
+		r = -errno;
+	}
+	if (r == 0 && umount2(at, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+		r = -errno;
+	if (pfd >= 0)
+		close(pfd);
+	return r;
 }

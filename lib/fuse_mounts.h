@@ -15,3 +15,7 @@ bool fuse_mounts_is_weir(const char *mp);
  * closed its /dev/fuse: hold no lock over it. Returns the number detached (>= 0), -EBUSY when a
  * live weir mount (another daemon's) is at mp, or -errno. */
 int fuse_mounts_clear_dead(const char *mp);
+
+/* Lazily unmounts the FUSE mount on top of mp (alive or dead), reaching it through mp's parent
+ * directory held first: -EINVAL when what is there is not a FUSE mount. Returns 0 or -errno. */
+int fuse_mounts_detach(const char *mp);
