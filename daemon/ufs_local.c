@@ -210,10 +210,17 @@ static bool attr_matches(const struct ufs_attr *have, const struct ufs_attr *wan
 static int local_do_read(struct ufs *u, struct local_job *j, size_t *ret_n)
 {
 	struct local *l = u->priv;
-	int fd = open_beneath(l, j->path, O_RDONLY);
+	/* O_NONBLOCK: a FIFO put in a file's place must not hold this worker until a writer
+	 * comes (nor a device its open); only regular files are read. */
+	int fd = open_beneath(l, j->path, O_RDONLY | O_NONBLOCK);
 	if (fd < 0)
 		return fd;
 	int r = 0;
+	struct stat rst;
+	if (fstat(fd, &rst) < 0 || !S_ISREG(rst.st_mode)) {
+		r = j->has_expect ? -ESTALE : -ENOENT;
+		goto out;
+	}
 	if (j->has_expect) {
 		struct stat st;
 		struct ufs_attr have;
@@ -405,16 +412,26 @@ static int local_open_write(struct ufs *u, const char *path, int flags, unsigned
 	if ((flags & O_ACCMODE) == O_RDONLY)
 		flags = (flags & ~O_ACCMODE) | O_WRONLY;
 	const char *rel = path + 1;
-	struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC | O_NOCTTY),
+	struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK),
 			       .mode = (flags & O_CREAT) ? (mode & 07777) : 0,
 			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
 	long fd = syscall(SYS_openat2, l->root_fd, rel, &how, sizeof(how));
 	if (fd < 0 && errno == ENOSYS)
-		fd = openat(l->root_fd, rel, flags | O_CLOEXEC | O_NOCTTY, mode & 07777);
+		fd = openat(l->root_fd, rel, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+			    mode & 07777);
 	if (fd < 0) {
 		int r = errno == EXDEV ? -EACCES : -errno;
 		set_error(u, path, r);
 		return r;
+	}
+	/* Opened O_NONBLOCK (a FIFO must not block the open); only a regular file is written,
+	 * and then as usual, blocking. */
+	struct stat st;
+	if (fstat((int)fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    fcntl((int)fd, F_SETFL, fcntl((int)fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		close((int)fd);
+		set_error(u, path, -EINVAL);
+		return -EINVAL;
 	}
 	return (int)fd;
 }
