@@ -68,7 +68,8 @@ struct block_store_stats {
  * index; a damaged one is moved aside (<index>.corrupt-<time>) and the store starts cold. Joins
  * each tier path's pool (cfg->pools): its quota is the path's. Returns 0 and an owned *ret; then
  * errbuf is empty or holds notes for the user (an index set aside, a path's quota that differs
- * from the one asked for). */
+ * from the one asked for, a directory another user had taken in /dev/shm and that was moved
+ * aside). */
 int block_store_open(const struct block_store_config *cfg, struct block_store **ret, char *errbuf,
 		     size_t errlen);
 /* Flushes the index and frees everything. NULL is fine. */
