@@ -1593,29 +1593,6 @@ static void index_free(struct block_store *bs)
 	bs->objs = NULL;
 }
 
-/* Moves a damaged index (and its WAL) to <path>.corrupt-<UTC time>, for a post-mortem, and
- * removes its shared-memory file. */
-static int index_set_aside(const char *path, char *aside, size_t len)
-{
-	char from[PATH_MAX + 8], to[PATH_MAX + 64], stamp[32];
-	time_t now = time(NULL);
-	struct tm tm;
-
-	gmtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	if (snprintf(aside, len, "%s.corrupt-%s", path, stamp) >= (int)len)
-		return -ENAMETOOLONG;
-	if (rename(path, aside) < 0)
-		return -errno;
-	snprintf(from, sizeof(from), "%s-wal", path);
-	snprintf(to, sizeof(to), "%s-wal", aside);
-	if (rename(from, to) < 0 && errno != ENOENT)
-		log_debug("block store index: moving \"%s\" aside: %m", from);
-	snprintf(from, sizeof(from), "%s-shm", path);
-	unlink(from);
-	return 0;
-}
-
 /* Loads the index. One that SQLite finds damaged (a disk error, a truncated copy, garbage)
  * would make the source unmountable for good: it is moved aside and the store starts cold. The
  * tier files cannot rebuild it: they are named by a hash of the object's path and carry neither
@@ -1659,7 +1636,7 @@ static int index_load(struct block_store *bs, const char *path, const char *sour
 	bs->slots = calloc(HASH_INITIAL, sizeof(*bs->slots));
 	if (!bs->objs || !bs->slots)
 		return -ENOMEM;
-	r = index_set_aside(path, aside, sizeof(aside));
+	r = safe_dir_set_aside(path, aside, sizeof(aside));
 	if (r < 0) {
 		errmsg(errbuf, errlen, "%s; it cannot be moved aside (%s): remove it to start cold",
 		       why, strerror(-r));

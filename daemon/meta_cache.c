@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "safe_dir.h"
@@ -256,29 +255,6 @@ static void maps_clear(struct meta_cache *mc)
 	mc->valid = strmap_new();
 }
 
-/* Moves a damaged meta.db (and its WAL) to <path>.corrupt-<UTC time> and removes its
- * shared-memory file; the new one is created 0600, as private as the one it replaces. */
-static int db_set_aside(const char *path, char *aside, size_t len)
-{
-	char from[4200], to[4300], stamp[32];
-	time_t now = time(NULL);
-	struct tm tm;
-
-	gmtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	if (snprintf(aside, len, "%s.corrupt-%s", path, stamp) >= (int)len)
-		return -ENAMETOOLONG;
-	if (rename(path, aside) < 0)
-		return -errno;
-	snprintf(from, sizeof(from), "%s-wal", path);
-	snprintf(to, sizeof(to), "%s-wal", aside);
-	if (rename(from, to) < 0 && errno != ENOENT)
-		log_debug("metadata cache: moving \"%s\" aside: %m", from);
-	snprintf(from, sizeof(from), "%s-shm", path);
-	unlink(from);
-	return safe_dir_private_file(path);
-}
-
 int meta_cache_open(const char *db_path, struct ufs *u, struct meta_cache **ret, char *note,
 		    size_t notelen)
 {
@@ -302,7 +278,10 @@ int meta_cache_open(const char *db_path, struct ufs *u, struct meta_cache **ret,
 		sqlite3_close(mc->db);
 		mc->db = NULL;
 		maps_clear(mc);
-		r = mc->dirs && mc->valid ? db_set_aside(db_path, aside, sizeof(aside)) : -ENOMEM;
+		r = mc->dirs && mc->valid ? safe_dir_set_aside(db_path, aside, sizeof(aside))
+					  : -ENOMEM;
+		if (r >= 0) /* as private as the one it replaces (SQLite would make it 0644) */
+			r = safe_dir_private_file(db_path);
 		if (r < 0) {
 			log_err("metadata cache \"%s\": %s; it cannot be moved aside (%s): remove "
 				"it",

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <ftw.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -61,14 +60,10 @@ static int set_aside_non_file(const char *path, char *note, size_t notelen)
 		return errno == ENOENT ? 0 : -errno;
 	if (S_ISREG(st.st_mode))
 		return 0;
-	char aside[4300], stamp[32];
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	snprintf(aside, sizeof(aside), "%s.corrupt-%s", path, stamp);
-	if (rename(path, aside) < 0)
-		return -errno;
+	char aside[4300];
+	int r = safe_dir_set_aside(path, aside, sizeof(aside));
+	if (r < 0)
+		return r;
 	char msg[9000];
 	snprintf(msg, sizeof(msg), "\"%s\" was %s, not a file; moved it to \"%s\"", path,
 		 S_ISLNK(st.st_mode)   ? "a symbolic link"

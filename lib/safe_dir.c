@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int safe_dir_mkdir_p(const char *path, unsigned mode)
@@ -386,4 +387,24 @@ int safe_dir_claim(int parent_fd, const char *name, int *ret_fd, char *note, siz
 	}
 	snprintf(errbuf, errlen, "\"%s\" keeps being taken by another user: try again", name);
 	return -EAGAIN;
+}
+
+int safe_dir_set_aside(const char *path, char *aside, size_t len)
+{
+	char from[4200], to[4300], stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	if (snprintf(aside, len, "%s.corrupt-%s", path, stamp) >= (int)len)
+		return -ENAMETOOLONG;
+	if (rename(path, aside) < 0)
+		return -errno;
+	snprintf(from, sizeof(from), "%s-wal", path);
+	snprintf(to, sizeof(to), "%s-wal", aside);
+	rename(from, to); /* none, usually */
+	snprintf(from, sizeof(from), "%s-shm", path);
+	unlink(from);
+	return 0;
 }

@@ -52,3 +52,9 @@ int safe_dir_open(const char *path, unsigned flags, int *ret_fd, char *errbuf, s
  * -errno. Thread-safe. */
 int safe_dir_claim(int parent_fd, const char *name, int *ret_fd, char *note, size_t notelen,
 		   char *errbuf, size_t errlen);
+
+/* Moves path (a file of a private directory; a link is moved, not followed), and the "-wal"
+ * file SQLite may keep beside it, to <path>.corrupt-<UTC time>, and removes its "-shm" file: a
+ * damaged or misplaced file kept for a post-mortem while a new one takes its place. Writes the
+ * new name into aside (len bytes). Returns 0 or -errno. */
+int safe_dir_set_aside(const char *path, char *aside, size_t len);
