@@ -176,6 +176,9 @@ struct block_store {
 	 * objects are kept in memory only and their blocks not cached, so reads go on,
 	 * uncached, instead of failing. Said once in the log and in stats. */
 	bool index_full;
+	/* The state directory was full when the store opened: the index could not even be
+	 * created, so it lives in memory (":memory:") and index_full stays set while it does. */
+	bool index_memory;
 	struct atime_rec *atimes;
 	size_t natimes, atimes_cap;
 	uint64_t atimes_flushed;	     /* CLOCK_MONOTONIC ns of the last flush */
@@ -568,7 +571,7 @@ static int index_space(struct block_store *bs, int r)
 			 "state directory; files are served uncached until space is freed",
 			 sqlite3_db_filename(bs->db, "main"));
 		bs->index_full = true;
-	} else if (r == 0 && bs->index_full) {
+	} else if (r == 0 && bs->index_full && !bs->index_memory) {
 		log_notice("block store: the index \"%s\" can be written again; caching resumes",
 			   sqlite3_db_filename(bs->db, "main"));
 		bs->index_full = false;
@@ -1610,6 +1613,25 @@ static int index_load(struct block_store *bs, const char *path, const char *sour
 		r = db_load(bs);
 	if (r >= 0)
 		return 0;
+	if (!bs->db_corrupt && bs->db &&
+	    ((sqlite3_errcode(bs->db) & 0xff) == SQLITE_FULL ||
+	     sqlite3_system_errno(bs->db) == ENOSPC || sqlite3_system_errno(bs->db) == EDQUOT)) {
+		/* A full state directory must not make a new source unmountable: serve it with an
+		 * index in memory, said in the log and weir stat, as a full one while running. */
+		db_disconnect(bs);
+		r = db_connect(bs, ":memory:", errbuf, errlen);
+		if (r >= 0)
+			r = db_check_block_size(bs);
+		if (r < 0)
+			return r;
+		bs->index_full = bs->index_memory = true;
+		warn_note(errbuf, errlen,
+			  "block store \"%s\": the state directory is full, index \"%s\" cannot "
+			  "be created: it is kept in memory (not across a restart); free space in "
+			  "the state directory",
+			  source_id, path);
+		return 0;
+	}
 	if (!bs->db_corrupt) {
 		if (why[0])
 			errmsg(errbuf, errlen, "%s", why);

@@ -299,6 +299,17 @@ int meta_cache_open(const char *db_path, struct ufs *u, struct meta_cache **ret,
 			snprintf(note + used, notelen - used, "%s%s", used ? "; " : "", msg);
 		r = db_load(mc, db_path, why, sizeof(why));
 	}
+	if (r < 0 && mc->db &&
+	    ((sqlite3_errcode(mc->db) & 0xff) == SQLITE_FULL ||
+	     sqlite3_system_errno(mc->db) == ENOSPC || sqlite3_system_errno(mc->db) == EDQUOT)) {
+		/* A full state directory: listings and versions in memory only (the UFS gives
+		 * them again after a restart) rather than a source that cannot be mounted. */
+		log_warn("metadata cache \"%s\": %s; keeping it in memory", db_path, why);
+		sqlite3_close(mc->db);
+		mc->db = NULL;
+		maps_clear(mc);
+		r = mc->dirs && mc->valid ? db_load(mc, ":memory:", why, sizeof(why)) : -ENOMEM;
+	}
 	if (r < 0) {
 		log_err("cannot open metadata cache \"%s\": %s", db_path, why);
 		goto fail;

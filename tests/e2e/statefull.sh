@@ -69,6 +69,17 @@ else
 	ok "weir up refused: $(grep -m1 'is full' "$TMP/up.out")"
 fi
 
+step "a new source mounts with the state directory full and reads byte-exact"
+mkdir -p "$TMP/src2"
+rand_file "$TMP/src2/g" 3000000 statefull-new
+weir_mount "local://$TMP/src2" "$TMP/mnt2" --tier "mem:$WEIR_TIER_DIR/mem2:64MiB"
+cmp "$TMP/src2/g" "$TMP/mnt2/g" || fail "g, of a source mounted with the state directory full, differs"
+cmp "$TMP/src2/g" "$TMP/mnt2/g" || fail "a second read of g differs"
+grep -q "state directory is full" "$TMP/mount.out" || fail "weir mount of a new source did not say the state directory is full"
+w stat "$TMP/mnt2" >"$TMP/stat2.txt" || fail "weir stat $TMP/mnt2 exited with $?"
+grep -q "state directory is full" "$TMP/stat2.txt" || fail "weir stat of the new source does not warn that the state directory is full"
+ok "mounted (weir mount: $(grep -o 'index "[^"]*" cannot be created[^;]*' "$TMP/mount.out" | head -n 1)); g reads byte-exact"
+
 step "space freed: the next new file is cached again and the warning goes"
 rm -f "$WEIR_STATE/fill"
 rand_file "$TMP/tree/d/f6" 5000000 statefull-6
