@@ -27,6 +27,7 @@
 #include "log.h"
 #include "quantity.h"
 #include "safe_dir.h"
+#include "strmap.h"
 #include "tier_pool.h"
 #include "uring_io.h"
 
@@ -79,7 +80,12 @@ struct tier_stamp {
 	struct timespec mtime, ctime;
 };
 
-/* A recorded object. Never freed before the store. Fields under block_store.lock. */
+/* One version of a recorded object: a new version of a path is a new object (new id, new tier
+ * files), so blocks of two versions never share an identity, and a reader bound to the old one
+ * (a passthrough backing file above all) never sees the new bytes. A replaced version is
+ * retired: its blocks dropped, its tier files unlinked (open fds keep reading them), nothing
+ * stored under it; it is freed when the last pin goes. Current ones live as long as the store.
+ * Fields under block_store.lock. */
 struct bs_object {
 	struct bs_object *hnext;
 	uint64_t id;
@@ -100,6 +106,7 @@ struct bs_object {
 	unsigned writing[BLOCK_STORE_MAX_TIERS]; /* weir's writes in flight to each tier file */
 	double heat;	  /* as of heat_ns; set by the owner (eBPF), decays with the half-life */
 	uint64_t heat_ns; /* CLOCK_MONOTONIC */
+	bool retired;	  /* a newer version replaced it */
 };
 
 struct bs_tier {
@@ -125,7 +132,6 @@ struct atime_rec {
 
 enum stmt {
 	ST_OBJ_INSERT,
-	ST_OBJ_UPDATE,
 	ST_BLK_INSERT,
 	ST_BLK_DELETE,
 	ST_BLK_DELETE_OBJ,
@@ -137,7 +143,6 @@ enum stmt {
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_OBJ_INSERT] = "INSERT OR REPLACE INTO objects(id, path, size, mtime, etag) "
 		      "VALUES(?1, ?2, ?3, ?4, ?5)",
-    [ST_OBJ_UPDATE] = "UPDATE objects SET size = ?2, mtime = ?3, etag = ?4 WHERE id = ?1",
     [ST_BLK_INSERT] = "INSERT OR REPLACE INTO blocks(obj, block, tier, len, csum, atime) "
 		      "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_BLK_DELETE] = "DELETE FROM blocks WHERE obj = ?1 AND block = ?2",
@@ -169,6 +174,7 @@ struct block_store {
 	sqlite3_stmt *stmts[ST_COUNT];
 	struct bs_object **objs;
 	size_t objs_mask, nobjs;
+	struct strmap *by_path; /* path -> its current (not retired) bs_object */
 	struct bs_block **slots;
 	size_t slots_mask, nslots;
 	uint64_t clock; /* last atime handed out */
@@ -328,11 +334,38 @@ static int obj_insert(struct block_store *bs, struct bs_object *o)
 		if (r < 0)
 			return r;
 	}
+	if (!o->retired) {
+		int err = 0;
+
+		strmap_put(bs->by_path, o->path, o, &err);
+		if (err < 0)
+			return err;
+	}
 	h = obj_bucket(bs, o->id);
 	o->hnext = bs->objs[h];
 	bs->objs[h] = o;
 	bs->nobjs++;
 	return 0;
+}
+
+static void obj_close_fd(struct block_store *bs, struct bs_object *o, unsigned t);
+
+/* Takes a retired object out of the table and frees it. */
+static void obj_reap(struct block_store *bs, struct bs_object *o)
+{
+	struct bs_object **pp;
+
+	for (pp = &bs->objs[obj_bucket(bs, o->id)]; *pp; pp = &(*pp)->hnext) {
+		if (*pp == o) {
+			*pp = o->hnext;
+			break;
+		}
+	}
+	bs->nobjs--;
+	for (unsigned t = 0; t < BLOCK_STORE_MAX_TIERS; t++)
+		if (o->fd[t] >= 0)
+			obj_close_fd(bs, o, t);
+	obj_free(o);
 }
 
 static struct bs_block *slot_find(struct block_store *bs, uint64_t obj, uint64_t block)
@@ -814,8 +847,13 @@ static void stamp_check(struct block_store *bs, struct bs_object *o, unsigned t,
 
 static void punch(struct block_store *bs, struct bs_object *o, unsigned t, uint64_t block)
 {
-	int fd = obj_fd(bs, o, t, false);
+	int fd;
 
+	/* A retired version's files are unlinked: they go whole with their last fd, and a
+	 * passthrough reader of the old version must not read holes meanwhile. */
+	if (o->retired)
+		return;
+	fd = obj_fd(bs, o, t, false);
 	if (fd < 0)
 		return;
 	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -1592,8 +1630,10 @@ static void index_free(struct block_store *bs)
 	}
 	free(bs->slots);
 	free(bs->objs);
+	strmap_free(bs->by_path, NULL);
 	bs->slots = NULL;
 	bs->objs = NULL;
+	bs->by_path = NULL;
 }
 
 /* Loads the index. One that SQLite finds damaged (a disk error, a truncated copy, garbage)
@@ -1656,7 +1696,8 @@ static int index_load(struct block_store *bs, const char *path, const char *sour
 	bs->objs_mask = bs->slots_mask = HASH_INITIAL - 1;
 	bs->objs = calloc(HASH_INITIAL, sizeof(*bs->objs));
 	bs->slots = calloc(HASH_INITIAL, sizeof(*bs->slots));
-	if (!bs->objs || !bs->slots)
+	bs->by_path = strmap_new();
+	if (!bs->objs || !bs->slots || !bs->by_path)
 		return -ENOMEM;
 	r = safe_dir_set_aside(path, aside, sizeof(aside));
 	if (r < 0) {
@@ -1754,7 +1795,8 @@ int block_store_open(const struct block_store_config *cfg, struct block_store **
 	bs->max_fds = fd_budget();
 	bs->objs = calloc(HASH_INITIAL, sizeof(*bs->objs));
 	bs->slots = calloc(HASH_INITIAL, sizeof(*bs->slots));
-	if (!bs->objs || !bs->slots) {
+	bs->by_path = strmap_new();
+	if (!bs->objs || !bs->slots || !bs->by_path) {
 		r = -ENOMEM;
 		errmsg(errbuf, errlen, "block store: out of memory");
 		goto free_bs;
@@ -1871,66 +1913,89 @@ void block_store_free(struct block_store *bs)
 
 /* ---- operations ---- */
 
+/* A free id for a version of path: derived from the path and the version, so a fetch still in
+ * flight for a replaced version cannot land in a later one that happens to reuse its id. */
+static uint64_t obj_new_id(struct block_store *bs, const char *path, const struct ufs_attr *attr)
+{
+	uint64_t version = XXH3_64bits(attr->etag, strlen(attr->etag)) ^ mix64(attr->size) ^
+			   mix64((uint64_t)attr->mtime + 1);
+	uint64_t id = XXH3_64bits_withSeed(path, strlen(path), version);
+
+	while (obj_find(bs, id))
+		id++;
+	return id;
+}
+
+/* Unlinks o's tier files: readers holding them open (pins, passthrough) keep the old bytes, and
+ * the next version's blocks go to files of their own. */
+static void obj_unlink_files(struct block_store *bs, const struct bs_object *o)
+{
+	char name[17];
+
+	snprintf(name, sizeof(name), "%016" PRIx64, o->id);
+	for (unsigned t = 0; t < bs->ntiers; t++)
+		if (unlinkat(bs->tiers[t].dir_fd, name, 0) < 0 && errno != ENOENT)
+			log_debug("block store: unlinking \"%s/%s\": %m", bs->tiers[t].dir, name);
+}
+
+/* Replaces the current version o: out of the path map first (a sync racing with the waits
+ * below creates the new version, never finds this one), then its blocks and files go; freed
+ * here if nobody holds it, else by the last release. May drop the lock while a block is busy. */
+static void obj_retire(struct block_store *bs, struct bs_object *o)
+{
+	log_debug("block store: \"%s\" changed; dropping its %" PRIu64 " cached bytes", o->path,
+		  o->cached);
+	o->retired = true; /* from here no punch: the files go whole */
+	strmap_remove(bs->by_path, o->path);
+	if (obj_drop_blocks(bs, o) < 0) {
+		struct bs_block *b, *next;
+
+		/* Its rows go at the next load (their object's row is replaced); memory must
+		 * not keep serving them. */
+		for (b = o->blocks; b; b = next) {
+			next = b->onext;
+			if (b->state == SLOT_VALID)
+				block_drop(bs, b, false);
+		}
+	}
+	obj_unlink_files(bs, o);
+	obj_close_idle(bs, o);
+	if (o->holds == 0 && !o->blocks)
+		obj_reap(bs, o);
+}
+
 int block_store_object_sync(struct block_store *bs, const char *path, const struct ufs_attr *attr,
 			    uint64_t *ret_obj)
 {
 	struct bs_object *o;
-	uint64_t id;
 	int r;
 
 	if (!bs || !path || !attr)
 		return -EINVAL;
-	id = XXH3_64bits(path, strlen(path));
 	pthread_mutex_lock(&bs->lock);
-	/* Objects are never forgotten, so probing past colliding ids finds the same id again. */
-	while ((o = obj_find(bs, id)) && strcmp(o->path, path) != 0) {
-		log_debug("block store: id %016" PRIx64 " of \"%s\" taken by \"%s\"", id, path,
-			  o->path);
-		id++;
-	}
-	if (o) {
-		char *etag;
-
+	while ((o = strmap_get(bs->by_path, path))) {
 		if (o->size == attr->size && o->mtime == attr->mtime &&
 		    strcmp(o->etag, attr->etag) == 0) {
+			*ret_obj = o->id;
 			r = 0;
-			goto done;
-		}
-		etag = strdup(attr->etag);
-		if (!etag) {
-			r = -ENOMEM;
 			goto unlock;
 		}
-		log_debug("block store: \"%s\" changed; dropping its %" PRIu64 " cached bytes",
-			  path, o->cached);
-		r = obj_drop_blocks(bs, o);
-		if (r < 0) {
-			free(etag);
-			goto unlock;
-		}
-		free(o->etag);
-		o->etag = etag;
-		o->size = attr->size;
-		o->mtime = attr->mtime;
-		r = index_space(bs, db_obj_write(bs, ST_OBJ_UPDATE, o));
-		if (r < 0)
-			goto unlock;
-	} else {
-		o = obj_new(id, path, attr->size, attr->mtime, attr->etag);
-		if (!o) {
-			r = -ENOMEM;
-			goto unlock;
-		}
-		r = index_space(bs, db_obj_write(bs, ST_OBJ_INSERT, o));
-		if (r >= 0)
-			r = obj_insert(bs, o);
-		if (r < 0) {
-			obj_free(o);
-			goto unlock;
-		}
+		obj_retire(bs, o); /* drops the lock at times: look again */
 	}
-done:
-	*ret_obj = id;
+	o = obj_new(obj_new_id(bs, path, attr), path, attr->size, attr->mtime, attr->etag);
+	if (!o) {
+		r = -ENOMEM;
+		goto unlock;
+	}
+	/* INSERT OR REPLACE: the row of the retired version (same path) goes */
+	r = index_space(bs, db_obj_write(bs, ST_OBJ_INSERT, o));
+	if (r >= 0)
+		r = obj_insert(bs, o);
+	if (r < 0) {
+		obj_free(o);
+		goto unlock;
+	}
+	*ret_obj = o->id;
 unlock:
 	pthread_mutex_unlock(&bs->lock);
 	return r;
@@ -2049,6 +2114,8 @@ void block_store_release(struct block_store *bs, uint64_t obj, uint64_t block)
 	}
 	slot_maybe_free(bs, b);
 	obj_close_idle(bs, o);
+	if (o->retired && o->holds == 0 && !o->blocks)
+		obj_reap(bs, o);
 unlock:
 	pthread_mutex_unlock(&bs->lock);
 }
@@ -2086,6 +2153,10 @@ again:
 	o = obj_find(bs, obj);
 	if (!o) {
 		r = -ENOENT;
+		goto unlock;
+	}
+	if (o->retired) {
+		r = -ESTALE; /* bytes of a replaced version: its reader gets them, the cache not */
 		goto unlock;
 	}
 	b = slot_find(bs, obj, block);
@@ -2247,16 +2318,13 @@ uint32_t block_store_block_size(const struct block_store *bs)
 
 int block_store_object_find(struct block_store *bs, const char *path, uint64_t *ret_obj)
 {
-	uint64_t id = XXH3_64bits(path, strlen(path));
 	struct bs_object *o;
 	int r = -ENOENT;
 
 	pthread_mutex_lock(&bs->lock);
-	/* The same probing as block_store_object_sync. */
-	while ((o = obj_find(bs, id)) && strcmp(o->path, path) != 0)
-		id++;
+	o = strmap_get(bs->by_path, path);
 	if (o) {
-		*ret_obj = id;
+		*ret_obj = o->id;
 		r = 0;
 	}
 	pthread_mutex_unlock(&bs->lock);

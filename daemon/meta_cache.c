@@ -5,6 +5,7 @@
 #include "meta_cache.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -628,6 +629,41 @@ static void split_path(const char *path, char *parent, size_t plen, const char *
 	*ret_name = slash ? slash + 1 : path;
 }
 
+/* The object's own headers beat its parent's listing (which may lie about a size): when path
+ * was validated within ttl_ms and not before the listing (fetched at listed_ms) came, *attr
+ * takes that version. Returns true if it did. */
+static bool validated_over_listing(struct meta_cache *mc, const char *path, unsigned ttl_ms,
+				   int64_t listed_ms, struct ufs_attr *attr)
+{
+	bool used = false;
+	pthread_mutex_lock(&mc->lock);
+	struct validation *v = strmap_get(mc->valid, path);
+	if (v && !v->changed && meta_cache_now_ms() - v->at_ms < (int64_t)ttl_ms &&
+	    v->at_ms >= listed_ms && v->attr.size != attr->size) {
+		*attr = v->attr;
+		used = true;
+	}
+	pthread_mutex_unlock(&mc->lock);
+	return used;
+}
+
+/* Says so when the parent's listing gives path another size than the object's own headers. */
+static void check_listing_locked(struct meta_cache *mc, const char *path,
+				 const struct ufs_attr *real)
+{
+	char parent[4096];
+	const char *name;
+	split_path(path, parent, sizeof(parent), &name);
+	struct cached_dir *d = strmap_get(mc->dirs, parent);
+	if (!d || !d->l)
+		return;
+	const struct ufs_dirent *e = meta_listing_find(d->l, name);
+	if (e && e->size_known && !e->attr.is_dir && e->attr.size != real->size)
+		log_warn("the listing of \"%s\" is wrong (or out of date): it gives \"%s\" %" PRIu64
+			 " bytes, the object's own headers %" PRIu64 "; serving %" PRIu64 " bytes",
+			 parent, name, e->attr.size, real->size, real->size);
+}
+
 int meta_cache_getattr(struct meta_cache *mc, const char *path, unsigned ttl_ms,
 		       struct ufs_attr *ret)
 {
@@ -649,7 +685,10 @@ int meta_cache_getattr(struct meta_cache *mc, const char *path, unsigned ttl_ms,
 	}
 	struct ufs_attr attr = e->attr;
 	bool known = e->size_known || e->attr.is_dir;
+	int64_t listed_ms = meta_listing_fetched_ms(l);
 	meta_listing_unref(l);
+	if (known && !attr.is_dir)
+		known = !validated_over_listing(mc, path, ttl_ms, listed_ms, &attr);
 	if (!known) {
 		bool changed;
 		r = meta_cache_validate(mc, path, ttl_ms, false, &attr, &changed);
@@ -716,6 +755,8 @@ int meta_cache_validate(struct meta_cache *mc, const char *path, unsigned ttl_ms
 	pthread_mutex_lock(&mc->lock);
 	v = strmap_get(mc->valid, path);
 	bool changed = v && !same_version(&v->attr, &attr);
+	if (!v || changed)
+		check_listing_locked(mc, path, &attr);
 	if (!v) {
 		v = calloc(1, sizeof(*v));
 		int err = 0;

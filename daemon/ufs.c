@@ -31,6 +31,12 @@ static bool path_ok(const char *path)
 	}
 }
 
+bool ufs_attr_same_version(const struct ufs_attr *a, const struct ufs_attr *b)
+{
+	return a->size == b->size && a->mtime == b->mtime && a->is_dir == b->is_dir &&
+	       strcmp(a->etag, b->etag) == 0;
+}
+
 int ufs_new(const char *url, const struct ufs_options *opts, struct ufs **ret, char *errbuf,
 	    size_t errlen)
 {

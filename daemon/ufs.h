@@ -20,6 +20,9 @@ struct ufs_attr {
 	char etag[UFS_ETAG_MAX]; /* "" when the server gives none */
 };
 
+/* True when a and b are one version: same size, mtime and ETag (what the block store keys by). */
+bool ufs_attr_same_version(const struct ufs_attr *a, const struct ufs_attr *b);
+
 struct ufs_dirent {
 	char *name; /* one component, decoded */
 	struct ufs_attr attr;
@@ -85,8 +88,10 @@ void ufs_dirents_free(struct ufs_dirent *ents, size_t n);
 /* Attributes of path (HEAD for http). -ENOENT when it does not exist. */
 int ufs_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr);
 /* Starts reading [off, off+len) of path into buf (caller keeps buf alive until done runs).
- * expect, if not NULL, is checked against the response's validators. Returns 0 when queued
- * (done will run exactly once) or -errno (done will not run). */
+ * expect, if not NULL, binds the read to that version: the server is asked to check it (HTTP:
+ * If-Match, else If-Unmodified-Since) and the response's validators are checked too; done
+ * gets -ESTALE when that version is gone, never another version's bytes. Returns 0 when
+ * queued (done will run exactly once) or -errno (done will not run). */
 int ufs_read_async(struct ufs *u, const char *path, uint64_t off, size_t len, void *buf,
 		   const struct ufs_attr *expect, ufs_read_done_fn done, void *userdata);
 /* Blocking wrapper of ufs_read_async. Returns bytes read or -errno. */

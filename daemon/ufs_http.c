@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "http_version.h"
 #include "listing.h"
 #include "log.h"
 #include "ufs.h"
@@ -46,6 +47,7 @@ struct http_read {
 	struct ufs_attr expect;
 	char first_etag[UFS_ETAG_MAX]; /* from the first response, so a resume sees the same object
 					*/
+	struct curl_slist *headers; /* the precondition binding the request to expect's version */
 	ufs_read_done_fn done;
 	void *userdata;
 
@@ -158,6 +160,8 @@ static int status_to_errno(long status)
 	case 401:
 	case 403:
 		return -EACCES;
+	case 412:
+		return -ESTALE; /* If-Match/If-Unmodified-Since failed: the version is gone */
 	default:
 		return -EIO;
 	}
@@ -185,6 +189,8 @@ static const char *status_reason(const struct http_resp *r)
 		return "Not Found";
 	case 410:
 		return "Gone";
+	case 412:
+		return "Precondition Failed";
 	case 416:
 		return "Range Not Satisfiable";
 	case 429:
@@ -291,40 +297,23 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *userdata)
 	} else if (kl == 12 && strncasecmp(data, "content-type", 12) == 0) {
 		trim_value(colon + 1, n - kl - 1, r->content_type, sizeof(r->content_type));
 	} else if (kl == 13 && strncasecmp(data, "content-range", 13) == 0) {
-		uint64_t a, b, t;
-		if (sscanf(v, "bytes %" SCNu64 "-%" SCNu64 "/%" SCNu64, &a, &b, &t) == 3) {
-			r->have_first = r->have_total = true;
-			r->first = a;
-			r->total = t;
-		} else if (sscanf(v, "bytes %" SCNu64 "-%" SCNu64 "/*", &a, &b) == 2) {
-			r->have_first = true;
-			r->first = a;
-		} else if (sscanf(v, "bytes */%" SCNu64, &t) == 1) {
-			r->have_total = true;
-			r->total = t;
+		struct http_content_range cr;
+		if (http_version_parse_content_range(v, &cr) == 0) {
+			r->have_first = cr.have_range;
+			r->first = cr.first;
+			r->have_total = cr.have_total;
+			r->total = cr.total;
 		}
 	}
 	return n;
 }
 
-/* Weak and strong forms of one ETag are the same version for our purpose. */
-static const char *etag_core(const char *e)
-{
-	return strncmp(e, "W/", 2) == 0 ? e + 2 : e;
-}
-
-/* Does the response describe the object we expect? ETag if both have one, else size and
- * Last-Modified. A whole-minute mtime most likely came from an HTML listing, which shows minutes
- * in the server's zone (GMT for nginx, local for Apache): not a validator, only size counts. */
+/* Does the response describe the object we expect? */
 static bool resp_matches(const struct http_resp *r, const struct ufs_attr *want)
 {
-	if (want->etag[0] && r->etag[0])
-		return strcmp(etag_core(want->etag), etag_core(r->etag)) == 0;
-	if (r->have_total && r->total != want->size)
-		return false;
-	if (want->mtime && r->mtime && want->mtime % 60 != 0)
-		return want->mtime == r->mtime;
-	return true;
+	struct http_version_seen seen = {
+	    .etag = r->etag, .mtime = r->mtime, .have_total = r->have_total, .total = r->total};
+	return http_version_matches(&seen, want);
 }
 
 static void common_setup(struct http *h, CURL *e, const char *url, char *errbuf,
@@ -637,7 +626,7 @@ static size_t read_write_cb(char *data, size_t size, size_t nitems, void *userda
 			return 0;
 		}
 		if (r->first_etag[0] && resp->etag[0] &&
-		    strcmp(etag_core(r->first_etag), etag_core(resp->etag)) != 0) {
+		    !http_version_same_etag(r->first_etag, resp->etag)) {
 			snprintf(r->cause, sizeof(r->cause),
 				 "object changed while resuming (ETag %.50s, was %.50s)",
 				 resp->etag, r->first_etag);
@@ -676,6 +665,7 @@ static void read_free(struct http_read *r)
 {
 	if (r->easy)
 		curl_easy_cleanup(r->easy);
+	curl_slist_free_all(r->headers);
 	free(r->url);
 	free(r);
 }
@@ -718,6 +708,8 @@ static int read_start(struct ufs *u, struct http_read *r)
 	snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, r->off + r->got,
 		 r->off + r->len - 1);
 	curl_easy_setopt(e, CURLOPT_RANGE, range);
+	if (r->headers)
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, read_write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
@@ -766,6 +758,12 @@ static void read_finished(struct ufs *u, struct http_read *r, CURLcode cc)
 				 "object changed (now %" PRIu64 " bytes)", resp->total);
 			err = -ESTALE;
 		}
+	} else if (resp->status == 412) {
+		snprintf(r->cause, sizeof(r->cause),
+			 "object changed (HTTP 412 %s: no longer ETag %.60s, mtime %lld)",
+			 status_reason(resp), r->expect.etag[0] ? r->expect.etag : "none",
+			 (long long)r->expect.mtime);
+		err = status_to_errno(resp->status);
 	} else {
 		snprintf(r->cause, sizeof(r->cause), "HTTP %ld %s", resp->status,
 			 status_reason(resp));
@@ -907,8 +905,18 @@ static int http_read_async(struct ufs *u, const char *path, uint64_t off, size_t
 	r->done = done;
 	r->userdata = userdata;
 	if (expect) {
+		char cond[UFS_ETAG_MAX + 32];
 		r->has_expect = true;
 		r->expect = *expect;
+		/* The server checks the version too: a change between our responses cannot
+		 * slip through as bytes of the new object under the old one's validators. */
+		if (http_version_precondition(expect, cond, sizeof(cond)) == 0 && cond[0]) {
+			r->headers = curl_slist_append(NULL, cond);
+			if (!r->headers) {
+				read_free(r);
+				return -ENOMEM;
+			}
+		}
 	}
 	pthread_mutex_lock(&h->lock);
 	if (h->stopping) {

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <fuse_lowlevel.h>
 #include <linux/fuse.h>
@@ -36,12 +37,25 @@ struct inode {
 	 * passthrough open fails, and the other way round. Under the view's lock. */
 	unsigned opens_cached, opens_passthrough;
 	atomic_uint_fast64_t last_read_ns; /* CLOCK_MONOTONIC of the last READ that reached us */
+	/* The size the kernel was last given (entry or attr reply), UINT64_MAX before any: an
+	 * open that finds another (a listing that lied, a new version) makes it ask again. */
+	atomic_uint_fast64_t told_size;
+	/* The version the kernel's page cache of this inode may hold: the last one opened. An
+	 * open of another drops the cache (no keep_cache) and fails the other version's open
+	 * handles, whose reads would fill the shared cache with old bytes. Under the view's lock.
+	 */
+	struct ufs_attr cache_attr;
+	bool cache_known;
+	/* Under the view's lock: no longer the inode of its path (a new version came while this
+	 * one was open in passthrough); the next lookup of the path makes a new inode. */
+	bool detached;
 };
 
 struct handle {
 	char *path;
-	uint64_t obj;
-	struct ufs_attr attr;
+	uint64_t obj;	      /* the block-store identity of attr's version */
+	struct ufs_attr attr; /* the version this descriptor is bound to */
+	atomic_bool stale;    /* that version is gone: every read fails ESTALE */
 	pthread_mutex_t lock;
 	uint64_t next_off;   /* under lock: where a sequential reader reads next */
 	uint64_t prefetched; /* under lock: blocks below this were asked for */
@@ -114,6 +128,7 @@ static int errno_for_fuse(int err)
 	case -EROFS:
 	case -ENOMEM:
 	case -EINVAL:
+	case -ESTALE: /* the version a descriptor was opened at is gone: reopen for the new one */
 		return -err;
 	default:
 		return EIO;
@@ -158,6 +173,7 @@ static struct inode *inode_for_path(struct view *v, const char *path)
 	}
 	v->inodes[v->ninodes++] = in;
 	in->ino = v->ninodes;
+	atomic_init(&in->told_size, UINT64_MAX);
 out:
 	pthread_mutex_unlock(&v->lock);
 	return in;
@@ -199,6 +215,7 @@ static int make_entry(struct view *v, const char *path, const struct ufs_attr *a
 	e->attr_timeout = v->ttl_s;
 	e->entry_timeout = v->ttl_s;
 	fill_stat(v, in->ino, a, &e->attr);
+	atomic_store(&in->told_size, (uint64_t)e->attr.st_size);
 	atomic_fetch_add(&in->nlookup, 1);
 	return 0;
 }
@@ -294,6 +311,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	struct stat st;
 	fill_stat(v, ino, &a, &st);
+	atomic_store(&in->told_size, (uint64_t)st.st_size);
 	fuse_reply_attr(req, &st, v->ttl_s);
 }
 
@@ -725,7 +743,8 @@ static void repath_locked(struct view *v, const char *from, const char *to)
 	size_t flen = strlen(from);
 	for (size_t i = 0; i < v->ninodes; i++) {
 		struct inode *in = v->inodes[i];
-		if (strncmp(in->path, from, flen) != 0 || (in->path[flen] && in->path[flen] != '/'))
+		if (in->detached || strncmp(in->path, from, flen) != 0 ||
+		    (in->path[flen] && in->path[flen] != '/'))
 			continue;
 		char *np;
 		if (asprintf(&np, "%s%s", to, in->path + flen) < 0)
@@ -767,6 +786,43 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	fuse_reply_err(req, -r);
 }
 
+/* Records that the kernel's page cache of in will hold version a from now on. Returns true when
+ * it held a already (keep_cache); otherwise the open drops it, and open handles of another
+ * version go stale: a READ of theirs would put old bytes into the cache the new version reads. */
+static bool bind_cache_version(struct view *v, struct inode *in, const struct ufs_attr *a)
+{
+	pthread_mutex_lock(&v->lock);
+	bool keep = in->cache_known && ufs_attr_same_version(&in->cache_attr, a);
+	/* Before the first open of in, no read handle of it exists: no walk of the list. */
+	if (!keep && in->cache_known)
+		for (struct handle *o = v->handles; o; o = o->next)
+			if (o->ino == in && o->wfd < 0 && !ufs_attr_same_version(&o->attr, a))
+				atomic_store(&o->stale, true);
+	if (!keep) {
+		in->cache_attr = *a;
+		in->cache_known = true;
+	}
+	pthread_mutex_unlock(&v->lock);
+	return keep;
+}
+
+/* The kernel holds an inode open in passthrough to one backing file: an open of another version
+ * (another tier file) is refused there, and a cached open fails too. So the new version gets a
+ * new inode: in is detached from its path. Returns true when the open must fail ESTALE. */
+static bool version_conflict(struct view *v, struct inode *in, const struct ufs_attr *a)
+{
+	pthread_mutex_lock(&v->lock);
+	bool conflict = in->opens_passthrough > 0 && in->cache_known &&
+			!ufs_attr_same_version(&in->cache_attr, a);
+	if (conflict && !in->detached) {
+		in->detached = true;
+		if (strmap_get(v->by_path, in->path) == in)
+			strmap_remove(v->by_path, in->path);
+	}
+	pthread_mutex_unlock(&v->lock);
+	return conflict;
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct view *v = fuse_req_userdata(req);
@@ -790,6 +846,15 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	uint64_t obj = 0;
 	if (r == 0)
 		r = block_store_object_sync(v->src.store, in->path, &a, &obj);
+	if (r == 0 && version_conflict(v, in, &a)) {
+		/* The kernel's VFS retries an open that failed ESTALE with a fresh lookup, which
+		 * now finds the path's new inode. */
+		log_info("\"%s\" changed at the UFS while open in passthrough: new opens get a new "
+			 "inode",
+			 in->path);
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	struct handle *h = NULL;
 	if (r == 0) {
 		h = calloc(1, sizeof(*h));
@@ -813,14 +878,23 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	pthread_mutex_init(&h->lock, NULL);
 	h->window = 1;
 	h->ino = in;
+	bool keep = bind_cache_version(v, in, &a);
+	/* The kernel was given a size from a listing (or an older version): the object's own
+	 * headers win, so make it ask again before it clips the reads at the wrong end. */
+	if (atomic_exchange(&in->told_size, a.size) != a.size) {
+		int rr = fuse_lowlevel_notify_inval_inode(v->se, ino, -1, 0);
+		if (rr < 0 && rr != -ENOENT)
+			log_debug("invalidating the attributes of \"%s\": %s", in->path,
+				  strerror(-rr));
+	}
 	pthread_mutex_lock(&v->lock);
 	bool may_pass = in->opens_cached == 0;
 	pthread_mutex_unlock(&v->lock);
-	if (may_pass && !changed)
+	if (may_pass)
 		try_passthrough(v, h);
 	handle_register(v, h);
 	fi->fh = (uintptr_t)h;
-	fi->keep_cache = !changed;
+	fi->keep_cache = keep;
 	atomic_fetch_add(&v->opens, 1);
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		handle_close(v, h); /* the opener was interrupted: no release will come */
@@ -874,6 +948,10 @@ static void maybe_prefetch(struct view *v, struct handle *h, uint64_t off, size_
 	}
 }
 
+/* A fetch for h said its version is gone: ask the UFS what is there now, so the store and the
+ * metadata move on to it, and bind h's fate to the answer. Returns 0 when h's version is still
+ * the current one (the fetch may be retried), -ESTALE when it is gone for good (h stays stale:
+ * a descriptor never reads another version's bytes), or -errno. */
 static int revalidate(struct view *v, struct handle *h)
 {
 	struct ufs_attr a;
@@ -885,8 +963,17 @@ static int revalidate(struct view *v, struct handle *h)
 	r = block_store_object_sync(v->src.store, h->path, &a, &obj);
 	if (r < 0)
 		return r;
-	if (changed || a.size != h->attr.size)
-		return -ESTALE; /* this handle's version is gone; a new open sees the new one */
+	if (!ufs_attr_same_version(&a, &h->attr)) {
+		if (atomic_exchange(&h->stale, true))
+			return -ESTALE; /* said once per descriptor */
+		log_notice(
+		    "\"%s\" changed at the UFS while open (%" PRIu64 " bytes, ETag %s; was %" PRIu64
+		    " bytes, ETag %s): its open descriptors fail with ESTALE, new opens read "
+		    "the new version",
+		    h->path, a.size, a.etag[0] ? a.etag : "none", h->attr.size,
+		    h->attr.etag[0] ? h->attr.etag : "none");
+		return -ESTALE;
+	}
 	return 0;
 }
 
@@ -923,16 +1010,19 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	    ranges_blocks((uint64_t)off, size, h->attr.size, v->block_size, &first, &len);
 	atomic_fetch_add(&v->reads, 1);
 	atomic_store(&h->ino->last_read_ns, mono_ns());
+	if (atomic_load(&h->stale)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	if (nblocks == 0) {
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	maybe_prefetch(v, h, (uint64_t)off, len, first + nblocks - 1);
-
 	struct fetch_result held[VIEW_MAX_SEGS];
 	struct range_seg segs[VIEW_MAX_SEGS];
 	size_t nheld = 0, nsegs = 0;
 	int r = 0;
+	maybe_prefetch(v, h, (uint64_t)off, len, first + nblocks - 1);
 	if (nblocks > VIEW_MAX_SEGS) {
 		r = -EINVAL;
 		goto reply;
@@ -949,10 +1039,16 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			atomic_fetch_add(&v->misses, 1);
 			r = fetcher_get(v->src.fetcher, h->obj, h->path, &h->attr, b, &fr);
 			if (r == -ESTALE) {
-				r = revalidate(v, h);
+				/* another read of h may have found out already */
+				r = atomic_load(&h->stale) ? -ESTALE : revalidate(v, h);
 				if (r == 0)
 					r = fetcher_get(v->src.fetcher, h->obj, h->path, &h->attr,
 							b, &fr);
+			}
+			if (r == -ESTALE) {
+				log_debug("read of \"%s\" at %lld: its version is gone", h->path,
+					  (long long)off);
+				goto reply;
 			}
 			if (r < 0) {
 				log_warn("read of \"%s\" at %lld failed: %s", h->path,
@@ -964,10 +1060,17 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		uint64_t bstart = b * (uint64_t)v->block_size;
 		uint64_t from = (uint64_t)off > bstart ? (uint64_t)off - bstart : 0;
 		uint64_t to = (uint64_t)off + len - bstart;
-		if (to > fr.len)
-			to = fr.len;
-		if (from >= to) {
-			r = -EIO; /* the block is shorter than the recorded size says */
+		uint64_t whole =
+		    h->attr.size - bstart < v->block_size ? h->attr.size - bstart : v->block_size;
+		if (to > whole)
+			to = whole;
+		if (fr.len < whole) {
+			/* Shorter than the version's size says: an error, never a short reply
+			 * (the kernel would zero-fill it or shrink the file there). */
+			log_warn("block %llu of \"%s\" holds %u bytes, less than its version's "
+				 "size; failing the read",
+				 (unsigned long long)b, h->path, fr.len);
+			r = -EIO;
 			goto reply;
 		}
 		atomic_fetch_add(hit ? &v->tier_bytes : &v->ufs_bytes, to - from);

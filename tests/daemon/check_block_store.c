@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -722,46 +723,66 @@ START_TEST(test_object_sync)
 	struct block_store *bs = open_simple(64, 0.9, 0.8);
 	struct block_store_stats st;
 	struct block_ref ref;
+	char path[PATH_MAX];
 	uint64_t obj = sync_obj(bs, "/v", 2 * BS, 100, "\"a\"");
+	uint64_t found;
 
 	ck_assert_int_eq(put_block(bs, obj, 0, BS), 0);
 	ck_assert_int_eq(put_block(bs, obj, 1, BS), 0);
 	ck_assert_uint_eq(sync_obj(bs, "/v", 2 * BS, 100, "\"a\""), obj);
 	ck_assert_uint_eq(block_store_object_cached(bs, obj), 2 * BS);
 
-	/* New etag: every block goes, the id stays. */
-	ck_assert_uint_eq(sync_obj(bs, "/v", 2 * BS, 100, "\"b\""), obj);
-	ck_assert_uint_eq(block_store_object_cached(bs, obj), 0);
+	/* New etag: a new identity with nothing cached; the old one's blocks and file are gone
+	 * and nothing more is stored under it. */
+	uint64_t obj_b = sync_obj(bs, "/v", 2 * BS, 100, "\"b\"");
+	ck_assert_uint_ne(obj_b, obj);
+	ck_assert_int_eq(block_store_object_find(bs, "/v", &found), 0);
+	ck_assert_uint_eq(found, obj_b);
+	ck_assert_uint_eq(block_store_object_cached(bs, obj_b), 0);
 	ck_assert(!block_store_contains(bs, obj, 0));
 	ck_assert(!block_store_contains(bs, obj, 1));
+	ck_assert(!block_store_contains(bs, obj_b, 0));
+	ck_assert_int_eq(put_block(bs, obj, 0, BS), -ENOENT); /* freed: nobody held it */
 	block_store_get_stats(bs, &st);
 	ck_assert_uint_eq(st.tiers[0].blocks, 0);
 	ck_assert_uint_eq(st.tiers[0].used, 0);
 	ck_assert_uint_eq(st.objects, 1);
-	ck_assert_int_eq(data_at(0, obj, 0), -1);
+	tier_file(path, sizeof(path), 0, obj);
+	ck_assert_int_eq(access(path, F_OK), -1);
 
-	ck_assert_int_eq(put_block(bs, obj, 0, BS), 0);
+	ck_assert_int_eq(put_block(bs, obj_b, 0, BS), 0);
 	block_store_free(bs);
 
 	/* The new version was recorded durably. */
 	bs = open_simple(64, 0.9, 0.8);
-	ck_assert_uint_eq(sync_obj(bs, "/v", 2 * BS, 100, "\"b\""), obj);
-	ck_assert_uint_eq(block_store_object_cached(bs, obj), BS);
-	/* A change of mtime or size drops too, even while a block is pinned. */
-	ck_assert_int_eq(block_store_acquire(bs, obj, 0, &ref), 0);
-	ck_assert_uint_eq(sync_obj(bs, "/v", 2 * BS, 101, "\"b\""), obj);
-	ck_assert(!block_store_contains(bs, obj, 0));
-	ck_assert_int_eq(block_store_acquire(bs, obj, 0, &ref), -ENOENT);
-	ck_assert_int_eq(put_block(bs, obj, 1, BS), 0);
-	block_store_release(bs, obj, 0);
-	block_check(bs, obj, 1, BS);
-	ck_assert_uint_eq(sync_obj(bs, "/v", 3 * BS, 101, "\"b\""), obj);
-	ck_assert_uint_eq(block_store_object_cached(bs, obj), 0);
+	ck_assert_uint_eq(sync_obj(bs, "/v", 2 * BS, 100, "\"b\""), obj_b);
+	ck_assert_uint_eq(block_store_object_cached(bs, obj_b), BS);
+	/* A change of mtime or size gives a new identity too, even while a block is pinned:
+	 * the pinned reader keeps the old bytes (its fd is the old, unlinked file), the new
+	 * version's blocks go to a file of their own, and the old identity takes no blocks. */
+	ck_assert_int_eq(block_store_acquire(bs, obj_b, 0, &ref), 0);
+	uint64_t obj_c = sync_obj(bs, "/v", 2 * BS, 101, "\"b\"");
+	ck_assert_uint_ne(obj_c, obj_b);
+	ck_assert(!block_store_contains(bs, obj_b, 0));
+	ck_assert_int_eq(put_block(bs, obj_b, 1, BS), -ESTALE);
+	ck_assert_int_eq(put_block(bs, obj_c, 0, BS), 0);
+	ref_check(&ref, obj_b, 0, BS);
+	block_check(bs, obj_c, 0, BS);
+	block_store_release(bs, obj_b, 0);
+	ck_assert_int_eq(put_block(bs, obj_b, 1, BS), -ENOENT); /* freed with its last pin */
+	block_check(bs, obj_c, 0, BS);
+	uint64_t obj_d = sync_obj(bs, "/v", 3 * BS, 101, "\"b\"");
+	ck_assert_uint_ne(obj_d, obj_c);
+	ck_assert_uint_eq(block_store_object_cached(bs, obj_d), 0);
+	ck_assert(!block_store_contains(bs, obj_c, 0));
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.objects, 1);
+	ck_assert_uint_eq(st.tiers[0].used, 0);
 
 	/* invalidate drops the same way. */
-	ck_assert_int_eq(put_block(bs, obj, 2, BS), 0);
-	ck_assert_int_eq(block_store_invalidate(bs, obj), 0);
-	ck_assert(!block_store_contains(bs, obj, 2));
+	ck_assert_int_eq(put_block(bs, obj_d, 2, BS), 0);
+	ck_assert_int_eq(block_store_invalidate(bs, obj_d), 0);
+	ck_assert(!block_store_contains(bs, obj_d, 2));
 	block_store_free(bs);
 }
 END_TEST

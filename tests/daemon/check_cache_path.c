@@ -231,6 +231,36 @@ START_TEST(validation_detects_a_change)
 }
 END_TEST
 
+START_TEST(the_objects_size_beats_its_listing)
+{
+	struct ufs *u = open_ufs();
+	struct meta_cache *mc = open_meta(u);
+	struct ufs_attr a;
+	bool changed;
+	ck_assert_int_eq(meta_cache_getattr(mc, "/sub/b.bin", 60000, &a), 0);
+	ck_assert_uint_eq(a.size, 1000);
+	/* The listing (fresh for a minute) now says the wrong size... */
+	write_file("sub/b.bin", 4000, 5);
+	ck_assert_int_eq(meta_cache_getattr(mc, "/sub/b.bin", 60000, &a), 0);
+	ck_assert_uint_eq(a.size, 1000);
+	/* ...until the object's own attributes are fetched (an open): they win. */
+	ck_assert_int_eq(meta_cache_validate(mc, "/sub/b.bin", 60000, false, &a, &changed), 0);
+	ck_assert_uint_eq(a.size, 4000);
+	ck_assert_int_eq(meta_cache_getattr(mc, "/sub/b.bin", 60000, &a), 0);
+	ck_assert_uint_eq(a.size, 4000);
+	/* A listing fetched after the validation is the newer word. */
+	usleep(5000); /* a later millisecond than the validation */
+	write_file("sub/b.bin", 3000, 6);
+	struct meta_listing *l;
+	ck_assert_int_eq(meta_cache_list(mc, "/sub", 0, &l), 0);
+	meta_listing_unref(l);
+	ck_assert_int_eq(meta_cache_getattr(mc, "/sub/b.bin", 60000, &a), 0);
+	ck_assert_uint_eq(a.size, 3000);
+	meta_cache_free(mc);
+	ufs_free(u);
+}
+END_TEST
+
 static int count_file(const char *path, const struct ufs_attr *attr, void *userdata)
 {
 	uint64_t *acc = userdata;
@@ -608,6 +638,7 @@ Suite *cache_path_suite(void)
 	tcase_add_test(tc, listings_are_cached_and_persisted);
 	tcase_add_test(tc, damaged_meta_db_is_set_aside);
 	tcase_add_test(tc, validation_detects_a_change);
+	tcase_add_test(tc, the_objects_size_beats_its_listing);
 	tcase_add_test(tc, walk_and_usage_total_the_tree);
 	tcase_add_test(tc, fetcher_fetches_once_and_serves_the_bytes);
 	tcase_add_test(tc, fetcher_reports_a_changed_object);

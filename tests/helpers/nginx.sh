@@ -70,7 +70,7 @@ events { worker_connections 1024; }
 http {
 	types { application/octet-stream tgz gz; text/plain txt; }
 	default_type application/octet-stream;
-	log_format weir '\$remote_addr [\$time_local] "\$request" \$status \$body_bytes_sent "\$http_range"';
+	log_format weir '\$remote_addr [\$time_local] "\$request" \$status \$body_bytes_sent "\$http_range" "\$http_if_match"';
 	access_log $NGINX_DIR/access.log weir;
 	client_body_temp_path $NGINX_DIR/tmp/body;
 	proxy_temp_path $NGINX_DIR/tmp/proxy;

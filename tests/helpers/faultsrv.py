@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+# A fault-injecting HTTP file server for weir's tests: serves ROOT like nginx (autoindex JSON
+# listings, Range, ETag, Last-Modified, If-Match / If-Unmodified-Since -> 412) and lies on demand.
+#
+# Usage: faultsrv.py ROOT PORT_FILE LOG_FILE
+#   Listens on 127.0.0.1 (a free port, written to PORT_FILE once it accepts). Each request is
+#   logged to LOG_FILE as: METHOD PATH STATUS range=R if-match=M if-unmodified-since=U
+#   Files are read from disk per request: replace or truncate them under ROOT to change them.
+# Control: POST /__ctl__ with a JSON object merged into the knobs:
+#   "listing_size": {"/dir/name": N}   the listing says N bytes (HEAD and GET stay truthful)
+#   "no_etag": true                    no ETag at all (validators: Last-Modified and size)
+#   "ignore_preconditions": true       never answer 412 (a server that does not check)
+#   "truncate_body": {"/path": N}      responses of /path stop after N body bytes, then close
+import email.utils
+import json
+import os
+import re
+import sys
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ROOT = os.path.realpath(sys.argv[1])
+PORT_FILE = sys.argv[2]
+LOG_FILE = sys.argv[3]
+KNOBS = {"listing_size": {}, "no_etag": False, "ignore_preconditions": False,
+         "truncate_body": {}}
+LOCK = threading.Lock()
+
+
+def etag_of(st):
+    # like nginx ("mtime-size" in hex), plus the inode and nanoseconds: a same-size
+    # replacement within one second is a new version too
+    return '"%x-%x-%x"' % (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def http_date(t):
+    return email.utils.formatdate(t, usegmt=True)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def log_request_line(self, status):
+        with LOCK, open(LOG_FILE, "a") as f:
+            f.write("%s %s %d range=%s if-match=%s if-unmodified-since=%s\n" % (
+                self.command, self.path, status, self.headers.get("Range", "-"),
+                self.headers.get("If-Match", "-"),
+                (self.headers.get("If-Unmodified-Since") or "-").replace(" ", "_")))
+
+    def send_simple(self, status, body=b"", headers=None):
+        self.log_request_line(status)
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_POST(self):
+        if self.path != "/__ctl__":
+            return self.send_simple(405)
+        n = int(self.headers.get("Content-Length", "0"))
+        upd = json.loads(self.rfile.read(n) or b"{}")
+        with LOCK:
+            KNOBS.update(upd)
+        self.send_simple(200, b"ok\n")
+
+    def do_HEAD(self):
+        self.do_GET()
+
+    def do_GET(self):
+        path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        local = os.path.realpath(os.path.join(ROOT, path.lstrip("/")))
+        if local != ROOT and not local.startswith(ROOT + "/"):
+            return self.send_simple(403)
+        if os.path.isdir(local):
+            if not path.endswith("/"):
+                return self.send_simple(301, headers={"Location": path + "/"})
+            return self.listing(path, local)
+        try:
+            f = open(local, "rb")
+        except OSError:
+            return self.send_simple(404)
+        with f:
+            self.file(path, f)
+
+    def listing(self, path, local):
+        with LOCK:
+            lie = dict(KNOBS["listing_size"])
+        ents = []
+        for name in sorted(os.listdir(local)):
+            st = os.stat(os.path.join(local, name))
+            e = {"name": name, "mtime": http_date(st.st_mtime)}
+            if os.path.isdir(os.path.join(local, name)):
+                e["type"] = "directory"
+            else:
+                e["type"] = "file"
+                e["size"] = lie.get(path + name, st.st_size)
+            ents.append(e)
+        body = json.dumps(ents).encode()
+        self.send_simple(200, body, {"Content-Type": "application/json"})
+
+    def file(self, path, f):
+        st = os.fstat(f.fileno())
+        size = st.st_size
+        with LOCK:
+            no_etag = KNOBS["no_etag"]
+            check = not KNOBS["ignore_preconditions"]
+            cut = KNOBS["truncate_body"].get(path)
+        etag = etag_of(st)
+        hdrs = {"Last-Modified": http_date(st.st_mtime), "Accept-Ranges": "bytes",
+                "Content-Type": "application/octet-stream"}
+        if not no_etag:
+            hdrs["ETag"] = etag
+        if check:
+            im = self.headers.get("If-Match")
+            if im is not None and im.strip() != "*" and (
+                    no_etag or etag not in [t.strip() for t in im.split(",")]):
+                return self.send_simple(412, headers=hdrs)
+            ius = self.headers.get("If-Unmodified-Since")
+            if im is None and ius is not None:
+                t = email.utils.parsedate_to_datetime(ius).timestamp()
+                if int(st.st_mtime) > t:
+                    return self.send_simple(412, headers=hdrs)
+        status, first, last = 200, 0, size - 1
+        rng = self.headers.get("Range")
+        if rng:
+            m = re.fullmatch(r"bytes=(\d*)-(\d*)", rng.strip())
+            if m and (m.group(1) or m.group(2)):
+                if m.group(1):
+                    first = int(m.group(1))
+                    last = int(m.group(2)) if m.group(2) else size - 1
+                else:
+                    first, last = max(0, size - int(m.group(2))), size - 1
+                last = min(last, size - 1)
+                if first >= size or first > last:
+                    hdrs["Content-Range"] = "bytes */%d" % size
+                    return self.send_simple(416, headers=hdrs)
+                status = 206
+                hdrs["Content-Range"] = "bytes %d-%d/%d" % (first, last, size)
+        length = last - first + 1 if size else 0
+        self.log_request_line(status)
+        self.send_response(status)
+        for k, v in hdrs.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        f.seek(first)
+        left = length if cut is None else min(length, max(0, cut - first))
+        while left > 0:
+            chunk = f.read(min(left, 1 << 16))
+            if not chunk:
+                break
+            self.wfile.write(chunk)
+            left -= len(chunk)
+        if cut is not None:
+            self.close_connection = True
+
+
+def main():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    with open(PORT_FILE + ".tmp", "w") as f:
+        f.write("%d\n" % srv.server_address[1])
+    os.rename(PORT_FILE + ".tmp", PORT_FILE)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
