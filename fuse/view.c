@@ -34,6 +34,10 @@ struct inode {
 	/* The kernel puts an inode in one I/O mode at a time: while any open is cached, a
 	 * passthrough open fails, and the other way round. Under the view's lock. */
 	unsigned opens_cached, opens_passthrough;
+	/* Under the view's lock: handles open for writing. While there are any, the inode's
+	 * attributes come from the source each time (the kernel is told not to cache them): a
+	 * writer seeking to the end must see every other writer's bytes. */
+	unsigned opens_write;
 	atomic_uint_fast64_t last_read_ns; /* CLOCK_MONOTONIC of the last READ that reached us */
 };
 
@@ -181,6 +185,70 @@ static void fill_stat(struct view *v, fuse_ino_t ino, const struct ufs_attr *a, 
 	st->st_atim.tv_sec = a->mtime;
 }
 
+static int fd_attr(int fd, struct ufs_attr *a)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	*a = (struct ufs_attr){.size = (uint64_t)st.st_size,
+			       .mtime = st.st_mtim.tv_sec,
+			       .is_dir = S_ISDIR(st.st_mode)};
+	return 0;
+}
+
+/* True while inode in has handles open for writing. */
+static bool being_written(struct view *v, struct inode *in)
+{
+	pthread_mutex_lock(&v->lock);
+	bool w = in->opens_write > 0;
+	pthread_mutex_unlock(&v->lock);
+	return w;
+}
+
+/* A descriptor of the source file that a writer of inode in holds, duplicated (a RELEASE may
+ * close the writer's own at any time); -1 when nobody writes it. The caller closes it. */
+static int writer_fd_dup(struct view *v, struct inode *in)
+{
+	int fd = -1;
+	pthread_mutex_lock(&v->lock);
+	for (struct handle *h = in->opens_write ? v->handles : NULL; h; h = h->next)
+		if (h->ino == in && h->wfd >= 0) {
+			fd = fcntl(h->wfd, F_DUPFD_CLOEXEC, 0);
+			break;
+		}
+	pthread_mutex_unlock(&v->lock);
+	return fd;
+}
+
+/* The attributes of inode in the kernel gets, and how long it may keep them. While the file
+ * is open for writing: the open file's own (fstat of a writer's descriptor: every writer's
+ * bytes count, and a file renamed over answers for itself, not for its old name), kept for no
+ * time. Otherwise the metadata cache's, and an open reader keeps the size of the version it
+ * opened. */
+static int current_attr(struct view *v, struct inode *in, const struct handle *h,
+			struct ufs_attr *ret, double *ret_timeout)
+{
+	struct ufs_attr a;
+	int r;
+	int fd = h && h->wfd >= 0 ? -1 : writer_fd_dup(v, in);
+	if (h && h->wfd >= 0) {
+		r = fd_attr(h->wfd, &a);
+		*ret_timeout = 0;
+	} else if (fd >= 0) {
+		r = fd_attr(fd, &a);
+		close(fd);
+		*ret_timeout = 0;
+	} else {
+		r = meta_cache_getattr(v->src.meta, in->path, v->cfg.metadata_ttl_ms, &a);
+		if (r == 0 && h && !a.is_dir)
+			a.size = h->attr.size;
+		*ret_timeout = v->ttl_s;
+	}
+	if (r == 0)
+		*ret = a;
+	return r;
+}
+
 static int make_entry(struct view *v, const char *path, const struct ufs_attr *a,
 		      struct fuse_entry_param *e)
 {
@@ -191,6 +259,10 @@ static int make_entry(struct view *v, const char *path, const struct ufs_attr *a
 	e->ino = in->ino;
 	e->attr_timeout = v->ttl_s;
 	e->entry_timeout = v->ttl_s;
+	struct ufs_attr fresh;
+	if (!a->is_dir && being_written(v, in) &&
+	    current_attr(v, in, NULL, &fresh, &e->attr_timeout) == 0)
+		a = &fresh; /* the cache may lag the writers */
 	fill_stat(v, in->ino, a, &e->attr);
 	atomic_fetch_add(&in->nlookup, 1);
 	return 0;
@@ -275,19 +347,16 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	struct ufs_attr a;
-	int r = meta_cache_getattr(v->src.meta, in->path, v->cfg.metadata_ttl_ms, &a);
+	double timeout;
+	const struct handle *h = fi ? (const struct handle *)(uintptr_t)fi->fh : NULL;
+	int r = current_attr(v, in, h, &a, &timeout);
 	if (r < 0) {
 		fuse_reply_err(req, errno_for_fuse(r));
 		return;
 	}
-	if (fi && !a.is_dir) {
-		/* An open file keeps the version it was opened at. */
-		struct handle *h = (struct handle *)(uintptr_t)fi->fh;
-		a.size = h->attr.size;
-	}
 	struct stat st;
 	fill_stat(v, ino, &a, &st);
-	fuse_reply_attr(req, &st, v->ttl_s);
+	fuse_reply_attr(req, &st, timeout);
 }
 
 /* Custom I/O on /dev/fuse: note INIT and OPEN requests on the way in... */
@@ -423,6 +492,8 @@ static void handle_register(struct view *v, struct handle *h)
 		h->ino->opens_passthrough++;
 	else
 		h->ino->opens_cached++;
+	if (h->wfd >= 0)
+		h->ino->opens_write++;
 	h->prev = NULL;
 	h->next = v->handles;
 	if (v->handles)
@@ -445,6 +516,8 @@ static void handle_close(struct view *v, struct handle *h)
 		h->ino->opens_passthrough--;
 	else
 		h->ino->opens_cached--;
+	if (h->wfd >= 0)
+		h->ino->opens_write--;
 	if (h->prev)
 		h->prev->next = h->next;
 	else
@@ -519,23 +592,17 @@ static void open_for_write(fuse_req_t req, struct view *v, struct inode *in,
 	if (h->dirty)
 		forget_cached(v, in->path);
 	handle_register(v, h);
+	/* What the kernel holds of the inode dates from before this writer: from now on it asks
+	 * (see current_attr). Without an inode lock on the kernel's side, safe from a handler. */
+	int nr = fuse_lowlevel_notify_inval_inode(v->se, in->ino, -1, 0);
+	if (nr < 0 && nr != -ENOENT)
+		log_debug("invalidating the attributes of \"%s\": %s", in->path, strerror(-nr));
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = 1; /* the page cache of a file being written would go stale */
 	fi->keep_cache = 0;
 	atomic_fetch_add(&v->opens, 1);
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		handle_close(v, h); /* the opener was interrupted: no release will come */
-}
-
-static int fd_attr(int fd, struct ufs_attr *a)
-{
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	*a = (struct ufs_attr){.size = (uint64_t)st.st_size,
-			       .mtime = st.st_mtim.tv_sec,
-			       .is_dir = S_ISDIR(st.st_mode)};
-	return 0;
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -567,6 +634,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	h->dirty = true;
 	handle_register(v, h);
+	e.attr_timeout = 0; /* a file open for writing: see current_attr */
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = 1;
 	if (fuse_reply_create(req, &e, fi) == -ENOENT)
@@ -663,7 +731,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	forget_cached(v, in->path);
 	struct stat st;
 	fill_stat(v, ino, &a, &st);
-	fuse_reply_attr(req, &st, v->ttl_s);
+	fuse_reply_attr(req, &st, h || being_written(v, in) ? 0 : v->ttl_s);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
