@@ -210,6 +210,11 @@ bool ufs_error_is_outage(int err)
 	}
 }
 
+bool ufs_has_owners(const struct ufs *u)
+{
+	return u->ops->owners;
+}
+
 bool ufs_writable(const struct ufs *u)
 {
 	return u->ops->open_write != NULL;

@@ -18,6 +18,11 @@ struct ufs_attr {
 	int64_t mtime; /* seconds since the epoch; 0 when unknown */
 	bool is_dir;
 	char etag[UFS_ETAG_MAX]; /* "" when the server gives none */
+	/* Owner and permission bits, where the UFS has them (local://); not part of the version.
+	 * has_owner false: the view shows the owner and mode its mount gives instead. */
+	bool has_owner;
+	uint32_t mode; /* permission bits (07777) */
+	uint32_t uid, gid;
 };
 
 struct ufs_dirent {
@@ -51,6 +56,7 @@ struct ufs;
 
 struct ufs_ops {
 	const char *scheme; /* "local", "http" */
+	bool owners;	    /* list and stat give owner and mode (ufs_attr.has_owner) */
 	int (*init)(struct ufs *u, const struct ufs_options *opts);
 	void (*fini)(struct ufs *u);
 	int (*list)(struct ufs *u, const char *path, struct ufs_dirent **ret_ents, size_t *ret_n);
@@ -102,6 +108,8 @@ int ufs_probe(struct ufs *u, char *errbuf, size_t errlen);
  * what is cached may be served stale. */
 bool ufs_error_is_outage(int err);
 
+/* True when the backend's attributes carry an owner and mode (local://). */
+bool ufs_has_owners(const struct ufs *u);
 /* True when the backend can write (local://). */
 bool ufs_writable(const struct ufs *u);
 /* Opens path for writing (flags as open(2): O_WRONLY/O_RDWR, O_CREAT, O_TRUNC, O_EXCL),

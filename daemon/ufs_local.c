@@ -66,7 +66,12 @@ static int open_beneath(struct local *l, const char *path, int flags)
 
 static void attr_from_stat(const struct stat *st, struct ufs_attr *attr)
 {
-	*attr = (struct ufs_attr){.mtime = st->st_mtim.tv_sec, .is_dir = S_ISDIR(st->st_mode)};
+	*attr = (struct ufs_attr){.mtime = st->st_mtim.tv_sec,
+				  .is_dir = S_ISDIR(st->st_mode),
+				  .has_owner = true,
+				  .mode = st->st_mode & 07777,
+				  .uid = st->st_uid,
+				  .gid = st->st_gid};
 	if (attr->is_dir)
 		return;
 	attr->size = (uint64_t)st->st_size;
@@ -465,6 +470,7 @@ static int local_rename(struct ufs *u, const char *from, const char *to)
 
 const struct ufs_ops ufs_local_ops = {
     .scheme = "local",
+    .owners = true,
     .init = local_init,
     .fini = local_fini,
     .list = local_list,

@@ -168,14 +168,35 @@ static char *child_path(const char *parent, const char *name)
 	return asprintf(&p, "%s/%s", parent, name) < 0 ? NULL : p;
 }
 
+/* Permission bits of a directory whose files have mode m: search wherever read is allowed. */
+static uint32_t dir_mode(uint32_t m)
+{
+	return m | ((m & 0444) >> 2);
+}
+
+/* The kernel enforces what this says (default_permissions): the UFS's own owner and mode where
+ * it has them; else the mount's owner; else root, and world-readable unless the UFS needed
+ * credentials. */
 static void fill_stat(struct view *v, fuse_ino_t ino, const struct ufs_attr *a, struct stat *st)
 {
+	const struct view_owner *o = &v->cfg.owner;
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
-	if (v->cfg.read_write)
-		st->st_mode = a->is_dir ? (S_IFDIR | 0755) : (S_IFREG | 0644);
-	else
-		st->st_mode = a->is_dir ? (S_IFDIR | 0555) : (S_IFREG | 0444);
+	uint32_t perm;
+	if (a->has_owner) {
+		perm = a->mode & 07777;
+		st->st_uid = a->uid;
+		st->st_gid = a->gid;
+	} else {
+		perm = o->mode		       ? o->mode & 07777
+		       : v->cfg.private_source ? (v->cfg.read_write ? 0600 : 0400)
+					       : (v->cfg.read_write ? 0644 : 0444);
+		if (a->is_dir)
+			perm = dir_mode(perm);
+		st->st_uid = o->uid;
+		st->st_gid = o->gid;
+	}
+	st->st_mode = (a->is_dir ? S_IFDIR : S_IFREG) | perm;
 	st->st_nlink = a->is_dir ? 2 : 1;
 	st->st_size = a->is_dir ? 0 : (off_t)a->size;
 	st->st_blksize = 1 << 20;
@@ -192,7 +213,11 @@ static int fd_attr(int fd, struct ufs_attr *a)
 		return -errno;
 	*a = (struct ufs_attr){.size = (uint64_t)st.st_size,
 			       .mtime = st.st_mtim.tv_sec,
-			       .is_dir = S_ISDIR(st.st_mode)};
+			       .is_dir = S_ISDIR(st.st_mode),
+			       .has_owner = true,
+			       .mode = st.st_mode & 07777,
+			       .uid = st.st_uid,
+			       .gid = st.st_gid};
 	return 0;
 }
 
@@ -242,6 +267,9 @@ static int current_attr(struct view *v, struct inode *in, const struct handle *h
 		r = meta_cache_getattr(v->src.meta, in->path, v->cfg.metadata_ttl_ms, &a);
 		if (r == 0 && h && !a.is_dir)
 			a.size = h->attr.size;
+		/* The source's root is in no listing: its owner and mode come from a stat. */
+		if (r == 0 && a.is_dir && !a.has_owner && ufs_has_owners(v->src.ufs))
+			r = ufs_stat(v->src.ufs, in->path, &a);
 		*ret_timeout = v->ttl_s;
 	}
 	if (r == 0)
@@ -613,7 +641,17 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	if (!pin)
 		return;
 	char *path = child_path(pin->path, name);
-	int fd = path ? ufs_open_write(v->src.ufs, path, fi->flags | O_CREAT, mode) : -ENOMEM;
+	int fd =
+	    path ? ufs_open_write(v->src.ufs, path, fi->flags | O_CREAT | O_EXCL, mode) : -ENOMEM;
+	bool created = fd >= 0;
+	if (fd == -EEXIST && !(fi->flags & O_EXCL)) /* appeared at the source meanwhile */
+		fd = ufs_open_write(v->src.ufs, path, fi->flags & ~O_CREAT, mode);
+	/* The daemon creates as root; a new file belongs to whoever asked, as on the source
+	 * (one that existed keeps its owner). */
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	if (created && ctx->uid != 0 && fchown(fd, ctx->uid, ctx->gid) < 0)
+		log_debug("chown of \"%s\" to %u:%u: %s", path, (unsigned)ctx->uid,
+			  (unsigned)ctx->gid, strerror(errno));
 	struct ufs_attr a;
 	int r = fd < 0 ? fd : fd_attr(fd, &a);
 	struct fuse_entry_param e;
