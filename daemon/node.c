@@ -538,6 +538,14 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 			  "read-only",
 			  m->ufs_url, mp);
 		log_notice("%s", resp->message);
+	} else if ((m->uid || m->gid || m->mode) && ufs_has_owners(src->ufs)) {
+		/* The source's own owners win: an owner given for a view of them would hand its
+		 * files to someone the source does not. */
+		set_error(resp, 0,
+			  "%s has owners of its own: \"%s\" shows them, not the owner and mode "
+			  "given (those apply to HTTP sources)",
+			  m->ufs_url, mp);
+		log_notice("%s", resp->message);
 	}
 	struct node_view *nv = calloc(1, sizeof(*nv));
 	r = nv ? 0 : -ENOMEM;
