@@ -7,4 +7,3 @@ Suite *listing_suite(void);
 Suite *block_store_suite(void);
 Suite *ranges_suite(void);
 Suite *cache_path_suite(void);
-Suite *meta_owner_suite(void);
