@@ -234,6 +234,13 @@ int ufs_mkdir(struct ufs *u, const char *path, unsigned mode)
 	return u->ops->mkdir ? u->ops->mkdir(u, path, mode) : -EROFS;
 }
 
+int ufs_chown(struct ufs *u, const char *path, unsigned uid, unsigned gid)
+{
+	if (!path_ok(path) || path[1] == '\0')
+		return -EINVAL;
+	return u->ops->chown ? u->ops->chown(u, path, uid, gid) : -EROFS;
+}
+
 int ufs_remove(struct ufs *u, const char *path, bool dir)
 {
 	if (!path_ok(path) || path[1] == '\0')

@@ -68,6 +68,7 @@ struct ufs_ops {
 	int (*mkdir)(struct ufs *u, const char *path, unsigned mode);
 	int (*remove)(struct ufs *u, const char *path, bool dir);
 	int (*rename)(struct ufs *u, const char *from, const char *to);
+	int (*chown)(struct ufs *u, const char *path, unsigned uid, unsigned gid);
 };
 
 struct ufs {
@@ -119,6 +120,9 @@ int ufs_mkdir(struct ufs *u, const char *path, unsigned mode);
 /* Removes a file (dir false) or an empty directory. */
 int ufs_remove(struct ufs *u, const char *path, bool dir);
 int ufs_rename(struct ufs *u, const char *from, const char *to);
+/* Gives path (never a symlink's target) to uid:gid, so that what a non-root writer created is
+ * its own; only while path belongs to the daemon (else -EPERM). */
+int ufs_chown(struct ufs *u, const char *path, unsigned uid, unsigned gid);
 
 extern const struct ufs_ops ufs_local_ops;
 extern const struct ufs_ops ufs_http_ops;

@@ -436,6 +436,27 @@ static int local_mkdir(struct ufs *u, const char *path, unsigned mode)
 	return r;
 }
 
+static int local_chown(struct ufs *u, const char *path, unsigned uid, unsigned gid)
+{
+	const char *name;
+	int pfd = open_parent(u->priv, path, &name);
+	if (pfd < 0)
+		return pfd;
+	/* Only what the daemon itself owns (it just created it): were another file renamed in
+	 * meanwhile, it keeps its owner. The check and the chown act on one descriptor. */
+	int fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	int r = fd < 0 || fstat(fd, &st) < 0 ? -errno : st.st_uid != geteuid() ? -EPERM : 0;
+	if (r == 0 && fchownat(fd, "", uid, gid, AT_EMPTY_PATH) < 0)
+		r = -errno;
+	if (fd >= 0)
+		close(fd);
+	close(pfd);
+	if (r < 0)
+		set_error(u, path, r);
+	return r;
+}
+
 static int local_remove(struct ufs *u, const char *path, bool dir)
 {
 	const char *name;
@@ -480,4 +501,5 @@ const struct ufs_ops ufs_local_ops = {
     .mkdir = local_mkdir,
     .remove = local_remove,
     .rename = local_rename,
+    .chown = local_chown,
 };

@@ -780,10 +780,17 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		return;
 	char *path = child_path(pin->path, name);
 	int r = path ? ufs_mkdir(v->src.ufs, path, mode) : -ENOMEM;
+	/* As for a file: a new directory belongs to whoever asked. */
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	if (r == 0 && ctx->uid != 0 && ufs_chown(v->src.ufs, path, ctx->uid, ctx->gid) < 0)
+		log_debug("chown of \"%s\" to %u:%u: %s", path, (unsigned)ctx->uid,
+			  (unsigned)ctx->gid, v->src.ufs->last_error);
 	struct fuse_entry_param e;
 	if (r == 0) {
 		forget_cached(v, path);
 		struct ufs_attr a = {.is_dir = true, .mtime = time(NULL)};
+		if (ufs_stat(v->src.ufs, path, &a) < 0) /* its owner and mode, where kept */
+			a = (struct ufs_attr){.is_dir = true, .mtime = time(NULL)};
 		r = make_entry(v, path, &a, &e);
 	}
 	free(path);

@@ -93,6 +93,12 @@ as nobody sh -c "echo made >'$RW/shared/new.txt'" || fail "nobody cannot create 
 	fail "a file nobody created is $(stat -c %U:%G "$SRC/shared/new.txt") on the source"
 as nobody sh -c "echo again >>'$RW/shared/new.txt'" || fail "nobody cannot append to its own new file"
 cmp <(printf 'made\nagain\n') "$SRC/shared/new.txt" || fail "shared/new.txt on the source is not what nobody wrote"
+as nobody mkdir -m 0750 "$RW/shared/nd" || fail "nobody cannot make a directory in a 1777 directory"
+[ "$(stat -c '%U:%G %a' "$SRC/shared/nd")" = "nobody:nogroup 750" ] ||
+	fail "a directory nobody made is $(stat -c '%U:%G %a' "$SRC/shared/nd") on the source"
+shows "$RW/shared/nd" nobody:nogroup 750
+as nobody sh -c "echo deep >'$RW/shared/nd/f'" || fail "nobody cannot write in its own new directory"
+cmp <(echo deep) "$SRC/shared/nd/f" || fail "shared/nd/f on the source is not what nobody wrote"
 ok "nobody is refused root's file and owns what it creates"
 
 step "HTTP views: public is world-readable; --uid/--gid/--mode set the owner; credentials make it owner-only"
