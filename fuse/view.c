@@ -175,8 +175,8 @@ static uint32_t dir_mode(uint32_t m)
 }
 
 /* The kernel enforces what this says (default_permissions): the UFS's own owner and mode where
- * it has them; else the mount's owner; else root, and world-readable unless the UFS needed
- * credentials. */
+ * it has them; else the mount's owner and mode; else world-readable, or readable by the owner
+ * (and the group, when one is given) when the UFS needed credentials. */
 static void fill_stat(struct view *v, fuse_ino_t ino, const struct ufs_attr *a, struct stat *st)
 {
 	const struct view_owner *o = &v->cfg.owner;
@@ -188,9 +188,11 @@ static void fill_stat(struct view *v, fuse_ino_t ino, const struct ufs_attr *a, 
 		st->st_uid = a->uid;
 		st->st_gid = a->gid;
 	} else {
-		perm = o->mode		       ? o->mode & 07777
-		       : v->cfg.private_source ? (v->cfg.read_write ? 0600 : 0400)
-					       : (v->cfg.read_write ? 0644 : 0444);
+		/* Private: the owner's, and its group's when one is named (a pod's fsGroup). */
+		uint32_t priv = o->gid ? 0440 : 0400;
+		perm = o->mode ? o->mode & 07777 : v->cfg.private_source ? priv : 0444;
+		if (v->cfg.read_write && !o->mode)
+			perm |= 0200; /* rw views: the owner writes */
 		if (a->is_dir)
 			perm = dir_mode(perm);
 		st->st_uid = o->uid;

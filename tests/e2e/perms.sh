@@ -121,6 +121,11 @@ shows "$TMP/cred/d" root:root 500
 shows "$TMP/cred/d/data.bin" root:root 400
 cannot_read nobody "$TMP/cred/d/data.bin"
 can_read root "$TMP/cred/d/data.bin" "$WWW/d/data.bin"
+# a group given (what a pod's fsGroup is): its members read too, others still not
+weir_mount "$CRED_URL" "$TMP/credgrp" --tier "$TIERS" --gid nogroup
+shows "$TMP/credgrp/d/data.bin" root:nogroup 440
+can_read nobody "$TMP/credgrp/d/data.bin" "$WWW/d/data.bin"
+cannot_read daemon "$TMP/credgrp/d/data.bin"
 ok "public 0444/0555; nobody:nogroup 0640/0750 as asked; with credentials root 0400/0500"
 
 step "a Dataset's pod view: under the state directory's root-only views/, owned per spec.owner"
