@@ -270,10 +270,8 @@ static int plan_source(const struct objmodel_list *l, const struct objmodel *ds,
 	else
 		snprintf(p->ufs_url, sizeof(p->ufs_url), "%s", m->mount_point);
 	plan_owner(&ds->dataset.spec.owner, &p->uid, &p->gid);
-	const char *auth = strstr(m->mount_point, "://");
-	p->credentials = m->n_encrypt_options > 0 ||
-			 ds->dataset.spec.n_shared_encrypt_options > 0 ||
-			 (auth && memchr(auth + 3, '@', strcspn(auth + 3, "/")));
+	/* A URL's own user@ the node sees for itself. */
+	p->credentials = m->n_encrypt_options > 0 || ds->dataset.spec.n_shared_encrypt_options > 0;
 	p->n_tiers = 0;
 	p->high = 0.95;
 	p->low = 0.7;

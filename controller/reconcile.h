@@ -52,7 +52,7 @@ struct mount_plan {
 	/* Owner of the view's files where the UFS has none (HTTP): the Dataset's spec.owner (a
 	 * reference's own, else its source's); user/group names resolved on this machine. */
 	uint32_t uid, gid;
-	bool credentials; /* the source needs credentials (encryptOptions, user@ in the URL) */
+	bool credentials; /* the source needs credentials (encryptOptions) */
 	size_t n_tiers;
 	struct {
 		char medium[8]; /* "mem", "ssd", "hdd" */

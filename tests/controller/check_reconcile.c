@@ -191,7 +191,6 @@ START_TEST(mount_plan_owner_and_credentials)
 	    reconcile_mount_plan(l, "development", "spark", false, &p, err, sizeof(err)) == 0, "%s",
 	    err);
 	ck_assert_uint_eq(p.uid, 0);
-	ck_assert(p.credentials);
 	objmodel_list_free(l);
 
 	l = test_parse(
