@@ -2,8 +2,10 @@
 // weir mount / umount / stat: the one-command way to use weir without a control plane.
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <json-c/json.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,9 +37,15 @@ static void mount_usage(FILE *out)
 	    "                                  the UFS is unreachable; default: weir-node's, 1d)\n"
 	    "         [--label NAMESPACE/DATASET]   (how weir top and /metrics name it)\n"
 	    "         [--read-write]   (local:// only: writes go through to the source)\n"
+	    "         [--uid USER] [--gid GROUP] [--mode 0640]   (owner and mode of an HTTP\n"
+	    "           view's files; default root, 0444, or 0400 (0440 with --gid) when the\n"
+	    "           URL has credentials;\n"
+	    "           a local:// view shows the source's own)\n"
 	    "  ufs-url: http(s)://host/dir/ (an autoindex tree) or local:///abs/path\n"
 	    "  dataset: a Dataset known to weir-controller (`weir up`); its Runtime gives the\n"
-	    "           tiers, a reference reads its source's cache\n");
+	    "           tiers, a reference reads its source's cache. Without a mountpoint, the\n"
+	    "           view goes where pods bind-mount it (under the state directory's\n"
+	    "           root-only views/) and its path is printed\n");
 }
 
 /* realpath(path), or for a dead mount left by a killed weir-node (which cannot be resolved:
@@ -77,6 +85,30 @@ static int parse_duration_ms(const char *s, unsigned *ret)
 	if (r == 0)
 		*ret = (unsigned)ms;
 	return r;
+}
+
+/* A number, or a user (group when group is true) of this machine. */
+static int parse_id(const char *s, bool group, uint32_t *ret)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (*s && !*end && !errno && v < UINT32_MAX) {
+		*ret = (uint32_t)v;
+		return 0;
+	}
+	if (group) {
+		const struct group *gr = getgrnam(s);
+		if (!gr)
+			return -ENOENT;
+		*ret = gr->gr_gid;
+	} else {
+		const struct passwd *pw = getpwnam(s);
+		if (!pw)
+			return -ENOENT;
+		*ret = pw->pw_uid;
+	}
+	return 0;
 }
 
 /* "mem:/dev/shm/weir:4GiB,ssd:/var/cache/weir:100GiB" */
@@ -162,13 +194,15 @@ struct mount_tuning {
 	bool no_prefetch, no_passthrough;
 	bool max_stale_set;
 	unsigned max_stale_s;
+	bool uid_set, gid_set; /* over the Dataset's spec.owner */
+	uint32_t uid, gid, mode;
 };
 
 static int mount_dataset(const struct global_opts *g, const char *ns, const char *dataset,
 			 const char *mountpoint, const struct mount_tuning *t)
 {
-	char mp[PATH_MAX];
-	if (!mountpoint_path(mountpoint, mp)) {
+	char mp[PATH_MAX] = ""; /* "": the node puts it where pods bind-mount it */
+	if (mountpoint && !mountpoint_path(mountpoint, mp)) {
 		fprintf(stderr, "weir mount: mountpoint \"%s\": %s\n", mountpoint, strerror(errno));
 		return 1;
 	}
@@ -203,6 +237,12 @@ static int mount_dataset(const struct global_opts *g, const char *ns, const char
 	m->no_passthrough = t->no_passthrough;
 	m->max_stale_set = t->max_stale_set;
 	m->max_stale_s = t->max_stale_s;
+	if (t->uid_set)
+		m->uid = t->uid;
+	if (t->gid_set)
+		m->gid = t->gid;
+	if (t->mode)
+		m->mode = t->mode;
 	Weir__Request req = WEIR__REQUEST__INIT;
 	req.body_case = WEIR__REQUEST__BODY_MOUNT;
 	req.mount = m;
@@ -218,6 +258,8 @@ static int mount_dataset(const struct global_opts *g, const char *ns, const char
 	} else {
 		if (resp->message && *resp->message)
 			fprintf(stderr, "weir mount: note: %s\n", resp->message);
+		if (!mp[0] && resp->mountpoint)
+			printf("%s\n", resp->mountpoint);
 		rc = 0;
 	}
 	if (resp)
@@ -243,6 +285,9 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	    {"label", required_argument, NULL, 'N'},
 	    {"read-write", no_argument, NULL, 'W'},
 	    {"namespace", required_argument, NULL, 'n'},
+	    {"uid", required_argument, NULL, 'U'},
+	    {"gid", required_argument, NULL, 'G'},
+	    {"mode", required_argument, NULL, 'M'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -256,6 +301,8 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	bool max_stale_set = false;
 	unsigned max_stale_s = 0;
 	const char *ns_label = "", *ds_label = "";
+	bool uid_set = false, gid_set = false;
+	uint32_t uid = 0, gid = 0, mode = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "hn:", opts, NULL)) != -1) {
 		switch (c) {
@@ -301,8 +348,8 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 		case 'S': {
 			uint64_t ms;
 			if (duration_parse_ms(optarg, &ms) < 0 || ms / 1000 > UINT32_MAX)
-				return bad_usage("--max-stale \"%s\" is not a duration like 1d or 600s",
-						 optarg);
+				return bad_usage(
+				    "--max-stale \"%s\" is not a duration like 1d or 600s", optarg);
 			max_stale_s = (unsigned)(ms / 1000);
 			max_stale_set = true;
 			break;
@@ -331,6 +378,28 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 			ds_label = slash + 1;
 			break;
 		}
+		case 'U':
+			if (parse_id(optarg, false, &uid) < 0)
+				return bad_usage("--uid \"%s\" is neither a number nor a user here",
+						 optarg);
+			uid_set = true;
+			break;
+		case 'G':
+			if (parse_id(optarg, true, &gid) < 0)
+				return bad_usage(
+				    "--gid \"%s\" is neither a number nor a group here", optarg);
+			gid_set = true;
+			break;
+		case 'M': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 8);
+			if (!*optarg || *end || v == 0 || v > 07777)
+				return bad_usage("--mode \"%s\" is not octal permission bits like "
+						 "0640",
+						 optarg);
+			mode = (uint32_t)v;
+			break;
+		}
 		case 'h':
 			mount_usage(stdout);
 			return 0;
@@ -347,7 +416,18 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	    .no_passthrough = no_passthrough,
 	    .max_stale_set = max_stale_set,
 	    .max_stale_s = max_stale_s,
+	    .uid_set = uid_set,
+	    .gid_set = gid_set,
+	    .uid = uid,
+	    .gid = gid,
+	    .mode = mode,
 	};
+	if (argc - optind == 1 && !strstr(argv[optind], "://")) {
+		if (tier_set)
+			return bad_usage("--tier does not apply to a Dataset: its Runtime gives "
+					 "the tiers");
+		return mount_dataset(g, ns ? ns : "default", argv[optind], NULL, &tuning);
+	}
 	if (argc - optind != 2)
 		return bad_usage("%s", "needs a UFS URL and a mountpoint");
 	if (low > high)
@@ -400,6 +480,9 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	m.read_write = read_write;
 	m.namespace_ = (char *)ns_label;
 	m.dataset = (char *)ds_label;
+	m.uid = uid;
+	m.gid = gid;
+	m.mode = mode;
 	Weir__Request req = WEIR__REQUEST__INIT;
 	req.body_case = WEIR__REQUEST__BODY_MOUNT;
 	req.mount = &m;

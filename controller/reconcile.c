@@ -4,6 +4,8 @@
 #include "reconcile.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +211,30 @@ static const char *failed_message(const struct objmodel *ds)
 	return "no reason recorded";
 }
 
+/* The uid and gid spec.owner gives (numbers first, else names known here); false when it
+ * names no owner. */
+static bool plan_owner(const struct dataset_owner *o, uint32_t *ret_uid, uint32_t *ret_gid)
+{
+	if (!o->set)
+		return false;
+	uint32_t uid = 0, gid = 0;
+	const struct passwd *pw = !o->uid_set && o->user ? getpwnam(o->user) : NULL;
+	const struct group *gr = !o->gid_set && o->group ? getgrnam(o->group) : NULL;
+	if (o->uid_set && o->uid >= 0 && o->uid < UINT32_MAX)
+		uid = (uint32_t)o->uid;
+	else if (pw)
+		uid = pw->pw_uid;
+	if (o->gid_set && o->gid >= 0 && o->gid < UINT32_MAX)
+		gid = (uint32_t)o->gid;
+	else if (gr)
+		gid = gr->gr_gid;
+	else if (pw)
+		gid = pw->pw_gid;
+	*ret_uid = uid;
+	*ret_gid = gid;
+	return true;
+}
+
 /* The source side of a plan: UFS URL and tiers of a source Dataset and its Runtime. */
 static int plan_source(const struct objmodel_list *l, const struct objmodel *ds,
 		       struct mount_plan *p, char *errbuf, size_t errlen)
@@ -243,6 +269,9 @@ static int plan_source(const struct objmodel_list *l, const struct objmodel *ds,
 			 slash ? sub + 1 : sub);
 	else
 		snprintf(p->ufs_url, sizeof(p->ufs_url), "%s", m->mount_point);
+	plan_owner(&ds->dataset.spec.owner, &p->uid, &p->gid);
+	/* A URL's own user@ the node sees for itself. */
+	p->credentials = m->n_encrypt_options > 0 || ds->dataset.spec.n_shared_encrypt_options > 0;
 	p->n_tiers = 0;
 	p->high = 0.95;
 	p->low = 0.7;
@@ -296,6 +325,7 @@ int reconcile_mount_plan(const struct objmodel_list *l, const char *ns, const ch
 			goto out;
 		snprintf(p->subpath, sizeof(p->subpath), "%s", gr.ref.subpath);
 		p->read_write = gr.rw;
+		plan_owner(&ds->dataset.spec.owner, &p->uid, &p->gid);
 	} else {
 		if (ds->dataset.status.phase == DATASET_PHASE_FAILED) {
 			snprintf(errbuf, errlen, "dataset %s/%s is Failed: %s", ns, name,

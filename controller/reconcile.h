@@ -49,6 +49,10 @@ struct mount_plan {
 	char ufs_url[4096];
 	char subpath[4096]; /* "" = the whole source */
 	bool read_write;
+	/* Owner of the view's files where the UFS has none (HTTP): the Dataset's spec.owner (a
+	 * reference's own, else its source's); user/group names resolved on this machine. */
+	uint32_t uid, gid;
+	bool credentials; /* the source needs credentials (encryptOptions) */
 	size_t n_tiers;
 	struct {
 		char medium[8]; /* "mem", "ssd", "hdd" */

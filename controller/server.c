@@ -176,6 +176,9 @@ static void handle_dataset_mount(struct controller *ctl, const Weir__DatasetMoun
 	rp->mount.source_id = p->source_id;
 	rp->mount.subpath = p->subpath;
 	rp->mount.read_write = p->read_write;
+	rp->mount.uid = p->uid;
+	rp->mount.gid = p->gid;
+	rp->mount.credentials = p->credentials;
 	rp->mount.high = p->high;
 	rp->mount.low = p->low;
 	rp->mount.namespace_ = m->namespace_;

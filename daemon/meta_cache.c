@@ -85,7 +85,7 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS dirs(path TEXT PRIMARY KEY, fetched_ms INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS entries(dir TEXT NOT NULL, name TEXT NOT NULL,"
     " is_dir INTEGER, size INTEGER, size_known INTEGER, mtime INTEGER, etag TEXT,"
-    " PRIMARY KEY(dir, name));"
+    " mode INTEGER, uid INTEGER, gid INTEGER, PRIMARY KEY(dir, name));"
     "CREATE TABLE IF NOT EXISTS validated(path TEXT PRIMARY KEY, size INTEGER, mtime INTEGER,"
     " etag TEXT, at_ms INTEGER);";
 
@@ -137,8 +137,8 @@ static int load_all(struct meta_cache *mc)
 	if (sqlite3_prepare_v2(
 		mc->db,
 		"SELECT d.path, d.fetched_ms, e.name, e.is_dir, e.size, e.size_known,"
-		" e.mtime, e.etag FROM dirs d LEFT JOIN entries e ON e.dir = d.path"
-		" ORDER BY d.path, e.name",
+		" e.mtime, e.etag, e.mode, e.uid, e.gid FROM dirs d"
+		" LEFT JOIN entries e ON e.dir = d.path ORDER BY d.path, e.name",
 		-1, &st, NULL))
 		goto out;
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -173,6 +173,10 @@ static int load_all(struct meta_cache *mc)
 		e->size_known = sqlite3_column_int(st, 5);
 		e->attr.mtime = sqlite3_column_int64(st, 6);
 		copy_etag(e->attr.etag, sqlite3_column_text(st, 7));
+		e->attr.has_owner = sqlite3_column_type(st, 8) != SQLITE_NULL;
+		e->attr.mode = (uint32_t)sqlite3_column_int64(st, 8);
+		e->attr.uid = (uint32_t)sqlite3_column_int64(st, 9);
+		e->attr.gid = (uint32_t)sqlite3_column_int64(st, 10);
 		ld.n++;
 	}
 	if (loading_finish(mc, &ld) < 0)
@@ -239,6 +243,14 @@ static int db_load(struct meta_cache *mc, const char *db_path, char *why, size_t
 		return -EBADMSG;
 	}
 	r = r == SQLITE_OK ? exec_sql(mc->db, schema) : -EIO;
+	/* A cache from before owners were kept: its listings would show every file with the
+	 * view's default owner and mode, so they are dropped (they cost one listing each). */
+	if (r == 0 &&
+	    sqlite3_exec(mc->db, "ALTER TABLE entries ADD COLUMN mode INTEGER", NULL, NULL, NULL) ==
+		SQLITE_OK)
+		r = exec_sql(mc->db, "ALTER TABLE entries ADD COLUMN uid INTEGER;"
+				     "ALTER TABLE entries ADD COLUMN gid INTEGER;"
+				     "DELETE FROM entries; DELETE FROM dirs;");
 	if (r == 0)
 		r = load_all(mc);
 	if (r < 0) {
@@ -459,8 +471,9 @@ static void persist_listing(struct meta_cache *mc, const char *dir, struct meta_
 	if (!current || exec_sql(mc->db, "BEGIN") < 0)
 		goto out;
 	if (sqlite3_prepare_v2(mc->db, "DELETE FROM entries WHERE dir = ?", -1, &del, NULL) ||
-	    sqlite3_prepare_v2(mc->db, "INSERT OR REPLACE INTO entries VALUES(?, ?, ?, ?, ?, ?, ?)",
-			       -1, &ins, NULL) ||
+	    sqlite3_prepare_v2(
+		mc->db, "INSERT OR REPLACE INTO entries VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1,
+		&ins, NULL) ||
 	    sqlite3_prepare_v2(mc->db, "INSERT OR REPLACE INTO dirs VALUES(?, ?)", -1, &dirst,
 			       NULL))
 		goto rollback;
@@ -478,6 +491,15 @@ static void persist_listing(struct meta_cache *mc, const char *dir, struct meta_
 		sqlite3_bind_int(ins, 5, e->size_known);
 		sqlite3_bind_int64(ins, 6, e->attr.mtime);
 		sqlite3_bind_text(ins, 7, e->attr.etag, -1, SQLITE_STATIC);
+		if (e->attr.has_owner) {
+			sqlite3_bind_int64(ins, 8, e->attr.mode);
+			sqlite3_bind_int64(ins, 9, e->attr.uid);
+			sqlite3_bind_int64(ins, 10, e->attr.gid);
+		} else {
+			sqlite3_bind_null(ins, 8);
+			sqlite3_bind_null(ins, 9);
+			sqlite3_bind_null(ins, 10);
+		}
 		if (sqlite3_step(ins) != SQLITE_DONE)
 			goto rollback;
 	}

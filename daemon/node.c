@@ -405,24 +405,78 @@ static int get_source_locked(struct node *n, const struct source_params *p, stru
 	return 0;
 }
 
+/* True when url carries credentials: user[:password]@ in its authority. */
+static bool url_has_credentials(const char *url)
+{
+	const char *a = strstr(url, "://");
+	if (!a)
+		return false;
+	a += 3;
+	return memchr(a, '@', strcspn(a, "/")) != NULL;
+}
+
+/* Where the view of Dataset ns/name that pods bind-mount lives: <state>/views/<ns>_<name>.
+ * views/ is root's, mode 0700, so the view is reachable only through the pods' bind mounts
+ * (and by root). Creates what is missing. Returns 0 or -errno with a message in errbuf. */
+static int dataset_view_path(const struct node *n, const char *ns, const char *name, char *buf,
+			     size_t len, char *errbuf, size_t errlen)
+{
+	if (!*ns || !*name || strchr(ns, '/') || strchr(name, '/') || ns[0] == '.' ||
+	    name[0] == '.') {
+		snprintf(errbuf, errlen, "dataset \"%s/%s\" is not a namespace and a name", ns,
+			 name);
+		return -EINVAL;
+	}
+	char dir[PATH_MAX];
+	if (snprintf(dir, sizeof(dir), "%.4000s/views", n->cfg.state_dir) >= (int)sizeof(dir))
+		return -ENAMETOOLONG;
+	int r = safe_dir_ensure(dir, errbuf, errlen);
+	if (r < 0)
+		return r;
+	if (snprintf(buf, len, "%s/%s_%s", dir, ns, name) >= (int)len)
+		return -ENAMETOOLONG;
+	if (mkdir(buf, 0700) < 0 && errno != EEXIST) {
+		r = -errno;
+		snprintf(errbuf, errlen, "cannot create \"%.900s\": %s", buf, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
 static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Response *resp)
 {
 	char err[1024] = "";
-	if (!m->mountpoint || m->mountpoint[0] != '/' || !m->ufs_url || !*m->ufs_url) {
+	static __thread char mp[PATH_MAX];
+	bool pod_view = (!m->mountpoint || !*m->mountpoint) && m->dataset && *m->dataset;
+	if (pod_view) {
+		int r = dataset_view_path(n, m->namespace_ ? m->namespace_ : "", m->dataset, mp,
+					  sizeof(mp), err, sizeof(err));
+		if (r < 0) {
+			set_error(resp, r, "%s", err);
+			return;
+		}
+	} else if (!m->mountpoint || m->mountpoint[0] != '/' || !m->ufs_url || !*m->ufs_url) {
 		set_error(resp, -EINVAL, "mount needs a UFS URL and an absolute mountpoint");
 		return;
-	}
-	char mp[PATH_MAX];
-	if (!realpath(m->mountpoint, mp))
+	} else if (!realpath(m->mountpoint, mp)) {
 		snprintf(mp, sizeof(mp), "%s", m->mountpoint);
+	}
+	if (!m->ufs_url || !*m->ufs_url) {
+		set_error(resp, -EINVAL, "mount needs a UFS URL");
+		return;
+	}
 	/* A weir-node killed with its views up leaves dead mounts; a new one stacked on them
 	 * would hide them, not replace them. Before the lock: it waits for a dying daemon. */
 	int cleared = fuse_mounts_clear_dead(mp);
 	pthread_mutex_lock(&n->lock);
 	for (struct node_view *v = n->views; v; v = v->next) {
 		if (strcmp(view_mountpoint(v->view), mp) == 0) {
-			set_error(resp, -EBUSY, "\"%s\" is already a weir view (of %s)", mp,
-				  v->url);
+			/* Every pod of a Dataset bind-mounts its one view. */
+			if (pod_view && strcmp(v->url, m->ufs_url) == 0)
+				resp->mountpoint = mp;
+			else
+				set_error(resp, -EBUSY, "\"%s\" is already a weir view (of %s)", mp,
+					  v->url);
 			goto out;
 		}
 	}
@@ -473,6 +527,8 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 	    .read_streams = n->tracker == NULL,
 	    .read_write = m->read_write && ufs_writable(src->ufs),
 	    .heat_weight = namespace_weight(n, m->namespace_ ? m->namespace_ : ""),
+	    .owner = {.uid = m->uid, .gid = m->gid, .mode = m->mode & 07777},
+	    .private_source = m->credentials || url_has_credentials(m->ufs_url),
 	};
 	if (m->read_write && !vc.read_write) {
 		/* A grant can say rw; an HTTP tree still cannot be written. Serve it read-only and
@@ -480,6 +536,14 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 		set_error(resp, 0,
 			  "%s cannot be written (only local:// sources can): \"%s\" is "
 			  "read-only",
+			  m->ufs_url, mp);
+		log_notice("%s", resp->message);
+	} else if ((m->uid || m->gid || m->mode) && ufs_has_owners(src->ufs)) {
+		/* The source's own owners win: an owner given for a view of them would hand its
+		 * files to someone the source does not. */
+		set_error(resp, 0,
+			  "%s has owners of its own: \"%s\" shows them, not the owner and mode "
+			  "given (those apply to HTTP sources)",
 			  m->ufs_url, mp);
 		log_notice("%s", resp->message);
 	}
@@ -502,6 +566,7 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 		goto out;
 	}
 	nv->source = src;
+	resp->mountpoint = mp;
 	nv->id = ++n->next_view_id;
 	nv->next = n->views;
 	n->views = nv;

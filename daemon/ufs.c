@@ -216,6 +216,11 @@ bool ufs_error_is_outage(int err)
 	}
 }
 
+bool ufs_has_owners(const struct ufs *u)
+{
+	return u->ops->owners;
+}
+
 bool ufs_writable(const struct ufs *u)
 {
 	return u->ops->open_write != NULL;
@@ -233,6 +238,13 @@ int ufs_mkdir(struct ufs *u, const char *path, unsigned mode)
 	if (!path_ok(path) || path[1] == '\0')
 		return -EINVAL;
 	return u->ops->mkdir ? u->ops->mkdir(u, path, mode) : -EROFS;
+}
+
+int ufs_chown(struct ufs *u, const char *path, unsigned uid, unsigned gid)
+{
+	if (!path_ok(path) || path[1] == '\0')
+		return -EINVAL;
+	return u->ops->chown ? u->ops->chown(u, path, uid, gid) : -EROFS;
 }
 
 int ufs_remove(struct ufs *u, const char *path, bool dir)

@@ -18,6 +18,11 @@ struct ufs_attr {
 	int64_t mtime; /* seconds since the epoch; 0 when unknown */
 	bool is_dir;
 	char etag[UFS_ETAG_MAX]; /* "" when the server gives none */
+	/* Owner and permission bits, where the UFS has them (local://); not part of the version.
+	 * has_owner false: the view shows the owner and mode its mount gives instead. */
+	bool has_owner;
+	uint32_t mode; /* permission bits (07777) */
+	uint32_t uid, gid;
 };
 
 /* True when a and b are one version: same size, mtime and ETag (what the block store keys by). */
@@ -54,6 +59,7 @@ struct ufs;
 
 struct ufs_ops {
 	const char *scheme; /* "local", "http" */
+	bool owners;	    /* list and stat give owner and mode (ufs_attr.has_owner) */
 	int (*init)(struct ufs *u, const struct ufs_options *opts);
 	void (*fini)(struct ufs *u);
 	int (*list)(struct ufs *u, const char *path, struct ufs_dirent **ret_ents, size_t *ret_n);
@@ -65,6 +71,7 @@ struct ufs_ops {
 	int (*mkdir)(struct ufs *u, const char *path, unsigned mode);
 	int (*remove)(struct ufs *u, const char *path, bool dir);
 	int (*rename)(struct ufs *u, const char *from, const char *to);
+	int (*chown)(struct ufs *u, const char *path, unsigned uid, unsigned gid);
 };
 
 struct ufs {
@@ -107,6 +114,8 @@ int ufs_probe(struct ufs *u, char *errbuf, size_t errlen);
  * what is cached may be served stale. */
 bool ufs_error_is_outage(int err);
 
+/* True when the backend's attributes carry an owner and mode (local://). */
+bool ufs_has_owners(const struct ufs *u);
 /* True when the backend can write (local://). */
 bool ufs_writable(const struct ufs *u);
 /* Opens path for writing (flags as open(2): O_WRONLY/O_RDWR, O_CREAT, O_TRUNC, O_EXCL),
@@ -116,6 +125,9 @@ int ufs_mkdir(struct ufs *u, const char *path, unsigned mode);
 /* Removes a file (dir false) or an empty directory. */
 int ufs_remove(struct ufs *u, const char *path, bool dir);
 int ufs_rename(struct ufs *u, const char *from, const char *to);
+/* Gives path (never a symlink's target) to uid:gid, so that what a non-root writer created is
+ * its own; only while path belongs to the daemon (else -EPERM). */
+int ufs_chown(struct ufs *u, const char *path, unsigned uid, unsigned gid);
 
 extern const struct ufs_ops ufs_local_ops;
 extern const struct ufs_ops ufs_http_ops;

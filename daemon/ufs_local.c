@@ -67,7 +67,12 @@ static int open_beneath(struct local *l, const char *path, int flags)
 
 static void attr_from_stat(const struct stat *st, struct ufs_attr *attr)
 {
-	*attr = (struct ufs_attr){.mtime = st->st_mtim.tv_sec, .is_dir = S_ISDIR(st->st_mode)};
+	*attr = (struct ufs_attr){.mtime = st->st_mtim.tv_sec,
+				  .is_dir = S_ISDIR(st->st_mode),
+				  .has_owner = true,
+				  .mode = st->st_mode & 07777,
+				  .uid = st->st_uid,
+				  .gid = st->st_gid};
 	if (attr->is_dir)
 		return;
 	attr->size = (uint64_t)st->st_size;
@@ -465,6 +470,27 @@ static int local_mkdir(struct ufs *u, const char *path, unsigned mode)
 	return r;
 }
 
+static int local_chown(struct ufs *u, const char *path, unsigned uid, unsigned gid)
+{
+	const char *name;
+	int pfd = open_parent(u->priv, path, &name);
+	if (pfd < 0)
+		return pfd;
+	/* Only what the daemon itself owns (it just created it): were another file renamed in
+	 * meanwhile, it keeps its owner. The check and the chown act on one descriptor. */
+	int fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	int r = fd < 0 || fstat(fd, &st) < 0 ? -errno : st.st_uid != geteuid() ? -EPERM : 0;
+	if (r == 0 && fchownat(fd, "", uid, gid, AT_EMPTY_PATH) < 0)
+		r = -errno;
+	if (fd >= 0)
+		close(fd);
+	close(pfd);
+	if (r < 0)
+		set_error(u, path, r);
+	return r;
+}
+
 static int local_remove(struct ufs *u, const char *path, bool dir)
 {
 	const char *name;
@@ -499,6 +525,7 @@ static int local_rename(struct ufs *u, const char *from, const char *to)
 
 const struct ufs_ops ufs_local_ops = {
     .scheme = "local",
+    .owners = true,
     .init = local_init,
     .fini = local_fini,
     .list = local_list,
@@ -508,4 +535,5 @@ const struct ufs_ops ufs_local_ops = {
     .mkdir = local_mkdir,
     .remove = local_remove,
     .rename = local_rename,
+    .chown = local_chown,
 };

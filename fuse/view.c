@@ -36,6 +36,10 @@ struct inode {
 	/* The kernel puts an inode in one I/O mode at a time: while any open is cached, a
 	 * passthrough open fails, and the other way round. Under the view's lock. */
 	unsigned opens_cached, opens_passthrough;
+	/* Under the view's lock: handles open for writing. While there are any, the inode's
+	 * attributes come from the source each time (the kernel is told not to cache them): a
+	 * writer seeking to the end must see every other writer's bytes. */
+	unsigned opens_write;
 	atomic_uint_fast64_t last_read_ns; /* CLOCK_MONOTONIC of the last READ that reached us */
 	/* The size the kernel was last given (entry or attr reply), UINT64_MAX before any: an
 	 * open that finds another (a listing that lied, a new version) makes it ask again. */
@@ -187,14 +191,37 @@ static char *child_path(const char *parent, const char *name)
 	return asprintf(&p, "%s/%s", parent, name) < 0 ? NULL : p;
 }
 
+/* Permission bits of a directory whose files have mode m: search wherever read is allowed. */
+static uint32_t dir_mode(uint32_t m)
+{
+	return m | ((m & 0444) >> 2);
+}
+
+/* The kernel enforces what this says (default_permissions): the UFS's own owner and mode where
+ * it has them; else the mount's owner and mode; else world-readable, or readable by the owner
+ * (and the group, when one is given) when the UFS needed credentials. */
 static void fill_stat(struct view *v, fuse_ino_t ino, const struct ufs_attr *a, struct stat *st)
 {
+	const struct view_owner *o = &v->cfg.owner;
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
-	if (v->cfg.read_write)
-		st->st_mode = a->is_dir ? (S_IFDIR | 0755) : (S_IFREG | 0644);
-	else
-		st->st_mode = a->is_dir ? (S_IFDIR | 0555) : (S_IFREG | 0444);
+	uint32_t perm;
+	if (a->has_owner) {
+		perm = a->mode & 07777;
+		st->st_uid = a->uid;
+		st->st_gid = a->gid;
+	} else {
+		/* Private: the owner's, and its group's when one is named (a pod's fsGroup). */
+		uint32_t priv = o->gid ? 0440 : 0400;
+		perm = o->mode ? o->mode & 07777 : v->cfg.private_source ? priv : 0444;
+		if (v->cfg.read_write && !o->mode)
+			perm |= 0200; /* rw views: the owner writes */
+		if (a->is_dir)
+			perm = dir_mode(perm);
+		st->st_uid = o->uid;
+		st->st_gid = o->gid;
+	}
+	st->st_mode = (a->is_dir ? S_IFDIR : S_IFREG) | perm;
 	st->st_nlink = a->is_dir ? 2 : 1;
 	st->st_size = a->is_dir ? 0 : (off_t)a->size;
 	st->st_blksize = 1 << 20;
@@ -202,6 +229,77 @@ static void fill_stat(struct view *v, fuse_ino_t ino, const struct ufs_attr *a, 
 	st->st_mtim.tv_sec = a->mtime;
 	st->st_ctim.tv_sec = a->mtime;
 	st->st_atim.tv_sec = a->mtime;
+}
+
+static int fd_attr(int fd, struct ufs_attr *a)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	*a = (struct ufs_attr){.size = (uint64_t)st.st_size,
+			       .mtime = st.st_mtim.tv_sec,
+			       .is_dir = S_ISDIR(st.st_mode),
+			       .has_owner = true,
+			       .mode = st.st_mode & 07777,
+			       .uid = st.st_uid,
+			       .gid = st.st_gid};
+	return 0;
+}
+
+/* True while inode in has handles open for writing. */
+static bool being_written(struct view *v, struct inode *in)
+{
+	pthread_mutex_lock(&v->lock);
+	bool w = in->opens_write > 0;
+	pthread_mutex_unlock(&v->lock);
+	return w;
+}
+
+/* A descriptor of the source file that a writer of inode in holds, duplicated (a RELEASE may
+ * close the writer's own at any time); -1 when nobody writes it. The caller closes it. */
+static int writer_fd_dup(struct view *v, struct inode *in)
+{
+	int fd = -1;
+	pthread_mutex_lock(&v->lock);
+	for (struct handle *h = in->opens_write ? v->handles : NULL; h; h = h->next)
+		if (h->ino == in && h->wfd >= 0) {
+			fd = fcntl(h->wfd, F_DUPFD_CLOEXEC, 0);
+			break;
+		}
+	pthread_mutex_unlock(&v->lock);
+	return fd;
+}
+
+/* The attributes of inode in the kernel gets, and how long it may keep them. While the file
+ * is open for writing: the open file's own (fstat of a writer's descriptor: every writer's
+ * bytes count, and a file renamed over answers for itself, not for its old name), kept for no
+ * time. Otherwise the metadata cache's, and an open reader keeps the size of the version it
+ * opened. */
+static int current_attr(struct view *v, struct inode *in, const struct handle *h,
+			struct ufs_attr *ret, double *ret_timeout)
+{
+	struct ufs_attr a;
+	int r;
+	int fd = h && h->wfd >= 0 ? -1 : writer_fd_dup(v, in);
+	if (h && h->wfd >= 0) {
+		r = fd_attr(h->wfd, &a);
+		*ret_timeout = 0;
+	} else if (fd >= 0) {
+		r = fd_attr(fd, &a);
+		close(fd);
+		*ret_timeout = 0;
+	} else {
+		r = meta_cache_getattr(v->src.meta, in->path, v->cfg.metadata_ttl_ms, &a);
+		if (r == 0 && h && !a.is_dir)
+			a.size = h->attr.size;
+		/* The source's root is in no listing: its owner and mode come from a stat. */
+		if (r == 0 && a.is_dir && !a.has_owner && ufs_has_owners(v->src.ufs))
+			r = ufs_stat(v->src.ufs, in->path, &a);
+		*ret_timeout = v->ttl_s;
+	}
+	if (r == 0)
+		*ret = a;
+	return r;
 }
 
 static int make_entry(struct view *v, const char *path, const struct ufs_attr *a,
@@ -214,6 +312,10 @@ static int make_entry(struct view *v, const char *path, const struct ufs_attr *a
 	e->ino = in->ino;
 	e->attr_timeout = v->ttl_s;
 	e->entry_timeout = v->ttl_s;
+	struct ufs_attr fresh;
+	if (!a->is_dir && being_written(v, in) &&
+	    current_attr(v, in, NULL, &fresh, &e->attr_timeout) == 0)
+		a = &fresh; /* the cache may lag the writers */
 	fill_stat(v, in->ino, a, &e->attr);
 	atomic_store(&in->told_size, (uint64_t)e->attr.st_size);
 	atomic_fetch_add(&in->nlookup, 1);
@@ -299,20 +401,17 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	struct ufs_attr a;
-	int r = meta_cache_getattr(v->src.meta, in->path, v->cfg.metadata_ttl_ms, &a);
+	double timeout;
+	const struct handle *h = fi ? (const struct handle *)(uintptr_t)fi->fh : NULL;
+	int r = current_attr(v, in, h, &a, &timeout);
 	if (r < 0) {
 		fuse_reply_err(req, errno_for_fuse(r));
 		return;
 	}
-	if (fi && !a.is_dir) {
-		/* An open file keeps the version it was opened at. */
-		struct handle *h = (struct handle *)(uintptr_t)fi->fh;
-		a.size = h->attr.size;
-	}
 	struct stat st;
 	fill_stat(v, ino, &a, &st);
 	atomic_store(&in->told_size, (uint64_t)st.st_size);
-	fuse_reply_attr(req, &st, v->ttl_s);
+	fuse_reply_attr(req, &st, timeout);
 }
 
 /* Custom I/O on /dev/fuse: note INIT and OPEN requests on the way in... */
@@ -448,6 +547,8 @@ static void handle_register(struct view *v, struct handle *h)
 		h->ino->opens_passthrough++;
 	else
 		h->ino->opens_cached++;
+	if (h->wfd >= 0)
+		h->ino->opens_write++;
 	h->prev = NULL;
 	h->next = v->handles;
 	if (v->handles)
@@ -470,6 +571,8 @@ static void handle_close(struct view *v, struct handle *h)
 		h->ino->opens_passthrough--;
 	else
 		h->ino->opens_cached--;
+	if (h->wfd >= 0)
+		h->ino->opens_write--;
 	if (h->prev)
 		h->prev->next = h->next;
 	else
@@ -544,23 +647,17 @@ static void open_for_write(fuse_req_t req, struct view *v, struct inode *in,
 	if (h->dirty)
 		forget_cached(v, in->path);
 	handle_register(v, h);
+	/* What the kernel holds of the inode dates from before this writer: from now on it asks
+	 * (see current_attr). Without an inode lock on the kernel's side, safe from a handler. */
+	int nr = fuse_lowlevel_notify_inval_inode(v->se, in->ino, -1, 0);
+	if (nr < 0 && nr != -ENOENT)
+		log_debug("invalidating the attributes of \"%s\": %s", in->path, strerror(-nr));
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = 1; /* the page cache of a file being written would go stale */
 	fi->keep_cache = 0;
 	atomic_fetch_add(&v->opens, 1);
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		handle_close(v, h); /* the opener was interrupted: no release will come */
-}
-
-static int fd_attr(int fd, struct ufs_attr *a)
-{
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	*a = (struct ufs_attr){.size = (uint64_t)st.st_size,
-			       .mtime = st.st_mtim.tv_sec,
-			       .is_dir = S_ISDIR(st.st_mode)};
-	return 0;
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -571,7 +668,17 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	if (!pin)
 		return;
 	char *path = child_path(pin->path, name);
-	int fd = path ? ufs_open_write(v->src.ufs, path, fi->flags | O_CREAT, mode) : -ENOMEM;
+	int fd =
+	    path ? ufs_open_write(v->src.ufs, path, fi->flags | O_CREAT | O_EXCL, mode) : -ENOMEM;
+	bool created = fd >= 0;
+	if (fd == -EEXIST && !(fi->flags & O_EXCL)) /* appeared at the source meanwhile */
+		fd = ufs_open_write(v->src.ufs, path, fi->flags & ~O_CREAT, mode);
+	/* The daemon creates as root; a new file belongs to whoever asked, as on the source
+	 * (one that existed keeps its owner). */
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	if (created && ctx->uid != 0 && fchown(fd, ctx->uid, ctx->gid) < 0)
+		log_debug("chown of \"%s\" to %u:%u: %s", path, (unsigned)ctx->uid,
+			  (unsigned)ctx->gid, strerror(errno));
 	struct ufs_attr a;
 	int r = fd < 0 ? fd : fd_attr(fd, &a);
 	struct fuse_entry_param e;
@@ -592,6 +699,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	h->dirty = true;
 	handle_register(v, h);
+	e.attr_timeout = 0; /* a file open for writing: see current_attr */
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = 1;
 	if (fuse_reply_create(req, &e, fi) == -ENOENT)
@@ -688,7 +796,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	forget_cached(v, in->path);
 	struct stat st;
 	fill_stat(v, ino, &a, &st);
-	fuse_reply_attr(req, &st, v->ttl_s);
+	fuse_reply_attr(req, &st, h || being_written(v, in) ? 0 : v->ttl_s);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -699,10 +807,17 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		return;
 	char *path = child_path(pin->path, name);
 	int r = path ? ufs_mkdir(v->src.ufs, path, mode) : -ENOMEM;
+	/* As for a file: a new directory belongs to whoever asked. */
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	if (r == 0 && ctx->uid != 0 && ufs_chown(v->src.ufs, path, ctx->uid, ctx->gid) < 0)
+		log_debug("chown of \"%s\" to %u:%u: %s", path, (unsigned)ctx->uid,
+			  (unsigned)ctx->gid, v->src.ufs->last_error);
 	struct fuse_entry_param e;
 	if (r == 0) {
 		forget_cached(v, path);
 		struct ufs_attr a = {.is_dir = true, .mtime = time(NULL)};
+		if (ufs_stat(v->src.ufs, path, &a) < 0) /* its owner and mode, where kept */
+			a = (struct ufs_attr){.is_dir = true, .mtime = time(NULL)};
 		r = make_entry(v, path, &a, &e);
 	}
 	free(path);

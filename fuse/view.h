@@ -21,6 +21,13 @@ struct view_source {
 	struct meta_cache *meta;
 };
 
+/* Who owns the files of a view whose UFS has no owners (HTTP): Dataset spec.owner or
+ * `weir mount --uid/--gid/--mode`. A UFS with owners (local://) shows its own. */
+struct view_owner {
+	uint32_t uid, gid; /* 0: root */
+	uint32_t mode;	   /* files' permission bits, 0 = default; directories add x where r is */
+};
+
 struct view_config {
 	const char *mountpoint;
 	const char *subpath;	   /* root of the view in the source; NULL or "/" = whole */
@@ -33,6 +40,8 @@ struct view_config {
 	bool no_passthrough;	   /* never hand reads of complete objects to the kernel */
 	bool read_write;	   /* writes go through to the UFS (needs ufs_writable) */
 	double heat_weight;	   /* the namespace's heat multiplier (0 = 1) */
+	struct view_owner owner;
+	bool private_source; /* the UFS needed credentials: without owner.mode, owner-only */
 };
 
 struct view_stats {

@@ -159,6 +159,54 @@ START_TEST(mount_plan_of_failed_dataset)
 }
 END_TEST
 
+/* The view's owner comes from spec.owner (a reference gets its source's); a source needing
+ * credentials is marked, so its views default to owner-only. */
+START_TEST(mount_plan_owner_and_credentials)
+{
+	struct objmodel_list *l = test_parse(
+	    "apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: spark, namespace: "
+	    "development}\nspec:\n  owner: {uid: 1000, gid: 2000}\n  mounts:\n"
+	    "  - mountPoint: http://127.0.0.1:1/mirror/\n    name: spark\n"
+	    "---\n" RUNTIME "---\n" REF("analytics", "development/spark"));
+	struct mount_plan p;
+	char err[512] = "";
+	ck_assert_msg(
+	    reconcile_mount_plan(l, "development", "spark", false, &p, err, sizeof(err)) == 0, "%s",
+	    err);
+	ck_assert_uint_eq(p.uid, 1000);
+	ck_assert_uint_eq(p.gid, 2000);
+	ck_assert(!p.credentials);
+	ck_assert_msg(reconcile_mount_plan(l, "analytics", "spark", false, &p, err, sizeof(err)) ==
+			  0,
+		      "%s", err);
+	ck_assert_uint_eq(p.uid, 1000);
+	ck_assert_uint_eq(p.gid, 2000);
+	objmodel_list_free(l);
+
+	l = test_parse("apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: spark, "
+		       "namespace: development}\nspec:\n  owner: {user: root}\n  mounts:\n"
+		       "  - mountPoint: https://reader:s3cret@127.0.0.1:1/mirror/\n"
+		       "    name: spark\n---\n" RUNTIME);
+	ck_assert_msg(
+	    reconcile_mount_plan(l, "development", "spark", false, &p, err, sizeof(err)) == 0, "%s",
+	    err);
+	ck_assert_uint_eq(p.uid, 0);
+	objmodel_list_free(l);
+
+	l = test_parse(
+	    "apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: spark, namespace: "
+	    "development}\nspec:\n  mounts:\n  - mountPoint: https://127.0.0.1:1/mirror/\n"
+	    "    name: spark\n    encryptOptions:\n    - name: password\n      valueFrom:\n"
+	    "        secretKeyRef: {name: mirror-creds, key: password}\n---\n" RUNTIME);
+	ck_assert_msg(
+	    reconcile_mount_plan(l, "development", "spark", false, &p, err, sizeof(err)) == 0, "%s",
+	    err);
+	ck_assert(p.credentials);
+	ck_assert_uint_eq(p.uid, 0);
+	objmodel_list_free(l);
+}
+END_TEST
+
 START_TEST(join_paths)
 {
 	char b[256];
@@ -215,6 +263,7 @@ Suite *reconcile_suite(void)
 	tcase_add_test(tc, delete_referenced_source_refused);
 	tcase_add_test(tc, mount_plan_source_and_subdataset);
 	tcase_add_test(tc, mount_plan_of_failed_dataset);
+	tcase_add_test(tc, mount_plan_owner_and_credentials);
 	tcase_add_test(tc, join_paths);
 	tcase_add_test(tc, subdataset_status_arithmetic);
 	suite_add_tcase(s, tc);

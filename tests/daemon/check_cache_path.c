@@ -8,6 +8,7 @@
 #include <ftw.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -629,6 +630,83 @@ START_TEST(one_caller_refreshes_an_expired_listing)
 }
 END_TEST
 
+/* Owners and modes: a local:// listing carries each entry's, a reopened cache still has them,
+ * and a cache written before owners were kept is listed again, not trusted (its listings would
+ * show every file with the view's default mode). */
+static void assert_owned(struct meta_cache *mc)
+{
+	char p[512];
+	struct stat st;
+	struct ufs_attr a;
+	snprintf(p, sizeof(p), "%s/src/a.bin", dir);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_int_eq(meta_cache_getattr(mc, "/a.bin", 60000, &a), 0);
+	ck_assert(a.has_owner);
+	ck_assert_uint_eq(a.mode, 0600);
+	ck_assert_uint_eq(a.uid, st.st_uid);
+	ck_assert_uint_eq(a.gid, st.st_gid);
+	ck_assert_int_eq(meta_cache_getattr(mc, "/sub", 60000, &a), 0);
+	ck_assert(a.has_owner && a.is_dir);
+	ck_assert_uint_eq(a.mode, 0710);
+}
+
+static void restrict_modes(void)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/src/a.bin", dir);
+	ck_assert_int_eq(chmod(p, 0600), 0);
+	snprintf(p, sizeof(p), "%s/src/sub", dir);
+	ck_assert_int_eq(chmod(p, 0710), 0);
+}
+
+START_TEST(listings_keep_owners_across_restarts)
+{
+	restrict_modes();
+	struct ufs *u = open_ufs();
+	struct meta_cache *mc = open_meta(u);
+	assert_owned(mc);
+	meta_cache_free(mc);
+	char p[512];
+	snprintf(p, sizeof(p), "%s/src/a.bin", dir);
+	ck_assert_int_eq(chmod(p, 0644), 0);
+	mc = open_meta(u);
+	uint64_t req = atomic_load(&u->stats.requests);
+	struct ufs_attr a;
+	ck_assert_int_eq(meta_cache_getattr(mc, "/a.bin", 60000, &a), 0);
+	ck_assert_uint_eq(atomic_load(&u->stats.requests), req); /* the persisted listing */
+	ck_assert(a.has_owner);
+	ck_assert_uint_eq(a.mode, 0600);
+	meta_cache_free(mc);
+	ufs_free(u);
+}
+END_TEST
+
+START_TEST(a_cache_without_owners_is_listed_again)
+{
+	restrict_modes();
+	char db[512], sql[1024];
+	snprintf(db, sizeof(db), "%s/meta.db", dir);
+	sqlite3 *s;
+	ck_assert_int_eq(sqlite3_open(db, &s), SQLITE_OK);
+	snprintf(sql, sizeof(sql),
+		 "CREATE TABLE dirs(path TEXT PRIMARY KEY, fetched_ms INTEGER NOT NULL);"
+		 "CREATE TABLE entries(dir TEXT NOT NULL, name TEXT NOT NULL, is_dir INTEGER,"
+		 " size INTEGER, size_known INTEGER, mtime INTEGER, etag TEXT,"
+		 " PRIMARY KEY(dir, name));"
+		 "INSERT INTO dirs VALUES('/', %lld);"
+		 "INSERT INTO entries VALUES('/', 'a.bin', 0, 1, 1, 0, '');"
+		 "INSERT INTO entries VALUES('/', 'sub', 1, 0, 1, 0, '');",
+		 (long long)meta_cache_now_ms());
+	ck_assert_int_eq(sqlite3_exec(s, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(s);
+	struct ufs *u = open_ufs();
+	struct meta_cache *mc = open_meta(u);
+	assert_owned(mc);
+	meta_cache_free(mc);
+	ufs_free(u);
+}
+END_TEST
+
 Suite *cache_path_suite(void)
 {
 	Suite *s = suite_create("cache_path");
@@ -642,6 +720,8 @@ Suite *cache_path_suite(void)
 	tcase_add_test(tc, walk_and_usage_total_the_tree);
 	tcase_add_test(tc, fetcher_fetches_once_and_serves_the_bytes);
 	tcase_add_test(tc, fetcher_reports_a_changed_object);
+	tcase_add_test(tc, listings_keep_owners_across_restarts);
+	tcase_add_test(tc, a_cache_without_owners_is_listed_again);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("big_directory");
 	tcase_add_checked_fixture(tc, setup, teardown);

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Views keep the source's permissions and the kernel enforces them (default_permissions): a
+# local:// view shows the source's owner, group and mode; an HTTP view the owner and mode that
+# weir mount --uid/--gid/--mode (or a Dataset's spec.owner) sets, world-readable when public and
+# owner-only when the URL carries credentials. A Dataset's pod view lives under the state
+# directory's root-only views/. Non-root checks run as nobody (and daemon) through setpriv.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/../helpers/lib.sh"
+. "$here/../helpers/nginx.sh"
+. "$here/../helpers/weir.sh"
+. "$here/../helpers/walkthrough.sh"
+
+require_root_fuse
+find_weir_bins
+command -v setpriv >/dev/null || fail "setpriv is missing: install util-linux (scripts/install-deps.sh)"
+id nobody >/dev/null 2>&1 && getent group nogroup >/dev/null ||
+	fail "user nobody and group nogroup must exist to run the non-root checks"
+TMP="$(mktemp -d /tmp/weir-e2e-perms.XXXXXX)"
+at_exit 'rm -rf "$TMP"'
+# The mountpoints must be reachable by nobody: only the views may say no.
+chmod 0755 "$TMP"
+weir_setup "$TMP"
+TIERS="mem:$WEIR_TIER_DIR/mem:64MiB"
+
+# as USER CMD...: runs CMD as USER (and the user's own group), with no supplementary groups.
+as() {
+	local u="$1"
+	shift
+	setpriv --reuid="$u" --regid="$(id -g "$u")" --clear-groups "$@"
+}
+# can_read USER FILE: USER reads FILE through the view and gets the source's bytes.
+can_read() {
+	as "$1" cat "$2" >"$TMP/read.out" 2>"$TMP/read.err" ||
+		fail "$1 cannot read $2: $(cat "$TMP/read.err")"
+	cmp "$TMP/read.out" "$3" || fail "$1 read other bytes than $3 through $2"
+}
+# cannot_read USER FILE: the kernel refuses (EACCES), not the daemon with some other error.
+cannot_read() {
+	if as "$1" cat "$2" >/dev/null 2>"$TMP/read.err"; then fail "$1 could read $2"; fi
+	grep -q "Permission denied" "$TMP/read.err" || fail "reading $2 as $1 said: $(cat "$TMP/read.err")"
+}
+# shows PATH OWNER:GROUP MODE: stat through the view says so.
+shows() {
+	local got
+	got="$(stat -c '%U:%G %a' "$1")"
+	[ "$got" = "$2 $3" ] || fail "$1 shows \"$got\", want \"$2 $3\""
+}
+
+step "local:// views show the source's owner, group and mode, and the kernel enforces them"
+SRC="$TMP/src"
+mkdir -p "$SRC/private" "$SRC/shared"
+echo "root only" >"$SRC/secret.txt" && chmod 0600 "$SRC/secret.txt"
+echo "for all" >"$SRC/public.txt" && chmod 0644 "$SRC/public.txt"
+echo "nobody's" >"$SRC/mine.txt" && chown nobody:nogroup "$SRC/mine.txt" && chmod 0600 "$SRC/mine.txt"
+echo "hidden" >"$SRC/private/f.txt" && chmod 0644 "$SRC/private/f.txt" && chmod 0700 "$SRC/private"
+chmod 1777 "$SRC/shared"
+chmod 0755 "$SRC"
+LV="$TMP/local"
+weir_mount "local://$SRC" "$LV" --tier "$TIERS"
+shows "$LV" root:root 755
+shows "$LV/secret.txt" root:root 600
+shows "$LV/public.txt" root:root 644
+shows "$LV/mine.txt" nobody:nogroup 600
+shows "$LV/private" root:root 700
+cannot_read nobody "$LV/secret.txt"
+can_read nobody "$LV/public.txt" "$SRC/public.txt"
+can_read nobody "$LV/mine.txt" "$SRC/mine.txt"
+cannot_read daemon "$LV/mine.txt"
+if as nobody ls "$LV/private" >/dev/null 2>&1; then fail "nobody listed a 0700 directory of root's"; fi
+cannot_read nobody "$LV/private/f.txt"
+ok "nobody reads 0644 and its own 0600 file, not root's 0600 file nor a 0700 directory"
+
+step "weir mount local:///etc: nobody cannot read /etc/shadow through the view"
+if [ -f /etc/shadow ] && ! as nobody cat /etc/shadow >/dev/null 2>&1; then
+	weir_mount "local:///etc" "$TMP/etc" --tier "$TIERS"
+	shows "$TMP/etc/shadow" "$(stat -c %U:%G /etc/shadow)" "$(stat -c %a /etc/shadow)"
+	cannot_read nobody "$TMP/etc/shadow"
+	can_read root "$TMP/etc/shadow" /etc/shadow
+	ok "shadow keeps $(stat -c '%U:%G %a' /etc/shadow) in the view"
+else
+	fail "/etc/shadow is missing or readable by nobody on this machine: the check needs it"
+fi
+
+step "a read-write local:// view: the kernel checks writes too; a new file is its creator's"
+RW="$TMP/rw"
+weir_mount "local://$SRC" "$RW" --tier "$TIERS" --read-write
+if as nobody sh -c "echo x >>'$RW/public.txt'" 2>/dev/null; then fail "nobody appended to root's 0644 file"; fi
+cmp <(echo "for all") "$SRC/public.txt" || fail "public.txt changed on the source"
+as nobody sh -c "echo made >'$RW/shared/new.txt'" || fail "nobody cannot create a file in a 1777 directory"
+[ "$(stat -c %U:%G "$SRC/shared/new.txt")" = nobody:nogroup ] ||
+	fail "a file nobody created is $(stat -c %U:%G "$SRC/shared/new.txt") on the source"
+as nobody sh -c "echo again >>'$RW/shared/new.txt'" || fail "nobody cannot append to its own new file"
+cmp <(printf 'made\nagain\n') "$SRC/shared/new.txt" || fail "shared/new.txt on the source is not what nobody wrote"
+as nobody mkdir -m 0750 "$RW/shared/nd" || fail "nobody cannot make a directory in a 1777 directory"
+[ "$(stat -c '%U:%G %a' "$SRC/shared/nd")" = "nobody:nogroup 750" ] ||
+	fail "a directory nobody made is $(stat -c '%U:%G %a' "$SRC/shared/nd") on the source"
+shows "$RW/shared/nd" nobody:nogroup 750
+as nobody sh -c "echo deep >'$RW/shared/nd/f'" || fail "nobody cannot write in its own new directory"
+cmp <(echo deep) "$SRC/shared/nd/f" || fail "shared/nd/f on the source is not what nobody wrote"
+ok "nobody is refused root's file and owns what it creates"
+
+step "HTTP views: public is world-readable; --uid/--gid/--mode set the owner; credentials make it owner-only"
+WWW="$TMP/www"
+mkdir -p "$WWW/d"
+rand_file "$WWW/d/data.bin" 100000 data
+nginx_start "$TMP/nginx" "$WWW"
+weir_mount "$NGINX_URL" "$TMP/pub" --tier "$TIERS"
+shows "$TMP/pub/d" root:root 555
+shows "$TMP/pub/d/data.bin" root:root 444
+can_read nobody "$TMP/pub/d/data.bin" "$WWW/d/data.bin"
+weir_mount "$NGINX_URL" "$TMP/owned" --tier "$TIERS" --uid nobody --gid nogroup --mode 0640
+shows "$TMP/owned/d" nobody:nogroup 750
+shows "$TMP/owned/d/data.bin" nobody:nogroup 640
+can_read nobody "$TMP/owned/d/data.bin" "$WWW/d/data.bin"
+cannot_read daemon "$TMP/owned/d/data.bin"
+CRED_URL="${NGINX_URL/http:\/\//http://reader:s3cret@}"
+weir_mount "$CRED_URL" "$TMP/cred" --tier "$TIERS"
+shows "$TMP/cred/d" root:root 500
+shows "$TMP/cred/d/data.bin" root:root 400
+cannot_read nobody "$TMP/cred/d/data.bin"
+can_read root "$TMP/cred/d/data.bin" "$WWW/d/data.bin"
+# a group given (what a pod's fsGroup is): its members read too, others still not
+weir_mount "$CRED_URL" "$TMP/credgrp" --tier "$TIERS" --gid nogroup
+shows "$TMP/credgrp/d/data.bin" root:nogroup 440
+can_read nobody "$TMP/credgrp/d/data.bin" "$WWW/d/data.bin"
+cannot_read daemon "$TMP/credgrp/d/data.bin"
+ok "public 0444/0555; nobody:nogroup 0640/0750 as asked; with credentials root 0400/0500"
+
+step "a Dataset's pod view: under the state directory's root-only views/, owned per spec.owner"
+find_controller_bin
+TMP_SAVE="$TMP"
+wt_up
+cat >"$TMP/ds.yaml" <<EOF
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata:
+  name: web
+  namespace: perms
+spec:
+  owner:
+    uid: $(id -u nobody)
+    gid: $(id -g nobody)
+  mounts:
+    - mountPoint: $NGINX_URL
+      name: web
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: AlluxioRuntime
+metadata:
+  name: web
+  namespace: perms
+spec:
+  replicas: 1
+  tieredstore:
+    levels:
+      - mediumtype: MEM
+        path: $WEIR_TIER_DIR/ds
+        quota: 64Mi
+EOF
+wt_run "creating namespace perms" create namespace perms
+wt_run "applying the Dataset" apply -f "$TMP/ds.yaml"
+for i in $(seq 1 50); do
+	w mount -n perms web </dev/null >"$TMP/podview.out" 2>&1 && break
+	sleep 0.2
+done
+PV="$(tail -n 1 "$TMP/podview.out")"
+[ "$PV" = "$WEIR_STATE/views/perms_web" ] || fail "weir mount -n perms web printed \"$(cat "$TMP/podview.out")\""
+is_mounted "$PV" || fail "$PV is not mounted"
+WEIR_MOUNTS+=("$PV")
+WT_MOUNTS+=("$PV")
+[ "$(stat -c '%U %a' "$WEIR_STATE/views")" = "root 700" ] ||
+	fail "$WEIR_STATE/views is $(stat -c '%U %a' "$WEIR_STATE/views"), want root 700"
+if as nobody stat "$PV/d/data.bin" >/dev/null 2>&1; then fail "nobody reached the pod view under views/"; fi
+[ "$(w mount -n perms web </dev/null 2>&1 | tail -n 1)" = "$PV" ] || fail "a second pod's mount of perms/web did not get the same view"
+# what the CSI driver does for a pod: bind-mount the view into the pod's volume path
+mkdir -p "$TMP/pod"
+mount --bind "$PV" "$TMP/pod"
+at_exit "umount -l '$TMP_SAVE/pod' 2>/dev/null || true"
+shows "$TMP/pod/d/data.bin" nobody:nogroup 444
+can_read nobody "$TMP/pod/d/data.bin" "$WWW/d/data.bin"
+umount "$TMP/pod"
+ok "views/ is root 0700; the pod's bind mount reads as the Dataset's owner"
+
+echo
+echo "PASS: views keep and enforce permissions"

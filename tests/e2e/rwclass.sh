@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Writers of a read-write view see the source's real, current size: an append through a file
+# held open past the metadata TTL lands at the end, never at offset 0. The whole class: O_RDWR +
+# lseek(SEEK_END), O_APPEND, ftruncate vs truncate by path, two writers through two views, a
+# rename over an open file, a file grown at the source while open. Each case compares bytes.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/../helpers/lib.sh"
+. "$here/../helpers/weir.sh"
+
+require_root_fuse
+find_weir_bins
+command -v python3 >/dev/null || fail "python3 is missing: install it (scripts/install-deps.sh)"
+TMP="$(mktemp -d /tmp/weir-e2e-rwclass.XXXXXX)"
+at_exit 'rm -rf "$TMP"'
+weir_setup "$TMP"
+TIERS="mem:$WEIR_TIER_DIR/mem:64MiB"
+SRC="$TMP/src" EXP="$TMP/expected"
+mkdir -p "$SRC" "$EXP"
+A="$TMP/a" B="$TMP/b"
+
+# fresh NAME: a 5000-byte file NAME on the source and its copy as the expected result.
+fresh() {
+	rand_file "$SRC/$1" 5000 "$1"
+	cp "$SRC/$1" "$EXP/$1"
+}
+# same NAME [VIEW]: the source, and the file read back through VIEW (default A), hold EXP/NAME.
+same() {
+	cmp "$EXP/$1" "$SRC/$1" || fail "$1 on the source differs from what the writes should give"
+	cmp "$EXP/$1" "${2:-$A}/$1" || fail "$1 read through ${2:-$A} differs from the source"
+}
+# py SCRIPT ARGS...: runs a python snippet that does the syscalls and asserts what they return.
+py() {
+	local s="$1"
+	shift
+	python3 -c "import os, sys, time
+def check(what, got, want):
+    if got != want:
+        sys.exit('%s: got %r, want %r' % (what, got, want))
+$s" "$@" || fail "the syscalls above did not see the source's real size"
+}
+
+# Every file exists before the views do: one created at the source later would stay unseen
+# for up to the TTL, by design.
+for f in rdwr append trunc two victim grown; do fresh $f.bin; done
+rand_file "$SRC/new.bin" 7000 new.bin
+
+step "two read-write views of one local:// source, metadata TTL 1 s"
+weir_mount "local://$SRC" "$A" --tier "$TIERS" --read-write --metadata-ttl 1
+weir_mount "local://$SRC" "$B" --tier "$TIERS" --read-write --metadata-ttl 1
+
+step "O_RDWR, held past the TTL: lseek(SEEK_END) and fstat give 5000, the append lands at 5000"
+printf 'APPENDED' >>"$EXP/rdwr.bin"
+py '
+fd = os.open(sys.argv[1], os.O_RDWR)
+time.sleep(1.5)
+check("lseek(SEEK_END)", os.lseek(fd, 0, os.SEEK_END), 5000)
+check("fstat size", os.fstat(fd).st_size, 5000)
+os.write(fd, b"APPENDED")
+check("fstat after the write", os.fstat(fd).st_size, 5008)
+os.close(fd)' "$A/rdwr.bin"
+same rdwr.bin
+ok "append at 5000; the first bytes are intact"
+
+step "O_APPEND, held past the TTL: both writes go to the end"
+printf 'one-two-' >>"$EXP/append.bin"
+py '
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
+time.sleep(1.5)
+os.write(fd, b"one-")
+time.sleep(1.5)
+os.write(fd, b"two-")
+check("fstat", os.fstat(fd).st_size, 5008)
+os.close(fd)' "$A/append.bin"
+same append.bin
+ok "O_APPEND appends"
+
+step "ftruncate through the descriptor, then truncate by path while it is open"
+head -c 1000 "$SRC/trunc.bin" >"$EXP/trunc.bin"
+printf 'X' >>"$EXP/trunc.bin"
+head -c 3000 "$EXP/trunc.bin" >"$EXP/t" && mv "$EXP/t" "$EXP/trunc.bin"
+printf 'Y' >>"$EXP/trunc.bin"
+py '
+fd = os.open(sys.argv[1], os.O_RDWR)
+time.sleep(1.5)
+os.ftruncate(fd, 1000)
+check("fstat after ftruncate", os.fstat(fd).st_size, 1000)
+check("lseek(SEEK_END) after ftruncate", os.lseek(fd, 0, os.SEEK_END), 1000)
+os.write(fd, b"X")
+os.truncate(sys.argv[1], 3000)
+check("stat by path after truncate", os.stat(sys.argv[1]).st_size, 3000)
+check("fstat after truncate by path", os.fstat(fd).st_size, 3000)
+check("lseek(SEEK_END) after truncate by path", os.lseek(fd, 0, os.SEEK_END), 3000)
+os.write(fd, b"Y")
+os.close(fd)' "$A/trunc.bin"
+# the bytes between 1001 and 3000 are the zeros truncate grew the file with
+head -c 1001 "$EXP/trunc.bin" >"$EXP/t" && head -c 1999 /dev/zero >>"$EXP/t" && printf 'Y' >>"$EXP/t"
+mv "$EXP/t" "$EXP/trunc.bin"
+same trunc.bin
+ok "each writer sees the size the other truncation left"
+
+step "two writers through two views of one file take turns appending at SEEK_END"
+printf 'A1B1A2B2' >>"$EXP/two.bin"
+py '
+fa = os.open(sys.argv[1], os.O_RDWR)
+fb = os.open(sys.argv[2], os.O_RDWR)
+time.sleep(1.5)
+for fd, tag, size in ((fa, b"A1", 5000), (fb, b"B1", 5002), (fa, b"A2", 5004), (fb, b"B2", 5006)):
+    check("lseek(SEEK_END) before %s" % tag.decode(), os.lseek(fd, 0, os.SEEK_END), size)
+    os.write(fd, tag)
+os.close(fa)
+os.close(fb)' "$A/two.bin" "$B/two.bin"
+same two.bin
+same two.bin "$B"
+ok "no writer overwrote the other"
+
+step "a rename over a file open for writing: the writer keeps the old file, the name the new"
+cp "$SRC/new.bin" "$EXP/victim.bin"
+py '
+fd = os.open(sys.argv[1], os.O_RDWR)
+time.sleep(1.5)
+os.rename(sys.argv[2], sys.argv[1])
+check("fstat of the renamed-over file", os.fstat(fd).st_size, 5000)
+check("lseek(SEEK_END) of the renamed-over file", os.lseek(fd, 0, os.SEEK_END), 5000)
+os.write(fd, b"LOST")
+check("stat of the new file by name", os.stat(sys.argv[1]).st_size, 7000)
+os.close(fd)' "$A/victim.bin" "$A/new.bin"
+same victim.bin
+[ ! -e "$SRC/new.bin" ] || fail "new.bin is still on the source after the rename"
+ok "the new file is whole; the old one took the write"
+
+step "a file grown at the source by someone else while open: SEEK_END sees it at once"
+head -c 3000 /dev/zero | tr '\0' 'g' >>"$EXP/grown.bin"
+printf 'END' >>"$EXP/grown.bin"
+py '
+fd = os.open(sys.argv[1], os.O_RDWR)
+check("fstat at open", os.fstat(fd).st_size, 5000)
+with open(sys.argv[2], "ab") as f:
+    f.write(b"g" * 3000)
+check("fstat after the source grew", os.fstat(fd).st_size, 8000)
+check("lseek(SEEK_END) after the source grew", os.lseek(fd, 0, os.SEEK_END), 8000)
+os.write(fd, b"END")
+os.close(fd)' "$A/grown.bin" "$SRC/grown.bin"
+same grown.bin
+same grown.bin "$B"
+ok "the write landed after the other writer's bytes"
+
+echo
+echo "PASS: read-write views see the source's real size"
