@@ -46,6 +46,20 @@ static const struct config_desc {
      sizeof(((struct config *)0)->ufs_roots), "",
      "NS=URL,..;NS=.. UFS roots each namespace may use (\"*\" = every namespace; \"\" = "
      "any UFS); the file's value is re-read when the file changes"},
+    {"kubeconfig", CONFIG_STR, offsetof(struct config, kubeconfig),
+     sizeof(((struct config *)0)->kubeconfig), "",
+     "keep objects in the kube-apiserver this kubeconfig names (default: the SQLite store)"},
+    {"in-cluster", CONFIG_BOOL, offsetof(struct config, in_cluster), sizeof(bool), "true",
+     "in a pod (KUBERNETES_SERVICE_HOST set) and without --kubeconfig, use its service account"},
+    {"lease-namespace", CONFIG_STR, offsetof(struct config, lease_namespace),
+     sizeof(((struct config *)0)->lease_namespace), "",
+     "namespace of the leader-election Lease (default: the kubeconfig's)"},
+    {"identity", CONFIG_STR, offsetof(struct config, identity),
+     sizeof(((struct config *)0)->identity), "",
+     "this replica's name in the Lease "
+     "(default <hostname>_<pid>)"},
+    {"lease-duration", CONFIG_SECONDS, offsetof(struct config, lease_duration), sizeof(double),
+     "15", "seconds a leader's Lease holds without renewal; a standby takes over after it"},
 };
 
 #define N_DESCS (sizeof(descs) / sizeof(descs[0]))

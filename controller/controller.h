@@ -11,6 +11,8 @@
 #include <time.h>
 
 #include "config.h"
+#include "objmodel.h"
+#include "strmap.h"
 #include "store.h"
 #include "ufs_policy.h"
 
@@ -36,6 +38,7 @@ struct controller {
 	int64_t started; /* epoch seconds */
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
+	bool kube;	     /* the store is store_kube: finalizers, volumes, a Lease */
 	struct store *store; /* under lock */
 	unsigned changes;    /* under lock: bumped by every write, wakes the reconciler */
 	bool stopping;	     /* under lock */
@@ -49,7 +52,18 @@ struct controller {
 	struct source_slot *sources;
 	size_t n_sources;
 	struct timespec conf_mtime; /* of the config file when ufs-roots was last read */
+	struct strmap *volumes;	    /* "ns/name" of Datasets whose PV/PVC were asked for -> sig */
+	struct strmap *refused;	    /* "kind/ns/name" -> the refusal last reported in an Event */
 };
+
+/* Closes and purges the cache of source ns/name on weir-node (the Dataset or its Runtime is
+ * gone). Logs failures. Any thread; no lock held. */
+void controller_close_source(struct controller *ctl, const char *ns, const char *name);
+
+/* What only a Kubernetes store needs after a pass: finalizers added, deletions completed or
+ * refused (with an Event), a PV and a pre-bound PVC per Bound Dataset. Reconciler thread; no
+ * lock held (takes it to touch the store). */
+void kube_sync_pass(struct controller *ctl, const struct objmodel_list *l);
 
 /* Marks a change and wakes the reconciler. Call with lock held. */
 void controller_changed(struct controller *ctl);

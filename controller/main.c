@@ -2,6 +2,8 @@
 // weir-controller: keeps Datasets, Runtimes and DataLoads in the embedded store and reconciles
 // them with weir-node. One process per state directory (the socket is the lock).
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,8 +18,12 @@
 #include "config.h"
 #include "control.h"
 #include "controller.h"
+#include "kube_client.h"
+#include "kube_lease.h"
+#include "kubeconfig.h"
 #include "log.h"
 #include "safe_dir.h"
+#include "store_kube.h"
 
 /* Another controller already answering on the socket? */
 static bool socket_alive(const char *path)
@@ -31,6 +37,156 @@ static bool socket_alive(const char *path)
 		return false;
 	weir__response__free_unpacked(resp, NULL);
 	return true;
+}
+
+/* Leader election state: the lease thread's, read by main only after joining it. */
+struct lease {
+	struct controller *ctl;
+	struct kubeconfig kc;
+	char ns[64];
+	char identity[256];
+	pthread_t thread;
+	atomic_bool stop;
+	bool leading;
+};
+
+static void kube_changed(void *arg)
+{
+	struct controller *ctl = arg;
+	pthread_mutex_lock(&ctl->lock);
+	controller_changed(ctl);
+	pthread_mutex_unlock(&ctl->lock);
+}
+
+/* Sleeps up to seconds, waking early when asked to stop. */
+static void lease_nap(struct lease *ls, double seconds)
+{
+	for (double t = 0; t < seconds && !atomic_load(&ls->stop); t += 0.1)
+		nanosleep(&(struct timespec){0, 100000000L}, NULL);
+}
+
+/* Holds or waits for the Lease; the replica that holds it reconciles and writes. A leader that
+ * cannot renew within the lease duration exits: another replica may already lead. */
+static void *lease_main(void *arg)
+{
+	struct lease *ls = arg;
+	struct controller *ctl = ls->ctl;
+	struct kube_client *kc = NULL;
+	int dur = (int)(ctl->cfg.lease_duration + 0.5);
+	if (dur < 1)
+		dur = 1;
+	double period = ctl->cfg.lease_duration / 3;
+	int64_t last_ok = 0;
+	char err[1024], holder[256] = "", seen[256] = "";
+	if (kube_client_new(&ls->kc, &kc) < 0) {
+		log_err("leader election: out of memory");
+		_exit(1);
+	}
+	while (!atomic_load(&ls->stop)) {
+		int64_t now = time(NULL);
+		int r = kube_lease_try(kc, ls->ns, "weir-controller", ls->identity, dur, now,
+				       holder, sizeof(holder), err, sizeof(err));
+		if (r == 1) {
+			last_ok = now;
+			if (!ls->leading) {
+				log_notice("leading: holding Lease %s/weir-controller as \"%s\"",
+					   ls->ns, ls->identity);
+				store_kube_set_active(ctl->store, true);
+				if (reconciler_start(ctl) < 0) {
+					log_err("cannot start the reconciler");
+					_exit(1);
+				}
+				ls->leading = true;
+			}
+		} else if (r == 0) {
+			if (ls->leading) {
+				log_err("lost Lease %s/weir-controller to \"%s\"; exiting", ls->ns,
+					holder);
+				_exit(1);
+			}
+			if (strcmp(seen, holder)) {
+				log_notice("standby: Lease %s/weir-controller is held by \"%s\"",
+					   ls->ns, holder);
+				snprintf(seen, sizeof(seen), "%s", holder);
+			}
+		} else {
+			log_warn("leader election: %s", err);
+			if (ls->leading && now - last_ok > dur) {
+				log_err(
+				    "could not renew Lease %s/weir-controller for %d s; exiting",
+				    ls->ns, dur);
+				_exit(1);
+			}
+		}
+		lease_nap(ls, period);
+	}
+	if (ls->leading &&
+	    kube_lease_release(kc, ls->ns, "weir-controller", ls->identity, err, sizeof(err)) < 0)
+		log_debug("releasing the Lease: %s", err);
+	kube_client_free(kc);
+	return NULL;
+}
+
+/* Stops the lease thread, then the reconciler it started. */
+static void lease_stop(struct lease *ls)
+{
+	atomic_store(&ls->stop, true);
+	pthread_join(ls->thread, NULL);
+	if (ls->leading) {
+		reconciler_stop(ls->ctl);
+		store_kube_set_active(ls->ctl->store, false);
+	}
+}
+
+/* Opens the SQLite store, or the kube store with --kubeconfig or in a pod. Logs failures. */
+static int open_store(struct controller *ctl, struct lease *ls)
+{
+	char err[1024];
+	int r = 0;
+	if (ctl->cfg.kubeconfig[0]) {
+		r = kubeconfig_load(ctl->cfg.kubeconfig, &ls->kc, err, sizeof(err));
+		ctl->kube = true;
+	} else if (ctl->cfg.in_cluster && getenv("KUBERNETES_SERVICE_HOST")) {
+		r = kubeconfig_in_cluster(NULL, &ls->kc, err, sizeof(err));
+		ctl->kube = true;
+	}
+	if (ctl->kube) {
+		if (r < 0) {
+			log_err("%s", err);
+			return r;
+		}
+		snprintf(ls->ns, sizeof(ls->ns), "%s",
+			 ctl->cfg.lease_namespace[0] ? ctl->cfg.lease_namespace : ls->kc.namespace);
+		if (ctl->cfg.identity[0]) {
+			snprintf(ls->identity, sizeof(ls->identity), "%s", ctl->cfg.identity);
+		} else {
+			char host[200] = "weir";
+			gethostname(host, sizeof(host) - 1);
+			snprintf(ls->identity, sizeof(ls->identity), "%s_%d", host, (int)getpid());
+		}
+		r = store_kube_open(&ls->kc, kube_changed, ctl, &ctl->store, err, sizeof(err));
+		if (r < 0) {
+			log_err("store: %s", err);
+			return r;
+		}
+		log_info("store: kube-apiserver %s", ls->kc.server);
+		return 0;
+	}
+	char dbpath[4200];
+	snprintf(dbpath, sizeof(dbpath), "%s/controller.db", ctl->cfg.state_dir);
+	/* Datasets' mount points may carry credentials: the database is root's alone. */
+	r = safe_dir_private_file(dbpath);
+	if (r < 0) {
+		log_err("store: \"%s\": %s", dbpath, strerror(-r));
+		return r;
+	}
+	r = store_sqlite_open(dbpath, &ctl->store, err, sizeof(err));
+	if (r < 0) {
+		log_err("store: %s", err);
+		return r;
+	}
+	log_info("store: sqlite \"%s\"", dbpath);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -58,20 +214,12 @@ int main(int argc, char **argv)
 			ctl.cfg.socket);
 		return 1;
 	}
-	char dbpath[4200];
-	snprintf(dbpath, sizeof(dbpath), "%s/controller.db", ctl.cfg.state_dir);
-	/* Datasets' mount points may carry credentials: the database is root's alone. */
-	r = safe_dir_private_file(dbpath);
-	if (r < 0) {
-		log_err("store: \"%s\": %s", dbpath, strerror(-r));
+	pthread_mutex_init(&ctl.lock, NULL);
+	pthread_cond_init(&ctl.wake, NULL);
+	struct lease lease = {.ctl = &ctl};
+	r = open_store(&ctl, &lease);
+	if (r < 0)
 		return 1;
-	}
-	r = store_sqlite_open(dbpath, &ctl.store, err, sizeof(err));
-	if (r < 0) {
-		log_err("store: %s", err);
-		return 1;
-	}
-	log_info("store: sqlite \"%s\"", dbpath);
 	r = ufs_policy_parse(ctl.cfg.ufs_roots, &ctl.policy, err, sizeof(err));
 	if (r < 0) {
 		log_err("%s", err);
@@ -82,14 +230,14 @@ int main(int argc, char **argv)
 	struct stat cst;
 	if (stat(config_file_path(&ctl.cfg, confpath, sizeof(confpath)), &cst) == 0)
 		ctl.conf_mtime = cst.st_mtim;
-	r = apply_default_namespace(ctl.store, ctl.started);
-	if (r < 0) {
-		log_err("store: cannot create namespace \"default\": %s", strerror(-r));
-		store_close(ctl.store);
-		return 1;
+	if (!ctl.kube) {
+		r = apply_default_namespace(ctl.store, ctl.started);
+		if (r < 0) {
+			log_err("store: cannot create namespace \"default\": %s", strerror(-r));
+			store_close(ctl.store);
+			return 1;
+		}
 	}
-	pthread_mutex_init(&ctl.lock, NULL);
-	pthread_cond_init(&ctl.wake, NULL);
 
 	sigset_t mask;
 	sigemptyset(&mask);
@@ -105,7 +253,9 @@ int main(int argc, char **argv)
 			strerror(listen_fd < 0 ? -listen_fd : errno));
 		goto close_store;
 	}
-	r = reconciler_start(&ctl);
+	/* on Kubernetes the reconciler starts once this replica holds the Lease */
+	r = ctl.kube ? -pthread_create(&lease.thread, NULL, lease_main, &lease)
+		     : reconciler_start(&ctl);
 	if (r < 0) {
 		log_err("cannot start the reconciler: %s", strerror(-r));
 		goto close_fds;
@@ -115,7 +265,10 @@ int main(int argc, char **argv)
 	rc = r < 0 ? 1 : 0;
 	if (r < 0)
 		log_err("server: %s", strerror(-r));
-	reconciler_stop(&ctl);
+	if (ctl.kube)
+		lease_stop(&lease);
+	else
+		reconciler_stop(&ctl);
 close_fds:
 	if (listen_fd >= 0) {
 		close(listen_fd);
@@ -131,6 +284,9 @@ close_store:
 	free(ctl.loads);
 	free(ctl.sources);
 	ufs_policy_free(ctl.policy);
+	strmap_free(ctl.volumes, free);
+	strmap_free(ctl.refused, free);
+	kubeconfig_clear(&lease.kc);
 	log_notice("stopped");
 	return rc;
 }

@@ -850,6 +850,8 @@ int reconciler_pass(struct controller *ctl)
 			ctl->loads[k++] = ctl->loads[i];
 	ctl->n_loads = k;
 	r = write_back(ctl, l, before);
+	if (ctl->kube)
+		kube_sync_pass(ctl, l);
 	for (size_t i = 0; i < l->n; i++)
 		json_object_put(before[i]);
 	free(before);
