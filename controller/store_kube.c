@@ -1112,8 +1112,11 @@ static void *watcher_main(void *arg)
 	int r = kube_client_new(&sk->kc, &kc);
 	while (r >= 0 && !atomic_load(&sk->stop)) {
 		r = list_resource(w, kc, rv, sizeof(rv), err, sizeof(err));
+		/* a busy or starting apiserver is retried; open() waits for it */
+		bool transient = r == -EAGAIN || r == -EBUSY || r == -EIO || r == -ECONNREFUSED ||
+				 r == -ETIMEDOUT;
 		pthread_mutex_lock(&sk->lock);
-		if (!w->synced) {
+		if (!w->synced && !transient) {
 			w->list_err = r;
 			snprintf(w->err, sizeof(w->err), "%.500s", err);
 			if (r == -ENOENT)
