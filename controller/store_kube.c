@@ -77,6 +77,7 @@ struct entry {
 	bool deleting;
 	bool has_finalizer;
 	char *uid;
+	char *invalid; /* why objmodel refuses it (NULL = valid); hidden from the controller */
 };
 
 enum op_type {
@@ -162,6 +163,7 @@ static void entry_free(void *p)
 	free(e->name);
 	free(e->json);
 	free(e->uid);
+	free(e->invalid);
 	free(e);
 }
 
@@ -291,6 +293,19 @@ static int entry_new(const struct resource *res, json_object *kobj, struct entry
 		objmodel_parse_time(ct, &e->created);
 	e->deleting = jget(meta, "deletionTimestamp") != NULL;
 	e->has_finalizer = has_finalizer(meta);
+	if (strcmp(res->kind, "Namespace")) {
+		/* kubectl accepted it, the CRD's schema too; weir's rules may still refuse it */
+		struct objmodel *o = NULL;
+		char err[1024];
+		int v = objmodel_from_json(e->json, &o, err, sizeof(err));
+		if (v >= 0)
+			v = objmodel_validate(o, err, sizeof(err));
+		objmodel_free(o);
+		if (v < 0 && !(e->invalid = strdup(err))) {
+			r = -ENOMEM;
+			goto fail;
+		}
+	}
 	*ret = e;
 	return 0;
 fail:
@@ -345,6 +360,8 @@ static int collect_res(const char *key, void *value, void *arg)
 	return 0;
 }
 
+static void report_invalid(struct store_kube *sk, const struct entry *e);
+
 /* Replaces every cached object of res with the listed items. */
 static int cache_replace(struct store_kube *sk, const struct resource *res, json_object *items)
 {
@@ -366,6 +383,8 @@ static int cache_replace(struct store_kube *sk, const struct resource *res, json
 		for (size_t i = 0; i < c.n; i++)
 			entry_free(strmap_remove(sk->cache, c.keys[i]));
 		for (size_t i = 0; i < n; i++) {
+			if (fresh[i]->invalid)
+				report_invalid(sk, fresh[i]);
 			cache_set(sk, fresh[i]);
 			fresh[i] = NULL;
 		}
@@ -417,6 +436,51 @@ static void enqueue(struct store_kube *sk, struct op_queue *q, struct op *o)
 	}
 	TAILQ_INSERT_TAIL(q, o, link);
 	pthread_cond_broadcast(&sk->cond);
+}
+
+/* An object weir refuses gets phase Failed and condition Ready=False InvalidSpec with the reason,
+ * once per reason (our own status write comes back through the watch); the reconciler never sees
+ * it. One being deleted loses our finalizer: there is nothing of it to purge. Under sk->lock. */
+static void report_invalid(struct store_kube *sk, const struct entry *e)
+{
+	struct op *op = NULL;
+	if (e->deleting) {
+		if (e->has_finalizer && (op = op_new(OP_DEL, e->res, e->ns, e->name, NULL, NULL)))
+			enqueue(sk, &sk->queue, op);
+		return;
+	}
+	json_object *o = json_tokener_parse(e->json);
+	json_object *cs = jget(jget(o, "status"), "conditions");
+	for (size_t i = 0; cs && json_object_is_type(cs, json_type_array) &&
+			   i < json_object_array_length(cs);
+	     i++) {
+		json_object *c = json_object_array_get_idx(cs, i);
+		const char *reason = jstr_get(c, "reason"), *msg = jstr_get(c, "message");
+		if (reason && msg && !strcmp(reason, "InvalidSpec") && !strcmp(msg, e->invalid)) {
+			json_object_put(o);
+			return;
+		}
+	}
+	char ts[40];
+	objmodel_format_time(time(NULL), ts, sizeof(ts));
+	json_object *st = json_object_new_object(), *arr = json_object_new_array(),
+		    *c = json_object_new_object();
+	json_object_object_add(c, "type", json_object_new_string("Ready"));
+	json_object_object_add(c, "status", json_object_new_string("False"));
+	json_object_object_add(c, "reason", json_object_new_string("InvalidSpec"));
+	json_object_object_add(c, "message", json_object_new_string(e->invalid));
+	json_object_object_add(c, "lastTransitionTime", json_object_new_string(ts));
+	json_object_array_add(arr, c);
+	json_object_object_add(st, "phase", json_object_new_string("Failed"));
+	json_object_object_add(st, "conditions", arr);
+	json_object_object_add(o, "status", st);
+	op = op_new(OP_PUT, e->res, e->ns, e->name,
+		    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), NULL);
+	json_object_put(o);
+	if (!op)
+		return;
+	log_warn("%s %s/%s: %s", e->res->kind, e->ns, e->name, e->invalid);
+	enqueue(sk, &sk->queue, op);
 }
 
 /* ---- store ops (called under the controller's lock; take sk->lock briefly) ---- */
@@ -487,7 +551,7 @@ static int sk_get(struct store *st, const char *kind, const char *ns, const char
 	int r = -ENOENT;
 	pthread_mutex_lock(&sk->lock);
 	struct entry *e = strmap_get(sk->cache, key_of(kind, ns, name, key, sizeof(key)));
-	if (e) {
+	if (e && !e->invalid) {
 		char *j = strdup(e->json);
 		r = j ? 0 : -ENOMEM;
 		if (j)
@@ -608,7 +672,8 @@ static int list_one(const char *key, void *value, void *arg)
 {
 	struct lister *ls = arg;
 	struct entry *e = value;
-	if ((ls->kind && strcmp(ls->kind, e->res->store_kind)) || (ls->ns && strcmp(ls->ns, e->ns)))
+	if ((ls->kind && strcmp(ls->kind, e->res->store_kind)) ||
+	    (ls->ns && strcmp(ls->ns, e->ns)) || e->invalid)
 		return 0;
 	if (ls->l.n == ls->cap) {
 		size_t nc = ls->cap ? ls->cap * 2 : 16;
@@ -1070,6 +1135,8 @@ static int on_event(void *arg, const char *type, json_object *obj)
 		if (r < 0)
 			return r == -ENOMEM ? r : 0;
 		pthread_mutex_lock(&sk->lock);
+		if (e->invalid)
+			report_invalid(sk, e);
 		cache_set(sk, e);
 		pthread_mutex_unlock(&sk->lock);
 	}

@@ -126,6 +126,25 @@ printf '%s\n' "$out" | sed 's/^/  /'
 ok "production/spark: $(row "$out" production spark)"
 T_WALK="$(elapsed "$T0" "$(now)")"
 
+step "a Dataset weir refuses (dataset:// without a name) gets a condition, not a crash"
+kc create -f - <<'YAML' | sed 's/^/  /'
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata:
+  name: broken
+  namespace: development
+spec:
+  mounts:
+    - mountPoint: dataset://production
+YAML
+kwait 30 "development/broken Failed" is Failed dataset broken -n development -o 'jsonpath={.status.phase}'
+why="$(jp dataset broken -n development -o 'jsonpath={.status.conditions[?(@.reason=="InvalidSpec")].message}')"
+[ -n "$why" ] || fail "development/broken is Failed without an InvalidSpec condition"
+[ -n "$(live_pid controller)" ] || fail "weir-controller died on a malformed Dataset"
+is Bound dataset spark -n development -o 'jsonpath={.status.phase}' || fail "development/spark left Bound"
+ok "development/broken: Failed, InvalidSpec: \"$why\"; the controller runs on"
+kc delete dataset broken -n development --timeout=30s | sed 's/^/  /'
+
 step "a PersistentVolume and a pre-bound PVC per Bound Dataset"
 for ns in development production; do
 	kwait 30 "PV weir-$ns-spark" jp pv "weir-$ns-spark"
@@ -184,6 +203,11 @@ is replica-2 lease weir-controller -n default -o 'jsonpath={.spec.holderIdentity
 awk -v t="$T_TAKEOVER" -v l="$LEASE" 'BEGIN { exit !(t <= l + l / 3 + 1.5) }' ||
 	fail "replica-2 took $T_TAKEOVER s to lead; the lease is $LEASE s"
 ok "replica-2 leads $T_TAKEOVER s after replica-1 was killed (lease $LEASE s)"
+sleep 2
+n="$(grep -c 'load 1 of .* started\|load [0-9]* of .* started' "$WEIR_STATE/node.log" || true)"
+[ "$n" = 1 ] || fail "weir-node started $n loads; the new leader must not run the Complete DataLoad again"
+grep -q 'opened source development_spark' "$WEIR_STATE/node.log" || fail "weir-node never opened development_spark"
+ok "the new leader resumed without repeating work: one load on weir-node, DataLoad still $(jp dataload spark -n development -o 'jsonpath={.status.phase}')"
 
 step "the new leader finishes the delete once the reference goes"
 kc delete dataset spark -n production --wait=false | sed 's/^/  /'
