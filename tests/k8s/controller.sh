@@ -61,8 +61,7 @@ at_exit '[ "$WEIR_EXIT_RC" -eq 0 ] || dump'
 
 step "a kube-apiserver and etcd on loopback; the CRDs"
 k8s_start "$TMP/k8s"
-kc apply -f "$WEIR_SRC/deploy/crds/" | sed 's/^/  /'
-kc wait --for condition=established --timeout=60s crd --all >/dev/null
+k8s_apply_crds
 ok "apiserver ready in ${K8S_START_SECONDS} s; CRDs established"
 
 step "a Spark-mirror-shaped tree behind nginx; weir up with weir-controller --kubeconfig"
