@@ -232,3 +232,24 @@ void kube_sync_pass(struct controller *ctl, const struct objmodel_list *l)
 			volumes_ensure(ctl, l, o);
 	}
 }
+
+void kube_sync_usage(struct controller *ctl, const char *source_id, struct dataset_status *st,
+		     int64_t now)
+{
+	struct store_kube_usage u;
+	pthread_mutex_lock(&ctl->lock);
+	int nodes = store_kube_node_usage(ctl->store, source_id, now, 60, &u);
+	pthread_mutex_unlock(&ctl->lock);
+	if (nodes <= 0)
+		return;
+	if (u.complete) {
+		st->ufs_total_known = st->file_num_known = true;
+		st->ufs_total = u.ufs_total;
+		st->file_num = u.file_num;
+	}
+	st->cached = u.cached;
+	if (u.hits + u.misses > 0) {
+		st->hit_ratio_known = true;
+		st->cache_hit_ratio = (double)u.hits / (double)(u.hits + u.misses);
+	}
+}

@@ -318,6 +318,9 @@ static void reconcile_source(struct controller *ctl, struct objmodel_list *l, st
 			st->cache_hit_ratio = (double)u.hits / (double)(u.hits + u.misses);
 		}
 	}
+	/* on Kubernetes, what every node reported: the cache summed over the nodes */
+	if (ctl->kube)
+		kube_sync_usage(ctl, plan.source_id, st, now);
 	if (rt) {
 		rt->runtime.status.phase = RUNTIME_PHASE_READY;
 		rt->runtime.status.cache_capacity = runtime_capacity(&rt->runtime);

@@ -31,14 +31,19 @@ static const struct resource {
 	const char *group_path;
 	const char *plural;
 	bool namespaced;
-	bool required;	/* open fails without it */
-	bool finalized; /* carries weir's finalizer */
+	bool required;	      /* open fails without it */
+	bool finalized;	      /* carries weir's finalizer */
+	const char *selector; /* a label selector (URL-encoded); its objects are not the store's */
 } resources[] = {
-    {"Namespace", "Namespace", "v1", "/api/v1", "namespaces", false, true, false},
-    {"Dataset", "Dataset", OBJMODEL_API_FLUID, FLUID, "datasets", true, true, true},
-    {"AlluxioRuntime", "Runtime", OBJMODEL_API_FLUID, FLUID, "alluxioruntimes", true, false, true},
-    {"Runtime", "Runtime", OBJMODEL_API_FLUID, FLUID, "runtimes", true, false, true},
-    {"DataLoad", "DataLoad", OBJMODEL_API_FLUID, FLUID, "dataloads", true, false, false},
+    {"Namespace", "Namespace", "v1", "/api/v1", "namespaces", false, true, false, NULL},
+    {"Dataset", "Dataset", OBJMODEL_API_FLUID, FLUID, "datasets", true, true, true, NULL},
+    {"AlluxioRuntime", "Runtime", OBJMODEL_API_FLUID, FLUID, "alluxioruntimes", true, false, true,
+     NULL},
+    {"Runtime", "Runtime", OBJMODEL_API_FLUID, FLUID, "runtimes", true, false, true, NULL},
+    {"DataLoad", "DataLoad", OBJMODEL_API_FLUID, FLUID, "dataloads", true, false, false, NULL},
+    /* weir-nodes' figures (daemon/node_report.h): read by store_kube_node_usage only */
+    {"ConfigMap", "weir:NodeReport", "v1", "/api/v1", "configmaps", true, true, false,
+     "labelSelector=app.kubernetes.io%2Fname%3Dweir-node"},
 };
 #define N_RESOURCES (sizeof(resources) / sizeof(resources[0]))
 
@@ -293,7 +298,7 @@ static int entry_new(const struct resource *res, json_object *kobj, struct entry
 		objmodel_parse_time(ct, &e->created);
 	e->deleting = jget(meta, "deletionTimestamp") != NULL;
 	e->has_finalizer = has_finalizer(meta);
-	if (strcmp(res->kind, "Namespace")) {
+	if (strcmp(res->kind, "Namespace") && !res->selector) {
 		/* kubectl accepted it, the CRD's schema too; weir's rules may still refuse it */
 		struct objmodel *o = NULL;
 		char err[1024];
@@ -451,8 +456,8 @@ static void report_invalid(struct store_kube *sk, const struct entry *e)
 	}
 	json_object *o = json_tokener_parse(e->json);
 	json_object *cs = jget(jget(o, "status"), "conditions");
-	for (size_t i = 0; cs && json_object_is_type(cs, json_type_array) &&
-			   i < json_object_array_length(cs);
+	for (size_t i = 0;
+	     cs && json_object_is_type(cs, json_type_array) && i < json_object_array_length(cs);
 	     i++) {
 		json_object *c = json_object_array_get_idx(cs, i);
 		const char *reason = jstr_get(c, "reason"), *msg = jstr_get(c, "message");
@@ -551,7 +556,7 @@ static int sk_get(struct store *st, const char *kind, const char *ns, const char
 	int r = -ENOENT;
 	pthread_mutex_lock(&sk->lock);
 	struct entry *e = strmap_get(sk->cache, key_of(kind, ns, name, key, sizeof(key)));
-	if (e && !e->invalid) {
+	if (e && !e->invalid && !e->res->selector) {
 		char *j = strdup(e->json);
 		r = j ? 0 : -ENOMEM;
 		if (j)
@@ -673,7 +678,7 @@ static int list_one(const char *key, void *value, void *arg)
 	struct lister *ls = arg;
 	struct entry *e = value;
 	if ((ls->kind && strcmp(ls->kind, e->res->store_kind)) ||
-	    (ls->ns && strcmp(ls->ns, e->ns)) || e->invalid)
+	    (ls->ns && strcmp(ls->ns, e->ns)) || e->invalid || e->res->selector)
 		return 0;
 	if (ls->l.n == ls->cap) {
 		size_t nc = ls->cap ? ls->cap * 2 : 16;
@@ -828,6 +833,65 @@ int store_kube_event(struct store *st, const char *kind, const char *ns, const c
 int store_kube_ensure(struct store *st, const char *path, json_object *obj)
 {
 	return enqueue_simple(sk_of(st), obj ? OP_ENSURE : OP_REMOVE, path, obj);
+}
+
+struct usage_sum {
+	const char *source_id;
+	int64_t now;
+	int max_age;
+	struct store_kube_usage *u;
+};
+
+static uint64_t ju64(json_object *o, const char *k)
+{
+	json_object *v = jget(o, k);
+	int64_t n = v ? json_object_get_int64(v) : 0;
+	return n > 0 ? (uint64_t)n : 0;
+}
+
+static int add_report(const char *key, void *value, void *arg)
+{
+	struct usage_sum *s = arg;
+	struct entry *e = value;
+	if (!e->res->selector)
+		return 0;
+	json_object *cm = json_tokener_parse(e->json);
+	json_object *data = jget(cm, "data");
+	const char *updated = jstr_get(data, "updated"), *text = jstr_get(data, "sources");
+	int64_t t = 0;
+	json_object *sources = text ? json_tokener_parse(text) : NULL;
+	json_object *f = jget(sources, s->source_id);
+	if (f && updated && objmodel_parse_time(updated, &t) == 0 && s->now - t <= s->max_age) {
+		struct store_kube_usage *u = s->u;
+		bool complete = jget(f, "complete") && json_object_get_boolean(jget(f, "complete"));
+		/* every node walks the same UFS: take a finished walk's totals; caches add up */
+		if (complete && !u->complete) {
+			u->complete = true;
+			u->ufs_total = ju64(f, "ufsTotalBytes");
+			u->file_num = ju64(f, "fileNum");
+		}
+		u->cached += ju64(f, "cachedBytes");
+		u->capacity += ju64(f, "capacityBytes");
+		u->hits += ju64(f, "hitBytes");
+		u->misses += ju64(f, "missBytes");
+		u->nodes++;
+	}
+	json_object_put(sources);
+	json_object_put(cm);
+	return 0;
+}
+
+int store_kube_node_usage(struct store *st, const char *source_id, int64_t now, int max_age_s,
+			  struct store_kube_usage *ret)
+{
+	struct store_kube *sk = sk_of(st);
+	struct store_kube_usage u = {0};
+	struct usage_sum s = {source_id, now, max_age_s, &u};
+	pthread_mutex_lock(&sk->lock);
+	strmap_each(sk->cache, add_report, &s);
+	pthread_mutex_unlock(&sk->lock);
+	*ret = u;
+	return (int)u.nodes;
 }
 
 /* ---- the writer thread ---- */
@@ -1151,7 +1215,8 @@ static int list_resource(struct watcher *w, struct kube_client *kc, char *rv, si
 {
 	char path[400];
 	json_object *reply = NULL;
-	snprintf(path, sizeof(path), "%s/%s", w->res->group_path, w->res->plural);
+	snprintf(path, sizeof(path), "%s/%s%s%s", w->res->group_path, w->res->plural,
+		 w->res->selector ? "?" : "", w->res->selector ? w->res->selector : "");
 	int r = kube_request(kc, "GET", path, NULL, &reply, err, errlen);
 	if (r < 0)
 		return r;
@@ -1175,7 +1240,8 @@ static void *watcher_main(void *arg)
 	struct kube_client *kc = NULL;
 	char path[400], rv[64], err[1024];
 	double backoff = 1;
-	snprintf(path, sizeof(path), "%s/%s", w->res->group_path, w->res->plural);
+	snprintf(path, sizeof(path), "%s/%s%s%s", w->res->group_path, w->res->plural,
+		 w->res->selector ? "?" : "", w->res->selector ? w->res->selector : "");
 	int r = kube_client_new(&sk->kc, &kc);
 	while (r >= 0 && !atomic_load(&sk->stop)) {
 		r = list_resource(w, kc, rv, sizeof(rv), err, sizeof(err));

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <json-c/json.h>
 
@@ -48,6 +49,22 @@ int store_kube_event(struct store *st, const char *kind, const char *ns, const c
  * (PersistentVolume, PersistentVolumeClaim), or deleting one (obj NULL: api path given).
  * Returns 0 or -errno. */
 int store_kube_ensure(struct store *st, const char *path, json_object *obj);
+
+/* What weir-nodes reported for a source (daemon/node_report.h), added up over the nodes whose
+ * report is at most max_age_s old: cached bytes, capacity and hits summed; UFS totals from any
+ * node whose walk completed. */
+struct store_kube_usage {
+	unsigned nodes;
+	bool complete;
+	uint64_t ufs_total, file_num;
+	uint64_t cached, capacity;
+	uint64_t hits, misses;
+};
+
+/* Fills *ret; returns the number of nodes counted (0: none reported). Caller holds the
+ * controller's lock. */
+int store_kube_node_usage(struct store *st, const char *source_id, int64_t now, int max_age_s,
+			  struct store_kube_usage *ret);
 
 /* Converts between the apiserver's object and the store's JSON text (what objmodel reads):
  * managedFields dropped, everything else kept. Returns 0 and owned results, or -ENOMEM /

@@ -70,6 +70,8 @@ wt_tree "$TREE" "$SCALE"
 nginx_start "$TMP/nginx" "$TREE"
 wt_manifests "$NGINX_URL" "$WEIR_TIER_DIR"
 at_exit wt_teardown
+# weir-node reads <state-dir>/node.conf: it reports its figures to the cluster as node-1
+printf 'kubeconfig = %s\nnode-name = node-1\n' "$KUBECONFIG" >"$WEIR_STATE/node.conf"
 wt_run "starting weir-node and weir-controller on Kubernetes" up -- --kubeconfig "$KUBECONFIG" \
 	--identity replica-1 --lease-duration "$LEASE"
 kwait 30 "weir get dataset -A answering through the kube store" w get dataset -A
@@ -110,6 +112,11 @@ kwait 30 "development/spark cachedPercentage $PCT" \
 out="$(kc get dataset -A)"
 printf '%s\n' "$out" | sed 's/^/  /'
 ok "DataLoad Complete; development/spark caches $PCT"
+# the node's own report, which the controller adds up into the Dataset's status
+kwait 30 "ConfigMap default/weir-node-node-1" jp configmap weir-node-node-1 -n default
+kwait 30 "node-1's report: development_spark cached $WT_S331 bytes" sh -c \
+	"'$KUBECTL_BIN' --kubeconfig '$KUBECONFIG' get configmap weir-node-node-1 -n default -o 'jsonpath={.data.sources}' | python3 -c 'import json,sys; s=json.load(sys.stdin)[\"development_spark\"]; sys.exit(not (s[\"cachedBytes\"] == $WT_S331 and s[\"ufsTotalBytes\"] == $WT_TOTAL and s[\"complete\"]))'"
+ok "ConfigMap default/weir-node-node-1 reports development_spark: $WT_S331 bytes cached of $WT_TOTAL"
 
 step "(walkthrough 11-13) the production reference binds with the same figures, no second load"
 k8s_namespace production

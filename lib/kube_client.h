@@ -62,9 +62,9 @@ int kube_watch_parser_feed(struct kube_watch_parser *p, const char *data, size_t
 
 void kube_watch_parser_clear(struct kube_watch_parser *p);
 
-/* Watches path (a collection, without query) from resource version rv with bookmarks, for at
- * most timeout_s seconds (the server ends the stream then). *stop is polled about once a
- * second. Returns 0 when the stream ended (watch again from p->resource_version), -ECANCELED
+/* Watches path (a collection, maybe with a labelSelector query) from resource version rv with
+ * bookmarks, for at most timeout_s seconds (the server ends the stream then). *stop is polled about
+ * once a second. Returns 0 when the stream ended (watch again from p->resource_version), -ECANCELED
  * when *stop was set, or one of kube_watch_parser_feed's / kube_request's errors. */
 int kube_watch(struct kube_client *c, const char *path, struct kube_watch_parser *p, int timeout_s,
 	       atomic_bool *stop, char *errbuf, size_t errlen);

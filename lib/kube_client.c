@@ -376,9 +376,9 @@ int kube_watch(struct kube_client *c, const char *path, struct kube_watch_parser
 	       atomic_bool *stop, char *errbuf, size_t errlen)
 {
 	char full[4096];
-	snprintf(full, sizeof(full), "%s?watch=1&allowWatchBookmarks=true&timeoutSeconds=%d%s%s",
-		 path, timeout_s, p->resource_version[0] ? "&resourceVersion=" : "",
-		 p->resource_version);
+	snprintf(full, sizeof(full), "%s%cwatch=1&allowWatchBookmarks=true&timeoutSeconds=%d%s%s",
+		 path, strchr(path, '?') ? '&' : '?', timeout_s,
+		 p->resource_version[0] ? "&resourceVersion=" : "", p->resource_version);
 	int r = setup(c, "GET", full);
 	if (r < 0) {
 		snprintf(errbuf, errlen, "watch %.200s: path too long", path);
