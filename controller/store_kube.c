@@ -41,9 +41,10 @@ static const struct resource {
      NULL},
     {"Runtime", "Runtime", OBJMODEL_API_FLUID, FLUID, "runtimes", true, false, true, NULL},
     {"DataLoad", "DataLoad", OBJMODEL_API_FLUID, FLUID, "dataloads", true, false, false, NULL},
-    /* weir-nodes' figures (daemon/node_report.h): read by store_kube_node_usage only */
-    {"ConfigMap", "weir:NodeReport", "v1", "/api/v1", "configmaps", true, true, false,
-     "labelSelector=app.kubernetes.io%2Fname%3Dweir-node"},
+    /* weir-nodes' figures (daemon/node_report.h), in the weir namespace only: read by
+     * store_kube_node_usage, never listed */
+    {"Lease", "weir:NodeReport", "coordination.k8s.io/v1", "/apis/coordination.k8s.io/v1", "leases",
+     true, true, false, "labelSelector=app.kubernetes.io%2Fname%3Dweir-node"},
 };
 #define N_RESOURCES (sizeof(resources) / sizeof(resources[0]))
 
@@ -132,6 +133,7 @@ struct store_kube {
 	struct kubeconfig kc; /* for the clients of our threads; blobs owned */
 	store_kube_changed_fn changed;
 	void *changed_arg;
+	char report_ns[64]; /* where weir-nodes keep their Leases */
 	atomic_bool stop;
 	/* Guards everything below and the watchers' synced/missing. Held for map and queue
 	 * updates only: never across a request, a sleep on the network or a join. */
@@ -856,8 +858,8 @@ static int add_report(const char *key, void *value, void *arg)
 	if (!e->res->selector)
 		return 0;
 	json_object *cm = json_tokener_parse(e->json);
-	json_object *data = jget(cm, "data");
-	const char *updated = jstr_get(data, "updated"), *text = jstr_get(data, "sources");
+	const char *updated = jstr_get(jget(cm, "spec"), "renewTime");
+	const char *text = jstr_get(jget(jget(cm, "metadata"), "annotations"), "weir.io/sources");
 	int64_t t = 0;
 	json_object *sources = text ? json_tokener_parse(text) : NULL;
 	json_object *f = jget(sources, s->source_id);
@@ -1209,14 +1211,23 @@ static int on_event(void *arg, const char *type, json_object *obj)
 	return 0;
 }
 
+/* What w lists and watches: every namespace, or the weir namespace for the nodes' reports. */
+static void collection_path(const struct watcher *w, char *buf, size_t len)
+{
+	if (w->res->selector)
+		snprintf(buf, len, "%s/namespaces/%s/%s?%s", w->res->group_path, w->sk->report_ns,
+			 w->res->plural, w->res->selector);
+	else
+		snprintf(buf, len, "%s/%s", w->res->group_path, w->res->plural);
+}
+
 /* Lists res: fills the cache and returns the list's resourceVersion. */
 static int list_resource(struct watcher *w, struct kube_client *kc, char *rv, size_t rvlen,
 			 char *err, size_t errlen)
 {
 	char path[400];
 	json_object *reply = NULL;
-	snprintf(path, sizeof(path), "%s/%s%s%s", w->res->group_path, w->res->plural,
-		 w->res->selector ? "?" : "", w->res->selector ? w->res->selector : "");
+	collection_path(w, path, sizeof(path));
 	int r = kube_request(kc, "GET", path, NULL, &reply, err, errlen);
 	if (r < 0)
 		return r;
@@ -1240,8 +1251,7 @@ static void *watcher_main(void *arg)
 	struct kube_client *kc = NULL;
 	char path[400], rv[64], err[1024];
 	double backoff = 1;
-	snprintf(path, sizeof(path), "%s/%s%s%s", w->res->group_path, w->res->plural,
-		 w->res->selector ? "?" : "", w->res->selector ? w->res->selector : "");
+	collection_path(w, path, sizeof(path));
 	int r = kube_client_new(&sk->kc, &kc);
 	while (r >= 0 && !atomic_load(&sk->stop)) {
 		r = list_resource(w, kc, rv, sizeof(rv), err, sizeof(err));
@@ -1360,12 +1370,15 @@ static int kc_copy(const struct kubeconfig *src, struct kubeconfig *dst)
 	return 0;
 }
 
-int store_kube_open(const struct kubeconfig *kc, store_kube_changed_fn changed, void *arg,
-		    struct store **ret, char *errbuf, size_t errlen)
+int store_kube_open(const struct kubeconfig *kc, const char *report_ns,
+		    store_kube_changed_fn changed, void *arg, struct store **ret, char *errbuf,
+		    size_t errlen)
 {
 	struct store_kube *sk = calloc(1, sizeof(*sk));
 	if (!sk)
 		return -ENOMEM;
+	snprintf(sk->report_ns, sizeof(sk->report_ns), "%s",
+		 report_ns && *report_ns ? report_ns : kc->namespace);
 	sk->base.ops = &kube_ops;
 	sk->changed = changed;
 	sk->changed_arg = arg;

@@ -23,12 +23,14 @@
 /* Called (from a watch thread, with no store lock held) when the cache changed. */
 typedef void (*store_kube_changed_fn)(void *arg);
 
-/* Connects, lists every resource once and starts the watches and the writer. Resources whose
+/* Connects, lists every resource once (and the weir-nodes' Leases in report_ns, NULL = the
+ * kubeconfig's namespace) and starts the watches and the writer. Resources whose
  * CRD is not installed are skipped with a notice, except Dataset (then -ENOENT: apply the CRDs
  * first). Writes wait until store_kube_set_active(). Returns 0 and an owned *ret (store_close),
  * or -errno with a message in errbuf. */
-int store_kube_open(const struct kubeconfig *kc, store_kube_changed_fn changed, void *arg,
-		    struct store **ret, char *errbuf, size_t errlen);
+int store_kube_open(const struct kubeconfig *kc, const char *report_ns,
+		    store_kube_changed_fn changed, void *arg, struct store **ret, char *errbuf,
+		    size_t errlen);
 
 /* Lets the writer send (the leader) or holds writes back (a passive replica). */
 void store_kube_set_active(struct store *st, bool active);
@@ -50,9 +52,9 @@ int store_kube_event(struct store *st, const char *kind, const char *ns, const c
  * Returns 0 or -errno. */
 int store_kube_ensure(struct store *st, const char *path, json_object *obj);
 
-/* What weir-nodes reported for a source (daemon/node_report.h), added up over the nodes whose
- * report is at most max_age_s old: cached bytes, capacity and hits summed; UFS totals from any
- * node whose walk completed. */
+/* What weir-nodes reported for a source (daemon/node_report.h: Leases weir-node-<node>), added up
+ * over the nodes whose report is at most max_age_s old: cached bytes, capacity and hits summed; UFS
+ * totals from any node whose walk completed. */
 struct store_kube_usage {
 	unsigned nodes;
 	bool complete;

@@ -85,11 +85,12 @@ static const struct cfg_desc {
     {"max-stale", CFG_STR, offsetof(struct node_config, max_stale), 32, "1d",
      "how long past the metadata TTL to serve cached metadata while a UFS is unreachable"},
     {"kubeconfig", CFG_STR, offsetof(struct node_config, kubeconfig), PATH_MAX, "",
-     "report cache figures to this cluster (ConfigMap weir-node-<node-name>)"},
+     "report cache figures to this cluster (Lease weir-node-<node-name>); in a pod with "
+     "--node-name, its service account"},
     {"node-name", CFG_STR, offsetof(struct node_config, node_name), 254, "",
      "this node's name in the cluster (default: the host name)"},
     {"kube-namespace", CFG_STR, offsetof(struct node_config, kube_namespace), 64, "",
-     "namespace of the figures ConfigMap (default: the kubeconfig's)"},
+     "namespace of the figures Lease (default: the kubeconfig's or the pod's)"},
 };
 
 #define NCFG (sizeof(cfg_table) / sizeof(cfg_table[0]))
@@ -1493,7 +1494,7 @@ int main(int argc, char **argv)
 		else
 			log_info("metrics on http://%s/metrics", n.cfg.metrics_listen);
 	}
-	if (n.cfg.kubeconfig[0]) {
+	if (n.cfg.kubeconfig[0] || (n.cfg.node_name[0] && getenv("KUBERNETES_SERVICE_HOST"))) {
 		char rerr[1024], host[254] = "";
 		if (!n.cfg.node_name[0]) {
 			gethostname(host, sizeof(host) - 1);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// weir-node's figures into its ConfigMap. Collection takes the daemon's lock briefly; the
+// weir-node's figures into its Lease. Collection takes the daemon's lock briefly; the
 // request happens after, on this thread, with nothing held.
 #include "node_report.h"
 
@@ -18,7 +18,7 @@
 
 struct node_report {
 	struct kube_client *kc;
-	char name[300]; /* the ConfigMap's */
+	char name[300]; /* the Lease's: weir-node-<node> */
 	char node[254];
 	char ns[64];
 	double interval;
@@ -28,51 +28,86 @@ struct node_report {
 	pthread_t thread;
 };
 
-json_object *node_report_configmap(const char *node_name, const char *ns, json_object *sources,
-				   const char *updated)
+/* MicroTime, as Lease fields want it. */
+static void micro_time(int64_t t, char *buf, size_t len)
 {
-	char name[300];
+	char s[40];
+	objmodel_format_time(t, s, sizeof(s));
+	size_t n = strlen(s);
+	if (n && s[n - 1] == 'Z')
+		s[n - 1] = '\0';
+	snprintf(buf, len, "%s.000000Z", s);
+}
+
+int node_report_fill(json_object *lease, const char *node_name, const char *ns,
+		     json_object *sources, int64_t now)
+{
+	char name[300], ts[48];
+	json_object *meta, *labels, *ann, *spec;
 	snprintf(name, sizeof(name), "weir-node-%s", node_name);
-	json_object *cm = json_object_new_object(), *meta = json_object_new_object(),
-		    *labels = json_object_new_object(), *data = json_object_new_object();
-	json_object_object_add(cm, "apiVersion", json_object_new_string("v1"));
-	json_object_object_add(cm, "kind", json_object_new_string("ConfigMap"));
+	micro_time(now, ts, sizeof(ts));
+	json_object_object_add(lease, "apiVersion",
+			       json_object_new_string("coordination.k8s.io/v1"));
+	json_object_object_add(lease, "kind", json_object_new_string("Lease"));
+	if (!json_object_object_get_ex(lease, "metadata", &meta)) {
+		meta = json_object_new_object();
+		json_object_object_add(lease, "metadata", meta);
+	}
 	json_object_object_add(meta, "name", json_object_new_string(name));
 	json_object_object_add(meta, "namespace", json_object_new_string(ns));
+	if (!json_object_object_get_ex(meta, "labels", &labels) ||
+	    !json_object_is_type(labels, json_type_object)) {
+		labels = json_object_new_object();
+		json_object_object_add(meta, "labels", labels);
+	}
 	json_object_object_add(labels, "app.kubernetes.io/name",
 			       json_object_new_string("weir-node"));
 	json_object_object_add(labels, "weir.io/node", json_object_new_string(node_name));
-	json_object_object_add(meta, "labels", labels);
-	json_object_object_add(cm, "metadata", meta);
-	json_object_object_add(data, "node", json_object_new_string(node_name));
-	json_object_object_add(data, "updated", json_object_new_string(updated));
-	json_object_object_add(data, "sources",
+	if (!json_object_object_get_ex(meta, "annotations", &ann) ||
+	    !json_object_is_type(ann, json_type_object)) {
+		ann = json_object_new_object();
+		json_object_object_add(meta, "annotations", ann);
+	}
+	json_object_object_add(ann, NODE_REPORT_ANNOTATION,
 			       json_object_new_string(json_object_to_json_string_ext(
 				   sources, JSON_C_TO_STRING_PLAIN)));
-	json_object_object_add(cm, "data", data);
-	return cm;
+	if (!json_object_object_get_ex(lease, "spec", &spec)) {
+		spec = json_object_new_object();
+		json_object_object_add(lease, "spec", spec);
+	}
+	json_object_object_add(spec, "holderIdentity", json_object_new_string(node_name));
+	json_object_object_add(spec, "leaseDurationSeconds",
+			       json_object_new_int(NODE_REPORT_LEASE_SECONDS));
+	json_object_object_add(spec, "renewTime", json_object_new_string(ts));
+	return 0;
 }
 
-/* One report: PUT (a ConfigMap takes an unconditional update), POST when absent. */
+/* One report: renew Lease weir-node-<node> with the figures, or create it. */
 static int report_once(struct node_report *r, char *err, size_t errlen)
 {
-	json_object *sources = NULL;
+	json_object *sources = NULL, *lease = NULL;
 	int rc = r->fn(r->arg, &sources);
 	if (rc < 0) {
 		snprintf(err, errlen, "collecting figures: %s", strerror(-rc));
 		return rc;
 	}
-	char ts[40], path[512];
-	objmodel_format_time(time(NULL), ts, sizeof(ts));
-	json_object *cm = node_report_configmap(r->node, r->ns, sources, ts);
-	json_object_put(sources);
-	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/configmaps/%s", r->ns, r->name);
-	rc = kube_request(r->kc, "PUT", path, cm, NULL, err, errlen);
+	char path[512];
+	snprintf(path, sizeof(path), "/apis/coordination.k8s.io/v1/namespaces/%s/leases/%s", r->ns,
+		 r->name);
+	rc = kube_request(r->kc, "GET", path, NULL, &lease, err, errlen);
 	if (rc == -ENOENT) {
-		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/configmaps", r->ns);
-		rc = kube_request(r->kc, "POST", path, cm, NULL, err, errlen);
+		lease = json_object_new_object();
+		node_report_fill(lease, r->node, r->ns, sources, time(NULL));
+		snprintf(path, sizeof(path), "/apis/coordination.k8s.io/v1/namespaces/%s/leases",
+			 r->ns);
+		rc = kube_request(r->kc, "POST", path, lease, NULL, err, errlen);
+	} else if (rc >= 0) {
+		/* the resourceVersion read rides along; a conflict is retried next round */
+		node_report_fill(lease, r->node, r->ns, sources, time(NULL));
+		rc = kube_request(r->kc, "PUT", path, lease, NULL, err, errlen);
 	}
-	json_object_put(cm);
+	json_object_put(lease);
+	json_object_put(sources);
 	return rc;
 }
 
@@ -85,10 +120,9 @@ static void *report_main(void *arg)
 		int rc = report_once(r, err, sizeof(err));
 		/* say it once when it starts failing and once when it works again */
 		if (rc < 0 && last >= 0)
-			log_warn("cannot report figures to ConfigMap %s/%s: %s", r->ns, r->name,
-				 err);
+			log_warn("cannot report figures to Lease %s/%s: %s", r->ns, r->name, err);
 		else if (rc >= 0 && last < 0)
-			log_notice("reporting figures to ConfigMap %s/%s again", r->ns, r->name);
+			log_notice("reporting figures to Lease %s/%s again", r->ns, r->name);
 		last = rc;
 		for (double t = 0; t < r->interval && !atomic_load(&r->stop); t += 0.1)
 			nanosleep(&(struct timespec){0, 100000000L}, NULL);
@@ -101,7 +135,8 @@ int node_report_start(const char *kubeconfig, const char *node_name, const char 
 		      struct node_report **ret, char *errbuf, size_t errlen)
 {
 	struct kubeconfig kc = {0};
-	int rc = kubeconfig_load(kubeconfig, &kc, errbuf, errlen);
+	int rc = kubeconfig && *kubeconfig ? kubeconfig_load(kubeconfig, &kc, errbuf, errlen)
+					   : kubeconfig_in_cluster(NULL, &kc, errbuf, errlen);
 	if (rc < 0)
 		return rc;
 	struct node_report *r = calloc(1, sizeof(*r));
@@ -125,8 +160,7 @@ int node_report_start(const char *kubeconfig, const char *node_name, const char 
 		free(r);
 		return rc;
 	}
-	log_info("reporting cache figures to ConfigMap %s/%s every %.0f s", r->ns, r->name,
-		 interval_s);
+	log_info("reporting cache figures to Lease %s/%s every %.0f s", r->ns, r->name, interval_s);
 	*ret = r;
 	return 0;
 }

@@ -112,11 +112,20 @@ kwait 30 "development/spark cachedPercentage $PCT" \
 out="$(kc get dataset -A)"
 printf '%s\n' "$out" | sed 's/^/  /'
 ok "DataLoad Complete; development/spark caches $PCT"
-# the node's own report, which the controller adds up into the Dataset's status
-kwait 30 "ConfigMap default/weir-node-node-1" jp configmap weir-node-node-1 -n default
-kwait 30 "node-1's report: development_spark cached $WT_S331 bytes" sh -c \
-	"'$KUBECTL_BIN' --kubeconfig '$KUBECONFIG' get configmap weir-node-node-1 -n default -o 'jsonpath={.data.sources}' | python3 -c 'import json,sys; s=json.load(sys.stdin)[\"development_spark\"]; sys.exit(not (s[\"cachedBytes\"] == $WT_S331 and s[\"ufsTotalBytes\"] == $WT_TOTAL and s[\"complete\"]))'"
-ok "ConfigMap default/weir-node-node-1 reports development_spark: $WT_S331 bytes cached of $WT_TOTAL"
+# the node's own report (its Lease, renewed as a heartbeat), which the controller adds up
+kwait 30 "Lease default/weir-node-node-1" jp lease weir-node-node-1 -n default
+report_ok() {
+	kc get lease weir-node-node-1 -n default -o json >"$TMP/report.json" &&
+		python3 - "$TMP/report.json" "$WT_S331" "$WT_TOTAL" <<'PY'
+import json, sys
+l = json.load(open(sys.argv[1]))
+s = json.loads(l["metadata"]["annotations"]["weir.io/sources"])["development_spark"]
+sys.exit(not (s["cachedBytes"] == int(sys.argv[2]) and s["ufsTotalBytes"] == int(sys.argv[3])
+              and s["complete"] and l["spec"]["holderIdentity"] == "node-1"))
+PY
+}
+kwait 30 "node-1's report: development_spark cached $WT_S331 bytes" report_ok
+ok "Lease default/weir-node-node-1 reports development_spark: $WT_S331 bytes cached of $WT_TOTAL"
 
 step "(walkthrough 11-13) the production reference binds with the same figures, no second load"
 k8s_namespace production
