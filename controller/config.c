@@ -60,6 +60,15 @@ static const struct config_desc {
      "(default <hostname>_<pid>)"},
     {"lease-duration", CONFIG_SECONDS, offsetof(struct config, lease_duration), sizeof(double),
      "15", "seconds a leader's Lease holds without renewal; a standby takes over after it"},
+    {"webhook-listen", CONFIG_STR, offsetof(struct config, webhook_listen),
+     sizeof(((struct config *)0)->webhook_listen), "",
+     "IPv4-HOST:PORT of the HTTPS delete webhook (default: none)"},
+    {"webhook-cert", CONFIG_STR, offsetof(struct config, webhook_cert),
+     sizeof(((struct config *)0)->webhook_cert), "", "PEM certificate of the webhook"},
+    {"webhook-key", CONFIG_STR, offsetof(struct config, webhook_key),
+     sizeof(((struct config *)0)->webhook_key), "", "PEM key of the webhook"},
+    {"webhook-path", CONFIG_STR, offsetof(struct config, webhook_path),
+     sizeof(((struct config *)0)->webhook_path), "/validate", "URL path of the webhook"},
 };
 
 #define N_DESCS (sizeof(descs) / sizeof(descs[0]))

@@ -21,6 +21,10 @@ struct config {
 	char lease_namespace[64]; /* "" = the kubeconfig's namespace */
 	char identity[256];	  /* "" = <hostname>_<pid> */
 	double lease_duration;	  /* seconds a leader's Lease holds without renewal */
+	char webhook_listen[64];  /* "" = no admission webhook */
+	char webhook_cert[4096];
+	char webhook_key[4096];
+	char webhook_path[256];
 };
 
 /* Fills cfg from defaults, file and argv. Returns 0; 1 when --help was printed; -EINVAL with

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "safe_dir.h"
 #include "store_kube.h"
+#include "webhook.h"
 
 /* Another controller already answering on the socket? */
 static bool socket_alive(const char *path)
@@ -254,6 +255,16 @@ int main(int argc, char **argv)
 			strerror(listen_fd < 0 ? -listen_fd : errno));
 		goto close_store;
 	}
+	struct webhook *wh = NULL;
+	if (ctl.cfg.webhook_listen[0]) {
+		/* every replica answers: reviews read the cache, which a standby keeps too */
+		r = webhook_start(&ctl, ctl.cfg.webhook_listen, ctl.cfg.webhook_cert,
+				  ctl.cfg.webhook_key, ctl.cfg.webhook_path, &wh, err, sizeof(err));
+		if (r < 0) {
+			log_err("%s", err);
+			goto close_fds;
+		}
+	}
 	/* on Kubernetes the reconciler starts once this replica holds the Lease */
 	r = ctl.kube ? -pthread_create(&lease.thread, NULL, lease_main, &lease)
 		     : reconciler_start(&ctl);
@@ -271,6 +282,7 @@ int main(int argc, char **argv)
 	else
 		reconciler_stop(&ctl);
 close_fds:
+	webhook_stop(wh);
 	if (listen_fd >= 0) {
 		close(listen_fd);
 		unlink(ctl.cfg.socket);

@@ -8,10 +8,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "apply.h"
+#include "controller.h"
 #include "kube_client.h"
 #include "kubeconfig.h"
 #include "store_kube.h"
 #include "suites.h"
+#include "webhook.h"
 
 /* "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n" in base64 */
 #define CA_B64 "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUIKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="
@@ -432,6 +435,88 @@ START_TEST(mapping_every_kind)
 }
 END_TEST
 
+static const char *review(const char *kind, const char *ns, const char *name)
+{
+	static char buf[1024];
+	snprintf(
+	    buf, sizeof(buf),
+	    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{"
+	    "\"uid\":\"rev-1\",\"kind\":{\"group\":\"data.fluid.io\",\"version\":\"v1alpha1\","
+	    "\"kind\":\"%s\"},\"operation\":\"DELETE\",\"namespace\":\"%s\",\"name\":\"%s\"}}",
+	    kind, ns, name);
+	return buf;
+}
+
+/* The webhook answers AdmissionReviews from the store: a referenced source's delete is refused
+ * with apply_delete's message, anything else allowed, garbage rejected. */
+START_TEST(webhook_reviews)
+{
+	char *dir = NULL, err[1024] = "";
+	struct controller ctl = {0};
+	pthread_mutex_init(&ctl.lock, NULL);
+	ctl.store = test_store_new(&dir);
+	const char *yaml =
+	    "apiVersion: v1\nkind: Namespace\nmetadata: {name: development}\n---\n"
+	    "apiVersion: v1\nkind: Namespace\nmetadata: {name: production}\n---\n"
+	    "apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: "
+	    "spark, namespace: development}\nspec:\n  mounts:\n  - mountPoint: "
+	    "http://127.0.0.1:1/\n---\n"
+	    "apiVersion: data.fluid.io/v1alpha1\nkind: AlluxioRuntime\nmetadata: {name: "
+	    "spark, namespace: development}\nspec:\n  tieredstore:\n    levels:\n    - "
+	    "mediumtype: MEM\n      path: /dev/shm\n      quota: 1Gi\n---\n"
+	    "apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: spark, "
+	    "namespace: production}\nspec:\n  mounts:\n  - mountPoint: "
+	    "dataset://development/spark\n";
+	struct objmodel_list *l = test_parse(yaml);
+	const char *texts[8];
+	for (size_t i = 0; i < l->n; i++)
+		texts[i] = test_json(l->items[i]);
+	struct apply_result res = {0};
+	ck_assert_msg(apply_objects(ctl.store, texts, l->n, true, "t.yaml", 1000, &res, err,
+				    sizeof(err)) == 0,
+		      "%s", err);
+	apply_result_free(&res);
+	for (size_t i = 0; i < l->n; i++)
+		free((char *)texts[i]);
+	objmodel_list_free(l);
+	static const struct {
+		const char *kind, *ns, *name;
+		bool allowed;
+	} cases[] = {
+	    {"Dataset", "development", "spark", false},
+	    {"AlluxioRuntime", "development", "spark", false},
+	    {"Dataset", "production", "spark", true},
+	    {"Dataset", "development", "absent", true},
+	    {"DataLoad", "development", "spark", true},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *in = review(cases[i].kind, cases[i].ns, cases[i].name);
+		char *out = NULL;
+		ck_assert_int_eq(webhook_review(&ctl, in, strlen(in), &out), 0);
+		json_object *o = json_tokener_parse(out), *resp, *v;
+		ck_assert(json_object_object_get_ex(o, "response", &resp));
+		ck_assert(json_object_object_get_ex(resp, "uid", &v));
+		ck_assert_str_eq(json_object_get_string(v), "rev-1");
+		ck_assert(json_object_object_get_ex(resp, "allowed", &v));
+		ck_assert_msg(json_object_get_boolean(v) == cases[i].allowed, "case %zu: %s", i,
+			      out);
+		if (!cases[i].allowed) {
+			json_object *st, *msg;
+			ck_assert(json_object_object_get_ex(resp, "status", &st));
+			ck_assert(json_object_object_get_ex(st, "message", &msg));
+			ck_assert_msg(strstr(json_object_get_string(msg), "production/spark"), "%s",
+				      out);
+		}
+		json_object_put(o);
+		free(out);
+	}
+	char *out = NULL;
+	ck_assert_int_eq(webhook_review(&ctl, "{\"nope\":1}", 10, &out), -EINVAL);
+	ck_assert_int_eq(webhook_review(&ctl, "not json", 8, &out), -EINVAL);
+	test_store_free(ctl.store, dir);
+}
+END_TEST
+
 Suite *kube_suite(void)
 {
 	Suite *s = suite_create("kube");
@@ -451,6 +536,7 @@ Suite *kube_suite(void)
 	tc = tcase_create("store");
 	tcase_add_test(tc, paths);
 	tcase_add_test(tc, mapping_every_kind);
+	tcase_add_test(tc, webhook_reviews);
 	suite_add_tcase(s, tc);
 	return s;
 }
