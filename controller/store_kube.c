@@ -103,6 +103,7 @@ struct op {
 	char *name;
 	char *json;
 	char *path;
+	bool create; /* OP_PUT of an object the cache did not hold: POST when absent */
 };
 TAILQ_HEAD(op_queue, op);
 
@@ -436,6 +437,9 @@ static void enqueue(struct store_kube *sk, struct op_queue *q, struct op *o)
 			tmp = TAILQ_NEXT(it, link); /* glibc's sys/queue.h has no _SAFE */
 			if ((it->type == OP_PUT || it->type == OP_DEL) && it->res == o->res &&
 			    !strcmp(it->ns, o->ns) && !strcmp(it->name, o->name)) {
+				/* an update superseding a pending create still creates */
+				if (it->type == OP_PUT && o->type == OP_PUT && it->create)
+					o->create = true;
 				TAILQ_REMOVE(q, it, link);
 				op_free(it);
 			}
@@ -622,6 +626,8 @@ static int sk_put(struct store *st, const char *kind, const char *ns, const char
 	e->res = res;
 	pthread_mutex_lock(&sk->lock);
 	struct entry *old = strmap_get(sk->cache, key);
+	/* only a new object may be created: an update of one deleted meanwhile must not revive it */
+	op->create = !old;
 	e->created = old ? old->created : now;
 	e->deleting = old && old->deleting;
 	e->has_finalizer = old && old->has_finalizer;
@@ -1006,6 +1012,11 @@ static int put_once(struct kube_client *kc, const struct op *op, char *err, size
 	store_kube_path(op->res->kind, op->ns, op->name, false, path, sizeof(path));
 	store_kube_path(op->res->kind, op->ns, op->name, true, spath, sizeof(spath));
 	r = kube_request(kc, "GET", path, NULL, &cur, err, errlen);
+	if (r == -ENOENT && !op->create) {
+		log_debug("%s %s/%s is gone; dropping the write", op->res->kind, op->ns, op->name);
+		r = 0;
+		goto out;
+	}
 	if (r == -ENOENT) {
 		char coll[600];
 		json_object *create = NULL;
