@@ -60,6 +60,10 @@ static const struct config_desc {
      "(default <hostname>_<pid>)"},
     {"lease-duration", CONFIG_SECONDS, offsetof(struct config, lease_duration), sizeof(double),
      "15", "seconds a leader's Lease holds without renewal; a standby takes over after it"},
+    {"webhook-url", CONFIG_STR, offsetof(struct config, webhook_url),
+     sizeof(((struct config *)0)->webhook_url), "",
+     "https://IPv4:PORT[/path]: serve the webhook there with a certificate of our own and "
+     "register it (out of cluster; --kubeconfig)"},
     {"webhook-listen", CONFIG_STR, offsetof(struct config, webhook_listen),
      sizeof(((struct config *)0)->webhook_listen), "",
      "IPv4-HOST:PORT of the HTTPS delete webhook (default: none)"},

@@ -21,6 +21,7 @@ struct config {
 	char lease_namespace[64]; /* "" = the kubeconfig's namespace */
 	char identity[256];	  /* "" = <hostname>_<pid> */
 	double lease_duration;	  /* seconds a leader's Lease holds without renewal */
+	char webhook_url[512];	  /* serve there and register, with a certificate we make */
 	char webhook_listen[64];  /* "" = no admission webhook */
 	char webhook_cert[4096];
 	char webhook_key[4096];

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // weir-controller: keeps Datasets, Runtimes and DataLoads in the embedded store and reconciles
 // them with weir-node. One process per state directory (the socket is the lock).
+#include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -25,6 +26,7 @@
 #include "safe_dir.h"
 #include "store_kube.h"
 #include "webhook.h"
+#include "webhook_tls.h"
 
 /* Another controller already answering on the socket? */
 static bool socket_alive(const char *path)
@@ -191,6 +193,69 @@ static int open_store(struct controller *ctl, struct lease *ls)
 	return 0;
 }
 
+/* The admission webhook: with the chart's certificate (--webhook-listen/-cert/-key), or at
+ * --webhook-url with a certificate made here and registered. Logs failures. */
+static int start_webhook(struct controller *ctl, struct lease *ls, struct webhook **ret)
+{
+	const struct config *cfg = &ctl->cfg;
+	char err[1024], listen[300];
+	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+	struct webhook_tls tls = {0};
+	int r = 0;
+	if (cfg->webhook_listen[0]) {
+		r = webhook_start(ctl, cfg->webhook_listen, cfg->webhook_cert, cfg->webhook_key,
+				  cfg->webhook_path, ret, err, sizeof(err));
+		if (r < 0)
+			log_err("%s", err);
+		return r;
+	}
+	if (!cfg->webhook_url[0])
+		return 0;
+	CURLU *u = curl_url();
+	if (!ctl->kube) {
+		log_err("--webhook-url needs the Kubernetes store (--kubeconfig)");
+		r = -EINVAL;
+		goto out;
+	}
+	if (!u || curl_url_set(u, CURLUPART_URL, cfg->webhook_url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK || strcmp(scheme, "https") ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
+		log_err("--webhook-url \"%s\" is not https://HOST:PORT[/path]", cfg->webhook_url);
+		r = -EINVAL;
+		goto out;
+	}
+	snprintf(listen, sizeof(listen), "%s:%s", host, port);
+	const char *p = strcmp(path, "/") ? path : cfg->webhook_path;
+	if ((r = webhook_tls_new(host, &tls, err, sizeof(err))) < 0 ||
+	    (r = webhook_start_pem(ctl, listen, tls.cert_pem, tls.key_pem, p, ret, err,
+				   sizeof(err))) < 0) {
+		log_err("%s", err);
+		goto out;
+	}
+	char url[800];
+	snprintf(url, sizeof(url), "https://%s%s", listen, p);
+	r = webhook_register(&ls->kc, url, tls.ca_pem, err, sizeof(err));
+	if (r < 0) {
+		log_err("cannot register ValidatingWebhookConfiguration \"%s\": %s",
+			WEBHOOK_CONFIG_NAME, err);
+		webhook_stop(*ret);
+		*ret = NULL;
+		goto out;
+	}
+	log_notice("webhook: registered ValidatingWebhookConfiguration \"%s\" for %s",
+		   WEBHOOK_CONFIG_NAME, url);
+out:
+	webhook_tls_clear(&tls);
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(path);
+	curl_url_cleanup(u);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	struct controller ctl = {0};
@@ -256,15 +321,9 @@ int main(int argc, char **argv)
 		goto close_store;
 	}
 	struct webhook *wh = NULL;
-	if (ctl.cfg.webhook_listen[0]) {
-		/* every replica answers: reviews read the cache, which a standby keeps too */
-		r = webhook_start(&ctl, ctl.cfg.webhook_listen, ctl.cfg.webhook_cert,
-				  ctl.cfg.webhook_key, ctl.cfg.webhook_path, &wh, err, sizeof(err));
-		if (r < 0) {
-			log_err("%s", err);
-			goto close_fds;
-		}
-	}
+	/* every replica answers: reviews read the cache, which a standby keeps too */
+	if (start_webhook(&ctl, &lease, &wh) < 0)
+		goto close_fds;
 	/* on Kubernetes the reconciler starts once this replica holds the Lease */
 	r = ctl.kube ? -pthread_create(&lease.thread, NULL, lease_main, &lease)
 		     : reconciler_start(&ctl);

@@ -7,12 +7,14 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <microhttpd.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "apply.h"
 #include "controller.h"
+#include "kube_client.h"
 #include "kubeconfig.h"
 #include "log.h"
 
@@ -190,6 +192,23 @@ int webhook_start(struct controller *ctl, const char *listen, const char *cert_f
 		  const char *key_file, const char *path, struct webhook **ret, char *errbuf,
 		  size_t errlen)
 {
+	char *cert = NULL, *key = NULL;
+	int r = read_pem(cert_file, &cert, errbuf, errlen);
+	if (r >= 0)
+		r = read_pem(key_file, &key, errbuf, errlen);
+	if (r >= 0)
+		r = webhook_start_pem(ctl, listen, cert, key, path, ret, errbuf, errlen);
+	free(cert);
+	if (key)
+		explicit_bzero(key, strlen(key));
+	free(key);
+	return r;
+}
+
+int webhook_start_pem(struct controller *ctl, const char *listen, const char *cert_pem,
+		      const char *key_pem, const char *path, struct webhook **ret, char *errbuf,
+		      size_t errlen)
+{
 	char host[64];
 	const char *colon = strrchr(listen, ':');
 	char *end;
@@ -210,10 +229,8 @@ int webhook_start(struct controller *ctl, const char *listen, const char *cert_f
 		return -ENOMEM;
 	w->ctl = ctl;
 	snprintf(w->path, sizeof(w->path), "%s", path && *path ? path : "/validate");
-	int r = read_pem(cert_file, &w->cert, errbuf, errlen);
-	if (r >= 0)
-		r = read_pem(key_file, &w->key, errbuf, errlen);
-	if (r < 0)
+	int r = -ENOMEM;
+	if (!(w->cert = strdup(cert_pem)) || !(w->key = strdup(key_pem)))
 		goto fail;
 	w->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS | MHD_USE_ERROR_LOG,
 				0, NULL, NULL, answer, w, MHD_OPTION_SOCK_ADDR,
@@ -249,4 +266,51 @@ void webhook_stop(struct webhook *w)
 		explicit_bzero(w->key, strlen(w->key));
 	free(w->key);
 	free(w);
+}
+
+int webhook_register(const struct kubeconfig *kc, const char *url, const char *ca_pem, char *errbuf,
+		     size_t errlen)
+{
+	struct kube_client *c = NULL;
+	json_object *cur = NULL;
+	size_t n = strlen(ca_pem);
+	char *b64 = malloc(4 * ((n + 2) / 3) + 1);
+	int r = b64 ? kube_client_new(kc, &c) : -ENOMEM;
+	if (r < 0) {
+		free(b64);
+		snprintf(errbuf, errlen, "out of memory");
+		return r;
+	}
+	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)ca_pem, (int)n);
+	json_object *cfg = json_tokener_parse(
+	    "{\"apiVersion\":\"admissionregistration.k8s.io/v1\",\"kind\":"
+	    "\"ValidatingWebhookConfiguration\",\"metadata\":{\"name\":\"" WEBHOOK_CONFIG_NAME
+	    "\"},\"webhooks\":[{\"name\":\"delete.weir.data.fluid.io\",\"admissionReviewVersions\":"
+	    "[\"v1\"],\"sideEffects\":\"None\",\"failurePolicy\":\"Ignore\",\"timeoutSeconds\":5,"
+	    "\"rules\":[{\"apiGroups\":[\"data.fluid.io\"],\"apiVersions\":[\"v1alpha1\"],"
+	    "\"operations\":[\"DELETE\"],\"resources\":[\"datasets\",\"alluxioruntimes\","
+	    "\"runtimes\"],\"scope\":\"Namespaced\"}],\"clientConfig\":{}}]}");
+	json_object *hooks, *cc;
+	json_object_object_get_ex(cfg, "webhooks", &hooks);
+	json_object_object_get_ex(json_object_array_get_idx(hooks, 0), "clientConfig", &cc);
+	json_object_object_add(cc, "url", json_object_new_string(url));
+	json_object_object_add(cc, "caBundle", json_object_new_string(b64));
+	free(b64);
+	const char *path = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations";
+	char one[300];
+	snprintf(one, sizeof(one), "%s/%s", path, WEBHOOK_CONFIG_NAME);
+	r = kube_request(c, "GET", one, NULL, &cur, errbuf, errlen);
+	if (r == -ENOENT) {
+		r = kube_request(c, "POST", path, cfg, NULL, errbuf, errlen);
+	} else if (r >= 0) {
+		json_object *meta;
+		/* replace ours, keeping the resourceVersion read: a racing replica gets 409 */
+		if (json_object_object_get_ex(cur, "metadata", &meta))
+			json_object_object_add(cfg, "metadata", json_object_get(meta));
+		r = kube_request(c, "PUT", one, cfg, NULL, errbuf, errlen);
+	}
+	json_object_put(cur);
+	json_object_put(cfg);
+	kube_client_free(c);
+	return r;
 }

@@ -15,6 +15,22 @@ int webhook_start(struct controller *ctl, const char *listen, const char *cert_f
 		  const char *key_file, const char *path, struct webhook **ret, char *errbuf,
 		  size_t errlen);
 
+/* Same with the certificate and key as PEM text (copied). */
+int webhook_start_pem(struct controller *ctl, const char *listen, const char *cert_pem,
+		      const char *key_pem, const char *path, struct webhook **ret, char *errbuf,
+		      size_t errlen);
+
+#define WEBHOOK_CONFIG_NAME "weir-controller"
+
+struct kubeconfig;
+
+/* Creates or replaces ValidatingWebhookConfiguration "weir-controller" sending Dataset and
+ * Runtime deletes to url, trusting ca_pem, failurePolicy Ignore (the finalizer still holds a
+ * delete while no controller answers). Network I/O: call with no lock held. Returns 0 or
+ * -errno with the apiserver's message. */
+int webhook_register(const struct kubeconfig *kc, const char *url, const char *ca_pem, char *errbuf,
+		     size_t errlen);
+
 /* Stops serving; accepts NULL. */
 void webhook_stop(struct webhook *w);
 

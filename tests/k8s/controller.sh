@@ -72,20 +72,10 @@ wt_manifests "$NGINX_URL" "$WEIR_TIER_DIR"
 at_exit wt_teardown
 # weir-node reads <state-dir>/node.conf: it reports its figures to the cluster as node-1
 printf 'kubeconfig = %s\nnode-name = node-1\n' "$KUBECONFIG" >"$WEIR_STATE/node.conf"
-# The delete webhook's certificate (the chart makes one; here openssl does), SAN 127.0.0.1
+# the delete webhook: the controller makes its certificate and registers itself
 WH_PORT="$(free_port)"
-(
-	cd "$TMP" && umask 077
-	openssl req -x509 -newkey rsa:2048 -nodes -keyout wh-ca.key -out wh-ca.crt -days 1 \
-		-subj "/CN=weir-webhook-ca" 2>/dev/null
-	openssl req -newkey rsa:2048 -nodes -keyout wh.key -out wh.csr -subj "/CN=weir-webhook" 2>/dev/null
-	printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >wh.ext
-	openssl x509 -req -in wh.csr -CA wh-ca.crt -CAkey wh-ca.key -CAcreateserial -days 1 \
-		-extfile wh.ext -out wh.crt 2>/dev/null
-) || fail "openssl could not make the webhook's certificate"
 wt_run "starting weir-node and weir-controller on Kubernetes" up -- --kubeconfig "$KUBECONFIG" \
-	--identity replica-1 --lease-duration "$LEASE" --webhook-listen "127.0.0.1:$WH_PORT" \
-	--webhook-cert "$TMP/wh.crt" --webhook-key "$TMP/wh.key"
+	--identity replica-1 --lease-duration "$LEASE" --webhook-url "https://127.0.0.1:$WH_PORT/validate"
 kwait 30 "weir get dataset -A answering through the kube store" w get dataset -A
 kwait 30 "Lease default/weir-controller held by replica-1" \
 	is replica-1 lease weir-controller -n default -o 'jsonpath={.spec.holderIdentity}'
@@ -199,26 +189,8 @@ done
 ok "PV weir-{development,production}-spark (weir.csi.io, ReadOnlyMany) and PVCs pre-bound to them"
 
 step "kubectl delete of a referenced Dataset is refused by the webhook, with weir's message"
-kc apply -f - >/dev/null <<YAML
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingWebhookConfiguration
-metadata:
-  name: weir-test
-webhooks:
-  - name: delete.weir.data.fluid.io
-    admissionReviewVersions: [v1]
-    sideEffects: None
-    failurePolicy: Ignore
-    timeoutSeconds: 5
-    rules:
-      - apiGroups: [data.fluid.io]
-        apiVersions: [v1alpha1]
-        operations: [DELETE]
-        resources: [datasets, alluxioruntimes, runtimes]
-    clientConfig:
-      url: https://127.0.0.1:$WH_PORT/validate
-      caBundle: $(base64 -w0 <"$TMP/wh-ca.crt")
-YAML
+jp validatingwebhookconfiguration weir-controller >/dev/null ||
+	fail "weir-controller --webhook-url registered no ValidatingWebhookConfiguration \"weir-controller\""
 refused() {
 	local out
 	out="$(kc delete dataset spark -n development 2>&1)" && return 1
@@ -231,7 +203,7 @@ sed 's/^/  /' "$TMP/refused.txt"
 [ -z "$(jp dataset spark -n development -o 'jsonpath={.metadata.deletionTimestamp}')" ] ||
 	fail "development/spark is marked deleting although the webhook refused"
 ok "refused at kubectl delete time; development/spark is not even marked deleting"
-kc delete validatingwebhookconfiguration weir-test >/dev/null
+kc delete validatingwebhookconfiguration weir-controller >/dev/null
 
 step "without the webhook, the finalizer holds the delete; an Event says why"
 kc delete dataset spark -n development --wait=false | sed 's/^/  /'
