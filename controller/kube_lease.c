@@ -9,17 +9,6 @@
 
 #include "objmodel.h"
 
-static void micro_time(int64_t t, char *buf, size_t len)
-{
-	char s[40];
-	objmodel_format_time(t, s, sizeof(s));
-	/* MicroTime: RFC 3339 with microseconds */
-	size_t n = strlen(s);
-	if (n && s[n - 1] == 'Z')
-		s[n - 1] = '\0';
-	snprintf(buf, len, "%s.000000Z", s);
-}
-
 static const char *spec_str(json_object *spec, const char *key)
 {
 	json_object *v;
@@ -38,7 +27,7 @@ static int64_t spec_int(json_object *spec, const char *key)
 static void hold(json_object *spec, const char *identity, int duration_s, int64_t now, bool acquire)
 {
 	char ts[48];
-	micro_time(now, ts, sizeof(ts));
+	kube_micro_time(now, ts, sizeof(ts));
 	json_object_object_add(spec, "holderIdentity", json_object_new_string(identity));
 	json_object_object_add(spec, "leaseDurationSeconds", json_object_new_int(duration_s));
 	json_object_object_add(spec, "renewTime", json_object_new_string(ts));

@@ -525,33 +525,33 @@ static void undo_drop(struct store_kube *sk, bool restore)
 	}
 }
 
-static int sk_commit(struct store *st)
+/* Ends a transaction: its operations join the queue (commit) or are dropped and the cache
+ * restored (rollback). */
+static void txn_end(struct store_kube *sk, bool commit)
 {
-	struct store_kube *sk = sk_of(st);
 	pthread_mutex_lock(&sk->lock);
 	struct op *o;
 	while ((o = TAILQ_FIRST(&sk->txn_ops))) {
 		TAILQ_REMOVE(&sk->txn_ops, o, link);
-		enqueue(sk, &sk->queue, o);
+		if (commit)
+			enqueue(sk, &sk->queue, o);
+		else
+			op_free(o);
 	}
-	undo_drop(sk, false);
+	undo_drop(sk, !commit);
 	sk->in_txn = false;
 	pthread_mutex_unlock(&sk->lock);
+}
+
+static int sk_commit(struct store *st)
+{
+	txn_end(sk_of(st), true);
 	return 0;
 }
 
 static void sk_rollback(struct store *st)
 {
-	struct store_kube *sk = sk_of(st);
-	pthread_mutex_lock(&sk->lock);
-	struct op *o;
-	while ((o = TAILQ_FIRST(&sk->txn_ops))) {
-		TAILQ_REMOVE(&sk->txn_ops, o, link);
-		op_free(o);
-	}
-	undo_drop(sk, true);
-	sk->in_txn = false;
-	pthread_mutex_unlock(&sk->lock);
+	txn_end(sk_of(st), false);
 }
 
 static int sk_get(struct store *st, const char *kind, const char *ns, const char *name,
@@ -626,7 +626,8 @@ static int sk_put(struct store *st, const char *kind, const char *ns, const char
 	e->res = res;
 	pthread_mutex_lock(&sk->lock);
 	struct entry *old = strmap_get(sk->cache, key);
-	/* only a new object may be created: an update of one deleted meanwhile must not revive it */
+	/* only a new object may be created: an update of one deleted meanwhile must not revive it
+	 */
 	op->create = !old;
 	e->created = old ? old->created : now;
 	e->deleting = old && old->deleting;
@@ -791,26 +792,16 @@ static int enqueue_simple(struct store_kube *sk, enum op_type type, const char *
 	return 0;
 }
 
-int store_kube_event(struct store *st, const char *kind, const char *ns, const char *name,
-		     const char *type, const char *reason, const char *message)
+/* A v1 Event about res ns/name (uid may be NULL). Owned. */
+static json_object *event_json(const struct resource *res, const char *ns, const char *name,
+			       const char *uid, const char *type, const char *reason,
+			       const char *message)
 {
-	struct store_kube *sk = sk_of(st);
-	const struct resource *res = NULL;
-	char key[600], path[600], ts[40], *uid = NULL;
-	pthread_mutex_lock(&sk->lock);
-	struct entry *e = strmap_get(sk->cache, key_of(kind, ns, name, key, sizeof(key)));
-	if (e) {
-		res = e->res;
-		uid = e->uid ? strdup(e->uid) : NULL;
-	}
-	pthread_mutex_unlock(&sk->lock);
-	if (!res)
-		return -ENOENT;
+	char ts[40], gen[300];
 	objmodel_format_time(time(NULL), ts, sizeof(ts));
+	snprintf(gen, sizeof(gen), "%s.", name);
 	json_object *ev = json_object_new_object(), *meta = json_object_new_object(),
 		    *inv = json_object_new_object(), *src = json_object_new_object();
-	char gen[300];
-	snprintf(gen, sizeof(gen), "%s.", name);
 	json_object_object_add(ev, "apiVersion", json_object_new_string("v1"));
 	json_object_object_add(ev, "kind", json_object_new_string("Event"));
 	json_object_object_add(meta, "generateName", json_object_new_string(gen));
@@ -831,6 +822,25 @@ int store_kube_event(struct store *st, const char *kind, const char *ns, const c
 	json_object_object_add(ev, "count", json_object_new_int(1));
 	json_object_object_add(src, "component", json_object_new_string("weir-controller"));
 	json_object_object_add(ev, "source", src);
+	return ev;
+}
+
+int store_kube_event(struct store *st, const char *kind, const char *ns, const char *name,
+		     const char *type, const char *reason, const char *message)
+{
+	struct store_kube *sk = sk_of(st);
+	const struct resource *res = NULL;
+	char key[600], path[600], *uid = NULL;
+	pthread_mutex_lock(&sk->lock);
+	struct entry *e = strmap_get(sk->cache, key_of(kind, ns, name, key, sizeof(key)));
+	if (e) {
+		res = e->res;
+		uid = e->uid ? strdup(e->uid) : NULL;
+	}
+	pthread_mutex_unlock(&sk->lock);
+	if (!res)
+		return -ENOENT;
+	json_object *ev = event_json(res, ns, name, uid, type, reason, message);
 	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/events", ns);
 	int r = enqueue_simple(sk, OP_POST, path, ev);
 	json_object_put(ev);
@@ -952,36 +962,12 @@ static void phase_event(struct kube_client *kc, const struct op *op, json_object
 		return;
 	const char *reason, *msg;
 	why(new_status, &reason, &msg);
-	char text[1200], path[400], gen[300], ts[40];
+	char text[1200], path[400], err[512];
 	snprintf(text, sizeof(text), "%s -> %s%s%s", was && *was ? was : "(none)", now,
 		 *msg ? ": " : "", msg);
-	objmodel_format_time(time(NULL), ts, sizeof(ts));
-	snprintf(gen, sizeof(gen), "%s.", op->name);
 	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/events", op->ns);
-	json_object *ev = json_object_new_object(), *meta = json_object_new_object(),
-		    *inv = json_object_new_object(), *src = json_object_new_object();
-	json_object_object_add(ev, "apiVersion", json_object_new_string("v1"));
-	json_object_object_add(ev, "kind", json_object_new_string("Event"));
-	json_object_object_add(meta, "generateName", json_object_new_string(gen));
-	json_object_object_add(meta, "namespace", json_object_new_string(op->ns));
-	json_object_object_add(ev, "metadata", meta);
-	json_object_object_add(inv, "apiVersion", json_object_new_string(op->res->api_version));
-	json_object_object_add(inv, "kind", json_object_new_string(op->res->kind));
-	json_object_object_add(inv, "namespace", json_object_new_string(op->ns));
-	json_object_object_add(inv, "name", json_object_new_string(op->name));
-	if (uid)
-		json_object_object_add(inv, "uid", json_object_new_string(uid));
-	json_object_object_add(ev, "involvedObject", inv);
-	json_object_object_add(
-	    ev, "type", json_object_new_string(!strcmp(now, "Failed") ? "Warning" : "Normal"));
-	json_object_object_add(ev, "reason", json_object_new_string(reason));
-	json_object_object_add(ev, "message", json_object_new_string(text));
-	json_object_object_add(ev, "firstTimestamp", json_object_new_string(ts));
-	json_object_object_add(ev, "lastTimestamp", json_object_new_string(ts));
-	json_object_object_add(ev, "count", json_object_new_int(1));
-	json_object_object_add(src, "component", json_object_new_string("weir-controller"));
-	json_object_object_add(ev, "source", src);
-	char err[512];
+	json_object *ev = event_json(op->res, op->ns, op->name, uid,
+				     !strcmp(now, "Failed") ? "Warning" : "Normal", reason, text);
 	if (kube_request(kc, "POST", path, ev, NULL, err, sizeof(err)) < 0)
 		log_debug("event on %s %s/%s: %s", op->res->kind, op->ns, op->name, err);
 	json_object_put(ev);

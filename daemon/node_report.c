@@ -14,7 +14,6 @@
 #include "kube_client.h"
 #include "kubeconfig.h"
 #include "log.h"
-#include "objmodel.h"
 
 struct node_report {
 	struct kube_client *kc;
@@ -28,24 +27,13 @@ struct node_report {
 	pthread_t thread;
 };
 
-/* MicroTime, as Lease fields want it. */
-static void micro_time(int64_t t, char *buf, size_t len)
-{
-	char s[40];
-	objmodel_format_time(t, s, sizeof(s));
-	size_t n = strlen(s);
-	if (n && s[n - 1] == 'Z')
-		s[n - 1] = '\0';
-	snprintf(buf, len, "%s.000000Z", s);
-}
-
 int node_report_fill(json_object *lease, const char *node_name, const char *ns,
 		     json_object *sources, int64_t now)
 {
 	char name[300], ts[48];
 	json_object *meta, *labels, *ann, *spec;
 	snprintf(name, sizeof(name), "weir-node-%s", node_name);
-	micro_time(now, ts, sizeof(ts));
+	kube_micro_time(now, ts, sizeof(ts));
 	json_object_object_add(lease, "apiVersion",
 			       json_object_new_string("coordination.k8s.io/v1"));
 	json_object_object_add(lease, "kind", json_object_new_string("Lease"));

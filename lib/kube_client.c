@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -150,30 +151,21 @@ static int setup(struct kube_client *c, const char *method, const char *path)
 	return 0;
 }
 
+/* A reply body, gathered in libc's growable memory stream. */
 struct body {
-	char *data;
-	size_t len, cap;
+	FILE *f;
+	char *data; /* NUL-terminated once f is closed */
+	size_t len;
+	size_t written;
 };
 
 static size_t body_write(char *p, size_t sz, size_t n, void *arg)
 {
 	struct body *b = arg;
 	size_t len = sz * n;
-	if (b->len + len + 1 > KUBE_MAX_BODY)
+	if (b->written + len > KUBE_MAX_BODY || fwrite(p, 1, len, b->f) != len)
 		return 0;
-	if (b->len + len + 1 > b->cap) {
-		size_t nc = b->cap ? b->cap : 8192;
-		while (nc < b->len + len + 1)
-			nc *= 2;
-		char *d = realloc(b->data, nc);
-		if (!d)
-			return 0;
-		b->data = d;
-		b->cap = nc;
-	}
-	memcpy(b->data + b->len, p, len);
-	b->len += len;
-	b->data[b->len] = '\0';
+	b->written += len;
 	return len;
 }
 
@@ -200,6 +192,10 @@ int kube_request(struct kube_client *c, const char *method, const char *path, js
 		snprintf(errbuf, errlen, "%s %.200s: path too long", method, path);
 		return r;
 	}
+	if (!(b.f = open_memstream(&b.data, &b.len))) {
+		snprintf(errbuf, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	CURL *h = c->curl;
 	if (body) {
 		const char *ct = !strcmp(method, "PATCH")
@@ -211,7 +207,8 @@ int kube_request(struct kube_client *c, const char *method, const char *path, js
 		extra = extra ? curl_slist_append(extra, ct) : NULL;
 		if (!extra) {
 			snprintf(errbuf, errlen, "out of memory");
-			return -ENOMEM;
+			r = -ENOMEM;
+			goto out;
 		}
 		hdrs = extra;
 		curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS,
@@ -225,6 +222,9 @@ int kube_request(struct kube_client *c, const char *method, const char *path, js
 	long http = 0;
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &http);
 	curl_slist_free_all(extra);
+	extra = NULL;
+	fclose(b.f);
+	b.f = NULL;
 	if (cc != CURLE_OK) {
 		r = curl_errno(cc);
 		snprintf(errbuf, errlen, "%s %s%.300s: %s", method, c->kc.server, path,
@@ -247,8 +247,19 @@ int kube_request(struct kube_client *c, const char *method, const char *path, js
 	else
 		json_object_put(reply);
 out:
+	curl_slist_free_all(extra);
+	if (b.f)
+		fclose(b.f);
 	free(b.data);
 	return r;
+}
+
+void kube_micro_time(int64_t t, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+	gmtime_r(&tt, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%S.000000Z", &tm);
 }
 
 /* ---- watch ---- */

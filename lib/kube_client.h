@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kubeconfig.h"
 
@@ -35,6 +36,10 @@ int kube_status_errno(long http, const char *reason);
  * apiserver's message, or curl's, in errbuf. Timeout 30 s. */
 int kube_request(struct kube_client *c, const char *method, const char *path, json_object *body,
 		 json_object **ret, char *errbuf, size_t errlen);
+
+/* Formats epoch seconds as a MicroTime ("2026-12-02T18:24:43.000000Z"), as Lease fields want.
+ * Writes buf. */
+void kube_micro_time(int64_t t, char *buf, size_t len);
 
 /* Called for each ADDED, MODIFIED or DELETED event; obj borrowed. A negative return stops
  * the watch with that value. */
