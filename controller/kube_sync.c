@@ -204,8 +204,74 @@ static void finalize(struct controller *ctl, const struct objmodel *o)
 		volumes_remove(ctl, ns, name);
 }
 
+void kube_sync_resume_load(const struct objmodel *dl, struct load_slot *slot)
+{
+	for (size_t i = 0; i < dl->meta.annotations.n; i++) {
+		const struct kvmap_entry *e = &dl->meta.annotations.items[i];
+		long long pid;
+		unsigned long long id;
+		if (strcmp(e->key, KUBE_LOAD_ANNOTATION) ||
+		    sscanf(e->value, "%lld:%llu", &pid, &id) != 2 || !id)
+			continue;
+		slot->node_pid = pid;
+		slot->load_id = id;
+		log_info("dataload %s/%s: following load %llu its previous leader started",
+			 dl->meta.namespace, dl->meta.name, id);
+	}
+}
+
+/* Writes the running load of each Executing DataLoad into its annotation, once. */
+static void loads_annotate(struct controller *ctl, const struct objmodel_list *l)
+{
+	char ts[40], key[400], want[64];
+	for (size_t i = 0; i < l->n; i++) {
+		const struct objmodel *dl = l->items[i];
+		if (dl->kind != OBJMODEL_DATALOAD ||
+		    dl->dataload.status.phase != DATALOAD_PHASE_EXECUTING)
+			continue;
+		snprintf(key, sizeof(key), "%s/%s@%s", dl->meta.namespace, dl->meta.name,
+			 objmodel_format_time(dl->meta.creation_timestamp, ts, sizeof(ts)));
+		const struct load_slot *slot = NULL;
+		for (size_t k = 0; k < ctl->n_loads; k++)
+			if (!strcmp(ctl->loads[k].key, key) && ctl->loads[k].load_id)
+				slot = &ctl->loads[k];
+		if (!slot)
+			continue;
+		snprintf(want, sizeof(want), "%lld:%llu", (long long)slot->node_pid,
+			 (unsigned long long)slot->load_id);
+		bool have = false;
+		for (size_t k = 0; k < dl->meta.annotations.n; k++)
+			have |= !strcmp(dl->meta.annotations.items[k].key, KUBE_LOAD_ANNOTATION) &&
+				!strcmp(dl->meta.annotations.items[k].value, want);
+		if (have)
+			continue;
+		pthread_mutex_lock(&ctl->lock);
+		char *cur = NULL;
+		if (store_get(ctl->store, "DataLoad", dl->meta.namespace, dl->meta.name, &cur) ==
+		    0) {
+			json_object *o = json_tokener_parse(cur), *meta, *ann;
+			if (o && json_object_object_get_ex(o, "metadata", &meta)) {
+				if (!json_object_object_get_ex(meta, "annotations", &ann) ||
+				    !json_object_is_type(ann, json_type_object)) {
+					ann = json_object_new_object();
+					json_object_object_add(meta, "annotations", ann);
+				}
+				json_object_object_add(ann, KUBE_LOAD_ANNOTATION,
+						       json_object_new_string(want));
+				store_put(ctl->store, "DataLoad", dl->meta.namespace, dl->meta.name,
+					  json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+					  0);
+			}
+			json_object_put(o);
+			free(cur);
+		}
+		pthread_mutex_unlock(&ctl->lock);
+	}
+}
+
 void kube_sync_pass(struct controller *ctl, const struct objmodel_list *l)
 {
+	loads_annotate(ctl, l);
 	if (!ctl->volumes)
 		ctl->volumes = strmap_new();
 	if (!ctl->refused)

@@ -567,6 +567,9 @@ static void reconcile_dataload(struct controller *ctl, struct objmodel_list *l, 
 	struct load_slot *slot = load_slot_add(ctl, key);
 	if (!slot)
 		return;
+	/* a new leader picks up the load its predecessor started instead of starting another */
+	if (!slot->load_id && ctl->kube && d->status.phase == DATALOAD_PHASE_EXECUTING)
+		kube_sync_resume_load(dl, slot);
 	if (!slot->load_id) {
 		dataload_start(ctl, l, dl, slot, now);
 		return;

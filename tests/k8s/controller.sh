@@ -214,7 +214,7 @@ msg="$(kc get events -n development -o jsonpath='{range .items[?(@.reason=="Dele
 grep -q 'production/spark' <<<"$msg" || fail "the DeleteRefused Event says \"$msg\"; it must name production/spark"
 ok "development/spark stays while referenced: \"$msg\""
 
-step "a second replica stays passive; killing the leader hands over within the lease"
+step "a second replica stays passive"
 "$WEIR_CONTROLLER_BIN" --kubeconfig "$KUBECONFIG" --state-dir "$TMP/replica2" \
 	--node-socket "$WEIR_STATE/node.sock" --identity replica-2 --lease-duration "$LEASE" \
 	>"$TMP/replica2.log" 2>&1 &
@@ -226,6 +226,44 @@ is replica-1 lease weir-controller -n default -o 'jsonpath={.spec.holderIdentity
 	fail "the Lease moved to replica-2 while replica-1 lives"
 grep -q 'leading' "$TMP/replica2.log" && fail "replica-2 leads while replica-1 holds the Lease"
 ok "replica-2 (pid $R2) is passive"
+step "a DataLoad under way when the leader dies: the next leader follows it, no second load"
+# a slow mirror: the same tree through a proxy capping each connection at 100 kB/s
+TPORT="$(free_port)"
+python3 "$WEIR_SRC/tests/helpers/throttle.py" "$TPORT" "$NGINX_PORT" 100000 >"$TMP/throttle.log" 2>&1 &
+TPID=$!
+at_exit "kill $TPID 2>/dev/null || true"
+kc create -f - <<YAML | sed 's/^/  /'
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata: {name: slow, namespace: development}
+spec:
+  mounts:
+    - mountPoint: http://127.0.0.1:$TPORT/
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: AlluxioRuntime
+metadata: {name: slow, namespace: development}
+spec:
+  tieredstore:
+    levels:
+      - {mediumtype: MEM, path: $WEIR_TIER_DIR, quota: 1Gi}
+YAML
+kwait 60 "development/slow Bound" is Bound dataset slow -n development -o 'jsonpath={.status.phase}'
+kc create -f - <<'YAML' | sed 's/^/  /'
+apiVersion: data.fluid.io/v1alpha1
+kind: DataLoad
+metadata: {name: slow, namespace: development}
+spec:
+  dataset: {name: slow, namespace: development}
+  target:
+    - path: /spark-3.1.3
+YAML
+kwait 30 "DataLoad development/slow Executing" is Executing dataload slow -n development -o 'jsonpath={.status.phase}'
+kwait 10 "DataLoad development/slow annotated with its load" sh -c \
+	"'$KUBECTL_BIN' --kubeconfig '$KUBECONFIG' get dataload slow -n development -o jsonpath='{.metadata.annotations}' | grep -q weir.io/load"
+ok "DataLoad development/slow Executing: $(jp dataload slow -n development -o 'jsonpath={.metadata.annotations}')"
+
+step "killing the leader hands over within the lease"
 R1="$(live_pid controller)"
 t_kill=$(now)
 kill -KILL "$R1"
@@ -237,11 +275,13 @@ is replica-2 lease weir-controller -n default -o 'jsonpath={.spec.holderIdentity
 awk -v t="$T_TAKEOVER" -v l="$LEASE" 'BEGIN { exit !(t <= l + l / 3 + 1.5) }' ||
 	fail "replica-2 took $T_TAKEOVER s to lead; the lease is $LEASE s"
 ok "replica-2 leads $T_TAKEOVER s after replica-1 was killed (lease $LEASE s)"
-sleep 2
-n="$(grep -c 'load 1 of .* started\|load [0-9]* of .* started' "$WEIR_STATE/node.log" || true)"
-[ "$n" = 1 ] || fail "weir-node started $n loads; the new leader must not run the Complete DataLoad again"
-grep -q 'opened source development_spark' "$WEIR_STATE/node.log" || fail "weir-node never opened development_spark"
-ok "the new leader resumed without repeating work: one load on weir-node, DataLoad still $(jp dataload spark -n development -o 'jsonpath={.status.phase}')"
+kwait 120 "DataLoad development/slow Complete" is Complete dataload slow -n development -o 'jsonpath={.status.phase}'
+grep -q 'following load' "$TMP/replica2.log" || fail "replica-2 did not follow the load replica-1 started"
+n="$(grep -c "load [0-9]* of .* path(s) of http://127.0.0.1:$TPORT/ started" "$WEIR_STATE/node.log" || true)"
+[ "$n" = 1 ] || fail "weir-node started $n loads of development/slow; the new leader must follow the running one"
+n="$(grep -c "load [0-9]* of .* path(s) of $NGINX_URL started" "$WEIR_STATE/node.log" || true)"
+[ "$n" = 1 ] || fail "weir-node started $n loads of development/spark; its DataLoad was Complete before the kill"
+ok "replica-2 followed load $(jp dataload slow -n development -o 'jsonpath={.metadata.annotations}') to Complete; one load per DataLoad on weir-node"
 
 step "the new leader finishes the delete once the reference goes"
 kc delete dataset spark -n production --wait=false | sed 's/^/  /'
