@@ -1280,12 +1280,17 @@ static void *watcher_main(void *arg)
 		if ((r = kube_watch_parser_init(&p, rv, on_event, w)) < 0)
 			break;
 		for (;;) {
+			struct timespec t0, t1;
+			clock_gettime(CLOCK_MONOTONIC, &t0);
 			r = kube_watch(kc, path, &p, WATCH_TIMEOUT_S, &sk->stop, err, sizeof(err));
-			if (r == 0) {
-				backoff = 1;
-				continue; /* the server ended the stream: watch on */
-			}
-			break;
+			if (r != 0)
+				break;
+			/* the server ended the stream: watch on, but not in a tight loop when
+			 * something between us ends every stream at once */
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			if (t1.tv_sec - t0.tv_sec < 1)
+				nap(sk, 1);
+			backoff = 1;
 		}
 		kube_watch_parser_clear(&p);
 		if (r == -ECANCELED)
