@@ -4,9 +4,15 @@
 #include "kube_lease.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "log.h"
 #include "objmodel.h"
 
 static const char *spec_str(json_object *spec, const char *key)
@@ -114,4 +120,108 @@ int kube_lease_release(struct kube_client *c, const char *ns, const char *name,
 	}
 	json_object_put(cur);
 	return r;
+}
+
+struct kube_leader {
+	struct kube_client *kc;
+	char ns[64];
+	char name[254];
+	char identity[256];
+	double duration;
+	void (*on_lead)(void *arg);
+	void *arg;
+	pthread_t thread;
+	atomic_bool stop;
+	bool leading; /* the thread's; read by kube_leader_stop after joining it */
+};
+
+/* Sleeps up to seconds, waking early when asked to stop. */
+static void nap(struct kube_leader *l, double seconds)
+{
+	for (double t = 0; t < seconds && !atomic_load(&l->stop); t += 0.1)
+		nanosleep(&(struct timespec){0, 100000000L}, NULL);
+}
+
+static void *leader_main(void *arg)
+{
+	struct kube_leader *l = arg;
+	int dur = (int)(l->duration + 0.5);
+	if (dur < 1)
+		dur = 1;
+	int64_t last_ok = 0;
+	char err[1024], holder[256] = "", seen[256] = "";
+	while (!atomic_load(&l->stop)) {
+		int64_t now = time(NULL);
+		int r = kube_lease_try(l->kc, l->ns, l->name, l->identity, dur, now, holder,
+				       sizeof(holder), err, sizeof(err));
+		if (r == 1) {
+			last_ok = now;
+			if (!l->leading) {
+				log_notice("leading: holding Lease %s/%s as \"%s\"", l->ns, l->name,
+					   l->identity);
+				l->leading = true;
+				l->on_lead(l->arg);
+			}
+		} else if (r == 0) {
+			if (l->leading) {
+				log_err("lost Lease %s/%s to \"%s\"; exiting", l->ns, l->name,
+					holder);
+				_exit(1);
+			}
+			if (strcmp(seen, holder)) {
+				log_notice("standby: Lease %s/%s is held by \"%s\"", l->ns, l->name,
+					   holder);
+				snprintf(seen, sizeof(seen), "%s", holder);
+			}
+		} else {
+			log_warn("leader election: %s", err);
+			if (l->leading && now - last_ok > dur) {
+				log_err("could not renew Lease %s/%s for %d s; exiting", l->ns,
+					l->name, dur);
+				_exit(1);
+			}
+		}
+		nap(l, l->duration / 3);
+	}
+	if (l->leading &&
+	    kube_lease_release(l->kc, l->ns, l->name, l->identity, err, sizeof(err)) < 0)
+		log_debug("releasing Lease %s/%s: %s", l->ns, l->name, err);
+	return NULL;
+}
+
+int kube_leader_start(const struct kubeconfig *kc, const char *ns, const char *name,
+		      const char *identity, double duration_s, void (*on_lead)(void *arg),
+		      void *arg, struct kube_leader **ret)
+{
+	struct kube_leader *l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	snprintf(l->ns, sizeof(l->ns), "%s", ns);
+	snprintf(l->name, sizeof(l->name), "%s", name);
+	snprintf(l->identity, sizeof(l->identity), "%s", identity);
+	l->duration = duration_s;
+	l->on_lead = on_lead;
+	l->arg = arg;
+	int r = kube_client_new(kc, &l->kc);
+	if (r >= 0)
+		r = -pthread_create(&l->thread, NULL, leader_main, l);
+	if (r < 0) {
+		kube_client_free(l->kc);
+		free(l);
+		return r;
+	}
+	*ret = l;
+	return 0;
+}
+
+bool kube_leader_stop(struct kube_leader *l)
+{
+	if (!l)
+		return false;
+	atomic_store(&l->stop, true);
+	pthread_join(l->thread, NULL);
+	bool led = l->leading;
+	kube_client_free(l->kc);
+	free(l);
+	return led;
 }

@@ -4,6 +4,7 @@
  * resourceVersion of the Lease read) makes two replicas racing for it produce one winner. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "kube_client.h"
@@ -20,3 +21,18 @@ int kube_lease_try(struct kube_client *c, const char *ns, const char *name, cons
  * to expire. Returns 0 or -errno. */
 int kube_lease_release(struct kube_client *c, const char *ns, const char *name,
 		       const char *identity, char *errbuf, size_t errlen);
+
+struct kube_leader;
+
+/* Runs the election for identity on Lease ns/name in a thread of its own, trying and renewing
+ * every third of duration_s. on_lead(arg) is called once, from that thread, when this replica
+ * first holds the Lease. A leader that loses it, or cannot renew it for a whole duration, exits
+ * the process: another replica may already lead, and two writers must never run. Returns 0 and
+ * an owned *ret, or -errno. */
+int kube_leader_start(const struct kubeconfig *kc, const char *ns, const char *name,
+		      const char *identity, double duration_s, void (*on_lead)(void *arg),
+		      void *arg, struct kube_leader **ret);
+
+/* Stops the thread and gives the Lease up when held. Returns true when this replica led (its
+ * on_lead ran). Accepts NULL. */
+bool kube_leader_stop(struct kube_leader *l);

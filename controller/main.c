@@ -4,7 +4,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,15 +41,13 @@ static bool socket_alive(const char *path)
 	return true;
 }
 
-/* Leader election state: the lease thread's, read by main only after joining it. */
+/* What main keeps of a Kubernetes setup. */
 struct lease {
 	struct controller *ctl;
 	struct kubeconfig kc;
 	char ns[64];
 	char identity[256];
-	pthread_t thread;
-	atomic_bool stop;
-	bool leading;
+	struct kube_leader *leader;
 };
 
 static void kube_changed(void *arg)
@@ -61,84 +58,25 @@ static void kube_changed(void *arg)
 	pthread_mutex_unlock(&ctl->lock);
 }
 
-/* Sleeps up to seconds, waking early when asked to stop. */
-static void lease_nap(struct lease *ls, double seconds)
+/* This replica holds the Lease: it writes and reconciles from now on. */
+static void on_lead(void *arg)
 {
-	for (double t = 0; t < seconds && !atomic_load(&ls->stop); t += 0.1)
-		nanosleep(&(struct timespec){0, 100000000L}, NULL);
-}
-
-/* Holds or waits for the Lease; the replica that holds it reconciles and writes. A leader that
- * cannot renew within the lease duration exits: another replica may already lead. */
-static void *lease_main(void *arg)
-{
-	struct lease *ls = arg;
-	struct controller *ctl = ls->ctl;
-	struct kube_client *kc = NULL;
-	int dur = (int)(ctl->cfg.lease_duration + 0.5);
-	if (dur < 1)
-		dur = 1;
-	double period = ctl->cfg.lease_duration / 3;
-	int64_t last_ok = 0;
-	char err[1024], holder[256] = "", seen[256] = "";
-	if (kube_client_new(&ls->kc, &kc) < 0) {
-		log_err("leader election: out of memory");
+	struct controller *ctl = arg;
+	store_kube_set_active(ctl->store, true);
+	if (reconciler_start(ctl) < 0) {
+		log_err("cannot start the reconciler");
 		_exit(1);
 	}
-	while (!atomic_load(&ls->stop)) {
-		int64_t now = time(NULL);
-		int r = kube_lease_try(kc, ls->ns, "weir-controller", ls->identity, dur, now,
-				       holder, sizeof(holder), err, sizeof(err));
-		if (r == 1) {
-			last_ok = now;
-			if (!ls->leading) {
-				log_notice("leading: holding Lease %s/weir-controller as \"%s\"",
-					   ls->ns, ls->identity);
-				store_kube_set_active(ctl->store, true);
-				if (reconciler_start(ctl) < 0) {
-					log_err("cannot start the reconciler");
-					_exit(1);
-				}
-				ls->leading = true;
-			}
-		} else if (r == 0) {
-			if (ls->leading) {
-				log_err("lost Lease %s/weir-controller to \"%s\"; exiting", ls->ns,
-					holder);
-				_exit(1);
-			}
-			if (strcmp(seen, holder)) {
-				log_notice("standby: Lease %s/weir-controller is held by \"%s\"",
-					   ls->ns, holder);
-				snprintf(seen, sizeof(seen), "%s", holder);
-			}
-		} else {
-			log_warn("leader election: %s", err);
-			if (ls->leading && now - last_ok > dur) {
-				log_err(
-				    "could not renew Lease %s/weir-controller for %d s; exiting",
-				    ls->ns, dur);
-				_exit(1);
-			}
-		}
-		lease_nap(ls, period);
-	}
-	if (ls->leading &&
-	    kube_lease_release(kc, ls->ns, "weir-controller", ls->identity, err, sizeof(err)) < 0)
-		log_debug("releasing the Lease: %s", err);
-	kube_client_free(kc);
-	return NULL;
 }
 
-/* Stops the lease thread, then the reconciler it started. */
+/* Stops leader election, then the reconciler it started. */
 static void lease_stop(struct lease *ls)
 {
-	atomic_store(&ls->stop, true);
-	pthread_join(ls->thread, NULL);
-	if (ls->leading) {
+	if (kube_leader_stop(ls->leader)) {
 		reconciler_stop(ls->ctl);
 		store_kube_set_active(ls->ctl->store, false);
 	}
+	ls->leader = NULL;
 }
 
 /* Opens the SQLite store, or the kube store with --kubeconfig or in a pod. Logs failures. */
@@ -325,7 +263,8 @@ int main(int argc, char **argv)
 	if (start_webhook(&ctl, &lease, &wh) < 0)
 		goto close_fds;
 	/* on Kubernetes the reconciler starts once this replica holds the Lease */
-	r = ctl.kube ? -pthread_create(&lease.thread, NULL, lease_main, &lease)
+	r = ctl.kube ? kube_leader_start(&lease.kc, lease.ns, "weir-controller", lease.identity,
+					 ctl.cfg.lease_duration, on_lead, &ctl, &lease.leader)
 		     : reconciler_start(&ctl);
 	if (r < 0) {
 		log_err("cannot start the reconciler: %s", strerror(-r));

@@ -601,6 +601,9 @@ static void reconcile_dataload(struct controller *ctl, struct objmodel_list *l, 
 	d->status.files_total = p->files_total;
 	if (p->started_ms)
 		d->status.start_time = (int64_t)(p->started_ms / 1000);
+	/* a load the node runs is Executing, whatever an older status said */
+	if (!p->finished)
+		d->status.phase = DATALOAD_PHASE_EXECUTING;
 	if (p->finished) {
 		int64_t dur_ms =
 		    p->finished_ms > p->started_ms ? (int64_t)(p->finished_ms - p->started_ms) : 0;

@@ -103,7 +103,8 @@ struct op {
 	char *name;
 	char *json;
 	char *path;
-	bool create; /* OP_PUT of an object the cache did not hold: POST when absent */
+	bool create;	   /* OP_PUT of an object the cache did not hold: POST when absent */
+	bool meta_changed; /* OP_PUT that changes spec, labels or annotations, not only status */
 };
 TAILQ_HEAD(op_queue, op);
 
@@ -438,8 +439,10 @@ static void enqueue(struct store_kube *sk, struct op_queue *q, struct op *o)
 			if ((it->type == OP_PUT || it->type == OP_DEL) && it->res == o->res &&
 			    !strcmp(it->ns, o->ns) && !strcmp(it->name, o->name)) {
 				/* an update superseding a pending create still creates */
-				if (it->type == OP_PUT && o->type == OP_PUT && it->create)
-					o->create = true;
+				if (it->type == OP_PUT && o->type == OP_PUT) {
+					o->create |= it->create;
+					o->meta_changed |= it->meta_changed;
+				}
 				TAILQ_REMOVE(q, it, link);
 				op_free(it);
 			}
@@ -602,6 +605,19 @@ static int undo_save(struct store_kube *sk, const char *key)
 	return 0;
 }
 
+/* Do the object as cached (text) and obj have the same spec, labels and annotations? */
+static bool same_meta(const char *cached, json_object *obj)
+{
+	json_object *c = json_tokener_parse(cached);
+	bool same = c && json_object_equal(jget(c, "spec"), jget(obj, "spec")) &&
+		    json_object_equal(jget(jget(c, "metadata"), "labels"),
+				      jget(jget(obj, "metadata"), "labels")) &&
+		    json_object_equal(jget(jget(c, "metadata"), "annotations"),
+				      jget(jget(obj, "metadata"), "annotations"));
+	json_object_put(c);
+	return same;
+}
+
 static int sk_put(struct store *st, const char *kind, const char *ns, const char *name,
 		  const char *json, int64_t now)
 {
@@ -626,9 +642,10 @@ static int sk_put(struct store *st, const char *kind, const char *ns, const char
 	e->res = res;
 	pthread_mutex_lock(&sk->lock);
 	struct entry *old = strmap_get(sk->cache, key);
-	/* only a new object may be created: an update of one deleted meanwhile must not revive it
-	 */
+	/* only a new object is created: an update of one deleted since must not revive it */
 	op->create = !old;
+	/* a status write must not put back a spec the user changed since we read it */
+	op->meta_changed = !old || !same_meta(old->json, o);
 	e->created = old ? old->created : now;
 	e->deleting = old && old->deleting;
 	e->has_finalizer = old && old->has_finalizer;
@@ -1018,7 +1035,7 @@ static int put_once(struct kube_client *kc, const struct op *op, char *err, size
 	if (r < 0)
 		goto out;
 	json_object *cmeta = jget(cur, "metadata");
-	if (op->res->finalized || op->res->namespaced) {
+	if (op->meta_changed && (op->res->finalized || op->res->namespaced)) {
 		if (json_object_deep_copy(cur, &want, NULL) < 0) {
 			r = -ENOMEM;
 			goto out;
@@ -1154,6 +1171,10 @@ static void *writer_main(void *arg)
 			if (r == -EAGAIN)
 				continue;
 			if (r == -ECONNREFUSED || r == -ETIMEDOUT || r == -EIO || r == -EBUSY) {
+				log_notice("writing %s %s/%s%s: %s; retrying in %.1f s",
+					   op->res ? op->res->kind : "", op->ns ? op->ns : "",
+					   op->name ? op->name : "", op->path ? op->path : "", err,
+					   0.5 * (1 << i));
 				nap(sk, 0.5 * (1 << i));
 				continue;
 			}
@@ -1173,6 +1194,34 @@ static void *writer_main(void *arg)
 }
 
 /* ---- the watch threads ---- */
+
+/* An event may predate a status write still queued: the cache keeps the server's object with the
+ * queued status, so the reconciler does not see (and write back) an older phase. Under sk->lock. */
+static void keep_pending_status(struct store_kube *sk, struct entry *e)
+{
+	struct op *op;
+	TAILQ_FOREACH(op, &sk->queue, link)
+	{
+		if (op->type != OP_PUT || op->res != e->res || strcmp(op->ns, e->ns) ||
+		    strcmp(op->name, e->name))
+			continue;
+		json_object *ours = json_tokener_parse(op->json),
+			    *srv = json_tokener_parse(e->json);
+		json_object *st = jget(ours, "status");
+		if (srv && st) {
+			json_object_object_add(srv, "status", json_object_get(st));
+			char *j =
+			    strdup(json_object_to_json_string_ext(srv, JSON_C_TO_STRING_PLAIN));
+			if (j) {
+				free(e->json);
+				e->json = j;
+			}
+		}
+		json_object_put(ours);
+		json_object_put(srv);
+		return;
+	}
+}
 
 static int on_event(void *arg, const char *type, json_object *obj)
 {
@@ -1200,6 +1249,7 @@ static int on_event(void *arg, const char *type, json_object *obj)
 		pthread_mutex_lock(&sk->lock);
 		if (e->invalid)
 			report_invalid(sk, e);
+		keep_pending_status(sk, e);
 		cache_set(sk, e);
 		pthread_mutex_unlock(&sk->lock);
 	}
