@@ -1130,6 +1130,32 @@ static int ensure_once(struct kube_client *kc, const struct op *op, char *err, s
 	return r;
 }
 
+/* A write the apiserver refused (a schema's 422, say) left the cache ahead of it: put the
+ * server's object back (or drop ours when it has none) so the controller sees what is true. */
+static void resync_one(struct store_kube *sk, struct kube_client *kc, const struct op *op)
+{
+	char path[600], err[512];
+	json_object *cur = NULL;
+	struct entry *e = NULL;
+	store_kube_path(op->res->kind, op->ns, op->name, false, path, sizeof(path));
+	int r = kube_request(kc, "GET", path, NULL, &cur, err, sizeof(err));
+	if (r < 0 && r != -ENOENT)
+		return; /* unreachable: the next list after the watch fails corrects it */
+	if (r >= 0 && entry_new(op->res, cur, &e) < 0) {
+		json_object_put(cur);
+		return;
+	}
+	pthread_mutex_lock(&sk->lock);
+	if (e)
+		cache_set(sk, e);
+	else
+		cache_del(sk, op->res, op->ns, op->name);
+	pthread_mutex_unlock(&sk->lock);
+	json_object_put(cur);
+	if (sk->changed)
+		sk->changed(sk->changed_arg);
+}
+
 static void *writer_main(void *arg)
 {
 	struct store_kube *sk = arg;
@@ -1186,6 +1212,8 @@ static void *writer_main(void *arg)
 					 op->res->kind, op->ns, op->name, err);
 			else
 				log_warn("cannot write \"%s\": %s", op->path, err);
+			if (op->res && !atomic_load(&sk->stop))
+				resync_one(sk, kc, op);
 		}
 		op_free(op);
 	}

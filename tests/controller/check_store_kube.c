@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The kube store against a scripted apiserver (libmicrohttpd on loopback): the first list fills
 // the cache, a status write that meets 409 Conflict reads again and retries without writing the
-// object itself, and a watch that answers 410 Gone makes the store list again.
+// object itself, a watch that answers 410 Gone makes the store list again, and a create the
+// apiserver refuses leaves the cache.
 #include <errno.h>
 #include <json-c/json.h>
 #include <microhttpd.h>
@@ -101,6 +102,11 @@ static enum MHD_Result fake(void *cls, struct MHD_Connection *c, const char *url
 		atomic_fetch_add(&seen.object_puts, 1);
 		return send_text(c, 200, SPARK);
 	}
+	if (!strcmp(method, "POST") &&
+	    !strcmp(url, "/apis/data.fluid.io/v1alpha1/namespaces/development/datasets"))
+		return send_text(c, 422,
+				 "{\"kind\":\"Status\",\"reason\":\"Invalid\",\"code\":422,"
+				 "\"message\":\"spec.mounts: Required value\"}");
 	if (!strcmp(method, "POST") && strstr(url, "/events")) {
 		atomic_fetch_add(&seen.events, 1);
 		return send_text(c, 201, "{}");
@@ -177,6 +183,20 @@ START_TEST(conflict_retry_and_gone)
 	ck_assert(strstr(json, "Bound"));
 	ck_assert(wait_for(&seen.events, 1));
 	free(json);
+	/* a create the apiserver refuses (422) leaves the cache: the server has no such object */
+	const char *rejected = "{\"apiVersion\":\"data.fluid.io/v1alpha1\",\"kind\":\"Dataset\","
+			       "\"metadata\":{\"name\":\"rejected\",\"namespace\":\"development\"},"
+			       "\"spec\":{}}";
+	ck_assert_int_eq(store_put(st, "Dataset", "development", "rejected", rejected, 0), 0);
+	int r = 0;
+	for (int i = 0; i < 100; i++) {
+		r = store_get(st, "Dataset", "development", "rejected", &json);
+		if (r == -ENOENT)
+			break;
+		free(json);
+		usleep(50000);
+	}
+	ck_assert_int_eq(r, -ENOENT);
 	free(bound);
 	json_object_put(o);
 	store_close(st);
