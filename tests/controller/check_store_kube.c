@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kube_lease.h"
 #include "store_kube.h"
 #include "suites.h"
 
@@ -204,12 +206,170 @@ START_TEST(conflict_retry_and_gone)
 }
 END_TEST
 
+/* ---- leader election against a fake Lease endpoint ---- */
+
+#define LEASE_PATH "/apis/coordination.k8s.io/v1/namespaces/default/leases/weir-controller"
+
+/* The one Lease the fake holds; its threads write, under lease_lock. */
+static pthread_mutex_t lease_lock = PTHREAD_MUTEX_INITIALIZER;
+static json_object *lease_obj; /* NULL = absent */
+static int lease_rv;
+static bool lease_conflict_next; /* the next PUT meets 409, as if another replica wrote first */
+
+static enum MHD_Result fake_lease(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *data,
+				  size_t *size, void **con_cls)
+{
+	struct upload *u = *con_cls;
+	if (!u) {
+		*con_cls = calloc(1, sizeof(struct upload));
+		return MHD_YES;
+	}
+	if (*size) {
+		size_t n =
+		    *size < sizeof(u->data) - 1 - u->len ? *size : sizeof(u->data) - 1 - u->len;
+		memcpy(u->data + u->len, data, n);
+		u->len += n;
+		*size = 0;
+		return MHD_YES;
+	}
+	u->data[u->len] = '\0';
+	char out[8192];
+	unsigned code = 200;
+	pthread_mutex_lock(&lease_lock);
+	if (!strcmp(method, "GET") && !strcmp(url, LEASE_PATH)) {
+		if (lease_obj)
+			snprintf(out, sizeof(out), "%s", json_object_to_json_string(lease_obj));
+		else
+			code = 404,
+			snprintf(out, sizeof(out), "{\"kind\":\"Status\",\"code\":404}");
+	} else if (!strcmp(method, "POST")) {
+		if (lease_obj) {
+			code = 409;
+			snprintf(out, sizeof(out),
+				 "{\"kind\":\"Status\",\"reason\":\"AlreadyExists\"}");
+		} else {
+			lease_obj = json_tokener_parse(u->data);
+			json_object *meta;
+			json_object_object_get_ex(lease_obj, "metadata", &meta);
+			char rv[16];
+			snprintf(rv, sizeof(rv), "%d", ++lease_rv);
+			json_object_object_add(meta, "resourceVersion", json_object_new_string(rv));
+			code = 201;
+			snprintf(out, sizeof(out), "%s", json_object_to_json_string(lease_obj));
+		}
+	} else if (!strcmp(method, "PUT") && !strcmp(url, LEASE_PATH)) {
+		json_object *in = json_tokener_parse(u->data), *meta, *rv;
+		json_object_object_get_ex(in, "metadata", &meta);
+		char want[16];
+		snprintf(want, sizeof(want), "%d", lease_rv);
+		if (lease_conflict_next ||
+		    !json_object_object_get_ex(meta, "resourceVersion", &rv) ||
+		    strcmp(json_object_get_string(rv), want)) {
+			lease_conflict_next = false;
+			/* the other writer's version */
+			json_object *smeta;
+			snprintf(want, sizeof(want), "%d", ++lease_rv);
+			if (json_object_object_get_ex(lease_obj, "metadata", &smeta))
+				json_object_object_add(smeta, "resourceVersion",
+						       json_object_new_string(want));
+			json_object_put(in);
+			code = 409;
+			snprintf(out, sizeof(out), "{\"kind\":\"Status\",\"reason\":\"Conflict\"}");
+		} else {
+			snprintf(want, sizeof(want), "%d", ++lease_rv);
+			json_object_object_add(meta, "resourceVersion",
+					       json_object_new_string(want));
+			json_object_put(lease_obj);
+			lease_obj = in;
+			snprintf(out, sizeof(out), "%s", json_object_to_json_string(lease_obj));
+		}
+	} else {
+		code = 404;
+		snprintf(out, sizeof(out), "{}");
+	}
+	pthread_mutex_unlock(&lease_lock);
+	return send_text(c, code, out);
+}
+
+static const char *holder_of(void)
+{
+	static char h[64];
+	json_object *spec, *v;
+	pthread_mutex_lock(&lease_lock);
+	h[0] = '\0';
+	if (lease_obj && json_object_object_get_ex(lease_obj, "spec", &spec) &&
+	    json_object_object_get_ex(spec, "holderIdentity", &v))
+		snprintf(h, sizeof(h), "%s", json_object_get_string(v));
+	pthread_mutex_unlock(&lease_lock);
+	return h;
+}
+
+START_TEST(lease_election)
+{
+	struct MHD_Daemon *d = MHD_start_daemon(
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
+	    fake_lease, NULL, MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_END);
+	ck_assert_ptr_nonnull(d);
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	struct kubeconfig kc = {0};
+	snprintf(kc.server, sizeof(kc.server), "http://127.0.0.1:%u", info->port);
+	struct kube_client *c = NULL;
+	ck_assert_int_eq(kube_client_new(&kc, &c), 0);
+	char holder[64] = "", err[512] = "";
+	int64_t t = 1796205600; /* renewTime is written in whole seconds */
+	/* no Lease: a creates it */
+	ck_assert_int_eq(kube_lease_try(c, "default", "weir-controller", "a", 15, t, holder,
+					sizeof(holder), err, sizeof(err)),
+			 1);
+	ck_assert_str_eq(holder_of(), "a");
+	/* b waits while a's lease is fresh, and learns who holds it */
+	ck_assert_int_eq(kube_lease_try(c, "default", "weir-controller", "b", 15, t + 5, holder,
+					sizeof(holder), err, sizeof(err)),
+			 0);
+	ck_assert_str_eq(holder, "a");
+	/* a renews */
+	ck_assert_int_eq(kube_lease_try(c, "default", "weir-controller", "a", 15, t + 10, holder,
+					sizeof(holder), err, sizeof(err)),
+			 1);
+	ck_assert_int_eq(kube_lease_try(c, "default", "weir-controller", "b", 15, t + 24, holder,
+					sizeof(holder), err, sizeof(err)),
+			 0);
+	/* a stopped renewing at t+10: at t+26 b takes over */
+	ck_assert_int_eq(kube_lease_try(c, "default", "weir-controller", "b", 15, t + 26, holder,
+					sizeof(holder), err, sizeof(err)),
+			 1);
+	ck_assert_str_eq(holder_of(), "b");
+	/* a, back, sees b */
+	ck_assert_int_eq(kube_lease_try(c, "default", "weir-controller", "a", 15, t + 27, holder,
+					sizeof(holder), err, sizeof(err)),
+			 0);
+	ck_assert_str_eq(holder, "b");
+	/* racing for an expired lease: the writer that meets 409 does not lead */
+	lease_conflict_next = true;
+	ck_assert_int_eq(kube_lease_try(c, "default", "weir-controller", "a", 15, t + 60, holder,
+					sizeof(holder), err, sizeof(err)),
+			 0);
+	ck_assert_str_eq(holder_of(), "b");
+	/* b gives it up: a takes it at once */
+	ck_assert_int_eq(kube_lease_release(c, "default", "weir-controller", "b", err, sizeof(err)),
+			 0);
+	ck_assert_int_eq(kube_lease_try(c, "default", "weir-controller", "a", 15, t + 61, holder,
+					sizeof(holder), err, sizeof(err)),
+			 1);
+	ck_assert_str_eq(holder_of(), "a");
+	kube_client_free(c);
+	MHD_stop_daemon(d);
+}
+END_TEST
+
 Suite *store_kube_suite(void)
 {
 	Suite *s = suite_create("store_kube");
 	TCase *tc = tcase_create("fake apiserver");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, conflict_retry_and_gone);
+	tcase_add_test(tc, lease_election);
 	suite_add_tcase(s, tc);
 	return s;
 }
