@@ -52,14 +52,13 @@ static enum MHD_Result send_text(struct MHD_Connection *c, unsigned code, const 
 	return ret;
 }
 
-static enum MHD_Result fake(void *cls, struct MHD_Connection *c, const char *url,
-			    const char *method, const char *version, const char *data, size_t *size,
-			    void **con_cls)
+/* Gathers a request body across calls; returns the upload once it is whole, NULL before. */
+static struct upload *gather(void **con_cls, const char *data, size_t *size)
 {
 	struct upload *u = *con_cls;
 	if (!u) {
 		*con_cls = calloc(1, sizeof(struct upload));
-		return MHD_YES;
+		return NULL;
 	}
 	if (*size) {
 		size_t n =
@@ -67,8 +66,19 @@ static enum MHD_Result fake(void *cls, struct MHD_Connection *c, const char *url
 		memcpy(u->data + u->len, data, n);
 		u->len += n;
 		*size = 0;
-		return MHD_YES;
+		return NULL;
 	}
+	u->data[u->len] = '\0';
+	return u;
+}
+
+static enum MHD_Result fake(void *cls, struct MHD_Connection *c, const char *url,
+			    const char *method, const char *version, const char *data, size_t *size,
+			    void **con_cls)
+{
+	struct upload *u = gather(con_cls, data, size);
+	if (!u)
+		return MHD_YES; /* more of the request to come */
 	const char *watch = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "watch");
 	if (!strcmp(method, "GET") && watch) {
 		/* hold the stream a moment, as a server with nothing to say does */
@@ -220,19 +230,9 @@ static enum MHD_Result fake_lease(void *cls, struct MHD_Connection *c, const cha
 				  const char *method, const char *version, const char *data,
 				  size_t *size, void **con_cls)
 {
-	struct upload *u = *con_cls;
-	if (!u) {
-		*con_cls = calloc(1, sizeof(struct upload));
-		return MHD_YES;
-	}
-	if (*size) {
-		size_t n =
-		    *size < sizeof(u->data) - 1 - u->len ? *size : sizeof(u->data) - 1 - u->len;
-		memcpy(u->data + u->len, data, n);
-		u->len += n;
-		*size = 0;
-		return MHD_YES;
-	}
+	struct upload *u = gather(con_cls, data, size);
+	if (!u)
+		return MHD_YES; /* more of the request to come */
 	u->data[u->len] = '\0';
 	char out[8192];
 	unsigned code = 200;
