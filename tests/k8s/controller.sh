@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # weir-controller on a real kube-apiserver (issue 8): the walkthrough's YAML applied with kubectl,
 # `kubectl get dataset -A` Bound with the UFS total, the DataLoad Complete, the production
-# reference Bound with the same figures, PV/PVC with the right attributes, a referenced Dataset's
+# reference Bound with the same figures, PV/PVC with the right attributes (ReadWriteMany and the
+# subpath for an rw grant's SubDataset), a referenced Dataset's
 # delete held by the finalizer (with an Event saying why), and two replicas: one passive until
 # the leader is killed, then leading within the lease time.
 set -euo pipefail
@@ -187,6 +188,33 @@ PY
 		fail "PVC $ns/spark is not pre-bound to weir-$ns-spark"
 done
 ok "PV weir-{development,production}-spark (weir.csi.io, ReadOnlyMany) and PVCs pre-bound to them"
+
+step "an rw grant on a subdirectory: analytics/spark-331's PV says ReadWriteMany, /spark-3.3.1"
+kc apply -f "$WT_YAML/dataset-allow-list.yaml" 2>&1 | grep -v '^Warning' | sed 's/^/  /'
+k8s_namespace analytics
+kc create -f "$WT_YAML/subdataset.yaml" | sed 's/^/  /'
+kwait 60 "analytics/spark-331 Bound" is Bound dataset spark-331 -n analytics -o 'jsonpath={.status.phase}'
+kwait 30 "PV weir-analytics-spark-331" jp pv weir-analytics-spark-331
+kc get pv weir-analytics-spark-331 -o json >"$TMP/pv.json"
+python3 - "$TMP/pv.json" <<'PY' || fail "PV weir-analytics-spark-331: wrong attributes (above)"
+import json, sys
+s = json.load(open(sys.argv[1]))["spec"]
+a = s["csi"]["volumeAttributes"]
+want = {"namespace": "analytics", "dataset": "spark-331", "subpath": "/spark-3.3.1", "readOnly": "false",
+        "sourceNamespace": "development", "sourceDataset": "spark"}
+bad = {k: a.get(k) for k in want if a.get(k) != want[k]}
+if s["accessModes"] != ["ReadWriteMany"]: bad["accessModes"] = s["accessModes"]
+if bad:
+    print("  unexpected:", bad, file=sys.stderr)
+    sys.exit(1)
+print(f"  PV weir-analytics-spark-331: {s['accessModes'][0]}, attributes {a}")
+PY
+[ "$(jp pvc spark-331 -n analytics -o 'jsonpath={.spec.accessModes[0]}')" = ReadWriteMany ] ||
+	fail "PVC analytics/spark-331 is not ReadWriteMany"
+kc delete dataset spark-331 -n analytics --wait=false | sed 's/^/  /'
+kwait 30 "analytics/spark-331 gone" sh -c "! '$KUBECTL_BIN' --kubeconfig '$KUBECONFIG' get dataset spark-331 -n analytics"
+kwait 30 "PV weir-analytics-spark-331 deleted" deleted pv weir-analytics-spark-331
+ok "rw grant: ReadWriteMany PV and PVC for /spark-3.3.1; both deleted with the Dataset"
 
 step "kubectl delete of a referenced Dataset is refused by the webhook, with weir's message"
 jp validatingwebhookconfiguration weir-controller >/dev/null ||
