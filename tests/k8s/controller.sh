@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # weir-controller on a real kube-apiserver (issue 8): the walkthrough's YAML applied with kubectl,
-# `kubectl get dataset -A` Bound with the UFS total, the DataLoad Complete, the production
-# reference Bound with the same figures, PV/PVC with the right attributes (ReadWriteMany and the
-# subpath for an rw grant's SubDataset), a referenced Dataset's
-# delete held by the finalizer (with an Event saying why), and two replicas: one passive until
-# the leader is killed, then leading within the lease time.
+# `kubectl get dataset -A` Bound with the UFS total, the DataLoad Complete, the node's figures in
+# its Lease, the production reference Bound with the same figures, a malformed Dataset Failed with
+# a condition, PV/PVC with the right attributes (ReadWriteMany and the subpath for an rw grant's
+# SubDataset), a referenced Dataset's delete refused by the webhook and held by the finalizer (an
+# Event says why), and two replicas: one passive until the leader is killed mid-DataLoad, then
+# leading within the lease and following that load, no second one.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
