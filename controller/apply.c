@@ -239,8 +239,11 @@ static int count_namespace_objects(struct store *st, const char *ns, size_t *ret
 	return 0;
 }
 
-int apply_delete(struct store *st, const char *kind, const char *ns, const char *name,
-		 bool deny_by_default, char *result, size_t rlen, char *errbuf, size_t errlen)
+/* apply_delete and apply_delete_check: every refusal in one place; dry_run stops before the
+ * store changes. */
+static int delete_or_check(struct store *st, const char *kind, const char *ns, const char *name,
+			   bool deny_by_default, bool dry_run, char *result, size_t rlen,
+			   char *errbuf, size_t errlen)
 {
 	char *json = NULL, rn[128], err[1024];
 	struct objmodel *obj = NULL;
@@ -302,6 +305,8 @@ int apply_delete(struct store *st, const char *kind, const char *ns, const char 
 			goto out;
 		}
 	}
+	if (dry_run)
+		goto out;
 	r = store_del(st, kind, ns, name);
 	if (r < 0) {
 		snprintf(errbuf, errlen, "cannot delete %s %s/%s: %s", kind, ns, name,
@@ -315,6 +320,21 @@ out:
 	objmodel_free(obj);
 	free(json);
 	return r;
+}
+
+int apply_delete(struct store *st, const char *kind, const char *ns, const char *name,
+		 bool deny_by_default, char *result, size_t rlen, char *errbuf, size_t errlen)
+{
+	return delete_or_check(st, kind, ns, name, deny_by_default, false, result, rlen, errbuf,
+			       errlen);
+}
+
+int apply_delete_check(struct store *st, const char *kind, const char *ns, const char *name,
+		       bool deny_by_default, char *errbuf, size_t errlen)
+{
+	char unused[8];
+	return delete_or_check(st, kind, ns, name, deny_by_default, true, unused, sizeof(unused),
+			       errbuf, errlen);
 }
 
 int apply_default_namespace(struct store *st, int64_t now)

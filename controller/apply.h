@@ -34,6 +34,12 @@ int apply_objects(struct store *st, const char *const *jsons, size_t n, bool cre
 int apply_delete(struct store *st, const char *kind, const char *ns, const char *name,
 		 bool deny_by_default, char *result, size_t rlen, char *errbuf, size_t errlen);
 
+/* apply_delete's refusals without the delete (the admission webhook asks before Kubernetes
+ * deletes): 0 when kind ns/name may go, -ENOENT when it is not stored, -EBUSY/-EPERM with the
+ * same message as apply_delete. */
+int apply_delete_check(struct store *st, const char *kind, const char *ns, const char *name,
+		       bool deny_by_default, char *errbuf, size_t errlen);
+
 /* Stores the Namespace "default" unless it exists (at start: it always exists, as in
  * Kubernetes). Returns 0 or -errno. */
 int apply_default_namespace(struct store *st, int64_t now);

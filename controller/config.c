@@ -46,6 +46,33 @@ static const struct config_desc {
      sizeof(((struct config *)0)->ufs_roots), "",
      "NS=URL,..;NS=.. UFS roots each namespace may use (\"*\" = every namespace; \"\" = "
      "any UFS); the file's value is re-read when the file changes"},
+    {"kubeconfig", CONFIG_STR, offsetof(struct config, kubeconfig),
+     sizeof(((struct config *)0)->kubeconfig), "",
+     "keep objects in the kube-apiserver this kubeconfig names (default: the SQLite store)"},
+    {"in-cluster", CONFIG_BOOL, offsetof(struct config, in_cluster), sizeof(bool), "true",
+     "in a pod (KUBERNETES_SERVICE_HOST set) and without --kubeconfig, use its service account"},
+    {"lease-namespace", CONFIG_STR, offsetof(struct config, lease_namespace),
+     sizeof(((struct config *)0)->lease_namespace), "",
+     "namespace of the leader-election Lease (default: the kubeconfig's)"},
+    {"identity", CONFIG_STR, offsetof(struct config, identity),
+     sizeof(((struct config *)0)->identity), "",
+     "this replica's name in the Lease "
+     "(default <hostname>_<pid>)"},
+    {"lease-duration", CONFIG_SECONDS, offsetof(struct config, lease_duration), sizeof(double),
+     "15", "seconds a leader's Lease holds without renewal; a standby takes over after it"},
+    {"webhook-url", CONFIG_STR, offsetof(struct config, webhook_url),
+     sizeof(((struct config *)0)->webhook_url), "",
+     "https://IPv4:PORT[/path]: serve the webhook there with a certificate of our own and "
+     "register it (out of cluster; --kubeconfig)"},
+    {"webhook-listen", CONFIG_STR, offsetof(struct config, webhook_listen),
+     sizeof(((struct config *)0)->webhook_listen), "",
+     "IPv4-HOST:PORT of the HTTPS delete webhook (default: none)"},
+    {"webhook-cert", CONFIG_STR, offsetof(struct config, webhook_cert),
+     sizeof(((struct config *)0)->webhook_cert), "", "PEM certificate of the webhook"},
+    {"webhook-key", CONFIG_STR, offsetof(struct config, webhook_key),
+     sizeof(((struct config *)0)->webhook_key), "", "PEM key of the webhook"},
+    {"webhook-path", CONFIG_STR, offsetof(struct config, webhook_path),
+     sizeof(((struct config *)0)->webhook_path), "/validate", "URL path of the webhook"},
 };
 
 #define N_DESCS (sizeof(descs) / sizeof(descs[0]))

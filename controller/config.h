@@ -14,8 +14,18 @@ struct config {
 	char config_file[4096];
 	char log_level[16];
 	bool deny_by_default;
-	double resync_interval; /* seconds */
-	char ufs_roots[8192];	/* ufs_policy.h syntax; "" = any UFS */
+	double resync_interval;	  /* seconds */
+	char ufs_roots[8192];	  /* ufs_policy.h syntax; "" = any UFS */
+	char kubeconfig[4096];	  /* "" = the embedded store, unless in a pod (in_cluster) */
+	bool in_cluster;	  /* use the pod's service account when no kubeconfig is given */
+	char lease_namespace[64]; /* "" = the kubeconfig's namespace */
+	char identity[256];	  /* "" = <hostname>_<pid> */
+	double lease_duration;	  /* seconds a leader's Lease holds without renewal */
+	char webhook_url[512];	  /* serve there and register, with a certificate we make */
+	char webhook_listen[64];  /* "" = no admission webhook */
+	char webhook_cert[4096];
+	char webhook_key[4096];
+	char webhook_path[256];
 };
 
 /* Fills cfg from defaults, file and argv. Returns 0; 1 when --help was printed; -EINVAL with

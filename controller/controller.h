@@ -11,6 +11,8 @@
 #include <time.h>
 
 #include "config.h"
+#include "objmodel.h"
+#include "strmap.h"
 #include "store.h"
 #include "ufs_policy.h"
 
@@ -36,6 +38,7 @@ struct controller {
 	int64_t started; /* epoch seconds */
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
+	bool kube;	     /* the store is store_kube: finalizers, volumes, a Lease */
 	struct store *store; /* under lock */
 	unsigned changes;    /* under lock: bumped by every write, wakes the reconciler */
 	bool stopping;	     /* under lock */
@@ -49,7 +52,32 @@ struct controller {
 	struct source_slot *sources;
 	size_t n_sources;
 	struct timespec conf_mtime; /* of the config file when ufs-roots was last read */
+	struct strmap *volumes;	    /* "ns/name" of Datasets whose PV/PVC were asked for -> sig */
+	struct strmap *refused;	    /* "kind/ns/name" -> the refusal last reported in an Event */
 };
+
+/* Closes and purges the cache of source ns/name on weir-node (the Dataset or its Runtime is
+ * gone). Logs failures. Any thread; no lock held. */
+void controller_close_source(struct controller *ctl, const char *ns, const char *name);
+
+/* What only a Kubernetes store needs after a pass: finalizers added, deletions completed or
+ * refused (with an Event), a PV and a pre-bound PVC per Bound Dataset. Reconciler thread; no
+ * lock held (takes it to touch the store). */
+void kube_sync_pass(struct controller *ctl, const struct objmodel_list *l);
+
+/* The annotation on a DataLoad naming the weir-node load running it, "<node pid>:<load id>", so
+ * a new leader follows that load rather than starting a second one. */
+#define KUBE_LOAD_ANNOTATION "weir.io/load"
+
+/* Fills slot's load id and node pid from dl's KUBE_LOAD_ANNOTATION, when it has one. */
+void kube_sync_resume_load(const struct objmodel *dl, struct load_slot *slot);
+
+/* Puts the figures weir-nodes reported for source_id (Leases weir-node-<node>, renewed at most 60 s
+ * ago) into a source Dataset's status: cached bytes and hits summed over the nodes, UFS totals
+ * from a node that finished its walk. Leaves st alone when no node reported. Reconciler thread;
+ * no lock held. */
+void kube_sync_usage(struct controller *ctl, const char *source_id, struct dataset_status *st,
+		     int64_t now);
 
 /* Marks a change and wakes the reconciler. Call with lock held. */
 void controller_changed(struct controller *ctl);

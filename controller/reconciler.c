@@ -318,6 +318,9 @@ static void reconcile_source(struct controller *ctl, struct objmodel_list *l, st
 			st->cache_hit_ratio = (double)u.hits / (double)(u.hits + u.misses);
 		}
 	}
+	/* on Kubernetes, what every node reported: the cache summed over the nodes */
+	if (ctl->kube)
+		kube_sync_usage(ctl, plan.source_id, st, now);
 	if (rt) {
 		rt->runtime.status.phase = RUNTIME_PHASE_READY;
 		rt->runtime.status.cache_capacity = runtime_capacity(&rt->runtime);
@@ -564,6 +567,9 @@ static void reconcile_dataload(struct controller *ctl, struct objmodel_list *l, 
 	struct load_slot *slot = load_slot_add(ctl, key);
 	if (!slot)
 		return;
+	/* a new leader picks up the load its predecessor started instead of starting another */
+	if (!slot->load_id && ctl->kube && d->status.phase == DATALOAD_PHASE_EXECUTING)
+		kube_sync_resume_load(dl, slot);
 	if (!slot->load_id) {
 		dataload_start(ctl, l, dl, slot, now);
 		return;
@@ -595,6 +601,9 @@ static void reconcile_dataload(struct controller *ctl, struct objmodel_list *l, 
 	d->status.files_total = p->files_total;
 	if (p->started_ms)
 		d->status.start_time = (int64_t)(p->started_ms / 1000);
+	/* a load the node runs is Executing, whatever an older status said */
+	if (!p->finished)
+		d->status.phase = DATALOAD_PHASE_EXECUTING;
 	if (p->finished) {
 		int64_t dur_ms =
 		    p->finished_ms > p->started_ms ? (int64_t)(p->finished_ms - p->started_ms) : 0;
@@ -850,6 +859,8 @@ int reconciler_pass(struct controller *ctl)
 			ctl->loads[k++] = ctl->loads[i];
 	ctl->n_loads = k;
 	r = write_back(ctl, l, before);
+	if (ctl->kube)
+		kube_sync_pass(ctl, l);
 	for (size_t i = 0; i < l->n; i++)
 		json_object_put(before[i]);
 	free(before);

@@ -62,7 +62,7 @@ static void handle_apply(struct controller *ctl, const Weir__ApplyRequest *a, st
 }
 
 /* The Dataset or its Runtime is gone: so is its cache (tier files, index), as in Fluid. */
-static void close_source(struct controller *ctl, const char *ns, const char *name)
+void controller_close_source(struct controller *ctl, const char *ns, const char *name)
 {
 	char sid[320];
 	Weir__SourceRequest s = WEIR__SOURCE_REQUEST__INIT;
@@ -96,8 +96,9 @@ static void handle_delete(struct controller *ctl, const Weir__DeleteRequest *d, 
 		return;
 	}
 	log_info("%s", rp->delete_line);
-	if (!strcmp(d->kind, "Dataset") || !strcmp(d->kind, "Runtime"))
-		close_source(ctl, d->namespace_, d->name);
+	/* on Kubernetes the finalizer purges, once the apiserver marks the object deleting */
+	if (!ctl->kube && (!strcmp(d->kind, "Dataset") || !strcmp(d->kind, "Runtime")))
+		controller_close_source(ctl, d->namespace_, d->name);
 	rp->delete_linep = rp->delete_line;
 	rp->resp.results = &rp->delete_linep;
 	rp->resp.n_results = 1;

@@ -30,6 +30,7 @@
 #include "metrics.h"
 #include "quantity.h"
 #include "log.h"
+#include "node_report.h"
 #include "source.h"
 #include "tier_pool.h"
 #include "view.h"
@@ -46,6 +47,9 @@ struct node_config {
 	char namespace_weights[512];
 	char namespace_prefetch[512];
 	char max_stale[32];
+	char kubeconfig[PATH_MAX];
+	char node_name[254];
+	char kube_namespace[64];
 };
 
 enum cfg_type { CFG_STR, CFG_BOOL };
@@ -80,6 +84,13 @@ static const struct cfg_desc {
      "largest window a stream prefetches ahead, per view"},
     {"max-stale", CFG_STR, offsetof(struct node_config, max_stale), 32, "1d",
      "how long past the metadata TTL to serve cached metadata while a UFS is unreachable"},
+    {"kubeconfig", CFG_STR, offsetof(struct node_config, kubeconfig), PATH_MAX, "",
+     "report cache figures to this cluster (Lease weir-node-<node-name>); in a pod with "
+     "--node-name, its service account"},
+    {"node-name", CFG_STR, offsetof(struct node_config, node_name), 254, "",
+     "this node's name in the cluster (default: the host name)"},
+    {"kube-namespace", CFG_STR, offsetof(struct node_config, kube_namespace), 64, "",
+     "namespace of the figures Lease (default: the kubeconfig's or the pod's)"},
 };
 
 #define NCFG (sizeof(cfg_table) / sizeof(cfg_table[0]))
@@ -130,6 +141,7 @@ struct node {
 	uint64_t max_stale_ms; /* a source's max-stale unless a mount sets it */
 	struct metrics *metrics;
 	struct tier_pools *pools; /* one quota per tier path, shared by the sources on it */
+	struct node_report *report; /* NULL without --kubeconfig */
 	volatile int stopping;
 };
 
@@ -1371,6 +1383,48 @@ static void shutdown_all(struct node *n)
 	pthread_mutex_unlock(&n->lock);
 }
 
+/* The figures of every open source, for the cluster (node_report.h). */
+static int report_collect(void *arg, json_object **ret)
+{
+	struct node *n = arg;
+	json_object *all = json_object_new_object();
+	if (!all)
+		return -ENOMEM;
+	pthread_mutex_lock(&n->lock);
+	for (struct node_source *ns = n->sources; ns; ns = ns->next) {
+		struct source *src = ns->source;
+		struct usage_totals t;
+		struct block_store_stats bs;
+		uint64_t cap = 0, hits = 0, misses = 0;
+		usage_start(src->usage, false);
+		usage_get(src->usage, "", &t);
+		block_store_get_stats(src->store, &bs);
+		for (unsigned i = 0; i < bs.ntiers; i++)
+			cap += bs.tiers[i].quota;
+		for (struct node_view *v = n->views; v; v = v->next) {
+			if (v->source != src)
+				continue;
+			struct view_stats st;
+			view_get_stats(v->view, &st);
+			hits += st.tier_bytes + st.passthrough_bytes;
+			misses += st.ufs_bytes;
+		}
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "ufsTotalBytes",
+				       json_object_new_int64((int64_t)t.ufs_total));
+		json_object_object_add(o, "fileNum", json_object_new_int64((int64_t)t.file_num));
+		json_object_object_add(o, "complete", json_object_new_boolean(t.complete));
+		json_object_object_add(o, "cachedBytes", json_object_new_int64((int64_t)t.cached));
+		json_object_object_add(o, "capacityBytes", json_object_new_int64((int64_t)cap));
+		json_object_object_add(o, "hitBytes", json_object_new_int64((int64_t)hits));
+		json_object_object_add(o, "missBytes", json_object_new_int64((int64_t)misses));
+		json_object_object_add(all, src->id, o);
+	}
+	pthread_mutex_unlock(&n->lock);
+	*ret = all;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct node n = {.listen_fd = -1, .lock_fd = -1};
@@ -1505,6 +1559,16 @@ int main(int argc, char **argv)
 		else
 			log_info("metrics on http://%s/metrics", n.cfg.metrics_listen);
 	}
+	if (n.cfg.kubeconfig[0] || (n.cfg.node_name[0] && getenv("KUBERNETES_SERVICE_HOST"))) {
+		char rerr[1024], host[254] = "";
+		if (!n.cfg.node_name[0]) {
+			gethostname(host, sizeof(host) - 1);
+			snprintf(n.cfg.node_name, sizeof(n.cfg.node_name), "%s", host);
+		}
+		if (node_report_start(n.cfg.kubeconfig, n.cfg.node_name, n.cfg.kube_namespace, 5,
+				      report_collect, &n, &n.report, rerr, sizeof(rerr)) < 0)
+			log_warn("%s; this node's figures will not reach the cluster", rerr);
+	}
 	log_info("weir-node %d ready on \"%s\"", (int)getpid(), n.cfg.socket_path);
 
 	while (!n.stopping) {
@@ -1546,6 +1610,7 @@ int main(int argc, char **argv)
 	close(n.listen_fd);
 	unlink(n.cfg.socket_path);
 	n.stopping = 1;
+	node_report_stop(n.report);
 	metrics_stop(n.metrics);
 	if (n.tracker)
 		pthread_join(n.tracker_thread, NULL);

@@ -54,6 +54,8 @@ int main(void)
 	srunner_add_suite(sr, cron_suite());
 	srunner_add_suite(sr, config_suite());
 	srunner_add_suite(sr, ufs_policy_suite());
+	srunner_add_suite(sr, kube_suite());
+	srunner_add_suite(sr, store_kube_suite());
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);

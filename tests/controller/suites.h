@@ -12,6 +12,8 @@ Suite *reconcile_suite(void);
 Suite *cron_suite(void);
 Suite *config_suite(void);
 Suite *ufs_policy_suite(void);
+Suite *kube_suite(void);
+Suite *store_kube_suite(void);
 
 /* A fresh SQLite store in a new temporary directory; *ret_dir (owned) holds it. */
 struct store *test_store_new(char **ret_dir);

@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: Apache-2.0
+// The controller's duties that exist only on Kubernetes, run after each reconcile pass:
+// finalizers on Datasets and Runtimes (a delete completes only once the cache is purged and no
+// reference needs it: the same check and message as `weir delete`), and a PersistentVolume plus
+// a pre-bound PersistentVolumeClaim per Bound Dataset, as Fluid makes them, for the CSI driver.
+#include "controller.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apply.h"
+#include "log.h"
+#include "reconcile.h"
+#include "store_kube.h"
+
+#define CSI_DRIVER "weir.csi.io"
+#define STORAGE_CLASS "weir"
+/* A Dataset has no fixed size; Fluid asks for 100Pi too, so any request fits. */
+#define VOLUME_SIZE "100Pi"
+
+static const char *pv_name(const char *ns, const char *name, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "weir-%s-%s", ns, name);
+	return n > 0 && (size_t)n < len && n <= 253 ? buf : NULL;
+}
+
+static json_object *jobj(json_object *parent, const char *key)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(parent, key, o);
+	return o;
+}
+
+static void jset(json_object *o, const char *key, const char *val)
+{
+	json_object_object_add(o, key, json_object_new_string(val));
+}
+
+static json_object *access_modes(bool rw)
+{
+	json_object *a = json_object_new_array();
+	json_object_array_add(a, json_object_new_string(rw ? "ReadWriteMany" : "ReadOnlyMany"));
+	return a;
+}
+
+/* The PV for Dataset ns/name served as plan says. volumeAttributes name the Dataset (the CSI
+ * driver asks weir for its view) and, for people reading it, what that view is. */
+static json_object *pv_json(const char *pvn, const char *ns, const char *name,
+			    const struct mount_plan *plan)
+{
+	json_object *pv = json_object_new_object();
+	jset(pv, "apiVersion", "v1");
+	jset(pv, "kind", "PersistentVolume");
+	json_object *meta = jobj(pv, "metadata");
+	jset(meta, "name", pvn);
+	json_object *labels = jobj(meta, "labels");
+	jset(labels, "data.fluid.io/dataset-namespace", ns);
+	jset(labels, "data.fluid.io/dataset", name);
+	json_object *spec = jobj(pv, "spec");
+	jset(jobj(spec, "capacity"), "storage", VOLUME_SIZE);
+	json_object_object_add(spec, "accessModes", access_modes(plan->read_write));
+	jset(spec, "persistentVolumeReclaimPolicy", "Retain");
+	jset(spec, "storageClassName", STORAGE_CLASS);
+	jset(spec, "volumeMode", "Filesystem");
+	json_object *claim = jobj(spec, "claimRef");
+	jset(claim, "apiVersion", "v1");
+	jset(claim, "kind", "PersistentVolumeClaim");
+	jset(claim, "namespace", ns);
+	jset(claim, "name", name);
+	json_object *csi = jobj(spec, "csi");
+	char handle[400];
+	snprintf(handle, sizeof(handle), "%s/%s", ns, name);
+	jset(csi, "driver", CSI_DRIVER);
+	jset(csi, "volumeHandle", handle);
+	json_object *attrs = jobj(csi, "volumeAttributes");
+	jset(attrs, "namespace", ns);
+	jset(attrs, "dataset", name);
+	jset(attrs, "subpath", plan->subpath[0] ? plan->subpath : "/");
+	jset(attrs, "readOnly", plan->read_write ? "false" : "true");
+	jset(attrs, "sourceNamespace", plan->source_ns);
+	jset(attrs, "sourceDataset", plan->source_name);
+	return pv;
+}
+
+static json_object *pvc_json(const char *pvn, const char *ns, const char *name, bool rw)
+{
+	json_object *pvc = json_object_new_object();
+	jset(pvc, "apiVersion", "v1");
+	jset(pvc, "kind", "PersistentVolumeClaim");
+	json_object *meta = jobj(pvc, "metadata");
+	jset(meta, "name", name);
+	jset(meta, "namespace", ns);
+	json_object *labels = jobj(meta, "labels");
+	jset(labels, "data.fluid.io/dataset-namespace", ns);
+	jset(labels, "data.fluid.io/dataset", name);
+	json_object *spec = jobj(pvc, "spec");
+	json_object_object_add(spec, "accessModes", access_modes(rw));
+	jset(jobj(jobj(spec, "resources"), "requests"), "storage", VOLUME_SIZE);
+	jset(spec, "storageClassName", STORAGE_CLASS);
+	jset(spec, "volumeMode", "Filesystem");
+	/* pre-bound: no kube-controller-manager binding needed, none to race */
+	jset(spec, "volumeName", pvn);
+	return pvc;
+}
+
+/* Asks for the PV and PVC of a Bound Dataset, once per process and view. */
+static void volumes_ensure(struct controller *ctl, const struct objmodel_list *l,
+			   const struct objmodel *ds)
+{
+	const char *ns = ds->meta.namespace, *name = ds->meta.name;
+	struct mount_plan plan;
+	char err[1024], key[400], sig[4200], pvn[400], path[600];
+	if (reconcile_mount_plan(l, ns, name, ctl->cfg.deny_by_default, &plan, err, sizeof(err)) <
+	    0)
+		return;
+	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	snprintf(sig, sizeof(sig), "%s|%d", plan.subpath, plan.read_write);
+	const char *had = strmap_get(ctl->volumes, key);
+	if (had && !strcmp(had, sig))
+		return;
+	if (!pv_name(ns, name, pvn, sizeof(pvn))) {
+		log_warn("dataset %s/%s: its PersistentVolume name would exceed 253 characters", ns,
+			 name);
+		return;
+	}
+	json_object *pv = pv_json(pvn, ns, name, &plan);
+	json_object *pvc = pvc_json(pvn, ns, name, plan.read_write);
+	pthread_mutex_lock(&ctl->lock);
+	int r = store_kube_ensure(ctl->store, "/api/v1/persistentvolumes", pv);
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/persistentvolumeclaims", ns);
+	if (r >= 0)
+		r = store_kube_ensure(ctl->store, path, pvc);
+	pthread_mutex_unlock(&ctl->lock);
+	json_object_put(pv);
+	json_object_put(pvc);
+	char *v = strdup(sig);
+	int err2 = 0;
+	if (r >= 0 && v) {
+		free(strmap_put(ctl->volumes, key, v, &err2));
+		if (err2 < 0)
+			free(v);
+		log_info("dataset %s/%s: PersistentVolume \"%s\" and claim \"%s\" (%s)", ns, name,
+			 pvn, name, plan.read_write ? "ReadWriteMany" : "ReadOnlyMany");
+	} else {
+		free(v);
+	}
+}
+
+static void volumes_remove(struct controller *ctl, const char *ns, const char *name)
+{
+	char key[400], pvn[400], path[700];
+	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	free(strmap_remove(ctl->volumes, key));
+	pthread_mutex_lock(&ctl->lock);
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/persistentvolumeclaims/%s", ns, name);
+	store_kube_ensure(ctl->store, path, NULL);
+	if (pv_name(ns, name, pvn, sizeof(pvn))) {
+		snprintf(path, sizeof(path), "/api/v1/persistentvolumes/%s", pvn);
+		store_kube_ensure(ctl->store, path, NULL);
+	}
+	pthread_mutex_unlock(&ctl->lock);
+}
+
+/* A Dataset or Runtime the apiserver marked deleting: finish the delete when weir allows it,
+ * else say why in an Event (once per reason). */
+static void finalize(struct controller *ctl, const struct objmodel *o)
+{
+	const char *kind = objmodel_kind_name(o->kind), *ns = o->meta.namespace,
+		   *name = o->meta.name;
+	char line[512], msg[2048], key[400];
+	snprintf(key, sizeof(key), "%s/%s/%s", kind, ns, name);
+	pthread_mutex_lock(&ctl->lock);
+	int r = apply_delete(ctl->store, kind, ns, name, ctl->cfg.deny_by_default, line,
+			     sizeof(line), msg, sizeof(msg));
+	if (r == -EBUSY) {
+		const char *had = strmap_get(ctl->refused, key);
+		if (!had || strcmp(had, msg)) {
+			store_kube_event(ctl->store, kind, ns, name, "Warning", "DeleteRefused",
+					 msg);
+			char *v = strdup(msg);
+			int e = 0;
+			if (v) {
+				free(strmap_put(ctl->refused, key, v, &e));
+				if (e < 0)
+					free(v);
+			}
+			log_notice("delete of %s %s/%s waits: %s", kind, ns, name, msg);
+		}
+	} else if (r >= 0) {
+		controller_changed(ctl);
+	}
+	pthread_mutex_unlock(&ctl->lock);
+	if (r < 0) {
+		if (r != -EBUSY)
+			log_warn("delete of %s %s/%s: %s", kind, ns, name, msg);
+		return;
+	}
+	free(strmap_remove(ctl->refused, key));
+	log_info("%s (cache purged)", line);
+	controller_close_source(ctl, ns, name);
+	if (o->kind == OBJMODEL_DATASET)
+		volumes_remove(ctl, ns, name);
+}
+
+void kube_sync_resume_load(const struct objmodel *dl, struct load_slot *slot)
+{
+	for (size_t i = 0; i < dl->meta.annotations.n; i++) {
+		const struct kvmap_entry *e = &dl->meta.annotations.items[i];
+		long long pid;
+		unsigned long long id;
+		if (strcmp(e->key, KUBE_LOAD_ANNOTATION) ||
+		    sscanf(e->value, "%lld:%llu", &pid, &id) != 2 || !id)
+			continue;
+		slot->node_pid = pid;
+		slot->load_id = id;
+		log_info("dataload %s/%s: following load %llu its previous leader started",
+			 dl->meta.namespace, dl->meta.name, id);
+	}
+}
+
+/* Writes the running load of each Executing DataLoad into its annotation, once. */
+static void loads_annotate(struct controller *ctl, const struct objmodel_list *l)
+{
+	char ts[40], key[400], want[64];
+	for (size_t i = 0; i < l->n; i++) {
+		const struct objmodel *dl = l->items[i];
+		if (dl->kind != OBJMODEL_DATALOAD ||
+		    dl->dataload.status.phase != DATALOAD_PHASE_EXECUTING)
+			continue;
+		snprintf(key, sizeof(key), "%s/%s@%s", dl->meta.namespace, dl->meta.name,
+			 objmodel_format_time(dl->meta.creation_timestamp, ts, sizeof(ts)));
+		const struct load_slot *slot = NULL;
+		for (size_t k = 0; k < ctl->n_loads; k++)
+			if (!strcmp(ctl->loads[k].key, key) && ctl->loads[k].load_id)
+				slot = &ctl->loads[k];
+		if (!slot)
+			continue;
+		snprintf(want, sizeof(want), "%lld:%llu", (long long)slot->node_pid,
+			 (unsigned long long)slot->load_id);
+		bool have = false;
+		for (size_t k = 0; k < dl->meta.annotations.n; k++)
+			have |= !strcmp(dl->meta.annotations.items[k].key, KUBE_LOAD_ANNOTATION) &&
+				!strcmp(dl->meta.annotations.items[k].value, want);
+		if (have)
+			continue;
+		pthread_mutex_lock(&ctl->lock);
+		char *cur = NULL;
+		if (store_get(ctl->store, "DataLoad", dl->meta.namespace, dl->meta.name, &cur) ==
+		    0) {
+			json_object *o = json_tokener_parse(cur), *meta, *ann;
+			if (o && json_object_object_get_ex(o, "metadata", &meta)) {
+				if (!json_object_object_get_ex(meta, "annotations", &ann) ||
+				    !json_object_is_type(ann, json_type_object)) {
+					ann = json_object_new_object();
+					json_object_object_add(meta, "annotations", ann);
+				}
+				json_object_object_add(ann, KUBE_LOAD_ANNOTATION,
+						       json_object_new_string(want));
+				store_put(ctl->store, "DataLoad", dl->meta.namespace, dl->meta.name,
+					  json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+					  0);
+			}
+			json_object_put(o);
+			free(cur);
+		}
+		pthread_mutex_unlock(&ctl->lock);
+	}
+}
+
+void kube_sync_pass(struct controller *ctl, const struct objmodel_list *l)
+{
+	loads_annotate(ctl, l);
+	if (!ctl->volumes)
+		ctl->volumes = strmap_new();
+	if (!ctl->refused)
+		ctl->refused = strmap_new();
+	if (!ctl->volumes || !ctl->refused)
+		return;
+	for (size_t i = 0; i < l->n; i++) {
+		const struct objmodel *o = l->items[i];
+		if (o->kind != OBJMODEL_DATASET && o->kind != OBJMODEL_RUNTIME)
+			continue;
+		const char *kind = objmodel_kind_name(o->kind);
+		bool has_fin = false;
+		pthread_mutex_lock(&ctl->lock);
+		bool deleting = store_kube_deleting(ctl->store, kind, o->meta.namespace,
+						    o->meta.name, &has_fin);
+		if (!deleting && !has_fin)
+			store_kube_add_finalizer(ctl->store, kind, o->meta.namespace, o->meta.name);
+		pthread_mutex_unlock(&ctl->lock);
+		if (deleting) {
+			finalize(ctl, o);
+			continue;
+		}
+		if (o->kind == OBJMODEL_DATASET && o->dataset.status.phase == DATASET_PHASE_BOUND)
+			volumes_ensure(ctl, l, o);
+	}
+}
+
+void kube_sync_usage(struct controller *ctl, const char *source_id, struct dataset_status *st,
+		     int64_t now)
+{
+	struct store_kube_usage u;
+	pthread_mutex_lock(&ctl->lock);
+	int nodes = store_kube_node_usage(ctl->store, source_id, now, 60, &u);
+	pthread_mutex_unlock(&ctl->lock);
+	if (nodes <= 0)
+		return;
+	if (u.complete) {
+		st->ufs_total_known = st->file_num_known = true;
+		st->ufs_total = u.ufs_total;
+		st->file_num = u.file_num;
+	}
+	st->cached = u.cached;
+	if (u.hits + u.misses > 0) {
+		st->hit_ratio_known = true;
+		st->cache_hit_ratio = (double)u.hits / (double)(u.hits + u.misses);
+	}
+}

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The store on kube-apiserver: Datasets, Runtimes and DataLoads as data.fluid.io/v1alpha1
+ * custom resources, Namespaces as v1 Namespaces. Reads come from a local cache fed by list +
+ * watch (one thread per resource); writes update the cache at once and reach the apiserver from
+ * a writer thread, so no store call does network I/O and the controller's lock is never held
+ * across a round trip. A transaction is all or nothing in the cache; on the apiserver each
+ * object is written on its own (Kubernetes has no multi-object transaction). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "kubeconfig.h"
+#include "store.h"
+
+/* The finalizer weir puts on Datasets and Runtimes: their cache is purged, and a referenced
+ * source refused, before the object goes. */
+#define STORE_KUBE_FINALIZER "data.fluid.io/weir-cache"
+
+/* Called (from a watch thread, with no store lock held) when the cache changed. */
+typedef void (*store_kube_changed_fn)(void *arg);
+
+/* Connects, lists every resource once (and the weir-nodes' Leases in report_ns, NULL = the
+ * kubeconfig's namespace) and starts the watches and the writer. Resources whose
+ * CRD is not installed are skipped with a notice, except Dataset (then -ENOENT: apply the CRDs
+ * first). Writes wait until store_kube_set_active(). Returns 0 and an owned *ret (store_close),
+ * or -errno with a message in errbuf. */
+int store_kube_open(const struct kubeconfig *kc, const char *report_ns,
+		    store_kube_changed_fn changed, void *arg, struct store **ret, char *errbuf,
+		    size_t errlen);
+
+/* Lets the writer send (the leader) or holds writes back (a passive replica). */
+void store_kube_set_active(struct store *st, bool active);
+
+/* Is the stored object being deleted (metadata.deletionTimestamp set)? And does it carry
+ * weir's finalizer? Both false when absent. Caller holds the controller's lock. */
+bool store_kube_deleting(struct store *st, const char *kind, const char *ns, const char *name,
+			 bool *ret_has_finalizer);
+
+/* Queues adding weir's finalizer to kind ns/name. Returns 0 or -ENOENT / -ENOMEM. */
+int store_kube_add_finalizer(struct store *st, const char *kind, const char *ns, const char *name);
+
+/* Queues a v1 Event about kind ns/name (type "Normal" or "Warning"). Returns 0 or -errno. */
+int store_kube_event(struct store *st, const char *kind, const char *ns, const char *name,
+		     const char *type, const char *reason, const char *message);
+
+/* Queues creating (when absent) a cluster-scoped or namespaced core/v1 object given as JSON
+ * (PersistentVolume, PersistentVolumeClaim), or deleting one (obj NULL: api path given).
+ * Returns 0 or -errno. */
+int store_kube_ensure(struct store *st, const char *path, json_object *obj);
+
+/* What weir-nodes reported for a source (daemon/node_report.h: Leases weir-node-<node>), added up
+ * over the nodes whose report is at most max_age_s old: cached bytes, capacity and hits summed; UFS
+ * totals from any node whose walk completed. */
+struct store_kube_usage {
+	unsigned nodes;
+	bool complete;
+	uint64_t ufs_total, file_num;
+	uint64_t cached, capacity;
+	uint64_t hits, misses;
+};
+
+/* Fills *ret; returns the number of nodes counted (0: none reported). Caller holds the
+ * controller's lock. */
+int store_kube_node_usage(struct store *st, const char *source_id, int64_t now, int max_age_s,
+			  struct store_kube_usage *ret);
+
+/* Converts between the apiserver's object and the store's JSON text (what objmodel reads):
+ * managedFields dropped, everything else kept. Returns 0 and owned results, or -ENOMEM /
+ * -EINVAL. Exposed for tests. */
+int store_kube_from_kube(json_object *kobj, char **ret_json);
+/* The object to send: the store's JSON minus what the apiserver owns (resourceVersion, uid,
+ * creationTimestamp, status when for_create). */
+int store_kube_to_kube(const char *json, bool for_create, json_object **ret);
+
+/* The resource path of kind ("Dataset", "AlluxioRuntime", "Runtime", "DataLoad", "Namespace"
+ * as written in an object) in ns, with name and "/status" when given: e.g.
+ * "/apis/data.fluid.io/v1alpha1/namespaces/development/datasets/spark/status". Returns 0 or
+ * -ENOENT (unknown kind) / -ENAMETOOLONG. */
+int store_kube_path(const char *kind_name, const char *ns, const char *name, bool status, char *buf,
+		    size_t len);

@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: Apache-2.0
+// weir-node's figures into its Lease. Collection takes the daemon's lock briefly; the
+// request happens after, on this thread, with nothing held.
+#include "node_report.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kube_client.h"
+#include "kubeconfig.h"
+#include "log.h"
+
+struct node_report {
+	struct kube_client *kc;
+	char name[300]; /* the Lease's: weir-node-<node> */
+	char node[254];
+	char ns[64];
+	double interval;
+	node_report_collect_fn fn;
+	void *arg;
+	atomic_bool stop;
+	pthread_t thread;
+};
+
+int node_report_fill(json_object *lease, const char *node_name, const char *ns,
+		     json_object *sources, int64_t now)
+{
+	char name[300], ts[48];
+	json_object *meta, *labels, *ann, *spec;
+	snprintf(name, sizeof(name), "weir-node-%s", node_name);
+	kube_micro_time(now, ts, sizeof(ts));
+	json_object_object_add(lease, "apiVersion",
+			       json_object_new_string("coordination.k8s.io/v1"));
+	json_object_object_add(lease, "kind", json_object_new_string("Lease"));
+	if (!json_object_object_get_ex(lease, "metadata", &meta)) {
+		meta = json_object_new_object();
+		json_object_object_add(lease, "metadata", meta);
+	}
+	json_object_object_add(meta, "name", json_object_new_string(name));
+	json_object_object_add(meta, "namespace", json_object_new_string(ns));
+	if (!json_object_object_get_ex(meta, "labels", &labels) ||
+	    !json_object_is_type(labels, json_type_object)) {
+		labels = json_object_new_object();
+		json_object_object_add(meta, "labels", labels);
+	}
+	json_object_object_add(labels, "app.kubernetes.io/name",
+			       json_object_new_string("weir-node"));
+	json_object_object_add(labels, "weir.io/node", json_object_new_string(node_name));
+	if (!json_object_object_get_ex(meta, "annotations", &ann) ||
+	    !json_object_is_type(ann, json_type_object)) {
+		ann = json_object_new_object();
+		json_object_object_add(meta, "annotations", ann);
+	}
+	json_object_object_add(ann, NODE_REPORT_ANNOTATION,
+			       json_object_new_string(json_object_to_json_string_ext(
+				   sources, JSON_C_TO_STRING_PLAIN)));
+	if (!json_object_object_get_ex(lease, "spec", &spec)) {
+		spec = json_object_new_object();
+		json_object_object_add(lease, "spec", spec);
+	}
+	json_object_object_add(spec, "holderIdentity", json_object_new_string(node_name));
+	json_object_object_add(spec, "leaseDurationSeconds",
+			       json_object_new_int(NODE_REPORT_LEASE_SECONDS));
+	json_object_object_add(spec, "renewTime", json_object_new_string(ts));
+	return 0;
+}
+
+/* One report: renew Lease weir-node-<node> with the figures, or create it. */
+static int report_once(struct node_report *r, char *err, size_t errlen)
+{
+	json_object *sources = NULL, *lease = NULL;
+	int rc = r->fn(r->arg, &sources);
+	if (rc < 0) {
+		snprintf(err, errlen, "collecting figures: %s", strerror(-rc));
+		return rc;
+	}
+	char path[512];
+	snprintf(path, sizeof(path), "/apis/coordination.k8s.io/v1/namespaces/%s/leases/%s", r->ns,
+		 r->name);
+	rc = kube_request(r->kc, "GET", path, NULL, &lease, err, errlen);
+	if (rc == -ENOENT) {
+		lease = json_object_new_object();
+		node_report_fill(lease, r->node, r->ns, sources, time(NULL));
+		snprintf(path, sizeof(path), "/apis/coordination.k8s.io/v1/namespaces/%s/leases",
+			 r->ns);
+		rc = kube_request(r->kc, "POST", path, lease, NULL, err, errlen);
+	} else if (rc >= 0) {
+		/* the resourceVersion read rides along; a conflict is retried next round */
+		node_report_fill(lease, r->node, r->ns, sources, time(NULL));
+		rc = kube_request(r->kc, "PUT", path, lease, NULL, err, errlen);
+	}
+	json_object_put(lease);
+	json_object_put(sources);
+	return rc;
+}
+
+static void *report_main(void *arg)
+{
+	struct node_report *r = arg;
+	char err[1024];
+	int last = 0;
+	while (!atomic_load(&r->stop)) {
+		int rc = report_once(r, err, sizeof(err));
+		/* say it once when it starts failing and once when it works again */
+		if (rc < 0 && last >= 0)
+			log_warn("cannot report figures to Lease %s/%s: %s", r->ns, r->name, err);
+		else if (rc >= 0 && last < 0)
+			log_notice("reporting figures to Lease %s/%s again", r->ns, r->name);
+		last = rc;
+		for (double t = 0; t < r->interval && !atomic_load(&r->stop); t += 0.1)
+			nanosleep(&(struct timespec){0, 100000000L}, NULL);
+	}
+	return NULL;
+}
+
+int node_report_start(const char *kubeconfig, const char *node_name, const char *ns,
+		      double interval_s, node_report_collect_fn fn, void *arg,
+		      struct node_report **ret, char *errbuf, size_t errlen)
+{
+	struct kubeconfig kc = {0};
+	int rc = kubeconfig && *kubeconfig ? kubeconfig_load(kubeconfig, &kc, errbuf, errlen)
+					   : kubeconfig_in_cluster(NULL, &kc, errbuf, errlen);
+	if (rc < 0)
+		return rc;
+	struct node_report *r = calloc(1, sizeof(*r));
+	if (!r) {
+		kubeconfig_clear(&kc);
+		return -ENOMEM;
+	}
+	rc = kube_client_new(&kc, &r->kc);
+	snprintf(r->node, sizeof(r->node), "%s", node_name);
+	snprintf(r->name, sizeof(r->name), "weir-node-%s", node_name);
+	snprintf(r->ns, sizeof(r->ns), "%s", ns && *ns ? ns : kc.namespace);
+	kubeconfig_clear(&kc);
+	r->interval = interval_s;
+	r->fn = fn;
+	r->arg = arg;
+	if (rc >= 0)
+		rc = -pthread_create(&r->thread, NULL, report_main, r);
+	if (rc < 0) {
+		snprintf(errbuf, errlen, "cannot start the reporter: %s", strerror(-rc));
+		kube_client_free(r->kc);
+		free(r);
+		return rc;
+	}
+	log_info("reporting cache figures to Lease %s/%s every %.0f s", r->ns, r->name, interval_s);
+	*ret = r;
+	return 0;
+}
+
+void node_report_stop(struct node_report *r)
+{
+	if (!r)
+		return;
+	atomic_store(&r->stop, true);
+	pthread_join(r->thread, NULL);
+	kube_client_free(r->kc);
+	free(r);
+}

@@ -1,0 +1,375 @@
+// SPDX-License-Identifier: Apache-2.0
+// The kube store against a scripted apiserver (libmicrohttpd on loopback): the first list fills
+// the cache, a status write that meets 409 Conflict reads again and retries without writing the
+// object itself, a watch that answers 410 Gone makes the store list again, and a create the
+// apiserver refuses leaves the cache.
+#include <errno.h>
+#include <json-c/json.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kube_lease.h"
+#include "store_kube.h"
+#include "suites.h"
+
+#define DS_PATH "/apis/data.fluid.io/v1alpha1/datasets"
+#define SPARK_PATH "/apis/data.fluid.io/v1alpha1/namespaces/development/datasets/spark"
+#define SPARK                                                                                      \
+	"{\"apiVersion\":\"data.fluid.io/v1alpha1\",\"kind\":\"Dataset\",\"metadata\":{\"name\":"  \
+	"\"spark\",\"namespace\":\"development\",\"uid\":\"u1\",\"resourceVersion\":\"5\","        \
+	"\"finalizers\":[\"data.fluid.io/weir-cache\"],\"creationTimestamp\":"                     \
+	"\"2026-12-02T10:00:00Z\"},\"spec\":{\"mounts\":[{\"mountPoint\":\"https://h/\"}]},"       \
+	"\"status\":{\"phase\":\"NotBound\"}}"
+
+/* What the fake apiserver saw; its threads write, the test polls. */
+static struct {
+	atomic_int dataset_lists;
+	atomic_int dataset_watches;
+	atomic_int status_puts;
+	atomic_int object_puts;
+	atomic_int events;
+	char last_status[4096];
+} seen;
+
+struct upload {
+	size_t len;
+	char data[8192];
+};
+
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned code, const char *body)
+{
+	struct MHD_Response *r =
+	    MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	enum MHD_Result ret = MHD_queue_response(c, code, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* Gathers a request body across calls; returns the upload once it is whole, NULL before. */
+static struct upload *gather(void **con_cls, const char *data, size_t *size)
+{
+	struct upload *u = *con_cls;
+	if (!u) {
+		*con_cls = calloc(1, sizeof(struct upload));
+		return NULL;
+	}
+	if (*size) {
+		size_t n =
+		    *size < sizeof(u->data) - 1 - u->len ? *size : sizeof(u->data) - 1 - u->len;
+		memcpy(u->data + u->len, data, n);
+		u->len += n;
+		*size = 0;
+		return NULL;
+	}
+	u->data[u->len] = '\0';
+	return u;
+}
+
+static enum MHD_Result fake(void *cls, struct MHD_Connection *c, const char *url,
+			    const char *method, const char *version, const char *data, size_t *size,
+			    void **con_cls)
+{
+	struct upload *u = gather(con_cls, data, size);
+	if (!u)
+		return MHD_YES; /* more of the request to come */
+	const char *watch = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "watch");
+	if (!strcmp(method, "GET") && watch) {
+		/* hold the stream a moment, as a server with nothing to say does */
+		if (!strcmp(url, DS_PATH) && atomic_fetch_add(&seen.dataset_watches, 1) == 0)
+			return send_text(
+			    c, 200,
+			    "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\","
+			    "\"code\":410,\"reason\":\"Expired\",\"message\":\"too old "
+			    "resource version\"}}\n");
+		usleep(200000);
+		return send_text(c, 200, "");
+	}
+	if (!strcmp(method, "GET") && !strcmp(url, DS_PATH)) {
+		atomic_fetch_add(&seen.dataset_lists, 1);
+		return send_text(
+		    c, 200,
+		    "{\"kind\":\"DatasetList\",\"metadata\":{\"resourceVersion\":\"5\"},"
+		    "\"items\":[" SPARK "]}");
+	}
+	if (!strcmp(method, "GET") && !strcmp(url, SPARK_PATH))
+		return send_text(c, 200, SPARK);
+	if (!strcmp(method, "PUT") && !strcmp(url, SPARK_PATH "/status")) {
+		u->data[u->len] = '\0';
+		snprintf(seen.last_status, sizeof(seen.last_status), "%.4000s", u->data);
+		if (atomic_fetch_add(&seen.status_puts, 1) == 0)
+			return send_text(
+			    c, 409,
+			    "{\"kind\":\"Status\",\"reason\":\"Conflict\",\"code\":409,"
+			    "\"message\":\"the object has been modified\"}");
+		return send_text(c, 200, u->data);
+	}
+	if (!strcmp(method, "PUT") && !strcmp(url, SPARK_PATH)) {
+		atomic_fetch_add(&seen.object_puts, 1);
+		return send_text(c, 200, SPARK);
+	}
+	if (!strcmp(method, "POST") &&
+	    !strcmp(url, "/apis/data.fluid.io/v1alpha1/namespaces/development/datasets"))
+		return send_text(c, 422,
+				 "{\"kind\":\"Status\",\"reason\":\"Invalid\",\"code\":422,"
+				 "\"message\":\"spec.mounts: Required value\"}");
+	if (!strcmp(method, "POST") && strstr(url, "/events")) {
+		atomic_fetch_add(&seen.events, 1);
+		return send_text(c, 201, "{}");
+	}
+	if (!strcmp(method, "GET") && !strncmp(url, "/api", 4) && !strstr(url, "/namespaces/"))
+		return send_text(c, 200,
+				 "{\"kind\":\"List\",\"metadata\":{\"resourceVersion\":\"5\"},"
+				 "\"items\":[]}");
+	if (!strcmp(method, "GET") && strstr(url, "/leases"))
+		return send_text(c, 200,
+				 "{\"kind\":\"LeaseList\",\"metadata\":{\"resourceVersion\":\"5\"},"
+				 "\"items\":[]}");
+	return send_text(c, 404, "{\"kind\":\"Status\",\"reason\":\"NotFound\",\"code\":404}");
+}
+
+static void done(void *cls, struct MHD_Connection *c, void **con_cls,
+		 enum MHD_RequestTerminationCode toe)
+{
+	free(*con_cls);
+	*con_cls = NULL;
+}
+
+static bool wait_for(atomic_int *v, int at_least)
+{
+	for (int i = 0; i < 100; i++) {
+		if (atomic_load(v) >= at_least)
+			return true;
+		usleep(50000);
+	}
+	return false;
+}
+
+START_TEST(conflict_retry_and_gone)
+{
+	struct MHD_Daemon *d = MHD_start_daemon(
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, fake,
+	    NULL, MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_END);
+	ck_assert_ptr_nonnull(d);
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	struct kubeconfig kc = {0};
+	snprintf(kc.server, sizeof(kc.server), "http://127.0.0.1:%u", info->port);
+	snprintf(kc.namespace, sizeof(kc.namespace), "default");
+	struct store *st = NULL;
+	char err[1024] = "";
+	ck_assert_msg(store_kube_open(&kc, NULL, NULL, NULL, &st, err, sizeof(err)) == 0, "%s",
+		      err);
+	/* the first list filled the cache */
+	char *json = NULL;
+	ck_assert_int_eq(store_get(st, "Dataset", "development", "spark", &json), 0);
+	ck_assert(strstr(json, "\"NotBound\""));
+	/* a watch answered 410: the store lists again */
+	ck_assert_msg(wait_for(&seen.dataset_lists, 2), "no list after 410 (%d lists)",
+		      atomic_load(&seen.dataset_lists));
+	/* a status write: nothing goes out until active; then 409 once, re-read, retry */
+	char *bound = strdup(json);
+	char *p = strstr(bound, "\"NotBound\"");
+	memcpy(p, "\"Bound\"   ", 10);
+	json_object *o = json_tokener_parse(bound);
+	ck_assert_ptr_nonnull(o);
+	ck_assert_int_eq(
+	    store_put(st, "Dataset", "development", "spark", json_object_to_json_string(o), 0), 0);
+	usleep(300000);
+	ck_assert_int_eq(atomic_load(&seen.status_puts), 0);
+	store_kube_set_active(st, true);
+	ck_assert_msg(wait_for(&seen.status_puts, 2), "%d status PUTs",
+		      atomic_load(&seen.status_puts));
+	ck_assert_msg(strstr(seen.last_status, "\"phase\":\"Bound\""), "%s", seen.last_status);
+	/* only the status changed: the object itself is not written (a spec edited meanwhile
+	 * would be put back) */
+	ck_assert_int_eq(atomic_load(&seen.object_puts), 0);
+	/* the cache shows our write at once; the phase change became an Event */
+	free(json);
+	ck_assert_int_eq(store_get(st, "Dataset", "development", "spark", &json), 0);
+	ck_assert(strstr(json, "Bound"));
+	ck_assert(wait_for(&seen.events, 1));
+	free(json);
+	/* a create the apiserver refuses (422) leaves the cache: the server has no such object */
+	const char *rejected = "{\"apiVersion\":\"data.fluid.io/v1alpha1\",\"kind\":\"Dataset\","
+			       "\"metadata\":{\"name\":\"rejected\",\"namespace\":\"development\"},"
+			       "\"spec\":{}}";
+	ck_assert_int_eq(store_put(st, "Dataset", "development", "rejected", rejected, 0), 0);
+	int r = 0;
+	for (int i = 0; i < 100; i++) {
+		r = store_get(st, "Dataset", "development", "rejected", &json);
+		if (r == -ENOENT)
+			break;
+		free(json);
+		usleep(50000);
+	}
+	ck_assert_int_eq(r, -ENOENT);
+	free(bound);
+	json_object_put(o);
+	store_close(st);
+	MHD_stop_daemon(d);
+}
+END_TEST
+
+/* ---- leader election against a fake Lease endpoint ---- */
+
+#define LEASE_PATH "/apis/coordination.k8s.io/v1/namespaces/default/leases/weir-controller"
+
+/* The one Lease the fake holds; its threads write, under lease_lock. */
+static pthread_mutex_t lease_lock = PTHREAD_MUTEX_INITIALIZER;
+static json_object *lease_obj; /* NULL = absent */
+static int lease_rv;
+static bool lease_conflict_next; /* the next PUT meets 409, as if another replica wrote first */
+
+static enum MHD_Result fake_lease(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *data,
+				  size_t *size, void **con_cls)
+{
+	struct upload *u = gather(con_cls, data, size);
+	if (!u)
+		return MHD_YES; /* more of the request to come */
+	u->data[u->len] = '\0';
+	char out[8192];
+	unsigned code = 200;
+	pthread_mutex_lock(&lease_lock);
+	if (!strcmp(method, "GET") && !strcmp(url, LEASE_PATH)) {
+		if (lease_obj)
+			snprintf(out, sizeof(out), "%s", json_object_to_json_string(lease_obj));
+		else
+			code = 404,
+			snprintf(out, sizeof(out), "{\"kind\":\"Status\",\"code\":404}");
+	} else if (!strcmp(method, "POST")) {
+		if (lease_obj) {
+			code = 409;
+			snprintf(out, sizeof(out),
+				 "{\"kind\":\"Status\",\"reason\":\"AlreadyExists\"}");
+		} else {
+			lease_obj = json_tokener_parse(u->data);
+			json_object *meta;
+			json_object_object_get_ex(lease_obj, "metadata", &meta);
+			char rv[16];
+			snprintf(rv, sizeof(rv), "%d", ++lease_rv);
+			json_object_object_add(meta, "resourceVersion", json_object_new_string(rv));
+			code = 201;
+			snprintf(out, sizeof(out), "%s", json_object_to_json_string(lease_obj));
+		}
+	} else if (!strcmp(method, "PUT") && !strcmp(url, LEASE_PATH)) {
+		json_object *in = json_tokener_parse(u->data), *meta, *rv;
+		json_object_object_get_ex(in, "metadata", &meta);
+		char want[16];
+		snprintf(want, sizeof(want), "%d", lease_rv);
+		if (lease_conflict_next ||
+		    !json_object_object_get_ex(meta, "resourceVersion", &rv) ||
+		    strcmp(json_object_get_string(rv), want)) {
+			lease_conflict_next = false;
+			/* the other writer's version */
+			json_object *smeta;
+			snprintf(want, sizeof(want), "%d", ++lease_rv);
+			if (json_object_object_get_ex(lease_obj, "metadata", &smeta))
+				json_object_object_add(smeta, "resourceVersion",
+						       json_object_new_string(want));
+			json_object_put(in);
+			code = 409;
+			snprintf(out, sizeof(out), "{\"kind\":\"Status\",\"reason\":\"Conflict\"}");
+		} else {
+			snprintf(want, sizeof(want), "%d", ++lease_rv);
+			json_object_object_add(meta, "resourceVersion",
+					       json_object_new_string(want));
+			json_object_put(lease_obj);
+			lease_obj = in;
+			snprintf(out, sizeof(out), "%s", json_object_to_json_string(lease_obj));
+		}
+	} else {
+		code = 404;
+		snprintf(out, sizeof(out), "{}");
+	}
+	pthread_mutex_unlock(&lease_lock);
+	return send_text(c, code, out);
+}
+
+static const char *holder_of(void)
+{
+	static char h[64];
+	json_object *spec, *v;
+	pthread_mutex_lock(&lease_lock);
+	h[0] = '\0';
+	if (lease_obj && json_object_object_get_ex(lease_obj, "spec", &spec) &&
+	    json_object_object_get_ex(spec, "holderIdentity", &v))
+		snprintf(h, sizeof(h), "%s", json_object_get_string(v));
+	pthread_mutex_unlock(&lease_lock);
+	return h;
+}
+
+START_TEST(lease_election)
+{
+	struct MHD_Daemon *d = MHD_start_daemon(
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
+	    fake_lease, NULL, MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_END);
+	ck_assert_ptr_nonnull(d);
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	struct kubeconfig kc = {0};
+	snprintf(kc.server, sizeof(kc.server), "http://127.0.0.1:%u", info->port);
+	struct kube_client *c = NULL;
+	ck_assert_int_eq(kube_client_new(&kc, &c), 0);
+	char holder[64] = "", err[512] = "";
+	int64_t t = 1796205600; /* renewTime is written in whole seconds */
+	/* no Lease: a creates it */
+	ck_assert_int_eq(kube_lease_try(c, "default", "weir-controller", "a", 15, t, holder,
+					sizeof(holder), err, sizeof(err)),
+			 1);
+	ck_assert_str_eq(holder_of(), "a");
+	/* b waits while a's lease is fresh, and learns who holds it */
+	ck_assert_int_eq(kube_lease_try(c, "default", "weir-controller", "b", 15, t + 5, holder,
+					sizeof(holder), err, sizeof(err)),
+			 0);
+	ck_assert_str_eq(holder, "a");
+	/* a renews */
+	ck_assert_int_eq(kube_lease_try(c, "default", "weir-controller", "a", 15, t + 10, holder,
+					sizeof(holder), err, sizeof(err)),
+			 1);
+	ck_assert_int_eq(kube_lease_try(c, "default", "weir-controller", "b", 15, t + 24, holder,
+					sizeof(holder), err, sizeof(err)),
+			 0);
+	/* a stopped renewing at t+10: at t+26 b takes over */
+	ck_assert_int_eq(kube_lease_try(c, "default", "weir-controller", "b", 15, t + 26, holder,
+					sizeof(holder), err, sizeof(err)),
+			 1);
+	ck_assert_str_eq(holder_of(), "b");
+	/* a, back, sees b */
+	ck_assert_int_eq(kube_lease_try(c, "default", "weir-controller", "a", 15, t + 27, holder,
+					sizeof(holder), err, sizeof(err)),
+			 0);
+	ck_assert_str_eq(holder, "b");
+	/* racing for an expired lease: the writer that meets 409 does not lead */
+	lease_conflict_next = true;
+	ck_assert_int_eq(kube_lease_try(c, "default", "weir-controller", "a", 15, t + 60, holder,
+					sizeof(holder), err, sizeof(err)),
+			 0);
+	ck_assert_str_eq(holder_of(), "b");
+	/* b gives it up: a takes it at once */
+	ck_assert_int_eq(kube_lease_release(c, "default", "weir-controller", "b", err, sizeof(err)),
+			 0);
+	ck_assert_int_eq(kube_lease_try(c, "default", "weir-controller", "a", 15, t + 61, holder,
+					sizeof(holder), err, sizeof(err)),
+			 1);
+	ck_assert_str_eq(holder_of(), "a");
+	kube_client_free(c);
+	MHD_stop_daemon(d);
+}
+END_TEST
+
+Suite *store_kube_suite(void)
+{
+	Suite *s = suite_create("store_kube");
+	TCase *tc = tcase_create("fake apiserver");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, conflict_retry_and_gone);
+	tcase_add_test(tc, lease_election);
+	suite_add_tcase(s, tc);
+	return s;
+}

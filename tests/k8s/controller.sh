@@ -1,0 +1,326 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# weir-controller on a real kube-apiserver (issue 8): the walkthrough's YAML applied with kubectl,
+# `kubectl get dataset -A` Bound with the UFS total, the DataLoad Complete, the node's figures in
+# its Lease, the production reference Bound with the same figures, a malformed Dataset Failed with
+# a condition, PV/PVC with the right attributes (ReadWriteMany and the subpath for an rw grant's
+# SubDataset), a referenced Dataset's delete refused by the webhook and held by the finalizer (an
+# Event says why), and two replicas: one passive until the leader is killed mid-DataLoad, then
+# leading within the lease and following that load, no second one.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/../helpers/lib.sh"
+. "$here/../helpers/nginx.sh"
+. "$here/../helpers/weir.sh"
+. "$here/../helpers/walkthrough.sh"
+. "$here/lib.sh"
+
+SCALE="${WEIR_E2E_SCALE:-0.01}"
+LEASE=6 # seconds: short, so the takeover is quick to test
+
+require_root_fuse
+find_weir_bins
+find_controller_bin
+TMP="$(mktemp -d /tmp/weir-k8s-controller.XXXXXX)"
+at_exit 'rm -rf "$TMP"'
+weir_setup "$TMP"
+DS_HEADER="NAMESPACE NAME UFS TOTAL SIZE CACHED CACHE CAPACITY CACHED PERCENTAGE PHASE AGE"
+DL_HEADER="NAMESPACE NAME DATASET PHASE AGE DURATION"
+CAPACITY=$((4 * 1024 * 1024 * 1024))
+
+# kwait SECONDS WHAT CMD...: polls until CMD succeeds.
+kwait() {
+	local secs="$1" what="$2" deadline
+	shift 2
+	deadline=$(($(date +%s) + secs))
+	until "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -lt "$deadline" ] || fail "$what: not within $secs s"
+		sleep 0.3
+	done
+}
+jp() { kc get "$@" 2>/dev/null; }
+is() { [ "$(jp "${@:2}")" = "$1" ]; }
+row() { printf '%s\n' "$1" | tr -s ' ' | awk -v ns="$2" -v n="$3" '$1 == ns && $2 == n'; }
+# deleted KIND NAME ARGS...: gone, or marked for deletion (kube-controller-manager, which drops
+# the pv-protection and pvc-protection finalizers, does not run here).
+deleted() {
+	local ts
+	jp "$@" >/dev/null || return 0
+	ts="$(jp "$@" -o 'jsonpath={.metadata.deletionTimestamp}')"
+	[ -n "$ts" ]
+}
+header() { printf '%s\n' "$1" | head -n 1 | tr -s ' ' | sed 's/ $//'; }
+
+dump() {
+	local f
+	for f in "$WEIR_STATE/controller.log" "$TMP/replica2.log"; do
+		[ -s "$f" ] || continue
+		echo "---- last 40 lines of $f ----" >&2
+		tail -n 40 "$f" >&2
+	done
+}
+at_exit '[ "$WEIR_EXIT_RC" -eq 0 ] || dump'
+
+step "a kube-apiserver and etcd on loopback; the CRDs"
+k8s_start "$TMP/k8s"
+k8s_apply_crds
+ok "apiserver ready in ${K8S_START_SECONDS} s; CRDs established"
+
+step "a Spark-mirror-shaped tree behind nginx; weir up with weir-controller --kubeconfig"
+TREE="$TMP/tree"
+wt_tree "$TREE" "$SCALE"
+nginx_start "$TMP/nginx" "$TREE"
+wt_manifests "$NGINX_URL" "$WEIR_TIER_DIR"
+at_exit wt_teardown
+# weir-node reads <state-dir>/node.conf: it reports its figures to the cluster as node-1
+printf 'kubeconfig = %s\nnode-name = node-1\n' "$KUBECONFIG" >"$WEIR_STATE/node.conf"
+# the delete webhook: the controller makes its certificate and registers itself
+WH_PORT="$(free_port)"
+wt_run "starting weir-node and weir-controller on Kubernetes" up -- --kubeconfig "$KUBECONFIG" \
+	--identity replica-1 --lease-duration "$LEASE" --webhook-url "https://127.0.0.1:$WH_PORT/validate"
+kwait 30 "weir get dataset -A answering through the kube store" w get dataset -A
+kwait 30 "Lease default/weir-controller held by replica-1" \
+	is replica-1 lease weir-controller -n default -o 'jsonpath={.spec.holderIdentity}'
+ok "weir-controller (pid $(live_pid controller)) leads: Lease default/weir-controller held by replica-1"
+
+T0=$(now)
+step "(walkthrough 2-4) kubectl create ns development; kubectl create -f dataset.yaml; Bound with the UFS total"
+k8s_namespace development
+kc create -f "$WT_YAML/dataset.yaml" | sed 's/^/  /'
+kwait 60 "development/spark Bound" is Bound dataset spark -n development -o 'jsonpath={.status.phase}'
+kwait 60 "development/spark's ufsTotal $(fmt_quantity "$WT_TOTAL")" \
+	is "$(fmt_quantity "$WT_TOTAL")" dataset spark -n development -o 'jsonpath={.status.ufsTotal}'
+out="$(kc get dataset -A)"
+printf '%s\n' "$out" | sed 's/^/  /'
+[ "$(header "$out")" = "$DS_HEADER" ] || fail "kubectl get dataset -A prints \"$(header "$out")\"; the walkthrough prints \"$DS_HEADER\""
+want="development spark $(fmt_quantity "$WT_TOTAL") 0.00B $(fmt_quantity "$CAPACITY") 0.0% Bound"
+[ "$(row "$out" development spark | cut -d' ' -f1-7)" = "$want" ] ||
+	fail "kubectl get dataset -A shows \"$(row "$out" development spark)\"; expected \"$want <age>\""
+ok "kubectl get dataset -A: $(row "$out" development spark)"
+fins="$(jp dataset spark -n development -o 'jsonpath={.metadata.finalizers}')"
+grep -q 'data.fluid.io/weir-cache' <<<"$fins" || fail "development/spark has finalizers \"$fins\"; expected data.fluid.io/weir-cache"
+ok "finalizer data.fluid.io/weir-cache on development/spark"
+kc describe dataset spark -n development | grep -q 'NotBound -> Bound\|-> Bound' ||
+	fail "kubectl describe dataset spark shows no Event for the phase change: $(kc describe dataset spark -n development | tail -5)"
+ok "kubectl describe dataset spark shows the phase change Event"
+
+step "(walkthrough 7-9) kubectl create -f dataload.yaml; Complete; the cache holds spark-3.3.1"
+kc create -f "$WT_YAML/dataload.yaml" | sed 's/^/  /'
+kwait 120 "DataLoad development/spark Complete" is Complete dataload spark -n development -o 'jsonpath={.status.phase}'
+out="$(kc get dataload -A)"
+printf '%s\n' "$out" | sed 's/^/  /'
+[ "$(header "$out")" = "$DL_HEADER" ] || fail "kubectl get dataload -A prints \"$(header "$out")\"; expected \"$DL_HEADER\""
+PCT="$(fmt_percent "$WT_S331" "$WT_TOTAL")"
+kwait 30 "development/spark cachedPercentage $PCT" \
+	is "$PCT" dataset spark -n development -o 'jsonpath={.status.cacheStates.cachedPercentage}'
+out="$(kc get dataset -A)"
+printf '%s\n' "$out" | sed 's/^/  /'
+ok "DataLoad Complete; development/spark caches $PCT"
+# the node's own report (its Lease, renewed as a heartbeat), which the controller adds up
+kwait 30 "Lease default/weir-node-node-1" jp lease weir-node-node-1 -n default
+report_ok() {
+	kc get lease weir-node-node-1 -n default -o json >"$TMP/report.json" &&
+		python3 - "$TMP/report.json" "$WT_S331" "$WT_TOTAL" <<'PY'
+import json, sys
+l = json.load(open(sys.argv[1]))
+s = json.loads(l["metadata"]["annotations"]["weir.io/sources"])["development_spark"]
+sys.exit(not (s["cachedBytes"] == int(sys.argv[2]) and s["ufsTotalBytes"] == int(sys.argv[3])
+              and s["complete"] and l["spec"]["holderIdentity"] == "node-1"))
+PY
+}
+kwait 30 "node-1's report: development_spark cached $WT_S331 bytes" report_ok
+ok "Lease default/weir-node-node-1 reports development_spark: $WT_S331 bytes cached of $WT_TOTAL"
+
+step "(walkthrough 11-13) the production reference binds with the same figures, no second load"
+k8s_namespace production
+kc create -f "$WT_YAML/spark-production.yaml" | sed 's/^/  /'
+kwait 60 "production/spark Bound" is Bound dataset spark -n production -o 'jsonpath={.status.phase}'
+kwait 30 "production/spark cachedPercentage $PCT" \
+	is "$PCT" dataset spark -n production -o 'jsonpath={.status.cacheStates.cachedPercentage}'
+out="$(kc get dataset -A)"
+printf '%s\n' "$out" | sed 's/^/  /'
+[ "$(row "$out" production spark | cut -d' ' -f3-7)" = "$(row "$out" development spark | cut -d' ' -f3-7)" ] ||
+	fail "production/spark shows \"$(row "$out" production spark)\"; development/spark \"$(row "$out" development spark)\""
+[ "$(jp dataload -A -o name | wc -l)" = 1 ] || fail "a second DataLoad appeared"
+ok "production/spark: $(row "$out" production spark)"
+T_WALK="$(elapsed "$T0" "$(now)")"
+
+step "a Dataset weir refuses (dataset:// without a name) gets a condition, not a crash"
+kc create -f - <<'YAML' | sed 's/^/  /'
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata:
+  name: broken
+  namespace: development
+spec:
+  mounts:
+    - mountPoint: dataset://production
+YAML
+kwait 30 "development/broken Failed" is Failed dataset broken -n development -o 'jsonpath={.status.phase}'
+why="$(jp dataset broken -n development -o 'jsonpath={.status.conditions[?(@.reason=="InvalidSpec")].message}')"
+[ -n "$why" ] || fail "development/broken is Failed without an InvalidSpec condition"
+[ -n "$(live_pid controller)" ] || fail "weir-controller died on a malformed Dataset"
+is Bound dataset spark -n development -o 'jsonpath={.status.phase}' || fail "development/spark left Bound"
+ok "development/broken: Failed, InvalidSpec: \"$why\"; the controller runs on"
+kc delete dataset broken -n development --timeout=30s | sed 's/^/  /'
+
+step "a PersistentVolume and a pre-bound PVC per Bound Dataset"
+for ns in development production; do
+	kwait 30 "PV weir-$ns-spark" jp pv "weir-$ns-spark"
+	kwait 30 "PVC $ns/spark" jp pvc spark -n "$ns"
+	kc get pv "weir-$ns-spark" -o json >"$TMP/pv.json"
+	python3 - "$ns" "$TMP/pv.json" <<'PY' || fail "PV weir-$ns-spark: wrong attributes (above)"
+import json, sys
+ns = sys.argv[1]
+pv = json.load(open(sys.argv[2]))
+s = pv["spec"]
+a = s["csi"]["volumeAttributes"]
+want = {"namespace": ns, "dataset": "spark", "readOnly": "true"}
+bad = {k: a.get(k) for k in want if a.get(k) != want[k]}
+if s["csi"]["driver"] != "weir.csi.io": bad["driver"] = s["csi"]["driver"]
+if s["accessModes"] != ["ReadOnlyMany"]: bad["accessModes"] = s["accessModes"]
+if s["claimRef"]["namespace"] != ns or s["claimRef"]["name"] != "spark": bad["claimRef"] = s["claimRef"]
+if bad:
+    print("  unexpected:", bad, file=sys.stderr)
+    sys.exit(1)
+print(f"  PV weir-{ns}-spark: driver {s['csi']['driver']}, {s['accessModes'][0]}, attributes {a}")
+PY
+	[ "$(jp pvc spark -n "$ns" -o 'jsonpath={.spec.volumeName}')" = "weir-$ns-spark" ] ||
+		fail "PVC $ns/spark is not pre-bound to weir-$ns-spark"
+done
+ok "PV weir-{development,production}-spark (weir.csi.io, ReadOnlyMany) and PVCs pre-bound to them"
+
+step "an rw grant on a subdirectory: analytics/spark-331's PV says ReadWriteMany, /spark-3.3.1"
+kc apply -f "$WT_YAML/dataset-allow-list.yaml" 2>&1 | grep -v '^Warning' | sed 's/^/  /'
+k8s_namespace analytics
+kc create -f "$WT_YAML/subdataset.yaml" | sed 's/^/  /'
+kwait 60 "analytics/spark-331 Bound" is Bound dataset spark-331 -n analytics -o 'jsonpath={.status.phase}'
+kwait 30 "PV weir-analytics-spark-331" jp pv weir-analytics-spark-331
+kc get pv weir-analytics-spark-331 -o json >"$TMP/pv.json"
+python3 - "$TMP/pv.json" <<'PY' || fail "PV weir-analytics-spark-331: wrong attributes (above)"
+import json, sys
+s = json.load(open(sys.argv[1]))["spec"]
+a = s["csi"]["volumeAttributes"]
+want = {"namespace": "analytics", "dataset": "spark-331", "subpath": "/spark-3.3.1", "readOnly": "false",
+        "sourceNamespace": "development", "sourceDataset": "spark"}
+bad = {k: a.get(k) for k in want if a.get(k) != want[k]}
+if s["accessModes"] != ["ReadWriteMany"]: bad["accessModes"] = s["accessModes"]
+if bad:
+    print("  unexpected:", bad, file=sys.stderr)
+    sys.exit(1)
+print(f"  PV weir-analytics-spark-331: {s['accessModes'][0]}, attributes {a}")
+PY
+[ "$(jp pvc spark-331 -n analytics -o 'jsonpath={.spec.accessModes[0]}')" = ReadWriteMany ] ||
+	fail "PVC analytics/spark-331 is not ReadWriteMany"
+kc delete dataset spark-331 -n analytics --wait=false | sed 's/^/  /'
+kwait 30 "analytics/spark-331 gone" sh -c "! '$KUBECTL_BIN' --kubeconfig '$KUBECONFIG' get dataset spark-331 -n analytics"
+kwait 30 "PV weir-analytics-spark-331 deleted" deleted pv weir-analytics-spark-331
+ok "rw grant: ReadWriteMany PV and PVC for /spark-3.3.1; both deleted with the Dataset"
+
+step "kubectl delete of a referenced Dataset is refused by the webhook, with weir's message"
+jp validatingwebhookconfiguration weir-controller >/dev/null ||
+	fail "weir-controller --webhook-url registered no ValidatingWebhookConfiguration \"weir-controller\""
+refused() {
+	local out
+	out="$(kc delete dataset spark -n development 2>&1)" && return 1
+	printf '%s\n' "$out" >"$TMP/refused.txt"
+	grep -q 'referenced by production/spark' <<<"$out"
+}
+# the apiserver picks a new webhook configuration up within a second or so
+kwait 20 "kubectl delete dataset spark -n development refused" refused
+sed 's/^/  /' "$TMP/refused.txt"
+[ -z "$(jp dataset spark -n development -o 'jsonpath={.metadata.deletionTimestamp}')" ] ||
+	fail "development/spark is marked deleting although the webhook refused"
+ok "refused at kubectl delete time; development/spark is not even marked deleting"
+kc delete validatingwebhookconfiguration weir-controller >/dev/null
+
+step "without the webhook, the finalizer holds the delete; an Event says why"
+kc delete dataset spark -n development --wait=false | sed 's/^/  /'
+sleep 3
+jp dataset spark -n development >/dev/null || fail "development/spark is gone although production/spark references it"
+kwait 20 "the DeleteRefused Event" sh -c "'$KUBECTL_BIN' --kubeconfig '$KUBECONFIG' get events -n development -o jsonpath='{.items[*].reason}' | grep -q DeleteRefused"
+msg="$(kc get events -n development -o jsonpath='{range .items[?(@.reason=="DeleteRefused")]}{.message}{"\n"}{end}' | head -1)"
+grep -q 'production/spark' <<<"$msg" || fail "the DeleteRefused Event says \"$msg\"; it must name production/spark"
+ok "development/spark stays while referenced: \"$msg\""
+
+step "a second replica stays passive"
+"$WEIR_CONTROLLER_BIN" --kubeconfig "$KUBECONFIG" --state-dir "$TMP/replica2" \
+	--node-socket "$WEIR_STATE/node.sock" --identity replica-2 --lease-duration "$LEASE" \
+	>"$TMP/replica2.log" 2>&1 &
+R2=$!
+at_exit "k8s_pid_stop $R2"
+kwait 30 "replica-2 standing by" grep -q 'standby: Lease' "$TMP/replica2.log"
+sleep 2
+is replica-1 lease weir-controller -n default -o 'jsonpath={.spec.holderIdentity}' ||
+	fail "the Lease moved to replica-2 while replica-1 lives"
+grep -q 'leading' "$TMP/replica2.log" && fail "replica-2 leads while replica-1 holds the Lease"
+ok "replica-2 (pid $R2) is passive"
+step "a DataLoad under way when the leader dies: the next leader follows it, no second load"
+# a slow mirror: the same tree through a proxy capping each connection at 100 kB/s
+TPORT="$(free_port)"
+python3 "$WEIR_SRC/tests/helpers/throttle.py" "$TPORT" "$NGINX_PORT" 100000 >"$TMP/throttle.log" 2>&1 &
+TPID=$!
+at_exit "kill $TPID 2>/dev/null || true"
+kc create -f - <<YAML | sed 's/^/  /'
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata: {name: slow, namespace: development}
+spec:
+  mounts:
+    - mountPoint: http://127.0.0.1:$TPORT/
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: AlluxioRuntime
+metadata: {name: slow, namespace: development}
+spec:
+  tieredstore:
+    levels:
+      - {mediumtype: MEM, path: $WEIR_TIER_DIR, quota: 1Gi}
+YAML
+kwait 60 "development/slow Bound" is Bound dataset slow -n development -o 'jsonpath={.status.phase}'
+kc create -f - <<'YAML' | sed 's/^/  /'
+apiVersion: data.fluid.io/v1alpha1
+kind: DataLoad
+metadata: {name: slow, namespace: development}
+spec:
+  dataset: {name: slow, namespace: development}
+  target:
+    - path: /spark-3.1.3
+YAML
+kwait 30 "DataLoad development/slow Executing" is Executing dataload slow -n development -o 'jsonpath={.status.phase}'
+kwait 10 "DataLoad development/slow annotated with its load" sh -c \
+	"'$KUBECTL_BIN' --kubeconfig '$KUBECONFIG' get dataload slow -n development -o jsonpath='{.metadata.annotations}' | grep -q weir.io/load"
+ok "DataLoad development/slow Executing: $(jp dataload slow -n development -o 'jsonpath={.metadata.annotations}')"
+
+step "killing the leader hands over within the lease"
+R1="$(live_pid controller)"
+t_kill=$(now)
+kill -KILL "$R1"
+kwait $((LEASE * 3)) "replica-2 leading" grep -q 'leading: holding Lease' "$TMP/replica2.log"
+T_TAKEOVER="$(elapsed "$t_kill" "$(now)")"
+is replica-2 lease weir-controller -n default -o 'jsonpath={.spec.holderIdentity}' ||
+	fail "replica-2 says it leads but the Lease names \"$(jp lease weir-controller -n default -o 'jsonpath={.spec.holderIdentity}')\""
+# what was left of the lease, plus one renew period (a third of it), plus a second of slack
+awk -v t="$T_TAKEOVER" -v l="$LEASE" 'BEGIN { exit !(t <= l + l / 3 + 1.5) }' ||
+	fail "replica-2 took $T_TAKEOVER s to lead; the lease is $LEASE s"
+ok "replica-2 leads $T_TAKEOVER s after replica-1 was killed (lease $LEASE s)"
+kwait 120 "DataLoad development/slow Complete" is Complete dataload slow -n development -o 'jsonpath={.status.phase}'
+grep -q 'following load' "$TMP/replica2.log" || fail "replica-2 did not follow the load replica-1 started"
+n="$(grep -c "load [0-9]* of .* path(s) of http://127.0.0.1:$TPORT/ started" "$WEIR_STATE/node.log" || true)"
+[ "$n" = 1 ] || fail "weir-node started $n loads of development/slow; the new leader must follow the running one"
+n="$(grep -c "load [0-9]* of .* path(s) of $NGINX_URL started" "$WEIR_STATE/node.log" || true)"
+[ "$n" = 1 ] || fail "weir-node started $n loads of development/spark; its DataLoad was Complete before the kill"
+ok "replica-2 followed load $(jp dataload slow -n development -o 'jsonpath={.metadata.annotations}') to Complete; one load per DataLoad on weir-node"
+
+step "the new leader finishes the delete once the reference goes"
+kc delete dataset spark -n production --wait=false | sed 's/^/  /'
+kwait 30 "production/spark gone" sh -c "! '$KUBECTL_BIN' --kubeconfig '$KUBECONFIG' get dataset spark -n production"
+kwait 30 "development/spark gone" sh -c "! '$KUBECTL_BIN' --kubeconfig '$KUBECONFIG' get dataset spark -n development"
+for ns in development production; do
+	kwait 30 "PV weir-$ns-spark deleted" deleted pv "weir-$ns-spark"
+	kwait 30 "PVC $ns/spark deleted" deleted pvc spark -n "$ns"
+done
+ok "both Datasets are gone; their PVs and PVCs are deleted (Terminating until kube-controller-manager, absent here, drops the pv/pvc-protection finalizers)"
+
+note "times: apiserver start ${K8S_START_SECONDS} s, walkthrough (create to production Bound) $T_WALK s, takeover $T_TAKEOVER s"
+echo "PASS"
