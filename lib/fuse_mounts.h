@@ -15,3 +15,12 @@ bool fuse_mounts_is_weir(const char *mp);
  * closed its /dev/fuse: hold no lock over it. Returns the number detached (>= 0), -EBUSY when a
  * live weir mount (another daemon's) is at mp, or -errno. */
 int fuse_mounts_clear_dead(const char *mp);
+
+/* The topmost mount at the absolute path mp, whatever its type: returns 1 with its device
+ * (the st_dev its files have) in *ret_dev and whether it is fuse.weir in *ret_weir (either may be
+ * NULL), 0 when nothing is mounted there, or -errno. */
+int fuse_mounts_at(const char *mp, unsigned long *ret_dev, bool *ret_weir);
+
+/* How many mounts show device dev (a view and its bind mounts share it). Returns >= 0 or
+ * -errno. */
+int fuse_mounts_count_dev(unsigned long dev);
