@@ -7,8 +7,9 @@
 //   csi-call SOCK publish VOLID TARGET [--ro] [--mode N] [KEY=VALUE...]   (volume context)
 //   csi-call SOCK unpublish VOLID TARGET
 //   csi-call SOCK stats VOLID PATH
-//   csi-call SOCK serve-controller      CreateVolume returns volume_id "<namespace>/<dataset>"
-//                                       of its parameters, volume_context = the parameters
+//   csi-call SOCK serve-controller CSI_SOCK   CreateVolume returns volume_id "<namespace>/<dataset>"
+//                                       of its parameters, volume_context = the parameters;
+//                                       Identity calls go to weir-csi at CSI_SOCK
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -89,7 +90,55 @@ static int controller_caps(void *ctx, const ProtobufCMessage *msg, struct grpc_r
 	return grpc_reply_set(rp, &resp.base);
 }
 
+/* Identity on the stand-in's socket is weir-csi's, forwarded: csi-sanity asks both endpoints. */
+struct forward {
+	const char *sock;
+	const char *path;
+	const ProtobufCMessageDescriptor *resp;
+};
+
+static const struct forward forwards[] = {
+    {NULL, "/csi.v1.Identity/GetPluginInfo", &csi__v1__get_plugin_info_response__descriptor},
+    {NULL, "/csi.v1.Identity/GetPluginCapabilities",
+     &csi__v1__get_plugin_capabilities_response__descriptor},
+    {NULL, "/csi.v1.Identity/Probe", &csi__v1__probe_response__descriptor},
+};
+static const char *identity_sock;
+
+static int forward(const char *path, const ProtobufCMessageDescriptor *rd,
+		   const ProtobufCMessage *msg, struct grpc_reply *rp)
+{
+	ProtobufCMessage *resp = NULL;
+	int r = grpc_client_unary(identity_sock, path, msg, rd, &resp, rp->message,
+				  sizeof(rp->message));
+	if (r < 0)
+		return grpc_reply_error(rp, -EAGAIN, "weir-csi at \"%s\": %s", identity_sock,
+					strerror(-r));
+	if (r > 0)
+		return -EIO;
+	r = grpc_reply_set(rp, resp);
+	protobuf_c_message_free_unpacked(resp, NULL);
+	return r;
+}
+
+static int fwd_info(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)
+{
+	return forward(forwards[0].path, forwards[0].resp, msg, rp);
+}
+static int fwd_caps(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)
+{
+	return forward(forwards[1].path, forwards[1].resp, msg, rp);
+}
+static int fwd_probe(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)
+{
+	return forward(forwards[2].path, forwards[2].resp, msg, rp);
+}
+
 static const struct grpc_method controller_methods[] = {
+    {"/csi.v1.Identity/GetPluginInfo", &csi__v1__get_plugin_info_request__descriptor, fwd_info},
+    {"/csi.v1.Identity/GetPluginCapabilities",
+     &csi__v1__get_plugin_capabilities_request__descriptor, fwd_caps},
+    {"/csi.v1.Identity/Probe", &csi__v1__probe_request__descriptor, fwd_probe},
     {"/csi.v1.Controller/CreateVolume", &csi__v1__create_volume_request__descriptor,
      create_volume},
     {"/csi.v1.Controller/DeleteVolume", &csi__v1__delete_volume_request__descriptor,
@@ -107,7 +156,8 @@ static void on_term(int sig)
 static int serve_controller(const char *sock)
 {
 	struct grpc_server *srv = grpc_server_new();
-	if (!srv || grpc_server_listen(srv, sock, 0600, controller_methods, 3, NULL) < 0) {
+	if (!srv || grpc_server_listen(srv, sock, 0600, controller_methods,
+					  sizeof(controller_methods) / sizeof(controller_methods[0]), NULL) < 0) {
 		fprintf(stderr, "csi-call: cannot listen on \"%s\"\n", sock);
 		return 1;
 	}
@@ -177,8 +227,10 @@ int main(int argc, char **argv)
 	char msg[1024] = "";
 	ProtobufCMessage *resp = NULL;
 	int r;
-	if (strcmp(cmd, "serve-controller") == 0)
+	if (strcmp(cmd, "serve-controller") == 0 && argc == 4) {
+		identity_sock = argv[3];
 		return serve_controller(sock);
+	}
 	if (strcmp(cmd, "publish") == 0)
 		return publish(sock, argc - 3, argv + 3);
 	if (strcmp(cmd, "unpublish") == 0 && argc == 5) {
