@@ -7,7 +7,7 @@
 //   csi-call SOCK publish VOLID TARGET [--ro] [--mode N] [KEY=VALUE...]   (volume context)
 //   csi-call SOCK unpublish VOLID TARGET
 //   csi-call SOCK stats VOLID PATH
-//   csi-call SOCK serve-controller CSI_SOCK   CreateVolume returns volume_id "<namespace>/<dataset>"
+//   csi-call SOCK serve-controller CSI_SOCK [--with-node]   CreateVolume returns volume_id "<namespace>/<dataset>"
 //                                       of its parameters, volume_context = the parameters;
 //                                       Identity calls go to weir-csi at CSI_SOCK
 #include <errno.h>
@@ -90,20 +90,27 @@ static int controller_caps(void *ctx, const ProtobufCMessage *msg, struct grpc_r
 	return grpc_reply_set(rp, &resp.base);
 }
 
-/* Identity on the stand-in's socket is weir-csi's, forwarded: csi-sanity asks both endpoints. */
-struct forward {
-	const char *sock;
-	const char *path;
-	const ProtobufCMessageDescriptor *resp;
-};
-
-static const struct forward forwards[] = {
-    {NULL, "/csi.v1.Identity/GetPluginInfo", &csi__v1__get_plugin_info_response__descriptor},
-    {NULL, "/csi.v1.Identity/GetPluginCapabilities",
-     &csi__v1__get_plugin_capabilities_response__descriptor},
-    {NULL, "/csi.v1.Identity/Probe", &csi__v1__probe_response__descriptor},
-};
+/* Identity on the stand-in's socket is weir-csi's, forwarded: csi-sanity asks both endpoints.
+ * With --with-node the stand-in also forwards the Node service and adds CONTROLLER_SERVICE to
+ * weir-csi's capabilities: csi-sanity runs its whole-lifecycle node specs ("should work") only
+ * for plugins with a Controller, and this way they still exercise weir-csi's Node handlers. */
 static const char *identity_sock;
+static bool with_node;
+
+/* The gRPC status weir-csi answered, back as the -errno the server turns into it again. */
+static int errno_of_status(int code)
+{
+	static const int map[][2] = {
+	    {GRPC_INVALID_ARGUMENT, EINVAL}, {GRPC_NOT_FOUND, ENOENT},
+	    {GRPC_ALREADY_EXISTS, EEXIST},   {GRPC_PERMISSION_DENIED, EPERM},
+	    {GRPC_FAILED_PRECONDITION, EBUSY}, {GRPC_UNIMPLEMENTED, ENOSYS},
+	    {GRPC_UNAVAILABLE, EAGAIN},      {GRPC_RESOURCE_EXHAUSTED, EMSGSIZE},
+	};
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (map[i][0] == code)
+			return -map[i][1];
+	return -EIO;
+}
 
 static int forward(const char *path, const ProtobufCMessageDescriptor *rd,
 		   const ProtobufCMessage *msg, struct grpc_reply *rp)
@@ -115,24 +122,61 @@ static int forward(const char *path, const ProtobufCMessageDescriptor *rd,
 		return grpc_reply_error(rp, -EAGAIN, "weir-csi at \"%s\": %s", identity_sock,
 					strerror(-r));
 	if (r > 0)
-		return -EIO;
-	r = grpc_reply_set(rp, resp);
+		return errno_of_status(r);
+	if (with_node && rd == &csi__v1__get_plugin_capabilities_response__descriptor) {
+		Csi__V1__GetPluginCapabilitiesResponse *c = (void *)resp;
+		Csi__V1__PluginCapability__Service svc = CSI__V1__PLUGIN_CAPABILITY__SERVICE__INIT;
+		Csi__V1__PluginCapability cap = CSI__V1__PLUGIN_CAPABILITY__INIT;
+		Csi__V1__PluginCapability *caps[16];
+		Csi__V1__GetPluginCapabilitiesResponse out =
+		    CSI__V1__GET_PLUGIN_CAPABILITIES_RESPONSE__INIT;
+		size_t n = 0;
+		for (size_t i = 0; i < c->n_capabilities && n < 15; i++)
+			caps[n++] = c->capabilities[i];
+		svc.type = CSI__V1__PLUGIN_CAPABILITY__SERVICE__TYPE__CONTROLLER_SERVICE;
+		cap.type_case = CSI__V1__PLUGIN_CAPABILITY__TYPE_SERVICE;
+		cap.service = &svc;
+		caps[n++] = &cap;
+		out.capabilities = caps;
+		out.n_capabilities = n;
+		r = grpc_reply_set(rp, &out.base);
+	} else {
+		r = grpc_reply_set(rp, resp);
+	}
 	protobuf_c_message_free_unpacked(resp, NULL);
 	return r;
 }
 
-static int fwd_info(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)
-{
-	return forward(forwards[0].path, forwards[0].resp, msg, rp);
-}
-static int fwd_caps(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)
-{
-	return forward(forwards[1].path, forwards[1].resp, msg, rp);
-}
-static int fwd_probe(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)
-{
-	return forward(forwards[2].path, forwards[2].resp, msg, rp);
-}
+#define FORWARD(fn, path, resp)                                                                    \
+	static int fn(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)              \
+	{                                                                                          \
+		return forward(path, &resp, msg, rp);                                              \
+	}
+FORWARD(fwd_info, "/csi.v1.Identity/GetPluginInfo", csi__v1__get_plugin_info_response__descriptor)
+FORWARD(fwd_caps, "/csi.v1.Identity/GetPluginCapabilities",
+	csi__v1__get_plugin_capabilities_response__descriptor)
+FORWARD(fwd_probe, "/csi.v1.Identity/Probe", csi__v1__probe_response__descriptor)
+FORWARD(fwd_publish, "/csi.v1.Node/NodePublishVolume",
+	csi__v1__node_publish_volume_response__descriptor)
+FORWARD(fwd_unpublish, "/csi.v1.Node/NodeUnpublishVolume",
+	csi__v1__node_unpublish_volume_response__descriptor)
+FORWARD(fwd_stats, "/csi.v1.Node/NodeGetVolumeStats",
+	csi__v1__node_get_volume_stats_response__descriptor)
+FORWARD(fwd_node_info, "/csi.v1.Node/NodeGetInfo", csi__v1__node_get_info_response__descriptor)
+FORWARD(fwd_node_caps, "/csi.v1.Node/NodeGetCapabilities",
+	csi__v1__node_get_capabilities_response__descriptor)
+
+static const struct grpc_method node_methods[] = {
+    {"/csi.v1.Node/NodePublishVolume", &csi__v1__node_publish_volume_request__descriptor,
+     fwd_publish},
+    {"/csi.v1.Node/NodeUnpublishVolume", &csi__v1__node_unpublish_volume_request__descriptor,
+     fwd_unpublish},
+    {"/csi.v1.Node/NodeGetVolumeStats", &csi__v1__node_get_volume_stats_request__descriptor,
+     fwd_stats},
+    {"/csi.v1.Node/NodeGetInfo", &csi__v1__node_get_info_request__descriptor, fwd_node_info},
+    {"/csi.v1.Node/NodeGetCapabilities", &csi__v1__node_get_capabilities_request__descriptor,
+     fwd_node_caps},
+};
 
 static const struct grpc_method controller_methods[] = {
     {"/csi.v1.Identity/GetPluginInfo", &csi__v1__get_plugin_info_request__descriptor, fwd_info},
@@ -156,8 +200,13 @@ static void on_term(int sig)
 static int serve_controller(const char *sock)
 {
 	struct grpc_server *srv = grpc_server_new();
-	if (!srv || grpc_server_listen(srv, sock, 0600, controller_methods,
-					  sizeof(controller_methods) / sizeof(controller_methods[0]), NULL) < 0) {
+	struct grpc_method all[16];
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof(controller_methods) / sizeof(controller_methods[0]); i++)
+		all[n++] = controller_methods[i];
+	for (size_t i = 0; with_node && i < sizeof(node_methods) / sizeof(node_methods[0]); i++)
+		all[n++] = node_methods[i];
+	if (!srv || grpc_server_listen(srv, sock, 0600, all, n, NULL) < 0) {
 		fprintf(stderr, "csi-call: cannot listen on \"%s\"\n", sock);
 		return 1;
 	}
@@ -227,8 +276,9 @@ int main(int argc, char **argv)
 	char msg[1024] = "";
 	ProtobufCMessage *resp = NULL;
 	int r;
-	if (strcmp(cmd, "serve-controller") == 0 && argc == 4) {
+	if (strcmp(cmd, "serve-controller") == 0 && (argc == 4 || argc == 5)) {
 		identity_sock = argv[3];
+		with_node = argc == 5 && strcmp(argv[4], "--with-node") == 0;
 		return serve_controller(sock);
 	}
 	if (strcmp(cmd, "publish") == 0)
