@@ -85,11 +85,23 @@ enum grpc_code grpc_status_from_errno(int err)
 }
 
 static const char *const code_names[] = {
-    "OK",		  "CANCELLED",		"UNKNOWN",   "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",  "NOT_FOUND",		"ALREADY_EXISTS",
-    "PERMISSION_DENIED",  "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-    "ABORTED",		  "OUT_OF_RANGE",	"UNIMPLEMENTED",
-    "INTERNAL",		  "UNAVAILABLE",	"DATA_LOSS", "UNAUTHENTICATED",
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
 };
 
 const char *grpc_code_name(int code)

@@ -213,7 +213,10 @@ static ssize_t body_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t
 	return (ssize_t)n;
 }
 
-#define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE}
+#define NV(n, v)                                                                                   \
+	{                                                                                          \
+		(uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE         \
+	}
 
 /* Answers with trailers only (:status 200, grpc-status, grpc-message): gRPC's way to fail a
  * call before any message. */
@@ -284,7 +287,8 @@ static int frame_recv_cb(nghttp2_session *session, const nghttp2_frame *frame, v
 	if (!s)
 		return 0;
 	if (dispatch(user_data, s) != 0)
-		nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+		nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, s->id,
+					  NGHTTP2_INTERNAL_ERROR);
 	return 0;
 }
 

@@ -19,7 +19,8 @@ static int get_plugin_info(void *ctx, const ProtobufCMessage *req, struct grpc_r
 static int get_plugin_capabilities(void *ctx, const ProtobufCMessage *req, struct grpc_reply *rp)
 {
 	/* none: no CONTROLLER_SERVICE, no topology constraints (every node can serve a Dataset) */
-	Csi__V1__GetPluginCapabilitiesResponse resp = CSI__V1__GET_PLUGIN_CAPABILITIES_RESPONSE__INIT;
+	Csi__V1__GetPluginCapabilitiesResponse resp =
+	    CSI__V1__GET_PLUGIN_CAPABILITIES_RESPONSE__INIT;
 	return grpc_reply_set(rp, &resp.base);
 }
 
@@ -40,4 +41,5 @@ const struct grpc_method csi_identity_methods[] = {
      &csi__v1__get_plugin_capabilities_request__descriptor, get_plugin_capabilities},
     {"/csi.v1.Identity/Probe", &csi__v1__probe_request__descriptor, probe},
 };
-const size_t csi_identity_n_methods = sizeof(csi_identity_methods) / sizeof(csi_identity_methods[0]);
+const size_t csi_identity_n_methods =
+    sizeof(csi_identity_methods) / sizeof(csi_identity_methods[0]);

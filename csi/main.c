@@ -40,7 +40,8 @@ static const struct opt_desc {
 	const char *def;
 	const char *help;
 } opt_table[] = {
-#define STR(field) OPT_STR, offsetof(struct csi_config, field), sizeof(((struct csi_config *)0)->field)
+#define STR(field)                                                                                 \
+	OPT_STR, offsetof(struct csi_config, field), sizeof(((struct csi_config *)0)->field)
     {"endpoint", STR(endpoint), "unix:///var/lib/kubelet/plugins/weir.csi.io/csi.sock",
      "the CSI socket (unix:///path)"},
     {"node-id", STR(node_id), "", "this node's name, as NodeGetInfo reports it (required)"},
@@ -55,8 +56,8 @@ static const struct opt_desc {
     {"log-level", STR(log_level), "info", "debug, info, notice, warning, err"},
     {"view-grace", OPT_UINT, offsetof(struct csi_config, grace_s), sizeof(unsigned), "30",
      "seconds an unused view stays up"},
-    {"allow-no-pod-info", OPT_BOOL, offsetof(struct csi_config, allow_no_pod_info),
-     sizeof(bool), "0", "tests only: publish without the pod's namespace"},
+    {"allow-no-pod-info", OPT_BOOL, offsetof(struct csi_config, allow_no_pod_info), sizeof(bool),
+     "0", "tests only: publish without the pod's namespace"},
 #undef STR
 };
 #define N_OPTS (sizeof(opt_table) / sizeof(opt_table[0]))
@@ -102,10 +103,9 @@ static int config_parse(int argc, char **argv, struct csi_config *c)
 	for (size_t i = 0; i < N_OPTS; i++) {
 		if (opt_table[i].def && opt_set(c, &opt_table[i], opt_table[i].def) < 0)
 			return -EINVAL;
-		lopts[i] = (struct option){opt_table[i].name,
-					   opt_table[i].type == OPT_BOOL ? optional_argument
-									 : required_argument,
-					   NULL, 0};
+		lopts[i] = (struct option){
+		    opt_table[i].name,
+		    opt_table[i].type == OPT_BOOL ? optional_argument : required_argument, NULL, 0};
 	}
 	lopts[N_OPTS] = (struct option){"help", no_argument, NULL, 'h'};
 	lopts[N_OPTS + 1] = (struct option){0};

@@ -81,7 +81,8 @@ static int path_check(const char *what, const char *path, struct grpc_reply *rp)
 	for (const char *c = path + 1; *c;) {
 		const char *e = strchrnul(c, '/');
 		size_t l = (size_t)(e - c);
-		if ((l == 0 && *e) || (l == 1 && c[0] == '.') || (l == 2 && c[0] == '.' && c[1] == '.'))
+		if ((l == 0 && *e) || (l == 1 && c[0] == '.') ||
+		    (l == 2 && c[0] == '.' && c[1] == '.'))
 			return grpc_reply_error(rp, -EINVAL,
 						"%s \"%s\" has an empty, \".\" or \"..\" component",
 						what, path);
@@ -131,7 +132,8 @@ static int publish_check(const struct csi_plugin *p, const Csi__V1__NodePublishV
 					"directory tree, not a block device");
 	if (!cap->access_mode ||
 	    cap->access_mode->mode == CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__UNKNOWN ||
-	    cap->access_mode->mode > CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__SINGLE_NODE_MULTI_WRITER)
+	    cap->access_mode->mode >
+		CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__SINGLE_NODE_MULTI_WRITER)
 		return grpc_reply_error(rp, -EINVAL, "volume_capability has no valid access_mode");
 	const Csi__V1__VolumeCapability__MountVolume *mv = cap->mount;
 	bool ro = r->readonly || mode_reader_only(cap->access_mode->mode);
@@ -153,21 +155,25 @@ static int publish_check(const struct csi_plugin *p, const Csi__V1__NodePublishV
 	const char *roattr = map_get(r->volume_context, r->n_volume_context, "readOnly");
 	const char *podns = map_get(r->volume_context, r->n_volume_context, POD_NAMESPACE_KEY);
 	if (!ns || !ds)
-		return grpc_reply_error(rp, -EINVAL,
-					"volume_context needs \"namespace\" and \"dataset\" (the PV "
-					"weir-controller writes has them)");
+		return grpc_reply_error(
+		    rp, -EINVAL,
+		    "volume_context needs \"namespace\" and \"dataset\" (the PV "
+		    "weir-controller writes has them)");
 	if (!k8s_name_ok(ns, 63, false))
-		return grpc_reply_error(rp, -EINVAL, "volume_context namespace \"%.80s\" is not a "
-					"namespace name", ns);
+		return grpc_reply_error(rp, -EINVAL,
+					"volume_context namespace \"%.80s\" is not a "
+					"namespace name",
+					ns);
 	if (!k8s_name_ok(ds, 253, true))
-		return grpc_reply_error(rp, -EINVAL, "volume_context dataset \"%.80s\" is not a "
-					"Dataset name", ds);
+		return grpc_reply_error(rp, -EINVAL,
+					"volume_context dataset \"%.80s\" is not a "
+					"Dataset name",
+					ds);
 	if (roattr && strcmp(roattr, "true") == 0)
 		ro = true;
 	else if (roattr && strcmp(roattr, "false") != 0)
-		return grpc_reply_error(rp, -EINVAL,
-					"volume_context readOnly \"%.20s\" is not true or false",
-					roattr);
+		return grpc_reply_error(
+		    rp, -EINVAL, "volume_context readOnly \"%.20s\" is not true or false", roattr);
 	/* The grant is per namespace: a pod reads only its own namespace's Datasets (a reference
 	 * Dataset there, if the owner granted it). A hand-written PV naming another namespace's
 	 * Dataset is refused here. */
@@ -239,8 +245,7 @@ static int view_ensure(struct csi_plugin *p, const struct publish *pub, struct g
 		goto out_plan;
 	}
 	if (mkdir(pub->view, 0700) < 0 && errno != EEXIST) {
-		r = grpc_reply_error(rp, -errno, "creating \"%s\": %s", pub->view,
-				     strerror(errno));
+		r = grpc_reply_error(rp, -errno, "creating \"%s\": %s", pub->view, strerror(errno));
 		goto out_plan;
 	}
 	Weir__MountRequest *m = plan->mount;
@@ -299,8 +304,9 @@ static int node_publish(void *ctx, const ProtobufCMessage *msg, struct grpc_repl
 		bool target_ro = statvfs(pub.target, &sv) == 0 && (sv.f_flag & ST_RDONLY);
 		bool view_ro = statvfs(pub.view, &sv) == 0 && (sv.f_flag & ST_RDONLY);
 		if (same && target_ro == (pub.ro || view_ro))
-			return grpc_reply_set(rp, &(Csi__V1__NodePublishVolumeResponse)
-						      CSI__V1__NODE_PUBLISH_VOLUME_RESPONSE__INIT.base);
+			return grpc_reply_set(
+			    rp, &(Csi__V1__NodePublishVolumeResponse)
+				     CSI__V1__NODE_PUBLISH_VOLUME_RESPONSE__INIT.base);
 		return grpc_reply_error(rp, -EEXIST,
 					"target_path \"%s\" already has %s mounted; unpublish it "
 					"first",
@@ -390,13 +396,12 @@ static int node_unpublish(void *ctx, const ProtobufCMessage *msg, struct grpc_re
 	if (at > 0) {
 		view_of_dev(p, dev, view, sizeof(view));
 		if (!view[0])
-			return grpc_reply_error(rp, -EINVAL,
-						"target_path \"%s\" is not a weir volume",
-						r->target_path);
+			return grpc_reply_error(
+			    rp, -EINVAL, "target_path \"%s\" is not a weir volume", r->target_path);
 		if (umount2(r->target_path, 0) < 0 &&
 		    (errno != EBUSY || umount2(r->target_path, MNT_DETACH) < 0))
-			return grpc_reply_error(rp, -errno, "unmounting \"%s\": %s",
-						r->target_path, strerror(errno));
+			return grpc_reply_error(rp, -errno, "unmounting \"%s\": %s", r->target_path,
+						strerror(errno));
 	}
 	/* The spec: the SP deletes the directory it created; unknown targets are already
 	 * unpublished (idempotent). */
@@ -483,7 +488,8 @@ static int node_get_volume_stats(void *ctx, const ProtobufCMessage *msg, struct 
 	int e = control_call(p->node_socket, &req, &resp);
 	if (e < 0 || resp->error || resp->n_views != 1) {
 		if (e == 0 && !resp->error)
-			e = grpc_reply_error(rp, -ENOENT, "weir-node serves no view at \"%s\"", view);
+			e = grpc_reply_error(rp, -ENOENT, "weir-node serves no view at \"%s\"",
+					     view);
 		else
 			e = control_error("weir-node", p->node_socket, e, resp, rp);
 		goto out;
@@ -534,8 +540,10 @@ static int node_get_capabilities(void *ctx, const ProtobufCMessage *msg, struct 
 /* Stage, unstage and expand: not advertised, so a CO never calls them; say so if one does. */
 static int unimplemented(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)
 {
-	return grpc_reply_error(rp, -ENOSYS, "%s is not implemented by weir-csi (not advertised "
-				"in NodeGetCapabilities)", msg->descriptor->short_name);
+	return grpc_reply_error(rp, -ENOSYS,
+				"%s is not implemented by weir-csi (not advertised "
+				"in NodeGetCapabilities)",
+				msg->descriptor->short_name);
 }
 
 const struct grpc_method csi_node_methods[] = {

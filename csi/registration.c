@@ -19,8 +19,7 @@ static int get_info(void *ctx, const ProtobufCMessage *req, struct grpc_reply *r
 	return grpc_reply_set(rp, &resp.base);
 }
 
-static int notify_registration_status(void *ctx, const ProtobufCMessage *req,
-				      struct grpc_reply *rp)
+static int notify_registration_status(void *ctx, const ProtobufCMessage *req, struct grpc_reply *rp)
 {
 	struct csi_plugin *p = ctx;
 	const Pluginregistration__RegistrationStatus *st = (const void *)req;

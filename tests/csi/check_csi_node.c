@@ -46,8 +46,8 @@ static void teardown(void)
 	server_fixture_stop(&fx);
 }
 
-static int call(const char *path, const ProtobufCMessage *req,
-		const ProtobufCMessageDescriptor *rd, ProtobufCMessage **resp, char *msg)
+static int call(const char *path, const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rd,
+		ProtobufCMessage **resp, char *msg)
 {
 	return grpc_client_unary(fx.sock, path, req, rd, resp, msg, 512);
 }
@@ -129,9 +129,9 @@ START_TEST(registration)
 	protobuf_c_message_free_unpacked(resp, NULL);
 	Pluginregistration__RegistrationStatus rs = PLUGINREGISTRATION__REGISTRATION_STATUS__INIT;
 	rs.plugin_registered = true;
-	ck_assert_int_eq(call("/pluginregistration.Registration/NotifyRegistrationStatus",
-			      &rs.base, &pluginregistration__registration_status_response__descriptor,
-			      &resp, msg),
+	ck_assert_int_eq(call("/pluginregistration.Registration/NotifyRegistrationStatus", &rs.base,
+			      &pluginregistration__registration_status_response__descriptor, &resp,
+			      msg),
 			 0);
 	protobuf_c_message_free_unpacked(resp, NULL);
 }
@@ -196,8 +196,8 @@ START_TEST(publish_refusals)
 	ck_assert_int_eq(publish(&p, msg), GRPC_INVALID_ARGUMENT);
 	ck_assert_str_eq(msg, "volume_id is empty");
 
-	static const char *const bad_targets[] = {"", "relative/t", "/a/../b", "/a/./b", "/a//b",
-						  "/a/.."};
+	static const char *const bad_targets[] = {"",	    "relative/t", "/a/../b",
+						  "/a/./b", "/a//b",	  "/a/.."};
 	for (size_t i = 0; i < sizeof(bad_targets) / sizeof(bad_targets[0]); i++) {
 		pub_init(&p);
 		p.req.target_path = (char *)bad_targets[i];

@@ -135,8 +135,8 @@ START_TEST(concurrent_streams)
 		size_t n = protobuf_c_message_get_packed_size(&req.base);
 		grpc_frame_header(bodies[i], (uint32_t)n);
 		protobuf_c_message_pack(&req.base, bodies[i] + 5);
-		calls[i] = (struct grpc_call){.path = "/test.Echo/Echo", .body = bodies[i],
-					      .len = 5 + n};
+		calls[i] =
+		    (struct grpc_call){.path = "/test.Echo/Echo", .body = bodies[i], .len = 5 + n};
 	}
 	ck_assert_int_eq(grpc_client_run(fx.sock, calls, N), 0);
 	for (int i = 0; i < N; i++) {
@@ -174,8 +174,7 @@ START_TEST(mem_connection_garbage)
 	/* bytes that are not an HTTP/2 preface break the session, not the server */
 	struct grpc_conn *c = grpc_conn_new_mem(fx.srv, 0);
 	ck_assert_ptr_nonnull(c);
-	ck_assert_int_eq(grpc_conn_feed(c, (const uint8_t *)"GET / HTTP/1.1\r\n\r\n", 18),
-			 -EPROTO);
+	ck_assert_int_eq(grpc_conn_feed(c, (const uint8_t *)"GET / HTTP/1.1\r\n\r\n", 18), -EPROTO);
 	ck_assert_int_eq(grpc_conn_feed(c, (const uint8_t *)"x", 1), -EPROTO);
 	grpc_conn_free(c);
 	ck_assert_ptr_null(grpc_conn_new_mem(fx.srv, 7));

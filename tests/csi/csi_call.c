@@ -7,7 +7,8 @@
 //   csi-call SOCK publish VOLID TARGET [--ro] [--mode N] [KEY=VALUE...]   (volume context)
 //   csi-call SOCK unpublish VOLID TARGET
 //   csi-call SOCK stats VOLID PATH
-//   csi-call SOCK serve-controller CSI_SOCK [--with-node]   CreateVolume returns volume_id "<namespace>/<dataset>"
+//   csi-call SOCK serve-controller CSI_SOCK [--with-node]   CreateVolume returns volume_id
+//   "<namespace>/<dataset>"
 //                                       of its parameters, volume_context = the parameters;
 //                                       Identity calls go to weir-csi at CSI_SOCK
 #include <errno.h>
@@ -101,10 +102,10 @@ static bool with_node;
 static int errno_of_status(int code)
 {
 	static const int map[][2] = {
-	    {GRPC_INVALID_ARGUMENT, EINVAL}, {GRPC_NOT_FOUND, ENOENT},
-	    {GRPC_ALREADY_EXISTS, EEXIST},   {GRPC_PERMISSION_DENIED, EPERM},
+	    {GRPC_INVALID_ARGUMENT, EINVAL},   {GRPC_NOT_FOUND, ENOENT},
+	    {GRPC_ALREADY_EXISTS, EEXIST},     {GRPC_PERMISSION_DENIED, EPERM},
 	    {GRPC_FAILED_PRECONDITION, EBUSY}, {GRPC_UNIMPLEMENTED, ENOSYS},
-	    {GRPC_UNAVAILABLE, EAGAIN},      {GRPC_RESOURCE_EXHAUSTED, EMSGSIZE},
+	    {GRPC_UNAVAILABLE, EAGAIN},	       {GRPC_RESOURCE_EXHAUSTED, EMSGSIZE},
 	};
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (map[i][0] == code)
@@ -148,7 +149,7 @@ static int forward(const char *path, const ProtobufCMessageDescriptor *rd,
 }
 
 #define FORWARD(fn, path, resp)                                                                    \
-	static int fn(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)              \
+	static int fn(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)               \
 	{                                                                                          \
 		return forward(path, &resp, msg, rp);                                              \
 	}
@@ -183,10 +184,8 @@ static const struct grpc_method controller_methods[] = {
     {"/csi.v1.Identity/GetPluginCapabilities",
      &csi__v1__get_plugin_capabilities_request__descriptor, fwd_caps},
     {"/csi.v1.Identity/Probe", &csi__v1__probe_request__descriptor, fwd_probe},
-    {"/csi.v1.Controller/CreateVolume", &csi__v1__create_volume_request__descriptor,
-     create_volume},
-    {"/csi.v1.Controller/DeleteVolume", &csi__v1__delete_volume_request__descriptor,
-     delete_volume},
+    {"/csi.v1.Controller/CreateVolume", &csi__v1__create_volume_request__descriptor, create_volume},
+    {"/csi.v1.Controller/DeleteVolume", &csi__v1__delete_volume_request__descriptor, delete_volume},
     {"/csi.v1.Controller/ControllerGetCapabilities",
      &csi__v1__controller_get_capabilities_request__descriptor, controller_caps},
 };
@@ -284,7 +283,8 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "publish") == 0)
 		return publish(sock, argc - 3, argv + 3);
 	if (strcmp(cmd, "unpublish") == 0 && argc == 5) {
-		Csi__V1__NodeUnpublishVolumeRequest req = CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
+		Csi__V1__NodeUnpublishVolumeRequest req =
+		    CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
 		req.volume_id = argv[3];
 		req.target_path = argv[4];
 		return report(grpc_client_unary(sock, "/csi.v1.Node/NodeUnpublishVolume", &req.base,
@@ -292,12 +292,13 @@ int main(int argc, char **argv)
 			      msg);
 	}
 	if (strcmp(cmd, "stats") == 0 && argc == 5) {
-		Csi__V1__NodeGetVolumeStatsRequest req = CSI__V1__NODE_GET_VOLUME_STATS_REQUEST__INIT;
+		Csi__V1__NodeGetVolumeStatsRequest req =
+		    CSI__V1__NODE_GET_VOLUME_STATS_REQUEST__INIT;
 		req.volume_id = argv[3];
 		req.volume_path = argv[4];
 		r = grpc_client_unary(sock, "/csi.v1.Node/NodeGetVolumeStats", &req.base,
-				      &csi__v1__node_get_volume_stats_response__descriptor, &resp, msg,
-				      sizeof(msg));
+				      &csi__v1__node_get_volume_stats_response__descriptor, &resp,
+				      msg, sizeof(msg));
 		if (r == 0) {
 			Csi__V1__NodeGetVolumeStatsResponse *s = (void *)resp;
 			for (size_t i = 0; i < s->n_usage; i++)
@@ -311,7 +312,8 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "probe") == 0) {
 		Csi__V1__ProbeRequest req = CSI__V1__PROBE_REQUEST__INIT;
 		r = grpc_client_unary(sock, "/csi.v1.Identity/Probe", &req.base,
-				      &csi__v1__probe_response__descriptor, &resp, msg, sizeof(msg));
+				      &csi__v1__probe_response__descriptor, &resp, msg,
+				      sizeof(msg));
 		if (r == 0) {
 			Csi__V1__ProbeResponse *p = (void *)resp;
 			printf("ready=%s\n", p->ready && p->ready->value ? "true" : "false");
@@ -338,7 +340,8 @@ int main(int argc, char **argv)
 		if (r == 0) {
 			Pluginregistration__PluginInfo *pi = (void *)resp;
 			printf("type=%s name=%s endpoint=%s versions=%s\n", pi->type, pi->name,
-			       pi->endpoint, pi->n_supported_versions ? pi->supported_versions[0] : "");
+			       pi->endpoint,
+			       pi->n_supported_versions ? pi->supported_versions[0] : "");
 			protobuf_c_message_free_unpacked(resp, NULL);
 		}
 		return report(r, msg);

@@ -30,7 +30,10 @@ static int empty_reply(void *ctx, const ProtobufCMessage *req, struct grpc_reply
 	return grpc_reply_set(rp, &resp.base);
 }
 
-#define M(path, desc) {path, &desc, empty_reply}
+#define M(path, desc)                                                                              \
+	{                                                                                          \
+		path, &desc, empty_reply                                                           \
+	}
 static const struct grpc_method methods[] = {
     M("/csi.v1.Identity/GetPluginInfo", csi__v1__get_plugin_info_request__descriptor),
     M("/csi.v1.Identity/Probe", csi__v1__probe_request__descriptor),
@@ -60,7 +63,10 @@ static ssize_t body_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
 	return (ssize_t)n;
 }
 
-#define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE}
+#define NV(n, v)                                                                                   \
+	{                                                                                          \
+		(uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE         \
+	}
 
 static size_t make_seed(uint8_t *out, size_t cap, int variant)
 {
@@ -103,9 +109,12 @@ static size_t make_seed(uint8_t *out, size_t cap, int variant)
 	struct body b[6];
 	for (int i = 0; i < 6; i++) {
 		int k = (i + variant) % 4;
-		nghttp2_nv hdrs[] = {NV(":method", "POST"), NV(":scheme", "http"),
-				     NV(":authority", "x"), NV(":path", paths[(i + variant) % 4]),
-				     NV("content-type", "application/grpc"), NV("te", "trailers")};
+		nghttp2_nv hdrs[] = {NV(":method", "POST"),
+				     NV(":scheme", "http"),
+				     NV(":authority", "x"),
+				     NV(":path", paths[(i + variant) % 4]),
+				     NV("content-type", "application/grpc"),
+				     NV("te", "trailers")};
 		b[i] = (struct body){bodies[k], lens[k], 0};
 		nghttp2_data_provider dp = {.source.ptr = &b[i], .read_callback = body_read};
 		nghttp2_submit_request(s, NULL, hdrs, 6, &dp, NULL);
