@@ -35,6 +35,7 @@ struct listener {
 };
 
 struct grpc_stream {
+	LIST_ENTRY(grpc_stream) link; /* in its connection's streams */
 	int32_t id;
 	char path[256];
 	bool path_too_long, is_post, is_grpc;
@@ -52,6 +53,9 @@ struct grpc_conn {
 	struct listener *l;
 	int fd; /* -1 for a memory connection */
 	nghttp2_session *session;
+	/* every stream with user data: nghttp2_session_del does not report open streams closed,
+	 * so conn_close frees what is left here */
+	LIST_HEAD(, grpc_stream) streams;
 	bool broken;
 };
 
@@ -124,6 +128,8 @@ static int begin_headers_cb(nghttp2_session *session, const nghttp2_frame *frame
 		free(s);
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	}
+	struct grpc_conn *c = user_data;
+	LIST_INSERT_HEAD(&c->streams, s, link);
 	return 0;
 }
 
@@ -295,8 +301,12 @@ static int frame_recv_cb(nghttp2_session *session, const nghttp2_frame *frame, v
 static int stream_close_cb(nghttp2_session *session, int32_t stream_id, uint32_t error_code,
 			   void *user_data)
 {
-	stream_free(nghttp2_session_get_stream_user_data(session, stream_id));
-	nghttp2_session_set_stream_user_data(session, stream_id, NULL);
+	struct grpc_stream *s = nghttp2_session_get_stream_user_data(session, stream_id);
+	if (s) {
+		LIST_REMOVE(s, link);
+		stream_free(s);
+		nghttp2_session_set_stream_user_data(session, stream_id, NULL);
+	}
 	return 0;
 }
 
@@ -311,6 +321,7 @@ static struct grpc_conn *conn_new(struct grpc_server *srv, struct listener *l, i
 	c->srv = srv;
 	c->l = l;
 	c->fd = fd;
+	LIST_INIT(&c->streams);
 	if (nghttp2_session_callbacks_new(&cbs) != 0)
 		goto fail;
 	nghttp2_session_callbacks_set_send_callback(cbs, send_cb);
@@ -339,8 +350,12 @@ fail:
 
 static void conn_close(struct grpc_conn *c)
 {
-	/* nghttp2_session_del calls stream_close_cb for open streams: their buffers go too */
 	nghttp2_session_del(c->session);
+	struct grpc_stream *s;
+	while ((s = LIST_FIRST(&c->streams))) {
+		LIST_REMOVE(s, link);
+		stream_free(s);
+	}
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c);

@@ -316,7 +316,9 @@ static int node_publish(void *ctx, const ProtobufCMessage *msg, struct grpc_repl
 	}
 
 	struct stat st;
-	if (mkdir(pub.target, 0750) < 0 && errno != EEXIST)
+	/* the spec makes the target ours to create (and to remove again if publishing fails) */
+	bool created = mkdir(pub.target, 0750) == 0;
+	if (!created && errno != EEXIST)
 		return grpc_reply_error(rp, errno == ENOENT ? -ENOENT : -errno,
 					"creating target_path \"%s\": %s", pub.target,
 					strerror(errno));
@@ -326,21 +328,27 @@ static int node_publish(void *ctx, const ProtobufCMessage *msg, struct grpc_repl
 
 	e = view_ensure(p, &pub, rp);
 	if (e < 0)
-		return e;
+		goto fail_target;
 	idle_cancel(p, pub.view);
-	if (mount(pub.view, pub.target, NULL, MS_BIND, NULL) < 0)
-		return grpc_reply_error(rp, -errno, "bind-mounting \"%s\" on \"%s\": %s", pub.view,
-					pub.target, strerror(errno));
+	if (mount(pub.view, pub.target, NULL, MS_BIND, NULL) < 0) {
+		e = grpc_reply_error(rp, -errno, "bind-mounting \"%s\" on \"%s\": %s", pub.view,
+				     pub.target, strerror(errno));
+		goto fail_target;
+	}
 	if (pub.ro && mount(NULL, pub.target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0) {
-		e = -errno;
+		e = grpc_reply_error(rp, -errno, "making \"%s\" read-only: %s", pub.target,
+				     strerror(errno));
 		umount2(pub.target, MNT_DETACH);
-		return grpc_reply_error(rp, e, "making \"%s\" read-only: %s", pub.target,
-					strerror(-e));
+		goto fail_target;
 	}
 	log_info("published dataset %s/%s on \"%s\" (%s)", pub.ns, pub.dataset, pub.target,
 		 pub.ro ? "read-only" : "read-write");
 	Csi__V1__NodePublishVolumeResponse resp = CSI__V1__NODE_PUBLISH_VOLUME_RESPONSE__INIT;
 	return grpc_reply_set(rp, &resp.base);
+fail_target:
+	if (created)
+		rmdir(pub.target);
+	return e;
 }
 
 /* ---- NodeUnpublishVolume ---- */

@@ -284,7 +284,11 @@ START_TEST(publish_grant)
 	ck_assert_int_eq(publish(&p, msg), GRPC_UNAVAILABLE);
 	ck_assert_ptr_nonnull(strstr(msg, "weir-controller does not answer"));
 	struct stat st;
-	ck_assert_int_eq(stat(p.target, &st), 0); /* created: the spec makes it ours */
+	ck_assert_int_eq(stat(p.target, &st), -1); /* created, and removed again */
+	/* a directory that was there before stays */
+	ck_assert_int_eq(mkdir(p.target, 0700), 0);
+	ck_assert_int_eq(publish(&p, msg), GRPC_UNAVAILABLE);
+	ck_assert_int_eq(stat(p.target, &st), 0);
 	rmdir(p.target);
 }
 END_TEST

@@ -83,7 +83,8 @@ static ssize_t read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
 	size_t n = b->len - b->off;
 	if (n > len)
 		n = len;
-	memcpy(buf, b->p + b->off, n);
+	if (n)
+		memcpy(buf, b->p + b->off, n);
 	b->off += n;
 	if (b->off == b->len)
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
