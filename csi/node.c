@@ -27,6 +27,12 @@
 
 #define POD_NAMESPACE_KEY "csi.storage.k8s.io/pod.namespace"
 
+/* Every request is answered on the gRPC loop's one thread: a hung daemon must cost a call its
+ * deadline, not stall every other call. A mount waits for the UFS's first answer. */
+#define PROBE_TIMEOUT_MS 2000
+#define CALL_TIMEOUT_MS 10000
+#define MOUNT_TIMEOUT_MS 60000
+
 static long long now_ms(void)
 {
 	struct timespec ts;
@@ -41,7 +47,7 @@ bool csi_node_alive(const struct csi_plugin *p)
 	req.body_case = WEIR__REQUEST__BODY_PING;
 	req.ping = &ping;
 	Weir__Response *resp;
-	if (control_call(p->node_socket, &req, &resp) < 0)
+	if (control_call_timeout(p->node_socket, &req, PROBE_TIMEOUT_MS, &resp) < 0)
 		return false;
 	weir__response__free_unpacked(resp, NULL);
 	return true;
@@ -205,7 +211,8 @@ static int control_error(const char *who, const char *sock, int r, const Weir__R
 			 struct grpc_reply *rp)
 {
 	if (r < 0)
-		return grpc_reply_error(rp, -EAGAIN, "%s does not answer on \"%s\": %s", who, sock,
+		return grpc_reply_error(rp, r == -ETIMEDOUT ? r : -EAGAIN,
+					"%s does not answer on \"%s\": %s", who, sock,
 					strerror(-r));
 	return grpc_reply_error(rp, resp->error, "%s: %s", who, resp->message);
 }
@@ -222,7 +229,7 @@ static int view_ensure(struct csi_plugin *p, const struct publish *pub, struct g
 	creq.body_case = WEIR__REQUEST__BODY_DATASET_MOUNT;
 	creq.dataset_mount = &dm;
 	Weir__Response *plan = NULL;
-	int r = control_call(p->controller_socket, &creq, &plan);
+	int r = control_call_timeout(p->controller_socket, &creq, CALL_TIMEOUT_MS, &plan);
 	if (r < 0 || plan->error || !plan->mount) {
 		if (r == 0 && !plan->error)
 			r = grpc_reply_error(rp, -EBADMSG, "weir-controller sent no mount plan");
@@ -254,7 +261,7 @@ static int view_ensure(struct csi_plugin *p, const struct publish *pub, struct g
 	req.body_case = WEIR__REQUEST__BODY_MOUNT;
 	req.mount = m;
 	Weir__Response *resp = NULL;
-	r = control_call(p->node_socket, &req, &resp);
+	r = control_call_timeout(p->node_socket, &req, MOUNT_TIMEOUT_MS, &resp);
 	m->mountpoint = NULL; /* borrowed: not freed with plan */
 	if (r < 0 || resp->error)
 		r = control_error("weir-node", p->node_socket, r, resp, rp);
@@ -444,7 +451,7 @@ void csi_node_tick(void *ctx)
 			req.body_case = WEIR__REQUEST__BODY_UMOUNT;
 			req.umount = &u;
 			Weir__Response *resp = NULL;
-			int r = control_call(p->node_socket, &req, &resp);
+			int r = control_call_timeout(p->node_socket, &req, CALL_TIMEOUT_MS, &resp);
 			if (r < 0 || resp->error)
 				log_warn("stopping the idle view \"%s\": %s", v->path,
 					 r < 0 ? strerror(-r) : resp->message);
@@ -493,7 +500,7 @@ static int node_get_volume_stats(void *ctx, const ProtobufCMessage *msg, struct 
 	req.body_case = WEIR__REQUEST__BODY_STAT;
 	req.stat = &s;
 	Weir__Response *resp = NULL;
-	int e = control_call(p->node_socket, &req, &resp);
+	int e = control_call_timeout(p->node_socket, &req, CALL_TIMEOUT_MS, &resp);
 	if (e < 0 || resp->error || resp->n_views != 1) {
 		if (e == 0 && !resp->error)
 			e = grpc_reply_error(rp, -ENOENT, "weir-node serves no view at \"%s\"",

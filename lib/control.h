@@ -21,3 +21,7 @@ int control_send(int fd, const ProtobufCMessage *msg);
 int control_recv(int fd, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **ret);
 /* Sends req and waits for one Response. Returns 0 (then *ret is owned) or -errno. */
 int control_call(const char *sock_path, const Weir__Request *req, Weir__Response **ret);
+/* The same, giving up after timeout_ms (0 = never) with -ETIMEDOUT: for callers that must stay
+ * responsive when a daemon hangs (weir-csi answering the kubelet). */
+int control_call_timeout(const char *sock_path, const Weir__Request *req, unsigned timeout_ms,
+			 Weir__Response **ret);

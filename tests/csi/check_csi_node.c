@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "csi.pb-c.h"
 #include "grpc_client.h"
 #include "plugin.h"
@@ -343,6 +345,33 @@ START_TEST(unpublish_and_stats)
 }
 END_TEST
 
+START_TEST(probe_hung_node)
+{
+	/* a weir-node that accepts and never answers: Probe says not ready after its deadline,
+	 * and the server answers other calls meanwhile */
+	char sock[160];
+	snprintf(sock, sizeof(sock), "%s/hung.sock", fx.dir);
+	int lfd = control_listen(sock);
+	ck_assert_int_ge(lfd, 0);
+	snprintf(plugin.node_socket, sizeof(plugin.node_socket), "%s", sock);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ProtobufCMessage *resp;
+	char msg[512];
+	Csi__V1__ProbeRequest pr = CSI__V1__PROBE_REQUEST__INIT;
+	ck_assert_int_eq(call("/csi.v1.Identity/Probe", &pr.base,
+			      &csi__v1__probe_response__descriptor, &resp, msg),
+			 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert(!((Csi__V1__ProbeResponse *)resp)->ready->value);
+	protobuf_c_message_free_unpacked(resp, NULL);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	ck_assert_msg(secs >= 1.5 && secs < 5, "Probe took %.2f s against a hung weir-node", secs);
+	close(lfd);
+	unlink(sock);
+}
+END_TEST
+
 Suite *csi_node_suite(void)
 {
 	Suite *s = suite_create("csi_node");
@@ -354,6 +383,7 @@ Suite *csi_node_suite(void)
 	tcase_add_test(tc, publish_refusals);
 	tcase_add_test(tc, publish_grant);
 	tcase_add_test(tc, unpublish_and_stats);
+	tcase_add_test(tc, probe_hung_node);
 	suite_add_tcase(s, tc);
 	return s;
 }
