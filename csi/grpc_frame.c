@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 long grpc_frame_check(const uint8_t *buf, size_t len, size_t max)
@@ -47,6 +48,18 @@ void grpc_frame_header(uint8_t hdr[GRPC_FRAME_HEADER], uint32_t len)
 	hdr[2] = (uint8_t)(len >> 16);
 	hdr[3] = (uint8_t)(len >> 8);
 	hdr[4] = (uint8_t)len;
+}
+
+uint8_t *grpc_frame_pack(const ProtobufCMessage *msg, size_t *ret_len)
+{
+	size_t n = protobuf_c_message_get_packed_size(msg);
+	uint8_t *b = malloc(GRPC_FRAME_HEADER + n);
+	if (!b)
+		return NULL;
+	grpc_frame_header(b, (uint32_t)n);
+	protobuf_c_message_pack(msg, b + GRPC_FRAME_HEADER);
+	*ret_len = GRPC_FRAME_HEADER + n;
+	return b;
 }
 
 /* -errno -> gRPC status; what is not listed is INTERNAL. */

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <protobuf-c/protobuf-c.h>
 
 #define GRPC_FRAME_HEADER 5
 /* The largest request weir-csi accepts: CSI requests are a few hundred bytes. */
@@ -46,6 +47,10 @@ int grpc_frame_decode(const uint8_t *buf, size_t len, size_t max, const uint8_t 
 
 /* Writes the 5-byte header of an uncompressed message of len bytes. */
 void grpc_frame_header(uint8_t hdr[GRPC_FRAME_HEADER], uint32_t len);
+
+/* msg packed as one frame: returns a malloc'd buffer (the caller frees it) of *ret_len bytes,
+ * or NULL when out of memory. */
+uint8_t *grpc_frame_pack(const ProtobufCMessage *msg, size_t *ret_len);
 
 /* The gRPC status for a handler's or the framing's -errno (0 -> OK). */
 enum grpc_code grpc_status_from_errno(int err);

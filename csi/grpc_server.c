@@ -69,15 +69,13 @@ struct grpc_server {
 
 int grpc_reply_set(struct grpc_reply *rp, const ProtobufCMessage *resp)
 {
-	size_t n = protobuf_c_message_get_packed_size(resp);
-	uint8_t *b = malloc(GRPC_FRAME_HEADER + n);
+	size_t len;
+	uint8_t *b = grpc_frame_pack(resp, &len);
 	if (!b)
 		return -ENOMEM;
-	grpc_frame_header(b, (uint32_t)n);
-	protobuf_c_message_pack(resp, b + GRPC_FRAME_HEADER);
 	free(rp->body);
 	rp->body = b;
-	rp->len = GRPC_FRAME_HEADER + n;
+	rp->len = len;
 	return 0;
 }
 

@@ -42,15 +42,7 @@ static long long now_ms(void)
 
 bool csi_node_alive(const struct csi_plugin *p)
 {
-	Weir__Request req = WEIR__REQUEST__INIT;
-	Weir__Empty ping = WEIR__EMPTY__INIT;
-	req.body_case = WEIR__REQUEST__BODY_PING;
-	req.ping = &ping;
-	Weir__Response *resp;
-	if (control_call_timeout(p->node_socket, &req, PROBE_TIMEOUT_MS, &resp) < 0)
-		return false;
-	weir__response__free_unpacked(resp, NULL);
-	return true;
+	return control_ping(p->node_socket, PROBE_TIMEOUT_MS);
 }
 
 /* ---- checks of what the kubelet sends ---- */

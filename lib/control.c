@@ -167,3 +167,16 @@ int control_call_timeout(const char *sock_path, const Weir__Request *req, unsign
 	*ret = (Weir__Response *)m;
 	return 0;
 }
+
+bool control_ping(const char *sock_path, unsigned timeout_ms)
+{
+	Weir__Request req = WEIR__REQUEST__INIT;
+	Weir__Empty ping = WEIR__EMPTY__INIT;
+	req.body_case = WEIR__REQUEST__BODY_PING;
+	req.ping = &ping;
+	Weir__Response *resp;
+	if (control_call_timeout(sock_path, &req, timeout_ms, &resp) < 0)
+		return false;
+	weir__response__free_unpacked(resp, NULL);
+	return true;
+}

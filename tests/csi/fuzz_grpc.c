@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "csi.pb-c.h"
+#include "grpc_client.h"
 #include "grpc_server.h"
 #include "pluginregistration.pb-c.h"
 
@@ -45,23 +46,6 @@ static const struct grpc_method methods[] = {
 };
 
 /* ---- seeds: what a client sends, captured from an nghttp2 client session ---- */
-
-struct body {
-	const uint8_t *p;
-	size_t len, off;
-};
-
-static ssize_t body_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *fl,
-			 nghttp2_data_source *src, void *ud)
-{
-	struct body *b = src->ptr;
-	size_t n = b->len - b->off < len ? b->len - b->off : len;
-	memcpy(buf, b->p + b->off, n);
-	b->off += n;
-	if (b->off == b->len)
-		*fl |= NGHTTP2_DATA_FLAG_EOF;
-	return (ssize_t)n;
-}
 
 #define NV(n, v)                                                                                   \
 	{                                                                                          \
@@ -106,7 +90,7 @@ static size_t make_seed(uint8_t *out, size_t cap, int variant)
 	static const char *const paths[] = {"/csi.v1.Node/NodePublishVolume",
 					    "/csi.v1.Identity/Probe", "/csi.v1.Node/Nope",
 					    "/pluginregistration.Registration/GetInfo"};
-	struct body b[6];
+	struct grpc_body_src b[6];
 	for (int i = 0; i < 6; i++) {
 		int k = (i + variant) % 4;
 		nghttp2_nv hdrs[] = {NV(":method", "POST"),
@@ -115,8 +99,9 @@ static size_t make_seed(uint8_t *out, size_t cap, int variant)
 				     NV(":path", paths[(i + variant) % 4]),
 				     NV("content-type", "application/grpc"),
 				     NV("te", "trailers")};
-		b[i] = (struct body){bodies[k], lens[k], 0};
-		nghttp2_data_provider dp = {.source.ptr = &b[i], .read_callback = body_read};
+		b[i] = (struct grpc_body_src){bodies[k], lens[k], 0};
+		nghttp2_data_provider dp = {.source.ptr = &b[i],
+					    .read_callback = grpc_client_body_read};
 		nghttp2_submit_request(s, NULL, hdrs, 6, &dp, NULL);
 	}
 	nghttp2_submit_ping(s, NGHTTP2_FLAG_NONE, NULL);

@@ -20,11 +20,6 @@ struct client {
 	size_t open;
 };
 
-struct body_src {
-	const uint8_t *p;
-	size_t len, off;
-};
-
 static ssize_t send_cb(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *ud)
 {
 	struct client *c = ud;
@@ -76,10 +71,10 @@ static int close_cb(nghttp2_session *s, int32_t id, uint32_t code, void *ud)
 	return 0;
 }
 
-static ssize_t read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
-		       nghttp2_data_source *src, void *ud)
+ssize_t grpc_client_body_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
+			      uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
-	struct body_src *b = src->ptr;
+	struct grpc_body_src *b = src->ptr;
 	size_t n = b->len - b->off;
 	if (n > len)
 		n = len;
@@ -105,7 +100,7 @@ int grpc_client_run(const char *sock, struct grpc_call *calls, size_t n)
 	setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	nghttp2_session_callbacks *cbs;
 	nghttp2_session *s;
-	struct body_src *src = calloc(n ? n : 1, sizeof(*src));
+	struct grpc_body_src *src = calloc(n ? n : 1, sizeof(*src));
 	int r = -ENOMEM;
 	if (!src || nghttp2_session_callbacks_new(&cbs) != 0)
 		goto out_fd;
@@ -130,8 +125,9 @@ int grpc_client_run(const char *sock, struct grpc_call *calls, size_t n)
 		       calls[i].content_type ? calls[i].content_type : "application/grpc"),
 		    NV("te", "trailers"),
 		};
-		src[i] = (struct body_src){calls[i].body, calls[i].len, 0};
-		nghttp2_data_provider dp = {.source.ptr = &src[i], .read_callback = read_cb};
+		src[i] = (struct grpc_body_src){calls[i].body, calls[i].len, 0};
+		nghttp2_data_provider dp = {.source.ptr = &src[i],
+					    .read_callback = grpc_client_body_read};
 		calls[i].grpc_status = -1;
 		calls[i].stream_id = nghttp2_submit_request(s, NULL, hdrs, 6, &dp, &calls[i]);
 		if (calls[i].stream_id < 0) {
@@ -169,13 +165,11 @@ int grpc_client_unary(const char *sock, const char *path, const ProtobufCMessage
 		      const ProtobufCMessageDescriptor *rdesc, ProtobufCMessage **ret_resp,
 		      char *msg, size_t msglen)
 {
-	size_t n = protobuf_c_message_get_packed_size(req);
-	uint8_t *b = malloc(GRPC_FRAME_HEADER + n);
+	size_t len;
+	uint8_t *b = grpc_frame_pack(req, &len);
 	if (!b)
 		return -ENOMEM;
-	grpc_frame_header(b, (uint32_t)n);
-	protobuf_c_message_pack(req, b + GRPC_FRAME_HEADER);
-	struct grpc_call call = {.path = path, .body = b, .len = GRPC_FRAME_HEADER + n};
+	struct grpc_call call = {.path = path, .body = b, .len = len};
 	int r = grpc_client_run(sock, &call, 1);
 	free(b);
 	if (r < 0)

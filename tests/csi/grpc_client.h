@@ -3,6 +3,7 @@
  * unary calls on it, every header and trailer recorded so tests can check them. */
 #pragma once
 
+#include <nghttp2/nghttp2.h>
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -23,6 +24,14 @@ struct grpc_call {
 	bool closed;
 	int32_t stream_id;
 };
+
+/* nghttp2's data provider over a buffer: source.ptr is a struct grpc_body_src. */
+struct grpc_body_src {
+	const uint8_t *p;
+	size_t len, off;
+};
+ssize_t grpc_client_body_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
+			      uint32_t *flags, nghttp2_data_source *src, void *ud);
 
 /* Runs the n calls concurrently on one connection to the Unix socket sock. Returns 0 when
  * every stream closed, -errno otherwise. */
