@@ -85,6 +85,7 @@ static const struct {
     {ENOTCONN, GRPC_UNAVAILABLE},
     {ETIMEDOUT, GRPC_DEADLINE_EXCEEDED},
     {EBADMSG, GRPC_INTERNAL},
+    {EINPROGRESS, GRPC_ABORTED},
 };
 
 enum grpc_code grpc_status_from_errno(int err)

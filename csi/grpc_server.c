@@ -9,11 +9,13 @@
 #include <fcntl.h>
 #include <nghttp2/nghttp2.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -26,6 +28,7 @@
 #define MAX_CONNS 128
 #define MAX_STREAMS 64
 #define MAX_LISTENERS 4
+#define MAX_WORKERS 16
 
 struct listener {
 	int fd;
@@ -49,6 +52,8 @@ struct grpc_stream {
 
 struct grpc_conn {
 	LIST_ENTRY(grpc_conn) link;
+	unsigned jobs; /* handler calls in the pool for this connection (loop thread only) */
+	bool closed;   /* session and fd gone; freed when jobs reaches 0 */
 	struct grpc_server *srv;
 	struct listener *l;
 	int fd; /* -1 for a memory connection */
@@ -59,12 +64,37 @@ struct grpc_conn {
 	bool broken;
 };
 
+/* One handler call handed to the pool. The loop thread owns it until it is queued, a worker
+ * until it is on done, the loop thread again after; its stream is found again by id, since the
+ * peer may reset the stream (or drop the connection) while the handler runs. */
+struct grpc_job {
+	TAILQ_ENTRY(grpc_job) link;
+	struct grpc_conn *conn;
+	int32_t stream_id;
+	const struct grpc_method *m;
+	void *ctx;
+	ProtobufCMessage *req;
+	struct grpc_reply reply;
+	int result;
+};
+TAILQ_HEAD(job_queue, grpc_job);
+
 struct grpc_server {
 	struct listener listeners[MAX_LISTENERS];
 	size_t n_listeners;
 	LIST_HEAD(, grpc_conn) conns;
 	size_t n_conns;
 	int stop_pipe[2];
+	/* the pool: 0 workers = handlers run on the loop thread (tests, the fuzzer) */
+	unsigned n_workers;
+	pthread_t workers[MAX_WORKERS];
+	int done_fd; /* eventfd: a worker finished a job */
+	/* lock guards todo, done and stopping: only queue operations happen under it, never a
+	 * handler, I/O or a wait other than on cond */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct job_queue todo, done;
+	bool stopping;
 };
 
 int grpc_reply_set(struct grpc_reply *rp, const ProtobufCMessage *resp)
@@ -239,6 +269,22 @@ static int reply_status(nghttp2_session *session, struct grpc_stream *s, int cod
 	return nghttp2_submit_response(session, s->id, hdrs, enc[0] ? 4 : 3, NULL);
 }
 
+/* Answers s with what its handler returned (r) and left in s->reply. */
+static int respond(nghttp2_session *session, struct grpc_stream *s, int r)
+{
+	if (r == 0 && !s->reply.body)
+		r = grpc_reply_error(&s->reply, -ENOMEM, "out of memory");
+	if (r < 0) {
+		log_debug("%s: %s: %s", s->path, grpc_code_name(grpc_status_from_errno(r)),
+			  s->reply.message);
+		return reply_status(session, s, grpc_status_from_errno(r), s->reply.message);
+	}
+	nghttp2_nv hdrs[] = {NV(":status", "200"), NV("content-type", "application/grpc")};
+	nghttp2_data_provider dp = {.source.ptr = s, .read_callback = body_read_cb};
+	s->status = GRPC_OK;
+	return nghttp2_submit_response(session, s->id, hdrs, 2, &dp);
+}
+
 static int dispatch(struct grpc_conn *c, struct grpc_stream *s)
 {
 	nghttp2_session *session = c->session;
@@ -266,19 +312,29 @@ static int dispatch(struct grpc_conn *c, struct grpc_stream *s)
 	ProtobufCMessage *req = protobuf_c_message_unpack(m->request, NULL, len, msg);
 	if (!req)
 		return reply_status(session, s, GRPC_INTERNAL, "request message does not parse");
-	r = m->handler(c->l->ctx, req, &s->reply);
-	protobuf_c_message_free_unpacked(req, NULL);
-	if (r == 0 && !s->reply.body)
-		r = grpc_reply_error(&s->reply, -ENOMEM, "out of memory");
-	if (r < 0) {
-		log_debug("%s: %s: %s", s->path, grpc_code_name(grpc_status_from_errno(r)),
-			  s->reply.message);
-		return reply_status(session, s, grpc_status_from_errno(r), s->reply.message);
+	struct grpc_server *srv = c->srv;
+	/* memory connections (the fuzzer) are fed by their caller's thread: no pool */
+	if (srv->n_workers == 0 || c->fd < 0) {
+		r = m->handler(c->l->ctx, req, &s->reply);
+		protobuf_c_message_free_unpacked(req, NULL);
+		return respond(session, s, r);
 	}
-	nghttp2_nv hdrs[] = {NV(":status", "200"), NV("content-type", "application/grpc")};
-	nghttp2_data_provider dp = {.source.ptr = s, .read_callback = body_read_cb};
-	s->status = GRPC_OK;
-	return nghttp2_submit_response(session, s->id, hdrs, 2, &dp);
+	struct grpc_job *j = calloc(1, sizeof(*j));
+	if (!j) {
+		protobuf_c_message_free_unpacked(req, NULL);
+		return reply_status(session, s, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	j->conn = c;
+	j->stream_id = s->id;
+	j->m = m;
+	j->ctx = c->l->ctx;
+	j->req = req;
+	c->jobs++;
+	pthread_mutex_lock(&srv->lock);
+	TAILQ_INSERT_TAIL(&srv->todo, j, link);
+	pthread_cond_signal(&srv->cond);
+	pthread_mutex_unlock(&srv->lock);
+	return 0;
 }
 
 static int frame_recv_cb(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
@@ -346,17 +402,24 @@ fail:
 	return NULL;
 }
 
+/* Ends the session and closes the socket; the struct stays while the pool has its jobs. */
 static void conn_close(struct grpc_conn *c)
 {
-	nghttp2_session_del(c->session);
-	struct grpc_stream *s;
-	while ((s = LIST_FIRST(&c->streams))) {
-		LIST_REMOVE(s, link);
-		stream_free(s);
+	if (!c->closed) {
+		nghttp2_session_del(c->session);
+		c->session = NULL;
+		struct grpc_stream *s;
+		while ((s = LIST_FIRST(&c->streams))) {
+			LIST_REMOVE(s, link);
+			stream_free(s);
+		}
+		if (c->fd >= 0)
+			close(c->fd);
+		c->fd = -1;
+		c->closed = true;
 	}
-	if (c->fd >= 0)
-		close(c->fd);
-	free(c);
+	if (c->jobs == 0)
+		free(c);
 }
 
 struct grpc_conn *grpc_conn_new_mem(struct grpc_server *srv, size_t listener)
@@ -387,6 +450,8 @@ void grpc_conn_free(struct grpc_conn *c)
 /* Reads what the socket has and answers it. Returns false when the connection is done. */
 static bool conn_io(struct grpc_conn *c, short revents)
 {
+	if (!revents)
+		return true;
 	if (revents & POLLIN) {
 		uint8_t buf[16384];
 		for (;;) {
@@ -408,22 +473,138 @@ static bool conn_io(struct grpc_conn *c, short revents)
 	}
 	if (nghttp2_session_send(c->session) != 0)
 		return false;
-	return nghttp2_session_want_read(c->session) || nghttp2_session_want_write(c->session);
+	return nghttp2_session_want_read(c->session) || nghttp2_session_want_write(c->session) ||
+	       c->jobs > 0;
+}
+
+/* ---- the pool ---- */
+
+static void *worker(void *arg)
+{
+	struct grpc_server *srv = arg;
+	pthread_mutex_lock(&srv->lock);
+	for (;;) {
+		while (!srv->stopping && TAILQ_EMPTY(&srv->todo))
+			pthread_cond_wait(&srv->cond, &srv->lock);
+		if (srv->stopping)
+			break;
+		struct grpc_job *j = TAILQ_FIRST(&srv->todo);
+		TAILQ_REMOVE(&srv->todo, j, link);
+		pthread_mutex_unlock(&srv->lock);
+		j->result = j->m->handler(j->ctx, j->req, &j->reply);
+		protobuf_c_message_free_unpacked(j->req, NULL);
+		j->req = NULL;
+		pthread_mutex_lock(&srv->lock);
+		TAILQ_INSERT_TAIL(&srv->done, j, link);
+		uint64_t one = 1;
+		ssize_t w = write(srv->done_fd, &one, sizeof(one));
+		(void)w;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return NULL;
+}
+
+static void job_free(struct grpc_job *j)
+{
+	if (j->req)
+		protobuf_c_message_free_unpacked(j->req, NULL);
+	free(j->reply.body);
+	free(j);
+}
+
+/* On the loop thread: answers the streams whose handlers finished, if they are still open. */
+static void jobs_complete(struct grpc_server *srv)
+{
+	uint64_t n;
+	ssize_t rd = read(srv->done_fd, &n, sizeof(n));
+	(void)rd;
+	struct job_queue done = TAILQ_HEAD_INITIALIZER(done);
+	pthread_mutex_lock(&srv->lock);
+	TAILQ_CONCAT(&done, &srv->done, link);
+	pthread_mutex_unlock(&srv->lock);
+	struct grpc_job *j;
+	while ((j = TAILQ_FIRST(&done))) {
+		TAILQ_REMOVE(&done, j, link);
+		struct grpc_conn *c = j->conn;
+		c->jobs--;
+		struct grpc_stream *s =
+		    c->closed ? NULL
+			      : nghttp2_session_get_stream_user_data(c->session, j->stream_id);
+		if (s) {
+			s->reply = j->reply;
+			j->reply.body = NULL;
+			if (respond(c->session, s, j->result) != 0)
+				nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, s->id,
+							  NGHTTP2_INTERNAL_ERROR);
+		}
+		job_free(j);
+		if (c->closed)
+			conn_close(c); /* frees it once its last job is back */
+	}
+}
+
+static int pool_start(struct grpc_server *srv)
+{
+	srv->stopping = false;
+	for (unsigned i = 0; i < srv->n_workers; i++) {
+		int r = pthread_create(&srv->workers[i], NULL, worker, srv);
+		if (r != 0) {
+			srv->n_workers = i;
+			return -r;
+		}
+	}
+	return 0;
+}
+
+/* Stops the workers after their current call (bounded by the handlers' own deadlines) and
+ * drops the calls not started. */
+static void pool_stop(struct grpc_server *srv)
+{
+	pthread_mutex_lock(&srv->lock);
+	srv->stopping = true;
+	pthread_cond_broadcast(&srv->cond);
+	pthread_mutex_unlock(&srv->lock);
+	for (unsigned i = 0; i < srv->n_workers; i++)
+		pthread_join(srv->workers[i], NULL);
+	struct grpc_job *j;
+	while ((j = TAILQ_FIRST(&srv->todo))) {
+		TAILQ_REMOVE(&srv->todo, j, link);
+		TAILQ_INSERT_TAIL(&srv->done, j, link);
+	}
+	while ((j = TAILQ_FIRST(&srv->done))) {
+		TAILQ_REMOVE(&srv->done, j, link);
+		struct grpc_conn *c = j->conn;
+		c->jobs--;
+		job_free(j);
+		if (c->closed)
+			conn_close(c);
+	}
 }
 
 /* ---- server ---- */
 
-struct grpc_server *grpc_server_new(void)
+struct grpc_server *grpc_server_new(unsigned workers)
 {
 	struct grpc_server *srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return NULL;
 	LIST_INIT(&srv->conns);
-	if (pipe2(srv->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-		free(srv);
-		return NULL;
-	}
+	TAILQ_INIT(&srv->todo);
+	TAILQ_INIT(&srv->done);
+	srv->n_workers = workers > MAX_WORKERS ? MAX_WORKERS : workers;
+	srv->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (srv->done_fd < 0)
+		goto fail;
+	if (pipe2(srv->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		goto fail_eventfd;
+	pthread_mutex_init(&srv->lock, NULL);
+	pthread_cond_init(&srv->cond, NULL);
 	return srv;
+fail_eventfd:
+	close(srv->done_fd);
+fail:
+	free(srv);
+	return NULL;
 }
 
 void grpc_server_free(struct grpc_server *srv)
@@ -442,6 +623,9 @@ void grpc_server_free(struct grpc_server *srv)
 	}
 	close(srv->stop_pipe[0]);
 	close(srv->stop_pipe[1]);
+	close(srv->done_fd);
+	pthread_mutex_destroy(&srv->lock);
+	pthread_cond_destroy(&srv->cond);
 	free(srv);
 }
 
@@ -529,12 +713,16 @@ static long long now_ms(void)
 
 int grpc_server_run(struct grpc_server *srv, void (*tick)(void *), void *tick_ctx, int tick_ms)
 {
-	struct pollfd pfd[1 + MAX_LISTENERS + MAX_CONNS];
+	struct pollfd pfd[2 + MAX_LISTENERS + MAX_CONNS];
 	struct grpc_conn *conn_of[MAX_CONNS];
 	long long next_tick = now_ms() + tick_ms;
+	int ret = pool_start(srv);
+	if (ret < 0)
+		goto out;
 	for (;;) {
 		size_t n = 0;
 		pfd[n++] = (struct pollfd){.fd = srv->stop_pipe[0], .events = POLLIN};
+		pfd[n++] = (struct pollfd){.fd = srv->done_fd, .events = POLLIN};
 		for (size_t i = 0; i < srv->n_listeners; i++)
 			pfd[n++] = (struct pollfd){.fd = srv->listeners[i].fd, .events = POLLIN};
 		size_t first_conn = n, nc = 0;
@@ -555,8 +743,10 @@ int grpc_server_run(struct grpc_server *srv, void (*tick)(void *), void *tick_ct
 			timeout = left < 0 ? 0 : (int)left;
 		}
 		int r = poll(pfd, n, timeout);
-		if (r < 0 && errno != EINTR)
-			return -errno;
+		if (r < 0 && errno != EINTR) {
+			ret = -errno;
+			goto out;
+		}
 		if (tick && now_ms() >= next_tick) {
 			tick(tick_ctx);
 			next_tick = now_ms() + tick_ms;
@@ -564,19 +754,22 @@ int grpc_server_run(struct grpc_server *srv, void (*tick)(void *), void *tick_ct
 		if (r <= 0)
 			continue;
 		if (pfd[0].revents)
-			return 0;
+			goto out;
+		if (pfd[1].revents & POLLIN)
+			jobs_complete(srv); /* the answers go out below or in the next round */
 		for (size_t i = 0; i < srv->n_listeners; i++)
-			if (pfd[1 + i].revents & POLLIN)
+			if (pfd[2 + i].revents & POLLIN)
 				accept_all(srv, &srv->listeners[i]);
 		for (size_t i = 0; i < nc; i++) {
 			short rev = pfd[first_conn + i].revents;
-			if (!rev)
-				continue;
-			if (!conn_io(conn_of[i], rev)) {
+			if (!conn_io(conn_of[i], rev | (pfd[1].revents ? POLLOUT : 0))) {
 				LIST_REMOVE(conn_of[i], link);
 				srv->n_conns--;
 				conn_close(conn_of[i]);
 			}
 		}
 	}
+out:
+	pool_stop(srv);
+	return ret;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* A unary gRPC server over HTTP/2 (nghttp2 server sessions) on Unix sockets: one thread, one
- * poll loop, many connections, many concurrent streams each. A method table per socket maps a
- * path ("/csi.v1.Node/NodePublishVolume") to a handler; handlers run on the loop's thread, so
- * they must be short (a weir-node round trip is). No locks: everything belongs to that thread. */
+/* A unary gRPC server over HTTP/2 (nghttp2 server sessions) on Unix sockets: one poll loop
+ * thread owns every connection and nghttp2 session (many connections, many concurrent streams
+ * each); handlers run in a small pool of workers, so a slow one (a view's mount waits on its UFS)
+ * does not hold up other calls. A method table per socket maps a path
+ * ("/csi.v1.Node/NodePublishVolume") to a handler. */
 #pragma once
 
 #include <protobuf-c/protobuf-c.h>
@@ -27,7 +28,8 @@ int grpc_reply_error(struct grpc_reply *rp, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* A handler gets the unpacked request (freed after it returns) and answers through rp: 0 after
- * grpc_reply_set, or -errno (converted by grpc_status_from_errno) with rp->message set. */
+ * grpc_reply_set, or -errno (converted by grpc_status_from_errno) with rp->message set. It runs
+ * on a pool worker, several at once: what it shares with other handlers needs its own lock. */
 typedef int (*grpc_handler_fn)(void *ctx, const ProtobufCMessage *req, struct grpc_reply *rp);
 
 struct grpc_method {
@@ -39,7 +41,9 @@ struct grpc_method {
 struct grpc_server;
 struct grpc_conn;
 
-struct grpc_server *grpc_server_new(void);
+/* workers: the handler threads (at most 16); 0 runs handlers on the loop thread (tests, the
+ * fuzzer's memory connections). */
+struct grpc_server *grpc_server_new(unsigned workers);
 /* Closes every connection and listener (socket files are unlinked). Accepts NULL. */
 void grpc_server_free(struct grpc_server *srv);
 
@@ -49,8 +53,9 @@ void grpc_server_free(struct grpc_server *srv);
 int grpc_server_listen(struct grpc_server *srv, const char *path, unsigned mode,
 		       const struct grpc_method *methods, size_t n, void *ctx);
 
-/* Runs the loop until grpc_server_stop. tick (may be NULL) is called about every tick_ms on the
- * loop's thread (timers: a view's grace period). Returns 0 or -errno. */
+/* Runs the loop (and the workers) until grpc_server_stop; on return the workers are joined.
+ * tick (may be NULL) is called about every tick_ms on the loop's thread (timers: a view's grace
+ * period). Returns 0 or -errno. */
 int grpc_server_run(struct grpc_server *srv, void (*tick)(void *), void *tick_ctx, int tick_ms);
 /* Makes grpc_server_run return; async-signal-safe, callable from any thread. */
 void grpc_server_stop(struct grpc_server *srv);

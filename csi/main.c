@@ -178,7 +178,10 @@ int main(int argc, char **argv)
 	struct csi_plugin *p = calloc(1, sizeof(*p));
 	if (!p)
 		return 1;
-	TAILQ_INIT(&p->idle);
+	if (csi_node_init(p) < 0) {
+		free(p);
+		return 1;
+	}
 	snprintf(p->driver_name, sizeof(p->driver_name), "%s", cfg.driver_name);
 	snprintf(p->node_id, sizeof(p->node_id), "%s", cfg.node_id);
 	snprintf(p->endpoint, sizeof(p->endpoint), "%.4000s", sock);
@@ -207,7 +210,7 @@ int main(int argc, char **argv)
 		log_err("state directory: %s", err);
 		goto out;
 	}
-	srv = grpc_server_new();
+	srv = grpc_server_new(4);
 	if (!srv)
 		goto out;
 	/* Identity and Node share one socket, as CSI wants */

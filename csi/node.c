@@ -27,12 +27,6 @@
 
 #define POD_NAMESPACE_KEY "csi.storage.k8s.io/pod.namespace"
 
-/* Every request is answered on the gRPC loop's one thread: a hung daemon must cost a call its
- * deadline, not stall every other call. A mount waits for the UFS's first answer. */
-#define PROBE_TIMEOUT_MS 2000
-#define CALL_TIMEOUT_MS 10000
-#define MOUNT_TIMEOUT_MS 60000
-
 static long long now_ms(void)
 {
 	struct timespec ts;
@@ -42,7 +36,7 @@ static long long now_ms(void)
 
 bool csi_node_alive(const struct csi_plugin *p)
 {
-	return control_ping(p->node_socket, PROBE_TIMEOUT_MS);
+	return control_ping(p->node_socket, p->probe_timeout_ms);
 }
 
 /* ---- checks of what the kubelet sends ---- */
@@ -221,7 +215,7 @@ static int view_ensure(struct csi_plugin *p, const struct publish *pub, struct g
 	creq.body_case = WEIR__REQUEST__BODY_DATASET_MOUNT;
 	creq.dataset_mount = &dm;
 	Weir__Response *plan = NULL;
-	int r = control_call_timeout(p->controller_socket, &creq, CALL_TIMEOUT_MS, &plan);
+	int r = control_call_timeout(p->controller_socket, &creq, p->call_timeout_ms, &plan);
 	if (r < 0 || plan->error || !plan->mount) {
 		if (r == 0 && !plan->error)
 			r = grpc_reply_error(rp, -EBADMSG, "weir-controller sent no mount plan");
@@ -253,7 +247,7 @@ static int view_ensure(struct csi_plugin *p, const struct publish *pub, struct g
 	req.body_case = WEIR__REQUEST__BODY_MOUNT;
 	req.mount = m;
 	Weir__Response *resp = NULL;
-	r = control_call_timeout(p->node_socket, &req, MOUNT_TIMEOUT_MS, &resp);
+	r = control_call_timeout(p->node_socket, &req, p->mount_timeout_ms, &resp);
 	m->mountpoint = NULL; /* borrowed: not freed with plan */
 	if (r < 0 || resp->error)
 		r = control_error("weir-node", p->node_socket, r, resp, rp);
@@ -268,7 +262,8 @@ out_plan:
 	return r;
 }
 
-static void idle_cancel(struct csi_plugin *p, const char *view)
+/* Takes view off the idle list. Called with p->lock held. */
+static void idle_cancel_locked(struct csi_plugin *p, const char *view)
 {
 	struct csi_idle_view *v;
 	TAILQ_FOREACH(v, &p->idle, link)
@@ -279,7 +274,52 @@ static void idle_cancel(struct csi_plugin *p, const char *view)
 	}
 }
 
+/* Claims a and b (b may be NULL) for one operation. Returns false when another operation holds
+ * either: the caller answers ABORTED. */
+static bool busy_claim(struct csi_plugin *p, const char *a, const char *b)
+{
+	int err = 0;
+	pthread_mutex_lock(&p->lock);
+	bool free_ = !strmap_get(p->busy, a) && (!b || !strmap_get(p->busy, b));
+	if (free_) {
+		strmap_put(p->busy, a, p, &err);
+		if (b && !err)
+			strmap_put(p->busy, b, p, &err);
+		if (err) {
+			strmap_remove(p->busy, a);
+			free_ = false;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	return free_;
+}
+
+static void busy_release(struct csi_plugin *p, const char *a, const char *b)
+{
+	pthread_mutex_lock(&p->lock);
+	strmap_remove(p->busy, a);
+	if (b)
+		strmap_remove(p->busy, b);
+	pthread_mutex_unlock(&p->lock);
+}
+
+int csi_node_init(struct csi_plugin *p)
+{
+	TAILQ_INIT(&p->idle);
+	/* a mount waits for the UFS's first answer */
+	p->probe_timeout_ms = 2000;
+	p->call_timeout_ms = 10000;
+	p->mount_timeout_ms = 60000;
+	p->busy = strmap_new();
+	if (!p->busy)
+		return -ENOMEM;
+	pthread_mutex_init(&p->lock, NULL);
+	return 0;
+}
+
 /* ---- NodePublishVolume ---- */
+
+static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, struct grpc_reply *rp);
 
 static int node_publish(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)
 {
@@ -289,7 +329,21 @@ static int node_publish(void *ctx, const ProtobufCMessage *msg, struct grpc_repl
 	int e = publish_check(p, r, &pub, rp);
 	if (e < 0)
 		return e;
+	if (!busy_claim(p, pub.target, pub.view))
+		return grpc_reply_error(rp, -EINPROGRESS,
+					"another operation on target_path \"%s\" or dataset %s/%s "
+					"is in progress; retry",
+					pub.target, pub.ns, pub.dataset);
+	e = publish_claimed(p, &pub, rp);
+	busy_release(p, pub.target, pub.view);
+	return e;
+}
 
+/* Publishes with the target and the view claimed. */
+static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, struct grpc_reply *rp)
+{
+	const struct publish pub = *ppub;
+	int e;
 	unsigned long tdev, vdev;
 	bool weir;
 	int at = fuse_mounts_at(pub.target, &tdev, NULL);
@@ -328,7 +382,9 @@ static int node_publish(void *ctx, const ProtobufCMessage *msg, struct grpc_repl
 	e = view_ensure(p, &pub, rp);
 	if (e < 0)
 		goto fail_target;
-	idle_cancel(p, pub.view);
+	pthread_mutex_lock(&p->lock);
+	idle_cancel_locked(p, pub.view);
+	pthread_mutex_unlock(&p->lock);
 	if (mount(pub.view, pub.target, NULL, MS_BIND, NULL) < 0) {
 		e = grpc_reply_error(rp, -errno, "bind-mounting \"%s\" on \"%s\": %s", pub.view,
 				     pub.target, strerror(errno));
@@ -377,14 +433,18 @@ static void view_of_dev(const struct csi_plugin *p, unsigned long dev, char *out
 
 static void idle_add(struct csi_plugin *p, const char *view)
 {
-	idle_cancel(p, view);
 	struct csi_idle_view *v = calloc(1, sizeof(*v));
 	if (!v)
 		return; /* the view stays up: harmless */
 	snprintf(v->path, sizeof(v->path), "%s", view);
 	v->deadline_ms = now_ms() + p->grace_ms;
+	pthread_mutex_lock(&p->lock);
+	idle_cancel_locked(p, view);
 	TAILQ_INSERT_TAIL(&p->idle, v, link);
+	pthread_mutex_unlock(&p->lock);
 }
+static int unpublish_claimed(struct csi_plugin *p, const Csi__V1__NodeUnpublishVolumeRequest *r,
+			     struct grpc_reply *rp);
 
 static int node_unpublish(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)
 {
@@ -395,6 +455,19 @@ static int node_unpublish(void *ctx, const ProtobufCMessage *msg, struct grpc_re
 	int e = path_check("target_path", r->target_path, rp);
 	if (e < 0)
 		return e;
+	if (!busy_claim(p, r->target_path, NULL))
+		return grpc_reply_error(rp, -EINPROGRESS,
+					"another operation on target_path \"%s\" is in progress; "
+					"retry",
+					r->target_path);
+	e = unpublish_claimed(p, r, rp);
+	busy_release(p, r->target_path, NULL);
+	return e;
+}
+
+static int unpublish_claimed(struct csi_plugin *p, const Csi__V1__NodeUnpublishVolumeRequest *r,
+			     struct grpc_reply *rp)
+{
 	unsigned long dev = 0;
 	int at = fuse_mounts_at(r->target_path, &dev, NULL);
 	if (at < 0)
@@ -422,42 +495,58 @@ static int node_unpublish(void *ctx, const ProtobufCMessage *msg, struct grpc_re
 	return grpc_reply_set(rp, &resp.base);
 }
 
+/* Stops one idle view if still no target uses it. Called with the view claimed. */
+static void view_stop_idle(struct csi_plugin *p, const char *view)
+{
+	unsigned long dev;
+	bool weir;
+	/* published again meanwhile (by a weir-csi before a restart, say): keep it */
+	if (fuse_mounts_at(view, &dev, &weir) <= 0 || !weir || fuse_mounts_count_dev(dev) > 1)
+		return;
+	Weir__UmountRequest u = WEIR__UMOUNT_REQUEST__INIT;
+	u.mountpoint = (char *)view;
+	Weir__Request req = WEIR__REQUEST__INIT;
+	req.body_case = WEIR__REQUEST__BODY_UMOUNT;
+	req.umount = &u;
+	Weir__Response *resp = NULL;
+	int r = control_call_timeout(p->node_socket, &req, p->call_timeout_ms, &resp);
+	if (r < 0 || resp->error)
+		log_warn("stopping the idle view \"%s\": %s", view,
+			 r < 0 ? strerror(-r) : resp->message);
+	else
+		log_info("stopped the view \"%s\": no pod used it for %u ms", view, p->grace_ms);
+	if (resp)
+		weir__response__free_unpacked(resp, NULL);
+	rmdir(view);
+}
+
 void csi_node_tick(void *ctx)
 {
 	struct csi_plugin *p = ctx;
 	long long now = now_ms();
-	struct csi_idle_view *v, *next;
-	for (v = TAILQ_FIRST(&p->idle); v; v = next) {
-		next = TAILQ_NEXT(v, link);
-		if (v->deadline_ms > now)
-			continue;
-		TAILQ_REMOVE(&p->idle, v, link);
-		unsigned long dev;
-		bool weir;
-		/* published again meanwhile (by a weir-csi before a restart, say): keep it */
-		if (fuse_mounts_at(v->path, &dev, &weir) > 0 && weir &&
-		    fuse_mounts_count_dev(dev) <= 1) {
-			Weir__UmountRequest u = WEIR__UMOUNT_REQUEST__INIT;
-			u.mountpoint = v->path;
-			Weir__Request req = WEIR__REQUEST__INIT;
-			req.body_case = WEIR__REQUEST__BODY_UMOUNT;
-			req.umount = &u;
-			Weir__Response *resp = NULL;
-			int r = control_call_timeout(p->node_socket, &req, CALL_TIMEOUT_MS, &resp);
-			if (r < 0 || resp->error)
-				log_warn("stopping the idle view \"%s\": %s", v->path,
-					 r < 0 ? strerror(-r) : resp->message);
-			else
-				log_info("stopped the view \"%s\": no pod used it for %u ms",
-					 v->path, p->grace_ms);
-			if (resp)
-				weir__response__free_unpacked(resp, NULL);
-			rmdir(v->path);
+	for (;;) {
+		/* one expired view at a time, claimed so no publish starts on it meanwhile (that
+		 * one gets ABORTED and is retried); a view being published stays listed */
+		struct csi_idle_view *v, *due = NULL;
+		int err = 0;
+		pthread_mutex_lock(&p->lock);
+		TAILQ_FOREACH(v, &p->idle, link)
+		if (v->deadline_ms <= now && !strmap_get(p->busy, v->path)) {
+			strmap_put(p->busy, v->path, p, &err);
+			if (!err) {
+				TAILQ_REMOVE(&p->idle, v, link);
+				due = v;
+			}
+			break;
 		}
-		free(v);
+		pthread_mutex_unlock(&p->lock);
+		if (!due)
+			return;
+		view_stop_idle(p, due->path);
+		busy_release(p, due->path, NULL);
+		free(due);
 	}
 }
-
 void csi_node_cleanup(struct csi_plugin *p)
 {
 	struct csi_idle_view *v;
@@ -465,8 +554,12 @@ void csi_node_cleanup(struct csi_plugin *p)
 		TAILQ_REMOVE(&p->idle, v, link);
 		free(v);
 	}
+	if (p->busy) {
+		strmap_free(p->busy, NULL);
+		p->busy = NULL;
+		pthread_mutex_destroy(&p->lock);
+	}
 }
-
 /* ---- NodeGetVolumeStats, NodeGetInfo, NodeGetCapabilities ---- */
 
 static int node_get_volume_stats(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)
@@ -492,7 +585,7 @@ static int node_get_volume_stats(void *ctx, const ProtobufCMessage *msg, struct 
 	req.body_case = WEIR__REQUEST__BODY_STAT;
 	req.stat = &s;
 	Weir__Response *resp = NULL;
-	int e = control_call_timeout(p->node_socket, &req, CALL_TIMEOUT_MS, &resp);
+	int e = control_call_timeout(p->node_socket, &req, p->call_timeout_ms, &resp);
 	if (e < 0 || resp->error || resp->n_views != 1) {
 		if (e == 0 && !resp->error)
 			e = grpc_reply_error(rp, -ENOENT, "weir-node serves no view at \"%s\"",

@@ -3,11 +3,13 @@
  * Node, the kubelet's plugin registration). Everything runs on the gRPC loop's thread. */
 #pragma once
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/queue.h>
 
 #include "grpc_server.h"
+#include "strmap.h"
 
 #define CSI_DRIVER_NAME "weir.csi.io"
 
@@ -28,9 +30,16 @@ struct csi_plugin {
 	char views_dir[4200];	      /* <state>/csi/views, root-only: the views pods bind */
 	unsigned grace_ms;	      /* how long an unused view stays up */
 	bool allow_no_pod_info;	      /* tests only: publish without the pod's namespace */
-	/* state */
+	/* deadlines of the daemon calls (ms): a hung daemon costs one call, not a worker for good
+	 */
+	unsigned probe_timeout_ms, call_timeout_ms, mount_timeout_ms;
+	/* state: handlers run on several workers at once */
+	pthread_mutex_t lock;		  /* guards idle and busy; held for list/map updates only,
+					   * never across a mount, a daemon call or mountinfo */
 	TAILQ_HEAD(, csi_idle_view) idle; /* views waiting out their grace period */
-	bool registered;		  /* the kubelet said so (NotifyRegistrationStatus) */
+	struct strmap *busy;	 /* targets and views an operation is working on: a second operation
+				  * on one of them is ABORTED (the CO retries), as the spec asks */
+	_Atomic bool registered; /* the kubelet said so (NotifyRegistrationStatus) */
 };
 
 extern const struct grpc_method csi_identity_methods[];
@@ -40,9 +49,12 @@ extern const size_t csi_node_n_methods;
 extern const struct grpc_method csi_registration_methods[];
 extern const size_t csi_registration_n_methods;
 
+/* Sets up the state of p and the default deadlines (the rest of its configuration is the
+ * caller's). Returns 0 or -ENOMEM. */
+int csi_node_init(struct csi_plugin *p);
 /* True when weir-node answers a ping on p->node_socket. */
 bool csi_node_alive(const struct csi_plugin *p);
 /* Stops the idle views whose grace period is over; the loop's tick. */
 void csi_node_tick(void *plugin);
-/* Frees the idle list (the views stay mounted: weir-node keeps serving them). */
+/* Frees the state (the views stay mounted: weir-node keeps serving them). */
 void csi_node_cleanup(struct csi_plugin *p);

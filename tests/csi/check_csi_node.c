@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -26,7 +27,7 @@ static struct grpc_method methods[32];
 static void setup(void)
 {
 	memset(&plugin, 0, sizeof(plugin));
-	TAILQ_INIT(&plugin.idle);
+	ck_assert_int_eq(csi_node_init(&plugin), 0);
 	strcpy(plugin.driver_name, "weir.csi.io");
 	strcpy(plugin.node_id, "node-a");
 	strcpy(plugin.endpoint, "/run/x/csi.sock");
@@ -40,12 +41,13 @@ static void setup(void)
 		methods[n++] = csi_node_methods[i];
 	for (size_t i = 0; i < csi_registration_n_methods; i++)
 		methods[n++] = csi_registration_methods[i];
-	server_fixture_start(&fx, methods, n, &plugin);
+	server_fixture_start(&fx, methods, n, &plugin, 2);
 }
 
 static void teardown(void)
 {
 	server_fixture_stop(&fx);
+	csi_node_cleanup(&plugin);
 }
 
 static int call(const char *path, const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rd,
@@ -372,6 +374,59 @@ START_TEST(probe_hung_node)
 }
 END_TEST
 
+struct pub_thread {
+	struct pub p;
+	int r;
+	char msg[512];
+};
+
+static void *publish_thread(void *arg)
+{
+	struct pub_thread *t = arg;
+	t->r = publish(&t->p, t->msg);
+	return NULL;
+}
+
+START_TEST(concurrent_publish_aborted)
+{
+	/* a weir-controller that never answers holds the first publish until its deadline; a
+	 * second publish of the same target or dataset meanwhile is ABORTED, not queued */
+	char sock[160];
+	snprintf(sock, sizeof(sock), "%s/hung-ctl.sock", fx.dir);
+	int lfd = control_listen(sock);
+	ck_assert_int_ge(lfd, 0);
+	snprintf(plugin.controller_socket, sizeof(plugin.controller_socket), "%s", sock);
+	plugin.call_timeout_ms = 1500;
+	struct pub_thread t;
+	pub_init(&t.p);
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, publish_thread, &t), 0);
+	usleep(300 * 1000);
+	struct pub p;
+	char msg[512];
+	pub_init(&p);
+	ck_assert_int_eq(publish(&p, msg), GRPC_ABORTED);
+	ck_assert_ptr_nonnull(strstr(msg, "in progress; retry"));
+	Csi__V1__NodeUnpublishVolumeRequest u = CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
+	u.volume_id = "development/spark";
+	u.target_path = p.target;
+	ck_assert_int_eq(call("/csi.v1.Node/NodeUnpublishVolume", &u.base, NULL, NULL, msg),
+			 GRPC_ABORTED);
+	/* other calls are answered meanwhile */
+	ProtobufCMessage *resp;
+	Csi__V1__NodeGetInfoRequest ni = CSI__V1__NODE_GET_INFO_REQUEST__INIT;
+	ck_assert_int_eq(call("/csi.v1.Node/NodeGetInfo", &ni.base,
+			      &csi__v1__node_get_info_response__descriptor, &resp, msg),
+			 0);
+	protobuf_c_message_free_unpacked(resp, NULL);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(t.r, GRPC_DEADLINE_EXCEEDED);
+	ck_assert_ptr_nonnull(strstr(t.msg, "weir-controller does not answer"));
+	close(lfd);
+	unlink(sock);
+}
+END_TEST
+
 Suite *csi_node_suite(void)
 {
 	Suite *s = suite_create("csi_node");
@@ -384,6 +439,7 @@ Suite *csi_node_suite(void)
 	tcase_add_test(tc, publish_grant);
 	tcase_add_test(tc, unpublish_and_stats);
 	tcase_add_test(tc, probe_hung_node);
+	tcase_add_test(tc, concurrent_publish_aborted);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -198,7 +198,7 @@ static void on_term(int sig)
 
 static int serve_controller(const char *sock)
 {
-	struct grpc_server *srv = grpc_server_new();
+	struct grpc_server *srv = grpc_server_new(2);
 	struct grpc_method all[16];
 	size_t n = 0;
 	for (size_t i = 0; i < sizeof(controller_methods) / sizeof(controller_methods[0]); i++)

@@ -179,7 +179,7 @@ int main(int argc, char **argv)
 	rng = seed | 1;
 	printf("fuzz_grpc: %ld iterations, seed %llu\n", iters, (unsigned long long)seed);
 	unsigned long calls = 0;
-	struct grpc_server *srv = grpc_server_new();
+	struct grpc_server *srv = grpc_server_new(0);
 	char sock[64];
 	snprintf(sock, sizeof(sock), "/tmp/weir-fuzz-%d.sock", (int)getpid());
 	if (!srv || grpc_server_listen(srv, sock, 0600, methods,

@@ -93,10 +93,15 @@ ssize_t grpc_client_body_read(nghttp2_session *s, int32_t id, uint8_t *buf, size
 
 int grpc_client_run(const char *sock, struct grpc_call *calls, size_t n)
 {
+	return grpc_client_run_timeout(sock, calls, n, 20);
+}
+
+int grpc_client_run_timeout(const char *sock, struct grpc_call *calls, size_t n, unsigned timeout_s)
+{
 	struct client c = {.fd = control_connect(sock)};
 	if (c.fd < 0)
 		return c.fd;
-	struct timeval tv = {.tv_sec = 20};
+	struct timeval tv = {.tv_sec = timeout_s};
 	setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	nghttp2_session_callbacks *cbs;
 	nghttp2_session *s;

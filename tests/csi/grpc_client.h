@@ -36,6 +36,9 @@ ssize_t grpc_client_body_read(nghttp2_session *s, int32_t id, uint8_t *buf, size
 /* Runs the n calls concurrently on one connection to the Unix socket sock. Returns 0 when
  * every stream closed, -errno otherwise. */
 int grpc_client_run(const char *sock, struct grpc_call *calls, size_t n);
+/* The same, giving up (and closing the connection) when the server is silent for timeout_s. */
+int grpc_client_run_timeout(const char *sock, struct grpc_call *calls, size_t n,
+			    unsigned timeout_s);
 
 /* One unary call: packs req into a frame, unpacks the answer with rdesc into *ret_resp (NULL
  * unless the status is OK). Returns the grpc status (>= 0) or -errno; msg gets grpc-message. */

@@ -15,12 +15,12 @@ static void *run(void *arg)
 }
 
 void server_fixture_start(struct server_fixture *f, const struct grpc_method *m, size_t n,
-			  void *ctx)
+			  void *ctx, unsigned workers)
 {
 	snprintf(f->dir, sizeof(f->dir), "/tmp/weir-grpc.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(f->dir));
 	snprintf(f->sock, sizeof(f->sock), "%s/s.sock", f->dir);
-	f->srv = grpc_server_new();
+	f->srv = grpc_server_new(workers);
 	ck_assert_ptr_nonnull(f->srv);
 	ck_assert_int_eq(grpc_server_listen(f->srv, f->sock, 0600, m, n, ctx), 0);
 	ck_assert_int_eq(pthread_create(&f->thread, NULL, run, f), 0);

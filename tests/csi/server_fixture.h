@@ -14,6 +14,7 @@ struct server_fixture {
 	pthread_t thread;
 };
 
+/* workers: the server's handler threads (0: handlers on the loop thread). */
 void server_fixture_start(struct server_fixture *f, const struct grpc_method *m, size_t n,
-			  void *ctx);
+			  void *ctx, unsigned workers);
 void server_fixture_stop(struct server_fixture *f);
