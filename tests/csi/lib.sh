@@ -92,6 +92,11 @@ csi_stop() {
 	kill -TERM "$CSI_PID" 2>/dev/null || true
 	wait "$CSI_PID" 2>/dev/null || true
 	CSI_PID=""
+	# a sanitizer build reports at exit: that is a failure too
+	if grep -qE "ERROR: [A-Za-z]+Sanitizer|runtime error:" "$TMP/csi.log" 2>/dev/null; then
+		grep -E -A 12 "ERROR: [A-Za-z]+Sanitizer|runtime error:" "$TMP/csi.log" | head -n 40 >&2
+		fail "weir-csi reported a sanitizer error (above; $TMP/csi.log)"
+	fi
 }
 
 cc() {
