@@ -13,6 +13,7 @@ if [ -x "$DIR/csi-sanity" ]; then
 	echo "$DIR/csi-sanity"
 	exit 0
 fi
+export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}" # csi-test v5.6.0 needs go 1.25: an older go fetches it
 GO="$(command -v go || true)"
 for g in /usr/local/go/bin/go /usr/lib/go-1.2[0-9]/bin/go; do
 	if [ -z "$GO" ] && [ -x "$g" ]; then GO="$g"; fi
