@@ -390,9 +390,22 @@ static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, str
 				     pub.target, strerror(errno));
 		goto fail_target;
 	}
-	if (pub.ro && mount(NULL, pub.target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0) {
-		e = grpc_reply_error(rp, -errno, "making \"%s\" read-only: %s", pub.target,
-				     strerror(errno));
+	/* A bind remount sets every per-mount flag: keep the view's (noexec, noatime...), and
+	 * never let a pod run a Dataset's setuid files or open its device nodes. */
+	struct statvfs sv;
+	unsigned long flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV;
+	if (statvfs(pub.target, &sv) == 0) {
+		flags |= (sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0) |
+			 (sv.f_flag & ST_NOATIME ? MS_NOATIME : 0) |
+			 (sv.f_flag & ST_NODIRATIME ? MS_NODIRATIME : 0) |
+			 (sv.f_flag & ST_RELATIME ? MS_RELATIME : 0) |
+			 (sv.f_flag & ST_RDONLY ? MS_RDONLY : 0);
+	}
+	if (pub.ro)
+		flags |= MS_RDONLY;
+	if (mount(NULL, pub.target, NULL, flags, NULL) < 0) {
+		e = grpc_reply_error(rp, -errno, "setting the mount flags of \"%s\": %s",
+				     pub.target, strerror(errno));
 		umount2(pub.target, MNT_DETACH);
 		goto fail_target;
 	}

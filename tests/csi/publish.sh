@@ -60,6 +60,10 @@ cmp "$D/model.bin" "$A/model.bin"
 if touch "$A/new" 2>"$TMP/touch.err"; then fail "writing into a read-only publish succeeded"; fi
 grep -qi "read-only" "$TMP/touch.err" || fail "a write failed, but not as read-only: $(cat "$TMP/touch.err")"
 ok "published in $(elapsed "$t0" "$t1") s (view started); diff -r and cmp equal; a write fails: $(cat "$TMP/touch.err")"
+opts="$(awk -v t="$A" '$5 == t { print $6 }' /proc/self/mountinfo)"
+for o in ro nosuid nodev; do
+	grep -qw "$o" <<<"${opts//,/ }" || fail "the target's mount options \"$opts\" lack $o"
+done
 VIEW="$WEIR_STATE/csi/views/development_spark"
 mountpoint -q "$VIEW" || fail "the view is not at $VIEW"
 [ "$(stat -c %a "$WEIR_STATE/csi/views")" = 700 ] || fail "$WEIR_STATE/csi/views is not mode 0700"
