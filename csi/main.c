@@ -220,12 +220,24 @@ int main(int argc, char **argv)
 		methods[n++] = csi_identity_methods[i];
 	for (size_t i = 0; i < csi_node_n_methods; i++)
 		methods[n++] = csi_node_methods[i];
+	/* the kubelet's plugin directory may not exist yet on a fresh node */
+	char parent[4096];
+	snprintf(parent, sizeof(parent), "%.4000s", sock);
+	*strrchr(parent, '/') = '\0';
+	if (parent[0] && (r = safe_dir_mkdir_p(parent, 0755)) < 0) {
+		log_err("creating \"%s\": %s", parent, strerror(-r));
+		goto out;
+	}
 	r = grpc_server_listen(srv, sock, 0600, methods, n, p);
 	if (r < 0) {
 		log_err("listening on \"%s\": %s", sock, strerror(-r));
 		goto out;
 	}
 	if (cfg.registration_dir[0]) {
+		if ((r = safe_dir_mkdir_p(cfg.registration_dir, 0755)) < 0) {
+			log_err("creating \"%s\": %s", cfg.registration_dir, strerror(-r));
+			goto out;
+		}
 		char reg[4400];
 		snprintf(reg, sizeof(reg), "%s/%s-reg.sock", cfg.registration_dir, p->driver_name);
 		r = grpc_server_listen(srv, reg, 0600, csi_registration_methods,
