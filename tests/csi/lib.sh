@@ -17,41 +17,13 @@ csi_find_bins() {
 	[ -x "$CSI_CALL" ] || fail "csi-call is not at $CSI_CALL: build it (ninja -C build) or set CSI_CALL"
 }
 
-csi_dataset_yaml() { # NS NAME MOUNTPOINT [SHARING-YAML]
-	cat <<YAML
-apiVersion: data.fluid.io/v1alpha1
-kind: Dataset
-metadata:
-  name: $2
-  namespace: $1
-spec:
-  mounts:
-    - mountPoint: $3
-      name: $2
-${4:-}
----
-apiVersion: data.fluid.io/v1alpha1
-kind: AlluxioRuntime
-metadata:
-  name: $2
-  namespace: $1
-spec:
-  replicas: 1
-  tieredstore:
-    levels:
-      - mediumtype: MEM
-        path: $WEIR_TIER_DIR
-        quota: 256Mi
-YAML
-}
-
 csi_datasets() {
 	local d="$1" ns
 	printf 'resync-interval = 0.5\n' >"$WEIR_STATE/controller.conf"
 	printf 'metrics-listen =\n' >"$WEIR_STATE/node.conf"
 	wt_up
 	for ns in development production qa; do wt_run "creating namespace $ns" create namespace "$ns"; done
-	csi_dataset_yaml development spark "local://$d" "  sharing:
+	wt_dataset_yaml development spark "local://$d" "  sharing:
     allow:
       - namespace: production
         mode: ro" >"$TMP/dev.yaml"
