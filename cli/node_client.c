@@ -30,15 +30,7 @@ int node_client_call(const struct node_client *nc, const Weir__Request *req, Wei
 
 bool node_client_alive(const struct node_client *nc)
 {
-	Weir__Request req = WEIR__REQUEST__INIT;
-	Weir__Empty ping = WEIR__EMPTY__INIT;
-	req.body_case = WEIR__REQUEST__BODY_PING;
-	req.ping = &ping;
-	Weir__Response *resp;
-	if (node_client_call(nc, &req, &resp) < 0)
-		return false;
-	weir__response__free_unpacked(resp, NULL);
-	return true;
+	return control_ping(nc->socket_path, 0);
 }
 
 static bool node_alive(const void *ctx)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -153,16 +154,47 @@ int control_recv(int fd, const ProtobufCMessageDescriptor *desc, ProtobufCMessag
 
 int control_call(const char *sock_path, const Weir__Request *req, Weir__Response **ret)
 {
+	return control_call_timeout(sock_path, req, 0, ret);
+}
+
+int control_call_timeout(const char *sock_path, const Weir__Request *req, unsigned timeout_ms,
+			 Weir__Response **ret)
+{
 	int fd = control_connect(sock_path);
 	if (fd < 0)
 		return fd;
+	if (timeout_ms) {
+		struct timeval tv = {.tv_sec = timeout_ms / 1000,
+				     .tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000};
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+		    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
+			int e = -errno;
+			close(fd);
+			return e;
+		}
+	}
 	int r = control_send(fd, &req->base);
 	ProtobufCMessage *m = NULL;
 	if (r >= 0)
 		r = control_recv(fd, &weir__response__descriptor, &m);
 	close(fd);
+	if (r == -EAGAIN || r == -EWOULDBLOCK)
+		r = -ETIMEDOUT; /* SO_RCVTIMEO/SO_SNDTIMEO ran out */
 	if (r < 0)
 		return r;
 	*ret = (Weir__Response *)m;
 	return 0;
+}
+
+bool control_ping(const char *sock_path, unsigned timeout_ms)
+{
+	Weir__Request req = WEIR__REQUEST__INIT;
+	Weir__Empty ping = WEIR__EMPTY__INIT;
+	req.body_case = WEIR__REQUEST__BODY_PING;
+	req.ping = &ping;
+	Weir__Response *resp;
+	if (control_call_timeout(sock_path, &req, timeout_ms, &resp) < 0)
+		return false;
+	weir__response__free_unpacked(resp, NULL);
+	return true;
 }

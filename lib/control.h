@@ -3,6 +3,7 @@
  * a 4-byte big-endian length, then the packed message. Blocking I/O. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <protobuf-c/protobuf-c.h>
 
@@ -23,3 +24,9 @@ int control_send(int fd, const ProtobufCMessage *msg);
 int control_recv(int fd, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **ret);
 /* Sends req and waits for one Response. Returns 0 (then *ret is owned) or -errno. */
 int control_call(const char *sock_path, const Weir__Request *req, Weir__Response **ret);
+/* The same, giving up after timeout_ms (0 = never) with -ETIMEDOUT: for callers that must stay
+ * responsive when a daemon hangs (weir-csi answering the kubelet). */
+/* True when a daemon answers a Ping on sock_path within timeout_ms (0 = no limit). */
+bool control_ping(const char *sock_path, unsigned timeout_ms);
+int control_call_timeout(const char *sock_path, const Weir__Request *req, unsigned timeout_ms,
+			 Weir__Response **ret);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -114,4 +115,82 @@ int fuse_mounts_detach(const char *mp)
 	if (pfd >= 0)
 		close(pfd);
 	return r;
+}
+
+/* Calls fn for each mountinfo line with its device, unescaped mountpoint and fstype; stops when
+ * fn returns non-zero and returns that. */
+static int each_mount(int (*fn)(unsigned long dev, const char *mnt, const char *fstype, void *arg),
+		      void *arg)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return -errno;
+	char line[8192];
+	int r = 0;
+	while (r == 0 && fgets(line, sizeof(line), f)) {
+		char mnt[4096], fstype[256];
+		unsigned maj, min;
+		if (sscanf(line, "%*s %*s %u:%u %*s %4095s", &maj, &min, mnt) != 3)
+			continue;
+		char *dash = strstr(line, " - ");
+		if (!dash || sscanf(dash + 3, "%255s", fstype) != 1)
+			continue;
+		unescape(mnt);
+		r = fn(makedev(maj, min), mnt, fstype, arg);
+	}
+	fclose(f);
+	return r;
+}
+
+struct at_arg {
+	const char *mp;
+	bool found, weir;
+	unsigned long dev;
+};
+
+static int at_fn(unsigned long dev, const char *mnt, const char *fstype, void *arg)
+{
+	struct at_arg *a = arg;
+	/* later lines are mounted on top of earlier ones: keep the last */
+	if (strcmp(mnt, a->mp) == 0) {
+		a->found = true;
+		a->dev = dev;
+		a->weir = strncmp(fstype, "fuse.weir", 9) == 0;
+	}
+	return 0;
+}
+
+int fuse_mounts_at(const char *mp, unsigned long *ret_dev, bool *ret_weir)
+{
+	struct at_arg a = {.mp = mp};
+	int r = each_mount(at_fn, &a);
+	if (r < 0)
+		return r;
+	if (!a.found)
+		return 0;
+	if (ret_dev)
+		*ret_dev = a.dev;
+	if (ret_weir)
+		*ret_weir = a.weir;
+	return 1;
+}
+
+struct count_arg {
+	unsigned long dev;
+	int n;
+};
+
+static int count_fn(unsigned long dev, const char *mnt, const char *fstype, void *arg)
+{
+	struct count_arg *a = arg;
+	if (dev == a->dev)
+		a->n++;
+	return 0;
+}
+
+int fuse_mounts_count_dev(unsigned long dev)
+{
+	struct count_arg a = {.dev = dev};
+	int r = each_mount(count_fn, &a);
+	return r < 0 ? r : a.n;
 }

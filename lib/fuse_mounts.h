@@ -19,3 +19,12 @@ int fuse_mounts_clear_dead(const char *mp);
 /* Lazily unmounts the FUSE mount on top of mp (alive or dead), reaching it through mp's parent
  * directory held first: -EINVAL when what is there is not a FUSE mount. Returns 0 or -errno. */
 int fuse_mounts_detach(const char *mp);
+
+/* The topmost mount at the absolute path mp, whatever its type: returns 1 with its device
+ * (the st_dev its files have) in *ret_dev and whether it is fuse.weir in *ret_weir (either may be
+ * NULL), 0 when nothing is mounted there, or -errno. */
+int fuse_mounts_at(const char *mp, unsigned long *ret_dev, bool *ret_weir);
+
+/* How many mounts show device dev (a view and its bind mounts share it). Returns >= 0 or
+ * -errno. */
+int fuse_mounts_count_dev(unsigned long dev);

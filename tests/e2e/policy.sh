@@ -33,32 +33,7 @@ printf 'resync-interval = 0.5\nufs-roots = team-a=local://%s/a\n' "$D" >"$CONF"
 printf 'metrics-listen =\n' >"$WEIR_STATE/node.conf"
 
 # dataset NS NAME URL: a Dataset and its Runtime (a memory tier in this test's tier dir).
-dataset() {
-	cat <<YAML
-apiVersion: data.fluid.io/v1alpha1
-kind: Dataset
-metadata:
-  name: $2
-  namespace: $1
-spec:
-  mounts:
-    - mountPoint: $3
-      name: $2
----
-apiVersion: data.fluid.io/v1alpha1
-kind: AlluxioRuntime
-metadata:
-  name: $2
-  namespace: $1
-spec:
-  replicas: 1
-  tieredstore:
-    levels:
-      - mediumtype: MEM
-        path: $WEIR_TIER_DIR
-        quota: 256Mi
-YAML
-}
+dataset() { wt_dataset_yaml "$1" "$2" "$3"; }
 
 # expect_failed NS NAME WORD: the Dataset ends Failed with a condition mentioning WORD.
 expect_failed() {

@@ -13,6 +13,8 @@
 #                              fails the test, naming the field, when it is absent
 #   wt_field_opt FILE PATH     the same, "" when absent (for polling before a field is written)
 #   wt_wait_phase KIND NAME NS PHASE [SECONDS]   polls until status.phase is PHASE (default 60 s)
+#   wt_dataset_yaml NS NAME URL [SPEC-LINES]   a Dataset over URL and its AlluxioRuntime (256Mi in
+#                              $WEIR_TIER_DIR); SPEC-LINES go under the Dataset's spec (sharing:)
 #   fmt_quantity BYTES         "%.2f" of bytes/1024^k with B KiB MiB GiB..., as the tables print sizes
 #   fmt_percent PART TOTAL     "38.4%"
 
@@ -38,6 +40,34 @@ wt_tree() {
 	WT_TOTAL=$(($(find "$dir" -type f -printf '%s+') 0))
 	WT_FILES="$(find "$dir" -type f | wc -l)"
 	note "tree: $WT_TOTAL bytes ($(fmt_quantity "$WT_TOTAL")) in $WT_FILES files; spark-3.3.1: $WT_S331 bytes ($(fmt_quantity "$WT_S331"), $(fmt_percent "$WT_S331" "$WT_TOTAL"))"
+}
+
+wt_dataset_yaml() {
+	cat <<YAML
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata:
+  name: $2
+  namespace: $1
+spec:
+  mounts:
+    - mountPoint: $3
+      name: $2
+${4:-}
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: AlluxioRuntime
+metadata:
+  name: $2
+  namespace: $1
+spec:
+  replicas: 1
+  tieredstore:
+    levels:
+      - mediumtype: MEM
+        path: $WEIR_TIER_DIR
+        quota: 256Mi
+YAML
 }
 
 fmt_quantity() {

@@ -1,0 +1,679 @@
+// SPDX-License-Identifier: Apache-2.0
+// CSI Node: publishing a Dataset's view into a pod. The kubelet's request is hostile input:
+// every field is checked before anything is created or mounted. State lives in the kernel,
+// not here: a target is published when it is a mount of the view's device (mountinfo), so a
+// restarted weir-csi answers the same as the one that mounted it. Views are mounted by
+// weir-node under <state>/csi/views (root-only, 0700) and bound onto targets; the last
+// unpublish starts a grace period after which the view is stopped.
+// Dependency: a weir-node restart keeps pods' mounts only once live recovery (the keeper) hands
+// the views' /dev/fuse over; until then a crashed weir-node leaves dead mounts in pods.
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "csi.pb-c.h"
+#include "fuse_mounts.h"
+#include "log.h"
+#include "plugin.h"
+
+#define POD_NAMESPACE_KEY "csi.storage.k8s.io/pod.namespace"
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool csi_node_alive(const struct csi_plugin *p)
+{
+	return control_ping(p->node_socket, p->probe_timeout_ms);
+}
+
+/* ---- checks of what the kubelet sends ---- */
+
+/* A Kubernetes name: DNS-1123 (lowercase alphanumerics, '-', and '.' where dots are allowed),
+ * starting and ending alphanumeric. Names become a directory name: nothing else may pass. */
+static bool k8s_name_ok(const char *s, size_t max, bool dots)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+		if (alnum)
+			continue;
+		if ((c == '-' || (dots && c == '.')) && i > 0 && i < n - 1)
+			continue;
+		return false;
+	}
+	return true;
+}
+
+/* An absolute path without "..", "." or empty components, shorter than PATH_MAX. */
+static int path_check(const char *what, const char *path, struct grpc_reply *rp)
+{
+	if (!*path)
+		return grpc_reply_error(rp, -EINVAL, "%s is empty", what);
+	if (strlen(path) >= PATH_MAX - 64)
+		return grpc_reply_error(rp, -EINVAL, "%s is longer than %d bytes", what,
+					PATH_MAX - 64);
+	if (path[0] != '/')
+		return grpc_reply_error(rp, -EINVAL, "%s \"%s\" is not absolute", what, path);
+	for (const char *c = path + 1; *c;) {
+		const char *e = strchrnul(c, '/');
+		size_t l = (size_t)(e - c);
+		if ((l == 0 && *e) || (l == 1 && c[0] == '.') ||
+		    (l == 2 && c[0] == '.' && c[1] == '.'))
+			return grpc_reply_error(rp, -EINVAL,
+						"%s \"%s\" has an empty, \".\" or \"..\" component",
+						what, path);
+		c = *e ? e + 1 : e;
+	}
+	return 0;
+}
+
+static const char *map_get(Csi__V1__NodePublishVolumeRequest__VolumeContextEntry **e, size_t n,
+			   const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (e[i]->key && strcmp(e[i]->key, key) == 0)
+			return e[i]->value;
+	return NULL;
+}
+
+/* What one publish asks for, checked. */
+struct publish {
+	const char *ns, *dataset, *target;
+	bool ro;
+	char view[4400];
+};
+
+static bool mode_reader_only(int mode)
+{
+	return mode == CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__SINGLE_NODE_READER_ONLY ||
+	       mode == CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__MULTI_NODE_READER_ONLY;
+}
+
+static int publish_check(const struct csi_plugin *p, const Csi__V1__NodePublishVolumeRequest *r,
+			 struct publish *ret, struct grpc_reply *rp)
+{
+	if (!*r->volume_id)
+		return grpc_reply_error(rp, -EINVAL, "volume_id is empty");
+	if (strlen(r->volume_id) > 512)
+		return grpc_reply_error(rp, -EINVAL, "volume_id is longer than 512 bytes");
+	int e = path_check("target_path", r->target_path, rp);
+	if (e < 0)
+		return e;
+	const Csi__V1__VolumeCapability *cap = r->volume_capability;
+	if (!cap)
+		return grpc_reply_error(rp, -EINVAL, "volume_capability is missing");
+	if (cap->access_type_case != CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_MOUNT)
+		return grpc_reply_error(rp, -EINVAL,
+					"volume_capability must be a mount: a weir volume is a "
+					"directory tree, not a block device");
+	if (!cap->access_mode ||
+	    cap->access_mode->mode == CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__UNKNOWN ||
+	    cap->access_mode->mode >
+		CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__SINGLE_NODE_MULTI_WRITER)
+		return grpc_reply_error(rp, -EINVAL, "volume_capability has no valid access_mode");
+	const Csi__V1__VolumeCapability__MountVolume *mv = cap->mount;
+	bool ro = r->readonly || mode_reader_only(cap->access_mode->mode);
+	for (size_t i = 0; mv && i < mv->n_mount_flags; i++) {
+		if (strcmp(mv->mount_flags[i], "ro") == 0)
+			ro = true;
+		else if (strcmp(mv->mount_flags[i], "rw") != 0)
+			return grpc_reply_error(rp, -EINVAL,
+						"mount flag \"%s\" is not supported (only ro, rw)",
+						mv->mount_flags[i]);
+	}
+	if (mv && *mv->fs_type && strcmp(mv->fs_type, "fuse.weir") != 0)
+		return grpc_reply_error(rp, -EINVAL,
+					"fs_type \"%s\": a weir volume is fuse.weir; leave fsType "
+					"empty",
+					mv->fs_type);
+	const char *ns = map_get(r->volume_context, r->n_volume_context, "namespace");
+	const char *ds = map_get(r->volume_context, r->n_volume_context, "dataset");
+	const char *roattr = map_get(r->volume_context, r->n_volume_context, "readOnly");
+	const char *podns = map_get(r->volume_context, r->n_volume_context, POD_NAMESPACE_KEY);
+	if (!ns || !ds)
+		return grpc_reply_error(
+		    rp, -EINVAL,
+		    "volume_context needs \"namespace\" and \"dataset\" (the PV "
+		    "weir-controller writes has them)");
+	if (!k8s_name_ok(ns, 63, false))
+		return grpc_reply_error(rp, -EINVAL,
+					"volume_context namespace \"%.80s\" is not a "
+					"namespace name",
+					ns);
+	if (!k8s_name_ok(ds, 253, true))
+		return grpc_reply_error(rp, -EINVAL,
+					"volume_context dataset \"%.80s\" is not a "
+					"Dataset name",
+					ds);
+	if (roattr && strcmp(roattr, "true") == 0)
+		ro = true;
+	else if (roattr && strcmp(roattr, "false") != 0)
+		return grpc_reply_error(
+		    rp, -EINVAL, "volume_context readOnly \"%.20s\" is not true or false", roattr);
+	/* The grant is per namespace: a pod reads only its own namespace's Datasets (a reference
+	 * Dataset there, if the owner granted it). A hand-written PV naming another namespace's
+	 * Dataset is refused here. */
+	if (!podns && !p->allow_no_pod_info)
+		return grpc_reply_error(rp, -EPERM,
+					"the request names no pod namespace (%s): the CSIDriver "
+					"\"%s\" must set podInfoOnMount: true",
+					POD_NAMESPACE_KEY, p->driver_name);
+	if (podns && strcmp(podns, ns) != 0)
+		return grpc_reply_error(
+		    rp, -EPERM,
+		    "pod namespace \"%.63s\" may not mount dataset %s/%s: a pod reads the Datasets "
+		    "of its own namespace; create a Dataset in \"%.63s\" with mountPoint "
+		    "dataset://%s/%s if %s grants it",
+		    podns, ns, ds, podns, ns, ds, ns);
+	ret->ns = ns;
+	ret->dataset = ds;
+	ret->target = r->target_path;
+	ret->ro = ro;
+	/* '_' is in neither name: one directory per (namespace, dataset) */
+	snprintf(ret->view, sizeof(ret->view), "%s/%s_%s", p->views_dir, ns, ds);
+	return 0;
+}
+
+/* ---- weir-controller and weir-node ---- */
+
+/* -errno from a control reply, with its message for the user. */
+static int control_error(const char *who, const char *sock, int r, const Weir__Response *resp,
+			 struct grpc_reply *rp)
+{
+	if (r < 0)
+		return grpc_reply_error(rp, r == -ETIMEDOUT ? r : -EAGAIN,
+					"%s does not answer on \"%s\": %s", who, sock,
+					strerror(-r));
+	return grpc_reply_error(rp, resp->error, "%s: %s", who, resp->message);
+}
+
+/* Asks weir-controller for the mount plan of (ns, dataset), which is where the grant is
+ * checked (a reference whose grant was withdrawn fails here, even while its view runs), then
+ * starts the view at pub->view unless it runs. */
+static int view_ensure(struct csi_plugin *p, const struct publish *pub, struct grpc_reply *rp)
+{
+	Weir__DatasetMountRequest dm = WEIR__DATASET_MOUNT_REQUEST__INIT;
+	dm.namespace_ = (char *)pub->ns;
+	dm.dataset = (char *)pub->dataset;
+	Weir__Request creq = WEIR__REQUEST__INIT;
+	creq.body_case = WEIR__REQUEST__BODY_DATASET_MOUNT;
+	creq.dataset_mount = &dm;
+	Weir__Response *plan = NULL;
+	int r = control_call_timeout(p->controller_socket, &creq, p->call_timeout_ms, &plan);
+	if (r < 0 || plan->error || !plan->mount) {
+		if (r == 0 && !plan->error)
+			r = grpc_reply_error(rp, -EBADMSG, "weir-controller sent no mount plan");
+		else
+			r = control_error("weir-controller", p->controller_socket, r, plan, rp);
+		goto out_plan;
+	}
+
+	bool weir = false;
+	unsigned long dev;
+	struct statvfs sv;
+	r = fuse_mounts_at(pub->view, &dev, &weir);
+	if (r > 0 && weir && statvfs(pub->view, &sv) == 0) {
+		r = 0; /* alive */
+		goto out_plan;
+	}
+	if (r > 0 && weir && fuse_mounts_clear_dead(pub->view) < 0) {
+		r = grpc_reply_error(rp, -EBUSY, "the view at \"%s\" is dead and stays mounted",
+				     pub->view);
+		goto out_plan;
+	}
+	if (mkdir(pub->view, 0700) < 0 && errno != EEXIST) {
+		r = grpc_reply_error(rp, -errno, "creating \"%s\": %s", pub->view, strerror(errno));
+		goto out_plan;
+	}
+	Weir__MountRequest *m = plan->mount;
+	m->mountpoint = (char *)pub->view;
+	Weir__Request req = WEIR__REQUEST__INIT;
+	req.body_case = WEIR__REQUEST__BODY_MOUNT;
+	req.mount = m;
+	Weir__Response *resp = NULL;
+	r = control_call_timeout(p->node_socket, &req, p->mount_timeout_ms, &resp);
+	m->mountpoint = NULL; /* borrowed: not freed with plan */
+	if (r < 0 || resp->error)
+		r = control_error("weir-node", p->node_socket, r, resp, rp);
+	else
+		log_info("view of dataset %s/%s started at \"%s\"", pub->ns, pub->dataset,
+			 pub->view);
+	if (resp)
+		weir__response__free_unpacked(resp, NULL);
+out_plan:
+	if (plan)
+		weir__response__free_unpacked(plan, NULL);
+	return r;
+}
+
+/* Takes view off the idle list. Called with p->lock held. */
+static void idle_cancel_locked(struct csi_plugin *p, const char *view)
+{
+	struct csi_idle_view *v;
+	TAILQ_FOREACH(v, &p->idle, link)
+	if (strcmp(v->path, view) == 0) {
+		TAILQ_REMOVE(&p->idle, v, link);
+		free(v);
+		return;
+	}
+}
+
+/* Claims a and b (b may be NULL) for one operation. Returns false when another operation holds
+ * either: the caller answers ABORTED. */
+static bool busy_claim(struct csi_plugin *p, const char *a, const char *b)
+{
+	int err = 0;
+	pthread_mutex_lock(&p->lock);
+	bool free_ = !strmap_get(p->busy, a) && (!b || !strmap_get(p->busy, b));
+	if (free_) {
+		strmap_put(p->busy, a, p, &err);
+		if (b && !err)
+			strmap_put(p->busy, b, p, &err);
+		if (err) {
+			strmap_remove(p->busy, a);
+			free_ = false;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	return free_;
+}
+
+static void busy_release(struct csi_plugin *p, const char *a, const char *b)
+{
+	pthread_mutex_lock(&p->lock);
+	strmap_remove(p->busy, a);
+	if (b)
+		strmap_remove(p->busy, b);
+	pthread_mutex_unlock(&p->lock);
+}
+
+int csi_node_init(struct csi_plugin *p)
+{
+	TAILQ_INIT(&p->idle);
+	/* a mount waits for the UFS's first answer */
+	p->probe_timeout_ms = 2000;
+	p->call_timeout_ms = 10000;
+	p->mount_timeout_ms = 60000;
+	p->busy = strmap_new();
+	if (!p->busy)
+		return -ENOMEM;
+	pthread_mutex_init(&p->lock, NULL);
+	return 0;
+}
+
+/* ---- NodePublishVolume ---- */
+
+static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, struct grpc_reply *rp);
+
+static int node_publish(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)
+{
+	struct csi_plugin *p = ctx;
+	const Csi__V1__NodePublishVolumeRequest *r = (const void *)msg;
+	struct publish pub;
+	int e = publish_check(p, r, &pub, rp);
+	if (e < 0)
+		return e;
+	if (!busy_claim(p, pub.target, pub.view))
+		return grpc_reply_error(rp, -EINPROGRESS,
+					"another operation on target_path \"%s\" or dataset %s/%s "
+					"is in progress; retry",
+					pub.target, pub.ns, pub.dataset);
+	e = publish_claimed(p, &pub, rp);
+	busy_release(p, pub.target, pub.view);
+	return e;
+}
+
+/* Publishes with the target and the view claimed. */
+static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, struct grpc_reply *rp)
+{
+	const struct publish pub = *ppub;
+	int e;
+	unsigned long tdev, vdev;
+	bool weir;
+	int at = fuse_mounts_at(pub.target, &tdev, NULL);
+	if (at < 0)
+		return grpc_reply_error(rp, at, "reading mountinfo: %s", strerror(-at));
+	if (at > 0) {
+		/* published before (perhaps by an earlier weir-csi): the same view and mode is
+		 * success, anything else a conflict */
+		struct statvfs sv;
+		bool same = fuse_mounts_at(pub.view, &vdev, &weir) > 0 && weir && vdev == tdev;
+		bool target_ro = statvfs(pub.target, &sv) == 0 && (sv.f_flag & ST_RDONLY);
+		bool view_ro = statvfs(pub.view, &sv) == 0 && (sv.f_flag & ST_RDONLY);
+		if (same && target_ro == (pub.ro || view_ro))
+			return grpc_reply_set(
+			    rp, &(Csi__V1__NodePublishVolumeResponse)
+				     CSI__V1__NODE_PUBLISH_VOLUME_RESPONSE__INIT.base);
+		return grpc_reply_error(rp, -EEXIST,
+					"target_path \"%s\" already has %s mounted; unpublish it "
+					"first",
+					pub.target,
+					same ? "this volume with another read-only mode"
+					     : "another volume");
+	}
+
+	struct stat st;
+	/* the spec makes the target ours to create (and to remove again if publishing fails) */
+	bool created = mkdir(pub.target, 0750) == 0;
+	if (!created && errno != EEXIST)
+		return grpc_reply_error(rp, errno == ENOENT ? -ENOENT : -errno,
+					"creating target_path \"%s\": %s", pub.target,
+					strerror(errno));
+	if (lstat(pub.target, &st) < 0 || !S_ISDIR(st.st_mode))
+		return grpc_reply_error(rp, -ENOTDIR, "target_path \"%s\" is not a directory",
+					pub.target);
+
+	e = view_ensure(p, &pub, rp);
+	if (e < 0)
+		goto fail_target;
+	pthread_mutex_lock(&p->lock);
+	idle_cancel_locked(p, pub.view);
+	pthread_mutex_unlock(&p->lock);
+	if (mount(pub.view, pub.target, NULL, MS_BIND, NULL) < 0) {
+		e = grpc_reply_error(rp, -errno, "bind-mounting \"%s\" on \"%s\": %s", pub.view,
+				     pub.target, strerror(errno));
+		goto fail_target;
+	}
+	/* A bind remount sets every per-mount flag: keep the view's (noexec, noatime...), and
+	 * never let a pod run a Dataset's setuid files or open its device nodes. */
+	struct statvfs sv;
+	unsigned long flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV;
+	if (statvfs(pub.target, &sv) == 0) {
+		flags |= (sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0) |
+			 (sv.f_flag & ST_NOATIME ? MS_NOATIME : 0) |
+			 (sv.f_flag & ST_NODIRATIME ? MS_NODIRATIME : 0) |
+			 (sv.f_flag & ST_RELATIME ? MS_RELATIME : 0) |
+			 (sv.f_flag & ST_RDONLY ? MS_RDONLY : 0);
+	}
+	if (pub.ro)
+		flags |= MS_RDONLY;
+	if (mount(NULL, pub.target, NULL, flags, NULL) < 0) {
+		e = grpc_reply_error(rp, -errno, "setting the mount flags of \"%s\": %s",
+				     pub.target, strerror(errno));
+		umount2(pub.target, MNT_DETACH);
+		goto fail_target;
+	}
+	log_info("published dataset %s/%s on \"%s\" (%s)", pub.ns, pub.dataset, pub.target,
+		 pub.ro ? "read-only" : "read-write");
+	Csi__V1__NodePublishVolumeResponse resp = CSI__V1__NODE_PUBLISH_VOLUME_RESPONSE__INIT;
+	return grpc_reply_set(rp, &resp.base);
+fail_target:
+	if (created)
+		rmdir(pub.target);
+	return e;
+}
+
+/* ---- NodeUnpublishVolume ---- */
+
+/* The view directory under views_dir whose device is dev, or "" when none is. */
+static void view_of_dev(const struct csi_plugin *p, unsigned long dev, char *out, size_t len)
+{
+	out[0] = '\0';
+	DIR *d = opendir(p->views_dir);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char path[4600];
+		unsigned long vdev;
+		bool weir;
+		snprintf(path, sizeof(path), "%s/%s", p->views_dir, de->d_name);
+		if (fuse_mounts_at(path, &vdev, &weir) > 0 && weir && vdev == dev) {
+			snprintf(out, len, "%.4390s", path);
+			break;
+		}
+	}
+	closedir(d);
+}
+
+static void idle_add(struct csi_plugin *p, const char *view)
+{
+	struct csi_idle_view *v = calloc(1, sizeof(*v));
+	if (!v)
+		return; /* the view stays up: harmless */
+	snprintf(v->path, sizeof(v->path), "%s", view);
+	v->deadline_ms = now_ms() + p->grace_ms;
+	pthread_mutex_lock(&p->lock);
+	idle_cancel_locked(p, view);
+	TAILQ_INSERT_TAIL(&p->idle, v, link);
+	pthread_mutex_unlock(&p->lock);
+}
+static int unpublish_claimed(struct csi_plugin *p, const Csi__V1__NodeUnpublishVolumeRequest *r,
+			     struct grpc_reply *rp);
+
+static int node_unpublish(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)
+{
+	struct csi_plugin *p = ctx;
+	const Csi__V1__NodeUnpublishVolumeRequest *r = (const void *)msg;
+	if (!*r->volume_id)
+		return grpc_reply_error(rp, -EINVAL, "volume_id is empty");
+	int e = path_check("target_path", r->target_path, rp);
+	if (e < 0)
+		return e;
+	if (!busy_claim(p, r->target_path, NULL))
+		return grpc_reply_error(rp, -EINPROGRESS,
+					"another operation on target_path \"%s\" is in progress; "
+					"retry",
+					r->target_path);
+	e = unpublish_claimed(p, r, rp);
+	busy_release(p, r->target_path, NULL);
+	return e;
+}
+
+static int unpublish_claimed(struct csi_plugin *p, const Csi__V1__NodeUnpublishVolumeRequest *r,
+			     struct grpc_reply *rp)
+{
+	unsigned long dev = 0;
+	int at = fuse_mounts_at(r->target_path, &dev, NULL);
+	if (at < 0)
+		return grpc_reply_error(rp, at, "reading mountinfo: %s", strerror(-at));
+	char view[4400] = "";
+	if (at > 0) {
+		view_of_dev(p, dev, view, sizeof(view));
+		if (!view[0])
+			return grpc_reply_error(
+			    rp, -EINVAL, "target_path \"%s\" is not a weir volume", r->target_path);
+		if (umount2(r->target_path, 0) < 0 &&
+		    (errno != EBUSY || umount2(r->target_path, MNT_DETACH) < 0))
+			return grpc_reply_error(rp, -errno, "unmounting \"%s\": %s", r->target_path,
+						strerror(errno));
+	}
+	/* The spec: the SP deletes the directory it created; unknown targets are already
+	 * unpublished (idempotent). */
+	if (rmdir(r->target_path) < 0 && errno != ENOENT)
+		return grpc_reply_error(rp, -errno, "removing target_path \"%s\": %s",
+					r->target_path, strerror(errno));
+	if (view[0] && fuse_mounts_count_dev(dev) <= 1)
+		idle_add(p, view);
+	log_info("unpublished \"%s\"", r->target_path);
+	Csi__V1__NodeUnpublishVolumeResponse resp = CSI__V1__NODE_UNPUBLISH_VOLUME_RESPONSE__INIT;
+	return grpc_reply_set(rp, &resp.base);
+}
+
+/* Stops one idle view if still no target uses it. Called with the view claimed. */
+static void view_stop_idle(struct csi_plugin *p, const char *view)
+{
+	unsigned long dev;
+	bool weir;
+	/* published again meanwhile (by a weir-csi before a restart, say): keep it */
+	if (fuse_mounts_at(view, &dev, &weir) <= 0 || !weir || fuse_mounts_count_dev(dev) > 1)
+		return;
+	Weir__UmountRequest u = WEIR__UMOUNT_REQUEST__INIT;
+	u.mountpoint = (char *)view;
+	Weir__Request req = WEIR__REQUEST__INIT;
+	req.body_case = WEIR__REQUEST__BODY_UMOUNT;
+	req.umount = &u;
+	Weir__Response *resp = NULL;
+	int r = control_call_timeout(p->node_socket, &req, p->call_timeout_ms, &resp);
+	if (r < 0 || resp->error)
+		log_warn("stopping the idle view \"%s\": %s", view,
+			 r < 0 ? strerror(-r) : resp->message);
+	else
+		log_info("stopped the view \"%s\": no pod used it for %u ms", view, p->grace_ms);
+	if (resp)
+		weir__response__free_unpacked(resp, NULL);
+	rmdir(view);
+}
+
+void csi_node_tick(void *ctx)
+{
+	struct csi_plugin *p = ctx;
+	long long now = now_ms();
+	for (;;) {
+		/* one expired view at a time, claimed so no publish starts on it meanwhile (that
+		 * one gets ABORTED and is retried); a view being published stays listed */
+		struct csi_idle_view *v, *due = NULL;
+		int err = 0;
+		pthread_mutex_lock(&p->lock);
+		TAILQ_FOREACH(v, &p->idle, link)
+		if (v->deadline_ms <= now && !strmap_get(p->busy, v->path)) {
+			strmap_put(p->busy, v->path, p, &err);
+			if (!err) {
+				TAILQ_REMOVE(&p->idle, v, link);
+				due = v;
+			}
+			break;
+		}
+		pthread_mutex_unlock(&p->lock);
+		if (!due)
+			return;
+		view_stop_idle(p, due->path);
+		busy_release(p, due->path, NULL);
+		free(due);
+	}
+}
+void csi_node_cleanup(struct csi_plugin *p)
+{
+	struct csi_idle_view *v;
+	while ((v = TAILQ_FIRST(&p->idle))) {
+		TAILQ_REMOVE(&p->idle, v, link);
+		free(v);
+	}
+	if (p->busy) {
+		strmap_free(p->busy, NULL);
+		p->busy = NULL;
+		pthread_mutex_destroy(&p->lock);
+	}
+}
+/* ---- NodeGetVolumeStats, NodeGetInfo, NodeGetCapabilities ---- */
+
+static int node_get_volume_stats(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)
+{
+	struct csi_plugin *p = ctx;
+	const Csi__V1__NodeGetVolumeStatsRequest *r = (const void *)msg;
+	if (!*r->volume_id)
+		return grpc_reply_error(rp, -EINVAL, "volume_id is empty");
+	if (!*r->volume_path)
+		return grpc_reply_error(rp, -EINVAL, "volume_path is empty");
+	struct grpc_reply scratch = {0};
+	unsigned long dev;
+	char view[4400] = "";
+	if (path_check("volume_path", r->volume_path, &scratch) == 0 &&
+	    fuse_mounts_at(r->volume_path, &dev, NULL) > 0)
+		view_of_dev(p, dev, view, sizeof(view));
+	if (!view[0])
+		return grpc_reply_error(rp, -ENOENT, "no weir volume is published at \"%s\"",
+					r->volume_path);
+	Weir__StatRequest s = WEIR__STAT_REQUEST__INIT;
+	s.mountpoint = view;
+	Weir__Request req = WEIR__REQUEST__INIT;
+	req.body_case = WEIR__REQUEST__BODY_STAT;
+	req.stat = &s;
+	Weir__Response *resp = NULL;
+	int e = control_call_timeout(p->node_socket, &req, p->call_timeout_ms, &resp);
+	if (e < 0 || resp->error || resp->n_views != 1) {
+		if (e == 0 && !resp->error)
+			e = grpc_reply_error(rp, -ENOENT, "weir-node serves no view at \"%s\"",
+					     view);
+		else
+			e = control_error("weir-node", p->node_socket, e, resp, rp);
+		goto out;
+	}
+	/* used: the bytes of this Dataset cached on this node; total: the tiers' quotas */
+	const Weir__ViewStat *v = resp->views[0];
+	uint64_t quota = 0;
+	for (size_t i = 0; i < v->n_tiers; i++)
+		quota += v->tiers[i]->quota;
+	Csi__V1__VolumeUsage u = CSI__V1__VOLUME_USAGE__INIT;
+	Csi__V1__VolumeUsage *up = &u;
+	u.unit = CSI__V1__VOLUME_USAGE__UNIT__BYTES;
+	u.used = (int64_t)v->cached_bytes;
+	u.total = (int64_t)quota;
+	u.available = quota > v->cached_bytes ? (int64_t)(quota - v->cached_bytes) : 0;
+	Csi__V1__NodeGetVolumeStatsResponse out = CSI__V1__NODE_GET_VOLUME_STATS_RESPONSE__INIT;
+	out.usage = &up;
+	out.n_usage = 1;
+	e = grpc_reply_set(rp, &out.base);
+out:
+	if (resp)
+		weir__response__free_unpacked(resp, NULL);
+	return e;
+}
+
+static int node_get_info(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)
+{
+	struct csi_plugin *p = ctx;
+	Csi__V1__NodeGetInfoResponse resp = CSI__V1__NODE_GET_INFO_RESPONSE__INIT;
+	resp.node_id = p->node_id;
+	return grpc_reply_set(rp, &resp.base);
+}
+
+static int node_get_capabilities(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)
+{
+	Csi__V1__NodeServiceCapability__RPC rpc = CSI__V1__NODE_SERVICE_CAPABILITY__RPC__INIT;
+	rpc.type = CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__GET_VOLUME_STATS;
+	Csi__V1__NodeServiceCapability cap = CSI__V1__NODE_SERVICE_CAPABILITY__INIT;
+	cap.type_case = CSI__V1__NODE_SERVICE_CAPABILITY__TYPE_RPC;
+	cap.rpc = &rpc;
+	Csi__V1__NodeServiceCapability *capp = &cap;
+	Csi__V1__NodeGetCapabilitiesResponse resp = CSI__V1__NODE_GET_CAPABILITIES_RESPONSE__INIT;
+	resp.capabilities = &capp;
+	resp.n_capabilities = 1;
+	return grpc_reply_set(rp, &resp.base);
+}
+
+/* Stage, unstage and expand: not advertised, so a CO never calls them; say so if one does. */
+static int unimplemented(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)
+{
+	return grpc_reply_error(rp, -ENOSYS,
+				"%s is not implemented by weir-csi (not advertised "
+				"in NodeGetCapabilities)",
+				msg->descriptor->short_name);
+}
+
+const struct grpc_method csi_node_methods[] = {
+    {"/csi.v1.Node/NodePublishVolume", &csi__v1__node_publish_volume_request__descriptor,
+     node_publish},
+    {"/csi.v1.Node/NodeUnpublishVolume", &csi__v1__node_unpublish_volume_request__descriptor,
+     node_unpublish},
+    {"/csi.v1.Node/NodeGetVolumeStats", &csi__v1__node_get_volume_stats_request__descriptor,
+     node_get_volume_stats},
+    {"/csi.v1.Node/NodeGetInfo", &csi__v1__node_get_info_request__descriptor, node_get_info},
+    {"/csi.v1.Node/NodeGetCapabilities", &csi__v1__node_get_capabilities_request__descriptor,
+     node_get_capabilities},
+    {"/csi.v1.Node/NodeStageVolume", &csi__v1__node_stage_volume_request__descriptor,
+     unimplemented},
+    {"/csi.v1.Node/NodeUnstageVolume", &csi__v1__node_unstage_volume_request__descriptor,
+     unimplemented},
+    {"/csi.v1.Node/NodeExpandVolume", &csi__v1__node_expand_volume_request__descriptor,
+     unimplemented},
+};
+const size_t csi_node_n_methods = sizeof(csi_node_methods) / sizeof(csi_node_methods[0]);

@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: Apache-2.0
+// The gRPC server through an nghttp2 client: status trailers and codes, the trailers-only
+// form for errors, percent-encoded messages, refused frames, concurrent streams on one
+// connection, a message spanning many DATA frames.
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "csi.pb-c.h"
+#include "grpc_client.h"
+#include "server_fixture.h"
+#include "suites.h"
+
+/* Echo: NodeGetInfoResponse.node_id = the request's volume_id; "fail" fails with a message
+ * that needs escaping. */
+static int echo(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)
+{
+	const Csi__V1__NodeUnpublishVolumeRequest *r = (const void *)msg;
+	if (strcmp(r->volume_id, "fail") == 0)
+		return grpc_reply_error(rp, -EINVAL, "volume \"%s\" is 100%% bad\n", r->volume_id);
+	Csi__V1__NodeGetInfoResponse resp = CSI__V1__NODE_GET_INFO_RESPONSE__INIT;
+	resp.node_id = r->volume_id;
+	return grpc_reply_set(rp, &resp.base);
+}
+
+/* Slow: answers after 1.5 s, like a publish whose view waits on its UFS. */
+static int slow(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)
+{
+	usleep(1500 * 1000);
+	return echo(ctx, msg, rp);
+}
+
+static const struct grpc_method methods[] = {
+    {"/test.Echo/Echo", &csi__v1__node_unpublish_volume_request__descriptor, echo},
+    {"/test.Echo/Slow", &csi__v1__node_unpublish_volume_request__descriptor, slow},
+};
+
+static struct server_fixture fx;
+
+static void setup(void)
+{
+	server_fixture_start(&fx, methods, 2, NULL, 2);
+}
+
+static void setup_inline(void)
+{
+	server_fixture_start(&fx, methods, 2, NULL, 0);
+}
+
+static void teardown(void)
+{
+	server_fixture_stop(&fx);
+}
+
+static int call_echo(const char *id, char *out, size_t outlen, char *msg, size_t msglen)
+{
+	Csi__V1__NodeUnpublishVolumeRequest req = CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
+	req.volume_id = (char *)id;
+	ProtobufCMessage *resp = NULL;
+	int r = grpc_client_unary(fx.sock, "/test.Echo/Echo", &req.base,
+				  &csi__v1__node_get_info_response__descriptor, &resp, msg, msglen);
+	if (r == 0) {
+		snprintf(out, outlen, "%s", ((Csi__V1__NodeGetInfoResponse *)resp)->node_id);
+		protobuf_c_message_free_unpacked(resp, NULL);
+	}
+	return r;
+}
+
+START_TEST(ok_with_trailers)
+{
+	Csi__V1__NodeUnpublishVolumeRequest req = CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
+	req.volume_id = "v1";
+	uint8_t body[64];
+	size_t n = protobuf_c_message_get_packed_size(&req.base);
+	grpc_frame_header(body, (uint32_t)n);
+	protobuf_c_message_pack(&req.base, body + 5);
+	struct grpc_call c = {.path = "/test.Echo/Echo", .body = body, .len = 5 + n};
+	ck_assert_int_eq(grpc_client_run(fx.sock, &c, 1), 0);
+	ck_assert_int_eq(c.http_status, 200);
+	ck_assert_int_eq(c.grpc_status, 0);
+	ck_assert(c.resp_len > 5);
+	ck_assert_uint_eq(c.resp[0], 0);
+	free(c.resp);
+	char out[64];
+	ck_assert_int_eq(call_echo("hello", out, sizeof(out), NULL, 0), GRPC_OK);
+	ck_assert_str_eq(out, "hello");
+}
+END_TEST
+
+START_TEST(error_message_escaped)
+{
+	char out[64], msg[256];
+	ck_assert_int_eq(call_echo("fail", out, sizeof(out), msg, sizeof(msg)),
+			 GRPC_INVALID_ARGUMENT);
+	ck_assert_str_eq(msg, "volume \"fail\" is 100% bad\n");
+}
+END_TEST
+
+static struct grpc_call raw(const char *path, const char *ct, const uint8_t *b, size_t len)
+{
+	struct grpc_call c = {.path = path, .content_type = ct, .body = b, .len = len};
+	ck_assert_int_eq(grpc_client_run(fx.sock, &c, 1), 0);
+	free(c.resp);
+	c.resp = NULL;
+	return c;
+}
+
+START_TEST(refused_requests)
+{
+	uint8_t empty[5] = {0, 0, 0, 0, 0};
+	struct grpc_call c = raw("/test.Echo/Nope", NULL, empty, 5);
+	ck_assert_int_eq(c.grpc_status, GRPC_UNIMPLEMENTED);
+	ck_assert_str_eq(c.message, "unknown method \"/test.Echo/Nope\"");
+	c = raw("/test.Echo/Echo", "text/plain", empty, 5);
+	ck_assert_int_eq(c.grpc_status, GRPC_INTERNAL);
+	uint8_t compressed[6] = {1, 0, 0, 0, 1, 0};
+	c = raw("/test.Echo/Echo", NULL, compressed, 6);
+	ck_assert_int_eq(c.grpc_status, GRPC_UNIMPLEMENTED);
+	uint8_t huge[5] = {0, 0x7f, 0xff, 0xff, 0xff};
+	c = raw("/test.Echo/Echo", NULL, huge, 5);
+	ck_assert_int_eq(c.grpc_status, GRPC_RESOURCE_EXHAUSTED);
+	uint8_t truncated[7] = {0, 0, 0, 0, 9, 1, 2};
+	c = raw("/test.Echo/Echo", NULL, truncated, 7);
+	ck_assert_int_eq(c.grpc_status, GRPC_INTERNAL);
+	c = raw("/test.Echo/Echo", NULL, NULL, 0);
+	ck_assert_int_eq(c.grpc_status, GRPC_INTERNAL);
+	uint8_t junk[8] = {0, 0, 0, 0, 3, 0xff, 0xff, 0xff}; /* not a protobuf message */
+	c = raw("/test.Echo/Echo", NULL, junk, 8);
+	ck_assert_int_eq(c.grpc_status, GRPC_INTERNAL);
+	/* an error is trailers only: no message body */
+	ck_assert_int_eq(c.http_status, 200);
+}
+END_TEST
+
+START_TEST(concurrent_streams)
+{
+	enum { N = 40 };
+	struct grpc_call calls[N];
+	uint8_t bodies[N][32];
+	char ids[N][16];
+	for (int i = 0; i < N; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "%s%d", i % 5 ? "id" : "fail", i);
+		Csi__V1__NodeUnpublishVolumeRequest req =
+		    CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
+		req.volume_id = i % 5 ? ids[i] : "fail";
+		size_t n = protobuf_c_message_get_packed_size(&req.base);
+		grpc_frame_header(bodies[i], (uint32_t)n);
+		protobuf_c_message_pack(&req.base, bodies[i] + 5);
+		calls[i] =
+		    (struct grpc_call){.path = "/test.Echo/Echo", .body = bodies[i], .len = 5 + n};
+	}
+	ck_assert_int_eq(grpc_client_run(fx.sock, calls, N), 0);
+	for (int i = 0; i < N; i++) {
+		ck_assert(calls[i].closed);
+		ck_assert_int_eq(calls[i].grpc_status, i % 5 ? GRPC_OK : GRPC_INVALID_ARGUMENT);
+		if (i % 5) {
+			Csi__V1__NodeGetInfoResponse *r = csi__v1__node_get_info_response__unpack(
+			    NULL, calls[i].resp_len - 5, calls[i].resp + 5);
+			ck_assert_ptr_nonnull(r);
+			ck_assert_str_eq(r->node_id, ids[i]);
+			csi__v1__node_get_info_response__free_unpacked(r, NULL);
+		}
+		free(calls[i].resp);
+	}
+}
+END_TEST
+
+START_TEST(message_across_frames)
+{
+	/* 200 KiB: many DATA frames, flow-control window updates, both ways */
+	size_t n = 200 << 10;
+	char *id = malloc(n + 1);
+	memset(id, 'x', n);
+	id[n] = '\0';
+	char *out = malloc(n + 1);
+	ck_assert_int_eq(call_echo(id, out, n + 1, NULL, 0), GRPC_OK);
+	ck_assert_str_eq(out, id);
+	free(id);
+	free(out);
+}
+END_TEST
+
+START_TEST(mem_connection_garbage)
+{
+	/* bytes that are not an HTTP/2 preface break the session, not the server */
+	struct grpc_conn *c = grpc_conn_new_mem(fx.srv, 0);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(grpc_conn_feed(c, (const uint8_t *)"GET / HTTP/1.1\r\n\r\n", 18), -EPROTO);
+	ck_assert_int_eq(grpc_conn_feed(c, (const uint8_t *)"x", 1), -EPROTO);
+	grpc_conn_free(c);
+	ck_assert_ptr_null(grpc_conn_new_mem(fx.srv, 7));
+	char out[16];
+	ck_assert_int_eq(call_echo("still", out, sizeof(out), NULL, 0), GRPC_OK);
+}
+END_TEST
+
+static double since(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void *slow_call(void *arg)
+{
+	Csi__V1__NodeUnpublishVolumeRequest req = CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
+	req.volume_id = "slow";
+	ProtobufCMessage *resp = NULL;
+	int *r = arg;
+	*r = grpc_client_unary(fx.sock, "/test.Echo/Slow", &req.base,
+			       &csi__v1__node_get_info_response__descriptor, &resp, NULL, 0);
+	if (resp)
+		protobuf_c_message_free_unpacked(resp, NULL);
+	return NULL;
+}
+
+START_TEST(slow_handler_blocks_nobody)
+{
+	pthread_t t;
+	int slow_r = -1;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(pthread_create(&t, NULL, slow_call, &slow_r), 0);
+	usleep(200 * 1000);
+	char out[16];
+	ck_assert_int_eq(call_echo("fast", out, sizeof(out), NULL, 0), GRPC_OK);
+	double fast = since(&t0);
+	ck_assert_msg(fast < 1.2, "a fast call waited %.2f s behind a slow one", fast);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(slow_r, GRPC_OK);
+	ck_assert(since(&t0) >= 1.5);
+}
+END_TEST
+
+START_TEST(client_gone_while_handler_runs)
+{
+	/* the connection closes while its call is in the pool: the answer is dropped, the
+	 * server goes on (ASan checks nothing is used after it is freed) */
+	Csi__V1__NodeUnpublishVolumeRequest req = CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
+	req.volume_id = "gone";
+	size_t len;
+	uint8_t *body = grpc_frame_pack(&req.base, &len);
+	struct grpc_call c = {.path = "/test.Echo/Slow", .body = body, .len = len};
+	struct grpc_call cs[3] = {c, c, c};
+	/* a receive timeout of 1 s (the client's) is shorter than the handler's 1.5 s */
+	ck_assert_int_lt(grpc_client_run_timeout(fx.sock, cs, 3, 1), 0);
+	free(body);
+	for (int i = 0; i < 3; i++)
+		free(cs[i].resp);
+	usleep(1000 * 1000);
+	char out[16];
+	ck_assert_int_eq(call_echo("after", out, sizeof(out), NULL, 0), GRPC_OK);
+	ck_assert_str_eq(out, "after");
+}
+END_TEST
+
+Suite *grpc_server_suite(void)
+{
+	Suite *s = suite_create("grpc_server");
+	TCase *tc = tcase_create("server");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, ok_with_trailers);
+	tcase_add_test(tc, error_message_escaped);
+	tcase_add_test(tc, refused_requests);
+	tcase_add_test(tc, concurrent_streams);
+	tcase_add_test(tc, message_across_frames);
+	tcase_add_test(tc, slow_handler_blocks_nobody);
+	tcase_add_test(tc, client_gone_while_handler_runs);
+	suite_add_tcase(s, tc);
+	/* the same conversations with handlers on the loop thread (what the fuzzer runs) */
+	TCase *tci = tcase_create("inline");
+	tcase_add_checked_fixture(tci, setup_inline, teardown);
+	tcase_add_test(tci, ok_with_trailers);
+	tcase_add_test(tci, refused_requests);
+	tcase_add_test(tci, concurrent_streams);
+	tcase_add_test(tci, mem_connection_garbage);
+	suite_add_tcase(s, tci);
+	return s;
+}

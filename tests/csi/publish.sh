@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# End to end (issue 9): weir-csi publishes Datasets into "pods" for a client playing the kubelet
+# (csi-call), against a real weir up (weir-controller + weir-node) over a local:// tree:
+# - a published target shows the Dataset byte for byte (cmp), read-only is enforced (EROFS);
+# - publishing is idempotent for the same target, ALREADY_EXISTS for another volume there;
+# - a pod namespace other than the volume's, and a reference without a grant, are refused with
+#   PERMISSION_DENIED and the reason; nothing is mounted then;
+# - NodeGetVolumeStats reports the view's cached bytes; unknown paths are NOT_FOUND;
+# - unpublish unmounts and removes the target, is idempotent, and the view stops after the grace
+#   period once no target uses it;
+# - a restarted weir-csi leaves published targets alone and answers the same for them;
+# - kubelet registration (GetInfo) on <registration-dir>/weir.csi.io-reg.sock.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/../helpers/lib.sh"
+. "$here/../helpers/weir.sh"
+. "$here/../helpers/walkthrough.sh"
+. "$here/lib.sh"
+
+require_root_fuse
+find_weir_bins
+find_controller_bin
+csi_find_bins
+TMP="$(mktemp -d /tmp/weir-csi-publish.XXXXXX)"
+at_exit 'rm -rf "$TMP"'
+at_exit 'for t in "$TMP"/pods/*/target; do mountpoint -q "$t" 2>/dev/null && umount -l "$t"; done; true'
+weir_setup "$TMP"
+WT_POLL_SECONDS=30
+D="$TMP/data"
+mkdir -p "$D/sub" "$TMP/pods/a" "$TMP/pods/b" "$TMP/pods/c" "$TMP/pods/q"
+rand_file "$D/model.bin" 6000000 csi-model
+rand_file "$D/sub/part" 300000 csi-part
+echo "hello from development" >"$D/README"
+
+step "weir up with development/spark over local://$D, shared with production only"
+csi_datasets "$D"
+
+step "weir-csi on $TMP/csi.sock; Probe is ready (weir-node answers); kubelet registration"
+csi_start --view-grace 2
+expect OK probe
+grep -q "ready=true" <<<"$CC_OUT" || fail "Probe says not ready with weir-node up: $CC_OUT"
+expect OK info
+grep -q "node_id=test-node" <<<"$CC_OUT" || fail "NodeGetInfo: $CC_OUT"
+CC_RC=0
+CC_OUT="$("$CSI_CALL" "$TMP/reg/weir.csi.io-reg.sock" reg-info 2>&1)" || CC_RC=$?
+grep -q "type=CSIPlugin name=weir.csi.io endpoint=$TMP/csi.sock versions=1.0.0" <<<"$CC_OUT" ||
+	fail "registration GetInfo: $CC_OUT"
+ok "Probe ready, node test-node, registration: $(head -n 1 <<<"$CC_OUT")"
+
+DEV=(namespace=development dataset=spark readOnly=true)
+step "publish development/spark into a development pod, read-only; the data is the Dataset's"
+A="$TMP/pods/a/target"
+t0="$(now)"
+expect OK publish development/spark "$A" "${DEV[@]}" csi.storage.k8s.io/pod.namespace=development
+t1="$(now)"
+mountpoint -q "$A" || fail "NodePublishVolume answered OK but $A is not a mount point"
+diff -r "$D" "$A" || fail "the published target differs from the Dataset's source (diff above)"
+cmp "$D/model.bin" "$A/model.bin"
+if touch "$A/new" 2>"$TMP/touch.err"; then fail "writing into a read-only publish succeeded"; fi
+grep -qi "read-only" "$TMP/touch.err" || fail "a write failed, but not as read-only: $(cat "$TMP/touch.err")"
+ok "published in $(elapsed "$t0" "$t1") s (view started); diff -r and cmp equal; a write fails: $(cat "$TMP/touch.err")"
+opts="$(awk -v t="$A" '$5 == t { print $6 }' /proc/self/mountinfo)"
+for o in ro nosuid nodev; do
+	grep -qw "$o" <<<"${opts//,/ }" || fail "the target's mount options \"$opts\" lack $o"
+done
+VIEW="$WEIR_STATE/csi/views/development_spark"
+mountpoint -q "$VIEW" || fail "the view is not at $VIEW"
+[ "$(stat -c %a "$WEIR_STATE/csi/views")" = 700 ] || fail "$WEIR_STATE/csi/views is not mode 0700"
+
+step "the same publish again is OK; another volume on that target is ALREADY_EXISTS"
+t0="$(now)"
+expect OK publish development/spark "$A" "${DEV[@]}" csi.storage.k8s.io/pod.namespace=development
+t1="$(now)"
+expect ALREADY_EXISTS publish production/spark "$A" namespace=production dataset=spark readOnly=true \
+	csi.storage.k8s.io/pod.namespace=production
+ok "republish in $(elapsed "$t0" "$t1") s; $CC_OUT"
+[ "$(grep -c " $A " /proc/self/mountinfo)" -eq 1 ] || fail "$A is mounted more than once"
+
+step "a second pod of development shares the view"
+C="$TMP/pods/c/target"
+t0="$(now)"
+expect OK publish development/spark "$C" "${DEV[@]}" csi.storage.k8s.io/pod.namespace=development
+t1="$(now)"
+cmp "$D/sub/part" "$C/sub/part"
+ok "published in $(elapsed "$t0" "$t1") s with the view running"
+
+step "production's reference publishes through its own view of development's cache"
+B="$TMP/pods/b/target"
+expect OK publish production/spark "$B" namespace=production dataset=spark readOnly=true \
+	csi.storage.k8s.io/pod.namespace=production
+cmp "$D/model.bin" "$B/model.bin"
+ok "production pod reads model.bin"
+
+step "refusals: a qa pod on development's volume; qa's reference without a grant; no pod info"
+Q="$TMP/pods/q/target"
+expect PERMISSION_DENIED publish development/spark "$Q" "${DEV[@]}" csi.storage.k8s.io/pod.namespace=qa
+grep -q 'pod namespace "qa" may not mount dataset development/spark' <<<"$CC_OUT" || fail "no reason: $CC_OUT"
+ok "$CC_OUT"
+expect PERMISSION_DENIED publish qa/spark "$Q" namespace=qa dataset=spark readOnly=true \
+	csi.storage.k8s.io/pod.namespace=qa
+grep -q '"qa"' <<<"$CC_OUT" || fail "the grant refusal does not name namespace \"qa\": $CC_OUT"
+ok "$CC_OUT"
+expect PERMISSION_DENIED publish development/spark "$Q" "${DEV[@]}"
+ok "$CC_OUT"
+! mountpoint -q "$Q" || fail "$Q is mounted after a refusal"
+expect INVALID_ARGUMENT publish development/spark "$TMP/pods/q/../a/target" "${DEV[@]}" \
+	csi.storage.k8s.io/pod.namespace=development
+expect INVALID_ARGUMENT publish development/spark "$Q" namespace=development 'dataset=../../etc' \
+	csi.storage.k8s.io/pod.namespace=development
+ok "'..' in target_path and in the dataset name: INVALID_ARGUMENT"
+
+step "NodeGetVolumeStats: the view's cached bytes; unknown paths NOT_FOUND"
+# blocks reach the tier in the background: give them a moment
+for i in $(seq 1 50); do
+	expect OK stats development/spark "$A"
+	used="$(sed -n 's/.*used=\([0-9]*\).*/\1/p' <<<"$CC_OUT")"
+	[ "${used:-0}" -ge 6000000 ] && break
+	sleep 0.2
+done
+[ "${used:-0}" -ge 6000000 ] || fail "NodeGetVolumeStats used=$used 10 s after reading 6 MB through the view: $CC_OUT"
+ok "$(head -n 1 <<<"$CC_OUT")"
+expect NOT_FOUND stats development/spark "$TMP/pods/q"
+expect NOT_FOUND stats development/spark some/path
+
+step "weir-csi restarts: the targets stay mounted and publish is still idempotent"
+csi_stop
+mountpoint -q "$A" && mountpoint -q "$B" || fail "stopping weir-csi unmounted a target"
+cmp "$D/model.bin" "$B/model.bin"
+csi_start --view-grace 2
+expect OK publish development/spark "$A" "${DEV[@]}" csi.storage.k8s.io/pod.namespace=development
+ok "after the restart: targets mounted, republish OK"
+
+step "unpublish: unmounted, target removed, idempotent; the view stops after the last user"
+expect OK unpublish development/spark "$A"
+! mountpoint -q "$A" || fail "$A still mounted after NodeUnpublishVolume"
+[ ! -e "$A" ] || fail "NodeUnpublishVolume left $A behind"
+expect OK unpublish development/spark "$A"
+sleep 3
+mountpoint -q "$VIEW" || fail "the view stopped while pod c still uses it"
+cmp "$D/README" "$C/README"
+expect OK unpublish development/spark "$C"
+for i in $(seq 1 50); do mountpoint -q "$VIEW" || break; sleep 0.2; done
+! mountpoint -q "$VIEW" || fail "the view $VIEW still runs 10 s after its last target went (grace 2 s)"
+ok "the view stopped after the grace period"
+expect OK unpublish production/spark "$B"
+ok "all unpublished"
