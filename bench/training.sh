@@ -92,7 +92,7 @@ for r in j["results"]:
     for e in r["epochs"]:
         rows[(r["workload"], e["epoch"], name[r["dir"]])] = (r, e)
 print(f"weir bench, {j['workers']} workers, {j['epochs']} epochs (1 cold, the rest warm)")
-print(f"{'workload':11}{'epoch':>6}{'system':>8}{'seconds':>10}{'files/s':>10}{'MB/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'UFS MB':>9}{'weir/this':>10}")
+print(f"{'workload':11}{'epoch':>6}{'system':>8}{'seconds':>10}{'files/s':>10}{'MB/s':>9}{'p50 ms':>10}{'p99 ms':>10}{'UFS MB':>9}{'weir/this':>10}")
 for wl in ("files", "shards", "checkpoint"):
     for ep in range(1, j["epochs"] + 1):
         first = rows[(wl, ep, "weir")][1]
@@ -101,7 +101,7 @@ for wl in ("files", "shards", "checkpoint"):
             r, e = rows[(wl, ep, sysname)]
             ufs = "-" if e["ufs_bytes"] is None else f"{e['ufs_bytes'] / 1e6:.1f}"
             ratio = "-" if sysname == "weir" else f"{first[key] / e[key]:.2f}x"
-            print(f"{wl:11}{ep:>6}{sysname:>8}{e['seconds']:>10.3f}{e['files_per_s']:>10.0f}{e['mb_per_s']:>9.1f}{e['p50_ms']:>9.3f}{e['p99_ms']:>9.3f}{ufs:>9}{ratio:>10}")
+            print(f"{wl:11}{ep:>6}{sysname:>8}{e['seconds']:>10.3f}{e['files_per_s']:>10.0f}{e['mb_per_s']:>9.1f}{e['p50_ms']:>10.3f}{e['p99_ms']:>10.3f}{ufs:>9}{ratio:>10}")
 ck = [r for r in j["results"] if r["workload"] == "checkpoint" and name[r["dir"]] == "weir"][0]
 size = ck["bytes_per_epoch"] // j["workers"]
 cold = ck["epochs"][0]["ufs_bytes"]

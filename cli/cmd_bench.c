@@ -306,9 +306,10 @@ static int run_workload(struct run *run, unsigned w, size_t first, const struct 
 			}
 			order = ord;
 			bench_perm_fill(order, t->n, seed);
-			if (o->drop_caches && bench_run_drop_caches() < 0) {
+			int dr = o->drop_caches ? bench_run_drop_caches() : 0;
+			if (dr < 0) {
 				fprintf(stderr, "weir bench: cannot drop the page cache: %s\n",
-					strerror(errno));
+					strerror(-dr));
 				rc = 1;
 				goto free_order;
 			}
