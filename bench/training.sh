@@ -12,6 +12,7 @@
 # (checkpoint:1x128MiB), BENCH_WORKERS (8), BENCH_EPOCHS (3), BENCH_CONNS (8: weir's
 # --fetch-concurrency; rclone 1.60 opens one stream per open file, so its connections are its
 # concurrent readers, BENCH_WORKERS), BENCH_RATE (10000000 B/s per connection).
+# BENCH_WORKLOAD: files, shards, checkpoint or all (the default).
 # BENCH_WEIR_ARGS: more weir mount flags (default --no-passthrough: with passthrough, concurrent
 # opens of one complete file each register a backing file of their own and the kernel refuses
 # all but the first with EIO, so the warm checkpoint epochs fail; "" measures passthrough).
@@ -30,6 +31,7 @@ EPOCHS="${BENCH_EPOCHS:-3}"
 CONNS="${BENCH_CONNS:-8}"
 RATE="${BENCH_RATE:-10000000}"
 WEIR_ARGS=(${BENCH_WEIR_ARGS---no-passthrough})
+WORKLOAD="${BENCH_WORKLOAD:-all}" # files, shards, checkpoint or all
 OUT="${BENCH_RESULTS:-$here/results}"
 
 require_root_fuse
@@ -78,8 +80,8 @@ for i in $(seq 1 100); do is_mounted "$RMP" && break; kill -0 "$rpid" 2>/dev/nul
 is_mounted "$RMP" || fail "rclone mount did not come up: $(tail -5 "$TMP/rclone.log" 2>/dev/null)"
 note "weir at $MP, rclone at $RMP (pid $rpid)"
 
-step "weir bench --workload all --workers $WORKERS --epochs $EPOCHS: weir view, tmpfs, rclone"
-"$WEIR_BIN" --state-dir "$WEIR_STATE" bench --workload all --workers "$WORKERS" --epochs "$EPOCHS" \
+step "weir bench --workload $WORKLOAD --workers $WORKERS --epochs $EPOCHS: weir view, tmpfs, rclone"
+"$WEIR_BIN" --state-dir "$WEIR_STATE" bench --workload "$WORKLOAD" --workers "$WORKERS" --epochs "$EPOCHS" \
 	--compare "$SHM/tree" --compare "$RMP" -o json --plot "$OUT/training.png" "$MP" \
 	>"$OUT/training.json" || fail "weir bench failed"
 
@@ -94,6 +96,8 @@ for r in j["results"]:
 print(f"weir bench, {j['workers']} workers, {j['epochs']} epochs (1 cold, the rest warm)")
 print(f"{'workload':11}{'epoch':>6}{'system':>8}{'seconds':>10}{'files/s':>10}{'MB/s':>9}{'p50 ms':>10}{'p99 ms':>10}{'UFS MB':>9}{'weir/this':>10}")
 for wl in ("files", "shards", "checkpoint"):
+    if (wl, 1, "weir") not in rows:
+        continue
     for ep in range(1, j["epochs"] + 1):
         first = rows[(wl, ep, "weir")][1]
         key = "files_per_s" if wl == "files" else "mb_per_s"
@@ -102,7 +106,9 @@ for wl in ("files", "shards", "checkpoint"):
             ufs = "-" if e["ufs_bytes"] is None else f"{e['ufs_bytes'] / 1e6:.1f}"
             ratio = "-" if sysname == "weir" else f"{first[key] / e[key]:.2f}x"
             print(f"{wl:11}{ep:>6}{sysname:>8}{e['seconds']:>10.3f}{e['files_per_s']:>10.0f}{e['mb_per_s']:>9.1f}{e['p50_ms']:>10.3f}{e['p99_ms']:>10.3f}{ufs:>9}{ratio:>10}")
-ck = [r for r in j["results"] if r["workload"] == "checkpoint" and name[r["dir"]] == "weir"][0]
+ck = ([r for r in j["results"] if r["workload"] == "checkpoint" and name[r["dir"]] == "weir"] or [None])[0]
+if ck is None:
+    sys.exit(0)
 size = ck["bytes_per_epoch"] // j["workers"]
 cold = ck["epochs"][0]["ufs_bytes"]
 if cold is not None:
