@@ -21,6 +21,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../tests/helpers/lib.sh"
 . "$here/../tests/helpers/nginx.sh"
+. "$here/../tests/helpers/throttle.sh"
 . "$here/../tests/helpers/weir.sh"
 
 FILES="${BENCH_FILES:-files:2000x110KiB}"
@@ -58,13 +59,8 @@ note "$(du -sb "$SHM/tree" | cut -f1) bytes"
 
 step "nginx on loopback, a per-connection throttle at $RATE B/s in front (tests/helpers/throttle.py)"
 nginx_start "$TMP/nginx" "$SHM/tree" --limit-rate "$((RATE / 1000000))m"
-TPORT="$(free_port)"
-python3 "$here/../tests/helpers/throttle.py" "$TPORT" "$NGINX_PORT" "$RATE" >"$TMP/throttle.log" 2>&1 &
-tpid=$!
-at_exit "kill $tpid 2>/dev/null"
-sleep 0.5
-kill -0 "$tpid" 2>/dev/null || fail "throttle.py exited at start: $(cat "$TMP/throttle.log")"
-URL="http://127.0.0.1:$TPORT/"
+throttle_start "$NGINX_PORT" "$RATE"
+URL="$THROTTLE_URL"
 note "throttled tree: $URL"
 
 step "weir view of $URL (--fetch-concurrency $CONNS ${WEIR_ARGS[*]}), rclone mount of the same URL (--vfs-cache-mode full)"
