@@ -115,16 +115,13 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 						   optarg);
 			break;
 		case 'j':
-			if (bench_args_count(optarg, MAX_WORKERS, &o->workers) < 0)
-				return usage_error("--workers \"%s\" must be a whole number from 1 "
-						   "to %d",
-						   optarg, MAX_WORKERS);
-			break;
 		case 'e':
-			if (bench_args_count(optarg, MAX_EPOCHS, &o->epochs) < 0)
-				return usage_error("--epochs \"%s\" must be a whole number from 1 "
-						   "to %d",
-						   optarg, MAX_EPOCHS);
+			if (bench_args_count(optarg, c == 'j' ? MAX_WORKERS : MAX_EPOCHS,
+					     c == 'j' ? &o->workers : &o->epochs) < 0)
+				return usage_error(
+				    "--%s \"%s\" must be a whole number from 1 to %d",
+				    c == 'j' ? "workers" : "epochs", optarg,
+				    c == 'j' ? MAX_WORKERS : MAX_EPOCHS);
 			break;
 		case 'c':
 			if (ncompare + 1 >= MAX_DIRS)
