@@ -6,3 +6,4 @@
 Suite *bench_args_suite(void);
 Suite *bench_perm_suite(void);
 Suite *bench_stats_suite(void);
+Suite *bench_report_suite(void);
