@@ -20,3 +20,4 @@ int cmd_delete(int argc, char **argv, const struct global_opts *g);
 int cmd_get(int argc, char **argv, const struct global_opts *g);
 int cmd_describe(int argc, char **argv, const struct global_opts *g);
 int cmd_load(int argc, char **argv, const struct global_opts *g);
+int cmd_bench(int argc, char **argv, const struct global_opts *g);

@@ -24,6 +24,7 @@ static const struct command {
     {"describe", cmd_describe, "show an object in detail"},
     {"delete", cmd_delete, "delete objects by name or by manifest"},
     {"load", cmd_load, "preheat paths of a Dataset and follow the load"},
+    {"bench", cmd_bench, "training access patterns (shards, small files, checkpoint) on any dir"},
 };
 
 static void usage(FILE *out)

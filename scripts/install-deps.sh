@@ -10,6 +10,7 @@ pkgs=(
   libyaml-dev libjson-c-dev libsqlite3-dev sqlite3 check
   libprotobuf-c-dev protobuf-c-compiler libmicrohttpd-dev libnghttp2-dev
   nginx-light curl python3 procps psmisc openssl e2fsprogs util-linux mawk
+  gnuplot-nox
 )
 backports=(libbpf-dev bpftool linux-libc-dev)
 
