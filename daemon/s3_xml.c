@@ -14,6 +14,9 @@
 #include <string.h>
 #include <time.h>
 
+/* S3 keys are at most 1024 bytes: anything longer is not from an S3 server. */
+#define S3_KEY_MAX 1024
+
 static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
 
 static void xml_init_once(void)
@@ -112,7 +115,7 @@ static int parse_contents(xmlNodePtr c, struct s3_object *o)
 			copy_text(n, o->etag, sizeof(o->etag));
 		}
 	}
-	return o->key && o->key[0] && have_size ? 0 : -EBADMSG;
+	return o->key && o->key[0] && strlen(o->key) <= S3_KEY_MAX && have_size ? 0 : -EBADMSG;
 }
 
 static int grow(void **arr, size_t n, size_t *cap, size_t elem)
@@ -161,6 +164,11 @@ int s3_xml_parse_list(const char *body, size_t len, struct s3_list_page *ret)
 				char *s = dup_text(c);
 				if (!s) {
 					r = -ENOMEM;
+					goto fail;
+				}
+				if (strlen(s) > S3_KEY_MAX) {
+					free(s);
+					r = -EBADMSG;
 					goto fail;
 				}
 				p.prefixes[p.n_prefixes++] = s;

@@ -15,6 +15,7 @@
 #include "aws_config.h"
 #include "http_transfer.h"
 #include "log.h"
+#include "s3_url.h"
 #include "s3_xml.h"
 #include "ufs.h"
 
@@ -110,27 +111,6 @@ static int parse_query(struct ufs *u, char *query, struct s3_params *p)
 	return 0;
 }
 
-/* AWS's URI encoding of one string: all but A-Z a-z 0-9 -._~ as %XX; keep_slash for paths. */
-static char *s3_escape(const char *s, bool keep_slash)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	char *out = malloc(3 * strlen(s) + 1), *o = out;
-	if (!out)
-		return NULL;
-	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-		    (*c >= '0' && *c <= '9') || strchr("-._~", *c) || (keep_slash && *c == '/')) {
-			*o++ = (char)*c;
-		} else {
-			*o++ = '%';
-			*o++ = hex[*c >> 4];
-			*o++ = hex[*c & 15];
-		}
-	}
-	*o = '\0';
-	return out;
-}
-
 /* An endpoint on an IP address or localhost has no per-bucket host names. */
 static bool host_is_literal(const char *host)
 {
@@ -179,7 +159,7 @@ static int s3_urls(struct ufs *u, struct s3 *s, const char *endpoint, bool path_
 		goto out;
 	}
 	r = -ENOMEM;
-	pfx = s3_escape(s->prefix, true);
+	pfx = s3_url_escape(s->prefix, true);
 	if (!pfx)
 		goto out;
 	char portpart[16] = "";
@@ -407,26 +387,6 @@ static int s3_error(struct ufs *u, const char *what, const struct http_reply *re
 	return err;
 }
 
-/* "?continuation-token=..&delimiter=%2F&list-type=2[&max-keys=N]&prefix=..": the parameters in
- * the sorted order of SigV4's canonical query, each value AWS-encoded, since libcurl signs the
- * query as it is sent. */
-static char *list_url(struct s3 *s, const char *prefix, const char *token, unsigned max_keys)
-{
-	char *ep = s3_escape(prefix, false), *et = token ? s3_escape(token, false) : NULL;
-	char *url = NULL, mk[32] = "";
-	if (ep && (!token || et)) {
-		if (max_keys)
-			snprintf(mk, sizeof(mk), "&max-keys=%u", max_keys);
-		if (asprintf(&url, "%s?%s%s%sdelimiter=%%2F&list-type=2%s&prefix=%s", s->list_url,
-			     et ? "continuation-token=" : "", et ? et : "", et ? "&" : "", mk,
-			     ep) < 0)
-			url = NULL;
-	}
-	free(ep);
-	free(et);
-	return url;
-}
-
 /* The keys' prefix of a directory path: "" for the root of a bucket, else "pfx/a/b/". */
 static char *dir_prefix(struct s3 *s, const char *path)
 {
@@ -478,7 +438,7 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 	do {
 		struct http_reply rep;
 		struct s3_list_page page;
-		char *url = list_url(s, prefix, token, max_keys);
+		char *url = s3_url_list(s->list_url, prefix, token, max_keys);
 		if (!url) {
 			r = -ENOMEM;
 			break;
@@ -561,7 +521,7 @@ static int s3_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr)
 	}
 	char what[300];
 	snprintf(what, sizeof(what), "s3://%s/%s%s", s->bucket, s->prefix, path + 1);
-	char *ep = s3_escape(path, true), *url = NULL;
+	char *ep = s3_url_escape(path, true), *url = NULL;
 	if (!ep || asprintf(&url, "%s%s", u->url, ep) < 0) {
 		free(ep);
 		return -ENOMEM;

@@ -7,3 +7,4 @@ Suite *listing_suite(void);
 Suite *block_store_suite(void);
 Suite *ranges_suite(void);
 Suite *cache_path_suite(void);
+Suite *s3_suite(void);
