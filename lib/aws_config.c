@@ -227,3 +227,58 @@ void aws_config_free_url(char *url)
 		explicit_bzero(url, strlen(url));
 	free(url);
 }
+
+enum s3_opt { S3_ENDPOINT, S3_REGION, S3_PATH_STYLE };
+static const struct {
+	const char *key;
+	enum s3_opt opt;
+} s3_option_names[] = {
+    {"alluxio.underfs.s3.endpoint", S3_ENDPOINT},
+    {"endpoint", S3_ENDPOINT},
+    {"alluxio.underfs.s3.endpoint.region", S3_REGION},
+    {"region", S3_REGION},
+    {"alluxio.underfs.s3.disable.dns.buckets", S3_PATH_STYLE},
+    {"path-style", S3_PATH_STYLE},
+};
+
+int aws_s3_options_from_pairs(const char *const *keys, const char *const *vals, size_t n,
+			      struct aws_s3_options *ret, char *err, size_t errlen)
+{
+	struct aws_s3_options o = {.path_style = -1};
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < sizeof(s3_option_names) / sizeof(s3_option_names[0]); k++) {
+			if (strcmp(keys[i], s3_option_names[k].key) != 0)
+				continue;
+			const char *v = vals[i] ? vals[i] : "";
+			switch (s3_option_names[k].opt) {
+			case S3_ENDPOINT:
+				if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) {
+					snprintf(err, errlen,
+						 "option %s: \"%.200s\" is not an http(s):// URL",
+						 keys[i], v);
+					return -EINVAL;
+				}
+				o.endpoint = v;
+				break;
+			case S3_REGION:
+				o.region = v;
+				break;
+			case S3_PATH_STYLE:
+				if (!strcasecmp(v, "true"))
+					o.path_style = 1;
+				else if (!strcasecmp(v, "false"))
+					o.path_style = 0;
+				else {
+					snprintf(
+					    err, errlen,
+					    "option %s: \"%.40s\" is not \"true\" or \"false\"",
+					    keys[i], v);
+					return -EINVAL;
+				}
+				break;
+			}
+		}
+	}
+	*ret = o;
+	return 0;
+}

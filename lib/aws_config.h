@@ -39,3 +39,11 @@ int aws_config_s3_url(const char *url, const struct aws_s3_options *o, const str
 		      char **ret, char *err, size_t errlen);
 /* Wipes and frees a URL from aws_config_s3_url. */
 void aws_config_free_url(char *url);
+
+/* Fills *ret from a Dataset mount's options: Fluid's alluxio.underfs.s3.endpoint,
+ * alluxio.underfs.s3.endpoint.region and alluxio.underfs.s3.disable.dns.buckets, or weir's
+ * endpoint, region and path-style; later pairs override earlier ones (pass sharedOptions
+ * first). Other keys are left alone. Returns 0, or -EINVAL with err naming the key and its bad
+ * value. The strings in *ret borrow from vals. */
+int aws_s3_options_from_pairs(const char *const *keys, const char *const *vals, size_t n,
+			      struct aws_s3_options *ret, char *err, size_t errlen);
