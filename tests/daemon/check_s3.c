@@ -9,6 +9,7 @@
 #include "s3_url.h"
 #include "s3_xml.h"
 #include "suites.h"
+#include "ufs.h"
 
 #define HEAD "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 #define NS "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\""
@@ -243,6 +244,58 @@ START_TEST(list_query_sorted)
 }
 END_TEST
 
+/* ufs_new(url) must give the objects' root base; the engine starts, nothing is requested. */
+static void root_is(const char *url, const char *want)
+{
+	struct ufs *u = NULL;
+	char err[256] = "";
+	int r = ufs_new(url, NULL, &u, err, sizeof(err));
+	ck_assert_msg(r == 0, "%s: %d %s", url, r, err);
+	ck_assert_str_eq(u->url, want);
+	ufs_free(u);
+}
+
+START_TEST(bucket_urls)
+{
+	/* no AWS setting of the machine may leak into the answers */
+	unsetenv("AWS_REGION");
+	unsetenv("AWS_DEFAULT_REGION");
+	unsetenv("AWS_ENDPOINT_URL");
+	unsetenv("AWS_ENDPOINT_URL_S3");
+	unsetenv("AWS_PROFILE");
+	setenv("AWS_CONFIG_FILE", "/dev/null", 1);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null", 1);
+	root_is("s3://bkt", "https://bkt.s3.us-east-1.amazonaws.com");
+	root_is("s3://bkt/a%20b/c/?region=eu-west-1",
+		"https://bkt.s3.eu-west-1.amazonaws.com/a%20b/c");
+	root_is("s3://bkt/p?endpoint=https%3A%2F%2Fs3.example.com", "https://bkt.s3.example.com/p");
+	root_is("s3://bkt/p?endpoint=https://s3.example.com:8443&path-style=true",
+		"https://s3.example.com:8443/bkt/p");
+	/* an address, or a bucket with dots, cannot be a host name: path-style by itself */
+	root_is("s3://bkt/p+q?endpoint=http://127.0.0.1:7070", "http://127.0.0.1:7070/bkt/p%2Bq");
+	root_is("s3://my.bkt?endpoint=https://s3.example.com", "https://s3.example.com/my.bkt");
+	root_is("s3://KEY:SEC%2FRET@bkt?endpoint=http://localhost:1", "http://localhost:1/bkt");
+
+	static const struct {
+		const char *url, *msg;
+	} bad[] = {
+	    {"s3://bkt?colour=blue", "unknown s3 option \"colour\""},
+	    {"s3://bkt?path-style=maybe", "not true or false"},
+	    {"s3://bkt?endpoint=ftp://h", "not an http(s):// URL"},
+	    {"s3://bkt?endpoint=http://h/x", "has a path"},
+	    {"s3://bkt?endpoint=http://127.0.0.1:1&path-style=false", "use path-style"},
+	    {"s3://KEY@bkt", "needs both KEY:SECRET@"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct ufs *u = NULL;
+		char err[256] = "";
+		ck_assert_int_eq(ufs_new(bad[i].url, NULL, &u, err, sizeof(err)), -EINVAL);
+		ck_assert_msg(strstr(err, bad[i].msg), "%s: \"%s\" lacks \"%s\"", bad[i].url, err,
+			      bad[i].msg);
+	}
+}
+END_TEST
+
 Suite *s3_suite(void)
 {
 	Suite *s = suite_create("s3");
@@ -258,6 +311,7 @@ Suite *s3_suite(void)
 	TCase *tu = tcase_create("url");
 	tcase_add_test(tu, key_encoding);
 	tcase_add_test(tu, list_query_sorted);
+	tcase_add_test(tu, bucket_urls);
 	suite_add_tcase(s, tu);
 	return s;
 }
