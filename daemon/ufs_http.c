@@ -469,7 +469,7 @@ static int http_blocking(struct ufs *u, const char *url, bool head, const char *
 		} else if (resp->status >= 300 && resp->status < 400 && resp->status != 304) {
 			char *loc = NULL;
 			curl_easy_getinfo(e, CURLINFO_REDIRECT_URL, &loc);
-			if (!loc && h->sigv4) {
+			if (!loc && h->client) {
 				r = 0; /* S3's wrong-region 301: the caller reads the region */
 				goto out;
 			}
