@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Benchmark (issue 11), prints figures and never fails on targets: the walkthrough's spark tree in a
+# versitygw bucket on loopback, read by weir, by rclone mount (--vfs-cache-mode full) and by s3fs
+# (use_cache), the two from Debian, with the same number of connections where they take one; a
+# single-stream curl --aws-sigv4 is the baseline. Cold is a fresh cache; warm is after a remount
+# (page cache gone, the tool's own cache kept). A peer that is missing or fails is reported, skipped.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/../tests/helpers/lib.sh"
+. "$here/../tests/helpers/weir.sh"
+. "$here/../tests/helpers/versitygw.sh"
+
+SCALE="${BENCH_SCALE:-0.2}" # 0.2 -> 268 MiB in spark-3.3.1
+RUNS="${BENCH_RUNS:-3}"     # warm runs; the best is reported
+CONN="${BENCH_CONNECTIONS:-16}"
+
+require_root_fuse
+find_weir_bins
+TMP="$(mktemp -d /tmp/weir-bench-s3.XXXXXX)"
+at_exit 'rm -rf "$TMP"'
+SHM="$(mktemp -d /dev/shm/weir-bench-s3.XXXXXX)" # server, caches and copies in tmpfs: no disk
+at_exit 'rm -rf "$SHM"'
+weir_setup "$TMP"
+TIERS="mem:$WEIR_TIER_DIR/mem:4GiB"
+unset AWS_PROFILE AWS_SESSION_TOKEN
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+
+timed() {
+	local dst="$1" t0 t1
+	shift
+	rm -rf "$dst"
+	t0="$(now)"
+	"$@" >&2 || return 1
+	t1="$(now)"
+	elapsed "$t0" "$t1"
+}
+best() { printf '%s\n' "$@" | sort -g | head -n 1; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f MB/s", b / s / 1e6 }'; }
+wait_mounted() {
+	local i
+	for i in $(seq 1 100); do is_mounted "$1" && return 0; sleep 0.1; done
+	return 1
+}
+fuse_off() { fusermount3 -u "$1" 2>/dev/null || umount -l "$1" 2>/dev/null || true; }
+
+step "spark tree (scale $SCALE) in a versitygw bucket on loopback"
+"$here/../tests/helpers/gentree.sh" "$SHM/tree" "$SCALE" | sed 's/^/  /'
+SRC="$SHM/tree/spark-3.3.1"
+BYTES=$(( $(find "$SRC" -type f -printf '%s+') 0 ))
+vgw_start "$SHM/vgw"
+vgw_curl -f -X PUT "$VGW_URL/bkt" -o /dev/null || fail "creating the bucket failed"
+vgw_put_tree "$SHM/tree" bkt
+note "versitygw $VGW_URL; spark-3.3.1: $BYTES bytes"
+
+step "baseline: single-stream curl --aws-sigv4, files in turn"
+urls=()
+for f in "$SRC"/*; do urls+=("$(vgw_key_url bkt "spark-3.3.1/$(basename "$f")")" -o /dev/null); done
+t_curl="$(timed "$TMP/none" vgw_curl -f "${urls[@]}")"
+note "curl: $t_curl s ($(mbps "$BYTES" "$t_curl"))"
+
+step "weir: cold, then warm after remounts (best of $RUNS)"
+export AWS_ACCESS_KEY_ID="$VGW_KEY" AWS_SECRET_ACCESS_KEY="$VGW_SECRET"
+MP="$TMP/weir"
+wargs=(--tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-path-style --fetch-concurrency "$CONN")
+weir_mount s3://bkt "$MP" "${wargs[@]}"
+t_weir_cold="$(timed "$SHM/out" cp -R "$MP/spark-3.3.1" "$SHM/out")" || fail "weir cold copy failed"
+diff -rq "$SRC" "$SHM/out" >/dev/null || fail "weir's cold copy differs from the source"
+warm=()
+for i in $(seq 1 "$RUNS"); do
+	w umount "$MP" >/dev/null || fail "weir umount failed"
+	weir_mount s3://bkt "$MP" "${wargs[@]}" >/dev/null
+	warm+=("$(timed "$SHM/out" cp -R "$MP/spark-3.3.1" "$SHM/out")")
+done
+t_weir_warm="$(best "${warm[@]}")"
+note "weir cold $t_weir_cold s ($(mbps "$BYTES" "$t_weir_cold")); warm ${warm[*]} s"
+w umount "$MP" >/dev/null || true
+
+t_rclone_cold="" t_rclone_warm=""
+step "rclone mount --vfs-cache-mode full (Debian's; --transfers $CONN)"
+if command -v rclone >/dev/null; then
+	MPR="$TMP/rclone"
+	mkdir -p "$MPR"
+	rclone_mount() {
+		# rclone 1.60 refuses to start with AWS_CA_BUNDLE set; the keys go through its env
+		env -u AWS_CA_BUNDLE RCLONE_CONFIG_VGW_TYPE=s3 RCLONE_CONFIG_VGW_PROVIDER=Other \
+			RCLONE_CONFIG_VGW_ACCESS_KEY_ID="$VGW_KEY" RCLONE_CONFIG_VGW_SECRET_ACCESS_KEY="$VGW_SECRET" \
+			RCLONE_CONFIG_VGW_ENDPOINT="$VGW_URL" RCLONE_CONFIG_VGW_FORCE_PATH_STYLE=true \
+			rclone mount vgw:bkt "$MPR" --vfs-cache-mode full --cache-dir "$SHM/rclone-cache" \
+			--transfers "$CONN" --daemon --log-file "$TMP/rclone.log" && wait_mounted "$MPR"
+	}
+	if rclone_mount; then
+		at_exit "fuse_off '$MPR'"
+		t_rclone_cold="$(timed "$SHM/out" cp -R "$MPR/spark-3.3.1" "$SHM/out")" || t_rclone_cold=""
+		warm=()
+		for i in $(seq 1 "$RUNS"); do
+			fuse_off "$MPR"
+			sleep 0.5
+			rclone_mount || break
+			warm+=("$(timed "$SHM/out" cp -R "$MPR/spark-3.3.1" "$SHM/out")")
+		done
+		[ ${#warm[@]} -eq 0 ] || t_rclone_warm="$(best "${warm[@]}")"
+		note "rclone cold ${t_rclone_cold:-failed} s; warm ${warm[*]:-failed} s"
+		fuse_off "$MPR"
+	else
+		note "rclone mount failed: $(tail -3 "$TMP/rclone.log" 2>/dev/null); skipped"
+	fi
+else
+	note "rclone is not installed (apt-get install rclone); skipped"
+fi
+
+t_s3fs_cold="" t_s3fs_warm=""
+step "s3fs (Debian's; use_cache, parallel_count $CONN)"
+if command -v s3fs >/dev/null; then
+	MPS="$TMP/s3fs"
+	mkdir -p "$MPS"
+	(umask 077 && printf '%s:%s\n' "$VGW_KEY" "$VGW_SECRET" >"$TMP/s3fs.passwd")
+	s3fs_mount() {
+		s3fs bkt "$MPS" -o url="$VGW_URL" -o use_path_request_style -o passwd_file="$TMP/s3fs.passwd" \
+			-o use_cache="$SHM/s3fs-cache" -o parallel_count="$CONN" -o logfile="$TMP/s3fs.log" &&
+			wait_mounted "$MPS"
+	}
+	if s3fs_mount; then
+		at_exit "fuse_off '$MPS'"
+		t_s3fs_cold="$(timed "$SHM/out" cp -R "$MPS/spark-3.3.1" "$SHM/out")" || t_s3fs_cold=""
+		warm=()
+		for i in $(seq 1 "$RUNS"); do
+			fuse_off "$MPS"
+			sleep 0.5
+			s3fs_mount || break
+			warm+=("$(timed "$SHM/out" cp -R "$MPS/spark-3.3.1" "$SHM/out")")
+		done
+		[ ${#warm[@]} -eq 0 ] || t_s3fs_warm="$(best "${warm[@]}")"
+		note "s3fs cold ${t_s3fs_cold:-failed} s; warm ${warm[*]:-failed} s"
+		fuse_off "$MPS"
+	else
+		note "s3fs failed to mount: $(tail -3 "$TMP/s3fs.log" 2>/dev/null); skipped"
+	fi
+else
+	note "s3fs is not installed (apt-get install s3fs); skipped"
+fi
+
+echo
+echo "bytes: $BYTES (spark-3.3.1 at scale $SCALE); $CONN connections"
+echo "curl single stream: $t_curl s; weir cold: $t_weir_cold s; weir warm: $t_weir_warm s"
+echo "rclone cold: ${t_rclone_cold:-n/a} s; rclone warm: ${t_rclone_warm:-n/a} s"
+echo "s3fs cold: ${t_s3fs_cold:-n/a} s; s3fs warm: ${t_s3fs_warm:-n/a} s"
+echo "weir_cold_vs_curl: $(ratio "$t_curl" "$t_weir_cold")x"
+[ -z "$t_rclone_cold" ] || echo "weir_cold_vs_rclone: $(ratio "$t_rclone_cold" "$t_weir_cold")x (target >= 2x)"
+[ -z "$t_rclone_warm" ] || echo "weir_warm_vs_rclone: $(ratio "$t_rclone_warm" "$t_weir_warm")x (target >= 2x)"
+[ -z "$t_s3fs_cold" ] || echo "weir_cold_vs_s3fs: $(ratio "$t_s3fs_cold" "$t_weir_cold")x (target >= 2x)"
+[ -z "$t_s3fs_warm" ] || echo "weir_warm_vs_s3fs: $(ratio "$t_s3fs_warm" "$t_weir_warm")x (target >= 2x)"
