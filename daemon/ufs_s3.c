@@ -284,9 +284,12 @@ static int s3_init(struct ufs *u, const struct ufs_options *opts)
 		goto out;
 	engine = true;
 
+	/* signed requests say their payload is not hashed (servers refuse a signed request without
+	 * it); an anonymous one must not claim it, or its empty payload's hash mismatches */
 	const char *headers[3] = {"x-amz-content-sha256: UNSIGNED-PAYLOAD", NULL, NULL};
-	struct http_auth auth = {.headers = headers};
+	struct http_auth auth = {0};
 	if (!p.anonymous && ac.access_key[0]) {
+		auth.headers = headers;
 		snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:s3", region);
 		r = -ENOMEM;
 		if (asprintf(&userpwd, "%s:%s", ac.access_key, ac.secret_key) < 0) {

@@ -175,6 +175,16 @@ WEIR_MOUNTS+=("$MP4")
 cmp "$T/data/plus+sign.txt" "$MP4/plus+sign.txt" || fail "plus+sign.txt read through the AWS_PROFILE mount differs"
 ok "AWS_PROFILE=weirtest mounts s3://bkt/data with that profile's keys and endpoint"
 
+step "a public bucket reads anonymously"
+vgw_curl -f -X PUT "$VGW_URL/pub" -o /dev/null || fail "creating bucket pub failed"
+vgw_curl -f -T "$T/data/plus+sign.txt" "$(vgw_key_url pub "a b/plus+sign.txt")" -o /dev/null || fail "upload to pub failed"
+printf '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::pub","arn:aws:s3:::pub/*"]}]}' >"$TMP/policy.json"
+vgw_curl -f -X PUT -T "$TMP/policy.json" "$VGW_URL/pub?policy=" -o /dev/null || fail "setting pub's bucket policy failed"
+MP5="$TMP/mnt-public"
+weir_mount s3://pub "$MP5" --tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-anonymous
+cmp "$T/data/plus+sign.txt" "$MP5/a b/plus+sign.txt" || fail "the public object read anonymously differs"
+ok "s3://pub mounted with --s3-anonymous (no signature); its object matches"
+
 step "the secret key is nowhere users can see it"
 grep -F " $MP " /proc/self/mountinfo >"$TMP/mountinfo" || fail "$MP is not in mountinfo"
 note "mountinfo: $(cat "$TMP/mountinfo")"
