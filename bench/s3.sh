@@ -77,35 +77,50 @@ t_weir_warm="$(best "${warm[@]}")"
 note "weir cold $t_weir_cold s ($(mbps "$BYTES" "$t_weir_cold")); warm ${warm[*]} s"
 w umount "$MP" >/dev/null || true
 
+# peer NAME MOUNTPOINT MOUNT_FN: cold cp -R through a fresh mount by MOUNT_FN, then warm after
+# remounts; sets t_cold and t_warm ("" when the peer failed).
+peer() {
+	local name="$1" mp="$2" mount_fn="$3" i
+	t_cold="" t_warm=""
+	mkdir -p "$mp"
+	if ! "$mount_fn"; then
+		note "$name failed to mount: $(tail -3 "$TMP/$name.log" 2>/dev/null); skipped"
+		return 0
+	fi
+	at_exit "fuse_off '$mp'"
+	t_cold="$(timed "$SHM/out" cp -R "$mp/spark-3.3.1" "$SHM/out")" || t_cold=""
+	warm=()
+	for i in $(seq 1 "$RUNS"); do
+		fuse_off "$mp"
+		sleep 0.5
+		"$mount_fn" || break
+		warm+=("$(timed "$SHM/out" cp -R "$mp/spark-3.3.1" "$SHM/out")")
+	done
+	[ ${#warm[@]} -eq 0 ] || t_warm="$(best "${warm[@]}")"
+	note "$name cold ${t_cold:-failed} s; warm ${warm[*]:-failed} s"
+	fuse_off "$mp"
+}
+
+MPR="$TMP/rclone" MPS="$TMP/s3fs"
+rclone_mount() {
+	# rclone 1.60 refuses to start with AWS_CA_BUNDLE set; the keys go through its env
+	env -u AWS_CA_BUNDLE RCLONE_CONFIG_VGW_TYPE=s3 RCLONE_CONFIG_VGW_PROVIDER=Other \
+		RCLONE_CONFIG_VGW_ACCESS_KEY_ID="$VGW_KEY" RCLONE_CONFIG_VGW_SECRET_ACCESS_KEY="$VGW_SECRET" \
+		RCLONE_CONFIG_VGW_ENDPOINT="$VGW_URL" RCLONE_CONFIG_VGW_FORCE_PATH_STYLE=true \
+		rclone mount vgw:bkt "$MPR" --vfs-cache-mode full --cache-dir "$SHM/rclone-cache" \
+		--transfers "$CONN" --daemon --log-file "$TMP/rclone.log" && wait_mounted "$MPR"
+}
+s3fs_mount() {
+	s3fs bkt "$MPS" -o url="$VGW_URL" -o use_path_request_style -o passwd_file="$TMP/s3fs.passwd" \
+		-o use_cache="$SHM/s3fs-cache" -o parallel_count="$CONN" -o logfile="$TMP/s3fs.log" &&
+		wait_mounted "$MPS"
+}
+
 t_rclone_cold="" t_rclone_warm=""
 step "rclone mount --vfs-cache-mode full (Debian's; --transfers $CONN)"
 if command -v rclone >/dev/null; then
-	MPR="$TMP/rclone"
-	mkdir -p "$MPR"
-	rclone_mount() {
-		# rclone 1.60 refuses to start with AWS_CA_BUNDLE set; the keys go through its env
-		env -u AWS_CA_BUNDLE RCLONE_CONFIG_VGW_TYPE=s3 RCLONE_CONFIG_VGW_PROVIDER=Other \
-			RCLONE_CONFIG_VGW_ACCESS_KEY_ID="$VGW_KEY" RCLONE_CONFIG_VGW_SECRET_ACCESS_KEY="$VGW_SECRET" \
-			RCLONE_CONFIG_VGW_ENDPOINT="$VGW_URL" RCLONE_CONFIG_VGW_FORCE_PATH_STYLE=true \
-			rclone mount vgw:bkt "$MPR" --vfs-cache-mode full --cache-dir "$SHM/rclone-cache" \
-			--transfers "$CONN" --daemon --log-file "$TMP/rclone.log" && wait_mounted "$MPR"
-	}
-	if rclone_mount; then
-		at_exit "fuse_off '$MPR'"
-		t_rclone_cold="$(timed "$SHM/out" cp -R "$MPR/spark-3.3.1" "$SHM/out")" || t_rclone_cold=""
-		warm=()
-		for i in $(seq 1 "$RUNS"); do
-			fuse_off "$MPR"
-			sleep 0.5
-			rclone_mount || break
-			warm+=("$(timed "$SHM/out" cp -R "$MPR/spark-3.3.1" "$SHM/out")")
-		done
-		[ ${#warm[@]} -eq 0 ] || t_rclone_warm="$(best "${warm[@]}")"
-		note "rclone cold ${t_rclone_cold:-failed} s; warm ${warm[*]:-failed} s"
-		fuse_off "$MPR"
-	else
-		note "rclone mount failed: $(tail -3 "$TMP/rclone.log" 2>/dev/null); skipped"
-	fi
+	peer rclone "$MPR" rclone_mount
+	t_rclone_cold="$t_cold" t_rclone_warm="$t_warm"
 else
 	note "rclone is not installed (apt-get install rclone); skipped"
 fi
@@ -113,30 +128,9 @@ fi
 t_s3fs_cold="" t_s3fs_warm=""
 step "s3fs (Debian's; use_cache, parallel_count $CONN)"
 if command -v s3fs >/dev/null; then
-	MPS="$TMP/s3fs"
-	mkdir -p "$MPS"
 	(umask 077 && printf '%s:%s\n' "$VGW_KEY" "$VGW_SECRET" >"$TMP/s3fs.passwd")
-	s3fs_mount() {
-		s3fs bkt "$MPS" -o url="$VGW_URL" -o use_path_request_style -o passwd_file="$TMP/s3fs.passwd" \
-			-o use_cache="$SHM/s3fs-cache" -o parallel_count="$CONN" -o logfile="$TMP/s3fs.log" &&
-			wait_mounted "$MPS"
-	}
-	if s3fs_mount; then
-		at_exit "fuse_off '$MPS'"
-		t_s3fs_cold="$(timed "$SHM/out" cp -R "$MPS/spark-3.3.1" "$SHM/out")" || t_s3fs_cold=""
-		warm=()
-		for i in $(seq 1 "$RUNS"); do
-			fuse_off "$MPS"
-			sleep 0.5
-			s3fs_mount || break
-			warm+=("$(timed "$SHM/out" cp -R "$MPS/spark-3.3.1" "$SHM/out")")
-		done
-		[ ${#warm[@]} -eq 0 ] || t_s3fs_warm="$(best "${warm[@]}")"
-		note "s3fs cold ${t_s3fs_cold:-failed} s; warm ${warm[*]:-failed} s"
-		fuse_off "$MPS"
-	else
-		note "s3fs failed to mount: $(tail -3 "$TMP/s3fs.log" 2>/dev/null); skipped"
-	fi
+	peer s3fs "$MPS" s3fs_mount
+	t_s3fs_cold="$t_cold" t_s3fs_warm="$t_warm"
 else
 	note "s3fs is not installed (apt-get install s3fs); skipped"
 fi
