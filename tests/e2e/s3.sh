@@ -136,6 +136,23 @@ esac
 cat "$MP2/obj.bin" >"$TMP/reopen.out" 2>/dev/null || true
 note "a new open then reads $(cmp -s "$T/race/new" "$TMP/reopen.out" && echo "the new object" || echo "not (yet) the new object")"
 
+step "503 SlowDown and connection resets are retried: the copy is still exact"
+FPORT="$(free_port)"
+python3 "$here/../helpers/s3faults.py" "$FPORT" "$VGW_PORT" 3 "$TMP/faults.count" >"$TMP/faults.log" 2>&1 &
+fpid=$!
+at_exit "kill $fpid 2>/dev/null"
+for i in $(seq 1 50); do [ -s "$TMP/faults.count" ] && break; sleep 0.1; done
+kill -0 "$fpid" 2>/dev/null || fail "s3faults.py did not start: $(cat "$TMP/faults.log")"
+MP6="$TMP/mnt-faults"
+weir_mount s3://bkt/data "$MP6" --tier "$TIERS" --s3-endpoint "http://127.0.0.1:$FPORT" --s3-path-style \
+	--block-size 1MiB
+timeout -k 5 300 cp -R "$MP6" "$TMP/copy-faults" || fail "cp -R through the faulty proxy failed"
+diff -r "$T/data" "$TMP/copy-faults" >&2 || fail "the copy through the faulty proxy differs (diff -r above)"
+read -r slowdowns resets <"$TMP/faults.count"
+[ "$slowdowns" -gt 0 ] && [ "$resets" -gt 0 ] ||
+	fail "the proxy injected $slowdowns SlowDown(s) and $resets reset(s); the test needs both"
+ok "$slowdowns 503 SlowDown and $resets resets injected; every byte of the copy matches"
+
 step "wrong keys, bucket or region: a clear error and nothing mounted"
 MP3="$TMP/mnt-bad"
 mkdir -p "$MP3"
