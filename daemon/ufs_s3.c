@@ -17,6 +17,7 @@
 #include "log.h"
 #include "s3_url.h"
 #include "s3_xml.h"
+#include "strmap.h"
 #include "ufs.h"
 
 #define S3_LIST_MAX_ENTRIES (10u << 20) /* one directory larger than this is refused */
@@ -567,6 +568,33 @@ static int s3_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr)
 	return 0;
 }
 
+/* A key "x" next to keys under "x/": one name, two meanings. The directory wins (it holds the
+ * rest of the tree); the object is dropped with a warning. Returns the new count or -ENOMEM. */
+static long drop_shadowed(const char *path, struct ufs_dirent *ents, size_t n)
+{
+	struct strmap *dirs = strmap_new();
+	size_t k = 0;
+	int err = 0;
+	if (!dirs)
+		return -ENOMEM;
+	for (size_t i = 0; i < n && err == 0; i++)
+		if (ents[i].attr.is_dir)
+			strmap_put(dirs, ents[i].name, &ents[i], &err);
+	for (size_t i = 0; i < n; i++) {
+		if (err == 0 && !ents[i].attr.is_dir && strmap_get(dirs, ents[i].name)) {
+			log_warn(
+			    "s3 listing of \"%s\": object \"%s\" hidden by the directory of the "
+			    "same name",
+			    path, ents[i].name);
+			free(ents[i].name);
+			continue;
+		}
+		ents[k++] = ents[i];
+	}
+	strmap_free(dirs, NULL);
+	return err < 0 ? err : (long)k;
+}
+
 static int s3_list(struct ufs *u, const char *path, struct ufs_dirent **ret_ents, size_t *ret_n)
 {
 	struct s3 *s = ufs_http_client(u);
@@ -586,8 +614,13 @@ static int s3_list(struct ufs *u, const char *path, struct ufs_dirent **ret_ents
 		r = s3_stat(u, path, &a);
 		return r < 0 ? r : a.is_dir ? -ENOENT : -ENOTDIR;
 	}
+	long kept = drop_shadowed(path, ents, n);
+	if (kept < 0) {
+		ufs_dirents_free(ents, n);
+		return (int)kept;
+	}
 	*ret_ents = ents;
-	*ret_n = n;
+	*ret_n = (size_t)kept;
 	return 0;
 }
 
