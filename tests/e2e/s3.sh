@@ -10,11 +10,13 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
 . "$here/../helpers/weir.sh"
 . "$here/../helpers/versitygw.sh"
+. "$here/../helpers/walkthrough.sh"
 
 MANY="${WEIR_E2E_S3_MANY:-1200}"
 
 require_root_fuse
 find_weir_bins
+find_controller_bin
 TMP="$(mktemp -d /tmp/weir-e2e-s3.XXXXXX)"
 at_exit 'rm -rf "$TMP"'
 weir_setup "$TMP"
@@ -211,3 +213,51 @@ for f in "$TMP/mountinfo" "$TMP/stat.txt" "$TMP/stat2.json" "$WEIR_STATE/node.lo
 	if grep -a -n -F "$VGW_SECRET" "$f" >&2; then fail "$f shows the secret key (lines above)"; fi
 done
 ok "mountinfo, weir stat (text and JSON) and node.log show no secret key"
+
+step "a Fluid Dataset with S3 options binds and mounts through weir up (keys: weir-node's environment)"
+FIRST_STATE="$WEIR_STATE"
+weir_setup "$TMP/cp"
+printf 'resync-interval = 0.5\n' >"$WEIR_STATE/controller.conf"
+printf 'metrics-listen =\n' >"$WEIR_STATE/node.conf"
+wt_up
+cat >"$TMP/imagenet.yaml" <<YAML
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata:
+  name: imagenet
+  namespace: default
+spec:
+  mounts:
+    - mountPoint: s3://bkt/data
+      options:
+        alluxio.underfs.s3.endpoint: $VGW_URL
+        alluxio.underfs.s3.endpoint.region: us-east-1
+        alluxio.underfs.s3.disable.dns.buckets: "true"
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: AlluxioRuntime
+metadata:
+  name: imagenet
+  namespace: default
+spec:
+  replicas: 1
+  tieredstore:
+    levels:
+      - mediumtype: MEM
+        path: $WEIR_TIER_DIR
+        quota: 1Gi
+        high: "0.95"
+        low: "0.7"
+YAML
+show apply -f "$TMP/imagenet.yaml"
+wt_wait_phase dataset imagenet default Bound
+MP7="$TMP/mnt-dataset"
+wt_mount default imagenet "$MP7"
+diff -r "$T/data" "$MP7" >&2 || fail "the Dataset's view differs from the uploaded tree (diff -r above)"
+ok "default/imagenet is Bound; its view matches the bucket's data/ byte for byte"
+w describe dataset imagenet -n default >"$TMP/describe.txt" 2>&1 || fail "weir describe dataset imagenet failed"
+for f in "$TMP/describe.txt" "$WEIR_STATE/controller.log" "$WEIR_STATE/node.log" "$WEIR_STATE"/*.db; do
+	[ -e "$f" ] || continue
+	if grep -a -n -F "$VGW_SECRET" "$f" >&2; then fail "$f shows the secret key (lines above)"; fi
+done
+ok "weir describe, the controller's and node's logs and the store show no secret key"
