@@ -12,6 +12,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../tests/helpers/versitygw.sh"
 
 SCALE="${BENCH_SCALE:-0.2}" # 0.2 -> 268 MiB in spark-3.3.1
+SMALL="${BENCH_SMALL:-20000}" # small files (1-16 KiB) in one more prefix
 RUNS="${BENCH_RUNS:-3}"     # warm runs; the best is reported
 CONN="${BENCH_CONNECTIONS:-16}"
 
@@ -48,6 +49,16 @@ fuse_off() { fusermount3 -u "$1" 2>/dev/null || umount -l "$1" 2>/dev/null || tr
 step "spark tree (scale $SCALE) in a versitygw bucket on loopback"
 "$here/../tests/helpers/gentree.sh" "$SHM/tree" "$SCALE" | sed 's/^/  /'
 SRC="$SHM/tree/spark-3.3.1"
+python3 - "$SHM/tree/small" "$SMALL" <<'PY'
+import os, random, sys
+d, n = sys.argv[1], int(sys.argv[2])
+rng = random.Random(11)
+for i in range(n):
+    sub = os.path.join(d, "d%02d" % (i % 20))
+    os.makedirs(sub, exist_ok=True)
+    with open(os.path.join(sub, "f%05d" % i), "wb") as f:
+        f.write(rng.randbytes(rng.randint(1024, 16384)))
+PY
 BYTES=$(( $(find "$SRC" -type f -printf '%s+') 0 ))
 vgw_start "$SHM/vgw"
 vgw_curl -f -X PUT "$VGW_URL/bkt" -o /dev/null || fail "creating the bucket failed"
@@ -60,48 +71,41 @@ for f in "$SRC"/*; do urls+=("$(vgw_key_url bkt "spark-3.3.1/$(basename "$f")")"
 t_curl="$(timed "$TMP/none" vgw_curl -f "${urls[@]}")"
 note "curl: $t_curl s ($(mbps "$BYTES" "$t_curl"))"
 
-step "weir: cold, then warm after remounts (best of $RUNS)"
-export AWS_ACCESS_KEY_ID="$VGW_KEY" AWS_SECRET_ACCESS_KEY="$VGW_SECRET"
-MP="$TMP/weir"
-wargs=(--tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-path-style --fetch-concurrency "$CONN")
-weir_mount s3://bkt "$MP" "${wargs[@]}"
-t_weir_cold="$(timed "$SHM/out" cp -R "$MP/spark-3.3.1" "$SHM/out")" || fail "weir cold copy failed"
-diff -rq "$SRC" "$SHM/out" >/dev/null || fail "weir's cold copy differs from the source"
-warm=()
-for i in $(seq 1 "$RUNS"); do
-	w umount "$MP" >/dev/null || fail "weir umount failed"
-	weir_mount s3://bkt "$MP" "${wargs[@]}" >/dev/null
-	warm+=("$(timed "$SHM/out" cp -R "$MP/spark-3.3.1" "$SHM/out")")
-done
-t_weir_warm="$(best "${warm[@]}")"
-note "weir cold $t_weir_cold s ($(mbps "$BYTES" "$t_weir_cold")); warm ${warm[*]} s"
-w umount "$MP" >/dev/null || true
-
-# peer NAME MOUNTPOINT MOUNT_FN: cold cp -R through a fresh mount by MOUNT_FN, then warm after
-# remounts; sets t_cold and t_warm ("" when the peer failed).
+# peer NAME MOUNTPOINT MOUNT_FN UMOUNT_FN DIR...: for each DIR of the bucket, a cold cp -R through a
+# fresh mount (MOUNT_FN), then warm after remounts; R[NAME,DIR,cold|warm] hold the seconds.
+declare -A R
 peer() {
-	local name="$1" mp="$2" mount_fn="$3" i
-	t_cold="" t_warm=""
+	local name="$1" mp="$2" mount_fn="$3" umount_fn="$4" dir i t
+	shift 4
 	mkdir -p "$mp"
 	if ! "$mount_fn"; then
 		note "$name failed to mount: $(tail -3 "$TMP/$name.log" 2>/dev/null); skipped"
 		return 0
 	fi
 	at_exit "fuse_off '$mp'"
-	t_cold="$(timed "$SHM/out" cp -R "$mp/spark-3.3.1" "$SHM/out")" || t_cold=""
-	warm=()
-	for i in $(seq 1 "$RUNS"); do
-		fuse_off "$mp"
-		sleep 0.5
-		"$mount_fn" || break
-		warm+=("$(timed "$SHM/out" cp -R "$mp/spark-3.3.1" "$SHM/out")")
+	for dir in "$@"; do
+		t="$(timed "$SHM/out" cp -R "$mp/$dir" "$SHM/out")" && R[$name,$dir,cold]="$t"
+		diff -rq "$SHM/tree/$dir" "$SHM/out" >/dev/null || note "$name: the cold copy of $dir differs from the source"
 	done
-	[ ${#warm[@]} -eq 0 ] || t_warm="$(best "${warm[@]}")"
-	note "$name cold ${t_cold:-failed} s; warm ${warm[*]:-failed} s"
-	fuse_off "$mp"
+	for dir in "$@"; do
+		warm=()
+		for i in $(seq 1 "$RUNS"); do
+			"$umount_fn"
+			"$mount_fn" || break
+			warm+=("$(timed "$SHM/out" cp -R "$mp/$dir" "$SHM/out")")
+		done
+		[ ${#warm[@]} -eq 0 ] || R[$name,$dir,warm]="$(best "${warm[@]}")"
+		note "$name $dir: cold ${R[$name,$dir,cold]:-failed} s; warm ${warm[*]:-failed} s"
+	done
+	"$umount_fn"
 }
 
-MPR="$TMP/rclone" MPS="$TMP/s3fs"
+MP="$TMP/weir" MPR="$TMP/rclone" MPS="$TMP/s3fs"
+weir_on() {
+	AWS_ACCESS_KEY_ID="$VGW_KEY" AWS_SECRET_ACCESS_KEY="$VGW_SECRET" weir_mount s3://bkt "$MP" \
+		--tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-path-style --fetch-concurrency "$CONN" >/dev/null
+}
+weir_off() { w umount "$MP" >/dev/null || fuse_off "$MP"; }
 rclone_mount() {
 	# rclone 1.60 refuses to start with AWS_CA_BUNDLE set; the keys go through its env
 	env -u AWS_CA_BUNDLE RCLONE_CONFIG_VGW_TYPE=s3 RCLONE_CONFIG_VGW_PROVIDER=Other \
@@ -110,38 +114,43 @@ rclone_mount() {
 		rclone mount vgw:bkt "$MPR" --vfs-cache-mode full --cache-dir "$SHM/rclone-cache" \
 		--transfers "$CONN" --daemon --log-file "$TMP/rclone.log" && wait_mounted "$MPR"
 }
+rclone_off() { fuse_off "$MPR"; sleep 0.5; }
 s3fs_mount() {
 	s3fs bkt "$MPS" -o url="$VGW_URL" -o use_path_request_style -o passwd_file="$TMP/s3fs.passwd" \
 		-o use_cache="$SHM/s3fs-cache" -o parallel_count="$CONN" -o logfile="$TMP/s3fs.log" &&
 		wait_mounted "$MPS"
 }
+s3fs_off() { fuse_off "$MPS"; sleep 0.5; }
 
-t_rclone_cold="" t_rclone_warm=""
+step "weir: cold, then warm after remounts (best of $RUNS)"
+peer weir "$MP" weir_on weir_off spark-3.3.1 small
+[ -n "${R[weir,spark-3.3.1,cold]:-}" ] || fail "weir's cold copy failed"
+
 step "rclone mount --vfs-cache-mode full (Debian's; --transfers $CONN)"
 if command -v rclone >/dev/null; then
-	peer rclone "$MPR" rclone_mount
-	t_rclone_cold="$t_cold" t_rclone_warm="$t_warm"
+	peer rclone "$MPR" rclone_mount rclone_off spark-3.3.1 small
 else
 	note "rclone is not installed (apt-get install rclone); skipped"
 fi
 
-t_s3fs_cold="" t_s3fs_warm=""
 step "s3fs (Debian's; use_cache, parallel_count $CONN)"
 if command -v s3fs >/dev/null; then
 	(umask 077 && printf '%s:%s\n' "$VGW_KEY" "$VGW_SECRET" >"$TMP/s3fs.passwd")
-	peer s3fs "$MPS" s3fs_mount
-	t_s3fs_cold="$t_cold" t_s3fs_warm="$t_warm"
+	peer s3fs "$MPS" s3fs_mount s3fs_off spark-3.3.1 small
 else
 	note "s3fs is not installed (apt-get install s3fs); skipped"
 fi
 
 echo
-echo "bytes: $BYTES (spark-3.3.1 at scale $SCALE); $CONN connections"
-echo "curl single stream: $t_curl s; weir cold: $t_weir_cold s; weir warm: $t_weir_warm s"
-echo "rclone cold: ${t_rclone_cold:-n/a} s; rclone warm: ${t_rclone_warm:-n/a} s"
-echo "s3fs cold: ${t_s3fs_cold:-n/a} s; s3fs warm: ${t_s3fs_warm:-n/a} s"
-echo "weir_cold_vs_curl: $(ratio "$t_curl" "$t_weir_cold")x"
-[ -z "$t_rclone_cold" ] || echo "weir_cold_vs_rclone: $(ratio "$t_rclone_cold" "$t_weir_cold")x (target >= 2x)"
-[ -z "$t_rclone_warm" ] || echo "weir_warm_vs_rclone: $(ratio "$t_rclone_warm" "$t_weir_warm")x (target >= 2x)"
-[ -z "$t_s3fs_cold" ] || echo "weir_cold_vs_s3fs: $(ratio "$t_s3fs_cold" "$t_weir_cold")x (target >= 2x)"
-[ -z "$t_s3fs_warm" ] || echo "weir_warm_vs_s3fs: $(ratio "$t_s3fs_warm" "$t_weir_warm")x (target >= 2x)"
+echo "bytes: $BYTES (spark-3.3.1 at scale $SCALE); small: $SMALL files; $CONN connections"
+echo "curl single stream (spark-3.3.1): $t_curl s"
+for p in weir rclone s3fs; do
+	echo "$p: spark cold ${R[$p,spark-3.3.1,cold]:-n/a} s, warm ${R[$p,spark-3.3.1,warm]:-n/a} s; small cold ${R[$p,small,cold]:-n/a} s, warm ${R[$p,small,warm]:-n/a} s"
+done
+echo "weir_cold_vs_curl: $(ratio "$t_curl" "${R[weir,spark-3.3.1,cold]}")x"
+for p in rclone s3fs; do
+	for what in spark-3.3.1,cold spark-3.3.1,warm small,cold small,warm; do
+		[ -n "${R[$p,$what]:-}" ] && [ -n "${R[weir,$what]:-}" ] || continue
+		echo "weir_vs_${p}_${what/,/_}: $(ratio "${R[$p,$what]}" "${R[weir,$what]}")x (target >= 2x)"
+	done
+done
