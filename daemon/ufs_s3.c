@@ -249,10 +249,12 @@ static int s3_init(struct ufs *u, const struct ufs_options *opts)
 	}
 	/* the URL's keys, else the environment's and the profile's (also region and endpoint) */
 	r = aws_config_load(&ac, errbuf, sizeof(errbuf));
-	if (r < 0) {
+	if (r < 0 && !(user && *user) && !p.anonymous) {
 		snprintf(u->last_error, sizeof(u->last_error), "%s", errbuf);
 		goto out;
 	}
+	if (r < 0) /* a broken profile does not matter to a URL that brings its keys */
+		ac = (struct aws_config){0};
 	if (user && *user) {
 		snprintf(ac.access_key, sizeof(ac.access_key), "%s", user);
 		snprintf(ac.secret_key, sizeof(ac.secret_key), "%s", pass);
