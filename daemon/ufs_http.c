@@ -983,6 +983,8 @@ static void http_fini(struct ufs *u)
 	pthread_mutex_destroy(&h->lock);
 	free(h->origin);
 	free(h->sigv4);
+	if (h->userpwd) /* the secret key: not left in freed memory */
+		explicit_bzero(h->userpwd, strlen(h->userpwd));
 	free(h->userpwd);
 	curl_slist_free_all(h->auth_headers);
 	free(h);
