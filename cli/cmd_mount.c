@@ -241,14 +241,10 @@ static int s3_mount_url(const char *url, struct aws_s3_options *o, char **ret)
 	struct aws_config ac;
 	char err[512];
 	int r = aws_config_load(&ac, err, sizeof(err));
-	if (r == 0 && !ac.access_key[0] && !o->anonymous) {
-		/* said here, or weir-node would sign with whatever keys it has itself */
-		fprintf(stderr,
-			"weir mount: note: no AWS keys (AWS_ACCESS_KEY_ID, AWS_PROFILE): reading "
-			"\"%s\" anonymously\n",
-			url);
+	/* said (below), or weir-node would sign with whatever keys it has itself */
+	bool no_keys = r == 0 && !ac.access_key[0] && !o->anonymous;
+	if (no_keys)
 		o->anonymous = true;
-	}
 	/* the profile's region and endpoint, unless the flags say otherwise */
 	if (r == 0 && (!o->region || !*o->region) && ac.region[0])
 		o->region = ac.region;
@@ -261,6 +257,11 @@ static int s3_mount_url(const char *url, struct aws_s3_options *o, char **ret)
 		fprintf(stderr, "weir mount: %s\n", r == -ENOMEM ? strerror(-r) : err);
 		return r == -EINVAL ? 2 : 1;
 	}
+	if (no_keys)
+		fprintf(stderr,
+			"weir mount: note: no AWS keys (AWS_ACCESS_KEY_ID, AWS_PROFILE): reading "
+			"\"%s\" anonymously\n",
+			url);
 	return 0;
 }
 
