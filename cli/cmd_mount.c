@@ -250,6 +250,8 @@ static int s3_mount_url(const char *url, struct aws_s3_options *o, char **ret)
 		o->region = ac.region;
 	if (r == 0 && (!o->endpoint || !*o->endpoint) && ac.endpoint[0])
 		o->endpoint = ac.endpoint;
+	if (r == 0 && ac.ca_bundle[0])
+		o->ca_bundle = ac.ca_bundle;
 	if (r == 0)
 		r = aws_config_s3_url(url, o, &ac, ret, err, sizeof(err));
 	aws_config_wipe(&ac);

@@ -15,6 +15,7 @@ struct http_auth {
 	const char *sigv4;   /* CURLOPT_AWS_SIGV4 provider, "aws:amz:REGION:s3"; NULL: unsigned */
 	const char *userpwd; /* "KEY:SECRET" for sigv4; NULL: anonymous */
 	const char *const *headers; /* extra header lines, NULL-terminated, or NULL */
+	const char *cainfo;	    /* a CA bundle file for https; NULL: the system's */
 };
 
 /* Starts the engine for u, a UFS of another scheme whose objects are read as http(s) URLs under

@@ -69,7 +69,7 @@ struct http {
 	struct ufs_options opts;
 
 	/* set once by ufs_http_set_auth before the first request (S3 signs every request) */
-	char *sigv4, *userpwd;
+	char *sigv4, *userpwd, *cainfo;
 	struct curl_slist *auth_headers;
 	void *client; /* the state of a UFS built on this engine (s3) */
 
@@ -362,6 +362,8 @@ static void common_setup(struct http *h, CURL *e, const char *url, char *errbuf,
 	}
 	if (h->auth_headers)
 		curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->auth_headers);
+	if (h->cainfo)
+		curl_easy_setopt(e, CURLOPT_CAINFO, h->cainfo);
 	errbuf[0] = '\0';
 }
 
@@ -983,6 +985,7 @@ static void http_fini(struct ufs *u)
 	pthread_mutex_destroy(&h->lock);
 	free(h->origin);
 	free(h->sigv4);
+	free(h->cainfo);
 	if (h->userpwd) /* the secret key: not left in freed memory */
 		explicit_bzero(h->userpwd, strlen(h->userpwd));
 	free(h->userpwd);
@@ -1057,7 +1060,7 @@ int ufs_http_set_auth(struct ufs *u, const struct http_auth *a)
 {
 	struct http *h = u->priv;
 	struct curl_slist *hl = NULL;
-	char *sigv4 = NULL, *userpwd = NULL;
+	char *sigv4 = NULL, *userpwd = NULL, *cainfo = NULL;
 	for (const char *const *l = a->headers; l && *l; l++) {
 		struct curl_slist *n = curl_slist_append(hl, *l);
 		if (!n)
@@ -1068,18 +1071,22 @@ int ufs_http_set_auth(struct ufs *u, const struct http_auth *a)
 		goto nomem;
 	if (a->userpwd && !(userpwd = strdup(a->userpwd)))
 		goto nomem;
+	if (a->cainfo && !(cainfo = strdup(a->cainfo)))
+		goto nomem;
 	if (sigv4 && !userpwd) {
 		free(sigv4); /* no key: anonymous, nothing to sign with */
 		sigv4 = NULL;
 	}
 	h->sigv4 = sigv4;
 	h->userpwd = userpwd;
+	h->cainfo = cainfo;
 	h->auth_headers = hl;
 	return 0;
 nomem:
 	curl_slist_free_all(hl);
 	free(sigv4);
 	free(userpwd);
+	free(cainfo);
 	return -ENOMEM;
 }
 

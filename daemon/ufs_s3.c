@@ -34,6 +34,7 @@ struct s3_params {
 	char endpoint[512];
 	char region[64];
 	char token[2048];
+	char ca_bundle[512];
 	int path_style; /* -1: not given */
 	bool anonymous;
 };
@@ -47,6 +48,7 @@ static const struct s3_param_def {
     {"endpoint", P_STRING, offsetof(struct s3_params, endpoint), 512},
     {"region", P_STRING, offsetof(struct s3_params, region), 64},
     {"X-Amz-Security-Token", P_STRING, offsetof(struct s3_params, token), 2048},
+    {"ca-bundle", P_STRING, offsetof(struct s3_params, ca_bundle), 512},
     {"path-style", P_BOOL, offsetof(struct s3_params, path_style), 0},
     {"anonymous", P_BOOL, offsetof(struct s3_params, anonymous), 0},
 };
@@ -79,10 +81,11 @@ static int parse_query(struct ufs *u, char *query, struct s3_params *p)
 				d = &param_defs[i];
 		int r = 0;
 		if (!d) {
-			snprintf(u->last_error, sizeof(u->last_error),
-				 "unknown s3 option \"%.40s\" (endpoint, region, path-style, "
-				 "anonymous)",
-				 kv);
+			snprintf(
+			    u->last_error, sizeof(u->last_error),
+			    "unknown s3 option \"%.40s\" (endpoint, region, path-style, ca-bundle, "
+			    "anonymous)",
+			    kv);
 			r = -EINVAL;
 		} else if (d->kind == P_STRING) {
 			if (strlen(v) >= d->len) {
@@ -290,7 +293,8 @@ static int s3_init(struct ufs *u, const struct ufs_options *opts)
 	/* signed requests say their payload is not hashed (servers refuse a signed request without
 	 * it); an anonymous one must not claim it, or its empty payload's hash mismatches */
 	const char *headers[3] = {"x-amz-content-sha256: UNSIGNED-PAYLOAD", NULL, NULL};
-	struct http_auth auth = {0};
+	const char *ca = p.ca_bundle[0] ? p.ca_bundle : ac.ca_bundle;
+	struct http_auth auth = {.cainfo = ca[0] ? ca : NULL};
 	if (!p.anonymous && ac.access_key[0]) {
 		auth.headers = headers;
 		snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:s3", region);

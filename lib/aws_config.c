@@ -29,6 +29,7 @@ static const struct ini_key cred_keys[] = {
 static const struct ini_key config_keys[] = {
     FIELD("region", region),
     FIELD("endpoint_url", endpoint),
+    FIELD("ca_bundle", ca_bundle),
 };
 
 static char *trim(char *s)
@@ -103,6 +104,8 @@ int aws_config_load(struct aws_config *ret, char *err, size_t errlen)
 		from_env(c.session_token, sizeof(c.session_token), token_env);
 	from_env(c.region, sizeof(c.region), region_env);
 	from_env(c.endpoint, sizeof(c.endpoint), endpoint_env);
+	static const char *const ca_env[] = {"AWS_CA_BUNDLE", NULL};
+	from_env(c.ca_bundle, sizeof(c.ca_bundle), ca_env);
 
 	const char *profile = getenv("AWS_PROFILE");
 	bool named = profile && *profile;
@@ -128,7 +131,7 @@ int aws_config_load(struct aws_config *ret, char *err, size_t errlen)
 	snprintf(section, sizeof(section), strcmp(profile, "default") ? "profile %s" : "%s",
 		 profile);
 	found |= ini_read(conf_path, section, cred_keys, 3, &p);
-	found |= ini_read(conf_path, section, config_keys, 2, &c);
+	found |= ini_read(conf_path, section, config_keys, 3, &c);
 	if (!env_keys) {
 		memcpy(c.access_key, p.access_key, sizeof(c.access_key));
 		memcpy(c.secret_key, p.secret_key, sizeof(c.secret_key));
@@ -196,6 +199,8 @@ int aws_config_s3_url(const char *url, const struct aws_s3_options *o, const str
 	    (r = append_query(h, "path-style", o->path_style ? "true" : "false")) < 0)
 		goto out;
 	if (o->anonymous && (r = append_query(h, "anonymous", "true")) < 0)
+		goto out;
+	if (o->ca_bundle && *o->ca_bundle && (r = append_query(h, "ca-bundle", o->ca_bundle)) < 0)
 		goto out;
 	if (!o->anonymous && c && c->access_key[0]) {
 		r = -EINVAL;

@@ -12,8 +12,9 @@ struct aws_config {
 	char access_key[128]; /* "" when none was found: anonymous */
 	char secret_key[128];
 	char session_token[2048];
-	char region[64];    /* AWS_REGION, AWS_DEFAULT_REGION, then the profile's; "" if none */
-	char endpoint[512]; /* AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, then endpoint_url; "" */
+	char region[64];     /* AWS_REGION, AWS_DEFAULT_REGION, then the profile's; "" if none */
+	char endpoint[512];  /* AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, then endpoint_url; "" */
+	char ca_bundle[512]; /* AWS_CA_BUNDLE, then ca_bundle: the CAs for https; "" system's */
 };
 
 /* Fills *ret from the environment and the profile files. Returns 0 (possibly with no keys), or
@@ -25,10 +26,11 @@ void aws_config_wipe(struct aws_config *c);
 
 /* What an s3:// UFS URL carries besides bucket and prefix (see daemon/ufs_s3.c). */
 struct aws_s3_options {
-	const char *endpoint; /* NULL or "": the config's, else AWS's for the region */
-	const char *region;   /* NULL or "": the config's, else us-east-1 */
-	int path_style;	      /* -1: decided by the endpoint; 0, 1 */
-	bool anonymous;	      /* sign nothing, even with keys at hand */
+	const char *endpoint;  /* NULL or "": the config's, else AWS's for the region */
+	const char *region;    /* NULL or "": the config's, else us-east-1 */
+	int path_style;	       /* -1: decided by the endpoint; 0, 1 */
+	bool anonymous;	       /* sign nothing, even with keys at hand */
+	const char *ca_bundle; /* NULL or "": the system's CAs */
 };
 
 /* url ("s3://bucket[/prefix]") with o's settings and c's keys added as its query and userinfo:

@@ -261,3 +261,16 @@ for f in "$TMP/describe.txt" "$WEIR_STATE/controller.log" "$WEIR_STATE/node.log"
 	if grep -a -n -F "$VGW_SECRET" "$f" >&2; then fail "$f shows the secret key (lines above)"; fi
 done
 ok "weir describe, the controller's and node's logs and the store show no secret key"
+
+step "https with a CA bundle (AWS_CA_BUNDLE); without it the server's certificate is refused"
+vgw_start "$TMP/vgw-tls" --tls
+vgw_curl -f -X PUT "$VGW_URL/tls" -o /dev/null || fail "creating bucket tls over https failed"
+vgw_curl -f -T "$T/data/spaces in name.bin" "$(vgw_key_url tls "spaces in name.bin")" -o /dev/null ||
+	fail "upload over https failed"
+MP8="$TMP/mnt-tls"
+AWS_ACCESS_KEY_ID="$VGW_KEY" AWS_SECRET_ACCESS_KEY="$VGW_SECRET" AWS_CA_BUNDLE="$VGW_CA" \
+	weir_mount s3://tls "$MP8" --tier "$TIERS" --s3-endpoint "$VGW_URL"
+cmp "$T/data/spaces in name.bin" "$MP8/spaces in name.bin" || fail "the object read over https differs"
+ok "$VGW_URL with AWS_CA_BUNDLE=$VGW_CA: mounted, the object matches"
+expect_refused "a self-signed server and the system's CAs" 'certificate' s3://tls \
+	AWS_ACCESS_KEY_ID="$VGW_KEY" AWS_SECRET_ACCESS_KEY="$VGW_SECRET" AWS_CA_BUNDLE=

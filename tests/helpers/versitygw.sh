@@ -3,13 +3,14 @@
 # signature checking on, built and cached by tests/k8s/peers.sh; and uploads through curl's own
 # SigV4 (a second signer, so weir's requests are not checked against themselves).
 #
-#   vgw_start DIR        starts versitygw serving DIR/root; sets VGW_URL, VGW_PID, VGW_KEY,
-#                        VGW_SECRET (random, exported to nothing); stops it at exit
+#   vgw_start DIR [--tls]   starts versitygw serving DIR/root; sets VGW_URL, VGW_PID, VGW_KEY,
+#                        VGW_SECRET (random, exported to nothing); stops it at exit. --tls: https
+#                        with a self-signed certificate for 127.0.0.1, VGW_CA names its file
 #   vgw_curl ARGS...     curl signed with VGW_KEY/VGW_SECRET (the keys in a 0600 config file)
 #   vgw_put_tree SRC BUCKET [PREFIX]   uploads every file under SRC (one curl, keep-alive)
 
 vgw_start() {
-	local dir="$1" bin try i
+	local dir="$1" tls="${2:-}" bin try i scheme=http tlsargs=()
 	bin="$("$WEIR_SRC/tests/k8s/peers.sh" --print-dir versitygw)/versitygw"
 	[ -x "$bin" ] || fail "versitygw is not built at $bin: run tests/k8s/peers.sh versitygw (about 2-4 minutes, cached afterwards)"
 	mkdir -p "$dir/root"
@@ -19,18 +20,26 @@ vgw_start() {
 	umask 077
 	printf 'user = "%s:%s"\naws-sigv4 = "aws:amz:us-east-1:s3"\nheader = "x-amz-content-sha256: UNSIGNED-PAYLOAD"\n' \
 		"$VGW_KEY" "$VGW_SECRET" >"$VGW_DIR/curl.conf"
+	VGW_CA=""
+	if [ "$tls" = --tls ]; then
+		openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+			-addext subjectAltName=IP:127.0.0.1 -keyout "$VGW_DIR/key.pem" -out "$VGW_DIR/cert.pem" \
+			>/dev/null 2>&1 || fail "openssl could not make a test certificate"
+		VGW_CA="$VGW_DIR/cert.pem" scheme=https tlsargs=(--cert "$VGW_DIR/cert.pem" --key "$VGW_DIR/key.pem")
+		printf 'cacert = "%s"\n' "$VGW_CA" >>"$VGW_DIR/curl.conf"
+	fi
 	umask 022
 	for try in 1 2 3; do
 		VGW_PORT="$(free_port)"
 		# the root keys through the environment: not on the command line for ps to show
 		ROOT_ACCESS_KEY="$VGW_KEY" ROOT_SECRET_KEY="$VGW_SECRET" \
-			"$bin" --port "127.0.0.1:$VGW_PORT" --quiet posix "$VGW_DIR/root" \
+			"$bin" --port "127.0.0.1:$VGW_PORT" --quiet "${tlsargs[@]}" posix "$VGW_DIR/root" \
 			</dev/null >>"$VGW_DIR/vgw.log" 2>&1 &
 		VGW_PID=$!
 		for i in $(seq 1 100); do
-			if curl -s -o /dev/null "http://127.0.0.1:$VGW_PORT/"; then
-				VGW_URL="http://127.0.0.1:$VGW_PORT"
-				at_exit vgw_stop
+			if curl -s -k -o /dev/null "$scheme://127.0.0.1:$VGW_PORT/"; then
+				VGW_URL="$scheme://127.0.0.1:$VGW_PORT"
+				at_exit "vgw_stop $VGW_PID"
 				return 0
 			fi
 			kill -0 "$VGW_PID" 2>/dev/null || break
@@ -42,11 +51,10 @@ vgw_start() {
 	fail "versitygw did not start (log: $(tail -5 "$VGW_DIR/vgw.log"))"
 }
 
+# vgw_stop PID: stops the versitygw vgw_start started with that pid.
 vgw_stop() {
-	[ -n "${VGW_PID:-}" ] || return 0
-	kill "$VGW_PID" 2>/dev/null || true
-	wait "$VGW_PID" 2>/dev/null || true
-	VGW_PID=""
+	kill "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
 }
 
 vgw_curl() { curl -sS -K "$VGW_DIR/curl.conf" "$@"; }
