@@ -7,7 +7,11 @@
 # Usage: s3faults.py LISTEN_PORT UPSTREAM_PORT EVERY COUNT_FILE   (both on 127.0.0.1)
 # COUNT_FILE holds "slowdowns resets" after each injected fault.
 import asyncio
+import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from throttle import pipe  # noqa: E402  (the same byte pump, with no rate)
 
 LISTEN, UPSTREAM, EVERY, COUNT_FILE = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 state = {"conns": 0, "slowdown": 0, "reset": 0}
@@ -18,23 +22,6 @@ BODY = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
 def record():
     with open(COUNT_FILE, "w") as f:
         f.write("%d %d\n" % (state["slowdown"], state["reset"]))
-
-
-async def pipe(reader, writer):
-    try:
-        while True:
-            data = await reader.read(65536)
-            if not data:
-                break
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        try:
-            writer.close()
-        except Exception:
-            pass
 
 
 async def handle(creader, cwriter):
@@ -65,7 +52,7 @@ async def handle(creader, cwriter):
         cwriter.close()
         return
     uwriter.write(head)
-    await asyncio.gather(pipe(creader, uwriter), pipe(ureader, cwriter))
+    await asyncio.gather(pipe(creader, uwriter, 0), pipe(ureader, cwriter, 0))
 
 
 async def main():
