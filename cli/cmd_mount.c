@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "aws_config.h"
 #include "commands.h"
 #include "controller_client.h"
 #include "fuse_mounts.h"
@@ -41,7 +43,10 @@ static void mount_usage(FILE *out)
 	    "           view's files; default root, 0444, or 0400 (0440 with --gid) when the\n"
 	    "           URL has credentials;\n"
 	    "           a local:// view shows the source's own)\n"
-	    "  ufs-url: http(s)://host/dir/ (an autoindex tree) or local:///abs/path\n"
+	    "         [--s3-endpoint URL] [--s3-region REGION] [--s3-path-style] [--s3-anonymous]\n"
+	    "  ufs-url: http(s)://host/dir/ (an autoindex tree), local:///abs/path or\n"
+	    "           s3://bucket[/prefix] (keys from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/\n"
+	    "           AWS_SESSION_TOKEN or AWS_PROFILE's ~/.aws/credentials; none: anonymous)\n"
 	    "  dataset: a Dataset known to weir-controller (`weir up`); its Runtime gives the\n"
 	    "           tiers, a reference reads its source's cache. Without a mountpoint, the\n"
 	    "           view goes where pods bind-mount it (under the state directory's\n"
@@ -269,6 +274,44 @@ out:
 	return rc;
 }
 
+/* The s3:// URL weir-node needs: url with the flags' settings and the keys (environment or AWS
+ * profile) in it. The keys travel inside it over the control socket only: never on a command
+ * line, never in a file anyone else can read. Returns 0 and an owned *ret
+ * (aws_config_free_url), or the exit code after saying why. */
+static int s3_mount_url(const char *url, struct aws_s3_options *o, char **ret)
+{
+	struct aws_config ac;
+	char err[512];
+	int r = aws_config_load(&ac, err, sizeof(err));
+	/* said (below), or weir-node would sign with whatever keys it has itself */
+	bool no_keys = r == 0 && !ac.access_key[0] && !o->anonymous;
+	if (no_keys)
+		o->anonymous = true;
+	/* the profile's region and endpoint, unless the flags say otherwise */
+	if (r == 0 && (!o->region || !*o->region) && ac.region[0])
+		o->region = ac.region;
+	if (r == 0 && (!o->endpoint || !*o->endpoint) && ac.endpoint[0])
+		o->endpoint = ac.endpoint;
+	if (r == 0 && ac.ca_bundle[0])
+		o->ca_bundle = ac.ca_bundle;
+	if (r == 0)
+		r = aws_config_s3_url(url, o, &ac, ret, err, sizeof(err));
+	aws_config_wipe(&ac);
+	if (r < 0) {
+		fprintf(stderr, "weir mount: %s\n", r == -ENOMEM ? strerror(-r) : err);
+		return r == -EINVAL ? 2 : 1;
+	}
+	if (no_keys)
+		fprintf(stderr,
+			"weir mount: note: no AWS keys (AWS_ACCESS_KEY_ID, AWS_PROFILE): reading "
+			"\"%s\" anonymously\n",
+			url);
+	return 0;
+}
+
+/* Long-only options: values past any character, so no short option can collide. */
+enum { OPT_S3_ENDPOINT = 256, OPT_S3_REGION, OPT_S3_PATH_STYLE, OPT_S3_ANONYMOUS };
+
 int cmd_mount(int argc, char **argv, const struct global_opts *g)
 {
 	static const struct option opts[] = {
@@ -288,10 +331,16 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	    {"uid", required_argument, NULL, 'U'},
 	    {"gid", required_argument, NULL, 'G'},
 	    {"mode", required_argument, NULL, 'M'},
+	    {"s3-endpoint", required_argument, NULL, OPT_S3_ENDPOINT},
+	    {"s3-region", required_argument, NULL, OPT_S3_REGION},
+	    {"s3-path-style", no_argument, NULL, OPT_S3_PATH_STYLE},
+	    {"s3-anonymous", no_argument, NULL, OPT_S3_ANONYMOUS},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
 	const char *ns = NULL;
+	struct aws_s3_options s3o = {.path_style = -1};
+	bool s3_set = false;
 	bool tier_set = false;
 	const char *tier_spec = "mem:/dev/shm/weir:4GiB";
 	double high = 0.95, low = 0.7;
@@ -400,6 +449,22 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 			mode = (uint32_t)v;
 			break;
 		}
+		case OPT_S3_ENDPOINT:
+			s3o.endpoint = optarg;
+			s3_set = true;
+			break;
+		case OPT_S3_REGION:
+			s3o.region = optarg;
+			s3_set = true;
+			break;
+		case OPT_S3_PATH_STYLE:
+			s3o.path_style = 1;
+			s3_set = true;
+			break;
+		case OPT_S3_ANONYMOUS:
+			s3o.anonymous = true;
+			s3_set = true;
+			break;
 		case 'h':
 			mount_usage(stdout);
 			return 0;
@@ -442,6 +507,8 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	}
 	if (ns)
 		return bad_usage("-n names a Dataset's namespace; \"%s\" is a URL", url);
+	if (s3_set && strncasecmp(url, "s3://", 5) != 0)
+		return bad_usage("--s3-* options apply to s3:// URLs, not \"%s\"", url);
 	char mp[PATH_MAX];
 	if (!mountpoint_path(argv[optind + 1], mp)) {
 		fprintf(stderr, "weir mount: mountpoint \"%s\": %s\n", argv[optind + 1],
@@ -457,11 +524,21 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	for (size_t i = 0; i < ntiers; i++)
 		tierp[i] = &tiers[i];
 
+	char *s3_url = NULL;
+	if (strncasecmp(url, "s3://", 5) == 0) {
+		int rc = s3_mount_url(url, &s3o, &s3_url);
+		if (rc)
+			return rc;
+		url = s3_url;
+	}
+
 	struct node_client nc;
 	node_client_init(&nc, g->state_dir);
 	pid_t child = 0;
-	if (node_client_ensure(&nc, foreground, &child) < 0)
+	if (node_client_ensure(&nc, foreground, &child) < 0) {
+		aws_config_free_url(s3_url);
 		return 1;
+	}
 
 	Weir__MountRequest m = WEIR__MOUNT_REQUEST__INIT;
 	m.ufs_url = (char *)url;
@@ -500,6 +577,7 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	}
 	if (resp)
 		weir__response__free_unpacked(resp, NULL);
+	aws_config_free_url(s3_url);
 	for (size_t i = 0; i < ntiers; i++) {
 		free(tiers[i].medium);
 		free(tiers[i].path);

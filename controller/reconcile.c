@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws_config.h"
+
 int reconcile_load(struct store *st, const char *kind, struct objmodel_list **ret, char *errbuf,
 		   size_t errlen)
 {
@@ -272,6 +274,33 @@ static int plan_source(const struct objmodel_list *l, const struct objmodel *ds,
 	plan_owner(&ds->dataset.spec.owner, &p->uid, &p->gid);
 	/* A URL's own user@ the node sees for itself. */
 	p->credentials = m->n_encrypt_options > 0 || ds->dataset.spec.n_shared_encrypt_options > 0;
+	if (!strncmp(m->mount_point, "s3://", 5)) {
+		/* endpoint, region and path-style ride in the URL's query; the keys are weir-node's
+		 * own (its environment or AWS profile): a Secret's are not read from here yet */
+		struct aws_s3_options so;
+		char *url = NULL, msg[400];
+		int r = m->n_encrypt_options || ds->dataset.spec.n_shared_encrypt_options
+			    ? -ENOTSUP
+			    : dataset_mount_s3_options(&ds->dataset.spec, 0, &so, msg, sizeof(msg));
+		if (r == 0)
+			r = aws_config_s3_url(p->ufs_url, &so, NULL, &url, msg, sizeof(msg));
+		if (r == -ENOTSUP)
+			snprintf(msg, sizeof(msg),
+				 "encryptOptions (keys from a Secret) are not supported for s3:// "
+				 "yet; give weir-node AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or "
+				 "AWS_PROFILE");
+		if (r < 0) {
+			snprintf(errbuf, errlen, "dataset %s/%s: %s", ns, name, msg);
+			return r == -ENOMEM ? r : -EINVAL;
+		}
+		if (strlen(url) >= sizeof(p->ufs_url)) {
+			aws_config_free_url(url);
+			snprintf(errbuf, errlen, "dataset %s/%s: its s3 URL is too long", ns, name);
+			return -ENAMETOOLONG;
+		}
+		snprintf(p->ufs_url, sizeof(p->ufs_url), "%s", url);
+		aws_config_free_url(url);
+	}
 	p->n_tiers = 0;
 	p->high = 0.95;
 	p->low = 0.7;

@@ -12,7 +12,7 @@
 
 #include "log.h"
 
-static const struct ufs_ops *const backends[] = {&ufs_local_ops, &ufs_http_ops};
+static const struct ufs_ops *const backends[] = {&ufs_local_ops, &ufs_http_ops, &ufs_s3_ops};
 
 /* "/" or "/a/b": absolute, no empty, "." or ".." components, no trailing slash. */
 static bool path_ok(const char *path)
@@ -57,7 +57,8 @@ int ufs_new(const char *url, const struct ufs_options *opts, struct ufs **ret, c
 		ops = &ufs_http_ops;
 	if (!ops) {
 		snprintf(errbuf, errlen,
-			 "unsupported UFS URL \"%s\": use local://, http:// or https://", url);
+			 "unsupported UFS URL \"%s\": use local://, http://, https:// or s3://",
+			 url);
 		return -EPROTONOSUPPORT;
 	}
 

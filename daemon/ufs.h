@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* UFS clients: list a directory, stat a path, read a byte range of an under file system.
- * Backends (ufs_local.c, ufs_http.c) sit behind struct ufs_ops. Paths are relative to the
+ * Backends (ufs_local.c, ufs_http.c, ufs_s3.c) sit behind struct ufs_ops. Paths are relative to the
  * UFS root, start with "/", are already decoded (plain UTF-8 bytes, no %xx), and never
  * contain "." or ".." components. All functions are thread-safe. */
 #pragma once
@@ -131,3 +131,4 @@ int ufs_chown(struct ufs *u, const char *path, unsigned uid, unsigned gid);
 
 extern const struct ufs_ops ufs_local_ops;
 extern const struct ufs_ops ufs_http_ops;
+extern const struct ufs_ops ufs_s3_ops; /* s3://bucket/prefix on ufs_http.c's engine */

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "http_version.h"
+#include "http_transfer.h"
 #include "listing.h"
 #include "log.h"
 #include "ufs.h"
@@ -29,6 +30,7 @@ struct http_resp {
 	char reason[48];
 	char etag[UFS_ETAG_MAX];
 	char content_type[96];
+	char region[32]; /* x-amz-bucket-region: S3 names the bucket's region on a wrong one */
 	int64_t mtime;
 	bool have_length, have_total, have_first;
 	uint64_t length, total, first;
@@ -68,6 +70,11 @@ struct http {
 	char *origin; /* "scheme://authority" of u->url: redirects may not leave it */
 	struct ufs_options opts;
 
+	/* set once by ufs_http_set_auth before the first request (S3 signs every request) */
+	char *sigv4, *userpwd, *cainfo;
+	struct curl_slist *auth_headers;
+	void *client; /* the state of a UFS built on this engine (s3) */
+
 	CURLSH *share;
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 
@@ -99,12 +106,17 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Exponential, with half of it random: many readers throttled at once (S3's 503 SlowDown) must
+ * not come back in step. */
 static uint64_t backoff_ms(unsigned attempt)
 {
 	uint64_t ms = HTTP_BACKOFF_FIRST_MS;
 	for (unsigned i = 1; i < attempt && ms < HTTP_BACKOFF_MAX_MS; i++)
 		ms *= 2;
-	return ms < HTTP_BACKOFF_MAX_MS ? ms : HTTP_BACKOFF_MAX_MS;
+	if (ms > HTTP_BACKOFF_MAX_MS)
+		ms = HTTP_BACKOFF_MAX_MS;
+	uint64_t half = ms / 2;
+	return half + (half ? (uint64_t)random() % (half + 1) : 0);
 }
 
 /* The one place curl codes become errnos. */
@@ -294,6 +306,8 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *userdata)
 		r->mtime = t > 0 ? (int64_t)t : 0;
 	} else if (kl == 14 && strncasecmp(data, "content-length", 14) == 0) {
 		r->have_length = sscanf(v, "%" SCNu64, &r->length) == 1;
+	} else if (kl == 19 && strncasecmp(data, "x-amz-bucket-region", 19) == 0) {
+		trim_value(colon + 1, n - kl - 1, r->region, sizeof(r->region));
 	} else if (kl == 12 && strncasecmp(data, "content-type", 12) == 0) {
 		trim_value(colon + 1, n - kl - 1, r->content_type, sizeof(r->content_type));
 	} else if (kl == 13 && strncasecmp(data, "content-range", 13) == 0) {
@@ -331,6 +345,14 @@ static void common_setup(struct http *h, CURL *e, const char *url, char *errbuf,
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, resp);
+	if (h->sigv4) {
+		curl_easy_setopt(e, CURLOPT_AWS_SIGV4, h->sigv4);
+		curl_easy_setopt(e, CURLOPT_USERPWD, h->userpwd);
+	}
+	if (h->auth_headers)
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->auth_headers);
+	if (h->cainfo)
+		curl_easy_setopt(e, CURLOPT_CAINFO, h->cainfo);
 	errbuf[0] = '\0';
 }
 
@@ -438,6 +460,10 @@ static int http_blocking(struct ufs *u, const char *url, bool head, const char *
 		} else if (resp->status >= 300 && resp->status < 400 && resp->status != 304) {
 			char *loc = NULL;
 			curl_easy_getinfo(e, CURLINFO_REDIRECT_URL, &loc);
+			if (!loc && h->client) {
+				r = 0; /* S3's wrong-region 301: the caller reads the region */
+				goto out;
+			}
 			if (!loc || !same_origin(h, loc) || ++redirects > HTTP_MAX_REDIRECTS) {
 				snprintf(cause, sizeof(cause),
 					 "HTTP %ld redirect to %s not followed", resp->status,
@@ -886,6 +912,23 @@ static void *http_thread(void *arg)
 	return NULL;
 }
 
+/* A copy of base with line appended (owned), or NULL (ENOMEM). */
+static struct curl_slist *headers_with(const struct curl_slist *base, const char *line)
+{
+	struct curl_slist *l = NULL, *n;
+	for (; base; base = base->next) {
+		if (!(n = curl_slist_append(l, base->data)))
+			goto nomem;
+		l = n;
+	}
+	if (!(n = curl_slist_append(l, line)))
+		goto nomem;
+	return n;
+nomem:
+	curl_slist_free_all(l);
+	return NULL;
+}
+
 static int http_read_async(struct ufs *u, const char *path, uint64_t off, size_t len, void *buf,
 			   const struct ufs_attr *expect, ufs_read_done_fn done, void *userdata)
 {
@@ -911,7 +954,8 @@ static int http_read_async(struct ufs *u, const char *path, uint64_t off, size_t
 		/* The server checks the version too: a change between our responses cannot
 		 * slip through as bytes of the new object under the old one's validators. */
 		if (http_version_precondition(expect, cond, sizeof(cond)) == 0 && cond[0]) {
-			r->headers = curl_slist_append(NULL, cond);
+			/* the list replaces the engine's own (S3's signing headers): carry both */
+			r->headers = headers_with(h->auth_headers, cond);
 			if (!r->headers) {
 				read_free(r);
 				return -ENOMEM;
@@ -966,6 +1010,12 @@ static void http_fini(struct ufs *u)
 		pthread_mutex_destroy(&h->share_locks[i]);
 	pthread_mutex_destroy(&h->lock);
 	free(h->origin);
+	free(h->sigv4);
+	free(h->cainfo);
+	if (h->userpwd) /* the secret key: not left in freed memory */
+		explicit_bzero(h->userpwd, strlen(h->userpwd));
+	free(h->userpwd);
+	curl_slist_free_all(h->auth_headers);
 	free(h);
 	u->priv = NULL;
 }
@@ -1031,3 +1081,90 @@ const struct ufs_ops ufs_http_ops = {
     .stat = http_stat,
     .read_async = http_read_async,
 };
+
+int ufs_http_set_auth(struct ufs *u, const struct http_auth *a)
+{
+	struct http *h = u->priv;
+	struct curl_slist *hl = NULL;
+	char *sigv4 = NULL, *userpwd = NULL, *cainfo = NULL;
+	for (const char *const *l = a->headers; l && *l; l++) {
+		struct curl_slist *n = curl_slist_append(hl, *l);
+		if (!n)
+			goto nomem;
+		hl = n;
+	}
+	if (a->sigv4 && !(sigv4 = strdup(a->sigv4)))
+		goto nomem;
+	if (a->userpwd && !(userpwd = strdup(a->userpwd)))
+		goto nomem;
+	if (a->cainfo && !(cainfo = strdup(a->cainfo)))
+		goto nomem;
+	if (sigv4 && !userpwd) {
+		free(sigv4); /* no key: anonymous, nothing to sign with */
+		sigv4 = NULL;
+	}
+	h->sigv4 = sigv4;
+	h->userpwd = userpwd;
+	h->cainfo = cainfo;
+	h->auth_headers = hl;
+	return 0;
+nomem:
+	curl_slist_free_all(hl);
+	free(sigv4);
+	free(userpwd);
+	free(cainfo);
+	return -ENOMEM;
+}
+
+int ufs_http_request(struct ufs *u, const char *url, bool head, struct http_reply *ret)
+{
+	struct http_body body = {0};
+	struct http_resp resp;
+	char *final = NULL;
+	int r = http_blocking(u, url, head, NULL, head ? NULL : &body, &resp, &final);
+	free(final);
+	if (r < 0) {
+		free(body.data);
+		return r;
+	}
+	*ret = (struct http_reply){.status = resp.status,
+				   .body = body.data,
+				   .body_len = body.len,
+				   .mtime = resp.mtime,
+				   .have_length = resp.have_length,
+				   .length = resp.length};
+	snprintf(ret->etag, sizeof(ret->etag), "%s", resp.etag);
+	snprintf(ret->region, sizeof(ret->region), "%s", resp.region);
+	return 0;
+}
+
+void http_reply_clear(struct http_reply *r)
+{
+	free(r->body);
+	r->body = NULL;
+	r->body_len = 0;
+}
+
+int ufs_http_engine_init(struct ufs *u, const struct ufs_options *opts, void *client)
+{
+	int r = http_init(u, opts);
+	if (r == 0)
+		((struct http *)u->priv)->client = client;
+	return r;
+}
+
+void ufs_http_engine_fini(struct ufs *u)
+{
+	http_fini(u);
+}
+
+void *ufs_http_client(struct ufs *u)
+{
+	return ((struct http *)u->priv)->client;
+}
+
+int ufs_http_read_async(struct ufs *u, const char *path, uint64_t off, size_t len, void *buf,
+			const struct ufs_attr *expect, ufs_read_done_fn done, void *userdata)
+{
+	return http_read_async(u, path, off, len, buf, expect, done, userdata);
+}

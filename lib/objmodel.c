@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aws_config.h"
 #include "quantity.h"
 #include "yamltree.h"
 
@@ -1565,6 +1566,26 @@ int dataset_ref_parse(const char *mp, struct dataset_ref *ret, char *errbuf, siz
 	return 0;
 }
 
+int dataset_mount_s3_options(const struct dataset_spec *sp, size_t i, struct aws_s3_options *ret,
+			     char *errbuf, size_t errlen)
+{
+	const struct kvmap *maps[] = {&sp->shared_options, &sp->mounts[i].options};
+	size_t n = maps[0]->n + maps[1]->n, k = 0;
+	const char **keys = calloc(n + 1, sizeof(*keys)), **vals = calloc(n + 1, sizeof(*vals));
+	int r = -ENOMEM;
+	if (keys && vals) {
+		for (size_t m = 0; m < 2; m++)
+			for (size_t j = 0; j < maps[m]->n; j++, k++) {
+				keys[k] = maps[m]->items[j].key;
+				vals[k] = maps[m]->items[j].value;
+			}
+		r = aws_s3_options_from_pairs(keys, vals, n, ret, errbuf, errlen);
+	}
+	free(keys);
+	free(vals);
+	return r;
+}
+
 char *dataset_mount_path(const struct dataset_spec *sp, size_t i, char *buf, size_t len)
 {
 	const struct dataset_mount *m = &sp->mounts[i];
@@ -1692,6 +1713,13 @@ static int validate_dataset(const struct objmodel *o, char *errbuf, size_t errle
 		if (m->path && m->path[0] != '/')
 			return vfail(errbuf, errlen, "spec.mounts[%zu].path: %s must be absolute",
 				     i, q(m->path, b, sizeof(b)));
+		if (!strncmp(m->mount_point, "s3://", 5)) {
+			struct aws_s3_options so;
+			char msg[300];
+			if (dataset_mount_s3_options(sp, i, &so, msg, sizeof(msg)) < 0)
+				return vfail(errbuf, errlen, "spec.mounts[%zu].options: %s", i,
+					     msg);
+		}
 		char pi[4096], pj[4096];
 		if (sp->n_mounts > 1 && !m->name && !m->path)
 			return vfail(errbuf, errlen,

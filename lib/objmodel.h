@@ -340,6 +340,13 @@ struct dataset_ref {
 	char subpath[4096]; /* "" for the whole dataset, else normalized "/a/b" */
 };
 
+struct aws_s3_options;
+/* The S3 settings of spec.mounts[i] (an s3:// mountPoint): its options over sharedOptions, in
+ * Fluid's names or weir's (see aws_s3_options_from_pairs). Strings in *ret borrow from spec.
+ * Returns 0, or -EINVAL with a message naming the option, -ENOMEM. */
+int dataset_mount_s3_options(const struct dataset_spec *spec, size_t i, struct aws_s3_options *ret,
+			     char *errbuf, size_t errlen);
+
 /* Parses a dataset:// mount point. Returns 0 and fills *ret, or -EINVAL with errbuf saying what
  * is wrong (bad scheme, missing name, "..", bad characters). */
 int dataset_ref_parse(const char *mount_point, struct dataset_ref *ret, char *errbuf,

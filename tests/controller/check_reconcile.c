@@ -104,6 +104,37 @@ START_TEST(delete_referenced_source_refused)
 }
 END_TEST
 
+START_TEST(mount_plan_s3_options_in_url)
+{
+	/* Fluid's S3 options reach weir-node as the URL's query; no keys are in it */
+	struct objmodel_list *l = test_parse(
+	    "apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: spark, "
+	    "namespace: development}\nspec:\n  mounts:\n  - mountPoint: s3://training/imagenet\n"
+	    "    options:\n      alluxio.underfs.s3.endpoint: http://127.0.0.1:8333\n"
+	    "      alluxio.underfs.s3.endpoint.region: us-east-1\n"
+	    "      alluxio.underfs.s3.disable.dns.buckets: \"true\"\n"
+	    "---\n" RUNTIME);
+	struct mount_plan p;
+	char err[512] = "";
+	ck_assert_msg(
+	    reconcile_mount_plan(l, "development", "spark", false, &p, err, sizeof(err)) == 0, "%s",
+	    err);
+	ck_assert_str_eq(p.ufs_url, "s3://training/imagenet?endpoint=http%3a%2f%2f127.0.0.1%3a8333"
+				    "&region=us-east-1&path-style=true");
+	objmodel_list_free(l);
+	/* keys from a Secret: said to be unsupported, not silently ignored */
+	l = test_parse("apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: spark, "
+		       "namespace: development}\nspec:\n  mounts:\n  - mountPoint: s3://b\n"
+		       "    encryptOptions:\n    - name: aws.secretKey\n"
+		       "      valueFrom: {secretKeyRef: {name: s3-keys, key: secret-key}}\n"
+		       "---\n" RUNTIME);
+	ck_assert_int_eq(
+	    reconcile_mount_plan(l, "development", "spark", false, &p, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "encryptOptions"), "%s", err);
+	objmodel_list_free(l);
+}
+END_TEST
+
 START_TEST(mount_plan_source_and_subdataset)
 {
 	struct objmodel_list *l = test_parse(
@@ -262,6 +293,7 @@ Suite *reconcile_suite(void)
 	tcase_add_test(tc, deny_by_default_and_chains);
 	tcase_add_test(tc, delete_referenced_source_refused);
 	tcase_add_test(tc, mount_plan_source_and_subdataset);
+	tcase_add_test(tc, mount_plan_s3_options_in_url);
 	tcase_add_test(tc, mount_plan_of_failed_dataset);
 	tcase_add_test(tc, mount_plan_owner_and_credentials);
 	tcase_add_test(tc, join_paths);

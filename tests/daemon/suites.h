@@ -8,3 +8,4 @@ Suite *block_store_suite(void);
 Suite *ranges_suite(void);
 Suite *cache_path_suite(void);
 Suite *http_version_suite(void);
+Suite *s3_suite(void);

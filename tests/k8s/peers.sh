@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Builds the Kubernetes test peers (etcd, kube-apiserver, kubectl, helm) from the Go module proxy
+# Builds the test peers (etcd, kube-apiserver, kubectl, helm; the S3 server versitygw) from the Go module proxy
 # and caches them outside the clone, one directory per name and version, installed atomically.
 #
-#   tests/k8s/peers.sh [etcd|kube-apiserver|kubectl|helm ...]   (default: all)
+#   tests/k8s/peers.sh [etcd|kube-apiserver|kubectl|helm|versitygw ...]   (default: all)
 #   tests/k8s/peers.sh --print-dir NAME                          (where NAME's binary lives)
 #
 # Cache: ${WEIR_PEERS_CACHE:-/var/cache/weir-peers}/<name>-<version>/<name>. A directory is only
@@ -14,6 +14,7 @@ set -euo pipefail
 K8S_VERSION="${WEIR_K8S_VERSION:-v1.37.2}"
 ETCD_VERSION="${WEIR_ETCD_VERSION:-v3.6.16}"
 HELM_VERSION="${WEIR_HELM_VERSION:-v4.3.2}"
+VERSITYGW_VERSION="${WEIR_VERSITYGW_VERSION:-v1.8.0}"
 CACHE="${WEIR_PEERS_CACHE:-/var/cache/weir-peers}"
 
 export GOFLAGS="-trimpath -buildvcs=false"
@@ -57,7 +58,8 @@ version_of() {
 	etcd) echo "$ETCD_VERSION" ;;
 	kube-apiserver | kubectl) echo "$K8S_VERSION" ;;
 	helm) echo "$HELM_VERSION" ;;
-	*) echo "peers: unknown peer \"$1\" (etcd, kube-apiserver, kubectl, helm)" >&2; return 1 ;;
+	versitygw) echo "$VERSITYGW_VERSION" ;;
+	*) echo "peers: unknown peer \"$1\" (etcd, kube-apiserver, kubectl, helm, versitygw)" >&2; return 1 ;;
 	esac
 }
 dir_of() { echo "$CACHE/$1-$(version_of "$1")"; }
@@ -115,12 +117,18 @@ build_into() {
 			-ldflags "-s -w -X helm.sh/helm/$major/internal/version.version=$HELM_VERSION" \
 			"helm.sh/helm/$major/cmd/helm@$HELM_VERSION"
 		;;
+	versitygw)
+		# The S3 server of tests/e2e/s3.sh (posix backend: a bucket is a directory).
+		GOBIN="$tmp" "$GO" install -p "$GOPAR" -ldflags "-s -w" \
+			"github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
+		;;
 	esac
 	rm -rf "$tmp/src"
 	[ -x "$tmp/$name" ] || { echo "peers: the $name build produced no binary" >&2; return 1; }
 	local check=(--version)
 	[ "$name" = kubectl ] && check=(version --client)
 	[ "$name" = helm ] && check=(version)
+	[ "$name" = versitygw ] && check=(--version)
 	"$tmp/$name" "${check[@]}" >"$tmp/version.txt" 2>&1 ||
 		{ echo "peers: the built $name does not run: $name ${check[*]}: $(cat "$tmp/version.txt")" >&2; return 1; }
 	rm -f "$tmp/version.txt"
@@ -173,6 +181,6 @@ if [ "${1:-}" = --print-dir ]; then
 	exit 0
 fi
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(etcd kube-apiserver kubectl helm)
+[ ${#names[@]} -gt 0 ] || names=(etcd kube-apiserver kubectl helm versitygw)
 for n in "${names[@]}"; do version_of "$n" >/dev/null; done
 for n in "${names[@]}"; do build_one "$n"; done

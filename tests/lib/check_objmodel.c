@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws_config.h"
 #include "objmodel.h"
 #include "quantity.h"
 #include "suites.h"
@@ -334,6 +335,46 @@ START_TEST(rejects_bad_documents)
 	parse_fails_str("apiVersion: v1\nkind: Namespace\nmetadata: {name: dev}\n---\n"
 			"apiVersion: v1\nkind: Namespace\nmetadata: {name: dev}\n",
 			"document 2 (Namespace dev): the same object as document 1");
+}
+END_TEST
+
+START_TEST(s3_mount_options)
+{
+	/* Fluid's form, unchanged, and weir's short names; sharedOptions under the mount's */
+	struct objmodel_list *l = parse_ok(
+	    "apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: imagenet}\n"
+	    "spec:\n  sharedOptions: {region: eu-west-1, alluxio.underfs.s3.inherit.acl: 'false'}\n"
+	    "  mounts:\n  - mountPoint: s3://training/imagenet\n    options:\n"
+	    "      alluxio.underfs.s3.endpoint: http://127.0.0.1:8333\n"
+	    "      alluxio.underfs.s3.endpoint.region: us-east-1\n"
+	    "      alluxio.underfs.s3.disable.dns.buckets: \"true\"\n"
+	    "    encryptOptions:\n    - name: aws.accessKeyId\n"
+	    "      valueFrom: {secretKeyRef: {name: s3-keys, key: access-key}}\n");
+	struct aws_s3_options o;
+	char err[300];
+	ck_assert_int_eq(
+	    dataset_mount_s3_options(&l->items[0]->dataset.spec, 0, &o, err, sizeof(err)), 0);
+	ck_assert_str_eq(o.endpoint, "http://127.0.0.1:8333");
+	ck_assert_str_eq(o.region, "us-east-1");
+	ck_assert_int_eq(o.path_style, 1);
+	objmodel_list_free(l);
+	l = parse_ok("apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: a}\n"
+		     "spec: {mounts: [{mountPoint: s3://b/p, options: {endpoint: https://s3.x, "
+		     "path-style: 'false'}}]}\n");
+	ck_assert_int_eq(
+	    dataset_mount_s3_options(&l->items[0]->dataset.spec, 0, &o, err, sizeof(err)), 0);
+	ck_assert_str_eq(o.endpoint, "https://s3.x");
+	ck_assert_ptr_null(o.region);
+	ck_assert_int_eq(o.path_style, 0);
+	objmodel_list_free(l);
+	parse_fails_str("apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: a}\n"
+			"spec: {mounts: [{mountPoint: s3://b, options: "
+			"{alluxio.underfs.s3.disable.dns.buckets: maybe}}]}\n",
+			"spec.mounts[0].options: option alluxio.underfs.s3.disable.dns.buckets: "
+			"\"maybe\" is not \"true\" or \"false\"");
+	parse_fails_str("apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: a}\n"
+			"spec: {mounts: [{mountPoint: s3://b, options: {endpoint: ftp://x}}]}\n",
+			"option endpoint: \"ftp://x\" is not an http(s):// URL");
 }
 END_TEST
 
@@ -849,6 +890,7 @@ Suite *objmodel_suite(void)
 	tcase_add_test(tc, namespace_flag_like_kubectl);
 	tcase_add_test(tc, mutations_never_crash);
 	tcase_add_test(tc, validate_built_objects);
+	tcase_add_test(tc, s3_mount_options);
 	suite_add_tcase(s, tc);
 	return s;
 }

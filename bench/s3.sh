@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Benchmark (issue 11), prints figures and never fails on targets: the walkthrough's spark tree in a
+# versitygw bucket on loopback, read by weir, by rclone mount (--vfs-cache-mode full) and by s3fs
+# (use_cache), the two from Debian, with the same number of connections where they take one; a
+# single-stream curl --aws-sigv4 is the baseline. Cold is a fresh cache; warm is after a remount
+# (page cache gone, the tool's own cache kept). A peer that is missing or fails is reported, skipped.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/../tests/helpers/lib.sh"
+. "$here/../tests/helpers/weir.sh"
+. "$here/../tests/helpers/versitygw.sh"
+
+SCALE="${BENCH_SCALE:-0.2}" # 0.2 -> 268 MiB in spark-3.3.1
+SMALL="${BENCH_SMALL:-20000}" # small files (1-16 KiB) in one more prefix
+RUNS="${BENCH_RUNS:-3}"     # warm runs; the best is reported
+CONN="${BENCH_CONNECTIONS:-16}"
+
+require_root_fuse
+find_weir_bins
+TMP="$(mktemp -d /tmp/weir-bench-s3.XXXXXX)"
+at_exit 'rm -rf "$TMP"'
+SHM="$(mktemp -d /dev/shm/weir-bench-s3.XXXXXX)" # server, caches and copies in tmpfs: no disk
+at_exit 'rm -rf "$SHM"'
+weir_setup "$TMP"
+TIERS="mem:$WEIR_TIER_DIR/mem:4GiB"
+unset AWS_PROFILE AWS_SESSION_TOKEN
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+
+timed() {
+	local dst="$1" t0 t1
+	shift
+	rm -rf "$dst"
+	t0="$(now)"
+	"$@" >&2 || return 1
+	t1="$(now)"
+	elapsed "$t0" "$t1"
+}
+best() { printf '%s\n' "$@" | sort -g | head -n 1; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f MB/s", b / s / 1e6 }'; }
+wait_mounted() {
+	local i
+	for i in $(seq 1 100); do is_mounted "$1" && return 0; sleep 0.1; done
+	return 1
+}
+fuse_off() { fusermount3 -u "$1" 2>/dev/null || umount -l "$1" 2>/dev/null || true; }
+
+step "spark tree (scale $SCALE) in a versitygw bucket on loopback"
+"$here/../tests/helpers/gentree.sh" "$SHM/tree" "$SCALE" | sed 's/^/  /'
+SRC="$SHM/tree/spark-3.3.1"
+python3 - "$SHM/tree/small" "$SMALL" <<'PY'
+import os, random, sys
+d, n = sys.argv[1], int(sys.argv[2])
+rng = random.Random(11)
+for i in range(n):
+    sub = os.path.join(d, "d%02d" % (i % 20))
+    os.makedirs(sub, exist_ok=True)
+    with open(os.path.join(sub, "f%05d" % i), "wb") as f:
+        f.write(rng.randbytes(rng.randint(1024, 16384)))
+PY
+BYTES=$(( $(find "$SRC" -type f -printf '%s+') 0 ))
+vgw_start "$SHM/vgw"
+vgw_curl -f -X PUT "$VGW_URL/bkt" -o /dev/null || fail "creating the bucket failed"
+vgw_put_tree "$SHM/tree" bkt
+note "versitygw $VGW_URL; spark-3.3.1: $BYTES bytes"
+
+step "baseline: single-stream curl --aws-sigv4, files in turn"
+urls=()
+for f in "$SRC"/*; do urls+=("$(vgw_key_url bkt "spark-3.3.1/$(basename "$f")")" -o /dev/null); done
+t_curl="$(timed "$TMP/none" vgw_curl -f "${urls[@]}")"
+note "curl: $t_curl s ($(mbps "$BYTES" "$t_curl"))"
+
+# peer NAME MOUNTPOINT MOUNT_FN UMOUNT_FN DIR...: for each DIR of the bucket, a cold cp -R through a
+# fresh mount (MOUNT_FN), then warm after remounts; R[NAME,DIR,cold|warm] hold the seconds.
+declare -A R
+peer() {
+	local name="$1" mp="$2" mount_fn="$3" umount_fn="$4" dir i t
+	shift 4
+	mkdir -p "$mp"
+	if ! "$mount_fn"; then
+		note "$name failed to mount: $(tail -3 "$TMP/$name.log" 2>/dev/null); skipped"
+		return 0
+	fi
+	at_exit "fuse_off '$mp'"
+	for dir in "$@"; do
+		t="$(timed "$SHM/out" cp -R "$mp/$dir" "$SHM/out")" && R[$name,$dir,cold]="$t"
+		diff -rq "$SHM/tree/$dir" "$SHM/out" >/dev/null || note "$name: the cold copy of $dir differs from the source"
+	done
+	for dir in "$@"; do
+		warm=()
+		for i in $(seq 1 "$RUNS"); do
+			"$umount_fn"
+			"$mount_fn" || break
+			warm+=("$(timed "$SHM/out" cp -R "$mp/$dir" "$SHM/out")")
+		done
+		[ ${#warm[@]} -eq 0 ] || R[$name,$dir,warm]="$(best "${warm[@]}")"
+		note "$name $dir: cold ${R[$name,$dir,cold]:-failed} s; warm ${warm[*]:-failed} s"
+	done
+	"$umount_fn"
+}
+
+MP="$TMP/weir" MPR="$TMP/rclone" MPS="$TMP/s3fs"
+weir_on() {
+	AWS_ACCESS_KEY_ID="$VGW_KEY" AWS_SECRET_ACCESS_KEY="$VGW_SECRET" weir_mount s3://bkt "$MP" \
+		--tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-path-style --fetch-concurrency "$CONN" >/dev/null
+}
+weir_off() { w umount "$MP" >/dev/null || fuse_off "$MP"; }
+rclone_mount() {
+	# rclone 1.60 refuses to start with AWS_CA_BUNDLE set; the keys go through its env
+	env -u AWS_CA_BUNDLE RCLONE_CONFIG_VGW_TYPE=s3 RCLONE_CONFIG_VGW_PROVIDER=Other \
+		RCLONE_CONFIG_VGW_ACCESS_KEY_ID="$VGW_KEY" RCLONE_CONFIG_VGW_SECRET_ACCESS_KEY="$VGW_SECRET" \
+		RCLONE_CONFIG_VGW_ENDPOINT="$VGW_URL" RCLONE_CONFIG_VGW_FORCE_PATH_STYLE=true \
+		rclone mount vgw:bkt "$MPR" --vfs-cache-mode full --cache-dir "$SHM/rclone-cache" \
+		--transfers "$CONN" --daemon --log-file "$TMP/rclone.log" && wait_mounted "$MPR"
+}
+rclone_off() { fuse_off "$MPR"; sleep 0.5; }
+s3fs_mount() {
+	s3fs bkt "$MPS" -o url="$VGW_URL" -o use_path_request_style -o passwd_file="$TMP/s3fs.passwd" \
+		-o use_cache="$SHM/s3fs-cache" -o parallel_count="$CONN" -o logfile="$TMP/s3fs.log" &&
+		wait_mounted "$MPS"
+}
+s3fs_off() { fuse_off "$MPS"; sleep 0.5; }
+
+step "weir: cold, then warm after remounts (best of $RUNS)"
+peer weir "$MP" weir_on weir_off spark-3.3.1 small
+[ -n "${R[weir,spark-3.3.1,cold]:-}" ] || fail "weir's cold copy failed"
+
+step "rclone mount --vfs-cache-mode full (Debian's; --transfers $CONN)"
+if command -v rclone >/dev/null; then
+	peer rclone "$MPR" rclone_mount rclone_off spark-3.3.1 small
+else
+	note "rclone is not installed (apt-get install rclone); skipped"
+fi
+
+step "s3fs (Debian's; use_cache, parallel_count $CONN)"
+if command -v s3fs >/dev/null; then
+	(umask 077 && printf '%s:%s\n' "$VGW_KEY" "$VGW_SECRET" >"$TMP/s3fs.passwd")
+	peer s3fs "$MPS" s3fs_mount s3fs_off spark-3.3.1 small
+else
+	note "s3fs is not installed (apt-get install s3fs); skipped"
+fi
+
+echo
+echo "bytes: $BYTES (spark-3.3.1 at scale $SCALE); small: $SMALL files; $CONN connections"
+echo "curl single stream (spark-3.3.1): $t_curl s"
+for p in weir rclone s3fs; do
+	echo "$p: spark cold ${R[$p,spark-3.3.1,cold]:-n/a} s, warm ${R[$p,spark-3.3.1,warm]:-n/a} s; small cold ${R[$p,small,cold]:-n/a} s, warm ${R[$p,small,warm]:-n/a} s"
+done
+echo "weir_cold_vs_curl: $(ratio "$t_curl" "${R[weir,spark-3.3.1,cold]}")x"
+for p in rclone s3fs; do
+	for what in spark-3.3.1,cold spark-3.3.1,warm small,cold small,warm; do
+		[ -n "${R[$p,$what]:-}" ] && [ -n "${R[weir,$what]:-}" ] || continue
+		echo "weir_vs_${p}_${what/,/_}: $(ratio "${R[$p,$what]}" "${R[weir,$what]}")x (target >= 2x)"
+	done
+done

@@ -1,0 +1,640 @@
+// SPDX-License-Identifier: Apache-2.0
+// s3://[KEY:SECRET@]bucket[/prefix][?endpoint=URL&region=R&path-style=true&anonymous=true]
+// on ufs_http.c's engine: reads are its ranged GETs of the object URLs (bound to the opened
+// version like any http read), list is ListObjectsV2 and stat HeadObject, all signed with
+// SigV4 by libcurl. What must stay true: the keys live only in the engine's curl options and
+// in no URL, message or log; u->url is the credential-free http(s) URL of the objects' root.
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "aws_config.h"
+#include "http_transfer.h"
+#include "log.h"
+#include "s3_url.h"
+#include "s3_xml.h"
+#include "strmap.h"
+#include "ufs.h"
+
+#define S3_LIST_MAX_ENTRIES (10u << 20) /* one directory larger than this is refused */
+
+struct s3 {
+	char *bucket;
+	char *prefix;	/* "" or "a/b/": every key this UFS sees starts with it */
+	char *list_url; /* the bucket's URL, to which "?list-type=2..." is appended */
+	char region[64];
+};
+
+/* The options of an s3:// URL's query, and where they go. */
+struct s3_params {
+	char endpoint[512];
+	char region[64];
+	char token[2048];
+	char ca_bundle[512];
+	int path_style; /* -1: not given */
+	bool anonymous;
+};
+
+enum param_kind { P_STRING, P_BOOL };
+static const struct s3_param_def {
+	const char *name;
+	enum param_kind kind;
+	size_t off, len;
+} param_defs[] = {
+    {"endpoint", P_STRING, offsetof(struct s3_params, endpoint), 512},
+    {"region", P_STRING, offsetof(struct s3_params, region), 64},
+    {"X-Amz-Security-Token", P_STRING, offsetof(struct s3_params, token), 2048},
+    {"ca-bundle", P_STRING, offsetof(struct s3_params, ca_bundle), 512},
+    {"path-style", P_BOOL, offsetof(struct s3_params, path_style), 0},
+    {"anonymous", P_BOOL, offsetof(struct s3_params, anonymous), 0},
+};
+
+static int parse_bool(const char *v, bool *ret)
+{
+	static const char *const yes[] = {"true", "1", "yes"}, *const no[] = {"false", "0", "no"};
+	for (size_t i = 0; i < 3; i++) {
+		if (strcasecmp(v, yes[i]) == 0 || strcasecmp(v, no[i]) == 0) {
+			*ret = strcasecmp(v, yes[i]) == 0;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int parse_query(struct ufs *u, char *query, struct s3_params *p)
+{
+	char *save = NULL;
+	for (char *kv = strtok_r(query, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
+		char *eq = strchr(kv, '=');
+		char *v = eq ? curl_easy_unescape(NULL, eq + 1, 0, NULL) : strdup("true");
+		if (eq)
+			*eq = '\0';
+		if (!v)
+			return -ENOMEM;
+		const struct s3_param_def *d = NULL;
+		for (size_t i = 0; i < sizeof(param_defs) / sizeof(param_defs[0]); i++)
+			if (strcmp(param_defs[i].name, kv) == 0)
+				d = &param_defs[i];
+		int r = 0;
+		if (!d) {
+			snprintf(
+			    u->last_error, sizeof(u->last_error),
+			    "unknown s3 option \"%.40s\" (endpoint, region, path-style, ca-bundle, "
+			    "anonymous)",
+			    kv);
+			r = -EINVAL;
+		} else if (d->kind == P_STRING) {
+			if (strlen(v) >= d->len) {
+				snprintf(u->last_error, sizeof(u->last_error),
+					 "s3 option \"%s\" is too long", d->name);
+				r = -EINVAL;
+			} else {
+				snprintf((char *)p + d->off, d->len, "%s", v);
+			}
+		} else {
+			bool b;
+			r = parse_bool(v, &b);
+			if (r < 0)
+				snprintf(u->last_error, sizeof(u->last_error),
+					 "s3 option \"%s\" is \"%.40s\", not true or false",
+					 d->name, v);
+			else if (d->off == offsetof(struct s3_params, path_style))
+				p->path_style = b;
+			else
+				p->anonymous = b;
+		}
+		explicit_bzero(v, strlen(v));
+		curl_free(v);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* An endpoint on an IP address or localhost has no per-bucket host names. */
+static bool host_is_literal(const char *host)
+{
+	return strcmp(host, "localhost") == 0 || host[0] == '[' ||
+	       strspn(host, "0123456789.") == strlen(host);
+}
+
+static void s3_free_state(struct s3 *s)
+{
+	if (!s)
+		return;
+	free(s->bucket);
+	free(s->prefix);
+	free(s->list_url);
+	free(s);
+}
+
+/* Builds s's URLs and u->url (the objects' root) from the endpoint. */
+static int s3_urls(struct ufs *u, struct s3 *s, const char *endpoint, bool path_style)
+{
+	CURLU *h = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL, *epath = NULL, *pfx = NULL;
+	int r = -EINVAL;
+	if (!h)
+		return -ENOMEM;
+	if (curl_url_set(h, CURLUPART_URL, endpoint, 0) != CURLUE_OK ||
+	    curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    (strcmp(scheme, "http") && strcmp(scheme, "https"))) {
+		snprintf(u->last_error, sizeof(u->last_error),
+			 "s3 endpoint \"%.100s\" is not an http(s):// URL", endpoint);
+		goto out;
+	}
+	curl_url_get(h, CURLUPART_PORT, &port, 0);
+	curl_url_get(h, CURLUPART_PATH, &epath, 0);
+	if (epath && strcmp(epath, "/") != 0) {
+		snprintf(u->last_error, sizeof(u->last_error),
+			 "s3 endpoint \"%.100s\" has a path; give scheme://host[:port]", endpoint);
+		goto out;
+	}
+	if (!path_style && host_is_literal(host)) {
+		snprintf(u->last_error, sizeof(u->last_error),
+			 "s3 endpoint \"%.100s\" is an address: bucket host names need a DNS name; "
+			 "use path-style",
+			 endpoint);
+		goto out;
+	}
+	r = -ENOMEM;
+	pfx = s3_url_escape(s->prefix, true);
+	if (!pfx)
+		goto out;
+	char portpart[16] = "";
+	if (port)
+		snprintf(portpart, sizeof(portpart), ":%s", port);
+	char *root = NULL, *list = NULL;
+	/* the prefix keeps its trailing '/' out of the root: paths come with their leading one */
+	size_t pl = strlen(pfx);
+	if (pl && pfx[pl - 1] == '/')
+		pfx[--pl] = '\0';
+	if (path_style) {
+		if (asprintf(&list, "%s://%s%s/%s", scheme, host, portpart, s->bucket) < 0)
+			list = NULL;
+		if (asprintf(&root, "%s://%s%s/%s%s%s", scheme, host, portpart, s->bucket,
+			     pl ? "/" : "", pfx) < 0)
+			root = NULL;
+	} else {
+		if (asprintf(&list, "%s://%s.%s%s/", scheme, s->bucket, host, portpart) < 0)
+			list = NULL;
+		if (asprintf(&root, "%s://%s.%s%s%s%s", scheme, s->bucket, host, portpart,
+			     pl ? "/" : "", pfx) < 0)
+			root = NULL;
+	}
+	if (!list || !root) {
+		free(list);
+		free(root);
+		goto out;
+	}
+	s->list_url = list;
+	free(u->url);
+	u->url = root;
+	r = 0;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(epath);
+	free(pfx);
+	curl_url_cleanup(h);
+	return r;
+}
+
+static int s3_init(struct ufs *u, const struct ufs_options *opts)
+{
+	struct s3_params p = {.path_style = -1};
+	struct aws_config ac = {0};
+	char *user = NULL, *pass = NULL, *host = NULL, *path = NULL, *query = NULL;
+	char *userpwd = NULL, *tokhdr = NULL;
+	char sigv4[128], errbuf[256];
+	bool engine = false;
+	int r = -ENOMEM;
+	struct s3 *s = calloc(1, sizeof(*s));
+	CURLU *h = curl_url();
+	if (!s || !h)
+		goto out;
+	r = -EINVAL;
+	const unsigned f = CURLU_NON_SUPPORT_SCHEME;
+	if (curl_url_set(h, CURLUPART_URL, u->url, f) != CURLUE_OK ||
+	    curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
+		snprintf(u->last_error, sizeof(u->last_error),
+			 "expected s3://bucket[/prefix][?endpoint=URL&region=R&path-style=true]");
+		goto out;
+	}
+	curl_url_get(h, CURLUPART_USER, &user, CURLU_URLDECODE);
+	curl_url_get(h, CURLUPART_PASSWORD, &pass, CURLU_URLDECODE);
+	curl_url_get(h, CURLUPART_PATH, &path, CURLU_URLDECODE);
+	curl_url_get(h, CURLUPART_QUERY, &query, 0);
+	if (query && (r = parse_query(u, query, &p)) < 0)
+		goto out;
+	r = -ENOMEM;
+	s->bucket = strdup(host);
+	/* "/a/b/" -> "a/b/": the keys' prefix; "" for the whole bucket */
+	const char *pp = path ? path + strspn(path, "/") : "";
+	size_t pl = strlen(pp);
+	while (pl && pp[pl - 1] == '/')
+		pl--;
+	if (!s->bucket || asprintf(&s->prefix, "%.*s%s", (int)pl, pp, pl ? "/" : "") < 0) {
+		s->prefix = NULL;
+		goto out;
+	}
+	if ((user && *user) != (pass && *pass)) {
+		snprintf(u->last_error, sizeof(u->last_error),
+			 "an s3 URL with keys needs both KEY:SECRET@");
+		r = -EINVAL;
+		goto out;
+	}
+	/* the URL's keys, else the environment's and the profile's (also region and endpoint) */
+	r = aws_config_load(&ac, errbuf, sizeof(errbuf));
+	if (r < 0 && !(user && *user) && !p.anonymous) {
+		snprintf(u->last_error, sizeof(u->last_error), "%s", errbuf);
+		goto out;
+	}
+	if (r < 0) /* a broken profile does not matter to a URL that brings its keys */
+		ac = (struct aws_config){0};
+	if (user && *user) {
+		snprintf(ac.access_key, sizeof(ac.access_key), "%s", user);
+		snprintf(ac.secret_key, sizeof(ac.secret_key), "%s", pass);
+		snprintf(ac.session_token, sizeof(ac.session_token), "%s", p.token);
+	}
+	const char *region = p.region[0] ? p.region : ac.region[0] ? ac.region : "us-east-1";
+	snprintf(s->region, sizeof(s->region), "%s", region);
+	char endpoint[600];
+	if (p.endpoint[0] || ac.endpoint[0])
+		snprintf(endpoint, sizeof(endpoint), "%s",
+			 p.endpoint[0] ? p.endpoint : ac.endpoint);
+	else
+		snprintf(endpoint, sizeof(endpoint), "https://s3.%s.amazonaws.com", region);
+	bool path_style = p.path_style >= 0 ? p.path_style : false;
+	if (p.path_style < 0) {
+		/* an address cannot carry the bucket in its name */
+		CURLU *eh = curl_url();
+		char *ehost = NULL;
+		if (eh && curl_url_set(eh, CURLUPART_URL, endpoint, 0) == CURLUE_OK &&
+		    curl_url_get(eh, CURLUPART_HOST, &ehost, 0) == CURLUE_OK)
+			path_style = host_is_literal(ehost) || strchr(s->bucket, '.');
+		curl_free(ehost);
+		curl_url_cleanup(eh);
+	}
+	r = s3_urls(u, s, endpoint, path_style);
+	if (r < 0)
+		goto out;
+	r = ufs_http_engine_init(u, opts, s);
+	if (r < 0)
+		goto out;
+	engine = true;
+
+	/* signed requests say their payload is not hashed (servers refuse a signed request without
+	 * it); an anonymous one must not claim it, or its empty payload's hash mismatches */
+	const char *headers[3] = {"x-amz-content-sha256: UNSIGNED-PAYLOAD", NULL, NULL};
+	const char *ca = p.ca_bundle[0] ? p.ca_bundle : ac.ca_bundle;
+	struct http_auth auth = {.cainfo = ca[0] ? ca : NULL};
+	if (!p.anonymous && ac.access_key[0]) {
+		auth.headers = headers;
+		snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:s3", region);
+		r = -ENOMEM;
+		if (asprintf(&userpwd, "%s:%s", ac.access_key, ac.secret_key) < 0) {
+			userpwd = NULL;
+			goto out;
+		}
+		if (ac.session_token[0]) {
+			if (asprintf(&tokhdr, "x-amz-security-token: %s", ac.session_token) < 0) {
+				tokhdr = NULL;
+				goto out;
+			}
+			headers[1] = tokhdr;
+		}
+		auth.sigv4 = sigv4;
+		auth.userpwd = userpwd;
+	}
+	r = ufs_http_set_auth(u, &auth);
+	if (r < 0)
+		goto out;
+	log_debug("s3 bucket \"%s\" prefix \"%s\" region %s, %s, %s", s->bucket, s->prefix,
+		  s->region, path_style ? "path-style" : "virtual-hosted",
+		  auth.sigv4 ? "signed" : "anonymous");
+	r = 0;
+out:
+	if (r < 0) {
+		if (engine)
+			ufs_http_engine_fini(u);
+		s3_free_state(s);
+	}
+	aws_config_wipe(&ac);
+	explicit_bzero(&p, sizeof(p));
+	if (pass)
+		explicit_bzero(pass, strlen(pass));
+	if (userpwd)
+		explicit_bzero(userpwd, strlen(userpwd));
+	if (tokhdr)
+		explicit_bzero(tokhdr, strlen(tokhdr));
+	free(userpwd);
+	free(tokhdr);
+	curl_free(user);
+	curl_free(pass);
+	curl_free(host);
+	curl_free(path);
+	curl_free(query);
+	curl_url_cleanup(h);
+	return r;
+}
+
+static void s3_fini(struct ufs *u)
+{
+	if (!u->priv)
+		return;
+	struct s3 *s = ufs_http_client(u);
+	ufs_http_engine_fini(u);
+	s3_free_state(s);
+}
+
+/* The one place S3 answers become errnos and messages: "<what>: <Code>: <Message> (HTTP n)",
+ * with the bucket's region on a wrong-region answer. */
+static int s3_error(struct ufs *u, const char *what, const struct http_reply *rep)
+{
+	struct s3 *s = ufs_http_client(u);
+	struct s3_error e = {0};
+	if (rep->body)
+		s3_xml_parse_error(rep->body, rep->body_len, &e);
+	const char *region = e.region[0] ? e.region : rep->region;
+	int err;
+	switch (rep->status) {
+	case 404:
+		err = -ENOENT;
+		break;
+	case 401:
+	case 403:
+		err = -EACCES;
+		break;
+	case 412:
+		err = -ESTALE;
+		break;
+	default:
+		err = -EIO;
+	}
+	if (region[0] && strcmp(region, s->region) != 0) {
+		snprintf(u->last_error, sizeof(u->last_error),
+			 "%s: bucket \"%s\" is in region \"%s\", not \"%s\": give that region "
+			 "(--s3-region %s)",
+			 what, s->bucket, region, s->region, region);
+		err = -EIO;
+	} else {
+		if (!e.code[0] && rep->status == 404)
+			snprintf(e.code, sizeof(e.code), "NotFound");
+		if (!e.code[0] && rep->status == 403)
+			snprintf(e.code, sizeof(e.code), "AccessDenied");
+		snprintf(u->last_error, sizeof(u->last_error), "%s: %s%s%s (HTTP %ld)", what,
+			 e.code[0] ? e.code : "error", e.message[0] ? ": " : "", e.message,
+			 rep->status);
+	}
+	log_debug("%s", u->last_error);
+	return err;
+}
+
+/* The keys' prefix of a directory path: "" for the root of a bucket, else "pfx/a/b/". */
+static char *dir_prefix(struct s3 *s, const char *path)
+{
+	char *p;
+	bool root = strcmp(path, "/") == 0;
+	if (asprintf(&p, "%s%s%s", s->prefix, root ? "" : path + 1, root ? "" : "/") < 0)
+		return NULL;
+	return p;
+}
+
+/* A name a directory may hold: one component, not "." or "..". */
+static bool name_ok(const char *n, size_t len)
+{
+	return len && !memchr(n, '/', len) && !(len == 1 && n[0] == '.') &&
+	       !(len == 2 && n[0] == '.' && n[1] == '.');
+}
+
+static int add_ent(struct ufs_dirent **ents, size_t *n, size_t *cap, const char *name, size_t len,
+		   const struct ufs_attr *a)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 256;
+		struct ufs_dirent *e = realloc(*ents, nc * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		*ents = e;
+		*cap = nc;
+	}
+	struct ufs_dirent *d = &(*ents)[*n];
+	*d = (struct ufs_dirent){.attr = *a, .size_known = !a->is_dir};
+	d->name = strndup(name, len);
+	if (!d->name)
+		return -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
+/* Lists prefix page by page into *ret_ents (or, with max_keys, only asks whether it has
+ * anything). Returns 0, or -errno with u->last_error set. */
+static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
+		       struct ufs_dirent **ret_ents, size_t *ret_n)
+{
+	struct s3 *s = ufs_http_client(u);
+	struct ufs_dirent *ents = NULL;
+	size_t n = 0, cap = 0, pl = strlen(prefix);
+	char *token = NULL, what[300];
+	int r = 0;
+	snprintf(what, sizeof(what), "s3://%s/%s", s->bucket, prefix);
+	do {
+		struct http_reply rep;
+		struct s3_list_page page;
+		char *url = s3_url_list(s->list_url, prefix, token, max_keys);
+		if (!url) {
+			r = -ENOMEM;
+			break;
+		}
+		r = ufs_http_request(u, url, false, &rep);
+		free(url);
+		if (r < 0)
+			break;
+		if (rep.status != 200) {
+			r = s3_error(u, what, &rep);
+			http_reply_clear(&rep);
+			break;
+		}
+		r = s3_xml_parse_list(rep.body, rep.body_len, &page);
+		http_reply_clear(&rep);
+		if (r < 0) {
+			snprintf(u->last_error, sizeof(u->last_error),
+				 "%.150s: the server's ListObjectsV2 answer is not one this client "
+				 "can read",
+				 what);
+			break;
+		}
+		for (size_t i = 0; i < page.n_objects && r == 0; i++) {
+			const struct s3_object *o = &page.objects[i];
+			if (strncmp(o->key, prefix, pl) != 0)
+				continue;
+			const char *nm = o->key + pl;
+			if (!name_ok(nm, strlen(nm))) {
+				if (*nm) /* "" is the directory's own marker */
+					log_warn("%s: key \"%s\" skipped: not a file name", what,
+						 o->key);
+				continue;
+			}
+			struct ufs_attr a = {.size = o->size, .mtime = o->mtime};
+			snprintf(a.etag, sizeof(a.etag), "%s", o->etag);
+			r = add_ent(&ents, &n, &cap, nm, strlen(nm), &a);
+		}
+		for (size_t i = 0; i < page.n_prefixes && r == 0; i++) {
+			const char *cp = page.prefixes[i];
+			size_t cl = strlen(cp);
+			if (strncmp(cp, prefix, pl) != 0 || cl < pl + 1 || cp[cl - 1] != '/')
+				continue;
+			if (!name_ok(cp + pl, cl - pl - 1)) {
+				log_warn("%s: prefix \"%s\" skipped: not a directory name", what,
+					 cp);
+				continue;
+			}
+			struct ufs_attr a = {.is_dir = true};
+			r = add_ent(&ents, &n, &cap, cp + pl, cl - pl - 1, &a);
+		}
+		free(token);
+		token = page.truncated && !max_keys ? strdup(page.next_token) : NULL;
+		bool more = page.truncated && !max_keys;
+		s3_list_page_clear(&page);
+		if (r == 0 && more && !token)
+			r = -ENOMEM;
+		if (r == 0 && n > S3_LIST_MAX_ENTRIES) {
+			snprintf(u->last_error, sizeof(u->last_error),
+				 "%.200s: more than %u entries in one directory", what,
+				 S3_LIST_MAX_ENTRIES);
+			r = -EFBIG;
+		}
+	} while (r == 0 && token);
+	free(token);
+	if (r < 0) {
+		ufs_dirents_free(ents, n);
+		return r;
+	}
+	*ret_ents = ents;
+	*ret_n = n;
+	return 0;
+}
+
+static int s3_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr)
+{
+	struct s3 *s = ufs_http_client(u);
+	if (strcmp(path, "/") == 0) {
+		*ret_attr = (struct ufs_attr){.is_dir = true};
+		return 0;
+	}
+	char what[300];
+	snprintf(what, sizeof(what), "s3://%s/%s%s", s->bucket, s->prefix, path + 1);
+	char *ep = s3_url_escape(path, true), *url = NULL;
+	if (!ep || asprintf(&url, "%s%s", u->url, ep) < 0) {
+		free(ep);
+		return -ENOMEM;
+	}
+	free(ep);
+	struct http_reply rep;
+	int r = ufs_http_request(u, url, true, &rep);
+	free(url);
+	if (r < 0)
+		return r;
+	if (rep.status == 200) {
+		struct ufs_attr a = {.mtime = rep.mtime, .size = rep.have_length ? rep.length : 0};
+		snprintf(a.etag, sizeof(a.etag), "%s", rep.etag);
+		http_reply_clear(&rep);
+		*ret_attr = a;
+		return 0;
+	}
+	if (rep.status != 404) {
+		r = s3_error(u, what, &rep);
+		http_reply_clear(&rep);
+		return r;
+	}
+	http_reply_clear(&rep);
+	/* no such object: a directory if any key lies beneath */
+	char *prefix = dir_prefix(s, path);
+	struct ufs_dirent *ents = NULL;
+	size_t n = 0;
+	if (!prefix)
+		return -ENOMEM;
+	r = list_prefix(u, prefix, 1, &ents, &n);
+	free(prefix);
+	if (r < 0)
+		return r;
+	ufs_dirents_free(ents, n);
+	if (n == 0) {
+		snprintf(u->last_error, sizeof(u->last_error), "%.200s: no such key", what);
+		return -ENOENT;
+	}
+	*ret_attr = (struct ufs_attr){.is_dir = true};
+	return 0;
+}
+
+/* A key "x" next to keys under "x/": one name, two meanings. The directory wins (it holds the
+ * rest of the tree); the object is dropped with a warning. Returns the new count or -ENOMEM. */
+static long drop_shadowed(const char *path, struct ufs_dirent *ents, size_t n)
+{
+	struct strmap *dirs = strmap_new();
+	size_t k = 0;
+	int err = 0;
+	if (!dirs)
+		return -ENOMEM;
+	for (size_t i = 0; i < n && err == 0; i++)
+		if (ents[i].attr.is_dir)
+			strmap_put(dirs, ents[i].name, &ents[i], &err);
+	for (size_t i = 0; i < n; i++) {
+		if (err == 0 && !ents[i].attr.is_dir && strmap_get(dirs, ents[i].name)) {
+			log_warn(
+			    "s3 listing of \"%s\": object \"%s\" hidden by the directory of the "
+			    "same name",
+			    path, ents[i].name);
+			free(ents[i].name);
+			continue;
+		}
+		ents[k++] = ents[i];
+	}
+	strmap_free(dirs, NULL);
+	return err < 0 ? err : (long)k;
+}
+
+static int s3_list(struct ufs *u, const char *path, struct ufs_dirent **ret_ents, size_t *ret_n)
+{
+	struct s3 *s = ufs_http_client(u);
+	char *prefix = dir_prefix(s, path);
+	if (!prefix)
+		return -ENOMEM;
+	struct ufs_dirent *ents = NULL;
+	size_t n = 0;
+	int r = list_prefix(u, prefix, 0, &ents, &n);
+	free(prefix);
+	if (r < 0)
+		return r;
+	if (n == 0 && strcmp(path, "/") != 0) {
+		/* S3 has no empty directories: nothing beneath is a file or nothing */
+		struct ufs_attr a;
+		ufs_dirents_free(ents, n);
+		r = s3_stat(u, path, &a);
+		return r < 0 ? r : a.is_dir ? -ENOENT : -ENOTDIR;
+	}
+	long kept = drop_shadowed(path, ents, n);
+	if (kept < 0) {
+		ufs_dirents_free(ents, n);
+		return (int)kept;
+	}
+	*ret_ents = ents;
+	*ret_n = (size_t)kept;
+	return 0;
+}
+
+const struct ufs_ops ufs_s3_ops = {
+    .scheme = "s3",
+    .init = s3_init,
+    .fini = s3_fini,
+    .list = s3_list,
+    .stat = s3_stat,
+    .read_async = ufs_http_read_async,
+};

@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: Apache-2.0
+// S3's wire formats: ListObjectsV2 pages and error bodies (well-formed, truncated, hostile) and
+// the URL encoding of keys and list queries that SigV4 signs as sent.
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "s3_url.h"
+#include "s3_xml.h"
+#include "suites.h"
+#include "ufs.h"
+
+#define HEAD "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+#define NS "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\""
+
+static int parse(const char *xml, struct s3_list_page *p)
+{
+	return s3_xml_parse_list(xml, strlen(xml), p);
+}
+
+START_TEST(list_page_objects_and_prefixes)
+{
+	const char *xml =
+	    HEAD "<ListBucketResult " NS "><Name>b</Name><Prefix>d/</Prefix>"
+		 "<KeyCount>3</KeyCount><IsTruncated>false</IsTruncated>"
+		 "<Contents><Key>d/a b+c%41.txt</Key><LastModified>2026-12-02T18:53:43.000Z"
+		 "</LastModified><ETag>&quot;9b2cf535f27731c974343645a3985328&quot;</ETag>"
+		 "<Size>4194305</Size><StorageClass>STANDARD</StorageClass></Contents>"
+		 "<Contents><Key>d/\xc3\xa9t\xc3\xa9 &amp; &#26085;~</Key><Size>0</Size>"
+		 "<ETag></ETag></Contents>"
+		 "<CommonPrefixes><Prefix>d/sub dir/</Prefix></CommonPrefixes>"
+		 "<CommonPrefixes><Prefix>d/x+y/</Prefix></CommonPrefixes>"
+		 "</ListBucketResult>";
+	struct s3_list_page p;
+	ck_assert_int_eq(parse(xml, &p), 0);
+	ck_assert_uint_eq(p.n_objects, 2);
+	ck_assert_str_eq(p.objects[0].key, "d/a b+c%41.txt"); /* no decoding beyond XML's */
+	ck_assert_uint_eq(p.objects[0].size, 4194305);
+	ck_assert_str_eq(p.objects[0].etag, "\"9b2cf535f27731c974343645a3985328\"");
+	ck_assert_int_eq(p.objects[0].mtime, 1796237623);
+	ck_assert_str_eq(p.objects[1].key, "d/\xc3\xa9t\xc3\xa9 & \xe6\x97\xa5~");
+	ck_assert_int_eq(p.objects[1].mtime, 0);
+	ck_assert_uint_eq(p.n_prefixes, 2);
+	ck_assert_str_eq(p.prefixes[0], "d/sub dir/");
+	ck_assert_str_eq(p.prefixes[1], "d/x+y/");
+	ck_assert(!p.truncated);
+	ck_assert_ptr_null(p.next_token);
+	s3_list_page_clear(&p);
+}
+END_TEST
+
+START_TEST(list_page_continuation)
+{
+	struct s3_list_page p;
+	ck_assert_int_eq(parse(HEAD "<ListBucketResult><IsTruncated>true</IsTruncated>"
+				    "<NextContinuationToken>1/a+b=</NextContinuationToken>"
+				    "<Contents><Key>k</Key><Size>1</Size></Contents>"
+				    "</ListBucketResult>",
+			       &p),
+			 0);
+	ck_assert(p.truncated);
+	ck_assert_str_eq(p.next_token, "1/a+b=");
+	s3_list_page_clear(&p);
+	/* truncated with no way on: the listing would silently stop short */
+	ck_assert_int_eq(parse("<ListBucketResult><IsTruncated>true</IsTruncated>"
+			       "</ListBucketResult>",
+			       &p),
+			 -EBADMSG);
+	ck_assert_int_eq(parse("<ListBucketResult><IsTruncated>true</IsTruncated>"
+			       "<NextContinuationToken></NextContinuationToken></ListBucketResult>",
+			       &p),
+			 -EBADMSG);
+}
+END_TEST
+
+START_TEST(list_page_malformed)
+{
+	struct s3_list_page p;
+	static const char *const bad[] = {
+	    "",
+	    "not xml at all",
+	    "<ListBucketResult><Contents><Key>a</Key><Size>1</Size></Contents>", /* cut short */
+	    "<ListBucketResult><Contents><Key>a</Key></Contents></ListBucketResult>", /* no size */
+	    "<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>", /* no key */
+	    "<ListBucketResult><Contents><Key>a</Key><Size>-1</Size></Contents></ListBucketResult>",
+	    "<ListBucketResult><Contents><Key>a</Key><Size>1x</Size></Contents></ListBucketResult>",
+	    "<ListBucketResult><Contents><Key>a</Key><Size>99999999999999999999999</Size>"
+	    "</Contents></ListBucketResult>",
+	    "<Error><Code>AccessDenied</Code></Error>", /* not a listing */
+	    "<ListBucketResult><Contents><Key>a\x01</Key><Size>1</Size></Contents>"
+	    "</ListBucketResult>", /* a control byte is not XML */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(parse(bad[i], &p) == -EBADMSG, "accepted: %s", bad[i]);
+}
+END_TEST
+
+START_TEST(list_page_hostile)
+{
+	struct s3_list_page p;
+	/* entity expansion (a billion laughs) and external entities: any DOCTYPE is refused */
+	const char *bomb =
+	    "<?xml version=\"1.0\"?><!DOCTYPE l [<!ENTITY a \"aaaaaaaaaa\">"
+	    "<!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\"><!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;\">"
+	    "<!ENTITY d \"&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;\">]>"
+	    "<ListBucketResult><Contents><Key>&d;</Key><Size>1</Size></Contents>"
+	    "</ListBucketResult>";
+	ck_assert_int_eq(parse(bomb, &p), -EBADMSG);
+	const char *xxe = "<?xml version=\"1.0\"?><!DOCTYPE l [<!ENTITY x SYSTEM "
+			  "\"file:///etc/passwd\">]><ListBucketResult><Contents><Key>&x;</Key>"
+			  "<Size>1</Size></Contents></ListBucketResult>";
+	ck_assert_int_eq(parse(xxe, &p), -EBADMSG);
+	/* an undeclared entity is not well-formed */
+	ck_assert_int_eq(parse("<ListBucketResult><Contents><Key>&x;</Key><Size>1</Size>"
+			       "</Contents></ListBucketResult>",
+			       &p),
+			 -EBADMSG);
+
+	/* nesting far deeper than any S3 answer: refused by libxml2's depth limit, no crash */
+	size_t depth = 100000;
+	char *deep = malloc(depth * 7 + 64), *o = deep;
+	o += sprintf(o, "<ListBucketResult>");
+	for (size_t i = 0; i < depth; i++)
+		o += sprintf(o, "<a>");
+	*o = '\0';
+	ck_assert_int_eq(parse(deep, &p), -EBADMSG);
+	free(deep);
+
+	/* a key far beyond S3's 1024 bytes */
+	size_t big = 12u << 20;
+	char *huge = malloc(big + 128);
+	o = huge + sprintf(huge, "<ListBucketResult><Contents><Key>");
+	memset(o, 'k', big);
+	o += big;
+	sprintf(o, "</Key><Size>1</Size></Contents></ListBucketResult>");
+	ck_assert_int_eq(parse(huge, &p), -EBADMSG);
+	o = huge + sprintf(huge, "<ListBucketResult><CommonPrefixes><Prefix>");
+	memset(o, 'k', 1025);
+	sprintf(o + 1025, "/</Prefix></CommonPrefixes></ListBucketResult>");
+	ck_assert_int_eq(parse(huge, &p), -EBADMSG);
+	free(huge);
+}
+END_TEST
+
+START_TEST(list_page_many)
+{
+	/* 5000 keys in one page parse in order */
+	size_t n = 5000;
+	char *xml = malloc(n * 64 + 128), *o = xml;
+	o += sprintf(o, "<ListBucketResult>");
+	for (size_t i = 0; i < n; i++)
+		o +=
+		    sprintf(o, "<Contents><Key>many/f%05zu</Key><Size>%zu</Size></Contents>", i, i);
+	sprintf(o, "</ListBucketResult>");
+	struct s3_list_page p;
+	ck_assert_int_eq(parse(xml, &p), 0);
+	ck_assert_uint_eq(p.n_objects, n);
+	ck_assert_str_eq(p.objects[4999].key, "many/f04999");
+	ck_assert_uint_eq(p.objects[4999].size, 4999);
+	s3_list_page_clear(&p);
+	free(xml);
+}
+END_TEST
+
+START_TEST(error_bodies)
+{
+	struct s3_error e;
+	const char *region =
+	    HEAD "<Error><Code>AuthorizationHeaderMalformed</Code><Message>the "
+		 "region &#34;eu-west-1&#34; is wrong; expecting &#34;us-east-1"
+		 "&#34;</Message><Region>us-east-1</Region><RequestId>X</RequestId>"
+		 "</Error>";
+	ck_assert_int_eq(s3_xml_parse_error(region, strlen(region), &e), 0);
+	ck_assert_str_eq(e.code, "AuthorizationHeaderMalformed");
+	ck_assert_str_eq(e.region, "us-east-1");
+	ck_assert_str_eq(e.message, "the region \"eu-west-1\" is wrong; expecting \"us-east-1\"");
+	const char *nb = "<Error><Code>NoSuchBucket</Code><Message>The specified bucket does not "
+			 "exist</Message><BucketName>nobkt</BucketName></Error>";
+	ck_assert_int_eq(s3_xml_parse_error(nb, strlen(nb), &e), 0);
+	ck_assert_str_eq(e.code, "NoSuchBucket");
+	ck_assert_str_eq(e.region, "");
+	/* a long message is cut, not overflowed */
+	char longmsg[4096];
+	int l = snprintf(longmsg, sizeof(longmsg), "<Error><Code>SlowDown</Code><Message>");
+	memset(longmsg + l, 'm', 3000);
+	snprintf(longmsg + l + 3000, sizeof(longmsg) - l - 3000, "</Message></Error>");
+	ck_assert_int_eq(s3_xml_parse_error(longmsg, strlen(longmsg), &e), 0);
+	ck_assert_uint_eq(strlen(e.message), sizeof(e.message) - 1);
+	/* an HTML error page from a proxy, or nothing */
+	ck_assert_int_eq(s3_xml_parse_error("<html><body>502</body></html>", 29, &e), -EBADMSG);
+	ck_assert_int_eq(s3_xml_parse_error(NULL, 0, &e), -EBADMSG);
+	ck_assert_int_eq(s3_xml_parse_error("<Error>", 7, &e), -EBADMSG);
+}
+END_TEST
+
+START_TEST(times)
+{
+	int64_t t;
+	ck_assert_int_eq(s3_xml_parse_time("1970-01-01T00:00:00Z", &t), 0);
+	ck_assert_int_eq(t, 0);
+	ck_assert_int_eq(s3_xml_parse_time("2026-12-02T18:53:43.123Z", &t), 0);
+	ck_assert_int_eq(t, 1796237623);
+	ck_assert_int_eq(s3_xml_parse_time("2026-12-02T18:53:43+00:00", &t), 0);
+	ck_assert_int_eq(s3_xml_parse_time("2026-12-02 18:53:43", &t), -EINVAL);
+	ck_assert_int_eq(s3_xml_parse_time("2026-13-02T18:53:43Z", &t), -EINVAL);
+	ck_assert_int_eq(s3_xml_parse_time("2026-12-02T18:53:43+02:00", &t), -EINVAL);
+}
+END_TEST
+
+START_TEST(key_encoding)
+{
+	static const struct {
+		const char *in, *path, *query;
+	} cases[] = {
+	    {"a b/c.txt", "a%20b/c.txt", "a%20b%2Fc.txt"},
+	    {"x+y=z&w", "x%2By%3Dz%26w", "x%2By%3Dz%26w"},
+	    {"100%/~_-.", "100%25/~_-.", "100%25%2F~_-."},
+	    {"\xc3\xa9t\xc3\xa9/\xe6\x97\xa5", "%C3%A9t%C3%A9/%E6%97%A5",
+	     "%C3%A9t%C3%A9%2F%E6%97%A5"},
+	    {"q?h#s;c:@!*'()", "q%3Fh%23s%3Bc%3A%40%21%2A%27%28%29",
+	     "q%3Fh%23s%3Bc%3A%40%21%2A%27%28%29"},
+	    {"", "", ""},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *p = s3_url_escape(cases[i].in, true), *q = s3_url_escape(cases[i].in, false);
+		ck_assert_str_eq(p, cases[i].path);
+		ck_assert_str_eq(q, cases[i].query);
+		free(p);
+		free(q);
+	}
+}
+END_TEST
+
+START_TEST(list_query_sorted)
+{
+	char *u = s3_url_list("http://h:1/b", "d/a b/", NULL, 0);
+	ck_assert_str_eq(u, "http://h:1/b?delimiter=%2F&list-type=2&prefix=d%2Fa%20b%2F");
+	free(u);
+	u = s3_url_list("https://b.s3.example/", "", "1/x+y=", 1);
+	ck_assert_str_eq(u, "https://b.s3.example/?continuation-token=1%2Fx%2By%3D&delimiter=%2F"
+			    "&list-type=2&max-keys=1&prefix=");
+	free(u);
+}
+END_TEST
+
+/* ufs_new(url) must give the objects' root base; the engine starts, nothing is requested. */
+static void root_is(const char *url, const char *want)
+{
+	struct ufs *u = NULL;
+	char err[256] = "";
+	int r = ufs_new(url, NULL, &u, err, sizeof(err));
+	ck_assert_msg(r == 0, "%s: %d %s", url, r, err);
+	ck_assert_str_eq(u->url, want);
+	ufs_free(u);
+}
+
+START_TEST(bucket_urls)
+{
+	/* no AWS setting of the machine may leak into the answers */
+	unsetenv("AWS_REGION");
+	unsetenv("AWS_DEFAULT_REGION");
+	unsetenv("AWS_ENDPOINT_URL");
+	unsetenv("AWS_ENDPOINT_URL_S3");
+	unsetenv("AWS_PROFILE");
+	setenv("AWS_CONFIG_FILE", "/dev/null", 1);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null", 1);
+	root_is("s3://bkt", "https://bkt.s3.us-east-1.amazonaws.com");
+	root_is("s3://bkt/a%20b/c/?region=eu-west-1",
+		"https://bkt.s3.eu-west-1.amazonaws.com/a%20b/c");
+	root_is("s3://bkt/p?endpoint=https%3A%2F%2Fs3.example.com", "https://bkt.s3.example.com/p");
+	root_is("s3://bkt/p?endpoint=https://s3.example.com:8443&path-style=true",
+		"https://s3.example.com:8443/bkt/p");
+	/* an address, or a bucket with dots, cannot be a host name: path-style by itself */
+	root_is("s3://bkt/p+q?endpoint=http://127.0.0.1:7070", "http://127.0.0.1:7070/bkt/p%2Bq");
+	root_is("s3://my.bkt?endpoint=https://s3.example.com", "https://s3.example.com/my.bkt");
+	root_is("s3://KEY:SEC%2FRET@bkt?endpoint=http://localhost:1", "http://localhost:1/bkt");
+
+	static const struct {
+		const char *url, *msg;
+	} bad[] = {
+	    {"s3://bkt?colour=blue", "unknown s3 option \"colour\""},
+	    {"s3://bkt?path-style=maybe", "not true or false"},
+	    {"s3://bkt?endpoint=ftp://h", "not an http(s):// URL"},
+	    {"s3://bkt?endpoint=http://h/x", "has a path"},
+	    {"s3://bkt?endpoint=http://127.0.0.1:1&path-style=false", "use path-style"},
+	    {"s3://KEY@bkt", "needs both KEY:SECRET@"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct ufs *u = NULL;
+		char err[256] = "";
+		ck_assert_int_eq(ufs_new(bad[i].url, NULL, &u, err, sizeof(err)), -EINVAL);
+		ck_assert_msg(strstr(err, bad[i].msg), "%s: \"%s\" lacks \"%s\"", bad[i].url, err,
+			      bad[i].msg);
+	}
+}
+END_TEST
+
+Suite *s3_suite(void)
+{
+	Suite *s = suite_create("s3");
+	TCase *tc = tcase_create("xml");
+	tcase_add_test(tc, list_page_objects_and_prefixes);
+	tcase_add_test(tc, list_page_continuation);
+	tcase_add_test(tc, list_page_malformed);
+	tcase_add_test(tc, list_page_hostile);
+	tcase_add_test(tc, list_page_many);
+	tcase_add_test(tc, error_bodies);
+	tcase_add_test(tc, times);
+	suite_add_tcase(s, tc);
+	TCase *tu = tcase_create("url");
+	tcase_add_test(tu, key_encoding);
+	tcase_add_test(tu, list_query_sorted);
+	tcase_add_test(tu, bucket_urls);
+	suite_add_tcase(s, tu);
+	return s;
+}

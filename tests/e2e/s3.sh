@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# End to end (issue 11): weir mounts s3://bucket from a real S3 server (versitygw, signatures
+# checked) on loopback. Names with spaces, UTF-8, "+", "%" and "~" and a prefix of more than 1,000
+# keys list completely; cp -R matches every byte; the second copy makes no S3 request; an object
+# overwritten while a reader is halfway never yields mixed bytes; wrong keys, bucket or region
+# fail with a clear error and mount nothing; the secret key shows up nowhere.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/../helpers/lib.sh"
+. "$here/../helpers/weir.sh"
+. "$here/../helpers/versitygw.sh"
+. "$here/../helpers/walkthrough.sh"
+
+MANY="${WEIR_E2E_S3_MANY:-1200}"
+
+require_root_fuse
+find_weir_bins
+find_controller_bin
+TMP="$(mktemp -d /tmp/weir-e2e-s3.XXXXXX)"
+at_exit 'rm -rf "$TMP"'
+weir_setup "$TMP"
+TIERS="mem:$WEIR_TIER_DIR/mem:512MiB"
+MP="$TMP/mnt"
+# Whatever the machine has must not leak in: the keys come from this test alone.
+unset AWS_PROFILE AWS_SESSION_TOKEN AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+
+step "start versitygw on loopback and upload a tree with awkward names"
+vgw_start "$TMP/vgw"
+ok "versitygw (pid $VGW_PID) serves $VGW_URL"
+vgw_curl -f -X PUT "$VGW_URL/bkt" -o /dev/null || fail "creating bucket bkt failed"
+T="$TMP/tree"
+mkdir -p "$T/data/sub dir/deep" "$T/data/ünï 日本" "$T/many"
+rand_file "$T/data/big.bin" $((24 * 1024 * 1024 + 123)) big
+rand_file "$T/data/spaces in name.bin" 5000000 spaces
+rand_file "$T/data/sub dir/deep/f.bin" 9000001 deep
+rand_file "$T/data/ünï 日本/ü.txt" 1000 utf
+rand_file "$T/data/plus+sign.txt" 777 plus
+rand_file "$T/data/per%cent%41.txt" 888 pct
+rand_file "$T/data/tilde~x" 999 tilde
+rand_file "$T/data/a=b&c;d" 10 odd
+: >"$T/data/empty"
+for i in $(seq -w 1 "$MANY"); do printf 'file %s\n' "$i" >"$T/many/f$i"; done
+t0="$(now)"
+vgw_put_tree "$T" bkt
+ok "uploaded $(find "$T" -type f | wc -l) objects in $(elapsed "$t0" "$(now)") s"
+
+step "weir mount s3://bkt with the keys from the environment"
+export AWS_ACCESS_KEY_ID="$VGW_KEY" AWS_SECRET_ACCESS_KEY="$VGW_SECRET"
+weir_mount s3://bkt "$MP" --tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-region us-east-1 --s3-path-style
+ok "mounted"
+
+step "every name lists, and more than 1,000 keys in one prefix list completely"
+diff <(cd "$T" && find . | LC_ALL=C sort) <(cd "$MP" && find . | LC_ALL=C sort) >&2 ||
+	fail "the view's names differ from the uploaded tree's (diff above)"
+n="$(ls "$MP/many" | wc -l)"
+[ "$n" -eq "$MANY" ] || fail "many/ lists $n names, the bucket holds $MANY"
+ok "all $(find "$T" | wc -l) names match; many/ lists all $n keys (more than one ListObjectsV2 page)"
+
+step "cp -R the tree and cmp every byte"
+stat_requests() {
+	w stat "$MP" -o json >"$TMP/stat.json" || fail "weir stat -o json exited with $?"
+	json_get "$TMP/stat.json" ufs_requests
+}
+t0="$(now)"
+timeout -k 5 300 cp -R "$MP/data" "$TMP/copy1" || fail "cp -R $MP/data failed"
+t1="$(now)"
+cat "$MP"/many/* | cmp - <(cat "$T"/many/*) || fail "the files of many/ differ from the uploaded ones"
+diff -r "$T/data" "$TMP/copy1" >&2 || fail "the copy differs from the uploaded tree (diff -r above)"
+bytes=$(( $(find "$T/data" -type f -printf '%s+') 0 ))
+ok "cold copy of $bytes bytes in $(elapsed "$t0" "$t1") s; every file matches (diff -r compares every byte)"
+
+step "the second copy is served from the cache: no S3 request"
+before="$(stat_requests)"
+t0="$(now)"
+timeout -k 5 300 cp -R "$MP/data" "$TMP/copy2" || fail "second cp -R failed"
+t1="$(now)"
+cat "$MP"/many/* >/dev/null
+after="$(stat_requests)"
+diff -r "$T/data" "$TMP/copy2" >&2 || fail "the second copy differs (diff -r above)"
+[ "$after" -eq "$before" ] || fail "the second copy made $((after - before)) S3 request(s) (weir stat ufs_requests $before -> $after)"
+ok "warm copy in $(elapsed "$t0" "$t1") s with no S3 request (ufs_requests stays $after)"
+
+step "an object overwritten while a reader is halfway: ESTALE or one whole version, never a mix"
+mkdir -p "$T/race"
+rand_file "$T/race/old" $((64 * 1024 * 1024)) old
+rand_file "$T/race/new" $((64 * 1024 * 1024)) new
+vgw_curl -f -T "$T/race/old" "$(vgw_key_url bkt race/obj.bin)" -o /dev/null || fail "upload of race/obj.bin failed"
+MP2="$TMP/mnt-race"
+weir_mount "s3://bkt/race" "$MP2" --tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-path-style \
+	--no-prefetch --block-size 1MiB
+python3 - "$MP2/obj.bin" "$TMP/race.out" "$TMP/race.half" "$TMP/race.go" >"$TMP/race.res" 2>&1 <<'PY' &
+import errno, os, sys, time
+src, out, half, go = sys.argv[1:5]
+fd = os.open(src, os.O_RDONLY)
+# no kernel read-ahead: the second half must not be in the cache when the object changes
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+got = bytearray()
+size = 64 << 20
+while len(got) < size // 2:
+    got += os.pread(fd, 1 << 20, len(got))
+open(half, "w").close()
+while not os.path.exists(go):
+    time.sleep(0.02)
+res = "complete"
+try:
+    while len(got) < size:
+        b = os.pread(fd, 1 << 20, len(got))
+        if not b:
+            break
+        got += b
+except OSError as e:
+    res = "errno %d %s" % (e.errno, errno.errorcode.get(e.errno, "?"))
+open(out, "wb").write(got)
+print(res)
+PY
+reader=$!
+for i in $(seq 1 300); do [ -e "$TMP/race.half" ] && break; sleep 0.1; done
+[ -e "$TMP/race.half" ] || fail "the reader did not get through the first half of obj.bin"
+vgw_curl -f -T "$T/race/new" "$(vgw_key_url bkt race/obj.bin)" -o /dev/null || fail "overwriting race/obj.bin failed"
+touch "$TMP/race.go"
+wait "$reader" || fail "the reader crashed: $(cat "$TMP/race.res")"
+res="$(cat "$TMP/race.res")"
+got="$(stat -c %s "$TMP/race.out")"
+case "$res" in
+"errno 116 ESTALE" | "errno 5 EIO")
+	[ "$res" != "errno 5 EIO" ] || grep -q 'obj.bin" at .*Stale file handle' "$WEIR_STATE/node.log" ||
+		fail "the reader got EIO, and not because the object changed (node.log has no ESTALE for obj.bin)"
+	cmp -n "$got" "$T/race/old" "$TMP/race.out" || fail "the reader's bytes before ESTALE are not the old object's"
+	ok "the reader got ${res#errno * } (the UFS said ESTALE) after $got bytes, all of them the old object's" ;;
+complete)
+	if cmp -s "$T/race/old" "$TMP/race.out"; then ok "the reader got the whole old object (it was cached)"
+	elif cmp -s "$T/race/new" "$TMP/race.out"; then ok "the reader got the whole new object"
+	else fail "the reader got $got bytes mixing the old and the new object"; fi ;;
+*) fail "the reader ended with \"$res\" after $got bytes; expected ESTALE or one whole version" ;;
+esac
+cat "$MP2/obj.bin" >"$TMP/reopen.out" 2>/dev/null || true
+note "a new open then reads $(cmp -s "$T/race/new" "$TMP/reopen.out" && echo "the new object" || echo "not (yet) the new object")"
+
+step "503 SlowDown and connection resets are retried: the copy is still exact"
+FPORT="$(free_port)"
+python3 "$here/../helpers/s3faults.py" "$FPORT" "$VGW_PORT" 3 "$TMP/faults.count" >"$TMP/faults.log" 2>&1 &
+fpid=$!
+at_exit "kill $fpid 2>/dev/null"
+for i in $(seq 1 50); do [ -s "$TMP/faults.count" ] && break; sleep 0.1; done
+kill -0 "$fpid" 2>/dev/null || fail "s3faults.py did not start: $(cat "$TMP/faults.log")"
+MP6="$TMP/mnt-faults"
+weir_mount s3://bkt/data "$MP6" --tier "$TIERS" --s3-endpoint "http://127.0.0.1:$FPORT" --s3-path-style \
+	--block-size 1MiB
+timeout -k 5 300 cp -R "$MP6" "$TMP/copy-faults" || fail "cp -R through the faulty proxy failed"
+diff -r "$T/data" "$TMP/copy-faults" >&2 || fail "the copy through the faulty proxy differs (diff -r above)"
+read -r slowdowns resets <"$TMP/faults.count"
+[ "$slowdowns" -gt 0 ] && [ "$resets" -gt 0 ] ||
+	fail "the proxy injected $slowdowns SlowDown(s) and $resets reset(s); the test needs both"
+ok "$slowdowns 503 SlowDown and $resets resets injected; every byte of the copy matches"
+
+step "wrong keys, bucket or region: a clear error and nothing mounted"
+MP3="$TMP/mnt-bad"
+mkdir -p "$MP3"
+# expect_refused WHAT PATTERN URL ENV...: weir mount URL with the environment changed by ENV (env's
+# arguments) fails, says PATTERN and mounts nothing.
+expect_refused() {
+	local what="$1" pat="$2" url="$3" rc=0
+	shift 3
+	env "$@" "$WEIR_BIN" --state-dir "$WEIR_STATE" mount "$url" "$MP3" --tier "$TIERS" \
+		--s3-endpoint "$VGW_URL" --s3-path-style </dev/null >"$TMP/bad.out" 2>&1 || rc=$?
+	[ "$rc" -ne 0 ] || fail "weir mount with $what succeeded"
+	grep -q -e "$pat" "$TMP/bad.out" || fail "weir mount with $what says \"$(cat "$TMP/bad.out")\", not $pat"
+	! is_mounted "$MP3" || fail "weir mount with $what left $MP3 mounted"
+	grep -qF "$VGW_SECRET" "$TMP/bad.out" && fail "weir mount's error shows the secret key"
+	ok "$what: $(head -c 300 "$TMP/bad.out")"
+}
+expect_refused "a wrong secret key" 'SignatureDoesNotMatch' s3://bkt AWS_SECRET_ACCESS_KEY=wrong-secret-key
+expect_refused "an unknown access key" 'InvalidAccessKeyId\|AccessDenied\|XAdminUserNotFound' s3://bkt AWS_ACCESS_KEY_ID=nobody
+expect_refused "no keys (anonymous, private bucket)" 'AccessDenied' s3://bkt -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY
+expect_refused "a missing bucket" 'NoSuchBucket.*nobkt\|nobkt.*NoSuchBucket' s3://nobkt AWS_REGION=us-east-1
+expect_refused "the wrong region" 'in region "us-east-1"' s3://bkt AWS_REGION=eu-west-3
+
+step "keys from AWS_PROFILE's credentials file, region and endpoint from its config"
+mkdir -p "$TMP/aws"
+umask 077
+printf '[default]\naws_access_key_id = nobody\naws_secret_access_key = nothing\n\n[weirtest]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+	"$VGW_KEY" "$VGW_SECRET" >"$TMP/aws/credentials"
+printf '[profile weirtest]\nregion = us-east-1\nendpoint_url = %s\n' "$VGW_URL" >"$TMP/aws/config"
+umask 022
+MP4="$TMP/mnt-profile"
+mkdir -p "$MP4"
+env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY AWS_PROFILE=weirtest \
+	AWS_SHARED_CREDENTIALS_FILE="$TMP/aws/credentials" AWS_CONFIG_FILE="$TMP/aws/config" \
+	"$WEIR_BIN" --state-dir "$WEIR_STATE" mount s3://bkt/data "$MP4" --tier "$TIERS" --s3-path-style \
+	</dev/null >"$TMP/profile.out" 2>&1 || fail "weir mount with AWS_PROFILE failed: $(cat "$TMP/profile.out")"
+WEIR_MOUNTS+=("$MP4")
+cmp "$T/data/plus+sign.txt" "$MP4/plus+sign.txt" || fail "plus+sign.txt read through the AWS_PROFILE mount differs"
+ok "AWS_PROFILE=weirtest mounts s3://bkt/data with that profile's keys and endpoint"
+
+step "a public bucket reads anonymously"
+vgw_curl -f -X PUT "$VGW_URL/pub" -o /dev/null || fail "creating bucket pub failed"
+vgw_curl -f -T "$T/data/plus+sign.txt" "$(vgw_key_url pub "a b/plus+sign.txt")" -o /dev/null || fail "upload to pub failed"
+printf '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::pub","arn:aws:s3:::pub/*"]}]}' >"$TMP/policy.json"
+vgw_curl -f -X PUT -T "$TMP/policy.json" "$VGW_URL/pub?policy=" -o /dev/null || fail "setting pub's bucket policy failed"
+MP5="$TMP/mnt-public"
+weir_mount s3://pub "$MP5" --tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-anonymous
+cmp "$T/data/plus+sign.txt" "$MP5/a b/plus+sign.txt" || fail "the public object read anonymously differs"
+ok "s3://pub mounted with --s3-anonymous (no signature); its object matches"
+
+step "the secret key is nowhere users can see it"
+grep -F " $MP " /proc/self/mountinfo >"$TMP/mountinfo" || fail "$MP is not in mountinfo"
+note "mountinfo: $(cat "$TMP/mountinfo")"
+w stat >"$TMP/stat.txt"
+w stat -o json >"$TMP/stat2.json"
+for f in "$TMP/mountinfo" "$TMP/stat.txt" "$TMP/stat2.json" "$WEIR_STATE/node.log"; do
+	if grep -a -n -F "$VGW_SECRET" "$f" >&2; then fail "$f shows the secret key (lines above)"; fi
+done
+ok "mountinfo, weir stat (text and JSON) and node.log show no secret key"
+
+step "a Fluid Dataset with S3 options binds and mounts through weir up (keys: weir-node's environment)"
+FIRST_STATE="$WEIR_STATE"
+weir_setup "$TMP/cp"
+printf 'resync-interval = 0.5\n' >"$WEIR_STATE/controller.conf"
+printf 'metrics-listen =\n' >"$WEIR_STATE/node.conf"
+wt_up
+cat >"$TMP/imagenet.yaml" <<YAML
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata:
+  name: imagenet
+  namespace: default
+spec:
+  mounts:
+    - mountPoint: s3://bkt/data
+      options:
+        alluxio.underfs.s3.endpoint: $VGW_URL
+        alluxio.underfs.s3.endpoint.region: us-east-1
+        alluxio.underfs.s3.disable.dns.buckets: "true"
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: AlluxioRuntime
+metadata:
+  name: imagenet
+  namespace: default
+spec:
+  replicas: 1
+  tieredstore:
+    levels:
+      - mediumtype: MEM
+        path: $WEIR_TIER_DIR
+        quota: 1Gi
+        high: "0.95"
+        low: "0.7"
+YAML
+show apply -f "$TMP/imagenet.yaml"
+wt_wait_phase dataset imagenet default Bound
+MP7="$TMP/mnt-dataset"
+wt_mount default imagenet "$MP7"
+diff -r "$T/data" "$MP7" >&2 || fail "the Dataset's view differs from the uploaded tree (diff -r above)"
+ok "default/imagenet is Bound; its view matches the bucket's data/ byte for byte"
+w describe dataset imagenet -n default >"$TMP/describe.txt" 2>&1 || fail "weir describe dataset imagenet failed"
+for f in "$TMP/describe.txt" "$WEIR_STATE/controller.log" "$WEIR_STATE/node.log" "$WEIR_STATE"/*.db; do
+	[ -e "$f" ] || continue
+	if grep -a -n -F "$VGW_SECRET" "$f" >&2; then fail "$f shows the secret key (lines above)"; fi
+done
+ok "weir describe, the controller's and node's logs and the store show no secret key"
+
+step "https with a CA bundle (AWS_CA_BUNDLE); without it the server's certificate is refused"
+vgw_start "$TMP/vgw-tls" --tls
+vgw_curl -f -X PUT "$VGW_URL/tls" -o /dev/null || fail "creating bucket tls over https failed"
+vgw_curl -f -T "$T/data/spaces in name.bin" "$(vgw_key_url tls "spaces in name.bin")" -o /dev/null ||
+	fail "upload over https failed"
+MP8="$TMP/mnt-tls"
+AWS_ACCESS_KEY_ID="$VGW_KEY" AWS_SECRET_ACCESS_KEY="$VGW_SECRET" AWS_CA_BUNDLE="$VGW_CA" \
+	weir_mount s3://tls "$MP8" --tier "$TIERS" --s3-endpoint "$VGW_URL"
+cmp "$T/data/spaces in name.bin" "$MP8/spaces in name.bin" || fail "the object read over https differs"
+ok "$VGW_URL with AWS_CA_BUNDLE=$VGW_CA: mounted, the object matches"
+expect_refused "a self-signed server and the system's CAs" 'certificate' s3://tls \
+	AWS_ACCESS_KEY_ID="$VGW_KEY" AWS_SECRET_ACCESS_KEY="$VGW_SECRET" AWS_CA_BUNDLE=

@@ -1,0 +1,86 @@
+# SPDX-License-Identifier: Apache-2.0
+# A real S3 server for a test (source after lib.sh): versitygw's posix backend on loopback,
+# signature checking on, built and cached by tests/k8s/peers.sh; and uploads through curl's own
+# SigV4 (a second signer, so weir's requests are not checked against themselves).
+#
+#   vgw_start DIR [--tls]   starts versitygw serving DIR/root; sets VGW_URL, VGW_PID, VGW_KEY,
+#                        VGW_SECRET (random, exported to nothing); stops it at exit. --tls: https
+#                        with a self-signed certificate for 127.0.0.1, VGW_CA names its file
+#   vgw_curl ARGS...     curl signed with VGW_KEY/VGW_SECRET (the keys in a 0600 config file)
+#   vgw_put_tree SRC BUCKET [PREFIX]   uploads every file under SRC (one curl, keep-alive)
+
+vgw_start() {
+	local dir="$1" tls="${2:-}" bin try i scheme=http tlsargs=()
+	bin="$("$WEIR_SRC/tests/k8s/peers.sh" --print-dir versitygw)/versitygw"
+	[ -x "$bin" ] || fail "versitygw is not built at $bin: run tests/k8s/peers.sh versitygw (about 2-4 minutes, cached afterwards)"
+	mkdir -p "$dir/root"
+	VGW_DIR="$(cd "$dir" && pwd)"
+	VGW_KEY="weirtest$(openssl rand -hex 4)"
+	VGW_SECRET="S3cr3t/$(openssl rand -hex 12)+Key"
+	umask 077
+	printf 'user = "%s:%s"\naws-sigv4 = "aws:amz:us-east-1:s3"\nheader = "x-amz-content-sha256: UNSIGNED-PAYLOAD"\n' \
+		"$VGW_KEY" "$VGW_SECRET" >"$VGW_DIR/curl.conf"
+	VGW_CA=""
+	if [ "$tls" = --tls ]; then
+		openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+			-addext subjectAltName=IP:127.0.0.1 -keyout "$VGW_DIR/key.pem" -out "$VGW_DIR/cert.pem" \
+			>/dev/null 2>&1 || fail "openssl could not make a test certificate"
+		VGW_CA="$VGW_DIR/cert.pem" scheme=https tlsargs=(--cert "$VGW_DIR/cert.pem" --key "$VGW_DIR/key.pem")
+		printf 'cacert = "%s"\n' "$VGW_CA" >>"$VGW_DIR/curl.conf"
+	fi
+	umask 022
+	for try in 1 2 3; do
+		VGW_PORT="$(free_port)"
+		# the root keys through the environment: not on the command line for ps to show
+		ROOT_ACCESS_KEY="$VGW_KEY" ROOT_SECRET_KEY="$VGW_SECRET" \
+			"$bin" --port "127.0.0.1:$VGW_PORT" --quiet "${tlsargs[@]}" posix "$VGW_DIR/root" \
+			</dev/null >>"$VGW_DIR/vgw.log" 2>&1 &
+		VGW_PID=$!
+		for i in $(seq 1 100); do
+			if curl -s -k -o /dev/null "$scheme://127.0.0.1:$VGW_PORT/"; then
+				VGW_URL="$scheme://127.0.0.1:$VGW_PORT"
+				at_exit "vgw_stop $VGW_PID"
+				return 0
+			fi
+			kill -0 "$VGW_PID" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill "$VGW_PID" 2>/dev/null || true
+		wait "$VGW_PID" 2>/dev/null || true
+	done
+	fail "versitygw did not start (log: $(tail -5 "$VGW_DIR/vgw.log"))"
+}
+
+# vgw_stop PID: stops the versitygw vgw_start started with that pid.
+vgw_stop() {
+	kill "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+vgw_curl() { curl -sS -K "$VGW_DIR/curl.conf" "$@"; }
+
+# vgw_key_url BUCKET KEY: the object's URL, the key AWS-encoded (only unreserved bytes and "/" kept).
+vgw_key_url() {
+	python3 -c 'import sys, urllib.parse as u; print(sys.argv[1] + "/" + sys.argv[2] + "/" + u.quote(sys.argv[3], safe="/~"))' \
+		"$VGW_URL" "$1" "$2"
+}
+
+vgw_put_tree() {
+	local src="$1" bucket="$2" prefix="${3:-}" cfg
+	cfg="$VGW_DIR/put.$$.conf"
+	(cd "$src" && find . -type f -print0) | python3 -c '
+import sys, urllib.parse as u
+src, url, bucket, prefix = sys.argv[1:5]
+for p in sys.stdin.buffer.read().split(b"\0"):
+    if not p:
+        continue
+    rel = p[2:].decode("utf-8", "surrogateescape")
+    key = prefix + rel
+    q = lambda s: s.replace("\\", "\\\\").replace("\"", "\\\"")
+    print("upload-file = \"%s\"" % q(src + "/" + rel))
+    print("url = \"%s\"" % q(url + "/" + bucket + "/" + u.quote(key, safe="/~")))
+    print("output = /dev/null")
+' "$src" "$VGW_URL" "$bucket" "$prefix" >"$cfg"
+	vgw_curl -f --fail-early -K "$cfg" || fail "uploading $src to bucket $bucket failed"
+	rm -f "$cfg"
+}
