@@ -53,6 +53,12 @@ struct inode {
 	/* Under the view's lock: no longer the inode of its path (a new version came while this
 	 * one was open in passthrough); the next lookup of the path makes a new inode. */
 	bool detached;
+	/* Under the view's lock: the one backing file the kernel accepts for this inode while it
+	 * is open in passthrough (a second, different one fails the open with EIO), shared by
+	 * every passthrough handle of object backing_obj and closed with the last of them. */
+	int backing_id;
+	uint64_t backing_obj;
+	unsigned backing_refs;
 };
 
 struct handle {
@@ -519,11 +525,40 @@ static void try_passthrough(struct view *v, struct handle *h)
 			goto undo;
 		fd = ref.fd;
 	}
-	struct fuse_backing_map map = {.fd = fd};
-	int id = ioctl(v->devfd, FUSE_DEV_IOC_BACKING_OPEN, &map);
+	struct inode *in = h->ino;
+	pthread_mutex_lock(&v->lock);
+	int id = in->backing_id > 0 && in->backing_obj == h->obj ? in->backing_id : 0;
+	bool other = in->backing_id > 0 && in->backing_obj != h->obj;
+	if (id > 0)
+		in->backing_refs++;
+	pthread_mutex_unlock(&v->lock);
+	if (other)
+		goto undo; /* another version holds the inode's backing: no second one */
 	if (id <= 0) {
-		log_debug("passthrough of \"%s\" refused: %s", h->path, strerror(errno));
-		goto undo;
+		/* Registered outside the lock (a syscall into the kernel); a concurrent open that
+		 * registered first wins, and ours is closed again. */
+		struct fuse_backing_map map = {.fd = fd};
+		int mine = ioctl(v->devfd, FUSE_DEV_IOC_BACKING_OPEN, &map);
+		if (mine <= 0) {
+			log_debug("passthrough of \"%s\" refused: %s", h->path, strerror(errno));
+			goto undo;
+		}
+		pthread_mutex_lock(&v->lock);
+		if (in->backing_id > 0 && in->backing_obj != h->obj) {
+			id = -1;
+		} else if (in->backing_id > 0) {
+			id = in->backing_id;
+			in->backing_refs++;
+		} else {
+			in->backing_id = id = mine;
+			in->backing_obj = h->obj;
+			in->backing_refs = 1;
+		}
+		pthread_mutex_unlock(&v->lock);
+		if (id != mine && ioctl(v->devfd, FUSE_DEV_IOC_BACKING_CLOSE, &mine) < 0)
+			log_debug("closing backing %d: %s", mine, strerror(errno));
+		if (id <= 0)
+			goto undo;
 	}
 	h->backing_id = id;
 	atomic_fetch_add(&v->passthrough_opens, 1);
@@ -564,9 +599,13 @@ static void forget_cached(struct view *v, const char *path);
  * write fd (a written file's cached state is forgotten). */
 static void handle_close(struct view *v, struct handle *h)
 {
-	if (h->backing_id > 0 && ioctl(v->devfd, FUSE_DEV_IOC_BACKING_CLOSE, &h->backing_id) < 0)
-		log_debug("closing backing %d: %s", h->backing_id, strerror(errno));
+	int close_id = -1;
 	pthread_mutex_lock(&v->lock);
+	if (h->backing_id > 0 && h->ino->backing_id == h->backing_id &&
+	    --h->ino->backing_refs == 0) {
+		close_id = h->ino->backing_id;
+		h->ino->backing_id = 0;
+	}
 	if (h->backing_id > 0)
 		h->ino->opens_passthrough--;
 	else
@@ -580,6 +619,8 @@ static void handle_close(struct view *v, struct handle *h)
 	if (h->next)
 		h->next->prev = h->prev;
 	pthread_mutex_unlock(&v->lock);
+	if (close_id > 0 && ioctl(v->devfd, FUSE_DEV_IOC_BACKING_CLOSE, &close_id) < 0)
+		log_debug("closing backing %d: %s", close_id, strerror(errno));
 	unpin_blocks(v, h);
 	if (h->wfd >= 0) {
 		close(h->wfd);
