@@ -8,7 +8,7 @@ pkgs=(
   build-essential meson ninja-build pkg-config clang llvm clang-format
   libfuse3-dev fuse3 liburing-dev libcurl4-openssl-dev libxxhash-dev
   libyaml-dev libjson-c-dev libsqlite3-dev sqlite3 check
-  libprotobuf-c-dev protobuf-c-compiler libmicrohttpd-dev libnghttp2-dev libxml2-dev
+  libprotobuf-c-dev protobuf-c-compiler libmicrohttpd-dev libnghttp2-dev libxml2-dev libssl-dev
   nginx-light curl python3 procps psmisc openssl e2fsprogs util-linux mawk
   gnuplot-nox
 )
