@@ -38,12 +38,11 @@ cmp "$SRC/files/0000/00000002.bin" "$TMP/again/files/0000/00000002.bin" || fail 
 cmp -s "$SRC/files/0000/00000001.bin" "$SRC/files/0000/00000002.bin" && fail "two generated files are identical"
 ok "$FILES_N files ($FILES_B bytes), $SHARDS_N shards ($SHARDS_B bytes), a $CKPT-byte checkpoint; random, reproducible"
 
-step "weir mount local://$SRC $MP --no-passthrough"
-# --no-passthrough: with passthrough, concurrent opens of one complete file each register their
-# own backing file and the kernel refuses all but the first (EIO), so warm checkpoint reads by
-# several processes fail today. weir bench reports that error (it is how it was found); this
-# test checks weir bench's own counting, so it reads through the view's page cache instead.
-weir_mount "local://$SRC" "$MP" --tier "mem:$WEIR_TIER_DIR/mem:256MiB" --no-passthrough
+step "weir mount local://$SRC $MP"
+# With passthrough, as a user mounts it: the warm epochs' concurrent opens of one complete file
+# (the checkpoint workload) share its backing file; before that was fixed they failed with EIO,
+# which is how weir bench found the bug.
+weir_mount "local://$SRC" "$MP" --tier "mem:$WEIR_TIER_DIR/mem:256MiB"
 ok "mounted"
 
 # check_json FILE WORKLOAD N BYTES EPOCHS: the results of one workload on the view and on tmpfs.
