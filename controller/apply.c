@@ -286,7 +286,7 @@ static int delete_or_check(struct store *st, const char *kind, const char *ns, c
 		if (r < 0)
 			goto out;
 	} else if (obj->kind == OBJMODEL_DATASET) {
-		r = reconcile_load(st, "Dataset", &all, errbuf, errlen);
+		r = store_load_models(st, "Dataset", &all, errbuf, errlen);
 		if (r < 0)
 			goto out;
 		r = reconcile_delete_check(all, obj, deny_by_default, errbuf, errlen);
@@ -294,10 +294,10 @@ static int delete_or_check(struct store *st, const char *kind, const char *ns, c
 			goto out;
 	} else if (obj->kind == OBJMODEL_RUNTIME) {
 		/* the cache of a referenced Dataset stays until its references go */
-		r = reconcile_load(st, "Dataset", &all, errbuf, errlen);
+		r = store_load_models(st, "Dataset", &all, errbuf, errlen);
 		if (r < 0)
 			goto out;
-		const struct objmodel *ds = reconcile_find(all, OBJMODEL_DATASET, ns, name);
+		const struct objmodel *ds = objmodel_list_find(all, OBJMODEL_DATASET, ns, name);
 		if (ds && reconcile_delete_check(all, ds, deny_by_default, err, sizeof(err)) < 0) {
 			snprintf(errbuf, errlen, "%s %s/%s holds the cache of %s", obj->kind_name,
 				 ns, name, err);

@@ -112,7 +112,7 @@ static void volumes_ensure(struct controller *ctl, const struct objmodel_list *l
 	const char *ns = ds->meta.namespace, *name = ds->meta.name;
 	struct mount_plan plan;
 	char err[1024], key[400], sig[4200], pvn[400], path[600];
-	if (reconcile_mount_plan(l, ns, name, ctl->cfg.deny_by_default, &plan, err, sizeof(err)) <
+	if (mount_plan_make(l, ns, name, ctl->cfg.deny_by_default, &plan, err, sizeof(err)) <
 	    0)
 		return;
 	snprintf(key, sizeof(key), "%s/%s", ns, name);

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "safe_dir.h"
 #include "store_kube.h"
+#include "store_sqlite.h"
 #include "webhook.h"
 #include "webhook_tls.h"
 

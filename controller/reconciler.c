@@ -203,11 +203,11 @@ static void reconcile_source(struct controller *ctl, struct objmodel_list *l, st
 	/* plan as if not Failed: a source that failed is tried again, the node may accept it now */
 	enum dataset_phase saved = st->phase;
 	st->phase = DATASET_PHASE_NOT_BOUND;
-	int r = reconcile_mount_plan(l, ds->meta.namespace, ds->meta.name, ctl->cfg.deny_by_default,
+	int r = mount_plan_make(l, ds->meta.namespace, ds->meta.name, ctl->cfg.deny_by_default,
 				     &plan, err, sizeof(err));
 	st->phase = saved;
 	struct objmodel *rt =
-	    reconcile_find(l, OBJMODEL_RUNTIME, ds->meta.namespace, ds->meta.name);
+	    objmodel_list_find(l, OBJMODEL_RUNTIME, ds->meta.namespace, ds->meta.name);
 	if (r == -ENOENT && !rt) {
 		st->phase = DATASET_PHASE_NOT_BOUND;
 		st->cache_known = false;
@@ -252,7 +252,7 @@ static void reconcile_source(struct controller *ctl, struct objmodel_list *l, st
 		double mono = mono_now();
 		if (!slot->ok && slot->sig == sig && mono < slot->retry_at)
 			return; /* failed a moment ago: the status says why; retry later */
-		Weir__TierSpec tiers[RECONCILE_MAX_TIERS], *tierp[RECONCILE_MAX_TIERS];
+		Weir__TierSpec tiers[MOUNT_PLAN_MAX_TIERS], *tierp[MOUNT_PLAN_MAX_TIERS];
 		fill_tiers(&plan, tiers, tierp);
 		Weir__SourceRequest s = WEIR__SOURCE_REQUEST__INIT;
 		s.source_id = plan.source_id;
@@ -347,7 +347,7 @@ static void reconcile_ref(struct controller *ctl, struct objmodel_list *l, struc
 	if (gr.ref.subpath[0] && src->dataset.status.phase == DATASET_PHASE_BOUND) {
 		char sid[320], err[4096];
 		Weir__Usage u;
-		reconcile_source_id(src->meta.namespace, src->meta.name, sid, sizeof(sid));
+		mount_plan_source_id(src->meta.namespace, src->meta.name, sid, sizeof(sid));
 		if (usage_call(ctl, sid, gr.ref.subpath, &u, NULL, err, sizeof(err)) == 0) {
 			sub.ufs_total_known = u.complete;
 			sub.ufs_total = u.ufs_total;
@@ -412,7 +412,7 @@ static int dataload_start(struct controller *ctl, struct objmodel_list *l, struc
 	const char *dns = dl->dataload.spec.dataset_namespace,
 		   *dname = dl->dataload.spec.dataset_name;
 	int r =
-	    reconcile_mount_plan(l, dns, dname, ctl->cfg.deny_by_default, &plan, err, sizeof(err));
+	    mount_plan_make(l, dns, dname, ctl->cfg.deny_by_default, &plan, err, sizeof(err));
 	if (r < 0) {
 		dataload_fail(dl, "DatasetNotReady", err, now);
 		return r;
@@ -424,7 +424,7 @@ static int dataload_start(struct controller *ctl, struct objmodel_list *l, struc
 	size_t np = 0;
 	for (size_t i = 0; i < (nt ? nt : 1) && r >= 0; i++) {
 		char p[4096];
-		r = reconcile_join_path(plan.subpath, nt ? dl->dataload.spec.targets[i].path : "/",
+		r = mount_plan_join_path(plan.subpath, nt ? dl->dataload.spec.targets[i].path : "/",
 					p, sizeof(p));
 		if (r < 0) {
 			snprintf(err, sizeof(err), "target path \"%s\" is not a valid path",
@@ -541,7 +541,7 @@ static void reconcile_dataload(struct controller *ctl, struct objmodel_list *l, 
 	if (d->status.phase == DATALOAD_PHASE_NONE)
 		d->status.phase = DATALOAD_PHASE_PENDING;
 	const struct objmodel *ds =
-	    reconcile_find(l, OBJMODEL_DATASET, d->spec.dataset_namespace, d->spec.dataset_name);
+	    objmodel_list_find(l, OBJMODEL_DATASET, d->spec.dataset_namespace, d->spec.dataset_name);
 	if (d->status.phase == DATALOAD_PHASE_PENDING) {
 		if (!ds) {
 			snprintf(err, sizeof(err), "waiting for dataset %s/%s to exist",
@@ -742,7 +742,7 @@ static void policy_refresh(struct controller *ctl)
 static int view_allowed(struct controller *ctl, const struct objmodel_list *l, const char *ns,
 			const char *name, char *why, size_t whylen)
 {
-	struct objmodel *ds = reconcile_find(l, OBJMODEL_DATASET, ns, name);
+	struct objmodel *ds = objmodel_list_find(l, OBJMODEL_DATASET, ns, name);
 	struct mount_plan *plan = calloc(1, sizeof(*plan));
 	if (!ds || !plan) {
 		free(plan);
@@ -751,7 +751,7 @@ static int view_allowed(struct controller *ctl, const struct objmodel_list *l, c
 	/* plan as if not Failed: a source Failed for its UFS root is what we look for */
 	enum dataset_phase saved = ds->dataset.status.phase;
 	ds->dataset.status.phase = DATASET_PHASE_NOT_BOUND;
-	int r = reconcile_mount_plan(l, ns, name, ctl->cfg.deny_by_default, plan, why, whylen);
+	int r = mount_plan_make(l, ns, name, ctl->cfg.deny_by_default, plan, why, whylen);
 	ds->dataset.status.phase = saved;
 	if (r == 0) {
 		pthread_mutex_lock(&ctl->lock);
@@ -808,7 +808,7 @@ int reconciler_pass(struct controller *ctl)
 	struct objmodel_list *l = NULL;
 	char err[4096];
 	pthread_mutex_lock(&ctl->lock);
-	int r = reconcile_load(ctl->store, NULL, &l, err, sizeof(err));
+	int r = store_load_models(ctl->store, NULL, &l, err, sizeof(err));
 	pthread_mutex_unlock(&ctl->lock);
 	if (r < 0) {
 		log_err("reconcile: %s", err);
@@ -838,7 +838,7 @@ int reconciler_pass(struct controller *ctl)
 		if (o->kind != OBJMODEL_RUNTIME)
 			continue;
 		const struct objmodel *ds =
-		    reconcile_find(l, OBJMODEL_DATASET, o->meta.namespace, o->meta.name);
+		    objmodel_list_find(l, OBJMODEL_DATASET, o->meta.namespace, o->meta.name);
 		char why[512];
 		int b = runtime_bind_check(o, ds, why, sizeof(why));
 		enum runtime_phase want =

@@ -31,8 +31,8 @@ struct reply {
 	char **object_texts;
 	Weir__MountRequest mount;
 	struct mount_plan plan;
-	Weir__TierSpec tiers[RECONCILE_MAX_TIERS];
-	Weir__TierSpec *tierp[RECONCILE_MAX_TIERS];
+	Weir__TierSpec tiers[MOUNT_PLAN_MAX_TIERS];
+	Weir__TierSpec *tierp[MOUNT_PLAN_MAX_TIERS];
 };
 
 static void reply_error(struct reply *rp, int r)
@@ -66,7 +66,7 @@ void controller_close_source(struct controller *ctl, const char *ns, const char 
 {
 	char sid[320];
 	Weir__SourceRequest s = WEIR__SOURCE_REQUEST__INIT;
-	s.source_id = reconcile_source_id(ns, name, sid, sizeof(sid));
+	s.source_id = mount_plan_source_id(ns, name, sid, sizeof(sid));
 	s.close = true;
 	s.purge = true;
 	Weir__Request req = WEIR__REQUEST__INIT;
@@ -145,10 +145,10 @@ static void handle_dataset_mount(struct controller *ctl, const Weir__DatasetMoun
 {
 	struct objmodel_list *l = NULL;
 	pthread_mutex_lock(&ctl->lock);
-	int r = reconcile_load(ctl->store, NULL, &l, rp->msg, sizeof(rp->msg));
+	int r = store_load_models(ctl->store, NULL, &l, rp->msg, sizeof(rp->msg));
 	pthread_mutex_unlock(&ctl->lock);
 	if (r >= 0)
-		r = reconcile_mount_plan(l, m->namespace_, m->dataset, ctl->cfg.deny_by_default,
+		r = mount_plan_make(l, m->namespace_, m->dataset, ctl->cfg.deny_by_default,
 					 &rp->plan, rp->msg, sizeof(rp->msg));
 	if (r >= 0) {
 		/* the namespace that owns the source must be allowed its UFS (ufs-roots) */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The embedded store: one SQLite file in WAL mode, table objects(kind, namespace, name, json,
 // created). synchronous=FULL so a committed apply survives kill -9 and power loss.
-#include "store.h"
+#include "store_sqlite.h"
 
 #include <errno.h>
 #include <sqlite3.h>

@@ -2866,3 +2866,20 @@ int runtime_bind_check(const struct objmodel *rt, const struct objmodel *ds, cha
 			     rt->meta.namespace, rt->meta.name);
 	return 0;
 }
+
+static bool list_same_ns(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+struct objmodel *objmodel_list_find(const struct objmodel_list *l, enum objmodel_kind kind,
+				const char *ns, const char *name)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		struct objmodel *o = l->items[i];
+		if (o->kind == kind && !strcmp(o->meta.name, name) &&
+		    (kind == OBJMODEL_NAMESPACE || list_same_ns(o->meta.namespace, ns)))
+			return o;
+	}
+	return NULL;
+}

@@ -413,3 +413,7 @@ uint64_t runtime_capacity(const struct runtime *rt);
  * is a reference), with the reason in errbuf. */
 int runtime_bind_check(const struct objmodel *rt, const struct objmodel *ds, char *errbuf,
 		       size_t errlen);
+
+/* The object of kind ns/name in l (borrowed), or NULL. */
+struct objmodel *objmodel_list_find(const struct objmodel_list *l, enum objmodel_kind kind,
+				    const char *ns, const char *name);

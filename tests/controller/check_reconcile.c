@@ -117,7 +117,7 @@ START_TEST(mount_plan_s3_options_in_url)
 	struct mount_plan p;
 	char err[512] = "";
 	ck_assert_msg(
-	    reconcile_mount_plan(l, "development", "spark", false, &p, err, sizeof(err)) == 0, "%s",
+	    mount_plan_make(l, "development", "spark", false, &p, err, sizeof(err)) == 0, "%s",
 	    err);
 	ck_assert_str_eq(p.ufs_url, "s3://training/imagenet?endpoint=http%3a%2f%2f127.0.0.1%3a8333"
 				    "&region=us-east-1&path-style=true");
@@ -129,7 +129,7 @@ START_TEST(mount_plan_s3_options_in_url)
 		       "      valueFrom: {secretKeyRef: {name: s3-keys, key: secret-key}}\n"
 		       "---\n" RUNTIME);
 	ck_assert_int_eq(
-	    reconcile_mount_plan(l, "development", "spark", false, &p, err, sizeof(err)), -EINVAL);
+	    mount_plan_make(l, "development", "spark", false, &p, err, sizeof(err)), -EINVAL);
 	ck_assert_msg(strstr(err, "encryptOptions"), "%s", err);
 	objmodel_list_free(l);
 }
@@ -142,7 +142,7 @@ START_TEST(mount_plan_source_and_subdataset)
 	struct mount_plan p;
 	char err[512] = "";
 	ck_assert_msg(
-	    reconcile_mount_plan(l, "development", "spark", false, &p, err, sizeof(err)) == 0, "%s",
+	    mount_plan_make(l, "development", "spark", false, &p, err, sizeof(err)) == 0, "%s",
 	    err);
 	ck_assert_str_eq(p.source_id, "development_spark");
 	ck_assert_str_eq(p.ufs_url, "http://127.0.0.1:1/mirror/");
@@ -155,19 +155,19 @@ START_TEST(mount_plan_source_and_subdataset)
 	ck_assert_str_eq(p.tiers[1].medium, "ssd");
 	ck_assert_str_eq(p.tiers[1].path, "/var/cache/weir/development_spark");
 	ck_assert(p.high > 0.89 && p.high < 0.91 && p.low > 0.49 && p.low < 0.51);
-	ck_assert_msg(reconcile_mount_plan(l, "analytics", "spark", false, &p, err, sizeof(err)) ==
+	ck_assert_msg(mount_plan_make(l, "analytics", "spark", false, &p, err, sizeof(err)) ==
 			  0,
 		      "%s", err);
 	ck_assert_str_eq(p.source_id, "development_spark");
 	ck_assert_str_eq(p.subpath, "/spark-3.3.1");
-	ck_assert_int_eq(reconcile_mount_plan(l, "analytics", "nope", false, &p, err, sizeof(err)),
+	ck_assert_int_eq(mount_plan_make(l, "analytics", "nope", false, &p, err, sizeof(err)),
 			 -ENOENT);
 	ck_assert_msg(strstr(err, "\"nope\""), "%s", err);
 	objmodel_list_free(l);
 	/* no runtime: says which one to apply */
 	l = test_parse(SOURCE);
 	ck_assert_int_eq(
-	    reconcile_mount_plan(l, "development", "spark", false, &p, err, sizeof(err)), -ENOENT);
+	    mount_plan_make(l, "development", "spark", false, &p, err, sizeof(err)), -ENOENT);
 	ck_assert_msg(strstr(err, "has no Runtime yet"), "%s", err);
 	objmodel_list_free(l);
 }
@@ -179,12 +179,12 @@ START_TEST(mount_plan_of_failed_dataset)
 	    test_parse(SOURCE ALLOW_PROD "---\n" RUNTIME "---\n" REF("qa", "development/spark"));
 	struct mount_plan p;
 	char err[512] = "";
-	ck_assert_int_eq(reconcile_mount_plan(l, "qa", "spark", false, &p, err, sizeof(err)),
+	ck_assert_int_eq(mount_plan_make(l, "qa", "spark", false, &p, err, sizeof(err)),
 			 -EACCES);
 	ck_assert_msg(strstr(err, "dataset qa/spark is Failed"), "%s", err);
 	dataset_status_fail(&l->items[0]->dataset.status, "SourceFailed", "HTTP 404", 1);
 	ck_assert_int_eq(
-	    reconcile_mount_plan(l, "development", "spark", false, &p, err, sizeof(err)), -EIO);
+	    mount_plan_make(l, "development", "spark", false, &p, err, sizeof(err)), -EIO);
 	ck_assert_msg(strstr(err, "HTTP 404"), "%s", err);
 	objmodel_list_free(l);
 }
@@ -202,12 +202,12 @@ START_TEST(mount_plan_owner_and_credentials)
 	struct mount_plan p;
 	char err[512] = "";
 	ck_assert_msg(
-	    reconcile_mount_plan(l, "development", "spark", false, &p, err, sizeof(err)) == 0, "%s",
+	    mount_plan_make(l, "development", "spark", false, &p, err, sizeof(err)) == 0, "%s",
 	    err);
 	ck_assert_uint_eq(p.uid, 1000);
 	ck_assert_uint_eq(p.gid, 2000);
 	ck_assert(!p.credentials);
-	ck_assert_msg(reconcile_mount_plan(l, "analytics", "spark", false, &p, err, sizeof(err)) ==
+	ck_assert_msg(mount_plan_make(l, "analytics", "spark", false, &p, err, sizeof(err)) ==
 			  0,
 		      "%s", err);
 	ck_assert_uint_eq(p.uid, 1000);
@@ -219,7 +219,7 @@ START_TEST(mount_plan_owner_and_credentials)
 		       "  - mountPoint: https://reader:s3cret@127.0.0.1:1/mirror/\n"
 		       "    name: spark\n---\n" RUNTIME);
 	ck_assert_msg(
-	    reconcile_mount_plan(l, "development", "spark", false, &p, err, sizeof(err)) == 0, "%s",
+	    mount_plan_make(l, "development", "spark", false, &p, err, sizeof(err)) == 0, "%s",
 	    err);
 	ck_assert_uint_eq(p.uid, 0);
 	objmodel_list_free(l);
@@ -230,7 +230,7 @@ START_TEST(mount_plan_owner_and_credentials)
 	    "    name: spark\n    encryptOptions:\n    - name: password\n      valueFrom:\n"
 	    "        secretKeyRef: {name: mirror-creds, key: password}\n---\n" RUNTIME);
 	ck_assert_msg(
-	    reconcile_mount_plan(l, "development", "spark", false, &p, err, sizeof(err)) == 0, "%s",
+	    mount_plan_make(l, "development", "spark", false, &p, err, sizeof(err)) == 0, "%s",
 	    err);
 	ck_assert(p.credentials);
 	ck_assert_uint_eq(p.uid, 0);
@@ -241,16 +241,16 @@ END_TEST
 START_TEST(join_paths)
 {
 	char b[256];
-	ck_assert_int_eq(reconcile_join_path("", "/spark-3.3.1", b, sizeof(b)), 0);
+	ck_assert_int_eq(mount_plan_join_path("", "/spark-3.3.1", b, sizeof(b)), 0);
 	ck_assert_str_eq(b, "/spark-3.3.1");
-	ck_assert_int_eq(reconcile_join_path("/spark-3.3.1", "/", b, sizeof(b)), 0);
+	ck_assert_int_eq(mount_plan_join_path("/spark-3.3.1", "/", b, sizeof(b)), 0);
 	ck_assert_str_eq(b, "/spark-3.3.1");
-	ck_assert_int_eq(reconcile_join_path("/a", "b/c/", b, sizeof(b)), 0);
+	ck_assert_int_eq(mount_plan_join_path("/a", "b/c/", b, sizeof(b)), 0);
 	ck_assert_str_eq(b, "/a/b/c");
-	ck_assert_int_eq(reconcile_join_path("", "/", b, sizeof(b)), 0);
+	ck_assert_int_eq(mount_plan_join_path("", "/", b, sizeof(b)), 0);
 	ck_assert_str_eq(b, "/");
-	ck_assert_int_eq(reconcile_join_path("/a", "../etc", b, sizeof(b)), -EINVAL);
-	ck_assert_int_lt(reconcile_join_path("/a", "x", b, 3), 0);
+	ck_assert_int_eq(mount_plan_join_path("/a", "../etc", b, sizeof(b)), -EINVAL);
+	ck_assert_int_lt(mount_plan_join_path("/a", "x", b, 3), 0);
 }
 END_TEST
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
+#include "store_sqlite.h"
 #include "suites.h"
 
 START_TEST(put_get_list_delete)

@@ -4,7 +4,7 @@
 #include <check.h>
 
 #include "objmodel.h"
-#include "store.h"
+#include "store_sqlite.h"
 
 Suite *store_suite(void);
 Suite *apply_suite(void);

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The controller's object store behind a small ops struct: the embedded SQLite file now, the
- * kube-apiserver later. Objects are JSON text keyed by (kind, namespace, name); kind is
+/* The object store behind a small ops struct: the controller's embedded SQLite file
+ * (controller/store_sqlite.h) or kube-apiserver (store_kube.h, which weir-node reads too). Objects are JSON text keyed by (kind, namespace, name); kind is
  * objmodel_kind_name() ("Runtime" for AlluxioRuntime too), namespace "" for a Namespace. */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "objmodel.h"
 
 struct store_object {
 	char *kind;
@@ -49,10 +51,6 @@ struct store {
 	const struct store_ops *ops;
 };
 
-/* Opens (creating) the SQLite store at path in WAL mode. Returns 0 and an owned *ret (close
- * with store_close), or -errno with a message in errbuf. */
-int store_sqlite_open(const char *path, struct store **ret, char *errbuf, size_t errlen);
-
 static inline int store_begin(struct store *st)
 {
 	return st->ops->begin(st);
@@ -90,3 +88,9 @@ void store_close(struct store *st);
 
 /* Frees the items of a list (not the list itself) and zeroes it; accepts an empty list. */
 void store_list_free(struct store_list *l);
+
+/* Loads every stored object of kind (NULL = all kinds) as objmodels. Returns 0 and an owned
+ * *ret (objmodel_list_free), or -errno with errbuf naming the object that does not parse.
+ * Not thread-safe, like the store: the caller serializes. */
+int store_load_models(struct store *st, const char *kind, struct objmodel_list **ret,
+		      char *errbuf, size_t errlen);

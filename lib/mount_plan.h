@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* How a (namespace, dataset) is served: a reference's grant checked against its source, then the
+ * source's cache id, UFS URL, the view's root and the Runtime's tiers. Pure functions over a list
+ * the caller owns; weir-controller plans with it and so does weir-node, which answers weir-csi's
+ * plan requests itself in a cluster. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "grant.h"
+#include "objmodel.h"
+
+#define MOUNT_PLAN_MAX_TIERS 4
+
+/* The stable id of a source Dataset's cache on the node: "<ns>_<name>". Writes buf. */
+char *mount_plan_source_id(const char *ns, const char *name, char *buf, size_t len);
+
+/* How a Dataset is served: the source's cache and the view's root inside it. */
+struct mount_plan {
+	char source_ns[64];
+	char source_name[254];
+	char source_id[320];
+	char ufs_url[4096];
+	char subpath[4096]; /* "" = the whole source */
+	bool read_write;
+	/* Owner of the view's files where the UFS has none (HTTP): the Dataset's spec.owner (a
+	 * reference's own, else its source's); user/group names resolved on this machine. */
+	uint32_t uid, gid;
+	bool credentials; /* the source needs credentials (encryptOptions) */
+	size_t n_tiers;
+	struct {
+		char medium[8]; /* "mem", "ssd", "hdd" */
+		char path[4096];
+		uint64_t quota;
+	} tiers[MOUNT_PLAN_MAX_TIERS];
+	double high, low;
+};
+
+/* Plans the Dataset ns/name: a source with its Runtime, or a reference through its source.
+ * Returns 0 and fills *ret; -ENOENT (no such Dataset, or no Runtime yet), -EACCES/-ELOOP/-EINVAL
+ * (the reference fails), -EIO (the Dataset is Failed), each with a message for the user. */
+int mount_plan_make(const struct objmodel_list *l, const char *ns, const char *name,
+		    bool deny_by_default, struct mount_plan *ret, char *errbuf, size_t errlen);
+
+/* Joins a subpath prefix ("" or "/a") and a path ("/b", "b", "/") into a normalized path
+ * ("/a/b"; "/" for the root). Returns 0 or -EINVAL / -ENAMETOOLONG. */
+int mount_plan_join_path(const char *prefix, const char *path, char *buf, size_t len);
