@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // weir-csi: the CSI node plugin. Serves Identity + Node on the CSI endpoint and, when given a
 // registration directory, the kubelet's plugin registration service next to it. One thread:
-// requests are short (a weir-controller and a weir-node round trip), and views outlive us.
+// requests are short (weir-node round trips), and views outlive us.
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -23,7 +23,6 @@ struct csi_config {
 	char driver_name[128];
 	char state_dir[4096];
 	char node_socket[4096];
-	char controller_socket[4096];
 	char registration_dir[4096];
 	char log_level[16];
 	unsigned grace_s;
@@ -49,8 +48,6 @@ static const struct opt_desc {
     {"driver-name", STR(driver_name), CSI_DRIVER_NAME, "the CSIDriver's name"},
     {"state-dir", STR(state_dir), "", "weir's state directory ($WEIR_STATE_DIR, /var/lib/weir)"},
     {"node-socket", STR(node_socket), "", "weir-node's socket (<state-dir>/node.sock)"},
-    {"controller-socket", STR(controller_socket), "",
-     "weir-controller's socket (<state-dir>/controller.sock)"},
     {"registration-dir", STR(registration_dir), "",
      "serve kubelet plugin registration here (/var/lib/kubelet/plugins_registry)"},
     {"log-level", STR(log_level), "info", "debug, info, notice, warning, err"},
@@ -189,12 +186,6 @@ int main(int argc, char **argv)
 		 cfg.node_socket[0] ? cfg.node_socket : "");
 	if (!cfg.node_socket[0])
 		snprintf(p->node_socket, sizeof(p->node_socket), "%s/node.sock", cfg.state_dir);
-	if (cfg.controller_socket[0])
-		snprintf(p->controller_socket, sizeof(p->controller_socket), "%s",
-			 cfg.controller_socket);
-	else
-		snprintf(p->controller_socket, sizeof(p->controller_socket), "%s/controller.sock",
-			 cfg.state_dir);
 	p->grace_ms = cfg.grace_s * 1000;
 	p->allow_no_pod_info = cfg.allow_no_pod_info;
 
@@ -248,10 +239,9 @@ int main(int argc, char **argv)
 		}
 		log_info("kubelet registration on \"%s\"", reg);
 	}
-	log_info("driver \"%s\" node \"%s\" on \"%s\"; weir-node \"%s\", weir-controller \"%s\", "
+	log_info("driver \"%s\" node \"%s\" on \"%s\"; weir-node \"%s\" (views and their plans), "
 		 "views in \"%s\", idle views stop after %u s",
-		 p->driver_name, p->node_id, sock, p->node_socket, p->controller_socket,
-		 p->views_dir, cfg.grace_s);
+		 p->driver_name, p->node_id, sock, p->node_socket, p->views_dir, cfg.grace_s);
 	signal_server = srv;
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGTERM, &sa, NULL);

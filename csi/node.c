@@ -190,7 +190,7 @@ static int publish_check(const struct csi_plugin *p, const Csi__V1__NodePublishV
 	return 0;
 }
 
-/* ---- weir-controller and weir-node ---- */
+/* ---- weir-node ---- */
 
 /* -errno from a control reply, with its message for the user. */
 static int control_error(const char *who, const char *sock, int r, const Weir__Response *resp,
@@ -203,9 +203,10 @@ static int control_error(const char *who, const char *sock, int r, const Weir__R
 	return grpc_reply_error(rp, resp->error, "%s: %s", who, resp->message);
 }
 
-/* Asks weir-controller for the mount plan of (ns, dataset), which is where the grant is
- * checked (a reference whose grant was withdrawn fails here, even while its view runs), then
- * starts the view at pub->view unless it runs. */
+/* Asks the local weir-node for the mount plan of (ns, dataset), which is where the grant is
+ * checked (a reference whose grant was withdrawn fails here, even while its view runs): in a
+ * cluster it plans from what it watches, on one machine it asks weir-controller. Then starts the
+ * view at pub->view unless it runs. */
 static int view_ensure(struct csi_plugin *p, const struct publish *pub, struct grpc_reply *rp)
 {
 	Weir__DatasetMountRequest dm = WEIR__DATASET_MOUNT_REQUEST__INIT;
@@ -215,12 +216,12 @@ static int view_ensure(struct csi_plugin *p, const struct publish *pub, struct g
 	creq.body_case = WEIR__REQUEST__BODY_DATASET_MOUNT;
 	creq.dataset_mount = &dm;
 	Weir__Response *plan = NULL;
-	int r = control_call_timeout(p->controller_socket, &creq, p->call_timeout_ms, &plan);
+	int r = control_call_timeout(p->node_socket, &creq, p->call_timeout_ms, &plan);
 	if (r < 0 || plan->error || !plan->mount) {
 		if (r == 0 && !plan->error)
-			r = grpc_reply_error(rp, -EBADMSG, "weir-controller sent no mount plan");
+			r = grpc_reply_error(rp, -EBADMSG, "weir-node sent no mount plan");
 		else
-			r = control_error("weir-controller", p->controller_socket, r, plan, rp);
+			r = control_error("weir-node", p->node_socket, r, plan, rp);
 		goto out_plan;
 	}
 

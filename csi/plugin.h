@@ -26,7 +26,6 @@ struct csi_plugin {
 	char node_id[256];
 	char endpoint[4096];	      /* the CSI socket path (what GetInfo tells the kubelet) */
 	char node_socket[4200];	      /* weir-node's control socket */
-	char controller_socket[4200]; /* weir-controller's (mount plans and grants) */
 	char views_dir[4200];	      /* <state>/csi/views, root-only: the views pods bind */
 	unsigned grace_ms;	      /* how long an unused view stays up */
 	bool allow_no_pod_info;	      /* tests only: publish without the pod's namespace */

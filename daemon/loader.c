@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "meta_cache.h"
+#include "rendezvous.h"
 #include "tree_walk.h"
 
 #define LOAD_WORKERS 4
@@ -26,6 +27,9 @@ struct load {
 	char **paths;
 	size_t npaths;
 	unsigned ttl_ms;
+	char **share;	   /* the nodes a DataLoad is spread over (NULL: not shared) */
+	size_t nshare;
+	char *share_self; /* this node's name among them */
 	pthread_t thread;
 	volatile int stop;
 	pthread_mutex_t lock;
@@ -57,6 +61,11 @@ static void fail(struct load *l, int err, const char *path)
 static int plan_file(const char *path, const struct ufs_attr *attr, void *userdata)
 {
 	struct load *l = userdata;
+	if (l->nshare) {
+		int owner = rendezvous_owner(path, (const char *const *)l->share, l->nshare);
+		if (owner < 0 || strcmp(l->share[owner], l->share_self))
+			return 0; /* another node's share */
+	}
 	char *p = strdup(path);
 	if (!p)
 		return -ENOMEM;
@@ -167,15 +176,37 @@ static void *load_thread(void *arg)
 	return NULL;
 }
 
+static void share_free(struct load *l)
+{
+	for (size_t i = 0; i < l->nshare; i++)
+		free(l->share[i]);
+	free(l->share);
+	free(l->share_self);
+}
+
 int load_start(struct source *src, const char *const *paths, size_t npaths, unsigned ttl_ms,
 	       struct load **ret)
+{
+	return load_start_share(src, paths, npaths, ttl_ms, NULL, 0, NULL, ret);
+}
+
+int load_start_share(struct source *src, const char *const *paths, size_t npaths, unsigned ttl_ms,
+		     const char *const *nodes, size_t nnodes, const char *self, struct load **ret)
 {
 	struct load *l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
+	pthread_mutex_init(&l->lock, NULL);
+	if (nnodes) {
+		if (!self || !(l->share = calloc(nnodes, sizeof(char *))) ||
+		    !(l->share_self = strdup(self)))
+			goto nomem;
+		for (; l->nshare < nnodes; l->nshare++)
+			if (!(l->share[l->nshare] = strdup(nodes[l->nshare])))
+				goto nomem;
+	}
 	l->src = src;
 	l->ttl_ms = ttl_ms;
-	pthread_mutex_init(&l->lock, NULL);
 	l->paths = calloc(npaths ? npaths : 1, sizeof(char *));
 	if (!l->paths)
 		goto nomem;
@@ -201,6 +232,7 @@ nomem:
 	for (size_t i = 0; i < l->npaths; i++)
 		free(l->paths[i]);
 	free(l->paths);
+	share_free(l);
 	pthread_mutex_destroy(&l->lock);
 	free(l);
 	return -ENOMEM;
@@ -228,6 +260,7 @@ void load_free(struct load *l)
 	for (size_t i = 0; i < l->npaths; i++)
 		free(l->paths[i]);
 	free(l->paths);
+	share_free(l);
 	pthread_mutex_destroy(&l->lock);
 	free(l);
 }

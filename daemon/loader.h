@@ -25,6 +25,11 @@ struct load;
  * Returns 0 and an owned *ret. */
 int load_start(struct source *src, const char *const *paths, size_t npaths, unsigned ttl_ms,
 	       struct load **ret);
+/* The same, loading only the files whose rendezvous owner among nodes[0..nnodes) is self (one
+ * node's share of a DataLoad); totals count those files only. nnodes 0 loads every file. The
+ * names are copied. */
+int load_start_share(struct source *src, const char *const *paths, size_t npaths, unsigned ttl_ms,
+		     const char *const *nodes, size_t nnodes, const char *self, struct load **ret);
 void load_get_progress(struct load *l, struct load_progress *ret);
 /* Stops (if running), waits, frees. NULL is fine. */
 void load_free(struct load *l);

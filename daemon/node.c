@@ -30,6 +30,7 @@
 #include "metrics.h"
 #include "quantity.h"
 #include "log.h"
+#include "node_agent.h"
 #include "node_report.h"
 #include "source.h"
 #include "tier_pool.h"
@@ -50,6 +51,9 @@ struct node_config {
 	char kubeconfig[PATH_MAX];
 	char node_name[254];
 	char kube_namespace[64];
+	char report_interval[16];
+	int deny_by_default;
+	char controller_socket[PATH_MAX];
 };
 
 enum cfg_type { CFG_STR, CFG_BOOL };
@@ -91,6 +95,12 @@ static const struct cfg_desc {
      "this node's name in the cluster (default: the host name)"},
     {"kube-namespace", CFG_STR, offsetof(struct node_config, kube_namespace), 64, "",
      "namespace of the figures Lease (default: the kubeconfig's or the pod's)"},
+    {"report-interval", CFG_STR, offsetof(struct node_config, report_interval), 16, "5",
+     "seconds between Lease renewals; the Lease lasts 6 of them"},
+    {"deny-by-default", CFG_BOOL, offsetof(struct node_config, deny_by_default), sizeof(int), "0",
+     "in a cluster, plan references as weir-controller --deny-by-default does"},
+    {"controller-socket", CFG_STR, offsetof(struct node_config, controller_socket), PATH_MAX, "",
+     "without a cluster, where mount plans come from (default <state-dir>/controller.sock)"},
 };
 
 #define NCFG (sizeof(cfg_table) / sizeof(cfg_table[0]))
@@ -142,6 +152,7 @@ struct node {
 	struct metrics *metrics;
 	struct tier_pools *pools; /* one quota per tier path, shared by the sources on it */
 	struct node_report *report; /* NULL without --kubeconfig */
+	struct node_agent *agent;   /* NULL without --kubeconfig: in a cluster, takes its own work */
 	volatile int stopping;
 };
 
@@ -766,9 +777,14 @@ static void handle_load(struct node *n, const Weir__LoadRequest *m, Weir__Respon
 		set_error(resp, -EINVAL, "a load needs at least one path");
 		goto out;
 	}
+	if (m->n_share_nodes && (!m->share_self || !*m->share_self)) {
+		set_error(resp, -EINVAL, "a shared load needs share_self, this node's name");
+		goto out;
+	}
 	nl = calloc(1, sizeof(*nl));
-	int r = nl ? load_start(ns->source, (const char *const *)m->paths, m->n_paths, 300000,
-				&nl->load)
+	int r = nl ? load_start_share(ns->source, (const char *const *)m->paths, m->n_paths,
+				      300000, (const char *const *)m->share_nodes,
+				      m->n_share_nodes, m->share_self, &nl->load)
 		   : -ENOMEM;
 	if (r < 0) {
 		free(nl);
@@ -781,8 +797,13 @@ static void handle_load(struct node *n, const Weir__LoadRequest *m, Weir__Respon
 	nl->next = n->loads;
 	n->loads = nl;
 	resp->load_id = nl->id;
-	log_info("load %llu of %zu path(s) of %s started", (unsigned long long)nl->id, m->n_paths,
-		 ns->source->url);
+	if (m->n_share_nodes)
+		log_info("load %llu of %zu path(s) of %s started: the share of %s among %zu node(s)",
+			 (unsigned long long)nl->id, m->n_paths, ns->source->url, m->share_self,
+			 m->n_share_nodes);
+	else
+		log_info("load %llu of %zu path(s) of %s started", (unsigned long long)nl->id,
+			 m->n_paths, ns->source->url);
 out:
 	pthread_mutex_unlock(&n->lock);
 }
@@ -799,6 +820,24 @@ static void handle_load_status(struct node *n, const Weir__LoadStatusRequest *m,
 		set_error(resp, -ENOENT, "no load %llu on this node (did weir-node restart?)",
 			  (unsigned long long)m->load_id);
 		goto out;
+	}
+	if (m->cancel) {
+		for (struct node_load **pp = &n->loads; *pp; pp = &(*pp)->next) {
+			if (*pp != nl)
+				continue;
+			*pp = nl->next;
+			break;
+		}
+		log_info("load %llu cancelled", (unsigned long long)nl->id);
+		pthread_mutex_unlock(&n->lock);
+		/* joins its threads: not under the lock; its reference keeps the source open */
+		load_free(nl->load);
+		pthread_mutex_lock(&n->lock);
+		drop_source_locked(n, nl->source);
+		pthread_mutex_unlock(&n->lock);
+		free(nl);
+		run_purges(n);
+		return;
 	}
 	struct load_progress p;
 	load_get_progress(nl->load, &p);
@@ -1030,6 +1069,77 @@ static void handle_stat(struct node *n, int fd, const Weir__StatRequest *s)
 	free(tsp);
 }
 
+/* How to mount a Dataset (weir-csi's question): in a cluster answered from what the node agent
+ * sees, with the same grant check as the controller; otherwise relayed to weir-controller, which
+ * keeps the objects. Sends the reply itself. */
+static void handle_dataset_mount(struct node *n, int fd, const Weir__Request *req)
+{
+	const Weir__DatasetMountRequest *m = req->dataset_mount;
+	Weir__Response resp = WEIR__RESPONSE__INIT;
+	resp.pid = getpid();
+	if (!n->agent) {
+		char sock[PATH_MAX + 32];
+		if (n->cfg.controller_socket[0])
+			snprintf(sock, sizeof(sock), "%s", n->cfg.controller_socket);
+		else
+			snprintf(sock, sizeof(sock), "%.4000s/controller.sock", n->cfg.state_dir);
+		Weir__Response *cresp = NULL;
+		int r = control_call_timeout(sock, req, 10000, &cresp);
+		if (r < 0) {
+			set_error(&resp, -EHOSTDOWN, "weir-controller does not answer on \"%s\": %s",
+				  sock, strerror(-r));
+			control_send(fd, &resp.base);
+			return;
+		}
+		control_send(fd, &cresp->base);
+		weir__response__free_unpacked(cresp, NULL);
+		return;
+	}
+	struct mount_plan *p = calloc(1, sizeof(*p));
+	char *err = malloc(2048);
+	Weir__MountRequest mr = WEIR__MOUNT_REQUEST__INIT;
+	Weir__TierSpec tiers[MOUNT_PLAN_MAX_TIERS], *tierp[MOUNT_PLAN_MAX_TIERS];
+	int r = p && err ? 0 : -ENOMEM;
+	if (r == 0 && (!m->namespace_ || !*m->namespace_ || !m->dataset || !*m->dataset)) {
+		snprintf(err, 2048, "a mount plan request needs a namespace and a dataset");
+		r = -EINVAL;
+	}
+	if (r == 0)
+		r = node_agent_plan(n->agent, m->namespace_, m->dataset, p, err, 2048);
+	if (r < 0) {
+		if (err)
+			redact_text(err, 2048);
+		set_error(&resp, r, "%s", err ? err : "out of memory");
+		log_info("mount plan for %s/%s refused: %s", m->namespace_ ? m->namespace_ : "",
+			 m->dataset ? m->dataset : "", resp.message);
+	} else {
+		for (size_t i = 0; i < p->n_tiers; i++) {
+			weir__tier_spec__init(&tiers[i]);
+			tiers[i].medium = p->tiers[i].medium;
+			tiers[i].path = p->tiers[i].path;
+			tiers[i].quota = p->tiers[i].quota;
+			tierp[i] = &tiers[i];
+		}
+		mr.tiers = tierp;
+		mr.n_tiers = p->n_tiers;
+		mr.ufs_url = p->ufs_url;
+		mr.source_id = p->source_id;
+		mr.subpath = p->subpath;
+		mr.read_write = p->read_write;
+		mr.uid = p->uid;
+		mr.gid = p->gid;
+		mr.credentials = p->credentials;
+		mr.high = p->high;
+		mr.low = p->low;
+		mr.namespace_ = m->namespace_;
+		mr.dataset = m->dataset;
+		resp.mount = &mr;
+	}
+	control_send(fd, &resp.base);
+	free(p);
+	free(err);
+}
+
 struct conn {
 	struct node *node;
 	int fd;
@@ -1062,6 +1172,9 @@ static void *conn_thread(void *arg)
 		goto out;
 	case WEIR__REQUEST__BODY_PING:
 		break;
+	case WEIR__REQUEST__BODY_DATASET_MOUNT:
+		handle_dataset_mount(n, c->fd, req);
+		goto out;
 	case WEIR__REQUEST__BODY_SOURCE:
 		handle_source(n, req->source, &resp);
 		break;
@@ -1384,7 +1497,7 @@ static void shutdown_all(struct node *n)
 }
 
 /* The figures of every open source, for the cluster (node_report.h). */
-static int report_collect(void *arg, json_object **ret)
+static int report_collect(void *arg, json_object **ret, json_object **ret_loads)
 {
 	struct node *n = arg;
 	json_object *all = json_object_new_object();
@@ -1421,6 +1534,10 @@ static int report_collect(void *arg, json_object **ret)
 		json_object_object_add(all, src->id, o);
 	}
 	pthread_mutex_unlock(&n->lock);
+	if (n->agent && node_agent_report(n->agent, all, ret_loads) < 0) {
+		json_object_put(all);
+		return -ENOMEM;
+	}
 	*ret = all;
 	return 0;
 }
@@ -1565,8 +1682,29 @@ int main(int argc, char **argv)
 			gethostname(host, sizeof(host) - 1);
 			snprintf(n.cfg.node_name, sizeof(n.cfg.node_name), "%s", host);
 		}
-		if (node_report_start(n.cfg.kubeconfig, n.cfg.node_name, n.cfg.kube_namespace, 5,
-				      report_collect, &n, &n.report, rerr, sizeof(rerr)) < 0)
+		char *end = NULL;
+		double interval = strtod(n.cfg.report_interval, &end);
+		if (!end || *end || end == n.cfg.report_interval || interval < 0.5 ||
+		    interval > 300) {
+			log_err("report-interval \"%s\" is not a number of seconds in [0.5, 300]",
+				n.cfg.report_interval);
+			return 2;
+		}
+		struct node_agent_config ac = {
+		    .kubeconfig = n.cfg.kubeconfig,
+		    .node_name = n.cfg.node_name,
+		    .ns = n.cfg.kube_namespace,
+		    .node_socket = n.cfg.socket_path,
+		    .deny_by_default = n.cfg.deny_by_default,
+		};
+		/* a node that cannot read the cluster has no work: that is fatal, not a warning */
+		if (node_agent_start(&ac, &n.agent, rerr, sizeof(rerr)) < 0) {
+			log_err("%s", rerr);
+			return 1;
+		}
+		if (node_report_start(n.cfg.kubeconfig, n.cfg.node_name, n.cfg.kube_namespace,
+				      interval, report_collect, &n, &n.report, rerr,
+				      sizeof(rerr)) < 0)
 			log_warn("%s; this node's figures will not reach the cluster", rerr);
 	}
 	log_info("weir-node %d ready on \"%s\"", (int)getpid(), n.cfg.socket_path);
@@ -1610,6 +1748,7 @@ int main(int argc, char **argv)
 	close(n.listen_fd);
 	unlink(n.cfg.socket_path);
 	n.stopping = 1;
+	node_agent_stop(n.agent);
 	node_report_stop(n.report);
 	metrics_stop(n.metrics);
 	if (n.tracker)

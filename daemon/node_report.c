@@ -13,6 +13,7 @@
 
 #include "kube_client.h"
 #include "kubeconfig.h"
+#include "load_share.h"
 #include "log.h"
 
 struct node_report {
@@ -28,7 +29,7 @@ struct node_report {
 };
 
 int node_report_fill(json_object *lease, const char *node_name, const char *ns,
-		     json_object *sources, int64_t now)
+		     json_object *sources, json_object *loads, int lease_s, int64_t now)
 {
 	char name[300], ts[48];
 	json_object *meta, *labels, *ann, *spec;
@@ -59,13 +60,17 @@ int node_report_fill(json_object *lease, const char *node_name, const char *ns,
 	json_object_object_add(ann, NODE_REPORT_ANNOTATION,
 			       json_object_new_string(json_object_to_json_string_ext(
 				   sources, JSON_C_TO_STRING_PLAIN)));
+	json_object_object_add(ann, LOAD_SHARE_ANNOTATION,
+			       json_object_new_string(loads ? json_object_to_json_string_ext(
+								  loads, JSON_C_TO_STRING_PLAIN)
+							    : "{}"));
 	if (!json_object_object_get_ex(lease, "spec", &spec)) {
 		spec = json_object_new_object();
 		json_object_object_add(lease, "spec", spec);
 	}
 	json_object_object_add(spec, "holderIdentity", json_object_new_string(node_name));
 	json_object_object_add(spec, "leaseDurationSeconds",
-			       json_object_new_int(NODE_REPORT_LEASE_SECONDS));
+			       json_object_new_int(lease_s));
 	json_object_object_add(spec, "renewTime", json_object_new_string(ts));
 	return 0;
 }
@@ -73,8 +78,9 @@ int node_report_fill(json_object *lease, const char *node_name, const char *ns,
 /* One report: renew Lease weir-node-<node> with the figures, or create it. */
 static int report_once(struct node_report *r, char *err, size_t errlen)
 {
-	json_object *sources = NULL, *lease = NULL;
-	int rc = r->fn(r->arg, &sources);
+	json_object *sources = NULL, *loads = NULL, *lease = NULL;
+	int rc = r->fn(r->arg, &sources, &loads);
+	int lease_s = (int)(r->interval * NODE_REPORT_LEASE_INTERVALS + 0.5);
 	if (rc < 0) {
 		snprintf(err, errlen, "collecting figures: %s", strerror(-rc));
 		return rc;
@@ -85,17 +91,18 @@ static int report_once(struct node_report *r, char *err, size_t errlen)
 	rc = kube_request(r->kc, "GET", path, NULL, &lease, err, errlen);
 	if (rc == -ENOENT) {
 		lease = json_object_new_object();
-		node_report_fill(lease, r->node, r->ns, sources, time(NULL));
+		node_report_fill(lease, r->node, r->ns, sources, loads, lease_s, time(NULL));
 		snprintf(path, sizeof(path), "/apis/coordination.k8s.io/v1/namespaces/%s/leases",
 			 r->ns);
 		rc = kube_request(r->kc, "POST", path, lease, NULL, err, errlen);
 	} else if (rc >= 0) {
 		/* the resourceVersion read rides along; a conflict is retried next round */
-		node_report_fill(lease, r->node, r->ns, sources, time(NULL));
+		node_report_fill(lease, r->node, r->ns, sources, loads, lease_s, time(NULL));
 		rc = kube_request(r->kc, "PUT", path, lease, NULL, err, errlen);
 	}
 	json_object_put(lease);
 	json_object_put(sources);
+	json_object_put(loads);
 	return rc;
 }
 

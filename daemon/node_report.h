@@ -10,19 +10,23 @@
 #include <stdint.h>
 
 #define NODE_REPORT_ANNOTATION "weir.io/sources"
-#define NODE_REPORT_LEASE_SECONDS 30
+/* A Lease lasts this many report intervals: a node that missed that many renewals is gone, and its
+ * DataLoad shares move to the others. */
+#define NODE_REPORT_LEASE_INTERVALS 6
 
-/* Fills *ret (owned) with {"<source id>": {"ufsTotalBytes": n, "fileNum": n, "complete": b,
- * "cachedBytes": n, "capacityBytes": n, "hitBytes": n, "missBytes": n}, ...}. Must not block on
- * I/O: it runs on the reporter thread, and may take the daemon's lock briefly. Returns 0 or
- * -errno. */
-typedef int (*node_report_collect_fn)(void *arg, json_object **ret);
+/* Fills *ret_sources (owned) with {"<source id>": {"ufsTotalBytes": n, "fileNum": n, "complete":
+ * b, "cachedBytes": n, "capacityBytes": n, "hitBytes": n, "missBytes": n} or {"error": ".."} for
+ * a source the node could not open, ...} and *ret_loads (owned, may be left NULL) with the
+ * DataLoad shares it runs (load_share.h). Must not block on I/O: it runs on the reporter thread,
+ * and may take the daemon's lock briefly. Returns 0 or -errno. */
+typedef int (*node_report_collect_fn)(void *arg, json_object **ret_sources,
+				      json_object **ret_loads);
 
 struct node_report;
 
 /* Starts the reporter for node node_name into namespace ns (NULL or "" = the kubeconfig's;
- * kubeconfig NULL or "" = the pod's service account)
- * every interval_s seconds. Returns 0 and an owned *ret, or -errno with a message. */
+ * kubeconfig NULL or "" = the pod's service account) every interval_s seconds, the Lease lasting
+ * NODE_REPORT_LEASE_INTERVALS of them. Returns 0 and an owned *ret, or -errno with a message. */
 int node_report_start(const char *kubeconfig, const char *node_name, const char *ns,
 		      double interval_s, node_report_collect_fn fn, void *arg,
 		      struct node_report **ret, char *errbuf, size_t errlen);
@@ -31,7 +35,7 @@ int node_report_start(const char *kubeconfig, const char *node_name, const char 
 void node_report_stop(struct node_report *r);
 
 /* Puts the report into lease (a Lease read from the apiserver, or an empty object): name,
- * labels, the figures annotation, holder and renewTime now. Other fields stay. Returns 0.
- * Exposed for tests. */
+ * labels, the figures and loads annotations (loads NULL: {}), holder, leaseDurationSeconds and
+ * renewTime now. Other fields stay. Returns 0. Exposed for tests. */
 int node_report_fill(json_object *lease, const char *node_name, const char *ns,
-		     json_object *sources, int64_t now);
+		     json_object *sources, json_object *loads, int lease_s, int64_t now);

@@ -896,7 +896,7 @@ static int add_report(const char *key, void *value, void *arg)
 	int64_t t = 0;
 	json_object *sources = text ? json_tokener_parse(text) : NULL;
 	json_object *f = jget(sources, s->source_id);
-	if (f && updated && objmodel_parse_time(updated, &t) == 0 && s->now - t <= s->max_age) {
+	if (f && !jget(f, "error") && updated && objmodel_parse_time(updated, &t) == 0 && s->now - t <= s->max_age) {
 		struct store_kube_usage *u = s->u;
 		bool complete = jget(f, "complete") && json_object_get_boolean(jget(f, "complete"));
 		/* every node walks the same UFS: take a finished walk's totals; caches add up */
@@ -927,6 +927,85 @@ int store_kube_node_usage(struct store *st, const char *source_id, int64_t now, 
 	pthread_mutex_unlock(&sk->lock);
 	*ret = u;
 	return (int)u.nodes;
+}
+
+/* Is the Lease (its JSON) fresh at now: renewed within its leaseDurationSeconds? */
+static bool lease_fresh(json_object *lease, int64_t now)
+{
+	json_object *spec = jget(lease, "spec");
+	const char *renewed = jstr_get(spec, "renewTime");
+	json_object *dur = jget(spec, "leaseDurationSeconds");
+	int64_t t = 0;
+	if (!renewed || !dur || objmodel_parse_time(renewed, &t) != 0)
+		return false;
+	return now <= t + json_object_get_int64(dur);
+}
+
+struct node_scan {
+	const char *source_id, *uid;
+	int64_t now;
+	char (*names)[254];
+	size_t n, max;
+	char *error;
+	size_t errlen;
+	struct load_share *shares;
+};
+
+static int scan_nodes(const char *key, void *value, void *arg)
+{
+	struct node_scan *s = arg;
+	struct entry *e = value;
+	if (!e->res->selector || s->n >= s->max)
+		return 0;
+	json_object *lease = json_tokener_parse(e->json);
+	const char *node = jstr_get(jget(lease, "spec"), "holderIdentity");
+	json_object *ann = jget(jget(lease, "metadata"), "annotations");
+	const char *text = jstr_get(ann, s->uid ? LOAD_SHARE_ANNOTATION : "weir.io/sources");
+	json_object *all = text ? json_tokener_parse(text) : NULL;
+	json_object *f = jget(all, s->uid ? s->uid : s->source_id);
+	if (node && strlen(node) < 254 && f && lease_fresh(lease, s->now)) {
+		char err[300];
+		if (s->uid) {
+			if (load_share_from_json(f, node, &s->shares[s->n], err, sizeof(err)) == 0)
+				s->n++;
+			else
+				log_debug("lease %s: %s", e->name, err);
+		} else if (jstr_get(f, "error")) {
+			if (s->error && !s->error[0])
+				snprintf(s->error, s->errlen, "node %s: %s", node,
+					 jstr_get(f, "error"));
+		} else {
+			snprintf(s->names[s->n++], 254, "%s", node);
+		}
+	}
+	json_object_put(all);
+	json_object_put(lease);
+	return 0;
+}
+
+size_t store_kube_source_nodes(struct store *st, const char *source_id, int64_t now,
+			       char (*ret)[254], size_t max, char *ret_error, size_t errlen)
+{
+	struct store_kube *sk = sk_of(st);
+	struct node_scan s = {.source_id = source_id, .now = now, .names = ret, .max = max,
+			      .error = ret_error, .errlen = errlen};
+	if (ret_error && errlen)
+		ret_error[0] = '\0';
+	pthread_mutex_lock(&sk->lock);
+	strmap_each(sk->cache, scan_nodes, &s);
+	pthread_mutex_unlock(&sk->lock);
+	return load_share_sort_nodes(ret, s.n);
+}
+
+size_t store_kube_load_shares(struct store *st, const char *uid, int64_t now,
+			      struct load_share *ret, size_t max)
+{
+	struct store_kube *sk = sk_of(st);
+	struct node_scan s = {.uid = uid, .now = now, .max = max, .shares = ret};
+	pthread_mutex_lock(&sk->lock);
+	strmap_each(sk->cache, scan_nodes, &s);
+	pthread_mutex_unlock(&sk->lock);
+	return s.n;
 }
 
 /* ---- the writer thread ---- */

@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "kubeconfig.h"
+#include "load_share.h"
 #include "store.h"
 
 /* The finalizer weir puts on Datasets and Runtimes: their cache is purged, and a referenced
@@ -64,9 +65,22 @@ struct store_kube_usage {
 };
 
 /* Fills *ret; returns the number of nodes counted (0: none reported). Caller holds the
- * controller's lock. */
+ * controller's lock. A node that reports an error for the source (it could not open it) is not
+ * counted. */
 int store_kube_node_usage(struct store *st, const char *source_id, int64_t now, int max_age_s,
 			  struct store_kube_usage *ret);
+
+/* The nodes that cache source_id now: their Lease is fresh (renewTime + leaseDurationSeconds not
+ * past now) and reports the source open. Writes their names, sorted, to ret[0..max) and returns
+ * how many; ret_error (when not NULL) gets the first error a fresh node reports for the source
+ * (it could not open it), "" when none. Also the set a DataLoad's shares are hashed over. */
+size_t store_kube_source_nodes(struct store *st, const char *source_id, int64_t now,
+			       char (*ret)[254], size_t max, char *ret_error, size_t errlen);
+
+/* The reports of DataLoad uid (annotation weir.io/loads) in the fresh Leases, up to max, into
+ * ret; returns how many. A report that does not parse is skipped (logged at debug). */
+size_t store_kube_load_shares(struct store *st, const char *uid, int64_t now,
+			      struct load_share *ret, size_t max);
 
 /* Converts between the apiserver's object and the store's JSON text (what objmodel reads):
  * managedFields dropped, everything else kept. Returns 0 and owned results, or -ENOMEM /

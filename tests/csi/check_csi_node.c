@@ -32,7 +32,6 @@ static void setup(void)
 	strcpy(plugin.node_id, "node-a");
 	strcpy(plugin.endpoint, "/run/x/csi.sock");
 	strcpy(plugin.node_socket, "/nonexistent/node.sock");
-	strcpy(plugin.controller_socket, "/nonexistent/controller.sock");
 	strcpy(plugin.views_dir, "/nonexistent/views");
 	size_t n = 0;
 	for (size_t i = 0; i < csi_identity_n_methods; i++)
@@ -286,7 +285,7 @@ START_TEST(publish_grant)
 	/* valid, but nobody to ask: unavailable, and nothing mounted */
 	pub_init(&p);
 	ck_assert_int_eq(publish(&p, msg), GRPC_UNAVAILABLE);
-	ck_assert_ptr_nonnull(strstr(msg, "weir-controller does not answer"));
+	ck_assert_ptr_nonnull(strstr(msg, "weir-node does not answer"));
 	struct stat st;
 	ck_assert_int_eq(stat(p.target, &st), -1); /* created, and removed again */
 	/* a directory that was there before stays */
@@ -389,13 +388,13 @@ static void *publish_thread(void *arg)
 
 START_TEST(concurrent_publish_aborted)
 {
-	/* a weir-controller that never answers holds the first publish until its deadline; a
+	/* a weir-node that never answers holds the first publish until its deadline; a
 	 * second publish of the same target or dataset meanwhile is ABORTED, not queued */
 	char sock[160];
 	snprintf(sock, sizeof(sock), "%s/hung-ctl.sock", fx.dir);
 	int lfd = control_listen(sock);
 	ck_assert_int_ge(lfd, 0);
-	snprintf(plugin.controller_socket, sizeof(plugin.controller_socket), "%s", sock);
+	snprintf(plugin.node_socket, sizeof(plugin.node_socket), "%s", sock);
 	plugin.call_timeout_ms = 1500;
 	struct pub_thread t;
 	pub_init(&t.p);
@@ -421,7 +420,7 @@ START_TEST(concurrent_publish_aborted)
 	protobuf_c_message_free_unpacked(resp, NULL);
 	pthread_join(th, NULL);
 	ck_assert_int_eq(t.r, GRPC_DEADLINE_EXCEEDED);
-	ck_assert_ptr_nonnull(strstr(t.msg, "weir-controller does not answer"));
+	ck_assert_ptr_nonnull(strstr(t.msg, "weir-node does not answer"));
 	close(lfd);
 	unlink(sock);
 }

@@ -1,0 +1,640 @@
+// SPDX-License-Identifier: Apache-2.0
+// The node agent: one thread that, on every change the watches see (and every second), brings
+// this weir-node's sources and DataLoad shares in line with the cluster. Its requests go to the
+// node's own control socket with the agent's lock released; the lock guards only the slots the
+// reporter reads and the store calls.
+#include "node_agent.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include "control.h"
+#include "kubeconfig.h"
+#include "load_share.h"
+#include "log.h"
+#include "redact.h"
+#include "store_kube.h"
+
+/* A source this agent asked its node to open. */
+struct src_slot {
+	LIST_ENTRY(src_slot) link;
+	char id[320];
+	uint64_t sig;	     /* hash of what was asked: URL, tiers, watermarks */
+	bool ok;	     /* the node opened it */
+	bool seen;	     /* in the current pass: its Dataset still wants a cache */
+	double retry_at;     /* CLOCK_MONOTONIC seconds, after a failure */
+	double backoff;	     /* 2, 4, .. 60 s */
+	char error[600];     /* why the node could not open it ("" when ok) */
+	struct mount_plan *plan; /* what was asked, for the close (tiers) */
+};
+
+/* This node's share of one DataLoad run. */
+struct load_slot {
+	LIST_ENTRY(load_slot) link;
+	char uid[128];
+	uint64_t load_id; /* on this weir-node; 0 = not started */
+	bool seen;
+	struct load_share share; /* what the Lease reports */
+};
+
+struct node_agent {
+	struct node_agent_config cfg; /* strings copied below */
+	char node_name[254];
+	char ns[64];
+	char node_socket[4200];
+	struct kubeconfig kc;
+	struct store *store;
+	pthread_t thread;
+	atomic_bool stop;
+	/* Guards the slot lists (the agent thread writes them, the reporter reads them), store
+	 * calls, and changed. Never held across a control call, a sleep or a join. */
+	pthread_mutex_t lock;
+	pthread_cond_t wake; /* changed set, or stop */
+	bool changed;
+	LIST_HEAD(, src_slot) sources;
+	LIST_HEAD(, load_slot) loads;
+};
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void on_change(void *arg)
+{
+	struct node_agent *a = arg;
+	pthread_mutex_lock(&a->lock);
+	a->changed = true;
+	pthread_cond_signal(&a->wake);
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* Calls this weir-node. Returns 0 and an owned *ret, or -errno with the message in err. */
+static int node_call(struct node_agent *a, const Weir__Request *req, Weir__Response **ret,
+		     char *err, size_t errlen)
+{
+	Weir__Response *resp = NULL;
+	int r = control_call_timeout(a->node_socket, req, 60000, &resp);
+	if (r < 0) {
+		snprintf(err, errlen, "weir-node does not answer on \"%.900s\": %s", a->node_socket,
+			 strerror(-r));
+		return r;
+	}
+	if (resp->error) {
+		snprintf(err, errlen, "%s",
+			 resp->message && *resp->message ? resp->message : strerror(-resp->error));
+		r = resp->error < 0 ? resp->error : -EIO;
+		weir__response__free_unpacked(resp, NULL);
+		return r;
+	}
+	*ret = resp;
+	return 0;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ull;
+	return h;
+}
+
+static uint64_t plan_sig(const struct mount_plan *p)
+{
+	uint64_t h = fnv(14695981039346656037ull, p->ufs_url, strlen(p->ufs_url) + 1);
+	for (size_t i = 0; i < p->n_tiers; i++) {
+		h = fnv(h, p->tiers[i].medium, strlen(p->tiers[i].medium) + 1);
+		h = fnv(h, p->tiers[i].path, strlen(p->tiers[i].path) + 1);
+		h = fnv(h, &p->tiers[i].quota, sizeof(p->tiers[i].quota));
+	}
+	h = fnv(h, &p->high, sizeof(p->high));
+	return fnv(h, &p->low, sizeof(p->low));
+}
+
+/* Asks the node to open (close false) or to close and purge (close true) the source of plan. */
+static int source_call(struct node_agent *a, const struct mount_plan *p, bool close, char *err,
+		       size_t errlen)
+{
+	Weir__TierSpec tiers[MOUNT_PLAN_MAX_TIERS], *tierp[MOUNT_PLAN_MAX_TIERS];
+	for (size_t i = 0; i < p->n_tiers; i++) {
+		weir__tier_spec__init(&tiers[i]);
+		tiers[i].medium = (char *)p->tiers[i].medium;
+		tiers[i].path = (char *)p->tiers[i].path;
+		tiers[i].quota = p->tiers[i].quota;
+		tierp[i] = &tiers[i];
+	}
+	Weir__SourceRequest s = WEIR__SOURCE_REQUEST__INIT;
+	s.source_id = (char *)p->source_id;
+	s.ufs_url = (char *)p->ufs_url;
+	s.tiers = tierp;
+	s.n_tiers = p->n_tiers;
+	s.high = p->high;
+	s.low = p->low;
+	s.close = s.purge = close;
+	Weir__Request req = WEIR__REQUEST__INIT;
+	req.body_case = WEIR__REQUEST__BODY_SOURCE;
+	req.source = &s;
+	Weir__Response *resp = NULL;
+	int r = node_call(a, &req, &resp, err, errlen);
+	if (r >= 0)
+		weir__response__free_unpacked(resp, NULL);
+	return r;
+}
+
+static struct src_slot *src_slot_find(struct node_agent *a, const char *id)
+{
+	struct src_slot *s;
+	LIST_FOREACH(s, &a->sources, link)
+	if (!strcmp(s->id, id))
+		return s;
+	return NULL;
+}
+
+static struct src_slot *src_slot_get(struct node_agent *a, const char *id)
+{
+	struct src_slot *s = src_slot_find(a, id);
+	if (s)
+		return s;
+	if (!(s = calloc(1, sizeof(*s))) || !(s->plan = calloc(1, sizeof(*s->plan)))) {
+		free(s);
+		return NULL;
+	}
+	snprintf(s->id, sizeof(s->id), "%s", id);
+	pthread_mutex_lock(&a->lock);
+	LIST_INSERT_HEAD(&a->sources, s, link);
+	pthread_mutex_unlock(&a->lock);
+	return s;
+}
+
+/* Does a Dataset in l reference ds (dataset://<its ns>/<its name>...)? */
+static bool referenced(const struct objmodel_list *l, const struct objmodel *ds)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		const struct objmodel *o = l->items[i];
+		struct dataset_ref ref;
+		if (o->kind != OBJMODEL_DATASET || !dataset_is_reference(o) ||
+		    dataset_ref_parse(o->dataset.spec.mounts[0].mount_point, &ref, NULL, 0) < 0)
+			continue;
+		if (!strcmp(ref.namespace, ds->meta.namespace) && !strcmp(ref.name, ds->meta.name))
+			return true;
+	}
+	return false;
+}
+
+static const char *ready_reason(const struct objmodel *ds)
+{
+	const struct conditions *c = &ds->dataset.status.conditions;
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->items[i].type, "Ready") && c->items[i].reason)
+			return c->items[i].reason;
+	return "";
+}
+
+/* One source Dataset: open its cache here unless it is being deleted (then it is left unseen,
+ * and closed and purged after the pass). */
+static void sync_source(struct node_agent *a, const struct objmodel_list *l, struct objmodel *ds)
+{
+	const char *ns = ds->meta.namespace, *name = ds->meta.name;
+	const struct objmodel *rt = objmodel_list_find(l, OBJMODEL_RUNTIME, ns, name);
+	pthread_mutex_lock(&a->lock);
+	bool ds_del = store_kube_deleting(a->store, "Dataset", ns, name, NULL);
+	bool rt_del = rt && store_kube_deleting(a->store, "Runtime", ns, name, NULL);
+	pthread_mutex_unlock(&a->lock);
+	/* the Dataset or its Runtime goes: so does the cache (a referenced Dataset stays: the
+	 * controller refuses its delete) */
+	if (!rt || rt_del || (ds_del && !referenced(l, ds)))
+		return;
+	char id[320], err[4096];
+	mount_plan_source_id(ns, name, id, sizeof(id));
+	struct src_slot *s = src_slot_get(a, id);
+	if (!s)
+		return;
+	s->seen = true;
+	/* Failed for a reason of the controller's (a UFS root denied, an invalid spec): not
+	 * opened; Failed because nodes could not open it: tried again */
+	if (ds->dataset.status.phase == DATASET_PHASE_FAILED &&
+	    strcmp(ready_reason(ds), "SourceFailed"))
+		return;
+	struct mount_plan *p = calloc(1, sizeof(*p));
+	if (!p)
+		return;
+	enum dataset_phase saved = ds->dataset.status.phase;
+	ds->dataset.status.phase = DATASET_PHASE_NOT_BOUND;
+	int r = mount_plan_make(l, ns, name, a->cfg.deny_by_default, p, err, sizeof(err));
+	ds->dataset.status.phase = saved;
+	uint64_t sig = r == 0 ? plan_sig(p) : 0;
+	double now = mono_now();
+	if (r < 0 || (s->sig == sig && (s->ok || now < s->retry_at))) {
+		free(p);
+		return;
+	}
+	r = source_call(a, p, false, err, sizeof(err));
+	pthread_mutex_lock(&a->lock);
+	s->sig = sig;
+	s->ok = r >= 0;
+	*s->plan = *p;
+	if (r >= 0) {
+		s->error[0] = '\0';
+		s->backoff = 0;
+	} else {
+		snprintf(s->error, sizeof(s->error), "cannot open \"%.180s\": %.400s", p->ufs_url,
+			 err);
+		redact_text(s->error, sizeof(s->error)); /* the Lease is readable: no passwords */
+		s->backoff = s->backoff > 0 ? (s->backoff < 30 ? s->backoff * 2 : 60) : 2;
+		s->retry_at = now + s->backoff;
+	}
+	pthread_mutex_unlock(&a->lock);
+	if (r >= 0)
+		log_info("dataset %s/%s: source %s open on this node", ns, name, id);
+	else
+		log_warn("dataset %s/%s: %s; retrying in %.0f s", ns, name, s->error, s->backoff);
+	free(p);
+}
+
+/* Sources whose Dataset or Runtime went: closed and their cache purged, so the node's Lease stops
+ * reporting them and the controller's finalizer may let the object go. */
+static void close_unseen(struct node_agent *a)
+{
+	struct src_slot *s = LIST_FIRST(&a->sources), *next;
+	for (; s; s = next) {
+		next = LIST_NEXT(s, link);
+		if (s->seen)
+			continue;
+		char err[1024];
+		if (!s->sig) {
+			/* never asked for: nothing to close */
+			pthread_mutex_lock(&a->lock);
+			LIST_REMOVE(s, link);
+			pthread_mutex_unlock(&a->lock);
+			free(s->plan);
+			free(s);
+			continue;
+		}
+		snprintf(s->plan->source_id, sizeof(s->plan->source_id), "%s", s->id);
+		int r = source_call(a, s->plan, true, err, sizeof(err));
+		if (r < 0) {
+			log_warn("closing source %s (its Dataset or Runtime was deleted): %s", s->id,
+				 err);
+			continue; /* tried again next pass */
+		}
+		log_info("source %s closed and purged: its Dataset or Runtime was deleted", s->id);
+		pthread_mutex_lock(&a->lock);
+		LIST_REMOVE(s, link);
+		pthread_mutex_unlock(&a->lock);
+		free(s->plan);
+		free(s);
+	}
+}
+
+static struct load_slot *load_slot_get(struct node_agent *a, const char *uid)
+{
+	struct load_slot *s;
+	LIST_FOREACH(s, &a->loads, link)
+	if (!strcmp(s->uid, uid))
+		return s;
+	if (!(s = calloc(1, sizeof(*s))))
+		return NULL;
+	snprintf(s->uid, sizeof(s->uid), "%s", uid);
+	pthread_mutex_lock(&a->lock);
+	LIST_INSERT_HEAD(&a->loads, s, link);
+	pthread_mutex_unlock(&a->lock);
+	return s;
+}
+
+static void share_cancel(struct node_agent *a, uint64_t id)
+{
+	Weir__LoadStatusRequest ls = WEIR__LOAD_STATUS_REQUEST__INIT;
+	ls.load_id = id;
+	ls.cancel = true;
+	Weir__Request req = WEIR__REQUEST__INIT;
+	req.body_case = WEIR__REQUEST__BODY_LOAD_STATUS;
+	req.load_status = &ls;
+	Weir__Response *resp = NULL;
+	char err[512];
+	if (node_call(a, &req, &resp, err, sizeof(err)) >= 0)
+		weir__response__free_unpacked(resp, NULL);
+}
+
+/* Starts this node's share of dl over nodes (sorted). */
+static int share_start(struct node_agent *a, const struct objmodel *dl, const struct mount_plan *p,
+		      struct load_slot *s, const struct load_share *want, char *err, size_t errlen)
+{
+	const struct dataload *d = &dl->dataload;
+	size_t nt = d->spec.n_targets ? d->spec.n_targets : 1;
+	char **paths = calloc(nt, sizeof(char *));
+	char *nodes[LOAD_SHARE_MAX_NODES];
+	int r = paths ? 0 : -ENOMEM;
+	for (size_t i = 0; i < nt && r >= 0; i++) {
+		char buf[4096];
+		const char *t = d->spec.n_targets ? d->spec.targets[i].path : "/";
+		r = mount_plan_join_path(p->subpath, t, buf, sizeof(buf));
+		if (r < 0)
+			snprintf(err, errlen, "target path \"%s\" is not a valid path", t);
+		else if (!(paths[i] = strdup(buf)))
+			r = -ENOMEM;
+	}
+	for (size_t i = 0; i < want->n_nodes; i++)
+		nodes[i] = (char *)want->nodes[i];
+	Weir__Response *resp = NULL;
+	if (r >= 0) {
+		Weir__LoadRequest lr = WEIR__LOAD_REQUEST__INIT;
+		lr.source_id = (char *)p->source_id;
+		lr.paths = paths;
+		lr.n_paths = nt;
+		lr.share_nodes = nodes;
+		lr.n_share_nodes = want->n_nodes;
+		lr.share_self = a->node_name;
+		Weir__Request req = WEIR__REQUEST__INIT;
+		req.body_case = WEIR__REQUEST__BODY_LOAD;
+		req.load = &lr;
+		r = node_call(a, &req, &resp, err, errlen);
+	}
+	for (size_t i = 0; paths && i < nt; i++)
+		free(paths[i]);
+	free(paths);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&a->lock);
+	s->load_id = resp->load_id;
+	s->share = *want;
+	pthread_mutex_unlock(&a->lock);
+	weir__response__free_unpacked(resp, NULL);
+	log_info("dataload %s/%s: load %llu runs this node's share among %zu node(s)",
+		 dl->meta.namespace, dl->meta.name, (unsigned long long)s->load_id, want->n_nodes);
+	return 0;
+}
+
+/* Reads the progress of s's load into its share. */
+static void share_poll(struct node_agent *a, struct load_slot *s)
+{
+	Weir__LoadStatusRequest ls = WEIR__LOAD_STATUS_REQUEST__INIT;
+	ls.load_id = s->load_id;
+	Weir__Request req = WEIR__REQUEST__INIT;
+	req.body_case = WEIR__REQUEST__BODY_LOAD_STATUS;
+	req.load_status = &ls;
+	Weir__Response *resp = NULL;
+	char err[1024];
+	int r = node_call(a, &req, &resp, err, sizeof(err));
+	pthread_mutex_lock(&a->lock);
+	if (r < 0 || !resp->load) {
+		s->load_id = 0; /* forgotten: started again next pass */
+	} else {
+		const Weir__LoadProgress *lp = resp->load;
+		s->share.bytes_done = lp->bytes_done;
+		s->share.bytes_total = lp->bytes_total;
+		s->share.files_done = lp->files_done;
+		s->share.files_total = lp->files_total;
+		s->share.ufs_bytes = lp->ufs_bytes;
+		s->share.finished = lp->finished;
+		if (lp->error)
+			snprintf(s->share.error, sizeof(s->share.error), "%s",
+				 lp->message && *lp->message ? lp->message : strerror(-lp->error));
+	}
+	pthread_mutex_unlock(&a->lock);
+	if (resp)
+		weir__response__free_unpacked(resp, NULL);
+}
+
+/* One Executing DataLoad: run this node's share over the nodes caching its source now; a new
+ * set (a node came or went) cancels the old share and starts the new one. */
+static void sync_load(struct node_agent *a, const struct objmodel_list *l, const struct objmodel *dl,
+		      int64_t now)
+{
+	const struct dataload *d = &dl->dataload;
+	if (d->status.phase != DATALOAD_PHASE_EXECUTING || !dl->meta.uid)
+		return;
+	struct mount_plan *p = calloc(1, sizeof(*p));
+	struct load_share *want = calloc(1, sizeof(*want));
+	char err[4096];
+	if (!p || !want ||
+	    mount_plan_make(l, d->spec.dataset_namespace, d->spec.dataset_name,
+			    a->cfg.deny_by_default, p, err, sizeof(err)) < 0)
+		goto out;
+	struct src_slot *src = src_slot_find(a, p->source_id);
+	if (!src || !src->ok)
+		goto out; /* not cached here: no share */
+	struct load_slot *s = load_slot_get(a, dl->meta.uid);
+	if (!s)
+		goto out;
+	s->seen = true;
+	snprintf(want->node, sizeof(want->node), "%s", a->node_name);
+	objmodel_format_time(d->status.start_time, want->run, sizeof(want->run));
+	pthread_mutex_lock(&a->lock);
+	want->n_nodes = store_kube_source_nodes(a->store, p->source_id, now, want->nodes,
+						LOAD_SHARE_MAX_NODES - 1, NULL, 0);
+	pthread_mutex_unlock(&a->lock);
+	/* this node caches it, whether or not its Lease says so yet */
+	snprintf(want->nodes[want->n_nodes++], sizeof(want->nodes[0]), "%s", a->node_name);
+	want->n_nodes = load_share_sort_nodes(want->nodes, want->n_nodes);
+	bool same = s->load_id && !strcmp(s->share.run, want->run) &&
+		    s->share.n_nodes == want->n_nodes &&
+		    !memcmp(s->share.nodes, want->nodes, want->n_nodes * sizeof(want->nodes[0]));
+	if (same) {
+		if (!s->share.finished)
+			share_poll(a, s);
+		goto out;
+	}
+	if (s->load_id) {
+		log_info("dataload %s/%s: the nodes caching it changed (%zu now); redoing this "
+			 "node's share",
+			 dl->meta.namespace, dl->meta.name, want->n_nodes);
+		share_cancel(a, s->load_id);
+		pthread_mutex_lock(&a->lock);
+		s->load_id = 0;
+		pthread_mutex_unlock(&a->lock);
+	}
+	if (share_start(a, dl, p, s, want, err, sizeof(err)) < 0) {
+		/* reported as a failed share: the controller fails the DataLoad with it */
+		pthread_mutex_lock(&a->lock);
+		s->share = *want;
+		s->share.finished = true;
+		snprintf(s->share.error, sizeof(s->share.error), "%.500s", err);
+		pthread_mutex_unlock(&a->lock);
+		log_warn("dataload %s/%s: %s", dl->meta.namespace, dl->meta.name, err);
+	}
+out:
+	free(p);
+	free(want);
+}
+
+static void pass(struct node_agent *a)
+{
+	struct objmodel_list *l = NULL;
+	char err[1024];
+	pthread_mutex_lock(&a->lock);
+	int r = store_load_models(a->store, NULL, &l, err, sizeof(err));
+	pthread_mutex_unlock(&a->lock);
+	if (r < 0) {
+		log_warn("node agent: %s", err);
+		return;
+	}
+	int64_t now = time(NULL);
+	struct src_slot *s;
+	struct load_slot *ls, *next;
+	LIST_FOREACH(s, &a->sources, link)
+	s->seen = false;
+	for (size_t i = 0; i < l->n && !atomic_load(&a->stop); i++)
+		if (l->items[i]->kind == OBJMODEL_DATASET && !dataset_is_reference(l->items[i]))
+			sync_source(a, l, l->items[i]);
+	if (!atomic_load(&a->stop))
+		close_unseen(a);
+	LIST_FOREACH(ls, &a->loads, link)
+	ls->seen = false;
+	for (size_t i = 0; i < l->n && !atomic_load(&a->stop); i++)
+		if (l->items[i]->kind == OBJMODEL_DATALOAD)
+			sync_load(a, l, l->items[i], now);
+	/* DataLoads no longer Executing (Complete, Failed, deleted): their shares are done */
+	for (ls = LIST_FIRST(&a->loads); ls && !atomic_load(&a->stop); ls = next) {
+		next = LIST_NEXT(ls, link);
+		if (ls->seen)
+			continue;
+		if (ls->load_id && !ls->share.finished)
+			share_cancel(a, ls->load_id);
+		pthread_mutex_lock(&a->lock);
+		LIST_REMOVE(ls, link);
+		pthread_mutex_unlock(&a->lock);
+		free(ls);
+	}
+	objmodel_list_free(l);
+}
+
+static void *agent_main(void *arg)
+{
+	struct node_agent *a = arg;
+	while (!atomic_load(&a->stop)) {
+		pass(a);
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_mutex_lock(&a->lock);
+		while (!a->changed && !atomic_load(&a->stop))
+			if (pthread_cond_timedwait(&a->wake, &a->lock, &ts) == ETIMEDOUT)
+				break;
+		a->changed = false;
+		pthread_mutex_unlock(&a->lock);
+	}
+	return NULL;
+}
+
+int node_agent_start(const struct node_agent_config *cfg, struct node_agent **ret, char *errbuf,
+		     size_t errlen)
+{
+	struct node_agent *a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->cfg = *cfg;
+	snprintf(a->node_name, sizeof(a->node_name), "%s", cfg->node_name);
+	snprintf(a->node_socket, sizeof(a->node_socket), "%s", cfg->node_socket);
+	a->cfg.node_name = a->node_name;
+	a->cfg.node_socket = a->node_socket;
+	a->cfg.kubeconfig = NULL;
+	pthread_mutex_init(&a->lock, NULL);
+	pthread_cond_init(&a->wake, NULL);
+	LIST_INIT(&a->sources);
+	LIST_INIT(&a->loads);
+	int r = cfg->kubeconfig && *cfg->kubeconfig
+		    ? kubeconfig_load(cfg->kubeconfig, &a->kc, errbuf, errlen)
+		    : kubeconfig_in_cluster(NULL, &a->kc, errbuf, errlen);
+	if (r < 0)
+		goto fail;
+	snprintf(a->ns, sizeof(a->ns), "%s", cfg->ns && *cfg->ns ? cfg->ns : a->kc.namespace);
+	a->cfg.ns = a->ns;
+	/* read only: the writer stays inactive, nothing of ours reaches the apiserver this way */
+	r = store_kube_open(&a->kc, a->ns, on_change, a, &a->store, errbuf, errlen);
+	if (r < 0)
+		goto fail;
+	r = -pthread_create(&a->thread, NULL, agent_main, a);
+	if (r < 0) {
+		snprintf(errbuf, errlen, "cannot start the node agent: %s", strerror(-r));
+		goto fail;
+	}
+	log_info("node agent: node \"%s\" takes its work from %s (Leases in \"%s\")", a->node_name,
+		 a->kc.server, a->ns);
+	*ret = a;
+	return 0;
+fail:
+	store_close(a->store);
+	kubeconfig_clear(&a->kc);
+	pthread_mutex_destroy(&a->lock);
+	pthread_cond_destroy(&a->wake);
+	free(a);
+	return r;
+}
+
+void node_agent_stop(struct node_agent *a)
+{
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->lock);
+	atomic_store(&a->stop, true);
+	pthread_cond_signal(&a->wake);
+	pthread_mutex_unlock(&a->lock);
+	pthread_join(a->thread, NULL);
+	store_close(a->store);
+	struct src_slot *s;
+	while ((s = LIST_FIRST(&a->sources))) {
+		LIST_REMOVE(s, link);
+		free(s->plan);
+		free(s);
+	}
+	struct load_slot *ls;
+	while ((ls = LIST_FIRST(&a->loads))) {
+		LIST_REMOVE(ls, link);
+		free(ls);
+	}
+	kubeconfig_clear(&a->kc);
+	pthread_mutex_destroy(&a->lock);
+	pthread_cond_destroy(&a->wake);
+	free(a);
+}
+
+int node_agent_report(struct node_agent *a, json_object *sources, json_object **ret_loads)
+{
+	json_object *loads = json_object_new_object();
+	if (!loads)
+		return -ENOMEM;
+	pthread_mutex_lock(&a->lock);
+	struct src_slot *s;
+	LIST_FOREACH(s, &a->sources, link)
+	{
+		if (s->ok || !s->error[0] || json_object_object_get_ex(sources, s->id, NULL))
+			continue;
+		json_object *e = json_object_new_object();
+		json_object_object_add(e, "error", json_object_new_string(s->error));
+		json_object_object_add(sources, s->id, e);
+	}
+	struct load_slot *ls;
+	LIST_FOREACH(ls, &a->loads, link)
+	{
+		if (!ls->share.run[0])
+			continue;
+		json_object *o = load_share_to_json(&ls->share);
+		if (o)
+			json_object_object_add(loads, ls->uid, o);
+	}
+	pthread_mutex_unlock(&a->lock);
+	*ret_loads = loads;
+	return 0;
+}
+
+int node_agent_plan(struct node_agent *a, const char *ns, const char *name, struct mount_plan *ret,
+		    char *errbuf, size_t errlen)
+{
+	struct objmodel_list *l = NULL;
+	pthread_mutex_lock(&a->lock);
+	int r = store_load_models(a->store, NULL, &l, errbuf, errlen);
+	pthread_mutex_unlock(&a->lock);
+	if (r < 0)
+		return r;
+	r = mount_plan_make(l, ns, name, a->cfg.deny_by_default, ret, errbuf, errlen);
+	objmodel_list_free(l);
+	return r;
+}
