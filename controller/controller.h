@@ -65,13 +65,6 @@ void controller_close_source(struct controller *ctl, const char *ns, const char 
  * lock held (takes it to touch the store). */
 void kube_sync_pass(struct controller *ctl, const struct objmodel_list *l);
 
-/* The annotation on a DataLoad naming the weir-node load running it, "<node pid>:<load id>", so
- * a new leader follows that load rather than starting a second one. */
-#define KUBE_LOAD_ANNOTATION "weir.io/load"
-
-/* Fills slot's load id and node pid from dl's KUBE_LOAD_ANNOTATION, when it has one. */
-void kube_sync_resume_load(const struct objmodel *dl, struct load_slot *slot);
-
 /* Puts the figures weir-nodes reported for source_id (Leases weir-node-<node>, renewed at most 60 s
  * ago) into a source Dataset's status: cached bytes and hits summed over the nodes, UFS totals
  * from a node that finished its walk. Leaves st alone when no node reported. Reconciler thread;

@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // The controller's duties that exist only on Kubernetes, run after each reconcile pass:
-// finalizers on Datasets and Runtimes (a delete completes only once the cache is purged and no
-// reference needs it: the same check and message as `weir delete`), and a PersistentVolume plus
-// a pre-bound PersistentVolumeClaim per Bound Dataset, as Fluid makes them, for the CSI driver.
+// finalizers on Datasets and Runtimes (a delete completes only once no reference needs it, the
+// same check and message as `weir delete`, and no node's Lease still reports the cache), and a
+// PersistentVolume plus a pre-bound PersistentVolumeClaim per Bound Dataset, as Fluid makes them,
+// for the CSI driver; they go with the Dataset, protection finalizers included.
 #include "controller.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "apply.h"
 #include "log.h"
@@ -148,19 +150,40 @@ static void volumes_ensure(struct controller *ctl, const struct objmodel_list *l
 	}
 }
 
+/* The PVC and PV go with their Dataset, protection finalizers included once no pod uses them
+ * (store_kube_release_volume): no kube-controller-manager is needed for them to leave
+ * Terminating. */
 static void volumes_remove(struct controller *ctl, const char *ns, const char *name)
 {
 	char key[400], pvn[400], path[700];
 	snprintf(key, sizeof(key), "%s/%s", ns, name);
 	free(strmap_remove(ctl->volumes, key));
+	if (!pv_name(ns, name, pvn, sizeof(pvn)))
+		return;
+	snprintf(path, sizeof(path), "/api/v1/persistentvolumes/%s", pvn);
 	pthread_mutex_lock(&ctl->lock);
-	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/persistentvolumeclaims/%s", ns, name);
-	store_kube_ensure(ctl->store, path, NULL);
-	if (pv_name(ns, name, pvn, sizeof(pvn))) {
-		snprintf(path, sizeof(path), "/api/v1/persistentvolumes/%s", pvn);
-		store_kube_ensure(ctl->store, path, NULL);
-	}
+	int r = store_kube_release_volume(ctl->store, ns, name, path);
 	pthread_mutex_unlock(&ctl->lock);
+	if (r < 0)
+		log_warn("dataset %s/%s: cannot queue the release of its volume: %s", ns, name,
+			 strerror(-r));
+}
+
+/* Do fresh node Leases still report the cache of source ns/name? Its finalizer waits for every
+ * node to purge it (each weir-node does once it sees the Dataset or Runtime deleting). */
+static size_t nodes_holding(struct controller *ctl, const char *ns, const char *name)
+{
+	char sid[320];
+	char (*nodes)[254] = calloc(LOAD_SHARE_MAX_NODES, sizeof(*nodes));
+	if (!nodes)
+		return 0;
+	mount_plan_source_id(ns, name, sid, sizeof(sid));
+	pthread_mutex_lock(&ctl->lock);
+	size_t n = store_kube_source_nodes(ctl->store, sid, time(NULL), nodes, LOAD_SHARE_MAX_NODES,
+					   NULL, 0);
+	pthread_mutex_unlock(&ctl->lock);
+	free(nodes);
+	return n;
 }
 
 /* A Dataset or Runtime the apiserver marked deleting: finish the delete when weir allows it,
@@ -172,8 +195,29 @@ static void finalize(struct controller *ctl, const struct objmodel *o)
 	char line[512], msg[2048], key[400];
 	snprintf(key, sizeof(key), "%s/%s/%s", kind, ns, name);
 	pthread_mutex_lock(&ctl->lock);
-	int r = apply_delete(ctl->store, kind, ns, name, ctl->cfg.deny_by_default, line,
-			     sizeof(line), msg, sizeof(msg));
+	int r = apply_delete_check(ctl->store, kind, ns, name, ctl->cfg.deny_by_default, msg,
+				   sizeof(msg));
+	pthread_mutex_unlock(&ctl->lock);
+	bool source = o->kind == OBJMODEL_RUNTIME || !dataset_is_reference(o);
+	size_t holding = r >= 0 && source ? nodes_holding(ctl, ns, name) : 0;
+	if (holding) {
+		snprintf(msg, sizeof(msg), "waiting for %zu weir-node(s) to purge the cache", holding);
+		if (!strmap_get(ctl->refused, key) || strcmp(strmap_get(ctl->refused, key), msg)) {
+			char *v = strdup(msg);
+			int e = 0;
+			if (v) {
+				free(strmap_put(ctl->refused, key, v, &e));
+				if (e < 0)
+					free(v);
+			}
+			log_info("delete of %s %s/%s: %s", kind, ns, name, msg);
+		}
+		return;
+	}
+	pthread_mutex_lock(&ctl->lock);
+	if (r >= 0)
+		r = apply_delete(ctl->store, kind, ns, name, ctl->cfg.deny_by_default, line,
+				 sizeof(line), msg, sizeof(msg));
 	if (r == -EBUSY) {
 		const char *had = strmap_get(ctl->refused, key);
 		if (!had || strcmp(had, msg)) {
@@ -198,80 +242,13 @@ static void finalize(struct controller *ctl, const struct objmodel *o)
 		return;
 	}
 	free(strmap_remove(ctl->refused, key));
-	log_info("%s (cache purged)", line);
-	controller_close_source(ctl, ns, name);
+	log_info("%s%s", line, source ? " (cache purged on every node)" : "");
 	if (o->kind == OBJMODEL_DATASET)
 		volumes_remove(ctl, ns, name);
 }
 
-void kube_sync_resume_load(const struct objmodel *dl, struct load_slot *slot)
-{
-	for (size_t i = 0; i < dl->meta.annotations.n; i++) {
-		const struct kvmap_entry *e = &dl->meta.annotations.items[i];
-		long long pid;
-		unsigned long long id;
-		if (strcmp(e->key, KUBE_LOAD_ANNOTATION) ||
-		    sscanf(e->value, "%lld:%llu", &pid, &id) != 2 || !id)
-			continue;
-		slot->node_pid = pid;
-		slot->load_id = id;
-		log_info("dataload %s/%s: following load %llu its previous leader started",
-			 dl->meta.namespace, dl->meta.name, id);
-	}
-}
-
-/* Writes the running load of each Executing DataLoad into its annotation, once. */
-static void loads_annotate(struct controller *ctl, const struct objmodel_list *l)
-{
-	char ts[40], key[400], want[64];
-	for (size_t i = 0; i < l->n; i++) {
-		const struct objmodel *dl = l->items[i];
-		if (dl->kind != OBJMODEL_DATALOAD ||
-		    dl->dataload.status.phase != DATALOAD_PHASE_EXECUTING)
-			continue;
-		snprintf(key, sizeof(key), "%s/%s@%s", dl->meta.namespace, dl->meta.name,
-			 objmodel_format_time(dl->meta.creation_timestamp, ts, sizeof(ts)));
-		const struct load_slot *slot = NULL;
-		for (size_t k = 0; k < ctl->n_loads; k++)
-			if (!strcmp(ctl->loads[k].key, key) && ctl->loads[k].load_id)
-				slot = &ctl->loads[k];
-		if (!slot)
-			continue;
-		snprintf(want, sizeof(want), "%lld:%llu", (long long)slot->node_pid,
-			 (unsigned long long)slot->load_id);
-		bool have = false;
-		for (size_t k = 0; k < dl->meta.annotations.n; k++)
-			have |= !strcmp(dl->meta.annotations.items[k].key, KUBE_LOAD_ANNOTATION) &&
-				!strcmp(dl->meta.annotations.items[k].value, want);
-		if (have)
-			continue;
-		pthread_mutex_lock(&ctl->lock);
-		char *cur = NULL;
-		if (store_get(ctl->store, "DataLoad", dl->meta.namespace, dl->meta.name, &cur) ==
-		    0) {
-			json_object *o = json_tokener_parse(cur), *meta, *ann;
-			if (o && json_object_object_get_ex(o, "metadata", &meta)) {
-				if (!json_object_object_get_ex(meta, "annotations", &ann) ||
-				    !json_object_is_type(ann, json_type_object)) {
-					ann = json_object_new_object();
-					json_object_object_add(meta, "annotations", ann);
-				}
-				json_object_object_add(ann, KUBE_LOAD_ANNOTATION,
-						       json_object_new_string(want));
-				store_put(ctl->store, "DataLoad", dl->meta.namespace, dl->meta.name,
-					  json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
-					  0);
-			}
-			json_object_put(o);
-			free(cur);
-		}
-		pthread_mutex_unlock(&ctl->lock);
-	}
-}
-
 void kube_sync_pass(struct controller *ctl, const struct objmodel_list *l)
 {
-	loads_annotate(ctl, l);
 	if (!ctl->volumes)
 		ctl->volumes = strmap_new();
 	if (!ctl->refused)

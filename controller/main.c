@@ -49,6 +49,7 @@ struct lease {
 	char ns[64];
 	char identity[256];
 	struct kube_leader *leader;
+	bool webhook_registered; /* our entry is in the shared webhook configuration */
 };
 
 static void kube_changed(void *arg)
@@ -175,7 +176,7 @@ static int start_webhook(struct controller *ctl, struct lease *ls, struct webhoo
 	}
 	char url[800];
 	snprintf(url, sizeof(url), "https://%s%s", listen, p);
-	r = webhook_register(&ls->kc, url, tls.ca_pem, err, sizeof(err));
+	r = webhook_register(&ls->kc, ls->identity, url, tls.ca_pem, err, sizeof(err));
 	if (r < 0) {
 		log_err("cannot register ValidatingWebhookConfiguration \"%s\": %s",
 			WEBHOOK_CONFIG_NAME, err);
@@ -183,7 +184,9 @@ static int start_webhook(struct controller *ctl, struct lease *ls, struct webhoo
 		*ret = NULL;
 		goto out;
 	}
-	log_notice("webhook: registered ValidatingWebhookConfiguration \"%s\" for %s",
+	ls->webhook_registered = true;
+	log_notice("webhook: registered this replica's entry in ValidatingWebhookConfiguration "
+		   "\"%s\" for %s",
 		   WEBHOOK_CONFIG_NAME, url);
 out:
 	webhook_tls_clear(&tls);
@@ -281,6 +284,10 @@ int main(int argc, char **argv)
 	else
 		reconciler_stop(&ctl);
 close_fds:
+	if (lease.webhook_registered &&
+	    webhook_unregister(&lease.kc, lease.identity, err, sizeof(err)) < 0)
+		log_warn("cannot take this replica out of ValidatingWebhookConfiguration \"%s\": %s",
+			 WEBHOOK_CONFIG_NAME, err);
 	webhook_stop(wh);
 	if (listen_fd >= 0) {
 		close(listen_fd);

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "reconcile.h"
 #include "redact.h"
+#include "store_kube.h"
 
 void controller_changed(struct controller *ctl)
 {
@@ -192,6 +193,49 @@ static void node_unavailable(struct objmodel *ds, const char *err, int64_t now)
 		log_warn("dataset %s/%s: %s", ds->meta.namespace, ds->meta.name, err);
 }
 
+/* A source Dataset in a cluster: Bound once a weir-node whose Lease is fresh reports it open,
+ * with the figures summed over the nodes; Failed when nodes report only errors opening it. */
+static void source_from_nodes(struct controller *ctl, struct objmodel *ds, struct objmodel *rt,
+			      const char *source_id, int64_t now)
+{
+	struct dataset_status *st = &ds->dataset.status;
+	char (*nodes)[254] = calloc(LOAD_SHARE_MAX_NODES, sizeof(*nodes));
+	char err[1024], msg[800];
+	if (!nodes)
+		return;
+	pthread_mutex_lock(&ctl->lock);
+	size_t n = store_kube_source_nodes(ctl->store, source_id, now, nodes, LOAD_SHARE_MAX_NODES,
+					   err, sizeof(err));
+	pthread_mutex_unlock(&ctl->lock);
+	free(nodes);
+	if (n == 0 && err[0]) {
+		if (st->phase != DATASET_PHASE_FAILED)
+			log_warn("dataset %s/%s: %s", ds->meta.namespace, ds->meta.name, err);
+		dataset_status_fail(st, "SourceFailed", err, now);
+		return;
+	}
+	if (n == 0) {
+		if (st->phase == DATASET_PHASE_NONE || st->phase == DATASET_PHASE_FAILED)
+			st->phase = DATASET_PHASE_NOT_BOUND;
+		cond_set(&st->conditions, "Ready", "False", "NoNode",
+			 "waiting for a weir-node to open its source (no fresh node Lease reports "
+			 "it)",
+			 now);
+		return;
+	}
+	st->phase = DATASET_PHASE_BOUND;
+	snprintf(msg, sizeof(msg), "served by runtime %s/%s", ds->meta.namespace, ds->meta.name);
+	cond_set(&st->conditions, "Ready", "True", "Bound", msg, now);
+	st->cache_known = true;
+	st->cache_capacity = rt ? runtime_capacity(&rt->runtime) : 0;
+	kube_sync_usage(ctl, source_id, st, now);
+	if (rt) {
+		rt->runtime.status.phase = RUNTIME_PHASE_READY;
+		rt->runtime.status.cache_capacity = runtime_capacity(&rt->runtime);
+		rt->runtime.status.cached = st->cached;
+	}
+}
+
 /* A source Dataset: open its cache on the node (once, see struct source_slot), then read its
  * usage. */
 static void reconcile_source(struct controller *ctl, struct objmodel_list *l, struct objmodel *ds,
@@ -228,6 +272,11 @@ static void reconcile_source(struct controller *ctl, struct objmodel_list *l, st
 		dataset_status_fail(st, "UFSRootDenied", err, now);
 		st->cache_known = st->ufs_total_known = st->hit_ratio_known = false;
 		st->file_num_known = false;
+		return;
+	}
+	/* in a cluster the nodes open sources themselves and say so in their Leases */
+	if (ctl->kube) {
+		source_from_nodes(ctl, ds, rt, plan.source_id, now);
 		return;
 	}
 	struct source_slot *slot = source_slot_get(ctl, plan.source_id);
@@ -318,9 +367,6 @@ static void reconcile_source(struct controller *ctl, struct objmodel_list *l, st
 			st->cache_hit_ratio = (double)u.hits / (double)(u.hits + u.misses);
 		}
 	}
-	/* on Kubernetes, what every node reported: the cache summed over the nodes */
-	if (ctl->kube)
-		kube_sync_usage(ctl, plan.source_id, st, now);
 	if (rt) {
 		rt->runtime.status.phase = RUNTIME_PHASE_READY;
 		rt->runtime.status.cache_capacity = runtime_capacity(&rt->runtime);
@@ -344,7 +390,7 @@ static void reconcile_ref(struct controller *ctl, struct objmodel_list *l, struc
 	const struct objmodel *src = gr.source;
 	struct subtree_totals sub = {0};
 	bool have_sub = false;
-	if (gr.ref.subpath[0] && src->dataset.status.phase == DATASET_PHASE_BOUND) {
+	if (gr.ref.subpath[0] && src->dataset.status.phase == DATASET_PHASE_BOUND && !ctl->kube) {
 		char sid[320], err[4096];
 		Weir__Usage u;
 		mount_plan_source_id(src->meta.namespace, src->meta.name, sid, sizeof(sid));
@@ -475,6 +521,72 @@ static int dataload_start(struct controller *ctl, struct objmodel_list *l, struc
 	return r;
 }
 
+/* A DataLoad in a cluster: Executing (with its run's startTime) once its Dataset is Bound; the
+ * nodes caching the source each load their share and report it in their Lease; the shares add up
+ * here (lib/load_share.h). Whoever leads reads the same Leases, so a new leader just goes on. */
+static void dataload_from_shares(struct controller *ctl, struct objmodel_list *l,
+				 struct objmodel *dl, int64_t now)
+{
+	struct dataload *d = &dl->dataload;
+	char err[4096], run[48];
+	if (d->status.phase == DATALOAD_PHASE_PENDING) {
+		d->status.phase = DATALOAD_PHASE_EXECUTING;
+		d->status.start_time = now;
+		cond_del(&d->status.conditions, "Waiting");
+		log_info("dataload %s/%s: Executing; the nodes caching %s/%s load their shares",
+			 dl->meta.namespace, dl->meta.name, d->spec.dataset_namespace,
+			 d->spec.dataset_name);
+		return;
+	}
+	struct mount_plan *plan = calloc(1, sizeof(*plan));
+	char (*nodes)[254] = calloc(LOAD_SHARE_MAX_NODES, sizeof(*nodes));
+	struct load_share *shares = calloc(LOAD_SHARE_MAX_NODES, sizeof(*shares));
+	if (!plan || !nodes || !shares || !dl->meta.uid)
+		goto out;
+	if (mount_plan_make(l, d->spec.dataset_namespace, d->spec.dataset_name,
+			    ctl->cfg.deny_by_default, plan, err, sizeof(err)) < 0) {
+		dataload_fail(dl, "DatasetNotReady", err, now);
+		goto out;
+	}
+	objmodel_format_time(d->status.start_time, run, sizeof(run));
+	pthread_mutex_lock(&ctl->lock);
+	size_t nn = store_kube_source_nodes(ctl->store, plan->source_id, now, nodes,
+					    LOAD_SHARE_MAX_NODES, NULL, 0);
+	size_t ns = store_kube_load_shares(ctl->store, dl->meta.uid, now, shares,
+					   LOAD_SHARE_MAX_NODES);
+	pthread_mutex_unlock(&ctl->lock);
+	struct load_share_total t;
+	load_share_total(run, (const char(*)[254])nodes, nn, shares, ns, &t);
+	if (nn == 0) {
+		cond_set(&d->status.conditions, "Waiting", "True", "NoNode",
+			 "no weir-node caching the dataset reports in; its shares wait for one",
+			 now);
+		goto out;
+	}
+	cond_del(&d->status.conditions, "Waiting");
+	d->status.bytes_done = t.bytes_done;
+	d->status.bytes_total = t.bytes_total;
+	d->status.files_done = t.files_done;
+	d->status.files_total = t.files_total;
+	if (t.state == LOAD_SHARE_FAILED) {
+		dataload_fail(dl, "LoadFailed", t.error, now);
+		log_warn("dataload %s/%s: Failed: %s", dl->meta.namespace, dl->meta.name, t.error);
+	} else if (t.state == LOAD_SHARE_COMPLETE) {
+		d->status.phase = DATALOAD_PHASE_COMPLETE;
+		d->status.completion_time = now;
+		d->status.duration = now - d->status.start_time;
+		snprintf(err, sizeof(err), "loaded %llu files on %zu node(s)",
+			 (unsigned long long)t.files_done, nn);
+		cond_set(&d->status.conditions, "Complete", "True", "DataLoadComplete", err, now);
+		log_info("dataload %s/%s: Complete in %llds: %s", dl->meta.namespace, dl->meta.name,
+			 (long long)d->status.duration, err);
+	}
+out:
+	free(plan);
+	free(nodes);
+	free(shares);
+}
+
 /* A Cron DataLoad: is a run due or under way? Starts a new run (back to Pending, progress
  * cleared) when the schedule's next time after the last run has come. */
 static bool dataload_cron_due(struct objmodel *dl, int64_t now)
@@ -564,12 +676,13 @@ static void reconcile_dataload(struct controller *ctl, struct objmodel_list *l, 
 			return;
 		}
 	}
+	if (ctl->kube) {
+		dataload_from_shares(ctl, l, dl, now);
+		return;
+	}
 	struct load_slot *slot = load_slot_add(ctl, key);
 	if (!slot)
 		return;
-	/* a new leader picks up the load its predecessor started instead of starting another */
-	if (!slot->load_id && ctl->kube && d->status.phase == DATALOAD_PHASE_EXECUTING)
-		kube_sync_resume_load(dl, slot);
 	if (!slot->load_id) {
 		dataload_start(ctl, l, dl, slot, now);
 		return;
@@ -829,7 +942,8 @@ int reconciler_pass(struct controller *ctl)
 		if (l->items[i]->kind == OBJMODEL_DATASET && dataset_is_reference(l->items[i]))
 			reconcile_ref(ctl, l, l->items[i], now);
 	reconcile_dataset_refs(l, ctl->cfg.deny_by_default);
-	enforce_views(ctl, l);
+	if (!ctl->kube) /* in a cluster, every plan request is checked on its node */
+		enforce_views(ctl, l);
 	for (size_t i = 0; i < l->n; i++)
 		if (l->items[i]->kind == OBJMODEL_DATALOAD)
 			reconcile_dataload(ctl, l, l->items[i], now);

@@ -268,49 +268,120 @@ void webhook_stop(struct webhook *w)
 	free(w);
 }
 
-int webhook_register(const struct kubeconfig *kc, const char *url, const char *ca_pem, char *errbuf,
-		     size_t errlen)
+/* The webhook entry name of replica identity: "<identity, DNS-safe>.delete.weir.data.fluid.io". */
+static void entry_name(const char *identity, char *buf, size_t len)
 {
-	struct kube_client *c = NULL;
-	json_object *cur = NULL;
-	size_t n = strlen(ca_pem);
-	char *b64 = malloc(4 * ((n + 2) / 3) + 1);
-	int r = b64 ? kube_client_new(kc, &c) : -ENOMEM;
-	if (r < 0) {
-		free(b64);
-		snprintf(errbuf, errlen, "out of memory");
-		return r;
+	char id[64];
+	size_t k = 0;
+	for (size_t i = 0; identity[i] && k < sizeof(id) - 1; i++) {
+		char c = identity[i];
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		id[k++] = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ? c : '-';
 	}
-	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)ca_pem, (int)n);
+	while (k && id[k - 1] == '-')
+		k--;
+	id[k] = '\0';
+	snprintf(buf, len, "%s.delete.weir.data.fluid.io", k ? id : "replica");
+}
+
+int webhook_config_merge(json_object *cur, const char *identity, const char *url,
+			 const char *ca_b64, json_object **ret)
+{
+	char name[128];
+	entry_name(identity, name, sizeof(name));
 	json_object *cfg = json_tokener_parse(
 	    "{\"apiVersion\":\"admissionregistration.k8s.io/v1\",\"kind\":"
 	    "\"ValidatingWebhookConfiguration\",\"metadata\":{\"name\":\"" WEBHOOK_CONFIG_NAME
-	    "\"},\"webhooks\":[{\"name\":\"delete.weir.data.fluid.io\",\"admissionReviewVersions\":"
-	    "[\"v1\"],\"sideEffects\":\"None\",\"failurePolicy\":\"Ignore\",\"timeoutSeconds\":5,"
-	    "\"rules\":[{\"apiGroups\":[\"data.fluid.io\"],\"apiVersions\":[\"v1alpha1\"],"
-	    "\"operations\":[\"DELETE\"],\"resources\":[\"datasets\",\"alluxioruntimes\","
-	    "\"runtimes\"],\"scope\":\"Namespaced\"}],\"clientConfig\":{}}]}");
-	json_object *hooks, *cc;
-	json_object_object_get_ex(cfg, "webhooks", &hooks);
-	json_object_object_get_ex(json_object_array_get_idx(hooks, 0), "clientConfig", &cc);
-	json_object_object_add(cc, "url", json_object_new_string(url));
-	json_object_object_add(cc, "caBundle", json_object_new_string(b64));
-	free(b64);
+	    "\"},\"webhooks\":[]}");
+	json_object *hooks = json_object_new_array(), *meta, *old;
+	if (!cfg || !hooks) {
+		json_object_put(cfg);
+		json_object_put(hooks);
+		return -ENOMEM;
+	}
+	/* keep the resourceVersion read: a racing replica gets 409 and merges again */
+	if (cur && json_object_object_get_ex(cur, "metadata", &meta))
+		json_object_object_add(cfg, "metadata", json_object_get(meta));
+	if (cur && json_object_object_get_ex(cur, "webhooks", &old) &&
+	    json_object_is_type(old, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(old); i++) {
+			json_object *h = json_object_array_get_idx(old, i), *n;
+			if (json_object_object_get_ex(h, "name", &n) &&
+			    !strcmp(json_object_get_string(n), name))
+				continue; /* ours: replaced (or dropped) below */
+			json_object_array_add(hooks, json_object_get(h));
+		}
+	if (url) {
+		json_object *h = json_tokener_parse(
+		    "{\"admissionReviewVersions\":[\"v1\"],\"sideEffects\":\"None\","
+		    "\"failurePolicy\":\"Ignore\",\"timeoutSeconds\":5,\"rules\":[{\"apiGroups\":"
+		    "[\"data.fluid.io\"],\"apiVersions\":[\"v1alpha1\"],\"operations\":[\"DELETE\"],"
+		    "\"resources\":[\"datasets\",\"alluxioruntimes\",\"runtimes\"],\"scope\":"
+		    "\"Namespaced\"}]}");
+		json_object *cc = json_object_new_object();
+		json_object_object_add(h, "name", json_object_new_string(name));
+		json_object_object_add(cc, "url", json_object_new_string(url));
+		json_object_object_add(cc, "caBundle", json_object_new_string(ca_b64));
+		json_object_object_add(h, "clientConfig", cc);
+		json_object_array_add(hooks, h);
+	}
+	json_object_object_add(cfg, "webhooks", hooks);
+	*ret = cfg;
+	return 0;
+}
+
+/* Reads the shared configuration, merges this replica's entry in (url) or out (url NULL) and
+ * writes it back; a conflict (another replica wrote meanwhile) reads again. */
+static int config_update(const struct kubeconfig *kc, const char *identity, const char *url,
+			 const char *ca_pem, char *errbuf, size_t errlen)
+{
+	struct kube_client *c = NULL;
+	char *b64 = NULL;
+	if (ca_pem) {
+		size_t n = strlen(ca_pem);
+		if (!(b64 = malloc(4 * ((n + 2) / 3) + 1))) {
+			snprintf(errbuf, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)ca_pem, (int)n);
+	}
+	int r = kube_client_new(kc, &c);
 	const char *path = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations";
 	char one[300];
 	snprintf(one, sizeof(one), "%s/%s", path, WEBHOOK_CONFIG_NAME);
-	r = kube_request(c, "GET", one, NULL, &cur, errbuf, errlen);
-	if (r == -ENOENT) {
-		r = kube_request(c, "POST", path, cfg, NULL, errbuf, errlen);
-	} else if (r >= 0) {
-		json_object *meta;
-		/* replace ours, keeping the resourceVersion read: a racing replica gets 409 */
-		if (json_object_object_get_ex(cur, "metadata", &meta))
-			json_object_object_add(cfg, "metadata", json_object_get(meta));
-		r = kube_request(c, "PUT", one, cfg, NULL, errbuf, errlen);
+	for (int tries = 0; r >= 0 && tries < 8; tries++) {
+		json_object *cur = NULL, *cfg = NULL;
+		r = kube_request(c, "GET", one, NULL, &cur, errbuf, errlen);
+		if (r == -ENOENT && !url) {
+			r = 0; /* nothing to take ours out of */
+			break;
+		}
+		if (r < 0 && r != -ENOENT)
+			break;
+		bool exists = r >= 0;
+		r = webhook_config_merge(exists ? cur : NULL, identity, url, b64, &cfg);
+		if (r >= 0)
+			r = exists ? kube_request(c, "PUT", one, cfg, NULL, errbuf, errlen)
+				   : kube_request(c, "POST", path, cfg, NULL, errbuf, errlen);
+		json_object_put(cur);
+		json_object_put(cfg);
+		if (r != -EAGAIN && r != -EEXIST)
+			break;
 	}
-	json_object_put(cur);
-	json_object_put(cfg);
 	kube_client_free(c);
+	free(b64);
 	return r;
+}
+
+int webhook_register(const struct kubeconfig *kc, const char *identity, const char *url,
+		     const char *ca_pem, char *errbuf, size_t errlen)
+{
+	return config_update(kc, identity, url, ca_pem, errbuf, errlen);
+}
+
+int webhook_unregister(const struct kubeconfig *kc, const char *identity, char *errbuf,
+		       size_t errlen)
+{
+	return config_update(kc, identity, NULL, NULL, errbuf, errlen);
 }

@@ -4,6 +4,7 @@
  * over HTTPS (libmicrohttpd) from the store's cache, by every replica, leader or not. */
 #pragma once
 
+#include <json-c/json.h>
 #include <stddef.h>
 
 struct controller;
@@ -24,12 +25,25 @@ int webhook_start_pem(struct controller *ctl, const char *listen, const char *ce
 
 struct kubeconfig;
 
-/* Creates or replaces ValidatingWebhookConfiguration "weir-controller" sending Dataset and
- * Runtime deletes to url, trusting ca_pem, failurePolicy Ignore (the finalizer still holds a
- * delete while no controller answers). Network I/O: call with no lock held. Returns 0 or
- * -errno with the apiserver's message. */
-int webhook_register(const struct kubeconfig *kc, const char *url, const char *ca_pem, char *errbuf,
-		     size_t errlen);
+/* Adds (or replaces) this replica's entry, "<identity>.delete.weir.data.fluid.io", in the
+ * ValidatingWebhookConfiguration "weir-controller" that all replicas share: Dataset and Runtime
+ * deletes go to url, trusting ca_pem (each replica's own CA), failurePolicy Ignore (the
+ * finalizer still holds a delete while no controller answers). Other replicas' entries stay, so
+ * no registration overwrites another's CA; the apiserver asks every entry and any refusal
+ * refuses. Network I/O: call with no lock held. Returns 0 or -errno with the apiserver's
+ * message. */
+int webhook_register(const struct kubeconfig *kc, const char *identity, const char *url,
+		     const char *ca_pem, char *errbuf, size_t errlen);
+
+/* Takes this replica's entry out (a clean stop), leaving the others. Returns 0 or -errno. */
+int webhook_unregister(const struct kubeconfig *kc, const char *identity, char *errbuf,
+		       size_t errlen);
+
+/* The configuration to write: cur (the one read, NULL when absent) with identity's entry
+ * replaced by one for url and ca_b64 (base64 PEM), or removed when url is NULL; cur's metadata
+ * (resourceVersion) kept. Returns 0 and an owned *ret, or -ENOMEM. Pure; exposed for tests. */
+int webhook_config_merge(json_object *cur, const char *identity, const char *url,
+			 const char *ca_b64, json_object **ret);
 
 /* Stops serving; accepts NULL. */
 void webhook_stop(struct webhook *w);

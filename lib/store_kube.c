@@ -93,6 +93,9 @@ enum op_type {
 	OP_POST,	  /* path: a collection; json: an object to create there (Events) */
 	OP_ENSURE,	  /* path: a collection; json: an object to create when absent */
 	OP_REMOVE,	  /* path: an object to delete, absent is fine */
+	OP_RELEASE,	  /* ns/name: a PVC of ours; path: its PV. Delete both and, as
+			   * kube-controller-manager would, drop their protection finalizers
+			   * once no pod uses the claim */
 };
 
 struct op {
@@ -105,6 +108,8 @@ struct op {
 	char *path;
 	bool create;	   /* OP_PUT of an object the cache did not hold: POST when absent */
 	bool meta_changed; /* OP_PUT that changes spec, labels or annotations, not only status */
+	double not_before; /* CLOCK_MONOTONIC seconds: a release waiting for a pod to go */
+	unsigned waits;	   /* how often it waited */
 };
 TAILQ_HEAD(op_queue, op);
 
@@ -865,6 +870,19 @@ int store_kube_event(struct store *st, const char *kind, const char *ns, const c
 	return r;
 }
 
+int store_kube_release_volume(struct store *st, const char *ns, const char *claim,
+			      const char *pv_path)
+{
+	struct store_kube *sk = sk_of(st);
+	struct op *op = op_new(OP_RELEASE, NULL, ns, claim, NULL, pv_path);
+	if (!op)
+		return -ENOMEM;
+	pthread_mutex_lock(&sk->lock);
+	enqueue(sk, &sk->queue, op);
+	pthread_mutex_unlock(&sk->lock);
+	return 0;
+}
+
 int store_kube_ensure(struct store *st, const char *path, json_object *obj)
 {
 	return enqueue_simple(sk_of(st), obj ? OP_ENSURE : OP_REMOVE, path, obj);
@@ -1009,6 +1027,13 @@ size_t store_kube_load_shares(struct store *st, const char *uid, int64_t now,
 }
 
 /* ---- the writer thread ---- */
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static void nap(struct store_kube *sk, double seconds)
 {
@@ -1209,6 +1234,123 @@ static int ensure_once(struct kube_client *kc, const struct op *op, char *err, s
 	return r;
 }
 
+#define PVC_PROTECTION "kubernetes.io/pvc-protection"
+#define PV_PROTECTION "kubernetes.io/pv-protection"
+
+/* Removes finalizer fin from the object at path (read as cur), by PUT with its resourceVersion:
+ * a conflict gives -EAGAIN and the writer reads again. */
+static int drop_finalizer(struct kube_client *kc, const char *path, json_object *cur,
+			  const char *fin, char *err, size_t errlen)
+{
+	json_object *meta = jget(cur, "metadata"), *f = jget(meta, "finalizers");
+	if (!f || !json_object_is_type(f, json_type_array))
+		return 0;
+	json_object *nf = json_object_new_array();
+	bool had = false;
+	for (size_t i = 0; i < json_object_array_length(f); i++) {
+		json_object *v = json_object_array_get_idx(f, i);
+		if (!strcmp(json_object_get_string(v), fin))
+			had = true;
+		else
+			json_object_array_add(nf, json_object_get(v));
+	}
+	json_object_object_add(meta, "finalizers", nf);
+	int r = had ? kube_request(kc, "PUT", path, cur, NULL, err, errlen) : 0;
+	return r == -ENOENT ? 0 : r;
+}
+
+/* Does a pod in ns that has not ended name claim in its volumes? Returns 1 (the pod's name in
+ * ret_pod), 0, or -errno. */
+static int claim_in_use(struct kube_client *kc, const char *ns, const char *claim, char *ret_pod,
+			size_t podlen, char *err, size_t errlen)
+{
+	char path[400];
+	json_object *list = NULL;
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods", ns);
+	int r = kube_request(kc, "GET", path, NULL, &list, err, errlen);
+	if (r < 0)
+		return r;
+	json_object *items = jget(list, "items");
+	int used = 0;
+	for (size_t i = 0; items && json_object_is_type(items, json_type_array) &&
+			   i < json_object_array_length(items) && !used;
+	     i++) {
+		json_object *pod = json_object_array_get_idx(items, i);
+		const char *phase = jstr_get(jget(pod, "status"), "phase");
+		if (phase && (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed")))
+			continue;
+		json_object *vols = jget(jget(pod, "spec"), "volumes");
+		for (size_t k = 0; vols && json_object_is_type(vols, json_type_array) &&
+				   k < json_object_array_length(vols);
+		     k++) {
+			const char *cn = jstr_get(
+			    jget(json_object_array_get_idx(vols, k), "persistentVolumeClaim"),
+			    "claimName");
+			if (cn && !strcmp(cn, claim)) {
+				snprintf(ret_pod, podlen, "%s",
+					 jstr_get(jget(pod, "metadata"), "name")
+					     ? jstr_get(jget(pod, "metadata"), "name")
+					     : "?");
+				used = 1;
+				break;
+			}
+		}
+	}
+	json_object_put(list);
+	return used;
+}
+
+/* One try of a release: DELETE the claim and its volume, then drop pvc-protection once no pod
+ * uses the claim, and pv-protection once the claim is gone (what kube-controller-manager's
+ * protection controllers do; none runs for weir's volumes otherwise). -EINPROGRESS: a pod still
+ * uses the claim, try later. */
+static int release_once(struct kube_client *kc, const struct op *op, char *err, size_t errlen)
+{
+	char pvc_path[600], pod[254];
+	json_object *cur = NULL;
+	snprintf(pvc_path, sizeof(pvc_path), "/api/v1/namespaces/%s/persistentvolumeclaims/%s",
+		 op->ns, op->name);
+	int r = kube_request(kc, "DELETE", pvc_path, NULL, NULL, err, errlen);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	r = kube_request(kc, "GET", pvc_path, NULL, &cur, err, errlen);
+	bool claim_gone = r == -ENOENT;
+	if (r >= 0) {
+		r = claim_in_use(kc, op->ns, op->name, pod, sizeof(pod), err, errlen);
+		if (r == 1) {
+			snprintf(err, errlen,
+				 "PersistentVolumeClaim %s/%s stays until pod %s/%s stops using it",
+				 op->ns, op->name, op->ns, pod);
+			r = -EINPROGRESS;
+		} else if (r == 0) {
+			r = drop_finalizer(kc, pvc_path, cur, PVC_PROTECTION, err, errlen);
+			if (r >= 0) {
+				/* the volume's turn once the claim is gone */
+				snprintf(err, errlen,
+					 "waiting for PersistentVolumeClaim %s/%s to go", op->ns,
+					 op->name);
+				r = -EINPROGRESS;
+			}
+		}
+	} else if (!claim_gone) {
+		return r;
+	}
+	json_object_put(cur);
+	if (!claim_gone)
+		return r;
+	cur = NULL;
+	r = kube_request(kc, "DELETE", op->path, NULL, NULL, err, errlen);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	r = kube_request(kc, "GET", op->path, NULL, &cur, err, errlen);
+	if (r == -ENOENT)
+		return 0;
+	if (r >= 0)
+		r = drop_finalizer(kc, op->path, cur, PV_PROTECTION, err, errlen);
+	json_object_put(cur);
+	return r;
+}
+
 /* A write the apiserver refused (a schema's 422, say) left the cache ahead of it: put the
  * server's object back (or drop ours when it has none) so the controller sees what is true. */
 static void resync_one(struct store_kube *sk, struct kube_client *kc, const struct op *op)
@@ -1244,14 +1386,40 @@ static void *writer_main(void *arg)
 		return NULL;
 	}
 	for (;;) {
+		struct op *op = NULL;
 		pthread_mutex_lock(&sk->lock);
-		while (!atomic_load(&sk->stop) && (!sk->active || TAILQ_EMPTY(&sk->queue)))
-			pthread_cond_wait(&sk->cond, &sk->lock);
+		while (!atomic_load(&sk->stop)) {
+			double now = mono_now(), soonest = 0;
+			if (sk->active)
+				TAILQ_FOREACH(op, &sk->queue, link)
+				{
+					if (op->not_before <= now)
+						break;
+					if (!soonest || op->not_before < soonest)
+						soonest = op->not_before;
+				}
+			if (op)
+				break;
+			if (!soonest) {
+				pthread_cond_wait(&sk->cond, &sk->lock);
+				continue;
+			}
+			/* only releases waiting for pods: sleep until the first is due */
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			double wait = soonest - now;
+			ts.tv_sec += (time_t)wait;
+			ts.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&sk->cond, &sk->lock, &ts);
+		}
 		if (atomic_load(&sk->stop)) {
 			pthread_mutex_unlock(&sk->lock);
 			break;
 		}
-		struct op *op = TAILQ_FIRST(&sk->queue);
 		TAILQ_REMOVE(&sk->queue, op, link);
 		pthread_mutex_unlock(&sk->lock);
 		char err[1024] = "";
@@ -1271,7 +1439,12 @@ static void *writer_main(void *arg)
 			case OP_REMOVE:
 				r = ensure_once(kc, op, err, sizeof(err));
 				break;
+			case OP_RELEASE:
+				r = release_once(kc, op, err, sizeof(err));
+				break;
 			}
+			if (r == -EINPROGRESS)
+				break;
 			/* a conflict: someone wrote in between; read again and retry at once */
 			if (r == -EAGAIN)
 				continue;
@@ -1284,6 +1457,17 @@ static void *writer_main(void *arg)
 				continue;
 			}
 			break;
+		}
+		if (r == -EINPROGRESS) {
+			/* a pod still uses the claim: look again later, as kcm's pvc-protection
+			 * controller does on pod changes */
+			if (!op->waits++)
+				log_notice("%s", err);
+			op->not_before = mono_now() + (op->waits < 10 ? 1.0 : 5.0);
+			pthread_mutex_lock(&sk->lock);
+			TAILQ_INSERT_TAIL(&sk->queue, op, link);
+			pthread_mutex_unlock(&sk->lock);
+			continue;
 		}
 		if (r < 0) {
 			if (op->res)

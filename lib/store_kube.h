@@ -53,6 +53,14 @@ int store_kube_event(struct store *st, const char *kind, const char *ns, const c
  * Returns 0 or -errno. */
 int store_kube_ensure(struct store *st, const char *path, json_object *obj);
 
+/* Queues deleting weir's PersistentVolumeClaim ns/claim and its PersistentVolume (pv_path,
+ * "/api/v1/persistentvolumes/<name>"), and then doing for them what kube-controller-manager's
+ * pvc- and pv-protection controllers do: the claim's finalizer goes once no pod that has not
+ * ended names it, the volume's once the claim is gone. Until then the writer looks again every
+ * few seconds. Returns 0 or -ENOMEM. */
+int store_kube_release_volume(struct store *st, const char *ns, const char *claim,
+			      const char *pv_path);
+
 /* What weir-nodes reported for a source (daemon/node_report.h: Leases weir-node-<node>), added up
  * over the nodes whose report is at most max_age_s old: cached bytes, capacity and hits summed; UFS
  * totals from any node whose walk completed. */

@@ -517,6 +517,72 @@ START_TEST(webhook_reviews)
 }
 END_TEST
 
+/* The names of the webhook entries in cfg, joined by spaces, and the caBundle of entry name. */
+static void hook_names(json_object *cfg, char *buf, size_t len, const char *name, char *ca,
+		       size_t calen)
+{
+	json_object *hooks = NULL;
+	buf[0] = ca[0] = '\0';
+	ck_assert(json_object_object_get_ex(cfg, "webhooks", &hooks));
+	for (size_t i = 0; i < json_object_array_length(hooks); i++) {
+		json_object *h = json_object_array_get_idx(hooks, i), *n, *cc, *b;
+		ck_assert(json_object_object_get_ex(h, "name", &n));
+		size_t l = strlen(buf);
+		snprintf(buf + l, len - l, "%s%s", l ? " " : "", json_object_get_string(n));
+		if (!strcmp(json_object_get_string(n), name) &&
+		    json_object_object_get_ex(h, "clientConfig", &cc) &&
+		    json_object_object_get_ex(cc, "caBundle", &b))
+			snprintf(ca, calen, "%s", json_object_get_string(b));
+	}
+}
+
+/* Replicas share one ValidatingWebhookConfiguration, one entry each: a registration replaces
+ * only its own entry (its CA), so no replica's CA is overwritten by another's. */
+START_TEST(webhook_config_shared)
+{
+	json_object *a = NULL, *b = NULL, *c = NULL, *d = NULL;
+	char names[512], ca[64];
+	ck_assert_int_eq(webhook_config_merge(NULL, "replica-1", "https://10.0.0.1:9443/validate",
+					      "CA1", &a),
+			 0);
+	hook_names(a, names, sizeof(names), "replica-1.delete.weir.data.fluid.io", ca, sizeof(ca));
+	ck_assert_str_eq(names, "replica-1.delete.weir.data.fluid.io");
+	ck_assert_str_eq(ca, "CA1");
+	/* the apiserver's copy carries a resourceVersion, which the next write keeps */
+	json_object *meta;
+	ck_assert(json_object_object_get_ex(a, "metadata", &meta));
+	json_object_object_add(meta, "resourceVersion", json_object_new_string("42"));
+	ck_assert_int_eq(webhook_config_merge(a, "Replica_2/x", "https://10.0.0.2:9443/validate",
+					      "CA2", &b),
+			 0);
+	hook_names(b, names, sizeof(names), "replica-1.delete.weir.data.fluid.io", ca, sizeof(ca));
+	ck_assert_str_eq(names, "replica-1.delete.weir.data.fluid.io "
+				"replica-2-x.delete.weir.data.fluid.io");
+	ck_assert_str_eq(ca, "CA1"); /* replica-1's CA untouched */
+	ck_assert(json_object_object_get_ex(b, "metadata", &meta));
+	json_object *rv;
+	ck_assert(json_object_object_get_ex(meta, "resourceVersion", &rv));
+	ck_assert_str_eq(json_object_get_string(rv), "42");
+	/* replica-1 restarts with a new CA: its entry is replaced, not duplicated */
+	ck_assert_int_eq(webhook_config_merge(b, "replica-1", "https://10.0.0.1:9443/validate",
+					      "CA1b", &c),
+			 0);
+	hook_names(c, names, sizeof(names), "replica-2-x.delete.weir.data.fluid.io", ca, sizeof(ca));
+	ck_assert_str_eq(ca, "CA2");
+	ck_assert_int_eq(json_object_array_length(json_object_object_get(c, "webhooks")), 2);
+	hook_names(c, names, sizeof(names), "replica-1.delete.weir.data.fluid.io", ca, sizeof(ca));
+	ck_assert_str_eq(ca, "CA1b");
+	/* replica-1 stops: only its entry goes */
+	ck_assert_int_eq(webhook_config_merge(c, "replica-1", NULL, NULL, &d), 0);
+	hook_names(d, names, sizeof(names), "x", ca, sizeof(ca));
+	ck_assert_str_eq(names, "replica-2-x.delete.weir.data.fluid.io");
+	json_object_put(a);
+	json_object_put(b);
+	json_object_put(c);
+	json_object_put(d);
+}
+END_TEST
+
 Suite *kube_suite(void)
 {
 	Suite *s = suite_create("kube");
@@ -537,6 +603,7 @@ Suite *kube_suite(void)
 	tcase_add_test(tc, paths);
 	tcase_add_test(tc, mapping_every_kind);
 	tcase_add_test(tc, webhook_reviews);
+	tcase_add_test(tc, webhook_config_shared);
 	suite_add_tcase(s, tc);
 	return s;
 }

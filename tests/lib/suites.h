@@ -11,3 +11,5 @@ Suite *describe_suite(void);
 Suite *redact_suite(void);
 Suite *safe_dir_suite(void);
 Suite *control_suite(void);
+Suite *rendezvous_suite(void);
+Suite *load_share_suite(void);
