@@ -32,7 +32,7 @@ static const struct config_desc {
      "", "control socket (default <state-dir>/controller.sock)"},
     {"node-socket", CONFIG_STR, offsetof(struct config, node_socket),
      sizeof(((struct config *)0)->node_socket), "",
-     "weir-node's socket (default <state-dir>/node.sock)"},
+     "weir-node's socket (default <state-dir>/node.sock); on Kubernetes no node is dialled"},
     {"config", CONFIG_STR, offsetof(struct config, config_file),
      sizeof(((struct config *)0)->config_file), "",
      "config file (default <state-dir>/controller.conf)"},

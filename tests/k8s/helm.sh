@@ -189,18 +189,25 @@ expect_can "$ctl" delete persistentvolumeclaims development
 expect_can "$ctl" create events development
 expect_can "$ctl" update leases.coordination.k8s.io "$NS"
 expect_can "$ctl" patch validatingwebhookconfigurations/weir
+expect_can "$ctl" list pods development
+expect_can "$ctl" update persistentvolumeclaims development
+expect_can "$ctl" update persistentvolumes
 expect_cannot "$ctl" get secrets "$NS"
 expect_cannot "$ctl" create pods development
+expect_cannot "$ctl" delete pods development
 expect_cannot "$ctl" delete datasets.data.fluid.io development
 expect_cannot "$ctl" update leases.coordination.k8s.io kube-system
 expect_cannot "$ctl" patch validatingwebhookconfigurations/someone-elses
 expect_can "$nodesa" watch dataloads.data.fluid.io
 expect_can "$nodesa" update leases.coordination.k8s.io "$NS"
+expect_can "$nodesa" watch leases.coordination.k8s.io "$NS"
+expect_can "$nodesa" list namespaces
+expect_cannot "$nodesa" list pods development
 expect_cannot "$nodesa" update datasets.data.fluid.io/status development
 expect_cannot "$nodesa" update datasets.data.fluid.io development
 expect_cannot "$nodesa" create persistentvolumes
 expect_cannot "$nodesa" get secrets "$NS"
-ok "controller: CRs + status + finalizers, PV/PVC, events, leases in $NS, its own webhook; node: read CRs, its lease; neither reads Secrets"
+ok "controller: CRs + status + finalizers, PV/PVC, pods read, events, leases in $NS, its own webhook; node: read CRs and namespaces, the leases in $NS; neither reads Secrets"
 
 echo
 echo "k8s helm: all checks passed"

@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Nodes take their work from the API (issue 8): two weir-nodes, node-1 and node-2, each with its
+# own state directory and its own tiers (node-2 runs in a mount namespace of its own, a tmpfs over
+# the tier path, as a second machine would have), and weir-controller with no node socket at all.
+# The walkthrough binds from the nodes' Leases; a DataLoad splits across both nodes (each Lease
+# shows its share, the cached bytes add up to the target once, the Dataset's CACHED is the sum);
+# node-2 killed mid-load: its share moves to node-1 and the DataLoad completes; weir-csi's plan
+# request answered by node-2 itself (production/spark reads development's source; a namespace
+# without a grant is refused); deletes purge every node and leave no Terminating PV or PVC, a
+# claim used by a pod waiting for the pod.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/../helpers/lib.sh"
+. "$here/../helpers/nginx.sh"
+. "$here/../helpers/weir.sh"
+. "$here/../helpers/walkthrough.sh"
+. "$here/lib.sh"
+
+SCALE="${WEIR_E2E_SCALE:-0.01}"
+INTERVAL=1 # seconds between node Lease renewals: a node is gone after 6 of them
+
+[ "$(id -u)" -eq 0 ] || fail "nodes.sh needs root: node-2 gets its own tiers in a mount namespace (unshare -m)"
+command -v unshare >/dev/null || fail "unshare (util-linux) is needed for node-2's mount namespace"
+find_weir_bins
+find_controller_bin
+PLAN_CALL="${PLAN_CALL:-${WEIR_BUILD_DIR:-$WEIR_SRC/build}/tests/k8s/plan-call}"
+[ -x "$PLAN_CALL" ] || fail "plan-call is not at $PLAN_CALL: build it (ninja -C build) or set PLAN_CALL"
+TMP="$(mktemp -d /tmp/weir-k8s-nodes.XXXXXX)"
+at_exit 'rm -rf "$TMP"'
+weir_setup "$TMP"
+
+kwait() {
+	local secs="$1" what="$2" deadline
+	shift 2
+	deadline=$(($(date +%s) + secs))
+	until "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -lt "$deadline" ] || fail "$what: not within $secs s"
+		sleep 0.3
+	done
+}
+jp() { kc get "$@" 2>/dev/null; }
+is() { [ "$(jp "${@:2}")" = "$1" ]; }
+gone() { ! jp "$@" >/dev/null; }
+
+dump() {
+	local f
+	for f in "$TMP/node-1.log" "$TMP/node-2.log" "$TMP/controller.log"; do
+		[ -s "$f" ] || continue
+		echo "---- last 40 lines of $f ----" >&2
+		tail -n 40 "$f" >&2
+	done
+}
+at_exit '[ "$WEIR_EXIT_RC" -eq 0 ] || dump'
+
+# lease_py NODE PYTHON...: runs PYTHON with l = Lease weir-node-NODE, src = its weir.io/sources,
+# loads = its weir.io/loads; exits with the script's status.
+lease_py() {
+	local node="$1"
+	shift
+	kc get lease "weir-node-$node" -n default -o json >"$TMP/lease-$node.json" 2>/dev/null || return 1
+	python3 - "$TMP/lease-$node.json" "$@" <<PY
+import json, sys
+l = json.load(open(sys.argv[1]))
+a = l["metadata"].get("annotations", {})
+src = json.loads(a.get("weir.io/sources", "{}"))
+loads = json.loads(a.get("weir.io/loads", "{}"))
+args = sys.argv[2:]
+$(cat)
+PY
+}
+
+# reports NODE SOURCE: node's Lease reports SOURCE open (no error)
+reports() { lease_py "$1" "$2" <<<'sys.exit(not (args[0] in src and "error" not in src[args[0]]))'; }
+# cached NODE SOURCE: the bytes node caches of SOURCE
+cached() { lease_py "$1" "$2" <<<'print(src.get(args[0], {}).get("cachedBytes", 0))'; }
+
+step "a kube-apiserver and etcd on loopback; the CRDs"
+k8s_start "$TMP/k8s"
+k8s_apply_crds
+ok "apiserver ready in ${K8S_START_SECONDS} s"
+
+step "a Spark-mirror-shaped tree behind nginx, and a slow way to it"
+TREE="$TMP/tree"
+wt_tree "$TREE" "$SCALE"
+nginx_start "$TMP/nginx" "$TREE"
+wt_manifests "$NGINX_URL" "$WEIR_TIER_DIR"
+TPORT="$(free_port)"
+python3 "$WEIR_SRC/tests/helpers/throttle.py" "$TPORT" "$NGINX_PORT" 150000 >"$TMP/throttle.log" 2>&1 &
+TPID=$!
+at_exit "kill $TPID 2>/dev/null || true"
+
+step "weir-node as node-1 and node-2 (own state, own tiers), weir-controller with no node socket"
+node_args() {
+	printf '%s\n' --state-dir "$TMP/$1" --kubeconfig "$KUBECONFIG" --node-name "$1" \
+		--report-interval "$INTERVAL" --metrics-listen= --bpf 0
+}
+mkdir -p "$TMP/node-1" "$TMP/node-2"
+mapfile -t A1 < <(node_args node-1)
+"$WEIR_NODE_BIN" "${A1[@]}" >"$TMP/node-1.log" 2>&1 &
+N1=$!
+at_exit "k8s_pid_stop $N1"
+# node-2: the same tier path, but its own tmpfs there, seen by it alone
+mapfile -t A2 < <(node_args node-2)
+unshare --mount --propagation private -- sh -c \
+	'mount -t tmpfs -o size=256m,mode=0700 weir-node-2 "$1" && shift && exec "$@"' \
+	sh "$WEIR_TIER_DIR" "$WEIR_NODE_BIN" "${A2[@]}" >"$TMP/node-2.log" 2>&1 &
+N2=$!
+at_exit "k8s_pid_stop $N2"
+"$WEIR_CONTROLLER_BIN" --kubeconfig "$KUBECONFIG" --state-dir "$TMP/ctl" --identity ctl-1 \
+	--lease-duration 6 --resync-interval 1 >"$TMP/controller.log" 2>&1 &
+CTL=$!
+at_exit "k8s_pid_stop $CTL"
+kwait 30 "node-1 ready" grep -q 'ready on' "$TMP/node-1.log"
+kwait 30 "node-2 ready" grep -q 'ready on' "$TMP/node-2.log"
+kwait 30 "the controller leading" is ctl-1 lease weir-controller -n default -o 'jsonpath={.spec.holderIdentity}'
+[ ! -e "$TMP/ctl/node.sock" ] || fail "a node socket exists in the controller's state directory"
+ok "node-1 (pid $N1), node-2 (pid $N2, tiers on its own tmpfs), controller (pid $CTL)"
+
+T0=$(now)
+step "(walkthrough 2-4) kubectl create -f dataset.yaml: both nodes open the source; Bound from their Leases"
+k8s_namespace development
+kc create -f "$WT_YAML/dataset.yaml" | sed 's/^/  /'
+kwait 60 "node-1 reports development_spark" reports node-1 development_spark
+kwait 60 "node-2 reports development_spark" reports node-2 development_spark
+kwait 60 "development/spark Bound" is Bound dataset spark -n development -o 'jsonpath={.status.phase}'
+kwait 60 "development/spark's ufsTotal" is "$(fmt_quantity "$WT_TOTAL")" dataset spark -n development -o 'jsonpath={.status.ufsTotal}'
+ok "Bound: $(kc get dataset -A | tail -n +2 | tr -s ' ')"
+
+step "(walkthrough 7-9) the DataLoad splits across both nodes"
+kc create -f "$WT_YAML/dataload.yaml" | sed 's/^/  /'
+kwait 120 "DataLoad development/spark Complete" is Complete dataload spark -n development -o 'jsonpath={.status.phase}'
+UID_SPARK="$(jp dataload spark -n development -o 'jsonpath={.metadata.uid}')"
+for n in node-1 node-2; do
+	lease_py "$n" "$UID_SPARK" "$n" <<'PY' || fail "$n's Lease does not show its finished share of the DataLoad (above)"
+s = loads.get(args[0])
+ok = s and s["finished"] and not s["error"] and s["nodes"] == ["node-1", "node-2"] and s["filesTotal"] > 0
+print(f"  {args[1]}: share {s}" if s else f"  {args[1]}: no share in {loads}", file=sys.stderr if not ok else sys.stdout)
+sys.exit(not ok)
+PY
+done
+C1="$(cached node-1 development_spark)"
+C2="$(cached node-2 development_spark)"
+[ "$C1" -gt 0 ] && [ "$C2" -gt 0 ] || fail "cached bytes node-1 $C1, node-2 $C2: one node loaded everything"
+[ $((C1 + C2)) -eq "$WT_S331" ] ||
+	fail "node-1 caches $C1 and node-2 $C2 bytes: $((C1 + C2)) in all; the target is $WT_S331 bytes, loaded once"
+ok "node-1 caches $C1 bytes, node-2 $C2: $((C1 + C2)) = spark-3.3.1's $WT_S331 bytes, no file twice"
+kwait 30 "development/spark's cachedBytes the sum over the nodes" \
+	is "$WT_S331" dataset spark -n development -o 'jsonpath={.status.cacheStates.cachedBytes}'
+PCT="$(fmt_percent "$WT_S331" "$WT_TOTAL")"
+kwait 30 "development/spark CACHED the sum, $PCT" \
+	is "$PCT" dataset spark -n development -o 'jsonpath={.status.cacheStates.cachedPercentage}'
+ok "kubectl get dataset: $(kc get dataset spark -n development | tail -n 1 | tr -s ' ')"
+note "DataLoad status: $(jp dataload spark -n development -o 'jsonpath={.status}' | head -c 400)"
+
+step "(walkthrough 11-13) the production reference; node-2 answers weir-csi's plan request itself"
+k8s_namespace production
+kc create -f "$WT_YAML/spark-production.yaml" | sed 's/^/  /'
+kwait 60 "production/spark Bound" is Bound dataset spark -n production -o 'jsonpath={.status.phase}'
+kwait 30 "node-2 plans production/spark" "$PLAN_CALL" "$TMP/node-2/node.sock" production spark
+out="$("$PLAN_CALL" "$TMP/node-2/node.sock" production spark)"
+printf '%s\n' "$out" | sed 's/^/  /'
+grep -qx 'source_id=development_spark' <<<"$out" || fail "node-2 plans production/spark on \"$(grep source_id <<<"$out")\"; expected development's source"
+grep -qx 'read_write=false' <<<"$out" || fail "node-2 plans production/spark read-write"
+# an allow-list on the source: production and analytics only; qa references it anyway
+kc apply -f "$WT_YAML/dataset-allow-list.yaml" 2>&1 | grep -v '^Warning' | sed 's/^/  /'
+k8s_namespace qa
+kc create -f - <<'YAML' | sed 's/^/  /'
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata: {name: spark, namespace: qa}
+spec:
+  mounts:
+    - mountPoint: dataset://development/spark
+YAML
+refused_plan() {
+	! "$PLAN_CALL" "$TMP/node-2/node.sock" qa spark >/dev/null 2>"$TMP/plan.err" &&
+		grep -q 'not in the sharing.allow list' "$TMP/plan.err"
+}
+kwait 30 "node-2 refusing qa/spark's plan with the grant's reason" refused_plan
+note "$(cat "$TMP/plan.err")"
+"$PLAN_CALL" "$TMP/node-2/node.sock" production spark >/dev/null || fail "production/spark's plan refused after the allow-list"
+ok "node-2: production/spark -> development_spark (read-only); qa/spark refused: $(cat "$TMP/plan.err")"
+T_WALK="$(elapsed "$T0" "$(now)")"
+
+step "node-2 killed mid-load: its share moves to node-1, the DataLoad completes"
+kc create -f - <<YAML | sed 's/^/  /'
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata: {name: slow, namespace: development}
+spec:
+  mounts:
+    - mountPoint: http://127.0.0.1:$TPORT/
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: AlluxioRuntime
+metadata: {name: slow, namespace: development}
+spec:
+  tieredstore:
+    levels:
+      - {mediumtype: MEM, path: $WEIR_TIER_DIR, quota: 1Gi}
+YAML
+kwait 60 "node-1 reports development_slow" reports node-1 development_slow
+kwait 60 "node-2 reports development_slow" reports node-2 development_slow
+kwait 60 "development/slow Bound" is Bound dataset slow -n development -o 'jsonpath={.status.phase}'
+kc create -f - <<'YAML' | sed 's/^/  /'
+apiVersion: data.fluid.io/v1alpha1
+kind: DataLoad
+metadata: {name: slow, namespace: development}
+spec:
+  dataset: {name: slow, namespace: development}
+  target:
+    - path: /spark-3.3.1
+YAML
+kwait 30 "DataLoad development/slow Executing" is Executing dataload slow -n development -o 'jsonpath={.status.phase}'
+UID_SLOW="$(jp dataload slow -n development -o 'jsonpath={.metadata.uid}')"
+running_share() {
+	lease_py node-2 "$UID_SLOW" <<'PY'
+s = loads.get(args[0])
+sys.exit(not (s and s["filesTotal"] > 0 and not s["finished"] and s["bytesDone"] > 0))
+PY
+}
+kwait 60 "node-2 loading its share of development/slow" running_share
+lease_py node-2 "$UID_SLOW" <<<'print("  node-2 before the kill:", loads[args[0]])'
+t_kill=$(now)
+kill -KILL "$N2"
+wait "$N2" 2>/dev/null || true
+redone() {
+	lease_py node-1 "$UID_SLOW" <<'PY'
+s = loads.get(args[0])
+sys.exit(not (s and s["nodes"] == ["node-1"]))
+PY
+}
+kwait 60 "node-1 taking node-2's share (its Lease expired)" redone
+T_MOVE="$(elapsed "$t_kill" "$(now)")"
+kwait 180 "DataLoad development/slow Complete" is Complete dataload slow -n development -o 'jsonpath={.status.phase}'
+lease_py node-1 "$UID_SLOW" <<<'print("  node-1 after:", loads[args[0]])'
+S1="$(cached node-1 development_slow)"
+[ "$S1" -eq "$WT_S331" ] || fail "node-1 caches $S1 bytes of development/slow; the whole target is $WT_S331"
+grep -q 'the nodes caching it changed' "$TMP/node-1.log" || fail "node-1 did not redo its share when node-2 went"
+ok "node-1 took over $T_MOVE s after the kill; DataLoad Complete; node-1 caches all $S1 bytes"
+
+step "deletes: every node purges, the finalizers go, no PV or PVC stays Terminating"
+# a pod (Pending for ever: no scheduler here) holds production's claim: kcm's rule, no pod, no go
+kc create -f - <<'YAML' | sed 's/^/  /'
+apiVersion: v1
+kind: Pod
+metadata: {name: reader, namespace: production}
+spec:
+  containers:
+    - {name: c, image: busybox, command: [sleep, "3600"], volumeMounts: [{name: d, mountPath: /data}]}
+  volumes:
+    - name: d
+      persistentVolumeClaim: {claimName: spark}
+YAML
+kwait 30 "PVC production/spark" jp pvc spark -n production
+kc delete dataset spark -n production --wait=false | sed 's/^/  /'
+kc delete dataset spark -n qa --wait=false | sed 's/^/  /'
+kwait 30 "production/spark gone" gone dataset spark -n production
+sleep 3
+[ -n "$(jp pvc spark -n production -o 'jsonpath={.metadata.deletionTimestamp}')" ] ||
+	fail "PVC production/spark is not Terminating while pod production/reader uses it"
+ok "PVC production/spark waits for pod production/reader: $(jp pvc spark -n production -o 'jsonpath={.metadata.finalizers}')"
+kc delete pod reader -n production --grace-period=0 --force 2>&1 | grep -v '^Warning' | sed 's/^/  /'
+kwait 30 "PVC production/spark gone once the pod went" gone pvc spark -n production
+kwait 30 "PV weir-production-spark gone" gone pv weir-production-spark
+kc delete dataset spark slow -n development --wait=false | sed 's/^/  /'
+kwait 60 "development/spark gone" gone dataset spark -n development
+kwait 60 "development/slow gone" gone dataset slow -n development
+for s in development_spark development_slow; do
+	reports node-1 "$s" && fail "node-1 still reports $s after its Dataset went"
+done
+for pv in weir-development-spark weir-development-slow; do
+	kwait 30 "PV $pv gone" gone pv "$pv"
+done
+kwait 30 "PVC development/spark gone" gone pvc spark -n development
+left="$(jp pv -o name | grep weir- || true)$(jp pvc -A -o name || true)"
+[ -z "$left" ] || fail "left behind: $left"
+[ -z "$(find "$WEIR_TIER_DIR" -type f 2>/dev/null | head -1)" ] || fail "node-1's tier still holds files: $(find "$WEIR_TIER_DIR" -type f | head -3)"
+if grep -q 'does not answer on' "$TMP/controller.log"; then
+	fail "the controller dialled a node: $(grep 'does not answer on' "$TMP/controller.log" | head -1)"
+fi
+ok "Datasets gone, node-1's cache purged, no PV or PVC left, the controller dialled no node"
+
+note "times: apiserver start ${K8S_START_SECONDS} s, walkthrough with two nodes $T_WALK s, share moved $T_MOVE s after the kill (Lease $((INTERVAL * 6)) s)"
+echo "PASS"
