@@ -114,8 +114,7 @@ static void volumes_ensure(struct controller *ctl, const struct objmodel_list *l
 	const char *ns = ds->meta.namespace, *name = ds->meta.name;
 	struct mount_plan plan;
 	char err[1024], key[400], sig[4200], pvn[400], path[600];
-	if (mount_plan_make(l, ns, name, ctl->cfg.deny_by_default, &plan, err, sizeof(err)) <
-	    0)
+	if (mount_plan_make(l, ns, name, ctl->cfg.deny_by_default, &plan, err, sizeof(err)) < 0)
 		return;
 	snprintf(key, sizeof(key), "%s/%s", ns, name);
 	snprintf(sig, sizeof(sig), "%s|%d", plan.subpath, plan.read_write);
@@ -174,7 +173,7 @@ static void volumes_remove(struct controller *ctl, const char *ns, const char *n
 static size_t nodes_holding(struct controller *ctl, const char *ns, const char *name)
 {
 	char sid[320];
-	char (*nodes)[254] = calloc(LOAD_SHARE_MAX_NODES, sizeof(*nodes));
+	char(*nodes)[254] = calloc(LOAD_SHARE_MAX_NODES, sizeof(*nodes));
 	if (!nodes)
 		return 0;
 	mount_plan_source_id(ns, name, sid, sizeof(sid));
@@ -201,7 +200,8 @@ static void finalize(struct controller *ctl, const struct objmodel *o)
 	bool source = o->kind == OBJMODEL_RUNTIME || !dataset_is_reference(o);
 	size_t holding = r >= 0 && source ? nodes_holding(ctl, ns, name) : 0;
 	if (holding) {
-		snprintf(msg, sizeof(msg), "waiting for %zu weir-node(s) to purge the cache", holding);
+		snprintf(msg, sizeof(msg), "waiting for %zu weir-node(s) to purge the cache",
+			 holding);
 		if (!strmap_get(ctl->refused, key) || strcmp(strmap_get(ctl->refused, key), msg)) {
 			char *v = strdup(msg);
 			int e = 0;

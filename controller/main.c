@@ -286,8 +286,9 @@ int main(int argc, char **argv)
 close_fds:
 	if (lease.webhook_registered &&
 	    webhook_unregister(&lease.kc, lease.identity, err, sizeof(err)) < 0)
-		log_warn("cannot take this replica out of ValidatingWebhookConfiguration \"%s\": %s",
-			 WEBHOOK_CONFIG_NAME, err);
+		log_warn(
+		    "cannot take this replica out of ValidatingWebhookConfiguration \"%s\": %s",
+		    WEBHOOK_CONFIG_NAME, err);
 	webhook_stop(wh);
 	if (listen_fd >= 0) {
 		close(listen_fd);

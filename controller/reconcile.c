@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static const struct objmodel *lookup_dataset(void *userdata, const char *ns, const char *name)
 {
 	return objmodel_list_find(userdata, OBJMODEL_DATASET, ns, name);
@@ -108,4 +107,3 @@ int reconcile_delete_check(const struct objmodel_list *l, const struct objmodel 
 	objmodel_free(copy);
 	return r;
 }
-

@@ -13,7 +13,6 @@
 #include "objmodel.h"
 #include "store.h"
 
-
 /* Resolves the reference Dataset ds against l (grant_resolve with deny_by_default). On failure
  * puts ds in phase Failed with a condition giving the reason (changing it only when the reason
  * changed) and returns grant_resolve's -errno; 0 and *ret on success. */

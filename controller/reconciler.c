@@ -199,7 +199,7 @@ static void source_from_nodes(struct controller *ctl, struct objmodel *ds, struc
 			      const char *source_id, int64_t now)
 {
 	struct dataset_status *st = &ds->dataset.status;
-	char (*nodes)[254] = calloc(LOAD_SHARE_MAX_NODES, sizeof(*nodes));
+	char(*nodes)[254] = calloc(LOAD_SHARE_MAX_NODES, sizeof(*nodes));
 	char err[1024], msg[800];
 	if (!nodes)
 		return;
@@ -248,7 +248,7 @@ static void reconcile_source(struct controller *ctl, struct objmodel_list *l, st
 	enum dataset_phase saved = st->phase;
 	st->phase = DATASET_PHASE_NOT_BOUND;
 	int r = mount_plan_make(l, ds->meta.namespace, ds->meta.name, ctl->cfg.deny_by_default,
-				     &plan, err, sizeof(err));
+				&plan, err, sizeof(err));
 	st->phase = saved;
 	struct objmodel *rt =
 	    objmodel_list_find(l, OBJMODEL_RUNTIME, ds->meta.namespace, ds->meta.name);
@@ -457,8 +457,7 @@ static int dataload_start(struct controller *ctl, struct objmodel_list *l, struc
 	char err[4096];
 	const char *dns = dl->dataload.spec.dataset_namespace,
 		   *dname = dl->dataload.spec.dataset_name;
-	int r =
-	    mount_plan_make(l, dns, dname, ctl->cfg.deny_by_default, &plan, err, sizeof(err));
+	int r = mount_plan_make(l, dns, dname, ctl->cfg.deny_by_default, &plan, err, sizeof(err));
 	if (r < 0) {
 		dataload_fail(dl, "DatasetNotReady", err, now);
 		return r;
@@ -471,7 +470,7 @@ static int dataload_start(struct controller *ctl, struct objmodel_list *l, struc
 	for (size_t i = 0; i < (nt ? nt : 1) && r >= 0; i++) {
 		char p[4096];
 		r = mount_plan_join_path(plan.subpath, nt ? dl->dataload.spec.targets[i].path : "/",
-					p, sizeof(p));
+					 p, sizeof(p));
 		if (r < 0) {
 			snprintf(err, sizeof(err), "target path \"%s\" is not a valid path",
 				 dl->dataload.spec.targets[i].path);
@@ -539,7 +538,7 @@ static void dataload_from_shares(struct controller *ctl, struct objmodel_list *l
 		return;
 	}
 	struct mount_plan *plan = calloc(1, sizeof(*plan));
-	char (*nodes)[254] = calloc(LOAD_SHARE_MAX_NODES, sizeof(*nodes));
+	char(*nodes)[254] = calloc(LOAD_SHARE_MAX_NODES, sizeof(*nodes));
 	struct load_share *shares = calloc(LOAD_SHARE_MAX_NODES, sizeof(*shares));
 	if (!plan || !nodes || !shares || !dl->meta.uid)
 		goto out;
@@ -552,8 +551,8 @@ static void dataload_from_shares(struct controller *ctl, struct objmodel_list *l
 	pthread_mutex_lock(&ctl->lock);
 	size_t nn = store_kube_source_nodes(ctl->store, plan->source_id, now, nodes,
 					    LOAD_SHARE_MAX_NODES, NULL, 0);
-	size_t ns = store_kube_load_shares(ctl->store, dl->meta.uid, now, shares,
-					   LOAD_SHARE_MAX_NODES);
+	size_t ns =
+	    store_kube_load_shares(ctl->store, dl->meta.uid, now, shares, LOAD_SHARE_MAX_NODES);
 	pthread_mutex_unlock(&ctl->lock);
 	struct load_share_total t;
 	load_share_total(run, (const char(*)[254])nodes, nn, shares, ns, &t);
@@ -652,8 +651,8 @@ static void reconcile_dataload(struct controller *ctl, struct objmodel_list *l, 
 	}
 	if (d->status.phase == DATALOAD_PHASE_NONE)
 		d->status.phase = DATALOAD_PHASE_PENDING;
-	const struct objmodel *ds =
-	    objmodel_list_find(l, OBJMODEL_DATASET, d->spec.dataset_namespace, d->spec.dataset_name);
+	const struct objmodel *ds = objmodel_list_find(
+	    l, OBJMODEL_DATASET, d->spec.dataset_namespace, d->spec.dataset_name);
 	if (d->status.phase == DATALOAD_PHASE_PENDING) {
 		if (!ds) {
 			snprintf(err, sizeof(err), "waiting for dataset %s/%s to exist",

@@ -315,10 +315,10 @@ int webhook_config_merge(json_object *cur, const char *identity, const char *url
 	if (url) {
 		json_object *h = json_tokener_parse(
 		    "{\"admissionReviewVersions\":[\"v1\"],\"sideEffects\":\"None\","
-		    "\"failurePolicy\":\"Ignore\",\"timeoutSeconds\":5,\"rules\":[{\"apiGroups\":"
-		    "[\"data.fluid.io\"],\"apiVersions\":[\"v1alpha1\"],\"operations\":[\"DELETE\"],"
-		    "\"resources\":[\"datasets\",\"alluxioruntimes\",\"runtimes\"],\"scope\":"
-		    "\"Namespaced\"}]}");
+		    "\"failurePolicy\":\"Ignore\",\"timeoutSeconds\":5,\"rules\":[{"
+		    "\"apiGroups\":[\"data.fluid.io\"],\"apiVersions\":[\"v1alpha1\"],"
+		    "\"operations\":[\"DELETE\"],\"resources\":[\"datasets\","
+		    "\"alluxioruntimes\",\"runtimes\"],\"scope\":\"Namespaced\"}]}");
 		json_object *cc = json_object_new_object();
 		json_object_object_add(h, "name", json_object_new_string(name));
 		json_object_object_add(cc, "url", json_object_new_string(url));

@@ -27,7 +27,7 @@ struct load {
 	char **paths;
 	size_t npaths;
 	unsigned ttl_ms;
-	char **share;	   /* the nodes a DataLoad is spread over (NULL: not shared) */
+	char **share; /* the nodes a DataLoad is spread over (NULL: not shared) */
 	size_t nshare;
 	char *share_self; /* this node's name among them */
 	pthread_t thread;

@@ -150,9 +150,9 @@ struct node {
 	uint64_t prefetch_max; /* bytes */
 	uint64_t max_stale_ms; /* a source's max-stale unless a mount sets it */
 	struct metrics *metrics;
-	struct tier_pools *pools; /* one quota per tier path, shared by the sources on it */
+	struct tier_pools *pools;   /* one quota per tier path, shared by the sources on it */
 	struct node_report *report; /* NULL without --kubeconfig */
-	struct node_agent *agent;   /* NULL without --kubeconfig: in a cluster, takes its own work */
+	struct node_agent *agent; /* NULL without --kubeconfig: in a cluster, takes its own work */
 	volatile int stopping;
 };
 
@@ -782,9 +782,9 @@ static void handle_load(struct node *n, const Weir__LoadRequest *m, Weir__Respon
 		goto out;
 	}
 	nl = calloc(1, sizeof(*nl));
-	int r = nl ? load_start_share(ns->source, (const char *const *)m->paths, m->n_paths,
-				      300000, (const char *const *)m->share_nodes,
-				      m->n_share_nodes, m->share_self, &nl->load)
+	int r = nl ? load_start_share(ns->source, (const char *const *)m->paths, m->n_paths, 300000,
+				      (const char *const *)m->share_nodes, m->n_share_nodes,
+				      m->share_self, &nl->load)
 		   : -ENOMEM;
 	if (r < 0) {
 		free(nl);
@@ -798,9 +798,10 @@ static void handle_load(struct node *n, const Weir__LoadRequest *m, Weir__Respon
 	n->loads = nl;
 	resp->load_id = nl->id;
 	if (m->n_share_nodes)
-		log_info("load %llu of %zu path(s) of %s started: the share of %s among %zu node(s)",
-			 (unsigned long long)nl->id, m->n_paths, ns->source->url, m->share_self,
-			 m->n_share_nodes);
+		log_info(
+		    "load %llu of %zu path(s) of %s started: the share of %s among %zu node(s)",
+		    (unsigned long long)nl->id, m->n_paths, ns->source->url, m->share_self,
+		    m->n_share_nodes);
 	else
 		log_info("load %llu of %zu path(s) of %s started", (unsigned long long)nl->id,
 			 m->n_paths, ns->source->url);
@@ -1086,8 +1087,9 @@ static void handle_dataset_mount(struct node *n, int fd, const Weir__Request *re
 		Weir__Response *cresp = NULL;
 		int r = control_call_timeout(sock, req, 10000, &cresp);
 		if (r < 0) {
-			set_error(&resp, -EHOSTDOWN, "weir-controller does not answer on \"%s\": %s",
-				  sock, strerror(-r));
+			set_error(&resp, -EHOSTDOWN,
+				  "weir-controller does not answer on \"%s\": %s", sock,
+				  strerror(-r));
 			control_send(fd, &resp.base);
 			return;
 		}

@@ -25,12 +25,12 @@
 struct src_slot {
 	LIST_ENTRY(src_slot) link;
 	char id[320];
-	uint64_t sig;	     /* hash of what was asked: URL, tiers, watermarks */
-	bool ok;	     /* the node opened it */
-	bool seen;	     /* in the current pass: its Dataset still wants a cache */
-	double retry_at;     /* CLOCK_MONOTONIC seconds, after a failure */
-	double backoff;	     /* 2, 4, .. 60 s */
-	char error[600];     /* why the node could not open it ("" when ok) */
+	uint64_t sig;		 /* hash of what was asked: URL, tiers, watermarks */
+	bool ok;		 /* the node opened it */
+	bool seen;		 /* in the current pass: its Dataset still wants a cache */
+	double retry_at;	 /* CLOCK_MONOTONIC seconds, after a failure */
+	double backoff;		 /* 2, 4, .. 60 s */
+	char error[600];	 /* why the node could not open it ("" when ok) */
 	struct mount_plan *plan; /* what was asked, for the close (tiers) */
 };
 
@@ -281,8 +281,8 @@ static void close_unseen(struct node_agent *a)
 		snprintf(s->plan->source_id, sizeof(s->plan->source_id), "%s", s->id);
 		int r = source_call(a, s->plan, true, err, sizeof(err));
 		if (r < 0) {
-			log_warn("closing source %s (its Dataset or Runtime was deleted): %s", s->id,
-				 err);
+			log_warn("closing source %s (its Dataset or Runtime was deleted): %s",
+				 s->id, err);
 			continue; /* tried again next pass */
 		}
 		log_info("source %s closed and purged: its Dataset or Runtime was deleted", s->id);
@@ -325,7 +325,7 @@ static void share_cancel(struct node_agent *a, uint64_t id)
 
 /* Starts this node's share of dl over nodes (sorted). */
 static int share_start(struct node_agent *a, const struct objmodel *dl, const struct mount_plan *p,
-		      struct load_slot *s, const struct load_share *want, char *err, size_t errlen)
+		       struct load_slot *s, const struct load_share *want, char *err, size_t errlen)
 {
 	const struct dataload *d = &dl->dataload;
 	size_t nt = d->spec.n_targets ? d->spec.n_targets : 1;
@@ -405,8 +405,8 @@ static void share_poll(struct node_agent *a, struct load_slot *s)
 
 /* One Executing DataLoad: run this node's share over the nodes caching its source now; a new
  * set (a node came or went) cancels the old share and starts the new one. */
-static void sync_load(struct node_agent *a, const struct objmodel_list *l, const struct objmodel *dl,
-		      int64_t now)
+static void sync_load(struct node_agent *a, const struct objmodel_list *l,
+		      const struct objmodel *dl, int64_t now)
 {
 	const struct dataload *d = &dl->dataload;
 	if (d->status.phase != DATALOAD_PHASE_EXECUTING || !dl->meta.uid)

@@ -60,17 +60,16 @@ int node_report_fill(json_object *lease, const char *node_name, const char *ns,
 	json_object_object_add(ann, NODE_REPORT_ANNOTATION,
 			       json_object_new_string(json_object_to_json_string_ext(
 				   sources, JSON_C_TO_STRING_PLAIN)));
-	json_object_object_add(ann, LOAD_SHARE_ANNOTATION,
-			       json_object_new_string(loads ? json_object_to_json_string_ext(
-								  loads, JSON_C_TO_STRING_PLAIN)
-							    : "{}"));
+	json_object_object_add(
+	    ann, LOAD_SHARE_ANNOTATION,
+	    json_object_new_string(
+		loads ? json_object_to_json_string_ext(loads, JSON_C_TO_STRING_PLAIN) : "{}"));
 	if (!json_object_object_get_ex(lease, "spec", &spec)) {
 		spec = json_object_new_object();
 		json_object_object_add(lease, "spec", spec);
 	}
 	json_object_object_add(spec, "holderIdentity", json_object_new_string(node_name));
-	json_object_object_add(spec, "leaseDurationSeconds",
-			       json_object_new_int(lease_s));
+	json_object_object_add(spec, "leaseDurationSeconds", json_object_new_int(lease_s));
 	json_object_object_add(spec, "renewTime", json_object_new_string(ts));
 	return 0;
 }

@@ -88,10 +88,11 @@ int load_share_from_json(json_object *o, const char *node, struct load_share *re
 	}
 	s->n_nodes = load_share_sort_nodes(s->nodes, s->n_nodes);
 	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
-		if (!(v = field(o, counts[i].name, json_type_int)) || json_object_get_int64(v) < 0) {
+		if (!(v = field(o, counts[i].name, json_type_int)) ||
+		    json_object_get_int64(v) < 0) {
 			snprintf(errbuf, errlen,
-				 "node %s: load report without a count \"%s\" (a number >= 0)", node,
-				 counts[i].name);
+				 "node %s: load report without a count \"%s\" (a number >= 0)",
+				 node, counts[i].name);
 			goto out;
 		}
 		*(uint64_t *)((char *)s + counts[i].off) = (uint64_t)json_object_get_int64(v);

@@ -18,9 +18,11 @@ struct load_share {
 	char node[254];
 	char run[48]; /* the run: the DataLoad's status.startTime as the controller wrote it */
 	size_t n_nodes;
-	char nodes[LOAD_SHARE_MAX_NODES][254]; /* the node set the share was computed over, sorted */
+	char nodes[LOAD_SHARE_MAX_NODES]
+		  [254]; /* the node set the share was computed over, sorted */
 	uint64_t bytes_done, bytes_total, files_done, files_total;
-	uint64_t ufs_bytes; /* fetched from the UFS by this share: a file loaded twice counts twice */
+	uint64_t
+	    ufs_bytes; /* fetched from the UFS by this share: a file loaded twice counts twice */
 	bool finished;
 	char error[512]; /* "" or why the share failed */
 };

@@ -181,7 +181,7 @@ static int plan_source(const struct objmodel_list *l, const struct objmodel *ds,
 }
 
 int mount_plan_make(const struct objmodel_list *l, const char *ns, const char *name,
-			 bool deny_by_default, struct mount_plan *ret, char *errbuf, size_t errlen)
+		    bool deny_by_default, struct mount_plan *ret, char *errbuf, size_t errlen)
 {
 	const struct objmodel *ds = objmodel_list_find(l, OBJMODEL_DATASET, ns, name);
 	if (!ds) {

@@ -2873,7 +2873,7 @@ static bool list_same_ns(const char *a, const char *b)
 }
 
 struct objmodel *objmodel_list_find(const struct objmodel_list *l, enum objmodel_kind kind,
-				const char *ns, const char *name)
+				    const char *ns, const char *name)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		struct objmodel *o = l->items[i];

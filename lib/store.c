@@ -27,7 +27,7 @@ void store_list_free(struct store_list *l)
 }
 
 int store_load_models(struct store *st, const char *kind, struct objmodel_list **ret, char *errbuf,
-		   size_t errlen)
+		      size_t errlen)
 {
 	struct store_list sl = {0};
 	int r = store_list(st, kind, NULL, &sl);

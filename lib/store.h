@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The object store behind a small ops struct: the controller's embedded SQLite file
- * (controller/store_sqlite.h) or kube-apiserver (store_kube.h, which weir-node reads too). Objects are JSON text keyed by (kind, namespace, name); kind is
- * objmodel_kind_name() ("Runtime" for AlluxioRuntime too), namespace "" for a Namespace. */
+ * (controller/store_sqlite.h) or kube-apiserver (store_kube.h, which weir-node reads too). Objects
+ * are JSON text keyed by (kind, namespace, name); kind is objmodel_kind_name() ("Runtime" for
+ * AlluxioRuntime too), namespace "" for a Namespace. */
 #pragma once
 
 #include <stdbool.h>
@@ -92,5 +93,5 @@ void store_list_free(struct store_list *l);
 /* Loads every stored object of kind (NULL = all kinds) as objmodels. Returns 0 and an owned
  * *ret (objmodel_list_free), or -errno with errbuf naming the object that does not parse.
  * Not thread-safe, like the store: the caller serializes. */
-int store_load_models(struct store *st, const char *kind, struct objmodel_list **ret,
-		      char *errbuf, size_t errlen);
+int store_load_models(struct store *st, const char *kind, struct objmodel_list **ret, char *errbuf,
+		      size_t errlen);

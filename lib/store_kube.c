@@ -902,6 +902,8 @@ static uint64_t ju64(json_object *o, const char *k)
 	return n > 0 ? (uint64_t)n : 0;
 }
 
+static bool lease_fresh(json_object *lease, int64_t now);
+
 static int add_report(const char *key, void *value, void *arg)
 {
 	struct usage_sum *s = arg;
@@ -914,7 +916,9 @@ static int add_report(const char *key, void *value, void *arg)
 	int64_t t = 0;
 	json_object *sources = text ? json_tokener_parse(text) : NULL;
 	json_object *f = jget(sources, s->source_id);
-	if (f && !jget(f, "error") && updated && objmodel_parse_time(updated, &t) == 0 && s->now - t <= s->max_age) {
+	/* a node whose Lease expired is gone: its cache no longer counts */
+	if (f && !jget(f, "error") && updated && objmodel_parse_time(updated, &t) == 0 &&
+	    s->now - t <= s->max_age && lease_fresh(cm, s->now)) {
 		struct store_kube_usage *u = s->u;
 		bool complete = jget(f, "complete") && json_object_get_boolean(jget(f, "complete"));
 		/* every node walks the same UFS: take a finished walk's totals; caches add up */
@@ -1005,8 +1009,12 @@ size_t store_kube_source_nodes(struct store *st, const char *source_id, int64_t 
 			       char (*ret)[254], size_t max, char *ret_error, size_t errlen)
 {
 	struct store_kube *sk = sk_of(st);
-	struct node_scan s = {.source_id = source_id, .now = now, .names = ret, .max = max,
-			      .error = ret_error, .errlen = errlen};
+	struct node_scan s = {.source_id = source_id,
+			      .now = now,
+			      .names = ret,
+			      .max = max,
+			      .error = ret_error,
+			      .errlen = errlen};
 	if (ret_error && errlen)
 		ret_error[0] = '\0';
 	pthread_mutex_lock(&sk->lock);

@@ -542,9 +542,9 @@ START_TEST(webhook_config_shared)
 {
 	json_object *a = NULL, *b = NULL, *c = NULL, *d = NULL;
 	char names[512], ca[64];
-	ck_assert_int_eq(webhook_config_merge(NULL, "replica-1", "https://10.0.0.1:9443/validate",
-					      "CA1", &a),
-			 0);
+	ck_assert_int_eq(
+	    webhook_config_merge(NULL, "replica-1", "https://10.0.0.1:9443/validate", "CA1", &a),
+	    0);
 	hook_names(a, names, sizeof(names), "replica-1.delete.weir.data.fluid.io", ca, sizeof(ca));
 	ck_assert_str_eq(names, "replica-1.delete.weir.data.fluid.io");
 	ck_assert_str_eq(ca, "CA1");
@@ -552,9 +552,8 @@ START_TEST(webhook_config_shared)
 	json_object *meta;
 	ck_assert(json_object_object_get_ex(a, "metadata", &meta));
 	json_object_object_add(meta, "resourceVersion", json_object_new_string("42"));
-	ck_assert_int_eq(webhook_config_merge(a, "Replica_2/x", "https://10.0.0.2:9443/validate",
-					      "CA2", &b),
-			 0);
+	ck_assert_int_eq(
+	    webhook_config_merge(a, "Replica_2/x", "https://10.0.0.2:9443/validate", "CA2", &b), 0);
 	hook_names(b, names, sizeof(names), "replica-1.delete.weir.data.fluid.io", ca, sizeof(ca));
 	ck_assert_str_eq(names, "replica-1.delete.weir.data.fluid.io "
 				"replica-2-x.delete.weir.data.fluid.io");
@@ -564,10 +563,10 @@ START_TEST(webhook_config_shared)
 	ck_assert(json_object_object_get_ex(meta, "resourceVersion", &rv));
 	ck_assert_str_eq(json_object_get_string(rv), "42");
 	/* replica-1 restarts with a new CA: its entry is replaced, not duplicated */
-	ck_assert_int_eq(webhook_config_merge(b, "replica-1", "https://10.0.0.1:9443/validate",
-					      "CA1b", &c),
-			 0);
-	hook_names(c, names, sizeof(names), "replica-2-x.delete.weir.data.fluid.io", ca, sizeof(ca));
+	ck_assert_int_eq(
+	    webhook_config_merge(b, "replica-1", "https://10.0.0.1:9443/validate", "CA1b", &c), 0);
+	hook_names(c, names, sizeof(names), "replica-2-x.delete.weir.data.fluid.io", ca,
+		   sizeof(ca));
 	ck_assert_str_eq(ca, "CA2");
 	ck_assert_int_eq(json_object_array_length(json_object_object_get(c, "webhooks")), 2);
 	hook_names(c, names, sizeof(names), "replica-1.delete.weir.data.fluid.io", ca, sizeof(ca));
