@@ -294,11 +294,19 @@ static void close_unseen(struct node_agent *a)
 	}
 }
 
-static struct load_slot *load_slot_get(struct node_agent *a, const char *uid)
+static struct load_slot *load_slot_find(struct node_agent *a, const char *uid)
 {
 	struct load_slot *s;
 	LIST_FOREACH(s, &a->loads, link)
 	if (!strcmp(s->uid, uid))
+		return s;
+	return NULL;
+}
+
+static struct load_slot *load_slot_get(struct node_agent *a, const char *uid)
+{
+	struct load_slot *s = load_slot_find(a, uid);
+	if (s)
 		return s;
 	if (!(s = calloc(1, sizeof(*s))))
 		return NULL;
@@ -409,8 +417,17 @@ static void sync_load(struct node_agent *a, const struct objmodel_list *l,
 		      const struct objmodel *dl, int64_t now)
 {
 	const struct dataload *d = &dl->dataload;
-	if (d->status.phase != DATALOAD_PHASE_EXECUTING || !dl->meta.uid)
+	if (!dl->meta.uid)
 		return;
+	if (d->status.phase != DATALOAD_PHASE_EXECUTING) {
+		/* Complete or Failed: a finished share stays in the Lease while its DataLoad
+		 * exists, so what each node did can still be read; one still running is
+		 * cancelled (another node's share failed the load) */
+		struct load_slot *done = load_slot_find(a, dl->meta.uid);
+		if (done && done->share.finished)
+			done->seen = true;
+		return;
+	}
 	struct mount_plan *p = calloc(1, sizeof(*p));
 	struct load_share *want = calloc(1, sizeof(*want));
 	char err[4096];
@@ -491,7 +508,7 @@ static void pass(struct node_agent *a)
 	for (size_t i = 0; i < l->n && !atomic_load(&a->stop); i++)
 		if (l->items[i]->kind == OBJMODEL_DATALOAD)
 			sync_load(a, l, l->items[i], now);
-	/* DataLoads no longer Executing (Complete, Failed, deleted): their shares are done */
+	/* DataLoads deleted, or ended while this share ran: forgotten */
 	for (ls = LIST_FIRST(&a->loads); ls && !atomic_load(&a->stop); ls = next) {
 		next = LIST_NEXT(ls, link);
 		if (ls->seen)
