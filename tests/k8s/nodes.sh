@@ -7,8 +7,9 @@
 # shows its share, the cached bytes add up to the target once, the Dataset's CACHED is the sum);
 # node-2 killed mid-load: its share moves to node-1 and the DataLoad completes; weir-csi's plan
 # request answered by node-2 itself (production/spark reads development's source; a namespace
-# without a grant is refused); deletes purge every node and leave no Terminating PV or PVC, a
-# claim used by a pod waiting for the pod.
+# without a grant is refused); two controller replicas registering the delete webhook keep one
+# entry each, so killing the last to register leaves the other refusing; deletes purge every
+# node and leave no Terminating PV or PVC, a claim used by a pod waiting for the pod.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
@@ -107,8 +108,10 @@ unshare --mount --propagation private -- sh -c \
 	sh "$WEIR_TIER_DIR" "$WEIR_NODE_BIN" "${A2[@]}" >"$TMP/node-2.log" 2>&1 &
 N2=$!
 at_exit "k8s_pid_stop $N2"
+WH1="$(free_port)"
 "$WEIR_CONTROLLER_BIN" --kubeconfig "$KUBECONFIG" --state-dir "$TMP/ctl" --identity ctl-1 \
-	--lease-duration 6 --resync-interval 1 >"$TMP/controller.log" 2>&1 &
+	--lease-duration 6 --resync-interval 1 --webhook-url "https://127.0.0.1:$WH1/validate" \
+	>"$TMP/controller.log" 2>&1 &
 CTL=$!
 at_exit "k8s_pid_stop $CTL"
 kwait 30 "node-1 ready" grep -q 'ready on' "$TMP/node-1.log"
@@ -182,6 +185,36 @@ note "$(cat "$TMP/plan.err")"
 "$PLAN_CALL" "$TMP/node-2/node.sock" production spark >/dev/null || fail "production/spark's plan refused after the allow-list"
 ok "node-2: production/spark -> development_spark (read-only); qa/spark refused: $(cat "$TMP/plan.err")"
 T_WALK="$(elapsed "$T0" "$(now)")"
+
+step "two controller replicas share the webhook configuration: one entry each, neither's CA overwritten"
+WH2="$(free_port)"
+"$WEIR_CONTROLLER_BIN" --kubeconfig "$KUBECONFIG" --state-dir "$TMP/ctl2" --identity ctl-2 \
+	--lease-duration 6 --webhook-url "https://127.0.0.1:$WH2/validate" >"$TMP/controller-2.log" 2>&1 &
+C2=$!
+at_exit "k8s_pid_stop $C2"
+two_entries() {
+	kc get validatingwebhookconfiguration weir-controller -o json >"$TMP/vwc.json" &&
+		python3 - "$TMP/vwc.json" <<'PY'
+import json, sys
+hooks = {h["name"]: h["clientConfig"] for h in json.load(open(sys.argv[1]))["webhooks"]}
+want = {"ctl-1.delete.weir.data.fluid.io", "ctl-2.delete.weir.data.fluid.io"}
+ok = set(hooks) == want and len({c["caBundle"] for c in hooks.values()}) == 2
+print("  entries:", {n: c["url"] for n, c in hooks.items()})
+sys.exit(not ok)
+PY
+}
+kwait 30 "ValidatingWebhookConfiguration weir-controller with ctl-1's and ctl-2's entries" two_entries
+two_entries
+# ctl-2 registered last; killed outright, it takes nothing with it: ctl-1's entry still refuses
+kill -KILL "$C2"
+wait "$C2" 2>/dev/null || true
+if out="$(kc delete dataset spark -n development 2>&1)"; then
+	fail "kubectl delete dataset spark -n development was not refused after ctl-2 died: $out"
+fi
+grep -q 'referenced by production/spark' <<<"$out" || fail "the delete failed, but not with weir's refusal: $out"
+[ -z "$(jp dataset spark -n development -o 'jsonpath={.metadata.deletionTimestamp}')" ] ||
+	fail "development/spark is marked deleting although the webhook refused"
+ok "two entries with their own CAs; ctl-2 killed, ctl-1 still refuses: $(head -1 <<<"$out")"
 
 step "node-2 killed mid-load: its share moves to node-1, the DataLoad completes"
 kc create -f - <<YAML | sed 's/^/  /'
