@@ -9,6 +9,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "control.h"
@@ -151,6 +154,7 @@ struct node {
 	uint64_t max_stale_ms; /* a source's max-stale unless a mount sets it */
 	struct metrics *metrics;
 	struct tier_pools *pools;   /* one quota per tier path, shared by the sources on it */
+	atomic_int retiring;	    /* cancelled loads still being freed (retire_load) */
 	struct node_report *report; /* NULL without --kubeconfig */
 	struct node_agent *agent; /* NULL without --kubeconfig: in a cluster, takes its own work */
 	volatile int stopping;
@@ -809,6 +813,55 @@ out:
 	pthread_mutex_unlock(&n->lock);
 }
 
+struct retiring {
+	struct node *n;
+	struct node_load *nl;
+};
+
+/* Frees a cancelled load: its workers finish the blocks they wait for (a throttled UFS may take
+ * a while), so not on the requester's thread and not under the lock; its reference keeps the
+ * source open until then. */
+static void retire_now(struct node *n, struct node_load *nl)
+{
+	load_free(nl->load);
+	pthread_mutex_lock(&n->lock);
+	drop_source_locked(n, nl->source);
+	pthread_mutex_unlock(&n->lock);
+	free(nl);
+	run_purges(n);
+	atomic_fetch_sub(&n->retiring, 1);
+}
+
+static void *retire_thread(void *arg)
+{
+	struct retiring *rt = arg;
+	retire_now(rt->n, rt->nl);
+	free(rt);
+	return NULL;
+}
+
+/* Hands an unlinked load to a detached thread that frees it (or frees it here when no thread
+ * starts). Call without the lock. shutdown_all waits for n->retiring to drop to 0. */
+static void retire_load(struct node *n, struct node_load *nl)
+{
+	struct retiring *rt = malloc(sizeof(*rt));
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	atomic_fetch_add(&n->retiring, 1);
+	bool started = false;
+	if (rt) {
+		*rt = (struct retiring){n, nl};
+		started = pthread_create(&t, &attr, retire_thread, rt) == 0;
+		if (!started)
+			free(rt);
+	}
+	pthread_attr_destroy(&attr);
+	if (!started)
+		retire_now(n, nl);
+}
+
 static void handle_load_status(struct node *n, const Weir__LoadStatusRequest *m,
 			       Weir__Response *resp, Weir__LoadProgress *lp)
 {
@@ -831,13 +884,7 @@ static void handle_load_status(struct node *n, const Weir__LoadStatusRequest *m,
 		}
 		log_info("load %llu cancelled", (unsigned long long)nl->id);
 		pthread_mutex_unlock(&n->lock);
-		/* joins its threads: not under the lock; its reference keeps the source open */
-		load_free(nl->load);
-		pthread_mutex_lock(&n->lock);
-		drop_source_locked(n, nl->source);
-		pthread_mutex_unlock(&n->lock);
-		free(nl);
-		run_purges(n);
+		retire_load(n, nl);
 		return;
 	}
 	struct load_progress p;
@@ -1479,6 +1526,9 @@ static char *render_metrics(void *userdata)
 
 static void shutdown_all(struct node *n)
 {
+	/* cancelled loads still hold their sources: let them go first */
+	while (atomic_load(&n->retiring) > 0)
+		nanosleep(&(struct timespec){0, 10000000L}, NULL);
 	pthread_mutex_lock(&n->lock);
 	while (n->views)
 		stop_view_locked(n, &n->views);
