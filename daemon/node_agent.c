@@ -446,10 +446,16 @@ static void sync_load(struct node_agent *a, const struct objmodel_list *l,
 	objmodel_format_time(d->status.start_time, want->run, sizeof(want->run));
 	pthread_mutex_lock(&a->lock);
 	want->n_nodes = store_kube_source_nodes(a->store, p->source_id, now, want->nodes,
-						LOAD_SHARE_MAX_NODES - 1, NULL, 0);
+						LOAD_SHARE_MAX_NODES, NULL, 0);
 	pthread_mutex_unlock(&a->lock);
+	bool listed = false;
+	for (size_t i = 0; i < want->n_nodes; i++)
+		listed |= !strcmp(want->nodes[i], a->node_name);
+	if (!listed && want->n_nodes == LOAD_SHARE_MAX_NODES)
+		goto out; /* spread over the first LOAD_SHARE_MAX_NODES names: not this one */
 	/* this node caches it, whether or not its Lease says so yet */
-	snprintf(want->nodes[want->n_nodes++], sizeof(want->nodes[0]), "%s", a->node_name);
+	if (!listed)
+		snprintf(want->nodes[want->n_nodes++], sizeof(want->nodes[0]), "%s", a->node_name);
 	want->n_nodes = load_share_sort_nodes(want->nodes, want->n_nodes);
 	bool same = s->load_id && !strcmp(s->share.run, want->run) &&
 		    s->share.n_nodes == want->n_nodes &&

@@ -11,6 +11,8 @@
 #include <stdint.h>
 
 #define LOAD_SHARE_ANNOTATION "weir.io/loads"
+/* A DataLoad is spread over at most this many nodes: of more, the ones with the smallest names
+ * (store_kube_source_nodes); the others hold no share. */
 #define LOAD_SHARE_MAX_NODES 32
 
 /* One node's report of its share of one run of a DataLoad. */

@@ -977,7 +977,7 @@ static int scan_nodes(const char *key, void *value, void *arg)
 {
 	struct node_scan *s = arg;
 	struct entry *e = value;
-	if (!e->res->selector || s->n >= s->max)
+	if (!e->res->selector || (s->uid && s->n >= s->max))
 		return 0;
 	json_object *lease = json_tokener_parse(e->json);
 	const char *node = jstr_get(jget(lease, "spec"), "holderIdentity");
@@ -996,8 +996,17 @@ static int scan_nodes(const char *key, void *value, void *arg)
 			if (s->error && !s->error[0])
 				snprintf(s->error, s->errlen, "node %s: %s", node,
 					 jstr_get(f, "error"));
-		} else {
+		} else if (s->n < s->max) {
 			snprintf(s->names[s->n++], 254, "%s", node);
+		} else {
+			/* more nodes than room: keep the smallest names, whatever the map's order,
+			 * so every reader picks the same ones */
+			size_t big = 0;
+			for (size_t i = 1; i < s->n; i++)
+				if (strcmp(s->names[i], s->names[big]) > 0)
+					big = i;
+			if (s->n && strcmp(node, s->names[big]) < 0)
+				snprintf(s->names[big], 254, "%s", node);
 		}
 	}
 	json_object_put(all);

@@ -80,7 +80,7 @@ int store_kube_node_usage(struct store *st, const char *source_id, int64_t now, 
 
 /* The nodes that cache source_id now: their Lease is fresh (renewTime + leaseDurationSeconds not
  * past now) and reports the source open. Writes their names, sorted, to ret[0..max) and returns
- * how many; ret_error (when not NULL) gets the first error a fresh node reports for the source
+ * how many (of more than max, the max smallest names, so every reader picks the same); ret_error (when not NULL) gets the first error a fresh node reports for the source
  * (it could not open it), "" when none. Also the set a DataLoad's shares are hashed over. */
 size_t store_kube_source_nodes(struct store *st, const char *source_id, int64_t now,
 			       char (*ret)[254], size_t max, char *ret_error, size_t errlen);
