@@ -10,6 +10,8 @@
 #   requests in nginx's access log;
 # - a pod in a namespace without a grant, on a hand-written PV naming development's Dataset, stays
 #   ContainerCreating with a FailedMount event naming the reason;
+# - a PV's subpath: a hand-written one shows one directory; a SubDataset (analytics, granted
+#   /spark-3.3.1 only) mounts, and a PV of it asking for more is refused;
 # - deleting a pod unmounts its target; weir.csi.io is registered within a second of weir-csi's
 #   start, and again after a kubelet restart.
 set -euo pipefail
@@ -55,6 +57,56 @@ same_tree() { # same_tree A B: the same names and bytes (cmp of every file)
 	while read -r f; do
 		cmp "$1/$f" "$2/$f" || fail "$2/$f differs from the mirror's $1/$f"
 	done < <(cd "$1" && find . -type f)
+}
+# handwritten_pv NAME NS CLAIM ATTRS: a PV someone wrote by hand for weir.csi.io (ATTRS: its
+# volumeAttributes as a flow mapping) and its PVC, bound
+handwritten_pv() {
+	kc apply -f - <<YAML | sed 's/^/  /'
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: $1
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadOnlyMany]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: weir-handwritten
+  claimRef: {namespace: $2, name: $3}
+  csi:
+    driver: weir.csi.io
+    volumeHandle: $1
+    volumeAttributes: $4
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: $3
+  namespace: $2
+spec:
+  accessModes: [ReadOnlyMany]
+  storageClassName: weir-handwritten
+  resources: {requests: {storage: 1Gi}}
+  volumeName: $1
+YAML
+	k8s_bind "$2" "$3"
+}
+# pod_refused NS NAME TEXT: the pod gets a FailedMount event containing TEXT, stays Pending in
+# ContainerCreating, and weir-csi published nothing into it; the event is in $TMP/refused.txt
+pod_refused() {
+	local ns="$1" name="$2" text="$3" uid why
+	refused_event() {
+		kc get events -n "$ns" --field-selector "involvedObject.name=$name,reason=FailedMount" \
+			-o 'jsonpath={.items[*].message}' >"$TMP/refused.txt" 2>/dev/null &&
+			grep -qF "$text" "$TMP/refused.txt"
+	}
+	kwait 60 "a FailedMount event on $ns/$name with \"$text\"" refused_event
+	sleep 2
+	[ "$(pod_phase "$ns" "$name")" = Pending ] || fail "pod $ns/$name is \"$(pod_phase "$ns" "$name")\"; it must stay Pending"
+	why="$(kc get pod "$name" -n "$ns" -o 'jsonpath={.status.containerStatuses[0].state.waiting.reason}')"
+	[ "$why" = ContainerCreating ] || fail "pod $ns/$name waits with reason \"$why\", not ContainerCreating"
+	uid="$(kc get pod "$name" -n "$ns" -o 'jsonpath={.metadata.uid}')"
+	! grep -q "on \"$KUBELET_ROOT/pods/$uid/" "$TMP/csi.log" || fail "weir-csi published a volume into $ns/$name"
+	note "event: $(head -c 400 "$TMP/refused.txt")"
 }
 registrations() { grep -c 'the kubelet registered driver "weir.csi.io"' "$TMP/csi.log" || true; }
 # log_s PATTERN N: the time of day (seconds) of the Nth line of weir-csi's log matching PATTERN
@@ -157,51 +209,36 @@ ok "production pod Running in $T_RUN_PROD s; copy $T_PROD s with 0 new UFS reque
 
 step "a pod in a namespace without a grant, on a hand-written PV naming development/spark, is refused"
 k8s_namespace staging
-kc apply -f - <<'YAML' | sed 's/^/  /'
-apiVersion: v1
-kind: PersistentVolume
-metadata:
-  name: stolen-spark
-spec:
-  capacity: {storage: 1Gi}
-  accessModes: [ReadOnlyMany]
-  persistentVolumeReclaimPolicy: Retain
-  storageClassName: weir-handwritten
-  claimRef: {namespace: staging, name: stolen}
-  csi:
-    driver: weir.csi.io
-    volumeHandle: development/spark
-    volumeAttributes: {namespace: development, dataset: spark, subpath: /, readOnly: "true"}
----
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata:
-  name: stolen
-  namespace: staging
-spec:
-  accessModes: [ReadOnlyMany]
-  storageClassName: weir-handwritten
-  resources: {requests: {storage: 1Gi}}
-  volumeName: stolen-spark
-YAML
-k8s_bind staging stolen
+handwritten_pv stolen-spark staging stolen '{namespace: development, dataset: spark, subpath: /, readOnly: "true"}'
 pod_yaml staging thief stolen "$OUT" | kc apply -f - | sed 's/^/  /'
-refused_event() {
-	kc get events -n staging --field-selector involvedObject.name=thief,reason=FailedMount \
-		-o 'jsonpath={.items[*].message}' >"$TMP/refused.txt" 2>/dev/null &&
-		grep -q 'pod namespace "staging" may not mount dataset development/spark' "$TMP/refused.txt"
-}
-kwait 60 "a FailedMount event on staging/thief naming the grant" refused_event
-sleep 3
-[ "$(pod_phase staging thief)" = Pending ] || fail "pod staging/thief is \"$(pod_phase staging thief)\"; it must stay Pending"
-why="$(kc get pod thief -n staging -o 'jsonpath={.status.containerStatuses[0].state.waiting.reason}')"
-[ "$why" = ContainerCreating ] || fail "pod staging/thief waits with reason \"$why\", not ContainerCreating"
-THIEF_UID="$(kc get pod thief -n staging -o 'jsonpath={.metadata.uid}')"
-! grep -q "published dataset development/spark on \"$KUBELET_ROOT/pods/$THIEF_UID/" "$TMP/csi.log" ||
-	fail "weir-csi published development/spark into staging/thief"
-note "event: $(head -c 400 "$TMP/refused.txt")"
+pod_refused staging thief 'pod namespace "staging" may not mount dataset development/spark'
 ok "staging/thief stays ContainerCreating; FailedMount names the reason"
 kc delete pod thief -n staging --wait=false >/dev/null
+
+step "the PV's subpath: a hand-written PV shows one directory; a SubDataset's PV cannot be widened"
+handwritten_pv dev-spark-331 development spark-331 '{namespace: development, dataset: spark, subpath: /spark-3.3.1, readOnly: "true"}'
+pod_run development sub spark-331 "$OUT"
+[ "$(kc exec -n development sub -- ls /data | sort)" = "$(ls "$TREE/spark-3.3.1" | sort)" ] ||
+	fail "the subpath=/spark-3.3.1 volume lists \"$(kc exec -n development sub -- ls /data | tr '\n' ' ')\"; expected spark-3.3.1's entries"
+F="$(cd "$TREE/spark-3.3.1" && find . -type f | head -n 1)"
+kc exec -n development sub -- cmp "/data/$F" "/out/warm/$F" || fail "/data/$F in pod development/sub differs from the mirror's"
+ok "subpath /spark-3.3.1: the pod's /data is that directory (cmp $F)"
+kc apply -f "$WT_YAML/dataset-allow-list.yaml" 2>&1 | grep -v '^Warning' | sed 's/^/  /'
+k8s_namespace analytics
+kc create -f "$WT_YAML/subdataset.yaml" | sed 's/^/  /'
+kwait 60 "analytics/spark-331 Bound" is Bound dataset spark-331 -n analytics -o 'jsonpath={.status.phase}'
+kwait 30 "PVC analytics/spark-331" kc get pvc spark-331 -n analytics
+k8s_bind analytics spark-331
+pod_run analytics nginx spark-331 "$OUT"
+[ "$(kc exec -n analytics nginx -- ls /data | sort)" = "$(ls "$TREE/spark-3.3.1" | sort)" ] ||
+	fail "analytics/spark-331's volume lists \"$(kc exec -n analytics nginx -- ls /data | tr '\n' ' ')\"; expected spark-3.3.1's entries"
+handwritten_pv widen-spark-331 analytics widened '{namespace: analytics, dataset: spark-331, subpath: /, readOnly: "true"}'
+pod_yaml analytics widen widened "$OUT" | kc apply -f - | sed 's/^/  /'
+pod_refused analytics widen 'volume_context subpath "/" is outside what dataset analytics/spark-331 shows'
+ok "analytics/spark-331 (granted /spark-3.3.1 only) mounts it; a PV asking for subpath / is refused"
+kc delete pod widen -n analytics --wait=false >/dev/null
+pod_delete development sub
+pod_delete analytics nginx
 
 step "a kubelet restart: weir-csi is registered again"
 n0="$(registrations)"
