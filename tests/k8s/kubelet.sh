@@ -298,6 +298,15 @@ kubelet_stop() {
 			grep -v '^I' "$l" | tail -n 25 >&2
 		done
 	fi
+	# Pods left running: the kubelet stops them properly (CNI DEL, unpublish) if it can, briefly.
+	if [ -n "${KUBELET_PID:-}" ] && kill -0 "$KUBELET_PID" 2>/dev/null &&
+		[ -n "$(kc get pods -A -o name 2>/dev/null)" ]; then
+		kc delete pods --all -A --grace-period=0 --force --wait=false >/dev/null 2>&1 || true
+		for l in $(seq 1 50); do
+			[ -z "$(kctr tasks ls -q 2>/dev/null)" ] && break
+			sleep 0.2
+		done
+	fi
 	k8s_pid_stop "${KUBELET_PID:-}"
 	KUBELET_PID=""
 	local netns=()
@@ -319,6 +328,10 @@ except Exception:
 		for id in $ids; do
 			kctr tasks delete -f "$id" >/dev/null 2>&1 || true
 			kctr containers delete "$id" >/dev/null 2>&1 || true
+			# what a sandbox stopped without CNI DEL or a killed shim leaves at fixed paths:
+			# libcni's cached results and the shim's socket (sha256 of address/namespace/id)
+			rm -f "/var/lib/cni/results/cni-loopback-$id-lo" "/var/lib/cni/results/$KUBELET_BRIDGE-$id-eth0"
+			rm -f "/run/containerd/s/$(printf '%s' "$KUBELET_CTR_SOCK/k8s.io/$id" | sha256sum | cut -d' ' -f1)"
 		done
 	fi
 	k8s_pid_stop "${KUBELET_CTR_PID:-}"

@@ -7,16 +7,19 @@
 #                              once CSINode localhost lists weir.csi.io. CSI_REGISTER_SECONDS: the
 #                              time from its start to that; CSI_PID, its log $TMP/csi.log
 #   pods_csidriver             kubectl apply of the chart's CSIDriver (podInfoOnMount, no attach)
-#   pod_yaml NS NAME CLAIM OUT the walkthrough's app.yaml for the test node: busybox in place of
-#                              nginx, the PVC at /data, host directory OUT at /out for the copies
+#   pod_yaml NS NAME CLAIM OUT examples/walkthrough/app.yaml for the test node: busybox in place
+#                              of nginx, PVC CLAIM at /data, host directory OUT at /out for copies
+#                              (PODS_CPU_REQUEST: the container's CPU request; none by default)
 #   pod_run NS NAME CLAIM OUT  kubectl apply of that pod, then waits until it is Running;
 #                              POD_RUNNING_SECONDS: kubectl apply to Running (volume mounted)
-#   pod_copy NS NAME DEST      kubectl exec: cp -R /data/spark-3.3.1/* /out/DEST, timed inside the
-#                              pod (/proc/uptime is the host's clock); prints the seconds
+#   pod_copy NS NAME DEST [SRC]   kubectl exec: cp -R SRC/* /out/DEST (SRC: /data/spark-3.3.1),
+#                              timed inside the pod (/proc/uptime is the host's clock); prints
+#                              the seconds. PODS_MIRROR: a host directory pods see at /mirror
 #   pod_target NS NAME         the pod's CSI target (<kubelet root>/pods/<uid>/volumes/...)
 #   pod_delete NS NAME         kubectl delete, waits until the pod is gone
 
 PODS_IMAGE="weir.local/busybox:test"
+PODS_APP_YAML="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/examples/walkthrough/app.yaml"
 
 pods_csidriver() {
 	kc apply -f - >/dev/null <<'YAML' || fail "kubectl apply of CSIDriver weir.csi.io failed"
@@ -57,36 +60,28 @@ pods_csi_start() {
 }
 
 pod_yaml() {
-	cat <<YAML
-apiVersion: v1
-kind: Pod
-metadata:
-  name: $2
-  namespace: $1
-spec:
-  nodeName: localhost
-  automountServiceAccountToken: false
-  enableServiceLinks: false
-  terminationGracePeriodSeconds: 1
-  containers:
-    - name: nginx
-      image: $PODS_IMAGE
-      imagePullPolicy: Never
-      command: [sleep, "3600"]
-      volumeMounts:
-        - mountPath: /data
-          name: spark
-        - mountPath: /out
-          name: out
-  volumes:
-    - name: spark
-      persistentVolumeClaim:
-        claimName: $3
-    - name: out
-      hostPath:
-        path: $4
-        type: DirectoryOrCreate
-YAML
+	local ns="$1" name="$2" claim="$3" out="$4" res=""
+	# A pod without requests is BestEffort: cpu.shares 2 against 1024 for a process on the host
+	[ -z "${PODS_CPU_REQUEST:-}" ] || res=", \"resources\": {\"requests\": {\"cpu\": \"$PODS_CPU_REQUEST\"}}"
+	local mm="" mv=""
+	if [ -n "${PODS_MIRROR:-}" ]; then
+		mm=', {"mountPath": "/mirror", "name": "mirror", "readOnly": true}'
+		mv=", {\"name\": \"mirror\", \"hostPath\": {\"path\": \"$PODS_MIRROR\", \"type\": \"Directory\"}}"
+	fi
+	# examples/walkthrough/app.yaml, changed only where this node needs it: no scheduler runs
+	# (nodeName), no registry is reachable (the local busybox, never pulled), no service account
+	# token (kube-controller-manager, which publishes its CA, does not run either)
+	"$KUBECTL_BIN" patch --local -f "$PODS_APP_YAML" --type strategic -o yaml -p "$(
+		cat <<JSON
+{"metadata": {"name": "$name", "namespace": "$ns"},
+ "spec": {"nodeName": "localhost", "automountServiceAccountToken": false, "enableServiceLinks": false,
+  "terminationGracePeriodSeconds": 1,
+  "containers": [{"name": "nginx", "image": "$PODS_IMAGE", "imagePullPolicy": "Never", "command": ["sleep", "3600"],
+   "volumeMounts": [{"mountPath": "/out", "name": "out"}$mm]$res}],
+  "volumes": [{"name": "spark", "persistentVolumeClaim": {"claimName": "$claim"}},
+   {"name": "out", "hostPath": {"path": "$out", "type": "DirectoryOrCreate"}}$mv]}}
+JSON
+	)" || fail "kubectl patch --local of $PODS_APP_YAML failed"
 }
 
 pod_phase() { kc get pod "$2" -n "$1" -o 'jsonpath={.status.phase}' 2>/dev/null; }
@@ -110,10 +105,10 @@ pod_run() {
 }
 
 pod_copy() {
-	local ns="$1" name="$2" dest="$3" out a b
+	local ns="$1" name="$2" dest="$3" src="${4:-/data/spark-3.3.1}" out a b
 	out="$(timeout -k 5 1800 "$KUBECTL_BIN" --kubeconfig "$KUBECONFIG" exec -n "$ns" "$name" -- sh -c \
-		"rm -rf /out/$dest && mkdir /out/$dest && read a _ </proc/uptime && cp -R /data/spark-3.3.1/* /out/$dest && read b _ </proc/uptime && echo \$a \$b")" ||
-		fail "kubectl exec -n $ns $name -- cp -R /data/spark-3.3.1/* /out/$dest failed: $out"
+		"rm -rf /out/$dest && mkdir /out/$dest && read a _ </proc/uptime && cp -R $src/* /out/$dest && read b _ </proc/uptime && echo \$a \$b")" ||
+		fail "kubectl exec -n $ns $name -- cp -R $src/* /out/$dest failed: $out"
 	read -r a b <<<"$out"
 	[ -n "$b" ] || fail "the copy in pod $ns/$name printed \"$out\", not two /proc/uptime readings"
 	elapsed "$a" "$b"
