@@ -150,6 +150,8 @@ oom_score = 0
     conf_dir = "$d/cni/net.d"
     max_conf_num = 1
 EOF
+	# No gateway: the test's pods talk to nobody, and a gateway bridge would turn on the machine's
+	# net.ipv4.ip_forward. Pods get an address on the bridge, nothing is masqueraded.
 	cat >"$d/cni/net.d/10-weir-test.conflist" <<EOF
 {
   "cniVersion": "0.4.0",
@@ -158,7 +160,7 @@ EOF
     {
       "type": "bridge",
       "bridge": "$KUBELET_BRIDGE",
-      "isGateway": true,
+      "isGateway": false,
       "ipMasq": false,
       "hairpinMode": false,
       "ipam": {"type": "host-local", "ranges": [[{"subnet": "$KUBELET_SUBNET"}]], "dataDir": "$d/cni/ipam"}
