@@ -13,7 +13,7 @@
 # - a PV's subpath: a hand-written one shows one directory; a SubDataset (analytics, granted
 #   /spark-3.3.1 only) mounts, and a PV of it asking for more is refused;
 # - deleting a pod unmounts its target; weir.csi.io is registered within a second of weir-csi's
-#   start, and again after a kubelet restart.
+#   start, again after a kubelet restart and after its own restart (pods keep their volumes).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
@@ -257,6 +257,18 @@ kwait 30 "production/nginx reading /data/spark-3.3.1/$F after the kubelet restar
 	kc exec -n production nginx -- cmp "/data/spark-3.3.1/$F" "/out/prod/$F"
 ok "registered again $T_REREG s after the kubelet was restarted (its start included); pods keep their volumes"
 
+step "weir-csi restarts under running pods: their volumes stay; the kubelet registers it again"
+n0="$(registrations)"
+k8s_pid_stop "$CSI_PID"
+kc exec -n production nginx -- cmp "/data/spark-3.3.1/$F" "/out/prod/$F" ||
+	fail "production/nginx cannot read its volume while weir-csi is down"
+pods_csi_start
+kwait 10 "the kubelet registering the restarted weir-csi" sh -c "[ \"\$(grep -c 'the kubelet registered driver \"weir.csi.io\"' '$TMP/csi.log')\" -gt $n0 ]"
+T_REG2="$(elapsed "$(log_s 'kubelet registration on' 2)" "$(log_s 'the kubelet registered driver' "$((n0 + 1))")")"
+kc exec -n production nginx -- cmp "/data/spark-3.3.1/$F" "/out/prod/$F" ||
+	fail "production/nginx cannot read its volume after weir-csi restarted"
+ok "volumes read while weir-csi was down and after; registered again $T_REG2 s after its registration socket reappeared"
+
 step "deleting the remaining pods unmounts their targets"
 for p in development/nginx2 production/nginx; do
 	TGT="$(pod_target "${p%/*}" "${p#*/}")"
@@ -266,5 +278,5 @@ for p in development/nginx2 production/nginx; do
 done
 ok "both targets unmounted"
 
-note "figures: CSI registered ${T_REG} s after its socket appeared (CSINode ${CSI_REGISTER_SECONDS} s after start), again ${T_REREG} s after a kubelet restart; apply to Running ${T_RUN_DEV} s (development), ${T_RUN_PROD} s (production); copies: cold ${T_COLD} s, warm ${T_WARM} s, production ${T_PROD} s"
+note "figures: CSI registered ${T_REG} s after its socket appeared (CSINode ${CSI_REGISTER_SECONDS} s after start), again ${T_REREG} s after a kubelet restart, ${T_REG2} s after its own; apply to Running ${T_RUN_DEV} s (development), ${T_RUN_PROD} s (production); copies: cold ${T_COLD} s, warm ${T_WARM} s, production ${T_PROD} s"
 echo "PASS"
