@@ -1,10 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
 # A real node for the test cluster (source after tests/k8s/lib.sh, bash only): containerd, runc and
 # the CNI bridge from Debian, and the kubelet of tests/k8s/peers.sh, all under one directory of the
-# test's, so that the kubelet itself registers CSI drivers and mounts pods' volumes. Nothing is
-# shared with the machine: containerd's root, state and socket, runc's root, the CNI bridge (its
-# own name and range), the kubelet's root, logs and cgroup root are the test's; everything is torn
-# down by pid and by path, never by name, as other tests run on the same machine.
+# test's, so that the kubelet itself registers CSI drivers and mounts pods' volumes. containerd's
+# root, state and socket, runc's root, the CNI bridge (its own name and range, no gateway), the
+# kubelet's root, logs and cgroup root are the test's. A few paths are fixed in the binaries and
+# hold per-container names only: /var/run/netns/cni-<uuid>, /run/containerd/s/<hash>,
+# /var/lib/cni/results/<network>-<id>-*, /var/log/containers/*-<id>.log links, and the kubelet's
+# /var/lib/kubelet/device-plugins/kubelet.sock (no device plugins here). Everything is torn down
+# by pid and by path, never by name, as other tests run on the same machine.
 #
 #   kubelet_peers           KUBELET_BIN (built by peers.sh when missing); checks the Debian parts
 #   kubelet_start DIR       (after k8s_start) the images, containerd, the kubelet as node
