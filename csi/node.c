@@ -9,13 +9,16 @@
 // the views' /dev/fuse over; until then a crashed weir-node leaves dead mounts in pods.
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -96,6 +99,9 @@ static const char *map_get(Csi__V1__NodePublishVolumeRequest__VolumeContextEntry
 struct publish {
 	const char *ns, *dataset, *target;
 	bool ro;
+	char subpath[4096]; /* the PV's subpath, source-relative: "" (whole source) or "/a/b";
+			     * unset when has_subpath is false (the view's root is published) */
+	bool has_subpath;
 	char view[4400];
 };
 
@@ -146,6 +152,7 @@ static int publish_check(const struct csi_plugin *p, const Csi__V1__NodePublishV
 	const char *ds = map_get(r->volume_context, r->n_volume_context, "dataset");
 	const char *roattr = map_get(r->volume_context, r->n_volume_context, "readOnly");
 	const char *podns = map_get(r->volume_context, r->n_volume_context, POD_NAMESPACE_KEY);
+	const char *sub = map_get(r->volume_context, r->n_volume_context, "subpath");
 	if (!ns || !ds)
 		return grpc_reply_error(
 		    rp, -EINVAL,
@@ -181,6 +188,20 @@ static int publish_check(const struct csi_plugin *p, const Csi__V1__NodePublishV
 		    "of its own namespace; create a Dataset in \"%.63s\" with mountPoint "
 		    "dataset://%s/%s if %s grants it",
 		    podns, ns, ds, podns, ns, ds, ns);
+	if (sub) {
+		e = path_check("volume_context subpath", sub, rp);
+		if (e < 0)
+			return e;
+		/* "/" is the whole source; a trailing '/' names the same directory */
+		size_t n = strlen(sub);
+		while (n > 0 && sub[n - 1] == '/')
+			n--;
+		if (n >= sizeof(ret->subpath))
+			return grpc_reply_error(rp, -EINVAL, "volume_context subpath is too long");
+		memcpy(ret->subpath, sub, n);
+		ret->subpath[n] = '\0';
+	}
+	ret->has_subpath = sub != NULL;
 	ret->ns = ns;
 	ret->dataset = ds;
 	ret->target = r->target_path;
@@ -206,8 +227,10 @@ static int control_error(const char *who, const char *sock, int r, const Weir__R
 /* Asks the local weir-node for the mount plan of (ns, dataset), which is where the grant is
  * checked (a reference whose grant was withdrawn fails here, even while its view runs): in a
  * cluster it plans from what it watches, on one machine it asks weir-controller. Then starts the
- * view at pub->view unless it runs. */
-static int view_ensure(struct csi_plugin *p, const struct publish *pub, struct grpc_reply *rp)
+ * view at pub->view unless it runs. ret_root (len bytes) gets the plan's subpath: the source
+ * directory the view shows ("" for the whole source). */
+static int view_ensure(struct csi_plugin *p, const struct publish *pub, char *ret_root, size_t len,
+		       struct grpc_reply *rp)
 {
 	Weir__DatasetMountRequest dm = WEIR__DATASET_MOUNT_REQUEST__INIT;
 	dm.namespace_ = (char *)pub->ns;
@@ -224,6 +247,9 @@ static int view_ensure(struct csi_plugin *p, const struct publish *pub, struct g
 			r = control_error("weir-node", p->node_socket, r, plan, rp);
 		goto out_plan;
 	}
+	snprintf(ret_root, len, "%s",
+		 plan->mount->subpath && strcmp(plan->mount->subpath, "/") ? plan->mount->subpath
+									   : "");
 
 	bool weir = false;
 	unsigned long dev;
@@ -261,6 +287,60 @@ out_plan:
 	if (plan)
 		weir__response__free_unpacked(plan, NULL);
 	return r;
+}
+
+/* The directory of the view to bind for pub: the view itself, or, for a PV whose subpath lies
+ * deeper in the source than the view's root (root, from the plan), that subdirectory, opened
+ * beneath the view without following a symbolic link or leaving the mount, so a link in the
+ * source cannot send a pod elsewhere. Returns 0 and *ret_fd (-1: bind the view; else an O_PATH
+ * descriptor the caller closes), or an error already set in rp. */
+static int publish_source(const struct publish *pub, const char *root, int *ret_fd,
+			  struct grpc_reply *rp)
+{
+	*ret_fd = -1;
+	if (!pub->has_subpath)
+		return 0;
+	size_t n = strlen(root);
+	const char *rel;
+	if (strcmp(pub->subpath, root) == 0)
+		return 0;
+	if (strncmp(pub->subpath, root, n) == 0 && pub->subpath[n] == '/')
+		rel = pub->subpath + n + 1;
+	else
+		return grpc_reply_error(rp, -EPERM,
+					"volume_context subpath \"%.200s\" is outside what dataset "
+					"%s/%s shows (\"%.200s\" of its source)",
+					pub->subpath[0] ? pub->subpath : "/", pub->ns, pub->dataset,
+					root[0] ? root : "/");
+	int vfd = open(pub->view, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (vfd < 0)
+		return grpc_reply_error(rp, -errno, "opening the view \"%s\": %s", pub->view,
+					strerror(errno));
+	struct open_how how = {
+	    .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+	    .resolve =
+		RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+	};
+	int fd = (int)syscall(SYS_openat2, vfd, rel, &how, sizeof(how));
+	int err = errno;
+	close(vfd);
+	if (fd >= 0) {
+		*ret_fd = fd;
+		return 0;
+	}
+	if (err == ENOENT)
+		return grpc_reply_error(rp, -ENOENT,
+					"volume_context subpath \"%.200s\": dataset %s/%s has no "
+					"directory \"%.200s\"",
+					pub->subpath, pub->ns, pub->dataset, rel);
+	if (err == ELOOP || err == EXDEV)
+		return grpc_reply_error(rp, -EINVAL,
+					"volume_context subpath \"%.200s\" crosses a symbolic link "
+					"in dataset %s/%s",
+					pub->subpath, pub->ns, pub->dataset);
+	return grpc_reply_error(rp, err == ENOTDIR ? -ENOTDIR : -err,
+				"volume_context subpath \"%.200s\" of dataset %s/%s: %s",
+				pub->subpath, pub->ns, pub->dataset, strerror(err));
 }
 
 /* Takes view off the idle list. Called with p->lock held. */
@@ -380,15 +460,27 @@ static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, str
 		return grpc_reply_error(rp, -ENOTDIR, "target_path \"%s\" is not a directory",
 					pub.target);
 
-	e = view_ensure(p, &pub, rp);
+	char root[4096] = "";
+	e = view_ensure(p, &pub, root, sizeof(root), rp);
 	if (e < 0)
 		goto fail_target;
 	pthread_mutex_lock(&p->lock);
 	idle_cancel_locked(p, pub.view);
 	pthread_mutex_unlock(&p->lock);
-	if (mount(pub.view, pub.target, NULL, MS_BIND, NULL) < 0) {
-		e = grpc_reply_error(rp, -errno, "bind-mounting \"%s\" on \"%s\": %s", pub.view,
-				     pub.target, strerror(errno));
+	int src_fd;
+	e = publish_source(&pub, root, &src_fd, rp);
+	if (e < 0)
+		goto fail_target;
+	char src[64];
+	if (src_fd >= 0)
+		snprintf(src, sizeof(src), "/proc/self/fd/%d", src_fd);
+	int m = mount(src_fd >= 0 ? src : pub.view, pub.target, NULL, MS_BIND, NULL);
+	int merr = errno;
+	if (src_fd >= 0)
+		close(src_fd);
+	if (m < 0) {
+		e = grpc_reply_error(rp, -merr, "bind-mounting \"%s%s\" on \"%s\": %s", pub.view,
+				     src_fd >= 0 ? " (subpath)" : "", pub.target, strerror(merr));
 		goto fail_target;
 	}
 	/* A bind remount sets every per-mount flag: keep the view's (noexec, noatime...), and
@@ -410,7 +502,8 @@ static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, str
 		umount2(pub.target, MNT_DETACH);
 		goto fail_target;
 	}
-	log_info("published dataset %s/%s on \"%s\" (%s)", pub.ns, pub.dataset, pub.target,
+	log_info("published dataset %s/%s%s%s on \"%s\" (%s)", pub.ns, pub.dataset,
+		 src_fd >= 0 ? " subpath " : "", src_fd >= 0 ? pub.subpath : "", pub.target,
 		 pub.ro ? "read-only" : "read-write");
 	Csi__V1__NodePublishVolumeResponse resp = CSI__V1__NODE_PUBLISH_VOLUME_RESPONSE__INIT;
 	return grpc_reply_set(rp, &resp.base);

@@ -11,6 +11,7 @@ pkgs=(
   libprotobuf-c-dev protobuf-c-compiler libmicrohttpd-dev libnghttp2-dev libxml2-dev libssl-dev
   nginx-light curl python3 procps psmisc openssl e2fsprogs util-linux mawk
   gnuplot-nox
+  containerd runc containernetworking-plugins busybox-static iproute2
 )
 backports=(libbpf-dev bpftool linux-libc-dev)
 
@@ -54,8 +55,23 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
 fi
 apt-get update -q
+new_containerd=0
+case " ${missing[*]} " in *" containerd "*) new_containerd=1 ;; esac
+# containerd's package would start a system containerd on /run/containerd; tests/k8s/kubelet.sh runs
+# its own, with its own root, state and socket. policy-rc.d's 101 keeps invoke-rc.d from starting
+# any service during this install (one already there is left as it was).
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod 755 /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get install -y -q --no-install-recommends "${pkgs[@]}"
 apt-get install -y -q --no-install-recommends -t bookworm-backports "${backports[@]}"
+# Under systemd the unit would still start at the next boot; a containerd that was there before
+# (a Docker host's) is left alone.
+if [ "$new_containerd" = 1 ]; then
+  systemctl disable --now containerd >/dev/null 2>&1 || true
+fi
 # nginx-light's package starts a system nginx on :80; weir's tests run their own.
 systemctl disable --now nginx >/dev/null 2>&1 || service nginx stop >/dev/null 2>&1 || true
 echo "install-deps: done"

@@ -20,8 +20,9 @@ else
 fi
 ninja -C build || broken "the build failed (errors above); fix it and run scripts/test.sh again"
 
-# The test peers (kube-apiserver, etcd, kubectl, helm; versitygw for tests/e2e/s3.sh) from the Go module proxy, cached
-# outside the clone: minutes on a fresh machine, nothing once cached.
+# The test peers (kube-apiserver, etcd, kubectl, the kubelet, helm; versitygw for tests/e2e/s3.sh) from the
+# Go module proxy, cached outside the clone: minutes on a fresh machine (the kubelet about 4 of
+# them), nothing once cached.
 tests/k8s/peers.sh || broken "building the Kubernetes test peers failed (tests/k8s/peers.sh, output above)"
 
 rm -f build/meson-logs/testlog.json

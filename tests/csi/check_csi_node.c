@@ -264,6 +264,17 @@ START_TEST(publish_refusals)
 	pub_init(&p);
 	p.ctx[2].value = "yes";
 	ck_assert_int_eq(publish(&p, msg), GRPC_INVALID_ARGUMENT);
+
+	/* the PV's subpath: an absolute path without "." or ".." (it is resolved beneath the view)
+	 */
+	static const char *const bad_sub[] = {"", "spark-3.3.1", "/a/../b", "/..", "/a/./b", "//a"};
+	for (size_t i = 0; i < sizeof(bad_sub) / sizeof(bad_sub[0]); i++) {
+		pub_init(&p);
+		p.ctx[2].key = "subpath";
+		p.ctx[2].value = (char *)bad_sub[i];
+		ck_assert_int_eq(publish(&p, msg), GRPC_INVALID_ARGUMENT);
+		ck_assert_ptr_nonnull(strstr(msg, "volume_context subpath"));
+	}
 }
 END_TEST
 

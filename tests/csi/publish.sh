@@ -28,9 +28,10 @@ at_exit 'for t in "$TMP"/pods/*/target; do mountpoint -q "$t" 2>/dev/null && umo
 weir_setup "$TMP"
 WT_POLL_SECONDS=30
 D="$TMP/data"
-mkdir -p "$D/sub" "$TMP/pods/a" "$TMP/pods/b" "$TMP/pods/c" "$TMP/pods/q"
+mkdir -p "$D/sub" "$TMP/pods/a" "$TMP/pods/b" "$TMP/pods/c" "$TMP/pods/q" "$TMP/pods/s" "$TMP/elsewhere"
 rand_file "$D/model.bin" 6000000 csi-model
 rand_file "$D/sub/part" 300000 csi-part
+echo "not the dataset's" >"$TMP/elsewhere/secret"
 echo "hello from development" >"$D/README"
 
 step "weir up with development/spark over local://$D, shared with production only"
@@ -109,6 +110,25 @@ expect INVALID_ARGUMENT publish development/spark "$TMP/pods/q/../a/target" "${D
 expect INVALID_ARGUMENT publish development/spark "$Q" namespace=development 'dataset=../../etc' \
 	csi.storage.k8s.io/pod.namespace=development
 ok "'..' in target_path and in the dataset name: INVALID_ARGUMENT"
+
+step "the PV's subpath: a directory of the source is published; no way out through '..' or a link"
+S="$TMP/pods/s/target"
+expect OK publish development/spark "$S" "${DEV[@]}" subpath=/sub csi.storage.k8s.io/pod.namespace=development
+[ "$(ls "$S")" = part ] || fail "subpath=/sub published a target listing \"$(ls "$S" | tr '\n' ' ')\"; expected part"
+cmp "$D/sub/part" "$S/part"
+grep -q 'published dataset development/spark subpath /sub on' "$TMP/csi.log" || fail "weir-csi did not log the subpath publish"
+expect OK unpublish development/spark "$S"
+expect NOT_FOUND publish development/spark "$S" "${DEV[@]}" subpath=/missing csi.storage.k8s.io/pod.namespace=development
+grep -q 'has no directory "missing"' <<<"$CC_OUT" || fail "subpath=/missing: $CC_OUT"
+# a link out of the source (a local:// view shows no links; weir-csi follows none either)
+ln -s "$TMP/elsewhere" "$D/escape"
+cc publish development/spark "$S" "${DEV[@]}" subpath=/escape csi.storage.k8s.io/pod.namespace=development
+grep -qE '^(NOT_FOUND|INVALID_ARGUMENT): ' <<<"$CC_OUT" || fail "subpath=/escape (a link to $TMP/elsewhere) answered: $CC_OUT"
+ESC_OUT="$CC_OUT"
+! mountpoint -q "$S" || fail "subpath=/escape mounted $S: $(ls "$S")"
+expect INVALID_ARGUMENT publish development/spark "$S" "${DEV[@]}" subpath=/sub/../.. csi.storage.k8s.io/pod.namespace=development
+! mountpoint -q "$S" || fail "$S is mounted after a refused subpath"
+ok "subpath=/sub shows sub/ (cmp); /missing NOT_FOUND; a link out refused ($ESC_OUT); '..' INVALID_ARGUMENT; nothing mounted"
 
 step "NodeGetVolumeStats: the view's cached bytes; unknown paths NOT_FOUND"
 # blocks reach the tier in the background: give them a moment

@@ -80,22 +80,27 @@ check(not d["spec"]["template"]["spec"].get("volumes") or
 ds = one("DaemonSet")
 spec = ds["spec"]["template"]["spec"]
 cs = {c["name"]: c for c in spec["containers"]}
-check(set(cs) == {"weir-node", "weir-csi", "node-driver-registrar"}, f"DaemonSet containers: {sorted(cs)}")
+check(set(cs) == {"weir-node", "weir-csi"}, f"DaemonSet containers: {sorted(cs)} (weir-csi registers itself: no sidecar)")
 node = cs["weir-node"]
 check(node["command"] == ["weir-node"] and "--node-name=$(NODE_NAME)" in node["args"], "weir-node is not told its node name")
 env = {e["name"]: e for e in node["env"]}
 check(env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName", "NODE_NAME is not from the downward API")
 check(node["securityContext"].get("privileged") is True, "weir-node is not privileged (FUSE and BPF need it)")
 check(cs["weir-csi"]["securityContext"].get("privileged") is True, "weir-csi is not privileged (bind mounts into pods)")
-check(not cs["node-driver-registrar"].get("securityContext", {}).get("privileged"), "the registrar is privileged")
 mounts = {m["mountPath"]: m for m in node["volumeMounts"]}
 check(mounts.get("/var/lib/weir", {}).get("mountPropagation") == "Bidirectional", "/var/lib/weir is not Bidirectional in weir-node")
 check("/dev/shm" in mounts and "/dev/fuse" in mounts, "weir-node lacks /dev/shm or /dev/fuse")
 vols = {v["name"]: v for v in spec["volumes"]}
 check(vols["state"]["hostPath"]["path"] == "/var/lib/weir", "the state volume is not hostPath /var/lib/weir")
-reg = cs["node-driver-registrar"]["args"]
-check("--kubelet-registration-path=/var/lib/kubelet/plugins/weir.csi.io/csi.sock" in reg, f"registrar args {reg}")
+# The kubelet dials the endpoint weir-csi names in GetInfo: its socket must sit at its host path.
+csi_args = cs["weir-csi"]["args"]
+check("--endpoint=unix:///var/lib/kubelet/plugins/weir.csi.io/csi.sock" in csi_args, f"weir-csi args {csi_args}")
+check("--registration-dir=/var/lib/kubelet/plugins_registry" in csi_args, f"weir-csi args {csi_args}")
 pods = {m["mountPath"]: m for m in cs["weir-csi"]["volumeMounts"]}
+check(pods.get("/var/lib/kubelet/plugins/weir.csi.io", {}).get("name") == "plugin-dir", "weir-csi's plugin dir is not at its host path")
+check(pods.get("/var/lib/kubelet/plugins_registry", {}).get("name") == "registration-dir", "weir-csi does not see plugins_registry at its host path")
+check(vols["plugin-dir"]["hostPath"]["path"] == "/var/lib/kubelet/plugins/weir.csi.io", "plugin-dir is not the kubelet's plugin directory")
+check(vols["registration-dir"]["hostPath"]["path"] == "/var/lib/kubelet/plugins_registry", "registration-dir is not plugins_registry")
 check(pods.get("/var/lib/kubelet/pods", {}).get("mountPropagation") == "Bidirectional", "weir-csi's pods dir is not Bidirectional")
 
 drv = one("CSIDriver", "weir.csi.io")["spec"]
@@ -115,7 +120,7 @@ for b in bad:
     print("  wrong:", b, file=sys.stderr)
 sys.exit(1 if bad else 0)
 PY
-ok "CRDs from deploy/crds; Deployment x2; DaemonSet weir-node+weir-csi privileged, registrar not; CSIDriver; webhook wired to its Service and CA"
+ok "CRDs from deploy/crds; Deployment x2; DaemonSet weir-node+weir-csi privileged, weir-csi self-registering (no registrar); CSIDriver; webhook wired to its Service and CA"
 
 step "the chart gives weir's binaries only flags they have"
 b="${WEIR_BUILD_DIR:-$WEIR_SRC/build}"

@@ -14,8 +14,9 @@
 #   k8s_objects MANIFEST  prints the manifest's objects as one JSON array (kubectl's own parsing)
 #
 # No kube-controller-manager, scheduler or kubelet: PVCs do not bind by themselves (pre-bind them),
-# pods stay Pending, and nothing garbage-collects. The apiserver's logs are DIR/*.log; a failing test
-# prints their tails.
+# pods stay Pending, and nothing garbage-collects; tests/k8s/kubelet.sh adds a real node, named
+# localhost, which the apiserver dials by that name (kubectl exec and logs reach its 127.0.0.1).
+# The apiserver's logs are DIR/*.log; a failing test prints their tails.
 
 K8S_HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
@@ -167,6 +168,7 @@ k8s_start() {
 		--api-audiences https://kubernetes.default.svc.cluster.local \
 		--service-cluster-ip-range 10.0.0.0/24 --endpoint-reconciler-type none \
 		--allow-privileged=true --profiling=false --enable-priority-and-fairness=false \
+		--kubelet-preferred-address-types Hostname,InternalIP,ExternalIP \
 		-v 1 >"$dir/kube-apiserver.log" 2>&1 &
 	K8S_APISERVER_PID=$!
 	k8s_wait_http "$K8S_URL/readyz" 90 --cacert "$K8S_CA" -H "Authorization: Bearer $K8S_TOKEN" || {
