@@ -27,7 +27,7 @@ struct load {
 	size_t npaths;
 	unsigned ttl_ms;
 	pthread_t thread;
-	volatile int stop;
+	atomic_int stop; /* set by the owner to end the walk early; read by the worker */
 	pthread_mutex_t lock;
 	struct load_file *files; /* under lock while planning, then read-only */
 	size_t nfiles, cap;

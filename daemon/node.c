@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -140,9 +141,10 @@ struct node {
 	uint64_t prefetch_max; /* bytes */
 	uint64_t max_stale_ms; /* a source's max-stale unless a mount sets it */
 	struct metrics *metrics;
-	struct tier_pools *pools; /* one quota per tier path, shared by the sources on it */
+	struct tier_pools *pools;   /* one quota per tier path, shared by the sources on it */
 	struct node_report *report; /* NULL without --kubeconfig */
-	volatile int stopping;
+	atomic_int
+	    stopping; /* set by a Shutdown request or the signalfd loop; other threads poll it */
 };
 
 static int cfg_set(struct node_config *c, const char *name, const char *value)

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,7 +32,7 @@ struct usage {
 	bool have_done;		  /* under lock */
 	bool running;		  /* under lock */
 	int error;		  /* under lock */
-	volatile int stop;
+	atomic_int stop;	  /* set by the owner to end the walk early; read by the worker */
 	pthread_t thread;
 	bool joinable; /* under lock */
 };
