@@ -13,6 +13,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 TIER_MB="${BENCH_TIER_MB:-512}"	   # the tier; the streamed working set is twice this
 BLOCK="${BENCH_BLOCK:-64KiB}"	   # small blocks: many of them (8192 in 512 MiB)
 SECONDS_RUN="${BENCH_SECONDS:-20}" # streaming (and probing) time per run
+QUIET="${BENCH_QUIET_SECONDS:-5}"  # probing alone first: the floor the machine gives (load)
 MODES="${BENCH_MODES:-heat lru}"
 BASE="${BENCH_BASE_BUILD:-}"
 
@@ -90,15 +91,23 @@ run() {
 		cat "$f" >/dev/null
 		hot+=("$f")
 	done
-	python3 "$TMP/probe.py" "${hot[@]}" "$dir/stop" >"$dir/lat" &
+	# The floor first: the same probe with nothing streaming (a loaded machine shows here).
+	python3 "$TMP/probe.py" "${hot[@]}" "$dir/stop-quiet" >"$dir/lat-quiet" &
 	local probe=$!
+	sleep "$QUIET"
+	: >"$dir/stop-quiet"
+	wait "$probe" || fail "the quiet probe of $label/$mode failed"
+	python3 "$TMP/probe.py" "${hot[@]}" "$dir/stop" >"$dir/lat" &
+	probe=$!
 	python3 "$TMP/stream.py" "$SECONDS_RUN" "$mp"/stream/*.bin >"$dir/streamed"
 	: >"$dir/stop"
 	wait "$probe" || fail "the probe of $label/$mode failed"
 	w stat "$mp" -o json >"$dir/stat.json"
-	python3 - "$label" "$mode" "$dir/lat" "$dir/streamed" "$dir/stat.json" >>"$TMP/results" <<'PY'
+	python3 - "$label" "$mode" "$dir/lat" "$dir/streamed" "$dir/stat.json" "$dir/lat-quiet" \
+		>>"$TMP/results" <<'PY'
 import json, sys
-label, mode, lat, streamed, stat = sys.argv[1:]
+label, mode, lat, streamed, stat, quiet = sys.argv[1:]
+q = sorted(float(x) for x in open(quiet) if x.strip())
 v = sorted(float(x) for x in open(lat) if x.strip())
 st = json.load(open(stat))
 st = st[0] if isinstance(st, list) else st
@@ -107,7 +116,8 @@ def pct(p):
     return v[min(len(v) - 1, int(p * len(v)))] / 1000
 print(label, mode, len(v), f"{pct(0.5):.3f}", f"{pct(0.99):.3f}", f"{v[-1] / 1000:.3f}",
       int(open(streamed).read()) >> 20, st.get("evictions", "?"), st.get("hits", "?"),
-      st.get("misses", "?"))
+      st.get("misses", "?"), f"{q[min(len(q) - 1, int(0.99 * len(q)))] / 1000:.3f}",
+      f"{q[-1] / 1000:.3f}")
 PY
 	weir_teardown >/dev/null 2>&1
 	WEIR_MOUNTS=()
@@ -120,12 +130,14 @@ for mode in $MODES; do
 	run this "$THIS_BUILD" "$mode"
 done
 echo
-printf '%-5s %-5s %7s %9s %9s %9s %9s %9s %8s %8s\n' BUILD MODE READS P50_MS P99_MS MAX_MS \
-	STREAM_MB EVICTIONS HITS MISSES
-while read -r l m n p50 p99 mx mb ev h mi; do
-	printf '%-5s %-5s %7s %9s %9s %9s %9s %9s %8s %8s\n' "$l" "$m" "$n" "$p50" "$p99" "$mx" \
-		"$mb" "$ev" "$h" "$mi"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
+printf '%-5s %-5s %7s %9s %9s %9s %9s %9s %8s %8s %9s %9s\n' BUILD MODE READS P50_MS P99_MS \
+	MAX_MS STREAM_MB EVICTIONS HITS MISSES QP99_MS QMAX_MS
+while read -r l m n p50 p99 mx mb ev h mi qp qm; do
+	printf '%-5s %-5s %7s %9s %9s %9s %9s %9s %8s %8s %9s %9s\n' "$l" "$m" "$n" "$p50" "$p99" \
+		"$mx" "$mb" "$ev" "$h" "$mi" "$qp" "$qm"
 done <"$TMP/results"
+echo "QP99/QMAX: the same probe with nothing streaming (the machine's floor); HITS/MISSES: the view's block reads (the stream's included)"
 for mode in $MODES; do
 	awk -v m="$mode" '
 		$2 == m { p99[$1] = $5; mx[$1] = $6 }

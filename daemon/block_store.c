@@ -32,8 +32,8 @@
 #include "uring_io.h"
 
 #define MIN_BLOCK_SIZE (64u << 10)
-#define URING_RINGS 8
-#define URING_DEPTH 4
+#define URING_RINGS 2  /* each with its reaper thread */
+#define URING_DEPTH 64 /* requests in flight per ring: 4x this (the completion queue's half) */
 #define HASH_INITIAL 1024
 #define ATIME_FLUSH_MAX 4096			   /* pending atime updates before a flush */
 #define ATIME_FLUSH_NS (5ULL * 1000 * 1000 * 1000) /* or this long since the last one */
