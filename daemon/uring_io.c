@@ -49,6 +49,7 @@ static void *reaper_main(void *arg)
 
 	while (!stop) {
 		struct io_uring_cqe *cqe;
+		struct uring_io_req *callbacks = NULL;
 		unsigned head, count = 0;
 		int r = io_uring_wait_cqe(&rg->ring, &cqe);
 
@@ -72,11 +73,22 @@ static void *reaper_main(void *arg)
 				req->res = cqe->res;
 				req->done = true;
 				rg->inflight--;
+				if (req->complete) {
+					req->cb_next = callbacks;
+					callbacks = req;
+				}
 			}
 		}
 		io_uring_cq_advance(&rg->ring, count);
 		pthread_cond_broadcast(&rg->done_cond);
 		pthread_mutex_unlock(&rg->done_lock);
+		/* Outside the lock: a callback may take its owner's locks, and free req. */
+		while (callbacks) {
+			struct uring_io_req *req = callbacks;
+
+			callbacks = req->cb_next;
+			req->complete(req, req->res);
+		}
 	}
 	return NULL;
 }
@@ -244,6 +256,9 @@ static int submit_chunk(struct uring_ring *rg, struct uring_io_req *const *reqs,
 				rg->inflight--;
 			}
 			pthread_mutex_unlock(&rg->done_lock);
+			for (unsigned k = i; k < n; k++)
+				if (reqs[k]->complete)
+					reqs[k]->complete(reqs[k], -EIO);
 			return i > 0 ? (int)i : -EIO;
 		}
 		if (req->write)
@@ -271,6 +286,8 @@ int uring_io_submit(struct uring_io *u, struct uring_io_req *const *reqs, unsign
 			reqs[i]->ring = NULL;
 			reqs[i]->res = sync_rw(reqs[i]);
 			reqs[i]->done = true;
+			if (reqs[i]->complete)
+				reqs[i]->complete(reqs[i], reqs[i]->res);
 		}
 		return (int)n;
 	}

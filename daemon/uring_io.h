@@ -23,9 +23,15 @@ struct uring_io_req {
 	void *buf;
 	unsigned len;
 	uint64_t off;
+	/* NULL: a waiter takes the result (uring_io_wait/cancel). Else the queue calls it with the
+	 * result once the completion is reaped, on the reaper thread (inline at submission in
+	 * the pread/pwrite fallback): it must not block nor submit (the reaper would wait for room
+	 * only it can make), may free req, and nobody waits on req. */
+	void (*complete)(struct uring_io_req *req, int res);
 	/* Private: set by the queue. */
-	int res;		 /* the completion's result, once done */
-	bool done;		 /* under the ring's done_lock */
+	struct uring_io_req *cb_next; /* the reaper's batch of callbacks */
+	int res;		      /* the completion's result, once done */
+	bool done;		      /* under the ring's done_lock */
 	struct uring_ring *ring; /* where it was submitted; NULL for the pread/pwrite fallback */
 };
 
