@@ -28,6 +28,8 @@ struct load {
 	unsigned ttl_ms;
 	pthread_t thread;
 	atomic_int stop; /* set by the owner to end the walk early; read by the worker */
+	/* Guards the plan and the progress below; held for memory updates only, never across a
+	 * fetch, a walk of the UFS or a join. */
 	pthread_mutex_t lock;
 	struct load_file *files; /* under lock while planning, then read-only */
 	size_t nfiles, cap;

@@ -81,6 +81,8 @@ struct http {
 	CURLM *multi;
 	pthread_t thread;
 	bool thread_started;
+	/* Guards the submission queue and stopping: any thread queues, the backend thread takes.
+	 * Held for list updates only, never across a curl call or a completion callback. */
 	pthread_mutex_t lock;
 	struct http_read *queue_head, *queue_tail; /* under lock: submitted, not yet seen */
 	bool stopping;				   /* under lock */

@@ -26,6 +26,8 @@ struct usage {
 	struct meta_cache *meta;
 	struct block_store *store;
 	unsigned ttl_ms;
+	/* Guards the lists and flags below; held for memory updates only, never across the walk
+	 * (UFS listings), a store lookup or the join of the walker. */
 	pthread_mutex_t lock;
 	struct file_list done;	  /* under lock: the latest complete walk */
 	struct file_list partial; /* under lock: the walk in progress */

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Benchmark (issue 10), prints figures: CPU instructions weir-node spends per MiB of tier hits it
+# serves (FUSE READs answered from a tier, not passthrough, the page cache dropped first), counted
+# by valgrind's callgrind over every thread of the daemon, from just before the reads to just
+# after. BENCH_BASE_BUILD=<build dir of another tree> measures those binaries too.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/../tests/helpers/lib.sh"
+. "$here/../tests/helpers/weir.sh"
+
+MB="${BENCH_MB:-64}" # bytes read (and served) per measurement
+BASE="${BENCH_BASE_BUILD:-}"
+
+require_root_fuse
+find_weir_bins
+command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ||
+	fail "valgrind (callgrind) is missing: scripts/install-deps.sh installs it"
+THIS_BUILD="$(dirname "$(dirname "$WEIR_BIN")")"
+TMP="$(mktemp -d /tmp/weir-bench-cg.XXXXXX)"
+at_exit 'rm -rf "$TMP"'
+mkdir -p "$TMP/src"
+rand_file "$TMP/src/f.bin" $((MB << 20)) cg
+
+# measure LABEL BUILD: prints "LABEL instructions" for MB MiB of hits.
+measure() {
+	local label="$1" build="$2" dir="$TMP/$1" node pid out ir
+	node="$build/daemon/weir-node"
+	[ -x "$node" ] || node="$build/weir-node"
+	[ -x "$node" ] && [ -x "$build/cli/weir" ] || fail "no weir binaries under $build"
+	mkdir -p "$dir"
+	printf '#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file=%s/cg.%%p %s "$@"\n' \
+		"$dir" "$node" >"$dir/node.sh"
+	chmod +x "$dir/node.sh"
+	WEIR_BIN="$build/cli/weir"
+	export WEIR_NODE_BIN="$dir/node.sh"
+	weir_setup "$dir"
+	printf 'metrics-listen =\n' >"$WEIR_STATE/node.conf"
+	weir_mount "local://$TMP/src" "$dir/view" --tier "mem:$WEIR_TIER_DIR/mem:$((MB * 2))MiB" \
+		--no-passthrough --no-prefetch >/dev/null
+	cat "$dir/view/f.bin" >/dev/null # fills the tier
+	cmp "$dir/view/f.bin" "$TMP/src/f.bin" || fail "$label: the view's bytes differ from the source's"
+	pid="$(weir_node_pid)"
+	[ -n "$pid" ] || fail "$label: no weir-node pid"
+	python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED)' "$dir/view/f.bin"
+	callgrind_control -z "$pid" >/dev/null
+	dd if="$dir/view/f.bin" of=/dev/null bs=1M status=none
+	callgrind_control -d "$pid" >/dev/null
+	sleep 1
+	out="$(ls -t "$dir"/cg.* | head -1)"
+	ir="$(awk '/^(summary|totals):/ { print $2; exit }' "$out")"
+	[ -n "$ir" ] || fail "$label: no instruction count in $out"
+	w stat "$dir/view" -o json >"$dir/stat.json"
+	echo "$label $ir $(json_get "$dir/stat.json" hits) $(json_get "$dir/stat.json" misses)" >>"$TMP/results"
+	weir_teardown >/dev/null 2>&1
+	WEIR_MOUNTS=()
+}
+
+step "callgrind: instructions of weir-node per MiB of tier hits, ${MB} MiB read after the page cache was dropped"
+: >"$TMP/results"
+[ -z "$BASE" ] || measure base "$BASE"
+measure this "$THIS_BUILD"
+echo
+printf '%-5s %16s %14s %8s %8s\n' BUILD INSTRUCTIONS PER_MIB HITS MISSES
+while read -r l ir h m; do
+	printf '%-5s %16s %14s %8s %8s\n' "$l" "$ir" "$((ir / MB))" "$h" "$m"
+done <"$TMP/results"
+awk -v mb="$MB" '{ v[$1] = $2 / mb } END {
+	printf "callgrind_instructions_per_mib: this %.0f", v["this"]
+	if ("base" in v) printf ", base %.0f, this/base %.2f", v["base"], v["this"] / v["base"]
+	printf "\n" }' "$TMP/results"
