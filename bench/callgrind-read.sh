@@ -35,7 +35,7 @@ measure() {
 	WEIR_BIN="$build/cli/weir"
 	export WEIR_NODE_BIN="$dir/node.sh"
 	weir_setup "$dir"
-	printf 'metrics-listen =\n' >"$WEIR_STATE/node.conf"
+	printf 'metrics-listen =\nbpf = 0\n' >"$WEIR_STATE/node.conf" # valgrind knows no bpf(2) commands
 	weir_mount "local://$TMP/src" "$dir/view" --tier "mem:$WEIR_TIER_DIR/mem:$((MB * 2))MiB" \
 		--no-passthrough --no-prefetch >/dev/null
 	cat "$dir/view/f.bin" >/dev/null # fills the tier

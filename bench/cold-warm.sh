@@ -68,14 +68,16 @@ note "curl: $t_curl s ($(mbps "$BYTES" "$t_curl"))"
 # par_curl N FILE...: fetches the files as 1 MiB ranges over N connections at once (curl
 # --parallel), the way weir fetches: the link's limit for N connections.
 par_curl() {
-	local n="$1" f size off
+	local n="$1" f size off sep=""
 	shift
 	: >"$TMP/curl.cfg"
 	for f in "$@"; do
 		size="$(stat -c %s "$SHM/tree/$f")"
 		for ((off = 0; off < size; off += PART)); do
-			printf 'url = "%s%s"\noutput = "/dev/null"\nrange = "%d-%d"\nnext\n' \
+			# "next" between transfers, not after the last (curl wants a URL after it)
+			printf '%surl = "%s%s"\noutput = "/dev/null"\nrange = "%d-%d"\n' "$sep" \
 				"$THROTTLED" "$f" "$off" "$((off + PART - 1))" >>"$TMP/curl.cfg"
+			sep=$'next\n'
 		done
 	done
 	curl -sS --fail --parallel --parallel-max "$n" -K "$TMP/curl.cfg"

@@ -2612,7 +2612,7 @@ int block_store_put(struct block_store *bs, uint64_t obj, uint64_t block, const 
 	struct bs_block *b;
 	uint64_t csum, off;
 	ssize_t n;
-	int fd, r;
+	int fd, r, fruitless = 0;
 
 	if (!bs || !data || len == 0 || len > bs->block_size)
 		return -EINVAL;
@@ -2651,7 +2651,9 @@ again:
 		pthread_mutex_unlock(&bs->lock);
 		freed = tier_pool_reclaim(t->pool, t->quota - len);
 		pthread_mutex_lock(&bs->lock);
-		if (freed == 0 && tier_usage(t) + len > t->quota) {
+		/* Nothing freed by this call can mean another reclaim (the evictor's) made the
+		 * room first and a concurrent put took it: try again before giving up. */
+		if (freed == 0 && tier_usage(t) + len > t->quota && ++fruitless >= 8) {
 			log_debug("block store: tier %s full of pinned blocks", t->name);
 			r = -ENOSPC;
 			goto unlock;

@@ -1704,8 +1704,6 @@ static void *pool_worker_run(void *arg)
 	return NULL;
 }
 
-/* Stores on one path filling it at once, each evicting the other's blocks: no deadlock, the
- * quota holds, and what stays is right. */
 /* A hit is served while a batch of evictions is under way: the batch's index transaction is held
  * up (another connection holds the index's write lock), and a lookup of a cached block of the
  * same store still answers at once, before a single eviction of the batch has finished. */
@@ -1782,6 +1780,8 @@ START_TEST(test_hit_during_eviction)
 }
 END_TEST
 
+/* Stores on one path filling it at once, each evicting the other's blocks: no deadlock, the
+ * quota holds, and what stays is right. */
 START_TEST(test_shared_tier_concurrent)
 {
 	struct block_store_config c[3];
