@@ -29,12 +29,16 @@ measure() {
 	[ -x "$node" ] || node="$build/weir-node"
 	[ -x "$node" ] && [ -x "$build/cli/weir" ] || fail "no weir binaries under $build"
 	mkdir -p "$dir"
-	printf '#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file=%s/cg.%%p %s "$@"\n' \
+	# fuse-compatible: the daemon stats its own FUSE mount, which blocks until another of its
+	# threads answers; valgrind must let that thread run meanwhile.
+	printf '#!/bin/sh\nexec valgrind --tool=callgrind --sim-hints=fuse-compatible --callgrind-out-file=%s/cg.%%p %s "$@"\n' \
 		"$dir" "$node" >"$dir/node.sh"
 	chmod +x "$dir/node.sh"
 	WEIR_BIN="$build/cli/weir"
 	export WEIR_NODE_BIN="$dir/node.sh"
 	weir_setup "$dir"
+	# a mount whose weir mount failed (a timeout) is not in WEIR_MOUNTS: detach it anyway
+	at_exit "umount -l '$dir/view' 2>/dev/null"
 	printf 'metrics-listen =\nbpf = 0\n' >"$WEIR_STATE/node.conf" # valgrind knows no bpf(2) commands
 	weir_mount "local://$TMP/src" "$dir/view" --tier "mem:$WEIR_TIER_DIR/mem:$((MB * 2))MiB" \
 		--no-passthrough --no-prefetch >/dev/null
