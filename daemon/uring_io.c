@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,6 +32,10 @@ struct uring_ring {
 	unsigned inflight;	  /* under done_lock: uring_io_reqs submitted, not yet reaped */
 	unsigned max_inflight;	  /* fixed: the completion queue never overflows */
 	struct io_uring ring;
+	/* Signalled by the kernel for every completion (io_uring_register_eventfd): the reaper
+	 * sleeps in read(2) on it and reaps without entering the ring, so it never sits in
+	 * io_uring_enter(2) (where tools such as valgrind cannot let other threads run). */
+	int efd;
 	pthread_t reaper;
 	bool ready, reaper_started;
 };
@@ -51,13 +56,15 @@ static void *reaper_main(void *arg)
 		struct io_uring_cqe *cqe;
 		struct uring_io_req *callbacks = NULL;
 		unsigned head, count = 0;
-		int r = io_uring_wait_cqe(&rg->ring, &cqe);
+		eventfd_t v;
 
-		if (r == -EINTR || r == -EAGAIN)
-			continue;
-		if (r < 0) {
-			log_err("io_uring: waiting for completions: %s", strerror(-r));
-			usleep(1000);
+		if (io_uring_peek_cqe(&rg->ring, &cqe) != 0) {
+			/* None ready: sleep until the kernel posts one (a completion between the
+			 * peek and here has already counted on the eventfd). */
+			if (eventfd_read(rg->efd, &v) < 0 && errno != EINTR) {
+				log_err("io_uring: waiting for completions: %m");
+				usleep(1000);
+			}
 			continue;
 		}
 		pthread_mutex_lock(&rg->done_lock);
@@ -150,12 +157,21 @@ int uring_io_new(unsigned nrings, unsigned depth, struct uring_io **ret)
 		struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE, .cq_entries = 8 * depth};
 		pthread_condattr_t ca;
 
+		rg->efd = -1;
 		r = io_uring_queue_init_params(depth, &rg->ring, &p);
 		if (r < 0) {
 			log_debug("io_uring_queue_init(%u): %s", depth, strerror(-r));
 			goto fail;
 		}
 		rg->ready = true;
+		rg->efd = eventfd(0, EFD_CLOEXEC);
+		if (rg->efd < 0) {
+			r = -errno;
+			goto fail;
+		}
+		r = io_uring_register_eventfd(&rg->ring, rg->efd);
+		if (r < 0)
+			goto fail;
 		/* Room for every request and the cancels of each. */
 		rg->max_inflight = p.cq_entries / 2;
 		pthread_mutex_init(&rg->sq_lock, NULL);
@@ -207,6 +223,8 @@ void uring_io_free(struct uring_io *u)
 				continue; /* the ring stays mapped: its reaper may still use it */
 		}
 		io_uring_queue_exit(&rg->ring);
+		if (rg->efd >= 0)
+			close(rg->efd);
 	}
 	free(u->rings);
 	free(u);
