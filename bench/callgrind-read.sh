@@ -46,16 +46,21 @@ measure() {
 	cmp "$dir/view/f.bin" "$TMP/src/f.bin" || fail "$label: the view's bytes differ from the source's"
 	pid="$(weir_node_pid)"
 	[ -n "$pid" ] || fail "$label: no weir-node pid"
-	python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED)' "$dir/view/f.bin"
+	w stat "$dir/view" -o json >"$dir/stat0.json"
 	callgrind_control -z "$pid" >/dev/null
-	dd if="$dir/view/f.bin" of=/dev/null bs=1M status=none
+	# O_DIRECT: every 1 MiB read is a READ the daemon answers, none from the page cache
+	dd if="$dir/view/f.bin" of=/dev/null bs=1M iflag=direct status=none ||
+		fail "$label: O_DIRECT reads of the view failed"
 	callgrind_control -d "$pid" >/dev/null
 	sleep 1
 	out="$(ls -t "$dir"/cg.* | head -1)"
 	ir="$(awk '/^(summary|totals):/ { print $2; exit }' "$out")"
 	[ -n "$ir" ] || fail "$label: no instruction count in $out"
 	w stat "$dir/view" -o json >"$dir/stat.json"
-	echo "$label $ir $(json_get "$dir/stat.json" hits) $(json_get "$dir/stat.json" misses)" >>"$TMP/results"
+	local reads=$(($(json_get "$dir/stat.json" read_bytes) - $(json_get "$dir/stat0.json" read_bytes)))
+	[ "$reads" -ge $((MB << 20)) ] ||
+		fail "$label: weir-node answered $reads bytes of READs, not the $MB MiB read"
+	echo "$label $ir $(($(json_get "$dir/stat.json" hits) - $(json_get "$dir/stat0.json" hits))) $reads" >>"$TMP/results"
 	weir_teardown >/dev/null 2>&1
 	WEIR_MOUNTS=()
 }
@@ -65,9 +70,9 @@ step "callgrind: instructions of weir-node per MiB of tier hits, ${MB} MiB read 
 [ -z "$BASE" ] || measure base "$BASE"
 measure this "$THIS_BUILD"
 echo
-printf '%-5s %16s %14s %8s %8s\n' BUILD INSTRUCTIONS PER_MIB HITS MISSES
-while read -r l ir h m; do
-	printf '%-5s %16s %14s %8s %8s\n' "$l" "$ir" "$((ir / MB))" "$h" "$m"
+printf '%-5s %16s %14s %8s %12s\n' BUILD INSTRUCTIONS PER_MIB HITS READ_BYTES
+while read -r l ir h rb; do
+	printf '%-5s %16s %14s %8s %12s\n' "$l" "$ir" "$((ir / MB))" "$h" "$rb"
 done <"$TMP/results"
 awk -v mb="$MB" '{ v[$1] = $2 / mb } END {
 	printf "callgrind_instructions_per_mib: this %.0f", v["this"]
