@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Benchmark (issue 2), prints figures and never fails on targets: cold cp -R through a weir view vs a
-# single-stream curl from a server capped at 10 MB/s per connection; warm and page-cache reads vs tmpfs.
+# Benchmark (issues 2, 10), prints figures and never fails on targets: cold cp -R through a weir view
+# (N connections) from a server capped at 10 MB/s per connection, against the link's limit for the
+# same N (curl making N range requests in parallel), against rclone mount, and against a single
+# curl stream; 8 cold readers of different files at once against the link's limit for them; warm
+# and page-cache reads vs tmpfs.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../tests/helpers/lib.sh"
@@ -11,7 +14,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SCALE="${BENCH_SCALE:-0.2}"          # 0.2 -> 268 MiB in spark-3.3.1
 RATE="${BENCH_RATE:-10000000}"       # bytes/s per connection (10 MB/s)
 RUNS="${BENCH_RUNS:-5}"              # warm runs; the best is reported
-WEIR_ARGS=(${BENCH_WEIR_ARGS:-})     # e.g. "--fetch-concurrency 32 --block-size 8MiB"
+CONNS="${BENCH_CONNS:-16}"           # weir's --fetch-concurrency = the parallel curl's connections
+WEIR_ARGS=(--fetch-concurrency "$CONNS" ${BENCH_WEIR_ARGS:-}) # e.g. "--block-size 8MiB"
+PART=$((1 << 20))                    # the range size of weir's requests (a block's part)
 
 require_root_fuse
 find_weir_bins
@@ -60,6 +65,45 @@ for f in "$SHM/tree/spark-3.3.1"/*; do urls+=("${THROTTLED}spark-3.3.1/$(basenam
 t_curl="$(timed "$TMP/none" curl -sS --fail "${urls[@]}")"
 note "curl: $t_curl s ($(mbps "$BYTES" "$t_curl"))"
 
+# par_curl N FILE...: fetches the files as 1 MiB ranges over N connections at once (curl
+# --parallel), the way weir fetches: the link's limit for N connections.
+par_curl() {
+	local n="$1" f size off sep=""
+	shift
+	: >"$TMP/curl.cfg"
+	for f in "$@"; do
+		size="$(stat -c %s "$SHM/tree/$f")"
+		for ((off = 0; off < size; off += PART)); do
+			# "next" between transfers, not after the last (curl wants a URL after it)
+			printf '%surl = "%s%s"\noutput = "/dev/null"\nrange = "%d-%d"\n' "$sep" \
+				"$THROTTLED" "$f" "$off" "$((off + PART - 1))" >>"$TMP/curl.cfg"
+			sep=$'next\n'
+		done
+	done
+	curl -sS --fail --parallel --parallel-max "$n" -K "$TMP/curl.cfg"
+}
+files=()
+for f in "$SHM/tree/spark-3.3.1"/*; do [ -f "$f" ] && files+=("spark-3.3.1/$(basename "$f")"); done
+
+step "the link's limit for $CONNS connections: curl, $CONNS parallel 1 MiB range requests of the same files"
+t_par="$(timed "$TMP/none" par_curl "$CONNS" "${files[@]}")"
+note "parallel curl: $t_par s ($(mbps "$BYTES" "$t_par"))"
+
+step "rclone mount --vfs-cache-mode full of the same URL: cold cp -R"
+RMP="$TMP/rclone"
+mkdir -p "$RMP"
+command -v rclone >/dev/null || fail "rclone is missing (apt-get install rclone)"
+(unset AWS_CA_BUNDLE; exec rclone mount :http: "$RMP" --http-url "$THROTTLED" --read-only \
+	--vfs-cache-mode full --cache-dir "$TMP/rclone-cache" --dir-cache-time 1h \
+	--log-file "$TMP/rclone.log" --log-level NOTICE) &
+rpid=$!
+at_exit "fusermount3 -uz '$RMP' 2>/dev/null; kill $rpid 2>/dev/null; wait $rpid 2>/dev/null"
+for i in $(seq 1 100); do is_mounted "$RMP" && break; kill -0 "$rpid" 2>/dev/null || break; sleep 0.1; done
+is_mounted "$RMP" || fail "rclone mount did not come up: $(tail -5 "$TMP/rclone.log" 2>/dev/null)"
+t_rclone="$(timed "$SHM/out" cp -R "$RMP/spark-3.3.1" "$SHM/out")"
+note "rclone cold cp -R: $t_rclone s ($(mbps "$BYTES" "$t_rclone"))"
+fusermount3 -uz "$RMP" 2>/dev/null || true
+
 step "cold: cp -R through a fresh weir view of the throttled URL"
 weir_mount "$THROTTLED" "$MP" --tier "$TIERS" "${WEIR_ARGS[@]}"
 t_cold="$(timed "$SHM/out" cp -R "$MP/spark-3.3.1" "$SHM/out")"
@@ -97,6 +141,20 @@ pid="$(weir_node_pid)"
 rss="$(awk '/VmHWM/ { print $2 " " $3 }' "/proc/$pid/status" 2>/dev/null || echo unknown)"
 w stat "$MP" >"$TMP/stat.txt" 2>&1 || true
 
+step "8 cold readers of different files at once: a fresh view, against the link's limit for them"
+big=($(cd "$SHM/tree" && find spark-3.3.1 -type f -printf '%s %p\n' | sort -rn | head -8 | cut -d' ' -f2))
+BYTES8=$(( $(for f in "${big[@]}"; do stat -c %s "$SHM/tree/$f"; done | paste -sd+) ))
+t_par8="$(timed "$TMP/none" par_curl "$CONNS" "${big[@]}")"
+w umount "$MP" >/dev/null || fail "weir umount $MP failed"
+kill -TERM "$pid" 2>/dev/null || true
+for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+rm -rf "$WEIR_STATE" "$WEIR_TIER_DIR"/* && mkdir -p "$WEIR_STATE"
+weir_mount "$THROTTLED" "$MP" --tier "$TIERS" "${WEIR_ARGS[@]}"
+read8() { local f; for f in "$@"; do cat "$MP/$f" >/dev/null & done; wait; }
+t_cold8="$(timed "$TMP/none" read8 "${big[@]}")"
+note "8 readers: $t_cold8 s ($(mbps "$BYTES8" "$t_cold8")); parallel curl of the same: $t_par8 s ($(mbps "$BYTES8" "$t_par8"))"
+pid="$(weir_node_pid)"
+
 step "cold against nginx's own limit_rate (informational: its 1 s burst per request favours short ranges)"
 w umount "$MP" >/dev/null || fail "weir umount failed"
 pid_old="$pid"
@@ -112,8 +170,11 @@ echo "weir stat after the warm runs:"
 sed 's/^/  /' "$TMP/stat.txt"
 echo
 echo "bytes: $BYTES (spark-3.3.1 at scale $SCALE), per-connection cap $RATE B/s"
-echo "curl single stream: ${t_curl} s; cold: ${t_cold} s; warm: ${t_warm} s; page cache: ${t_pc} s; tmpfs: ${t_tmpfs} s"
-echo "cold_speedup: $(ratio "$t_curl" "$t_cold")x (target >= 4x)"
+echo "curl single stream: ${t_curl} s; curl $CONNS parallel: ${t_par} s; rclone: ${t_rclone} s; cold: ${t_cold} s; warm: ${t_warm} s; page cache: ${t_pc} s; tmpfs: ${t_tmpfs} s"
+echo "cold_vs_link_limit: $(ratio "$t_par" "$t_cold")x of $CONNS parallel curl range requests (target >= 0.9x)"
+echo "cold_vs_rclone: $(ratio "$t_rclone" "$t_cold")x (rclone's time over weir's)"
+echo "cold8_vs_link_limit: $(ratio "$t_par8" "$t_cold8")x: 8 cold readers of different files vs $CONNS parallel curl of them (target >= 0.9x)"
+echo "cold_speedup_single_stream: $(ratio "$t_curl" "$t_cold")x (informational: one connection is no peer's choice)"
 echo "warm_vs_tmpfs: $(ratio "$t_warm" "$t_tmpfs")x (target <= 1.25x)"
 echo "pagecache_vs_tmpfs: $(ratio "$t_pc" "$t_tmpfs")x (target <= 1.05x; cp from tmpfs to tmpfs uses copy_file_range)"
 echo "pagecache_read_vs_tmpfs: $(ratio "$t_catv" "$t_catt")x (reads only: cat to /dev/null)"

@@ -28,18 +28,10 @@
 #include "webhook.h"
 #include "webhook_tls.h"
 
-/* Another controller already answering on the socket? */
+/* Another controller already answering on the socket? A live one answers a ping at once. */
 static bool socket_alive(const char *path)
 {
-	Weir__Request req = WEIR__REQUEST__INIT;
-	Weir__Empty ping = WEIR__EMPTY__INIT;
-	req.body_case = WEIR__REQUEST__BODY_PING;
-	req.ping = &ping;
-	Weir__Response *resp;
-	if (control_call(path, &req, &resp) < 0)
-		return false;
-	weir__response__free_unpacked(resp, NULL);
-	return true;
+	return control_ping(path, 5000);
 }
 
 /* What main keeps of a Kubernetes setup. */

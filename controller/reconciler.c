@@ -28,26 +28,9 @@ void controller_changed(struct controller *ctl)
 	pthread_cond_signal(&ctl->wake);
 }
 
-/* control_call with a deadline, so a wedged weir-node stalls one pass, not the reconciler:
- * a SourceRequest waits for the UFS to answer, hence the generous 60 s. */
-static int call_with_timeout(const char *sock, const Weir__Request *req, Weir__Response **ret)
-{
-	int fd = control_connect(sock);
-	if (fd < 0)
-		return fd;
-	struct timeval tv = {60, 0};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	ProtobufCMessage *m = NULL;
-	int r = control_send(fd, &req->base);
-	if (r >= 0)
-		r = control_recv(fd, &weir__response__descriptor, &m);
-	close(fd);
-	if (r < 0)
-		return r;
-	*ret = (Weir__Response *)m;
-	return 0;
-}
+/* A wedged weir-node stalls one pass, not the reconciler: a SourceRequest waits for the UFS to
+ * answer, hence the generous deadline. */
+#define NODE_CALL_TIMEOUT_MS 60000u
 
 /* Calls weir-node. Returns 0 with an owned *ret; -errno (no node; message in err), or the
  * node's negative error with its message in err. */
@@ -55,7 +38,7 @@ static int node_call(struct controller *ctl, const Weir__Request *req, Weir__Res
 		     char *err, size_t errlen)
 {
 	Weir__Response *resp = NULL;
-	int r = call_with_timeout(ctl->cfg.node_socket, req, &resp);
+	int r = control_call_timeout(ctl->cfg.node_socket, req, NODE_CALL_TIMEOUT_MS, &resp);
 	if (r < 0) {
 		snprintf(err, errlen, "weir-node does not answer on \"%.900s\": %s",
 			 ctl->cfg.node_socket, strerror(-r));

@@ -32,11 +32,16 @@
 #include "uring_io.h"
 
 #define MIN_BLOCK_SIZE (64u << 10)
-#define URING_RINGS 8
-#define URING_DEPTH 4
+#define URING_RINGS 2  /* each with its reaper thread */
+#define URING_DEPTH 64 /* requests in flight per ring: 4x this (the completion queue's half) */
 #define HASH_INITIAL 1024
 #define ATIME_FLUSH_MAX 4096			   /* pending atime updates before a flush */
 #define ATIME_FLUSH_NS (5ULL * 1000 * 1000 * 1000) /* or this long since the last one */
+#define ATIME_KEEP_MAX (64u * ATIME_FLUSH_MAX)	   /* beyond, until a flush, atimes are lost */
+#define EVICT_BATCH 64 /* blocks evicted per index transaction and lock round */
+#define EVICT_TICK_NS (1000ULL * 1000 * 1000) /* the evictor looks at least this often */
+#define HEAP_NONE SIZE_MAX
+#define VICTIM_PEEK 64 /* heap entries looked at for one victim before falling back to a scan */
 
 enum slot_state {
 	SLOT_EMPTY, /* not cached; the slot lives on only for its pins or a write in flight */
@@ -48,6 +53,7 @@ enum slot_busy {
 	BUSY_WRITING,	/* a put is writing it to the top tier */
 	BUSY_VERIFYING, /* its first acquire is checking its checksum */
 	BUSY_MOVING,	/* being demoted to the next tier */
+	BUSY_EVICTING,	/* out of the cache in memory; its row and bytes go in evict_commit() */
 };
 
 struct bs_object;
@@ -57,6 +63,8 @@ struct bs_object;
 struct bs_block {
 	struct bs_block *hnext;		      /* hash chain */
 	struct bs_block *lru_prev, *lru_next; /* tier LRU, head most recent; only when SLOT_VALID */
+	struct bs_block *tl_prev, *tl_next;   /* heat ranking: the object's blocks in this tier,
+					       * head most recent; only when SLOT_VALID */
 	struct bs_block *oprev, *onext;	      /* the object's slots */
 	struct bs_object *o;
 	uint64_t block;
@@ -106,7 +114,14 @@ struct bs_object {
 	unsigned writing[BLOCK_STORE_MAX_TIERS]; /* weir's writes in flight to each tier file */
 	double heat;	  /* as of heat_ns; set by the owner (eBPF), decays with the half-life */
 	uint64_t heat_ns; /* CLOCK_MONOTONIC */
-	bool retired;	  /* a newer version replaced it */
+	/* log2 of the heat at time 0: every object's heat decays at the same rate, so ranks
+	 * compare as decayed heats do at any instant and change only when heat is set. */
+	double rank;
+	struct {
+		struct bs_block *head, *tail; /* blocks in tier t, most recently used first */
+		size_t heap_idx;	      /* in tiers[t].heap, or HEAP_NONE */
+	} tl[BLOCK_STORE_MAX_TIERS];	      /* heat ranking only */
+	bool retired;			      /* a newer version replaced it */
 };
 
 struct bs_tier {
@@ -124,6 +139,12 @@ struct bs_tier {
 	uint64_t leaving; /* bytes being moved out (still counted in used) */
 	uint64_t blocks;
 	struct bs_block *head, *tail; /* LRU */
+	/* Heat ranking: a min-heap of the objects with blocks here, by (rank, last use of their
+	 * least recently used block here), so a victim costs O(log n), not a scan of the tier.
+	 * heap_lost: an allocation failed and the heap misses objects; victims are scanned. */
+	struct bs_object **heap;
+	size_t nheap, heap_cap;
+	bool heap_lost;
 };
 
 struct atime_rec {
@@ -162,14 +183,28 @@ static const char schema_sql[] =
 struct block_store {
 	struct tier_pools *pools;     /* the config's, or own_pools */
 	struct tier_pools *own_pools; /* when the config gives none: pools of this store alone */
+	/* Guards the in-memory index: objects, slots, tiers' LRU and heaps, counters, the fd cache
+	 * and the pending atimes. Held for memory updates and fstat(2) only: never across tier
+	 * reads or writes, hole punching, an SQLite statement (db_lock), or a wait on another
+	 * thread but the conditions below. A hit takes it once, briefly. */
 	pthread_mutex_t lock;
 	pthread_cond_t idle; /* broadcast whenever a slot stops being busy */
+	/* Guards db and stmts (the SQLite connection is used by one thread at a time). Held
+	 * across SQLite I/O; may be taken under lock (a short write of one row) but lock is never
+	 * taken under it, and the hit path never takes it. */
+	pthread_mutex_t db_lock;
+	pthread_cond_t evict_cond; /* under lock: kicks the evictor (a watermark passed, stop) */
+	pthread_t evictor;
+	bool evictor_started;
+	bool evict_stop; /* under lock */
+	bool evict_kick; /* under lock: look at the watermarks now */
+	bool evict_busy; /* under lock: the evictor is at work (idle is broadcast after) */
 	uint32_t block_size;
 	unsigned ntiers;
 	struct bs_tier tiers[BLOCK_STORE_MAX_TIERS]; /* under lock */
 	struct uring_io *io;
 	int lock_fd;	 /* flock()ed <index>.lock: one process per store */
-	sqlite3 *db;	 /* under lock, like everything below */
+	sqlite3 *db;	 /* under db_lock, with stmts; the rest under lock */
 	bool db_corrupt; /* SQLite said the index file is damaged */
 	sqlite3_stmt *stmts[ST_COUNT];
 	struct bs_object **objs;
@@ -185,7 +220,7 @@ struct block_store {
 	/* The state directory was full when the store opened: the index could not even be
 	 * created, so it lives in memory (":memory:") and index_full stays set while it does. */
 	bool index_memory;
-	struct atime_rec *atimes;
+	struct atime_rec *atimes; /* last uses not yet in the index: written by the evictor */
 	size_t natimes, atimes_cap;
 	uint64_t atimes_flushed;	     /* CLOCK_MONOTONIC ns of the last flush */
 	struct bs_object *fd_head, *fd_tail; /* objects with open tier files, most recent first */
@@ -310,8 +345,11 @@ static struct bs_object *obj_new(uint64_t id, const char *path, uint64_t size, i
 
 	if (!o)
 		return NULL;
-	for (unsigned t = 0; t < BLOCK_STORE_MAX_TIERS; t++)
+	for (unsigned t = 0; t < BLOCK_STORE_MAX_TIERS; t++) {
 		o->fd[t] = -1;
+		o->tl[t].heap_idx = HEAP_NONE;
+	}
+	o->rank = -INFINITY;
 	o->id = id;
 	o->size = size;
 	o->mtime = mtime;
@@ -477,10 +515,143 @@ static void tier_publish_oldest(struct bs_tier *t)
 	atomic_store(&t->member.oldest, t->tail ? t->tail->atime : UINT64_MAX);
 }
 
+/* ---- heat ranking: per-object lists and a heap per tier ---- */
+
+/* True when object a's blocks in tier ti go before b's. */
+static bool heap_before(const struct bs_object *a, const struct bs_object *b, unsigned ti)
+{
+	if (a->rank != b->rank)
+		return a->rank < b->rank;
+	return a->tl[ti].tail->atime < b->tl[ti].tail->atime;
+}
+
+static void heap_set(struct bs_tier *t, size_t i, struct bs_object *o)
+{
+	t->heap[i] = o;
+	o->tl[t->index].heap_idx = i;
+}
+
+static void heap_up(struct bs_tier *t, size_t i)
+{
+	struct bs_object *o = t->heap[i];
+
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+
+		if (!heap_before(o, t->heap[parent], t->index))
+			break;
+		heap_set(t, i, t->heap[parent]);
+		i = parent;
+	}
+	heap_set(t, i, o);
+}
+
+static void heap_down(struct bs_tier *t, size_t i)
+{
+	struct bs_object *o = t->heap[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= t->nheap)
+			break;
+		if (c + 1 < t->nheap && heap_before(t->heap[c + 1], t->heap[c], t->index))
+			c++;
+		if (!heap_before(t->heap[c], o, t->index))
+			break;
+		heap_set(t, i, t->heap[c]);
+		i = c;
+	}
+	heap_set(t, i, o);
+}
+
+/* Puts o where it belongs in t's heap after its rank or its blocks there changed: in when it
+ * has blocks there, out when it has none. */
+static void heap_update(struct bs_tier *t, struct bs_object *o)
+{
+	size_t i = o->tl[t->index].heap_idx;
+
+	if (!o->tl[t->index].tail) {
+		if (i == HEAP_NONE)
+			return;
+		o->tl[t->index].heap_idx = HEAP_NONE;
+		if (i != --t->nheap) {
+			struct bs_object *m = t->heap[t->nheap];
+
+			heap_set(t, i, m);
+			heap_up(t, i);
+			heap_down(t, m->tl[t->index].heap_idx);
+		}
+		return;
+	}
+	if (i == HEAP_NONE) {
+		if (t->nheap == t->heap_cap) {
+			size_t cap = t->heap_cap ? 2 * t->heap_cap : 256;
+			struct bs_object **h = realloc(t->heap, cap * sizeof(*h));
+
+			if (!h) {
+				t->heap_lost = true;
+				return;
+			}
+			t->heap = h;
+			t->heap_cap = cap;
+		}
+		i = t->nheap++;
+		heap_set(t, i, o);
+		heap_up(t, i);
+		return;
+	}
+	heap_up(t, i);
+	heap_down(t, o->tl[t->index].heap_idx);
+}
+
+static void tl_unlink(struct bs_tier *t, struct bs_block *b)
+{
+	struct bs_object *o = b->o;
+	unsigned ti = t->index;
+
+	if (b->tl_prev)
+		b->tl_prev->tl_next = b->tl_next;
+	else
+		o->tl[ti].head = b->tl_next;
+	if (b->tl_next)
+		b->tl_next->tl_prev = b->tl_prev;
+	else
+		o->tl[ti].tail = b->tl_prev;
+	b->tl_prev = b->tl_next = NULL;
+	heap_update(t, o);
+}
+
+/* Where its atime belongs: a use is the newest, so this starts at the head. */
+static void tl_insert(struct bs_tier *t, struct bs_block *b)
+{
+	struct bs_object *o = b->o;
+	unsigned ti = t->index;
+	struct bs_block *after = NULL, *before = o->tl[ti].head;
+
+	while (before && before->atime > b->atime) {
+		after = before;
+		before = before->tl_next;
+	}
+	b->tl_prev = after;
+	b->tl_next = before;
+	if (after)
+		after->tl_next = b;
+	else
+		o->tl[ti].head = b;
+	if (before)
+		before->tl_prev = b;
+	else
+		o->tl[ti].tail = b;
+	heap_update(t, o);
+}
+
 /* ---- LRU ---- */
 
 static void lru_unlink(struct bs_tier *t, struct bs_block *b)
 {
+	if (t->bs->by_heat)
+		tl_unlink(t, b);
 	if (b->lru_prev)
 		b->lru_prev->lru_next = b->lru_next;
 	else
@@ -513,6 +684,8 @@ static void lru_insert(struct bs_tier *t, struct bs_block *b)
 	else
 		t->tail = b;
 	tier_publish_oldest(t);
+	if (t->bs->by_heat)
+		tl_insert(t, b);
 }
 
 static uint64_t clock_tick(struct block_store *bs)
@@ -540,12 +713,68 @@ static double obj_heat_now(const struct block_store *bs, const struct bs_object 
 	return o->heat * exp2(-age / bs->half_life_ns);
 }
 
+/* After o's heat was set: its rank, and its place in each tier's heap. */
+static void obj_rank_update(struct block_store *bs, struct bs_object *o)
+{
+	o->rank = o->heat > 0 ? log2(o->heat) + (double)o->heat_ns / bs->half_life_ns : -INFINITY;
+	if (!bs->by_heat)
+		return;
+	for (unsigned t = 0; t < bs->ntiers; t++)
+		if (o->tl[t].heap_idx != HEAP_NONE)
+			heap_update(&bs->tiers[t], o);
+}
+
+/* The least recently used block of o in tier ti that may go, or NULL. */
+static struct bs_block *tl_victim(const struct bs_object *o, unsigned ti)
+{
+	for (struct bs_block *b = o->tl[ti].tail; b; b = b->tl_prev)
+		if (b->pins == 0 && b->busy == BUSY_NONE)
+			return b;
+	return NULL;
+}
+
+/* Heat ranking through the heap: the top object's least recently used block that may go. When
+ * its blocks are all pinned, the next objects in heap order are looked at (a frontier of the
+ * heap, smallest first), up to VICTIM_PEEK of them. Sets *ret; false when the frontier ran out
+ * (the caller scans). */
+static bool heap_victim(struct bs_tier *t, struct bs_block **ret)
+{
+	size_t frontier[VICTIM_PEEK + 1];
+	size_t n = 0, looked = 0;
+
+	*ret = NULL;
+	if (t->nheap > 0)
+		frontier[n++] = 0;
+	while (n > 0) {
+		size_t best = 0;
+
+		for (size_t k = 1; k < n; k++)
+			if (heap_before(t->heap[frontier[k]], t->heap[frontier[best]], t->index))
+				best = k;
+		size_t i = frontier[best];
+		frontier[best] = frontier[--n];
+		struct bs_block *b = tl_victim(t->heap[i], t->index);
+		if (b) {
+			*ret = b;
+			return true;
+		}
+		if (++looked >= VICTIM_PEEK)
+			return false;
+		for (size_t c = 2 * i + 1; c <= 2 * i + 2 && c < t->nheap; c++)
+			frontier[n++] = c;
+	}
+	return true;
+}
+
 /* The block to evict next: with heat ranking, one of the coldest object (the least recently
  * used among those), else the least recently used. NULL when nothing may go. */
 static struct bs_block *victim(struct block_store *bs, struct bs_tier *t)
 {
 	if (!bs->by_heat)
 		return lru_victim(t);
+	struct bs_block *hb;
+	if (!t->heap_lost && heap_victim(t, &hb))
+		return hb;
 	uint64_t now = now_ns(CLOCK_MONOTONIC);
 	struct bs_block *best = NULL;
 	double best_heat = 0;
@@ -612,8 +841,8 @@ static int index_space(struct block_store *bs, int r)
 	return r == -ENOSPC ? 0 : r;
 }
 
-/* Runs one prepared statement with n integer parameters. */
-static int db_run(struct block_store *bs, enum stmt which, unsigned n, const int64_t *args)
+/* Runs one prepared statement with n integer parameters. Under db_lock. */
+static int db_step(struct block_store *bs, enum stmt which, unsigned n, const int64_t *args)
 {
 	sqlite3_stmt *st = bs->stmts[which];
 	int r;
@@ -628,11 +857,21 @@ static int db_run(struct block_store *bs, enum stmt which, unsigned n, const int
 	return 0;
 }
 
+/* db_step() in a transaction of its own, taking db_lock. */
+static int db_run(struct block_store *bs, enum stmt which, unsigned n, const int64_t *args)
+{
+	pthread_mutex_lock(&bs->db_lock);
+	int r = db_step(bs, which, n, args);
+	pthread_mutex_unlock(&bs->db_lock);
+	return r;
+}
+
 static int db_obj_write(struct block_store *bs, enum stmt which, const struct bs_object *o)
 {
 	sqlite3_stmt *st = bs->stmts[which];
 	int r, i = 1;
 
+	pthread_mutex_lock(&bs->db_lock);
 	sqlite3_bind_int64(st, i++, (int64_t)o->id);
 	if (which == ST_OBJ_INSERT)
 		sqlite3_bind_text(st, i++, o->path, -1, SQLITE_STATIC);
@@ -642,9 +881,38 @@ static int db_obj_write(struct block_store *bs, enum stmt which, const struct bs
 	r = sqlite3_step(st);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	if (r != SQLITE_DONE)
-		return db_err(bs, stmt_sql[which]);
-	return 0;
+	r = r == SQLITE_DONE ? 0 : db_err(bs, stmt_sql[which]);
+	pthread_mutex_unlock(&bs->db_lock);
+	return r;
+}
+
+/* Runs n statements of one kind in one transaction (args: n rows of nargs). Takes db_lock;
+ * called without lock. A failed row is skipped; returns the last error or 0. */
+static int db_batch(struct block_store *bs, enum stmt which, unsigned nargs, const int64_t *args,
+		    size_t n)
+{
+	int r = 0;
+
+	if (n == 0)
+		return 0;
+	pthread_mutex_lock(&bs->db_lock);
+	if (sqlite3_exec(bs->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		r = db_err(bs, "BEGIN");
+		goto unlock;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int e = db_step(bs, which, nargs, args + i * nargs);
+
+		if (e < 0)
+			r = e;
+	}
+	if (sqlite3_exec(bs->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		r = db_err(bs, "COMMIT");
+		sqlite3_exec(bs->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+unlock:
+	pthread_mutex_unlock(&bs->db_lock);
+	return r;
 }
 
 static int db_block_delete(struct block_store *bs, const struct bs_block *b)
@@ -654,45 +922,61 @@ static int db_block_delete(struct block_store *bs, const struct bs_block *b)
 	return db_run(bs, ST_BLK_DELETE, 2, args);
 }
 
+/* Writes the pending atimes to the index in one transaction. Takes lock briefly to take them
+ * over, then db_lock: call with neither held. Lost atimes only make the order after a restart a
+ * little staler. */
 static void atimes_flush(struct block_store *bs)
 {
-	bs->atimes_flushed = now_ns(CLOCK_MONOTONIC);
-	if (bs->natimes == 0)
-		return;
-	if (sqlite3_exec(bs->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-		db_err(bs, "BEGIN");
-		goto drop;
-	}
-	for (size_t i = 0; i < bs->natimes; i++) {
-		int64_t args[] = {(int64_t)bs->atimes[i].obj, (int64_t)bs->atimes[i].block,
-				  (int64_t)bs->atimes[i].atime};
+	struct atime_rec *recs;
+	size_t n;
 
-		db_run(bs, ST_BLK_ATIME, 3, args);
+	pthread_mutex_lock(&bs->lock);
+	recs = bs->atimes;
+	n = bs->natimes;
+	bs->atimes = NULL;
+	bs->natimes = bs->atimes_cap = 0;
+	bs->atimes_flushed = now_ns(CLOCK_MONOTONIC);
+	pthread_mutex_unlock(&bs->lock);
+	if (n > 0) {
+		int64_t *args = malloc(n * 3 * sizeof(*args));
+
+		if (args) {
+			for (size_t i = 0; i < n; i++) {
+				args[3 * i] = (int64_t)recs[i].obj;
+				args[3 * i + 1] = (int64_t)recs[i].block;
+				args[3 * i + 2] = (int64_t)recs[i].atime;
+			}
+			db_batch(bs, ST_BLK_ATIME, 3, args, n);
+			free(args);
+		}
 	}
-	if (sqlite3_exec(bs->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		db_err(bs, "COMMIT");
-		sqlite3_exec(bs->db, "ROLLBACK", NULL, NULL, NULL);
-	}
-drop:
-	/* Lost atimes only make the order after a restart a little staler. */
-	bs->natimes = 0;
+	free(recs);
 }
 
+static void evictor_kick_locked(struct block_store *bs)
+{
+	bs->evict_kick = true;
+	pthread_cond_signal(&bs->evict_cond);
+}
+
+/* Under lock: remembers b's last use for the index; the evictor thread writes them. */
 static void atime_record(struct block_store *bs, const struct bs_block *b)
 {
 	if (bs->natimes == bs->atimes_cap) {
 		size_t cap = bs->atimes_cap ? bs->atimes_cap * 2 : 256;
-		struct atime_rec *a = realloc(bs->atimes, cap * sizeof(*a));
+		struct atime_rec *a;
 
+		if (cap > ATIME_KEEP_MAX)
+			return;
+		a = realloc(bs->atimes, cap * sizeof(*a));
 		if (!a)
 			return;
 		bs->atimes = a;
 		bs->atimes_cap = cap;
 	}
 	bs->atimes[bs->natimes++] = (struct atime_rec){b->o->id, b->block, b->atime};
-	if (bs->natimes >= ATIME_FLUSH_MAX ||
-	    now_ns(CLOCK_MONOTONIC) - bs->atimes_flushed >= ATIME_FLUSH_NS)
-		atimes_flush(bs);
+	if (bs->natimes == ATIME_FLUSH_MAX)
+		evictor_kick_locked(bs);
 }
 
 /* ---- tier files ---- */
@@ -1015,16 +1299,104 @@ fail:
 	return false;
 }
 
+/* A block on its way out (evict_take to evict_commit). */
+struct evict_item {
+	struct bs_block *b;
+	int fd; /* its tier file, kept open by the object's hold; -1: nothing to punch */
+	unsigned tier;
+	uint64_t block;
+	uint32_t len;
+};
+
+/* Takes b (valid, idle, unpinned) out of the cache in memory: from here a lookup misses it
+ * (without waiting), a put of it waits for evict_commit(). Its bytes still count against the
+ * quota (as leaving) until its hole is punched. Under lock. */
+static void evict_take(struct block_store *bs, struct bs_block *b, struct evict_item *it)
+{
+	struct bs_object *o = b->o;
+	struct bs_tier *t = &bs->tiers[b->tier];
+
+	*it = (struct evict_item){
+	    .b = b, .fd = -1, .tier = b->tier, .block = b->block, .len = b->len};
+	/* A retired version's files are unlinked: they go whole with their last fd. */
+	if (!o->retired) {
+		it->fd = obj_fd(bs, o, b->tier, false);
+		if (it->fd < 0)
+			it->fd = -1;
+	}
+	lru_unlink(t, b);
+	t->blocks--;
+	t->leaving += b->len;
+	o->tier_blocks[b->tier]--;
+	o->cached -= b->len;
+	o->holds++;
+	o->writing[b->tier]++; /* its punch changes the file: no stamp check meanwhile */
+	b->state = SLOT_EMPTY;
+	b->busy = BUSY_EVICTING;
+}
+
+/* Finishes a batch of evict_take(): one index transaction for every row, the holes punched,
+ * with lock dropped throughout (called and returns with it held), then the quota given back
+ * and the slots freed. */
+static void evict_commit(struct block_store *bs, struct evict_item *items, size_t n)
+{
+	int64_t args[EVICT_BATCH * 2];
+	int r;
+
+	for (size_t i = 0; i < n; i++) {
+		args[2 * i] = (int64_t)items[i].b->o->id;
+		args[2 * i + 1] = (int64_t)items[i].block;
+	}
+	pthread_mutex_unlock(&bs->lock);
+	/* The rows go first: a crash between the two leaves bytes nobody indexes, not a row
+	 * whose bytes are holes (and a row whose commit a crash lost fails its checksum at its
+	 * first use after the next open). */
+	r = db_batch(bs, ST_BLK_DELETE, 2, args, n);
+	if (r < 0)
+		log_debug("block store: evicting %zu blocks: the index kept their rows (%s); "
+			  "their checksums drop them at the next open",
+			  n, strerror(-r));
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].fd >= 0 &&
+		    fallocate(items[i].fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)(items[i].block * bs->block_size), bs->block_size) < 0)
+			log_debug("punching block %" PRIu64 " in tier %s: %m", items[i].block,
+				  bs->tiers[items[i].tier].name);
+	}
+	pthread_mutex_lock(&bs->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct bs_block *b = items[i].b;
+		struct bs_object *o = b->o;
+		struct bs_tier *t = &bs->tiers[items[i].tier];
+
+		if (--o->writing[items[i].tier] == 0 && items[i].fd >= 0)
+			stamp_record(o, items[i].tier, items[i].fd);
+		t->leaving -= items[i].len;
+		tier_used_sub(t, items[i].len);
+		bs->evictions++;
+		b->busy = BUSY_NONE;
+		o->holds--;
+		slot_maybe_free(bs, b);
+		obj_close_idle(bs, o);
+		if (o->retired && o->holds == 0 && !o->blocks)
+			obj_reap(bs, o);
+	}
+	pthread_cond_broadcast(&bs->idle);
+}
+
 /* Evicts (or demotes, where there is a next tier) this store's blocks of tier ti, least
- * recently used first, until the tier path's usage (every store's) is at most target, nothing
- * more may go, or (after the first) the next one was used later than until. May drop the lock
- * while demoting. Returns the bytes it took out of the tier. */
+ * recently used (or coldest) first, until the tier path's usage (every store's) is at most
+ * target, nothing more may go, or (after the first) the next one was used later than until.
+ * Evicts one batch of at most EVICT_BATCH blocks per call. Called with lock held, which it
+ * drops around I/O. Returns the bytes it took out of the tier. */
 static uint64_t tier_shrink_until(struct block_store *bs, unsigned ti, uint64_t target,
 				  uint64_t until)
 {
 	struct bs_tier *t = &bs->tiers[ti];
+	struct evict_item items[EVICT_BATCH];
 	bool demoted = false;
 	uint64_t freed = 0;
+	size_t n = 0;
 
 	while (tier_usage(t) - t->leaving > target) {
 		struct bs_block *b = victim(bs, t);
@@ -1034,11 +1406,14 @@ static uint64_t tier_shrink_until(struct block_store *bs, unsigned ti, uint64_t 
 		freed += b->len; /* demoted or dropped, it leaves this tier */
 		if (ti + 1 < bs->ntiers) {
 			demoted |= block_demote(bs, b);
-		} else {
-			bs->evictions++;
-			block_drop(bs, b, true);
+			continue;
 		}
+		evict_take(bs, b, &items[n++]);
+		if (n == EVICT_BATCH)
+			break;
 	}
+	if (n > 0)
+		evict_commit(bs, items, n);
 	if (demoted && tier_usage(&bs->tiers[ti + 1]) > bs->tiers[ti + 1].high)
 		tier_shrink(bs, ti + 1, bs->tiers[ti + 1].low);
 	return freed;
@@ -1046,7 +1421,11 @@ static uint64_t tier_shrink_until(struct block_store *bs, unsigned ti, uint64_t 
 
 static void tier_shrink(struct block_store *bs, unsigned ti, uint64_t target)
 {
-	tier_shrink_until(bs, ti, target, UINT64_MAX);
+	uint64_t usage;
+
+	do {
+		usage = tier_usage(&bs->tiers[ti]);
+	} while (usage > target && tier_shrink_until(bs, ti, target, UINT64_MAX) > 0);
 }
 
 /* The pool's way in (tier_pool_member.reclaim): called with no lock held. */
@@ -1073,6 +1452,70 @@ static void tiers_settle(struct block_store *bs)
 		if (t->pool && tier_pool_used(t->pool) > t->high)
 			tier_pool_reclaim(t->pool, t->low);
 	}
+}
+
+/* Brings every tier path above its high watermark down to its low one, EVICT_BATCH blocks per
+ * pool reclaim, so a miss that needs room (and reclaims the pool itself) waits for one batch at
+ * most, not for the whole descent. Called with no lock held. */
+static void tiers_settle_stepwise(struct block_store *bs)
+{
+	uint64_t step = (uint64_t)EVICT_BATCH * bs->block_size;
+
+	for (unsigned i = 0; i < bs->ntiers; i++) {
+		struct bs_tier *t = &bs->tiers[i];
+		uint64_t used;
+
+		if (!t->pool || tier_pool_used(t->pool) <= t->high)
+			continue;
+		while ((used = tier_pool_used(t->pool)) > t->low) {
+			uint64_t target = used - t->low > step ? used - step : t->low;
+			bool stop;
+
+			if (tier_pool_reclaim(t->pool, target) == 0)
+				break;
+			pthread_mutex_lock(&bs->lock);
+			stop = bs->evict_stop;
+			pthread_mutex_unlock(&bs->lock);
+			if (stop)
+				return;
+		}
+	}
+}
+
+/* The evictor: off the read path, it writes the pending atimes and keeps every tier between its
+ * watermarks. Woken by a put that passes a high watermark, by ATIME_FLUSH_MAX pending atimes,
+ * and every EVICT_TICK_NS. */
+static void *evictor_main(void *arg)
+{
+	struct block_store *bs = arg;
+
+	pthread_mutex_lock(&bs->lock);
+	while (!bs->evict_stop) {
+		if (!bs->evict_kick) {
+			struct timespec ts;
+			uint64_t at = now_ns(CLOCK_MONOTONIC) + EVICT_TICK_NS;
+
+			ts.tv_sec = (time_t)(at / 1000000000ULL);
+			ts.tv_nsec = (long)(at % 1000000000ULL);
+			pthread_cond_timedwait(&bs->evict_cond, &bs->lock, &ts);
+		}
+		bs->evict_kick = false;
+		if (bs->evict_stop)
+			break;
+		bool flush = bs->natimes >= ATIME_FLUSH_MAX ||
+			     (bs->natimes > 0 &&
+			      now_ns(CLOCK_MONOTONIC) - bs->atimes_flushed >= ATIME_FLUSH_NS);
+		bs->evict_busy = true;
+		pthread_mutex_unlock(&bs->lock);
+		if (flush)
+			atimes_flush(bs);
+		tiers_settle_stepwise(bs);
+		pthread_mutex_lock(&bs->lock);
+		bs->evict_busy = false;
+		pthread_cond_broadcast(&bs->idle);
+	}
+	pthread_mutex_unlock(&bs->lock);
+	return NULL;
 }
 
 /* Drops every valid block of o, waiting for busy ones. */
@@ -1783,7 +2226,16 @@ int block_store_open(const struct block_store_config *cfg, struct block_store **
 	if (!bs)
 		return -ENOMEM;
 	pthread_mutex_init(&bs->lock, NULL);
+	pthread_mutex_init(&bs->db_lock, NULL);
 	pthread_cond_init(&bs->idle, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&bs->evict_cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	bs->lock_fd = -1;
 	for (unsigned i = 0; i < BLOCK_STORE_MAX_TIERS; i++)
 		bs->tiers[i].root_fd = bs->tiers[i].dir_fd = -1;
@@ -1858,6 +2310,12 @@ int block_store_open(const struct block_store_config *cfg, struct block_store **
 	/* The quotas may have shrunk since the index was written, or other stores fill the paths.
 	 */
 	tiers_settle(bs);
+	r = -pthread_create(&bs->evictor, NULL, evictor_main, bs);
+	if (r < 0) {
+		errmsg(errbuf, errlen, "block store: cannot start its evictor (%s)", strerror(-r));
+		goto free_bs;
+	}
+	bs->evictor_started = true;
 
 	log_debug("block store \"%s\": %zu objects, %zu blocks loaded from \"%s\"", cfg->source_id,
 		  bs->nobjs, bs->nslots, cfg->index_path);
@@ -1873,6 +2331,13 @@ void block_store_free(struct block_store *bs)
 {
 	if (!bs)
 		return;
+	if (bs->evictor_started) {
+		pthread_mutex_lock(&bs->lock);
+		bs->evict_stop = true;
+		pthread_cond_signal(&bs->evict_cond);
+		pthread_mutex_unlock(&bs->lock);
+		pthread_join(bs->evictor, NULL);
+	}
 	/* First: other stores on the paths may be reclaiming from this one. Its bytes stay on
 	 * disk but leave the count: only open stores can make room. */
 	for (unsigned i = 0; i < bs->ntiers; i++) {
@@ -1888,11 +2353,8 @@ void block_store_free(struct block_store *bs)
 		tier_pool_leave(bs->pools, pool, &t->member);
 	}
 	tier_pools_free(bs->own_pools);
-	if (bs->db) {
-		pthread_mutex_lock(&bs->lock);
+	if (bs->db)
 		atimes_flush(bs);
-		pthread_mutex_unlock(&bs->lock);
-	}
 	db_disconnect(bs);
 	index_free(bs);
 	free(bs->atimes);
@@ -1906,7 +2368,11 @@ void block_store_free(struct block_store *bs)
 	uring_io_free(bs->io);
 	if (bs->lock_fd >= 0)
 		close(bs->lock_fd);
+	for (unsigned i = 0; i < BLOCK_STORE_MAX_TIERS; i++)
+		free(bs->tiers[i].heap);
+	pthread_cond_destroy(&bs->evict_cond);
 	pthread_cond_destroy(&bs->idle);
+	pthread_mutex_destroy(&bs->db_lock);
 	pthread_mutex_destroy(&bs->lock);
 	free(bs);
 }
@@ -2013,6 +2479,10 @@ int block_store_acquire(struct block_store *bs, uint64_t obj, uint64_t block, st
 	pthread_mutex_lock(&bs->lock);
 	for (;;) {
 		b = slot_find(bs, obj, block);
+		if (b && b->busy == BUSY_EVICTING) {
+			r = -ENOENT; /* going: a miss now, not a wait for the batch */
+			goto miss;
+		}
 		if (b && b->busy != BUSY_NONE) {
 			pthread_cond_wait(&bs->idle, &bs->lock);
 			continue;
@@ -2142,7 +2612,7 @@ int block_store_put(struct block_store *bs, uint64_t obj, uint64_t block, const 
 	struct bs_block *b;
 	uint64_t csum, off;
 	ssize_t n;
-	int fd, r;
+	int fd, r, fruitless = 0;
 
 	if (!bs || !data || len == 0 || len > bs->block_size)
 		return -EINVAL;
@@ -2181,7 +2651,9 @@ again:
 		pthread_mutex_unlock(&bs->lock);
 		freed = tier_pool_reclaim(t->pool, t->quota - len);
 		pthread_mutex_lock(&bs->lock);
-		if (freed == 0 && tier_usage(t) + len > t->quota) {
+		/* Nothing freed by this call can mean another reclaim (the evictor's) made the
+		 * room first and a concurrent put took it: try again before giving up. */
+		if (freed == 0 && tier_usage(t) + len > t->quota && ++fruitless >= 8) {
 			log_debug("block store: tier %s full of pinned blocks", t->name);
 			r = -ENOSPC;
 			goto unlock;
@@ -2218,16 +2690,20 @@ again:
 		pthread_mutex_unlock(&bs->lock);
 		n = uring_io_pwrite(bs->io, fd, data, len, off);
 	}
+	if (n >= 0) {
+		/* Its row, before lock: the slot is busy, so nothing drops the object's rows
+		 * (obj_drop_blocks waits for it) until the row is in. */
+		int64_t args[] = {(int64_t)obj, (int64_t)block, 0,
+				  (int64_t)len, (int64_t)csum,	(int64_t)now_ns(CLOCK_REALTIME)};
+
+		r = db_run(bs, ST_BLK_INSERT, 6, args);
+	}
 
 	pthread_mutex_lock(&bs->lock);
 	if (--o->writing[0] == 0)
 		stamp_record(o, 0, fd);
 	if (n >= 0) {
-		int64_t args[] = {(int64_t)obj, (int64_t)block, 0,
-				  (int64_t)len, (int64_t)csum,	(int64_t)clock_tick(bs)};
-
-		r = db_run(bs, ST_BLK_INSERT, 6, args);
-		b->atime = (uint64_t)args[5];
+		b->atime = clock_tick(bs);
 	} else {
 		log_debug("block store: writing block %" PRIu64 " of %016" PRIx64 " to tier %s: %s",
 			  block, obj, t->name, strerror((int)-n));
@@ -2250,13 +2726,26 @@ again:
 	o->cached += len;
 	lru_insert(t, b);
 	r = 0;
+	if (tier_usage(t) > t->high)
+		evictor_kick_locked(bs); /* down to the low watermark, in the background */
 close_idle:
 	obj_close_idle(bs, o);
 unlock:
 	pthread_mutex_unlock(&bs->lock);
-	if (r == 0)
-		tiers_settle(bs); /* past a high watermark: down to the low one */
 	return r;
+}
+
+void block_store_settle(struct block_store *bs)
+{
+	if (!bs)
+		return;
+	/* A round of the evictor that is due or running ends first: from here the figures hold
+	 * still until the next put. */
+	pthread_mutex_lock(&bs->lock);
+	while (bs->evictor_started && !bs->evict_stop && (bs->evict_busy || bs->evict_kick))
+		pthread_cond_wait(&bs->idle, &bs->lock);
+	pthread_mutex_unlock(&bs->lock);
+	tiers_settle(bs);
 }
 
 int block_store_invalidate(struct block_store *bs, uint64_t obj)
@@ -2338,6 +2827,7 @@ void block_store_set_heat(struct block_store *bs, uint64_t obj, double heat)
 	if (o) {
 		o->heat = heat;
 		o->heat_ns = now_ns(CLOCK_MONOTONIC);
+		obj_rank_update(bs, o);
 	}
 	pthread_mutex_unlock(&bs->lock);
 }
@@ -2350,6 +2840,7 @@ void block_store_add_heat(struct block_store *bs, uint64_t obj, double heat)
 		uint64_t now = now_ns(CLOCK_MONOTONIC);
 		o->heat = obj_heat_now(bs, o, now) + heat;
 		o->heat_ns = now;
+		obj_rank_update(bs, o);
 	}
 	pthread_mutex_unlock(&bs->lock);
 }

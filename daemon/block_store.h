@@ -91,10 +91,17 @@ void block_store_release(struct block_store *bs, uint64_t obj, uint64_t block);
 bool block_store_contains(struct block_store *bs, uint64_t obj, uint64_t block);
 
 /* Stores a block (copies data), writes it to the top tier through io_uring, checksums and
- * indexes it. Evicts or demotes past the high watermark. Returns 0, or -ENOSPC when no room
+ * indexes it. Past the high watermark it wakes the store's evictor; without room for the block
+ * it evicts what the block needs first. Returns 0, or -ENOSPC when no room
  * could be made (everything pinned), -EIO on a tier write error. */
 int block_store_put(struct block_store *bs, uint64_t obj, uint64_t block, const void *data,
 		    uint32_t len);
+
+/* Evicts (or demotes) every tier above its high watermark down to its low one now, in the
+ * caller, and returns when done. A background thread of the store does the same after a put
+ * passes a high watermark (a put that finds no room at all makes only the room it needs); this
+ * is for tests and benchmarks that need the result at once. Any thread, no lock held. */
+void block_store_settle(struct block_store *bs);
 
 /* Drops every cached block of obj. */
 int block_store_invalidate(struct block_store *bs, uint64_t obj);

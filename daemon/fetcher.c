@@ -48,6 +48,10 @@ struct fetcher {
 	uint32_t block_size;
 	unsigned max_prefetch;
 	uint32_t part_size;
+	/* Guards the in-flight table, the completion queue and every inflight's fields marked
+	 * "under f->lock". Held for memory updates only: never across a block store call that
+	 * can do tier I/O (acquire, put, invalidate), nor while waiting on anything but the
+	 * conditions below. read_done() takes it on the UFS thread, which must never block. */
 	pthread_mutex_t lock;
 	pthread_cond_t done_cond;		  /* a fetch finished */
 	pthread_cond_t queue_cond;		  /* a completion is queued, or stopping */
@@ -338,22 +342,28 @@ static int start_locked(struct fetcher *f, uint64_t obj, const char *path,
 int fetcher_get(struct fetcher *f, uint64_t obj, const char *path, const struct ufs_attr *attr,
 		uint64_t block, struct fetch_result *ret)
 {
-	pthread_mutex_lock(&f->lock);
 	for (int round = 0;; round++) {
 		struct block_ref ref;
+		/* Without f->lock: a lookup may read the block back to check its checksum, and
+		 * the UFS completions (read_done) must not wait behind that. */
 		if (block_store_acquire(f->bs, obj, block, &ref) == 0) {
-			pthread_mutex_unlock(&f->lock);
 			*ret = (struct fetch_result){.ref = ref, .mem = NULL, .len = ref.len};
 			return 0;
 		}
-		if (round > 2) {
+		if (round > 3) {
 			/* Stored, then evicted before we could pin it, more than once: the tier
 			 * is thrashing. Give up rather than loop. */
-			pthread_mutex_unlock(&f->lock);
 			return -ENOSPC;
 		}
+		pthread_mutex_lock(&f->lock);
 		struct inflight *e = find_locked(f, obj, block);
 		if (!e) {
+			/* A fetch may have stored it between the lookup and here: look again
+			 * rather than fetch it twice (contains() reads memory only). */
+			if (block_store_contains(f->bs, obj, block)) {
+				pthread_mutex_unlock(&f->lock);
+				continue;
+			}
 			int r = start_locked(f, obj, path, attr, block, false, &e);
 			if (r < 0) {
 				pthread_mutex_unlock(&f->lock);
@@ -385,10 +395,9 @@ int fetcher_get(struct fetcher *f, uint64_t obj, const char *path, const struct 
 			return 0;
 		}
 		put_locked(e);
-		if (err < 0) {
-			pthread_mutex_unlock(&f->lock);
+		pthread_mutex_unlock(&f->lock);
+		if (err < 0)
 			return err;
-		}
 	}
 }
 

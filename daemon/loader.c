@@ -31,7 +31,9 @@ struct load {
 	size_t nshare;
 	char *share_self; /* this node's name among them */
 	pthread_t thread;
-	volatile int stop;
+	atomic_int stop; /* set by the owner to end the walk early; read by the worker */
+	/* Guards the plan and the progress below; held for memory updates only, never across a
+	 * fetch, a walk of the UFS or a join. */
 	pthread_mutex_t lock;
 	struct load_file *files; /* under lock while planning, then read-only */
 	size_t nfiles, cap;

@@ -110,7 +110,8 @@ static const struct cfg_desc {
 
 struct node_view {
 	struct view *view;
-	uint32_t id; /* the eBPF tracker's view id */
+	unsigned refs; /* under node.lock: callbacks using it with the lock dropped */
+	uint32_t id;   /* the eBPF tracker's view id */
 	struct source *source;
 	char *url, *ns, *dataset;
 	struct node_view *next;
@@ -140,10 +141,22 @@ struct node {
 	struct node_config cfg;
 	int listen_fd;
 	int lock_fd;
+	/* Serializes the requests that change views, sources and loads (mount, umount, source,
+	 * the reaping of views unmounted from outside, shutdown): held across their slow parts
+	 * (a source's open, a FUSE mount, an unmount that joins the view's thread, loader joins).
+	 * Never taken by stat, usage, loads' status, metrics, the eBPF callbacks or the data
+	 * path, so none of those waits behind a mount. Taken before lock, never under it. */
+	pthread_mutex_t admin;
+	/* Guards the lists and counters below and each view's refs. Held for memory updates
+	 * only: never across I/O, a network round trip (a revalidation), a thread join, a source
+	 * open or close, a mount or unmount, or a reply to a client. */
 	pthread_mutex_t lock;
+	pthread_cond_t view_idle;	/* a view's refs went to 0 */
 	struct node_source *sources;	/* under lock */
 	struct node_view *views;	/* under lock */
 	struct node_load *loads;	/* under lock */
+	struct node_load *dead_loads;	/* under lock: stopped, to free (join) in reap_dead */
+	struct node_source *closing;	/* under lock: closed, to free in reap_dead */
 	struct node_purge *purges;	/* under lock: deferred purges, run by run_purges */
 	uint64_t next_load_id;		/* under lock */
 	uint32_t next_view_id;		/* under lock */
@@ -157,7 +170,8 @@ struct node {
 	atomic_int retiring;	    /* cancelled loads still being freed (retire_load) */
 	struct node_report *report; /* NULL without --kubeconfig */
 	struct node_agent *agent; /* NULL without --kubeconfig: in a cluster, takes its own work */
-	volatile int stopping;
+	atomic_int
+	    stopping; /* set by a Shutdown request or the signalfd loop; other threads poll it */
 };
 
 static int cfg_set(struct node_config *c, const char *name, const char *value)
@@ -299,10 +313,41 @@ static void close_source_locked(struct node *n, struct source *src)
 		if ((*pp)->source == src) {
 			struct node_source *dead = *pp;
 			*pp = dead->next;
-			log_info("closing source %s (%s)", src->id, src->url);
-			source_free(src);
-			free(dead);
+			/* Freed by reap_dead() once the lock is released: freeing waits for
+			 * fetches in flight and joins the source's threads. */
+			dead->next = n->closing;
+			n->closing = dead;
 			return;
+		}
+	}
+}
+
+/* Frees what the locked paths set aside: stopped loads first (their threads use their
+ * sources), then closed sources. Call without lock. */
+static void reap_dead(struct node *n)
+{
+	for (;;) {
+		pthread_mutex_lock(&n->lock);
+		struct node_load *loads = n->dead_loads;
+		struct node_source *closing = loads ? NULL : n->closing;
+		n->dead_loads = NULL;
+		if (!loads)
+			n->closing = NULL;
+		pthread_mutex_unlock(&n->lock);
+		if (!loads && !closing)
+			return;
+		while (loads) {
+			struct node_load *nl = loads;
+			loads = nl->next;
+			load_free(nl->load);
+			free(nl);
+		}
+		while (closing) {
+			struct node_source *dead = closing;
+			closing = dead->next;
+			log_info("closing source %s (%s)", dead->source->id, dead->source->url);
+			source_free(dead->source);
+			free(dead);
 		}
 	}
 }
@@ -328,9 +373,11 @@ static void drop_source_locked(struct node *n, struct source *src)
 	close_source_locked(n, src);
 }
 
-/* Deletes the caches drop_source_locked queued. Call without the lock: it removes files. */
+/* Frees what was set aside (reap_dead), then deletes the caches drop_source_locked queued. Call
+ * without the lock: it joins threads and removes files. */
 static void run_purges(struct node *n)
 {
+	reap_dead(n);
 	pthread_mutex_lock(&n->lock);
 	struct node_purge *list = n->purges;
 	n->purges = NULL;
@@ -372,7 +419,8 @@ static bool same_tiers(const struct source *src, const struct source_params *p)
 }
 
 /* Finds the source with p->id or opens it; either way takes a reference (drop it with
- * drop_source_locked). Returns 0, or -errno with a message in err. */
+ * drop_source_locked). Called with admin and lock held; drops lock while opening. Returns 0,
+ * or -errno with a message in err. */
 static int get_source_locked(struct node *n, const struct source_params *p, struct source **ret,
 			     bool *ret_created, char *err, size_t errlen)
 {
@@ -407,8 +455,14 @@ static int get_source_locked(struct node *n, const struct source_params *p, stru
 	err[0] = '\0';
 	int r = parse_tiers(p, &sc, err, errlen);
 	struct source *src = NULL;
-	if (r == 0)
+	if (r == 0) {
+		/* Without the lock (the caller holds admin: no other change runs meanwhile). A
+		 * source of this id closed just now must be gone first: its index is locked. */
+		pthread_mutex_unlock(&n->lock);
+		reap_dead(n);
 		r = source_open(&sc, &src, err, errlen);
+		pthread_mutex_lock(&n->lock);
+	}
 	if (r < 0) {
 		if (!err[0])
 			snprintf(err, errlen, "%s", strerror(-r));
@@ -494,6 +548,7 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 	}
 	/* A weir-node killed with its views up leaves dead mounts; a new one stacked on them
 	 * would hide them, not replace them. Before the lock: it waits for a dying daemon. */
+	pthread_mutex_lock(&n->admin);
 	int cleared = fuse_mounts_clear_dead(mp);
 	pthread_mutex_lock(&n->lock);
 	for (struct node_view *v = n->views; v; v = v->next) {
@@ -583,8 +638,12 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 		if (!nv->url || !nv->ns || !nv->dataset)
 			r = -ENOMEM;
 	}
-	if (r == 0)
+	if (r == 0) {
+		/* The FUSE mount, without the lock: readers of the node go on meanwhile. */
+		pthread_mutex_unlock(&n->lock);
 		r = view_start(&vc, &vs, &nv->view, err, sizeof(err));
+		pthread_mutex_lock(&n->lock);
+	}
 	if (r < 0) {
 		set_error(resp, r, "%s", err[0] ? err : strerror(-r));
 		if (nv)
@@ -608,6 +667,8 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 		 created ? "" : ", sharing the source's cache");
 out:
 	pthread_mutex_unlock(&n->lock);
+	run_purges(n);
+	pthread_mutex_unlock(&n->admin);
 }
 
 /* Stops and forgets the loads of src, dropping their references. */
@@ -620,9 +681,10 @@ static void stop_loads_locked(struct node *n, struct source *src)
 			continue;
 		}
 		*pp = nl->next;
-		load_free(nl->load);
+		/* Its threads are joined in reap_dead(), before any source is freed there. */
+		nl->next = n->dead_loads;
+		n->dead_loads = nl;
 		drop_source_locked(n, src);
-		free(nl);
 	}
 }
 
@@ -633,6 +695,10 @@ static void handle_source(struct node *n, const Weir__SourceRequest *m, Weir__Re
 		set_error(resp, -EINVAL, "a source request needs a source id");
 		return;
 	}
+	struct tier_config purge_tiers[BLOCK_STORE_MAX_TIERS];
+	unsigned purge_ntiers = 0;
+	bool purge_now = false;
+	pthread_mutex_lock(&n->admin);
 	pthread_mutex_lock(&n->lock);
 	if (m->close) {
 		struct node_source *ns = find_source_locked(n, m->source_id);
@@ -669,12 +735,10 @@ static void handle_source(struct node *n, const Weir__SourceRequest *m, Weir__Re
 			}
 		}
 		if (m->purge) {
-			int r = source_purge(n->cfg.state_dir, m->source_id, tiers, ntiers);
-			if (r < 0)
-				set_error(resp, r, "purging the cache of \"%s\": %s", m->source_id,
-					  strerror(-r));
-			else
-				log_info("purged the cache of source %s", m->source_id);
+			/* Once the source is freed (run_purges, below, without the lock). */
+			purge_now = true;
+			purge_ntiers = ntiers;
+			memcpy(purge_tiers, tiers, sizeof(purge_tiers));
 		}
 		goto out;
 	}
@@ -721,6 +785,16 @@ static void handle_source(struct node *n, const Weir__SourceRequest *m, Weir__Re
 	usage_start(src->usage, false);
 out:
 	pthread_mutex_unlock(&n->lock);
+	run_purges(n);
+	if (purge_now) {
+		int pr = source_purge(n->cfg.state_dir, m->source_id, purge_tiers, purge_ntiers);
+		if (pr < 0)
+			set_error(resp, pr, "purging the cache of \"%s\": %s", m->source_id,
+				  strerror(-pr));
+		else
+			log_info("purged the cache of source %s", m->source_id);
+	}
+	pthread_mutex_unlock(&n->admin);
 }
 
 static void handle_usage(struct node *n, const Weir__UsageRequest *m, Weir__Response *resp,
@@ -905,16 +979,42 @@ out:
 	pthread_mutex_unlock(&n->lock);
 }
 
-static void stop_view_locked(struct node *n, struct node_view **pp)
+/* Stops a view already taken out of n->views: waits for the callbacks still using it, unmounts
+ * it and joins its thread without the lock, then drops its source. Called with admin held and
+ * lock not held. */
+static void stop_view(struct node *n, struct node_view *nv)
 {
-	struct node_view *nv = *pp;
-	*pp = nv->next;
+	pthread_mutex_lock(&n->lock);
+	while (nv->refs > 0)
+		pthread_cond_wait(&n->view_idle, &n->lock);
+	pthread_mutex_unlock(&n->lock);
 	log_info("unmounting \"%s\"", view_mountpoint(nv->view));
 	if (n->tracker)
 		access_tracker_remove_view(n->tracker, view_dev(nv->view));
 	view_stop(nv->view);
+	pthread_mutex_lock(&n->lock);
 	drop_source_locked(n, nv->source);
+	pthread_mutex_unlock(&n->lock);
 	node_view_free(nv);
+}
+
+/* A view for a callback to use with the lock dropped (put it back with view_put), or NULL. */
+static struct node_view *view_get_locked(struct node *n, uint32_t id)
+{
+	struct node_view *nv = n->views;
+	while (nv && nv->id != id)
+		nv = nv->next;
+	if (nv)
+		nv->refs++;
+	return nv;
+}
+
+static void view_put(struct node *n, struct node_view *nv)
+{
+	pthread_mutex_lock(&n->lock);
+	if (--nv->refs == 0)
+		pthread_cond_broadcast(&n->view_idle);
+	pthread_mutex_unlock(&n->lock);
 }
 
 static void handle_umount(struct node *n, const Weir__UmountRequest *u, Weir__Response *resp)
@@ -924,27 +1024,39 @@ static void handle_umount(struct node *n, const Weir__UmountRequest *u, Weir__Re
 	/* realpath of a dead mount fails; compare the path as given then. */
 	if (!realpath(want, mp))
 		snprintf(mp, sizeof(mp), "%s", want);
+	pthread_mutex_lock(&n->admin);
 	pthread_mutex_lock(&n->lock);
-	for (struct node_view **pp = &n->views; *pp; pp = &(*pp)->next) {
-		if (strcmp(view_mountpoint((*pp)->view), mp) != 0)
-			continue;
-		/* A plain unmount first: it fails while files are open, which the user should
-		 * hear about rather than have their readers cut off. */
-		if (!u->force && view_umount((*pp)->view, 0) == -EBUSY) {
-			set_error(resp, -EBUSY,
-				  "\"%s\" is busy: files are open in it; close them, or weir "
-				  "umount --force (their readers get errors)",
-				  mp);
-			pthread_mutex_unlock(&n->lock);
-			return;
-		}
-		stop_view_locked(n, pp);
-		pthread_mutex_unlock(&n->lock);
-		run_purges(n);
+	struct node_view *nv = n->views;
+	while (nv && strcmp(view_mountpoint(nv->view), mp) != 0)
+		nv = nv->next;
+	pthread_mutex_unlock(&n->lock);
+	if (!nv) {
+		pthread_mutex_unlock(&n->admin);
+		set_error(resp, -ENOENT, "\"%s\" is not a view of this weir-node", want);
 		return;
 	}
+	/* A plain unmount first: it fails while files are open, which the user should hear
+	 * about rather than have their readers cut off. nv stays listed meanwhile (admin: no
+	 * other change removes it). */
+	if (!u->force && view_umount(nv->view, 0) == -EBUSY) {
+		set_error(resp, -EBUSY,
+			  "\"%s\" is busy: files are open in it; close them, or weir "
+			  "umount --force (their readers get errors)",
+			  mp);
+		pthread_mutex_unlock(&n->admin);
+		return;
+	}
+	pthread_mutex_lock(&n->lock);
+	for (struct node_view **pp = &n->views; *pp; pp = &(*pp)->next) {
+		if (*pp == nv) {
+			*pp = nv->next;
+			break;
+		}
+	}
 	pthread_mutex_unlock(&n->lock);
-	set_error(resp, -ENOENT, "\"%s\" is not a view of this weir-node", want);
+	stop_view(n, nv);
+	run_purges(n);
+	pthread_mutex_unlock(&n->admin);
 }
 
 struct cgroup_collect {
@@ -975,9 +1087,31 @@ static int collect_cgroup(void *userdata, const struct access_cgroup_counters *c
 	return 0;
 }
 
+/* A copy for a reply sent after the lock is released (the view may go meanwhile). */
+static char *reply_str(const char *s)
+{
+	char *d = strdup(s ? s : "");
+	return d ? d : (char *)protobuf_c_empty_string;
+}
+
+static void reply_str_free(char *s)
+{
+	if (s != protobuf_c_empty_string)
+		free(s);
+}
+
 /* Frees what fill_view_stat allocated for vs. */
 static void view_stat_release(Weir__ViewStat *vs)
 {
+	reply_str_free(vs->mountpoint);
+	reply_str_free(vs->ufs_url);
+	reply_str_free(vs->namespace_);
+	reply_str_free(vs->dataset);
+	reply_str_free(vs->source_id);
+	for (size_t i = 0; i < vs->n_tiers; i++) {
+		reply_str_free(vs->tiers[i]->medium);
+		reply_str_free(vs->tiers[i]->path);
+	}
 	for (size_t i = 0; i < vs->n_cgroups; i++)
 		free(vs->cgroups[i]);
 	free(vs->cgroups);
@@ -995,11 +1129,11 @@ static void fill_view_stat(struct node *n, struct node_view *nv, Weir__ViewStat 
 	struct source *src = nv->source;
 	view_get_stats(nv->view, &st);
 	block_store_get_stats(src->store, &bs);
-	vs->mountpoint = (char *)view_mountpoint(nv->view);
-	vs->ufs_url = nv->url;
-	vs->namespace_ = nv->ns;
-	vs->dataset = nv->dataset;
-	vs->source_id = src->id;
+	vs->mountpoint = reply_str(view_mountpoint(nv->view));
+	vs->ufs_url = reply_str(nv->url);
+	vs->namespace_ = reply_str(nv->ns);
+	vs->dataset = reply_str(nv->dataset);
+	vs->source_id = reply_str(src->id);
 	vs->ufs_bytes = atomic_load(&src->ufs->stats.bytes);
 	vs->ufs_requests = atomic_load(&src->ufs->stats.requests);
 	vs->hits = st.hits;
@@ -1037,8 +1171,8 @@ static void fill_view_stat(struct node *n, struct node_view *nv, Weir__ViewStat 
 	uint64_t cached = 0;
 	for (unsigned i = 0; i < bs.ntiers; i++) {
 		weir__tier_stat__init(&ts[i]);
-		ts[i].medium = i < src->ntiers ? src->tiers[i].medium : "";
-		ts[i].path = i < src->ntiers ? src->tiers[i].path : "";
+		ts[i].medium = reply_str(i < src->ntiers ? src->tiers[i].medium : "");
+		ts[i].path = reply_str(i < src->ntiers ? src->tiers[i].path : "");
 		ts[i].quota = bs.tiers[i].quota;
 		ts[i].used = bs.tiers[i].used;
 		ts[i].blocks = bs.tiers[i].blocks;
@@ -1056,18 +1190,31 @@ static void fill_view_stat(struct node *n, struct node_view *nv, Weir__ViewStat 
 /* Views whose loop ended (unmounted from outside with umount(8)) are closed. */
 static void reap_exited(struct node *n)
 {
+	struct node_view *exited = NULL;
+	/* A change under way (a mount) would make the caller (stat, the accept loop) wait:
+	 * the next round reaps them. */
+	if (pthread_mutex_trylock(&n->admin) != 0)
+		return;
 	pthread_mutex_lock(&n->lock);
 	for (struct node_view **pp = &n->views; *pp;) {
-		if (view_exited((*pp)->view)) {
-			log_notice("\"%s\" was unmounted from outside",
-				   view_mountpoint((*pp)->view));
-			stop_view_locked(n, pp);
+		struct node_view *nv = *pp;
+		if (view_exited(nv->view)) {
+			log_notice("\"%s\" was unmounted from outside", view_mountpoint(nv->view));
+			*pp = nv->next;
+			nv->next = exited;
+			exited = nv;
 		} else {
-			pp = &(*pp)->next;
+			pp = &nv->next;
 		}
 	}
 	pthread_mutex_unlock(&n->lock);
+	while (exited) {
+		struct node_view *nv = exited;
+		exited = nv->next;
+		stop_view(n, nv);
+	}
 	run_purges(n);
+	pthread_mutex_unlock(&n->admin);
 }
 
 static void handle_stat(struct node *n, int fd, const Weir__StatRequest *s)
@@ -1105,8 +1252,9 @@ static void handle_stat(struct node *n, int fd, const Weir__StatRequest *s)
 	} else {
 		set_error(&resp, -ENOMEM, "out of memory");
 	}
-	int r = control_send(fd, &resp.base);
 	pthread_mutex_unlock(&n->lock);
+	/* Every string in resp is a copy: the reply goes without the lock. */
+	int r = control_send(fd, &resp.base);
 	if (r < 0)
 		log_debug("stat reply: %s", strerror(-r));
 	for (size_t i = 0; i < k; i++)
@@ -1321,16 +1469,17 @@ static void on_heat(void *userdata, const struct access_heat_event *ev)
 {
 	struct node *n = userdata;
 	pthread_mutex_lock(&n->lock);
-	struct node_view *nv = n->views;
-	while (nv && nv->id != ev->view_id)
-		nv = nv->next;
+	struct node_view *nv = view_get_locked(n, ev->view_id);
+	pthread_mutex_unlock(&n->lock);
+	if (!nv)
+		return;
 	char path[4096];
 	uint64_t obj;
-	if (nv && view_ino_path(nv->view, ev->ino, path, sizeof(path)) == 0 &&
+	if (view_ino_path(nv->view, ev->ino, path, sizeof(path)) == 0 &&
 	    block_store_object_find(nv->source->store, path, &obj) == 0)
 		block_store_set_heat(nv->source->store, obj,
 				     ev->heat * namespace_weight(n, nv->ns));
-	pthread_mutex_unlock(&n->lock);
+	view_put(n, nv);
 }
 
 /* A sequential stream seen by eBPF (page-cache hits included): fetch ahead of it, four seconds
@@ -1342,9 +1491,9 @@ static void on_stream(void *userdata, const struct access_stream_event *ev)
 		return;
 	size_t page = access_tracker_page_size(n->tracker);
 	pthread_mutex_lock(&n->lock);
-	struct node_view *nv = n->views;
-	while (nv && nv->id != ev->view_id)
-		nv = nv->next;
+	struct node_view *nv = view_get_locked(n, ev->view_id);
+	pthread_mutex_unlock(&n->lock);
+	/* view_stream may revalidate the file over the network: not under the lock. */
 	if (nv) {
 		uint64_t block = nv->source->block_size;
 		double secs =
@@ -1360,8 +1509,8 @@ static void on_stream(void *userdata, const struct access_stream_event *ev)
 			window = cap;
 		view_stream(nv->view, ev->ino, ev->next_page * page, window,
 			    ev->kind == ACCESS_STREAM_START);
+		view_put(n, nv);
 	}
-	pthread_mutex_unlock(&n->lock);
 }
 
 static void *tracker_thread(void *arg)
@@ -1529,23 +1678,29 @@ static void shutdown_all(struct node *n)
 	/* cancelled loads still hold their sources: let them go first */
 	while (atomic_load(&n->retiring) > 0)
 		nanosleep(&(struct timespec){0, 10000000L}, NULL);
+	pthread_mutex_lock(&n->admin);
 	pthread_mutex_lock(&n->lock);
-	while (n->views)
-		stop_view_locked(n, &n->views);
+	struct node_view *views = n->views;
+	n->views = NULL;
+	pthread_mutex_unlock(&n->lock);
+	while (views) {
+		struct node_view *nv = views;
+		views = nv->next;
+		stop_view(n, nv);
+	}
+	pthread_mutex_lock(&n->lock);
 	while (n->loads) {
 		struct node_load *nl = n->loads;
 		n->loads = nl->next;
-		load_free(nl->load);
+		nl->next = n->dead_loads;
+		n->dead_loads = nl;
 		drop_source_locked(n, nl->source);
-		free(nl);
 	}
-	while (n->sources) {
-		struct node_source *ns = n->sources;
-		n->sources = ns->next;
-		source_free(ns->source);
-		free(ns);
-	}
+	while (n->sources)
+		close_source_locked(n, n->sources->source);
 	pthread_mutex_unlock(&n->lock);
+	reap_dead(n);
+	pthread_mutex_unlock(&n->admin);
 }
 
 /* The figures of every open source, for the cluster (node_report.h). */
@@ -1688,7 +1843,9 @@ int main(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+	pthread_mutex_init(&n.admin, NULL);
 	pthread_mutex_init(&n.lock, NULL);
+	pthread_cond_init(&n.view_idle, NULL);
 	if (tier_pools_new(&n.pools) < 0) {
 		log_err("out of memory");
 		return 1;

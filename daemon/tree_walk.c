@@ -8,9 +8,9 @@
 #include <string.h>
 
 static int walk_dir(struct meta_cache *mc, const char *dir, unsigned ttl_ms, tree_walk_fn fn,
-		    void *userdata, const volatile int *stop)
+		    void *userdata, const atomic_int *stop)
 {
-	if (stop && *stop)
+	if (stop && atomic_load(stop))
 		return -ECANCELED;
 	struct meta_listing *l;
 	int r = meta_cache_list(mc, dir, ttl_ms, &l);
@@ -41,7 +41,7 @@ static int walk_dir(struct meta_cache *mc, const char *dir, unsigned ttl_ms, tre
 }
 
 int tree_walk(struct meta_cache *mc, const char *root, unsigned ttl_ms, tree_walk_fn fn,
-	      void *userdata, const volatile int *stop)
+	      void *userdata, const atomic_int *stop)
 {
 	struct ufs_attr a;
 	int r = meta_cache_getattr(mc, root, ttl_ms, &a);

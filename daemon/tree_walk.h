@@ -3,6 +3,8 @@
  * Listings younger than the TTL come from the cache, so a second walk asks the UFS nothing. */
 #pragma once
 
+#include <stdatomic.h>
+
 #include "meta_cache.h"
 
 /* Called for each regular file; a non-zero return stops the walk and is returned. */
@@ -12,4 +14,4 @@ typedef int (*tree_walk_fn)(const char *path, const struct ufs_attr *attr, void 
  * non-zero value, or -errno from a listing (-ENOENT when root does not exist). *stop, if not
  * NULL, is polled between listings to abandon the walk (then -ECANCELED). */
 int tree_walk(struct meta_cache *mc, const char *root, unsigned ttl_ms, tree_walk_fn fn,
-	      void *userdata, const volatile int *stop);
+	      void *userdata, const atomic_int *stop);

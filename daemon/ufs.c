@@ -145,7 +145,7 @@ int ufs_read_async(struct ufs *u, const char *path, uint64_t off, size_t len, vo
 }
 
 struct sync_read {
-	pthread_mutex_t lock;
+	pthread_mutex_t lock; /* guards finished (and err, nread with it); held to set or test it */
 	pthread_cond_t cond;
 	bool finished; /* under lock */
 	int err;

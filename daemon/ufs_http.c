@@ -5,12 +5,17 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <liburing.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
+#include <sys/queue.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "http_version.h"
 #include "http_transfer.h"
@@ -66,6 +71,17 @@ struct http_read {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
+/* A socket curl asked to watch, watched by one-shot io_uring poll requests. Owned by the backend
+ * thread; outlives curl's interest until its poll's completion is reaped. */
+struct http_sock {
+	LIST_ENTRY(http_sock) link;
+	curl_socket_t fd;
+	int what;    /* CURL_POLL_IN/OUT/INOUT: what curl wants now */
+	bool armed;  /* a poll request is in flight */
+	bool gone;   /* curl forgot it: freed once no poll is in flight */
+	bool acting; /* inside curl_multi_socket_action for it */
+};
+
 struct http {
 	char *origin; /* "scheme://authority" of u->url: redirects may not leave it */
 	struct ufs_options opts;
@@ -81,6 +97,8 @@ struct http {
 	CURLM *multi;
 	pthread_t thread;
 	bool thread_started;
+	/* Guards the submission queue and stopping: any thread queues, the backend thread takes.
+	 * Held for list updates only, never across a curl call or a completion callback. */
 	pthread_mutex_t lock;
 	struct http_read *queue_head, *queue_tail; /* under lock: submitted, not yet seen */
 	bool stopping;				   /* under lock */
@@ -89,6 +107,16 @@ struct http {
 	struct http_read *pending; /* waiting for a slot or for their backoff */
 	struct http_read *inflight;
 	unsigned n_inflight;
+
+	/* The backend thread's event loop on io_uring (curl_multi_socket_action): curl's sockets
+	 * and the wake eventfd are poll requests on ring. Without io_uring (ring_ok false) the
+	 * thread runs curl_multi_poll instead. ring, socks and timer_at_ms: backend thread only
+	 * (and http_fini after it joined). */
+	struct io_uring ring;
+	bool ring_ok;
+	int wake_fd;	     /* eventfd: a read was queued, or stopping; -1 without ring */
+	int64_t timer_at_ms; /* curl's timer (now_ms() clock); -1: none */
+	LIST_HEAD(, http_sock) socks;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -833,66 +861,286 @@ static void inflight_remove(struct http *h, struct http_read *r)
 	}
 }
 
+/* Takes the reads other threads queued and starts those whose slot and backoff allow. Returns
+ * true when stopping; *timeout (ms) shrinks to the nearest backoff. */
+static bool loop_admit(struct ufs *u, int *timeout)
+{
+	struct http *h = u->priv;
+	pthread_mutex_lock(&h->lock);
+	bool stopping = h->stopping;
+	struct http_read *q = h->queue_head;
+	h->queue_head = h->queue_tail = NULL;
+	pthread_mutex_unlock(&h->lock);
+	while (q) {
+		struct http_read *next = q->next;
+		pending_push(h, q);
+		q = next;
+	}
+	if (stopping)
+		return true;
+
+	uint64_t now = now_ms();
+	for (struct http_read **p = &h->pending; *p;) {
+		struct http_read *r = *p;
+		if (r->not_before_ms > now) {
+			uint64_t wait = r->not_before_ms - now;
+			if (wait < (uint64_t)*timeout)
+				*timeout = (int)wait;
+			p = &r->next;
+			continue;
+		}
+		if (h->n_inflight >= h->opts.max_connections)
+			break;
+		*p = r->next;
+		if (r->got >= r->len) {
+			read_complete(u, r, 0); /* zero-length read */
+			continue;
+		}
+		int err = read_start(u, r);
+		if (err < 0) {
+			snprintf(r->cause, sizeof(r->cause), "cannot start a transfer");
+			read_complete(u, r, err);
+		}
+	}
+	return false;
+}
+
+/* Delivers the transfers curl finished. */
+static void loop_reap(struct ufs *u, int *timeout)
+{
+	struct http *h = u->priv;
+	CURLMsg *m;
+	int left;
+	while ((m = curl_multi_info_read(h->multi, &left))) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		struct http_read *r = NULL;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+		CURLcode cc = m->data.result;
+		inflight_remove(h, r);
+		read_finished(u, r, cc);
+		*timeout = 0; /* a slot or a retry may be ready */
+	}
+}
+
+/* ---- the io_uring event loop ---- */
+
+#define TAG_WAKE ((uint64_t)1)
+#define TAG_CANCEL ((uint64_t)2)
+#define RING_DEPTH 256
+#define CQE_BATCH 64
+
+/* An SQE, sending what is queued when the ring is full. NULL only if the ring is broken. */
+static struct io_uring_sqe *ring_sqe(struct http *h)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&h->ring);
+	if (!sqe) {
+		io_uring_submit(&h->ring);
+		sqe = io_uring_get_sqe(&h->ring);
+	}
+	if (!sqe)
+		log_err("http: the io_uring submission queue is stuck; a socket goes unwatched");
+	return sqe;
+}
+
+static void sock_arm(struct http *h, struct http_sock *s)
+{
+	struct io_uring_sqe *sqe = ring_sqe(h);
+	if (!sqe)
+		return;
+	unsigned mask = POLLERR | POLLHUP;
+	if (s->what & CURL_POLL_IN)
+		mask |= POLLIN;
+	if (s->what & CURL_POLL_OUT)
+		mask |= POLLOUT;
+	io_uring_prep_poll_add(sqe, s->fd, mask);
+	io_uring_sqe_set_data(sqe, s);
+	s->armed = true;
+}
+
+static void wake_arm(struct http *h)
+{
+	struct io_uring_sqe *sqe = ring_sqe(h);
+	if (!sqe)
+		return;
+	io_uring_prep_poll_add(sqe, h->wake_fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, TAG_WAKE);
+}
+
+static void sock_free(struct http_sock *s)
+{
+	LIST_REMOVE(s, link);
+	free(s);
+}
+
+/* CURLMOPT_SOCKETFUNCTION, called inside curl_multi_* on the backend thread (or http_fini). */
+static int sock_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	struct http *h = userp;
+	struct http_sock *s = socketp;
+	(void)e;
+	if (what == CURL_POLL_REMOVE) {
+		if (!s)
+			return 0;
+		curl_multi_assign(h->multi, fd, NULL);
+		s->gone = true;
+		s->what = 0;
+		if (s->armed) {
+			/* Its completion (cancelled or not) frees it. */
+			struct io_uring_sqe *sqe = ring_sqe(h);
+			if (sqe) {
+				io_uring_prep_poll_remove(sqe, (__u64)(uintptr_t)s);
+				io_uring_sqe_set_data64(sqe, TAG_CANCEL);
+			}
+		} else if (!s->acting) {
+			sock_free(s);
+		}
+		return 0;
+	}
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s)
+			return -1;
+		s->fd = fd;
+		LIST_INSERT_HEAD(&h->socks, s, link);
+		curl_multi_assign(h->multi, fd, s);
+	}
+	int old = s->what;
+	s->what = what;
+	if (s->armed && old != what) {
+		/* The poll in flight watches the old events: cancel it, and its completion
+		 * re-arms with these. */
+		struct io_uring_sqe *sqe = ring_sqe(h);
+		if (sqe) {
+			io_uring_prep_poll_remove(sqe, (__u64)(uintptr_t)s);
+			io_uring_sqe_set_data64(sqe, TAG_CANCEL);
+		}
+	} else if (!s->armed && !s->acting) {
+		sock_arm(h, s);
+	}
+	return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION. */
+static int timer_cb(CURLM *m, long timeout_ms, void *userp)
+{
+	struct http *h = userp;
+	(void)m;
+	h->timer_at_ms = timeout_ms < 0 ? -1 : (int64_t)now_ms() + timeout_ms;
+	return 0;
+}
+
+/* One completion: a socket ready (or its poll cancelled), or a wake. */
+static void ring_event(struct http *h, uint64_t data, int res)
+{
+	if (data == TAG_CANCEL)
+		return;
+	if (data == TAG_WAKE) {
+		eventfd_t v;
+		eventfd_read(h->wake_fd, &v);
+		wake_arm(h);
+		return;
+	}
+	struct http_sock *s = (struct http_sock *)(uintptr_t)data;
+	s->armed = false;
+	if (s->gone) {
+		sock_free(s);
+		return;
+	}
+	if (res != -ECANCELED) {
+		int flags = 0, running;
+		if (res < 0 || (res & (POLLERR | POLLHUP | POLLNVAL)))
+			flags |= CURL_CSELECT_ERR;
+		if (res > 0 && (res & POLLIN))
+			flags |= CURL_CSELECT_IN;
+		if (res > 0 && (res & POLLOUT))
+			flags |= CURL_CSELECT_OUT;
+		s->acting = true;
+		curl_multi_socket_action(h->multi, s->fd, flags, &running);
+		s->acting = false;
+		if (s->gone) {
+			if (!s->armed)
+				sock_free(s);
+			return;
+		}
+	}
+	if (!s->armed)
+		sock_arm(h, s);
+}
+
+static void ring_loop(struct ufs *u)
+{
+	struct http *h = u->priv;
+	wake_arm(h);
+	for (;;) {
+		int timeout = 1000, running;
+		if (loop_admit(u, &timeout))
+			break;
+		uint64_t now = now_ms();
+		if (h->timer_at_ms >= 0 && (uint64_t)h->timer_at_ms <= now) {
+			h->timer_at_ms = -1;
+			curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+			timeout = 0;
+		} else if (h->timer_at_ms >= 0 &&
+			   (uint64_t)h->timer_at_ms - now < (uint64_t)timeout) {
+			timeout = (int)((uint64_t)h->timer_at_ms - now);
+		}
+		loop_reap(u, &timeout);
+		struct __kernel_timespec ts = {.tv_sec = timeout / 1000,
+					       .tv_nsec = (long long)(timeout % 1000) * 1000000};
+		struct io_uring_cqe *cqe;
+		int r = io_uring_submit_and_wait_timeout(&h->ring, &cqe, timeout > 0 ? 1 : 0, &ts,
+							 NULL);
+		if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+			log_debug("http: io_uring wait: %s", strerror(-r));
+		/* Reap every ready completion at once, then act on them: acting submits more. */
+		for (;;) {
+			struct {
+				uint64_t data;
+				int res;
+			} batch[CQE_BATCH];
+			unsigned head, n = 0;
+			io_uring_for_each_cqe(&h->ring, head, cqe)
+			{
+				if (n == CQE_BATCH)
+					break;
+				batch[n].data = cqe->user_data;
+				batch[n].res = cqe->res;
+				n++;
+			}
+			io_uring_cq_advance(&h->ring, n);
+			for (unsigned i = 0; i < n; i++)
+				ring_event(h, batch[i].data, batch[i].res);
+			if (n < CQE_BATCH)
+				break;
+		}
+		loop_reap(u, &timeout);
+	}
+}
+
+/* Without io_uring: curl's own poll loop. */
+static void poll_loop(struct ufs *u)
+{
+	struct http *h = u->priv;
+	for (;;) {
+		int timeout = 1000, running;
+		if (loop_admit(u, &timeout))
+			break;
+		curl_multi_perform(h->multi, &running);
+		loop_reap(u, &timeout);
+		if (timeout > 0)
+			curl_multi_poll(h->multi, NULL, 0, timeout, NULL);
+	}
+}
+
 static void *http_thread(void *arg)
 {
 	struct ufs *u = arg;
 	struct http *h = u->priv;
-	for (;;) {
-		pthread_mutex_lock(&h->lock);
-		bool stopping = h->stopping;
-		struct http_read *q = h->queue_head;
-		h->queue_head = h->queue_tail = NULL;
-		pthread_mutex_unlock(&h->lock);
-		while (q) {
-			struct http_read *next = q->next;
-			pending_push(h, q);
-			q = next;
-		}
-		if (stopping)
-			break;
-
-		uint64_t now = now_ms();
-		int timeout = 1000;
-		for (struct http_read **p = &h->pending; *p;) {
-			struct http_read *r = *p;
-			if (r->not_before_ms > now) {
-				uint64_t wait = r->not_before_ms - now;
-				if (wait < (uint64_t)timeout)
-					timeout = (int)wait;
-				p = &r->next;
-				continue;
-			}
-			if (h->n_inflight >= h->opts.max_connections)
-				break;
-			*p = r->next;
-			if (r->got >= r->len) {
-				read_complete(u, r, 0); /* zero-length read */
-				continue;
-			}
-			int err = read_start(u, r);
-			if (err < 0) {
-				snprintf(r->cause, sizeof(r->cause), "cannot start a transfer");
-				read_complete(u, r, err);
-			}
-		}
-
-		int running;
-		curl_multi_perform(h->multi, &running);
-		CURLMsg *m;
-		int left;
-		while ((m = curl_multi_info_read(h->multi, &left))) {
-			if (m->msg != CURLMSG_DONE)
-				continue;
-			struct http_read *r = NULL;
-			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-			CURLcode cc = m->data.result;
-			inflight_remove(h, r);
-			read_finished(u, r, cc);
-			timeout = 0; /* a slot or a retry may be ready */
-		}
-		if (timeout > 0)
-			curl_multi_poll(h->multi, NULL, 0, timeout, NULL);
-	}
+	if (h->ring_ok)
+		ring_loop(u);
+	else
+		poll_loop(u);
 
 	/* shutting down: every request still owned gets its one done() */
 	while (h->inflight) {
@@ -910,6 +1158,15 @@ static void *http_thread(void *arg)
 		read_complete(u, r, -ECANCELED);
 	}
 	return NULL;
+}
+
+/* Wakes the backend thread: a read was queued, or it must stop. */
+static void http_wake(struct http *h)
+{
+	if (h->ring_ok)
+		eventfd_write(h->wake_fd, 1);
+	else
+		curl_multi_wakeup(h->multi);
 }
 
 /* A copy of base with line appended (owned), or NULL (ENOMEM). */
@@ -974,7 +1231,7 @@ static int http_read_async(struct ufs *u, const char *path, uint64_t off, size_t
 		h->queue_head = r;
 	h->queue_tail = r;
 	pthread_mutex_unlock(&h->lock);
-	curl_multi_wakeup(h->multi);
+	http_wake(h);
 	return 0;
 }
 
@@ -999,11 +1256,17 @@ static void http_fini(struct ufs *u)
 		pthread_mutex_lock(&h->lock);
 		h->stopping = true;
 		pthread_mutex_unlock(&h->lock);
-		curl_multi_wakeup(h->multi);
+		http_wake(h);
 		pthread_join(h->thread, NULL);
 	}
 	if (h->multi)
-		curl_multi_cleanup(h->multi);
+		curl_multi_cleanup(h->multi); /* may still call sock_cb: the ring stays till here */
+	while (!LIST_EMPTY(&h->socks))
+		sock_free(LIST_FIRST(&h->socks));
+	if (h->ring_ok)
+		io_uring_queue_exit(&h->ring);
+	if (h->wake_fd >= 0)
+		close(h->wake_fd);
 	if (h->share)
 		curl_share_cleanup(h->share);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
@@ -1040,6 +1303,9 @@ static int http_init(struct ufs *u, const struct ufs_options *opts)
 		return -ENOMEM;
 	u->priv = h;
 	h->opts = *opts;
+	h->wake_fd = -1;
+	h->timer_at_ms = -1;
+	LIST_INIT(&h->socks);
 	pthread_mutex_init(&h->lock, NULL);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&h->share_locks[i], NULL);
@@ -1063,6 +1329,18 @@ static int http_init(struct ufs *u, const struct ufs_options *opts)
 	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)opts->max_connections);
 	curl_multi_setopt(h->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)opts->max_connections);
 	curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)opts->max_connections);
+	/* curl's sockets on io_uring; where it is unavailable (seccomp, io_uring_disabled),
+	 * curl's own poll loop. */
+	h->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (h->wake_fd >= 0 && io_uring_queue_init(RING_DEPTH, &h->ring, 0) == 0) {
+		h->ring_ok = true;
+		curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+		curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+		curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+		curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+	} else {
+		log_debug("http: io_uring unavailable; curl's poll loop drives %s", u->url);
+	}
 	r = -pthread_create(&h->thread, NULL, http_thread, u);
 	if (r < 0)
 		goto fail;

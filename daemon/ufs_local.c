@@ -16,30 +16,29 @@
 
 #include "log.h"
 #include "ufs.h"
+#include "uring_io.h"
 
-#define LOCAL_MAX_WORKERS 16
+#define LOCAL_RING_DEPTH 64
 
+/* One read in flight: its io_uring request owns buf until the completion calls local_read_end. */
 struct local_job {
-	struct local_job *next;
-	char *path;
-	uint64_t off;
-	size_t len;
-	void *buf;
-	bool has_expect;
-	struct ufs_attr expect;
+	struct uring_io_req req; /* first: the completion gets it back */
+	struct ufs *u;
+	int fd; /* the file, opened and checked at submission; closed at the completion */
 	ufs_read_done_fn done;
 	void *userdata;
+	char path[]; /* for messages */
 };
 
 struct local {
 	char *root; /* absolute path, for messages */
 	int root_fd;
+	struct uring_io *io; /* reads: io_uring, or pread at submission where it is unavailable */
+	/* Guards inflight and stopping; held for counting only. */
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct local_job *head, *tail; /* under lock */
-	bool stopping;		       /* under lock */
-	unsigned nworkers;
-	pthread_t workers[LOCAL_MAX_WORKERS];
+	pthread_cond_t idle; /* inflight went to 0 */
+	unsigned inflight;   /* under lock: reads submitted, not yet completed */
+	bool stopping;	     /* under lock */
 };
 
 static void set_error(struct ufs *u, const char *path, int err)
@@ -212,123 +211,106 @@ static bool attr_matches(const struct ufs_attr *have, const struct ufs_attr *wan
 	return have->size == want->size && (!want->mtime || have->mtime == want->mtime);
 }
 
-static int local_do_read(struct ufs *u, struct local_job *j, size_t *ret_n)
+/* Opens path for a read and checks it is the version expected. Returns the fd or -errno. */
+static int local_open_read(struct ufs *u, const char *path, const struct ufs_attr *expect)
 {
 	struct local *l = u->priv;
-	/* O_NONBLOCK: a FIFO put in a file's place must not hold this worker until a writer
-	 * comes (nor a device its open); only regular files are read. */
-	int fd = open_beneath(l, j->path, O_RDONLY | O_NONBLOCK);
+	/* O_NONBLOCK: a FIFO put in a file's place must not hold the reader until a writer comes
+	 * (nor a device its open); only regular files are read. */
+	int fd = open_beneath(l, path, O_RDONLY | O_NONBLOCK);
 	if (fd < 0)
 		return fd;
-	int r = 0;
-	struct stat rst;
-	if (fstat(fd, &rst) < 0 || !S_ISREG(rst.st_mode)) {
-		r = j->has_expect ? -ESTALE : -ENOENT;
-		goto out;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return expect ? -ESTALE : -ENOENT;
 	}
-	if (j->has_expect) {
-		struct stat st;
+	if (expect) {
 		struct ufs_attr have;
-		if (fstat(fd, &st) < 0) {
-			r = -errno;
-			goto out;
-		}
 		attr_from_stat(&st, &have);
-		if (!attr_matches(&have, &j->expect)) {
-			r = -ESTALE;
-			goto out;
+		if (!attr_matches(&have, expect)) {
+			close(fd);
+			return -ESTALE;
 		}
 	}
-	size_t got = 0;
-	while (got < j->len) {
-		ssize_t k = pread(fd, (char *)j->buf + got, j->len - got, (off_t)(j->off + got));
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0) {
-			r = -errno;
-			goto out;
-		}
-		if (k == 0)
-			break;
-		got += (size_t)k;
-	}
-	*ret_n = got;
-out:
-	close(fd);
-	return r;
+	return fd;
 }
 
-static void *local_worker(void *arg)
+/* The read's completion, on the queue's reaper thread: hands the bytes over and forgets the
+ * job. A regular file reads short only at its end, which the caller sees in nread. */
+static void local_read_end(struct uring_io_req *req, int res)
 {
-	struct ufs *u = arg;
+	struct local_job *j = (struct local_job *)req;
+	struct ufs *u = j->u;
 	struct local *l = u->priv;
-	pthread_mutex_lock(&l->lock);
-	for (;;) {
-		while (!l->head && !l->stopping)
-			pthread_cond_wait(&l->cond, &l->lock);
-		struct local_job *j = l->head;
-		if (!j)
-			break; /* stopping and drained */
-		l->head = j->next;
-		if (!l->head)
-			l->tail = NULL;
-		pthread_mutex_unlock(&l->lock);
 
-		size_t n = 0;
-		int r = local_do_read(u, j, &n);
-		if (r < 0) {
-			set_error(u, j->path, r);
-			atomic_fetch_add(&u->stats.errors, 1);
-			log_debug("read %s%s @%llu+%zu: %s", l->root, j->path,
-				  (unsigned long long)j->off, j->len, strerror(-r));
-		} else {
-			atomic_fetch_add(&u->stats.bytes, n);
-		}
-		j->done(j->userdata, r, r < 0 ? 0 : n);
-		free(j->path);
-		free(j);
-		pthread_mutex_lock(&l->lock);
+	close(j->fd);
+	if (res < 0) {
+		set_error(u, j->path, res);
+		atomic_fetch_add(&u->stats.errors, 1);
+		log_debug("read %s%s @%llu+%u: %s", l->root, j->path,
+			  (unsigned long long)j->req.off, j->req.len, strerror(-res));
+	} else {
+		atomic_fetch_add(&u->stats.bytes, (uint64_t)res);
 	}
+	j->done(j->userdata, res < 0 ? res : 0, res < 0 ? 0 : (size_t)res);
+	free(j);
+	pthread_mutex_lock(&l->lock);
+	if (--l->inflight == 0)
+		pthread_cond_broadcast(&l->idle);
 	pthread_mutex_unlock(&l->lock);
-	return NULL;
 }
 
+/* Opens and checks the file on the caller's thread (metadata only), then queues the read on
+ * io_uring; the completion calls done. */
 static int local_read_async(struct ufs *u, const char *path, uint64_t off, size_t len, void *buf,
 			    const struct ufs_attr *expect, ufs_read_done_fn done, void *userdata)
 {
 	struct local *l = u->priv;
-	struct local_job *j = calloc(1, sizeof(*j));
+	if (len > (1u << 30))
+		return -EINVAL;
+	size_t plen = strlen(path) + 1;
+	struct local_job *j = calloc(1, sizeof(*j) + plen);
 	if (!j)
 		return -ENOMEM;
-	j->path = strdup(path);
-	if (!j->path) {
-		free(j);
-		return -ENOMEM;
-	}
-	j->off = off;
-	j->len = len;
-	j->buf = buf;
-	j->done = done;
-	j->userdata = userdata;
-	if (expect) {
-		j->has_expect = true;
-		j->expect = *expect;
-	}
+	memcpy(j->path, path, plen);
 	atomic_fetch_add(&u->stats.requests, 1);
 	pthread_mutex_lock(&l->lock);
-	if (l->stopping) {
-		pthread_mutex_unlock(&l->lock);
-		free(j->path);
+	bool stopping = l->stopping;
+	if (!stopping)
+		l->inflight++;
+	pthread_mutex_unlock(&l->lock);
+	if (stopping) {
 		free(j);
 		return -ESHUTDOWN;
 	}
-	if (l->tail)
-		l->tail->next = j;
-	else
-		l->head = j;
-	l->tail = j;
-	pthread_cond_signal(&l->cond);
-	pthread_mutex_unlock(&l->lock);
+	int fd = local_open_read(u, path, expect);
+	if (fd < 0) {
+		/* As the worker pool did: the failure comes through done, not the return. */
+		j->fd = -1;
+		j->u = u;
+		j->done = done;
+		j->userdata = userdata;
+		set_error(u, path, fd);
+		atomic_fetch_add(&u->stats.errors, 1);
+		log_debug("read %s%s @%llu+%zu: %s", l->root, path, (unsigned long long)off, len,
+			  strerror(-fd));
+		done(userdata, fd, 0);
+		free(j);
+		pthread_mutex_lock(&l->lock);
+		if (--l->inflight == 0)
+			pthread_cond_broadcast(&l->idle);
+		pthread_mutex_unlock(&l->lock);
+		return 0;
+	}
+	j->req = (struct uring_io_req){
+	    .fd = fd, .buf = buf, .len = (unsigned)len, .off = off, .complete = local_read_end};
+	j->u = u;
+	j->fd = fd;
+	j->done = done;
+	j->userdata = userdata;
+	struct uring_io_req *one = &j->req;
+	uring_io_submit(l->io, &one, 1); /* completes (local_read_end) however it goes */
 	return 0;
 }
 
@@ -339,11 +321,12 @@ static void local_fini(struct ufs *u)
 		return;
 	pthread_mutex_lock(&l->lock);
 	l->stopping = true;
-	pthread_cond_broadcast(&l->cond);
+	/* Every buffer stays the kernel's until its completion: wait for all of them. */
+	while (l->inflight > 0)
+		pthread_cond_wait(&l->idle, &l->lock);
 	pthread_mutex_unlock(&l->lock);
-	for (unsigned i = 0; i < l->nworkers; i++)
-		pthread_join(l->workers[i], NULL);
-	pthread_cond_destroy(&l->cond);
+	uring_io_free(l->io);
+	pthread_cond_destroy(&l->idle);
 	pthread_mutex_destroy(&l->lock);
 	if (l->root_fd >= 0)
 		close(l->root_fd);
@@ -367,7 +350,7 @@ static int local_init(struct ufs *u, const struct ufs_options *opts)
 		return -ENOMEM;
 	l->root_fd = -1;
 	pthread_mutex_init(&l->lock, NULL);
-	pthread_cond_init(&l->cond, NULL);
+	pthread_cond_init(&l->idle, NULL);
 	u->priv = l;
 	int r;
 	l->root = strdup(root);
@@ -397,12 +380,17 @@ static int local_init(struct ufs *u, const struct ufs_options *opts)
 		goto fail;
 	}
 	l->root_fd = (int)fd;
-	unsigned want =
-	    opts->max_connections < LOCAL_MAX_WORKERS ? opts->max_connections : LOCAL_MAX_WORKERS;
-	for (; l->nworkers < want; l->nworkers++) {
-		r = -pthread_create(&l->workers[l->nworkers], NULL, local_worker, u);
-		if (r < 0)
-			goto fail;
+	(void)opts;
+	r = uring_io_new(1, LOCAL_RING_DEPTH, &l->io);
+	if (r == -ENOSYS || r == -EPERM || r == -EACCES) {
+		log_warn("io_uring is unavailable (%s); reads of %s use pread", strerror(-r),
+			 u->url);
+		r = uring_io_new(0, 0, &l->io);
+	}
+	if (r < 0) {
+		snprintf(u->last_error, sizeof(u->last_error), "cannot set up reads: %s",
+			 strerror(-r));
+		goto fail;
 	}
 	return 0;
 fail:

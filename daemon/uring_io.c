@@ -1,29 +1,135 @@
 // SPDX-License-Identifier: Apache-2.0
-// A pool of io_uring instances, each under its own mutex, for blocking file I/O from any thread.
-// A ring is submitted to and reaped by one caller at a time, so completions never mix.
+// io_uring as a queue: any thread submits under a short submission lock; one reaper thread per
+// ring waits for completions, reaps every one that is ready in one pass, and wakes the waiters. A
+// request's completion is reaped exactly once, by the reaper, so none is ever lost or mixed up.
 #include "uring_io.h"
 
 #include <errno.h>
 #include <liburing.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 
-struct ring {
-	pthread_mutex_t lock; /* guards ring */
+/* user_data of requests that are not a uring_io_req: the reaper counts them and moves on. */
+#define TAG_CANCEL ((uint64_t)1)
+#define TAG_STOP ((uint64_t)2)
+
+struct uring_ring {
+	/* Guards the submission queue (get_sqe, prep, io_uring_submit). Held across the
+	 * io_uring_enter(2) that submits, which does not wait for the I/O (io_uring hands work
+	 * that would block to its own workers); never across a wait for a completion. */
+	pthread_mutex_t sq_lock;
+	/* Guards each request's done and res, and inflight. Held for memory updates only: the
+	 * reaper takes it after its wait, once per batch. */
+	pthread_mutex_t done_lock;
+	pthread_cond_t done_cond; /* a batch was reaped (CLOCK_MONOTONIC for timed waits) */
+	unsigned inflight;	  /* under done_lock: uring_io_reqs submitted, not yet reaped */
+	unsigned max_inflight;	  /* fixed: the completion queue never overflows */
 	struct io_uring ring;
-	bool ready;
+	/* Signalled by the kernel for every completion (io_uring_register_eventfd): the reaper
+	 * sleeps in read(2) on it and reaps without entering the ring, so it never sits in
+	 * io_uring_enter(2) (where tools such as valgrind cannot let other threads run). */
+	int efd;
+	pthread_t reaper;
+	bool ready, reaper_started;
 };
 
 struct uring_io {
-	unsigned nrings; /* 0: plain pread/pwrite */
-	atomic_uint next; /* round-robin start for picking a ring */
-	struct ring *rings;
+	unsigned nrings;  /* 0: plain pread/pwrite at submission */
+	atomic_uint next; /* round-robin choice of a ring */
+	struct uring_ring *rings;
 };
+
+/* Reaps completions until it sees TAG_STOP: every ready one in one pass under done_lock. */
+static void *reaper_main(void *arg)
+{
+	struct uring_ring *rg = arg;
+	bool stop = false;
+
+	while (!stop) {
+		struct io_uring_cqe *cqe;
+		struct uring_io_req *callbacks = NULL;
+		unsigned head, count = 0;
+		eventfd_t v;
+
+		if (io_uring_peek_cqe(&rg->ring, &cqe) != 0) {
+			/* None ready: sleep until the kernel posts one (a completion between the
+			 * peek and here has already counted on the eventfd). */
+			if (eventfd_read(rg->efd, &v) < 0 && errno != EINTR) {
+				log_err("io_uring: waiting for completions: %m");
+				usleep(1000);
+			}
+			continue;
+		}
+		pthread_mutex_lock(&rg->done_lock);
+		io_uring_for_each_cqe(&rg->ring, head, cqe)
+		{
+			count++;
+			if (cqe->user_data == TAG_STOP) {
+				stop = true;
+			} else if (cqe->user_data != TAG_CANCEL) {
+				struct uring_io_req *req =
+				    (struct uring_io_req *)(uintptr_t)cqe->user_data;
+
+				req->res = cqe->res;
+				req->done = true;
+				rg->inflight--;
+				if (req->complete) {
+					req->cb_next = callbacks;
+					callbacks = req;
+				}
+			}
+		}
+		io_uring_cq_advance(&rg->ring, count);
+		pthread_cond_broadcast(&rg->done_cond);
+		pthread_mutex_unlock(&rg->done_lock);
+		/* Outside the lock: a callback may take its owner's locks, and free req. */
+		while (callbacks) {
+			struct uring_io_req *req = callbacks;
+
+			callbacks = req->cb_next;
+			req->complete(req, req->res);
+		}
+	}
+	return NULL;
+}
+
+/* An SQE, flushing the queue to the kernel when it is full. Under sq_lock. */
+static struct io_uring_sqe *sqe_get(struct uring_ring *rg)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&rg->ring);
+
+	while (!sqe) {
+		int r = io_uring_submit(&rg->ring);
+
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+			return NULL;
+		if (r <= 0)
+			usleep(100);
+		sqe = io_uring_get_sqe(&rg->ring);
+	}
+	return sqe;
+}
+
+/* Sends what is queued. Under sq_lock. Returns 0 or -errno. */
+static int sq_flush(struct uring_ring *rg)
+{
+	for (;;) {
+		int r = io_uring_submit(&rg->ring);
+
+		if (r >= 0)
+			return 0;
+		if (r != -EINTR && r != -EAGAIN && r != -EBUSY)
+			return r;
+		usleep(100); /* the kernel is short of memory or completions: let it reap */
+	}
+}
 
 int uring_io_new(unsigned nrings, unsigned depth, struct uring_io **ret)
 {
@@ -35,36 +141,55 @@ int uring_io_new(unsigned nrings, unsigned depth, struct uring_io **ret)
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return -ENOMEM;
+	atomic_init(&u->next, 0);
 	if (nrings == 0) {
 		*ret = u;
 		return 0;
 	}
 	u->rings = calloc(nrings, sizeof(*u->rings));
 	if (!u->rings) {
-		r = -ENOMEM;
-		goto free_u;
+		free(u);
+		return -ENOMEM;
 	}
 	u->nrings = nrings;
-	atomic_init(&u->next, 0);
 	for (unsigned i = 0; i < nrings; i++) {
-		struct ring *rg = &u->rings[i];
+		struct uring_ring *rg = &u->rings[i];
+		struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE, .cq_entries = 8 * depth};
+		pthread_condattr_t ca;
 
-		r = io_uring_queue_init(depth, &rg->ring, 0);
+		rg->efd = -1;
+		r = io_uring_queue_init_params(depth, &rg->ring, &p);
 		if (r < 0) {
-			log_debug("io_uring_queue_init(%u): %d", depth, r);
-			goto free_rings;
+			log_debug("io_uring_queue_init(%u): %s", depth, strerror(-r));
+			goto fail;
 		}
-		pthread_mutex_init(&rg->lock, NULL);
 		rg->ready = true;
+		rg->efd = eventfd(0, EFD_CLOEXEC);
+		if (rg->efd < 0) {
+			r = -errno;
+			goto fail;
+		}
+		r = io_uring_register_eventfd(&rg->ring, rg->efd);
+		if (r < 0)
+			goto fail;
+		/* Room for every request and the cancels of each. */
+		rg->max_inflight = p.cq_entries / 2;
+		pthread_mutex_init(&rg->sq_lock, NULL);
+		pthread_mutex_init(&rg->done_lock, NULL);
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&rg->done_cond, &ca);
+		pthread_condattr_destroy(&ca);
+		r = -pthread_create(&rg->reaper, NULL, reaper_main, rg);
+		if (r < 0)
+			goto fail;
+		rg->reaper_started = true;
 	}
 	*ret = u;
 	return 0;
 
-free_rings:
+fail:
 	uring_io_free(u);
-	return r;
-free_u:
-	free(u);
 	return r;
 }
 
@@ -73,122 +198,215 @@ void uring_io_free(struct uring_io *u)
 	if (!u)
 		return;
 	for (unsigned i = 0; i < u->nrings; i++) {
-		if (!u->rings[i].ready)
+		struct uring_ring *rg = &u->rings[i];
+
+		if (!rg->ready)
 			continue;
-		io_uring_queue_exit(&u->rings[i].ring);
-		pthread_mutex_destroy(&u->rings[i].lock);
+		if (rg->reaper_started) {
+			pthread_mutex_lock(&rg->sq_lock);
+			struct io_uring_sqe *sqe = sqe_get(rg);
+
+			if (sqe) {
+				io_uring_prep_nop(sqe);
+				sqe->user_data = TAG_STOP;
+			}
+			int r = sqe ? sq_flush(rg) : -EIO;
+			pthread_mutex_unlock(&rg->sq_lock);
+			if (r == 0)
+				pthread_join(rg->reaper, NULL);
+			else /* cannot happen with an idle ring; do not hang the exit on it */
+				log_err("io_uring: cannot stop a reaper: %s", strerror(-r));
+			pthread_mutex_destroy(&rg->sq_lock);
+			pthread_mutex_destroy(&rg->done_lock);
+			pthread_cond_destroy(&rg->done_cond);
+			if (r != 0)
+				continue; /* the ring stays mapped: its reaper may still use it */
+		}
+		io_uring_queue_exit(&rg->ring);
+		if (rg->efd >= 0)
+			close(rg->efd);
 	}
 	free(u->rings);
 	free(u);
 }
 
-/* Takes a free ring if there is one, else waits for the round-robin choice. */
-static struct ring *ring_get(struct uring_io *u)
+static int sync_rw(struct uring_io_req *req)
 {
-	unsigned start = atomic_fetch_add(&u->next, 1) % u->nrings;
+	ssize_t n;
 
-	for (unsigned i = 0; i < u->nrings; i++) {
-		struct ring *rg = &u->rings[(start + i) % u->nrings];
-
-		if (pthread_mutex_trylock(&rg->lock) == 0)
-			return rg;
-	}
-	pthread_mutex_lock(&u->rings[start].lock);
-	return &u->rings[start];
+	do
+		n = req->write ? pwrite(req->fd, req->buf, req->len, (off_t)req->off)
+			       : pread(req->fd, req->buf, req->len, (off_t)req->off);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : (int)n;
 }
 
-static void ring_put(struct ring *rg)
+/* Queues n <= rg->max_inflight requests, waiting for room in the completion queue first. */
+static int submit_chunk(struct uring_ring *rg, struct uring_io_req *const *reqs, unsigned n)
 {
-	pthread_mutex_unlock(&rg->lock);
-}
-
-/* One request, submitted and reaped. Returns the completion's result. */
-static int ring_rw(struct ring *rg, bool write, int fd, void *buf, unsigned len, uint64_t off)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&rg->ring);
-	struct io_uring_cqe *cqe;
 	int r;
 
-	if (!sqe)
-		return -EBUSY; /* cannot happen: every request is reaped before the next */
-	if (write)
-		io_uring_prep_write(sqe, fd, buf, len, off);
-	else
-		io_uring_prep_read(sqe, fd, buf, len, off);
-	do
-		r = io_uring_submit(&rg->ring);
-	while (r == -EINTR);
+	pthread_mutex_lock(&rg->done_lock);
+	while (rg->inflight + n > rg->max_inflight)
+		pthread_cond_wait(&rg->done_cond, &rg->done_lock);
+	rg->inflight += n;
+	for (unsigned i = 0; i < n; i++) {
+		reqs[i]->ring = rg;
+		reqs[i]->done = false;
+		reqs[i]->res = 0;
+	}
+	pthread_mutex_unlock(&rg->done_lock);
+
+	pthread_mutex_lock(&rg->sq_lock);
+	for (unsigned i = 0; i < n; i++) {
+		struct uring_io_req *req = reqs[i];
+		struct io_uring_sqe *sqe = sqe_get(rg);
+
+		if (!sqe) {
+			/* The ring is broken: what was queued goes, the rest fails here. */
+			if (i > 0)
+				sq_flush(rg);
+			pthread_mutex_unlock(&rg->sq_lock);
+			pthread_mutex_lock(&rg->done_lock);
+			for (unsigned k = i; k < n; k++) {
+				reqs[k]->res = -EIO;
+				reqs[k]->done = true;
+				rg->inflight--;
+			}
+			pthread_mutex_unlock(&rg->done_lock);
+			for (unsigned k = i; k < n; k++)
+				if (reqs[k]->complete)
+					reqs[k]->complete(reqs[k], -EIO);
+			return i > 0 ? (int)i : -EIO;
+		}
+		if (req->write)
+			io_uring_prep_write(sqe, req->fd, req->buf, req->len, req->off);
+		else
+			io_uring_prep_read(sqe, req->fd, req->buf, req->len, req->off);
+		io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)req);
+	}
+	r = sq_flush(rg);
+	pthread_mutex_unlock(&rg->sq_lock);
 	if (r < 0)
-		return r;
-	do
-		r = io_uring_wait_cqe(&rg->ring, &cqe);
-	while (r == -EINTR);
-	if (r < 0)
-		return r;
-	r = cqe->res;
-	io_uring_cqe_seen(&rg->ring, cqe);
+		log_err("io_uring: submitting: %s; the requests stay queued", strerror(-r));
+	return (int)n;
+}
+
+int uring_io_submit(struct uring_io *u, struct uring_io_req *const *reqs, unsigned n)
+{
+	struct uring_ring *rg;
+	unsigned done = 0;
+
+	if (n == 0)
+		return 0;
+	if (u->nrings == 0) {
+		for (unsigned i = 0; i < n; i++) {
+			reqs[i]->ring = NULL;
+			reqs[i]->res = sync_rw(reqs[i]);
+			reqs[i]->done = true;
+			if (reqs[i]->complete)
+				reqs[i]->complete(reqs[i], reqs[i]->res);
+		}
+		return (int)n;
+	}
+	rg = &u->rings[atomic_fetch_add(&u->next, 1) % u->nrings];
+	while (done < n) {
+		unsigned k = n - done < rg->max_inflight ? n - done : rg->max_inflight;
+		int r = submit_chunk(rg, reqs + done, k);
+
+		if (r < 0)
+			return done > 0 ? (int)done : r;
+		done += (unsigned)r;
+		if ((unsigned)r < k)
+			break;
+	}
+	return (int)done;
+}
+
+int uring_io_wait(struct uring_io *u, struct uring_io_req *req, int timeout_ms)
+{
+	struct uring_ring *rg = req->ring;
+	struct timespec at;
+	int r = 0;
+
+	(void)u;
+	if (!rg)
+		return req->res;
+	if (timeout_ms >= 0) {
+		clock_gettime(CLOCK_MONOTONIC, &at);
+		at.tv_sec += timeout_ms / 1000;
+		at.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+		if (at.tv_nsec >= 1000000000L) {
+			at.tv_sec++;
+			at.tv_nsec -= 1000000000L;
+		}
+	}
+	pthread_mutex_lock(&rg->done_lock);
+	while (!req->done && r != ETIMEDOUT)
+		r = timeout_ms >= 0 ? pthread_cond_timedwait(&rg->done_cond, &rg->done_lock, &at)
+				    : pthread_cond_wait(&rg->done_cond, &rg->done_lock);
+	r = req->done ? req->res : -ETIMEDOUT;
+	pthread_mutex_unlock(&rg->done_lock);
 	return r;
 }
 
-static ssize_t sync_rw(bool write, int fd, void *buf, size_t len, uint64_t off)
+int uring_io_cancel(struct uring_io *u, struct uring_io_req *req)
 {
-	size_t done = 0;
+	struct uring_ring *rg = req->ring;
+	bool done;
 
-	while (done < len) {
-		ssize_t n = write ? pwrite(fd, (char *)buf + done, len - done, (off_t)(off + done))
-				  : pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+	if (!rg)
+		return req->res;
+	pthread_mutex_lock(&rg->done_lock);
+	done = req->done;
+	pthread_mutex_unlock(&rg->done_lock);
+	if (!done) {
+		pthread_mutex_lock(&rg->sq_lock);
+		struct io_uring_sqe *sqe = sqe_get(rg);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0) {
-			if (write)
-				return -EIO;
-			break;
+		if (sqe) {
+			io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)req, 0);
+			io_uring_sqe_set_data64(sqe, TAG_CANCEL);
+			sq_flush(rg);
 		}
-		done += (size_t)n;
+		pthread_mutex_unlock(&rg->sq_lock);
 	}
-	return (ssize_t)done;
+	/* Cancelled or not (it may be past the point of cancelling), its completion comes: the
+	 * buffer is the caller's only after it. */
+	return uring_io_wait(u, req, -1);
 }
 
 static ssize_t uring_io_rw(struct uring_io *u, bool write, int fd, void *buf, size_t len,
 			   uint64_t off)
 {
-	struct ring *rg;
 	size_t done = 0;
-	ssize_t ret;
-
-	if (u->nrings == 0)
-		return sync_rw(write, fd, buf, len, off);
-	rg = ring_get(u);
 
 	while (done < len) {
 		size_t chunk = len - done;
+		struct uring_io_req req = {
+		    .fd = fd, .write = write, .buf = (char *)buf + done, .off = off + done};
+		struct uring_io_req *one = &req;
 		int r;
 
 		if (chunk > (1u << 30))
 			chunk = 1u << 30;
-		r = ring_rw(rg, write, fd, (char *)buf + done, (unsigned)chunk, off + done);
+		req.len = (unsigned)chunk;
+		r = uring_io_submit(u, &one, 1);
+		if (r < 0)
+			return r;
+		r = uring_io_wait(u, &req, -1);
 		if (r == -EINTR || r == -EAGAIN)
 			continue;
-		if (r < 0) {
-			ret = r;
-			goto put_ring;
-		}
+		if (r < 0)
+			return r;
 		if (r == 0) {
-			if (write) {
-				ret = -EIO;
-				goto put_ring;
-			}
+			if (write)
+				return -EIO;
 			break; /* end of file */
 		}
 		done += (size_t)r;
 	}
-	ret = (ssize_t)done;
-put_ring:
-	ring_put(rg);
-	return ret;
+	return (ssize_t)done;
 }
 
 ssize_t uring_io_pwrite(struct uring_io *u, int fd, const void *buf, size_t len, uint64_t off)

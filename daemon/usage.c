@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,13 +26,15 @@ struct usage {
 	struct meta_cache *meta;
 	struct block_store *store;
 	unsigned ttl_ms;
+	/* Guards the lists and flags below; held for memory updates only, never across the walk
+	 * (UFS listings), a store lookup or the join of the walker. */
 	pthread_mutex_t lock;
 	struct file_list done;	  /* under lock: the latest complete walk */
 	struct file_list partial; /* under lock: the walk in progress */
 	bool have_done;		  /* under lock */
 	bool running;		  /* under lock */
 	int error;		  /* under lock */
-	volatile int stop;
+	atomic_int stop;	  /* set by the owner to end the walk early; read by the worker */
 	pthread_t thread;
 	bool joinable; /* under lock */
 };

@@ -66,6 +66,8 @@ struct handle {
 	uint64_t obj;	      /* the block-store identity of attr's version */
 	struct ufs_attr attr; /* the version this descriptor is bound to */
 	atomic_bool stale;    /* that version is gone: every read fails ESTALE */
+	/* Guards the read-pattern fields below; held for arithmetic only, never across a fetch
+	 * or a store call. */
 	pthread_mutex_t lock;
 	uint64_t next_off;   /* under lock: where a sequential reader reads next */
 	uint64_t prefetched; /* under lock: blocks below this were asked for */
@@ -102,6 +104,9 @@ struct view {
 	 * another mount. -1 when not held. */
 	int parent_fd;
 	char *leaf;
+	/* Guards the inode table, the path map and the open handles; held for table updates only:
+	 * never across a UFS call, a fetch, a store lookup or an ioctl (passthrough registration
+	 * happens with it released). */
 	pthread_mutex_t lock;
 	struct inode **inodes;	/* under lock: inodes[ino - 1] */
 	size_t ninodes, cap;	/* under lock */
@@ -116,7 +121,7 @@ struct view {
 	atomic_bool pt_offered;	 /* the kernel offered FUSE_PASSTHROUGH in INIT */
 	atomic_bool passthrough; /* we accepted it */
 	uint64_t init_unique;
-	pthread_mutex_t open_lock;
+	pthread_mutex_t open_lock; /* guards open_uniques; held to record or match one, no I/O */
 	uint64_t open_uniques[VIEW_OPEN_SLOTS]; /* under open_lock: OPENs awaiting a reply */
 };
 

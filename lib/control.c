@@ -154,16 +154,18 @@ int control_recv(int fd, const ProtobufCMessageDescriptor *desc, ProtobufCMessag
 
 int control_call(const char *sock_path, const Weir__Request *req, Weir__Response **ret)
 {
-	return control_call_timeout(sock_path, req, 0, ret);
+	return control_call_timeout(sock_path, req, CONTROL_CALL_TIMEOUT_MS, ret);
 }
 
 int control_call_timeout(const char *sock_path, const Weir__Request *req, unsigned timeout_ms,
 			 Weir__Response **ret)
 {
+	if (timeout_ms == 0)
+		timeout_ms = CONTROL_CALL_TIMEOUT_MS;
 	int fd = control_connect(sock_path);
 	if (fd < 0)
 		return fd;
-	if (timeout_ms) {
+	{
 		struct timeval tv = {.tv_sec = timeout_ms / 1000,
 				     .tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000};
 		if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||

@@ -22,11 +22,17 @@ int control_send(int fd, const ProtobufCMessage *msg);
 /* Reads one frame and unpacks it with desc. On success *ret is owned by the caller
  * (free with protobuf_c_message_free_unpacked). Returns 0, -ECONNRESET at EOF, -EBADMSG. */
 int control_recv(int fd, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **ret);
-/* Sends req and waits for one Response. Returns 0 (then *ret is owned) or -errno. */
+/* How long control_call() waits for a reply: a mount or a source request waits for the UFS to
+ * answer, so this is generous; a daemon that hangs still cannot hang its callers for ever. */
+#define CONTROL_CALL_TIMEOUT_MS 120000u
+
+/* The one client of the control socket (cli/, controller/, csi/ all call through it): sends req
+ * and waits for one Response, giving up with -ETIMEDOUT after CONTROL_CALL_TIMEOUT_MS.
+ * Returns 0 (then *ret is owned) or -errno. Any thread. */
 int control_call(const char *sock_path, const Weir__Request *req, Weir__Response **ret);
-/* The same, giving up after timeout_ms (0 = never) with -ETIMEDOUT: for callers that must stay
- * responsive when a daemon hangs (weir-csi answering the kubelet). */
-/* True when a daemon answers a Ping on sock_path within timeout_ms (0 = no limit). */
-bool control_ping(const char *sock_path, unsigned timeout_ms);
+/* The same with its own deadline, timeout_ms > 0 (0 means CONTROL_CALL_TIMEOUT_MS): for callers
+ * that must stay responsive when a daemon hangs (weir-csi answering the kubelet). */
 int control_call_timeout(const char *sock_path, const Weir__Request *req, unsigned timeout_ms,
 			 Weir__Response **ret);
+/* True when a daemon answers a Ping on sock_path within timeout_ms (0: CONTROL_CALL_TIMEOUT_MS). */
+bool control_ping(const char *sock_path, unsigned timeout_ms);

@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "block_store.h"
 #include "suites.h"
 #include "tier_pool.h"
@@ -529,6 +531,7 @@ START_TEST(test_watermark_eviction)
 	touch(bs, obj, 4);
 	/* 7 blocks > 6 (high): down to 4 (low), least recently used first: 1, 3, 5. */
 	ck_assert_int_eq(put_block(bs, obj, 6, BS), 0);
+	block_store_settle(bs);
 	block_store_get_stats(bs, &st);
 	ck_assert_uint_le(st.tiers[0].used, 4 * BS);
 	ck_assert_uint_eq(st.tiers[0].blocks, 4);
@@ -551,6 +554,7 @@ START_TEST(test_watermark_eviction)
 	ck_assert_int_eq(put_block(bs, obj, 7, BS), 0);
 	ck_assert_int_eq(put_block(bs, obj, 8, BS), 0);
 	ck_assert_int_eq(put_block(bs, obj, 9, BS), 0);
+	block_store_settle(bs);
 	/* 2,4,6,7,8,9 + 0 = 7 > 6 at the put of 9: 0 and 4 and 6 go (4 is older than 6). */
 	for (uint64_t i = 0; i < 10; i++)
 		ck_assert_msg(block_store_contains(bs, obj, i) == (i == 2 || i >= 7),
@@ -577,6 +581,7 @@ START_TEST(test_demotion)
 	for (uint64_t i = 0; i < 4; i++)
 		ck_assert_int_eq(put_block(bs, obj, i, BS), 0);
 	/* 4 > 3 blocks: 0 and 1 go down to the second tier. */
+	block_store_settle(bs);
 	block_store_get_stats(bs, &st);
 	ck_assert_uint_eq(st.ntiers, 2);
 	ck_assert_uint_eq(st.tiers[0].blocks, 2);
@@ -633,6 +638,7 @@ START_TEST(test_demotion)
 	/* Many more: the second tier fills past its own high watermark and evicts. */
 	for (uint64_t i = 4; i < 40; i++)
 		ck_assert_int_eq(put_block(bs, obj, i, BS), 0);
+	block_store_settle(bs);
 	block_store_get_stats(bs, &st);
 	ck_assert_uint_le(st.tiers[0].used, 4 * BS);
 	ck_assert_uint_le(st.tiers[1].used, 16 * BS);
@@ -646,6 +652,141 @@ START_TEST(test_demotion)
 	for (uint64_t i = 0; i < 40; i++)
 		if (block_store_contains(bs, obj, i))
 			block_check(bs, obj, i, BS);
+	block_store_free(bs);
+}
+END_TEST
+
+/* Heat ranking: the coldest object's blocks go first, least recently used first among them; a
+ * pinned block stays, and the next coldest object gives the rest. */
+START_TEST(test_heat_victim_order)
+{
+	struct block_store_config c;
+	unsigned q = 16;
+	struct block_store *bs;
+	struct block_ref ref;
+	uint64_t cold, warm, hot;
+
+	cfg_init(&c, 1, &q, 0.75, 0.5); /* high 12 blocks, low 8 */
+	c.lru = false;
+	bs = open_ok(&c);
+	cold = sync_obj(bs, "/cold", 16 * BS, 1, "");
+	warm = sync_obj(bs, "/warm", 16 * BS, 1, "");
+	hot = sync_obj(bs, "/hot", 16 * BS, 1, "");
+	/* Hot first, cold last: recency alone would evict hot. */
+	for (uint64_t i = 0; i < 4; i++)
+		ck_assert_int_eq(put_block(bs, hot, i, BS), 0);
+	for (uint64_t i = 0; i < 4; i++)
+		ck_assert_int_eq(put_block(bs, warm, i, BS), 0);
+	for (uint64_t i = 0; i < 4; i++)
+		ck_assert_int_eq(put_block(bs, cold, i, BS), 0);
+	block_store_set_heat(bs, hot, 1000);
+	block_store_set_heat(bs, warm, 10);
+	touch(bs, warm, 0); /* warm's order: 1, 2, 3, 0 */
+	ck_assert_int_eq(block_store_acquire(bs, cold, 0, &ref), 0);
+	/* 13 > 12: 5 go, down to 8: cold 1..3 (0 is pinned), then warm 1 and 2. */
+	ck_assert_int_eq(put_block(bs, hot, 4, BS), 0);
+	block_store_settle(bs);
+	for (uint64_t i = 0; i < 4; i++) {
+		ck_assert_msg(block_store_contains(bs, cold, i) == (i == 0), "cold block %" PRIu64,
+			      i);
+		ck_assert_msg(block_store_contains(bs, warm, i) == (i == 0 || i == 3),
+			      "warm block %" PRIu64, i);
+	}
+	for (uint64_t i = 0; i < 5; i++)
+		ck_assert_msg(block_store_contains(bs, hot, i), "hot block %" PRIu64, i);
+	ref_check(&ref, cold, 0, BS);
+	block_store_release(bs, cold, 0);
+	/* Heat that changes reorders: warm is now the hottest, hot the coldest. */
+	block_store_set_heat(bs, warm, 1e6);
+	block_store_set_heat(bs, hot, 1);
+	for (uint64_t i = 5; i < 10; i++)
+		ck_assert_int_eq(put_block(bs, warm, i, BS), 0);
+	block_store_settle(bs);
+	ck_assert(!block_store_contains(bs, cold, 0)); /* heat 0: first */
+	ck_assert(block_store_contains(bs, warm, 0) && block_store_contains(bs, warm, 3));
+	for (uint64_t i = 5; i < 10; i++)
+		ck_assert_msg(block_store_contains(bs, warm, i), "warm block %" PRIu64, i);
+	ck_assert(!block_store_contains(bs, hot, 0));
+	block_store_free(bs);
+}
+END_TEST
+
+/* Heat ranking among objects of equal heat is least recently used first, across objects. */
+START_TEST(test_heat_equal_lru)
+{
+	struct block_store_config c;
+	unsigned q = 8;
+	struct block_store *bs;
+	uint64_t a, b;
+
+	cfg_init(&c, 1, &q, 0.75, 0.5); /* high 6 blocks, low 4 */
+	c.lru = false;
+	bs = open_ok(&c);
+	a = sync_obj(bs, "/a", 16 * BS, 1, "");
+	b = sync_obj(bs, "/b", 16 * BS, 1, "");
+	for (uint64_t i = 0; i < 3; i++) {
+		ck_assert_int_eq(put_block(bs, a, i, BS), 0);
+		ck_assert_int_eq(put_block(bs, b, i, BS), 0);
+	}
+	touch(bs, a, 0);
+	/* 7 > 6: b0, a1, b1 go (oldest first, whichever object). */
+	ck_assert_int_eq(put_block(bs, b, 3, BS), 0);
+	block_store_settle(bs);
+	ck_assert(block_store_contains(bs, a, 0));
+	ck_assert(!block_store_contains(bs, a, 1));
+	ck_assert(block_store_contains(bs, a, 2));
+	ck_assert(!block_store_contains(bs, b, 0));
+	ck_assert(!block_store_contains(bs, b, 1));
+	ck_assert(block_store_contains(bs, b, 2));
+	ck_assert(block_store_contains(bs, b, 3));
+	block_store_free(bs);
+}
+END_TEST
+
+/* Many objects of distinct heats: a descent from high to low takes exactly the coldest ones'
+ * blocks, as a scan of the tier would. */
+START_TEST(test_heat_victims_many)
+{
+	struct block_store_config c;
+	unsigned q = 100;
+	struct block_store *bs;
+	uint64_t objs[40], trigger;
+	char path[32];
+
+	cfg_init(&c, 1, &q, 0.9, 0.3); /* high 90 blocks, low 30 */
+	c.lru = false;
+	bs = open_ok(&c);
+	for (unsigned i = 0; i < 40; i++) {
+		snprintf(path, sizeof(path), "/o%u", i);
+		objs[i] = sync_obj(bs, path, 4 * BS, 1, "");
+		/* heat (i * 17) % 40 + 1: a permutation of 1..40, unrelated to put order */
+		block_store_set_heat(bs, objs[i], (double)((i * 17) % 40 + 1));
+	}
+	for (unsigned i = 0; i < 40; i++)
+		for (uint64_t k = 0; k < 2; k++)
+			ck_assert_int_eq(put_block(bs, objs[i], k, BS), 0);
+	trigger = sync_obj(bs, "/trigger", 16 * BS, 1, "");
+	block_store_set_heat(bs, trigger, 1e9);
+	/* 80 + 11 = 91 > 90: down to 30, so 61 go: the 30 coldest objects and the older block
+	 * of the 31st. */
+	for (uint64_t k = 0; k < 11; k++)
+		ck_assert_int_eq(put_block(bs, trigger, k, BS), 0);
+	block_store_settle(bs);
+	for (unsigned i = 0; i < 40; i++) {
+		unsigned heat = (i * 17) % 40 + 1;
+		bool b0 = block_store_contains(bs, objs[i], 0);
+		bool b1 = block_store_contains(bs, objs[i], 1);
+
+		if (heat <= 30)
+			ck_assert_msg(!b0 && !b1, "object of heat %u kept a block", heat);
+		else if (heat == 31)
+			ck_assert_msg(!b0 && b1, "object of heat 31: block 0 %d, block 1 %d", b0,
+				      b1);
+		else
+			ck_assert_msg(b0 && b1, "object of heat %u lost a block", heat);
+	}
+	for (uint64_t k = 0; k < 11; k++)
+		ck_assert(block_store_contains(bs, trigger, k));
 	block_store_free(bs);
 }
 END_TEST
@@ -665,6 +806,7 @@ START_TEST(test_pinned_not_evicted)
 	for (uint64_t i = 3; i < 6; i++)
 		touch(bs, obj, i);
 	ck_assert_int_eq(put_block(bs, obj, 6, BS), 0);
+	block_store_settle(bs);
 	for (uint64_t i = 0; i < 7; i++)
 		ck_assert_msg(block_store_contains(bs, obj, i) == (i < 3 || i == 6),
 			      "block %" PRIu64, i);
@@ -1193,6 +1335,7 @@ START_TEST(test_concurrent)
 	for (unsigned i = 0; i < 4; i++)
 		pthread_join(th[i], NULL);
 	ck_assert_int_eq(atomic_load(&bad), 0);
+	block_store_settle(bs);
 	block_store_get_stats(bs, &st);
 	ck_assert_uint_le(st.tiers[0].used, 8 * BS);
 	ck_assert_uint_le(st.tiers[1].used, 12 * BS);
@@ -1561,6 +1704,82 @@ static void *pool_worker_run(void *arg)
 	return NULL;
 }
 
+/* A hit is served while a batch of evictions is under way: the batch's index transaction is held
+ * up (another connection holds the index's write lock), and a lookup of a cached block of the
+ * same store still answers at once, before a single eviction of the batch has finished. */
+START_TEST(test_hit_during_eviction)
+{
+	struct block_store_config ca, cb;
+	struct block_store_stats sa;
+	struct block_store *a, *b;
+	struct tier_pools *pools;
+	struct block_ref ref;
+	char ia[600], ib[600];
+	unsigned q = 256;
+	uint64_t oa, ob;
+	sqlite3 *db;
+	int waited_ms = 0;
+
+	ck_assert_int_eq(tier_pools_new(&pools), 0);
+	snprintf(ia, sizeof(ia), "%s/a/index.db", tmpdir);
+	snprintf(ib, sizeof(ib), "%s/b/index.db", tmpdir);
+	cfg_init(&ca, 1, &q, 0.5, 0.25); /* high 128 blocks, low 64 */
+	ca.index_path = ia;
+	ca.source_id = "a";
+	ca.pools = pools;
+	cb = ca;
+	cb.index_path = ib;
+	cb.source_id = "b";
+	a = open_ok(&ca);
+	b = open_ok(&cb);
+	oa = sync_obj(a, "/a", 128 * BS, 1, "");
+	ob = sync_obj(b, "/b", 128 * BS, 1, "");
+	for (uint64_t i = 0; i < 100; i++)
+		ck_assert_int_eq(put_block(a, oa, i, BS), 0);
+	for (uint64_t i = 0; i < 28; i++)
+		ck_assert_int_eq(put_block(b, ob, i, BS), 0);
+	touch(a, oa, 99); /* the hot block: never a victim here */
+
+	ck_assert_int_eq(sqlite3_open(ia, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	/* 129 > 128 blocks on the path: b's evictor takes a batch of a's older blocks, whose
+	 * index transaction now waits for the lock above. */
+	ck_assert_int_eq(put_block(b, ob, 28, BS), 0);
+	while (block_store_contains(a, oa, 0) && waited_ms < 4000) {
+		usleep(1000);
+		waited_ms++;
+	}
+	ck_assert_msg(!block_store_contains(a, oa, 0),
+		      "no eviction started within 4 s of passing the high watermark");
+	ck_assert_int_eq(block_store_acquire(a, oa, 99, &ref), 0);
+	block_store_get_stats(a, &sa);
+	ck_assert_msg(sa.evictions == 0,
+		      "the hit was answered only after %" PRIu64 " evictions had finished",
+		      sa.evictions);
+	ref_check(&ref, oa, 99, BS);
+	block_store_release(a, oa, 99);
+	ck_assert_int_eq(block_store_acquire(b, ob, 0, &ref), 0);
+	block_store_release(b, ob, 0);
+
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	block_store_settle(b);
+	block_store_settle(a);
+	block_store_get_stats(a, &sa);
+	ck_assert_uint_ge(sa.evictions, 64);
+	ck_assert(block_store_contains(a, oa, 99));
+	block_check(a, oa, 99, BS);
+	block_store_free(a);
+	block_store_free(b);
+	/* The batch's rows went: a reopened store does not list the evicted blocks. */
+	a = open_ok(&ca);
+	ck_assert(!block_store_contains(a, oa, 0));
+	ck_assert(block_store_contains(a, oa, 99));
+	block_store_free(a);
+	tier_pools_free(pools);
+}
+END_TEST
+
 /* Stores on one path filling it at once, each evicting the other's blocks: no deadlock, the
  * quota holds, and what stays is right. */
 START_TEST(test_shared_tier_concurrent)
@@ -1621,6 +1840,10 @@ Suite *block_store_suite(void)
 	tcase_add_test(tc, test_watermark_eviction);
 	tcase_add_test(tc, test_demotion);
 	tcase_add_test(tc, test_pinned_not_evicted);
+	tcase_add_test(tc, test_heat_victim_order);
+	tcase_add_test(tc, test_heat_victims_many);
+	tcase_add_test(tc, test_heat_equal_lru);
+	tcase_add_test(tc, test_hit_during_eviction);
 	tcase_add_test(tc, test_all_pinned_enospc);
 	tcase_add_test(tc, test_object_sync);
 	tcase_add_test(tc, test_config_errors);

@@ -9,3 +9,4 @@ Suite *ranges_suite(void);
 Suite *cache_path_suite(void);
 Suite *http_version_suite(void);
 Suite *s3_suite(void);
+Suite *uring_io_suite(void);

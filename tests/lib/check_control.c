@@ -5,6 +5,7 @@
 #include <check.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "control.h"
@@ -78,11 +80,42 @@ START_TEST(test_foreign_socket_refused)
 }
 END_TEST
 
+/* A daemon that takes the connection and never answers must not hang its caller: the one client
+ * gives up with -ETIMEDOUT near its deadline. */
+START_TEST(test_call_times_out)
+{
+	char dir[] = "/tmp/check_control.XXXXXX", path[128];
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/node.sock", dir);
+	pid_t pid = serve_as(path, geteuid());
+
+	Weir__Request req = WEIR__REQUEST__INIT;
+	Weir__Empty ping = WEIR__EMPTY__INIT;
+	req.body_case = WEIR__REQUEST__BODY_PING;
+	req.ping = &ping;
+	Weir__Response *resp = NULL;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int r = control_call_timeout(path, &req, 300, &resp);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	bool alive = control_ping(path, 200);
+	stop(pid);
+	unlink(path);
+	rmdir(dir);
+	double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	ck_assert_int_eq(r, -ETIMEDOUT);
+	ck_assert_ptr_null(resp);
+	ck_assert_msg(ms >= 250 && ms < 5000, "gave up after %.0f ms, not near 300", ms);
+	ck_assert_msg(!alive, "a silent daemon answered a ping");
+}
+END_TEST
+
 Suite *control_suite(void)
 {
 	Suite *s = suite_create("control");
 	TCase *tc = tcase_create("peer");
 	tcase_add_test(tc, test_foreign_socket_refused);
+	tcase_add_test(tc, test_call_times_out);
 	suite_add_tcase(s, tc);
 	return s;
 }
