@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "aws_config.h"
+#include "cron.h"
 #include "quantity.h"
 #include "yamltree.h"
 
@@ -1802,27 +1803,6 @@ static int validate_runtime(const struct objmodel *o, char *errbuf, size_t errle
 	return 0;
 }
 
-/* "*\/5 * * * *", "@hourly", "@every 1h" */
-static bool cron_ok(const char *s)
-{
-	if (s[0] == '@')
-		return strlen(s) > 1;
-	int fields = 0;
-	bool in = false;
-	for (const char *p = s; *p; p++) {
-		if (isspace((unsigned char)*p)) {
-			in = false;
-		} else {
-			if (!strchr("0123456789*/,-?LW#ABCDEFGHIJKLMNOPQRSTUVWXYZ", toupper(*p)))
-				return false;
-			if (!in)
-				fields++;
-			in = true;
-		}
-	}
-	return fields == 5 || fields == 6;
-}
-
 static int validate_dataload(const struct objmodel *o, char *errbuf, size_t errlen)
 {
 	const struct dataload *dl = &o->dataload;
@@ -1843,9 +1823,12 @@ static int validate_dataload(const struct objmodel *o, char *errbuf, size_t errl
 	}
 	if (dl->spec.policy == DATALOAD_CRON && !dl->spec.schedule)
 		return vfail(errbuf, errlen, "spec.schedule: required with policy Cron");
-	if (dl->spec.policy == DATALOAD_CRON && !cron_ok(dl->spec.schedule))
-		return vfail(errbuf, errlen, "spec.schedule: bad cron schedule %s",
-			     q(dl->spec.schedule, b, sizeof(b)));
+	/* the controller's own parser decides, so what applies is what runs */
+	struct cron cr;
+	char why[300];
+	if (dl->spec.policy == DATALOAD_CRON &&
+	    cron_parse(dl->spec.schedule, &cr, why, sizeof(why)) < 0)
+		return vfail(errbuf, errlen, "spec.schedule: %s", why);
 	if (dl->spec.policy == DATALOAD_ONCE && dl->spec.schedule)
 		return vfail(errbuf, errlen, "spec.schedule: only allowed with policy Cron");
 	return 0;
