@@ -44,8 +44,12 @@ static int parse_field(const char *f, int lo, int hi, uint64_t *ret, int *ret_st
 		}
 		if (a < lo || b > hi || a > b)
 			return -EINVAL;
-		for (long v = a; v <= b; v += step)
+		/* a step past the range ("1/99999999999999999999") must stop, not overflow */
+		for (long v = a; v <= b; v += step) {
 			bits |= 1ull << v;
+			if (step > b - v)
+				break;
+		}
 	}
 	if (!bits)
 		return -EINVAL;

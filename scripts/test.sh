@@ -24,6 +24,9 @@ ninja -C build || broken "the build failed (errors above); fix it and run script
 # outside the clone: minutes on a fresh machine, nothing once cached.
 tests/k8s/peers.sh || broken "building the Kubernetes test peers failed (tests/k8s/peers.sh, output above)"
 
+# The libFuzzer harnesses (clang, ASan, UBSan) in ./build-fuzz; the 'fuzz' suite runs each 30 s.
+scripts/fuzz.sh --build || broken "building the fuzzers failed (scripts/fuzz.sh --build, output above)"
+
 rm -f build/meson-logs/testlog.json
 rc=0
 meson test -C build --print-errorlogs "$@" || rc=$?

@@ -58,6 +58,11 @@ START_TEST(never_and_errors)
 	ck_assert_int_eq(cron_parse("5-1 * * * *", &c, err, sizeof(err)), -EINVAL);
 	ck_assert_int_eq(cron_parse("a * * * *", &c, err, sizeof(err)), -EINVAL);
 	ck_assert_int_eq(cron_parse("", &c, err, sizeof(err)), -EINVAL);
+	/* found by fuzz_cron: a step near LONG_MAX overflowed the field's loop (UBSan) */
+	ck_assert_int_eq(cron_parse("0 1/9223372036854775807 * * *", &c, err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.hour, 1u << 1);
+	ck_assert_int_eq(cron_parse("*/9223372036854775807 * * * *", &c, err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.minute, 1);
 }
 END_TEST
 
