@@ -75,7 +75,7 @@ run_asan() {
 	fi
 }
 
-# gcc's ThreadSanitizer cannot map its shadow under this kernel's randomized layout: setarch -R.
+# ThreadSanitizer: the unit suite (the e2e daemons under TSan are too slow for the suite's timeouts).
 run_tsan() {
 	setup_build build-tsan -Db_sanitize=thread -Db_lundef=false
 	TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" run_tests build-tsan --suite unit
