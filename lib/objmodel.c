@@ -20,6 +20,8 @@
 #include "quantity.h"
 #include "yamltree.h"
 
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
 typedef struct yamltree_node ynode;
 
 /* Decoding context: the field path being decoded and where messages go. */
@@ -416,6 +418,53 @@ static int unknown_field(struct dctx *c, const char *key, const ynode *val,
 		_r;                                                                                \
 	})
 
+/* A map's fields as a table: key, decoder, and where in the decoded struct the value goes.
+ * dec_fields() walks a map with one, so each kind's shape is data, not a chain of strcmp. */
+typedef int (*field_dec_fn)(struct dctx *c, const ynode *v, void *dst);
+struct field {
+	const char *key;
+	field_dec_fn dec;
+	size_t off; /* of dst in the struct being decoded */
+};
+#define FLD(key, fn, type, member) {key, fn, offsetof(type, member)}
+
+static int fd_str(struct dctx *c, const ynode *v, void *dst) { return get_str(c, v, dst); }
+static int fd_bool(struct dctx *c, const ynode *v, void *dst) { return get_bool(c, v, dst); }
+static int fd_kvmap(struct dctx *c, const ynode *v, void *dst) { return get_kvmap(c, v, dst); }
+static int fd_time(struct dctx *c, const ynode *v, void *dst) { return get_time(c, v, dst); }
+static int fd_quantity(struct dctx *c, const ynode *v, void *dst)
+{
+	return get_quantity(c, v, dst);
+}
+static int fd_fraction(struct dctx *c, const ynode *v, void *dst)
+{
+	return get_fraction(c, v, dst);
+}
+/* Fields weir derives itself and does not keep. */
+static int fd_skip(struct dctx *c, const ynode *v, void *dst) { return 0; }
+
+/* Decodes map m into base with table t (n rows); a key not in t is unknown_field's (with
+ * Fluid's fields weir ignores). */
+static int dec_fields(struct dctx *c, const ynode *m, void *base, const struct field *t, size_t n,
+		      const char *const *ignored)
+{
+	int r;
+	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+		return r;
+	FOREACH_FIELD(m, k, v)
+	{
+		const struct field *f = NULL;
+		for (size_t i = 0; i < n && !f; i++)
+			if (!strcmp(t[i].key, k))
+				f = &t[i];
+		r = f ? FIELD(c, k, f->dec(c, v, (char *)base + f->off))
+		      : unknown_field(c, k, v, ignored);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* ---- Dataset ---- */
 
 static void encrypt_options_free(struct encrypt_option *e, size_t n)
@@ -517,103 +566,105 @@ static int dec_encrypt_options(struct dctx *c, const ynode *n, struct encrypt_op
 
 static const char *const fluid_mount_ignored[] = {NULL};
 
+static int fd_mount_encrypt(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_mount *mt = dst;
+	return dec_encrypt_options(c, v, &mt->encrypt_options, &mt->n_encrypt_options);
+}
+
+static const struct field mount_fields[] = {
+    FLD("mountPoint", fd_str, struct dataset_mount, mount_point),
+    FLD("name", fd_str, struct dataset_mount, name),
+    FLD("path", fd_str, struct dataset_mount, path),
+    FLD("options", fd_kvmap, struct dataset_mount, options),
+    {"encryptOptions", fd_mount_encrypt, 0},
+    FLD("readOnly", fd_bool, struct dataset_mount, read_only),
+    FLD("shared", fd_bool, struct dataset_mount, shared),
+};
+
 static int dec_mount(struct dctx *c, const ynode *m, struct dataset_mount *mt)
 {
-	int r = want(c, m, YAMLTREE_MAP);
+	int r = dec_fields(c, m, mt, mount_fields, NELEM(mount_fields), fluid_mount_ignored);
 	if (r < 0)
 		return r;
-	FOREACH_FIELD(m, k, v)
-	{
-		if (!strcmp(k, "mountPoint"))
-			r = FIELD(c, k, get_str(c, v, &mt->mount_point));
-		else if (!strcmp(k, "name"))
-			r = FIELD(c, k, get_str(c, v, &mt->name));
-		else if (!strcmp(k, "path"))
-			r = FIELD(c, k, get_str(c, v, &mt->path));
-		else if (!strcmp(k, "options"))
-			r = FIELD(c, k, get_kvmap(c, v, &mt->options));
-		else if (!strcmp(k, "encryptOptions"))
-			r = FIELD(c, k,
-				  dec_encrypt_options(c, v, &mt->encrypt_options,
-						      &mt->n_encrypt_options));
-		else if (!strcmp(k, "readOnly"))
-			r = FIELD(c, k, get_bool(c, v, &mt->read_only));
-		else if (!strcmp(k, "shared"))
-			r = FIELD(c, k, get_bool(c, v, &mt->shared));
-		else
-			r = unknown_field(c, k, v, fluid_mount_ignored);
-		if (r < 0)
-			return r;
-	}
 	if (!mt->mount_point)
 		return missing(c, "mountPoint", "");
 	return 0;
 }
 
+/* uid and gid: 0..2^32-1, and whether they were given (null is "not given"). */
+static int owner_id(struct dctx *c, const ynode *v, int64_t *id, bool *set)
+{
+	*set = !is_null(v);
+	return get_int(c, v, 0, UINT32_MAX, id);
+}
+static int fd_owner_uid(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_owner *o = dst;
+	return owner_id(c, v, &o->uid, &o->uid_set);
+}
+static int fd_owner_gid(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_owner *o = dst;
+	return owner_id(c, v, &o->gid, &o->gid_set);
+}
+
+static const struct field owner_fields[] = {
+    {"uid", fd_owner_uid, 0},
+    {"gid", fd_owner_gid, 0},
+    FLD("user", fd_str, struct dataset_owner, user),
+    FLD("group", fd_str, struct dataset_owner, group),
+};
+
 static int dec_owner(struct dctx *c, const ynode *m, struct dataset_owner *o)
 {
-	int64_t v64;
-	int r;
 	if (is_null(m))
 		return 0;
-	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
-		return r;
-	o->set = true;
-	FOREACH_FIELD(m, k, v)
-	{
-		if (!strcmp(k, "uid")) {
-			r = FIELD(c, k, get_int(c, v, 0, UINT32_MAX, &v64));
-			o->uid = v64;
-			o->uid_set = !is_null(v);
-		} else if (!strcmp(k, "gid")) {
-			r = FIELD(c, k, get_int(c, v, 0, UINT32_MAX, &v64));
-			o->gid = v64;
-			o->gid_set = !is_null(v);
-		} else if (!strcmp(k, "user")) {
-			r = FIELD(c, k, get_str(c, v, &o->user));
-		} else if (!strcmp(k, "group")) {
-			r = FIELD(c, k, get_str(c, v, &o->group));
-		} else {
-			r = unknown_field(c, k, v, NULL);
-		}
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	o->set = m->type == YAMLTREE_MAP;
+	return dec_fields(c, m, o, owner_fields, NELEM(owner_fields), NULL);
 }
+
+/* "ro" (also when absent or null) or "rw". */
+static int fd_grant_mode(struct dctx *c, const ynode *v, void *dst)
+{
+	static const struct {
+		const char *name;
+		enum grant_mode mode;
+	} modes[] = {{"ro", GRANT_RO}, {"rw", GRANT_RW}};
+	char b[80], *s = NULL;
+	int r = get_str(c, v, &s);
+	if (r < 0 || !s)
+		return r;
+	r = fail(c, "bad mode %s (want ro or rw)", q(s, b, sizeof(b)));
+	for (size_t i = 0; i < NELEM(modes); i++)
+		if (!strcmp(s, modes[i].name)) {
+			*(enum grant_mode *)dst = modes[i].mode;
+			r = 0;
+		}
+	free(s);
+	return r;
+}
+static int fd_grant_subpaths(struct dctx *c, const ynode *v, void *dst)
+{
+	struct sharing_grant *g = dst;
+	return get_strlist(c, v, &g->sub_paths, &g->n_sub_paths);
+}
+
+static const struct field grant_fields[] = {
+    FLD("namespace", fd_str, struct sharing_grant, namespace),
+    FLD("mode", fd_grant_mode, struct sharing_grant, mode),
+    {"subPaths", fd_grant_subpaths, 0},
+};
 
 static int dec_grant(struct dctx *c, const ynode *m, struct sharing_grant *g)
 {
 	char b[80];
-	char *mode = NULL;
-	int r;
-	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+	g->mode = GRANT_RO;
+	int r = dec_fields(c, m, g, grant_fields, NELEM(grant_fields), NULL);
+	if (r < 0)
 		return r;
-	FOREACH_FIELD(m, k, v)
-	{
-		if (!strcmp(k, "namespace"))
-			r = FIELD(c, k, get_str(c, v, &g->namespace));
-		else if (!strcmp(k, "mode"))
-			r = FIELD(c, k, get_str(c, v, &mode));
-		else if (!strcmp(k, "subPaths"))
-			r = FIELD(c, k, get_strlist(c, v, &g->sub_paths, &g->n_sub_paths));
-		else
-			r = unknown_field(c, k, v, NULL);
-		if (r < 0)
-			goto out;
-	}
-	if (!g->namespace) {
-		r = missing(c, "namespace", "");
-		goto out;
-	}
-	if (!mode || !strcmp(mode, "ro")) {
-		g->mode = GRANT_RO;
-	} else if (!strcmp(mode, "rw")) {
-		g->mode = GRANT_RW;
-	} else {
-		r = FIELD(c, "mode", fail(c, "bad mode %s (want ro or rw)", q(mode, b, sizeof(b))));
-		goto out;
-	}
+	if (!g->namespace)
+		return missing(c, "namespace", "");
 	for (size_t i = 0; i < g->n_sub_paths; i++) {
 		char norm[4096];
 		size_t save = path_push_key(c, "subPaths");
@@ -621,20 +672,16 @@ static int dec_grant(struct dctx *c, const ynode *m, struct sharing_grant *g)
 		if (objmodel_subpath_normalize(g->sub_paths[i], norm, sizeof(norm)) < 0) {
 			r = fail(c, "bad subpath %s", q(g->sub_paths[i], b, sizeof(b)));
 			path_pop(c, save);
-			goto out;
+			return r;
 		}
 		path_pop(c, save);
 		char *s = strdup(norm[0] ? norm : "/");
-		if (!s) {
-			r = oom(c);
-			goto out;
-		}
+		if (!s)
+			return oom(c);
 		free(g->sub_paths[i]);
 		g->sub_paths[i] = s;
 	}
-out:
-	free(mode);
-	return r;
+	return 0;
 }
 
 static int dec_sharing(struct dctx *c, const ynode *m, struct dataset_spec *sp)
@@ -680,57 +727,68 @@ static int dec_sharing(struct dctx *c, const ynode *m, struct dataset_spec *sp)
 static const char *const fluid_dataset_spec_ignored[] = {"nodeAffinity", "tolerations", "runtimes",
 							 "dataRestoreLocation", NULL};
 
+static int fd_spec_mounts(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_spec *sp = dst;
+	int r;
+	if (is_null(v))
+		return 0;
+	if ((r = want(c, v, YAMLTREE_SEQ)) < 0)
+		return r;
+	sp->mounts = calloc(v->n ? v->n : 1, sizeof(*sp->mounts));
+	if (!sp->mounts)
+		return oom(c);
+	sp->n_mounts = v->n;
+	for (size_t i = 0; i < v->n && r == 0; i++) {
+		size_t s2 = path_push_index(c, i);
+		r = dec_mount(c, v->items[i], &sp->mounts[i]);
+		path_pop(c, s2);
+	}
+	return r;
+}
+static int fd_spec_access_modes(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_spec *sp = dst;
+	return get_strlist(c, v, &sp->access_modes, &sp->n_access_modes);
+}
+static int fd_spec_owner(struct dctx *c, const ynode *v, void *dst) { return dec_owner(c, v, dst); }
+static int fd_spec_shared_encrypt(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_spec *sp = dst;
+	return dec_encrypt_options(c, v, &sp->shared_encrypt_options,
+				   &sp->n_shared_encrypt_options);
+}
+static int fd_spec_sharing(struct dctx *c, const ynode *v, void *dst)
+{
+	return dec_sharing(c, v, dst);
+}
+
+static const struct field dataset_spec_fields[] = {
+    {"mounts", fd_spec_mounts, 0},
+    {"accessModes", fd_spec_access_modes, 0},
+    FLD("owner", fd_spec_owner, struct dataset_spec, owner),
+    FLD("placement", fd_str, struct dataset_spec, placement),
+    FLD("sharedOptions", fd_kvmap, struct dataset_spec, shared_options),
+    {"sharedEncryptOptions", fd_spec_shared_encrypt, 0},
+    {"sharing", fd_spec_sharing, 0},
+};
+
 static int dec_dataset_spec(struct dctx *c, const ynode *m, struct dataset_spec *sp)
 {
-	int r;
-	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
-		return r;
-	FOREACH_FIELD(m, k, v)
-	{
-		size_t save = path_push_key(c, k);
-		if (!strcmp(k, "mounts")) {
-			if (is_null(v))
-				goto next;
-			if ((r = want(c, v, YAMLTREE_SEQ)) < 0)
-				goto next;
-			sp->mounts = calloc(v->n ? v->n : 1, sizeof(*sp->mounts));
-			if (!sp->mounts) {
-				r = oom(c);
-				goto next;
-			}
-			sp->n_mounts = v->n;
-			for (size_t i = 0; i < v->n && r == 0; i++) {
-				size_t s2 = path_push_index(c, i);
-				r = dec_mount(c, v->items[i], &sp->mounts[i]);
-				path_pop(c, s2);
-			}
-		} else if (!strcmp(k, "accessModes")) {
-			r = get_strlist(c, v, &sp->access_modes, &sp->n_access_modes);
-		} else if (!strcmp(k, "owner")) {
-			r = dec_owner(c, v, &sp->owner);
-		} else if (!strcmp(k, "placement")) {
-			r = get_str(c, v, &sp->placement);
-		} else if (!strcmp(k, "sharedOptions")) {
-			r = get_kvmap(c, v, &sp->shared_options);
-		} else if (!strcmp(k, "sharedEncryptOptions")) {
-			r = dec_encrypt_options(c, v, &sp->shared_encrypt_options,
-						&sp->n_shared_encrypt_options);
-		} else if (!strcmp(k, "sharing")) {
-			r = dec_sharing(c, v, sp);
-		} else {
-			path_pop(c, save);
-			r = unknown_field(c, k, v, fluid_dataset_spec_ignored);
-			if (r < 0)
-				return r;
-			continue;
-		}
-	next:
-		path_pop(c, save);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return dec_fields(c, m, sp, dataset_spec_fields, NELEM(dataset_spec_fields),
+			  fluid_dataset_spec_ignored);
 }
+
+static const struct field condition_fields[] = {
+    FLD("type", fd_str, struct condition, type),
+    FLD("status", fd_str, struct condition, status),
+    FLD("reason", fd_str, struct condition, reason),
+    FLD("message", fd_str, struct condition, message),
+    FLD("lastTransitionTime", fd_time, struct condition, last_transition_time),
+    /* derived: weir keeps only the transition time */
+    {"lastUpdateTime", fd_skip, 0},
+    {"lastProbeTime", fd_skip, 0},
+};
 
 static int dec_conditions(struct dctx *c, const ynode *n, struct conditions *cs)
 {
@@ -748,27 +806,8 @@ static int dec_conditions(struct dctx *c, const ynode *n, struct conditions *cs)
 		struct condition *cd = &cs->items[i];
 		const ynode *m = n->items[i];
 		size_t save = path_push_index(c, i);
-		if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+		if ((r = dec_fields(c, m, cd, condition_fields, NELEM(condition_fields), NULL)) < 0)
 			goto out;
-		FOREACH_FIELD(m, k, v)
-		{
-			if (!strcmp(k, "type"))
-				r = FIELD(c, k, get_str(c, v, &cd->type));
-			else if (!strcmp(k, "status"))
-				r = FIELD(c, k, get_str(c, v, &cd->status));
-			else if (!strcmp(k, "reason"))
-				r = FIELD(c, k, get_str(c, v, &cd->reason));
-			else if (!strcmp(k, "message"))
-				r = FIELD(c, k, get_str(c, v, &cd->message));
-			else if (!strcmp(k, "lastTransitionTime"))
-				r = FIELD(c, k, get_time(c, v, &cd->last_transition_time));
-			else if (!strcmp(k, "lastUpdateTime") || !strcmp(k, "lastProbeTime"))
-				r = 0; /* derived: weir keeps only the transition time */
-			else
-				r = unknown_field(c, k, v, NULL);
-			if (r < 0)
-				goto out;
-		}
 		if (!cd->type)
 			r = missing(c, "type", "");
 	out:
@@ -840,7 +879,6 @@ static const char *const runtime_phases[] = {"", "NotReady", "Ready", "Failed"};
 static const char *const dataload_phases[] = {"", "Pending", "Executing", "Complete", "Failed"};
 static const char *const media[] = {"MEM", "SSD", "HDD"};
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char *const any_field[] = {"*", NULL};
 
@@ -921,50 +959,47 @@ static int dec_dataset_status(struct dctx *c, const ynode *m, struct dataset_sta
 
 static const char *const fluid_level_ignored[] = {"quotaList", "volumeType", "volumeSource", NULL};
 
+static int fd_level_medium(struct dctx *c, const ynode *v, void *dst)
+{
+	char b[64], *s = NULL;
+	int r = get_str(c, v, &s);
+	if (r < 0 || !s)
+		return r;
+	r = fail(c, "bad mediumtype %s (want MEM, SSD or HDD)", q(s, b, sizeof(b)));
+	for (size_t i = 0; i < NELEM(media); i++)
+		if (!strcmp(s, media[i])) {
+			*(enum medium_type *)dst = (enum medium_type)i;
+			r = 0;
+		}
+	free(s);
+	return r;
+}
+
+static const struct field level_fields[] = {
+    FLD("mediumtype", fd_level_medium, struct tier_level, medium),
+    FLD("path", fd_str, struct tier_level, path),
+    FLD("quota", fd_quantity, struct tier_level, quota),
+    FLD("high", fd_fraction, struct tier_level, high),
+    FLD("low", fd_fraction, struct tier_level, low),
+};
+
+/* Whether map m gives key a non-null value. */
+static bool has_value(const ynode *m, const char *key)
+{
+	const ynode *v = yamltree_get(m, key);
+	return v && !is_null(v);
+}
+
 static int dec_level(struct dctx *c, const ynode *m, struct tier_level *l)
 {
-	int r, medium = -1;
-	bool have_quota = false;
-	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+	int r = dec_fields(c, m, l, level_fields, NELEM(level_fields), fluid_level_ignored);
+	if (r < 0)
 		return r;
-	FOREACH_FIELD(m, k, v)
-	{
-		if (!strcmp(k, "mediumtype")) {
-			char b[64];
-			size_t save = path_push_key(c, k);
-			char *s = NULL;
-			r = get_str(c, v, &s);
-			if (r == 0 && s) {
-				for (size_t i = 0; i < NELEM(media); i++)
-					if (!strcmp(s, media[i]))
-						medium = (int)i;
-				if (medium < 0)
-					r = fail(c, "bad mediumtype %s (want MEM, SSD or HDD)",
-						 q(s, b, sizeof(b)));
-			}
-			free(s);
-			path_pop(c, save);
-		} else if (!strcmp(k, "path")) {
-			r = FIELD(c, k, get_str(c, v, &l->path));
-		} else if (!strcmp(k, "quota")) {
-			r = FIELD(c, k, get_quantity(c, v, &l->quota));
-			have_quota = !is_null(v);
-		} else if (!strcmp(k, "high")) {
-			r = FIELD(c, k, get_fraction(c, v, &l->high));
-		} else if (!strcmp(k, "low")) {
-			r = FIELD(c, k, get_fraction(c, v, &l->low));
-		} else {
-			r = unknown_field(c, k, v, fluid_level_ignored);
-		}
-		if (r < 0)
-			return r;
-	}
-	if (medium < 0)
+	if (!has_value(m, "mediumtype"))
 		return missing(c, "mediumtype", " (MEM, SSD or HDD)");
-	l->medium = medium;
 	if (!l->path)
 		return missing(c, "path", "");
-	if (!have_quota)
+	if (!has_value(m, "quota"))
 		return missing(c, "quota", "");
 	return 0;
 }
@@ -1286,32 +1321,21 @@ static const char *const fluid_meta_ignored[] = {"generateName",
 						 "deletionGracePeriodSeconds",
 						 NULL};
 
+static const struct field meta_fields[] = {
+    FLD("name", fd_str, struct objmeta, name),
+    FLD("namespace", fd_str, struct objmeta, namespace),
+    FLD("labels", fd_kvmap, struct objmeta, labels),
+    FLD("annotations", fd_kvmap, struct objmeta, annotations),
+    FLD("creationTimestamp", fd_time, struct objmeta, creation_timestamp),
+    FLD("uid", fd_str, struct objmeta, uid),
+    FLD("resourceVersion", fd_str, struct objmeta, resource_version),
+};
+
 static int dec_meta(struct dctx *c, const ynode *m, struct objmeta *meta)
 {
-	int r;
-	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+	int r = dec_fields(c, m, meta, meta_fields, NELEM(meta_fields), fluid_meta_ignored);
+	if (r < 0)
 		return r;
-	FOREACH_FIELD(m, k, v)
-	{
-		if (!strcmp(k, "name"))
-			r = FIELD(c, k, get_str(c, v, &meta->name));
-		else if (!strcmp(k, "namespace"))
-			r = FIELD(c, k, get_str(c, v, &meta->namespace));
-		else if (!strcmp(k, "labels"))
-			r = FIELD(c, k, get_kvmap(c, v, &meta->labels));
-		else if (!strcmp(k, "annotations"))
-			r = FIELD(c, k, get_kvmap(c, v, &meta->annotations));
-		else if (!strcmp(k, "creationTimestamp"))
-			r = FIELD(c, k, get_time(c, v, &meta->creation_timestamp));
-		else if (!strcmp(k, "uid"))
-			r = FIELD(c, k, get_str(c, v, &meta->uid));
-		else if (!strcmp(k, "resourceVersion"))
-			r = FIELD(c, k, get_str(c, v, &meta->resource_version));
-		else
-			r = unknown_field(c, k, v, fluid_meta_ignored);
-		if (r < 0)
-			return r;
-	}
 	if (!meta->name)
 		return missing(c, "name", "");
 	meta->namespace_set = meta->namespace != NULL;
