@@ -1356,10 +1356,25 @@ static const struct kind_desc kinds[] = {
     {"Namespace", OBJMODEL_API_CORE, OBJMODEL_NAMESPACE},
 };
 
+/* What differs per kind, indexed by enum objmodel_kind; NULL where a kind has nothing
+ * (a Namespace's spec and status are kept as they came, not decoded). Defined at the end of
+ * the file, after the functions it names. */
+struct kind_ops {
+	void (*init)(struct objmodel *o);
+	int (*dec_spec)(struct dctx *c, const ynode *m, struct objmodel *o);
+	int (*dec_status)(struct dctx *c, const ynode *m, struct objmodel *o);
+	int (*validate)(const struct objmodel *o, char *errbuf, size_t errlen);
+	void (*clear)(struct objmodel *o);
+	json_object *(*spec_json)(const struct objmodel *o);
+	json_object *(*status_json)(const struct objmodel *o);
+};
+#define OBJMODEL_NKINDS (OBJMODEL_DATALOAD + 1)
+static const struct kind_ops kind_ops[OBJMODEL_NKINDS];
+
 static void objmodel_init_defaults(struct objmodel *o)
 {
-	if (o->kind == OBJMODEL_RUNTIME)
-		o->runtime.replicas = 1;
+	if (kind_ops[o->kind].init)
+		kind_ops[o->kind].init(o);
 }
 
 /* Decodes one document. *hdr receives "Kind ns/name" as soon as they are known. */
@@ -1442,35 +1457,22 @@ static int decode(struct dctx *c, const ynode *root, struct objmodel **ret, char
 		r = missing(c, "spec", "");
 		goto fail;
 	}
-	switch (o->kind) {
-	case OBJMODEL_DATASET:
-		r = FIELD(c, "spec", dec_dataset_spec(c, spec, &o->dataset.spec));
-		if (r == 0 && status)
-			r = FIELD(c, "status", dec_dataset_status(c, status, &o->dataset.status));
-		break;
-	case OBJMODEL_RUNTIME:
-		r = FIELD(c, "spec", dec_runtime_spec(c, spec, &o->runtime));
-		if (r == 0 && status)
-			r = FIELD(c, "status", dec_runtime_status(c, status, &o->runtime));
-		break;
-	case OBJMODEL_DATALOAD:
-		r = FIELD(c, "spec", dec_dataload_spec(c, spec, o));
-		if (r == 0 && status)
-			r = FIELD(c, "status", dec_dataload_status(c, status, &o->dataload));
-		break;
-	case OBJMODEL_NAMESPACE:
-		if (spec)
-			r = ignore_field(c, "spec", spec);
-		if (r == 0 && status)
-			r = ignore_field(c, "status", status);
-		break;
-	}
+	const struct kind_ops *ops = &kind_ops[o->kind];
+	if (spec)
+		r = ops->dec_spec ? FIELD(c, "spec", ops->dec_spec(c, spec, o))
+				  : ignore_field(c, "spec", spec);
+	if (r == 0 && status)
+		r = ops->dec_status ? FIELD(c, "status", ops->dec_status(c, status, o))
+				    : ignore_field(c, "status", status);
 	if (r < 0)
 		goto fail;
+	static const char *const top[] = {"apiVersion", "kind", "metadata", "spec", "status"};
 	for (size_t i = 0; i < root->n; i++) {
 		const char *k = root->items[2 * i]->scalar;
-		if (strcmp(k, "apiVersion") && strcmp(k, "kind") && strcmp(k, "metadata") &&
-		    strcmp(k, "spec") && strcmp(k, "status")) {
+		bool known = false;
+		for (size_t j = 0; j < NELEM(top) && !known; j++)
+			known = !strcmp(k, top[j]);
+		if (!known) {
 			r = unknown_field(c, k, root->items[2 * i + 1], NULL);
 			goto fail;
 		}
@@ -1872,17 +1874,7 @@ int objmodel_validate(const struct objmodel *o, char *errbuf, size_t errlen)
 			     "metadata.namespace: bad namespace %s (lowercase letters, digits and "
 			     "'-', at most 63)",
 			     q(o->meta.namespace ? o->meta.namespace : "", b, sizeof(b)));
-	switch (o->kind) {
-	case OBJMODEL_DATASET:
-		return validate_dataset(o, errbuf, errlen);
-	case OBJMODEL_RUNTIME:
-		return validate_runtime(o, errbuf, errlen);
-	case OBJMODEL_DATALOAD:
-		return validate_dataload(o, errbuf, errlen);
-	case OBJMODEL_NAMESPACE:
-		return 0;
-	}
-	return 0;
+	return kind_ops[o->kind].validate ? kind_ops[o->kind].validate(o, errbuf, errlen) : 0;
 }
 
 /* ---- freeing and construction ---- */
@@ -1897,6 +1889,51 @@ static void meta_clear(struct objmeta *m)
 	free(m->resource_version);
 }
 
+static void dataset_clear(struct objmodel *o)
+{
+	struct dataset_spec *sp = &o->dataset.spec;
+	for (size_t i = 0; i < sp->n_mounts; i++) {
+		struct dataset_mount *m = &sp->mounts[i];
+		free(m->mount_point);
+		free(m->name);
+		free(m->path);
+		kvmap_clear(&m->options);
+		encrypt_options_free(m->encrypt_options, m->n_encrypt_options);
+	}
+	free(sp->mounts);
+	strv_free(sp->access_modes, sp->n_access_modes);
+	free(sp->owner.user);
+	free(sp->owner.group);
+	free(sp->placement);
+	kvmap_clear(&sp->shared_options);
+	encrypt_options_free(sp->shared_encrypt_options, sp->n_shared_encrypt_options);
+	for (size_t i = 0; i < sp->n_allow; i++) {
+		free(sp->allow[i].namespace);
+		strv_free(sp->allow[i].sub_paths, sp->allow[i].n_sub_paths);
+	}
+	free(sp->allow);
+	conditions_clear(&o->dataset.status.conditions);
+	strv_free(o->dataset.status.dataset_ref, o->dataset.status.n_dataset_ref);
+}
+
+static void runtime_clear(struct objmodel *o)
+{
+	for (size_t i = 0; i < o->runtime.n_levels; i++)
+		free(o->runtime.levels[i].path);
+	free(o->runtime.levels);
+}
+
+static void dataload_clear(struct objmodel *o)
+{
+	free(o->dataload.spec.dataset_name);
+	free(o->dataload.spec.dataset_namespace);
+	for (size_t i = 0; i < o->dataload.spec.n_targets; i++)
+		free(o->dataload.spec.targets[i].path);
+	free(o->dataload.spec.targets);
+	free(o->dataload.spec.schedule);
+	conditions_clear(&o->dataload.status.conditions);
+}
+
 void objmodel_free(struct objmodel *o)
 {
 	if (!o)
@@ -1907,50 +1944,8 @@ void objmodel_free(struct objmodel *o)
 	strv_free(o->warnings, o->n_warnings);
 	if (o->ignored)
 		json_object_put(o->ignored);
-	switch (o->kind) {
-	case OBJMODEL_DATASET: {
-		struct dataset_spec *sp = &o->dataset.spec;
-		for (size_t i = 0; i < sp->n_mounts; i++) {
-			struct dataset_mount *m = &sp->mounts[i];
-			free(m->mount_point);
-			free(m->name);
-			free(m->path);
-			kvmap_clear(&m->options);
-			encrypt_options_free(m->encrypt_options, m->n_encrypt_options);
-		}
-		free(sp->mounts);
-		strv_free(sp->access_modes, sp->n_access_modes);
-		free(sp->owner.user);
-		free(sp->owner.group);
-		free(sp->placement);
-		kvmap_clear(&sp->shared_options);
-		encrypt_options_free(sp->shared_encrypt_options, sp->n_shared_encrypt_options);
-		for (size_t i = 0; i < sp->n_allow; i++) {
-			free(sp->allow[i].namespace);
-			strv_free(sp->allow[i].sub_paths, sp->allow[i].n_sub_paths);
-		}
-		free(sp->allow);
-		conditions_clear(&o->dataset.status.conditions);
-		strv_free(o->dataset.status.dataset_ref, o->dataset.status.n_dataset_ref);
-		break;
-	}
-	case OBJMODEL_RUNTIME:
-		for (size_t i = 0; i < o->runtime.n_levels; i++)
-			free(o->runtime.levels[i].path);
-		free(o->runtime.levels);
-		break;
-	case OBJMODEL_DATALOAD:
-		free(o->dataload.spec.dataset_name);
-		free(o->dataload.spec.dataset_namespace);
-		for (size_t i = 0; i < o->dataload.spec.n_targets; i++)
-			free(o->dataload.spec.targets[i].path);
-		free(o->dataload.spec.targets);
-		free(o->dataload.spec.schedule);
-		conditions_clear(&o->dataload.status.conditions);
-		break;
-	case OBJMODEL_NAMESPACE:
-		break;
-	}
+	if (kind_ops[o->kind].clear)
+		kind_ops[o->kind].clear(o);
 	free(o);
 }
 
@@ -2509,6 +2504,19 @@ static void put_back(json_object *root, const char *path, json_object *val)
 	}
 }
 
+static json_object *runtime_status_json(const struct runtime *rt)
+{
+	if (rt->status.phase == RUNTIME_PHASE_NONE)
+		return NULL;
+	json_object *status = json_object_new_object();
+	jstr(status, "phase", runtime_phase_name(rt->status.phase));
+	json_object_object_add(status, "cacheCapacityBytes",
+			       json_object_new_int64((int64_t)rt->status.cache_capacity));
+	json_object_object_add(status, "cachedBytes",
+			       json_object_new_int64((int64_t)rt->status.cached));
+	return status;
+}
+
 int objmodel_to_json(const struct objmodel *o, json_object **ret)
 {
 	json_object *root = json_object_new_object(), *meta = json_object_new_object();
@@ -2529,31 +2537,11 @@ int objmodel_to_json(const struct objmodel *o, json_object **ret)
 	jstr(meta, "uid", o->meta.uid);
 	jstr(meta, "resourceVersion", o->meta.resource_version);
 	json_object_object_add(root, "metadata", meta);
-	switch (o->kind) {
-	case OBJMODEL_DATASET:
-		spec = dataset_spec_json(&o->dataset.spec);
-		status = dataset_status_json(&o->dataset.status);
-		break;
-	case OBJMODEL_RUNTIME:
-		spec = runtime_spec_json(&o->runtime);
-		if (o->runtime.status.phase != RUNTIME_PHASE_NONE) {
-			status = json_object_new_object();
-			jstr(status, "phase", runtime_phase_name(o->runtime.status.phase));
-			json_object_object_add(
-			    status, "cacheCapacityBytes",
-			    json_object_new_int64((int64_t)o->runtime.status.cache_capacity));
-			json_object_object_add(
-			    status, "cachedBytes",
-			    json_object_new_int64((int64_t)o->runtime.status.cached));
-		}
-		break;
-	case OBJMODEL_DATALOAD:
-		spec = dataload_spec_json(&o->dataload);
-		status = dataload_status_json(&o->dataload);
-		break;
-	case OBJMODEL_NAMESPACE:
-		break;
-	}
+	const struct kind_ops *ops = &kind_ops[o->kind];
+	if (ops->spec_json)
+		spec = ops->spec_json(o);
+	if (ops->status_json)
+		status = ops->status_json(o);
 	if (spec)
 		json_object_object_add(root, "spec", spec);
 	if (status)
@@ -2873,3 +2861,61 @@ int runtime_bind_check(const struct objmodel *rt, const struct objmodel *ds, cha
 			     rt->meta.namespace, rt->meta.name);
 	return 0;
 }
+
+/* ---- the kinds ---- */
+
+static void runtime_init(struct objmodel *o) { o->runtime.replicas = 1; }
+static int dataset_dec_spec(struct dctx *c, const ynode *m, struct objmodel *o)
+{
+	return dec_dataset_spec(c, m, &o->dataset.spec);
+}
+static int dataset_dec_status(struct dctx *c, const ynode *m, struct objmodel *o)
+{
+	return dec_dataset_status(c, m, &o->dataset.status);
+}
+static int runtime_dec_spec(struct dctx *c, const ynode *m, struct objmodel *o)
+{
+	return dec_runtime_spec(c, m, &o->runtime);
+}
+static int runtime_dec_status(struct dctx *c, const ynode *m, struct objmodel *o)
+{
+	return dec_runtime_status(c, m, &o->runtime);
+}
+static int dataload_dec_status(struct dctx *c, const ynode *m, struct objmodel *o)
+{
+	return dec_dataload_status(c, m, &o->dataload);
+}
+static json_object *dataset_spec_json_of(const struct objmodel *o)
+{
+	return dataset_spec_json(&o->dataset.spec);
+}
+static json_object *dataset_status_json_of(const struct objmodel *o)
+{
+	return dataset_status_json(&o->dataset.status);
+}
+static json_object *runtime_spec_json_of(const struct objmodel *o)
+{
+	return runtime_spec_json(&o->runtime);
+}
+static json_object *runtime_status_json_of(const struct objmodel *o)
+{
+	return runtime_status_json(&o->runtime);
+}
+static json_object *dataload_spec_json_of(const struct objmodel *o)
+{
+	return dataload_spec_json(&o->dataload);
+}
+static json_object *dataload_status_json_of(const struct objmodel *o)
+{
+	return dataload_status_json(&o->dataload);
+}
+
+static const struct kind_ops kind_ops[OBJMODEL_NKINDS] = {
+    [OBJMODEL_NAMESPACE] = {0},
+    [OBJMODEL_DATASET] = {NULL, dataset_dec_spec, dataset_dec_status, validate_dataset,
+			  dataset_clear, dataset_spec_json_of, dataset_status_json_of},
+    [OBJMODEL_RUNTIME] = {runtime_init, runtime_dec_spec, runtime_dec_status, validate_runtime,
+			  runtime_clear, runtime_spec_json_of, runtime_status_json_of},
+    [OBJMODEL_DATALOAD] = {NULL, dec_dataload_spec, dataload_dec_status, validate_dataload,
+			   dataload_clear, dataload_spec_json_of, dataload_status_json_of},
+};
