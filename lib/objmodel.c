@@ -440,6 +440,7 @@ static int fd_fraction(struct dctx *c, const ynode *v, void *dst)
 {
 	return get_fraction(c, v, dst);
 }
+static int fd_u64(struct dctx *c, const ynode *v, void *dst) { return get_u64(c, v, dst); }
 /* Fields weir derives itself and does not keep. */
 static int fd_skip(struct dctx *c, const ynode *v, void *dst) { return 0; }
 
@@ -490,35 +491,23 @@ static void conditions_clear(struct conditions *cs)
 	cs->n = 0;
 }
 
-static int dec_secret_ref(struct dctx *c, const ynode *v, struct encrypt_option *e)
+static const struct field secret_key_ref_fields[] = {
+    FLD("name", fd_str, struct encrypt_option, secret_name),
+    FLD("key", fd_str, struct encrypt_option, secret_key),
+};
+static int fd_secret_key_ref(struct dctx *c, const ynode *v, void *dst)
 {
-	int r;
-	if ((r = want(c, v, YAMLTREE_MAP)) < 0)
-		return r;
-	FOREACH_FIELD(v, k, ref)
-	{
-		if (strcmp(k, "secretKeyRef") != 0)
-			return unknown_field(c, k, ref, NULL);
-		size_t save = path_push_key(c, k);
-		if ((r = want(c, ref, YAMLTREE_MAP)) == 0) {
-			FOREACH_FIELD(ref, k2, v2)
-			{
-				if (!strcmp(k2, "name"))
-					r = FIELD(c, k2, get_str(c, v2, &e->secret_name));
-				else if (!strcmp(k2, "key"))
-					r = FIELD(c, k2, get_str(c, v2, &e->secret_key));
-				else
-					r = unknown_field(c, k2, v2, NULL);
-				if (r < 0)
-					break;
-			}
-		}
-		path_pop(c, save);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return dec_fields(c, v, dst, secret_key_ref_fields, NELEM(secret_key_ref_fields), NULL);
 }
+static const struct field value_from_fields[] = {{"secretKeyRef", fd_secret_key_ref, 0}};
+static int fd_value_from(struct dctx *c, const ynode *v, void *dst)
+{
+	return dec_fields(c, v, dst, value_from_fields, NELEM(value_from_fields), NULL);
+}
+static const struct field encrypt_option_fields[] = {
+    FLD("name", fd_str, struct encrypt_option, name),
+    {"valueFrom", fd_value_from, 0},
+};
 
 static int dec_encrypt_options(struct dctx *c, const ynode *n, struct encrypt_option **out,
 			       size_t *out_n)
@@ -535,23 +524,10 @@ static int dec_encrypt_options(struct dctx *c, const ynode *n, struct encrypt_op
 	*out_n = n->n;
 	for (size_t i = 0; i < n->n; i++) {
 		size_t save = path_push_index(c, i);
-		const ynode *m = n->items[i];
-		if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+		r = dec_fields(c, n->items[i], &e[i], encrypt_option_fields,
+			       NELEM(encrypt_option_fields), NULL);
+		if (r < 0)
 			goto out;
-		FOREACH_FIELD(m, k, v)
-		{
-			if (!strcmp(k, "name")) {
-				r = FIELD(c, k, get_str(c, v, &e[i].name));
-			} else if (!strcmp(k, "valueFrom")) {
-				size_t s2 = path_push_key(c, k);
-				r = dec_secret_ref(c, v, &e[i]);
-				path_pop(c, s2);
-			} else {
-				r = unknown_field(c, k, v, NULL);
-			}
-			if (r < 0)
-				goto out;
-		}
 		if (!e[i].name)
 			r = missing(c, "name", "");
 		else if (!e[i].secret_name || !e[i].secret_key)
@@ -684,44 +660,35 @@ static int dec_grant(struct dctx *c, const ynode *m, struct sharing_grant *g)
 	return 0;
 }
 
-static int dec_sharing(struct dctx *c, const ynode *m, struct dataset_spec *sp)
+static int fd_sharing_allow(struct dctx *c, const ynode *v, void *dst)
 {
+	struct dataset_spec *sp = dst;
 	int r;
-	if (is_null(m))
+	if (is_null(v))
 		return 0;
-	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+	if ((r = want(c, v, YAMLTREE_SEQ)) < 0)
 		return r;
-	FOREACH_FIELD(m, k, v)
-	{
-		if (strcmp(k, "allow") != 0)
-			return unknown_field(c, k, v, NULL);
-		size_t save = path_push_key(c, k);
-		if (is_null(v)) {
-			path_pop(c, save);
-			continue;
-		}
-		if ((r = want(c, v, YAMLTREE_SEQ)) < 0)
-			goto out;
-		sp->has_allow_list = true;
-		sp->allow = calloc(v->n ? v->n : 1, sizeof(*sp->allow));
-		if (!sp->allow) {
-			r = oom(c);
-			goto out;
-		}
-		sp->n_allow = v->n;
-		for (size_t i = 0; i < v->n; i++) {
-			size_t s2 = path_push_index(c, i);
-			r = dec_grant(c, v->items[i], &sp->allow[i]);
-			path_pop(c, s2);
-			if (r < 0)
-				goto out;
-		}
-	out:
-		path_pop(c, save);
+	sp->has_allow_list = true;
+	sp->allow = calloc(v->n ? v->n : 1, sizeof(*sp->allow));
+	if (!sp->allow)
+		return oom(c);
+	sp->n_allow = v->n;
+	for (size_t i = 0; i < v->n; i++) {
+		size_t s2 = path_push_index(c, i);
+		r = dec_grant(c, v->items[i], &sp->allow[i]);
+		path_pop(c, s2);
 		if (r < 0)
 			return r;
 	}
 	return 0;
+}
+static const struct field sharing_fields[] = {{"allow", fd_sharing_allow, 0}};
+
+static int dec_sharing(struct dctx *c, const ynode *m, struct dataset_spec *sp)
+{
+	if (is_null(m))
+		return 0;
+	return dec_fields(c, m, sp, sharing_fields, NELEM(sharing_fields), NULL);
 }
 
 static const char *const fluid_dataset_spec_ignored[] = {"nodeAffinity", "tolerations", "runtimes",
@@ -1029,80 +996,68 @@ static const char *const fluid_runtime_spec_ignored[] = {"master",
 							 "nodeSelector",
 							 NULL};
 
+static int fd_runtime_replicas(struct dctx *c, const ynode *v, void *dst)
+{
+	struct runtime *rt = dst;
+	int64_t v64 = rt->replicas;
+	int r = get_int(c, v, 0, 10000, &v64);
+	rt->replicas = (int32_t)v64;
+	return r;
+}
+static int fd_tier_levels(struct dctx *c, const ynode *v, void *dst)
+{
+	struct runtime *rt = dst;
+	int r;
+	if (is_null(v))
+		return 0;
+	if ((r = want(c, v, YAMLTREE_SEQ)) < 0)
+		return r;
+	rt->levels = calloc(v->n ? v->n : 1, sizeof(*rt->levels));
+	if (!rt->levels)
+		return oom(c);
+	for (size_t i = 0; r == 0 && i < v->n; i++) {
+		rt->levels[i].high = 0.95;
+		rt->levels[i].low = 0.7;
+		rt->n_levels = i + 1;
+		size_t s3 = path_push_index(c, i);
+		r = dec_level(c, v->items[i], &rt->levels[i]);
+		path_pop(c, s3);
+	}
+	return r;
+}
+static const struct field tieredstore_fields[] = {{"levels", fd_tier_levels, 0}};
+static int fd_tieredstore(struct dctx *c, const ynode *v, void *dst)
+{
+	if (is_null(v))
+		return 0;
+	return dec_fields(c, v, dst, tieredstore_fields, NELEM(tieredstore_fields), NULL);
+}
+static const struct field runtime_spec_fields[] = {
+    {"replicas", fd_runtime_replicas, 0},
+    {"tieredstore", fd_tieredstore, 0},
+};
+
 static int dec_runtime_spec(struct dctx *c, const ynode *m, struct runtime *rt)
 {
-	int64_t v64;
-	int r;
-	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
-		return r;
-	FOREACH_FIELD(m, k, v)
-	{
-		if (!strcmp(k, "replicas")) {
-			v64 = rt->replicas;
-			r = FIELD(c, k, get_int(c, v, 0, 10000, &v64));
-			rt->replicas = (int32_t)v64;
-		} else if (!strcmp(k, "tieredstore")) {
-			size_t save = path_push_key(c, k);
-			if (!is_null(v) && (r = want(c, v, YAMLTREE_MAP)) == 0) {
-				FOREACH_FIELD(v, k2, v2)
-				{
-					if (strcmp(k2, "levels") != 0) {
-						r = unknown_field(c, k2, v2, NULL);
-						break;
-					}
-					size_t s2 = path_push_key(c, k2);
-					if (!is_null(v2) && (r = want(c, v2, YAMLTREE_SEQ)) == 0) {
-						rt->levels =
-						    calloc(v2->n ? v2->n : 1, sizeof(*rt->levels));
-						if (!rt->levels)
-							r = oom(c);
-						for (size_t i = 0; r == 0 && i < v2->n; i++) {
-							rt->levels[i].high = 0.95;
-							rt->levels[i].low = 0.7;
-							rt->n_levels = i + 1;
-							size_t s3 = path_push_index(c, i);
-							r = dec_level(c, v2->items[i],
-								      &rt->levels[i]);
-							path_pop(c, s3);
-						}
-					}
-					path_pop(c, s2);
-					if (r < 0)
-						break;
-				}
-			}
-			path_pop(c, save);
-		} else {
-			r = unknown_field(c, k, v, fluid_runtime_spec_ignored);
-		}
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return dec_fields(c, m, rt, runtime_spec_fields, NELEM(runtime_spec_fields),
+			  fluid_runtime_spec_ignored);
 }
+
+static int fd_runtime_phase(struct dctx *c, const ynode *v, void *dst)
+{
+	int phase = 0, r = parse_enum(c, v, runtime_phases, NELEM(runtime_phases), &phase);
+	*(enum runtime_phase *)dst = (enum runtime_phase)phase;
+	return r;
+}
+static const struct field runtime_status_fields[] = {
+    FLD("phase", fd_runtime_phase, struct runtime, status.phase),
+    FLD("cacheCapacityBytes", fd_u64, struct runtime, status.cache_capacity),
+    FLD("cachedBytes", fd_u64, struct runtime, status.cached),
+};
 
 static int dec_runtime_status(struct dctx *c, const ynode *m, struct runtime *rt)
 {
-	int r, phase = 0;
-	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
-		return r;
-	FOREACH_FIELD(m, k, v)
-	{
-		if (!strcmp(k, "phase")) {
-			r = FIELD(c, k,
-				  parse_enum(c, v, runtime_phases, NELEM(runtime_phases), &phase));
-			rt->status.phase = phase;
-		} else if (!strcmp(k, "cacheCapacityBytes")) {
-			r = FIELD(c, k, get_u64(c, v, &rt->status.cache_capacity));
-		} else if (!strcmp(k, "cachedBytes")) {
-			r = FIELD(c, k, get_u64(c, v, &rt->status.cached));
-		} else {
-			r = unknown_field(c, k, v, any_field);
-		}
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return dec_fields(c, m, rt, runtime_status_fields, NELEM(runtime_status_fields), any_field);
 }
 
 /* ---- DataLoad ---- */
@@ -1152,87 +1107,73 @@ static const char *const fluid_dataload_spec_ignored[] = {"options",
 							  "resources",
 							  NULL};
 
+static const struct field dataload_dataset_fields[] = {
+    FLD("name", fd_str, struct dataload, spec.dataset_name),
+    FLD("namespace", fd_str, struct dataload, spec.dataset_namespace),
+};
+static int fd_dataload_dataset(struct dctx *c, const ynode *v, void *dst)
+{
+	if (is_null(v))
+		return 0;
+	return dec_fields(c, v, dst, dataload_dataset_fields, NELEM(dataload_dataset_fields),
+			  NULL);
+}
+static int fd_target_replicas(struct dctx *c, const ynode *v, void *dst)
+{
+	int64_t rep = 0;
+	int r = get_int(c, v, 1, 10000, &rep);
+	*(int32_t *)dst = (int32_t)rep;
+	return r;
+}
+static const struct field dataload_target_fields[] = {
+    FLD("path", fd_str, struct dataload_target, path),
+    FLD("replicas", fd_target_replicas, struct dataload_target, replicas),
+};
+static int fd_dataload_targets(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataload *dl = dst;
+	int r;
+	if (is_null(v))
+		return 0;
+	if ((r = want(c, v, YAMLTREE_SEQ)) < 0)
+		return r;
+	dl->spec.targets = calloc(v->n ? v->n : 1, sizeof(*dl->spec.targets));
+	if (!dl->spec.targets)
+		return oom(c);
+	for (size_t i = 0; r == 0 && i < v->n; i++) {
+		struct dataload_target *t = &dl->spec.targets[i];
+		dl->spec.n_targets = i + 1;
+		size_t s2 = path_push_index(c, i);
+		r = dec_fields(c, v->items[i], t, dataload_target_fields,
+			       NELEM(dataload_target_fields), NULL);
+		if (r == 0 && !t->path)
+			r = missing(c, "path", "");
+		path_pop(c, s2);
+	}
+	return r;
+}
+static int fd_dataload_policy(struct dctx *c, const ynode *v, void *dst)
+{
+	static const char *const policies[] = {"Once", "Cron"};
+	int p = 0, r = parse_enum(c, v, policies, NELEM(policies), &p);
+	*(enum dataload_policy *)dst = (enum dataload_policy)p;
+	return r;
+}
+static const struct field dataload_spec_fields[] = {
+    {"dataset", fd_dataload_dataset, 0},
+    {"target", fd_dataload_targets, 0},
+    FLD("loadMetadata", fd_bool, struct dataload, spec.load_metadata),
+    FLD("policy", fd_dataload_policy, struct dataload, spec.policy),
+    FLD("schedule", fd_str, struct dataload, spec.schedule),
+};
+
 static int dec_dataload_spec(struct dctx *c, const ynode *m, struct objmodel *o)
 {
 	struct dataload *dl = &o->dataload;
-	int r;
-	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+	int r = dec_fields(c, m, dl, dataload_spec_fields, NELEM(dataload_spec_fields),
+			   fluid_dataload_spec_ignored);
+	if (r < 0)
 		return r;
-	FOREACH_FIELD(m, k, v)
-	{
-		size_t save = path_push_key(c, k);
-		if (!strcmp(k, "dataset")) {
-			if (!is_null(v) && (r = want(c, v, YAMLTREE_MAP)) == 0) {
-				FOREACH_FIELD(v, k2, v2)
-				{
-					if (!strcmp(k2, "name"))
-						r = FIELD(c, k2,
-							  get_str(c, v2, &dl->spec.dataset_name));
-					else if (!strcmp(k2, "namespace"))
-						r = FIELD(
-						    c, k2,
-						    get_str(c, v2, &dl->spec.dataset_namespace));
-					else
-						r = unknown_field(c, k2, v2, NULL);
-					if (r < 0)
-						break;
-				}
-			}
-		} else if (!strcmp(k, "target")) {
-			if (!is_null(v) && (r = want(c, v, YAMLTREE_SEQ)) == 0) {
-				dl->spec.targets =
-				    calloc(v->n ? v->n : 1, sizeof(*dl->spec.targets));
-				if (!dl->spec.targets)
-					r = oom(c);
-				for (size_t i = 0; r == 0 && i < v->n; i++) {
-					struct dataload_target *t = &dl->spec.targets[i];
-					const ynode *tm = v->items[i];
-					dl->spec.n_targets = i + 1;
-					size_t s2 = path_push_index(c, i);
-					if ((r = want(c, tm, YAMLTREE_MAP)) == 0) {
-						FOREACH_FIELD(tm, k2, v2)
-						{
-							int64_t rep = 0;
-							if (!strcmp(k2, "path")) {
-								r = FIELD(c, k2,
-									  get_str(c, v2, &t->path));
-							} else if (!strcmp(k2, "replicas")) {
-								r = FIELD(
-								    c, k2,
-								    get_int(c, v2, 1, 10000, &rep));
-								t->replicas = (int32_t)rep;
-							} else {
-								r = unknown_field(c, k2, v2, NULL);
-							}
-							if (r < 0)
-								break;
-						}
-					}
-					if (r == 0 && !t->path)
-						r = missing(c, "path", "");
-					path_pop(c, s2);
-				}
-			}
-		} else if (!strcmp(k, "loadMetadata")) {
-			r = get_bool(c, v, &dl->spec.load_metadata);
-		} else if (!strcmp(k, "policy")) {
-			static const char *const policies[] = {"Once", "Cron"};
-			int p = 0;
-			r = parse_enum(c, v, policies, NELEM(policies), &p);
-			dl->spec.policy = p;
-		} else if (!strcmp(k, "schedule")) {
-			r = get_str(c, v, &dl->spec.schedule);
-		} else {
-			path_pop(c, save);
-			r = unknown_field(c, k, v, fluid_dataload_spec_ignored);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		path_pop(c, save);
-		if (r < 0)
-			return r;
-	}
 	if (!dl->spec.dataset_name)
 		return missing(c, "dataset.name", "");
 	dl->spec.dataset_namespace_set = dl->spec.dataset_namespace != NULL;
@@ -1242,71 +1183,66 @@ static int dec_dataload_spec(struct dctx *c, const ynode *m, struct objmodel *o)
 	return 0;
 }
 
-static uint64_t *progress_field(struct dataload *dl, const char *key)
+
+static int fd_dataload_phase(struct dctx *c, const ynode *v, void *dst)
 {
-	if (!strcmp(key, "bytesDone"))
-		return &dl->status.bytes_done;
-	if (!strcmp(key, "bytesTotal"))
-		return &dl->status.bytes_total;
-	if (!strcmp(key, "filesDone"))
-		return &dl->status.files_done;
-	if (!strcmp(key, "filesTotal"))
-		return &dl->status.files_total;
-	return NULL;
+	int phase = 0, r = parse_enum(c, v, dataload_phases, NELEM(dataload_phases), &phase);
+	*(enum dataload_phase *)dst = (enum dataload_phase)phase;
+	return r;
 }
+/* "2m1s" as kubectl prints it; "Unfinished" while it runs. */
+static int fd_go_duration(struct dctx *c, const ynode *v, void *dst)
+{
+	char b[64];
+	int r;
+	if (is_null(v))
+		return 0;
+	if ((r = want(c, v, YAMLTREE_SCALAR)) < 0)
+		return r;
+	if (strcmp(v->scalar, "Unfinished") != 0 && parse_go_duration(v->scalar, dst) < 0)
+		return fail(c, "bad duration %s", q(v->scalar, b, sizeof(b)));
+	return 0;
+}
+static int fd_seconds(struct dctx *c, const ynode *v, void *dst)
+{
+	return get_int(c, v, 0, INT64_MAX, dst);
+}
+static const struct field dataload_progress_fields[] = {
+    FLD("bytesDone", fd_u64, struct dataload, status.bytes_done),
+    FLD("bytesTotal", fd_u64, struct dataload, status.bytes_total),
+    FLD("filesDone", fd_u64, struct dataload, status.files_done),
+    FLD("filesTotal", fd_u64, struct dataload, status.files_total),
+};
+static int fd_dataload_progress(struct dctx *c, const ynode *v, void *dst)
+{
+	if (is_null(v))
+		return 0;
+	return dec_fields(c, v, dst, dataload_progress_fields, NELEM(dataload_progress_fields),
+			  NULL);
+}
+static int fd_conditions(struct dctx *c, const ynode *v, void *dst)
+{
+	return dec_conditions(c, v, dst);
+}
+static const struct field dataload_status_fields[] = {
+    FLD("phase", fd_dataload_phase, struct dataload, status.phase),
+    FLD("duration", fd_go_duration, struct dataload, status.duration),
+    FLD("durationSeconds", fd_seconds, struct dataload, status.duration),
+    FLD("startTime", fd_time, struct dataload, status.start_time),
+    FLD("completionTime", fd_time, struct dataload, status.completion_time),
+    FLD("conditions", fd_conditions, struct dataload, status.conditions),
+    {"progress", fd_dataload_progress, 0},
+};
 
 static int dec_dataload_status(struct dctx *c, const ynode *m, struct dataload *dl)
 {
-	int r, phase = 0;
-	bool exact = false;
-	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+	int r = dec_fields(c, m, dl, dataload_status_fields, NELEM(dataload_status_fields),
+			   any_field);
+	if (r < 0)
 		return r;
-	FOREACH_FIELD(m, k, v)
-	{
-		size_t save = path_push_key(c, k);
-		if (!strcmp(k, "phase")) {
-			r = parse_enum(c, v, dataload_phases, NELEM(dataload_phases), &phase);
-			dl->status.phase = phase;
-		} else if (!strcmp(k, "duration")) {
-			char b[64];
-			if (!exact && !is_null(v) && (r = want(c, v, YAMLTREE_SCALAR)) == 0 &&
-			    strcmp(v->scalar, "Unfinished") != 0 &&
-			    parse_go_duration(v->scalar, &dl->status.duration) < 0)
-				r = fail(c, "bad duration %s", q(v->scalar, b, sizeof(b)));
-		} else if (!strcmp(k, "durationSeconds")) {
-			r = get_int(c, v, 0, INT64_MAX, &dl->status.duration);
-			exact = true;
-		} else if (!strcmp(k, "startTime")) {
-			r = get_time(c, v, &dl->status.start_time);
-		} else if (!strcmp(k, "completionTime")) {
-			r = get_time(c, v, &dl->status.completion_time);
-		} else if (!strcmp(k, "conditions")) {
-			r = dec_conditions(c, v, &dl->status.conditions);
-		} else if (!strcmp(k, "progress")) {
-			if (!is_null(v) && (r = want(c, v, YAMLTREE_MAP)) == 0) {
-				FOREACH_FIELD(v, k2, v2)
-				{
-					uint64_t *dst = progress_field(dl, k2);
-					if (dst)
-						r = FIELD(c, k2, get_u64(c, v2, dst));
-					else
-						r = unknown_field(c, k2, v2, NULL);
-					if (r < 0)
-						break;
-				}
-			}
-		} else {
-			path_pop(c, save);
-			r = unknown_field(c, k, v, any_field);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		path_pop(c, save);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	/* the exact durationSeconds wins over the rounded duration, wherever each appears */
+	const ynode *exact = yamltree_get(m, "durationSeconds");
+	return exact ? FIELD(c, "durationSeconds", fd_seconds(c, exact, &dl->status.duration)) : 0;
 }
 
 /* ---- the object ---- */
