@@ -785,6 +785,11 @@ static int dec_conditions(struct dctx *c, const ynode *n, struct conditions *cs)
 	return 0;
 }
 
+static int fd_conditions(struct dctx *c, const ynode *v, void *dst)
+{
+	return dec_conditions(c, v, dst);
+}
+
 /* "12.5%" → 0.125 */
 static int get_percent(struct dctx *c, const ynode *n, double *out, bool *known)
 {
@@ -849,77 +854,113 @@ static const char *const media[] = {"MEM", "SSD", "HDD"};
 
 static const char *const any_field[] = {"*", NULL};
 
+static int fd_dataset_phase(struct dctx *c, const ynode *v, void *dst)
+{
+	int phase = 0, r = parse_enum(c, v, dataset_phases, NELEM(dataset_phases), &phase);
+	*(enum dataset_phase *)dst = (enum dataset_phase)phase;
+	return r;
+}
+/* Rounded sizes ("3.41GiB") as kubectl shows them; the exact *Bytes fields win (below). */
+static int fd_ufs_total(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_status *st = dst;
+	return get_size(c, v, &st->ufs_total, &st->ufs_total_known);
+}
+static int fd_ufs_total_bytes(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_status *st = dst;
+	st->ufs_total_known = true;
+	return get_u64(c, v, &st->ufs_total);
+}
+static int fd_file_num(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_status *st = dst;
+	st->file_num_known = !is_null(v);
+	return get_u64(c, v, &st->file_num);
+}
+static int fd_dataset_ref(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_status *st = dst;
+	return get_strlist(c, v, &st->dataset_ref, &st->n_dataset_ref);
+}
+static int fd_cached(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_status *st = dst;
+	bool known = false;
+	int r = get_size(c, v, &st->cached, &known);
+	st->cache_known |= known;
+	return r;
+}
+static int fd_cached_bytes(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_status *st = dst;
+	st->cache_known = true;
+	return get_u64(c, v, &st->cached);
+}
+static int fd_cache_capacity(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_status *st = dst;
+	bool known = false;
+	int r = get_size(c, v, &st->cache_capacity, &known);
+	st->cache_known |= known;
+	return r;
+}
+static int fd_cache_capacity_bytes(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_status *st = dst;
+	st->cache_known = true;
+	return get_u64(c, v, &st->cache_capacity);
+}
+static int fd_hit_ratio(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_status *st = dst;
+	return get_percent(c, v, &st->cache_hit_ratio, &st->hit_ratio_known);
+}
+
+/* An exact field decoded again after the map, so it wins wherever it appears. */
+static int exact_wins(struct dctx *c, const ynode *m, const char *key, field_dec_fn fn, void *dst)
+{
+	const ynode *v = yamltree_get(m, key);
+	return v ? FIELD(c, key, fn(c, v, dst)) : 0;
+}
+
+static const struct field cache_state_fields[] = {
+    {"cached", fd_cached, 0},
+    {"cachedBytes", fd_cached_bytes, 0},
+    {"cacheCapacity", fd_cache_capacity, 0},
+    {"cacheCapacityBytes", fd_cache_capacity_bytes, 0},
+    {"cacheHitRatio", fd_hit_ratio, 0},
+    {"cachedPercentage", fd_skip, 0}, /* derived from the byte counts */
+};
+static int fd_cache_states(struct dctx *c, const ynode *v, void *dst)
+{
+	int r;
+	if (is_null(v))
+		return 0;
+	if ((r = dec_fields(c, v, dst, cache_state_fields, NELEM(cache_state_fields), any_field)) <
+		0 ||
+	    (r = exact_wins(c, v, "cachedBytes", fd_cached_bytes, dst)) < 0)
+		return r;
+	return exact_wins(c, v, "cacheCapacityBytes", fd_cache_capacity_bytes, dst);
+}
+
+static const struct field dataset_status_fields[] = {
+    FLD("phase", fd_dataset_phase, struct dataset_status, phase),
+    {"ufsTotal", fd_ufs_total, 0},
+    {"ufsTotalBytes", fd_ufs_total_bytes, 0},
+    {"fileNum", fd_file_num, 0},
+    FLD("conditions", fd_conditions, struct dataset_status, conditions),
+    {"datasetRef", fd_dataset_ref, 0},
+    {"cacheStates", fd_cache_states, 0},
+};
+
 static int dec_dataset_status(struct dctx *c, const ynode *m, struct dataset_status *st)
 {
-	int r, phase = 0;
-	bool ufs_exact = false, cached_exact = false, cap_exact = false;
-	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+	int r = dec_fields(c, m, st, dataset_status_fields, NELEM(dataset_status_fields),
+			   any_field);
+	if (r < 0)
 		return r;
-	FOREACH_FIELD(m, k, v)
-	{
-		if (!strcmp(k, "phase")) {
-			r = FIELD(c, k,
-				  parse_enum(c, v, dataset_phases, NELEM(dataset_phases), &phase));
-			st->phase = phase;
-		} else if (!strcmp(k, "ufsTotal")) {
-			if (!ufs_exact)
-				r = FIELD(c, k,
-					  get_size(c, v, &st->ufs_total, &st->ufs_total_known));
-		} else if (!strcmp(k, "ufsTotalBytes")) {
-			r = FIELD(c, k, get_u64(c, v, &st->ufs_total));
-			st->ufs_total_known = ufs_exact = true;
-		} else if (!strcmp(k, "fileNum")) {
-			r = FIELD(c, k, get_u64(c, v, &st->file_num));
-			st->file_num_known = !is_null(v);
-		} else if (!strcmp(k, "conditions")) {
-			r = FIELD(c, k, dec_conditions(c, v, &st->conditions));
-		} else if (!strcmp(k, "datasetRef")) {
-			r = FIELD(c, k, get_strlist(c, v, &st->dataset_ref, &st->n_dataset_ref));
-		} else if (!strcmp(k, "cacheStates")) {
-			size_t save = path_push_key(c, k);
-			if (!is_null(v) && (r = want(c, v, YAMLTREE_MAP)) == 0) {
-				FOREACH_FIELD(v, k2, v2)
-				{
-					bool known = false;
-					if (!strcmp(k2, "cached") && !cached_exact) {
-						r = FIELD(c, k2,
-							  get_size(c, v2, &st->cached, &known));
-					} else if (!strcmp(k2, "cachedBytes")) {
-						r = FIELD(c, k2, get_u64(c, v2, &st->cached));
-						known = cached_exact = true;
-					} else if (!strcmp(k2, "cacheCapacity") && !cap_exact) {
-						r = FIELD(
-						    c, k2,
-						    get_size(c, v2, &st->cache_capacity, &known));
-					} else if (!strcmp(k2, "cacheCapacityBytes")) {
-						r = FIELD(c, k2,
-							  get_u64(c, v2, &st->cache_capacity));
-						known = cap_exact = true;
-					} else if (!strcmp(k2, "cacheHitRatio")) {
-						r = FIELD(c, k2,
-							  get_percent(c, v2, &st->cache_hit_ratio,
-								      &st->hit_ratio_known));
-					} else if (!strcmp(k2, "cachedPercentage") ||
-						   !strcmp(k2, "cached") ||
-						   !strcmp(k2, "cacheCapacity")) {
-						r = 0; /* derived from the byte counts */
-					} else {
-						r = unknown_field(c, k2, v2, any_field);
-					}
-					if (known)
-						st->cache_known = true;
-					if (r < 0)
-						break;
-				}
-			}
-			path_pop(c, save);
-		} else {
-			r = unknown_field(c, k, v, any_field);
-		}
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return exact_wins(c, m, "ufsTotalBytes", fd_ufs_total_bytes, st);
 }
 
 /* ---- Runtime ---- */
@@ -1219,10 +1260,6 @@ static int fd_dataload_progress(struct dctx *c, const ynode *v, void *dst)
 		return 0;
 	return dec_fields(c, v, dst, dataload_progress_fields, NELEM(dataload_progress_fields),
 			  NULL);
-}
-static int fd_conditions(struct dctx *c, const ynode *v, void *dst)
-{
-	return dec_conditions(c, v, dst);
 }
 static const struct field dataload_status_fields[] = {
     FLD("phase", fd_dataload_phase, struct dataload, status.phase),
