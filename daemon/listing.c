@@ -584,8 +584,8 @@ static int json_entry(json_object *o, const struct dir_ctx *d, struct ents *e)
 		return 0;
 	}
 	if (!name_is_component(name, name_len)) {
-		log_warn("listing %s: ignoring entry \"%.*s\": it is not inside the directory", d->url,
-			 (int)(name_len > 255 ? 255 : name_len), name);
+		log_warn("listing %s: ignoring entry \"%.*s\": it is not inside the directory",
+			 d->url, (int)(name_len > 255 ? 255 : name_len), name);
 		return 0;
 	}
 	bool is_dir = strcmp(type, "directory") == 0;
@@ -680,8 +680,9 @@ int listing_parse(const char *body, size_t len, const char *content_type, const 
 	if (r < 0)
 		goto out_ents;
 	if (e.dups)
-		log_warn("listing %s: %zu entries repeat an earlier name; the first of each is kept",
-			 dir_url, e.dups);
+		log_warn(
+		    "listing %s: %zu entries repeat an earlier name; the first of each is kept",
+		    dir_url, e.dups);
 	strmap_free(e.seen, NULL);
 	*ret_ents = e.v;
 	*ret_n = e.n;

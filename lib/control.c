@@ -152,7 +152,8 @@ int control_accept(int listen_fd, const char *what)
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	uint8_t hdr[4], junk[4096];
 	if (read_all(fd, hdr, sizeof(hdr)) == 0) {
-		size_t len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
+		size_t len =
+		    (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
 		for (size_t left = len < 65536 ? len : 65536; left > 0;) {
 			ssize_t n = recv(fd, junk, left < sizeof(junk) ? left : sizeof(junk), 0);
 			if (n <= 0)

@@ -426,12 +426,27 @@ struct field {
 	field_dec_fn dec;
 	size_t off; /* of dst in the struct being decoded */
 };
-#define FLD(key, fn, type, member) {key, fn, offsetof(type, member)}
+#define FLD(key, fn, type, member)                                                                 \
+	{                                                                                          \
+		key, fn, offsetof(type, member)                                                    \
+	}
 
-static int fd_str(struct dctx *c, const ynode *v, void *dst) { return get_str(c, v, dst); }
-static int fd_bool(struct dctx *c, const ynode *v, void *dst) { return get_bool(c, v, dst); }
-static int fd_kvmap(struct dctx *c, const ynode *v, void *dst) { return get_kvmap(c, v, dst); }
-static int fd_time(struct dctx *c, const ynode *v, void *dst) { return get_time(c, v, dst); }
+static int fd_str(struct dctx *c, const ynode *v, void *dst)
+{
+	return get_str(c, v, dst);
+}
+static int fd_bool(struct dctx *c, const ynode *v, void *dst)
+{
+	return get_bool(c, v, dst);
+}
+static int fd_kvmap(struct dctx *c, const ynode *v, void *dst)
+{
+	return get_kvmap(c, v, dst);
+}
+static int fd_time(struct dctx *c, const ynode *v, void *dst)
+{
+	return get_time(c, v, dst);
+}
 static int fd_quantity(struct dctx *c, const ynode *v, void *dst)
 {
 	return get_quantity(c, v, dst);
@@ -440,9 +455,15 @@ static int fd_fraction(struct dctx *c, const ynode *v, void *dst)
 {
 	return get_fraction(c, v, dst);
 }
-static int fd_u64(struct dctx *c, const ynode *v, void *dst) { return get_u64(c, v, dst); }
+static int fd_u64(struct dctx *c, const ynode *v, void *dst)
+{
+	return get_u64(c, v, dst);
+}
 /* Fields weir derives itself and does not keep. */
-static int fd_skip(struct dctx *c, const ynode *v, void *dst) { return 0; }
+static int fd_skip(struct dctx *c, const ynode *v, void *dst)
+{
+	return 0;
+}
 
 /* Decodes map m into base with table t (n rows); a key not in t is unknown_field's (with
  * Fluid's fields weir ignores). */
@@ -718,7 +739,10 @@ static int fd_spec_access_modes(struct dctx *c, const ynode *v, void *dst)
 	struct dataset_spec *sp = dst;
 	return get_strlist(c, v, &sp->access_modes, &sp->n_access_modes);
 }
-static int fd_spec_owner(struct dctx *c, const ynode *v, void *dst) { return dec_owner(c, v, dst); }
+static int fd_spec_owner(struct dctx *c, const ynode *v, void *dst)
+{
+	return dec_owner(c, v, dst);
+}
 static int fd_spec_shared_encrypt(struct dctx *c, const ynode *v, void *dst)
 {
 	struct dataset_spec *sp = dst;
@@ -851,7 +875,6 @@ static const char *const runtime_phases[] = {"", "NotReady", "Ready", "Failed"};
 static const char *const dataload_phases[] = {"", "Pending", "Executing", "Complete", "Failed"};
 static const char *const media[] = {"MEM", "SSD", "HDD"};
 
-
 static const char *const any_field[] = {"*", NULL};
 
 static int fd_dataset_phase(struct dctx *c, const ynode *v, void *dst)
@@ -956,8 +979,8 @@ static const struct field dataset_status_fields[] = {
 
 static int dec_dataset_status(struct dctx *c, const ynode *m, struct dataset_status *st)
 {
-	int r = dec_fields(c, m, st, dataset_status_fields, NELEM(dataset_status_fields),
-			   any_field);
+	int r =
+	    dec_fields(c, m, st, dataset_status_fields, NELEM(dataset_status_fields), any_field);
 	if (r < 0)
 		return r;
 	return exact_wins(c, m, "ufsTotalBytes", fd_ufs_total_bytes, st);
@@ -1156,8 +1179,7 @@ static int fd_dataload_dataset(struct dctx *c, const ynode *v, void *dst)
 {
 	if (is_null(v))
 		return 0;
-	return dec_fields(c, v, dst, dataload_dataset_fields, NELEM(dataload_dataset_fields),
-			  NULL);
+	return dec_fields(c, v, dst, dataload_dataset_fields, NELEM(dataload_dataset_fields), NULL);
 }
 static int fd_target_replicas(struct dctx *c, const ynode *v, void *dst)
 {
@@ -1224,7 +1246,6 @@ static int dec_dataload_spec(struct dctx *c, const ynode *m, struct objmodel *o)
 	return 0;
 }
 
-
 static int fd_dataload_phase(struct dctx *c, const ynode *v, void *dst)
 {
 	int phase = 0, r = parse_enum(c, v, dataload_phases, NELEM(dataload_phases), &phase);
@@ -1273,8 +1294,8 @@ static const struct field dataload_status_fields[] = {
 
 static int dec_dataload_status(struct dctx *c, const ynode *m, struct dataload *dl)
 {
-	int r = dec_fields(c, m, dl, dataload_status_fields, NELEM(dataload_status_fields),
-			   any_field);
+	int r =
+	    dec_fields(c, m, dl, dataload_status_fields, NELEM(dataload_status_fields), any_field);
 	if (r < 0)
 		return r;
 	/* the exact durationSeconds wins over the rounded duration, wherever each appears */
@@ -2837,7 +2858,10 @@ int runtime_bind_check(const struct objmodel *rt, const struct objmodel *ds, cha
 
 /* ---- the kinds ---- */
 
-static void runtime_init(struct objmodel *o) { o->runtime.replicas = 1; }
+static void runtime_init(struct objmodel *o)
+{
+	o->runtime.replicas = 1;
+}
 static int dataset_dec_spec(struct dctx *c, const ynode *m, struct objmodel *o)
 {
 	return dec_dataset_spec(c, m, &o->dataset.spec);

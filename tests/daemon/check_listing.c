@@ -392,7 +392,6 @@ START_TEST(test_odd_escapes)
 }
 END_TEST
 
-
 /* Hostile HTML listings: every name that reaches a view is one safe component, once. */
 START_TEST(test_hostile_html)
 {
@@ -497,8 +496,11 @@ START_TEST(test_hostile_json)
 	ufs_dirents_free(v, n);
 
 	/* not an array of objects, or nested past any listing's depth: refused whole */
-	static const char *const bad[] = {"{\"name\":\"x\"}", "[1,2]", "[[[[[[[[[[[]]]]]]]]]]]",
-					  "[{\"name\":\"x\",\"type\":\"file\"}", "\"[]\"",
+	static const char *const bad[] = {"{\"name\":\"x\"}",
+					  "[1,2]",
+					  "[[[[[[[[[[[]]]]]]]]]]]",
+					  "[{\"name\":\"x\",\"type\":\"file\"}",
+					  "\"[]\"",
 					  "[{\"a\":{\"b\":{\"c\":{\"d\":{}}}}}]"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		ck_assert_msg(listing_parse(bad[i], strlen(bad[i]), "application/json", DIR_URL,

@@ -35,7 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_subpath(norm);
 		/* normalizing is idempotent */
 		char again[4096];
-		if (objmodel_subpath_normalize(norm, again, sizeof(again)) != 0 || strcmp(norm, again))
+		if (objmodel_subpath_normalize(norm, again, sizeof(again)) != 0 ||
+		    strcmp(norm, again))
 			abort();
 	}
 	free(s);

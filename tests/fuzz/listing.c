@@ -18,8 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ufs_dirent *v;
 	size_t n;
 	if (listing_parse((const char *)data + 1, size - 1, types[data[0] & 3],
-			  data[0] & 4 ? "http://m.example:8080/a%20b/c/" : "https://m.example/", fmt,
-			  &v, &n) < 0)
+			  data[0] & 4 ? "http://m.example:8080/a%20b/c/" : "https://m.example/",
+			  fmt, &v, &n) < 0)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		size_t l = strlen(v[i].name);
