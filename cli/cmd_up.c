@@ -119,16 +119,22 @@ int cmd_up(int argc, char **argv, const struct global_opts *g)
 	return 0;
 }
 
-/* Sends Shutdown on sock and waits up to timeout_s for pid to exit. Returns 0, or -ETIMEDOUT. */
-static int stop_one(const char *sock, pid_t pid, int timeout_s)
+/* Sends Shutdown on sock and waits up to timeout_s for pid to exit. Returns 0, -ETIMEDOUT, or
+ * the daemon's refusal (-EPERM for a caller it does not serve) with its words in why. */
+static int stop_one(const char *sock, pid_t pid, int timeout_s, char *why, size_t whylen)
 {
 	Weir__Request req = WEIR__REQUEST__INIT;
 	Weir__Empty e = WEIR__EMPTY__INIT;
 	req.body_case = WEIR__REQUEST__BODY_SHUTDOWN;
 	req.shutdown = &e;
 	Weir__Response *resp = NULL;
-	if (control_call(sock, &req, &resp) == 0)
+	if (control_call(sock, &req, &resp) == 0) {
+		int err = resp->error;
+		snprintf(why, whylen, "%s", resp->message ? resp->message : "");
 		weir__response__free_unpacked(resp, NULL);
+		if (err < 0)
+			return err;
+	}
 	for (int i = 0; i < timeout_s * 20; i++) {
 		if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
 			return 0;
@@ -155,7 +161,14 @@ int cmd_down(int argc, char **argv, const struct global_opts *g)
 	int rc = 0;
 	pid_t pid = 0;
 	if (controller_client_alive(&cc, &pid)) {
-		if (stop_one(cc.socket_path, pid, 15) < 0) {
+		char why[512] = "";
+		r = stop_one(cc.socket_path, pid, 15, why, sizeof(why));
+		if (r < 0 && r != -ETIMEDOUT) {
+			fprintf(stderr, "weir down: weir-controller (pid %d) refused to stop: %s\n",
+				(int)pid, why[0] ? why : strerror(-r));
+			return 1;
+		}
+		if (r < 0) {
 			fprintf(stderr,
 				"weir down: weir-controller (pid %d) did not stop within 15 s; "
 				"kill it with `kill %d`\n",
@@ -170,7 +183,14 @@ int cmd_down(int argc, char **argv, const struct global_opts *g)
 	remove_pid(cc.state_dir, "controller");
 	if (node_client_alive(&nc)) {
 		pid = node_pid(&nc);
-		if (stop_one(nc.socket_path, pid, 30) < 0) {
+		char why[512] = "";
+		r = stop_one(nc.socket_path, pid, 30, why, sizeof(why));
+		if (r < 0 && r != -ETIMEDOUT) {
+			fprintf(stderr, "weir down: weir-node (pid %d) refused to stop: %s\n",
+				(int)pid, why[0] ? why : strerror(-r));
+			return 1;
+		}
+		if (r < 0) {
 			fprintf(stderr,
 				"weir down: weir-node (pid %d) did not stop within 30 s; "
 				"kill it with `kill %d`\n",

@@ -259,7 +259,7 @@ int server_run(struct controller *ctl, int listen_fd, int sig_fd)
 		}
 		if (!(pfd[0].revents & POLLIN))
 			continue;
-		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		int fd = control_accept(listen_fd, "weir-controller");
 		if (fd < 0)
 			continue;
 		struct timeval tv = {10, 0};

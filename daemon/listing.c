@@ -10,14 +10,22 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <limits.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
 
 #include "log.h"
+#include "strmap.h"
 
-/* The directory being listed, decoded once. */
+/* The directory being listed, parsed once by curl's URL parser. */
 struct dir_ctx {
 	const char *url;   /* as given, for messages */
-	char *origin;	   /* "scheme://authority", no trailing slash */
-	char *authority;   /* "host[:port]" */
+	CURLU *base;	   /* the directory URL; hrefs are resolved against it */
+	char *scheme;	   /* lower case, as curl returns it */
+	char *host;	   /* compared without case */
+	char *port;	   /* always set: CURLU_DEFAULT_PORT */
+	char *user;	   /* NULL when the URL has none */
 	char *path;	   /* decoded path, starts and ends with "/" */
 	char *parent_path; /* decoded parent of path ("/" for "/") */
 };
@@ -25,6 +33,8 @@ struct dir_ctx {
 struct ents {
 	struct ufs_dirent *v;
 	size_t n, cap;
+	struct strmap *seen; /* names already listed; a later duplicate is dropped */
+	size_t dups;	     /* how many were dropped, logged once */
 };
 
 /* What resolve_href() decided. */
@@ -34,38 +44,29 @@ enum href_verdict {
 	HREF_HOSTILE, /* would leave the tree or is not a child: warn */
 };
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+/* Hrefs in listings are what a browser accepts: spaces happen (Apache with odd names), any
+ * scheme may appear (and is then refused by comparison), and ".." must stay visible to us
+ * rather than be folded away by curl, so a path that climbs is refused, not resolved. */
+#define HREF_FLAGS (CURLU_NON_SUPPORT_SCHEME | CURLU_PATH_AS_IS | CURLU_ALLOW_SPACE)
 
-/* Percent-decodes n bytes of s into a new string; malformed escapes stay literal. The result
- * may contain NUL bytes; *ret_len is its real length. */
+/* Percent-decodes n bytes of s into a new string with curl; malformed escapes stay literal.
+ * The result may contain NUL bytes; *ret_len is its real length. */
 static char *pct_decode(const char *s, size_t n, size_t *ret_len)
 {
-	char *out = malloc(n + 1);
-	if (!out)
+	if (n > INT_MAX)
 		return NULL;
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		int hi, lo;
-		if (s[i] == '%' && i + 2 < n && (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
-		    (lo = hexval((unsigned char)s[i + 2])) >= 0) {
-			out[o++] = (char)(hi << 4 | lo);
-			i += 2;
-		} else {
-			out[o++] = s[i];
-		}
+	int len = 0;
+	char *c = curl_easy_unescape(NULL, s, (int)n, &len);
+	if (!c)
+		return NULL;
+	/* curl's memory is curl_free()d; hand back malloc'd memory like every other string */
+	char *out = malloc((size_t)len + 1);
+	if (out) {
+		memcpy(out, c, (size_t)len);
+		out[len] = '\0';
+		*ret_len = (size_t)len;
 	}
-	out[o] = '\0';
-	if (ret_len)
-		*ret_len = o;
+	curl_free(c);
 	return out;
 }
 
@@ -89,7 +90,6 @@ static void utf8_put(char **p, unsigned cp)
 	}
 	*p = (char *)o;
 }
-
 /* Decodes HTML character references in place (the few that appear in hrefs and cells).
  * Never grows the string: every reference is longer than its UTF-8 encoding. */
 static void html_unescape(char *s)
@@ -138,71 +138,114 @@ static void html_unescape(char *s)
 
 static void dir_ctx_fini(struct dir_ctx *d)
 {
-	free(d->origin);
-	free(d->authority);
+	curl_url_cleanup(d->base);
+	curl_free(d->scheme);
+	curl_free(d->host);
+	curl_free(d->port);
+	curl_free(d->user);
 	free(d->path);
 	free(d->parent_path);
+}
+
+/* Gets one part of u; a part the URL lacks is NULL, not an error. */
+static int url_part(CURLU *u, CURLUPart what, unsigned flags, char **ret)
+{
+	*ret = NULL;
+	CURLUcode rc = curl_url_get(u, what, ret, flags);
+	if (rc == CURLUE_OK || rc == CURLUE_NO_USER || rc == CURLUE_NO_PORT)
+		return 0;
+	return rc == CURLUE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
 }
 
 static int dir_ctx_init(struct dir_ctx *d, const char *url)
 {
 	*d = (struct dir_ctx){.url = url};
-	const char *sep = strstr(url, "://");
-	if (!sep)
-		goto bad;
-	const char *auth = sep + 3;
-	const char *slash = strchr(auth, '/');
-	if (!slash)
-		slash = auth + strlen(auth);
-	const char *q = strpbrk(slash, "?#");
-	size_t plen = q ? (size_t)(q - slash) : strlen(slash);
-	d->origin = strndup(url, slash - url);
-	d->authority = strndup(auth, slash - auth);
-	if (!d->origin || !d->authority)
-		goto nomem;
+	char *raw = NULL;
+	int r = -ENOMEM;
+	d->base = curl_url();
+	if (!d->base)
+		goto fail;
+	r = -EINVAL;
+	if (curl_url_set(d->base, CURLUPART_URL, url, HREF_FLAGS) != CURLUE_OK)
+		goto fail;
+	if ((r = url_part(d->base, CURLUPART_SCHEME, 0, &d->scheme)) < 0 ||
+	    (r = url_part(d->base, CURLUPART_HOST, 0, &d->host)) < 0 ||
+	    (r = url_part(d->base, CURLUPART_PORT, CURLU_DEFAULT_PORT, &d->port)) < 0 ||
+	    (r = url_part(d->base, CURLUPART_USER, 0, &d->user)) < 0 ||
+	    (r = url_part(d->base, CURLUPART_PATH, 0, &raw)) < 0)
+		goto fail;
+	r = -EINVAL;
+	if (!d->scheme || !d->host || !raw)
+		goto fail;
 	size_t dlen;
-	char *p = pct_decode(slash, plen, &dlen);
+	char *p = pct_decode(raw, strlen(raw), &dlen);
+	r = -ENOMEM;
 	if (!p)
-		goto nomem;
+		goto fail;
 	/* room for a "/" at both ends */
 	d->path = malloc(dlen + 3);
 	if (!d->path) {
 		free(p);
-		goto nomem;
+		goto fail;
 	}
 	snprintf(d->path, dlen + 3, "%s%s", p[0] == '/' ? "" : "/", p);
 	free(p);
 	size_t l = strlen(d->path);
 	if (d->path[l - 1] != '/')
 		strcat(d->path, "/");
+	/* hrefs resolve against the directory itself, not its parent: the raw path gets its "/" */
+	size_t rl = strlen(raw);
+	if (rl == 0 || raw[rl - 1] != '/') {
+		char *slashed = malloc(rl + 2);
+		if (!slashed)
+			goto fail;
+		snprintf(slashed, rl + 2, "%s/", raw);
+		CURLUcode rc = curl_url_set(d->base, CURLUPART_PATH, slashed, 0);
+		free(slashed);
+		r = rc == CURLUE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+		if (rc != CURLUE_OK)
+			goto fail;
+		r = -ENOMEM;
+	}
 	d->parent_path = strdup(d->path);
 	if (!d->parent_path)
-		goto nomem;
+		goto fail;
 	l = strlen(d->parent_path);
 	if (l > 1) {
 		d->parent_path[l - 1] = '\0';
 		*(strrchr(d->parent_path, '/') + 1) = '\0';
 	}
+	curl_free(raw);
 	return 0;
-nomem:
+fail:
+	curl_free(raw);
 	dir_ctx_fini(d);
-	return -ENOMEM;
-bad:
-	dir_ctx_fini(d);
-	return -EINVAL;
+	*d = (struct dir_ctx){.url = url};
+	return r;
 }
 
-/* A decoded name is a child only if it is one component. */
+/* A decoded name is a child only if it is one component the kernel accepts: a name longer than
+ * NAME_MAX would make the whole readdir of a FUSE view fail, not just that entry. */
 static bool name_is_component(const char *name, size_t len)
 {
-	if (len == 0 || memchr(name, '\0', len) || memchr(name, '/', len))
+	if (len == 0 || len > NAME_MAX || memchr(name, '\0', len) || memchr(name, '/', len))
 		return false;
 	if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.'))
 		return false;
 	return true;
 }
 
-/* Decides what href (HTML entities already decoded) points at, relative to d. */
+/* Two URL parts agree: both absent, or equal (without case when icase). */
+static bool part_eq(const char *a, const char *b, bool icase)
+{
+	if (!a || !b)
+		return a == b;
+	return icase ? strcasecmp(a, b) == 0 : strcmp(a, b) == 0;
+}
+
+/* Decides what href (HTML entities already decoded) points at, relative to d: curl resolves it
+ * against the directory URL (dot segments kept), then the result must have the directory's
+ * scheme, host, port and user, and its decoded path must name one component below d->path. */
 static enum href_verdict resolve_href(const struct dir_ctx *d, const char *href, char **ret_name,
 				      bool *ret_is_dir)
 {
@@ -211,70 +254,69 @@ static enum href_verdict resolve_href(const struct dir_ctx *d, const char *href,
 		return HREF_SKIP; /* fragment or sort link: same page */
 	if (memchr(href, '?', n))
 		return HREF_HOSTILE;
+	if ((n == 3 && strncmp(href, "../", 3) == 0) || (n == 2 && strncmp(href, "..", 2) == 0) ||
+	    (n == 2 && strncmp(href, "./", 2) == 0) || (n == 1 && href[0] == '.'))
+		return HREF_SKIP;
 
-	char *dec = NULL;
+	enum href_verdict v = HREF_HOSTILE;
+	char *rel_url = strndup(href, n), *scheme = NULL, *host = NULL, *port = NULL, *user = NULL,
+	     *raw = NULL, *dec = NULL;
+	CURLU *u = curl_url_dup(d->base);
+	if (!rel_url || !u || curl_url_set(u, CURLUPART_URL, rel_url, HREF_FLAGS) != CURLUE_OK)
+		goto out;
+	if (url_part(u, CURLUPART_SCHEME, 0, &scheme) < 0 ||
+	    url_part(u, CURLUPART_HOST, 0, &host) < 0 ||
+	    url_part(u, CURLUPART_PORT, CURLU_DEFAULT_PORT, &port) < 0 ||
+	    url_part(u, CURLUPART_USER, 0, &user) < 0 || url_part(u, CURLUPART_PATH, 0, &raw) < 0 ||
+	    !raw)
+		goto out;
+	if (!part_eq(scheme, d->scheme, true) || !part_eq(host, d->host, true) ||
+	    !part_eq(port, d->port, false) || !part_eq(user, d->user, false))
+		goto out;
 	size_t dlen;
-	const char *rel; /* decoded, relative to d->path */
-	size_t scheme_len = strspn(href, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-					 "0123456789+.-");
-	if (scheme_len > 0 && scheme_len < n && href[scheme_len] == ':') {
-		size_t ol = strlen(d->origin);
-		if (strncasecmp(href, d->origin, ol) != 0 || href[ol] != '/')
-			return HREF_HOSTILE;
-		href += ol;
-		n -= ol;
-	} else if (n >= 2 && href[0] == '/' && href[1] == '/') {
-		size_t al = strlen(d->authority);
-		if (strncasecmp(href + 2, d->authority, al) != 0 || href[2 + al] != '/')
-			return HREF_HOSTILE;
-		href += 2 + al;
-		n -= 2 + al;
+	dec = pct_decode(raw, strlen(raw), &dlen);
+	if (!dec)
+		goto out;
+	if (strcmp(dec, d->path) == 0 || strcmp(dec, d->parent_path) == 0) {
+		v = HREF_SKIP;
+		goto out;
 	}
-	if (href[0] == '/') {
-		dec = pct_decode(href, n, &dlen);
-		if (!dec)
-			return HREF_HOSTILE;
-		if (strcmp(dec, d->path) == 0 || strcmp(dec, d->parent_path) == 0) {
-			free(dec);
-			return HREF_SKIP;
-		}
-		size_t pl = strlen(d->path);
-		if (dlen < pl || strncmp(dec, d->path, pl) != 0) {
-			free(dec);
-			return HREF_HOSTILE;
-		}
-		rel = dec + pl;
-		dlen -= pl;
-	} else {
-		if ((n == 3 && strncmp(href, "../", 3) == 0) ||
-		    (n == 2 && strncmp(href, "..", 2) == 0) ||
-		    (n == 2 && strncmp(href, "./", 2) == 0) || (n == 1 && href[0] == '.'))
-			return HREF_SKIP;
-		dec = pct_decode(href, n, &dlen);
-		if (!dec)
-			return HREF_HOSTILE;
-		rel = dec;
-	}
+	size_t pl = strlen(d->path);
+	if (dlen < pl || strncmp(dec, d->path, pl) != 0)
+		goto out;
+	const char *rel = dec + pl;
+	dlen -= pl;
 	bool is_dir = dlen > 0 && rel[dlen - 1] == '/';
 	if (is_dir)
 		dlen--;
-	if (!name_is_component(rel, dlen)) {
-		free(dec);
-		return HREF_HOSTILE;
-	}
+	if (!name_is_component(rel, dlen))
+		goto out;
 	char *name = strndup(rel, dlen);
-	free(dec);
 	if (!name)
-		return HREF_HOSTILE;
+		goto out;
 	*ret_name = name;
 	*ret_is_dir = is_dir;
-	return HREF_CHILD;
+	v = HREF_CHILD;
+out:
+	free(dec);
+	curl_free(raw);
+	curl_free(user);
+	curl_free(port);
+	curl_free(host);
+	curl_free(scheme);
+	curl_url_cleanup(u);
+	free(rel_url);
+	return v;
 }
 
-static int ents_add(struct ents *e, char *name, const struct ufs_attr *attr, bool size_known)
+/* Adds an entry, taking name. merge_repeat: a link right after one to the same entry is that
+ * entry again (HTML: Apache's IconsAreLinks) and refines it; anything else named like an earlier
+ * entry is dropped. */
+static int ents_add(struct ents *e, char *name, const struct ufs_attr *attr, bool size_known,
+		    bool merge_repeat)
 {
-	/* An icon linking to the same entry (Apache IconsAreLinks) repeats the name. */
-	if (e->n > 0 && strcmp(e->v[e->n - 1].name, name) == 0) {
+	if (merge_repeat && e->n > 0 && e->v[e->n - 1].attr.is_dir == attr->is_dir &&
+	    strcmp(e->v[e->n - 1].name, name) == 0) {
 		struct ufs_dirent *last = &e->v[e->n - 1];
 		if (size_known || attr->mtime) {
 			last->attr = *attr;
@@ -283,18 +325,31 @@ static int ents_add(struct ents *e, char *name, const struct ufs_attr *attr, boo
 		free(name);
 		return 0;
 	}
+	/* Any other repeat would give a view two entries of one name: the first one stands. */
+	if (!e->seen && !(e->seen = strmap_new()))
+		goto nomem;
+	if (strmap_get(e->seen, name)) {
+		e->dups++;
+		free(name);
+		return 0;
+	}
 	if (e->n == e->cap) {
 		size_t cap = e->cap ? e->cap * 2 : 16;
 		struct ufs_dirent *v = realloc(e->v, cap * sizeof(*v));
-		if (!v) {
-			free(name);
-			return -ENOMEM;
-		}
+		if (!v)
+			goto nomem;
 		e->v = v;
 		e->cap = cap;
 	}
+	int err;
+	strmap_put(e->seen, name, e, &err);
+	if (err < 0)
+		goto nomem;
 	e->v[e->n++] = (struct ufs_dirent){.name = name, .attr = *attr, .size_known = size_known};
 	return 0;
+nomem:
+	free(name);
+	return -ENOMEM;
 }
 
 static void ents_free(struct ents *e)
@@ -302,6 +357,7 @@ static void ents_free(struct ents *e)
 	for (size_t i = 0; i < e->n; i++)
 		free(e->v[i].name);
 	free(e->v);
+	strmap_free(e->seen, NULL);
 }
 
 static int month_of(const char *s)
@@ -326,15 +382,11 @@ static int64_t make_time(int y, int mon, int d, int h, int mi, int s)
 	return (int64_t)timegm(&tm);
 }
 
-/* "Sun, 29 Nov 2026 20:00:00 GMT" (RFC 1123, nginx JSON). 0 when unparsable. */
-static int64_t parse_rfc1123(const char *s)
+/* "Sun, 29 Nov 2026 20:00:00 GMT" (RFC 1123, nginx JSON), read by curl. 0 when unparsable. */
+static int64_t parse_http_date(const char *s)
 {
-	const char *c = strchr(s, ',');
-	int d, y, h, mi, sec;
-	char mon[4];
-	if (!c || sscanf(c + 1, " %d %3s %d %d:%d:%d", &d, mon, &y, &h, &mi, &sec) != 6)
-		return 0;
-	return make_time(y, month_of(mon), d, h, mi, sec);
+	time_t t = curl_getdate(s, NULL);
+	return t > 0 ? (int64_t)t : 0;
 }
 
 /* Date then time tokens: "29-Nov-2026" "20:00" (nginx, old Apache) or "2026-11-29" "20:00"
@@ -503,231 +555,89 @@ static int parse_html(const char *body, const struct dir_ctx *d, struct ents *e)
 			attr.size = 0;
 			size_known = true;
 		}
-		r = ents_add(e, name, &attr, size_known);
+		r = ents_add(e, name, &attr, size_known, true);
 		if (r < 0)
 			return r;
 	}
 	return 0;
 }
 
-/* A minimal JSON reader, enough for nginx's autoindex_format json. */
-struct json {
-	const char *p, *end;
-};
-
-static void json_ws(struct json *j)
+/* The string value of key in o, with its length (json-c keeps embedded NULs), or NULL. */
+static const char *jstr(json_object *o, const char *key, size_t *ret_len)
 {
-	while (j->p < j->end && isspace((unsigned char)*j->p))
-		j->p++;
-}
-
-static bool json_eat(struct json *j, char c)
-{
-	json_ws(j);
-	if (j->p < j->end && *j->p == c) {
-		j->p++;
-		return true;
-	}
-	return false;
-}
-
-/* Parses a string; returns owned decoded bytes and their length (may contain NUL). */
-static char *json_string(struct json *j, size_t *ret_len)
-{
-	json_ws(j);
-	if (j->p >= j->end || *j->p != '"')
+	json_object *v;
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
 		return NULL;
-	j->p++;
-	/* the decoded string is never longer than its escaped form */
-	const char *q = j->p;
-	while (q < j->end && *q != '"')
-		q += (*q == '\\' && q + 1 < j->end) ? 2 : 1;
-	char *out = malloc(q - j->p + 1);
-	if (!out)
-		return NULL;
-	char *o = out;
-	while (j->p < j->end && *j->p != '"') {
-		if (*j->p != '\\') {
-			*o++ = *j->p++;
-			continue;
-		}
-		if (++j->p >= j->end)
-			goto bad;
-		char c = *j->p++;
-		switch (c) {
-		case 'b':
-			*o++ = '\b';
-			break;
-		case 'f':
-			*o++ = '\f';
-			break;
-		case 'n':
-			*o++ = '\n';
-			break;
-		case 'r':
-			*o++ = '\r';
-			break;
-		case 't':
-			*o++ = '\t';
-			break;
-		case 'u': {
-			unsigned cp = 0;
-			for (int k = 0; k < 4; k++) {
-				int h = j->p < j->end ? hexval((unsigned char)*j->p++) : -1;
-				if (h < 0)
-					goto bad;
-				cp = cp << 4 | h;
-			}
-			if (cp >= 0xd800 && cp < 0xdc00 && j->end - j->p >= 6 && j->p[0] == '\\' &&
-			    j->p[1] == 'u') {
-				unsigned lo = 0;
-				for (int k = 2; k < 6; k++) {
-					int h = hexval((unsigned char)j->p[k]);
-					if (h < 0)
-						goto bad;
-					lo = lo << 4 | h;
-				}
-				if (lo >= 0xdc00 && lo < 0xe000) {
-					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-					j->p += 6;
-				}
-			}
-			utf8_put(&o, cp);
-			break;
-		}
-		default:
-			*o++ = c;
-			break;
-		}
-	}
-	if (j->p >= j->end)
-		goto bad;
-	j->p++;
-	*o = '\0';
-	*ret_len = o - out;
-	return out;
-bad:
-	free(out);
-	return NULL;
+	if (ret_len)
+		*ret_len = (size_t)json_object_get_string_len(v);
+	return json_object_get_string(v);
 }
 
-/* Skips any value; returns false on malformed input. */
-static bool json_skip(struct json *j, int depth)
+/* One element of nginx's autoindex_format json: {"name", "type", "mtime", "size"}. */
+static int json_entry(json_object *o, const struct dir_ctx *d, struct ents *e)
 {
-	json_ws(j);
-	if (j->p >= j->end || depth > 32)
-		return false;
-	char c = *j->p;
-	if (c == '"') {
-		size_t l;
-		char *s = json_string(j, &l);
-		free(s);
-		return s != NULL;
+	size_t name_len = 0;
+	const char *name = jstr(o, "name", &name_len), *type = jstr(o, "type", NULL);
+	const char *mtime = jstr(o, "mtime", NULL);
+	if (!name || !type) {
+		log_debug("listing %s: entry without name or type", d->url);
+		return 0;
 	}
-	if (c == '{' || c == '[') {
-		char close = c == '{' ? '}' : ']';
-		j->p++;
-		if (json_eat(j, close))
-			return true;
-		do {
-			if (c == '{') {
-				size_t l;
-				char *k = json_string(j, &l);
-				free(k);
-				if (!k || !json_eat(j, ':'))
-					return false;
-			}
-			if (!json_skip(j, depth + 1))
-				return false;
-		} while (json_eat(j, ','));
-		return json_eat(j, close);
+	if (!name_is_component(name, name_len)) {
+		log_warn("listing %s: ignoring entry \"%.*s\": it is not inside the directory",
+			 d->url, (int)(name_len > 255 ? 255 : name_len), name);
+		return 0;
 	}
-	const char *s = j->p;
-	while (j->p < j->end && (isalnum((unsigned char)*j->p) || strchr("+-.", *j->p)))
-		j->p++;
-	return j->p > s;
+	bool is_dir = strcmp(type, "directory") == 0;
+	if (!is_dir && strcmp(type, "file") != 0) {
+		log_debug("listing %s: skipping \"%s\" of type \"%s\"", d->url, name, type);
+		return 0;
+	}
+	struct ufs_attr attr = {.is_dir = is_dir, .mtime = mtime ? parse_http_date(mtime) : 0};
+	bool size_known = is_dir;
+	json_object *size;
+	/* a size is exact bytes or nothing: strings, fractions and negatives are not sizes */
+	if (!is_dir && json_object_object_get_ex(o, "size", &size) &&
+	    json_object_is_type(size, json_type_int) && json_object_get_int64(size) >= 0) {
+		attr.size = json_object_get_uint64(size);
+		size_known = true;
+	}
+	char *copy = strdup(name);
+	if (!copy)
+		return -ENOMEM;
+	return ents_add(e, copy, &attr, size_known, false);
 }
 
 static int parse_json(const char *body, size_t len, const struct dir_ctx *d, struct ents *e)
 {
-	struct json j = {.p = body, .end = body + len};
-	if (!json_eat(&j, '['))
+	if (len > INT_MAX)
 		return -EBADMSG;
-	if (json_eat(&j, ']'))
-		return 0;
-	do {
-		if (!json_eat(&j, '{'))
-			return -EBADMSG;
-		char *name = NULL, *type = NULL;
-		size_t name_len = 0;
-		struct ufs_attr attr = {0};
-		bool size_known = false;
-		if (!json_eat(&j, '}')) {
-			do {
-				size_t kl, vl;
-				char *key = json_string(&j, &kl);
-				if (!key || !json_eat(&j, ':')) {
-					free(key);
-					goto bad;
-				}
-				json_ws(&j);
-				if (strcmp(key, "name") == 0 && !name) {
-					name = json_string(&j, &name_len);
-				} else if (strcmp(key, "type") == 0 && !type) {
-					type = json_string(&j, &vl);
-				} else if (strcmp(key, "mtime") == 0 && j.p < j.end &&
-					   *j.p == '"') {
-					char *m = json_string(&j, &vl);
-					if (m)
-						attr.mtime = parse_rfc1123(m);
-					free(m);
-				} else if (strcmp(key, "size") == 0 && j.p < j.end &&
-					   isdigit((unsigned char)*j.p)) {
-					char *endp;
-					attr.size = strtoull(j.p, &endp, 10);
-					j.p = endp;
-					size_known = true;
-				} else if (!json_skip(&j, 0)) {
-					free(key);
-					goto bad;
-				}
-				free(key);
-			} while (json_eat(&j, ','));
-			if (!json_eat(&j, '}'))
-				goto bad;
+	/* nginx nests nothing: depth 4 is plenty and bounds a hostile body's recursion */
+	json_tokener *tok = json_tokener_new_ex(4);
+	if (!tok)
+		return -ENOMEM;
+	json_object *root = json_tokener_parse_ex(tok, body, (int)len);
+	enum json_tokener_error jerr = json_tokener_get_error(tok);
+	json_tokener_free(tok);
+	int r = 0;
+	if (!root || jerr != json_tokener_success || !json_object_is_type(root, json_type_array)) {
+		log_debug("listing %s: not a JSON array (%s)", d->url,
+			  root ? "another JSON value" : json_tokener_error_desc(jerr));
+		r = -EBADMSG;
+		goto out;
+	}
+	size_t n = json_object_array_length(root);
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		json_object *o = json_object_array_get_idx(root, i);
+		if (!json_object_is_type(o, json_type_object)) {
+			r = -EBADMSG;
+			break;
 		}
-		if (!name || !type) {
-			log_debug("listing %s: entry without name or type", d->url);
-		} else if (!name_is_component(name, name_len)) {
-			log_warn(
-			    "listing %s: ignoring entry \"%s\": it is not inside the directory",
-			    d->url, name);
-		} else if (strcmp(type, "directory") == 0 || strcmp(type, "file") == 0) {
-			attr.is_dir = type[0] == 'd';
-			if (attr.is_dir) {
-				attr.size = 0;
-				size_known = true;
-			}
-			int r = ents_add(e, name, &attr, size_known);
-			name = NULL;
-			if (r < 0) {
-				free(type);
-				return r;
-			}
-		} else {
-			log_debug("listing %s: skipping \"%s\" of type \"%s\"", d->url, name, type);
-		}
-		free(name);
-		free(type);
-		continue;
-	bad:
-		free(name);
-		free(type);
-		return -EBADMSG;
-	} while (json_eat(&j, ','));
-	if (!json_eat(&j, ']'))
-		return -EBADMSG;
-	return 0;
+		r = json_entry(o, d, e);
+	}
+out:
+	json_object_put(root);
+	return r;
 }
 
 static enum listing_format sniff(const char *body, size_t len, const char *content_type)
@@ -769,6 +679,11 @@ int listing_parse(const char *body, size_t len, const char *content_type, const 
 		r = parse_html(copy, &d, &e);
 	if (r < 0)
 		goto out_ents;
+	if (e.dups)
+		log_warn(
+		    "listing %s: %zu entries repeat an earlier name; the first of each is kept",
+		    dir_url, e.dups);
+	strmap_free(e.seen, NULL);
 	*ret_ents = e.v;
 	*ret_n = e.n;
 	e = (struct ents){0};

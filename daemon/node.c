@@ -1931,7 +1931,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (pfd[0].revents & POLLIN) {
-			int cfd = accept4(n.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+			int cfd = control_accept(n.listen_fd, "weir-node");
 			if (cfd < 0)
 				continue;
 			struct conn *cn = malloc(sizeof(*cn));

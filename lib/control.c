@@ -3,10 +3,13 @@
 #include "control.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -56,6 +59,19 @@ int control_connect(const char *path)
 	return fd;
 }
 
+static int read_all(int fd, void *buf, size_t len);
+
+/* The group that may use control sockets besides root: "weir" where it exists. */
+static bool weir_group(gid_t *ret)
+{
+	struct group gr, *res = NULL;
+	char buf[4096];
+	if (getgrnam_r(CONTROL_GROUP, &gr, buf, sizeof(buf), &res) != 0 || !res)
+		return false;
+	*ret = gr.gr_gid;
+	return true;
+}
+
 int control_listen(const char *path)
 {
 	struct sockaddr_un sa;
@@ -66,12 +82,88 @@ int control_listen(const char *path)
 	if (fd < 0)
 		return -errno;
 	unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		goto fail;
+	/* Nobody can connect before listen(): setting the mode between the two leaves no window
+	 * in which the umask's mode is the one that counts. */
+	gid_t g;
+	bool grp = weir_group(&g);
+	if ((grp && chown(path, (uid_t)-1, g) < 0) || chmod(path, grp ? 0660 : 0600) < 0 ||
+	    listen(fd, 64) < 0)
+		goto fail;
 	return fd;
+fail:
+	r = -errno;
+	close(fd);
+	unlink(path);
+	return r;
+}
+
+/* Whether the peer on fd may send requests: root, our own user, or a member of CONTROL_GROUP
+ * (its primary group or, through SO_PEERGROUPS, a supplementary one). */
+static int peer_allowed(int fd, struct ucred *ret_cred)
+{
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0)
+		return -errno;
+	*ret_cred = cred;
+	if (cred.uid == 0 || cred.uid == geteuid())
+		return 0;
+	gid_t g;
+	if (!weir_group(&g))
+		return -EPERM;
+	if (cred.gid == g)
+		return 0;
+	gid_t groups[256];
+	socklen_t glen = sizeof(groups);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) < 0)
+		return -EPERM; /* more groups than we look at, or no such option: no */
+	for (size_t i = 0; i < glen / sizeof(gid_t); i++)
+		if (groups[i] == g)
+			return 0;
+	return -EPERM;
+}
+
+int control_accept(int listen_fd, const char *what)
+{
+	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct ucred cred = {.pid = -1, .uid = (uid_t)-1};
+	int r = peer_allowed(fd, &cred);
+	if (r == 0)
+		return fd;
+	log_warn("%s: refused a request from uid %u (pid %d): only root, uid %u and group \"%s\" "
+		 "may use it",
+		 what, (unsigned)cred.uid, (int)cred.pid, (unsigned)geteuid(), CONTROL_GROUP);
+	/* say why, so the client does not report a mere reset; never wait for a slow reader */
+	char msg[200];
+	snprintf(msg, sizeof(msg),
+		 "permission denied: %s accepts requests from root and the group \"%s\" only", what,
+		 CONTROL_GROUP);
+	Weir__Response resp = WEIR__RESPONSE__INIT;
+	resp.error = -EPERM;
+	resp.message = msg;
+	/* Read (and drop) the request first, for at most 100 ms: closing a socket with unread
+	 * data resets it, and the client would lose the answer with it. */
+	struct timeval tv = {0, 100000};
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	uint8_t hdr[4], junk[4096];
+	if (read_all(fd, hdr, sizeof(hdr)) == 0) {
+		size_t len =
+		    (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
+		for (size_t left = len < 65536 ? len : 65536; left > 0;) {
+			ssize_t n = recv(fd, junk, left < sizeof(junk) ? left : sizeof(junk), 0);
+			if (n <= 0)
+				break;
+			left -= (size_t)n;
+		}
+	}
+	control_send(fd, &resp.base);
+	close(fd);
+	return -EPERM;
 }
 
 static int write_all(int fd, const void *buf, size_t len)
@@ -177,8 +269,13 @@ int control_call_timeout(const char *sock_path, const Weir__Request *req, unsign
 	}
 	int r = control_send(fd, &req->base);
 	ProtobufCMessage *m = NULL;
-	if (r >= 0)
-		r = control_recv(fd, &weir__response__descriptor, &m);
+	/* A daemon that refuses us answers at once and closes, maybe before our request is sent:
+	 * its answer (why) is still there to read. */
+	if (r >= 0 || r == -EPIPE || r == -ECONNRESET) {
+		int rr = control_recv(fd, &weir__response__descriptor, &m);
+		if (r >= 0 || rr == 0)
+			r = rr;
+	}
 	close(fd);
 	if (r == -EAGAIN || r == -EWOULDBLOCK)
 		r = -ETIMEDOUT; /* SO_RCVTIMEO/SO_SNDTIMEO ran out */

@@ -15,8 +15,18 @@
  * served by a user other than root or the caller (its requests would hand that user the URLs
  * and credentials in them). */
 int control_connect(const char *path);
-/* Binds and listens at path, replacing a stale socket file. Returns the fd or -errno. */
+/* Besides root (and the daemon's own user), members of this group may use a control socket. */
+#define CONTROL_GROUP "weir"
+
+/* Binds and listens at path, replacing a stale socket file. The socket file is mode 0600, or
+ * 0660 with group CONTROL_GROUP where that group exists, before anyone can connect. Returns the
+ * fd or -errno. */
 int control_listen(const char *path);
+/* Accepts one connection and checks the peer's credentials (SO_PEERCRED, SO_PEERGROUPS): root,
+ * the daemon's own user or a member of CONTROL_GROUP. Another peer gets a Response with error
+ * -EPERM saying why (what names the daemon), is closed and logged. Returns the connection's fd
+ * (O_CLOEXEC), -EPERM for a refused peer (accept again), or -errno from accept4. */
+int control_accept(int listen_fd, const char *what);
 /* Sends msg as one frame. Returns 0 or -errno. */
 int control_send(int fd, const ProtobufCMessage *msg);
 /* Reads one frame and unpacks it with desc. On success *ret is owned by the caller

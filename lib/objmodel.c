@@ -16,8 +16,11 @@
 #include <unistd.h>
 
 #include "aws_config.h"
+#include "cron.h"
 #include "quantity.h"
 #include "yamltree.h"
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 typedef struct yamltree_node ynode;
 
@@ -415,6 +418,75 @@ static int unknown_field(struct dctx *c, const char *key, const ynode *val,
 		_r;                                                                                \
 	})
 
+/* A map's fields as a table: key, decoder, and where in the decoded struct the value goes.
+ * dec_fields() walks a map with one, so each kind's shape is data, not a chain of strcmp. */
+typedef int (*field_dec_fn)(struct dctx *c, const ynode *v, void *dst);
+struct field {
+	const char *key;
+	field_dec_fn dec;
+	size_t off; /* of dst in the struct being decoded */
+};
+#define FLD(key, fn, type, member)                                                                 \
+	{                                                                                          \
+		key, fn, offsetof(type, member)                                                    \
+	}
+
+static int fd_str(struct dctx *c, const ynode *v, void *dst)
+{
+	return get_str(c, v, dst);
+}
+static int fd_bool(struct dctx *c, const ynode *v, void *dst)
+{
+	return get_bool(c, v, dst);
+}
+static int fd_kvmap(struct dctx *c, const ynode *v, void *dst)
+{
+	return get_kvmap(c, v, dst);
+}
+static int fd_time(struct dctx *c, const ynode *v, void *dst)
+{
+	return get_time(c, v, dst);
+}
+static int fd_quantity(struct dctx *c, const ynode *v, void *dst)
+{
+	return get_quantity(c, v, dst);
+}
+static int fd_fraction(struct dctx *c, const ynode *v, void *dst)
+{
+	return get_fraction(c, v, dst);
+}
+static int fd_u64(struct dctx *c, const ynode *v, void *dst)
+{
+	return get_u64(c, v, dst);
+}
+/* Fields weir derives itself and does not keep. */
+static int fd_skip(struct dctx *c, const ynode *v, void *dst)
+{
+	return 0;
+}
+
+/* Decodes map m into base with table t (n rows); a key not in t is unknown_field's (with
+ * Fluid's fields weir ignores). */
+static int dec_fields(struct dctx *c, const ynode *m, void *base, const struct field *t, size_t n,
+		      const char *const *ignored)
+{
+	int r;
+	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+		return r;
+	FOREACH_FIELD(m, k, v)
+	{
+		const struct field *f = NULL;
+		for (size_t i = 0; i < n && !f; i++)
+			if (!strcmp(t[i].key, k))
+				f = &t[i];
+		r = f ? FIELD(c, k, f->dec(c, v, (char *)base + f->off))
+		      : unknown_field(c, k, v, ignored);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* ---- Dataset ---- */
 
 static void encrypt_options_free(struct encrypt_option *e, size_t n)
@@ -440,35 +512,23 @@ static void conditions_clear(struct conditions *cs)
 	cs->n = 0;
 }
 
-static int dec_secret_ref(struct dctx *c, const ynode *v, struct encrypt_option *e)
+static const struct field secret_key_ref_fields[] = {
+    FLD("name", fd_str, struct encrypt_option, secret_name),
+    FLD("key", fd_str, struct encrypt_option, secret_key),
+};
+static int fd_secret_key_ref(struct dctx *c, const ynode *v, void *dst)
 {
-	int r;
-	if ((r = want(c, v, YAMLTREE_MAP)) < 0)
-		return r;
-	FOREACH_FIELD(v, k, ref)
-	{
-		if (strcmp(k, "secretKeyRef") != 0)
-			return unknown_field(c, k, ref, NULL);
-		size_t save = path_push_key(c, k);
-		if ((r = want(c, ref, YAMLTREE_MAP)) == 0) {
-			FOREACH_FIELD(ref, k2, v2)
-			{
-				if (!strcmp(k2, "name"))
-					r = FIELD(c, k2, get_str(c, v2, &e->secret_name));
-				else if (!strcmp(k2, "key"))
-					r = FIELD(c, k2, get_str(c, v2, &e->secret_key));
-				else
-					r = unknown_field(c, k2, v2, NULL);
-				if (r < 0)
-					break;
-			}
-		}
-		path_pop(c, save);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return dec_fields(c, v, dst, secret_key_ref_fields, NELEM(secret_key_ref_fields), NULL);
 }
+static const struct field value_from_fields[] = {{"secretKeyRef", fd_secret_key_ref, 0}};
+static int fd_value_from(struct dctx *c, const ynode *v, void *dst)
+{
+	return dec_fields(c, v, dst, value_from_fields, NELEM(value_from_fields), NULL);
+}
+static const struct field encrypt_option_fields[] = {
+    FLD("name", fd_str, struct encrypt_option, name),
+    {"valueFrom", fd_value_from, 0},
+};
 
 static int dec_encrypt_options(struct dctx *c, const ynode *n, struct encrypt_option **out,
 			       size_t *out_n)
@@ -485,23 +545,10 @@ static int dec_encrypt_options(struct dctx *c, const ynode *n, struct encrypt_op
 	*out_n = n->n;
 	for (size_t i = 0; i < n->n; i++) {
 		size_t save = path_push_index(c, i);
-		const ynode *m = n->items[i];
-		if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+		r = dec_fields(c, n->items[i], &e[i], encrypt_option_fields,
+			       NELEM(encrypt_option_fields), NULL);
+		if (r < 0)
 			goto out;
-		FOREACH_FIELD(m, k, v)
-		{
-			if (!strcmp(k, "name")) {
-				r = FIELD(c, k, get_str(c, v, &e[i].name));
-			} else if (!strcmp(k, "valueFrom")) {
-				size_t s2 = path_push_key(c, k);
-				r = dec_secret_ref(c, v, &e[i]);
-				path_pop(c, s2);
-			} else {
-				r = unknown_field(c, k, v, NULL);
-			}
-			if (r < 0)
-				goto out;
-		}
 		if (!e[i].name)
 			r = missing(c, "name", "");
 		else if (!e[i].secret_name || !e[i].secret_key)
@@ -516,103 +563,105 @@ static int dec_encrypt_options(struct dctx *c, const ynode *n, struct encrypt_op
 
 static const char *const fluid_mount_ignored[] = {NULL};
 
+static int fd_mount_encrypt(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_mount *mt = dst;
+	return dec_encrypt_options(c, v, &mt->encrypt_options, &mt->n_encrypt_options);
+}
+
+static const struct field mount_fields[] = {
+    FLD("mountPoint", fd_str, struct dataset_mount, mount_point),
+    FLD("name", fd_str, struct dataset_mount, name),
+    FLD("path", fd_str, struct dataset_mount, path),
+    FLD("options", fd_kvmap, struct dataset_mount, options),
+    {"encryptOptions", fd_mount_encrypt, 0},
+    FLD("readOnly", fd_bool, struct dataset_mount, read_only),
+    FLD("shared", fd_bool, struct dataset_mount, shared),
+};
+
 static int dec_mount(struct dctx *c, const ynode *m, struct dataset_mount *mt)
 {
-	int r = want(c, m, YAMLTREE_MAP);
+	int r = dec_fields(c, m, mt, mount_fields, NELEM(mount_fields), fluid_mount_ignored);
 	if (r < 0)
 		return r;
-	FOREACH_FIELD(m, k, v)
-	{
-		if (!strcmp(k, "mountPoint"))
-			r = FIELD(c, k, get_str(c, v, &mt->mount_point));
-		else if (!strcmp(k, "name"))
-			r = FIELD(c, k, get_str(c, v, &mt->name));
-		else if (!strcmp(k, "path"))
-			r = FIELD(c, k, get_str(c, v, &mt->path));
-		else if (!strcmp(k, "options"))
-			r = FIELD(c, k, get_kvmap(c, v, &mt->options));
-		else if (!strcmp(k, "encryptOptions"))
-			r = FIELD(c, k,
-				  dec_encrypt_options(c, v, &mt->encrypt_options,
-						      &mt->n_encrypt_options));
-		else if (!strcmp(k, "readOnly"))
-			r = FIELD(c, k, get_bool(c, v, &mt->read_only));
-		else if (!strcmp(k, "shared"))
-			r = FIELD(c, k, get_bool(c, v, &mt->shared));
-		else
-			r = unknown_field(c, k, v, fluid_mount_ignored);
-		if (r < 0)
-			return r;
-	}
 	if (!mt->mount_point)
 		return missing(c, "mountPoint", "");
 	return 0;
 }
 
+/* uid and gid: 0..2^32-1, and whether they were given (null is "not given"). */
+static int owner_id(struct dctx *c, const ynode *v, int64_t *id, bool *set)
+{
+	*set = !is_null(v);
+	return get_int(c, v, 0, UINT32_MAX, id);
+}
+static int fd_owner_uid(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_owner *o = dst;
+	return owner_id(c, v, &o->uid, &o->uid_set);
+}
+static int fd_owner_gid(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_owner *o = dst;
+	return owner_id(c, v, &o->gid, &o->gid_set);
+}
+
+static const struct field owner_fields[] = {
+    {"uid", fd_owner_uid, 0},
+    {"gid", fd_owner_gid, 0},
+    FLD("user", fd_str, struct dataset_owner, user),
+    FLD("group", fd_str, struct dataset_owner, group),
+};
+
 static int dec_owner(struct dctx *c, const ynode *m, struct dataset_owner *o)
 {
-	int64_t v64;
-	int r;
 	if (is_null(m))
 		return 0;
-	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
-		return r;
-	o->set = true;
-	FOREACH_FIELD(m, k, v)
-	{
-		if (!strcmp(k, "uid")) {
-			r = FIELD(c, k, get_int(c, v, 0, UINT32_MAX, &v64));
-			o->uid = v64;
-			o->uid_set = !is_null(v);
-		} else if (!strcmp(k, "gid")) {
-			r = FIELD(c, k, get_int(c, v, 0, UINT32_MAX, &v64));
-			o->gid = v64;
-			o->gid_set = !is_null(v);
-		} else if (!strcmp(k, "user")) {
-			r = FIELD(c, k, get_str(c, v, &o->user));
-		} else if (!strcmp(k, "group")) {
-			r = FIELD(c, k, get_str(c, v, &o->group));
-		} else {
-			r = unknown_field(c, k, v, NULL);
-		}
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	o->set = m->type == YAMLTREE_MAP;
+	return dec_fields(c, m, o, owner_fields, NELEM(owner_fields), NULL);
 }
+
+/* "ro" (also when absent or null) or "rw". */
+static int fd_grant_mode(struct dctx *c, const ynode *v, void *dst)
+{
+	static const struct {
+		const char *name;
+		enum grant_mode mode;
+	} modes[] = {{"ro", GRANT_RO}, {"rw", GRANT_RW}};
+	char b[80], *s = NULL;
+	int r = get_str(c, v, &s);
+	if (r < 0 || !s)
+		return r;
+	r = fail(c, "bad mode %s (want ro or rw)", q(s, b, sizeof(b)));
+	for (size_t i = 0; i < NELEM(modes); i++)
+		if (!strcmp(s, modes[i].name)) {
+			*(enum grant_mode *)dst = modes[i].mode;
+			r = 0;
+		}
+	free(s);
+	return r;
+}
+static int fd_grant_subpaths(struct dctx *c, const ynode *v, void *dst)
+{
+	struct sharing_grant *g = dst;
+	return get_strlist(c, v, &g->sub_paths, &g->n_sub_paths);
+}
+
+static const struct field grant_fields[] = {
+    FLD("namespace", fd_str, struct sharing_grant, namespace),
+    FLD("mode", fd_grant_mode, struct sharing_grant, mode),
+    {"subPaths", fd_grant_subpaths, 0},
+};
 
 static int dec_grant(struct dctx *c, const ynode *m, struct sharing_grant *g)
 {
 	char b[80];
-	char *mode = NULL;
-	int r;
-	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+	g->mode = GRANT_RO;
+	int r = dec_fields(c, m, g, grant_fields, NELEM(grant_fields), NULL);
+	if (r < 0)
 		return r;
-	FOREACH_FIELD(m, k, v)
-	{
-		if (!strcmp(k, "namespace"))
-			r = FIELD(c, k, get_str(c, v, &g->namespace));
-		else if (!strcmp(k, "mode"))
-			r = FIELD(c, k, get_str(c, v, &mode));
-		else if (!strcmp(k, "subPaths"))
-			r = FIELD(c, k, get_strlist(c, v, &g->sub_paths, &g->n_sub_paths));
-		else
-			r = unknown_field(c, k, v, NULL);
-		if (r < 0)
-			goto out;
-	}
-	if (!g->namespace) {
-		r = missing(c, "namespace", "");
-		goto out;
-	}
-	if (!mode || !strcmp(mode, "ro")) {
-		g->mode = GRANT_RO;
-	} else if (!strcmp(mode, "rw")) {
-		g->mode = GRANT_RW;
-	} else {
-		r = FIELD(c, "mode", fail(c, "bad mode %s (want ro or rw)", q(mode, b, sizeof(b))));
-		goto out;
-	}
+	if (!g->namespace)
+		return missing(c, "namespace", "");
 	for (size_t i = 0; i < g->n_sub_paths; i++) {
 		char norm[4096];
 		size_t save = path_push_key(c, "subPaths");
@@ -620,116 +669,117 @@ static int dec_grant(struct dctx *c, const ynode *m, struct sharing_grant *g)
 		if (objmodel_subpath_normalize(g->sub_paths[i], norm, sizeof(norm)) < 0) {
 			r = fail(c, "bad subpath %s", q(g->sub_paths[i], b, sizeof(b)));
 			path_pop(c, save);
-			goto out;
+			return r;
 		}
 		path_pop(c, save);
 		char *s = strdup(norm[0] ? norm : "/");
-		if (!s) {
-			r = oom(c);
-			goto out;
-		}
+		if (!s)
+			return oom(c);
 		free(g->sub_paths[i]);
 		g->sub_paths[i] = s;
 	}
-out:
-	free(mode);
-	return r;
+	return 0;
 }
 
-static int dec_sharing(struct dctx *c, const ynode *m, struct dataset_spec *sp)
+static int fd_sharing_allow(struct dctx *c, const ynode *v, void *dst)
 {
+	struct dataset_spec *sp = dst;
 	int r;
-	if (is_null(m))
+	if (is_null(v))
 		return 0;
-	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+	if ((r = want(c, v, YAMLTREE_SEQ)) < 0)
 		return r;
-	FOREACH_FIELD(m, k, v)
-	{
-		if (strcmp(k, "allow") != 0)
-			return unknown_field(c, k, v, NULL);
-		size_t save = path_push_key(c, k);
-		if (is_null(v)) {
-			path_pop(c, save);
-			continue;
-		}
-		if ((r = want(c, v, YAMLTREE_SEQ)) < 0)
-			goto out;
-		sp->has_allow_list = true;
-		sp->allow = calloc(v->n ? v->n : 1, sizeof(*sp->allow));
-		if (!sp->allow) {
-			r = oom(c);
-			goto out;
-		}
-		sp->n_allow = v->n;
-		for (size_t i = 0; i < v->n; i++) {
-			size_t s2 = path_push_index(c, i);
-			r = dec_grant(c, v->items[i], &sp->allow[i]);
-			path_pop(c, s2);
-			if (r < 0)
-				goto out;
-		}
-	out:
-		path_pop(c, save);
+	sp->has_allow_list = true;
+	sp->allow = calloc(v->n ? v->n : 1, sizeof(*sp->allow));
+	if (!sp->allow)
+		return oom(c);
+	sp->n_allow = v->n;
+	for (size_t i = 0; i < v->n; i++) {
+		size_t s2 = path_push_index(c, i);
+		r = dec_grant(c, v->items[i], &sp->allow[i]);
+		path_pop(c, s2);
 		if (r < 0)
 			return r;
 	}
 	return 0;
+}
+static const struct field sharing_fields[] = {{"allow", fd_sharing_allow, 0}};
+
+static int dec_sharing(struct dctx *c, const ynode *m, struct dataset_spec *sp)
+{
+	if (is_null(m))
+		return 0;
+	return dec_fields(c, m, sp, sharing_fields, NELEM(sharing_fields), NULL);
 }
 
 static const char *const fluid_dataset_spec_ignored[] = {"nodeAffinity", "tolerations", "runtimes",
 							 "dataRestoreLocation", NULL};
 
+static int fd_spec_mounts(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_spec *sp = dst;
+	int r;
+	if (is_null(v))
+		return 0;
+	if ((r = want(c, v, YAMLTREE_SEQ)) < 0)
+		return r;
+	sp->mounts = calloc(v->n ? v->n : 1, sizeof(*sp->mounts));
+	if (!sp->mounts)
+		return oom(c);
+	sp->n_mounts = v->n;
+	for (size_t i = 0; i < v->n && r == 0; i++) {
+		size_t s2 = path_push_index(c, i);
+		r = dec_mount(c, v->items[i], &sp->mounts[i]);
+		path_pop(c, s2);
+	}
+	return r;
+}
+static int fd_spec_access_modes(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_spec *sp = dst;
+	return get_strlist(c, v, &sp->access_modes, &sp->n_access_modes);
+}
+static int fd_spec_owner(struct dctx *c, const ynode *v, void *dst)
+{
+	return dec_owner(c, v, dst);
+}
+static int fd_spec_shared_encrypt(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_spec *sp = dst;
+	return dec_encrypt_options(c, v, &sp->shared_encrypt_options,
+				   &sp->n_shared_encrypt_options);
+}
+static int fd_spec_sharing(struct dctx *c, const ynode *v, void *dst)
+{
+	return dec_sharing(c, v, dst);
+}
+
+static const struct field dataset_spec_fields[] = {
+    {"mounts", fd_spec_mounts, 0},
+    {"accessModes", fd_spec_access_modes, 0},
+    FLD("owner", fd_spec_owner, struct dataset_spec, owner),
+    FLD("placement", fd_str, struct dataset_spec, placement),
+    FLD("sharedOptions", fd_kvmap, struct dataset_spec, shared_options),
+    {"sharedEncryptOptions", fd_spec_shared_encrypt, 0},
+    {"sharing", fd_spec_sharing, 0},
+};
+
 static int dec_dataset_spec(struct dctx *c, const ynode *m, struct dataset_spec *sp)
 {
-	int r;
-	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
-		return r;
-	FOREACH_FIELD(m, k, v)
-	{
-		size_t save = path_push_key(c, k);
-		if (!strcmp(k, "mounts")) {
-			if (is_null(v))
-				goto next;
-			if ((r = want(c, v, YAMLTREE_SEQ)) < 0)
-				goto next;
-			sp->mounts = calloc(v->n ? v->n : 1, sizeof(*sp->mounts));
-			if (!sp->mounts) {
-				r = oom(c);
-				goto next;
-			}
-			sp->n_mounts = v->n;
-			for (size_t i = 0; i < v->n && r == 0; i++) {
-				size_t s2 = path_push_index(c, i);
-				r = dec_mount(c, v->items[i], &sp->mounts[i]);
-				path_pop(c, s2);
-			}
-		} else if (!strcmp(k, "accessModes")) {
-			r = get_strlist(c, v, &sp->access_modes, &sp->n_access_modes);
-		} else if (!strcmp(k, "owner")) {
-			r = dec_owner(c, v, &sp->owner);
-		} else if (!strcmp(k, "placement")) {
-			r = get_str(c, v, &sp->placement);
-		} else if (!strcmp(k, "sharedOptions")) {
-			r = get_kvmap(c, v, &sp->shared_options);
-		} else if (!strcmp(k, "sharedEncryptOptions")) {
-			r = dec_encrypt_options(c, v, &sp->shared_encrypt_options,
-						&sp->n_shared_encrypt_options);
-		} else if (!strcmp(k, "sharing")) {
-			r = dec_sharing(c, v, sp);
-		} else {
-			path_pop(c, save);
-			r = unknown_field(c, k, v, fluid_dataset_spec_ignored);
-			if (r < 0)
-				return r;
-			continue;
-		}
-	next:
-		path_pop(c, save);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return dec_fields(c, m, sp, dataset_spec_fields, NELEM(dataset_spec_fields),
+			  fluid_dataset_spec_ignored);
 }
+
+static const struct field condition_fields[] = {
+    FLD("type", fd_str, struct condition, type),
+    FLD("status", fd_str, struct condition, status),
+    FLD("reason", fd_str, struct condition, reason),
+    FLD("message", fd_str, struct condition, message),
+    FLD("lastTransitionTime", fd_time, struct condition, last_transition_time),
+    /* derived: weir keeps only the transition time */
+    {"lastUpdateTime", fd_skip, 0},
+    {"lastProbeTime", fd_skip, 0},
+};
 
 static int dec_conditions(struct dctx *c, const ynode *n, struct conditions *cs)
 {
@@ -747,27 +797,8 @@ static int dec_conditions(struct dctx *c, const ynode *n, struct conditions *cs)
 		struct condition *cd = &cs->items[i];
 		const ynode *m = n->items[i];
 		size_t save = path_push_index(c, i);
-		if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+		if ((r = dec_fields(c, m, cd, condition_fields, NELEM(condition_fields), NULL)) < 0)
 			goto out;
-		FOREACH_FIELD(m, k, v)
-		{
-			if (!strcmp(k, "type"))
-				r = FIELD(c, k, get_str(c, v, &cd->type));
-			else if (!strcmp(k, "status"))
-				r = FIELD(c, k, get_str(c, v, &cd->status));
-			else if (!strcmp(k, "reason"))
-				r = FIELD(c, k, get_str(c, v, &cd->reason));
-			else if (!strcmp(k, "message"))
-				r = FIELD(c, k, get_str(c, v, &cd->message));
-			else if (!strcmp(k, "lastTransitionTime"))
-				r = FIELD(c, k, get_time(c, v, &cd->last_transition_time));
-			else if (!strcmp(k, "lastUpdateTime") || !strcmp(k, "lastProbeTime"))
-				r = 0; /* derived: weir keeps only the transition time */
-			else
-				r = unknown_field(c, k, v, NULL);
-			if (r < 0)
-				goto out;
-		}
 		if (!cd->type)
 			r = missing(c, "type", "");
 	out:
@@ -776,6 +807,11 @@ static int dec_conditions(struct dctx *c, const ynode *n, struct conditions *cs)
 			return r;
 	}
 	return 0;
+}
+
+static int fd_conditions(struct dctx *c, const ynode *v, void *dst)
+{
+	return dec_conditions(c, v, dst);
 }
 
 /* "12.5%" → 0.125 */
@@ -839,131 +875,162 @@ static const char *const runtime_phases[] = {"", "NotReady", "Ready", "Failed"};
 static const char *const dataload_phases[] = {"", "Pending", "Executing", "Complete", "Failed"};
 static const char *const media[] = {"MEM", "SSD", "HDD"};
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-
 static const char *const any_field[] = {"*", NULL};
+
+static int fd_dataset_phase(struct dctx *c, const ynode *v, void *dst)
+{
+	int phase = 0, r = parse_enum(c, v, dataset_phases, NELEM(dataset_phases), &phase);
+	*(enum dataset_phase *)dst = (enum dataset_phase)phase;
+	return r;
+}
+/* Rounded sizes ("3.41GiB") as kubectl shows them; the exact *Bytes fields win (below). */
+static int fd_ufs_total(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_status *st = dst;
+	return get_size(c, v, &st->ufs_total, &st->ufs_total_known);
+}
+static int fd_ufs_total_bytes(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_status *st = dst;
+	st->ufs_total_known = true;
+	return get_u64(c, v, &st->ufs_total);
+}
+static int fd_file_num(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_status *st = dst;
+	st->file_num_known = !is_null(v);
+	return get_u64(c, v, &st->file_num);
+}
+static int fd_dataset_ref(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_status *st = dst;
+	return get_strlist(c, v, &st->dataset_ref, &st->n_dataset_ref);
+}
+static int fd_cached(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_status *st = dst;
+	bool known = false;
+	int r = get_size(c, v, &st->cached, &known);
+	st->cache_known |= known;
+	return r;
+}
+static int fd_cached_bytes(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_status *st = dst;
+	st->cache_known = true;
+	return get_u64(c, v, &st->cached);
+}
+static int fd_cache_capacity(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_status *st = dst;
+	bool known = false;
+	int r = get_size(c, v, &st->cache_capacity, &known);
+	st->cache_known |= known;
+	return r;
+}
+static int fd_cache_capacity_bytes(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_status *st = dst;
+	st->cache_known = true;
+	return get_u64(c, v, &st->cache_capacity);
+}
+static int fd_hit_ratio(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_status *st = dst;
+	return get_percent(c, v, &st->cache_hit_ratio, &st->hit_ratio_known);
+}
+
+/* An exact field decoded again after the map, so it wins wherever it appears. */
+static int exact_wins(struct dctx *c, const ynode *m, const char *key, field_dec_fn fn, void *dst)
+{
+	const ynode *v = yamltree_get(m, key);
+	return v ? FIELD(c, key, fn(c, v, dst)) : 0;
+}
+
+static const struct field cache_state_fields[] = {
+    {"cached", fd_cached, 0},
+    {"cachedBytes", fd_cached_bytes, 0},
+    {"cacheCapacity", fd_cache_capacity, 0},
+    {"cacheCapacityBytes", fd_cache_capacity_bytes, 0},
+    {"cacheHitRatio", fd_hit_ratio, 0},
+    {"cachedPercentage", fd_skip, 0}, /* derived from the byte counts */
+};
+static int fd_cache_states(struct dctx *c, const ynode *v, void *dst)
+{
+	int r;
+	if (is_null(v))
+		return 0;
+	if ((r = dec_fields(c, v, dst, cache_state_fields, NELEM(cache_state_fields), any_field)) <
+		0 ||
+	    (r = exact_wins(c, v, "cachedBytes", fd_cached_bytes, dst)) < 0)
+		return r;
+	return exact_wins(c, v, "cacheCapacityBytes", fd_cache_capacity_bytes, dst);
+}
+
+static const struct field dataset_status_fields[] = {
+    FLD("phase", fd_dataset_phase, struct dataset_status, phase),
+    {"ufsTotal", fd_ufs_total, 0},
+    {"ufsTotalBytes", fd_ufs_total_bytes, 0},
+    {"fileNum", fd_file_num, 0},
+    FLD("conditions", fd_conditions, struct dataset_status, conditions),
+    {"datasetRef", fd_dataset_ref, 0},
+    {"cacheStates", fd_cache_states, 0},
+};
 
 static int dec_dataset_status(struct dctx *c, const ynode *m, struct dataset_status *st)
 {
-	int r, phase = 0;
-	bool ufs_exact = false, cached_exact = false, cap_exact = false;
-	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+	int r =
+	    dec_fields(c, m, st, dataset_status_fields, NELEM(dataset_status_fields), any_field);
+	if (r < 0)
 		return r;
-	FOREACH_FIELD(m, k, v)
-	{
-		if (!strcmp(k, "phase")) {
-			r = FIELD(c, k,
-				  parse_enum(c, v, dataset_phases, NELEM(dataset_phases), &phase));
-			st->phase = phase;
-		} else if (!strcmp(k, "ufsTotal")) {
-			if (!ufs_exact)
-				r = FIELD(c, k,
-					  get_size(c, v, &st->ufs_total, &st->ufs_total_known));
-		} else if (!strcmp(k, "ufsTotalBytes")) {
-			r = FIELD(c, k, get_u64(c, v, &st->ufs_total));
-			st->ufs_total_known = ufs_exact = true;
-		} else if (!strcmp(k, "fileNum")) {
-			r = FIELD(c, k, get_u64(c, v, &st->file_num));
-			st->file_num_known = !is_null(v);
-		} else if (!strcmp(k, "conditions")) {
-			r = FIELD(c, k, dec_conditions(c, v, &st->conditions));
-		} else if (!strcmp(k, "datasetRef")) {
-			r = FIELD(c, k, get_strlist(c, v, &st->dataset_ref, &st->n_dataset_ref));
-		} else if (!strcmp(k, "cacheStates")) {
-			size_t save = path_push_key(c, k);
-			if (!is_null(v) && (r = want(c, v, YAMLTREE_MAP)) == 0) {
-				FOREACH_FIELD(v, k2, v2)
-				{
-					bool known = false;
-					if (!strcmp(k2, "cached") && !cached_exact) {
-						r = FIELD(c, k2,
-							  get_size(c, v2, &st->cached, &known));
-					} else if (!strcmp(k2, "cachedBytes")) {
-						r = FIELD(c, k2, get_u64(c, v2, &st->cached));
-						known = cached_exact = true;
-					} else if (!strcmp(k2, "cacheCapacity") && !cap_exact) {
-						r = FIELD(
-						    c, k2,
-						    get_size(c, v2, &st->cache_capacity, &known));
-					} else if (!strcmp(k2, "cacheCapacityBytes")) {
-						r = FIELD(c, k2,
-							  get_u64(c, v2, &st->cache_capacity));
-						known = cap_exact = true;
-					} else if (!strcmp(k2, "cacheHitRatio")) {
-						r = FIELD(c, k2,
-							  get_percent(c, v2, &st->cache_hit_ratio,
-								      &st->hit_ratio_known));
-					} else if (!strcmp(k2, "cachedPercentage") ||
-						   !strcmp(k2, "cached") ||
-						   !strcmp(k2, "cacheCapacity")) {
-						r = 0; /* derived from the byte counts */
-					} else {
-						r = unknown_field(c, k2, v2, any_field);
-					}
-					if (known)
-						st->cache_known = true;
-					if (r < 0)
-						break;
-				}
-			}
-			path_pop(c, save);
-		} else {
-			r = unknown_field(c, k, v, any_field);
-		}
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return exact_wins(c, m, "ufsTotalBytes", fd_ufs_total_bytes, st);
 }
 
 /* ---- Runtime ---- */
 
 static const char *const fluid_level_ignored[] = {"quotaList", "volumeType", "volumeSource", NULL};
 
+static int fd_level_medium(struct dctx *c, const ynode *v, void *dst)
+{
+	char b[64], *s = NULL;
+	int r = get_str(c, v, &s);
+	if (r < 0 || !s)
+		return r;
+	r = fail(c, "bad mediumtype %s (want MEM, SSD or HDD)", q(s, b, sizeof(b)));
+	for (size_t i = 0; i < NELEM(media); i++)
+		if (!strcmp(s, media[i])) {
+			*(enum medium_type *)dst = (enum medium_type)i;
+			r = 0;
+		}
+	free(s);
+	return r;
+}
+
+static const struct field level_fields[] = {
+    FLD("mediumtype", fd_level_medium, struct tier_level, medium),
+    FLD("path", fd_str, struct tier_level, path),
+    FLD("quota", fd_quantity, struct tier_level, quota),
+    FLD("high", fd_fraction, struct tier_level, high),
+    FLD("low", fd_fraction, struct tier_level, low),
+};
+
+/* Whether map m gives key a non-null value. */
+static bool has_value(const ynode *m, const char *key)
+{
+	const ynode *v = yamltree_get(m, key);
+	return v && !is_null(v);
+}
+
 static int dec_level(struct dctx *c, const ynode *m, struct tier_level *l)
 {
-	int r, medium = -1;
-	bool have_quota = false;
-	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+	int r = dec_fields(c, m, l, level_fields, NELEM(level_fields), fluid_level_ignored);
+	if (r < 0)
 		return r;
-	FOREACH_FIELD(m, k, v)
-	{
-		if (!strcmp(k, "mediumtype")) {
-			char b[64];
-			size_t save = path_push_key(c, k);
-			char *s = NULL;
-			r = get_str(c, v, &s);
-			if (r == 0 && s) {
-				for (size_t i = 0; i < NELEM(media); i++)
-					if (!strcmp(s, media[i]))
-						medium = (int)i;
-				if (medium < 0)
-					r = fail(c, "bad mediumtype %s (want MEM, SSD or HDD)",
-						 q(s, b, sizeof(b)));
-			}
-			free(s);
-			path_pop(c, save);
-		} else if (!strcmp(k, "path")) {
-			r = FIELD(c, k, get_str(c, v, &l->path));
-		} else if (!strcmp(k, "quota")) {
-			r = FIELD(c, k, get_quantity(c, v, &l->quota));
-			have_quota = !is_null(v);
-		} else if (!strcmp(k, "high")) {
-			r = FIELD(c, k, get_fraction(c, v, &l->high));
-		} else if (!strcmp(k, "low")) {
-			r = FIELD(c, k, get_fraction(c, v, &l->low));
-		} else {
-			r = unknown_field(c, k, v, fluid_level_ignored);
-		}
-		if (r < 0)
-			return r;
-	}
-	if (medium < 0)
+	if (!has_value(m, "mediumtype"))
 		return missing(c, "mediumtype", " (MEM, SSD or HDD)");
-	l->medium = medium;
 	if (!l->path)
 		return missing(c, "path", "");
-	if (!have_quota)
+	if (!has_value(m, "quota"))
 		return missing(c, "quota", "");
 	return 0;
 }
@@ -993,80 +1060,68 @@ static const char *const fluid_runtime_spec_ignored[] = {"master",
 							 "nodeSelector",
 							 NULL};
 
+static int fd_runtime_replicas(struct dctx *c, const ynode *v, void *dst)
+{
+	struct runtime *rt = dst;
+	int64_t v64 = rt->replicas;
+	int r = get_int(c, v, 0, 10000, &v64);
+	rt->replicas = (int32_t)v64;
+	return r;
+}
+static int fd_tier_levels(struct dctx *c, const ynode *v, void *dst)
+{
+	struct runtime *rt = dst;
+	int r;
+	if (is_null(v))
+		return 0;
+	if ((r = want(c, v, YAMLTREE_SEQ)) < 0)
+		return r;
+	rt->levels = calloc(v->n ? v->n : 1, sizeof(*rt->levels));
+	if (!rt->levels)
+		return oom(c);
+	for (size_t i = 0; r == 0 && i < v->n; i++) {
+		rt->levels[i].high = 0.95;
+		rt->levels[i].low = 0.7;
+		rt->n_levels = i + 1;
+		size_t s3 = path_push_index(c, i);
+		r = dec_level(c, v->items[i], &rt->levels[i]);
+		path_pop(c, s3);
+	}
+	return r;
+}
+static const struct field tieredstore_fields[] = {{"levels", fd_tier_levels, 0}};
+static int fd_tieredstore(struct dctx *c, const ynode *v, void *dst)
+{
+	if (is_null(v))
+		return 0;
+	return dec_fields(c, v, dst, tieredstore_fields, NELEM(tieredstore_fields), NULL);
+}
+static const struct field runtime_spec_fields[] = {
+    {"replicas", fd_runtime_replicas, 0},
+    {"tieredstore", fd_tieredstore, 0},
+};
+
 static int dec_runtime_spec(struct dctx *c, const ynode *m, struct runtime *rt)
 {
-	int64_t v64;
-	int r;
-	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
-		return r;
-	FOREACH_FIELD(m, k, v)
-	{
-		if (!strcmp(k, "replicas")) {
-			v64 = rt->replicas;
-			r = FIELD(c, k, get_int(c, v, 0, 10000, &v64));
-			rt->replicas = (int32_t)v64;
-		} else if (!strcmp(k, "tieredstore")) {
-			size_t save = path_push_key(c, k);
-			if (!is_null(v) && (r = want(c, v, YAMLTREE_MAP)) == 0) {
-				FOREACH_FIELD(v, k2, v2)
-				{
-					if (strcmp(k2, "levels") != 0) {
-						r = unknown_field(c, k2, v2, NULL);
-						break;
-					}
-					size_t s2 = path_push_key(c, k2);
-					if (!is_null(v2) && (r = want(c, v2, YAMLTREE_SEQ)) == 0) {
-						rt->levels =
-						    calloc(v2->n ? v2->n : 1, sizeof(*rt->levels));
-						if (!rt->levels)
-							r = oom(c);
-						for (size_t i = 0; r == 0 && i < v2->n; i++) {
-							rt->levels[i].high = 0.95;
-							rt->levels[i].low = 0.7;
-							rt->n_levels = i + 1;
-							size_t s3 = path_push_index(c, i);
-							r = dec_level(c, v2->items[i],
-								      &rt->levels[i]);
-							path_pop(c, s3);
-						}
-					}
-					path_pop(c, s2);
-					if (r < 0)
-						break;
-				}
-			}
-			path_pop(c, save);
-		} else {
-			r = unknown_field(c, k, v, fluid_runtime_spec_ignored);
-		}
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return dec_fields(c, m, rt, runtime_spec_fields, NELEM(runtime_spec_fields),
+			  fluid_runtime_spec_ignored);
 }
+
+static int fd_runtime_phase(struct dctx *c, const ynode *v, void *dst)
+{
+	int phase = 0, r = parse_enum(c, v, runtime_phases, NELEM(runtime_phases), &phase);
+	*(enum runtime_phase *)dst = (enum runtime_phase)phase;
+	return r;
+}
+static const struct field runtime_status_fields[] = {
+    FLD("phase", fd_runtime_phase, struct runtime, status.phase),
+    FLD("cacheCapacityBytes", fd_u64, struct runtime, status.cache_capacity),
+    FLD("cachedBytes", fd_u64, struct runtime, status.cached),
+};
 
 static int dec_runtime_status(struct dctx *c, const ynode *m, struct runtime *rt)
 {
-	int r, phase = 0;
-	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
-		return r;
-	FOREACH_FIELD(m, k, v)
-	{
-		if (!strcmp(k, "phase")) {
-			r = FIELD(c, k,
-				  parse_enum(c, v, runtime_phases, NELEM(runtime_phases), &phase));
-			rt->status.phase = phase;
-		} else if (!strcmp(k, "cacheCapacityBytes")) {
-			r = FIELD(c, k, get_u64(c, v, &rt->status.cache_capacity));
-		} else if (!strcmp(k, "cachedBytes")) {
-			r = FIELD(c, k, get_u64(c, v, &rt->status.cached));
-		} else {
-			r = unknown_field(c, k, v, any_field);
-		}
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return dec_fields(c, m, rt, runtime_status_fields, NELEM(runtime_status_fields), any_field);
 }
 
 /* ---- DataLoad ---- */
@@ -1116,87 +1171,72 @@ static const char *const fluid_dataload_spec_ignored[] = {"options",
 							  "resources",
 							  NULL};
 
+static const struct field dataload_dataset_fields[] = {
+    FLD("name", fd_str, struct dataload, spec.dataset_name),
+    FLD("namespace", fd_str, struct dataload, spec.dataset_namespace),
+};
+static int fd_dataload_dataset(struct dctx *c, const ynode *v, void *dst)
+{
+	if (is_null(v))
+		return 0;
+	return dec_fields(c, v, dst, dataload_dataset_fields, NELEM(dataload_dataset_fields), NULL);
+}
+static int fd_target_replicas(struct dctx *c, const ynode *v, void *dst)
+{
+	int64_t rep = 0;
+	int r = get_int(c, v, 1, 10000, &rep);
+	*(int32_t *)dst = (int32_t)rep;
+	return r;
+}
+static const struct field dataload_target_fields[] = {
+    FLD("path", fd_str, struct dataload_target, path),
+    FLD("replicas", fd_target_replicas, struct dataload_target, replicas),
+};
+static int fd_dataload_targets(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataload *dl = dst;
+	int r;
+	if (is_null(v))
+		return 0;
+	if ((r = want(c, v, YAMLTREE_SEQ)) < 0)
+		return r;
+	dl->spec.targets = calloc(v->n ? v->n : 1, sizeof(*dl->spec.targets));
+	if (!dl->spec.targets)
+		return oom(c);
+	for (size_t i = 0; r == 0 && i < v->n; i++) {
+		struct dataload_target *t = &dl->spec.targets[i];
+		dl->spec.n_targets = i + 1;
+		size_t s2 = path_push_index(c, i);
+		r = dec_fields(c, v->items[i], t, dataload_target_fields,
+			       NELEM(dataload_target_fields), NULL);
+		if (r == 0 && !t->path)
+			r = missing(c, "path", "");
+		path_pop(c, s2);
+	}
+	return r;
+}
+static int fd_dataload_policy(struct dctx *c, const ynode *v, void *dst)
+{
+	static const char *const policies[] = {"Once", "Cron"};
+	int p = 0, r = parse_enum(c, v, policies, NELEM(policies), &p);
+	*(enum dataload_policy *)dst = (enum dataload_policy)p;
+	return r;
+}
+static const struct field dataload_spec_fields[] = {
+    {"dataset", fd_dataload_dataset, 0},
+    {"target", fd_dataload_targets, 0},
+    FLD("loadMetadata", fd_bool, struct dataload, spec.load_metadata),
+    FLD("policy", fd_dataload_policy, struct dataload, spec.policy),
+    FLD("schedule", fd_str, struct dataload, spec.schedule),
+};
+
 static int dec_dataload_spec(struct dctx *c, const ynode *m, struct objmodel *o)
 {
 	struct dataload *dl = &o->dataload;
-	int r;
-	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+	int r = dec_fields(c, m, dl, dataload_spec_fields, NELEM(dataload_spec_fields),
+			   fluid_dataload_spec_ignored);
+	if (r < 0)
 		return r;
-	FOREACH_FIELD(m, k, v)
-	{
-		size_t save = path_push_key(c, k);
-		if (!strcmp(k, "dataset")) {
-			if (!is_null(v) && (r = want(c, v, YAMLTREE_MAP)) == 0) {
-				FOREACH_FIELD(v, k2, v2)
-				{
-					if (!strcmp(k2, "name"))
-						r = FIELD(c, k2,
-							  get_str(c, v2, &dl->spec.dataset_name));
-					else if (!strcmp(k2, "namespace"))
-						r = FIELD(
-						    c, k2,
-						    get_str(c, v2, &dl->spec.dataset_namespace));
-					else
-						r = unknown_field(c, k2, v2, NULL);
-					if (r < 0)
-						break;
-				}
-			}
-		} else if (!strcmp(k, "target")) {
-			if (!is_null(v) && (r = want(c, v, YAMLTREE_SEQ)) == 0) {
-				dl->spec.targets =
-				    calloc(v->n ? v->n : 1, sizeof(*dl->spec.targets));
-				if (!dl->spec.targets)
-					r = oom(c);
-				for (size_t i = 0; r == 0 && i < v->n; i++) {
-					struct dataload_target *t = &dl->spec.targets[i];
-					const ynode *tm = v->items[i];
-					dl->spec.n_targets = i + 1;
-					size_t s2 = path_push_index(c, i);
-					if ((r = want(c, tm, YAMLTREE_MAP)) == 0) {
-						FOREACH_FIELD(tm, k2, v2)
-						{
-							int64_t rep = 0;
-							if (!strcmp(k2, "path")) {
-								r = FIELD(c, k2,
-									  get_str(c, v2, &t->path));
-							} else if (!strcmp(k2, "replicas")) {
-								r = FIELD(
-								    c, k2,
-								    get_int(c, v2, 1, 10000, &rep));
-								t->replicas = (int32_t)rep;
-							} else {
-								r = unknown_field(c, k2, v2, NULL);
-							}
-							if (r < 0)
-								break;
-						}
-					}
-					if (r == 0 && !t->path)
-						r = missing(c, "path", "");
-					path_pop(c, s2);
-				}
-			}
-		} else if (!strcmp(k, "loadMetadata")) {
-			r = get_bool(c, v, &dl->spec.load_metadata);
-		} else if (!strcmp(k, "policy")) {
-			static const char *const policies[] = {"Once", "Cron"};
-			int p = 0;
-			r = parse_enum(c, v, policies, NELEM(policies), &p);
-			dl->spec.policy = p;
-		} else if (!strcmp(k, "schedule")) {
-			r = get_str(c, v, &dl->spec.schedule);
-		} else {
-			path_pop(c, save);
-			r = unknown_field(c, k, v, fluid_dataload_spec_ignored);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		path_pop(c, save);
-		if (r < 0)
-			return r;
-	}
 	if (!dl->spec.dataset_name)
 		return missing(c, "dataset.name", "");
 	dl->spec.dataset_namespace_set = dl->spec.dataset_namespace != NULL;
@@ -1206,71 +1246,61 @@ static int dec_dataload_spec(struct dctx *c, const ynode *m, struct objmodel *o)
 	return 0;
 }
 
-static uint64_t *progress_field(struct dataload *dl, const char *key)
+static int fd_dataload_phase(struct dctx *c, const ynode *v, void *dst)
 {
-	if (!strcmp(key, "bytesDone"))
-		return &dl->status.bytes_done;
-	if (!strcmp(key, "bytesTotal"))
-		return &dl->status.bytes_total;
-	if (!strcmp(key, "filesDone"))
-		return &dl->status.files_done;
-	if (!strcmp(key, "filesTotal"))
-		return &dl->status.files_total;
-	return NULL;
+	int phase = 0, r = parse_enum(c, v, dataload_phases, NELEM(dataload_phases), &phase);
+	*(enum dataload_phase *)dst = (enum dataload_phase)phase;
+	return r;
 }
+/* "2m1s" as kubectl prints it; "Unfinished" while it runs. */
+static int fd_go_duration(struct dctx *c, const ynode *v, void *dst)
+{
+	char b[64];
+	int r;
+	if (is_null(v))
+		return 0;
+	if ((r = want(c, v, YAMLTREE_SCALAR)) < 0)
+		return r;
+	if (strcmp(v->scalar, "Unfinished") != 0 && parse_go_duration(v->scalar, dst) < 0)
+		return fail(c, "bad duration %s", q(v->scalar, b, sizeof(b)));
+	return 0;
+}
+static int fd_seconds(struct dctx *c, const ynode *v, void *dst)
+{
+	return get_int(c, v, 0, INT64_MAX, dst);
+}
+static const struct field dataload_progress_fields[] = {
+    FLD("bytesDone", fd_u64, struct dataload, status.bytes_done),
+    FLD("bytesTotal", fd_u64, struct dataload, status.bytes_total),
+    FLD("filesDone", fd_u64, struct dataload, status.files_done),
+    FLD("filesTotal", fd_u64, struct dataload, status.files_total),
+};
+static int fd_dataload_progress(struct dctx *c, const ynode *v, void *dst)
+{
+	if (is_null(v))
+		return 0;
+	return dec_fields(c, v, dst, dataload_progress_fields, NELEM(dataload_progress_fields),
+			  NULL);
+}
+static const struct field dataload_status_fields[] = {
+    FLD("phase", fd_dataload_phase, struct dataload, status.phase),
+    FLD("duration", fd_go_duration, struct dataload, status.duration),
+    FLD("durationSeconds", fd_seconds, struct dataload, status.duration),
+    FLD("startTime", fd_time, struct dataload, status.start_time),
+    FLD("completionTime", fd_time, struct dataload, status.completion_time),
+    FLD("conditions", fd_conditions, struct dataload, status.conditions),
+    {"progress", fd_dataload_progress, 0},
+};
 
 static int dec_dataload_status(struct dctx *c, const ynode *m, struct dataload *dl)
 {
-	int r, phase = 0;
-	bool exact = false;
-	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+	int r =
+	    dec_fields(c, m, dl, dataload_status_fields, NELEM(dataload_status_fields), any_field);
+	if (r < 0)
 		return r;
-	FOREACH_FIELD(m, k, v)
-	{
-		size_t save = path_push_key(c, k);
-		if (!strcmp(k, "phase")) {
-			r = parse_enum(c, v, dataload_phases, NELEM(dataload_phases), &phase);
-			dl->status.phase = phase;
-		} else if (!strcmp(k, "duration")) {
-			char b[64];
-			if (!exact && !is_null(v) && (r = want(c, v, YAMLTREE_SCALAR)) == 0 &&
-			    strcmp(v->scalar, "Unfinished") != 0 &&
-			    parse_go_duration(v->scalar, &dl->status.duration) < 0)
-				r = fail(c, "bad duration %s", q(v->scalar, b, sizeof(b)));
-		} else if (!strcmp(k, "durationSeconds")) {
-			r = get_int(c, v, 0, INT64_MAX, &dl->status.duration);
-			exact = true;
-		} else if (!strcmp(k, "startTime")) {
-			r = get_time(c, v, &dl->status.start_time);
-		} else if (!strcmp(k, "completionTime")) {
-			r = get_time(c, v, &dl->status.completion_time);
-		} else if (!strcmp(k, "conditions")) {
-			r = dec_conditions(c, v, &dl->status.conditions);
-		} else if (!strcmp(k, "progress")) {
-			if (!is_null(v) && (r = want(c, v, YAMLTREE_MAP)) == 0) {
-				FOREACH_FIELD(v, k2, v2)
-				{
-					uint64_t *dst = progress_field(dl, k2);
-					if (dst)
-						r = FIELD(c, k2, get_u64(c, v2, dst));
-					else
-						r = unknown_field(c, k2, v2, NULL);
-					if (r < 0)
-						break;
-				}
-			}
-		} else {
-			path_pop(c, save);
-			r = unknown_field(c, k, v, any_field);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		path_pop(c, save);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	/* the exact durationSeconds wins over the rounded duration, wherever each appears */
+	const ynode *exact = yamltree_get(m, "durationSeconds");
+	return exact ? FIELD(c, "durationSeconds", fd_seconds(c, exact, &dl->status.duration)) : 0;
 }
 
 /* ---- the object ---- */
@@ -1285,32 +1315,21 @@ static const char *const fluid_meta_ignored[] = {"generateName",
 						 "deletionGracePeriodSeconds",
 						 NULL};
 
+static const struct field meta_fields[] = {
+    FLD("name", fd_str, struct objmeta, name),
+    FLD("namespace", fd_str, struct objmeta, namespace),
+    FLD("labels", fd_kvmap, struct objmeta, labels),
+    FLD("annotations", fd_kvmap, struct objmeta, annotations),
+    FLD("creationTimestamp", fd_time, struct objmeta, creation_timestamp),
+    FLD("uid", fd_str, struct objmeta, uid),
+    FLD("resourceVersion", fd_str, struct objmeta, resource_version),
+};
+
 static int dec_meta(struct dctx *c, const ynode *m, struct objmeta *meta)
 {
-	int r;
-	if ((r = want(c, m, YAMLTREE_MAP)) < 0)
+	int r = dec_fields(c, m, meta, meta_fields, NELEM(meta_fields), fluid_meta_ignored);
+	if (r < 0)
 		return r;
-	FOREACH_FIELD(m, k, v)
-	{
-		if (!strcmp(k, "name"))
-			r = FIELD(c, k, get_str(c, v, &meta->name));
-		else if (!strcmp(k, "namespace"))
-			r = FIELD(c, k, get_str(c, v, &meta->namespace));
-		else if (!strcmp(k, "labels"))
-			r = FIELD(c, k, get_kvmap(c, v, &meta->labels));
-		else if (!strcmp(k, "annotations"))
-			r = FIELD(c, k, get_kvmap(c, v, &meta->annotations));
-		else if (!strcmp(k, "creationTimestamp"))
-			r = FIELD(c, k, get_time(c, v, &meta->creation_timestamp));
-		else if (!strcmp(k, "uid"))
-			r = FIELD(c, k, get_str(c, v, &meta->uid));
-		else if (!strcmp(k, "resourceVersion"))
-			r = FIELD(c, k, get_str(c, v, &meta->resource_version));
-		else
-			r = unknown_field(c, k, v, fluid_meta_ignored);
-		if (r < 0)
-			return r;
-	}
 	if (!meta->name)
 		return missing(c, "name", "");
 	meta->namespace_set = meta->namespace != NULL;
@@ -1331,10 +1350,25 @@ static const struct kind_desc kinds[] = {
     {"Namespace", OBJMODEL_API_CORE, OBJMODEL_NAMESPACE},
 };
 
+/* What differs per kind, indexed by enum objmodel_kind; NULL where a kind has nothing
+ * (a Namespace's spec and status are kept as they came, not decoded). Defined at the end of
+ * the file, after the functions it names. */
+struct kind_ops {
+	void (*init)(struct objmodel *o);
+	int (*dec_spec)(struct dctx *c, const ynode *m, struct objmodel *o);
+	int (*dec_status)(struct dctx *c, const ynode *m, struct objmodel *o);
+	int (*validate)(const struct objmodel *o, char *errbuf, size_t errlen);
+	void (*clear)(struct objmodel *o);
+	json_object *(*spec_json)(const struct objmodel *o);
+	json_object *(*status_json)(const struct objmodel *o);
+};
+#define OBJMODEL_NKINDS (OBJMODEL_DATALOAD + 1)
+static const struct kind_ops kind_ops[OBJMODEL_NKINDS];
+
 static void objmodel_init_defaults(struct objmodel *o)
 {
-	if (o->kind == OBJMODEL_RUNTIME)
-		o->runtime.replicas = 1;
+	if (kind_ops[o->kind].init)
+		kind_ops[o->kind].init(o);
 }
 
 /* Decodes one document. *hdr receives "Kind ns/name" as soon as they are known. */
@@ -1417,35 +1451,22 @@ static int decode(struct dctx *c, const ynode *root, struct objmodel **ret, char
 		r = missing(c, "spec", "");
 		goto fail;
 	}
-	switch (o->kind) {
-	case OBJMODEL_DATASET:
-		r = FIELD(c, "spec", dec_dataset_spec(c, spec, &o->dataset.spec));
-		if (r == 0 && status)
-			r = FIELD(c, "status", dec_dataset_status(c, status, &o->dataset.status));
-		break;
-	case OBJMODEL_RUNTIME:
-		r = FIELD(c, "spec", dec_runtime_spec(c, spec, &o->runtime));
-		if (r == 0 && status)
-			r = FIELD(c, "status", dec_runtime_status(c, status, &o->runtime));
-		break;
-	case OBJMODEL_DATALOAD:
-		r = FIELD(c, "spec", dec_dataload_spec(c, spec, o));
-		if (r == 0 && status)
-			r = FIELD(c, "status", dec_dataload_status(c, status, &o->dataload));
-		break;
-	case OBJMODEL_NAMESPACE:
-		if (spec)
-			r = ignore_field(c, "spec", spec);
-		if (r == 0 && status)
-			r = ignore_field(c, "status", status);
-		break;
-	}
+	const struct kind_ops *ops = &kind_ops[o->kind];
+	if (spec)
+		r = ops->dec_spec ? FIELD(c, "spec", ops->dec_spec(c, spec, o))
+				  : ignore_field(c, "spec", spec);
+	if (r == 0 && status)
+		r = ops->dec_status ? FIELD(c, "status", ops->dec_status(c, status, o))
+				    : ignore_field(c, "status", status);
 	if (r < 0)
 		goto fail;
+	static const char *const top[] = {"apiVersion", "kind", "metadata", "spec", "status"};
 	for (size_t i = 0; i < root->n; i++) {
 		const char *k = root->items[2 * i]->scalar;
-		if (strcmp(k, "apiVersion") && strcmp(k, "kind") && strcmp(k, "metadata") &&
-		    strcmp(k, "spec") && strcmp(k, "status")) {
+		bool known = false;
+		for (size_t j = 0; j < NELEM(top) && !known; j++)
+			known = !strcmp(k, top[j]);
+		if (!known) {
 			r = unknown_field(c, k, root->items[2 * i + 1], NULL);
 			goto fail;
 		}
@@ -1802,27 +1823,6 @@ static int validate_runtime(const struct objmodel *o, char *errbuf, size_t errle
 	return 0;
 }
 
-/* "*\/5 * * * *", "@hourly", "@every 1h" */
-static bool cron_ok(const char *s)
-{
-	if (s[0] == '@')
-		return strlen(s) > 1;
-	int fields = 0;
-	bool in = false;
-	for (const char *p = s; *p; p++) {
-		if (isspace((unsigned char)*p)) {
-			in = false;
-		} else {
-			if (!strchr("0123456789*/,-?LW#ABCDEFGHIJKLMNOPQRSTUVWXYZ", toupper(*p)))
-				return false;
-			if (!in)
-				fields++;
-			in = true;
-		}
-	}
-	return fields == 5 || fields == 6;
-}
-
 static int validate_dataload(const struct objmodel *o, char *errbuf, size_t errlen)
 {
 	const struct dataload *dl = &o->dataload;
@@ -1843,9 +1843,12 @@ static int validate_dataload(const struct objmodel *o, char *errbuf, size_t errl
 	}
 	if (dl->spec.policy == DATALOAD_CRON && !dl->spec.schedule)
 		return vfail(errbuf, errlen, "spec.schedule: required with policy Cron");
-	if (dl->spec.policy == DATALOAD_CRON && !cron_ok(dl->spec.schedule))
-		return vfail(errbuf, errlen, "spec.schedule: bad cron schedule %s",
-			     q(dl->spec.schedule, b, sizeof(b)));
+	/* the controller's own parser decides, so what applies is what runs */
+	struct cron cr;
+	char why[300];
+	if (dl->spec.policy == DATALOAD_CRON &&
+	    cron_parse(dl->spec.schedule, &cr, why, sizeof(why)) < 0)
+		return vfail(errbuf, errlen, "spec.schedule: %s", why);
 	if (dl->spec.policy == DATALOAD_ONCE && dl->spec.schedule)
 		return vfail(errbuf, errlen, "spec.schedule: only allowed with policy Cron");
 	return 0;
@@ -1865,17 +1868,7 @@ int objmodel_validate(const struct objmodel *o, char *errbuf, size_t errlen)
 			     "metadata.namespace: bad namespace %s (lowercase letters, digits and "
 			     "'-', at most 63)",
 			     q(o->meta.namespace ? o->meta.namespace : "", b, sizeof(b)));
-	switch (o->kind) {
-	case OBJMODEL_DATASET:
-		return validate_dataset(o, errbuf, errlen);
-	case OBJMODEL_RUNTIME:
-		return validate_runtime(o, errbuf, errlen);
-	case OBJMODEL_DATALOAD:
-		return validate_dataload(o, errbuf, errlen);
-	case OBJMODEL_NAMESPACE:
-		return 0;
-	}
-	return 0;
+	return kind_ops[o->kind].validate ? kind_ops[o->kind].validate(o, errbuf, errlen) : 0;
 }
 
 /* ---- freeing and construction ---- */
@@ -1890,6 +1883,51 @@ static void meta_clear(struct objmeta *m)
 	free(m->resource_version);
 }
 
+static void dataset_clear(struct objmodel *o)
+{
+	struct dataset_spec *sp = &o->dataset.spec;
+	for (size_t i = 0; i < sp->n_mounts; i++) {
+		struct dataset_mount *m = &sp->mounts[i];
+		free(m->mount_point);
+		free(m->name);
+		free(m->path);
+		kvmap_clear(&m->options);
+		encrypt_options_free(m->encrypt_options, m->n_encrypt_options);
+	}
+	free(sp->mounts);
+	strv_free(sp->access_modes, sp->n_access_modes);
+	free(sp->owner.user);
+	free(sp->owner.group);
+	free(sp->placement);
+	kvmap_clear(&sp->shared_options);
+	encrypt_options_free(sp->shared_encrypt_options, sp->n_shared_encrypt_options);
+	for (size_t i = 0; i < sp->n_allow; i++) {
+		free(sp->allow[i].namespace);
+		strv_free(sp->allow[i].sub_paths, sp->allow[i].n_sub_paths);
+	}
+	free(sp->allow);
+	conditions_clear(&o->dataset.status.conditions);
+	strv_free(o->dataset.status.dataset_ref, o->dataset.status.n_dataset_ref);
+}
+
+static void runtime_clear(struct objmodel *o)
+{
+	for (size_t i = 0; i < o->runtime.n_levels; i++)
+		free(o->runtime.levels[i].path);
+	free(o->runtime.levels);
+}
+
+static void dataload_clear(struct objmodel *o)
+{
+	free(o->dataload.spec.dataset_name);
+	free(o->dataload.spec.dataset_namespace);
+	for (size_t i = 0; i < o->dataload.spec.n_targets; i++)
+		free(o->dataload.spec.targets[i].path);
+	free(o->dataload.spec.targets);
+	free(o->dataload.spec.schedule);
+	conditions_clear(&o->dataload.status.conditions);
+}
+
 void objmodel_free(struct objmodel *o)
 {
 	if (!o)
@@ -1900,50 +1938,8 @@ void objmodel_free(struct objmodel *o)
 	strv_free(o->warnings, o->n_warnings);
 	if (o->ignored)
 		json_object_put(o->ignored);
-	switch (o->kind) {
-	case OBJMODEL_DATASET: {
-		struct dataset_spec *sp = &o->dataset.spec;
-		for (size_t i = 0; i < sp->n_mounts; i++) {
-			struct dataset_mount *m = &sp->mounts[i];
-			free(m->mount_point);
-			free(m->name);
-			free(m->path);
-			kvmap_clear(&m->options);
-			encrypt_options_free(m->encrypt_options, m->n_encrypt_options);
-		}
-		free(sp->mounts);
-		strv_free(sp->access_modes, sp->n_access_modes);
-		free(sp->owner.user);
-		free(sp->owner.group);
-		free(sp->placement);
-		kvmap_clear(&sp->shared_options);
-		encrypt_options_free(sp->shared_encrypt_options, sp->n_shared_encrypt_options);
-		for (size_t i = 0; i < sp->n_allow; i++) {
-			free(sp->allow[i].namespace);
-			strv_free(sp->allow[i].sub_paths, sp->allow[i].n_sub_paths);
-		}
-		free(sp->allow);
-		conditions_clear(&o->dataset.status.conditions);
-		strv_free(o->dataset.status.dataset_ref, o->dataset.status.n_dataset_ref);
-		break;
-	}
-	case OBJMODEL_RUNTIME:
-		for (size_t i = 0; i < o->runtime.n_levels; i++)
-			free(o->runtime.levels[i].path);
-		free(o->runtime.levels);
-		break;
-	case OBJMODEL_DATALOAD:
-		free(o->dataload.spec.dataset_name);
-		free(o->dataload.spec.dataset_namespace);
-		for (size_t i = 0; i < o->dataload.spec.n_targets; i++)
-			free(o->dataload.spec.targets[i].path);
-		free(o->dataload.spec.targets);
-		free(o->dataload.spec.schedule);
-		conditions_clear(&o->dataload.status.conditions);
-		break;
-	case OBJMODEL_NAMESPACE:
-		break;
-	}
+	if (kind_ops[o->kind].clear)
+		kind_ops[o->kind].clear(o);
 	free(o);
 }
 
@@ -2502,6 +2498,19 @@ static void put_back(json_object *root, const char *path, json_object *val)
 	}
 }
 
+static json_object *runtime_status_json(const struct runtime *rt)
+{
+	if (rt->status.phase == RUNTIME_PHASE_NONE)
+		return NULL;
+	json_object *status = json_object_new_object();
+	jstr(status, "phase", runtime_phase_name(rt->status.phase));
+	json_object_object_add(status, "cacheCapacityBytes",
+			       json_object_new_int64((int64_t)rt->status.cache_capacity));
+	json_object_object_add(status, "cachedBytes",
+			       json_object_new_int64((int64_t)rt->status.cached));
+	return status;
+}
+
 int objmodel_to_json(const struct objmodel *o, json_object **ret)
 {
 	json_object *root = json_object_new_object(), *meta = json_object_new_object();
@@ -2522,31 +2531,11 @@ int objmodel_to_json(const struct objmodel *o, json_object **ret)
 	jstr(meta, "uid", o->meta.uid);
 	jstr(meta, "resourceVersion", o->meta.resource_version);
 	json_object_object_add(root, "metadata", meta);
-	switch (o->kind) {
-	case OBJMODEL_DATASET:
-		spec = dataset_spec_json(&o->dataset.spec);
-		status = dataset_status_json(&o->dataset.status);
-		break;
-	case OBJMODEL_RUNTIME:
-		spec = runtime_spec_json(&o->runtime);
-		if (o->runtime.status.phase != RUNTIME_PHASE_NONE) {
-			status = json_object_new_object();
-			jstr(status, "phase", runtime_phase_name(o->runtime.status.phase));
-			json_object_object_add(
-			    status, "cacheCapacityBytes",
-			    json_object_new_int64((int64_t)o->runtime.status.cache_capacity));
-			json_object_object_add(
-			    status, "cachedBytes",
-			    json_object_new_int64((int64_t)o->runtime.status.cached));
-		}
-		break;
-	case OBJMODEL_DATALOAD:
-		spec = dataload_spec_json(&o->dataload);
-		status = dataload_status_json(&o->dataload);
-		break;
-	case OBJMODEL_NAMESPACE:
-		break;
-	}
+	const struct kind_ops *ops = &kind_ops[o->kind];
+	if (ops->spec_json)
+		spec = ops->spec_json(o);
+	if (ops->status_json)
+		status = ops->status_json(o);
 	if (spec)
 		json_object_object_add(root, "spec", spec);
 	if (status)
@@ -2883,3 +2872,63 @@ struct objmodel *objmodel_list_find(const struct objmodel_list *l, enum objmodel
 	}
 	return NULL;
 }
+/* ---- the kinds ---- */
+
+static void runtime_init(struct objmodel *o)
+{
+	o->runtime.replicas = 1;
+}
+static int dataset_dec_spec(struct dctx *c, const ynode *m, struct objmodel *o)
+{
+	return dec_dataset_spec(c, m, &o->dataset.spec);
+}
+static int dataset_dec_status(struct dctx *c, const ynode *m, struct objmodel *o)
+{
+	return dec_dataset_status(c, m, &o->dataset.status);
+}
+static int runtime_dec_spec(struct dctx *c, const ynode *m, struct objmodel *o)
+{
+	return dec_runtime_spec(c, m, &o->runtime);
+}
+static int runtime_dec_status(struct dctx *c, const ynode *m, struct objmodel *o)
+{
+	return dec_runtime_status(c, m, &o->runtime);
+}
+static int dataload_dec_status(struct dctx *c, const ynode *m, struct objmodel *o)
+{
+	return dec_dataload_status(c, m, &o->dataload);
+}
+static json_object *dataset_spec_json_of(const struct objmodel *o)
+{
+	return dataset_spec_json(&o->dataset.spec);
+}
+static json_object *dataset_status_json_of(const struct objmodel *o)
+{
+	return dataset_status_json(&o->dataset.status);
+}
+static json_object *runtime_spec_json_of(const struct objmodel *o)
+{
+	return runtime_spec_json(&o->runtime);
+}
+static json_object *runtime_status_json_of(const struct objmodel *o)
+{
+	return runtime_status_json(&o->runtime);
+}
+static json_object *dataload_spec_json_of(const struct objmodel *o)
+{
+	return dataload_spec_json(&o->dataload);
+}
+static json_object *dataload_status_json_of(const struct objmodel *o)
+{
+	return dataload_status_json(&o->dataload);
+}
+
+static const struct kind_ops kind_ops[OBJMODEL_NKINDS] = {
+    [OBJMODEL_NAMESPACE] = {0},
+    [OBJMODEL_DATASET] = {NULL, dataset_dec_spec, dataset_dec_status, validate_dataset,
+			  dataset_clear, dataset_spec_json_of, dataset_status_json_of},
+    [OBJMODEL_RUNTIME] = {runtime_init, runtime_dec_spec, runtime_dec_status, validate_runtime,
+			  runtime_clear, runtime_spec_json_of, runtime_status_json_of},
+    [OBJMODEL_DATALOAD] = {NULL, dec_dataload_spec, dataload_dec_status, validate_dataload,
+			   dataload_clear, dataload_spec_json_of, dataload_status_json_of},
+};

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 pkgs=(
-  build-essential meson ninja-build pkg-config clang llvm clang-format
+  build-essential meson ninja-build pkg-config clang llvm clang-format libclang-rt-14-dev
   libfuse3-dev fuse3 liburing-dev libcurl4-openssl-dev libxxhash-dev
   libyaml-dev libjson-c-dev libsqlite3-dev sqlite3 check
   libprotobuf-c-dev protobuf-c-compiler libmicrohttpd-dev libnghttp2-dev libxml2-dev libssl-dev

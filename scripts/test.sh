@@ -1,9 +1,21 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# THE test command: installs deps, builds in ./build, runs every meson suite (unit, e2e, k8s), and
-# ends with one line "N passed, N failed" from build/meson-logs/testlog.json; non-zero on failure.
+# THE test command: installs deps, builds in ./build, runs every meson suite (unit, e2e, k8s,
+# fuzz), then the sanitizer part: ./build-asan (ASan+UBSan) runs the unit suite and the e2e tests
+# in $SANITIZE_E2E. Ends with one line "N passed, N failed" over every testlog.json; non-zero on
+# failure.
+#   scripts/test.sh [MESON TEST ARGS]   everything above (CI: .ci/run)
+#   scripts/test.sh --sanitize          only the sanitizer builds: ASan+UBSan as above, and
+#                                       ./build-tsan (ThreadSanitizer) running the unit suite
+#   scripts/test.sh --no-sanitize ...   skip the sanitizer part (quick local runs)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+mode=all
+case ${1:-} in
+--sanitize) mode=sanitize; shift ;;
+--no-sanitize) mode=plain; shift ;;
+esac
+SANITIZE_E2E=${SANITIZE_E2E:-localufs mount}
 
 # Whatever stops us before the tests, the last line keeps its form.
 broken() {
@@ -13,40 +25,93 @@ broken() {
 }
 
 scripts/install-deps.sh || broken "installing the dependencies failed (scripts/install-deps.sh, output above)"
-if [ -f build/meson-private/coredata.dat ]; then
-	meson setup --reconfigure build || broken "meson setup --reconfigure build failed (output above)"
-else
-	meson setup build || broken "meson setup build failed (output above)"
-fi
-ninja -C build || broken "the build failed (errors above); fix it and run scripts/test.sh again"
 
-# The test peers (kube-apiserver, etcd, kubectl, the kubelet, helm; versitygw for tests/e2e/s3.sh) from the
-# Go module proxy, cached outside the clone: minutes on a fresh machine (the kubelet about 4 of
-# them), nothing once cached.
-tests/k8s/peers.sh || broken "building the Kubernetes test peers failed (tests/k8s/peers.sh, output above)"
+# setup_build DIR [MESON OPTIONS]: configures DIR once (reconfigures later) and builds it.
+setup_build() {
+	local dir=$1
+	shift
+	if [ -f "$dir/meson-private/coredata.dat" ]; then
+		meson setup --reconfigure "$dir" "$@" >/dev/null || broken "meson setup --reconfigure $dir failed (run it to see why)"
+	else
+		meson setup "$dir" "$@" || broken "meson setup $dir failed (output above)"
+	fi
+	ninja -C "$dir" || broken "the build in $dir failed (errors above); fix it and run scripts/test.sh again"
+}
 
-rm -f build/meson-logs/testlog.json
+logs=()
 rc=0
-meson test -C build --print-errorlogs "$@" || rc=$?
+# run_tests DIR [MESON TEST ARGS]: runs the tests, keeps DIR's testlog.json for the count.
+run_tests() {
+	local dir=$1
+	shift
+	rm -f "$dir/meson-logs/testlog.json"
+	meson test -C "$dir" --print-errorlogs "$@" || rc=$?
+	[ -s "$dir/meson-logs/testlog.json" ] || broken "meson test wrote no $dir/meson-logs/testlog.json (exit $rc); see the output above"
+	# a second run in DIR rewrites the file: count from a copy
+	logs+=("$dir/meson-logs/testlog.$((${#logs[@]} + 1)).json")
+	cp "$dir/meson-logs/testlog.json" "${logs[-1]}"
+}
 
-log=build/meson-logs/testlog.json
-[ -s "$log" ] || broken "meson test wrote no $log (exit $rc); see the output above"
+# The sanitizer builds abort on the first report; daemons the e2e tests start write theirs to
+# files (their stderr may be a log nobody reads), and any such file fails the run.
+run_asan() {
+	setup_build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all
+	local reports
+	reports=$(mktemp -d /tmp/weir-asan.XXXXXX)
+	ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=1:log_path=$reports/asan" \
+	UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan" \
+		run_tests build-asan --suite unit
+	# shellcheck disable=SC2086 # a list of test names
+	ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=1:log_path=$reports/asan" \
+	UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan" \
+		run_tests build-asan $SANITIZE_E2E
+	if [ -n "$(ls -A "$reports")" ]; then
+		echo "test: the sanitizers reported errors (reports in $reports):" >&2
+		head -50 "$reports"/* >&2
+		rc=1
+		sanitizer_failed=1
+	else
+		rm -rf "$reports"
+	fi
+}
+
+# ThreadSanitizer: the unit suite (the e2e daemons under TSan are too slow for the suite's timeouts).
+run_tsan() {
+	setup_build build-tsan -Db_sanitize=thread -Db_lundef=false
+	TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" run_tests build-tsan --suite unit
+}
+
+sanitizer_failed=0
+if [ "$mode" != sanitize ]; then
+	setup_build build
+	# The test peers (kube-apiserver, etcd, kubectl, the kubelet, helm; versitygw for tests/e2e/s3.sh) from the Go module proxy, cached
+	# outside the clone: minutes on a fresh machine, nothing once cached.
+	tests/k8s/peers.sh || broken "building the Kubernetes test peers failed (tests/k8s/peers.sh, output above)"
+	# The libFuzzer harnesses (clang, ASan, UBSan) in ./build-fuzz; the 'fuzz' suite runs each 30 s.
+	scripts/fuzz.sh --build || broken "building the fuzzers failed (scripts/fuzz.sh --build, output above)"
+	run_tests build "$@"
+fi
+[ "$mode" = plain ] || run_asan
+[ "$mode" = sanitize ] && run_tsan
+
 # A skipped test counts as failed: on CI every suite must run (a missing privilege is a failure).
-read -r passed failed < <(python3 - "$log" <<'PY'
+read -r passed failed < <(python3 - "${logs[@]}" <<'PY'
 import json, sys
 passed = failed = 0
-for line in open(sys.argv[1]):
-    line = line.strip()
-    if not line:
-        continue
-    r = json.loads(line)
-    if r.get("result") in ("OK", "EXPECTEDFAIL"):
-        passed += 1
-    else:
-        failed += 1
-        print(f"test: {r.get('name')}: {r.get('result')}", file=sys.stderr)
+for path in sys.argv[1:]:
+    for line in open(path):
+        line = line.strip()
+        if not line:
+            continue
+        r = json.loads(line)
+        if r.get("result") in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        else:
+            failed += 1
+            print(f"test: {path.split('/')[0]}: {r.get('name')}: {r.get('result')}", file=sys.stderr)
 print(passed, failed)
 PY
 )
+failed=$((failed + sanitizer_failed))
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$rc" -eq 0 ]

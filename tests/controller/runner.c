@@ -51,7 +51,6 @@ int main(void)
 	SRunner *sr = srunner_create(store_suite());
 	srunner_add_suite(sr, apply_suite());
 	srunner_add_suite(sr, reconcile_suite());
-	srunner_add_suite(sr, cron_suite());
 	srunner_add_suite(sr, config_suite());
 	srunner_add_suite(sr, ufs_policy_suite());
 	srunner_add_suite(sr, kube_suite());

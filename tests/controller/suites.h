@@ -9,7 +9,6 @@
 Suite *store_suite(void);
 Suite *apply_suite(void);
 Suite *reconcile_suite(void);
-Suite *cron_suite(void);
 Suite *config_suite(void);
 Suite *ufs_policy_suite(void);
 Suite *kube_suite(void);

@@ -392,6 +392,123 @@ START_TEST(test_odd_escapes)
 }
 END_TEST
 
+/* Hostile HTML listings: every name that reaches a view is one safe component, once. */
+START_TEST(test_hostile_html)
+{
+	char big[600];
+	memset(big, 'n', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	char body[4096];
+	snprintf(body, sizeof(body),
+		 "<a href=\"%.255s\">max</a> 29-Nov-2026 20:00 1\n" /* NAME_MAX: kept */
+		 "<a href=\"%s\">huge</a> 29-Nov-2026 20:00 1\n"    /* > NAME_MAX: dropped */
+		 "<a href=\"a/../b\">b</a>\n"			    /* climbs inside: refused */
+		 "<a href=\"sub/x\">nested</a>\n"		    /* a grandchild */
+		 "<a href=\"%%2e%%2E\">dots</a>\n"
+		 "<a href=\"%%2F\">slash</a>\n"
+		 "<a href=\"x%%00y\">nul</a>\n"
+		 "<a href=\"bad%%ff%%c3utf8\">bad</a> 29-Nov-2026 20:00 7\n" /* kept, bytes as-is */
+		 "<a href=\"dup\">dup</a> 29-Nov-2026 20:00 1\n"
+		 "<a href=\"other\">other</a> 29-Nov-2026 20:00 2\n"
+		 "<a href=\"dup/\">dup/</a> 29-Nov-2026 20:00 -\n" /* same name later: dropped */
+		 "<a href=\"http://mirror.example:80/pub/data/port\">p</a>\n" /* default port */
+		 "<a href=\"http://mirror.example:8080/pub/data/p8080\">p</a>\n"
+		 "<a href=\"http://user@mirror.example/pub/data/userinfo\">u</a>\n"
+		 "<a href=\"HTTP://MIRROR.EXAMPLE/pub/data/upper\">u</a>\n"
+		 "<a href=\"file:///etc/passwd\">f</a>\n"
+		 "<a href=\"javascript:alert(1)\">j</a>\n"
+		 "<a href=\"/pub/data/../data/dotted\">d</a>\n"
+		 "<a href=\"\\\\evil\\x\">bs</a>\n",
+		 big, big);
+	struct ufs_dirent *v;
+	size_t n;
+	ck_assert_int_eq(
+	    listing_parse(body, strlen(body), "text/html", DIR_URL, LISTING_AUTO, &v, &n), 0);
+	assert_all_safe(v, n);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_le(strlen(v[i].name), 255);
+	ck_assert_ptr_nonnull(find(v, n, big + sizeof(big) - 1 - 255));
+	ck_assert_ptr_nonnull(find(v, n, "bad\xff\xc3utf8"));
+	ck_assert_uint_eq(find(v, n, "bad\xff\xc3utf8")->attr.size, 7);
+	const struct ufs_dirent *d = find(v, n, "dup");
+	ck_assert_ptr_nonnull(d);
+	ck_assert(!d->attr.is_dir);
+	ck_assert_uint_eq(d->attr.size, 1);
+	ck_assert_ptr_nonnull(find(v, n, "other"));
+	ck_assert_ptr_nonnull(find(v, n, "port"));
+	ck_assert_ptr_nonnull(find(v, n, "upper"));
+	ck_assert_ptr_null(find(v, n, "p8080"));
+	ck_assert_ptr_null(find(v, n, "userinfo"));
+	ck_assert_ptr_null(find(v, n, "dotted"));
+	ck_assert_ptr_null(find(v, n, "b"));
+	ck_assert_ptr_null(find(v, n, "x"));
+	/* a backslash is an ordinary byte of a POSIX name, not a separator */
+	ck_assert_ptr_nonnull(find(v, n, "\\\\evil\\x"));
+	/* max, bad, dup, other, port, upper, the backslashes: nothing else */
+	ck_assert_uint_eq(n, 7);
+	ufs_dirents_free(v, n);
+}
+END_TEST
+
+/* Hostile JSON listings: the same rules, plus what only JSON can say. */
+START_TEST(test_hostile_json)
+{
+	char big[400];
+	memset(big, 'j', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	char body[4096];
+	snprintf(body, sizeof(body),
+		 "[{\"name\":\"%s\",\"type\":\"file\",\"size\":1},"
+		 "{\"name\":\"nul\\u0000hidden\",\"type\":\"file\",\"size\":1},"
+		 "{\"name\":\"/etc/passwd\",\"type\":\"file\",\"size\":1},"
+		 "{\"name\":\".\",\"type\":\"directory\"},"
+		 "{\"name\":\"\",\"type\":\"file\"},"
+		 "{\"name\":\"bad\xff\xfe\",\"type\":\"file\",\"size\":3},"
+		 "{\"name\":\"twice\",\"type\":\"file\",\"size\":5},"
+		 "{\"name\":\"twice\",\"type\":\"directory\"},"
+		 "{\"name\":\"sneaky\",\"type\":\"file\",\"size\":9},"
+		 "{\"name\":\"twice\",\"type\":\"file\",\"size\":6},"
+		 "{\"name\":\"max\",\"type\":\"file\",\"size\":18446744073709551615},"
+		 "{\"name\":\"neg\",\"type\":\"file\",\"size\":-5},"
+		 "{\"name\":\"str\",\"type\":\"file\",\"size\":\"12\",\"mtime\":\"yesterday\"},"
+		 "{\"name\":7,\"type\":\"file\"},"
+		 "{\"name\":\"link\",\"type\":\"symlink\"}]",
+		 big);
+	struct ufs_dirent *v;
+	size_t n;
+	ck_assert_int_eq(
+	    listing_parse(body, strlen(body), "application/json", DIR_URL, LISTING_AUTO, &v, &n),
+	    0);
+	assert_all_safe(v, n);
+	ck_assert_ptr_null(find(v, n, big));
+	ck_assert_ptr_null(find(v, n, "nul"));
+	ck_assert_ptr_nonnull(find(v, n, "bad\xff\xfe"));
+	const struct ufs_dirent *d = find(v, n, "twice");
+	ck_assert_ptr_nonnull(d);
+	ck_assert(!d->attr.is_dir);
+	ck_assert_uint_eq(d->attr.size, 5);
+	ck_assert_uint_eq(find(v, n, "max")->attr.size, UINT64_MAX);
+	ck_assert(!find(v, n, "neg")->size_known);
+	ck_assert(!find(v, n, "str")->size_known);
+	ck_assert_int_eq(find(v, n, "str")->attr.mtime, 0);
+	/* bad, twice, sneaky, max, neg, str */
+	ck_assert_uint_eq(n, 6);
+	ufs_dirents_free(v, n);
+
+	/* not an array of objects, or nested past any listing's depth: refused whole */
+	static const char *const bad[] = {"{\"name\":\"x\"}",
+					  "[1,2]",
+					  "[[[[[[[[[[[]]]]]]]]]]]",
+					  "[{\"name\":\"x\",\"type\":\"file\"}",
+					  "\"[]\"",
+					  "[{\"a\":{\"b\":{\"c\":{\"d\":{}}}}}]"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(listing_parse(bad[i], strlen(bad[i]), "application/json", DIR_URL,
+					    LISTING_NGINX_JSON, &v, &n) == -EBADMSG,
+			      "accepted %s", bad[i]);
+}
+END_TEST
+
 /* local:// backend */
 
 static char tmpdir[] = "/tmp/weir-check-local-XXXXXX";
@@ -576,6 +693,8 @@ Suite *listing_suite(void)
 	tcase_add_test(tc, test_root_and_bad_input);
 	tcase_add_test(tc, test_big_listings);
 	tcase_add_test(tc, test_odd_escapes);
+	tcase_add_test(tc, test_hostile_html);
+	tcase_add_test(tc, test_hostile_json);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("ufs_local");

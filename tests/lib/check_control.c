@@ -4,6 +4,7 @@
 // UFS URLs with their credentials.
 #include <check.h>
 #include <errno.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -110,11 +111,84 @@ START_TEST(test_call_times_out)
 }
 END_TEST
 
+/* Forks a client that becomes uid, sends a Ping on path and exits with 0 if the answer is a
+ * Response with error -EPERM and a message naming "what", 1 for any other answer, 2+ when it
+ * could not ask. */
+static pid_t client_as(const char *path, uid_t uid, const char *what)
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid)
+		return pid;
+	if (uid && (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
+		    setresuid(uid, uid, uid) < 0))
+		_exit(2);
+	Weir__Request req = WEIR__REQUEST__INIT;
+	Weir__Empty ping = WEIR__EMPTY__INIT;
+	req.body_case = WEIR__REQUEST__BODY_PING;
+	req.ping = &ping;
+	Weir__Response *resp = NULL;
+	if (control_call_timeout(path, &req, 5000, &resp) < 0)
+		_exit(3);
+	int refused = resp->error == -EPERM && resp->message && strstr(resp->message, what) &&
+		      strstr(resp->message, "permission denied");
+	weir__response__free_unpacked(resp, NULL);
+	_exit(refused ? 0 : 1);
+}
+
+/* The daemon side: control_listen's mode, and control_accept refusing a caller that is not
+ * root by its kernel credentials, even through a socket file anyone may open. */
+START_TEST(test_accept_checks_peer)
+{
+	char dir[] = "/tmp/check_control.XXXXXX", path[128];
+	if (geteuid() != 0)
+		ck_abort_msg("test_accept_checks_peer needs root (a client as nobody)");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	snprintf(path, sizeof(path), "%s/node.sock", dir);
+	int lfd = control_listen(path);
+	ck_assert_int_ge(lfd, 0);
+	struct stat st;
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_msg((st.st_mode & 07777) == 0600 || (st.st_mode & 07777) == 0660,
+		      "the socket file is mode %o", (unsigned)(st.st_mode & 07777));
+	ck_assert_uint_eq(st.st_mode & 0007, 0);
+
+	/* opened up by mistake: the credentials still decide */
+	ck_assert_int_eq(chmod(path, 0666), 0);
+	pid_t pid = client_as(path, 65534, "weir-test");
+	ck_assert_int_eq(control_accept(lfd, "weir-test"), -EPERM);
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "nobody's client was not told it is refused (status %#x)", status);
+
+	/* root is served: accept returns the connection, the request is there to read */
+	pid = client_as(path, 0, "weir-test");
+	int fd = control_accept(lfd, "weir-test");
+	ck_assert_int_ge(fd, 0);
+	ProtobufCMessage *m = NULL;
+	ck_assert_int_eq(control_recv(fd, &weir__request__descriptor, &m), 0);
+	ck_assert_int_eq(((Weir__Request *)m)->body_case, WEIR__REQUEST__BODY_PING);
+	protobuf_c_message_free_unpacked(m, NULL);
+	Weir__Response ok = WEIR__RESPONSE__INIT;
+	ck_assert_int_eq(control_send(fd, &ok.base), 0);
+	close(fd);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+		      "root's client did not get a plain answer (status %#x)", status);
+	close(lfd);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
 Suite *control_suite(void)
 {
 	Suite *s = suite_create("control");
 	TCase *tc = tcase_create("peer");
 	tcase_add_test(tc, test_foreign_socket_refused);
+	tcase_add_test(tc, test_accept_checks_peer);
 	tcase_add_test(tc, test_call_times_out);
 	suite_add_tcase(s, tc);
 	return s;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "aws_config.h"
+#include "cron.h"
 #include "objmodel.h"
 #include "quantity.h"
 #include "suites.h"
@@ -325,6 +326,9 @@ START_TEST(rejects_bad_documents)
 			"spec: {dataset: {name: d}, policy: Cron}\n",
 			"spec.schedule: required with policy Cron");
 	parse_fails_str("apiVersion: data.fluid.io/v1alpha1\nkind: DataLoad\nmetadata: {name: a}\n"
+			"spec: {dataset: {name: d}, policy: Cron, schedule: \"61 * * * *\"}\n",
+			"spec.schedule: schedule \"61 * * * *\": minute field \"61\" is not valid");
+	parse_fails_str("apiVersion: data.fluid.io/v1alpha1\nkind: DataLoad\nmetadata: {name: a}\n"
 			"spec: {dataset: {name: d}, policy: Sometimes}\n",
 			"spec.policy: bad value \"Sometimes\" (want one of Once, Cron)");
 	parse_fails_str("apiVersion: data.fluid.io/v1alpha1\nkind: DataLoad\nmetadata: {name: a}\n"
@@ -335,6 +339,46 @@ START_TEST(rejects_bad_documents)
 	parse_fails_str("apiVersion: v1\nkind: Namespace\nmetadata: {name: dev}\n---\n"
 			"apiVersion: v1\nkind: Namespace\nmetadata: {name: dev}\n",
 			"document 2 (Namespace dev): the same object as document 1");
+}
+END_TEST
+
+/* What apply accepts as a schedule is exactly what the controller can run. */
+START_TEST(cron_agrees)
+{
+	static const char *const specs[] = {
+	    "*/5 * * * *",
+	    "0,30 * * * *",
+	    "@hourly",
+	    "@daily",
+	    "@every 1h",
+	    "0 0 * * * *",
+	    "0 0 * * MON",
+	    "61 * * * *",
+	    "* * * 0 *",
+	    "*/0 * * * *",
+	    "5-1 * * * *",
+	    "0 0 31 2 *",
+	    "0 0 1-7/2 * 1-5",
+	    "?",
+	    "",
+	    "0 0 * * 7",
+	    "0 0 * * 8",
+	    "@",
+	};
+	for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+		char y[512], err[512];
+		snprintf(y, sizeof(y),
+			 "apiVersion: data.fluid.io/v1alpha1\nkind: DataLoad\nmetadata: {name: a}\n"
+			 "spec: {dataset: {name: d}, policy: Cron, schedule: \"%s\"}\n",
+			 specs[i]);
+		struct objmodel_list *l = NULL;
+		int applied = objmodel_parse_buffer("t.yaml", y, strlen(y), &l, err, sizeof(err));
+		objmodel_list_free(l);
+		struct cron c;
+		int runs = cron_parse(specs[i], &c, err, sizeof(err));
+		ck_assert_msg((applied >= 0) == (runs == 0), "\"%s\": apply %d, cron %d", specs[i],
+			      applied, runs);
+	}
 }
 END_TEST
 
@@ -891,6 +935,7 @@ Suite *objmodel_suite(void)
 	tcase_add_test(tc, mutations_never_crash);
 	tcase_add_test(tc, validate_built_objects);
 	tcase_add_test(tc, s3_mount_options);
+	tcase_add_test(tc, cron_agrees);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -13,3 +13,4 @@ Suite *safe_dir_suite(void);
 Suite *control_suite(void);
 Suite *rendezvous_suite(void);
 Suite *load_share_suite(void);
+Suite *cron_suite(void);

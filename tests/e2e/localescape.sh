@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# End to end: a local:// view never shows a byte from outside its source directory, whatever
+# symlinks the source holds: relative ones that climb with "..", absolute ones (to a file, to a
+# directory, to /etc), chains that end outside, and links swapped in at run time for a file or a
+# directory the view already listed and read, including while readers race the swap. Links that
+# stay inside keep working.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/../helpers/lib.sh"
+. "$here/../helpers/weir.sh"
+
+require_root_fuse
+find_weir_bins
+TMP="$(mktemp -d /tmp/weir-e2e-localescape.XXXXXX)"
+at_exit 'rm -rf "$TMP"'
+weir_setup "$TMP"
+printf 'metrics-listen =\n' >"$WEIR_STATE/node.conf"
+TIERS="mem:$WEIR_TIER_DIR/mem:64MiB"
+SRC="$TMP/src" OUT="$TMP/outside" MP="$TMP/mnt"
+MARK="WEIR-SECRET-$RANDOM$RANDOM"
+mkdir -p "$SRC/sub" "$SRC/swapd" "$OUT"
+{
+	echo "$MARK"
+	head -c 100000 /dev/urandom | base64
+	echo "$MARK"
+} >"$OUT/secret"
+rand_file "$SRC/file" 300000 localescape-file
+rand_file "$SRC/swapf" 200000 localescape-swapf
+rand_file "$SRC/swapd/x" 50000 localescape-swapd
+ln -s file "$SRC/in"
+ln -s ../file "$SRC/sub/in-up"
+ln -s ../outside/secret "$SRC/up"
+ln -s ../../outside/secret "$SRC/sub/deep"
+ln -s "$OUT/secret" "$SRC/abs"
+ln -s "$OUT" "$SRC/absdir"
+ln -s .. "$SRC/dotdot"
+ln -s /etc "$SRC/etc"
+ln -s /etc/passwd "$SRC/passwd"
+ln -s chain2 "$SRC/chain1"
+ln -s up "$SRC/chain2"
+ln -s "$SRC/file" "$SRC/abs-in" # absolute, but inside: still refused or the same bytes
+N=200 # names the racing swapper turns into links, listed by the view from the start
+for i in $(seq 1 "$N"); do head -c 65536 /dev/zero | tr '\0' 'i' >"$SRC/r$i"; done
+
+# leaks FILE: FILE (a read through the view) holds a byte sequence from outside.
+leaks() { grep -q "$MARK" "$1" 2>/dev/null || { [ -s "$1" ] && cmp -s "$1" /etc/passwd; }; }
+# no_escape PATH: reading PATH through the view fails or gives no outside bytes.
+no_escape() {
+	local rc=0
+	timeout 20 cat "$1" >"$TMP/read.out" 2>"$TMP/read.err" || rc=$?
+	[ "$rc" -ne 124 ] || fail "reading $1 hung for 20 s"
+	if leaks "$TMP/read.out"; then fail "$1 shows bytes from outside the source ($(wc -c <"$TMP/read.out") bytes read)"; fi
+	note "$1: $([ "$rc" -eq 0 ] && echo "read $(wc -c <"$TMP/read.out") inside bytes" || echo "refused: $(head -c 120 "$TMP/read.err")")"
+}
+
+step "mount local://$SRC"
+weir_mount "local://$SRC" "$MP" --tier "$TIERS" --no-prefetch
+cmp "$SRC/file" "$MP/file" || fail "the view reads other bytes for file"
+cmp "$SRC/file" "$MP/in" || fail "a link inside the source (in -> file) does not read as file"
+cmp "$SRC/file" "$MP/sub/in-up" || fail "a link inside the source (sub/in-up -> ../file) does not read as file"
+ok "files and links that stay inside read byte-exact"
+
+step "links that leave the source: relative, absolute, to directories, chained"
+for p in up sub/deep abs absdir/secret dotdot/outside/secret dotdot/src/file etc/passwd passwd \
+	chain1 chain2 abs-in; do
+	no_escape "$MP/$p"
+done
+listing="$(ls -la "$MP" "$MP/sub" 2>&1 || true)"
+grep -q "$OUT" <<<"$listing" && note "the listing shows link targets: $listing"
+for d in absdir dotdot etc; do
+	out="$(timeout 20 ls "$MP/$d" 2>&1 || true)"
+	grep -qE "secret|passwd|src" <<<"$out" && fail "listing $MP/$d shows what lies outside: $out"
+done
+ok "no link led out; no listing showed outside names"
+
+step "a file the view has read is swapped for a link to outside"
+cmp "$SRC/swapf" "$MP/swapf" || fail "swapf reads other bytes"
+cmp "$SRC/swapd/x" "$MP/swapd/x" || fail "swapd/x reads other bytes"
+exec {held}<"$MP/swapf" # a reader that opened it before the swap
+ln -s "$OUT/secret" "$SRC/.swap.tmp"
+mv -T "$SRC/.swap.tmp" "$SRC/swapf"
+mv "$SRC/swapd" "$SRC/swapd.old"
+ln -s "$OUT" "$SRC/swapd"
+cat <&"$held" >"$TMP/held.out" 2>/dev/null || true
+exec {held}<&-
+leaks "$TMP/held.out" && fail "a descriptor opened before the swap read outside bytes"
+no_escape "$MP/swapf"
+no_escape "$MP/swapd/secret"
+no_escape "$MP/swapd/x"
+ok "after the swaps: old bytes, or a refusal; never outside bytes"
+
+step "readers race a swapper for 200 names"
+( # the swapper: each name the view listed as a file becomes, at some instant, a link to outside
+	for i in $(seq 1 "$N"); do
+		ln -s "$OUT/secret" "$SRC/.r$i.tmp"
+		mv -T "$SRC/.r$i.tmp" "$SRC/r$i"
+	done
+) &
+swapper=$!
+at_exit "kill $swapper 2>/dev/null || true"
+leaked=0 served=0
+for round in 1 2 3; do
+	for i in $(seq 1 "$N"); do
+		if timeout 20 cat "$MP/r$i" >"$TMP/race.out" 2>/dev/null; then served=$((served + 1)); fi
+		leaks "$TMP/race.out" && leaked=$((leaked + 1))
+	done
+done
+wait "$swapper"
+[ "$leaked" -eq 0 ] || fail "$leaked of $((3 * N)) racing reads returned outside bytes"
+[ "$served" -gt 0 ] || fail "no racing read was served at all: the race tested nothing"
+ok "$((3 * N)) racing reads: $served served inside bytes, the rest refused, 0 leaked"
+
+echo
+echo "PASS: no symlink leads a local:// view out of its source"
