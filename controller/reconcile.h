@@ -41,6 +41,12 @@ int reconcile_dataset_refs(struct objmodel_list *l, bool deny_by_default);
 int reconcile_delete_check(const struct objmodel_list *l, const struct objmodel *target,
 			   bool deny_by_default, char *errbuf, size_t errlen);
 
+/* One credential of an S3 source: key of Secret secret in the source's namespace ("" = none). */
+struct plan_key_ref {
+	char secret[254];
+	char key[254];
+};
+
 /* How a Dataset is served: the source's cache and the view's root inside it. */
 struct mount_plan {
 	char source_ns[64];
@@ -53,6 +59,9 @@ struct mount_plan {
 	 * reference's own, else its source's); user/group names resolved on this machine. */
 	uint32_t uid, gid;
 	bool credentials; /* the source needs credentials (encryptOptions) */
+	/* An s3:// source's keys from its Dataset's encryptOptions (aws.accessKeyId, aws.secretKey,
+	 * aws.sessionToken): references only, resolved when the source is opened (secrets.h). */
+	struct plan_key_ref access_key, secret_key, session_token;
 	size_t n_tiers;
 	struct {
 		char medium[8]; /* "mem", "ssd", "hdd" */

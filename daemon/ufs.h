@@ -40,6 +40,9 @@ struct ufs_options {
 	unsigned connect_timeout_ms; /* default 5000 */
 	unsigned
 	    low_speed_timeout_s; /* abort a transfer under 1 KiB/s for this long (default 30) */
+	/* An s3:// source's keys from its Dataset's Secret, used over the URL's, the environment's
+	 * and the profile's; NULL or "": none. Borrowed for init only: the backend copies them. */
+	const char *s3_access_key, *s3_secret_key, *s3_session_token;
 };
 
 /* Counters, updated atomically by the backend. */

@@ -1317,6 +1317,29 @@ static int dec_meta(struct dctx *c, const ynode *m, struct objmeta *meta)
 	return 0;
 }
 
+/* A v1 Secret: type, immutable, data and stringData at the top level; no spec. */
+static int dec_secret(struct dctx *c, const ynode *root, struct secret *s)
+{
+	const ynode *spec = yamltree_get(root, "spec"), *type = yamltree_get(root, "type");
+	const ynode *imm = yamltree_get(root, "immutable");
+	int r = 0;
+	if (spec && !is_null(spec))
+		return unknown_field(c, "spec", spec, NULL);
+	if (type && !is_null(type))
+		r = FIELD(c, "type", get_str(c, type, &s->type));
+	if (r == 0 && imm && !is_null(imm))
+		r = FIELD(c, "immutable", get_bool(c, imm, &s->immutable));
+	if (r == 0 && !s->type && !(s->type = strdup(SECRET_TYPE_OPAQUE)))
+		r = oom(c);
+	if (r == 0) {
+		r = secret_decode(yamltree_get(root, "data"), yamltree_get(root, "stringData"), s,
+				  c->errbuf, c->errlen);
+		if (r == -ENOMEM)
+			oom(c);
+	}
+	return r;
+}
+
 struct kind_desc {
 	const char *name;
 	const char *api;
@@ -1329,6 +1352,7 @@ static const struct kind_desc kinds[] = {
     {"Runtime", OBJMODEL_API_FLUID, OBJMODEL_RUNTIME},
     {"DataLoad", OBJMODEL_API_FLUID, OBJMODEL_DATALOAD},
     {"Namespace", OBJMODEL_API_CORE, OBJMODEL_NAMESPACE},
+    {"Secret", OBJMODEL_API_CORE, OBJMODEL_SECRET},
 };
 
 static void objmodel_init_defaults(struct objmodel *o)
@@ -1368,7 +1392,7 @@ static int decode(struct dctx *c, const ynode *root, struct objmodel **ret, char
 		r = FIELD(c, "kind",
 			  fail(c,
 			       "unknown kind %s (weir knows Dataset, AlluxioRuntime, Runtime, "
-			       "DataLoad, Namespace)",
+			       "DataLoad, Namespace, Secret)",
 			       q(kind, b, sizeof(b))));
 		goto fail;
 	}
@@ -1413,7 +1437,7 @@ static int decode(struct dctx *c, const ynode *root, struct objmodel **ret, char
 		spec = NULL;
 	if (is_null(status))
 		status = NULL;
-	if (!spec && o->kind != OBJMODEL_NAMESPACE) {
+	if (!spec && o->kind != OBJMODEL_NAMESPACE && o->kind != OBJMODEL_SECRET) {
 		r = missing(c, "spec", "");
 		goto fail;
 	}
@@ -1439,13 +1463,19 @@ static int decode(struct dctx *c, const ynode *root, struct objmodel **ret, char
 		if (r == 0 && status)
 			r = ignore_field(c, "status", status);
 		break;
+	case OBJMODEL_SECRET:
+		r = dec_secret(c, root, &o->secret);
+		break;
 	}
 	if (r < 0)
 		goto fail;
 	for (size_t i = 0; i < root->n; i++) {
 		const char *k = root->items[2 * i]->scalar;
+		bool secret_field = o->kind == OBJMODEL_SECRET &&
+				    (!strcmp(k, "data") || !strcmp(k, "stringData") ||
+				     !strcmp(k, "type") || !strcmp(k, "immutable"));
 		if (strcmp(k, "apiVersion") && strcmp(k, "kind") && strcmp(k, "metadata") &&
-		    strcmp(k, "spec") && strcmp(k, "status")) {
+		    strcmp(k, "spec") && strcmp(k, "status") && !secret_field) {
 			r = unknown_field(c, k, root->items[2 * i + 1], NULL);
 			goto fail;
 		}
@@ -1874,6 +1904,10 @@ int objmodel_validate(const struct objmodel *o, char *errbuf, size_t errlen)
 		return validate_dataload(o, errbuf, errlen);
 	case OBJMODEL_NAMESPACE:
 		return 0;
+	case OBJMODEL_SECRET:
+		if (strlen(o->secret.type) > 253)
+			return vfail(errbuf, errlen, "type: longer than 253 characters");
+		return 0;
 	}
 	return 0;
 }
@@ -1943,6 +1977,9 @@ void objmodel_free(struct objmodel *o)
 		break;
 	case OBJMODEL_NAMESPACE:
 		break;
+	case OBJMODEL_SECRET:
+		secret_clear(&o->secret);
+		break;
 	}
 	free(o);
 }
@@ -1965,7 +2002,8 @@ struct objmodel *objmodel_new(enum objmodel_kind kind, const char *ns, const cha
 	o->kind = kind;
 	o->kind_name = strdup(objmodel_kind_name(kind));
 	o->api_version =
-	    strdup(kind == OBJMODEL_NAMESPACE ? OBJMODEL_API_CORE : OBJMODEL_API_FLUID);
+	    strdup(kind == OBJMODEL_NAMESPACE || kind == OBJMODEL_SECRET ? OBJMODEL_API_CORE
+										  : OBJMODEL_API_FLUID);
 	o->meta.name = strdup(name ? name : "");
 	if (kind != OBJMODEL_NAMESPACE)
 		o->meta.namespace = strdup(ns ? ns : OBJMODEL_DEFAULT_NAMESPACE);
@@ -2546,6 +2584,18 @@ int objmodel_to_json(const struct objmodel *o, json_object **ret)
 		break;
 	case OBJMODEL_NAMESPACE:
 		break;
+	case OBJMODEL_SECRET: {
+		json_object *data = secret_data_json(&o->secret);
+		if (!data) {
+			json_object_put(root);
+			return -ENOMEM;
+		}
+		jstr(root, "type", o->secret.type);
+		if (o->secret.immutable)
+			json_object_object_add(root, "immutable", json_object_new_boolean(1));
+		json_object_object_add(root, "data", data);
+		break;
+	}
 	}
 	if (spec)
 		json_object_object_add(root, "spec", spec);
@@ -2623,6 +2673,8 @@ const char *objmodel_kind_name(enum objmodel_kind kind)
 		return "Runtime";
 	case OBJMODEL_DATALOAD:
 		return "DataLoad";
+	case OBJMODEL_SECRET:
+		return "Secret";
 	}
 	return "";
 }
