@@ -134,7 +134,8 @@ int secrets_stored_json(const struct secret_box *box, const struct objmodel *obj
 	}
 	json_object_object_add(annotations_of(tree, true), SECRETS_SEALED_ANNOTATION,
 			       json_object_new_string(sealed));
-	const char *text = json_object_to_json_string_ext(tree, JSON_C_TO_STRING_PLAIN);
+	const char *text = json_object_to_json_string_ext(
+	    tree, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	r = (*ret_text = strdup(text)) ? 0 : -ENOMEM;
 out:
 	if (clear) {
@@ -161,7 +162,8 @@ char *secrets_shown_json(const char *stored)
 	if (!root)
 		return NULL;
 	drop_sealed(root);
-	char *out = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+	char *out = strdup(json_object_to_json_string_ext(
+	    root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(root);
 	return out;
 }
