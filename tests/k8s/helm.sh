@@ -189,7 +189,11 @@ expect_can "$ctl" delete persistentvolumeclaims development
 expect_can "$ctl" create events development
 expect_can "$ctl" update leases.coordination.k8s.io "$NS"
 expect_can "$ctl" patch validatingwebhookconfigurations/weir
-expect_cannot "$ctl" get secrets "$NS"
+expect_can "$ctl" get secrets development
+expect_cannot "$ctl" list secrets development
+expect_cannot "$ctl" watch secrets development
+expect_cannot "$ctl" update secrets development
+expect_cannot "$ctl" create secrets development
 expect_cannot "$ctl" create pods development
 expect_cannot "$ctl" delete datasets.data.fluid.io development
 expect_cannot "$ctl" update leases.coordination.k8s.io kube-system
@@ -200,7 +204,7 @@ expect_cannot "$nodesa" update datasets.data.fluid.io/status development
 expect_cannot "$nodesa" update datasets.data.fluid.io development
 expect_cannot "$nodesa" create persistentvolumes
 expect_cannot "$nodesa" get secrets "$NS"
-ok "controller: CRs + status + finalizers, PV/PVC, events, leases in $NS, its own webhook; node: read CRs, its lease; neither reads Secrets"
+ok "controller: CRs + status + finalizers, PV/PVC, events, leases in $NS, its own webhook; node: read CRs, its lease; the controller gets Secrets one by one (no list/watch/write), the node none"
 
 echo
 echo "k8s helm: all checks passed"
