@@ -220,6 +220,11 @@ bool ufs_error_is_outage(int err)
 	}
 }
 
+bool ufs_listing_versions(const struct ufs *u)
+{
+	return u->ops->listing_versions;
+}
+
 bool ufs_has_owners(const struct ufs *u)
 {
 	return u->ops->owners;

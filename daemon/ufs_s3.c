@@ -655,6 +655,7 @@ static int s3_list(struct ufs *u, const char *path, struct ufs_dirent **ret_ents
 
 const struct ufs_ops ufs_s3_ops = {
     .scheme = "s3",
+    .listing_versions = true,
     .init = s3_init,
     .fini = s3_fini,
     .list = s3_list,

@@ -85,6 +85,22 @@ diff -r "$T/data" "$TMP/copy2" >&2 || fail "the second copy differs (diff -r abo
 [ "$after" -eq "$before" ] || fail "the second copy made $((after - before)) S3 request(s) (weir stat ufs_requests $before -> $after)"
 ok "warm copy in $(elapsed "$t0" "$t1") s with no S3 request (ufs_requests stays $after)"
 
+step "a cold open binds to the version the listing gave: one GET per small file, no HEAD"
+MP12="$TMP/mnt-nohead"
+weir_mount s3://bkt/data "$MP12" --tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-path-style
+ls -l "$MP12" >/dev/null
+mp_requests() {
+	w stat "$1" -o json >"$TMP/stat-nohead.json" || fail "weir stat $1 -o json exited with $?"
+	json_get "$TMP/stat-nohead.json" ufs_requests
+}
+before="$(mp_requests "$MP12")"
+cat "$MP12/plus+sign.txt" "$MP12/tilde~x" "$MP12/per%cent%41.txt" | cmp - <(cat "$T/data/plus+sign.txt" \
+	"$T/data/tilde~x" "$T/data/per%cent%41.txt") || fail "three small files read cold differ"
+after="$(mp_requests "$MP12")"
+[ $((after - before)) -eq 3 ] ||
+	fail "reading 3 small files cold made $((after - before)) S3 requests; 3 GETs expected (a HEAD per open?)"
+ok "3 small files read cold with 3 requests (ufs_requests $before -> $after): the opens asked nothing"
+
 step "an object overwritten while a reader is halfway: ESTALE or one whole version, never a mix"
 mkdir -p "$T/race"
 rand_file "$T/race/old" $((64 * 1024 * 1024)) old
