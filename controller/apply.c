@@ -300,8 +300,8 @@ static int delete_or_check(struct store *st, const char *kind, const char *ns, c
 			    errbuf, errlen,
 			    "namespace \"%s\" still holds %zu objects; delete them first (`weir "
 			    "get dataset -n %s`, `weir get dataload -n %s`, `weir get runtime -n "
-			    "%s`)",
-			    name, count, name, name, name);
+			    "%s`, `weir get secret -n %s`)",
+			    name, count, name, name, name, name);
 			r = -EBUSY;
 		}
 		if (r < 0)
