@@ -146,9 +146,9 @@ static long read_secret_file(const char *path, unsigned char **ret)
 		return -e;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > SECRET_MAX_BYTES) {
-		fprintf(stderr,
-			"weir create secret: --from-file \"%s\": %s\n", path,
-			!S_ISREG(st.st_mode) ? "not a regular file" : "larger than a Secret may be (1 MiB)");
+		fprintf(stderr, "weir create secret: --from-file \"%s\": %s\n", path,
+			!S_ISREG(st.st_mode) ? "not a regular file"
+					     : "larger than a Secret may be (1 MiB)");
 		close(fd);
 		return -EINVAL;
 	}
@@ -178,8 +178,9 @@ static int create_secret(int argc, char **argv, const struct global_opts *g)
 	char err[512];
 	int rc = 2;
 	if (argc < 3 || strcmp(argv[2], "generic") != 0) {
-		fprintf(stderr, "usage: weir create secret generic NAME [--from-literal=KEY=VALUE]... "
-				"[--from-file=[KEY=]PATH]... [-n NAMESPACE]\n");
+		fprintf(stderr,
+			"usage: weir create secret generic NAME [--from-literal=KEY=VALUE]... "
+			"[--from-file=[KEY=]PATH]... [-n NAMESPACE]\n");
 		return 2;
 	}
 	struct objmodel *o = objmodel_new(OBJMODEL_SECRET, NULL, "");
@@ -196,12 +197,14 @@ static int create_secret(int argc, char **argv, const struct global_opts *g)
 		} else if (!strncmp(a, "--from-literal=", 15)) {
 			const char *kv = a + 15, *eq = strchr(kv, '=');
 			if (!eq || eq == kv) {
-				fprintf(stderr, "weir create secret: --from-literal wants KEY=VALUE\n");
+				fprintf(stderr,
+					"weir create secret: --from-literal wants KEY=VALUE\n");
 				goto out;
 			}
 			char key[SECRET_MAX_KEY + 2];
 			snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
-			int r = secret_set(&o->secret, key, eq + 1, strlen(eq + 1), err, sizeof(err));
+			int r =
+			    secret_set(&o->secret, key, eq + 1, strlen(eq + 1), err, sizeof(err));
 			if (r < 0) {
 				fprintf(stderr, "weir create secret: --from-literal: %s\n", err);
 				goto out;
@@ -211,7 +214,8 @@ static int create_secret(int argc, char **argv, const struct global_opts *g)
 			const char *path = eq ? eq + 1 : v;
 			const char *base = strrchr(path, '/');
 			char key[SECRET_MAX_KEY + 2];
-			snprintf(key, sizeof(key), "%.*s", eq ? (int)(eq - v) : (int)strlen(base ? base + 1 : path),
+			snprintf(key, sizeof(key), "%.*s",
+				 eq ? (int)(eq - v) : (int)strlen(base ? base + 1 : path),
 				 eq ? v : (base ? base + 1 : path));
 			unsigned char *buf = NULL;
 			long n = read_secret_file(path, &buf);
@@ -223,7 +227,8 @@ static int create_secret(int argc, char **argv, const struct global_opts *g)
 			explicit_bzero(buf, (size_t)n);
 			free(buf);
 			if (r < 0) {
-				fprintf(stderr, "weir create secret: --from-file \"%s\": %s\n", path, err);
+				fprintf(stderr, "weir create secret: --from-file \"%s\": %s\n",
+					path, err);
 				goto out;
 			}
 		} else if (a[0] == '-') {

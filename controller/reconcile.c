@@ -271,7 +271,8 @@ static int plan_s3_keys(const struct dataset_spec *sp, const struct dataset_moun
 				return -EINVAL;
 			}
 			if (strlen(e->secret_name) >= sizeof(ref->secret) ||
-			    strlen(e->secret_key) >= sizeof(ref->key) || strchr(e->secret_name, '/')) {
+			    strlen(e->secret_key) >= sizeof(ref->key) ||
+			    strchr(e->secret_name, '/')) {
 				snprintf(msg, len,
 					 "encryptOptions %s: secretKeyRef names no Secret of this "
 					 "namespace",
@@ -283,13 +284,15 @@ static int plan_s3_keys(const struct dataset_spec *sp, const struct dataset_moun
 		}
 	}
 	if (!p->access_key.secret[0] != !p->secret_key.secret[0]) {
-		snprintf(msg, len, "encryptOptions: aws.accessKeyId and aws.secretKey go together; "
-				   "give both");
+		snprintf(msg, len,
+			 "encryptOptions: aws.accessKeyId and aws.secretKey go together; "
+			 "give both");
 		return -EINVAL;
 	}
 	if (p->session_token.secret[0] && !p->access_key.secret[0]) {
-		snprintf(msg, len, "encryptOptions: aws.sessionToken needs aws.accessKeyId and "
-				   "aws.secretKey");
+		snprintf(msg, len,
+			 "encryptOptions: aws.sessionToken needs aws.accessKeyId and "
+			 "aws.secretKey");
 		return -EINVAL;
 	}
 	return 0;

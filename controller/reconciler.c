@@ -219,8 +219,10 @@ static int read_keys(struct controller *ctl, const struct mount_plan *p, struct 
 	const struct plan_key_ref *refs[] = {&p->access_key, &p->secret_key, &p->session_token};
 	static const char *const names[] = {"aws.accessKeyId", "aws.secretKey", "aws.sessionToken"};
 	char **outs[] = {&k->access_key, &k->secret_key, &k->session_token};
-	struct secrets_source src = {
-	    .store = ctl->store, .box = ctl->secret_box, .lock = &ctl->lock, .kc = ctl->kube_secrets};
+	struct secrets_source src = {.store = ctl->store,
+				     .box = ctl->secret_box,
+				     .lock = &ctl->lock,
+				     .kc = ctl->kube_secrets};
 	for (size_t i = 0; i < 3; i++) {
 		if (!refs[i]->secret[0])
 			continue;

@@ -188,8 +188,7 @@ long secret_box_unseal(const struct secret_box *b, const char *aad, const char *
 	if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, b->key, raw) != 1 ||
 	    EVP_DecryptUpdate(ctx, NULL, &n, (const unsigned char *)aad, (int)strlen(aad)) != 1 ||
 	    EVP_DecryptUpdate(ctx, plain, &n, raw + NONCE_LEN, (int)len) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN,
-				raw + NONCE_LEN + len) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, raw + NONCE_LEN + len) != 1 ||
 	    EVP_DecryptFinal_ex(ctx, plain + n, &n2) != 1) {
 		explicit_bzero(plain, len);
 		goto out;

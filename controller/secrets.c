@@ -102,9 +102,9 @@ int secrets_stored_json(const struct secret_box *box, const struct objmodel *obj
 	json_object *meta;
 	if (json_object_object_get_ex(tree, "metadata", &meta)) {
 		char ts[64];
-		json_object_object_add(meta, "creationTimestamp",
-				       json_object_new_string(objmodel_format_time(created, ts,
-										  sizeof(ts))));
+		json_object_object_add(
+		    meta, "creationTimestamp",
+		    json_object_new_string(objmodel_format_time(created, ts, sizeof(ts))));
 	}
 	if (json_object_object_get_ex(tree, "data", &data)) {
 		json_object_object_foreach(data, k, v)
@@ -134,8 +134,8 @@ int secrets_stored_json(const struct secret_box *box, const struct objmodel *obj
 	}
 	json_object_object_add(annotations_of(tree, true), SECRETS_SEALED_ANNOTATION,
 			       json_object_new_string(sealed));
-	const char *text = json_object_to_json_string_ext(
-	    tree, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	const char *text = json_object_to_json_string_ext(tree, JSON_C_TO_STRING_PLAIN |
+								    JSON_C_TO_STRING_NOSLASHESCAPE);
 	r = (*ret_text = strdup(text)) ? 0 : -ENOMEM;
 out:
 	if (clear) {
@@ -192,8 +192,9 @@ static long value_of(json_object *data, const char *ns, const char *name, const 
 			size_t u = strlen(keys);
 			snprintf(keys + u, sizeof(keys) - u, "%s%s", i ? ", " : "", s.items[i].key);
 		}
-		snprintf(errbuf, errlen, "secret \"%s\" in namespace \"%s\" has no key \"%s\" (it has: %s)",
-			 name, ns, key, keys);
+		snprintf(errbuf, errlen,
+			 "secret \"%s\" in namespace \"%s\" has no key \"%s\" (it has: %s)", name,
+			 ns, key, keys);
 		r = -ENOENT;
 	} else if (memchr(it->value, '\0', it->len)) {
 		snprintf(errbuf, errlen,
@@ -246,8 +247,8 @@ static long from_store(const struct secrets_source *src, const char *ns, const c
 	explicit_bzero(clear, (size_t)n);
 	free(clear);
 	if (!data) {
-		snprintf(errbuf, errlen, "secret \"%s\" in namespace \"%s\": sealed data is not JSON",
-			 name, ns);
+		snprintf(errbuf, errlen,
+			 "secret \"%s\" in namespace \"%s\": sealed data is not JSON", name, ns);
 		return -EBADMSG;
 	}
 	long v = value_of(data, ns, name, key, ret, errbuf, errlen);
@@ -296,8 +297,10 @@ long secrets_value(const struct secrets_source *src, const char *ns, const char 
 	if (src->kc)
 		return from_kube(src, ns, name, key, ret, errbuf, errlen);
 	if (!src->store || !src->box) {
-		snprintf(errbuf, errlen, "secret \"%s\" in namespace \"%s\": this controller keeps "
-			 "no Secrets", name, ns);
+		snprintf(errbuf, errlen,
+			 "secret \"%s\" in namespace \"%s\": this controller keeps "
+			 "no Secrets",
+			 name, ns);
 		return -ENOENT;
 	}
 	return from_store(src, ns, name, key, ret, errbuf, errlen);

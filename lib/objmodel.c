@@ -1471,9 +1471,9 @@ static int decode(struct dctx *c, const ynode *root, struct objmodel **ret, char
 		goto fail;
 	for (size_t i = 0; i < root->n; i++) {
 		const char *k = root->items[2 * i]->scalar;
-		bool secret_field = o->kind == OBJMODEL_SECRET &&
-				    (!strcmp(k, "data") || !strcmp(k, "stringData") ||
-				     !strcmp(k, "type") || !strcmp(k, "immutable"));
+		bool secret_field =
+		    o->kind == OBJMODEL_SECRET && (!strcmp(k, "data") || !strcmp(k, "stringData") ||
+						   !strcmp(k, "type") || !strcmp(k, "immutable"));
 		if (strcmp(k, "apiVersion") && strcmp(k, "kind") && strcmp(k, "metadata") &&
 		    strcmp(k, "spec") && strcmp(k, "status") && !secret_field) {
 			r = unknown_field(c, k, root->items[2 * i + 1], NULL);
@@ -2003,7 +2003,7 @@ struct objmodel *objmodel_new(enum objmodel_kind kind, const char *ns, const cha
 	o->kind_name = strdup(objmodel_kind_name(kind));
 	o->api_version =
 	    strdup(kind == OBJMODEL_NAMESPACE || kind == OBJMODEL_SECRET ? OBJMODEL_API_CORE
-										  : OBJMODEL_API_FLUID);
+									 : OBJMODEL_API_FLUID);
 	o->meta.name = strdup(name ? name : "");
 	if (kind != OBJMODEL_NAMESPACE)
 		o->meta.namespace = strdup(ns ? ns : OBJMODEL_DEFAULT_NAMESPACE);

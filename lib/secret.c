@@ -106,7 +106,8 @@ static long b64_decode(const char *in, unsigned char **ret)
 	size_t n = strlen(in);
 	if (n % 4)
 		return -EINVAL;
-	size_t body = strspn(in, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+	size_t body =
+	    strspn(in, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
 	size_t pad = n - body;
 	if (pad > 2 || (pad && strspn(in + body, "=") != pad))
 		return -EINVAL;

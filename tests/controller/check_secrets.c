@@ -171,14 +171,13 @@ START_TEST(store_keeps_no_clear_value)
 	/* values come back to the controller, from their own namespace only */
 	struct secrets_source src = {.store = st, .box = b};
 	char *v = NULL;
-	ck_assert_int_eq(secrets_value(&src, "default", "s3-keys", "secret-key", &v, err,
-				       sizeof(err)),
-			 (long)strlen(VALUE));
+	ck_assert_int_eq(
+	    secrets_value(&src, "default", "s3-keys", "secret-key", &v, err, sizeof(err)),
+	    (long)strlen(VALUE));
 	ck_assert_str_eq(v, VALUE);
 	free(v);
-	ck_assert_int_eq(secrets_value(&src, "team-b", "s3-keys", "secret-key", &v, err,
-				       sizeof(err)),
-			 -ENOENT);
+	ck_assert_int_eq(
+	    secrets_value(&src, "team-b", "s3-keys", "secret-key", &v, err, sizeof(err)), -ENOENT);
 	ck_assert_ptr_nonnull(strstr(err, "not found in namespace \"team-b\""));
 	ck_assert_int_eq(secrets_value(&src, "default", "s3-keys", "nope", &v, err, sizeof(err)),
 			 -ENOENT);
@@ -210,20 +209,25 @@ END_TEST
 	"namespace: team-a}\nspec:\n  tieredstore:\n    levels:\n    - {mediumtype: MEM, path: "   \
 	"/dev/shm, quota: 1Gi}\n"
 #define S3_DATASET(opts)                                                                           \
-	"apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: imagenet, namespace: " \
+	"apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: imagenet, "           \
+	"namespace: "                                                                              \
 	"team-a}\nspec:\n  mounts:\n  - mountPoint: s3://bkt/data\n    options: {endpoint: "       \
 	"'http://127.0.0.1:1'}\n    encryptOptions:\n" opts "---\n" RUNTIME
 
-#define OPT(n, s, k) "    - name: " n "\n      valueFrom: {secretKeyRef: {name: " s ", key: " k "}}\n"
+#define OPT(n, s, k)                                                                               \
+	"    - name: " n "\n      valueFrom: {secretKeyRef: {name: " s ", key: " k "}}\n"
 
 START_TEST(plan_names_keys)
 {
-	struct objmodel_list *l = test_parse(S3_DATASET(
-	    OPT("aws.accessKeyId", "s3-keys", "access-key") OPT("aws.secretKey", "s3-keys",
-								"secret-key")
-		OPT("aws.sessionToken", "sts", "token")) "---\n"
-	    "apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: ref, namespace: "
-	    "team-b}\nspec:\n  mounts:\n  - mountPoint: dataset://team-a/imagenet\n");
+	struct objmodel_list *l =
+	    test_parse(S3_DATASET(OPT("aws.accessKeyId", "s3-keys", "access-key")
+				      OPT("aws.secretKey", "s3-keys", "secret-key")
+					  OPT("aws.sessionToken", "sts",
+					      "token")) "---\n"
+							"apiVersion: data.fluid.io/v1alpha1\nkind: "
+							"Dataset\nmetadata: {name: ref, namespace: "
+							"team-b}\nspec:\n  mounts:\n  - "
+							"mountPoint: dataset://team-a/imagenet\n");
 	struct mount_plan p;
 	char err[512] = "";
 	ck_assert_msg(reconcile_mount_plan(l, "team-a", "imagenet", false, &p, err, sizeof(err)) ==

@@ -365,8 +365,7 @@ static void capture_stat(const struct ufs_options *opts, char *ret, size_t len)
 static bool has_header(const char *req, const char *line)
 {
 	for (const char *p = strstr(req, "\r\n"); p && p[2]; p = strstr(p + 2, "\r\n"))
-		if (strncasecmp(p + 2, line, strlen(line)) == 0 &&
-		    (p[2 + strlen(line)] == '\r'))
+		if (strncasecmp(p + 2, line, strlen(line)) == 0 && (p[2 + strlen(line)] == '\r'))
 			return true;
 	return false;
 }
@@ -386,8 +385,9 @@ START_TEST(signed_request_keys_and_token)
 				.s3_session_token = "FwoGZXIvYXdzEJr//token+with/slashes=="};
 	capture_stat(&o, req, sizeof(req));
 	ck_assert_msg(strncmp(req, "HEAD /bkt/obj HTTP/1.1\r\n", 24) == 0, "%s", req);
-	ck_assert_msg(has_header(req, "x-amz-security-token: FwoGZXIvYXdzEJr//token+with/slashes=="),
-		      "%s", req);
+	ck_assert_msg(
+	    has_header(req, "x-amz-security-token: FwoGZXIvYXdzEJr//token+with/slashes=="), "%s",
+	    req);
 	ck_assert_msg(has_header(req, "x-amz-content-sha256: UNSIGNED-PAYLOAD"), "%s", req);
 	const char *auth = strcasestr(req, "\r\nAuthorization: AWS4-HMAC-SHA256 ");
 	ck_assert_msg(auth, "%s", req);

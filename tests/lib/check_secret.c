@@ -65,8 +65,7 @@ static void refused(const char *yaml, const char *want)
 	ck_assert_msg(r < 0, "accepted: %s", yaml);
 	ck_assert_ptr_null(l);
 	ck_assert_msg(strstr(err, want), "\"%s\" does not say \"%s\"", err, want);
-	ck_assert_msg(!strstr(err, VALUE) && !strstr(err, "aHVudGVy"), "\"%s\" shows a value",
-		      err);
+	ck_assert_msg(!strstr(err, VALUE) && !strstr(err, "aHVudGVy"), "\"%s\" shows a value", err);
 }
 
 START_TEST(hostile_manifests)
@@ -149,9 +148,10 @@ END_TEST
 START_TEST(redacted_from_controller)
 {
 	/* what weir-controller sends for `weir get secret`: values null */
-	const char *json = "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"s3-keys\","
-			   "\"namespace\":\"team-a\"},\"type\":\"Opaque\",\"data\":{\"access-key\":"
-			   "null,\"secret-key\":null}}";
+	const char *json =
+	    "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"s3-keys\","
+	    "\"namespace\":\"team-a\"},\"type\":\"Opaque\",\"data\":{\"access-key\":"
+	    "null,\"secret-key\":null}}";
 	struct objmodel *o = NULL;
 	char err[256];
 	ck_assert_int_eq(objmodel_from_json(json, &o, err, sizeof(err)), 0);
