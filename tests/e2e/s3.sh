@@ -101,6 +101,30 @@ after="$(mp_requests "$MP12")"
 	fail "reading 3 small files cold made $((after - before)) S3 requests; 3 GETs expected (a HEAD per open?)"
 ok "3 small files read cold with 3 requests (ufs_requests $before -> $after): the opens asked nothing"
 
+step "a reader opening a directory's files in listing order gets the next files fetched ahead; shuffled, none"
+# mp_stat MP KEY: a counter of the view at MP from weir stat -o json
+mp_stat() {
+	w stat "$1" -o json >"$TMP/stat-ahead.json" || fail "weir stat $1 -o json exited with $?"
+	json_get "$TMP/stat-ahead.json" "$2"
+}
+MP13="$TMP/mnt-ahead" MP14="$TMP/mnt-shuffled"
+weir_mount s3://bkt/many "$MP13" --tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-path-style
+ls "$MP13" >/dev/null
+for f in $(ls "$MP13" | head -n 40); do cat "$MP13/$f"; done | cmp - <(for f in $(ls "$T/many" | head -n 40); do cat "$T/many/$f"; done) ||
+	fail "many/'s first 40 files read in order differ"
+ahead="$(mp_stat "$MP13" prefetch_bytes)"
+[ "$ahead" -gt 0 ] || fail "reading many/'s files in listing order fetched nothing ahead (prefetch_bytes $ahead)"
+weir_mount s3://bkt/many/ "$MP14" --tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-path-style --s3-region us-east-1
+ls "$MP14" >/dev/null
+# 40 of files 200-400 in an order fixed by a seed: no three in a row follow each other
+for f in $(ls "$MP14" | sed -n '200,400p' |
+	python3 -c 'import random, sys; l = sys.stdin.read().split(); random.Random(7).shuffle(l); print(" ".join(l[:40]))'); do
+	cat "$MP14/$f" >/dev/null
+done
+shuffled="$(mp_stat "$MP14" prefetch_bytes)"
+[ "$shuffled" -eq 0 ] || fail "reading 40 files in shuffled order fetched $shuffled bytes ahead"
+ok "40 files in listing order: $ahead bytes fetched ahead; 40 in shuffled order: none"
+
 step "an object overwritten while a reader is halfway: ESTALE or one whole version, never a mix"
 mkdir -p "$T/race"
 rand_file "$T/race/old" $((64 * 1024 * 1024)) old
