@@ -2,9 +2,12 @@
 // weir create / apply / delete: manifests are parsed and validated here, then sent to
 // weir-controller in one request, which stores them all or none.
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "controller_client.h"
@@ -129,9 +132,147 @@ out:
 	return rc;
 }
 
+/* Reads a --from-file value: a regular file of at most SECRET_MAX_BYTES. Returns its length and
+ * an owned *ret (wipe it), or -errno with a message printed. */
+static long read_secret_file(const char *path, unsigned char **ret)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int e = errno;
+		fprintf(stderr, "weir create secret: --from-file \"%s\": %s\n", path, strerror(e));
+		if (fd >= 0)
+			close(fd);
+		return -e;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > SECRET_MAX_BYTES) {
+		fprintf(stderr, "weir create secret: --from-file \"%s\": %s\n", path,
+			!S_ISREG(st.st_mode) ? "not a regular file"
+					     : "larger than a Secret may be (1 MiB)");
+		close(fd);
+		return -EINVAL;
+	}
+	unsigned char *buf = malloc((size_t)st.st_size + 1);
+	size_t got = 0;
+	while (buf && got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	if (!buf || got != (size_t)st.st_size) {
+		fprintf(stderr, "weir create secret: --from-file \"%s\": short read\n", path);
+		free(buf);
+		return -EIO;
+	}
+	*ret = buf;
+	return (long)got;
+}
+
+/* weir create secret generic NAME [--from-literal=KEY=VALUE]... [--from-file=[KEY=]PATH]...
+ * [-n NS]: kubectl's form. The values go to weir-controller over its socket, which seals them. */
+static int create_secret(int argc, char **argv, const struct global_opts *g)
+{
+	const char *name = NULL, *ns = OBJMODEL_DEFAULT_NAMESPACE;
+	char err[512];
+	int rc = 2;
+	if (argc < 3 || strcmp(argv[2], "generic") != 0) {
+		fprintf(stderr,
+			"usage: weir create secret generic NAME [--from-literal=KEY=VALUE]... "
+			"[--from-file=[KEY=]PATH]... [-n NAMESPACE]\n");
+		return 2;
+	}
+	struct objmodel *o = objmodel_new(OBJMODEL_SECRET, NULL, "");
+	if (!o || !(o->secret.type = strdup(SECRET_TYPE_OPAQUE))) {
+		objmodel_free(o);
+		return 1;
+	}
+	for (int i = 3; i < argc; i++) {
+		const char *a = argv[i];
+		if ((!strcmp(a, "-n") || !strcmp(a, "--namespace")) && i + 1 < argc) {
+			ns = argv[++i];
+		} else if (!strncmp(a, "--namespace=", 12)) {
+			ns = a + 12;
+		} else if (!strncmp(a, "--from-literal=", 15)) {
+			const char *kv = a + 15, *eq = strchr(kv, '=');
+			if (!eq || eq == kv) {
+				fprintf(stderr,
+					"weir create secret: --from-literal wants KEY=VALUE\n");
+				goto out;
+			}
+			char key[SECRET_MAX_KEY + 2];
+			snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
+			int r =
+			    secret_set(&o->secret, key, eq + 1, strlen(eq + 1), err, sizeof(err));
+			if (r < 0) {
+				fprintf(stderr, "weir create secret: --from-literal: %s\n", err);
+				goto out;
+			}
+		} else if (!strncmp(a, "--from-file=", 12)) {
+			const char *v = a + 12, *eq = strchr(v, '=');
+			const char *path = eq ? eq + 1 : v;
+			const char *base = strrchr(path, '/');
+			char key[SECRET_MAX_KEY + 2];
+			snprintf(key, sizeof(key), "%.*s",
+				 eq ? (int)(eq - v) : (int)strlen(base ? base + 1 : path),
+				 eq ? v : (base ? base + 1 : path));
+			unsigned char *buf = NULL;
+			long n = read_secret_file(path, &buf);
+			if (n < 0) {
+				rc = 1;
+				goto out;
+			}
+			int r = secret_set(&o->secret, key, buf, (size_t)n, err, sizeof(err));
+			explicit_bzero(buf, (size_t)n);
+			free(buf);
+			if (r < 0) {
+				fprintf(stderr, "weir create secret: --from-file \"%s\": %s\n",
+					path, err);
+				goto out;
+			}
+		} else if (a[0] == '-') {
+			fprintf(stderr, "weir create secret: unknown option \"%s\"\n", a);
+			goto out;
+		} else if (!name) {
+			name = a;
+		} else {
+			fprintf(stderr, "weir create secret: one NAME only (\"%s\" too)\n", a);
+			goto out;
+		}
+	}
+	if (!name) {
+		fprintf(stderr, "weir create secret: which NAME?\n");
+		goto out;
+	}
+	if (o->secret.n_items == 0) {
+		fprintf(stderr, "weir create secret: give --from-literal=KEY=VALUE or "
+				"--from-file=[KEY=]PATH\n");
+		goto out;
+	}
+	free(o->meta.name);
+	free(o->meta.namespace);
+	o->meta.name = strdup(name);
+	o->meta.namespace = strdup(ns);
+	o->meta.namespace_set = true;
+	rc = 1;
+	if (!o->meta.name || !o->meta.namespace)
+		goto out;
+	if (objmodel_validate(o, err, sizeof(err)) < 0) {
+		fprintf(stderr, "weir create secret: %s\n", err);
+		goto out;
+	}
+	rc = send_objects("create", g, &o, 1, true, "secret");
+out:
+	objmodel_free(o);
+	return rc;
+}
+
 static int create_usage(FILE *out, int rc)
 {
 	fprintf(out, "usage: weir create namespace NAME\n"
+		     "       weir create secret generic NAME [--from-literal=KEY=VALUE]... "
+		     "[--from-file=[KEY=]PATH]... [-n NAMESPACE]\n"
 		     "       weir create -f FILE [-n NAMESPACE]\n"
 		     "  creates the objects of FILE (all or none); fails if one exists already.\n");
 	return rc;
@@ -142,6 +283,8 @@ int cmd_create(int argc, char **argv, const struct global_opts *g)
 	struct write_opts o;
 	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
 		return create_usage(stdout, 0);
+	if (argc >= 2 && !strcmp(argv[1], "secret"))
+		return create_secret(argc, argv, g);
 	if (parse_write_opts("create", argc, argv, &o) < 0)
 		return create_usage(stderr, 2);
 	if (!o.file) {

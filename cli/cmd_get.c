@@ -147,6 +147,27 @@ static int table_namespaces(struct objmodel *const *objs, size_t n, int64_t now,
 	return r;
 }
 
+/* kubectl's columns; the values are never in what weir-controller sends. */
+static int table_secrets(struct objmodel *const *objs, size_t n, bool all_ns, int64_t now,
+			 char **ret)
+{
+	static const char *const headers[] = {"NAMESPACE", "NAME", "TYPE", "DATA", "AGE"};
+	struct table *t = table_new(all_ns ? 5 : 4, all_ns ? headers : headers + 1);
+	if (!t)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		char age[32], data[24];
+		snprintf(data, sizeof(data), "%zu", objs[i]->secret.n_items);
+		const char *cells[] = {
+		    objs[i]->meta.namespace, objs[i]->meta.name, objs[i]->secret.type, data,
+		    table_format_age(now - objs[i]->meta.creation_timestamp, age, sizeof(age))};
+		table_add_row(t, all_ns ? cells : cells + 1);
+	}
+	int r = n ? table_render(t, ret) : ((*ret = strdup("")) ? 0 : -ENOMEM);
+	table_free(t);
+	return r;
+}
+
 static int render_table(const struct get_opts *o, struct objmodel *const *objs, size_t n,
 			char **ret)
 {
@@ -158,6 +179,8 @@ static int render_table(const struct get_opts *o, struct objmodel *const *objs, 
 		return table_dataloads(objs, n, o->all_ns, wide, now, ret);
 	if (!strcmp(o->kind, "Runtime"))
 		return table_runtimes(objs, n, o->all_ns, wide, now, ret);
+	if (!strcmp(o->kind, "Secret"))
+		return table_secrets(objs, n, o->all_ns, now, ret);
 	return table_namespaces(objs, n, now, ret);
 }
 

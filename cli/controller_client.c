@@ -116,6 +116,8 @@ const char *controller_client_kind(const char *word, bool *ret_only_alluxio)
 	    {"namespace", "Namespace", false},
 	    {"namespaces", "Namespace", false},
 	    {"ns", "Namespace", false},
+	    {"secret", "Secret", false},
+	    {"secrets", "Secret", false},
 	};
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (!strcasecmp(word, kinds[i].word)) {

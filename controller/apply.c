@@ -12,6 +12,7 @@
 
 #include "objmodel.h"
 #include "reconcile.h"
+#include "secrets.h"
 
 void apply_result_free(struct apply_result *res)
 {
@@ -29,7 +30,7 @@ char *apply_resource_name(const char *kind_name, bool plural, char *buf, size_t 
 	for (; kind_name[i] && i < sizeof(lower) - 1; i++)
 		lower[i] = (char)tolower((unsigned char)kind_name[i]);
 	lower[i] = '\0';
-	if (!strcmp(lower, "namespace"))
+	if (!strcmp(lower, "namespace") || !strcmp(lower, "secret"))
 		snprintf(buf, len, "%s%s", lower, plural ? "s" : "");
 	else
 		snprintf(buf, len, "%s%s.data.fluid.io", lower, plural ? "s" : "");
@@ -193,7 +194,27 @@ int apply_objects(struct store *st, const char *const *jsons, size_t n, bool cre
 		}
 		char *text = NULL;
 		bool unchanged = false, existed = existing != NULL;
-		r = merge(o, existing, now, &text, &unchanged);
+		if (o->kind == OBJMODEL_SECRET && !st->secret_box) {
+			snprintf(errbuf, errlen,
+				 "%s: this weir-controller keeps no Secrets (its store is "
+				 "kube-apiserver's: create the Secret with kubectl)",
+				 what);
+			free(existing);
+			r = -EINVAL;
+			goto out;
+		}
+		if (o->kind == OBJMODEL_SECRET) {
+			err[0] = '\0';
+			r = secrets_stored_json(st->secret_box, o, existing, now, &text, &unchanged,
+						err, sizeof(err));
+			if (r == -EINVAL) {
+				snprintf(errbuf, errlen, "%s: %s", what, err);
+				free(existing);
+				goto out;
+			}
+		} else {
+			r = merge(o, existing, now, &text, &unchanged);
+		}
 		free(existing);
 		if (r >= 0 && !unchanged)
 			r = store_put(st, kind, ns, o->meta.name, text, now);
@@ -279,8 +300,8 @@ static int delete_or_check(struct store *st, const char *kind, const char *ns, c
 			    errbuf, errlen,
 			    "namespace \"%s\" still holds %zu objects; delete them first (`weir "
 			    "get dataset -n %s`, `weir get dataload -n %s`, `weir get runtime -n "
-			    "%s`)",
-			    name, count, name, name, name);
+			    "%s`, `weir get secret -n %s`)",
+			    name, count, name, name, name, name);
 			r = -EBUSY;
 		}
 		if (r < 0)

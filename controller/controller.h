@@ -45,6 +45,10 @@ struct controller {
 	/* ufs-roots parsed (NULL: any UFS); replaced by the reconciler when the config file
 	 * changes. Under lock; checks are pure, nothing blocks under it. */
 	struct ufs_policy *policy;
+	/* Secrets: sealed at rest in the embedded store with this key (NULL on Kubernetes), read
+	 * from the apiserver through kube_secrets (GET only, reconciler thread, no lock held). */
+	struct secret_box *secret_box;
+	struct kube_client *kube_secrets;
 	pthread_t reconciler;
 	/* reconciler thread only */
 	struct load_slot *loads;

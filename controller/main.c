@@ -25,6 +25,7 @@
 #include "safe_dir.h"
 #include "store_kube.h"
 #include "store_sqlite.h"
+#include "secret_box.h"
 #include "webhook.h"
 #include "webhook_tls.h"
 
@@ -105,6 +106,11 @@ static int open_store(struct controller *ctl, struct lease *ls)
 			log_err("store: %s", err);
 			return r;
 		}
+		r = kube_client_new(&ls->kc, &ctl->kube_secrets);
+		if (r < 0) {
+			log_err("store: %s", strerror(-r));
+			return r;
+		}
 		log_info("store: kube-apiserver %s", ls->kc.server);
 		return 0;
 	}
@@ -121,7 +127,18 @@ static int open_store(struct controller *ctl, struct lease *ls)
 		log_err("store: %s", err);
 		return r;
 	}
-	log_info("store: sqlite \"%s\"", dbpath);
+	/* Secrets' data are sealed with a key beside the store, never stored in clear */
+	char keypath[4200];
+	snprintf(keypath, sizeof(keypath), "%s/secret.key", ctl->cfg.state_dir);
+	r = secret_box_open(keypath, &ctl->secret_box, err, sizeof(err));
+	if (r < 0) {
+		log_err("store: %s", err);
+		store_close(ctl->store);
+		ctl->store = NULL;
+		return r;
+	}
+	ctl->store->secret_box = ctl->secret_box;
+	log_info("store: sqlite \"%s\", Secrets sealed with \"%s\"", dbpath, keypath);
 	return 0;
 }
 
@@ -293,6 +310,8 @@ close_store:
 	store_close(ctl.store);
 	ctl.store = NULL;
 	pthread_mutex_unlock(&ctl.lock);
+	secret_box_free(ctl.secret_box);
+	kube_client_free(ctl.kube_secrets);
 	free(ctl.loads);
 	free(ctl.sources);
 	ufs_policy_free(ctl.policy);

@@ -21,6 +21,7 @@
 #include "reconcile.h"
 #include "redact.h"
 #include "store_kube.h"
+#include "secrets.h"
 
 void controller_changed(struct controller *ctl)
 {
@@ -219,6 +220,51 @@ static void source_from_nodes(struct controller *ctl, struct objmodel *ds, struc
 	}
 }
 
+/* An S3 source's keys, read from its Secrets (in memory only; wiped by keys_clear). */
+struct source_keys {
+	char *access_key, *secret_key, *session_token;
+};
+
+static void keys_clear(struct source_keys *k)
+{
+	char **v[] = {&k->access_key, &k->secret_key, &k->session_token};
+	for (size_t i = 0; i < 3; i++) {
+		if (*v[i]) {
+			explicit_bzero(*v[i], strlen(*v[i]));
+			free(*v[i]);
+		}
+		*v[i] = NULL;
+	}
+}
+
+/* Reads the keys plan names from the Secrets of its source's namespace. Returns 0 (nothing
+ * named: *k stays empty), or -errno with err naming the option, Secret and key. No lock held
+ * (a Kubernetes Secret is a round trip). */
+static int read_keys(struct controller *ctl, const struct mount_plan *p, struct source_keys *k,
+		     char *err, size_t errlen)
+{
+	const struct plan_key_ref *refs[] = {&p->access_key, &p->secret_key, &p->session_token};
+	static const char *const names[] = {"aws.accessKeyId", "aws.secretKey", "aws.sessionToken"};
+	char **outs[] = {&k->access_key, &k->secret_key, &k->session_token};
+	struct secrets_source src = {.store = ctl->store,
+				     .box = ctl->secret_box,
+				     .lock = &ctl->lock,
+				     .kc = ctl->kube_secrets};
+	for (size_t i = 0; i < 3; i++) {
+		if (!refs[i]->secret[0])
+			continue;
+		char msg[1024];
+		long r = secrets_value(&src, p->source_ns, refs[i]->secret, refs[i]->key, outs[i],
+				       msg, sizeof(msg));
+		if (r < 0) {
+			snprintf(err, errlen, "encryptOptions %s: %s", names[i], msg);
+			keys_clear(k);
+			return (int)r;
+		}
+	}
+	return 0;
+}
+
 /* A source Dataset: open its cache on the node (once, see struct source_slot), then read its
  * usage. */
 static void reconcile_source(struct controller *ctl, struct objmodel_list *l, struct objmodel *ds,
@@ -262,16 +308,34 @@ static void reconcile_source(struct controller *ctl, struct objmodel_list *l, st
 		source_from_nodes(ctl, ds, rt, plan.source_id, now);
 		return;
 	}
-	struct source_slot *slot = source_slot_get(ctl, plan.source_id);
-	if (!slot)
+	struct source_keys keys = {0};
+	r = read_keys(ctl, &plan, &keys, err, sizeof(err));
+	if (r < 0) {
+		if (st->phase != DATASET_PHASE_FAILED)
+			log_warn("dataset %s/%s: %s", ds->meta.namespace, ds->meta.name, err);
+		dataset_status_fail(st, "SecretUnavailable", err, now);
+		st->cache_known = st->ufs_total_known = st->hit_ratio_known = false;
+		st->file_num_known = false;
 		return;
+	}
+	struct source_slot *slot = source_slot_get(ctl, plan.source_id);
+	if (!slot) {
+		keys_clear(&keys);
+		return;
+	}
+	/* a rotated Secret reopens the source: the keys count in what was asked */
 	uint64_t sig = plan_sig(&plan);
+	char *const kv[] = {keys.access_key, keys.secret_key, keys.session_token};
+	for (size_t i = 0; i < 3; i++)
+		if (kv[i])
+			sig = fnv(sig, kv[i], strlen(kv[i]) + 1);
 	bool need_open = !(slot->ok && slot->sig == sig), have_usage = false;
 	Weir__Usage u;
 	if (!need_open) {
 		int64_t pid = 0;
 		r = usage_call(ctl, plan.source_id, "", &u, &pid, err, sizeof(err));
 		if (r == -EHOSTDOWN) {
+			keys_clear(&keys);
 			node_unavailable(ds, err, now);
 			return;
 		}
@@ -282,8 +346,10 @@ static void reconcile_source(struct controller *ctl, struct objmodel_list *l, st
 	}
 	if (need_open) {
 		double mono = mono_now();
-		if (!slot->ok && slot->sig == sig && mono < slot->retry_at)
+		if (!slot->ok && slot->sig == sig && mono < slot->retry_at) {
+			keys_clear(&keys);
 			return; /* failed a moment ago: the status says why; retry later */
+		}
 		Weir__TierSpec tiers[MOUNT_PLAN_MAX_TIERS], *tierp[MOUNT_PLAN_MAX_TIERS];
 		fill_tiers(&plan, tiers, tierp);
 		Weir__SourceRequest s = WEIR__SOURCE_REQUEST__INIT;
@@ -293,11 +359,19 @@ static void reconcile_source(struct controller *ctl, struct objmodel_list *l, st
 		s.n_tiers = plan.n_tiers;
 		s.high = plan.high;
 		s.low = plan.low;
+		Weir__S3Keys sk = WEIR__S3_KEYS__INIT;
+		if (keys.access_key) {
+			sk.access_key_id = keys.access_key;
+			sk.secret_access_key = keys.secret_key;
+			sk.session_token = keys.session_token ? keys.session_token : "";
+			s.s3_keys = &sk;
+		}
 		Weir__Request req = WEIR__REQUEST__INIT;
 		req.body_case = WEIR__REQUEST__BODY_SOURCE;
 		req.source = &s;
 		Weir__Response *resp;
 		r = node_call(ctl, &req, &resp, err, sizeof(err));
+		keys_clear(&keys);
 		if (r == -EHOSTDOWN) {
 			node_unavailable(ds, err, now);
 			return;
@@ -324,6 +398,7 @@ static void reconcile_source(struct controller *ctl, struct objmodel_list *l, st
 		slot->backoff = 0;
 		weir__response__free_unpacked(resp, NULL);
 	}
+	keys_clear(&keys);
 	st->phase = DATASET_PHASE_BOUND;
 	char msg[600];
 	snprintf(msg, sizeof(msg), "served by runtime %s/%s", ds->meta.namespace, ds->meta.name);

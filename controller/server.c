@@ -20,6 +20,7 @@
 #include "log.h"
 #include "reconcile.h"
 #include "redact.h"
+#include "secrets.h"
 
 struct reply {
 	Weir__Response resp;
@@ -126,7 +127,16 @@ static void handle_get(struct controller *ctl, const Weir__GetRequest *g, struct
 	for (size_t i = 0; i < rp->objects.n; i++) {
 		if (g->name[0] && strcmp(rp->objects.items[i].name, g->name))
 			continue;
-		rp->object_texts[n++] = rp->objects.items[i].json;
+		struct store_object *so = &rp->objects.items[i];
+		if (!strcmp(so->kind, "Secret")) {
+			/* keys only: the sealed data stays in the store */
+			char *shown = secrets_shown_json(so->json);
+			if (!shown)
+				continue;
+			free(so->json);
+			so->json = shown;
+		}
+		rp->object_texts[n++] = so->json;
 	}
 	if (g->name[0] && n == 0) {
 		char rn[128];

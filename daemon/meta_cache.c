@@ -751,11 +751,28 @@ int meta_cache_validate(struct meta_cache *mc, const char *path, unsigned ttl_ms
 		old = *v; /* kept in case the UFS cannot be reached */
 		have_old = true;
 	}
+	/* Where a listing gives exact versions (S3), one younger than the TTL is as good as a
+	 * HEAD of the object: no request per open. Not after a sign of change (force). */
+	struct ufs_attr attr;
+	bool from_listing = false;
+	if (!force && !(v && v->changed) && ufs_listing_versions(mc->ufs)) {
+		char dir[4096];
+		const char *base;
+		split_path(path, dir, sizeof(dir), &base);
+		struct cached_dir *d = strmap_get(mc->dirs, dir);
+		const struct ufs_dirent *e =
+		    d && d->l && !d->changed && now - meta_listing_fetched_ms(d->l) < (int64_t)ttl_ms
+			? meta_listing_find(d->l, base)
+			: NULL;
+		if (e && e->size_known && !e->attr.is_dir && e->attr.etag[0]) {
+			attr = e->attr;
+			from_listing = true;
+		}
+	}
 	/* A forced validation follows a sign of change: it waits for the UFS's answer. */
-	bool ask = force || should_ask_locked(mc, now, &r);
+	bool ask = !from_listing && (force || should_ask_locked(mc, now, &r));
 	pthread_mutex_unlock(&mc->lock);
 
-	struct ufs_attr attr;
 	if (ask) {
 		r = ufs_stat(mc->ufs, path, &attr);
 		note_ufs_result(mc, r, now);

@@ -269,7 +269,26 @@ struct source_params {
 	double high, low;
 	uint32_t block_size;
 	unsigned fetch_concurrency;
+	const Weir__S3Keys *keys; /* a SourceRequest's: the Dataset's Secret's; NULL: none */
 };
+
+/* One number for a set of keys (0: none), to tell a rotated Secret from the one a source was
+ * opened with. FNV-1a: kept in memory only, never shown. */
+static uint64_t keys_sig(const Weir__S3Keys *k)
+{
+	if (!k || !k->access_key_id || !*k->access_key_id)
+		return 0;
+	uint64_t h = 14695981039346656037ull;
+	const char *const v[] = {k->access_key_id, k->secret_access_key ? k->secret_access_key : "",
+				 k->session_token ? k->session_token : ""};
+	for (size_t i = 0; i < 3; i++)
+		for (const char *c = v[i];; c++) {
+			h = (h ^ (unsigned char)*c) * 1099511628211ull;
+			if (!*c)
+				break;
+		}
+	return h ? h : 1;
+}
 
 /* A MountRequest and a SourceRequest carry the same source fields under the same names. */
 #define SOURCE_PARAMS(m, id_)                                                                      \
@@ -425,6 +444,21 @@ static int get_source_locked(struct node *n, const struct source_params *p, stru
 			     bool *ret_created, char *err, size_t errlen)
 {
 	struct node_source *ns = find_source_locked(n, p->id);
+	uint64_t ksig = keys_sig(p->keys);
+	if (ns && p->keys && ns->source->keys_sig != ksig &&
+	    ns->source->refs == (ns->source->held ? 1u : 0u)) {
+		/* its Secret changed and no view reads it: reopen with the new keys */
+		if (ns->source->held) {
+			ns->source->held = false;
+			ns->source->refs--;
+		}
+		close_source_locked(n, ns->source);
+		ns = NULL;
+	} else if (ns && p->keys && ns->source->keys_sig != ksig) {
+		log_notice("source %s: its Secret changed; its views keep the keys they were "
+			   "opened with until the last of them is unmounted",
+			   p->id);
+	}
 	if (ns && ns->source->refs == 0 && !same_tiers(ns->source, p)) {
 		/* Idle, and asked for with other tiers: reopen it with those. */
 		close_source_locked(n, ns->source);
@@ -451,6 +485,10 @@ static int get_source_locked(struct node *n, const struct source_params *p, stru
 	    .fetch_concurrency = p->fetch_concurrency,
 	    .lru = strcmp(n->cfg.eviction, "lru") == 0,
 	    .pools = n->pools,
+	    .s3_access_key = p->keys ? p->keys->access_key_id : NULL,
+	    .s3_secret_key = p->keys ? p->keys->secret_access_key : NULL,
+	    .s3_session_token = p->keys ? p->keys->session_token : NULL,
+	    .keys_sig = ksig,
 	};
 	err[0] = '\0';
 	int r = parse_tiers(p, &sc, err, errlen);
@@ -583,6 +621,16 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 		id = idbuf;
 	}
 	struct source_params sp = SOURCE_PARAMS(m, id);
+	if (m->credentials && !strncmp(m->ufs_url, "s3://", 5) && !find_source_locked(n, id)) {
+		/* its keys come from its Dataset's Secret, which only weir-controller reads: a
+		 * view opening it here would read with this node's own keys instead */
+		set_error(resp, -EAGAIN,
+			  "source \"%s\" reads with its Dataset's Secret and is not open on this "
+			  "node yet: weir-controller opens it when the Dataset is Bound; try again "
+			  "in a moment",
+			  id);
+		goto out;
+	}
 	struct source *src;
 	bool created;
 	int r = get_source_locked(n, &sp, &src, &created, err, sizeof(err));
@@ -770,6 +818,7 @@ static void handle_source(struct node *n, const Weir__SourceRequest *m, Weir__Re
 		close_source_locked(n, os);
 	}
 	struct source_params sp = SOURCE_PARAMS(m, m->source_id);
+	sp.keys = m->s3_keys;
 	struct source *src;
 	bool created;
 	int r = get_source_locked(n, &sp, &src, &created, err, sizeof(err));

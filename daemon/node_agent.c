@@ -15,6 +15,8 @@
 #include <time.h>
 
 #include "control.h"
+#include "kube_client.h"
+#include "kube_secret.h"
 #include "kubeconfig.h"
 #include "load_share.h"
 #include "log.h"
@@ -119,6 +121,38 @@ static uint64_t plan_sig(const struct mount_plan *p)
 	return fnv(h, &p->low, sizeof(p->low));
 }
 
+/* Reads the keys plan names (access key, secret key, session token) from the apiserver into
+ * ret[0..2] (NULL where none is named). Returns 0, or -errno with err naming the option, Secret
+ * and key, never a value. A round trip: called with no lock held. */
+static int read_keys(struct node_agent *a, const struct mount_plan *p, char *ret[3], char *err,
+		     size_t errlen)
+{
+	const struct plan_key_ref *refs[] = {&p->access_key, &p->secret_key, &p->session_token};
+	static const char *const names[] = {"aws.accessKeyId", "aws.secretKey", "aws.sessionToken"};
+	if (!refs[0]->secret[0] && !refs[1]->secret[0] && !refs[2]->secret[0])
+		return 0;
+	struct kube_client *kc = NULL;
+	int r = kube_client_new(&a->kc, &kc);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot reach the apiserver to read the source's Secrets: %s",
+			 strerror(-r));
+		return r;
+	}
+	for (size_t i = 0; i < 3 && r == 0; i++) {
+		if (!refs[i]->secret[0])
+			continue;
+		char msg[1024];
+		long v = kube_secret_value(kc, p->source_ns, refs[i]->secret, refs[i]->key, &ret[i],
+					   msg, sizeof(msg));
+		if (v < 0) {
+			snprintf(err, errlen, "encryptOptions %s: %s", names[i], msg);
+			r = (int)v;
+		}
+	}
+	kube_client_free(kc);
+	return r;
+}
+
 /* Asks the node to open (close false) or to close and purge (close true) the source of plan. */
 static int source_call(struct node_agent *a, const struct mount_plan *p, bool close, char *err,
 		       size_t errlen)
@@ -139,13 +173,32 @@ static int source_call(struct node_agent *a, const struct mount_plan *p, bool cl
 	s.high = p->high;
 	s.low = p->low;
 	s.close = s.purge = close;
-	Weir__Request req = WEIR__REQUEST__INIT;
-	req.body_case = WEIR__REQUEST__BODY_SOURCE;
-	req.source = &s;
-	Weir__Response *resp = NULL;
-	int r = node_call(a, &req, &resp, err, errlen);
-	if (r >= 0)
-		weir__response__free_unpacked(resp, NULL);
+	/* An s3:// source's keys from the Secrets its encryptOptions name, in the source's
+	 * namespace: read here, when the source opens, and passed over the node's own socket only;
+	 * never kept, logged or reported. */
+	char *keys[3] = {NULL, NULL, NULL};
+	Weir__S3Keys sk = WEIR__S3_KEYS__INIT;
+	int r = close ? 0 : read_keys(a, p, keys, err, errlen);
+	if (r == 0 && keys[0]) {
+		sk.access_key_id = keys[0];
+		sk.secret_access_key = keys[1];
+		sk.session_token = keys[2] ? keys[2] : "";
+		s.s3_keys = &sk;
+	}
+	if (r == 0) {
+		Weir__Request req = WEIR__REQUEST__INIT;
+		req.body_case = WEIR__REQUEST__BODY_SOURCE;
+		req.source = &s;
+		Weir__Response *resp = NULL;
+		r = node_call(a, &req, &resp, err, errlen);
+		if (r >= 0)
+			weir__response__free_unpacked(resp, NULL);
+	}
+	for (size_t i = 0; i < 3; i++)
+		if (keys[i]) {
+			explicit_bzero(keys[i], strlen(keys[i]));
+			free(keys[i]);
+		}
 	return r;
 }
 

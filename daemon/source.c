@@ -92,7 +92,11 @@ int source_open(const struct source_config *cfg, struct source **ret, char *errb
 	s->ntiers = cfg->ntiers;
 	s->fetch_concurrency = cfg->fetch_concurrency ? cfg->fetch_concurrency : 16;
 
-	struct ufs_options uo = {.max_connections = s->fetch_concurrency};
+	struct ufs_options uo = {.max_connections = s->fetch_concurrency,
+				 .s3_access_key = cfg->s3_access_key,
+				 .s3_secret_key = cfg->s3_secret_key,
+				 .s3_session_token = cfg->s3_session_token};
+	s->keys_sig = cfg->keys_sig;
 	r = ufs_new(cfg->url, &uo, &s->ufs, errbuf, errlen);
 	if (r < 0)
 		goto fail;

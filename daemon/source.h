@@ -23,6 +23,10 @@ struct source_config {
 	unsigned fetch_concurrency;
 	bool lru; /* evict least recently used first, not coldest by heat */
 	struct tier_pools *pools; /* the daemon's: one quota per tier path across sources */
+	/* An s3:// source's keys from its Dataset's Secret (NULL: none): kept by the UFS only,
+	 * never written to the state directory. keys_sig tells one set of keys from another. */
+	const char *s3_access_key, *s3_secret_key, *s3_session_token;
+	uint64_t keys_sig;
 };
 
 struct source {
@@ -42,6 +46,7 @@ struct source {
 	unsigned fetch_concurrency;
 	struct tier_config tiers[BLOCK_STORE_MAX_TIERS];
 	unsigned ntiers;
+	uint64_t keys_sig; /* of the Secret's keys it was opened with; 0: none */
 };
 
 /* Opens a source: checks the UFS answers and the tiers are usable, loads the persisted index

@@ -73,6 +73,9 @@ int ufs_new(const char *url, const struct ufs_options *opts, struct ufs **ret, c
 			o.retries = opts->retries;
 		if (opts->connect_timeout_ms)
 			o.connect_timeout_ms = opts->connect_timeout_ms;
+		o.s3_access_key = opts->s3_access_key;
+		o.s3_secret_key = opts->s3_secret_key;
+		o.s3_session_token = opts->s3_session_token;
 		if (opts->low_speed_timeout_s)
 			o.low_speed_timeout_s = opts->low_speed_timeout_s;
 	}
@@ -215,6 +218,11 @@ bool ufs_error_is_outage(int err)
 	default:
 		return false;
 	}
+}
+
+bool ufs_listing_versions(const struct ufs *u)
+{
+	return u->ops->listing_versions;
 }
 
 bool ufs_has_owners(const struct ufs *u)

@@ -40,6 +40,9 @@ struct ufs_options {
 	unsigned connect_timeout_ms; /* default 5000 */
 	unsigned
 	    low_speed_timeout_s; /* abort a transfer under 1 KiB/s for this long (default 30) */
+	/* An s3:// source's keys from its Dataset's Secret, used over the URL's, the environment's
+	 * and the profile's; NULL or "": none. Borrowed for init only: the backend copies them. */
+	const char *s3_access_key, *s3_secret_key, *s3_session_token;
 };
 
 /* Counters, updated atomically by the backend. */
@@ -60,6 +63,9 @@ struct ufs;
 struct ufs_ops {
 	const char *scheme; /* "local", "http" */
 	bool owners;	    /* list and stat give owner and mode (ufs_attr.has_owner) */
+	/* list gives each object's exact version (size, ETag, mtime, as its own headers would):
+	 * an open may bind to a fresh listing without a stat (S3's ListObjectsV2) */
+	bool listing_versions;
 	int (*init)(struct ufs *u, const struct ufs_options *opts);
 	void (*fini)(struct ufs *u);
 	int (*list)(struct ufs *u, const char *path, struct ufs_dirent **ret_ents, size_t *ret_n);
@@ -94,6 +100,9 @@ int ufs_list(struct ufs *u, const char *path, struct ufs_dirent **ret_ents, size
 void ufs_dirents_free(struct ufs_dirent *ents, size_t n);
 /* Attributes of path (HEAD for http). -ENOENT when it does not exist. */
 int ufs_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr);
+
+/* True when the backend's listings give exact versions (ufs_ops.listing_versions). */
+bool ufs_listing_versions(const struct ufs *u);
 /* Starts reading [off, off+len) of path into buf (caller keeps buf alive until done runs).
  * expect, if not NULL, binds the read to that version: the server is asked to check it (HTTP:
  * If-Match, else If-Unmodified-Since) and the response's validators are checked too; done

@@ -250,9 +250,17 @@ static int s3_init(struct ufs *u, const struct ufs_options *opts)
 		r = -EINVAL;
 		goto out;
 	}
-	/* the URL's keys, else the environment's and the profile's (also region and endpoint) */
+	/* the Dataset's Secret's keys, else the URL's, else the environment's and the profile's
+	 * (which also give region and endpoint) */
+	bool secret_keys = opts && opts->s3_access_key && *opts->s3_access_key;
+	if (secret_keys && (!opts->s3_secret_key || !*opts->s3_secret_key)) {
+		snprintf(u->last_error, sizeof(u->last_error),
+			 "the Dataset's Secret gives aws.accessKeyId without aws.secretKey");
+		r = -EINVAL;
+		goto out;
+	}
 	r = aws_config_load(&ac, errbuf, sizeof(errbuf));
-	if (r < 0 && !(user && *user) && !p.anonymous) {
+	if (r < 0 && !(user && *user) && !p.anonymous && !secret_keys) {
 		snprintf(u->last_error, sizeof(u->last_error), "%s", errbuf);
 		goto out;
 	}
@@ -262,6 +270,21 @@ static int s3_init(struct ufs *u, const struct ufs_options *opts)
 		snprintf(ac.access_key, sizeof(ac.access_key), "%s", user);
 		snprintf(ac.secret_key, sizeof(ac.secret_key), "%s", pass);
 		snprintf(ac.session_token, sizeof(ac.session_token), "%s", p.token);
+	}
+	if (secret_keys) {
+		if (strlen(opts->s3_access_key) >= sizeof(ac.access_key) ||
+		    strlen(opts->s3_secret_key) >= sizeof(ac.secret_key) ||
+		    (opts->s3_session_token &&
+		     strlen(opts->s3_session_token) >= sizeof(ac.session_token))) {
+			snprintf(u->last_error, sizeof(u->last_error),
+				 "a key in the Dataset's Secret is too long for S3");
+			r = -EINVAL;
+			goto out;
+		}
+		snprintf(ac.access_key, sizeof(ac.access_key), "%s", opts->s3_access_key);
+		snprintf(ac.secret_key, sizeof(ac.secret_key), "%s", opts->s3_secret_key);
+		snprintf(ac.session_token, sizeof(ac.session_token), "%s",
+			 opts->s3_session_token ? opts->s3_session_token : "");
 	}
 	const char *region = p.region[0] ? p.region : ac.region[0] ? ac.region : "us-east-1";
 	snprintf(s->region, sizeof(s->region), "%s", region);
@@ -632,6 +655,7 @@ static int s3_list(struct ufs *u, const char *path, struct ufs_dirent **ret_ents
 
 const struct ufs_ops ufs_s3_ops = {
     .scheme = "s3",
+    .listing_versions = true,
     .init = s3_init,
     .fini = s3_fini,
     .list = s3_list,

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "meta_listing.h"
 #include "ranges.h"
 #include "strmap.h"
 
@@ -123,6 +124,12 @@ struct view {
 	uint64_t init_unique;
 	pthread_mutex_t open_lock; /* guards open_uniques; held to record or match one, no I/O */
 	uint64_t open_uniques[VIEW_OPEN_SLOTS]; /* under open_lock: OPENs awaiting a reply */
+	/* One reader opening a directory's files in listing order (cp -R, tar): the directory,
+	 * the listing index of its last open, how many opens in a row followed the one before,
+	 * and the index below which files were fetched ahead. Under lock; see dir_stream(). */
+	char *seq_dir;
+	size_t seq_idx, seq_ahead;
+	unsigned seq_run;
 };
 
 static uint64_t mono_ns(void)
@@ -984,6 +991,8 @@ static bool version_conflict(struct view *v, struct inode *in, const struct ufs_
 	return conflict;
 }
 
+static void dir_stream(struct view *v, const char *path);
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct view *v = fuse_req_userdata(req);
@@ -1053,12 +1062,90 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	pthread_mutex_unlock(&v->lock);
 	if (may_pass)
 		try_passthrough(v, h);
+	if ((fi->flags & O_ACCMODE) == O_RDONLY)
+		dir_stream(v, in->path);
 	handle_register(v, h);
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = keep;
 	atomic_fetch_add(&v->opens, 1);
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		handle_close(v, h); /* the opener was interrupted: no release will come */
+}
+
+/* Index of name in l (listings are sorted by name), or -1. */
+static long listing_index(const struct meta_listing *l, const char *name)
+{
+	size_t lo = 0, hi = meta_listing_count(l);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(meta_listing_at(l, mid)->name, name);
+		if (c == 0)
+			return (long)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+/* A stream across files: a reader that opened three of a directory's files in listing order in
+ * a row (cp -R, tar) reads the next ones next, as a sequential reader reads its next blocks. So
+ * the first block of each of the next readahead_blocks files is fetched ahead, bound to the
+ * version the listing gives; only where listings give exact versions (S3), so the open that
+ * follows binds to that same version. Opens in any other order fetch nothing ahead. */
+static void dir_stream(struct view *v, const char *path)
+{
+	if (v->cfg.no_prefetch || !ufs_listing_versions(v->src.ufs))
+		return;
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return;
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	struct meta_listing *l = NULL;
+	if (meta_cache_list(v->src.meta, dir, v->cfg.metadata_ttl_ms, &l) < 0)
+		return;
+	long idx = listing_index(l, slash + 1);
+	size_t from = 0, to = 0;
+	pthread_mutex_lock(&v->lock);
+	bool same = idx >= 0 && v->seq_dir && strcmp(v->seq_dir, dir) == 0;
+	if (same && (size_t)idx == v->seq_idx + 1) {
+		v->seq_run++;
+	} else if (!same || (size_t)idx != v->seq_idx) {
+		v->seq_run = 0;
+		v->seq_ahead = 0;
+		if (!same) {
+			free(v->seq_dir);
+			v->seq_dir = idx >= 0 ? strdup(dir) : NULL;
+		}
+	}
+	if (idx >= 0)
+		v->seq_idx = (size_t)idx;
+	if (idx >= 0 && v->seq_run >= 2) {
+		from = (size_t)idx + 1 > v->seq_ahead ? (size_t)idx + 1 : v->seq_ahead;
+		to = (size_t)idx + 1 + v->cfg.readahead_blocks;
+		if (to > meta_listing_count(l))
+			to = meta_listing_count(l);
+		if (to > from)
+			v->seq_ahead = to;
+	}
+	pthread_mutex_unlock(&v->lock);
+	for (size_t i = from; i < to; i++) {
+		const struct ufs_dirent *e = meta_listing_at(l, i);
+		if (e->attr.is_dir || !e->size_known || !e->attr.etag[0] || e->attr.size == 0)
+			continue;
+		char *p = child_path(dir, e->name);
+		uint64_t obj;
+		if (p && block_store_object_sync(v->src.store, p, &e->attr, &obj) >= 0) {
+			if (fetcher_prefetch(v->src.fetcher, obj, p, &e->attr, 0, 1))
+				atomic_fetch_add(&v->prefetch_bytes, e->attr.size < v->block_size
+									 ? e->attr.size
+									 : v->block_size);
+		}
+		free(p);
+	}
+	meta_listing_unref(l);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1704,6 +1791,7 @@ void view_stop(struct view *v)
 	if (v->parent_fd >= 0)
 		close(v->parent_fd);
 	free(v->leaf);
+	free(v->seq_dir);
 	free(v->mountpoint);
 	free(v->subpath);
 	free(v->fsname);

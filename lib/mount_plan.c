@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,66 @@ static bool plan_owner(const struct dataset_owner *o, uint32_t *ret_uid, uint32_
 	return true;
 }
 
+/* Fluid's encryptOptions names for S3 keys, and where each goes in a plan. */
+static const struct {
+	const char *name;
+	size_t off;
+} s3_key_names[] = {
+    {"aws.accessKeyId", offsetof(struct mount_plan, access_key)},
+    {"aws.secretKey", offsetof(struct mount_plan, secret_key)},
+    {"aws.sessionToken", offsetof(struct mount_plan, session_token)},
+};
+
+/* Fills p's key references from the Dataset's sharedEncryptOptions, then its mount's (which
+ * win). Returns 0 or -EINVAL with msg naming the option. */
+static int plan_s3_keys(const struct dataset_spec *sp, const struct dataset_mount *m,
+			struct mount_plan *p, char *msg, size_t len)
+{
+	const struct encrypt_option *lists[] = {sp->shared_encrypt_options, m->encrypt_options};
+	const size_t counts[] = {sp->n_shared_encrypt_options, m->n_encrypt_options};
+	for (size_t l = 0; l < 2; l++) {
+		for (size_t i = 0; i < counts[l]; i++) {
+			const struct encrypt_option *e = &lists[l][i];
+			struct plan_key_ref *ref = NULL;
+			for (size_t k = 0; k < sizeof(s3_key_names) / sizeof(s3_key_names[0]); k++)
+				if (!strcmp(e->name, s3_key_names[k].name))
+					ref = (struct plan_key_ref *)((char *)p +
+								      s3_key_names[k].off);
+			if (!ref) {
+				snprintf(msg, len,
+					 "encryptOptions: unknown name \"%.100s\" for an s3 source "
+					 "(aws.accessKeyId, aws.secretKey, aws.sessionToken)",
+					 e->name);
+				return -EINVAL;
+			}
+			if (strlen(e->secret_name) >= sizeof(ref->secret) ||
+			    strlen(e->secret_key) >= sizeof(ref->key) ||
+			    strchr(e->secret_name, '/')) {
+				snprintf(msg, len,
+					 "encryptOptions %s: secretKeyRef names no Secret of this "
+					 "namespace",
+					 e->name);
+				return -EINVAL;
+			}
+			snprintf(ref->secret, sizeof(ref->secret), "%s", e->secret_name);
+			snprintf(ref->key, sizeof(ref->key), "%s", e->secret_key);
+		}
+	}
+	if (!p->access_key.secret[0] != !p->secret_key.secret[0]) {
+		snprintf(msg, len,
+			 "encryptOptions: aws.accessKeyId and aws.secretKey go together; "
+			 "give both");
+		return -EINVAL;
+	}
+	if (p->session_token.secret[0] && !p->access_key.secret[0]) {
+		snprintf(msg, len,
+			 "encryptOptions: aws.sessionToken needs aws.accessKeyId and "
+			 "aws.secretKey");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* The source side of a plan: UFS URL and tiers of a source Dataset and its Runtime. */
 static int plan_source(const struct objmodel_list *l, const struct objmodel *ds,
 		       struct mount_plan *p, char *errbuf, size_t errlen)
@@ -129,20 +190,16 @@ static int plan_source(const struct objmodel_list *l, const struct objmodel *ds,
 	/* A URL's own user@ the node sees for itself. */
 	p->credentials = m->n_encrypt_options > 0 || ds->dataset.spec.n_shared_encrypt_options > 0;
 	if (!strncmp(m->mount_point, "s3://", 5)) {
-		/* endpoint, region and path-style ride in the URL's query; the keys are weir-node's
-		 * own (its environment or AWS profile): a Secret's are not read from here yet */
+		/* endpoint, region and path-style ride in the URL's query; the keys are named here
+		 * (Secrets of the source's namespace) and read when the source is opened, else
+		 * weir-node's own (its environment or AWS profile) are used */
 		struct aws_s3_options so;
 		char *url = NULL, msg[400];
-		int r = m->n_encrypt_options || ds->dataset.spec.n_shared_encrypt_options
-			    ? -ENOTSUP
-			    : dataset_mount_s3_options(&ds->dataset.spec, 0, &so, msg, sizeof(msg));
+		int r = plan_s3_keys(&ds->dataset.spec, m, p, msg, sizeof(msg));
+		if (r == 0)
+			r = dataset_mount_s3_options(&ds->dataset.spec, 0, &so, msg, sizeof(msg));
 		if (r == 0)
 			r = aws_config_s3_url(p->ufs_url, &so, NULL, &url, msg, sizeof(msg));
-		if (r == -ENOTSUP)
-			snprintf(msg, sizeof(msg),
-				 "encryptOptions (keys from a Secret) are not supported for s3:// "
-				 "yet; give weir-node AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or "
-				 "AWS_PROFILE");
 		if (r < 0) {
 			snprintf(errbuf, errlen, "dataset %s/%s: %s", ns, name, msg);
 			return r == -ENOMEM ? r : -EINVAL;

@@ -17,6 +17,12 @@
 /* The stable id of a source Dataset's cache on the node: "<ns>_<name>". Writes buf. */
 char *mount_plan_source_id(const char *ns, const char *name, char *buf, size_t len);
 
+/* One credential of an S3 source: key of Secret secret in the source's namespace ("" = none). */
+struct plan_key_ref {
+	char secret[254];
+	char key[254];
+};
+
 /* How a Dataset is served: the source's cache and the view's root inside it. */
 struct mount_plan {
 	char source_ns[64];
@@ -29,6 +35,9 @@ struct mount_plan {
 	 * reference's own, else its source's); user/group names resolved on this machine. */
 	uint32_t uid, gid;
 	bool credentials; /* the source needs credentials (encryptOptions) */
+	/* An s3:// source's keys from its Dataset's encryptOptions (aws.accessKeyId, aws.secretKey,
+	 * aws.sessionToken): references only, resolved when the source is opened (secrets.h). */
+	struct plan_key_ref access_key, secret_key, session_token;
 	size_t n_tiers;
 	struct {
 		char medium[8]; /* "mem", "ssd", "hdd" */

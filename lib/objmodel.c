@@ -1336,6 +1336,29 @@ static int dec_meta(struct dctx *c, const ynode *m, struct objmeta *meta)
 	return 0;
 }
 
+/* A v1 Secret: type, immutable, data and stringData at the top level; no spec. */
+static int dec_secret(struct dctx *c, const ynode *root, struct secret *s)
+{
+	const ynode *spec = yamltree_get(root, "spec"), *type = yamltree_get(root, "type");
+	const ynode *imm = yamltree_get(root, "immutable");
+	int r = 0;
+	if (spec && !is_null(spec))
+		return unknown_field(c, "spec", spec, NULL);
+	if (type && !is_null(type))
+		r = FIELD(c, "type", get_str(c, type, &s->type));
+	if (r == 0 && imm && !is_null(imm))
+		r = FIELD(c, "immutable", get_bool(c, imm, &s->immutable));
+	if (r == 0 && !s->type && !(s->type = strdup(SECRET_TYPE_OPAQUE)))
+		r = oom(c);
+	if (r == 0) {
+		r = secret_decode(yamltree_get(root, "data"), yamltree_get(root, "stringData"), s,
+				  c->errbuf, c->errlen);
+		if (r == -ENOMEM)
+			oom(c);
+	}
+	return r;
+}
+
 struct kind_desc {
 	const char *name;
 	const char *api;
@@ -1348,6 +1371,7 @@ static const struct kind_desc kinds[] = {
     {"Runtime", OBJMODEL_API_FLUID, OBJMODEL_RUNTIME},
     {"DataLoad", OBJMODEL_API_FLUID, OBJMODEL_DATALOAD},
     {"Namespace", OBJMODEL_API_CORE, OBJMODEL_NAMESPACE},
+    {"Secret", OBJMODEL_API_CORE, OBJMODEL_SECRET},
 };
 
 /* What differs per kind, indexed by enum objmodel_kind; NULL where a kind has nothing
@@ -1361,8 +1385,13 @@ struct kind_ops {
 	void (*clear)(struct objmodel *o);
 	json_object *(*spec_json)(const struct objmodel *o);
 	json_object *(*status_json)(const struct objmodel *o);
+	/* Kinds whose content is not under spec (a Secret's data): decoded from the document's
+	 * root, the top-level fields they add, and their encoding into the root. */
+	int (*dec_root)(struct dctx *c, const ynode *root, struct objmodel *o);
+	const char *const *top_fields; /* NULL-terminated */
+	int (*root_json)(const struct objmodel *o, json_object *root);
 };
-#define OBJMODEL_NKINDS (OBJMODEL_DATALOAD + 1)
+#define OBJMODEL_NKINDS (OBJMODEL_SECRET + 1)
 static const struct kind_ops kind_ops[OBJMODEL_NKINDS];
 
 static void objmodel_init_defaults(struct objmodel *o)
@@ -1402,7 +1431,7 @@ static int decode(struct dctx *c, const ynode *root, struct objmodel **ret, char
 		r = FIELD(c, "kind",
 			  fail(c,
 			       "unknown kind %s (weir knows Dataset, AlluxioRuntime, Runtime, "
-			       "DataLoad, Namespace)",
+			       "DataLoad, Namespace, Secret)",
 			       q(kind, b, sizeof(b))));
 		goto fail;
 	}
@@ -1447,7 +1476,7 @@ static int decode(struct dctx *c, const ynode *root, struct objmodel **ret, char
 		spec = NULL;
 	if (is_null(status))
 		status = NULL;
-	if (!spec && o->kind != OBJMODEL_NAMESPACE) {
+	if (!spec && o->kind != OBJMODEL_NAMESPACE && o->kind != OBJMODEL_SECRET) {
 		r = missing(c, "spec", "");
 		goto fail;
 	}
@@ -1458,6 +1487,8 @@ static int decode(struct dctx *c, const ynode *root, struct objmodel **ret, char
 	if (r == 0 && status)
 		r = ops->dec_status ? FIELD(c, "status", ops->dec_status(c, status, o))
 				    : ignore_field(c, "status", status);
+	if (r == 0 && ops->dec_root)
+		r = ops->dec_root(c, root, o);
 	if (r < 0)
 		goto fail;
 	static const char *const top[] = {"apiVersion", "kind", "metadata", "spec", "status"};
@@ -1466,6 +1497,8 @@ static int decode(struct dctx *c, const ynode *root, struct objmodel **ret, char
 		bool known = false;
 		for (size_t j = 0; j < NELEM(top) && !known; j++)
 			known = !strcmp(k, top[j]);
+		for (const char *const *f = ops->top_fields; f && *f && !known; f++)
+			known = !strcmp(k, *f);
 		if (!known) {
 			r = unknown_field(c, k, root->items[2 * i + 1], NULL);
 			goto fail;
@@ -1961,7 +1994,8 @@ struct objmodel *objmodel_new(enum objmodel_kind kind, const char *ns, const cha
 	o->kind = kind;
 	o->kind_name = strdup(objmodel_kind_name(kind));
 	o->api_version =
-	    strdup(kind == OBJMODEL_NAMESPACE ? OBJMODEL_API_CORE : OBJMODEL_API_FLUID);
+	    strdup(kind == OBJMODEL_NAMESPACE || kind == OBJMODEL_SECRET ? OBJMODEL_API_CORE
+									 : OBJMODEL_API_FLUID);
 	o->meta.name = strdup(name ? name : "");
 	if (kind != OBJMODEL_NAMESPACE)
 		o->meta.namespace = strdup(ns ? ns : OBJMODEL_DEFAULT_NAMESPACE);
@@ -2536,6 +2570,14 @@ int objmodel_to_json(const struct objmodel *o, json_object **ret)
 		spec = ops->spec_json(o);
 	if (ops->status_json)
 		status = ops->status_json(o);
+	if (ops->root_json && ops->root_json(o, root) < 0) {
+		if (spec)
+			json_object_put(spec);
+		if (status)
+			json_object_put(status);
+		json_object_put(root);
+		return -ENOMEM;
+	}
 	if (spec)
 		json_object_object_add(root, "spec", spec);
 	if (status)
@@ -2612,6 +2654,8 @@ const char *objmodel_kind_name(enum objmodel_kind kind)
 		return "Runtime";
 	case OBJMODEL_DATALOAD:
 		return "DataLoad";
+	case OBJMODEL_SECRET:
+		return "Secret";
 	}
 	return "";
 }
@@ -2872,6 +2916,34 @@ struct objmodel *objmodel_list_find(const struct objmodel_list *l, enum objmodel
 	}
 	return NULL;
 }
+
+static int secret_dec_root(struct dctx *c, const ynode *root, struct objmodel *o)
+{
+	return dec_secret(c, root, &o->secret);
+}
+static int validate_secret(const struct objmodel *o, char *errbuf, size_t errlen)
+{
+	if (strlen(o->secret.type) > 253)
+		return vfail(errbuf, errlen, "type: longer than 253 characters");
+	return 0;
+}
+static void secret_clear_of(struct objmodel *o)
+{
+	secret_clear(&o->secret);
+}
+static const char *const secret_top_fields[] = {"data", "stringData", "type", "immutable", NULL};
+static int secret_root_json(const struct objmodel *o, json_object *root)
+{
+	json_object *data = secret_data_json(&o->secret);
+	if (!data)
+		return -ENOMEM;
+	jstr(root, "type", o->secret.type);
+	if (o->secret.immutable)
+		json_object_object_add(root, "immutable", json_object_new_boolean(1));
+	json_object_object_add(root, "data", data);
+	return 0;
+}
+
 /* ---- the kinds ---- */
 
 static void runtime_init(struct objmodel *o)
@@ -2931,4 +3003,9 @@ static const struct kind_ops kind_ops[OBJMODEL_NKINDS] = {
 			  runtime_clear, runtime_spec_json_of, runtime_status_json_of},
     [OBJMODEL_DATALOAD] = {NULL, dec_dataload_spec, dataload_dec_status, validate_dataload,
 			   dataload_clear, dataload_spec_json_of, dataload_status_json_of},
+    [OBJMODEL_SECRET] = {.dec_root = secret_dec_root,
+			 .validate = validate_secret,
+			 .clear = secret_clear_of,
+			 .top_fields = secret_top_fields,
+			 .root_json = secret_root_json},
 };

@@ -29,6 +29,8 @@
 
 #include <json-c/json.h>
 
+#include "secret.h"
+
 #define OBJMODEL_API_FLUID "data.fluid.io/v1alpha1"
 #define OBJMODEL_API_CORE "v1"
 #define OBJMODEL_DEFAULT_NAMESPACE "default"
@@ -39,6 +41,7 @@ enum objmodel_kind {
 	OBJMODEL_DATASET,
 	OBJMODEL_RUNTIME, /* kind "Runtime" or "AlluxioRuntime"; see objmodel.kind_name */
 	OBJMODEL_DATALOAD,
+	OBJMODEL_SECRET, /* v1 Secret: its data (lib/secret.h), redacted when read back */
 };
 
 /* A string map in insertion order (labels, annotations, mount options). */
@@ -250,6 +253,7 @@ struct objmodel {
 		struct dataset dataset;
 		struct runtime runtime;
 		struct dataload dataload;
+		struct secret secret;
 	};
 };
 

@@ -48,8 +48,13 @@ struct store_ops {
 	void (*close)(struct store *st);
 };
 
+struct secret_box;
+
 struct store {
 	const struct store_ops *ops;
+	/* Seals Secrets' data before apply puts them (the embedded store); NULL: this store keeps
+	 * no Secrets (on Kubernetes the apiserver does). Borrowed: its opener frees it. */
+	const struct secret_box *secret_box;
 };
 
 static inline int store_begin(struct store *st)

@@ -55,6 +55,7 @@ int main(void)
 	srunner_add_suite(sr, ufs_policy_suite());
 	srunner_add_suite(sr, kube_suite());
 	srunner_add_suite(sr, store_kube_suite());
+	srunner_add_suite(sr, secrets_suite());
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);

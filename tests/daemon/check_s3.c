@@ -1,10 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // S3's wire formats: ListObjectsV2 pages and error bodies (well-formed, truncated, hostile) and
 // the URL encoding of keys and list queries that SigV4 signs as sent.
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "s3_url.h"
 #include "s3_xml.h"
@@ -296,6 +302,125 @@ START_TEST(bucket_urls)
 }
 END_TEST
 
+/* One HTTP request captured on loopback: the listener answers 200 to a HEAD and keeps the
+ * request's header block, as the server would see it. */
+struct capture {
+	int fd;
+	int port;
+	char req[8192];
+};
+
+static void *capture_main(void *arg)
+{
+	struct capture *c = arg;
+	int s = accept(c->fd, NULL, NULL);
+	if (s < 0)
+		return NULL;
+	size_t n = 0;
+	while (n < sizeof(c->req) - 1 && !strstr(c->req, "\r\n\r\n")) {
+		ssize_t got = read(s, c->req + n, sizeof(c->req) - 1 - n);
+		if (got <= 0)
+			break;
+		n += (size_t)got;
+		c->req[n] = '\0';
+	}
+	static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: \"e1\"\r\n"
+				    "Last-Modified: Wed, 02 Dec 2026 10:00:00 GMT\r\n"
+				    "Connection: close\r\n\r\n";
+	if (write(s, reply, sizeof(reply) - 1) < 0)
+		n = 0;
+	close(s);
+	return NULL;
+}
+
+/* Stats /obj of s3://bkt on a capturing listener with opts; returns the request's headers. */
+static void capture_stat(const struct ufs_options *opts, char *ret, size_t len)
+{
+	struct capture c = {0};
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+	c.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(c.fd, 0);
+	ck_assert_int_eq(bind(c.fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(c.fd, 4), 0);
+	ck_assert_int_eq(getsockname(c.fd, (struct sockaddr *)&a, &al), 0);
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, capture_main, &c), 0);
+	char url[200], err[512] = "";
+	snprintf(url, sizeof(url), "s3://bkt?endpoint=http://127.0.0.1:%d&region=eu-west-3",
+		 ntohs(a.sin_port));
+	struct ufs *u = NULL;
+	ck_assert_msg(ufs_new(url, opts, &u, err, sizeof(err)) == 0, "%s", err);
+	struct ufs_attr at;
+	int r = ufs_stat(u, "/obj", &at);
+	ck_assert_msg(r == 0, "stat: %d", r);
+	ck_assert_uint_eq(at.size, 5);
+	ufs_free(u);
+	pthread_join(t, NULL);
+	close(c.fd);
+	snprintf(ret, len, "%s", c.req);
+}
+
+/* Case-insensitive: is "name: value" a header line of req? */
+static bool has_header(const char *req, const char *line)
+{
+	for (const char *p = strstr(req, "\r\n"); p && p[2]; p = strstr(p + 2, "\r\n"))
+		if (strncasecmp(p + 2, line, strlen(line)) == 0 && (p[2 + strlen(line)] == '\r'))
+			return true;
+	return false;
+}
+
+START_TEST(signed_request_keys_and_token)
+{
+	unsetenv("AWS_PROFILE");
+	unsetenv("AWS_SESSION_TOKEN");
+	setenv("AWS_CONFIG_FILE", "/dev/null", 1);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null", 1);
+	setenv("AWS_ACCESS_KEY_ID", "AKIAFROMENV", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "env-secret", 1);
+	char req[8192];
+	/* the Dataset's Secret first, its session token signed along */
+	struct ufs_options o = {.s3_access_key = "AKIAFROMSECRET",
+				.s3_secret_key = "secret-secret",
+				.s3_session_token = "FwoGZXIvYXdzEJr//token+with/slashes=="};
+	capture_stat(&o, req, sizeof(req));
+	ck_assert_msg(strncmp(req, "HEAD /bkt/obj HTTP/1.1\r\n", 24) == 0, "%s", req);
+	ck_assert_msg(
+	    has_header(req, "x-amz-security-token: FwoGZXIvYXdzEJr//token+with/slashes=="), "%s",
+	    req);
+	ck_assert_msg(has_header(req, "x-amz-content-sha256: UNSIGNED-PAYLOAD"), "%s", req);
+	const char *auth = strcasestr(req, "\r\nAuthorization: AWS4-HMAC-SHA256 ");
+	ck_assert_msg(auth, "%s", req);
+	ck_assert_msg(strstr(auth, "Credential=AKIAFROMSECRET/"), "%s", req);
+	ck_assert_msg(strstr(auth, "/eu-west-3/s3/aws4_request"), "%s", req);
+	const char *sh = strstr(auth, "SignedHeaders=");
+	ck_assert_ptr_nonnull(sh);
+	char signed_headers[300];
+	snprintf(signed_headers, sizeof(signed_headers), "%.*s", (int)strcspn(sh, ",\r"), sh);
+	ck_assert_msg(strstr(signed_headers, "x-amz-security-token") &&
+			  strstr(signed_headers, "x-amz-content-sha256") &&
+			  strstr(signed_headers, "x-amz-date") && strstr(signed_headers, "host"),
+		      "%s", signed_headers);
+	ck_assert_msg(!strstr(req, "secret-secret") && !strstr(req, "env-secret"), "%s", req);
+	/* no Secret: the environment's keys, and no token header */
+	capture_stat(NULL, req, sizeof(req));
+	ck_assert_msg(strstr(req, "Credential=AKIAFROMENV/"), "%s", req);
+	ck_assert_msg(!strcasestr(req, "x-amz-security-token"), "%s", req);
+	/* the environment's session token goes along with the environment's keys */
+	setenv("AWS_SESSION_TOKEN", "env-token", 1);
+	capture_stat(NULL, req, sizeof(req));
+	ck_assert_msg(has_header(req, "x-amz-security-token: env-token"), "%s", req);
+	/* a Secret without a token does not borrow the environment's */
+	struct ufs_options o2 = {.s3_access_key = "AKIAFROMSECRET", .s3_secret_key = "s"};
+	capture_stat(&o2, req, sizeof(req));
+	ck_assert_msg(strstr(req, "Credential=AKIAFROMSECRET/"), "%s", req);
+	ck_assert_msg(!strcasestr(req, "x-amz-security-token"), "%s", req);
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+	unsetenv("AWS_SESSION_TOKEN");
+}
+END_TEST
+
 Suite *s3_suite(void)
 {
 	Suite *s = suite_create("s3");
@@ -312,6 +437,7 @@ Suite *s3_suite(void)
 	tcase_add_test(tu, key_encoding);
 	tcase_add_test(tu, list_query_sorted);
 	tcase_add_test(tu, bucket_urls);
+	tcase_add_test(tu, signed_request_keys_and_token);
 	suite_add_tcase(s, tu);
 	return s;
 }

@@ -4,7 +4,10 @@
 # checked) on loopback. Names with spaces, UTF-8, "+", "%" and "~" and a prefix of more than 1,000
 # keys list completely; cp -R matches every byte; the second copy makes no S3 request; an object
 # overwritten while a reader is halfway never yields mixed bytes; wrong keys, bucket or region
-# fail with a clear error and mount nothing; the secret key shows up nowhere.
+# fail with a clear error and mount nothing; the secret key shows up nowhere. A Dataset's keys from
+# a Secret (weir create secret generic, kind: Secret) bind and read; a reference from another
+# namespace reads through them, the same Secret name from that namespace is refused, wrong keys
+# fail naming the bucket, and no value shows in get/describe, logs, the store file or /metrics.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
@@ -81,6 +84,46 @@ after="$(stat_requests)"
 diff -r "$T/data" "$TMP/copy2" >&2 || fail "the second copy differs (diff -r above)"
 [ "$after" -eq "$before" ] || fail "the second copy made $((after - before)) S3 request(s) (weir stat ufs_requests $before -> $after)"
 ok "warm copy in $(elapsed "$t0" "$t1") s with no S3 request (ufs_requests stays $after)"
+
+step "a cold open binds to the version the listing gave: one GET per small file, no HEAD"
+MP12="$TMP/mnt-nohead"
+weir_mount s3://bkt/data "$MP12" --tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-path-style
+ls -l "$MP12" >/dev/null
+mp_requests() {
+	w stat "$1" -o json >"$TMP/stat-nohead.json" || fail "weir stat $1 -o json exited with $?"
+	json_get "$TMP/stat-nohead.json" ufs_requests
+}
+before="$(mp_requests "$MP12")"
+cat "$MP12/plus+sign.txt" "$MP12/tilde~x" "$MP12/per%cent%41.txt" | cmp - <(cat "$T/data/plus+sign.txt" \
+	"$T/data/tilde~x" "$T/data/per%cent%41.txt") || fail "three small files read cold differ"
+after="$(mp_requests "$MP12")"
+[ $((after - before)) -eq 3 ] ||
+	fail "reading 3 small files cold made $((after - before)) S3 requests; 3 GETs expected (a HEAD per open?)"
+ok "3 small files read cold with 3 requests (ufs_requests $before -> $after): the opens asked nothing"
+
+step "a reader opening a directory's files in listing order gets the next files fetched ahead; shuffled, none"
+# mp_stat MP KEY: a counter of the view at MP from weir stat -o json
+mp_stat() {
+	w stat "$1" -o json >"$TMP/stat-ahead.json" || fail "weir stat $1 -o json exited with $?"
+	json_get "$TMP/stat-ahead.json" "$2"
+}
+MP13="$TMP/mnt-ahead" MP14="$TMP/mnt-shuffled"
+weir_mount s3://bkt/many "$MP13" --tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-path-style
+ls "$MP13" >/dev/null
+for f in $(ls "$MP13" | head -n 40); do cat "$MP13/$f"; done | cmp - <(for f in $(ls "$T/many" | head -n 40); do cat "$T/many/$f"; done) ||
+	fail "many/'s first 40 files read in order differ"
+ahead="$(mp_stat "$MP13" prefetch_bytes)"
+[ "$ahead" -gt 0 ] || fail "reading many/'s files in listing order fetched nothing ahead (prefetch_bytes $ahead)"
+weir_mount s3://bkt/many/ "$MP14" --tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-path-style --s3-region us-east-1
+ls "$MP14" >/dev/null
+# 40 of files 200-400 in an order fixed by a seed: no three in a row follow each other
+for f in $(ls "$MP14" | sed -n '200,400p' |
+	python3 -c 'import random, sys; l = sys.stdin.read().split(); random.Random(7).shuffle(l); print(" ".join(l[:40]))'); do
+	cat "$MP14/$f" >/dev/null
+done
+shuffled="$(mp_stat "$MP14" prefetch_bytes)"
+[ "$shuffled" -eq 0 ] || fail "reading 40 files in shuffled order fetched $shuffled bytes ahead"
+ok "40 files in listing order: $ahead bytes fetched ahead; 40 in shuffled order: none"
 
 step "an object overwritten while a reader is halfway: ESTALE or one whole version, never a mix"
 mkdir -p "$T/race"
@@ -261,6 +304,155 @@ for f in "$TMP/describe.txt" "$WEIR_STATE/controller.log" "$WEIR_STATE/node.log"
 	if grep -a -n -F "$VGW_SECRET" "$f" >&2; then fail "$f shows the secret key (lines above)"; fi
 done
 ok "weir describe, the controller's and node's logs and the store show no secret key"
+
+step "keys from a Secret: a Dataset's encryptOptions, with weir-node holding no keys of its own"
+# A control plane whose weir-node has no AWS keys: what reads the bucket can only be the Secret.
+wt_teardown
+weir_setup "$TMP/cp-secret"
+MPORT="$(free_port)"
+printf 'resync-interval = 0.5\n' >"$WEIR_STATE/controller.conf"
+printf 'metrics-listen = 127.0.0.1:%s\n' "$MPORT" >"$WEIR_STATE/node.conf"
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+wt_up
+show create namespace team-a
+show create namespace team-b
+umask 077
+printf '%s' "$VGW_SECRET" >"$TMP/secret-key"
+umask 022
+# weir create secret generic, kubectl's form: a literal and a file
+show create secret generic s3-keys -n team-a --from-literal=access-key="$VGW_KEY" \
+	--from-file=secret-key="$TMP/secret-key"
+# kind: Secret YAML, base64 data and stringData, with the wrong secret key
+B64KEY="$(printf '%s' "$VGW_KEY" | base64 -w0)"
+cat >"$TMP/bad-keys.yaml" <<YAML
+apiVersion: v1
+kind: Secret
+metadata: {name: bad-keys, namespace: team-a}
+type: Opaque
+data:
+  access-key: $B64KEY
+stringData:
+  secret-key: not-the-secret-key
+YAML
+show apply -f "$TMP/bad-keys.yaml"
+# dataset_yaml NS NAME SECRET [TOKEN_KEY]: a Fluid Dataset of s3://bkt/data with its keys (and
+# session token) from SECRET, and its Runtime.
+dataset_yaml() {
+	cat <<YAML
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata: {name: $2, namespace: $1}
+spec:
+  mounts:
+    - mountPoint: s3://bkt/data
+      options:
+        alluxio.underfs.s3.endpoint: $VGW_URL
+        alluxio.underfs.s3.endpoint.region: us-east-1
+        alluxio.underfs.s3.disable.dns.buckets: "true"
+      encryptOptions:
+        - name: aws.accessKeyId
+          valueFrom: {secretKeyRef: {name: $3, key: access-key}}
+        - name: aws.secretKey
+          valueFrom: {secretKeyRef: {name: $3, key: secret-key}}
+${4:+        - name: aws.sessionToken
+          valueFrom: {secretKeyRef: {name: $3, key: $4\}\}}
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: AlluxioRuntime
+metadata: {name: $2, namespace: $1}
+spec:
+  replicas: 1
+  tieredstore:
+    levels:
+      - {mediumtype: MEM, path: $WEIR_TIER_DIR, quota: 1Gi, high: "0.95", low: "0.7"}
+YAML
+}
+dataset_yaml team-a imagenet s3-keys >"$TMP/secret-ds.yaml"
+show apply -f "$TMP/secret-ds.yaml"
+wt_wait_phase dataset imagenet team-a Bound
+MP9="$TMP/mnt-secret"
+wt_mount team-a imagenet "$MP9"
+diff -r "$T/data" "$MP9" >&2 || fail "the view of team-a/imagenet (keys from Secret s3-keys) differs (diff -r above)"
+cmp "$T/data/big.bin" "$MP9/big.bin" || fail "big.bin read with the Secret's keys differs"
+ok "team-a/imagenet is Bound with Secret s3-keys' keys (weir-node has none); its view matches byte for byte"
+
+# a reference from team-b reads through the source's keys without seeing them
+cat >"$TMP/ref.yaml" <<YAML
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata: {name: imagenet-ref, namespace: team-b}
+spec:
+  mounts:
+    - mountPoint: dataset://team-a/imagenet
+YAML
+show apply -f "$TMP/ref.yaml"
+wt_wait_phase dataset imagenet-ref team-b Bound
+MP10="$TMP/mnt-secret-ref"
+wt_mount team-b imagenet-ref "$MP10"
+cmp "$T/data/spaces in name.bin" "$MP10/spaces in name.bin" || fail "the reference's view differs"
+ok "team-b/imagenet-ref (dataset://team-a/imagenet) reads with team-a's keys"
+
+# ds_failed NS NAME PATTERN: the Dataset becomes Failed with a condition matching PATTERN.
+ds_failed() {
+	local f="$TMP/failed-$1-$2.json" i
+	for i in $(seq 1 100); do
+		if wt_json dataset "$2" "$1" "$f" && [ "$(wt_field_opt "$f" status.phase)" = Failed ]; then
+			wt_conditions "$f" >"$f.cond"
+			grep -q -e "$3" "$f.cond" || fail "$1/$2 is Failed, but not with \"$3\": $(cat "$f.cond")"
+			ok "$1/$2 is Failed: $(head -c 300 "$f.cond")"
+			return 0
+		fi
+		sleep 0.2
+	done
+	fail "$1/$2 did not become Failed in 20 s (phase $(wt_field_opt "$f" status.phase))"
+}
+# a Secret of team-a is not team-b's: the same name from team-b finds nothing
+dataset_yaml team-b stolen s3-keys >"$TMP/stolen.yaml"
+show apply -f "$TMP/stolen.yaml"
+ds_failed team-b stolen 'secret "s3-keys" not found in namespace "team-b"'
+# a session token (x-amz-security-token) reaches the server: versitygw has no STS and says the
+# token is not one of its own (tests/daemon/check_s3.c checks the header is signed)
+show create secret generic sts-keys -n team-a --from-literal=access-key="$VGW_KEY" \
+	--from-file=secret-key="$TMP/secret-key" --from-literal=token=FwoGZXIvYXdzEXAMPLE/token+x==
+dataset_yaml team-a withtoken sts-keys token >"$TMP/withtoken.yaml"
+show apply -f "$TMP/withtoken.yaml"
+ds_failed team-a withtoken 's3://bkt/.*InvalidToken'
+# wrong keys: a clear error naming the bucket
+dataset_yaml team-a badkeys bad-keys >"$TMP/badkeys.yaml"
+show apply -f "$TMP/badkeys.yaml"
+ds_failed team-a badkeys 's3://bkt/.*SignatureDoesNotMatch'
+
+step "the Secret's values are nowhere: get/describe (yaml, json), logs, the store file and its WAL, /metrics"
+out="$TMP/shown"
+mkdir -p "$out"
+for o in yaml json; do
+	w get secret s3-keys -n team-a -o "$o" >"$out/secret.$o" || fail "weir get secret -o $o failed"
+	w get secrets -A -o "$o" >"$out/secrets-all.$o" || fail "weir get secrets -A -o $o failed"
+	w get dataset imagenet -n team-a -o "$o" >"$out/dataset.$o" || fail "weir get dataset -o $o failed"
+	w get dataset -A -o "$o" >"$out/datasets.$o" || fail "weir get dataset -A -o $o failed"
+done
+w get secrets -A >"$out/secrets.txt" || fail "weir get secrets -A failed"
+w describe secret s3-keys -n team-a >"$out/describe-secret.txt" || fail "weir describe secret failed"
+w describe dataset -A >"$out/describe-datasets.txt" || fail "weir describe dataset -A failed"
+w stat -o json >"$out/stat.json" || fail "weir stat failed"
+grep -q 'access-key' "$out/secret.yaml" && grep -q 'secret-key' "$out/secret.yaml" ||
+	fail "weir get secret -o yaml does not name the Secret's keys: $(cat "$out/secret.yaml")"
+grep -q '^team-a  *s3-keys  *Opaque  *2 ' "$out/secrets.txt" ||
+	fail "weir get secrets -A does not list s3-keys as Opaque with 2 keys: $(cat "$out/secrets.txt")"
+curl -sS -f "http://127.0.0.1:$MPORT/metrics" >"$out/metrics.txt" || fail "GET /metrics on port $MPORT failed"
+grep -q 'weir_' "$out/metrics.txt" || fail "/metrics has no weir_ series: $(head -c 300 "$out/metrics.txt")"
+ls "$WEIR_STATE"/controller.db* >&2
+[ -s "$WEIR_STATE/controller.db" ] || fail "no store file $WEIR_STATE/controller.db"
+B64SECRET="$(printf '%s' "$VGW_SECRET" | base64 -w0)"
+for f in "$out"/* "$WEIR_STATE"/*.log "$WEIR_STATE"/controller.db* "$WEIR_STATE"/stores/*/url; do
+	[ -e "$f" ] || continue
+	for v in "$VGW_SECRET" "$B64SECRET" "$VGW_KEY" "$B64KEY" not-the-secret-key FwoGZXIvYXdzEXAMPLE; do
+		if grep -a -n -F -e "$v" "$f" >&2; then fail "$f shows a Secret's value (lines above)"; fi
+	done
+done
+[ "$(stat -c %a "$WEIR_STATE/secret.key")" = 600 ] || fail "secret.key has mode $(stat -c %a "$WEIR_STATE/secret.key"), not 600"
+ok "no value of s3-keys or bad-keys (clear or base64) in $(ls "$out" | wc -l) outputs, the logs, controller.db(-wal), the sources' url files or /metrics; secret.key is 0600"
+export AWS_ACCESS_KEY_ID="$VGW_KEY" AWS_SECRET_ACCESS_KEY="$VGW_SECRET"
 
 step "https with a CA bundle (AWS_CA_BUNDLE); without it the server's certificate is refused"
 vgw_start "$TMP/vgw-tls" --tls

@@ -3,7 +3,8 @@
 # weir-controller on a real kube-apiserver (issue 8): the walkthrough's YAML applied with kubectl,
 # `kubectl get dataset -A` Bound with the UFS total, the DataLoad Complete, the node's figures in
 # its Lease, the production reference Bound with the same figures, a malformed Dataset Failed with
-# a condition, PV/PVC with the right attributes (ReadWriteMany and the subpath for an rw grant's
+# a condition, an s3:// Dataset reading with the keys of a Kubernetes Secret (another namespace's
+# refused), PV/PVC with the right attributes (ReadWriteMany and the subpath for an rw grant's
 # SubDataset), a referenced Dataset's delete refused by the webhook and held by the finalizer (an
 # Event says why), and two replicas: one passive until the leader is killed mid-DataLoad, then
 # leading within the lease and adding up the node's share of that load, no second one. weir-node
@@ -14,6 +15,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/nginx.sh"
 . "$here/../helpers/weir.sh"
 . "$here/../helpers/walkthrough.sh"
+. "$here/../helpers/versitygw.sh"
 . "$here/lib.sh"
 
 SCALE="${WEIR_E2E_SCALE:-0.01}"
@@ -212,6 +214,59 @@ kc delete dataset spark-331 -n analytics --wait=false | sed 's/^/  /'
 kwait 30 "analytics/spark-331 gone" sh -c "! '$KUBECTL_BIN' --kubeconfig '$KUBECONFIG' get dataset spark-331 -n analytics"
 kwait 30 "PV weir-analytics-spark-331 deleted" deleted pv weir-analytics-spark-331
 ok "rw grant: ReadWriteMany PV and PVC for /spark-3.3.1; both deleted with the Dataset"
+
+step "an s3:// Dataset's keys from a Kubernetes Secret (kubectl create secret), read by the controller"
+vgw_start "$TMP/vgw"
+vgw_curl -f -X PUT "$VGW_URL/kbkt" -o /dev/null || fail "creating bucket kbkt failed"
+rand_file "$TMP/obj.bin" 3000001 kobj
+vgw_curl -f -T "$TMP/obj.bin" "$(vgw_key_url kbkt data/obj.bin)" -o /dev/null || fail "upload of data/obj.bin failed"
+kc create secret generic s3-keys -n development --from-literal=access-key="$VGW_KEY" \
+	--from-literal=secret-key="$VGW_SECRET" | sed 's/^/  /'
+# k8s_s3_dataset NS NAME: a Fluid Dataset of s3://kbkt/data, keys from Secret s3-keys, and its Runtime
+k8s_s3_dataset() {
+	kc create -f - <<YAML | sed 's/^/  /'
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata: {name: $2, namespace: $1}
+spec:
+  mounts:
+    - mountPoint: s3://kbkt/data
+      options: {endpoint: "$VGW_URL", region: us-east-1, path-style: "true"}
+      encryptOptions:
+        - {name: aws.accessKeyId, valueFrom: {secretKeyRef: {name: s3-keys, key: access-key}}}
+        - {name: aws.secretKey, valueFrom: {secretKeyRef: {name: s3-keys, key: secret-key}}}
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: AlluxioRuntime
+metadata: {name: $2, namespace: $1}
+spec:
+  replicas: 1
+  tieredstore:
+    levels: [{mediumtype: MEM, path: "$WEIR_TIER_DIR", quota: 1Gi, high: "0.95", low: "0.7"}]
+YAML
+}
+k8s_s3_dataset development s3data
+kwait 60 "development/s3data Bound" is Bound dataset s3data -n development -o 'jsonpath={.status.phase}'
+mkdir -p "$TMP/mnt-s3"
+w mount -n development s3data "$TMP/mnt-s3" </dev/null >"$TMP/s3mount.out" 2>&1 ||
+	fail "weir mount -n development s3data failed: $(cat "$TMP/s3mount.out")"
+WEIR_MOUNTS+=("$TMP/mnt-s3")
+cmp "$TMP/obj.bin" "$TMP/mnt-s3/obj.bin" || fail "obj.bin read with the Kubernetes Secret's keys differs"
+w umount "$TMP/mnt-s3" >/dev/null 2>&1 || true
+# production has no Secret s3-keys: development's is not its own
+k8s_s3_dataset production s3data
+kwait 60 "production/s3data Failed" is Failed dataset s3data -n production -o 'jsonpath={.status.phase}'
+msg="$(jp dataset s3data -n production -o 'jsonpath={.status.conditions[0].message}')"
+case "$msg" in *'secret "s3-keys" not found in namespace "production"'*) ;;
+*) fail "production/s3data failed with \"$msg\", not for want of its own Secret" ;; esac
+for f in "$WEIR_STATE"/*.log; do
+	if grep -a -n -F -e "$VGW_SECRET" "$f" >&2; then fail "$f shows the Secret's value (lines above)"; fi
+done
+kc delete dataset s3data -n production --wait=false >/dev/null
+kc delete alluxioruntime s3data -n production --wait=false >/dev/null
+kc delete dataset s3data -n development --wait=false >/dev/null
+kc delete alluxioruntime s3data -n development --wait=false >/dev/null
+ok "development/s3data Bound with Secret s3-keys from the apiserver, obj.bin matches; production/s3data: \"$msg\"; no value in the logs"
 
 step "kubectl delete of a referenced Dataset is refused by the webhook, with weir's message"
 jp validatingwebhookconfiguration weir-controller >/dev/null ||

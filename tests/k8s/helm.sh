@@ -197,7 +197,11 @@ expect_can "$ctl" patch validatingwebhookconfigurations/weir
 expect_can "$ctl" list pods development
 expect_can "$ctl" update persistentvolumeclaims development
 expect_can "$ctl" update persistentvolumes
-expect_cannot "$ctl" get secrets "$NS"
+expect_can "$ctl" get secrets development
+expect_cannot "$ctl" list secrets development
+expect_cannot "$ctl" watch secrets development
+expect_cannot "$ctl" update secrets development
+expect_cannot "$ctl" create secrets development
 expect_cannot "$ctl" create pods development
 expect_cannot "$ctl" delete pods development
 expect_cannot "$ctl" delete datasets.data.fluid.io development
@@ -211,8 +215,10 @@ expect_cannot "$nodesa" list pods development
 expect_cannot "$nodesa" update datasets.data.fluid.io/status development
 expect_cannot "$nodesa" update datasets.data.fluid.io development
 expect_cannot "$nodesa" create persistentvolumes
-expect_cannot "$nodesa" get secrets "$NS"
-ok "controller: CRs + status + finalizers, PV/PVC, pods read, events, leases in $NS, its own webhook; node: read CRs and namespaces, the leases in $NS; neither reads Secrets"
+expect_can "$nodesa" get secrets development
+expect_cannot "$nodesa" list secrets development
+expect_cannot "$nodesa" watch secrets development
+ok "controller: CRs + status + finalizers, PV/PVC, pods read, events, leases in $NS, its own webhook, Secrets one by one (no list/watch/write); node: read CRs and namespaces, the leases in $NS, Secrets one by one"
 
 echo
 echo "k8s helm: all checks passed"

@@ -14,3 +14,4 @@ Suite *control_suite(void);
 Suite *rendezvous_suite(void);
 Suite *load_share_suite(void);
 Suite *cron_suite(void);
+Suite *secret_suite(void);
