@@ -46,15 +46,16 @@ static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
 #include "access.h"
 #include "access.skel.h"
 
-_Static_assert(sizeof(struct access_view_stats) == 64, "access_view_stats layout");
+_Static_assert(sizeof(struct access_view_stats) == 80, "access_view_stats layout");
 _Static_assert(sizeof(struct access_cgroup_key) == 16, "access_cgroup_key layout");
-_Static_assert(sizeof(struct access_cgroup_stats) == 32, "access_cgroup_stats layout");
+_Static_assert(sizeof(struct access_cgroup_stats) == 40, "access_cgroup_stats layout");
 _Static_assert(sizeof(struct access_file_key) == 16, "access_file_key layout");
 _Static_assert(sizeof(struct access_stream_slot) == 48, "access_stream_slot layout");
-_Static_assert(sizeof(struct access_file_state) == 56 + 48 * ACCESS_STREAM_SLOTS,
+_Static_assert(sizeof(struct access_file_state) == 72 + 48 * ACCESS_STREAM_SLOTS,
 	       "access_file_state layout");
 _Static_assert(sizeof(struct access_read_cursor) == 32, "access_read_cursor layout");
-_Static_assert(sizeof(struct access_event) == 96, "access_event layout");
+_Static_assert(sizeof(struct access_event) == 104, "access_event layout");
+_Static_assert(sizeof(struct access_backing) == 16, "access_backing layout");
 
 struct access_tracker {
 	struct access_bpf *skel;
@@ -80,6 +81,8 @@ static const struct prog_desc prog_descs[] = {
     {"mm_filemap_fault", ACCESS_PROG_FAULT, 0},
     {"mm_filemap_map_pages", ACCESS_PROG_MAP_PAGES, 0},
     {"mm_filemap_add_to_page_cache", ACCESS_PROG_PAGE_CACHE_ADD, 0},
+    {"sys_exit", ACCESS_PROG_PASSTHROUGH, 0},
+    {"io_uring_complete", ACCESS_PROG_URING, 0},
 };
 #define N_PROGS (sizeof(prog_descs) / sizeof(prog_descs[0]))
 
@@ -100,6 +103,13 @@ static struct bpf_program *prog_of(struct access_bpf *skel, unsigned bit, int bt
 		*ret_link =
 		    btf ? &skel->links.access_map_pages_btf : &skel->links.access_map_pages_raw;
 		return btf ? skel->progs.access_map_pages_btf : skel->progs.access_map_pages_raw;
+	case ACCESS_PROG_PASSTHROUGH:
+		*ret_link =
+		    btf ? &skel->links.access_sys_exit_btf : &skel->links.access_sys_exit_raw;
+		return btf ? skel->progs.access_sys_exit_btf : skel->progs.access_sys_exit_raw;
+	case ACCESS_PROG_URING:
+		*ret_link = btf ? &skel->links.access_uring_btf : &skel->links.access_uring_raw;
+		return btf ? skel->progs.access_uring_btf : skel->progs.access_uring_raw;
 	default:
 		*ret_link = &skel->links.access_add_to_page_cache;
 		return skel->progs.access_add_to_page_cache;
@@ -178,6 +188,7 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 		    .cgroup_id = e->cgroup_id,
 		    .ts_ns = e->ts_ns,
 		    .pages_total = e->pages_total,
+		    .pages_since = e->heat_pages,
 		    .heat = (double)e->heat / (double)(1u << ACCESS_HEAT_SHIFT),
 		    .dev = dev_from_kernel(e->dev),
 		    .view_id = e->view_id,
@@ -475,6 +486,31 @@ int access_tracker_remove_view(struct access_tracker *t, dev_t dev)
 	if (r < 0)
 		return r;
 
+	/* Forget the tier files mmapped through it. */
+	struct bpf_map *bmap = t->skel->maps.backing;
+	struct access_file_key bkey, bnext;
+	struct access_backing bval;
+	int have_bkey = 0;
+	for (;;) {
+		struct access_file_key del[256];
+		size_t n = 0;
+		while (n < sizeof(del) / sizeof(del[0]) &&
+		       bpf_map__get_next_key(bmap, have_bkey ? &bkey : NULL, &bnext,
+					     sizeof(bnext)) == 0) {
+			bkey = bnext;
+			have_bkey = 1;
+			if (bpf_map__lookup_elem(bmap, &bnext, sizeof(bnext), &bval, sizeof(bval),
+						 0) == 0 &&
+			    bval.dev == kdev)
+				del[n++] = bnext;
+		}
+		for (size_t i = 0; i < n; i++)
+			bpf_map__delete_elem(bmap, &del[i], sizeof(del[i]), 0);
+		if (n < sizeof(del) / sizeof(del[0]))
+			break;
+		have_bkey = 0;
+	}
+
 	/* Forget the files: deleting while walking may restart the walk, so
 	 * collect a batch of keys first. */
 	struct bpf_map *files = t->skel->maps.files;
@@ -538,9 +574,12 @@ int access_tracker_view_counters(struct access_tracker *t, uint32_t view_id,
 		c.streams_started += s->streams_started;
 		c.events += s->events;
 		c.events_dropped += s->events_dropped;
+		c.pages_passthrough += s->pages_passthrough;
+		c.lock_contended += s->lock_contended;
 	}
 	free(per_cpu);
 	c.bytes_read = c.pages_read * t->page_size;
+	c.bytes_passthrough = c.pages_passthrough * t->page_size;
 	*ret = c;
 	return 0;
 }
@@ -629,6 +668,7 @@ int access_tracker_foreach_cgroup(struct access_tracker *t, uint32_t view_id,
 			c.pages_read += per_cpu[i].pages_read;
 			c.pages_faulted += per_cpu[i].pages_faulted;
 			c.pages_mapped += per_cpu[i].pages_mapped;
+			c.pages_passthrough += per_cpu[i].pages_passthrough;
 		}
 		n++;
 		if (cb(userdata, &c) != 0)

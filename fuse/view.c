@@ -563,11 +563,12 @@ static void try_passthrough(struct view *v, struct handle *h)
 	h->backing_id = id;
 	atomic_fetch_add(&v->passthrough_opens, 1);
 	atomic_fetch_add(&v->passthrough_bytes, h->attr.size);
-	/* Its reads will go to the tier file, where eBPF does not see them on this view: count
-	 * the open as one read of the whole file for eviction's ranking. */
-	block_store_add_heat(v->src.store, h->obj,
-			     (double)((h->attr.size + 4095) / 4096) *
-				 (v->cfg.heat_weight > 0 ? v->cfg.heat_weight : 1.0));
+	/* Its reads go to the tier file. eBPF counts them on this view, by the bytes read;
+	 * without it, count the open as one read of the whole file for eviction's ranking. */
+	if (v->cfg.passthrough_unseen)
+		block_store_add_heat(v->src.store, h->obj,
+				     (double)((h->attr.size + 4095) / 4096) *
+					 (v->cfg.heat_weight > 0 ? v->cfg.heat_weight : 1.0));
 	return;
 undo:
 	unpin_blocks(v, h);
