@@ -23,6 +23,8 @@ const volatile __u64 heat_interval_ns = 1000000000ull; /* 0: no ACCESS_EV_HEAT *
 /* ...or sooner, once a file was read this many pages since its last one */
 const volatile __u64 heat_emit_pages = 256;
 const volatile __u32 page_shift = 12;
+/* a run of sequential reads is counted once it is this long (see "pending") */
+const volatile __u64 coalesce_pages = 32;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -67,11 +69,43 @@ struct {
 } files SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct access_pending);
+} pending SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, ACCESS_MAX_READERS);
 	__type(key, __u32);
 	__type(value, struct access_read_cursor);
 } read_cursor SEC(".maps");
+
+/* Read-path batches after the first one of a read(2) have the same thread,
+ * file and last page and a later first page: already counted. */
+static __always_inline int read_is_continuation(__u32 tid, __u32 dev, __u64 ino, __u64 index,
+						__u64 raw_last)
+{
+	struct access_read_cursor *c = bpf_map_lookup_elem(&read_cursor, &tid);
+
+	if (c && c->dev == dev && c->ino == ino && c->last_index == raw_last && index > c->index &&
+	    index <= raw_last) {
+		c->index = index;
+		return 1;
+	}
+	if (c) {
+		c->dev = dev;
+		c->ino = ino;
+		c->index = index;
+		c->last_index = raw_last;
+		return 0;
+	}
+	struct access_read_cursor n = {
+	    .ino = ino, .index = index, .last_index = raw_last, .dev = dev};
+	bpf_map_update_elem(&read_cursor, &tid, &n, BPF_ANY);
+	return 0;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -155,38 +189,14 @@ static __always_inline struct access_file_state *file_get(__u32 dev, __u64 ino, 
 	return bpf_map_lookup_elem(&files, &key);
 }
 
-/* Read-path batches after the first one of a read(2) have the same thread,
- * file and last page and a later first page: already counted. */
-static __always_inline int read_is_continuation(__u32 dev, __u64 ino, __u64 index, __u64 raw_last)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct access_read_cursor *c = bpf_map_lookup_elem(&read_cursor, &tid);
-
-	if (c && c->dev == dev && c->ino == ino && c->last_index == raw_last && index > c->index &&
-	    index <= raw_last) {
-		c->index = index;
-		return 1;
-	}
-	if (c) {
-		c->dev = dev;
-		c->ino = ino;
-		c->index = index;
-		c->last_index = raw_last;
-		return 0;
-	}
-	struct access_read_cursor n = {
-	    .ino = ino, .index = index, .last_index = raw_last, .dev = dev};
-	bpf_map_update_elem(&read_cursor, &tid, &n, BPF_ANY);
-	return 0;
-}
-
-static __always_inline void count_view(struct access_view_stats *vs, __u32 source, __u64 pages)
+static __always_inline void count_view(struct access_view_stats *vs, __u32 source, __u64 pages,
+				       __u32 calls)
 {
 	if (source == ACCESS_SRC_READ) {
-		vs->read_calls++;
+		vs->read_calls += calls;
 		vs->pages_read += pages;
 	} else if (source == ACCESS_SRC_PASSTHROUGH) {
-		vs->read_calls++;
+		vs->read_calls += calls;
 		vs->pages_read += pages;
 		vs->pages_passthrough += pages;
 	} else if (source == ACCESS_SRC_FAULT) {
@@ -196,7 +206,8 @@ static __always_inline void count_view(struct access_view_stats *vs, __u32 sourc
 	}
 }
 
-static __always_inline void count_cgroup(__u32 view_id, __u64 cgid, __u32 source, __u64 pages)
+static __always_inline void count_cgroup(__u32 view_id, __u64 cgid, __u32 source, __u64 pages,
+					 __u32 calls)
 {
 	struct access_cgroup_key key = {.cgroup_id = cgid, .view_id = view_id};
 	struct access_cgroup_stats *cs = bpf_map_lookup_elem(&cgroup_stats, &key);
@@ -209,10 +220,10 @@ static __always_inline void count_cgroup(__u32 view_id, __u64 cgid, __u32 source
 			return;
 	}
 	if (source == ACCESS_SRC_READ) {
-		cs->read_calls++;
+		cs->read_calls += calls;
 		cs->pages_read += pages;
 	} else if (source == ACCESS_SRC_PASSTHROUGH) {
-		cs->read_calls++;
+		cs->read_calls += calls;
 		cs->pages_read += pages;
 		cs->pages_passthrough += pages;
 	} else if (source == ACCESS_SRC_FAULT) {
@@ -233,30 +244,31 @@ static __always_inline void decay_heat(struct access_file_state *st, __u64 now)
 	st->decay_ns = n >= 64 ? now : st->decay_ns + n * hl;
 }
 
-/* Everything after the device filter; the programs below differ only in how
- * they read the inode (BTF-typed loads, or probe reads for raw_tp). */
-static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 isize, __u64 index,
-				     __u64 raw_last, __u32 source)
-{
-	if (isize <= 0)
-		return 0;
-	/* A read(2) asks for pos..pos+count, which may run past EOF. */
-	__u64 last = raw_last;
-	__u64 eof_last = ((__u64)isize - 1) >> page_shift;
-	if (last > eof_last)
-		last = eof_last;
-	if (index > last)
-		return 0;
-	if (source == ACCESS_SRC_READ && read_is_continuation(dev, ino, index, raw_last))
-		return 0;
+/* One access to count: pages first..last of (dev, ino), by calls read calls (0: mmap). */
+struct run {
+	__u64 ino;
+	__u64 first;
+	__u64 last;
+	__u64 pages; /* asked for by the run's reads: overlaps count again */
+	__u64 cgid;
+	__u32 dev;
+	__u32 view_id;
+	__u32 source;
+	__u32 calls;
+};
 
-	__u64 pages = last - index + 1;
+/* Counts r everywhere: view, (view, cgroup), the file's heat and streams. A subprogram, not
+ * inlined: a read can count two runs (the one it broke and its own). */
+static __noinline int count_run(struct run *r)
+{
+	__u32 dev = r->dev, view_id = r->view_id, source = r->source;
+	__u64 ino = r->ino, index = r->first, last = r->last, cgid = r->cgid;
+	__u64 pages = r->pages;
 	__u64 now = bpf_ktime_get_ns();
-	__u64 cgid = bpf_get_current_cgroup_id();
 	struct access_view_stats *vs = bpf_map_lookup_elem(&view_stats, &view_id);
 	if (vs)
-		count_view(vs, source, pages);
-	count_cgroup(view_id, cgid, source, pages);
+		count_view(vs, source, pages, r->calls);
+	count_cgroup(view_id, cgid, source, pages, r->calls);
 
 	struct access_file_state *st = file_get(dev, ino, view_id);
 	if (!st)
@@ -350,6 +362,87 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 	}
 	if (heat)
 		emit(ACCESS_EV_HEAT, source, dev, view_id, ino, index, now, cgid, &fs, &cur, vs);
+	return 0;
+}
+
+static __always_inline void flush_pending(struct access_pending *p)
+{
+	struct run r = {.ino = p->ino,
+			.first = p->first_page,
+			.last = p->next_page - 1,
+			.pages = p->pages,
+			.cgid = p->cgroup_id,
+			.dev = p->dev,
+			.view_id = p->view_id,
+			.source = p->source,
+			.calls = p->reads};
+	if (r.first > r.last)
+		r.first = r.last; /* only re-reads of the page the run had reached */
+	p->first_page = p->next_page;
+	p->pages = 0;
+	p->reads = 0;
+	count_run(&r);
+}
+
+/* Everything after the device filter; the programs below differ only in how they read the
+ * inode. Reads go through this CPU's pending run; mmap faults are counted at once. */
+static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 isize, __u64 index,
+				     __u64 raw_last, __u32 source)
+{
+	if (isize <= 0)
+		return 0;
+	/* A read(2) asks for pos..pos+count, which may run past EOF. */
+	__u64 last = raw_last;
+	__u64 eof_last = ((__u64)isize - 1) >> page_shift;
+	if (last > eof_last)
+		last = eof_last;
+	if (index > last)
+		return 0;
+	if (source != ACCESS_SRC_READ && source != ACCESS_SRC_PASSTHROUGH) {
+		struct run r = {.ino = ino,
+				.first = index,
+				.last = last,
+				.pages = last - index + 1,
+				.cgid = bpf_get_current_cgroup_id(),
+				.dev = dev,
+				.view_id = view_id,
+				.source = source};
+		return count_run(&r);
+	}
+
+	__u32 zero = 0;
+	struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);
+	if (!p)
+		return 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	if (source == ACCESS_SRC_READ && read_is_continuation(tid, dev, ino, index, raw_last))
+		return 0;
+	if (p->tid == tid && p->ino == ino && p->dev == dev && p->source == source) {
+		/* a read that goes on from the run (or from within its last page) */
+		if (index <= p->next_page && index + 1 >= p->next_page) {
+			if (last + 1 > p->next_page)
+				p->next_page = last + 1;
+			p->pages += last - index + 1;
+			p->reads++;
+			if (p->pages >= coalesce_pages)
+				flush_pending(p);
+			return 0;
+		}
+	}
+	if (p->pages)
+		flush_pending(p);
+	p->ino = ino;
+	p->dev = dev;
+	p->view_id = view_id;
+	p->source = source;
+	p->tid = tid;
+	p->cgroup_id = bpf_get_current_cgroup_id();
+	p->first_page = index;
+	p->next_page = last + 1;
+	p->pages = last - index + 1;
+	p->reads = 1;
+	if (p->pages >= coalesce_pages)
+		flush_pending(p);
 	return 0;
 }
 
@@ -463,14 +556,27 @@ struct io_kiocb___weir {
 #error "syscall numbers of this architecture are not listed"
 #endif
 
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+/* The helpers below come in two builds, picked by the constant btf: direct BTF-typed loads (the
+ * tp_btf programs: plain memory reads) or probe reads (raw_tp). */
+
 /* The file of the current task's descriptor fd, or NULL. */
-static __always_inline struct file *fd_file(long fd)
+static __always_inline struct file *fd_file(long fd, const int btf)
 {
+	struct file *f = 0;
+
+	if (btf) {
+		struct task_struct *task = bpf_get_current_task_btf();
+		struct fdtable *fdt = task->files->fdt;
+		if (fd < 0 || (unsigned long)fd >= fdt->max_fds)
+			return 0;
+		bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]);
+		return f ? bpf_rdonly_cast(f, bpf_core_type_id_kernel(struct file)) : 0;
+	}
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *f = 0;
-
 	if (fd < 0 || (unsigned long)fd >= BPF_CORE_READ(fdt, max_fds))
 		return 0;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
@@ -480,37 +586,43 @@ static __always_inline struct file *fd_file(long fd)
 /* If f is a file of a watched view, open in passthrough: its view id, and its device, inode,
  * size and backing (tier) file in the ret_ arguments. */
 static __always_inline __u32 *passthrough_view(struct file *f, __u32 *ret_dev, __u64 *ret_ino,
-					       __s64 *ret_size, struct file **ret_backing)
+					       __s64 *ret_size, struct file **ret_backing,
+					       const int btf)
 {
-	struct inode *inode = BPF_CORE_READ(f, f_inode);
-	__u32 dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	struct inode *inode = btf ? f->f_inode : BPF_CORE_READ(f, f_inode);
+	if (!inode)
+		return 0;
+	__u32 dev = btf ? inode->i_sb->s_dev : BPF_CORE_READ(inode, i_sb, s_dev);
 
 	if (!dev_maybe_watched(dev))
 		return 0;
 	__u32 *viewp = bpf_map_lookup_elem(&watch_devs, &dev);
-	if (!viewp || BPF_CORE_READ(inode, i_sb, s_magic) != FUSE_SUPER_MAGIC)
+	if (!viewp)
+		return 0;
+	if ((btf ? inode->i_sb->s_magic : BPF_CORE_READ(inode, i_sb, s_magic)) != FUSE_SUPER_MAGIC)
 		return 0;
 	if (!bpf_core_field_exists(struct fuse_file___weir, passthrough))
 		return 0; /* a kernel without FUSE passthrough */
-	struct fuse_file___weir *ff = BPF_CORE_READ(f, private_data);
+	struct fuse_file___weir *ff = btf ? f->private_data : BPF_CORE_READ(f, private_data);
 	struct file *bfile = BPF_CORE_READ(ff, passthrough);
 	if (!bfile)
 		return 0;
 	*ret_dev = dev;
-	*ret_ino = BPF_CORE_READ(inode, i_ino);
-	*ret_size = BPF_CORE_READ(inode, i_size);
+	*ret_ino = btf ? inode->i_ino : BPF_CORE_READ(inode, i_ino);
+	*ret_size = btf ? inode->i_size : BPF_CORE_READ(inode, i_size);
 	*ret_backing = bfile;
 	return viewp;
 }
 
-/* bytes read by a passthrough read that ended at file offset end */
-static __always_inline int count_passthrough(struct file *f, __s64 start, __s64 bytes)
+/* bytes read by a passthrough read of f that started at file offset start */
+static __always_inline int count_passthrough(struct file *f, __s64 start, __s64 bytes,
+					     const int btf)
 {
 	__u32 dev;
 	__u64 ino;
 	__s64 size;
 	struct file *bfile;
-	__u32 *viewp = passthrough_view(f, &dev, &ino, &size, &bfile);
+	__u32 *viewp = passthrough_view(f, &dev, &ino, &size, &bfile, btf);
 
 	if (!viewp || start < 0)
 		return 0;
@@ -520,13 +632,13 @@ static __always_inline int count_passthrough(struct file *f, __s64 start, __s64 
 
 /* mmap(2) of a passthrough view file maps its tier file: remember whose it is, for the
  * fault programs. */
-static __always_inline void note_backing(struct file *f)
+static __always_inline void note_backing(struct file *f, const int btf)
 {
 	__u32 dev;
 	__u64 ino;
 	__s64 size;
 	struct file *bfile;
-	__u32 *viewp = passthrough_view(f, &dev, &ino, &size, &bfile);
+	__u32 *viewp = passthrough_view(f, &dev, &ino, &size, &bfile, btf);
 
 	if (!viewp)
 		return;
@@ -539,12 +651,18 @@ static __always_inline void note_backing(struct file *f)
 	bpf_map_update_elem(&backing, &key, &val, BPF_ANY);
 }
 
+static __always_inline __s64 file_pos(struct file *f, const int btf)
+{
+	return btf ? f->f_pos : BPF_CORE_READ(f, f_pos);
+}
+
 /* The file offset a syscall's reading started at, given where it ended: from the user's
  * offset pointer if it passed one (updated to the end), else the file position. */
 static __always_inline __s64 start_from(struct file *f, __u64 uoff, long ret)
 {
 	__s64 end = 0;
 
+	/* probe reads both ways: clang would merge a direct load with the stack load below */
 	if (uoff) {
 		if (bpf_probe_read_user(&end, sizeof(end), (void *)uoff) < 0)
 			return -1;
@@ -554,66 +672,98 @@ static __always_inline __s64 start_from(struct file *f, __u64 uoff, long ret)
 	return end - ret;
 }
 
-static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
+/* Syscall number and arguments: direct loads from a BTF pt_regs, or probe reads. */
+#if defined(__TARGET_ARCH_x86)
+#define REGS_NR(regs) ((regs)->orig_ax)
+#define REGS_ARG(regs, n)                                                                          \
+	((n) == 1   ? (regs)->di                                                                   \
+	 : (n) == 2 ? (regs)->si                                                                   \
+	 : (n) == 3 ? (regs)->dx                                                                   \
+	 : (n) == 4 ? (regs)->r10                                                                  \
+		    : (regs)->r8)
+#else
+#define REGS_NR(regs) ((regs)->syscallno)
+#define REGS_ARG(regs, n) ((n) == 1 ? (regs)->orig_x0 : (regs)->regs[(n)-1])
+#endif
+
+static __always_inline long sys_arg(struct pt_regs *regs, int n, const int btf)
+{
+	if (btf)
+		return REGS_ARG(regs, n);
+	switch (n) {
+	case 1:
+		return PT_REGS_PARM1_CORE_SYSCALL(regs);
+	case 2:
+		return PT_REGS_PARM2_CORE_SYSCALL(regs);
+	case 3:
+		return PT_REGS_PARM3_CORE_SYSCALL(regs);
+	case 4:
+		return PT_REGS_PARM4_CORE_SYSCALL(regs);
+	default:
+		return PT_REGS_PARM5_CORE_SYSCALL(regs);
+	}
+}
+
+static __always_inline int on_sys_exit(struct pt_regs *regs, long ret, const int btf)
 {
 	if (ret <= 0)
 		return 0;
-	long nr = SYSCALL_NR(regs);
+	long nr = btf ? REGS_NR(regs) : SYSCALL_NR(regs);
 	struct file *f;
 	__s64 start;
 
 	switch (nr) {
 	case NR_READ:
 	case NR_READV:
-		f = fd_file(PT_REGS_PARM1_CORE_SYSCALL(regs));
+		f = fd_file(sys_arg(regs, 1, btf), btf);
 		if (!f)
 			return 0;
-		start = BPF_CORE_READ(f, f_pos) - ret;
+		start = file_pos(f, btf) - ret;
 		break;
 	case NR_PREAD64:
 	case NR_PREADV:
 	case NR_PREADV2:
-		f = fd_file(PT_REGS_PARM1_CORE_SYSCALL(regs));
+		f = fd_file(sys_arg(regs, 1, btf), btf);
 		if (!f)
 			return 0;
-		start = PT_REGS_PARM4_CORE_SYSCALL(regs);
+		start = sys_arg(regs, 4, btf);
 		if (start == -1 && nr == NR_PREADV2) /* -1: at (and moving) the file position */
-			start = BPF_CORE_READ(f, f_pos) - ret;
+			start = file_pos(f, btf) - ret;
 		break;
 	case NR_SENDFILE:
-		f = fd_file(PT_REGS_PARM2_CORE_SYSCALL(regs));
+		f = fd_file(sys_arg(regs, 2, btf), btf);
 		if (!f)
 			return 0;
-		start = start_from(f, PT_REGS_PARM3_CORE_SYSCALL(regs), ret);
+		start = start_from(f, sys_arg(regs, 3, btf), ret);
 		break;
 	case NR_SPLICE:
 	case NR_COPY_FILE_RANGE:
-		f = fd_file(PT_REGS_PARM1_CORE_SYSCALL(regs));
+		f = fd_file(sys_arg(regs, 1, btf), btf);
 		if (!f)
 			return 0;
-		start = start_from(f, PT_REGS_PARM2_CORE_SYSCALL(regs), ret);
+		start = start_from(f, sys_arg(regs, 2, btf), ret);
 		break;
 	case NR_MMAP:
-		f = fd_file(PT_REGS_PARM5_CORE_SYSCALL(regs));
+		f = fd_file(sys_arg(regs, 5, btf), btf);
 		if (f)
-			note_backing(f);
+			note_backing(f, btf);
 		return 0;
 	default:
 		return 0;
 	}
-	return count_passthrough(f, start, ret);
+	return count_passthrough(f, start, ret, btf);
 }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(access_sys_exit_btf, struct pt_regs *regs, long ret)
 {
-	return on_sys_exit(regs, ret);
+	return on_sys_exit(regs, ret, 1);
 }
 
 SEC("raw_tp/sys_exit")
 int BPF_PROG(access_sys_exit_raw, struct pt_regs *regs, long ret)
 {
-	return on_sys_exit(regs, ret);
+	return on_sys_exit(regs, ret, 0);
 }
 
 /* io_uring reads call the file's read_iter without a read syscall. */
@@ -633,7 +783,7 @@ static __always_inline int on_uring_complete(void *req, struct io_uring_cqe *cqe
 	/* The request starts with its struct io_rw, whose kiocb's position has moved past
 	 * what was read. */
 	__s64 end = BPF_CORE_READ((struct kiocb *)req, ki_pos);
-	return count_passthrough(f, end - res, res);
+	return count_passthrough(f, end - res, res, 0);
 }
 
 SEC("tp_btf/io_uring_complete")

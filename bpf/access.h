@@ -115,14 +115,40 @@ struct access_file_state {
 
 /* Map "read_cursor" (LRU hash): key __u32 thread id, value
  * struct access_read_cursor. Writer: kernel. Capacity ACCESS_MAX_READERS.
- * One read(2) calls filemap_get_pages once per folio batch, each time with
- * the same last page; the cursor recognises the later batches so a read is
- * counted once. */
+ * One read(2) of several pages calls filemap_get_pages once per folio batch,
+ * each time with the same last page; the cursor recognises the later batches
+ * so a read is counted once. Per thread, not per CPU: a cold read sleeps
+ * between batches and may wake on another CPU. */
 struct access_read_cursor {
 	__u64 ino;
 	__u64 index;	  /* first page of the last batch */
 	__u64 last_index; /* last page asked for, unclamped */
 	__u32 dev;
+	__u32 pad;
+};
+
+/* Map "pending" (per-CPU array, one entry): struct access_pending, the run of
+ * sequential reads this CPU saw last and has not yet counted into the maps
+ * above. Reads that continue it (the common case: a reader going through a
+ * file) cost one array lookup; the run is counted as one access when another
+ * read breaks it or it reaches coalesce_pages. Writer: kernel; user space adds
+ * the runs' pages to the view and cgroup counters and zeroes a removed view's. */
+struct access_pending {
+	__u64 ino;
+	__u64 cgroup_id;  /* reader's, taken when the run began */
+	__u64 first_page; /* not yet counted: first_page .. next_page - 1 */
+	__u64 next_page;
+	__u64 pages; /* not yet counted: pages asked for by its reads (overlaps included) */
+	/* the thread's last read, a copy of its read_cursor entry while the thread stays on
+	 * this CPU (its nr_migrations unchanged) */
+	__u64 raw_last;	  /* last page it asked for, unclamped */
+	__u64 last_index; /* first page of its last batch */
+	__u64 migrations; /* the thread's se.nr_migrations then */
+	__u32 dev;	  /* kernel s_dev encoding; the run's file is (dev, ino) */
+	__u32 view_id;
+	__u32 tid;    /* reader thread; 0: none */
+	__u32 reads;  /* read calls not yet counted */
+	__u32 source; /* ACCESS_SRC_READ or ACCESS_SRC_PASSTHROUGH */
 	__u32 pad;
 };
 

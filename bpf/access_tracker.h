@@ -89,6 +89,9 @@ struct access_tracker_opts {
 	uint32_t max_files;	       /* (dev, ino) entries kept, LRU [65536] */
 	uint32_t max_cgroups;	       /* (view, cgroup) entries kept, LRU [16384] */
 	uint32_t ring_bytes;	       /* ring buffer size, a power of 2 >= page size [256 KiB] */
+	/* a run of sequential reads by one thread is counted into the maps (heat, streams) once
+	 * it is this many pages long or broken; the counters include it at once [32] */
+	uint32_t coalesce_pages;
 	/* Kernel BTF to use instead of /sys/kernel/btf/vmlinux (NULL: the
 	 * running kernel's); for kernels without built-in BTF. */
 	const char *btf_path;
@@ -103,9 +106,11 @@ enum {
 	ACCESS_PROG_FAULT = 1u << 1,	      /* filemap:mm_filemap_fault */
 	ACCESS_PROG_MAP_PAGES = 1u << 2,      /* filemap:mm_filemap_map_pages */
 	ACCESS_PROG_PAGE_CACHE_ADD = 1u << 3, /* filemap:mm_filemap_add_to_page_cache */
-	ACCESS_PROG_PASSTHROUGH = 1u << 4,    /* raw_syscalls:sys_exit: passthrough reads, mmaps */
-	ACCESS_PROG_URING = 1u << 5,	      /* io_uring:io_uring_complete: passthrough reads */
-	ACCESS_PROG_BTF = 1u << 8, /* the filemap programs are tp_btf (else raw_tp, slower) */
+	/* raw_syscalls:sys_exit: passthrough reads and mmaps; loaded, and attached only while
+	 * held (access_tracker_passthrough_hold()) */
+	ACCESS_PROG_PASSTHROUGH = 1u << 4,
+	ACCESS_PROG_URING = 1u << 5, /* io_uring:io_uring_complete: passthrough reads */
+	ACCESS_PROG_BTF = 1u << 8,   /* the filemap programs are tp_btf (else raw_tp, slower) */
 };
 
 /* Cumulative counters of one view, summed over CPUs. */
@@ -183,6 +188,19 @@ int access_tracker_add_view(struct access_tracker *t, dev_t dev, uint32_t view_i
  * or -ENOENT. Any thread; call it before unmounting so a new mount that
  * reuses the device number does not inherit the old view. */
 int access_tracker_remove_view(struct access_tracker *t, dev_t dev);
+
+/* Passthrough reads are counted where every syscall of the node returns, which costs each
+ * syscall tens of nanoseconds whatever it is: so that program is attached only while some view
+ * file may be open in passthrough. Call _hold(1) before replying to an open the kernel will
+ * pass through (it attaches, a few bpf() calls, if it is not attached yet) and _hold(0) after
+ * its release; access_tracker_passthrough_expire() detaches once nothing was held for
+ * idle_ms (so a loader that opens and closes file after file does not flap). Any thread; an
+ * internal mutex serialises attach and detach. _hold(1) returns 0, -ENOTSUP (the program did
+ * not load: such reads go uncounted) or -errno from attaching; _hold(0) returns 0. */
+int access_tracker_passthrough_hold(struct access_tracker *t, int hold);
+void access_tracker_passthrough_expire(struct access_tracker *t, unsigned idle_ms);
+/* 1 while the passthrough program is attached. */
+int access_tracker_passthrough_attached(struct access_tracker *t);
 
 /* Dispatches ring-buffer events to the callbacks, waiting up to timeout_ms
  * (-1: forever, 0: not at all). Returns the number of events or -errno

@@ -455,6 +455,8 @@ static int dataset_view_path(const struct node *n, const char *ns, const char *n
 	return 0;
 }
 
+static bool passthrough_hold(void *data, bool hold);
+
 static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Response *resp)
 {
 	char err[1024] = "";
@@ -539,6 +541,11 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 	    .read_streams = n->tracker == NULL,
 	    .passthrough_unseen =
 		!n->tracker || !(access_tracker_programs(n->tracker) & ACCESS_PROG_PASSTHROUGH),
+	    .passthrough_hold =
+		n->tracker && (access_tracker_programs(n->tracker) & ACCESS_PROG_PASSTHROUGH)
+		    ? passthrough_hold
+		    : NULL,
+	    .passthrough_hold_data = n,
 	    .read_write = m->read_write && ufs_writable(src->ufs),
 	    .heat_weight = namespace_weight(n, m->namespace_ ? m->namespace_ : ""),
 	    .owner = {.uid = m->uid, .gid = m->gid, .mode = m->mode & 07777},
@@ -708,6 +715,22 @@ static void handle_source(struct node *n, const Weir__SourceRequest *m, Weir__Re
 	usage_start(src->usage, false);
 out:
 	pthread_mutex_unlock(&n->lock);
+}
+
+/* A view is about to pass an open through (hold) or released one: the tracker counts passthrough
+ * reads only while it holds its sys_exit program attached. Refusing the open when it cannot
+ * attach keeps that file's reads counted (through the view). View threads, no lock held. */
+static bool passthrough_hold(void *data, bool hold)
+{
+	struct node *n = data;
+	int r = access_tracker_passthrough_hold(n->tracker, hold);
+	if (r < 0) {
+		log_warn(
+		    "cannot attach eBPF's passthrough counter (%s): opening without passthrough",
+		    strerror(-r));
+		return false;
+	}
+	return true;
 }
 
 /* Where the bytes readers of view v got came from, beyond the READs weir answered: the view's
@@ -1246,6 +1269,8 @@ static void *tracker_thread(void *arg)
 		int r = poll(&pfd, 1, 500);
 		if (r > 0)
 			access_tracker_consume(n->tracker);
+		/* two seconds with no passthrough open: stop taxing every syscall of the node */
+		access_tracker_passthrough_expire(n->tracker, 2000);
 	}
 	return NULL;
 }

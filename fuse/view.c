@@ -525,6 +525,9 @@ static void try_passthrough(struct view *v, struct handle *h)
 			goto undo;
 		fd = ref.fd;
 	}
+	/* Whoever counts passthrough reads must be ready before the first one. */
+	if (v->cfg.passthrough_hold && !v->cfg.passthrough_hold(v->cfg.passthrough_hold_data, true))
+		goto undo;
 	struct inode *in = h->ino;
 	pthread_mutex_lock(&v->lock);
 	int id = in->backing_id > 0 && in->backing_obj == h->obj ? in->backing_id : 0;
@@ -533,7 +536,7 @@ static void try_passthrough(struct view *v, struct handle *h)
 		in->backing_refs++;
 	pthread_mutex_unlock(&v->lock);
 	if (other)
-		goto undo; /* another version holds the inode's backing: no second one */
+		goto unhold; /* another version holds the inode's backing: no second one */
 	if (id <= 0) {
 		/* Registered outside the lock (a syscall into the kernel); a concurrent open that
 		 * registered first wins, and ours is closed again. */
@@ -541,7 +544,7 @@ static void try_passthrough(struct view *v, struct handle *h)
 		int mine = ioctl(v->devfd, FUSE_DEV_IOC_BACKING_OPEN, &map);
 		if (mine <= 0) {
 			log_debug("passthrough of \"%s\" refused: %s", h->path, strerror(errno));
-			goto undo;
+			goto unhold;
 		}
 		pthread_mutex_lock(&v->lock);
 		if (in->backing_id > 0 && in->backing_obj != h->obj) {
@@ -558,7 +561,7 @@ static void try_passthrough(struct view *v, struct handle *h)
 		if (id != mine && ioctl(v->devfd, FUSE_DEV_IOC_BACKING_CLOSE, &mine) < 0)
 			log_debug("closing backing %d: %s", mine, strerror(errno));
 		if (id <= 0)
-			goto undo;
+			goto unhold;
 	}
 	h->backing_id = id;
 	atomic_fetch_add(&v->passthrough_opens, 1);
@@ -570,6 +573,9 @@ static void try_passthrough(struct view *v, struct handle *h)
 				     (double)((h->attr.size + 4095) / 4096) *
 					 (v->cfg.heat_weight > 0 ? v->cfg.heat_weight : 1.0));
 	return;
+unhold:
+	if (v->cfg.passthrough_hold)
+		v->cfg.passthrough_hold(v->cfg.passthrough_hold_data, false);
 undo:
 	unpin_blocks(v, h);
 }
@@ -622,6 +628,8 @@ static void handle_close(struct view *v, struct handle *h)
 	pthread_mutex_unlock(&v->lock);
 	if (close_id > 0 && ioctl(v->devfd, FUSE_DEV_IOC_BACKING_CLOSE, &close_id) < 0)
 		log_debug("closing backing %d: %s", close_id, strerror(errno));
+	if (h->backing_id > 0 && v->cfg.passthrough_hold)
+		v->cfg.passthrough_hold(v->cfg.passthrough_hold_data, false);
 	unpin_blocks(v, h);
 	if (h->wfd >= 0) {
 		close(h->wfd);

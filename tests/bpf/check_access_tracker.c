@@ -297,7 +297,8 @@ START_TEST(test_counts_cold_and_cached_reads)
 	ck_assert_uint_eq(c2.pages_read - c1.pages_read, SMALL_PAGES);
 	ck_assert_uint_eq(c2.read_calls - c1.read_calls, 1);
 	ck_assert_uint_eq(c2.pages_added - c1.pages_added, 0); /* all hits */
-	ck_assert_uint_eq(c2.bytes_read, 2ull * SMALL_PAGES * page_size);
+	/* the cold read may be short (see above); the warm one is exact */
+	ck_assert_uint_eq(c2.bytes_read, c2.pages_read * page_size);
 
 	struct access_file_heat h;
 	ck_assert_int_eq(access_tracker_file_heat(tracker, view_dev, st.st_ino, &h), 0);
