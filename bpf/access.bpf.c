@@ -447,8 +447,8 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 }
 
 /* An mmap program's file that is no view's may be the tier file behind a passthrough mapping
- * of one (see "backing"): returns the view's view id and sets *dev, *ino to the view file's. */
-static __always_inline __u32 *backing_view(__u32 *dev, __u64 *ino)
+ * of one (see "backing"): sets *view_id and *dev, *ino to the view file's. Returns 1 if so. */
+static __always_inline int backing_view(__u32 *dev, __u64 *ino, __u32 *view_id)
 {
 	struct access_file_key key = {.ino = *ino, .dev = *dev};
 	struct access_backing *b = bpf_map_lookup_elem(&backing, &key);
@@ -457,7 +457,27 @@ static __always_inline __u32 *backing_view(__u32 *dev, __u64 *ino)
 		return 0;
 	*dev = b->dev;
 	*ino = b->ino;
-	return &b->view_id;
+	*view_id = b->view_id;
+	return 1;
+}
+
+/* The view watching dev, into *view_id; returns 0 if none. This CPU's pending run remembers
+ * the last one (user space zeroes the runs of a view it removes or adds), which spares the
+ * hash lookup on every read of a reader going through a file. */
+static __always_inline int view_of_dev(__u32 dev, __u32 *view_id)
+{
+	__u32 zero = 0;
+	struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);
+
+	if (p && p->tid && p->dev == dev) {
+		*view_id = p->view_id;
+		return 1;
+	}
+	__u32 *v = bpf_map_lookup_elem(&watch_devs, &dev);
+	if (!v)
+		return 0;
+	*view_id = *v;
+	return 1;
 }
 
 /* Two builds of each program: tp_btf (direct, BTF-checked loads: cheaper
@@ -475,12 +495,11 @@ static __always_inline __u32 *backing_view(__u32 *dev, __u64 *ino)
 		if (!dev_maybe_watched(dev) && !(backed && backing_nonanon))                       \
 			return 0;                                                                  \
 		__u64 ino = host->i_ino;                                                           \
-		__u32 *viewp = bpf_map_lookup_elem(&watch_devs, &dev);                             \
-		if (!viewp && backed)                                                              \
-			viewp = backing_view(&dev, &ino);                                          \
-		if (!viewp)                                                                        \
+		__u32 view_id;                                                                     \
+		if (!view_of_dev(dev, &view_id) &&                                                 \
+		    !(backed && backing_view(&dev, &ino, &view_id)))                               \
 			return 0;                                                                  \
-		return on_access(dev, *viewp, ino, host->i_size, first, last, source);             \
+		return on_access(dev, view_id, ino, host->i_size, first, last, source);            \
 	}                                                                                          \
 	SEC("raw_tp/" #tp)                                                                         \
 	int BPF_PROG(name##_raw, struct address_space *mapping, __VA_ARGS__)                       \
@@ -492,12 +511,11 @@ static __always_inline __u32 *backing_view(__u32 *dev, __u64 *ino)
 		if (!dev_maybe_watched(dev) && !(backed && backing_nonanon))                       \
 			return 0;                                                                  \
 		__u64 ino = BPF_CORE_READ(host, i_ino);                                            \
-		__u32 *viewp = bpf_map_lookup_elem(&watch_devs, &dev);                             \
-		if (!viewp && backed)                                                              \
-			viewp = backing_view(&dev, &ino);                                          \
-		if (!viewp)                                                                        \
+		__u32 view_id;                                                                     \
+		if (!view_of_dev(dev, &view_id) &&                                                 \
+		    !(backed && backing_view(&dev, &ino, &view_id)))                               \
 			return 0;                                                                  \
-		return on_access(dev, *viewp, ino, BPF_CORE_READ(host, i_size), first, last,       \
+		return on_access(dev, view_id, ino, BPF_CORE_READ(host, i_size), first, last,      \
 				 source);                                                          \
 	}
 
@@ -585,19 +603,17 @@ static __always_inline struct file *fd_file(long fd, const int btf)
 
 /* If f is a file of a watched view, open in passthrough: its view id, and its device, inode,
  * size and backing (tier) file in the ret_ arguments. */
-static __always_inline __u32 *passthrough_view(struct file *f, __u32 *ret_dev, __u64 *ret_ino,
-					       __s64 *ret_size, struct file **ret_backing,
-					       const int btf)
+static __always_inline int passthrough_view(struct file *f, __u32 *ret_view, __u32 *ret_dev,
+					    __u64 *ret_ino, __s64 *ret_size,
+					    struct file **ret_backing, const int btf)
 {
 	struct inode *inode = btf ? f->f_inode : BPF_CORE_READ(f, f_inode);
 	if (!inode)
 		return 0;
 	__u32 dev = btf ? inode->i_sb->s_dev : BPF_CORE_READ(inode, i_sb, s_dev);
 
-	if (!dev_maybe_watched(dev))
-		return 0;
-	__u32 *viewp = bpf_map_lookup_elem(&watch_devs, &dev);
-	if (!viewp)
+	__u32 view_id;
+	if (!dev_maybe_watched(dev) || !view_of_dev(dev, &view_id))
 		return 0;
 	if ((btf ? inode->i_sb->s_magic : BPF_CORE_READ(inode, i_sb, s_magic)) != FUSE_SUPER_MAGIC)
 		return 0;
@@ -611,7 +627,8 @@ static __always_inline __u32 *passthrough_view(struct file *f, __u32 *ret_dev, _
 	*ret_ino = btf ? inode->i_ino : BPF_CORE_READ(inode, i_ino);
 	*ret_size = btf ? inode->i_size : BPF_CORE_READ(inode, i_size);
 	*ret_backing = bfile;
-	return viewp;
+	*ret_view = view_id;
+	return 1;
 }
 
 /* bytes read by a passthrough read of f that started at file offset start */
@@ -622,11 +639,11 @@ static __always_inline int count_passthrough(struct file *f, __s64 start, __s64 
 	__u64 ino;
 	__s64 size;
 	struct file *bfile;
-	__u32 *viewp = passthrough_view(f, &dev, &ino, &size, &bfile, btf);
+	__u32 view_id;
 
-	if (!viewp || start < 0)
+	if (!passthrough_view(f, &view_id, &dev, &ino, &size, &bfile, btf) || start < 0)
 		return 0;
-	return on_access(dev, *viewp, ino, size, (__u64)start >> page_shift,
+	return on_access(dev, view_id, ino, size, (__u64)start >> page_shift,
 			 ((__u64)start + (__u64)bytes - 1) >> page_shift, ACCESS_SRC_PASSTHROUGH);
 }
 
@@ -638,14 +655,14 @@ static __always_inline void note_backing(struct file *f, const int btf)
 	__u64 ino;
 	__s64 size;
 	struct file *bfile;
-	__u32 *viewp = passthrough_view(f, &dev, &ino, &size, &bfile, btf);
+	__u32 view_id;
 
-	if (!viewp)
+	if (!passthrough_view(f, &view_id, &dev, &ino, &size, &bfile, btf))
 		return;
 	struct inode *bi = BPF_CORE_READ(bfile, f_inode);
 	struct access_file_key key = {.ino = BPF_CORE_READ(bi, i_ino),
 				      .dev = BPF_CORE_READ(bi, i_sb, s_dev)};
-	struct access_backing val = {.ino = ino, .dev = dev, .view_id = *viewp};
+	struct access_backing val = {.ino = ino, .dev = dev, .view_id = view_id};
 	if ((key.dev >> 20) != 0)
 		backing_nonanon = 1;
 	bpf_map_update_elem(&backing, &key, &val, BPF_ANY);

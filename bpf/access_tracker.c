@@ -530,6 +530,27 @@ static struct access_pending *pending_get(struct access_tracker *t)
 	return p;
 }
 
+/* Drops the pending runs of device kdev: the programs take a run's view id for its device, and
+ * the device number may now be another view's. Best effort: a run a CPU writes meanwhile
+ * survives, with at most coalesce_pages of reads. */
+static void pending_forget(struct access_tracker *t, __u32 kdev)
+{
+	struct access_pending *pend = pending_get(t);
+	if (!pend)
+		return;
+	int changed = 0;
+	for (int i = 0; i < t->ncpus; i++)
+		if (pend[i].tid && pend[i].dev == kdev) {
+			memset(&pend[i], 0, sizeof(pend[i]));
+			changed = 1;
+		}
+	__u32 zero = 0;
+	if (changed)
+		bpf_map__update_elem(t->skel->maps.pending, &zero, sizeof(zero), pend,
+				     (size_t)t->ncpus * sizeof(*pend), BPF_ANY);
+	free(pend);
+}
+
 int access_tracker_add_view(struct access_tracker *t, dev_t dev, uint32_t view_id)
 {
 	__u32 kdev;
@@ -551,7 +572,10 @@ int access_tracker_add_view(struct access_tracker *t, dev_t dev, uint32_t view_i
 		t->skel->bss->watch_nonanon = 1;
 	r = bpf_map__update_elem(t->skel->maps.watch_devs, &kdev, sizeof(kdev), &view_id,
 				 sizeof(view_id), BPF_ANY);
-	return r < 0 ? r : 0;
+	if (r < 0)
+		return r;
+	pending_forget(t, kdev);
+	return 0;
 }
 
 int access_tracker_remove_view(struct access_tracker *t, dev_t dev)
@@ -564,21 +588,7 @@ int access_tracker_remove_view(struct access_tracker *t, dev_t dev)
 	if (r < 0)
 		return r;
 
-	/* Drop its reads not yet counted: their view id may be handed out again. */
-	struct access_pending *pend = pending_get(t);
-	if (pend) {
-		int changed = 0;
-		for (int i = 0; i < t->ncpus; i++)
-			if (pend[i].tid && pend[i].dev == kdev) {
-				memset(&pend[i], 0, sizeof(pend[i]));
-				changed = 1;
-			}
-		__u32 zero = 0;
-		if (changed)
-			bpf_map__update_elem(t->skel->maps.pending, &zero, sizeof(zero), pend,
-					     (size_t)t->ncpus * sizeof(*pend), BPF_ANY);
-		free(pend);
-	}
+	pending_forget(t, kdev);
 
 	/* Forget the tier files mmapped through it. */
 	struct bpf_map *bmap = t->skel->maps.backing;
@@ -843,6 +853,27 @@ unsigned access_tracker_programs(const struct access_tracker *t)
 size_t access_tracker_page_size(const struct access_tracker *t)
 {
 	return 0;
+}
+
+/* Drops the pending runs of device kdev: the programs take a run's view id for its device, and
+ * the device number may now be another view's. Best effort: a run a CPU writes meanwhile
+ * survives, with at most coalesce_pages of reads. */
+static void pending_forget(struct access_tracker *t, __u32 kdev)
+{
+	struct access_pending *pend = pending_get(t);
+	if (!pend)
+		return;
+	int changed = 0;
+	for (int i = 0; i < t->ncpus; i++)
+		if (pend[i].tid && pend[i].dev == kdev) {
+			memset(&pend[i], 0, sizeof(pend[i]));
+			changed = 1;
+		}
+	__u32 zero = 0;
+	if (changed)
+		bpf_map__update_elem(t->skel->maps.pending, &zero, sizeof(zero), pend,
+				     (size_t)t->ncpus * sizeof(*pend), BPF_ANY);
+	free(pend);
 }
 
 int access_tracker_add_view(struct access_tracker *t, dev_t dev, uint32_t view_id)
