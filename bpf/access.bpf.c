@@ -415,8 +415,26 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 	if (!p)
 		return 0;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	if (source == ACCESS_SRC_READ && read_is_continuation(tid, dev, ino, index, raw_last))
-		return 0;
+	if (source == ACCESS_SRC_READ) {
+		/* The later folio batches of one read(2): same thread, file and last page, a
+		 * later first page. This CPU's copy of the thread's last read says, unless the
+		 * read is one that may come in several batches, or this CPU last saw another
+		 * thread (a cold read sleeps between batches and may wake elsewhere): then the
+		 * per-thread cursor does. */
+		if (p->tid == tid && p->ino == ino && p->dev == dev && p->raw_last == raw_last &&
+		    index > p->last_index && index <= raw_last) {
+			p->last_index = index;
+			return 0;
+		}
+		if ((raw_last > index || p->tid != tid) &&
+		    read_is_continuation(tid, dev, ino, index, raw_last)) {
+			if (p->tid == tid && p->ino == ino && p->dev == dev) {
+				p->raw_last = raw_last;
+				p->last_index = index;
+			}
+			return 0;
+		}
+	}
 	if (p->tid == tid && p->ino == ino && p->dev == dev && p->source == source) {
 		/* a read that goes on from the run (or from within its last page) */
 		if (index <= p->next_page && index + 1 >= p->next_page) {
@@ -424,6 +442,8 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 				p->next_page = last + 1;
 			p->pages += last - index + 1;
 			p->reads++;
+			p->raw_last = source == ACCESS_SRC_READ ? raw_last : ~0ull;
+			p->last_index = index;
 			if (p->pages >= coalesce_pages)
 				flush_pending(p);
 			return 0;
@@ -441,6 +461,8 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 	p->next_page = last + 1;
 	p->pages = last - index + 1;
 	p->reads = 1;
+	p->raw_last = source == ACCESS_SRC_READ ? raw_last : ~0ull;
+	p->last_index = index;
 	if (p->pages >= coalesce_pages)
 		flush_pending(p);
 	return 0;

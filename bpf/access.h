@@ -139,11 +139,10 @@ struct access_pending {
 	__u64 first_page; /* not yet counted: first_page .. next_page - 1 */
 	__u64 next_page;
 	__u64 pages; /* not yet counted: pages asked for by its reads (overlaps included) */
-	/* the thread's last read, a copy of its read_cursor entry while the thread stays on
-	 * this CPU (its nr_migrations unchanged) */
-	__u64 raw_last;	  /* last page it asked for, unclamped */
+	/* the tid's last read on this CPU, so that the later folio batches of a read(2) are
+	 * told from new reads without the read_cursor hash */
+	__u64 raw_last;	  /* last page it asked for, unclamped (~0: none) */
 	__u64 last_index; /* first page of its last batch */
-	__u64 migrations; /* the thread's se.nr_migrations then */
 	__u32 dev;	  /* kernel s_dev encoding; the run's file is (dev, ino) */
 	__u32 view_id;
 	__u32 tid;    /* reader thread; 0: none */
