@@ -264,6 +264,7 @@ static __noinline int count_run(struct run *r)
 	__u32 dev = r->dev, view_id = r->view_id, source = r->source;
 	__u64 ino = r->ino, index = r->first, last = r->last, cgid = r->cgid;
 	__u64 pages = r->pages;
+	__u32 accesses = r->calls ? r->calls : 1; /* a coalesced run is its reads */
 	__u64 now = bpf_ktime_get_ns();
 	struct access_view_stats *vs = bpf_map_lookup_elem(&view_stats, &view_id);
 	if (vs)
@@ -309,7 +310,7 @@ static __noinline int count_run(struct run *r)
 		slot = &st->slots[pick & (ACCESS_STREAM_SLOTS - 1)];
 		if (last + 1 > slot->next_page)
 			slot->next_page = last + 1;
-		slot->run_reads++;
+		slot->run_reads += accesses;
 	} else {
 		pick = lru;
 		slot = &st->slots[pick & (ACCESS_STREAM_SLOTS - 1)];
@@ -320,7 +321,7 @@ static __noinline int count_run(struct run *r)
 		slot->run_start_page = index;
 		slot->next_page = last + 1;
 		slot->run_start_ns = now;
-		slot->run_reads = 1;
+		slot->run_reads = accesses;
 		slot->active = 0;
 		slot->emitted_page = 0;
 	}

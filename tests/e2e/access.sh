@@ -223,7 +223,7 @@ PY
 got=$(($(top_get "$TMP/p" mmap_bytes) - m0))
 # fault-around maps up to 64 KiB around a touched page
 [ "$got" -ge $((2 << 20)) ] && [ "$got" -le $(((2 << 20) + (64 << 10))) ] ||
-	fail "touching 2 MiB of an mmapped passthrough file counted $got bytes"
+	fail "touching 2 MiB of an mmapped passthrough file counted $got bytes (view p: mmap $(top_get "$TMP/p" mmap_bytes), passthrough opens $(top_get "$TMP/p" passthrough_opens); view q: mmap $(top_get "$TMP/q" mmap_bytes); $(json_get "$TMP/top.json" bpf))"
 [ $(($(top_cg "$TMP/p" "$cgp" mmap_bytes) - cgm0)) -eq "$got" ] || fail "the mmap reader's cgroup was not counted"
 ok "mmap: touched 2 MiB, counted $got bytes (fault-around included), on cgroup $cgp"
 
