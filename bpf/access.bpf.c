@@ -24,7 +24,7 @@ const volatile __u64 heat_interval_ns = 1000000000ull; /* 0: no ACCESS_EV_HEAT *
 const volatile __u64 heat_emit_pages = 256;
 const volatile __u32 page_shift = 12;
 /* a run of sequential reads is counted once it is this long (see "pending") */
-const volatile __u64 coalesce_pages = 32;
+const volatile __u64 coalesce_pages = 64;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

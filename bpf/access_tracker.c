@@ -20,7 +20,7 @@
 #define DEFAULT_MAX_FILES 65536
 #define DEFAULT_MAX_CGROUPS 16384
 #define DEFAULT_RING_BYTES (256 * 1024)
-#define DEFAULT_COALESCE_PAGES 32
+#define DEFAULT_COALESCE_PAGES 64
 
 static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
