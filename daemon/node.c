@@ -140,7 +140,7 @@ struct node {
 	uint64_t prefetch_max; /* bytes */
 	uint64_t max_stale_ms; /* a source's max-stale unless a mount sets it */
 	struct metrics *metrics;
-	struct tier_pools *pools;   /* one quota per tier path, shared by the sources on it */
+	struct tier_pools *pools; /* one quota per tier path, shared by the sources on it */
 	struct node_report *report; /* NULL without --kubeconfig */
 	volatile int stopping;
 };
