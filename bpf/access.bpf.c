@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-only
-/* Counts page accesses (read path, mmap faults, page-cache insertions) on the
- * devices of weir views, per view, per (view, cgroup) and per file, detects
- * sequential streams and reports them over a ring buffer. Nothing here may
- * block or allocate beyond the bounded LRU maps below. */
+/* Counts page accesses (read path, mmap faults, page-cache insertions, and
+ * reads of files open in FUSE passthrough, which bypass the view's page cache)
+ * on the devices of weir views, per view, per (view, cgroup) and per file,
+ * detects sequential streams and reports them over a ring buffer. Nothing here
+ * may block or allocate beyond the bounded LRU maps below. */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
@@ -19,7 +20,11 @@ const volatile __u64 stream_advance_pages = 256; /* ADVANCE every this many more
 const volatile __u64 stream_gap_pages = 8; /* a read may skip this many pages and stay sequential */
 const volatile __u64 heat_half_life_ns = 30000000000ull;
 const volatile __u64 heat_interval_ns = 1000000000ull; /* 0: no ACCESS_EV_HEAT */
+/* ...or sooner, once a file was read this many pages since its last one */
+const volatile __u64 heat_emit_pages = 256;
 const volatile __u32 page_shift = 12;
+/* a run of sequential reads is counted once it is this long (see "pending") */
+const volatile __u64 coalesce_pages = 64;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -37,6 +42,10 @@ static __always_inline int dev_maybe_watched(__u32 dev)
 {
 	return (dev >> 20) == 0 || watch_nonanon;
 }
+
+/* Set here when a tier file on a block device enters "backing": the mmap programs must then
+ * look such devices up too. */
+volatile __u32 backing_nonanon = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -60,65 +69,24 @@ struct {
 } files SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct access_pending);
+} pending SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, ACCESS_MAX_READERS);
 	__type(key, __u32);
 	__type(value, struct access_read_cursor);
 } read_cursor SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024); /* resized by the loader */
-} events SEC(".maps");
-
-static __always_inline void emit(__u32 kind, __u32 source, __u32 dev, __u32 view_id, __u64 ino,
-				 __u64 page, __u64 now, __u64 cgid, struct access_file_state *st,
-				 struct access_stream_slot *slot, struct access_view_stats *vs)
-{
-	struct access_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-
-	if (!e) {
-		if (vs)
-			vs->events_dropped++;
-		return;
-	}
-	e->ino = ino;
-	e->cgroup_id = cgid;
-	e->ts_ns = now;
-	e->page = page;
-	e->run_start_page = slot->run_start_page;
-	e->run_pages = slot->next_page - slot->run_start_page;
-	e->run_start_ns = slot->run_start_ns;
-	e->heat = st->heat;
-	e->pages_total = st->pages_total;
-	e->dev = dev;
-	e->view_id = view_id;
-	e->kind = kind;
-	e->source = source;
-	e->tgid = bpf_get_current_pid_tgid() >> 32;
-	e->pad = 0;
-	bpf_ringbuf_submit(e, 0);
-	if (vs)
-		vs->events++;
-}
-
-static __always_inline struct access_file_state *file_get(__u32 dev, __u64 ino, __u32 view_id)
-{
-	struct access_file_key key = {.ino = ino, .dev = dev};
-	struct access_file_state *st = bpf_map_lookup_elem(&files, &key);
-
-	if (st)
-		return st;
-	struct access_file_state init = {.view_id = view_id};
-	bpf_map_update_elem(&files, &key, &init, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&files, &key);
-}
-
 /* Read-path batches after the first one of a read(2) have the same thread,
  * file and last page and a later first page: already counted. */
-static __always_inline int read_is_continuation(__u32 dev, __u64 ino, __u64 index, __u64 raw_last)
+static __always_inline int read_is_continuation(__u32 tid, __u32 dev, __u64 ino, __u64 index,
+						__u64 raw_last)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct access_read_cursor *c = bpf_map_lookup_elem(&read_cursor, &tid);
 
 	if (c && c->dev == dev && c->ino == ino && c->last_index == raw_last && index > c->index &&
@@ -139,11 +107,98 @@ static __always_inline int read_is_continuation(__u32 dev, __u64 ino, __u64 inde
 	return 0;
 }
 
-static __always_inline void count_view(struct access_view_stats *vs, __u32 source, __u64 pages)
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, ACCESS_MAX_READERS);
+	__type(key, struct access_file_key);
+	__type(value, struct access_backing);
+} backing SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024); /* resized by the loader */
+} events SEC(".maps");
+
+/* What an event reports of its file, copied under the file's lock and sent after it (the ring
+ * buffer may not be touched while holding it). */
+struct file_snap {
+	__u64 heat;
+	__u64 pages_total;
+	__u64 heat_pages;
+};
+
+static __always_inline void emit(__u32 kind, __u32 source, __u32 dev, __u32 view_id, __u64 ino,
+				 __u64 page, __u64 now, __u64 cgid, const struct file_snap *fs,
+				 const struct access_stream_slot *slot,
+				 struct access_view_stats *vs)
+{
+	struct access_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		if (vs)
+			vs->events_dropped++;
+		return;
+	}
+	e->ino = ino;
+	e->cgroup_id = cgid;
+	e->ts_ns = now;
+	e->page = page;
+	e->run_start_page = slot->run_start_page;
+	e->run_pages = slot->next_page - slot->run_start_page;
+	e->run_start_ns = slot->run_start_ns;
+	e->heat = fs->heat;
+	e->pages_total = fs->pages_total;
+	e->heat_pages = fs->heat_pages;
+	e->dev = dev;
+	e->view_id = view_id;
+	e->kind = kind;
+	e->source = source;
+	e->tgid = bpf_get_current_pid_tgid() >> 32;
+	e->pad = 0;
+	bpf_ringbuf_submit(e, 0);
+	if (vs)
+		vs->events++;
+}
+
+/* A lock on one file's state, taken by compare-and-swap: bpf_spin_lock is refused to the
+ * raw_tp programs. The holder runs a few dozen instructions with no helper calls, so a short
+ * bounded spin almost always wins; when it does not (the holder was interrupted on this very
+ * CPU), the caller keeps its counts and skips the stream update. */
+static __always_inline int file_lock(struct access_file_state *st)
+{
+	for (int i = 0; i < 64; i++)
+		if (__sync_val_compare_and_swap(&st->lock, 0, 1) == 0)
+			return 1;
+	return 0;
+}
+
+static __always_inline void file_unlock(struct access_file_state *st)
+{
+	__sync_lock_test_and_set(&st->lock, 0);
+}
+
+static __always_inline struct access_file_state *file_get(__u32 dev, __u64 ino, __u32 view_id)
+{
+	struct access_file_key key = {.ino = ino, .dev = dev};
+	struct access_file_state *st = bpf_map_lookup_elem(&files, &key);
+
+	if (st)
+		return st;
+	struct access_file_state init = {.view_id = view_id};
+	bpf_map_update_elem(&files, &key, &init, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&files, &key);
+}
+
+static __always_inline void count_view(struct access_view_stats *vs, __u32 source, __u64 pages,
+				       __u32 calls)
 {
 	if (source == ACCESS_SRC_READ) {
-		vs->read_calls++;
+		vs->read_calls += calls;
 		vs->pages_read += pages;
+	} else if (source == ACCESS_SRC_PASSTHROUGH) {
+		vs->read_calls += calls;
+		vs->pages_read += pages;
+		vs->pages_passthrough += pages;
 	} else if (source == ACCESS_SRC_FAULT) {
 		vs->pages_faulted += pages;
 	} else {
@@ -151,7 +206,8 @@ static __always_inline void count_view(struct access_view_stats *vs, __u32 sourc
 	}
 }
 
-static __always_inline void count_cgroup(__u32 view_id, __u64 cgid, __u32 source, __u64 pages)
+static __always_inline void count_cgroup(__u32 view_id, __u64 cgid, __u32 source, __u64 pages,
+					 __u32 calls)
 {
 	struct access_cgroup_key key = {.cgroup_id = cgid, .view_id = view_id};
 	struct access_cgroup_stats *cs = bpf_map_lookup_elem(&cgroup_stats, &key);
@@ -164,8 +220,12 @@ static __always_inline void count_cgroup(__u32 view_id, __u64 cgid, __u32 source
 			return;
 	}
 	if (source == ACCESS_SRC_READ) {
-		cs->read_calls++;
+		cs->read_calls += calls;
 		cs->pages_read += pages;
+	} else if (source == ACCESS_SRC_PASSTHROUGH) {
+		cs->read_calls += calls;
+		cs->pages_read += pages;
+		cs->pages_passthrough += pages;
 	} else if (source == ACCESS_SRC_FAULT) {
 		cs->pages_faulted += pages;
 	} else {
@@ -184,37 +244,45 @@ static __always_inline void decay_heat(struct access_file_state *st, __u64 now)
 	st->decay_ns = n >= 64 ? now : st->decay_ns + n * hl;
 }
 
-/* Everything after the device filter; the programs below differ only in how
- * they read the inode (BTF-typed loads, or probe reads for raw_tp). */
-static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 isize, __u64 index,
-				     __u64 raw_last, __u32 source)
-{
-	if (isize <= 0)
-		return 0;
-	/* A read(2) asks for pos..pos+count, which may run past EOF. */
-	__u64 last = raw_last;
-	__u64 eof_last = ((__u64)isize - 1) >> page_shift;
-	if (last > eof_last)
-		last = eof_last;
-	if (index > last)
-		return 0;
-	if (source == ACCESS_SRC_READ && read_is_continuation(dev, ino, index, raw_last))
-		return 0;
+/* One access to count: pages first..last of (dev, ino), by calls read calls (0: mmap). */
+struct run {
+	__u64 ino;
+	__u64 first;
+	__u64 last;
+	__u64 pages; /* asked for by the run's reads: overlaps count again */
+	__u64 cgid;
+	__u32 dev;
+	__u32 view_id;
+	__u32 source;
+	__u32 calls;
+};
 
-	__u64 pages = last - index + 1;
+/* Counts r everywhere: view, (view, cgroup), the file's heat and streams. A subprogram, not
+ * inlined: a read can count two runs (the one it broke and its own). */
+static __noinline int count_run(struct run *r)
+{
+	__u32 dev = r->dev, view_id = r->view_id, source = r->source;
+	__u64 ino = r->ino, index = r->first, last = r->last, cgid = r->cgid;
+	__u64 pages = r->pages;
+	__u32 accesses = r->calls ? r->calls : 1; /* a coalesced run is its reads */
 	__u64 now = bpf_ktime_get_ns();
-	__u64 cgid = bpf_get_current_cgroup_id();
 	struct access_view_stats *vs = bpf_map_lookup_elem(&view_stats, &view_id);
 	if (vs)
-		count_view(vs, source, pages);
-	count_cgroup(view_id, cgid, source, pages);
+		count_view(vs, source, pages, r->calls);
+	count_cgroup(view_id, cgid, source, pages, r->calls);
 
 	struct access_file_state *st = file_get(dev, ino, view_id);
 	if (!st)
 		return 0;
 	__sync_fetch_and_add(&st->pages_total, pages);
+	if (!file_lock(st)) {
+		__sync_fetch_and_add(&st->heat, pages << ACCESS_HEAT_SHIFT);
+		if (vs)
+			vs->lock_contended++;
+		return 0;
+	}
 	decay_heat(st, now);
-	__sync_fetch_and_add(&st->heat, pages << ACCESS_HEAT_SHIFT);
+	st->heat += pages << ACCESS_HEAT_SHIFT;
 	st->last_ns = now;
 	st->cgroup_id = cgid;
 	st->view_id = view_id;
@@ -236,22 +304,24 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 			lru = i;
 		}
 	}
-	struct access_stream_slot *slot;
+	struct access_stream_slot *slot, ended;
+	__u32 end = 0, kind = 0, heat = 0;
 	if (pick < ACCESS_STREAM_SLOTS) {
 		slot = &st->slots[pick & (ACCESS_STREAM_SLOTS - 1)];
 		if (last + 1 > slot->next_page)
 			slot->next_page = last + 1;
-		slot->run_reads++;
+		slot->run_reads += accesses;
 	} else {
 		pick = lru;
 		slot = &st->slots[pick & (ACCESS_STREAM_SLOTS - 1)];
-		if (slot->active)
-			emit(ACCESS_EV_STREAM_END, source, dev, view_id, ino, index, now, cgid, st,
-			     slot, vs);
+		if (slot->active) {
+			end = 1;
+			ended = *slot;
+		}
 		slot->run_start_page = index;
 		slot->next_page = last + 1;
 		slot->run_start_ns = now;
-		slot->run_reads = 1;
+		slot->run_reads = accesses;
 		slot->active = 0;
 		slot->emitted_page = 0;
 	}
@@ -262,28 +332,182 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 		    slot->run_reads >= 2) {
 			slot->active = 1;
 			slot->emitted_page = slot->next_page;
-			if (vs)
-				vs->streams_started++;
-			emit(ACCESS_EV_STREAM_START, source, dev, view_id, ino, index, now, cgid,
-			     st, slot, vs);
+			kind = ACCESS_EV_STREAM_START;
 		}
 	} else if (slot->next_page - slot->emitted_page >= stream_advance_pages) {
 		slot->emitted_page = slot->next_page;
-		emit(ACCESS_EV_STREAM_ADVANCE, source, dev, view_id, ino, index, now, cgid, st,
-		     slot, vs);
+		kind = ACCESS_EV_STREAM_ADVANCE;
+	}
+	struct file_snap fs = {.heat = st->heat, .pages_total = st->pages_total};
+	/* Heat reports carry the pages read since the previous one, so the daemon can add up
+	 * what several views of one object read: sent at most every heat_interval_ns, or as soon
+	 * as heat_emit_pages were read. */
+	if (heat_interval_ns && st->pages_total > st->heat_pages &&
+	    (now - st->heat_emit_ns >= heat_interval_ns ||
+	     st->pages_total - st->heat_pages >= heat_emit_pages)) {
+		st->heat_emit_ns = now;
+		fs.heat_pages = st->pages_total - st->heat_pages;
+		st->heat_pages = st->pages_total;
+		heat = 1;
+	}
+	struct access_stream_slot cur = *slot;
+	file_unlock(st);
+
+	if (end)
+		emit(ACCESS_EV_STREAM_END, source, dev, view_id, ino, index, now, cgid, &fs, &ended,
+		     vs);
+	if (kind) {
+		if (kind == ACCESS_EV_STREAM_START && vs)
+			vs->streams_started++;
+		emit(kind, source, dev, view_id, ino, index, now, cgid, &fs, &cur, vs);
+	}
+	if (heat)
+		emit(ACCESS_EV_HEAT, source, dev, view_id, ino, index, now, cgid, &fs, &cur, vs);
+	return 0;
+}
+
+static __always_inline void flush_pending(struct access_pending *p)
+{
+	struct run r = {.ino = p->ino,
+			.first = p->first_page,
+			.last = p->next_page - 1,
+			.pages = p->pages,
+			.cgid = p->cgroup_id,
+			.dev = p->dev,
+			.view_id = p->view_id,
+			.source = p->source,
+			.calls = p->reads};
+	if (r.first > r.last)
+		r.first = r.last; /* only re-reads of the page the run had reached */
+	p->first_page = p->next_page;
+	p->pages = 0;
+	p->reads = 0;
+	count_run(&r);
+}
+
+/* Everything after the device filter; the programs below differ only in how they read the
+ * inode. Reads go through this CPU's pending run; mmap faults are counted at once. */
+static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 isize, __u64 index,
+				     __u64 raw_last, __u32 source)
+{
+	if (isize <= 0)
+		return 0;
+	/* A read(2) asks for pos..pos+count, which may run past EOF. */
+	__u64 last = raw_last;
+	__u64 eof_last = ((__u64)isize - 1) >> page_shift;
+	if (last > eof_last)
+		last = eof_last;
+	if (index > last)
+		return 0;
+	if (source != ACCESS_SRC_READ && source != ACCESS_SRC_PASSTHROUGH) {
+		struct run r = {.ino = ino,
+				.first = index,
+				.last = last,
+				.pages = last - index + 1,
+				.cgid = bpf_get_current_cgroup_id(),
+				.dev = dev,
+				.view_id = view_id,
+				.source = source};
+		return count_run(&r);
 	}
 
-	if (heat_interval_ns && now - st->heat_emit_ns >= heat_interval_ns) {
-		st->heat_emit_ns = now;
-		emit(ACCESS_EV_HEAT, source, dev, view_id, ino, index, now, cgid, st, slot, vs);
+	__u32 zero = 0;
+	struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);
+	if (!p)
+		return 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	if (source == ACCESS_SRC_READ) {
+		/* The later folio batches of one read(2): same thread, file and last page, a
+		 * later first page. This CPU's copy of the thread's last read says, unless the
+		 * read is one that may come in several batches, or this CPU last saw another
+		 * thread (a cold read sleeps between batches and may wake elsewhere): then the
+		 * per-thread cursor does. */
+		if (p->tid == tid && p->ino == ino && p->dev == dev && p->raw_last == raw_last &&
+		    index > p->last_index && index <= raw_last) {
+			p->last_index = index;
+			return 0;
+		}
+		if ((raw_last > index || p->tid != tid) &&
+		    read_is_continuation(tid, dev, ino, index, raw_last)) {
+			if (p->tid == tid && p->ino == ino && p->dev == dev) {
+				p->raw_last = raw_last;
+				p->last_index = index;
+			}
+			return 0;
+		}
 	}
+	if (p->tid == tid && p->ino == ino && p->dev == dev && p->source == source) {
+		/* a read that goes on from the run (or from within its last page) */
+		if (index <= p->next_page && index + 1 >= p->next_page) {
+			if (last + 1 > p->next_page)
+				p->next_page = last + 1;
+			p->pages += last - index + 1;
+			p->reads++;
+			p->raw_last = source == ACCESS_SRC_READ ? raw_last : ~0ull;
+			p->last_index = index;
+			if (p->pages >= coalesce_pages)
+				flush_pending(p);
+			return 0;
+		}
+	}
+	if (p->pages)
+		flush_pending(p);
+	p->ino = ino;
+	p->dev = dev;
+	p->view_id = view_id;
+	p->source = source;
+	p->tid = tid;
+	p->cgroup_id = bpf_get_current_cgroup_id();
+	p->first_page = index;
+	p->next_page = last + 1;
+	p->pages = last - index + 1;
+	p->reads = 1;
+	p->raw_last = source == ACCESS_SRC_READ ? raw_last : ~0ull;
+	p->last_index = index;
+	if (p->pages >= coalesce_pages)
+		flush_pending(p);
 	return 0;
+}
+
+/* An mmap program's file that is no view's may be the tier file behind a passthrough mapping
+ * of one (see "backing"): sets *view_id and *dev, *ino to the view file's. Returns 1 if so. */
+static __always_inline int backing_view(__u32 *dev, __u64 *ino, __u32 *view_id)
+{
+	struct access_file_key key = {.ino = *ino, .dev = *dev};
+	struct access_backing *b = bpf_map_lookup_elem(&backing, &key);
+
+	if (!b)
+		return 0;
+	*dev = b->dev;
+	*ino = b->ino;
+	*view_id = b->view_id;
+	return 1;
+}
+
+/* The view watching dev, into *view_id; returns 0 if none. This CPU's pending run remembers
+ * the last one (user space zeroes the runs of a view it removes or adds), which spares the
+ * hash lookup on every read of a reader going through a file. */
+static __always_inline int view_of_dev(__u32 dev, __u32 *view_id)
+{
+	__u32 zero = 0;
+	struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);
+
+	if (p && p->tid && p->dev == dev) {
+		*view_id = p->view_id;
+		return 1;
+	}
+	__u32 *v = bpf_map_lookup_elem(&watch_devs, &dev);
+	if (!v)
+		return 0;
+	*view_id = *v;
+	return 1;
 }
 
 /* Two builds of each program: tp_btf (direct, BTF-checked loads: cheaper
  * on every read of every file on the node) and raw_tp (probe reads) for
- * kernels that refuse tp_btf. The loader enables one set. */
-#define ACCESS_PROGS(tp, name, source, first, last, ...)                                           \
+ * kernels that refuse tp_btf. The loader enables one set. backed: also look
+ * the file up in "backing" (the mmap programs). */
+#define ACCESS_PROGS(tp, name, source, backed, first, last, ...)                                   \
 	SEC("tp_btf/" #tp)                                                                         \
 	int BPF_PROG(name##_btf, struct address_space *mapping, __VA_ARGS__)                       \
 	{                                                                                          \
@@ -291,12 +515,14 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 		if (!host)                                                                         \
 			return 0;                                                                  \
 		__u32 dev = host->i_sb->s_dev;                                                     \
-		if (!dev_maybe_watched(dev))                                                       \
+		if (!dev_maybe_watched(dev) && !(backed && backing_nonanon))                       \
 			return 0;                                                                  \
-		__u32 *viewp = bpf_map_lookup_elem(&watch_devs, &dev);                             \
-		if (!viewp)                                                                        \
+		__u64 ino = host->i_ino;                                                           \
+		__u32 view_id;                                                                     \
+		if (!view_of_dev(dev, &view_id) &&                                                 \
+		    !(backed && backing_view(&dev, &ino, &view_id)))                               \
 			return 0;                                                                  \
-		return on_access(dev, *viewp, host->i_ino, host->i_size, first, last, source);     \
+		return on_access(dev, view_id, ino, host->i_size, first, last, source);            \
 	}                                                                                          \
 	SEC("raw_tp/" #tp)                                                                         \
 	int BPF_PROG(name##_raw, struct address_space *mapping, __VA_ARGS__)                       \
@@ -305,24 +531,312 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 		if (!host)                                                                         \
 			return 0;                                                                  \
 		__u32 dev = BPF_CORE_READ(host, i_sb, s_dev);                                      \
-		if (!dev_maybe_watched(dev))                                                       \
+		if (!dev_maybe_watched(dev) && !(backed && backing_nonanon))                       \
 			return 0;                                                                  \
-		__u32 *viewp = bpf_map_lookup_elem(&watch_devs, &dev);                             \
-		if (!viewp)                                                                        \
+		__u64 ino = BPF_CORE_READ(host, i_ino);                                            \
+		__u32 view_id;                                                                     \
+		if (!view_of_dev(dev, &view_id) &&                                                 \
+		    !(backed && backing_view(&dev, &ino, &view_id)))                               \
 			return 0;                                                                  \
-		return on_access(dev, *viewp, BPF_CORE_READ(host, i_ino),                          \
-				 BPF_CORE_READ(host, i_size), first, last, source);                \
+		return on_access(dev, view_id, ino, BPF_CORE_READ(host, i_size), first, last,      \
+				 source);                                                          \
 	}
 
 /* filemap_get_pages(): once per folio batch of a read(2)/splice, page-cache
  * hits included; (index, last_index) is what the reader asked for. */
-ACCESS_PROGS(mm_filemap_get_pages, access_get_pages, ACCESS_SRC_READ, index, last_index,
+ACCESS_PROGS(mm_filemap_get_pages, access_get_pages, ACCESS_SRC_READ, 0, index, last_index,
 	     unsigned long index, unsigned long last_index)
 /* filemap_fault(): an mmap access to a page not yet mapped. */
-ACCESS_PROGS(mm_filemap_fault, access_fault, ACCESS_SRC_FAULT, index, index, unsigned long index)
-/* filemap_map_pages(): fault-around mapped the cached pages start..end. */
-ACCESS_PROGS(mm_filemap_map_pages, access_map_pages, ACCESS_SRC_MAP_PAGES, start, end,
+ACCESS_PROGS(mm_filemap_fault, access_fault, ACCESS_SRC_FAULT, 1, index, index, unsigned long index)
+/* filemap_map_pages(): fault-around mapped the cached pages start..end (tmpfs too: shmem
+ * maps pages through it, though its faults do not pass filemap_fault). */
+ACCESS_PROGS(mm_filemap_map_pages, access_map_pages, ACCESS_SRC_MAP_PAGES, 1, start, end,
 	     unsigned long start, unsigned long end)
+
+/* Passthrough. A view file opened in FUSE passthrough is read by the kernel from its tier
+ * file: neither the view's page cache nor (for a tmpfs tier) any filemap tracepoint sees it.
+ * So the read syscalls are counted where they return, on the view file their descriptor
+ * names, by the bytes they returned; io_uring reads where they complete. Files not open in
+ * passthrough are left to the filemap programs, which see their page-cache hits. */
+
+#define FUSE_SUPER_MAGIC 0x65735546
+
+/* The one field of fuse_file wanted; CO-RE finds it in vmlinux or the fuse module. */
+struct fuse_file___weir {
+	struct file *passthrough;
+} __attribute__((preserve_access_index));
+
+struct io_kiocb___weir {
+	struct file *file;
+	__u8 opcode;
+} __attribute__((preserve_access_index));
+
+#if defined(__TARGET_ARCH_x86)
+#define NR_READ 0
+#define NR_PREAD64 17
+#define NR_READV 19
+#define NR_MMAP 9
+#define NR_SENDFILE 40
+#define NR_SPLICE 275
+#define NR_PREADV 295
+#define NR_COPY_FILE_RANGE 326
+#define NR_PREADV2 327
+#define SYSCALL_NR(regs) BPF_CORE_READ(regs, orig_ax)
+#elif defined(__TARGET_ARCH_arm64)
+#define NR_READ 63
+#define NR_PREAD64 67
+#define NR_READV 65
+#define NR_MMAP 222
+#define NR_SENDFILE 71
+#define NR_SPLICE 76
+#define NR_PREADV 69
+#define NR_COPY_FILE_RANGE 285
+#define NR_PREADV2 286
+#define SYSCALL_NR(regs) BPF_CORE_READ(regs, syscallno)
+#else
+#error "syscall numbers of this architecture are not listed"
+#endif
+
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+/* The helpers below come in two builds, picked by the constant btf: direct BTF-typed loads (the
+ * tp_btf programs: plain memory reads) or probe reads (raw_tp). */
+
+/* The file of the current task's descriptor fd, or NULL. */
+static __always_inline struct file *fd_file(long fd, const int btf)
+{
+	struct file *f = 0;
+
+	if (btf) {
+		struct task_struct *task = bpf_get_current_task_btf();
+		struct fdtable *fdt = task->files->fdt;
+		if (fd < 0 || (unsigned long)fd >= fdt->max_fds)
+			return 0;
+		bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]);
+		return f ? bpf_rdonly_cast(f, bpf_core_type_id_kernel(struct file)) : 0;
+	}
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	if (fd < 0 || (unsigned long)fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+/* If f is a file of a watched view, open in passthrough: its view id, and its device, inode,
+ * size and backing (tier) file in the ret_ arguments. */
+static __always_inline int passthrough_view(struct file *f, __u32 *ret_view, __u32 *ret_dev,
+					    __u64 *ret_ino, __s64 *ret_size,
+					    struct file **ret_backing, const int btf)
+{
+	struct inode *inode = btf ? f->f_inode : BPF_CORE_READ(f, f_inode);
+	if (!inode)
+		return 0;
+	__u32 dev = btf ? inode->i_sb->s_dev : BPF_CORE_READ(inode, i_sb, s_dev);
+
+	__u32 view_id;
+	if (!dev_maybe_watched(dev) || !view_of_dev(dev, &view_id))
+		return 0;
+	if ((btf ? inode->i_sb->s_magic : BPF_CORE_READ(inode, i_sb, s_magic)) != FUSE_SUPER_MAGIC)
+		return 0;
+	if (!bpf_core_field_exists(struct fuse_file___weir, passthrough))
+		return 0; /* a kernel without FUSE passthrough */
+	struct fuse_file___weir *ff = btf ? f->private_data : BPF_CORE_READ(f, private_data);
+	struct file *bfile = BPF_CORE_READ(ff, passthrough);
+	if (!bfile)
+		return 0;
+	*ret_dev = dev;
+	*ret_ino = btf ? inode->i_ino : BPF_CORE_READ(inode, i_ino);
+	*ret_size = btf ? inode->i_size : BPF_CORE_READ(inode, i_size);
+	*ret_backing = bfile;
+	*ret_view = view_id;
+	return 1;
+}
+
+/* bytes read by a passthrough read of f that started at file offset start */
+static __always_inline int count_passthrough(struct file *f, __s64 start, __s64 bytes,
+					     const int btf)
+{
+	__u32 dev;
+	__u64 ino;
+	__s64 size;
+	struct file *bfile;
+	__u32 view_id;
+
+	if (!passthrough_view(f, &view_id, &dev, &ino, &size, &bfile, btf) || start < 0)
+		return 0;
+	return on_access(dev, view_id, ino, size, (__u64)start >> page_shift,
+			 ((__u64)start + (__u64)bytes - 1) >> page_shift, ACCESS_SRC_PASSTHROUGH);
+}
+
+/* mmap(2) of a passthrough view file maps its tier file: remember whose it is, for the
+ * fault programs. */
+static __always_inline void note_backing(struct file *f, const int btf)
+{
+	__u32 dev;
+	__u64 ino;
+	__s64 size;
+	struct file *bfile;
+	__u32 view_id;
+
+	if (!passthrough_view(f, &view_id, &dev, &ino, &size, &bfile, btf))
+		return;
+	struct inode *bi = BPF_CORE_READ(bfile, f_inode);
+	struct access_file_key key = {.ino = BPF_CORE_READ(bi, i_ino),
+				      .dev = BPF_CORE_READ(bi, i_sb, s_dev)};
+	struct access_backing val = {.ino = ino, .dev = dev, .view_id = view_id};
+	if ((key.dev >> 20) != 0)
+		backing_nonanon = 1;
+	bpf_map_update_elem(&backing, &key, &val, BPF_ANY);
+}
+
+static __always_inline __s64 file_pos(struct file *f, const int btf)
+{
+	return btf ? f->f_pos : BPF_CORE_READ(f, f_pos);
+}
+
+/* The file offset a syscall's reading started at, given where it ended: from the user's
+ * offset pointer if it passed one (updated to the end), else the file position. */
+static __always_inline __s64 start_from(struct file *f, __u64 uoff, long ret)
+{
+	__s64 end = 0;
+
+	/* probe reads both ways: clang would merge a direct load with the stack load below */
+	if (uoff) {
+		if (bpf_probe_read_user(&end, sizeof(end), (void *)uoff) < 0)
+			return -1;
+	} else {
+		end = BPF_CORE_READ(f, f_pos);
+	}
+	return end - ret;
+}
+
+/* Syscall number and arguments: direct loads from a BTF pt_regs, or probe reads. */
+#if defined(__TARGET_ARCH_x86)
+#define REGS_NR(regs) ((regs)->orig_ax)
+#define REGS_ARG(regs, n)                                                                          \
+	((n) == 1   ? (regs)->di                                                                   \
+	 : (n) == 2 ? (regs)->si                                                                   \
+	 : (n) == 3 ? (regs)->dx                                                                   \
+	 : (n) == 4 ? (regs)->r10                                                                  \
+		    : (regs)->r8)
+#else
+#define REGS_NR(regs) ((regs)->syscallno)
+#define REGS_ARG(regs, n) ((n) == 1 ? (regs)->orig_x0 : (regs)->regs[(n)-1])
+#endif
+
+static __always_inline long sys_arg(struct pt_regs *regs, int n, const int btf)
+{
+	if (btf)
+		return REGS_ARG(regs, n);
+	switch (n) {
+	case 1:
+		return PT_REGS_PARM1_CORE_SYSCALL(regs);
+	case 2:
+		return PT_REGS_PARM2_CORE_SYSCALL(regs);
+	case 3:
+		return PT_REGS_PARM3_CORE_SYSCALL(regs);
+	case 4:
+		return PT_REGS_PARM4_CORE_SYSCALL(regs);
+	default:
+		return PT_REGS_PARM5_CORE_SYSCALL(regs);
+	}
+}
+
+static __always_inline int on_sys_exit(struct pt_regs *regs, long ret, const int btf)
+{
+	if (ret <= 0)
+		return 0;
+	long nr = btf ? REGS_NR(regs) : SYSCALL_NR(regs);
+	struct file *f;
+	__s64 start;
+
+	switch (nr) {
+	case NR_READ:
+	case NR_READV:
+		f = fd_file(sys_arg(regs, 1, btf), btf);
+		if (!f)
+			return 0;
+		start = file_pos(f, btf) - ret;
+		break;
+	case NR_PREAD64:
+	case NR_PREADV:
+	case NR_PREADV2:
+		f = fd_file(sys_arg(regs, 1, btf), btf);
+		if (!f)
+			return 0;
+		start = sys_arg(regs, 4, btf);
+		if (start == -1 && nr == NR_PREADV2) /* -1: at (and moving) the file position */
+			start = file_pos(f, btf) - ret;
+		break;
+	case NR_SENDFILE:
+		f = fd_file(sys_arg(regs, 2, btf), btf);
+		if (!f)
+			return 0;
+		start = start_from(f, sys_arg(regs, 3, btf), ret);
+		break;
+	case NR_SPLICE:
+	case NR_COPY_FILE_RANGE:
+		f = fd_file(sys_arg(regs, 1, btf), btf);
+		if (!f)
+			return 0;
+		start = start_from(f, sys_arg(regs, 2, btf), ret);
+		break;
+	case NR_MMAP:
+		f = fd_file(sys_arg(regs, 5, btf), btf);
+		if (f)
+			note_backing(f, btf);
+		return 0;
+	default:
+		return 0;
+	}
+	return count_passthrough(f, start, ret, btf);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(access_sys_exit_btf, struct pt_regs *regs, long ret)
+{
+	return on_sys_exit(regs, ret, 1);
+}
+
+SEC("raw_tp/sys_exit")
+int BPF_PROG(access_sys_exit_raw, struct pt_regs *regs, long ret)
+{
+	return on_sys_exit(regs, ret, 0);
+}
+
+/* io_uring reads call the file's read_iter without a read syscall. */
+static __always_inline int on_uring_complete(void *req, struct io_uring_cqe *cqe)
+{
+	__s32 res = BPF_CORE_READ(cqe, res);
+	if (res <= 0)
+		return 0;
+	struct io_kiocb___weir *r = req;
+	__u8 op = BPF_CORE_READ(r, opcode);
+	if (op != IORING_OP_READ && op != IORING_OP_READV && op != IORING_OP_READ_FIXED &&
+	    op != IORING_OP_READ_MULTISHOT && op != 60 /* IORING_OP_READV_FIXED, 6.15+ */)
+		return 0;
+	struct file *f = BPF_CORE_READ(r, file);
+	if (!f)
+		return 0;
+	/* The request starts with its struct io_rw, whose kiocb's position has moved past
+	 * what was read. */
+	__s64 end = BPF_CORE_READ((struct kiocb *)req, ki_pos);
+	return count_passthrough(f, end - res, res, 0);
+}
+
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(access_uring_btf, struct io_ring_ctx *ring, void *req, struct io_uring_cqe *cqe)
+{
+	return on_uring_complete(req, cqe);
+}
+
+SEC("raw_tp/io_uring_complete")
+int BPF_PROG(access_uring_raw, struct io_ring_ctx *ring, void *req, struct io_uring_cqe *cqe)
+{
+	return on_uring_complete(req, cqe);
+}
 
 /* A folio entered the page cache: a miss being filled (or readahead). */
 SEC("tracepoint/filemap/mm_filemap_add_to_page_cache")

@@ -27,6 +27,9 @@
 #define ACCESS_SRC_READ 1      /* filemap:mm_filemap_get_pages (read(2), splice) */
 #define ACCESS_SRC_FAULT 2     /* filemap:mm_filemap_fault (mmap, page not mapped yet) */
 #define ACCESS_SRC_MAP_PAGES 3 /* filemap:mm_filemap_map_pages (mmap fault-around) */
+#define ACCESS_SRC_PASSTHROUGH                                                                     \
+	4 /* raw_syscalls:sys_exit or io_uring:io_uring_complete: a read of a                      \
+	     view file open in FUSE passthrough (no view page cache) */
 
 /* Map "watch_devs": key __u32 kernel s_dev (major << 20 | minor), value
  * __u32 view id. Writer: user space (add/remove view). Capacity ACCESS_MAX_VIEWS.
@@ -37,15 +40,17 @@
  * a view is added (so the kernel never allocates here), the kernel adds to
  * its own CPU's copy. Capacity ACCESS_MAX_VIEWS. */
 struct access_view_stats {
-	__u64 read_calls;      /* read(2)-path calls (one per read, not per batch) */
-	__u64 pages_read;      /* pages asked for by those reads, clamped to EOF; page-cache hits
-				  included */
-	__u64 pages_faulted;   /* mmap faults that reached filemap_fault (one page each) */
-	__u64 pages_mapped;    /* mmap fault-around windows (upper bound of pages mapped) */
-	__u64 pages_added;     /* pages inserted into the page cache (misses + readahead) */
-	__u64 streams_started; /* ACCESS_EV_STREAM_START events generated */
-	__u64 events;	       /* ring-buffer records submitted */
-	__u64 events_dropped;  /* ring-buffer records lost because the buffer was full */
+	__u64 read_calls;	 /* read(2)-path calls (one per read, not per batch) */
+	__u64 pages_read;	 /* pages asked for by those reads, clamped to EOF; page-cache hits
+				    included */
+	__u64 pages_faulted;	 /* mmap faults that reached filemap_fault (one page each) */
+	__u64 pages_mapped;	 /* mmap fault-around windows (upper bound of pages mapped) */
+	__u64 pages_added;	 /* pages inserted into the page cache (misses + readahead) */
+	__u64 streams_started;	 /* ACCESS_EV_STREAM_START events generated */
+	__u64 events;		 /* ring-buffer records submitted */
+	__u64 events_dropped;	 /* ring-buffer records lost because the buffer was full */
+	__u64 pages_passthrough; /* of pages_read: read from a passthrough open (from the tier) */
+	__u64 lock_contended;	 /* accesses whose stream update gave up waiting for the file */
 };
 
 /* Map "cgroup_stats" (LRU per-CPU hash): key struct access_cgroup_key,
@@ -59,16 +64,18 @@ struct access_cgroup_key {
 
 struct access_cgroup_stats {
 	__u64 read_calls;
-	__u64 pages_read;
+	__u64 pages_read; /* passthrough reads included */
 	__u64 pages_faulted;
 	__u64 pages_mapped;
+	__u64 pages_passthrough;
 };
 
 /* Map "files" (LRU hash): key struct access_file_key, value
- * struct access_file_state. Writer: kernel (racy across CPUs by design: no
- * spin locks in tracing programs; counters use atomic adds, stream state may
- * lose an update under concurrent readers of one file); user space reads it
- * and deletes a removed view's entries. Capacity access_tracker_opts.max_files. */
+ * struct access_file_state. Writer: kernel; readers of one file on several
+ * CPUs update its heat and stream slots under access_file_state.lock (a
+ * compare-and-swap lock: bpf_spin_lock is refused to raw_tp programs), the
+ * counters with atomic adds; user space reads it and deletes a removed view's
+ * entries. Capacity access_tracker_opts.max_files. */
 struct access_file_key {
 	__u64 ino;
 	__u32 dev; /* kernel s_dev encoding */
@@ -98,22 +105,62 @@ struct access_file_state {
 	__u64 last_ns;	    /* last access (bpf_ktime_get_ns, CLOCK_MONOTONIC) */
 	__u64 heat_emit_ns; /* last ACCESS_EV_HEAT for this file */
 	__u64 cgroup_id;    /* reader of the last access */
+	__u64 heat_pages;   /* pages_total at the last ACCESS_EV_HEAT */
 	__u32 view_id;
 	__u32 last_slot; /* slot of the last access */
+	__u32 lock;	 /* 1 while a CPU updates heat, decay_ns and slots */
+	__u32 pad;
 	struct access_stream_slot slots[ACCESS_STREAM_SLOTS];
 };
 
 /* Map "read_cursor" (LRU hash): key __u32 thread id, value
  * struct access_read_cursor. Writer: kernel. Capacity ACCESS_MAX_READERS.
- * One read(2) calls filemap_get_pages once per folio batch, each time with
- * the same last page; the cursor recognises the later batches so a read is
- * counted once. */
+ * One read(2) of several pages calls filemap_get_pages once per folio batch,
+ * each time with the same last page; the cursor recognises the later batches
+ * so a read is counted once. Per thread, not per CPU: a cold read sleeps
+ * between batches and may wake on another CPU. */
 struct access_read_cursor {
 	__u64 ino;
 	__u64 index;	  /* first page of the last batch */
 	__u64 last_index; /* last page asked for, unclamped */
 	__u32 dev;
 	__u32 pad;
+};
+
+/* Map "pending" (per-CPU array, one entry): struct access_pending, the run of
+ * sequential reads this CPU saw last and has not yet counted into the maps
+ * above. Reads that continue it (the common case: a reader going through a
+ * file) cost one array lookup; the run is counted as one access when another
+ * read breaks it or it reaches coalesce_pages. Writer: kernel; user space adds
+ * the runs' pages to the view and cgroup counters and zeroes a removed view's. */
+struct access_pending {
+	__u64 ino;
+	__u64 cgroup_id;  /* reader's, taken when the run began */
+	__u64 first_page; /* not yet counted: first_page .. next_page - 1 */
+	__u64 next_page;
+	__u64 pages; /* not yet counted: pages asked for by its reads (overlaps included) */
+	/* the tid's last read on this CPU, so that the later folio batches of a read(2) are
+	 * told from new reads without the read_cursor hash */
+	__u64 raw_last;	  /* last page it asked for, unclamped (~0: none) */
+	__u64 last_index; /* first page of its last batch */
+	__u32 dev;	  /* kernel s_dev encoding; the run's file is (dev, ino) */
+	__u32 view_id;
+	__u32 tid;    /* reader thread; 0: none */
+	__u32 reads;  /* read calls not yet counted */
+	__u32 source; /* ACCESS_SRC_READ or ACCESS_SRC_PASSTHROUGH */
+	__u32 pad;
+};
+
+/* Map "backing" (LRU hash): key struct access_file_key of a tier file (the
+ * backing file of a passthrough open), value struct access_backing: the view
+ * file it was mmapped through. Writer: kernel (at mmap(2) of a passthrough
+ * view file: the mapping's faults then reach the tier file, not the view);
+ * user space deletes a removed view's entries. A tier file mmapped through
+ * two views is counted on the last one. Capacity ACCESS_MAX_READERS. */
+struct access_backing {
+	__u64 ino; /* of the view file */
+	__u32 dev; /* of the view, kernel s_dev encoding */
+	__u32 view_id;
 };
 
 /* Map "events" (ring buffer): struct access_event records. Writer: kernel.
@@ -128,7 +175,8 @@ struct access_event {
 	__u64 run_start_ns;   /* stream events: when the run began */
 	__u64 heat;	      /* fixed point, decayed to ts_ns */
 	__u64 pages_total;
-	__u32 dev; /* kernel s_dev encoding */
+	__u64 heat_pages; /* ACCESS_EV_HEAT: pages accessed since the file's previous one */
+	__u32 dev;	  /* kernel s_dev encoding */
 	__u32 view_id;
 	__u32 kind;   /* ACCESS_EV_* */
 	__u32 source; /* ACCESS_SRC_* */

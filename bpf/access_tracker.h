@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The eBPF access tracker: counts every read of a weir view's files (page-cache
- * hits included), per view, per (view, cgroup) and per file, and reports
- * sequential streams and file heat. Needs no libbpf headers to use. */
+ * hits and FUSE passthrough reads included), per view, per (view, cgroup) and
+ * per file, and reports sequential streams and file heat. Needs no libbpf
+ * headers to use. */
 #pragma once
 
 #include <stddef.h>
@@ -32,6 +33,9 @@ enum access_source {
 	ACCESS_SOURCE_READ = 1,	     /* read(2)/splice through the page cache */
 	ACCESS_SOURCE_FAULT = 2,     /* mmap page fault */
 	ACCESS_SOURCE_MAP_PAGES = 3, /* mmap fault-around */
+	/* read/pread/readv/preadv(2)/sendfile/splice/copy_file_range or an io_uring read
+	 * of a file open in FUSE passthrough, counted by the bytes it returned */
+	ACCESS_SOURCE_PASSTHROUGH = 4,
 };
 
 /* A sequential stream on one file. Pages are the kernel's (page_size bytes).
@@ -53,14 +57,18 @@ struct access_stream_event {
 	pid_t pid; /* tgid of the reader */
 };
 
-/* Periodic summary for one file: at most one per file per heat_interval_ms,
- * sent on an access (an idle file sends none). */
+/* Periodic summary for one file: at most one per file per heat_interval_ms
+ * (sooner once 256 pages were read since the last), sent on an access (an
+ * idle file sends none). */
 struct access_heat_event {
 	uint64_t ino;
 	uint64_t cgroup_id; /* reader of the access that produced it */
 	uint64_t ts_ns;
 	uint64_t pages_total; /* pages accessed since the file entered the map */
-	double heat;	      /* decayed pages, as of ts_ns */
+	/* pages accessed since this file's previous heat event (through this view):
+	 * add these up over views to rank an object read through several */
+	uint64_t pages_since;
+	double heat; /* decayed pages, as of ts_ns */
 	dev_t dev;
 	uint32_t view_id;
 };
@@ -81,6 +89,9 @@ struct access_tracker_opts {
 	uint32_t max_files;	       /* (dev, ino) entries kept, LRU [65536] */
 	uint32_t max_cgroups;	       /* (view, cgroup) entries kept, LRU [16384] */
 	uint32_t ring_bytes;	       /* ring buffer size, a power of 2 >= page size [256 KiB] */
+	/* a run of sequential reads by one thread is counted into the maps (heat, streams) once
+	 * it is this many pages long or broken; the counters include it at once [64] */
+	uint32_t coalesce_pages;
 	/* Kernel BTF to use instead of /sys/kernel/btf/vmlinux (NULL: the
 	 * running kernel's); for kernels without built-in BTF. */
 	const char *btf_path;
@@ -95,20 +106,30 @@ enum {
 	ACCESS_PROG_FAULT = 1u << 1,	      /* filemap:mm_filemap_fault */
 	ACCESS_PROG_MAP_PAGES = 1u << 2,      /* filemap:mm_filemap_map_pages */
 	ACCESS_PROG_PAGE_CACHE_ADD = 1u << 3, /* filemap:mm_filemap_add_to_page_cache */
-	ACCESS_PROG_BTF = 1u << 8, /* the filemap programs are tp_btf (else raw_tp, slower) */
+	/* raw_syscalls:sys_exit: passthrough reads and mmaps; loaded, and attached only while
+	 * held (access_tracker_passthrough_hold()) */
+	ACCESS_PROG_PASSTHROUGH = 1u << 4,
+	ACCESS_PROG_URING = 1u << 5, /* io_uring:io_uring_complete: passthrough reads */
+	ACCESS_PROG_BTF = 1u << 8,   /* the filemap programs are tp_btf (else raw_tp, slower) */
 };
 
 /* Cumulative counters of one view, summed over CPUs. */
 struct access_view_counters {
-	uint64_t read_calls;	/* read(2)-path calls */
-	uint64_t pages_read;	/* pages they asked for, clamped to EOF, page-cache hits included */
-	uint64_t bytes_read;	/* pages_read * page size */
-	uint64_t pages_faulted; /* mmap faults (one page each) */
-	uint64_t pages_mapped;	/* mmap fault-around windows (an upper bound) */
-	uint64_t pages_added;	/* pages inserted into the view's page cache: misses + readahead */
+	uint64_t read_calls; /* read(2)-path calls, passthrough ones included */
+	/* pages they asked for (page-cache reads) or got (passthrough reads, which bypass the
+	 * view's page cache), clamped to EOF, page-cache hits included */
+	uint64_t pages_read;
+	uint64_t bytes_read;	    /* pages_read * page size */
+	uint64_t pages_passthrough; /* of pages_read: from files open in passthrough */
+	uint64_t bytes_passthrough; /* pages_passthrough * page size */
+	uint64_t pages_faulted;	    /* mmap faults (one page each) */
+	uint64_t pages_mapped;	    /* mmap fault-around windows (an upper bound) */
+	uint64_t pages_added; /* pages inserted into the view's page cache: misses + readahead */
 	uint64_t streams_started;
 	uint64_t events;	 /* ring-buffer records sent */
 	uint64_t events_dropped; /* lost: ring buffer full (poll more often or raise ring_bytes) */
+	/* accesses counted but left out of stream detection: another CPU held the file */
+	uint64_t lock_contended;
 };
 
 /* Cumulative counters of one reader cgroup on one view. */
@@ -116,9 +137,10 @@ struct access_cgroup_counters {
 	uint64_t cgroup_id;
 	uint32_t view_id;
 	uint64_t read_calls;
-	uint64_t pages_read;
+	uint64_t pages_read; /* passthrough reads included */
 	uint64_t pages_faulted;
 	uint64_t pages_mapped;
+	uint64_t pages_passthrough;
 };
 
 /* Heat of one file, decayed to the time of the call. */
@@ -166,6 +188,19 @@ int access_tracker_add_view(struct access_tracker *t, dev_t dev, uint32_t view_i
  * or -ENOENT. Any thread; call it before unmounting so a new mount that
  * reuses the device number does not inherit the old view. */
 int access_tracker_remove_view(struct access_tracker *t, dev_t dev);
+
+/* Passthrough reads are counted where every syscall of the node returns, which costs each
+ * syscall tens of nanoseconds whatever it is: so that program is attached only while some view
+ * file may be open in passthrough. Call _hold(1) before replying to an open the kernel will
+ * pass through (it attaches, a few bpf() calls, if it is not attached yet) and _hold(0) after
+ * its release; access_tracker_passthrough_expire() detaches once nothing was held for
+ * idle_ms (so a loader that opens and closes file after file does not flap). Any thread; an
+ * internal mutex serialises attach and detach. _hold(1) returns 0, -ENOTSUP (the program did
+ * not load: such reads go uncounted) or -errno from attaching; _hold(0) returns 0. */
+int access_tracker_passthrough_hold(struct access_tracker *t, int hold);
+void access_tracker_passthrough_expire(struct access_tracker *t, unsigned idle_ms);
+/* 1 while the passthrough program is attached. */
+int access_tracker_passthrough_attached(struct access_tracker *t);
 
 /* Dispatches ring-buffer events to the callbacks, waiting up to timeout_ms
  * (-1: forever, 0: not at all). Returns the number of events or -errno

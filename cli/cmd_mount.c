@@ -668,6 +668,8 @@ static json_object *view_json(const Weir__ViewStat *v)
 	json_object_object_add(o, "tier_bytes", json_object_new_uint64(v->tier_bytes));
 	json_object_object_add(o, "view_ufs_bytes", json_object_new_uint64(v->view_ufs_bytes));
 	json_object_object_add(o, "page_cache_bytes", json_object_new_uint64(v->page_cache_bytes));
+	json_object_object_add(o, "passthrough_bytes",
+			       json_object_new_uint64(v->passthrough_read_bytes));
 	json_object_object_add(o, "prefetch_bytes", json_object_new_uint64(v->prefetch_bytes));
 	json_object_object_add(o, "streams", json_object_new_uint64(v->streams));
 	json_object_object_add(o, "state_warning", json_object_new_string(v->state_warning));
@@ -707,8 +709,9 @@ static void view_print(const Weir__ViewStat *v)
 	printf("  hits         %llu\n  misses       %llu\n  evictions    %llu\n",
 	       (unsigned long long)v->hits, (unsigned long long)v->misses,
 	       (unsigned long long)v->evictions);
-	printf("  passthrough  %llu opens (read by the kernel from the tier, no READs)\n",
-	       (unsigned long long)v->passthrough_opens);
+	printf("  passthrough  %llu opens, %s read (by the kernel from the tier, no READs)\n",
+	       (unsigned long long)v->passthrough_opens,
+	       quantity_format(v->passthrough_read_bytes, a, sizeof(a)));
 }
 
 int cmd_stat(int argc, char **argv, const struct global_opts *g)

@@ -26,16 +26,18 @@ static int stat_all(const struct node_client *nc, Weir__Response **ret)
 	return node_client_call(nc, &req, ret);
 }
 
-/* Bytes readers got, wherever from: the page cache (eBPF) plus what weir answered. */
+/* Bytes readers got, wherever from: the page cache and passthrough opens (eBPF) plus what weir
+ * answered. */
 static uint64_t served(const Weir__ViewStat *v)
 {
-	return v->page_cache_bytes + v->tier_bytes + v->view_ufs_bytes;
+	return v->page_cache_bytes + v->passthrough_read_bytes + v->tier_bytes + v->view_ufs_bytes;
 }
 
 static double hit_ratio(const Weir__ViewStat *v)
 {
 	uint64_t all = served(v);
-	return all ? (double)(v->page_cache_bytes + v->tier_bytes) / all : 0;
+	return all ? (double)(v->page_cache_bytes + v->passthrough_read_bytes + v->tier_bytes) / all
+		   : 0;
 }
 
 static json_object *top_json(const Weir__Response *r)
@@ -52,6 +54,9 @@ static json_object *top_json(const Weir__Response *r)
 		json_object_object_add(j, "mountpoint", json_object_new_string(v->mountpoint));
 		json_object_object_add(j, "page_cache_bytes",
 				       json_object_new_uint64(v->page_cache_bytes));
+		json_object_object_add(j, "passthrough_bytes",
+				       json_object_new_uint64(v->passthrough_read_bytes));
+		json_object_object_add(j, "mmap_bytes", json_object_new_uint64(v->mmap_bytes));
 		json_object_object_add(j, "tier_bytes", json_object_new_uint64(v->tier_bytes));
 		json_object_object_add(j, "ufs_bytes", json_object_new_uint64(v->view_ufs_bytes));
 		json_object_object_add(j, "prefetch_bytes",
@@ -76,6 +81,8 @@ static json_object *top_json(const Weir__Response *r)
 					       json_object_new_uint64(v->cgroups[k]->read_bytes));
 			json_object_object_add(cg, "read_calls",
 					       json_object_new_uint64(v->cgroups[k]->read_calls));
+			json_object_object_add(cg, "mmap_bytes",
+					       json_object_new_uint64(v->cgroups[k]->mmap_bytes));
 			json_object_array_add(cgs, cg);
 		}
 		json_object_object_add(j, "cgroups", cgs);
@@ -95,20 +102,22 @@ static const Weir__ViewStat *find_prev(const Weir__Response *prev, const char *m
 
 static void top_draw(const Weir__Response *r, const Weir__Response *prev, double secs, bool clear)
 {
-	char a[32], b[32], c[32], d[32], e[32];
+	char a[32], b[32], c[32], d[32], e[32], f[32];
 	printf("%sweir top — eBPF: %s\n\n", clear ? "\033[H\033[2J" : "",
 	       r->bpf_status ? r->bpf_status : "?");
-	printf("%-12s %-12s %10s %6s %10s %10s %10s %7s %9s  %s\n", "NAMESPACE", "DATASET",
-	       "READ/s", "HIT%", "PAGECACHE", "TIER", "UFS", "STREAMS", "PREFETCH", "MOUNTPOINT");
+	printf("%-12s %-12s %10s %6s %10s %10s %10s %10s %7s %9s  %s\n", "NAMESPACE", "DATASET",
+	       "READ/s", "HIT%", "PAGECACHE", "PASSTHRU", "TIER", "UFS", "STREAMS", "PREFETCH",
+	       "MOUNTPOINT");
 	for (size_t i = 0; i < r->n_views; i++) {
 		const Weir__ViewStat *v = r->views[i];
 		const Weir__ViewStat *p = find_prev(prev, v->mountpoint);
 		uint64_t now = served(v), before = p ? served(p) : now;
 		double rate = secs > 0 && now >= before ? (now - before) / secs : 0;
 		snprintf(e, sizeof(e), "%s", quantity_format((uint64_t)rate, a, sizeof(a)));
-		printf("%-12s %-12s %10s %5.1f%% %10s %10s %10s %7llu %6llu/%-2llu %s\n",
+		printf("%-12s %-12s %10s %5.1f%% %10s %10s %10s %10s %7llu %6llu/%-2llu %s\n",
 		       v->namespace_[0] ? v->namespace_ : "-", v->dataset[0] ? v->dataset : "-", e,
 		       100 * hit_ratio(v), quantity_format(v->page_cache_bytes, b, sizeof(b)),
+		       quantity_format(v->passthrough_read_bytes, f, sizeof(f)),
 		       quantity_format(v->tier_bytes, c, sizeof(c)),
 		       quantity_format(v->view_ufs_bytes, d, sizeof(d)),
 		       (unsigned long long)v->streams,

@@ -562,6 +562,8 @@ static int dataset_view_path(const struct node *n, const char *ns, const char *n
 	return 0;
 }
 
+static bool passthrough_hold(void *data, bool hold);
+
 static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Response *resp)
 {
 	char err[1024] = "";
@@ -655,6 +657,13 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 	    .no_prefetch = m->no_prefetch,
 	    .no_passthrough = m->no_passthrough,
 	    .read_streams = n->tracker == NULL,
+	    .passthrough_unseen =
+		!n->tracker || !(access_tracker_programs(n->tracker) & ACCESS_PROG_PASSTHROUGH),
+	    .passthrough_hold =
+		n->tracker && (access_tracker_programs(n->tracker) & ACCESS_PROG_PASSTHROUGH)
+		    ? passthrough_hold
+		    : NULL,
+	    .passthrough_hold_data = n,
 	    .read_write = m->read_write && ufs_writable(src->ufs),
 	    .heat_weight = namespace_weight(n, m->namespace_ ? m->namespace_ : ""),
 	    .owner = {.uid = m->uid, .gid = m->gid, .mode = m->mode & 07777},
@@ -846,6 +855,53 @@ out:
 	pthread_mutex_unlock(&n->admin);
 }
 
+/* A view is about to pass an open through (hold) or released one: the tracker counts passthrough
+ * reads only while it holds its sys_exit program attached. Refusing the open when it cannot
+ * attach keeps that file's reads counted (through the view). View threads, no lock held. */
+static bool passthrough_hold(void *data, bool hold)
+{
+	struct node *n = data;
+	int r = access_tracker_passthrough_hold(n->tracker, hold);
+	if (r < 0) {
+		log_warn(
+		    "cannot attach eBPF's passthrough counter (%s): opening without passthrough",
+		    strerror(-r));
+		return false;
+	}
+	return true;
+}
+
+/* Where the bytes readers of view v got came from, beyond the READs weir answered: the view's
+ * page cache and passthrough opens (straight from a tier file). eBPF measures both; without it
+ * page-cache bytes are unknown (0) and each passthrough open counts as a read of its whole
+ * file. */
+struct view_reads {
+	uint64_t page_cache;
+	uint64_t passthrough;
+	bool measured; /* passthrough is what eBPF counted, not the file-size guess */
+	struct access_view_counters ac;
+	bool have_ac;
+};
+
+static void view_reads_get(struct node *n, const struct node_view *v, const struct view_stats *st,
+			   struct view_reads *ret)
+{
+	struct view_reads r = {.passthrough = st->passthrough_bytes};
+	if (n->tracker && access_tracker_view_counters(n->tracker, v->id, &r.ac) == 0) {
+		r.have_ac = true;
+		uint64_t kernel = r.ac.bytes_read - r.ac.bytes_passthrough;
+		/* What readers got through the page cache that weir did not answer came from it.
+		 * Read-ahead weir answered but nobody read makes this an underestimate, never an
+		 * over-. */
+		r.page_cache = kernel > st->read_bytes ? kernel - st->read_bytes : 0;
+		if (access_tracker_programs(n->tracker) & ACCESS_PROG_PASSTHROUGH) {
+			r.passthrough = r.ac.bytes_passthrough;
+			r.measured = true;
+		}
+	}
+	*ret = r;
+}
+
 static void handle_usage(struct node *n, const Weir__UsageRequest *m, Weir__Response *resp,
 			 Weir__Usage *u)
 {
@@ -874,14 +930,11 @@ static void handle_usage(struct node *n, const Weir__UsageRequest *m, Weir__Resp
 		if (v->source != src)
 			continue;
 		struct view_stats st;
+		struct view_reads vr;
 		view_get_stats(v->view, &st);
-		/* a passthrough open counts as a read of its whole file, from a tier */
-		u->hits += st.tier_bytes + st.passthrough_bytes;
+		view_reads_get(n, v, &st, &vr);
+		u->hits += st.tier_bytes + vr.page_cache + vr.passthrough;
 		u->misses += st.ufs_bytes;
-		struct access_view_counters ac;
-		if (n->tracker && access_tracker_view_counters(n->tracker, v->id, &ac) == 0 &&
-		    ac.bytes_read > st.read_bytes)
-			u->hits += ac.bytes_read - st.read_bytes;
 	}
 	resp->usage = u;
 	if (t.error && !t.complete)
@@ -1132,6 +1185,7 @@ static int collect_cgroup(void *userdata, const struct access_cgroup_counters *c
 	cs->cgroup_id = c->cgroup_id;
 	cs->read_bytes = c->pages_read * cc->page;
 	cs->read_calls = c->read_calls;
+	cs->mmap_bytes = (c->pages_faulted + c->pages_mapped) * cc->page;
 	cc->items[cc->n++] = cs;
 	return 0;
 }
@@ -1205,13 +1259,14 @@ static void fill_view_stat(struct node *n, struct node_view *nv, Weir__ViewStat 
 	/* the cause comes without the URL; a redirect's target could still name one */
 	redact_text(h.cause, sizeof(h.cause));
 	vs->ufs_error = strdup(h.down_since_ms ? h.cause : "");
-	struct access_view_counters ac;
-	if (n->tracker && access_tracker_view_counters(n->tracker, nv->id, &ac) == 0) {
-		/* What readers got that weir did not answer came from the page cache. Read-ahead
-		 * weir answered but nobody read makes this an underestimate, never an over-. */
-		vs->page_cache_bytes =
-		    ac.bytes_read > st.read_bytes ? ac.bytes_read - st.read_bytes : 0;
-		vs->kernel_read_bytes = ac.bytes_read;
+	struct view_reads vr;
+	view_reads_get(n, nv, &st, &vr);
+	vs->passthrough_read_bytes = vr.measured ? vr.passthrough : 0;
+	if (vr.have_ac) {
+		vs->page_cache_bytes = vr.page_cache;
+		vs->kernel_read_bytes = vr.ac.bytes_read;
+		vs->mmap_bytes = (vr.ac.pages_faulted + vr.ac.pages_mapped) *
+				 access_tracker_page_size(n->tracker);
 		struct cgroup_collect cc = {.page = access_tracker_page_size(n->tracker)};
 		access_tracker_foreach_cgroup(n->tracker, nv->id, collect_cgroup, &cc);
 		vs->cgroups = cc.items;
@@ -1512,11 +1567,15 @@ static double namespace_weight(const struct node *n, const char *ns)
 	return s ? atof(s) : 1.0;
 }
 
-/* A file's decayed access count (page-cache hits included) ranks its blocks for eviction,
- * scaled by its namespace's weight. Runs on the tracker thread. */
+/* The pages read of a file (page-cache hits and passthrough reads included) since its last
+ * report add to its object's heat, scaled by the view's namespace weight; the store decays it.
+ * Adding, not setting: an object read through several views (a source and its dataset://
+ * references) sums their reads. Runs on the tracker thread. */
 static void on_heat(void *userdata, const struct access_heat_event *ev)
 {
 	struct node *n = userdata;
+	if (!ev->pages_since)
+		return;
 	pthread_mutex_lock(&n->lock);
 	struct node_view *nv = view_get_locked(n, ev->view_id);
 	pthread_mutex_unlock(&n->lock);
@@ -1526,8 +1585,8 @@ static void on_heat(void *userdata, const struct access_heat_event *ev)
 	uint64_t obj;
 	if (view_ino_path(nv->view, ev->ino, path, sizeof(path)) == 0 &&
 	    block_store_object_find(nv->source->store, path, &obj) == 0)
-		block_store_set_heat(nv->source->store, obj,
-				     ev->heat * namespace_weight(n, nv->ns));
+		block_store_add_heat(nv->source->store, obj,
+				     (double)ev->pages_since * namespace_weight(n, nv->ns));
 	view_put(n, nv);
 }
 
@@ -1570,6 +1629,8 @@ static void *tracker_thread(void *arg)
 		int r = poll(&pfd, 1, 500);
 		if (r > 0)
 			access_tracker_consume(n->tracker);
+		/* two seconds with no passthrough open: stop taxing every syscall of the node */
+		access_tracker_passthrough_expire(n->tracker, 2000);
 	}
 	return NULL;
 }
@@ -1595,10 +1656,12 @@ static void start_tracker(struct node *n)
 		return;
 	}
 	unsigned progs = access_tracker_programs(n->tracker);
-	snprintf(n->bpf_status, sizeof(n->bpf_status), "attached (%s%s%s%s, %s)",
+	snprintf(n->bpf_status, sizeof(n->bpf_status), "attached (%s%s%s%s%s%s, %s)",
 		 progs & ACCESS_PROG_READ ? "read" : "", progs & ACCESS_PROG_FAULT ? " fault" : "",
 		 progs & ACCESS_PROG_MAP_PAGES ? " map_pages" : "",
 		 progs & ACCESS_PROG_PAGE_CACHE_ADD ? " page_cache_add" : "",
+		 progs & ACCESS_PROG_PASSTHROUGH ? " passthrough" : "",
+		 progs & ACCESS_PROG_URING ? " io_uring" : "",
 		 progs & ACCESS_PROG_BTF ? "tp_btf" : "raw_tp");
 	if (pthread_create(&n->tracker_thread, NULL, tracker_thread, n) != 0) {
 		access_tracker_free(n->tracker);
@@ -1662,6 +1725,12 @@ static char *render_metrics(void *userdata)
 	} fields[] = {
 	    {"weir_view_page_cache_bytes_total", "bytes read from the page cache (eBPF)",
 	     offsetof(Weir__ViewStat, page_cache_bytes)},
+	    {"weir_view_passthrough_bytes_total",
+	     "bytes read from files open in passthrough, straight from a tier (eBPF)",
+	     offsetof(Weir__ViewStat, passthrough_read_bytes)},
+	    {"weir_view_mmap_bytes_total",
+	     "bytes mapped by mmap faults, fault-around windows included (eBPF)",
+	     offsetof(Weir__ViewStat, mmap_bytes)},
 	    {"weir_view_tier_bytes_total", "bytes of READs answered from a tier",
 	     offsetof(Weir__ViewStat, tier_bytes)},
 	    {"weir_view_ufs_bytes_total", "bytes of READs that waited for the UFS",
@@ -1774,8 +1843,10 @@ static int report_collect(void *arg, json_object **ret, json_object **ret_loads)
 			if (v->source != src)
 				continue;
 			struct view_stats st;
+			struct view_reads vr;
 			view_get_stats(v->view, &st);
-			hits += st.tier_bytes + st.passthrough_bytes;
+			view_reads_get(n, v, &st, &vr);
+			hits += st.tier_bytes + vr.page_cache + vr.passthrough;
 			misses += st.ufs_bytes;
 		}
 		json_object *o = json_object_new_object();

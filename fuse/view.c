@@ -537,6 +537,9 @@ static void try_passthrough(struct view *v, struct handle *h)
 			goto undo;
 		fd = ref.fd;
 	}
+	/* Whoever counts passthrough reads must be ready before the first one. */
+	if (v->cfg.passthrough_hold && !v->cfg.passthrough_hold(v->cfg.passthrough_hold_data, true))
+		goto undo;
 	struct inode *in = h->ino;
 	pthread_mutex_lock(&v->lock);
 	int id = in->backing_id > 0 && in->backing_obj == h->obj ? in->backing_id : 0;
@@ -545,7 +548,7 @@ static void try_passthrough(struct view *v, struct handle *h)
 		in->backing_refs++;
 	pthread_mutex_unlock(&v->lock);
 	if (other)
-		goto undo; /* another version holds the inode's backing: no second one */
+		goto unhold; /* another version holds the inode's backing: no second one */
 	if (id <= 0) {
 		/* Registered outside the lock (a syscall into the kernel); a concurrent open that
 		 * registered first wins, and ours is closed again. */
@@ -553,7 +556,7 @@ static void try_passthrough(struct view *v, struct handle *h)
 		int mine = ioctl(v->devfd, FUSE_DEV_IOC_BACKING_OPEN, &map);
 		if (mine <= 0) {
 			log_debug("passthrough of \"%s\" refused: %s", h->path, strerror(errno));
-			goto undo;
+			goto unhold;
 		}
 		pthread_mutex_lock(&v->lock);
 		if (in->backing_id > 0 && in->backing_obj != h->obj) {
@@ -570,17 +573,21 @@ static void try_passthrough(struct view *v, struct handle *h)
 		if (id != mine && ioctl(v->devfd, FUSE_DEV_IOC_BACKING_CLOSE, &mine) < 0)
 			log_debug("closing backing %d: %s", mine, strerror(errno));
 		if (id <= 0)
-			goto undo;
+			goto unhold;
 	}
 	h->backing_id = id;
 	atomic_fetch_add(&v->passthrough_opens, 1);
 	atomic_fetch_add(&v->passthrough_bytes, h->attr.size);
-	/* Its reads will go to the tier file, where eBPF does not see them on this view: count
-	 * the open as one read of the whole file for eviction's ranking. */
-	block_store_add_heat(v->src.store, h->obj,
-			     (double)((h->attr.size + 4095) / 4096) *
-				 (v->cfg.heat_weight > 0 ? v->cfg.heat_weight : 1.0));
+	/* Its reads go to the tier file. eBPF counts them on this view, by the bytes read;
+	 * without it, count the open as one read of the whole file for eviction's ranking. */
+	if (v->cfg.passthrough_unseen)
+		block_store_add_heat(v->src.store, h->obj,
+				     (double)((h->attr.size + 4095) / 4096) *
+					 (v->cfg.heat_weight > 0 ? v->cfg.heat_weight : 1.0));
 	return;
+unhold:
+	if (v->cfg.passthrough_hold)
+		v->cfg.passthrough_hold(v->cfg.passthrough_hold_data, false);
 undo:
 	unpin_blocks(v, h);
 }
@@ -633,6 +640,8 @@ static void handle_close(struct view *v, struct handle *h)
 	pthread_mutex_unlock(&v->lock);
 	if (close_id > 0 && ioctl(v->devfd, FUSE_DEV_IOC_BACKING_CLOSE, &close_id) < 0)
 		log_debug("closing backing %d: %s", close_id, strerror(errno));
+	if (h->backing_id > 0 && v->cfg.passthrough_hold)
+		v->cfg.passthrough_hold(v->cfg.passthrough_hold_data, false);
 	unpin_blocks(v, h);
 	if (h->wfd >= 0) {
 		close(h->wfd);

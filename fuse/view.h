@@ -38,8 +38,17 @@ struct view_config {
 	bool no_prefetch;	   /* fetch only what readers wait for (for comparisons) */
 	bool read_streams;	   /* detect streams from READs (when eBPF cannot) */
 	bool no_passthrough;	   /* never hand reads of complete objects to the kernel */
-	bool read_write;	   /* writes go through to the UFS (needs ufs_writable) */
-	double heat_weight;	   /* the namespace's heat multiplier (0 = 1) */
+	/* nothing counts passthrough reads (no eBPF): rank each passthrough open as a read of the
+	 * whole file */
+	bool passthrough_unseen;
+	/* Called with hold true before an open is passed through (returning false refuses
+	 * passthrough for it: it is then read through the view, where it is counted) and with hold
+	 * false after that handle's release; from the view's threads, no view lock held. NULL: not
+	 * called. */
+	bool (*passthrough_hold)(void *data, bool hold);
+	void *passthrough_hold_data;
+	bool read_write;    /* writes go through to the UFS (needs ufs_writable) */
+	double heat_weight; /* the namespace's heat multiplier (0 = 1) */
 	struct view_owner owner;
 	bool private_source; /* the UFS needed credentials: without owner.mode, owner-only */
 };
@@ -55,7 +64,8 @@ struct view_stats {
 	uint64_t prefetch_bytes;    /* bytes this view's streams asked to fetch ahead */
 	uint64_t streams;	    /* sequential streams seen (eBPF or READs) */
 	uint64_t passthrough_opens; /* opens whose reads went straight to a tier file */
-	uint64_t passthrough_bytes; /* their files' sizes: what those readers could read */
+	uint64_t passthrough_bytes; /* their files' sizes: what those readers could read (eBPF
+				       measures what they did read) */
 };
 
 struct view;
