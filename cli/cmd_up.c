@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "controller_client.h"
 #include "node_client.h"
+#include "spawn.h"
 
 static void write_pid(const char *state_dir, const char *name, pid_t pid)
 {
@@ -119,7 +120,8 @@ int cmd_up(int argc, char **argv, const struct global_opts *g)
 	return 0;
 }
 
-/* Sends Shutdown on sock and waits up to timeout_s for pid to exit. Returns 0, or -ETIMEDOUT. */
+/* Sends Shutdown on sock (SIGTERM to pid when sock is NULL) and waits up to timeout_s for pid
+ * to exit. Returns 0, or -ETIMEDOUT. */
 static int stop_one(const char *sock, pid_t pid, int timeout_s)
 {
 	Weir__Request req = WEIR__REQUEST__INIT;
@@ -127,7 +129,9 @@ static int stop_one(const char *sock, pid_t pid, int timeout_s)
 	req.body_case = WEIR__REQUEST__BODY_SHUTDOWN;
 	req.shutdown = &e;
 	Weir__Response *resp = NULL;
-	if (control_call(sock, &req, &resp) == 0)
+	if (!sock)
+		kill(pid, SIGTERM); /* a keeper: no socket, a signal */
+	else if (control_call(sock, &req, &resp) == 0)
 		weir__response__free_unpacked(resp, NULL);
 	for (int i = 0; i < timeout_s * 20; i++) {
 		if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
@@ -183,5 +187,16 @@ int cmd_down(int argc, char **argv, const struct global_opts *g)
 		printf("weir-node was not running\n");
 	}
 	remove_pid(nc.state_dir, "node");
+	/* A keeper between two of its daemon's lives (or whose daemon would not stop) would
+	 * start it again: stop the keepers too. */
+	for (int i = 0; i < 2; i++) {
+		const char *name = i ? "node" : "controller";
+		pid_t kp = spawn_keeper_pid(nc.state_dir, name);
+		if (kp > 0 && stop_one(NULL, kp, 10) < 0) {
+			fprintf(stderr, "weir down: the weir-keeper of weir-%s (pid %d) did not stop "
+				"within 10 s; kill it with `kill %d`\n", name, (int)kp, (int)kp);
+			rc = 1;
+		}
+	}
 	return rc;
 }

@@ -40,6 +40,20 @@ static bool node_alive(const void *ctx)
 
 int node_client_ensure(const struct node_client *nc, bool foreground, pid_t *ret_pid)
 {
+	/* A keeper restarting its weir-node: the node answers in a moment, and a second one
+	 * started now would race it for the state directory and its views. */
+	pid_t keeper = spawn_keeper_pid(nc->state_dir, "node");
+	for (int i = 0; keeper > 0 && i < 200 && !node_client_alive(nc); i++) {
+		struct timespec ts = {0, 50 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	if (keeper > 0 && !node_client_alive(nc)) {
+		fprintf(stderr,
+			"weir: weir-keeper (pid %d) runs for \"%s\" but its weir-node has not "
+			"answered for 10 s; see %s/node.log\n",
+			(int)keeper, nc->state_dir, nc->state_dir);
+		return -ETIMEDOUT;
+	}
 	if (node_client_alive(nc)) {
 		if (foreground) {
 			fprintf(stderr,
@@ -61,6 +75,7 @@ int node_client_ensure(const struct node_client *nc, bool foreground, pid_t *ret
 	    .socket_path = nc->socket_path,
 	    .alive = node_alive,
 	    .ctx = nc,
+	    .keeper_name = "node",
 	};
 	return spawn_daemon(&t, NULL, 0, foreground, ret_pid);
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "fdstore.h"
 #include "fuse_mounts.h"
 #include "redact.h"
 #include "safe_dir.h"
@@ -142,8 +143,39 @@ struct node {
 	struct metrics *metrics;
 	struct tier_pools *pools; /* one quota per tier path, shared by the sources on it */
 	struct node_report *report; /* NULL without --kubeconfig */
+	/* The store socket of the weir-keeper this process runs under (-1: none, and views die
+	 * with the process). Written by any thread: one message each, no lock. */
+	int keeper_fd;
 	volatile int stopping;
 };
+
+/* A view a dead weir-node left with the keeper: its mountpoint and descriptors (borrowed). */
+struct node_adopt {
+	const char *mountpoint;
+	int fuse_fd, journal_fd;
+};
+
+/* What a view hands the keeper (view_config.keep): its mount request, so that the next
+ * weir-node can make the same view again, and its descriptors. */
+struct node_keep {
+	struct node *node;
+	const char *mountpoint;
+	const Weir__MountRequest *req;
+};
+
+static int keep_view(void *arg, int fuse_fd, int journal_fd)
+{
+	struct node_keep *k = arg;
+	size_t len = weir__mount_request__get_packed_size(k->req);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (!buf)
+		return -ENOMEM;
+	weir__mount_request__pack(k->req, buf);
+	int fds[2] = {fuse_fd, journal_fd};
+	int r = fdstore_send(k->node->keeper_fd, FDSTORE_PUT, k->mountpoint, buf, len, fds, 2);
+	free(buf);
+	return r;
+}
 
 static int cfg_set(struct node_config *c, const char *name, const char *value)
 {
@@ -455,12 +487,16 @@ static int dataset_view_path(const struct node *n, const char *ns, const char *n
 	return 0;
 }
 
-static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Response *resp)
+static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Response *resp,
+			 const struct node_adopt *ad)
 {
 	char err[1024] = "";
 	static __thread char mp[PATH_MAX];
 	bool pod_view = (!m->mountpoint || !*m->mountpoint) && m->dataset && *m->dataset;
-	if (pod_view) {
+	if (ad) {
+		/* Resolving the path would stat the mount, which waits for us. */
+		snprintf(mp, sizeof(mp), "%s", ad->mountpoint);
+	} else if (pod_view) {
 		int r = dataset_view_path(n, m->namespace_ ? m->namespace_ : "", m->dataset, mp,
 					  sizeof(mp), err, sizeof(err));
 		if (r < 0) {
@@ -479,7 +515,7 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 	}
 	/* A weir-node killed with its views up leaves dead mounts; a new one stacked on them
 	 * would hide them, not replace them. Before the lock: it waits for a dying daemon. */
-	int cleared = fuse_mounts_clear_dead(mp);
+	int cleared = ad ? 0 : fuse_mounts_clear_dead(mp);
 	pthread_mutex_lock(&n->lock);
 	for (struct node_view *v = n->views; v; v = v->next) {
 		if (strcmp(view_mountpoint(v->view), mp) == 0) {
@@ -542,6 +578,15 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 	    .owner = {.uid = m->uid, .gid = m->gid, .mode = m->mode & 07777},
 	    .private_source = m->credentials || url_has_credentials(m->ufs_url),
 	};
+	struct node_keep keep = {.node = n, .mountpoint = mp, .req = m};
+	if (ad) {
+		vc.adopt = true;
+		vc.adopt_fuse_fd = ad->fuse_fd;
+		vc.adopt_journal_fd = ad->journal_fd;
+	} else if (n->keeper_fd >= 0) {
+		vc.keep = keep_view;
+		vc.keep_arg = &keep;
+	}
 	if (m->read_write && !vc.read_write) {
 		/* A grant can say rw; an HTTP tree still cannot be written. Serve it read-only and
 		 * say so, rather than refuse the reader. */
@@ -587,7 +632,8 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 		if (r < 0)
 			log_warn("eBPF will not see \"%s\": %s", mp, strerror(-r));
 	}
-	log_info("mounted %s%s at \"%s\" %s (metadata TTL %u ms)%s", m->ufs_url,
+	log_info("%s %s%s at \"%s\" %s (metadata TTL %u ms)%s", ad ? "took over" : "mounted",
+		 m->ufs_url,
 		 m->subpath && *m->subpath ? m->subpath : "", mp,
 		 vc.read_write ? "read-write" : "read-only", vc.metadata_ttl_ms,
 		 created ? "" : ", sharing the source's cache");
@@ -822,10 +868,18 @@ static void stop_view_locked(struct node *n, struct node_view **pp)
 {
 	struct node_view *nv = *pp;
 	*pp = nv->next;
-	log_info("unmounting \"%s\"", view_mountpoint(nv->view));
+	char mp[PATH_MAX];
+	snprintf(mp, sizeof(mp), "%s", view_mountpoint(nv->view));
+	log_info("unmounting \"%s\"", mp);
 	if (n->tracker)
 		access_tracker_remove_view(n->tracker, view_dev(nv->view));
 	view_stop(nv->view);
+	/* Unmounted: the keeper lets go of its connection too. */
+	if (n->keeper_fd >= 0) {
+		int r = fdstore_send(n->keeper_fd, FDSTORE_DEL, mp, NULL, 0, NULL, 0);
+		if (r < 0)
+			log_warn("telling the keeper \"%s\" is gone: %s", mp, strerror(-r));
+	}
 	drop_source_locked(n, nv->source);
 	node_view_free(nv);
 }
@@ -983,6 +1037,54 @@ static void reap_exited(struct node *n)
 	run_purges(n);
 }
 
+/* Takes over the views a dead weir-node left with the keeper, before any client is served. A
+ * view that cannot be taken over is dropped from the keeper: its connection ends, and its
+ * readers get ENOTCONN rather than wait for ever. */
+static void adopt_views(struct node *n)
+{
+	if (n->keeper_fd < 0)
+		return;
+	int r = fdstore_send(n->keeper_fd, FDSTORE_LIST, NULL, NULL, 0, NULL, 0);
+	unsigned ok = 0, failed = 0;
+	while (r == 0) {
+		struct fdstore_msg m;
+		r = fdstore_recv(n->keeper_fd, &m);
+		if (r < 0 || m.op == FDSTORE_END) {
+			if (r == 0)
+				fdstore_msg_clear(&m);
+			break;
+		}
+		Weir__MountRequest *req =
+		    m.op == FDSTORE_ENTRY && m.nfds == 2
+			? weir__mount_request__unpack(NULL, m.blob_len, m.blob)
+			: NULL;
+		Weir__Response resp = WEIR__RESPONSE__INIT;
+		if (req) {
+			struct node_adopt ad = {m.name, m.fds[0], m.fds[1]};
+			handle_mount(n, req, &resp, &ad);
+			weir__mount_request__free_unpacked(req, NULL);
+		} else {
+			resp.error = -EBADMSG;
+			resp.message = "the keeper's entry is not a view";
+		}
+		if (resp.error < 0) {
+			failed++;
+			log_err("cannot take the view at \"%s\" over: %s; dropping it (its readers get "
+				"ENOTCONN; weir mount it again)",
+				m.name, resp.message ? resp.message : strerror(-resp.error));
+			fdstore_send(n->keeper_fd, FDSTORE_DEL, m.name, NULL, 0, NULL, 0);
+		} else {
+			ok++;
+		}
+		fdstore_msg_clear(&m);
+	}
+	if (r < 0)
+		log_err("the keeper's list of views: %s", strerror(-r));
+	if (ok || failed)
+		log_notice("took over %u views a previous weir-node left%s", ok,
+			   failed ? " (some could not be: see above)" : "");
+}
+
 static void handle_stat(struct node *n, int fd, const Weir__StatRequest *s)
 {
 	Weir__Response resp = WEIR__RESPONSE__INIT;
@@ -1052,7 +1154,7 @@ static void *conn_thread(void *arg)
 	resp.pid = getpid();
 	switch (req->body_case) {
 	case WEIR__REQUEST__BODY_MOUNT:
-		handle_mount(n, req->mount, &resp);
+		handle_mount(n, req->mount, &resp, NULL);
 		break;
 	case WEIR__REQUEST__BODY_UMOUNT:
 		handle_umount(n, req->umount, &resp);
@@ -1425,9 +1527,21 @@ static int report_collect(void *arg, json_object **ret)
 	return 0;
 }
 
+/* The keeper's store socket, when weir-keeper started us; not passed on to anything we run. */
+static int keeper_socket(void)
+{
+	const char *env = getenv(FDSTORE_ENV);
+	char *end;
+	long fd = env && *env ? strtol(env, &end, 10) : -1;
+	unsetenv(FDSTORE_ENV);
+	if (fd < 3 || *end || fcntl((int)fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -1;
+	return (int)fd;
+}
+
 int main(int argc, char **argv)
 {
-	struct node n = {.listen_fd = -1, .lock_fd = -1};
+	struct node n = {.listen_fd = -1, .lock_fd = -1, .keeper_fd = keeper_socket()};
 	for (size_t i = 0; i < NCFG; i++)
 		cfg_set(&n.cfg, cfg_table[i].name, cfg_table[i].def);
 	const char *config_file = getenv("WEIR_NODE_CONFIG");
@@ -1551,6 +1665,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	start_tracker(&n);
+	adopt_views(&n);
 	if (n.cfg.metrics_listen[0]) {
 		char merr[256];
 		if (metrics_start(n.cfg.metrics_listen, render_metrics, &n, &n.metrics, merr,
