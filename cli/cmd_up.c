@@ -33,20 +33,6 @@ static void remove_pid(const char *state_dir, const char *name)
 	unlink(path);
 }
 
-static pid_t node_pid(const struct node_client *nc)
-{
-	Weir__Request req = WEIR__REQUEST__INIT;
-	Weir__Empty ping = WEIR__EMPTY__INIT;
-	req.body_case = WEIR__REQUEST__BODY_PING;
-	req.ping = &ping;
-	Weir__Response *resp;
-	if (node_client_call(nc, &req, &resp) < 0)
-		return 0;
-	pid_t pid = (pid_t)resp->pid;
-	weir__response__free_unpacked(resp, NULL);
-	return pid;
-}
-
 static int up_usage(FILE *out, int rc)
 {
 	fprintf(out, "usage: weir [--state-dir DIR] up [-- WEIR-CONTROLLER-FLAGS...]\n"
@@ -113,7 +99,7 @@ int cmd_up(int argc, char **argv, const struct global_opts *g)
 			nc.state_dir);
 		return 1;
 	}
-	pid_t np = node_pid(&nc);
+	pid_t np = node_client_pid(&nc);
 	write_pid(nc.state_dir, "node", np);
 	printf("weir-node %s (pid %d), socket %s\n", node_was_up ? "already running" : "started",
 	       (int)np, nc.socket_path);
@@ -173,7 +159,7 @@ int cmd_down(int argc, char **argv, const struct global_opts *g)
 	}
 	remove_pid(cc.state_dir, "controller");
 	if (node_client_alive(&nc)) {
-		pid = node_pid(&nc);
+		pid = node_client_pid(&nc);
 		if (stop_one(nc.socket_path, pid, 30) < 0) {
 			fprintf(stderr,
 				"weir down: weir-node (pid %d) did not stop within 30 s; "

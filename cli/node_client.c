@@ -28,6 +28,20 @@ int node_client_call(const struct node_client *nc, const Weir__Request *req, Wei
 	return control_call(nc->socket_path, req, ret);
 }
 
+pid_t node_client_pid(const struct node_client *nc)
+{
+	Weir__Request req = WEIR__REQUEST__INIT;
+	Weir__Empty ping = WEIR__EMPTY__INIT;
+	req.body_case = WEIR__REQUEST__BODY_PING;
+	req.ping = &ping;
+	Weir__Response *resp;
+	if (node_client_call(nc, &req, &resp) < 0)
+		return 0;
+	pid_t pid = (pid_t)resp->pid;
+	weir__response__free_unpacked(resp, NULL);
+	return pid;
+}
+
 bool node_client_alive(const struct node_client *nc)
 {
 	return control_ping(nc->socket_path, 0);
