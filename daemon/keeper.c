@@ -25,8 +25,9 @@
 
 /* Restarts of a daemon that dies at once are spaced out, up to this. */
 #define KEEPER_MAX_DELAY_MS 5000
-/* A daemon that ran this long before dying is restarted at once. */
-#define KEEPER_STABLE_MS 10000
+/* A daemon that ran this long before dying is restarted at once: it served, it is not dying at
+ * start in a loop. */
+#define KEEPER_STABLE_MS 1000
 
 struct entry {
 	struct fdstore_msg m; /* op unused; name, blob and descriptors kept */

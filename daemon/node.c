@@ -1085,6 +1085,24 @@ static void adopt_views(struct node *n)
 			   failed ? " (some could not be: see above)" : "");
 }
 
+/* Hands the views taken over before eBPF loaded to the tracker, which sees their reads from
+ * now on instead of their READs. */
+static void track_adopted(struct node *n)
+{
+	if (!n->tracker)
+		return;
+	pthread_mutex_lock(&n->lock);
+	for (struct node_view *nv = n->views; nv; nv = nv->next) {
+		int r = access_tracker_add_view(n->tracker, view_dev(nv->view), nv->id);
+		if (r < 0)
+			log_warn("eBPF will not see \"%s\": %s", view_mountpoint(nv->view),
+				 strerror(-r));
+		else
+			view_set_read_streams(nv->view, false);
+	}
+	pthread_mutex_unlock(&n->lock);
+}
+
 static void handle_stat(struct node *n, int fd, const Weir__StatRequest *s)
 {
 	Weir__Response resp = WEIR__RESPONSE__INIT;
@@ -1664,8 +1682,10 @@ int main(int argc, char **argv)
 		log_err("max-stale \"%s\" is not a duration like 1d, 12h or 600s", n.cfg.max_stale);
 		return 2;
 	}
-	start_tracker(&n);
+	/* The views first: their readers are paused until then, and loading eBPF takes a while. */
 	adopt_views(&n);
+	start_tracker(&n);
+	track_adopted(&n);
 	if (n.cfg.metrics_listen[0]) {
 		char merr[256];
 		if (metrics_start(n.cfg.metrics_listen, render_metrics, &n, &n.metrics, merr,

@@ -145,6 +145,7 @@ struct view {
 	/* FUSE passthrough (Linux 6.9+), negotiated behind libfuse's back: libfuse 3.14 does
 	 * not know it, so the custom I/O below patches the INIT and OPEN replies. */
 	int devfd;
+	atomic_bool read_streams; /* detect streams from READs (cfg's, until eBPF takes over) */
 	atomic_bool pt_offered;	 /* the kernel offered FUSE_PASSTHROUGH in INIT */
 	atomic_bool passthrough; /* we accepted it */
 	uint64_t init_unique;
@@ -228,26 +229,34 @@ static int inode_journal(struct view *v, struct inode *in)
 	return r;
 }
 
-static void journal_handle(struct view *v, uint32_t type, const struct handle *h,
-			   fuse_ino_t dir_ino, uint64_t fh)
+/* Records handle fh (h, or directory dir_ino when h is NULL) before the kernel hears of it. */
+static void journal_handle_set(struct view *v, const struct handle *h, fuse_ino_t dir_ino,
+			       uint64_t fh)
 {
 	if (!v->journal)
 		return;
-	struct view_journal_rec rec = {.type = type, .fh = fh};
-	if (type == VJ_OPEN && h) {
+	struct view_journal_rec rec = {.type = VJ_OPEN, .fh = fh};
+	if (h) {
 		rec.ino = h->ino->ino;
 		rec.obj = h->obj;
 		rec.attr = h->attr;
 		rec.backing_id = h->backing_id;
 		rec.flags = (uint32_t)h->open_flags & ~VJ_OPEN_DIR;
-	} else if (type == VJ_OPEN) {
+	} else {
 		rec.ino = dir_ino;
 		rec.flags = VJ_OPEN_DIR;
 	}
-	int r = view_journal_append(v->journal, &rec, NULL);
-	if (r < 0)
-		log_warn("journal of \"%s\": %s; a restarted weir-node will not know handle %llu",
-			 v->mountpoint, strerror(-r), (unsigned long long)fh);
+	if (view_journal_set_handle(v->journal, &rec) < 0)
+		log_debug("\"%s\": handle %llu is beyond the journal's slots: a restarted "
+			  "weir-node will not know it",
+			  v->mountpoint, (unsigned long long)fh);
+}
+
+/* Forgets handle fh: before its number is free for another handle. */
+static void journal_handle_clear(struct view *v, uint64_t fh)
+{
+	if (v->journal)
+		view_journal_clear_handle(v->journal, fh);
 }
 
 /* ---- handle numbers ---- */
@@ -931,12 +940,12 @@ static void open_for_write(fuse_req_t req, struct view *v, struct inode *in,
 	fi->direct_io = 1; /* the page cache of a file being written would go stale */
 	fi->keep_cache = 0;
 	atomic_fetch_add(&v->opens, 1);
-	journal_handle(v, VJ_OPEN, h, 0, h->fh);
+	journal_handle_set(v, h, 0, h->fh);
 	uint64_t fh = h->fh;
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		/* the opener was interrupted: no release will come. Journaled before the slot
 		 * is freed, or its next owner's OPEN could precede this RELEASE in the log. */
-		journal_handle(v, VJ_RELEASE, NULL, 0, fh);
+		journal_handle_clear(v, fh);
 		handle_close(v, h);
 	}
 }
@@ -991,10 +1000,10 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	e.attr_timeout = 0; /* a file open for writing: see current_attr */
 	fi->fh = h->fh;
 	fi->direct_io = 1;
-	journal_handle(v, VJ_OPEN, h, 0, h->fh);
+	journal_handle_set(v, h, 0, h->fh);
 	uint64_t fh = h->fh;
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-		journal_handle(v, VJ_RELEASE, NULL, 0, fh);
+		journal_handle_clear(v, fh);
 		handle_close(v, h);
 	}
 }
@@ -1346,7 +1355,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = h->fh;
 	fi->keep_cache = keep;
 	atomic_fetch_add(&v->opens, 1);
-	journal_handle(v, VJ_OPEN, h, 0, h->fh);
+	journal_handle_set(v, h, 0, h->fh);
 	uint64_t fh = h->fh;
 	pt_reply_fh = fh;
 	pt_reply_backing = h->backing_id;
@@ -1355,7 +1364,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (rr == -ENOENT) {
 		/* the opener was interrupted: no release will come. Journaled before the slot
 		 * is freed, or its next owner's OPEN could precede this RELEASE in the log. */
-		journal_handle(v, VJ_RELEASE, NULL, 0, fh);
+		journal_handle_clear(v, fh);
 		handle_close(v, h);
 	}
 }
@@ -1365,7 +1374,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct view *v = fuse_req_userdata(req);
 	struct handle *h = fh_file(v, fi->fh);
 	if (h) {
-		journal_handle(v, VJ_RELEASE, NULL, 0, fi->fh); /* first: see op_open */
+		journal_handle_clear(v, fi->fh); /* first: see op_open */
 		handle_close(v, h);
 	}
 	fuse_reply_err(req, 0);
@@ -1378,7 +1387,7 @@ static void maybe_prefetch(struct view *v, struct handle *h, uint64_t off, size_
 {
 	uint64_t start = 0, count = 0;
 	bool new_stream = false;
-	if (v->cfg.no_prefetch || !v->cfg.read_streams)
+	if (v->cfg.no_prefetch || !atomic_load(&v->read_streams))
 		return;
 	pthread_mutex_lock(&h->lock);
 	if (off == h->next_off && off != 0) {
@@ -1600,7 +1609,7 @@ static void dir_handle_free(struct dir_handle *d)
 static void dir_close(struct view *v, uint64_t fh)
 {
 	if (fh_dir(v, fh))
-		journal_handle(v, VJ_RELEASE, NULL, 0, fh); /* before the slot is free: op_open */
+		journal_handle_clear(v, fh); /* before the slot is free: op_open */
 	pthread_mutex_lock(&v->lock);
 	struct dir_handle *d = fh >= 1 && fh <= v->nfhs ? v->fhs[fh - 1].dir : NULL;
 	if (d)
@@ -1646,7 +1655,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fi->fh = fh;
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
-	journal_handle(v, VJ_OPEN, NULL, ino, fh);
+	journal_handle_set(v, NULL, ino, fh);
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		dir_close(v, fh);
 }
@@ -1938,8 +1947,9 @@ out:
 	return r;
 }
 
-static int restore_open(struct view *v, const struct view_journal_rec *rec)
+static int restore_open(void *arg, const struct view_journal_rec *rec)
 {
+	struct view *v = arg;
 	if (rec->flags & VJ_OPEN_DIR) {
 		struct dir_handle *d = calloc(1, sizeof(*d));
 		if (!d)
@@ -1979,22 +1989,6 @@ static int restore_open(struct view *v, const struct view_journal_rec *rec)
 	return r == -ENOMEM ? r : 0;
 }
 
-static int restore_release(struct view *v, uint64_t fh)
-{
-	pthread_mutex_lock(&v->lock);
-	struct fh_slot sl = fh >= 1 && fh <= v->nfhs ? v->fhs[fh - 1] : (struct fh_slot){0};
-	if (sl.file || sl.dir)
-		v->fhs[fh - 1] = (struct fh_slot){0};
-	pthread_mutex_unlock(&v->lock);
-	if (sl.dir)
-		dir_handle_free(sl.dir);
-	if (sl.file) { /* not finished yet: it holds nothing but memory */
-		pthread_mutex_destroy(&sl.file->lock);
-		free(sl.file);
-	}
-	return 0;
-}
-
 static int restore_rec(void *arg, const struct view_journal_rec *rec, const void *blob)
 {
 	struct view *v = arg;
@@ -2015,10 +2009,6 @@ static int restore_rec(void *arg, const struct view_journal_rec *rec, const void
 		return 0;
 	case VJ_INODE:
 		return inode_restore(v, rec->ino, blob);
-	case VJ_OPEN:
-		return restore_open(v, rec);
-	case VJ_RELEASE:
-		return restore_release(v, rec->fh);
 	case VJ_RENAME: {
 		const char *from = blob, *to = from + strlen(from) + 1;
 		if (strlen(from) + 1 >= rec->blob_len)
@@ -2108,6 +2098,8 @@ static int adopt_connection(struct view *v, char *errbuf, size_t errlen)
 		return -errno;
 	}
 	int r = view_journal_replay(v->journal, restore_rec, v);
+	if (r >= 0)
+		r = view_journal_handles(v->journal, restore_open, v);
 	if (r < 0 || v->init_len == 0) {
 		snprintf(errbuf, errlen,
 			 "view \"%s\": its journal %s; the view cannot be taken over",
@@ -2178,6 +2170,7 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 	int r = -ENOMEM;
 	v->cfg = *cfg;
 	v->src = *src;
+	atomic_init(&v->read_streams, cfg->read_streams);
 	v->block_size = block_store_block_size(src->store);
 	v->ttl_s = cfg->metadata_ttl_ms / 1000.0;
 	v->mountpoint = strdup(cfg->mountpoint);
@@ -2416,6 +2409,11 @@ const char *view_mountpoint(const struct view *v)
 dev_t view_dev(const struct view *v)
 {
 	return v->dev;
+}
+
+void view_set_read_streams(struct view *v, bool on)
+{
+	atomic_store(&v->read_streams, on);
 }
 
 bool view_exited(struct view *v)

@@ -88,5 +88,7 @@ dev_t view_dev(const struct view *v);
 unsigned view_stream(struct view *v, uint64_t ino, uint64_t next, uint64_t window, bool start);
 /* The source path of inode ino into buf. Returns 0, -ENOENT, -ENAMETOOLONG. */
 int view_ino_path(struct view *v, uint64_t ino, char *buf, size_t len);
+/* Turns detection of streams from READs on or off (off once eBPF sees the view). Any thread. */
+void view_set_read_streams(struct view *v, bool on);
 /* True once the loop has ended (unmounted from outside). */
 bool view_exited(struct view *v);

@@ -14,25 +14,47 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-/* The layout of the file: a header page, the lookup counts, then the log. A weir-node built
- * with another record layout refuses the journal rather than misread it. */
-#define VIEW_JOURNAL_MAGIC (0x77656972766a0000ull | (uint64_t)sizeof(struct view_journal_rec))
+/* One handle number's slot: live is set last and cleared first, so a slot a crash caught
+ * half-written reads as empty (the kernel never got that handle: its reply comes after). */
+struct slot {
+	_Atomic uint32_t live;
+	uint32_t pad;
+	struct view_journal_rec rec;
+};
+
+/* The header page: the magic, then the highest handle number ever given a slot. */
+struct header {
+	uint64_t magic;
+	_Atomic uint64_t max_fh;
+};
+
+/* The layout of the file: the header page, the lookup counts, the handle slots, then the log.
+ * A weir-node built with another record layout refuses the journal rather than misread it. */
+#define VIEW_JOURNAL_MAGIC (0x77656972766a0000ull | (uint64_t)sizeof(struct slot))
 #define HEADER_BYTES 4096u
 #define COUNTS_BYTES ((uint64_t)VIEW_JOURNAL_MAX_INODES * sizeof(uint64_t))
-#define LOG_START (HEADER_BYTES + COUNTS_BYTES)
+#define SLOTS_BYTES ((uint64_t)VIEW_JOURNAL_MAX_HANDLES * sizeof(struct slot))
+#define MAPPED_BYTES (HEADER_BYTES + COUNTS_BYTES + SLOTS_BYTES)
+#define LOG_START MAPPED_BYTES
 
 struct view_journal {
 	int fd;		/* the memfd */
 	int append_fd;	/* the same file opened O_APPEND: whole records, never interleaved */
-	_Atomic uint64_t *counts; /* mapped, shared */
+	void *map;	/* header, counts and slots, shared */
+	struct header *hdr;
+	_Atomic uint64_t *counts;
+	struct slot *slots; /* slots[fh - 1] */
 };
 
 static int map(struct view_journal *j)
 {
-	void *p = mmap(NULL, COUNTS_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, j->fd, HEADER_BYTES);
+	void *p = mmap(NULL, MAPPED_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, j->fd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
-	j->counts = p;
+	j->map = p;
+	j->hdr = p;
+	j->counts = (_Atomic uint64_t *)((char *)p + HEADER_BYTES);
+	j->slots = (struct slot *)((char *)p + HEADER_BYTES + COUNTS_BYTES);
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", j->fd);
 	j->append_fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
@@ -93,8 +115,8 @@ void view_journal_free(struct view_journal *j)
 {
 	if (!j)
 		return;
-	if (j->counts)
-		munmap((void *)j->counts, COUNTS_BYTES);
+	if (j->map)
+		munmap(j->map, MAPPED_BYTES);
 	if (j->append_fd >= 0)
 		close(j->append_fd);
 	if (j->fd >= 0)
@@ -116,6 +138,48 @@ int view_journal_append(struct view_journal *j, const struct view_journal_rec *r
 	if (n < 0)
 		return -errno;
 	return (size_t)n == want ? 0 : -EIO;
+}
+
+int view_journal_set_handle(struct view_journal *j, const struct view_journal_rec *rec)
+{
+	if (rec->fh == 0 || rec->fh > VIEW_JOURNAL_MAX_HANDLES)
+		return -ERANGE;
+	struct slot *s = &j->slots[rec->fh - 1];
+	atomic_store_explicit(&s->live, 0, memory_order_relaxed);
+	s->rec = *rec;
+	atomic_store_explicit(&s->live, 1, memory_order_release);
+	uint64_t m = atomic_load(&j->hdr->max_fh);
+	while (m < rec->fh && !atomic_compare_exchange_weak(&j->hdr->max_fh, &m, rec->fh))
+		;
+	return 0;
+}
+
+void view_journal_clear_handle(struct view_journal *j, uint64_t fh)
+{
+	if (fh >= 1 && fh <= VIEW_JOURNAL_MAX_HANDLES)
+		atomic_store_explicit(&j->slots[fh - 1].live, 0, memory_order_release);
+}
+
+int view_journal_handles(struct view_journal *j,
+			 int (*fn)(void *arg, const struct view_journal_rec *rec), void *arg)
+{
+	uint64_t max = atomic_load(&j->hdr->max_fh);
+	if (max > VIEW_JOURNAL_MAX_HANDLES)
+		return -EPROTO;
+	int n = 0;
+	for (uint64_t i = 0; i < max; i++) {
+		struct slot *s = &j->slots[i];
+		if (!atomic_load_explicit(&s->live, memory_order_acquire))
+			continue;
+		struct view_journal_rec rec = s->rec;
+		if (rec.type != VJ_OPEN || rec.fh != i + 1)
+			continue; /* torn: never a handle the kernel was given */
+		int r = fn(arg, &rec);
+		if (r < 0)
+			return r;
+		n++;
+	}
+	return n;
 }
 
 _Atomic uint64_t *view_journal_nlookup(struct view_journal *j, uint64_t ino)
