@@ -15,6 +15,7 @@ int main(void)
 	srunner_add_suite(sr, redact_suite());
 	srunner_add_suite(sr, safe_dir_suite());
 	srunner_add_suite(sr, control_suite());
+	srunner_add_suite(sr, fdstore_suite());
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);

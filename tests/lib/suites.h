@@ -11,3 +11,4 @@ Suite *describe_suite(void);
 Suite *redact_suite(void);
 Suite *safe_dir_suite(void);
 Suite *control_suite(void);
+Suite *fdstore_suite(void);
