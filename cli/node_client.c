@@ -60,6 +60,7 @@ int node_client_ensure(const struct node_client *nc, bool foreground, pid_t *ret
 	for (int i = 0; keeper > 0 && i < 200 && !node_client_alive(nc); i++) {
 		struct timespec ts = {0, 50 * 1000 * 1000};
 		nanosleep(&ts, NULL);
+		keeper = spawn_keeper_pid(nc->state_dir, "node"); /* or it is stopping too */
 	}
 	if (keeper > 0 && !node_client_alive(nc)) {
 		fprintf(stderr,
