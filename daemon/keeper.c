@@ -23,10 +23,10 @@
 #include "fdstore.h"
 #include "log.h"
 
-/* Restarts of a daemon that dies at once are spaced out, up to this. */
+/* A daemon that dies within KEEPER_STABLE_MS of its start is restarted after a delay that
+ * doubles with each such death, up to KEEPER_MAX_DELAY_MS; except the first such death of one
+ * that had said it was serving (FDSTORE_READY): that is a crash to recover from at once. */
 #define KEEPER_MAX_DELAY_MS 5000
-/* A daemon that ran this long before dying is restarted at once: it served, it is not dying at
- * start in a loop. */
 #define KEEPER_STABLE_MS 1000
 
 struct entry {
@@ -44,8 +44,10 @@ struct keeper {
 	int sock; /* our end of the child's store socket, -1 when none */
 	uint64_t started_ms, restart_at_ms;
 	unsigned delay_ms;
+	unsigned quick; /* deaths in a row, each within KEEPER_STABLE_MS of its start */
 	unsigned restarts;
 	bool stopping, upgrade;
+	bool ready; /* the current child said FDSTORE_READY */
 	sigset_t blocked;
 };
 
@@ -104,6 +106,7 @@ static int start_child(struct keeper *k)
 	close(sv[1]);
 	k->sock = sv[0];
 	k->child = pid;
+	k->ready = false;
 	k->started_ms = now_ms();
 	log_info("started %s (pid %d)%s", k->name, (int)pid,
 		 k->restarts ? ", which takes over what the last one left" : "");
@@ -141,6 +144,9 @@ static void handle_msg(struct keeper *k)
 		if (e)
 			drop(e);
 		break;
+	case FDSTORE_READY:
+		k->ready = true;
+		break;
 	case FDSTORE_LIST:
 		LIST_FOREACH(e, &k->entries, link)
 		{
@@ -177,10 +183,16 @@ static bool child_died(struct keeper *k, int status, int *ret_rc)
 		return true;
 	}
 	uint64_t lived = now_ms() - k->started_ms;
+	/* Deaths in quick succession back off (a request that kills it is resent to the next
+	 * one, which would die of it again), except the first after a daemon was ready. */
 	if (k->upgrade || lived >= KEEPER_STABLE_MS)
+		k->quick = 0;
+	else
+		k->quick++;
+	if (k->quick == 0 || (k->quick == 1 && k->ready))
 		k->delay_ms = 0;
 	else
-		k->delay_ms = k->delay_ms ? k->delay_ms * 2 : 100;
+		k->delay_ms = k->quick > 7 ? KEEPER_MAX_DELAY_MS : 100u << (k->quick - 1);
 	if (k->delay_ms > KEEPER_MAX_DELAY_MS)
 		k->delay_ms = KEEPER_MAX_DELAY_MS;
 	k->restarts++;

@@ -1705,6 +1705,8 @@ int main(int argc, char **argv)
 			log_warn("%s; this node's figures will not reach the cluster", rerr);
 	}
 	log_info("weir-node %d ready on \"%s\"", (int)getpid(), n.cfg.socket_path);
+	if (n.keeper_fd >= 0)
+		fdstore_send(n.keeper_fd, FDSTORE_READY, NULL, NULL, 0, NULL, 0);
 
 	while (!n.stopping) {
 		struct pollfd pfd[2] = {{.fd = n.listen_fd, .events = POLLIN},

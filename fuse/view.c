@@ -2100,14 +2100,22 @@ static int adopt_connection(struct view *v, char *errbuf, size_t errlen)
 	int r = view_journal_replay(v->journal, restore_rec, v);
 	if (r >= 0)
 		r = view_journal_handles(v->journal, restore_open, v);
-	if (r < 0 || v->init_len == 0) {
+	if (r < 0) {
 		snprintf(errbuf, errlen,
 			 "view \"%s\": its journal %s; the view cannot be taken over",
 			 v->mountpoint,
-			 r == -EPROTO ? "was written by another weir-node version"
-			 : r < 0      ? strerror(-r)
-				      : "has no INIT (the first weir-node died before answering it)");
-		return r < 0 ? r : -EPROTO;
+			 r == -EPROTO ? "was written by another weir-node version" : strerror(-r));
+		return r;
+	}
+	if (v->init_len == 0) {
+		/* Killed between the mount and its INIT reply: the kernel told nobody anything
+		 * yet. Serve it as a new connection; the INIT the dead process may have read
+		 * comes again once resent (resend_in_flight after the loop starts). */
+		log_notice("\"%s\": taken over before its INIT was answered; asking the kernel "
+			   "for it again",
+			   v->mountpoint);
+		v->resend = true; /* tried: a kernel without it says EINVAL, and logs say so */
+		return 0;
 	}
 	restore_finish(v);
 	atomic_store(&v->adopt_phase, ADOPT_INIT);
@@ -2261,6 +2269,8 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 		goto fail_session;
 	}
 	v->thread_started = true;
+	if (cfg->adopt && v->init_len == 0)
+		resend_in_flight(v); /* the INIT, if the dead process had read it */
 	/* Only now: a stat of the mount waits for the loop to answer INIT and GETATTR. */
 	if (fstatat(v->parent_fd, v->leaf, &st, 0) == 0)
 		v->dev = st.st_dev;

@@ -20,6 +20,8 @@ enum fdstore_op {
 	FDSTORE_LIST,	 /* to the keeper: send every entry, then FDSTORE_END */
 	FDSTORE_ENTRY,	 /* from the keeper: one entry */
 	FDSTORE_END,	 /* from the keeper: no more entries */
+	FDSTORE_READY,	 /* to the keeper: started and serving (a death after it is a crash to
+			  * recover from at once, one before it a start that fails) */
 };
 
 struct fdstore_msg {

@@ -59,7 +59,7 @@ print("%.1f" % ((time.monotonic() - t0) * 1000))
 PY
 }
 
-kills=0 inflight=0 bad_readers=0 wrong=0 readers_total=0 pt_total=0
+kills=0 inflight=0 bad_readers=0 wrong=0 readers_total=0 pt_total=0 cold_ms=800
 recov=()
 for round in $(seq 1 "$N"); do
 	weir_setup "$TMP/r$round"
@@ -73,9 +73,11 @@ for round in $(seq 1 "$N"); do
 			timeout -k 5 120 python3 "$here/reader.py" <"$TMP/list.$r" >"$TMP/out.$r" 2>&1 &
 			pids+=($!)
 		done
-		# a random instant: within the cold copy's few seconds, or the warm one's fraction
-		if [ "$phase" = cold ]; then max=2500; else max=150; fi
+		# a random instant within the copy: the cold one lasts as long as the last round's
+		# did (this machine's speed, the server's rate), the warm one a fraction of a second
+		if [ "$phase" = cold ]; then max="$cold_ms"; else max=150; fi
 		delay_ms=$((RANDOM % max))
+		t0="$(date +%s%N)"
 		sleep "$(awk -v m="$delay_ms" 'BEGIN { printf "%.3f", m / 1000 }')"
 		running=0
 		for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && running=$((running + 1)); done
@@ -101,6 +103,11 @@ for round in $(seq 1 "$N"); do
 			[ "$ne" -gt 0 ] && { bad_readers=$((bad_readers + 1)); note "round $round ($phase) reader $((i + 1)): $line"; }
 			[ "$nw" -gt 0 ] && { wrong=$((wrong + nw)); note "round $round ($phase) reader $((i + 1)): $line"; }
 		done
+		if [ "$phase" = cold ]; then
+			# the copy took this long, the kill's pause included: aim inside the next one
+			cold_ms=$(((($(date +%s%N) - t0) / 1000000) * 8 / 10))
+			[ "$cold_ms" -ge 100 ] || cold_ms=100
+		fi
 		note "round $round $phase: kill at ${delay_ms} ms with $running of $READERS readers reading; view answered ${ms} ms after the kill"
 	done
 	# passthrough handles open at a kill, which the next weir-node restored
