@@ -235,11 +235,12 @@ int cmd_doctor(int argc, char **argv, const struct global_opts *g)
 	bool resend = uname(&un) == 0 && sscanf(un.release, "%u.%u", &maj, &min) == 2 &&
 		      (maj > 6 || (maj == 6 && min >= 9));
 	snprintf(buf, sizeof(buf), "Linux %.64s: %s", un.release,
-		 resend ? "FUSE_NOTIFY_RESEND: requests in flight when weir-node dies are answered "
-			  "by the next one"
-			: "no FUSE_NOTIFY_RESEND (6.9+): a request in flight when weir-node dies is "
-			  "never answered (its reader waits until the view is unmounted); reads "
-			  "after the restart work");
+		 resend
+		     ? "FUSE_NOTIFY_RESEND: requests in flight when weir-node dies are answered "
+		       "by the next one"
+		     : "no FUSE_NOTIFY_RESEND (6.9+): a request in flight when weir-node dies is "
+		       "never answered (its reader waits until the view is unmounted); reads "
+		       "after the restart work");
 	printf("%-6s %-28s %s\n", resend ? "ok" : "warn", "crash recovery (kernel)", buf);
 	pid_t keeper = spawn_keeper_pid(nc.state_dir, "node");
 	if (keeper > 0)

@@ -179,8 +179,10 @@ int cmd_down(int argc, char **argv, const struct global_opts *g)
 		const char *name = i ? "node" : "controller";
 		pid_t kp = spawn_keeper_pid(nc.state_dir, name);
 		if (kp > 0 && stop_one(NULL, kp, 10) < 0) {
-			fprintf(stderr, "weir down: the weir-keeper of weir-%s (pid %d) did not stop "
-				"within 10 s; kill it with `kill %d`\n", name, (int)kp, (int)kp);
+			fprintf(stderr,
+				"weir down: the weir-keeper of weir-%s (pid %d) did not stop "
+				"within 10 s; kill it with `kill %d`\n",
+				name, (int)kp, (int)kp);
 			rc = 1;
 		}
 	}

@@ -109,8 +109,8 @@ int spawn_daemon(const struct spawn_target *t, char *const *args, int nargs, boo
 	char keeper[PATH_MAX];
 	static const char *const keeper_rel[] = {"weir-keeper", "../weir-keeper",
 						 "../sbin/weir-keeper", NULL};
-	const struct spawn_target kt = {.name = "weir-keeper", .env = "WEIR_KEEPER_BIN",
-					.rel = keeper_rel};
+	const struct spawn_target kt = {
+	    .name = "weir-keeper", .env = "WEIR_KEEPER_BIN", .rel = keeper_rel};
 	if (t->keeper_name && keeper_bin(&kt, bin, keeper, sizeof(keeper)) < 0) {
 		fprintf(stderr, "weir: $WEIR_KEEPER_BIN \"%s\" is not an executable\n", keeper);
 		return -ENOENT;

@@ -25,10 +25,10 @@ struct spawn_target {
 	const char *keeper_name;
 };
 
-/* Runs t->name --state-dir DIR ARGS... (under weir-keeper when t->keeper_name), detached with its output in the log (or attached to
- * this terminal when foreground), and waits up to 10 s until t->alive says it answers.
- * Returns 0 (*ret_pid is its pid when foreground, else 0) or -errno after printing why (the
- * tail of its log when it exited at start). */
+/* Runs t->name --state-dir DIR ARGS... (under weir-keeper when t->keeper_name), detached with its
+ * output in the log (or attached to this terminal when foreground), and waits up to 10 s until
+ * t->alive says it answers. Returns 0 (*ret_pid is its pid when foreground, else 0) or -errno after
+ * printing why (the tail of its log when it exited at start). */
 int spawn_daemon(const struct spawn_target *t, char *const *args, int nargs, bool foreground,
 		 pid_t *ret_pid);
 

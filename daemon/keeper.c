@@ -100,7 +100,8 @@ static int start_child(struct keeper *k)
 		setenv(FDSTORE_ENV, num, 1);
 		sigprocmask(SIG_UNBLOCK, &k->blocked, NULL);
 		execvp(k->argv[0], k->argv);
-		fprintf(stderr, "weir-keeper: cannot run \"%s\": %s\n", k->argv[0], strerror(errno));
+		fprintf(stderr, "weir-keeper: cannot run \"%s\": %s\n", k->argv[0],
+			strerror(errno));
 		_exit(127);
 	}
 	close(sv[1]);
@@ -150,8 +151,8 @@ static void handle_msg(struct keeper *k)
 	case FDSTORE_LIST:
 		LIST_FOREACH(e, &k->entries, link)
 		{
-			r = fdstore_send(k->sock, FDSTORE_ENTRY, e->m.name, e->m.blob, e->m.blob_len,
-					 e->m.fds, e->m.nfds);
+			r = fdstore_send(k->sock, FDSTORE_ENTRY, e->m.name, e->m.blob,
+					 e->m.blob_len, e->m.fds, e->m.nfds);
 			if (r < 0)
 				log_warn("handing \"%s\" to %s: %s", e->m.name, k->name,
 					 strerror(-r));
@@ -199,8 +200,8 @@ static bool child_died(struct keeper *k, int status, int *ret_rc)
 	if (k->upgrade)
 		log_notice("restarting %s from \"%s\" (upgrade)", k->name, k->argv[0]);
 	else if (WIFSIGNALED(status))
-		log_warn("%s was killed by signal %d after %llu ms; restarting it in %u ms", k->name,
-			 WTERMSIG(status), (unsigned long long)lived, k->delay_ms);
+		log_warn("%s was killed by signal %d after %llu ms; restarting it in %u ms",
+			 k->name, WTERMSIG(status), (unsigned long long)lived, k->delay_ms);
 	else
 		log_warn("%s exited with status %d after %llu ms; restarting it in %u ms", k->name,
 			 WEXITSTATUS(status), (unsigned long long)lived, k->delay_ms);
@@ -281,11 +282,13 @@ int main(int argc, char **argv)
 			k.restart_at_ms = 0;
 			r = start_child(&k);
 			if (r < 0) {
-				log_err("cannot restart %s: %s; trying again", k.name, strerror(-r));
+				log_err("cannot restart %s: %s; trying again", k.name,
+					strerror(-r));
 				k.restart_at_ms = now_ms() + KEEPER_MAX_DELAY_MS;
 			}
 		}
-		struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = k.sock, .events = POLLIN}};
+		struct pollfd p[2] = {{.fd = sfd, .events = POLLIN},
+				      {.fd = k.sock, .events = POLLIN}};
 		int timeout = -1;
 		if (!k.child && k.restart_at_ms) {
 			uint64_t now = now_ms();

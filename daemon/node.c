@@ -633,8 +633,7 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 			log_warn("eBPF will not see \"%s\": %s", mp, strerror(-r));
 	}
 	log_info("%s %s%s at \"%s\" %s (metadata TTL %u ms)%s", ad ? "took over" : "mounted",
-		 m->ufs_url,
-		 m->subpath && *m->subpath ? m->subpath : "", mp,
+		 m->ufs_url, m->subpath && *m->subpath ? m->subpath : "", mp,
 		 vc.read_write ? "read-write" : "read-only", vc.metadata_ttl_ms,
 		 created ? "" : ", sharing the source's cache");
 out:
@@ -1069,9 +1068,10 @@ static void adopt_views(struct node *n)
 		}
 		if (resp.error < 0) {
 			failed++;
-			log_err("cannot take the view at \"%s\" over: %s; dropping it (its readers get "
-				"ENOTCONN; weir mount it again)",
-				m.name, resp.message ? resp.message : strerror(-resp.error));
+			log_err(
+			    "cannot take the view at \"%s\" over: %s; dropping it (its readers get "
+			    "ENOTCONN; weir mount it again)",
+			    m.name, resp.message ? resp.message : strerror(-resp.error));
 			fdstore_send(n->keeper_fd, FDSTORE_DEL, m.name, NULL, 0, NULL, 0);
 		} else {
 			ok++;

@@ -670,8 +670,8 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 	size_t total = 0;
 	for (int i = 0; i < count; i++)
 		total += iov[i].iov_len;
-	bool is_init = iov[0].iov_len >= sizeof(*out) && out->unique == v->init_unique &&
-		       v->init_len > 0;
+	bool is_init =
+	    iov[0].iov_len >= sizeof(*out) && out->unique == v->init_unique && v->init_len > 0;
 	if (is_init && atomic_load(&v->adopt_phase) == ADOPT_WAIT) {
 		/* The kernel had its INIT answered by the first weir-node. */
 		pthread_mutex_lock(&v->adopt_lock);
@@ -1994,7 +1994,8 @@ static int restore_rec(void *arg, const struct view_journal_rec *rec, const void
 	struct view *v = arg;
 	switch (rec->type) {
 	case VJ_INIT:
-		if (rec->blob_len < sizeof(struct fuse_in_header) + offsetof(struct fuse_init_in, unused) ||
+		if (rec->blob_len <
+			sizeof(struct fuse_in_header) + offsetof(struct fuse_init_in, unused) ||
 		    rec->blob_len > sizeof(v->init_req))
 			return -EPROTO;
 		memcpy(v->init_req, blob, rec->blob_len);
@@ -2061,10 +2062,11 @@ static void restore_finish(struct view *v)
 				h->pinned = b + 1;
 			}
 			if (h->pinned < nb)
-				log_warn("\"%s\": \"%s\" is read through passthrough but only %llu of "
-					 "its %llu blocks are still in the tier",
-					 v->mountpoint, in->path, (unsigned long long)h->pinned,
-					 (unsigned long long)nb);
+				log_warn(
+				    "\"%s\": \"%s\" is read through passthrough but only %llu of "
+				    "its %llu blocks are still in the tier",
+				    v->mountpoint, in->path, (unsigned long long)h->pinned,
+				    (unsigned long long)nb);
 			if (in->backing_id <= 0) {
 				in->backing_id = h->backing_id;
 				in->backing_obj = h->obj;

@@ -38,9 +38,9 @@ struct header {
 #define LOG_START MAPPED_BYTES
 
 struct view_journal {
-	int fd;		/* the memfd */
-	int append_fd;	/* the same file opened O_APPEND: whole records, never interleaved */
-	void *map;	/* header, counts and slots, shared */
+	int fd;	       /* the memfd */
+	int append_fd; /* the same file opened O_APPEND: whole records, never interleaved */
+	void *map;     /* header, counts and slots, shared */
 	struct header *hdr;
 	_Atomic uint64_t *counts;
 	struct slot *slots; /* slots[fh - 1] */

@@ -21,8 +21,8 @@ int fdstore_send(int sock, uint32_t op, const char *name, const void *blob, size
 	size_t nl = name ? strlen(name) : 0;
 	if (nfds > FDSTORE_MAX_FDS || sizeof(struct fdstore_hdr) + nl + blob_len > FDSTORE_MAX_MSG)
 		return -EMSGSIZE;
-	struct fdstore_hdr h = {.op = op, .name_len = (uint32_t)nl, .blob_len = (uint32_t)blob_len,
-				.nfds = nfds};
+	struct fdstore_hdr h = {
+	    .op = op, .name_len = (uint32_t)nl, .blob_len = (uint32_t)blob_len, .nfds = nfds};
 	struct iovec iov[3] = {{&h, sizeof(h)}, {(void *)name, nl}, {(void *)blob, blob_len}};
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * FDSTORE_MAX_FDS)];
@@ -68,7 +68,9 @@ int fdstore_recv(int sock, struct fdstore_msg *ret)
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = {buf, FDSTORE_MAX_MSG};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = u.buf,
 			    .msg_controllen = sizeof(u.buf)};
 	ssize_t n;
 	do

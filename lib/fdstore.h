@@ -26,8 +26,8 @@ enum fdstore_op {
 
 struct fdstore_msg {
 	uint32_t op;
-	char *name;	/* owned, NUL-terminated ("" when none) */
-	void *blob;	/* owned, blob_len bytes (NULL when none) */
+	char *name; /* owned, NUL-terminated ("" when none) */
+	void *blob; /* owned, blob_len bytes (NULL when none) */
 	size_t blob_len;
 	int fds[FDSTORE_MAX_FDS]; /* owned, O_CLOEXEC */
 	unsigned nfds;

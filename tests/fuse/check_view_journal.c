@@ -47,7 +47,8 @@ START_TEST(test_successor_reads_what_was_written)
 	struct view_journal_rec ren = {.type = VJ_RENAME, .blob_len = 7};
 	ck_assert_int_eq(view_journal_append(j, &ren, "/a\0/z\0x"), 0);
 	atomic_fetch_add(view_journal_nlookup(j, 3), 5);
-	struct view_journal_rec h = {.type = VJ_OPEN, .fh = 7, .ino = 3, .obj = 99, .backing_id = 4};
+	struct view_journal_rec h = {
+	    .type = VJ_OPEN, .fh = 7, .ino = 3, .obj = 99, .backing_id = 4};
 	snprintf(h.attr.etag, sizeof(h.attr.etag), "\"abc\"");
 	ck_assert_int_eq(view_journal_set_handle(j, &h), 0);
 	h.fh = 2;

@@ -43,7 +43,8 @@ START_TEST(test_roundtrip)
 	for (size_t i = 0; i < sizeof(blob); i++)
 		blob[i] = (char)(i * 7);
 	int fds[2] = {p[0], p[1]};
-	ck_assert_int_eq(fdstore_send(sv[0], FDSTORE_PUT, "/mnt/a b", blob, sizeof(blob), fds, 2), 0);
+	ck_assert_int_eq(fdstore_send(sv[0], FDSTORE_PUT, "/mnt/a b", blob, sizeof(blob), fds, 2),
+			 0);
 	struct fdstore_msg m;
 	ck_assert_int_eq(fdstore_recv(sv[1], &m), 0);
 	ck_assert_uint_eq(m.op, FDSTORE_PUT);
