@@ -239,7 +239,7 @@ int cmd_doctor(int argc, char **argv, const struct global_opts *g)
 		     ? "FUSE_NOTIFY_RESEND: requests in flight when weir-node dies are answered "
 		       "by the next one"
 		     : "no FUSE_NOTIFY_RESEND (6.9+): a request in flight when weir-node dies is "
-		       "never answered (its reader waits until the view is unmounted); reads "
+		       "never answered (its reader waits until weir umount --force); reads "
 		       "after the restart work");
 	printf("%-6s %-28s %s\n", resend ? "ok" : "warn", "crash recovery (kernel)", buf);
 	pid_t keeper = spawn_keeper_pid(nc.state_dir, "node");

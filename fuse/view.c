@@ -648,7 +648,7 @@ static void resend_in_flight(struct view *v)
 	if (!v->resend) {
 		log_warn("\"%s\": this kernel cannot resend requests (no FUSE_HAS_RESEND): the "
 			 "ones in flight when the last weir-node died never get an answer, and "
-			 "their readers wait until the view is unmounted",
+			 "their readers wait until weir umount --force",
 			 v->mountpoint);
 		return;
 	}

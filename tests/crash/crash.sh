@@ -46,17 +46,57 @@ reader_list() {
 		"$TMP/files" | while IFS= read -r f; do printf '%s\t%s\n' "$3/$f" "$TMP/tree/$f"; done
 }
 
-# kill_and_time PID MP: kill -9 PID, then time a statfs of MP (the kernel sends it to the
-# daemon, never answers it from a cache): the pause a reader sees. Prints milliseconds.
+# conn_id MP: the FUSE connection of the view at MP (its name under /sys/fs/fuse/connections).
+conn_id() {
+	python3 -c 'import os, sys; d = os.stat(sys.argv[1]).st_dev; print((os.major(d) << 20) | os.minor(d))' "$1"
+}
+
+# abort_view CONN: ends the FUSE connection CONN (fusectl), so that a request nobody will
+# answer fails with ENOTCONN instead of holding its caller for ever (a request the kernel sent
+# to a daemon waits uninterruptibly: not even SIGKILL ends it).
+abort_view() {
+	[ -w "/sys/fs/fuse/connections/$1/abort" ] || fail "cannot abort FUSE connection $1: /sys/fs/fuse/connections is not mounted (mount -t fusectl none /sys/fs/fuse/connections)"
+	echo 1 >"/sys/fs/fuse/connections/$1/abort"
+}
+
+# kill_and_time PID MP CONN: kill -9 PID, then time a statfs of MP (the kernel sends it to the
+# daemon, never answers it from a cache): the pause a reader sees. Prints milliseconds; after
+# 30 s without an answer it aborts the view's connection and fails.
 kill_and_time() {
-	timeout 30 python3 - "$1" "$2" <<'PY'
-import os, sys, time
-pid, mp = int(sys.argv[1]), sys.argv[2]
+	python3 - "$1" "$2" "$3" <<'PY'
+import os, sys, threading, time
+pid, mp, conn = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+done = threading.Event()
+def probe():
+    try:
+        os.statvfs(mp)
+    except OSError as e:
+        print("statfs: %s" % e, file=sys.stderr)
+    done.set()
 t0 = time.monotonic()
 os.kill(pid, 9)
-os.statvfs(mp)
+threading.Thread(target=probe, daemon=True).start()
+if not done.wait(30):
+    open("/sys/fs/fuse/connections/%s/abort" % conn, "w").write("1")
+    print("no answer in 30 s: aborted the connection", file=sys.stderr)
+    os._exit(1)
 print("%.1f" % ((time.monotonic() - t0) * 1000))
 PY
+}
+
+# wait_readers CONN PIDS...: waits up to 120 s for the readers; a reader still waiting then is
+# waiting for an answer that will never come: abort the connection (they fail) and say so.
+wait_readers() {
+	local conn="$1" i p left
+	shift
+	for i in $(seq 1 1200); do
+		left=0
+		for p in "$@"; do kill -0 "$p" 2>/dev/null && left=$((left + 1)); done
+		[ "$left" -eq 0 ] && return 0
+		sleep 0.1
+	done
+	abort_view "$conn"
+	fail "$left readers still waited 120 s after the kill: requests in flight at the kill were never answered (the view's connection was aborted to free them)"
 }
 
 kills=0 inflight=0 bad_readers=0 wrong=0 readers_total=0 pt_total=0 cold_ms=800
@@ -66,6 +106,7 @@ for round in $(seq 1 "$N"); do
 	printf 'metrics-listen = 127.0.0.1:%s\n' "$(free_port)" >"$WEIR_STATE/node.conf"
 	MP="$TMP/r$round/mnt"
 	weir_mount "$NGINX_URL" "$MP" --tier "mem:$WEIR_TIER_DIR/mem:512MiB" --metadata-ttl 3600 >/dev/null
+	conn="$(conn_id "$MP")"
 	for phase in cold warm; do
 		pids=()
 		for r in $(seq 1 "$READERS"); do
@@ -83,10 +124,11 @@ for round in $(seq 1 "$N"); do
 		for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && running=$((running + 1)); done
 		pid="$(weir_node_pid)"
 		[ -n "$pid" ] || fail "round $round ($phase): no weir-node to kill"
-		ms="$(kill_and_time "$pid" "$MP")" || fail "round $round ($phase): the view did not answer a statfs within 30 s of kill -9 of weir-node $pid"
+		ms="$(kill_and_time "$pid" "$MP" "$conn")" || fail "round $round ($phase): the view did not answer a statfs within 30 s of kill -9 of weir-node $pid"
 		recov+=("$ms")
 		kills=$((kills + 1))
 		[ "$running" -gt 0 ] && inflight=$((inflight + 1))
+		wait_readers "$conn" "${pids[@]}"
 		for i in "${!pids[@]}"; do
 			rc=0
 			wait "${pids[$i]}" || rc=$?
