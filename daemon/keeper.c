@@ -48,6 +48,7 @@ struct keeper {
 	unsigned restarts;
 	bool stopping, upgrade;
 	bool ready; /* the current child said FDSTORE_READY */
+	bool ever_up; /* some child was ready, or ran KEEPER_STABLE_MS: a death is a crash */
 	sigset_t blocked;
 };
 
@@ -175,6 +176,18 @@ static bool child_died(struct keeper *k, int status, int *ret_rc)
 		k->sock = -1;
 	}
 	bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	uint64_t lived = now_ms() - k->started_ms;
+	if (k->ready || lived >= KEEPER_STABLE_MS)
+		k->ever_up = true;
+	if (!k->ever_up && !k->stopping && !clean) {
+		/* It never came up: a start that fails (a full disk, a bad flag), which whoever
+		 * started us reports from its log; restarting would only hide it. */
+		log_err("%s failed at its first start (%s %d): not restarting it", k->name,
+			WIFSIGNALED(status) ? "signal" : "status",
+			WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+		*ret_rc = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+		return true;
+	}
 	if (k->stopping || clean || (WIFEXITED(status) && WEXITSTATUS(status) == 2)) {
 		/* A stop, or a configuration it will refuse again: nothing to restart. */
 		*ret_rc = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
@@ -183,7 +196,6 @@ static bool child_died(struct keeper *k, int status, int *ret_rc)
 				k->name);
 		return true;
 	}
-	uint64_t lived = now_ms() - k->started_ms;
 	/* Deaths in quick succession back off (a request that kills it is resent to the next
 	 * one, which would die of it again), except the first after a daemon was ready. */
 	if (k->upgrade || lived >= KEEPER_STABLE_MS)
