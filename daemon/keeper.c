@@ -47,7 +47,7 @@ struct keeper {
 	unsigned quick; /* deaths in a row, each within KEEPER_STABLE_MS of its start */
 	unsigned restarts;
 	bool stopping, upgrade;
-	bool ready; /* the current child said FDSTORE_READY */
+	bool ready;   /* the current child said FDSTORE_READY */
 	bool ever_up; /* some child was ready, or ran KEEPER_STABLE_MS: a death is a crash */
 	sigset_t blocked;
 };

@@ -1545,21 +1545,9 @@ static int report_collect(void *arg, json_object **ret)
 	return 0;
 }
 
-/* The keeper's store socket, when weir-keeper started us; not passed on to anything we run. */
-static int keeper_socket(void)
-{
-	const char *env = getenv(FDSTORE_ENV);
-	char *end;
-	long fd = env && *env ? strtol(env, &end, 10) : -1;
-	unsetenv(FDSTORE_ENV);
-	if (fd < 3 || *end || fcntl((int)fd, F_SETFD, FD_CLOEXEC) < 0)
-		return -1;
-	return (int)fd;
-}
-
 int main(int argc, char **argv)
 {
-	struct node n = {.listen_fd = -1, .lock_fd = -1, .keeper_fd = keeper_socket()};
+	struct node n = {.listen_fd = -1, .lock_fd = -1, .keeper_fd = fdstore_env_socket()};
 	for (size_t i = 0; i < NCFG; i++)
 		cfg_set(&n.cfg, cfg_table[i].name, cfg_table[i].def);
 	const char *config_file = getenv("WEIR_NODE_CONFIG");

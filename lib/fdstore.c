@@ -3,6 +3,7 @@
 #include "fdstore.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -120,4 +121,15 @@ int fdstore_recv(int sock, struct fdstore_msg *ret)
 	}
 	*ret = m;
 	return 0;
+}
+
+int fdstore_env_socket(void)
+{
+	const char *env = getenv(FDSTORE_ENV);
+	char *end = NULL;
+	long fd = env && *env ? strtol(env, &end, 10) : -1;
+	unsetenv(FDSTORE_ENV);
+	if (fd < 3 || fd > 65535 || *end || fcntl((int)fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -1;
+	return (int)fd;
 }

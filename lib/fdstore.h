@@ -33,6 +33,10 @@ struct fdstore_msg {
 	unsigned nfds;
 };
 
+/* The keeper's socket when weir-keeper started this process (the descriptor $WEIR_KEEPER_FD
+ * names, made close-on-exec; the variable is removed so nothing we run inherits it), or -1. */
+int fdstore_env_socket(void);
+
 /* Sends one message (nfds <= FDSTORE_MAX_FDS, descriptors borrowed). Any thread: a seqpacket
  * message is sent whole. Returns 0 or -errno (-EMSGSIZE when too big). */
 int fdstore_send(int sock, uint32_t op, const char *name, const void *blob, size_t blob_len,
