@@ -9,10 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "commands.h"
 #include "node_client.h"
+#include "spawn.h"
 #include "quantity.h"
 #include "ufs_health.h"
 
@@ -236,6 +238,30 @@ int cmd_doctor(int argc, char **argv, const struct global_opts *g)
 				 "(a kernel with CONFIG_DEBUG_INFO_BTF)");
 	struct node_client nc;
 	node_client_init(&nc, g->state_dir);
+	/* Live recovery: FUSE_NOTIFY_RESEND came with Linux 6.9. */
+	struct utsname un;
+	unsigned maj = 0, min = 0;
+	bool resend = uname(&un) == 0 && sscanf(un.release, "%u.%u", &maj, &min) == 2 &&
+		      (maj > 6 || (maj == 6 && min >= 9));
+	snprintf(buf, sizeof(buf), "Linux %.64s: %s", un.release,
+		 resend
+		     ? "FUSE_NOTIFY_RESEND: requests in flight when weir-node dies are answered "
+		       "by the next one"
+		     : "no FUSE_NOTIFY_RESEND (6.9+): a request in flight when weir-node dies is "
+		       "never answered (its reader waits until weir umount --force); reads "
+		       "after the restart work");
+	printf("%-6s %-28s %s\n", resend ? "ok" : "warn", "crash recovery (kernel)", buf);
+	pid_t keeper = spawn_keeper_pid(nc.state_dir, "node");
+	if (keeper > 0)
+		snprintf(buf, sizeof(buf),
+			 "weir-keeper pid %d restarts weir-node and keeps its views live",
+			 (int)keeper);
+	else
+		snprintf(buf, sizeof(buf),
+			 "no weir-keeper for \"%.400s\": a crash of weir-node ends its views "
+			 "(weir mount and weir up start one)",
+			 nc.state_dir);
+	bad += doctor_line(keeper > 0, "crash recovery (keeper)", buf);
 	Weir__Response *r;
 	if (stat_all(&nc, &r) < 0) {
 		snprintf(buf, sizeof(buf),

@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "controller_client.h"
 #include "node_client.h"
+#include "spawn.h"
 
 static void write_pid(const char *state_dir, const char *name, pid_t pid)
 {
@@ -30,20 +31,6 @@ static void remove_pid(const char *state_dir, const char *name)
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/%s.pid", state_dir, name);
 	unlink(path);
-}
-
-static pid_t node_pid(const struct node_client *nc)
-{
-	Weir__Request req = WEIR__REQUEST__INIT;
-	Weir__Empty ping = WEIR__EMPTY__INIT;
-	req.body_case = WEIR__REQUEST__BODY_PING;
-	req.ping = &ping;
-	Weir__Response *resp;
-	if (node_client_call(nc, &req, &resp) < 0)
-		return 0;
-	pid_t pid = (pid_t)resp->pid;
-	weir__response__free_unpacked(resp, NULL);
-	return pid;
 }
 
 static int up_usage(FILE *out, int rc)
@@ -112,15 +99,16 @@ int cmd_up(int argc, char **argv, const struct global_opts *g)
 			nc.state_dir);
 		return 1;
 	}
-	pid_t np = node_pid(&nc);
+	pid_t np = node_client_pid(&nc);
 	write_pid(nc.state_dir, "node", np);
 	printf("weir-node %s (pid %d), socket %s\n", node_was_up ? "already running" : "started",
 	       (int)np, nc.socket_path);
 	return 0;
 }
 
-/* Sends Shutdown on sock and waits up to timeout_s for pid to exit. Returns 0, -ETIMEDOUT, or
- * the daemon's refusal (-EPERM for a caller it does not serve) with its words in why. */
+/* Sends Shutdown on sock (SIGTERM to pid when sock is NULL) and waits up to timeout_s for pid
+ * to exit. Returns 0, -ETIMEDOUT, or the daemon's refusal (-EPERM for a caller it does not
+ * serve) with its words in why. */
 static int stop_one(const char *sock, pid_t pid, int timeout_s, char *why, size_t whylen)
 {
 	Weir__Request req = WEIR__REQUEST__INIT;
@@ -128,7 +116,9 @@ static int stop_one(const char *sock, pid_t pid, int timeout_s, char *why, size_
 	req.body_case = WEIR__REQUEST__BODY_SHUTDOWN;
 	req.shutdown = &e;
 	Weir__Response *resp = NULL;
-	if (control_call(sock, &req, &resp) == 0) {
+	if (!sock) {
+		kill(pid, SIGTERM); /* a keeper: no socket, a signal */
+	} else if (control_call(sock, &req, &resp) == 0) {
 		int err = resp->error;
 		snprintf(why, whylen, "%s", resp->message ? resp->message : "");
 		weir__response__free_unpacked(resp, NULL);
@@ -182,7 +172,7 @@ int cmd_down(int argc, char **argv, const struct global_opts *g)
 	}
 	remove_pid(cc.state_dir, "controller");
 	if (node_client_alive(&nc)) {
-		pid = node_pid(&nc);
+		pid = node_client_pid(&nc);
 		char why[512] = "";
 		r = stop_one(nc.socket_path, pid, 30, why, sizeof(why));
 		if (r < 0 && r != -ETIMEDOUT) {
@@ -203,5 +193,18 @@ int cmd_down(int argc, char **argv, const struct global_opts *g)
 		printf("weir-node was not running\n");
 	}
 	remove_pid(nc.state_dir, "node");
+	/* A keeper between two of its daemon's lives (or whose daemon would not stop) would
+	 * start it again: stop the keepers too. */
+	for (int i = 0; i < 2; i++) {
+		const char *name = i ? "node" : "controller";
+		pid_t kp = spawn_keeper_pid(nc.state_dir, name);
+		if (kp > 0 && stop_one(NULL, kp, 10, NULL, 0) < 0) {
+			fprintf(stderr,
+				"weir down: the weir-keeper of weir-%s (pid %d) did not stop "
+				"within 10 s; kill it with `kill %d`\n",
+				name, (int)kp, (int)kp);
+			rc = 1;
+		}
+	}
 	return rc;
 }

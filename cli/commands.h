@@ -12,6 +12,7 @@ int cmd_umount(int argc, char **argv, const struct global_opts *g);
 int cmd_stat(int argc, char **argv, const struct global_opts *g);
 int cmd_top(int argc, char **argv, const struct global_opts *g);
 int cmd_doctor(int argc, char **argv, const struct global_opts *g);
+int cmd_node(int argc, char **argv, const struct global_opts *g);
 int cmd_up(int argc, char **argv, const struct global_opts *g);
 int cmd_down(int argc, char **argv, const struct global_opts *g);
 int cmd_create(int argc, char **argv, const struct global_opts *g);

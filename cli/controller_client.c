@@ -88,6 +88,7 @@ int controller_client_start(const struct controller_client *cc, char *const *arg
 		.socket_path = cc->socket_path,
 		.alive = controller_alive,
 		.ctx = cc,
+		.keeper_name = "controller",
 	};
 	pid_t pid;
 	return spawn_daemon(&t, args, nargs, false, &pid);

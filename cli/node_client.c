@@ -28,6 +28,20 @@ int node_client_call(const struct node_client *nc, const Weir__Request *req, Wei
 	return control_call(nc->socket_path, req, ret);
 }
 
+pid_t node_client_pid(const struct node_client *nc)
+{
+	Weir__Request req = WEIR__REQUEST__INIT;
+	Weir__Empty ping = WEIR__EMPTY__INIT;
+	req.body_case = WEIR__REQUEST__BODY_PING;
+	req.ping = &ping;
+	Weir__Response *resp;
+	if (node_client_call(nc, &req, &resp) < 0)
+		return 0;
+	pid_t pid = (pid_t)resp->pid;
+	weir__response__free_unpacked(resp, NULL);
+	return pid;
+}
+
 bool node_client_alive(const struct node_client *nc)
 {
 	return control_ping(nc->socket_path, 0);
@@ -40,6 +54,21 @@ static bool node_alive(const void *ctx)
 
 int node_client_ensure(const struct node_client *nc, bool foreground, pid_t *ret_pid)
 {
+	/* A keeper restarting its weir-node: the node answers in a moment, and a second one
+	 * started now would race it for the state directory and its views. */
+	pid_t keeper = spawn_keeper_pid(nc->state_dir, "node");
+	for (int i = 0; keeper > 0 && i < 200 && !node_client_alive(nc); i++) {
+		struct timespec ts = {0, 50 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		keeper = spawn_keeper_pid(nc->state_dir, "node"); /* or it is stopping too */
+	}
+	if (keeper > 0 && !node_client_alive(nc)) {
+		fprintf(stderr,
+			"weir: weir-keeper (pid %d) runs for \"%s\" but its weir-node has not "
+			"answered for 10 s; see %s/node.log\n",
+			(int)keeper, nc->state_dir, nc->state_dir);
+		return -ETIMEDOUT;
+	}
 	if (node_client_alive(nc)) {
 		if (foreground) {
 			fprintf(stderr,
@@ -61,6 +90,7 @@ int node_client_ensure(const struct node_client *nc, bool foreground, pid_t *ret
 	    .socket_path = nc->socket_path,
 	    .alive = node_alive,
 	    .ctx = nc,
+	    .keeper_name = "node",
 	};
 	return spawn_daemon(&t, NULL, 0, foreground, ret_pid);
 }

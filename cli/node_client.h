@@ -18,6 +18,8 @@ void node_client_init(struct node_client *nc, const char *state_dir);
 /* Sends req; returns 0 with an owned *ret (free with weir__response__free_unpacked), or
  * -errno when no daemon answers. */
 int node_client_call(const struct node_client *nc, const Weir__Request *req, Weir__Response **ret);
+/* The pid of the weir-node answering on the socket, or 0 when none does. */
+pid_t node_client_pid(const struct node_client *nc);
 /* True when a weir-node answers on the socket. */
 bool node_client_alive(const struct node_client *nc);
 /* Starts weir-node for this state directory unless one answers; waits until it does.

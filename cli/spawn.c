@@ -48,6 +48,21 @@ static int find_bin(const struct spawn_target *t, char *out, size_t len)
 	return 0;
 }
 
+/* weir-keeper: $WEIR_KEEPER_BIN, else next to the daemon's binary daemon_bin (a build tree,
+ * an install), else as find_bin looks next to this binary. */
+static int keeper_bin(const struct spawn_target *kt, const char *daemon_bin, char *out, size_t len)
+{
+	const char *env = getenv(kt->env);
+	if (!(env && *env) && strchr(daemon_bin, '/')) {
+		char d[PATH_MAX];
+		snprintf(d, sizeof(d), "%s", daemon_bin);
+		snprintf(out, len, "%s/weir-keeper", dirname(d));
+		if (access(out, X_OK) == 0)
+			return 0;
+	}
+	return find_bin(kt, out, len);
+}
+
 static void print_log_tail(const struct spawn_target *t, int status)
 {
 	char path[PATH_MAX + 64];
@@ -91,14 +106,35 @@ int spawn_daemon(const struct spawn_target *t, char *const *args, int nargs, boo
 		fprintf(stderr, "weir: $%s \"%s\" is not an executable\n", t->env, bin);
 		return -ENOENT;
 	}
-	char **av = calloc((size_t)nargs + 4, sizeof(char *));
+	char keeper[PATH_MAX];
+	static const char *const keeper_rel[] = {"weir-keeper", "../weir-keeper",
+						 "../sbin/weir-keeper", NULL};
+	const struct spawn_target kt = {
+	    .name = "weir-keeper", .env = "WEIR_KEEPER_BIN", .rel = keeper_rel};
+	if (t->keeper_name && keeper_bin(&kt, bin, keeper, sizeof(keeper)) < 0) {
+		fprintf(stderr, "weir: $WEIR_KEEPER_BIN \"%s\" is not an executable\n", keeper);
+		return -ENOENT;
+	}
+	char **av = calloc((size_t)nargs + 10, sizeof(char *));
 	if (!av)
 		return -ENOMEM;
-	av[0] = (char *)t->name;
-	av[1] = "--state-dir";
-	av[2] = (char *)t->state_dir;
+	int k = 0;
+	if (t->keeper_name) {
+		/* The keeper runs the daemon by its path: a restart runs what is there then. */
+		av[k++] = "weir-keeper";
+		av[k++] = "--state-dir";
+		av[k++] = (char *)t->state_dir;
+		av[k++] = "--name";
+		av[k++] = (char *)t->keeper_name;
+		av[k++] = "--";
+		av[k++] = bin;
+	} else {
+		av[k++] = (char *)t->name;
+	}
+	av[k++] = "--state-dir";
+	av[k++] = (char *)t->state_dir;
 	for (int i = 0; i < nargs; i++)
-		av[3 + i] = args[i];
+		av[k++] = args[i];
 	pid_t pid = fork();
 	if (pid < 0) {
 		free(av);
@@ -121,8 +157,9 @@ int spawn_daemon(const struct spawn_target *t, char *const *args, int nargs, boo
 				dup2(lfd, 2);
 			}
 		}
-		execvp(bin, av);
-		fprintf(stderr, "weir: cannot run \"%s\": %s\n", bin, strerror(errno));
+		const char *run = t->keeper_name ? keeper : bin;
+		execvp(run, av);
+		fprintf(stderr, "weir: cannot run \"%s\": %s\n", run, strerror(errno));
 		_exit(127);
 	}
 	free(av);
@@ -144,4 +181,27 @@ int spawn_daemon(const struct spawn_target *t, char *const *args, int nargs, boo
 	fprintf(stderr, "weir: %s did not answer on \"%s\" within 10 s; see %s/%s\n", t->name,
 		t->socket_path, t->state_dir, t->log_name);
 	return -ETIMEDOUT;
+}
+
+pid_t spawn_keeper_pid(const char *state_dir, const char *keeper_name)
+{
+	char path[PATH_MAX + 64];
+	snprintf(path, sizeof(path), "%s/%s-keeper.pid", state_dir, keeper_name);
+	FILE *f = fopen(path, "re");
+	int pid = 0;
+	if (!f)
+		return 0;
+	if (fscanf(f, "%d", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	if (pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+	char cmd[256] = "";
+	f = fopen(path, "re");
+	size_t n = f ? fread(cmd, 1, sizeof(cmd) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	cmd[n] = '\0';
+	return strstr(cmd, "weir-keeper") ? (pid_t)pid : 0;
 }

@@ -18,6 +18,7 @@ static const struct command {
     {"stat", cmd_stat, "cached bytes per tier, UFS bytes fetched, hits and misses of a view"},
     {"up", cmd_up, "start weir-controller and weir-node on this machine"},
     {"down", cmd_down, "stop weir-controller and weir-node"},
+    {"node", cmd_node, "node restart: replace weir-node (an upgrade) without unmounting"},
     {"create", cmd_create, "create a namespace, or the objects of a manifest"},
     {"apply", cmd_apply, "create or update the objects of a manifest"},
     {"get", cmd_get, "list datasets, runtimes, dataloads or namespaces"},

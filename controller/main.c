@@ -18,6 +18,7 @@
 #include "config.h"
 #include "control.h"
 #include "controller.h"
+#include "fdstore.h"
 #include "kube_client.h"
 #include "kube_lease.h"
 #include "kubeconfig.h"
@@ -284,7 +285,13 @@ int main(int argc, char **argv)
 		goto close_fds;
 	}
 	log_notice("serving on \"%s\"", ctl.cfg.socket);
+	/* Under weir-keeper (weir up): from now on a death is a crash it restarts at once. */
+	int keeper_fd = fdstore_env_socket();
+	if (keeper_fd >= 0)
+		fdstore_send(keeper_fd, FDSTORE_READY, NULL, NULL, 0, NULL, 0);
 	r = server_run(&ctl, listen_fd, sig_fd);
+	if (keeper_fd >= 0)
+		close(keeper_fd);
 	rc = r < 0 ? 1 : 0;
 	if (r < 0)
 		log_err("server: %s", strerror(-r));

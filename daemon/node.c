@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "fdstore.h"
 #include "fuse_mounts.h"
 #include "redact.h"
 #include "safe_dir.h"
@@ -170,9 +171,40 @@ struct node {
 	atomic_int retiring;	    /* cancelled loads still being freed (retire_load) */
 	struct node_report *report; /* NULL without --kubeconfig */
 	struct node_agent *agent; /* NULL without --kubeconfig: in a cluster, takes its own work */
+	/* The store socket of the weir-keeper this process runs under (-1: none, and views die
+	 * with the process). Written by any thread: one message each, no lock. */
+	int keeper_fd;
 	atomic_int
 	    stopping; /* set by a Shutdown request or the signalfd loop; other threads poll it */
 };
+
+/* A view a dead weir-node left with the keeper: its mountpoint and descriptors (borrowed). */
+struct node_adopt {
+	const char *mountpoint;
+	int fuse_fd, journal_fd;
+};
+
+/* What a view hands the keeper (view_config.keep): its mount request, so that the next
+ * weir-node can make the same view again, and its descriptors. */
+struct node_keep {
+	struct node *node;
+	const char *mountpoint;
+	const Weir__MountRequest *req;
+};
+
+static int keep_view(void *arg, int fuse_fd, int journal_fd)
+{
+	struct node_keep *k = arg;
+	size_t len = weir__mount_request__get_packed_size(k->req);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (!buf)
+		return -ENOMEM;
+	weir__mount_request__pack(k->req, buf);
+	int fds[2] = {fuse_fd, journal_fd};
+	int r = fdstore_send(k->node->keeper_fd, FDSTORE_PUT, k->mountpoint, buf, len, fds, 2);
+	free(buf);
+	return r;
+}
 
 static int cfg_set(struct node_config *c, const char *name, const char *value)
 {
@@ -564,12 +596,16 @@ static int dataset_view_path(const struct node *n, const char *ns, const char *n
 
 static bool passthrough_hold(void *data, bool hold);
 
-static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Response *resp)
+static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Response *resp,
+			 const struct node_adopt *ad)
 {
 	char err[1024] = "";
 	static __thread char mp[PATH_MAX];
 	bool pod_view = (!m->mountpoint || !*m->mountpoint) && m->dataset && *m->dataset;
-	if (pod_view) {
+	if (ad) {
+		/* Resolving the path would stat the mount, which waits for us. */
+		snprintf(mp, sizeof(mp), "%s", ad->mountpoint);
+	} else if (pod_view) {
 		int r = dataset_view_path(n, m->namespace_ ? m->namespace_ : "", m->dataset, mp,
 					  sizeof(mp), err, sizeof(err));
 		if (r < 0) {
@@ -589,7 +625,7 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 	/* A weir-node killed with its views up leaves dead mounts; a new one stacked on them
 	 * would hide them, not replace them. Before the lock: it waits for a dying daemon. */
 	pthread_mutex_lock(&n->admin);
-	int cleared = fuse_mounts_clear_dead(mp);
+	int cleared = ad ? 0 : fuse_mounts_clear_dead(mp);
 	pthread_mutex_lock(&n->lock);
 	for (struct node_view *v = n->views; v; v = v->next) {
 		if (strcmp(view_mountpoint(v->view), mp) == 0) {
@@ -669,6 +705,15 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 	    .owner = {.uid = m->uid, .gid = m->gid, .mode = m->mode & 07777},
 	    .private_source = m->credentials || url_has_credentials(m->ufs_url),
 	};
+	struct node_keep keep = {.node = n, .mountpoint = mp, .req = m};
+	if (ad) {
+		vc.adopt = true;
+		vc.adopt_fuse_fd = ad->fuse_fd;
+		vc.adopt_journal_fd = ad->journal_fd;
+	} else if (n->keeper_fd >= 0) {
+		vc.keep = keep_view;
+		vc.keep_arg = &keep;
+	}
 	if (m->read_write && !vc.read_write) {
 		/* A grant can say rw; an HTTP tree still cannot be written. Serve it read-only and
 		 * say so, rather than refuse the reader. */
@@ -718,8 +763,8 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 		if (r < 0)
 			log_warn("eBPF will not see \"%s\": %s", mp, strerror(-r));
 	}
-	log_info("mounted %s%s at \"%s\" %s (metadata TTL %u ms)%s", m->ufs_url,
-		 m->subpath && *m->subpath ? m->subpath : "", mp,
+	log_info("%s %s%s at \"%s\" %s (metadata TTL %u ms)%s", ad ? "took over" : "mounted",
+		 m->ufs_url, m->subpath && *m->subpath ? m->subpath : "", mp,
 		 vc.read_write ? "read-write" : "read-only", vc.metadata_ttl_ms,
 		 created ? "" : ", sharing the source's cache");
 out:
@@ -1090,10 +1135,18 @@ static void stop_view(struct node *n, struct node_view *nv)
 	while (nv->refs > 0)
 		pthread_cond_wait(&n->view_idle, &n->lock);
 	pthread_mutex_unlock(&n->lock);
-	log_info("unmounting \"%s\"", view_mountpoint(nv->view));
+	char mp[PATH_MAX];
+	snprintf(mp, sizeof(mp), "%s", view_mountpoint(nv->view));
+	log_info("unmounting \"%s\"", mp);
 	if (n->tracker)
 		access_tracker_remove_view(n->tracker, view_dev(nv->view));
 	view_stop(nv->view);
+	/* Unmounted: the keeper lets go of its connection too. */
+	if (n->keeper_fd >= 0) {
+		int r = fdstore_send(n->keeper_fd, FDSTORE_DEL, mp, NULL, 0, NULL, 0);
+		if (r < 0)
+			log_warn("telling the keeper \"%s\" is gone: %s", mp, strerror(-r));
+	}
 	pthread_mutex_lock(&n->lock);
 	drop_source_locked(n, nv->source);
 	pthread_mutex_unlock(&n->lock);
@@ -1321,6 +1374,73 @@ static void reap_exited(struct node *n)
 	pthread_mutex_unlock(&n->admin);
 }
 
+/* Takes over the views a dead weir-node left with the keeper, before any client is served. A
+ * view that cannot be taken over is dropped from the keeper: its connection ends, and its
+ * readers get ENOTCONN rather than wait for ever. */
+static void adopt_views(struct node *n)
+{
+	if (n->keeper_fd < 0)
+		return;
+	int r = fdstore_send(n->keeper_fd, FDSTORE_LIST, NULL, NULL, 0, NULL, 0);
+	unsigned ok = 0, failed = 0;
+	while (r == 0) {
+		struct fdstore_msg m;
+		r = fdstore_recv(n->keeper_fd, &m);
+		if (r < 0 || m.op == FDSTORE_END) {
+			if (r == 0)
+				fdstore_msg_clear(&m);
+			break;
+		}
+		Weir__MountRequest *req =
+		    m.op == FDSTORE_ENTRY && m.nfds == 2
+			? weir__mount_request__unpack(NULL, m.blob_len, m.blob)
+			: NULL;
+		Weir__Response resp = WEIR__RESPONSE__INIT;
+		if (req) {
+			struct node_adopt ad = {m.name, m.fds[0], m.fds[1]};
+			handle_mount(n, req, &resp, &ad);
+			weir__mount_request__free_unpacked(req, NULL);
+		} else {
+			resp.error = -EBADMSG;
+			resp.message = "the keeper's entry is not a view";
+		}
+		if (resp.error < 0) {
+			failed++;
+			log_err(
+			    "cannot take the view at \"%s\" over: %s; dropping it (its readers get "
+			    "ENOTCONN; weir mount it again)",
+			    m.name, resp.message ? resp.message : strerror(-resp.error));
+			fdstore_send(n->keeper_fd, FDSTORE_DEL, m.name, NULL, 0, NULL, 0);
+		} else {
+			ok++;
+		}
+		fdstore_msg_clear(&m);
+	}
+	if (r < 0)
+		log_err("the keeper's list of views: %s", strerror(-r));
+	if (ok || failed)
+		log_notice("took over %u views a previous weir-node left%s", ok,
+			   failed ? " (some could not be: see above)" : "");
+}
+
+/* Hands the views taken over before eBPF loaded to the tracker, which sees their reads from
+ * now on instead of their READs. */
+static void track_adopted(struct node *n)
+{
+	if (!n->tracker)
+		return;
+	pthread_mutex_lock(&n->lock);
+	for (struct node_view *nv = n->views; nv; nv = nv->next) {
+		int r = access_tracker_add_view(n->tracker, view_dev(nv->view), nv->id);
+		if (r < 0)
+			log_warn("eBPF will not see \"%s\": %s", view_mountpoint(nv->view),
+				 strerror(-r));
+		else
+			view_set_read_streams(nv->view, false);
+	}
+	pthread_mutex_unlock(&n->lock);
+}
+
 static void handle_stat(struct node *n, int fd, const Weir__StatRequest *s)
 {
 	Weir__Response resp = WEIR__RESPONSE__INIT;
@@ -1463,7 +1583,7 @@ static void *conn_thread(void *arg)
 	resp.pid = getpid();
 	switch (req->body_case) {
 	case WEIR__REQUEST__BODY_MOUNT:
-		handle_mount(n, req->mount, &resp);
+		handle_mount(n, req->mount, &resp, NULL);
 		break;
 	case WEIR__REQUEST__BODY_UMOUNT:
 		handle_umount(n, req->umount, &resp);
@@ -1871,7 +1991,7 @@ static int report_collect(void *arg, json_object **ret, json_object **ret_loads)
 
 int main(int argc, char **argv)
 {
-	struct node n = {.listen_fd = -1, .lock_fd = -1};
+	struct node n = {.listen_fd = -1, .lock_fd = -1, .keeper_fd = fdstore_env_socket()};
 	for (size_t i = 0; i < NCFG; i++)
 		cfg_set(&n.cfg, cfg_table[i].name, cfg_table[i].def);
 	const char *config_file = getenv("WEIR_NODE_CONFIG");
@@ -1996,7 +2116,10 @@ int main(int argc, char **argv)
 		log_err("max-stale \"%s\" is not a duration like 1d, 12h or 600s", n.cfg.max_stale);
 		return 2;
 	}
+	/* The views first: their readers are paused until then, and loading eBPF takes a while. */
+	adopt_views(&n);
 	start_tracker(&n);
+	track_adopted(&n);
 	if (n.cfg.metrics_listen[0]) {
 		char merr[256];
 		if (metrics_start(n.cfg.metrics_listen, render_metrics, &n, &n.metrics, merr,
@@ -2037,6 +2160,8 @@ int main(int argc, char **argv)
 			log_warn("%s; this node's figures will not reach the cluster", rerr);
 	}
 	log_info("weir-node %d ready on \"%s\"", (int)getpid(), n.cfg.socket_path);
+	if (n.keeper_fd >= 0)
+		fdstore_send(n.keeper_fd, FDSTORE_READY, NULL, NULL, 0, NULL, 0);
 
 	while (!n.stopping) {
 		struct pollfd pfd[2] = {{.fd = n.listen_fd, .events = POLLIN},

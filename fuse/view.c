@@ -1,6 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 // FUSE view (libfuse3 low-level API). Inodes live as long as the view: a lookup count is kept
-// per inode as FUSE requires, but paths are never reused for another inode number.
+// per inode as FUSE requires, but paths are never reused for another inode number (so every
+// generation is 0). What the kernel was told (inodes, handles, INIT) is journaled before the
+// reply (view_journal.h), so a new weir-node can take the live connection over.
+//
+// Why libfuse 3.14 stays, with its custom-I/O hooks, rather than a session layer of our own on
+// <linux/fuse.h>: everything live recovery needs from the protocol fits at the two places where
+// bytes cross /dev/fuse. On the way in, a taken-over connection gets the INIT its kernel sent
+// the first weir-node replayed to libfuse (the kernel sends INIT once per connection, and
+// libfuse answers nothing before it); on the way out, that INIT's reply is swallowed and
+// FUSE_NOTIFY_RESEND written instead, and passthrough is accepted in INIT and set in OPEN
+// replies. The rest of the protocol (argument decoding of 40 opcodes, readdirplus packing,
+// notifications, the worker pool) is code libfuse has tested for years and that we would
+// otherwise rewrite. What would tip the balance: FUSE over io_uring (libfuse 3.14 cannot
+// drive it), or a libfuse that rejects a second INIT reply path; then the session layer moves
+// here, behind the same journal.
 #define FUSE_USE_VERSION 312
 #include "view.h"
 
@@ -27,13 +41,17 @@
 #include "meta_listing.h"
 #include "ranges.h"
 #include "strmap.h"
+#include "view_journal.h"
 
 #define VIEW_MAX_SEGS 64
 
 struct inode {
 	fuse_ino_t ino;
 	char *path; /* path in the source (subpath included) */
-	atomic_uint_fast64_t nlookup;
+	/* The lookup count: in the journal's shared memory, so it survives this process. */
+	_Atomic uint64_t *nlookup;
+	_Atomic uint64_t nlookup_local; /* beyond the journal's capacity */
+	atomic_bool journaled;		/* its VJ_INODE record is in the journal */
 	/* The kernel puts an inode in one I/O mode at a time: while any open is cached, a
 	 * passthrough open fails, and the other way round. Under the view's lock. */
 	unsigned opens_cached, opens_passthrough;
@@ -79,13 +97,23 @@ struct handle {
 	bool dirty;		    /* written or truncated: cached blocks and metadata are stale */
 	uint64_t pinned;	    /* blocks 0..pinned-1 are pinned while passed through */
 	struct handle *prev, *next; /* under the view's lock: its open handles */
+	uint64_t fh;		    /* what the kernel knows it by: its slot + 1 */
+	int open_flags;		    /* as the kernel opened it (restored write handles reopen) */
 };
 
-#define VIEW_OPEN_SLOTS 64
-
-/* An open directory reads one listing, shared with the cache (a reference, not a copy). */
+/* An open directory reads one listing, shared with the cache (a reference, not a copy); one
+ * restored after a restart lists again at its first READDIR (l NULL until then). */
 struct dir_handle {
 	struct meta_listing *l;
+	fuse_ino_t ino;
+	pthread_mutex_t lock; /* guards l's first listing; no reply is sent under it */
+};
+
+/* A handle number the kernel holds: a slot of the view's table, not a pointer, so that a new
+ * weir-node can put the handles it restores at the numbers the kernel already has. */
+struct fh_slot {
+	struct handle *file;
+	struct dir_handle *dir;
 };
 
 struct view {
@@ -116,21 +144,44 @@ struct view {
 	atomic_uint_fast64_t reads, read_bytes, hits, misses, opens;
 	atomic_uint_fast64_t tier_bytes, ufs_bytes, prefetch_bytes, streams, passthrough_opens;
 	atomic_uint_fast64_t passthrough_bytes;
+	struct fh_slot *fhs; /* under lock: handle fh is fhs[fh - 1] */
+	size_t nfhs;	     /* under lock: slots in use or freed */
+	size_t *free_fhs;    /* under lock: freed slot indexes, reused first */
+	size_t nfree;	     /* under lock */
 	/* FUSE passthrough (Linux 6.9+), negotiated behind libfuse's back: libfuse 3.14 does
 	 * not know it, so the custom I/O below patches the INIT and OPEN replies. */
 	int devfd;
+	atomic_bool read_streams; /* detect streams from READs (cfg's, until eBPF takes over) */
 	atomic_bool pt_offered;	 /* the kernel offered FUSE_PASSTHROUGH in INIT */
 	atomic_bool passthrough; /* we accepted it */
 	uint64_t init_unique;
-	pthread_mutex_t open_lock; /* guards open_uniques; held to record or match one, no I/O */
-	uint64_t open_uniques[VIEW_OPEN_SLOTS]; /* under open_lock: OPENs awaiting a reply */
 	/* One reader opening a directory's files in listing order (cp -R, tar): the directory,
 	 * the listing index of its last open, how many opens in a row followed the one before,
 	 * and the index below which files were fetched ahead. Under lock; see dir_stream(). */
 	char *seq_dir;
 	size_t seq_idx, seq_ahead;
 	unsigned seq_run;
+	/* The kernel's INIT request, as read (journaled with the reply, replayed at takeover). */
+	char init_req[sizeof(struct fuse_in_header) + sizeof(struct fuse_init_in)];
+	size_t init_len;
+	struct view_journal *journal;
+	/* Takeover of a live connection: ADOPT_INIT until a reader has taken the replayed INIT,
+	 * ADOPT_WAIT until libfuse has answered it, then ADOPT_DONE. Readers wait on adopt_cond
+	 * meanwhile: libfuse fails any request that comes before INIT. adopt_lock guards the
+	 * phase changes only; nothing blocks under it but the wait itself. */
+	pthread_mutex_t adopt_lock;
+	pthread_cond_t adopt_cond;
+	_Atomic int adopt_phase;
+	bool resend; /* the kernel has FUSE_NOTIFY_RESEND (FUSE_HAS_RESEND in its INIT) */
 };
+
+enum { ADOPT_DONE = 0, ADOPT_INIT, ADOPT_WAIT };
+
+/* The OPEN reply this thread is sending and the backing file it passes through to. libfuse
+ * writes a reply on the thread that calls fuse_reply_open, so the custom writev below finds the
+ * handle here, with no table of pending OPENs to fill, leak or overflow. */
+static _Thread_local uint64_t pt_reply_fh;
+static _Thread_local int pt_reply_backing;
 
 static uint64_t mono_ns(void)
 {
@@ -165,6 +216,138 @@ static struct inode *inode_get(struct view *v, fuse_ino_t ino)
 	return in;
 }
 
+static void inode_init_locked(struct view *v, struct inode *in)
+{
+	atomic_init(&in->told_size, UINT64_MAX);
+	in->nlookup = v->journal ? view_journal_nlookup(v->journal, in->ino) : NULL;
+	if (!in->nlookup)
+		in->nlookup = &in->nlookup_local;
+}
+
+/* Journals in (once) before the kernel hears of it. Two threads may both write it: replay
+ * takes the record twice, harmlessly. */
+static int inode_journal(struct view *v, struct inode *in)
+{
+	if (!v->journal || atomic_load(&in->journaled))
+		return 0;
+	struct view_journal_rec rec = {
+	    .type = VJ_INODE, .ino = in->ino, .blob_len = (uint32_t)strlen(in->path)};
+	int r = view_journal_append(v->journal, &rec, in->path);
+	if (r == 0)
+		atomic_store(&in->journaled, true);
+	else
+		log_warn("journal of \"%s\": %s; a restarted weir-node will not know inode %llu",
+			 v->mountpoint, strerror(-r), (unsigned long long)in->ino);
+	return r;
+}
+
+/* Records handle fh (h, or directory dir_ino when h is NULL) before the kernel hears of it. */
+static void journal_handle_set(struct view *v, const struct handle *h, fuse_ino_t dir_ino,
+			       uint64_t fh)
+{
+	if (!v->journal)
+		return;
+	struct view_journal_rec rec = {.type = VJ_OPEN, .fh = fh};
+	if (h) {
+		rec.ino = h->ino->ino;
+		rec.obj = h->obj;
+		rec.attr = h->attr;
+		rec.backing_id = h->backing_id;
+		rec.flags = (uint32_t)h->open_flags & ~VJ_OPEN_DIR;
+	} else {
+		rec.ino = dir_ino;
+		rec.flags = VJ_OPEN_DIR;
+	}
+	if (view_journal_set_handle(v->journal, &rec) < 0)
+		log_debug("\"%s\": handle %llu is beyond the journal's slots: a restarted "
+			  "weir-node will not know it",
+			  v->mountpoint, (unsigned long long)fh);
+}
+
+/* Forgets handle fh: before its number is free for another handle. */
+static void journal_handle_clear(struct view *v, uint64_t fh)
+{
+	if (v->journal)
+		view_journal_clear_handle(v->journal, fh);
+}
+
+/* ---- handle numbers ---- */
+
+/* A free slot for a new handle (file or dir set by the caller). Returns fh > 0, or 0. */
+static uint64_t fh_alloc_locked(struct view *v)
+{
+	if (v->nfree)
+		return v->free_fhs[--v->nfree] + 1;
+	struct fh_slot *n = realloc(v->fhs, (v->nfhs + 1) * sizeof(*n));
+	size_t *f = realloc(v->free_fhs, (v->nfhs + 1) * sizeof(*f));
+	if (n)
+		v->fhs = n;
+	if (f)
+		v->free_fhs = f;
+	if (!n || !f)
+		return 0;
+	v->fhs[v->nfhs] = (struct fh_slot){0};
+	return ++v->nfhs;
+}
+
+/* Puts a restored handle at slot fh, growing the table over the gap; the gap's slots are free.
+ * Returns 0 or -errno (-EEXIST: two live handles with one number: a torn journal). */
+static int fh_claim_locked(struct view *v, uint64_t fh, struct handle *file, struct dir_handle *dir)
+{
+	if (fh == 0 || fh > (1u << 26))
+		return -EINVAL;
+	if (fh > v->nfhs) {
+		struct fh_slot *n = realloc(v->fhs, fh * sizeof(*n));
+		size_t *f = realloc(v->free_fhs, fh * sizeof(*f));
+		if (n)
+			v->fhs = n;
+		if (f)
+			v->free_fhs = f;
+		if (!n || !f)
+			return -ENOMEM;
+		for (size_t i = v->nfhs; i < fh; i++)
+			v->fhs[i] = (struct fh_slot){0};
+		v->nfhs = fh;
+	}
+	if (v->fhs[fh - 1].file || v->fhs[fh - 1].dir)
+		return -EEXIST;
+	v->fhs[fh - 1] = (struct fh_slot){file, dir};
+	return 0;
+}
+
+/* After a restore: every empty slot is free. */
+static void fh_rebuild_free_locked(struct view *v)
+{
+	v->nfree = 0;
+	for (size_t i = v->nfhs; i-- > 0;)
+		if (!v->fhs[i].file && !v->fhs[i].dir)
+			v->free_fhs[v->nfree++] = i;
+}
+
+static void fh_release_locked(struct view *v, uint64_t fh)
+{
+	if (fh == 0 || fh > v->nfhs)
+		return;
+	v->fhs[fh - 1] = (struct fh_slot){0};
+	v->free_fhs[v->nfree++] = fh - 1;
+}
+
+static struct handle *fh_file(struct view *v, uint64_t fh)
+{
+	pthread_mutex_lock(&v->lock);
+	struct handle *h = fh >= 1 && fh <= v->nfhs ? v->fhs[fh - 1].file : NULL;
+	pthread_mutex_unlock(&v->lock);
+	return h;
+}
+
+static struct dir_handle *fh_dir(struct view *v, uint64_t fh)
+{
+	pthread_mutex_lock(&v->lock);
+	struct dir_handle *d = fh >= 1 && fh <= v->nfhs ? v->fhs[fh - 1].dir : NULL;
+	pthread_mutex_unlock(&v->lock);
+	return d;
+}
+
 /* Finds or creates the inode of path. */
 static struct inode *inode_for_path(struct view *v, const char *path)
 {
@@ -195,7 +378,7 @@ static struct inode *inode_for_path(struct view *v, const char *path)
 	}
 	v->inodes[v->ninodes++] = in;
 	in->ino = v->ninodes;
-	atomic_init(&in->told_size, UINT64_MAX);
+	inode_init_locked(v, in);
 out:
 	pthread_mutex_unlock(&v->lock);
 	return in;
@@ -336,7 +519,10 @@ static int make_entry(struct view *v, const char *path, const struct ufs_attr *a
 		a = &fresh; /* the cache may lag the writers */
 	fill_stat(v, in->ino, a, &e->attr);
 	atomic_store(&in->told_size, (uint64_t)e->attr.st_size);
-	atomic_fetch_add(&in->nlookup, 1);
+	int r = inode_journal(v, in);
+	if (r < 0)
+		return r; /* an inode a new weir-node could not answer for: not given out */
+	atomic_fetch_add(in->nlookup, 1);
 	return 0;
 }
 
@@ -395,7 +581,7 @@ static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 	struct view *v = fuse_req_userdata(req);
 	struct inode *in = inode_get(v, ino);
 	if (in)
-		atomic_fetch_sub(&in->nlookup, nlookup);
+		atomic_fetch_sub(in->nlookup, nlookup);
 	fuse_reply_none(req);
 }
 
@@ -405,7 +591,7 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 	for (size_t i = 0; i < count; i++) {
 		struct inode *in = inode_get(v, forgets[i].ino);
 		if (in)
-			atomic_fetch_sub(&in->nlookup, forgets[i].nlookup);
+			atomic_fetch_sub(in->nlookup, forgets[i].nlookup);
 	}
 	fuse_reply_none(req);
 }
@@ -420,7 +606,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	struct ufs_attr a;
 	double timeout;
-	const struct handle *h = fi ? (const struct handle *)(uintptr_t)fi->fh : NULL;
+	const struct handle *h = fi ? fh_file(v, fi->fh) : NULL;
 	int r = current_attr(v, in, h, &a, &timeout);
 	if (r < 0) {
 		fuse_reply_err(req, errno_for_fuse(r));
@@ -432,10 +618,24 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_attr(req, &st, timeout);
 }
 
-/* Custom I/O on /dev/fuse: note INIT and OPEN requests on the way in... */
+/* Custom I/O on /dev/fuse. On the way in: keep the kernel's INIT (journaled with its reply);
+ * on a taken-over connection, hand libfuse the first weir-node's INIT before anything else. */
 static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 {
 	struct view *v = userdata;
+	if (atomic_load(&v->adopt_phase) != ADOPT_DONE) {
+		pthread_mutex_lock(&v->adopt_lock);
+		while (atomic_load(&v->adopt_phase) == ADOPT_WAIT)
+			pthread_cond_wait(&v->adopt_cond, &v->adopt_lock);
+		bool mine = atomic_load(&v->adopt_phase) == ADOPT_INIT && len >= v->init_len;
+		if (mine)
+			atomic_store(&v->adopt_phase, ADOPT_WAIT);
+		pthread_mutex_unlock(&v->adopt_lock);
+		if (mine) {
+			memcpy(buf, v->init_req, v->init_len);
+			return (ssize_t)v->init_len;
+		}
+	}
 	ssize_t n = read(fd, buf, len);
 	if (n < (ssize_t)sizeof(struct fuse_in_header))
 		return n;
@@ -444,59 +644,81 @@ static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 	    n >= (ssize_t)(sizeof(*in) + offsetof(struct fuse_init_in, unused))) {
 		const struct fuse_init_in *ii = (const void *)(in + 1);
 		v->init_unique = in->unique;
-		atomic_store(&v->pt_offered, (ii->flags & FUSE_INIT_EXT) &&
-						 (ii->flags2 & (FUSE_PASSTHROUGH >> 32)));
-	} else if (in->opcode == FUSE_OPEN && atomic_load(&v->pt_offered)) {
-		pthread_mutex_lock(&v->open_lock);
-		for (int i = 0; i < VIEW_OPEN_SLOTS; i++)
-			if (v->open_uniques[i] == 0) {
-				v->open_uniques[i] = in->unique;
-				break;
-			}
-		pthread_mutex_unlock(&v->open_lock);
+		v->init_len = (size_t)n < sizeof(v->init_req) ? (size_t)n : sizeof(v->init_req);
+		memcpy(v->init_req, buf, v->init_len);
+		bool ext = ii->flags & FUSE_INIT_EXT;
+		atomic_store(&v->pt_offered, ext && (ii->flags2 & (FUSE_PASSTHROUGH >> 32)));
+		v->resend = ext && (ii->flags2 & (FUSE_HAS_RESEND >> 32));
 	}
 	return n;
 }
 
-static bool take_open_unique(struct view *v, uint64_t unique)
+/* Requests the dead weir-node had read but not answered wait in the kernel's processing queue;
+ * FUSE_NOTIFY_RESEND (Linux 6.9+) puts them back to be read again, by us. */
+static void resend_in_flight(struct view *v)
 {
-	bool found = false;
-	pthread_mutex_lock(&v->open_lock);
-	for (int i = 0; i < VIEW_OPEN_SLOTS; i++)
-		if (v->open_uniques[i] == unique) {
-			v->open_uniques[i] = 0;
-			found = true;
-			break;
-		}
-	pthread_mutex_unlock(&v->open_lock);
-	return found;
+	if (!v->resend) {
+		log_warn("\"%s\": this kernel cannot resend requests (no FUSE_HAS_RESEND): the "
+			 "ones in flight when the last weir-node died never get an answer, and "
+			 "their readers wait until weir umount --force",
+			 v->mountpoint);
+		return;
+	}
+	struct fuse_out_header oh = {.len = sizeof(oh), .error = FUSE_NOTIFY_RESEND};
+	if (write(v->devfd, &oh, sizeof(oh)) != (ssize_t)sizeof(oh))
+		log_warn("\"%s\": FUSE_NOTIFY_RESEND failed: %s; requests in flight at the crash "
+			 "stay unanswered",
+			 v->mountpoint, strerror(errno));
+	else
+		log_info("\"%s\": taken over; requests in flight were resent", v->mountpoint);
 }
 
-/* ...and patch the replies on the way out: accept passthrough in INIT, and mark the opens
- * whose handle has a backing file. */
+/* ...and on the way out: accept passthrough in INIT and journal it before the kernel has it;
+ * mark the OPEN replies of handles with a backing file; swallow the reply to a replayed INIT. */
 static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
 	struct view *v = userdata;
 	struct fuse_out_header *out = iov[0].iov_base;
+	size_t total = 0;
+	for (int i = 0; i < count; i++)
+		total += iov[i].iov_len;
+	bool is_init =
+	    iov[0].iov_len >= sizeof(*out) && out->unique == v->init_unique && v->init_len > 0;
+	if (is_init && atomic_load(&v->adopt_phase) == ADOPT_WAIT) {
+		/* The kernel had its INIT answered by the first weir-node. */
+		pthread_mutex_lock(&v->adopt_lock);
+		atomic_store(&v->adopt_phase, ADOPT_DONE);
+		pthread_cond_broadcast(&v->adopt_cond);
+		pthread_mutex_unlock(&v->adopt_lock);
+		resend_in_flight(v);
+		return (ssize_t)total;
+	}
 	if (count >= 2 && iov[0].iov_len >= sizeof(*out) && out->error == 0) {
-		if (out->unique == v->init_unique && atomic_load(&v->pt_offered) &&
-		    iov[1].iov_len >= offsetof(struct fuse_init_out, unused) &&
-		    !v->cfg.no_passthrough) {
+		if (is_init && iov[1].iov_len >= offsetof(struct fuse_init_out, unused)) {
 			struct fuse_init_out *io = iov[1].iov_base;
-			io->flags |= FUSE_INIT_EXT;
-			io->flags2 |= FUSE_PASSTHROUGH >> 32;
-			io->max_stack_depth = 1;
-			atomic_store(&v->passthrough, true);
-		} else if (iov[1].iov_len == sizeof(struct fuse_open_out) &&
-			   take_open_unique(v, out->unique)) {
+			uint32_t flags = 0;
+			if (atomic_load(&v->pt_offered) && !v->cfg.no_passthrough) {
+				io->flags |= FUSE_INIT_EXT;
+				io->flags2 |= FUSE_PASSTHROUGH >> 32;
+				io->max_stack_depth = 1;
+				atomic_store(&v->passthrough, true);
+				flags |= VJ_INIT_PASSTHROUGH;
+			}
+			struct view_journal_rec rec = {
+			    .type = VJ_INIT, .flags = flags, .blob_len = (uint32_t)v->init_len};
+			int r = v->journal ? view_journal_append(v->journal, &rec, v->init_req) : 0;
+			if (r < 0)
+				log_warn("journal of \"%s\": %s; a restarted weir-node cannot take "
+					 "this view over",
+					 v->mountpoint, strerror(-r));
+		} else if (pt_reply_backing > 0 && iov[1].iov_len == sizeof(struct fuse_open_out)) {
 			struct fuse_open_out *oo = iov[1].iov_base;
-			struct handle *h = (struct handle *)(uintptr_t)oo->fh;
-			if (h && h->backing_id > 0) {
+			if (oo->fh == pt_reply_fh) {
 				/* The kernel refuses passthrough with any other flag (keep_cache
 				 * among them): the backing file's page cache serves anyway. */
 				oo->open_flags &= FOPEN_DIRECT_IO | FOPEN_NOFLUSH;
 				oo->open_flags |= FOPEN_PASSTHROUGH;
-				oo->backing_id = h->backing_id;
+				oo->backing_id = pt_reply_backing;
 			}
 		}
 	}
@@ -592,14 +814,22 @@ undo:
 	unpin_blocks(v, h);
 }
 
-/* Counts h against its inode's I/O mode (the kernel keeps one per inode: cached or
- * passthrough) and lists it, so that view_stop closes what the kernel never released. */
-static void handle_register(struct view *v, struct handle *h)
+/* Gives h its number, counts it against its inode's I/O mode (the kernel keeps one per inode:
+ * cached or passthrough) unless op_open reserved that already, and lists it, so that view_stop
+ * closes what the kernel never released. Returns 0, or -ENOMEM (h is then not registered). */
+static int handle_register(struct view *v, struct handle *h, bool mode_reserved)
 {
 	pthread_mutex_lock(&v->lock);
-	if (h->backing_id > 0)
+	uint64_t fh = h->fh ? h->fh : fh_alloc_locked(v);
+	if (!fh) {
+		pthread_mutex_unlock(&v->lock);
+		return -ENOMEM;
+	}
+	h->fh = fh;
+	v->fhs[fh - 1].file = h;
+	if (!mode_reserved && h->backing_id > 0)
 		h->ino->opens_passthrough++;
-	else
+	else if (!mode_reserved)
 		h->ino->opens_cached++;
 	if (h->wfd >= 0)
 		h->ino->opens_write++;
@@ -609,6 +839,7 @@ static void handle_register(struct view *v, struct handle *h)
 		v->handles->prev = h;
 	v->handles = h;
 	pthread_mutex_unlock(&v->lock);
+	return 0;
 }
 
 static void unpin_blocks(struct view *v, struct handle *h);
@@ -629,14 +860,18 @@ static void handle_close(struct view *v, struct handle *h)
 		h->ino->opens_passthrough--;
 	else
 		h->ino->opens_cached--;
-	if (h->wfd >= 0)
-		h->ino->opens_write--;
-	if (h->prev)
-		h->prev->next = h->next;
-	else
-		v->handles = h->next;
-	if (h->next)
-		h->next->prev = h->prev;
+	/* Listed (and numbered) only once handle_register succeeded. */
+	if (h->fh && h->fh <= v->nfhs && v->fhs[h->fh - 1].file == h) {
+		if (h->wfd >= 0)
+			h->ino->opens_write--;
+		if (h->prev)
+			h->prev->next = h->next;
+		else
+			v->handles = h->next;
+		if (h->next)
+			h->next->prev = h->prev;
+		fh_release_locked(v, h->fh);
+	}
 	pthread_mutex_unlock(&v->lock);
 	if (close_id > 0 && ioctl(v->devfd, FUSE_DEV_IOC_BACKING_CLOSE, &close_id) < 0)
 		log_debug("closing backing %d: %s", close_id, strerror(errno));
@@ -706,20 +941,34 @@ static void open_for_write(fuse_req_t req, struct view *v, struct inode *in,
 		return;
 	}
 	h->dirty = (fi->flags & O_TRUNC) != 0;
+	h->open_flags = fi->flags;
 	if (h->dirty)
 		forget_cached(v, in->path);
-	handle_register(v, h);
+	if (handle_register(v, h, false) < 0) {
+		close(fd);
+		pthread_mutex_destroy(&h->lock);
+		free(h->path);
+		free(h);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
 	/* What the kernel holds of the inode dates from before this writer: from now on it asks
 	 * (see current_attr). Without an inode lock on the kernel's side, safe from a handler. */
 	int nr = fuse_lowlevel_notify_inval_inode(v->se, in->ino, -1, 0);
 	if (nr < 0 && nr != -ENOENT)
 		log_debug("invalidating the attributes of \"%s\": %s", in->path, strerror(-nr));
-	fi->fh = (uintptr_t)h;
+	fi->fh = h->fh;
 	fi->direct_io = 1; /* the page cache of a file being written would go stale */
 	fi->keep_cache = 0;
 	atomic_fetch_add(&v->opens, 1);
-	if (fuse_reply_open(req, fi) == -ENOENT)
-		handle_close(v, h); /* the opener was interrupted: no release will come */
+	journal_handle_set(v, h, 0, h->fh);
+	uint64_t fh = h->fh;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		/* the opener was interrupted: no release will come. Journaled before the slot
+		 * is freed, or its next owner's OPEN could precede this RELEASE in the log. */
+		journal_handle_clear(v, fh);
+		handle_close(v, h);
+	}
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -760,18 +1009,30 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		return;
 	}
 	h->dirty = true;
-	handle_register(v, h);
+	h->open_flags = fi->flags & ~(O_CREAT | O_EXCL | O_TRUNC);
+	if (handle_register(v, h, false) < 0) {
+		close(fd);
+		pthread_mutex_destroy(&h->lock);
+		free(h->path);
+		free(h);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
 	e.attr_timeout = 0; /* a file open for writing: see current_attr */
-	fi->fh = (uintptr_t)h;
+	fi->fh = h->fh;
 	fi->direct_io = 1;
-	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+	journal_handle_set(v, h, 0, h->fh);
+	uint64_t fh = h->fh;
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		journal_handle_clear(v, fh);
 		handle_close(v, h);
+	}
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
-	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	struct handle *h = fh_file(fuse_req_userdata(req), fi->fh);
 	if (!h || h->wfd < 0) {
 		fuse_reply_err(req, EBADF);
 		return;
@@ -787,7 +1048,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	struct handle *h = fh_file(fuse_req_userdata(req), fi->fh);
 	int r = 0;
 	if (h && h->wfd >= 0 && (datasync ? fdatasync(h->wfd) : fsync(h->wfd)) < 0)
 		r = errno;
@@ -807,7 +1068,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	struct handle *h = fi ? (struct handle *)(uintptr_t)fi->fh : NULL;
+	struct handle *h = fi ? fh_file(v, fi->fh) : NULL;
 	int fd = h && h->wfd >= 0 ? h->wfd : -1;
 	bool own = false;
 	int r = 0;
@@ -936,6 +1197,26 @@ static void repath_locked(struct view *v, const char *from, const char *to)
 	}
 }
 
+static void journal_rename(struct view *v, const char *from, const char *to)
+{
+	if (!v->journal)
+		return;
+	size_t fl = strlen(from) + 1, tl = strlen(to) + 1;
+	char *blob = malloc(fl + tl);
+	int r = -ENOMEM;
+	if (blob) {
+		memcpy(blob, from, fl);
+		memcpy(blob + fl, to, tl);
+		struct view_journal_rec rec = {.type = VJ_RENAME, .blob_len = (uint32_t)(fl + tl)};
+		r = view_journal_append(v->journal, &rec, blob);
+		free(blob);
+	}
+	if (r < 0)
+		log_warn("journal of \"%s\": %s; a restarted weir-node will not know \"%s\" is "
+			 "now \"%s\"",
+			 v->mountpoint, strerror(-r), from, to);
+}
+
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
@@ -957,6 +1238,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		pthread_mutex_lock(&v->lock);
 		repath_locked(v, from, to);
 		pthread_mutex_unlock(&v->lock);
+		journal_rename(v, from, to);
 	}
 	free(from);
 	free(to);
@@ -1054,6 +1336,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h->obj = obj;
 	h->attr = a;
 	h->wfd = -1;
+	h->open_flags = fi->flags;
 	pthread_mutex_init(&h->lock, NULL);
 	h->window = 1;
 	h->ino = in;
@@ -1066,19 +1349,49 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			log_debug("invalidating the attributes of \"%s\": %s", in->path,
 				  strerror(-rr));
 	}
+	/* The I/O mode is chosen and counted in one step, under the lock: a check here and a
+	 * count later let a cached open slip in between and fail our passthrough open in the
+	 * kernel (or the other way round). A passthrough reservation that does not pan out
+	 * becomes a cached open, unless other passthrough opens hold the inode meanwhile. */
+	bool may_pass = atomic_load(&v->passthrough) && !v->cfg.read_write && a.size > 0;
 	pthread_mutex_lock(&v->lock);
-	bool may_pass = in->opens_cached == 0;
-	pthread_mutex_unlock(&v->lock);
+	may_pass = may_pass && in->opens_cached == 0;
 	if (may_pass)
+		in->opens_passthrough++;
+	else
+		in->opens_cached++;
+	pthread_mutex_unlock(&v->lock);
+	if (may_pass) {
 		try_passthrough(v, h);
+		if (h->backing_id <= 0) {
+			pthread_mutex_lock(&v->lock);
+			in->opens_passthrough--;
+			in->opens_cached++;
+			pthread_mutex_unlock(&v->lock);
+		}
+	}
 	if ((fi->flags & O_ACCMODE) == O_RDONLY)
 		dir_stream(v, in->path);
-	handle_register(v, h);
-	fi->fh = (uintptr_t)h;
+	if (handle_register(v, h, true) < 0) {
+		handle_close(v, h); /* undoes the mode count too */
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fi->fh = h->fh;
 	fi->keep_cache = keep;
 	atomic_fetch_add(&v->opens, 1);
-	if (fuse_reply_open(req, fi) == -ENOENT)
-		handle_close(v, h); /* the opener was interrupted: no release will come */
+	journal_handle_set(v, h, 0, h->fh);
+	uint64_t fh = h->fh;
+	pt_reply_fh = fh;
+	pt_reply_backing = h->backing_id;
+	int rr = fuse_reply_open(req, fi);
+	pt_reply_backing = 0;
+	if (rr == -ENOENT) {
+		/* the opener was interrupted: no release will come. Journaled before the slot
+		 * is freed, or its next owner's OPEN could precede this RELEASE in the log. */
+		journal_handle_clear(v, fh);
+		handle_close(v, h);
+	}
 }
 
 /* Index of name in l (listings are sorted by name), or -1. */
@@ -1160,9 +1473,11 @@ static void dir_stream(struct view *v, const char *path)
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct view *v = fuse_req_userdata(req);
-	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
-	if (h)
+	struct handle *h = fh_file(v, fi->fh);
+	if (h) {
+		journal_handle_clear(v, fi->fh); /* first: see op_open */
 		handle_close(v, h);
+	}
 	fuse_reply_err(req, 0);
 }
 
@@ -1173,7 +1488,7 @@ static void maybe_prefetch(struct view *v, struct handle *h, uint64_t off, size_
 {
 	uint64_t start = 0, count = 0;
 	bool new_stream = false;
-	if (v->cfg.no_prefetch || !v->cfg.read_streams)
+	if (v->cfg.no_prefetch || !atomic_load(&v->read_streams))
 		return;
 	pthread_mutex_lock(&h->lock);
 	if (off == h->next_off && off != 0) {
@@ -1249,9 +1564,17 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct view *v = fuse_req_userdata(req);
-	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	struct handle *h = fh_file(v, fi->fh);
 	uint64_t first;
 	size_t len;
+	if (!h) {
+		/* A handle no journal knew: the kernel had it from a weir-node that died before
+		 * journaling it, which cannot happen (journaled before the reply), or a bug. */
+		log_warn("\"%s\": READ of unknown handle %llu", v->mountpoint,
+			 (unsigned long long)fi->fh);
+		fuse_reply_err(req, EBADF);
+		return;
+	}
 	if (h->wfd >= 0) {
 		/* A file open for writing reads its own bytes, straight from the UFS. */
 		char *buf = malloc(size ? size : 1);
@@ -1376,6 +1699,28 @@ reply:;
 	release_held(v, obj, first, held, nheld);
 }
 
+static void dir_handle_free(struct dir_handle *d)
+{
+	if (d->l)
+		meta_listing_unref(d->l);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
+
+static void dir_close(struct view *v, uint64_t fh)
+{
+	if (fh_dir(v, fh))
+		journal_handle_clear(v, fh); /* before the slot is free: op_open */
+	pthread_mutex_lock(&v->lock);
+	struct dir_handle *d = fh >= 1 && fh <= v->nfhs ? v->fhs[fh - 1].dir : NULL;
+	if (d)
+		fh_release_locked(v, fh);
+	pthread_mutex_unlock(&v->lock);
+	if (!d)
+		return;
+	dir_handle_free(d);
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct view *v = fuse_req_userdata(req);
@@ -1396,25 +1741,60 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, errno_for_fuse(r));
 		return;
 	}
-	fi->fh = (uintptr_t)d;
+	d->ino = ino;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_mutex_lock(&v->lock);
+	uint64_t fh = fh_alloc_locked(v);
+	if (fh)
+		v->fhs[fh - 1].dir = d;
+	pthread_mutex_unlock(&v->lock);
+	if (!fh) {
+		dir_handle_free(d);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fi->fh = fh;
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		meta_listing_unref(d->l);
-		free(d);
-	}
+	journal_handle_set(v, NULL, ino, fh);
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		dir_close(v, fh);
 }
 
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi, bool plus)
 {
 	struct view *v = fuse_req_userdata(req);
-	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+	struct dir_handle *d = fh_dir(v, fi->fh);
 	struct inode *dir = inode_get(v, ino);
+	if (!d || !dir) {
+		fuse_reply_err(req, d ? ENOENT : EBADF);
+		return;
+	}
+	/* A handle restored after a restart lists its directory again (outside the lock: a
+	 * listing may ask the UFS), once: the first listing stored wins. */
+	pthread_mutex_lock(&d->lock);
+	bool listed = d->l != NULL;
+	pthread_mutex_unlock(&d->lock);
+	if (!listed) {
+		struct meta_listing *l;
+		int lr = meta_cache_list(v->src.meta, dir->path, v->cfg.metadata_ttl_ms, &l);
+		if (lr < 0) {
+			fuse_reply_err(req, errno_for_fuse(lr));
+			return;
+		}
+		pthread_mutex_lock(&d->lock);
+		if (!d->l) {
+			d->l = l;
+			l = NULL;
+		}
+		pthread_mutex_unlock(&d->lock);
+		if (l)
+			meta_listing_unref(l);
+	}
 	char *buf = malloc(size);
-	if (!buf || !dir) {
-		free(buf);
-		fuse_reply_err(req, buf ? ENOENT : ENOMEM);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	size_t used = 0;
@@ -1477,11 +1857,7 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
-	if (d) {
-		meta_listing_unref(d->l);
-		free(d);
-	}
+	dir_close(fuse_req_userdata(req), fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -1618,6 +1994,284 @@ static void raise_read_ahead(struct view *v)
 		close(fd);
 }
 
+/* ---- takeover: the tables a dead weir-node journaled, rebuilt before the loop starts (no other
+ * thread runs yet; the lock is taken where helpers expect it) ---- */
+
+/* Puts path at inode number ino; numbers the journal never named (inodes the kernel was never
+ * told of) become placeholders that answer to no path. */
+static int inode_restore(struct view *v, uint64_t ino, const char *path)
+{
+	if (ino == 0 || ino > VIEW_JOURNAL_MAX_INODES * 4ull)
+		return -EINVAL;
+	int r = 0;
+	pthread_mutex_lock(&v->lock);
+	while (v->ninodes < ino) {
+		if (v->ninodes == v->cap) {
+			size_t cap = v->cap ? v->cap * 2 : 256;
+			struct inode **n = realloc(v->inodes, cap * sizeof(*n));
+			if (!n) {
+				r = -ENOMEM;
+				goto out;
+			}
+			v->inodes = n;
+			v->cap = cap;
+		}
+		struct inode *in = calloc(1, sizeof(*in));
+		if (!in || !(in->path = strdup(""))) {
+			free(in);
+			r = -ENOMEM;
+			goto out;
+		}
+		in->detached = true;
+		v->inodes[v->ninodes++] = in;
+		in->ino = v->ninodes;
+		inode_init_locked(v, in);
+	}
+	struct inode *in = v->inodes[ino - 1];
+	if (in->detached && !in->path[0] && !strmap_get(v->by_path, path)) {
+		char *p = strdup(path);
+		int err = 0;
+		if (p)
+			strmap_put(v->by_path, p, in, &err);
+		if (!p || err < 0) {
+			free(p);
+			r = -ENOMEM;
+			goto out;
+		}
+		free(in->path);
+		in->path = p;
+		in->detached = false;
+	}
+	atomic_store(&in->journaled, true);
+out:
+	pthread_mutex_unlock(&v->lock);
+	return r;
+}
+
+static int restore_open(void *arg, const struct view_journal_rec *rec)
+{
+	struct view *v = arg;
+	if (rec->flags & VJ_OPEN_DIR) {
+		struct dir_handle *d = calloc(1, sizeof(*d));
+		if (!d)
+			return -ENOMEM;
+		d->ino = rec->ino;
+		pthread_mutex_init(&d->lock, NULL);
+		pthread_mutex_lock(&v->lock);
+		int r = fh_claim_locked(v, rec->fh, NULL, d);
+		pthread_mutex_unlock(&v->lock);
+		if (r < 0)
+			dir_handle_free(d);
+		return r == -ENOMEM ? r : 0;
+	}
+	struct handle *h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->obj = rec->obj;
+	h->attr = rec->attr;
+	h->backing_id = rec->backing_id;
+	h->open_flags = (int)rec->flags;
+	h->fh = rec->fh;
+	h->wfd = -1;
+	h->window = 1;
+	h->ino = inode_get(v, rec->ino);
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_mutex_lock(&v->lock);
+	int r = h->ino && !h->ino->detached ? fh_claim_locked(v, rec->fh, h, NULL) : -ENOENT;
+	pthread_mutex_unlock(&v->lock);
+	if (r < 0) {
+		/* A handle whose inode the journal lacks cannot be served; its reads get EBADF. */
+		log_warn("\"%s\": journaled handle %llu of inode %llu cannot be restored: %s",
+			 v->mountpoint, (unsigned long long)rec->fh, (unsigned long long)rec->ino,
+			 strerror(-r));
+		pthread_mutex_destroy(&h->lock);
+		free(h);
+	}
+	return r == -ENOMEM ? r : 0;
+}
+
+static int restore_rec(void *arg, const struct view_journal_rec *rec, const void *blob)
+{
+	struct view *v = arg;
+	switch (rec->type) {
+	case VJ_INIT:
+		if (rec->blob_len <
+			sizeof(struct fuse_in_header) + offsetof(struct fuse_init_in, unused) ||
+		    rec->blob_len > sizeof(v->init_req))
+			return -EPROTO;
+		memcpy(v->init_req, blob, rec->blob_len);
+		v->init_len = rec->blob_len;
+		const struct fuse_in_header *ih = (const void *)v->init_req;
+		const struct fuse_init_in *ii = (const void *)(ih + 1);
+		v->init_unique = ih->unique;
+		bool ext = ii->flags & FUSE_INIT_EXT;
+		atomic_store(&v->pt_offered, ext && (ii->flags2 & (FUSE_PASSTHROUGH >> 32)));
+		v->resend = ext && (ii->flags2 & (FUSE_HAS_RESEND >> 32));
+		atomic_store(&v->passthrough, (rec->flags & VJ_INIT_PASSTHROUGH) != 0);
+		return 0;
+	case VJ_INODE:
+		return inode_restore(v, rec->ino, blob);
+	case VJ_RENAME: {
+		const char *from = blob, *to = from + strlen(from) + 1;
+		if (strlen(from) + 1 >= rec->blob_len)
+			return -EPROTO;
+		pthread_mutex_lock(&v->lock);
+		repath_locked(v, from, to);
+		pthread_mutex_unlock(&v->lock);
+		return 0;
+	}
+	}
+	return -EPROTO;
+}
+
+/* Gives each restored file handle what the dead process held for it: its place in its inode's
+ * I/O mode, its pins (the kernel reads a passthrough file's tier file directly: eviction must
+ * not punch holes under it), the inode's shared backing id (still registered on the
+ * connection, which outlived the process), a write descriptor. */
+static void restore_finish(struct view *v)
+{
+	unsigned files = 0, dirs = 0, passthrough = 0;
+	for (size_t i = 0; i < v->nfhs; i++) {
+		struct handle *h = v->fhs[i].file;
+		if (v->fhs[i].dir)
+			dirs++;
+		if (!h)
+			continue;
+		struct inode *in = h->ino;
+		h->path = strdup(in->path);
+		if ((h->open_flags & O_ACCMODE) != O_RDONLY) {
+			h->wfd = ufs_open_write(v->src.ufs, in->path,
+						h->open_flags & ~(O_CREAT | O_EXCL | O_TRUNC), 0);
+			if (h->wfd < 0) {
+				log_warn("\"%s\": cannot reopen \"%s\" for its writer after the "
+					 "restart: %s; its writes fail",
+					 v->mountpoint, in->path, strerror(-h->wfd));
+				h->wfd = -1;
+			}
+			h->dirty = true;
+			in->opens_write += h->wfd >= 0;
+		} else if (!in->cache_known) {
+			in->cache_attr = h->attr;
+			in->cache_known = true;
+		}
+		if (h->backing_id > 0) {
+			uint64_t nb = (h->attr.size + v->block_size - 1) / v->block_size;
+			for (uint64_t b = 0; b < nb; b++) {
+				struct block_ref ref;
+				if (block_store_acquire(v->src.store, h->obj, b, &ref) < 0)
+					break;
+				h->pinned = b + 1;
+			}
+			if (h->pinned < nb)
+				log_warn(
+				    "\"%s\": \"%s\" is read through passthrough but only %llu of "
+				    "its %llu blocks are still in the tier",
+				    v->mountpoint, in->path, (unsigned long long)h->pinned,
+				    (unsigned long long)nb);
+			if (in->backing_id <= 0) {
+				in->backing_id = h->backing_id;
+				in->backing_obj = h->obj;
+			}
+			in->backing_refs++;
+			in->opens_passthrough++;
+			passthrough++;
+		} else {
+			in->opens_cached++;
+		}
+		h->next = v->handles;
+		if (v->handles)
+			v->handles->prev = h;
+		v->handles = h;
+		files++;
+	}
+	fh_rebuild_free_locked(v);
+	log_info("\"%s\": restored %zu inodes, %u open files (%u in passthrough), %u open "
+		 "directories",
+		 v->mountpoint, v->ninodes, files, passthrough, dirs);
+}
+
+/* Rebuilds the view from the journal of the connection it takes over. Returns 0 or -errno with
+ * a message. */
+static int adopt_connection(struct view *v, char *errbuf, size_t errlen)
+{
+	v->devfd = fcntl(v->cfg.adopt_fuse_fd, F_DUPFD_CLOEXEC, 3);
+	if (v->devfd < 0) {
+		snprintf(errbuf, errlen, "view \"%s\": the kept /dev/fuse descriptor: %s",
+			 v->mountpoint, strerror(errno));
+		return -errno;
+	}
+	int r = view_journal_replay(v->journal, restore_rec, v);
+	if (r >= 0)
+		r = view_journal_handles(v->journal, restore_open, v);
+	if (r < 0) {
+		snprintf(errbuf, errlen,
+			 "view \"%s\": its journal %s; the view cannot be taken over",
+			 v->mountpoint,
+			 r == -EPROTO ? "was written by another weir-node version" : strerror(-r));
+		return r;
+	}
+	if (v->init_len == 0) {
+		/* Killed between the mount and its INIT reply: the kernel told nobody anything
+		 * yet. Serve it as a new connection; the INIT the dead process may have read
+		 * comes again once resent (resend_in_flight after the loop starts). */
+		log_notice("\"%s\": taken over before its INIT was answered; asking the kernel "
+			   "for it again",
+			   v->mountpoint);
+		v->resend = true; /* tried: a kernel without it says EINVAL, and logs say so */
+		return 0;
+	}
+	restore_finish(v);
+	atomic_store(&v->adopt_phase, ADOPT_INIT);
+	return 0;
+}
+
+/* Mounts a new view at its mountpoint (held through its parent), with a /dev/fuse descriptor
+ * of our own so the custom I/O sees every request and reply. Returns 0 or -errno with a message. */
+static int mount_view(struct view *v, char *errbuf, size_t errlen)
+{
+	clear_dead_mount(v);
+	struct stat st;
+	if (fstatat(v->parent_fd, v->leaf, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
+		int r = fstatat(v->parent_fd, v->leaf, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno
+										     : -ENOTDIR;
+		snprintf(errbuf, errlen, "mountpoint \"%s\": %s", v->mountpoint,
+			 r == -ENOTDIR ? "a symbolic link or not a directory" : strerror(-r));
+		return r;
+	}
+	v->devfd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (v->devfd < 0) {
+		int r = -errno;
+		snprintf(errbuf, errlen,
+			 "cannot open /dev/fuse: %s (is the fuse module loaded, "
+			 "and are we root?)",
+			 strerror(-r));
+		return r;
+	}
+	char source[4200];
+	snprintf(source, sizeof(source), "weir:%s", v->fsname);
+	char mopts[256];
+	snprintf(mopts, sizeof(mopts),
+		 "fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions",
+		 v->devfd);
+	unsigned long mflags = MS_NOSUID | MS_NODEV | (v->cfg.read_write ? 0 : MS_RDONLY);
+	/* Onto the very directory checked above, through a descriptor of it. */
+	int mfd = openat(v->parent_fd, v->leaf, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	char target[64];
+	snprintf(target, sizeof(target), "/proc/self/fd/%d", mfd);
+	if (mfd < 0 || mount(source, target, "fuse.weir", mflags, mopts) < 0) {
+		int r = -errno;
+		if (mfd >= 0)
+			close(mfd);
+		snprintf(errbuf, errlen, "cannot mount FUSE at \"%s\": %s (are we root?)",
+			 v->mountpoint, strerror(-r));
+		close(v->devfd);
+		v->devfd = -1;
+		return r;
+	}
+	close(mfd);
+	return 0;
+}
+
 int view_start(const struct view_config *cfg, const struct view_source *src, struct view **ret,
 	       char *errbuf, size_t errlen)
 {
@@ -1627,6 +2281,7 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 	int r = -ENOMEM;
 	v->cfg = *cfg;
 	v->src = *src;
+	atomic_init(&v->read_streams, cfg->read_streams);
 	v->block_size = block_store_block_size(src->store);
 	v->ttl_s = cfg->metadata_ttl_ms / 1000.0;
 	v->mountpoint = strdup(cfg->mountpoint);
@@ -1636,9 +2291,24 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 	v->devfd = -1;
 	v->parent_fd = -1;
 	pthread_mutex_init(&v->lock, NULL);
-	pthread_mutex_init(&v->open_lock, NULL);
+	pthread_mutex_init(&v->adopt_lock, NULL);
+	pthread_cond_init(&v->adopt_cond, NULL);
 	if (!v->mountpoint || !v->subpath || !v->fsname || !v->by_path)
 		goto fail;
+	struct stat st;
+	/* The journal first: the inodes made below keep their lookup counts in it. */
+	if (cfg->adopt)
+		r = view_journal_open(cfg->adopt_journal_fd, &v->journal);
+	else if (cfg->keep)
+		r = view_journal_new(cfg->mountpoint, &v->journal);
+	else
+		r = 0;
+	if (r < 0) {
+		snprintf(errbuf, errlen, "view \"%s\": its journal: %s", cfg->mountpoint,
+			 r == -EPROTO ? "written by another weir-node version" : strerror(-r));
+		goto fail;
+	}
+	r = -ENOMEM;
 	v->cfg.mountpoint = v->mountpoint;
 	v->cfg.subpath = v->subpath;
 	v->cfg.fsname = v->fsname;
@@ -1654,83 +2324,56 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 	r = mp_hold(v, errbuf, errlen);
 	if (r < 0)
 		goto fail;
-	clear_dead_mount(v);
-	struct stat st;
-	if (fstatat(v->parent_fd, v->leaf, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
-		r = fstatat(v->parent_fd, v->leaf, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno
-										 : -ENOTDIR;
-		snprintf(errbuf, errlen, "mountpoint \"%s\": %s", v->mountpoint,
-			 r == -ENOTDIR ? "a symbolic link or not a directory" : strerror(-r));
+	if (cfg->adopt)
+		/* The mount is live and waits for us: a stat of it now would wait forever. */
+		r = adopt_connection(v, errbuf, errlen);
+	else
+		r = mount_view(v, errbuf, errlen);
+	if (r < 0)
 		goto fail;
-	}
-	char opts[4608];
-	snprintf(opts, sizeof(opts),
-		 "ro,fsname=weir:%s,subtype=weir,allow_other,default_permissions", v->fsname);
-	/* commas in fsname would split the option string */
-	for (char *p = opts + strlen("ro,fsname=weir:"); *p && p < opts + sizeof(opts); p++)
-		if (*p == ',' && strncmp(p, ",subtype=weir", 13) == 0)
-			break;
-		else if (*p == ',')
-			*p = '_';
-	char *argv[] = {"weir-node", "-o", opts, NULL};
+	/* libfuse parses its options here; the mount (ours) has its own. */
+	char *argv[] = {"weir-node", "-o", "ro,allow_other,default_permissions", NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
 	v->se = fuse_session_new(&args, &view_ops, sizeof(view_ops), v);
 	fuse_opt_free_args(&args); /* parsing may have copied them */
 	if (!v->se) {
 		r = -EIO;
 		snprintf(errbuf, errlen, "cannot create a FUSE session for \"%s\"", v->mountpoint);
-		goto fail;
+		goto fail_mount;
 	}
-	/* Mount with our own /dev/fuse fd so the custom I/O sees every request and reply. */
-	v->devfd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
-	if (v->devfd < 0) {
-		r = -errno;
-		snprintf(errbuf, errlen,
-			 "cannot open /dev/fuse: %s (is the fuse module loaded, "
-			 "and are we root?)",
-			 strerror(-r));
-		goto fail_session;
+	/* Before any reply: from here on, a crash leaves the keeper what a new weir-node needs. */
+	if (!cfg->adopt && cfg->keep) {
+		r = cfg->keep(cfg->keep_arg, v->devfd, view_journal_fd(v->journal));
+		if (r < 0) {
+			snprintf(errbuf, errlen,
+				 "view \"%s\": the keeper would not hold its descriptors: %s",
+				 v->mountpoint, strerror(-r));
+			goto fail_session;
+		}
 	}
-	char mopts[256], source[4200];
-	snprintf(mopts, sizeof(mopts),
-		 "fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions",
-		 v->devfd);
-	snprintf(source, sizeof(source), "weir:%s", v->fsname);
-	unsigned long mflags = MS_NOSUID | MS_NODEV | (v->cfg.read_write ? 0 : MS_RDONLY);
-	/* Onto the very directory checked above, through a descriptor of it. */
-	int mfd = openat(v->parent_fd, v->leaf, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	char target[64];
-	snprintf(target, sizeof(target), "/proc/self/fd/%d", mfd);
-	if (mfd < 0 || mount(source, target, "fuse.weir", mflags, mopts) < 0) {
-		r = -errno;
-		if (mfd >= 0)
-			close(mfd);
-		snprintf(errbuf, errlen, "cannot mount FUSE at \"%s\": %s (are we root?)",
-			 v->mountpoint, strerror(-r));
-		close(v->devfd);
-		v->devfd = -1;
-		goto fail_session;
-	}
-	close(mfd);
 	static const struct fuse_custom_io io = {
 	    .read = io_read,
 	    .writev = io_writev,
 	    .splice_send = io_splice_send,
 	};
-	r = fuse_session_custom_io(v->se, &io, v->devfd);
+	/* libfuse closes the descriptor it is given when the session ends: give it its own. */
+	int sefd = fcntl(v->devfd, F_DUPFD_CLOEXEC, 3);
+	r = sefd < 0 ? -errno : fuse_session_custom_io(v->se, &io, sefd);
+	if (r < 0 && sefd >= 0)
+		close(sefd);
 	if (r < 0) {
 		snprintf(errbuf, errlen, "cannot attach the FUSE session: %s", strerror(-r));
-		close(v->devfd);
-		v->devfd = -1;
-		goto fail_mount;
+		goto fail_session;
 	}
 	r = -pthread_create(&v->thread, NULL, loop_thread, v);
 	if (r < 0) {
 		snprintf(errbuf, errlen, "cannot start the loop of \"%s\": %s", v->mountpoint,
 			 strerror(-r));
-		goto fail_mount;
+		goto fail_session;
 	}
 	v->thread_started = true;
+	if (cfg->adopt && v->init_len == 0)
+		resend_in_flight(v); /* the INIT, if the dead process had read it */
 	/* Only now: a stat of the mount waits for the loop to answer INIT and GETATTR. */
 	if (fstatat(v->parent_fd, v->leaf, &st, 0) == 0)
 		v->dev = st.st_dev;
@@ -1738,12 +2381,17 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 	*ret = v;
 	return 0;
 
-fail_mount:
-	view_umount(v, MNT_DETACH);
 fail_session:
 	fuse_session_destroy(v->se);
 	v->se = NULL;
+fail_mount:
+	/* A view taken over stays mounted: the keeper still holds it for the next try. */
+	if (!cfg->adopt)
+		view_umount(v, MNT_DETACH);
 fail:
+	if (v->devfd >= 0)
+		close(v->devfd);
+	v->devfd = -1;
 	view_stop(v);
 	return r;
 }
@@ -1795,8 +2443,17 @@ void view_stop(struct view *v)
 	}
 	free(v->inodes);
 	strmap_free(v->by_path, NULL);
+	for (size_t i = 0; i < v->nfhs; i++)
+		if (v->fhs[i].dir)
+			dir_handle_free(v->fhs[i].dir);
+	free(v->fhs);
+	free(v->free_fhs);
+	view_journal_free(v->journal);
+	if (v->devfd >= 0)
+		close(v->devfd);
 	pthread_mutex_destroy(&v->lock);
-	pthread_mutex_destroy(&v->open_lock);
+	pthread_mutex_destroy(&v->adopt_lock);
+	pthread_cond_destroy(&v->adopt_cond);
 	if (v->parent_fd >= 0)
 		close(v->parent_fd);
 	free(v->leaf);
@@ -1866,6 +2523,11 @@ const char *view_mountpoint(const struct view *v)
 dev_t view_dev(const struct view *v)
 {
 	return v->dev;
+}
+
+void view_set_read_streams(struct view *v, bool on)
+{
+	atomic_store(&v->read_streams, on);
 }
 
 bool view_exited(struct view *v)

@@ -51,6 +51,15 @@ struct view_config {
 	double heat_weight; /* the namespace's heat multiplier (0 = 1) */
 	struct view_owner owner;
 	bool private_source; /* the UFS needed credentials: without owner.mode, owner-only */
+	/* Live recovery. keep (NULL: none) is called once the view's /dev/fuse descriptor and
+	 * journal exist, before the kernel gets any reply, to hand both to the keeper that
+	 * outlives this process; a non-zero return fails the start. With adopt, the view is
+	 * not mounted: it takes over the live connection adopt_fuse_fd whose journal is
+	 * adopt_journal_fd (both borrowed, duplicated), left by a weir-node that died. */
+	int (*keep)(void *arg, int fuse_fd, int journal_fd);
+	void *keep_arg;
+	bool adopt;
+	int adopt_fuse_fd, adopt_journal_fd;
 };
 
 struct view_stats {
@@ -89,5 +98,7 @@ dev_t view_dev(const struct view *v);
 unsigned view_stream(struct view *v, uint64_t ino, uint64_t next, uint64_t window, bool start);
 /* The source path of inode ino into buf. Returns 0, -ENOENT, -ENAMETOOLONG. */
 int view_ino_path(struct view *v, uint64_t ino, char *buf, size_t len);
+/* Turns detection of streams from READs on or off (off once eBPF sees the view). Any thread. */
+void view_set_read_streams(struct view *v, bool on);
 /* True once the loop has ended (unmounted from outside). */
 bool view_exited(struct view *v);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # End to end (issue 2): nginx on loopback serves a walkthrough-shaped tree (HTML and JSON autoindex);
-# weir mounts it; copies are byte-exact, warm copies make no UFS request (also after kill -9 and a
-# remount, also a remount right after kill -9 with no umount), a corrupted tier block is refetched, and server-side changes show up after the TTL.
+# weir mounts it; copies are byte-exact, warm copies make no UFS request (also after kill -9 of
+# weir-node, which its keeper restarts, and after kill -9 of both and a remount, also a remount
+# right after that with no umount), a corrupted tier block is refetched, and server-side changes show up after the TTL.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
@@ -119,10 +120,17 @@ for rel in "spark-3.1.3/release notes 3.1.3.txt" "spark-3.2.3/Überblick-donnée
 	ok "\"$rel\""
 done
 
-step "kill -9 weir-node: the mount point goes dead"
+step "kill -9 weir-node: its keeper restarts it and the view stays live"
 kill -9 "$pid1"
-for i in $(seq 1 50); do kill -0 "$pid1" 2>/dev/null || break; sleep 0.1; done
-! kill -0 "$pid1" 2>/dev/null || fail "weir-node $pid1 survived kill -9"
+pidk="$(weir_wait_new_node "$pid1")"
+cmp "$TREE/spark-3.3.1/spark-3.3.1.tgz" "$MP/spark-3.3.1/spark-3.3.1.tgz" ||
+	fail "after kill -9 and the keeper's restart, spark-3.3.1.tgz differs"
+grep -q 'took over 1 views' "$WEIR_STATE/node.log" || fail "node.log does not say weir-node $pidk took the view over"
+ok "weir-node $pidk took the view over; bytes match"
+pid1="$pidk"
+
+step "kill -9 the keeper and weir-node: the mount point goes dead"
+weir_kill_all
 err="$(stat "$MP/spark-3.3.1" 2>&1 || true)"
 case "$err" in
 *"not connected"*) ok "stat says: ${err##*: }" ;;
@@ -170,11 +178,10 @@ done
 ok "same paths as the server's tree; four files match, awkward names included"
 out="$(w umount "$MPJ" 2>&1)" || fail "weir umount $MPJ exited with $?: $out"
 
-step "kill -9 weir-node, then weir mount at once (no umount): the dead mount is cleared, not stacked on"
+step "kill -9 keeper and weir-node, then weir mount at once (no umount): the dead mount is cleared, not stacked on"
 mounts_at() { awk -v d="$(realpath -m "$1")" '{ m = $5; gsub(/\\040/, " ", m); if (m == d) n++ } END { print n + 0 }' /proc/self/mountinfo; }
 for round in 1 2 3; do
-	pid="$(weir_node_pid)"
-	kill -9 "$pid"
+	weir_kill_all
 	weir_mount "$NGINX_URL" "$MP" --tier "$TIERS" --metadata-ttl 3600
 	n="$(mounts_at "$MP")"
 	[ "$n" -eq 1 ] || fail "round $round: after kill -9 and a remount, /proc/self/mountinfo lists $n mounts at $MP (dead ones stacked under the new one)"
@@ -186,7 +193,7 @@ grep -q 'detached the dead weir mount' "$WEIR_STATE/node.log" ||
 ok "three rounds: one mount at $MP each time, bytes match, node.log says the dead one was detached"
 
 step "a block corrupted in the tier while weir-node was down is dropped and refetched, never served"
-kill -9 "$(weir_node_pid)"
+weir_kill_all
 out="$(w umount "$MP" 2>&1)" || fail "weir umount $MP of a dead mount exited with $?: $out"
 victim="$(find "$WEIR_TIER_DIR" -type f -printf '%s %p\n' | sort -n | tail -n 1 | cut -d' ' -f2-)"
 [ -n "$victim" ] || fail "found no file under the tier $WEIR_TIER_DIR to corrupt"

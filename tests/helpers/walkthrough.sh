@@ -175,6 +175,16 @@ wt_teardown() {
 	done
 	timeout -k 2 30 "$WEIR_BIN" --state-dir "$WEIR_STATE" down </dev/null >/dev/null 2>&1
 	for name in controller node; do
+		# a keeper would restart what is killed below
+		pid="$(cat "$WEIR_STATE/$name-keeper.pid" 2>/dev/null || true)"
+		pid="${pid//[^0-9]/}"
+		[ -n "$pid" ] && grep -qs weir-keeper "/proc/$pid/cmdline" || continue
+		echo "cleanup: weir-keeper of weir-$name (pid $pid) still runs after weir down; stopping it" >&2
+		kill -TERM "$pid" 2>/dev/null
+		for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null
+	done
+	for name in controller node; do
 		pid="$(live_pid "$name")"
 		[ -n "$pid" ] || continue
 		echo "cleanup: weir-$name (pid $pid) still runs after weir down; killing it" >&2

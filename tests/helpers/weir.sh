@@ -6,6 +6,9 @@
 #   w ARGS...            runs weir --state-dir WEIR_STATE ARGS (120 s timeout)
 #   weir_mount URL MP ARGS...   mounts; on failure prints weir's output and fails the test
 #   weir_node_pid        pid of the running weir-node from its pid file ("" if none)
+#   weir_keeper_pid      pid of the weir-keeper it runs under ("" if none)
+#   weir_kill_all        kill -9 keeper and weir-node: the views die (no takeover)
+#   weir_wait_new_node OLD   waits for the weir-node the keeper restarts; prints its pid
 
 weir_setup() {
 	WEIR_STATE="$1/state"
@@ -36,6 +39,45 @@ weir_node_pid() {
 	if [ -n "$pid" ] && grep -qs weir-node "/proc/$pid/cmdline"; then echo "$pid"; fi
 }
 
+# weir_keeper_pid [STATE_DIR]: the live weir-keeper over that state dir's weir-node, or "".
+weir_keeper_pid() {
+	local pid
+	pid="$(cat "${1:-$WEIR_STATE}/node-keeper.pid" 2>/dev/null || true)"
+	pid="${pid//[^0-9]/}"
+	if [ -n "$pid" ] && grep -qs weir-keeper "/proc/$pid/cmdline"; then echo "$pid"; fi
+}
+
+# weir_kill_all: kill -9 the keeper and then weir-node, so nothing restarts it and its views die
+# with it (the keeper held their connections): what a machine without the keeper would see.
+weir_kill_all() {
+	local kp np i
+	kp="$(weir_keeper_pid)"
+	np="$(weir_node_pid)"
+	[ -n "$kp" ] && kill -9 "$kp"
+	[ -n "$np" ] && kill -9 "$np"
+	for i in $(seq 1 50); do
+		{ [ -z "$kp" ] || ! kill -0 "$kp" 2>/dev/null; } && { [ -z "$np" ] || ! kill -0 "$np" 2>/dev/null; } && return 0
+		sleep 0.1
+	done
+	fail "weir-keeper $kp or weir-node $np survived kill -9"
+}
+
+# weir_wait_new_node OLD_PID [SECONDS]: waits until a weir-node other than OLD_PID answers
+# (the keeper restarted it); prints its pid.
+weir_wait_new_node() {
+	local old="$1" secs="${2:-10}" i pid
+	for i in $(seq 1 $((secs * 20))); do
+		pid="$(weir_node_pid)"
+		if [ -n "$pid" ] && [ "$pid" != "$old" ] && [ -S "$WEIR_STATE/node.sock" ] &&
+			timeout 5 "$WEIR_BIN" --state-dir "$WEIR_STATE" stat >/dev/null 2>&1; then
+			echo "$pid"
+			return 0
+		fi
+		sleep 0.05
+	done
+	fail "no new weir-node answered within $secs s of the death of $old (keeper: $(weir_keeper_pid))"
+}
+
 weir_mount() {
 	local url="$1" mp="$2" out rc=0
 	shift 2
@@ -57,6 +99,13 @@ weir_teardown() {
 		fi
 	done
 	for st in "${WEIR_ALL_STATES[@]}"; do
+		# the keeper first: it would restart a weir-node killed below
+		pid="$(weir_keeper_pid "$st")"
+		if [ -n "$pid" ]; then
+			kill -TERM "$pid" 2>/dev/null || true
+			for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
 		pid="$(weir_node_pid "$st")"
 		[ -n "$pid" ] || continue
 		kill -TERM "$pid" 2>/dev/null || true

@@ -82,7 +82,10 @@ spec = ds["spec"]["template"]["spec"]
 cs = {c["name"]: c for c in spec["containers"]}
 check(set(cs) == {"weir-node", "weir-csi"}, f"DaemonSet containers: {sorted(cs)} (weir-csi registers itself: no sidecar)")
 node = cs["weir-node"]
-check(node["command"] == ["weir-node"] and "--node-name=$(NODE_NAME)" in node["args"], "weir-node is not told its node name")
+check(node["command"] == ["weir-keeper"] and "--" in node["args"] and
+      node["args"][node["args"].index("--") + 1] == "weir-node",
+      "weir-node does not run under weir-keeper (a crash would end its views)")
+check("--node-name=$(NODE_NAME)" in node["args"], "weir-node is not told its node name")
 env = {e["name"]: e for e in node["env"]}
 check(env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName", "NODE_NAME is not from the downward API")
 check(node["securityContext"].get("privileged") is True, "weir-node is not privileged (FUSE and BPF need it)")
@@ -142,8 +145,14 @@ import json, sys
 for o in json.load(open(sys.argv[1])):
     spec = o.get("spec", {}).get("template", {}).get("spec", {})
     for c in spec.get("containers", []):
-        if c.get("command", [None])[0] == sys.argv[2]:
-            for a in c.get("args", []):
+        args = c.get("args", [])
+        if c.get("command", [None])[0] == "weir-keeper" and "--" in args:
+            # weir-keeper's own flags, then "--", then the program it runs and its flags
+            prog, args = args[args.index("--") + 1], args[args.index("--") + 2:]
+        else:
+            prog = c.get("command", [None])[0]
+        if prog == sys.argv[2]:
+            for a in args:
                 if a.startswith("--"):
                     print(a[2:].split("=", 1)[0])
 PY

@@ -15,3 +15,4 @@ Suite *rendezvous_suite(void);
 Suite *load_share_suite(void);
 Suite *cron_suite(void);
 Suite *secret_suite(void);
+Suite *fdstore_suite(void);

@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: Apache-2.0
+// A view's recoverable state in a memfd: lookup counts in place, the rest appended. The file
+// outlives weir-node because the keeper holds a descriptor of it; nothing in it is trusted
+// beyond this machine's boot (it is never written to disk).
+#include "view_journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* One handle number's slot: live is set last and cleared first, so a slot a crash caught
+ * half-written reads as empty (the kernel never got that handle: its reply comes after). */
+struct slot {
+	_Atomic uint32_t live;
+	uint32_t pad;
+	struct view_journal_rec rec;
+};
+
+/* The header page: the magic, then the highest handle number ever given a slot. */
+struct header {
+	uint64_t magic;
+	_Atomic uint64_t max_fh;
+};
+
+/* The layout of the file: the header page, the lookup counts, the handle slots, then the log.
+ * A weir-node built with another record layout refuses the journal rather than misread it. */
+#define VIEW_JOURNAL_MAGIC (0x77656972766a0000ull | (uint64_t)sizeof(struct slot))
+#define HEADER_BYTES 4096u
+#define COUNTS_BYTES ((uint64_t)VIEW_JOURNAL_MAX_INODES * sizeof(uint64_t))
+#define SLOTS_BYTES ((uint64_t)VIEW_JOURNAL_MAX_HANDLES * sizeof(struct slot))
+#define MAPPED_BYTES (HEADER_BYTES + COUNTS_BYTES + SLOTS_BYTES)
+#define LOG_START MAPPED_BYTES
+
+struct view_journal {
+	int fd;	       /* the memfd */
+	int append_fd; /* the same file opened O_APPEND: whole records, never interleaved */
+	void *map;     /* header, counts and slots, shared */
+	struct header *hdr;
+	_Atomic uint64_t *counts;
+	struct slot *slots; /* slots[fh - 1] */
+};
+
+static int map(struct view_journal *j)
+{
+	void *p = mmap(NULL, MAPPED_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, j->fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	j->map = p;
+	j->hdr = p;
+	j->counts = (_Atomic uint64_t *)((char *)p + HEADER_BYTES);
+	j->slots = (struct slot *)((char *)p + HEADER_BYTES + COUNTS_BYTES);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", j->fd);
+	j->append_fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	return j->append_fd < 0 ? -errno : 0;
+}
+
+int view_journal_new(const char *mountpoint, struct view_journal **ret)
+{
+	struct view_journal *j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->append_fd = -1;
+	char name[64];
+	snprintf(name, sizeof(name), "weir-view:%.48s", mountpoint);
+	j->fd = memfd_create(name, MFD_CLOEXEC);
+	int r = j->fd < 0 ? -errno : 0;
+	uint64_t magic = VIEW_JOURNAL_MAGIC;
+	if (r == 0 && ftruncate(j->fd, (off_t)LOG_START) < 0)
+		r = -errno;
+	if (r == 0 && pwrite(j->fd, &magic, sizeof(magic), 0) != sizeof(magic))
+		r = -EIO;
+	if (r == 0)
+		r = map(j);
+	if (r < 0) {
+		view_journal_free(j);
+		return r;
+	}
+	*ret = j;
+	return 0;
+}
+
+int view_journal_open(int fd, struct view_journal **ret)
+{
+	struct view_journal *j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->append_fd = -1;
+	j->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	int r = j->fd < 0 ? -errno : 0;
+	uint64_t magic = 0;
+	struct stat st;
+	if (r == 0 && (fstat(j->fd, &st) < 0 || (uint64_t)st.st_size < LOG_START ||
+		       pread(j->fd, &magic, sizeof(magic), 0) != sizeof(magic)))
+		r = -EPROTO;
+	if (r == 0 && magic != VIEW_JOURNAL_MAGIC)
+		r = -EPROTO;
+	if (r == 0)
+		r = map(j);
+	if (r < 0) {
+		view_journal_free(j);
+		return r;
+	}
+	*ret = j;
+	return 0;
+}
+
+void view_journal_free(struct view_journal *j)
+{
+	if (!j)
+		return;
+	if (j->map)
+		munmap(j->map, MAPPED_BYTES);
+	if (j->append_fd >= 0)
+		close(j->append_fd);
+	if (j->fd >= 0)
+		close(j->fd);
+	free(j);
+}
+
+int view_journal_fd(const struct view_journal *j)
+{
+	return j->fd;
+}
+
+int view_journal_append(struct view_journal *j, const struct view_journal_rec *rec,
+			const void *blob)
+{
+	struct iovec iov[2] = {{(void *)rec, sizeof(*rec)}, {(void *)blob, rec->blob_len}};
+	size_t want = sizeof(*rec) + rec->blob_len;
+	ssize_t n = writev(j->append_fd, iov, rec->blob_len ? 2 : 1);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == want ? 0 : -EIO;
+}
+
+int view_journal_set_handle(struct view_journal *j, const struct view_journal_rec *rec)
+{
+	if (rec->fh == 0 || rec->fh > VIEW_JOURNAL_MAX_HANDLES)
+		return -ERANGE;
+	struct slot *s = &j->slots[rec->fh - 1];
+	atomic_store_explicit(&s->live, 0, memory_order_relaxed);
+	s->rec = *rec;
+	atomic_store_explicit(&s->live, 1, memory_order_release);
+	uint64_t m = atomic_load(&j->hdr->max_fh);
+	while (m < rec->fh && !atomic_compare_exchange_weak(&j->hdr->max_fh, &m, rec->fh))
+		;
+	return 0;
+}
+
+void view_journal_clear_handle(struct view_journal *j, uint64_t fh)
+{
+	if (fh >= 1 && fh <= VIEW_JOURNAL_MAX_HANDLES)
+		atomic_store_explicit(&j->slots[fh - 1].live, 0, memory_order_release);
+}
+
+int view_journal_handles(struct view_journal *j,
+			 int (*fn)(void *arg, const struct view_journal_rec *rec), void *arg)
+{
+	uint64_t max = atomic_load(&j->hdr->max_fh);
+	if (max > VIEW_JOURNAL_MAX_HANDLES)
+		return -EPROTO;
+	int n = 0;
+	for (uint64_t i = 0; i < max; i++) {
+		struct slot *s = &j->slots[i];
+		if (!atomic_load_explicit(&s->live, memory_order_acquire))
+			continue;
+		struct view_journal_rec rec = s->rec;
+		if (rec.type != VJ_OPEN || rec.fh != i + 1)
+			continue; /* torn: never a handle the kernel was given */
+		int r = fn(arg, &rec);
+		if (r < 0)
+			return r;
+		n++;
+	}
+	return n;
+}
+
+_Atomic uint64_t *view_journal_nlookup(struct view_journal *j, uint64_t ino)
+{
+	return ino < VIEW_JOURNAL_MAX_INODES ? &j->counts[ino] : NULL;
+}
+
+int view_journal_replay(struct view_journal *j,
+			int (*fn)(void *arg, const struct view_journal_rec *rec, const void *blob),
+			void *arg)
+{
+	struct stat st;
+	if (fstat(j->fd, &st) < 0)
+		return -errno;
+	uint64_t off = LOG_START, end = (uint64_t)st.st_size;
+	int n = 0;
+	char *blob = NULL;
+	size_t cap = 0;
+	while (off + sizeof(struct view_journal_rec) <= end) {
+		struct view_journal_rec rec;
+		if (pread(j->fd, &rec, sizeof(rec), (off_t)off) != sizeof(rec))
+			break;
+		if (rec.type < VJ_INIT || rec.type > VJ_RENAME || rec.blob_len > 65536 ||
+		    off + sizeof(rec) + rec.blob_len > end)
+			break;
+		if (rec.blob_len + 1 > cap) {
+			char *nb = realloc(blob, rec.blob_len + 1);
+			if (!nb) {
+				free(blob);
+				return -ENOMEM;
+			}
+			blob = nb;
+			cap = rec.blob_len + 1;
+		}
+		if (rec.blob_len &&
+		    pread(j->fd, blob, rec.blob_len, (off_t)(off + sizeof(rec))) != rec.blob_len)
+			break;
+		if (blob)
+			blob[rec.blob_len] = '\0';
+		int r = fn(arg, &rec, blob);
+		if (r < 0) {
+			free(blob);
+			return r;
+		}
+		n++;
+		off += sizeof(rec) + rec.blob_len;
+	}
+	free(blob);
+	return n;
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* What a view has told the kernel, kept where a new weir-node can read it after this one dies:
+ * a memfd (held by the keeper with the view's /dev/fuse descriptor) holding, in place (shared
+ * memory: persisted the instant it is written), the lookup count of each inode and a slot per
+ * open handle number, and after them an append-only log of what is never undone (inodes, the
+ * INIT the kernel sent, renames). Everything is written before the reply that makes it visible,
+ * so a crash between the two can only leave state the kernel never saw, never the reverse. The
+ * log grows with distinct paths only (as the inode table does); opens and releases reuse
+ * their slots. */
+#pragma once
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ufs.h"
+
+/* Inodes whose lookup count lives in shared memory; the array is sparse (pages are allocated
+ * as they are touched), so the reservation costs nothing until used. */
+#define VIEW_JOURNAL_MAX_INODES (1u << 24)
+/* Handle numbers with a slot (sparse too); a handle beyond is served but not recoverable. */
+#define VIEW_JOURNAL_MAX_HANDLES (1u << 20)
+
+enum view_journal_type {
+	/* in the log */
+	VJ_INIT = 1, /* blob: the kernel's INIT request (header and body); flags: accepted caps */
+	VJ_INODE,    /* ino, blob: the source path */
+	VJ_RENAME,   /* blob: "from\0to\0" */
+	/* in a handle slot */
+	VJ_OPEN, /* fh, ino, obj, attr, backing_id, flags (open flags); dir handles too */
+};
+
+#define VJ_OPEN_DIR 0x40000000u /* in flags of VJ_OPEN: a directory handle */
+#define VJ_INIT_PASSTHROUGH 1u	/* in flags of VJ_INIT: passthrough was accepted */
+
+/* One record as it sits in the log; a blob of blob_len bytes follows it. Binary, and only
+ * read back by a weir-node of the same layout (see VIEW_JOURNAL_MAGIC). */
+struct view_journal_rec {
+	uint32_t type;
+	uint32_t blob_len;
+	uint64_t ino;
+	uint64_t fh;
+	uint64_t obj;
+	int32_t backing_id;
+	uint32_t flags;
+	struct ufs_attr attr;
+};
+
+struct view_journal;
+
+/* A new journal in a new memfd (named for mountpoint, in /proc/PID/fd). Returns 0 and an owned
+ * *ret, or -errno. */
+int view_journal_new(const char *mountpoint, struct view_journal **ret);
+/* Adopts the memfd fd (duplicated: the caller keeps its own) of a journal a dead weir-node
+ * wrote. Returns 0, -EPROTO when it was written by another layout, or -errno. */
+int view_journal_open(int fd, struct view_journal **ret);
+void view_journal_free(struct view_journal *j);
+/* The memfd, for the keeper. Borrowed. */
+int view_journal_fd(const struct view_journal *j);
+
+/* Appends rec and its blob in one write (atomic against other appenders: O_APPEND); any thread,
+ * no lock needed or to be held. Returns 0 or -errno. */
+int view_journal_append(struct view_journal *j, const struct view_journal_rec *rec,
+			const void *blob);
+
+/* The shared lookup count of ino, or NULL beyond VIEW_JOURNAL_MAX_INODES. */
+_Atomic uint64_t *view_journal_nlookup(struct view_journal *j, uint64_t ino);
+
+/* Records the open handle rec->fh in its slot (any thread; the slot is the handle's alone
+ * until it is cleared). Returns 0, or -ERANGE beyond VIEW_JOURNAL_MAX_HANDLES. */
+int view_journal_set_handle(struct view_journal *j, const struct view_journal_rec *rec);
+/* Empties the slot of fh (before the number can be given to another handle). */
+void view_journal_clear_handle(struct view_journal *j, uint64_t fh);
+/* Calls fn for each handle slot in use. Returns the number or fn's first negative return. */
+int view_journal_handles(struct view_journal *j,
+			 int (*fn)(void *arg, const struct view_journal_rec *rec), void *arg);
+
+/* Calls fn for each log record in append order; stops at the first torn or unknown record (the
+ * tail a crash cut short). Returns the number of records read or fn's first negative return. */
+int view_journal_replay(struct view_journal *j,
+			int (*fn)(void *arg, const struct view_journal_rec *rec, const void *blob),
+			void *arg);

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: Apache-2.0
+// A view's journal as a successor reads it: the same records, lookup counts and live handles
+// through another descriptor of the memfd; a torn tail, a foreign layout and concurrent writers
+// never make it read what was not written.
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "suites.h"
+#include "view_journal.h"
+
+struct seen {
+	unsigned n;
+	uint64_t ino[64];
+	char path[64][64];
+	uint32_t type[64];
+};
+
+static int collect(void *arg, const struct view_journal_rec *rec, const void *blob)
+{
+	struct seen *s = arg;
+	if (s->n < 64) {
+		s->ino[s->n] = rec->ino;
+		s->type[s->n] = rec->type;
+		snprintf(s->path[s->n], sizeof(s->path[0]), "%s", blob ? (const char *)blob : "");
+	}
+	s->n++;
+	return 0;
+}
+
+static int append_inode(struct view_journal *j, uint64_t ino, const char *path)
+{
+	struct view_journal_rec rec = {.type = VJ_INODE, .ino = ino, .blob_len = strlen(path)};
+	return view_journal_append(j, &rec, path);
+}
+
+START_TEST(test_successor_reads_what_was_written)
+{
+	struct view_journal *j, *k;
+	ck_assert_int_eq(view_journal_new("/mnt/x", &j), 0);
+	ck_assert_int_eq(append_inode(j, 2, "/a"), 0);
+	ck_assert_int_eq(append_inode(j, 3, "/a/b c"), 0);
+	struct view_journal_rec ren = {.type = VJ_RENAME, .blob_len = 7};
+	ck_assert_int_eq(view_journal_append(j, &ren, "/a\0/z\0x"), 0);
+	atomic_fetch_add(view_journal_nlookup(j, 3), 5);
+	struct view_journal_rec h = {
+	    .type = VJ_OPEN, .fh = 7, .ino = 3, .obj = 99, .backing_id = 4};
+	snprintf(h.attr.etag, sizeof(h.attr.etag), "\"abc\"");
+	ck_assert_int_eq(view_journal_set_handle(j, &h), 0);
+	h.fh = 2;
+	ck_assert_int_eq(view_journal_set_handle(j, &h), 0);
+	view_journal_clear_handle(j, 2);
+
+	/* The successor: another descriptor of the same memfd (what the keeper hands over). */
+	ck_assert_int_eq(view_journal_open(view_journal_fd(j), &k), 0);
+	struct seen s = {0};
+	ck_assert_int_eq(view_journal_replay(k, collect, &s), 3);
+	ck_assert_uint_eq(s.ino[0], 2);
+	ck_assert_str_eq(s.path[1], "/a/b c");
+	ck_assert_uint_eq(s.type[2], VJ_RENAME);
+	ck_assert_uint_eq(atomic_load(view_journal_nlookup(k, 3)), 5);
+	/* A count changed by one is seen by the other at once: shared memory, no flush. */
+	atomic_fetch_sub(view_journal_nlookup(k, 3), 2);
+	ck_assert_uint_eq(atomic_load(view_journal_nlookup(j, 3)), 3);
+	ck_assert_ptr_null(view_journal_nlookup(k, VIEW_JOURNAL_MAX_INODES));
+	view_journal_free(j);
+	view_journal_free(k);
+}
+END_TEST
+
+static struct view_journal_rec live[8];
+static unsigned nlive;
+
+static int collect_handle(void *arg, const struct view_journal_rec *rec)
+{
+	(void)arg;
+	if (nlive < 8)
+		live[nlive] = *rec;
+	nlive++;
+	return 0;
+}
+
+START_TEST(test_handles)
+{
+	struct view_journal *j;
+	ck_assert_int_eq(view_journal_new("/mnt/h", &j), 0);
+	struct view_journal_rec h = {.type = VJ_OPEN, .ino = 9, .flags = VJ_OPEN_DIR};
+	for (uint64_t fh = 1; fh <= 5; fh++) {
+		h.fh = fh;
+		ck_assert_int_eq(view_journal_set_handle(j, &h), 0);
+	}
+	view_journal_clear_handle(j, 1);
+	view_journal_clear_handle(j, 4);
+	/* A number reused after its release holds the new handle only. */
+	h.fh = 4;
+	h.ino = 10;
+	h.flags = 0;
+	ck_assert_int_eq(view_journal_set_handle(j, &h), 0);
+	nlive = 0;
+	ck_assert_int_eq(view_journal_handles(j, collect_handle, NULL), 4);
+	ck_assert_uint_eq(live[0].fh, 2);
+	ck_assert_uint_eq(live[2].fh, 4);
+	ck_assert_uint_eq(live[2].ino, 10);
+	ck_assert_uint_eq(live[2].flags, 0);
+	h.fh = 0;
+	ck_assert_int_eq(view_journal_set_handle(j, &h), -ERANGE);
+	h.fh = VIEW_JOURNAL_MAX_HANDLES + 1ull;
+	ck_assert_int_eq(view_journal_set_handle(j, &h), -ERANGE);
+	view_journal_clear_handle(j, VIEW_JOURNAL_MAX_HANDLES + 5ull); /* ignored, no crash */
+	view_journal_free(j);
+}
+END_TEST
+
+START_TEST(test_torn_tail)
+{
+	struct view_journal *j;
+	ck_assert_int_eq(view_journal_new("/mnt/t", &j), 0);
+	ck_assert_int_eq(append_inode(j, 2, "/one"), 0);
+	ck_assert_int_eq(append_inode(j, 3, "/two"), 0);
+	/* A crash in the middle of a record: half a header, then one whose blob is cut short. */
+	struct stat st;
+	ck_assert_int_eq(fstat(view_journal_fd(j), &st), 0);
+	struct view_journal_rec rec = {.type = VJ_INODE, .ino = 4, .blob_len = 100};
+	ck_assert_int_eq(pwrite(view_journal_fd(j), &rec, sizeof(rec), st.st_size),
+			 (ssize_t)sizeof(rec));
+	ck_assert_int_eq(pwrite(view_journal_fd(j), "/thr", 4, st.st_size + sizeof(rec)), 4);
+	struct seen s = {0};
+	ck_assert_int_eq(view_journal_replay(j, collect, &s), 2);
+	ck_assert_str_eq(s.path[1], "/two");
+	/* An unknown type stops the replay too. */
+	ck_assert_int_eq(ftruncate(view_journal_fd(j), st.st_size), 0);
+	rec = (struct view_journal_rec){.type = 77, .ino = 5};
+	ck_assert_int_eq(pwrite(view_journal_fd(j), &rec, sizeof(rec), st.st_size),
+			 (ssize_t)sizeof(rec));
+	memset(&s, 0, sizeof(s));
+	ck_assert_int_eq(view_journal_replay(j, collect, &s), 2);
+	view_journal_free(j);
+}
+END_TEST
+
+START_TEST(test_foreign)
+{
+	struct view_journal *j, *k;
+	ck_assert_int_eq(view_journal_new("/mnt/f", &j), 0);
+	int fd = view_journal_fd(j);
+	uint64_t other = 0x1234;
+	ck_assert_int_eq(pwrite(fd, &other, sizeof(other), 0), (ssize_t)sizeof(other));
+	ck_assert_int_eq(view_journal_open(fd, &k), -EPROTO);
+	/* Not a journal at all: too short. */
+	int p[2];
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(view_journal_open(p[0], &k), -EPROTO);
+	close(p[0]);
+	close(p[1]);
+	view_journal_free(j);
+}
+END_TEST
+
+struct writer {
+	struct view_journal *j;
+	unsigned id;
+};
+
+static void *write_many(void *arg)
+{
+	struct writer *w = arg;
+	char path[64];
+	for (unsigned i = 0; i < 2000; i++) {
+		/* Lengths vary so interleaved writes would show as torn records. */
+		int n = snprintf(path, sizeof(path), "/w%u/%0*u", w->id, (int)(1 + i % 40), i);
+		struct view_journal_rec rec = {
+		    .type = VJ_INODE, .ino = (uint64_t)w->id * 100000 + i, .blob_len = (uint32_t)n};
+		if (view_journal_append(w->j, &rec, path) < 0)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+static int check_record(void *arg, const struct view_journal_rec *rec, const void *blob)
+{
+	unsigned *n = arg;
+	char want[64];
+	unsigned id = (unsigned)(rec->ino / 100000), i = (unsigned)(rec->ino % 100000);
+	snprintf(want, sizeof(want), "/w%u/%0*u", id, (int)(1 + i % 40), i);
+	ck_assert_str_eq(blob, want);
+	(*n)++;
+	return 0;
+}
+
+START_TEST(test_concurrent_appends)
+{
+	struct view_journal *j;
+	ck_assert_int_eq(view_journal_new("/mnt/c", &j), 0);
+	pthread_t t[8];
+	struct writer w[8];
+	for (unsigned i = 0; i < 8; i++) {
+		w[i] = (struct writer){j, i};
+		ck_assert_int_eq(pthread_create(&t[i], NULL, write_many, &w[i]), 0);
+	}
+	for (unsigned i = 0; i < 8; i++) {
+		void *rv;
+		pthread_join(t[i], &rv);
+		ck_assert_ptr_null(rv);
+	}
+	unsigned n = 0;
+	ck_assert_int_eq(view_journal_replay(j, check_record, &n), 16000);
+	ck_assert_uint_eq(n, 16000);
+	view_journal_free(j);
+}
+END_TEST
+
+Suite *view_journal_suite(void)
+{
+	Suite *s = suite_create("view_journal");
+	TCase *tc = tcase_create("view_journal");
+	tcase_add_test(tc, test_successor_reads_what_was_written);
+	tcase_add_test(tc, test_handles);
+	tcase_add_test(tc, test_torn_tail);
+	tcase_add_test(tc, test_foreign);
+	tcase_add_test(tc, test_concurrent_appends);
+	suite_add_tcase(s, tc);
+	return s;
+}
