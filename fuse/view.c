@@ -162,7 +162,7 @@ struct view {
 	size_t seq_idx, seq_ahead;
 	unsigned seq_run;
 	/* The kernel's INIT request, as read (journaled with the reply, replayed at takeover). */
-	char init_req[sizeof(struct fuse_in_header) + sizeof(struct fuse_init_in)];
+	_Alignas(8) char init_req[sizeof(struct fuse_in_header) + sizeof(struct fuse_init_in)];
 	size_t init_len;
 	struct view_journal *journal;
 	/* Takeover of a live connection: ADOPT_INIT until a reader has taken the replayed INIT,
@@ -2101,12 +2101,17 @@ static int restore_rec(void *arg, const struct view_journal_rec *rec, const void
 			return -EPROTO;
 		memcpy(v->init_req, blob, rec->blob_len);
 		v->init_len = rec->blob_len;
-		const struct fuse_in_header *ih = (const void *)v->init_req;
-		const struct fuse_init_in *ii = (const void *)(ih + 1);
-		v->init_unique = ih->unique;
-		bool ext = ii->flags & FUSE_INIT_EXT;
-		atomic_store(&v->pt_offered, ext && (ii->flags2 & (FUSE_PASSTHROUGH >> 32)));
-		v->resend = ext && (ii->flags2 & (FUSE_HAS_RESEND >> 32));
+		/* copies, not casts: a blob is not aligned for the kernel's structs */
+		struct fuse_in_header ih;
+		struct fuse_init_in ii = {0};
+		memcpy(&ih, v->init_req, sizeof(ih));
+		memcpy(&ii, v->init_req + sizeof(ih), v->init_len - sizeof(ih) < sizeof(ii)
+							  ? v->init_len - sizeof(ih)
+							  : sizeof(ii));
+		v->init_unique = ih.unique;
+		bool ext = ii.flags & FUSE_INIT_EXT;
+		atomic_store(&v->pt_offered, ext && (ii.flags2 & (FUSE_PASSTHROUGH >> 32)));
+		v->resend = ext && (ii.flags2 & (FUSE_HAS_RESEND >> 32));
 		atomic_store(&v->passthrough, (rec->flags & VJ_INIT_PASSTHROUGH) != 0);
 		return 0;
 	case VJ_INODE:
