@@ -76,10 +76,12 @@ static const char *etag_core(const char *e)
 	return strncmp(e, "W/", 2) == 0 ? e + 2 : e;
 }
 
-/* Listings give minutes only; a validator needs the server's own Last-Modified. */
-static bool mtime_exact(int64_t mtime)
+/* HTML listings give minutes only; a validator needs the server's own Last-Modified. (A guess
+ * from the value, such as "not a whole minute", sends no validator for the one file in sixty
+ * whose real mtime is one: such a file could then mix two versions.) */
+static bool mtime_exact(const struct ufs_attr *a)
 {
-	return mtime > 0 && mtime % 60 != 0;
+	return a->mtime > 0 && a->mtime_exact;
 }
 
 /* A strong tag that can go back into a header line as it is (no control bytes from a hostile
@@ -100,7 +102,7 @@ int http_version_precondition(const struct ufs_attr *want, char *buf, size_t len
 	int n = 0;
 	if (etag_sendable(want->etag)) {
 		n = snprintf(buf, len, "If-Match: %s", want->etag);
-	} else if (mtime_exact(want->mtime)) {
+	} else if (mtime_exact(want)) {
 		time_t t = (time_t)want->mtime;
 		struct tm tm;
 		char date[64];
@@ -124,7 +126,7 @@ bool http_version_matches(const struct http_version_seen *seen, const struct ufs
 		return http_version_same_etag(want->etag, seen->etag);
 	if (seen->have_total && seen->total != want->size)
 		return false;
-	if (mtime_exact(want->mtime) && seen->mtime)
+	if (mtime_exact(want) && seen->mtime)
 		return want->mtime == seen->mtime;
 	return true;
 }

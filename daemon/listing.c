@@ -594,6 +594,7 @@ static int json_entry(json_object *o, const struct dir_ctx *d, struct ents *e)
 		return 0;
 	}
 	struct ufs_attr attr = {.is_dir = is_dir, .mtime = mtime ? parse_http_date(mtime) : 0};
+	attr.mtime_exact = attr.mtime > 0; /* nginx's JSON gives an HTTP date, to the second */
 	bool size_known = is_dir;
 	json_object *size;
 	/* a size is exact bytes or nothing: strings, fractions and negatives are not sizes */

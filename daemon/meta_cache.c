@@ -85,9 +85,18 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS dirs(path TEXT PRIMARY KEY, fetched_ms INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS entries(dir TEXT NOT NULL, name TEXT NOT NULL,"
     " is_dir INTEGER, size INTEGER, size_known INTEGER, mtime INTEGER, etag TEXT,"
-    " mode INTEGER, uid INTEGER, gid INTEGER, PRIMARY KEY(dir, name));"
+    " mode INTEGER, uid INTEGER, gid INTEGER, mtime_exact INTEGER, PRIMARY KEY(dir, name));"
     "CREATE TABLE IF NOT EXISTS validated(path TEXT PRIMARY KEY, size INTEGER, mtime INTEGER,"
-    " etag TEXT, at_ms INTEGER);";
+    " etag TEXT, at_ms INTEGER, mtime_exact INTEGER);";
+
+/* mtime_exact as stored: NULL in a cache from before it was kept, where the one guess left is
+ * the value (an HTML listing's minutes are whole minutes). */
+static bool column_mtime_exact(sqlite3_stmt *st, int col, int64_t mtime)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return mtime % 60 != 0;
+	return sqlite3_column_int(st, col) != 0;
+}
 
 static void copy_etag(char *dst, const unsigned char *src)
 {
@@ -137,7 +146,7 @@ static int load_all(struct meta_cache *mc)
 	if (sqlite3_prepare_v2(
 		mc->db,
 		"SELECT d.path, d.fetched_ms, e.name, e.is_dir, e.size, e.size_known,"
-		" e.mtime, e.etag, e.mode, e.uid, e.gid FROM dirs d"
+		" e.mtime, e.etag, e.mode, e.uid, e.gid, e.mtime_exact FROM dirs d"
 		" LEFT JOIN entries e ON e.dir = d.path ORDER BY d.path, e.name",
 		-1, &st, NULL))
 		goto out;
@@ -177,14 +186,16 @@ static int load_all(struct meta_cache *mc)
 		e->attr.mode = (uint32_t)sqlite3_column_int64(st, 8);
 		e->attr.uid = (uint32_t)sqlite3_column_int64(st, 9);
 		e->attr.gid = (uint32_t)sqlite3_column_int64(st, 10);
+		e->attr.mtime_exact = column_mtime_exact(st, 11, e->attr.mtime);
 		ld.n++;
 	}
 	if (loading_finish(mc, &ld) < 0)
 		goto out;
 	sqlite3_finalize(st);
 	st = NULL;
-	if (sqlite3_prepare_v2(mc->db, "SELECT path, size, mtime, etag, at_ms FROM validated", -1,
-			       &st, NULL))
+	if (sqlite3_prepare_v2(mc->db,
+			       "SELECT path, size, mtime, etag, at_ms, mtime_exact FROM validated",
+			       -1, &st, NULL))
 		goto out;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		struct validation *v = calloc(1, sizeof(*v));
@@ -194,6 +205,7 @@ static int load_all(struct meta_cache *mc)
 		v->attr.mtime = sqlite3_column_int64(st, 2);
 		copy_etag(v->attr.etag, sqlite3_column_text(st, 3));
 		v->at_ms = sqlite3_column_int64(st, 4);
+		v->attr.mtime_exact = column_mtime_exact(st, 5, v->attr.mtime);
 		v->changed = v->at_ms == 0;
 		free(strmap_put(mc->valid, (const char *)sqlite3_column_text(st, 0), v, NULL));
 	}
@@ -245,12 +257,19 @@ static int db_load(struct meta_cache *mc, const char *db_path, char *why, size_t
 	r = r == SQLITE_OK ? exec_sql(mc->db, schema) : -EIO;
 	/* A cache from before owners were kept: its listings would show every file with the
 	 * view's default owner and mode, so they are dropped (they cost one listing each). */
-	if (r == 0 &&
-	    sqlite3_exec(mc->db, "ALTER TABLE entries ADD COLUMN mode INTEGER", NULL, NULL, NULL) ==
-		SQLITE_OK)
+	if (r == 0 && sqlite3_exec(mc->db, "ALTER TABLE entries ADD COLUMN mode INTEGER", NULL,
+				   NULL, NULL) == SQLITE_OK)
 		r = exec_sql(mc->db, "ALTER TABLE entries ADD COLUMN uid INTEGER;"
 				     "ALTER TABLE entries ADD COLUMN gid INTEGER;"
 				     "DELETE FROM entries; DELETE FROM dirs;");
+	/* A cache from before mtime_exact was kept (NULL: see column_mtime_exact); a column
+	 * that is already there fails to be added, which is fine. */
+	if (r == 0) {
+		sqlite3_exec(mc->db, "ALTER TABLE entries ADD COLUMN mtime_exact INTEGER", NULL,
+			     NULL, NULL);
+		sqlite3_exec(mc->db, "ALTER TABLE validated ADD COLUMN mtime_exact INTEGER", NULL,
+			     NULL, NULL);
+	}
 	if (r == 0)
 		r = load_all(mc);
 	if (r < 0) {
@@ -472,8 +491,8 @@ static void persist_listing(struct meta_cache *mc, const char *dir, struct meta_
 		goto out;
 	if (sqlite3_prepare_v2(mc->db, "DELETE FROM entries WHERE dir = ?", -1, &del, NULL) ||
 	    sqlite3_prepare_v2(
-		mc->db, "INSERT OR REPLACE INTO entries VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1,
-		&ins, NULL) ||
+		mc->db, "INSERT OR REPLACE INTO entries VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		-1, &ins, NULL) ||
 	    sqlite3_prepare_v2(mc->db, "INSERT OR REPLACE INTO dirs VALUES(?, ?)", -1, &dirst,
 			       NULL))
 		goto rollback;
@@ -500,6 +519,7 @@ static void persist_listing(struct meta_cache *mc, const char *dir, struct meta_
 			sqlite3_bind_null(ins, 9);
 			sqlite3_bind_null(ins, 10);
 		}
+		sqlite3_bind_int(ins, 11, e->attr.mtime_exact);
 		if (sqlite3_step(ins) != SQLITE_DONE)
 			goto rollback;
 	}
@@ -524,13 +544,14 @@ static void persist_validation(struct meta_cache *mc, const char *path, const st
 {
 	sqlite3_stmt *st = NULL;
 	pthread_mutex_lock(&mc->db_lock);
-	if (sqlite3_prepare_v2(mc->db, "INSERT OR REPLACE INTO validated VALUES(?, ?, ?, ?, ?)", -1,
-			       &st, NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(mc->db, "INSERT OR REPLACE INTO validated VALUES(?, ?, ?, ?, ?, ?)",
+			       -1, &st, NULL) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)a->size);
 		sqlite3_bind_int64(st, 3, a->mtime);
 		sqlite3_bind_text(st, 4, a->etag, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 5, at_ms);
+		sqlite3_bind_int(st, 6, a->mtime_exact);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			persist_failed_locked(mc, "version", path);
 	}
@@ -761,7 +782,8 @@ int meta_cache_validate(struct meta_cache *mc, const char *path, unsigned ttl_ms
 		split_path(path, dir, sizeof(dir), &base);
 		struct cached_dir *d = strmap_get(mc->dirs, dir);
 		const struct ufs_dirent *e =
-		    d && d->l && !d->changed && now - meta_listing_fetched_ms(d->l) < (int64_t)ttl_ms
+		    d && d->l && !d->changed &&
+			    now - meta_listing_fetched_ms(d->l) < (int64_t)ttl_ms
 			? meta_listing_find(d->l, base)
 			: NULL;
 		if (e && e->size_known && !e->attr.is_dir && e->attr.etag[0]) {

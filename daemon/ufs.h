@@ -21,6 +21,11 @@ struct ufs_attr {
 	/* Owner and permission bits, where the UFS has them (local://); not part of the version.
 	 * has_owner false: the view shows the owner and mode its mount gives instead. */
 	bool has_owner;
+	/* mtime is the server's own to the second (Last-Modified, a JSON listing, S3, a stat), so
+	 * it can go back as If-Unmodified-Since; false for HTML listings, which give minutes. Not
+	 * part of the version. (Here, in what was padding: the layout journals hold is unchanged.)
+	 */
+	bool mtime_exact;
 	uint32_t mode; /* permission bits (07777) */
 	uint32_t uid, gid;
 };

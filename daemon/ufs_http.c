@@ -592,7 +592,7 @@ static int http_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr)
 		r = http_status_error(u, final, &resp);
 		goto out;
 	}
-	struct ufs_attr a = {.mtime = resp.mtime};
+	struct ufs_attr a = {.mtime = resp.mtime, .mtime_exact = resp.mtime > 0};
 	size_t fl = strlen(final);
 	if (final[fl - 1] == '/') {
 		a.is_dir = true;

@@ -67,6 +67,7 @@ static int open_beneath(struct local *l, const char *path, int flags)
 static void attr_from_stat(const struct stat *st, struct ufs_attr *attr)
 {
 	*attr = (struct ufs_attr){.mtime = st->st_mtim.tv_sec,
+				  .mtime_exact = true,
 				  .is_dir = S_ISDIR(st->st_mode),
 				  .has_owner = true,
 				  .mode = st->st_mode & 07777,

@@ -505,7 +505,8 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 						 o->key);
 				continue;
 			}
-			struct ufs_attr a = {.size = o->size, .mtime = o->mtime};
+			struct ufs_attr a = {
+			    .size = o->size, .mtime = o->mtime, .mtime_exact = o->mtime > 0};
 			snprintf(a.etag, sizeof(a.etag), "%s", o->etag);
 			r = add_ent(&ents, &n, &cap, nm, strlen(nm), &a);
 		}
@@ -566,7 +567,9 @@ static int s3_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr)
 	if (r < 0)
 		return r;
 	if (rep.status == 200) {
-		struct ufs_attr a = {.mtime = rep.mtime, .size = rep.have_length ? rep.length : 0};
+		struct ufs_attr a = {.mtime = rep.mtime,
+				     .mtime_exact = rep.mtime > 0,
+				     .size = rep.have_length ? rep.length : 0};
 		snprintf(a.etag, sizeof(a.etag), "%s", rep.etag);
 		http_reply_clear(&rep);
 		*ret_attr = a;
