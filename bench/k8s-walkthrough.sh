@@ -16,7 +16,12 @@
 # pod/host ratio is taken and their median reported. On a shared machine a container's cgroups
 # cost something whatever it reads, so the pods also copy the mirror itself (tmpfs, a hostPath at
 # /mirror) against the host doing the same: weir_in_pod is weir's pod/host ratio over that one.
-# Times inside a pod come from /proc/uptime (the host's clock, 10 ms steps); on the host from date.
+# Times on both sides come from /proc/uptime (10 ms steps), read right around the cp.
+# Where the host copies run (BENCH_HOST_CGROUP): "pod" (the default), in a cgroup of their own
+# beside the pods' (the kubelet's burstable QoS cgroup, every v1 hierarchy, the pod's cpu.shares),
+# so the kernel's per-cgroup costs (memory charging, CPU weight against the machine's other load)
+# are the same on both sides and pod/host is what weir-csi's path costs; "none", where this script
+# runs: pod/host then includes the container tax, which the tmpfs rows show alone.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../tests/helpers/lib.sh"
@@ -35,6 +40,8 @@ RUNS="${BENCH_RUNS:-5}"         # copies per side from the cache (after the Data
 # A BestEffort pod's cgroup gets cpu.shares 2; a request of one CPU gives it what the host's cp has
 # (1024), so both sides compete alike with whatever else the machine runs. One pod at a time.
 PODS_CPU_REQUEST="${BENCH_POD_CPU:-1}"
+HOST_CG_MODE="${BENCH_HOST_CGROUP:-pod}"
+case "$HOST_CG_MODE" in pod | none) ;; *) echo "BENCH_HOST_CGROUP must be pod or none, not \"$HOST_CG_MODE\"" >&2; exit 2 ;; esac
 
 require_root_fuse
 find_weir_bins
@@ -69,16 +76,68 @@ same_names() {
 		fail "the copy in $1 differs in names or sizes from the mirror (diff above)"
 	rm -rf "$1"
 }
-host_copy() { # host_copy DIR NAME: busybox cp -R DIR/spark-3.3.1/*; prints the seconds
-	local t0 t1
+# v1 hierarchies a process joins (the kubelet's own: not the named systemd one, not unified)
+cg_hierarchies() {
+	local h
+	for h in /sys/fs/cgroup/*/; do
+		case "$(basename "$h")" in unified | systemd) continue ;; esac
+		echo "${h%/}"
+	done
+}
+# host_cgroup_make: HOST_CG beside the pods' cgroups, with the pod's CPU request as cpu.shares,
+# in every hierarchy where the kubelet keeps its burstable QoS cgroup (HOST_CG_IN)
+host_cgroup_make() {
+	local h shares i
+	HOST_CG="" HOST_CG_IN=()
+	[ "$HOST_CG_MODE" = pod ] || return 0
+	local qos=""
+	shares="$(awk -v r="$PODS_CPU_REQUEST" 'BEGIN { if (r ~ /m$/) printf "%d", substr(r, 1, length(r) - 1) * 1024 / 1000; else if (r ~ /^[0-9.]+$/) printf "%d", r * 1024 }')"
+	[ -n "$shares" ] && [ "$shares" -ge 2 ] || fail "BENCH_POD_CPU=$PODS_CPU_REQUEST: not a CPU quantity (1, 0.5, 500m) this script can turn into cpu.shares"
+	# cgroupfs driver: <root>/kubepods/burstable
+	for i in $(seq 1 300); do
+		qos="$(cd /sys/fs/cgroup/cpu && find "$KUBELET_CGROOT" -maxdepth 3 -type d -name burstable 2>/dev/null | head -1)"
+		[ -n "$qos" ] && [ -d "/sys/fs/cgroup/memory/$qos" ] && break
+		sleep 0.1
+	done
+	[ -n "$qos" ] && [ -d "/sys/fs/cgroup/memory/$qos" ] ||
+		fail "the kubelet made no burstable QoS cgroup under /$KUBELET_CGROOT in the cpu and memory hierarchies within 30 s: nowhere to put the host copies beside the pods"
+	HOST_CG="$qos/weir-bench-host"
+	for h in $(cg_hierarchies); do
+		[ -d "$h/$qos" ] || continue
+		mkdir -p "$h/$HOST_CG" || fail "cannot create cgroup $h/$HOST_CG"
+		if [ -e "$h/$HOST_CG/cpuset.cpus" ]; then
+			cat "$h/$qos/cpuset.cpus" >"$h/$HOST_CG/cpuset.cpus"
+			cat "$h/$qos/cpuset.mems" >"$h/$HOST_CG/cpuset.mems"
+		fi
+		HOST_CG_IN+=("$h")
+	done
+	echo "$shares" >"/sys/fs/cgroup/cpu/$HOST_CG/cpu.shares" || fail "cannot set cpu.shares of /sys/fs/cgroup/cpu/$HOST_CG"
+	note "host copies run in $HOST_CG (${HOST_CG_IN[*]##*/}), cpu.shares $shares"
+}
+# in_host_cgroup CMD...: runs CMD in HOST_CG (or here, without one)
+in_host_cgroup() {
+	[ -n "$HOST_CG" ] || { "$@"; return; }
+	local procs=() h
+	for h in "${HOST_CG_IN[@]}"; do procs+=("$h/$HOST_CG/cgroup.procs"); done
+	# shellcheck disable=SC2016 # expanded by the inner shell, which joins and then execs CMD
+	sh -c 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ >"$1" || { echo "cannot join the cgroup of $1" >&2; exit 125; }; shift; n=$((n - 1)); done; exec "$@"' \
+		sh "${#procs[@]}" "${procs[@]}" "$@"
+}
+# host_copy DIR NAME: busybox cp -R DIR/spark-3.3.1/*; prints the seconds. Timed as a pod's copy
+# is (pod_copy): /proc/uptime read by the shell right before and after the one cp it forks, so
+# neither side counts starting its shell, joining cgroups or kubectl exec.
+host_copy() {
+	local out a b
 	drop_caches
 	rm -rf "${OUT:?}/$2"
 	mkdir -p "$OUT/$2"
-	t0="$(now)"
-	timeout -k 5 1800 busybox cp -R "$1"/spark-3.3.1/* "$OUT/$2" >&2 || fail "busybox cp -R $1/spark-3.3.1/* $OUT/$2 failed"
-	t1="$(now)"
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	out="$(in_host_cgroup timeout -k 5 1800 sh -c 'read a _ </proc/uptime && busybox cp -R "$@" && read b _ </proc/uptime && echo "$a $b"' \
+		sh "$1"/spark-3.3.1/* "$OUT/$2")" || fail "busybox cp -R $1/spark-3.3.1/* $OUT/$2 failed"
+	read -r a b <<<"$out"
+	[ -n "$b" ] || fail "the host copy printed \"$out\", not two /proc/uptime readings"
 	same_names "$OUT/$2"
-	elapsed "$t0" "$t1"
+	elapsed "$a" "$b"
 }
 pod_copy_checked() { # pod_copy_checked NS POD NAME [SRC]: prints the seconds
 	local t
@@ -120,6 +179,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
 step "a single-node Kubernetes (etcd, kube-apiserver, containerd, kubelet); CRDs and CSIDriver"
 k8s_start "$TMP/k8s"
 kubelet_start "$TMP/node"
+host_cgroup_make
 k8s_apply_crds
 pods_csidriver
 
@@ -204,7 +264,9 @@ t_prod_host="$HOST_M" t_prod_pod="$POD_M" r_prod="$R"
 note "mirror requests during these $((2 * RUNS)) copies: $((req1 - req0))"
 
 echo
-echo "bytes: $WT_S331 in spark-3.3.1 (scale $SCALE); per-connection cap $RATE B/s; busybox cp -R on both sides; page cache dropped before each copy; pods request ${PODS_CPU_REQUEST:-no} CPU"
+host_where="${HOST_CG:-}"
+[ -n "$host_where" ] || host_where="this script's cgroup"
+echo "bytes: $WT_S331 in spark-3.3.1 (scale $SCALE); per-connection cap $RATE B/s; busybox cp -R on both sides; page cache dropped before each copy; pods request ${PODS_CPU_REQUEST:-no} CPU; host copies in $host_where (BENCH_HOST_CGROUP=$HOST_CG_MODE)"
 printf '%-38s %10s %10s %10s\n' "copy (cache: medians of $RUNS runs)" "host s" "pod s" "pod/host"
 printf '%-38s %10s %10s %10s\n' "development cold (before DataLoad)" "$t_cold_host" "$t_cold_pod" "$(ratio "$t_cold_pod" "$t_cold_host")x"
 printf '%-38s %10s %10s %10s\n' "development after DataLoad" "$t_warm_host" "$t_warm_pod" "${r_warm}x"
