@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -37,6 +38,7 @@
 #include "node_agent.h"
 #include "node_report.h"
 #include "source.h"
+#include "strmap.h"
 #include "tier_pool.h"
 #include "view.h"
 
@@ -115,53 +117,72 @@ struct node_view {
 	uint32_t id;   /* the eBPF tracker's view id */
 	struct source *source;
 	char *url, *ns, *dataset;
-	struct node_view *next;
+	LIST_ENTRY(node_view) link; /* under node.lock */
 };
 
 struct node_source {
 	struct source *source;
-	struct node_source *next;
+	bool freeing; /* under node.lock: on the closing list, being freed by reap() */
+	LIST_ENTRY(node_source) link; /* under node.lock: on sources or closing */
 };
 
-/* A cache to delete once the node lock is released (its source is closed already). */
+/* A cache to delete once its source is freed. Listed until deleted, so that an open of the same
+ * id waits for it (source_open would find half a cache). */
 struct node_purge {
 	char id[320];
 	struct tier_config tiers[BLOCK_STORE_MAX_TIERS];
 	unsigned ntiers;
-	struct node_purge *next;
+	bool running; /* under node.lock: a thread deletes it now */
+	bool manual;  /* under node.lock: its requester runs it (purge_run), not reap() */
+	LIST_ENTRY(node_purge) link; /* under node.lock */
 };
 
 struct node_load {
 	uint64_t id;
 	struct load *load;
-	struct source *source; /* referenced until the node stops */
-	struct node_load *next;
+	struct source *source;	    /* referenced until the node stops */
+	bool freeing;		    /* under node.lock: on dead_loads, being freed by reap() */
+	LIST_ENTRY(node_load) link; /* under node.lock: on loads or dead_loads */
+};
+
+/* A source being opened (node.opening, by id): the requests that want the same source wait for
+ * the first one's open and share its result instead of opening it again. */
+struct node_opening {
+	unsigned waiters; /* under node.lock; the last of them frees it once done */
+	bool done;	  /* under node.lock */
+	int err;	  /* under node.lock once done: 0 or the open's -errno */
+	char msg[1024];	  /* under node.lock once done: the open's message */
 };
 
 struct node {
 	struct node_config cfg;
 	int listen_fd;
 	int lock_fd;
-	/* Serializes the requests that change views, sources and loads (mount, umount, source,
-	 * the reaping of views unmounted from outside, shutdown): held across their slow parts
-	 * (a source's open, a FUSE mount, an unmount that joins the view's thread, loader joins).
-	 * Never taken by stat, usage, loads' status, metrics, the eBPF callbacks or the data
-	 * path, so none of those waits behind a mount. Taken before lock, never under it. */
-	pthread_mutex_t admin;
-	/* Guards the lists and counters below and each view's refs. Held for memory updates
-	 * only: never across I/O, a network round trip (a revalidation), a thread join, a source
-	 * open or close, a mount or unmount, or a reply to a client. */
+	/* Guards the lists, maps and counters below and each view's refs. Held for memory
+	 * updates only: never across I/O, a network round trip (a source's open, a revalidation),
+	 * a thread join, a source close, a mount or unmount, a purge, or a reply to a client.
+	 * Slow changes claim their key instead (busy: a mountpoint; opening: a source id), do
+	 * their I/O without the lock and wait on changed for a key another request holds, so
+	 * changes of different keys run in parallel. The only lock of struct node. */
 	pthread_mutex_t lock;
-	pthread_cond_t view_idle;	/* a view's refs went to 0 */
-	struct node_source *sources;	/* under lock */
-	struct node_view *views;	/* under lock */
-	struct node_load *loads;	/* under lock */
-	struct node_load *dead_loads;	/* under lock: stopped, to free (join) in reap_dead */
-	struct node_source *closing;	/* under lock: closed, to free in reap_dead */
-	struct node_purge *purges;	/* under lock: deferred purges, run by run_purges */
-	uint64_t next_load_id;		/* under lock */
-	uint32_t next_view_id;		/* under lock */
-	struct access_tracker *tracker; /* NULL when eBPF is off or could not load */
+	pthread_cond_t view_idle; /* a view's refs went to 0 */
+	/* broadcast whenever a claim ends: a mountpoint or a source id is released, an open
+	 * finished, a closed source or a load was freed, a purge ran */
+	pthread_cond_t changed;
+	/* under lock: mountpoints a mount or an unmount works on (value: the node). A request
+	 * for a busy mountpoint waits until it is released, then looks again. */
+	struct strmap *busy;
+	struct strmap *opening;		   /* under lock: id -> struct node_opening */
+	LIST_HEAD(, node_source) sources;  /* under lock */
+	LIST_HEAD(, node_view) views;	   /* under lock */
+	LIST_HEAD(, node_load) loads;	   /* under lock */
+	LIST_HEAD(, node_load) dead_loads; /* under lock: stopped, freed (joined) by reap */
+	LIST_HEAD(, node_source) closing;  /* under lock: closed, freed by reap */
+	LIST_HEAD(, node_purge) purges;	   /* under lock: deferred and running purges */
+	bool draining;			   /* under lock: shutting down, no new change */
+	uint64_t next_load_id;		   /* under lock */
+	uint32_t next_view_id;		   /* under lock */
+	struct access_tracker *tracker;	   /* NULL when eBPF is off or could not load */
 	char bpf_status[512];
 	pthread_t tracker_thread;
 	uint64_t prefetch_max; /* bytes */
@@ -350,9 +371,10 @@ static int parse_tiers(const struct source_params *p, struct source_config *sc, 
 
 static struct node_source *find_source_locked(struct node *n, const char *id)
 {
-	for (struct node_source *s = n->sources; s; s = s->next)
-		if (strcmp(s->source->id, id) == 0)
-			return s;
+	struct node_source *s;
+	LIST_FOREACH(s, &n->sources, link)
+	if (strcmp(s->source->id, id) == 0)
+		return s;
 	return NULL;
 }
 
@@ -360,47 +382,136 @@ static struct node_source *find_source_locked(struct node *n, const char *id)
  * next view of it is warm at once) until a controller closes it or the node stops. */
 static void close_source_locked(struct node *n, struct source *src)
 {
-	for (struct node_source **pp = &n->sources; *pp; pp = &(*pp)->next) {
-		if ((*pp)->source == src) {
-			struct node_source *dead = *pp;
-			*pp = dead->next;
-			/* Freed by reap_dead() once the lock is released: freeing waits for
-			 * fetches in flight and joins the source's threads. */
-			dead->next = n->closing;
-			n->closing = dead;
-			return;
-		}
+	struct node_source *s;
+	LIST_FOREACH(s, &n->sources, link)
+	if (s->source == src) {
+		LIST_REMOVE(s, link);
+		/* Freed by reap() once the lock is released: freeing waits for fetches in
+		 * flight and joins the source's threads. */
+		LIST_INSERT_HEAD(&n->closing, s, link);
+		return;
 	}
 }
 
-/* Frees what the locked paths set aside: stopped loads first (their threads use their
- * sources), then closed sources. Call without lock. */
-static void reap_dead(struct node *n)
+/* True while a closed source of this id is not freed yet or its cache is being purged: an
+ * open of the id waits (the index is locked, the cache half gone). */
+static bool id_settling_locked(const struct node *n, const char *id)
 {
+	const struct node_source *s;
+	const struct node_purge *p;
+	LIST_FOREACH(s, &n->closing, link)
+	if (strcmp(s->source->id, id) == 0)
+		return true;
+	LIST_FOREACH(p, &n->purges, link)
+	if (strcmp(p->id, id) == 0)
+		return true;
+	return false;
+}
+
+static bool source_closing_locked(const struct node *n, const char *id)
+{
+	const struct node_source *s;
+	LIST_FOREACH(s, &n->closing, link)
+	if (strcmp(s->source->id, id) == 0)
+		return true;
+	return false;
+}
+
+/* A stopped load still runs on its source until load_free joins it. */
+static bool dead_load_uses_locked(const struct node *n, const struct source *src)
+{
+	const struct node_load *nl;
+	LIST_FOREACH(nl, &n->dead_loads, link)
+	if (nl->source == src)
+		return true;
+	return false;
+}
+
+/* Deletes the cache of p (listed, marked running by the caller) without the lock, then
+ * forgets p. Called and returns with lock held. Returns source_purge's result. */
+static int purge_locked(struct node *n, struct node_purge *p)
+{
+	pthread_mutex_unlock(&n->lock);
+	int r = source_purge(n->cfg.state_dir, p->id, p->tiers, p->ntiers);
+	pthread_mutex_lock(&n->lock);
+	LIST_REMOVE(p, link);
+	free(p);
+	pthread_cond_broadcast(&n->changed);
+	return r;
+}
+
+/* Frees what the locked paths set aside, one item at a time and each without the lock:
+ * stopped loads first (their threads use their sources), then closed sources no stopped load
+ * uses, then the purges of caches whose source is freed. Items another thread is freeing are
+ * left to it (it loops until nothing is left); callers that need one gone wait on changed.
+ * Call without lock. */
+static void reap(struct node *n)
+{
+	pthread_mutex_lock(&n->lock);
 	for (;;) {
-		pthread_mutex_lock(&n->lock);
-		struct node_load *loads = n->dead_loads;
-		struct node_source *closing = loads ? NULL : n->closing;
-		n->dead_loads = NULL;
-		if (!loads)
-			n->closing = NULL;
-		pthread_mutex_unlock(&n->lock);
-		if (!loads && !closing)
-			return;
-		while (loads) {
-			struct node_load *nl = loads;
-			loads = nl->next;
+		struct node_load *nl;
+		LIST_FOREACH(nl, &n->dead_loads, link)
+		if (!nl->freeing)
+			break;
+		if (nl) {
+			nl->freeing = true;
+			pthread_mutex_unlock(&n->lock);
 			load_free(nl->load);
+			pthread_mutex_lock(&n->lock);
+			LIST_REMOVE(nl, link);
 			free(nl);
+			pthread_cond_broadcast(&n->changed);
+			continue;
 		}
-		while (closing) {
-			struct node_source *dead = closing;
-			closing = dead->next;
+		struct node_source *dead;
+		LIST_FOREACH(dead, &n->closing, link)
+		if (!dead->freeing && !dead_load_uses_locked(n, dead->source))
+			break;
+		if (dead) {
+			dead->freeing = true;
+			pthread_mutex_unlock(&n->lock);
 			log_info("closing source %s (%s)", dead->source->id, dead->source->url);
 			source_free(dead->source);
+			pthread_mutex_lock(&n->lock);
+			LIST_REMOVE(dead, link);
 			free(dead);
+			pthread_cond_broadcast(&n->changed);
+			continue;
 		}
+		struct node_purge *p;
+		LIST_FOREACH(p, &n->purges, link)
+		if (!p->running && !p->manual && !source_closing_locked(n, p->id))
+			break;
+		if (!p)
+			break;
+		p->running = true;
+		char id[sizeof(p->id)];
+		snprintf(id, sizeof(id), "%s", p->id);
+		int r = purge_locked(n, p);
+		if (r < 0)
+			log_warn("purging the cache of source %s (its Dataset was deleted): %s", id,
+				 strerror(-r));
+		else
+			log_info("purged the cache of source %s: its Dataset was deleted and its "
+				 "last view is gone",
+				 id);
 	}
+	pthread_mutex_unlock(&n->lock);
+}
+
+static struct node_purge *purge_add_locked(struct node *n, const char *id,
+					   const struct tier_config *tiers, unsigned ntiers,
+					   bool manual)
+{
+	struct node_purge *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	snprintf(p->id, sizeof(p->id), "%s", id);
+	memcpy(p->tiers, tiers, sizeof(p->tiers));
+	p->ntiers = ntiers;
+	p->manual = manual;
+	LIST_INSERT_HEAD(&n->purges, p, link);
+	return p;
 }
 
 static void drop_source_locked(struct node *n, struct source *src)
@@ -410,43 +521,41 @@ static void drop_source_locked(struct node *n, struct source *src)
 	if (src->refs > 0 || !src->purge_pending)
 		return;
 	/* Its Dataset was deleted while mounted and the last view just went: close it now and
-	 * purge its cache once the lock is released (run_purges). */
-	struct node_purge *p = calloc(1, sizeof(*p));
-	if (p) {
-		snprintf(p->id, sizeof(p->id), "%s", src->id);
-		memcpy(p->tiers, src->tiers, sizeof(p->tiers));
-		p->ntiers = src->ntiers;
-		p->next = n->purges;
-		n->purges = p;
-	} else {
+	 * purge its cache once it is freed (reap). */
+	if (!purge_add_locked(n, src->id, src->tiers, src->ntiers, false))
 		log_warn("out of memory: the cache of source %s stays on disk", src->id);
-	}
 	close_source_locked(n, src);
 }
 
-/* Frees what was set aside (reap_dead), then deletes the caches drop_source_locked queued. Call
- * without the lock: it joins threads and removes files. */
-static void run_purges(struct node *n)
+/* Waits until no closed source of id is left unfreed and no purge of its cache runs, helping
+ * with reap(). Called and returns with lock held. */
+static void wait_id_settled_locked(struct node *n, const char *id)
 {
-	reap_dead(n);
-	pthread_mutex_lock(&n->lock);
-	struct node_purge *list = n->purges;
-	n->purges = NULL;
-	pthread_mutex_unlock(&n->lock);
-	while (list) {
-		struct node_purge *p = list;
-		list = p->next;
-		int r = source_purge(n->cfg.state_dir, p->id, p->tiers, p->ntiers);
-		if (r < 0)
-			log_warn("purging the cache of source %s (its Dataset was deleted): %s",
-				 p->id, strerror(-r));
-		else
-			log_info(
-			    "purged the cache of source %s: its Dataset was deleted and its last "
-			    "view is gone",
-			    p->id);
-		free(p);
+	while (id_settling_locked(n, id)) {
+		pthread_mutex_unlock(&n->lock);
+		reap(n);
+		pthread_mutex_lock(&n->lock);
+		if (id_settling_locked(n, id))
+			pthread_cond_wait(&n->changed, &n->lock);
 	}
+}
+
+/* Waits for an open of id under way, if any. Returns its result: 0 (or no open was under way)
+ * or its -errno with its message in err. Called and returns with lock held. */
+static int wait_opening_locked(struct node *n, const char *id, char *err, size_t errlen)
+{
+	struct node_opening *op = strmap_get(n->opening, id);
+	if (!op)
+		return 0;
+	op->waiters++;
+	while (!op->done)
+		pthread_cond_wait(&n->changed, &n->lock);
+	int r = op->err;
+	if (r < 0)
+		snprintf(err, errlen, "%s", op->msg);
+	if (--op->waiters == 0)
+		free(op);
+	return r;
 }
 
 static void node_view_free(struct node_view *nv)
@@ -470,11 +579,17 @@ static bool same_tiers(const struct source *src, const struct source_params *p)
 }
 
 /* Finds the source with p->id or opens it; either way takes a reference (drop it with
- * drop_source_locked). Called with admin and lock held; drops lock while opening. Returns 0,
- * or -errno with a message in err. */
+ * drop_source_locked). Called and returns with lock held; the open runs without it. While one
+ * request opens an id, the others that want it wait for that open and share its result. Returns
+ * 0, or -errno with a message in err. */
 static int get_source_locked(struct node *n, const struct source_params *p, struct source **ret,
 			     bool *ret_created, char *err, size_t errlen)
 {
+	int r;
+	/* (looped: opened and closed again meanwhile, another request may reopen it) */
+	while (strmap_get(n->opening, p->id))
+		if ((r = wait_opening_locked(n, p->id, err, errlen)) < 0)
+			return r;
 	struct node_source *ns = find_source_locked(n, p->id);
 	uint64_t ksig = keys_sig(p->keys);
 	if (ns && p->keys && ns->source->keys_sig != ksig &&
@@ -523,30 +638,43 @@ static int get_source_locked(struct node *n, const struct source_params *p, stru
 	    .keys_sig = ksig,
 	};
 	err[0] = '\0';
-	int r = parse_tiers(p, &sc, err, errlen);
-	struct source *src = NULL;
-	if (r == 0) {
-		/* Without the lock (the caller holds admin: no other change runs meanwhile). A
-		 * source of this id closed just now must be gone first: its index is locked. */
-		pthread_mutex_unlock(&n->lock);
-		reap_dead(n);
-		r = source_open(&sc, &src, err, errlen);
-		pthread_mutex_lock(&n->lock);
-	}
-	if (r < 0) {
-		if (!err[0])
-			snprintf(err, errlen, "%s", strerror(-r));
+	r = parse_tiers(p, &sc, err, errlen);
+	if (r < 0)
 		return r;
-	}
+	/* Claim the id: requests for it wait for this open (wait_opening_locked). */
+	struct node_opening *op = calloc(1, sizeof(*op));
 	ns = calloc(1, sizeof(*ns));
-	if (!ns) {
-		source_free(src);
+	int perr = op && ns ? 0 : -ENOMEM;
+	if (perr == 0)
+		strmap_put(n->opening, p->id, op, &perr);
+	if (perr < 0) {
+		free(op);
+		free(ns);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	/* A source of this id closed just now must be gone first (its index is locked), and
+	 * its purge done. */
+	wait_id_settled_locked(n, p->id);
+	struct source *src = NULL;
+	pthread_mutex_unlock(&n->lock);
+	r = source_open(&sc, &src, err, errlen);
+	pthread_mutex_lock(&n->lock);
+	if (r < 0 && !err[0])
+		snprintf(err, errlen, "%s", strerror(-r));
+	strmap_remove(n->opening, p->id);
+	op->done = true;
+	op->err = r;
+	snprintf(op->msg, sizeof(op->msg), "%s", r < 0 ? err : "");
+	pthread_cond_broadcast(&n->changed);
+	if (op->waiters == 0)
+		free(op);
+	if (r < 0) {
+		free(ns);
+		return r;
+	}
 	ns->source = src;
-	ns->next = n->sources;
-	n->sources = ns;
+	LIST_INSERT_HEAD(&n->sources, ns, link);
 	src->refs = 1;
 	meta_cache_set_max_stale(src->meta, n->max_stale_ms);
 	log_info("opened source %s (%s), block size %u, %zu tier(s)", p->id, p->url, sc.block_size,
@@ -594,6 +722,34 @@ static int dataset_view_path(const struct node *n, const char *ns, const char *n
 	return 0;
 }
 
+/* Claims mountpoint mp for one mount or unmount, waiting while another request holds it.
+ * Returns 0, -ESHUTDOWN once the node stops, or -ENOMEM. Called and returns with lock held. */
+static int mp_claim_locked(struct node *n, const char *mp)
+{
+	while (!n->draining && strmap_get(n->busy, mp))
+		pthread_cond_wait(&n->changed, &n->lock);
+	if (n->draining)
+		return -ESHUTDOWN;
+	int err = 0;
+	strmap_put(n->busy, mp, n, &err);
+	return err;
+}
+
+static void mp_release_locked(struct node *n, const char *mp)
+{
+	strmap_remove(n->busy, mp);
+	pthread_cond_broadcast(&n->changed);
+}
+
+static struct node_view *find_view_locked(struct node *n, const char *mp)
+{
+	struct node_view *v;
+	LIST_FOREACH(v, &n->views, link)
+	if (strcmp(view_mountpoint(v->view), mp) == 0)
+		return v;
+	return NULL;
+}
+
 static bool passthrough_hold(void *data, bool hold);
 
 static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Response *resp,
@@ -622,22 +778,31 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 		set_error(resp, -EINVAL, "mount needs a UFS URL");
 		return;
 	}
+	/* One request per mountpoint at a time; other mountpoints go on meanwhile. A mount of a
+	 * mountpoint being unmounted waits for that, and the other way round. */
+	pthread_mutex_lock(&n->lock);
+	int r = mp_claim_locked(n, mp);
+	if (r < 0) {
+		pthread_mutex_unlock(&n->lock);
+		set_error(resp, r, "cannot mount \"%s\": %s", mp,
+			  r == -ESHUTDOWN ? "weir-node is stopping" : strerror(-r));
+		return;
+	}
+	struct node_view *v = find_view_locked(n, mp);
+	if (v) {
+		/* Every pod of a Dataset bind-mounts its one view. */
+		if (pod_view && strcmp(v->url, m->ufs_url) == 0)
+			resp->mountpoint = mp;
+		else
+			set_error(resp, -EBUSY, "\"%s\" is already a weir view (of %s)", mp,
+				  v->url);
+		goto out;
+	}
 	/* A weir-node killed with its views up leaves dead mounts; a new one stacked on them
-	 * would hide them, not replace them. Before the lock: it waits for a dying daemon. */
-	pthread_mutex_lock(&n->admin);
+	 * would hide them, not replace them. Without the lock: it waits for a dying daemon. */
+	pthread_mutex_unlock(&n->lock);
 	int cleared = ad ? 0 : fuse_mounts_clear_dead(mp);
 	pthread_mutex_lock(&n->lock);
-	for (struct node_view *v = n->views; v; v = v->next) {
-		if (strcmp(view_mountpoint(v->view), mp) == 0) {
-			/* Every pod of a Dataset bind-mounts its one view. */
-			if (pod_view && strcmp(v->url, m->ufs_url) == 0)
-				resp->mountpoint = mp;
-			else
-				set_error(resp, -EBUSY, "\"%s\" is already a weir view (of %s)", mp,
-					  v->url);
-			goto out;
-		}
-	}
 	if (cleared < 0) {
 		if (cleared == -EBUSY)
 			set_error(resp, cleared,
@@ -659,6 +824,10 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 		id = idbuf;
 	}
 	struct source_params sp = SOURCE_PARAMS(m, id);
+	/* an open of it under way (weir-controller's, say) decides whether it is open */
+	while (m->credentials && strmap_get(n->opening, id))
+		wait_opening_locked(n, id, err, sizeof(err));
+	err[0] = '\0';
 	if (m->credentials && !strncmp(m->ufs_url, "s3://", 5) && !find_source_locked(n, id)) {
 		/* its keys come from its Dataset's Secret, which only weir-controller reads: a
 		 * view opening it here would read with this node's own keys instead */
@@ -671,7 +840,7 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 	}
 	struct source *src;
 	bool created;
-	int r = get_source_locked(n, &sp, &src, &created, err, sizeof(err));
+	r = get_source_locked(n, &sp, &src, &created, err, sizeof(err));
 	if (r < 0) {
 		set_error(resp, r, "%s", err);
 		goto out;
@@ -756,8 +925,7 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 	nv->source = src;
 	resp->mountpoint = mp;
 	nv->id = ++n->next_view_id;
-	nv->next = n->views;
-	n->views = nv;
+	LIST_INSERT_HEAD(&n->views, nv, link);
 	if (n->tracker) {
 		r = access_tracker_add_view(n->tracker, view_dev(nv->view), nv->id);
 		if (r < 0)
@@ -768,24 +936,22 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 		 vc.read_write ? "read-write" : "read-only", vc.metadata_ttl_ms,
 		 created ? "" : ", sharing the source's cache");
 out:
+	mp_release_locked(n, mp);
 	pthread_mutex_unlock(&n->lock);
-	run_purges(n);
-	pthread_mutex_unlock(&n->admin);
+	reap(n);
 }
 
-/* Stops and forgets the loads of src, dropping their references. */
+/* Stops and forgets the loads of src, dropping their references. Their threads are joined in
+ * reap(), which frees no source a stopped load still uses. */
 static void stop_loads_locked(struct node *n, struct source *src)
 {
-	for (struct node_load **pp = &n->loads; *pp;) {
-		struct node_load *nl = *pp;
-		if (nl->source != src) {
-			pp = &nl->next;
+	struct node_load *nl = LIST_FIRST(&n->loads), *next;
+	for (; nl; nl = next) {
+		next = LIST_NEXT(nl, link);
+		if (nl->source != src)
 			continue;
-		}
-		*pp = nl->next;
-		/* Its threads are joined in reap_dead(), before any source is freed there. */
-		nl->next = n->dead_loads;
-		n->dead_loads = nl;
+		LIST_REMOVE(nl, link);
+		LIST_INSERT_HEAD(&n->dead_loads, nl, link);
 		drop_source_locked(n, src);
 	}
 }
@@ -797,12 +963,20 @@ static void handle_source(struct node *n, const Weir__SourceRequest *m, Weir__Re
 		set_error(resp, -EINVAL, "a source request needs a source id");
 		return;
 	}
-	struct tier_config purge_tiers[BLOCK_STORE_MAX_TIERS];
-	unsigned purge_ntiers = 0;
-	bool purge_now = false;
-	pthread_mutex_lock(&n->admin);
+	const char *id = m->source_id;
+	struct node_purge *purge = NULL;
 	pthread_mutex_lock(&n->lock);
+	if (n->draining) {
+		set_error(resp, -ESHUTDOWN, "source \"%s\": weir-node is stopping", id);
+		goto out;
+	}
+	/* An open of the id under way finishes first: a close or a new URL applies to it. */
+	while (strmap_get(n->opening, id))
+		wait_opening_locked(n, id, err, sizeof(err));
+	err[0] = '\0';
 	if (m->close) {
+		/* and a purge of its cache under way, so that two purges do not race */
+		wait_id_settled_locked(n, id);
 		struct node_source *ns = find_source_locked(n, m->source_id);
 		if (ns && ns->source->held) {
 			ns->source->held = false;
@@ -836,12 +1010,10 @@ static void handle_source(struct node *n, const Weir__SourceRequest *m, Weir__Re
 				ntiers++;
 			}
 		}
-		if (m->purge) {
-			/* Once the source is freed (run_purges, below, without the lock). */
-			purge_now = true;
-			purge_ntiers = ntiers;
-			memcpy(purge_tiers, tiers, sizeof(purge_tiers));
-		}
+		/* Listed at once, so that an open of the id waits for it; run below once the
+		 * source is freed, without the lock. */
+		if (m->purge && !(purge = purge_add_locked(n, id, tiers, ntiers, true)))
+			set_error(resp, -ENOMEM, "purging the cache of \"%s\": out of memory", id);
 		goto out;
 	}
 	if (!m->ufs_url || !*m->ufs_url) {
@@ -888,16 +1060,25 @@ static void handle_source(struct node *n, const Weir__SourceRequest *m, Weir__Re
 	usage_start(src->usage, false);
 out:
 	pthread_mutex_unlock(&n->lock);
-	run_purges(n);
-	if (purge_now) {
-		int pr = source_purge(n->cfg.state_dir, m->source_id, purge_tiers, purge_ntiers);
-		if (pr < 0)
-			set_error(resp, pr, "purging the cache of \"%s\": %s", m->source_id,
-				  strerror(-pr));
-		else
-			log_info("purged the cache of source %s", m->source_id);
+	reap(n);
+	if (!purge)
+		return;
+	pthread_mutex_lock(&n->lock);
+	while (source_closing_locked(n, id)) {
+		/* another request's reap() frees it: wait for that */
+		pthread_mutex_unlock(&n->lock);
+		reap(n);
+		pthread_mutex_lock(&n->lock);
+		if (source_closing_locked(n, id))
+			pthread_cond_wait(&n->changed, &n->lock);
 	}
-	pthread_mutex_unlock(&n->admin);
+	purge->running = true;
+	int pr = purge_locked(n, purge);
+	pthread_mutex_unlock(&n->lock);
+	if (pr < 0)
+		set_error(resp, pr, "purging the cache of \"%s\": %s", id, strerror(-pr));
+	else
+		log_info("purged the cache of source %s", id);
 }
 
 /* A view is about to pass an open through (hold) or released one: the tracker counts passthrough
@@ -971,7 +1152,9 @@ static void handle_usage(struct node *n, const Weir__UsageRequest *m, Weir__Resp
 		u->capacity += bs.tiers[i].quota;
 	/* Bytes readers got from the cache (page cache, as eBPF sees it, and tiers) and bytes
 	 * they waited on the UFS for, over every view of the source. */
-	for (struct node_view *v = n->views; v; v = v->next) {
+	struct node_view *v;
+	LIST_FOREACH(v, &n->views, link)
+	{
 		if (v->source != src)
 			continue;
 		struct view_stats st;
@@ -1019,8 +1202,7 @@ static void handle_load(struct node *n, const Weir__LoadRequest *m, Weir__Respon
 	nl->id = ++n->next_load_id;
 	nl->source = ns->source;
 	ns->source->refs++;
-	nl->next = n->loads;
-	n->loads = nl;
+	LIST_INSERT_HEAD(&n->loads, nl, link);
 	resp->load_id = nl->id;
 	if (m->n_share_nodes)
 		log_info(
@@ -1049,7 +1231,7 @@ static void retire_now(struct node *n, struct node_load *nl)
 	drop_source_locked(n, nl->source);
 	pthread_mutex_unlock(&n->lock);
 	free(nl);
-	run_purges(n);
+	reap(n);
 	atomic_fetch_sub(&n->retiring, 1);
 }
 
@@ -1088,21 +1270,17 @@ static void handle_load_status(struct node *n, const Weir__LoadStatusRequest *m,
 {
 	static __thread char msg[512];
 	pthread_mutex_lock(&n->lock);
-	struct node_load *nl = n->loads;
-	while (nl && nl->id != m->load_id)
-		nl = nl->next;
+	struct node_load *nl;
+	LIST_FOREACH(nl, &n->loads, link)
+	if (nl->id == m->load_id)
+		break;
 	if (!nl) {
 		set_error(resp, -ENOENT, "no load %llu on this node (did weir-node restart?)",
 			  (unsigned long long)m->load_id);
 		goto out;
 	}
 	if (m->cancel) {
-		for (struct node_load **pp = &n->loads; *pp; pp = &(*pp)->next) {
-			if (*pp != nl)
-				continue;
-			*pp = nl->next;
-			break;
-		}
+		LIST_REMOVE(nl, link);
 		log_info("load %llu cancelled", (unsigned long long)nl->id);
 		pthread_mutex_unlock(&n->lock);
 		retire_load(n, nl);
@@ -1126,9 +1304,9 @@ out:
 	pthread_mutex_unlock(&n->lock);
 }
 
-/* Stops a view already taken out of n->views: waits for the callbacks still using it, unmounts
- * it and joins its thread without the lock, then drops its source. Called with admin held and
- * lock not held. */
+/* Stops a view already taken out of n->views, whose mountpoint the caller claimed (busy): waits
+ * for the callbacks still using it, unmounts it and joins its thread without the lock, then drops
+ * its source and releases the mountpoint. Called without the lock. */
 static void stop_view(struct node *n, struct node_view *nv)
 {
 	pthread_mutex_lock(&n->lock);
@@ -1149,6 +1327,7 @@ static void stop_view(struct node *n, struct node_view *nv)
 	}
 	pthread_mutex_lock(&n->lock);
 	drop_source_locked(n, nv->source);
+	mp_release_locked(n, mp);
 	pthread_mutex_unlock(&n->lock);
 	node_view_free(nv);
 }
@@ -1156,12 +1335,13 @@ static void stop_view(struct node *n, struct node_view *nv)
 /* A view for a callback to use with the lock dropped (put it back with view_put), or NULL. */
 static struct node_view *view_get_locked(struct node *n, uint32_t id)
 {
-	struct node_view *nv = n->views;
-	while (nv && nv->id != id)
-		nv = nv->next;
-	if (nv)
+	struct node_view *nv;
+	LIST_FOREACH(nv, &n->views, link)
+	if (nv->id == id) {
 		nv->refs++;
-	return nv;
+		return nv;
+	}
+	return NULL;
 }
 
 static void view_put(struct node *n, struct node_view *nv)
@@ -1172,6 +1352,8 @@ static void view_put(struct node *n, struct node_view *nv)
 	pthread_mutex_unlock(&n->lock);
 }
 
+/* An unmount of a mountpoint being mounted waits for that mount, then unmounts what it made (or
+ * answers ENOENT when it failed); a mount of a mountpoint being unmounted waits likewise. */
 static void handle_umount(struct node *n, const Weir__UmountRequest *u, Weir__Response *resp)
 {
 	char mp[PATH_MAX];
@@ -1179,39 +1361,40 @@ static void handle_umount(struct node *n, const Weir__UmountRequest *u, Weir__Re
 	/* realpath of a dead mount fails; compare the path as given then. */
 	if (!realpath(want, mp))
 		snprintf(mp, sizeof(mp), "%s", want);
-	pthread_mutex_lock(&n->admin);
 	pthread_mutex_lock(&n->lock);
-	struct node_view *nv = n->views;
-	while (nv && strcmp(view_mountpoint(nv->view), mp) != 0)
-		nv = nv->next;
-	pthread_mutex_unlock(&n->lock);
+	int r = mp_claim_locked(n, mp);
+	if (r < 0) {
+		pthread_mutex_unlock(&n->lock);
+		set_error(resp, r, "cannot unmount \"%s\": %s", want,
+			  r == -ESHUTDOWN ? "weir-node is stopping" : strerror(-r));
+		return;
+	}
+	struct node_view *nv = find_view_locked(n, mp);
 	if (!nv) {
-		pthread_mutex_unlock(&n->admin);
+		mp_release_locked(n, mp);
+		pthread_mutex_unlock(&n->lock);
 		set_error(resp, -ENOENT, "\"%s\" is not a view of this weir-node", want);
 		return;
 	}
+	pthread_mutex_unlock(&n->lock);
 	/* A plain unmount first: it fails while files are open, which the user should hear
-	 * about rather than have their readers cut off. nv stays listed meanwhile (admin: no
+	 * about rather than have their readers cut off. nv stays listed meanwhile (the claim: no
 	 * other change removes it). */
 	if (!u->force && view_umount(nv->view, 0) == -EBUSY) {
 		set_error(resp, -EBUSY,
 			  "\"%s\" is busy: files are open in it; close them, or weir "
 			  "umount --force (their readers get errors)",
 			  mp);
-		pthread_mutex_unlock(&n->admin);
+		pthread_mutex_lock(&n->lock);
+		mp_release_locked(n, mp);
+		pthread_mutex_unlock(&n->lock);
 		return;
 	}
 	pthread_mutex_lock(&n->lock);
-	for (struct node_view **pp = &n->views; *pp; pp = &(*pp)->next) {
-		if (*pp == nv) {
-			*pp = nv->next;
-			break;
-		}
-	}
+	LIST_REMOVE(nv, link);
 	pthread_mutex_unlock(&n->lock);
 	stop_view(n, nv);
-	run_purges(n);
-	pthread_mutex_unlock(&n->admin);
+	reap(n);
 }
 
 struct cgroup_collect {
@@ -1344,34 +1527,29 @@ static void fill_view_stat(struct node *n, struct node_view *nv, Weir__ViewStat 
 	vs->tiers = tsp;
 }
 
-/* Views whose loop ended (unmounted from outside with umount(8)) are closed. */
+/* Views whose loop ended (unmounted from outside with umount(8)) are closed. One a mount or an
+ * unmount works on is left to that request, or to the next round. */
 static void reap_exited(struct node *n)
 {
-	struct node_view *exited = NULL;
-	/* A change under way (a mount) would make the caller (stat, the accept loop) wait:
-	 * the next round reaps them. */
-	if (pthread_mutex_trylock(&n->admin) != 0)
-		return;
-	pthread_mutex_lock(&n->lock);
-	for (struct node_view **pp = &n->views; *pp;) {
-		struct node_view *nv = *pp;
-		if (view_exited(nv->view)) {
-			log_notice("\"%s\" was unmounted from outside", view_mountpoint(nv->view));
-			*pp = nv->next;
-			nv->next = exited;
-			exited = nv;
-		} else {
-			pp = &nv->next;
+	for (;;) {
+		pthread_mutex_lock(&n->lock);
+		struct node_view *nv;
+		int err = -1;
+		LIST_FOREACH(nv, &n->views, link)
+		if (view_exited(nv->view) && !strmap_get(n->busy, view_mountpoint(nv->view))) {
+			strmap_put(n->busy, view_mountpoint(nv->view), n, &err);
+			break;
 		}
-	}
-	pthread_mutex_unlock(&n->lock);
-	while (exited) {
-		struct node_view *nv = exited;
-		exited = nv->next;
+		if (nv && err == 0) {
+			log_notice("\"%s\" was unmounted from outside", view_mountpoint(nv->view));
+			LIST_REMOVE(nv, link);
+		}
+		pthread_mutex_unlock(&n->lock);
+		if (!nv || err < 0)
+			break;
 		stop_view(n, nv);
 	}
-	run_purges(n);
-	pthread_mutex_unlock(&n->admin);
+	reap(n);
 }
 
 /* Takes over the views a dead weir-node left with the keeper, before any client is served. A
@@ -1430,7 +1608,9 @@ static void track_adopted(struct node *n)
 	if (!n->tracker)
 		return;
 	pthread_mutex_lock(&n->lock);
-	for (struct node_view *nv = n->views; nv; nv = nv->next) {
+	struct node_view *nv;
+	LIST_FOREACH(nv, &n->views, link)
+	{
 		int r = access_tracker_add_view(n->tracker, view_dev(nv->view), nv->id);
 		if (r < 0)
 			log_warn("eBPF will not see \"%s\": %s", view_mountpoint(nv->view),
@@ -1452,15 +1632,17 @@ static void handle_stat(struct node *n, int fd, const Weir__StatRequest *s)
 	reap_exited(n);
 	pthread_mutex_lock(&n->lock);
 	size_t cnt = 0;
-	for (struct node_view *v = n->views; v; v = v->next)
-		cnt++;
+	struct node_view *v;
+	LIST_FOREACH(v, &n->views, link)
+	cnt++;
 	Weir__ViewStat *vs = calloc(cnt + 1, sizeof(*vs));
 	Weir__ViewStat **vsp = calloc(cnt + 1, sizeof(*vsp));
 	Weir__TierStat *ts = calloc((cnt + 1) * BLOCK_STORE_MAX_TIERS, sizeof(*ts));
 	Weir__TierStat **tsp = calloc((cnt + 1) * BLOCK_STORE_MAX_TIERS, sizeof(*tsp));
 	size_t k = 0;
 	if (vs && vsp && ts && tsp) {
-		for (struct node_view *v = n->views; v; v = v->next) {
+		LIST_FOREACH(v, &n->views, link)
+		{
 			if (mp[0] && strcmp(view_mountpoint(v->view), mp) != 0)
 				continue;
 			weir__view_stat__init(&vs[k]);
@@ -1872,17 +2054,20 @@ static char *render_metrics(void *userdata)
 	};
 	pthread_mutex_lock(&n->lock);
 	size_t cnt = 0;
-	for (struct node_view *v = n->views; v; v = v->next)
-		cnt++;
+	struct node_view *v;
+	LIST_FOREACH(v, &n->views, link)
+	cnt++;
 	Weir__ViewStat *vs = calloc(cnt + 1, sizeof(*vs));
 	Weir__TierStat *ts = calloc((cnt + 1) * BLOCK_STORE_MAX_TIERS, sizeof(*ts));
 	Weir__TierStat **tsp = calloc((cnt + 1) * BLOCK_STORE_MAX_TIERS, sizeof(*tsp));
 	size_t k = 0;
 	if (vs && ts && tsp)
-		for (struct node_view *v = n->views; v; v = v->next, k++) {
+		LIST_FOREACH(v, &n->views, link)
+		{
 			weir__view_stat__init(&vs[k]);
 			fill_view_stat(n, v, &vs[k], &ts[k * BLOCK_STORE_MAX_TIERS],
 				       &tsp[k * BLOCK_STORE_MAX_TIERS]);
+			k++;
 		}
 	for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
 		bool gauge = strstr(fields[f].name, "_total") == NULL;
@@ -1916,29 +2101,34 @@ static void shutdown_all(struct node *n)
 	/* cancelled loads still hold their sources: let them go first */
 	while (atomic_load(&n->retiring) > 0)
 		nanosleep(&(struct timespec){0, 10000000L}, NULL);
-	pthread_mutex_lock(&n->admin);
+	/* No change starts from now on; those under way finish first. */
 	pthread_mutex_lock(&n->lock);
-	struct node_view *views = n->views;
-	n->views = NULL;
-	pthread_mutex_unlock(&n->lock);
-	while (views) {
-		struct node_view *nv = views;
-		views = nv->next;
+	n->draining = true;
+	pthread_cond_broadcast(&n->changed);
+	while (strmap_size(n->busy) > 0 || strmap_size(n->opening) > 0)
+		pthread_cond_wait(&n->changed, &n->lock);
+	for (;;) {
+		struct node_view *nv = LIST_FIRST(&n->views);
+		int err = -1;
+		if (nv)
+			strmap_put(n->busy, view_mountpoint(nv->view), n, &err);
+		if (!nv || err < 0)
+			break;
+		LIST_REMOVE(nv, link);
+		pthread_mutex_unlock(&n->lock);
 		stop_view(n, nv);
+		pthread_mutex_lock(&n->lock);
 	}
-	pthread_mutex_lock(&n->lock);
-	while (n->loads) {
-		struct node_load *nl = n->loads;
-		n->loads = nl->next;
-		nl->next = n->dead_loads;
-		n->dead_loads = nl;
+	struct node_load *nl;
+	while ((nl = LIST_FIRST(&n->loads))) {
+		LIST_REMOVE(nl, link);
+		LIST_INSERT_HEAD(&n->dead_loads, nl, link);
 		drop_source_locked(n, nl->source);
 	}
-	while (n->sources)
-		close_source_locked(n, n->sources->source);
+	while (!LIST_EMPTY(&n->sources))
+		close_source_locked(n, LIST_FIRST(&n->sources)->source);
 	pthread_mutex_unlock(&n->lock);
-	reap_dead(n);
-	pthread_mutex_unlock(&n->admin);
+	reap(n);
 }
 
 /* The figures of every open source, for the cluster (node_report.h). */
@@ -1949,7 +2139,9 @@ static int report_collect(void *arg, json_object **ret, json_object **ret_loads)
 	if (!all)
 		return -ENOMEM;
 	pthread_mutex_lock(&n->lock);
-	for (struct node_source *ns = n->sources; ns; ns = ns->next) {
+	struct node_source *ns;
+	LIST_FOREACH(ns, &n->sources, link)
+	{
 		struct source *src = ns->source;
 		struct usage_totals t;
 		struct block_store_stats bs;
@@ -1959,7 +2151,9 @@ static int report_collect(void *arg, json_object **ret, json_object **ret_loads)
 		block_store_get_stats(src->store, &bs);
 		for (unsigned i = 0; i < bs.ntiers; i++)
 			cap += bs.tiers[i].quota;
-		for (struct node_view *v = n->views; v; v = v->next) {
+		struct node_view *v;
+		LIST_FOREACH(v, &n->views, link)
+		{
 			if (v->source != src)
 				continue;
 			struct view_stats st;
@@ -2083,9 +2277,21 @@ int main(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	pthread_mutex_init(&n.admin, NULL);
 	pthread_mutex_init(&n.lock, NULL);
 	pthread_cond_init(&n.view_idle, NULL);
+	pthread_cond_init(&n.changed, NULL);
+	LIST_INIT(&n.sources);
+	LIST_INIT(&n.views);
+	LIST_INIT(&n.loads);
+	LIST_INIT(&n.dead_loads);
+	LIST_INIT(&n.closing);
+	LIST_INIT(&n.purges);
+	n.busy = strmap_new();
+	n.opening = strmap_new();
+	if (!n.busy || !n.opening) {
+		log_err("out of memory");
+		return 1;
+	}
 	if (tier_pools_new(&n.pools) < 0) {
 		log_err("out of memory");
 		return 1;
@@ -2208,7 +2414,6 @@ int main(int argc, char **argv)
 	if (n.tracker)
 		pthread_join(n.tracker_thread, NULL);
 	shutdown_all(&n);
-	run_purges(&n);
 	tier_pools_free(n.pools);
 	access_tracker_free(n.tracker);
 	char pidpath[PATH_MAX + 16];

@@ -12,12 +12,16 @@
 #   "no_etag": true                    no ETag at all (validators: Last-Modified and size)
 #   "ignore_preconditions": true       never answer 412 (a server that does not check)
 #   "truncate_body": {"/path": N}      responses of /path stop after N body bytes, then close
+#   "stall": ["/prefix/", ...]         requests whose path starts with a prefix hang (at most 60 s)
+#                                      until the knob no longer lists it; each is logged on
+#                                      arrival as: STALL METHOD PATH
 import email.utils
 import json
 import os
 import re
 import sys
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -25,7 +29,7 @@ ROOT = os.path.realpath(sys.argv[1])
 PORT_FILE = sys.argv[2]
 LOG_FILE = sys.argv[3]
 KNOBS = {"listing_size": {}, "no_etag": False, "ignore_preconditions": False,
-         "truncate_body": {}}
+         "truncate_body": {}, "stall": []}
 LOCK = threading.Lock()
 
 
@@ -74,8 +78,22 @@ class Handler(BaseHTTPRequestHandler):
     def do_HEAD(self):
         self.do_GET()
 
+    def stalled(self, path):
+        with LOCK:
+            return any(path.startswith(p) for p in KNOBS["stall"])
+
+    def stall(self, path):
+        if not self.stalled(path):
+            return
+        with LOCK, open(LOG_FILE, "a") as f:
+            f.write("STALL %s %s\n" % (self.command, self.path))
+        deadline = time.monotonic() + 60
+        while self.stalled(path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def do_GET(self):
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        self.stall(path)
         local = os.path.realpath(os.path.join(ROOT, path.lstrip("/")))
         if local != ROOT and not local.startswith(ROOT + "/"):
             return self.send_simple(403)
