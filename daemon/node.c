@@ -2096,6 +2096,16 @@ static char *render_metrics(void *userdata)
 	return tb.p;
 }
 
+/* A source request's purge of a closed source is under way. */
+static bool manual_purges_locked(const struct node *n)
+{
+	const struct node_purge *p;
+	LIST_FOREACH(p, &n->purges, link)
+	if (p->manual)
+		return true;
+	return false;
+}
+
 static void shutdown_all(struct node *n)
 {
 	/* cancelled loads still hold their sources: let them go first */
@@ -2105,7 +2115,7 @@ static void shutdown_all(struct node *n)
 	pthread_mutex_lock(&n->lock);
 	n->draining = true;
 	pthread_cond_broadcast(&n->changed);
-	while (strmap_size(n->busy) > 0 || strmap_size(n->opening) > 0)
+	while (strmap_size(n->busy) > 0 || strmap_size(n->opening) > 0 || manual_purges_locked(n))
 		pthread_cond_wait(&n->changed, &n->lock);
 	for (;;) {
 		struct node_view *nv = LIST_FIRST(&n->views);
