@@ -226,11 +226,11 @@ static int control_error(const char *who, const char *sock, int r, const Weir__R
 
 /* Asks the local weir-node for the mount plan of (ns, dataset), which is where the grant is
  * checked (a reference whose grant was withdrawn fails here, even while its view runs): in a
- * cluster it plans from what it watches, on one machine it asks weir-controller. Then starts the
- * view at pub->view unless it runs. ret_root (len bytes) gets the plan's subpath: the source
- * directory the view shows ("" for the whole source). */
-static int view_ensure(struct csi_plugin *p, const struct publish *pub, char *ret_root, size_t len,
-		       struct grpc_reply *rp)
+ * cluster it plans from what it watches, on one machine it asks weir-controller. Returns 0 with
+ * the plan in *ret_plan (owned: weir__response__free_unpacked) and its subpath in ret_root (len
+ * bytes): the source directory the view shows ("" for the whole source); or an error set in rp. */
+static int plan_get(struct csi_plugin *p, const struct publish *pub, Weir__Response **ret_plan,
+		    char *ret_root, size_t len, struct grpc_reply *rp)
 {
 	Weir__DatasetMountRequest dm = WEIR__DATASET_MOUNT_REQUEST__INIT;
 	dm.namespace_ = (char *)pub->ns;
@@ -245,11 +245,25 @@ static int view_ensure(struct csi_plugin *p, const struct publish *pub, char *re
 			r = grpc_reply_error(rp, -EBADMSG, "weir-node sent no mount plan");
 		else
 			r = control_error("weir-node", p->node_socket, r, plan, rp);
-		goto out_plan;
+		if (plan)
+			weir__response__free_unpacked(plan, NULL);
+		return r;
 	}
 	snprintf(ret_root, len, "%s",
 		 plan->mount->subpath && strcmp(plan->mount->subpath, "/") ? plan->mount->subpath
 									   : "");
+	*ret_plan = plan;
+	return 0;
+}
+
+/* plan_get, then starts the view at pub->view unless it runs. */
+static int view_ensure(struct csi_plugin *p, const struct publish *pub, char *ret_root, size_t len,
+		       struct grpc_reply *rp)
+{
+	Weir__Response *plan = NULL;
+	int r = plan_get(p, pub, &plan, ret_root, len, rp);
+	if (r < 0)
+		return r;
 
 	bool weir = false;
 	unsigned long dev;
@@ -294,24 +308,34 @@ out_plan:
  * beneath the view without following a symbolic link or leaving the mount, so a link in the
  * source cannot send a pod elsewhere. Returns 0 and *ret_fd (-1: bind the view; else an O_PATH
  * descriptor the caller closes), or an error already set in rp. */
-static int publish_source(const struct publish *pub, const char *root, int *ret_fd,
-			  struct grpc_reply *rp)
+/* The directory of the view pub asks for, relative to the view's root (root, from the plan): ""
+ * for the view itself, else "a/b" in *ret_rel (borrowed from pub). Returns 0, or -EPERM (set in
+ * rp) when the PV's subpath lies outside what the Dataset shows. */
+static int subpath_rel(const struct publish *pub, const char *root, const char **ret_rel,
+		       struct grpc_reply *rp)
 {
-	*ret_fd = -1;
-	if (!pub->has_subpath)
-		return 0;
 	size_t n = strlen(root);
-	const char *rel;
-	if (strcmp(pub->subpath, root) == 0)
-		return 0;
-	if (strncmp(pub->subpath, root, n) == 0 && pub->subpath[n] == '/')
-		rel = pub->subpath + n + 1;
+	if (!pub->has_subpath || strcmp(pub->subpath, root) == 0)
+		*ret_rel = "";
+	else if (strncmp(pub->subpath, root, n) == 0 && pub->subpath[n] == '/')
+		*ret_rel = pub->subpath + n + 1;
 	else
 		return grpc_reply_error(rp, -EPERM,
 					"volume_context subpath \"%.200s\" is outside what dataset "
 					"%s/%s shows (\"%.200s\" of its source)",
 					pub->subpath[0] ? pub->subpath : "/", pub->ns, pub->dataset,
 					root[0] ? root : "/");
+	return 0;
+}
+
+static int publish_source(const struct publish *pub, const char *root, int *ret_fd,
+			  struct grpc_reply *rp)
+{
+	*ret_fd = -1;
+	const char *rel;
+	int e = subpath_rel(pub, root, &rel, rp);
+	if (e < 0 || !*rel)
+		return e;
 	int vfd = open(pub->view, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (vfd < 0)
 		return grpc_reply_error(rp, -errno, "opening the view \"%s\": %s", pub->view,
@@ -420,34 +444,72 @@ static int node_publish(void *ctx, const ProtobufCMessage *msg, struct grpc_repl
 	return e;
 }
 
+/* A target already published (perhaps by an earlier weir-csi: the kernel's mount table is the
+ * record): the same view, directory of it and read-only mode is success (the spec's idempotent
+ * publish); anything else is ALREADY_EXISTS, naming what differs. */
+static int republish(struct csi_plugin *p, const struct publish *pub, unsigned long tdev,
+		     struct grpc_reply *rp)
+{
+	unsigned long vdev;
+	bool weir;
+	struct statvfs sv;
+	if (!(fuse_mounts_at(pub->view, &vdev, &weir) > 0 && weir && vdev == tdev))
+		return grpc_reply_error(rp, -EEXIST,
+					"target_path \"%s\" already has another volume mounted; "
+					"unpublish it first",
+					pub->target);
+	bool target_ro = statvfs(pub->target, &sv) == 0 && (sv.f_flag & ST_RDONLY);
+	bool view_ro = statvfs(pub->view, &sv) == 0 && (sv.f_flag & ST_RDONLY);
+	if (target_ro != (pub->ro || view_ro))
+		return grpc_reply_error(rp, -EEXIST,
+					"target_path \"%s\" already has dataset %s/%s mounted %s; "
+					"unpublish it first",
+					pub->target, pub->ns, pub->dataset,
+					target_ro ? "read-only" : "read-write");
+	/* Which directory of the view: the bind mount's root in mountinfo is the directory of
+	 * the view it shows, "/" for the view itself. */
+	char root[4096] = "", have[4096];
+	const char *rel = "";
+	int r = fuse_mounts_root(pub->target, have, sizeof(have));
+	if (r <= 0)
+		return grpc_reply_error(rp, r < 0 ? r : -EAGAIN,
+					"reading the mount at target_path \"%s\": %s", pub->target,
+					r < 0 ? strerror(-r) : "it went away; retry");
+	/* The plan's root (where the view starts in the source) matters only for a subpath:
+	 * the plain republish of a view's root asks weir-node nothing. */
+	if (pub->has_subpath || strcmp(have, "/") != 0) {
+		Weir__Response *plan = NULL;
+		int e = plan_get(p, pub, &plan, root, sizeof(root), rp);
+		if (e < 0)
+			return e;
+		weir__response__free_unpacked(plan, NULL);
+		if ((e = subpath_rel(pub, root, &rel, rp)) < 0)
+			return e;
+	}
+	if (strcmp(have + 1, rel) != 0 || have[0] != '/')
+		return grpc_reply_error(rp, -EEXIST,
+					"target_path \"%s\" already has dataset %s/%s mounted with "
+					"subpath \"%.200s%s\", "
+					"not \"%.200s\"; unpublish it first",
+					pub->target, pub->ns, pub->dataset,
+					root[0] || have[1] ? root : "/", have[1] ? have : "",
+					pub->has_subpath && pub->subpath[0] ? pub->subpath : "/");
+	return grpc_reply_set(
+	    rp,
+	    &(Csi__V1__NodePublishVolumeResponse)CSI__V1__NODE_PUBLISH_VOLUME_RESPONSE__INIT.base);
+}
+
 /* Publishes with the target and the view claimed. */
 static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, struct grpc_reply *rp)
 {
 	const struct publish pub = *ppub;
 	int e;
-	unsigned long tdev, vdev;
-	bool weir;
+	unsigned long tdev;
 	int at = fuse_mounts_at(pub.target, &tdev, NULL);
 	if (at < 0)
 		return grpc_reply_error(rp, at, "reading mountinfo: %s", strerror(-at));
-	if (at > 0) {
-		/* published before (perhaps by an earlier weir-csi): the same view and mode is
-		 * success, anything else a conflict */
-		struct statvfs sv;
-		bool same = fuse_mounts_at(pub.view, &vdev, &weir) > 0 && weir && vdev == tdev;
-		bool target_ro = statvfs(pub.target, &sv) == 0 && (sv.f_flag & ST_RDONLY);
-		bool view_ro = statvfs(pub.view, &sv) == 0 && (sv.f_flag & ST_RDONLY);
-		if (same && target_ro == (pub.ro || view_ro))
-			return grpc_reply_set(
-			    rp, &(Csi__V1__NodePublishVolumeResponse)
-				     CSI__V1__NODE_PUBLISH_VOLUME_RESPONSE__INIT.base);
-		return grpc_reply_error(rp, -EEXIST,
-					"target_path \"%s\" already has %s mounted; unpublish it "
-					"first",
-					pub.target,
-					same ? "this volume with another read-only mode"
-					     : "another volume");
-	}
+	if (at > 0)
+		return republish(p, &pub, tdev, rp);
 
 	struct stat st;
 	/* the spec makes the target ours to create (and to remove again if publishing fails) */

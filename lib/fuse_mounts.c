@@ -117,9 +117,10 @@ int fuse_mounts_detach(const char *mp)
 	return r;
 }
 
-/* Calls fn for each mountinfo line with its device, unescaped mountpoint and fstype; stops when
- * fn returns non-zero and returns that. */
-static int each_mount(int (*fn)(unsigned long dev, const char *mnt, const char *fstype, void *arg),
+/* Calls fn for each mountinfo line with its device, unescaped root (the directory of its file
+ * system it shows) and mountpoint, and fstype; stops when fn returns non-zero and returns that. */
+static int each_mount(int (*fn)(unsigned long dev, const char *root, const char *mnt,
+				const char *fstype, void *arg),
 		      void *arg)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
@@ -128,15 +129,16 @@ static int each_mount(int (*fn)(unsigned long dev, const char *mnt, const char *
 	char line[8192];
 	int r = 0;
 	while (r == 0 && fgets(line, sizeof(line), f)) {
-		char mnt[4096], fstype[256];
+		char root[4096], mnt[4096], fstype[256];
 		unsigned maj, min;
-		if (sscanf(line, "%*s %*s %u:%u %*s %4095s", &maj, &min, mnt) != 3)
+		if (sscanf(line, "%*s %*s %u:%u %4095s %4095s", &maj, &min, root, mnt) != 4)
 			continue;
 		char *dash = strstr(line, " - ");
 		if (!dash || sscanf(dash + 3, "%255s", fstype) != 1)
 			continue;
+		unescape(root);
 		unescape(mnt);
-		r = fn(makedev(maj, min), mnt, fstype, arg);
+		r = fn(makedev(maj, min), root, mnt, fstype, arg);
 	}
 	fclose(f);
 	return r;
@@ -146,9 +148,11 @@ struct at_arg {
 	const char *mp;
 	bool found, weir;
 	unsigned long dev;
+	char root[4096];
 };
 
-static int at_fn(unsigned long dev, const char *mnt, const char *fstype, void *arg)
+static int at_fn(unsigned long dev, const char *root, const char *mnt, const char *fstype,
+		 void *arg)
 {
 	struct at_arg *a = arg;
 	/* later lines are mounted on top of earlier ones: keep the last */
@@ -156,6 +160,7 @@ static int at_fn(unsigned long dev, const char *mnt, const char *fstype, void *a
 		a->found = true;
 		a->dev = dev;
 		a->weir = strncmp(fstype, "fuse.weir", 9) == 0;
+		snprintf(a->root, sizeof(a->root), "%s", root);
 	}
 	return 0;
 }
@@ -175,12 +180,27 @@ int fuse_mounts_at(const char *mp, unsigned long *ret_dev, bool *ret_weir)
 	return 1;
 }
 
+int fuse_mounts_root(const char *mp, char *ret_root, size_t len)
+{
+	struct at_arg a = {.mp = mp};
+	int r = each_mount(at_fn, &a);
+	if (r < 0)
+		return r;
+	if (!a.found)
+		return 0;
+	if (strlen(a.root) >= len)
+		return -ENAMETOOLONG;
+	snprintf(ret_root, len, "%s", a.root);
+	return 1;
+}
+
 struct count_arg {
 	unsigned long dev;
 	int n;
 };
 
-static int count_fn(unsigned long dev, const char *mnt, const char *fstype, void *arg)
+static int count_fn(unsigned long dev, const char *root, const char *mnt, const char *fstype,
+		    void *arg)
 {
 	struct count_arg *a = arg;
 	if (dev == a->dev)

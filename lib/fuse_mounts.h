@@ -5,6 +5,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* True when mountinfo lists a fuse.weir mount (alive or dead) at the absolute path mp. */
 bool fuse_mounts_is_weir(const char *mp);
@@ -24,6 +25,11 @@ int fuse_mounts_detach(const char *mp);
  * (the st_dev its files have) in *ret_dev and whether it is fuse.weir in *ret_weir (either may be
  * NULL), 0 when nothing is mounted there, or -errno. */
 int fuse_mounts_at(const char *mp, unsigned long *ret_dev, bool *ret_weir);
+
+/* The root of the topmost mount at the absolute path mp: the directory of its file system it
+ * shows ("/" for a whole file system, "/a/b" for a bind mount of that directory). Returns 1 with
+ * it in ret_root (len bytes), 0 when nothing is mounted there, or -errno. */
+int fuse_mounts_root(const char *mp, char *ret_root, size_t len);
 
 /* How many mounts show device dev (a view and its bind mounts share it). Returns >= 0 or
  * -errno. */

@@ -3,13 +3,15 @@
 # End to end (issue 9): weir-csi publishes Datasets into "pods" for a client playing the kubelet
 # (csi-call), against a real weir up (weir-controller + weir-node) over a local:// tree:
 # - a published target shows the Dataset byte for byte (cmp), read-only is enforced (EROFS);
-# - publishing is idempotent for the same target, ALREADY_EXISTS for another volume there;
+# - publishing is idempotent for the same target, ALREADY_EXISTS for another volume there, and
+#   for the same volume with another subpath (the spec: incompatible with what is published);
 # - a pod namespace other than the volume's, and a reference without a grant, are refused with
 #   PERMISSION_DENIED and the reason; nothing is mounted then;
 # - NodeGetVolumeStats reports the view's cached bytes; unknown paths are NOT_FOUND;
 # - unpublish unmounts and removes the target, is idempotent, and the view stops after the grace
 #   period once no target uses it;
-# - a restarted weir-csi leaves published targets alone and answers the same for them;
+# - a restarted weir-csi leaves published targets alone and answers the same for them: OK for the
+#   same volume and subpath, ALREADY_EXISTS for another subpath;
 # - kubelet registration (GetInfo) on <registration-dir>/weir.csi.io-reg.sock.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -28,7 +30,9 @@ at_exit 'for t in "$TMP"/pods/*/target; do mountpoint -q "$t" 2>/dev/null && umo
 weir_setup "$TMP"
 WT_POLL_SECONDS=30
 D="$TMP/data"
-mkdir -p "$D/sub" "$TMP/pods/a" "$TMP/pods/b" "$TMP/pods/c" "$TMP/pods/q" "$TMP/pods/s" "$TMP/elsewhere"
+mkdir -p "$D/sub" "$D/other" "$TMP/pods/a" "$TMP/pods/b" "$TMP/pods/c" "$TMP/pods/q" "$TMP/pods/s" \
+	"$TMP/pods/t" "$TMP/elsewhere"
+echo "another directory" >"$D/other/note"
 rand_file "$D/model.bin" 6000000 csi-model
 rand_file "$D/sub/part" 300000 csi-part
 echo "not the dataset's" >"$TMP/elsewhere/secret"
@@ -117,6 +121,23 @@ expect OK publish development/spark "$S" "${DEV[@]}" subpath=/sub csi.storage.k8
 [ "$(ls "$S")" = part ] || fail "subpath=/sub published a target listing \"$(ls "$S" | tr '\n' ' ')\"; expected part"
 cmp "$D/sub/part" "$S/part"
 grep -q 'published dataset development/spark subpath /sub on' "$TMP/csi.log" || fail "weir-csi did not log the subpath publish"
+ok "subpath=/sub published: ls shows part; cmp equal"
+
+step "republishing a subpath: the same is OK, another subpath or none is ALREADY_EXISTS"
+expect OK publish development/spark "$S" "${DEV[@]}" subpath=/sub csi.storage.k8s.io/pod.namespace=development
+expect OK publish development/spark "$S" "${DEV[@]}" subpath=/sub/ csi.storage.k8s.io/pod.namespace=development
+expect ALREADY_EXISTS publish development/spark "$S" "${DEV[@]}" subpath=/other csi.storage.k8s.io/pod.namespace=development
+grep -q 'subpath "/sub", not "/other"' <<<"$CC_OUT" || fail "another subpath refused without naming both: $CC_OUT"
+ok "$CC_OUT"
+expect ALREADY_EXISTS publish development/spark "$S" "${DEV[@]}" csi.storage.k8s.io/pod.namespace=development
+expect ALREADY_EXISTS publish development/spark "$S" "${DEV[@]}" subpath=/ csi.storage.k8s.io/pod.namespace=development
+expect ALREADY_EXISTS publish development/spark "$A" "${DEV[@]}" subpath=/sub csi.storage.k8s.io/pod.namespace=development
+grep -q 'subpath "/", not "/sub"' <<<"$CC_OUT" || fail "a subpath on the whole view's target refused without naming both: $CC_OUT"
+ok "$CC_OUT"
+[ "$(grep -c " $S " /proc/self/mountinfo)" -eq 1 ] || fail "$S is mounted more than once"
+[ "$(ls "$S")" = part ] || fail "after the refused republishes $S lists \"$(ls "$S" | tr '\n' ' ')\"; expected part"
+cmp "$D/README" "$A/README"
+ok "/sub and /sub/ OK; /other, none and / ALREADY_EXISTS on $S; /sub ALREADY_EXISTS on the whole view's $A; both unchanged"
 expect OK unpublish development/spark "$S"
 expect NOT_FOUND publish development/spark "$S" "${DEV[@]}" subpath=/missing csi.storage.k8s.io/pod.namespace=development
 grep -q 'has no directory "missing"' <<<"$CC_OUT" || fail "subpath=/missing: $CC_OUT"
@@ -144,12 +165,19 @@ expect NOT_FOUND stats development/spark "$TMP/pods/q"
 expect NOT_FOUND stats development/spark some/path
 
 step "weir-csi restarts: the targets stay mounted and publish is still idempotent"
+T="$TMP/pods/t/target"
+expect OK publish development/spark "$T" "${DEV[@]}" subpath=/other csi.storage.k8s.io/pod.namespace=development
 csi_stop
-mountpoint -q "$A" && mountpoint -q "$B" || fail "stopping weir-csi unmounted a target"
+mountpoint -q "$A" && mountpoint -q "$B" && mountpoint -q "$T" || fail "stopping weir-csi unmounted a target"
 cmp "$D/model.bin" "$B/model.bin"
 csi_start --view-grace 2
 expect OK publish development/spark "$A" "${DEV[@]}" csi.storage.k8s.io/pod.namespace=development
-ok "after the restart: targets mounted, republish OK"
+expect OK publish development/spark "$T" "${DEV[@]}" subpath=/other csi.storage.k8s.io/pod.namespace=development
+expect ALREADY_EXISTS publish development/spark "$T" "${DEV[@]}" subpath=/sub csi.storage.k8s.io/pod.namespace=development
+expect ALREADY_EXISTS publish development/spark "$A" "${DEV[@]}" subpath=/other csi.storage.k8s.io/pod.namespace=development
+cmp "$D/other/note" "$T/note"
+ok "after the restart: targets mounted; the same volume and subpath OK, another subpath ALREADY_EXISTS"
+expect OK unpublish development/spark "$T"
 
 step "unpublish: unmounted, target removed, idempotent; the view stops after the last user"
 expect OK unpublish development/spark "$A"
