@@ -4,14 +4,17 @@
 #include "fetcher.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "log.h"
+#include "strmap.h"
 
-#define FETCH_BUCKETS 1024
 
 struct inflight;
 
@@ -27,8 +30,7 @@ struct inflight {
 	struct part *parts;
 	unsigned parts_left; /* under f->lock: requests not yet completed */
 	struct part one_part;
-	struct inflight *hnext; /* hash chain, under f->lock */
-	struct inflight *qnext; /* completion queue, under f->lock */
+	STAILQ_ENTRY(inflight) qlink; /* completion queue, under f->lock */
 	uint64_t obj, block;
 	char *path;
 	struct ufs_attr attr;
@@ -53,40 +55,38 @@ struct fetcher {
 	 * can do tier I/O (acquire, put, invalidate), nor while waiting on anything but the
 	 * conditions below. read_done() takes it on the UFS thread, which must never block. */
 	pthread_mutex_t lock;
-	pthread_cond_t done_cond;		  /* a fetch finished */
-	pthread_cond_t queue_cond;		  /* a completion is queued, or stopping */
-	struct inflight *buckets[FETCH_BUCKETS];  /* under lock */
-	unsigned inflight;			  /* under lock */
-	unsigned inflight_prefetch;		  /* under lock */
-	struct inflight *queue_head, *queue_tail; /* under lock */
-	bool stopping;				  /* under lock */
+	pthread_cond_t done_cond;		 /* a fetch finished */
+	pthread_cond_t queue_cond;		 /* a completion is queued, or stopping */
+	struct strmap *by_block; /* under lock: "obj:block" (inflight_key) -> inflight */
+	unsigned inflight;			 /* under lock */
+	unsigned inflight_prefetch;		 /* under lock */
+	STAILQ_HEAD(, inflight) queue;		 /* under lock */
+	bool stopping;				 /* under lock */
 	unsigned nthreads;
 	pthread_t threads[8];
 	struct fetcher_stats stats;
 };
 
-static unsigned bucket_of(uint64_t obj, uint64_t block)
+#define INFLIGHT_KEY_MAX 34 /* two 16-digit hex numbers, ':' and NUL */
+
+/* The table's key of a block: the tree's one hash table is keyed by strings. */
+static const char *inflight_key(uint64_t obj, uint64_t block, char buf[INFLIGHT_KEY_MAX])
 {
-	uint64_t h = obj ^ (block * 0x9E3779B97F4A7C15ULL);
-	h ^= h >> 29;
-	return (unsigned)(h % FETCH_BUCKETS);
+	snprintf(buf, INFLIGHT_KEY_MAX, "%" PRIx64 ":%" PRIx64, obj, block);
+	return buf;
 }
 
 static struct inflight *find_locked(struct fetcher *f, uint64_t obj, uint64_t block)
 {
-	for (struct inflight *e = f->buckets[bucket_of(obj, block)]; e; e = e->hnext)
-		if (e->obj == obj && e->block == block)
-			return e;
-	return NULL;
+	char key[INFLIGHT_KEY_MAX];
+	return strmap_get(f->by_block, inflight_key(obj, block, key));
 }
 
 static void unlink_locked(struct fetcher *f, struct inflight *e)
 {
-	struct inflight **pp = &f->buckets[bucket_of(e->obj, e->block)];
-	while (*pp && *pp != e)
-		pp = &(*pp)->hnext;
-	if (*pp)
-		*pp = e->hnext;
+	char key[INFLIGHT_KEY_MAX];
+	if (find_locked(f, e->obj, e->block) == e)
+		strmap_remove(f->by_block, inflight_key(e->obj, e->block, key));
 }
 
 static void put_locked(struct inflight *e)
@@ -102,12 +102,7 @@ static void put_locked(struct inflight *e)
 
 static void queue_locked(struct fetcher *f, struct inflight *e)
 {
-	e->qnext = NULL;
-	if (f->queue_tail)
-		f->queue_tail->qnext = e;
-	else
-		f->queue_head = e;
-	f->queue_tail = e;
+	STAILQ_INSERT_TAIL(&f->queue, e, qlink);
 	pthread_cond_signal(&f->queue_cond);
 }
 
@@ -177,14 +172,12 @@ static void *store_thread(void *arg)
 	struct fetcher *f = arg;
 	pthread_mutex_lock(&f->lock);
 	for (;;) {
-		while (!f->queue_head && !f->stopping)
+		while (STAILQ_EMPTY(&f->queue) && !f->stopping)
 			pthread_cond_wait(&f->queue_cond, &f->lock);
-		if (!f->queue_head && f->stopping)
+		if (STAILQ_EMPTY(&f->queue) && f->stopping)
 			break;
-		struct inflight *e = f->queue_head;
-		f->queue_head = e->qnext;
-		if (!f->queue_head)
-			f->queue_tail = NULL;
+		struct inflight *e = STAILQ_FIRST(&f->queue);
+		STAILQ_REMOVE_HEAD(&f->queue, qlink);
 		pthread_mutex_unlock(&f->lock);
 		complete(f, e);
 		pthread_mutex_lock(&f->lock);
@@ -221,6 +214,12 @@ int fetcher_new(struct ufs *u, struct block_store *bs, const struct fetcher_opti
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->done_cond, NULL);
 	pthread_cond_init(&f->queue_cond, NULL);
+	STAILQ_INIT(&f->queue);
+	f->by_block = strmap_new();
+	if (!f->by_block) {
+		free(f);
+		return -ENOMEM;
+	}
 	for (unsigned i = 0; i < f->nthreads; i++) {
 		int r = pthread_create(&f->threads[i], NULL, store_thread, f);
 		if (r != 0) {
@@ -248,6 +247,7 @@ void fetcher_free(struct fetcher *f)
 	pthread_mutex_destroy(&f->lock);
 	pthread_cond_destroy(&f->done_cond);
 	pthread_cond_destroy(&f->queue_cond);
+	strmap_free(f->by_block, NULL);
 	free(f);
 }
 
@@ -288,9 +288,15 @@ static int start_locked(struct fetcher *f, uint64_t obj, const char *path,
 	e->want = want;
 	e->prefetch = prefetch;
 	e->refs = 2;
-	unsigned b = bucket_of(obj, block);
-	e->hnext = f->buckets[b];
-	f->buckets[b] = e;
+	char key[INFLIGHT_KEY_MAX];
+	int err = 0;
+	strmap_put(f->by_block, inflight_key(obj, block, key), e, &err);
+	if (err < 0) {
+		free(e->buf);
+		free(e->path);
+		free(e);
+		return err;
+	}
 	f->inflight++;
 	if (prefetch)
 		f->inflight_prefetch++;

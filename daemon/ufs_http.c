@@ -43,7 +43,7 @@ struct http_resp {
 
 /* One ufs_read_async() call, owned by the backend from submission until done runs. */
 struct http_read {
-	struct http_read *next;
+	TAILQ_ENTRY(http_read) link; /* on queue, pending or inflight: one at a time */
 	struct ufs *u;
 	char *url;
 	uint64_t off;
@@ -100,12 +100,12 @@ struct http {
 	/* Guards the submission queue and stopping: any thread queues, the backend thread takes.
 	 * Held for list updates only, never across a curl call or a completion callback. */
 	pthread_mutex_t lock;
-	struct http_read *queue_head, *queue_tail; /* under lock: submitted, not yet seen */
-	bool stopping;				   /* under lock */
+	TAILQ_HEAD(, http_read) queue; /* under lock: submitted, not yet seen */
+	bool stopping;		       /* under lock */
 
 	/* owned by the backend thread */
-	struct http_read *pending; /* waiting for a slot or for their backoff */
-	struct http_read *inflight;
+	TAILQ_HEAD(, http_read) pending; /* waiting for a slot or for their backoff, in order */
+	TAILQ_HEAD(, http_read) inflight;
 	unsigned n_inflight;
 
 	/* The backend thread's event loop on io_uring (curl_multi_socket_action): curl's sockets
@@ -736,15 +736,6 @@ static void read_complete(struct ufs *u, struct http_read *r, int err)
 	read_free(r);
 }
 
-static void pending_push(struct http *h, struct http_read *r)
-{
-	struct http_read **p = &h->pending;
-	while (*p)
-		p = &(*p)->next;
-	r->next = NULL;
-	*p = r;
-}
-
 static int read_start(struct ufs *u, struct http_read *r)
 {
 	struct http *h = u->priv;
@@ -773,8 +764,7 @@ static int read_start(struct ufs *u, struct http_read *r)
 		curl_easy_cleanup(e);
 		return -ENOMEM;
 	}
-	r->next = h->inflight;
-	h->inflight = r;
+	TAILQ_INSERT_HEAD(&h->inflight, r, link);
 	h->n_inflight++;
 	atomic_fetch_add(&u->stats.requests, 1);
 	return 0;
@@ -843,7 +833,7 @@ static void read_finished(struct ufs *u, struct http_read *r, CURLcode cc)
 			log_debug("read %s @%" PRIu64 "+%zu: %s; retry %u in %" PRIu64 " ms",
 				  r->url, r->off, r->len, r->cause, r->attempt, ms);
 			r->not_before_ms = now_ms() + ms;
-			pending_push(h, r);
+			TAILQ_INSERT_TAIL(&h->pending, r, link);
 			return;
 		}
 	}
@@ -852,13 +842,8 @@ static void read_finished(struct ufs *u, struct http_read *r, CURLcode cc)
 
 static void inflight_remove(struct http *h, struct http_read *r)
 {
-	for (struct http_read **p = &h->inflight; *p; p = &(*p)->next) {
-		if (*p == r) {
-			*p = r->next;
-			h->n_inflight--;
-			return;
-		}
-	}
+	TAILQ_REMOVE(&h->inflight, r, link);
+	h->n_inflight--;
 }
 
 /* Takes the reads other threads queued and starts those whose slot and backoff allow. Returns
@@ -868,30 +853,24 @@ static bool loop_admit(struct ufs *u, int *timeout)
 	struct http *h = u->priv;
 	pthread_mutex_lock(&h->lock);
 	bool stopping = h->stopping;
-	struct http_read *q = h->queue_head;
-	h->queue_head = h->queue_tail = NULL;
+	TAILQ_CONCAT(&h->pending, &h->queue, link);
 	pthread_mutex_unlock(&h->lock);
-	while (q) {
-		struct http_read *next = q->next;
-		pending_push(h, q);
-		q = next;
-	}
 	if (stopping)
 		return true;
 
 	uint64_t now = now_ms();
-	for (struct http_read **p = &h->pending; *p;) {
-		struct http_read *r = *p;
+	struct http_read *r = TAILQ_FIRST(&h->pending), *next;
+	for (; r; r = next) {
+		next = TAILQ_NEXT(r, link);
 		if (r->not_before_ms > now) {
 			uint64_t wait = r->not_before_ms - now;
 			if (wait < (uint64_t)*timeout)
 				*timeout = (int)wait;
-			p = &r->next;
 			continue;
 		}
 		if (h->n_inflight >= h->opts.max_connections)
 			break;
-		*p = r->next;
+		TAILQ_REMOVE(&h->pending, r, link);
 		if (r->got >= r->len) {
 			read_complete(u, r, 0); /* zero-length read */
 			continue;
@@ -1143,17 +1122,16 @@ static void *http_thread(void *arg)
 		poll_loop(u);
 
 	/* shutting down: every request still owned gets its one done() */
-	while (h->inflight) {
-		struct http_read *r = h->inflight;
-		h->inflight = r->next;
+	struct http_read *r;
+	while ((r = TAILQ_FIRST(&h->inflight))) {
+		TAILQ_REMOVE(&h->inflight, r, link);
 		curl_multi_remove_handle(h->multi, r->easy);
 		snprintf(r->cause, sizeof(r->cause), "UFS client shut down");
 		read_complete(u, r, -ECANCELED);
 	}
 	h->n_inflight = 0;
-	while (h->pending) {
-		struct http_read *r = h->pending;
-		h->pending = r->next;
+	while ((r = TAILQ_FIRST(&h->pending))) {
+		TAILQ_REMOVE(&h->pending, r, link);
 		snprintf(r->cause, sizeof(r->cause), "UFS client shut down");
 		read_complete(u, r, -ECANCELED);
 	}
@@ -1225,11 +1203,7 @@ static int http_read_async(struct ufs *u, const char *path, uint64_t off, size_t
 		read_free(r);
 		return -ESHUTDOWN;
 	}
-	if (h->queue_tail)
-		h->queue_tail->next = r;
-	else
-		h->queue_head = r;
-	h->queue_tail = r;
+	TAILQ_INSERT_TAIL(&h->queue, r, link);
 	pthread_mutex_unlock(&h->lock);
 	http_wake(h);
 	return 0;
@@ -1306,6 +1280,9 @@ static int http_init(struct ufs *u, const struct ufs_options *opts)
 	h->wake_fd = -1;
 	h->timer_at_ms = -1;
 	LIST_INIT(&h->socks);
+	TAILQ_INIT(&h->queue);
+	TAILQ_INIT(&h->pending);
+	TAILQ_INIT(&h->inflight);
 	pthread_mutex_init(&h->lock, NULL);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&h->share_locks[i], NULL);

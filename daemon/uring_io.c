@@ -54,7 +54,7 @@ static void *reaper_main(void *arg)
 
 	while (!stop) {
 		struct io_uring_cqe *cqe;
-		struct uring_io_req *callbacks = NULL;
+		SLIST_HEAD(, uring_io_req) callbacks = SLIST_HEAD_INITIALIZER(callbacks);
 		unsigned head, count = 0;
 		eventfd_t v;
 
@@ -80,20 +80,17 @@ static void *reaper_main(void *arg)
 				req->res = cqe->res;
 				req->done = true;
 				rg->inflight--;
-				if (req->complete) {
-					req->cb_next = callbacks;
-					callbacks = req;
-				}
+				if (req->complete)
+					SLIST_INSERT_HEAD(&callbacks, req, cb_link);
 			}
 		}
 		io_uring_cq_advance(&rg->ring, count);
 		pthread_cond_broadcast(&rg->done_cond);
 		pthread_mutex_unlock(&rg->done_lock);
 		/* Outside the lock: a callback may take its owner's locks, and free req. */
-		while (callbacks) {
-			struct uring_io_req *req = callbacks;
-
-			callbacks = req->cb_next;
+		struct uring_io_req *req;
+		while ((req = SLIST_FIRST(&callbacks))) {
+			SLIST_REMOVE_HEAD(&callbacks, cb_link);
 			req->complete(req, req->res);
 		}
 	}

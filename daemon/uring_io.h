@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/types.h>
 
 struct uring_io;
@@ -29,9 +30,9 @@ struct uring_io_req {
 	 * only it can make), may free req, and nobody waits on req. */
 	void (*complete)(struct uring_io_req *req, int res);
 	/* Private: set by the queue. */
-	struct uring_io_req *cb_next; /* the reaper's batch of callbacks */
-	int res;		      /* the completion's result, once done */
-	bool done;		      /* under the ring's done_lock */
+	SLIST_ENTRY(uring_io_req) cb_link; /* the reaper's batch of callbacks */
+	int res;			   /* the completion's result, once done */
+	bool done;			   /* under the ring's done_lock */
 	struct uring_ring *ring; /* where it was submitted; NULL for the pread/pwrite fallback */
 };
 

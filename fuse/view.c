@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/queue.h>
 #include <sys/uio.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -93,12 +94,12 @@ struct handle {
 	unsigned window;     /* under lock: current prefetch window in blocks */
 	int backing_id;	     /* > 0: reads pass through to the tier file */
 	struct inode *ino;
-	int wfd;		    /* >= 0: opened for writing, straight on the UFS (rw views) */
-	bool dirty;		    /* written or truncated: cached blocks and metadata are stale */
-	uint64_t pinned;	    /* blocks 0..pinned-1 are pinned while passed through */
-	struct handle *prev, *next; /* under the view's lock: its open handles */
-	uint64_t fh;		    /* what the kernel knows it by: its slot + 1 */
-	int open_flags;		    /* as the kernel opened it (restored write handles reopen) */
+	int wfd;		 /* >= 0: opened for writing, straight on the UFS (rw views) */
+	bool dirty;		 /* written or truncated: cached blocks and metadata are stale */
+	uint64_t pinned;	 /* blocks 0..pinned-1 are pinned while passed through */
+	LIST_ENTRY(handle) link; /* under the view's lock: its open handles */
+	uint64_t fh;		 /* what the kernel knows it by: its slot + 1 */
+	int open_flags;		 /* as the kernel opened it (restored write handles reopen) */
 };
 
 /* An open directory reads one listing, shared with the cache (a reference, not a copy); one
@@ -140,7 +141,8 @@ struct view {
 	struct inode **inodes;	/* under lock: inodes[ino - 1] */
 	size_t ninodes, cap;	/* under lock */
 	struct strmap *by_path; /* under lock: path -> struct inode */
-	struct handle *handles; /* under lock: open files; view_stop closes those never released */
+	LIST_HEAD(, handle)
+	handles; /* under lock: open files; view_stop closes those never released */
 	atomic_uint_fast64_t reads, read_bytes, hits, misses, opens;
 	atomic_uint_fast64_t tier_bytes, ufs_bytes, prefetch_bytes, streams, passthrough_opens;
 	atomic_uint_fast64_t passthrough_bytes;
@@ -152,8 +154,8 @@ struct view {
 	 * not know it, so the custom I/O below patches the INIT and OPEN replies. */
 	int devfd;
 	atomic_bool read_streams; /* detect streams from READs (cfg's, until eBPF takes over) */
-	atomic_bool pt_offered;	 /* the kernel offered FUSE_PASSTHROUGH in INIT */
-	atomic_bool passthrough; /* we accepted it */
+	atomic_bool pt_offered;	  /* the kernel offered FUSE_PASSTHROUGH in INIT */
+	atomic_bool passthrough;  /* we accepted it */
 	uint64_t init_unique;
 	/* One reader opening a directory's files in listing order (cp -R, tar): the directory,
 	 * the listing index of its last open, how many opens in a row followed the one before,
@@ -462,7 +464,8 @@ static int writer_fd_dup(struct view *v, struct inode *in)
 {
 	int fd = -1;
 	pthread_mutex_lock(&v->lock);
-	for (struct handle *h = in->opens_write ? v->handles : NULL; h; h = h->next)
+	for (struct handle *h = in->opens_write ? LIST_FIRST(&v->handles) : NULL; h;
+	     h = LIST_NEXT(h, link))
 		if (h->ino == in && h->wfd >= 0) {
 			fd = fcntl(h->wfd, F_DUPFD_CLOEXEC, 0);
 			break;
@@ -833,11 +836,7 @@ static int handle_register(struct view *v, struct handle *h, bool mode_reserved)
 		h->ino->opens_cached++;
 	if (h->wfd >= 0)
 		h->ino->opens_write++;
-	h->prev = NULL;
-	h->next = v->handles;
-	if (v->handles)
-		v->handles->prev = h;
-	v->handles = h;
+	LIST_INSERT_HEAD(&v->handles, h, link);
 	pthread_mutex_unlock(&v->lock);
 	return 0;
 }
@@ -864,12 +863,7 @@ static void handle_close(struct view *v, struct handle *h)
 	if (h->fh && h->fh <= v->nfhs && v->fhs[h->fh - 1].file == h) {
 		if (h->wfd >= 0)
 			h->ino->opens_write--;
-		if (h->prev)
-			h->prev->next = h->next;
-		else
-			v->handles = h->next;
-		if (h->next)
-			h->next->prev = h->prev;
+		LIST_REMOVE(h, link);
 		fh_release_locked(v, h->fh);
 	}
 	pthread_mutex_unlock(&v->lock);
@@ -1254,7 +1248,7 @@ static bool bind_cache_version(struct view *v, struct inode *in, const struct uf
 	bool keep = in->cache_known && ufs_attr_same_version(&in->cache_attr, a);
 	/* Before the first open of in, no read handle of it exists: no walk of the list. */
 	if (!keep && in->cache_known)
-		for (struct handle *o = v->handles; o; o = o->next)
+		for (struct handle *o = LIST_FIRST(&v->handles); o; o = LIST_NEXT(o, link))
 			if (o->ino == in && o->wfd < 0 && !ufs_attr_same_version(&o->attr, a))
 				atomic_store(&o->stale, true);
 	if (!keep) {
@@ -2105,9 +2099,9 @@ static int restore_rec(void *arg, const struct view_journal_rec *rec, const void
 		struct fuse_in_header ih;
 		struct fuse_init_in ii = {0};
 		memcpy(&ih, v->init_req, sizeof(ih));
-		memcpy(&ii, v->init_req + sizeof(ih), v->init_len - sizeof(ih) < sizeof(ii)
-							  ? v->init_len - sizeof(ih)
-							  : sizeof(ii));
+		memcpy(&ii, v->init_req + sizeof(ih),
+		       v->init_len - sizeof(ih) < sizeof(ii) ? v->init_len - sizeof(ih)
+							     : sizeof(ii));
 		v->init_unique = ih.unique;
 		bool ext = ii.flags & FUSE_INIT_EXT;
 		atomic_store(&v->pt_offered, ext && (ii.flags2 & (FUSE_PASSTHROUGH >> 32)));
@@ -2183,10 +2177,7 @@ static void restore_finish(struct view *v)
 		} else {
 			in->opens_cached++;
 		}
-		h->next = v->handles;
-		if (v->handles)
-			v->handles->prev = h;
-		v->handles = h;
+		LIST_INSERT_HEAD(&v->handles, h, link);
 		files++;
 	}
 	fh_rebuild_free_locked(v);
@@ -2292,6 +2283,7 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 	v->mountpoint = strdup(cfg->mountpoint);
 	v->subpath = strdup(cfg->subpath && *cfg->subpath ? cfg->subpath : "/");
 	v->fsname = strdup(cfg->fsname ? cfg->fsname : "weir");
+	LIST_INIT(&v->handles);
 	v->by_path = strmap_new();
 	v->devfd = -1;
 	v->parent_fd = -1;
@@ -2437,8 +2429,8 @@ void view_stop(struct view *v)
 			pthread_join(v->thread, NULL);
 		/* Files still open when the connection ended get no RELEASE: close them here,
 		 * or their pins would keep their blocks in the tier for good. */
-		while (v->handles)
-			handle_close(v, v->handles);
+		while (!LIST_EMPTY(&v->handles))
+			handle_close(v, LIST_FIRST(&v->handles));
 		fuse_session_unmount(v->se);
 		fuse_session_destroy(v->se);
 	}
