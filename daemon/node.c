@@ -1533,6 +1533,11 @@ static void reap_exited(struct node *n)
 {
 	for (;;) {
 		pthread_mutex_lock(&n->lock);
+		if (n->draining) {
+			/* shutdown_all stops every view, and frees busy after */
+			pthread_mutex_unlock(&n->lock);
+			return;
+		}
 		struct node_view *nv;
 		int err = -1;
 		LIST_FOREACH(nv, &n->views, link)
@@ -2424,6 +2429,12 @@ int main(int argc, char **argv)
 	if (n.tracker)
 		pthread_join(n.tracker_thread, NULL);
 	shutdown_all(&n);
+	/* Every request that arrives from now on sees draining before it touches them. */
+	pthread_mutex_lock(&n.lock);
+	strmap_free(n.busy, NULL);
+	strmap_free(n.opening, NULL);
+	n.busy = n.opening = NULL;
+	pthread_mutex_unlock(&n.lock);
 	tier_pools_free(n.pools);
 	access_tracker_free(n.tracker);
 	char pidpath[PATH_MAX + 16];

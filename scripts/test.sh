@@ -15,7 +15,7 @@ case ${1:-} in
 --sanitize) mode=sanitize; shift ;;
 --no-sanitize) mode=plain; shift ;;
 esac
-SANITIZE_E2E=${SANITIZE_E2E:-localufs mount}
+SANITIZE_E2E=${SANITIZE_E2E:-localufs mount concurrency}
 
 # Whatever stops us before the tests, the last line keeps its form.
 broken() {
