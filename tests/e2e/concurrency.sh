@@ -7,7 +7,9 @@
 # - two mounts of A made at once share one open (one probe of A reaches the server, one "opened
 #   source" in the log) and both show A's bytes (cmp);
 # - an unmount of a mountpoint whose mount is under way waits for that mount and then unmounts
-#   it: both answer 0 and nothing stays mounted.
+#   it: both answer 0 and nothing stays mounted;
+# - when the shared open fails, every mount that waited for it gets its error, without asking
+#   the server again.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
@@ -22,7 +24,7 @@ TIERS="mem:$WEIR_TIER_DIR/mem:1GiB"
 echo "weir: $WEIR_BIN; weir-node: $WEIR_NODE_BIN; work dir: $TMP"
 
 TREE="$TMP/tree"
-for d in a b c d; do
+for d in a b c d e; do
 	mkdir -p "$TREE/$d"
 	rand_file "$TREE/$d/f.bin" 3000000 "concurrency-$d"
 done
@@ -144,3 +146,26 @@ bg_wait ud
 ! is_mounted "$TMP/mp-d" || fail "$TMP/mp-d is mounted after its unmount answered 0"
 grep -q "unmounting \"$TMP/mp-d\"" "$WEIR_STATE/node.log" || fail "weir-node did not log the unmount of d"
 ok "d was mounted, then unmounted by the request that waited for it"
+
+step "a shared open that fails: both mounts of e get its error; the server is asked once"
+knob '{"stall": ["/e/"]}'
+mkdir -p "$TMP/mp-e1" "$TMP/mp-e2"
+WEIR_MOUNTS+=("$TMP/mp-e1" "$TMP/mp-e2")
+bg e1 mount "$FS_URL/e/" "$TMP/mp-e1" --tier "$TIERS" --metadata-ttl 1
+bg e2 mount "$FS_URL/e/" "$TMP/mp-e2" --tier "$TIERS" --metadata-ttl 1
+wait_stall e
+sleep 1
+[ "$(stalls e)" -eq 1 ] || fail "two mounts of e made $(stalls e) requests to the stalled server"
+knob '{"stall": [], "status": {"/e/": 404}}'
+bg_wait e1
+[ "$BG_RC" -ne 0 ] || fail "weir mount e1 of a source whose server answers 404 returned 0"
+grep -q "404" <<<"$BG_OUT" || fail "weir mount e1 failed without the server's answer: $BG_OUT"
+E1_OUT="$BG_OUT"
+bg_wait e2
+[ "$BG_RC" -ne 0 ] || fail "weir mount e2 of a source whose server answers 404 returned 0"
+[ "$BG_OUT" = "$E1_OUT" ] || fail "the two mounts of e failed differently: \"$E1_OUT\" and \"$BG_OUT\""
+# the stalled request's own answer is the one line; a second open would add another
+asked="$(grep -cE "^(GET|HEAD) /e/" "$FS_LOG" || true)"
+[ "$asked" -eq 1 ] || fail "two mounts of e sent $asked requests to the server, not one: $(grep "/e/" "$FS_LOG")"
+! is_mounted "$TMP/mp-e1" && ! is_mounted "$TMP/mp-e2" || fail "a mount of e is mounted after its open failed"
+ok "both failed with: $E1_OUT"

@@ -15,6 +15,7 @@
 #   "stall": ["/prefix/", ...]         requests whose path starts with a prefix hang (at most 60 s)
 #                                      until the knob no longer lists it; each is logged on
 #                                      arrival as: STALL METHOD PATH
+#   "status": {"/prefix/": CODE}       requests under the prefix are answered CODE, no body
 import email.utils
 import json
 import os
@@ -29,7 +30,7 @@ ROOT = os.path.realpath(sys.argv[1])
 PORT_FILE = sys.argv[2]
 LOG_FILE = sys.argv[3]
 KNOBS = {"listing_size": {}, "no_etag": False, "ignore_preconditions": False,
-         "truncate_body": {}, "stall": []}
+         "truncate_body": {}, "stall": [], "status": {}}
 LOCK = threading.Lock()
 
 
@@ -94,6 +95,10 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
         self.stall(path)
+        with LOCK:
+            forced = [c for p, c in KNOBS["status"].items() if path.startswith(p)]
+        if forced:
+            return self.send_simple(int(forced[0]))
         local = os.path.realpath(os.path.join(ROOT, path.lstrip("/")))
         if local != ROOT and not local.startswith(ROOT + "/"):
             return self.send_simple(403)
