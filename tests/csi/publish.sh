@@ -33,6 +33,8 @@ D="$TMP/data"
 mkdir -p "$D/sub" "$D/other" "$TMP/pods/a" "$TMP/pods/b" "$TMP/pods/c" "$TMP/pods/q" "$TMP/pods/s" \
 	"$TMP/pods/t" "$TMP/elsewhere"
 echo "another directory" >"$D/other/note"
+mkdir -p "$D/odd dir\x"
+echo "a name mountinfo escapes" >"$D/odd dir\x/f"
 rand_file "$D/model.bin" 6000000 csi-model
 rand_file "$D/sub/part" 300000 csi-part
 echo "not the dataset's" >"$TMP/elsewhere/secret"
@@ -139,6 +141,14 @@ ok "$CC_OUT"
 cmp "$D/README" "$A/README"
 ok "/sub and /sub/ OK; /other, none and / ALREADY_EXISTS on $S; /sub ALREADY_EXISTS on the whole view's $A; both unchanged"
 expect OK unpublish development/spark "$S"
+# mountinfo escapes a space and a backslash (\040, \134): the republish check must read them back
+ODD='odd dir\x'
+expect OK publish development/spark "$S" "${DEV[@]}" "subpath=/$ODD" csi.storage.k8s.io/pod.namespace=development
+cmp "$D/$ODD/f" "$S/f"
+expect OK publish development/spark "$S" "${DEV[@]}" "subpath=/$ODD" csi.storage.k8s.io/pod.namespace=development
+expect ALREADY_EXISTS publish development/spark "$S" "${DEV[@]}" subpath=/sub csi.storage.k8s.io/pod.namespace=development
+expect OK unpublish development/spark "$S"
+ok "subpath \"/$ODD\": published (cmp), republish OK, /sub ALREADY_EXISTS"
 expect NOT_FOUND publish development/spark "$S" "${DEV[@]}" subpath=/missing csi.storage.k8s.io/pod.namespace=development
 grep -q 'has no directory "missing"' <<<"$CC_OUT" || fail "subpath=/missing: $CC_OUT"
 # a link out of the source (a local:// view shows no links; weir-csi follows none either)
