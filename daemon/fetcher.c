@@ -15,7 +15,6 @@
 #include "log.h"
 #include "strmap.h"
 
-
 struct inflight;
 
 /* One range request of a block: a block is fetched as several, in parallel, so a UFS that caps
@@ -55,13 +54,13 @@ struct fetcher {
 	 * can do tier I/O (acquire, put, invalidate), nor while waiting on anything but the
 	 * conditions below. read_done() takes it on the UFS thread, which must never block. */
 	pthread_mutex_t lock;
-	pthread_cond_t done_cond;		 /* a fetch finished */
-	pthread_cond_t queue_cond;		 /* a completion is queued, or stopping */
-	struct strmap *by_block; /* under lock: "obj:block" (inflight_key) -> inflight */
-	unsigned inflight;			 /* under lock */
-	unsigned inflight_prefetch;		 /* under lock */
-	STAILQ_HEAD(, inflight) queue;		 /* under lock */
-	bool stopping;				 /* under lock */
+	pthread_cond_t done_cond;      /* a fetch finished */
+	pthread_cond_t queue_cond;     /* a completion is queued, or stopping */
+	struct strmap *by_block;       /* under lock: "obj:block" (inflight_key) -> inflight */
+	unsigned inflight;	       /* under lock */
+	unsigned inflight_prefetch;    /* under lock */
+	STAILQ_HEAD(, inflight) queue; /* under lock */
+	bool stopping;		       /* under lock */
 	unsigned nthreads;
 	pthread_t threads[8];
 	struct fetcher_stats stats;
