@@ -30,8 +30,9 @@ void *ufs_http_client(struct ufs *u);
 int ufs_http_read_async(struct ufs *u, const char *path, uint64_t off, size_t len, void *buf,
 			const struct ufs_attr *expect, ufs_read_done_fn done, void *userdata);
 
-/* Sets how u's requests authenticate. Call after ufs_http_engine_init, before the first
- * request; not thread-safe against requests in flight. Returns 0 or -ENOMEM. */
+/* Sets how u's requests authenticate. Call after ufs_http_engine_init; again at any time from
+ * any thread (rotated keys): requests that start afterwards, retries of reads included, use the
+ * new auth, those in flight finish with the old. Returns 0 or -ENOMEM (the old auth stays). */
 int ufs_http_set_auth(struct ufs *u, const struct http_auth *a);
 
 /* The answer to a blocking request, whatever its status. */

@@ -578,6 +578,49 @@ static bool same_tiers(const struct source *src, const struct source_params *p)
 	return true;
 }
 
+/* The Secret of an open source changed (rotated keys): checks the new keys with a client of
+ * their own (a listing of the root, as an open does), then signs the source's requests with them
+ * from now on, while its views read on: no remount, no reader error. Called with admin and lock
+ * held (admin keeps the source open); drops lock for the check. Returns 0, or -errno with err
+ * naming the bucket and the server's answer, never a key; the previous keys then stay. */
+static int rotate_keys_locked(struct node *n, struct source *src, const struct source_params *p,
+			      uint64_t ksig, char *err, size_t errlen)
+{
+	const Weir__S3Keys *k = p->keys;
+	struct ufs_options uo = {.max_connections = 1,
+				 .s3_access_key = k->access_key_id,
+				 .s3_secret_key = k->secret_access_key,
+				 .s3_session_token = k->session_token};
+	unsigned views = src->refs - (src->held ? 1u : 0u);
+	char msg[512] = "";
+	struct ufs *check = NULL;
+	pthread_mutex_unlock(&n->lock);
+	int r = ufs_new(src->url, &uo, &check, msg, sizeof(msg));
+	if (r == 0)
+		r = ufs_probe(check, msg, sizeof(msg));
+	ufs_free(check);
+	if (r == 0) {
+		r = ufs_set_keys(src->ufs, k->access_key_id, k->secret_access_key,
+				 k->session_token);
+		if (r < 0)
+			snprintf(msg, sizeof(msg), "%s",
+				 src->ufs->last_error[0] ? src->ufs->last_error : strerror(-r));
+	}
+	pthread_mutex_lock(&n->lock);
+	if (r < 0) {
+		snprintf(err, errlen,
+			 "source %s: the keys of its changed Secret do not work (its views keep the "
+			 "previous ones): %s",
+			 p->id, msg[0] ? msg : strerror(-r));
+		return r;
+	}
+	src->keys_sig = ksig;
+	log_notice("source %s: its Secret changed; its requests are signed with the new keys from "
+		   "now on (%u view(s) read on)",
+		   p->id, views);
+	return 0;
+}
+
 /* Finds the source with p->id or opens it; either way takes a reference (drop it with
  * drop_source_locked). Called and returns with lock held; the open runs without it. While one
  * request opens an id, the others that want it wait for that open and share its result. Returns
@@ -592,19 +635,10 @@ static int get_source_locked(struct node *n, const struct source_params *p, stru
 			return r;
 	struct node_source *ns = find_source_locked(n, p->id);
 	uint64_t ksig = keys_sig(p->keys);
-	if (ns && p->keys && ns->source->keys_sig != ksig &&
-	    ns->source->refs == (ns->source->held ? 1u : 0u)) {
-		/* its Secret changed and no view reads it: reopen with the new keys */
-		if (ns->source->held) {
-			ns->source->held = false;
-			ns->source->refs--;
-		}
-		close_source_locked(n, ns->source);
-		ns = NULL;
-	} else if (ns && p->keys && ns->source->keys_sig != ksig) {
-		log_notice("source %s: its Secret changed; its views keep the keys they were "
-			   "opened with until the last of them is unmounted",
-			   p->id);
+	if (ns && ksig && ns->source->keys_sig != ksig && strcmp(ns->source->url, p->url) == 0) {
+		int r = rotate_keys_locked(n, ns->source, p, ksig, err, errlen);
+		if (r < 0)
+			return r;
 	}
 	if (ns && ns->source->refs == 0 && !same_tiers(ns->source, p)) {
 		/* Idle, and asked for with other tiers: reopen it with those. */

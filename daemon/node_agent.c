@@ -34,7 +34,16 @@ struct src_slot {
 	double backoff;		 /* 2, 4, .. 60 s */
 	char error[600];	 /* why the node could not open it ("" when ok) */
 	struct mount_plan *plan; /* what was asked, for the close (tiers) */
+	/* agent thread only: the resourceVersions of the Secrets its keys come from, as one
+	 * number, and when to ask the apiserver again */
+	uint64_t secrets_sig;
+	double secrets_at;
 };
+
+/* How often the Secrets an s3:// source's keys come from are asked for their resourceVersion:
+ * a rotated Secret reaches the node's open source within this (no watch on Secrets: a node
+ * reads only the few its sources name). */
+#define AGENT_SECRET_RECHECK_S 5.0
 
 /* This node's share of one DataLoad run. */
 struct load_slot {
@@ -119,6 +128,46 @@ static uint64_t plan_sig(const struct mount_plan *p)
 	}
 	h = fnv(h, &p->high, sizeof(p->high));
 	return fnv(h, &p->low, sizeof(p->low));
+}
+
+/* The Secrets plan's keys come from, as one number that changes when any of them changes (its
+ * resourceVersion) or cannot be read; 0 when plan names none. Asked of the apiserver at most
+ * every AGENT_SECRET_RECHECK_S seconds per source. A round trip: called with no lock held. */
+static uint64_t secrets_sig(struct node_agent *a, struct src_slot *s, const struct mount_plan *p,
+			    double now)
+{
+	const struct plan_key_ref *refs[] = {&p->access_key, &p->secret_key, &p->session_token};
+	if (!refs[0]->secret[0] && !refs[1]->secret[0] && !refs[2]->secret[0])
+		return 0;
+	if (now < s->secrets_at)
+		return s->secrets_sig;
+	struct kube_client *kc = NULL;
+	uint64_t h = 14695981039346656037ull;
+	int r = kube_client_new(&a->kc, &kc);
+	for (size_t i = 0; i < 3 && r == 0; i++) {
+		bool dup = false;
+		for (size_t j = 0; j < i; j++)
+			dup |= !strcmp(refs[i]->secret, refs[j]->secret);
+		if (!refs[i]->secret[0] || dup)
+			continue;
+		char rv[128], msg[600];
+		int v = kube_secret_version(kc, p->source_ns, refs[i]->secret, rv, sizeof(rv), msg,
+					    sizeof(msg));
+		h = fnv(h, refs[i]->secret, strlen(refs[i]->secret) + 1);
+		if (v < 0) {
+			/* unreadable: a number of its own, so the next open says why */
+			log_debug("source %s: %s", s->id, msg);
+			h = fnv(h, &v, sizeof(v));
+		} else {
+			h = fnv(h, rv, strlen(rv) + 1);
+		}
+	}
+	kube_client_free(kc);
+	if (r < 0)
+		return s->secrets_sig; /* the apiserver cannot be asked: nothing learnt */
+	s->secrets_sig = h;
+	s->secrets_at = now + AGENT_SECRET_RECHECK_S;
+	return h;
 }
 
 /* Reads the keys plan names (access key, secret key, session token) from the apiserver into
@@ -283,8 +332,16 @@ static void sync_source(struct node_agent *a, const struct objmodel_list *l, str
 	ds->dataset.status.phase = DATASET_PHASE_NOT_BOUND;
 	int r = mount_plan_make(l, ns, name, a->cfg.deny_by_default, p, err, sizeof(err));
 	ds->dataset.status.phase = saved;
-	uint64_t sig = r == 0 ? plan_sig(p) : 0;
 	double now = mono_now();
+	uint64_t sig = 0;
+	if (r == 0) {
+		/* a rotated Secret (a new resourceVersion) asks again: the node signs with the
+		 * new keys from then on, its views reading on */
+		uint64_t ss = secrets_sig(a, s, p, now);
+		sig = plan_sig(p);
+		if (ss)
+			sig = fnv(sig, &ss, sizeof(ss));
+	}
 	if (r < 0 || (s->sig == sig && (s->ok || now < s->retry_at))) {
 		free(p);
 		return;

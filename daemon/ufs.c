@@ -230,6 +230,16 @@ bool ufs_has_owners(const struct ufs *u)
 	return u->ops->owners;
 }
 
+int ufs_set_keys(struct ufs *u, const char *access_key, const char *secret_key,
+		 const char *session_token)
+{
+	if (!u->ops->set_keys)
+		return -EOPNOTSUPP;
+	if (!access_key || !*access_key || !secret_key || !*secret_key)
+		return -EINVAL;
+	return u->ops->set_keys(u, access_key, secret_key, session_token ? session_token : "");
+}
+
 bool ufs_writable(const struct ufs *u)
 {
 	return u->ops->open_write != NULL;

@@ -83,6 +83,10 @@ struct ufs_ops {
 	int (*remove)(struct ufs *u, const char *path, bool dir);
 	int (*rename)(struct ufs *u, const char *from, const char *to);
 	int (*chown)(struct ufs *u, const char *path, unsigned uid, unsigned gid);
+	/* Replaces the keys requests are signed with (a rotated Secret); NULL where a backend has
+	 * none (local, http). Thread-safe against requests in flight. */
+	int (*set_keys)(struct ufs *u, const char *access_key, const char *secret_key,
+			const char *session_token);
 };
 
 struct ufs {
@@ -130,6 +134,13 @@ bool ufs_error_is_outage(int err);
 
 /* True when the backend's attributes carry an owner and mode (local://). */
 bool ufs_has_owners(const struct ufs *u);
+/* Signs the requests that start from now on with these keys (an s3:// source whose Secret was
+ * rotated): reads in flight finish with the keys they started with, a retry takes the new ones.
+ * The keys are copied; session_token may be NULL or "". Any thread. Returns 0, -EINVAL (no
+ * access or secret key, or too long), -ENOMEM, or -EOPNOTSUPP (the backend signs nothing). */
+int ufs_set_keys(struct ufs *u, const char *access_key, const char *secret_key,
+		 const char *session_token);
+
 /* True when the backend can write (local://). */
 bool ufs_writable(const struct ufs *u);
 /* Opens path for writing (flags as open(2): O_WRONLY/O_RDWR, O_CREAT, O_TRUNC, O_EXCL),

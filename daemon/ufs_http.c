@@ -54,7 +54,11 @@ struct http_read {
 	struct ufs_attr expect;
 	char first_etag[UFS_ETAG_MAX]; /* from the first response, so a resume sees the same object
 					*/
-	struct curl_slist *headers; /* the precondition binding the request to expect's version */
+	/* the precondition binding the request to expect's version ("" when none) */
+	char cond[UFS_ETAG_MAX + 32];
+	/* this attempt's header lines: the auth's current ones and cond (rebuilt per attempt, so a
+	 * retry after a key rotation is signed with the new keys) */
+	struct curl_slist *headers;
 	ufs_read_done_fn done;
 	void *userdata;
 
@@ -86,9 +90,12 @@ struct http {
 	char *origin; /* "scheme://authority" of u->url: redirects may not leave it */
 	struct ufs_options opts;
 
-	/* set once by ufs_http_set_auth before the first request (S3 signs every request) */
-	char *sigv4, *userpwd, *cainfo;
-	struct curl_slist *auth_headers;
+	/* Guards sigv4, userpwd, cainfo and auth_headers: ufs_http_set_auth replaces them (S3 keys
+	 * rotated while views read) while requests start on any thread. Held only to copy them into
+	 * a curl handle or a header list: never across a transfer, a curl_multi call or a wait. */
+	pthread_mutex_t auth_lock;
+	char *sigv4, *userpwd, *cainfo; /* under auth_lock */
+	struct curl_slist *auth_headers; /* under auth_lock */
 	void *client; /* the state of a UFS built on this engine (s3) */
 
 	CURLSH *share;
@@ -358,8 +365,12 @@ static bool resp_matches(const struct http_resp *r, const struct ufs_attr *want)
 	return http_version_matches(&seen, want);
 }
 
-static void common_setup(struct http *h, CURL *e, const char *url, char *errbuf,
-			 struct http_resp *resp)
+static struct curl_slist *headers_with(const struct curl_slist *base, const char *line);
+
+/* Sets up e for url with the current auth. *ret_headers (owned, NULL when empty, the caller
+ * frees it after the transfer) gets the auth's header lines and extra. Returns 0 or -ENOMEM. */
+static int common_setup(struct http *h, CURL *e, const char *url, char *errbuf,
+			struct http_resp *resp, const char *extra, struct curl_slist **ret_headers)
 {
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -373,15 +384,26 @@ static void common_setup(struct http *h, CURL *e, const char *url, char *errbuf,
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, resp);
+	errbuf[0] = '\0';
+	/* curl copies string options; the header list it does not: each transfer owns a copy */
+	pthread_mutex_lock(&h->auth_lock);
 	if (h->sigv4) {
 		curl_easy_setopt(e, CURLOPT_AWS_SIGV4, h->sigv4);
 		curl_easy_setopt(e, CURLOPT_USERPWD, h->userpwd);
 	}
-	if (h->auth_headers)
-		curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->auth_headers);
 	if (h->cainfo)
 		curl_easy_setopt(e, CURLOPT_CAINFO, h->cainfo);
-	errbuf[0] = '\0';
+	struct curl_slist *hl = NULL;
+	bool want = h->auth_headers || (extra && *extra);
+	if (want)
+		hl = headers_with(h->auth_headers, extra);
+	pthread_mutex_unlock(&h->auth_lock);
+	if (want && !hl)
+		return -ENOMEM;
+	if (hl)
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, hl);
+	*ret_headers = hl;
+	return 0;
 }
 
 /* ---- blocking transfers: list and stat, on the caller's thread ---- */
@@ -447,14 +469,20 @@ static int http_blocking(struct ufs *u, const char *url, bool head, const char *
 		return -ENOMEM;
 	}
 	unsigned attempt = 0, redirects = 0;
+	struct curl_slist *hl = NULL;
 	for (;;) {
 		curl_easy_reset(e);
+		curl_slist_free_all(hl);
+		hl = NULL;
 		*resp = (struct http_resp){0};
 		if (body) {
 			body->len = 0;
 			body->too_big = false;
 		}
-		common_setup(h, e, cur, errbuf, resp);
+		if (common_setup(h, e, cur, errbuf, resp, NULL, &hl) < 0) {
+			r = -ENOMEM;
+			goto out;
+		}
 		curl_easy_setopt(e, CURLOPT_SHARE, h->share);
 		if (head)
 			curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
@@ -528,6 +556,7 @@ static int http_blocking(struct ufs *u, const char *url, bool head, const char *
 	}
 out:
 	curl_easy_cleanup(e);
+	curl_slist_free_all(hl);
 	if (r == 0)
 		*ret_url = cur;
 	else
@@ -749,12 +778,16 @@ static int read_start(struct ufs *u, struct http_read *r)
 	r->abort_err = 0;
 	r->cause[0] = '\0';
 	r->resp = (struct http_resp){0};
-	common_setup(h, e, r->url, r->errbuf, &r->resp);
+	curl_slist_free_all(r->headers);
+	r->headers = NULL;
+	if (common_setup(h, e, r->url, r->errbuf, &r->resp, r->cond, &r->headers) < 0) {
+		r->easy = NULL;
+		curl_easy_cleanup(e);
+		return -ENOMEM;
+	}
 	snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, r->off + r->got,
 		 r->off + r->len - 1);
 	curl_easy_setopt(e, CURLOPT_RANGE, range);
-	if (r->headers)
-		curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, read_write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
@@ -1147,7 +1180,7 @@ static void http_wake(struct http *h)
 		curl_multi_wakeup(h->multi);
 }
 
-/* A copy of base with line appended (owned), or NULL (ENOMEM). */
+/* A copy of base with line appended unless NULL or "" (owned), or NULL (ENOMEM, or nothing). */
 static struct curl_slist *headers_with(const struct curl_slist *base, const char *line)
 {
 	struct curl_slist *l = NULL, *n;
@@ -1156,6 +1189,8 @@ static struct curl_slist *headers_with(const struct curl_slist *base, const char
 			goto nomem;
 		l = n;
 	}
+	if (!line || !*line)
+		return l;
 	if (!(n = curl_slist_append(l, line)))
 		goto nomem;
 	return n;
@@ -1188,14 +1223,8 @@ static int http_read_async(struct ufs *u, const char *path, uint64_t off, size_t
 		r->expect = *expect;
 		/* The server checks the version too: a change between our responses cannot
 		 * slip through as bytes of the new object under the old one's validators. */
-		if (http_version_precondition(expect, cond, sizeof(cond)) == 0 && cond[0]) {
-			/* the list replaces the engine's own (S3's signing headers): carry both */
-			r->headers = headers_with(h->auth_headers, cond);
-			if (!r->headers) {
-				read_free(r);
-				return -ENOMEM;
-			}
-		}
+		if (http_version_precondition(expect, cond, sizeof(cond)) == 0 && cond[0])
+			snprintf(r->cond, sizeof(r->cond), "%s", cond);
 	}
 	pthread_mutex_lock(&h->lock);
 	if (h->stopping) {
@@ -1246,6 +1275,7 @@ static void http_fini(struct ufs *u)
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&h->share_locks[i]);
 	pthread_mutex_destroy(&h->lock);
+	pthread_mutex_destroy(&h->auth_lock);
 	free(h->origin);
 	free(h->sigv4);
 	free(h->cainfo);
@@ -1284,6 +1314,7 @@ static int http_init(struct ufs *u, const struct ufs_options *opts)
 	TAILQ_INIT(&h->pending);
 	TAILQ_INIT(&h->inflight);
 	pthread_mutex_init(&h->lock, NULL);
+	pthread_mutex_init(&h->auth_lock, NULL);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&h->share_locks[i], NULL);
 	int r = -ENOMEM;
@@ -1358,10 +1389,23 @@ int ufs_http_set_auth(struct ufs *u, const struct http_auth *a)
 		free(sigv4); /* no key: anonymous, nothing to sign with */
 		sigv4 = NULL;
 	}
+	pthread_mutex_lock(&h->auth_lock);
+	char *old_sigv4 = h->sigv4, *old_userpwd = h->userpwd, *old_cainfo = h->cainfo;
+	struct curl_slist *old_hl = h->auth_headers;
 	h->sigv4 = sigv4;
 	h->userpwd = userpwd;
 	h->cainfo = cainfo;
 	h->auth_headers = hl;
+	pthread_mutex_unlock(&h->auth_lock);
+	/* the old keys: not left in freed memory (the token header is one of the lines) */
+	if (old_userpwd)
+		explicit_bzero(old_userpwd, strlen(old_userpwd));
+	for (struct curl_slist *l = old_hl; l; l = l->next)
+		explicit_bzero(l->data, strlen(l->data));
+	free(old_sigv4);
+	free(old_userpwd);
+	free(old_cainfo);
+	curl_slist_free_all(old_hl);
 	return 0;
 nomem:
 	curl_slist_free_all(hl);

@@ -27,7 +27,13 @@ struct s3 {
 	char *prefix;	/* "" or "a/b/": every key this UFS sees starts with it */
 	char *list_url; /* the bucket's URL, to which "?list-type=2..." is appended */
 	char region[64];
+	bool anonymous;	   /* never signs, whatever keys it is given */
+	char cainfo[512];  /* the CA bundle for https ("": the system's) */
 };
+
+/* The longest keys this client signs with (as lib/aws_config.h holds them). */
+#define S3_KEY_MAX 127
+#define S3_TOKEN_MAX 2047
 
 /* The options of an s3:// URL's query, and where they go. */
 struct s3_params {
@@ -206,13 +212,66 @@ out:
 	return r;
 }
 
+/* Signs u's requests with these keys from now on (ak NULL or "", or an anonymous source:
+ * unsigned). Returns 0 or -ENOMEM. */
+static int s3_apply_keys(struct ufs *u, const struct s3 *s, const char *ak, const char *sk,
+			 const char *tok)
+{
+	/* signed requests say their payload is not hashed (servers refuse a signed request without
+	 * it); an anonymous one must not claim it, or its empty payload's hash mismatches */
+	const char *headers[3] = {"x-amz-content-sha256: UNSIGNED-PAYLOAD", NULL, NULL};
+	struct http_auth auth = {.cainfo = s->cainfo[0] ? s->cainfo : NULL};
+	char sigv4[128], *userpwd = NULL, *tokhdr = NULL;
+	int r = -ENOMEM;
+	if (!s->anonymous && ak && *ak) {
+		auth.headers = headers;
+		snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:s3", s->region);
+		if (asprintf(&userpwd, "%s:%s", ak, sk ? sk : "") < 0) {
+			userpwd = NULL;
+			goto out;
+		}
+		if (tok && *tok) {
+			if (asprintf(&tokhdr, "x-amz-security-token: %s", tok) < 0) {
+				tokhdr = NULL;
+				goto out;
+			}
+			headers[1] = tokhdr;
+		}
+		auth.sigv4 = sigv4;
+		auth.userpwd = userpwd;
+	}
+	r = ufs_http_set_auth(u, &auth);
+out:
+	if (userpwd)
+		explicit_bzero(userpwd, strlen(userpwd));
+	if (tokhdr)
+		explicit_bzero(tokhdr, strlen(tokhdr));
+	free(userpwd);
+	free(tokhdr);
+	return r;
+}
+
+static int s3_set_keys(struct ufs *u, const char *ak, const char *sk, const char *tok)
+{
+	struct s3 *s = ufs_http_client(u);
+	if (strlen(ak) > S3_KEY_MAX || strlen(sk) > S3_KEY_MAX || strlen(tok) > S3_TOKEN_MAX) {
+		snprintf(u->last_error, sizeof(u->last_error),
+			 "a key in the Dataset's Secret is too long for S3");
+		return -EINVAL;
+	}
+	int r = s3_apply_keys(u, s, ak, sk, tok);
+	if (r == 0)
+		log_debug("s3 bucket \"%s\": requests from now on signed with new keys%s", s->bucket,
+			  s->anonymous ? " (none: the source is anonymous)" : "");
+	return r;
+}
+
 static int s3_init(struct ufs *u, const struct ufs_options *opts)
 {
 	struct s3_params p = {.path_style = -1};
 	struct aws_config ac = {0};
 	char *user = NULL, *pass = NULL, *host = NULL, *path = NULL, *query = NULL;
-	char *userpwd = NULL, *tokhdr = NULL;
-	char sigv4[128], errbuf[256];
+	char errbuf[256];
 	bool engine = false;
 	int r = -ENOMEM;
 	struct s3 *s = calloc(1, sizeof(*s));
@@ -288,6 +347,14 @@ static int s3_init(struct ufs *u, const struct ufs_options *opts)
 	}
 	const char *region = p.region[0] ? p.region : ac.region[0] ? ac.region : "us-east-1";
 	snprintf(s->region, sizeof(s->region), "%s", region);
+	s->anonymous = p.anonymous;
+	const char *ca = p.ca_bundle[0] ? p.ca_bundle : ac.ca_bundle;
+	if (strlen(ca) >= sizeof(s->cainfo)) {
+		snprintf(u->last_error, sizeof(u->last_error), "the CA bundle's path is too long");
+		r = -EINVAL;
+		goto out;
+	}
+	snprintf(s->cainfo, sizeof(s->cainfo), "%s", ca);
 	char endpoint[600];
 	if (p.endpoint[0] || ac.endpoint[0])
 		snprintf(endpoint, sizeof(endpoint), "%s",
@@ -313,35 +380,12 @@ static int s3_init(struct ufs *u, const struct ufs_options *opts)
 		goto out;
 	engine = true;
 
-	/* signed requests say their payload is not hashed (servers refuse a signed request without
-	 * it); an anonymous one must not claim it, or its empty payload's hash mismatches */
-	const char *headers[3] = {"x-amz-content-sha256: UNSIGNED-PAYLOAD", NULL, NULL};
-	const char *ca = p.ca_bundle[0] ? p.ca_bundle : ac.ca_bundle;
-	struct http_auth auth = {.cainfo = ca[0] ? ca : NULL};
-	if (!p.anonymous && ac.access_key[0]) {
-		auth.headers = headers;
-		snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:s3", region);
-		r = -ENOMEM;
-		if (asprintf(&userpwd, "%s:%s", ac.access_key, ac.secret_key) < 0) {
-			userpwd = NULL;
-			goto out;
-		}
-		if (ac.session_token[0]) {
-			if (asprintf(&tokhdr, "x-amz-security-token: %s", ac.session_token) < 0) {
-				tokhdr = NULL;
-				goto out;
-			}
-			headers[1] = tokhdr;
-		}
-		auth.sigv4 = sigv4;
-		auth.userpwd = userpwd;
-	}
-	r = ufs_http_set_auth(u, &auth);
+	r = s3_apply_keys(u, s, ac.access_key, ac.secret_key, ac.session_token);
 	if (r < 0)
 		goto out;
 	log_debug("s3 bucket \"%s\" prefix \"%s\" region %s, %s, %s", s->bucket, s->prefix,
 		  s->region, path_style ? "path-style" : "virtual-hosted",
-		  auth.sigv4 ? "signed" : "anonymous");
+		  !p.anonymous && ac.access_key[0] ? "signed" : "anonymous");
 	r = 0;
 out:
 	if (r < 0) {
@@ -353,12 +397,6 @@ out:
 	explicit_bzero(&p, sizeof(p));
 	if (pass)
 		explicit_bzero(pass, strlen(pass));
-	if (userpwd)
-		explicit_bzero(userpwd, strlen(userpwd));
-	if (tokhdr)
-		explicit_bzero(tokhdr, strlen(tokhdr));
-	free(userpwd);
-	free(tokhdr);
 	curl_free(user);
 	curl_free(pass);
 	curl_free(host);
@@ -664,4 +702,5 @@ const struct ufs_ops ufs_s3_ops = {
     .list = s3_list,
     .stat = s3_stat,
     .read_async = ufs_http_read_async,
+    .set_keys = s3_set_keys,
 };

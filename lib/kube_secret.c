@@ -85,3 +85,35 @@ long kube_secret_value(struct kube_client *kc, const char *ns, const char *name,
 	return v;
 }
 
+
+int kube_secret_version(struct kube_client *kc, const char *ns, const char *name, char *ret,
+			size_t retlen, char *errbuf, size_t errlen)
+{
+	char path[600], err[512];
+	json_object *obj = NULL, *meta, *rv;
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", ns, name);
+	int r = kube_request(kc, "GET", path, NULL, &obj, err, sizeof(err));
+	if (r < 0) {
+		snprintf(errbuf, errlen, "secret \"%s\" in namespace \"%s\": %s", name, ns,
+			 r == -ENOENT ? "not found" : err);
+		return r;
+	}
+	if (!obj || !json_object_object_get_ex(obj, "metadata", &meta) ||
+	    !json_object_object_get_ex(meta, "resourceVersion", &rv) ||
+	    !json_object_is_type(rv, json_type_string) ||
+	    (size_t)json_object_get_string_len(rv) >= retlen) {
+		snprintf(errbuf, errlen,
+			 "secret \"%s\" in namespace \"%s\": the apiserver's answer has no "
+			 "metadata.resourceVersion",
+			 name, ns);
+		r = -EPROTO;
+	} else {
+		snprintf(ret, retlen, "%s", json_object_get_string(rv));
+	}
+	if (obj) { /* the answer held the Secret's data: not left in freed memory */
+		const char *t = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN);
+		explicit_bzero((char *)t, strlen(t));
+	}
+	json_object_put(obj);
+	return r;
+}

@@ -20,3 +20,9 @@ long secret_data_value(json_object *data, const char *ns, const char *name, cons
  * -ENOENT with a message when the Secret is not there. A round trip: hold no lock. */
 long kube_secret_value(struct kube_client *kc, const char *ns, const char *name, const char *key,
 		       char **ret, char *errbuf, size_t errlen);
+
+/* GETs Secret ns/name and copies its metadata.resourceVersion (which changes whenever its data
+ * does: a rotation) into ret. Returns 0, or -ENOENT / -errno with errbuf naming the Secret. A
+ * round trip: hold no lock. */
+int kube_secret_version(struct kube_client *kc, const char *ns, const char *name, char *ret,
+			size_t retlen, char *errbuf, size_t errlen);

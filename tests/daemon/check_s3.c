@@ -302,53 +302,79 @@ START_TEST(bucket_urls)
 }
 END_TEST
 
-/* One HTTP request captured on loopback: the listener answers 200 to a HEAD and keeps the
- * request's header block, as the server would see it. */
+/* HTTP requests captured on loopback, one per connection: the listener answers a HEAD with 200
+ * and a GET with the 5 bytes of a 206, and keeps each request's header block as the server
+ * would see it. */
+#define CAPTURE_MAX 4
 struct capture {
 	int fd;
-	int port;
-	char req[8192];
+	int n; /* connections to answer */
+	pthread_t thread;
+	char req[CAPTURE_MAX][8192];
 };
 
 static void *capture_main(void *arg)
 {
 	struct capture *c = arg;
-	int s = accept(c->fd, NULL, NULL);
-	if (s < 0)
-		return NULL;
-	size_t n = 0;
-	while (n < sizeof(c->req) - 1 && !strstr(c->req, "\r\n\r\n")) {
-		ssize_t got = read(s, c->req + n, sizeof(c->req) - 1 - n);
-		if (got <= 0)
-			break;
-		n += (size_t)got;
-		c->req[n] = '\0';
+	for (int i = 0; i < c->n; i++) {
+		int s = accept(c->fd, NULL, NULL);
+		if (s < 0)
+			return NULL;
+		char *req = c->req[i];
+		size_t n = 0;
+		while (n < sizeof(c->req[i]) - 1 && !strstr(req, "\r\n\r\n")) {
+			ssize_t got = read(s, req + n, sizeof(c->req[i]) - 1 - n);
+			if (got <= 0)
+				break;
+			n += (size_t)got;
+			req[n] = '\0';
+		}
+		static const char head[] =
+		    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: \"e1\"\r\n"
+		    "Last-Modified: Wed, 02 Dec 2026 10:00:00 GMT\r\n"
+		    "Connection: close\r\n\r\n";
+		static const char get[] =
+		    "HTTP/1.1 206 Partial Content\r\nContent-Length: 5\r\n"
+		    "Content-Range: bytes 0-4/5\r\nETag: \"e1\"\r\n"
+		    "Last-Modified: Wed, 02 Dec 2026 10:00:00 GMT\r\n"
+		    "Connection: close\r\n\r\nhello";
+		bool is_get = strncmp(req, "GET ", 4) == 0;
+		if (write(s, is_get ? get : head, is_get ? sizeof(get) - 1 : sizeof(head) - 1) < 0)
+			n = 0;
+		close(s);
 	}
-	static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: \"e1\"\r\n"
-				    "Last-Modified: Wed, 02 Dec 2026 10:00:00 GMT\r\n"
-				    "Connection: close\r\n\r\n";
-	if (write(s, reply, sizeof(reply) - 1) < 0)
-		n = 0;
-	close(s);
 	return NULL;
+}
+
+/* Starts a listener answering n connections; returns an s3:// URL of bucket bkt on it. */
+static void capture_start(struct capture *c, int n, char *url, size_t len)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+	memset(c, 0, sizeof(*c));
+	c->n = n;
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(c->fd, 0);
+	ck_assert_int_eq(bind(c->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(c->fd, 4), 0);
+	ck_assert_int_eq(getsockname(c->fd, (struct sockaddr *)&a, &al), 0);
+	ck_assert_int_eq(pthread_create(&c->thread, NULL, capture_main, c), 0);
+	snprintf(url, len, "s3://bkt?endpoint=http://127.0.0.1:%d&region=eu-west-3",
+		 ntohs(a.sin_port));
+}
+
+static void capture_stop(struct capture *c)
+{
+	pthread_join(c->thread, NULL);
+	close(c->fd);
 }
 
 /* Stats /obj of s3://bkt on a capturing listener with opts; returns the request's headers. */
 static void capture_stat(const struct ufs_options *opts, char *ret, size_t len)
 {
-	struct capture c = {0};
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof(a);
-	c.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ge(c.fd, 0);
-	ck_assert_int_eq(bind(c.fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(listen(c.fd, 4), 0);
-	ck_assert_int_eq(getsockname(c.fd, (struct sockaddr *)&a, &al), 0);
-	pthread_t t;
-	ck_assert_int_eq(pthread_create(&t, NULL, capture_main, &c), 0);
+	struct capture c;
 	char url[200], err[512] = "";
-	snprintf(url, sizeof(url), "s3://bkt?endpoint=http://127.0.0.1:%d&region=eu-west-3",
-		 ntohs(a.sin_port));
+	capture_start(&c, 1, url, sizeof(url));
 	struct ufs *u = NULL;
 	ck_assert_msg(ufs_new(url, opts, &u, err, sizeof(err)) == 0, "%s", err);
 	struct ufs_attr at;
@@ -356,9 +382,8 @@ static void capture_stat(const struct ufs_options *opts, char *ret, size_t len)
 	ck_assert_msg(r == 0, "stat: %d", r);
 	ck_assert_uint_eq(at.size, 5);
 	ufs_free(u);
-	pthread_join(t, NULL);
-	close(c.fd);
-	snprintf(ret, len, "%s", c.req);
+	capture_stop(&c);
+	snprintf(ret, len, "%s", c.req[0]);
 }
 
 /* Case-insensitive: is "name: value" a header line of req? */
@@ -421,6 +446,64 @@ START_TEST(signed_request_keys_and_token)
 }
 END_TEST
 
+/* A rotated Secret: the requests that start after ufs_set_keys carry the new keys, a ranged
+ * read's If-Match along with them; the token goes when the new keys have none. */
+START_TEST(rotated_keys_sign_new_requests)
+{
+	unsetenv("AWS_PROFILE");
+	unsetenv("AWS_SESSION_TOKEN");
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+	setenv("AWS_CONFIG_FILE", "/dev/null", 1);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null", 1);
+	struct capture c;
+	char url[200], err[512] = "";
+	capture_start(&c, 4, url, sizeof(url));
+	struct ufs_options o = {.s3_access_key = "AKIAOLDKEY", .s3_secret_key = "old-secret"};
+	struct ufs *u = NULL;
+	ck_assert_msg(ufs_new(url, &o, &u, err, sizeof(err)) == 0, "%s", err);
+	struct ufs_attr at;
+	ck_assert_int_eq(ufs_stat(u, "/obj", &at), 0);
+	ck_assert_int_eq(ufs_set_keys(u, "AKIANEWKEY", "new-secret", "tok/en+1=="), 0);
+	ck_assert_int_eq(ufs_stat(u, "/obj", &at), 0);
+	char buf[8] = "";
+	ck_assert_int_eq(ufs_read(u, "/obj", 0, 5, buf, &at), 5);
+	ck_assert_mem_eq(buf, "hello", 5);
+	ck_assert_int_eq(ufs_set_keys(u, "AKIATHIRDKEY", "third-secret", NULL), 0);
+	ck_assert_int_eq(ufs_stat(u, "/obj", &at), 0);
+	/* refused: what is not a pair of keys, or longer than S3 takes; the keys stay */
+	ck_assert_int_eq(ufs_set_keys(u, "AKIAX", "", NULL), -EINVAL);
+	ck_assert_int_eq(ufs_set_keys(u, NULL, "s", NULL), -EINVAL);
+	char longkey[200];
+	memset(longkey, 'K', sizeof(longkey) - 1);
+	longkey[sizeof(longkey) - 1] = '\0';
+	ck_assert_int_eq(ufs_set_keys(u, longkey, "s", NULL), -EINVAL);
+	ck_assert_msg(!strstr(u->last_error, longkey), "%s", u->last_error);
+	ufs_free(u);
+	capture_stop(&c);
+	ck_assert_msg(strstr(c.req[0], "Credential=AKIAOLDKEY/"), "%s", c.req[0]);
+	ck_assert_msg(!strcasestr(c.req[0], "x-amz-security-token"), "%s", c.req[0]);
+	ck_assert_msg(strncmp(c.req[1], "HEAD ", 5) == 0, "%s", c.req[1]);
+	ck_assert_msg(strstr(c.req[1], "Credential=AKIANEWKEY/"), "%s", c.req[1]);
+	ck_assert_msg(has_header(c.req[1], "x-amz-security-token: tok/en+1=="), "%s", c.req[1]);
+	ck_assert_msg(strncmp(c.req[2], "GET /bkt/obj ", 13) == 0, "%s", c.req[2]);
+	ck_assert_msg(strstr(c.req[2], "Credential=AKIANEWKEY/"), "%s", c.req[2]);
+	ck_assert_msg(has_header(c.req[2], "If-Match: \"e1\""), "%s", c.req[2]);
+	ck_assert_msg(has_header(c.req[2], "x-amz-security-token: tok/en+1=="), "%s", c.req[2]);
+	ck_assert_msg(has_header(c.req[2], "x-amz-content-sha256: UNSIGNED-PAYLOAD"), "%s",
+		      c.req[2]);
+	ck_assert_msg(strstr(c.req[3], "Credential=AKIATHIRDKEY/"), "%s", c.req[3]);
+	ck_assert_msg(!strcasestr(c.req[3], "x-amz-security-token"), "%s", c.req[3]);
+	for (int i = 0; i < 4; i++)
+		ck_assert_msg(!strstr(c.req[i], "secret"), "request %d shows a secret key: %s", i,
+			      c.req[i]);
+	/* a backend that signs nothing has no keys to rotate */
+	ck_assert_int_eq(ufs_new("local:///tmp", NULL, &u, err, sizeof(err)), 0);
+	ck_assert_int_eq(ufs_set_keys(u, "AKIAX", "s", NULL), -EOPNOTSUPP);
+	ufs_free(u);
+}
+END_TEST
+
 Suite *s3_suite(void)
 {
 	Suite *s = suite_create("s3");
@@ -438,6 +521,7 @@ Suite *s3_suite(void)
 	tcase_add_test(tu, list_query_sorted);
 	tcase_add_test(tu, bucket_urls);
 	tcase_add_test(tu, signed_request_keys_and_token);
+	tcase_add_test(tu, rotated_keys_sign_new_requests);
 	suite_add_tcase(s, tu);
 	return s;
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Builds the test peers (etcd, kube-apiserver, kubectl, kubelet, helm; the S3 server versitygw) from the Go module proxy
+# Builds the test peers (etcd, kube-apiserver, kubectl, kubelet, helm; the S3 servers versitygw and
+# SeaweedFS's weed) from the Go module proxy
 # and caches them outside the clone, one directory per name and version, installed atomically.
 #
-#   tests/k8s/peers.sh [etcd|kube-apiserver|kubectl|kubelet|helm|versitygw ...]   (default: all)
+#   tests/k8s/peers.sh [etcd|kube-apiserver|kubectl|kubelet|helm|versitygw|weed ...]   (default: all)
 #   tests/k8s/peers.sh --print-dir NAME                          (where NAME's binary lives)
 #
 # Cache: ${WEIR_PEERS_CACHE:-/var/cache/weir-peers}/<name>-<version>/<name>. A directory is only
@@ -15,6 +16,8 @@ K8S_VERSION="${WEIR_K8S_VERSION:-v1.37.2}"
 ETCD_VERSION="${WEIR_ETCD_VERSION:-v3.6.16}"
 HELM_VERSION="${WEIR_HELM_VERSION:-v4.3.2}"
 VERSITYGW_VERSION="${WEIR_VERSITYGW_VERSION:-v1.8.0}"
+# SeaweedFS publishes no semver tags the proxy lists; this pseudo-version is the one it serves.
+WEED_VERSION="${WEIR_WEED_VERSION:-v0.0.0-20261109003541-7506e5f91cd6}"
 CACHE="${WEIR_PEERS_CACHE:-/var/cache/weir-peers}"
 
 export GOFLAGS="-trimpath -buildvcs=false"
@@ -59,7 +62,8 @@ version_of() {
 	kube-apiserver | kubectl | kubelet) echo "$K8S_VERSION" ;;
 	helm) echo "$HELM_VERSION" ;;
 	versitygw) echo "$VERSITYGW_VERSION" ;;
-	*) echo "peers: unknown peer \"$1\" (etcd, kube-apiserver, kubectl, kubelet, helm, versitygw)" >&2; return 1 ;;
+	weed) echo "$WEED_VERSION" ;;
+	*) echo "peers: unknown peer \"$1\" (etcd, kube-apiserver, kubectl, kubelet, helm, versitygw, weed)" >&2; return 1 ;;
 	esac
 }
 dir_of() { echo "$CACHE/$1-$(version_of "$1")"; }
@@ -100,6 +104,18 @@ build_k8s() {
 		"-s -w -X $vpkg.gitVersion=$v -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean"
 }
 
+# build_weed TMP: SeaweedFS, the second S3 server of tests/e2e/s3.sh. Its go.mod has a replace
+# directive (go-bip39), which `go install m@v` refuses; so the downloaded module itself is the main
+# module, built with its own go.mod and go.sum (a writable copy: the module cache is read-only).
+build_weed() {
+	local tmp="$1" dir
+	dir="$(cd /tmp && "$GO" mod download -json "github.com/seaweedfs/seaweedfs@$WEED_VERSION" |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+	cp -R "$dir" "$tmp/src"
+	chmod -R u+w "$tmp/src"
+	(cd "$tmp/src" && "$GO" build -mod=mod -p "$GOPAR" -o "$tmp/weed" -ldflags "-s -w" ./weed)
+}
+
 # build_into NAME TMP: compiles NAME into TMP/NAME and checks that it runs (in a subshell of
 # build_one, with errexit on).
 build_into() {
@@ -122,6 +138,7 @@ build_into() {
 		GOBIN="$tmp" "$GO" install -p "$GOPAR" -ldflags "-s -w" \
 			"github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
 		;;
+	weed) build_weed "$tmp" ;;
 	esac
 	rm -rf "$tmp/src"
 	[ -x "$tmp/$name" ] || { echo "peers: the $name build produced no binary" >&2; return 1; }
@@ -129,6 +146,7 @@ build_into() {
 	[ "$name" = kubectl ] && check=(version --client)
 	[ "$name" = helm ] && check=(version)
 	[ "$name" = versitygw ] && check=(--version)
+	[ "$name" = weed ] && check=(version)
 	"$tmp/$name" "${check[@]}" >"$tmp/version.txt" 2>&1 ||
 		{ echo "peers: the built $name does not run: $name ${check[*]}: $(cat "$tmp/version.txt")" >&2; return 1; }
 	rm -f "$tmp/version.txt"
@@ -181,6 +199,6 @@ if [ "${1:-}" = --print-dir ]; then
 	exit 0
 fi
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(etcd kube-apiserver kubectl kubelet helm versitygw)
+[ ${#names[@]} -gt 0 ] || names=(etcd kube-apiserver kubectl kubelet helm versitygw weed)
 for n in "${names[@]}"; do version_of "$n" >/dev/null; done
 for n in "${names[@]}"; do build_one "$n"; done
