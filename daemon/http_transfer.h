@@ -35,6 +35,14 @@ int ufs_http_read_async(struct ufs *u, const char *path, uint64_t off, size_t le
  * new auth, those in flight finish with the old. Returns 0 or -ENOMEM (the old auth stays). */
 int ufs_http_set_auth(struct ufs *u, const struct http_auth *a);
 
+/* Says why a read was refused, from its error answer's status and the start of its body (S3:
+ * the <Error>'s Code and Message), into cause. Runs on the engine's thread; must not block. */
+typedef void (*http_error_cause_fn)(long status, const char *body, size_t len, char *cause,
+				    size_t causelen);
+/* Sets u's; call after ufs_http_engine_init, before the first read. Without one a read's cause
+ * is "HTTP <status> <reason>". */
+void ufs_http_set_error_cause(struct ufs *u, http_error_cause_fn fn);
+
 /* The answer to a blocking request, whatever its status. */
 struct http_reply {
 	long status;

@@ -94,7 +94,7 @@ struct ufs {
 	char *url;  /* as given, without a trailing slash */
 	void *priv; /* backend state */
 	struct ufs_stats stats;
-	char last_error[256]; /* most recent failure cause, for messages; racy but printable */
+	char last_error[512]; /* most recent failure cause, for messages; racy but printable */
 };
 
 /* Creates a client for url ("local:///abs/path", "http://...", "https://...").

@@ -27,7 +27,7 @@
 #define HTTP_BACKOFF_FIRST_MS 100
 #define HTTP_BACKOFF_MAX_MS 5000
 #define HTTP_MAX_REDIRECTS 5
-#define HTTP_CAUSE_MAX 160
+#define HTTP_CAUSE_MAX 256
 
 /* What a response's headers said; reset at each status line. */
 struct http_resp {
@@ -68,7 +68,9 @@ struct http_read {
 	CURL *easy;
 	struct http_resp resp;
 	bool body_started;
-	bool discard;  /* error body: ignore it */
+	bool discard;  /* error body: not data (its start kept in ebody for the cause) */
+	char ebody[1024];
+	size_t ebody_len;
 	uint64_t skip; /* a 200 answer: bytes before our range to drop */
 	int abort_err; /* set by the write callback when it stops the transfer; 1: complete */
 	char cause[HTTP_CAUSE_MAX];
@@ -97,6 +99,7 @@ struct http {
 	char *sigv4, *userpwd, *cainfo; /* under auth_lock */
 	struct curl_slist *auth_headers; /* under auth_lock */
 	void *client; /* the state of a UFS built on this engine (s3) */
+	http_error_cause_fn error_cause; /* set before the first read; NULL: the status only */
 
 	CURLSH *share;
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
@@ -697,10 +700,9 @@ static size_t read_write_cb(char *data, size_t size, size_t nitems, void *userda
 				r->resp.total = resp->length;
 			}
 		} else {
-			r->discard = true;
-			return n;
+			r->discard = true; /* its start is kept below, for the cause */
 		}
-		if (r->has_expect && !resp_matches(resp, &r->expect)) {
+		if (!r->discard && r->has_expect && !resp_matches(resp, &r->expect)) {
 			snprintf(r->cause, sizeof(r->cause),
 				 "object changed (ETag %.60s, expected %.60s)",
 				 resp->etag[0] ? resp->etag : "none",
@@ -708,7 +710,7 @@ static size_t read_write_cb(char *data, size_t size, size_t nitems, void *userda
 			r->abort_err = -ESTALE;
 			return 0;
 		}
-		if (r->first_etag[0] && resp->etag[0] &&
+		if (!r->discard && r->first_etag[0] && resp->etag[0] &&
 		    !http_version_same_etag(r->first_etag, resp->etag)) {
 			snprintf(r->cause, sizeof(r->cause),
 				 "object changed while resuming (ETag %.50s, was %.50s)",
@@ -716,11 +718,17 @@ static size_t read_write_cb(char *data, size_t size, size_t nitems, void *userda
 			r->abort_err = -ESTALE;
 			return 0;
 		}
-		if (!r->first_etag[0])
+		if (!r->discard && !r->first_etag[0])
 			snprintf(r->first_etag, sizeof(r->first_etag), "%s", resp->etag);
 	}
-	if (r->discard)
+	if (r->discard) {
+		size_t k = n < sizeof(r->ebody) - 1 - r->ebody_len ? n
+								    : sizeof(r->ebody) - 1 - r->ebody_len;
+		memcpy(r->ebody + r->ebody_len, data, k);
+		r->ebody_len += k;
+		r->ebody[r->ebody_len] = '\0';
 		return n;
+	}
 	size_t used = 0;
 	if (r->skip) {
 		size_t k = r->skip < n ? (size_t)r->skip : n;
@@ -774,6 +782,8 @@ static int read_start(struct ufs *u, struct http_read *r)
 		return -ENOMEM;
 	r->easy = e;
 	r->body_started = r->discard = false;
+	r->ebody_len = 0;
+	r->ebody[0] = '\0';
 	r->skip = 0;
 	r->abort_err = 0;
 	r->cause[0] = '\0';
@@ -842,8 +852,12 @@ static void read_finished(struct ufs *u, struct http_read *r, CURLcode cc)
 			 (long long)r->expect.mtime);
 		err = status_to_errno(resp->status);
 	} else {
-		snprintf(r->cause, sizeof(r->cause), "HTTP %ld %s", resp->status,
-			 status_reason(resp));
+		if (h->error_cause)
+			h->error_cause(resp->status, r->ebody, r->ebody_len, r->cause,
+				       sizeof(r->cause));
+		else
+			snprintf(r->cause, sizeof(r->cause), "HTTP %ld %s", resp->status,
+				 status_reason(resp));
 		err = status_to_errno(resp->status);
 		if (err == 0)
 			err = -EIO; /* 1xx, 3xx: not followed */
@@ -1367,6 +1381,12 @@ const struct ufs_ops ufs_http_ops = {
     .stat = http_stat,
     .read_async = http_read_async,
 };
+
+void ufs_http_set_error_cause(struct ufs *u, http_error_cause_fn fn)
+{
+	struct http *h = u->priv;
+	h->error_cause = fn;
+}
 
 int ufs_http_set_auth(struct ufs *u, const struct http_auth *a)
 {

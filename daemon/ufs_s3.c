@@ -266,6 +266,19 @@ static int s3_set_keys(struct ufs *u, const char *ak, const char *sk, const char
 	return r;
 }
 
+/* A read's error answer: the <Error>'s Code and Message, as s3_error words them. */
+static void s3_read_cause(long status, const char *body, size_t len, char *cause, size_t clen)
+{
+	struct s3_error e = {0};
+	if (len)
+		s3_xml_parse_error(body, len, &e);
+	if (!e.code[0])
+		snprintf(e.code, sizeof(e.code), "%s",
+			 status == 403 ? "AccessDenied" : status == 404 ? "NoSuchKey" : "error");
+	snprintf(cause, clen, "%s%s%s (HTTP %ld)", e.code, e.message[0] ? ": " : "", e.message,
+		 status);
+}
+
 static int s3_init(struct ufs *u, const struct ufs_options *opts)
 {
 	struct s3_params p = {.path_style = -1};
@@ -379,6 +392,7 @@ static int s3_init(struct ufs *u, const struct ufs_options *opts)
 	if (r < 0)
 		goto out;
 	engine = true;
+	ufs_http_set_error_cause(u, s3_read_cause);
 
 	r = s3_apply_keys(u, s, ac.access_key, ac.secret_key, ac.session_token);
 	if (r < 0)

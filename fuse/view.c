@@ -1625,8 +1625,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				goto reply;
 			}
 			if (r < 0) {
-				log_warn("read of \"%s\" at %lld failed: %s", h->path,
-					 (long long)off, strerror(-r));
+				/* the UFS's last failure: most likely this one, naming the
+				 * object and the server's answer (racy, but printable) */
+				log_warn("read of \"%s\" at %lld failed: %s (%.256s)", h->path,
+					 (long long)off, strerror(-r), v->src.ufs->last_error);
 				goto reply;
 			}
 		}

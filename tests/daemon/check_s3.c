@@ -305,7 +305,7 @@ END_TEST
 /* HTTP requests captured on loopback, one per connection: the listener answers a HEAD with 200
  * and a GET with the 5 bytes of a 206, and keeps each request's header block as the server
  * would see it. */
-#define CAPTURE_MAX 4
+#define CAPTURE_MAX 5
 struct capture {
 	int fd;
 	int n; /* connections to answer */
@@ -338,8 +338,18 @@ static void *capture_main(void *arg)
 		    "Content-Range: bytes 0-4/5\r\nETag: \"e1\"\r\n"
 		    "Last-Modified: Wed, 02 Dec 2026 10:00:00 GMT\r\n"
 		    "Connection: close\r\n\r\nhello";
+		static const char denied[] =
+		    "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\n"
+		    "Content-Length: 169\r\nConnection: close\r\n\r\n"
+		    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InvalidAccessKeyId</Code>"
+		    "<Message>The AWS Access Key Id you provided does not exist in our records."
+		    "</Message></Error>";
 		bool is_get = strncmp(req, "GET ", 4) == 0;
-		if (write(s, is_get ? get : head, is_get ? sizeof(get) - 1 : sizeof(head) - 1) < 0)
+		const char *reply = strstr(req, "/denied ") ? denied : is_get ? get : head;
+		size_t rl = reply == denied ? sizeof(denied) - 1
+			    : is_get	    ? sizeof(get) - 1
+					    : sizeof(head) - 1;
+		if (write(s, reply, rl) < 0)
 			n = 0;
 		close(s);
 	}
@@ -458,7 +468,7 @@ START_TEST(rotated_keys_sign_new_requests)
 	setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null", 1);
 	struct capture c;
 	char url[200], err[512] = "";
-	capture_start(&c, 4, url, sizeof(url));
+	capture_start(&c, 5, url, sizeof(url));
 	struct ufs_options o = {.s3_access_key = "AKIAOLDKEY", .s3_secret_key = "old-secret"};
 	struct ufs *u = NULL;
 	ck_assert_msg(ufs_new(url, &o, &u, err, sizeof(err)) == 0, "%s", err);
@@ -479,6 +489,13 @@ START_TEST(rotated_keys_sign_new_requests)
 	longkey[sizeof(longkey) - 1] = '\0';
 	ck_assert_int_eq(ufs_set_keys(u, longkey, "s", NULL), -EINVAL);
 	ck_assert_msg(!strstr(u->last_error, longkey), "%s", u->last_error);
+	/* a refused read says why, naming the object and the server's Code */
+	struct ufs_attr da = {.size = 5};
+	snprintf(da.etag, sizeof(da.etag), "\"e1\"");
+	ck_assert_int_eq(ufs_read(u, "/denied", 0, 5, buf, &da), -EACCES);
+	ck_assert_msg(strstr(u->last_error, "/bkt/denied: InvalidAccessKeyId: The AWS Access Key Id "
+					    "you provided does not exist in our records. (HTTP 403)"),
+		      "%s", u->last_error);
 	ufs_free(u);
 	capture_stop(&c);
 	ck_assert_msg(strstr(c.req[0], "Credential=AKIAOLDKEY/"), "%s", c.req[0]);
@@ -494,7 +511,8 @@ START_TEST(rotated_keys_sign_new_requests)
 		      c.req[2]);
 	ck_assert_msg(strstr(c.req[3], "Credential=AKIATHIRDKEY/"), "%s", c.req[3]);
 	ck_assert_msg(!strcasestr(c.req[3], "x-amz-security-token"), "%s", c.req[3]);
-	for (int i = 0; i < 4; i++)
+	ck_assert_msg(strstr(c.req[4], "Credential=AKIATHIRDKEY/"), "%s", c.req[4]);
+	for (int i = 0; i < 5; i++)
 		ck_assert_msg(!strstr(c.req[i], "secret"), "request %d shows a secret key: %s", i,
 			      c.req[i]);
 	/* a backend that signs nothing has no keys to rotate */

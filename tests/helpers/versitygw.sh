@@ -3,18 +3,29 @@
 # signature checking on, built and cached by tests/k8s/peers.sh; and uploads through curl's own
 # SigV4 (a second signer, so weir's requests are not checked against themselves).
 #
-#   vgw_start DIR [--tls]   starts versitygw serving DIR/root; sets VGW_URL, VGW_PID, VGW_KEY,
-#                        VGW_SECRET (random, exported to nothing); stops it at exit. --tls: https
-#                        with a self-signed certificate for 127.0.0.1, VGW_CA names its file
+#   vgw_start DIR [--tls] [--iam]   starts versitygw serving DIR/root; sets VGW_URL, VGW_PID,
+#                        VGW_KEY, VGW_SECRET (random, exported to nothing); stops it at exit. --tls:
+#                        https with a self-signed certificate for 127.0.0.1, VGW_CA names its file;
+#                        --iam: accounts besides the root one (vgw_admin), kept in DIR/iam
+#   vgw_admin ARGS...    versitygw's admin tool as root (create-user, delete-user ...)
 #   vgw_curl ARGS...     curl signed with VGW_KEY/VGW_SECRET (the keys in a 0600 config file)
 #   vgw_put_tree SRC BUCKET [PREFIX]   uploads every file under SRC (one curl, keep-alive)
 
 vgw_start() {
-	local dir="$1" tls="${2:-}" bin try i scheme=http tlsargs=()
+	local dir="$1" tls="" bin try i scheme=http tlsargs=() iamargs=() a
+	shift
+	for a in "$@"; do
+		case "$a" in
+		--tls) tls=--tls ;;
+		--iam) mkdir -p "$dir/iam" && iamargs=(--iam-dir "$dir/iam" --iam-cache-disable) ;;
+		*) fail "vgw_start: unknown option \"$a\"" ;;
+		esac
+	done
 	bin="$("$WEIR_SRC/tests/k8s/peers.sh" --print-dir versitygw)/versitygw"
 	[ -x "$bin" ] || fail "versitygw is not built at $bin: run tests/k8s/peers.sh versitygw (about 2-4 minutes, cached afterwards)"
 	mkdir -p "$dir/root"
 	VGW_DIR="$(cd "$dir" && pwd)"
+	VGW_BIN="$bin"
 	VGW_KEY="weirtest$(openssl rand -hex 4)"
 	VGW_SECRET="S3cr3t/$(openssl rand -hex 12)+Key"
 	umask 077
@@ -33,7 +44,7 @@ vgw_start() {
 		VGW_PORT="$(free_port)"
 		# the root keys through the environment: not on the command line for ps to show
 		ROOT_ACCESS_KEY="$VGW_KEY" ROOT_SECRET_KEY="$VGW_SECRET" \
-			"$bin" --port "127.0.0.1:$VGW_PORT" --quiet "${tlsargs[@]}" posix "$VGW_DIR/root" \
+			"$bin" --port "127.0.0.1:$VGW_PORT" --quiet "${tlsargs[@]}" "${iamargs[@]}" posix "$VGW_DIR/root" \
 			</dev/null >>"$VGW_DIR/vgw.log" 2>&1 &
 		VGW_PID=$!
 		for i in $(seq 1 100); do
@@ -58,6 +69,12 @@ vgw_stop() {
 }
 
 vgw_curl() { curl -sS -K "$VGW_DIR/curl.conf" "$@"; }
+
+# the root keys through the environment, not the command line
+vgw_admin() {
+	ADMIN_ACCESS_KEY_ID="$VGW_KEY" ADMIN_SECRET_ACCESS_KEY="$VGW_SECRET" \
+		"$VGW_BIN" admin --endpoint-url "$VGW_URL" ${VGW_CA:+--allow-insecure} "$@"
+}
 
 # vgw_key_url BUCKET KEY: the object's URL, the key AWS-encoded (only unreserved bytes and "/" kept).
 vgw_key_url() {

@@ -1,0 +1,87 @@
+# SPDX-License-Identifier: Apache-2.0
+# A second real S3 server for a test (source after lib.sh and versitygw.sh): SeaweedFS's `weed
+# server -s3` (master, volume, filer and S3 gateway in one process) on loopback, signatures
+# checked against the identities of its -s3.config, built and cached by tests/k8s/peers.sh weed.
+#
+#   sw_start DIR [--tls]   starts weed with its data, config and sockets under DIR, every port its
+#                          own free one; sets what vgw_start sets (VGW_URL, VGW_PORT, VGW_PID,
+#                          VGW_KEY, VGW_SECRET, VGW_DIR, VGW_CA), so versitygw.sh's vgw_curl,
+#                          vgw_key_url and vgw_put_tree drive it too; stops it at exit. Bucket
+#                          "pub" reads anonymously (its "anonymous" identity); --tls: the S3
+#                          endpoint is https with a self-signed certificate for 127.0.0.1.
+
+sw_start() {
+	local dir="$1" tls="" bin try i p a scheme=http ports=() tlsargs=()
+	shift
+	for a in "$@"; do
+		case "$a" in
+		--tls) tls=--tls ;;
+		*) fail "sw_start: unknown option \"$a\"" ;;
+		esac
+	done
+	bin="$("$WEIR_SRC/tests/k8s/peers.sh" --print-dir weed)/weed"
+	[ -x "$bin" ] || fail "SeaweedFS is not built at $bin: run tests/k8s/peers.sh weed (about 6-20 minutes, cached afterwards)"
+	mkdir -p "$dir/data"
+	VGW_DIR="$(cd "$dir" && pwd)"
+	VGW_KEY="weirsw$(openssl rand -hex 4)"
+	VGW_SECRET="Sw/$(openssl rand -hex 12)+Key"
+	umask 077
+	printf '{"identities": [{"name": "weirtest", "credentials": [{"accessKey": "%s", "secretKey": "%s"}], "actions": ["Admin", "Read", "List", "Tagging", "Write"]}, {"name": "anonymous", "actions": ["Read:pub", "List:pub"]}]}\n' \
+		"$VGW_KEY" "$VGW_SECRET" >"$VGW_DIR/s3.json"
+	printf 'user = "%s:%s"\naws-sigv4 = "aws:amz:us-east-1:s3"\nheader = "x-amz-content-sha256: UNSIGNED-PAYLOAD"\n' \
+		"$VGW_KEY" "$VGW_SECRET" >"$VGW_DIR/curl.conf"
+	VGW_CA=""
+	if [ "$tls" = --tls ]; then
+		openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+			-addext subjectAltName=IP:127.0.0.1 -keyout "$VGW_DIR/key.pem" -out "$VGW_DIR/cert.pem" \
+			>/dev/null 2>&1 || fail "openssl could not make a test certificate"
+		VGW_CA="$VGW_DIR/cert.pem" scheme=https
+		printf 'cacert = "%s"\n' "$VGW_CA" >>"$VGW_DIR/curl.conf"
+	fi
+	umask 022
+	for try in 1 2 3; do
+		# master, volume, filer and S3, each with its gRPC port: none of weed's defaults, which
+		# another test on this machine may hold
+		ports=()
+		for i in 1 2 3 4 5 6 7 8 9; do ports+=("$(free_port)"); done
+		VGW_PORT="${ports[6]}"
+		[ "$tls" = --tls ] && tlsargs=(-s3.port.https="${ports[8]}" -s3.cert.file="$VGW_DIR/cert.pem"
+			-s3.key.file="$VGW_DIR/key.pem") && VGW_PORT="${ports[8]}"
+		# weed puts its gRPC sockets in /tmp by port unless told: here, under DIR
+		"$bin" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$VGW_DIR/data" \
+			-master.port="${ports[0]}" -master.port.grpc="${ports[1]}" -master.volumeSizeLimitMB=256 \
+			-volume.port="${ports[2]}" -volume.port.grpc="${ports[3]}" -volume.max=8 -volume.preStopSeconds=0 \
+			-filer -filer.port="${ports[4]}" -filer.port.grpc="${ports[5]}" -filer.localSocket="$VGW_DIR/filer.sock" \
+			-s3 -s3.port="${ports[6]}" -s3.port.grpc="${ports[7]}" -s3.port.iceberg=0 -s3.port.lance=0 \
+			-s3.localSocket="$VGW_DIR/s3.sock" -s3.config="$VGW_DIR/s3.json" "${tlsargs[@]}" \
+			</dev/null >>"$VGW_DIR/weed.log" 2>&1 &
+		VGW_PID=$!
+		# ready when the S3 gateway answers (403 to an unsigned request) and its filer takes a bucket
+		for i in $(seq 1 300); do
+			p="$(curl -s -k -o /dev/null -w '%{http_code}' "$scheme://127.0.0.1:$VGW_PORT/" || true)"
+			if [ "$p" != 000 ] && curl -sS -K "$VGW_DIR/curl.conf" -f -o /dev/null \
+				"$scheme://127.0.0.1:$VGW_PORT/" 2>/dev/null; then
+				VGW_URL="$scheme://127.0.0.1:$VGW_PORT"
+				SW_GRPC_PORTS="${ports[1]} ${ports[3]} ${ports[5]} ${ports[7]}"
+				at_exit "sw_stop $VGW_PID $SW_GRPC_PORTS"
+				return 0
+			fi
+			kill -0 "$VGW_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		sw_stop "$VGW_PID" "${ports[1]}" "${ports[3]}" "${ports[5]}" "${ports[7]}"
+	done
+	fail "SeaweedFS did not start (log: $(tail -5 "$VGW_DIR/weed.log"))"
+}
+
+# sw_stop PID GRPC_PORT...: stops the weed sw_start started with that pid, then removes the gRPC
+# sockets weed left in /tmp for those ports (each named by its port: ours alone).
+sw_stop() {
+	local pid="$1" p i
+	shift
+	kill "$pid" 2>/dev/null || true
+	for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	for p in "$@"; do rm -f /tmp/seaweedfs-{master,volume,filer,s3}-grpc-"$p".sock; done
+}
