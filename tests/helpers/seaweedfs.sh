@@ -3,19 +3,23 @@
 # server -s3` (master, volume, filer and S3 gateway in one process) on loopback, signatures
 # checked against the identities of its -s3.config, built and cached by tests/k8s/peers.sh weed.
 #
-#   sw_start DIR [--tls]   starts weed with its data, config and sockets under DIR, every port its
+#   sw_start DIR [--tls] [--iam]   starts weed with its data, config and sockets under DIR, every port its
 #                          own free one; sets what vgw_start sets (VGW_URL, VGW_PORT, VGW_PID,
 #                          VGW_KEY, VGW_SECRET, VGW_DIR, VGW_CA), so versitygw.sh's vgw_curl,
 #                          vgw_key_url and vgw_put_tree drive it too; stops it at exit. Bucket
 #                          "pub" reads anonymously (its "anonymous" identity); --tls: the S3
-#                          endpoint is https with a self-signed certificate for 127.0.0.1.
+#                          endpoint is https with a self-signed certificate for 127.0.0.1; --iam:
+#                          its IAM API (same port) takes changes: users, access keys (sw_iam)
+#   sw_iam PARAM=VALUE...  one IAM API call as the test's identity (Version added, values
+#                          URL-encoded); prints the answer, fails on an error
 
 sw_start() {
-	local dir="$1" tls="" bin try i p a scheme=http ports=() tlsargs=()
+	local dir="$1" tls="" bin try i p a scheme=http ports=() tlsargs=() iamargs=(-s3.iam.readOnly=true)
 	shift
 	for a in "$@"; do
 		case "$a" in
 		--tls) tls=--tls ;;
+		--iam) iamargs=(-s3.iam.readOnly=false) ;;
 		*) fail "sw_start: unknown option \"$a\"" ;;
 		esac
 	done
@@ -53,7 +57,7 @@ sw_start() {
 			-volume.port="${ports[2]}" -volume.port.grpc="${ports[3]}" -volume.max=8 -volume.preStopSeconds=0 \
 			-filer -filer.port="${ports[4]}" -filer.port.grpc="${ports[5]}" -filer.localSocket="$VGW_DIR/filer.sock" \
 			-s3 -s3.port="${ports[6]}" -s3.port.grpc="${ports[7]}" -s3.port.iceberg=0 -s3.port.lance=0 \
-			-s3.localSocket="$VGW_DIR/s3.sock" -s3.config="$VGW_DIR/s3.json" "${tlsargs[@]}" \
+			-s3.localSocket="$VGW_DIR/s3.sock" -s3.config="$VGW_DIR/s3.json" "${tlsargs[@]}" "${iamargs[@]}" \
 			</dev/null >>"$VGW_DIR/weed.log" 2>&1 &
 		VGW_PID=$!
 		# ready when the S3 gateway answers (403 to an unsigned request) and its filer takes a bucket
@@ -84,4 +88,15 @@ sw_stop() {
 	kill -9 "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	for p in "$@"; do rm -f /tmp/seaweedfs-{master,volume,filer,s3}-grpc-"$p".sock; done
+}
+
+sw_iam() {
+	local args=(--data-urlencode Version=2010-05-08) a out
+	for a in "$@"; do args+=(--data-urlencode "$a"); done
+	out="$(curl -sS -K "$VGW_DIR/curl.conf" --aws-sigv4 aws:amz:us-east-1:iam -w '\n%{http_code}' -X POST \
+		"${args[@]}" "$VGW_URL/")" || fail "SeaweedFS's IAM API did not answer $1"
+	case "${out##*$'\n'}" in
+	2??) printf '%s\n' "${out%$'\n'*}" ;;
+	*) fail "SeaweedFS's IAM API refused $1: ${out%$'\n'*}" ;;
+	esac
 }
