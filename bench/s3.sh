@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Benchmark (issue 11), prints figures and never fails on targets: the walkthrough's spark tree in a
-# versitygw bucket on loopback, read by weir, by rclone mount (--vfs-cache-mode full) and by s3fs
+# versitygw (or, BENCH_S3_SERVER=seaweedfs, SeaweedFS) bucket on loopback, read by weir, by rclone mount (--vfs-cache-mode full) and by s3fs
 # (use_cache), the two from Debian, with the same number of connections where they take one; a
 # single-stream curl --aws-sigv4 is the baseline. Cold is a fresh cache; warm is after a remount
 # (page cache gone, the tool's own cache kept). A peer that is missing or fails is reported, skipped.
@@ -10,11 +10,17 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../tests/helpers/lib.sh"
 . "$here/../tests/helpers/weir.sh"
 . "$here/../tests/helpers/versitygw.sh"
+. "$here/../tests/helpers/seaweedfs.sh"
 
 SCALE="${BENCH_SCALE:-0.2}" # 0.2 -> 268 MiB in spark-3.3.1
 SMALL="${BENCH_SMALL:-20000}" # small files (1-16 KiB) in one more prefix
 RUNS="${BENCH_RUNS:-3}"     # warm runs; the best is reported
 CONN="${BENCH_CONNECTIONS:-16}"
+SERVER="${BENCH_S3_SERVER:-versitygw}" # or seaweedfs
+case "$SERVER" in
+versitygw | seaweedfs) ;;
+*) fail "BENCH_S3_SERVER is \"$SERVER\": versitygw or seaweedfs" ;;
+esac
 
 require_root_fuse
 find_weir_bins
@@ -46,7 +52,7 @@ wait_mounted() {
 }
 fuse_off() { fusermount3 -u "$1" 2>/dev/null || umount -l "$1" 2>/dev/null || true; }
 
-step "spark tree (scale $SCALE) in a versitygw bucket on loopback"
+step "spark tree (scale $SCALE) in a $SERVER bucket on loopback"
 "$here/../tests/helpers/gentree.sh" "$SHM/tree" "$SCALE" | sed 's/^/  /'
 SRC="$SHM/tree/spark-3.3.1"
 python3 - "$SHM/tree/small" "$SMALL" <<'PY'
@@ -60,10 +66,10 @@ for i in range(n):
         f.write(rng.randbytes(rng.randint(1024, 16384)))
 PY
 BYTES=$(( $(find "$SRC" -type f -printf '%s+') 0 ))
-vgw_start "$SHM/vgw"
+if [ "$SERVER" = seaweedfs ]; then sw_start "$SHM/vgw"; else vgw_start "$SHM/vgw"; fi
 vgw_curl -f -X PUT "$VGW_URL/bkt" -o /dev/null || fail "creating the bucket failed"
 vgw_put_tree "$SHM/tree" bkt
-note "versitygw $VGW_URL; spark-3.3.1: $BYTES bytes"
+note "$SERVER $VGW_URL; spark-3.3.1: $BYTES bytes"
 
 step "baseline: single-stream curl --aws-sigv4, files in turn"
 urls=()

@@ -84,7 +84,7 @@ run_tsan() {
 sanitizer_failed=0
 if [ "$mode" != sanitize ]; then
 	setup_build build
-	# The test peers (kube-apiserver, etcd, kubectl, the kubelet, helm; versitygw for tests/e2e/s3.sh) from the Go module proxy, cached
+	# The test peers (kube-apiserver, etcd, kubectl, the kubelet, helm; versitygw and SeaweedFS's weed for tests/e2e/s3.sh) from the Go module proxy, cached
 	# outside the clone: minutes on a fresh machine, nothing once cached.
 	tests/k8s/peers.sh || broken "building the Kubernetes test peers failed (tests/k8s/peers.sh, output above)"
 	# The libFuzzer harnesses (clang, ASan, UBSan) in ./build-fuzz; the 'fuzz' suite runs each 30 s.

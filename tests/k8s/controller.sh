@@ -4,7 +4,7 @@
 # `kubectl get dataset -A` Bound with the UFS total, the DataLoad Complete, the node's figures in
 # its Lease, the production reference Bound with the same figures, a malformed Dataset Failed with
 # a condition, an s3:// Dataset reading with the keys of a Kubernetes Secret (another namespace's
-# refused), PV/PVC with the right attributes (ReadWriteMany and the subpath for an rw grant's
+# refused; the Secret rotated under a mounted view, the old keys revoked, read on), PV/PVC with the right attributes (ReadWriteMany and the subpath for an rw grant's
 # SubDataset), a referenced Dataset's delete refused by the webhook and held by the finalizer (an
 # Event says why), and two replicas: one passive until the leader is killed mid-DataLoad, then
 # leading within the lease and adding up the node's share of that load, no second one. weir-node
@@ -216,12 +216,19 @@ kwait 30 "PV weir-analytics-spark-331 deleted" deleted pv weir-analytics-spark-3
 ok "rw grant: ReadWriteMany PV and PVC for /spark-3.3.1; both deleted with the Dataset"
 
 step "an s3:// Dataset's keys from a Kubernetes Secret (kubectl create secret), read by the controller"
-vgw_start "$TMP/vgw"
+vgw_start "$TMP/vgw" --iam
 vgw_curl -f -X PUT "$VGW_URL/kbkt" -o /dev/null || fail "creating bucket kbkt failed"
 rand_file "$TMP/obj.bin" 3000001 kobj
+rand_file "$TMP/obj2.bin" 3000002 kobj2
 vgw_curl -f -T "$TMP/obj.bin" "$(vgw_key_url kbkt data/obj.bin)" -o /dev/null || fail "upload of data/obj.bin failed"
-kc create secret generic s3-keys -n development --from-literal=access-key="$VGW_KEY" \
-	--from-literal=secret-key="$VGW_SECRET" | sed 's/^/  /'
+vgw_curl -f -T "$TMP/obj2.bin" "$(vgw_key_url kbkt data/obj2.bin)" -o /dev/null || fail "upload of data/obj2.bin failed"
+# the Secret's keys are a user's of their own, so they can be revoked (versitygw admin)
+K1="kuser1$(openssl rand -hex 4)" S1="k1/$(openssl rand -hex 12)"
+K2="kuser2$(openssl rand -hex 4)" S2="k2/$(openssl rand -hex 12)"
+vgw_admin create-user --access "$K1" --secret "$S1" --role admin >"$TMP/vgw-admin.out" 2>&1 ||
+	fail "versitygw admin create-user failed: $(cat "$TMP/vgw-admin.out")"
+kc create secret generic s3-keys -n development --from-literal=access-key="$K1" \
+	--from-literal=secret-key="$S1" | sed 's/^/  /'
 # k8s_s3_dataset NS NAME: a Fluid Dataset of s3://kbkt/data, keys from Secret s3-keys, and its Runtime
 k8s_s3_dataset() {
 	kc create -f - <<YAML | sed 's/^/  /'
@@ -252,6 +259,20 @@ w mount -n development s3data "$TMP/mnt-s3" </dev/null >"$TMP/s3mount.out" 2>&1 
 	fail "weir mount -n development s3data failed: $(cat "$TMP/s3mount.out")"
 WEIR_MOUNTS+=("$TMP/mnt-s3")
 cmp "$TMP/obj.bin" "$TMP/mnt-s3/obj.bin" || fail "obj.bin read with the Kubernetes Secret's keys differs"
+# the Secret rotates (a new resourceVersion): weir-node signs with the new keys, the view reads on
+vgw_admin create-user --access "$K2" --secret "$S2" --role admin >"$TMP/vgw-admin.out" 2>&1 ||
+	fail "versitygw admin create-user failed: $(cat "$TMP/vgw-admin.out")"
+rotated="$(grep -c 'its Secret changed; its requests are signed with the new keys' "$WEIR_STATE/node.log" || true)"
+kc create secret generic s3-keys -n development --from-literal=access-key="$K2" \
+	--from-literal=secret-key="$S2" --dry-run=client -o yaml | kc apply -f - | sed 's/^/  /'
+# rotated_since N: weir-node has switched a source's keys more than N times
+rotated_since() {
+	[ "$(grep -c 'its Secret changed; its requests are signed with the new keys' "$WEIR_STATE/node.log")" -gt "$1" ]
+}
+kwait 30 "weir-node switching development/s3data to the rotated Secret's keys" rotated_since "$rotated"
+vgw_admin delete-user --access "$K1" >"$TMP/vgw-admin.out" 2>&1 ||
+	fail "versitygw admin delete-user failed: $(cat "$TMP/vgw-admin.out")"
+cmp "$TMP/obj2.bin" "$TMP/mnt-s3/obj2.bin" || fail "obj2.bin, read after the rotation (the old keys revoked), differs"
 w umount "$TMP/mnt-s3" >/dev/null 2>&1 || true
 # production has no Secret s3-keys: development's is not its own
 k8s_s3_dataset production s3data
@@ -260,13 +281,15 @@ msg="$(jp dataset s3data -n production -o 'jsonpath={.status.conditions[0].messa
 case "$msg" in *'secret "s3-keys" not found in namespace "production"'*) ;;
 *) fail "production/s3data failed with \"$msg\", not for want of its own Secret" ;; esac
 for f in "$WEIR_STATE"/*.log; do
-	if grep -a -n -F -e "$VGW_SECRET" "$f" >&2; then fail "$f shows the Secret's value (lines above)"; fi
+	for v in "$VGW_SECRET" "$S1" "$S2" "$K1" "$K2"; do
+		if grep -a -n -F -e "$v" "$f" >&2; then fail "$f shows the Secret's value (lines above)"; fi
+	done
 done
 kc delete dataset s3data -n production --wait=false >/dev/null
 kc delete alluxioruntime s3data -n production --wait=false >/dev/null
 kc delete dataset s3data -n development --wait=false >/dev/null
 kc delete alluxioruntime s3data -n development --wait=false >/dev/null
-ok "development/s3data Bound with Secret s3-keys from the apiserver, obj.bin matches; production/s3data: \"$msg\"; no value in the logs"
+ok "development/s3data Bound with Secret s3-keys from the apiserver, obj.bin matches; rotated under the mounted view, obj2.bin matches with the old keys revoked; production/s3data: \"$msg\"; no value in the logs"
 
 step "kubectl delete of a referenced Dataset is refused by the webhook, with weir's message"
 jp validatingwebhookconfiguration weir-controller >/dev/null ||
