@@ -608,10 +608,11 @@ static int rotate_keys_locked(struct node *n, struct source *src, const struct s
 	}
 	pthread_mutex_lock(&n->lock);
 	if (r < 0) {
-		snprintf(err, errlen,
-			 "source %s: the keys of its changed Secret do not work (its views keep the "
-			 "previous ones): %s",
-			 p->id, msg[0] ? msg : strerror(-r));
+		snprintf(
+		    err, errlen,
+		    "source %s: the keys of its changed Secret do not work (its views keep the "
+		    "previous ones): %s",
+		    p->id, msg[0] ? msg : strerror(-r));
 		return r;
 	}
 	src->keys_sig = ksig;

@@ -68,7 +68,7 @@ struct http_read {
 	CURL *easy;
 	struct http_resp resp;
 	bool body_started;
-	bool discard;  /* error body: not data (its start kept in ebody for the cause) */
+	bool discard; /* error body: not data (its start kept in ebody for the cause) */
 	char ebody[1024];
 	size_t ebody_len;
 	uint64_t skip; /* a 200 answer: bytes before our range to drop */
@@ -96,9 +96,9 @@ struct http {
 	 * rotated while views read) while requests start on any thread. Held only to copy them into
 	 * a curl handle or a header list: never across a transfer, a curl_multi call or a wait. */
 	pthread_mutex_t auth_lock;
-	char *sigv4, *userpwd, *cainfo; /* under auth_lock */
+	char *sigv4, *userpwd, *cainfo;	 /* under auth_lock */
 	struct curl_slist *auth_headers; /* under auth_lock */
-	void *client; /* the state of a UFS built on this engine (s3) */
+	void *client;			 /* the state of a UFS built on this engine (s3) */
 	http_error_cause_fn error_cause; /* set before the first read; NULL: the status only */
 
 	CURLSH *share;
@@ -722,8 +722,9 @@ static size_t read_write_cb(char *data, size_t size, size_t nitems, void *userda
 			snprintf(r->first_etag, sizeof(r->first_etag), "%s", resp->etag);
 	}
 	if (r->discard) {
-		size_t k = n < sizeof(r->ebody) - 1 - r->ebody_len ? n
-								    : sizeof(r->ebody) - 1 - r->ebody_len;
+		size_t k = n < sizeof(r->ebody) - 1 - r->ebody_len
+			       ? n
+			       : sizeof(r->ebody) - 1 - r->ebody_len;
 		memcpy(r->ebody + r->ebody_len, data, k);
 		r->ebody_len += k;
 		r->ebody[r->ebody_len] = '\0';

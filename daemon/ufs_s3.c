@@ -27,8 +27,8 @@ struct s3 {
 	char *prefix;	/* "" or "a/b/": every key this UFS sees starts with it */
 	char *list_url; /* the bucket's URL, to which "?list-type=2..." is appended */
 	char region[64];
-	bool anonymous;	   /* never signs, whatever keys it is given */
-	char cainfo[512];  /* the CA bundle for https ("": the system's) */
+	bool anonymous;	  /* never signs, whatever keys it is given */
+	char cainfo[512]; /* the CA bundle for https ("": the system's) */
 };
 
 /* The longest keys this client signs with (as lib/aws_config.h holds them). */
@@ -261,8 +261,8 @@ static int s3_set_keys(struct ufs *u, const char *ak, const char *sk, const char
 	}
 	int r = s3_apply_keys(u, s, ak, sk, tok);
 	if (r == 0)
-		log_debug("s3 bucket \"%s\": requests from now on signed with new keys%s", s->bucket,
-			  s->anonymous ? " (none: the source is anonymous)" : "");
+		log_debug("s3 bucket \"%s\": requests from now on signed with new keys%s",
+			  s->bucket, s->anonymous ? " (none: the source is anonymous)" : "");
 	return r;
 }
 
@@ -274,7 +274,9 @@ static void s3_read_cause(long status, const char *body, size_t len, char *cause
 		s3_xml_parse_error(body, len, &e);
 	if (!e.code[0])
 		snprintf(e.code, sizeof(e.code), "%s",
-			 status == 403 ? "AccessDenied" : status == 404 ? "NoSuchKey" : "error");
+			 status == 403	 ? "AccessDenied"
+			 : status == 404 ? "NoSuchKey"
+					 : "error");
 	snprintf(cause, clen, "%s%s%s (HTTP %ld)", e.code, e.message[0] ? ": " : "", e.message,
 		 status);
 }

@@ -12,7 +12,7 @@
 
 /* Finds key in a clear `data` tree (base64 values) and copies its value out. */
 long secret_data_value(json_object *data, const char *ns, const char *name, const char *key,
-		     char **ret, char *errbuf, size_t errlen)
+		       char **ret, char *errbuf, size_t errlen)
 {
 	struct yamltree_node *node = NULL;
 	struct secret s = {0};
@@ -84,7 +84,6 @@ long kube_secret_value(struct kube_client *kc, const char *ns, const char *name,
 	json_object_put(obj);
 	return v;
 }
-
 
 int kube_secret_version(struct kube_client *kc, const char *ns, const char *name, char *ret,
 			size_t retlen, char *errbuf, size_t errlen)

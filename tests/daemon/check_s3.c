@@ -333,15 +333,15 @@ static void *capture_main(void *arg)
 		    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: \"e1\"\r\n"
 		    "Last-Modified: Wed, 02 Dec 2026 10:00:00 GMT\r\n"
 		    "Connection: close\r\n\r\n";
-		static const char get[] =
-		    "HTTP/1.1 206 Partial Content\r\nContent-Length: 5\r\n"
-		    "Content-Range: bytes 0-4/5\r\nETag: \"e1\"\r\n"
-		    "Last-Modified: Wed, 02 Dec 2026 10:00:00 GMT\r\n"
-		    "Connection: close\r\n\r\nhello";
+		static const char get[] = "HTTP/1.1 206 Partial Content\r\nContent-Length: 5\r\n"
+					  "Content-Range: bytes 0-4/5\r\nETag: \"e1\"\r\n"
+					  "Last-Modified: Wed, 02 Dec 2026 10:00:00 GMT\r\n"
+					  "Connection: close\r\n\r\nhello";
 		static const char denied[] =
 		    "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\n"
 		    "Content-Length: 169\r\nConnection: close\r\n\r\n"
-		    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InvalidAccessKeyId</Code>"
+		    "<?xml version=\"1.0\" "
+		    "encoding=\"UTF-8\"?>\n<Error><Code>InvalidAccessKeyId</Code>"
 		    "<Message>The AWS Access Key Id you provided does not exist in our records."
 		    "</Message></Error>";
 		bool is_get = strncmp(req, "GET ", 4) == 0;
@@ -493,8 +493,9 @@ START_TEST(rotated_keys_sign_new_requests)
 	struct ufs_attr da = {.size = 5};
 	snprintf(da.etag, sizeof(da.etag), "\"e1\"");
 	ck_assert_int_eq(ufs_read(u, "/denied", 0, 5, buf, &da), -EACCES);
-	ck_assert_msg(strstr(u->last_error, "/bkt/denied: InvalidAccessKeyId: The AWS Access Key Id "
-					    "you provided does not exist in our records. (HTTP 403)"),
+	ck_assert_msg(strstr(u->last_error,
+			     "/bkt/denied: InvalidAccessKeyId: The AWS Access Key Id "
+			     "you provided does not exist in our records. (HTTP 403)"),
 		      "%s", u->last_error);
 	ufs_free(u);
 	capture_stop(&c);
