@@ -54,6 +54,8 @@ struct http_read {
 	struct ufs_attr expect;
 	char first_etag[UFS_ETAG_MAX]; /* from the first response, so a resume sees the same object
 					*/
+	unsigned auth_gen;	       /* of the auth this attempt was signed with */
+	bool reauth;		       /* asked again once already because the auth changed */
 	/* the precondition binding the request to expect's version ("" when none) */
 	char cond[UFS_ETAG_MAX + 32];
 	/* this attempt's header lines: the auth's current ones and cond (rebuilt per attempt, so a
@@ -98,6 +100,9 @@ struct http {
 	pthread_mutex_t auth_lock;
 	char *sigv4, *userpwd, *cainfo;	 /* under auth_lock */
 	struct curl_slist *auth_headers; /* under auth_lock */
+	/* under auth_lock, bumped by each ufs_http_set_auth: a 401/403 to a request signed before
+	 * the last change is asked again with the new auth (keys rotated mid-request) */
+	unsigned auth_gen;
 	void *client;			 /* the state of a UFS built on this engine (s3) */
 	http_error_cause_fn error_cause; /* set before the first read; NULL: the status only */
 
@@ -371,9 +376,11 @@ static bool resp_matches(const struct http_resp *r, const struct ufs_attr *want)
 static struct curl_slist *headers_with(const struct curl_slist *base, const char *line);
 
 /* Sets up e for url with the current auth. *ret_headers (owned, NULL when empty, the caller
- * frees it after the transfer) gets the auth's header lines and extra. Returns 0 or -ENOMEM. */
+ * frees it after the transfer) gets the auth's header lines and extra; *ret_gen that auth's
+ * generation. Returns 0 or -ENOMEM. */
 static int common_setup(struct http *h, CURL *e, const char *url, char *errbuf,
-			struct http_resp *resp, const char *extra, struct curl_slist **ret_headers)
+			struct http_resp *resp, const char *extra, struct curl_slist **ret_headers,
+			unsigned *ret_gen)
 {
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -400,13 +407,26 @@ static int common_setup(struct http *h, CURL *e, const char *url, char *errbuf,
 	bool want = h->auth_headers || (extra && *extra);
 	if (want)
 		hl = headers_with(h->auth_headers, extra);
+	unsigned gen = h->auth_gen;
 	pthread_mutex_unlock(&h->auth_lock);
 	if (want && !hl)
 		return -ENOMEM;
 	if (hl)
 		curl_easy_setopt(e, CURLOPT_HTTPHEADER, hl);
 	*ret_headers = hl;
+	*ret_gen = gen;
 	return 0;
+}
+
+/* Was a request signed with auth generation gen refused (401, 403) while the auth changed? */
+static bool auth_changed_since(struct http *h, long status, unsigned gen)
+{
+	if (status != 401 && status != 403)
+		return false;
+	pthread_mutex_lock(&h->auth_lock);
+	bool changed = h->auth_gen != gen;
+	pthread_mutex_unlock(&h->auth_lock);
+	return changed;
 }
 
 /* ---- blocking transfers: list and stat, on the caller's thread ---- */
@@ -471,7 +491,8 @@ static int http_blocking(struct ufs *u, const char *url, bool head, const char *
 		free(cur);
 		return -ENOMEM;
 	}
-	unsigned attempt = 0, redirects = 0;
+	unsigned attempt = 0, redirects = 0, gen = 0;
+	bool reauth = false;
 	struct curl_slist *hl = NULL;
 	for (;;) {
 		curl_easy_reset(e);
@@ -482,7 +503,7 @@ static int http_blocking(struct ufs *u, const char *url, bool head, const char *
 			body->len = 0;
 			body->too_big = false;
 		}
-		if (common_setup(h, e, cur, errbuf, resp, NULL, &hl) < 0) {
+		if (common_setup(h, e, cur, errbuf, resp, NULL, &hl, &gen) < 0) {
 			r = -ENOMEM;
 			goto out;
 		}
@@ -516,6 +537,11 @@ static int http_blocking(struct ufs *u, const char *url, bool head, const char *
 			retry = true;
 			snprintf(cause, sizeof(cause), "HTTP %ld %s", resp->status,
 				 status_reason(resp));
+		} else if (!reauth && auth_changed_since(h, resp->status, gen)) {
+			reauth = true; /* once: the keys rotated while it was on its way */
+			log_debug("%s %s: HTTP %ld, the keys changed meanwhile: asking again",
+				  head ? "HEAD" : "GET", cur, resp->status);
+			continue;
 		} else if (resp->status >= 300 && resp->status < 400 && resp->status != 304) {
 			char *loc = NULL;
 			curl_easy_getinfo(e, CURLINFO_REDIRECT_URL, &loc);
@@ -791,7 +817,8 @@ static int read_start(struct ufs *u, struct http_read *r)
 	r->resp = (struct http_resp){0};
 	curl_slist_free_all(r->headers);
 	r->headers = NULL;
-	if (common_setup(h, e, r->url, r->errbuf, &r->resp, r->cond, &r->headers) < 0) {
+	if (common_setup(h, e, r->url, r->errbuf, &r->resp, r->cond, &r->headers, &r->auth_gen) <
+	    0) {
 		r->easy = NULL;
 		curl_easy_cleanup(e);
 		return -ENOMEM;
@@ -863,6 +890,10 @@ static void read_finished(struct ufs *u, struct http_read *r, CURLcode cc)
 		if (err == 0)
 			err = -EIO; /* 1xx, 3xx: not followed */
 		retry = status_retryable(resp->status);
+		if (!r->reauth && auth_changed_since(h, resp->status, r->auth_gen)) {
+			r->reauth = retry = true; /* the keys rotated while it was on its way */
+			r->attempt = 0;
+		}
 	}
 
 	curl_multi_remove_handle(h->multi, r->easy);
@@ -1417,6 +1448,7 @@ int ufs_http_set_auth(struct ufs *u, const struct http_auth *a)
 	h->userpwd = userpwd;
 	h->cainfo = cainfo;
 	h->auth_headers = hl;
+	h->auth_gen++;
 	pthread_mutex_unlock(&h->auth_lock);
 	/* the old keys: not left in freed memory (the token header is one of the lines) */
 	if (old_userpwd)

@@ -309,6 +309,9 @@ END_TEST
 struct capture {
 	int fd;
 	int n; /* connections to answer */
+	/* set: a request signed with AKIABEFORE rotates this client's keys (to AKIAAFTER) and is
+	 * refused, as a server that revoked them meanwhile would */
+	struct ufs *rotate;
 	pthread_t thread;
 	char req[CAPTURE_MAX][8192];
 };
@@ -345,7 +348,13 @@ static void *capture_main(void *arg)
 		    "<Message>The AWS Access Key Id you provided does not exist in our records."
 		    "</Message></Error>";
 		bool is_get = strncmp(req, "GET ", 4) == 0;
-		const char *reply = strstr(req, "/denied ") ? denied : is_get ? get : head;
+		bool revoked = c->rotate && strstr(req, "Credential=AKIABEFORE/");
+		if (revoked)
+			ck_assert_int_eq(ufs_set_keys(c->rotate, "AKIAAFTER", "after-secret", NULL),
+					 0);
+		const char *reply = strstr(req, "/denied ") || revoked ? denied
+				    : is_get			       ? get
+								       : head;
 		size_t rl = reply == denied ? sizeof(denied) - 1
 			    : is_get	    ? sizeof(get) - 1
 					    : sizeof(head) - 1;
@@ -523,6 +532,39 @@ START_TEST(rotated_keys_sign_new_requests)
 }
 END_TEST
 
+/* Keys rotated while a request was on its way, which the server then refuses (401/403): it is
+ * asked again, once, with the new keys, a stat and a read alike; no reader sees the refusal. */
+START_TEST(keys_rotated_mid_request_asked_again)
+{
+	unsetenv("AWS_PROFILE");
+	setenv("AWS_CONFIG_FILE", "/dev/null", 1);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null", 1);
+	struct capture c;
+	char url[200], err[512] = "";
+	struct ufs_options o = {.s3_access_key = "AKIABEFORE", .s3_secret_key = "before-secret"};
+	struct ufs *u = NULL;
+	capture_start(&c, 4, url, sizeof(url));
+	ck_assert_msg(ufs_new(url, &o, &u, err, sizeof(err)) == 0, "%s", err);
+	c.rotate = u;
+	struct ufs_attr at;
+	ck_assert_int_eq(ufs_stat(u, "/obj", &at), 0);
+	ck_assert_uint_eq(at.size, 5);
+	/* back to the old keys: the server rotates them again under the read */
+	ck_assert_int_eq(ufs_set_keys(u, "AKIABEFORE", "before-secret", NULL), 0);
+	char buf[8] = "";
+	ck_assert_int_eq(ufs_read(u, "/obj", 0, 5, buf, &at), 5);
+	ck_assert_mem_eq(buf, "hello", 5);
+	ufs_free(u);
+	capture_stop(&c);
+	for (int i = 0; i < 4; i++)
+		ck_assert_msg(
+		    strstr(c.req[i], i % 2 ? "Credential=AKIAAFTER/" : "Credential=AKIABEFORE/"),
+		    "request %d: %s", i, c.req[i]);
+	ck_assert_msg(strncmp(c.req[2], "GET ", 4) == 0 && strncmp(c.req[3], "GET ", 4) == 0,
+		      "%s\n%s", c.req[2], c.req[3]);
+}
+END_TEST
+
 Suite *s3_suite(void)
 {
 	Suite *s = suite_create("s3");
@@ -541,6 +583,7 @@ Suite *s3_suite(void)
 	tcase_add_test(tu, bucket_urls);
 	tcase_add_test(tu, signed_request_keys_and_token);
 	tcase_add_test(tu, rotated_keys_sign_new_requests);
+	tcase_add_test(tu, keys_rotated_mid_request_asked_again);
 	suite_add_tcase(s, tu);
 	return s;
 }
