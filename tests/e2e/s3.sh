@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# End to end (issue 11): weir mounts s3://bucket from a real S3 server (versitygw, signatures
-# checked) on loopback. Names with spaces, UTF-8, "+", "%" and "~" and a prefix of more than 1,000
-# keys list completely; cp -R matches every byte; the second copy makes no S3 request; an object
+# End to end (issue 11): weir mounts s3://bucket from a real S3 server (versitygw, or SeaweedFS
+# as the test s3-seaweedfs; signatures checked) on loopback. Names with spaces, UTF-8, "+", "%"
+# and "~" and a prefix of more than 1,000 keys list completely; cp -R matches every byte; the second copy makes no S3 request; an object
 # overwritten while a reader is halfway never yields mixed bytes; wrong keys, bucket or region
 # fail with a clear error and mount nothing; the secret key shows up nowhere. A Dataset's keys from
 # a Secret (weir create secret generic, kind: Secret) bind and read; a reference from another
 # namespace reads through them, the same Secret name from that namespace is refused, wrong keys
 # fail naming the bucket, and no value shows in get/describe, logs, the store file or /metrics.
+# A Secret rotated under a mounted view (the old keys revoked at the server) reads on with no
+# remount and no reader error; revoked keys with the Secret not rotated give EACCES and a log
+# naming the object and S3's code, never other bytes; new keys that do not work are refused.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
