@@ -580,9 +580,11 @@ static bool same_tiers(const struct source *src, const struct source_params *p)
 
 /* The Secret of an open source changed (rotated keys): checks the new keys with a client of
  * their own (a listing of the root, as an open does), then signs the source's requests with them
- * from now on, while its views read on: no remount, no reader error. Called with admin and lock
- * held (admin keeps the source open); drops lock for the check. Returns 0, or -errno with err
- * naming the bucket and the server's answer, never a key; the previous keys then stay. */
+ * from now on, while its views read on: no remount, no reader error. Called and returns with
+ * lock held; the check runs without it, the source's id claimed (as an open claims it: requests
+ * for the id wait, then look again) and the source referenced. The source may be gone when it
+ * returns: look it up again. Returns 0, or -errno with err naming the bucket and the server's
+ * answer, never a key; the previous keys then stay. */
 static int rotate_keys_locked(struct node *n, struct source *src, const struct source_params *p,
 			      uint64_t ksig, char *err, size_t errlen)
 {
@@ -594,6 +596,16 @@ static int rotate_keys_locked(struct node *n, struct source *src, const struct s
 	unsigned views = src->refs - (src->held ? 1u : 0u);
 	char msg[512] = "";
 	struct ufs *check = NULL;
+	struct node_opening *op = calloc(1, sizeof(*op));
+	int perr = op ? 0 : -ENOMEM;
+	if (perr == 0)
+		strmap_put(n->opening, p->id, op, &perr);
+	if (perr < 0) {
+		free(op);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	src->refs++;
 	pthread_mutex_unlock(&n->lock);
 	int r = ufs_new(src->url, &uo, &check, msg, sizeof(msg));
 	if (r == 0)
@@ -607,6 +619,15 @@ static int rotate_keys_locked(struct node *n, struct source *src, const struct s
 				 src->ufs->last_error[0] ? src->ufs->last_error : strerror(-r));
 	}
 	pthread_mutex_lock(&n->lock);
+	/* the requests that waited for the id look again (their keys may differ from these) */
+	strmap_remove(n->opening, p->id);
+	op->done = true;
+	pthread_cond_broadcast(&n->changed);
+	if (op->waiters == 0)
+		free(op);
+	if (r == 0)
+		src->keys_sig = ksig;
+	drop_source_locked(n, src);
 	if (r < 0) {
 		snprintf(
 		    err, errlen,
@@ -615,7 +636,6 @@ static int rotate_keys_locked(struct node *n, struct source *src, const struct s
 		    p->id, msg[0] ? msg : strerror(-r));
 		return r;
 	}
-	src->keys_sig = ksig;
 	log_notice("source %s: its Secret changed; its requests are signed with the new keys from "
 		   "now on (%u view(s) read on)",
 		   p->id, views);
@@ -637,9 +657,10 @@ static int get_source_locked(struct node *n, const struct source_params *p, stru
 	struct node_source *ns = find_source_locked(n, p->id);
 	uint64_t ksig = keys_sig(p->keys);
 	if (ns && ksig && ns->source->keys_sig != ksig && strcmp(ns->source->url, p->url) == 0) {
-		int r = rotate_keys_locked(n, ns->source, p, ksig, err, errlen);
+		r = rotate_keys_locked(n, ns->source, p, ksig, err, errlen);
 		if (r < 0)
 			return r;
+		ns = find_source_locked(n, p->id); /* the lock was dropped: it may have gone */
 	}
 	if (ns && ns->source->refs == 0 && !same_tiers(ns->source, p)) {
 		/* Idle, and asked for with other tiers: reopen it with those. */
