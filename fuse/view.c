@@ -45,6 +45,14 @@
 #include "view_journal.h"
 
 #define VIEW_MAX_SEGS 64
+/* Files up to this size are read through the view's page cache (keep_cache), never passed
+ * through. Passthrough saves READs, but costs two ioctls (backing open and close), a pin of the
+ * blocks and a tier file descriptor on every open, forever; a file one READ fills (max_pages:
+ * 1 MiB) costs that READ once, then every later open is answered from the page cache with no
+ * daemon work beyond OPEN and RELEASE. The price: such a file's pages may sit in the view's page
+ * cache besides the tier's (reclaimable, never in weir-node's RSS). Measured with
+ * bench/smallfiles.sh. */
+#define VIEW_SMALL_FILE (1u << 20)
 
 struct inode {
 	fuse_ino_t ino;
@@ -1347,7 +1355,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * count later let a cached open slip in between and fail our passthrough open in the
 	 * kernel (or the other way round). A passthrough reservation that does not pan out
 	 * becomes a cached open, unless other passthrough opens hold the inode meanwhile. */
-	bool may_pass = atomic_load(&v->passthrough) && !v->cfg.read_write && a.size > 0;
+	bool may_pass =
+	    atomic_load(&v->passthrough) && !v->cfg.read_write && a.size > VIEW_SMALL_FILE;
 	pthread_mutex_lock(&v->lock);
 	may_pass = may_pass && in->opens_cached == 0;
 	if (may_pass)
