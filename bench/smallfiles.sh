@@ -10,6 +10,9 @@
 # (fuse:fuse_request_send, counted for this view's connection only, so other FUSE users of
 # the machine do not count). Needs root, /dev/fuse, nginx-light, perf (linux-perf).
 # BENCH_WEIR_ARGS: more weir mount flags (e.g. --no-passthrough).
+# BENCH_BASELINE_NODE: another weir-node binary (say, main's): a second view of the same tree is
+# served by it, from its own state directory, and benched in the same runs, interleaved, so a
+# change is compared with its baseline under the same load (this machine is shared and noisy).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../tests/helpers/lib.sh"
@@ -35,6 +38,21 @@ step "generate $FILES in tmpfs, serve it with nginx, mount it with weir ${WEIR_A
 "$WEIR_BIN" bench --generate "$FILES" "$SHM/tree" >/dev/null
 nginx_start "$TMP/nginx" "$SHM/tree"
 weir_mount "$NGINX_URL" "$MP" --tier "mem:$WEIR_TIER_DIR/mem:4GiB" "${WEIR_ARGS[@]}"
+BASE_MP=""
+if [ -n "${BENCH_BASELINE_NODE:-}" ]; then
+	[ -x "$BENCH_BASELINE_NODE" ] || fail "BENCH_BASELINE_NODE=$BENCH_BASELINE_NODE is not an executable"
+	mkdir -p "$TMP/basebin"
+	ln -sf "$(realpath "$BENCH_BASELINE_NODE")" "$TMP/basebin/weir-node"
+	[ -x "$(dirname "$BENCH_BASELINE_NODE")/weir-keeper" ] &&
+		ln -sf "$(realpath "$(dirname "$BENCH_BASELINE_NODE")/weir-keeper")" "$TMP/basebin/weir-keeper"
+	MAIN_STATE="$WEIR_STATE"
+	weir_setup "$TMP/base"
+	BASE_MP="$TMP/base/weir"
+	PATH="$TMP/basebin:$PATH" weir_mount "$NGINX_URL" "$BASE_MP" --tier "mem:$WEIR_TIER_DIR/mem:4GiB" "${WEIR_ARGS[@]}"
+	WEIR_STATE="$MAIN_STATE"
+	export WEIR_STATE_DIR="$WEIR_STATE"
+	note "baseline view at $BASE_MP served by $BENCH_BASELINE_NODE"
+fi
 n_files=$(find "$SHM/tree/files" -type f | wc -l)
 note "$n_files files"
 
@@ -42,6 +60,7 @@ bench() { "$WEIR_BIN" --state-dir "$WEIR_STATE" bench --workload files --workers
 
 step "cold epoch (fills the cache), untimed here"
 bench --epochs 1 -o json "$MP" >/dev/null
+[ -z "$BASE_MP" ] || bench --epochs 1 -o json "$BASE_MP" >/dev/null
 
 step "FUSE requests per file in one warm epoch (fuse:fuse_request_send on this view's connection)"
 conn=$(stat -c %d "$MP")
@@ -53,23 +72,25 @@ perf script -i "$TMP/perf.data" 2>/dev/null | awk -v conn="$conn" -v n="$n_files
 	END { t = 0; for (k in c) { printf "  %-22s %8d  %.3f per file\n", k, c[k], c[k] / n; t += c[k] }
 	      printf "  %-22s %8d  %.3f per file\n", "all", t, t / n }' | sort
 
-step "$ROUNDS rounds of 2 warm epochs, view and tmpfs interleaved by weir bench"
+step "$ROUNDS rounds of 2 warm epochs, view${BASE_MP:+, baseline view} and tmpfs interleaved by weir bench"
 for r in $(seq 1 "$ROUNDS"); do
-	bench --epochs 2 --compare "$SHM/tree" -o json "$MP" >"$TMP/round$r.json"
+	bench --epochs 2 ${BASE_MP:+--compare "$BASE_MP"} --compare "$SHM/tree" -o json "$MP" >"$TMP/round$r.json"
 done
-python3 - "$MP" "$TMP"/round*.json <<'PY'
+python3 - "$MP" "$SHM/tree" "$BASE_MP" "$TMP"/round*.json <<'PY'
 import json, statistics, sys
-mp, runs = sys.argv[1], sys.argv[2:]
-view, tmpfs = [], []
+mp, tree, base, runs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+got = {mp: [], tree: [], base: []}
 for p in runs:
     j = json.load(open(p))
     for r in j["results"]:
-        last = r["epochs"][-1]["files_per_s"]
-        (view if r["dir"] == mp else tmpfs).append(last)
-mv, mt = statistics.median(view), statistics.median(tmpfs)
-print("  view  files/s: " + " ".join(f"{x:.0f}" for x in view) + f"  median {mv:.0f}")
-print("  tmpfs files/s: " + " ".join(f"{x:.0f}" for x in tmpfs) + f"  median {mt:.0f}")
-print(f"  view/tmpfs (ratio of medians): {mv / mt:.2f}x")
+        got[r["dir"]].append(r["epochs"][-1]["files_per_s"])
+med = {k: statistics.median(v) for k, v in got.items() if v}
+for k, name in ((mp, "view    "), (base, "baseline"), (tree, "tmpfs   ")):
+    if k in med:
+        print(f"  {name} files/s: " + " ".join(f"{x:.0f}" for x in got[k]) + f"  median {med[k]:.0f}")
+print(f"  view/tmpfs (ratio of medians): {med[mp] / med[tree]:.2f}x")
+if base in med:
+    print(f"  baseline/tmpfs: {med[base] / med[tree]:.2f}x; view/baseline: {med[mp] / med[base]:.2f}x")
 PY
 pid="$(weir_node_pid)"
 note "weir-node RSS: $(awk '/VmRSS/ { print $2 " " $3 }' "/proc/$pid/status" 2>/dev/null || echo unknown)"
