@@ -60,7 +60,7 @@ bench() { "$WEIR_BIN" --state-dir "$WEIR_STATE" bench --workload files --workers
 
 step "cold epoch (fills the cache), untimed here"
 bench --epochs 1 -o json "$MP" >/dev/null
-[ -z "$BASE_MP" ] || bench --epochs 1 -o json "$BASE_MP" >/dev/null
+[ -z "$BASE_MP" ] || "$WEIR_BIN" --state-dir "$TMP/base/state" bench --workload files --workers "$WORKERS" --epochs 1 -o json "$BASE_MP" >/dev/null
 
 step "FUSE requests per file in one warm epoch (fuse:fuse_request_send on this view's connection)"
 conn=$(stat -c %d "$MP")

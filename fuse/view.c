@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <fuse_lowlevel.h>
 #include <linux/fuse.h>
 #include <pthread.h>
@@ -2485,6 +2486,32 @@ void view_get_stats(struct view *v, struct view_stats *ret)
 	ret->streams = atomic_load(&v->streams);
 	ret->passthrough_opens = atomic_load(&v->passthrough_opens);
 	ret->passthrough_bytes = atomic_load(&v->passthrough_bytes);
+}
+
+/* A walk of the inode table under the view's lock: memory only, no I/O, about a millisecond per
+ * 100k inodes, and only when someone asks (weir stat). */
+void view_get_memory(struct view *v, struct view_memory *ret)
+{
+	size_t bytes = malloc_usable_size(v), files = 0;
+	pthread_mutex_lock(&v->lock);
+	ret->inodes = v->ninodes;
+	bytes += malloc_usable_size(v->inodes) + strmap_bytes(v->by_path);
+	for (size_t i = 0; i < v->ninodes; i++)
+		if (v->inodes[i])
+			bytes += malloc_usable_size(v->inodes[i]) +
+				 malloc_usable_size(v->inodes[i]->path);
+	bytes += malloc_usable_size(v->fhs) + malloc_usable_size(v->free_fhs);
+	const struct handle *h;
+	LIST_FOREACH(h, &v->handles, link) {
+		bytes += malloc_usable_size((void *)h) + malloc_usable_size(h->path);
+		files++;
+	}
+	for (size_t i = 0; i < v->nfhs; i++)
+		if (v->fhs[i].dir)
+			bytes += malloc_usable_size(v->fhs[i].dir); /* its listing is the cache's */
+	pthread_mutex_unlock(&v->lock);
+	ret->open_files = files;
+	ret->bytes = bytes;
 }
 
 int view_ino_path(struct view *v, uint64_t ino, char *buf, size_t len)
