@@ -680,13 +680,15 @@ static json_object *memory_json(const Weir__MemoryStat *m)
 	for (size_t i = 0; i < sizeof(memory_fields) / sizeof(memory_fields[0]); i++)
 		json_object_object_add(o, memory_fields[i].name,
 				       json_object_new_uint64(memory_field(m, i)));
+	json_object_object_add(o, "allocator",
+			       json_object_new_string(m->allocator ? m->allocator : ""));
 	return o;
 }
 
 static void memory_print(const Weir__MemoryStat *m)
 {
 	char a[32];
-	printf("weir-node memory\n");
+	printf("weir-node memory (malloc: %s)\n", m->allocator ? m->allocator : "?");
 	for (size_t i = 0; i < sizeof(memory_fields) / sizeof(memory_fields[0]); i++) {
 		if (memory_fields[i].what)
 			printf("  %-30s %s\n", memory_fields[i].what,

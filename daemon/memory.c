@@ -11,6 +11,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+/* The sanitizer runtime's allocator interface (<sanitizer/allocator_interface.h>, which GCC
+ * does not install; libasan exports these). */
+size_t __sanitizer_get_current_allocated_bytes(void);
+size_t __sanitizer_get_free_bytes(void);
+#define MEMORY_ALLOCATOR "asan"
+#else
+#define MEMORY_ALLOCATOR "glibc"
+#endif
+
 static atomic_uint_fast64_t curl_bytes;
 
 static void *curl_count_malloc(size_t size)
@@ -97,9 +107,17 @@ int memory_get(struct memory_stats *ret)
 	fclose(f);
 	if (found != sizeof(status_fields) / sizeof(status_fields[0]))
 		return -ENODATA; /* a kernel without these fields: say so, never guess */
+	/* The allocator that serves malloc: glibc's, or ASan's in a sanitizer build, which
+	 * glibc's mallinfo2 knows nothing of. */
+	m.allocator = MEMORY_ALLOCATOR;
+#if defined(__SANITIZE_ADDRESS__)
+	m.malloc_in_use = __sanitizer_get_current_allocated_bytes();
+	m.malloc_free = __sanitizer_get_free_bytes();
+#else
 	struct mallinfo2 mi = mallinfo2();
 	m.malloc_in_use = mi.uordblks + mi.hblkhd;
 	m.malloc_free = mi.fordblks;
+#endif
 	sqlite3_int64 cur = 0, hi = 0;
 	if (sqlite3_status64(SQLITE_STATUS_MEMORY_USED, &cur, &hi, 0) == SQLITE_OK && cur > 0)
 		m.sqlite = (uint64_t)cur;

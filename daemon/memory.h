@@ -10,9 +10,12 @@ struct memory_stats {
 	/* /proc/self/status, read once: rss = rss_anon + rss_file + rss_shmem */
 	uint64_t rss, rss_anon, rss_file, rss_shmem;
 	uint64_t threads;
-	/* mallinfo2 (every arena): bytes handed out (mmapped chunks included, resident or not),
+	/* malloc's (mallinfo2, every arena): bytes handed out (mmapped chunks included, resident or not),
 	 * and bytes malloc holds free */
 	uint64_t malloc_in_use, malloc_free;
+	/* "glibc" (mallinfo2), or "asan" in a sanitizer build (its allocator's own counts; its
+	 * shadow memory and quarantine then sit in rss_anon too) */
+	const char *allocator;
 	uint64_t sqlite; /* sqlite3_status64(SQLITE_STATUS_MEMORY_USED): every connection's */
 	/* libcurl's own allocations (its TLS and HTTP/2 libraries allocate elsewhere); 0 when
 	 * something initialised curl before memory_curl_global_init */

@@ -1704,6 +1704,7 @@ static void fill_memory(struct node *n, Weir__MemoryStat *m)
 	m->malloc_free = ms.malloc_free;
 	m->sqlite = ms.sqlite;
 	m->curl = ms.curl;
+	m->allocator = (char *)ms.allocator; /* a literal, never freed */
 	struct node_source *s;
 	LIST_FOREACH(s, &n->sources, link) {
 		m->block_index += block_store_memory(s->source->store);
