@@ -10,8 +10,8 @@ struct memory_stats {
 	/* /proc/self/status, read once: rss = rss_anon + rss_file + rss_shmem */
 	uint64_t rss, rss_anon, rss_file, rss_shmem;
 	uint64_t threads;
-	/* malloc's (mallinfo2, every arena): bytes handed out (mmapped chunks included, resident or not),
-	 * and bytes malloc holds free */
+	/* malloc's (mallinfo2, every arena): bytes handed out (mmapped chunks included, resident or
+	 * not), and bytes malloc holds free */
 	uint64_t malloc_in_use, malloc_free;
 	/* "glibc" (mallinfo2), or "asan" in a sanitizer build (its allocator's own counts; its
 	 * shadow memory and quarantine then sit in rss_anon too) */
