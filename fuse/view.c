@@ -1412,6 +1412,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = h->fh;
 	fi->keep_cache = keep;
+	/* Its reads come from the view's page cache and never reach us; without eBPF watching
+	 * (read_streams still on), count the open as one read of the whole file for eviction's
+	 * ranking, as a passthrough open is counted. */
+	if (keep && h->backing_id <= 0 && atomic_load(&v->read_streams))
+		block_store_add_heat(v->src.store, h->obj,
+				     (double)((h->attr.size + 4095) / 4096) *
+					 (v->cfg.heat_weight > 0 ? v->cfg.heat_weight : 1.0));
 	atomic_fetch_add(&v->opens, 1);
 	journal_handle_set(v, h, 0, h->fh);
 	uint64_t fh = h->fh;
