@@ -648,7 +648,58 @@ int cmd_umount(int argc, char **argv, const struct global_opts *g)
 	return 1;
 }
 
-static json_object *view_json(const Weir__ViewStat *v)
+/* The MemoryStat fields, in the order weir stat prints them: a table, not a chain of calls. */
+static const struct {
+	const char *name;
+	size_t off;
+	const char *what; /* NULL: a count, not bytes */
+} memory_fields[] = {
+    {"rss", offsetof(Weir__MemoryStat, rss), "resident"},
+    {"rss_anon", offsetof(Weir__MemoryStat, rss_anon), "anonymous (heap, stacks)"},
+    {"rss_file", offsetof(Weir__MemoryStat, rss_file), "binary and libraries"},
+    {"rss_shmem", offsetof(Weir__MemoryStat, rss_shmem), "shared (journals, BPF maps)"},
+    {"malloc_in_use", offsetof(Weir__MemoryStat, malloc_in_use), "heap in use, of which:"},
+    {"block_index", offsetof(Weir__MemoryStat, block_index), "  block index"},
+    {"metadata", offsetof(Weir__MemoryStat, metadata), "  listings and versions"},
+    {"views", offsetof(Weir__MemoryStat, views), "  views' inode tables"},
+    {"sqlite", offsetof(Weir__MemoryStat, sqlite), "  SQLite"},
+    {"curl", offsetof(Weir__MemoryStat, curl), "  libcurl"},
+    {"malloc_other", offsetof(Weir__MemoryStat, malloc_other), "  the rest"},
+    {"malloc_free", offsetof(Weir__MemoryStat, malloc_free), "heap held free"},
+    {"threads", offsetof(Weir__MemoryStat, threads), NULL},
+};
+
+static uint64_t memory_field(const Weir__MemoryStat *m, size_t i)
+{
+	return *(const uint64_t *)((const char *)m + memory_fields[i].off);
+}
+
+static json_object *memory_json(const Weir__MemoryStat *m)
+{
+	json_object *o = json_object_new_object();
+	for (size_t i = 0; i < sizeof(memory_fields) / sizeof(memory_fields[0]); i++)
+		json_object_object_add(o, memory_fields[i].name,
+				       json_object_new_uint64(memory_field(m, i)));
+	json_object_object_add(o, "allocator",
+			       json_object_new_string(m->allocator ? m->allocator : ""));
+	return o;
+}
+
+static void memory_print(const Weir__MemoryStat *m)
+{
+	char a[32];
+	printf("weir-node memory (malloc: %s)\n", m->allocator ? m->allocator : "?");
+	for (size_t i = 0; i < sizeof(memory_fields) / sizeof(memory_fields[0]); i++) {
+		if (memory_fields[i].what)
+			printf("  %-30s %s\n", memory_fields[i].what,
+			       quantity_format(memory_field(m, i), a, sizeof(a)));
+		else
+			printf("  %-30s %llu\n", memory_fields[i].name,
+			       (unsigned long long)memory_field(m, i));
+	}
+}
+
+static json_object *view_json(const Weir__ViewStat *v, const Weir__MemoryStat *node_memory)
 {
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "mountpoint", json_object_new_string(v->mountpoint));
@@ -685,6 +736,12 @@ static json_object *view_json(const Weir__ViewStat *v)
 		json_object_array_add(tiers, t);
 	}
 	json_object_object_add(o, "tiers", tiers);
+	json_object_object_add(o, "memory_bytes", json_object_new_uint64(v->memory_bytes));
+	json_object_object_add(o, "inodes", json_object_new_uint64(v->inodes));
+	json_object_object_add(o, "open_files", json_object_new_uint64(v->open_files));
+	/* weir-node's, the same in every view's object: the JSON stays a view or a list of them */
+	if (node_memory)
+		json_object_object_add(o, "node_memory", memory_json(node_memory));
 	return o;
 }
 
@@ -712,6 +769,9 @@ static void view_print(const Weir__ViewStat *v)
 	printf("  passthrough  %llu opens, %s read (by the kernel from the tier, no READs)\n",
 	       (unsigned long long)v->passthrough_opens,
 	       quantity_format(v->passthrough_read_bytes, a, sizeof(a)));
+	printf("  memory       %s in weir-node for %llu inodes, %llu open files\n",
+	       quantity_format(v->memory_bytes, a, sizeof(a)), (unsigned long long)v->inodes,
+	       (unsigned long long)v->open_files);
 }
 
 int cmd_stat(int argc, char **argv, const struct global_opts *g)
@@ -761,18 +821,20 @@ int cmd_stat(int argc, char **argv, const struct global_opts *g)
 		fprintf(stderr, "weir stat: %s\n", resp->message);
 		rc = 1;
 	} else if (json && mp[0] && resp->n_views == 1) {
-		json_object *o = view_json(resp->views[0]);
+		json_object *o = view_json(resp->views[0], resp->memory);
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
 		json_object_put(o);
 	} else if (json) {
 		json_object *arr = json_object_new_array();
 		for (size_t i = 0; i < resp->n_views; i++)
-			json_object_array_add(arr, view_json(resp->views[i]));
+			json_object_array_add(arr, view_json(resp->views[i], resp->memory));
 		printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY));
 		json_object_put(arr);
 	} else {
 		for (size_t i = 0; i < resp->n_views; i++)
 			view_print(resp->views[i]);
+		if (resp->memory)
+			memory_print(resp->memory);
 	}
 	weir__response__free_unpacked(resp, NULL);
 	return rc;

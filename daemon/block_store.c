@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -94,6 +95,12 @@ struct tier_stamp {
  * retired: its blocks dropped, its tier files unlinked (open fds keep reading them), nothing
  * stored under it; it is freed when the last pin goes. Current ones live as long as the store.
  * Fields under block_store.lock. */
+/* An object's blocks in one tier, for heat ranking. */
+struct bs_object_tier {
+	struct bs_block *head, *tail; /* blocks in tier t, most recently used first */
+	size_t heap_idx;	      /* in tiers[t].heap, or HEAP_NONE */
+};
+
 struct bs_object {
 	struct bs_object *hnext;
 	uint64_t id;
@@ -110,18 +117,18 @@ struct bs_object {
 	unsigned nfds;
 	uint8_t scrub_seen; /* tiers where tier_scrub() found its file */
 	uint8_t stamped;    /* tiers whose stamp is set */
-	struct tier_stamp stamp[BLOCK_STORE_MAX_TIERS];
+	/* One per tier of the store (ntiers, not BLOCK_STORE_MAX_TIERS), in the object's own
+	 * allocation after it: the per-object cost of the index is most of weir-node's memory
+	 * with many small files (weir stat), and one tier is the common case. */
+	struct tier_stamp *stamp;
 	unsigned writing[BLOCK_STORE_MAX_TIERS]; /* weir's writes in flight to each tier file */
 	double heat;	  /* as of heat_ns; set by the owner (eBPF), decays with the half-life */
 	uint64_t heat_ns; /* CLOCK_MONOTONIC */
 	/* log2 of the heat at time 0: every object's heat decays at the same rate, so ranks
 	 * compare as decayed heats do at any instant and change only when heat is set. */
 	double rank;
-	struct {
-		struct bs_block *head, *tail; /* blocks in tier t, most recently used first */
-		size_t heap_idx;	      /* in tiers[t].heap, or HEAP_NONE */
-	} tl[BLOCK_STORE_MAX_TIERS];	      /* heat ranking only */
-	bool retired;			      /* a newer version replaced it */
+	struct bs_object_tier *tl; /* heat ranking only; one per tier, allocated as stamp */
+	bool retired;		   /* a newer version replaced it */
 };
 
 struct bs_tier {
@@ -338,17 +345,20 @@ static void obj_free(struct bs_object *o)
 	free(o);
 }
 
-static struct bs_object *obj_new(uint64_t id, const char *path, uint64_t size, int64_t mtime,
-				 const char *etag)
+static struct bs_object *obj_new(unsigned ntiers, uint64_t id, const char *path, uint64_t size,
+				 int64_t mtime, const char *etag)
 {
-	struct bs_object *o = calloc(1, sizeof(*o));
+	struct bs_object *o = calloc(1, sizeof(*o) + ntiers * (sizeof(struct tier_stamp) +
+								sizeof(struct bs_object_tier)));
 
 	if (!o)
 		return NULL;
-	for (unsigned t = 0; t < BLOCK_STORE_MAX_TIERS; t++) {
+	o->stamp = (struct tier_stamp *)(o + 1);
+	o->tl = (struct bs_object_tier *)(o->stamp + ntiers);
+	for (unsigned t = 0; t < BLOCK_STORE_MAX_TIERS; t++)
 		o->fd[t] = -1;
+	for (unsigned t = 0; t < ntiers; t++)
 		o->tl[t].heap_idx = HEAP_NONE;
-	}
 	o->rank = -INFINITY;
 	o->id = id;
 	o->size = size;
@@ -1860,7 +1870,7 @@ static int db_load(struct block_store *bs)
 		const char *etag = (const char *)sqlite3_column_text(st, 4);
 		struct bs_object *o;
 
-		o = obj_new((uint64_t)sqlite3_column_int64(st, 0), path ? path : "",
+		o = obj_new(bs->ntiers, (uint64_t)sqlite3_column_int64(st, 0), path ? path : "",
 			    (uint64_t)sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3),
 			    etag ? etag : "");
 		if (!o || obj_insert(bs, o) < 0) {
@@ -2448,7 +2458,8 @@ int block_store_object_sync(struct block_store *bs, const char *path, const stru
 		}
 		obj_retire(bs, o); /* drops the lock at times: look again */
 	}
-	o = obj_new(obj_new_id(bs, path, attr), path, attr->size, attr->mtime, attr->etag);
+	o = obj_new(bs->ntiers, obj_new_id(bs, path, attr), path, attr->size, attr->mtime,
+		    attr->etag);
 	if (!o) {
 		r = -ENOMEM;
 		goto unlock;
@@ -2761,6 +2772,32 @@ int block_store_invalidate(struct block_store *bs, uint64_t obj)
 		r = obj_drop_blocks(bs, o);
 	pthread_mutex_unlock(&bs->lock);
 	return r;
+}
+
+/* A walk of the object table under the store's lock: memory only (a hit waits about a
+ * millisecond per 100k objects), and only when someone asks (weir stat). Blocks are all one
+ * allocation size: one is measured, the rest counted. */
+uint64_t block_store_memory(struct block_store *bs)
+{
+	if (!bs)
+		return 0;
+	uint64_t bytes = malloc_usable_size(bs);
+	pthread_mutex_lock(&bs->lock);
+	bytes += malloc_usable_size(bs->objs) + malloc_usable_size(bs->slots) +
+		 strmap_bytes(bs->by_path) + malloc_usable_size(bs->atimes);
+	for (unsigned t = 0; t < bs->ntiers; t++)
+		bytes += malloc_usable_size(bs->tiers[t].heap);
+	for (size_t i = 0; bs->objs && i <= bs->objs_mask; i++)
+		for (const struct bs_object *o = bs->objs[i]; o; o = o->hnext)
+			bytes += malloc_usable_size((void *)o) + malloc_usable_size(o->path) +
+				 malloc_usable_size(o->etag);
+	const struct bs_block *one = NULL;
+	for (size_t i = 0; !one && bs->slots && i <= bs->slots_mask; i++)
+		one = bs->slots[i];
+	if (one)
+		bytes += (uint64_t)bs->nslots * malloc_usable_size((void *)one);
+	pthread_mutex_unlock(&bs->lock);
+	return bytes;
 }
 
 void block_store_get_stats(struct block_store *bs, struct block_store_stats *ret)

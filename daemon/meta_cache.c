@@ -5,6 +5,7 @@
 #include "meta_cache.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -369,6 +370,34 @@ void meta_cache_free(struct meta_cache *mc)
 void meta_cache_set_max_stale(struct meta_cache *mc, uint64_t max_stale_ms)
 {
 	atomic_store(&mc->max_stale_ms, max_stale_ms);
+}
+
+static int add_dir_bytes(const char *key, void *value, void *arg)
+{
+	(void)key;
+	const struct cached_dir *d = value;
+	*(uint64_t *)arg += malloc_usable_size((void *)d) + meta_listing_bytes(d->l);
+	return 0;
+}
+
+static int add_valid_bytes(const char *key, void *value, void *arg)
+{
+	(void)key;
+	*(uint64_t *)arg += malloc_usable_size(value);
+	return 0;
+}
+
+uint64_t meta_cache_memory(struct meta_cache *mc)
+{
+	if (!mc)
+		return 0;
+	uint64_t bytes = malloc_usable_size(mc);
+	pthread_mutex_lock(&mc->lock);
+	bytes += strmap_bytes(mc->dirs) + strmap_bytes(mc->valid);
+	strmap_each(mc->dirs, add_dir_bytes, &bytes);
+	strmap_each(mc->valid, add_valid_bytes, &bytes);
+	pthread_mutex_unlock(&mc->lock);
+	return bytes;
 }
 
 void meta_cache_get_health(struct meta_cache *mc, struct meta_cache_health *ret)

@@ -66,6 +66,9 @@ struct meta_cache_health {
 	uint64_t max_stale_ms;
 };
 void meta_cache_get_health(struct meta_cache *mc, struct meta_cache_health *ret);
+/* Heap bytes of the cached listings and versions, as malloc counts them; not SQLite's. A walk
+ * under the cache's lock (memory only; only when someone asks: weir stat). Any thread. */
+uint64_t meta_cache_memory(struct meta_cache *mc);
 
 /* Milliseconds since the epoch; the clock the cache ages entries by. */
 int64_t meta_cache_now_ms(void);

@@ -4,6 +4,7 @@
 #include "meta_listing.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,4 +88,15 @@ const struct ufs_dirent *meta_listing_find(const struct meta_listing *l, const c
 int64_t meta_listing_fetched_ms(const struct meta_listing *l)
 {
 	return l->fetched_ms;
+}
+
+uint64_t meta_listing_bytes(const struct meta_listing *l)
+{
+	if (!l)
+		return 0;
+	uint64_t bytes =
+	    malloc_usable_size((void *)l) + malloc_usable_size(l->ents) + strmap_bytes(l->by_name);
+	for (size_t i = 0; i < l->n; i++)
+		bytes += malloc_usable_size(l->ents[i].name);
+	return bytes;
 }

@@ -29,3 +29,5 @@ const struct ufs_dirent *meta_listing_at(const struct meta_listing *l, size_t i)
 const struct ufs_dirent *meta_listing_find(const struct meta_listing *l, const char *name);
 /* When the UFS gave the listing, ms since the epoch. */
 int64_t meta_listing_fetched_ms(const struct meta_listing *l);
+/* Heap bytes l holds (entries, names, its name map), as malloc counts them. NULL: 0. */
+uint64_t meta_listing_bytes(const struct meta_listing *l);

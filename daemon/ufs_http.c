@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "http_version.h"
+#include "memory.h"
 #include "http_transfer.h"
 #include "listing.h"
 #include "log.h"
@@ -139,7 +140,7 @@ static CURLcode curl_init_result;
 
 static void curl_init_once(void)
 {
-	curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+	curl_init_result = memory_curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
 static uint64_t now_ms(void)

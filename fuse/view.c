@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <fuse_lowlevel.h>
 #include <linux/fuse.h>
 #include <pthread.h>
@@ -37,6 +38,7 @@
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "log.h"
 #include "meta_listing.h"
@@ -45,6 +47,39 @@
 #include "view_journal.h"
 
 #define VIEW_MAX_SEGS 64
+/* Files up to this size are read through the view's page cache (keep_cache), never passed
+ * through. Passthrough saves READs, but costs two ioctls (backing open and close), a pin of the
+ * blocks and a tier file descriptor on every open, forever; a file one READ fills (max_pages:
+ * 1 MiB) costs that READ once, then every later open is answered from the page cache with no
+ * daemon work beyond OPEN and RELEASE. The price: such a file's pages may sit in the view's page
+ * cache besides the tier's (reclaimable, never in weir-node's RSS). Measured with
+ * bench/smallfiles.sh. */
+#define VIEW_SMALL_FILE (1u << 20)
+
+/* What ufs_attr_same_version compares: size, mtime and the ETag, the ETag as a 64-bit hash (two
+ * versions of one path with the same size and mtime whose ETags collide in 64 bits: never seen
+ * in practice, and then a reader still gets one of them whole). */
+struct version_key {
+	uint64_t size;
+	int64_t mtime;
+	uint64_t etag_hash;
+	bool is_dir;
+};
+
+static struct version_key version_key_of(const struct ufs_attr *a)
+{
+	return (struct version_key){.size = a->size,
+				    .mtime = a->mtime,
+				    .etag_hash = XXH3_64bits(a->etag, strlen(a->etag)),
+				    .is_dir = a->is_dir};
+}
+
+static bool version_key_same(const struct version_key *k, const struct ufs_attr *a)
+{
+	struct version_key o = version_key_of(a);
+	return k->size == o.size && k->mtime == o.mtime && k->etag_hash == o.etag_hash &&
+	       k->is_dir == o.is_dir;
+}
 
 struct inode {
 	fuse_ino_t ino;
@@ -67,8 +102,11 @@ struct inode {
 	/* The version the kernel's page cache of this inode may hold: the last one opened. An
 	 * open of another drops the cache (no keep_cache) and fails the other version's open
 	 * handles, whose reads would fill the shared cache with old bytes. Under the view's lock.
+	 * Kept as a version_key, not a whole ufs_attr: 24 bytes instead of 160 for every inode a
+	 * view ever gave out (weir stat's memory breakdown showed the inode table growing by
+	 * 370 bytes per file).
 	 */
-	struct ufs_attr cache_attr;
+	struct version_key cache_version;
 	bool cache_known;
 	/* Under the view's lock: no longer the inode of its path (a new version came while this
 	 * one was open in passthrough); the next lookup of the path makes a new inode. */
@@ -1245,14 +1283,14 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 static bool bind_cache_version(struct view *v, struct inode *in, const struct ufs_attr *a)
 {
 	pthread_mutex_lock(&v->lock);
-	bool keep = in->cache_known && ufs_attr_same_version(&in->cache_attr, a);
+	bool keep = in->cache_known && version_key_same(&in->cache_version, a);
 	/* Before the first open of in, no read handle of it exists: no walk of the list. */
 	if (!keep && in->cache_known)
 		for (struct handle *o = LIST_FIRST(&v->handles); o; o = LIST_NEXT(o, link))
 			if (o->ino == in && o->wfd < 0 && !ufs_attr_same_version(&o->attr, a))
 				atomic_store(&o->stale, true);
 	if (!keep) {
-		in->cache_attr = *a;
+		in->cache_version = version_key_of(a);
 		in->cache_known = true;
 	}
 	pthread_mutex_unlock(&v->lock);
@@ -1266,7 +1304,7 @@ static bool version_conflict(struct view *v, struct inode *in, const struct ufs_
 {
 	pthread_mutex_lock(&v->lock);
 	bool conflict = in->opens_passthrough > 0 && in->cache_known &&
-			!ufs_attr_same_version(&in->cache_attr, a);
+			!version_key_same(&in->cache_version, a);
 	if (conflict && !in->detached) {
 		in->detached = true;
 		if (strmap_get(v->by_path, in->path) == in)
@@ -1347,7 +1385,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * count later let a cached open slip in between and fail our passthrough open in the
 	 * kernel (or the other way round). A passthrough reservation that does not pan out
 	 * becomes a cached open, unless other passthrough opens hold the inode meanwhile. */
-	bool may_pass = atomic_load(&v->passthrough) && !v->cfg.read_write && a.size > 0;
+	bool may_pass =
+	    atomic_load(&v->passthrough) && !v->cfg.read_write && a.size > VIEW_SMALL_FILE;
 	pthread_mutex_lock(&v->lock);
 	may_pass = may_pass && in->opens_cached == 0;
 	if (may_pass)
@@ -1373,6 +1412,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = h->fh;
 	fi->keep_cache = keep;
+	/* Its reads come from the view's page cache and never reach us; without eBPF watching
+	 * (read_streams still on), count the open as one read of the whole file for eviction's
+	 * ranking, as a passthrough open is counted. */
+	if (keep && h->backing_id <= 0 && atomic_load(&v->read_streams))
+		block_store_add_heat(v->src.store, h->obj,
+				     (double)((h->attr.size + 4095) / 4096) *
+					 (v->cfg.heat_weight > 0 ? v->cfg.heat_weight : 1.0));
 	atomic_fetch_add(&v->opens, 1);
 	journal_handle_set(v, h, 0, h->fh);
 	uint64_t fh = h->fh;
@@ -2152,7 +2198,7 @@ static void restore_finish(struct view *v)
 			h->dirty = true;
 			in->opens_write += h->wfd >= 0;
 		} else if (!in->cache_known) {
-			in->cache_attr = h->attr;
+			in->cache_version = version_key_of(&h->attr);
 			in->cache_known = true;
 		}
 		if (h->backing_id > 0) {
@@ -2476,6 +2522,32 @@ void view_get_stats(struct view *v, struct view_stats *ret)
 	ret->streams = atomic_load(&v->streams);
 	ret->passthrough_opens = atomic_load(&v->passthrough_opens);
 	ret->passthrough_bytes = atomic_load(&v->passthrough_bytes);
+}
+
+/* A walk of the inode table under the view's lock: memory only, no I/O, about a millisecond per
+ * 100k inodes, and only when someone asks (weir stat). */
+void view_get_memory(struct view *v, struct view_memory *ret)
+{
+	size_t bytes = malloc_usable_size(v), files = 0;
+	pthread_mutex_lock(&v->lock);
+	ret->inodes = v->ninodes;
+	bytes += malloc_usable_size(v->inodes) + strmap_bytes(v->by_path);
+	for (size_t i = 0; i < v->ninodes; i++)
+		if (v->inodes[i])
+			bytes += malloc_usable_size(v->inodes[i]) +
+				 malloc_usable_size(v->inodes[i]->path);
+	bytes += malloc_usable_size(v->fhs) + malloc_usable_size(v->free_fhs);
+	const struct handle *h;
+	LIST_FOREACH(h, &v->handles, link) {
+		bytes += malloc_usable_size((void *)h) + malloc_usable_size(h->path);
+		files++;
+	}
+	for (size_t i = 0; i < v->nfhs; i++)
+		if (v->fhs[i].dir)
+			bytes += malloc_usable_size(v->fhs[i].dir); /* its listing is the cache's */
+	pthread_mutex_unlock(&v->lock);
+	ret->open_files = files;
+	ret->bytes = bytes;
 }
 
 int view_ino_path(struct view *v, uint64_t ino, char *buf, size_t len)

@@ -90,6 +90,17 @@ void view_stop(struct view *v);
  * someone redirected since cannot make it unmount another mount. Returns 0 or -errno. */
 int view_umount(struct view *v, int flags);
 void view_get_stats(struct view *v, struct view_stats *ret);
+
+/* What a view's own tables hold on the heap (malloc_usable_size): inodes and their paths, the
+ * path map, open files and directories, handle numbers. Not the listings (the metadata cache's)
+ * nor the blocks (the store's). */
+struct view_memory {
+	uint64_t bytes;
+	uint64_t inodes;     /* inodes the kernel was told of (live as long as the view) */
+	uint64_t open_files; /* file handles open now */
+};
+/* Any thread; takes the view's lock for a walk of its tables (no I/O under it). */
+void view_get_memory(struct view *v, struct view_memory *ret);
 const char *view_mountpoint(const struct view *v);
 /* The mount's device number (what eBPF sees as s_dev). */
 dev_t view_dev(const struct view *v);

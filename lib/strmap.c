@@ -3,6 +3,7 @@
 #include "strmap.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@ struct strmap {
 	struct node **buckets;
 	size_t nbuckets;
 	size_t size;
+	size_t node_bytes; /* malloc_usable_size of the nodes (keys included) */
 };
 
 static uint64_t hash_str(const char *s)
@@ -115,6 +117,7 @@ void *strmap_put(struct strmap *m, const char *key, void *value, int *ret_err)
 		return NULL;
 	}
 	memcpy(n->key, key, klen + 1);
+	m->node_bytes += malloc_usable_size(n);
 	n->hash = h;
 	n->value = value;
 	n->next = NULL;
@@ -135,6 +138,7 @@ void *strmap_remove(struct strmap *m, const char *key)
 		return NULL;
 	*pp = n->next;
 	void *v = n->value;
+	m->node_bytes -= malloc_usable_size(n);
 	free(n);
 	m->size--;
 	return v;
@@ -143,6 +147,12 @@ void *strmap_remove(struct strmap *m, const char *key)
 size_t strmap_size(const struct strmap *m)
 {
 	return m->size;
+}
+
+size_t strmap_bytes(const struct strmap *m)
+{
+	return m ? malloc_usable_size((void *)m) + malloc_usable_size(m->buckets) + m->node_bytes
+		 : 0;
 }
 
 int strmap_each(const struct strmap *m, int (*fn)(const char *key, void *value, void *arg),

@@ -17,6 +17,9 @@ void *strmap_put(struct strmap *m, const char *key, void *value, int *ret_err);
 /* Removes key; returns its value (or NULL). */
 void *strmap_remove(struct strmap *m, const char *key);
 size_t strmap_size(const struct strmap *m);
+/* Heap bytes the map itself holds (buckets, entries, key copies; not the values), as malloc
+ * counts them (malloc_usable_size). NULL: 0. For weir stat's memory breakdown. */
+size_t strmap_bytes(const struct strmap *m);
 /* Calls fn for each entry; stops when fn returns non-zero and returns that. */
 int strmap_each(const struct strmap *m, int (*fn)(const char *key, void *value, void *arg),
 		void *arg);

@@ -16,3 +16,4 @@ Suite *load_share_suite(void);
 Suite *cron_suite(void);
 Suite *secret_suite(void);
 Suite *fdstore_suite(void);
+Suite *strmap_suite(void);
