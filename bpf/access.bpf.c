@@ -25,6 +25,9 @@ const volatile __u64 heat_emit_pages = 256;
 const volatile __u32 page_shift = 12;
 /* a run of sequential reads is counted once it is this long (see "pending") */
 const volatile __u64 coalesce_pages = 64;
+/* weir-node's process: its own reads of tier files (answering READs, checksums, demotion) are
+ * no reader's */
+const volatile __u32 self_tgid = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -43,9 +46,10 @@ static __always_inline int dev_maybe_watched(__u32 dev)
 	return (dev >> 20) == 0 || watch_nonanon;
 }
 
-/* Set here when a tier file on a block device enters "backing": the mmap programs must then
- * look such devices up too. */
+/* Entries of "backing" whose tier file is on a block device (nonanon) or not (anon), kept by
+ * user space: while one is 0 the programs skip the "backing" lookup for files of that kind. */
 volatile __u32 backing_nonanon = 0;
+volatile __u32 backing_anon = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -108,7 +112,7 @@ static __always_inline int read_is_continuation(__u32 tid, __u32 dev, __u64 ino,
 }
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, ACCESS_MAX_READERS);
 	__type(key, struct access_file_key);
 	__type(value, struct access_backing);
@@ -387,8 +391,10 @@ static __always_inline void flush_pending(struct access_pending *p)
 
 /* Everything after the device filter; the programs below differ only in how they read the
  * inode. Reads go through this CPU's pending run; mmap faults are counted at once. */
+/* batched: (index, raw_last) come from filemap_get_pages, which a read(2) of many pages calls
+ * once per folio batch with the same raw_last. */
 static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 isize, __u64 index,
-				     __u64 raw_last, __u32 source)
+				     __u64 raw_last, __u32 source, const int batched)
 {
 	if (isize <= 0)
 		return 0;
@@ -416,7 +422,7 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 	if (!p)
 		return 0;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	if (source == ACCESS_SRC_READ) {
+	if (batched) {
 		/* The later folio batches of one read(2): same thread, file and last page, a
 		 * later first page. This CPU's copy of the thread's last read says, unless the
 		 * read is one that may come in several batches, or this CPU last saw another
@@ -443,7 +449,7 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 				p->next_page = last + 1;
 			p->pages += last - index + 1;
 			p->reads++;
-			p->raw_last = source == ACCESS_SRC_READ ? raw_last : ~0ull;
+			p->raw_last = batched ? raw_last : ~0ull;
 			p->last_index = index;
 			if (p->pages >= coalesce_pages)
 				flush_pending(p);
@@ -462,15 +468,15 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 	p->next_page = last + 1;
 	p->pages = last - index + 1;
 	p->reads = 1;
-	p->raw_last = source == ACCESS_SRC_READ ? raw_last : ~0ull;
+	p->raw_last = batched ? raw_last : ~0ull;
 	p->last_index = index;
 	if (p->pages >= coalesce_pages)
 		flush_pending(p);
 	return 0;
 }
 
-/* An mmap program's file that is no view's may be the tier file behind a passthrough mapping
- * of one (see "backing"): sets *view_id and *dev, *ino to the view file's. Returns 1 if so. */
+/* A file that is no view's may be the tier file behind passthrough opens of one (see
+ * "backing"): sets *view_id and *dev, *ino to the view file's. Returns 1 if so. */
 static __always_inline int backing_view(__u32 *dev, __u64 *ino, __u32 *view_id)
 {
 	struct access_file_key key = {.ino = *ino, .dev = *dev};
@@ -503,26 +509,38 @@ static __always_inline int view_of_dev(__u32 dev, __u32 *view_id)
 	return 1;
 }
 
+/* Whose access this is: a file of a watched view (*source unchanged), or a tier file read or
+ * faulted by a reader of a passthrough open (*dev, *ino become the view file's, *source
+ * pt_source). Returns 0 for anything else. */
+static __always_inline int access_view(__u32 *dev, __u64 *ino, __u32 *view_id, __u32 *source,
+				       __u32 pt_source)
+{
+	if (dev_maybe_watched(*dev) && view_of_dev(*dev, view_id))
+		return 1;
+	if (!((*dev >> 20) ? backing_nonanon : backing_anon) || !backing_view(dev, ino, view_id))
+		return 0;
+	if ((__u32)(bpf_get_current_pid_tgid() >> 32) == self_tgid)
+		return 0;
+	*source = pt_source;
+	return 1;
+}
+
 /* Two builds of each program: tp_btf (direct, BTF-checked loads: cheaper
  * on every read of every file on the node) and raw_tp (probe reads) for
- * kernels that refuse tp_btf. The loader enables one set. backed: also look
- * the file up in "backing" (the mmap programs). */
-#define ACCESS_PROGS(tp, name, source, backed, first, last, ...)                                   \
+ * kernels that refuse tp_btf. The loader enables one set. pt_source: what an access to a
+ * passthrough open's tier file counts as. */
+#define ACCESS_PROGS(tp, name, source, pt_source, batched, first, last, ...)                       \
 	SEC("tp_btf/" #tp)                                                                         \
 	int BPF_PROG(name##_btf, struct address_space *mapping, __VA_ARGS__)                       \
 	{                                                                                          \
 		struct inode *host = mapping->host;                                                \
 		if (!host)                                                                         \
 			return 0;                                                                  \
-		__u32 dev = host->i_sb->s_dev;                                                     \
-		if (!dev_maybe_watched(dev) && !(backed && backing_nonanon))                       \
-			return 0;                                                                  \
+		__u32 dev = host->i_sb->s_dev, view_id, src = source;                              \
 		__u64 ino = host->i_ino;                                                           \
-		__u32 view_id;                                                                     \
-		if (!view_of_dev(dev, &view_id) &&                                                 \
-		    !(backed && backing_view(&dev, &ino, &view_id)))                               \
+		if (!access_view(&dev, &ino, &view_id, &src, pt_source))                           \
 			return 0;                                                                  \
-		return on_access(dev, view_id, ino, host->i_size, first, last, source);            \
+		return on_access(dev, view_id, ino, host->i_size, first, last, src, batched);      \
 	}                                                                                          \
 	SEC("raw_tp/" #tp)                                                                         \
 	int BPF_PROG(name##_raw, struct address_space *mapping, __VA_ARGS__)                       \
@@ -530,36 +548,38 @@ static __always_inline int view_of_dev(__u32 dev, __u32 *view_id)
 		struct inode *host = BPF_CORE_READ(mapping, host);                                 \
 		if (!host)                                                                         \
 			return 0;                                                                  \
-		__u32 dev = BPF_CORE_READ(host, i_sb, s_dev);                                      \
-		if (!dev_maybe_watched(dev) && !(backed && backing_nonanon))                       \
-			return 0;                                                                  \
+		__u32 dev = BPF_CORE_READ(host, i_sb, s_dev), view_id, src = source;               \
 		__u64 ino = BPF_CORE_READ(host, i_ino);                                            \
-		__u32 view_id;                                                                     \
-		if (!view_of_dev(dev, &view_id) &&                                                 \
-		    !(backed && backing_view(&dev, &ino, &view_id)))                               \
+		if (!access_view(&dev, &ino, &view_id, &src, pt_source))                           \
 			return 0;                                                                  \
-		return on_access(dev, view_id, ino, BPF_CORE_READ(host, i_size), first, last,      \
-				 source);                                                          \
+		return on_access(dev, view_id, ino, BPF_CORE_READ(host, i_size), first, last, src, \
+				 batched);                                                         \
 	}
 
 /* filemap_get_pages(): once per folio batch of a read(2)/splice, page-cache
  * hits included; (index, last_index) is what the reader asked for. */
-ACCESS_PROGS(mm_filemap_get_pages, access_get_pages, ACCESS_SRC_READ, 0, index, last_index,
+ACCESS_PROGS(mm_filemap_get_pages, access_get_pages, ACCESS_SRC_READ, ACCESS_SRC_PASSTHROUGH, 1,
+	     index, last_index,
 	     unsigned long index, unsigned long last_index)
 /* filemap_fault(): an mmap access to a page not yet mapped. */
-ACCESS_PROGS(mm_filemap_fault, access_fault, ACCESS_SRC_FAULT, 1, index, index, unsigned long index)
+ACCESS_PROGS(mm_filemap_fault, access_fault, ACCESS_SRC_FAULT, ACCESS_SRC_FAULT, 0, index, index,
+	     unsigned long index)
 /* filemap_map_pages(): fault-around mapped the cached pages start..end (tmpfs too: shmem
  * maps pages through it, though its faults do not pass filemap_fault). */
-ACCESS_PROGS(mm_filemap_map_pages, access_map_pages, ACCESS_SRC_MAP_PAGES, 1, start, end,
+ACCESS_PROGS(mm_filemap_map_pages, access_map_pages, ACCESS_SRC_MAP_PAGES, ACCESS_SRC_MAP_PAGES, 0,
+	     start, end,
 	     unsigned long start, unsigned long end)
 
-/* Passthrough. A view file opened in FUSE passthrough is read by the kernel from its tier
- * file: neither the view's page cache nor (for a tmpfs tier) any filemap tracepoint sees it.
- * So the read syscalls are counted where they return, on the view file their descriptor
- * names, by the bytes they returned; io_uring reads where they complete. Files not open in
- * passthrough are left to the filemap programs, which see their page-cache hits. */
+/* Passthrough from a tmpfs tier. A view file opened in FUSE passthrough is read by the kernel
+ * from its tier file, bypassing the view's page cache. A tier file on a block device file
+ * system is read through its own page cache, where the filemap programs above see it (see
+ * "backing"); tmpfs reads pass no tracepoint at all. So reads of a passthrough file on a tmpfs
+ * tier are counted where their syscall returns, on the view file the descriptor names, by the
+ * bytes returned; io_uring reads where they complete. weir-node attaches sys_exit only while
+ * such a file is open: it puts every syscall of the node on the tracing slow path. */
 
 #define FUSE_SUPER_MAGIC 0x65735546
+#define TMPFS_MAGIC 0x01021994
 
 /* The one field of fuse_file wanted; CO-RE finds it in vmlinux or the fuse module. */
 struct fuse_file___weir {
@@ -575,7 +595,6 @@ struct io_kiocb___weir {
 #define NR_READ 0
 #define NR_PREAD64 17
 #define NR_READV 19
-#define NR_MMAP 9
 #define NR_SENDFILE 40
 #define NR_SPLICE 275
 #define NR_PREADV 295
@@ -586,7 +605,6 @@ struct io_kiocb___weir {
 #define NR_READ 63
 #define NR_PREAD64 67
 #define NR_READV 65
-#define NR_MMAP 222
 #define NR_SENDFILE 71
 #define NR_SPLICE 76
 #define NR_PREADV 69
@@ -624,11 +642,10 @@ static __always_inline struct file *fd_file(long fd, const int btf)
 	return f;
 }
 
-/* If f is a file of a watched view, open in passthrough: its view id, and its device, inode,
- * size and backing (tier) file in the ret_ arguments. */
+/* If f is a file of a watched view, open in passthrough to a tmpfs tier file: its view id, and
+ * its device, inode and size in the ret_ arguments. */
 static __always_inline int passthrough_view(struct file *f, __u32 *ret_view, __u32 *ret_dev,
-					    __u64 *ret_ino, __s64 *ret_size,
-					    struct file **ret_backing, const int btf)
+					    __u64 *ret_ino, __s64 *ret_size, const int btf)
 {
 	struct inode *inode = btf ? f->f_inode : BPF_CORE_READ(f, f_inode);
 	if (!inode)
@@ -646,10 +663,12 @@ static __always_inline int passthrough_view(struct file *f, __u32 *ret_view, __u
 	struct file *bfile = BPF_CORE_READ(ff, passthrough);
 	if (!bfile)
 		return 0;
+	/* the filemap programs count reads of any other tier file */
+	if (BPF_CORE_READ(bfile, f_inode, i_sb, s_magic) != TMPFS_MAGIC)
+		return 0;
 	*ret_dev = dev;
 	*ret_ino = btf ? inode->i_ino : BPF_CORE_READ(inode, i_ino);
 	*ret_size = btf ? inode->i_size : BPF_CORE_READ(inode, i_size);
-	*ret_backing = bfile;
 	*ret_view = view_id;
 	return 1;
 }
@@ -661,34 +680,12 @@ static __always_inline int count_passthrough(struct file *f, __s64 start, __s64 
 	__u32 dev;
 	__u64 ino;
 	__s64 size;
-	struct file *bfile;
 	__u32 view_id;
 
-	if (!passthrough_view(f, &view_id, &dev, &ino, &size, &bfile, btf) || start < 0)
+	if (!passthrough_view(f, &view_id, &dev, &ino, &size, btf) || start < 0)
 		return 0;
 	return on_access(dev, view_id, ino, size, (__u64)start >> page_shift,
-			 ((__u64)start + (__u64)bytes - 1) >> page_shift, ACCESS_SRC_PASSTHROUGH);
-}
-
-/* mmap(2) of a passthrough view file maps its tier file: remember whose it is, for the
- * fault programs. */
-static __always_inline void note_backing(struct file *f, const int btf)
-{
-	__u32 dev;
-	__u64 ino;
-	__s64 size;
-	struct file *bfile;
-	__u32 view_id;
-
-	if (!passthrough_view(f, &view_id, &dev, &ino, &size, &bfile, btf))
-		return;
-	struct inode *bi = BPF_CORE_READ(bfile, f_inode);
-	struct access_file_key key = {.ino = BPF_CORE_READ(bi, i_ino),
-				      .dev = BPF_CORE_READ(bi, i_sb, s_dev)};
-	struct access_backing val = {.ino = ino, .dev = dev, .view_id = view_id};
-	if ((key.dev >> 20) != 0)
-		backing_nonanon = 1;
-	bpf_map_update_elem(&backing, &key, &val, BPF_ANY);
+			 ((__u64)start + (__u64)bytes - 1) >> page_shift, ACCESS_SRC_PASSTHROUGH, 0);
 }
 
 static __always_inline __s64 file_pos(struct file *f, const int btf)
@@ -783,11 +780,6 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret, const int
 			return 0;
 		start = start_from(f, sys_arg(regs, 2, btf), ret);
 		break;
-	case NR_MMAP:
-		f = fd_file(sys_arg(regs, 5, btf), btf);
-		if (f)
-			note_backing(f, btf);
-		return 0;
 	default:
 		return 0;
 	}

@@ -28,8 +28,9 @@
 #define ACCESS_SRC_FAULT 2     /* filemap:mm_filemap_fault (mmap, page not mapped yet) */
 #define ACCESS_SRC_MAP_PAGES 3 /* filemap:mm_filemap_map_pages (mmap fault-around) */
 #define ACCESS_SRC_PASSTHROUGH                                                                     \
-	4 /* raw_syscalls:sys_exit or io_uring:io_uring_complete: a read of a                      \
-	     view file open in FUSE passthrough (no view page cache) */
+	4 /* a read of a view file open in FUSE passthrough (no view page cache): seen on its      \
+	     tier file's filemap:mm_filemap_get_pages (SSD/HDD tiers), or, on a tmpfs tier, where \
+	     its syscall returns (raw_syscalls:sys_exit) or its io_uring read completes */
 
 /* Map "watch_devs": key __u32 kernel s_dev (major << 20 | minor), value
  * __u32 view id. Writer: user space (add/remove view). Capacity ACCESS_MAX_VIEWS.
@@ -151,16 +152,19 @@ struct access_pending {
 	__u32 pad;
 };
 
-/* Map "backing" (LRU hash): key struct access_file_key of a tier file (the
- * backing file of a passthrough open), value struct access_backing: the view
- * file it was mmapped through. Writer: kernel (at mmap(2) of a passthrough
- * view file: the mapping's faults then reach the tier file, not the view);
- * user space deletes a removed view's entries. A tier file mmapped through
- * two views is counted on the last one. Capacity ACCESS_MAX_READERS. */
+/* Map "backing" (hash): key struct access_file_key of a tier file (the backing file of
+ * passthrough opens), value struct access_backing: the view file passed through to it. Writer:
+ * user space, when a view passes an open through and after its release (weir-node knows both
+ * files then; no program runs at open). Tier files are private to weir-node, so any other
+ * process's read or fault of one is a passthrough read or mmap fault of that view file. A tier
+ * file open in passthrough through two views at once counts on the one that opened it last.
+ * Capacity ACCESS_MAX_READERS. */
 struct access_backing {
 	__u64 ino; /* of the view file */
 	__u32 dev; /* of the view, kernel s_dev encoding */
 	__u32 view_id;
+	__u32 opens; /* passthrough opens of the tier file (user space's count) */
+	__u32 pad;
 };
 
 /* Map "events" (ring buffer): struct access_event records. Writer: kernel.

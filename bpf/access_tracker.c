@@ -41,6 +41,9 @@ static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <pthread.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,7 +61,7 @@ _Static_assert(sizeof(struct access_file_state) == 72 + 48 * ACCESS_STREAM_SLOTS
 _Static_assert(sizeof(struct access_pending) == 80, "access_pending layout");
 _Static_assert(sizeof(struct access_read_cursor) == 32, "access_read_cursor layout");
 _Static_assert(sizeof(struct access_event) == 104, "access_event layout");
-_Static_assert(sizeof(struct access_backing) == 16, "access_backing layout");
+_Static_assert(sizeof(struct access_backing) == 24, "access_backing layout");
 
 struct access_tracker {
 	struct access_bpf *skel;
@@ -70,9 +73,10 @@ struct access_tracker {
 	int ncpus;	   /* possible CPUs: per-CPU values come in this many slots */
 	size_t page_size;
 	uint64_t heat_half_life_ns;
-	/* The sys_exit program (NULL: not loaded) and its link while attached. pt_lock guards
-	 * pt_link, pt_holds and pt_idle_ns; attaching and detaching (bpf() calls, no I/O) run
-	 * under it, nothing else. */
+	/* The sys_exit program (NULL: not loaded) and its link while attached (while some view
+	 * file is open in passthrough to a tmpfs tier file). pt_lock guards pt_link, pt_holds,
+	 * pt_idle_ns and the "backing" map with its counts in the programs' .bss; attaching,
+	 * detaching and map updates (bpf() calls, no I/O) run under it, nothing else. */
 	struct bpf_program *pt_prog;
 	pthread_mutex_t pt_lock;
 	struct bpf_link *pt_link;
@@ -276,6 +280,7 @@ static int open_and_load(struct access_tracker *t, const struct access_tracker_o
 	ro->heat_interval_ns = interval_ms == UINT32_MAX ? 0 : (uint64_t)interval_ms * 1000000ull;
 	ro->page_shift = (__u32)__builtin_ctzl((unsigned long)t->page_size);
 	ro->coalesce_pages = OR_DEFAULT(o->coalesce_pages, DEFAULT_COALESCE_PAGES);
+	ro->self_tgid = (__u32)getpid();
 
 	struct {
 		struct bpf_map *map;
@@ -464,25 +469,90 @@ void access_tracker_free(struct access_tracker *t)
 	free(t);
 }
 
-int access_tracker_passthrough_hold(struct access_tracker *t, int hold)
+/* One more or one fewer entry in "backing" for a tier file on device kdev: the programs skip
+ * the map for files of a kind (block device or not) it has none of. Under pt_lock. */
+static void backing_count_locked(struct access_tracker *t, __u32 kdev, int delta)
 {
-	int r = 0;
-	if (!t->pt_prog)
-		return hold ? -ENOTSUP : 0;
+	volatile __u32 *n =
+	    (kdev >> 20) ? &t->skel->bss->backing_nonanon : &t->skel->bss->backing_anon;
+	*n += (__u32)delta;
+}
+
+/* Registers (hold) or unregisters one passthrough open of the tier file key as view file
+ * (vdev, view_ino). Under pt_lock. */
+static int backing_update_locked(struct access_tracker *t, const struct access_file_key *key,
+				 int hold, __u32 vdev, uint64_t view_ino, __u32 view_id)
+{
+	struct bpf_map *m = t->skel->maps.backing;
+	struct access_backing b;
+	int have = bpf_map__lookup_elem(m, key, sizeof(*key), &b, sizeof(b), 0) == 0;
+	int r;
+
+	if (!hold) {
+		if (!have)
+			return 0; /* its view was removed meanwhile */
+		if (--b.opens > 0)
+			return bpf_map__update_elem(m, key, sizeof(*key), &b, sizeof(b), BPF_EXIST);
+		r = bpf_map__delete_elem(m, key, sizeof(*key), 0);
+		if (r == 0)
+			backing_count_locked(t, key->dev, -1);
+		return r;
+	}
+	/* the last opener's view: see "backing" in access.h */
+	struct access_backing n = {
+	    .ino = view_ino, .dev = vdev, .view_id = view_id, .opens = have ? b.opens + 1 : 1};
+	if (!have)
+		backing_count_locked(t, key->dev, 1); /* before the programs can find it */
+	r = bpf_map__update_elem(m, key, sizeof(*key), &n, sizeof(n), BPF_ANY);
+	if (r < 0 && !have)
+		backing_count_locked(t, key->dev, -1);
+	return r;
+}
+
+int access_tracker_passthrough_hold(struct access_tracker *t, int hold, dev_t view_dev,
+				    uint64_t view_ino, int tier_fd)
+{
+	struct access_file_key key = {0};
+	struct stat st;
+	struct statfs sfs;
+	__u32 vdev, view_id = 0;
+	int r = dev_to_kernel(view_dev, &vdev);
+
+	if (r < 0)
+		return r;
+	if (fstat(tier_fd, &st) < 0 || fstatfs(tier_fd, &sfs) < 0)
+		return -errno;
+	r = dev_to_kernel(st.st_dev, &key.dev);
+	if (r < 0)
+		return r;
+	key.ino = st.st_ino;
+	/* tmpfs reads pass no filemap tracepoint: counted at sys_exit (see access.bpf.c) */
+	int shmem = sfs.f_type == TMPFS_MAGIC;
+	if (hold && shmem && !t->pt_prog)
+		return -ENOTSUP;
+	if (hold && bpf_map__lookup_elem(t->skel->maps.watch_devs, &vdev, sizeof(vdev), &view_id,
+					 sizeof(view_id), 0) < 0)
+		return -ENOENT; /* not a view we watch */
+
 	pthread_mutex_lock(&t->pt_lock);
 	if (!hold) {
-		if (t->pt_holds > 0 && --t->pt_holds == 0)
+		backing_update_locked(t, &key, 0, vdev, view_ino, view_id);
+		if (shmem && t->pt_holds > 0 && --t->pt_holds == 0)
 			t->pt_idle_ns = now_ns();
 		goto out;
 	}
-	if (!t->pt_link) {
+	if (shmem && !t->pt_link) {
 		t->pt_link = bpf_program__attach(t->pt_prog);
 		if (!t->pt_link) {
 			r = -errno;
 			goto out;
 		}
 	}
-	t->pt_holds++;
+	r = backing_update_locked(t, &key, 1, vdev, view_ino, view_id);
+	if (r < 0)
+		goto out; /* an attached sys_exit with no holds expires */
+	if (shmem)
+		t->pt_holds++;
 out:
 	pthread_mutex_unlock(&t->pt_lock);
 	return r;
@@ -590,7 +660,8 @@ int access_tracker_remove_view(struct access_tracker *t, dev_t dev)
 
 	pending_forget(t, kdev);
 
-	/* Forget the tier files mmapped through it. */
+	/* Forget the tier files passed through from it. */
+	pthread_mutex_lock(&t->pt_lock);
 	struct bpf_map *bmap = t->skel->maps.backing;
 	struct access_file_key bkey, bnext;
 	struct access_backing bval;
@@ -609,11 +680,13 @@ int access_tracker_remove_view(struct access_tracker *t, dev_t dev)
 				del[n++] = bnext;
 		}
 		for (size_t i = 0; i < n; i++)
-			bpf_map__delete_elem(bmap, &del[i], sizeof(del[i]), 0);
+			if (bpf_map__delete_elem(bmap, &del[i], sizeof(del[i]), 0) == 0)
+				backing_count_locked(t, del[i].dev, -1);
 		if (n < sizeof(del) / sizeof(del[0]))
 			break;
 		have_bkey = 0;
 	}
+	pthread_mutex_unlock(&t->pt_lock);
 
 	/* Forget the files: deleting while walking may restart the walk, so
 	 * collect a batch of keys first. */
@@ -886,7 +959,8 @@ int access_tracker_remove_view(struct access_tracker *t, dev_t dev)
 	return -ENOTSUP;
 }
 
-int access_tracker_passthrough_hold(struct access_tracker *t, int hold)
+int access_tracker_passthrough_hold(struct access_tracker *t, int hold, dev_t view_dev,
+				    uint64_t view_ino, int tier_fd)
 {
 	return hold ? -ENOTSUP : 0;
 }

@@ -189,15 +189,21 @@ int access_tracker_add_view(struct access_tracker *t, dev_t dev, uint32_t view_i
  * reuses the device number does not inherit the old view. */
 int access_tracker_remove_view(struct access_tracker *t, dev_t dev);
 
-/* Passthrough reads are counted where every syscall of the node returns, which costs each
- * syscall tens of nanoseconds whatever it is: so that program is attached only while some view
- * file may be open in passthrough. Call _hold(1) before replying to an open the kernel will
- * pass through (it attaches, a few bpf() calls, if it is not attached yet) and _hold(0) after
- * its release; access_tracker_passthrough_expire() detaches once nothing was held for
+/* Passthrough opens. A view passes an open of its file (view_dev, view_ino) through to the tier
+ * file tier_fd: call _hold(1) before replying to that open, _hold(0) with the same arguments
+ * after its release. The tracker maps the tier file to the view file, so that a reader's reads
+ * of a tier file on a block-device file system (its page cache) and mmap faults of any tier
+ * file count on the view. A tmpfs tier file's reads pass no such tracepoint: they are counted
+ * where every syscall of the node returns, which costs each syscall of the node about 100 ns
+ * whatever it is, so that program is attached only while such a file is held (attaching is a
+ * few bpf() calls); access_tracker_passthrough_expire() detaches it once nothing was held for
  * idle_ms (so a loader that opens and closes file after file does not flap). Any thread; an
- * internal mutex serialises attach and detach. _hold(1) returns 0, -ENOTSUP (the program did
- * not load: such reads go uncounted) or -errno from attaching; _hold(0) returns 0. */
-int access_tracker_passthrough_hold(struct access_tracker *t, int hold);
+ * internal mutex serialises map updates, attach and detach. _hold(1) returns 0, -ENOENT
+ * (view_dev is not watched), -ENOTSUP (a tmpfs tier file and the sys_exit program did not
+ * load: its reads would go uncounted), -E2BIG (ACCESS_MAX_READERS tier files held) or -errno;
+ * _hold(0) returns 0 or -errno. */
+int access_tracker_passthrough_hold(struct access_tracker *t, int hold, dev_t view_dev,
+				    uint64_t view_ino, int tier_fd);
 void access_tracker_passthrough_expire(struct access_tracker *t, unsigned idle_ms);
 /* 1 while the passthrough program is attached. */
 int access_tracker_passthrough_attached(struct access_tracker *t);

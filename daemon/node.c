@@ -807,7 +807,7 @@ static struct node_view *find_view_locked(struct node *n, const char *mp)
 	return NULL;
 }
 
-static bool passthrough_hold(void *data, bool hold);
+static bool passthrough_hold(void *data, bool hold, dev_t dev, uint64_t ino, int tier_fd);
 
 static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Response *resp,
 			 const struct node_adopt *ad)
@@ -919,12 +919,8 @@ static void handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Resp
 	    .no_prefetch = m->no_prefetch,
 	    .no_passthrough = m->no_passthrough,
 	    .read_streams = n->tracker == NULL,
-	    .passthrough_unseen =
-		!n->tracker || !(access_tracker_programs(n->tracker) & ACCESS_PROG_PASSTHROUGH),
-	    .passthrough_hold =
-		n->tracker && (access_tracker_programs(n->tracker) & ACCESS_PROG_PASSTHROUGH)
-		    ? passthrough_hold
-		    : NULL,
+	    .passthrough_unseen = !n->tracker,
+	    .passthrough_hold = n->tracker ? passthrough_hold : NULL,
 	    .passthrough_hold_data = n,
 	    .read_write = m->read_write && ufs_writable(src->ufs),
 	    .heat_weight = namespace_weight(n, m->namespace_ ? m->namespace_ : ""),
@@ -1138,19 +1134,22 @@ out:
 		log_info("purged the cache of source %s", id);
 }
 
-/* A view is about to pass an open through (hold) or released one: the tracker counts passthrough
- * reads only while it holds its sys_exit program attached. Refusing the open when it cannot
- * attach keeps that file's reads counted (through the view). View threads, no lock held. */
-static bool passthrough_hold(void *data, bool hold)
+/* A view is about to pass an open through (hold) or released one: the tracker maps the tier file
+ * to the view file, and counts reads of a tmpfs one only while it holds its sys_exit program
+ * attached. Refusing the open when it cannot keeps that file's reads counted (through the
+ * view). View threads, no lock held. */
+static bool passthrough_hold(void *data, bool hold, dev_t dev, uint64_t ino, int tier_fd)
 {
 	struct node *n = data;
-	int r = access_tracker_passthrough_hold(n->tracker, hold);
-	if (r < 0) {
-		log_warn(
-		    "cannot attach eBPF's passthrough counter (%s): opening without passthrough",
-		    strerror(-r));
+	int r = access_tracker_passthrough_hold(n->tracker, hold, dev, ino, tier_fd);
+	if (r < 0 && hold) {
+		log_warn("cannot count passthrough reads with eBPF (%s): opening without "
+			 "passthrough",
+			 strerror(-r));
 		return false;
 	}
+	if (r < 0)
+		log_debug("forgetting a passthrough open for eBPF: %s", strerror(-r));
 	return true;
 }
 
@@ -1177,10 +1176,9 @@ static void view_reads_get(struct node *n, const struct node_view *v, const stru
 		 * Read-ahead weir answered but nobody read makes this an underestimate, never an
 		 * over-. */
 		r.page_cache = kernel > st->read_bytes ? kernel - st->read_bytes : 0;
-		if (access_tracker_programs(n->tracker) & ACCESS_PROG_PASSTHROUGH) {
-			r.passthrough = r.ac.bytes_passthrough;
-			r.measured = true;
-		}
+		/* every passthrough open was registered with the tracker, or refused */
+		r.passthrough = r.ac.bytes_passthrough;
+		r.measured = true;
 	}
 	*ret = r;
 }

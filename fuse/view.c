@@ -131,6 +131,7 @@ struct handle {
 	uint64_t prefetched; /* under lock: blocks below this were asked for */
 	unsigned window;     /* under lock: current prefetch window in blocks */
 	int backing_id;	     /* > 0: reads pass through to the tier file */
+	int backing_fd;	     /* that tier file while backing_id > 0: the store's, valid while pinned */
 	struct inode *ino;
 	int wfd;		 /* >= 0: opened for writing, straight on the UFS (rw views) */
 	bool dirty;		 /* written or truncated: cached blocks and metadata are stale */
@@ -801,7 +802,8 @@ static void try_passthrough(struct view *v, struct handle *h)
 		fd = ref.fd;
 	}
 	/* Whoever counts passthrough reads must be ready before the first one. */
-	if (v->cfg.passthrough_hold && !v->cfg.passthrough_hold(v->cfg.passthrough_hold_data, true))
+	if (v->cfg.passthrough_hold &&
+	    !v->cfg.passthrough_hold(v->cfg.passthrough_hold_data, true, v->dev, h->ino->ino, fd))
 		goto undo;
 	struct inode *in = h->ino;
 	pthread_mutex_lock(&v->lock);
@@ -839,6 +841,7 @@ static void try_passthrough(struct view *v, struct handle *h)
 			goto unhold;
 	}
 	h->backing_id = id;
+	h->backing_fd = fd;
 	atomic_fetch_add(&v->passthrough_opens, 1);
 	atomic_fetch_add(&v->passthrough_bytes, h->attr.size);
 	/* Its reads go to the tier file. eBPF counts them on this view, by the bytes read;
@@ -850,7 +853,7 @@ static void try_passthrough(struct view *v, struct handle *h)
 	return;
 unhold:
 	if (v->cfg.passthrough_hold)
-		v->cfg.passthrough_hold(v->cfg.passthrough_hold_data, false);
+		v->cfg.passthrough_hold(v->cfg.passthrough_hold_data, false, v->dev, h->ino->ino, fd);
 undo:
 	unpin_blocks(v, h);
 }
@@ -907,8 +910,9 @@ static void handle_close(struct view *v, struct handle *h)
 	pthread_mutex_unlock(&v->lock);
 	if (close_id > 0 && ioctl(v->devfd, FUSE_DEV_IOC_BACKING_CLOSE, &close_id) < 0)
 		log_debug("closing backing %d: %s", close_id, strerror(errno));
-	if (h->backing_id > 0 && v->cfg.passthrough_hold)
-		v->cfg.passthrough_hold(v->cfg.passthrough_hold_data, false);
+	if (h->backing_id > 0 && h->backing_fd >= 0 && v->cfg.passthrough_hold)
+		v->cfg.passthrough_hold(v->cfg.passthrough_hold_data, false, v->dev, h->ino->ino,
+					h->backing_fd);
 	unpin_blocks(v, h);
 	if (h->wfd >= 0) {
 		close(h->wfd);
@@ -955,6 +959,7 @@ static struct handle *write_handle_new(struct inode *in, int wfd)
 	pthread_mutex_init(&h->lock, NULL);
 	h->ino = in;
 	h->wfd = wfd;
+	h->backing_fd = -1;
 	return h;
 }
 
@@ -1368,6 +1373,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h->obj = obj;
 	h->attr = a;
 	h->wfd = -1;
+	h->backing_fd = -1;
 	h->open_flags = fi->flags;
 	pthread_mutex_init(&h->lock, NULL);
 	h->window = 1;
@@ -2115,6 +2121,7 @@ static int restore_open(void *arg, const struct view_journal_rec *rec)
 	h->open_flags = (int)rec->flags;
 	h->fh = rec->fh;
 	h->wfd = -1;
+	h->backing_fd = -1;
 	h->window = 1;
 	h->ino = inode_get(v, rec->ino);
 	pthread_mutex_init(&h->lock, NULL);
@@ -2203,11 +2210,22 @@ static void restore_finish(struct view *v)
 		}
 		if (h->backing_id > 0) {
 			uint64_t nb = (h->attr.size + v->block_size - 1) / v->block_size;
+			h->backing_fd = -1;
 			for (uint64_t b = 0; b < nb; b++) {
 				struct block_ref ref;
 				if (block_store_acquire(v->src.store, h->obj, b, &ref) < 0)
 					break;
 				h->pinned = b + 1;
+				h->backing_fd = ref.fd;
+			}
+			/* its reads go on: map its tier file to it again, for eBPF */
+			if (h->backing_fd >= 0 && v->cfg.passthrough_hold &&
+			    !v->cfg.passthrough_hold(v->cfg.passthrough_hold_data, true, v->dev,
+						     in->ino, h->backing_fd)) {
+				log_warn("\"%s\": reads of \"%s\", open in passthrough before the "
+					 "restart, go uncounted",
+					 v->mountpoint, in->path);
+				h->backing_fd = -1;
 			}
 			if (h->pinned < nb)
 				log_warn(

@@ -41,11 +41,13 @@ struct view_config {
 	/* nothing counts passthrough reads (no eBPF): rank each passthrough open as a read of the
 	 * whole file */
 	bool passthrough_unseen;
-	/* Called with hold true before an open is passed through (returning false refuses
-	 * passthrough for it: it is then read through the view, where it is counted) and with hold
-	 * false after that handle's release; from the view's threads, no view lock held. NULL: not
+	/* Called with hold true before an open of the view's file (dev, ino) is passed through
+	 * to the tier file tier_fd (borrowed; returning false refuses passthrough for it: it is
+	 * then read through the view, where it is counted), with hold false and the same
+	 * arguments after that handle's release, and with hold true for each passthrough handle a
+	 * taken-over view restores; from the view's threads, no view lock held. NULL: not
 	 * called. */
-	bool (*passthrough_hold)(void *data, bool hold);
+	bool (*passthrough_hold)(void *data, bool hold, dev_t dev, uint64_t ino, int tier_fd);
 	void *passthrough_hold_data;
 	bool read_write;    /* writes go through to the UFS (needs ufs_writable) */
 	double heat_weight; /* the namespace's heat multiplier (0 = 1) */
