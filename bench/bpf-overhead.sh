@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Warm read throughput with the access tracker's programs detached, attached but
-# not watching the device, and attached and watching it (the worst case: every
-# read is counted), on two files: one read through the page cache of an ext4
-# loop mount (what a view's page-cache hits cost), and one of a weir view open
-# in FUSE passthrough from a tmpfs tier (counted at sys_exit by the bytes read).
-# Targets: <= 3% loss at 64 KiB and larger, <= 5% at 4 KiB. Needs root.
-# Usage: bench/bpf-overhead.sh [build-dir] [runs]
+# CPU per warm read with the access tracker's programs detached, and attached and watching the
+# file (the worst case: every read is counted) as weir-node attaches them, for this tree's
+# programs ("after") and those of a base revision ("before", default main), side by side in the
+# same rounds. Three 128 MiB files: one read through the page cache of an ext4 loop mount (what
+# a view's page-cache hits cost), and two of a weir view open in FUSE passthrough, one from a
+# tmpfs (MEM) tier and one from an SSD tier on that ext4 mount.
+# Targets: <= 3% at 64 KiB and larger, <= 5% at 4 KiB. Needs root.
+# Usage: bench/bpf-overhead.sh [build-dir] [runs]   (BENCH_BASE_REV: the "before" revision)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../tests/helpers/lib.sh"
@@ -14,6 +15,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 build=$(cd "${1:-build}" && pwd)
 runs=${2:-7}
+base_rev=${BENCH_BASE_REV:-main}
 obj="$build/bpf/access.bpf.o"
 [ "$(id -u)" -eq 0 ] || fail "bpf-overhead: needs root (loads BPF programs, mounts a loop device and a FUSE view)"
 [ -f "$obj" ] || fail "bpf-overhead: $obj not found: build with BPF first (ninja -C $build)"
@@ -28,64 +30,141 @@ at_exit "umount '$work/mnt' 2>/dev/null || umount -l '$work/mnt' 2>/dev/null || 
 at_exit "rm -rf '$pins' '$pins-maps' 2>/dev/null || true"
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 
+# The "before" object, built from the base revision's sources with the flags of bpf/meson.build.
+mkdir "$work/base"
+git -C "$here/.." show "$base_rev:bpf/access.bpf.c" >"$work/base/access.bpf.c" ||
+	fail "bpf-overhead: no bpf/access.bpf.c at $base_rev (set BENCH_BASE_REV)"
+git -C "$here/.." show "$base_rev:bpf/access.h" >"$work/base/access.h"
+clang -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_x86 -I"$build/bpf" -I"$work/base" \
+	-c "$work/base/access.bpf.c" -o "$work/base/access.bpf.o" ||
+	fail "bpf-overhead: cannot build $base_rev's access.bpf.c"
+declare -A objs=([before]="$work/base/access.bpf.o" [after]="$obj")
+
+size=$((128 << 20))
 truncate -s 1G "$work/img"
 mkfs.ext4 -q -F "$work/img"
 mkdir "$work/mnt"
 mount -o loop "$work/img" "$work/mnt"
-dd if=/dev/zero of="$work/mnt/file" bs=1M count=256 status=none
+head -c "$size" /dev/zero >"$work/mnt/file"
 sync
 cat "$work/mnt/file" >/dev/null # warm: every read below is a page-cache hit
 
-# The passthrough file: a weir view whose node does not load the tracker (bpf = 0), so the
-# programs below are the only ones attached; read once, the file is whole in the tmpfs tier
-# and its next opens are passed through.
+# The passthrough files: weir views whose node does not load the tracker (bpf = 0), so the
+# programs below are the only ones attached; read once, a file is whole in its tier and its
+# next opens are passed through.
 weir_setup "$work/weir"
 printf 'bpf = 0\nmetrics-listen =\n' >"$WEIR_STATE/node.conf"
-mkdir -p "$work/src"
-dd if=/dev/zero of="$work/src/file" bs=1M count=256 status=none
+mkdir -p "$work/src" "$work/ssrc" "$work/mnt/ssd"
+head -c "$size" /dev/zero >"$work/src/file"
+head -c "$size" /dev/zero >"$work/ssrc/file"
 weir_mount "local://$work/src" "$work/view" --tier "mem:$WEIR_TIER_DIR/mem:1GiB" >/dev/null
-cat "$work/view/file" >/dev/null
-w stat "$work/view" -o json >"$work/stat.json"
-opens0=$(json_get "$work/stat.json" passthrough_opens)
-cat "$work/view/file" >/dev/null
-w stat "$work/view" -o json >"$work/stat.json"
-[ "$(json_get "$work/stat.json" passthrough_opens)" -gt "$opens0" ] ||
-	fail "bpf-overhead: $work/view/file was not passed through after a whole read (kernel without FUSE passthrough?)"
+weir_mount "local://$work/ssrc" "$work/sview" --tier "ssd:$work/mnt/ssd:1GiB" >/dev/null
+for v in view sview; do
+	cat "$work/$v/file" >/dev/null
+	w stat "$work/$v" -o json >"$work/stat.json"
+	opens0=$(json_get "$work/stat.json" passthrough_opens)
+	cat "$work/$v/file" >/dev/null
+	w stat "$work/$v" -o json >"$work/stat.json"
+	[ "$(json_get "$work/stat.json" passthrough_opens)" -gt "$opens0" ] ||
+		fail "bpf-overhead: $work/$v/file was not passed through after a whole read (kernel without FUSE passthrough?)"
+done
+tierfile=$(find "$work/mnt/ssd" -type f -size +100M | head -1)
+[ -n "$tierfile" ] || fail "bpf-overhead: no tier file of $size bytes under $work/mnt/ssd"
+cat "$tierfile" >/dev/null # the SSD tier's page cache is warm too
 
-# CPU time per read of one run of dd, in ns, from the kernel's account of the
-# child's user + system time. CPU time, not wall time: other work on a shared machine changes
-# how long a read waits for a CPU, not what it costs.
+# CPU time per read of one run of dd, in ns, from the kernel's account of the child's user +
+# system time. CPU time, not wall time: other work on a shared machine changes how long a read
+# waits for a CPU, not what it costs.
 throughput() {
-	python3 - "$1" "$2" 1 <<'PY'
+	python3 - "$1" "$2" <<'PY'
 import os, resource, subprocess, sys
-f, bs, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-size = os.path.getsize(f)
+f, bs = sys.argv[1], sys.argv[2]
 nbytes = int(bs[:-1]) * {"k": 1024, "M": 1 << 20}[bs[-1]]
-best = None
-for _ in range(runs):
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(["dd", "if=" + f, "of=/dev/null", "bs=" + bs, "status=none"], check=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    best = cpu if best is None or cpu < best else best
-print(round(best * 1e9 / (size // nbytes)))
+before = resource.getrusage(resource.RUSAGE_CHILDREN)
+subprocess.run(["dd", "if=" + f, "of=/dev/null", "bs=" + bs, "status=none"], check=True)
+after = resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+print(round(cpu * 1e9 / (os.path.getsize(f) // nbytes)))
 PY
 }
 
 sizes=(4k 64k 1M)
-files=(pagecache passthrough)
-declare -A path=([pagecache]="$work/mnt/file" [passthrough]="$work/view/file")
-declare -A mp=([pagecache]="$work/mnt" [passthrough]="$work/view")
-le32() { printf '%02x %02x %02x %02x' $(($1 & 255)) $((($1 >> 8) & 255)) $((($1 >> 16) & 255)) $((($1 >> 24) & 255)); }
+files=(pagecache pt-mem pt-ssd)
+declare -A path=([pagecache]="$work/mnt/file" [pt-mem]="$work/view/file" [pt-ssd]="$work/sview/file")
+declare -A mp=([pagecache]="$work/mnt" [pt-mem]="$work/view" [pt-ssd]="$work/sview")
 kdev_of() {
 	local maj min
-	read -r maj min < <(mountpoint -d "$1" | tr ':' ' ')
-	echo $(((maj << 20) | min)) # the kernel's s_dev encoding, the watch_devs key
+	read -r maj min < <(stat -c '%Hd %Ld' "$1")
+	echo $(((maj << 20) | min)) # the kernel's s_dev encoding
+}
+# hex BYTES of little-endian integers: hex FMT VALUES... (python struct format)
+hex() { python3 -c 'import struct,sys; print(" ".join("%02x" % b for b in struct.pack(sys.argv[1], *map(int, sys.argv[2:]))))' "$@"; }
+# set_bss OBJ VAR=VALUE...: writes the named __u32 .bss variables of the loaded OBJ (others 0)
+set_bss() {
+	local o="$1"
+	shift
+	python3 - "$o" "$pins-maps/access_bss" "$@" <<'PY'
+import json, struct, subprocess, sys
+obj, pin, sets = sys.argv[1], sys.argv[2], dict(a.split("=") for a in sys.argv[3:])
+def bpftool(*args):
+    return json.loads(subprocess.run(["bpftool", "-j"] + list(args), check=True,
+                                     capture_output=True, text=True).stdout)
+# the loaded map's BTF: the object file's has the section's offsets still unset
+types = bpftool("btf", "dump", "id", str(bpftool("map", "show", "pinned", pin)["btf_id"]))["types"]
+byid = {t["id"]: t for t in types}
+sec = next(t for t in types if t["kind"] == "DATASEC" and t["name"] == ".bss")
+val = bytearray(sec["size"])
+found = set()
+for v in sec["vars"]:
+    name = byid[v["type_id"]]["name"]
+    if name in sets:
+        struct.pack_into("<I", val, v["offset"], int(sets[name]))
+        found.add(name)
+missing = set(sets) - found
+if missing:
+    sys.exit("bpf-overhead: no .bss variable %s in %s" % (", ".join(sorted(missing)), obj))
+subprocess.run(["bpftool", "map", "update", "pinned", pin, "key", "hex", "00", "00", "00", "00",
+                "value", "hex"] + ["%02x" % b for b in val], check=True)
+PY
 }
 
+# attach WHICH SYS: loads WHICH's object, watches the three files as weir-node would, and keeps
+# the sys_exit program if SYS is 1 (weir-node attaches it while a view file is open in
+# passthrough: "before" for any tier, "after" for a tmpfs tier only).
+attach() {
+	local o="${objs[$1]}" other id f kdev
+	bpftool prog loadall "$o" "$pins" autoattach pinmaps "$pins-maps"
+	other=$([ -e "$pins/access_get_pages_btf" ] && echo raw || echo btf)
+	rm -f "$pins"/*_"$other" # the loader attaches the tp_btf set where the kernel takes it
+	[ "$2" = 1 ] || rm -f "$pins"/access_sys_exit_*
+	vs_zero=$(printf '00 %.0s' $(seq 80)) # sizeof(struct access_view_stats)
+	id=1
+	for f in "${files[@]}"; do
+		kdev=$(kdev_of "${mp[$f]}")
+		bpftool map update pinned "$pins-maps/view_stats" key hex $(hex '<I' $id) value hex $vs_zero
+		bpftool map update pinned "$pins-maps/watch_devs" key hex $(hex '<I' "$kdev") value hex $(hex '<I' $id)
+		id=$((id + 1))
+	done
+	# The loop device has a major number: what the loader does for such a view. And "after"
+	# maps the SSD tier file to its view file, as weir-node does at a passthrough open.
+	if [ "$1" = after ]; then
+		local tdev vdev
+		tdev=$(kdev_of "$tierfile")
+		vdev=$(kdev_of "$work/sview")
+		bpftool map update pinned "$pins-maps/backing" \
+			key hex $(hex '<QII' "$(stat -c %i "$tierfile")" "$tdev" 0) \
+			value hex $(hex '<QIIII' "$(stat -c %i "$work/sview/file")" "$vdev" 3 1 0)
+		set_bss "$o" watch_nonanon=1 backing_nonanon=1
+	else
+		set_bss "$o" watch_nonanon=1
+	fi
+}
+detach() { rm -rf "$pins" "$pins-maps"; }
+
 declare -A res
-# One dd per file and size; each figure below is the least over $runs rounds, and every round
-# measures every configuration, so that drift on a shared machine hits them all alike.
+# One dd per file, size and configuration; each figure below is the least over $runs rounds,
+# and every round measures every configuration, so that drift on a shared machine hits them
+# all alike.
 measure() { # COLUMN
 	local f bs v
 	for f in "${files[@]}"; do
@@ -98,52 +177,54 @@ measure() { # COLUMN
 	done
 }
 
-# The object has each program twice (tp_btf and raw_tp); the loader attaches
-# one set. Here: load everything, then drop the other set's links.
-vs_zero=$(printf '00 %.0s' $(seq 80)) # sizeof(struct access_view_stats)
+others_sys_exit() { # links to sys_exit of other processes change every column: say so
+	bpftool link list 2>/dev/null | grep -c "tp 'sys_exit'" || true
+}
+note "sys_exit links on the node before the runs (other tests): $(others_sys_exit)"
+cols=(before before+sys after after+sys)
 for round in $(seq "$runs"); do
 	measure detached
-	for set in btf raw; do
-		other=$([ $set = btf ] && echo raw || echo btf)
-		bpftool prog loadall "$obj" "$pins" autoattach pinmaps "$pins-maps"
-		rm -f "$pins"/*_"$other"
-		measure "$set-unwatched"
-		id=1
-		for f in "${files[@]}"; do
-			kdev=$(kdev_of "${mp[$f]}")
-			bpftool map update pinned "$pins-maps/view_stats" key hex $(le32 $id) value hex $vs_zero
-			bpftool map update pinned "$pins-maps/watch_devs" key hex $(le32 "$kdev") value hex $(le32 $id)
-			# A loop device has a major number: what the loader does for such a view (FUSE
-			# views have none, and reads of other block devices then stop at one compare).
-			[ $((kdev >> 20)) -eq 0 ] ||
-				bpftool map update pinned "$pins-maps/access_bss" key hex 00 00 00 00 value hex $(le32 1) 00 00 00 00
-			id=$((id + 1))
-		done
-		measure "$set-watched"
-		# weir-node attaches sys_exit only while some view file is open in passthrough
-		rm -f "$pins"/access_sys_exit_*
-		measure "$set-watched-nosys"
-		rm -rf "$pins" "$pins-maps"
+	for col in "${cols[@]}"; do
+		attach "${col%+sys}" "$([ "${col#*+}" = sys ] && echo 1 || echo 0)"
+		measure "$col"
+		detach
 	done
 done
+note "sys_exit links on the node after the runs (other tests): $(others_sys_exit)"
 
-cols=(btf-unwatched btf-watched btf-watched-nosys raw-unwatched raw-watched raw-watched-nosys)
+pct() { awk -v a="$1" -v c="$2" 'BEGIN { printf "%.1f", (c - a) * 100 / a }'; }
 echo "CPU ns per dd block (read + write to /dev/null), least of $runs rounds; in brackets the"
-echo "overhead: extra CPU per block vs detached. -nosys: without the sys_exit program, which"
-echo "weir-node attaches only while some view file is open in passthrough."
+echo "overhead: extra CPU per block vs detached. before: $base_rev's programs; after: this tree's."
+echo "+sys: with the sys_exit program attached (weir-node attaches it while a view file is open in"
+echo "passthrough: before, from any tier; after, from a tmpfs tier only)."
 for f in "${files[@]}"; do
 	echo
-	echo "warm $f reads of a 256 MiB file"
+	echo "warm $f reads of a $((size >> 20)) MiB file"
 	printf '%-5s %9s' bs detached
-	for col in "${cols[@]}"; do printf ' %21s' "$col"; done
+	for col in "${cols[@]}"; do printf ' %17s' "$col"; done
 	echo
 	for bs in "${sizes[@]}"; do
 		b=${res[$f,detached,$bs]}
 		printf '%-5s %9s' "$bs" "$b"
 		for col in "${cols[@]}"; do
 			v=${res[$f,$col,$bs]}
-			printf ' %12s (%5s%%)' "$v" "$(awk -v a="$b" -v c="$v" 'BEGIN { printf "%.1f", (c - a) * 100 / a }')"
+			printf ' %8s (%5s%%)' "$v" "$(pct "$b" "$v")"
 		done
 		echo
 	done
+done
+# What each file costs as weir-node runs, before and after: the page-cache file without
+# sys_exit in both; the MEM-tier passthrough file with it in both; the SSD-tier passthrough
+# file with it before, without it after.
+declare -A was=([pagecache]=before [pt-mem]=before+sys [pt-ssd]=before+sys)
+declare -A now=([pagecache]=after [pt-mem]=after+sys [pt-ssd]=after)
+echo
+echo "as weir-node runs (overhead vs detached): before -> after"
+for f in "${files[@]}"; do
+	printf '%-10s' "$f"
+	for bs in "${sizes[@]}"; do
+		b=${res[$f,detached,$bs]}
+		printf '  %s %5s%% -> %5s%%' "$bs" "$(pct "$b" "${res[$f,${was[$f]},$bs]}")" "$(pct "$b" "${res[$f,${now[$f]},$bs]}")"
+	done
+	echo
 done
