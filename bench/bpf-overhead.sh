@@ -38,7 +38,21 @@ git -C "$here/.." show "$base_rev:bpf/access.h" >"$work/base/access.h"
 clang -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_x86 -I"$build/bpf" -I"$work/base" \
 	-c "$work/base/access.bpf.c" -o "$work/base/access.bpf.o" ||
 	fail "bpf-overhead: cannot build $base_rev's access.bpf.c"
-declare -A objs=([before]="$work/base/access.bpf.o" [after]="$obj")
+# The floor: programs that return at once, on the read tracepoint (and on sys_exit), to tell the
+# cost of running any program there from the cost of what ours do.
+cat >"$work/base/noop.bpf.c" <<'C'
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+char LICENSE[] SEC("license") = "GPL";
+SEC("tp_btf/mm_filemap_get_pages")
+int BPF_PROG(access_get_pages_btf, struct address_space *mapping) { return 0; }
+SEC("tp_btf/sys_exit")
+int BPF_PROG(access_sys_exit_btf, struct pt_regs *regs, long ret) { return 0; }
+C
+clang -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_x86 -I"$build/bpf" \
+	-c "$work/base/noop.bpf.c" -o "$work/base/noop.bpf.o" || fail "bpf-overhead: cannot build the no-op programs"
+declare -A objs=([before]="$work/base/access.bpf.o" [after]="$obj" [noop]="$work/base/noop.bpf.o")
 
 size=$((128 << 20))
 truncate -s 1G "$work/img"
@@ -137,6 +151,7 @@ attach() {
 	other=$([ -e "$pins/access_get_pages_btf" ] && echo raw || echo btf)
 	rm -f "$pins"/*_"$other" # the loader attaches the tp_btf set where the kernel takes it
 	[ "$2" = 1 ] || rm -f "$pins"/access_sys_exit_*
+	[ "$1" != noop ] || return 0
 	vs_zero=$(printf '00 %.0s' $(seq 80)) # sizeof(struct access_view_stats)
 	id=1
 	for f in "${files[@]}"; do
@@ -181,7 +196,7 @@ others_sys_exit() { # links to sys_exit of other processes change every column: 
 	bpftool link list 2>/dev/null | grep -c "tp 'sys_exit'" || true
 }
 note "sys_exit links on the node before the runs (other tests): $(others_sys_exit)"
-cols=(before before+sys after after+sys)
+cols=(noop noop+sys before before+sys after after+sys)
 for round in $(seq "$runs"); do
 	measure detached
 	for col in "${cols[@]}"; do
@@ -196,7 +211,8 @@ pct() { awk -v a="$1" -v c="$2" 'BEGIN { printf "%.1f", (c - a) * 100 / a }'; }
 echo "CPU ns per dd block (read + write to /dev/null), least of $runs rounds; in brackets the"
 echo "overhead: extra CPU per block vs detached. before: $base_rev's programs; after: this tree's."
 echo "+sys: with the sys_exit program attached (weir-node attaches it while a view file is open in"
-echo "passthrough: before, from any tier; after, from a tmpfs tier only)."
+echo "passthrough: before, from any tier; after, from a tmpfs tier only). noop: programs that"
+echo "return at once, on the read tracepoint (+sys: and on sys_exit): the floor of any program there."
 for f in "${files[@]}"; do
 	echo
 	echo "warm $f reads of a $((size >> 20)) MiB file"

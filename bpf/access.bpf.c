@@ -525,10 +525,81 @@ static __always_inline int access_view(__u32 *dev, __u64 *ino, __u32 *view_id, _
 	return 1;
 }
 
+/* The page cache of a mapping is an xarray of folios (mm/filemap.c, lib/xarray.c): nodes of 64
+ * slots, a large folio in the slot of its first page and sibling entries in the others. */
+#define XA_CHUNK_SHIFT 6
+#define XA_CHUNK_MASK 63
+#define XA_MAX_DEPTH 6 /* 64^6 pages: 256 TiB files of 4 KiB pages */
+
+static __always_inline int xa_is_node(unsigned long e)
+{
+	return (e & 3) == 2 && e > 4096;
+}
+
+static __always_inline int xa_is_sibling(unsigned long e)
+{
+	return (e & 3) == 2 && e < ((XA_CHUNK_MASK << 2) | 2);
+}
+
+/* The pages first_page .. last_page of the large folio in mapping's page cache that holds page
+ * index, if it is one: a fault maps a whole folio, not the page or window the tracepoints
+ * report. Returns 0 if index holds no large folio. Probe reads under the RCU read lock the
+ * tracepoint runs in; a folio split or freed meanwhile gives a wrong count, never a fault. */
+static __always_inline int large_folio_span(struct address_space *mapping, __u64 index,
+					    __u64 *first_page, __u64 *last_page)
+{
+	unsigned long e = (unsigned long)BPF_CORE_READ(mapping, i_pages.xa_head);
+
+	if (xa_is_node(e)) {
+		unsigned char shift = BPF_CORE_READ((struct xa_node *)(e - 2), shift);
+		if ((index >> shift) > XA_CHUNK_MASK)
+			return 0; /* past the tree */
+	} else if (index) {
+		return 0; /* one entry at the head holds page 0 only */
+	}
+	for (int depth = 0; depth < XA_MAX_DEPTH && xa_is_node(e); depth++) {
+		struct xa_node *node = (struct xa_node *)(e - 2);
+		unsigned char shift = BPF_CORE_READ(node, shift);
+		unsigned long off = (index >> (shift & 63)) & XA_CHUNK_MASK;
+		e = (unsigned long)BPF_CORE_READ(node, slots[off]);
+		if (xa_is_sibling(e))
+			e = (unsigned long)BPF_CORE_READ(node, slots[(e >> 2) & XA_CHUNK_MASK]);
+	}
+	if (!e || (e & 3))
+		return 0; /* a hole, a value (shadow) entry or a node too deep */
+	struct folio *folio = (struct folio *)e;
+	unsigned long flags = 0;
+	bpf_probe_read_kernel(&flags, sizeof(flags), folio); /* folio->flags: first word */
+	if (!(flags & (1ul << bpf_core_enum_value(enum pageflags, PG_head))))
+		return 0;
+	unsigned long order = BPF_CORE_READ(folio, _flags_1) & 0xff;
+	if (!order || order > 20)
+		return 0;
+	__u64 start = BPF_CORE_READ(folio, index);
+	if (index < start || index - start >= (1ull << order))
+		return 0; /* not the folio of index any more */
+	*first_page = start;
+	*last_page = start + (1ull << order) - 1;
+	return 1;
+}
+
+/* Widens the pages first..last an mmap program reports to the large folios at both ends. */
+static __always_inline void widen_to_folios(struct address_space *mapping, __u64 *first,
+					    __u64 *last)
+{
+	__u64 a, b;
+
+	if (large_folio_span(mapping, *first, &a, &b))
+		*first = a;
+	if (large_folio_span(mapping, *last, &a, &b) && b > *last)
+		*last = b;
+}
+
 /* Two builds of each program: tp_btf (direct, BTF-checked loads: cheaper
  * on every read of every file on the node) and raw_tp (probe reads) for
  * kernels that refuse tp_btf. The loader enables one set. pt_source: what an access to a
- * passthrough open's tier file counts as. */
+ * passthrough open's tier file counts as. batched: a read (see on_access), else an mmap
+ * fault, which maps whole folios. */
 #define ACCESS_PROGS(tp, name, source, pt_source, batched, first, last, ...)                       \
 	SEC("tp_btf/" #tp)                                                                         \
 	int BPF_PROG(name##_btf, struct address_space *mapping, __VA_ARGS__)                       \
@@ -540,7 +611,10 @@ static __always_inline int access_view(__u32 *dev, __u64 *ino, __u32 *view_id, _
 		__u64 ino = host->i_ino;                                                           \
 		if (!access_view(&dev, &ino, &view_id, &src, pt_source))                           \
 			return 0;                                                                  \
-		return on_access(dev, view_id, ino, host->i_size, first, last, src, batched);      \
+		__u64 lo = first, hi = last;                                                       \
+		if (!batched)                                                                      \
+			widen_to_folios(mapping, &lo, &hi);                                        \
+		return on_access(dev, view_id, ino, host->i_size, lo, hi, src, batched);           \
 	}                                                                                          \
 	SEC("raw_tp/" #tp)                                                                         \
 	int BPF_PROG(name##_raw, struct address_space *mapping, __VA_ARGS__)                       \
@@ -552,7 +626,10 @@ static __always_inline int access_view(__u32 *dev, __u64 *ino, __u32 *view_id, _
 		__u64 ino = BPF_CORE_READ(host, i_ino);                                            \
 		if (!access_view(&dev, &ino, &view_id, &src, pt_source))                           \
 			return 0;                                                                  \
-		return on_access(dev, view_id, ino, BPF_CORE_READ(host, i_size), first, last, src, \
+		__u64 lo = first, hi = last;                                                       \
+		if (!batched)                                                                      \
+			widen_to_folios(mapping, &lo, &hi);                                        \
+		return on_access(dev, view_id, ino, BPF_CORE_READ(host, i_size), lo, hi, src,      \
 				 batched);                                                         \
 	}
 
