@@ -421,28 +421,31 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 	struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);
 	if (!p)
 		return 0;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	/* The reader, told by its task: the x86 JIT inlines bpf_get_current_task(), where the
+	 * thread id would cost a helper call on every read. */
+	__u64 task = bpf_get_current_task();
 	if (batched) {
 		/* The later folio batches of one read(2): same thread, file and last page, a
 		 * later first page. This CPU's copy of the thread's last read says, unless the
 		 * read is one that may come in several batches, or this CPU last saw another
 		 * thread (a cold read sleeps between batches and may wake elsewhere): then the
 		 * per-thread cursor does. */
-		if (p->tid == tid && p->ino == ino && p->dev == dev && p->raw_last == raw_last &&
+		if (p->task == task && p->ino == ino && p->dev == dev && p->raw_last == raw_last &&
 		    index > p->last_index && index <= raw_last) {
 			p->last_index = index;
 			return 0;
 		}
-		if ((raw_last > index || p->tid != tid) &&
-		    read_is_continuation(tid, dev, ino, index, raw_last)) {
-			if (p->tid == tid && p->ino == ino && p->dev == dev) {
+		if ((raw_last > index || p->task != task) &&
+		    read_is_continuation((__u32)bpf_get_current_pid_tgid(), dev, ino, index,
+					 raw_last)) {
+			if (p->task == task && p->ino == ino && p->dev == dev) {
 				p->raw_last = raw_last;
 				p->last_index = index;
 			}
 			return 0;
 		}
 	}
-	if (p->tid == tid && p->ino == ino && p->dev == dev && p->source == source) {
+	if (p->task == task && p->ino == ino && p->dev == dev && p->source == source) {
 		/* a read that goes on from the run (or from within its last page) */
 		if (index <= p->next_page && index + 1 >= p->next_page) {
 			if (last + 1 > p->next_page)
@@ -462,7 +465,8 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 	p->dev = dev;
 	p->view_id = view_id;
 	p->source = source;
-	p->tid = tid;
+	p->tid = (__u32)bpf_get_current_pid_tgid();
+	p->task = task;
 	p->cgroup_id = bpf_get_current_cgroup_id();
 	p->first_page = index;
 	p->next_page = last + 1;

@@ -144,9 +144,10 @@ struct access_pending {
 	 * told from new reads without the read_cursor hash */
 	__u64 raw_last;	  /* last page it asked for, unclamped (~0: none) */
 	__u64 last_index; /* first page of its last batch */
+	__u64 task;	  /* reader's task_struct (bpf_get_current_task()): its identity here */
 	__u32 dev;	  /* kernel s_dev encoding; the run's file is (dev, ino) */
 	__u32 view_id;
-	__u32 tid;    /* reader thread; 0: none */
+	__u32 tid;    /* reader thread; 0: none (user space zeroes a run it drops) */
 	__u32 reads;  /* read calls not yet counted */
 	__u32 source; /* ACCESS_SRC_READ or ACCESS_SRC_PASSTHROUGH */
 	__u32 pad;

@@ -58,7 +58,7 @@ _Static_assert(sizeof(struct access_file_key) == 16, "access_file_key layout");
 _Static_assert(sizeof(struct access_stream_slot) == 48, "access_stream_slot layout");
 _Static_assert(sizeof(struct access_file_state) == 72 + 48 * ACCESS_STREAM_SLOTS,
 	       "access_file_state layout");
-_Static_assert(sizeof(struct access_pending) == 80, "access_pending layout");
+_Static_assert(sizeof(struct access_pending) == 88, "access_pending layout");
 _Static_assert(sizeof(struct access_read_cursor) == 32, "access_read_cursor layout");
 _Static_assert(sizeof(struct access_event) == 104, "access_event layout");
 _Static_assert(sizeof(struct access_backing) == 24, "access_backing layout");
