@@ -168,7 +168,7 @@ attach() {
 		vdev=$(kdev_of "$work/sview")
 		bpftool map update pinned "$pins-maps/backing" \
 			key hex $(hex '<QII' "$(stat -c %i "$tierfile")" "$tdev" 0) \
-			value hex $(hex '<QIIII' "$(stat -c %i "$work/sview/file")" "$vdev" 3 1 0)
+			value hex $(hex '<QII' "$(stat -c %i "$work/sview/file")" "$vdev" 1)
 		set_bss "$o" watch_nonanon=1 backing_nonanon=1
 	else
 		set_bss "$o" watch_nonanon=1

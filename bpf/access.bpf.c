@@ -479,21 +479,6 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 	return 0;
 }
 
-/* A file that is no view's may be the tier file behind passthrough opens of one (see
- * "backing"): sets *view_id and *dev, *ino to the view file's. Returns 1 if so. */
-static __always_inline int backing_view(__u32 *dev, __u64 *ino, __u32 *view_id)
-{
-	struct access_file_key key = {.ino = *ino, .dev = *dev};
-	struct access_backing *b = bpf_map_lookup_elem(&backing, &key);
-
-	if (!b)
-		return 0;
-	*dev = b->dev;
-	*ino = b->ino;
-	*view_id = b->view_id;
-	return 1;
-}
-
 /* The view watching dev, into *view_id; returns 0 if none. This CPU's pending run remembers
  * the last one (user space zeroes the runs of a view it removes or adds), which spares the
  * hash lookup on every read of a reader going through a file. */
@@ -510,6 +495,20 @@ static __always_inline int view_of_dev(__u32 dev, __u32 *view_id)
 	if (!v)
 		return 0;
 	*view_id = *v;
+	return 1;
+}
+
+/* A file that is no view's may be the tier file behind passthrough opens of one (see
+ * "backing"): sets *view_id and *dev, *ino to the view file's. Returns 1 if so. */
+static __always_inline int backing_view(__u32 *dev, __u64 *ino, __u32 *view_id)
+{
+	struct access_file_key key = {.ino = *ino, .dev = *dev};
+	struct access_backing *b = bpf_map_lookup_elem(&backing, &key);
+
+	if (!b || !view_of_dev(b->dev, view_id))
+		return 0;
+	*dev = b->dev;
+	*ino = b->ino;
 	return 1;
 }
 

@@ -161,11 +161,9 @@ struct access_pending {
  * file open in passthrough through two views at once counts on the one that opened it last.
  * Capacity ACCESS_MAX_READERS. */
 struct access_backing {
-	__u64 ino; /* of the view file */
-	__u32 dev; /* of the view, kernel s_dev encoding */
-	__u32 view_id;
+	__u64 ino;   /* of the view file */
+	__u32 dev;   /* of the view, kernel s_dev encoding: its view is looked up in watch_devs */
 	__u32 opens; /* passthrough opens of the tier file (user space's count) */
-	__u32 pad;
 };
 
 /* Map "events" (ring buffer): struct access_event records. Writer: kernel.

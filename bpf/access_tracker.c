@@ -61,7 +61,7 @@ _Static_assert(sizeof(struct access_file_state) == 72 + 48 * ACCESS_STREAM_SLOTS
 _Static_assert(sizeof(struct access_pending) == 88, "access_pending layout");
 _Static_assert(sizeof(struct access_read_cursor) == 32, "access_read_cursor layout");
 _Static_assert(sizeof(struct access_event) == 104, "access_event layout");
-_Static_assert(sizeof(struct access_backing) == 24, "access_backing layout");
+_Static_assert(sizeof(struct access_backing) == 16, "access_backing layout");
 
 struct access_tracker {
 	struct access_bpf *skel;
@@ -481,7 +481,7 @@ static void backing_count_locked(struct access_tracker *t, __u32 kdev, int delta
 /* Registers (hold) or unregisters one passthrough open of the tier file key as view file
  * (vdev, view_ino). Under pt_lock. */
 static int backing_update_locked(struct access_tracker *t, const struct access_file_key *key,
-				 int hold, __u32 vdev, uint64_t view_ino, __u32 view_id)
+				 int hold, __u32 vdev, uint64_t view_ino)
 {
 	struct bpf_map *m = t->skel->maps.backing;
 	struct access_backing b;
@@ -499,8 +499,7 @@ static int backing_update_locked(struct access_tracker *t, const struct access_f
 		return r;
 	}
 	/* the last opener's view: see "backing" in access.h */
-	struct access_backing n = {
-	    .ino = view_ino, .dev = vdev, .view_id = view_id, .opens = have ? b.opens + 1 : 1};
+	struct access_backing n = {.ino = view_ino, .dev = vdev, .opens = have ? b.opens + 1 : 1};
 	if (!have)
 		backing_count_locked(t, key->dev, 1); /* before the programs can find it */
 	r = bpf_map__update_elem(m, key, sizeof(*key), &n, sizeof(n), BPF_ANY);
@@ -515,7 +514,7 @@ int access_tracker_passthrough_hold(struct access_tracker *t, int hold, dev_t vi
 	struct access_file_key key = {0};
 	struct stat st;
 	struct statfs sfs;
-	__u32 vdev, view_id = 0;
+	__u32 vdev;
 	int r = dev_to_kernel(view_dev, &vdev);
 
 	if (r < 0)
@@ -530,13 +529,10 @@ int access_tracker_passthrough_hold(struct access_tracker *t, int hold, dev_t vi
 	int shmem = sfs.f_type == TMPFS_MAGIC;
 	if (hold && shmem && !t->pt_prog)
 		return -ENOTSUP;
-	if (hold && bpf_map__lookup_elem(t->skel->maps.watch_devs, &vdev, sizeof(vdev), &view_id,
-					 sizeof(view_id), 0) < 0)
-		return -ENOENT; /* not a view we watch */
 
 	pthread_mutex_lock(&t->pt_lock);
 	if (!hold) {
-		backing_update_locked(t, &key, 0, vdev, view_ino, view_id);
+		backing_update_locked(t, &key, 0, vdev, view_ino);
 		if (shmem && t->pt_holds > 0 && --t->pt_holds == 0)
 			t->pt_idle_ns = now_ns();
 		goto out;
@@ -548,7 +544,7 @@ int access_tracker_passthrough_hold(struct access_tracker *t, int hold, dev_t vi
 			goto out;
 		}
 	}
-	r = backing_update_locked(t, &key, 1, vdev, view_ino, view_id);
+	r = backing_update_locked(t, &key, 1, vdev, view_ino);
 	if (r < 0)
 		goto out; /* an attached sys_exit with no holds expires */
 	if (shmem)

@@ -198,8 +198,9 @@ int access_tracker_remove_view(struct access_tracker *t, dev_t dev);
  * whatever it is, so that program is attached only while such a file is held (attaching is a
  * few bpf() calls); access_tracker_passthrough_expire() detaches it once nothing was held for
  * idle_ms (so a loader that opens and closes file after file does not flap). Any thread; an
- * internal mutex serialises map updates, attach and detach. _hold(1) returns 0, -ENOENT
- * (view_dev is not watched), -ENOTSUP (a tmpfs tier file and the sys_exit program did not
+ * internal mutex serialises map updates, attach and detach. view_dev need not be watched yet
+ * (a taken-over view restores its passthrough opens before it is added): its reads count once
+ * it is. _hold(1) returns 0, -ENOTSUP (a tmpfs tier file and the sys_exit program did not
  * load: its reads would go uncounted), -E2BIG (ACCESS_MAX_READERS tier files held) or -errno;
  * _hold(0) returns 0 or -errno. */
 int access_tracker_passthrough_hold(struct access_tracker *t, int hold, dev_t view_dev,

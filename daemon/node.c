@@ -1680,8 +1680,10 @@ static void track_adopted(struct node *n)
 		if (r < 0)
 			log_warn("eBPF will not see \"%s\": %s", view_mountpoint(nv->view),
 				 strerror(-r));
-		else
+		else {
 			view_set_read_streams(nv->view, false);
+			view_track_passthrough(nv->view, passthrough_hold, n);
+		}
 	}
 	pthread_mutex_unlock(&n->lock);
 }

@@ -132,6 +132,7 @@ struct handle {
 	unsigned window;     /* under lock: current prefetch window in blocks */
 	int backing_id;	     /* > 0: reads pass through to the tier file */
 	int backing_fd;	     /* that tier file while backing_id > 0: the store's, valid while pinned */
+	bool pt_held;	     /* passthrough_hold(true) was called for it: call it with false at close */
 	struct inode *ino;
 	int wfd;		 /* >= 0: opened for writing, straight on the UFS (rw views) */
 	bool dirty;		 /* written or truncated: cached blocks and metadata are stale */
@@ -801,9 +802,14 @@ static void try_passthrough(struct view *v, struct handle *h)
 			goto undo;
 		fd = ref.fd;
 	}
-	/* Whoever counts passthrough reads must be ready before the first one. */
-	if (v->cfg.passthrough_hold &&
-	    !v->cfg.passthrough_hold(v->cfg.passthrough_hold_data, true, v->dev, h->ino->ino, fd))
+	/* Whoever counts passthrough reads must be ready before the first one. The hook may be
+	 * given later (view_track_passthrough), hence read under the lock. */
+	pthread_mutex_lock(&v->lock);
+	bool (*hold)(void *, bool, dev_t, uint64_t, int) = v->cfg.passthrough_hold;
+	void *hold_data = v->cfg.passthrough_hold_data;
+	bool unseen = v->cfg.passthrough_unseen;
+	pthread_mutex_unlock(&v->lock);
+	if (hold && !hold(hold_data, true, v->dev, h->ino->ino, fd))
 		goto undo;
 	struct inode *in = h->ino;
 	pthread_mutex_lock(&v->lock);
@@ -842,18 +848,19 @@ static void try_passthrough(struct view *v, struct handle *h)
 	}
 	h->backing_id = id;
 	h->backing_fd = fd;
+	h->pt_held = hold != NULL;
 	atomic_fetch_add(&v->passthrough_opens, 1);
 	atomic_fetch_add(&v->passthrough_bytes, h->attr.size);
 	/* Its reads go to the tier file. eBPF counts them on this view, by the bytes read;
 	 * without it, count the open as one read of the whole file for eviction's ranking. */
-	if (v->cfg.passthrough_unseen)
+	if (unseen)
 		block_store_add_heat(v->src.store, h->obj,
 				     (double)((h->attr.size + 4095) / 4096) *
 					 (v->cfg.heat_weight > 0 ? v->cfg.heat_weight : 1.0));
 	return;
 unhold:
-	if (v->cfg.passthrough_hold)
-		v->cfg.passthrough_hold(v->cfg.passthrough_hold_data, false, v->dev, h->ino->ino, fd);
+	if (hold)
+		hold(hold_data, false, v->dev, h->ino->ino, fd);
 undo:
 	unpin_blocks(v, h);
 }
@@ -910,7 +917,7 @@ static void handle_close(struct view *v, struct handle *h)
 	pthread_mutex_unlock(&v->lock);
 	if (close_id > 0 && ioctl(v->devfd, FUSE_DEV_IOC_BACKING_CLOSE, &close_id) < 0)
 		log_debug("closing backing %d: %s", close_id, strerror(errno));
-	if (h->backing_id > 0 && h->backing_fd >= 0 && v->cfg.passthrough_hold)
+	if (h->pt_held)
 		v->cfg.passthrough_hold(v->cfg.passthrough_hold_data, false, v->dev, h->ino->ino,
 					h->backing_fd);
 	unpin_blocks(v, h);
@@ -2178,6 +2185,17 @@ static int restore_rec(void *arg, const struct view_journal_rec *rec, const void
 	return -EPROTO;
 }
 
+/* Hands a restored passthrough handle's tier file to the hook again: its reads go on. */
+static void pt_rehold(struct view *v, struct handle *h)
+{
+	h->pt_held = v->cfg.passthrough_hold(v->cfg.passthrough_hold_data, true, v->dev,
+					     h->ino->ino, h->backing_fd);
+	if (!h->pt_held)
+		log_warn("\"%s\": reads of \"%s\", open in passthrough before the restart, go "
+			 "uncounted",
+			 v->mountpoint, h->ino->path);
+}
+
 /* Gives each restored file handle what the dead process held for it: its place in its inode's
  * I/O mode, its pins (the kernel reads a passthrough file's tier file directly: eviction must
  * not punch holes under it), the inode's shared backing id (still registered on the
@@ -2219,14 +2237,8 @@ static void restore_finish(struct view *v)
 				h->backing_fd = ref.fd;
 			}
 			/* its reads go on: map its tier file to it again, for eBPF */
-			if (h->backing_fd >= 0 && v->cfg.passthrough_hold &&
-			    !v->cfg.passthrough_hold(v->cfg.passthrough_hold_data, true, v->dev,
-						     in->ino, h->backing_fd)) {
-				log_warn("\"%s\": reads of \"%s\", open in passthrough before the "
-					 "restart, go uncounted",
-					 v->mountpoint, in->path);
-				h->backing_fd = -1;
-			}
+			if (h->backing_fd >= 0 && v->cfg.passthrough_hold)
+				pt_rehold(v, h);
 			if (h->pinned < nb)
 				log_warn(
 				    "\"%s\": \"%s\" is read through passthrough but only %llu of "
@@ -2612,6 +2624,24 @@ const char *view_mountpoint(const struct view *v)
 dev_t view_dev(const struct view *v)
 {
 	return v->dev;
+}
+
+/* The hook runs under the view's lock here (bpf() calls, no I/O; once per takeover), so that
+ * no handle closes between its registration and its hold. */
+void view_track_passthrough(struct view *v, bool (*hold)(void *, bool, dev_t, uint64_t, int),
+			    void *data)
+{
+	pthread_mutex_lock(&v->lock);
+	v->cfg.passthrough_hold = hold;
+	v->cfg.passthrough_hold_data = data;
+	v->cfg.passthrough_unseen = false;
+	struct handle *h;
+	LIST_FOREACH(h, &v->handles, link)
+	{
+		if (h->backing_id > 0 && h->backing_fd >= 0 && !h->pt_held)
+			pt_rehold(v, h);
+	}
+	pthread_mutex_unlock(&v->lock);
 }
 
 void view_set_read_streams(struct view *v, bool on)

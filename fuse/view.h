@@ -81,6 +81,11 @@ struct view_stats {
 
 struct view;
 
+/* Gives a view started without a passthrough hook (taken over before eBPF loaded) its hook:
+ * later passthrough opens call it, and so does each passthrough handle it restored, now. The
+ * view's own opens then stop counting as whole-file reads. Any thread. */
+void view_track_passthrough(struct view *v, bool (*hold)(void *, bool, dev_t, uint64_t, int),
+			    void *data);
 /* Mounts the view (clearing a dead mount left at mountpoint by a killed daemon) and starts its
  * multi-threaded loop. Returns 0 and an owned *ret, or -errno with a message in errbuf. */
 int view_start(const struct view_config *cfg, const struct view_source *src, struct view **ret,

@@ -317,6 +317,25 @@ got=$(($(top_get "$TMP/s" mmap_bytes) - m0))
 [ "$got" -ge $((2 << 20)) ] && [ "$got" -le $(((2 << 20) + (64 << 10))) ] ||
 	fail "touching 2 MiB of an mmapped SSD-tier passthrough file counted $got bytes"
 ok "SSD tier mmap: touched 2 MiB, counted $got bytes"
+
+step "SSD tier: a file open in passthrough across weir node restart is still counted"
+w node restart >/dev/null 2>&1 || fail "weir node restart failed"
+pt0="$(top_get "$TMP/s" passthrough_bytes)"
+python3 - <<'PY' 3<&3
+import os
+os.lseek(3, 0, os.SEEK_SET)
+n = 0
+while True:
+    b = os.read(3, 1 << 20)
+    if not b:
+        break
+    n += len(b)
+assert n == 8 << 20, n
+PY
+got=$(($(top_get "$TMP/s" passthrough_bytes) - pt0))
+within "$got" $((8 << 20)) 5 ||
+	fail "8 MiB read through a descriptor passed through before the restart counted $got bytes"
+ok "read through the descriptor held across the restart: $got of $((8 << 20)) bytes"
 exec 3<&-
 for mp in "$TMP/p" "$TMP/q" "$TMP/s" "$TMP/t"; do w umount "$mp"; done
 WEIR_MOUNTS=("$TMP/a" "$TMP/b")
