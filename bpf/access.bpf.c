@@ -639,16 +639,14 @@ static __always_inline void widen_to_folios(struct address_space *mapping, __u64
 /* filemap_get_pages(): once per folio batch of a read(2)/splice, page-cache
  * hits included; (index, last_index) is what the reader asked for. */
 ACCESS_PROGS(mm_filemap_get_pages, access_get_pages, ACCESS_SRC_READ, ACCESS_SRC_PASSTHROUGH, 1,
-	     index, last_index,
-	     unsigned long index, unsigned long last_index)
+	     index, last_index, unsigned long index, unsigned long last_index)
 /* filemap_fault(): an mmap access to a page not yet mapped. */
 ACCESS_PROGS(mm_filemap_fault, access_fault, ACCESS_SRC_FAULT, ACCESS_SRC_FAULT, 0, index, index,
 	     unsigned long index)
 /* filemap_map_pages(): fault-around mapped the cached pages start..end (tmpfs too: shmem
  * maps pages through it, though its faults do not pass filemap_fault). */
 ACCESS_PROGS(mm_filemap_map_pages, access_map_pages, ACCESS_SRC_MAP_PAGES, ACCESS_SRC_MAP_PAGES, 0,
-	     start, end,
-	     unsigned long start, unsigned long end)
+	     start, end, unsigned long start, unsigned long end)
 
 /* Passthrough from a tmpfs tier. A view file opened in FUSE passthrough is read by the kernel
  * from its tier file, bypassing the view's page cache. A tier file on a block device file
@@ -740,11 +738,23 @@ static __always_inline int passthrough_view(struct file *f, __u32 *ret_view, __u
 	if (!bpf_core_field_exists(struct fuse_file___weir, passthrough))
 		return 0; /* a kernel without FUSE passthrough */
 	struct fuse_file___weir *ff = btf ? f->private_data : BPF_CORE_READ(f, private_data);
-	struct file *bfile = BPF_CORE_READ(ff, passthrough);
-	if (!bfile)
-		return 0;
+	struct file *bfile;
+	unsigned long magic;
+	if (btf) {
+		/* untrusted BTF pointers: plain loads the JIT guards, no helper call each */
+		ff = bpf_rdonly_cast(ff, bpf_core_type_id_kernel(struct fuse_file___weir));
+		if (!ff || !(bfile = ff->passthrough))
+			return 0;
+		bfile = bpf_rdonly_cast(bfile, bpf_core_type_id_kernel(struct file));
+		magic = bfile->f_inode->i_sb->s_magic;
+	} else {
+		bfile = BPF_CORE_READ(ff, passthrough);
+		if (!bfile)
+			return 0;
+		magic = BPF_CORE_READ(bfile, f_inode, i_sb, s_magic);
+	}
 	/* the filemap programs count reads of any other tier file */
-	if (BPF_CORE_READ(bfile, f_inode, i_sb, s_magic) != TMPFS_MAGIC)
+	if (magic != TMPFS_MAGIC)
 		return 0;
 	*ret_dev = dev;
 	*ret_ino = btf ? inode->i_ino : BPF_CORE_READ(inode, i_ino);
@@ -765,7 +775,8 @@ static __always_inline int count_passthrough(struct file *f, __s64 start, __s64 
 	if (!passthrough_view(f, &view_id, &dev, &ino, &size, btf) || start < 0)
 		return 0;
 	return on_access(dev, view_id, ino, size, (__u64)start >> page_shift,
-			 ((__u64)start + (__u64)bytes - 1) >> page_shift, ACCESS_SRC_PASSTHROUGH, 0);
+			 ((__u64)start + (__u64)bytes - 1) >> page_shift, ACCESS_SRC_PASSTHROUGH,
+			 0);
 }
 
 static __always_inline __s64 file_pos(struct file *f, const int btf)

@@ -29,7 +29,7 @@
 #define ACCESS_SRC_MAP_PAGES 3 /* filemap:mm_filemap_map_pages (mmap fault-around) */
 #define ACCESS_SRC_PASSTHROUGH                                                                     \
 	4 /* a read of a view file open in FUSE passthrough (no view page cache): seen on its      \
-	     tier file's filemap:mm_filemap_get_pages (SSD/HDD tiers), or, on a tmpfs tier, where \
+	     tier file's filemap:mm_filemap_get_pages (SSD/HDD tiers), or, on a tmpfs tier, where  \
 	     its syscall returns (raw_syscalls:sys_exit) or its io_uring read completes */
 
 /* Map "watch_devs": key __u32 kernel s_dev (major << 20 | minor), value

@@ -131,8 +131,8 @@ struct handle {
 	uint64_t prefetched; /* under lock: blocks below this were asked for */
 	unsigned window;     /* under lock: current prefetch window in blocks */
 	int backing_id;	     /* > 0: reads pass through to the tier file */
-	int backing_fd;	     /* that tier file while backing_id > 0: the store's, valid while pinned */
-	bool pt_held;	     /* passthrough_hold(true) was called for it: call it with false at close */
+	int backing_fd;	     /* its tier file while backing_id > 0 (the store's; pinned) */
+	bool pt_held;	     /* passthrough_hold(true) was called: call it with false at close */
 	struct inode *ino;
 	int wfd;		 /* >= 0: opened for writing, straight on the UFS (rw views) */
 	bool dirty;		 /* written or truncated: cached blocks and metadata are stale */
