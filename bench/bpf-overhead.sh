@@ -7,7 +7,9 @@
 # a view's page-cache hits cost), and two of a weir view open in FUSE passthrough, one from a
 # tmpfs (MEM) tier and one from an SSD tier on that ext4 mount.
 # Targets: <= 3% at 64 KiB and larger, <= 5% at 4 KiB. Needs root.
-# Usage: bench/bpf-overhead.sh [build-dir] [runs]   (BENCH_BASE_REV: the "before" revision)
+# Usage: bench/bpf-overhead.sh [build-dir] [runs]
+# BENCH_BASE_REV: the "before" revision; BENCH_FILES, BENCH_SIZES: a subset of the runs, e.g.
+# BENCH_FILES=pagecache BENCH_SIZES=4k for more rounds of one figure.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../tests/helpers/lib.sh"
@@ -102,8 +104,8 @@ print(round(cpu * 1e9 / (os.path.getsize(f) // nbytes)))
 PY
 }
 
-sizes=(4k 64k 1M)
-files=(pagecache pt-mem pt-ssd)
+read -r -a sizes <<<"${BENCH_SIZES:-4k 64k 1M}"
+read -r -a files <<<"${BENCH_FILES:-pagecache pt-mem pt-ssd}"
 declare -A path=([pagecache]="$work/mnt/file" [pt-mem]="$work/view/file" [pt-ssd]="$work/sview/file")
 declare -A mp=([pagecache]="$work/mnt" [pt-mem]="$work/view" [pt-ssd]="$work/sview")
 kdev_of() {
