@@ -55,6 +55,8 @@ struct node_config {
 	char namespace_weights[512];
 	char namespace_prefetch[512];
 	char max_stale[32];
+	char ufs_stall_timeout[16];
+	char ufs_retries[8];
 	char kubeconfig[PATH_MAX];
 	char node_name[254];
 	char kube_namespace[64];
@@ -95,6 +97,11 @@ static const struct cfg_desc {
      "largest window a stream prefetches ahead, per view"},
     {"max-stale", CFG_STR, offsetof(struct node_config, max_stale), 32, "1d",
      "how long past the metadata TTL to serve cached metadata while a UFS is unreachable"},
+    {"ufs-stall-timeout", CFG_STR, offsetof(struct node_config, ufs_stall_timeout), 16, "30",
+     "seconds a UFS transfer may stay under 1 KiB/s before it is abandoned (then retried)"},
+    {"ufs-retries", CFG_STR, offsetof(struct node_config, ufs_retries), 8, "4",
+     "attempts after the first on a reset, stall, 5xx or short body (a reader waits at most "
+     "(ufs-retries + 1) x ufs-stall-timeout plus backoff for a block)"},
     {"kubeconfig", CFG_STR, offsetof(struct node_config, kubeconfig), PATH_MAX, "",
      "report cache figures to this cluster (Lease weir-node-<node-name>); in a pod with "
      "--node-name, its service account"},
@@ -188,6 +195,7 @@ struct node {
 	pthread_t tracker_thread;
 	uint64_t prefetch_max; /* bytes */
 	uint64_t max_stale_ms; /* a source's max-stale unless a mount sets it */
+	unsigned stall_timeout_s, ufs_retries; /* every source's UFS client (ufs_options) */
 	struct metrics *metrics;
 	struct tier_pools *pools;   /* one quota per tier path, shared by the sources on it */
 	atomic_int retiring;	    /* cancelled loads still being freed (retire_load) */
@@ -226,6 +234,18 @@ static int keep_view(void *arg, int fuse_fd, int journal_fd)
 	int r = fdstore_send(k->node->keeper_fd, FDSTORE_PUT, k->mountpoint, buf, len, fds, 2);
 	free(buf);
 	return r;
+}
+
+/* A decimal count in [min, max] (the whole string). */
+static int parse_count(const char *s, unsigned min, unsigned max, unsigned *ret)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v < min || v > max)
+		return -EINVAL;
+	*ret = (unsigned)v;
+	return 0;
 }
 
 static int cfg_set(struct node_config *c, const char *name, const char *value)
@@ -693,6 +713,8 @@ static int get_source_locked(struct node *n, const struct source_params *p, stru
 	    .s3_secret_key = p->keys ? p->keys->secret_access_key : NULL,
 	    .s3_session_token = p->keys ? p->keys->session_token : NULL,
 	    .keys_sig = ksig,
+	    .stall_timeout_s = n->stall_timeout_s,
+	    .retries = n->ufs_retries,
 	};
 	err[0] = '\0';
 	r = parse_tiers(p, &sc, err, errlen);
@@ -2432,6 +2454,15 @@ int main(int argc, char **argv)
 	}
 	if (duration_parse_ms(n.cfg.max_stale, &n.max_stale_ms) < 0) {
 		log_err("max-stale \"%s\" is not a duration like 1d, 12h or 600s", n.cfg.max_stale);
+		return 2;
+	}
+	if (parse_count(n.cfg.ufs_stall_timeout, 1, 3600, &n.stall_timeout_s) < 0) {
+		log_err("ufs-stall-timeout \"%s\" is not a number of seconds from 1 to 3600",
+			n.cfg.ufs_stall_timeout);
+		return 2;
+	}
+	if (parse_count(n.cfg.ufs_retries, 1, 100, &n.ufs_retries) < 0) {
+		log_err("ufs-retries \"%s\" is not a number from 1 to 100", n.cfg.ufs_retries);
 		return 2;
 	}
 	/* The views first: their readers are paused until then, and loading eBPF takes a while. */

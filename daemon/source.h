@@ -27,6 +27,8 @@ struct source_config {
 	 * never written to the state directory. keys_sig tells one set of keys from another. */
 	const char *s3_access_key, *s3_secret_key, *s3_session_token;
 	uint64_t keys_sig;
+	/* The UFS client's stall timeout (s) and retry count; 0: the client's defaults. */
+	unsigned stall_timeout_s, retries;
 };
 
 struct source {
