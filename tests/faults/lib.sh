@@ -107,7 +107,6 @@ lasting() {
 	err="$READ_ERR" secs="$READ_SECS"
 	fp_rules '[]'
 	[ "$hits" -gt 0 ] || fail "$f: the fault never hit (rule $rule)"
-	sleep 0.6 # past the failure memo (a block that just failed fails again for 0.5 s)
 	read_clean "$f, after the fault cleared" "$VIEW/$f" "$WANT/$f"
 	ok "$f: failed in $secs s (bound $BOUND) after $hits faults: ${err#cat: }; right bytes once it cleared"
 }
