@@ -1056,8 +1056,8 @@ static int tier_dir_reclaim(struct block_store *bs, unsigned t)
 	if (st.st_nlink > 0)
 		return -EEXIST; /* alive: the ENOENT was about the file, not the directory */
 	const char *name = strrchr(tier->dir, '/');
-	r = safe_dir_claim(tier->root_fd, name ? name + 1 : tier->dir, &fd, note, sizeof(note),
-			   why, sizeof(why));
+	r = safe_dir_claim(tier->root_fd, name ? name + 1 : tier->dir, &fd, note, sizeof(note), why,
+			   sizeof(why));
 	if (r < 0) {
 		log_warn("block store: tier %s directory \"%s\" was removed and cannot be made "
 			 "again (%s); blocks are served without caching them there",

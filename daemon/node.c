@@ -193,8 +193,8 @@ struct node {
 	struct access_tracker *tracker;	   /* NULL when eBPF is off or could not load */
 	char bpf_status[512];
 	pthread_t tracker_thread;
-	uint64_t prefetch_max; /* bytes */
-	uint64_t max_stale_ms; /* a source's max-stale unless a mount sets it */
+	uint64_t prefetch_max;		       /* bytes */
+	uint64_t max_stale_ms;		       /* a source's max-stale unless a mount sets it */
 	unsigned stall_timeout_s, ufs_retries; /* every source's UFS client (ufs_options) */
 	struct metrics *metrics;
 	struct tier_pools *pools;   /* one quota per tier path, shared by the sources on it */

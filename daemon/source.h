@@ -21,7 +21,7 @@ struct source_config {
 	uint32_t block_size;
 	double high, low;
 	unsigned fetch_concurrency;
-	bool lru; /* evict least recently used first, not coldest by heat */
+	bool lru;		  /* evict least recently used first, not coldest by heat */
 	struct tier_pools *pools; /* the daemon's: one quota per tier path across sources */
 	/* An s3:// source's keys from its Dataset's Secret (NULL: none): kept by the UFS only,
 	 * never written to the state directory. keys_sig tells one set of keys from another. */
