@@ -100,13 +100,16 @@ passing() {
 # lasting FILE RULE: the fault never clears while the file is read: a clean error in bounded
 # time; with the fault gone, the read from the tier is right.
 lasting() {
-	local f="$1" rule="$2" hits err secs
+	local f="$1" rule="$2" hits err secs warned
 	fp_rules "[$rule]"
 	read_fails "$f" "$VIEW/$f" "$WANT/$f" "$BOUND"
 	hits="$(fp_hits)"
 	err="$READ_ERR" secs="$READ_SECS"
 	fp_rules '[]'
 	[ "$hits" -gt 0 ] || fail "$f: the fault never hit (rule $rule)"
+	# the daemon logs a fault once per read, not once per READ request or retry
+	warned="$(grep -c "warning: read of \"[^\"]*/$f\" at .* failed" "$WEIR_STATE/node.log" || true)"
+	[ "$warned" -eq 1 ] || fail "$f: node.log has $warned warnings of the failed read, not one"
 	read_clean "$f, after the fault cleared" "$VIEW/$f" "$WANT/$f"
 	ok "$f: failed in $secs s (bound $BOUND) after $hits faults: ${err#cat: }; right bytes once it cleared"
 }
