@@ -25,6 +25,9 @@
 #                           and of whole-object answers: sizes that disagree with the listing
 #   lie_range   "delta": D  shift the first byte in Content-Range by D (the server names a
 #                           range other than the one it sends)
+#   no_etag                 drop the ETag of the answer (a server with Last-Modified only)
+# Rules are tried in order and the first that matches acts; a "run" or "no_etag" rule with
+# "also": true lets the next matching rule act too (a replacement seen without ETags).
 import asyncio
 import json
 import os
@@ -68,7 +71,9 @@ def build_head(first, hdrs):
 
 
 def pick(method, path, has_range):
-    """The first live rule matching this request (counting it), or None."""
+    """The live rules acting on this request (counting them): the first that matches, and
+    before it those that say "also"."""
+    acting = []
     for i, r in enumerate(STATE["rules"]):
         if r.get("method") and r["method"] != method:
             continue
@@ -82,8 +87,10 @@ def pick(method, path, has_range):
         if "times" in r and STATE["hits"][i] >= r["times"]:
             continue
         STATE["hits"][i] += 1
-        return r
-    return None
+        acting.append(r)
+        if not r.get("also"):
+            break
+    return acting
 
 
 def reset(writer):
@@ -225,7 +232,14 @@ async def handle(creader, cwriter):
                 continue
             STATE["requests"] += 1
             rng = hget(hdrs, "range")
-            rule = pick(method, path, rng is not None)
+            acting = pick(method, path, rng is not None)
+            no_etag = any(r["fault"] == "no_etag" for r in acting)
+            for r in acting:
+                if r["fault"] == "run":
+                    p = await asyncio.create_subprocess_exec(*r["argv"])
+                    await p.wait()
+            acting = [r for r in acting if r["fault"] not in ("run", "no_etag")]
+            rule = acting[-1] if acting else None
             kind = rule["fault"] if rule else "-"
             tag = "%s %s range=%s" % (method, path, rng or "-")
             if kind == "reset":
@@ -242,9 +256,6 @@ async def handle(creader, cwriter):
                 continue
             if kind == "delay":
                 await asyncio.sleep(float(rule.get("seconds", 1)))
-            if kind == "run":
-                p = await asyncio.create_subprocess_exec(*rule["argv"])
-                await p.wait()
             if up is None:
                 up = await asyncio.open_connection("127.0.0.1", UPSTREAM, limit=MAX_HEAD)
             ureader, uwriter = up
@@ -257,6 +268,8 @@ async def handle(creader, cwriter):
             status = int(rfirst.split(" ")[1])
             if kind in ("lie_total", "lie_range"):
                 rhdrs = lie(rule, method, status, rhdrs)
+            if no_etag:
+                rhdrs = [(k, v) for k, v in rhdrs if k.lower() != "etag"]
             log("%s -> %d fault=%s" % (tag, status, kind))
             cwriter.write(build_head(rfirst, rhdrs))
             try:

@@ -124,6 +124,38 @@ sleep 1.1
 read_clean "swap, a fresh open" "$MP/f/swap" "$TMP/want/swap.v2"
 ok "swap: a fresh open reads the new version whole"
 
+step "the same replacement from a server that sends no ETag (Last-Modified only)"
+# the old version is 100 s older than the new: If-Unmodified-Since must catch the change, which
+# comes with the second block (range requests 5 to 7)
+for i in 1 2 3; do
+	rand_file "$TREE/f/lm$i" "$SIZE" "lm-$i"
+	cp "$TREE/f/lm$i" "$TMP/want/lm$i"
+	touch -d @$(($(date +%s) - 100)) "$TREE/f/lm$i"
+done
+sleep 1.1
+for i in 1 2 3; do
+	fp_rules "[{\"fault\": \"no_etag\", \"also\": true},
+		{\"fault\": \"run\", \"match\": \"/f/lm$i\", \"range\": true, \"skip\": $((i + 3)), \"times\": 1,
+		\"argv\": [\"sh\", \"-c\", \"cp '$TMP/want/swap.v2' '$TREE/f/lm$i.new' && mv -f '$TREE/f/lm$i.new' '$TREE/f/lm$i'\"]}]"
+	rc=0
+	timeout -k 5 300 cat "$MP/f/lm$i" >"$TMP/lm.out" 2>"$TMP/lm.err" || rc=$?
+	[ "$(fp_hits | cut -d' ' -f2)" = 1 ] || fail "lm$i: the object was not replaced mid-read"
+	got="$(stat -c %s "$TMP/lm.out")"
+	if [ "$rc" -eq 0 ]; then
+		cmp -s "$TMP/lm.out" "$TMP/want/lm$i" || cmp -s "$TMP/lm.out" "$TMP/want/swap.v2" ||
+			fail "lm$i (no ETag): the read succeeded with $got bytes that are neither version (mixed)"
+		ok "lm$i (no ETag): one whole version"
+	else
+		grep -q "Stale file handle" "$TMP/lm.err" || fail "lm$i (no ETag): failed with $(cat "$TMP/lm.err"), not ESTALE"
+		cmp -s -n "$got" "$TMP/lm.out" "$TMP/want/lm$i" || fail "lm$i (no ETag): the $got bytes before ESTALE are not the old version's"
+		ok "lm$i (no ETag): $got bytes of the old version, then ESTALE"
+	fi
+	grep "/f/lm$i range=bytes" "$FP_LOG" | grep -q . || fail "lm$i: no range request reached the proxy"
+done
+fp_rules '[]'
+sleep 1.1
+read_clean "lm1, a fresh open" "$MP/f/lm1" "$TMP/want/swap.v2"
+
 step "weir-node lived through it all"
 [ -n "$(weir_node_pid)" ] || fail "weir-node died"
 w stat "$MP" -o json >"$TMP/stat.json" || fail "weir stat failed"
