@@ -10,7 +10,8 @@
 #   METHOD PATH range=R -> STATUS fault=KIND
 # Control (never forwarded): POST /__fault__ with {"rules": [RULE, ...]} replaces the rules;
 #   GET /__fault__ answers {"hits": [n per rule], "requests": N}.
-# RULE: {"fault": KIND, "match": "substring of the path" (default any), "method": "GET",
+# RULE: {"fault": KIND, "match": "substring of the path" (default any), "path": "exactly this
+#   path", "method": "GET",
 #   "range": true (only requests with a Range header), "skip": K (let the first K matches
 #   through), "times": N (then stop; default for ever), plus the kind's own fields:
 #   reset                   reset the connection (RST) before any answer
@@ -78,6 +79,8 @@ def pick(method, path, has_range):
         if r.get("method") and r["method"] != method:
             continue
         if r.get("match") and r["match"] not in path:
+            continue
+        if r.get("path") and r["path"] != path:
             continue
         if r.get("range") and not has_range:
             continue

@@ -156,6 +156,26 @@ fp_rules '[]'
 sleep 1.1
 read_clean "lm1, a fresh open" "$MP/f/lm1" "$TMP/want/swap.v2"
 
+step "a directory listing that stalls past the metadata TTL: the cached listing, in bounded time"
+fp_rules '[{"fault": "stall", "path": "/f/", "after": 0}]'
+sleep 1.1
+t0="$(now)"
+rc=0
+timeout -k 5 120 ls "$MP/f" >"$TMP/ls.out" 2>"$TMP/ls.err" || rc=$?
+secs="$(elapsed "$t0" "$(now)")"
+hits="$(fp_hits)"
+fp_rules '[]'
+[ "$rc" -ne 124 ] || fail "ls of a directory whose listing stalls hung for 120 s"
+[ "$hits" -gt 0 ] || fail "the listing was never asked for: the stall did not hit"
+awk -v s="$secs" -v b="$BOUND" 'BEGIN { exit !(s <= b) }' || fail "ls took $secs s with the listing stalled; the bound is $BOUND s"
+if [ "$rc" -eq 0 ]; then
+	diff <(ls "$TREE/f") "$TMP/ls.out" >&2 || fail "ls with the listing stalled shows other names than the server has (diff above)"
+	ok "ls answered in $secs s with the cached listing (stale-if-error) after $hits stalled listings"
+else
+	grep -q "Input/output error" "$TMP/ls.err" || fail "ls failed with $(cat "$TMP/ls.err"), not EIO"
+	ok "ls failed with EIO in $secs s after $hits stalled listings"
+fi
+
 step "weir-node lived through it all"
 [ -n "$(weir_node_pid)" ] || fail "weir-node died"
 w stat "$MP" -o json >"$TMP/stat.json" || fail "weir stat failed"
