@@ -22,6 +22,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +58,7 @@ struct node_config {
 	char max_stale[32];
 	char ufs_stall_timeout[16];
 	char ufs_retries[8];
+	char keeper_socket[PATH_MAX];
 	char kubeconfig[PATH_MAX];
 	char node_name[254];
 	char kube_namespace[64];
@@ -99,6 +101,10 @@ static const struct cfg_desc {
      "how long past the metadata TTL to serve cached metadata while a UFS is unreachable"},
     {"ufs-stall-timeout", CFG_STR, offsetof(struct node_config, ufs_stall_timeout), 16, "30",
      "seconds a UFS transfer may stay under 1 KiB/s before it is abandoned (then retried)"},
+    {"keeper-socket", CFG_STR, offsetof(struct node_config, keeper_socket), PATH_MAX, "",
+     "a weir-keeper --listen socket holding the views' descriptors, when this process runs "
+     "under no keeper of its own (a DaemonSet whose image changes: SIGTERM then leaves the "
+     "views to it for the next weir-node instead of unmounting them)"},
     {"ufs-retries", CFG_STR, offsetof(struct node_config, ufs_retries), 8, "4",
      "attempts after the first on a reset, stall, 5xx or short body (a reader waits at most "
      "(ufs-retries + 1) x ufs-stall-timeout plus backoff for a block)"},
@@ -204,6 +210,9 @@ struct node {
 	/* The store socket of the weir-keeper this process runs under (-1: none, and views die
 	 * with the process). Written by any thread: one message each, no lock. */
 	int keeper_fd;
+	/* keeper_fd is a weir-keeper --listen reached through keeper-socket, outside our
+	 * container: SIGTERM (a pod replaced) leaves the views to it for the next weir-node */
+	bool keeper_external;
 	atomic_int
 	    stopping; /* set by a Shutdown request or the signalfd loop; other threads poll it */
 };
@@ -234,6 +243,24 @@ static int keep_view(void *arg, int fuse_fd, int journal_fd)
 	int r = fdstore_send(k->node->keeper_fd, FDSTORE_PUT, k->mountpoint, buf, len, fds, 2);
 	free(buf);
 	return r;
+}
+
+/* Connects to a weir-keeper --listen at path. Returns the socket or -errno. */
+static int keeper_connect(const char *path)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(a.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(a.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
 }
 
 /* A decimal count in [min, max] (the whole string). */
@@ -2465,6 +2492,16 @@ int main(int argc, char **argv)
 		log_err("ufs-retries \"%s\" is not a number from 1 to 100", n.cfg.ufs_retries);
 		return 2;
 	}
+	if (n.keeper_fd < 0 && n.cfg.keeper_socket[0]) {
+		n.keeper_fd = keeper_connect(n.cfg.keeper_socket);
+		if (n.keeper_fd < 0) {
+			log_err("keeper-socket \"%s\": %s; is weir-keeper --listen running there?",
+				n.cfg.keeper_socket, strerror(-n.keeper_fd));
+			return 1;
+		}
+		n.keeper_external = true;
+		log_info("views kept by the weir-keeper on \"%s\"", n.cfg.keeper_socket);
+	}
 	/* The views first: their readers are paused until then, and loading eBPF takes a while. */
 	adopt_views(&n);
 	start_tracker(&n);
@@ -2512,6 +2549,7 @@ int main(int argc, char **argv)
 	if (n.keeper_fd >= 0)
 		fdstore_send(n.keeper_fd, FDSTORE_READY, NULL, NULL, 0, NULL, 0);
 
+	bool handoff = false;
 	while (!n.stopping) {
 		struct pollfd pfd[2] = {{.fd = n.listen_fd, .events = POLLIN},
 					{.fd = sfd, .events = POLLIN}};
@@ -2522,6 +2560,8 @@ int main(int argc, char **argv)
 			struct signalfd_siginfo si;
 			if (read(sfd, &si, sizeof(si)) == sizeof(si))
 				log_info("signal %u: shutting down", si.ssi_signo);
+			if (n.keeper_external && si.ssi_signo == SIGTERM)
+				handoff = true;
 			break;
 		}
 		if (pfd[0].revents & POLLIN) {
@@ -2550,6 +2590,17 @@ int main(int argc, char **argv)
 	}
 	close(n.listen_fd);
 	unlink(n.cfg.socket_path);
+	if (handoff) {
+		/* Like a crash, which the next weir-node recovers from (tests/crash/): the views
+		 * stay mounted, their connections with the keeper; requests read but not answered
+		 * are resent to the next one. Nothing is unmounted nor taken from the keeper. */
+		char pidpath[PATH_MAX + 16];
+		snprintf(pidpath, sizeof(pidpath), "%s/node.pid", n.cfg.state_dir);
+		unlink(pidpath);
+		log_notice("leaving the views to the weir-keeper on \"%s\" for the next weir-node",
+			   n.cfg.keeper_socket);
+		_exit(0);
+	}
 	n.stopping = 1;
 	node_agent_stop(n.agent);
 	node_report_stop(n.report);
