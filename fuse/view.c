@@ -1674,14 +1674,15 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				goto reply;
 			}
 			if (r < 0) {
-				/* once per descriptor, with the UFS's last failure: most likely this
-				 * one, naming the object and the server's answer (racy, but
+				/* once per descriptor, with the UFS's last failure: most likely
+				 * this one, naming the object and the server's answer (racy, but
 				 * printable) */
 				if (!atomic_exchange(&h->read_failed, true))
-					log_warn("read of \"%s\" at %lld failed: %s (%.256s; further "
-						 "failures of this descriptor at debug level)",
-						 h->path, (long long)off, strerror(-r),
-						 v->src.ufs->last_error);
+					log_warn(
+					    "read of \"%s\" at %lld failed: %s (%.256s; further "
+					    "failures of this descriptor at debug level)",
+					    h->path, (long long)off, strerror(-r),
+					    v->src.ufs->last_error);
 				else
 					log_debug("read of \"%s\" at %lld failed: %s", h->path,
 						  (long long)off, strerror(-r));
