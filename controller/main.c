@@ -143,6 +143,21 @@ static int open_store(struct controller *ctl, struct lease *ls)
 	return 0;
 }
 
+/* <state-dir>/controller.pid: this process, written once it serves. */
+static void write_pid_file(const struct config *cfg)
+{
+	char path[PATH_MAX + 32], tmp[PATH_MAX + 48], pid[32];
+	int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	snprintf(path, sizeof(path), "%.4000s/controller.pid", cfg->state_dir);
+	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || write(fd, pid, len) != len || rename(tmp, path) < 0)
+		log_warn("cannot write \"%s\": %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+}
+
 /* The admission webhook: with the chart's certificate (--webhook-listen/-cert/-key), or at
  * --webhook-url with a certificate made here and registered. Logs failures. */
 static int start_webhook(struct controller *ctl, struct lease *ls, struct webhook **ret)
@@ -287,8 +302,12 @@ int main(int argc, char **argv)
 	log_notice("serving on \"%s\"", ctl.cfg.socket);
 	/* Under weir-keeper (weir up): from now on a death is a crash it restarts at once. */
 	int keeper_fd = fdstore_env_socket();
-	if (keeper_fd >= 0)
+	if (keeper_fd >= 0) {
 		fdstore_send(keeper_fd, FDSTORE_READY, NULL, NULL, 0, NULL, 0);
+		/* weir up wrote the first one's pid; a restarted one must not leave the file
+		 * naming the dead (weir down, tests and scripts go by it) */
+		write_pid_file(&ctl.cfg);
+	}
 	r = server_run(&ctl, listen_fd, sig_fd);
 	if (keeper_fd >= 0)
 		close(keeper_fd);

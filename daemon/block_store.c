@@ -1040,6 +1040,38 @@ static void fds_trim(struct block_store *bs, const struct bs_object *keep)
 	}
 }
 
+/* The source's directory in tier t was removed while weir ran (rm -rf of a tier directory):
+ * the held descriptor names a dead directory, and nothing new could be cached there again.
+ * Makes it again beneath the tier path, as at open. Returns 0 when dir_fd is a live directory
+ * again, or -errno (the directory was not removed, or cannot be made). */
+static int tier_dir_reclaim(struct block_store *bs, unsigned t)
+{
+	struct bs_tier *tier = &bs->tiers[t];
+	struct stat st;
+	char note[1024] = "", why[512] = "";
+	int fd, r;
+
+	if (fstat(tier->dir_fd, &st) < 0)
+		return -errno;
+	if (st.st_nlink > 0)
+		return -EEXIST; /* alive: the ENOENT was about the file, not the directory */
+	const char *name = strrchr(tier->dir, '/');
+	r = safe_dir_claim(tier->root_fd, name ? name + 1 : tier->dir, &fd, note, sizeof(note), why,
+			   sizeof(why));
+	if (r < 0) {
+		log_warn("block store: tier %s directory \"%s\" was removed and cannot be made "
+			 "again (%s); blocks are served without caching them there",
+			 tier->name, tier->dir, why[0] ? why : strerror(-r));
+		return r;
+	}
+	close(tier->dir_fd);
+	tier->dir_fd = fd;
+	log_warn("block store: tier %s directory \"%s\" was removed while in use; made it again "
+		 "(blocks cached there before are refetched as they are read)%s%s",
+		 tier->name, tier->dir, note[0] ? "; " : "", note);
+	return 0;
+}
+
 static int obj_fd(struct block_store *bs, struct bs_object *o, unsigned t, bool create)
 {
 	char name[17];
@@ -1058,6 +1090,9 @@ static int obj_fd(struct block_store *bs, struct bs_object *o, unsigned t, bool 
 	/* Beneath the held directory, following no link: nothing planted there redirects it. */
 	fd = openat(bs->tiers[t].dir_fd, name,
 		    O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0600);
+	if (fd < 0 && errno == ENOENT && create && tier_dir_reclaim(bs, t) == 0)
+		fd = openat(bs->tiers[t].dir_fd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_CREAT,
+			    0600);
 	if (fd < 0) {
 		int r = -errno;
 

@@ -11,9 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <time.h>
 
 #include "log.h"
 #include "strmap.h"
+
+/* A block whose fetch failed (not ESTALE) fails again at once, once, within this long: the
+ * kernel asks again (one synchronous READ) for a page its readahead could not get, and that
+ * second ask must not wait through the retries a second time. Once, and briefly, so that a
+ * reader retrying by hand sees a recovery at once. */
+#define FAIL_MEMO_MS 250
+#define FAIL_MEMO_N 64
 
 struct inflight;
 
@@ -61,10 +69,37 @@ struct fetcher {
 	unsigned inflight_prefetch;    /* under lock */
 	STAILQ_HEAD(, inflight) queue; /* under lock */
 	bool stopping;		       /* under lock */
+	struct {
+		uint64_t obj, block, until_ms;
+		int err;
+	} fails[FAIL_MEMO_N]; /* under lock: recent failures, a ring */
+	unsigned fail_next;   /* under lock */
 	unsigned nthreads;
 	pthread_t threads[8];
 	struct fetcher_stats stats;
 };
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The error of a recent failed fetch of (obj, block), or 0; it is answered once. */
+static int recent_failure_locked(struct fetcher *f, uint64_t obj, uint64_t block)
+{
+	uint64_t now = mono_ms();
+	for (unsigned i = 0; i < FAIL_MEMO_N; i++) {
+		if (f->fails[i].err && f->fails[i].obj == obj && f->fails[i].block == block &&
+		    f->fails[i].until_ms > now) {
+			int err = f->fails[i].err;
+			f->fails[i].err = 0;
+			return err;
+		}
+	}
+	return 0;
+}
 
 #define INFLIGHT_KEY_MAX 34 /* two 16-digit hex numbers, ':' and NUL */
 
@@ -160,6 +195,13 @@ static void complete(struct fetcher *f, struct inflight *e)
 			  (unsigned long long)e->block, strerror(-err));
 	}
 	pthread_mutex_lock(&f->lock);
+	if (err < 0 && err != -ESTALE) {
+		unsigned i = f->fail_next++ % FAIL_MEMO_N;
+		f->fails[i].obj = e->obj;
+		f->fails[i].block = e->block;
+		f->fails[i].err = err;
+		f->fails[i].until_ms = mono_ms() + FAIL_MEMO_MS;
+	}
 	e->stored = stored;
 	finish_locked(f, e, err);
 	put_locked(e);
@@ -369,7 +411,12 @@ int fetcher_get(struct fetcher *f, uint64_t obj, const char *path, const struct 
 				pthread_mutex_unlock(&f->lock);
 				continue;
 			}
-			int r = start_locked(f, obj, path, attr, block, false, &e);
+			int r = recent_failure_locked(f, obj, block);
+			if (r < 0) {
+				pthread_mutex_unlock(&f->lock);
+				return r;
+			}
+			r = start_locked(f, obj, path, attr, block, false, &e);
 			if (r < 0) {
 				pthread_mutex_unlock(&f->lock);
 				return r;

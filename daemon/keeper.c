@@ -4,6 +4,9 @@
 // daemon puts in its store (lib/fdstore.h): for weir-node, each view's /dev/fuse descriptor and
 // journal, so the connection outlives the process and the next weir-node takes it over. It
 // parses nothing it keeps: the less it does, the less can kill it.
+// With --listen it runs no daemon: it holds the store on a Unix socket that each weir-node
+// connects to (keeper-socket), so the store can live in another container or pod than the
+// daemon, whose image can then change without ending the views.
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -16,6 +19,8 @@
 #include <sys/queue.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -224,20 +229,109 @@ static bool child_died(struct keeper *k, int status, int *ret_rc)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: weir-keeper --state-dir DIR --name NAME -- PROGRAM [ARGS...]\n"
-		     "  runs PROGRAM, restarts it when it dies (exit 0 is a stop), and holds the\n"
-		     "  descriptors it stores (the FD $" FDSTORE_ENV " names) for its next start.\n"
-		     "  SIGHUP restarts it from PROGRAM on disk (an upgrade); SIGTERM stops it.\n"
-		     "  Pid in DIR/NAME-keeper.pid.\n");
+	fprintf(out,
+		"usage: weir-keeper --state-dir DIR --name NAME -- PROGRAM [ARGS...]\n"
+		"       weir-keeper --state-dir DIR --name NAME --listen SOCKET\n"
+		"  runs PROGRAM, restarts it when it dies (exit 0 is a stop), and holds the\n"
+		"  descriptors it stores (the FD $" FDSTORE_ENV " names) for its next start.\n"
+		"  SIGHUP restarts it from PROGRAM on disk (an upgrade); SIGTERM stops it.\n"
+		"  --listen: runs nothing; holds the store for whichever daemon (root) last\n"
+		"  connected to SOCKET (weir-node's keeper-socket), so it outlives the daemon's\n"
+		"  container. Pid in DIR/NAME-keeper.pid.\n");
+}
+
+/* The store socket of --listen: root's alone (mode 0600, and peers checked). */
+static int listen_socket(const char *path)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	struct stat st;
+	if (strlen(path) >= sizeof(a.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(a.sun_path, path);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return -EEXIST; /* not ours to remove */
+		unlink(path);
+	}
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	mode_t old = umask(077);
+	int r = bind(fd, (struct sockaddr *)&a, sizeof(a));
+	umask(old);
+	if (r < 0 || chmod(path, 0600) < 0 || listen(fd, 4) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* A daemon connects: it replaces the one before (gone, or going: a new pod's weir-node takes
+ * the views over from here). */
+static void accept_daemon(struct keeper *k, int lfd)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 || cr.uid != 0) {
+		log_warn("refused a connection from uid %d: the store is root's",
+			 len == sizeof(cr) ? (int)cr.uid : -1);
+		close(fd);
+		return;
+	}
+	if (k->sock >= 0) {
+		log_info("%s pid %d connected; the previous one's connection is closed", k->name,
+			 (int)cr.pid);
+		close(k->sock);
+	} else {
+		log_info("%s pid %d connected", k->name, (int)cr.pid);
+	}
+	k->sock = fd;
+}
+
+/* --listen: hold the store for the daemons that connect, until SIGTERM (then the views end). */
+static int serve_listen(struct keeper *k, const char *path, int sfd)
+{
+	int lfd = listen_socket(path);
+	if (lfd < 0) {
+		log_err("cannot listen on \"%s\": %s", path, strerror(-lfd));
+		return 1;
+	}
+	log_info("holding %s's store on \"%s\"", k->name, path);
+	for (;;) {
+		struct pollfd p[3] = {{.fd = sfd, .events = POLLIN},
+				      {.fd = lfd, .events = POLLIN},
+				      {.fd = k->sock, .events = POLLIN}};
+		if (poll(p, k->sock >= 0 ? 3 : 2, -1) < 0 && errno != EINTR)
+			break;
+		if (k->sock >= 0 && (p[2].revents & (POLLIN | POLLHUP | POLLERR)))
+			handle_msg(k);
+		if (p[1].revents & POLLIN)
+			accept_daemon(k, lfd);
+		struct signalfd_siginfo si;
+		if ((p[0].revents & POLLIN) && read(sfd, &si, sizeof(si)) == sizeof(si) &&
+		    (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT))
+			break;
+	}
+	close(lfd);
+	unlink(path);
+	if (k->sock >= 0)
+		close(k->sock);
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	struct keeper k = {.sock = -1};
-	const char *state_dir = NULL;
+	const char *state_dir = NULL, *listen_path = NULL;
 	int i;
 	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--") && i + 1 < argc) {
+		if (!strcmp(argv[i], "--listen") && i + 1 < argc) {
+			listen_path = argv[++i];
+		} else if (!strcmp(argv[i], "--") && i + 1 < argc) {
 			i++;
 			break;
 		} else if (!strcmp(argv[i], "--state-dir") && i + 1 < argc) {
@@ -253,11 +347,11 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!state_dir || !k.name || i >= argc || strchr(k.name, '/')) {
+	if (!state_dir || !k.name || (i >= argc) == !listen_path || strchr(k.name, '/')) {
 		usage(stderr);
 		return 2;
 	}
-	k.argv = argv + i;
+	k.argv = listen_path ? NULL : argv + i;
 	LIST_INIT(&k.entries);
 	log_init("weir-keeper", LOG_INFO, 0);
 	if (snprintf(k.pid_path, sizeof(k.pid_path), "%s/%s-keeper.pid", state_dir, k.name) >=
@@ -283,6 +377,10 @@ int main(int argc, char **argv)
 		close(pfd);
 	}
 	int rc = 0;
+	if (listen_path) {
+		rc = serve_listen(&k, listen_path, sfd);
+		goto out;
+	}
 	int r = start_child(&k);
 	if (r < 0) {
 		log_err("cannot start %s: %s", k.name, strerror(-r));

@@ -22,6 +22,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +56,9 @@ struct node_config {
 	char namespace_weights[512];
 	char namespace_prefetch[512];
 	char max_stale[32];
+	char ufs_stall_timeout[16];
+	char ufs_retries[8];
+	char keeper_socket[PATH_MAX];
 	char kubeconfig[PATH_MAX];
 	char node_name[254];
 	char kube_namespace[64];
@@ -95,6 +99,15 @@ static const struct cfg_desc {
      "largest window a stream prefetches ahead, per view"},
     {"max-stale", CFG_STR, offsetof(struct node_config, max_stale), 32, "1d",
      "how long past the metadata TTL to serve cached metadata while a UFS is unreachable"},
+    {"ufs-stall-timeout", CFG_STR, offsetof(struct node_config, ufs_stall_timeout), 16, "30",
+     "seconds a UFS transfer may stay under 1 KiB/s before it is abandoned (then retried)"},
+    {"keeper-socket", CFG_STR, offsetof(struct node_config, keeper_socket), PATH_MAX, "",
+     "a weir-keeper --listen socket holding the views' descriptors, when this process runs "
+     "under no keeper of its own (a DaemonSet whose image changes: SIGTERM then leaves the "
+     "views to it for the next weir-node instead of unmounting them)"},
+    {"ufs-retries", CFG_STR, offsetof(struct node_config, ufs_retries), 8, "4",
+     "attempts after the first on a reset, stall, 5xx or short body (a reader waits at most "
+     "(ufs-retries + 1) x ufs-stall-timeout plus backoff for a block)"},
     {"kubeconfig", CFG_STR, offsetof(struct node_config, kubeconfig), PATH_MAX, "",
      "report cache figures to this cluster (Lease weir-node-<node-name>); in a pod with "
      "--node-name, its service account"},
@@ -186,8 +199,9 @@ struct node {
 	struct access_tracker *tracker;	   /* NULL when eBPF is off or could not load */
 	char bpf_status[512];
 	pthread_t tracker_thread;
-	uint64_t prefetch_max; /* bytes */
-	uint64_t max_stale_ms; /* a source's max-stale unless a mount sets it */
+	uint64_t prefetch_max;		       /* bytes */
+	uint64_t max_stale_ms;		       /* a source's max-stale unless a mount sets it */
+	unsigned stall_timeout_s, ufs_retries; /* every source's UFS client (ufs_options) */
 	struct metrics *metrics;
 	struct tier_pools *pools;   /* one quota per tier path, shared by the sources on it */
 	atomic_int retiring;	    /* cancelled loads still being freed (retire_load) */
@@ -196,6 +210,9 @@ struct node {
 	/* The store socket of the weir-keeper this process runs under (-1: none, and views die
 	 * with the process). Written by any thread: one message each, no lock. */
 	int keeper_fd;
+	/* keeper_fd is a weir-keeper --listen reached through keeper-socket, outside our
+	 * container: SIGTERM (a pod replaced) leaves the views to it for the next weir-node */
+	bool keeper_external;
 	atomic_int
 	    stopping; /* set by a Shutdown request or the signalfd loop; other threads poll it */
 };
@@ -226,6 +243,36 @@ static int keep_view(void *arg, int fuse_fd, int journal_fd)
 	int r = fdstore_send(k->node->keeper_fd, FDSTORE_PUT, k->mountpoint, buf, len, fds, 2);
 	free(buf);
 	return r;
+}
+
+/* Connects to a weir-keeper --listen at path. Returns the socket or -errno. */
+static int keeper_connect(const char *path)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(a.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(a.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* A decimal count in [min, max] (the whole string). */
+static int parse_count(const char *s, unsigned min, unsigned max, unsigned *ret)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v < min || v > max)
+		return -EINVAL;
+	*ret = (unsigned)v;
+	return 0;
 }
 
 static int cfg_set(struct node_config *c, const char *name, const char *value)
@@ -693,6 +740,8 @@ static int get_source_locked(struct node *n, const struct source_params *p, stru
 	    .s3_secret_key = p->keys ? p->keys->secret_access_key : NULL,
 	    .s3_session_token = p->keys ? p->keys->session_token : NULL,
 	    .keys_sig = ksig,
+	    .stall_timeout_s = n->stall_timeout_s,
+	    .retries = n->ufs_retries,
 	};
 	err[0] = '\0';
 	r = parse_tiers(p, &sc, err, errlen);
@@ -2434,6 +2483,25 @@ int main(int argc, char **argv)
 		log_err("max-stale \"%s\" is not a duration like 1d, 12h or 600s", n.cfg.max_stale);
 		return 2;
 	}
+	if (parse_count(n.cfg.ufs_stall_timeout, 1, 3600, &n.stall_timeout_s) < 0) {
+		log_err("ufs-stall-timeout \"%s\" is not a number of seconds from 1 to 3600",
+			n.cfg.ufs_stall_timeout);
+		return 2;
+	}
+	if (parse_count(n.cfg.ufs_retries, 1, 100, &n.ufs_retries) < 0) {
+		log_err("ufs-retries \"%s\" is not a number from 1 to 100", n.cfg.ufs_retries);
+		return 2;
+	}
+	if (n.keeper_fd < 0 && n.cfg.keeper_socket[0]) {
+		n.keeper_fd = keeper_connect(n.cfg.keeper_socket);
+		if (n.keeper_fd < 0) {
+			log_err("keeper-socket \"%s\": %s; is weir-keeper --listen running there?",
+				n.cfg.keeper_socket, strerror(-n.keeper_fd));
+			return 1;
+		}
+		n.keeper_external = true;
+		log_info("views kept by the weir-keeper on \"%s\"", n.cfg.keeper_socket);
+	}
 	/* The views first: their readers are paused until then, and loading eBPF takes a while. */
 	adopt_views(&n);
 	start_tracker(&n);
@@ -2481,6 +2549,7 @@ int main(int argc, char **argv)
 	if (n.keeper_fd >= 0)
 		fdstore_send(n.keeper_fd, FDSTORE_READY, NULL, NULL, 0, NULL, 0);
 
+	bool handoff = false;
 	while (!n.stopping) {
 		struct pollfd pfd[2] = {{.fd = n.listen_fd, .events = POLLIN},
 					{.fd = sfd, .events = POLLIN}};
@@ -2491,6 +2560,8 @@ int main(int argc, char **argv)
 			struct signalfd_siginfo si;
 			if (read(sfd, &si, sizeof(si)) == sizeof(si))
 				log_info("signal %u: shutting down", si.ssi_signo);
+			if (n.keeper_external && si.ssi_signo == SIGTERM)
+				handoff = true;
 			break;
 		}
 		if (pfd[0].revents & POLLIN) {
@@ -2519,6 +2590,17 @@ int main(int argc, char **argv)
 	}
 	close(n.listen_fd);
 	unlink(n.cfg.socket_path);
+	if (handoff) {
+		/* Like a crash, which the next weir-node recovers from (tests/crash/): the views
+		 * stay mounted, their connections with the keeper; requests read but not answered
+		 * are resent to the next one. Nothing is unmounted nor taken from the keeper. */
+		char pidpath[PATH_MAX + 16];
+		snprintf(pidpath, sizeof(pidpath), "%s/node.pid", n.cfg.state_dir);
+		unlink(pidpath);
+		log_notice("leaving the views to the weir-keeper on \"%s\" for the next weir-node",
+			   n.cfg.keeper_socket);
+		_exit(0);
+	}
 	n.stopping = 1;
 	node_agent_stop(n.agent);
 	node_report_stop(n.report);

@@ -93,6 +93,8 @@ int source_open(const struct source_config *cfg, struct source **ret, char *errb
 	s->fetch_concurrency = cfg->fetch_concurrency ? cfg->fetch_concurrency : 16;
 
 	struct ufs_options uo = {.max_connections = s->fetch_concurrency,
+				 .retries = cfg->retries,
+				 .low_speed_timeout_s = cfg->stall_timeout_s,
 				 .s3_access_key = cfg->s3_access_key,
 				 .s3_secret_key = cfg->s3_secret_key,
 				 .s3_session_token = cfg->s3_session_token};

@@ -21,12 +21,14 @@ struct source_config {
 	uint32_t block_size;
 	double high, low;
 	unsigned fetch_concurrency;
-	bool lru; /* evict least recently used first, not coldest by heat */
+	bool lru;		  /* evict least recently used first, not coldest by heat */
 	struct tier_pools *pools; /* the daemon's: one quota per tier path across sources */
 	/* An s3:// source's keys from its Dataset's Secret (NULL: none): kept by the UFS only,
 	 * never written to the state directory. keys_sig tells one set of keys from another. */
 	const char *s3_access_key, *s3_secret_key, *s3_session_token;
 	uint64_t keys_sig;
+	/* The UFS client's stall timeout (s) and retry count; 0: the client's defaults. */
+	unsigned stall_timeout_s, retries;
 };
 
 struct source {

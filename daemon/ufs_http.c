@@ -28,6 +28,8 @@
 #define HTTP_BACKOFF_FIRST_MS 100
 #define HTTP_BACKOFF_MAX_MS 5000
 #define HTTP_MAX_REDIRECTS 5
+/* Bytes an attempt must add for its failure not to count against the retries. */
+#define HTTP_PROGRESS_MIN (256u << 10)
 #define HTTP_CAUSE_MAX 256
 
 /* What a response's headers said; reset at each status line. */
@@ -66,7 +68,9 @@ struct http_read {
 	void *userdata;
 
 	unsigned attempt;
-	size_t attempt_got;	/* r->got when the current retry budget started */
+	size_t attempt_got;	/* r->got when the last attempt started */
+	uint64_t last_byte_ms;	/* when this attempt last received a byte (or started) */
+	bool stalled;		/* this attempt was abandoned: no byte for the stall timeout */
 	uint64_t not_before_ms; /* backoff: do not start before this */
 	CURL *easy;
 	struct http_resp resp;
@@ -763,6 +767,7 @@ static size_t read_write_cb(char *data, size_t size, size_t nitems, void *userda
 		r->skip -= k;
 		used += k;
 	}
+	r->last_byte_ms = now_ms();
 	size_t k = n - used < r->len - r->got ? n - used : r->len - r->got;
 	memcpy(r->buf + r->got, data + used, k);
 	r->got += k;
@@ -778,6 +783,23 @@ static size_t read_write_cb(char *data, size_t size, size_t nitems, void *userda
 		return 0;
 	}
 	return n;
+}
+
+/* curl calls this at least once a second while LOW_SPEED_TIME is set. Its own low-speed check
+ * averages over a window of several seconds, so a server that sent a little and then went
+ * silent would hold the attempt for up to five seconds past the timeout: here silence alone
+ * counts. */
+static int read_progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
+			    curl_off_t ultotal, curl_off_t ulnow)
+{
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	struct http_read *r = userdata;
+	struct http *h = r->u->priv;
+	if (now_ms() - r->last_byte_ms < (uint64_t)h->opts.low_speed_timeout_s * 1000)
+		return 0;
+	r->stalled = true;
+	snprintf(r->cause, sizeof(r->cause), "no data for %u s", h->opts.low_speed_timeout_s);
+	return 1;
 }
 
 static void read_free(struct http_read *r)
@@ -830,6 +852,11 @@ static int read_start(struct ufs *u, struct http_read *r)
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, read_write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+	r->last_byte_ms = now_ms();
+	r->stalled = false;
+	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, read_progress_cb);
+	curl_easy_setopt(e, CURLOPT_XFERINFODATA, r);
 	CURLMcode mc = curl_multi_add_handle(h->multi, e);
 	if (mc != CURLM_OK) {
 		r->easy = NULL;
@@ -853,7 +880,13 @@ static void read_finished(struct ufs *u, struct http_read *r, CURLcode cc)
 	if (r->abort_err == 1) {
 		err = 0;
 	} else if (r->abort_err < 0) {
+		/* a wrong range or too many bytes: a confused server or proxy may answer right
+		 * next time (the bytes were never kept); a changed object (-ESTALE) will not */
 		err = r->abort_err;
+		retry = err == -EIO;
+	} else if (r->stalled) {
+		err = -ETIMEDOUT;
+		retry = true;
 	} else if (cc != CURLE_OK) {
 		err = curl_to_errno(cc);
 		retry = curl_retryable(cc);
@@ -902,8 +935,11 @@ static void read_finished(struct ufs *u, struct http_read *r, CURLcode cc)
 	r->easy = NULL;
 
 	if (err < 0 && retry) {
-		/* an attempt that moved data forward does not use up the budget */
-		if (r->got > r->attempt_got)
+		/* An attempt that moved a good way forward (a reset on a working link) does not
+		 * use up the budget; one that stalled, or that crept a few bytes before failing,
+		 * does: else a server trickling 4 KiB per attempt holds a reader for hundreds of
+		 * stall timeouts instead of (retries + 1). */
+		if (r->got - r->attempt_got >= HTTP_PROGRESS_MIN && err != -ETIMEDOUT)
 			r->attempt = 0;
 		r->attempt_got = r->got;
 		if (r->attempt < h->opts.retries) {

@@ -124,6 +124,9 @@ struct handle {
 	uint64_t obj;	      /* the block-store identity of attr's version */
 	struct ufs_attr attr; /* the version this descriptor is bound to */
 	atomic_bool stale;    /* that version is gone: every read fails ESTALE */
+	/* a failed read was logged: the next ones of this descriptor (its readahead's other
+	 * READs, the kernel's retry, the reader's own) go to the debug log */
+	atomic_bool read_failed;
 	/* Guards the read-pattern fields below; held for arithmetic only, never across a fetch
 	 * or a store call. */
 	pthread_mutex_t lock;
@@ -1684,10 +1687,18 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				goto reply;
 			}
 			if (r < 0) {
-				/* the UFS's last failure: most likely this one, naming the
-				 * object and the server's answer (racy, but printable) */
-				log_warn("read of \"%s\" at %lld failed: %s (%.256s)", h->path,
-					 (long long)off, strerror(-r), v->src.ufs->last_error);
+				/* once per descriptor, with the UFS's last failure: most likely
+				 * this one, naming the object and the server's answer (racy, but
+				 * printable) */
+				if (!atomic_exchange(&h->read_failed, true))
+					log_warn(
+					    "read of \"%s\" at %lld failed: %s (%.256s; further "
+					    "failures of this descriptor at debug level)",
+					    h->path, (long long)off, strerror(-r),
+					    v->src.ufs->last_error);
+				else
+					log_debug("read of \"%s\" at %lld failed: %s", h->path,
+						  (long long)off, strerror(-r));
 				goto reply;
 			}
 		}

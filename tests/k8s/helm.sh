@@ -35,12 +35,43 @@ h template weir "$CHART" --namespace "$NS" --set webhook.enabled=false \
 grep -q 'image: example.invalid/weir:dev' "$TMP/rendered-nowebhook.yaml" || fail "image.repository/tag are not used"
 grep -q 'mountPath: /mnt/ssd' "$TMP/rendered-nowebhook.yaml" || fail "node.tierPaths are not mounted"
 ok "$(grep -c '^kind:' "$TMP/rendered.yaml") objects rendered"
+# keeper.separate: weir-keeper in a DaemonSet of its own, whose template an image update of weir
+# does not change (so it never restarts, and the views it holds outlive weir-node's pods).
+for tag in v1 v2; do
+	h template weir "$CHART" --namespace "$NS" --set keeper.separate=true --set image.tag="$tag" \
+		--set keeper.image.tag=keeper-pinned >"$TMP/rendered-keeper-$tag.yaml" ||
+		fail "helm template with keeper.separate=true failed (output above)"
+done
 
 step "the rendered objects against the apiserver (server-side dry run)"
 k8s_start "$TMP/k8s"
 kc create namespace "$NS" >/dev/null
 kc apply --dry-run=server -f "$TMP/rendered.yaml" >"$TMP/dry.out" ||
 	fail "kubectl apply --dry-run=server refused the rendered chart (output above)"
+kc apply --dry-run=server -f "$TMP/rendered-keeper-v1.yaml" >>"$TMP/dry.out" ||
+	fail "kubectl apply --dry-run=server refused the chart with keeper.separate=true (output above)"
+k8s_objects "$TMP/rendered-keeper-v1.yaml" >"$TMP/rendered-keeper-v1.json"
+k8s_objects "$TMP/rendered-keeper-v2.yaml" >"$TMP/rendered-keeper-v2.json"
+python3 - "$TMP/rendered-keeper-v1.json" "$TMP/rendered-keeper-v2.json" <<'PY' || fail "keeper.separate renders wrong (above)"
+import json, sys
+def daemonsets(path):
+    return {o["metadata"]["name"]: o for o in json.load(open(path)) if o.get("kind") == "DaemonSet"}
+a, b = daemonsets(sys.argv[1]), daemonsets(sys.argv[2])
+assert set(a) == {"weir-node", "weir-keeper"}, f"DaemonSets rendered: {sorted(a)}"
+k = a["weir-keeper"]
+assert k["spec"]["updateStrategy"]["type"] == "OnDelete", "the keeper's pods would be rolled by helm upgrade"
+kc = k["spec"]["template"]["spec"]["containers"][0]
+assert kc["command"] == ["weir-keeper"] and kc["args"][-2:] == ["--listen", "/var/lib/weir/keeper.sock"], kc["args"]
+assert kc["image"].endswith(":keeper-pinned"), kc["image"]
+assert a["weir-keeper"] == b["weir-keeper"], "an image update of weir changes the keeper's DaemonSet"
+assert a["weir-node"] != b["weir-node"], "the image tag did not reach weir-node"
+node = {c["name"]: c for c in a["weir-node"]["spec"]["template"]["spec"]["containers"]}["weir-node"]
+assert node["command"] == ["weir-node"], f"weir-node runs as {node['command']} (not under a keeper of its own)"
+assert "--keeper-socket=/var/lib/weir/keeper.sock" in node["args"], node["args"]
+vol = {v["name"]: v for v in k["spec"]["template"]["spec"]["volumes"]}["state"]
+assert vol["hostPath"]["path"] == "/var/lib/weir", vol
+PY
+ok "keeper.separate: a weir-keeper DaemonSet (OnDelete, --listen in the state directory) the image tag leaves unchanged; weir-node connects to it"
 cat "$TMP/dry.out"
 ok "every object accepted (dry run)"
 

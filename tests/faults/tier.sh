@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Faults in the cache itself under a running weir-node, with an HTTP source (nginx) (issue 12):
+#   a tier file system that fills up (a 10 MiB tmpfs under a 1 GiB quota): evict and go on;
+#   the source's tier directory removed at run time: refetch, never an error, never old bytes;
+#   a tier block overwritten in place while mounted (the file's mtime put back): checked, refetched;
+#   index.db overwritten with garbage in its middle (on restart): set aside, the cache starts
+#   empty, the right bytes are read.
+# Every read is cmp'd against the server's bytes, with the view's page cache dropped first.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/../helpers/lib.sh"
+. "$here/../helpers/nginx.sh"
+. "$here/../helpers/weir.sh"
+. "$here/lib.sh"
+
+require_root_fuse
+find_weir_bins
+TMP="$(mktemp -d /tmp/weir-faults-tier.XXXXXX)"
+at_exit 'rm -rf "$TMP"'
+weir_setup "$TMP"
+MIB=$((1024 * 1024))
+TREE="$TMP/tree"
+mkdir -p "$TREE/d"
+for i in 1 2 3 4 5 6; do rand_file "$TREE/d/f$i" $((6 * MIB + 999 * i)) "tier-$i"; done
+nginx_start "$TMP/nginx" "$TREE"
+VIEW="$TMP/mnt/d" WANT="$TREE/d"
+
+# read_all WHAT: every file through the view, page cache dropped, cmp-equal to the server's.
+read_all() {
+	local i
+	for i in 1 2 3 4 5 6; do read_clean "$1: f$i" "$VIEW/f$i" "$WANT/f$i"; done
+}
+
+stop_node() {
+	local pid i
+	for mp in "${WEIR_MOUNTS[@]}"; do is_mounted "$mp" && w umount "$mp" >/dev/null; done
+	WEIR_MOUNTS=()
+	pid="$(weir_keeper_pid)"
+	[ -z "$pid" ] || kill -TERM "$pid"
+	pid="$(weir_node_pid)"
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid"
+	for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+	fail "weir-node $pid did not stop within 5 s of SIGTERM"
+}
+
+step "a tier file system that fills up: 36 MiB read through a 10 MiB tmpfs (quota 1 GiB)"
+mkdir -p "$TMP/small"
+mount -t tmpfs -o size=10m weir-faults-small "$TMP/small" || fail "cannot mount a 10 MiB tmpfs at $TMP/small"
+at_exit "umount -l '$TMP/small' 2>/dev/null"
+weir_mount "$NGINX_URL" "$TMP/mnt" --tier "mem:$TMP/small/tier:1GiB" --no-prefetch
+read_all "tier full"
+read_all "tier full, second pass"
+[ -n "$(weir_node_pid)" ] || fail "weir-node died while its tier was full"
+used="$(df --output=used -B1 "$TMP/small" | tail -1)"
+ok "every file right, twice, through a full 10 MiB tier ($used bytes used); weir-node alive"
+stop_node
+
+step "the source's tier directory removed at run time"
+TIERDIR="$WEIR_TIER_DIR/mem"
+weir_mount "$NGINX_URL" "$TMP/mnt" --tier "mem:$TIERDIR:1GiB" --no-prefetch
+read_all "before the removal"
+SID="$(basename "$(find "$TIERDIR" -mindepth 1 -maxdepth 1 -type d | head -n 1)")"
+[ -n "$SID" ] || fail "no source directory under $TIERDIR after reading"
+rm -rf "${TIERDIR:?}/$SID"
+note "removed $TIERDIR/$SID"
+read_all "after the removal"
+read_all "after the removal, second pass"
+[ -n "$(weir_node_pid)" ] || fail "weir-node died when its tier directory was removed"
+if [ -d "$TIERDIR/$SID" ]; then
+	ok "every file right; weir made $TIERDIR/$SID again ($(find "$TIERDIR/$SID" -type f | wc -l) tier files)"
+else
+	ok "every file right (served without the removed directory)"
+fi
+# and a new weir-node on the same state: the index names files that are gone
+stop_node
+weir_mount "$NGINX_URL" "$TMP/mnt" --tier "mem:$TIERDIR:1GiB" --no-prefetch
+rm -rf "${TIERDIR:?}/$SID"
+read_all "a new weir-node after the removal"
+[ -d "$TIERDIR/$SID" ] || fail "weir did not make $TIERDIR/$SID again: nothing new can be cached"
+grep -q 'was removed while in use; made it again' "$WEIR_STATE/node.log" || fail "node.log does not say the tier directory was made again"
+n="$(find "$TIERDIR/$SID" -type f | wc -l)"
+[ "$n" -gt 0 ] || fail "nothing was cached in $TIERDIR/$SID after it was made again"
+ok "a new weir-node over an index whose tier files are gone reads every file right; the directory made again holds $n tier files"
+
+step "a tier block overwritten in place while mounted, its mtime put back"
+read_all "warm"
+tierfile="$(find "$TIERDIR" -type f -size +4M | head -n 1)"
+[ -n "$tierfile" ] || fail "no tier file over 4 MiB under $TIERDIR"
+touch -r "$tierfile" "$TMP/stamp"
+dd if=/dev/urandom of="$tierfile" bs=4096 seek=300 count=4 conv=notrunc status=none
+touch -r "$TMP/stamp" "$tierfile"
+note "16 KiB at 1.2 MiB of $(basename "$tierfile") overwritten; mtime restored"
+read_all "after the corruption"
+grep -q 'changed outside weir' "$WEIR_STATE/node.log" || fail "node.log does not say a tier file changed outside weir"
+grep -q 'failed its checksum' "$WEIR_STATE/node.log" || fail "node.log does not say the block failed its checksum"
+ok "every file right; node.log: $(grep -m1 -o 'block [0-9]* of "[^"]*" failed its checksum[^;]*' "$WEIR_STATE/node.log")"
+
+step "index.db overwritten with garbage in its middle: on restart set aside, the right bytes"
+INDEX="$WEIR_STATE/stores/$SID/index.db"
+stop_node
+[ -f "$INDEX" ] || fail "no index at $INDEX"
+size="$(stat -c %s "$INDEX")"
+[ "$size" -ge 8192 ] || fail "index.db is $size bytes: too small to corrupt in the middle"
+# page 2 onward: the header stays valid, so the damage shows only when a table is read
+dd if=/dev/urandom of="$INDEX" bs=1024 seek=4 count=$(((size - 4096) / 1024)) conv=notrunc status=none
+note "index.db: bytes 4096..$size random"
+weir_mount "$NGINX_URL" "$TMP/mnt" --tier "mem:$TIERDIR:1GiB" --no-prefetch
+read_all "after the index was corrupted"
+if ls "$WEIR_STATE/stores/$SID/" | grep -q '^index.db.corrupt-'; then
+	grep -q 'starting with an empty cache' "$WEIR_STATE/node.log" || fail "the index was set aside but node.log does not say so"
+	ok "every file right; the damaged index was set aside: $(grep -m1 -o 'index "[^"]*": [^;]*' "$WEIR_STATE/node.log")"
+else
+	ok "every file right; the index opened (its damage did not reach the rows read)"
+fi
+read_all "after the index was corrupted, second pass"
+[ -n "$(weir_node_pid)" ] || fail "weir-node died"
+echo
+echo "PASS: faults in the tiers"
