@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 # Benchmark (issue 13), prints figures and never fails on targets: weir bench's training workloads
 # (files, shards, checkpoint) on a weir view of an HTTP tree capped at 10 MB/s per connection, vs
-# the same tree in tmpfs (the limit) and vs rclone mount --vfs-cache-mode full of the same URL.
+# the same tree in tmpfs (the limit), vs rclone mount --vfs-cache-mode full of the same URL, and vs
+# s3fs (use_cache) of the same tree in an S3 bucket (versitygw, built by tests/k8s/peers.sh) behind
+# the same per-connection cap.
 # Epoch 1 is cold (fresh mounts, empty caches), epochs 2.. warm, all in one weir bench run that
 # interleaves the three directories per epoch. Writes bench/results/training.{txt,json,png}.
-# Needs root, /dev/fuse, nginx-light, gnuplot-nox and rclone (installed here with apt-get if
-# missing). s3fs is not run: it needs an S3 endpoint and this tree is served over HTTP.
+# Needs root, /dev/fuse, nginx-light, gnuplot-nox, rclone and s3fs (installed here with apt-get if
+# missing).
 #
 # Scale: BENCH_FILES (files:2000x110KiB), BENCH_SHARDS (shards:8x32MiB), BENCH_CHECKPOINT
 # (checkpoint:1x128MiB), BENCH_WORKERS (8), BENCH_EPOCHS (3), BENCH_CONNS (8: weir's
@@ -22,6 +24,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../tests/helpers/nginx.sh"
 . "$here/../tests/helpers/throttle.sh"
 . "$here/../tests/helpers/weir.sh"
+. "$here/../tests/helpers/versitygw.sh"
 
 FILES="${BENCH_FILES:-files:2000x110KiB}"
 SHARDS="${BENCH_SHARDS:-shards:8x32MiB}"
@@ -39,6 +42,7 @@ find_weir_bins
 need=()
 command -v gnuplot >/dev/null || need+=(gnuplot-nox)
 command -v rclone >/dev/null || need+=(rclone)
+command -v s3fs >/dev/null || need+=(s3fs)
 if [ ${#need[@]} -gt 0 ]; then
 	step "installing ${need[*]} (apt-get)"
 	apt-get install -y "${need[@]}" >/dev/null || fail "apt-get install ${need[*]} failed; install them and rerun"
@@ -49,7 +53,7 @@ at_exit 'rm -rf "$TMP"'
 SHM="$(mktemp -d /dev/shm/weir-training.XXXXXX)"
 at_exit 'rm -rf "$SHM"'
 weir_setup "$TMP"
-MP="$TMP/weir" RMP="$TMP/rclone"
+MP="$TMP/weir" RMP="$TMP/rclone" SMP="$TMP/s3fs"
 t_start="$(now)"
 
 step "generate $FILES, $SHARDS, $CKPT in tmpfs"
@@ -62,6 +66,15 @@ throttle_start "$NGINX_PORT" "$RATE"
 URL="$THROTTLE_URL"
 note "throttled tree: $URL"
 
+step "the same tree in an S3 bucket (versitygw), behind the same per-connection throttle"
+"$here/../tests/k8s/peers.sh" versitygw | sed 's/^/  /'
+vgw_start "$SHM/vgw"
+vgw_curl -f -X PUT "$VGW_URL/train" -o /dev/null || fail "creating the bucket failed"
+vgw_put_tree "$SHM/tree" train
+throttle_start "${VGW_URL##*:}" "$RATE"
+S3_URL="${THROTTLE_URL%/}"
+note "bucket train at $VGW_URL, throttled: $S3_URL"
+
 step "weir view of $URL (--fetch-concurrency $CONNS ${WEIR_ARGS[*]}), rclone mount of the same URL (--vfs-cache-mode full)"
 weir_mount "$URL" "$MP" --tier "mem:$WEIR_TIER_DIR/mem:8GiB" --fetch-concurrency "$CONNS" "${WEIR_ARGS[@]}"
 mkdir -p "$RMP"
@@ -73,17 +86,25 @@ rpid=$!
 at_exit "fusermount3 -uz '$RMP' 2>/dev/null; kill $rpid 2>/dev/null; wait $rpid 2>/dev/null"
 for i in $(seq 1 100); do is_mounted "$RMP" && break; kill -0 "$rpid" 2>/dev/null || break; sleep 0.1; done
 is_mounted "$RMP" || fail "rclone mount did not come up: $(tail -5 "$TMP/rclone.log" 2>/dev/null)"
-note "weir at $MP, rclone at $RMP (pid $rpid)"
+(umask 077 && printf '%s:%s\n' "$VGW_KEY" "$VGW_SECRET" >"$TMP/s3fs.passwd")
+mkdir -p "$SMP"
+s3fs train "$SMP" -o ro -o url="$S3_URL" -o use_path_request_style -o passwd_file="$TMP/s3fs.passwd" \
+	-o use_cache="$SHM/s3fs-cache" -o parallel_count="$CONNS" -o logfile="$TMP/s3fs.log" ||
+	fail "s3fs did not mount: $(tail -5 "$TMP/s3fs.log" 2>/dev/null)"
+at_exit "fusermount3 -uz '$SMP' 2>/dev/null"
+for i in $(seq 1 100); do is_mounted "$SMP" && break; sleep 0.1; done
+is_mounted "$SMP" || fail "s3fs did not mount at $SMP: $(tail -5 "$TMP/s3fs.log" 2>/dev/null)"
+note "weir at $MP, rclone at $RMP (pid $rpid), s3fs at $SMP (parallel_count $CONNS)"
 
-step "weir bench --workload $WORKLOAD --workers $WORKERS --epochs $EPOCHS: weir view, tmpfs, rclone"
+step "weir bench --workload $WORKLOAD --workers $WORKERS --epochs $EPOCHS: weir view, tmpfs, rclone, s3fs"
 "$WEIR_BIN" --state-dir "$WEIR_STATE" bench --workload "$WORKLOAD" --workers "$WORKERS" --epochs "$EPOCHS" \
-	--compare "$SHM/tree" --compare "$RMP" -o json --plot "$OUT/training.png" "$MP" \
+	--compare "$SHM/tree" --compare "$RMP" --compare "$SMP" -o json --plot "$OUT/training.png" "$MP" \
 	>"$OUT/training.json" || fail "weir bench failed"
 
-python3 - "$OUT/training.json" "$MP" "$SHM/tree" "$RMP" >"$OUT/training.txt" <<'PY'
+python3 - "$OUT/training.json" "$MP" "$SHM/tree" "$RMP" "$SMP" >"$OUT/training.txt" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
-name = {sys.argv[2]: "weir", sys.argv[3]: "tmpfs", sys.argv[4]: "rclone"}
+name = {sys.argv[2]: "weir", sys.argv[3]: "tmpfs", sys.argv[4]: "rclone", sys.argv[5]: "s3fs"}
 rows = {}
 for r in j["results"]:
     for e in r["epochs"]:
@@ -96,7 +117,7 @@ for wl in ("files", "shards", "checkpoint"):
     for ep in range(1, j["epochs"] + 1):
         first = rows[(wl, ep, "weir")][1]
         key = "files_per_s" if wl == "files" else "mb_per_s"
-        for sysname in ("weir", "tmpfs", "rclone"):
+        for sysname in ("weir", "tmpfs", "rclone", "s3fs"):
             r, e = rows[(wl, ep, sysname)]
             ufs = "-" if e["ufs_bytes"] is None else f"{e['ufs_bytes'] / 1e6:.1f}"
             ratio = "-" if sysname == "weir" else f"{first[key] / e[key]:.2f}x"
