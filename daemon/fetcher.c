@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Fetch scheduler: an in-flight table keyed by (object, block) dedups concurrent misses;
+// Fetch scheduler: an in-flight table keyed by (object, block) dedups concurrent misses; a
+// block's range requests wait in a demand or a prefetch queue and at most max_requests are at
+// the UFS at once, demand first, so a reader never waits behind the blocks fetched ahead of it;
 // UFS completions are handed to store threads so the UFS event loop never blocks on tier I/O.
 #include "fetcher.h"
 
@@ -30,13 +32,25 @@ struct inflight;
 struct part {
 	struct inflight *e;
 	uint32_t off, len;
+	TAILQ_ENTRY(part) q; /* under f->lock: in a queue while `queued` */
+	bool queued;	     /* under f->lock: waiting for a request slot */
+};
+
+TAILQ_HEAD(part_queue, part);
+
+/* What a fetch is for, in the order its requests go to the UFS. */
+enum fetch_class {
+	FETCH_DEMAND,	/* a reader waits for it */
+	FETCH_PREFETCH, /* ahead of a reader's stream */
+	FETCH_SPARE, /* a guess (the next file of a directory): only on slots nothing else wants */
+	FETCH_CLASSES,
 };
 
 struct inflight {
 	struct fetcher *f;
 	struct part *parts;
-	unsigned parts_left; /* under f->lock: requests not yet completed */
-	struct part one_part;
+	unsigned nparts;
+	unsigned parts_left;	      /* under f->lock: requests not yet completed */
 	STAILQ_ENTRY(inflight) qlink; /* completion queue, under f->lock */
 	uint64_t obj, block;
 	char *path;
@@ -44,11 +58,12 @@ struct inflight {
 	char *buf;
 	uint32_t want; /* bytes expected */
 	size_t got;
-	int err;     /* under f->lock once done */
-	bool done;   /* under f->lock */
-	bool stored; /* under f->lock */
-	bool prefetch;
-	unsigned refs; /* under f->lock: the fetch itself + each waiter */
+	int err;	      /* under f->lock once done */
+	bool done;	      /* under f->lock */
+	bool stored;	      /* under f->lock */
+	bool prefetch;	      /* under f->lock: no reader waits for it (yet) */
+	enum fetch_class cls; /* under f->lock: the queue its unsubmitted parts are in */
+	unsigned refs;	      /* under f->lock: the fetch itself + each waiter */
 };
 
 struct fetcher {
@@ -57,6 +72,7 @@ struct fetcher {
 	uint32_t block_size;
 	unsigned max_prefetch;
 	uint32_t part_size;
+	unsigned max_requests; /* parts at the UFS at once: its connections */
 	/* Guards the in-flight table, the completion queue and every inflight's fields marked
 	 * "under f->lock". Held for memory updates only: never across a block store call that
 	 * can do tier I/O (acquire, put, invalidate), nor while waiting on anything but the
@@ -74,6 +90,12 @@ struct fetcher {
 		int err;
 	} fails[FAIL_MEMO_N]; /* under lock: recent failures, a ring */
 	unsigned fail_next;   /* under lock */
+	/* Parts not yet asked of the UFS, one queue per fetch_class, served in class order: demand
+	 * before prefetch before spare. A part leaves its queue when submitted; submitting drops
+	 * the lock (see pump_locked). */
+	struct part_queue queues[FETCH_CLASSES]; /* under lock */
+	unsigned submitted;			 /* under lock: parts at the UFS now */
+	bool pumping, pump_again;		 /* under lock: one thread submits at a time */
 	unsigned nthreads;
 	pthread_t threads[8];
 	struct fetcher_stats stats;
@@ -99,6 +121,13 @@ static int recent_failure_locked(struct fetcher *f, uint64_t obj, uint64_t block
 		}
 	}
 	return 0;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 #define INFLIGHT_KEY_MAX 34 /* two 16-digit hex numbers, ':' and NUL */
@@ -127,8 +156,7 @@ static void put_locked(struct inflight *e)
 {
 	if (--e->refs > 0)
 		return;
-	if (e->parts != &e->one_part)
-		free(e->parts);
+	free(e->parts);
 	free(e->buf);
 	free(e->path);
 	free(e);
@@ -140,6 +168,90 @@ static void queue_locked(struct fetcher *f, struct inflight *e)
 	pthread_cond_signal(&f->queue_cond);
 }
 
+/* A part of e ended (err, or got bytes): when it was the block's last, queue the block for a
+ * store thread. */
+static void part_done_locked(struct fetcher *f, struct inflight *e, int err, size_t got)
+{
+	if (err < 0 && e->err == 0)
+		e->err = err;
+	/* A short part means the object ended early: the total comes up short, complete() sees
+	 * it as a change. */
+	e->got += got;
+	if (--e->parts_left == 0)
+		queue_locked(f, e);
+}
+
+static void read_done(void *userdata, int err, size_t nread);
+
+/* Submits queued parts, demand first, while fewer than max_requests are at the UFS. Called and
+ * returns with f->lock held, but drops it around each ufs_read_async() (a backend may complete
+ * inline, and read_done takes the lock). One thread submits at a time: another that finds
+ * pumping set leaves its work to it (pump_again), so no thread waits here for another and the
+ * UFS thread's completions never recurse. A part's inflight stays alive while the part is out:
+ * it is freed only after its last part completes. */
+static void pump_locked(struct fetcher *f)
+{
+	if (f->pumping) {
+		f->pump_again = true;
+		return;
+	}
+	f->pumping = true;
+	do {
+		f->pump_again = false;
+		while (f->submitted < f->max_requests) {
+			struct part *p = NULL;
+			struct part_queue *q = NULL;
+			for (int c = 0; c < FETCH_CLASSES && !p; c++) {
+				q = &f->queues[c];
+				p = TAILQ_FIRST(q);
+			}
+			if (!p)
+				break;
+			TAILQ_REMOVE(q, p, q);
+			p->queued = false;
+			f->submitted++;
+			struct inflight *e = p->e;
+			if (e->err < 0) {
+				/* A sibling failed: the block fails anyway, ask nothing more. */
+				f->submitted--;
+				part_done_locked(f, e, 0, 0);
+				continue;
+			}
+			pthread_mutex_unlock(&f->lock);
+			int r = ufs_read_async(f->ufs, e->path,
+					       e->block * (uint64_t)f->block_size + p->off, p->len,
+					       e->buf + p->off, &e->attr, read_done, p);
+			pthread_mutex_lock(&f->lock);
+			if (r < 0) {
+				/* done will not run for it */
+				f->submitted--;
+				log_debug("cannot ask for block %llu of \"%s\": %s",
+					  (unsigned long long)e->block, e->path, strerror(-r));
+				part_done_locked(f, e, r, 0);
+			}
+		}
+	} while (f->pump_again);
+	f->pumping = false;
+	if (f->inflight == 0)
+		pthread_cond_broadcast(&f->done_cond); /* fetcher_free waits for the pump too */
+}
+
+/* e is wanted more urgently now (a reader waits for a prefetch; a stream reached a spare
+ * guess): its parts not yet asked for move to the queue of class cls. */
+static void promote_locked(struct fetcher *f, struct inflight *e, enum fetch_class cls)
+{
+	if (e->cls <= cls)
+		return;
+	for (unsigned i = 0; i < e->nparts; i++) {
+		struct part *p = &e->parts[i];
+		if (!p->queued)
+			continue;
+		TAILQ_REMOVE(&f->queues[e->cls], p, q);
+		TAILQ_INSERT_TAIL(&f->queues[cls], p, q);
+	}
+	e->cls = cls;
+}
+
 /* Runs on the UFS backend's thread: when the block's last part is in, queue it for a store
  * thread; never block here. */
 static void read_done(void *userdata, int err, size_t nread)
@@ -148,13 +260,9 @@ static void read_done(void *userdata, int err, size_t nread)
 	struct inflight *e = p->e;
 	struct fetcher *f = e->f;
 	pthread_mutex_lock(&f->lock);
-	if (err < 0 && e->err == 0)
-		e->err = err;
-	/* A short part means the object ended early: the total comes up short, complete() sees
-	 * it as a change. */
-	e->got += nread < p->len ? nread : p->len;
-	if (--e->parts_left == 0)
-		queue_locked(f, e);
+	f->submitted--;
+	part_done_locked(f, e, err, nread < p->len ? nread : p->len);
+	pump_locked(f); /* the slot it freed */
 	pthread_mutex_unlock(&f->lock);
 }
 
@@ -249,6 +357,9 @@ int fetcher_new(struct ufs *u, struct block_store *bs, const struct fetcher_opti
 	f->part_size = opts && opts->part_size ? opts->part_size : 1u << 20;
 	if (f->part_size > f->block_size)
 		f->part_size = f->block_size;
+	f->max_requests = opts && opts->max_requests ? opts->max_requests : 16;
+	for (int c = 0; c < FETCH_CLASSES; c++)
+		TAILQ_INIT(&f->queues[c]);
 	f->nthreads = opts && opts->store_threads ? opts->store_threads : 2;
 	if (f->nthreads > 8)
 		f->nthreads = 8;
@@ -278,7 +389,7 @@ void fetcher_free(struct fetcher *f)
 	if (!f)
 		return;
 	pthread_mutex_lock(&f->lock);
-	while (f->inflight > 0)
+	while (f->inflight > 0 || f->pumping)
 		pthread_cond_wait(&f->done_cond, &f->lock);
 	f->stopping = true;
 	pthread_cond_broadcast(&f->queue_cond);
@@ -301,22 +412,27 @@ static uint32_t block_len(const struct fetcher *f, const struct ufs_attr *attr, 
 	return left < f->block_size ? (uint32_t)left : f->block_size;
 }
 
-/* Starts a fetch; called with f->lock held, which it drops around the UFS call (a backend may
- * complete inline). On success *ret has two references: the fetch's own and the caller's, which
- * the caller drops with put_locked(). A fetch that could not start is done with its error. */
+/* Starts a fetch: queues its parts in their class's queue and submits what the request slots
+ * allow. Called with f->lock held, which pump_locked drops around each UFS call. On success *ret
+ * has two references: the fetch's own and the caller's, which the caller drops with
+ * put_locked(). */
 static int start_locked(struct fetcher *f, uint64_t obj, const char *path,
-			const struct ufs_attr *attr, uint64_t block, bool prefetch,
+			const struct ufs_attr *attr, uint64_t block, enum fetch_class cls,
 			struct inflight **ret)
 {
+	bool prefetch = cls != FETCH_DEMAND;
 	uint32_t want = block_len(f, attr, block);
 	if (want == 0)
 		return -EINVAL;
 	struct inflight *e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
+	unsigned nparts = (want + f->part_size - 1) / f->part_size;
 	e->buf = malloc(want);
 	e->path = strdup(path);
-	if (!e->buf || !e->path) {
+	e->parts = calloc(nparts, sizeof(*e->parts));
+	if (!e->buf || !e->path || !e->parts) {
+		free(e->parts);
 		free(e->buf);
 		free(e->path);
 		free(e);
@@ -328,11 +444,13 @@ static int start_locked(struct fetcher *f, uint64_t obj, const char *path,
 	e->attr = *attr;
 	e->want = want;
 	e->prefetch = prefetch;
+	e->cls = cls;
 	e->refs = 2;
 	char key[INFLIGHT_KEY_MAX];
 	int err = 0;
 	strmap_put(f->by_block, inflight_key(obj, block, key), e, &err);
 	if (err < 0) {
+		free(e->parts);
 		free(e->buf);
 		free(e->path);
 		free(e);
@@ -341,40 +459,16 @@ static int start_locked(struct fetcher *f, uint64_t obj, const char *path,
 	f->inflight++;
 	if (prefetch)
 		f->inflight_prefetch++;
-	unsigned nparts = (want + f->part_size - 1) / f->part_size;
-	e->parts = calloc(nparts, sizeof(*e->parts));
-	if (!e->parts) {
-		nparts = 1; /* one request for the whole block still works */
-		e->parts = &e->one_part;
-	}
+	e->nparts = nparts;
 	e->parts_left = nparts;
-	pthread_mutex_unlock(&f->lock);
-	int r = 0;
-	unsigned started = 0;
-	for (; started < nparts; started++) {
-		struct part *p = &e->parts[started];
+	struct part_queue *q = &f->queues[cls];
+	for (unsigned i = 0; i < nparts; i++) {
+		struct part *p = &e->parts[i];
 		p->e = e;
-		p->off = started * f->part_size;
+		p->off = i * f->part_size;
 		p->len = want - p->off < f->part_size ? want - p->off : f->part_size;
-		r = ufs_read_async(f->ufs, path, block * (uint64_t)f->block_size + p->off, p->len,
-				   e->buf + p->off, &e->attr, read_done, p);
-		if (r < 0)
-			break;
-	}
-	pthread_mutex_lock(&f->lock);
-	if (r < 0 && started == 0) {
-		finish_locked(f, e, r);
-		e->refs--; /* the fetch's own; the caller's goes below */
-		put_locked(e);
-		return r;
-	}
-	if (r < 0) {
-		/* Some parts are out: their completions finish the block, with this error. */
-		if (e->err == 0)
-			e->err = r;
-		e->parts_left -= nparts - started;
-		if (e->parts_left == 0)
-			queue_locked(f, e);
+		p->queued = true;
+		TAILQ_INSERT_TAIL(q, p, q);
 	}
 	if (prefetch) {
 		atomic_fetch_add(&f->stats.prefetch_blocks, 1);
@@ -382,6 +476,7 @@ static int start_locked(struct fetcher *f, uint64_t obj, const char *path,
 	} else {
 		atomic_fetch_add(&f->stats.demand_blocks, 1);
 	}
+	pump_locked(f);
 	*ret = e;
 	return 0;
 }
@@ -402,9 +497,12 @@ int fetcher_get(struct fetcher *f, uint64_t obj, const char *path, const struct 
 			 * is thrashing. Give up rather than loop. */
 			return -ENOSPC;
 		}
+		uint64_t t0 = now_us();
+		bool joined = true, was_prefetch = false;
 		pthread_mutex_lock(&f->lock);
 		struct inflight *e = find_locked(f, obj, block);
 		if (!e) {
+			joined = false;
 			/* A fetch may have stored it between the lookup and here: look again
 			 * rather than fetch it twice (contains() reads memory only). */
 			if (block_store_contains(f->bs, obj, block)) {
@@ -416,21 +514,29 @@ int fetcher_get(struct fetcher *f, uint64_t obj, const char *path, const struct 
 				pthread_mutex_unlock(&f->lock);
 				return r;
 			}
-			r = start_locked(f, obj, path, attr, block, false, &e);
+			r = start_locked(f, obj, path, attr, block, FETCH_DEMAND, &e);
 			if (r < 0) {
 				pthread_mutex_unlock(&f->lock);
 				return r;
 			}
 		} else {
+			was_prefetch = e->prefetch;
 			if (e->prefetch && !e->done) {
 				/* A reader now waits for it: demand from here on. */
 				e->prefetch = false;
 				f->inflight_prefetch--;
+				promote_locked(f, e, FETCH_DEMAND);
+				atomic_fetch_add(&f->stats.promoted_blocks, 1);
 			}
 			e->refs++;
 		}
 		while (!e->done)
 			pthread_cond_wait(&f->done_cond, &f->lock);
+		log_debug("block %llu of \"%s\": a reader waited %llu us (%s)",
+			  (unsigned long long)block, path, (unsigned long long)(now_us() - t0),
+			  !joined	 ? "fetched on demand"
+			  : was_prefetch ? "prefetch in flight"
+					 : "demand in flight");
 		int err = e->err;
 		if (err == 0 && !e->stored) {
 			char *mem = malloc(e->want);
@@ -453,8 +559,9 @@ int fetcher_get(struct fetcher *f, uint64_t obj, const char *path, const struct 
 	}
 }
 
-unsigned fetcher_prefetch(struct fetcher *f, uint64_t obj, const char *path,
-			  const struct ufs_attr *attr, uint64_t first, uint64_t count)
+static unsigned prefetch_class(struct fetcher *f, uint64_t obj, const char *path,
+			       const struct ufs_attr *attr, uint64_t first, uint64_t count,
+			       enum fetch_class cls)
 {
 	unsigned started = 0;
 	uint64_t nblocks = (attr->size + f->block_size - 1) / f->block_size;
@@ -462,16 +569,40 @@ unsigned fetcher_prefetch(struct fetcher *f, uint64_t obj, const char *path,
 	for (uint64_t b = first; b < first + count && b < nblocks; b++) {
 		if (f->inflight_prefetch >= f->max_prefetch)
 			break;
-		if (find_locked(f, obj, b) || block_store_contains(f->bs, obj, b))
+		struct inflight *e = find_locked(f, obj, b);
+		if (e) {
+			if (!e->done)
+				promote_locked(f, e, cls); /* a guess the stream now confirms */
 			continue;
-		struct inflight *e;
-		if (start_locked(f, obj, path, attr, b, true, &e) < 0)
+		}
+		if (block_store_contains(f->bs, obj, b))
+			continue;
+		if (start_locked(f, obj, path, attr, b, cls, &e) < 0)
 			break;
 		put_locked(e);
 		started++;
 	}
 	pthread_mutex_unlock(&f->lock);
 	return started;
+}
+
+unsigned fetcher_prefetch(struct fetcher *f, uint64_t obj, const char *path,
+			  const struct ufs_attr *attr, uint64_t first, uint64_t count)
+{
+	return prefetch_class(f, obj, path, attr, first, count, FETCH_PREFETCH);
+}
+
+unsigned fetcher_prefetch_spare(struct fetcher *f, uint64_t obj, const char *path,
+				const struct ufs_attr *attr, uint64_t first, uint64_t count)
+{
+	return prefetch_class(f, obj, path, attr, first, count, FETCH_SPARE);
+}
+
+unsigned fetcher_fill_blocks(const struct fetcher *f)
+{
+	uint64_t bytes = (uint64_t)f->max_requests * f->part_size;
+	uint64_t n = (bytes + f->block_size - 1) / f->block_size;
+	return n ? (unsigned)n : 1;
 }
 
 unsigned fetcher_inflight(struct fetcher *f)

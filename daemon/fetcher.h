@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Fetch scheduler of one source: turns block misses into UFS range reads, many in flight,
  * one per block however many readers wait for it, and stores what arrives in the block store.
- * A reader waits only for the blocks it needs. All functions are thread-safe. */
+ * A reader waits only for the blocks it needs, and never behind blocks fetched ahead: its
+ * requests go to the UFS before any prefetch's. All functions are thread-safe. */
 #pragma once
 
 #include <stdatomic.h>
@@ -16,6 +17,9 @@ struct fetcher_options {
 	unsigned store_threads; /* threads writing arrived blocks to the store (default 2) */
 	uint32_t part_size;	/* a block is fetched as parallel range requests of this size
 				 * (default 1 MiB) */
+	unsigned max_requests;	/* range requests at the UFS at once (default 16): the UFS's
+				 * connections, so that the fetcher, not the UFS's queue, picks
+				 * what goes next: demand before prefetch */
 };
 
 struct fetcher_stats {
@@ -23,6 +27,8 @@ struct fetcher_stats {
 	atomic_uint_fast64_t prefetch_blocks; /* blocks fetched ahead of readers */
 	atomic_uint_fast64_t prefetch_bytes;
 	atomic_uint_fast64_t failed_blocks;
+	atomic_uint_fast64_t promoted_blocks; /* prefetches a reader waited for before they were in:
+					       * the prefetch started too late */
 };
 
 struct fetcher;
@@ -50,6 +56,17 @@ int fetcher_get(struct fetcher *f, uint64_t obj, const char *path, const struct 
  * the prefetch budget; does not wait. Returns how many fetches it started. */
 unsigned fetcher_prefetch(struct fetcher *f, uint64_t obj, const char *path,
 			  const struct ufs_attr *attr, uint64_t first, uint64_t count);
+
+/* fetcher_prefetch for a guess (the next file a reader of a directory may open): its requests
+ * go to the UFS only when no reader and no stream wants a request slot, so they fill the idle
+ * slots at the end of a file instead of delaying it. A later fetcher_prefetch or fetcher_get of
+ * the same block raises it to theirs. */
+unsigned fetcher_prefetch_spare(struct fetcher *f, uint64_t obj, const char *path,
+				const struct ufs_attr *attr, uint64_t first, uint64_t count);
+
+/* How many blocks it takes to keep every request slot busy (max_requests parts): a reader
+ * that starts a file fetches this many at once, not one block's few parts. At least 1. */
+unsigned fetcher_fill_blocks(const struct fetcher *f);
 
 /* Blocks in flight now. */
 unsigned fetcher_inflight(struct fetcher *f);

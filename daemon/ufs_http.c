@@ -72,6 +72,7 @@ struct http_read {
 	uint64_t last_byte_ms;	/* when this attempt last received a byte (or started) */
 	bool stalled;		/* this attempt was abandoned: no byte for the stall timeout */
 	uint64_t not_before_ms; /* backoff: do not start before this */
+	uint64_t queued_ms;	/* when submitted: the debug timeline's origin */
 	CURL *easy;
 	struct http_resp resp;
 	bool body_started;
@@ -818,6 +819,9 @@ static void read_complete(struct ufs *u, struct http_read *r, int err)
 		set_error(u, r->url, r->cause[0] ? r->cause : strerror(-err));
 		log_debug("read %s @%" PRIu64 "+%zu: %s", r->url, r->off, r->len,
 			  r->cause[0] ? r->cause : strerror(-err));
+	} else {
+		log_debug("read %s @%" PRIu64 "+%zu: done %" PRIu64 " ms after submission", r->url,
+			  r->off, r->len, now_ms() - r->queued_ms);
 	}
 	r->done(r->userdata, err, err < 0 ? 0 : r->got);
 	read_free(r);
@@ -866,6 +870,8 @@ static int read_start(struct ufs *u, struct http_read *r)
 	TAILQ_INSERT_HEAD(&h->inflight, r, link);
 	h->n_inflight++;
 	atomic_fetch_add(&u->stats.requests, 1);
+	log_debug("read %s @%" PRIu64 "+%zu: started %" PRIu64 " ms after submission, %u in flight",
+		  r->url, r->off, r->len, now_ms() - r->queued_ms, h->n_inflight);
 	return 0;
 }
 
@@ -1300,6 +1306,7 @@ static int http_read_async(struct ufs *u, const char *path, uint64_t off, size_t
 	r->buf = buf;
 	r->done = done;
 	r->userdata = userdata;
+	r->queued_ms = now_ms();
 	if (expect) {
 		char cond[UFS_ETAG_MAX + 32];
 		r->has_expect = true;

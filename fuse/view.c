@@ -133,6 +133,7 @@ struct handle {
 	uint64_t next_off;   /* under lock: where a sequential reader reads next */
 	uint64_t prefetched; /* under lock: blocks below this were asked for */
 	unsigned window;     /* under lock: current prefetch window in blocks */
+	atomic_bool head_fetched; /* a read at offset 0 fetched the next blocks with it */
 	int backing_id;	     /* > 0: reads pass through to the tier file */
 	int backing_fd;	     /* its tier file while backing_id > 0 (the store's; pinned) */
 	bool pt_held;	     /* passthrough_hold(true) was called: call it with false at close */
@@ -205,6 +206,7 @@ struct view {
 	 * and the index below which files were fetched ahead. Under lock; see dir_stream(). */
 	char *seq_dir;
 	size_t seq_idx, seq_ahead;
+	size_t seq_spared; /* the next file whose head was fetched as a guess; 0: none */
 	unsigned seq_run;
 	/* The kernel's INIT request, as read (journaled with the reply, replayed at takeover). */
 	_Alignas(8) char init_req[sizeof(struct fuse_in_header) + sizeof(struct fuse_init_in)];
@@ -1419,11 +1421,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			pthread_mutex_unlock(&v->lock);
 		}
 	}
-	if ((fi->flags & O_ACCMODE) == O_RDONLY)
-		dir_stream(v, in->path);
+	/* After the reply (it may ask the UFS for the next file's version): a copy, since the
+	 * inode may be forgotten once the reader has its descriptor. */
+	char *stream_path = (fi->flags & O_ACCMODE) == O_RDONLY ? strdup(in->path) : NULL;
 	if (handle_register(v, h, true) < 0) {
 		handle_close(v, h); /* undoes the mode count too */
 		fuse_reply_err(req, ENOMEM);
+		free(stream_path);
 		return;
 	}
 	fi->fh = h->fh;
@@ -1448,6 +1452,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		journal_handle_clear(v, fh);
 		handle_close(v, h);
 	}
+	if (stream_path)
+		dir_stream(v, stream_path);
+	free(stream_path);
 }
 
 /* Index of name in l (listings are sorted by name), or -1. */
@@ -1467,15 +1474,21 @@ static long listing_index(const struct meta_listing *l, const char *name)
 	return -1;
 }
 
-/* A stream across files: a reader that opened three of a directory's files in listing order in
- * a row (cp -R, tar) reads the next ones next, as a sequential reader reads its next blocks. So
- * the first block of each of the next readahead_blocks files is fetched ahead, bound to the
- * version the listing gives; only where listings give exact versions (S3), so the open that
- * follows binds to that same version. Opens in any other order fetch nothing ahead. */
+/* A stream across files: a reader that opens a directory's files in listing order (cp -R, tar)
+ * reads the next ones next, as a sequential reader reads its next blocks.
+ * - After two such opens, the head of the next file (as many blocks as fill the source's
+ *   connections) is fetched as a spare guess: on request slots nothing else wants, so it fills
+ *   the slots that fall idle while this file's last blocks arrive. Its version is the one the
+ *   next open binds to: the listing's where listings give exact versions (S3), else validated
+ *   now (a HEAD, recorded for metadata_ttl_ms, which the open then reuses).
+ * - After three, where listings give exact versions, the first block of each of the next
+ *   readahead_blocks files is fetched ahead (small files: the listing is the stream).
+ * Opens in any other order fetch nothing ahead. Runs after the open's reply. */
 static void dir_stream(struct view *v, const char *path)
 {
-	if (v->cfg.no_prefetch || !ufs_listing_versions(v->src.ufs))
+	if (v->cfg.no_prefetch)
 		return;
+	bool exact = ufs_listing_versions(v->src.ufs);
 	const char *slash = strrchr(path, '/');
 	if (!slash)
 		return;
@@ -1485,7 +1498,7 @@ static void dir_stream(struct view *v, const char *path)
 	if (meta_cache_list(v->src.meta, dir, v->cfg.metadata_ttl_ms, &l) < 0)
 		return;
 	long idx = listing_index(l, slash + 1);
-	size_t from = 0, to = 0;
+	size_t from = 0, to = 0, spare = 0;
 	pthread_mutex_lock(&v->lock);
 	bool same = idx >= 0 && v->seq_dir && strcmp(v->seq_dir, dir) == 0;
 	if (same && (size_t)idx == v->seq_idx + 1) {
@@ -1493,6 +1506,7 @@ static void dir_stream(struct view *v, const char *path)
 	} else if (!same || (size_t)idx != v->seq_idx) {
 		v->seq_run = 0;
 		v->seq_ahead = 0;
+		v->seq_spared = 0;
 		if (!same) {
 			free(v->seq_dir);
 			v->seq_dir = idx >= 0 ? strdup(dir) : NULL;
@@ -1500,7 +1514,12 @@ static void dir_stream(struct view *v, const char *path)
 	}
 	if (idx >= 0)
 		v->seq_idx = (size_t)idx;
-	if (idx >= 0 && v->seq_run >= 2) {
+	if (idx >= 0 && v->seq_run >= 1 && (size_t)idx + 1 < meta_listing_count(l) &&
+	    v->seq_spared != (size_t)idx + 1) {
+		spare = (size_t)idx + 1;
+		v->seq_spared = spare;
+	}
+	if (exact && idx >= 0 && v->seq_run >= 2) {
 		from = (size_t)idx + 1 > v->seq_ahead ? (size_t)idx + 1 : v->seq_ahead;
 		to = (size_t)idx + 1 + v->cfg.readahead_blocks;
 		if (to > meta_listing_count(l))
@@ -1520,6 +1539,24 @@ static void dir_stream(struct view *v, const char *path)
 				atomic_fetch_add(&v->prefetch_bytes, e->attr.size < v->block_size
 									 ? e->attr.size
 									 : v->block_size);
+		}
+		free(p);
+	}
+	const struct ufs_dirent *e = spare ? meta_listing_at(l, spare) : NULL;
+	if (e && !e->attr.is_dir && (!e->size_known || e->attr.size > 0)) {
+		char *p = child_path(dir, e->name);
+		struct ufs_attr a = e->attr;
+		bool changed = false;
+		uint64_t obj;
+		int r = p ? 0 : -ENOMEM;
+		if (r == 0 && !(exact && e->size_known && e->attr.etag[0]))
+			r = meta_cache_validate(v->src.meta, p, v->cfg.metadata_ttl_ms, false, &a,
+						&changed);
+		if (r == 0 && !a.is_dir && a.size > 0 && !changed &&
+		    block_store_object_sync(v->src.store, p, &a, &obj) >= 0) {
+			unsigned n = fetcher_prefetch_spare(v->src.fetcher, obj, p, &a, 0,
+							    fetcher_fill_blocks(v->src.fetcher));
+			atomic_fetch_add(&v->prefetch_bytes, (uint64_t)n * v->block_size);
 		}
 		free(p);
 	}
@@ -1574,6 +1611,23 @@ static void maybe_prefetch(struct view *v, struct handle *h, uint64_t off, size_
 		    fetcher_prefetch(v->src.fetcher, h->obj, h->path, &h->attr, start, count);
 		atomic_fetch_add(&v->prefetch_bytes, (uint64_t)n * v->block_size);
 	}
+}
+
+/* A read at offset 0 most often starts a whole-file reader (cp, tar, a loader): the blocks
+ * after it are fetched with it, as many as keep the source's connections busy, so the file's
+ * first second is not spent on one block's few range requests while the stream detector (eBPF
+ * or maybe_prefetch) waits for a second read. Once per descriptor; a reader that reads only
+ * the head costs at most that many blocks. */
+static void head_start(struct view *v, struct handle *h, uint64_t next)
+{
+	if (v->cfg.no_prefetch || atomic_exchange(&h->head_fetched, true))
+		return;
+	unsigned want = fetcher_fill_blocks(v->src.fetcher);
+	if (next >= want)
+		return; /* this read alone fills them */
+	unsigned n =
+	    fetcher_prefetch(v->src.fetcher, h->obj, h->path, &h->attr, next, want - next);
+	atomic_fetch_add(&v->prefetch_bytes, (uint64_t)n * v->block_size);
 }
 
 /* A fetch for h said its version is gone: ask the UFS what is there now, so the store and the
@@ -1659,6 +1713,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	size_t nheld = 0, nsegs = 0;
 	int r = 0;
 	maybe_prefetch(v, h, (uint64_t)off, len, first + nblocks - 1);
+	if (off == 0)
+		head_start(v, h, first + nblocks);
 	if (nblocks > VIEW_MAX_SEGS) {
 		r = -EINVAL;
 		goto reply;

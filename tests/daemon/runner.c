@@ -11,6 +11,7 @@ int main(void)
 	srunner_add_suite(sr, block_store_suite());
 	srunner_add_suite(sr, ranges_suite());
 	srunner_add_suite(sr, cache_path_suite());
+	srunner_add_suite(sr, fetcher_suite());
 	srunner_add_suite(sr, http_version_suite());
 	srunner_add_suite(sr, s3_suite());
 	srunner_add_suite(sr, uring_io_suite());

@@ -7,6 +7,7 @@ Suite *listing_suite(void);
 Suite *block_store_suite(void);
 Suite *ranges_suite(void);
 Suite *cache_path_suite(void);
+Suite *fetcher_suite(void);
 Suite *http_version_suite(void);
 Suite *s3_suite(void);
 Suite *uring_io_suite(void);

@@ -16,6 +16,8 @@
 #                                      until the knob no longer lists it; each is logged on
 #                                      arrival as: STALL METHOD PATH
 #   "status": {"/prefix/": CODE}       requests under the prefix are answered CODE, no body
+#   "fail_range": {"/path@N": [S, K]}  the next K range GETs of /path starting at byte N are
+#                                      answered status S (K -1: all of them); others are served
 import email.utils
 import json
 import os
@@ -30,7 +32,7 @@ ROOT = os.path.realpath(sys.argv[1])
 PORT_FILE = sys.argv[2]
 LOG_FILE = sys.argv[3]
 KNOBS = {"listing_size": {}, "no_etag": False, "ignore_preconditions": False,
-         "truncate_body": {}, "stall": [], "status": {}}
+         "truncate_body": {}, "stall": [], "status": {}, "fail_range": {}}
 LOCK = threading.Lock()
 
 
@@ -167,6 +169,15 @@ class Handler(BaseHTTPRequestHandler):
                     return self.send_simple(416, headers=hdrs)
                 status = 206
                 hdrs["Content-Range"] = "bytes %d-%d/%d" % (first, last, size)
+        if status == 206 and self.command == "GET":
+            with LOCK:
+                fault = KNOBS["fail_range"].get("%s@%d" % (path, first))
+                if fault and fault[1] != 0:
+                    fault[1] -= 1 if fault[1] > 0 else 0
+                else:
+                    fault = None
+            if fault:
+                return self.send_simple(fault[0], b"injected fault\n")
         length = last - first + 1 if size else 0
         self.log_request_line(status)
         self.send_response(status)

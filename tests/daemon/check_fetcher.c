@@ -1,0 +1,391 @@
+// SPDX-License-Identifier: Apache-2.0
+// The fetch scheduler's order and its sub-range assembly, over a real local:// UFS seen through a
+// gate: each range request waits at the gate until the test lets it through (then the real UFS
+// reads it), so the order in which the fetcher asks is observable, and one request can be failed.
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "block_store.h"
+#include "fetcher.h"
+#include "suites.h"
+#include "ufs.h"
+
+#define BLOCK 65536
+#define PART 16384
+#define NBLOCKS 4
+#define MAX_REQS 64
+
+static char dir[256];
+static struct ufs *real; /* the local:// UFS behind the gate */
+
+/* One request held at the gate. */
+struct held {
+	char path[64];
+	uint64_t off;
+	size_t len;
+	void *buf;
+	ufs_read_done_fn done;
+	void *userdata;
+};
+
+/* Guards everything below; never held while the real UFS reads or a done callback runs. */
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static struct held gate_q[MAX_REQS]; /* under gate_lock: requests not let through yet */
+static size_t gate_n;
+static uint64_t asked[MAX_REQS]; /* under gate_lock: offsets in the order the fetcher asked */
+static size_t nasked;
+static uint64_t fail_at = UINT64_MAX; /* under gate_lock: this offset's request fails -EIO */
+
+static int gate_read_async(struct ufs *u, const char *path, uint64_t off, size_t len, void *buf,
+			   const struct ufs_attr *expect, ufs_read_done_fn done, void *userdata)
+{
+	(void)u;
+	(void)expect;
+	pthread_mutex_lock(&gate_lock);
+	ck_assert_uint_lt(gate_n, MAX_REQS);
+	ck_assert_uint_lt(nasked, MAX_REQS);
+	struct held *h = &gate_q[gate_n++];
+	*h = (struct held){.off = off, .len = len, .buf = buf, .done = done, .userdata = userdata};
+	snprintf(h->path, sizeof(h->path), "%s", path);
+	asked[nasked++] = off;
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
+	return 0;
+}
+
+static const struct ufs_ops gate_ops = {.scheme = "gate", .read_async = gate_read_async};
+static struct ufs gate_ufs = {.ops = &gate_ops, .url = "gate://"};
+
+/* Lets the oldest held request through: the real UFS reads it (or it fails at fail_at), then
+ * its done runs here, outside the gate's lock. Fails the test if none comes within 5 s. */
+static void let_one_through(void)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	pthread_mutex_lock(&gate_lock);
+	while (gate_n == 0)
+		ck_assert_int_eq(pthread_cond_timedwait(&gate_cond, &gate_lock, &until), 0);
+	struct held h = gate_q[0];
+	memmove(gate_q, gate_q + 1, --gate_n * sizeof(gate_q[0]));
+	bool fail = h.off == fail_at;
+	pthread_mutex_unlock(&gate_lock);
+	if (fail) {
+		h.done(h.userdata, -EIO, 0);
+		return;
+	}
+	long n = ufs_read(real, h.path, h.off, h.len, h.buf, NULL);
+	ck_assert_int_ge(n, 0);
+	h.done(h.userdata, 0, (size_t)n);
+}
+
+static size_t held_now(void)
+{
+	pthread_mutex_lock(&gate_lock);
+	size_t n = gate_n;
+	pthread_mutex_unlock(&gate_lock);
+	return n;
+}
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/weir-fetcher-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	char p[512], url[512], err[256];
+	snprintf(p, sizeof(p), "%s/src", dir);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/src/a.bin", dir);
+	FILE *f = fopen(p, "w");
+	ck_assert_ptr_nonnull(f);
+	for (size_t i = 0; i < NBLOCKS * BLOCK; i++)
+		fputc((int)((i * 2654435761u + 5) >> 13) & 0xff, f);
+	fclose(f);
+	snprintf(url, sizeof(url), "local://%s/src", dir);
+	ck_assert_int_eq(ufs_new(url, NULL, &real, err, sizeof(err)), 0);
+	gate_n = nasked = 0;
+	fail_at = UINT64_MAX;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void teardown(void)
+{
+	ufs_free(real);
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static struct block_store *open_store(void)
+{
+	char err[256], idx[512];
+	struct block_store_config c = {.index_path = idx,
+				       .source_id = "s",
+				       .ntiers = 1,
+				       .block_size = BLOCK,
+				       .high = 0.9,
+				       .low = 0.5,
+				       .lru = true};
+	snprintf(idx, sizeof(idx), "%s/index.db", dir);
+	snprintf(c.tiers[0].medium, sizeof(c.tiers[0].medium), "mem");
+	snprintf(c.tiers[0].path, sizeof(c.tiers[0].path), "%s/tier", dir);
+	c.tiers[0].quota = 64 * BLOCK;
+	struct block_store *bs;
+	ck_assert_int_eq(block_store_open(&c, &bs, err, sizeof(err)), 0);
+	return bs;
+}
+
+struct getter {
+	pthread_t t;
+	struct fetcher *f;
+	struct block_store *bs;
+	uint64_t obj, block;
+	struct ufs_attr a;
+	int r;
+	char bytes[BLOCK];
+	uint32_t len;
+};
+
+static void *get_thread(void *arg)
+{
+	struct getter *g = arg;
+	struct fetch_result fr;
+	g->r = fetcher_get(g->f, g->obj, "/a.bin", &g->a, g->block, &fr);
+	if (g->r == 0) {
+		g->len = fr.len;
+		if (fr.mem) {
+			memcpy(g->bytes, fr.mem, fr.len);
+			free(fr.mem);
+		} else {
+			g->r = pread(fr.ref.fd, g->bytes, fr.len, (off_t)fr.ref.off) == fr.len
+				   ? 0
+				   : -EIO;
+			block_store_release(g->bs, g->obj, g->block);
+		}
+	}
+	return NULL;
+}
+
+/* The source's bytes of block b equal what g got. */
+static void assert_block_bytes(const struct getter *g, uint64_t b)
+{
+	char want[BLOCK];
+	ck_assert_int_eq(g->r, 0);
+	ck_assert_uint_eq(g->len, BLOCK);
+	ck_assert_int_eq(ufs_read(real, "/a.bin", b * BLOCK, BLOCK, want, NULL), BLOCK);
+	ck_assert_int_eq(memcmp(want, g->bytes, BLOCK), 0);
+}
+
+static struct fetcher *open_fetcher(struct block_store *bs, struct ufs_attr *a, uint64_t *obj)
+{
+	struct fetcher_options fo = {.max_prefetch = 8, .part_size = PART, .max_requests = 1};
+	struct fetcher *f;
+	ck_assert_int_eq(fetcher_new(&gate_ufs, bs, &fo, &f), 0);
+	ck_assert_int_eq(ufs_stat(real, "/a.bin", a), 0);
+	ck_assert_int_eq(block_store_object_sync(bs, "/a.bin", a, obj), 0);
+	return f;
+}
+
+static void wait_until(bool (*cond)(void *), void *arg)
+{
+	for (int i = 0; i < 500 && !cond(arg); i++)
+		usleep(10000);
+	ck_assert_msg(cond(arg), "the fetcher did not get there within 5 s");
+}
+
+static bool promoted(void *f)
+{
+	return atomic_load(&fetcher_get_stats(f)->promoted_blocks) == 1;
+}
+
+static bool four_inflight(void *f)
+{
+	return fetcher_inflight(f) == 4;
+}
+
+static bool none_inflight(void *f)
+{
+	return fetcher_inflight(f) == 0;
+}
+
+/* Blocks 1-3 are fetched ahead, one request at a time. A reader then waits for block 3 (fetched
+ * ahead, not asked for yet) and another for block 0 (not in flight): their parts go to the UFS
+ * before any other prefetch part, in the order the readers came; the prefetch resumes after. */
+START_TEST(readers_go_before_prefetch)
+{
+	struct block_store *bs = open_store();
+	struct ufs_attr a;
+	uint64_t obj;
+	struct fetcher *f = open_fetcher(bs, &a, &obj);
+	ck_assert_uint_eq(fetcher_prefetch(f, obj, "/a.bin", &a, 1, 3), 3);
+	ck_assert_uint_eq(held_now(), 1); /* one request slot: block 1's first part */
+
+	struct getter *g3 = calloc(1, sizeof(*g3)), *g0 = calloc(1, sizeof(*g0));
+	*g3 = (struct getter){.f = f, .bs = bs, .obj = obj, .block = 3, .a = a};
+	*g0 = (struct getter){.f = f, .bs = bs, .obj = obj, .block = 0, .a = a};
+	ck_assert_int_eq(pthread_create(&g3->t, NULL, get_thread, g3), 0);
+	wait_until(promoted, f);
+	ck_assert_int_eq(pthread_create(&g0->t, NULL, get_thread, g0), 0);
+	wait_until(four_inflight, f);
+
+	for (int i = 0; i < NBLOCKS * (BLOCK / PART); i++)
+		let_one_through();
+	pthread_join(g3->t, NULL);
+	pthread_join(g0->t, NULL);
+	assert_block_bytes(g3, 3);
+	assert_block_bytes(g0, 0);
+
+	const uint64_t want[] = {
+	    1 * BLOCK, /* already out when the readers came */
+	    3 * BLOCK,
+	    3 * BLOCK + PART,
+	    3 * BLOCK + 2 * PART,
+	    3 * BLOCK + 3 * PART,
+	    0,
+	    PART,
+	    2 * PART,
+	    3 * PART,
+	    1 * BLOCK + PART,
+	    1 * BLOCK + 2 * PART,
+	    1 * BLOCK + 3 * PART,
+	    2 * BLOCK,
+	    2 * BLOCK + PART,
+	    2 * BLOCK + 2 * PART,
+	    2 * BLOCK + 3 * PART,
+	};
+	ck_assert_uint_eq(nasked, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < nasked; i++)
+		ck_assert_msg(asked[i] == want[i], "request %zu was at %llu, expected %llu", i,
+			      (unsigned long long)asked[i], (unsigned long long)want[i]);
+	wait_until(none_inflight, f); /* the prefetched blocks are stored by the store threads */
+	for (uint64_t b = 0; b < NBLOCKS; b++)
+		ck_assert(block_store_contains(bs, obj, b));
+	fetcher_free(f);
+	block_store_free(bs);
+	free(g3);
+	free(g0);
+}
+END_TEST
+
+/* One part of a block fails: the reader gets the error, the parts after it are not asked for,
+ * and the block is not stored (no block with a hole); asked again, the block is fetched whole. */
+START_TEST(a_failed_part_fails_the_block_never_stores_a_hole)
+{
+	struct block_store *bs = open_store();
+	struct ufs_attr a;
+	uint64_t obj;
+	struct fetcher *f = open_fetcher(bs, &a, &obj);
+	fail_at = 2 * BLOCK + PART;
+
+	struct getter *g = calloc(1, sizeof(*g));
+	*g = (struct getter){.f = f, .bs = bs, .obj = obj, .block = 2, .a = a};
+	ck_assert_int_eq(pthread_create(&g->t, NULL, get_thread, g), 0);
+	let_one_through(); /* part 0 */
+	let_one_through(); /* part 1: fails */
+	pthread_join(g->t, NULL);
+	ck_assert_int_eq(g->r, -EIO);
+	ck_assert_uint_eq(nasked, 2); /* parts 2 and 3 were never asked for */
+	ck_assert_uint_eq(held_now(), 0);
+	ck_assert(!block_store_contains(bs, obj, 2));
+	ck_assert_uint_eq(atomic_load(&fetcher_get_stats(f)->failed_blocks), 1);
+
+	fail_at = UINT64_MAX;
+	nasked = 0;
+	usleep(400 * 1000); /* past the fetcher's memo of a recent failure (FAIL_MEMO_MS) */
+	ck_assert_int_eq(pthread_create(&g->t, NULL, get_thread, g), 0);
+	for (int i = 0; i < BLOCK / PART; i++)
+		let_one_through();
+	pthread_join(g->t, NULL);
+	assert_block_bytes(g, 2);
+	ck_assert_uint_eq(nasked, BLOCK / PART);
+	ck_assert(block_store_contains(bs, obj, 2));
+	fetcher_free(f);
+	block_store_free(bs);
+	free(g);
+}
+END_TEST
+
+/* Guesses (spare) go to the UFS only on slots nothing else wants; a stream that reaches a guess
+ * raises it to prefetch. */
+START_TEST(guesses_take_only_idle_slots)
+{
+	struct block_store *bs = open_store();
+	struct ufs_attr a;
+	uint64_t obj;
+	struct fetcher *f = open_fetcher(bs, &a, &obj);
+	ck_assert_uint_eq(fetcher_prefetch_spare(f, obj, "/a.bin", &a, 0, 1), 1);
+	ck_assert_uint_eq(fetcher_prefetch_spare(f, obj, "/a.bin", &a, 2, 1), 1);
+	ck_assert_uint_eq(fetcher_prefetch(f, obj, "/a.bin", &a, 1, 1), 1);
+	/* block 2 is in flight already: raised, not started again */
+	ck_assert_uint_eq(fetcher_prefetch(f, obj, "/a.bin", &a, 2, 1), 0);
+	for (int i = 0; i < 3 * (BLOCK / PART); i++)
+		let_one_through();
+	const uint64_t want[] = {
+	    0, /* the slot was idle */
+	    1 * BLOCK,
+	    1 * BLOCK + PART,
+	    1 * BLOCK + 2 * PART,
+	    1 * BLOCK + 3 * PART,
+	    2 * BLOCK,
+	    2 * BLOCK + PART,
+	    2 * BLOCK + 2 * PART,
+	    2 * BLOCK + 3 * PART,
+	    PART,
+	    2 * PART,
+	    3 * PART,
+	};
+	ck_assert_uint_eq(nasked, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < nasked; i++)
+		ck_assert_msg(asked[i] == want[i], "request %zu was at %llu, expected %llu", i,
+			      (unsigned long long)asked[i], (unsigned long long)want[i]);
+	wait_until(none_inflight, f);
+	for (uint64_t b = 0; b < 3; b++)
+		ck_assert(block_store_contains(bs, obj, b));
+	fetcher_free(f);
+	block_store_free(bs);
+}
+END_TEST
+
+/* A reader that starts a file asks for as many blocks as fill the request slots. */
+START_TEST(fill_blocks_cover_the_request_slots)
+{
+	struct block_store *bs = open_store();
+	struct fetcher *f;
+	struct fetcher_options fo = {.part_size = PART, .max_requests = 16};
+	ck_assert_int_eq(fetcher_new(&gate_ufs, bs, &fo, &f), 0);
+	ck_assert_uint_eq(fetcher_fill_blocks(f), 16 * PART / BLOCK);
+	fetcher_free(f);
+	fo.max_requests = 1;
+	ck_assert_int_eq(fetcher_new(&gate_ufs, bs, &fo, &f), 0);
+	ck_assert_uint_eq(fetcher_fill_blocks(f), 1);
+	fetcher_free(f);
+	block_store_free(bs);
+}
+END_TEST
+
+Suite *fetcher_suite(void)
+{
+	Suite *s = suite_create("fetcher");
+	TCase *tc = tcase_create("core");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, readers_go_before_prefetch);
+	tcase_add_test(tc, a_failed_part_fails_the_block_never_stores_a_hole);
+	tcase_add_test(tc, guesses_take_only_idle_slots);
+	tcase_add_test(tc, fill_blocks_cover_the_request_slots);
+	suite_add_tcase(s, tc);
+	return s;
+}
