@@ -4,7 +4,8 @@
 # (N connections) from a server capped at 10 MB/s per connection, against the link's limit for the
 # same N (curl making N range requests in parallel), against rclone mount, and against a single
 # curl stream; 8 cold readers of different files at once against the link's limit for them; warm
-# and page-cache reads vs tmpfs.
+# and page-cache reads vs tmpfs. BENCH_BASE_BUILD=<build dir of another tree> adds cold copies of
+# that build and of this one, interleaved with the link's limit, BENCH_COLD_ROUNDS times (medians).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../tests/helpers/lib.sh"
@@ -16,10 +17,13 @@ RATE="${BENCH_RATE:-10000000}"       # bytes/s per connection (10 MB/s)
 RUNS="${BENCH_RUNS:-5}"              # warm runs; the best is reported
 CONNS="${BENCH_CONNS:-16}"           # weir's --fetch-concurrency = the parallel curl's connections
 WEIR_ARGS=(--fetch-concurrency "$CONNS" ${BENCH_WEIR_ARGS:-}) # e.g. "--block-size 8MiB"
+BASE="${BENCH_BASE_BUILD:-}"
+CROUNDS="${BENCH_COLD_ROUNDS:-3}"
 PART=$((1 << 20))                    # the range size of weir's requests (a block's part)
 
 require_root_fuse
 find_weir_bins
+THIS_BUILD="$(dirname "$(dirname "$WEIR_BIN")")"
 TMP="$(mktemp -d /tmp/weir-bench.XXXXXX)"
 at_exit 'rm -rf "$TMP"'
 SHM="$(mktemp -d /dev/shm/weir-bench.XXXXXX)" # sources and destinations in tmpfs: no disk in the path
@@ -39,6 +43,7 @@ timed() {
 	elapsed "$t0" "$t1"
 }
 best() { printf '%s\n' "$@" | sort -g | head -n 1; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f MB/s", b / s / 1e6 }'; }
 remount() {
@@ -54,8 +59,14 @@ TPORT="$(free_port)"
 python3 "$here/../tests/helpers/throttle.py" "$TPORT" "$NGINX_PORT" "$RATE" >"$TMP/throttle.log" 2>&1 &
 tpid=$!
 at_exit "kill $tpid 2>/dev/null"
-sleep 0.5
+# a loaded machine starts python slowly: wait until the throttle accepts, not a fixed time
+for i in $(seq 1 100); do
+	(exec 3<>"/dev/tcp/127.0.0.1/$TPORT") 2>/dev/null && break
+	kill -0 "$tpid" 2>/dev/null || break
+	sleep 0.1
+done
 kill -0 "$tpid" 2>/dev/null || fail "throttle.py exited at start: $(cat "$TMP/throttle.log")"
+(exec 3<>"/dev/tcp/127.0.0.1/$TPORT") 2>/dev/null || fail "throttle.py does not accept on $TPORT after 10 s"
 THROTTLED="http://127.0.0.1:$TPORT/"
 note "spark-3.3.1: $BYTES bytes; nginx $NGINX_URL (limit_rate, 1 s burst per request); throttled $THROTTLED"
 
@@ -165,6 +176,46 @@ weir_mount "$NGINX_URL" "$MP" --tier "$TIERS" "${WEIR_ARGS[@]}"
 t_cold_nginx="$(timed "$SHM/out" cp -R "$MP/spark-3.3.1" "$SHM/out")"
 note "cold cp -R via nginx limit_rate: $t_cold_nginx s"
 
+# cold_of BUILD [8]: a cold cp -R through a fresh weir-node of BUILD (its own state and tier), or
+# with 8, the 8 cold readers of different files; seconds.
+cold_of() {
+	local build="$1" eight="${2:-}" dir t f
+	dir="$(mktemp -d "$TMP/side.XXXXXX")"
+	WEIR_BIN="$build/cli/weir" WEIR_NODE_BIN="$build/weir-node"
+	[ -x "$WEIR_NODE_BIN" ] || WEIR_NODE_BIN="$build/daemon/weir-node"
+	[ -x "$WEIR_BIN" ] && [ -x "$WEIR_NODE_BIN" ] || fail "no weir binaries under $build"
+	export WEIR_BIN WEIR_NODE_BIN
+	weir_setup "$dir"
+	printf 'metrics-listen =\n' >"$WEIR_STATE/node.conf"
+	weir_mount "$THROTTLED" "$dir/mnt" --tier "mem:$WEIR_TIER_DIR/mem:4GiB" "${WEIR_ARGS[@]}" >/dev/null
+	if [ -n "$eight" ]; then
+		t="$(cd "$dir/mnt" && timed "$TMP/none" sh -c 'for f in "$@"; do cat "$f" >/dev/null & done; wait' sh "${big[@]}")"
+	else
+		t="$(timed "$SHM/out" cp -R "$dir/mnt/spark-3.3.1" "$SHM/out")"
+		diff -rq "$SHM/tree/spark-3.3.1" "$SHM/out" >/dev/null || fail "$build: the cold copy differs from the source"
+	fi
+	weir_teardown >/dev/null 2>&1
+	WEIR_MOUNTS=()
+	echo "$t"
+}
+if [ -n "$BASE" ]; then
+	step "cold side by side: the link's limit, $BASE, this build; $CROUNDS rounds interleaved"
+	cl=() cb=() ct=() cl8=() cb8=() ct8=()
+	for i in $(seq 1 "$CROUNDS"); do
+		cl+=("$(timed "$TMP/none" par_curl "$CONNS" "${files[@]}")")
+		cb+=("$(cold_of "$BASE")")
+		ct+=("$(cold_of "$THIS_BUILD")")
+		cl8+=("$(timed "$TMP/none" par_curl "$CONNS" "${big[@]}")")
+		cb8+=("$(cold_of "$BASE" 8)")
+		ct8+=("$(cold_of "$THIS_BUILD" 8)")
+		[ -n "${cb[-1]}" ] && [ -n "${ct[-1]}" ] && [ -n "${cb8[-1]}" ] && [ -n "${ct8[-1]}" ] ||
+			fail "a side-by-side cold copy failed (round $i)"
+		note "round $i: cp -R: link limit ${cl[-1]} s, base ${cb[-1]} s, this ${ct[-1]} s; 8 readers: link limit ${cl8[-1]} s, base ${cb8[-1]} s, this ${ct8[-1]} s"
+	done
+	m_cl="$(median "${cl[@]}")" m_cb="$(median "${cb[@]}")" m_ct="$(median "${ct[@]}")"
+	m_cl8="$(median "${cl8[@]}")" m_cb8="$(median "${cb8[@]}")" m_ct8="$(median "${ct8[@]}")"
+fi
+
 echo
 echo "weir stat after the warm runs:"
 sed 's/^/  /' "$TMP/stat.txt"
@@ -180,3 +231,12 @@ echo "pagecache_vs_tmpfs: $(ratio "$t_pc" "$t_tmpfs")x (target <= 1.05x; cp from
 echo "pagecache_read_vs_tmpfs: $(ratio "$t_catv" "$t_catt")x (reads only: cat to /dev/null)"
 echo "cold_speedup_nginx_limit_rate: $(ratio "$t_curl" "$t_cold_nginx")x (informational)"
 echo "weir_node_peak_rss: $rss"
+if [ -n "$BASE" ]; then
+	echo "side by side, medians of $CROUNDS interleaved rounds: link limit ${m_cl} s (${cl[*]}), base ${m_cb} s (${cb[*]}), this ${m_ct} s (${ct[*]})"
+	echo "side_cold_base_vs_link_limit: $(ratio "$m_cl" "$m_cb")x"
+	echo "side_cold_this_vs_link_limit: $(ratio "$m_cl" "$m_ct")x (target >= 0.9x)"
+	echo "side_cold_this_vs_base: $(ratio "$m_cb" "$m_ct")x (base's time over this build's)"
+	echo "side by side, 8 readers: link limit ${m_cl8} s (${cl8[*]}), base ${m_cb8} s (${cb8[*]}), this ${m_ct8} s (${ct8[*]})"
+	echo "side_cold8_base_vs_link_limit: $(ratio "$m_cl8" "$m_cb8")x"
+	echo "side_cold8_this_vs_link_limit: $(ratio "$m_cl8" "$m_ct8")x (target >= 0.9x)"
+fi

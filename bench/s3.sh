@@ -5,6 +5,8 @@
 # (use_cache), the two from Debian, with the same number of connections where they take one; a
 # single-stream curl --aws-sigv4 is the baseline. Cold is a fresh cache; warm is after a remount
 # (page cache gone, the tool's own cache kept). A peer that is missing or fails is reported, skipped.
+# BENCH_BASE_BUILD=<build dir of another tree> adds cold copies of spark-3.3.1 by that build, by
+# this one, by s3fs and by rclone, interleaved, BENCH_COLD_ROUNDS times (medians).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../tests/helpers/lib.sh"
@@ -21,9 +23,12 @@ case "$SERVER" in
 versitygw | seaweedfs) ;;
 *) fail "BENCH_S3_SERVER is \"$SERVER\": versitygw or seaweedfs" ;;
 esac
+BASE="${BENCH_BASE_BUILD:-}"
+CROUNDS="${BENCH_COLD_ROUNDS:-3}"
 
 require_root_fuse
 find_weir_bins
+THIS_BUILD="$(dirname "$(dirname "$WEIR_BIN")")"
 TMP="$(mktemp -d /tmp/weir-bench-s3.XXXXXX)"
 at_exit 'rm -rf "$TMP"'
 SHM="$(mktemp -d /dev/shm/weir-bench-s3.XXXXXX)" # server, caches and copies in tmpfs: no disk
@@ -43,6 +48,7 @@ timed() {
 	elapsed "$t0" "$t1"
 }
 best() { printf '%s\n' "$@" | sort -g | head -n 1; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f MB/s", b / s / 1e6 }'; }
 wait_mounted() {
@@ -147,6 +153,49 @@ else
 	note "s3fs is not installed (apt-get install s3fs); skipped"
 fi
 
+# s3_cold_of BUILD: a cold cp -R of spark-3.3.1 through a fresh weir-node of BUILD; seconds.
+s3_cold_of() {
+	local build="$1" dir t
+	dir="$(mktemp -d "$TMP/side.XXXXXX")"
+	WEIR_BIN="$build/cli/weir" WEIR_NODE_BIN="$build/weir-node"
+	[ -x "$WEIR_NODE_BIN" ] || WEIR_NODE_BIN="$build/daemon/weir-node"
+	[ -x "$WEIR_BIN" ] && [ -x "$WEIR_NODE_BIN" ] || fail "no weir binaries under $build"
+	export WEIR_BIN WEIR_NODE_BIN
+	weir_setup "$dir"
+	printf 'metrics-listen =\n' >"$WEIR_STATE/node.conf"
+	mkdir -p "$dir/mnt"
+	AWS_ACCESS_KEY_ID="$VGW_KEY" AWS_SECRET_ACCESS_KEY="$VGW_SECRET" weir_mount s3://bkt "$dir/mnt" \
+		--tier "mem:$WEIR_TIER_DIR/mem:4GiB" --s3-endpoint "$VGW_URL" --s3-path-style \
+		--fetch-concurrency "$CONN" >/dev/null
+	t="$(timed "$SHM/out" cp -R "$dir/mnt/spark-3.3.1" "$SHM/out")"
+	diff -rq "$SRC" "$SHM/out" >/dev/null || fail "$build: the cold copy differs from the source"
+	weir_teardown >/dev/null 2>&1
+	echo "$t"
+}
+# peer_cold NAME: a cold cp -R of spark-3.3.1 through a fresh mount of s3fs or rclone, its cache
+# emptied first; seconds, or nothing if it failed.
+peer_cold() {
+	local t
+	case "$1" in
+	s3fs) rm -rf "$SHM/s3fs-cache"; s3fs_mount || return 0 ;;
+	rclone) rm -rf "$SHM/rclone-cache"; rclone_mount || return 0 ;;
+	esac
+	t="$(timed "$SHM/out" cp -R "$([ "$1" = s3fs ] && echo "$MPS" || echo "$MPR")/spark-3.3.1" "$SHM/out")" || t=""
+	"$1_off"
+	echo "$t"
+}
+if [ -n "$BASE" ]; then
+	step "cold side by side: $BASE, this build, s3fs, rclone; $CROUNDS rounds interleaved"
+	declare -A S
+	for i in $(seq 1 "$CROUNDS"); do
+		S[base]+=" $(s3_cold_of "$BASE")"
+		S[this]+=" $(s3_cold_of "$THIS_BUILD")"
+		command -v s3fs >/dev/null && S[s3fs]+=" $(peer_cold s3fs)"
+		command -v rclone >/dev/null && S[rclone]+=" $(peer_cold rclone)"
+		note "round $i: base${S[base]##* }, this${S[this]##* }, s3fs ${S[s3fs]##* }, rclone ${S[rclone]##* }"
+	done
+fi
+
 echo
 echo "bytes: $BYTES (spark-3.3.1 at scale $SCALE); small: $SMALL files; $CONN connections"
 echo "curl single stream (spark-3.3.1): $t_curl s"
@@ -160,3 +209,17 @@ for p in rclone s3fs; do
 		echo "weir_vs_${p}_${what/,/_}: $(ratio "${R[$p,$what]}" "${R[weir,$what]}")x (target >= 2x)"
 	done
 done
+if [ -n "$BASE" ]; then
+	declare -A M
+	for k in base this s3fs rclone; do
+		[ -n "${S[$k]// /}" ] || continue
+		M[$k]="$(median ${S[$k]})"
+		echo "side by side spark cold, $k: median ${M[$k]} s of${S[$k]}"
+	done
+	echo "side_cold_this_vs_base: $(ratio "${M[base]}" "${M[this]}")x (base's time over this build's)"
+	for p in s3fs rclone; do
+		[ -n "${M[$p]:-}" ] || continue
+		echo "side_cold_base_vs_$p: $(ratio "${M[$p]}" "${M[base]}")x"
+		echo "side_cold_this_vs_$p: $(ratio "${M[$p]}" "${M[this]}")x (target >= 2x)"
+	done
+fi
