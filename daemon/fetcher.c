@@ -25,6 +25,8 @@
 #define FAIL_MEMO_MS 250
 #define FAIL_MEMO_N 64
 
+#define FETCH_CAUSE_MAX 256
+
 struct inflight;
 
 /* One range request of a block: a block is fetched as several, in parallel, so a UFS that caps
@@ -54,6 +56,7 @@ struct inflight {
 	STAILQ_ENTRY(inflight) qlink; /* completion queue, under f->lock */
 	uint64_t obj, block;
 	char *path;
+	char cause[FETCH_CAUSE_MAX]; /* under f->lock: the UFS's word on the first failed part */
 	struct ufs_attr attr;
 	char *buf;
 	uint32_t want; /* bytes expected */
@@ -88,6 +91,7 @@ struct fetcher {
 	struct {
 		uint64_t obj, block, until_ms;
 		int err;
+		char cause[FETCH_CAUSE_MAX];
 	} fails[FAIL_MEMO_N]; /* under lock: recent failures, a ring */
 	unsigned fail_next;   /* under lock */
 	/* Parts not yet asked of the UFS, one queue per fetch_class, served in class order: demand
@@ -261,6 +265,12 @@ static void read_done(void *userdata, int err, size_t nread)
 	struct fetcher *f = e->f;
 	pthread_mutex_lock(&f->lock);
 	f->submitted--;
+	if (err < 0 && !e->cause[0]) {
+		/* The backend set it just before calling us, on this thread: this part's cause,
+		 * unless a blocking request of another thread failed in between. */
+		snprintf(e->cause, sizeof(e->cause), "%.*s", (int)sizeof(e->cause) - 1,
+			 f->ufs->last_error);
+	}
 	part_done_locked(f, e, err, nread < p->len ? nread : p->len);
 	pump_locked(f); /* the slot it freed */
 	pthread_mutex_unlock(&f->lock);
@@ -309,6 +319,7 @@ static void complete(struct fetcher *f, struct inflight *e)
 		f->fails[i].block = e->block;
 		f->fails[i].err = err;
 		f->fails[i].until_ms = mono_ms() + FAIL_MEMO_MS;
+		memcpy(f->fails[i].cause, e->cause, sizeof(e->cause));
 	}
 	e->stored = stored;
 	finish_locked(f, e, err);
@@ -596,6 +607,24 @@ unsigned fetcher_prefetch_spare(struct fetcher *f, uint64_t obj, const char *pat
 				const struct ufs_attr *attr, uint64_t first, uint64_t count)
 {
 	return prefetch_class(f, obj, path, attr, first, count, FETCH_SPARE);
+}
+
+int fetcher_failure_cause(struct fetcher *f, uint64_t obj, uint64_t block, char *buf, size_t len)
+{
+	int r = -ENOENT;
+	pthread_mutex_lock(&f->lock);
+	for (unsigned k = 1; k <= FAIL_MEMO_N; k++) {
+		unsigned i = (f->fail_next - k) % FAIL_MEMO_N;
+		if (f->fails[i].until_ms && f->fails[i].obj == obj && f->fails[i].block == block) {
+			if (f->fails[i].cause[0]) {
+				snprintf(buf, len, "%s", f->fails[i].cause);
+				r = 0;
+			}
+			break;
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	return r;
 }
 
 unsigned fetcher_fill_blocks(const struct fetcher *f)

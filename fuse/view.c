@@ -1743,15 +1743,21 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				goto reply;
 			}
 			if (r < 0) {
-				/* once per descriptor, with the UFS's last failure: most likely
-				 * this one, naming the object and the server's answer (racy, but
-				 * printable) */
-				if (!atomic_exchange(&h->read_failed, true))
+				/* once per descriptor, with the UFS's word on this block's
+				 * fetch (naming the object and the server's answer), else its
+				 * last failure (racy: a guess fetched ahead fails too) */
+				char cause[256];
+				if (!atomic_exchange(&h->read_failed, true)) {
+					if (fetcher_failure_cause(v->src.fetcher, h->obj, b, cause,
+								  sizeof(cause)) < 0)
+						snprintf(cause, sizeof(cause), "%.*s",
+							 (int)sizeof(cause) - 1,
+							 v->src.ufs->last_error);
 					log_warn(
 					    "read of \"%s\" at %lld failed: %s (%.256s; further "
 					    "failures of this descriptor at debug level)",
-					    h->path, (long long)off, strerror(-r),
-					    v->src.ufs->last_error);
+					    h->path, (long long)off, strerror(-r), cause);
+				}
 				else
 					log_debug("read of \"%s\" at %lld failed: %s", h->path,
 						  (long long)off, strerror(-r));
