@@ -4,6 +4,8 @@
 // the UFS at once, demand first, so a reader never waits behind the blocks fetched ahead of it;
 // UFS completions are handed to store threads so the UFS event loop never blocks on tier I/O.
 #include "fetcher.h"
+// In a cluster a miss asks the block's owner first (peer_client.h); a failed peer read queues
+// the block's parts for the UFS in the same in-flight entry, so waiters never see the failure.
 
 #include <errno.h>
 #include <inttypes.h>
@@ -66,6 +68,8 @@ struct inflight {
 	bool stored;	      /* under f->lock */
 	bool prefetch;	      /* under f->lock: no reader waits for it (yet) */
 	enum fetch_class cls; /* under f->lock: the queue its unsubmitted parts are in */
+	bool via_peer;	      /* under f->lock: a peer is being asked (not the UFS) */
+	bool from_peer;	      /* under f->lock: the bytes came from a peer */
 	unsigned refs;	      /* under f->lock: the fetch itself + each waiter */
 };
 
@@ -75,7 +79,9 @@ struct fetcher {
 	uint32_t block_size;
 	unsigned max_prefetch;
 	uint32_t part_size;
-	unsigned max_requests; /* parts at the UFS at once: its connections */
+	unsigned max_requests;	    /* parts at the UFS at once: its connections */
+	struct fetcher_route route; /* cluster NULL: no peers */
+	char *source_id;
 	/* Guards the in-flight table, the completion queue and every inflight's fields marked
 	 * "under f->lock". Held for memory updates only: never across a block store call that
 	 * can do tier I/O (acquire, put, invalidate), nor while waiting on anything but the
@@ -298,7 +304,14 @@ static void complete(struct fetcher *f, struct inflight *e)
 			  (unsigned long long)e->block, e->got, e->want);
 		err = -ESTALE;
 	}
-	if (err == 0) {
+	pthread_mutex_lock(&f->lock);
+	bool from_peer = e->from_peer;
+	pthread_mutex_unlock(&f->lock);
+	if (from_peer)
+		atomic_fetch_add(&f->stats.peer_blocks, 1);
+	if (err == 0 && from_peer && !f->route.near_cache) {
+		/* a client-only node: the page cache keeps it, not the tiers */
+	} else if (err == 0) {
 		int r = block_store_put(f->bs, e->obj, e->block, e->buf, e->want);
 		if (r == 0)
 			stored = true;
@@ -372,6 +385,15 @@ int fetcher_new(struct ufs *u, struct block_store *bs, const struct fetcher_opti
 	for (int c = 0; c < FETCH_CLASSES; c++)
 		TAILQ_INIT(&f->queues[c]);
 	f->nthreads = opts && opts->store_threads ? opts->store_threads : 2;
+	if (opts && opts->route && opts->route->cluster && opts->route->peers) {
+		f->route = *opts->route;
+		f->source_id = strdup(opts->route->source_id);
+		if (!f->source_id) {
+			free(f);
+			return -ENOMEM;
+		}
+		f->route.source_id = f->source_id;
+	}
 	if (f->nthreads > 8)
 		f->nthreads = 8;
 	pthread_mutex_init(&f->lock, NULL);
@@ -411,6 +433,7 @@ void fetcher_free(struct fetcher *f)
 	pthread_cond_destroy(&f->done_cond);
 	pthread_cond_destroy(&f->queue_cond);
 	strmap_free(f->by_block, NULL);
+	free(f->source_id);
 	free(f);
 }
 
@@ -427,9 +450,57 @@ static uint32_t block_len(const struct fetcher *f, const struct ufs_attr *attr, 
  * allow. Called with f->lock held, which pump_locked drops around each UFS call. On success *ret
  * has two references: the fetch's own and the caller's, which the caller drops with
  * put_locked(). */
+/* Puts e's parts in its class's queue and submits what the request slots allow. */
+static void queue_parts_locked(struct fetcher *f, struct inflight *e)
+{
+	struct part_queue *q = &f->queues[e->cls];
+	for (unsigned i = 0; i < e->nparts; i++) {
+		struct part *p = &e->parts[i];
+		p->e = e;
+		p->off = i * f->part_size;
+		p->len = e->want - p->off < f->part_size ? e->want - p->off : f->part_size;
+		p->queued = true;
+		TAILQ_INSERT_TAIL(q, p, q);
+	}
+	pump_locked(f);
+}
+
+/* The peer that owns the block, or -1 when this node does (or no peer is up): memory only. */
+static int owner_peer(struct fetcher *f, const char *path, uint64_t block)
+{
+	if (!f->route.cluster)
+		return -1;
+	int owners[1];
+	if (cluster_owners(f->route.cluster, f->source_id, path, block, owners, 1) == 0)
+		return -1;
+	return owners[0] == cluster_self(f->route.cluster) ? -1 : owners[0];
+}
+
+/* Runs on a peer client thread: a checked block goes to the store threads like a UFS one; a
+ * failure sends the block's parts to the UFS (the peer is marked down by the client). */
+static void peer_done(void *userdata, int err)
+{
+	struct inflight *e = userdata;
+	struct fetcher *f = e->f;
+	pthread_mutex_lock(&f->lock);
+	e->via_peer = false;
+	if (err == 0) {
+		e->got = e->want;
+		e->from_peer = true;
+		e->parts_left = 0;
+		queue_locked(f, e);
+	} else {
+		atomic_fetch_add(&f->stats.peer_fallbacks, 1);
+		log_debug("block %llu of \"%s\": the peer failed (%s); reading the UFS",
+			  (unsigned long long)e->block, e->path, strerror(-err));
+		queue_parts_locked(f, e);
+	}
+	pthread_mutex_unlock(&f->lock);
+}
+
 static int start_locked(struct fetcher *f, uint64_t obj, const char *path,
 			const struct ufs_attr *attr, uint64_t block, enum fetch_class cls,
-			struct inflight **ret)
+			bool local, struct inflight **ret)
 {
 	bool prefetch = cls != FETCH_DEMAND;
 	uint32_t want = block_len(f, attr, block);
@@ -472,28 +543,34 @@ static int start_locked(struct fetcher *f, uint64_t obj, const char *path,
 		f->inflight_prefetch++;
 	e->nparts = nparts;
 	e->parts_left = nparts;
-	struct part_queue *q = &f->queues[cls];
-	for (unsigned i = 0; i < nparts; i++) {
-		struct part *p = &e->parts[i];
-		p->e = e;
-		p->off = i * f->part_size;
-		p->len = want - p->off < f->part_size ? want - p->off : f->part_size;
-		p->queued = true;
-		TAILQ_INSERT_TAIL(q, p, q);
-	}
 	if (prefetch) {
 		atomic_fetch_add(&f->stats.prefetch_blocks, 1);
 		atomic_fetch_add(&f->stats.prefetch_bytes, want);
 	} else {
 		atomic_fetch_add(&f->stats.demand_blocks, 1);
 	}
-	pump_locked(f);
+	int peer = local ? -1 : owner_peer(f, path, block);
+	if (peer >= 0) {
+		/* Asked of its owner; the parts go to the UFS only if the owner fails. The
+		 * lock is dropped for the queueing (peer_done may run at once, and takes it). */
+		e->via_peer = true;
+		pthread_mutex_unlock(&f->lock);
+		int r = peer_client_get_async(f->route.peers, peer, f->source_id, path, &e->attr,
+					      block, want, e->buf, peer_done, e);
+		pthread_mutex_lock(&f->lock);
+		if (r == 0) {
+			*ret = e;
+			return 0;
+		}
+		e->via_peer = false;
+	}
+	queue_parts_locked(f, e);
 	*ret = e;
 	return 0;
 }
 
-int fetcher_get(struct fetcher *f, uint64_t obj, const char *path, const struct ufs_attr *attr,
-		uint64_t block, struct fetch_result *ret)
+static int get(struct fetcher *f, uint64_t obj, const char *path, const struct ufs_attr *attr,
+	       uint64_t block, bool local, struct fetch_result *ret)
 {
 	for (int round = 0;; round++) {
 		struct block_ref ref;
@@ -525,11 +602,16 @@ int fetcher_get(struct fetcher *f, uint64_t obj, const char *path, const struct 
 				pthread_mutex_unlock(&f->lock);
 				return r;
 			}
-			r = start_locked(f, obj, path, attr, block, FETCH_DEMAND, &e);
+			r = start_locked(f, obj, path, attr, block, FETCH_DEMAND, local, &e);
 			if (r < 0) {
 				pthread_mutex_unlock(&f->lock);
 				return r;
 			}
+		} else if (local && e->via_peer && !e->done) {
+			/* a peer asks us for a block we ask a peer for: they disagree on its
+			 * owner; the asker reads the UFS rather than wait in a circle */
+			pthread_mutex_unlock(&f->lock);
+			return -EAGAIN;
 		} else {
 			was_prefetch = e->prefetch;
 			if (e->prefetch && !e->done) {
@@ -558,9 +640,11 @@ int fetcher_get(struct fetcher *f, uint64_t obj, const char *path, const struct 
 			}
 			memcpy(mem, e->buf, e->want);
 			uint32_t len = e->want;
+			bool peer_only = e->from_peer && !f->route.near_cache;
 			put_locked(e);
 			pthread_mutex_unlock(&f->lock);
-			*ret = (struct fetch_result){.ref = {.fd = -1}, .mem = mem, .len = len};
+			*ret = (struct fetch_result){
+			    .ref = {.fd = -1}, .mem = mem, .len = len, .peer_only = peer_only};
 			return 0;
 		}
 		put_locked(e);
@@ -568,6 +652,18 @@ int fetcher_get(struct fetcher *f, uint64_t obj, const char *path, const struct 
 		if (err < 0)
 			return err;
 	}
+}
+
+int fetcher_get(struct fetcher *f, uint64_t obj, const char *path, const struct ufs_attr *attr,
+		uint64_t block, struct fetch_result *ret)
+{
+	return get(f, obj, path, attr, block, false, ret);
+}
+
+int fetcher_get_local(struct fetcher *f, uint64_t obj, const char *path,
+		      const struct ufs_attr *attr, uint64_t block, struct fetch_result *ret)
+{
+	return get(f, obj, path, attr, block, true, ret);
 }
 
 static unsigned prefetch_class(struct fetcher *f, uint64_t obj, const char *path,
@@ -588,7 +684,7 @@ static unsigned prefetch_class(struct fetcher *f, uint64_t obj, const char *path
 		}
 		if (block_store_contains(f->bs, obj, b))
 			continue;
-		if (start_locked(f, obj, path, attr, b, cls, &e) < 0)
+		if (start_locked(f, obj, path, attr, b, cls, false, &e) < 0)
 			break;
 		put_locked(e);
 		started++;

@@ -6,10 +6,23 @@
 #pragma once
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "block_store.h"
+#include "cluster.h"
+#include "peer_client.h"
 #include "ufs.h"
+
+/* Where a source's misses go in a cluster: to the block's owner first (cluster.h), to the UFS
+ * when this node owns it, or when the owner fails. */
+struct fetcher_route {
+	struct cluster *cluster;   /* borrowed: outlives the fetcher */
+	struct peer_client *peers; /* borrowed: outlives the fetcher */
+	const char *source_id;	   /* copied */
+	bool near_cache;	   /* keep blocks read from peers in this node's tiers too */
+	unsigned replicas;	   /* the source's cache nodes; 0: the cluster's default */
+};
 
 struct fetcher_options {
 	unsigned
@@ -20,6 +33,7 @@ struct fetcher_options {
 	unsigned max_requests;	/* range requests at the UFS at once (default 16): the UFS's
 				 * connections, so that the fetcher, not the UFS's queue, picks
 				 * what goes next: demand before prefetch */
+	const struct fetcher_route *route; /* NULL: every miss goes to the UFS */
 };
 
 struct fetcher_stats {
@@ -27,6 +41,8 @@ struct fetcher_stats {
 	atomic_uint_fast64_t prefetch_blocks; /* blocks fetched ahead of readers */
 	atomic_uint_fast64_t prefetch_bytes;
 	atomic_uint_fast64_t failed_blocks;
+	atomic_uint_fast64_t peer_blocks;     /* blocks a peer answered (checked) */
+	atomic_uint_fast64_t peer_fallbacks;  /* blocks a peer did not answer: read from the UFS */
 	atomic_uint_fast64_t promoted_blocks; /* prefetches a reader waited for before they were in:
 					       * the prefetch started too late */
 };
@@ -44,6 +60,7 @@ struct fetch_result {
 	struct block_ref ref;
 	char *mem;
 	uint32_t len;
+	bool peer_only; /* mem came from a peer and, without near-cache, is kept there only */
 };
 
 /* Returns block `block` of object obj (path, version attr), from the store or by fetching it
@@ -51,6 +68,12 @@ struct fetch_result {
  * -ESTALE (the object changed at the UFS: revalidate and retry), -ENOENT (gone). */
 int fetcher_get(struct fetcher *f, uint64_t obj, const char *path, const struct ufs_attr *attr,
 		uint64_t block, struct fetch_result *ret);
+
+/* fetcher_get for a peer's request: a miss goes to the UFS, never to another peer (so two nodes
+ * that disagree on an owner cannot ask each other in a circle); -EAGAIN when this node is
+ * itself fetching the block from a peer. */
+int fetcher_get_local(struct fetcher *f, uint64_t obj, const char *path,
+		      const struct ufs_attr *attr, uint64_t block, struct fetch_result *ret);
 
 /* Starts fetching up to count blocks from first (those neither cached nor in flight), within
  * the prefetch budget; does not wait. Returns how many fetches it started. */

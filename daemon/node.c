@@ -43,6 +43,10 @@
 #include "strmap.h"
 #include "tier_pool.h"
 #include "view.h"
+#include "cluster.h"
+#include "peer_auth.h"
+#include "peer_client.h"
+#include "peer_server.h"
 
 struct node_config {
 	char state_dir[PATH_MAX];
@@ -65,6 +69,11 @@ struct node_config {
 	char report_interval[16];
 	int deny_by_default;
 	char controller_socket[PATH_MAX];
+	char peers[4096];
+	char peer_listen[64];
+	char peer_key_file[PATH_MAX];
+	char cache_replicas[16];
+	int near_cache;
 };
 
 enum cfg_type { CFG_STR, CFG_BOOL };
@@ -121,6 +130,18 @@ static const struct cfg_desc {
      "in a cluster, plan references as weir-controller --deny-by-default does"},
     {"controller-socket", CFG_STR, offsetof(struct node_config, controller_socket), PATH_MAX, "",
      "without a cluster, where mount plans come from (default <state-dir>/controller.sock)"},
+    {"peers", CFG_STR, offsetof(struct node_config, peers), 4096, "",
+     "NAME=http://IP:PORT,... every weir-node sharing one cache, this one (node-name) included "
+     "(\"\" = this node caches alone)"},
+    {"peer-listen", CFG_STR, offsetof(struct node_config, peer_listen), 64, "",
+     "IPv4:PORT where this node serves its blocks to peers (with peers)"},
+    {"peer-key-file", CFG_STR, offsetof(struct node_config, peer_key_file), PATH_MAX, "",
+     "the cluster's shared key, mode 0600 (default <state-dir>/peer.key)"},
+    {"cache-replicas", CFG_STR, offsetof(struct node_config, cache_replicas), 16, "0",
+     "how many of the peers cache each source (a Runtime's replicas; 0 = all); the others read "
+     "through them"},
+    {"near-cache", CFG_BOOL, offsetof(struct node_config, near_cache), sizeof(int), "1",
+     "keep blocks read from peers in this node's tiers too"},
 };
 
 #define NCFG (sizeof(cfg_table) / sizeof(cfg_table[0]))
@@ -203,6 +224,12 @@ struct node {
 	uint64_t max_stale_ms;		       /* a source's max-stale unless a mount sets it */
 	unsigned stall_timeout_s, ufs_retries; /* every source's UFS client (ufs_options) */
 	struct metrics *metrics;
+	/* With peers: the cluster's members, this node's client and server of blocks; set up
+	 * before the first source opens, freed after the last closes. NULL: caching alone. */
+	struct cluster *cluster;
+	struct peer_key peer_key;
+	struct peer_client *peers;
+	struct peer_server *peer_server;
 	struct tier_pools *pools;   /* one quota per tier path, shared by the sources on it */
 	atomic_int retiring;	    /* cancelled loads still being freed (retire_load) */
 	struct node_report *report; /* NULL without --kubeconfig */
@@ -742,6 +769,9 @@ static int get_source_locked(struct node *n, const struct source_params *p, stru
 	    .keys_sig = ksig,
 	    .stall_timeout_s = n->stall_timeout_s,
 	    .retries = n->ufs_retries,
+	    .cluster = n->cluster,
+	    .peers = n->peers,
+	    .near_cache = n->cfg.near_cache,
 	};
 	err[0] = '\0';
 	r = parse_tiers(p, &sc, err, errlen);
@@ -2234,6 +2264,41 @@ static char *render_metrics(void *userdata)
 				  esc(vs[i].mountpoint, c, sizeof(c)), (unsigned long long)val);
 		}
 	}
+	if (n->cluster) {
+		struct cluster_stats *cs = cluster_get_stats(n->cluster);
+		static const struct {
+			const char *name, *help;
+			size_t off;
+		} peer_fields[] = {
+		    {"weir_peer_in_bytes_total", "block bytes received from peers, checked",
+		     offsetof(struct cluster_stats, bytes_in)},
+		    {"weir_peer_out_bytes_total", "block bytes served to peers",
+		     offsetof(struct cluster_stats, bytes_out)},
+		    {"weir_peer_in_blocks_total", "blocks received from peers",
+		     offsetof(struct cluster_stats, blocks_in)},
+		    {"weir_peer_out_blocks_total", "blocks served to peers",
+		     offsetof(struct cluster_stats, blocks_out)},
+		    {"weir_peer_failed_total",
+		     "requests to peers that failed (the block was read from the UFS)",
+		     offsetof(struct cluster_stats, failed)},
+		    {"weir_peer_bad_replies_total",
+		     "peer replies whose bytes failed their checksum or MAC",
+		     offsetof(struct cluster_stats, bad_bytes)},
+		    {"weir_peer_refused_total", "peer requests this node refused (MAC, time)",
+		     offsetof(struct cluster_stats, refused)},
+		    {"weir_peer_refused_by_peers_total", "requests of this node that peers refused",
+		     offsetof(struct cluster_stats, refused_by_peer)},
+		};
+		char nn[256];
+		esc(n->cfg.node_name, nn, sizeof(nn));
+		for (size_t f = 0; f < sizeof(peer_fields) / sizeof(peer_fields[0]); f++)
+			tb_printf(&tb, "# HELP %s %s\n# TYPE %s counter\n%s{node=\"%s\"} %llu\n",
+				  peer_fields[f].name, peer_fields[f].help, peer_fields[f].name,
+				  peer_fields[f].name, nn,
+				  (unsigned long long)atomic_load(
+				      (const atomic_uint_fast64_t *)((const char *)cs +
+								     peer_fields[f].off)));
+	}
 	tb_printf(&tb,
 		  "# HELP weir_bpf_attached 1 when eBPF access tracking runs\n"
 		  "# TYPE weir_bpf_attached gauge\nweir_bpf_attached %d\n",
@@ -2341,6 +2406,92 @@ static int report_collect(void *arg, json_object **ret, json_object **ret_loads)
 		return -ENOMEM;
 	}
 	*ret = all;
+	return 0;
+}
+
+/* The peer server's view of the open sources (peer_server.h): a reference like a view's. */
+static int peer_source_acquire(void *userdata, const char *id, struct source **ret)
+{
+	struct node *n = userdata;
+	pthread_mutex_lock(&n->lock);
+	struct node_source *ns = find_source_locked(n, id);
+	if (ns)
+		ns->source->refs++;
+	pthread_mutex_unlock(&n->lock);
+	if (!ns)
+		return -ENOENT;
+	*ret = ns->source;
+	return 0;
+}
+
+static void peer_source_release(void *userdata, struct source *src)
+{
+	struct node *n = userdata;
+	pthread_mutex_lock(&n->lock);
+	drop_source_locked(n, src);
+	bool closing = !LIST_EMPTY(&n->closing);
+	pthread_mutex_unlock(&n->lock);
+	if (closing) /* its Dataset went while a peer read it: the last reference was ours */
+		reap(n);
+}
+
+/* With peers: loads the key, starts the block client and server. Returns 0 or -errno, logged. */
+static int start_cluster(struct node *n)
+{
+	char err[1024];
+	if (!n->cfg.node_name[0]) {
+		log_err(
+		    "peers are set but node-name is not: name this node as the peers list does");
+		return -EINVAL;
+	}
+	char *end = NULL;
+	unsigned long replicas = strtoul(n->cfg.cache_replicas, &end, 10);
+	if (!end || *end || end == n->cfg.cache_replicas || replicas > CLUSTER_MAX_NODES) {
+		log_err("cache-replicas \"%s\" is not a number from 0 to %d", n->cfg.cache_replicas,
+			CLUSTER_MAX_NODES);
+		return -EINVAL;
+	}
+	struct cluster_config cc = {
+	    .self = n->cfg.node_name, .peers = n->cfg.peers, .replicas = (unsigned)replicas};
+	int r = cluster_new(&cc, &n->cluster, err, sizeof(err));
+	if (r < 0) {
+		log_err("%s", err);
+		return r;
+	}
+	char keypath[PATH_MAX + 16];
+	if (n->cfg.peer_key_file[0])
+		snprintf(keypath, sizeof(keypath), "%s", n->cfg.peer_key_file);
+	else
+		snprintf(keypath, sizeof(keypath), "%.4000s/peer.key", n->cfg.state_dir);
+	r = peer_auth_load_key(keypath, &n->peer_key, err, sizeof(err));
+	if (r < 0) {
+		log_err("%s; every weir-node of the cluster needs the same key", err);
+		return r;
+	}
+	struct peer_client_config pcc = {.cluster = n->cluster, .key = &n->peer_key};
+	r = peer_client_new(&pcc, &n->peers);
+	if (r < 0) {
+		log_err("cannot start the peer client: %s", strerror(-r));
+		return r;
+	}
+	if (!n->cfg.peer_listen[0]) {
+		log_err("peers are set but peer-listen is not: this node must serve its blocks");
+		return -EINVAL;
+	}
+	struct peer_server_config psc = {
+	    .listen = n->cfg.peer_listen,
+	    .cluster = n->cluster,
+	    .key = &n->peer_key,
+	    .sources = {peer_source_acquire, peer_source_release, n},
+	};
+	r = peer_server_start(&psc, &n->peer_server, err, sizeof(err));
+	if (r < 0) {
+		log_err("%s", err);
+		return r;
+	}
+	log_info("cluster: node %s of %zu, serving blocks on %s, %s cache node(s) per source",
+		 n->cfg.node_name, cluster_size(n->cluster), n->cfg.peer_listen,
+		 replicas ? n->cfg.cache_replicas : "all");
 	return 0;
 }
 
@@ -2502,6 +2653,9 @@ int main(int argc, char **argv)
 		n.keeper_external = true;
 		log_info("views kept by the weir-keeper on \"%s\"", n.cfg.keeper_socket);
 	}
+	/* Before any source opens (an adopted view opens one): sources take their route at open. */
+	if (n.cfg.peers[0] && start_cluster(&n) < 0)
+		return 1;
 	/* The views first: their readers are paused until then, and loading eBPF takes a while. */
 	adopt_views(&n);
 	start_tracker(&n);
@@ -2605,6 +2759,8 @@ int main(int argc, char **argv)
 	node_agent_stop(n.agent);
 	node_report_stop(n.report);
 	metrics_stop(n.metrics);
+	/* no peer may hold a source while they close; the client goes after the last source */
+	peer_server_stop(n.peer_server);
 	if (n.tracker)
 		pthread_join(n.tracker_thread, NULL);
 	shutdown_all(&n);
@@ -2614,6 +2770,8 @@ int main(int argc, char **argv)
 	strmap_free(n.opening, NULL);
 	n.busy = n.opening = NULL;
 	pthread_mutex_unlock(&n.lock);
+	peer_client_free(n.peers);
+	cluster_free(n.cluster);
 	tier_pools_free(n.pools);
 	access_tracker_free(n.tracker);
 	char pidpath[PATH_MAX + 16];

@@ -180,8 +180,13 @@ int source_open(const struct source_config *cfg, struct source **ret, char *errb
 		snprintf(errbuf, errlen, "metadata cache \"%s\": %s", meta, strerror(-r));
 		goto fail;
 	}
+	struct fetcher_route route = {.cluster = cfg->cluster,
+				      .peers = cfg->peers,
+				      .source_id = cfg->id,
+				      .near_cache = cfg->near_cache};
 	struct fetcher_options fo = {.max_prefetch = s->fetch_concurrency,
-				     .max_requests = s->fetch_concurrency};
+				     .max_requests = s->fetch_concurrency,
+				     .route = cfg->cluster && cfg->peers ? &route : NULL};
 	r = fetcher_new(s->ufs, s->store, &fo, &s->fetcher);
 	if (r < 0) {
 		snprintf(errbuf, errlen, "cannot start the fetcher: %s", strerror(-r));

@@ -29,6 +29,11 @@ struct source_config {
 	uint64_t keys_sig;
 	/* The UFS client's stall timeout (s) and retry count; 0: the client's defaults. */
 	unsigned stall_timeout_s, retries;
+	/* In a cluster (cluster.h): where misses go first, and whether blocks read from peers
+	 * are kept in this node's tiers too. NULL: every miss goes to the UFS. Borrowed. */
+	struct cluster *cluster;
+	struct peer_client *peers;
+	bool near_cache;
 };
 
 struct source {

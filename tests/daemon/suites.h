@@ -11,3 +11,4 @@ Suite *fetcher_suite(void);
 Suite *http_version_suite(void);
 Suite *s3_suite(void);
 Suite *uring_io_suite(void);
+Suite *peer_suite(void);

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: Apache-2.0
+// Peer authentication: HMAC-SHA256 (OpenSSL) over newline-separated fields under a version tag,
+// so a request's MAC can never be replayed as a reply's or as another version's.
+#include "peer_auth.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int peer_auth_load_key(const char *path, struct peer_key *ret, char *errbuf, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		int e = errno;
+		snprintf(errbuf, errlen, "peer key \"%s\": %s", path, strerror(e));
+		return -e;
+	}
+	struct stat st;
+	int r = 0;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		snprintf(errbuf, errlen, "peer key \"%s\": %s", path, strerror(-r));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
+		r = -EPERM;
+		snprintf(errbuf, errlen,
+			 "peer key \"%s\" must be a regular file of uid %u that nobody else can "
+			 "read (chmod 600); it is mode %03o of uid %u",
+			 path, (unsigned)geteuid(), (unsigned)(st.st_mode & 0777),
+			 (unsigned)st.st_uid);
+		goto out;
+	}
+	unsigned char buf[PEER_AUTH_KEY_MAX + 2];
+	ssize_t n = read(fd, buf, sizeof(buf));
+	if (n < 0) {
+		r = -errno;
+		snprintf(errbuf, errlen, "peer key \"%s\": %s", path, strerror(-r));
+		goto out;
+	}
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;
+	if (n < PEER_AUTH_KEY_MIN || n > PEER_AUTH_KEY_MAX) {
+		r = -EINVAL;
+		snprintf(errbuf, errlen, "peer key \"%s\" holds %zd bytes; it needs %d to %d", path,
+			 n, PEER_AUTH_KEY_MIN, PEER_AUTH_KEY_MAX);
+		goto out;
+	}
+	memcpy(ret->bytes, buf, (size_t)n);
+	ret->len = (size_t)n;
+	OPENSSL_cleanse(buf, sizeof(buf));
+out:
+	close(fd);
+	return r;
+}
+
+static void hex(const unsigned char *md, unsigned len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (unsigned i = 0; i < len; i++) {
+		out[2 * i] = digits[md[i] >> 4];
+		out[2 * i + 1] = digits[md[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+static void mac_of(const struct peer_key *k, const char *msg, size_t len, char *out)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	HMAC(EVP_sha256(), k->bytes, (int)k->len, (const unsigned char *)msg, len, md, &mdlen);
+	hex(md, mdlen, out);
+}
+
+static bool has_newline(const char *s)
+{
+	return s && strchr(s, '\n');
+}
+
+/* The signed text of a request; NULL strings are empty. Returns its length, or -EINVAL. */
+static int request_text(const struct peer_request *rq, char *buf, size_t len)
+{
+	if (has_newline(rq->node) || has_newline(rq->source) || has_newline(rq->path) ||
+	    has_newline(rq->etag))
+		return -EINVAL;
+	int n = snprintf(buf, len,
+			 "weir-peer-request-v1\n%s\n%" PRId64 "\n%s\n%s\n%" PRIu64 "\n%" PRIu64
+			 "\n%" PRId64 "\n%s",
+			 rq->node ? rq->node : "", rq->time, rq->source ? rq->source : "",
+			 rq->path ? rq->path : "", rq->block, rq->size, rq->mtime,
+			 rq->etag ? rq->etag : "");
+	if (n < 0 || (size_t)n >= len)
+		return -EINVAL;
+	return n;
+}
+
+int peer_auth_sign_request(const struct peer_key *k, const struct peer_request *rq, char *out)
+{
+	char text[8192];
+	int n = request_text(rq, text, sizeof(text));
+	if (n < 0)
+		return n;
+	mac_of(k, text, (size_t)n, out);
+	return 0;
+}
+
+static int mac_equal(const char *want, const char *got)
+{
+	if (!got || strlen(got) != PEER_AUTH_MAC_HEX - 1)
+		return -EACCES;
+	return CRYPTO_memcmp(want, got, PEER_AUTH_MAC_HEX - 1) == 0 ? 0 : -EACCES;
+}
+
+int peer_auth_verify_request(const struct peer_key *k, const struct peer_request *rq,
+			     const char *mac, int64_t now, int64_t skew_s)
+{
+	char want[PEER_AUTH_MAC_HEX];
+	if (peer_auth_sign_request(k, rq, want) < 0)
+		return -EACCES;
+	int r = mac_equal(want, mac);
+	if (r < 0)
+		return r;
+	if (rq->time > now + skew_s || rq->time < now - skew_s)
+		return -ETIME;
+	return 0;
+}
+
+void peer_auth_sign_reply(const struct peer_key *k, const char *req_mac, uint64_t len,
+			  uint64_t xxh3, char *out)
+{
+	char text[256];
+	int n = snprintf(text, sizeof(text), "weir-peer-reply-v1\n%.64s\n%" PRIu64 "\n%016" PRIx64,
+			 req_mac, len, xxh3);
+	mac_of(k, text, (size_t)n, out);
+}
+
+int peer_auth_verify_reply(const struct peer_key *k, const char *req_mac, uint64_t len,
+			   uint64_t xxh3, const char *mac)
+{
+	char want[PEER_AUTH_MAC_HEX];
+	peer_auth_sign_reply(k, req_mac, len, xxh3, want);
+	return mac_equal(want, mac);
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* How weir-nodes of one cluster prove to each other that they hold the cluster's key: an
+ * HMAC-SHA256 over the request's fields and a timestamp (requests older or newer than the
+ * allowed skew are refused), and one over the reply's checksum bound to the request's, so
+ * that a host without the key can neither ask for blocks nor answer as a peer. Pure functions
+ * apart from peer_auth_load_key. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PEER_AUTH_KEY_MIN 16
+#define PEER_AUTH_KEY_MAX 256
+#define PEER_AUTH_MAC_HEX 65 /* 64 hex digits and the NUL */
+
+/* The fields a block request is signed over. */
+struct peer_request {
+	const char *node; /* the asking node's name */
+	int64_t time;	  /* its clock, seconds since the epoch */
+	const char *source, *path;
+	uint64_t block, size;
+	int64_t mtime;
+	const char *etag;
+};
+
+struct peer_key {
+	unsigned char bytes[PEER_AUTH_KEY_MAX];
+	size_t len;
+};
+
+/* Reads the key from path: a file of root's that nobody else can read (mode 0600 or
+ * stricter), holding PEER_AUTH_KEY_MIN to PEER_AUTH_KEY_MAX bytes (a trailing newline is
+ * dropped). Returns 0, or -errno with errbuf naming the file and what is wrong with it. */
+int peer_auth_load_key(const char *path, struct peer_key *ret, char *errbuf, size_t errlen);
+
+/* The MAC of a request, as lower-case hex into out (PEER_AUTH_MAC_HEX bytes). Returns 0 or
+ * -EINVAL (a field holds a newline, which would make two requests sign alike). */
+int peer_auth_sign_request(const struct peer_key *k, const struct peer_request *rq, char *out);
+
+/* Checks mac against the request at time now: 0, -EACCES (wrong MAC) or -ETIME (the request's
+ * time is more than skew_s seconds away from now). Constant time in the MAC. */
+int peer_auth_verify_request(const struct peer_key *k, const struct peer_request *rq,
+			     const char *mac, int64_t now, int64_t skew_s);
+
+/* The MAC of a reply to the request whose MAC is req_mac: binds the body's length and
+ * checksum to that request. out as above. */
+void peer_auth_sign_reply(const struct peer_key *k, const char *req_mac, uint64_t len,
+			  uint64_t xxh3, char *out);
+/* 0 when mac is the reply's MAC, else -EACCES. */
+int peer_auth_verify_reply(const struct peer_key *k, const char *req_mac, uint64_t len,
+			   uint64_t xxh3, const char *mac);

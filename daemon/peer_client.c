@@ -1,0 +1,354 @@
+// SPDX-License-Identifier: Apache-2.0
+// Peer block client: a queue of requests (sys/queue.h) served by worker threads, each owning a
+// curl easy handle. The queue's lock is never held across a transfer.
+#include "peer_client.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <time.h>
+#include <xxhash.h>
+
+#include "log.h"
+
+#define PEER_CLIENT_MAX_THREADS 32
+
+struct peer_req {
+	STAILQ_ENTRY(peer_req) link;
+	int idx;
+	char *source, *path;
+	struct ufs_attr attr;
+	uint64_t block;
+	uint32_t len;
+	char *buf;
+	peer_done_fn done;
+	void *userdata;
+};
+
+STAILQ_HEAD(peer_queue, peer_req);
+
+struct peer_client {
+	struct cluster *cluster;
+	const struct peer_key *key;
+	unsigned connect_timeout_ms, timeout_ms;
+	/* Guards queue and stopping. Held to push or pop a request only: never across a transfer
+	 * or a done callback. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;	 /* a request was queued, or stopping */
+	struct peer_queue queue; /* under lock */
+	bool stopping;		 /* under lock */
+	unsigned nthreads;
+	pthread_t threads[PEER_CLIENT_MAX_THREADS];
+};
+
+/* What one transfer collects. */
+struct transfer {
+	struct peer_req *rq;
+	size_t got;
+	bool overflow;
+	char xxh3[24];
+	char mac[PEER_AUTH_MAC_HEX];
+};
+
+static size_t body_cb(char *data, size_t size, size_t nitems, void *userdata)
+{
+	struct transfer *t = userdata;
+	size_t n = size * nitems;
+	if (t->got + n > t->rq->len) {
+		t->overflow = true;
+		return 0; /* more than the block: abort */
+	}
+	memcpy(t->rq->buf + t->got, data, n);
+	t->got += n;
+	return n;
+}
+
+static void header_value(const char *line, size_t n, size_t namelen, char *out, size_t outlen)
+{
+	const char *v = line + namelen;
+	size_t left = n - namelen;
+	while (left && (*v == ' ' || *v == '\t')) {
+		v++;
+		left--;
+	}
+	while (left && (v[left - 1] == '\r' || v[left - 1] == '\n' || v[left - 1] == ' '))
+		left--;
+	if (left >= outlen)
+		left = 0; /* too long to be ours: leave it empty, the check fails */
+	memcpy(out, v, left);
+	out[left] = '\0';
+}
+
+static size_t header_cb(char *data, size_t size, size_t nitems, void *userdata)
+{
+	struct transfer *t = userdata;
+	size_t n = size * nitems;
+	static const char xh[] = "X-Weir-Xxh3:", ah[] = "X-Weir-Auth:";
+	if (n > sizeof(xh) - 1 && strncasecmp(data, xh, sizeof(xh) - 1) == 0)
+		header_value(data, n, sizeof(xh) - 1, t->xxh3, sizeof(t->xxh3));
+	else if (n > sizeof(ah) - 1 && strncasecmp(data, ah, sizeof(ah) - 1) == 0)
+		header_value(data, n, sizeof(ah) - 1, t->mac, sizeof(t->mac));
+	return n;
+}
+
+/* The request's URL: <member>/v1/block?source=..&path=..&block=..&size=..&mtime=..&etag=.. */
+static char *request_url(struct peer_client *pc, const struct peer_req *rq)
+{
+	CURLU *u = curl_url();
+	if (!u)
+		return NULL;
+	char base[300], field[8192];
+	char *out = NULL;
+	snprintf(base, sizeof(base), "%s/v1/block", cluster_node_url(pc->cluster, rq->idx));
+	if (curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK)
+		goto done;
+	char block[24], size[24], mtime[24];
+	snprintf(block, sizeof(block), "%" PRIu64, rq->block);
+	snprintf(size, sizeof(size), "%" PRIu64, rq->attr.size);
+	snprintf(mtime, sizeof(mtime), "%" PRId64, rq->attr.mtime);
+	const char *const q[][2] = {
+	    {"source", rq->source}, {"path", rq->path}, {"block", block},
+	    {"size", size},	    {"mtime", mtime},	{"etag", rq->attr.etag},
+	};
+	for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
+		snprintf(field, sizeof(field), "%s=%s", q[i][0], q[i][1]);
+		if (curl_url_set(u, CURLUPART_QUERY, field, CURLU_APPENDQUERY | CURLU_URLENCODE) !=
+		    CURLUE_OK)
+			goto done;
+	}
+	char *url = NULL;
+	if (curl_url_get(u, CURLUPART_URL, &url, 0) == CURLUE_OK) {
+		out = strdup(url);
+		curl_free(url);
+	}
+done:
+	curl_url_cleanup(u);
+	return out;
+}
+
+/* One request, on a worker thread: returns 0 when rq->buf holds the verified block. */
+static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq)
+{
+	const char *self = cluster_node_name(pc->cluster, cluster_self(pc->cluster));
+	struct peer_request sig = {
+	    .node = self,
+	    .time = (int64_t)time(NULL),
+	    .source = rq->source,
+	    .path = rq->path,
+	    .block = rq->block,
+	    .size = rq->attr.size,
+	    .mtime = rq->attr.mtime,
+	    .etag = rq->attr.etag,
+	};
+	char mac[PEER_AUTH_MAC_HEX];
+	if (peer_auth_sign_request(pc->key, &sig, mac) < 0)
+		return -EINVAL;
+	char *url = request_url(pc, rq);
+	if (!url)
+		return -ENOMEM;
+	char h_node[128], h_time[64], h_auth[128];
+	snprintf(h_node, sizeof(h_node), "X-Weir-Node: %s", self);
+	snprintf(h_time, sizeof(h_time), "X-Weir-Time: %" PRId64, sig.time);
+	snprintf(h_auth, sizeof(h_auth), "X-Weir-Auth: %s", mac);
+	struct curl_slist *hdrs = NULL, *tmp;
+	const char *lines[] = {h_node, h_time, h_auth};
+	for (size_t i = 0; i < 3; i++) {
+		tmp = curl_slist_append(hdrs, lines[i]);
+		if (!tmp) {
+			curl_slist_free_all(hdrs);
+			free(url);
+			return -ENOMEM;
+		}
+		hdrs = tmp;
+	}
+	struct transfer t = {.rq = rq};
+	char errbuf[CURL_ERROR_SIZE] = "";
+	curl_easy_reset(e);
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)pc->connect_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)pc->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	CURLcode cc = curl_easy_perform(e);
+	long status = 0;
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(hdrs);
+	free(url);
+	const char *peer = cluster_node_name(pc->cluster, rq->idx);
+	if (cc != CURLE_OK && !t.overflow) {
+		log_debug("peer %s, block %" PRIu64 " of \"%s\": %s", peer, rq->block, rq->path,
+			  errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		return cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -ECONNREFUSED;
+	}
+	switch (status) {
+	case 200:
+		break;
+	case 403:
+		return -EACCES;
+	case 404:
+		return -ENOENT;
+	case 412:
+		return -ESTALE;
+	case 503:
+		return -EAGAIN;
+	default:
+		log_debug("peer %s, block %" PRIu64 " of \"%s\": HTTP %ld", peer, rq->block,
+			  rq->path, status);
+		return -EIO;
+	}
+	char *end = NULL;
+	uint64_t want_sum = strtoull(t.xxh3, &end, 16);
+	if (t.overflow || t.got != rq->len || !t.xxh3[0] || *end)
+		return -EBADMSG;
+	uint64_t sum = XXH3_64bits(rq->buf, rq->len);
+	if (sum != want_sum || peer_auth_verify_reply(pc->key, mac, rq->len, sum, t.mac) < 0)
+		return -EBADMSG;
+	return 0;
+}
+
+static void finish(struct peer_client *pc, struct peer_req *rq, int err)
+{
+	struct cluster_stats *st = cluster_get_stats(pc->cluster);
+	if (err == 0) {
+		atomic_fetch_add(&st->bytes_in, rq->len);
+		atomic_fetch_add(&st->blocks_in, 1);
+	} else if (err != -ECANCELED) {
+		atomic_fetch_add(&st->failed, 1);
+		const char *peer = cluster_node_name(pc->cluster, rq->idx);
+		/* A peer that is gone, refuses us or lies is skipped for a while; one that has
+		 * no such source, another version or is busy is asked again next time. */
+		if (err == -EBADMSG) {
+			atomic_fetch_add(&st->bad_bytes, 1);
+			log_warn("peer %s sent block %" PRIu64 " of \"%s\" with bytes that fail "
+				 "their checksum or MAC; reading the UFS instead",
+				 peer, rq->block, rq->path);
+		} else if (err == -EACCES) {
+			atomic_fetch_add(&st->refused_by_peer, 1);
+			log_warn("peer %s refused this node's request (is the peer key the same on "
+				 "both?); reading the UFS instead",
+				 peer);
+		}
+		if (err == -EBADMSG || err == -EACCES || err == -ECONNREFUSED ||
+		    err == -ETIMEDOUT || err == -EIO)
+			cluster_mark_down(pc->cluster, rq->idx);
+	}
+	rq->done(rq->userdata, err);
+	free(rq->source);
+	free(rq->path);
+	free(rq);
+}
+
+static void *worker(void *arg)
+{
+	struct peer_client *pc = arg;
+	CURL *e = curl_easy_init();
+	pthread_mutex_lock(&pc->lock);
+	for (;;) {
+		while (STAILQ_EMPTY(&pc->queue) && !pc->stopping)
+			pthread_cond_wait(&pc->cond, &pc->lock);
+		struct peer_req *rq = STAILQ_FIRST(&pc->queue);
+		if (!rq)
+			break;
+		STAILQ_REMOVE_HEAD(&pc->queue, link);
+		bool cancel = pc->stopping;
+		pthread_mutex_unlock(&pc->lock);
+		int err = cancel ? -ECANCELED : e ? transfer(pc, e, rq) : -ENOMEM;
+		finish(pc, rq, err);
+		pthread_mutex_lock(&pc->lock);
+	}
+	pthread_mutex_unlock(&pc->lock);
+	curl_easy_cleanup(e);
+	return NULL;
+}
+
+int peer_client_new(const struct peer_client_config *cfg, struct peer_client **ret)
+{
+	struct peer_client *pc = calloc(1, sizeof(*pc));
+	if (!pc)
+		return -ENOMEM;
+	pc->cluster = cfg->cluster;
+	pc->key = cfg->key;
+	pc->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 2000;
+	pc->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 60000;
+	unsigned n = cfg->threads ? cfg->threads : 8;
+	if (n > PEER_CLIENT_MAX_THREADS)
+		n = PEER_CLIENT_MAX_THREADS;
+	STAILQ_INIT(&pc->queue);
+	pthread_mutex_init(&pc->lock, NULL);
+	pthread_cond_init(&pc->cond, NULL);
+	for (unsigned i = 0; i < n; i++) {
+		int r = pthread_create(&pc->threads[i], NULL, worker, pc);
+		if (r != 0) {
+			peer_client_free(pc);
+			return -r;
+		}
+		pc->nthreads++;
+	}
+	*ret = pc;
+	return 0;
+}
+
+void peer_client_free(struct peer_client *pc)
+{
+	if (!pc)
+		return;
+	pthread_mutex_lock(&pc->lock);
+	pc->stopping = true;
+	pthread_cond_broadcast(&pc->cond);
+	pthread_mutex_unlock(&pc->lock);
+	for (unsigned i = 0; i < pc->nthreads; i++)
+		pthread_join(pc->threads[i], NULL);
+	pthread_mutex_destroy(&pc->lock);
+	pthread_cond_destroy(&pc->cond);
+	free(pc);
+}
+
+int peer_client_get_async(struct peer_client *pc, int idx, const char *source, const char *path,
+			  const struct ufs_attr *attr, uint64_t block, uint32_t len, void *buf,
+			  peer_done_fn done, void *userdata)
+{
+	struct peer_req *rq = calloc(1, sizeof(*rq));
+	if (!rq)
+		return -ENOMEM;
+	rq->source = strdup(source);
+	rq->path = strdup(path);
+	if (!rq->source || !rq->path) {
+		free(rq->source);
+		free(rq->path);
+		free(rq);
+		return -ENOMEM;
+	}
+	rq->idx = idx;
+	rq->attr = *attr;
+	rq->block = block;
+	rq->len = len;
+	rq->buf = buf;
+	rq->done = done;
+	rq->userdata = userdata;
+	pthread_mutex_lock(&pc->lock);
+	if (pc->stopping) {
+		pthread_mutex_unlock(&pc->lock);
+		free(rq->source);
+		free(rq->path);
+		free(rq);
+		return -ECANCELED;
+	}
+	STAILQ_INSERT_TAIL(&pc->queue, rq, link);
+	pthread_cond_signal(&pc->cond);
+	pthread_mutex_unlock(&pc->lock);
+	return 0;
+}

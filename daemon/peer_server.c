@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: Apache-2.0
+// Peer block server: checks who asks (MAC, time, membership), then what for (path, version,
+// block within the object), then answers from the source's fetcher with no peer behind it.
+#include "peer_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "log.h"
+
+struct peer_server {
+	struct MHD_Daemon *d;
+	struct peer_server_config cfg;
+};
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	if (LOG_DEBUG <= log_state.max_level)
+		log_emitv(LOG_DEBUG, __FILE__, __LINE__, fmt, ap);
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned status, const char *msg)
+{
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(strlen(msg), (void *)msg, MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return MHD_NO;
+	enum MHD_Result ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* A UFS path as ufs.h defines them: starts with "/", no empty, "." or ".." component. */
+static bool path_ok(const char *p)
+{
+	if (!p || p[0] != '/' || strlen(p) > 4096)
+		return false;
+	if (p[1] == '\0')
+		return false; /* the root is a directory, never an object */
+	for (const char *c = p + 1;;) {
+		const char *end = strchr(c, '/');
+		size_t len = end ? (size_t)(end - c) : strlen(c);
+		if (len == 0 || (len == 1 && c[0] == '.') ||
+		    (len == 2 && c[0] == '.' && c[1] == '.'))
+			return false;
+		if (!end)
+			return true;
+		c = end + 1;
+	}
+}
+
+static bool parse_u64(const char *s, uint64_t *ret)
+{
+	if (!s || !*s || *s == '-')
+		return false;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return false;
+	*ret = v;
+	return true;
+}
+
+static bool parse_i64(const char *s, int64_t *ret)
+{
+	if (!s || !*s)
+		return false;
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || *end)
+		return false;
+	*ret = v;
+	return true;
+}
+
+static const char *arg(struct MHD_Connection *conn, const char *name)
+{
+	return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static const char *header(struct MHD_Connection *conn, const char *name)
+{
+	return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+/* Reads the block into an owned buffer. Returns 0 or -errno. */
+static int block_bytes(struct source *src, const struct peer_request *rq, char **ret_buf,
+		       uint32_t *ret_len)
+{
+	struct ufs_attr attr = {.size = rq->size, .mtime = rq->mtime};
+	snprintf(attr.etag, sizeof(attr.etag), "%s", rq->etag ? rq->etag : "");
+	uint64_t nblocks = (rq->size + src->block_size - 1) / src->block_size;
+	if (rq->block >= nblocks)
+		return -ERANGE;
+	uint64_t obj;
+	int r = block_store_object_sync(src->store, rq->path, &attr, &obj);
+	if (r < 0)
+		return r;
+	struct fetch_result fr;
+	r = fetcher_get_local(src->fetcher, obj, rq->path, &attr, rq->block, &fr);
+	if (r < 0)
+		return r;
+	if (fr.mem) {
+		*ret_buf = fr.mem;
+		*ret_len = fr.len;
+		return 0;
+	}
+	char *buf = malloc(fr.len ? fr.len : 1);
+	r = buf ? 0 : -ENOMEM;
+	for (size_t done = 0; r == 0 && done < fr.len;) {
+		ssize_t n = pread(fr.ref.fd, buf + done, fr.len - done, (off_t)(fr.ref.off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			r = n < 0 ? -errno : -EIO;
+		else
+			done += (size_t)n;
+	}
+	block_store_release(src->store, obj, rq->block);
+	if (r < 0) {
+		free(buf);
+		return r;
+	}
+	*ret_buf = buf;
+	*ret_len = fr.len;
+	return 0;
+}
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload,
+			      size_t *upload_size, void **con_cls)
+{
+	struct peer_server *ps = cls;
+	struct cluster_stats *st = cluster_get_stats(ps->cfg.cluster);
+	if (strcmp(method, "GET") != 0 || strcmp(url, "/v1/block") != 0)
+		return reply_text(conn, MHD_HTTP_NOT_FOUND, "weir-node serves GET /v1/block\n");
+	struct peer_request rq = {
+	    .node = header(conn, "X-Weir-Node"),
+	    .source = arg(conn, "source"),
+	    .path = arg(conn, "path"),
+	    .etag = arg(conn, "etag"),
+	};
+	const char *mac = header(conn, "X-Weir-Auth");
+	if (!rq.node || !mac || !parse_i64(header(conn, "X-Weir-Time"), &rq.time) || !rq.source ||
+	    !rq.path || !rq.etag || !parse_u64(arg(conn, "block"), &rq.block) ||
+	    !parse_u64(arg(conn, "size"), &rq.size) || !parse_i64(arg(conn, "mtime"), &rq.mtime))
+		return reply_text(conn, MHD_HTTP_BAD_REQUEST,
+				  "a block request needs X-Weir-Node, X-Weir-Time, X-Weir-Auth and "
+				  "source, path, block, size, mtime, etag\n");
+	int r = cluster_find(ps->cfg.cluster, rq.node);
+	if (r >= 0)
+		r = peer_auth_verify_request(ps->cfg.key, &rq, mac, (int64_t)time(NULL),
+					     ps->cfg.skew_s);
+	if (r < 0) {
+		atomic_fetch_add(&st->refused, 1);
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		char addr[64] = "?";
+		if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr,
+				  addr, sizeof(addr));
+		log_warn("refused a block request from %s claiming to be node \"%.64s\": %s", addr,
+			 rq.node,
+			 r == -ETIME ? "its time is too far from ours"
+				     : "not a member, or its MAC does not match our peer key");
+		return reply_text(conn, MHD_HTTP_FORBIDDEN, "refused\n");
+	}
+	if (!path_ok(rq.path) || strlen(rq.etag) >= UFS_ETAG_MAX)
+		return reply_text(conn, MHD_HTTP_BAD_REQUEST, "bad path or etag\n");
+	struct source *src;
+	if (ps->cfg.sources.acquire(ps->cfg.sources.userdata, rq.source, &src) < 0)
+		return reply_text(conn, MHD_HTTP_NOT_FOUND, "no such source open here\n");
+	char *buf = NULL;
+	uint32_t len = 0;
+	r = block_bytes(src, &rq, &buf, &len);
+	ps->cfg.sources.release(ps->cfg.sources.userdata, src);
+	if (r < 0) {
+		log_debug("peer %s: block %" PRIu64 " of \"%s\" in source %s: %s", rq.node,
+			  rq.block, rq.path, rq.source, strerror(-r));
+		switch (r) {
+		case -ERANGE:
+			return reply_text(conn, MHD_HTTP_RANGE_NOT_SATISFIABLE, "no such block\n");
+		case -ESTALE:
+			return reply_text(conn, MHD_HTTP_PRECONDITION_FAILED, "other version\n");
+		case -ENOENT:
+			return reply_text(conn, MHD_HTTP_NOT_FOUND, "no such object\n");
+		case -EAGAIN:
+			return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "busy\n");
+		default:
+			return reply_text(conn, MHD_HTTP_BAD_GATEWAY, "cannot read the block\n");
+		}
+	}
+	uint64_t sum = XXH3_64bits(buf, len);
+	char sumhex[24], rmac[PEER_AUTH_MAC_HEX];
+	snprintf(sumhex, sizeof(sumhex), "%016" PRIx64, sum);
+	peer_auth_sign_reply(ps->cfg.key, mac, len, sum, rmac);
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(buf);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
+	MHD_add_response_header(resp, "X-Weir-Xxh3", sumhex);
+	MHD_add_response_header(resp, "X-Weir-Auth", rmac);
+	enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	atomic_fetch_add(&st->bytes_out, len);
+	atomic_fetch_add(&st->blocks_out, 1);
+	return ret;
+}
+
+int peer_server_start(const struct peer_server_config *cfg, struct peer_server **ret, char *errbuf,
+		      size_t errlen)
+{
+	char host[64];
+	const char *colon = strrchr(cfg->listen, ':');
+	char *end = NULL;
+	long port = colon ? strtol(colon + 1, &end, 10) : 0;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	if (!colon || (size_t)(colon - cfg->listen) >= sizeof(host) || !end || *end || port <= 0 ||
+	    port > 65535) {
+		snprintf(errbuf, errlen, "peer-listen \"%s\" is not IPv4:PORT", cfg->listen);
+		return -EINVAL;
+	}
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - cfg->listen), cfg->listen);
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+		snprintf(errbuf, errlen, "peer-listen \"%s\" is not IPv4:PORT", cfg->listen);
+		return -EINVAL;
+	}
+	struct peer_server *ps = calloc(1, sizeof(*ps));
+	if (!ps)
+		return -ENOMEM;
+	ps->cfg = *cfg;
+	if (ps->cfg.skew_s <= 0)
+		ps->cfg.skew_s = 60;
+	ps->d = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0,
+	    NULL, NULL, answer, ps, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_END);
+	if (!ps->d) {
+		snprintf(errbuf, errlen,
+			 "cannot listen on %s for peers (in use, or not an address "
+			 "of this host?)",
+			 cfg->listen);
+		free(ps);
+		return -EADDRINUSE;
+	}
+	*ret = ps;
+	return 0;
+}
+
+void peer_server_stop(struct peer_server *ps)
+{
+	if (!ps)
+		return;
+	MHD_stop_daemon(ps->d);
+	free(ps);
+}

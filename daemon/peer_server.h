@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Serves this node's blocks to the other weir-nodes of its cluster: GET /v1/block with the
+ * fields of peer_auth.h's request as query arguments and X-Weir-Node, X-Weir-Time and
+ * X-Weir-Auth headers. A request from a member of the cluster with a valid MAC, for a source
+ * this node has open, is answered with the block's bytes (from a tier, or fetched from the UFS
+ * once however many ask: the source's fetcher coalesces), X-Weir-Xxh3 and a reply MAC. Anything
+ * else gets 400, 403, 404, 412 or 503 and no bytes. libmicrohttpd, a thread per connection (a
+ * request may wait for the UFS). */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cluster.h"
+#include "peer_auth.h"
+#include "source.h"
+
+/* How the server finds an open source: acquire takes a reference (0, or -ENOENT when this node
+ * has no source of that id open), release drops it. Called on server threads, concurrently. */
+struct peer_server_sources {
+	int (*acquire)(void *userdata, const char *id, struct source **ret);
+	void (*release)(void *userdata, struct source *src);
+	void *userdata;
+};
+
+struct peer_server_config {
+	const char *listen;	    /* "IPv4:PORT" */
+	struct cluster *cluster;    /* borrowed */
+	const struct peer_key *key; /* borrowed */
+	struct peer_server_sources sources;
+	int64_t skew_s; /* how far a request's time may be from ours (default 60) */
+};
+
+struct peer_server;
+
+/* Listens and serves. Returns 0 and an owned *ret, or -errno with errbuf naming the address. */
+int peer_server_start(const struct peer_server_config *cfg, struct peer_server **ret, char *errbuf,
+		      size_t errlen);
+/* Stops listening, waits for the requests being served, frees. NULL is fine. */
+void peer_server_stop(struct peer_server *ps);

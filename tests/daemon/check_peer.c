@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: Apache-2.0
+// Peers: the MACs of requests and replies (forged, tampered, replayed late, wrong key), the key
+// file's checks, and placement (every node computes the same owners; replicas bound the cache
+// nodes; a node down moves only its own blocks).
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "peer_auth.h"
+#include "suites.h"
+
+static struct peer_key key_of(const char *s)
+{
+	struct peer_key k = {.len = strlen(s)};
+	memcpy(k.bytes, s, k.len);
+	return k;
+}
+
+static struct peer_request sample(void)
+{
+	return (struct peer_request){.node = "n2",
+				     .time = 1000,
+				     .source = "0123456789abcdef",
+				     .path = "/a/b.bin",
+				     .block = 3,
+				     .size = 20000000,
+				     .mtime = 1700000000,
+				     .etag = "\"abc-123\""};
+}
+
+START_TEST(request_mac_checks_every_field)
+{
+	struct peer_key k = key_of("0123456789abcdef0123");
+	struct peer_request rq = sample();
+	char mac[PEER_AUTH_MAC_HEX];
+	ck_assert_int_eq(peer_auth_sign_request(&k, &rq, mac), 0);
+	ck_assert_uint_eq(strlen(mac), 64);
+	ck_assert_int_eq(peer_auth_verify_request(&k, &rq, mac, 1010, 60), 0);
+	/* each field changed alone breaks it */
+	struct peer_request t = rq;
+	t.path = "/a/c.bin";
+	ck_assert_int_eq(peer_auth_verify_request(&k, &t, mac, 1010, 60), -EACCES);
+	t = rq;
+	t.block = 4;
+	ck_assert_int_eq(peer_auth_verify_request(&k, &t, mac, 1010, 60), -EACCES);
+	t = rq;
+	t.node = "n3";
+	ck_assert_int_eq(peer_auth_verify_request(&k, &t, mac, 1010, 60), -EACCES);
+	t = rq;
+	t.source = "fedcba9876543210";
+	ck_assert_int_eq(peer_auth_verify_request(&k, &t, mac, 1010, 60), -EACCES);
+	t = rq;
+	t.etag = "\"abc-124\"";
+	ck_assert_int_eq(peer_auth_verify_request(&k, &t, mac, 1010, 60), -EACCES);
+	t = rq;
+	t.time = 1001;
+	ck_assert_int_eq(peer_auth_verify_request(&k, &t, mac, 1010, 60), -EACCES);
+	/* another key */
+	struct peer_key other = key_of("0123456789abcdef0124");
+	ck_assert_int_eq(peer_auth_verify_request(&other, &rq, mac, 1010, 60), -EACCES);
+	/* replayed too late, or from the future */
+	ck_assert_int_eq(peer_auth_verify_request(&k, &rq, mac, 1061, 60), -ETIME);
+	ck_assert_int_eq(peer_auth_verify_request(&k, &rq, mac, 939, 60), -ETIME);
+	/* a truncated, empty, upper-cased or missing MAC */
+	char bad[PEER_AUTH_MAC_HEX];
+	snprintf(bad, sizeof(bad), "%.63s", mac);
+	ck_assert_int_eq(peer_auth_verify_request(&k, &rq, bad, 1010, 60), -EACCES);
+	ck_assert_int_eq(peer_auth_verify_request(&k, &rq, "", 1010, 60), -EACCES);
+	ck_assert_int_eq(peer_auth_verify_request(&k, &rq, NULL, 1010, 60), -EACCES);
+}
+END_TEST
+
+START_TEST(newlines_cannot_shift_fields)
+{
+	struct peer_key k = key_of("0123456789abcdef0123");
+	/* "a\nb" as a path would sign like other fields split differently */
+	struct peer_request rq = sample();
+	rq.path = "/a\n3";
+	char mac[PEER_AUTH_MAC_HEX];
+	ck_assert_int_eq(peer_auth_sign_request(&k, &rq, mac), -EINVAL);
+	rq = sample();
+	rq.node = "n2\n1000";
+	ck_assert_int_eq(peer_auth_sign_request(&k, &rq, mac), -EINVAL);
+}
+END_TEST
+
+START_TEST(reply_mac_binds_bytes_to_request)
+{
+	struct peer_key k = key_of("0123456789abcdef0123");
+	struct peer_request rq = sample();
+	char mac[PEER_AUTH_MAC_HEX], mac2[PEER_AUTH_MAC_HEX], rmac[PEER_AUTH_MAC_HEX];
+	ck_assert_int_eq(peer_auth_sign_request(&k, &rq, mac), 0);
+	rq.block = 5;
+	ck_assert_int_eq(peer_auth_sign_request(&k, &rq, mac2), 0);
+	peer_auth_sign_reply(&k, mac, 4096, 0x1234, rmac);
+	ck_assert_int_eq(peer_auth_verify_reply(&k, mac, 4096, 0x1234, rmac), 0);
+	ck_assert_int_eq(peer_auth_verify_reply(&k, mac, 4096, 0x1235, rmac), -EACCES);
+	ck_assert_int_eq(peer_auth_verify_reply(&k, mac, 4095, 0x1234, rmac), -EACCES);
+	/* a reply to one request is no reply to another */
+	ck_assert_int_eq(peer_auth_verify_reply(&k, mac2, 4096, 0x1234, rmac), -EACCES);
+	/* nor is a request's MAC a reply's */
+	ck_assert_int_eq(peer_auth_verify_reply(&k, mac, 4096, 0x1234, mac), -EACCES);
+	struct peer_key other = key_of("another key of 20 bytes");
+	ck_assert_int_eq(peer_auth_verify_reply(&other, mac, 4096, 0x1234, rmac), -EACCES);
+}
+END_TEST
+
+static void write_key(const char *path, const char *data, mode_t mode)
+{
+	unlink(path);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, data, strlen(data)), (ssize_t)strlen(data));
+	ck_assert_int_eq(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+START_TEST(key_file_checks)
+{
+	char dir[] = "/tmp/weir-check-peer.XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	char path[256], err[512];
+	snprintf(path, sizeof(path), "%s/peer.key", dir);
+	struct peer_key k;
+	ck_assert_int_eq(peer_auth_load_key(path, &k, err, sizeof(err)), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(err, path));
+	write_key(path, "0123456789abcdef0123\n", 0600);
+	ck_assert_int_eq(peer_auth_load_key(path, &k, err, sizeof(err)), 0);
+	ck_assert_uint_eq(k.len, 20); /* the newline is not part of it */
+	write_key(path, "0123456789abcdef0123\n", 0644);
+	ck_assert_int_eq(peer_auth_load_key(path, &k, err, sizeof(err)), -EPERM);
+	ck_assert_ptr_nonnull(strstr(err, "chmod 600"));
+	write_key(path, "short\n", 0600);
+	ck_assert_int_eq(peer_auth_load_key(path, &k, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "needs 16"));
+	char link[300];
+	snprintf(link, sizeof(link), "%s/link.key", dir);
+	write_key(path, "0123456789abcdef0123\n", 0600);
+	ck_assert_int_eq(symlink(path, link), 0);
+	ck_assert_int_eq(peer_auth_load_key(link, &k, err, sizeof(err)), -ELOOP);
+	unlink(link);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
+static const char *const three = "n1=http://10.0.0.1:7000,n2=http://10.0.0.2:7000,"
+				 "n3=http://10.0.0.3:7000";
+
+static struct cluster *cluster_of(const char *self, const char *peers, unsigned replicas)
+{
+	struct cluster_config cfg = {
+	    .self = self, .peers = peers, .replicas = replicas, .down_ms = 60000};
+	struct cluster *c = NULL;
+	char err[512];
+	ck_assert_msg(cluster_new(&cfg, &c, err, sizeof(err)) == 0, "%s", err);
+	return c;
+}
+
+START_TEST(cluster_rejects_bad_members)
+{
+	static const struct {
+		const char *self, *peers, *want;
+	} bad[] = {
+	    {"n1", "n1=http://10.0.0.1:7000,n1=http://10.0.0.2:7000", "listed twice"},
+	    {"n1", "n1=ftp://10.0.0.1:7000", "is not http://HOST:PORT"},
+	    {"n1", "n1=http://10.0.0.1:7000/x", "is not http://HOST:PORT"},
+	    {"n1", "n1=http://u:p@10.0.0.1:7000", "is not http://HOST:PORT"},
+	    {"n1", "n1", "is not NAME=URL"},
+	    {"n1", "n 1=http://10.0.0.1:7000", "is not NAME=URL"},
+	    {"n9", "n1=http://10.0.0.1:7000", "\"n9\", is not among them"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct cluster_config cfg = {.self = bad[i].self, .peers = bad[i].peers};
+		struct cluster *c = NULL;
+		char err[512] = "";
+		ck_assert_int_eq(cluster_new(&cfg, &c, err, sizeof(err)), -EINVAL);
+		ck_assert_msg(strstr(err, bad[i].want), "%s: got \"%s\"", bad[i].peers, err);
+	}
+	struct cluster *c = cluster_of("n2", three, 0);
+	ck_assert_uint_eq(cluster_size(c), 3);
+	ck_assert_int_eq(cluster_self(c), 1);
+	ck_assert_str_eq(cluster_node_url(c, 2), "http://10.0.0.3:7000");
+	cluster_free(c);
+}
+END_TEST
+
+START_TEST(every_node_agrees_and_shares_are_even)
+{
+	struct cluster *c[3] = {cluster_of("n1", three, 0), cluster_of("n2", three, 0),
+				cluster_of("n3",
+					   "n3=http://10.0.0.3:7000,n1=http://10.0.0.1:7000,"
+					   "n2=http://10.0.0.2:7000",
+					   0)};
+	unsigned count[3] = {0};
+	for (uint64_t b = 0; b < 3000; b++) {
+		int o[3][3];
+		for (int i = 0; i < 3; i++)
+			ck_assert_uint_eq(cluster_owners(c[i], "src", "/f", b, o[i], 3), 3);
+		/* the same order on every node, whatever the order of its peers list */
+		for (int j = 0; j < 3; j++) {
+			ck_assert_str_eq(cluster_node_name(c[0], o[0][j]),
+					 cluster_node_name(c[1], o[1][j]));
+			ck_assert_str_eq(cluster_node_name(c[0], o[0][j]),
+					 cluster_node_name(c[2], o[2][j]));
+		}
+		count[o[0][0]]++;
+	}
+	for (int i = 0; i < 3; i++)
+		ck_assert_msg(count[i] > 800 && count[i] < 1200, "node %d owns %u of 3000", i,
+			      count[i]);
+	for (int i = 0; i < 3; i++)
+		cluster_free(c[i]);
+}
+END_TEST
+
+START_TEST(a_node_down_moves_only_its_blocks)
+{
+	struct cluster *c = cluster_of("n1", three, 0);
+	int before[2000];
+	for (uint64_t b = 0; b < 2000; b++) {
+		int o[1];
+		ck_assert_uint_eq(cluster_owners(c, "src", "/f", b, o, 1), 1);
+		before[b] = o[0];
+	}
+	cluster_mark_down(c, 2);
+	ck_assert(!cluster_is_up(c, 2));
+	for (uint64_t b = 0; b < 2000; b++) {
+		int o[3];
+		size_t n = cluster_owners(c, "src", "/f", b, o, 3);
+		ck_assert_uint_eq(n, 2); /* the dead one is not a candidate */
+		if (before[b] != 2)
+			ck_assert_int_eq(o[0], before[b]);
+		else
+			ck_assert_int_ne(o[0], 2);
+	}
+	/* this node is never marked down */
+	cluster_mark_down(c, 0);
+	ck_assert(cluster_is_up(c, 0));
+	cluster_free(c);
+}
+END_TEST
+
+START_TEST(replicas_bound_the_cache_nodes)
+{
+	struct cluster *c = cluster_of("n1", three, 2);
+	for (int s = 0; s < 20; s++) {
+		char src[16];
+		snprintf(src, sizeof(src), "source-%d", s);
+		int cache = 0, client = -1;
+		for (int i = 0; i < 3; i++) {
+			if (cluster_is_cache_node(c, src, i))
+				cache++;
+			else
+				client = i;
+		}
+		ck_assert_int_eq(cache, 2);
+		for (uint64_t b = 0; b < 200; b++) {
+			int o[3];
+			size_t n = cluster_owners(c, src, "/f", b, o, 3);
+			ck_assert_uint_eq(n, 2);
+			ck_assert_int_ne(o[0], client);
+			ck_assert_int_ne(o[1], client);
+		}
+	}
+	cluster_free(c);
+}
+END_TEST
+
+Suite *peer_suite(void)
+{
+	Suite *s = suite_create("peer");
+	TCase *tc = tcase_create("auth");
+	tcase_add_test(tc, request_mac_checks_every_field);
+	tcase_add_test(tc, newlines_cannot_shift_fields);
+	tcase_add_test(tc, reply_mac_binds_bytes_to_request);
+	tcase_add_test(tc, key_file_checks);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("placement");
+	tcase_add_test(tc, cluster_rejects_bad_members);
+	tcase_add_test(tc, every_node_agrees_and_shares_are_even);
+	tcase_add_test(tc, a_node_down_moves_only_its_blocks);
+	tcase_add_test(tc, replicas_bound_the_cache_nodes);
+	suite_add_tcase(s, tc);
+	return s;
+}
