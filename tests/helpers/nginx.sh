@@ -2,8 +2,9 @@
 # A private nginx on loopback serving a directory tree with autoindex, for weir's tests
 # (source it after lib.sh). It runs in the foreground of its own directory and is killed on exit.
 #
-#   nginx_start DIR ROOT [--port P] [--limit-rate RATE] [--json]
-#     sets NGINX_PORT, NGINX_URL (http://127.0.0.1:P/), NGINX_JSON_URL (.../json/ with --json),
+#   nginx_start DIR ROOT [--port P] [--limit-rate RATE] [--json] [--addr IPV4]
+#     sets NGINX_PORT, NGINX_URL (http://ADDR:P/, ADDR 127.0.0.1 by default: --addr for a test's
+#     own network, e.g. a bridge other network namespaces reach), NGINX_JSON_URL (.../json/ with --json),
 #     NGINX_PID, NGINX_ACCESS_LOG. / serves ROOT as autoindex HTML; /json/ as autoindex JSON.
 #   nginx_stop [--kill]     stop it (SIGTERM, or SIGKILL to die mid-transfer)
 #   nginx_requests          number of requests in the access log so far
@@ -14,12 +15,14 @@ NGINX_PID=""
 
 nginx_start() {
 	local dir="$1" root="$2" port="" rate="" json=0 try
+	NGINX_ADDR=127.0.0.1
 	shift 2
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--port) port="$2"; shift 2 ;;
 		--limit-rate) rate="$2"; shift 2 ;;
 		--json) json=1; shift ;;
+		--addr) NGINX_ADDR="$2"; shift 2 ;;
 		*) fail "nginx_start: unknown option \"$1\"" ;;
 		esac
 	done
@@ -39,9 +42,9 @@ nginx_start() {
 			</dev/null >>"$NGINX_DIR/stdout.log" 2>&1 &
 		NGINX_PID=$!
 		if _nginx_wait_up; then
-			NGINX_URL="http://127.0.0.1:$NGINX_PORT/"
+			NGINX_URL="http://$NGINX_ADDR:$NGINX_PORT/"
 			NGINX_JSON_URL=""
-			[ "$json" -eq 1 ] && NGINX_JSON_URL="http://127.0.0.1:$NGINX_PORT/json/"
+			[ "$json" -eq 1 ] && NGINX_JSON_URL="http://$NGINX_ADDR:$NGINX_PORT/json/"
 			if [ -z "${_NGINX_TRAP_SET:-}" ]; then
 				at_exit nginx_stop --kill
 				_NGINX_TRAP_SET=1
@@ -54,7 +57,7 @@ nginx_start() {
 		[ -n "$port" ] && break    # a fixed port that is busy will not free itself
 	done
 	cat "$NGINX_DIR/error.log" >&2 2>/dev/null || true
-	fail "nginx did not start on 127.0.0.1:${NGINX_PORT} (error log above, config in $NGINX_DIR/nginx.conf)"
+	fail "nginx did not start on $NGINX_ADDR:${NGINX_PORT} (error log above, config in $NGINX_DIR/nginx.conf)"
 }
 
 _nginx_conf() {
@@ -81,7 +84,7 @@ http {
 	keepalive_requests 100000;
 	keepalive_timeout 120s;
 	server {
-		listen 127.0.0.1:$NGINX_PORT;
+		listen $NGINX_ADDR:$NGINX_PORT;
 		server_name localhost;
 		root $root;
 		charset utf-8;
@@ -108,7 +111,7 @@ _nginx_wait_up() {
 	local i
 	for i in $(seq 1 50); do
 		kill -0 "$NGINX_PID" 2>/dev/null || return 1
-		if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$NGINX_PORT/__weir_probe__" 2>/dev/null; then
+		if curl -s -o /dev/null --max-time 1 "http://$NGINX_ADDR:$NGINX_PORT/__weir_probe__" 2>/dev/null; then
 			# the probe is not one of the test's requests
 			: >"$NGINX_DIR/access.log"
 			return 0

@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# End to end (issue 15): one cache across three weir-nodes. The test makes three network
+# namespaces on a bridge of its own (addresses it picks), one weir-node in each with its own state
+# directory and tier, and nginx on the bridge as the UFS. A full read of the tree through a view
+# on every node, all at once, makes nginx serve each byte once (access log) and every copy is
+# byte-exact; a node killed mid-read leaves the readers of another node without an error and with
+# the right bytes; a node with another key is refused by its peers (and still reads, from the
+# UFS); forged, stale and hostile block requests are refused.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/../helpers/lib.sh"
+. "$here/../helpers/nginx.sh"
+. "$here/../helpers/weir.sh"
+
+require_root_fuse
+find_weir_bins
+for t in ip nsenter curl python3; do
+	command -v "$t" >/dev/null || fail "$t is missing: install iproute2, util-linux, curl, python3 (scripts/install-deps.sh)"
+done
+TMP="$(mktemp -d /tmp/weir-e2e-cluster.XXXXXX)"
+at_exit 'rm -rf "$TMP"'
+PEER_PORT=7070 # inside each node's own network namespace: no one else's port
+
+# The test's own network: a bridge and three namespaces, named after this shell's pid.
+TAG="wc$$"
+BR="${TAG}br"
+SUBNET="10.$((100 + $$ % 100)).$((RANDOM % 250 + 1))"
+NS=()
+cleanup_net() {
+	local i
+	for i in 1 2 3; do ip netns del "${TAG}n$i" 2>/dev/null || true; done
+	ip link del "$BR" 2>/dev/null || true
+}
+at_exit cleanup_net
+
+ip_of() { echo "$SUBNET.$((10 + $1))"; }
+# on I CMD...: runs CMD in node I's network namespace (and only there: same mounts, same files).
+on() {
+	local i="$1"
+	shift
+	WEIR_STATE_DIR="$TMP/n$i/state" nsenter --net="/run/netns/${TAG}n$i" "$@"
+}
+
+step "a bridge $BR ($SUBNET.1/24) and three network namespaces with veth pairs on it"
+ip link add "$BR" type bridge || fail "cannot create bridge $BR (needs CAP_NET_ADMIN and the bridge module)"
+ip addr add "$SUBNET.1/24" dev "$BR"
+ip link set "$BR" up
+for i in 1 2 3; do
+	ns="${TAG}n$i"
+	ip netns add "$ns" || fail "cannot create network namespace $ns"
+	ip link add "${TAG}v$i" type veth peer name eth0 netns "$ns" || fail "cannot create veth ${TAG}v$i"
+	ip link set "${TAG}v$i" master "$BR" up
+	ip -n "$ns" addr add "$(ip_of "$i")/24" dev eth0
+	ip -n "$ns" link set eth0 up
+	ip -n "$ns" link set lo up
+	NS+=("$ns")
+done
+ok "three namespaces at $(ip_of 1), $(ip_of 2), $(ip_of 3)"
+
+step "a tree of files that do and do not end on a block boundary, served by nginx on the bridge"
+TREE="$TMP/tree"
+mkdir -p "$TREE/sub/deeper"
+rand_file "$TREE/a.bin" $((20 * 1048576 + 123)) a
+rand_file "$TREE/b.bin" $((13 * 1048576 + 7)) b
+rand_file "$TREE/c.bin" $((4 * 1048576)) c
+rand_file "$TREE/sub/d.bin" $((9 * 1048576 + 1)) d
+rand_file "$TREE/sub/deeper/e.bin" 70000 e
+rand_file "$TREE/sub/f.bin" 1 f
+TOTAL=$(($(find "$TREE" -type f -printf '%s+') 0))
+NFILES=$(find "$TREE" -type f | wc -l)
+nginx_start "$TMP/nginx" "$TREE" --addr "$SUBNET.1"
+for i in 1 2 3; do
+	on "$i" curl -fsS -o /dev/null --max-time 5 "$NGINX_URL" || fail "node $i ($(ip_of "$i")) cannot reach nginx at $NGINX_URL"
+done
+: >"$NGINX_ACCESS_LOG"
+ok "nginx (pid $NGINX_PID) serves $NFILES files, $TOTAL bytes at $NGINX_URL; every namespace reaches it"
+
+PEERS="n1=http://$(ip_of 1):$PEER_PORT,n2=http://$(ip_of 2):$PEER_PORT,n3=http://$(ip_of 3):$PEER_PORT"
+KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+declare -A TIERS STATE MP
+# node_setup I DIR KEY: a state directory for node I under DIR with its node.conf and key.
+node_setup() {
+	local i="$1" dir="$2" key="$3" saved=("${WEIR_MOUNTS[@]}")
+	weir_setup "$dir"
+	WEIR_MOUNTS=("${saved[@]}")
+	STATE[$i]="$WEIR_STATE"
+	TIERS[$i]="mem:$WEIR_TIER_DIR/mem:1GiB"
+	MP[$i]="$dir/mnt"
+	printf '%s\n' "$key" >"${STATE[$i]}/peer.key"
+	chmod 600 "${STATE[$i]}/peer.key"
+	cat >"${STATE[$i]}/node.conf" <<CONF
+node-name = n$i
+peers = $PEERS
+peer-listen = $(ip_of "$i"):$PEER_PORT
+prefetch-max = 8MiB
+CONF
+}
+# mount_on I [ARGS...]: mounts the tree on node I (its weir-node starts in its namespace).
+mount_on() {
+	local i="$1"
+	shift
+	WEIR_STATE="${STATE[$i]}"
+	on "$i" true # the namespace exists
+	mkdir -p "${MP[$i]}"
+	WEIR_STATE_DIR="${STATE[$i]}" nsenter --net="/run/netns/${TAG}n$i" \
+		timeout -k 5 120 "$WEIR_BIN" --state-dir "${STATE[$i]}" mount "$NGINX_URL" "${MP[$i]}" \
+		--tier "${TIERS[$i]}" --metadata-ttl 3600 "$@" </dev/null >"$TMP/mount$i.out" 2>&1 ||
+		{ cat "$TMP/mount$i.out" >&2; tail -30 "${STATE[$i]}/node.log" >&2; fail "weir mount on node $i failed (above)"; }
+	is_mounted "${MP[$i]}" || fail "weir mount on node $i returned 0 but ${MP[$i]} is not mounted"
+	WEIR_MOUNTS+=("${MP[$i]}")
+	grep -q "cluster: node n$i of 3" "${STATE[$i]}/node.log" ||
+		fail "node $i's weir-node did not join the cluster (no \"cluster: node n$i of 3\" in ${STATE[$i]}/node.log)"
+}
+# stop_node I: unmounts node I's view and stops its keeper and weir-node.
+stop_node() {
+	local i="$1" pid k
+	is_mounted "${MP[$i]}" && timeout -k 2 20 "$WEIR_BIN" --state-dir "${STATE[$i]}" umount "${MP[$i]}" >/dev/null 2>&1
+	for k in weir_keeper_pid weir_node_pid; do
+		pid="$($k "${STATE[$i]}")"
+		[ -n "$pid" ] || continue
+		kill -TERM "$pid"
+		for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -0 "$pid" 2>/dev/null && fail "weir $k of node $i ($pid) did not stop on SIGTERM"
+	done
+	return 0
+}
+# metric I NAME: the value of NAME (the node's, or the sum over its sources) on node I's /metrics.
+metric() {
+	local i="$1" name="$2" out
+	out="$(on "$i" curl -fsS --max-time 10 http://127.0.0.1:9477/metrics)" || fail "node $i's /metrics does not answer"
+	printf '%s\n' "$out" | awk -v n="$name" '$1 ~ ("^" n "([{]|$)") { s += $2; found = 1 } END { if (!found) exit 1; printf "%d\n", s }' ||
+		fail "node $i's /metrics has no $name"
+}
+# ufs_body_bytes: body bytes nginx sent for objects (not listings) so far.
+ufs_body_bytes() {
+	awk -F'"' '$2 ~ /^GET / { split($2, r, " "); if (r[2] !~ /\/$/) { split($3, f, " "); s += f[2] } } END { printf "%d\n", s }' "$NGINX_ACCESS_LOG"
+}
+# copy_check I DEST [READER...]: copies node I's view to DEST (with READER, default cp -R) and cmps.
+check_copy() {
+	local src="$1" dst="$2" f n=0
+	while IFS= read -r f; do
+		cmp "$TREE/$f" "$dst/$f" || fail "$f read through $src differs from the server's copy"
+		n=$((n + 1))
+	done < <(cd "$TREE" && find . -type f -printf '%P\n')
+	[ "$n" -eq "$NFILES" ] || fail "compared $n files, expected $NFILES"
+}
+
+step "three weir-nodes, one per namespace, each with its own state directory and tier, one key"
+for i in 1 2 3; do node_setup "$i" "$TMP/n$i" "$KEY"; done
+for i in 1 2 3; do mount_on "$i"; done
+ok "nodes n1 n2 n3 mounted $NGINX_URL (weir-node pids $(weir_node_pid "${STATE[1]}") $(weir_node_pid "${STATE[2]}") $(weir_node_pid "${STATE[3]}"))"
+
+step "all three read the whole tree at once: nginx serves each byte once"
+: >"$NGINX_ACCESS_LOG"
+pids=()
+for i in 1 2 3; do
+	timeout -k 5 300 cp -R "${MP[$i]}/." "$TMP/copy$i" &
+	pids+=($!)
+done
+for i in 1 2 3; do wait "${pids[$((i - 1))]}" || fail "cp -R of node $i's view failed"; done
+for i in 1 2 3; do check_copy "node $i" "$TMP/copy$i"; done
+ok "every file of every copy equals the server's (cmp, $NFILES files x 3)"
+UFS=$(ufs_body_bytes)
+note "nginx sent $UFS object bytes for a tree of $TOTAL bytes read on 3 nodes"
+[ "$UFS" -eq "$TOTAL" ] || {
+	grep -v '/ HTTP' "$NGINX_ACCESS_LOG" | sort -k4 | head -40 >&2
+	fail "nginx served $UFS object bytes for a $TOTAL-byte tree read on three nodes: each byte must be fetched once per cluster"
+}
+in_sum=0 out_sum=0 node_ufs=0
+for i in 1 2 3; do
+	pin=$(metric "$i" weir_peer_in_bytes_total)
+	pout=$(metric "$i" weir_peer_out_bytes_total)
+	u=$(metric "$i" weir_source_ufs_fetched_bytes_total)
+	note "node $i: UFS $u bytes, from peers $pin, to peers $pout"
+	[ "$pin" -gt 0 ] && [ "$pout" -gt 0 ] || fail "node $i exchanged no bytes with its peers (in $pin, out $pout)"
+	in_sum=$((in_sum + pin)) out_sum=$((out_sum + pout)) node_ufs=$((node_ufs + u))
+done
+[ "$in_sum" -eq "$out_sum" ] || fail "peers received $in_sum bytes but sent $out_sum"
+[ "$node_ufs" -eq "$TOTAL" ] || fail "the nodes say they fetched $node_ufs bytes from the UFS; nginx sent $TOTAL"
+ok "UFS bytes = 1.00x the tree; $in_sum bytes went between peers, as much sent as received"
+
+step "hostile block requests to node 2's peer port are refused"
+SRC_ID="$(ls "${STATE[2]}/stores")"
+[ -n "$SRC_ID" ] && [ -f "${STATE[2]}/stores/$SRC_ID/url" ] || fail "no source id under ${STATE[2]}/stores"
+A_SIZE=$(stat -c %s "$TREE/a.bin") A_MTIME=$(stat -c %Y "$TREE/a.bin")
+A_ETAG="$(printf '"%x-%x"' "$A_MTIME" "$A_SIZE")"
+N2="http://$(ip_of 2):$PEER_PORT"
+printf '%s\n' "$KEY" >"$TMP/key" && chmod 600 "$TMP/key"
+printf '%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$TMP/wrongkey"
+refused0=$(metric 2 weir_peer_refused_total)
+req() { python3 "$here/../helpers/peer_request.py" "$@"; }
+expect_status() {
+	local want="$1" what="$2" got
+	shift 2
+	got="$(req "$@")" || fail "peer_request.py failed for: $what"
+	[ "$got" = "$want" ] || fail "$what: node 2 answered $got, expected $want"
+	ok "$what: $got"
+}
+expect_status 200 "a signed request for block 1 of /a.bin" "$N2" "$TMP/key" n1 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG" --out "$TMP/block1"
+cmp "$TMP/block1" <(dd if="$TREE/a.bin" bs=4M skip=1 count=1 2>/dev/null) || fail "the block node 2 served differs from bytes 4-8 MiB of a.bin"
+ok "the block served equals the file's bytes (cmp)"
+expect_status 403 "the same with another key" "$N2" "$TMP/wrongkey" n1 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG"
+expect_status 403 "a name that is not a member" "$N2" "$TMP/key" n9 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG"
+expect_status 403 "a MAC of all zeros" "$N2" "$TMP/key" n1 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG" --mac "$(printf '0%.0s' $(seq 64))"
+expect_status 403 "a request signed 10 minutes ago (replay)" "$N2" "$TMP/key" n1 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG" --skew -600
+expect_status 400 "a signed request for ../ outside the tree" "$N2" "$TMP/key" n1 "$SRC_ID" /../../etc/passwd 0 100 0 ""
+expect_status 404 "a signed request for a source node 2 has not open" "$N2" "$TMP/key" n1 0000000000000000 /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG"
+expect_status 416 "a signed request past the object's last block" "$N2" "$TMP/key" n1 "$SRC_ID" /a.bin 99 "$A_SIZE" "$A_MTIME" "$A_ETAG"
+st="$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$N2/v1/block?source=$SRC_ID&path=/a.bin&block=0&size=$A_SIZE&mtime=$A_MTIME&etag=x")"
+[ "$st" = 400 ] || fail "an unsigned request got $st from node 2, expected 400"
+ok "an unsigned request: 400"
+refused=$(($(metric 2 weir_peer_refused_total) - refused0))
+[ "$refused" -eq 4 ] || fail "node 2 counts $refused refused requests in weir_peer_refused_total, expected the 4 with a bad MAC, name or time"
+ok "node 2 counted the 4 refusals"
+
+step "kill node 1 while node 3 reads a tree its peers cached: no error, same bytes"
+stop_node 3
+node_setup 3 "$TMP/n3b" "$KEY" # a cold cache: every block comes from a peer or the UFS
+mount_on 3 --no-prefetch
+before=$(ufs_body_bytes)
+# a slow reader (4 MB/s), so the kill lands mid-read
+python3 - "${MP[3]}" "$TMP/copy3b" >"$TMP/reader.out" 2>&1 <<'PY' &
+import os, sys, time
+src, dst = sys.argv[1], sys.argv[2]
+for root, dirs, files in os.walk(src):
+    for name in sorted(files):
+        p = os.path.join(root, name)
+        q = os.path.join(dst, os.path.relpath(p, src))
+        os.makedirs(os.path.dirname(q), exist_ok=True)
+        with open(p, "rb") as f, open(q, "wb") as g:
+            while True:
+                b = f.read(1 << 18)
+                if not b:
+                    break
+                g.write(b)
+                time.sleep(0.06)
+PY
+reader=$!
+sleep 2
+kill -0 "$reader" 2>/dev/null || fail "the reader finished before the kill: $(cat "$TMP/reader.out")"
+kp="$(weir_keeper_pid "${STATE[1]}")" np="$(weir_node_pid "${STATE[1]}")"
+[ -n "$np" ] || fail "node 1's weir-node is not running"
+kill -9 ${kp:+"$kp"} "$np"
+ok "killed node 1 (keeper ${kp:-none}, weir-node $np) mid-read"
+wait "$reader" || fail "node 3's reader failed after node 1 died: $(cat "$TMP/reader.out")"
+check_copy "node 3 (node 1 killed)" "$TMP/copy3b"
+failed=$(metric 3 weir_peer_failed_total)
+[ "$failed" -gt 0 ] || fail "node 3 never failed to reach node 1: the kill did not land mid-read (weir_peer_failed_total 0)"
+[ "$(metric 3 weir_peer_in_bytes_total)" -gt 0 ] || fail "node 3 read nothing from its peers"
+ok "every byte equal (cmp); node 3 failed $failed peer request(s) and read those blocks elsewhere; UFS sent $(($(ufs_body_bytes) - before)) more bytes"
+
+step "a node with another key is refused by its peers and reads from the UFS instead"
+stop_node 3
+node_setup 3 "$TMP/n3c" "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+mount_on 3
+refused_before=$(metric 2 weir_peer_refused_total)
+timeout -k 5 300 cp -R "${MP[3]}/." "$TMP/copy3c" || fail "cp -R of node 3's view (wrong key) failed"
+check_copy "node 3 (wrong key)" "$TMP/copy3c"
+[ "$(metric 3 weir_peer_in_bytes_total)" -eq 0 ] || fail "node 3 with the wrong key got bytes from a peer"
+[ "$(metric 3 weir_peer_refused_by_peers_total)" -gt 0 ] || fail "node 3 with the wrong key was never refused"
+[ "$(metric 2 weir_peer_refused_total)" -gt "$refused_before" ] || fail "node 2 did not refuse node 3's requests"
+ok "node 2 refused node 3; node 3 got 0 bytes from peers and its copy is byte-exact"
+
+echo
+echo "cluster: all checks passed"

@@ -1,0 +1,45 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+# Sends one block request to a weir-node's peer port as a peer would (daemon/peer_auth.h), or a
+# hostile variant of it, and prints the HTTP status (and, with --out, saves the body).
+#   peer_request.py URL KEYFILE NODE SOURCE PATH BLOCK SIZE MTIME ETAG [--skew S] [--mac HEX]
+#                   [--out FILE]
+import argparse
+import hashlib
+import hmac
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+ap = argparse.ArgumentParser()
+for a in ("url", "keyfile", "node", "source", "path", "block", "size", "mtime", "etag"):
+    ap.add_argument(a)
+ap.add_argument("--skew", type=int, default=0, help="seconds added to our clock")
+ap.add_argument("--mac", help="send this MAC instead of the right one")
+ap.add_argument("--out")
+a = ap.parse_args()
+
+key = open(a.keyfile, "rb").read()
+if key.endswith(b"\n"):
+    key = key[:-1]
+t = int(time.time()) + a.skew
+text = "\n".join(["weir-peer-request-v1", a.node, str(t), a.source, a.path, a.block, a.size,
+                  a.mtime, a.etag])
+mac = a.mac or hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+q = urllib.parse.urlencode({"source": a.source, "path": a.path, "block": a.block,
+                            "size": a.size, "mtime": a.mtime, "etag": a.etag})
+req = urllib.request.Request(a.url.rstrip("/") + "/v1/block?" + q,
+                             headers={"X-Weir-Node": a.node, "X-Weir-Time": str(t),
+                                      "X-Weir-Auth": mac})
+try:
+    with urllib.request.urlopen(req, timeout=30) as r:
+        body = r.read()
+        status = r.status
+except urllib.error.HTTPError as e:
+    body = e.read()
+    status = e.code
+if a.out:
+    open(a.out, "wb").write(body)
+print(status)
