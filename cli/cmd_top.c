@@ -47,6 +47,20 @@ static json_object *top_json(const Weir__Response *r)
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "bpf",
 			       json_object_new_string(r->bpf_status ? r->bpf_status : ""));
+	if (r->peers) {
+		const Weir__PeerStat *ps = r->peers;
+		json_object *p = json_object_new_object();
+		json_object_object_add(p, "node", json_object_new_string(ps->node ? ps->node : ""));
+		json_object_object_add(p, "members", json_object_new_int(ps->members));
+		json_object_object_add(p, "ufs_bytes", json_object_new_uint64(ps->ufs_bytes));
+		json_object_object_add(p, "peer_in_bytes", json_object_new_uint64(ps->in_bytes));
+		json_object_object_add(p, "peer_out_bytes", json_object_new_uint64(ps->out_bytes));
+		json_object_object_add(p, "peer_failed", json_object_new_uint64(ps->failed));
+		json_object_object_add(p, "refused", json_object_new_uint64(ps->refused));
+		json_object_object_add(p, "refused_by_peers",
+				       json_object_new_uint64(ps->refused_by_peers));
+		json_object_object_add(o, "cluster", p);
+	}
 	json_object *views = json_object_new_array();
 	for (size_t i = 0; i < r->n_views; i++) {
 		const Weir__ViewStat *v = r->views[i];
@@ -105,8 +119,19 @@ static const Weir__ViewStat *find_prev(const Weir__Response *prev, const char *m
 static void top_draw(const Weir__Response *r, const Weir__Response *prev, double secs, bool clear)
 {
 	char a[32], b[32], c[32], d[32], e[32], f[32];
-	printf("%sweir top — eBPF: %s\n\n", clear ? "\033[H\033[2J" : "",
+	printf("%sweir top — eBPF: %s\n", clear ? "\033[H\033[2J" : "",
 	       r->bpf_status ? r->bpf_status : "?");
+	if (r->peers) {
+		const Weir__PeerStat *ps = r->peers;
+		printf("cluster: node %s of %u — UFS %s, from peers %s, to peers %s, failed %llu, "
+		       "refused %llu, refused by peers %llu\n",
+		       ps->node ? ps->node : "?", ps->members,
+		       quantity_format(ps->ufs_bytes, a, sizeof(a)),
+		       quantity_format(ps->in_bytes, b, sizeof(b)),
+		       quantity_format(ps->out_bytes, c, sizeof(c)), (unsigned long long)ps->failed,
+		       (unsigned long long)ps->refused, (unsigned long long)ps->refused_by_peers);
+	}
+	printf("\n");
 	printf("%-12s %-12s %10s %6s %10s %10s %10s %10s %7s %9s  %s\n", "NAMESPACE", "DATASET",
 	       "READ/s", "HIT%", "PAGECACHE", "PASSTHRU", "TIER", "UFS", "STREAMS", "PREFETCH",
 	       "MOUNTPOINT");

@@ -1805,6 +1805,23 @@ static void handle_stat(struct node *n, int fd, const Weir__StatRequest *s)
 	Weir__MemoryStat mem = WEIR__MEMORY_STAT__INIT;
 	resp.pid = getpid();
 	resp.bpf_status = n->bpf_status;
+	Weir__PeerStat ps = WEIR__PEER_STAT__INIT;
+	if (n->cluster) {
+		struct cluster_stats *cs = cluster_get_stats(n->cluster);
+		ps.node = n->cfg.node_name;
+		ps.members = (uint32_t)cluster_size(n->cluster);
+		ps.in_bytes = atomic_load(&cs->bytes_in);
+		ps.out_bytes = atomic_load(&cs->bytes_out);
+		ps.failed = atomic_load(&cs->failed);
+		ps.refused = atomic_load(&cs->refused);
+		ps.refused_by_peers = atomic_load(&cs->refused_by_peer);
+		pthread_mutex_lock(&n->lock);
+		struct node_source *ns;
+		LIST_FOREACH(ns, &n->sources, link)
+		ps.ufs_bytes += atomic_load(&ns->source->ufs->stats.bytes);
+		pthread_mutex_unlock(&n->lock);
+		resp.peers = &ps;
+	}
 	char mp[PATH_MAX] = "";
 	if (s->mountpoint && *s->mountpoint && !realpath(s->mountpoint, mp))
 		snprintf(mp, sizeof(mp), "%s", s->mountpoint);

@@ -180,6 +180,20 @@ done
 [ "$node_ufs" -eq "$TOTAL" ] || fail "the nodes say they fetched $node_ufs bytes from the UFS; nginx sent $TOTAL"
 ok "UFS bytes = 1.00x the tree; $in_sum bytes went between peers, as much sent as received"
 
+step "weir top shows each node's UFS and peer bytes, as /metrics does"
+for i in 1 2 3; do
+	timeout 30 "$WEIR_BIN" --state-dir "${STATE[$i]}" top --once -o json >"$TMP/top$i.json" || fail "weir top --once -o json on node $i failed"
+	[ "$(json_get "$TMP/top$i.json" cluster node)" = "n$i" ] || fail "weir top on node $i names another node: $(cat "$TMP/top$i.json")"
+	[ "$(json_get "$TMP/top$i.json" cluster members)" = 3 ] || fail "weir top on node $i does not count 3 members"
+	[ "$(json_get "$TMP/top$i.json" cluster peer_in_bytes)" = "$(metric "$i" weir_peer_in_bytes_total)" ] ||
+		fail "weir top and /metrics disagree on node $i's bytes from peers"
+	[ "$(json_get "$TMP/top$i.json" cluster ufs_bytes)" = "$(metric "$i" weir_source_ufs_fetched_bytes_total)" ] ||
+		fail "weir top and /metrics disagree on node $i's UFS bytes"
+	timeout 30 "$WEIR_BIN" --state-dir "${STATE[$i]}" top --once | grep -q "^cluster: node n$i of 3 — UFS" ||
+		fail "weir top --once on node $i has no cluster line"
+done
+ok "weir top (text and JSON) agrees with /metrics on every node"
+
 step "hostile block requests to node 2's peer port are refused"
 SRC_ID="$(ls "${STATE[2]}/stores")"
 [ -n "$SRC_ID" ] && [ -f "${STATE[2]}/stores/$SRC_ID/url" ] || fail "no source id under ${STATE[2]}/stores"
