@@ -815,6 +815,11 @@ static int get_source_locked(struct node *n, const struct source_params *p, stru
 	meta_cache_set_max_stale(src->meta, n->max_stale_ms);
 	log_info("opened source %s (%s), block size %u, %zu tier(s)", p->id, p->url, sc.block_size,
 		 p->ntiers);
+	if (n->cluster)
+		log_info("source %s: this node is %s", p->id,
+			 cluster_is_cache_node(n->cluster, p->id, cluster_self(n->cluster))
+			     ? "one of its cache nodes"
+			     : "a client of it only (cache-replicas): its blocks live on peers");
 	*ret = src;
 	*ret_created = true;
 	return 0;

@@ -12,50 +12,15 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
 . "$here/../helpers/nginx.sh"
 . "$here/../helpers/weir.sh"
+. "$here/../helpers/cluster.sh"
 
 require_root_fuse
 find_weir_bins
-for t in ip nsenter curl python3; do
-	command -v "$t" >/dev/null || fail "$t is missing: install iproute2, util-linux, curl, python3 (scripts/install-deps.sh)"
-done
 TMP="$(mktemp -d /tmp/weir-e2e-cluster.XXXXXX)"
 at_exit 'rm -rf "$TMP"'
-PEER_PORT=7070 # inside each node's own network namespace: no one else's port
 
-# The test's own network: a bridge and three namespaces, named after this shell's pid.
-TAG="wc$$"
-BR="${TAG}br"
-SUBNET="10.$((100 + $$ % 100)).$((RANDOM % 250 + 1))"
-NS=()
-cleanup_net() {
-	local i
-	for i in 1 2 3; do ip netns del "${TAG}n$i" 2>/dev/null || true; done
-	ip link del "$BR" 2>/dev/null || true
-}
-at_exit cleanup_net
-
-ip_of() { echo "$SUBNET.$((10 + $1))"; }
-# on I CMD...: runs CMD in node I's network namespace (and only there: same mounts, same files).
-on() {
-	local i="$1"
-	shift
-	WEIR_STATE_DIR="$TMP/n$i/state" nsenter --net="/run/netns/${TAG}n$i" "$@"
-}
-
-step "a bridge $BR ($SUBNET.1/24) and three network namespaces with veth pairs on it"
-ip link add "$BR" type bridge || fail "cannot create bridge $BR (needs CAP_NET_ADMIN and the bridge module)"
-ip addr add "$SUBNET.1/24" dev "$BR"
-ip link set "$BR" up
-for i in 1 2 3; do
-	ns="${TAG}n$i"
-	ip netns add "$ns" || fail "cannot create network namespace $ns"
-	ip link add "${TAG}v$i" type veth peer name eth0 netns "$ns" || fail "cannot create veth ${TAG}v$i"
-	ip link set "${TAG}v$i" master "$BR" up
-	ip -n "$ns" addr add "$(ip_of "$i")/24" dev eth0
-	ip -n "$ns" link set eth0 up
-	ip -n "$ns" link set lo up
-	NS+=("$ns")
-done
+step "a bridge $CL_BR ($CL_SUBNET.1/24) and three network namespaces with veth pairs on it"
+cluster_net_setup 3
 ok "three namespaces at $(ip_of 1), $(ip_of 2), $(ip_of 3)"
 
 step "a tree of files that do and do not end on a block boundary, served by nginx on the bridge"
@@ -69,74 +34,14 @@ rand_file "$TREE/sub/deeper/e.bin" 70000 e
 rand_file "$TREE/sub/f.bin" 1 f
 TOTAL=$(($(find "$TREE" -type f -printf '%s+') 0))
 NFILES=$(find "$TREE" -type f | wc -l)
-nginx_start "$TMP/nginx" "$TREE" --addr "$SUBNET.1"
+nginx_start "$TMP/nginx" "$TREE" --addr "$CL_SUBNET.1"
 for i in 1 2 3; do
 	on "$i" curl -fsS -o /dev/null --max-time 5 "$NGINX_URL" || fail "node $i ($(ip_of "$i")) cannot reach nginx at $NGINX_URL"
 done
 : >"$NGINX_ACCESS_LOG"
 ok "nginx (pid $NGINX_PID) serves $NFILES files, $TOTAL bytes at $NGINX_URL; every namespace reaches it"
 
-PEERS="n1=http://$(ip_of 1):$PEER_PORT,n2=http://$(ip_of 2):$PEER_PORT,n3=http://$(ip_of 3):$PEER_PORT"
-KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-declare -A TIERS STATE MP
-# node_setup I DIR KEY: a state directory for node I under DIR with its node.conf and key.
-node_setup() {
-	local i="$1" dir="$2" key="$3" saved=("${WEIR_MOUNTS[@]}")
-	weir_setup "$dir"
-	WEIR_MOUNTS=("${saved[@]}")
-	STATE[$i]="$WEIR_STATE"
-	TIERS[$i]="mem:$WEIR_TIER_DIR/mem:1GiB"
-	MP[$i]="$dir/mnt"
-	printf '%s\n' "$key" >"${STATE[$i]}/peer.key"
-	chmod 600 "${STATE[$i]}/peer.key"
-	cat >"${STATE[$i]}/node.conf" <<CONF
-node-name = n$i
-peers = $PEERS
-peer-listen = $(ip_of "$i"):$PEER_PORT
-prefetch-max = 8MiB
-CONF
-}
-# mount_on I [ARGS...]: mounts the tree on node I (its weir-node starts in its namespace).
-mount_on() {
-	local i="$1"
-	shift
-	WEIR_STATE="${STATE[$i]}"
-	on "$i" true # the namespace exists
-	mkdir -p "${MP[$i]}"
-	WEIR_STATE_DIR="${STATE[$i]}" nsenter --net="/run/netns/${TAG}n$i" \
-		timeout -k 5 120 "$WEIR_BIN" --state-dir "${STATE[$i]}" mount "$NGINX_URL" "${MP[$i]}" \
-		--tier "${TIERS[$i]}" --metadata-ttl 3600 "$@" </dev/null >"$TMP/mount$i.out" 2>&1 ||
-		{ cat "$TMP/mount$i.out" >&2; tail -30 "${STATE[$i]}/node.log" >&2; fail "weir mount on node $i failed (above)"; }
-	is_mounted "${MP[$i]}" || fail "weir mount on node $i returned 0 but ${MP[$i]} is not mounted"
-	WEIR_MOUNTS+=("${MP[$i]}")
-	grep -q "cluster: node n$i of 3" "${STATE[$i]}/node.log" ||
-		fail "node $i's weir-node did not join the cluster (no \"cluster: node n$i of 3\" in ${STATE[$i]}/node.log)"
-}
-# stop_node I: unmounts node I's view and stops its keeper and weir-node.
-stop_node() {
-	local i="$1" pid k
-	is_mounted "${MP[$i]}" && timeout -k 2 20 "$WEIR_BIN" --state-dir "${STATE[$i]}" umount "${MP[$i]}" >/dev/null 2>&1
-	for k in weir_keeper_pid weir_node_pid; do
-		pid="$($k "${STATE[$i]}")"
-		[ -n "$pid" ] || continue
-		kill -TERM "$pid"
-		for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -0 "$pid" 2>/dev/null && fail "weir $k of node $i ($pid) did not stop on SIGTERM"
-	done
-	return 0
-}
-# metric I NAME: the value of NAME (the node's, or the sum over its sources) on node I's /metrics.
-metric() {
-	local i="$1" name="$2" out
-	out="$(on "$i" curl -fsS --max-time 10 http://127.0.0.1:9477/metrics)" || fail "node $i's /metrics does not answer"
-	printf '%s\n' "$out" | awk -v n="$name" '$1 ~ ("^" n "([{]|$)") { s += $2; found = 1 } END { if (!found) exit 1; printf "%d\n", s }' ||
-		fail "node $i's /metrics has no $name"
-}
-# ufs_body_bytes: body bytes nginx sent for objects (not listings) so far.
-ufs_body_bytes() {
-	awk -F'"' '$2 ~ /^GET / { split($2, r, " "); if (r[2] !~ /\/$/) { split($3, f, " "); s += f[2] } } END { printf "%d\n", s }' "$NGINX_ACCESS_LOG"
-}
-# copy_check I DEST [READER...]: copies node I's view to DEST (with READER, default cp -R) and cmps.
+# check_copy WHAT DEST: cmps every file of DEST with the server's tree.
 check_copy() {
 	local src="$1" dst="$2" f n=0
 	while IFS= read -r f; do
@@ -147,8 +52,10 @@ check_copy() {
 }
 
 step "three weir-nodes, one per namespace, each with its own state directory and tier, one key"
-for i in 1 2 3; do node_setup "$i" "$TMP/n$i" "$KEY"; done
-for i in 1 2 3; do mount_on "$i"; done
+KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+cluster_nodes 1 2 3
+for i in 1 2 3; do node_setup "$i" "$TMP/n$i" "$KEY" "prefetch-max = 8MiB"; done
+for i in 1 2 3; do mount_on "$i" "$NGINX_URL"; done
 ok "nodes n1 n2 n3 mounted $NGINX_URL (weir-node pids $(weir_node_pid "${STATE[1]}") $(weir_node_pid "${STATE[2]}") $(weir_node_pid "${STATE[3]}"))"
 
 step "all three read the whole tree at once: nginx serves each byte once"
@@ -230,8 +137,8 @@ ok "node 2 counted the 4 refusals"
 
 step "kill node 1 while node 3 reads a tree its peers cached: no error, same bytes"
 stop_node 3
-node_setup 3 "$TMP/n3b" "$KEY" # a cold cache: every block comes from a peer or the UFS
-mount_on 3 --no-prefetch
+node_setup 3 "$TMP/n3b" "$KEY" "prefetch-max = 8MiB" # a cold cache: every block comes from a peer or the UFS
+mount_on 3 "$NGINX_URL" --no-prefetch
 before=$(ufs_body_bytes)
 # a slow reader (4 MB/s), so the kill lands mid-read
 python3 - "${MP[3]}" "$TMP/copy3b" >"$TMP/reader.out" 2>&1 <<'PY' &
@@ -266,8 +173,8 @@ ok "every byte equal (cmp); node 3 failed $failed peer request(s) and read those
 
 step "a node with another key is refused by its peers and reads from the UFS instead"
 stop_node 3
-node_setup 3 "$TMP/n3c" "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-mount_on 3
+node_setup 3 "$TMP/n3c" "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" "prefetch-max = 8MiB"
+mount_on 3 "$NGINX_URL"
 refused_before=$(metric 2 weir_peer_refused_total)
 timeout -k 5 300 cp -R "${MP[3]}/." "$TMP/copy3c" || fail "cp -R of node 3's view (wrong key) failed"
 check_copy "node 3 (wrong key)" "$TMP/copy3c"

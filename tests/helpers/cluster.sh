@@ -1,0 +1,120 @@
+# SPDX-License-Identifier: Apache-2.0
+# Several weir-nodes on one machine, one per network namespace (source after lib.sh, nginx.sh and
+# weir.sh): a bridge and namespaces of the caller's own (named after its pid, addresses it picks,
+# removed on exit), and a weir-node per namespace with its own state directory, tier and node.conf.
+#
+#   cluster_net_setup N      bridge $CL_BR at $CL_SUBNET.1/24, namespaces ${CL_TAG}n1..N at ip_of I
+#   ip_of I                  node I's address
+#   on I CMD...              runs CMD in node I's network namespace (same mounts and files)
+#   cluster_nodes PEERS      sets CL_PEERS for node_setup: "n1=http://ip_of1:PORT,..." of nodes PEERS
+#   node_setup I DIR KEY [CONF...]   state dir, tier, key and node.conf of node I under DIR
+#   mount_on I URL [ARGS...] mounts URL on node I at ${MP[I]} (its weir-node starts in its namespace)
+#   stop_node I              unmounts node I's view, stops its keeper and weir-node (SIGTERM)
+#   metric I NAME            NAME on node I's /metrics (summed over labels); fails if absent
+#   ufs_body_bytes           body bytes nginx sent for objects, listings excluded
+
+PEER_PORT=7070 # inside each node's own network namespace: no one else's port
+CL_TAG="wc$$"
+CL_BR="${CL_TAG}br"
+CL_SUBNET="10.$((100 + $$ % 100)).$((RANDOM % 250 + 1))"
+CL_N=0
+declare -A TIERS STATE MP
+
+cluster_net_cleanup() {
+	local i
+	for i in $(seq 1 "$CL_N"); do ip netns del "${CL_TAG}n$i" 2>/dev/null || true; done
+	ip link del "$CL_BR" 2>/dev/null || true
+}
+
+cluster_net_setup() {
+	local n="$1" i ns
+	for t in ip nsenter curl python3; do
+		command -v "$t" >/dev/null || fail "$t is missing: install iproute2, util-linux, curl, python3 (scripts/install-deps.sh)"
+	done
+	CL_N="$n"
+	at_exit cluster_net_cleanup
+	ip link add "$CL_BR" type bridge || fail "cannot create bridge $CL_BR (needs CAP_NET_ADMIN and the bridge module)"
+	ip addr add "$CL_SUBNET.1/24" dev "$CL_BR"
+	ip link set "$CL_BR" up
+	for i in $(seq 1 "$n"); do
+		ns="${CL_TAG}n$i"
+		ip netns add "$ns" || fail "cannot create network namespace $ns"
+		ip link add "${CL_TAG}v$i" type veth peer name eth0 netns "$ns" || fail "cannot create veth ${CL_TAG}v$i"
+		ip link set "${CL_TAG}v$i" master "$CL_BR" up
+		ip -n "$ns" addr add "$(ip_of "$i")/24" dev eth0
+		ip -n "$ns" link set eth0 up
+		ip -n "$ns" link set lo up
+	done
+}
+
+ip_of() { echo "$CL_SUBNET.$((10 + $1))"; }
+
+on() {
+	local i="$1"
+	shift
+	WEIR_STATE_DIR="${STATE[$i]:-}" nsenter --net="/run/netns/${CL_TAG}n$i" "$@"
+}
+
+cluster_nodes() {
+	local i
+	CL_PEERS=""
+	for i in "$@"; do CL_PEERS+="${CL_PEERS:+,}n$i=http://$(ip_of "$i"):$PEER_PORT"; done
+}
+
+node_setup() {
+	local i="$1" dir="$2" key="$3" saved=("${WEIR_MOUNTS[@]}")
+	shift 3
+	weir_setup "$dir"
+	WEIR_MOUNTS=("${saved[@]}")
+	STATE[$i]="$WEIR_STATE"
+	TIERS[$i]="mem:$WEIR_TIER_DIR/mem:${CL_TIER_QUOTA:-1GiB}"
+	MP[$i]="$dir/mnt"
+	{
+		if [ -n "$CL_PEERS" ]; then
+			printf '%s\n' "$key" >"${STATE[$i]}/peer.key"
+			chmod 600 "${STATE[$i]}/peer.key"
+			printf 'node-name = n%s\npeers = %s\npeer-listen = %s:%s\n' "$i" "$CL_PEERS" "$(ip_of "$i")" "$PEER_PORT"
+		fi
+		printf '%s\n' "$@"
+	} >"${STATE[$i]}/node.conf"
+}
+
+mount_on() {
+	local i="$1" url="$2"
+	shift 2
+	WEIR_STATE="${STATE[$i]}"
+	mkdir -p "${MP[$i]}"
+	on "$i" timeout -k 5 120 "$WEIR_BIN" --state-dir "${STATE[$i]}" mount "$url" "${MP[$i]}" \
+		--tier "${TIERS[$i]}" --metadata-ttl 3600 "$@" </dev/null >"${STATE[$i]}/../mount.out" 2>&1 ||
+		{ cat "${STATE[$i]}/../mount.out" >&2; tail -30 "${STATE[$i]}/node.log" >&2; fail "weir mount on node $i failed (above)"; }
+	is_mounted "${MP[$i]}" || fail "weir mount on node $i returned 0 but ${MP[$i]} is not mounted"
+	WEIR_MOUNTS+=("${MP[$i]}")
+	if [ -n "$CL_PEERS" ]; then
+		grep -q "cluster: node n$i of" "${STATE[$i]}/node.log" ||
+			fail "node $i's weir-node did not join the cluster (no \"cluster: node n$i of\" in ${STATE[$i]}/node.log)"
+	fi
+}
+
+stop_node() {
+	local i="$1" pid k
+	is_mounted "${MP[$i]}" && timeout -k 2 20 "$WEIR_BIN" --state-dir "${STATE[$i]}" umount "${MP[$i]}" >/dev/null 2>&1
+	for k in weir_keeper_pid weir_node_pid; do
+		pid="$($k "${STATE[$i]}")"
+		[ -n "$pid" ] || continue
+		kill -TERM "$pid"
+		for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -0 "$pid" 2>/dev/null && fail "weir $k of node $i ($pid) did not stop on SIGTERM"
+	done
+	return 0
+}
+
+metric() {
+	local i="$1" name="$2" out
+	out="$(on "$i" curl -fsS --max-time 10 http://127.0.0.1:9477/metrics)" || fail "node $i's /metrics does not answer"
+	printf '%s\n' "$out" | awk -v n="$name" '$1 ~ ("^" n "([{]|$)") { s += $2; found = 1 } END { if (!found) exit 1; printf "%d\n", s }' ||
+		fail "node $i's /metrics has no $name"
+}
+
+ufs_body_bytes() {
+	awk -F'"' '$2 ~ /^GET / { split($2, r, " "); if (r[2] !~ /\/$/) { split($3, f, " "); s += f[2] } } END { printf "%d\n", s }' "$NGINX_ACCESS_LOG"
+}
