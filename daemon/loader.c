@@ -111,12 +111,15 @@ static int load_one(struct load *l, const struct load_file *lf)
 		r = fetcher_get(src->fetcher, obj, lf->path, &a, b, &fr);
 		if (r < 0)
 			return r;
-		if (fr.mem) {
+		if (fr.mem && !fr.peer_only) {
 			/* The tier had no room: the load cannot keep it. */
 			free(fr.mem);
 			return -ENOSPC;
 		}
-		block_store_release(src->store, obj, b);
+		if (fr.mem) /* its owner keeps it: loaded for the cluster */
+			free(fr.mem);
+		else
+			block_store_release(src->store, obj, b);
 		atomic_fetch_add(&l->bytes_done, fr.len);
 	}
 	return l->stop ? -ECANCELED : 0;

@@ -179,6 +179,7 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq)
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 512L * 1024); /* a block is MiBs: fewer callbacks */
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)pc->connect_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)pc->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -284,7 +285,7 @@ int peer_client_new(const struct peer_client_config *cfg, struct peer_client **r
 	pc->key = cfg->key;
 	pc->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 2000;
 	pc->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 60000;
-	unsigned n = cfg->threads ? cfg->threads : 8;
+	unsigned n = cfg->threads ? cfg->threads : 16;
 	if (n > PEER_CLIENT_MAX_THREADS)
 		n = PEER_CLIENT_MAX_THREADS;
 	STAILQ_INIT(&pc->queue);

@@ -16,7 +16,7 @@
 struct peer_client_config {
 	struct cluster *cluster;     /* borrowed: outlives the client */
 	const struct peer_key *key;  /* borrowed */
-	unsigned threads;	     /* requests in flight at once (default 8) */
+	unsigned threads;	     /* requests in flight at once (default 16) */
 	unsigned connect_timeout_ms; /* default 2000 */
 	unsigned timeout_ms;	     /* a whole request (default 60000) */
 };

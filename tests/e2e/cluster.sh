@@ -183,5 +183,28 @@ check_copy "node 3 (wrong key)" "$TMP/copy3c"
 [ "$(metric 2 weir_peer_refused_total)" -gt "$refused_before" ] || fail "node 2 did not refuse node 3's requests"
 ok "node 2 refused node 3; node 3 got 0 bytes from peers and its copy is byte-exact"
 
+step "a load on node 1 warms the whole cluster: the three nodes then read with no UFS request"
+LOAD_CALL="${WEIR_LOAD_CALL:-${WEIR_BUILD_DIR:-$WEIR_SRC/build}/tests/e2e/load-call}"
+[ -x "$LOAD_CALL" ] || fail "load-call is not at $LOAD_CALL: build it (ninja -C build)"
+for i in 1 2 3; do stop_node "$i"; done
+for i in 1 2 3; do node_setup "$i" "$TMP/l$i" "$KEY" "prefetch-max = 8MiB"; done
+for i in 1 2 3; do mount_on "$i" "$NGINX_URL"; done
+: >"$NGINX_ACCESS_LOG"
+out="$(timeout 300 "$LOAD_CALL" "${STATE[1]}/node.sock" "$SRC_ID" /)" || fail "the load on node 1 failed: $out"
+note "load on node 1: $out"
+[ "$(ufs_body_bytes)" -eq "$TOTAL" ] || fail "the load made nginx send $(ufs_body_bytes) object bytes for a $TOTAL-byte tree"
+for i in 2 3; do
+	[ "$(metric "$i" weir_source_ufs_fetched_bytes_total)" -gt 0 ] || fail "node $i fetched nothing from the UFS for the load: the owners did not share the work"
+done
+pids=()
+for i in 1 2 3; do
+	timeout -k 5 300 cp -R "${MP[$i]}/." "$TMP/copyl$i" &
+	pids+=($!)
+done
+for i in 1 2 3; do wait "${pids[$((i - 1))]}" || fail "cp -R of node $i's view after the load failed"; done
+for i in 1 2 3; do check_copy "node $i after the load" "$TMP/copyl$i"; done
+[ "$(ufs_body_bytes)" -eq "$TOTAL" ] || fail "reads after the load made nginx send $(($(ufs_body_bytes) - TOTAL)) more bytes"
+ok "the load fetched the tree once, spread over the owners; the three nodes then read it byte-exact with no UFS byte"
+
 echo
 echo "cluster: all checks passed"

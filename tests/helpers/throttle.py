@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # A TCP proxy that caps each connection's download at RATE bytes/s with no burst (nginx's
 # limit_rate grants every request a one-second burst, so short range requests escape it).
-# Usage: throttle.py LISTEN_PORT UPSTREAM_PORT RATE_BYTES_PER_S   (both on 127.0.0.1)
+# Usage: throttle.py LISTEN_PORT UPSTREAM_PORT RATE_BYTES_PER_S [LISTEN_HOST]
+#   (upstream on 127.0.0.1; it listens there too unless LISTEN_HOST says where, e.g. a test's bridge)
 import asyncio
 import sys
 import time
@@ -36,6 +37,7 @@ async def pipe(reader, writer, rate):
 
 async def main():
     listen, upstream, rate = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+    host = sys.argv[4] if len(sys.argv) > 4 else "127.0.0.1"
 
     async def handle(creader, cwriter):
         try:
@@ -45,8 +47,8 @@ async def main():
             return
         await asyncio.gather(pipe(creader, uwriter, 0), pipe(ureader, cwriter, rate))
 
-    server = await asyncio.start_server(handle, "127.0.0.1", listen)
-    print(f"throttle: 127.0.0.1:{listen} -> 127.0.0.1:{upstream} at {rate:.0f} B/s per connection",
+    server = await asyncio.start_server(handle, host, listen)
+    print(f"throttle: {host}:{listen} -> 127.0.0.1:{upstream} at {rate:.0f} B/s per connection",
           flush=True)
     async with server:
         await server.serve_forever()

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Benchmark (issue 15), prints figures and never fails on targets: three weir-nodes in three
+# network namespaces (tests/helpers/cluster.sh) and nginx behind tests/helpers/throttle.py on
+# their bridge, which caps each connection at 10 MB/s with no burst (nginx's limit_rate lets each
+# request burst for a second, so 1 MiB range requests would escape it).
+#  (a) all three nodes read the whole tree cold at once: time and UFS bytes, as one cache
+#      (peers) and as three separate caches (the same nodes without peers) — same readers, same
+#      fetch concurrency, cold caches both times;
+#  (c) the client-only node (cache-replicas 2) reads the tree its peers cached, against the same
+#      node reading its own warm tier (remounted, so no page cache either way).
+# (b), DataLoad on three nodes against one, is not measured: see README "Several nodes".
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/../tests/helpers/lib.sh"
+. "$here/../tests/helpers/nginx.sh"
+. "$here/../tests/helpers/weir.sh"
+. "$here/../tests/helpers/cluster.sh"
+
+NFILES="${BENCH_FILES:-8}"
+FILE_MIB="${BENCH_FILE_MIB:-32}"
+RATE="${BENCH_RATE:-10000000}" # bytes/s per connection (throttle.py)
+CONNS="${BENCH_CONNS:-16}"     # each view's --fetch-concurrency
+RUNS="${BENCH_RUNS:-3}"        # runs of (c); the best is reported
+
+require_root_fuse
+find_weir_bins
+TMP="$(mktemp -d /tmp/weir-bench-cluster.XXXXXX)"
+at_exit 'rm -rf "$TMP"'
+SHM="$(mktemp -d /dev/shm/weir-bench-cluster.XXXXXX)"
+at_exit 'rm -rf "$SHM"'
+
+best() { printf '%s\n' "$@" | sort -g | head -n 1; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f MB/s", b / s / 1e6 }'; }
+
+step "three namespaces; a tree of $NFILES x $FILE_MIB MiB in tmpfs; nginx behind a $RATE B/s per connection throttle"
+cluster_net_setup 3
+mkdir -p "$SHM/tree/sub"
+for f in $(seq 1 "$NFILES"); do
+	d="$SHM/tree"
+	[ $((f % 2)) -eq 0 ] && d="$SHM/tree/sub"
+	rand_file "$d/f$f.bin" $((FILE_MIB * 1048576 + f * 4099)) "cluster$f"
+done
+TOTAL=$(($(find "$SHM/tree" -type f -printf '%s+') 0))
+nginx_start "$TMP/nginx" "$SHM/tree"
+TPORT="$(free_port)"
+python3 "$here/../tests/helpers/throttle.py" "$TPORT" "$NGINX_PORT" "$RATE" "$CL_SUBNET.1" >"$TMP/throttle.log" 2>&1 &
+tpid=$!
+at_exit "kill $tpid 2>/dev/null"
+sleep 0.5
+kill -0 "$tpid" 2>/dev/null || fail "throttle.py exited at start: $(cat "$TMP/throttle.log")"
+UFS_URL="http://$CL_SUBNET.1:$TPORT/"
+for i in 1 2 3; do
+	on "$i" curl -fsS -o /dev/null --max-time 5 "$UFS_URL" || fail "node $i cannot reach the UFS at $UFS_URL"
+done
+: >"$NGINX_ACCESS_LOG"
+note "tree: $TOTAL bytes; UFS $UFS_URL (throttled nginx); views --fetch-concurrency $CONNS"
+KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+
+# read_all DIR...: copies every view at once; prints the seconds until the last is done.
+read_all() {
+	local t0 t1 pids=() i=0 mp
+	t0="$(now)"
+	for mp in "$@"; do
+		i=$((i + 1))
+		rm -rf "$SHM/copy$i"
+		cp -R "$mp/." "$SHM/copy$i" &
+		pids+=($!)
+	done
+	for i in "${pids[@]}"; do wait "$i" || fail "a cp -R failed"; done
+	t1="$(now)"
+	for i in $(seq 1 $#); do
+		diff -r "$SHM/tree" "$SHM/copy$i" >/dev/null || fail "copy $i differs from the tree"
+		rm -rf "$SHM/copy$i"
+	done
+	elapsed "$t0" "$t1"
+}
+
+# nodes_up TAG PEERS...: fresh state for nodes 1-3 (peers among PEERS, none if empty), mounted.
+nodes_up() {
+	local tag="$1" i
+	shift
+	cluster_nodes "$@"
+	[ $# -eq 0 ] && CL_PEERS=""
+	for i in 1 2 3; do node_setup "$i" "$TMP/$tag$i" "$KEY" "cache-replicas = 2"; done
+	for i in 1 2 3; do mount_on "$i" "$UFS_URL" --fetch-concurrency "$CONNS"; done
+}
+nodes_down() { for i in 1 2 3; do stop_node "$i"; done; }
+
+step "(a) three separate caches: all three nodes read the tree cold at once"
+nodes_up sep
+: >"$NGINX_ACCESS_LOG"
+T_SEP=$(read_all "${MP[1]}" "${MP[2]}" "${MP[3]}")
+U_SEP=$(ufs_body_bytes)
+note "separate: $T_SEP s, UFS $U_SEP bytes = $(ratio "$U_SEP" "$TOTAL")x the tree"
+nodes_down
+
+step "(a) one cache over three nodes (peers, cache-replicas 2): all three read the tree cold at once"
+nodes_up one 1 2 3
+CLIENT=""
+for i in 1 2 3; do grep -q "a client of it only" "${STATE[$i]}/node.log" && CLIENT=$i; done
+[ -n "$CLIENT" ] || fail "no node says it is a client only with cache-replicas 2 of 3"
+: >"$NGINX_ACCESS_LOG"
+T_ONE=$(read_all "${MP[1]}" "${MP[2]}" "${MP[3]}")
+U_ONE=$(ufs_body_bytes)
+note "one cache: $T_ONE s, UFS $U_ONE bytes = $(ratio "$U_ONE" "$TOTAL")x the tree; node $CLIENT is the client"
+
+step "(c) node $CLIENT reads the tree its peers cached, against its own warm tier"
+peer_times=() local_times=()
+for r in $(seq 1 "$RUNS"); do
+	stop_node "$CLIENT"
+	node_setup "$CLIENT" "$TMP/c$r-" "$KEY" "cache-replicas = 2"
+	mount_on "$CLIENT" "$UFS_URL" --fetch-concurrency "$CONNS"
+	before=$(ufs_body_bytes)
+	peer_times+=("$(read_all "${MP[$CLIENT]}")")
+	[ "$(ufs_body_bytes)" -eq "$before" ] || note "run $r: the UFS sent $(($(ufs_body_bytes) - before)) bytes (expected none)"
+	timeout -k 2 20 "$WEIR_BIN" --state-dir "${STATE[$CLIENT]}" umount "${MP[$CLIENT]}" >/dev/null || fail "umount on node $CLIENT failed"
+	mount_on "$CLIENT" "$UFS_URL" --fetch-concurrency "$CONNS"
+	local_times+=("$(read_all "${MP[$CLIENT]}")")
+done
+T_PEER=$(best "${peer_times[@]}") T_LOCAL=$(best "${local_times[@]}")
+nodes_down
+
+echo
+echo "== bench/cluster.sh: $TOTAL-byte tree, UFS $RATE B/s per connection, --fetch-concurrency $CONNS =="
+printf '(a) 3 nodes cold at once  separate caches: %7.2f s  UFS %6.2fx the tree\n' "$T_SEP" "$(ratio "$U_SEP" "$TOTAL")"
+printf '                          one cache:       %7.2f s  UFS %6.2fx the tree   (time %sx of separate)\n' "$T_ONE" "$(ratio "$U_ONE" "$TOTAL")" "$(ratio "$T_ONE" "$T_SEP")"
+printf '(b) DataLoad 3 nodes vs 1: not measured (see README "Several nodes")\n'
+printf '(c) node %s from peers:    %7.2f s  (%s; runs: %s)\n' "$CLIENT" "$T_PEER" "$(mbps "$TOTAL" "$T_PEER")" "${peer_times[*]}"
+printf '    own warm tier:         %7.2f s  (%s; runs: %s)\n' "$T_LOCAL" "$(mbps "$TOTAL" "$T_LOCAL")" "${local_times[*]}"
+printf '    peers / local speed:   %sx   (target >= 0.5)\n' "$(ratio "$T_LOCAL" "$T_PEER")"
