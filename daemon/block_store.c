@@ -2593,6 +2593,7 @@ int block_store_acquire(struct block_store *bs, uint64_t obj, uint64_t block, st
 	    .off = block * bs->block_size,
 	    .len = b->len,
 	    .tier = b->tier,
+	    .csum = b->csum,
 	};
 	atime_record(bs, b);
 	pthread_mutex_unlock(&bs->lock);

@@ -44,10 +44,11 @@ struct block_store;
 
 /* Where a cached block lives, valid until block_store_release(). */
 struct block_ref {
-	int fd;	      /* tier file of the object; borrowed */
-	uint64_t off; /* offset of the block in that file (= block * block_size) */
-	uint32_t len; /* bytes of data in the block (short for the last block) */
-	uint8_t tier; /* index into the config's tiers */
+	int fd;	       /* tier file of the object; borrowed */
+	uint64_t off;  /* offset of the block in that file (= block * block_size) */
+	uint32_t len;  /* bytes of data in the block (short for the last block) */
+	uint8_t tier;  /* index into the config's tiers */
+	uint64_t csum; /* XXH3_64bits of the block's bytes, as indexed */
 };
 
 struct tier_stats {

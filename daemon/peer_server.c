@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <stdarg.h>
@@ -95,46 +96,50 @@ static const char *header(struct MHD_Connection *conn, const char *name)
 	return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
 }
 
-/* Reads the block into an owned buffer. Returns 0 or -errno. */
-static int block_bytes(struct source *src, const struct peer_request *rq, char **ret_buf,
-		       uint32_t *ret_len)
+/* A block being sent: the source and, for a tier range, the pin, both held until the
+ * response is done (request_done) so eviction cannot punch the range while it is sent. */
+struct serving {
+	struct peer_server *ps;
+	struct source *src;
+	uint64_t obj, block;
+	bool pinned;
+};
+
+static void serving_end(struct serving *sv)
 {
+	if (sv->pinned)
+		block_store_release(sv->src->store, sv->obj, sv->block);
+	if (sv->src)
+		sv->ps->cfg.sources.release(sv->ps->cfg.sources.userdata, sv->src);
+	free(sv);
+}
+
+static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	if (*con_cls)
+		serving_end(*con_cls);
+	*con_cls = NULL;
+}
+
+/* Finds the block: a pinned tier range (sv->pinned; sent straight from the tier file, its
+ * checksum from the index) or bytes in memory (*ret_mem, owned). Returns 0 or -errno. */
+static int block_get(struct serving *sv, const struct peer_request *rq, struct fetch_result *ret)
+{
+	struct source *src = sv->src;
 	struct ufs_attr attr = {.size = rq->size, .mtime = rq->mtime};
 	snprintf(attr.etag, sizeof(attr.etag), "%s", rq->etag ? rq->etag : "");
 	uint64_t nblocks = (rq->size + src->block_size - 1) / src->block_size;
 	if (rq->block >= nblocks)
 		return -ERANGE;
-	uint64_t obj;
-	int r = block_store_object_sync(src->store, rq->path, &attr, &obj);
+	int r = block_store_object_sync(src->store, rq->path, &attr, &sv->obj);
 	if (r < 0)
 		return r;
-	struct fetch_result fr;
-	r = fetcher_get_local(src->fetcher, obj, rq->path, &attr, rq->block, &fr);
+	r = fetcher_get_local(src->fetcher, sv->obj, rq->path, &attr, rq->block, ret);
 	if (r < 0)
 		return r;
-	if (fr.mem) {
-		*ret_buf = fr.mem;
-		*ret_len = fr.len;
-		return 0;
-	}
-	char *buf = malloc(fr.len ? fr.len : 1);
-	r = buf ? 0 : -ENOMEM;
-	for (size_t done = 0; r == 0 && done < fr.len;) {
-		ssize_t n = pread(fr.ref.fd, buf + done, fr.len - done, (off_t)(fr.ref.off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			r = n < 0 ? -errno : -EIO;
-		else
-			done += (size_t)n;
-	}
-	block_store_release(src->store, obj, rq->block);
-	if (r < 0) {
-		free(buf);
-		return r;
-	}
-	*ret_buf = buf;
-	*ret_len = fr.len;
+	sv->block = rq->block;
+	sv->pinned = !ret->mem;
 	return 0;
 }
 
@@ -179,13 +184,17 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	}
 	if (!path_ok(rq.path) || strlen(rq.etag) >= UFS_ETAG_MAX)
 		return reply_text(conn, MHD_HTTP_BAD_REQUEST, "bad path or etag\n");
-	struct source *src;
-	if (ps->cfg.sources.acquire(ps->cfg.sources.userdata, rq.source, &src) < 0)
+	struct serving *sv = calloc(1, sizeof(*sv));
+	if (!sv)
+		return MHD_NO;
+	sv->ps = ps;
+	if (ps->cfg.sources.acquire(ps->cfg.sources.userdata, rq.source, &sv->src) < 0) {
+		free(sv);
 		return reply_text(conn, MHD_HTTP_NOT_FOUND, "no such source open here\n");
-	char *buf = NULL;
-	uint32_t len = 0;
-	r = block_bytes(src, &rq, &buf, &len);
-	ps->cfg.sources.release(ps->cfg.sources.userdata, src);
+	}
+	*con_cls = sv; /* request_done lets go of it, whatever happens from here */
+	struct fetch_result fr;
+	r = block_get(sv, &rq, &fr);
 	if (r < 0) {
 		log_debug("peer %s: block %" PRIu64 " of \"%s\" in source %s: %s", rq.node,
 			  rq.block, rq.path, rq.source, strerror(-r));
@@ -202,16 +211,29 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 			return reply_text(conn, MHD_HTTP_BAD_GATEWAY, "cannot read the block\n");
 		}
 	}
-	uint64_t sum = XXH3_64bits(buf, len);
+	uint32_t len = fr.len;
+	uint64_t sum;
+	struct MHD_Response *resp;
+	if (fr.mem) {
+		sum = XXH3_64bits(fr.mem, len);
+		resp = MHD_create_response_from_buffer(len, fr.mem, MHD_RESPMEM_MUST_FREE);
+		if (!resp)
+			free(fr.mem);
+	} else {
+		/* Straight from the tier file (sendfile), pinned until request_done; the
+		 * response closes its own descriptor. */
+		sum = fr.ref.csum;
+		int fd = fcntl(fr.ref.fd, F_DUPFD_CLOEXEC, 0);
+		resp =
+		    fd >= 0 ? MHD_create_response_from_fd_at_offset64(len, fd, fr.ref.off) : NULL;
+		if (!resp && fd >= 0)
+			close(fd);
+	}
+	if (!resp)
+		return MHD_NO;
 	char sumhex[24], rmac[PEER_AUTH_MAC_HEX];
 	snprintf(sumhex, sizeof(sumhex), "%016" PRIx64, sum);
 	peer_auth_sign_reply(ps->cfg.key, mac, len, sum, rmac);
-	struct MHD_Response *resp =
-	    MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(buf);
-		return MHD_NO;
-	}
 	MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
 	MHD_add_response_header(resp, "X-Weir-Xxh3", sumhex);
 	MHD_add_response_header(resp, "X-Weir-Auth", rmac);
@@ -249,8 +271,8 @@ int peer_server_start(const struct peer_server_config *cfg, struct peer_server *
 	ps->d = MHD_start_daemon(
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0,
 	    NULL, NULL, answer, ps, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-	    MHD_OPTION_END);
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_NOTIFY_COMPLETED, request_done,
+	    NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	if (!ps->d) {
 		snprintf(errbuf, errlen,
 			 "cannot listen on %s for peers (in use, or not an address "
