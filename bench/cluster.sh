@@ -25,6 +25,8 @@ RATE="${BENCH_RATE:-10000000}" # bytes/s per connection (throttle.py)
 # each view's --fetch-concurrency: 4 x 10 MB/s x 3 nodes stays under what the throttle (one
 # Python process) passes on this machine, so the cap is the UFS's, not the proxy's
 CONNS="${BENCH_CONNS:-4}"
+# (c)'s mounts: the peers, not the UFS, serve them, so its window of blocks in flight
+CONNS_C="${BENCH_CONNS_C:-16}"
 RUNS="${BENCH_RUNS:-3}"        # runs of (c); the best is reported
 
 require_root_fuse
@@ -52,8 +54,9 @@ TPORT="$(free_port)"
 python3 "$here/../tests/helpers/throttle.py" "$TPORT" "$NGINX_PORT" "$RATE" "$CL_SUBNET.1" >"$TMP/throttle.log" 2>&1 &
 tpid=$!
 at_exit "kill $tpid 2>/dev/null"
-sleep 0.5
+for _ in $(seq 1 100); do grep -q '^throttle:' "$TMP/throttle.log" && break; sleep 0.1; done
 kill -0 "$tpid" 2>/dev/null || fail "throttle.py exited at start: $(cat "$TMP/throttle.log")"
+grep -q '^throttle:' "$TMP/throttle.log" || fail "throttle.py did not listen within 10 s"
 UFS_URL="http://$CL_SUBNET.1:$TPORT/"
 for i in 1 2 3; do
 	on "$i" curl -fsS -o /dev/null --max-time 5 "$UFS_URL" || fail "node $i cannot reach the UFS at $UFS_URL"
@@ -127,12 +130,12 @@ peer_times=() local_times=()
 for r in $(seq 1 "$RUNS"); do
 	stop_node "$CLIENT"
 	node_setup "$CLIENT" "$TMP/c$r-" "$KEY" "cache-replicas = 2"
-	mount_on "$CLIENT" "$UFS_URL" --fetch-concurrency "$CONNS"
+	mount_on "$CLIENT" "$UFS_URL" --fetch-concurrency "$CONNS_C"
 	before=$(ufs_body_bytes)
 	peer_times+=("$(read_all "${MP[$CLIENT]}")")
 	[ "$(ufs_body_bytes)" -eq "$before" ] || note "run $r: the UFS sent $(($(ufs_body_bytes) - before)) bytes (expected none)"
 	timeout -k 2 20 "$WEIR_BIN" --state-dir "${STATE[$CLIENT]}" umount "${MP[$CLIENT]}" >/dev/null || fail "umount on node $CLIENT failed"
-	mount_on "$CLIENT" "$UFS_URL" --fetch-concurrency "$CONNS"
+	mount_on "$CLIENT" "$UFS_URL" --fetch-concurrency "$CONNS_C"
 	local_times+=("$(read_all "${MP[$CLIENT]}")")
 done
 T_PEER=$(best "${peer_times[@]}") T_LOCAL=$(best "${local_times[@]}")
@@ -158,6 +161,7 @@ printf '(a) 3 nodes cold at once  separate caches: %7.2f s  UFS %6.2fx the tree\
 printf '                          one cache:       %7.2f s  UFS %6.2fx the tree   (time %sx of separate)\n' "$T_ONE" "$(ratio "$U_ONE" "$TOTAL")" "$(ratio "$T_ONE" "$T_SEP")"
 printf '(b) load, one node alone:  %7.2f s  UFS %6.2fx the tree\n' "$T_LOAD1" "$(ratio "$U_LOAD1" "$TOTAL")"
 printf '    load, 3 cache nodes:   %7.2f s  UFS %6.2fx the tree   (%sx faster; target >= 2.5)\n' "$T_LOAD3" "$(ratio "$U_LOAD3" "$TOTAL")" "$(ratio "$T_LOAD1" "$T_LOAD3")"
-printf '(c) node %s from peers:    %7.2f s  (%s; runs: %s)\n' "$CLIENT" "$T_PEER" "$(mbps "$TOTAL" "$T_PEER")" "${peer_times[*]}"
+printf '(c) (--fetch-concurrency %s)\n' "$CONNS_C"
+printf '    node %s from peers:    %7.2f s  (%s; runs: %s)\n' "$CLIENT" "$T_PEER" "$(mbps "$TOTAL" "$T_PEER")" "${peer_times[*]}"
 printf '    own warm tier:         %7.2f s  (%s; runs: %s)\n' "$T_LOCAL" "$(mbps "$TOTAL" "$T_LOCAL")" "${local_times[*]}"
 printf '    peers / local speed:   %sx   (target >= 0.5)\n' "$(ratio "$T_LOCAL" "$T_PEER")"

@@ -132,7 +132,19 @@ static int block_get(struct serving *sv, const struct peer_request *rq, struct f
 	uint64_t nblocks = (rq->size + src->block_size - 1) / src->block_size;
 	if (rq->block >= nblocks)
 		return -ERANGE;
-	int r = block_store_object_sync(src->store, rq->path, &attr, &sv->obj);
+	/* The version asked for must be the one this node knows (validated within a minute):
+	 * a stale asker must not make it drop a newer version's blocks, nor a newer one fetch
+	 * over its own. Either way the asker reads the UFS, which settles who is stale. */
+	struct ufs_attr cur;
+	bool changed;
+	int r = meta_cache_validate(src->meta, rq->path, 60000, false, &cur, &changed);
+	if (r < 0)
+		return r;
+	if (cur.is_dir)
+		return -ENOENT;
+	if (!ufs_attr_same_version(&cur, &attr))
+		return -ESTALE;
+	r = block_store_object_sync(src->store, rq->path, &attr, &sv->obj);
 	if (r < 0)
 		return r;
 	r = fetcher_get_local(src->fetcher, sv->obj, rq->path, &attr, rq->block, ret);

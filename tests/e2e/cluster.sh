@@ -127,6 +127,7 @@ expect_status 403 "a MAC of all zeros" "$N2" "$TMP/key" n1 "$SRC_ID" /a.bin 1 "$
 expect_status 403 "a request signed 10 minutes ago (replay)" "$N2" "$TMP/key" n1 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG" --skew -600
 expect_status 400 "a signed request for ../ outside the tree" "$N2" "$TMP/key" n1 "$SRC_ID" /../../etc/passwd 0 100 0 ""
 expect_status 404 "a signed request for a source node 2 has not open" "$N2" "$TMP/key" n1 0000000000000000 /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG"
+expect_status 412 "a signed request for another version of /a.bin" "$N2" "$TMP/key" n1 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" '"other"'
 expect_status 416 "a signed request past the object's last block" "$N2" "$TMP/key" n1 "$SRC_ID" /a.bin 99 "$A_SIZE" "$A_MTIME" "$A_ETAG"
 st="$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$N2/v1/block?source=$SRC_ID&path=/a.bin&block=0&size=$A_SIZE&mtime=$A_MTIME&etag=x")"
 [ "$st" = 400 ] || fail "an unsigned request got $st from node 2, expected 400"
