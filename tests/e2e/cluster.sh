@@ -172,6 +172,19 @@ failed=$(metric 3 weir_peer_failed_total)
 [ "$(metric 3 weir_peer_in_bytes_total)" -gt 0 ] || fail "node 3 read nothing from its peers"
 ok "every byte equal (cmp); node 3 failed $failed peer request(s) and read those blocks elsewhere; UFS sent $(($(ufs_body_bytes) - before)) more bytes"
 
+step "node 1 restarted with its cache rejoins and serves it: a cold node 3 reads node 1's blocks from it"
+mount_on 1 "$NGINX_URL" # the same state directory and tier: its index and blocks are kept
+stop_node 3
+node_setup 3 "$TMP/n3r" "$KEY" "prefetch-max = 8MiB"
+mount_on 3 "$NGINX_URL"
+timeout -k 5 300 cp -R "${MP[3]}/." "$TMP/copy3r" || fail "cp -R of node 3's view failed"
+check_copy "node 3 (node 1 restarted)" "$TMP/copy3r"
+out1=$(metric 1 weir_peer_out_bytes_total)
+ufs1=$(metric 1 weir_source_ufs_fetched_bytes_total)
+[ "$out1" -gt 0 ] || fail "the restarted node 1 served no block to node 3"
+[ "$ufs1" -eq 0 ] || fail "the restarted node 1 fetched $ufs1 bytes from the UFS: it should have served its kept blocks"
+ok "node 1 (new process, same cache) served $out1 bytes to node 3 with no UFS byte; node 3's copy is byte-exact"
+
 step "a node with another key is refused by its peers and reads from the UFS instead"
 stop_node 3
 node_setup 3 "$TMP/n3c" "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" "prefetch-max = 8MiB"
