@@ -280,11 +280,12 @@ int peer_server_start(const struct peer_server_config *cfg, struct peer_server *
 	ps->cfg = *cfg;
 	if (ps->cfg.skew_s <= 0)
 		ps->cfg.skew_s = 60;
-	ps->d = MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0,
-	    NULL, NULL, answer, ps, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_NOTIFY_COMPLETED, request_done,
-	    NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+	ps->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+				     MHD_USE_POLL | MHD_USE_ERROR_LOG,
+				 0, NULL, NULL, answer, ps, MHD_OPTION_SOCK_ADDR,
+				 (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT,
+				 (unsigned)120, MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
+				 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	if (!ps->d) {
 		snprintf(errbuf, errlen,
 			 "cannot listen on %s for peers (in use, or not an address "

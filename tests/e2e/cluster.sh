@@ -220,5 +220,28 @@ for i in 1 2 3; do check_copy "node $i after the load" "$TMP/copyl$i"; done
 [ "$(ufs_body_bytes)" -eq "$TOTAL" ] || fail "reads after the load made nginx send $(($(ufs_body_bytes) - TOTAL)) more bytes"
 ok "the load fetched the tree once, spread over the owners; the three nodes then read it byte-exact with no UFS byte"
 
+step "bytes spoiled between peers are caught: node 3 reads node 2's blocks through a byte-flipping relay"
+stop_node 2
+node_setup_keep() { # node I's config again, on its kept state directory, serving on another port
+	printf 'node-name = n%s\npeers = %s\npeer-listen = %s:%s\nprefetch-max = 8MiB\n' "$1" "$CL_PEERS" "$(ip_of "$1")" "$2" >"${STATE[$1]}/node.conf"
+}
+node_setup_keep 2 $((PEER_PORT + 1))
+mount_on 2 "$NGINX_URL"
+on 2 python3 "$here/../helpers/peer_mitm.py" "$(ip_of 2)" "$PEER_PORT" "http://$(ip_of 2):$((PEER_PORT + 1))" >"$TMP/mitm.log" 2>&1 &
+mitm=$!
+at_exit "kill $mitm 2>/dev/null"
+for _ in $(seq 1 100); do grep -q "mitm: listening" "$TMP/mitm.log" && break; sleep 0.1; done
+grep -q "mitm: listening" "$TMP/mitm.log" || fail "peer_mitm.py did not start: $(cat "$TMP/mitm.log")"
+stop_node 3
+node_setup 3 "$TMP/n3m" "$KEY" "prefetch-max = 8MiB"
+mount_on 3 "$NGINX_URL"
+timeout -k 5 300 cp -R "${MP[3]}/." "$TMP/copy3m" || fail "cp -R of node 3's view through the relay failed"
+check_copy "node 3 (spoiled peer bytes)" "$TMP/copy3m"
+grep -q "mitm: flipped" "$TMP/mitm.log" || fail "the relay spoiled no block: node 3 never asked node 2"
+bad=$(metric 3 weir_peer_bad_replies_total)
+[ "$bad" -gt 0 ] || fail "node 3 took spoiled bytes from node 2 without noticing (weir_peer_bad_replies_total 0)"
+kill "$mitm" 2>/dev/null || true
+ok "node 3 rejected $bad spoiled block(s), read them elsewhere, and its copy is byte-exact"
+
 echo
 echo "cluster: all checks passed"

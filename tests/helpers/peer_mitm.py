@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+# A man in the middle between weir-nodes: forwards each block request to a real peer and passes
+# its answer back with the headers (checksum and MAC) intact but one byte of the body flipped,
+# as a faulty link or a lying relay would. Prints "mitm: listening" once it listens and one line
+# per block it spoiled.
+#   peer_mitm.py LISTEN_HOST LISTEN_PORT UPSTREAM_URL
+import http.server
+import socketserver
+import sys
+import urllib.error
+import urllib.request
+
+host, port, upstream = sys.argv[1], int(sys.argv[2]), sys.argv[3].rstrip("/")
+PASS = ("X-Weir-Node", "X-Weir-Time", "X-Weir-Auth")
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        req = urllib.request.Request(upstream + self.path,
+                                     headers={h: self.headers[h] for h in PASS if self.headers[h]})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                status, headers, body = r.status, r.getheaders(), bytearray(r.read())
+        except urllib.error.HTTPError as e:
+            status, headers, body = e.code, e.headers.items(), bytearray(e.read())
+        if status == 200 and body:
+            body[len(body) // 2] ^= 0x01
+            print(f"mitm: flipped a byte of {self.path[:80]}", flush=True)
+        self.send_response(status)
+        for k, v in headers:
+            if k.lower() not in ("content-length", "connection", "transfer-encoding", "date",
+                                 "server"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+srv = Server((host, port), Handler)
+print("mitm: listening", flush=True)
+srv.serve_forever()
