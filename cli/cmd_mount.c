@@ -34,6 +34,7 @@ static void mount_usage(FILE *out)
 	    "       weir mount [-n NAMESPACE] <dataset> <mountpoint>\n"
 	    "         [--tier mem:/dev/shm/weir:4GiB[,ssd:/var/cache/weir:100GiB]]\n"
 	    "         [--high 0.95] [--low 0.7] [--block-size 4MiB] [--fetch-concurrency N]\n"
+	    "         [--cache-replicas N]  (with peers: how many weir-nodes cache this URL)\n"
 	    "         [--metadata-ttl SECONDS] [--foreground] [--no-prefetch] [--no-passthrough]\n"
 	    "         [--max-stale SECONDS]   (serve cached metadata this long past the TTL while\n"
 	    "                                  the UFS is unreachable; default: weir-node's, 1d)\n"
@@ -320,6 +321,7 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	    {"low", required_argument, NULL, 'L'},
 	    {"block-size", required_argument, NULL, 'b'},
 	    {"fetch-concurrency", required_argument, NULL, 'c'},
+	    {"cache-replicas", required_argument, NULL, 'R'},
 	    {"metadata-ttl", required_argument, NULL, 'm'},
 	    {"max-stale", required_argument, NULL, 'S'},
 	    {"foreground", no_argument, NULL, 'f'},
@@ -345,7 +347,7 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	const char *tier_spec = "mem:/dev/shm/weir:4GiB";
 	double high = 0.95, low = 0.7;
 	uint64_t block_size = 4u << 20;
-	unsigned concurrency = 16, ttl_ms = 300000;
+	unsigned concurrency = 16, ttl_ms = 300000, cache_replicas = 0;
 	int foreground = 0, no_prefetch = 0, no_passthrough = 0, read_write = 0, c;
 	bool max_stale_set = false;
 	unsigned max_stale_s = 0;
@@ -387,6 +389,14 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 				return bad_usage("--fetch-concurrency \"%s\" is not in 1..256",
 						 optarg);
 			concurrency = (unsigned)v;
+			break;
+		}
+		case 'R': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v < 1 || v > 64)
+				return bad_usage("--cache-replicas \"%s\" is not in 1..64", optarg);
+			cache_replicas = (unsigned)v;
 			break;
 		}
 		case 'm':
@@ -549,6 +559,7 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	m.low = low;
 	m.block_size = (uint32_t)block_size;
 	m.fetch_concurrency = concurrency;
+	m.cache_replicas = cache_replicas;
 	m.metadata_ttl_ms = ttl_ms;
 	m.no_prefetch = no_prefetch;
 	m.no_passthrough = no_passthrough;

@@ -165,6 +165,7 @@ static uint64_t plan_sig(const struct mount_plan *p)
 		h = fnv(h, &p->tiers[i].quota, sizeof(p->tiers[i].quota));
 	}
 	h = fnv(h, &p->high, sizeof(p->high));
+	h = fnv(h, &p->cache_replicas, sizeof(p->cache_replicas));
 	return fnv(h, &p->low, sizeof(p->low));
 }
 
@@ -358,6 +359,7 @@ static void reconcile_source(struct controller *ctl, struct objmodel_list *l, st
 		s.tiers = tierp;
 		s.n_tiers = plan.n_tiers;
 		s.high = plan.high;
+		s.cache_replicas = plan.cache_replicas;
 		s.low = plan.low;
 		Weir__S3Keys sk = WEIR__S3_KEYS__INIT;
 		if (keys.access_key) {

@@ -159,7 +159,7 @@ static void handle_dataset_mount(struct controller *ctl, const Weir__DatasetMoun
 	pthread_mutex_unlock(&ctl->lock);
 	if (r >= 0)
 		r = mount_plan_make(l, m->namespace_, m->dataset, ctl->cfg.deny_by_default,
-					 &rp->plan, rp->msg, sizeof(rp->msg));
+				    &rp->plan, rp->msg, sizeof(rp->msg));
 	if (r >= 0) {
 		/* the namespace that owns the source must be allowed its UFS (ufs-roots) */
 		pthread_mutex_lock(&ctl->lock);
@@ -191,6 +191,7 @@ static void handle_dataset_mount(struct controller *ctl, const Weir__DatasetMoun
 	rp->mount.gid = p->gid;
 	rp->mount.credentials = p->credentials;
 	rp->mount.high = p->high;
+	rp->mount.cache_replicas = p->cache_replicas;
 	rp->mount.low = p->low;
 	rp->mount.namespace_ = m->namespace_;
 	rp->mount.dataset = m->dataset;

@@ -203,32 +203,34 @@ static size_t rank(const struct cluster *c, const char *key, struct ranked *out)
 }
 
 /* The cache nodes of source: a mask over the members. */
-static uint64_t cache_mask(const struct cluster *c, const char *source)
+static uint64_t cache_mask(const struct cluster *c, const char *source, unsigned replicas)
 {
-	if (c->replicas == 0 || c->replicas >= c->n)
+	if (replicas == 0)
+		replicas = c->replicas;
+	if (replicas == 0 || replicas >= c->n)
 		return c->n == 64 ? ~0ull : (1ull << c->n) - 1;
 	struct ranked r[CLUSTER_MAX_NODES];
 	rank(c, source, r);
 	uint64_t mask = 0;
-	for (unsigned i = 0; i < c->replicas; i++)
+	for (unsigned i = 0; i < replicas; i++)
 		mask |= 1ull << r[i].idx;
 	return mask;
 }
 
-bool cluster_is_cache_node(const struct cluster *c, const char *source, int idx)
+bool cluster_is_cache_node(const struct cluster *c, const char *source, unsigned replicas, int idx)
 {
-	return idx >= 0 && (size_t)idx < c->n && (cache_mask(c, source) >> idx & 1);
+	return idx >= 0 && (size_t)idx < c->n && (cache_mask(c, source, replicas) >> idx & 1);
 }
 
-size_t cluster_owners(const struct cluster *c, const char *source, const char *path, uint64_t block,
-		      int *out, size_t max)
+size_t cluster_owners(const struct cluster *c, const char *source, unsigned replicas,
+		      const char *path, uint64_t block, int *out, size_t max)
 {
 	size_t klen = strlen(source) + strlen(path) + 32;
 	char *key = malloc(klen);
 	if (!key)
 		return 0;
 	snprintf(key, klen, "%s\n%s\n%llu", source, path, (unsigned long long)block);
-	uint64_t mask = cache_mask(c, source);
+	uint64_t mask = cache_mask(c, source, replicas);
 	struct ranked r[CLUSTER_MAX_NODES];
 	rank(c, key, r);
 	free(key);

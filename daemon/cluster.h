@@ -49,13 +49,15 @@ const char *cluster_node_name(const struct cluster *c, int idx);
 const char *cluster_node_url(const struct cluster *c, int idx);
 /* The index of the member called name, or -1. */
 int cluster_find(const struct cluster *c, const char *name);
-/* True when idx is one of the cache nodes of source. */
-bool cluster_is_cache_node(const struct cluster *c, const char *source, int idx);
+/* True when idx is one of the cache nodes of source: the replicas members that rank highest
+ * for it (0: the cluster's replicas). */
+bool cluster_is_cache_node(const struct cluster *c, const char *source, unsigned replicas, int idx);
 
-/* Writes into out[0..max) the live cache nodes of source in rendezvous order for (source, path,
- * block), best first; the first is the block's owner. Returns how many. */
-size_t cluster_owners(const struct cluster *c, const char *source, const char *path, uint64_t block,
-		      int *out, size_t max);
+/* Writes into out[0..max) the live cache nodes of source (replicas as above) in rendezvous
+ * order for (source, path, block), best first; the first is the block's owner. Returns how
+ * many. */
+size_t cluster_owners(const struct cluster *c, const char *source, unsigned replicas,
+		      const char *path, uint64_t block, int *out, size_t max);
 
 /* Marks a member as failed for down-ms from now (never this node). */
 void cluster_mark_down(struct cluster *c, int idx);

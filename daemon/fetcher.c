@@ -471,7 +471,8 @@ static int owner_peer(struct fetcher *f, const char *path, uint64_t block)
 	if (!f->route.cluster)
 		return -1;
 	int owners[1];
-	if (cluster_owners(f->route.cluster, f->source_id, path, block, owners, 1) == 0)
+	if (cluster_owners(f->route.cluster, f->source_id, f->route.replicas, path, block, owners,
+			   1) == 0)
 		return -1;
 	return owners[0] == cluster_self(f->route.cluster) ? -1 : owners[0];
 }

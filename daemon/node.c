@@ -397,6 +397,7 @@ struct source_params {
 	double high, low;
 	uint32_t block_size;
 	unsigned fetch_concurrency;
+	unsigned cache_replicas;
 	const Weir__S3Keys *keys; /* a SourceRequest's: the Dataset's Secret's; NULL: none */
 };
 
@@ -424,6 +425,7 @@ static uint64_t keys_sig(const Weir__S3Keys *k)
 		.id = (id_), .url = (m)->ufs_url, .tiers = (m)->tiers, .ntiers = (m)->n_tiers,     \
 		.high = (m)->high, .low = (m)->low, .block_size = (m)->block_size,                 \
 		.fetch_concurrency = (m)->fetch_concurrency,                                       \
+		.cache_replicas = (m)->cache_replicas,                                             \
 	}
 
 static int parse_tiers(const struct source_params *p, struct source_config *sc, char *err,
@@ -772,6 +774,7 @@ static int get_source_locked(struct node *n, const struct source_params *p, stru
 	    .cluster = n->cluster,
 	    .peers = n->peers,
 	    .near_cache = n->cfg.near_cache,
+	    .cache_replicas = p->cache_replicas,
 	};
 	err[0] = '\0';
 	r = parse_tiers(p, &sc, err, errlen);
@@ -817,7 +820,8 @@ static int get_source_locked(struct node *n, const struct source_params *p, stru
 		 p->ntiers);
 	if (n->cluster)
 		log_info("source %s: this node is %s", p->id,
-			 cluster_is_cache_node(n->cluster, p->id, cluster_self(n->cluster))
+			 cluster_is_cache_node(n->cluster, p->id, p->cache_replicas,
+					       cluster_self(n->cluster))
 			     ? "one of its cache nodes"
 			     : "a client of it only (cache-replicas): its blocks live on peers");
 	*ret = src;
@@ -1936,6 +1940,7 @@ static void handle_dataset_mount(struct node *n, int fd, const Weir__Request *re
 		mr.gid = p->gid;
 		mr.credentials = p->credentials;
 		mr.high = p->high;
+		mr.cache_replicas = p->cache_replicas;
 		mr.low = p->low;
 		mr.namespace_ = m->namespace_;
 		mr.dataset = m->dataset;

@@ -127,6 +127,7 @@ static uint64_t plan_sig(const struct mount_plan *p)
 		h = fnv(h, &p->tiers[i].quota, sizeof(p->tiers[i].quota));
 	}
 	h = fnv(h, &p->high, sizeof(p->high));
+	h = fnv(h, &p->cache_replicas, sizeof(p->cache_replicas));
 	return fnv(h, &p->low, sizeof(p->low));
 }
 
@@ -220,6 +221,7 @@ static int source_call(struct node_agent *a, const struct mount_plan *p, bool cl
 	s.tiers = tierp;
 	s.n_tiers = p->n_tiers;
 	s.high = p->high;
+	s.cache_replicas = p->cache_replicas;
 	s.low = p->low;
 	s.close = s.purge = close;
 	/* An s3:// source's keys from the Secrets its encryptOptions name, in the source's

@@ -183,7 +183,8 @@ int source_open(const struct source_config *cfg, struct source **ret, char *errb
 	struct fetcher_route route = {.cluster = cfg->cluster,
 				      .peers = cfg->peers,
 				      .source_id = cfg->id,
-				      .near_cache = cfg->near_cache};
+				      .near_cache = cfg->near_cache,
+				      .replicas = cfg->cache_replicas};
 	struct fetcher_options fo = {.max_prefetch = s->fetch_concurrency,
 				     .max_requests = s->fetch_concurrency,
 				     .route = cfg->cluster && cfg->peers ? &route : NULL};

@@ -34,6 +34,7 @@ struct source_config {
 	struct cluster *cluster;
 	struct peer_client *peers;
 	bool near_cache;
+	unsigned cache_replicas; /* cache nodes of this source; 0: the cluster's default */
 };
 
 struct source {

@@ -213,6 +213,7 @@ static int plan_source(const struct objmodel_list *l, const struct objmodel *ds,
 		aws_config_free_url(url);
 	}
 	p->n_tiers = 0;
+	p->cache_replicas = rt->runtime.replicas > 0 ? (uint32_t)rt->runtime.replicas : 0;
 	p->high = 0.95;
 	p->low = 0.7;
 	for (size_t i = 0; i < rt->runtime.n_levels && i < MOUNT_PLAN_MAX_TIERS; i++) {

@@ -45,6 +45,7 @@ struct mount_plan {
 		uint64_t quota;
 	} tiers[MOUNT_PLAN_MAX_TIERS];
 	double high, low;
+	uint32_t cache_replicas; /* the Runtime's replicas: its cache nodes in a cluster */
 };
 
 /* Plans the Dataset ns/name: a source with its Runtime, or a reference through its source.

@@ -155,6 +155,7 @@ START_TEST(mount_plan_source_and_subdataset)
 	ck_assert_str_eq(p.tiers[1].medium, "ssd");
 	ck_assert_str_eq(p.tiers[1].path, "/var/cache/weir/development_spark");
 	ck_assert(p.high > 0.89 && p.high < 0.91 && p.low > 0.49 && p.low < 0.51);
+	ck_assert_uint_eq(p.cache_replicas, 1); /* a Runtime's replicas default to 1 */
 	ck_assert_msg(mount_plan_make(l, "analytics", "spark", false, &p, err, sizeof(err)) ==
 			  0,
 		      "%s", err);
@@ -163,6 +164,17 @@ START_TEST(mount_plan_source_and_subdataset)
 	ck_assert_int_eq(mount_plan_make(l, "analytics", "nope", false, &p, err, sizeof(err)),
 			 -ENOENT);
 	ck_assert_msg(strstr(err, "\"nope\""), "%s", err);
+	objmodel_list_free(l);
+	/* the Runtime's replicas: its cache nodes in a cluster, for the reference too */
+	l = test_parse(SOURCE "---\n"
+		       "apiVersion: data.fluid.io/v1alpha1\nkind: AlluxioRuntime\nmetadata: "
+		       "{name: spark, namespace: development}\nspec:\n  replicas: 3\n"
+		       "  tieredstore:\n    levels:\n    - mediumtype: MEM\n      path: /dev/shm/\n"
+		       "      quota: 1Gi\n"
+		       "---\n" REF("analytics", "development/spark/"));
+	ck_assert_msg(mount_plan_make(l, "analytics", "spark", false, &p, err, sizeof(err)) == 0,
+		      "%s", err);
+	ck_assert_uint_eq(p.cache_replicas, 3);
 	objmodel_list_free(l);
 	/* no runtime: says which one to apply */
 	l = test_parse(SOURCE);

@@ -201,7 +201,7 @@ START_TEST(every_node_agrees_and_shares_are_even)
 	for (uint64_t b = 0; b < 3000; b++) {
 		int o[3][3];
 		for (int i = 0; i < 3; i++)
-			ck_assert_uint_eq(cluster_owners(c[i], "src", "/f", b, o[i], 3), 3);
+			ck_assert_uint_eq(cluster_owners(c[i], "src", 0, "/f", b, o[i], 3), 3);
 		/* the same order on every node, whatever the order of its peers list */
 		for (int j = 0; j < 3; j++) {
 			ck_assert_str_eq(cluster_node_name(c[0], o[0][j]),
@@ -225,14 +225,14 @@ START_TEST(a_node_down_moves_only_its_blocks)
 	int before[2000];
 	for (uint64_t b = 0; b < 2000; b++) {
 		int o[1];
-		ck_assert_uint_eq(cluster_owners(c, "src", "/f", b, o, 1), 1);
+		ck_assert_uint_eq(cluster_owners(c, "src", 0, "/f", b, o, 1), 1);
 		before[b] = o[0];
 	}
 	cluster_mark_down(c, 2);
 	ck_assert(!cluster_is_up(c, 2));
 	for (uint64_t b = 0; b < 2000; b++) {
 		int o[3];
-		size_t n = cluster_owners(c, "src", "/f", b, o, 3);
+		size_t n = cluster_owners(c, "src", 0, "/f", b, o, 3);
 		ck_assert_uint_eq(n, 2); /* the dead one is not a candidate */
 		if (before[b] != 2)
 			ck_assert_int_eq(o[0], before[b]);
@@ -254,7 +254,7 @@ START_TEST(replicas_bound_the_cache_nodes)
 		snprintf(src, sizeof(src), "source-%d", s);
 		int cache = 0, client = -1;
 		for (int i = 0; i < 3; i++) {
-			if (cluster_is_cache_node(c, src, i))
+			if (cluster_is_cache_node(c, src, 0, i))
 				cache++;
 			else
 				client = i;
@@ -262,11 +262,38 @@ START_TEST(replicas_bound_the_cache_nodes)
 		ck_assert_int_eq(cache, 2);
 		for (uint64_t b = 0; b < 200; b++) {
 			int o[3];
-			size_t n = cluster_owners(c, src, "/f", b, o, 3);
+			size_t n = cluster_owners(c, src, 0, "/f", b, o, 3);
 			ck_assert_uint_eq(n, 2);
 			ck_assert_int_ne(o[0], client);
 			ck_assert_int_ne(o[1], client);
 		}
+	}
+	cluster_free(c);
+}
+END_TEST
+
+START_TEST(a_source_sets_its_own_replicas)
+{
+	/* the cluster's default is all three; a source (its Runtime) asks for one or two */
+	struct cluster *c = cluster_of("n1", three, 0);
+	for (unsigned want = 1; want <= 3; want++) {
+		int cache = 0;
+		for (int i = 0; i < 3; i++)
+			cache += cluster_is_cache_node(c, "src", want, i);
+		ck_assert_int_eq(cache, (int)want);
+		for (uint64_t b = 0; b < 100; b++) {
+			int o[3];
+			size_t n = cluster_owners(c, "src", want, "/f", b, o, 3);
+			ck_assert_uint_eq(n, want);
+			for (size_t k = 0; k < n; k++)
+				ck_assert(cluster_is_cache_node(c, "src", want, o[k]));
+		}
+	}
+	/* the cache nodes of a source with two are among those of it with three, and the one
+	 * node of a source with one is among its two: growing replicas adds nodes */
+	for (int i = 0; i < 3; i++) {
+		if (cluster_is_cache_node(c, "src", 1, i))
+			ck_assert(cluster_is_cache_node(c, "src", 2, i));
 	}
 	cluster_free(c);
 }
@@ -286,6 +313,7 @@ Suite *peer_suite(void)
 	tcase_add_test(tc, every_node_agrees_and_shares_are_even);
 	tcase_add_test(tc, a_node_down_moves_only_its_blocks);
 	tcase_add_test(tc, replicas_bound_the_cache_nodes);
+	tcase_add_test(tc, a_source_sets_its_own_replicas);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -227,7 +227,7 @@ node_setup_keep() { # node I's config again, on its kept state directory, servin
 }
 node_setup_keep 2 $((PEER_PORT + 1))
 mount_on 2 "$NGINX_URL"
-on 2 python3 "$here/../helpers/peer_mitm.py" "$(ip_of 2)" "$PEER_PORT" "http://$(ip_of 2):$((PEER_PORT + 1))" >"$TMP/mitm.log" 2>&1 &
+nsenter --net="/run/netns/${CL_TAG}n2" python3 "$here/../helpers/peer_mitm.py" "$(ip_of 2)" "$PEER_PORT" "http://$(ip_of 2):$((PEER_PORT + 1))" >"$TMP/mitm.log" 2>&1 &
 mitm=$!
 at_exit "kill $mitm 2>/dev/null"
 for _ in $(seq 1 100); do grep -q "mitm: listening" "$TMP/mitm.log" && break; sleep 0.1; done
@@ -241,7 +241,37 @@ grep -q "mitm: flipped" "$TMP/mitm.log" || fail "the relay spoiled no block: nod
 bad=$(metric 3 weir_peer_bad_replies_total)
 [ "$bad" -gt 0 ] || fail "node 3 took spoiled bytes from node 2 without noticing (weir_peer_bad_replies_total 0)"
 kill "$mitm" 2>/dev/null || true
+wait "$mitm" 2>/dev/null || true
 ok "node 3 rejected $bad spoiled block(s), read them elsewhere, and its copy is byte-exact"
+
+step "a source mounted with --cache-replicas 1 (a Runtime's replicas: 1) is cached by one node, read by all"
+for i in 1 2 3; do stop_node "$i"; done
+cluster_nodes 1 2 3
+for i in 1 2 3; do node_setup "$i" "$TMP/r$i" "$KEY" "prefetch-max = 8MiB"; done
+for i in 1 2 3; do mount_on "$i" "$NGINX_URL" --cache-replicas 1; done
+cache_node=""
+for i in 1 2 3; do
+	if grep -q "this node is one of its cache nodes" "${STATE[$i]}/node.log"; then
+		[ -z "$cache_node" ] || fail "nodes $cache_node and $i both say they cache the source; replicas is 1"
+		cache_node=$i
+	fi
+done
+[ -n "$cache_node" ] || fail "no node says it caches the source"
+: >"$NGINX_ACCESS_LOG"
+for i in 1 2 3; do
+	timeout -k 5 300 cp -R "${MP[$i]}/." "$TMP/copyr$i" || fail "cp -R of node $i's view (replicas 1) failed"
+	check_copy "node $i (replicas 1)" "$TMP/copyr$i"
+done
+[ "$(ufs_body_bytes)" -eq "$TOTAL" ] || fail "with one cache node nginx sent $(ufs_body_bytes) object bytes for $TOTAL"
+for i in 1 2 3; do
+	u=$(metric "$i" weir_source_ufs_fetched_bytes_total)
+	if [ "$i" = "$cache_node" ]; then
+		[ "$u" -eq "$TOTAL" ] || fail "the cache node $i fetched $u bytes from the UFS, not the whole tree ($TOTAL)"
+	else
+		[ "$u" -eq 0 ] || fail "node $i is a client only but fetched $u bytes from the UFS"
+	fi
+done
+ok "node $cache_node fetched the whole tree once; the two clients read it from node $cache_node, byte-exact"
 
 echo
 echo "cluster: all checks passed"
