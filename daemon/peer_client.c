@@ -37,7 +37,7 @@ STAILQ_HEAD(peer_queue, peer_req);
 struct peer_client {
 	struct cluster *cluster;
 	const struct peer_key *key;
-	unsigned connect_timeout_ms, timeout_ms;
+	unsigned connect_timeout_ms, timeout_ms, stall_s;
 	/* Guards queue and stopping. Held to push or pop a request only: never across a transfer
 	 * or a done callback. */
 	pthread_mutex_t lock;
@@ -182,6 +182,9 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq)
 	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 512L * 1024); /* a block is MiBs: fewer callbacks */
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)pc->connect_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)pc->timeout_ms);
+	/* a peer that stops answering (stopped, wedged) is given up after stall_s of silence */
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)pc->stall_s);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	CURLcode cc = curl_easy_perform(e);
@@ -285,6 +288,7 @@ int peer_client_new(const struct peer_client_config *cfg, struct peer_client **r
 	pc->key = cfg->key;
 	pc->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 2000;
 	pc->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 60000;
+	pc->stall_s = cfg->stall_s ? cfg->stall_s : 10;
 	unsigned n = cfg->threads ? cfg->threads : 16;
 	if (n > PEER_CLIENT_MAX_THREADS)
 		n = PEER_CLIENT_MAX_THREADS;

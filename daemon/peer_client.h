@@ -19,6 +19,7 @@ struct peer_client_config {
 	unsigned threads;	     /* requests in flight at once (default 16) */
 	unsigned connect_timeout_ms; /* default 2000 */
 	unsigned timeout_ms;	     /* a whole request (default 60000) */
+	unsigned stall_s; /* give up on a peer that sends nothing for this long (default 10) */
 };
 
 /* Called once per request on a worker thread: 0 when buf holds exactly len verified bytes, or

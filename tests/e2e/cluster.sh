@@ -185,6 +185,23 @@ ufs1=$(metric 1 weir_source_ufs_fetched_bytes_total)
 [ "$ufs1" -eq 0 ] || fail "the restarted node 1 fetched $ufs1 bytes from the UFS: it should have served its kept blocks"
 ok "node 1 (new process, same cache) served $out1 bytes to node 3 with no UFS byte; node 3's copy is byte-exact"
 
+step "node 2 stops answering (SIGSTOP) while a cold node 3 reads: after a stall, its blocks come from elsewhere"
+stop_node 3
+node_setup 3 "$TMP/n3s" "$KEY" "prefetch-max = 8MiB"
+mount_on 3 "$NGINX_URL"
+np2="$(weir_node_pid "${STATE[2]}")"
+[ -n "$np2" ] || fail "node 2's weir-node is not running"
+at_exit "kill -CONT $np2 2>/dev/null"
+failed_before=$(metric 3 weir_peer_failed_total)
+kill -STOP "$np2"
+t0="$(now)"
+timeout -k 5 120 cp -R "${MP[3]}/." "$TMP/copy3s" || { kill -CONT "$np2"; fail "cp -R of node 3's view failed while node 2 was stopped"; }
+t1="$(now)"
+kill -CONT "$np2"
+check_copy "node 3 (node 2 stopped)" "$TMP/copy3s"
+[ "$(metric 3 weir_peer_failed_total)" -gt "$failed_before" ] || fail "node 3 never gave up on the stopped node 2"
+ok "node 3 read the tree byte-exact in $(elapsed "$t0" "$t1") s while node 2 did not answer"
+
 step "a node with another key is refused by its peers and reads from the UFS instead"
 stop_node 3
 node_setup 3 "$TMP/n3c" "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" "prefetch-max = 8MiB"
