@@ -58,6 +58,22 @@ read_ok() {
 	cmp "$TMP/read.out" "$want" || fail "$what: $path read wrong bytes (cmp above)"
 }
 
+# one_version WHAT RC OUT ERR OLD NEW: a read that exited RC, its bytes in OUT and its stderr in
+# ERR, got all of OLD or all of NEW, or a prefix of OLD and then ESTALE; never a mix.
+one_version() {
+	local what="$1" rc="$2" out="$3" err="$4" old="$5" new="$6" got
+	got="$(stat -c %s "$out")"
+	if [ "$rc" -eq 0 ]; then
+		cmp -s "$out" "$old" || cmp -s "$out" "$new" ||
+			fail "$what: the read succeeded with $got bytes that are neither version (mixed)"
+		ok "$what: one whole version"
+		return
+	fi
+	grep -q "Stale file handle" "$err" || fail "$what: failed with $(cat "$err"), not ESTALE"
+	cmp -s -n "$got" "$out" "$old" || fail "$what: the $got bytes before ESTALE are not the old version's"
+	ok "$what: $got bytes of the old version, then ESTALE"
+}
+
 read_clean() {
 	drop_view_cache "$2"
 	read_ok "$@"
