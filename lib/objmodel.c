@@ -371,14 +371,22 @@ static int ignore_field(struct dctx *c, const char *key, const ynode *val)
 	size_t save = path_push_key(c, key);
 	struct objmodel *o = c->obj;
 	int r = 0;
-	if (!o->ignored && !(o->ignored = json_object_new_object()))
+	/* Kept fields are put back by their path ("a.b[2].c"): a name that is empty or holds '.'
+	 * or '[' would be put back somewhere else (the fuzzer's "" under status replaced the whole
+	 * status with null). Such a field is ignored and not kept. */
+	bool keep = key[0] && !strpbrk(key, ".[");
+	if (keep && !o->ignored && !(o->ignored = json_object_new_object()))
 		goto nomem;
-	json_object_object_add(o->ignored, c->path, node_to_json(val));
+	if (keep)
+		json_object_object_add(o->ignored, c->path, node_to_json(val));
 	char **w = realloc(o->warnings, (o->n_warnings + 1) * sizeof(*w));
 	if (!w)
 		goto nomem;
 	o->warnings = w;
-	if (asprintf(&w[o->n_warnings], "%s: ignored by weir", c->path) < 0)
+	if (asprintf(&w[o->n_warnings],
+		     keep ? "%s: ignored by weir"
+			  : "%s: ignored by weir and not kept (its name is empty or holds '.' or '[')",
+		     c->path) < 0)
 		goto nomem;
 	o->n_warnings++;
 	path_pop(c, save);

@@ -91,10 +91,13 @@ no_escape "$MP/swapd/x"
 ok "after the swaps: old bytes, or a refusal; never outside bytes"
 
 step "readers race a swapper for 200 names"
-( # the swapper: each name the view listed as a file becomes, at some instant, a link to outside
+( # the swapper: each name the view listed as a file becomes, at some instant, a link to outside;
+	# paced (10 ms a name), so the readers' three rounds overlap the swaps even when a loaded
+	# machine starts the readers late (unpaced, the swaps could all land before the first read)
 	for i in $(seq 1 "$N"); do
 		ln -s "$OUT/secret" "$SRC/.r$i.tmp"
 		mv -T "$SRC/.r$i.tmp" "$SRC/r$i"
+		sleep 0.01
 	done
 ) &
 swapper=$!
