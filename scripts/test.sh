@@ -38,6 +38,19 @@ setup_build() {
 	ninja -C "$dir" || broken "the build in $dir failed (errors above); fix it and run scripts/test.sh again"
 }
 
+# setup_build_quiet DIR -jN [MESON OPTIONS]: as setup_build, at a low priority with N jobs, and
+# returns non-zero instead of stopping the run (for a build in the background).
+setup_build_quiet() {
+	local dir=$1 jobs=$2
+	shift 2
+	if [ -f "$dir/meson-private/coredata.dat" ]; then
+		meson setup --reconfigure "$dir" "$@" >/dev/null || return 1
+	else
+		meson setup "$dir" "$@" || return 1
+	fi
+	nice -n 15 ninja -C "$dir" "$jobs"
+}
+
 logs=()
 rc=0
 # run_tests DIR [MESON TEST ARGS]: runs the tests, keeps DIR's testlog.json for the count.
@@ -54,8 +67,9 @@ run_tests() {
 
 # The sanitizer builds abort on the first report; daemons the e2e tests start write theirs to
 # files (their stderr may be a log nobody reads), and any such file fails the run.
+asan_opts=(-Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all)
 run_asan() {
-	setup_build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all
+	setup_build build-asan "${asan_opts[@]}"
 	local reports
 	reports=$(mktemp -d /tmp/weir-asan.XXXXXX)
 	ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=1:log_path=$reports/asan" \
@@ -89,7 +103,35 @@ if [ "$mode" != sanitize ]; then
 	tests/k8s/peers.sh || broken "building the Kubernetes test peers failed (tests/k8s/peers.sh, output above)"
 	# The libFuzzer harnesses (clang, ASan, UBSan) in ./build-fuzz; the 'fuzz' suite runs each 30 s.
 	scripts/fuzz.sh --build || broken "building the fuzzers failed (scripts/fuzz.sh --build, output above)"
-	run_tests build "$@"
+	if [ $# -eq 0 ] && [ "$mode" = all ]; then
+		# The whole suite. The e2e and k8s tests run one at a time and mostly wait (rate-limited
+		# servers, timeouts, an apiserver), while the fuzzers (30 s each) and the ASan build only
+		# need CPU: they run beside them at a lower priority, one at a time, which takes minutes
+		# off the suite's time. Each keeps its own log (fuzzlog.json, build-asan's ninja log).
+		bg_log=$(mktemp -d /tmp/weir-test-bg.XXXXXX)
+		(
+			nice -n 10 meson test -C build --no-rebuild --suite fuzz --num-processes 1 \
+				--logbase fuzzlog >"$bg_log/fuzz.out" 2>&1
+			echo $? >"$bg_log/fuzz.rc"
+			setup_build_quiet build-asan -j1 "${asan_opts[@]}" >"$bg_log/asan-build.out" 2>&1
+			echo $? >"$bg_log/asan-build.rc"
+		) &
+		bg_pid=$!
+		run_tests build --no-suite fuzz
+		wait "$bg_pid" || true
+		echo "== the fuzz suite, run beside the others (output follows) =="
+		cat "$bg_log/fuzz.out"
+		[ -s build/meson-logs/fuzzlog.json ] || broken "the fuzz suite wrote no build/meson-logs/fuzzlog.json (exit $(cat "$bg_log/fuzz.rc" 2>/dev/null)); see its output above"
+		[ "$(cat "$bg_log/fuzz.rc")" = 0 ] || rc=1
+		logs+=("build/meson-logs/fuzzlog.json")
+		if [ "$(cat "$bg_log/asan-build.rc" 2>/dev/null)" != 0 ]; then
+			cat "$bg_log/asan-build.out"
+			broken "the ASan+UBSan build in build-asan failed (errors above)"
+		fi
+		rm -rf "$bg_log"
+	else
+		run_tests build "$@"
+	fi
 fi
 [ "$mode" = plain ] || run_asan
 [ "$mode" = sanitize ] && run_tsan
