@@ -41,7 +41,7 @@ static const struct resource {
      NULL},
     {"Runtime", "Runtime", OBJMODEL_API_FLUID, FLUID, "runtimes", true, false, true, NULL},
     {"DataLoad", "DataLoad", OBJMODEL_API_FLUID, FLUID, "dataloads", true, false, false, NULL},
-    /* weir-nodes' figures (daemon/node_report.h), in the weir namespace only: read by
+    /* weir-nodes' figures (node/node_report.h), in the weir namespace only: read by
      * store_kube_node_usage, never listed */
     {"Lease", "weir:NodeReport", "coordination.k8s.io/v1", "/apis/coordination.k8s.io/v1", "leases",
      true, true, false, "labelSelector=app.kubernetes.io%2Fname%3Dweir-node"},

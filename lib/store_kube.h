@@ -61,7 +61,7 @@ int store_kube_ensure(struct store *st, const char *path, json_object *obj);
 int store_kube_release_volume(struct store *st, const char *ns, const char *claim,
 			      const char *pv_path);
 
-/* What weir-nodes reported for a source (daemon/node_report.h: Leases weir-node-<node>), added up
+/* What weir-nodes reported for a source (node/node_report.h: Leases weir-node-<node>), added up
  * over the nodes whose report is at most max_age_s old: cached bytes, capacity and hits summed; UFS
  * totals from any node whose walk completed. */
 struct store_kube_usage {
