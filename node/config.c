@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: Apache-2.0
+// weir-node's configuration: the descriptor table, node.conf and the flags over it, and the
+// per-namespace settings read from it.
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "node.h"
+#include "log.h"
+#include "quantity.h"
+
+enum cfg_type { CFG_STR, CFG_BOOL };
+
+/* The descriptor table: config file first, then flags over it. */
+static const struct cfg_desc {
+	const char *name;
+	enum cfg_type type;
+	size_t offset, size;
+	const char *def;
+	const char *help;
+} cfg_table[] = {
+    {"state-dir", CFG_STR, offsetof(struct node_config, state_dir), PATH_MAX, "/var/lib/weir",
+     "where the index, metadata and socket live"},
+    {"socket", CFG_STR, offsetof(struct node_config, socket_path), PATH_MAX, "",
+     "control socket (default <state-dir>/node.sock)"},
+    {"log-level", CFG_STR, offsetof(struct node_config, log_level), 16, "info",
+     "debug, info, notice, warning, err"},
+    {"syslog", CFG_BOOL, offsetof(struct node_config, syslog), sizeof(int), "0",
+     "log to syslog instead of stderr"},
+    {"bpf", CFG_BOOL, offsetof(struct node_config, bpf), sizeof(int), "1",
+     "track reads with eBPF (0: only the READs weir sees)"},
+    {"metrics-listen", CFG_STR, offsetof(struct node_config, metrics_listen), 64, "127.0.0.1:9477",
+     "HOST:PORT of /metrics (\"\" = off)"},
+    {"eviction", CFG_STR, offsetof(struct node_config, eviction), 8, "heat",
+     "heat (eBPF-ranked, page-cache hits included) or lru"},
+    {"namespace-weights", CFG_STR, offsetof(struct node_config, namespace_weights), 512, "",
+     "NS=W,... heat multipliers per namespace (default 1)"},
+    {"namespace-prefetch-max", CFG_STR, offsetof(struct node_config, namespace_prefetch), 512, "",
+     "NS=SIZE,... prefetch-max per namespace"},
+    {"prefetch-max", CFG_STR, offsetof(struct node_config, prefetch_max), 32, "128MiB",
+     "largest window a stream prefetches ahead, per view"},
+    {"max-stale", CFG_STR, offsetof(struct node_config, max_stale), 32, "1d",
+     "how long past the metadata TTL to serve cached metadata while a UFS is unreachable"},
+    {"ufs-stall-timeout", CFG_STR, offsetof(struct node_config, ufs_stall_timeout), 16, "30",
+     "seconds a UFS transfer may stay under 1 KiB/s before it is abandoned (then retried)"},
+    {"keeper-socket", CFG_STR, offsetof(struct node_config, keeper_socket), PATH_MAX, "",
+     "a weir-keeper --listen socket holding the views' descriptors, when this process runs "
+     "under no keeper of its own (a DaemonSet whose image changes: SIGTERM then leaves the "
+     "views to it for the next weir-node instead of unmounting them)"},
+    {"ufs-retries", CFG_STR, offsetof(struct node_config, ufs_retries), 8, "4",
+     "attempts after the first on a reset, stall, 5xx or short body (a reader waits at most "
+     "(ufs-retries + 1) x ufs-stall-timeout plus backoff for a block)"},
+    {"kubeconfig", CFG_STR, offsetof(struct node_config, kubeconfig), PATH_MAX, "",
+     "report cache figures to this cluster (Lease weir-node-<node-name>); in a pod with "
+     "--node-name, its service account"},
+    {"node-name", CFG_STR, offsetof(struct node_config, node_name), 254, "",
+     "this node's name in the cluster (default: the host name)"},
+    {"kube-namespace", CFG_STR, offsetof(struct node_config, kube_namespace), 64, "",
+     "namespace of the figures Lease (default: the kubeconfig's or the pod's)"},
+    {"report-interval", CFG_STR, offsetof(struct node_config, report_interval), 16, "5",
+     "seconds between Lease renewals; the Lease lasts 6 of them"},
+    {"deny-by-default", CFG_BOOL, offsetof(struct node_config, deny_by_default), sizeof(int), "0",
+     "in a cluster, plan references as weir-controller --deny-by-default does"},
+    {"controller-socket", CFG_STR, offsetof(struct node_config, controller_socket), PATH_MAX, "",
+     "without a cluster, where mount plans come from (default <state-dir>/controller.sock)"},
+    {"peers", CFG_STR, offsetof(struct node_config, peers), 4096, "",
+     "NAME=http://IP:PORT,... every weir-node sharing one cache, this one (node-name) included "
+     "(\"\" = this node caches alone)"},
+    {"peer-listen", CFG_STR, offsetof(struct node_config, peer_listen), 64, "",
+     "IPv4:PORT where this node serves its blocks to peers (with peers)"},
+    {"peer-key-file", CFG_STR, offsetof(struct node_config, peer_key_file), PATH_MAX, "",
+     "the cluster's shared key, mode 0600 (default <state-dir>/peer.key)"},
+    {"cache-replicas", CFG_STR, offsetof(struct node_config, cache_replicas), 16, "0",
+     "how many of the peers cache each source (a Runtime's replicas; 0 = all); the others read "
+     "through them"},
+    {"near-cache", CFG_BOOL, offsetof(struct node_config, near_cache), sizeof(int), "1",
+     "keep blocks read from peers in this node's tiers too"},
+};
+
+#define NCFG (sizeof(cfg_table) / sizeof(cfg_table[0]))
+
+/* A decimal count in [min, max] (the whole string). */
+int node_parse_count(const char *s, unsigned min, unsigned max, unsigned *ret)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v < min || v > max)
+		return -EINVAL;
+	*ret = (unsigned)v;
+	return 0;
+}
+
+static int cfg_set(struct node_config *c, const char *name, const char *value)
+{
+	for (size_t i = 0; i < NCFG; i++) {
+		const struct cfg_desc *d = &cfg_table[i];
+		if (strcmp(d->name, name) != 0)
+			continue;
+		char *field = (char *)c + d->offset;
+		if (d->type == CFG_STR) {
+			if (strlen(value) >= d->size)
+				return -ENAMETOOLONG;
+			strcpy(field, value);
+		} else {
+			int b = strcmp(value, "1") == 0 || strcmp(value, "true") == 0 ||
+				strcmp(value, "yes") == 0;
+			if (!b && strcmp(value, "0") && strcmp(value, "false") &&
+			    strcmp(value, "no"))
+				return -EINVAL;
+			*(int *)field = b;
+		}
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int cfg_load_file(struct node_config *c, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	char line[PATH_MAX + 64];
+	int lineno = 0, r = 0;
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		char *p = line + strspn(line, " \t");
+		if (*p == '#' || *p == '\n' || !*p)
+			continue;
+		p[strcspn(p, "\n")] = '\0';
+		char *eq = strchr(p, '=');
+		if (!eq) {
+			fprintf(stderr, "weir-node: %s:%d: expected name = value\n", path, lineno);
+			r = -EINVAL;
+			break;
+		}
+		*eq = '\0';
+		char *name = p, *value = eq + 1;
+		name[strcspn(name, " \t")] = '\0';
+		value += strspn(value, " \t");
+		int e = cfg_set(c, name, value);
+		if (e < 0) {
+			fprintf(stderr, "weir-node: %s:%d: %s \"%s\"\n", path, lineno,
+				e == -ENOENT ? "unknown setting" : "bad value for", name);
+			r = -EINVAL;
+			break;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: weir-node [--config FILE]");
+	for (size_t i = 0; i < NCFG; i++)
+		fprintf(out, " [--%s%s]", cfg_table[i].name,
+			cfg_table[i].type == CFG_STR ? " VALUE" : "");
+	fprintf(out, "\n");
+	for (size_t i = 0; i < NCFG; i++)
+		fprintf(out, "  --%-12s %s (default \"%s\")\n", cfg_table[i].name,
+			cfg_table[i].help, cfg_table[i].def);
+}
+
+/* The value for ns in a "team-a=4,team-b=0.5" list (scanned per event: lists are short), or
+ * NULL. */
+static const char *namespace_setting(const char *list, const char *ns, char *buf, size_t len)
+{
+	const char *p = list;
+	size_t nlen = strlen(ns);
+	while (*p) {
+		const char *eq = strchr(p, '='), *comma = strchr(p, ',');
+		if (!eq)
+			break;
+		if ((size_t)(eq - p) == nlen && strncmp(p, ns, nlen) == 0) {
+			size_t vlen = comma ? (size_t)(comma - eq - 1) : strlen(eq + 1);
+			snprintf(buf, len, "%.*s", (int)vlen, eq + 1);
+			return buf;
+		}
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	return NULL;
+}
+
+uint64_t node_namespace_prefetch_max(const struct node *n, const char *ns)
+{
+	char buf[64];
+	uint64_t v;
+	const char *s = namespace_setting(n->cfg.namespace_prefetch, ns, buf, sizeof(buf));
+	if (s && quantity_parse(s, &v) == 0)
+		return v;
+	return n->prefetch_max;
+}
+
+double node_namespace_weight(const struct node *n, const char *ns)
+{
+	char buf[64];
+	const char *s = namespace_setting(n->cfg.namespace_weights, ns, buf, sizeof(buf));
+	return s ? atof(s) : 1.0;
+}
+
+int node_config_parse(struct node_config *cfg, int argc, char **argv)
+{
+	for (size_t i = 0; i < NCFG; i++)
+		cfg_set(cfg, cfg_table[i].name, cfg_table[i].def);
+	const char *config_file = getenv("WEIR_NODE_CONFIG");
+	const char *state_env = getenv("WEIR_STATE_DIR");
+	if (state_env && *state_env)
+		cfg_set(cfg, "state-dir", state_env);
+
+	struct option longopts[NCFG + 3];
+	for (size_t i = 0; i < NCFG; i++)
+		longopts[i] =
+		    (struct option){cfg_table[i].name, required_argument, NULL, 256 + (int)i};
+	longopts[NCFG] = (struct option){"config", required_argument, NULL, 'c'};
+	longopts[NCFG + 1] = (struct option){"help", no_argument, NULL, 'h'};
+	longopts[NCFG + 2] = (struct option){0};
+	/* Two passes: the file first, then flags over it. */
+	int c;
+	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		if (c == 'c')
+			config_file = optarg;
+		else if (c == 256 && cfg_set(cfg, "state-dir", optarg) < 0)
+			return -EINVAL;
+		else if (c == 'h') {
+			usage(stdout);
+			return 1;
+		} else if (c == '?') {
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	/* Without --config, <state-dir>/node.conf is read when it exists. */
+	char default_conf[PATH_MAX + 16];
+	snprintf(default_conf, sizeof(default_conf), "%.4000s/node.conf", cfg->state_dir);
+	if (!config_file && access(default_conf, R_OK) == 0)
+		config_file = default_conf;
+	if (config_file && cfg_load_file(cfg, config_file) < 0)
+		return -EINVAL;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		if (c >= 256 && cfg_set(cfg, cfg_table[c - 256].name, optarg) < 0) {
+			fprintf(stderr, "weir-node: bad value \"%s\" for --%s\n", optarg,
+				cfg_table[c - 256].name);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "weir-node: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void node_config_log(const struct node_config *cfg)
+{
+	for (size_t i = 0; i < NCFG; i++) {
+		const char *field = (const char *)cfg + cfg_table[i].offset;
+		if (cfg_table[i].type == CFG_STR)
+			log_info("config %s = \"%s\"", cfg_table[i].name, field);
+		else
+			log_info("config %s = %d", cfg_table[i].name, *(const int *)field);
+	}
+}
