@@ -7,6 +7,9 @@
 // With --listen it runs no daemon: it holds the store on a Unix socket that each weir-node
 // connects to (keeper-socket), so the store can live in another container or pod than the
 // daemon, whose image can then change without ending the views.
+// With --no-store it only restarts the daemon, at once, and holds nothing: the daemon keeps its
+// views with a --listen keeper elsewhere (the chart's weir-node container, whose keeper is a
+// DaemonSet of its own), so a crash is not left to the kubelet's restart back-off.
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -52,8 +55,9 @@ struct keeper {
 	unsigned quick; /* deaths in a row, each within KEEPER_STABLE_MS of its start */
 	unsigned restarts;
 	bool stopping, upgrade;
-	bool ready;   /* the current child said FDSTORE_READY */
-	bool ever_up; /* some child was ready, or ran KEEPER_STABLE_MS: a death is a crash */
+	bool no_store; /* --no-store: the daemon gets no store socket (its store is elsewhere) */
+	bool ready;    /* the current child said FDSTORE_READY */
+	bool ever_up;  /* some child was ready, or ran KEEPER_STABLE_MS: a death is a crash */
 	sigset_t blocked;
 };
 
@@ -88,29 +92,37 @@ static void drop_all(struct keeper *k)
 
 static int start_child(struct keeper *k)
 {
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+	int sv[2] = {-1, -1};
+	if (!k->no_store && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	pid_t pid = fork();
 	if (pid < 0) {
 		int r = -errno;
-		close(sv[0]);
-		close(sv[1]);
+		if (sv[0] >= 0) {
+			close(sv[0]);
+			close(sv[1]);
+		}
 		return r;
 	}
 	if (pid == 0) {
 		/* The daemon's end survives exec; the blocked signals must not. */
-		char num[16];
-		int fd = fcntl(sv[1], F_DUPFD, 3); /* without O_CLOEXEC */
-		snprintf(num, sizeof(num), "%d", fd);
-		setenv(FDSTORE_ENV, num, 1);
+		if (sv[1] >= 0) {
+			char num[16];
+			int fd = fcntl(sv[1], F_DUPFD, 3); /* without O_CLOEXEC */
+			snprintf(num, sizeof(num), "%d", fd);
+			setenv(FDSTORE_ENV, num, 1);
+		} else {
+			/* not one an outer keeper gave us: that store is not the daemon's */
+			unsetenv(FDSTORE_ENV);
+		}
 		sigprocmask(SIG_UNBLOCK, &k->blocked, NULL);
 		execvp(k->argv[0], k->argv);
 		fprintf(stderr, "weir-keeper: cannot run \"%s\": %s\n", k->argv[0],
 			strerror(errno));
 		_exit(127);
 	}
-	close(sv[1]);
+	if (sv[1] >= 0)
+		close(sv[1]);
 	k->sock = sv[0];
 	k->child = pid;
 	k->ready = false;
@@ -231,13 +243,17 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: weir-keeper --state-dir DIR --name NAME -- PROGRAM [ARGS...]\n"
+		"       weir-keeper --state-dir DIR --name NAME --no-store -- PROGRAM [ARGS...]\n"
 		"       weir-keeper --state-dir DIR --name NAME --listen SOCKET\n"
 		"  runs PROGRAM, restarts it when it dies (exit 0 is a stop), and holds the\n"
 		"  descriptors it stores (the FD $" FDSTORE_ENV " names) for its next start.\n"
 		"  SIGHUP restarts it from PROGRAM on disk (an upgrade); SIGTERM stops it.\n"
 		"  --listen: runs nothing; holds the store for whichever daemon (root) last\n"
 		"  connected to SOCKET (weir-node's keeper-socket), so it outlives the daemon's\n"
-		"  container. Pid in DIR/NAME-keeper.pid.\n");
+		"  container.\n"
+		"  --no-store: holds no store; PROGRAM keeps its descriptors with a --listen\n"
+		"  keeper (weir-node's keeper-socket), and a crash is restarted at once.\n"
+		"  Pid in DIR/NAME-keeper.pid.\n");
 }
 
 /* The store socket of --listen: root's alone (mode 0600, and peers checked). */
@@ -331,6 +347,8 @@ int main(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--listen") && i + 1 < argc) {
 			listen_path = argv[++i];
+		} else if (!strcmp(argv[i], "--no-store")) {
+			k.no_store = true;
 		} else if (!strcmp(argv[i], "--") && i + 1 < argc) {
 			i++;
 			break;
@@ -347,7 +365,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!state_dir || !k.name || (i >= argc) == !listen_path || strchr(k.name, '/')) {
+	if (!state_dir || !k.name || (i >= argc) == !listen_path || strchr(k.name, '/') ||
+	    (k.no_store && listen_path)) {
 		usage(stderr);
 		return 2;
 	}

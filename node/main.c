@@ -35,22 +35,30 @@
 #include "tier_pool.h"
 #include "view.h"
 
-/* Connects to a weir-keeper --listen at path. Returns the socket or -errno. */
+/* Connects to a weir-keeper --listen at path, waiting up to KEEPER_WAIT_S for it to listen (its
+ * pod and ours start in either order). Returns the socket or -errno. */
+#define KEEPER_WAIT_S 30
 static int keeper_connect(const char *path)
 {
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(a.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(a.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+	for (int tries = 0;; tries++) {
+		int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+			return fd;
 		int r = -errno;
 		close(fd);
-		return r;
+		if ((r != -ENOENT && r != -ECONNREFUSED) || tries >= KEEPER_WAIT_S * 10)
+			return r;
+		if (tries == 0)
+			log_notice("keeper-socket \"%s\": %s; waiting up to %d s for weir-keeper",
+				   path, strerror(-r), KEEPER_WAIT_S);
+		usleep(100 * 1000);
 	}
-	return fd;
 }
 
 static int take_lock(struct node *n)

@@ -4,7 +4,9 @@
 # descriptors on a socket; weir-node runs under no keeper of its own (as in a DaemonSet pod whose
 # image changes) and reaches it through keeper-socket. SIGTERM to weir-node (the pod replaced)
 # leaves the views mounted; a new weir-node, started by hand as the kubelet would, takes them
-# over: a reader holding a descriptor reads on, every byte right. kill -9 does the same.
+# over: a reader holding a descriptor reads on, every byte right. kill -9 does the same. Then as
+# the chart runs it: weir-node under `weir-keeper --no-store`, which holds nothing and restarts it
+# at once after kill -9 (no kubelet back-off), the views still held by the --listen keeper.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
@@ -23,7 +25,7 @@ mkdir -p "$TMP/src"
 rand_file "$TMP/src/big.bin" $((40 << 20)) extkeeper
 
 step "weir-keeper --listen, and a weir-node under no keeper of its own"
-"$KEEPER" --state-dir "$WEIR_STATE" --name node --listen "$SOCK" >>"$WEIR_STATE/keeper.log" 2>&1 &
+"$KEEPER" --state-dir "$WEIR_STATE" --name node-store --listen "$SOCK" >>"$WEIR_STATE/keeper.log" 2>&1 &
 KPID=$!
 at_exit "kill $KPID 2>/dev/null"
 for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
@@ -69,7 +71,7 @@ for i in range(n + 1):
             time.sleep(0.02)
 print("ok" if b"".join(got) == want else "WRONG", off, flush=True)
 PY
-python3 "$TMP/reader.py" "$TMP/mnt/big.bin" "$TMP/src/big.bin" "$TMP/ready" "$TMP/go" 2 >"$TMP/reader.out" 2>&1 &
+python3 "$TMP/reader.py" "$TMP/mnt/big.bin" "$TMP/src/big.bin" "$TMP/ready" "$TMP/go" 3 >"$TMP/reader.out" 2>&1 &
 RPID=$!
 
 # replace HOW ROUND: ends the weir-node (HOW: TERM or KILL) while the reader waits, starts a
@@ -96,24 +98,55 @@ grep -q "took over 1 views" "$WEIR_STATE/node.log" || fail "the new weir-node di
 
 step "kill -9 of weir-node: the same"
 replace KILL 1
+
+step "weir-node under weir-keeper --no-store (the chart's weir-node container): kill -9, restarted at once"
+for _ in $(seq 1 200); do [ -e "$TMP/ready2" ] && break; sleep 0.05; done
+[ -e "$TMP/ready2" ] || fail "the reader did not get to its stop 2: $(cat "$TMP/reader.out")"
+kill -TERM "$NODE"
+for _ in $(seq 1 100); do kill -0 "$NODE" 2>/dev/null || break; sleep 0.05; done
+"$KEEPER" --state-dir "$WEIR_STATE" --name node --no-store -- "$WEIR_NODE_BIN" --state-dir "$WEIR_STATE" \
+	>>"$WEIR_STATE/node.log" 2>&1 &
+SPID=$!
+at_exit "kill $SPID 2>/dev/null"
+NODE="$(weir_wait_new_node "$NODE" 20)"
+NODES+=("$NODE")
+[ "$(cat /proc/"$NODE"/status | awk '$1 == "PPid:" { print $2 }')" = "$SPID" ] || fail "weir-node $NODE is not weir-keeper $SPID's child"
+tr '\0' '\n' <"/proc/$NODE/environ" | grep -q '^WEIR_KEEPER_FD=' && fail "weir-keeper --no-store gave weir-node a store of its own"
+[ "$(weir_keeper_pid)" = "$SPID" ] || fail "$WEIR_STATE/node-keeper.pid does not name the --no-store weir-keeper $SPID"
+# --no-store hears no "ready" from weir-node (that goes over a store socket): a death within the
+# first second of the first start is a failed start it reports rather than restarts
+sleep 1.2
+t0="$(now)"
+kill -9 "$NODE"
+OLD="$NODE"
+NODE="$(weir_wait_new_node "$OLD" 10)"
+NODES+=("$NODE")
+T_RESTART="$(elapsed "$t0" "$(now)")"
+grep -q "node was killed by signal 9 after [0-9]* ms; restarting it in 0 ms" "$WEIR_STATE/node.log" ||
+	fail "weir-keeper --no-store did not restart the killed weir-node at once: $(grep 'restarting it' "$WEIR_STATE/node.log" | tail -n 1)"
+[ "$(grep -c 'took over 1 views' "$WEIR_STATE/node.log")" -ge 4 ] || fail "the restarted weir-node did not take the view over"
+touch "$TMP/go2"
+ok "weir-node $OLD killed; weir-keeper --no-store started $NODE, answering $T_RESTART s after the kill; it took the view over from the --listen keeper"
 rc=0
 timeout 120 tail --pid="$RPID" -f /dev/null || rc=$?
 wait "$RPID" || rc=$?
 out="$(cat "$TMP/reader.out")"
 [ "$rc" -eq 0 ] && [ "${out%% *}" = ok ] || fail "the reader holding its descriptor across both says \"$out\" (exit $rc)"
-ok "the reader's one descriptor read all 40 MiB right across both: $out"
+ok "the reader's one descriptor read all 40 MiB right across the three: $out"
 cmp "$TMP/mnt/big.bin" "$TMP/src/big.bin" || fail "a fresh read differs"
 
 step "weir umount through the new weir-node; the keeper lets the view go"
 w umount "$TMP/mnt" >/dev/null || fail "weir umount failed"
 WEIR_MOUNTS=()
 ! is_mounted "$TMP/mnt" || fail "still mounted after weir umount"
-kill -TERM "$NODE"
-for _ in $(seq 1 100); do kill -0 "$NODE" 2>/dev/null || break; sleep 0.05; done
+kill -TERM "$SPID"
+for _ in $(seq 1 100); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.05; done
+! kill -0 "$SPID" 2>/dev/null || fail "weir-keeper --no-store did not stop on SIGTERM"
+! kill -0 "$NODE" 2>/dev/null || fail "weir-node $NODE outlived its weir-keeper's SIGTERM"
 kill -TERM "$KPID"
 for _ in $(seq 1 100); do kill -0 "$KPID" 2>/dev/null || break; sleep 0.05; done
 ! kill -0 "$KPID" 2>/dev/null || fail "weir-keeper --listen did not stop on SIGTERM"
 [ ! -e "$SOCK" ] || fail "weir-keeper --listen left $SOCK behind"
 ok "unmounted; keeper stopped, its socket removed"
 echo
-echo "PASS: a keeper outside weir-node's container keeps the views across SIGTERM and kill -9"
+echo "PASS: a keeper outside weir-node's container keeps the views across SIGTERM and kill -9; under weir-keeper --no-store a killed weir-node is back in $T_RESTART s"

@@ -35,12 +35,15 @@ h template weir "$CHART" --namespace "$NS" --set webhook.enabled=false \
 grep -q 'image: example.invalid/weir:dev' "$TMP/rendered-nowebhook.yaml" || fail "image.repository/tag are not used"
 grep -q 'mountPath: /mnt/ssd' "$TMP/rendered-nowebhook.yaml" || fail "node.tierPaths are not mounted"
 ok "$(grep -c '^kind:' "$TMP/rendered.yaml") objects rendered"
-# keeper.separate: weir-keeper in a DaemonSet of its own, whose template an image update of weir
-# does not change (so it never restarts, and the views it holds outlive weir-node's pods).
+# keeper.separate (the default): weir-keeper in a DaemonSet of its own, whose template an image
+# update of weir does not change (so it never restarts, and the views it holds outlive weir-node's
+# pods); keeper.separate=false: one weir-keeper in weir-node's container holds them.
+h template weir "$CHART" --namespace "$NS" --set keeper.separate=false >"$TMP/rendered-inner.yaml" ||
+	fail "helm template with keeper.separate=false failed (output above)"
 for tag in v1 v2; do
-	h template weir "$CHART" --namespace "$NS" --set keeper.separate=true --set image.tag="$tag" \
+	h template weir "$CHART" --namespace "$NS" --set image.tag="$tag" \
 		--set keeper.image.tag=keeper-pinned >"$TMP/rendered-keeper-$tag.yaml" ||
-		fail "helm template with keeper.separate=true failed (output above)"
+		fail "helm template with image.tag=$tag failed (output above)"
 done
 
 step "the rendered objects against the apiserver (server-side dry run)"
@@ -48,30 +51,40 @@ k8s_start "$TMP/k8s"
 kc create namespace "$NS" >/dev/null
 kc apply --dry-run=server -f "$TMP/rendered.yaml" >"$TMP/dry.out" ||
 	fail "kubectl apply --dry-run=server refused the rendered chart (output above)"
-kc apply --dry-run=server -f "$TMP/rendered-keeper-v1.yaml" >>"$TMP/dry.out" ||
-	fail "kubectl apply --dry-run=server refused the chart with keeper.separate=true (output above)"
+kc apply --dry-run=server -f "$TMP/rendered-inner.yaml" >>"$TMP/dry.out" ||
+	fail "kubectl apply --dry-run=server refused the chart with keeper.separate=false (output above)"
 k8s_objects "$TMP/rendered-keeper-v1.yaml" >"$TMP/rendered-keeper-v1.json"
 k8s_objects "$TMP/rendered-keeper-v2.yaml" >"$TMP/rendered-keeper-v2.json"
-python3 - "$TMP/rendered-keeper-v1.json" "$TMP/rendered-keeper-v2.json" <<'PY' || fail "keeper.separate renders wrong (above)"
+k8s_objects "$TMP/rendered-inner.yaml" >"$TMP/rendered-inner.json"
+python3 - "$TMP/rendered-keeper-v1.json" "$TMP/rendered-keeper-v2.json" "$TMP/rendered-inner.json" <<'PY' || fail "keeper.separate renders wrong (above)"
 import json, sys
 def daemonsets(path):
     return {o["metadata"]["name"]: o for o in json.load(open(path)) if o.get("kind") == "DaemonSet"}
-a, b = daemonsets(sys.argv[1]), daemonsets(sys.argv[2])
+a, b, inner = daemonsets(sys.argv[1]), daemonsets(sys.argv[2]), daemonsets(sys.argv[3])
 assert set(a) == {"weir-node", "weir-keeper"}, f"DaemonSets rendered: {sorted(a)}"
 k = a["weir-keeper"]
 assert k["spec"]["updateStrategy"]["type"] == "OnDelete", "the keeper's pods would be rolled by helm upgrade"
 kc = k["spec"]["template"]["spec"]["containers"][0]
 assert kc["command"] == ["weir-keeper"] and kc["args"][-2:] == ["--listen", "/var/lib/weir/keeper.sock"], kc["args"]
+assert kc["args"][kc["args"].index("--name") + 1] != "node", "the keeper pod's pid file is the name of the one restarting weir-node" 
 assert kc["image"].endswith(":keeper-pinned"), kc["image"]
 assert a["weir-keeper"] == b["weir-keeper"], "an image update of weir changes the keeper's DaemonSet"
 assert a["weir-node"] != b["weir-node"], "the image tag did not reach weir-node"
 node = {c["name"]: c for c in a["weir-node"]["spec"]["template"]["spec"]["containers"]}["weir-node"]
-assert node["command"] == ["weir-node"], f"weir-node runs as {node['command']} (not under a keeper of its own)"
-assert "--keeper-socket=/var/lib/weir/keeper.sock" in node["args"], node["args"]
+# under a weir-keeper that restarts it at once (no kubelet back-off) and holds nothing itself
+args = node["args"]
+assert node["command"] == ["weir-keeper"] and "--no-store" in args[:args.index("--")], f"weir-node runs as {node['command']} {args}"
+assert args[args.index("--") + 1] == "weir-node", args
+assert "--keeper-socket=/var/lib/weir/keeper.sock" in args[args.index("--"):], args
+assert set(inner) == {"weir-node"}, f"keeper.separate=false renders DaemonSets {sorted(inner)}"
+node = {c["name"]: c for c in inner["weir-node"]["spec"]["template"]["spec"]["containers"]}["weir-node"]
+args = node["args"]
+assert node["command"] == ["weir-keeper"] and "--no-store" not in args and args[args.index("--") + 1] == "weir-node", args
+assert not any(x.startswith("--keeper-socket") for x in args), args
 vol = {v["name"]: v for v in k["spec"]["template"]["spec"]["volumes"]}["state"]
 assert vol["hostPath"]["path"] == "/var/lib/weir", vol
 PY
-ok "keeper.separate: a weir-keeper DaemonSet (OnDelete, --listen in the state directory) the image tag leaves unchanged; weir-node connects to it"
+ok "keeper.separate (default): a weir-keeper DaemonSet (OnDelete, --listen in the state directory) the image tag leaves unchanged; weir-node connects to it under a --no-store weir-keeper; =false: one keeper in weir-node's container"
 cat "$TMP/dry.out"
 ok "every object accepted (dry run)"
 
@@ -108,7 +121,7 @@ check(c["securityContext"].get("allowPrivilegeEscalation") is False, "the contro
 check(not d["spec"]["template"]["spec"].get("volumes") or
       all("hostPath" not in v for v in d["spec"]["template"]["spec"]["volumes"]), "the controller mounts a host path")
 
-ds = one("DaemonSet")
+ds = one("DaemonSet", "weir-node")
 spec = ds["spec"]["template"]["spec"]
 cs = {c["name"]: c for c in spec["containers"]}
 check(set(cs) == {"weir-node", "weir-csi"}, f"DaemonSet containers: {sorted(cs)} (weir-csi registers itself: no sidecar)")
