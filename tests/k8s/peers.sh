@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Builds the test peers (etcd, kube-apiserver, kubectl, kubelet, helm; the S3 servers versitygw and
+# Builds the test peers (etcd, kube-apiserver, kubectl, kubelet, kube-controller-manager, helm; the S3 servers versitygw and
 # SeaweedFS's weed) from the Go module proxy
 # and caches them outside the clone, one directory per name and version, installed atomically.
 #
-#   tests/k8s/peers.sh [etcd|kube-apiserver|kubectl|kubelet|helm|versitygw|weed ...]   (default: all)
+#   tests/k8s/peers.sh [etcd|kube-apiserver|kubectl|kubelet|kube-controller-manager|helm|versitygw|weed ...]
+#                                                                (default: all)
 #   tests/k8s/peers.sh --print-dir NAME                          (where NAME's binary lives)
 #
 # Cache: ${WEIR_PEERS_CACHE:-/var/cache/weir-peers}/<name>-<version>/<name>. A directory is only
@@ -59,11 +60,11 @@ find_go() {
 version_of() {
 	case "$1" in
 	etcd) echo "$ETCD_VERSION" ;;
-	kube-apiserver | kubectl | kubelet) echo "$K8S_VERSION" ;;
+	kube-apiserver | kubectl | kubelet | kube-controller-manager) echo "$K8S_VERSION" ;;
 	helm) echo "$HELM_VERSION" ;;
 	versitygw) echo "$VERSITYGW_VERSION" ;;
 	weed) echo "$WEED_VERSION" ;;
-	*) echo "peers: unknown peer \"$1\" (etcd, kube-apiserver, kubectl, kubelet, helm, versitygw, weed)" >&2; return 1 ;;
+	*) echo "peers: unknown peer \"$1\" (etcd, kube-apiserver, kubectl, kubelet, kube-controller-manager, helm, versitygw, weed)" >&2; return 1 ;;
 	esac
 }
 dir_of() { echo "$CACHE/$1-$(version_of "$1")"; }
@@ -126,7 +127,7 @@ build_into() {
 		# its requires name at that version already.
 		wrapper_build "$tmp" etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3 "-s -w"
 		;;
-	kube-apiserver | kubectl | kubelet) build_k8s "$tmp" "$name" ;;
+	kube-apiserver | kubectl | kubelet | kube-controller-manager) build_k8s "$tmp" "$name" ;;
 	helm)
 		local major="${HELM_VERSION%%.*}"
 		GOBIN="$tmp" "$GO" install -p "$GOPAR" \
@@ -199,6 +200,6 @@ if [ "${1:-}" = --print-dir ]; then
 	exit 0
 fi
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(etcd kube-apiserver kubectl kubelet helm versitygw weed)
+[ ${#names[@]} -gt 0 ] || names=(etcd kube-apiserver kubectl kubelet kube-controller-manager helm versitygw weed)
 for n in "${names[@]}"; do version_of "$n" >/dev/null; done
 for n in "${names[@]}"; do build_one "$n"; done
