@@ -6,11 +6,13 @@
 # locally (tests/k8s/weir_image.sh); kube-controller-manager's DaemonSet controller rolls the pods
 # (tests/k8s/kcm.sh; a binder stands in for the scheduler). weir-controller runs on the host.
 # A workload pod mounts a Dataset's PVC through weir-csi and reads a 64 MiB file through one
-# descriptor, slowly, stopping at two gates:
+# descriptor, slowly, stopping at three gates:
 # - gate 0: `helm upgrade --set image.tag=v2`: the weir-node pod is replaced (new UID, new image),
 #   the keeper pod is not; the workload pod is not restarted (same UID, restartCount 0);
 # - gate 1: kill -9 of weir-node inside its pod: the weir-keeper there restarts it at once (the
 #   container's restartCount stays 0: no kubelet back-off);
+# - gate 2: kill -9 of that weir-keeper (the container's first process): the kubelet restarts the
+#   container, and its weir-node takes the views back from the keeper pod;
 # the reader then finishes through the same descriptor with every byte `cmp`-equal to the source,
 # and new opens after both work, in the same pod and in a pod started after them.
 set -euo pipefail
@@ -148,19 +150,23 @@ kwait 120 "work/data Bound" is Bound dataset data -n work -o 'jsonpath={.status.
 kwait 30 "PVC work/data" kc get pvc data -n work
 k8s_bind work data
 # The reader: one descriptor (fd 3) for the whole file, 1 MiB per dd, paced; at MiB 16 and 40 it
-# stops at a gate (/out/readyN, then waits for /out/goN). Any failed read ends it with ERR.
+# stops at a gate (/out/readyN, then waits for /out/goN); and at MiB 52. Any failed read ends it
+# with ERR.
 cat >"$OUT/reader.sh" <<'SH'
 exec 3</data/big.bin || { echo "ERR open" >/out/status; exit 1; }
 : >/out/copy
 n=0
 while :; do
+	g=""
 	case $n in
-	16 | 40)
-		g=$([ $n = 16 ] && echo 0 || echo 1)
+	16) g=0 ;;
+	40) g=1 ;;
+	52) g=2 ;;
+	esac
+	if [ -n "$g" ]; then
 		: >/out/ready$g
 		while [ ! -e /out/go$g ]; do sleep 0.1; done
-		;;
-	esac
+	fi
 	dd bs=1048576 count=1 <&3 >>/out/part 2>/out/dd.err || { echo "ERR at MiB $n: $(cat /out/dd.err)" >/out/status; exit 1; }
 	s=$(wc -c </out/part)
 	[ "$s" -eq 0 ] && break
@@ -241,10 +247,28 @@ LAT="$(kc logs -n "$NS" "$POD2" -c weir-node | grep -o 'killed by signal 9 after
 [ -n "$LAT" ] || fail "weir-keeper in $POD2 did not log the restart of the killed weir-node"
 drop_caches
 touch "$OUT/go1"
+kwait 120 "the reader at its third gate (MiB 52): $(cat "$OUT/status" 2>/dev/null)" test -e "$OUT/ready2"
+[ ! -e "$OUT/status" ] || fail "the reader failed after kill -9 of weir-node: $(cat "$OUT/status")"
+ok "weir-node $OLDPID -> $(kc exec -n "$NS" "$POD2" -c weir-node -- cat "$STATE/node.pid") within the pod (weir-keeper: \"$LAT\"), container restartCount 0; view back in $T_KILL s (kubectl polling included); reader read MiB 40-52"
+
+step "kill -9 of the weir-node container's weir-keeper: the kubelet restarts the container; the views wait"
+CID="$(jp pod "$POD2" -n "$NS" -o 'jsonpath={.status.containerStatuses[?(@.name=="weir-node")].containerID}')"
+CID="${CID#containerd://}"
+KPID="$(kctr tasks ls | awk -v id="$CID" '$1 == id { print $2 }')"
+[ -n "$KPID" ] && tr '\0' ' ' <"/proc/$KPID/cmdline" | grep -q "weir-keeper .*--no-store" ||
+	fail "the weir-node container's ($CID) first process ${KPID:-?} is not weir-keeper --no-store"
+t0="$(now)"
+kill -9 "$KPID"
+restarted() { [ "$(jp pod "$POD2" -n "$NS" -o 'jsonpath={.status.containerStatuses[?(@.name=="weir-node")].restartCount}')" = 1 ] &&
+	kc logs -n "$NS" "$POD2" -c weir-node 2>/dev/null | grep -q 'took over 1 views'; }
+kwait 120 "the weir-node container restarted by the kubelet, its weir-node taking the view over" restarted
+T_CONTAINER="$(elapsed "$t0" "$(now)")"
+drop_caches
+touch "$OUT/go2"
 kwait 120 "the reader finishing: $(cat "$OUT/status" 2>/dev/null)" test -e "$OUT/status"
 grep -q '^done 64$' "$OUT/status" || fail "the reader says \"$(cat "$OUT/status")\""
 cmp "$OUT/copy" "$TMP/src/big.bin" || fail "the bytes the reader got through its descriptor differ from the source"
-ok "weir-node $OLDPID -> $(kc exec -n "$NS" "$POD2" -c weir-node -- cat "$STATE/node.pid") within the pod (weir-keeper: \"$LAT\"), container restartCount 0; view back in $T_KILL s (kubectl polling included); the reader finished: 64 MiB cmp-equal"
+ok "weir-keeper (host pid $KPID) killed; the kubelet restarted the container (restartCount 1) and its weir-node took the view over in $T_CONTAINER s; the reader finished: 64 MiB cmp-equal"
 
 step "the workload pod was never restarted; new opens work, in it and in a new pod"
 [ "$(jp pod reader -n work -o 'jsonpath={.metadata.uid}')" = "$RUID" ] || fail "pod work/reader was replaced"
@@ -256,5 +280,5 @@ kwait 60 "pod work/fresh copying /data/after.bin" test -e "$OUT/fresh.status"
 cmp "$OUT/after.fresh" "$TMP/src/after.bin" || fail "/data/after.bin copied in the new pod work/fresh differs from the source"
 ok "work/reader: same uid $RUID, restartCount 0; a new open there and a new pod's copy are cmp-equal"
 
-note "figures: rolling upgrade (helm upgrade to the new weir-node ready) $T_ROLL s; kill -9 in the pod to the view taken over $T_KILL s; reader paused, never failed; load: $(uptime | sed 's/.*load/load/')"
+note "figures: rolling upgrade (helm upgrade to the new weir-node ready) $T_ROLL s; kill -9 of weir-node in the pod to the view taken over $T_KILL s; kill -9 of the container's weir-keeper to the view taken over $T_CONTAINER s; reader paused, never failed; load: $(uptime | sed 's/.*load/load/')"
 echo "PASS"
