@@ -19,8 +19,9 @@ weir_image_root() {
 	done
 	echo 'root:x:0:0:root:/:/bin/sh' >"$root/etc/passwd"
 	echo 'root:x:0:' >"$root/etc/group"
+	command -v fusermount3 >/dev/null || fail "fusermount3 is missing: run scripts/install-deps.sh (fuse3)"
 	for b in "$WEIR_NODE_BIN" "$WEIR_KEEPER_BIN" "$WEIR_CSI_BIN" "$WEIR_BIN" "$(command -v fusermount3)"; do
-		[ -x "$b" ] || fail "the weir image needs $b, which is not an executable"
+		[ -x "$b" ] || fail "the weir image needs \"$b\", which is not an executable"
 		cp "$b" "$root/usr/bin/"
 		# ldd prints "name => /path (addr)" and the loader as "/path (addr)"
 		for lib in $(ldd "$b" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
