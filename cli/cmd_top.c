@@ -59,6 +59,22 @@ static json_object *top_json(const Weir__Response *r)
 		json_object_object_add(p, "refused", json_object_new_uint64(ps->refused));
 		json_object_object_add(p, "refused_by_peers",
 				       json_object_new_uint64(ps->refused_by_peers));
+		if (ps->cluster_nodes) {
+			/* the whole cluster, from the nodes' Leases */
+			json_object *t = json_object_new_object();
+			json_object_object_add(t, "nodes", json_object_new_int(ps->cluster_nodes));
+			json_object_object_add(t, "ufs_bytes",
+					       json_object_new_uint64(ps->cluster_ufs_bytes));
+			json_object_object_add(t, "peer_in_bytes",
+					       json_object_new_uint64(ps->cluster_in_bytes));
+			json_object_object_add(t, "peer_out_bytes",
+					       json_object_new_uint64(ps->cluster_out_bytes));
+			json_object_object_add(t, "hit_bytes",
+					       json_object_new_uint64(ps->cluster_hit_bytes));
+			json_object_object_add(t, "miss_bytes",
+					       json_object_new_uint64(ps->cluster_miss_bytes));
+			json_object_object_add(p, "total", t);
+		}
 		json_object_object_add(o, "cluster", p);
 	}
 	json_object *views = json_object_new_array();
@@ -130,6 +146,16 @@ static void top_draw(const Weir__Response *r, const Weir__Response *prev, double
 		       quantity_format(ps->in_bytes, b, sizeof(b)),
 		       quantity_format(ps->out_bytes, c, sizeof(c)), (unsigned long long)ps->failed,
 		       (unsigned long long)ps->refused, (unsigned long long)ps->refused_by_peers);
+		if (ps->cluster_nodes) {
+			uint64_t all = ps->cluster_hit_bytes + ps->cluster_miss_bytes;
+			printf(
+			    "cluster: %u nodes — UFS %s, between peers %s in / %s out, hit ratio "
+			    "%.1f%%\n",
+			    ps->cluster_nodes, quantity_format(ps->cluster_ufs_bytes, d, sizeof(d)),
+			    quantity_format(ps->cluster_in_bytes, e, sizeof(e)),
+			    quantity_format(ps->cluster_out_bytes, f, sizeof(f)),
+			    all ? 100.0 * (double)ps->cluster_hit_bytes / (double)all : 0.0);
+		}
 	}
 	printf("\n");
 	printf("%-12s %-12s %10s %6s %10s %10s %10s %10s %7s %9s  %s\n", "NAMESPACE", "DATASET",

@@ -70,7 +70,7 @@ void controller_close_source(struct controller *ctl, const char *ns, const char 
 void kube_sync_pass(struct controller *ctl, const struct objmodel_list *l);
 
 /* Puts the figures weir-nodes reported for source_id (Leases weir-node-<node>, renewed at most 60 s
- * ago) into a source Dataset's status: cached bytes and hits summed over the nodes, UFS totals
+ * ago) into a source Dataset's status: cached bytes, capacity and hits summed over the nodes, the spread (nodes, least and most one holds), UFS totals
  * from a node that finished its walk. Leaves st alone when no node reported. Reconciler thread;
  * no lock held. */
 void kube_sync_usage(struct controller *ctl, const char *source_id, struct dataset_status *st,

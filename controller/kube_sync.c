@@ -291,6 +291,13 @@ void kube_sync_usage(struct controller *ctl, const char *source_id, struct datas
 		st->file_num = u.file_num;
 	}
 	st->cached = u.cached;
+	st->spread_known = true;
+	st->cache_nodes = u.nodes;
+	st->node_cached_min = u.node_min;
+	st->node_cached_max = u.node_max;
+	/* the cache is the nodes' tiers together: each node reports its own capacity */
+	if (u.capacity > 0)
+		st->cache_capacity = u.capacity;
 	if (u.hits + u.misses > 0) {
 		st->hit_ratio_known = true;
 		st->cache_hit_ratio = (double)u.hits / (double)(u.hits + u.misses);

@@ -216,7 +216,7 @@ static void source_from_nodes(struct controller *ctl, struct objmodel *ds, struc
 	kube_sync_usage(ctl, source_id, st, now);
 	if (rt) {
 		rt->runtime.status.phase = RUNTIME_PHASE_READY;
-		rt->runtime.status.cache_capacity = runtime_capacity(&rt->runtime);
+		rt->runtime.status.cache_capacity = st->cache_capacity;
 		rt->runtime.status.cached = st->cached;
 	}
 }

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// Membership and placement. The member list is fixed at start; what changes is which members
-// are up, an atomic deadline per member, so placement reads take no lock.
+// Membership and placement. A view (a member set) is immutable once published, but for which
+// members are up, an atomic deadline per member, so placement reads take no lock; a new member
+// set is a new view swapped in under a lock held only for the swap or to take a reference.
 #include "cluster.h"
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,12 +21,28 @@ struct member {
 	atomic_uint_fast64_t down_until_ms; /* 0: up */
 };
 
-struct cluster {
-	struct member nodes[CLUSTER_MAX_NODES];
+struct cluster_view {
+	atomic_uint refs;
 	size_t n;
 	int self;
 	unsigned replicas;
 	unsigned down_ms;
+	struct member nodes[CLUSTER_MAX_NODES];
+};
+
+struct cluster {
+	char self[CLUSTER_NAME_MAX];
+	char self_url[256];
+	bool dynamic;
+	unsigned replicas, down_ms;
+	/* Guards cur: held to swap it or to load it and take a reference, nothing else (no
+	 * allocation, no free, no logging under it). */
+	pthread_mutex_t lock;
+	struct cluster_view *cur; /* under lock; holds one reference of its own */
+	/* Serializes cluster_set_members (builds a view from the current one) and guards
+	 * skipped; never taken by readers. */
+	pthread_mutex_t set_lock;
+	char skipped[512]; /* under set_lock: why the last member was skipped, said once */
 	struct cluster_stats stats;
 };
 
@@ -86,15 +104,96 @@ out:
 	return r;
 }
 
+static struct cluster_view *view_new(const struct cluster *c)
+{
+	struct cluster_view *v = calloc(1, sizeof(*v));
+	if (!v)
+		return NULL;
+	atomic_init(&v->refs, 1);
+	v->self = -1;
+	v->replicas = c->replicas;
+	v->down_ms = c->down_ms;
+	return v;
+}
+
+/* Adds name=url to v; on failure errbuf says why (when errbuf is not NULL). */
+static int view_add(struct cluster_view *v, const char *name, size_t namelen, const char *url,
+		    char *errbuf, size_t errlen)
+{
+	if (v->n == CLUSTER_MAX_NODES) {
+		snprintf(errbuf, errlen, "peers: more than %d members", CLUSTER_MAX_NODES);
+		return -E2BIG;
+	}
+	struct member *m = &v->nodes[v->n];
+	if (!name_ok(name, namelen)) {
+		snprintf(errbuf, errlen,
+			 "peers: \"%.*s\" is not a member name (letters, digits, '-', '.', '_', "
+			 "under %d characters)",
+			 (int)(namelen > 200 ? 200 : namelen), name, CLUSTER_NAME_MAX);
+		return -EINVAL;
+	}
+	memset(m, 0, sizeof(*m));
+	memcpy(m->name, name, namelen);
+	if (member_url(url, m->url, sizeof(m->url)) < 0) {
+		snprintf(errbuf, errlen,
+			 "peers: the URL of \"%s\", \"%.300s\", is not http://HOST:PORT", m->name,
+			 url);
+		return -EINVAL;
+	}
+	if (cluster_find(v, m->name) >= 0) {
+		snprintf(errbuf, errlen, "peers: \"%s\" is listed twice", m->name);
+		return -EEXIST;
+	}
+	v->n++;
+	return 0;
+}
+
+static int member_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct member *)a)->name, ((const struct member *)b)->name);
+}
+
+/* Sorts v's members by name (placement does not depend on order; comparing two views and
+ * describing one does) and finds this node. */
+static void view_seal(struct cluster_view *v, const char *self)
+{
+	qsort(v->nodes, v->n, sizeof(v->nodes[0]), member_cmp);
+	v->self = cluster_find(v, self);
+}
+
 int cluster_new(const struct cluster_config *cfg, struct cluster **ret, char *errbuf, size_t errlen)
 {
 	struct cluster *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	c->self = -1;
 	c->replicas = cfg->replicas;
 	c->down_ms = cfg->down_ms ? cfg->down_ms : 10000;
+	const char *self = cfg->self ? cfg->self : "";
+	if (!name_ok(self, strlen(self))) {
+		snprintf(errbuf, errlen,
+			 "node-name \"%.200s\" is not a member name (letters, digits, "
+			 "'-', '.', '_', under %d characters)",
+			 self, CLUSTER_NAME_MAX);
+		free(c);
+		return -EINVAL;
+	}
+	snprintf(c->self, sizeof(c->self), "%s", self);
+	struct cluster_view *v = view_new(c);
+	if (!v) {
+		free(c);
+		return -ENOMEM;
+	}
 	const char *p = cfg->peers ? cfg->peers : "";
+	c->dynamic = !*p;
+	if (c->dynamic) {
+		const char *url = cfg->self_url ? cfg->self_url : "";
+		if (view_add(v, self, strlen(self), url, errbuf, errlen) < 0) {
+			snprintf(errbuf, errlen,
+				 "this node's peer URL \"%.300s\" is not http://HOST:PORT", url);
+			goto bad;
+		}
+		snprintf(c->self_url, sizeof(c->self_url), "%s", v->nodes[0].url);
+	}
 	while (*p) {
 		const char *end = strchr(p, ',');
 		size_t len = end ? (size_t)(end - p) : strlen(p);
@@ -103,77 +202,189 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **ret, char *er
 			p += end ? 1 : 0;
 			continue;
 		}
-		if (c->n == CLUSTER_MAX_NODES) {
-			snprintf(errbuf, errlen, "peers: more than %d members", CLUSTER_MAX_NODES);
+		if (!eq) {
+			snprintf(errbuf, errlen, "peers: \"%.*s\" is not NAME=URL", (int)len, p);
 			goto bad;
 		}
-		struct member *m = &c->nodes[c->n];
-		if (!eq || !name_ok(p, (size_t)(eq - p))) {
-			snprintf(errbuf, errlen,
-				 "peers: \"%.*s\" is not NAME=URL (NAME of letters, digits, '-', "
-				 "'.', '_', under %d characters)",
-				 (int)len, p, CLUSTER_NAME_MAX);
-			goto bad;
-		}
-		memcpy(m->name, p, (size_t)(eq - p));
 		char url[512];
 		snprintf(url, sizeof(url), "%.*s", (int)(len - (size_t)(eq - p) - 1), eq + 1);
-		if (member_url(url, m->url, sizeof(m->url)) < 0) {
-			snprintf(errbuf, errlen,
-				 "peers: the URL of \"%s\", \"%s\", is not http://HOST:PORT",
-				 m->name, url);
+		if (view_add(v, p, (size_t)(eq - p), url, errbuf, errlen) < 0)
 			goto bad;
-		}
-		if (cluster_find(c, m->name) >= 0) {
-			snprintf(errbuf, errlen, "peers: \"%s\" is listed twice", m->name);
-			goto bad;
-		}
-		if (cfg->self && strcmp(cfg->self, m->name) == 0)
-			c->self = (int)c->n;
-		c->n++;
 		p += len + (end ? 1 : 0);
 	}
-	if (c->self < 0) {
-		snprintf(errbuf, errlen, "peers: this node, \"%s\", is not among them",
-			 cfg->self ? cfg->self : "");
+	view_seal(v, self);
+	if (v->self < 0) {
+		snprintf(errbuf, errlen, "peers: this node, \"%s\", is not among them", self);
 		goto bad;
 	}
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->set_lock, NULL);
+	c->cur = v;
 	*ret = c;
 	return 0;
 bad:
+	free(v);
 	free(c);
 	return -EINVAL;
 }
 
 void cluster_free(struct cluster *c)
 {
+	if (!c)
+		return;
+	cluster_view_put(c->cur);
+	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->set_lock);
 	free(c);
 }
 
-size_t cluster_size(const struct cluster *c)
+bool cluster_is_dynamic(const struct cluster *c)
 {
-	return c->n;
+	return c->dynamic;
 }
 
-int cluster_self(const struct cluster *c)
+struct cluster_view *cluster_view_get(struct cluster *c)
 {
-	return c->self;
+	pthread_mutex_lock(&c->lock);
+	struct cluster_view *v = c->cur;
+	atomic_fetch_add(&v->refs, 1);
+	pthread_mutex_unlock(&c->lock);
+	return v;
 }
 
-const char *cluster_node_name(const struct cluster *c, int idx)
+struct cluster_view *cluster_view_ref(struct cluster_view *v)
 {
-	return c->nodes[idx].name;
+	atomic_fetch_add(&v->refs, 1);
+	return v;
 }
 
-const char *cluster_node_url(const struct cluster *c, int idx)
+void cluster_view_put(struct cluster_view *v)
 {
-	return c->nodes[idx].url;
+	if (v && atomic_fetch_sub(&v->refs, 1) == 1)
+		free(v);
 }
 
-int cluster_find(const struct cluster *c, const char *name)
+static bool same_members(const struct cluster_view *a, const struct cluster_view *b)
 {
-	for (size_t i = 0; i < c->n; i++)
-		if (strcmp(c->nodes[i].name, name) == 0)
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->nodes[i].name, b->nodes[i].name) != 0 ||
+		    strcmp(a->nodes[i].url, b->nodes[i].url) != 0)
+			return false;
+	return true;
+}
+
+int cluster_set_members(struct cluster *c, const struct cluster_member *m, size_t n)
+{
+	struct cluster_view *v = view_new(c);
+	if (!v)
+		return -ENOMEM;
+	char err[512], skipped[512] = "";
+	for (size_t i = 0; i < n; i++) {
+		if (!m[i].name || !m[i].url || strcmp(m[i].name, c->self) == 0)
+			continue; /* this node is added below, with the URL it serves on */
+		if (view_add(v, m[i].name, strlen(m[i].name), m[i].url, err, sizeof(err)) < 0 &&
+		    !skipped[0])
+			snprintf(skipped, sizeof(skipped), "%s", err);
+	}
+	if (v->n == CLUSTER_MAX_NODES)
+		v->n--; /* room for this node, whatever else */
+	view_add(v, c->self, strlen(c->self), c->self_url[0] ? c->self_url : "http://0.0.0.0:0",
+		 err, sizeof(err));
+	view_seal(v, c->self);
+	pthread_mutex_lock(&c->set_lock);
+	/* called again and again with the same Leases: a bad entry is said once */
+	bool say = skipped[0] && strcmp(skipped, c->skipped) != 0;
+	snprintf(c->skipped, sizeof(c->skipped), "%s", skipped);
+	struct cluster_view *old = cluster_view_get(c);
+	int r = 0;
+	if (!same_members(old, v)) {
+		/* the marks of members that stay carry over; one set on old from here on is
+		 * lost, and set again by the next failure */
+		for (size_t i = 0; i < v->n; i++) {
+			int j = cluster_find(old, v->nodes[i].name);
+			if (j >= 0)
+				atomic_store(&v->nodes[i].down_until_ms,
+					     atomic_load(&old->nodes[j].down_until_ms));
+		}
+		pthread_mutex_lock(&c->lock);
+		struct cluster_view *was = c->cur;
+		c->cur = v;
+		pthread_mutex_unlock(&c->lock);
+		cluster_view_put(was); /* the cluster's own reference */
+		atomic_fetch_add(&c->stats.changes, 1);
+		v = NULL;
+		r = 1;
+	}
+	pthread_mutex_unlock(&c->set_lock);
+	if (say)
+		log_warn("cluster: a member skipped: %s", skipped);
+	if (r == 1) {
+		char now[CLUSTER_MAX_NODES * (CLUSTER_NAME_MAX + 1)];
+		cluster_describe(c, now, sizeof(now));
+		log_notice("cluster: members now %s (were %zu)", now, old->n);
+	}
+	cluster_view_put(old);
+	cluster_view_put(v);
+	return r;
+}
+
+size_t cluster_count(struct cluster *c)
+{
+	struct cluster_view *v = cluster_view_get(c);
+	size_t n = v->n;
+	cluster_view_put(v);
+	return n;
+}
+
+bool cluster_has_member(struct cluster *c, const char *name)
+{
+	struct cluster_view *v = cluster_view_get(c);
+	bool in = cluster_find(v, name) >= 0;
+	cluster_view_put(v);
+	return in;
+}
+
+void cluster_describe(struct cluster *c, char *out, size_t len)
+{
+	struct cluster_view *v = cluster_view_get(c);
+	size_t at = 0;
+	if (len)
+		out[0] = '\0';
+	for (size_t i = 0; i < v->n && at < len; i++) {
+		int w = snprintf(out + at, len - at, "%s%s", i ? "," : "", v->nodes[i].name);
+		if (w < 0)
+			break;
+		at += (size_t)w;
+	}
+	cluster_view_put(v);
+}
+
+size_t cluster_size(const struct cluster_view *v)
+{
+	return v->n;
+}
+
+int cluster_self(const struct cluster_view *v)
+{
+	return v->self;
+}
+
+const char *cluster_node_name(const struct cluster_view *v, int idx)
+{
+	return v->nodes[idx].name;
+}
+
+const char *cluster_node_url(const struct cluster_view *v, int idx)
+{
+	return v->nodes[idx].url;
+}
+
+int cluster_find(const struct cluster_view *v, const char *name)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (strcmp(v->nodes[i].name, name) == 0)
 			return (int)i;
 	return -1;
 }
@@ -193,36 +404,37 @@ static int ranked_cmp(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-static size_t rank(const struct cluster *c, const char *key, struct ranked *out)
+static size_t rank(const struct cluster_view *v, const char *key, struct ranked *out)
 {
-	for (size_t i = 0; i < c->n; i++)
-		out[i] = (struct ranked){rendezvous_weight(c->nodes[i].name, key), (int)i,
-					 c->nodes[i].name};
-	qsort(out, c->n, sizeof(*out), ranked_cmp);
-	return c->n;
+	for (size_t i = 0; i < v->n; i++)
+		out[i] = (struct ranked){rendezvous_weight(v->nodes[i].name, key), (int)i,
+					 v->nodes[i].name};
+	qsort(out, v->n, sizeof(*out), ranked_cmp);
+	return v->n;
 }
 
 /* The cache nodes of source: a mask over the members. */
-static uint64_t cache_mask(const struct cluster *c, const char *source, unsigned replicas)
+static uint64_t cache_mask(const struct cluster_view *v, const char *source, unsigned replicas)
 {
 	if (replicas == 0)
-		replicas = c->replicas;
-	if (replicas == 0 || replicas >= c->n)
-		return c->n == 64 ? ~0ull : (1ull << c->n) - 1;
+		replicas = v->replicas;
+	if (replicas == 0 || replicas >= v->n)
+		return v->n == 64 ? ~0ull : (1ull << v->n) - 1;
 	struct ranked r[CLUSTER_MAX_NODES];
-	rank(c, source, r);
+	rank(v, source, r);
 	uint64_t mask = 0;
 	for (unsigned i = 0; i < replicas; i++)
 		mask |= 1ull << r[i].idx;
 	return mask;
 }
 
-bool cluster_is_cache_node(const struct cluster *c, const char *source, unsigned replicas, int idx)
+bool cluster_is_cache_node(const struct cluster_view *v, const char *source, unsigned replicas,
+			   int idx)
 {
-	return idx >= 0 && (size_t)idx < c->n && (cache_mask(c, source, replicas) >> idx & 1);
+	return idx >= 0 && (size_t)idx < v->n && (cache_mask(v, source, replicas) >> idx & 1);
 }
 
-size_t cluster_owners(const struct cluster *c, const char *source, unsigned replicas,
+size_t cluster_owners(const struct cluster_view *v, const char *source, unsigned replicas,
 		      const char *path, uint64_t block, int *out, size_t max)
 {
 	size_t klen = strlen(source) + strlen(path) + 32;
@@ -230,30 +442,30 @@ size_t cluster_owners(const struct cluster *c, const char *source, unsigned repl
 	if (!key)
 		return 0;
 	snprintf(key, klen, "%s\n%s\n%llu", source, path, (unsigned long long)block);
-	uint64_t mask = cache_mask(c, source, replicas);
+	uint64_t mask = cache_mask(v, source, replicas);
 	struct ranked r[CLUSTER_MAX_NODES];
-	rank(c, key, r);
+	rank(v, key, r);
 	free(key);
 	size_t n = 0;
-	for (size_t i = 0; i < c->n && n < max; i++)
-		if ((mask >> r[i].idx & 1) && cluster_is_up(c, r[i].idx))
+	for (size_t i = 0; i < v->n && n < max; i++)
+		if ((mask >> r[i].idx & 1) && cluster_is_up(v, r[i].idx))
 			out[n++] = r[i].idx;
 	return n;
 }
 
-void cluster_mark_down(struct cluster *c, int idx)
+void cluster_mark_down(struct cluster_view *v, int idx)
 {
-	if (idx < 0 || (size_t)idx >= c->n || idx == c->self)
+	if (idx < 0 || (size_t)idx >= v->n || idx == v->self)
 		return;
-	uint64_t was = atomic_exchange(&c->nodes[idx].down_until_ms, now_ms() + c->down_ms);
+	uint64_t was = atomic_exchange(&v->nodes[idx].down_until_ms, now_ms() + v->down_ms);
 	if (was == 0 || was < now_ms())
 		log_notice("peer %s (%s) failed: its blocks go to the next node for %u ms",
-			   c->nodes[idx].name, c->nodes[idx].url, c->down_ms);
+			   v->nodes[idx].name, v->nodes[idx].url, v->down_ms);
 }
 
-bool cluster_is_up(const struct cluster *c, int idx)
+bool cluster_is_up(const struct cluster_view *v, int idx)
 {
-	uint64_t until = atomic_load(&c->nodes[idx].down_until_ms);
+	uint64_t until = atomic_load(&v->nodes[idx].down_until_ms);
 	return until == 0 || until <= now_ms();
 }
 

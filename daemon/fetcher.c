@@ -465,16 +465,22 @@ static void queue_parts_locked(struct fetcher *f, struct inflight *e)
 	pump_locked(f);
 }
 
-/* The peer that owns the block, or -1 when this node does (or no peer is up): memory only. */
-static int owner_peer(struct fetcher *f, const char *path, uint64_t block)
+/* The peer that owns the block in the current member set (*ret_view, referenced), or -1 when
+ * this node does (or no peer is up): memory only. */
+static int owner_peer(struct fetcher *f, const char *path, uint64_t block,
+		      struct cluster_view **ret_view)
 {
 	if (!f->route.cluster)
 		return -1;
+	struct cluster_view *v = cluster_view_get(f->route.cluster);
 	int owners[1];
-	if (cluster_owners(f->route.cluster, f->source_id, f->route.replicas, path, block, owners,
-			   1) == 0)
+	if (cluster_owners(v, f->source_id, f->route.replicas, path, block, owners, 1) == 0 ||
+	    owners[0] == cluster_self(v)) {
+		cluster_view_put(v);
 		return -1;
-	return owners[0] == cluster_self(f->route.cluster) ? -1 : owners[0];
+	}
+	*ret_view = v;
+	return owners[0];
 }
 
 /* Runs on a peer client thread: a checked block goes to the store threads like a UFS one; a
@@ -550,14 +556,16 @@ static int start_locked(struct fetcher *f, uint64_t obj, const char *path,
 	} else {
 		atomic_fetch_add(&f->stats.demand_blocks, 1);
 	}
-	int peer = local ? -1 : owner_peer(f, path, block);
+	struct cluster_view *view = NULL;
+	int peer = local ? -1 : owner_peer(f, path, block, &view);
 	if (peer >= 0) {
 		/* Asked of its owner; the parts go to the UFS only if the owner fails. The
 		 * lock is dropped for the queueing (peer_done may run at once, and takes it). */
 		e->via_peer = true;
 		pthread_mutex_unlock(&f->lock);
-		int r = peer_client_get_async(f->route.peers, peer, f->source_id, path, &e->attr,
-					      block, want, e->buf, peer_done, e);
+		int r = peer_client_get_async(f->route.peers, view, peer, f->source_id, path,
+					      &e->attr, block, want, e->buf, peer_done, e);
+		cluster_view_put(view);
 		pthread_mutex_lock(&f->lock);
 		if (r == 0) {
 			*ret = e;

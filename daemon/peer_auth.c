@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -14,6 +15,22 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+int peer_auth_key_from(const void *bytes, size_t len, const char *what, struct peer_key *ret,
+		       char *errbuf, size_t errlen)
+{
+	const unsigned char *b = bytes;
+	if (len > 0 && b[len - 1] == '\n')
+		len--;
+	if (len < PEER_AUTH_KEY_MIN || len > PEER_AUTH_KEY_MAX) {
+		snprintf(errbuf, errlen, "peer key %s holds %zu bytes; it needs %d to %d", what,
+			 len, PEER_AUTH_KEY_MIN, PEER_AUTH_KEY_MAX);
+		return -EINVAL;
+	}
+	memcpy(ret->bytes, b, len);
+	ret->len = len;
+	return 0;
+}
 
 int peer_auth_load_key(const char *path, struct peer_key *ret, char *errbuf, size_t errlen)
 {
@@ -46,16 +63,9 @@ int peer_auth_load_key(const char *path, struct peer_key *ret, char *errbuf, siz
 		snprintf(errbuf, errlen, "peer key \"%s\": %s", path, strerror(-r));
 		goto out;
 	}
-	if (n > 0 && buf[n - 1] == '\n')
-		n--;
-	if (n < PEER_AUTH_KEY_MIN || n > PEER_AUTH_KEY_MAX) {
-		r = -EINVAL;
-		snprintf(errbuf, errlen, "peer key \"%s\" holds %zd bytes; it needs %d to %d", path,
-			 n, PEER_AUTH_KEY_MIN, PEER_AUTH_KEY_MAX);
-		goto out;
-	}
-	memcpy(ret->bytes, buf, (size_t)n);
-	ret->len = (size_t)n;
+	char what[PATH_MAX + 16];
+	snprintf(what, sizeof(what), "\"%s\"", path);
+	r = peer_auth_key_from(buf, (size_t)n, what, ret, errbuf, errlen);
 	OPENSSL_cleanse(buf, sizeof(buf));
 out:
 	close(fd);

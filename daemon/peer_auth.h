@@ -33,6 +33,11 @@ struct peer_key {
  * dropped). Returns 0, or -errno with errbuf naming the file and what is wrong with it. */
 int peer_auth_load_key(const char *path, struct peer_key *ret, char *errbuf, size_t errlen);
 
+/* The key from bytes[0..len) (a trailing newline is dropped), as peer_auth_load_key checks it;
+ * what names where the bytes came from goes into errbuf's message. Returns 0 or -EINVAL. */
+int peer_auth_key_from(const void *bytes, size_t len, const char *what, struct peer_key *ret,
+		       char *errbuf, size_t errlen);
+
 /* The MAC of a request, as lower-case hex into out (PEER_AUTH_MAC_HEX bytes). Returns 0 or
  * -EINVAL (a field holds a newline, which would make two requests sign alike). */
 int peer_auth_sign_request(const struct peer_key *k, const struct peer_request *rq, char *out);

@@ -22,6 +22,7 @@
 
 struct peer_req {
 	STAILQ_ENTRY(peer_req) link;
+	struct cluster_view *view; /* referenced: the member set idx is an index of */
 	int idx;
 	char *source, *path;
 	struct ufs_attr attr;
@@ -106,7 +107,7 @@ static char *request_url(struct peer_client *pc, const struct peer_req *rq)
 		return NULL;
 	char base[300], field[8192];
 	char *out = NULL;
-	snprintf(base, sizeof(base), "%s/v1/block", cluster_node_url(pc->cluster, rq->idx));
+	snprintf(base, sizeof(base), "%s/v1/block", cluster_node_url(rq->view, rq->idx));
 	if (curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK)
 		goto done;
 	char block[24], size[24], mtime[24];
@@ -136,7 +137,7 @@ done:
 /* One request, on a worker thread: returns 0 when rq->buf holds the verified block. */
 static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq)
 {
-	const char *self = cluster_node_name(pc->cluster, cluster_self(pc->cluster));
+	const char *self = cluster_node_name(rq->view, cluster_self(rq->view));
 	struct peer_request sig = {
 	    .node = self,
 	    .time = (int64_t)time(NULL),
@@ -192,7 +193,7 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq)
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
 	curl_slist_free_all(hdrs);
 	free(url);
-	const char *peer = cluster_node_name(pc->cluster, rq->idx);
+	const char *peer = cluster_node_name(rq->view, rq->idx);
 	if (cc != CURLE_OK && !t.overflow) {
 		log_debug("peer %s, block %" PRIu64 " of \"%s\": %s", peer, rq->block, rq->path,
 			  errbuf[0] ? errbuf : curl_easy_strerror(cc));
@@ -232,7 +233,7 @@ static void finish(struct peer_client *pc, struct peer_req *rq, int err)
 		atomic_fetch_add(&st->blocks_in, 1);
 	} else if (err != -ECANCELED) {
 		atomic_fetch_add(&st->failed, 1);
-		const char *peer = cluster_node_name(pc->cluster, rq->idx);
+		const char *peer = cluster_node_name(rq->view, rq->idx);
 		/* A peer that is gone, refuses us or lies is skipped for a while; one that has
 		 * no such source, another version or is busy is asked again next time. */
 		if (err == -EBADMSG) {
@@ -248,9 +249,10 @@ static void finish(struct peer_client *pc, struct peer_req *rq, int err)
 		}
 		if (err == -EBADMSG || err == -EACCES || err == -ECONNREFUSED ||
 		    err == -ETIMEDOUT || err == -EIO)
-			cluster_mark_down(pc->cluster, rq->idx);
+			cluster_mark_down(rq->view, rq->idx);
 	}
 	rq->done(rq->userdata, err);
+	cluster_view_put(rq->view);
 	free(rq->source);
 	free(rq->path);
 	free(rq);
@@ -322,7 +324,8 @@ void peer_client_free(struct peer_client *pc)
 	free(pc);
 }
 
-int peer_client_get_async(struct peer_client *pc, int idx, const char *source, const char *path,
+int peer_client_get_async(struct peer_client *pc, struct cluster_view *view, int idx,
+			  const char *source, const char *path,
 			  const struct ufs_attr *attr, uint64_t block, uint32_t len, void *buf,
 			  peer_done_fn done, void *userdata)
 {
@@ -337,6 +340,7 @@ int peer_client_get_async(struct peer_client *pc, int idx, const char *source, c
 		free(rq);
 		return -ENOMEM;
 	}
+	rq->view = cluster_view_ref(view);
 	rq->idx = idx;
 	rq->attr = *attr;
 	rq->block = block;
@@ -347,6 +351,7 @@ int peer_client_get_async(struct peer_client *pc, int idx, const char *source, c
 	pthread_mutex_lock(&pc->lock);
 	if (pc->stopping) {
 		pthread_mutex_unlock(&pc->lock);
+		cluster_view_put(rq->view);
 		free(rq->source);
 		free(rq->path);
 		free(rq);

@@ -34,9 +34,10 @@ int peer_client_new(const struct peer_client_config *cfg, struct peer_client **r
  * fine. */
 void peer_client_free(struct peer_client *pc);
 
-/* Queues a request to member idx for block of path (version attr) of source, len bytes into
- * buf (kept alive by the caller until done runs). Returns 0 (done will run) or -errno (it
- * will not). */
-int peer_client_get_async(struct peer_client *pc, int idx, const char *source, const char *path,
+/* Queues a request to member idx of view (the request takes its own reference) for block of
+ * path (version attr) of source, len bytes into buf (kept alive by the caller until done runs).
+ * Returns 0 (done will run) or -errno (it will not). */
+int peer_client_get_async(struct peer_client *pc, struct cluster_view *view, int idx,
+			  const char *source, const char *path,
 			  const struct ufs_attr *attr, uint64_t block, uint32_t len, void *buf,
 			  peer_done_fn done, void *userdata);

@@ -176,7 +176,11 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 		return reply_text(conn, MHD_HTTP_BAD_REQUEST,
 				  "a block request needs X-Weir-Node, X-Weir-Time, X-Weir-Auth and "
 				  "source, path, block, size, mtime, etag\n");
-	int r = cluster_find(ps->cfg.cluster, rq.node);
+	/* With members from the API, the key is the proof: a node that just joined is served
+	 * before this node's view of the Leases has it. */
+	int r = cluster_is_dynamic(ps->cfg.cluster) || cluster_has_member(ps->cfg.cluster, rq.node)
+		    ? 0
+		    : -EPERM;
 	if (r >= 0)
 		r = peer_auth_verify_request(ps->cfg.key, &rq, mac, (int64_t)time(NULL),
 					     ps->cfg.skew_s);

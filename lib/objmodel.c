@@ -383,10 +383,11 @@ static int ignore_field(struct dctx *c, const char *key, const ynode *val)
 	if (!w)
 		goto nomem;
 	o->warnings = w;
-	if (asprintf(&w[o->n_warnings],
-		     keep ? "%s: ignored by weir"
-			  : "%s: ignored by weir and not kept (its name is empty or holds '.' or '[')",
-		     c->path) < 0)
+	if (asprintf(
+		&w[o->n_warnings],
+		keep ? "%s: ignored by weir"
+		     : "%s: ignored by weir and not kept (its name is empty or holds '.' or '[')",
+		c->path) < 0)
 		goto nomem;
 	o->n_warnings++;
 	path_pop(c, save);
@@ -942,6 +943,25 @@ static int fd_cache_capacity_bytes(struct dctx *c, const ynode *v, void *dst)
 	st->cache_known = true;
 	return get_u64(c, v, &st->cache_capacity);
 }
+static int fd_cache_nodes(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_status *st = dst;
+	int64_t n = 0;
+	int r = get_int(c, v, 0, UINT32_MAX, &n);
+	if (r < 0 || is_null(v))
+		return r;
+	st->spread_known = true;
+	st->cache_nodes = (uint32_t)n;
+	return 0;
+}
+static int fd_node_cached_min(struct dctx *c, const ynode *v, void *dst)
+{
+	return get_u64(c, v, &((struct dataset_status *)dst)->node_cached_min);
+}
+static int fd_node_cached_max(struct dctx *c, const ynode *v, void *dst)
+{
+	return get_u64(c, v, &((struct dataset_status *)dst)->node_cached_max);
+}
 static int fd_hit_ratio(struct dctx *c, const ynode *v, void *dst)
 {
 	struct dataset_status *st = dst;
@@ -962,6 +982,9 @@ static const struct field cache_state_fields[] = {
     {"cacheCapacityBytes", fd_cache_capacity_bytes, 0},
     {"cacheHitRatio", fd_hit_ratio, 0},
     {"cachedPercentage", fd_skip, 0}, /* derived from the byte counts */
+    {"cacheNodes", fd_cache_nodes, 0},
+    {"nodeCachedMinBytes", fd_node_cached_min, 0},
+    {"nodeCachedMaxBytes", fd_node_cached_max, 0},
 };
 static int fd_cache_states(struct dctx *c, const ynode *v, void *dst)
 {
@@ -2394,6 +2417,14 @@ static json_object *dataset_status_json(const struct dataset_status *st)
 		if (st->hit_ratio_known) {
 			snprintf(b, sizeof(b), "%.1f%%", st->cache_hit_ratio * 100.0);
 			jstr(cs, "cacheHitRatio", b);
+		}
+		if (st->spread_known) {
+			json_object_object_add(cs, "cacheNodes",
+					       json_object_new_int64((int64_t)st->cache_nodes));
+			json_object_object_add(cs, "nodeCachedMinBytes",
+					       json_object_new_int64((int64_t)st->node_cached_min));
+			json_object_object_add(cs, "nodeCachedMaxBytes",
+					       json_object_new_int64((int64_t)st->node_cached_max));
 		}
 		json_object_object_add(s, "cacheStates", cs);
 	}

@@ -154,6 +154,11 @@ struct dataset_status {
 	double cache_hit_ratio; /* 0..1 */
 	bool file_num_known;
 	uint64_t file_num;
+	/* How the cache is spread over the nodes (Kubernetes: the nodes' Leases): how many nodes
+	 * hold some of it, and the least and most one of them holds. */
+	bool spread_known;
+	uint32_t cache_nodes;
+	uint64_t node_cached_min, node_cached_max; /* bytes */
 	struct conditions conditions;
 	size_t n_dataset_ref;
 	char **dataset_ref; /* "namespace/name" of each Dataset referencing this one */

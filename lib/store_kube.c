@@ -927,7 +927,12 @@ static int add_report(const char *key, void *value, void *arg)
 			u->ufs_total = ju64(f, "ufsTotalBytes");
 			u->file_num = ju64(f, "fileNum");
 		}
-		u->cached += ju64(f, "cachedBytes");
+		uint64_t cached = ju64(f, "cachedBytes");
+		if (u->nodes == 0 || cached < u->node_min)
+			u->node_min = cached;
+		if (cached > u->node_max)
+			u->node_max = cached;
+		u->cached += cached;
 		u->capacity += ju64(f, "capacityBytes");
 		u->hits += ju64(f, "hitBytes");
 		u->misses += ju64(f, "missBytes");
@@ -1040,6 +1045,89 @@ size_t store_kube_load_shares(struct store *st, const char *uid, int64_t now,
 	pthread_mutex_lock(&sk->lock);
 	strmap_each(sk->cache, scan_nodes, &s);
 	pthread_mutex_unlock(&sk->lock);
+	return s.n;
+}
+
+struct traffic_scan {
+	int64_t now;
+	struct store_kube_traffic *t;
+};
+
+static int add_traffic(const char *key, void *value, void *arg)
+{
+	struct traffic_scan *s = arg;
+	struct entry *e = value;
+	if (!e->res->selector)
+		return 0;
+	json_object *lease = json_tokener_parse(e->json);
+	const char *text =
+	    jstr_get(jget(jget(lease, "metadata"), "annotations"), STORE_KUBE_TRAFFIC_ANNOTATION);
+	json_object *t = text ? json_tokener_parse(text) : NULL;
+	if (t && json_object_is_type(t, json_type_object) && lease_fresh(lease, s->now)) {
+		s->t->nodes++;
+		s->t->ufs_bytes += ju64(t, "ufsBytes");
+		s->t->peer_in_bytes += ju64(t, "peerInBytes");
+		s->t->peer_out_bytes += ju64(t, "peerOutBytes");
+		s->t->hit_bytes += ju64(t, "hitBytes");
+		s->t->miss_bytes += ju64(t, "missBytes");
+	}
+	json_object_put(t);
+	json_object_put(lease);
+	return 0;
+}
+
+unsigned store_kube_traffic(struct store *st, int64_t now, struct store_kube_traffic *ret)
+{
+	struct store_kube *sk = sk_of(st);
+	struct store_kube_traffic t = {0};
+	struct traffic_scan s = {now, &t};
+	pthread_mutex_lock(&sk->lock);
+	strmap_each(sk->cache, add_traffic, &s);
+	pthread_mutex_unlock(&sk->lock);
+	*ret = t;
+	return t.nodes;
+}
+
+struct peer_scan {
+	int64_t now;
+	struct store_kube_peer *out;
+	size_t n, max;
+};
+
+static int scan_peers(const char *key, void *value, void *arg)
+{
+	struct peer_scan *s = arg;
+	struct entry *e = value;
+	if (!e->res->selector || s->n >= s->max)
+		return 0;
+	json_object *lease = json_tokener_parse(e->json);
+	const char *node = jstr_get(jget(lease, "spec"), "holderIdentity");
+	const char *url =
+	    jstr_get(jget(jget(lease, "metadata"), "annotations"), STORE_KUBE_PEER_ANNOTATION);
+	if (node && url && *node && strlen(node) < sizeof(s->out->node) &&
+	    strlen(url) < sizeof(s->out->url) && lease_fresh(lease, s->now)) {
+		snprintf(s->out[s->n].node, sizeof(s->out->node), "%s", node);
+		snprintf(s->out[s->n].url, sizeof(s->out->url), "%s", url);
+		s->n++;
+	}
+	json_object_put(lease);
+	return 0;
+}
+
+static int peer_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct store_kube_peer *)a)->node,
+		      ((const struct store_kube_peer *)b)->node);
+}
+
+size_t store_kube_peers(struct store *st, int64_t now, struct store_kube_peer *ret, size_t max)
+{
+	struct store_kube *sk = sk_of(st);
+	struct peer_scan s = {.now = now, .out = ret, .max = max};
+	pthread_mutex_lock(&sk->lock);
+	strmap_each(sk->cache, scan_peers, &s);
+	pthread_mutex_unlock(&sk->lock);
+	qsort(ret, s.n, sizeof(*ret), peer_cmp);
 	return s.n;
 }
 

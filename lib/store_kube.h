@@ -70,6 +70,7 @@ struct store_kube_usage {
 	uint64_t ufs_total, file_num;
 	uint64_t cached, capacity;
 	uint64_t hits, misses;
+	uint64_t node_min, node_max; /* the least and most cached bytes one node reports */
 };
 
 /* Fills *ret; returns the number of nodes counted (0: none reported). Caller holds the
@@ -80,10 +81,37 @@ int store_kube_node_usage(struct store *st, const char *source_id, int64_t now, 
 
 /* The nodes that cache source_id now: their Lease is fresh (renewTime + leaseDurationSeconds not
  * past now) and reports the source open. Writes their names, sorted, to ret[0..max) and returns
- * how many (of more than max, the max smallest names, so every reader picks the same); ret_error (when not NULL) gets the first error a fresh node reports for the source
- * (it could not open it), "" when none. Also the set a DataLoad's shares are hashed over. */
+ * how many (of more than max, the max smallest names, so every reader picks the same); ret_error
+ * (when not NULL) gets the first error a fresh node reports for the source (it could not open it),
+ * "" when none. Also the set a DataLoad's shares are hashed over. */
 size_t store_kube_source_nodes(struct store *st, const char *source_id, int64_t now,
 			       char (*ret)[254], size_t max, char *ret_error, size_t errlen);
+
+/* A weir-node's traffic, in its Lease (daemon/node_report.h): {"ufsBytes", "peerInBytes",
+ * "peerOutBytes", "hitBytes", "missBytes"}, totals since it started. */
+#define STORE_KUBE_TRAFFIC_ANNOTATION "weir.io/traffic"
+
+struct store_kube_traffic {
+	unsigned nodes; /* fresh Leases that carry the annotation */
+	uint64_t ufs_bytes, peer_in_bytes, peer_out_bytes, hit_bytes, miss_bytes;
+};
+
+/* Adds up the traffic the weir-nodes with a fresh Lease report. Returns the number of nodes
+ * counted. Takes the store's lock briefly; no I/O. */
+unsigned store_kube_traffic(struct store *st, int64_t now, struct store_kube_traffic *ret);
+
+/* The peer URL a weir-node serves its blocks on, in its Lease (daemon/node_report.h). */
+#define STORE_KUBE_PEER_ANNOTATION "weir.io/peer"
+
+struct store_kube_peer {
+	char node[254]; /* the Lease's holderIdentity */
+	char url[256];	/* its weir.io/peer annotation, as written (the caller checks it) */
+};
+
+/* The weir-nodes that serve blocks now: their Lease is fresh (as store_kube_source_nodes) and
+ * carries a weir.io/peer annotation. Writes up to max of them into ret, sorted by node, and
+ * returns how many. Takes the store's lock briefly; no I/O. */
+size_t store_kube_peers(struct store *st, int64_t now, struct store_kube_peer *ret, size_t max);
 
 /* The reports of DataLoad uid (annotation weir.io/loads) in the fresh Leases, up to max, into
  * ret; returns how many. A report that does not parse is skipped (logged at debug). */

@@ -229,7 +229,14 @@ static void dataset_row(const struct objmodel *o, int64_t now, char cells[][CELL
 		snprintf(cells[5], CELL, "%" PRIu64, st->file_num);
 	if (st->hit_ratio_known)
 		snprintf(cells[6], CELL, "%.1f%%", st->cache_hit_ratio * 100.0);
-	age(o, now, cells[7], CELL);
+	/* how the cache is spread: nodes holding it, and the least and most one of them holds */
+	if (st->spread_known) {
+		char lo[16], hi[16];
+		snprintf(cells[7], CELL, "%" PRIu32 " (%s-%s)", st->cache_nodes,
+			 quantity_format(st->node_cached_min, lo, sizeof(lo)),
+			 quantity_format(st->node_cached_max, hi, sizeof(hi)));
+	}
+	age(o, now, cells[8], CELL);
 }
 
 int table_datasets(struct objmodel *const *objs, size_t n, bool all_namespaces, bool wide,
@@ -243,6 +250,7 @@ int table_datasets(struct objmodel *const *objs, size_t n, bool all_namespaces, 
 			     "PHASE",
 			     wide ? "TOTAL FILES" : NULL,
 			     wide ? "CACHE HIT RATIO" : NULL,
+			     wide ? "CACHE NODES" : NULL,
 			     "AGE"};
 	return build(objs, n, OBJMODEL_DATASET, hdr, sizeof(hdr) / sizeof(hdr[0]), dataset_row, now,
 		     all_namespaces, ret_text);

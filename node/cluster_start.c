@@ -12,6 +12,7 @@
 #include "log.h"
 #include "peer_auth.h"
 #include "peer_client.h"
+#include "peer_secret.h"
 #include "peer_server.h"
 #include "source.h"
 
@@ -41,13 +42,15 @@ static void peer_source_release(void *userdata, struct source *src)
 		node_reap(n);
 }
 
-/* With peers: loads the key, starts the block client and server. Returns 0 or -errno, logged. */
+/* With peers (a list, or on Kubernetes peer-listen: members from the Leases): loads the key (a
+ * file, or a Secret), starts the block client and server. Returns 0 or -errno, logged. */
 int node_start_cluster(struct node *n)
 {
 	char err[1024];
 	if (!n->cfg.node_name[0]) {
-		log_err(
-		    "peers are set but node-name is not: name this node as the peers list does");
+		log_err("a cluster (peers, or peer-listen on Kubernetes) needs node-name: name "
+			"this node "
+			"as its peers know it");
 		return -EINVAL;
 	}
 	char *end = NULL;
@@ -57,8 +60,12 @@ int node_start_cluster(struct node *n)
 			CLUSTER_MAX_NODES);
 		return -EINVAL;
 	}
-	struct cluster_config cc = {
-	    .self = n->cfg.node_name, .peers = n->cfg.peers, .replicas = (unsigned)replicas};
+	if (!n->cfg.peer_url[0])
+		snprintf(n->cfg.peer_url, sizeof(n->cfg.peer_url), "http://%s", n->cfg.peer_listen);
+	struct cluster_config cc = {.self = n->cfg.node_name,
+				    .peers = n->cfg.peers,
+				    .self_url = n->cfg.peer_url,
+				    .replicas = (unsigned)replicas};
 	int r = cluster_new(&cc, &n->cluster, err, sizeof(err));
 	if (r < 0) {
 		log_err("%s", err);
@@ -69,7 +76,10 @@ int node_start_cluster(struct node *n)
 		snprintf(keypath, sizeof(keypath), "%s", n->cfg.peer_key_file);
 	else
 		snprintf(keypath, sizeof(keypath), "%.4000s/peer.key", n->cfg.state_dir);
-	r = peer_auth_load_key(keypath, &n->peer_key, err, sizeof(err));
+	r = n->cfg.peer_key_secret[0]
+		? peer_secret_load(n->cfg.kubeconfig, n->cfg.kube_namespace, n->cfg.peer_key_secret,
+				   &n->peer_key, err, sizeof(err))
+		: peer_auth_load_key(keypath, &n->peer_key, err, sizeof(err));
 	if (r < 0) {
 		log_err("%s; every weir-node of the cluster needs the same key", err);
 		return r;
@@ -96,7 +106,7 @@ int node_start_cluster(struct node *n)
 		return r;
 	}
 	log_info("cluster: node %s of %zu, serving blocks on %s, %s cache node(s) per source",
-		 n->cfg.node_name, cluster_size(n->cluster), n->cfg.peer_listen,
+		 n->cfg.node_name, cluster_count(n->cluster), n->cfg.peer_listen,
 		 replicas ? n->cfg.cache_replicas : "all");
 	return 0;
 }

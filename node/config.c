@@ -68,11 +68,18 @@ static const struct cfg_desc {
      "without a cluster, where mount plans come from (default <state-dir>/controller.sock)"},
     {"peers", CFG_STR, offsetof(struct node_config, peers), 4096, "",
      "NAME=http://IP:PORT,... every weir-node sharing one cache, this one (node-name) included "
-     "(\"\" = this node caches alone)"},
+     "(\"\" = this node caches alone; on Kubernetes with peer-listen: the weir-nodes whose Lease "
+     "names a peer URL)"},
+    {"peer-url", CFG_STR, offsetof(struct node_config, peer_url), 256, "",
+     "on Kubernetes, the URL peers reach this node at, put in its Lease (default: "
+     "http://<peer-listen>, which then needs an address other than 0.0.0.0)"},
     {"peer-listen", CFG_STR, offsetof(struct node_config, peer_listen), 64, "",
      "IPv4:PORT where this node serves its blocks to peers (with peers)"},
     {"peer-key-file", CFG_STR, offsetof(struct node_config, peer_key_file), PATH_MAX, "",
      "the cluster's shared key, mode 0600 (default <state-dir>/peer.key)"},
+    {"peer-key-secret", CFG_STR, offsetof(struct node_config, peer_key_secret), 512, "",
+     "on Kubernetes, NAME[/KEY] of the Secret in kube-namespace holding the cluster's shared key "
+     "(KEY default peer.key), read instead of peer-key-file"},
     {"cache-replicas", CFG_STR, offsetof(struct node_config, cache_replicas), 16, "0",
      "how many of the peers cache each source (a Runtime's replicas; 0 = all); the others read "
      "through them"},

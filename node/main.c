@@ -234,7 +234,9 @@ int main(int argc, char **argv)
 		log_info("views kept by the weir-keeper on \"%s\"", n.cfg.keeper_socket);
 	}
 	/* Before any source opens (an adopted view opens one): sources take their route at open. */
-	if (n.cfg.peers[0] && node_start_cluster(&n) < 0)
+	bool kube =
+	    n.cfg.kubeconfig[0] || (n.cfg.node_name[0] && getenv("KUBERNETES_SERVICE_HOST"));
+	if ((n.cfg.peers[0] || (kube && n.cfg.peer_listen[0])) && node_start_cluster(&n) < 0)
 		return 1;
 	/* The views first: their readers are paused until then, and loading eBPF takes a while. */
 	node_adopt_views(&n);
@@ -248,7 +250,7 @@ int main(int argc, char **argv)
 		else
 			log_info("metrics on http://%s/metrics", n.cfg.metrics_listen);
 	}
-	if (n.cfg.kubeconfig[0] || (n.cfg.node_name[0] && getenv("KUBERNETES_SERVICE_HOST"))) {
+	if (kube) {
 		char rerr[1024], host[254] = "";
 		if (!n.cfg.node_name[0]) {
 			gethostname(host, sizeof(host) - 1);
@@ -268,6 +270,7 @@ int main(int argc, char **argv)
 		    .ns = n.cfg.kube_namespace,
 		    .node_socket = n.cfg.socket_path,
 		    .deny_by_default = n.cfg.deny_by_default,
+		    .cluster = n.cluster,
 		};
 		/* a node that cannot read the cluster has no work: that is fatal, not a warning */
 		if (node_agent_start(&ac, &n.agent, rerr, sizeof(rerr)) < 0) {
@@ -275,8 +278,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		if (node_report_start(n.cfg.kubeconfig, n.cfg.node_name, n.cfg.kube_namespace,
-				      interval, node_collect_figures, &n, &n.report, rerr,
-				      sizeof(rerr)) < 0)
+				      n.cluster ? n.cfg.peer_url : NULL, interval,
+				      node_collect_figures, &n, &n.report, rerr, sizeof(rerr)) < 0)
 			log_warn("%s; this node's figures will not reach the cluster", rerr);
 	}
 	log_info("weir-node %d ready on \"%s\"", (int)getpid(), n.cfg.socket_path);

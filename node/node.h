@@ -55,7 +55,9 @@ struct node_config {
 	char controller_socket[PATH_MAX];
 	char peers[4096];
 	char peer_listen[64];
+	char peer_url[256];
 	char peer_key_file[PATH_MAX];
+	char peer_key_secret[512];
 	char cache_replicas[16];
 	int near_cache;
 };
@@ -266,7 +268,8 @@ void node_view_stat_release(Weir__ViewStat *vs);
 void node_fill_view_stat(struct node *n, struct node_view *nv, Weir__ViewStat *vs,
 			 Weir__TierStat *ts, Weir__TierStat **tsp);
 void node_fill_memory(struct node *n, Weir__MemoryStat *m);
-int node_collect_figures(void *arg, json_object **ret, json_object **ret_loads);
+int node_collect_figures(void *arg, json_object **ret, json_object **ret_traffic,
+			 json_object **ret_loads);
 
 /* tracker.c */
 bool node_passthrough_hold(void *data, bool hold, dev_t dev, uint64_t ino, int tier_fd);

@@ -19,6 +19,7 @@
 #include "kube_secret.h"
 #include "kubeconfig.h"
 #include "load_share.h"
+#include "member_sync.h"
 #include "log.h"
 #include "redact.h"
 #include "store_kube.h"
@@ -61,6 +62,7 @@ struct node_agent {
 	char node_socket[4200];
 	struct kubeconfig kc;
 	struct store *store;
+	struct member_sync *members; /* NULL unless cfg.cluster takes its members from Leases */
 	pthread_t thread;
 	atomic_bool stop;
 	/* Guards the slot lists (the agent thread writes them, the reporter reads them), store
@@ -686,6 +688,14 @@ int node_agent_start(const struct node_agent_config *cfg, struct node_agent **re
 	r = store_kube_open(&a->kc, a->ns, on_change, a, &a->store, errbuf, errlen);
 	if (r < 0)
 		goto fail;
+	if (cfg->cluster && cluster_is_dynamic(cfg->cluster)) {
+		r = member_sync_start(a->store, cfg->cluster, 0, &a->members);
+		if (r < 0) {
+			snprintf(errbuf, errlen, "cannot follow the cluster's members: %s",
+				 strerror(-r));
+			goto fail;
+		}
+	}
 	r = -pthread_create(&a->thread, NULL, agent_main, a);
 	if (r < 0) {
 		snprintf(errbuf, errlen, "cannot start the node agent: %s", strerror(-r));
@@ -696,6 +706,7 @@ int node_agent_start(const struct node_agent_config *cfg, struct node_agent **re
 	*ret = a;
 	return 0;
 fail:
+	member_sync_stop(a->members);
 	store_close(a->store);
 	kubeconfig_clear(&a->kc);
 	pthread_mutex_destroy(&a->lock);
@@ -713,6 +724,7 @@ void node_agent_stop(struct node_agent *a)
 	pthread_cond_signal(&a->wake);
 	pthread_mutex_unlock(&a->lock);
 	pthread_join(a->thread, NULL);
+	member_sync_stop(a->members);
 	store_close(a->store);
 	struct src_slot *s;
 	while ((s = LIST_FIRST(&a->sources))) {
@@ -758,6 +770,11 @@ int node_agent_report(struct node_agent *a, json_object *sources, json_object **
 	pthread_mutex_unlock(&a->lock);
 	*ret_loads = loads;
 	return 0;
+}
+
+unsigned node_agent_traffic(struct node_agent *a, struct store_kube_traffic *ret)
+{
+	return store_kube_traffic(a->store, (int64_t)time(NULL), ret);
 }
 
 int node_agent_plan(struct node_agent *a, const char *ns, const char *name, struct mount_plan *ret,

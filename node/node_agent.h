@@ -12,7 +12,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cluster.h"
 #include "mount_plan.h"
+#include "store_kube.h"
 
 struct node_agent_config {
 	const char *kubeconfig;	 /* NULL or "": the pod's service account */
@@ -20,6 +22,8 @@ struct node_agent_config {
 	const char *ns;		 /* where the nodes' Leases live (NULL or "": the kubeconfig's) */
 	const char *node_socket; /* this weir-node's control socket */
 	bool deny_by_default;	 /* as weir-controller's: references need an allow-list entry */
+	struct cluster *cluster; /* borrowed, NULL: no peers; with no fixed peers list its members
+				  * follow the nodes' Leases (member_sync.h) */
 };
 
 struct node_agent;
@@ -38,6 +42,10 @@ void node_agent_stop(struct node_agent *a);
  * (owned) to this node's DataLoad shares keyed by DataLoad uid (lib/load_share.h). Returns 0 or
  * -ENOMEM. */
 int node_agent_report(struct node_agent *a, json_object *sources, json_object **ret_loads);
+
+/* The cluster's traffic, added up over the nodes' fresh Leases (store_kube_traffic). Returns the
+ * number of nodes counted. Any thread; no I/O. */
+unsigned node_agent_traffic(struct node_agent *a, struct store_kube_traffic *ret);
 
 /* How the view of Dataset ns/name is served, as this node sees the cluster: the grant check of a
  * reference and mount_plan_make. Returns 0 and *ret, or -errno with a message for the user in

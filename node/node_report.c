@@ -15,12 +15,14 @@
 #include "kubeconfig.h"
 #include "load_share.h"
 #include "log.h"
+#include "store_kube.h"
 
 struct node_report {
 	struct kube_client *kc;
 	char name[300]; /* the Lease's: weir-node-<node> */
 	char node[254];
 	char ns[64];
+	char peer_url[256]; /* "" when this node serves no blocks */
 	double interval;
 	node_report_collect_fn fn;
 	void *arg;
@@ -28,8 +30,31 @@ struct node_report {
 	pthread_t thread;
 };
 
+json_object *node_report_traffic(struct cluster *c, uint64_t ufs_bytes, uint64_t hit_bytes,
+				 uint64_t miss_bytes)
+{
+	json_object *t = json_object_new_object();
+	if (!t)
+		return NULL;
+	struct cluster_stats *cs = c ? cluster_get_stats(c) : NULL;
+	const struct {
+		const char *name;
+		uint64_t v;
+	} f[] = {
+	    {"ufsBytes", ufs_bytes},
+	    {"peerInBytes", cs ? atomic_load(&cs->bytes_in) : 0},
+	    {"peerOutBytes", cs ? atomic_load(&cs->bytes_out) : 0},
+	    {"hitBytes", hit_bytes},
+	    {"missBytes", miss_bytes},
+	};
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		json_object_object_add(t, f[i].name, json_object_new_int64((int64_t)f[i].v));
+	return t;
+}
+
 int node_report_fill(json_object *lease, const char *node_name, const char *ns,
-		     json_object *sources, json_object *loads, int lease_s, int64_t now)
+		     const char *peer_url, json_object *sources, json_object *traffic,
+		     json_object *loads, int lease_s, int64_t now)
 {
 	char name[300], ts[48];
 	json_object *meta, *labels, *ann, *spec;
@@ -60,6 +85,15 @@ int node_report_fill(json_object *lease, const char *node_name, const char *ns,
 	json_object_object_add(ann, NODE_REPORT_ANNOTATION,
 			       json_object_new_string(json_object_to_json_string_ext(
 				   sources, JSON_C_TO_STRING_PLAIN)));
+	if (traffic)
+		json_object_object_add(ann, STORE_KUBE_TRAFFIC_ANNOTATION,
+				       json_object_new_string(json_object_to_json_string_ext(
+					   traffic, JSON_C_TO_STRING_PLAIN)));
+	if (peer_url && *peer_url)
+		json_object_object_add(ann, STORE_KUBE_PEER_ANNOTATION,
+				       json_object_new_string(peer_url));
+	else
+		json_object_object_del(ann, STORE_KUBE_PEER_ANNOTATION);
 	json_object_object_add(
 	    ann, LOAD_SHARE_ANNOTATION,
 	    json_object_new_string(
@@ -77,8 +111,8 @@ int node_report_fill(json_object *lease, const char *node_name, const char *ns,
 /* One report: renew Lease weir-node-<node> with the figures, or create it. */
 static int report_once(struct node_report *r, char *err, size_t errlen)
 {
-	json_object *sources = NULL, *loads = NULL, *lease = NULL;
-	int rc = r->fn(r->arg, &sources, &loads);
+	json_object *sources = NULL, *traffic = NULL, *loads = NULL, *lease = NULL;
+	int rc = r->fn(r->arg, &sources, &traffic, &loads);
 	int lease_s = (int)(r->interval * NODE_REPORT_LEASE_INTERVALS + 0.5);
 	if (rc < 0) {
 		snprintf(err, errlen, "collecting figures: %s", strerror(-rc));
@@ -90,17 +124,20 @@ static int report_once(struct node_report *r, char *err, size_t errlen)
 	rc = kube_request(r->kc, "GET", path, NULL, &lease, err, errlen);
 	if (rc == -ENOENT) {
 		lease = json_object_new_object();
-		node_report_fill(lease, r->node, r->ns, sources, loads, lease_s, time(NULL));
+		node_report_fill(lease, r->node, r->ns, r->peer_url, sources, traffic, loads,
+				 lease_s, time(NULL));
 		snprintf(path, sizeof(path), "/apis/coordination.k8s.io/v1/namespaces/%s/leases",
 			 r->ns);
 		rc = kube_request(r->kc, "POST", path, lease, NULL, err, errlen);
 	} else if (rc >= 0) {
 		/* the resourceVersion read rides along; a conflict is retried next round */
-		node_report_fill(lease, r->node, r->ns, sources, loads, lease_s, time(NULL));
+		node_report_fill(lease, r->node, r->ns, r->peer_url, sources, traffic, loads,
+				 lease_s, time(NULL));
 		rc = kube_request(r->kc, "PUT", path, lease, NULL, err, errlen);
 	}
 	json_object_put(lease);
 	json_object_put(sources);
+	json_object_put(traffic);
 	json_object_put(loads);
 	return rc;
 }
@@ -125,7 +162,7 @@ static void *report_main(void *arg)
 }
 
 int node_report_start(const char *kubeconfig, const char *node_name, const char *ns,
-		      double interval_s, node_report_collect_fn fn, void *arg,
+		      const char *peer_url, double interval_s, node_report_collect_fn fn, void *arg,
 		      struct node_report **ret, char *errbuf, size_t errlen)
 {
 	struct kubeconfig kc = {0};
@@ -142,6 +179,7 @@ int node_report_start(const char *kubeconfig, const char *node_name, const char 
 	snprintf(r->node, sizeof(r->node), "%s", node_name);
 	snprintf(r->name, sizeof(r->name), "weir-node-%s", node_name);
 	snprintf(r->ns, sizeof(r->ns), "%s", ns && *ns ? ns : kc.namespace);
+	snprintf(r->peer_url, sizeof(r->peer_url), "%s", peer_url ? peer_url : "");
 	kubeconfig_clear(&kc);
 	r->interval = interval_s;
 	r->fn = fn;

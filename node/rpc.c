@@ -572,12 +572,21 @@ static void handle_stat(struct node *n, int fd, const Weir__StatRequest *s)
 	if (n->cluster) {
 		struct cluster_stats *cs = cluster_get_stats(n->cluster);
 		ps.node = n->cfg.node_name;
-		ps.members = (uint32_t)cluster_size(n->cluster);
+		ps.members = (uint32_t)cluster_count(n->cluster);
 		ps.in_bytes = atomic_load(&cs->bytes_in);
 		ps.out_bytes = atomic_load(&cs->bytes_out);
 		ps.failed = atomic_load(&cs->failed);
 		ps.refused = atomic_load(&cs->refused);
 		ps.refused_by_peers = atomic_load(&cs->refused_by_peer);
+		struct store_kube_traffic tr;
+		if (n->agent && node_agent_traffic(n->agent, &tr) > 0) {
+			ps.cluster_nodes = tr.nodes;
+			ps.cluster_ufs_bytes = tr.ufs_bytes;
+			ps.cluster_in_bytes = tr.peer_in_bytes;
+			ps.cluster_out_bytes = tr.peer_out_bytes;
+			ps.cluster_hit_bytes = tr.hit_bytes;
+			ps.cluster_miss_bytes = tr.miss_bytes;
+		}
 		pthread_mutex_lock(&n->lock);
 		struct node_source *ns;
 		LIST_FOREACH(ns, &n->sources, link)

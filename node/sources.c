@@ -416,12 +416,14 @@ int node_get_source_locked(struct node *n, const struct source_params *p, struct
 	meta_cache_set_max_stale(src->meta, n->max_stale_ms);
 	log_info("opened source %s (%s), block size %u, %zu tier(s)", p->id, p->url, sc.block_size,
 		 p->ntiers);
-	if (n->cluster)
+	if (n->cluster) {
+		struct cluster_view *cv = cluster_view_get(n->cluster);
 		log_info("source %s: this node is %s", p->id,
-			 cluster_is_cache_node(n->cluster, p->id, p->cache_replicas,
-					       cluster_self(n->cluster))
+			 cluster_is_cache_node(cv, p->id, p->cache_replicas, cluster_self(cv))
 			     ? "one of its cache nodes"
 			     : "a client of it only (cache-replicas): its blocks live on peers");
+		cluster_view_put(cv);
+	}
 	*ret = src;
 	*ret_created = true;
 	return 0;

@@ -14,6 +14,7 @@
 #include "memory.h"
 #include "meta_cache.h"
 #include "node_agent.h"
+#include "node_report.h"
 #include "redact.h"
 #include "source.h"
 #include "usage.h"
@@ -190,12 +191,14 @@ void node_fill_memory(struct node *n, Weir__MemoryStat *m)
 	m->curl = ms.curl;
 	m->allocator = (char *)ms.allocator; /* a literal, never freed */
 	struct node_source *s;
-	LIST_FOREACH(s, &n->sources, link) {
+	LIST_FOREACH(s, &n->sources, link)
+	{
 		m->block_index += block_store_memory(s->source->store);
 		m->metadata += meta_cache_memory(s->source->meta);
 	}
 	struct node_view *v;
-	LIST_FOREACH(v, &n->views, link) {
+	LIST_FOREACH(v, &n->views, link)
+	{
 		struct view_memory vm;
 		view_get_memory(v->view, &vm);
 		m->views += vm.bytes;
@@ -205,12 +208,14 @@ void node_fill_memory(struct node *n, Weir__MemoryStat *m)
 }
 
 /* The figures of every open source, for the cluster (node_report.h). */
-int node_collect_figures(void *arg, json_object **ret, json_object **ret_loads)
+int node_collect_figures(void *arg, json_object **ret, json_object **ret_traffic,
+			 json_object **ret_loads)
 {
 	struct node *n = arg;
 	json_object *all = json_object_new_object();
 	if (!all)
 		return -ENOMEM;
+	uint64_t ufs = 0, hit_all = 0, miss_all = 0;
 	pthread_mutex_lock(&n->lock);
 	struct node_source *ns;
 	LIST_FOREACH(ns, &n->sources, link)
@@ -246,8 +251,12 @@ int node_collect_figures(void *arg, json_object **ret, json_object **ret_loads)
 		json_object_object_add(o, "hitBytes", json_object_new_int64((int64_t)hits));
 		json_object_object_add(o, "missBytes", json_object_new_int64((int64_t)misses));
 		json_object_object_add(all, src->id, o);
+		ufs += atomic_load(&src->ufs->stats.bytes);
+		hit_all += hits;
+		miss_all += misses;
 	}
 	pthread_mutex_unlock(&n->lock);
+	*ret_traffic = node_report_traffic(n->cluster, ufs, hit_all, miss_all);
 	if (n->agent && node_agent_report(n->agent, all, ret_loads) < 0) {
 		json_object_put(all);
 		return -ENOMEM;

@@ -4,6 +4,8 @@
 // nodes; a node down moves only its own blocks).
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +151,24 @@ START_TEST(key_file_checks)
 }
 END_TEST
 
+/* A key from a Secret's bytes is checked as a key file's are. */
+START_TEST(key_from_bytes)
+{
+	struct peer_key k;
+	char err[512] = "";
+	ck_assert_int_eq(
+	    peer_auth_key_from("0123456789abcdef\n", 17, "in Secret d/s", &k, err, sizeof(err)), 0);
+	ck_assert_uint_eq(k.len, 16); /* the newline is not part of it */
+	ck_assert_int_eq(peer_auth_key_from("short\n", 6, "in Secret d/s", &k, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_msg(strstr(err, "peer key in Secret d/s holds 5 bytes; it needs 16 to 256"), "%s",
+		      err);
+	char big[PEER_AUTH_KEY_MAX + 1];
+	memset(big, 'k', sizeof(big));
+	ck_assert_int_eq(peer_auth_key_from(big, sizeof(big), "x", &k, err, sizeof(err)), -EINVAL);
+}
+END_TEST
+
 static const char *const three = "n1=http://10.0.0.1:7000,n2=http://10.0.0.2:7000,"
 				 "n3=http://10.0.0.3:7000";
 
@@ -172,7 +192,7 @@ START_TEST(cluster_rejects_bad_members)
 	    {"n1", "n1=http://10.0.0.1:7000/x", "is not http://HOST:PORT"},
 	    {"n1", "n1=http://u:p@10.0.0.1:7000", "is not http://HOST:PORT"},
 	    {"n1", "n1", "is not NAME=URL"},
-	    {"n1", "n 1=http://10.0.0.1:7000", "is not NAME=URL"},
+	    {"n1", "n 1=http://10.0.0.1:7000", "is not a member name"},
 	    {"n9", "n1=http://10.0.0.1:7000", "\"n9\", is not among them"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -182,21 +202,26 @@ START_TEST(cluster_rejects_bad_members)
 		ck_assert_int_eq(cluster_new(&cfg, &c, err, sizeof(err)), -EINVAL);
 		ck_assert_msg(strstr(err, bad[i].want), "%s: got \"%s\"", bad[i].peers, err);
 	}
-	struct cluster *c = cluster_of("n2", three, 0);
+	struct cluster *cl = cluster_of("n2", three, 0);
+	struct cluster_view *c = cluster_view_get(cl);
 	ck_assert_uint_eq(cluster_size(c), 3);
 	ck_assert_int_eq(cluster_self(c), 1);
 	ck_assert_str_eq(cluster_node_url(c, 2), "http://10.0.0.3:7000");
-	cluster_free(c);
+	cluster_view_put(c);
+	cluster_free(cl);
 }
 END_TEST
 
 START_TEST(every_node_agrees_and_shares_are_even)
 {
-	struct cluster *c[3] = {cluster_of("n1", three, 0), cluster_of("n2", three, 0),
-				cluster_of("n3",
-					   "n3=http://10.0.0.3:7000,n1=http://10.0.0.1:7000,"
-					   "n2=http://10.0.0.2:7000",
-					   0)};
+	struct cluster *cl[3] = {cluster_of("n1", three, 0), cluster_of("n2", three, 0),
+				 cluster_of("n3",
+					    "n3=http://10.0.0.3:7000,n1=http://10.0.0.1:7000,"
+					    "n2=http://10.0.0.2:7000",
+					    0)};
+	struct cluster_view *c[3];
+	for (int i = 0; i < 3; i++)
+		c[i] = cluster_view_get(cl[i]);
 	unsigned count[3] = {0};
 	for (uint64_t b = 0; b < 3000; b++) {
 		int o[3][3];
@@ -214,14 +239,17 @@ START_TEST(every_node_agrees_and_shares_are_even)
 	for (int i = 0; i < 3; i++)
 		ck_assert_msg(count[i] > 800 && count[i] < 1200, "node %d owns %u of 3000", i,
 			      count[i]);
-	for (int i = 0; i < 3; i++)
-		cluster_free(c[i]);
+	for (int i = 0; i < 3; i++) {
+		cluster_view_put(c[i]);
+		cluster_free(cl[i]);
+	}
 }
 END_TEST
 
 START_TEST(a_node_down_moves_only_its_blocks)
 {
-	struct cluster *c = cluster_of("n1", three, 0);
+	struct cluster *cl = cluster_of("n1", three, 0);
+	struct cluster_view *c = cluster_view_get(cl);
 	int before[2000];
 	for (uint64_t b = 0; b < 2000; b++) {
 		int o[1];
@@ -242,13 +270,15 @@ START_TEST(a_node_down_moves_only_its_blocks)
 	/* this node is never marked down */
 	cluster_mark_down(c, 0);
 	ck_assert(cluster_is_up(c, 0));
-	cluster_free(c);
+	cluster_view_put(c);
+	cluster_free(cl);
 }
 END_TEST
 
 START_TEST(replicas_bound_the_cache_nodes)
 {
-	struct cluster *c = cluster_of("n1", three, 2);
+	struct cluster *cl = cluster_of("n1", three, 2);
+	struct cluster_view *c = cluster_view_get(cl);
 	for (int s = 0; s < 20; s++) {
 		char src[16];
 		snprintf(src, sizeof(src), "source-%d", s);
@@ -268,14 +298,16 @@ START_TEST(replicas_bound_the_cache_nodes)
 			ck_assert_int_ne(o[1], client);
 		}
 	}
-	cluster_free(c);
+	cluster_view_put(c);
+	cluster_free(cl);
 }
 END_TEST
 
 START_TEST(a_source_sets_its_own_replicas)
 {
 	/* the cluster's default is all three; a source (its Runtime) asks for one or two */
-	struct cluster *c = cluster_of("n1", three, 0);
+	struct cluster *cl = cluster_of("n1", three, 0);
+	struct cluster_view *c = cluster_view_get(cl);
 	for (unsigned want = 1; want <= 3; want++) {
 		int cache = 0;
 		for (int i = 0; i < 3; i++)
@@ -295,7 +327,130 @@ START_TEST(a_source_sets_its_own_replicas)
 		if (cluster_is_cache_node(c, "src", 1, i))
 			ck_assert(cluster_is_cache_node(c, "src", 2, i));
 	}
-	cluster_free(c);
+	cluster_view_put(c);
+	cluster_free(cl);
+}
+END_TEST
+
+/* Members from the API: a view is swapped in per change; a node joining or leaving moves only
+ * its own share, and a reader holding the old view reads it unchanged. */
+START_TEST(members_change_at_run_time)
+{
+	struct cluster_config cfg = {
+	    .self = "n1", .self_url = "http://10.0.0.1:7000", .down_ms = 60000};
+	struct cluster *cl = NULL;
+	char err[512];
+	ck_assert_msg(cluster_new(&cfg, &cl, err, sizeof(err)) == 0, "%s", err);
+	ck_assert(cluster_is_dynamic(cl));
+	ck_assert_uint_eq(cluster_count(cl), 1);
+	const struct cluster_member two[] = {
+	    {"n2", "http://10.0.0.2:7000"},
+	    {"n3", "http://10.0.0.3:7000"},
+	    {"n1", "http://10.9.9.9:1"}, /* self: its own URL wins */
+	    {"bad name", "http://10.0.0.4:7000"},
+	    {"n5", "ftp://10.0.0.5:7000"}};
+	ck_assert_int_eq(cluster_set_members(cl, two, 5), 1);
+	ck_assert_int_eq(cluster_set_members(cl, two, 5), 0); /* the same: no new view */
+	struct cluster_view *v3 = cluster_view_get(cl);
+	ck_assert_uint_eq(cluster_size(v3), 3);
+	ck_assert_str_eq(cluster_node_url(v3, cluster_self(v3)), "http://10.0.0.1:7000");
+	ck_assert_int_lt(cluster_find(v3, "n5"), 0);
+	char names[256];
+	cluster_describe(cl, names, sizeof(names));
+	ck_assert_str_eq(names, "n1,n2,n3");
+	/* n3 leaves: only its blocks move; v3, still held, is unchanged */
+	ck_assert_int_eq(cluster_set_members(cl, two, 1), 1);
+	struct cluster_view *v2 = cluster_view_get(cl);
+	ck_assert_uint_eq(cluster_size(v2), 2);
+	ck_assert_uint_eq(cluster_size(v3), 3);
+	ck_assert_int_lt(cluster_find(v2, "n3"), 0);
+	unsigned moved = 0, n3 = 0;
+	for (uint64_t b = 0; b < 3000; b++) {
+		int o3[1], o2[1];
+		ck_assert_uint_eq(cluster_owners(v3, "src", 0, "/f", b, o3, 1), 1);
+		ck_assert_uint_eq(cluster_owners(v2, "src", 0, "/f", b, o2, 1), 1);
+		const char *was = cluster_node_name(v3, o3[0]), *now = cluster_node_name(v2, o2[0]);
+		if (strcmp(was, "n3") == 0)
+			n3++;
+		else
+			ck_assert_str_eq(was, now);
+		moved += strcmp(was, now) != 0;
+	}
+	ck_assert_uint_eq(moved, n3);
+	ck_assert_msg(n3 > 800 && n3 < 1200, "n3 owned %u of 3000", n3);
+	/* a mark on a member that stays carries over to the next view */
+	cluster_mark_down(v2, cluster_find(v2, "n2"));
+	ck_assert_int_eq(cluster_set_members(cl, two, 2), 1); /* n3 back */
+	struct cluster_view *back = cluster_view_get(cl);
+	ck_assert(!cluster_is_up(back, cluster_find(back, "n2")));
+	ck_assert(cluster_is_up(back, cluster_find(back, "n3")));
+	ck_assert_uint_eq(atomic_load(&cluster_get_stats(cl)->changes), 3);
+	cluster_view_put(back);
+	cluster_view_put(v2);
+	/* the cluster goes before the last reader: the reader's view stays whole */
+	cluster_free(cl);
+	ck_assert_str_eq(cluster_node_name(v3, 2), "n3");
+	cluster_view_put(v3);
+}
+END_TEST
+
+START_TEST(dynamic_self_needs_a_url)
+{
+	struct cluster_config cfg = {.self = "n1", .self_url = "http://0.0.0.0"};
+	struct cluster *cl = NULL;
+	char err[512] = "";
+	ck_assert_int_eq(cluster_new(&cfg, &cl, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "peer URL \"http://0.0.0.0\""), "got \"%s\"", err);
+}
+END_TEST
+
+struct swap_race {
+	struct cluster *cl;
+	atomic_bool stop;
+	atomic_uint reads;
+};
+
+static void *race_reader(void *arg)
+{
+	struct swap_race *r = arg;
+	while (!atomic_load(&r->stop)) {
+		struct cluster_view *v = cluster_view_get(r->cl);
+		int o[CLUSTER_MAX_NODES];
+		size_t n = cluster_owners(v, "src", 0, "/f", atomic_load(&r->reads), o, 4);
+		ck_assert_uint_ge(n, 1);
+		for (size_t i = 0; i < n; i++)
+			ck_assert_ptr_nonnull(strchr(cluster_node_url(v, o[i]), ':'));
+		cluster_view_put(v);
+		atomic_fetch_add(&r->reads, 1);
+	}
+	return NULL;
+}
+
+/* Readers on four threads while the member set changes 2000 times: none sees a torn or freed
+ * view (run under ASan: a use after free fails it). */
+START_TEST(readers_race_member_changes)
+{
+	struct cluster_config cfg = {.self = "n0", .self_url = "http://10.0.0.1:7000"};
+	struct swap_race r = {0};
+	char err[512];
+	ck_assert_msg(cluster_new(&cfg, &r.cl, err, sizeof(err)) == 0, "%s", err);
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, race_reader, &r), 0);
+	char name[16][8], url[16][40];
+	struct cluster_member m[16];
+	for (int i = 0; i < 16; i++) {
+		snprintf(name[i], sizeof(name[i]), "n%d", i + 1);
+		snprintf(url[i], sizeof(url[i]), "http://10.0.1.%d:7000", i + 1);
+		m[i] = (struct cluster_member){name[i], url[i]};
+	}
+	for (int k = 0; k < 2000; k++)
+		ck_assert_int_ge(cluster_set_members(r.cl, m, (size_t)(k % 16)), 0);
+	atomic_store(&r.stop, true);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_uint_gt(atomic_load(&r.reads), 0);
+	cluster_free(r.cl);
 }
 END_TEST
 
@@ -307,6 +462,7 @@ Suite *peer_suite(void)
 	tcase_add_test(tc, newlines_cannot_shift_fields);
 	tcase_add_test(tc, reply_mac_binds_bytes_to_request);
 	tcase_add_test(tc, key_file_checks);
+	tcase_add_test(tc, key_from_bytes);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("placement");
 	tcase_add_test(tc, cluster_rejects_bad_members);
@@ -314,6 +470,9 @@ Suite *peer_suite(void)
 	tcase_add_test(tc, a_node_down_moves_only_its_blocks);
 	tcase_add_test(tc, replicas_bound_the_cache_nodes);
 	tcase_add_test(tc, a_source_sets_its_own_replicas);
+	tcase_add_test(tc, members_change_at_run_time);
+	tcase_add_test(tc, dynamic_self_needs_a_url);
+	tcase_add_test(tc, readers_race_member_changes);
 	suite_add_tcase(s, tc);
 	return s;
 }

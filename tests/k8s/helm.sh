@@ -156,12 +156,21 @@ check(drv["attachRequired"] is False and drv["podInfoOnMount"] is True and drv["
 vwc = one("ValidatingWebhookConfiguration")
 wh = vwc["webhooks"][0]
 svc = one("Service")
-sec = one("Secret")
+sec = one("Secret", "weir-webhook-tls")
 check(wh["clientConfig"]["service"]["name"] == svc["metadata"]["name"], "the webhook names another Service")
 check(wh["clientConfig"]["service"]["namespace"] == ns, "the webhook's Service is in another namespace")
 check(wh["clientConfig"]["caBundle"] == sec["data"]["ca.crt"] and wh["clientConfig"]["caBundle"], "caBundle is not the Secret's CA")
 check(wh["rules"][0]["operations"] == ["DELETE"] and "datasets" in wh["rules"][0]["resources"], f"webhook rules {wh['rules']}")
 check(svc["spec"]["selector"] == d["spec"]["selector"]["matchLabels"], "the webhook Service does not select the controller pods")
+
+# One cache across the nodes: each weir-node serves blocks on its pod IP and reads the peer key
+# from the Secret the chart makes.
+peer = one("Secret", "weir-peer-key")
+check(len(peer["data"]["peer.key"]) >= 24, "the peer key Secret holds no key")
+node_args = cs["weir-node"]["args"]
+check("--peer-listen=$(POD_IP):7070" in node_args, f"weir-node serves no peer port: {node_args}")
+check("--peer-key-secret=weir-peer-key" in node_args, f"weir-node is not given the peer key Secret: {node_args}")
+check(any(e["name"] == "POD_IP" and e["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP" for e in cs["weir-node"]["env"]), "POD_IP is not the pod's IP")
 
 for b in bad:
     print("  wrong:", b, file=sys.stderr)
@@ -213,15 +222,18 @@ h install weir "$CHART" --namespace "$NS" --kubeconfig "$KUBECONFIG" >"$TMP/inst
 [ "$(kc get crd -l app.kubernetes.io/part-of=weir -o name | wc -l)" -eq 4 ] || fail "helm install did not install the 4 CRDs"
 [ "$(kc get deployment weir-controller -n "$NS" -o jsonpath='{.spec.replicas}')" = 2 ] || fail "no controller Deployment with 2 replicas"
 ca1="$(kc get validatingwebhookconfiguration weir -o jsonpath='{.webhooks[0].clientConfig.caBundle}')"
+pk1="$(kc get secret weir-peer-key -n "$NS" -o jsonpath='{.data.peer\.key}')"
 h upgrade weir "$CHART" --namespace "$NS" --kubeconfig "$KUBECONFIG" --set logLevel=debug >"$TMP/upgrade.out" ||
 	fail "helm upgrade failed: $(cat "$TMP/upgrade.out")"
 ca2="$(kc get validatingwebhookconfiguration weir -o jsonpath='{.webhooks[0].clientConfig.caBundle}')"
 [ -n "$ca1" ] && [ "$ca1" = "$ca2" ] || fail "helm upgrade changed the webhook's CA: the serving certificate must be kept"
 [ "$(kc get secret weir-webhook-tls -n "$NS" -o jsonpath='{.data.ca\.crt}')" = "$ca2" ] ||
 	fail "the webhook's caBundle is not the CA in Secret weir-webhook-tls"
+[ -n "$pk1" ] && [ "$(kc get secret weir-peer-key -n "$NS" -o jsonpath='{.data.peer\.key}')" = "$pk1" ] ||
+	fail "helm upgrade changed the peer key in Secret weir-peer-key: the nodes of a rolling update would refuse each other"
 kc get deployment weir-controller -n "$NS" -o jsonpath='{.spec.template.spec.containers[0].args}' | grep -q -- '--log-level=debug' ||
 	fail "helm upgrade --set logLevel=debug did not reach the controller's args"
-ok "installed; an upgrade keeps the webhook certificate and applies the new values"
+ok "installed; an upgrade keeps the webhook certificate and the peer key and applies the new values"
 
 step "least privilege"
 ctl="system:serviceaccount:$NS:weir-controller" nodesa="system:serviceaccount:$NS:weir-node"

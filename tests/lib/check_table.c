@@ -108,9 +108,19 @@ START_TEST(dataset_tables_from_the_walkthrough)
 	st->file_num_known = true;
 	st->file_num = 23;
 	ck_assert_int_eq(table_datasets(l->items, l->n, false, true, NOW, &out), 0);
-	ck_assert_msg(strstr(out, "TOTAL FILES   CACHE HIT RATIO   AGE\n"), "%s", out);
+	ck_assert_msg(strstr(out, "TOTAL FILES   CACHE HIT RATIO   CACHE NODES   AGE\n"), "%s",
+		      out);
 	ck_assert_msg(strstr(out, "23            "), "%s", out);
 	free(out);
+	/* ... and, in a cluster, how the cache is spread over the nodes */
+	st->spread_known = true;
+	st->cache_nodes = 3;
+	st->node_cached_min = 400ULL << 20;
+	st->node_cached_max = 1ULL << 30;
+	ck_assert_int_eq(table_datasets(l->items, l->n, false, true, NOW, &out), 0);
+	ck_assert_msg(strstr(out, "3 (400.00MiB-1.00GiB)"), "%s", out);
+	free(out);
+	st->spread_known = false;
 	st->ufs_total_known = st->cache_known = false;
 	st->phase = DATASET_PHASE_NOT_BOUND;
 	ck_assert_int_eq(table_datasets(l->items, 1, false, false, NOW, &out), 0);

@@ -23,3 +23,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "weir.webhookService" -}}
 {{- printf "%s-webhook" (include "weir.name" .) -}}
 {{- end -}}
+
+{{- define "weir.peerKeySecret" -}}
+{{- default (printf "%s-peer-key" (include "weir.name" .)) .Values.cluster.keySecret -}}
+{{- end -}}

@@ -1,0 +1,368 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# One cache across three weir-nodes whose members come from the API (issue 15): node-1..3 run
+# against a real kube-apiserver with no `peers` list; each writes its peer URL into its Lease
+# (weir.io/peer) and takes the others from theirs, and reads the cluster's key from a Secret.
+# Loopback ports, not network namespaces: the test apiserver listens on 127.0.0.1 only (its
+# certificate names nothing else). Each node has its own state directory and its own tier (a
+# directory of its own bind-mounted over the Runtime's tier path in a mount namespace of its own);
+# views are mounted with `weir mount -n NS DATASET` on the node's own plan and read inside the
+# node's mount namespace. Checks: a tree read through a view on every node at once makes nginx
+# serve each byte once, and the Dataset's CACHED and CACHE CAPACITY are the sums over the nodes;
+# node-2 killed while node-1 and node-3 read: their readers see no error and the same bytes
+# (cmp), node-2's Lease expires and the members shrink; node-2 restarted on its kept tier rejoins
+# and serves what it kept: a fresh read of the first tree costs the UFS no byte. Prints the time a
+# dead node takes to leave and a new one to join.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/../helpers/lib.sh"
+. "$here/../helpers/nginx.sh"
+. "$here/../helpers/weir.sh"
+. "$here/../helpers/walkthrough.sh"
+. "$here/lib.sh"
+
+INTERVAL=1 # seconds between Lease renewals: a node is out 6 of them after its last
+QUOTA_MI=256
+
+[ "$(id -u)" -eq 0 ] || fail "members.sh needs root: each weir-node gets its own tier in a mount namespace (unshare -m) and serves FUSE views"
+[ -c /dev/fuse ] || fail "members.sh needs /dev/fuse"
+command -v unshare >/dev/null && command -v nsenter >/dev/null || fail "unshare and nsenter (util-linux) are needed"
+find_weir_bins
+find_controller_bin
+TMP="$(mktemp -d /tmp/weir-k8s-members.XXXXXX)"
+TIERS="$(mktemp -d /dev/shm/weir-k8s-members.XXXXXX)"
+at_exit 'rm -rf "$TMP" "$TIERS"'
+weir_setup "$TMP"
+
+kwait() {
+	local secs="$1" what="$2" deadline
+	shift 2
+	deadline=$(($(date +%s) + secs))
+	until "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -lt "$deadline" ] || fail "$what: not within $secs s"
+		sleep 0.2
+	done
+}
+jp() { kc get "$@" 2>/dev/null; }
+is() { [ "$(jp "${@:2}")" = "$1" ]; }
+
+declare -A NPID PPORT MPORT
+dump() {
+	local f
+	for f in "$TMP"/node-*.log "$TMP/controller.log"; do
+		[ -s "$f" ] || continue
+		echo "---- last 30 lines of $f ----" >&2
+		tail -n 30 "$f" >&2
+	done
+}
+at_exit '[ "$WEIR_EXIT_RC" -eq 0 ] || dump'
+stop_all() {
+	local i
+	for i in "${!NPID[@]}"; do k8s_pid_stop "${NPID[$i]}"; done
+}
+at_exit stop_all
+
+# start_node I: weir-node node-I in a mount namespace of its own, where its own tier directory
+# covers the Runtime's tier path; no peers list: its members come from the Leases.
+start_node() {
+	local i="$1"
+	mkdir -p "$TMP/node-$i" "$TIERS/node-$i"
+	chmod 700 "$TIERS/node-$i"
+	# `weir mount -n NS DATASET` asks the state directory's controller socket for the plan;
+	# on Kubernetes the node answers plan requests itself
+	ln -sfn node.sock "$TMP/node-$i/controller.sock"
+	unshare --mount --propagation private -- sh -c \
+		'mount --bind "$1" "$2" && shift 2 && exec "$@"' sh "$TIERS/node-$i" "$WEIR_TIER_DIR" \
+		"$WEIR_NODE_BIN" --state-dir "$TMP/node-$i" --kubeconfig "$KUBECONFIG" --node-name "node-$i" \
+		--report-interval "$INTERVAL" --peer-listen "127.0.0.1:${PPORT[$i]}" \
+		--peer-key-secret weir-peer --near-cache 0 --metrics-listen "127.0.0.1:${MPORT[$i]}" \
+		--bpf 0 >>"$TMP/node-$i.log" 2>&1 &
+	NPID[$i]=$!
+}
+
+# members_line I NAMES: node-I's log says its members are now NAMES, more than SEEN[I] times.
+declare -A SEEN
+members_count() { grep -c "cluster: members now $2 " "$TMP/node-$1.log" || true; }
+members_now() { [ "$(members_count "$1" "$2")" -gt "${SEEN[$1,$2]:-0}" ]; }
+
+# in_ns I CMD...: CMD in node-I's mount namespace (where its views are)
+in_ns() {
+	local i="$1"
+	shift
+	nsenter -m -t "${NPID[$i]}" "$@"
+}
+
+# metric I NAME: NAME on node-I's /metrics (summed over labels); fails if absent
+metric() {
+	local out
+	out="$(curl -fsS --max-time 10 "http://127.0.0.1:${MPORT[$1]}/metrics")" || fail "node-$1's /metrics does not answer"
+	printf '%s\n' "$out" | awk -v n="$2" '$1 ~ ("^" n "([{]|$)") { s += $2; found = 1 } END { if (!found) exit 1; printf "%d\n", s }' ||
+		fail "node-$1's /metrics has no $2"
+}
+
+# ufs_bytes PREFIX: object body bytes nginx sent for paths under PREFIX (listings excluded)
+ufs_bytes() {
+	awk -F'"' -v p="$1" '$2 ~ /^GET / { split($2, r, " "); if (index(r[2], p) == 1 && r[2] !~ /\/$/) { split($3, f, " "); s += f[2] } } END { printf "%d\n", s }' "$NGINX_ACCESS_LOG"
+}
+
+# mount_view I DIR: Dataset members/tree at DIR on node-I (the node's own plan)
+mount_view() {
+	mkdir -p "$2"
+	timeout -k 5 120 "$WEIR_BIN" --state-dir "$TMP/node-$1" mount -n members tree "$2" \
+		>"$TMP/mount-$1.out" 2>&1 || { cat "$TMP/mount-$1.out" >&2; fail "weir mount -n members tree on node-$1 failed (above)"; }
+	kwait 10 "node-$1's view at $2" in_ns "$1" mountpoint -q "$2"
+}
+
+# check_copy WHAT SUB DEST: cmps every file of the tree's SUB with DEST's
+check_copy() {
+	local what="$1" sub="$2" dst="$3" f n=0 want
+	want=$(find "$TREE/$sub" -type f | wc -l)
+	while IFS= read -r f; do
+		cmp "$TREE/$sub/$f" "$dst/$f" || fail "$sub/$f read through $what differs from the server's copy"
+		n=$((n + 1))
+	done < <(cd "$TREE/$sub" && find . -type f -printf '%P\n')
+	[ "$n" -eq "$want" ] || fail "compared $n files of $sub, expected $want"
+}
+
+step "a kube-apiserver and etcd on loopback; the CRDs; the cluster's peer key in Secret weir-peer"
+k8s_start "$TMP/k8s"
+k8s_apply_crds
+kc create secret generic weir-peer -n default \
+	--from-literal=peer.key="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" | sed 's/^/  /'
+ok "apiserver ready in ${K8S_START_SECONDS} s"
+
+step "two trees behind nginx: first/ (read by all) and second/ (read while a node dies)"
+TREE="$TMP/tree"
+mkdir -p "$TREE/first/sub" "$TREE/second"
+rand_file "$TREE/first/a.bin" $((20 * 1048576 + 123)) a
+rand_file "$TREE/first/b.bin" $((13 * 1048576 + 7)) b
+rand_file "$TREE/first/sub/c.bin" $((9 * 1048576 + 1)) c
+rand_file "$TREE/first/sub/e.bin" 70000 e
+rand_file "$TREE/second/f.bin" $((24 * 1048576 + 5)) f
+rand_file "$TREE/second/g.bin" $((11 * 1048576)) g
+FIRST=$(($(find "$TREE/first" -type f -printf '%s+') 0))
+SECOND=$(($(find "$TREE/second" -type f -printf '%s+') 0))
+nginx_start "$TMP/nginx" "$TREE"
+ok "nginx (pid $NGINX_PID) at $NGINX_URL: first/ $FIRST bytes, second/ $SECOND bytes"
+
+step "three weir-nodes, no peers list: each finds the others in their Leases"
+for i in 1 2 3; do
+	PPORT[$i]="$(free_port)"
+	MPORT[$i]="$(free_port)"
+done
+T0=$(now)
+for i in 1 2 3; do start_node "$i"; done
+for i in 1 2 3; do kwait 60 "node-$i ready" grep -q 'ready on' "$TMP/node-$i.log"; done
+for i in 1 2 3; do kwait 30 "node-$i's members node-1,node-2,node-3" members_now "$i" node-1,node-2,node-3; done
+T_FORM="$(elapsed "$T0" "$(now)")"
+for i in 1 2 3; do
+	[ "$(jp lease "weir-node-node-$i" -n default -o 'jsonpath={.metadata.annotations.weir\.io/peer}')" = "http://127.0.0.1:${PPORT[$i]}" ] ||
+		fail "Lease weir-node-node-$i does not carry node-$i's peer URL http://127.0.0.1:${PPORT[$i]}"
+	grep -q 'peers = ' "$TMP/node-$i/node.conf" 2>/dev/null && fail "node-$i has a peers list"
+done
+ok "three members on every node $T_FORM s after start; each Lease names its node's peer URL"
+
+step "hostile Leases do not become members; a node whose key Secret is missing does not start"
+now_micro() { date -u +%Y-%m-%dT%H:%M:%S.000000Z; }
+for evil in 'evil node|http://127.0.0.1:1' 'evil-url|file:///etc/passwd' 'evil-path|http://127.0.0.1:1/x?y' \
+	'evil-creds|http://u:p@127.0.0.1:1'; do
+	IFS='|' read -r holder url <<<"$evil"
+	kc create -f - <<YAML | sed 's/^/  /'
+apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata:
+  name: weir-node-${holder// /-}
+  namespace: default
+  labels: {app.kubernetes.io/name: weir-node}
+  annotations: {weir.io/peer: "$url"}
+spec: {holderIdentity: "$holder", leaseDurationSeconds: 3600, renewTime: "$(now_micro)"}
+YAML
+done
+for i in 1 2 3; do kwait 10 "node-$i saying it skipped a hostile member" grep -q 'cluster: a member skipped' "$TMP/node-$i.log"; done
+sleep 1.5 # three rounds of every node's member sync
+for i in 1 2 3; do
+	[ "$(members_count "$i" node-1,node-2,node-3)" -eq 1 ] && ! grep -q 'members now .*evil' "$TMP/node-$i.log" ||
+		fail "node-$i's members changed with the hostile Leases: $(grep 'members now' "$TMP/node-$i.log")"
+done
+kc delete lease -n default weir-node-evil-node weir-node-evil-url weir-node-evil-path weir-node-evil-creds | sed 's/^/  /'
+note "$(grep -h 'cluster: a member skipped' "$TMP/node-1.log" | head -1)"
+mkdir -p "$TMP/node-x"
+if timeout 30 unshare --mount --propagation private -- "$WEIR_NODE_BIN" --state-dir "$TMP/node-x" \
+	--kubeconfig "$KUBECONFIG" --node-name node-x --peer-listen "127.0.0.1:$(free_port)" \
+	--peer-key-secret no-such-secret --metrics-listen= --bpf 0 >"$TMP/node-x.log" 2>&1; then
+	fail "weir-node started with a peer key Secret that does not exist"
+fi
+grep -q 'peer-key-secret: Secret "default/no-such-secret" is not there' "$TMP/node-x.log" ||
+	fail "weir-node's error does not name the missing Secret: $(tail -3 "$TMP/node-x.log")"
+ok "4 hostile Leases skipped, members unchanged; a missing Secret: $(grep -m1 'Secret "default/no-such-secret"' "$TMP/node-x.log" | cut -c1-300)"
+
+step "Dataset members/tree with a Runtime of 3 replicas; a view of it on every node"
+k8s_namespace members
+kc create -f - <<YAML | sed 's/^/  /'
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata: {name: tree, namespace: members}
+spec:
+  mounts:
+    - mountPoint: $NGINX_URL
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: AlluxioRuntime
+metadata: {name: tree, namespace: members}
+spec:
+  replicas: 3
+  tieredstore:
+    levels:
+      - {mediumtype: MEM, path: $WEIR_TIER_DIR, quota: ${QUOTA_MI}Mi}
+YAML
+"$WEIR_CONTROLLER_BIN" --kubeconfig "$KUBECONFIG" --state-dir "$TMP/ctl" --identity ctl-1 \
+	--lease-duration 6 --resync-interval 1 >"$TMP/controller.log" 2>&1 &
+CTL=$!
+at_exit "k8s_pid_stop $CTL"
+kwait 60 "members/tree Bound" is Bound dataset tree -n members -o 'jsonpath={.status.phase}'
+for i in 1 2 3; do mount_view "$i" "$TMP/mnt-$i"; done
+ok "Bound; views at $TMP/mnt-{1,2,3}"
+
+step "first/ read through the three views at once: nginx serves each byte once"
+: >"$NGINX_ACCESS_LOG"
+pids=()
+for i in 1 2 3; do
+	in_ns "$i" timeout -k 5 300 cp -R "$TMP/mnt-$i/first/." "$TMP/copy-$i" &
+	pids+=($!)
+done
+for i in 1 2 3; do wait "${pids[$((i - 1))]}" || fail "cp -R of node-$i's view failed"; done
+for i in 1 2 3; do check_copy "node-$i" first "$TMP/copy-$i"; done
+UFS_A=$(ufs_bytes /first/)
+[ "$UFS_A" -eq "$FIRST" ] || fail "nginx sent $UFS_A bytes of first/ ($FIRST bytes) read on three nodes: each byte must be fetched once per cluster"
+for i in 1 2 3; do
+	note "node-$i: UFS $(metric "$i" weir_source_ufs_fetched_bytes_total) bytes, from peers $(metric "$i" weir_peer_in_bytes_total), to peers $(metric "$i" weir_peer_out_bytes_total)"
+	[ "$(metric "$i" weir_peer_out_bytes_total)" -gt 0 ] || fail "node-$i served no block to its peers: it owns none?"
+done
+ok "UFS bytes $UFS_A = 1.00x first/; every copy byte-exact (cmp)"
+
+step "the Dataset's CACHED and CACHE CAPACITY are the sums over the three nodes"
+kwait 30 "members/tree cachedBytes $FIRST (each block once, on its owner)" \
+	is "$FIRST" dataset tree -n members -o 'jsonpath={.status.cacheStates.cachedBytes}'
+CAP=$((3 * QUOTA_MI * 1048576))
+kwait 30 "members/tree cacheCapacityBytes $CAP (three ${QUOTA_MI}Mi tiers)" \
+	is "$CAP" dataset tree -n members -o 'jsonpath={.status.cacheStates.cacheCapacityBytes}'
+ok "kubectl get dataset: $(kc get dataset tree -n members | tail -n 1 | tr -s ' ')"
+kwait 30 "members/tree's spread: 3 cache nodes" is 3 dataset tree -n members -o 'jsonpath={.status.cacheStates.cacheNodes}'
+lo="$(jp dataset tree -n members -o 'jsonpath={.status.cacheStates.nodeCachedMinBytes}')"
+hi="$(jp dataset tree -n members -o 'jsonpath={.status.cacheStates.nodeCachedMaxBytes}')"
+[ "$lo" -gt 0 ] && [ "$hi" -ge "$lo" ] && [ "$((lo + hi))" -le "$FIRST" ] ||
+	fail "members/tree's spread: least $lo, most $hi bytes on a node, for $FIRST cached in all"
+wide="$(timeout 30 "$WEIR_BIN" --state-dir "$TMP/ctl" get dataset tree -n members -o wide)" || fail "weir get dataset -o wide failed"
+printf '%s\n' "$wide" | sed 's/^/  /'
+head -1 <<<"$wide" | grep -q 'CACHE NODES' || fail "weir get dataset -o wide has no CACHE NODES column"
+grep -q ' 3 (' <<<"$(tail -1 <<<"$wide")" || fail "weir get dataset -o wide does not show the 3 nodes holding the cache"
+ok "spread: 3 nodes, $lo to $hi bytes each; kubectl get -o wide: $(kc get dataset tree -n members -o wide | tail -n 1 | tr -s ' ')"
+
+step "node-2 killed while node-1 and node-3 read second/ slowly: no error, same bytes; node-2 leaves"
+for i in 1 3; do
+	in_ns "$i" python3 - "$TMP/mnt-$i/second" "$TMP/slow-$i" >"$TMP/reader-$i.out" 2>&1 <<'PY' &
+import os, sys, time
+src, dst = sys.argv[1], sys.argv[2]
+for root, dirs, files in os.walk(src):
+    for name in sorted(files):
+        p = os.path.join(root, name)
+        q = os.path.join(dst, os.path.relpath(p, src))
+        os.makedirs(os.path.dirname(q), exist_ok=True)
+        with open(p, "rb") as f, open(q, "wb") as g:
+            while True:
+                b = f.read(1 << 18)
+                if not b:
+                    break
+                g.write(b)
+                time.sleep(0.05)
+PY
+	READER[$i]=$!
+done
+sleep 2
+for i in 1 3; do kill -0 "${READER[$i]}" 2>/dev/null || fail "node-$i's reader finished before the kill: $(cat "$TMP/reader-$i.out")"; done
+for i in 1 3; do SEEN[$i,node-1,node-3]=$(members_count "$i" node-1,node-3); done
+t_kill=$(now)
+kill -KILL "${NPID[2]}"
+wait "${NPID[2]}" 2>/dev/null || true
+ok "killed node-2 (pid ${NPID[2]}) mid-read"
+for i in 1 3; do kwait 30 "node-$i's members shrinking to node-1,node-3" members_now "$i" node-1,node-3; done
+T_LEAVE="$(elapsed "$t_kill" "$(now)")"
+for i in 1 3; do wait "${READER[$i]}" || fail "node-$i's reader failed after node-2 died: $(cat "$TMP/reader-$i.out")"; done
+for i in 1 3; do check_copy "node-$i (node-2 killed)" second "$TMP/slow-$i"; done
+failed=$(($(metric 1 weir_peer_failed_total) + $(metric 3 weir_peer_failed_total)))
+UFS_B=$(ufs_bytes /second/)
+ok "node-2 out of node-1's and node-3's members $T_LEAVE s after the kill (Lease $((INTERVAL * 6)) s); readers byte-exact; $failed peer request(s) failed over; UFS sent $UFS_B bytes for second/ ($SECOND)"
+
+step "node-2 restarted on its kept tier: it rejoins and serves what it kept"
+for i in 1 3; do SEEN[$i,node-1,node-2,node-3]=$(members_count "$i" node-1,node-2,node-3); done
+t_start=$(now)
+start_node 2
+for i in 1 3; do kwait 60 "node-$i's members back to node-1,node-2,node-3" members_now "$i" node-1,node-2,node-3; done
+T_JOIN="$(elapsed "$t_start" "$(now)")"
+kwait 30 "node-2 ready" grep -q 'ready on' "$TMP/node-2.log"
+kwait 60 "node-2's members node-1,node-2,node-3" members_now 2 node-1,node-2,node-3
+mount_view 2 "$TMP/mnt-2b"
+before=$(ufs_bytes /first/)
+in_ns 2 timeout -k 5 300 cp -R "$TMP/mnt-2b/first/." "$TMP/copy-2b" || fail "cp -R of the restarted node-2's view failed"
+check_copy "node-2 (restarted)" first "$TMP/copy-2b"
+more=$(($(ufs_bytes /first/) - before))
+[ "$more" -eq 0 ] || fail "reading first/ on the restarted node-2 made nginx send $more bytes: its kept blocks and its peers' should serve it all"
+[ "$(metric 2 weir_source_ufs_fetched_bytes_total)" -eq 0 ] || fail "the restarted node-2 fetched from the UFS"
+[ "$(metric 2 weir_peer_in_bytes_total)" -gt 0 ] || fail "the restarted node-2 read nothing from its peers"
+# and node-1, through a view with a cold page cache, reads node-2's share from node-2
+timeout -k 5 60 "$WEIR_BIN" --state-dir "$TMP/node-1" umount "$TMP/mnt-1" >/dev/null 2>&1 || true
+mount_view 1 "$TMP/mnt-1b"
+out2=$(metric 2 weir_peer_out_bytes_total)
+in_ns 1 timeout -k 5 300 cp -R "$TMP/mnt-1b/first/." "$TMP/copy-1b" || fail "cp -R of node-1's new view failed"
+check_copy "node-1 (node-2 back)" first "$TMP/copy-1b"
+[ "$(metric 2 weir_peer_out_bytes_total)" -gt "$out2" ] || fail "node-1 read nothing from the restarted node-2"
+more=$(($(ufs_bytes /first/) - before))
+[ "$more" -eq 0 ] || fail "node-1's fresh read of first/ made nginx send $more bytes"
+ok "node-2 back in $T_JOIN s; first/ read on node-2 and again on node-1 with no UFS byte; node-2 served $(($(metric 2 weir_peer_out_bytes_total) - out2)) bytes to node-1"
+# cached_is_sum: the Dataset's cachedBytes equal the sum of what the fresh node Leases report
+cached_is_sum() {
+	local sum st
+	sum="$(kc get lease -n default -l app.kubernetes.io/name=weir-node -o json | python3 -c '
+import json, sys
+t = 0
+for l in json.load(sys.stdin)["items"]:
+    s = json.loads(l["metadata"].get("annotations", {}).get("weir.io/sources", "{}"))
+    t += s.get("members_tree", {}).get("cachedBytes", 0)
+print(t)')" || return 1
+	st="$(jp dataset tree -n members -o 'jsonpath={.status.cacheStates.cachedBytes}')"
+	echo "Leases $sum, status $st" >"$TMP/cached_is_sum"
+	[ "$sum" = "$st" ]
+}
+for _ in $(seq 1 100); do cached_is_sum && break || sleep 0.3; done
+cached_is_sum || fail "members/tree cachedBytes is not the sum of the fresh Leases' after 30 s: $(cat "$TMP/cached_is_sum")"
+ok "kubectl get dataset: $(kc get dataset tree -n members | tail -n 1 | tr -s ' ')"
+
+step "weir top on a node shows the cluster's traffic, added up over the nodes' Leases"
+top_total() {
+	timeout 30 "$WEIR_BIN" --state-dir "$TMP/node-1" top --once -o json >"$TMP/top.json" || return 1
+	python3 - "$TMP/top.json" "$@" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))["cluster"].get("total", {})
+want = dict(zip(["nodes", "ufs_bytes", "peer_in_bytes", "peer_out_bytes"], map(int, sys.argv[2:])))
+got = {k: t.get(k) for k in want}
+print("  weir top:", got, "want", want)
+sys.exit(got != want)
+PY
+}
+sums() {
+	local m s
+	for m in weir_source_ufs_fetched_bytes_total weir_peer_in_bytes_total weir_peer_out_bytes_total; do
+		s=0
+		for i in 1 2 3; do s=$((s + $(metric "$i" "$m"))); done
+		printf '%s ' "$s"
+	done
+}
+# shellcheck disable=SC2046
+kwait 30 "weir top's cluster totals equal to the sums of the three nodes' /metrics" top_total 3 $(sums)
+timeout 30 "$WEIR_BIN" --state-dir "$TMP/node-1" top --once | grep '^cluster' | sed 's/^/  /'
+timeout 30 "$WEIR_BIN" --state-dir "$TMP/node-1" top --once | grep -q '^cluster: 3 nodes — UFS' ||
+	fail "weir top --once has no cluster-wide line"
+ok "weir top: 3 nodes, cluster UFS and peer bytes equal to the nodes' /metrics summed"
+
+note "figures: members formed $T_FORM s after start; a dead node left in $T_LEAVE s (Lease $((INTERVAL * 6)) s, renewal every $INTERVAL s); a restarted node joined in $T_JOIN s; UFS bytes: first/ $UFS_A for $FIRST read on 3 nodes (1.00x), second/ $UFS_B for $SECOND read on 2 nodes across the kill"
+echo "PASS"
