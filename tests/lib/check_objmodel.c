@@ -466,6 +466,15 @@ START_TEST(hostile_input_fails_cleanly)
 			"c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
 			"d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n",
 			"aliases (*a) are not supported");
+	/* A status no node could have written: the field is named. */
+	parse_fails_str("apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: d}\n"
+			"spec: {mounts: [{mountPoint: 'http://x/'}]}\n"
+			"status: {cacheStates: {cacheNodes: 4294967296}}\n",
+			"cacheNodes");
+	parse_fails_str("apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: d}\n"
+			"spec: {mounts: [{mountPoint: 'http://x/'}]}\n"
+			"status: {cacheStates: {nodeCachedMaxBytes: -5}}\n",
+			"nodeCachedMaxBytes");
 	/* Merge keys need aliases too. */
 	parse_fails_str("x: &x {a: 1}\ny:\n  <<: *x\n", "aliases");
 
@@ -633,8 +642,16 @@ START_TEST(json_round_trip)
 	ds->dataset.status.dataset_ref = malloc(sizeof(char *));
 	ds->dataset.status.dataset_ref[0] = ref;
 	ds->dataset.status.n_dataset_ref = 1;
+	/* how the cache is spread over a cluster's nodes */
+	ds->dataset.status.spread_known = true;
+	ds->dataset.status.cache_nodes = 3;
+	ds->dataset.status.node_cached_min = 400000000ULL;
+	ds->dataset.status.node_cached_max = 506000000ULL;
 
 	ck_assert_int_eq(objmodel_to_json_string(ds, false, &j1), 0);
+	ck_assert_msg(strstr(j1, "\"cacheNodes\":3,\"nodeCachedMinBytes\":400000000,"
+				 "\"nodeCachedMaxBytes\":506000000"),
+		      "%s", j1);
 	ck_assert_msg(strstr(j1, "\"ufsTotal\":\"3.41GiB\""), "%s", j1);
 	ck_assert_msg(strstr(j1, "\"cachedPercentage\":\"38.4%\""), "%s", j1);
 	ck_assert_msg(strstr(j1, "\"creationTimestamp\":\"2026-11-29T20:13:36Z\""), "%s", j1);
@@ -645,6 +662,10 @@ START_TEST(json_round_trip)
 	ck_assert_double_eq_tol(back->dataset.status.cache_hit_ratio, 0.5, 1e-9);
 	ck_assert_int_eq(back->dataset.status.conditions.items[0].last_transition_time, 1795983300);
 	ck_assert_str_eq(back->dataset.status.dataset_ref[0], "production/spark");
+	ck_assert(back->dataset.status.spread_known);
+	ck_assert_uint_eq(back->dataset.status.cache_nodes, 3);
+	ck_assert_uint_eq(back->dataset.status.node_cached_min, 400000000ULL);
+	ck_assert_uint_eq(back->dataset.status.node_cached_max, 506000000ULL);
 	ck_assert_int_eq(objmodel_to_json_string(back, false, &j2), 0);
 	ck_assert_str_eq(j1, j2);
 	free(j1);
