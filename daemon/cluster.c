@@ -67,7 +67,8 @@ static bool name_ok(const char *s, size_t len)
 }
 
 /* Normalizes url into out as scheme://host:port; -EINVAL unless it is http(s) with a host, a
- * port and no path, query, credentials or fragment. */
+ * port and no path, query, credentials or fragment. An unspecified address (0.0.0.0, [::]) is
+ * refused: a peer dialling it would reach itself. */
 static int member_url(const char *url, char *out, size_t len)
 {
 	CURLU *u = curl_url();
@@ -88,7 +89,8 @@ static int member_url(const char *url, char *out, size_t len)
 	    curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0) == CURLUE_OK)
 		goto out;
 	if ((strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) ||
-	    (path && strcmp(path, "/") != 0))
+	    (path && strcmp(path, "/") != 0) || strcmp(host, "0.0.0.0") == 0 ||
+	    strcmp(host, "[::]") == 0)
 		goto out;
 	if (snprintf(out, len, "%s://%s:%s", scheme, host, port) < (int)len)
 		r = 0;
@@ -189,7 +191,9 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **ret, char *er
 		const char *url = cfg->self_url ? cfg->self_url : "";
 		if (view_add(v, self, strlen(self), url, errbuf, errlen) < 0) {
 			snprintf(errbuf, errlen,
-				 "this node's peer URL \"%.300s\" is not http://HOST:PORT", url);
+				 "this node's peer URL \"%.300s\" is not http://HOST:PORT with an "
+				 "address peers can dial (set peer-url)",
+				 url);
 			goto bad;
 		}
 		snprintf(c->self_url, sizeof(c->self_url), "%s", v->nodes[0].url);

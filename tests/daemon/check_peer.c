@@ -191,6 +191,9 @@ START_TEST(cluster_rejects_bad_members)
 	    {"n1", "n1=ftp://10.0.0.1:7000", "is not http://HOST:PORT"},
 	    {"n1", "n1=http://10.0.0.1:7000/x", "is not http://HOST:PORT"},
 	    {"n1", "n1=http://u:p@10.0.0.1:7000", "is not http://HOST:PORT"},
+	    {"n1", "n1=http://0.0.0.0:7000",
+	     "is not http://HOST:PORT"}, /* peers would dial themselves */
+	    {"n1", "n1=http://[::]:7000", "is not http://HOST:PORT"},
 	    {"n1", "n1", "is not NAME=URL"},
 	    {"n1", "n 1=http://10.0.0.1:7000", "is not a member name"},
 	    {"n9", "n1=http://10.0.0.1:7000", "\"n9\", is not among them"},
@@ -396,11 +399,15 @@ END_TEST
 
 START_TEST(dynamic_self_needs_a_url)
 {
-	struct cluster_config cfg = {.self = "n1", .self_url = "http://0.0.0.0"};
+	struct cluster_config cfg = {.self = "n1", .self_url = "http://10.0.0.1"}; /* no port */
 	struct cluster *cl = NULL;
 	char err[512] = "";
 	ck_assert_int_eq(cluster_new(&cfg, &cl, err, sizeof(err)), -EINVAL);
-	ck_assert_msg(strstr(err, "peer URL \"http://0.0.0.0\""), "got \"%s\"", err);
+	ck_assert_msg(strstr(err, "peer URL \"http://10.0.0.1\""), "got \"%s\"", err);
+	/* peer-listen on every address gives no URL a peer can dial: peer-url must be set */
+	cfg.self_url = "http://0.0.0.0:7070";
+	ck_assert_int_eq(cluster_new(&cfg, &cl, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "peer URL \"http://0.0.0.0:7070\""), "got \"%s\"", err);
 }
 END_TEST
 
