@@ -281,6 +281,8 @@ static bool same_members(const struct cluster_view *a, const struct cluster_view
 
 int cluster_set_members(struct cluster *c, const struct cluster_member *m, size_t n)
 {
+	if (!c->dynamic)
+		return -EPERM; /* a fixed peers list is fixed */
 	struct cluster_view *v = view_new(c);
 	if (!v)
 		return -ENOMEM;
@@ -294,8 +296,7 @@ int cluster_set_members(struct cluster *c, const struct cluster_member *m, size_
 	}
 	if (v->n == CLUSTER_MAX_NODES)
 		v->n--; /* room for this node, whatever else */
-	view_add(v, c->self, strlen(c->self), c->self_url[0] ? c->self_url : "http://0.0.0.0:0",
-		 err, sizeof(err));
+	view_add(v, c->self, strlen(c->self), c->self_url, err, sizeof(err)); /* checked at new */
 	view_seal(v, c->self);
 	pthread_mutex_lock(&c->set_lock);
 	/* called again and again with the same Leases: a bad entry is said once */

@@ -62,7 +62,8 @@ bool cluster_is_dynamic(const struct cluster *c);
 /* Replaces the member set with m[0..n) (this node is added if missing, with its own URL; an
  * entry whose name or URL is not valid is skipped, logged at warning). Members that stay keep
  * their down state. Returns 1 when the set changed (a new view is in), 0 when it is the same,
- * -errno on failure. Readers are never blocked for longer than a pointer swap. */
+ * -EPERM for a cluster with a fixed peers list, -errno on failure. Readers are never blocked for
+ * longer than a pointer swap. */
 int cluster_set_members(struct cluster *c, const struct cluster_member *m, size_t n);
 
 /* The current view, referenced: put it with cluster_view_put when done. Never NULL. */

@@ -210,6 +210,11 @@ START_TEST(cluster_rejects_bad_members)
 	ck_assert_uint_eq(cluster_size(c), 3);
 	ck_assert_int_eq(cluster_self(c), 1);
 	ck_assert_str_eq(cluster_node_url(c, 2), "http://10.0.0.3:7000");
+	/* a fixed list stays fixed */
+	ck_assert(!cluster_is_dynamic(cl));
+	const struct cluster_member one[] = {{"n9", "http://10.0.0.9:7000"}};
+	ck_assert_int_eq(cluster_set_members(cl, one, 1), -EPERM);
+	ck_assert_uint_eq(cluster_count(cl), 3);
 	cluster_view_put(c);
 	cluster_free(cl);
 }
