@@ -91,6 +91,8 @@ cat >"$TMP/values.yaml" <<EOF
 image: {repository: weir.local/weir, tag: v1, pullPolicy: Never}
 webhook: {enabled: false}
 controller: {replicas: 0}
+# one cache across the nodes (on by default): on the host network, a port nobody else holds
+cluster: {peerPort: $(free_port)}
 node:
   stateDir: $STATE
   tierPaths: [$TIER]
