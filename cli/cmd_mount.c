@@ -36,6 +36,9 @@ static void mount_usage(FILE *out)
 	    "         [--high 0.95] [--low 0.7] [--block-size 4MiB] [--fetch-concurrency N]\n"
 	    "         [--cache-replicas N]  (with peers: how many weir-nodes cache this URL)\n"
 	    "         [--metadata-ttl SECONDS] [--foreground] [--no-prefetch] [--no-passthrough]\n"
+	    "         [--open-mode auto|open|no-open]   (no-open: the kernel opens files\n"
+	    "           itself, no request per open; read-only views; auto: no-open for a\n"
+	    "           read-only view of mostly small files; default: weir-node's open-mode)\n"
 	    "         [--max-stale SECONDS]   (serve cached metadata this long past the TTL while\n"
 	    "                                  the UFS is unreachable; default: weir-node's, 1d)\n"
 	    "         [--label NAMESPACE/DATASET]   (how weir top and /metrics name it)\n"
@@ -198,6 +201,7 @@ struct mount_tuning {
 	uint32_t block_size;
 	unsigned concurrency, ttl_ms;
 	bool no_prefetch, no_passthrough;
+	const char *open_mode; /* "" or NULL: the node's */
 	bool max_stale_set;
 	unsigned max_stale_s;
 	bool uid_set, gid_set; /* over the Dataset's spec.owner */
@@ -241,6 +245,8 @@ static int mount_dataset(const struct global_opts *g, const char *ns, const char
 	m->metadata_ttl_ms = t->ttl_ms;
 	m->no_prefetch = t->no_prefetch;
 	m->no_passthrough = t->no_passthrough;
+	if (t->open_mode && *t->open_mode)
+		m->open_mode = (char *)t->open_mode;
 	m->max_stale_set = t->max_stale_set;
 	m->max_stale_s = t->max_stale_s;
 	if (t->uid_set)
@@ -327,6 +333,7 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	    {"foreground", no_argument, NULL, 'f'},
 	    {"no-prefetch", no_argument, NULL, 'P'},
 	    {"no-passthrough", no_argument, NULL, 'T'},
+	    {"open-mode", required_argument, NULL, 'O'},
 	    {"label", required_argument, NULL, 'N'},
 	    {"read-write", no_argument, NULL, 'W'},
 	    {"namespace", required_argument, NULL, 'n'},
@@ -349,6 +356,7 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	uint64_t block_size = 4u << 20;
 	unsigned concurrency = 16, ttl_ms = 300000, cache_replicas = 0;
 	int foreground = 0, no_prefetch = 0, no_passthrough = 0, read_write = 0, c;
+	const char *open_mode = "";
 	bool max_stale_set = false;
 	unsigned max_stale_s = 0;
 	const char *ns_label = "", *ds_label = "";
@@ -422,6 +430,17 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 		case 'T':
 			no_passthrough = 1;
 			break;
+		case 'O':
+			if (strcmp(optarg, "auto") && strcmp(optarg, "open") &&
+			    strcmp(optarg, "no-open")) {
+				fprintf(
+				    stderr,
+				    "weir mount: --open-mode \"%s\": one of auto, open, no-open\n",
+				    optarg);
+				return 2;
+			}
+			open_mode = optarg;
+			break;
 		case 'W':
 			read_write = 1;
 			break;
@@ -489,6 +508,7 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	    .ttl_ms = ttl_ms,
 	    .no_prefetch = no_prefetch,
 	    .no_passthrough = no_passthrough,
+	    .open_mode = open_mode,
 	    .max_stale_set = max_stale_set,
 	    .max_stale_s = max_stale_s,
 	    .uid_set = uid_set,
@@ -563,6 +583,7 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 	m.metadata_ttl_ms = ttl_ms;
 	m.no_prefetch = no_prefetch;
 	m.no_passthrough = no_passthrough;
+	m.open_mode = (char *)open_mode;
 	m.max_stale_set = max_stale_set;
 	m.max_stale_s = max_stale_s;
 	m.read_write = read_write;
@@ -750,6 +771,15 @@ static json_object *view_json(const Weir__ViewStat *v, const Weir__MemoryStat *n
 	json_object_object_add(o, "memory_bytes", json_object_new_uint64(v->memory_bytes));
 	json_object_object_add(o, "inodes", json_object_new_uint64(v->inodes));
 	json_object_object_add(o, "open_files", json_object_new_uint64(v->open_files));
+	json_object_object_add(o, "open_mode", json_object_new_string(v->open_mode));
+	json_object_object_add(o, "open_mode_reason", json_object_new_string(v->open_mode_reason));
+	json_object *rq = json_object_new_object();
+	json_object_object_add(rq, "open", json_object_new_uint64(v->open_requests));
+	json_object_object_add(rq, "release", json_object_new_uint64(v->release_requests));
+	json_object_object_add(rq, "lookup", json_object_new_uint64(v->lookup_requests));
+	json_object_object_add(rq, "getattr", json_object_new_uint64(v->getattr_requests));
+	json_object_object_add(rq, "new_versions", json_object_new_uint64(v->new_versions));
+	json_object_object_add(o, "requests", rq);
 	/* weir-node's, the same in every view's object: the JSON stays a view or a list of them */
 	if (node_memory)
 		json_object_object_add(o, "node_memory", memory_json(node_memory));
@@ -780,6 +810,10 @@ static void view_print(const Weir__ViewStat *v)
 	printf("  passthrough  %llu opens, %s read (by the kernel from the tier, no READs)\n",
 	       (unsigned long long)v->passthrough_opens,
 	       quantity_format(v->passthrough_read_bytes, a, sizeof(a)));
+	printf("  open mode    %s (%s)\n", v->open_mode, v->open_mode_reason);
+	printf("  requests     %llu open, %llu release, %llu lookup, %llu getattr\n",
+	       (unsigned long long)v->open_requests, (unsigned long long)v->release_requests,
+	       (unsigned long long)v->lookup_requests, (unsigned long long)v->getattr_requests);
 	printf("  memory       %s in weir-node for %llu inodes, %llu open files\n",
 	       quantity_format(v->memory_bytes, a, sizeof(a)), (unsigned long long)v->inodes,
 	       (unsigned long long)v->open_files);

@@ -103,6 +103,13 @@ static json_object *top_json(const Weir__Response *r)
 		json_object_object_add(j, "passthrough_opens",
 				       json_object_new_uint64(v->passthrough_opens));
 		json_object_object_add(j, "hit_ratio", json_object_new_double(hit_ratio(v)));
+		json_object_object_add(j, "open_mode", json_object_new_string(v->open_mode));
+		json_object_object_add(j, "open_requests",
+				       json_object_new_uint64(v->open_requests));
+		json_object_object_add(j, "release_requests",
+				       json_object_new_uint64(v->release_requests));
+		json_object_object_add(j, "lookup_requests",
+				       json_object_new_uint64(v->lookup_requests));
 		json_object_object_add(j, "ufs_health", ufs_health_json(v));
 		json_object *cgs = json_object_new_array();
 		for (size_t k = 0; k < v->n_cgroups; k++) {
@@ -158,16 +165,16 @@ static void top_draw(const Weir__Response *r, const Weir__Response *prev, double
 		}
 	}
 	printf("\n");
-	printf("%-12s %-12s %10s %6s %10s %10s %10s %10s %7s %9s  %s\n", "NAMESPACE", "DATASET",
-	       "READ/s", "HIT%", "PAGECACHE", "PASSTHRU", "TIER", "UFS", "STREAMS", "PREFETCH",
-	       "MOUNTPOINT");
+	printf("%-12s %-12s %10s %6s %10s %10s %10s %10s %7s %9s %-7s  %s\n", "NAMESPACE",
+	       "DATASET", "READ/s", "HIT%", "PAGECACHE", "PASSTHRU", "TIER", "UFS", "STREAMS",
+	       "PREFETCH", "OPEN", "MOUNTPOINT");
 	for (size_t i = 0; i < r->n_views; i++) {
 		const Weir__ViewStat *v = r->views[i];
 		const Weir__ViewStat *p = find_prev(prev, v->mountpoint);
 		uint64_t now = served(v), before = p ? served(p) : now;
 		double rate = secs > 0 && now >= before ? (now - before) / secs : 0;
 		snprintf(e, sizeof(e), "%s", quantity_format((uint64_t)rate, a, sizeof(a)));
-		printf("%-12s %-12s %10s %5.1f%% %10s %10s %10s %10s %7llu %6llu/%-2llu %s\n",
+		printf("%-12s %-12s %10s %5.1f%% %10s %10s %10s %10s %7llu %6llu/%-2llu %-7s  %s\n",
 		       v->namespace_[0] ? v->namespace_ : "-", v->dataset[0] ? v->dataset : "-", e,
 		       100 * hit_ratio(v), quantity_format(v->page_cache_bytes, b, sizeof(b)),
 		       quantity_format(v->passthrough_read_bytes, f, sizeof(f)),
@@ -175,7 +182,7 @@ static void top_draw(const Weir__Response *r, const Weir__Response *prev, double
 		       quantity_format(v->view_ufs_bytes, d, sizeof(d)),
 		       (unsigned long long)v->streams,
 		       (unsigned long long)(v->prefetch_bytes >> 20),
-		       (unsigned long long)v->inflight, v->mountpoint);
+		       (unsigned long long)v->inflight, v->open_mode, v->mountpoint);
 	}
 	if (r->n_views == 0)
 		printf("(no views: weir mount one)\n");

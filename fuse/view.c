@@ -47,14 +47,13 @@
 #include "view_journal.h"
 
 #define VIEW_MAX_SEGS 64
-/* Files up to this size are read through the view's page cache (keep_cache), never passed
- * through. Passthrough saves READs, but costs two ioctls (backing open and close), a pin of the
- * blocks and a tier file descriptor on every open, forever; a file one READ fills (max_pages:
+/* Files up to VIEW_SMALL_FILE (view.h) are read through the view's page cache (keep_cache), never
+ * passed through. Passthrough saves READs, but costs two ioctls (backing open and close), a pin of
+ * the blocks and a tier file descriptor on every open, forever; a file one READ fills (max_pages:
  * 1 MiB) costs that READ once, then every later open is answered from the page cache with no
  * daemon work beyond OPEN and RELEASE. The price: such a file's pages may sit in the view's page
  * cache besides the tier's (reclaimable, never in weir-node's RSS). Measured with
  * bench/smallfiles.sh. */
-#define VIEW_SMALL_FILE (1u << 20)
 
 /* What ufs_attr_same_version compares: size, mtime and the ETag, the ETag as a 64-bit hash (two
  * versions of one path with the same size and mtime whose ETags collide in 64 bits: never seen
@@ -117,6 +116,13 @@ struct inode {
 	int backing_id;
 	uint64_t backing_obj;
 	unsigned backing_refs;
+	/* No-open views: the version every descriptor of this inode reads, as a handle that is
+	 * no descriptor's (fh 0, freed with the view). Set once, under the view's lock, before
+	 * the kernel hears of the inode, and never changed: a new version of the path gets a new
+	 * inode (inode_bind), so the kernel's page cache of this one only ever holds this
+	 * version. bind_journaled: its VJ_BIND record is in the journal. */
+	struct handle *bound;
+	atomic_bool bind_journaled;
 };
 
 struct handle {
@@ -190,6 +196,10 @@ struct view {
 	atomic_uint_fast64_t reads, read_bytes, hits, misses, opens;
 	atomic_uint_fast64_t tier_bytes, ufs_bytes, prefetch_bytes, streams, passthrough_opens;
 	atomic_uint_fast64_t passthrough_bytes;
+	atomic_uint_fast64_t open_reqs, release_reqs, lookup_reqs, getattr_reqs, new_versions;
+	/* Files are served without OPEN (cfg.no_open, or the mode of a connection taken over);
+	 * set before the loop starts, or in INIT (a kernel without no-open support). */
+	atomic_bool no_open;
 	struct fh_slot *fhs; /* under lock: handle fh is fhs[fh - 1] */
 	size_t nfhs;	     /* under lock: slots in use or freed */
 	size_t *free_fhs;    /* under lock: freed slot indexes, reused first */
@@ -395,24 +405,23 @@ static struct dir_handle *fh_dir(struct view *v, uint64_t fh)
 	return d;
 }
 
-/* Finds or creates the inode of path. */
-static struct inode *inode_for_path(struct view *v, const char *path)
+/* Finds or creates the inode of path. NULL: out of memory. */
+static struct inode *inode_for_path_locked(struct view *v, const char *path)
 {
-	pthread_mutex_lock(&v->lock);
 	struct inode *in = strmap_get(v->by_path, path);
 	if (in)
-		goto out;
+		return in;
 	if (v->ninodes == v->cap) {
 		size_t cap = v->cap ? v->cap * 2 : 256;
 		struct inode **n = realloc(v->inodes, cap * sizeof(*n));
 		if (!n)
-			goto out;
+			return NULL;
 		v->inodes = n;
 		v->cap = cap;
 	}
 	in = calloc(1, sizeof(*in));
 	if (!in)
-		goto out;
+		return NULL;
 	in->path = strdup(path);
 	int err = 0;
 	if (in->path)
@@ -420,13 +429,18 @@ static struct inode *inode_for_path(struct view *v, const char *path)
 	if (!in->path || err < 0) {
 		free(in->path);
 		free(in);
-		in = NULL;
-		goto out;
+		return NULL;
 	}
 	v->inodes[v->ninodes++] = in;
 	in->ino = v->ninodes;
 	inode_init_locked(v, in);
-out:
+	return in;
+}
+
+static struct inode *inode_for_path(struct view *v, const char *path)
+{
+	pthread_mutex_lock(&v->lock);
+	struct inode *in = inode_for_path_locked(v, path);
 	pthread_mutex_unlock(&v->lock);
 	return in;
 }
@@ -494,6 +508,15 @@ static int fd_attr(int fd, struct ufs_attr *a)
 	return 0;
 }
 
+/* The version in is bound to, or NULL (a directory, or a view that opens its files). */
+static struct handle *inode_bound(struct view *v, struct inode *in)
+{
+	pthread_mutex_lock(&v->lock);
+	struct handle *b = in->bound;
+	pthread_mutex_unlock(&v->lock);
+	return b;
+}
+
 /* True while inode in has handles open for writing. */
 static bool being_written(struct view *v, struct inode *in)
 {
@@ -541,6 +564,16 @@ static int current_attr(struct view *v, struct inode *in, const struct handle *h
 		r = meta_cache_getattr(v->src.meta, in->path, v->cfg.metadata_ttl_ms, &a);
 		if (r == 0 && h && !a.is_dir)
 			a.size = h->attr.size;
+		/* A bound inode (no-open views) is its version for good: the path's later versions
+		 * and its removal are other inodes' business. Its owner and mode stay current. */
+		const struct handle *b = h ? NULL : inode_bound(v, in);
+		if (b && (r < 0 || a.is_dir)) {
+			a = b->attr;
+			r = 0;
+		} else if (b) {
+			a.size = b->attr.size;
+			a.mtime = b->attr.mtime;
+		}
 		/* The source's root is in no listing: its owner and mode come from a stat. */
 		if (r == 0 && a.is_dir && !a.has_owner && ufs_has_owners(v->src.ufs))
 			r = ufs_stat(v->src.ufs, in->path, &a);
@@ -551,12 +584,9 @@ static int current_attr(struct view *v, struct inode *in, const struct handle *h
 	return r;
 }
 
-static int make_entry(struct view *v, const char *path, const struct ufs_attr *a,
-		      struct fuse_entry_param *e)
+static int make_entry_for(struct view *v, struct inode *in, const struct ufs_attr *a,
+			  struct fuse_entry_param *e)
 {
-	struct inode *in = inode_for_path(v, path);
-	if (!in)
-		return -ENOMEM;
 	memset(e, 0, sizeof(*e));
 	e->ino = in->ino;
 	e->attr_timeout = v->ttl_s;
@@ -574,9 +604,177 @@ static int make_entry(struct view *v, const char *path, const struct ufs_attr *a
 	return 0;
 }
 
+static int make_entry(struct view *v, const char *path, const struct ufs_attr *a,
+		      struct fuse_entry_param *e)
+{
+	struct inode *in = inode_for_path(v, path);
+	return in ? make_entry_for(v, in, a, e) : -ENOMEM;
+}
+
+/* ---- no-open views: one inode, one version ----
+ * The kernel opens files by itself (no OPEN, FLUSH or RELEASE; every open keeps the page
+ * cache), so nothing binds a descriptor to a version at open. An inode is bound instead, at
+ * its lookup: its page cache and its READs only ever hold that version, and a lookup that
+ * finds another version of the path answers with a new inode (new page cache). Descriptors on
+ * the old inode read its pages, then its blocks while the UFS still has them, then ESTALE. */
+
+static struct handle *bound_new(const char *path, uint64_t obj, const struct ufs_attr *a)
+{
+	struct handle *h = calloc(1, sizeof(*h));
+	if (!h || !(h->path = strdup(path))) {
+		free(h);
+		return NULL;
+	}
+	h->obj = obj;
+	h->attr = *a;
+	h->wfd = -1;
+	h->backing_fd = -1;
+	h->window = 1;
+	h->open_flags = O_RDONLY;
+	pthread_mutex_init(&h->lock, NULL);
+	return h;
+}
+
+static void bound_free(struct handle *h)
+{
+	if (!h)
+		return;
+	pthread_mutex_destroy(&h->lock);
+	free(h->path);
+	free(h);
+}
+
+/* Journals in's binding (once) before the kernel hears of it: a new weir-node must serve the
+ * inode's READs at the version its page cache holds. As inode_journal, two threads may both
+ * write it; replay takes it twice, harmlessly. */
+static int bind_journal(struct view *v, struct inode *in, const struct handle *b)
+{
+	if (!v->journal || atomic_load(&in->bind_journaled))
+		return 0;
+	struct view_journal_rec rec = {.type = VJ_BIND,
+				       .ino = in->ino,
+				       .obj = b->obj,
+				       .attr = b->attr,
+				       .blob_len = (uint32_t)strlen(b->path)};
+	int r = view_journal_append(v->journal, &rec, b->path);
+	if (r == 0)
+		atomic_store(&in->bind_journaled, true);
+	else
+		log_warn(
+		    "journal of \"%s\": %s; inode %llu of \"%s\" is not given out (a restarted "
+		    "weir-node would not know its version)",
+		    v->mountpoint, strerror(-r), (unsigned long long)in->ino, b->path);
+	return r;
+}
+
+/* The inode that answers for path at version a (object obj): the path's inode while it is
+ * bound to a (or to nothing yet), else a new inode, and the old one leaves the path. Sets
+ * *ret_bound to the binding. Returns the inode, or NULL (out of memory). */
+static struct inode *inode_bind(struct view *v, const char *path, const struct ufs_attr *a,
+				uint64_t obj, struct handle **ret_bound)
+{
+	struct handle *nb = bound_new(path, obj, a);
+	if (!nb)
+		return NULL;
+	bool replaced = false;
+	pthread_mutex_lock(&v->lock);
+	struct inode *in = strmap_get(v->by_path, path);
+	if (in && in->bound && !ufs_attr_same_version(&in->bound->attr, a)) {
+		in->detached = true;
+		strmap_remove(v->by_path, path);
+		replaced = true;
+		in = NULL;
+	}
+	if (!in)
+		in = inode_for_path_locked(v, path);
+	if (in && !in->bound) {
+		nb->ino = in;
+		in->bound = nb;
+		nb = NULL;
+	}
+	if (in)
+		*ret_bound = in->bound;
+	pthread_mutex_unlock(&v->lock);
+	bound_free(nb);
+	if (replaced && in) {
+		atomic_fetch_add(&v->new_versions, 1);
+		log_info("\"%s\" changed at the UFS: new opens get inode %llu (%" PRIu64 " bytes); "
+			 "descriptors open on the old one keep its version",
+			 path, (unsigned long long)in->ino, a->size);
+	}
+	return in;
+}
+
+/* A bound inode's version is gone at the UFS: the kernel looks its name up again at the next
+ * open (and finds the path's new inode) instead of trusting its cached entry until the TTL.
+ * From a READ: the reader holds no directory lock the kernel's invalidation needs. */
+static void forget_entry(struct view *v, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash || !slash[1])
+		return;
+	char parent[PATH_MAX];
+	snprintf(parent, sizeof(parent), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	pthread_mutex_lock(&v->lock);
+	struct inode *p = strmap_get(v->by_path, parent);
+	fuse_ino_t pino = p ? p->ino : 0;
+	pthread_mutex_unlock(&v->lock);
+	if (!pino)
+		return;
+	int r = fuse_lowlevel_notify_inval_entry(v->se, pino, slash + 1, strlen(slash + 1));
+	if (r < 0 && r != -ENOENT)
+		log_debug("invalidating the entry of \"%s\": %s", path, strerror(-r));
+}
+
+static void dir_stream(struct view *v, const char *path);
+
+/* LOOKUP of a file in a no-open view: validated (a HEAD at most once per metadata TTL, as an
+ * open's), bound, journaled, answered. Takes path. */
+static void lookup_bound(fuse_req_t req, struct view *v, char *path, struct ufs_attr *a)
+{
+	bool changed = false;
+	uint64_t obj = 0;
+	struct handle *b = NULL;
+	struct fuse_entry_param e;
+	int r = meta_cache_validate(v->src.meta, path, v->cfg.metadata_ttl_ms, false, a, &changed);
+	if (r == 0 && a->is_dir) {
+		r = make_entry(v, path, a, &e);
+		goto reply;
+	}
+	if (r == 0)
+		r = block_store_object_sync(v->src.store, path, a, &obj);
+	if (r == 0 && changed)
+		log_info("\"%s\" changed at the UFS; its cached blocks were dropped", path);
+	struct inode *in = r == 0 ? inode_bind(v, path, a, obj, &b) : NULL;
+	if (r == 0 && !in)
+		r = -ENOMEM;
+	if (r == 0)
+		r = bind_journal(v, in, b);
+	if (r == 0)
+		r = make_entry_for(v, in, &b->attr, &e);
+reply:
+	if (r < 0) {
+		log_debug("lookup of \"%s\" failed: %s", path, strerror(-r));
+		fuse_reply_err(req, errno_for_fuse(r));
+		free(path);
+		return;
+	}
+	fuse_reply_entry(req, &e);
+	/* opens in listing order fetch the next files ahead, as op_open's do */
+	if (!a->is_dir)
+		dir_stream(v, path);
+	free(path);
+}
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct view *v = userdata;
+	if (atomic_load(&v->no_open) && !(conn->capable & FUSE_CAP_NO_OPEN_SUPPORT)) {
+		log_warn("\"%s\": this kernel cannot open files without the daemon (no "
+			 "FUSE_NO_OPEN_SUPPORT): serving it with OPEN",
+			 v->mountpoint);
+		atomic_store(&v->no_open, false);
+	}
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
@@ -592,6 +790,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct view *v = fuse_req_userdata(req);
+	atomic_fetch_add(&v->lookup_reqs, 1);
 	struct inode *pin = inode_get(v, parent);
 	if (!pin) {
 		fuse_reply_err(req, ENOENT);
@@ -609,6 +808,10 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		struct fuse_entry_param e = {.ino = 0, .entry_timeout = v->ttl_s};
 		free(path);
 		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (r == 0 && !a.is_dir && atomic_load(&v->no_open)) {
+		lookup_bound(req, v, path, &a);
 		return;
 	}
 	struct fuse_entry_param e;
@@ -647,6 +850,7 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct view *v = fuse_req_userdata(req);
+	atomic_fetch_add(&v->getattr_reqs, 1);
 	struct inode *in = inode_get(v, ino);
 	if (!in) {
 		fuse_reply_err(req, ENOENT);
@@ -744,8 +948,9 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 	if (count >= 2 && iov[0].iov_len >= sizeof(*out) && out->error == 0) {
 		if (is_init && iov[1].iov_len >= offsetof(struct fuse_init_out, unused)) {
 			struct fuse_init_out *io = iov[1].iov_base;
-			uint32_t flags = 0;
-			if (atomic_load(&v->pt_offered) && !v->cfg.no_passthrough) {
+			uint32_t flags = atomic_load(&v->no_open) ? VJ_INIT_NO_OPEN : 0;
+			if (atomic_load(&v->pt_offered) && !v->cfg.no_passthrough &&
+			    !atomic_load(&v->no_open)) {
 				io->flags |= FUSE_INIT_EXT;
 				io->flags2 |= FUSE_PASSTHROUGH >> 32;
 				io->max_stack_depth = 1;
@@ -1336,6 +1541,13 @@ static void dir_stream(struct view *v, const char *path);
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct view *v = fuse_req_userdata(req);
+	atomic_fetch_add(&v->open_reqs, 1);
+	if (atomic_load(&v->no_open) && !v->cfg.read_write) {
+		/* The kernel takes ENOSYS as "this connection opens files by itself": this is
+		 * the only OPEN it sends; the file opens with handle 0 and keep_cache. */
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	struct inode *in = inode_get(v, ino);
 	if (!in) {
 		fuse_reply_err(req, ENOENT);
@@ -1566,6 +1778,7 @@ static void dir_stream(struct view *v, const char *path)
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct view *v = fuse_req_userdata(req);
+	atomic_fetch_add(&v->release_reqs, 1);
 	struct handle *h = fh_file(v, fi->fh);
 	if (h) {
 		journal_handle_clear(v, fi->fh); /* first: see op_open */
@@ -1648,6 +1861,8 @@ static int revalidate(struct view *v, struct handle *h)
 	if (!ufs_attr_same_version(&a, &h->attr)) {
 		if (atomic_exchange(&h->stale, true))
 			return -ESTALE; /* said once per descriptor */
+		if (h->fh == 0 && h->ino)
+			forget_entry(v, h->path); /* a bound inode: see there */
 		log_notice(
 		    "\"%s\" changed at the UFS while open (%" PRIu64 " bytes, ETag %s; was %" PRIu64
 		    " bytes, ETag %s): its open descriptors fail with ESTALE, new opens read "
@@ -1677,6 +1892,17 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct handle *h = fh_file(v, fi->fh);
 	uint64_t first;
 	size_t len;
+	if (!h && fi->fh == 0 && atomic_load(&v->no_open)) {
+		/* no-open: the kernel opened the file itself; the inode says which version */
+		struct inode *in = inode_get(v, ino);
+		h = in ? inode_bound(v, in) : NULL;
+		if (!h) {
+			log_warn("\"%s\": READ of inode %llu, which is bound to no version",
+				 v->mountpoint, (unsigned long long)ino);
+			fuse_reply_err(req, EIO);
+			return;
+		}
+	}
 	if (!h) {
 		/* A handle no journal knew: the kernel had it from a weir-node that died before
 		 * journaling it, which cannot happen (journaled before the reply), or a bug. */
@@ -1936,7 +2162,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if (plus) {
 			struct fuse_entry_param e;
 			struct ufs_attr a = de->attr;
-			if (!de->size_known && !a.is_dir &&
+			/* no-open: a file's inode is bound at its LOOKUP, which validates its
+			 * version; the listing's word is not enough. Node id 0: the name only. */
+			bool name_only = !a.is_dir && atomic_load(&v->no_open);
+			if (!de->size_known && !a.is_dir && !name_only &&
 			    meta_cache_getattr(v->src.meta, path, v->cfg.metadata_ttl_ms, &a) < 0) {
 				free(path);
 				continue;
@@ -1947,7 +2176,11 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				free(path);
 				break;
 			}
-			if (make_entry(v, path, &a, &e) < 0) {
+			if (name_only) {
+				struct inode *in = inode_for_path(v, path);
+				memset(&e, 0, sizeof(e));
+				fill_stat(v, in ? in->ino : 0xffffffffu, &a, &e.attr);
+			} else if (make_entry(v, path, &a, &e) < 0) {
 				free(path);
 				break;
 			}
@@ -2219,6 +2452,47 @@ static int restore_open(void *arg, const struct view_journal_rec *rec)
 	return r == -ENOMEM ? r : 0;
 }
 
+/* A binding: inode rec->ino answers for path at its version, and takes the path from the
+ * inode of an older version (a later record wins: the log is in reply order). */
+static int bind_restore(struct view *v, const struct view_journal_rec *rec, const char *path)
+{
+	int r = inode_restore(v, rec->ino, path);
+	if (r < 0)
+		return r;
+	struct handle *b = bound_new(path, rec->obj, &rec->attr);
+	if (!b)
+		return -ENOMEM;
+	pthread_mutex_lock(&v->lock);
+	struct inode *in = v->inodes[rec->ino - 1];
+	struct inode *owner = strmap_get(v->by_path, path);
+	if (owner != in) {
+		char *p = strdup(path);
+		int err = 0;
+		if (p)
+			strmap_put(v->by_path, path, in, &err);
+		if (!p || err < 0) {
+			free(p);
+			r = -ENOMEM;
+			goto out;
+		}
+		if (owner)
+			owner->detached = true;
+		free(in->path);
+		in->path = p;
+		in->detached = false;
+	}
+	if (!in->bound) {
+		b->ino = in;
+		in->bound = b;
+		b = NULL;
+	}
+	atomic_store(&in->bind_journaled, true);
+out:
+	pthread_mutex_unlock(&v->lock);
+	bound_free(b);
+	return r;
+}
+
 static int restore_rec(void *arg, const struct view_journal_rec *rec, const void *blob)
 {
 	struct view *v = arg;
@@ -2242,9 +2516,13 @@ static int restore_rec(void *arg, const struct view_journal_rec *rec, const void
 		atomic_store(&v->pt_offered, ext && (ii.flags2 & (FUSE_PASSTHROUGH >> 32)));
 		v->resend = ext && (ii.flags2 & (FUSE_HAS_RESEND >> 32));
 		atomic_store(&v->passthrough, (rec->flags & VJ_INIT_PASSTHROUGH) != 0);
+		/* the kernel's no-open flag lives as long as the connection */
+		atomic_store(&v->no_open, (rec->flags & VJ_INIT_NO_OPEN) != 0);
 		return 0;
 	case VJ_INODE:
 		return inode_restore(v, rec->ino, blob);
+	case VJ_BIND:
+		return bind_restore(v, rec, blob);
 	case VJ_RENAME: {
 		const char *from = blob, *to = from + strlen(from) + 1;
 		if (strlen(from) + 1 >= rec->blob_len)
@@ -2429,6 +2707,17 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 	v->cfg = *cfg;
 	v->src = *src;
 	atomic_init(&v->read_streams, cfg->read_streams);
+	atomic_init(&v->no_open, cfg->no_open);
+	if (cfg->no_open && cfg->read_write && !cfg->adopt) {
+		/* The kernel would open files for writing without us: no descriptor to write
+		 * through. */
+		snprintf(errbuf, errlen,
+			 "view \"%s\": open mode no-open serves read-only views only; mount it "
+			 "read-only or with open mode open",
+			 cfg->mountpoint);
+		free(v);
+		return -EINVAL;
+	}
 	v->block_size = block_store_block_size(src->store);
 	v->ttl_s = cfg->metadata_ttl_ms / 1000.0;
 	v->mountpoint = strdup(cfg->mountpoint);
@@ -2586,6 +2875,7 @@ void view_stop(struct view *v)
 		fuse_session_destroy(v->se);
 	}
 	for (size_t i = 0; i < v->ninodes; i++) {
+		bound_free(v->inodes[i]->bound);
 		free(v->inodes[i]->path);
 		free(v->inodes[i]);
 	}
@@ -2625,6 +2915,16 @@ void view_get_stats(struct view *v, struct view_stats *ret)
 	ret->streams = atomic_load(&v->streams);
 	ret->passthrough_opens = atomic_load(&v->passthrough_opens);
 	ret->passthrough_bytes = atomic_load(&v->passthrough_bytes);
+	ret->open_requests = atomic_load(&v->open_reqs);
+	ret->release_requests = atomic_load(&v->release_reqs);
+	ret->lookup_requests = atomic_load(&v->lookup_reqs);
+	ret->getattr_requests = atomic_load(&v->getattr_reqs);
+	ret->new_versions = atomic_load(&v->new_versions);
+}
+
+bool view_no_open(const struct view *v)
+{
+	return atomic_load(&v->no_open);
 }
 
 /* A walk of the inode table under the view's lock: memory only, no I/O, about a millisecond per
@@ -2636,9 +2936,13 @@ void view_get_memory(struct view *v, struct view_memory *ret)
 	ret->inodes = v->ninodes;
 	bytes += malloc_usable_size(v->inodes) + strmap_bytes(v->by_path);
 	for (size_t i = 0; i < v->ninodes; i++)
-		if (v->inodes[i])
+		if (v->inodes[i]) {
 			bytes += malloc_usable_size(v->inodes[i]) +
 				 malloc_usable_size(v->inodes[i]->path);
+			if (v->inodes[i]->bound)
+				bytes += malloc_usable_size(v->inodes[i]->bound) +
+					 malloc_usable_size(v->inodes[i]->bound->path);
+		}
 	bytes += malloc_usable_size(v->fhs) + malloc_usable_size(v->free_fhs);
 	const struct handle *h;
 	LIST_FOREACH(h, &v->handles, link) {

@@ -13,6 +13,10 @@
 #include "meta_cache.h"
 #include "ufs.h"
 
+/* Files up to this size are read through the view's page cache, never passed through (see
+ * view.c); what open mode auto counts as small. */
+#define VIEW_SMALL_FILE (1u << 20)
+
 /* The source a view reads; borrowed, must outlive the view. */
 struct view_source {
 	struct ufs *ufs;
@@ -49,6 +53,12 @@ struct view_config {
 	 * called. */
 	bool (*passthrough_hold)(void *data, bool hold, dev_t dev, uint64_t ino, int tier_fd);
 	void *passthrough_hold_data;
+	/* Files are served without OPEN: the first OPEN of a file is answered ENOSYS, and the
+	 * kernel then opens every file of the connection by itself (keep_cache, no OPEN, FLUSH or
+	 * RELEASE). Each inode is bound to one version from its lookup; a new version of a path
+	 * gets a new inode. No passthrough then. Read-only views only (view_start refuses it
+	 * with read_write). A taken-over view keeps the mode its connection had. */
+	bool no_open;
 	bool read_write;    /* writes go through to the UFS (needs ufs_writable) */
 	double heat_weight; /* the namespace's heat multiplier (0 = 1) */
 	struct view_owner owner;
@@ -77,6 +87,12 @@ struct view_stats {
 	uint64_t passthrough_opens; /* opens whose reads went straight to a tier file */
 	uint64_t passthrough_bytes; /* their files' sizes: what those readers could read (eBPF
 				       measures what they did read) */
+	/* Requests that reached the daemon, by kind: what the kernel did not answer itself. */
+	uint64_t open_requests;	   /* OPEN (answered ENOSYS in no-open mode: once) */
+	uint64_t release_requests; /* RELEASE */
+	uint64_t lookup_requests;  /* LOOKUP (revalidations included) */
+	uint64_t getattr_requests; /* GETATTR */
+	uint64_t new_versions;	   /* no-open: lookups that gave a path's new version a new inode */
 };
 
 struct view;
@@ -118,5 +134,8 @@ unsigned view_stream(struct view *v, uint64_t ino, uint64_t next, uint64_t windo
 int view_ino_path(struct view *v, uint64_t ino, char *buf, size_t len);
 /* Turns detection of streams from READs on or off (off once eBPF sees the view). Any thread. */
 void view_set_read_streams(struct view *v, bool on);
+/* True when the view serves files without OPEN (its config's no_open, or the mode of the
+ * connection it took over). Any thread. */
+bool view_no_open(const struct view *v);
 /* True once the loop has ended (unmounted from outside). */
 bool view_exited(struct view *v);

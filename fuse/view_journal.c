@@ -202,8 +202,8 @@ int view_journal_replay(struct view_journal *j,
 		struct view_journal_rec rec;
 		if (pread(j->fd, &rec, sizeof(rec), (off_t)off) != sizeof(rec))
 			break;
-		if (rec.type < VJ_INIT || rec.type > VJ_RENAME || rec.blob_len > 65536 ||
-		    off + sizeof(rec) + rec.blob_len > end)
+		if (rec.type < VJ_INIT || rec.type > VJ_BIND || rec.type == VJ_OPEN ||
+		    rec.blob_len > 65536 || off + sizeof(rec) + rec.blob_len > end)
 			break;
 		if (rec.blob_len + 1 > cap) {
 			char *nb = realloc(blob, rec.blob_len + 1);

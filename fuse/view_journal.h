@@ -28,10 +28,14 @@ enum view_journal_type {
 	VJ_RENAME,   /* blob: "from\0to\0" */
 	/* in a handle slot */
 	VJ_OPEN, /* fh, ino, obj, attr, backing_id, flags (open flags); dir handles too */
+	/* in the log (after VJ_OPEN: older journals keep their numbers) */
+	VJ_BIND, /* no-open views: inode ino answers for path (blob) at version obj, attr, for
+		    good; a later VJ_BIND of the same path takes the path from it */
 };
 
 #define VJ_OPEN_DIR 0x40000000u /* in flags of VJ_OPEN: a directory handle */
 #define VJ_INIT_PASSTHROUGH 1u	/* in flags of VJ_INIT: passthrough was accepted */
+#define VJ_INIT_NO_OPEN 2u	/* in flags of VJ_INIT: files are served without OPEN (ENOSYS) */
 
 /* One record as it sits in the log; a blob of blob_len bytes follows it. Binary, and only
  * read back by a weir-node of the same layout (see VIEW_JOURNAL_MAGIC). */
