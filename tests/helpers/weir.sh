@@ -4,7 +4,9 @@
 #
 #   weir_setup TMPDIR    sets WEIR_STATE (TMPDIR/state) and WEIR_TIER_DIR (a private dir in /dev/shm)
 #   w ARGS...            runs weir --state-dir WEIR_STATE ARGS (120 s timeout)
-#   weir_mount URL MP ARGS...   mounts; on failure prints weir's output and fails the test
+#   weir_mount URL MP ARGS...   mounts; on failure prints weir's output and fails the test.
+#                        WEIR_OPEN_MODE (auto|open|no-open) adds --open-mode to mounts that
+#                        name none and are not --read-write: a test runs in either mode
 #   weir_node_pid        pid of the running weir-node from its pid file ("" if none)
 #   weir_keeper_pid      pid of the weir-keeper it runs under ("" if none)
 #   weir_kill_all        kill -9 keeper and weir-node: the views die (no takeover)
@@ -82,6 +84,10 @@ weir_mount() {
 	local url="$1" mp="$2" out rc=0
 	shift 2
 	mkdir -p "$mp"
+	if [ -n "${WEIR_OPEN_MODE:-}" ] && [[ " $* " != *" --open-mode "* ]] &&
+		[[ " $* " != *" --read-write "* ]]; then
+		set -- "$@" --open-mode "$WEIR_OPEN_MODE"
+	fi
 	# a file, not a pipe: a daemon that kept the pipe open would hang $(...) (and meson test)
 	w mount "$url" "$mp" "$@" </dev/null >"$WEIR_STATE/../mount.out" 2>&1 || rc=$?
 	out="$(cat "$WEIR_STATE/../mount.out")"
@@ -89,6 +95,14 @@ weir_mount() {
 	[ "$rc" -eq 0 ] || fail "weir mount $url $mp $* exited with $rc (weir-node log: $WEIR_STATE/node.log)"
 	is_mounted "$mp" || fail "weir mount $url $mp returned 0 but $mp is not in /proc/self/mountinfo"
 	WEIR_MOUNTS+=("$mp")
+	if [ -n "${WEIR_OPEN_MODE:-}" ] && [ "$WEIR_OPEN_MODE" != auto ] &&
+		[[ " $* " == *" --open-mode $WEIR_OPEN_MODE "* ]]; then
+		w stat "$mp" -o json >"$WEIR_STATE/../mount-stat.json" 2>&1 ||
+			fail "weir stat $mp failed: $(cat "$WEIR_STATE/../mount-stat.json")"
+		out="$(json_get "$WEIR_STATE/../mount-stat.json" open_mode)" ||
+			fail "weir stat $mp gives no open_mode: $(cat "$WEIR_STATE/../mount-stat.json")"
+		[ "$out" = "$WEIR_OPEN_MODE" ] || fail "$mp was mounted with --open-mode $WEIR_OPEN_MODE but serves in mode $out"
+	fi
 }
 
 weir_teardown() {
