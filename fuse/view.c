@@ -2610,9 +2610,13 @@ static void restore_finish(struct view *v)
 		files++;
 	}
 	fh_rebuild_free_locked(v);
-	log_info("\"%s\": restored %zu inodes, %u open files (%u in passthrough), %u open "
-		 "directories",
-		 v->mountpoint, v->ninodes, files, passthrough, dirs);
+	unsigned bound = 0;
+	for (size_t i = 0; i < v->ninodes; i++)
+		bound += v->inodes[i]->bound != NULL;
+	log_info("\"%s\": restored %zu inodes (%u bound to a version: %s), %u open files (%u in "
+		 "passthrough), %u open directories",
+		 v->mountpoint, v->ninodes, bound, atomic_load(&v->no_open) ? "no-open" : "open",
+		 files, passthrough, dirs);
 }
 
 /* Rebuilds the view from the journal of the connection it takes over. Returns 0 or -errno with
