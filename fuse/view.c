@@ -2982,13 +2982,19 @@ unsigned view_stream(struct view *v, uint64_t ino, uint64_t next, uint64_t windo
 	 * reach weir (it is past what the kernel holds) is fetched ahead of. */
 	if (mono_ns() - atomic_load(&in->last_read_ns) > 2000000000u)
 		return 0;
-	/* The version the reader opened is validated and cached: this asks the UFS nothing. */
+	/* The version the reader opened is validated and cached: this asks the UFS nothing. A
+	 * bound inode (no-open) reads its own version, whatever the path holds now. */
 	struct ufs_attr a;
 	bool changed;
 	uint64_t obj;
-	if (meta_cache_validate(v->src.meta, in->path, v->cfg.metadata_ttl_ms, false, &a,
-				&changed) < 0 ||
-	    a.is_dir || changed || block_store_object_sync(v->src.store, in->path, &a, &obj) < 0)
+	const struct handle *b = inode_bound(v, in);
+	if (b) {
+		a = b->attr;
+		obj = b->obj;
+	} else if (meta_cache_validate(v->src.meta, in->path, v->cfg.metadata_ttl_ms, false, &a,
+				       &changed) < 0 ||
+		   a.is_dir || changed ||
+		   block_store_object_sync(v->src.store, in->path, &a, &obj) < 0)
 		return 0;
 	uint64_t first = next / v->block_size;
 	uint64_t count = (window + v->block_size - 1) / v->block_size;
