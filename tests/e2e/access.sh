@@ -156,8 +156,9 @@ PY
 ok "cgroup $cgid: $got bytes, as read"
 
 step "passthrough (MEM tier): a file re-read 5x counts 5x its size, on its view and cgroup"
-weir_mount "local://$PSRC" "$TMP/p" --tier "mem:$WEIR_TIER_DIR/pmem:1GiB" --label team-p/images
-weir_mount "local://$PSRC" "$TMP/q" --tier "mem:$WEIR_TIER_DIR/pmem:1GiB" --label team-q/images
+# passthrough exists in open mode only (WEIR_OPEN_MODE=no-open runs the other views without OPEN)
+weir_mount "local://$PSRC" "$TMP/p" --tier "mem:$WEIR_TIER_DIR/pmem:1GiB" --label team-p/images --open-mode open
+weir_mount "local://$PSRC" "$TMP/q" --tier "mem:$WEIR_TIER_DIR/pmem:1GiB" --label team-q/images --open-mode open
 w top --once -o json >"$TMP/top.json"
 case "$(json_get "$TMP/top.json" bpf)" in
 *passthrough*) ok "eBPF counts passthrough reads: $(json_get "$TMP/top.json" bpf)" ;;
@@ -274,8 +275,8 @@ within "$all" $((2 * want)) 5 || fail "the view counted $all of $((2 * want)) by
 ok "reader 1: $a, reader 2: $b, view: $all of $((2 * want)) bytes"
 
 step "passthrough (SSD tier, ext4): re-reads counted on the tier file's page cache, with no sys_exit"
-weir_mount "local://$SSRC" "$TMP/s" --tier "ssd:$TMP/ssd:1GiB" --label team-s/images
-weir_mount "local://$SSRC" "$TMP/t" --tier "ssd:$TMP/ssd:1GiB" --label team-t/images --no-passthrough
+weir_mount "local://$SSRC" "$TMP/s" --tier "ssd:$TMP/ssd:1GiB" --label team-s/images --open-mode open
+weir_mount "local://$SSRC" "$TMP/t" --tier "ssd:$TMP/ssd:1GiB" --label team-t/images --no-passthrough --open-mode open
 cache_whole "$TMP/s" epoch.bin "$SSRC/epoch.bin"
 wait_sys_exit_detached
 exec 3<"$TMP/s/epoch.bin" # held open in passthrough through the reads below
