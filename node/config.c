@@ -44,6 +44,8 @@ static const struct cfg_desc {
      "largest window a stream prefetches ahead, per view"},
     {"max-stale", CFG_STR, offsetof(struct node_config, max_stale), 32, "1d",
      "how long past the metadata TTL to serve cached metadata while a UFS is unreachable"},
+    {"open-mode", CFG_STR, offsetof(struct node_config, open_mode), 16, "open",
+     "how views open files unless a mount says: open, no-open (read-only views) or auto"},
     {"ufs-stall-timeout", CFG_STR, offsetof(struct node_config, ufs_stall_timeout), 16, "30",
      "seconds a UFS transfer may stay under 1 KiB/s before it is abandoned (then retried)"},
     {"keeper-socket", CFG_STR, offsetof(struct node_config, keeper_socket), PATH_MAX, "",

@@ -34,6 +34,7 @@
 #include "strmap.h"
 #include "tier_pool.h"
 #include "view.h"
+#include "view_open_mode.h"
 
 /* Connects to a weir-keeper --listen at path, waiting up to KEEPER_WAIT_S for it to listen (its
  * pod and ours start in either order). Returns the socket or -errno. */
@@ -208,6 +209,11 @@ int main(int argc, char **argv)
 	}
 	if (quantity_parse(n.cfg.prefetch_max, &n.prefetch_max) < 0 || n.prefetch_max == 0) {
 		log_err("prefetch-max \"%s\" is not a size like 64MiB", n.cfg.prefetch_max);
+		return 2;
+	}
+	enum view_open_mode om;
+	if (view_open_mode_parse(n.cfg.open_mode, &om) < 0) {
+		log_err("open-mode \"%s\" is none of auto, open, no-open", n.cfg.open_mode);
 		return 2;
 	}
 	if (duration_parse_ms(n.cfg.max_stale, &n.max_stale_ms) < 0) {

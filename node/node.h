@@ -23,6 +23,8 @@
 struct strmap;
 struct source;
 struct view;
+struct view_config;
+struct view_source;
 struct view_stats;
 struct metrics;
 struct cluster;
@@ -44,6 +46,7 @@ struct node_config {
 	char namespace_weights[512];
 	char namespace_prefetch[512];
 	char max_stale[32];
+	char open_mode[16];
 	char ufs_stall_timeout[16];
 	char ufs_retries[8];
 	char keeper_socket[PATH_MAX];
@@ -68,6 +71,7 @@ struct node_view {
 	uint32_t id;   /* the eBPF tracker's view id */
 	struct source *source;
 	char *url, *ns, *dataset;
+	char open_reason[160]; /* why its open mode (view_open_mode_pick) */
 	LIST_ENTRY(node_view) link; /* under node.lock */
 };
 
@@ -250,6 +254,12 @@ void node_view_put(struct node *n, struct node_view *nv);
 void node_reap_exited(struct node *n);
 void node_adopt_views(struct node *n);
 void node_track_adopted(struct node *n);
+/* The open mode of view vc (its source's metadata in vs): the mount's, else node.conf's; auto
+ * may list the source, so no lock may be held. Returns 0 with vc->no_open and why set, or
+ * -errno with a message in err. */
+int node_open_mode(struct node *n, const Weir__MountRequest *m, struct view_config *vc,
+		   const struct view_source *vs, char *why, size_t whylen, char *err,
+		   size_t errlen);
 
 /* loads.c */
 void node_stop_loads_locked(struct node *n, struct source *src);

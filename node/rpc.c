@@ -25,6 +25,7 @@
 #include "source.h"
 #include "strmap.h"
 #include "view.h"
+#include "view_open_mode.h"
 
 static void set_error(Weir__Response *resp, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -235,7 +236,10 @@ void node_handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Respon
 	if (r == 0) {
 		/* The FUSE mount, without the lock: readers of the node go on meanwhile. */
 		pthread_mutex_unlock(&n->lock);
-		r = view_start(&vc, &vs, &nv->view, err, sizeof(err));
+		r = node_open_mode(n, m, &vc, &vs, nv->open_reason, sizeof(nv->open_reason), err,
+				   sizeof(err));
+		if (r == 0)
+			r = view_start(&vc, &vs, &nv->view, err, sizeof(err));
 		pthread_mutex_lock(&n->lock);
 	}
 	if (r < 0) {
@@ -254,9 +258,10 @@ void node_handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Respon
 		if (r < 0)
 			log_warn("eBPF will not see \"%s\": %s", mp, strerror(-r));
 	}
-	log_info("%s %s%s at \"%s\" %s (metadata TTL %u ms)%s", ad ? "took over" : "mounted",
-		 m->ufs_url, m->subpath && *m->subpath ? m->subpath : "", mp,
-		 vc.read_write ? "read-write" : "read-only", vc.metadata_ttl_ms,
+	log_info("%s %s%s at \"%s\" %s (metadata TTL %u ms, open mode %s: %s)%s",
+		 ad ? "took over" : "mounted", m->ufs_url, m->subpath && *m->subpath ? m->subpath : "",
+		 mp, vc.read_write ? "read-write" : "read-only", vc.metadata_ttl_ms,
+		 view_open_mode_name(view_no_open(nv->view)), nv->open_reason,
 		 created ? "" : ", sharing the source's cache");
 out:
 	node_mp_release_locked(n, mp);

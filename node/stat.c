@@ -19,6 +19,7 @@
 #include "source.h"
 #include "usage.h"
 #include "view.h"
+#include "view_open_mode.h"
 
 void node_view_reads_get(struct node *n, const struct node_view *v, const struct view_stats *st,
 			 struct view_reads *ret)
@@ -130,6 +131,13 @@ void node_fill_view_stat(struct node *n, struct node_view *nv, Weir__ViewStat *v
 	vs->memory_bytes = vm.bytes;
 	vs->inodes = vm.inodes;
 	vs->open_files = vm.open_files;
+	vs->open_mode = reply_str(view_open_mode_name(view_no_open(nv->view)));
+	vs->open_mode_reason = reply_str(nv->open_reason);
+	vs->open_requests = st.open_requests;
+	vs->release_requests = st.release_requests;
+	vs->lookup_requests = st.lookup_requests;
+	vs->getattr_requests = st.getattr_requests;
+	vs->new_versions = st.new_versions;
 	vs->inflight = fetcher_inflight(src->fetcher);
 	struct meta_cache_health h;
 	meta_cache_get_health(src->meta, &h);

@@ -13,6 +13,25 @@
 #include "log.h"
 #include "strmap.h"
 #include "view.h"
+#include "view_open_mode.h"
+
+int node_open_mode(struct node *n, const Weir__MountRequest *m, struct view_config *vc,
+		   const struct view_source *vs, char *why, size_t whylen, char *err,
+		   size_t errlen)
+{
+	enum view_open_mode om;
+	/* node.conf is read at start and never written since: no lock */
+	const char *name = m->open_mode && *m->open_mode ? m->open_mode : n->cfg.open_mode;
+	if (view_open_mode_parse(name, &om) < 0) {
+		snprintf(err, errlen, "open mode \"%s\" is none of auto, open, no-open", name);
+		return -EINVAL;
+	}
+	int r = view_open_mode_pick(om, vc->read_write, vs->meta, vc->subpath,
+				    vc->metadata_ttl_ms, &vc->no_open, why, whylen);
+	if (r < 0)
+		snprintf(err, errlen, "view \"%s\": %s", vc->mountpoint, why);
+	return r;
+}
 
 int node_keep_view(void *arg, int fuse_fd, int journal_fd)
 {
