@@ -89,6 +89,8 @@ void node_view_stat_release(Weir__ViewStat *vs)
 	reply_str_free(vs->namespace_);
 	reply_str_free(vs->dataset);
 	reply_str_free(vs->source_id);
+	reply_str_free(vs->open_mode);
+	reply_str_free(vs->open_mode_reason);
 	for (size_t i = 0; i < vs->n_tiers; i++) {
 		reply_str_free(vs->tiers[i]->medium);
 		reply_str_free(vs->tiers[i]->path);
