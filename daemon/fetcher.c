@@ -751,3 +751,8 @@ const struct fetcher_stats *fetcher_get_stats(struct fetcher *f)
 {
 	return &f->stats;
 }
+
+const struct fetcher_route *fetcher_get_route(const struct fetcher *f)
+{
+	return f->route.cluster ? &f->route : NULL;
+}

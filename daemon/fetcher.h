@@ -96,6 +96,10 @@ int fetcher_failure_cause(struct fetcher *f, uint64_t obj, uint64_t block, char 
  * that starts a file fetches this many at once, not one block's few parts. At least 1. */
 unsigned fetcher_fill_blocks(const struct fetcher *f);
 
+/* Where the source's misses go in a cluster (its source_id is the fetcher's copy), or NULL when
+ * every miss goes to the UFS. Borrowed: lives as long as the fetcher. */
+const struct fetcher_route *fetcher_get_route(const struct fetcher *f);
+
 /* Blocks in flight now. */
 unsigned fetcher_inflight(struct fetcher *f);
 const struct fetcher_stats *fetcher_get_stats(struct fetcher *f);

@@ -1,25 +1,46 @@
 // SPDX-License-Identifier: Apache-2.0
 // Loader: a planning pass lists the files (so totals are known), then worker threads take files
-// in turn; each keeps a window of prefetches ahead of the block it waits for.
+// in turn; each keeps a window of prefetches ahead of the block it waits for. A share loads the
+// blocks whose rendezvous owner among the share's nodes is this node, keyed as cluster.c keys
+// block owners, so the blocks a node loads are the ones it serves; a spread load also asks the
+// other cache nodes for their shares, sums their reports and loads the share of a node that
+// stops answering itself (through the blocks' next owners).
 #include "loader.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
+#include "load_share.h"
 #include "log.h"
 #include "meta_cache.h"
+#include "peer_client.h"
 #include "rendezvous.h"
 #include "tree_walk.h"
 
 #define LOAD_WORKERS 4
+#define POLL_MS 250
+#define POLL_FAILS_LOST 3 /* polls failed in a row before a node's share moves */
 
 struct load_file {
 	char *path;
 	uint64_t size;
+};
+
+/* Another cache node's share of a spread load. */
+struct remote {
+	int idx;   /* in the cluster */
+	int share; /* in l->share */
+	unsigned fails;
+	/* under l->lock: its last report; lost: it stopped answering, its share moves */
+	uint64_t bytes_done, files_done, ufs_bytes;
+	bool finished, lost;
 };
 
 struct load {
@@ -30,17 +51,28 @@ struct load {
 	char **share; /* the nodes a DataLoad is spread over (NULL: not shared) */
 	size_t nshare;
 	char *share_self; /* this node's name among them */
+	/* Whose blocks the workers load: bit i for share[i]. Set by the load thread before it
+	 * starts workers and read-only while they run. */
+	uint64_t mask;
+	/* A spread load (load_start on a source with peers): the other cache nodes' shares. */
+	const struct fetcher_route *route;
+	struct cluster_view *view; /* referenced: the member set the remotes' idx index */
+	uint64_t spread_id;
+	char *spec; /* what the peers are asked to load, as JSON */
+	struct remote *remotes;
+	size_t nremotes;
 	pthread_t thread;
 	atomic_int stop; /* set by the owner to end the walk early; read by the worker */
-	/* Guards the plan and the progress below; held for memory updates only, never across a
-	 * fetch, a walk of the UFS or a join. */
+	/* Guards the plan, the progress and the remotes' reports; held for memory updates only,
+	 * never across a fetch, a walk of the UFS, a peer request or a join. */
 	pthread_mutex_t lock;
 	struct load_file *files; /* under lock while planning, then read-only */
 	size_t nfiles, cap;
 	size_t next; /* under lock: next file to take */
+	uint64_t tree_bytes, tree_files; /* under lock: the whole plan, every node's share */
 	uint64_t ufs_bytes_at_start;
 	atomic_uint_fast64_t bytes_done, files_done;
-	struct load_progress prog; /* under lock: totals, times, error */
+	struct load_progress prog; /* under lock: totals (this node's share), times, error */
 };
 
 static int64_t now_ms(void)
@@ -48,26 +80,53 @@ static int64_t now_ms(void)
 	return meta_cache_now_ms();
 }
 
-static void fail(struct load *l, int err, const char *path)
+static void fail_msg(struct load *l, int err, const char *msg)
 {
 	pthread_mutex_lock(&l->lock);
 	if (l->prog.error == 0) {
 		l->prog.error = err;
-		snprintf(l->prog.message, sizeof(l->prog.message), "\"%s\": %s", path,
-			 strerror(-err));
+		snprintf(l->prog.message, sizeof(l->prog.message), "%s", msg);
 	}
 	pthread_mutex_unlock(&l->lock);
 	l->stop = 1;
 }
 
+static void fail(struct load *l, int err, const char *path)
+{
+	char msg[sizeof(l->prog.message)];
+	snprintf(msg, sizeof(msg), "\"%s\": %s", path, strerror(-err));
+	fail_msg(l, err, msg);
+}
+
+/* The index in l->share of the owner of block of path, as cluster_owners() ranks them. */
+static int block_owner(const struct load *l, const char *path, uint64_t block)
+{
+	char key[4608];
+	snprintf(key, sizeof(key), "%s\n%s\n%" PRIu64, l->src->id, path, block);
+	return rendezvous_owner(key, (const char *const *)l->share, l->nshare);
+}
+
+static bool mine(const struct load *l, const char *path, uint64_t block)
+{
+	if (!l->nshare)
+		return true;
+	int o = block_owner(l, path, block);
+	return o >= 0 && (l->mask >> o & 1);
+}
+
 static int plan_file(const char *path, const struct ufs_attr *attr, void *userdata)
 {
 	struct load *l = userdata;
-	if (l->nshare) {
-		int owner = rendezvous_owner(path, (const char *const *)l->share, l->nshare);
-		if (owner < 0 || strcmp(l->share[owner], l->share_self))
-			return 0; /* another node's share */
-	}
+	uint64_t bs = l->src->block_size, nblocks = (attr->size + bs - 1) / bs;
+	uint64_t owned = 0;
+	bool counted = mine(l, path, 0); /* the owner of block 0 counts the file */
+	for (uint64_t b = 0; b < nblocks && l->nshare; b++)
+		if (mine(l, path, b))
+			owned += b + 1 < nblocks ? bs : attr->size - b * bs;
+	if (!l->nshare)
+		owned = attr->size;
+	if (!counted && !owned && !l->route)
+		return 0; /* another node's share; a spread load keeps it for a takeover */
 	char *p = strdup(path);
 	if (!p)
 		return -ENOMEM;
@@ -84,8 +143,10 @@ static int plan_file(const char *path, const struct ufs_attr *attr, void *userda
 		l->cap = cap;
 	}
 	l->files[l->nfiles++] = (struct load_file){.path = p, .size = attr->size};
-	l->prog.files_total++;
-	l->prog.bytes_total += attr->size;
+	l->prog.files_total += counted;
+	l->prog.bytes_total += owned;
+	l->tree_files++;
+	l->tree_bytes += attr->size;
 	pthread_mutex_unlock(&l->lock);
 	return 0;
 }
@@ -104,9 +165,22 @@ static int load_one(struct load *l, const struct load_file *lf)
 	uint64_t bs = src->block_size;
 	uint64_t nblocks = (a.size + bs - 1) / bs;
 	unsigned window = src->fetch_concurrency / 2 ? src->fetch_concurrency / 2 : 1;
+	uint64_t pf = 0;    /* the next block to consider prefetching */
+	unsigned ahead = 0; /* blocks of ours prefetched in (b, pf) */
 	for (uint64_t b = 0; b < nblocks && !l->stop; b++) {
-		if (b % window == 0)
-			fetcher_prefetch(src->fetcher, obj, lf->path, &a, b + 1, window);
+		if (!mine(l, lf->path, b))
+			continue;
+		if (pf <= b) {
+			pf = b + 1;
+			ahead = 0;
+		} else if (ahead) {
+			ahead--; /* b was one of them */
+		}
+		for (; ahead < window && pf < nblocks; pf++)
+			if (mine(l, lf->path, pf)) {
+				fetcher_prefetch(src->fetcher, obj, lf->path, &a, pf, 1);
+				ahead++;
+			}
 		struct fetch_result fr;
 		r = fetcher_get(src->fetcher, obj, lf->path, &a, b, &fr);
 		if (r < 0)
@@ -134,38 +208,194 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&l->lock);
 		if (i == (size_t)-1)
 			break;
-		int r = load_one(l, &l->files[i]);
+		const struct load_file *lf = &l->files[i];
+		int r = load_one(l, lf);
 		if (r < 0 && r != -ECANCELED) {
-			fail(l, r, l->files[i].path);
+			fail(l, r, lf->path);
 			break;
 		}
-		if (r == 0)
+		if (r == 0 && mine(l, lf->path, 0))
 			atomic_fetch_add(&l->files_done, 1);
 	}
 	return NULL;
 }
 
+/* Workers over the plan for the blocks in l->mask. */
+struct crew {
+	pthread_t t[LOAD_WORKERS];
+	int started;
+};
+
+static void crew_start(struct load *l, struct crew *c)
+{
+	pthread_mutex_lock(&l->lock);
+	l->next = 0;
+	pthread_mutex_unlock(&l->lock);
+	c->started = 0;
+	for (int i = 0; i < LOAD_WORKERS; i++)
+		if (pthread_create(&c->t[i], NULL, worker, l) == 0)
+			c->started++;
+		else
+			break;
+	if (c->started == 0)
+		worker(l);
+}
+
+static void crew_join(struct crew *c)
+{
+	for (int i = 0; i < c->started; i++)
+		pthread_join(c->t[i], NULL);
+	c->started = 0;
+}
+
+static bool crew_idle(struct load *l)
+{
+	pthread_mutex_lock(&l->lock);
+	bool idle = l->next >= l->nfiles || l->stop;
+	pthread_mutex_unlock(&l->lock);
+	return idle;
+}
+
+/* Marks rm lost: its share moves (load_thread loads it through the blocks' next owners). */
+static void remote_lost(struct load *l, struct remote *rm, int err)
+{
+	const char *name = l->share[rm->share];
+	log_warn("load %016" PRIx64 " of %s: node %s %s (%s); its share moves to the other nodes",
+		 l->spread_id, l->src->url, name,
+		 err == -ENOENT ? "no longer runs its share" : "stopped answering", strerror(-err));
+	cluster_mark_down(l->view, rm->idx);
+	pthread_mutex_lock(&l->lock);
+	rm->lost = true;
+	rm->bytes_done = rm->files_done = 0; /* redone by the takeover */
+	pthread_mutex_unlock(&l->lock);
+}
+
+static void remotes_start(struct load *l)
+{
+	for (size_t i = 0; i < l->nremotes; i++) {
+		struct remote *rm = &l->remotes[i];
+		struct load_share rep;
+		int r = peer_client_load(l->route->peers, l->view, rm->idx, PEER_LOAD_START, l->src->id,
+					 l->spec, l->spread_id, &rep);
+		if (r < 0)
+			remote_lost(l, rm, r);
+	}
+}
+
+/* Reads the remotes' reports; true when each has finished or is lost. A remote that reports
+ * an error fails the load with its words. */
+static bool remotes_poll(struct load *l)
+{
+	bool all = true;
+	for (size_t i = 0; i < l->nremotes; i++) {
+		struct remote *rm = &l->remotes[i];
+		if (rm->lost || rm->finished)
+			continue;
+		struct load_share rep;
+		int r = peer_client_load(l->route->peers, l->view, rm->idx, PEER_LOAD_STATUS, l->src->id,
+					 NULL, l->spread_id, &rep);
+		if (r < 0) {
+			if (r == -ENOENT || ++rm->fails >= POLL_FAILS_LOST)
+				remote_lost(l, rm, r);
+			else
+				all = false;
+			continue;
+		}
+		rm->fails = 0;
+		pthread_mutex_lock(&l->lock);
+		rm->bytes_done = rep.bytes_done;
+		rm->files_done = rep.files_done;
+		rm->ufs_bytes = rep.ufs_bytes;
+		rm->finished = rep.finished;
+		pthread_mutex_unlock(&l->lock);
+		if (rep.finished && rep.error[0]) {
+			char msg[sizeof(l->prog.message)];
+			snprintf(msg, sizeof(msg), "node %s: %.400s", l->share[rm->share], rep.error);
+			fail_msg(l, -EIO, msg);
+		}
+		if (!rep.finished)
+			all = false;
+	}
+	return all;
+}
+
+static void remotes_cancel(struct load *l)
+{
+	for (size_t i = 0; i < l->nremotes; i++) {
+		struct remote *rm = &l->remotes[i];
+		struct load_share rep;
+		if (!rm->lost && !rm->finished)
+			peer_client_load(l->route->peers, l->view, rm->idx, PEER_LOAD_CANCEL, l->src->id, NULL,
+					 l->spread_id, &rep);
+	}
+}
+
+static void nap(struct load *l, unsigned ms)
+{
+	for (unsigned t = 0; t < ms && !l->stop; t += 50)
+		usleep(50 * 1000);
+}
+
+/* A spread load after the plan: this node's share while polling the others', then the share
+ * of every node that was lost. */
+static void spread_run(struct load *l, int self_share)
+{
+	struct crew c = {0};
+	l->mask = self_share >= 0 ? 1ull << self_share : 0;
+	if (l->mask)
+		crew_start(l, &c);
+	bool remotes_done = false;
+	while (!l->stop) {
+		remotes_done = remotes_poll(l);
+		if (remotes_done && (!l->mask || crew_idle(l)))
+			break;
+		nap(l, POLL_MS);
+	}
+	crew_join(&c);
+	while (!l->stop && !remotes_done) {
+		remotes_done = remotes_poll(l);
+		if (!remotes_done)
+			nap(l, POLL_MS);
+	}
+	uint64_t lost = 0;
+	for (size_t i = 0; i < l->nremotes; i++)
+		if (l->remotes[i].lost)
+			lost |= 1ull << l->remotes[i].share;
+	if (!l->stop && lost) {
+		/* Their blocks go through the fetcher to their next owners (the lost nodes are
+		 * marked down), who fetch and keep them. */
+		l->mask = lost;
+		crew_start(l, &c);
+		crew_join(&c);
+	}
+	if (l->stop)
+		remotes_cancel(l);
+}
+
 static void *load_thread(void *arg)
 {
 	struct load *l = arg;
+	int self_share = -1;
+	for (size_t i = 0; i < l->nshare; i++)
+		if (!strcmp(l->share[i], l->share_self))
+			self_share = (int)i;
+	l->mask = self_share >= 0 ? 1ull << self_share : 0;
+	if (l->route)
+		remotes_start(l); /* they walk the tree while this node does */
 	int r = 0;
 	for (size_t i = 0; i < l->npaths && r == 0; i++) {
 		r = tree_walk(l->src->meta, l->paths[i], l->ttl_ms, plan_file, l, &l->stop);
 		if (r < 0)
 			fail(l, r, l->paths[i]);
 	}
-	if (r == 0) {
-		pthread_t t[LOAD_WORKERS];
-		int started = 0;
-		for (int i = 0; i < LOAD_WORKERS; i++)
-			if (pthread_create(&t[i], NULL, worker, l) == 0)
-				started++;
-			else
-				break;
-		if (started == 0)
-			worker(l);
-		for (int i = 0; i < started; i++)
-			pthread_join(t[i], NULL);
+	if (r == 0 && l->route) {
+		spread_run(l, self_share);
+	} else if (r == 0) {
+		struct crew c = {0};
+		crew_start(l, &c);
+		crew_join(&c);
+	} else if (l->route) {
+		remotes_cancel(l);
 	}
 	pthread_mutex_lock(&l->lock);
 	l->prog.finished = true;
@@ -174,10 +404,11 @@ static void *load_thread(void *arg)
 	if (l->prog.error)
 		log_warn("load of %s failed: %s", l->src->url, l->prog.message);
 	else
-		log_info("load of %zu path(s) of %s done: %llu files, %llu bytes in %lld ms",
+		log_info("load of %zu path(s) of %s done: %llu files, %llu bytes in %lld ms%s",
 			 l->npaths, l->src->url, (unsigned long long)l->prog.files_total,
 			 (unsigned long long)l->prog.bytes_total,
-			 (long long)(l->prog.finished_ms - l->prog.started_ms));
+			 (long long)(l->prog.finished_ms - l->prog.started_ms),
+			 l->route ? " (this node's share of a spread load)" : "");
 	return NULL;
 }
 
@@ -187,34 +418,83 @@ static void share_free(struct load *l)
 		free(l->share[i]);
 	free(l->share);
 	free(l->share_self);
+	free(l->remotes);
+	free(l->spec);
+	cluster_view_put(l->view);
 }
 
-int load_start(struct source *src, const char *const *paths, size_t npaths, unsigned ttl_ms,
-	       struct load **ret)
+/* Sets l up as a spread load over the live cache nodes of its source: a share for each, the
+ * others' asked for by peer request. Nothing to do (not a spread) when this node is alone. */
+static int spread_setup(struct load *l, const struct fetcher_route *rt)
 {
-	return load_start_share(src, paths, npaths, ttl_ms, NULL, 0, NULL, ret);
+	struct cluster_view *c = l->view = cluster_view_get(rt->cluster);
+	int self = cluster_self(c);
+	size_t n = 0;
+	int idx[CLUSTER_MAX_NODES];
+	for (size_t i = 0; i < cluster_size(c) && n < 64; i++)
+		if (cluster_is_cache_node(c, l->src->id, rt->replicas, (int)i) &&
+		    ((int)i == self || cluster_is_up(c, (int)i)))
+			idx[n++] = (int)i;
+	if (n == 0 || (n == 1 && idx[0] == self))
+		return 0;
+	l->share = calloc(n, sizeof(char *));
+	l->remotes = calloc(n, sizeof(*l->remotes));
+	l->share_self = strdup(cluster_node_name(c, self));
+	if (!l->share || !l->remotes || !l->share_self)
+		return -ENOMEM;
+	json_object *spec = json_object_new_object(), *paths = json_object_new_array(),
+		    *nodes = json_object_new_array();
+	int r = spec && paths && nodes ? 0 : -ENOMEM;
+	for (size_t i = 0; i < l->npaths && r == 0; i++)
+		if (json_object_array_add(paths, json_object_new_string(l->paths[i])) < 0)
+			r = -ENOMEM;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		const char *name = cluster_node_name(c, idx[i]);
+		if (!(l->share[l->nshare++] = strdup(name)) ||
+		    json_object_array_add(nodes, json_object_new_string(name)) < 0)
+			r = -ENOMEM;
+		else if (idx[i] != self)
+			l->remotes[l->nremotes++] = (struct remote){.idx = idx[i], .share = (int)i};
+	}
+	if (r == 0) {
+		json_object_object_add(spec, "paths", paths);
+		json_object_object_add(spec, "nodes", nodes);
+		paths = nodes = NULL;
+		l->spec = strdup(json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN));
+		if (!l->spec)
+			r = -ENOMEM;
+	}
+	json_object_put(spec);
+	json_object_put(paths);
+	json_object_put(nodes);
+	if (r < 0)
+		return r;
+	while (l->spread_id == 0)
+		if (getrandom(&l->spread_id, sizeof(l->spread_id), 0) < 0)
+			return -errno;
+	l->route = rt;
+	log_info("load %016" PRIx64 " of %s: spread over %zu cache node(s), each loading the "
+		 "blocks it owns",
+		 l->spread_id, l->src->url, n);
+	return 0;
 }
 
-int load_start_share(struct source *src, const char *const *paths, size_t npaths, unsigned ttl_ms,
-		     const char *const *nodes, size_t nnodes, const char *self, struct load **ret)
+static int load_new(struct source *src, const char *const *paths, size_t npaths, unsigned ttl_ms,
+		    const char *const *nodes, size_t nnodes, const char *self, bool spread,
+		    struct load **ret)
 {
+	if (nnodes > 64)
+		return -E2BIG; /* the mask's bits */
 	struct load *l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
+	int r = -ENOMEM;
 	pthread_mutex_init(&l->lock, NULL);
-	if (nnodes) {
-		if (!self || !(l->share = calloc(nnodes, sizeof(char *))) ||
-		    !(l->share_self = strdup(self)))
-			goto nomem;
-		for (; l->nshare < nnodes; l->nshare++)
-			if (!(l->share[l->nshare] = strdup(nodes[l->nshare])))
-				goto nomem;
-	}
 	l->src = src;
 	l->ttl_ms = ttl_ms;
 	l->paths = calloc(npaths ? npaths : 1, sizeof(char *));
 	if (!l->paths)
-		goto nomem;
+		goto fail;
 	for (size_t i = 0; i < npaths; i++) {
 		/* "/spark-3.3.1/" and "spark-3.3.1" both mean "/spark-3.3.1". */
 		const char *p = paths[i];
@@ -224,33 +504,73 @@ int load_start_share(struct source *src, const char *const *paths, size_t npaths
 		while (len > 0 && p[len - 1] == '/')
 			len--;
 		if (asprintf(&l->paths[i], "/%.*s", (int)len, p) < 0)
-			goto nomem;
+			goto fail;
 		l->npaths++;
+	}
+	if (nnodes) {
+		if (!self || !(l->share = calloc(nnodes, sizeof(char *))) ||
+		    !(l->share_self = strdup(self)))
+			goto fail;
+		for (; l->nshare < nnodes; l->nshare++)
+			if (!(l->share[l->nshare] = strdup(nodes[l->nshare])))
+				goto fail;
+	} else if (spread && fetcher_get_route(src->fetcher)) {
+		r = spread_setup(l, fetcher_get_route(src->fetcher));
+		if (r < 0)
+			goto fail;
 	}
 	l->prog.started_ms = now_ms();
 	l->ufs_bytes_at_start = atomic_load(&src->ufs->stats.bytes);
+	r = -ENOMEM;
 	if (pthread_create(&l->thread, NULL, load_thread, l) != 0)
-		goto nomem;
+		goto fail;
 	*ret = l;
 	return 0;
-nomem:
+fail:
 	for (size_t i = 0; i < l->npaths; i++)
 		free(l->paths[i]);
 	free(l->paths);
 	share_free(l);
 	pthread_mutex_destroy(&l->lock);
 	free(l);
-	return -ENOMEM;
+	return r;
+}
+
+int load_start(struct source *src, const char *const *paths, size_t npaths, unsigned ttl_ms,
+	       struct load **ret)
+{
+	return load_new(src, paths, npaths, ttl_ms, NULL, 0, NULL, true, ret);
+}
+
+int load_start_share(struct source *src, const char *const *paths, size_t npaths, unsigned ttl_ms,
+		     const char *const *nodes, size_t nnodes, const char *self, struct load **ret)
+{
+	return load_new(src, paths, npaths, ttl_ms, nodes, nnodes, self, false, ret);
 }
 
 void load_get_progress(struct load *l, struct load_progress *ret)
 {
+	uint64_t done = 0, files = 0, ufs = 0;
 	pthread_mutex_lock(&l->lock);
 	*ret = l->prog;
+	if (l->route) {
+		/* the whole tree, every node's share */
+		ret->bytes_total = l->tree_bytes;
+		ret->files_total = l->tree_files;
+		for (size_t i = 0; i < l->nremotes; i++) {
+			done += l->remotes[i].bytes_done;
+			files += l->remotes[i].files_done;
+			ufs += l->remotes[i].ufs_bytes;
+		}
+	}
 	pthread_mutex_unlock(&l->lock);
-	ret->bytes_done = atomic_load(&l->bytes_done);
-	ret->files_done = atomic_load(&l->files_done);
-	ret->ufs_bytes = atomic_load(&l->src->ufs->stats.bytes) - l->ufs_bytes_at_start;
+	ret->bytes_done = atomic_load(&l->bytes_done) + done;
+	ret->files_done = atomic_load(&l->files_done) + files;
+	if (ret->files_done > ret->files_total)
+		ret->files_done = ret->files_total;
+	if (ret->bytes_done > ret->bytes_total)
+		ret->bytes_done = ret->bytes_total;
+	ret->ufs_bytes = atomic_load(&l->src->ufs->stats.bytes) - l->ufs_bytes_at_start + ufs;
 }
 
 void load_free(struct load *l)

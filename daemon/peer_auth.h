@@ -23,6 +23,17 @@ struct peer_request {
 	const char *etag;
 };
 
+/* A DataLoad share request (POST /v1/load) is signed over the same fields: source, path = the
+ * share's JSON spec for a start ({"paths":[..],"nodes":[..]}, never a "/" path, so it cannot
+ * pass for a block request) or "" otherwise, block = the asker's load id, size = the op below,
+ * mtime = 0, etag = PEER_LOAD_TAG. */
+#define PEER_LOAD_TAG "weir-load"
+enum peer_load_op {
+	PEER_LOAD_START = 1,  /* start this node's share (again: the same load, not a second) */
+	PEER_LOAD_STATUS = 2, /* its progress */
+	PEER_LOAD_CANCEL = 3, /* stop it and forget it */
+};
+
 struct peer_key {
 	unsigned char bytes[PEER_AUTH_KEY_MAX];
 	size_t len;

@@ -99,27 +99,33 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *userdata)
 	return n;
 }
 
-/* The request's URL: <member>/v1/block?source=..&path=..&block=..&size=..&mtime=..&etag=.. */
-static char *request_url(struct peer_client *pc, const struct peer_req *rq)
+/* A signed request's URL: <member><endpoint>?source=..&path=..&block=..&size=..&mtime=..&etag=..
+ * (the fields sig is signed over). */
+static char *request_url(const struct cluster_view *v, int idx, const char *endpoint,
+			 const struct peer_request *sig)
 {
 	CURLU *u = curl_url();
 	if (!u)
 		return NULL;
-	char base[300], field[8192];
-	char *out = NULL;
-	snprintf(base, sizeof(base), "%s/v1/block", cluster_node_url(rq->view, rq->idx));
+	char base[300];
+	char *out = NULL, *field = NULL;
+	snprintf(base, sizeof(base), "%s%s", cluster_node_url(v, idx), endpoint);
 	if (curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK)
 		goto done;
 	char block[24], size[24], mtime[24];
-	snprintf(block, sizeof(block), "%" PRIu64, rq->block);
-	snprintf(size, sizeof(size), "%" PRIu64, rq->attr.size);
-	snprintf(mtime, sizeof(mtime), "%" PRId64, rq->attr.mtime);
+	snprintf(block, sizeof(block), "%" PRIu64, sig->block);
+	snprintf(size, sizeof(size), "%" PRIu64, sig->size);
+	snprintf(mtime, sizeof(mtime), "%" PRId64, sig->mtime);
 	const char *const q[][2] = {
-	    {"source", rq->source}, {"path", rq->path}, {"block", block},
-	    {"size", size},	    {"mtime", mtime},	{"etag", rq->attr.etag},
+	    {"source", sig->source}, {"path", sig->path}, {"block", block},
+	    {"size", size},	     {"mtime", mtime},	  {"etag", sig->etag},
 	};
 	for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
-		snprintf(field, sizeof(field), "%s=%s", q[i][0], q[i][1]);
+		free(field);
+		if (asprintf(&field, "%s=%s", q[i][0], q[i][1]) < 0) {
+			field = NULL;
+			goto done;
+		}
 		if (curl_url_set(u, CURLUPART_QUERY, field, CURLU_APPENDQUERY | CURLU_URLENCODE) !=
 		    CURLUE_OK)
 			goto done;
@@ -130,8 +136,30 @@ static char *request_url(struct peer_client *pc, const struct peer_req *rq)
 		curl_free(url);
 	}
 done:
+	free(field);
 	curl_url_cleanup(u);
 	return out;
+}
+
+/* The X-Weir-Node, -Time and -Auth headers of a request signed as mac. Returns NULL when out
+ * of memory. */
+static struct curl_slist *auth_headers(const struct peer_request *sig, const char *mac)
+{
+	char h_node[128], h_time[64], h_auth[128];
+	snprintf(h_node, sizeof(h_node), "X-Weir-Node: %s", sig->node);
+	snprintf(h_time, sizeof(h_time), "X-Weir-Time: %" PRId64, sig->time);
+	snprintf(h_auth, sizeof(h_auth), "X-Weir-Auth: %s", mac);
+	struct curl_slist *hdrs = NULL, *tmp;
+	const char *lines[] = {h_node, h_time, h_auth};
+	for (size_t i = 0; i < 3; i++) {
+		tmp = curl_slist_append(hdrs, lines[i]);
+		if (!tmp) {
+			curl_slist_free_all(hdrs);
+			return NULL;
+		}
+		hdrs = tmp;
+	}
+	return hdrs;
 }
 
 /* One request, on a worker thread: returns 0 when rq->buf holds the verified block. */
@@ -151,23 +179,11 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq)
 	char mac[PEER_AUTH_MAC_HEX];
 	if (peer_auth_sign_request(pc->key, &sig, mac) < 0)
 		return -EINVAL;
-	char *url = request_url(pc, rq);
-	if (!url)
+	char *url = request_url(rq->view, rq->idx, "/v1/block", &sig);
+	struct curl_slist *hdrs = url ? auth_headers(&sig, mac) : NULL;
+	if (!hdrs) {
+		free(url);
 		return -ENOMEM;
-	char h_node[128], h_time[64], h_auth[128];
-	snprintf(h_node, sizeof(h_node), "X-Weir-Node: %s", self);
-	snprintf(h_time, sizeof(h_time), "X-Weir-Time: %" PRId64, sig.time);
-	snprintf(h_auth, sizeof(h_auth), "X-Weir-Auth: %s", mac);
-	struct curl_slist *hdrs = NULL, *tmp;
-	const char *lines[] = {h_node, h_time, h_auth};
-	for (size_t i = 0; i < 3; i++) {
-		tmp = curl_slist_append(hdrs, lines[i]);
-		if (!tmp) {
-			curl_slist_free_all(hdrs);
-			free(url);
-			return -ENOMEM;
-		}
-		hdrs = tmp;
 	}
 	struct transfer t = {.rq = rq};
 	char errbuf[CURL_ERROR_SIZE] = "";
@@ -361,4 +377,136 @@ int peer_client_get_async(struct peer_client *pc, struct cluster_view *view, int
 	pthread_cond_signal(&pc->cond);
 	pthread_mutex_unlock(&pc->lock);
 	return 0;
+}
+
+/* A control reply's body and headers. */
+struct ctl_reply {
+	char body[PEER_LOAD_REPLY_MAX];
+	size_t got;
+	bool overflow;
+	char xxh3[24];
+	char mac[PEER_AUTH_MAC_HEX];
+};
+
+static size_t ctl_body_cb(char *data, size_t size, size_t nitems, void *userdata)
+{
+	struct ctl_reply *c = userdata;
+	size_t n = size * nitems;
+	if (c->got + n >= sizeof(c->body)) {
+		c->overflow = true;
+		return 0;
+	}
+	memcpy(c->body + c->got, data, n);
+	c->got += n;
+	c->body[c->got] = '\0';
+	return n;
+}
+
+static size_t ctl_header_cb(char *data, size_t size, size_t nitems, void *userdata)
+{
+	struct ctl_reply *c = userdata;
+	size_t n = size * nitems;
+	static const char xh[] = "X-Weir-Xxh3:", ah[] = "X-Weir-Auth:";
+	if (n > sizeof(xh) - 1 && strncasecmp(data, xh, sizeof(xh) - 1) == 0)
+		header_value(data, n, sizeof(xh) - 1, c->xxh3, sizeof(c->xxh3));
+	else if (n > sizeof(ah) - 1 && strncasecmp(data, ah, sizeof(ah) - 1) == 0)
+		header_value(data, n, sizeof(ah) - 1, c->mac, sizeof(c->mac));
+	return n;
+}
+
+int peer_client_load(struct peer_client *pc, struct cluster_view *view, int idx,
+		     enum peer_load_op op, const char *source, const char *spec, uint64_t id,
+		     struct load_share *ret)
+{
+	const char *self = cluster_node_name(view, cluster_self(view));
+	const char *peer = cluster_node_name(view, idx);
+	struct peer_request sig = {
+	    .node = self,
+	    .time = (int64_t)time(NULL),
+	    .source = source,
+	    .path = op == PEER_LOAD_START && spec ? spec : "",
+	    .block = id,
+	    .size = (uint64_t)op,
+	    .mtime = 0,
+	    .etag = PEER_LOAD_TAG,
+	};
+	char mac[PEER_AUTH_MAC_HEX];
+	if (peer_auth_sign_request(pc->key, &sig, mac) < 0)
+		return -EINVAL;
+	struct ctl_reply *c = calloc(1, sizeof(*c));
+	char *url = c ? request_url(view, idx, "/v1/load", &sig) : NULL;
+	struct curl_slist *hdrs = url ? auth_headers(&sig, mac) : NULL;
+	CURL *e = hdrs ? curl_easy_init() : NULL;
+	int r = -ENOMEM;
+	if (!e)
+		goto out;
+	char errbuf[CURL_ERROR_SIZE] = "";
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_POST, 1L);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, ctl_body_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, ctl_header_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)pc->connect_timeout_ms);
+	/* a control request does no I/O on the peer: one that takes long is a peer in trouble */
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)pc->connect_timeout_ms * 2);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	CURLcode cc = curl_easy_perform(e);
+	long status = 0;
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	if (cc != CURLE_OK && !c->overflow) {
+		log_debug("peer %s, load %" PRIx64 ": %s", peer, id,
+			  errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		r = cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -ECONNREFUSED;
+		goto out;
+	}
+	switch (status) {
+	case 200:
+		break;
+	case 403:
+		r = -EACCES;
+		goto out;
+	case 404:
+		r = -ENOENT;
+		goto out;
+	case 503:
+		r = -EAGAIN;
+		goto out;
+	default:
+		log_debug("peer %s, load %" PRIx64 ": HTTP %ld", peer, id, status);
+		r = -EIO;
+		goto out;
+	}
+	char *end = NULL;
+	uint64_t want_sum = strtoull(c->xxh3, &end, 16);
+	uint64_t sum = XXH3_64bits(c->body, c->got);
+	r = -EBADMSG;
+	if (c->overflow || !c->xxh3[0] || *end || sum != want_sum ||
+	    peer_auth_verify_reply(pc->key, mac, c->got, sum, c->mac) < 0) {
+		log_warn("peer %s answered load %" PRIx64 " with a reply that fails its checksum or "
+			 "MAC",
+			 peer, id);
+		goto out;
+	}
+	json_object *o = json_tokener_parse(c->body);
+	char why[256];
+	r = load_share_from_json(o, peer, ret, why, sizeof(why));
+	json_object_put(o);
+	if (r < 0) {
+		log_warn("peer %s answered load %" PRIx64 " with a report weir cannot read: %s", peer,
+			 id, why);
+		r = -EBADMSG;
+	}
+out:
+	if (e)
+		curl_easy_cleanup(e);
+	curl_slist_free_all(hdrs);
+	free(url);
+	free(c);
+	return r;
 }

@@ -8,20 +8,46 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "load_share.h"
+#include "loader.h"
 #include "log.h"
+
+/* At most this many shares of other nodes' loads run here at once. */
+#define PEER_SERVER_MAX_LOADS 16
+/* A share its asker has not asked about for this long is stopped and forgotten (the asker
+ * died or gave up). */
+#define PEER_SERVER_LOAD_IDLE_MS 60000
+
+/* A share of another node's spread load, run here. */
+struct remote_load {
+	LIST_ENTRY(remote_load) link; /* under ps->lock */
+	char node[CLUSTER_NAME_MAX];  /* who asked */
+	uint64_t id;		      /* its id there */
+	struct source *src;	      /* acquired until the load is freed */
+	struct load *load;
+	struct load_share report; /* run, nodes: fixed at start */
+	int64_t seen_ms;	  /* under ps->lock: last asked about */
+};
 
 struct peer_server {
 	struct MHD_Daemon *d;
 	struct peer_server_config cfg;
+	/* Guards loads and each entry's seen_ms. Held for list updates only: never across a
+	 * load's start or free (a walk, a join) nor a reply. */
+	pthread_mutex_t lock;
+	LIST_HEAD(, remote_load) loads; /* under lock */
+	unsigned nloads;		/* under lock */
 };
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -99,6 +125,7 @@ static const char *header(struct MHD_Connection *conn, const char *name)
 /* A block being sent: the source and, for a tier range, the pin, both held until the
  * response is done (request_done) so eviction cannot punch the range while it is sent. */
 struct serving {
+	int kind; /* 0: a block (this); 1: a load request (struct ctl_state) */
 	struct peer_server *ps;
 	struct source *src;
 	uint64_t obj, block;
@@ -114,12 +141,252 @@ static void serving_end(struct serving *sv)
 	free(sv);
 }
 
+/* A load request between its calls: the load a cancel took out, freed once the reply is
+ * sent (freeing joins its workers, which finish the blocks they wait for). */
+struct ctl_state {
+	int kind; /* 1 */
+	struct peer_server *ps;
+	struct remote_load *dead;
+};
+
+static void remote_load_free(struct peer_server *ps, struct remote_load *rl)
+{
+	load_free(rl->load);
+	ps->cfg.sources.release(ps->cfg.sources.userdata, rl->src);
+	free(rl);
+}
+
 static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	if (*con_cls)
+	if (*con_cls && *(int *)*con_cls == 1) {
+		struct ctl_state *cs = *con_cls;
+		if (cs->dead)
+			remote_load_free(cs->ps, cs->dead);
+		free(cs);
+	} else if (*con_cls) {
 		serving_end(*con_cls);
+	}
 	*con_cls = NULL;
+}
+
+/* Stops and frees the shares nobody asked about for PEER_SERVER_LOAD_IDLE_MS. Call without
+ * ps->lock. */
+static void loads_sweep(struct peer_server *ps)
+{
+	LIST_HEAD(, remote_load) dead = LIST_HEAD_INITIALIZER(dead);
+	int64_t now = meta_cache_now_ms();
+	pthread_mutex_lock(&ps->lock);
+	struct remote_load *rl, *next;
+	for (rl = LIST_FIRST(&ps->loads); rl; rl = next) {
+		next = LIST_NEXT(rl, link);
+		if (now - rl->seen_ms > PEER_SERVER_LOAD_IDLE_MS) {
+			LIST_REMOVE(rl, link);
+			ps->nloads--;
+			LIST_INSERT_HEAD(&dead, rl, link);
+		}
+	}
+	pthread_mutex_unlock(&ps->lock);
+	while ((rl = LIST_FIRST(&dead))) {
+		LIST_REMOVE(rl, link);
+		log_warn("load %016" PRIx64 " of node %s: not asked about for %d s; stopped", rl->id,
+			 rl->node, PEER_SERVER_LOAD_IDLE_MS / 1000);
+		remote_load_free(ps, rl);
+	}
+}
+
+static struct remote_load *load_find_locked(struct peer_server *ps, const char *node, uint64_t id)
+{
+	struct remote_load *rl;
+	LIST_FOREACH(rl, &ps->loads, link)
+	if (rl->id == id && !strcmp(rl->node, node))
+		return rl;
+	return NULL;
+}
+
+/* Parses a start's spec {"paths":[..],"nodes":[..]} into rl->report.nodes and *ret_paths (an
+ * owned array of borrowed strings from *ret_json). Returns 0 or -EINVAL with why. */
+static int spec_parse(const char *spec, const char *self, struct remote_load *rl,
+		      json_object **ret_json, const char ***ret_paths, size_t *ret_n,
+		      const char **why)
+{
+	json_object *o = json_tokener_parse(spec), *paths, *nodes;
+	*why = "the spec is not {\"paths\":[..],\"nodes\":[..]}";
+	if (!o || !json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, "paths", &paths) ||
+	    !json_object_is_type(paths, json_type_array) ||
+	    !json_object_object_get_ex(o, "nodes", &nodes) ||
+	    !json_object_is_type(nodes, json_type_array))
+		goto bad;
+	size_t np = json_object_array_length(paths), nn = json_object_array_length(nodes);
+	if (np == 0 || np > 1024 || nn == 0 || nn > LOAD_SHARE_MAX_NODES) {
+		*why = "a spec needs 1-1024 paths and 1-32 nodes";
+		goto bad;
+	}
+	bool has_self = false;
+	for (size_t i = 0; i < nn; i++) {
+		json_object *e = json_object_array_get_idx(nodes, i);
+		if (!json_object_is_type(e, json_type_string) ||
+		    strlen(json_object_get_string(e)) >= CLUSTER_NAME_MAX) {
+			*why = "a node of the spec is not a node name";
+			goto bad;
+		}
+		snprintf(rl->report.nodes[i], sizeof(rl->report.nodes[i]), "%s",
+			 json_object_get_string(e));
+		has_self |= !strcmp(json_object_get_string(e), self);
+	}
+	rl->report.n_nodes = nn;
+	if (!has_self) {
+		*why = "this node is not among the spec's nodes";
+		goto bad;
+	}
+	const char **pv = calloc(np, sizeof(char *));
+	if (!pv) {
+		json_object_put(o);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < np; i++) {
+		json_object *e = json_object_array_get_idx(paths, i);
+		if (!json_object_is_type(e, json_type_string) ||
+		    json_object_get_string(e)[0] != '/') {
+			free(pv);
+			*why = "a path of the spec does not start with \"/\"";
+			goto bad;
+		}
+		pv[i] = json_object_get_string(e);
+	}
+	*ret_json = o;
+	*ret_paths = pv;
+	*ret_n = np;
+	return 0;
+bad:
+	json_object_put(o);
+	return -EINVAL;
+}
+
+/* Replies with rl's report (under ps->lock: rl cannot be freed meanwhile), signed for the
+ * request whose MAC is mac. */
+static enum MHD_Result reply_report_locked(struct peer_server *ps, struct MHD_Connection *conn,
+					   struct remote_load *rl, const char *mac)
+{
+	struct load_progress p;
+	load_get_progress(rl->load, &p);
+	struct load_share *r = &rl->report;
+	r->bytes_done = p.bytes_done;
+	r->bytes_total = p.bytes_total;
+	r->files_done = p.files_done;
+	r->files_total = p.files_total;
+	r->ufs_bytes = p.ufs_bytes;
+	r->finished = p.finished;
+	snprintf(r->error, sizeof(r->error), "%s", p.error ? p.message : "");
+	json_object *o = load_share_to_json(r);
+	const char *js = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN) : NULL;
+	size_t len = js ? strlen(js) : 0;
+	uint64_t sum = js ? XXH3_64bits(js, len) : 0;
+	struct MHD_Response *resp =
+	    js ? MHD_create_response_from_buffer(len, (void *)js, MHD_RESPMEM_MUST_COPY) : NULL;
+	json_object_put(o);
+	if (!resp)
+		return MHD_NO;
+	char sumhex[24], rmac[PEER_AUTH_MAC_HEX];
+	snprintf(sumhex, sizeof(sumhex), "%016" PRIx64, sum);
+	peer_auth_sign_reply(ps->cfg.key, mac, len, sum, rmac);
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "X-Weir-Xxh3", sumhex);
+	MHD_add_response_header(resp, "X-Weir-Auth", rmac);
+	enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* POST /v1/load from a member whose MAC checked: start, report or cancel its share. */
+static enum MHD_Result load_request(struct peer_server *ps, struct MHD_Connection *conn,
+				    const struct peer_request *rq, const char *mac,
+				    struct ctl_state *cs)
+{
+	loads_sweep(ps);
+	char self[CLUSTER_NAME_MAX];
+	struct cluster_view *v = cluster_view_get(ps->cfg.cluster);
+	snprintf(self, sizeof(self), "%s", cluster_node_name(v, cluster_self(v)));
+	cluster_view_put(v);
+	struct remote_load *rl;
+	enum MHD_Result ret;
+	pthread_mutex_lock(&ps->lock);
+	rl = load_find_locked(ps, rq->node, rq->block);
+	if (rl) {
+		rl->seen_ms = meta_cache_now_ms();
+		if (rq->size == PEER_LOAD_CANCEL) {
+			LIST_REMOVE(rl, link);
+			ps->nloads--;
+			cs->dead = rl; /* freed when the reply is sent */
+			log_info("load %016" PRIx64 " of node %s: cancelled", rl->id, rl->node);
+		}
+		ret = reply_report_locked(ps, conn, rl, mac);
+		pthread_mutex_unlock(&ps->lock);
+		return ret;
+	}
+	bool full = ps->nloads >= PEER_SERVER_MAX_LOADS;
+	pthread_mutex_unlock(&ps->lock);
+	if (rq->size != PEER_LOAD_START)
+		return reply_text(conn, MHD_HTTP_NOT_FOUND, "no such load here\n");
+	if (full)
+		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "too many loads\n");
+	rl = calloc(1, sizeof(*rl));
+	if (!rl)
+		return MHD_NO;
+	snprintf(rl->node, sizeof(rl->node), "%s", rq->node);
+	rl->id = rq->block;
+	snprintf(rl->report.node, sizeof(rl->report.node), "%s", self);
+	snprintf(rl->report.run, sizeof(rl->report.run), "%016" PRIx64, rl->id);
+	json_object *spec = NULL;
+	const char **paths = NULL, *why = "";
+	size_t np = 0;
+	int r = spec_parse(rq->path, self, rl, &spec, &paths, &np, &why);
+	if (r < 0) {
+		free(rl);
+		if (r == -EINVAL) {
+			char msg[160];
+			snprintf(msg, sizeof(msg), "bad load request: %s\n", why);
+			return reply_text(conn, MHD_HTTP_BAD_REQUEST, msg);
+		}
+		return MHD_NO;
+	}
+	if (ps->cfg.sources.acquire(ps->cfg.sources.userdata, rq->source, &rl->src) < 0) {
+		json_object_put(spec);
+		free(paths);
+		free(rl);
+		return reply_text(conn, MHD_HTTP_NOT_FOUND, "no such source open here\n");
+	}
+	const char *nodes[LOAD_SHARE_MAX_NODES];
+	for (size_t i = 0; i < rl->report.n_nodes; i++)
+		nodes[i] = rl->report.nodes[i];
+	r = load_start_share(rl->src, paths, np, 300000, nodes, rl->report.n_nodes, self,
+			     &rl->load);
+	json_object_put(spec);
+	free(paths);
+	if (r < 0) {
+		ps->cfg.sources.release(ps->cfg.sources.userdata, rl->src);
+		free(rl);
+		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot start the load\n");
+	}
+	rl->seen_ms = meta_cache_now_ms();
+	pthread_mutex_lock(&ps->lock);
+	struct remote_load *twin = load_find_locked(ps, rq->node, rq->block);
+	if (twin) {
+		/* the same start twice at once: keep the first */
+		twin->seen_ms = rl->seen_ms;
+		cs->dead = rl;
+		rl = twin;
+	} else {
+		LIST_INSERT_HEAD(&ps->loads, rl, link);
+		ps->nloads++;
+		log_info("load %016" PRIx64 " of node %s: this node's share of %zu path(s) of %s "
+			 "among %zu node(s)",
+			 rl->id, rl->node, np, rl->src->url, rl->report.n_nodes);
+	}
+	ret = reply_report_locked(ps, conn, rl, mac);
+	pthread_mutex_unlock(&ps->lock);
+	return ret;
 }
 
 /* Finds the block: a pinned tier range (sv->pinned; sent straight from the tier file, its
@@ -161,8 +428,23 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 {
 	struct peer_server *ps = cls;
 	struct cluster_stats *st = cluster_get_stats(ps->cfg.cluster);
-	if (strcmp(method, "GET") != 0 || strcmp(url, "/v1/block") != 0)
-		return reply_text(conn, MHD_HTTP_NOT_FOUND, "weir-node serves GET /v1/block\n");
+	bool is_load = !strcmp(method, "POST") && !strcmp(url, "/v1/load");
+	if (!is_load && (strcmp(method, "GET") != 0 || strcmp(url, "/v1/block") != 0))
+		return reply_text(conn, MHD_HTTP_NOT_FOUND,
+				  "weir-node serves GET /v1/block and POST /v1/load\n");
+	if (is_load && !*con_cls) {
+		/* the headers: answered once the (empty) body is in */
+		struct ctl_state *cs = calloc(1, sizeof(*cs));
+		if (!cs)
+			return MHD_NO;
+		*cs = (struct ctl_state){.kind = 1, .ps = ps};
+		*con_cls = cs;
+		return MHD_YES;
+	}
+	if (is_load && *upload_size) {
+		*upload_size = 0; /* a load request has no body: ignored */
+		return MHD_YES;
+	}
 	struct peer_request rq = {
 	    .node = header(conn, "X-Weir-Node"),
 	    .source = arg(conn, "source"),
@@ -174,7 +456,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	    !rq.path || !rq.etag || !parse_u64(arg(conn, "block"), &rq.block) ||
 	    !parse_u64(arg(conn, "size"), &rq.size) || !parse_i64(arg(conn, "mtime"), &rq.mtime))
 		return reply_text(conn, MHD_HTTP_BAD_REQUEST,
-				  "a block request needs X-Weir-Node, X-Weir-Time, X-Weir-Auth and "
+				  "a request needs X-Weir-Node, X-Weir-Time, X-Weir-Auth and "
 				  "source, path, block, size, mtime, etag\n");
 	/* With members from the API, the key is the proof: a node that just joined is served
 	 * before this node's view of the Leases has it. */
@@ -192,11 +474,21 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 		if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
 			inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr,
 				  addr, sizeof(addr));
-		log_warn("refused a block request from %s claiming to be node \"%.64s\": %s", addr,
-			 rq.node,
+		log_warn("refused a %s request from %s claiming to be node \"%.64s\": %s",
+			 is_load ? "load" : "block", addr, rq.node,
 			 r == -ETIME ? "its time is too far from ours"
 				     : "not a member, or its MAC does not match our peer key");
 		return reply_text(conn, MHD_HTTP_FORBIDDEN, "refused\n");
+	}
+	if (is_load) {
+		/* signed as peer_auth.h says, and never a block request's fields */
+		bool start = rq.size == PEER_LOAD_START;
+		if (strcmp(rq.etag, PEER_LOAD_TAG) || rq.mtime != 0 ||
+		    (rq.size != PEER_LOAD_START && rq.size != PEER_LOAD_STATUS &&
+		     rq.size != PEER_LOAD_CANCEL) ||
+		    (start ? rq.path[0] != '{' : rq.path[0] != '\0'))
+			return reply_text(conn, MHD_HTTP_BAD_REQUEST, "bad load request\n");
+		return load_request(ps, conn, &rq, mac, *con_cls);
 	}
 	if (!path_ok(rq.path) || strlen(rq.etag) >= UFS_ETAG_MAX)
 		return reply_text(conn, MHD_HTTP_BAD_REQUEST, "bad path or etag\n");
@@ -282,6 +574,8 @@ int peer_server_start(const struct peer_server_config *cfg, struct peer_server *
 	if (!ps)
 		return -ENOMEM;
 	ps->cfg = *cfg;
+	pthread_mutex_init(&ps->lock, NULL);
+	LIST_INIT(&ps->loads);
 	if (ps->cfg.skew_s <= 0)
 		ps->cfg.skew_s = 60;
 	ps->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
@@ -295,6 +589,7 @@ int peer_server_start(const struct peer_server_config *cfg, struct peer_server *
 			 "cannot listen on %s for peers (in use, or not an address "
 			 "of this host?)",
 			 cfg->listen);
+		pthread_mutex_destroy(&ps->lock);
 		free(ps);
 		return -EADDRINUSE;
 	}
@@ -307,5 +602,11 @@ void peer_server_stop(struct peer_server *ps)
 	if (!ps)
 		return;
 	MHD_stop_daemon(ps->d);
+	struct remote_load *rl;
+	while ((rl = LIST_FIRST(&ps->loads))) {
+		LIST_REMOVE(rl, link);
+		remote_load_free(ps, rl);
+	}
+	pthread_mutex_destroy(&ps->lock);
 	free(ps);
 }
