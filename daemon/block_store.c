@@ -2605,6 +2605,26 @@ miss:
 	return r;
 }
 
+int block_store_evict_block(struct block_store *bs, uint64_t obj, uint64_t block)
+{
+	struct evict_item it;
+	struct bs_block *b;
+	int r = 0;
+
+	pthread_mutex_lock(&bs->lock);
+	b = slot_find(bs, obj, block);
+	if (!b || b->state != SLOT_VALID) {
+		r = -ENOENT;
+	} else if (b->pins > 0 || b->busy != BUSY_NONE) {
+		r = -EBUSY;
+	} else {
+		evict_take(bs, b, &it);
+		evict_commit(bs, &it, 1); /* drops the lock around the index and the punch */
+	}
+	pthread_mutex_unlock(&bs->lock);
+	return r;
+}
+
 void block_store_release(struct block_store *bs, uint64_t obj, uint64_t block)
 {
 	struct bs_block *b;

@@ -88,6 +88,9 @@ int block_store_object_sync(struct block_store *bs, const char *path, const stru
 int block_store_acquire(struct block_store *bs, uint64_t obj, uint64_t block,
 			struct block_ref *ret);
 void block_store_release(struct block_store *bs, uint64_t obj, uint64_t block);
+/* Takes one block out of the cache (its index row and its bytes), as eviction does: 0, -ENOENT
+ * (not cached) or -EBUSY (pinned by a reader, or being written or moved: ask again later). */
+int block_store_evict_block(struct block_store *bs, uint64_t obj, uint64_t block);
 /* True when the block is cached; no pin, no counting. */
 bool block_store_contains(struct block_store *bs, uint64_t obj, uint64_t block);
 

@@ -16,8 +16,10 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
+#include "near_cache.h"
 #include "strmap.h"
 
 /* A block whose fetch failed (not ESTALE) fails again at once, once, within this long: the
@@ -81,6 +83,7 @@ struct fetcher {
 	uint32_t part_size;
 	unsigned max_requests;	    /* parts at the UFS at once: its connections */
 	struct fetcher_route route; /* cluster NULL: no peers */
+	struct near_cache *near;    /* route.near_cache > 0: blocks from peers kept here */
 	char *source_id;
 	/* Guards the in-flight table, the completion queue and every inflight's fields marked
 	 * "under f->lock". Held for memory updates only: never across a block store call that
@@ -294,6 +297,25 @@ static void finish_locked(struct fetcher *f, struct inflight *e, int err)
 	pthread_cond_broadcast(&f->done_cond);
 }
 
+/* Accounts a block from a peer just stored in the near-cache and takes out the oldest such
+ * blocks past its bound (never e's: the bound holds a block at least). A block a reader pins is
+ * asked for a few times, then left on the account for the next one. Called without f->lock. */
+static void near_trim(struct fetcher *f, const struct inflight *e)
+{
+	struct near_block out[16];
+	size_t n = near_cache_add(f->near, e->obj, e->block, e->want, out, 16);
+	for (size_t i = 0; i < n; i++) {
+		int r = -EBUSY;
+		for (int tries = 0; tries < 20 && r == -EBUSY; tries++) {
+			r = block_store_evict_block(f->bs, out[i].obj, out[i].block);
+			if (r == -EBUSY)
+				usleep(2000);
+		}
+		if (r == -EBUSY)
+			near_cache_keep(f->near, &out[i]);
+	}
+}
+
 static void complete(struct fetcher *f, struct inflight *e)
 {
 	int err = e->err;
@@ -309,8 +331,9 @@ static void complete(struct fetcher *f, struct inflight *e)
 	pthread_mutex_unlock(&f->lock);
 	if (from_peer)
 		atomic_fetch_add(&f->stats.peer_blocks, 1);
-	if (err == 0 && from_peer && !f->route.near_cache) {
-		/* a client-only node: the page cache keeps it, not the tiers */
+	if (err == 0 && from_peer && (!f->near || e->want > f->route.near_cache)) {
+		/* near-cache off (or smaller than a block): the page cache keeps it, not the
+		 * tiers */
 	} else if (err == 0) {
 		int r = block_store_put(f->bs, e->obj, e->block, e->buf, e->want);
 		if (r == 0)
@@ -318,6 +341,8 @@ static void complete(struct fetcher *f, struct inflight *e)
 		else
 			log_debug("block %llu of \"%s\" not stored (%s); served from memory",
 				  (unsigned long long)e->block, e->path, strerror(-r));
+		if (r == 0 && from_peer)
+			near_trim(f, e);
 	} else {
 		atomic_fetch_add(&f->stats.failed_blocks, 1);
 		if (err == -ESTALE)
@@ -393,6 +418,11 @@ int fetcher_new(struct ufs *u, struct block_store *bs, const struct fetcher_opti
 			return -ENOMEM;
 		}
 		f->route.source_id = f->source_id;
+		if (f->route.near_cache && near_cache_new(f->route.near_cache, &f->near) < 0) {
+			free(f->source_id);
+			free(f);
+			return -ENOMEM;
+		}
 	}
 	if (f->nthreads > 8)
 		f->nthreads = 8;
@@ -433,6 +463,7 @@ void fetcher_free(struct fetcher *f)
 	pthread_cond_destroy(&f->done_cond);
 	pthread_cond_destroy(&f->queue_cond);
 	strmap_free(f->by_block, NULL);
+	near_cache_free(f->near);
 	free(f->source_id);
 	free(f);
 }
@@ -649,7 +680,7 @@ static int get(struct fetcher *f, uint64_t obj, const char *path, const struct u
 			}
 			memcpy(mem, e->buf, e->want);
 			uint32_t len = e->want;
-			bool peer_only = e->from_peer && !f->route.near_cache;
+			bool peer_only = e->from_peer; /* not kept here: its owner keeps it */
 			put_locked(e);
 			pthread_mutex_unlock(&f->lock);
 			*ret = (struct fetch_result){

@@ -20,7 +20,8 @@ struct fetcher_route {
 	struct cluster *cluster;   /* borrowed: outlives the fetcher */
 	struct peer_client *peers; /* borrowed: outlives the fetcher */
 	const char *source_id;	   /* copied */
-	bool near_cache;	   /* keep blocks read from peers in this node's tiers too */
+	uint64_t near_cache; /* keep up to this many bytes of blocks read from peers in this
+			      * node's tiers too, the oldest leaving first (0: none) */
 	unsigned replicas;	   /* the source's cache nodes; 0: the cluster's default */
 };
 
@@ -60,7 +61,7 @@ struct fetch_result {
 	struct block_ref ref;
 	char *mem;
 	uint32_t len;
-	bool peer_only; /* mem came from a peer and, without near-cache, is kept there only */
+	bool peer_only; /* mem came from a peer, which keeps it (not this node's tiers) */
 };
 
 /* Returns block `block` of object obj (path, version attr), from the store or by fetching it

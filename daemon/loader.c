@@ -545,7 +545,7 @@ int load_start(struct source *src, const char *const *paths, size_t npaths, unsi
 int load_start_share(struct source *src, const char *const *paths, size_t npaths, unsigned ttl_ms,
 		     const char *const *nodes, size_t nnodes, const char *self, struct load **ret)
 {
-	return load_new(src, paths, npaths, ttl_ms, nodes, nnodes, self, false, ret);
+	return load_new(src, paths, npaths, ttl_ms, nodes, nnodes, self, nnodes == 0, ret);
 }
 
 void load_get_progress(struct load *l, struct load_progress *ret)

@@ -22,12 +22,17 @@ struct load_progress {
 struct load;
 
 /* Starts loading paths (files or directories) of src, which must outlive the load.
- * Returns 0 and an owned *ret. */
+ * On a source with peers (fetcher_get_route) the load is spread: each live cache node of the
+ * source loads the blocks it owns (this one its own; the others asked with a signed
+ * peer_client_load and polled), the progress sums theirs (totals: the whole tree), an error of
+ * any node fails the load with that node named, and the share of a node that stops answering
+ * is loaded by this node through the blocks' next owners. Returns 0 and an owned *ret. */
 int load_start(struct source *src, const char *const *paths, size_t npaths, unsigned ttl_ms,
 	       struct load **ret);
-/* The same, loading only the files whose rendezvous owner among nodes[0..nnodes) is self (one
- * node's share of a DataLoad); totals count those files only. nnodes 0 loads every file. The
- * names are copied. */
+/* The same, loading only the blocks whose rendezvous owner among nodes[0..nnodes) is self (one
+ * node's share of a DataLoad, keyed as cluster_owners() keys blocks); bytes_total counts those
+ * blocks, files_total the files whose first block is self's, so the shares of all the nodes add
+ * up to the tree. nnodes 0 is load_start(). The names are copied. */
 int load_start_share(struct source *src, const char *const *paths, size_t npaths, unsigned ttl_ms,
 		     const char *const *nodes, size_t nnodes, const char *self, struct load **ret);
 void load_get_progress(struct load *l, struct load_progress *ret);

@@ -33,7 +33,7 @@ struct source_config {
 	 * are kept in this node's tiers too. NULL: every miss goes to the UFS. Borrowed. */
 	struct cluster *cluster;
 	struct peer_client *peers;
-	bool near_cache;
+	uint64_t near_cache; /* bytes of peers' blocks kept in this node's tiers (0: none) */
 	unsigned cache_replicas; /* cache nodes of this source; 0: the cluster's default */
 };
 

@@ -85,8 +85,9 @@ static const struct cfg_desc {
     {"cache-replicas", CFG_STR, offsetof(struct node_config, cache_replicas), 16, "0",
      "how many of the peers cache each source (a Runtime's replicas; 0 = all); the others read "
      "through them"},
-    {"near-cache", CFG_BOOL, offsetof(struct node_config, near_cache), sizeof(int), "1",
-     "keep blocks read from peers in this node's tiers too"},
+    {"near-cache", CFG_STR, offsetof(struct node_config, near_cache), 32, "1GiB",
+     "bytes of blocks read from peers kept in this node's tiers too, the oldest leaving first "
+     "(0 = none)"},
 };
 
 #define NCFG (sizeof(cfg_table) / sizeof(cfg_table[0]))

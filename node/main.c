@@ -207,6 +207,10 @@ int main(int argc, char **argv)
 		log_err("eviction \"%s\" is neither heat nor lru", n.cfg.eviction);
 		return 2;
 	}
+	if (quantity_parse(n.cfg.near_cache, &n.near_cache) < 0) {
+		log_err("near-cache \"%s\" is not 0 or a size like 1GiB", n.cfg.near_cache);
+		return 2;
+	}
 	if (quantity_parse(n.cfg.prefetch_max, &n.prefetch_max) < 0 || n.prefetch_max == 0) {
 		log_err("prefetch-max \"%s\" is not a size like 64MiB", n.cfg.prefetch_max);
 		return 2;

@@ -62,7 +62,7 @@ struct node_config {
 	char peer_key_file[PATH_MAX];
 	char peer_key_secret[512];
 	char cache_replicas[16];
-	int near_cache;
+	char near_cache[32];
 };
 
 struct node_view {
@@ -141,6 +141,7 @@ struct node {
 	char bpf_status[512];
 	pthread_t tracker_thread;
 	uint64_t prefetch_max;		       /* bytes */
+	uint64_t near_cache;		       /* bytes */
 	uint64_t max_stale_ms;		       /* a source's max-stale unless a mount sets it */
 	unsigned stall_timeout_s, ufs_retries; /* every source's UFS client (ufs_options) */
 	struct metrics *metrics;

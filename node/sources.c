@@ -371,7 +371,7 @@ int node_get_source_locked(struct node *n, const struct source_params *p, struct
 	    .retries = n->ufs_retries,
 	    .cluster = n->cluster,
 	    .peers = n->peers,
-	    .near_cache = n->cfg.near_cache,
+	    .near_cache = n->near_cache,
 	    .cache_replicas = p->cache_replicas,
 	};
 	err[0] = '\0';

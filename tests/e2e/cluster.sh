@@ -224,9 +224,26 @@ for i in 1 2 3; do mount_on "$i" "$NGINX_URL"; done
 out="$(timeout 300 "$LOAD_CALL" "${STATE[1]}/node.sock" "$SRC_ID" /)" || fail "the load on node 1 failed: $out"
 note "load on node 1: $out"
 [ "$(ufs_body_bytes)" -eq "$TOTAL" ] || fail "the load made nginx send $(ufs_body_bytes) object bytes for a $TOTAL-byte tree"
-for i in 2 3; do
-	[ "$(metric "$i" weir_source_ufs_fetched_bytes_total)" -gt 0 ] || fail "node $i fetched nothing from the UFS for the load: the owners did not share the work"
+# field NAME LINE: the value of NAME=N in LINE; fails when absent
+field() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | grep -x '[0-9]*' || fail "no $1= in \"$2\""; }
+[ "$(field bytes_done "$out")" -eq "$TOTAL" ] || fail "the load reports bytes_done $(field bytes_done "$out"), the tree is $TOTAL"
+[ "$(field ufs_bytes "$out")" -eq "$TOTAL" ] || fail "the load reports ufs_bytes $(field ufs_bytes "$out") summed over the nodes; nginx sent $TOTAL"
+grep -q "spread over 3 cache node(s)" "${STATE[1]}/node.log" || fail "node 1 did not spread the load over the three nodes (no \"spread over 3 cache node(s)\" in its log)"
+sum=0
+for i in 1 2 3; do
+	# each node fetched from the UFS exactly the blocks of its share, as its loader counted them
+	line="$(grep -E "load of [0-9]+ path\(s\) of .* done: " "${STATE[$i]}/node.log" | tail -n 1)"
+	[ -n "$line" ] || fail "node $i ran no share of the load (no \"load of ... done\" in its log)"
+	share="$(printf '%s\n' "$line" | sed -n 's/.* files, \([0-9]*\) bytes in .*/\1/p')"
+	[ -n "$share" ] || fail "node $i's load line has no byte count: $line"
+	u=$(metric "$i" weir_source_ufs_fetched_bytes_total)
+	[ "$u" -eq "$share" ] || fail "node $i fetched $u bytes from the UFS; its share of the load is $share bytes"
+	[ "$u" -gt 0 ] || fail "node $i fetched nothing from the UFS for the load: the owners did not share the work"
+	[ "$(metric "$i" weir_peer_in_bytes_total)" -eq 0 ] || fail "node $i received block bytes from peers during the load: a share should stay on its owner"
+	note "node $i: share $share bytes = $(awk -v a="$share" -v b="$TOTAL" 'BEGIN { printf "%.2f", a / b }') of the tree, all from the UFS"
+	sum=$((sum + share))
 done
+[ "$sum" -eq "$TOTAL" ] || fail "the three shares add up to $sum bytes; the tree is $TOTAL"
 pids=()
 for i in 1 2 3; do
 	timeout -k 5 300 cp -R "${MP[$i]}/." "$TMP/copyl$i" &
