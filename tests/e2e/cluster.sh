@@ -218,7 +218,9 @@ step "a load on node 1 warms the whole cluster: the three nodes then read with n
 LOAD_CALL="${WEIR_LOAD_CALL:-${WEIR_BUILD_DIR:-$WEIR_SRC/build}/tests/e2e/load-call}"
 [ -x "$LOAD_CALL" ] || fail "load-call is not at $LOAD_CALL: build it (ninja -C build)"
 for i in 1 2 3; do stop_node "$i"; done
-for i in 1 2 3; do node_setup "$i" "$TMP/l$i" "$KEY" "prefetch-max = 8MiB"; done
+# node 3 keeps at most 8 MiB of its peers' blocks (near-cache), nodes 1 and 2 the default 1 GiB
+for i in 1 2; do node_setup "$i" "$TMP/l$i" "$KEY" "prefetch-max = 8MiB"; done
+node_setup 3 "$TMP/l3" "$KEY" "prefetch-max = 8MiB" "near-cache = 8MiB"
 for i in 1 2 3; do mount_on "$i" "$NGINX_URL"; done
 : >"$NGINX_ACCESS_LOG"
 out="$(timeout 300 "$LOAD_CALL" "${STATE[1]}/node.sock" "$SRC_ID" /)" || fail "the load on node 1 failed: $out"
@@ -230,6 +232,7 @@ field() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | grep -x '[0-9]
 [ "$(field ufs_bytes "$out")" -eq "$TOTAL" ] || fail "the load reports ufs_bytes $(field ufs_bytes "$out") summed over the nodes; nginx sent $TOTAL"
 grep -q "spread over 3 cache node(s)" "${STATE[1]}/node.log" || fail "node 1 did not spread the load over the three nodes (no \"spread over 3 cache node(s)\" in its log)"
 sum=0
+declare -A SHARE
 for i in 1 2 3; do
 	# each node fetched from the UFS exactly the blocks of its share, as its loader counted them
 	line="$(grep -E "load of [0-9]+ path\(s\) of .* done: " "${STATE[$i]}/node.log" | tail -n 1)"
@@ -242,6 +245,7 @@ for i in 1 2 3; do
 	[ "$(metric "$i" weir_peer_in_bytes_total)" -eq 0 ] || fail "node $i received block bytes from peers during the load: a share should stay on its owner"
 	note "node $i: share $share bytes = $(awk -v a="$share" -v b="$TOTAL" 'BEGIN { printf "%.2f", a / b }') of the tree, all from the UFS"
 	sum=$((sum + share))
+	SHARE[$i]=$share
 done
 [ "$sum" -eq "$TOTAL" ] || fail "the three shares add up to $sum bytes; the tree is $TOTAL"
 pids=()
@@ -252,7 +256,19 @@ done
 for i in 1 2 3; do wait "${pids[$((i - 1))]}" || fail "cp -R of node $i's view after the load failed"; done
 for i in 1 2 3; do check_copy "node $i after the load" "$TMP/copyl$i"; done
 [ "$(ufs_body_bytes)" -eq "$TOTAL" ] || fail "reads after the load made nginx send $(($(ufs_body_bytes) - TOTAL)) more bytes"
-ok "the load fetched the tree once, spread over the owners; the three nodes then read it byte-exact with no UFS byte"
+NEAR=$((8 * 1048576))
+c3=$(metric 3 weir_source_cached_bytes)
+in3=$(metric 3 weir_peer_in_bytes_total)
+[ "$in3" -ge $((TOTAL - SHARE[3])) ] || fail "node 3 read $in3 bytes from peers; the blocks it does not own are $((TOTAL - SHARE[3]))"
+[ "$c3" -le $((SHARE[3] + NEAR)) ] || fail "node 3 caches $c3 bytes: more than its share (${SHARE[3]}) and its near-cache (8 MiB)"
+[ "$c3" -ge "${SHARE[3]}" ] || fail "node 3 caches $c3 bytes, less than its own share (${SHARE[3]}): the near-cache took out blocks it owns"
+if [ $((TOTAL - SHARE[3])) -gt $((NEAR + 4194304)) ]; then
+	[ "$c3" -gt "${SHARE[3]}" ] || fail "node 3 kept none of the $in3 bytes it read from peers (near-cache 8 MiB)"
+fi
+c1=$(metric 1 weir_source_cached_bytes)
+[ "$c1" -eq "$TOTAL" ] || fail "node 1 (near-cache 1 GiB) caches $c1 bytes after reading the tree; expected all $TOTAL"
+note "node 3 caches $c3 bytes: its share ${SHARE[3]} and $((c3 - SHARE[3])) of the $in3 it read from peers (near-cache 8 MiB); node 1 caches all $c1"
+ok "the load fetched the tree once, spread over the owners; the three nodes then read it byte-exact with no UFS byte; near-cache sizes held"
 
 step "bytes spoiled between peers are caught: node 3 reads node 2's blocks through a byte-flipping relay"
 stop_node 2
