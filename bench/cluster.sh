@@ -27,7 +27,8 @@ RATE="${BENCH_RATE:-10000000}" # bytes/s per connection (throttle.py)
 CONNS="${BENCH_CONNS:-4}"
 # (c)'s mounts: the peers, not the UFS, serve them, so its window of blocks in flight
 CONNS_C="${BENCH_CONNS_C:-16}"
-RUNS="${BENCH_RUNS:-3}"        # runs of (c); the best is reported
+RUNS="${BENCH_RUNS:-3}"        # runs of (c) and (b); the best is reported
+PARTS="${BENCH_PARTS:-abc}"    # which of (a), (b), (c) to run (c needs a)
 
 require_root_fuse
 find_weir_bins
@@ -37,7 +38,7 @@ SHM="$(mktemp -d /dev/shm/weir-bench-cluster.XXXXXX)"
 at_exit 'rm -rf "$SHM"'
 
 best() { printf '%s\n' "$@" | sort -g | head -n 1; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2f", a / b }'; }
 mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f MB/s", b / s / 1e6 }'; }
 
 step "three namespaces; a tree of $NFILES x $FILE_MIB MiB in tmpfs; nginx behind a $RATE B/s per connection throttle"
@@ -106,7 +107,21 @@ load_on() {
 	elapsed "$t0" "$t1"
 }
 nodes_down() { for i in 1 2 3; do stop_node "$i"; done; }
+# shares: each node's share of the last load, from its log: "n1 5.1 s/88 MB".
+shares() {
+	local i line out=""
+	for i in 1 2 3; do
+		line="$(grep -E "load of [0-9]+ path\(s\) of .* done: " "${STATE[$i]}/node.log" | tail -n 1)"
+		[ -n "$line" ] || fail "node $i ran no share of the load (no \"load of ... done\" in its log)"
+		out+="$(printf '%s\n' "$line" | sed -n 's/.* files, \([0-9]*\) bytes in \([0-9]*\) ms.*/\1 \2/p' |
+			awk -v n="n$i" '{ printf "%s %.2f s/%.0f MB ", n, $2 / 1000, $1 / 1e6 }')"
+	done
+	echo "$out"
+}
 
+T_SEP=0 U_SEP=0 T_ONE=0 U_ONE=0 T_PEER=0 T_LOCAL=0 T_LOAD1=0 T_LOAD3=0 U_LOAD1=0 U_LOAD3=0
+CLIENT="-" peer_times=() local_times=() l1_times=() l3_times=() SHARES=""
+if [[ $PARTS == *a* ]]; then
 step "(a) three separate caches: all three nodes read the tree cold at once"
 nodes_up sep 2
 : >"$NGINX_ACCESS_LOG"
@@ -125,6 +140,7 @@ T_ONE=$(read_all "${MP[1]}" "${MP[2]}" "${MP[3]}")
 U_ONE=$(ufs_body_bytes)
 note "one cache: $T_ONE s, UFS $U_ONE bytes = $(ratio "$U_ONE" "$TOTAL")x the tree; node $CLIENT is the client"
 
+if [[ $PARTS == *c* ]]; then
 step "(c) node $CLIENT reads the tree its peers cached, against its own warm tier"
 peer_times=() local_times=()
 for r in $(seq 1 "$RUNS"); do
@@ -139,28 +155,36 @@ for r in $(seq 1 "$RUNS"); do
 	local_times+=("$(read_all "${MP[$CLIENT]}")")
 done
 T_PEER=$(best "${peer_times[@]}") T_LOCAL=$(best "${local_times[@]}")
+fi
 nodes_down
+fi
 
-step "(b) a load of the whole tree on one node alone, then on a cluster of three cache nodes"
-nodes_up lone 0
-: >"$NGINX_ACCESS_LOG"
-T_LOAD1=$(load_on 1)
-U_LOAD1=$(ufs_body_bytes)
-note "one node: $T_LOAD1 s, UFS $U_LOAD1 bytes"
-nodes_down
-nodes_up lthree 0 1 2 3
-: >"$NGINX_ACCESS_LOG"
-T_LOAD3=$(load_on 1)
-U_LOAD3=$(ufs_body_bytes)
-note "three nodes: $T_LOAD3 s, UFS $U_LOAD3 bytes"
-nodes_down
+if [[ $PARTS == *b* ]]; then
+step "(b) a load of the whole tree on one node alone against the same on a cluster of three cache nodes, alternately, $RUNS rounds"
+for r in $(seq 1 "$RUNS"); do
+	nodes_up lone$r- 0
+	: >"$NGINX_ACCESS_LOG"
+	l1_times+=("$(load_on 1)")
+	U_LOAD1=$(ufs_body_bytes)
+	nodes_down
+	nodes_up lthree$r- 0 1 2 3
+	: >"$NGINX_ACCESS_LOG"
+	l3_times+=("$(load_on 1)")
+	U_LOAD3=$(ufs_body_bytes)
+	SHARES="$(shares)"
+	note "round $r: one node ${l1_times[-1]} s, UFS $U_LOAD1 bytes; three nodes ${l3_times[-1]} s, UFS $U_LOAD3 bytes; shares: $SHARES"
+	nodes_down
+done
+T_LOAD1=$(best "${l1_times[@]}") T_LOAD3=$(best "${l3_times[@]}")
+fi
 
 echo
 echo "== bench/cluster.sh: $TOTAL-byte tree, UFS $RATE B/s per connection, --fetch-concurrency $CONNS =="
 printf '(a) 3 nodes cold at once  separate caches: %7.2f s  UFS %6.2fx the tree\n' "$T_SEP" "$(ratio "$U_SEP" "$TOTAL")"
 printf '                          one cache:       %7.2f s  UFS %6.2fx the tree   (time %sx of separate)\n' "$T_ONE" "$(ratio "$U_ONE" "$TOTAL")" "$(ratio "$T_ONE" "$T_SEP")"
-printf '(b) load, one node alone:  %7.2f s  UFS %6.2fx the tree\n' "$T_LOAD1" "$(ratio "$U_LOAD1" "$TOTAL")"
-printf '    load, 3 cache nodes:   %7.2f s  UFS %6.2fx the tree   (%sx faster; target >= 2.5)\n' "$T_LOAD3" "$(ratio "$U_LOAD3" "$TOTAL")" "$(ratio "$T_LOAD1" "$T_LOAD3")"
+printf '(b) load, one node alone:  %7.2f s  UFS %6.2fx the tree   (runs: %s)\n' "$T_LOAD1" "$(ratio "$U_LOAD1" "$TOTAL")" "${l1_times[*]}"
+printf '    load, 3 cache nodes:   %7.2f s  UFS %6.2fx the tree   (runs: %s)\n' "$T_LOAD3" "$(ratio "$U_LOAD3" "$TOTAL")" "${l3_times[*]}"
+printf '    3 nodes / 1 node:      %sx faster   (target >= 2.5; last shares: %s)\n' "$(ratio "$T_LOAD1" "$T_LOAD3")" "$SHARES"
 printf '(c) (--fetch-concurrency %s)\n' "$CONNS_C"
 printf '    node %s from peers:    %7.2f s  (%s; runs: %s)\n' "$CLIENT" "$T_PEER" "$(mbps "$TOTAL" "$T_PEER")" "${peer_times[*]}"
 printf '    own warm tier:         %7.2f s  (%s; runs: %s)\n' "$T_LOCAL" "$(mbps "$TOTAL" "$T_LOCAL")" "${local_times[*]}"

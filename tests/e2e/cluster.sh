@@ -323,5 +323,42 @@ for i in 1 2 3; do
 done
 ok "node $cache_node fetched the whole tree once; the two clients read it from node $cache_node, byte-exact"
 
+step "node 2 killed mid-load: its share moves to the blocks' next owners and the load completes"
+for i in 1 2 3; do stop_node "$i"; done
+# a UFS slow enough (1 MB/s per connection) for the load to be under way when node 2 dies
+TPORT="$(free_port)"
+python3 "$here/../helpers/throttle.py" "$TPORT" "$NGINX_PORT" 1000000 "$CL_SUBNET.1" "$CL_SUBNET.1" >"$TMP/throttle.log" 2>&1 &
+tpid=$!
+at_exit "kill $tpid 2>/dev/null"
+for _ in $(seq 1 100); do grep -q '^throttle:' "$TMP/throttle.log" && break; sleep 0.1; done
+grep -q '^throttle:' "$TMP/throttle.log" || fail "throttle.py did not listen within 10 s: $(cat "$TMP/throttle.log")"
+SLOW_URL="http://$CL_SUBNET.1:$TPORT/"
+cluster_nodes 1 2 3
+for i in 1 2 3; do node_setup "$i" "$TMP/k$i" "$KEY" "prefetch-max = 8MiB"; done
+for i in 1 2 3; do mount_on "$i" "$SLOW_URL" --fetch-concurrency 4; done
+SLOW_ID="$(ls "${STATE[1]}/stores")"
+: >"$NGINX_ACCESS_LOG"
+timeout 300 "$LOAD_CALL" "${STATE[1]}/node.sock" "$SLOW_ID" / >"$TMP/kload.out" 2>&1 &
+lpid=$!
+for _ in $(seq 1 100); do grep -q "this node's share of" "${STATE[2]}/node.log" && break; sleep 0.1; done
+grep -q "this node's share of" "${STATE[2]}/node.log" || fail "node 2 never started its share of node 1's load"
+sleep 1
+k2="$(weir_keeper_pid "${STATE[2]}")" n2="$(weir_node_pid "${STATE[2]}")"
+[ -n "$n2" ] || fail "node 2's weir-node is not running"
+[ -z "$k2" ] || kill -KILL "$k2"
+kill -KILL "$n2"
+t0="$(now)"
+wait "$lpid" || fail "the load failed after node 2 died: $(cat "$TMP/kload.out")"
+out="$(cat "$TMP/kload.out")"
+note "load with node 2 killed: $out ($(elapsed "$t0" "$(now)") s after the kill)"
+[ "$(field bytes_done "$out")" -eq "$TOTAL" ] || fail "the load completed with bytes_done $(field bytes_done "$out"); the tree is $TOTAL"
+grep -q "node n2 .*its share moves" "${STATE[1]}/node.log" || fail "node 1 did not move node 2's share (no \"node n2 ... its share moves\" in its log)"
+[ "$(ufs_body_bytes)" -ge "$TOTAL" ] || fail "nginx sent $(ufs_body_bytes) bytes for the load; the tree is $TOTAL"
+for i in 1 3; do
+	timeout -k 5 300 cp -R "${MP[$i]}/." "$TMP/copyk$i" || fail "cp -R of node $i's view after the kill failed"
+	check_copy "node $i after node 2 died mid-load" "$TMP/copyk$i"
+done
+ok "node 2's share moved; the load completed with every byte and nodes 1 and 3 read the tree byte-exact"
+
 echo
 echo "cluster: all checks passed"

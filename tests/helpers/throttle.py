@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # A TCP proxy that caps each connection's download at RATE bytes/s with no burst (nginx's
 # limit_rate grants every request a one-second burst, so short range requests escape it).
-# Usage: throttle.py LISTEN_PORT UPSTREAM_PORT RATE_BYTES_PER_S [LISTEN_HOST]
-#   (upstream on 127.0.0.1; it listens there too unless LISTEN_HOST says where, e.g. a test's bridge)
+# Usage: throttle.py LISTEN_PORT UPSTREAM_PORT RATE_BYTES_PER_S [LISTEN_HOST [UPSTREAM_HOST]]
+#   (it listens on 127.0.0.1 unless LISTEN_HOST says where, e.g. a test's bridge; the upstream is
+#   on 127.0.0.1 unless UPSTREAM_HOST says where)
 import asyncio
 import sys
 import time
@@ -38,17 +39,18 @@ async def pipe(reader, writer, rate):
 async def main():
     listen, upstream, rate = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
     host = sys.argv[4] if len(sys.argv) > 4 else "127.0.0.1"
+    uhost = sys.argv[5] if len(sys.argv) > 5 else "127.0.0.1"
 
     async def handle(creader, cwriter):
         try:
-            ureader, uwriter = await asyncio.open_connection("127.0.0.1", upstream)
+            ureader, uwriter = await asyncio.open_connection(uhost, upstream)
         except OSError:
             cwriter.close()
             return
         await asyncio.gather(pipe(creader, uwriter, 0), pipe(ureader, cwriter, rate))
 
     server = await asyncio.start_server(handle, host, listen)
-    print(f"throttle: {host}:{listen} -> 127.0.0.1:{upstream} at {rate:.0f} B/s per connection",
+    print(f"throttle: {host}:{listen} -> {uhost}:{upstream} at {rate:.0f} B/s per connection",
           flush=True)
     async with server:
         await server.serve_forever()
