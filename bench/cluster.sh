@@ -29,6 +29,7 @@ CONNS="${BENCH_CONNS:-4}"
 CONNS_C="${BENCH_CONNS_C:-16}"
 RUNS="${BENCH_RUNS:-3}"        # runs of (c) and (b); the best is reported
 PARTS="${BENCH_PARTS:-abc}"    # which of (a), (b), (c) to run (c needs a)
+NEAR_C="${BENCH_NEAR_C:-}"     # (c)'s client node's near-cache (default: weir-node's)
 
 require_root_fuse
 find_weir_bins
@@ -145,7 +146,7 @@ step "(c) node $CLIENT reads the tree its peers cached, against its own warm tie
 peer_times=() local_times=()
 for r in $(seq 1 "$RUNS"); do
 	stop_node "$CLIENT"
-	node_setup "$CLIENT" "$TMP/c$r-" "$KEY" "cache-replicas = 2"
+	node_setup "$CLIENT" "$TMP/c$r-" "$KEY" "cache-replicas = 2" ${NEAR_C:+"near-cache = $NEAR_C"}
 	mount_on "$CLIENT" "$UFS_URL" --fetch-concurrency "$CONNS_C"
 	before=$(ufs_body_bytes)
 	peer_times+=("$(read_all "${MP[$CLIENT]}")")
@@ -185,7 +186,7 @@ printf '                          one cache:       %7.2f s  UFS %6.2fx the tree 
 printf '(b) load, one node alone:  %7.2f s  UFS %6.2fx the tree   (runs: %s)\n' "$T_LOAD1" "$(ratio "$U_LOAD1" "$TOTAL")" "${l1_times[*]}"
 printf '    load, 3 cache nodes:   %7.2f s  UFS %6.2fx the tree   (runs: %s)\n' "$T_LOAD3" "$(ratio "$U_LOAD3" "$TOTAL")" "${l3_times[*]}"
 printf '    3 nodes / 1 node:      %sx faster   (target >= 2.5; last shares: %s)\n' "$(ratio "$T_LOAD1" "$T_LOAD3")" "$SHARES"
-printf '(c) (--fetch-concurrency %s)\n' "$CONNS_C"
+printf '(c) (--fetch-concurrency %s, near-cache %s)\n' "$CONNS_C" "${NEAR_C:-default}"
 printf '    node %s from peers:    %7.2f s  (%s; runs: %s)\n' "$CLIENT" "$T_PEER" "$(mbps "$TOTAL" "$T_PEER")" "${peer_times[*]}"
 printf '    own warm tier:         %7.2f s  (%s; runs: %s)\n' "$T_LOCAL" "$(mbps "$TOTAL" "$T_LOCAL")" "${local_times[*]}"
 printf '    peers / local speed:   %sx   (target >= 0.5)\n' "$(ratio "$T_LOCAL" "$T_PEER")"

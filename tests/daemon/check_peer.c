@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "cluster.h"
+#include "near_cache.h"
 #include "peer_auth.h"
+#include "rendezvous.h"
 #include "suites.h"
 
 static struct peer_key key_of(const char *s)
@@ -466,6 +468,64 @@ START_TEST(readers_race_member_changes)
 }
 END_TEST
 
+/* A DataLoad share (loader.c) keys a block as cluster_owners() does, so the node that loads a
+ * block is the one readers ask for it. */
+START_TEST(load_share_owner_is_read_owner)
+{
+	struct cluster *cl = cluster_of("n2", three, 0);
+	struct cluster_view *c = cluster_view_get(cl);
+	const char *names[3] = {"n3", "n1", "n2"}; /* another order: the owner must not change */
+	for (uint64_t b = 0; b < 500; b++) {
+		int o[3];
+		ck_assert_uint_eq(cluster_owners(c, "0123abcd", 0, "/d/f.bin", b, o, 3), 3);
+		char key[128];
+		snprintf(key, sizeof(key), "%s\n%s\n%llu", "0123abcd", "/d/f.bin",
+			 (unsigned long long)b);
+		int share = rendezvous_owner(key, names, 3);
+		ck_assert_int_ge(share, 0);
+		ck_assert_str_eq(names[share], cluster_node_name(c, o[0]));
+	}
+	cluster_view_put(c);
+	cluster_free(cl);
+}
+END_TEST
+
+START_TEST(near_cache_stays_within_its_bound)
+{
+	struct near_cache *nc;
+	struct near_block out[16];
+	ck_assert_int_eq(near_cache_new(10, &nc), 0);
+	ck_assert_uint_eq(near_cache_add(nc, 1, 0, 4, out, 16), 0);
+	ck_assert_uint_eq(near_cache_add(nc, 1, 1, 4, out, 16), 0);
+	/* the same block again is counted once and becomes the newest */
+	ck_assert_uint_eq(near_cache_add(nc, 1, 0, 4, out, 16), 0);
+	ck_assert_uint_eq(near_cache_bytes(nc), 8);
+	/* past the bound: the oldest (block 1, not block 0 added again) leaves */
+	ck_assert_uint_eq(near_cache_add(nc, 2, 0, 4, out, 16), 1);
+	ck_assert_uint_eq(out[0].obj, 1);
+	ck_assert_uint_eq(out[0].block, 1);
+	ck_assert_uint_eq(out[0].len, 4);
+	ck_assert_uint_eq(near_cache_bytes(nc), 8);
+	/* a big one pushes out as many as it takes, oldest first */
+	ck_assert_uint_eq(near_cache_add(nc, 3, 0, 9, out, 16), 2);
+	ck_assert_uint_eq(out[0].obj, 1);
+	ck_assert_uint_eq(out[1].obj, 2);
+	ck_assert_uint_eq(near_cache_bytes(nc), 9);
+	/* one that could not leave is back as the oldest, and named first next time */
+	near_cache_keep(nc, &out[0]);
+	ck_assert_uint_eq(near_cache_bytes(nc), 13);
+	ck_assert_uint_eq(near_cache_add(nc, 4, 0, 1, out, 16), 1);
+	ck_assert_uint_eq(out[0].obj, 1);
+	ck_assert_uint_eq(near_cache_bytes(nc), 10);
+	/* forgetting a block gives its bytes back; forgetting an unknown one is harmless */
+	near_cache_forget(nc, 3, 0);
+	near_cache_forget(nc, 99, 9);
+	ck_assert_uint_eq(near_cache_bytes(nc), 1);
+	near_cache_free(nc);
+	near_cache_free(NULL);
+}
+END_TEST
+
 Suite *peer_suite(void)
 {
 	Suite *s = suite_create("peer");
@@ -485,6 +545,10 @@ Suite *peer_suite(void)
 	tcase_add_test(tc, members_change_at_run_time);
 	tcase_add_test(tc, dynamic_self_needs_a_url);
 	tcase_add_test(tc, readers_race_member_changes);
+	tcase_add_test(tc, load_share_owner_is_read_owner);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("near-cache");
+	tcase_add_test(tc, near_cache_stays_within_its_bound);
 	suite_add_tcase(s, tc);
 	return s;
 }
