@@ -319,12 +319,14 @@ static bool remotes_poll(struct load *l)
 	return all;
 }
 
+/* Stops the remotes' shares that still run and makes every remote forget its share (a
+ * finished one too: it holds the source open there until then). */
 static void remotes_cancel(struct load *l)
 {
 	for (size_t i = 0; i < l->nremotes; i++) {
 		struct remote *rm = &l->remotes[i];
 		struct load_share rep;
-		if (!rm->lost && !rm->finished)
+		if (!rm->lost)
 			peer_client_load(l->route->peers, l->view, rm->idx, PEER_LOAD_CANCEL, l->src->id, NULL,
 					 l->spread_id, &rep);
 	}
@@ -368,8 +370,7 @@ static void spread_run(struct load *l, int self_share)
 		crew_start(l, &c);
 		crew_join(&c);
 	}
-	if (l->stop)
-		remotes_cancel(l);
+	remotes_cancel(l);
 }
 
 static void *load_thread(void *arg)

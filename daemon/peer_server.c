@@ -177,6 +177,10 @@ static void loads_sweep(struct peer_server *ps)
 	LIST_HEAD(, remote_load) dead = LIST_HEAD_INITIALIZER(dead);
 	int64_t now = meta_cache_now_ms();
 	pthread_mutex_lock(&ps->lock);
+	if (LIST_EMPTY(&ps->loads)) {
+		pthread_mutex_unlock(&ps->lock);
+		return;
+	}
 	struct remote_load *rl, *next;
 	for (rl = LIST_FIRST(&ps->loads); rl; rl = next) {
 		next = LIST_NEXT(rl, link);
@@ -490,6 +494,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 			return reply_text(conn, MHD_HTTP_BAD_REQUEST, "bad load request\n");
 		return load_request(ps, conn, &rq, mac, *con_cls);
 	}
+	loads_sweep(ps); /* the shares of askers that went away */
 	if (!path_ok(rq.path) || strlen(rq.etag) >= UFS_ETAG_MAX)
 		return reply_text(conn, MHD_HTTP_BAD_REQUEST, "bad path or etag\n");
 	struct serving *sv = calloc(1, sizeof(*sv));

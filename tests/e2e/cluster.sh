@@ -135,6 +135,20 @@ ok "an unsigned request: 400"
 refused=$(($(metric 2 weir_peer_refused_total) - refused0))
 [ "$refused" -eq 4 ] || fail "node 2 counts $refused refused requests in weir_peer_refused_total, expected the 4 with a bad MAC, name or time"
 ok "node 2 counted the 4 refusals"
+# DataLoad share requests (POST /v1/load): the same signature, never a block request's fields
+SPEC='{"paths":["/sub"],"nodes":["n1","n2","n3"]}'
+expect_status 400 "a block request's signed fields sent as a load request" "$N2" "$TMP/key" n1 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG" --load
+expect_status 403 "a load request with another key" "$N2" "$TMP/wrongkey" n1 "$SRC_ID" "$SPEC" 77 1 0 weir-load --load
+expect_status 403 "a load request from a name that is not a member" "$N2" "$TMP/key" n9 "$SRC_ID" "$SPEC" 77 1 0 weir-load --load
+expect_status 400 "a load whose node set leaves node 2 out" "$N2" "$TMP/key" n1 "$SRC_ID" '{"paths":["/sub"],"nodes":["n1","n3"]}' 77 1 0 weir-load --load
+expect_status 400 "a load of a path that is not absolute" "$N2" "$TMP/key" n1 "$SRC_ID" '{"paths":["sub"],"nodes":["n1","n2"]}' 77 1 0 weir-load --load
+expect_status 404 "a load of a source node 2 has not open" "$N2" "$TMP/key" n1 0000000000000000 "$SPEC" 77 1 0 weir-load --load
+expect_status 404 "the status of a load node 2 never started" "$N2" "$TMP/key" n1 "$SRC_ID" "" 78 2 0 weir-load --load
+expect_status 200 "a signed load of /sub among n1-n3 (node 2 starts its share)" "$N2" "$TMP/key" n1 "$SRC_ID" "$SPEC" 77 1 0 weir-load --load --out "$TMP/lstart"
+grep -q '"run":"000000000000004d"' "$TMP/lstart" || fail "node 2's answer to the load is not its share's report: $(cat "$TMP/lstart")"
+expect_status 404 "its status asked by another member (loads are the asker's)" "$N2" "$TMP/key" n3 "$SRC_ID" "" 77 2 0 weir-load --load
+expect_status 200 "its cancel" "$N2" "$TMP/key" n1 "$SRC_ID" "" 77 3 0 weir-load --load
+expect_status 404 "its status once cancelled" "$N2" "$TMP/key" n1 "$SRC_ID" "" 77 2 0 weir-load --load
 
 step "kill node 1 while node 3 reads a tree its peers cached: no error, same bytes"
 stop_node 3

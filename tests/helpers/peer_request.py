@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
 # Sends one block request to a weir-node's peer port as a peer would (daemon/peer_auth.h), or a
-# hostile variant of it, and prints the HTTP status (and, with --out, saves the body).
+# hostile variant of it, and prints the HTTP status (and, with --out, saves the body). With
+# --load it POSTs the same signed fields to /v1/load (a DataLoad share request: PATH is the spec
+# or "", BLOCK the load id, SIZE the op: 1 start, 2 status, 3 cancel; MTIME 0, ETAG weir-load).
 #   peer_request.py URL KEYFILE NODE SOURCE PATH BLOCK SIZE MTIME ETAG [--skew S] [--mac HEX]
-#                   [--out FILE]
+#                   [--out FILE] [--load]
 import argparse
 import hashlib
 import hmac
@@ -19,6 +21,7 @@ for a in ("url", "keyfile", "node", "source", "path", "block", "size", "mtime", 
 ap.add_argument("--skew", type=int, default=0, help="seconds added to our clock")
 ap.add_argument("--mac", help="send this MAC instead of the right one")
 ap.add_argument("--out")
+ap.add_argument("--load", action="store_true", help="POST /v1/load instead of GET /v1/block")
 a = ap.parse_args()
 
 key = open(a.keyfile, "rb").read()
@@ -30,9 +33,10 @@ text = "\n".join(["weir-peer-request-v1", a.node, str(t), a.source, a.path, a.bl
 mac = a.mac or hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 q = urllib.parse.urlencode({"source": a.source, "path": a.path, "block": a.block,
                             "size": a.size, "mtime": a.mtime, "etag": a.etag})
-req = urllib.request.Request(a.url.rstrip("/") + "/v1/block?" + q,
+req = urllib.request.Request(a.url.rstrip("/") + ("/v1/load?" if a.load else "/v1/block?") + q,
                              headers={"X-Weir-Node": a.node, "X-Weir-Time": str(t),
-                                      "X-Weir-Auth": mac})
+                                      "X-Weir-Auth": mac},
+                             data=b"" if a.load else None)
 try:
     with urllib.request.urlopen(req, timeout=30) as r:
         body = r.read()
