@@ -25,7 +25,7 @@
 #include "tree_walk.h"
 
 #define LOAD_WORKERS 4
-#define POLL_MS 250
+#define POLL_MS 100
 #define POLL_FAILS_LOST 3 /* polls failed in a row before a node's share moves */
 
 struct load_file {

@@ -5,7 +5,11 @@
 # Usage: throttle.py LISTEN_PORT UPSTREAM_PORT RATE_BYTES_PER_S [LISTEN_HOST [UPSTREAM_HOST]]
 #   (it listens on 127.0.0.1 unless LISTEN_HOST says where, e.g. a test's bridge; the upstream is
 #   on 127.0.0.1 unless UPSTREAM_HOST says where)
+# THROTTLE_WORKERS=N runs N processes on the port (SO_REUSEPORT), so that the proxy's own CPU is
+# not what caps many connections on a loaded machine; each dies with the first.
 import asyncio
+import os
+import signal
 import sys
 import time
 
@@ -36,7 +40,13 @@ async def pipe(reader, writer, rate):
             pass
 
 
-async def main():
+async def orphan_watch(parent):
+    while os.getppid() == parent:
+        await asyncio.sleep(0.5)
+    os._exit(0)
+
+
+async def main(reuse=False, parent=None, quiet=False):
     listen, upstream, rate = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
     host = sys.argv[4] if len(sys.argv) > 4 else "127.0.0.1"
     uhost = sys.argv[5] if len(sys.argv) > 5 else "127.0.0.1"
@@ -49,12 +59,44 @@ async def main():
             return
         await asyncio.gather(pipe(creader, uwriter, 0), pipe(ureader, cwriter, rate))
 
-    server = await asyncio.start_server(handle, host, listen)
-    print(f"throttle: {host}:{listen} -> {uhost}:{upstream} at {rate:.0f} B/s per connection",
-          flush=True)
+    server = await asyncio.start_server(handle, host, listen, reuse_port=reuse or None)
+    if parent:
+        asyncio.ensure_future(orphan_watch(parent))
+    if not quiet:
+        print(f"throttle: {host}:{listen} -> {uhost}:{upstream} at {rate:.0f} B/s per connection",
+              flush=True)
     async with server:
         await server.serve_forever()
 
 
+def workers(n):
+    parent, kids = os.getpid(), []
+
+    def stop(*_):
+        for k in kids:
+            try:
+                os.kill(k, signal.SIGTERM)
+            except OSError:
+                pass
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for i in range(n):
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            asyncio.run(main(True, parent, quiet=i > 0))
+            os._exit(0)
+        kids.append(pid)
+    os.wait()  # one worker gone: the proxy is broken, stop the others
+    stop()
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    n = int(os.environ.get("THROTTLE_WORKERS", "1"))
+    if n > 1:
+        workers(n)
+    else:
+        asyncio.run(main())
