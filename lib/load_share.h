@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* A DataLoad spread over the nodes that cache its Dataset: each node loads the files whose
+/* A DataLoad spread over the nodes that cache its Dataset: each node loads the blocks whose
  * rendezvous owner (rendezvous.h) among those nodes is itself, and reports its share in its Lease
  * (annotation weir.io/loads, keyed by the DataLoad's uid). The leader controller adds the shares
  * up. Pure functions; see docs/kubernetes.md. */
