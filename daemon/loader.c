@@ -68,7 +68,7 @@ struct load {
 	pthread_mutex_t lock;
 	struct load_file *files; /* under lock while planning, then read-only */
 	size_t nfiles, cap;
-	size_t next; /* under lock: next file to take */
+	size_t next;			 /* under lock: next file to take */
 	uint64_t tree_bytes, tree_files; /* under lock: the whole plan, every node's share */
 	uint64_t ufs_bytes_at_start;
 	atomic_uint_fast64_t bytes_done, files_done;
@@ -275,8 +275,8 @@ static void remotes_start(struct load *l)
 	for (size_t i = 0; i < l->nremotes; i++) {
 		struct remote *rm = &l->remotes[i];
 		struct load_share rep;
-		int r = peer_client_load(l->route->peers, l->view, rm->idx, PEER_LOAD_START, l->src->id,
-					 l->spec, l->spread_id, &rep);
+		int r = peer_client_load(l->route->peers, l->view, rm->idx, PEER_LOAD_START,
+					 l->src->id, l->spec, l->spread_id, &rep);
 		if (r < 0)
 			remote_lost(l, rm, r);
 	}
@@ -292,8 +292,8 @@ static bool remotes_poll(struct load *l)
 		if (rm->lost || rm->finished)
 			continue;
 		struct load_share rep;
-		int r = peer_client_load(l->route->peers, l->view, rm->idx, PEER_LOAD_STATUS, l->src->id,
-					 NULL, l->spread_id, &rep);
+		int r = peer_client_load(l->route->peers, l->view, rm->idx, PEER_LOAD_STATUS,
+					 l->src->id, NULL, l->spread_id, &rep);
 		if (r < 0) {
 			if (r == -ENOENT || ++rm->fails >= POLL_FAILS_LOST)
 				remote_lost(l, rm, r);
@@ -310,7 +310,8 @@ static bool remotes_poll(struct load *l)
 		pthread_mutex_unlock(&l->lock);
 		if (rep.finished && rep.error[0]) {
 			char msg[sizeof(l->prog.message)];
-			snprintf(msg, sizeof(msg), "node %s: %.400s", l->share[rm->share], rep.error);
+			snprintf(msg, sizeof(msg), "node %s: %.400s", l->share[rm->share],
+				 rep.error);
 			fail_msg(l, -EIO, msg);
 		}
 		if (!rep.finished)
@@ -327,8 +328,8 @@ static void remotes_cancel(struct load *l)
 		struct remote *rm = &l->remotes[i];
 		struct load_share rep;
 		if (!rm->lost)
-			peer_client_load(l->route->peers, l->view, rm->idx, PEER_LOAD_CANCEL, l->src->id, NULL,
-					 l->spread_id, &rep);
+			peer_client_load(l->route->peers, l->view, rm->idx, PEER_LOAD_CANCEL,
+					 l->src->id, NULL, l->spread_id, &rep);
 	}
 }
 

@@ -341,9 +341,9 @@ void peer_client_free(struct peer_client *pc)
 }
 
 int peer_client_get_async(struct peer_client *pc, struct cluster_view *view, int idx,
-			  const char *source, const char *path,
-			  const struct ufs_attr *attr, uint64_t block, uint32_t len, void *buf,
-			  peer_done_fn done, void *userdata)
+			  const char *source, const char *path, const struct ufs_attr *attr,
+			  uint64_t block, uint32_t len, void *buf, peer_done_fn done,
+			  void *userdata)
 {
 	struct peer_req *rq = calloc(1, sizeof(*rq));
 	if (!rq)
@@ -488,7 +488,8 @@ int peer_client_load(struct peer_client *pc, struct cluster_view *view, int idx,
 	r = -EBADMSG;
 	if (c->overflow || !c->xxh3[0] || *end || sum != want_sum ||
 	    peer_auth_verify_reply(pc->key, mac, c->got, sum, c->mac) < 0) {
-		log_warn("peer %s answered load %" PRIx64 " with a reply that fails its checksum or "
+		log_warn("peer %s answered load %" PRIx64
+			 " with a reply that fails its checksum or "
 			 "MAC",
 			 peer, id);
 		goto out;
@@ -498,8 +499,8 @@ int peer_client_load(struct peer_client *pc, struct cluster_view *view, int idx,
 	r = load_share_from_json(o, peer, ret, why, sizeof(why));
 	json_object_put(o);
 	if (r < 0) {
-		log_warn("peer %s answered load %" PRIx64 " with a report weir cannot read: %s", peer,
-			 id, why);
+		log_warn("peer %s answered load %" PRIx64 " with a report weir cannot read: %s",
+			 peer, id, why);
 		r = -EBADMSG;
 	}
 out:

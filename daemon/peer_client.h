@@ -39,15 +39,15 @@ void peer_client_free(struct peer_client *pc);
  * path (version attr) of source, len bytes into buf (kept alive by the caller until done runs).
  * Returns 0 (done will run) or -errno (it will not). */
 int peer_client_get_async(struct peer_client *pc, struct cluster_view *view, int idx,
-			  const char *source, const char *path,
-			  const struct ufs_attr *attr, uint64_t block, uint32_t len, void *buf,
-			  peer_done_fn done, void *userdata);
+			  const char *source, const char *path, const struct ufs_attr *attr,
+			  uint64_t block, uint32_t len, void *buf, peer_done_fn done,
+			  void *userdata);
 
 /* A reply to a load request is at most this long (a load_share's JSON). */
 #define PEER_LOAD_REPLY_MAX 65536
 
-/* Asks member idx of view about this node's DataLoad id on source (peer_auth.h, PEER_LOAD_*): start its
- * share (spec: {"paths":[..],"nodes":[..]}), its progress, or cancel it. Runs on the caller's
+/* Asks member idx of view about this node's DataLoad id on source (peer_auth.h, PEER_LOAD_*): start
+ * its share (spec: {"paths":[..],"nodes":[..]}), its progress, or cancel it. Runs on the caller's
  * thread and waits (at most twice the connect timeout): call it without locks. Returns 0 with
  * *ret the share's report (run, nodes, figures; node is the member's name), or -errno:
  * -ENOENT (no such source or load there), -EACCES (refused), -ECONNREFUSED/-ETIMEDOUT,

@@ -193,8 +193,8 @@ static void loads_sweep(struct peer_server *ps)
 	pthread_mutex_unlock(&ps->lock);
 	while ((rl = LIST_FIRST(&dead))) {
 		LIST_REMOVE(rl, link);
-		log_warn("load %016" PRIx64 " of node %s: not asked about for %d s; stopped", rl->id,
-			 rl->node, PEER_SERVER_LOAD_IDLE_MS / 1000);
+		log_warn("load %016" PRIx64 " of node %s: not asked about for %d s; stopped",
+			 rl->id, rl->node, PEER_SERVER_LOAD_IDLE_MS / 1000);
 		remote_load_free(ps, rl);
 	}
 }
