@@ -207,8 +207,12 @@ int main(int argc, char **argv)
 		log_err("eviction \"%s\" is neither heat nor lru", n.cfg.eviction);
 		return 2;
 	}
-	if (quantity_parse(n.cfg.near_cache, &n.near_cache) < 0) {
-		log_err("near-cache \"%s\" is not 0 or a size like 1GiB", n.cfg.near_cache);
+	if (quantity_parse(n.cfg.near_cache, &n.near_cache) < 0 ||
+	    (n.near_cache > 0 && n.near_cache < (1u << 20))) {
+		/* below 1 MiB no block fits: "near-cache = 1" (on, before it was a size) would
+		 * silently keep nothing */
+		log_err("near-cache \"%s\" is not 0 or a size of at least 1MiB like 1GiB",
+			n.cfg.near_cache);
 		return 2;
 	}
 	if (quantity_parse(n.cfg.prefetch_max, &n.prefetch_max) < 0 || n.prefetch_max == 0) {
