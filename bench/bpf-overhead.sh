@@ -181,7 +181,8 @@ detach() { rm -rf "$pins" "$pins-maps"; }
 declare -A res
 # One dd per file, size and configuration; each figure below is the least over $runs rounds,
 # and every round measures every configuration, so that drift on a shared machine hits them
-# all alike.
+# all alike. "detached" is measured twice a round (first and last): the second, "again", says
+# how far two measurements of the same thing differ here, the noise any overhead below sits in.
 measure() { # COLUMN
 	local f bs v
 	for f in "${files[@]}"; do
@@ -197,6 +198,7 @@ measure() { # COLUMN
 others_sys_exit() { # links to sys_exit of other processes change every column: say so
 	bpftool link list 2>/dev/null | grep -c "tp 'sys_exit'" || true
 }
+
 note "sys_exit links on the node before the runs (other tests): $(others_sys_exit)"
 cols=(noop noop+sys before before+sys after after+sys)
 for round in $(seq "$runs"); do
@@ -206,24 +208,26 @@ for round in $(seq "$runs"); do
 		measure "$col"
 		detach
 	done
+	measure again
 done
 note "sys_exit links on the node after the runs (other tests): $(others_sys_exit)"
 
 pct() { awk -v a="$1" -v c="$2" 'BEGIN { printf "%.1f", (c - a) * 100 / a }'; }
 echo "CPU ns per dd block (read + write to /dev/null), least of $runs rounds; in brackets the"
-echo "overhead: extra CPU per block vs detached. before: $base_rev's programs; after: this tree's."
+echo "overhead: extra CPU per block vs detached. again: detached measured again at the end of each"
+echo "round (the noise). before: $base_rev's programs; after: this tree's."
 echo "+sys: with the sys_exit program attached (weir-node attaches it while a view file is open in"
-echo "passthrough: before, from any tier; after, from a tmpfs tier only). noop: programs that"
-echo "return at once, on the read tracepoint (+sys: and on sys_exit): the floor of any program there."
+echo "passthrough from a tmpfs tier). noop: programs that return at once, on the read tracepoint"
+echo "(+sys: and on sys_exit): the floor of any program there."
 for f in "${files[@]}"; do
 	echo
 	echo "warm $f reads of a $((size >> 20)) MiB file"
-	printf '%-5s %9s' bs detached
+	printf '%-5s %9s %17s' bs detached again
 	for col in "${cols[@]}"; do printf ' %17s' "$col"; done
 	echo
 	for bs in "${sizes[@]}"; do
 		b=${res[$f,detached,$bs]}
-		printf '%-5s %9s' "$bs" "$b"
+		printf '%-5s %9s %8s (%5s%%)' "$bs" "$b" "${res[$f,again,$bs]}" "$(pct "$b" "${res[$f,again,$bs]}")"
 		for col in "${cols[@]}"; do
 			v=${res[$f,$col,$bs]}
 			printf ' %8s (%5s%%)' "$v" "$(pct "$b" "$v")"
@@ -231,18 +235,19 @@ for f in "${files[@]}"; do
 		echo
 	done
 done
-# What each file costs as weir-node runs, before and after: the page-cache file without
-# sys_exit in both; the MEM-tier passthrough file with it in both; the SSD-tier passthrough
-# file with it before, without it after.
-declare -A was=([pagecache]=before [pt-mem]=before+sys [pt-ssd]=before+sys)
+# What each file costs as weir-node runs: the page-cache and SSD-tier passthrough files without
+# sys_exit, the MEM-tier passthrough file with it.
+declare -A was=([pagecache]=before [pt-mem]=before+sys [pt-ssd]=before)
 declare -A now=([pagecache]=after [pt-mem]=after+sys [pt-ssd]=after)
 echo
-echo "as weir-node runs (overhead vs detached): before -> after"
+echo "as weir-node runs, overhead vs detached: before -> after (again: the noise)"
 for f in "${files[@]}"; do
 	printf '%-10s' "$f"
 	for bs in "${sizes[@]}"; do
 		b=${res[$f,detached,$bs]}
-		printf '  %s %5s%% -> %5s%%' "$bs" "$(pct "$b" "${res[$f,${was[$f]},$bs]}")" "$(pct "$b" "${res[$f,${now[$f]},$bs]}")"
+		printf '  %s %5s%% -> %5s%% (%5s%%)' "$bs" "$(pct "$b" "${res[$f,${was[$f]},$bs]}")" \
+			"$(pct "$b" "${res[$f,${now[$f]},$bs]}")" "$(pct "$b" "${res[$f,again,$bs]}")"
 	done
 	echo
 done
+echo "load: $(uptime)"

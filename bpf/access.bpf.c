@@ -23,8 +23,11 @@ const volatile __u64 heat_interval_ns = 1000000000ull; /* 0: no ACCESS_EV_HEAT *
 /* ...or sooner, once a file was read this many pages since its last one */
 const volatile __u64 heat_emit_pages = 256;
 const volatile __u32 page_shift = 12;
-/* a run of sequential reads is counted once it is this long (see "pending") */
+/* a run of sequential reads is counted once it is this long (see "pending"), and then every
+ * coalesce_more_pages: the first part starts a stream, the later ones advance it, and each
+ * count costs a few hash lookups and maybe a ring-buffer record */
 const volatile __u64 coalesce_pages = 64;
+const volatile __u64 coalesce_more_pages = 256;
 /* weir-node's process: its own reads of tier files (answering READs, checksums, demotion) are
  * no reader's */
 const volatile __u32 self_tgid = 0;
@@ -50,6 +53,9 @@ static __always_inline int dev_maybe_watched(__u32 dev)
  * user space: while one is 0 the programs skip the "backing" lookup for files of that kind. */
 volatile __u32 backing_nonanon = 0;
 volatile __u32 backing_anon = 0;
+/* Bumped by user space when an entry of "backing" goes or changes: a pending run that took its
+ * view file from "backing" keeps it while its access_pending.backed is backing_gen + 1. */
+volatile __u32 backing_gen = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -386,6 +392,7 @@ static __always_inline void flush_pending(struct access_pending *p)
 	p->first_page = p->next_page;
 	p->pages = 0;
 	p->reads = 0;
+	p->flushed = 1;
 	count_run(&r);
 }
 
@@ -393,8 +400,10 @@ static __always_inline void flush_pending(struct access_pending *p)
  * inode. Reads go through this CPU's pending run; mmap faults are counted at once. */
 /* batched: (index, raw_last) come from filemap_get_pages, which a read(2) of many pages calls
  * once per folio batch with the same raw_last. */
+/* raw_dev, raw_ino: the file the tracepoint named (backed: a tier file, else dev, ino). */
 static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 isize, __u64 index,
-				     __u64 raw_last, __u32 source, const int batched)
+				     __u64 raw_last, __u32 source, const int batched, __u32 raw_dev,
+				     __u64 raw_ino, __u32 backed)
 {
 	if (isize <= 0)
 		return 0;
@@ -454,7 +463,7 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 			p->reads++;
 			p->raw_last = batched ? raw_last : ~0ull;
 			p->last_index = index;
-			if (p->pages >= coalesce_pages)
+			if (p->pages >= (p->flushed ? coalesce_more_pages : coalesce_pages))
 				flush_pending(p);
 			return 0;
 		}
@@ -474,6 +483,10 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 	p->reads = 1;
 	p->raw_last = batched ? raw_last : ~0ull;
 	p->last_index = index;
+	p->raw_dev = raw_dev;
+	p->raw_ino = raw_ino;
+	p->backed = backed ? backing_gen + 1 : 0;
+	p->flushed = 0;
 	if (p->pages >= coalesce_pages)
 		flush_pending(p);
 	return 0;
@@ -514,10 +527,25 @@ static __always_inline int backing_view(__u32 *dev, __u64 *ino, __u32 *view_id)
 
 /* Whose access this is: a file of a watched view (*source unchanged), or a tier file read or
  * faulted by a reader of a passthrough open (*dev, *ino become the view file's, *source
- * pt_source). Returns 0 for anything else. */
+ * pt_source, *backed 1). Returns 0 for anything else. */
 static __always_inline int access_view(__u32 *dev, __u64 *ino, __u32 *view_id, __u32 *source,
-				       __u32 pt_source)
+				       __u32 pt_source, __u32 *backed)
 {
+	__u32 zero = 0;
+	struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);
+
+	*backed = 0;
+	/* The tier file this CPU's run reads, read on by the run's reader (never weir-node: its
+	 * reads of tier files start no run): no hash lookup, no helper call. */
+	if (p && p->tid && p->backed == backing_gen + 1 && p->raw_ino == *ino &&
+	    p->raw_dev == *dev && p->task == bpf_get_current_task()) {
+		*dev = p->dev;
+		*ino = p->ino;
+		*view_id = p->view_id;
+		*source = pt_source;
+		*backed = 1;
+		return 1;
+	}
 	if (dev_maybe_watched(*dev) && view_of_dev(*dev, view_id))
 		return 1;
 	if (!((*dev >> 20) ? backing_nonanon : backing_anon) || !backing_view(dev, ino, view_id))
@@ -525,6 +553,7 @@ static __always_inline int access_view(__u32 *dev, __u64 *ino, __u32 *view_id, _
 	if ((__u32)(bpf_get_current_pid_tgid() >> 32) == self_tgid)
 		return 0;
 	*source = pt_source;
+	*backed = 1;
 	return 1;
 }
 
@@ -610,14 +639,17 @@ static __always_inline void widen_to_folios(struct address_space *mapping, __u64
 		struct inode *host = mapping->host;                                                \
 		if (!host)                                                                         \
 			return 0;                                                                  \
-		__u32 dev = host->i_sb->s_dev, view_id, src = source;                              \
+		__u32 dev = host->i_sb->s_dev, view_id, src = source, backed;                      \
 		__u64 ino = host->i_ino;                                                           \
-		if (!access_view(&dev, &ino, &view_id, &src, pt_source))                           \
+		__u32 raw_dev = dev;                                                               \
+		__u64 raw_ino = ino;                                                               \
+		if (!access_view(&dev, &ino, &view_id, &src, pt_source, &backed))                  \
 			return 0;                                                                  \
 		__u64 lo = first, hi = last;                                                       \
 		if (!batched)                                                                      \
 			widen_to_folios(mapping, &lo, &hi);                                        \
-		return on_access(dev, view_id, ino, host->i_size, lo, hi, src, batched);           \
+		return on_access(dev, view_id, ino, host->i_size, lo, hi, src, batched, raw_dev,   \
+				 raw_ino, backed);                                                 \
 	}                                                                                          \
 	SEC("raw_tp/" #tp)                                                                         \
 	int BPF_PROG(name##_raw, struct address_space *mapping, __VA_ARGS__)                       \
@@ -625,15 +657,17 @@ static __always_inline void widen_to_folios(struct address_space *mapping, __u64
 		struct inode *host = BPF_CORE_READ(mapping, host);                                 \
 		if (!host)                                                                         \
 			return 0;                                                                  \
-		__u32 dev = BPF_CORE_READ(host, i_sb, s_dev), view_id, src = source;               \
+		__u32 dev = BPF_CORE_READ(host, i_sb, s_dev), view_id, src = source, backed;       \
 		__u64 ino = BPF_CORE_READ(host, i_ino);                                            \
-		if (!access_view(&dev, &ino, &view_id, &src, pt_source))                           \
+		__u32 raw_dev = dev;                                                               \
+		__u64 raw_ino = ino;                                                               \
+		if (!access_view(&dev, &ino, &view_id, &src, pt_source, &backed))                  \
 			return 0;                                                                  \
 		__u64 lo = first, hi = last;                                                       \
 		if (!batched)                                                                      \
 			widen_to_folios(mapping, &lo, &hi);                                        \
 		return on_access(dev, view_id, ino, BPF_CORE_READ(host, i_size), lo, hi, src,      \
-				 batched);                                                         \
+				 batched, raw_dev, raw_ino, backed);                               \
 	}
 
 /* filemap_get_pages(): once per folio batch of a read(2)/splice, page-cache
@@ -775,8 +809,8 @@ static __always_inline int count_passthrough(struct file *f, __s64 start, __s64 
 	if (!passthrough_view(f, &view_id, &dev, &ino, &size, btf) || start < 0)
 		return 0;
 	return on_access(dev, view_id, ino, size, (__u64)start >> page_shift,
-			 ((__u64)start + (__u64)bytes - 1) >> page_shift, ACCESS_SRC_PASSTHROUGH,
-			 0);
+			 ((__u64)start + (__u64)bytes - 1) >> page_shift, ACCESS_SRC_PASSTHROUGH, 0,
+			 dev, ino, 0);
 }
 
 static __always_inline __s64 file_pos(struct file *f, const int btf)

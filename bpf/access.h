@@ -145,12 +145,18 @@ struct access_pending {
 	__u64 raw_last;	  /* last page it asked for, unclamped (~0: none) */
 	__u64 last_index; /* first page of its last batch */
 	__u64 task;	  /* reader's task_struct (bpf_get_current_task()): its identity here */
-	__u32 dev;	  /* kernel s_dev encoding; the run's file is (dev, ino) */
+	/* the file the tracepoint names: the view file, or the tier file of a passthrough open
+	 * (backed), whose view file a read of the same task then takes from here, with no
+	 * "watch_devs" or "backing" lookup (user space zeroes the runs of a tier file it forgets) */
+	__u64 raw_ino;
+	__u32 raw_dev;
+	__u32 backed; /* (raw_dev, raw_ino) is a tier file in "backing": backing_gen + 1; else 0 */
+	__u32 dev;    /* kernel s_dev encoding; the run's file is (dev, ino) */
 	__u32 view_id;
-	__u32 tid;    /* reader thread; 0: none (user space zeroes a run it drops) */
-	__u32 reads;  /* read calls not yet counted */
-	__u32 source; /* ACCESS_SRC_READ or ACCESS_SRC_PASSTHROUGH */
-	__u32 pad;
+	__u32 tid;     /* reader thread; 0: none (user space zeroes a run it drops) */
+	__u32 reads;   /* read calls not yet counted */
+	__u32 source;  /* ACCESS_SRC_READ or ACCESS_SRC_PASSTHROUGH */
+	__u32 flushed; /* 1 once part of the run was counted: the next part waits for more pages */
 };
 
 /* Map "backing" (hash): key struct access_file_key of a tier file (the backing file of

@@ -58,7 +58,7 @@ _Static_assert(sizeof(struct access_file_key) == 16, "access_file_key layout");
 _Static_assert(sizeof(struct access_stream_slot) == 48, "access_stream_slot layout");
 _Static_assert(sizeof(struct access_file_state) == 72 + 48 * ACCESS_STREAM_SLOTS,
 	       "access_file_state layout");
-_Static_assert(sizeof(struct access_pending) == 88, "access_pending layout");
+_Static_assert(sizeof(struct access_pending) == 104, "access_pending layout");
 _Static_assert(sizeof(struct access_read_cursor) == 32, "access_read_cursor layout");
 _Static_assert(sizeof(struct access_event) == 104, "access_event layout");
 _Static_assert(sizeof(struct access_backing) == 16, "access_backing layout");
@@ -280,6 +280,11 @@ static int open_and_load(struct access_tracker *t, const struct access_tracker_o
 	ro->heat_interval_ns = interval_ms == UINT32_MAX ? 0 : (uint64_t)interval_ms * 1000000ull;
 	ro->page_shift = (__u32)__builtin_ctzl((unsigned long)t->page_size);
 	ro->coalesce_pages = OR_DEFAULT(o->coalesce_pages, DEFAULT_COALESCE_PAGES);
+	/* After a run's first part, the next are counted at the stream's ADVANCE step: no
+	 * event is lost, and reads of 64 KiB count a run every 16 reads, not every 4. */
+	ro->coalesce_more_pages = ro->stream_advance_pages > ro->coalesce_pages
+				      ? ro->stream_advance_pages
+				      : ro->coalesce_pages;
 	ro->self_tgid = (__u32)getpid();
 
 	struct {
@@ -478,6 +483,14 @@ static void backing_count_locked(struct access_tracker *t, __u32 kdev, int delta
 	*n += (__u32)delta;
 }
 
+/* An entry of "backing" went or names another view file: the runs that took their view file
+ * from it (access_pending.backed) look it up again. Under pt_lock. */
+static void backing_gen_bump_locked(struct access_tracker *t)
+{
+	__u32 g = t->skel->bss->backing_gen + 1;
+	t->skel->bss->backing_gen = g == UINT32_MAX ? 0 : g; /* the programs add 1: never 0 */
+}
+
 /* Registers (hold) or unregisters one passthrough open of the tier file key as view file
  * (vdev, view_ino). Under pt_lock. */
 static int backing_update_locked(struct access_tracker *t, const struct access_file_key *key,
@@ -494,8 +507,10 @@ static int backing_update_locked(struct access_tracker *t, const struct access_f
 		if (--b.opens > 0)
 			return bpf_map__update_elem(m, key, sizeof(*key), &b, sizeof(b), BPF_EXIST);
 		r = bpf_map__delete_elem(m, key, sizeof(*key), 0);
-		if (r == 0)
+		if (r == 0) {
 			backing_count_locked(t, key->dev, -1);
+			backing_gen_bump_locked(t);
+		}
 		return r;
 	}
 	/* the last opener's view: see "backing" in access.h */
@@ -505,6 +520,8 @@ static int backing_update_locked(struct access_tracker *t, const struct access_f
 	r = bpf_map__update_elem(m, key, sizeof(*key), &n, sizeof(n), BPF_ANY);
 	if (r < 0 && !have)
 		backing_count_locked(t, key->dev, -1);
+	if (r == 0 && have && (b.ino != n.ino || b.dev != n.dev))
+		backing_gen_bump_locked(t);
 	return r;
 }
 
@@ -676,8 +693,10 @@ int access_tracker_remove_view(struct access_tracker *t, dev_t dev)
 				del[n++] = bnext;
 		}
 		for (size_t i = 0; i < n; i++)
-			if (bpf_map__delete_elem(bmap, &del[i], sizeof(del[i]), 0) == 0)
+			if (bpf_map__delete_elem(bmap, &del[i], sizeof(del[i]), 0) == 0) {
 				backing_count_locked(t, del[i].dev, -1);
+				backing_gen_bump_locked(t);
+			}
 		if (n < sizeof(del) / sizeof(del[0]))
 			break;
 		have_bkey = 0;
@@ -786,6 +805,23 @@ static void fill_heat(const struct access_tracker *t, const struct access_file_k
 	h->next_page = st->slots[st->last_slot % ACCESS_STREAM_SLOTS].next_page;
 }
 
+/* Adds to h the reads of its file that CPUs hold in their pending runs, not yet counted in
+ * "files" (up to coalesce_more_pages each), so a file's figures are as exact as the view's. */
+static void pending_fold(const struct access_tracker *t, const struct access_pending *pend,
+			 const struct access_file_key *k, struct access_file_heat *h)
+{
+	for (int i = 0; pend && i < t->ncpus; i++) {
+		const struct access_pending *p = &pend[i];
+		if (!p->tid || p->dev != k->dev || p->ino != k->ino || !p->pages)
+			continue;
+		h->pages_total += p->pages;
+		h->heat += (double)p->pages;
+		/* the run goes on from the one the file's last access belonged to */
+		if (p->first_page <= h->next_page && p->next_page > h->next_page)
+			h->next_page = p->next_page;
+	}
+}
+
 int access_tracker_file_heat(struct access_tracker *t, dev_t dev, uint64_t ino,
 			     struct access_file_heat *ret)
 {
@@ -797,7 +833,12 @@ int access_tracker_file_heat(struct access_tracker *t, dev_t dev, uint64_t ino,
 	r = bpf_map__lookup_elem(t->skel->maps.files, &k, sizeof(k), &st, sizeof(st), 0);
 	if (r < 0)
 		return r;
-	fill_heat(t, &k, &st, now_ns(), ret);
+	struct access_file_heat h;
+	fill_heat(t, &k, &st, now_ns(), &h);
+	struct access_pending *pend = pending_get(t);
+	pending_fold(t, pend, &k, &h);
+	free(pend);
+	*ret = h;
 	return 0;
 }
 
@@ -810,6 +851,7 @@ int access_tracker_foreach_file(struct access_tracker *t, uint32_t view_id,
 	struct access_file_state st;
 	uint64_t now = now_ns();
 	int have_key = 0, n = 0;
+	struct access_pending *pend = pending_get(t);
 
 	while (bpf_map__get_next_key(files, have_key ? &key : NULL, &next, sizeof(next)) == 0) {
 		key = next;
@@ -820,10 +862,12 @@ int access_tracker_foreach_file(struct access_tracker *t, uint32_t view_id,
 			continue;
 		struct access_file_heat h;
 		fill_heat(t, &key, &st, now, &h);
+		pending_fold(t, pend, &key, &h);
 		n++;
 		if (cb(userdata, &h) != 0)
 			break;
 	}
+	free(pend);
 	return n;
 }
 

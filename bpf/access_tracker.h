@@ -90,7 +90,8 @@ struct access_tracker_opts {
 	uint32_t max_cgroups;	       /* (view, cgroup) entries kept, LRU [16384] */
 	uint32_t ring_bytes;	       /* ring buffer size, a power of 2 >= page size [256 KiB] */
 	/* a run of sequential reads by one thread is counted into the maps (heat, streams) once
-	 * it is this many pages long or broken; the counters include it at once [64] */
+	 * it is this many pages long or broken, and then every stream_advance_pages (if more);
+	 * the counters and a file's figures (access_tracker_file_heat()) include it at once [64] */
 	uint32_t coalesce_pages;
 	/* Kernel BTF to use instead of /sys/kernel/btf/vmlinux (NULL: the
 	 * running kernel's); for kernels without built-in BTF. */
