@@ -3,9 +3,9 @@
 # CPU per warm read with the access tracker's programs detached, and attached and watching the
 # file (the worst case: every read is counted) as weir-node attaches them, for this tree's
 # programs ("after") and those of a base revision ("before", default main), side by side in the
-# same rounds. Three 128 MiB files: one read through the page cache of an ext4 loop mount (what
-# a view's page-cache hits cost), and two of a weir view open in FUSE passthrough, one from a
-# tmpfs (MEM) tier and one from an SSD tier on that ext4 mount.
+# same rounds. Three 128 MiB files, each in a weir view as weir-node serves it: one mounted
+# --no-passthrough and read from the view's page cache, and two open in FUSE passthrough, one
+# from a tmpfs (MEM) tier and one from an SSD tier on an ext4 loop mount.
 # Targets: <= 3% at 64 KiB and larger, <= 5% at 4 KiB. Needs root.
 # Usage: bench/bpf-overhead.sh [build-dir] [runs]
 # BENCH_BASE_REV: the "before" revision; BENCH_FILES, BENCH_SIZES: a subset of the runs, e.g.
@@ -61,20 +61,31 @@ truncate -s 1G "$work/img"
 mkfs.ext4 -q -F "$work/img"
 mkdir "$work/mnt"
 mount -o loop "$work/img" "$work/mnt"
-head -c "$size" /dev/zero >"$work/mnt/file"
-sync
-cat "$work/mnt/file" >/dev/null # warm: every read below is a page-cache hit
 
-# The passthrough files: weir views whose node does not load the tracker (bpf = 0), so the
-# programs below are the only ones attached; read once, a file is whole in its tier and its
-# next opens are passed through.
+# weir views whose node does not load the tracker (bpf = 0), so the programs below are the
+# only ones attached. The page-cache view is not passed through: read twice, its file is in
+# the view's page cache. The others: read once, a file is whole in its tier and its next opens
+# are passed through.
 weir_setup "$work/weir"
 printf 'bpf = 0\nmetrics-listen =\n' >"$WEIR_STATE/node.conf"
-mkdir -p "$work/src" "$work/ssrc" "$work/mnt/ssd"
+mkdir -p "$work/psrc" "$work/src" "$work/ssrc" "$work/mnt/ssd"
+head -c "$size" /dev/zero >"$work/psrc/file"
 head -c "$size" /dev/zero >"$work/src/file"
 head -c "$size" /dev/zero >"$work/ssrc/file"
+weir_mount "local://$work/psrc" "$work/pview" --tier "mem:$WEIR_TIER_DIR/pmem:1GiB" \
+	--no-passthrough >/dev/null
 weir_mount "local://$work/src" "$work/view" --tier "mem:$WEIR_TIER_DIR/mem:1GiB" >/dev/null
 weir_mount "local://$work/ssrc" "$work/sview" --tier "ssd:$work/mnt/ssd:1GiB" >/dev/null
+cat "$work/pview/file" >/dev/null
+cat "$work/pview/file" >/dev/null
+w stat "$work/pview" -o json >"$work/stat.json"
+read0=$(json_get "$work/stat.json" read_bytes)
+cat "$work/pview/file" >/dev/null
+w stat "$work/pview" -o json >"$work/stat.json"
+[ "$(json_get "$work/stat.json" passthrough_opens)" -eq 0 ] ||
+	fail "bpf-overhead: $work/pview/file was passed through despite --no-passthrough"
+[ "$(json_get "$work/stat.json" read_bytes)" -eq "$read0" ] ||
+	fail "bpf-overhead: a third read of $work/pview/file reached weir-node ($(($(json_get "$work/stat.json" read_bytes) - read0)) bytes): not from the view's page cache"
 for v in view sview; do
 	cat "$work/$v/file" >/dev/null
 	w stat "$work/$v" -o json >"$work/stat.json"
@@ -106,8 +117,8 @@ PY
 
 read -r -a sizes <<<"${BENCH_SIZES:-4k 64k 1M}"
 read -r -a files <<<"${BENCH_FILES:-pagecache pt-mem pt-ssd}"
-declare -A path=([pagecache]="$work/mnt/file" [pt-mem]="$work/view/file" [pt-ssd]="$work/sview/file")
-declare -A mp=([pagecache]="$work/mnt" [pt-mem]="$work/view" [pt-ssd]="$work/sview")
+declare -A path=([pagecache]="$work/pview/file" [pt-mem]="$work/view/file" [pt-ssd]="$work/sview/file")
+declare -A mp=([pagecache]="$work/pview" [pt-mem]="$work/view" [pt-ssd]="$work/sview")
 kdev_of() {
 	local maj min
 	read -r maj min < <(stat -c '%Hd %Ld' "$1")
@@ -162,19 +173,15 @@ attach() {
 		bpftool map update pinned "$pins-maps/watch_devs" key hex $(hex '<I' "$kdev") value hex $(hex '<I' $id)
 		id=$((id + 1))
 	done
-	# The loop device has a major number: what the loader does for such a view. And "after"
-	# maps the SSD tier file to its view file, as weir-node does at a passthrough open.
-	if [ "$1" = after ]; then
-		local tdev vdev
-		tdev=$(kdev_of "$tierfile")
-		vdev=$(kdev_of "$work/sview")
-		bpftool map update pinned "$pins-maps/backing" \
-			key hex $(hex '<QII' "$(stat -c %i "$tierfile")" "$tdev" 0) \
-			value hex $(hex '<QII' "$(stat -c %i "$work/sview/file")" "$vdev" 1)
-		set_bss "$o" watch_nonanon=1 backing_nonanon=1
-	else
-		set_bss "$o" watch_nonanon=1
-	fi
+	# Map the SSD tier file to its view file, as weir-node does at a passthrough open (on a
+	# block device: the programs look such files up only while backing_nonanon says some are).
+	local tdev vdev
+	tdev=$(kdev_of "$tierfile")
+	vdev=$(kdev_of "$work/sview")
+	bpftool map update pinned "$pins-maps/backing" \
+		key hex $(hex '<QII' "$(stat -c %i "$tierfile")" "$tdev" 0) \
+		value hex $(hex '<QII' "$(stat -c %i "$work/sview/file")" "$vdev" 1)
+	set_bss "$o" backing_nonanon=1
 }
 detach() { rm -rf "$pins" "$pins-maps"; }
 
