@@ -92,6 +92,13 @@ struct {
 	__type(value, struct access_read_cursor);
 } read_cursor SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct access_fault_slot);
+} fault_slot SEC(".maps");
+
 /* Read-path batches after the first one of a read(2) have the same thread,
  * file and last page and a later first page: already counted. */
 static __always_inline int read_is_continuation(__u32 tid, __u32 dev, __u64 ino, __u64 index,
@@ -415,6 +422,17 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 	if (index > last)
 		return 0;
 	if (source != ACCESS_SRC_READ && source != ACCESS_SRC_PASSTHROUGH) {
+		/* Counted here: a PMD mapping at the end of this fault is not another access. And
+		 * a fault-around that mapped a whole large folio by PTEs was counted where it added
+		 * to the RSS (see on_rss_stat()), before its tracepoint. */
+		__u32 zero = 0;
+		struct access_fault_slot *fs = bpf_map_lookup_elem(&fault_slot, &zero);
+		if (fs && fs->task == bpf_get_current_task()) {
+			__u32 counted = fs->seen == 2;
+			fs->seen = 1;
+			if (counted)
+				return 0;
+		}
 		struct run r = {.ino = ino,
 				.first = index,
 				.last = last,
@@ -681,6 +699,131 @@ ACCESS_PROGS(mm_filemap_fault, access_fault, ACCESS_SRC_FAULT, ACCESS_SRC_FAULT,
  * maps pages through it, though its faults do not pass filemap_fault). */
 ACCESS_PROGS(mm_filemap_map_pages, access_map_pages, ACCESS_SRC_MAP_PAGES, ACCESS_SRC_MAP_PAGES, 0,
 	     start, end, unsigned long start, unsigned long end)
+
+/* PMD-mapped folios. A fault in a file mapping first maps the folios already cached around the
+ * address (filemap_map_pages()); a folio of PMD size at a PMD-aligned place is mapped whole by
+ * one PMD and the function returns before its tracepoint, so such a fault passes no filemap
+ * tracepoint at all. It does add the folio's pages to the process's file RSS, and the
+ * kmem:rss_stat tracepoint fires there. So: at each user page fault the address and the file
+ * RSS are noted (exceptions:page_fault_user); where the fault adds at least half a PMD of
+ * pages to it and no filemap program counted the fault yet (a folio mapped by PMD after
+ * filemap_fault() was counted there), the folio at the address, found through its VMA, is
+ * counted as faulted. Fault-around maps a window of fault_around_bytes (64 KiB by default) by
+ * PTEs, or a whole large folio (Linux 6.18), and its tracepoint fires after the RSS grew: when
+ * the folio was counted here, that tracepoint is skipped. RSS counters are per-CPU with a
+ * batch (32 pages, or twice the CPUs): the half-PMD threshold tells a PMD-sized folio from a
+ * 64 KiB window below 240 CPUs. */
+#define PMD_PAGES_4K 512
+
+static __always_inline int on_fault_entry(unsigned long address, const int btf)
+{
+	__u32 zero = 0;
+	struct access_fault_slot *s = bpf_map_lookup_elem(&fault_slot, &zero);
+
+	if (!s || page_shift != 12)
+		return 0;
+	if (btf) {
+		struct task_struct *task = bpf_get_current_task_btf();
+		struct mm_struct *mm = task->mm;
+		if (!mm)
+			return 0;
+		s->rss[0] = mm->rss_stat[0].count;
+		s->rss[1] = mm->rss_stat[3].count;
+		s->task = (__u64)task;
+	} else {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		struct mm_struct *mm = BPF_CORE_READ(task, mm);
+		if (!mm)
+			return 0;
+		s->rss[0] = BPF_CORE_READ(mm, rss_stat[0].count);
+		s->rss[1] = BPF_CORE_READ(mm, rss_stat[3].count);
+		s->task = (__u64)task;
+	}
+	s->addr = address;
+	s->seen = 0;
+	return 0;
+}
+
+struct vma_at {
+	__u64 addr;
+	__u64 file;  /* struct file * of the VMA at addr, or 0 */
+	__u64 pgoff; /* the page of the file mapped at addr */
+};
+
+static long vma_at_cb(struct task_struct *task, struct vm_area_struct *vma, struct vma_at *c)
+{
+	c->file = (__u64)vma->vm_file;
+	c->pgoff = vma->vm_pgoff + ((c->addr - vma->vm_start) >> page_shift);
+	return 0;
+}
+
+/* member: MM_FILEPAGES (0) or MM_SHMEMPAGES (3) of mm grew or shrank */
+static __always_inline int on_rss_stat(struct mm_struct *mm, int member, const int btf)
+{
+	if (member != 0 && member != 3)
+		return 0;
+	__u32 zero = 0;
+	struct access_fault_slot *s = bpf_map_lookup_elem(&fault_slot, &zero);
+	if (!s || s->seen || s->task != bpf_get_current_task())
+		return 0;
+	__s64 now;
+	if (btf)
+		now = member ? mm->rss_stat[3].count : mm->rss_stat[0].count;
+	else
+		now = member ? BPF_CORE_READ(mm, rss_stat[3].count)
+			     : BPF_CORE_READ(mm, rss_stat[0].count);
+	if (now - s->rss[member ? 1 : 0] < PMD_PAGES_4K / 2)
+		return 0;
+	s->seen = 1; /* once per fault */
+	struct vma_at c = {.addr = s->addr};
+	if (bpf_find_vma(bpf_get_current_task_btf(), s->addr, vma_at_cb, &c, 0) != 0 || !c.file)
+		return 0;
+	struct file *f = (struct file *)c.file;
+	struct address_space *mapping = BPF_CORE_READ(f, f_mapping);
+	struct inode *host = BPF_CORE_READ(mapping, host);
+	if (!host)
+		return 0;
+	__u32 dev = BPF_CORE_READ(host, i_sb, s_dev), view_id, src = ACCESS_SRC_FAULT, backed;
+	__u64 ino = BPF_CORE_READ(host, i_ino);
+	__u32 raw_dev = dev;
+	__u64 raw_ino = ino;
+	if (!access_view(&dev, &ino, &view_id, &src, ACCESS_SRC_FAULT, &backed))
+		return 0;
+	__u64 lo = c.pgoff, hi = c.pgoff;
+	widen_to_folios(mapping, &lo, &hi);
+	if (hi - lo + 1 < PMD_PAGES_4K / 2)
+		return 0; /* no large folio there: not a PMD mapping */
+	on_access(dev, view_id, ino, BPF_CORE_READ(host, i_size), lo, hi, src, 0, raw_dev, raw_ino,
+		  backed);
+	s->seen = 2; /* a filemap_map_pages tracepoint after this is the same folio's */
+	return 0;
+}
+
+SEC("tp_btf/page_fault_user")
+int BPF_PROG(access_fault_entry_btf, unsigned long address, struct pt_regs *regs,
+	     unsigned long error_code)
+{
+	return on_fault_entry(address, 1);
+}
+
+SEC("raw_tp/page_fault_user")
+int BPF_PROG(access_fault_entry_raw, unsigned long address, struct pt_regs *regs,
+	     unsigned long error_code)
+{
+	return on_fault_entry(address, 0);
+}
+
+SEC("tp_btf/rss_stat")
+int BPF_PROG(access_rss_btf, struct mm_struct *mm, int member)
+{
+	return on_rss_stat(mm, member, 1);
+}
+
+SEC("raw_tp/rss_stat")
+int BPF_PROG(access_rss_raw, struct mm_struct *mm, int member)
+{
+	return on_rss_stat(mm, member, 0);
+}
 
 /* Passthrough from a tmpfs tier. A view file opened in FUSE passthrough is read by the kernel
  * from its tier file, bypassing the view's page cache. A tier file on a block device file

@@ -159,6 +159,17 @@ struct access_pending {
 	__u32 flushed; /* 1 once part of the run was counted: the next part waits for more pages */
 };
 
+/* Map "fault_slot" (per-CPU array, one entry): struct access_fault_slot, the user page fault
+ * this CPU is handling, so that a folio it maps by PMD (which passes no filemap tracepoint) is
+ * seen where the fault adds to the process's file RSS. Writer: kernel. */
+struct access_fault_slot {
+	__u64 task;	 /* the faulting task_struct (bpf_get_current_task()) */
+	__u64 addr;	 /* the faulting address */
+	__s64 rss[2];	 /* mm->rss_stat[MM_FILEPAGES, MM_SHMEMPAGES].count when it began */
+	__u32 seen;	 /* a filemap fault program counted this fault, or the PMD was */
+	__u32 pad;
+};
+
 /* Map "backing" (hash): key struct access_file_key of a tier file (the backing file of
  * passthrough opens), value struct access_backing: the view file passed through to it. Writer:
  * user space, when a view passes an open through and after its release (weir-node knows both

@@ -62,6 +62,7 @@ _Static_assert(sizeof(struct access_pending) == 104, "access_pending layout");
 _Static_assert(sizeof(struct access_read_cursor) == 32, "access_read_cursor layout");
 _Static_assert(sizeof(struct access_event) == 104, "access_event layout");
 _Static_assert(sizeof(struct access_backing) == 16, "access_backing layout");
+_Static_assert(sizeof(struct access_fault_slot) == 40, "access_fault_slot layout");
 
 struct access_tracker {
 	struct access_bpf *skel;
@@ -98,6 +99,8 @@ static const struct prog_desc prog_descs[] = {
     {"mm_filemap_add_to_page_cache", ACCESS_PROG_PAGE_CACHE_ADD, 0},
     {"sys_exit", ACCESS_PROG_PASSTHROUGH, 0},
     {"io_uring_complete", ACCESS_PROG_URING, 0},
+    {"page_fault_user", ACCESS_PROG_PMD_ENTRY, 0},
+    {"rss_stat", ACCESS_PROG_PMD, 0},
 };
 #define N_PROGS (sizeof(prog_descs) / sizeof(prog_descs[0]))
 
@@ -125,6 +128,13 @@ static struct bpf_program *prog_of(struct access_bpf *skel, unsigned bit, int bt
 	case ACCESS_PROG_URING:
 		*ret_link = btf ? &skel->links.access_uring_btf : &skel->links.access_uring_raw;
 		return btf ? skel->progs.access_uring_btf : skel->progs.access_uring_raw;
+	case ACCESS_PROG_PMD_ENTRY:
+		*ret_link = btf ? &skel->links.access_fault_entry_btf
+				: &skel->links.access_fault_entry_raw;
+		return btf ? skel->progs.access_fault_entry_btf : skel->progs.access_fault_entry_raw;
+	case ACCESS_PROG_PMD:
+		*ret_link = btf ? &skel->links.access_rss_btf : &skel->links.access_rss_raw;
+		return btf ? skel->progs.access_rss_btf : skel->progs.access_rss_raw;
 	default:
 		*ret_link = &skel->links.access_add_to_page_cache;
 		return skel->progs.access_add_to_page_cache;

@@ -111,6 +111,9 @@ enum {
 	 * held (access_tracker_passthrough_hold()) */
 	ACCESS_PROG_PASSTHROUGH = 1u << 4,
 	ACCESS_PROG_URING = 1u << 5, /* io_uring:io_uring_complete: passthrough reads */
+	/* exceptions:page_fault_user and kmem:rss_stat: mmap faults that map a folio by PMD */
+	ACCESS_PROG_PMD_ENTRY = 1u << 6,
+	ACCESS_PROG_PMD = 1u << 7,
 	ACCESS_PROG_BTF = 1u << 8,   /* the filemap programs are tp_btf (else raw_tp, slower) */
 };
 

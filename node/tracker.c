@@ -122,12 +122,16 @@ void node_start_tracker(struct node *n)
 		return;
 	}
 	unsigned progs = access_tracker_programs(n->tracker);
-	snprintf(n->bpf_status, sizeof(n->bpf_status), "attached (%s%s%s%s%s%s, %s)",
+	snprintf(n->bpf_status, sizeof(n->bpf_status), "attached (%s%s%s%s%s%s%s, %s)",
 		 progs & ACCESS_PROG_READ ? "read" : "", progs & ACCESS_PROG_FAULT ? " fault" : "",
 		 progs & ACCESS_PROG_MAP_PAGES ? " map_pages" : "",
 		 progs & ACCESS_PROG_PAGE_CACHE_ADD ? " page_cache_add" : "",
 		 progs & ACCESS_PROG_PASSTHROUGH ? " passthrough" : "",
 		 progs & ACCESS_PROG_URING ? " io_uring" : "",
+		 (progs & (ACCESS_PROG_PMD_ENTRY | ACCESS_PROG_PMD)) ==
+			 (ACCESS_PROG_PMD_ENTRY | ACCESS_PROG_PMD)
+		     ? " pmd"
+		     : "",
 		 progs & ACCESS_PROG_BTF ? "tp_btf" : "raw_tp");
 	if (pthread_create(&n->tracker_thread, NULL, tracker_thread, n) != 0) {
 		access_tracker_free(n->tracker);

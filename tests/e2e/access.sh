@@ -319,6 +319,37 @@ got=$(($(top_get "$TMP/s" mmap_bytes) - m0))
 	fail "touching 2 MiB of an mmapped SSD-tier passthrough file counted $got bytes"
 ok "SSD tier mmap: touched 2 MiB, counted $got bytes"
 
+step "SSD tier: an mmap reader whose folios are mapped by PMD (no filemap tracepoint) counts them"
+# No madvise: ext4 holds the tier file weir wrote in 4 MiB blocks in 2 MiB folios, and a fault
+# maps each by one PMD. The reader says how much its mapping holds by PMD (smaps), so a kernel
+# that mapped by PTEs cannot make this pass by counting fault-around windows.
+m0="$(top_get "$TMP/s" mmap_bytes)"
+pmd_kb=$(python3 - "$TMP/s/epoch.bin" <<'PY'
+import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+m = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
+s = sum(m[i] for i in range(0, 4 << 20, 4096))   # every page of the first 4 MiB of 8
+smaps = open("/proc/self/smaps").read().split("\n")
+kb = None
+for i, line in enumerate(smaps):
+    if line.endswith(" " + sys.argv[1]) or line.endswith("/epoch.bin"):
+        for l in smaps[i + 1:]:
+            if l.startswith("FilePmdMapped:"):
+                kb = int(l.split()[1])
+                break
+        break
+if kb is None:
+    sys.exit("no FilePmdMapped line for the mapping of " + sys.argv[1] + " in /proc/self/smaps")
+print(kb)
+PY
+) || fail "the PMD mmap reader failed"
+[ "$pmd_kb" -ge 2048 ] ||
+	fail "the kernel mapped $pmd_kb KiB of the SSD-tier file by PMD (want >= 2048): this step cannot test PMD mappings here"
+got=$(($(top_get "$TMP/s" mmap_bytes) - m0))
+[ "$got" -ge $((4 << 20)) ] && [ "$got" -le $(((4 << 20) + (64 << 10))) ] ||
+	fail "touching 4 MiB of an mmapped SSD-tier passthrough file ($pmd_kb KiB of it by PMD) counted $got bytes"
+ok "SSD tier mmap by PMD: $pmd_kb KiB mapped by PMD, touched 4 MiB, counted $got bytes"
+
 step "SSD tier: a file open in passthrough across weir node restart is still counted"
 w node restart >/dev/null 2>&1 || fail "weir node restart failed"
 pt0="$(top_get "$TMP/s" passthrough_bytes)"
