@@ -115,6 +115,21 @@ print(round(cpu * 1e9 / (os.path.getsize(f) // nbytes)))
 PY
 }
 
+# CPU time per page fault of a process writing one byte to each page of 64 MiB of fresh
+# anonymous memory: the programs on exceptions:page_fault_user and kmem:rss_stat (mmap reads
+# mapped by PMD) run on every fault of every process of the node, watched files or not.
+fault_cost() {
+	python3 - <<'PY'
+import mmap, resource
+n = 64 << 20
+m = mmap.mmap(-1, n)
+r0 = resource.getrusage(resource.RUSAGE_SELF)
+m[::4096] = b"x" * (n // 4096)
+r1 = resource.getrusage(resource.RUSAGE_SELF)
+print(round(((r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)) * 1e9 / (n // 4096)))
+PY
+}
+
 read -r -a sizes <<<"${BENCH_SIZES:-4k 64k 1M}"
 read -r -a files <<<"${BENCH_FILES:-pagecache pt-mem pt-ssd}"
 declare -A path=([pagecache]="$work/pview/file" [pt-mem]="$work/view/file" [pt-ssd]="$work/sview/file")
@@ -192,6 +207,10 @@ declare -A res
 # how far two measurements of the same thing differ here, the noise any overhead below sits in.
 measure() { # COLUMN
 	local f bs v
+	v=$(fault_cost)
+	if [ -z "${res[faults,$1]:-}" ] || [ "$v" -lt "${res[faults,$1]}" ]; then
+		res[faults,$1]=$v
+	fi
 	for f in "${files[@]}"; do
 		for bs in "${sizes[@]}"; do
 			v=$(throughput "${path[$f]}" "$bs")
@@ -242,6 +261,15 @@ for f in "${files[@]}"; do
 		echo
 	done
 done
+echo
+echo "anonymous write faults, CPU ns per fault"
+printf '%-5s %9s %17s' "" detached again
+for col in "${cols[@]}"; do printf ' %17s' "$col"; done
+echo
+b=${res[faults,detached]}
+printf '%-5s %9s %8s (%5s%%)' fault "$b" "${res[faults,again]}" "$(pct "$b" "${res[faults,again]}")"
+for col in "${cols[@]}"; do printf ' %8s (%5s%%)' "${res[faults,$col]}" "$(pct "$b" "${res[faults,$col]}")"; done
+echo
 # What each file costs as weir-node runs: the page-cache and SSD-tier passthrough files without
 # sys_exit, the MEM-tier passthrough file with it.
 declare -A was=([pagecache]=before [pt-mem]=before+sys [pt-ssd]=before)

@@ -23,11 +23,8 @@ const volatile __u64 heat_interval_ns = 1000000000ull; /* 0: no ACCESS_EV_HEAT *
 /* ...or sooner, once a file was read this many pages since its last one */
 const volatile __u64 heat_emit_pages = 256;
 const volatile __u32 page_shift = 12;
-/* a run of sequential reads is counted once it is this long (see "pending"), and then every
- * coalesce_more_pages: the first part starts a stream, the later ones advance it, and each
- * count costs a few hash lookups and maybe a ring-buffer record */
+/* a run of sequential reads is counted once it is this long (see "pending") */
 const volatile __u64 coalesce_pages = 64;
-const volatile __u64 coalesce_more_pages = 256;
 /* weir-node's process: its own reads of tier files (answering READs, checksums, demotion) are
  * no reader's */
 const volatile __u32 self_tgid = 0;
@@ -399,7 +396,6 @@ static __always_inline void flush_pending(struct access_pending *p)
 	p->first_page = p->next_page;
 	p->pages = 0;
 	p->reads = 0;
-	p->flushed = 1;
 	count_run(&r);
 }
 
@@ -481,7 +477,7 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 			p->reads++;
 			p->raw_last = batched ? raw_last : ~0ull;
 			p->last_index = index;
-			if (p->pages >= (p->flushed ? coalesce_more_pages : coalesce_pages))
+			if (p->pages >= coalesce_pages)
 				flush_pending(p);
 			return 0;
 		}
@@ -504,7 +500,6 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 	p->raw_dev = raw_dev;
 	p->raw_ino = raw_ino;
 	p->backed = backed ? backing_gen + 1 : 0;
-	p->flushed = 0;
 	if (p->pages >= coalesce_pages)
 		flush_pending(p);
 	return 0;

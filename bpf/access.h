@@ -155,8 +155,8 @@ struct access_pending {
 	__u32 view_id;
 	__u32 tid;     /* reader thread; 0: none (user space zeroes a run it drops) */
 	__u32 reads;   /* read calls not yet counted */
-	__u32 source;  /* ACCESS_SRC_READ or ACCESS_SRC_PASSTHROUGH */
-	__u32 flushed; /* 1 once part of the run was counted: the next part waits for more pages */
+	__u32 source; /* ACCESS_SRC_READ or ACCESS_SRC_PASSTHROUGH */
+	__u32 pad;
 };
 
 /* Map "fault_slot" (per-CPU array, one entry): struct access_fault_slot, the user page fault

@@ -83,6 +83,14 @@ struct access_tracker {
 	struct bpf_link *pt_link;
 	uint64_t pt_holds;
 	uint64_t pt_idle_ns; /* when pt_holds last fell to 0 */
+	/* The programs that count folios mapped by PMD (page_fault_user, rss_stat; NULL: not
+	 * loaded) and their links while attached: while some view file is open in passthrough
+	 * (only tier files on block-device file systems come in PMD-sized folios here: a view's
+	 * page cache does not), as they cost every page fault of the node. Under pt_lock. */
+	struct bpf_program *pmd_prog[2];
+	struct bpf_link *pmd_link[2];
+	uint64_t pmd_holds;
+	uint64_t pmd_idle_ns; /* when pmd_holds last fell to 0 */
 };
 
 /* One tracepoint, the programs that can serve it and whether we need it. */
@@ -290,11 +298,6 @@ static int open_and_load(struct access_tracker *t, const struct access_tracker_o
 	ro->heat_interval_ns = interval_ms == UINT32_MAX ? 0 : (uint64_t)interval_ms * 1000000ull;
 	ro->page_shift = (__u32)__builtin_ctzl((unsigned long)t->page_size);
 	ro->coalesce_pages = OR_DEFAULT(o->coalesce_pages, DEFAULT_COALESCE_PAGES);
-	/* After a run's first part, the next are counted at the stream's ADVANCE step: no
-	 * event is lost, and reads of 64 KiB count a run every 16 reads, not every 4. */
-	ro->coalesce_more_pages = ro->stream_advance_pages > ro->coalesce_pages
-				      ? ro->stream_advance_pages
-				      : ro->coalesce_pages;
 	ro->self_tgid = (__u32)getpid();
 
 	struct {
@@ -434,6 +437,11 @@ int access_tracker_new(const struct access_tracker_opts *opts, struct access_tra
 			t->programs |= d->bit;
 			continue;
 		}
+		if (d->bit == ACCESS_PROG_PMD_ENTRY || d->bit == ACCESS_PROG_PMD) {
+			t->pmd_prog[d->bit == ACCESS_PROG_PMD] = p; /* attached while held */
+			t->programs |= d->bit;
+			continue;
+		}
 		struct bpf_link *l = bpf_program__attach(p);
 		if (!l) {
 			r = -errno;
@@ -479,6 +487,8 @@ void access_tracker_free(struct access_tracker *t)
 		return;
 	ring_buffer__free(t->rb);
 	bpf_link__destroy(t->pt_link);
+	bpf_link__destroy(t->pmd_link[1]);
+	bpf_link__destroy(t->pmd_link[0]);
 	access_bpf__destroy(t->skel);
 	pthread_mutex_destroy(&t->pt_lock);
 	free(t);
@@ -535,6 +545,25 @@ static int backing_update_locked(struct access_tracker *t, const struct access_f
 	return r;
 }
 
+/* Attaches the PMD programs if they are loaded and not attached: the fault entry first, so the
+ * RSS program never sees a fault whose start it missed. A failure leaves PMD mappings uncounted,
+ * not the open refused. Under pt_lock. */
+static void pmd_attach_locked(struct access_tracker *t)
+{
+	if (!t->pmd_prog[0] || !t->pmd_prog[1] || t->pmd_link[0])
+		return;
+	t->pmd_link[0] = bpf_program__attach(t->pmd_prog[0]);
+	if (t->pmd_link[0])
+		t->pmd_link[1] = bpf_program__attach(t->pmd_prog[1]);
+	if (!t->pmd_link[1]) {
+		log_debug("access tracker: cannot attach the PMD mapping programs: %s; folios "
+			  "mapped by PMD go uncounted",
+			  strerror(errno));
+		bpf_link__destroy(t->pmd_link[0]);
+		t->pmd_link[0] = NULL;
+	}
+}
+
 int access_tracker_passthrough_hold(struct access_tracker *t, int hold, dev_t view_dev,
 				    uint64_t view_ino, int tier_fd)
 {
@@ -562,6 +591,8 @@ int access_tracker_passthrough_hold(struct access_tracker *t, int hold, dev_t vi
 		backing_update_locked(t, &key, 0, vdev, view_ino);
 		if (shmem && t->pt_holds > 0 && --t->pt_holds == 0)
 			t->pt_idle_ns = now_ns();
+		if (t->pmd_holds > 0 && --t->pmd_holds == 0)
+			t->pmd_idle_ns = now_ns();
 		goto out;
 	}
 	if (shmem && !t->pt_link) {
@@ -576,6 +607,8 @@ int access_tracker_passthrough_hold(struct access_tracker *t, int hold, dev_t vi
 		goto out; /* an attached sys_exit with no holds expires */
 	if (shmem)
 		t->pt_holds++;
+	t->pmd_holds++;
+	pmd_attach_locked(t);
 out:
 	pthread_mutex_unlock(&t->pt_lock);
 	return r;
@@ -587,6 +620,12 @@ void access_tracker_passthrough_expire(struct access_tracker *t, unsigned idle_m
 	if (t->pt_link && t->pt_holds == 0 && now_ns() - t->pt_idle_ns >= idle_ms * 1000000ull) {
 		bpf_link__destroy(t->pt_link);
 		t->pt_link = NULL;
+	}
+	if (t->pmd_link[0] && t->pmd_holds == 0 &&
+	    now_ns() - t->pmd_idle_ns >= idle_ms * 1000000ull) {
+		bpf_link__destroy(t->pmd_link[1]);
+		bpf_link__destroy(t->pmd_link[0]);
+		t->pmd_link[0] = t->pmd_link[1] = NULL;
 	}
 	pthread_mutex_unlock(&t->pt_lock);
 }
@@ -816,7 +855,7 @@ static void fill_heat(const struct access_tracker *t, const struct access_file_k
 }
 
 /* Adds to h the reads of its file that CPUs hold in their pending runs, not yet counted in
- * "files" (up to coalesce_more_pages each), so a file's figures are as exact as the view's. */
+ * "files" (up to coalesce_pages each), so a file's figures are as exact as the view's. */
 static void pending_fold(const struct access_tracker *t, const struct access_pending *pend,
 			 const struct access_file_key *k, struct access_file_heat *h)
 {

@@ -90,8 +90,8 @@ struct access_tracker_opts {
 	uint32_t max_cgroups;	       /* (view, cgroup) entries kept, LRU [16384] */
 	uint32_t ring_bytes;	       /* ring buffer size, a power of 2 >= page size [256 KiB] */
 	/* a run of sequential reads by one thread is counted into the maps (heat, streams) once
-	 * it is this many pages long or broken, and then every stream_advance_pages (if more);
-	 * the counters and a file's figures (access_tracker_file_heat()) include it at once [64] */
+	 * it is this many pages long or broken; the counters and a file's figures
+	 * (access_tracker_file_heat()) include it at once [64] */
 	uint32_t coalesce_pages;
 	/* Kernel BTF to use instead of /sys/kernel/btf/vmlinux (NULL: the
 	 * running kernel's); for kernels without built-in BTF. */
@@ -200,8 +200,11 @@ int access_tracker_remove_view(struct access_tracker *t, dev_t dev);
  * file count on the view. A tmpfs tier file's reads pass no such tracepoint: they are counted
  * where every syscall of the node returns, which costs each syscall of the node about 100 ns
  * whatever it is, so that program is attached only while such a file is held (attaching is a
- * few bpf() calls); access_tracker_passthrough_expire() detaches it once nothing was held for
- * idle_ms (so a loader that opens and closes file after file does not flap). Any thread; an
+ * few bpf() calls). Likewise the two programs that count folios mapped by PMD (tier files on
+ * block-device file systems come in 2 MiB folios), which cost every page fault of the node,
+ * are attached while any tier file is held. access_tracker_passthrough_expire() detaches them
+ * once nothing was held for idle_ms (so a loader that opens and closes file after file does
+ * not flap). Any thread; an
  * internal mutex serialises map updates, attach and detach. view_dev need not be watched yet
  * (a taken-over view restores its passthrough opens before it is added): its reads count once
  * it is. _hold(1) returns 0, -ENOTSUP (a tmpfs tier file and the sys_exit program did not
