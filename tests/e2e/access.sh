@@ -72,14 +72,15 @@ cache_whole() {
 		fail "$1/$2 was read whole but its next open was not passed through"
 }
 # sys_exit_attached: 0 or 1, whether weir-node holds a link of a program to raw_syscalls:sys_exit
-sys_exit_attached() {
+tp_attached() { # TRACEPOINT: 1 if weir-node holds a link to it, else 0
 	local pid f
 	pid="$(weir_node_pid)" || fail "no weir-node"
 	for f in /proc/"$pid"/fdinfo/*; do
-		grep -qx 'tp_name:[[:space:]]*sys_exit' "$f" 2>/dev/null && { echo 1; return; }
+		grep -qx "tp_name:[[:space:]]*$1" "$f" 2>/dev/null && { echo 1; return; }
 	done
 	echo 0
 }
+sys_exit_attached() { tp_attached sys_exit; }
 # wait_sys_exit_detached: weir-node drops sys_exit two seconds after its last tmpfs passthrough
 # file was closed
 wait_sys_exit_detached() {
@@ -343,6 +344,8 @@ if kb is None:
 print(kb)
 PY
 ) || fail "the PMD mmap reader failed"
+[ "$(tp_attached page_fault_user)$(tp_attached rss_stat)" = 11 ] ||
+	fail "weir-node holds no page_fault_user and rss_stat programs while a file is open in passthrough"
 [ "$pmd_kb" -ge 2048 ] ||
 	fail "the kernel mapped $pmd_kb KiB of the SSD-tier file by PMD (want >= 2048): this step cannot test PMD mappings here"
 got=$(($(top_get "$TMP/s" mmap_bytes) - m0))
@@ -371,6 +374,14 @@ ok "read through the descriptor held across the restart: $got of $((8 << 20)) by
 exec 3<&-
 for mp in "$TMP/p" "$TMP/q" "$TMP/s" "$TMP/t"; do w umount "$mp"; done
 WEIR_MOUNTS=("$TMP/a" "$TMP/b")
+# the PMD programs cost every page fault of the node: gone with the last passthrough open
+for _ in $(seq 1 100); do
+	[ "$(tp_attached page_fault_user)$(tp_attached rss_stat)" = 00 ] && break
+	sleep 0.1
+done
+[ "$(tp_attached page_fault_user)$(tp_attached rss_stat)" = 00 ] ||
+	fail "weir-node still holds the PMD programs 10 s after the last passthrough file was closed"
+ok "the PMD programs were detached after the last passthrough file closed"
 
 step "a sequential reader of a cold file is prefetched ahead of; a random reader is not"
 drop_file_cache "$SRC/seq/big.bin"
