@@ -147,14 +147,14 @@ struct access_pending {
 	__u64 task;	  /* reader's task_struct (bpf_get_current_task()): its identity here */
 	/* the file the tracepoint names: the view file, or the tier file of a passthrough open
 	 * (backed), whose view file a read of the same task then takes from here, with no
-	 * "watch_devs" or "backing" lookup (user space zeroes the runs of a tier file it forgets) */
+	 * "watch_devs" or "backing" lookup while "backing" is unchanged (backing_gen) */
 	__u64 raw_ino;
 	__u32 raw_dev;
 	__u32 backed; /* (raw_dev, raw_ino) is a tier file in "backing": backing_gen + 1; else 0 */
 	__u32 dev;    /* kernel s_dev encoding; the run's file is (dev, ino) */
 	__u32 view_id;
-	__u32 tid;     /* reader thread; 0: none (user space zeroes a run it drops) */
-	__u32 reads;   /* read calls not yet counted */
+	__u32 tid;    /* reader thread; 0: none (user space zeroes a run it drops) */
+	__u32 reads;  /* read calls not yet counted */
 	__u32 source; /* ACCESS_SRC_READ or ACCESS_SRC_PASSTHROUGH */
 	__u32 pad;
 };
@@ -163,10 +163,10 @@ struct access_pending {
  * this CPU is handling, so that a folio it maps by PMD (which passes no filemap tracepoint) is
  * seen where the fault adds to the process's file RSS. Writer: kernel. */
 struct access_fault_slot {
-	__u64 task;	 /* the faulting task_struct (bpf_get_current_task()) */
-	__u64 addr;	 /* the faulting address */
-	__s64 rss[2];	 /* mm->rss_stat[MM_FILEPAGES, MM_SHMEMPAGES].count when it began */
-	__u32 seen;	 /* a filemap fault program counted this fault, or the PMD was */
+	__u64 task;   /* the faulting task_struct (bpf_get_current_task()) */
+	__u64 addr;   /* the faulting address */
+	__s64 rss[2]; /* mm->rss_stat[MM_FILEPAGES, MM_SHMEMPAGES].count when it began */
+	__u32 seen;   /* a filemap fault program counted this fault, or the PMD was */
 	__u32 pad;
 };
 

@@ -137,9 +137,10 @@ static struct bpf_program *prog_of(struct access_bpf *skel, unsigned bit, int bt
 		*ret_link = btf ? &skel->links.access_uring_btf : &skel->links.access_uring_raw;
 		return btf ? skel->progs.access_uring_btf : skel->progs.access_uring_raw;
 	case ACCESS_PROG_PMD_ENTRY:
-		*ret_link = btf ? &skel->links.access_fault_entry_btf
-				: &skel->links.access_fault_entry_raw;
-		return btf ? skel->progs.access_fault_entry_btf : skel->progs.access_fault_entry_raw;
+		*ret_link =
+		    btf ? &skel->links.access_fault_entry_btf : &skel->links.access_fault_entry_raw;
+		return btf ? skel->progs.access_fault_entry_btf
+			   : skel->progs.access_fault_entry_raw;
 	case ACCESS_PROG_PMD:
 		*ret_link = btf ? &skel->links.access_rss_btf : &skel->links.access_rss_raw;
 		return btf ? skel->progs.access_rss_btf : skel->progs.access_rss_raw;

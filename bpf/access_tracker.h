@@ -114,7 +114,7 @@ enum {
 	/* exceptions:page_fault_user and kmem:rss_stat: mmap faults that map a folio by PMD */
 	ACCESS_PROG_PMD_ENTRY = 1u << 6,
 	ACCESS_PROG_PMD = 1u << 7,
-	ACCESS_PROG_BTF = 1u << 8,   /* the filemap programs are tp_btf (else raw_tp, slower) */
+	ACCESS_PROG_BTF = 1u << 8, /* the filemap programs are tp_btf (else raw_tp, slower) */
 };
 
 /* Cumulative counters of one view, summed over CPUs. */
