@@ -424,7 +424,8 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 		__u32 zero = 0;
 		struct access_fault_slot *fs = bpf_map_lookup_elem(&fault_slot, &zero);
 		if (fs && fs->task == bpf_get_current_task()) {
-			__u32 counted = fs->seen == 2;
+			__u32 counted = fs->seen == 2 && fs->dev == dev && fs->ino == ino &&
+					index >= fs->lo && last <= fs->hi;
 			fs->seen = 1;
 			if (counted)
 				return 0;
@@ -790,7 +791,12 @@ static __always_inline int on_rss_stat(struct mm_struct *mm, int member, const i
 		return 0; /* no large folio there: not a PMD mapping */
 	on_access(dev, view_id, ino, BPF_CORE_READ(host, i_size), lo, hi, src, 0, raw_dev, raw_ino,
 		  backed);
-	s->seen = 2; /* a filemap_map_pages tracepoint after this is the same folio's */
+	/* a filemap_map_pages tracepoint of this fault within this folio is the same mapping */
+	s->dev = dev;
+	s->ino = ino;
+	s->lo = lo;
+	s->hi = hi;
+	s->seen = 2;
 	return 0;
 }
 

@@ -166,8 +166,12 @@ struct access_fault_slot {
 	__u64 task;   /* the faulting task_struct (bpf_get_current_task()) */
 	__u64 addr;   /* the faulting address */
 	__s64 rss[2]; /* mm->rss_stat[MM_FILEPAGES, MM_SHMEMPAGES].count when it began */
-	__u32 seen;   /* a filemap fault program counted this fault, or the PMD was */
-	__u32 pad;
+	/* seen == 2: the folio the RSS program counted, pages lo..hi of (dev, ino) */
+	__u64 ino;
+	__u64 lo;
+	__u64 hi;
+	__u32 dev;
+	__u32 seen; /* 1: a filemap fault program counted this fault; 2: the RSS program did */
 };
 
 /* Map "backing" (hash): key struct access_file_key of a tier file (the backing file of

@@ -62,7 +62,7 @@ _Static_assert(sizeof(struct access_pending) == 104, "access_pending layout");
 _Static_assert(sizeof(struct access_read_cursor) == 32, "access_read_cursor layout");
 _Static_assert(sizeof(struct access_event) == 104, "access_event layout");
 _Static_assert(sizeof(struct access_backing) == 16, "access_backing layout");
-_Static_assert(sizeof(struct access_fault_slot) == 40, "access_fault_slot layout");
+_Static_assert(sizeof(struct access_fault_slot) == 64, "access_fault_slot layout");
 
 struct access_tracker {
 	struct access_bpf *skel;
