@@ -40,6 +40,7 @@ struct part {
 	uint32_t off, len;
 	TAILQ_ENTRY(part) q; /* under f->lock: in a queue while `queued` */
 	bool queued;	     /* under f->lock: waiting for a request slot */
+	bool landed;	     /* under f->lock: all its bytes are in e->buf (and stay: read-only) */
 };
 
 TAILQ_HEAD(part_queue, part);
@@ -65,14 +66,16 @@ struct inflight {
 	char *buf;
 	uint32_t want; /* bytes expected */
 	size_t got;
-	int err;	      /* under f->lock once done */
-	bool done;	      /* under f->lock */
-	bool stored;	      /* under f->lock */
-	bool prefetch;	      /* under f->lock: no reader waits for it (yet) */
-	enum fetch_class cls; /* under f->lock: the queue its unsubmitted parts are in */
-	bool via_peer;	      /* under f->lock: a peer is being asked (not the UFS) */
-	bool from_peer;	      /* under f->lock: the bytes came from a peer */
-	unsigned refs;	      /* under f->lock: the fetch itself + each waiter */
+	int err;		/* under f->lock once done */
+	bool done;		/* under f->lock */
+	bool stored;		/* under f->lock */
+	bool prefetch;		/* under f->lock: no reader waits for it (yet) */
+	enum fetch_class cls;	/* under f->lock: the queue its unsubmitted parts are in */
+	bool via_peer;		/* under f->lock: a peer is being asked (not the UFS) */
+	bool from_peer;		/* under f->lock: the bytes came from a peer */
+	unsigned refs;		/* under f->lock: the fetch itself + each waiter + each reader
+				 * holding buf (fetcher_get_range) */
+	unsigned range_waiters; /* under f->lock: readers waiting for some parts, not the block */
 };
 
 struct fetcher {
@@ -279,6 +282,13 @@ static void read_done(void *userdata, int err, size_t nread)
 		 * unless a blocking request of another thread failed in between. */
 		snprintf(e->cause, sizeof(e->cause), "%.*s", (int)sizeof(e->cause) - 1,
 			 f->ufs->last_error);
+	}
+	if (err == 0 && nread >= p->len) {
+		/* Its bytes are the opened version's (each request carries it): a reader of this
+		 * range need not wait for the rest of the block, nor for the tier write. */
+		p->landed = true;
+		if (e->range_waiters)
+			pthread_cond_broadcast(&f->done_cond);
 	}
 	part_done_locked(f, e, err, nread < p->len ? nread : p->len);
 	pump_locked(f); /* the slot it freed */
@@ -609,8 +619,23 @@ static int start_locked(struct fetcher *f, uint64_t obj, const char *path,
 	return 0;
 }
 
+/* Whether the bytes [from, to) of e's block are in e->buf already. */
+static bool range_landed_locked(const struct fetcher *f, const struct inflight *e, uint32_t from,
+				uint32_t to)
+{
+	if (e->err < 0 || e->via_peer || from >= to)
+		return false;
+	for (unsigned i = from / f->part_size; i < e->nparts && i * f->part_size < to; i++)
+		if (!e->parts[i].landed)
+			return false;
+	return true;
+}
+
+/* Waits for block `block`; with borrow, only for its bytes [from, to), and an in-memory answer
+ * holds e (no copy) until fetcher_result_release. */
 static int get(struct fetcher *f, uint64_t obj, const char *path, const struct ufs_attr *attr,
-	       uint64_t block, bool local, struct fetch_result *ret)
+	       uint64_t block, bool local, bool borrow, uint32_t from, uint32_t to,
+	       struct fetch_result *ret)
 {
 	for (int round = 0;; round++) {
 		struct block_ref ref;
@@ -663,14 +688,45 @@ static int get(struct fetcher *f, uint64_t obj, const char *path, const struct u
 			}
 			e->refs++;
 		}
-		while (!e->done)
-			pthread_cond_wait(&f->done_cond, &f->lock);
-		log_debug("block %llu of \"%s\": a reader waited %llu us (%s)",
+		bool early = false;
+		if (borrow) {
+			e->range_waiters++;
+			while (!e->done && !(early = range_landed_locked(f, e, from, to)))
+				pthread_cond_wait(&f->done_cond, &f->lock);
+			e->range_waiters--;
+		} else {
+			while (!e->done)
+				pthread_cond_wait(&f->done_cond, &f->lock);
+		}
+		log_debug("block %llu of \"%s\": a reader waited %llu us (%s%s)",
 			  (unsigned long long)block, path, (unsigned long long)(now_us() - t0),
 			  !joined	 ? "fetched on demand"
 			  : was_prefetch ? "prefetch in flight"
-					 : "demand in flight");
+					 : "demand in flight",
+			  early ? ", its range landed" : "");
+		if (early) {
+			/* The bytes it asked for are in: served from memory while the other parts
+			 * and the tier write go on. */
+			bool peer_only = e->from_peer && !f->route.near_cache;
+			pthread_mutex_unlock(&f->lock);
+			*ret = (struct fetch_result){.ref = {.fd = -1},
+						     .mem = e->buf,
+						     .len = e->want,
+						     .peer_only = peer_only,
+						     .hold = e};
+			return 0;
+		}
 		int err = e->err;
+		if (err == 0 && !e->stored && borrow) {
+			bool peer_only = e->from_peer && !f->route.near_cache;
+			pthread_mutex_unlock(&f->lock);
+			*ret = (struct fetch_result){.ref = {.fd = -1},
+						     .mem = e->buf,
+						     .len = e->want,
+						     .peer_only = peer_only,
+						     .hold = e};
+			return 0;
+		}
 		if (err == 0 && !e->stored) {
 			char *mem = malloc(e->want);
 			if (!mem) {
@@ -697,13 +753,33 @@ static int get(struct fetcher *f, uint64_t obj, const char *path, const struct u
 int fetcher_get(struct fetcher *f, uint64_t obj, const char *path, const struct ufs_attr *attr,
 		uint64_t block, struct fetch_result *ret)
 {
-	return get(f, obj, path, attr, block, false, ret);
+	return get(f, obj, path, attr, block, false, false, 0, 0, ret);
+}
+
+int fetcher_get_range(struct fetcher *f, uint64_t obj, const char *path,
+		      const struct ufs_attr *attr, uint64_t block, uint32_t from, uint32_t to,
+		      struct fetch_result *ret)
+{
+	return get(f, obj, path, attr, block, false, true, from, to, ret);
+}
+
+void fetcher_result_release(struct fetcher *f, struct fetch_result *r)
+{
+	if (r->hold) {
+		pthread_mutex_lock(&f->lock);
+		put_locked(r->hold);
+		pthread_mutex_unlock(&f->lock);
+	} else {
+		free(r->mem);
+	}
+	r->mem = NULL;
+	r->hold = NULL;
 }
 
 int fetcher_get_local(struct fetcher *f, uint64_t obj, const char *path,
 		      const struct ufs_attr *attr, uint64_t block, struct fetch_result *ret)
 {
-	return get(f, obj, path, attr, block, true, ret);
+	return get(f, obj, path, attr, block, true, false, 0, 0, ret);
 }
 
 static unsigned prefetch_class(struct fetcher *f, uint64_t obj, const char *path,

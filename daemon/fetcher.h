@@ -62,6 +62,8 @@ struct fetch_result {
 	char *mem;
 	uint32_t len;
 	bool peer_only; /* mem came from a peer, which keeps it (not this node's tiers) */
+	void *hold;	/* fetcher_get_range: mem is the fetch's own buffer, held (not owned)
+			 * until fetcher_result_release */
 };
 
 /* Returns block `block` of object obj (path, version attr), from the store or by fetching it
@@ -69,6 +71,17 @@ struct fetch_result {
  * -ESTALE (the object changed at the UFS: revalidate and retry), -ENOENT (gone). */
 int fetcher_get(struct fetcher *f, uint64_t obj, const char *path, const struct ufs_attr *attr,
 		uint64_t block, struct fetch_result *ret);
+
+/* fetcher_get for a reader of the bytes [from, to) of the block: returns as soon as the range
+ * requests covering them have landed, from the fetch's buffer (no copy, no wait for the other
+ * parts nor for the tier write), or, when the block is in the store, a pinned tier range as
+ * fetcher_get does. An in-memory result (mem set) is released with fetcher_result_release. */
+int fetcher_get_range(struct fetcher *f, uint64_t obj, const char *path,
+		      const struct ufs_attr *attr, uint64_t block, uint32_t from, uint32_t to,
+		      struct fetch_result *ret);
+
+/* Releases the memory of a fetch_result whose mem is set (a held buffer, or an owned copy). */
+void fetcher_result_release(struct fetcher *f, struct fetch_result *r);
 
 /* fetcher_get for a peer's request: a miss goes to the UFS, never to another peer (so two nodes
  * that disagree on an owner cannot ask each other in a circle); -EAGAIN when this node is

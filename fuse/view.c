@@ -1875,11 +1875,11 @@ static int revalidate(struct view *v, struct handle *h)
 }
 
 static void release_held(struct view *v, uint64_t obj, uint64_t first,
-			 const struct fetch_result *held, size_t nheld)
+			 struct fetch_result *held, size_t nheld)
 {
 	for (size_t i = 0; i < nheld; i++) {
 		if (held[i].mem)
-			free(held[i].mem);
+			fetcher_result_release(v->src.fetcher, &held[i]);
 		else
 			block_store_release(v->src.store, obj, first + i);
 	}
@@ -1948,6 +1948,14 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	for (uint64_t b = first; b < first + nblocks; b++) {
 		struct fetch_result fr;
 		bool hit = false;
+		/* the bytes of block b this read wants: a miss waits for those only */
+		uint64_t bstart = b * (uint64_t)v->block_size;
+		uint64_t from = (uint64_t)off > bstart ? (uint64_t)off - bstart : 0;
+		uint64_t to = (uint64_t)off + len - bstart;
+		uint64_t whole =
+		    h->attr.size - bstart < v->block_size ? h->attr.size - bstart : v->block_size;
+		if (to > whole)
+			to = whole;
 		if (block_store_acquire(v->src.store, h->obj, b, &fr.ref) == 0) {
 			fr.mem = NULL;
 			fr.len = fr.ref.len;
@@ -1955,13 +1963,15 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			atomic_fetch_add(&v->hits, 1);
 		} else {
 			atomic_fetch_add(&v->misses, 1);
-			r = fetcher_get(v->src.fetcher, h->obj, h->path, &h->attr, b, &fr);
+			r = fetcher_get_range(v->src.fetcher, h->obj, h->path, &h->attr, b,
+					      (uint32_t)from, (uint32_t)to, &fr);
 			if (r == -ESTALE) {
 				/* another read of h may have found out already */
 				r = atomic_load(&h->stale) ? -ESTALE : revalidate(v, h);
 				if (r == 0)
-					r = fetcher_get(v->src.fetcher, h->obj, h->path, &h->attr,
-							b, &fr);
+					r = fetcher_get_range(v->src.fetcher, h->obj, h->path,
+							      &h->attr, b, (uint32_t)from,
+							      (uint32_t)to, &fr);
 			}
 			if (r == -ESTALE) {
 				log_debug("read of \"%s\" at %lld: its version is gone", h->path,
@@ -1991,13 +2001,6 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			}
 		}
 		held[nheld++] = fr;
-		uint64_t bstart = b * (uint64_t)v->block_size;
-		uint64_t from = (uint64_t)off > bstart ? (uint64_t)off - bstart : 0;
-		uint64_t to = (uint64_t)off + len - bstart;
-		uint64_t whole =
-		    h->attr.size - bstart < v->block_size ? h->attr.size - bstart : v->block_size;
-		if (to > whole)
-			to = whole;
 		if (fr.len < whole) {
 			/* Shorter than the version's size says: an error, never a short reply
 			 * (the kernel would zero-fill it or shrink the file there). */
