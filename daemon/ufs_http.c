@@ -853,6 +853,9 @@ static int read_start(struct ufs *u, struct http_read *r)
 	snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, r->off + r->got,
 		 r->off + r->len - 1);
 	curl_easy_setopt(e, CURLOPT_RANGE, range);
+	/* a part is a MiB: 16 KiB a recv (curl's default) cost a syscall, a callback and an
+	 * io_uring poll round per 16 KiB (profiled: 4.6k recvs for 67 MB) */
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 512L * 1024);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, read_write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);

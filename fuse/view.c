@@ -47,6 +47,7 @@
 #include "view_journal.h"
 
 #define VIEW_MAX_SEGS 64
+#define VIEW_MAX_READ (250u * 4096) /* bytes; see the mount options */
 /* Files up to VIEW_SMALL_FILE (view.h) are read through the view's page cache (keep_cache), never
  * passed through. Passthrough saves READs, but costs two ioctls (backing open and close), a pin of
  * the blocks and a tier file descriptor on every open, forever; a file one READ fills (max_pages:
@@ -1874,8 +1875,8 @@ static int revalidate(struct view *v, struct handle *h)
 	return 0;
 }
 
-static void release_held(struct view *v, uint64_t obj, uint64_t first,
-			 struct fetch_result *held, size_t nheld)
+static void release_held(struct view *v, uint64_t obj, uint64_t first, struct fetch_result *held,
+			 size_t nheld)
 {
 	for (size_t i = 0; i < nheld; i++) {
 		if (held[i].mem)
@@ -2028,27 +2029,32 @@ reply:;
 	if (r < 0) {
 		fuse_reply_err(req, errno_for_fuse(r));
 	} else {
-		struct {
-			struct fuse_bufvec vec;
-			struct fuse_buf more[VIEW_MAX_SEGS - 1];
-		} bv;
-		memset(&bv, 0, sizeof(bv));
-		bv.vec.count = nsegs;
+		/* On the heap, not a struct of a bufvec and more fuse_bufs: there GCC knows
+		 * vec.buf[1] is out of its one-element array and stops the loop below at the
+		 * first segment (a READ across two blocks got a short reply: "EOF" mid-file). */
+		struct fuse_bufvec *vec = calloc(1, sizeof(*vec) + nsegs * sizeof(struct fuse_buf));
+		if (!vec) {
+			fuse_reply_err(req, ENOMEM);
+			release_held(v, obj, first, held, nheld);
+			return;
+		}
+		vec->count = nsegs;
 		size_t total = 0;
 		for (size_t i = 0; i < nsegs; i++) {
-			struct fuse_buf *fb = &bv.vec.buf[i];
+			struct fuse_buf *fb = &vec->buf[i];
 			fb->size = segs[i].len;
 			if (segs[i].mem) {
 				fb->mem = (void *)segs[i].mem;
 			} else {
-				fb->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+				fb->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
 				fb->fd = segs[i].fd;
 				fb->pos = (off_t)segs[i].off;
 			}
 			total += segs[i].len;
 		}
 		atomic_fetch_add(&v->read_bytes, total);
-		int rr = fuse_reply_data(req, &bv.vec, 0);
+		int rr = fuse_reply_data(req, vec, 0);
+		free(vec);
 		if (rr < 0 && rr != -ENOENT)
 			log_debug("reply to a read of inode %llu: %s", (unsigned long long)ino,
 				  strerror(-rr));
@@ -2682,9 +2688,14 @@ static int mount_view(struct view *v, char *errbuf, size_t errlen)
 	char source[4200];
 	snprintf(source, sizeof(source), "weir:%s", v->fsname);
 	char mopts[256];
+	/* max_read: a READ's reply (header, data, a page of slack per segment) must fit a pipe
+	 * of pipe-max-size (1 MiB) for libfuse to splice it from the tier file; 1 MiB reads need
+	 * a 2 MiB pipe, which takes CAP_SYS_RESOURCE, and without it every reply was a pread
+	 * into a fresh buffer and a writev (profiled on a cold copy). */
 	snprintf(mopts, sizeof(mopts),
-		 "fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions",
-		 v->devfd);
+		 "fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions,"
+		 "max_read=%u",
+		 v->devfd, VIEW_MAX_READ);
 	unsigned long mflags = MS_NOSUID | MS_NODEV | (v->cfg.read_write ? 0 : MS_RDONLY);
 	/* Onto the very directory checked above, through a descriptor of it. */
 	int mfd = openat(v->parent_fd, v->leaf, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
