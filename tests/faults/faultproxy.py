@@ -12,7 +12,8 @@
 #   GET /__fault__ answers {"hits": [n per rule], "requests": N}.
 # RULE: {"fault": KIND, "match": "substring of the path" (default any), "path": "exactly this
 #   path", "method": "GET",
-#   "range": true (only requests with a Range header), "skip": K (let the first K matches
+#   "range": true (only requests with a Range header), "range_from": N (only ranges that start at
+#   byte N: one part of a block), "skip": K (let the first K matches
 #   through), "times": N (then stop; default for ever), plus the kind's own fields:
 #   reset                   reset the connection (RST) before any answer
 #   reset_body  "after": B  pass the headers and B body bytes, then reset
@@ -71,7 +72,7 @@ def build_head(first, hdrs):
     return (first + "\r\n" + "".join("%s: %s\r\n" % kv for kv in hdrs) + "\r\n").encode("latin-1")
 
 
-def pick(method, path, has_range):
+def pick(method, path, rng):
     """The live rules acting on this request (counting them): the first that matches, and
     before it those that say "also"."""
     acting = []
@@ -82,7 +83,9 @@ def pick(method, path, has_range):
             continue
         if r.get("path") and r["path"] != path:
             continue
-        if r.get("range") and not has_range:
+        if r.get("range") and rng is None:
+            continue
+        if "range_from" in r and not (rng or "").startswith("bytes=%d-" % r["range_from"]):
             continue
         STATE["seen"][i] += 1
         if STATE["seen"][i] <= r.get("skip", 0):
@@ -235,7 +238,7 @@ async def handle(creader, cwriter):
                 continue
             STATE["requests"] += 1
             rng = hget(hdrs, "range")
-            acting = pick(method, path, rng is not None)
+            acting = pick(method, path, rng)
             no_etag = any(r["fault"] == "no_etag" for r in acting)
             for r in acting:
                 if r["fault"] == "run":

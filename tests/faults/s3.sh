@@ -30,7 +30,7 @@ vgw_start "$TMP/vgw"
 vgw_curl -f -X PUT "$VGW_URL/bkt" -o /dev/null || fail "creating bucket bkt failed"
 WANT="$TMP/want"
 mkdir -p "$WANT/f"
-FAULTS=(reset reset_body s503 truncate stall lie_range p_reset p_503 p_stall p_trickle lie_total swap)
+FAULTS=(reset reset_body s503 truncate stall lie_range p_reset p_503 p_stall p_trickle lie_total swap early)
 for f in "${FAULTS[@]}"; do rand_file "$WANT/f/$f" "$SIZE" "s3-$f"; done
 rand_file "$TMP/swap.v2" "$SIZE" s3-swap-two
 vgw_put_tree "$WANT" bkt
@@ -87,6 +87,48 @@ one_version swap "$rc" "$TMP/sw.out" "$TMP/sw.err" "$WANT/swap" "$TMP/swap.v2"
 sleep 1.1
 read_clean "swap, a fresh open" "$VIEW/swap" "$TMP/swap.v2"
 ok "swap: a fresh open reads the new version whole"
+
+step "a read served from its parts of a block while the block's other parts are delayed or reset"
+# Block 1 of "early" first, whole (it goes to the tier); then a read across blocks 0 and 1 while
+# the proxy holds parts 0 and 1 of block 0 for HOLD s (under the stall timeout: no retry) and
+# resets part 2 twice: the read needs only
+# part 3 of block 0 and block 1, so it must end long before the held parts and come back in
+# two segments (block 0 from memory, block 1 from the tier), byte for byte the object's.
+python3 - "$VIEW/early" "$WANT/early" $((4 * MIB)) $((SIZE - 4 * MIB)) >/dev/null <<'PY' ||
+import sys
+with open(sys.argv[1], "rb") as f, open(sys.argv[2], "rb") as w:
+    off, n = int(sys.argv[3]), int(sys.argv[4])
+    f.seek(off); w.seek(off)
+    sys.exit(f.read(n) != w.read(n))
+PY
+	fail "early: block 1 read wrong bytes"
+sleep 0.5 # block 1's tier write, after its reader was answered
+drop_view_cache "$VIEW/early"
+HOLD=2.8
+fp_rules "[{\"fault\": \"delay\", \"seconds\": $HOLD, \"match\": \"/f/early\", \"range_from\": 0, \"times\": 1},
+	{\"fault\": \"delay\", \"seconds\": $HOLD, \"match\": \"/f/early\", \"range_from\": $MIB, \"times\": 1},
+	{\"fault\": \"reset_body\", \"after\": 100000, \"match\": \"/f/early\", \"range_from\": $((2 * MIB)), \"times\": 2}]"
+secs="$(python3 - "$VIEW/early" "$WANT/early" $((3 * MIB + MIB / 2)) "$MIB" <<'PY'
+import os, sys, time
+fd, w = os.open(sys.argv[1], os.O_RDONLY), open(sys.argv[2], "rb")
+off, n = int(sys.argv[3]), int(sys.argv[4])
+t0 = time.monotonic()
+got = os.pread(fd, n, off)
+secs = time.monotonic() - t0
+w.seek(off)
+if got != w.read(n):
+    sys.exit("early: the read across blocks 0 and 1 got %d bytes that are not the object's" % len(got))
+print("%.3f" % secs)
+PY
+)" || fail "early: the read across blocks 0 and 1 failed or got wrong bytes"
+hits="$(fp_hits)"
+[ "${hits%% *}" -ge 1 ] || fail "early: part 0 of block 0 was never held (hits $hits)"
+awk -v s="$secs" 'BEGIN { exit !(s < 2) }' ||
+	fail "early: the read took $secs s: it waited for the held parts of block 0 ($HOLD s), not its own"
+sleep 3.5 # the held parts come in, the block is stored whole
+fp_rules '[]'
+read_clean "early, whole, from the tier after the faults" "$VIEW/early" "$WANT/early"
+ok "early: its range in $secs s while block 0's other parts were held $HOLD s and reset (hits $hits); the tier's bytes right"
 
 [ -n "$(weir_node_pid)" ] || fail "weir-node died"
 grep -qF "$VGW_SECRET" "$WEIR_STATE/node.log" "$FP_LOG" && fail "the secret key shows in a log"
