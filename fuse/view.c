@@ -1768,7 +1768,7 @@ static void dir_stream(struct view *v, const char *path)
 		if (r == 0 && !a.is_dir && a.size > 0 && !changed &&
 		    block_store_object_sync(v->src.store, p, &a, &obj) >= 0) {
 			unsigned n = fetcher_prefetch_spare(v->src.fetcher, obj, p, &a, 0,
-							    fetcher_fill_blocks(v->src.fetcher));
+							    v->cfg.readahead_blocks);
 			atomic_fetch_add(&v->prefetch_bytes, (uint64_t)n * v->block_size);
 		}
 		free(p);

@@ -488,9 +488,14 @@ step "a rotated Secret reaches a mounted view: new requests signed with the new 
 s3_start "$TMP/vgw-iam" --iam
 vgw_curl -f -X PUT "$VGW_URL/rot" -o /dev/null || fail "creating bucket rot failed"
 mkdir -p "$T/rot"
-# 20 MiB: more than a reader going through the directory gets fetched ahead of the next file (its
-# first 16 MiB, on idle connections), so the reads below with revoked keys must reach the server
-for f in a b c d e; do rand_file "$T/rot/$f.bin" $((20 * 1024 * 1024 + 7)) "rot-$f"; done
+# d.bin, 100 MiB: more than a reader going through the directory gets fetched ahead of the next
+# file (its first readahead window, 16 blocks of 4 MiB, on idle connections), so the read below
+# with revoked keys must reach the server; the others 20 MiB
+for f in a b c d e; do
+	size=$((20 * 1024 * 1024 + 7))
+	[ "$f" = d ] && size=$((100 * 1024 * 1024 + 7))
+	rand_file "$T/rot/$f.bin" "$size" "rot-$f"
+done
 vgw_put_tree "$T/rot" rot
 ROT_KEYS=() ROT_SECRETS=()
 if [ "$S3_SERVER" = seaweedfs ]; then
