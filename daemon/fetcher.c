@@ -732,7 +732,7 @@ static int get(struct fetcher *f, uint64_t obj, const char *path, const struct u
 		if (early) {
 			/* The bytes it asked for are in: served from memory while the other parts
 			 * and the tier write go on. */
-			bool peer_only = e->from_peer && !f->route.near_cache;
+			bool peer_only = e->from_peer; /* as below */
 			pthread_mutex_unlock(&f->lock);
 			*ret = (struct fetch_result){.ref = {.fd = -1},
 						     .mem = e->buf,
@@ -743,7 +743,7 @@ static int get(struct fetcher *f, uint64_t obj, const char *path, const struct u
 		}
 		int err = e->err;
 		if (err == 0 && !e->stored && borrow) {
-			bool peer_only = e->from_peer && !f->route.near_cache;
+			bool peer_only = e->from_peer; /* as below */
 			pthread_mutex_unlock(&f->lock);
 			*ret = (struct fetch_result){.ref = {.fd = -1},
 						     .mem = e->buf,
