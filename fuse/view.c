@@ -50,8 +50,8 @@
 #define VIEW_MAX_READ (250u * 4096) /* bytes; see the mount options */
 /* Files up to VIEW_SMALL_FILE (view.h) are read through the view's page cache (keep_cache), never
  * passed through. Passthrough saves READs, but costs two ioctls (backing open and close), a pin of
- * the blocks and a tier file descriptor on every open, forever; a file one READ fills (max_pages:
- * 1 MiB) costs that READ once, then every later open is answered from the page cache with no
+ * the blocks and a tier file descriptor on every open, forever; a file one or two READs fill
+ * (max_read: 1000 KiB) costs them once, then every later open is answered from the page cache with no
  * daemon work beyond OPEN and RELEASE. The price: such a file's pages may sit in the view's page
  * cache besides the tier's (reclaimable, never in weir-node's RSS). Measured with
  * bench/smallfiles.sh. */
