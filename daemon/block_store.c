@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -25,10 +26,10 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "htable.h"
 #include "log.h"
 #include "quantity.h"
 #include "safe_dir.h"
-#include "strmap.h"
 #include "tier_pool.h"
 #include "uring_io.h"
 
@@ -58,15 +59,18 @@ enum slot_busy {
 };
 
 struct bs_object;
+TAILQ_HEAD(bs_block_list, bs_block);
+LIST_HEAD(bs_slot_list, bs_block);
+TAILQ_HEAD(bs_object_list, bs_object);
 
 /* One (object, block). Every field is under block_store.lock. While busy != BUSY_NONE one thread
  * works on it with the lock dropped: nobody else changes, drops or frees it (they wait on idle). */
 struct bs_block {
-	struct bs_block *hnext;		      /* hash chain */
-	struct bs_block *lru_prev, *lru_next; /* tier LRU, head most recent; only when SLOT_VALID */
-	struct bs_block *tl_prev, *tl_next;   /* heat ranking: the object's blocks in this tier,
-					       * head most recent; only when SLOT_VALID */
-	struct bs_block *oprev, *onext;	      /* the object's slots */
+	struct htable_node hnode;  /* in block_store.slots, by (object id, block) */
+	TAILQ_ENTRY(bs_block) lru; /* tier LRU, head most recent; only when SLOT_VALID */
+	TAILQ_ENTRY(bs_block) tl;  /* heat ranking: the object's blocks in this tier, head most
+				    * recent; only when SLOT_VALID */
+	LIST_ENTRY(bs_block) oslot; /* the object's slots */
 	struct bs_object *o;
 	uint64_t block;
 	uint64_t csum;
@@ -97,12 +101,13 @@ struct tier_stamp {
  * Fields under block_store.lock. */
 /* An object's blocks in one tier, for heat ranking. */
 struct bs_object_tier {
-	struct bs_block *head, *tail; /* blocks in tier t, most recently used first */
-	size_t heap_idx;	      /* in tiers[t].heap, or HEAP_NONE */
+	struct bs_block_list blocks; /* blocks in tier t, most recently used first */
+	size_t heap_idx;	     /* in tiers[t].heap, or HEAP_NONE */
 };
 
 struct bs_object {
-	struct bs_object *hnext;
+	struct htable_node hnode;     /* in block_store.objs, by id */
+	struct htable_node path_node; /* in block_store.by_path while not retired */
 	uint64_t id;
 	char *path;
 	uint64_t size;
@@ -112,8 +117,8 @@ struct bs_object {
 	uint64_t tier_blocks[BLOCK_STORE_MAX_TIERS];
 	uint64_t cached; /* bytes of SLOT_VALID blocks */
 	uint64_t holds;	 /* pins plus busy slots: while > 0 no fd is closed */
-	struct bs_block *blocks;
-	struct bs_object *fd_prev, *fd_next; /* on block_store's open-fd LRU while nfds > 0 */
+	struct bs_slot_list blocks;
+	TAILQ_ENTRY(bs_object) fd_lru; /* on block_store's open-fd LRU while nfds > 0 */
 	unsigned nfds;
 	uint8_t scrub_seen; /* tiers where tier_scrub() found its file */
 	uint8_t stamped;    /* tiers whose stamp is set */
@@ -145,7 +150,7 @@ struct bs_tier {
 			   * into it; the pool counts them too (tier_used_add/sub) */
 	uint64_t leaving; /* bytes being moved out (still counted in used) */
 	uint64_t blocks;
-	struct bs_block *head, *tail; /* LRU */
+	struct bs_block_list lru; /* LRU, most recent first */
 	/* Heat ranking: a min-heap of the objects with blocks here, by (rank, last use of their
 	 * least recently used block here), so a victim costs O(log n), not a scan of the tier.
 	 * heap_lost: an allocation failed and the heap misses objects; victims are scanned. */
@@ -214,12 +219,12 @@ struct block_store {
 	sqlite3 *db;	 /* under db_lock, with stmts; the rest under lock */
 	bool db_corrupt; /* SQLite said the index file is damaged */
 	sqlite3_stmt *stmts[ST_COUNT];
-	struct bs_object **objs;
-	size_t objs_mask, nobjs;
-	struct strmap *by_path; /* path -> its current (not retired) bs_object */
-	struct bs_block **slots;
-	size_t slots_mask, nslots;
-	uint64_t clock; /* last atime handed out */
+	/* The index in memory. Intrusive (the nodes live in the objects and slots): by_path costs
+	 * no copy of the path, which is most of an object's memory with many small files. */
+	struct htable objs;    /* bs_object by id, retired ones too */
+	struct htable by_path; /* bs_object by path: the current (not retired) version */
+	struct htable slots;   /* bs_block by (object id, block) */
+	uint64_t clock;	       /* last atime handed out */
 	/* The index could not be written for lack of space (the state directory is full):
 	 * objects are kept in memory only and their blocks not cached, so reads go on,
 	 * uncached, instead of failing. Said once in the log and in stats. */
@@ -229,23 +234,13 @@ struct block_store {
 	bool index_memory;
 	struct atime_rec *atimes; /* last uses not yet in the index: written by the evictor */
 	size_t natimes, atimes_cap;
-	uint64_t atimes_flushed;	     /* CLOCK_MONOTONIC ns of the last flush */
-	struct bs_object *fd_head, *fd_tail; /* objects with open tier files, most recent first */
+	uint64_t atimes_flushed;      /* CLOCK_MONOTONIC ns of the last flush */
+	struct bs_object_list fd_lru; /* objects with open tier files, most recent first */
 	size_t nfds, max_fds;
 	uint64_t hits, misses, evictions, demotions, checksum_failures;
 	bool by_heat; /* victims: coldest object first, LRU among equals; else pure LRU */
 	double half_life_ns;
 };
-
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
 
 static uint64_t now_ns(clockid_t clk)
 {
@@ -291,46 +286,83 @@ static void warn_note(char *errbuf, size_t errlen, const char *fmt, ...)
 
 /* ---- hash tables ---- */
 
-static size_t obj_bucket(const struct block_store *bs, uint64_t id)
+static uint64_t obj_hash(const struct htable_node *n)
 {
-	return mix64(id) & bs->objs_mask;
+	return htable_hash_u64(htable_entry(n, struct bs_object, hnode)->id);
 }
 
-static size_t slot_bucket(size_t mask, uint64_t obj, uint64_t block)
+static bool obj_eq(const struct htable_node *n, const void *key)
 {
-	return mix64(obj ^ mix64(block + 1)) & mask;
+	return htable_entry(n, struct bs_object, hnode)->id == *(const uint64_t *)key;
+}
+
+static uint64_t obj_path_hash(const struct htable_node *n)
+{
+	return htable_hash_str(htable_entry(n, struct bs_object, path_node)->path);
+}
+
+static bool obj_path_eq(const struct htable_node *n, const void *key)
+{
+	return strcmp(htable_entry(n, struct bs_object, path_node)->path, key) == 0;
+}
+
+struct slot_key {
+	uint64_t obj, block;
+};
+
+static uint64_t slot_key_hash(uint64_t obj, uint64_t block)
+{
+	return htable_hash_u64_pair(obj, block);
+}
+
+static uint64_t slot_hash(const struct htable_node *n)
+{
+	const struct bs_block *b = htable_entry(n, struct bs_block, hnode);
+
+	return slot_key_hash(b->o->id, b->block);
+}
+
+static bool slot_eq(const struct htable_node *n, const void *key)
+{
+	const struct bs_block *b = htable_entry(n, struct bs_block, hnode);
+	const struct slot_key *k = key;
+
+	return b->block == k->block && b->o->id == k->obj;
+}
+
+/* Empty index tables and lists (at open, and when a damaged index starts over). */
+static int index_init(struct block_store *bs)
+{
+	if (htable_init(&bs->objs, HASH_INITIAL, obj_hash) < 0)
+		return -ENOMEM;
+	if (htable_init(&bs->by_path, HASH_INITIAL, obj_path_hash) < 0)
+		goto free_objs;
+	if (htable_init(&bs->slots, HASH_INITIAL, slot_hash) < 0)
+		goto free_by_path;
+	TAILQ_INIT(&bs->fd_lru);
+	for (unsigned i = 0; i < BLOCK_STORE_MAX_TIERS; i++)
+		TAILQ_INIT(&bs->tiers[i].lru);
+	return 0;
+free_by_path:
+	htable_fini(&bs->by_path);
+free_objs:
+	htable_fini(&bs->objs);
+	return -ENOMEM;
 }
 
 static struct bs_object *obj_find(struct block_store *bs, uint64_t id)
 {
-	for (struct bs_object *o = bs->objs[obj_bucket(bs, id)]; o; o = o->hnext)
-		if (o->id == id)
-			return o;
-	return NULL;
+	struct htable_node *n = htable_find(&bs->objs, htable_hash_u64(id), obj_eq, &id);
+
+	return n ? htable_entry(n, struct bs_object, hnode) : NULL;
 }
 
-static int objs_grow(struct block_store *bs)
+/* The current (not retired) version of path, or NULL. */
+static struct bs_object *obj_find_path(struct block_store *bs, const char *path)
 {
-	size_t n = (bs->objs_mask + 1) * 2;
-	struct bs_object **t = calloc(n, sizeof(*t));
+	struct htable_node *n = htable_find(&bs->by_path, htable_hash_str(path), obj_path_eq, path);
 
-	if (!t)
-		return -ENOMEM;
-	for (size_t i = 0; i <= bs->objs_mask; i++) {
-		struct bs_object *o, *next;
-
-		for (o = bs->objs[i]; o; o = next) {
-			size_t h = mix64(o->id) & (n - 1);
-
-			next = o->hnext;
-			o->hnext = t[h];
-			t[h] = o;
-		}
-	}
-	free(bs->objs);
-	bs->objs = t;
-	bs->objs_mask = n - 1;
-	return 0;
+	return n ? htable_entry(n, struct bs_object, path_node) : NULL;
 }
 
 static void obj_free(struct bs_object *o)
@@ -357,8 +389,11 @@ static struct bs_object *obj_new(unsigned ntiers, uint64_t id, const char *path,
 	o->tl = (struct bs_object_tier *)(o->stamp + ntiers);
 	for (unsigned t = 0; t < BLOCK_STORE_MAX_TIERS; t++)
 		o->fd[t] = -1;
-	for (unsigned t = 0; t < ntiers; t++)
+	for (unsigned t = 0; t < ntiers; t++) {
+		TAILQ_INIT(&o->tl[t].blocks);
 		o->tl[t].heap_idx = HEAP_NONE;
+	}
+	LIST_INIT(&o->blocks);
 	o->rank = -INFINITY;
 	o->id = id;
 	o->size = size;
@@ -372,28 +407,13 @@ static struct bs_object *obj_new(unsigned ntiers, uint64_t id, const char *path,
 	return o;
 }
 
-static int obj_insert(struct block_store *bs, struct bs_object *o)
+/* Indexes o by id, and by path unless retired. Cannot fail: the tables grow when they can
+ * and chain longer when they cannot. */
+static void obj_insert(struct block_store *bs, struct bs_object *o)
 {
-	size_t h;
-
-	if (bs->nobjs > bs->objs_mask) {
-		int r = objs_grow(bs);
-
-		if (r < 0)
-			return r;
-	}
-	if (!o->retired) {
-		int err = 0;
-
-		strmap_put(bs->by_path, o->path, o, &err);
-		if (err < 0)
-			return err;
-	}
-	h = obj_bucket(bs, o->id);
-	o->hnext = bs->objs[h];
-	bs->objs[h] = o;
-	bs->nobjs++;
-	return 0;
+	if (!o->retired)
+		htable_insert(&bs->by_path, &o->path_node, htable_hash_str(o->path));
+	htable_insert(&bs->objs, &o->hnode, htable_hash_u64(o->id));
 }
 
 static void obj_close_fd(struct block_store *bs, struct bs_object *o, unsigned t);
@@ -401,15 +421,7 @@ static void obj_close_fd(struct block_store *bs, struct bs_object *o, unsigned t
 /* Takes a retired object out of the table and frees it. */
 static void obj_reap(struct block_store *bs, struct bs_object *o)
 {
-	struct bs_object **pp;
-
-	for (pp = &bs->objs[obj_bucket(bs, o->id)]; *pp; pp = &(*pp)->hnext) {
-		if (*pp == o) {
-			*pp = o->hnext;
-			break;
-		}
-	}
-	bs->nobjs--;
+	htable_remove(&bs->objs, &o->hnode);
 	for (unsigned t = 0; t < BLOCK_STORE_MAX_TIERS; t++)
 		if (o->fd[t] >= 0)
 			obj_close_fd(bs, o, t);
@@ -418,82 +430,33 @@ static void obj_reap(struct block_store *bs, struct bs_object *o)
 
 static struct bs_block *slot_find(struct block_store *bs, uint64_t obj, uint64_t block)
 {
-	for (struct bs_block *b = bs->slots[slot_bucket(bs->slots_mask, obj, block)]; b;
-	     b = b->hnext)
-		if (b->o->id == obj && b->block == block)
-			return b;
-	return NULL;
-}
+	struct slot_key k = {obj, block};
+	struct htable_node *n = htable_find(&bs->slots, slot_key_hash(obj, block), slot_eq, &k);
 
-static int slots_grow(struct block_store *bs)
-{
-	size_t n = (bs->slots_mask + 1) * 2;
-	struct bs_block **t = calloc(n, sizeof(*t));
-
-	if (!t)
-		return -ENOMEM;
-	for (size_t i = 0; i <= bs->slots_mask; i++) {
-		struct bs_block *b, *next;
-
-		for (b = bs->slots[i]; b; b = next) {
-			size_t h = slot_bucket(n - 1, b->o->id, b->block);
-
-			next = b->hnext;
-			b->hnext = t[h];
-			t[h] = b;
-		}
-	}
-	free(bs->slots);
-	bs->slots = t;
-	bs->slots_mask = n - 1;
-	return 0;
+	return n ? htable_entry(n, struct bs_block, hnode) : NULL;
 }
 
 /* A new SLOT_EMPTY slot in the hash and the object's list, or NULL. */
 static struct bs_block *slot_new(struct block_store *bs, struct bs_object *o, uint64_t block)
 {
-	struct bs_block *b;
-	size_t h;
+	struct bs_block *b = calloc(1, sizeof(*b));
 
-	if (bs->nslots > bs->slots_mask && slots_grow(bs) < 0)
-		return NULL;
-	b = calloc(1, sizeof(*b));
 	if (!b)
 		return NULL;
 	b->o = o;
 	b->block = block;
-	h = slot_bucket(bs->slots_mask, o->id, block);
-	b->hnext = bs->slots[h];
-	bs->slots[h] = b;
-	b->onext = o->blocks;
-	if (o->blocks)
-		o->blocks->oprev = b;
-	o->blocks = b;
-	bs->nslots++;
+	htable_insert(&bs->slots, &b->hnode, slot_key_hash(o->id, block));
+	LIST_INSERT_HEAD(&o->blocks, b, oslot);
 	return b;
 }
 
 /* Frees b if nothing refers to it any more. */
 static void slot_maybe_free(struct block_store *bs, struct bs_block *b)
 {
-	struct bs_block **pp;
-
 	if (b->state != SLOT_EMPTY || b->pins > 0 || b->busy != BUSY_NONE)
 		return;
-	for (pp = &bs->slots[slot_bucket(bs->slots_mask, b->o->id, b->block)]; *pp;
-	     pp = &(*pp)->hnext) {
-		if (*pp == b) {
-			*pp = b->hnext;
-			break;
-		}
-	}
-	if (b->oprev)
-		b->oprev->onext = b->onext;
-	else
-		b->o->blocks = b->onext;
-	if (b->onext)
-		b->onext->oprev = b->oprev;
-	bs->nslots--;
+	htable_remove(&bs->slots, &b->hnode);
+	LIST_REMOVE(b, oslot);
 	free(b);
 }
 
@@ -522,7 +485,9 @@ static uint64_t tier_usage(const struct bs_tier *t)
 /* Tells the pool how old this tier's least recently used block is. */
 static void tier_publish_oldest(struct bs_tier *t)
 {
-	atomic_store(&t->member.oldest, t->tail ? t->tail->atime : UINT64_MAX);
+	struct bs_block *oldest = TAILQ_LAST(&t->lru, bs_block_list);
+
+	atomic_store(&t->member.oldest, oldest ? oldest->atime : UINT64_MAX);
 }
 
 /* ---- heat ranking: per-object lists and a heap per tier ---- */
@@ -532,7 +497,8 @@ static bool heap_before(const struct bs_object *a, const struct bs_object *b, un
 {
 	if (a->rank != b->rank)
 		return a->rank < b->rank;
-	return a->tl[ti].tail->atime < b->tl[ti].tail->atime;
+	return TAILQ_LAST(&a->tl[ti].blocks, bs_block_list)->atime <
+	       TAILQ_LAST(&b->tl[ti].blocks, bs_block_list)->atime;
 }
 
 static void heap_set(struct bs_tier *t, size_t i, struct bs_object *o)
@@ -581,7 +547,7 @@ static void heap_update(struct bs_tier *t, struct bs_object *o)
 {
 	size_t i = o->tl[t->index].heap_idx;
 
-	if (!o->tl[t->index].tail) {
+	if (TAILQ_EMPTY(&o->tl[t->index].blocks)) {
 		if (i == HEAP_NONE)
 			return;
 		o->tl[t->index].heap_idx = HEAP_NONE;
@@ -620,15 +586,7 @@ static void tl_unlink(struct bs_tier *t, struct bs_block *b)
 	struct bs_object *o = b->o;
 	unsigned ti = t->index;
 
-	if (b->tl_prev)
-		b->tl_prev->tl_next = b->tl_next;
-	else
-		o->tl[ti].head = b->tl_next;
-	if (b->tl_next)
-		b->tl_next->tl_prev = b->tl_prev;
-	else
-		o->tl[ti].tail = b->tl_prev;
-	b->tl_prev = b->tl_next = NULL;
+	TAILQ_REMOVE(&o->tl[ti].blocks, b, tl);
 	heap_update(t, o);
 }
 
@@ -637,22 +595,14 @@ static void tl_insert(struct bs_tier *t, struct bs_block *b)
 {
 	struct bs_object *o = b->o;
 	unsigned ti = t->index;
-	struct bs_block *after = NULL, *before = o->tl[ti].head;
+	struct bs_block *before = TAILQ_FIRST(&o->tl[ti].blocks);
 
-	while (before && before->atime > b->atime) {
-		after = before;
-		before = before->tl_next;
-	}
-	b->tl_prev = after;
-	b->tl_next = before;
-	if (after)
-		after->tl_next = b;
-	else
-		o->tl[ti].head = b;
+	while (before && before->atime > b->atime)
+		before = TAILQ_NEXT(before, tl);
 	if (before)
-		before->tl_prev = b;
+		TAILQ_INSERT_BEFORE(before, b, tl);
 	else
-		o->tl[ti].tail = b;
+		TAILQ_INSERT_TAIL(&o->tl[ti].blocks, b, tl);
 	heap_update(t, o);
 }
 
@@ -662,37 +612,21 @@ static void lru_unlink(struct bs_tier *t, struct bs_block *b)
 {
 	if (t->bs->by_heat)
 		tl_unlink(t, b);
-	if (b->lru_prev)
-		b->lru_prev->lru_next = b->lru_next;
-	else
-		t->head = b->lru_next;
-	if (b->lru_next)
-		b->lru_next->lru_prev = b->lru_prev;
-	else
-		t->tail = b->lru_prev;
-	b->lru_prev = b->lru_next = NULL;
+	TAILQ_REMOVE(&t->lru, b, lru);
 	tier_publish_oldest(t);
 }
 
 /* Inserts b where its atime belongs; blocks arrive mostly newest-first, so start at the head. */
 static void lru_insert(struct bs_tier *t, struct bs_block *b)
 {
-	struct bs_block *after = NULL, *before = t->head;
+	struct bs_block *before = TAILQ_FIRST(&t->lru);
 
-	while (before && before->atime > b->atime) {
-		after = before;
-		before = before->lru_next;
-	}
-	b->lru_prev = after;
-	b->lru_next = before;
-	if (after)
-		after->lru_next = b;
-	else
-		t->head = b;
+	while (before && before->atime > b->atime)
+		before = TAILQ_NEXT(before, lru);
 	if (before)
-		before->lru_prev = b;
+		TAILQ_INSERT_BEFORE(before, b, lru);
 	else
-		t->tail = b;
+		TAILQ_INSERT_TAIL(&t->lru, b, lru);
 	tier_publish_oldest(t);
 	if (t->bs->by_heat)
 		tl_insert(t, b);
@@ -709,7 +643,9 @@ static uint64_t clock_tick(struct block_store *bs)
 /* The least recently used block of t that may go, or NULL. */
 static struct bs_block *lru_victim(struct bs_tier *t)
 {
-	for (struct bs_block *b = t->tail; b; b = b->lru_prev)
+	struct bs_block *b;
+
+	TAILQ_FOREACH_REVERSE(b, &t->lru, bs_block_list, lru)
 		if (b->pins == 0 && b->busy == BUSY_NONE)
 			return b;
 	return NULL;
@@ -737,7 +673,9 @@ static void obj_rank_update(struct block_store *bs, struct bs_object *o)
 /* The least recently used block of o in tier ti that may go, or NULL. */
 static struct bs_block *tl_victim(const struct bs_object *o, unsigned ti)
 {
-	for (struct bs_block *b = o->tl[ti].tail; b; b = b->tl_prev)
+	struct bs_block *b;
+
+	TAILQ_FOREACH_REVERSE(b, &o->tl[ti].blocks, bs_block_list, tl)
 		if (b->pins == 0 && b->busy == BUSY_NONE)
 			return b;
 	return NULL;
@@ -786,9 +724,9 @@ static struct bs_block *victim(struct block_store *bs, struct bs_tier *t)
 	if (!t->heap_lost && heap_victim(t, &hb))
 		return hb;
 	uint64_t now = now_ns(CLOCK_MONOTONIC);
-	struct bs_block *best = NULL;
+	struct bs_block *b, *best = NULL;
 	double best_heat = 0;
-	for (struct bs_block *b = t->tail; b; b = b->lru_prev) {
+	TAILQ_FOREACH_REVERSE(b, &t->lru, bs_block_list, lru) {
 		if (b->pins != 0 || b->busy != BUSY_NONE)
 			continue;
 		double h = obj_heat_now(bs, b->o, now);
@@ -806,10 +744,14 @@ static struct bs_block *victim(struct block_store *bs, struct bs_tier *t)
 static bool tier_can_free(struct bs_tier *t, uint64_t need)
 {
 	uint64_t sum = 0;
+	struct bs_block *b;
 
-	for (struct bs_block *b = t->tail; b && sum < need; b = b->lru_prev)
+	TAILQ_FOREACH_REVERSE(b, &t->lru, bs_block_list, lru) {
+		if (sum >= need)
+			break;
 		if (b->pins == 0 && b->busy == BUSY_NONE)
 			sum += b->len;
+	}
 	return sum >= need;
 }
 
@@ -991,37 +933,13 @@ static void atime_record(struct block_store *bs, const struct bs_block *b)
 
 /* ---- tier files ---- */
 
-static void fd_lru_unlink(struct block_store *bs, struct bs_object *o)
-{
-	if (o->fd_prev)
-		o->fd_prev->fd_next = o->fd_next;
-	else
-		bs->fd_head = o->fd_next;
-	if (o->fd_next)
-		o->fd_next->fd_prev = o->fd_prev;
-	else
-		bs->fd_tail = o->fd_prev;
-	o->fd_prev = o->fd_next = NULL;
-}
-
-static void fd_lru_push(struct block_store *bs, struct bs_object *o)
-{
-	o->fd_prev = NULL;
-	o->fd_next = bs->fd_head;
-	if (bs->fd_head)
-		bs->fd_head->fd_prev = o;
-	else
-		bs->fd_tail = o;
-	bs->fd_head = o;
-}
-
 static void obj_close_fd(struct block_store *bs, struct bs_object *o, unsigned t)
 {
 	close(o->fd[t]);
 	o->fd[t] = -1;
 	bs->nfds--;
 	if (--o->nfds == 0)
-		fd_lru_unlink(bs, o);
+		TAILQ_REMOVE(&bs->fd_lru, o, fd_lru);
 }
 
 /* Closes the tier files of the least recently used idle objects (not keep) to stay under
@@ -1030,8 +948,8 @@ static void fds_trim(struct block_store *bs, const struct bs_object *keep)
 {
 	struct bs_object *o, *prev;
 
-	for (o = bs->fd_tail; o && bs->nfds >= bs->max_fds; o = prev) {
-		prev = o->fd_prev;
+	for (o = TAILQ_LAST(&bs->fd_lru, bs_object_list); o && bs->nfds >= bs->max_fds; o = prev) {
+		prev = TAILQ_PREV(o, bs_object_list, fd_lru);
 		if (o == keep || o->holds > 0)
 			continue;
 		for (unsigned t = 0; t < BLOCK_STORE_MAX_TIERS; t++)
@@ -1078,9 +996,9 @@ static int obj_fd(struct block_store *bs, struct bs_object *o, unsigned t, bool 
 	int fd;
 
 	if (o->fd[t] >= 0) {
-		if (bs->fd_head != o) {
-			fd_lru_unlink(bs, o);
-			fd_lru_push(bs, o);
+		if (TAILQ_FIRST(&bs->fd_lru) != o) {
+			TAILQ_REMOVE(&bs->fd_lru, o, fd_lru);
+			TAILQ_INSERT_HEAD(&bs->fd_lru, o, fd_lru);
 		}
 		return o->fd[t];
 	}
@@ -1108,7 +1026,7 @@ static int obj_fd(struct block_store *bs, struct bs_object *o, unsigned t, bool 
 	o->fd[t] = fd;
 	bs->nfds++;
 	if (o->nfds++ == 0)
-		fd_lru_push(bs, o);
+		TAILQ_INSERT_HEAD(&bs->fd_lru, o, fd_lru);
 	return fd;
 }
 
@@ -1160,7 +1078,9 @@ static void stamp_check(struct block_store *bs, struct bs_object *o, unsigned t,
 		return;
 	if ((o->stamped & (1u << t)) && fstat(fd, &st) == 0 && stamp_same(&o->stamp[t], &st))
 		return;
-	for (struct bs_block *b = o->blocks; b; b = b->onext) {
+	struct bs_block *b;
+
+	LIST_FOREACH(b, &o->blocks, oslot) {
 		if (b->state == SLOT_VALID && b->tier == t && b->verified) {
 			b->verified = false;
 			n++;
@@ -1423,7 +1343,7 @@ static void evict_commit(struct block_store *bs, struct evict_item *items, size_
 		o->holds--;
 		slot_maybe_free(bs, b);
 		obj_close_idle(bs, o);
-		if (o->retired && o->holds == 0 && !o->blocks)
+		if (o->retired && o->holds == 0 && LIST_EMPTY(&o->blocks))
 			obj_reap(bs, o);
 	}
 	pthread_cond_broadcast(&bs->idle);
@@ -1571,7 +1491,7 @@ static int obj_drop_blocks(struct block_store *bs, struct bs_object *o)
 	int r;
 
 again:
-	for (b = o->blocks; b; b = b->onext) {
+	LIST_FOREACH(b, &o->blocks, oslot) {
 		if (b->busy != BUSY_NONE) {
 			pthread_cond_wait(&bs->idle, &bs->lock);
 			goto again;
@@ -1580,8 +1500,8 @@ again:
 	r = db_run(bs, ST_BLK_DELETE_OBJ, 1, &id);
 	if (r < 0)
 		return r;
-	for (b = o->blocks; b; b = next) {
-		next = b->onext;
+	for (b = LIST_FIRST(&o->blocks); b; b = next) {
+		next = LIST_NEXT(b, oslot);
 		if (b->state == SLOT_VALID)
 			block_drop(bs, b, false);
 	}
@@ -1908,11 +1828,11 @@ static int db_load(struct block_store *bs)
 		o = obj_new(bs->ntiers, (uint64_t)sqlite3_column_int64(st, 0), path ? path : "",
 			    (uint64_t)sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3),
 			    etag ? etag : "");
-		if (!o || obj_insert(bs, o) < 0) {
-			obj_free(o);
+		if (!o) {
 			sqlite3_finalize(st);
 			return -ENOMEM;
 		}
+		obj_insert(bs, o);
 	}
 	sqlite3_finalize(st);
 	if (r != SQLITE_DONE)
@@ -2047,9 +1967,12 @@ static void tier_scrub(struct block_store *bs, unsigned ti)
 			close(fd);
 		return;
 	}
-	for (size_t i = 0; i <= bs->objs_mask; i++)
-		for (struct bs_object *o = bs->objs[i]; o; o = o->hnext)
-			o->scrub_seen &= (uint8_t) ~(1u << ti);
+	struct htable_iter it;
+	struct htable_node *n;
+
+	htable_iter_init(&it, &bs->objs);
+	while ((n = htable_iter_next(&it)))
+		htable_entry(n, struct bs_object, hnode)->scrub_seen &= (uint8_t) ~(1u << ti);
 	while ((de = readdir(d))) {
 		struct bs_object *o;
 		char *end;
@@ -2077,51 +2000,45 @@ static void tier_scrub(struct block_store *bs, unsigned ti)
 	closedir(d);
 
 	sqlite3_exec(bs->db, "BEGIN", NULL, NULL, NULL);
-	for (size_t i = 0; i <= bs->objs_mask; i++) {
-		for (struct bs_object *o = bs->objs[i]; o; o = o->hnext) {
-			struct bs_block *b, *next;
+	htable_iter_init(&it, &bs->objs);
+	while ((n = htable_iter_next(&it))) {
+		struct bs_object *o = htable_entry(n, struct bs_object, hnode);
+		struct bs_block *b, *next;
 
-			if (o->tier_blocks[ti] == 0 || (o->scrub_seen & (1u << ti)))
-				continue;
-			log_debug("block store: the tier %s file of \"%s\" is gone; forgetting its "
-				  "%" PRIu64 " blocks there",
-				  bs->tiers[ti].name, o->path, o->tier_blocks[ti]);
-			for (b = o->blocks; b; b = next) {
-				next = b->onext;
-				if (b->state == SLOT_VALID && b->tier == ti)
-					block_drop(bs, b, true);
-			}
+		if (o->tier_blocks[ti] == 0 || (o->scrub_seen & (1u << ti)))
+			continue;
+		log_debug("block store: the tier %s file of \"%s\" is gone; forgetting its "
+			  "%" PRIu64 " blocks there",
+			  bs->tiers[ti].name, o->path, o->tier_blocks[ti]);
+		for (b = LIST_FIRST(&o->blocks); b; b = next) {
+			next = LIST_NEXT(b, oslot);
+			if (b->state == SLOT_VALID && b->tier == ti)
+				block_drop(bs, b, true);
 		}
 	}
 	if (sqlite3_exec(bs->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		db_err(bs, "COMMIT");
 }
 
-/* Frees every object and slot in memory. */
+/* Frees every object and slot in memory, and the tables. */
 static void index_free(struct block_store *bs)
 {
-	for (size_t i = 0; bs->slots && i <= bs->slots_mask; i++) {
-		struct bs_block *b, *next;
+	struct htable_iter it;
+	struct htable_node *n;
 
-		for (b = bs->slots[i]; b; b = next) {
-			next = b->hnext;
-			free(b);
-		}
+	if (bs->slots.buckets) {
+		htable_iter_init(&it, &bs->slots);
+		while ((n = htable_iter_next(&it)))
+			free(htable_entry(n, struct bs_block, hnode));
 	}
-	for (size_t i = 0; bs->objs && i <= bs->objs_mask; i++) {
-		struct bs_object *o, *next;
-
-		for (o = bs->objs[i]; o; o = next) {
-			next = o->hnext;
-			obj_free(o);
-		}
+	if (bs->objs.buckets) {
+		htable_iter_init(&it, &bs->objs);
+		while ((n = htable_iter_next(&it)))
+			obj_free(htable_entry(n, struct bs_object, hnode));
 	}
-	free(bs->slots);
-	free(bs->objs);
-	strmap_free(bs->by_path, NULL);
-	bs->slots = NULL;
-	bs->objs = NULL;
-	bs->by_path = NULL;
+	htable_fini(&bs->slots);
+	htable_fini(&bs->by_path);
+	htable_fini(&bs->objs);
 }
 
 /* Loads the index. One that SQLite finds damaged (a disk error, a truncated copy, garbage)
@@ -2173,19 +2090,14 @@ static int index_load(struct block_store *bs, const char *path, const char *sour
 	db_disconnect(bs);
 	index_free(bs);
 	bs->db_corrupt = false;
-	bs->nobjs = bs->nslots = 0;
 	bs->clock = 0;
+	bs->nfds = 0; /* obj_free() closed them */
 	for (unsigned i = 0; i < bs->ntiers; i++) {
 		struct bs_tier *t = &bs->tiers[i];
 
 		t->used = t->leaving = t->blocks = 0;
-		t->head = t->tail = NULL;
 	}
-	bs->objs_mask = bs->slots_mask = HASH_INITIAL - 1;
-	bs->objs = calloc(HASH_INITIAL, sizeof(*bs->objs));
-	bs->slots = calloc(HASH_INITIAL, sizeof(*bs->slots));
-	bs->by_path = strmap_new();
-	if (!bs->objs || !bs->slots || !bs->by_path)
+	if (index_init(bs) < 0)
 		return -ENOMEM;
 	r = safe_dir_set_aside(path, aside, sizeof(aside));
 	if (r < 0) {
@@ -2288,12 +2200,8 @@ int block_store_open(const struct block_store_config *cfg, struct block_store **
 	bs->by_heat = !cfg->lru;
 	bs->half_life_ns = (cfg->heat_half_life_s > 0 ? cfg->heat_half_life_s : 30) * 1e9;
 	bs->ntiers = cfg->ntiers;
-	bs->objs_mask = bs->slots_mask = HASH_INITIAL - 1;
 	bs->max_fds = fd_budget();
-	bs->objs = calloc(HASH_INITIAL, sizeof(*bs->objs));
-	bs->slots = calloc(HASH_INITIAL, sizeof(*bs->slots));
-	bs->by_path = strmap_new();
-	if (!bs->objs || !bs->slots || !bs->by_path) {
+	if (index_init(bs) < 0) {
 		r = -ENOMEM;
 		errmsg(errbuf, errlen, "block store: out of memory");
 		goto free_bs;
@@ -2363,7 +2271,7 @@ int block_store_open(const struct block_store_config *cfg, struct block_store **
 	bs->evictor_started = true;
 
 	log_debug("block store \"%s\": %zu objects, %zu blocks loaded from \"%s\"", cfg->source_id,
-		  bs->nobjs, bs->nslots, cfg->index_path);
+		  htable_size(&bs->objs), htable_size(&bs->slots), cfg->index_path);
 	*ret = bs;
 	return 0;
 
@@ -2428,8 +2336,8 @@ void block_store_free(struct block_store *bs)
  * flight for a replaced version cannot land in a later one that happens to reuse its id. */
 static uint64_t obj_new_id(struct block_store *bs, const char *path, const struct ufs_attr *attr)
 {
-	uint64_t version = XXH3_64bits(attr->etag, strlen(attr->etag)) ^ mix64(attr->size) ^
-			   mix64((uint64_t)attr->mtime + 1);
+	uint64_t version = XXH3_64bits(attr->etag, strlen(attr->etag)) ^ htable_hash_u64(attr->size) ^
+			   htable_hash_u64((uint64_t)attr->mtime + 1);
 	uint64_t id = XXH3_64bits_withSeed(path, strlen(path), version);
 
 	while (obj_find(bs, id))
@@ -2457,21 +2365,21 @@ static void obj_retire(struct block_store *bs, struct bs_object *o)
 	log_debug("block store: \"%s\" changed; dropping its %" PRIu64 " cached bytes", o->path,
 		  o->cached);
 	o->retired = true; /* from here no punch: the files go whole */
-	strmap_remove(bs->by_path, o->path);
+	htable_remove(&bs->by_path, &o->path_node);
 	if (obj_drop_blocks(bs, o) < 0) {
 		struct bs_block *b, *next;
 
 		/* Its rows go at the next load (their object's row is replaced); memory must
 		 * not keep serving them. */
-		for (b = o->blocks; b; b = next) {
-			next = b->onext;
+		for (b = LIST_FIRST(&o->blocks); b; b = next) {
+			next = LIST_NEXT(b, oslot);
 			if (b->state == SLOT_VALID)
 				block_drop(bs, b, false);
 		}
 	}
 	obj_unlink_files(bs, o);
 	obj_close_idle(bs, o);
-	if (o->holds == 0 && !o->blocks)
+	if (o->holds == 0 && LIST_EMPTY(&o->blocks))
 		obj_reap(bs, o);
 }
 
@@ -2484,7 +2392,7 @@ int block_store_object_sync(struct block_store *bs, const char *path, const stru
 	if (!bs || !path || !attr)
 		return -EINVAL;
 	pthread_mutex_lock(&bs->lock);
-	while ((o = strmap_get(bs->by_path, path))) {
+	while ((o = obj_find_path(bs, path))) {
 		if (o->size == attr->size && o->mtime == attr->mtime &&
 		    strcmp(o->etag, attr->etag) == 0) {
 			*ret_obj = o->id;
@@ -2502,7 +2410,7 @@ int block_store_object_sync(struct block_store *bs, const char *path, const stru
 	/* INSERT OR REPLACE: the row of the retired version (same path) goes */
 	r = index_space(bs, db_obj_write(bs, ST_OBJ_INSERT, o));
 	if (r >= 0)
-		r = obj_insert(bs, o);
+		obj_insert(bs, o);
 	if (r < 0) {
 		obj_free(o);
 		goto unlock;
@@ -2651,7 +2559,7 @@ void block_store_release(struct block_store *bs, uint64_t obj, uint64_t block)
 	}
 	slot_maybe_free(bs, b);
 	obj_close_idle(bs, o);
-	if (o->retired && o->holds == 0 && !o->blocks)
+	if (o->retired && o->holds == 0 && LIST_EMPTY(&o->blocks))
 		obj_reap(bs, o);
 unlock:
 	pthread_mutex_unlock(&bs->lock);
@@ -2839,19 +2747,23 @@ uint64_t block_store_memory(struct block_store *bs)
 		return 0;
 	uint64_t bytes = malloc_usable_size(bs);
 	pthread_mutex_lock(&bs->lock);
-	bytes += malloc_usable_size(bs->objs) + malloc_usable_size(bs->slots) +
-		 strmap_bytes(bs->by_path) + malloc_usable_size(bs->atimes);
+	bytes += htable_bytes(&bs->objs) + htable_bytes(&bs->slots) + htable_bytes(&bs->by_path) +
+		 malloc_usable_size(bs->atimes);
 	for (unsigned t = 0; t < bs->ntiers; t++)
 		bytes += malloc_usable_size(bs->tiers[t].heap);
-	for (size_t i = 0; bs->objs && i <= bs->objs_mask; i++)
-		for (const struct bs_object *o = bs->objs[i]; o; o = o->hnext)
-			bytes += malloc_usable_size((void *)o) + malloc_usable_size(o->path) +
-				 malloc_usable_size(o->etag);
-	const struct bs_block *one = NULL;
-	for (size_t i = 0; !one && bs->slots && i <= bs->slots_mask; i++)
-		one = bs->slots[i];
-	if (one)
-		bytes += (uint64_t)bs->nslots * malloc_usable_size((void *)one);
+	struct htable_iter it;
+	struct htable_node *n;
+	htable_iter_init(&it, &bs->objs);
+	while ((n = htable_iter_next(&it))) {
+		const struct bs_object *o = htable_entry(n, struct bs_object, hnode);
+		bytes += malloc_usable_size((void *)o) + malloc_usable_size(o->path) +
+			 malloc_usable_size(o->etag);
+	}
+	htable_iter_init(&it, &bs->slots);
+	n = htable_iter_next(&it);
+	if (n)
+		bytes += (uint64_t)htable_size(&bs->slots) *
+			 malloc_usable_size(htable_entry(n, struct bs_block, hnode));
 	pthread_mutex_unlock(&bs->lock);
 	return bytes;
 }
@@ -2873,7 +2785,7 @@ void block_store_get_stats(struct block_store *bs, struct block_store_stats *ret
 	ret->evictions = bs->evictions;
 	ret->demotions = bs->demotions;
 	ret->checksum_failures = bs->checksum_failures;
-	ret->objects = bs->nobjs;
+	ret->objects = htable_size(&bs->objs);
 	ret->index_full = bs->index_full;
 	pthread_mutex_unlock(&bs->lock);
 }
@@ -2904,7 +2816,7 @@ int block_store_object_find(struct block_store *bs, const char *path, uint64_t *
 	int r = -ENOENT;
 
 	pthread_mutex_lock(&bs->lock);
-	o = strmap_get(bs->by_path, path);
+	o = obj_find_path(bs, path);
 	if (o) {
 		*ret_obj = o->id;
 		r = 0;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// String-keyed chained hash map; FNV-1a hashing; load factor kept under 1.
+// String-keyed map on the tree's hash table (htable): each entry one allocation holding its node,
+// its FNV-1a hash (so growth and misses compare no strings) and its key copy.
 #include "strmap.h"
 
 #include <errno.h>
@@ -8,38 +9,45 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct node {
-	struct node *next;
+#include "htable.h"
+
+struct entry {
+	struct htable_node node;
 	uint64_t hash;
 	void *value;
 	char key[];
 };
 
 struct strmap {
-	struct node **buckets;
-	size_t nbuckets;
-	size_t size;
-	size_t node_bytes; /* malloc_usable_size of the nodes (keys included) */
+	struct htable t;
+	size_t entry_bytes; /* malloc_usable_size of the entries (keys included) */
 };
 
-static uint64_t hash_str(const char *s)
+struct lookup {
+	const char *key;
+	uint64_t hash;
+};
+
+static uint64_t entry_hash(const struct htable_node *n)
 {
-	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
+	return htable_entry(n, struct entry, node)->hash;
+}
+
+static bool entry_eq(const struct htable_node *n, const void *key)
+{
+	const struct entry *e = htable_entry(n, struct entry, node);
+	const struct lookup *l = key;
+
+	return e->hash == l->hash && strcmp(e->key, l->key) == 0;
 }
 
 struct strmap *strmap_new(void)
 {
 	struct strmap *m = calloc(1, sizeof(*m));
+
 	if (!m)
 		return NULL;
-	m->nbuckets = 64;
-	m->buckets = calloc(m->nbuckets, sizeof(*m->buckets));
-	if (!m->buckets) {
+	if (htable_init(&m->t, 64, entry_hash) < 0) {
 		free(m);
 		return NULL;
 	}
@@ -48,121 +56,102 @@ struct strmap *strmap_new(void)
 
 void strmap_free(struct strmap *m, void (*free_value)(void *))
 {
+	struct htable_iter it;
+	struct htable_node *n;
+
 	if (!m)
 		return;
-	for (size_t i = 0; i < m->nbuckets; i++) {
-		struct node *n = m->buckets[i];
-		while (n) {
-			struct node *next = n->next;
-			if (free_value)
-				free_value(n->value);
-			free(n);
-			n = next;
-		}
+	htable_iter_init(&it, &m->t);
+	while ((n = htable_iter_next(&it))) {
+		struct entry *e = htable_entry(n, struct entry, node);
+
+		if (free_value)
+			free_value(e->value);
+		free(e);
 	}
-	free(m->buckets);
+	htable_fini(&m->t);
 	free(m);
 }
 
-static struct node **find(const struct strmap *m, const char *key, uint64_t h)
+static struct entry *find(const struct strmap *m, const char *key)
 {
-	struct node **pp = &m->buckets[h & (m->nbuckets - 1)];
-	while (*pp && ((*pp)->hash != h || strcmp((*pp)->key, key) != 0))
-		pp = &(*pp)->next;
-	return pp;
+	struct lookup l = {key, htable_hash_str(key)};
+	struct htable_node *n = htable_find(&m->t, l.hash, entry_eq, &l);
+
+	return n ? htable_entry(n, struct entry, node) : NULL;
 }
 
 void *strmap_get(const struct strmap *m, const char *key)
 {
-	struct node **pp = find(m, key, hash_str(key));
-	return *pp ? (*pp)->value : NULL;
-}
+	struct entry *e = find(m, key);
 
-static void grow(struct strmap *m)
-{
-	size_t nb = m->nbuckets * 2;
-	struct node **b = calloc(nb, sizeof(*b));
-	if (!b)
-		return; /* stay at the current size; still correct, only slower */
-	for (size_t i = 0; i < m->nbuckets; i++) {
-		struct node *n = m->buckets[i];
-		while (n) {
-			struct node *next = n->next;
-			n->next = b[n->hash & (nb - 1)];
-			b[n->hash & (nb - 1)] = n;
-			n = next;
-		}
-	}
-	free(m->buckets);
-	m->buckets = b;
-	m->nbuckets = nb;
+	return e ? e->value : NULL;
 }
 
 void *strmap_put(struct strmap *m, const char *key, void *value, int *ret_err)
 {
-	uint64_t h = hash_str(key);
-	struct node **pp = find(m, key, h);
-	if (*pp) {
-		void *old = (*pp)->value;
-		(*pp)->value = value;
-		if (ret_err)
-			*ret_err = 0;
+	struct entry *e = find(m, key);
+
+	if (ret_err)
+		*ret_err = 0;
+	if (e) {
+		void *old = e->value;
+
+		e->value = value;
 		return old;
 	}
 	size_t klen = strlen(key);
-	struct node *n = malloc(sizeof(*n) + klen + 1);
-	if (!n) {
+	e = malloc(sizeof(*e) + klen + 1);
+	if (!e) {
 		if (ret_err)
 			*ret_err = -ENOMEM;
 		return NULL;
 	}
-	memcpy(n->key, key, klen + 1);
-	m->node_bytes += malloc_usable_size(n);
-	n->hash = h;
-	n->value = value;
-	n->next = NULL;
-	*pp = n;
-	m->size++;
-	if (m->size > m->nbuckets)
-		grow(m);
-	if (ret_err)
-		*ret_err = 0;
+	memcpy(e->key, key, klen + 1);
+	e->hash = htable_hash_str(key);
+	e->value = value;
+	m->entry_bytes += malloc_usable_size(e);
+	htable_insert(&m->t, &e->node, e->hash);
 	return NULL;
 }
 
 void *strmap_remove(struct strmap *m, const char *key)
 {
-	struct node **pp = find(m, key, hash_str(key));
-	struct node *n = *pp;
-	if (!n)
+	struct entry *e = find(m, key);
+	void *v;
+
+	if (!e)
 		return NULL;
-	*pp = n->next;
-	void *v = n->value;
-	m->node_bytes -= malloc_usable_size(n);
-	free(n);
-	m->size--;
+	htable_remove(&m->t, &e->node);
+	v = e->value;
+	m->entry_bytes -= malloc_usable_size(e);
+	free(e);
 	return v;
 }
 
 size_t strmap_size(const struct strmap *m)
 {
-	return m->size;
+	return htable_size(&m->t);
 }
 
 size_t strmap_bytes(const struct strmap *m)
 {
-	return m ? malloc_usable_size((void *)m) + malloc_usable_size(m->buckets) + m->node_bytes
-		 : 0;
+	return m ? malloc_usable_size((void *)m) + htable_bytes(&m->t) + m->entry_bytes : 0;
 }
 
 int strmap_each(const struct strmap *m, int (*fn)(const char *key, void *value, void *arg),
 		void *arg)
 {
-	for (size_t i = 0; i < m->nbuckets; i++)
-		for (struct node *n = m->buckets[i]; n; n = n->next) {
-			int r = fn(n->key, n->value, arg);
-			if (r)
-				return r;
-		}
+	struct htable_iter it;
+	struct htable_node *n;
+
+	htable_iter_init(&it, &m->t);
+	while ((n = htable_iter_next(&it))) {
+		struct entry *e = htable_entry(n, struct entry, node);
+		int r = fn(e->key, e->value, arg);
+
+		if (r)
+			return r;
+	}
 	return 0;
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* A string-keyed hash map of borrowed pointers (chained, grows by doubling). Not locked:
+/* A string-keyed map of borrowed pointers, on the tree's hash table (htable.h). Not locked:
  * its owner's lock guards it. Keys are copied; values are not owned. */
 #pragma once
 

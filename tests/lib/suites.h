@@ -17,3 +17,4 @@ Suite *cron_suite(void);
 Suite *secret_suite(void);
 Suite *fdstore_suite(void);
 Suite *strmap_suite(void);
+Suite *htable_suite(void);
