@@ -147,28 +147,6 @@ static struct source_slot *source_slot_get(struct controller *ctl, const char *s
 	return s;
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 1099511628211ull;
-	return h;
-}
-
-/* What a SourceRequest for plan asks, as one number. */
-static uint64_t plan_sig(const struct mount_plan *p)
-{
-	uint64_t h = fnv(14695981039346656037ull, p->ufs_url, strlen(p->ufs_url) + 1);
-	for (size_t i = 0; i < p->n_tiers; i++) {
-		h = fnv(h, p->tiers[i].medium, strlen(p->tiers[i].medium) + 1);
-		h = fnv(h, p->tiers[i].path, strlen(p->tiers[i].path) + 1);
-		h = fnv(h, &p->tiers[i].quota, sizeof(p->tiers[i].quota));
-	}
-	h = fnv(h, &p->high, sizeof(p->high));
-	h = fnv(h, &p->cache_replicas, sizeof(p->cache_replicas));
-	return fnv(h, &p->low, sizeof(p->low));
-}
-
 static void node_unavailable(struct objmodel *ds, const char *err, int64_t now)
 {
 	struct dataset_status *st = &ds->dataset.status;
@@ -325,11 +303,11 @@ static void reconcile_source(struct controller *ctl, struct objmodel_list *l, st
 		return;
 	}
 	/* a rotated Secret reopens the source: the keys count in what was asked */
-	uint64_t sig = plan_sig(&plan);
+	uint64_t sig = mount_plan_sig(&plan);
 	char *const kv[] = {keys.access_key, keys.secret_key, keys.session_token};
 	for (size_t i = 0; i < 3; i++)
 		if (kv[i])
-			sig = fnv(sig, kv[i], strlen(kv[i]) + 1);
+			sig = mount_plan_sig_add(sig, kv[i], strlen(kv[i]) + 1);
 	bool need_open = !(slot->ok && slot->sig == sig), have_usage = false;
 	Weir__Usage u;
 	if (!need_open) {

@@ -284,3 +284,26 @@ out:
 	free(p);
 	return r;
 }
+
+uint64_t mount_plan_sig_add(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ull;
+	return h;
+}
+
+uint64_t mount_plan_sig(const struct mount_plan *p)
+{
+	uint64_t h = mount_plan_sig_add(MOUNT_PLAN_SIG_SEED, p->ufs_url, strlen(p->ufs_url) + 1);
+
+	for (size_t i = 0; i < p->n_tiers; i++) {
+		h = mount_plan_sig_add(h, p->tiers[i].medium, strlen(p->tiers[i].medium) + 1);
+		h = mount_plan_sig_add(h, p->tiers[i].path, strlen(p->tiers[i].path) + 1);
+		h = mount_plan_sig_add(h, &p->tiers[i].quota, sizeof(p->tiers[i].quota));
+	}
+	h = mount_plan_sig_add(h, &p->high, sizeof(p->high));
+	h = mount_plan_sig_add(h, &p->cache_replicas, sizeof(p->cache_replicas));
+	return mount_plan_sig_add(h, &p->low, sizeof(p->low));
+}

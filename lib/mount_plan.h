@@ -54,6 +54,14 @@ struct mount_plan {
 int mount_plan_make(const struct objmodel_list *l, const char *ns, const char *name,
 		    bool deny_by_default, struct mount_plan *ret, char *errbuf, size_t errlen);
 
+/* A plan's signature: FNV-1a over what a SourceRequest for it asks (UFS URL, tiers, watermarks,
+ * replicas), so weir-controller and weir-node agree on when a source must be opened again.
+ * mount_plan_sig_add() folds n more bytes at p into h (start from MOUNT_PLAN_SIG_SEED), e.g.
+ * the keys or a Secret's version, which the plan itself only names. */
+#define MOUNT_PLAN_SIG_SEED 14695981039346656037ull
+uint64_t mount_plan_sig_add(uint64_t h, const void *p, size_t n);
+uint64_t mount_plan_sig(const struct mount_plan *p);
+
 /* Joins a subpath prefix ("" or "/a") and a path ("/b", "b", "/") into a normalized path
  * ("/a/b"; "/" for the root). Returns 0 or -EINVAL / -ENAMETOOLONG. */
 int mount_plan_join_path(const char *prefix, const char *path, char *buf, size_t len);

@@ -112,27 +112,6 @@ static int node_call(struct node_agent *a, const Weir__Request *req, Weir__Respo
 	return 0;
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 1099511628211ull;
-	return h;
-}
-
-static uint64_t plan_sig(const struct mount_plan *p)
-{
-	uint64_t h = fnv(14695981039346656037ull, p->ufs_url, strlen(p->ufs_url) + 1);
-	for (size_t i = 0; i < p->n_tiers; i++) {
-		h = fnv(h, p->tiers[i].medium, strlen(p->tiers[i].medium) + 1);
-		h = fnv(h, p->tiers[i].path, strlen(p->tiers[i].path) + 1);
-		h = fnv(h, &p->tiers[i].quota, sizeof(p->tiers[i].quota));
-	}
-	h = fnv(h, &p->high, sizeof(p->high));
-	h = fnv(h, &p->cache_replicas, sizeof(p->cache_replicas));
-	return fnv(h, &p->low, sizeof(p->low));
-}
-
 /* The Secrets plan's keys come from, as one number that changes when any of them changes (its
  * resourceVersion) or cannot be read; 0 when plan names none. Asked of the apiserver at most
  * every AGENT_SECRET_RECHECK_S seconds per source. A round trip: called with no lock held. */
@@ -145,7 +124,7 @@ static uint64_t secrets_sig(struct node_agent *a, struct src_slot *s, const stru
 	if (now < s->secrets_at)
 		return s->secrets_sig;
 	struct kube_client *kc = NULL;
-	uint64_t h = 14695981039346656037ull;
+	uint64_t h = MOUNT_PLAN_SIG_SEED;
 	int r = kube_client_new(&a->kc, &kc);
 	for (size_t i = 0; i < 3 && r == 0; i++) {
 		bool dup = false;
@@ -156,13 +135,13 @@ static uint64_t secrets_sig(struct node_agent *a, struct src_slot *s, const stru
 		char rv[128], msg[600];
 		int v = kube_secret_version(kc, p->source_ns, refs[i]->secret, rv, sizeof(rv), msg,
 					    sizeof(msg));
-		h = fnv(h, refs[i]->secret, strlen(refs[i]->secret) + 1);
+		h = mount_plan_sig_add(h, refs[i]->secret, strlen(refs[i]->secret) + 1);
 		if (v < 0) {
 			/* unreadable: a number of its own, so the next open says why */
 			log_debug("source %s: %s", s->id, msg);
-			h = fnv(h, &v, sizeof(v));
+			h = mount_plan_sig_add(h, &v, sizeof(v));
 		} else {
-			h = fnv(h, rv, strlen(rv) + 1);
+			h = mount_plan_sig_add(h, rv, strlen(rv) + 1);
 		}
 	}
 	kube_client_free(kc);
@@ -342,9 +321,9 @@ static void sync_source(struct node_agent *a, const struct objmodel_list *l, str
 		/* a rotated Secret (a new resourceVersion) asks again: the node signs with the
 		 * new keys from then on, its views reading on */
 		uint64_t ss = secrets_sig(a, s, p, now);
-		sig = plan_sig(p);
+		sig = mount_plan_sig(p);
 		if (ss)
-			sig = fnv(sig, &ss, sizeof(ss));
+			sig = mount_plan_sig_add(sig, &ss, sizeof(ss));
 	}
 	if (r < 0 || (s->sig == sig && (s->ok || now < s->retry_at))) {
 		free(p);

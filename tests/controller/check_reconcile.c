@@ -296,6 +296,61 @@ START_TEST(subdataset_status_arithmetic)
 }
 END_TEST
 
+/* The signature weir-controller and weir-node both compare: FNV-1a (its published vectors), equal
+ * for equal plans, different when anything a SourceRequest asks changes. */
+START_TEST(plan_signature)
+{
+	ck_assert_uint_eq(mount_plan_sig_add(MOUNT_PLAN_SIG_SEED, "", 0), 0xcbf29ce484222325ULL);
+	ck_assert_uint_eq(mount_plan_sig_add(MOUNT_PLAN_SIG_SEED, "a", 1), 0xaf63dc4c8601ec8cULL);
+	ck_assert_uint_eq(mount_plan_sig_add(MOUNT_PLAN_SIG_SEED, "foobar", 6),
+			  0x85944171f73967e8ULL);
+	struct mount_plan *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	snprintf(a->ufs_url, sizeof(a->ufs_url), "https://example.org/data/");
+	a->n_tiers = 1;
+	snprintf(a->tiers[0].medium, sizeof(a->tiers[0].medium), "mem");
+	snprintf(a->tiers[0].path, sizeof(a->tiers[0].path), "/dev/shm");
+	a->tiers[0].quota = 1 << 30;
+	a->high = 0.95;
+	a->low = 0.7;
+	a->cache_replicas = 1;
+	memcpy(b, a, sizeof(*a));
+	uint64_t sig = mount_plan_sig(a);
+	ck_assert_uint_eq(mount_plan_sig(b), sig);
+	/* what the signature leaves out (the view's side) does not change it */
+	snprintf(b->subpath, sizeof(b->subpath), "/train");
+	b->read_write = true;
+	ck_assert_uint_eq(mount_plan_sig(b), sig);
+	/* each field a source is made of does */
+	uint64_t seen[8];
+	size_t n = 0;
+#define CHANGED(stmt)                                                                              \
+	do {                                                                                       \
+		memcpy(b, a, sizeof(*a));                                                          \
+		stmt;                                                                              \
+		seen[n] = mount_plan_sig(b);                                                       \
+		ck_assert_uint_ne(seen[n], sig);                                                   \
+		for (size_t k = 0; k < n; k++)                                                     \
+			ck_assert_uint_ne(seen[k], seen[n]);                                       \
+		n++;                                                                               \
+	} while (0)
+	CHANGED(b->ufs_url[8] = 'E');
+	CHANGED(b->tiers[0].medium[0] = 's');
+	CHANGED(b->tiers[0].path[5] = 'm');
+	CHANGED(b->tiers[0].quota++);
+	CHANGED(b->high = 0.9);
+	CHANGED(b->low = 0.6);
+	CHANGED(b->cache_replicas = 2);
+	CHANGED(b->n_tiers = 0);
+#undef CHANGED
+	/* folding keys in: another number per key */
+	ck_assert_uint_ne(mount_plan_sig_add(sig, "k1", 3), mount_plan_sig_add(sig, "k2", 3));
+	free(a);
+	free(b);
+}
+END_TEST
+
 Suite *reconcile_suite(void)
 {
 	Suite *s = suite_create("reconcile");
@@ -309,6 +364,7 @@ Suite *reconcile_suite(void)
 	tcase_add_test(tc, mount_plan_of_failed_dataset);
 	tcase_add_test(tc, mount_plan_owner_and_credentials);
 	tcase_add_test(tc, join_paths);
+	tcase_add_test(tc, plan_signature);
 	tcase_add_test(tc, subdataset_status_arithmetic);
 	suite_add_tcase(s, tc);
 	return s;
