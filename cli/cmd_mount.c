@@ -22,6 +22,7 @@
 #include "fuse_mounts.h"
 #include "node_client.h"
 #include "quantity.h"
+#include "stat_json.h"
 #include "ufs_health.h"
 
 #define MAX_TIERS 4
@@ -734,28 +735,7 @@ static void memory_print(const Weir__MemoryStat *m)
 static json_object *view_json(const Weir__ViewStat *v, const Weir__MemoryStat *node_memory)
 {
 	json_object *o = json_object_new_object();
-	json_object_object_add(o, "mountpoint", json_object_new_string(v->mountpoint));
-	json_object_object_add(o, "ufs_url", json_object_new_string(v->ufs_url));
-	json_object_object_add(o, "namespace", json_object_new_string(v->namespace_));
-	json_object_object_add(o, "dataset", json_object_new_string(v->dataset));
-	json_object_object_add(o, "source_id", json_object_new_string(v->source_id));
-	json_object_object_add(o, "ufs_bytes", json_object_new_uint64(v->ufs_bytes));
-	json_object_object_add(o, "ufs_requests", json_object_new_uint64(v->ufs_requests));
-	json_object_object_add(o, "hits", json_object_new_uint64(v->hits));
-	json_object_object_add(o, "misses", json_object_new_uint64(v->misses));
-	json_object_object_add(o, "read_bytes", json_object_new_uint64(v->read_bytes));
-	json_object_object_add(o, "cached_bytes", json_object_new_uint64(v->cached_bytes));
-	json_object_object_add(o, "evictions", json_object_new_uint64(v->evictions));
-	json_object_object_add(o, "passthrough_opens",
-			       json_object_new_uint64(v->passthrough_opens));
-	json_object_object_add(o, "tier_bytes", json_object_new_uint64(v->tier_bytes));
-	json_object_object_add(o, "view_ufs_bytes", json_object_new_uint64(v->view_ufs_bytes));
-	json_object_object_add(o, "page_cache_bytes", json_object_new_uint64(v->page_cache_bytes));
-	json_object_object_add(o, "passthrough_bytes",
-			       json_object_new_uint64(v->passthrough_read_bytes));
-	json_object_object_add(o, "prefetch_bytes", json_object_new_uint64(v->prefetch_bytes));
-	json_object_object_add(o, "streams", json_object_new_uint64(v->streams));
-	json_object_object_add(o, "state_warning", json_object_new_string(v->state_warning));
+	stat_json_view(o, v, STAT_JSON_STAT);
 	json_object_object_add(o, "ufs_health", ufs_health_json(v));
 	json_object *tiers = json_object_new_array();
 	for (size_t i = 0; i < v->n_tiers; i++) {
@@ -768,11 +748,6 @@ static json_object *view_json(const Weir__ViewStat *v, const Weir__MemoryStat *n
 		json_object_array_add(tiers, t);
 	}
 	json_object_object_add(o, "tiers", tiers);
-	json_object_object_add(o, "memory_bytes", json_object_new_uint64(v->memory_bytes));
-	json_object_object_add(o, "inodes", json_object_new_uint64(v->inodes));
-	json_object_object_add(o, "open_files", json_object_new_uint64(v->open_files));
-	json_object_object_add(o, "open_mode", json_object_new_string(v->open_mode));
-	json_object_object_add(o, "open_mode_reason", json_object_new_string(v->open_mode_reason));
 	json_object *rq = json_object_new_object();
 	json_object_object_add(rq, "open", json_object_new_uint64(v->open_requests));
 	json_object_object_add(rq, "release", json_object_new_uint64(v->release_requests));

@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "node_client.h"
 #include "spawn.h"
+#include "stat_json.h"
 #include "quantity.h"
 #include "ufs_health.h"
 
@@ -47,61 +48,13 @@ static json_object *top_json(const Weir__Response *r)
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "bpf",
 			       json_object_new_string(r->bpf_status ? r->bpf_status : ""));
-	if (r->peers) {
-		const Weir__PeerStat *ps = r->peers;
-		json_object *p = json_object_new_object();
-		json_object_object_add(p, "node", json_object_new_string(ps->node ? ps->node : ""));
-		json_object_object_add(p, "members", json_object_new_int(ps->members));
-		json_object_object_add(p, "ufs_bytes", json_object_new_uint64(ps->ufs_bytes));
-		json_object_object_add(p, "peer_in_bytes", json_object_new_uint64(ps->in_bytes));
-		json_object_object_add(p, "peer_out_bytes", json_object_new_uint64(ps->out_bytes));
-		json_object_object_add(p, "peer_failed", json_object_new_uint64(ps->failed));
-		json_object_object_add(p, "refused", json_object_new_uint64(ps->refused));
-		json_object_object_add(p, "refused_by_peers",
-				       json_object_new_uint64(ps->refused_by_peers));
-		if (ps->cluster_nodes) {
-			/* the whole cluster, from the nodes' Leases */
-			json_object *t = json_object_new_object();
-			json_object_object_add(t, "nodes", json_object_new_int(ps->cluster_nodes));
-			json_object_object_add(t, "ufs_bytes",
-					       json_object_new_uint64(ps->cluster_ufs_bytes));
-			json_object_object_add(t, "peer_in_bytes",
-					       json_object_new_uint64(ps->cluster_in_bytes));
-			json_object_object_add(t, "peer_out_bytes",
-					       json_object_new_uint64(ps->cluster_out_bytes));
-			json_object_object_add(t, "hit_bytes",
-					       json_object_new_uint64(ps->cluster_hit_bytes));
-			json_object_object_add(t, "miss_bytes",
-					       json_object_new_uint64(ps->cluster_miss_bytes));
-			json_object_object_add(p, "total", t);
-		}
-		json_object_object_add(o, "cluster", p);
-	}
+	if (r->peers)
+		json_object_object_add(o, "cluster", stat_json_peers(r->peers));
 	json_object *views = json_object_new_array();
 	for (size_t i = 0; i < r->n_views; i++) {
 		const Weir__ViewStat *v = r->views[i];
 		json_object *j = json_object_new_object();
-		json_object_object_add(j, "namespace", json_object_new_string(v->namespace_));
-		json_object_object_add(j, "dataset", json_object_new_string(v->dataset));
-		json_object_object_add(j, "mountpoint", json_object_new_string(v->mountpoint));
-		json_object_object_add(j, "page_cache_bytes",
-				       json_object_new_uint64(v->page_cache_bytes));
-		json_object_object_add(j, "passthrough_bytes",
-				       json_object_new_uint64(v->passthrough_read_bytes));
-		json_object_object_add(j, "mmap_bytes", json_object_new_uint64(v->mmap_bytes));
-		json_object_object_add(j, "tier_bytes", json_object_new_uint64(v->tier_bytes));
-		json_object_object_add(j, "ufs_bytes", json_object_new_uint64(v->view_ufs_bytes));
-		json_object_object_add(j, "prefetch_bytes",
-				       json_object_new_uint64(v->prefetch_bytes));
-		json_object_object_add(j, "streams", json_object_new_uint64(v->streams));
-		json_object_object_add(j, "prefetch_in_flight",
-				       json_object_new_uint64(v->inflight));
-		json_object_object_add(j, "kernel_read_bytes",
-				       json_object_new_uint64(v->kernel_read_bytes));
-		json_object_object_add(j, "read_bytes", json_object_new_uint64(v->read_bytes));
-		json_object_object_add(j, "source_ufs_bytes", json_object_new_uint64(v->ufs_bytes));
-		json_object_object_add(j, "passthrough_opens",
-				       json_object_new_uint64(v->passthrough_opens));
+		stat_json_view(j, v, STAT_JSON_TOP);
 		json_object_object_add(j, "hit_ratio", json_object_new_double(hit_ratio(v)));
 		json_object_object_add(j, "open_mode", json_object_new_string(v->open_mode));
 		json_object_object_add(j, "open_requests",

@@ -11,6 +11,7 @@ int main(void)
 	srunner_add_suite(sr, bench_perm_suite());
 	srunner_add_suite(sr, bench_stats_suite());
 	srunner_add_suite(sr, bench_report_suite());
+	srunner_add_suite(sr, stat_json_suite());
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);

@@ -7,3 +7,4 @@ Suite *bench_args_suite(void);
 Suite *bench_perm_suite(void);
 Suite *bench_stats_suite(void);
 Suite *bench_report_suite(void);
+Suite *stat_json_suite(void);
