@@ -14,12 +14,9 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
 . "$here/../helpers/weir.sh"
+. "$here/../helpers/pyserver.sh"
 
-require_root_fuse
-find_weir_bins
-TMP="$(mktemp -d /tmp/weir-e2e-concurrency.XXXXXX)"
-at_exit 'rm -rf "$TMP"'
-weir_setup "$TMP"
+weir_test_setup e2e-concurrency
 TIERS="mem:$WEIR_TIER_DIR/mem:1GiB"
 echo "weir: $WEIR_BIN; weir-node: $WEIR_NODE_BIN; work dir: $TMP"
 
@@ -32,15 +29,7 @@ mkdir -p "$TMP/local"
 echo "a local view" >"$TMP/local/hello"
 
 step "start the fault-injecting server"
-FS_LOG="$TMP/faultsrv.log"
-python3 "$here/../helpers/faultsrv.py" "$TREE" "$TMP/faultsrv.port" "$FS_LOG" \
-	>"$TMP/faultsrv.out" 2>&1 &
-FS_PID=$!
-at_exit 'kill "$FS_PID" 2>/dev/null; wait "$FS_PID" 2>/dev/null; true'
-for i in $(seq 1 100); do [ -s "$TMP/faultsrv.port" ] && break; sleep 0.05; done
-[ -s "$TMP/faultsrv.port" ] || fail "faultsrv.py did not start: $(cat "$TMP/faultsrv.out")"
-FS_URL="http://127.0.0.1:$(cat "$TMP/faultsrv.port")"
-knob() { curl -sf -X POST --data "$1" "$FS_URL/__ctl__" >/dev/null || fail "faultsrv refused knob $1"; }
+faultsrv_start "$TREE" "$TMP/faultsrv"
 ok "faultsrv serves $TREE at $FS_URL"
 
 # Background mounts and unmounts: their pids, outputs in $TMP/bg.<name>.{out,rc}.

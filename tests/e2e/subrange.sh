@@ -8,12 +8,9 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
 . "$here/../helpers/weir.sh"
+. "$here/../helpers/pyserver.sh"
 
-require_root_fuse
-find_weir_bins
-TMP="$(mktemp -d /tmp/weir-e2e-subrange.XXXXXX)"
-at_exit 'rm -rf "$TMP"'
-weir_setup "$TMP"
+weir_test_setup e2e-subrange
 MP="$TMP/mnt"
 TIERS="mem:$WEIR_TIER_DIR/mem:256MiB"
 MIB=$((1 << 20))
@@ -25,21 +22,13 @@ mkdir -p "$TREE"
 for f in hard soft; do
 	head -c $((3 * BLOCK + 12345)) /dev/urandom >"$TREE/$f.bin"
 done
-FS_LOG="$TMP/faultsrv.log"
-python3 "$here/../helpers/faultsrv.py" "$TREE" "$TMP/faultsrv.port" "$FS_LOG" \
-	>"$TMP/faultsrv.out" 2>&1 &
-fspid=$!
-at_exit "kill $fspid 2>/dev/null"
-for i in $(seq 1 100); do [ -s "$TMP/faultsrv.port" ] && break; sleep 0.05; done
-[ -s "$TMP/faultsrv.port" ] || fail "faultsrv.py did not start: $(cat "$TMP/faultsrv.out")"
-FS_URL="http://127.0.0.1:$(cat "$TMP/faultsrv.port")/"
-knob() { curl -sf -X POST --data "$1" "${FS_URL}__ctl__" >/dev/null || fail "faultsrv refused knob $1"; }
+faultsrv_start "$TREE" "$TMP/faultsrv"
 ok "faultsrv at $FS_URL"
 
 # The third part of block 1 of hard.bin is refused for good; of soft.bin (below), twice with a 503.
 HARD_AT=$((BLOCK + 2 * MIB))
 knob "{\"fail_range\": {\"/hard.bin@$HARD_AT\": [403, -1]}}"
-weir_mount "$FS_URL" "$MP" --tier "$TIERS" --fetch-concurrency 4
+weir_mount "$FS_URL/" "$MP" --tier "$TIERS" --fetch-concurrency 4
 
 step "a sub-range refused for good: the read fails, and what was read is the source's bytes"
 rc=0
@@ -76,7 +65,7 @@ ok "two 503s, then the part; cmp equal"
 step "the same again through a second view: the cached blocks serve it (no request)"
 n0="$(grep -c '^GET /soft.bin ' "$FS_LOG")"
 w umount "$MP" >/dev/null || fail "weir umount failed"
-weir_mount "$FS_URL" "$MP" --tier "$TIERS" --fetch-concurrency 4
+weir_mount "$FS_URL/" "$MP" --tier "$TIERS" --fetch-concurrency 4
 cmp "$MP/soft.bin" "$TREE/soft.bin" || fail "soft.bin from the cache differs from the source"
 n1="$(grep -c '^GET /soft.bin ' "$FS_LOG")"
 [ "$n1" -eq "$n0" ] || fail "reading cached soft.bin made $((n1 - n0)) GETs"

@@ -9,6 +9,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
 . "$here/../helpers/nginx.sh"
 . "$here/../helpers/weir.sh"
+. "$here/../helpers/pyserver.sh"
 
 require_root_fuse
 find_weir_bins
@@ -114,15 +115,7 @@ replace() {
 step "start the fault-injecting server"
 TREE="$TMP/tree"
 mkdir -p "$TREE/mixed" "$TREE/dates" "$TREE/pass" "$TREE/shrink" "$TREE/lie"
-FS_LOG="$TMP/faultsrv.log"
-python3 "$here/../helpers/faultsrv.py" "$TREE" "$TMP/faultsrv.port" "$FS_LOG" \
-	>"$TMP/faultsrv.out" 2>&1 &
-FS_PID=$!
-at_exit "kill $FS_PID 2>/dev/null"
-for i in $(seq 1 100); do [ -s "$TMP/faultsrv.port" ] && break; sleep 0.05; done
-[ -s "$TMP/faultsrv.port" ] || fail "faultsrv.py did not start: $(cat "$TMP/faultsrv.out")"
-FS_URL="http://127.0.0.1:$(cat "$TMP/faultsrv.port")/"
-knob() { curl -sf -X POST --data "$1" "${FS_URL}__ctl__" >/dev/null || fail "faultsrv refused knob $1"; }
+faultsrv_start "$TREE" "$TMP/faultsrv"
 ok "faultsrv serves $TREE at $FS_URL"
 
 rand_file "$TMP/v1" $((12 * MIB)) version-one
@@ -141,7 +134,7 @@ cp "$TMP/l5000" "$TREE/lie/under.bin"
 cp "$TMP/l5000" "$TREE/lie/over.bin"
 
 MP="$TMP/mnt"
-weir_mount "$FS_URL" "$MP" --tier "$TIERS" --metadata-ttl 1
+weir_mount "$FS_URL/" "$MP" --tier "$TIERS" --metadata-ttl 1
 
 step "item 2: 12 MiB file, read 4 KiB, replaced (same size, new ETag), 1.5 s later read the rest"
 start_reader "$MP/mixed/f.bin" "$TMP/r1" 4096

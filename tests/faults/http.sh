@@ -13,17 +13,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/weir.sh"
 . "$here/lib.sh"
 
-require_root_fuse
-find_weir_bins
-TMP="$(mktemp -d /tmp/weir-faults-http.XXXXXX)"
-at_exit 'rm -rf "$TMP"'
-weir_setup "$TMP"
-MIB=$((1024 * 1024))
+faults_setup http 3 2
 SIZE=$((6 * MIB + 12345)) # two 4 MiB blocks, seven 1 MiB range requests
-STALL=3 RETRIES=2
-# a block fails after RETRIES + 1 attempts of at most STALL s each, plus backoff (< 1 s here)
-BOUND=$(((RETRIES + 1) * STALL + 6))
-printf 'ufs-stall-timeout = %s\nufs-retries = %s\n' "$STALL" "$RETRIES" >"$WEIR_STATE/node.conf"
 echo "weir: $WEIR_BIN; weir-node: $WEIR_NODE_BIN; work dir: $TMP"
 
 step "nginx behind the fault proxy; one file per fault"

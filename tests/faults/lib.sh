@@ -2,6 +2,10 @@
 # Helpers of the fault suite (source after lib.sh and weir.sh): the fault proxy in front of a
 # UFS server, and readers that judge what a view gave back.
 #
+#   faults_setup NAME [STALL RETRIES]   weir_test_setup faults-NAME, sets MIB; with STALL and
+#                                RETRIES, weir-node gives a block up after RETRIES + 1 attempts of
+#                                at most STALL s each (node.conf), and BOUND is the seconds within
+#                                which a lasting fault must fail a read (those attempts + backoff)
 #   fp_start UPSTREAM_PORT DIR   starts faultproxy.py; sets FP_PORT, FP_PID, FP_LOG
 #   fp_rules JSON                replaces the proxy's rules ('[]': no fault)
 #   fp_hits                      prints the proxy's hit count per rule, space-separated
@@ -15,17 +19,22 @@
 #   lasting NAME RULE            with RULE on, $VIEW/NAME fails within $BOUND s; once it is off,
 #                                a read from the tier is right
 
+. "$WEIR_SRC/tests/helpers/pyserver.sh"
+
+faults_setup() {
+	weir_test_setup "faults-$1"
+	MIB=$((1024 * 1024))
+	[ $# -eq 1 ] && return 0
+	[ $# -eq 3 ] || fail "faults_setup: want NAME or NAME STALL RETRIES, got \"$*\""
+	STALL="$2" RETRIES="$3"
+	# backoff adds less than a second here; 6 s for a loaded machine
+	BOUND=$(((RETRIES + 1) * STALL + 6))
+	printf 'ufs-stall-timeout = %s\nufs-retries = %s\n' "$STALL" "$RETRIES" >"$WEIR_STATE/node.conf"
+}
+
 fp_start() {
-	local up="$1" dir="$2" i
-	mkdir -p "$dir"
-	FP_LOG="$dir/proxy.log"
-	python3 "$WEIR_SRC/tests/faults/faultproxy.py" "$up" "$dir/port" "$FP_LOG" \
-		>"$dir/proxy.out" 2>&1 &
-	FP_PID=$!
-	at_exit "kill $FP_PID 2>/dev/null; wait $FP_PID 2>/dev/null"
-	for i in $(seq 1 100); do [ -s "$dir/port" ] && break; sleep 0.05; done
-	[ -s "$dir/port" ] || fail "faultproxy.py did not start: $(cat "$dir/proxy.out")"
-	FP_PORT="$(cat "$dir/port")"
+	py_server_start "$WEIR_SRC/tests/faults/faultproxy.py" "$1" "$2"
+	FP_PORT="$PY_SERVER_PORT" FP_PID="$PY_SERVER_PID" FP_LOG="$PY_SERVER_LOG"
 }
 
 fp_rules() {

@@ -12,18 +12,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/versitygw.sh"
 . "$here/lib.sh"
 
-require_root_fuse
-find_weir_bins
-TMP="$(mktemp -d /tmp/weir-faults-s3.XXXXXX)"
-at_exit 'rm -rf "$TMP"'
-weir_setup "$TMP"
+faults_setup s3 3 2
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
-MIB=$((1024 * 1024))
 SIZE=$((6 * MIB + 12345))
-STALL=3 RETRIES=2
-BOUND=$(((RETRIES + 1) * STALL + 6))
-printf 'ufs-stall-timeout = %s\nufs-retries = %s\n' "$STALL" "$RETRIES" >"$WEIR_STATE/node.conf"
 
 step "versitygw behind the fault proxy; one object per fault"
 vgw_start "$TMP/vgw"

@@ -14,12 +14,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/weir.sh"
 . "$here/lib.sh"
 
-require_root_fuse
-find_weir_bins
-TMP="$(mktemp -d /tmp/weir-faults-tier.XXXXXX)"
-at_exit 'rm -rf "$TMP"'
-weir_setup "$TMP"
-MIB=$((1024 * 1024))
+faults_setup tier
 TREE="$TMP/tree"
 mkdir -p "$TREE/d"
 for i in 1 2 3 4 5 6; do rand_file "$TREE/d/f$i" $((6 * MIB + 999 * i)) "tier-$i"; done

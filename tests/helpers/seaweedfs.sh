@@ -26,23 +26,13 @@ sw_start() {
 	bin="$("$WEIR_SRC/tests/k8s/peers.sh" --print-dir weed)/weed"
 	[ -x "$bin" ] || fail "SeaweedFS is not built at $bin: run tests/k8s/peers.sh weed (about 6-20 minutes, cached afterwards)"
 	mkdir -p "$dir/data"
-	VGW_DIR="$(cd "$dir" && pwd)"
-	VGW_KEY="weirsw$(openssl rand -hex 4)"
-	VGW_SECRET="Sw/$(openssl rand -hex 12)+Key"
-	umask 077
-	printf '{"identities": [{"name": "weirtest", "credentials": [{"accessKey": "%s", "secretKey": "%s"}], "actions": ["Admin", "Read", "List", "Tagging", "Write"]}, {"name": "anonymous", "actions": ["Read:pub", "List:pub"]}]}\n' \
-		"$VGW_KEY" "$VGW_SECRET" >"$VGW_DIR/s3.json"
-	printf 'user = "%s:%s"\naws-sigv4 = "aws:amz:us-east-1:s3"\nheader = "x-amz-content-sha256: UNSIGNED-PAYLOAD"\n' \
-		"$VGW_KEY" "$VGW_SECRET" >"$VGW_DIR/curl.conf"
-	VGW_CA=""
-	if [ "$tls" = --tls ]; then
-		openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
-			-addext subjectAltName=IP:127.0.0.1 -keyout "$VGW_DIR/key.pem" -out "$VGW_DIR/cert.pem" \
-			>/dev/null 2>&1 || fail "openssl could not make a test certificate"
-		VGW_CA="$VGW_DIR/cert.pem" scheme=https
-		printf 'cacert = "%s"\n' "$VGW_CA" >>"$VGW_DIR/curl.conf"
-	fi
-	umask 022
+	s3_peer_prepare "$dir" weirsw Sw/ $tls
+	[ -z "$VGW_CA" ] || scheme=https
+	(
+		umask 077
+		printf '{"identities": [{"name": "weirtest", "credentials": [{"accessKey": "%s", "secretKey": "%s"}], "actions": ["Admin", "Read", "List", "Tagging", "Write"]}, {"name": "anonymous", "actions": ["Read:pub", "List:pub"]}]}\n' \
+			"$VGW_KEY" "$VGW_SECRET" >"$VGW_DIR/s3.json"
+	)
 	for try in 1 2 3; do
 		# master, volume, filer and S3, each with its gRPC port: none of weed's defaults, which
 		# another test on this machine may hold

@@ -11,6 +11,8 @@
 #   vgw_curl ARGS...     curl signed with VGW_KEY/VGW_SECRET (the keys in a 0600 config file)
 #   vgw_put_tree SRC BUCKET [PREFIX]   uploads every file under SRC (one curl, keep-alive)
 
+. "$(dirname "${BASH_SOURCE[0]}")/s3_peer.sh"
+
 vgw_start() {
 	local dir="$1" tls="" bin try i scheme=http tlsargs=() iamargs=() a
 	shift
@@ -24,22 +26,9 @@ vgw_start() {
 	bin="$("$WEIR_SRC/tests/k8s/peers.sh" --print-dir versitygw)/versitygw"
 	[ -x "$bin" ] || fail "versitygw is not built at $bin: run tests/k8s/peers.sh versitygw (about 2-4 minutes, cached afterwards)"
 	mkdir -p "$dir/root"
-	VGW_DIR="$(cd "$dir" && pwd)"
+	s3_peer_prepare "$dir" weirtest S3cr3t/ $tls
 	VGW_BIN="$bin"
-	VGW_KEY="weirtest$(openssl rand -hex 4)"
-	VGW_SECRET="S3cr3t/$(openssl rand -hex 12)+Key"
-	umask 077
-	printf 'user = "%s:%s"\naws-sigv4 = "aws:amz:us-east-1:s3"\nheader = "x-amz-content-sha256: UNSIGNED-PAYLOAD"\n' \
-		"$VGW_KEY" "$VGW_SECRET" >"$VGW_DIR/curl.conf"
-	VGW_CA=""
-	if [ "$tls" = --tls ]; then
-		openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
-			-addext subjectAltName=IP:127.0.0.1 -keyout "$VGW_DIR/key.pem" -out "$VGW_DIR/cert.pem" \
-			>/dev/null 2>&1 || fail "openssl could not make a test certificate"
-		VGW_CA="$VGW_DIR/cert.pem" scheme=https tlsargs=(--cert "$VGW_DIR/cert.pem" --key "$VGW_DIR/key.pem")
-		printf 'cacert = "%s"\n' "$VGW_CA" >>"$VGW_DIR/curl.conf"
-	fi
-	umask 022
+	[ -z "$VGW_CA" ] || scheme=https tlsargs=(--cert "$VGW_DIR/cert.pem" --key "$VGW_DIR/key.pem")
 	for try in 1 2 3; do
 		VGW_PORT="$(free_port)"
 		# the root keys through the environment: not on the command line for ps to show

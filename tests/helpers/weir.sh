@@ -3,6 +3,8 @@
 # wrappers with timeouts, and an EXIT cleanup that unmounts and kills the daemon it started.
 #
 #   weir_setup TMPDIR    sets WEIR_STATE (TMPDIR/state) and WEIR_TIER_DIR (a private dir in /dev/shm)
+#   weir_test_setup NAME what a test that mounts does first: root and /dev/fuse, the weir
+#                        binaries, TMP (/tmp/weir-NAME.XXXXXX, removed at exit) and weir_setup TMP
 #   w ARGS...            runs weir --state-dir WEIR_STATE ARGS (120 s timeout)
 #   weir_mount URL MP ARGS...   mounts; on failure prints weir's output and fails the test.
 #                        WEIR_OPEN_MODE (auto|open|no-open) adds --open-mode to mounts that
@@ -29,6 +31,14 @@ weir_setup() {
 }
 WEIR_ALL_STATES=()
 WEIR_ALL_TIERS=()
+
+weir_test_setup() {
+	require_root_fuse
+	find_weir_bins
+	TMP="$(mktemp -d "/tmp/weir-$1.XXXXXX")"
+	at_exit 'rm -rf "$TMP"'
+	weir_setup "$TMP"
+}
 
 w() { timeout -k 5 120 "$WEIR_BIN" --state-dir "$WEIR_STATE" "$@"; }
 
