@@ -68,8 +68,8 @@ TAILQ_HEAD(bs_object_list, bs_object);
 struct bs_block {
 	struct htable_node hnode;  /* in block_store.slots, by (object id, block) */
 	TAILQ_ENTRY(bs_block) lru; /* tier LRU, head most recent; only when SLOT_VALID */
-	TAILQ_ENTRY(bs_block) tl;  /* heat ranking: the object's blocks in this tier, head most
-				    * recent; only when SLOT_VALID */
+	/* heat ranking: the object's blocks in this tier, head most recent; only when SLOT_VALID */
+	TAILQ_ENTRY(bs_block) tl;
 	LIST_ENTRY(bs_block) oslot; /* the object's slots */
 	struct bs_object *o;
 	uint64_t block;
@@ -2096,6 +2096,8 @@ static int index_load(struct block_store *bs, const char *path, const char *sour
 		struct bs_tier *t = &bs->tiers[i];
 
 		t->used = t->leaving = t->blocks = 0;
+		t->nheap = 0; /* it held the freed objects */
+		t->heap_lost = false;
 	}
 	if (index_init(bs) < 0)
 		return -ENOMEM;

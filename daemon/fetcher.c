@@ -19,8 +19,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "htable.h"
 #include "near_cache.h"
-#include "strmap.h"
 
 /* A block whose fetch failed (not ESTALE) fails again at once, once, within this long: the
  * kernel asks again (one synchronous READ) for a page its readahead could not get, and that
@@ -59,6 +59,8 @@ enum fetch_class {
 };
 
 struct inflight {
+	struct htable_node hnode; /* under f->lock: in f->by_block while hashed */
+	bool hashed;		  /* under f->lock */
 	struct fetcher *f;
 	struct part *parts;
 	unsigned nparts;
@@ -100,7 +102,7 @@ struct fetcher {
 	pthread_mutex_t lock;
 	pthread_cond_t done_cond;      /* a fetch finished */
 	pthread_cond_t queue_cond;     /* a completion is queued, or stopping */
-	struct strmap *by_block;       /* under lock: "obj:block" (inflight_key) -> inflight */
+	struct htable by_block;	       /* under lock: inflight by (obj, block) */
 	unsigned inflight;	       /* under lock */
 	unsigned inflight_prefetch;    /* under lock */
 	STAILQ_HEAD(, inflight) queue; /* under lock */
@@ -153,26 +155,45 @@ static uint64_t now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-#define INFLIGHT_KEY_MAX 34 /* two 16-digit hex numbers, ':' and NUL */
+struct block_key {
+	uint64_t obj, block;
+};
 
-/* The table's key of a block: the tree's one hash table is keyed by strings. */
-static const char *inflight_key(uint64_t obj, uint64_t block, char buf[INFLIGHT_KEY_MAX])
+static uint64_t block_key_hash(uint64_t obj, uint64_t block)
 {
-	snprintf(buf, INFLIGHT_KEY_MAX, "%" PRIx64 ":%" PRIx64, obj, block);
-	return buf;
+	return htable_hash_u64_pair(obj, block);
+}
+
+static uint64_t inflight_hash(const struct htable_node *n)
+{
+	const struct inflight *e = htable_entry(n, struct inflight, hnode);
+
+	return block_key_hash(e->obj, e->block);
+}
+
+static bool inflight_eq(const struct htable_node *n, const void *key)
+{
+	const struct inflight *e = htable_entry(n, struct inflight, hnode);
+	const struct block_key *k = key;
+
+	return e->obj == k->obj && e->block == k->block;
 }
 
 static struct inflight *find_locked(struct fetcher *f, uint64_t obj, uint64_t block)
 {
-	char key[INFLIGHT_KEY_MAX];
-	return strmap_get(f->by_block, inflight_key(obj, block, key));
+	struct block_key k = {obj, block};
+	struct htable_node *n =
+	    htable_find(&f->by_block, block_key_hash(obj, block), inflight_eq, &k);
+
+	return n ? htable_entry(n, struct inflight, hnode) : NULL;
 }
 
 static void unlink_locked(struct fetcher *f, struct inflight *e)
 {
-	char key[INFLIGHT_KEY_MAX];
-	if (find_locked(f, e->obj, e->block) == e)
-		strmap_remove(f->by_block, inflight_key(e->obj, e->block, key));
+	if (e->hashed) {
+		htable_remove(&f->by_block, &e->hnode);
+		e->hashed = false;
+	}
 }
 
 /* A block_size buffer, from the spares when there is one. */
@@ -463,8 +484,7 @@ int fetcher_new(struct ufs *u, struct block_store *bs, const struct fetcher_opti
 	pthread_cond_init(&f->done_cond, NULL);
 	pthread_cond_init(&f->queue_cond, NULL);
 	STAILQ_INIT(&f->queue);
-	f->by_block = strmap_new();
-	if (!f->by_block) {
+	if (htable_init(&f->by_block, 64, inflight_hash) < 0) {
 		free(f);
 		return -ENOMEM;
 	}
@@ -495,7 +515,7 @@ void fetcher_free(struct fetcher *f)
 	pthread_mutex_destroy(&f->lock);
 	pthread_cond_destroy(&f->done_cond);
 	pthread_cond_destroy(&f->queue_cond);
-	strmap_free(f->by_block, NULL);
+	htable_fini(&f->by_block);
 	near_cache_free(f->near);
 	while (f->nspare)
 		free(f->spare[--f->nspare]);
@@ -601,16 +621,9 @@ static int start_locked(struct fetcher *f, uint64_t obj, const char *path,
 	e->prefetch = prefetch;
 	e->cls = cls;
 	e->refs = 2;
-	char key[INFLIGHT_KEY_MAX];
-	int err = 0;
-	strmap_put(f->by_block, inflight_key(obj, block, key), e, &err);
-	if (err < 0) {
-		free(e->parts);
-		buf_put_locked(f, e->buf);
-		free(e->path);
-		free(e);
-		return err;
-	}
+	/* its callers looked it up first, under the same lock: never a duplicate */
+	htable_insert(&f->by_block, &e->hnode, block_key_hash(obj, block));
+	e->hashed = true;
 	f->inflight++;
 	if (prefetch)
 		f->inflight_prefetch++;
