@@ -109,7 +109,7 @@ struct bs_object {
 	struct htable_node hnode;     /* in block_store.objs, by id */
 	struct htable_node path_node; /* in block_store.by_path while not retired */
 	uint64_t id;
-	char *path;
+	char *path; /* in the object's own allocation, as etag is */
 	uint64_t size;
 	int64_t mtime;
 	char *etag;
@@ -372,21 +372,26 @@ static void obj_free(struct bs_object *o)
 	for (unsigned t = 0; t < BLOCK_STORE_MAX_TIERS; t++)
 		if (o->fd[t] >= 0)
 			close(o->fd[t]);
-	free(o->path);
-	free(o->etag);
 	free(o);
 }
 
 static struct bs_object *obj_new(unsigned ntiers, uint64_t id, const char *path, uint64_t size,
 				 int64_t mtime, const char *etag)
 {
-	struct bs_object *o = calloc(1, sizeof(*o) + ntiers * (sizeof(struct tier_stamp) +
-								sizeof(struct bs_object_tier)));
+	/* the per-tier parts, the path and the ETag in the object's own allocation: one malloc
+	 * header per object, not three */
+	size_t tiers = ntiers * (sizeof(struct tier_stamp) + sizeof(struct bs_object_tier));
+	size_t plen = strlen(path) + 1, elen = strlen(etag) + 1;
+	struct bs_object *o = calloc(1, sizeof(*o) + tiers + plen + elen);
 
 	if (!o)
 		return NULL;
 	o->stamp = (struct tier_stamp *)(o + 1);
 	o->tl = (struct bs_object_tier *)(o->stamp + ntiers);
+	o->path = (char *)(o + 1) + tiers;
+	o->etag = o->path + plen;
+	memcpy(o->path, path, plen);
+	memcpy(o->etag, etag, elen);
 	for (unsigned t = 0; t < BLOCK_STORE_MAX_TIERS; t++)
 		o->fd[t] = -1;
 	for (unsigned t = 0; t < ntiers; t++) {
@@ -398,12 +403,6 @@ static struct bs_object *obj_new(unsigned ntiers, uint64_t id, const char *path,
 	o->id = id;
 	o->size = size;
 	o->mtime = mtime;
-	o->path = strdup(path);
-	o->etag = strdup(etag);
-	if (!o->path || !o->etag) {
-		obj_free(o);
-		return NULL;
-	}
 	return o;
 }
 
@@ -2758,8 +2757,7 @@ uint64_t block_store_memory(struct block_store *bs)
 	htable_iter_init(&it, &bs->objs);
 	while ((n = htable_iter_next(&it))) {
 		const struct bs_object *o = htable_entry(n, struct bs_object, hnode);
-		bytes += malloc_usable_size((void *)o) + malloc_usable_size(o->path) +
-			 malloc_usable_size(o->etag);
+		bytes += malloc_usable_size((void *)o); /* its path and ETag too */
 	}
 	htable_iter_init(&it, &bs->slots);
 	n = htable_iter_next(&it);
