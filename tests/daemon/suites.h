@@ -12,3 +12,4 @@ Suite *http_version_suite(void);
 Suite *s3_suite(void);
 Suite *uring_io_suite(void);
 Suite *peer_suite(void);
+Suite *meta_listing_suite(void);
