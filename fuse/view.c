@@ -43,7 +43,7 @@
 #include "log.h"
 #include "meta_listing.h"
 #include "ranges.h"
-#include "strmap.h"
+#include "htable.h"
 #include "view_journal.h"
 
 #define VIEW_MAX_SEGS 64
@@ -84,6 +84,7 @@ static bool version_key_same(const struct version_key *k, const struct ufs_attr 
 struct inode {
 	fuse_ino_t ino;
 	char *path; /* path in the source (subpath included) */
+	struct htable_node path_node; /* in the view's by_path while hashed (below) */
 	/* The lookup count: in the journal's shared memory, so it survives this process. */
 	_Atomic uint64_t *nlookup;
 	_Atomic uint64_t nlookup_local; /* beyond the journal's capacity */
@@ -111,6 +112,9 @@ struct inode {
 	/* Under the view's lock: no longer the inode of its path (a new version came while this
 	 * one was open in passthrough); the next lookup of the path makes a new inode. */
 	bool detached;
+	/* Under the view's lock: in by_path, as the inode path names now (not when detached, nor
+	 * when a rename put another inode at its path). */
+	bool hashed;
 	/* Under the view's lock: the one backing file the kernel accepts for this inode while it
 	 * is open in passthrough (a second, different one fails the open with EIO), shared by
 	 * every passthrough handle of object backing_obj and closed with the last of them. */
@@ -191,7 +195,7 @@ struct view {
 	pthread_mutex_t lock;
 	struct inode **inodes;	/* under lock: inodes[ino - 1] */
 	size_t ninodes, cap;	/* under lock */
-	struct strmap *by_path; /* under lock: path -> struct inode */
+	struct htable by_path; /* under lock: inode by path (path_node), no copy of the path */
 	LIST_HEAD(, handle)
 	handles; /* under lock: open files; view_stop closes those never released */
 	atomic_uint_fast64_t reads, read_bytes, hits, misses, opens;
@@ -263,6 +267,40 @@ static int errno_for_fuse(int err)
 		return -err;
 	default:
 		return EIO;
+	}
+}
+
+static uint64_t inode_path_hash(const struct htable_node *n)
+{
+	return htable_hash_str(htable_entry(n, struct inode, path_node)->path);
+}
+
+static bool inode_path_eq(const struct htable_node *n, const void *key)
+{
+	return strcmp(htable_entry(n, struct inode, path_node)->path, key) == 0;
+}
+
+/* The inode path names, or NULL. Under the view's lock. */
+static struct inode *by_path_get(struct view *v, const char *path)
+{
+	struct htable_node *n =
+	    htable_find(&v->by_path, htable_hash_str(path), inode_path_eq, path);
+
+	return n ? htable_entry(n, struct inode, path_node) : NULL;
+}
+
+/* in answers to in->path from now on (nothing else does: the caller looked). */
+static void by_path_add(struct view *v, struct inode *in)
+{
+	htable_insert(&v->by_path, &in->path_node, htable_hash_str(in->path));
+	in->hashed = true;
+}
+
+static void by_path_remove(struct view *v, struct inode *in)
+{
+	if (in->hashed) {
+		htable_remove(&v->by_path, &in->path_node);
+		in->hashed = false;
 	}
 }
 
@@ -409,7 +447,7 @@ static struct dir_handle *fh_dir(struct view *v, uint64_t fh)
 /* Finds or creates the inode of path. NULL: out of memory. */
 static struct inode *inode_for_path_locked(struct view *v, const char *path)
 {
-	struct inode *in = strmap_get(v->by_path, path);
+	struct inode *in = by_path_get(v, path);
 	if (in)
 		return in;
 	if (v->ninodes == v->cap) {
@@ -424,14 +462,11 @@ static struct inode *inode_for_path_locked(struct view *v, const char *path)
 	if (!in)
 		return NULL;
 	in->path = strdup(path);
-	int err = 0;
-	if (in->path)
-		strmap_put(v->by_path, path, in, &err);
-	if (!in->path || err < 0) {
-		free(in->path);
+	if (!in->path) {
 		free(in);
 		return NULL;
 	}
+	by_path_add(v, in);
 	v->inodes[v->ninodes++] = in;
 	in->ino = v->ninodes;
 	inode_init_locked(v, in);
@@ -679,10 +714,10 @@ static struct inode *inode_bind(struct view *v, const char *path, const struct u
 		return NULL;
 	bool replaced = false;
 	pthread_mutex_lock(&v->lock);
-	struct inode *in = strmap_get(v->by_path, path);
+	struct inode *in = by_path_get(v, path);
 	if (in && in->bound && !ufs_attr_same_version(&in->bound->attr, a)) {
 		in->detached = true;
-		strmap_remove(v->by_path, path);
+		by_path_remove(v, in);
 		replaced = true;
 		in = NULL;
 	}
@@ -717,7 +752,7 @@ static void forget_entry(struct view *v, const char *path)
 	char parent[PATH_MAX];
 	snprintf(parent, sizeof(parent), "%.*s", slash == path ? 1 : (int)(slash - path), path);
 	pthread_mutex_lock(&v->lock);
-	struct inode *p = strmap_get(v->by_path, parent);
+	struct inode *p = by_path_get(v, parent);
 	fuse_ino_t pino = p ? p->ino : 0;
 	pthread_mutex_unlock(&v->lock);
 	if (!pino)
@@ -1442,13 +1477,13 @@ static void repath_locked(struct view *v, const char *from, const char *to)
 		char *np;
 		if (asprintf(&np, "%s%s", to, in->path + flen) < 0)
 			continue;
-		strmap_remove(v->by_path, in->path);
-		struct inode *displaced = strmap_get(v->by_path, np);
+		by_path_remove(v, in);
+		struct inode *displaced = by_path_get(v, np);
 		if (displaced) /* the target existed: its inode now names nothing */
-			strmap_remove(v->by_path, np);
-		strmap_put(v->by_path, np, in, NULL);
+			by_path_remove(v, displaced);
 		free(in->path);
 		in->path = np;
+		by_path_add(v, in);
 	}
 }
 
@@ -1530,8 +1565,7 @@ static bool version_conflict(struct view *v, struct inode *in, const struct ufs_
 			!version_key_same(&in->cache_version, a);
 	if (conflict && !in->detached) {
 		in->detached = true;
-		if (strmap_get(v->by_path, in->path) == in)
-			strmap_remove(v->by_path, in->path);
+		by_path_remove(v, in);
 	}
 	pthread_mutex_unlock(&v->lock);
 	return conflict;
@@ -2398,18 +2432,15 @@ static int inode_restore(struct view *v, uint64_t ino, const char *path)
 		inode_init_locked(v, in);
 	}
 	struct inode *in = v->inodes[ino - 1];
-	if (in->detached && !in->path[0] && !strmap_get(v->by_path, path)) {
+	if (in->detached && !in->path[0] && !by_path_get(v, path)) {
 		char *p = strdup(path);
-		int err = 0;
-		if (p)
-			strmap_put(v->by_path, p, in, &err);
-		if (!p || err < 0) {
-			free(p);
+		if (!p) {
 			r = -ENOMEM;
 			goto out;
 		}
 		free(in->path);
 		in->path = p;
+		by_path_add(v, in);
 		in->detached = false;
 	}
 	atomic_store(&in->journaled, true);
@@ -2473,21 +2504,21 @@ static int bind_restore(struct view *v, const struct view_journal_rec *rec, cons
 		return -ENOMEM;
 	pthread_mutex_lock(&v->lock);
 	struct inode *in = v->inodes[rec->ino - 1];
-	struct inode *owner = strmap_get(v->by_path, path);
+	struct inode *owner = by_path_get(v, path);
 	if (owner != in) {
 		char *p = strdup(path);
-		int err = 0;
-		if (p)
-			strmap_put(v->by_path, path, in, &err);
-		if (!p || err < 0) {
-			free(p);
+		if (!p) {
 			r = -ENOMEM;
 			goto out;
 		}
-		if (owner)
+		if (owner) {
+			by_path_remove(v, owner);
 			owner->detached = true;
+		}
+		by_path_remove(v, in); /* from its old path, if it had one */
 		free(in->path);
 		in->path = p;
+		by_path_add(v, in);
 		in->detached = false;
 	}
 	if (!in->bound) {
@@ -2742,13 +2773,13 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 	v->subpath = strdup(cfg->subpath && *cfg->subpath ? cfg->subpath : "/");
 	v->fsname = strdup(cfg->fsname ? cfg->fsname : "weir");
 	LIST_INIT(&v->handles);
-	v->by_path = strmap_new();
+	int hr = htable_init(&v->by_path, 256, inode_path_hash);
 	v->devfd = -1;
 	v->parent_fd = -1;
 	pthread_mutex_init(&v->lock, NULL);
 	pthread_mutex_init(&v->adopt_lock, NULL);
 	pthread_cond_init(&v->adopt_cond, NULL);
-	if (!v->mountpoint || !v->subpath || !v->fsname || !v->by_path)
+	if (!v->mountpoint || !v->subpath || !v->fsname || hr < 0)
 		goto fail;
 	struct stat st;
 	/* The journal first: the inodes made below keep their lookup counts in it. */
@@ -2898,7 +2929,7 @@ void view_stop(struct view *v)
 		free(v->inodes[i]);
 	}
 	free(v->inodes);
-	strmap_free(v->by_path, NULL);
+	htable_fini(&v->by_path);
 	for (size_t i = 0; i < v->nfhs; i++)
 		if (v->fhs[i].dir)
 			dir_handle_free(v->fhs[i].dir);
@@ -2952,7 +2983,7 @@ void view_get_memory(struct view *v, struct view_memory *ret)
 	size_t bytes = malloc_usable_size(v), files = 0;
 	pthread_mutex_lock(&v->lock);
 	ret->inodes = v->ninodes;
-	bytes += malloc_usable_size(v->inodes) + strmap_bytes(v->by_path);
+	bytes += malloc_usable_size(v->inodes) + htable_bytes(&v->by_path);
 	for (size_t i = 0; i < v->ninodes; i++)
 		if (v->inodes[i]) {
 			bytes += malloc_usable_size(v->inodes[i]) +
