@@ -12,6 +12,7 @@
 #include "loader.h"
 #include "log.h"
 #include "meta_cache.h"
+#include "mount_plan.h"
 #include "source.h"
 #include "strmap.h"
 #include "ufs.h"
@@ -22,15 +23,11 @@ static uint64_t keys_sig(const Weir__S3Keys *k)
 {
 	if (!k || !k->access_key_id || !*k->access_key_id)
 		return 0;
-	uint64_t h = 14695981039346656037ull;
+	uint64_t h = MOUNT_PLAN_SIG_SEED;
 	const char *const v[] = {k->access_key_id, k->secret_access_key ? k->secret_access_key : "",
 				 k->session_token ? k->session_token : ""};
 	for (size_t i = 0; i < 3; i++)
-		for (const char *c = v[i];; c++) {
-			h = (h ^ (unsigned char)*c) * 1099511628211ull;
-			if (!*c)
-				break;
-		}
+		h = mount_plan_sig_add(h, v[i], strlen(v[i]) + 1);
 	return h ? h : 1;
 }
 
