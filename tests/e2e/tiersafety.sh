@@ -27,19 +27,6 @@ MP="$TMP/mnt"
 TIERS="mem:$WEIR_TIER_DIR/mem:256MiB"
 stat_get() { w stat "$1" -o json >"$TMP/stat.json" && json_get "$TMP/stat.json" "$2"; }
 
-stop_node() {
-	local pid i
-	for mp in "${WEIR_MOUNTS[@]}"; do
-		is_mounted "$mp" && w umount "$mp" >/dev/null
-	done
-	WEIR_MOUNTS=()
-	pid="$(weir_node_pid)"
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid"
-	for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-	fail "weir-node $pid did not stop within 5 s of SIGTERM"
-}
-
 step "a tier block corrupted while mounted is not served, not even through passthrough"
 weir_mount "local://$SRC" "$MP" --tier "$TIERS"
 cat "$MP/model.bin" >/dev/null # into the tier: the file is complete there
@@ -67,7 +54,7 @@ ok "fresh opens read the right bytes; node.log: $(grep -m1 -o 'block [0-9]* of "
 step "a truncated index.db: the source mounts again and reads the right bytes"
 SID="$(basename "$(dirname "$tierfile")")"
 INDEX="$WEIR_STATE/stores/$SID/index.db"
-stop_node
+weir_stop_node
 [ -f "$INDEX" ] || fail "no index at $INDEX"
 size="$(stat -c %s "$INDEX")"
 truncate -s $((size / 2)) "$INDEX"
@@ -79,7 +66,7 @@ ls "$WEIR_STATE/stores/$SID/" | grep -q '^index.db.corrupt-' || fail "the damage
 grep -q 'starting with an empty cache' "$WEIR_STATE/node.log" || fail "node.log does not say the index was set aside"
 grep -q 'starting with an empty cache' "$TMP/mount.out" || fail "weir mount did not tell its user the index was set aside"
 ok "mounted, reads match; $(grep -m1 -o 'index "[^"]*": [^;]*' "$WEIR_STATE/node.log")"
-stop_node
+weir_stop_node
 
 step "index.db a directory, meta.db a symbolic link: the source mounts again"
 STORE="$WEIR_STATE/stores/$SID"
@@ -95,7 +82,7 @@ cmp /etc/passwd "$TMP/passwd.before" || fail "weir wrote through the meta.db lin
 grep -q 'was a directory, not a file' "$TMP/mount.out" || fail "weir mount did not say index.db was a directory"
 grep -q 'was a symbolic link, not a file' "$TMP/mount.out" || fail "weir mount did not say meta.db was a link"
 ok "mounted; both set aside and said so"
-stop_node
+weir_stop_node
 
 step "two sources on one tier path share its 64 MiB quota"
 SHARED="$WEIR_TIER_DIR/shared"
@@ -125,7 +112,7 @@ grep -q 'set by the first source on it' "$TMP/mount.out" ||
 q="$(w stat "$TMP/c" -o json >"$TMP/stat.json" && json_get "$TMP/stat.json" tiers 0 quota)"
 [ "$q" -eq $((64 << 20)) ] || fail "weir stat of the third source shows a quota of $q bytes, not the path's 64 MiB"
 ok "a source asking for 128 MiB on the path is told the path's quota holds (weir stat: $q bytes)"
-stop_node
+weir_stop_node
 
 step "a tier path another user prepared is refused; nothing is written through its links"
 EVIL="$(mktemp -u /dev/shm/weir-evil.XXXXXX)"
@@ -158,7 +145,7 @@ cmp "$MP/part2.bin" "$SRC/part2.bin" || fail "part2.bin differs, read with nobod
 grep -q "had been taken by uid 65534" "$TMP/mount.out" || fail "weir mount did not say that nobody had taken $EVIL"
 [ -z "$(ls -A "$VICTIM")" ] || fail "weir wrote through nobody's link into $VICTIM: $(ls -A "$VICTIM")"
 ok "a tier path nobody made first in /dev/shm: moved aside, weir's own used, $VICTIM untouched"
-stop_node
+weir_stop_node
 rm -rf "$EVIL" "$(dirname "$EVIL")/.weir-taken-$(basename "$EVIL")-"*
 mkdir -m 0777 "$EVIL" # root's, but world-writable (not sticky): nobody plants a link in it
 setpriv --reuid=nobody --regid=nogroup --clear-groups ln -s "$VICTIM" "$EVIL/$SID"
@@ -175,7 +162,7 @@ ok "once the path is safe it mounts; weir's directory in it is 0700"
 
 step "in a shared tier path like /dev/shm, a source's directory another user took first does not keep it out"
 # the walkthrough's MEM tier is /dev/shm itself: sticky, world-writable, root's
-stop_node
+weir_stop_node
 rm -rf "${EVIL:?}/$SID"
 chmod 1777 "$EVIL"
 setpriv --reuid=nobody --regid=nogroup --clear-groups mkdir -m 0777 "$EVIL/$SID"
@@ -190,7 +177,7 @@ grep -q "had been taken by uid 65534" "$TMP/mount.out" || fail "weir mount did n
 ok "mounted; nobody's directory moved to $(basename "$EVIL"/.weir-taken-"$SID"-*), $VICTIM untouched"
 # a Runtime's path P is used as P/weir/<namespace>_<name>: with P = /dev/shm, anyone can make
 # P/weir first
-stop_node
+weir_stop_node
 setpriv --reuid=nobody --regid=nogroup --clear-groups mkdir -m 0777 "$EVIL/weir"
 weir_mount "local://$SRC" "$MP" --tier "mem:$EVIL/weir/dev_spark:64MiB"
 cmp "$MP/part4.bin" "$SRC/part4.bin" || fail "part4.bin differs with nobody's $EVIL/weir moved aside"

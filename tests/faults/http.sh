@@ -95,16 +95,8 @@ done
 
 step "a new version between two range requests of one read"
 # the third range request of the file first replaces it at nginx (new inode, new ETag)
-fp_rules "[{\"fault\": \"run\", \"match\": \"/f/swap\", \"range\": true, \"skip\": 2, \"times\": 1,
-	\"argv\": [\"sh\", \"-c\", \"cp '$TMP/want/swap.v2' '$TREE/f/swap.new' && touch -d @\$((\$(date +%s) + 10)) '$TREE/f/swap.new' && mv -f '$TREE/f/swap.new' '$TREE/f/swap'\"]}]"
-rc=0
-timeout -k 5 300 cat "$MP/f/swap" >"$TMP/sw.out" 2>"$TMP/sw.err" || rc=$?
-[ "$(fp_hits)" = 1 ] || fail "swap: the object was not replaced mid-read"
-fp_rules '[]'
-one_version swap "$rc" "$TMP/sw.out" "$TMP/sw.err" "$TMP/want/swap" "$TMP/want/swap.v2"
-sleep 1.1
-read_clean "swap, a fresh open" "$MP/f/swap" "$TMP/want/swap.v2"
-ok "swap: a fresh open reads the new version whole"
+mid_read_swap /f/swap "$MP/f/swap" "$TMP/want/swap" "$TMP/want/swap.v2" \
+	"[\"sh\", \"-c\", \"cp '$TMP/want/swap.v2' '$TREE/f/swap.new' && touch -d @\$((\$(date +%s) + 10)) '$TREE/f/swap.new' && mv -f '$TREE/f/swap.new' '$TREE/f/swap'\"]"
 
 step "the same replacement from a server that sends no ETag (Last-Modified only)"
 # the old version is 100 s older than the new: If-Unmodified-Since must catch the change, which

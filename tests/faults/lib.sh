@@ -15,6 +15,10 @@
 #                                got before must be WANT's prefix; sets READ_SECS, READ_ERR
 #   read_clean WHAT PATH WANT    read_ok with the page cache of PATH dropped first: what the
 #                                tier holds is what is read
+#   mid_read_swap MATCH PATH OLD NEW ARGV   the third range request for MATCH first runs ARGV (a
+#                                JSON array: what replaces the object at the server); the read
+#                                of PATH gets one version whole or ESTALE (one_version), and a
+#                                fresh open after the 1 s metadata TTL reads NEW whole
 #   passing NAME RULE            with RULE on, $VIEW/NAME reads as $WANT/NAME; again from the tier
 #   lasting NAME RULE            with RULE on, $VIEW/NAME fails within $BOUND s; once it is off,
 #                                a read from the tier is right
@@ -81,6 +85,18 @@ one_version() {
 	grep -q "Stale file handle" "$err" || fail "$what: failed with $(cat "$err"), not ESTALE"
 	cmp -s -n "$got" "$out" "$old" || fail "$what: the $got bytes before ESTALE are not the old version's"
 	ok "$what: $got bytes of the old version, then ESTALE"
+}
+
+mid_read_swap() {
+	local match="$1" path="$2" old="$3" new="$4" argv="$5" rc=0
+	fp_rules "[{\"fault\": \"run\", \"match\": \"$match\", \"range\": true, \"skip\": 2, \"times\": 1, \"argv\": $argv}]"
+	timeout -k 5 300 cat "$path" >"$TMP/sw.out" 2>"$TMP/sw.err" || rc=$?
+	[ "$(fp_hits)" = 1 ] || fail "swap: the object was not replaced mid-read"
+	fp_rules '[]'
+	one_version swap "$rc" "$TMP/sw.out" "$TMP/sw.err" "$old" "$new"
+	sleep 1.1
+	read_clean "swap, a fresh open" "$path" "$new"
+	ok "swap: a fresh open reads the new version whole"
 }
 
 read_clean() {

@@ -69,16 +69,8 @@ read_clean "lie_total, once the server agrees with itself" "$VIEW/lie_total" "$W
 ok "lie_total: right bytes afterwards"
 
 step "the object overwritten (PUT) between two range requests of one read"
-fp_rules "[{\"fault\": \"run\", \"match\": \"/f/swap\", \"range\": true, \"skip\": 2, \"times\": 1,
-	\"argv\": [\"curl\", \"-sSf\", \"-K\", \"$VGW_DIR/curl.conf\", \"-T\", \"$TMP/swap.v2\", \"$VGW_URL/bkt/f/swap\"]}]"
-rc=0
-timeout -k 5 300 cat "$VIEW/swap" >"$TMP/sw.out" 2>"$TMP/sw.err" || rc=$?
-[ "$(fp_hits)" = 1 ] || fail "swap: the object was not overwritten mid-read"
-fp_rules '[]'
-one_version swap "$rc" "$TMP/sw.out" "$TMP/sw.err" "$WANT/swap" "$TMP/swap.v2"
-sleep 1.1
-read_clean "swap, a fresh open" "$VIEW/swap" "$TMP/swap.v2"
-ok "swap: a fresh open reads the new version whole"
+mid_read_swap /f/swap "$VIEW/swap" "$WANT/swap" "$TMP/swap.v2" \
+	"[\"curl\", \"-sSf\", \"-K\", \"$VGW_DIR/curl.conf\", \"-T\", \"$TMP/swap.v2\", \"$VGW_URL/bkt/f/swap\"]"
 
 step "a read served from its parts of a block while the block's other parts are delayed or reset"
 # Block 1 of "early" first, whole (it goes to the tier); then a read across blocks 0 and 1 while

@@ -27,19 +27,6 @@ read_all() {
 	for i in 1 2 3 4 5 6; do read_clean "$1: f$i" "$VIEW/f$i" "$WANT/f$i"; done
 }
 
-stop_node() {
-	local pid i
-	for mp in "${WEIR_MOUNTS[@]}"; do is_mounted "$mp" && w umount "$mp" >/dev/null; done
-	WEIR_MOUNTS=()
-	pid="$(weir_keeper_pid)"
-	[ -z "$pid" ] || kill -TERM "$pid"
-	pid="$(weir_node_pid)"
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid"
-	for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-	fail "weir-node $pid did not stop within 5 s of SIGTERM"
-}
-
 step "a tier file system that fills up: 36 MiB read through a 10 MiB tmpfs (quota 1 GiB)"
 mkdir -p "$TMP/small"
 mount -t tmpfs -o size=10m weir-faults-small "$TMP/small" || fail "cannot mount a 10 MiB tmpfs at $TMP/small"
@@ -50,7 +37,7 @@ read_all "tier full, second pass"
 [ -n "$(weir_node_pid)" ] || fail "weir-node died while its tier was full"
 used="$(df --output=used -B1 "$TMP/small" | tail -1)"
 ok "every file right, twice, through a full 10 MiB tier ($used bytes used); weir-node alive"
-stop_node
+weir_stop_node
 
 step "the source's tier directory removed at run time"
 TIERDIR="$WEIR_TIER_DIR/mem"
@@ -69,7 +56,7 @@ else
 	ok "every file right (served without the removed directory)"
 fi
 # and a new weir-node on the same state: the index names files that are gone
-stop_node
+weir_stop_node
 weir_mount "$NGINX_URL" "$TMP/mnt" --tier "mem:$TIERDIR:1GiB" --no-prefetch
 rm -rf "${TIERDIR:?}/$SID"
 read_all "a new weir-node after the removal"
@@ -94,7 +81,7 @@ ok "every file right; node.log: $(grep -m1 -o 'block [0-9]* of "[^"]*" failed it
 
 step "index.db overwritten with garbage in its middle: on restart set aside, the right bytes"
 INDEX="$WEIR_STATE/stores/$SID/index.db"
-stop_node
+weir_stop_node
 [ -f "$INDEX" ] || fail "no index at $INDEX"
 size="$(stat -c %s "$INDEX")"
 [ "$size" -ge 8192 ] || fail "index.db is $size bytes: too small to corrupt in the middle"

@@ -3,11 +3,20 @@
 # seaweedfs.sh has it too): its directory, random root keys, a curl config that signs with them,
 # and with --tls a self-signed certificate for 127.0.0.1.
 #
+#   s3_peer_bin PEER BIN MINUTES   prints the path of BIN, built and cached by
+#                        tests/k8s/peers.sh PEER; fails saying how to build it (about MINUTES)
 #   s3_peer_prepare DIR KEY_PREFIX SECRET_PREFIX [--tls]   sets VGW_DIR (DIR, absolute), VGW_KEY
 #                        (KEY_PREFIX and 8 random hex digits), VGW_SECRET (SECRET_PREFIX, 24 hex
 #                        digits, "+Key"), VGW_CA (the certificate's file, or ""); writes
 #                        DIR/curl.conf (mode 0600: it holds the keys) for vgw_curl; with --tls also
 #                        DIR/cert.pem and DIR/key.pem, and curl.conf trusts the certificate
+
+s3_peer_bin() {
+	local bin
+	bin="$("$WEIR_SRC/tests/k8s/peers.sh" --print-dir "$1")/$2"
+	[ -x "$bin" ] || fail "$2 is not built at $bin: run tests/k8s/peers.sh $1 (about $3 minutes, cached afterwards)"
+	printf '%s\n' "$bin"
+}
 
 s3_peer_prepare() {
 	local dir="$1" key_prefix="$2" secret_prefix="$3" tls="${4:-}"

@@ -23,8 +23,7 @@ sw_start() {
 		*) fail "sw_start: unknown option \"$a\"" ;;
 		esac
 	done
-	bin="$("$WEIR_SRC/tests/k8s/peers.sh" --print-dir weed)/weed"
-	[ -x "$bin" ] || fail "SeaweedFS is not built at $bin: run tests/k8s/peers.sh weed (about 6-20 minutes, cached afterwards)"
+	bin="$(s3_peer_bin weed weed 6-20)" || exit 1
 	mkdir -p "$dir/data"
 	s3_peer_prepare "$dir" weirsw Sw/ $tls
 	[ -z "$VGW_CA" ] || scheme=https

@@ -23,8 +23,7 @@ vgw_start() {
 		*) fail "vgw_start: unknown option \"$a\"" ;;
 		esac
 	done
-	bin="$("$WEIR_SRC/tests/k8s/peers.sh" --print-dir versitygw)/versitygw"
-	[ -x "$bin" ] || fail "versitygw is not built at $bin: run tests/k8s/peers.sh versitygw (about 2-4 minutes, cached afterwards)"
+	bin="$(s3_peer_bin versitygw versitygw 2-4)" || exit 1
 	mkdir -p "$dir/root"
 	s3_peer_prepare "$dir" weirtest S3cr3t/ $tls
 	VGW_BIN="$bin"

@@ -12,6 +12,8 @@
 #   weir_node_pid        pid of the running weir-node from its pid file ("" if none)
 #   weir_keeper_pid      pid of the weir-keeper it runs under ("" if none)
 #   weir_kill_all        kill -9 keeper and weir-node: the views die (no takeover)
+#   weir_stop_node       unmounts every view, then SIGTERM to the keeper and weir-node; fails
+#                        if weir-node is still alive 5 s later (the next mount starts a new one)
 #   weir_wait_new_node OLD   waits for the weir-node the keeper restarts; prints its pid
 
 weir_setup() {
@@ -72,6 +74,22 @@ weir_kill_all() {
 		sleep 0.1
 	done
 	fail "weir-keeper $kp or weir-node $np survived kill -9"
+}
+
+weir_stop_node() {
+	local mp pid i
+	for mp in "${WEIR_MOUNTS[@]}"; do
+		is_mounted "$mp" && w umount "$mp" >/dev/null
+	done
+	WEIR_MOUNTS=()
+	# the keeper first: it would restart the weir-node stopped below
+	pid="$(weir_keeper_pid)"
+	[ -z "$pid" ] || kill -TERM "$pid"
+	pid="$(weir_node_pid)"
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid"
+	for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+	fail "weir-node $pid did not stop within 5 s of SIGTERM"
 }
 
 # weir_wait_new_node OLD_PID [SECONDS]: waits until a weir-node other than OLD_PID answers
