@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
+#include <sys/random.h>
+#include <time.h>
 
 #define HTABLE_MIN 8
 
@@ -19,6 +21,14 @@ int htable_init(struct htable *t, size_t initial, htable_hash_fn hash)
 	t->mask = t->buckets ? n - 1 : 0;
 	t->size = 0;
 	t->hash = hash;
+	if (getrandom(&t->seed, sizeof(t->seed), GRND_NONBLOCK) != sizeof(t->seed)) {
+		/* no entropy yet (early boot): unpredictable enough to an outside server */
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		t->seed = htable_hash_u64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
+					  (uint64_t)(uintptr_t)t);
+	}
 	return t->buckets ? 0 : -ENOMEM;
 }
 
@@ -44,7 +54,7 @@ static void grow(struct htable *t)
 		struct htable_node *e, *next;
 
 		for (e = t->buckets[i]; e; e = next) {
-			size_t h = t->hash(e) & (n - 1);
+			size_t h = htable_hash_u64(t->hash(e) ^ t->seed) & (n - 1);
 
 			next = e->next;
 			e->next = b[h];
@@ -62,7 +72,7 @@ void htable_insert(struct htable *t, struct htable_node *n, uint64_t hash)
 
 	if (t->size > t->mask)
 		grow(t);
-	head = &t->buckets[hash & t->mask];
+	head = &t->buckets[htable_bucket(t, hash)];
 	n->next = *head;
 	*head = n;
 	t->size++;
@@ -70,7 +80,7 @@ void htable_insert(struct htable *t, struct htable_node *n, uint64_t hash)
 
 void htable_remove(struct htable *t, struct htable_node *n)
 {
-	struct htable_node **pp = &t->buckets[t->hash(n) & t->mask];
+	struct htable_node **pp = &t->buckets[htable_bucket(t, t->hash(n))];
 
 	for (; *pp; pp = &(*pp)->next) {
 		if (*pp == n) {

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The tree's one hash table: intrusive (a struct htable_node lives inside each element, so an
  * entry costs one pointer and no allocation), chained, keys and hashes the caller's. It grows
- * by doubling, all at once, when the entries pass the buckets; it never shrinks. Not locked:
- * its owner's lock guards it. */
+ * by doubling, all at once, when the entries pass the buckets; it never shrinks. A bucket is
+ * chosen by the caller's 64-bit hash mixed with a random seed of the table's: names a server
+ * chose to share their low bits (FNV-1a is no secret) still spread. Not locked: its owner's
+ * lock guards it. */
 #pragma once
 
 #include <stdbool.h>
@@ -26,6 +28,7 @@ struct htable {
 	struct htable_node **buckets;
 	size_t mask; /* buckets - 1 (a power of two) */
 	size_t size; /* elements */
+	uint64_t seed; /* random, per table: mixed into every bucket choice */
 	htable_hash_fn hash;
 };
 
@@ -48,12 +51,20 @@ void htable_insert(struct htable *t, struct htable_node *n, uint64_t hash);
 /* Takes n out of t (n must be in t); does not free it. */
 void htable_remove(struct htable *t, struct htable_node *n);
 
+static inline uint64_t htable_hash_u64(uint64_t x);
+
+/* The bucket of hash in t. */
+static inline size_t htable_bucket(const struct htable *t, uint64_t hash)
+{
+	return htable_hash_u64(hash ^ t->seed) & t->mask;
+}
+
 /* The element with key (eq) whose hash is hash, or NULL. Inline: with a constant eq the
  * compiler inlines the comparison, so a lookup on a hot path costs no indirect call. */
 static inline struct htable_node *htable_find(const struct htable *t, uint64_t hash,
 					      htable_eq_fn eq, const void *key)
 {
-	for (struct htable_node *n = t->buckets[hash & t->mask]; n; n = n->next)
+	for (struct htable_node *n = t->buckets[htable_bucket(t, hash)]; n; n = n->next)
 		if (eq(n, key))
 			return n;
 	return NULL;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The intrusive hash table: growth keeps every element findable, removal while iterating visits
-// each element exactly once, a hostile hash (every key in one bucket) stays correct, and a large
-// table agrees with a plain array on every lookup.
+// each element exactly once, a hostile hash (every key in one bucket) stays correct, hashes that
+// share their low bits still spread (the seeded mix), and a large table agrees with a plain
+// array on every lookup.
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -178,6 +179,56 @@ START_TEST(hostile_hash_stays_correct)
 }
 END_TEST
 
+/* The hash as given: what a caller with a weak hash (FNV-1a of names a server chose) hands in. */
+static uint64_t identity_hash(const struct htable_node *n)
+{
+	return htable_entry(n, struct item, node)->key;
+}
+
+static size_t longest_chain(const struct htable *t)
+{
+	size_t longest = 0;
+
+	for (size_t i = 0; i <= t->mask; i++) {
+		size_t len = 0;
+
+		for (struct htable_node *n = t->buckets[i]; n; n = n->next)
+			len++;
+		if (len > longest)
+			longest = len;
+	}
+	return longest;
+}
+
+START_TEST(shared_low_bits_spread)
+{
+	/* 20,000 distinct hashes that agree in their low 40 bits: unmixed, every one would land in
+	 * bucket 0 of any table up to 2^40 buckets. The seeded mix spreads them like random ones. */
+	enum { N = 20000 };
+	struct htable t, u;
+	struct item *items = calloc(N, sizeof(*items));
+
+	ck_assert_ptr_nonnull(items);
+	ck_assert_int_eq(htable_init(&t, 0, identity_hash), 0);
+	for (size_t i = 0; i < N; i++) {
+		items[i].key = ((uint64_t)i + 1) << 40 | 0xabcdef;
+		insert(&t, &items[i]);
+	}
+	ck_assert_uint_le(longest_chain(&t), 16);
+	for (size_t i = 0; i < N; i++) {
+		uint64_t k = items[i].key;
+		struct htable_node *n = htable_find(&t, k, item_eq, &k);
+		ck_assert_ptr_eq(n, &items[i].node);
+	}
+	/* each table its own seed: what collides in one (if anything) does not in the next */
+	ck_assert_int_eq(htable_init(&u, 0, identity_hash), 0);
+	ck_assert_uint_ne(t.seed, u.seed);
+	htable_fini(&u);
+	htable_fini(&t);
+	free(items);
+}
+END_TEST
+
 START_TEST(many_entries_match_an_array)
 {
 	enum { N = 200000 };
@@ -237,6 +288,7 @@ Suite *htable_suite(void)
 	tcase_add_test(tc, remove_during_iteration);
 	tcase_add_test(tc, remove_during_iteration_one_chain);
 	tcase_add_test(tc, hostile_hash_stays_correct);
+	tcase_add_test(tc, shared_low_bits_spread);
 	tcase_add_test(tc, many_entries_match_an_array);
 	tcase_add_test(tc, string_hash_spreads);
 	suite_add_tcase(s, tc);
