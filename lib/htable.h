@@ -26,8 +26,8 @@ typedef bool (*htable_eq_fn)(const struct htable_node *n, const void *key);
 
 struct htable {
 	struct htable_node **buckets;
-	size_t mask; /* buckets - 1 (a power of two) */
-	size_t size; /* elements */
+	size_t mask;   /* buckets - 1 (a power of two) */
+	size_t size;   /* elements */
 	uint64_t seed; /* random, per table: mixed into every bucket choice */
 	htable_hash_fn hash;
 };

@@ -203,7 +203,8 @@ static size_t longest_chain(const struct htable *t)
 START_TEST(shared_low_bits_spread)
 {
 	/* 20,000 distinct hashes that agree in their low 40 bits: unmixed, every one would land in
-	 * bucket 0 of any table up to 2^40 buckets. The seeded mix spreads them like random ones. */
+	 * bucket 0 of any table up to 2^40 buckets. The seeded mix spreads them like random ones.
+	 */
 	enum { N = 20000 };
 	struct htable t, u;
 	struct item *items = calloc(N, sizeof(*items));
