@@ -352,12 +352,13 @@ static void finish_locked(struct fetcher *f, struct inflight *e, int err)
 }
 
 /* Accounts a block from a peer just stored in the near-cache and takes out the oldest such
- * blocks past its bound (never e's: the bound holds a block at least). A block a reader pins is
- * asked for a few times, then left on the account for the next one. Called without f->lock. */
-static void near_trim(struct fetcher *f, const struct inflight *e)
+ * blocks past its bound (never this one: the bound holds a block at least). A block a reader
+ * pins is asked for a few times, then left on the account for the next trim. Called without
+ * f->lock, after the block's waiters were woken: only the store thread waits here, no reader. */
+static void near_trim(struct fetcher *f, uint64_t obj, uint64_t block, uint32_t want)
 {
 	struct near_block out[16];
-	size_t n = near_cache_add(f->near, e->obj, e->block, e->want, out, 16);
+	size_t n = near_cache_add(f->near, obj, block, want, out, 16);
 	for (size_t i = 0; i < n; i++) {
 		int r = -EBUSY;
 		for (int tries = 0; tries < 20 && r == -EBUSY; tries++) {
@@ -395,8 +396,6 @@ static void complete(struct fetcher *f, struct inflight *e)
 		else
 			log_debug("block %llu of \"%s\" not stored (%s); served from memory",
 				  (unsigned long long)e->block, e->path, strerror(-r));
-		if (r == 0 && from_peer)
-			near_trim(f, e);
 	} else {
 		atomic_fetch_add(&f->stats.failed_blocks, 1);
 		if (err == -ESTALE)
@@ -414,9 +413,14 @@ static void complete(struct fetcher *f, struct inflight *e)
 		memcpy(f->fails[i].cause, e->cause, sizeof(e->cause));
 	}
 	e->stored = stored;
+	uint64_t obj = e->obj, block = e->block;
+	uint32_t want = e->want;
 	finish_locked(f, e, err);
 	put_locked(e);
 	pthread_mutex_unlock(&f->lock);
+	/* after the waiters are woken: eviction takes the store's lock and tier I/O */
+	if (stored && from_peer)
+		near_trim(f, obj, block, want);
 }
 
 static void *store_thread(void *arg)

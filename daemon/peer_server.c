@@ -28,6 +28,7 @@
 /* A share its asker has not asked about for this long is stopped and forgotten (the asker
  * died or gave up). */
 #define PEER_SERVER_LOAD_IDLE_MS 60000
+#define PEER_SERVER_ENDED_MAX 64 /* ended loads remembered, so a replayed start is refused */
 
 /* A share of another node's spread load, run here. */
 struct remote_load {
@@ -40,14 +41,31 @@ struct remote_load {
 	int64_t seen_ms;	  /* under ps->lock: last asked about */
 };
 
+/* A load that ended here (cancelled or idle): a START with its id, replayed from a captured
+ * request within the MAC's time window, must not run it again. */
+struct ended_load {
+	char node[CLUSTER_NAME_MAX];
+	uint64_t id;
+	int64_t at_ms;
+};
+
 struct peer_server {
 	struct MHD_Daemon *d;
 	struct peer_server_config cfg;
-	/* Guards loads and each entry's seen_ms. Held for list updates only: never across a
-	 * load's start or free (a walk, a join) nor a reply. */
+	/* Guards loads, dead, ended, stop and each entry's seen_ms. Held for list updates only:
+	 * never across a load's start or free (a walk, a join) nor a reply's I/O. */
 	pthread_mutex_t lock;
 	LIST_HEAD(, remote_load) loads; /* under lock */
 	unsigned nloads;		/* under lock */
+	/* Under lock: loads taken out (cancelled, idle, a duplicate start), freed by the reaper
+	 * thread: freeing joins a load's workers, which may wait for the UFS, so never on a
+	 * request's thread (a peer's block request would wait behind it and mark us down). */
+	LIST_HEAD(, remote_load) dead;
+	struct ended_load ended[PEER_SERVER_ENDED_MAX]; /* under lock, a ring */
+	unsigned ended_next;				/* under lock */
+	pthread_cond_t reap_cond;			/* under lock: dead grew, or stop */
+	bool stop;					/* under lock */
+	pthread_t reaper;
 };
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -141,12 +159,10 @@ static void serving_end(struct serving *sv)
 	free(sv);
 }
 
-/* A load request between its calls: the load a cancel took out, freed once the reply is
- * sent (freeing joins its workers, which finish the blocks they wait for). */
+/* A load request between its calls. */
 struct ctl_state {
 	int kind; /* 1 */
 	struct peer_server *ps;
-	struct remote_load *dead;
 };
 
 static void remote_load_free(struct peer_server *ps, struct remote_load *rl)
@@ -160,43 +176,75 @@ static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	if (*con_cls && *(int *)*con_cls == 1) {
-		struct ctl_state *cs = *con_cls;
-		if (cs->dead)
-			remote_load_free(cs->ps, cs->dead);
-		free(cs);
+		free(*con_cls);
 	} else if (*con_cls) {
 		serving_end(*con_cls);
 	}
 	*con_cls = NULL;
 }
 
-/* Stops and frees the shares nobody asked about for PEER_SERVER_LOAD_IDLE_MS. Call without
- * ps->lock. */
-static void loads_sweep(struct peer_server *ps)
+/* Takes rl out of the running loads into dead (the reaper frees it) and remembers its id as
+ * ended. Under ps->lock. */
+static void load_end_locked(struct peer_server *ps, struct remote_load *rl)
 {
-	LIST_HEAD(, remote_load) dead = LIST_HEAD_INITIALIZER(dead);
+	LIST_REMOVE(rl, link);
+	ps->nloads--;
+	struct ended_load *e = &ps->ended[ps->ended_next++ % PEER_SERVER_ENDED_MAX];
+	snprintf(e->node, sizeof(e->node), "%s", rl->node);
+	e->id = rl->id;
+	e->at_ms = meta_cache_now_ms();
+	LIST_INSERT_HEAD(&ps->dead, rl, link);
+	pthread_cond_signal(&ps->reap_cond);
+}
+
+/* True when node's load id ended here within twice the MAC's time window: a start with it is
+ * a replay (a new load has a new id). Under ps->lock. */
+static bool load_ended_locked(const struct peer_server *ps, const char *node, uint64_t id)
+{
 	int64_t now = meta_cache_now_ms();
-	pthread_mutex_lock(&ps->lock);
-	if (LIST_EMPTY(&ps->loads)) {
-		pthread_mutex_unlock(&ps->lock);
-		return;
+	for (unsigned i = 0; i < PEER_SERVER_ENDED_MAX; i++) {
+		const struct ended_load *e = &ps->ended[i];
+		if (e->at_ms && e->id == id && !strcmp(e->node, node) &&
+		    now - e->at_ms <= 2000LL * ps->cfg.skew_s)
+			return true;
 	}
-	struct remote_load *rl, *next;
-	for (rl = LIST_FIRST(&ps->loads); rl; rl = next) {
-		next = LIST_NEXT(rl, link);
-		if (now - rl->seen_ms > PEER_SERVER_LOAD_IDLE_MS) {
-			LIST_REMOVE(rl, link);
-			ps->nloads--;
-			LIST_INSERT_HEAD(&dead, rl, link);
+	return false;
+}
+
+/* Once a second, and whenever a load is taken out: ends the shares nobody asked about for
+ * PEER_SERVER_LOAD_IDLE_MS (their asker went away) and frees the dead ones, off the request
+ * threads. */
+static void *reaper_thread(void *arg)
+{
+	struct peer_server *ps = arg;
+	pthread_mutex_lock(&ps->lock);
+	for (;;) {
+		int64_t now = meta_cache_now_ms();
+		struct remote_load *rl, *next;
+		for (rl = LIST_FIRST(&ps->loads); rl; rl = next) {
+			next = LIST_NEXT(rl, link);
+			if (now - rl->seen_ms > PEER_SERVER_LOAD_IDLE_MS) {
+				log_warn("load %016" PRIx64 " of node %s: not asked about for %d s; "
+					 "stopped",
+					 rl->id, rl->node, PEER_SERVER_LOAD_IDLE_MS / 1000);
+				load_end_locked(ps, rl);
+			}
 		}
+		while ((rl = LIST_FIRST(&ps->dead))) {
+			LIST_REMOVE(rl, link);
+			pthread_mutex_unlock(&ps->lock);
+			remote_load_free(ps, rl);
+			pthread_mutex_lock(&ps->lock);
+		}
+		if (ps->stop)
+			break;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&ps->reap_cond, &ps->lock, &ts);
 	}
 	pthread_mutex_unlock(&ps->lock);
-	while ((rl = LIST_FIRST(&dead))) {
-		LIST_REMOVE(rl, link);
-		log_warn("load %016" PRIx64 " of node %s: not asked about for %d s; stopped",
-			 rl->id, rl->node, PEER_SERVER_LOAD_IDLE_MS / 1000);
-		remote_load_free(ps, rl);
-	}
+	return NULL;
 }
 
 static struct remote_load *load_find_locked(struct peer_server *ps, const char *node, uint64_t id)
@@ -308,7 +356,6 @@ static enum MHD_Result load_request(struct peer_server *ps, struct MHD_Connectio
 				    const struct peer_request *rq, const char *mac,
 				    struct ctl_state *cs)
 {
-	loads_sweep(ps);
 	char self[CLUSTER_NAME_MAX];
 	struct cluster_view *v = cluster_view_get(ps->cfg.cluster);
 	snprintf(self, sizeof(self), "%s", cluster_node_name(v, cluster_self(v)));
@@ -320,9 +367,8 @@ static enum MHD_Result load_request(struct peer_server *ps, struct MHD_Connectio
 	if (rl) {
 		rl->seen_ms = meta_cache_now_ms();
 		if (rq->size == PEER_LOAD_CANCEL) {
-			LIST_REMOVE(rl, link);
-			ps->nloads--;
-			cs->dead = rl; /* freed when the reply is sent */
+			/* reported below under the lock, freed by the reaper after */
+			load_end_locked(ps, rl);
 			log_info("load %016" PRIx64 " of node %s: cancelled", rl->id, rl->node);
 		}
 		ret = reply_report_locked(ps, conn, rl, mac);
@@ -330,9 +376,13 @@ static enum MHD_Result load_request(struct peer_server *ps, struct MHD_Connectio
 		return ret;
 	}
 	bool full = ps->nloads >= PEER_SERVER_MAX_LOADS;
+	bool ended = load_ended_locked(ps, rq->node, rq->block);
 	pthread_mutex_unlock(&ps->lock);
 	if (rq->size != PEER_LOAD_START)
 		return reply_text(conn, MHD_HTTP_NOT_FOUND, "no such load here\n");
+	if (ended)
+		return reply_text(conn, MHD_HTTP_CONFLICT,
+				  "this load ended here: a start with its id again is a replay\n");
 	if (full)
 		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "too many loads\n");
 	rl = calloc(1, sizeof(*rl));
@@ -376,10 +426,17 @@ static enum MHD_Result load_request(struct peer_server *ps, struct MHD_Connectio
 	rl->seen_ms = meta_cache_now_ms();
 	pthread_mutex_lock(&ps->lock);
 	struct remote_load *twin = load_find_locked(ps, rq->node, rq->block);
-	if (twin) {
-		/* the same start twice at once: keep the first */
-		twin->seen_ms = rl->seen_ms;
-		cs->dead = rl;
+	if (twin || ps->nloads >= PEER_SERVER_MAX_LOADS || load_ended_locked(ps, rq->node, rq->block)) {
+		/* the same start twice at once (keep the first), or the room went meanwhile, or
+		 * it was cancelled meanwhile: this one is freed by the reaper */
+		LIST_INSERT_HEAD(&ps->dead, rl, link);
+		pthread_cond_signal(&ps->reap_cond);
+		if (!twin) {
+			pthread_mutex_unlock(&ps->lock);
+			return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+					  "too many loads, or this load ended\n");
+		}
+		twin->seen_ms = meta_cache_now_ms();
 		rl = twin;
 	} else {
 		LIST_INSERT_HEAD(&ps->loads, rl, link);
@@ -494,7 +551,6 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 			return reply_text(conn, MHD_HTTP_BAD_REQUEST, "bad load request\n");
 		return load_request(ps, conn, &rq, mac, *con_cls);
 	}
-	loads_sweep(ps); /* the shares of askers that went away */
 	if (!path_ok(rq.path) || strlen(rq.etag) >= UFS_ETAG_MAX)
 		return reply_text(conn, MHD_HTTP_BAD_REQUEST, "bad path or etag\n");
 	struct serving *sv = calloc(1, sizeof(*sv));
@@ -580,7 +636,9 @@ int peer_server_start(const struct peer_server_config *cfg, struct peer_server *
 		return -ENOMEM;
 	ps->cfg = *cfg;
 	pthread_mutex_init(&ps->lock, NULL);
+	pthread_cond_init(&ps->reap_cond, NULL);
 	LIST_INIT(&ps->loads);
+	LIST_INIT(&ps->dead);
 	if (ps->cfg.skew_s <= 0)
 		ps->cfg.skew_s = 60;
 	ps->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
@@ -594,9 +652,20 @@ int peer_server_start(const struct peer_server_config *cfg, struct peer_server *
 			 "cannot listen on %s for peers (in use, or not an address "
 			 "of this host?)",
 			 cfg->listen);
+		pthread_cond_destroy(&ps->reap_cond);
 		pthread_mutex_destroy(&ps->lock);
 		free(ps);
 		return -EADDRINUSE;
+	}
+	int r = pthread_create(&ps->reaper, NULL, reaper_thread, ps);
+	if (r) {
+		MHD_stop_daemon(ps->d);
+		pthread_cond_destroy(&ps->reap_cond);
+		pthread_mutex_destroy(&ps->lock);
+		free(ps);
+		snprintf(errbuf, errlen, "cannot start the peer server's reaper thread: %s",
+			 strerror(r));
+		return -r;
 	}
 	*ret = ps;
 	return 0;
@@ -607,11 +676,17 @@ void peer_server_stop(struct peer_server *ps)
 	if (!ps)
 		return;
 	MHD_stop_daemon(ps->d);
+	pthread_mutex_lock(&ps->lock);
+	ps->stop = true;
+	pthread_cond_signal(&ps->reap_cond);
+	pthread_mutex_unlock(&ps->lock);
+	pthread_join(ps->reaper, NULL); /* frees the dead ones */
 	struct remote_load *rl;
 	while ((rl = LIST_FIRST(&ps->loads))) {
 		LIST_REMOVE(rl, link);
 		remote_load_free(ps, rl);
 	}
+	pthread_cond_destroy(&ps->reap_cond);
 	pthread_mutex_destroy(&ps->lock);
 	free(ps);
 }

@@ -1474,6 +1474,10 @@ static void repath_locked(struct view *v, const char *from, const char *to)
 		if (in->detached || strncmp(in->path, from, flen) != 0 ||
 		    (in->path[flen] && in->path[flen] != '/'))
 			continue;
+		/* an inode an earlier rename displaced keeps its old path but no longer answers
+		 * to it: moving it would take the path from the inode that does */
+		if (by_path_get(v, in->path) != in)
+			continue;
 		char *np;
 		if (asprintf(&np, "%s%s", to, in->path + flen) < 0)
 			continue;

@@ -59,8 +59,21 @@ mv "$RW/nd" "$RW/nd2"
 rm "$RW/nd2/moved.txt"
 rmdir "$RW/nd2"
 [ ! -e "$SRC/nd2" ] || fail "rmdir did not reach the source"
+# a rename over a file, then a rename of the winner: the inode the first one displaced keeps
+# its old path but must not take the second one's new name (z must read as x's bytes)
+printf 'x-bytes' >"$RW/x"
+printf 'y-bytes-longer' >"$RW/y"
+exec 4<"$RW/y" # y's inode stays (the kernel would forget it otherwise)
+cat "$RW/x" >/dev/null
+mv "$RW/x" "$RW/y"
+mv "$RW/y" "$RW/z"
+echo 2 >/proc/sys/vm/drop_caches # z is looked up again: by weir's path index, not the kernel's dentry
+[ "$(cat "$RW/z")" = x-bytes ] || fail "after x -> y -> z, z reads \"$(cat "$RW/z")\" (the overwritten y's inode took z's name), not x's bytes"
+[ "$(stat -c %s "$RW/z")" -eq 7 ] || fail "after x -> y -> z, z has size $(stat -c %s "$RW/z"), not 7"
+exec 4<&-
+rm "$RW/z"
 [ "$(ls "$RW" | tr '\n' ' ')" = "big.bin d " ] || fail "the view lists: $(ls "$RW")"
-ok "the tree on the source and in the view agree"
+ok "the tree on the source and in the view agree; a rename over a file then of the winner reads the winner"
 
 step "an HTTP source cannot be written: mounted read-only, and weir says so"
 mkdir -p "$TMP/www" "$TMP/http" && echo x >"$TMP/www/f.txt"

@@ -231,7 +231,8 @@ drop_caches
 touch "$OUT/go0"
 kwait 120 "the reader at its second gate (MiB 40): $(cat "$OUT/status" 2>/dev/null)" test -e "$OUT/ready1"
 [ ! -e "$OUT/status" ] || fail "the reader failed after the upgrade: $(cat "$OUT/status")"
-RESTORED="$(kc logs -n "$NS" "$POD2" -c weir-node | grep -o 'restored [0-9]* inodes, [0-9]* open files ([0-9]* in passthrough)' | head -n 1)"
+RESTORED="$(kc logs -n "$NS" "$POD2" -c weir-node | grep -o 'restored [0-9]* inodes[^,]*, [0-9]* open files ([0-9]* in passthrough)' | head -n 1)" ||
+	fail "weir-node in $POD2 logged no \"restored N inodes ..., N open files\" line: $(kc logs -n "$NS" "$POD2" -c weir-node | grep restored)"
 ok "$POD1 (v1) -> $POD2 (v2) in $T_ROLL s (helm upgrade to weir-node ready; it $RESTORED); keeper pod unchanged; reader read MiB 16-40 through its descriptor, page cache dropped"
 
 step "kill -9 of weir-node inside its pod: the weir-keeper there restarts it at once"
