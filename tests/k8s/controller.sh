@@ -31,18 +31,7 @@ DS_HEADER="NAMESPACE NAME UFS TOTAL SIZE CACHED CACHE CAPACITY CACHED PERCENTAGE
 DL_HEADER="NAMESPACE NAME DATASET PHASE AGE DURATION"
 CAPACITY=$((4 * 1024 * 1024 * 1024))
 
-# kwait SECONDS WHAT CMD...: polls until CMD succeeds.
-kwait() {
-	local secs="$1" what="$2" deadline
-	shift 2
-	deadline=$(($(date +%s) + secs))
-	until "$@" >/dev/null 2>&1; do
-		[ "$(date +%s)" -lt "$deadline" ] || fail "$what: not within $secs s"
-		sleep 0.3
-	done
-}
-jp() { kc get "$@" 2>/dev/null; }
-is() { [ "$(jp "${@:2}")" = "$1" ]; }
+KWAIT_STEP=0.3
 row() { printf '%s\n' "$1" | tr -s ' ' | awk -v ns="$2" -v n="$3" '$1 == ns && $2 == n'; }
 # deleted KIND NAME ARGS...: gone; no kube-controller-manager runs here, so weir-controller
 # itself drops the pv-protection and pvc-protection finalizers of its volumes.

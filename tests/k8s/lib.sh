@@ -7,7 +7,8 @@
 #   k8s_start DIR         etcd + kube-apiserver; writes DIR/kubeconfig (admin token + CA) and
 #                         DIR/kubeconfig-cert (admin client certificate + CA), exports KUBECONFIG,
 #                         K8S_URL, K8S_TOKEN, K8S_CA, K8S_DIR; K8S_START_SECONDS is the start time
-#   kc ARGS...            kubectl against it (60 s timeout)
+#   kc ARGS...            kubectl against it (60 s timeout); jp ARGS... its get, errors dropped;
+#                         is WANT ARGS... get prints WANT; kwait SECONDS WHAT CMD... polls CMD
 #   k8s_apply_crds        kubectl apply -f deploy/crds/, then waits until every CRD is Established
 #   k8s_namespace NS      creates NS and its "default" ServiceAccount (no controller-manager runs)
 #   k8s_api METHOD PATH [BODY]   curl the API as admin; prints the body, fails on HTTP >= 400
@@ -35,6 +36,21 @@ k8s_peers() {
 }
 
 kc() { timeout -k 5 60 "$KUBECTL_BIN" --kubeconfig "$KUBECONFIG" "$@"; }
+
+# kwait SECONDS WHAT CMD...: polls CMD every KWAIT_STEP seconds (0.2 unless set) until it
+# succeeds; fails naming WHAT when SECONDS pass first.
+kwait() {
+	local secs="$1" what="$2" deadline
+	shift 2
+	deadline=$(($(date +%s) + secs))
+	until "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -lt "$deadline" ] || fail "$what: not within $secs s"
+		sleep "${KWAIT_STEP:-0.2}"
+	done
+}
+# jp ARGS...: what kubectl get ARGS prints (errors dropped); is WANT ARGS...: it prints exactly WANT
+jp() { kc get "$@" 2>/dev/null; }
+is() { [ "$(jp "${@:2}")" = "$1" ]; }
 
 # k8s_pid_stop PID: TERM, then KILL after 10 s; only our own child (by pid).
 k8s_pid_stop() {

@@ -34,17 +34,6 @@ TIERS="$(mktemp -d /dev/shm/weir-k8s-members.XXXXXX)"
 at_exit 'rm -rf "$TMP" "$TIERS"'
 weir_setup "$TMP"
 
-kwait() {
-	local secs="$1" what="$2" deadline
-	shift 2
-	deadline=$(($(date +%s) + secs))
-	until "$@" >/dev/null 2>&1; do
-		[ "$(date +%s)" -lt "$deadline" ] || fail "$what: not within $secs s"
-		sleep 0.2
-	done
-}
-jp() { kc get "$@" 2>/dev/null; }
-is() { [ "$(jp "${@:2}")" = "$1" ]; }
 
 declare -A NPID PPORT MPORT
 dump() {
@@ -260,22 +249,7 @@ ok "spread: 3 nodes, $lo to $hi bytes each; kubectl get -o wide: $(kc get datase
 
 step "node-2 killed while node-1 and node-3 read second/ slowly: no error, same bytes; node-2 leaves"
 for i in 1 3; do
-	in_ns "$i" python3 - "$TMP/mnt-$i/second" "$TMP/slow-$i" >"$TMP/reader-$i.out" 2>&1 <<'PY' &
-import os, sys, time
-src, dst = sys.argv[1], sys.argv[2]
-for root, dirs, files in os.walk(src):
-    for name in sorted(files):
-        p = os.path.join(root, name)
-        q = os.path.join(dst, os.path.relpath(p, src))
-        os.makedirs(os.path.dirname(q), exist_ok=True)
-        with open(p, "rb") as f, open(q, "wb") as g:
-            while True:
-                b = f.read(1 << 18)
-                if not b:
-                    break
-                g.write(b)
-                time.sleep(0.05)
-PY
+	in_ns "$i" python3 "$here/../helpers/slow_copy.py" "$TMP/mnt-$i/second" "$TMP/slow-$i" 0.05 >"$TMP/reader-$i.out" 2>&1 &
 	READER[$i]=$!
 done
 sleep 2

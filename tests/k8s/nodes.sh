@@ -31,17 +31,7 @@ TMP="$(mktemp -d /tmp/weir-k8s-nodes.XXXXXX)"
 at_exit 'rm -rf "$TMP"'
 weir_setup "$TMP"
 
-kwait() {
-	local secs="$1" what="$2" deadline
-	shift 2
-	deadline=$(($(date +%s) + secs))
-	until "$@" >/dev/null 2>&1; do
-		[ "$(date +%s)" -lt "$deadline" ] || fail "$what: not within $secs s"
-		sleep 0.3
-	done
-}
-jp() { kc get "$@" 2>/dev/null; }
-is() { [ "$(jp "${@:2}")" = "$1" ]; }
+KWAIT_STEP=0.3
 gone() { ! jp "$@" >/dev/null; }
 
 dump() {

@@ -39,17 +39,6 @@ weir_setup "$TMP"
 OUT="$TMP/out"
 mkdir -p "$OUT"
 
-# kwait SECONDS WHAT CMD...: polls until CMD succeeds.
-kwait() {
-	local secs="$1" what="$2" deadline
-	shift 2
-	deadline=$(($(date +%s) + secs))
-	until "$@" >/dev/null 2>&1; do
-		[ "$(date +%s)" -lt "$deadline" ] || fail "$what: not within $secs s"
-		sleep 0.2
-	done
-}
-is() { [ "$(kc get "${@:2}" 2>/dev/null)" = "$1" ]; }
 same_tree() { # same_tree A B: the same names and bytes (cmp of every file)
 	local f
 	diff <(cd "$1" && find . -type f | sort) <(cd "$2" && find . -type f | sort) >&2 ||

@@ -47,17 +47,7 @@ mkdir -p "$STATE" "$TIER" "$OUT" "$TMP/src"
 export HELM_CACHE_HOME="$TMP/helm/cache" HELM_CONFIG_HOME="$TMP/helm/config" HELM_DATA_HOME="$TMP/helm/data"
 h() { timeout -k 5 180 "$HELM_BIN" --kubeconfig "$KUBECONFIG" "$@"; }
 
-# kwait SECONDS WHAT CMD...: polls until CMD succeeds.
-kwait() {
-	local secs="$1" what="$2" deadline
-	shift 2
-	deadline=$(($(date +%s) + secs))
-	until "$@" >/dev/null 2>&1; do
-		[ "$(date +%s)" -lt "$deadline" ] || fail "$what: not within $secs s"
-		sleep 0.2
-	done
-}
-is() { [ "$(kc get "${@:2}" 2>/dev/null)" = "$1" ]; }
+# jp never fails here (lib.sh's fails when kubectl does)
 jp() { kc get "$@" 2>/dev/null || true; }
 # the weir-node DaemonSet's pod, if one runs and is ready: "<name> <uid> <image>"
 node_pod() {
