@@ -49,13 +49,18 @@ struct peer_client {
 	pthread_t threads[PEER_CLIENT_MAX_THREADS];
 };
 
+/* A reply's signed headers: the body's XXH3 and the peer's MAC over it. */
+struct reply_headers {
+	char xxh3[24];
+	char mac[PEER_AUTH_MAC_HEX];
+};
+
 /* What one transfer collects. */
 struct transfer {
 	struct peer_req *rq;
 	size_t got;
 	bool overflow;
-	char xxh3[24];
-	char mac[PEER_AUTH_MAC_HEX];
+	struct reply_headers h;
 };
 
 static size_t body_cb(char *data, size_t size, size_t nitems, void *userdata)
@@ -87,15 +92,16 @@ static void header_value(const char *line, size_t n, size_t namelen, char *out, 
 	out[left] = '\0';
 }
 
+/* CURLOPT_HEADERFUNCTION of block and control replies; userdata is a struct reply_headers. */
 static size_t header_cb(char *data, size_t size, size_t nitems, void *userdata)
 {
-	struct transfer *t = userdata;
+	struct reply_headers *h = userdata;
 	size_t n = size * nitems;
 	static const char xh[] = "X-Weir-Xxh3:", ah[] = "X-Weir-Auth:";
 	if (n > sizeof(xh) - 1 && strncasecmp(data, xh, sizeof(xh) - 1) == 0)
-		header_value(data, n, sizeof(xh) - 1, t->xxh3, sizeof(t->xxh3));
+		header_value(data, n, sizeof(xh) - 1, h->xxh3, sizeof(h->xxh3));
 	else if (n > sizeof(ah) - 1 && strncasecmp(data, ah, sizeof(ah) - 1) == 0)
-		header_value(data, n, sizeof(ah) - 1, t->mac, sizeof(t->mac));
+		header_value(data, n, sizeof(ah) - 1, h->mac, sizeof(h->mac));
 	return n;
 }
 
@@ -193,7 +199,7 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq)
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, &t.h);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 512L * 1024); /* a block is MiBs: fewer callbacks */
@@ -232,11 +238,11 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq)
 		return -EIO;
 	}
 	char *end = NULL;
-	uint64_t want_sum = strtoull(t.xxh3, &end, 16);
-	if (t.overflow || t.got != rq->len || !t.xxh3[0] || *end)
+	uint64_t want_sum = strtoull(t.h.xxh3, &end, 16);
+	if (t.overflow || t.got != rq->len || !t.h.xxh3[0] || *end)
 		return -EBADMSG;
 	uint64_t sum = XXH3_64bits(rq->buf, rq->len);
-	if (sum != want_sum || peer_auth_verify_reply(pc->key, mac, rq->len, sum, t.mac) < 0)
+	if (sum != want_sum || peer_auth_verify_reply(pc->key, mac, rq->len, sum, t.h.mac) < 0)
 		return -EBADMSG;
 	return 0;
 }
@@ -384,8 +390,7 @@ struct ctl_reply {
 	char body[PEER_LOAD_REPLY_MAX];
 	size_t got;
 	bool overflow;
-	char xxh3[24];
-	char mac[PEER_AUTH_MAC_HEX];
+	struct reply_headers h;
 };
 
 static size_t ctl_body_cb(char *data, size_t size, size_t nitems, void *userdata)
@@ -399,18 +404,6 @@ static size_t ctl_body_cb(char *data, size_t size, size_t nitems, void *userdata
 	memcpy(c->body + c->got, data, n);
 	c->got += n;
 	c->body[c->got] = '\0';
-	return n;
-}
-
-static size_t ctl_header_cb(char *data, size_t size, size_t nitems, void *userdata)
-{
-	struct ctl_reply *c = userdata;
-	size_t n = size * nitems;
-	static const char xh[] = "X-Weir-Xxh3:", ah[] = "X-Weir-Auth:";
-	if (n > sizeof(xh) - 1 && strncasecmp(data, xh, sizeof(xh) - 1) == 0)
-		header_value(data, n, sizeof(xh) - 1, c->xxh3, sizeof(c->xxh3));
-	else if (n > sizeof(ah) - 1 && strncasecmp(data, ah, sizeof(ah) - 1) == 0)
-		header_value(data, n, sizeof(ah) - 1, c->mac, sizeof(c->mac));
 	return n;
 }
 
@@ -447,8 +440,8 @@ int peer_client_load(struct peer_client *pc, struct cluster_view *view, int idx,
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, ctl_body_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, ctl_header_cb);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, &c->h);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)pc->connect_timeout_ms);
@@ -483,11 +476,11 @@ int peer_client_load(struct peer_client *pc, struct cluster_view *view, int idx,
 		goto out;
 	}
 	char *end = NULL;
-	uint64_t want_sum = strtoull(c->xxh3, &end, 16);
+	uint64_t want_sum = strtoull(c->h.xxh3, &end, 16);
 	uint64_t sum = XXH3_64bits(c->body, c->got);
 	r = -EBADMSG;
-	if (c->overflow || !c->xxh3[0] || *end || sum != want_sum ||
-	    peer_auth_verify_reply(pc->key, mac, c->got, sum, c->mac) < 0) {
+	if (c->overflow || !c->h.xxh3[0] || *end || sum != want_sum ||
+	    peer_auth_verify_reply(pc->key, mac, c->got, sum, c->h.mac) < 0) {
 		log_warn("peer %s answered load %" PRIx64
 			 " with a reply that fails its checksum or "
 			 "MAC",

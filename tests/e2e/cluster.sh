@@ -156,22 +156,7 @@ node_setup 3 "$TMP/n3b" "$KEY" "prefetch-max = 8MiB" # a cold cache: every block
 mount_on 3 "$NGINX_URL" --no-prefetch
 before=$(ufs_body_bytes)
 # a slow reader (4 MB/s), so the kill lands mid-read
-python3 - "${MP[3]}" "$TMP/copy3b" >"$TMP/reader.out" 2>&1 <<'PY' &
-import os, sys, time
-src, dst = sys.argv[1], sys.argv[2]
-for root, dirs, files in os.walk(src):
-    for name in sorted(files):
-        p = os.path.join(root, name)
-        q = os.path.join(dst, os.path.relpath(p, src))
-        os.makedirs(os.path.dirname(q), exist_ok=True)
-        with open(p, "rb") as f, open(q, "wb") as g:
-            while True:
-                b = f.read(1 << 18)
-                if not b:
-                    break
-                g.write(b)
-                time.sleep(0.06)
-PY
+python3 "$here/../helpers/slow_copy.py" "${MP[3]}" "$TMP/copy3b" 0.06 >"$TMP/reader.out" 2>&1 &
 reader=$!
 sleep 2
 kill -0 "$reader" 2>/dev/null || fail "the reader finished before the kill: $(cat "$TMP/reader.out")"
