@@ -10,6 +10,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
 . "$here/../helpers/weir.sh"
+. "$here/../helpers/held_reader.sh"
 
 require_root_fuse
 find_weir_bins
@@ -55,23 +56,6 @@ except OSError as e:
 got.close()
 open(out + ".status", "w").write(status + "\n")
 PY
-start_reader() {
-	rm -f "$2" "$2".*
-	timeout -k 5 120 python3 "$TMP/reader.py" "$1" "$2" "$3" &
-	READER_PID=$!
-	local i
-	for i in $(seq 1 200); do
-		[ -e "$2.ready" ] && return 0
-		[ -e "$2.status" ] && fail "the reader of $1 failed before it was ready: $(cat "$2.status")"
-		sleep 0.05
-	done
-	fail "the reader of $1 did not get its first $3 bytes in 10 s"
-}
-finish_reader() {
-	touch "$1.go"
-	wait "$READER_PID" || true
-	[ -e "$1.status" ] || fail "the reader writing $1 died without a status"
-}
 # one_version WHAT OUT OLD NEW: OUT is all of OLD, or a prefix of OLD then ESTALE. Prints which.
 one_version() {
 	local what="$1" out="$2" old="$3" st got

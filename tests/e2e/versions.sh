@@ -9,6 +9,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
 . "$here/../helpers/nginx.sh"
 . "$here/../helpers/weir.sh"
+. "$here/../helpers/held_reader.sh"
 . "$here/../helpers/pyserver.sh"
 
 require_root_fuse
@@ -50,25 +51,6 @@ except OSError as e:
 got.close()
 open(out + ".status", "w").write(status + "\n")
 PY
-
-# start_reader PATH OUT FIRST: runs reader.py in the background and waits until it holds PATH.
-start_reader() {
-	rm -f "$2" "$2".*
-	timeout -k 5 120 python3 "$TMP/reader.py" "$1" "$2" "$3" &
-	READER_PID=$!
-	local i
-	for i in $(seq 1 200); do
-		[ -e "$2.ready" ] && return 0
-		[ -e "$2.status" ] && fail "the reader of $1 failed before it was ready: $(cat "$2.status")"
-		sleep 0.05
-	done
-	fail "the reader of $1 did not get its first $3 bytes in 10 s"
-}
-finish_reader() {
-	touch "$1.go"
-	wait "$READER_PID" || true
-	[ -e "$1.status" ] || fail "the reader writing $1 died without a status"
-}
 
 # only_one_version WHAT OUT OLD NEW: OUT (with OUT.status) must be all of OLD or all of NEW, or
 # a prefix of OLD ended by ESTALE; never a mix, never zeros.
