@@ -316,6 +316,23 @@ bad:
 	return -EINVAL;
 }
 
+/* Queues resp (200, Content-Type type, len bytes summing to sum) with this node's MAC over
+ * it, for the request whose MAC is mac; resp is destroyed either way. */
+static enum MHD_Result queue_signed(struct peer_server *ps, struct MHD_Connection *conn,
+				    struct MHD_Response *resp, const char *type, const char *mac,
+				    size_t len, uint64_t sum)
+{
+	char sumhex[24], rmac[PEER_AUTH_MAC_HEX];
+	snprintf(sumhex, sizeof(sumhex), "%016" PRIx64, sum);
+	peer_auth_sign_reply(ps->cfg.key, mac, len, sum, rmac);
+	MHD_add_response_header(resp, "Content-Type", type);
+	MHD_add_response_header(resp, "X-Weir-Xxh3", sumhex);
+	MHD_add_response_header(resp, "X-Weir-Auth", rmac);
+	enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
 /* Replies with rl's report (under ps->lock: rl cannot be freed meanwhile), signed for the
  * request whose MAC is mac. */
 static enum MHD_Result reply_report_locked(struct peer_server *ps, struct MHD_Connection *conn,
@@ -340,15 +357,7 @@ static enum MHD_Result reply_report_locked(struct peer_server *ps, struct MHD_Co
 	json_object_put(o);
 	if (!resp)
 		return MHD_NO;
-	char sumhex[24], rmac[PEER_AUTH_MAC_HEX];
-	snprintf(sumhex, sizeof(sumhex), "%016" PRIx64, sum);
-	peer_auth_sign_reply(ps->cfg.key, mac, len, sum, rmac);
-	MHD_add_response_header(resp, "Content-Type", "application/json");
-	MHD_add_response_header(resp, "X-Weir-Xxh3", sumhex);
-	MHD_add_response_header(resp, "X-Weir-Auth", rmac);
-	enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	return queue_signed(ps, conn, resp, "application/json", mac, len, sum);
 }
 
 /* POST /v1/load from a member whose MAC checked: start, report or cancel its share. */
@@ -600,14 +609,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	}
 	if (!resp)
 		return MHD_NO;
-	char sumhex[24], rmac[PEER_AUTH_MAC_HEX];
-	snprintf(sumhex, sizeof(sumhex), "%016" PRIx64, sum);
-	peer_auth_sign_reply(ps->cfg.key, mac, len, sum, rmac);
-	MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
-	MHD_add_response_header(resp, "X-Weir-Xxh3", sumhex);
-	MHD_add_response_header(resp, "X-Weir-Auth", rmac);
-	enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
+	enum MHD_Result ret =
+	    queue_signed(ps, conn, resp, "application/octet-stream", mac, len, sum);
 	atomic_fetch_add(&st->bytes_out, len);
 	atomic_fetch_add(&st->blocks_out, 1);
 	return ret;
