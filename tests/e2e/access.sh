@@ -124,13 +124,20 @@ ok "view b (team-b) counted nothing"
 pc0="$(top_get "$TMP/a" page_cache_bytes)"
 cat "$TMP/a/counted-big.bin" >/dev/null # cold, read-ahead in flight
 pc1="$(top_get "$TMP/a" page_cache_bytes)"
-cat "$TMP/a/counted-big.bin" >/dev/null # all from the page cache
+kr1="$(top_get "$TMP/a" kernel_read_bytes)"
+cat "$TMP/a/counted-big.bin" >/dev/null # from the page cache
 pc2="$(top_get "$TMP/a" page_cache_bytes)"
-[ $((pc2 - pc1)) -eq $((24 << 20)) ] ||
+kr2="$(top_get "$TMP/a" kernel_read_bytes)"
+# Every byte of the re-read is counted once, exactly. This machine's DAMON reclaim (kdamond) may
+# drop a few pages between the two reads: those are read through weir again and counted as such,
+# not as page cache, so the page-cache share may fall short by them (at most 1%), never exceed.
+[ $((kr2 - kr1)) -eq $((24 << 20)) ] ||
+	fail "a 24 MiB re-read counted $((kr2 - kr1)) bytes in all"
+[ $((pc2 - pc1)) -le $((24 << 20)) ] && [ $((pc2 - pc1)) -ge $(((24 << 20) * 99 / 100)) ] ||
 	fail "a 24 MiB re-read from the page cache counted $((pc2 - pc1)) page-cache bytes"
 [ $((pc1 - pc0)) -le $(((24 << 20) / 100)) ] ||
 	fail "a cold 24 MiB read counted $((pc1 - pc0)) page-cache bytes"
-ok "24 MiB: the cold read counts $((pc1 - pc0)) page-cache bytes, the re-read exactly 24 MiB"
+ok "24 MiB: the cold read counts $((pc1 - pc0)) page-cache bytes, the re-read exactly 24 MiB ($((pc2 - pc1)) from the page cache)"
 warm="$(top_get "$TMP/a" kernel_read_bytes)"
 cat /etc/hostname "$SRC/counted.bin" >/dev/null
 [ "$(top_get "$TMP/a" kernel_read_bytes)" -eq "$warm" ] || fail "a read of a non-view file was counted"
