@@ -122,6 +122,9 @@ sleep 1.1
 read_clean "lm1, a fresh open" "$MP/f/lm1" "$TMP/want/swap.v2"
 
 step "a directory listing that stalls past the metadata TTL: the cached listing, in bounded time"
+# the view lists /f/ once more first: the lm files of the step above came after its last listing
+# (their opens looked each name up alone), and stale-if-error answers with what it listed last
+ls "$MP/f" >/dev/null || fail "ls of $MP/f failed before any stall"
 fp_rules '[{"fault": "stall", "path": "/f/", "after": 0}]'
 sleep 1.1
 t0="$(now)"
