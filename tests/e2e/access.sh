@@ -116,7 +116,9 @@ note "cold read: kernel_read_bytes=$cold (page cache $pc_cold); after the warm r
 [ "$cold" -le "$want" ] && [ "$cold" -ge $((want * 99 / 100)) ] ||
 	fail "the cold read of $want bytes counted $cold"
 [ $((warm - cold)) -eq "$want" ] || fail "the page-cache read of $want bytes counted $((warm - cold))"
-[ $((pc_warm - pc_cold)) -eq "$want" ] ||
+# every byte once, exactly; the page-cache share may miss the few pages reclaim (this machine's
+# kdamond) dropped since the cold read, which weir then reads again and counts as such (<= 1%)
+[ $((pc_warm - pc_cold)) -le "$want" ] && [ $((pc_warm - pc_cold)) -ge $((want * 99 / 100)) ] ||
 	fail "page_cache_bytes grew by $((pc_warm - pc_cold)), not $want, for a read served by the page cache"
 ok "both reads counted: cold $cold, warm $((warm - cold)) bytes, the warm one as page cache"
 [ "$(top_get "$TMP/b" kernel_read_bytes)" -eq "$before_b" ] || fail "view b counted view a's reads"
