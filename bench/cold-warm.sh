@@ -70,12 +70,6 @@ kill -0 "$tpid" 2>/dev/null || fail "throttle.py exited at start: $(cat "$TMP/th
 THROTTLED="http://127.0.0.1:$TPORT/"
 note "spark-3.3.1: $BYTES bytes; nginx $NGINX_URL (limit_rate, 1 s burst per request); throttled $THROTTLED"
 
-step "single-stream curl of spark-3.3.1 through the throttle (one connection, files in turn)"
-urls=()
-for f in "$SHM/tree/spark-3.3.1"/*; do urls+=("${THROTTLED}spark-3.3.1/$(basename "$f")" -o /dev/null); done
-t_curl="$(timed "$TMP/none" curl -sS --fail "${urls[@]}")"
-note "curl: $t_curl s ($(mbps "$BYTES" "$t_curl"))"
-
 # par_curl N FILE...: fetches the files as 1 MiB ranges over N connections at once (curl
 # --parallel), the way weir fetches: the link's limit for N connections.
 par_curl() {
@@ -95,6 +89,66 @@ par_curl() {
 }
 files=()
 for f in "$SHM/tree/spark-3.3.1"/*; do [ -f "$f" ] && files+=("spark-3.3.1/$(basename "$f")"); done
+
+big=($(cd "$SHM/tree" && find spark-3.3.1 -type f -printf '%s %p\n' | sort -rn | head -8 | cut -d' ' -f2))
+BYTES8=$(( $(for f in "${big[@]}"; do stat -c %s "$SHM/tree/$f"; done | paste -sd+) ))
+
+# cold_of BUILD [8]: a cold cp -R through a fresh weir-node of BUILD (its own state and tier), or
+# with 8, the 8 cold readers of different files; seconds.
+cold_of() {
+	local build="$1" eight="${2:-}" dir t f
+	dir="$(mktemp -d "$TMP/side.XXXXXX")"
+	WEIR_BIN="$build/cli/weir" WEIR_NODE_BIN="$build/weir-node"
+	[ -x "$WEIR_NODE_BIN" ] || WEIR_NODE_BIN="$build/daemon/weir-node"
+	[ -x "$WEIR_BIN" ] && [ -x "$WEIR_NODE_BIN" ] || fail "no weir binaries under $build"
+	export WEIR_BIN WEIR_NODE_BIN
+	weir_setup "$dir"
+	printf 'metrics-listen =\n' >"$WEIR_STATE/node.conf"
+	weir_mount "$THROTTLED" "$dir/mnt" --tier "mem:$WEIR_TIER_DIR/mem:4GiB" "${WEIR_ARGS[@]}" >/dev/null
+	if [ -n "$eight" ]; then
+		local pid cpu0 cpu1
+		pid="$(weir_node_pid)"
+		cpu0="$(awk '{ print $14 + $15 }' "/proc/$pid/stat")"
+		t="$(cd "$dir/mnt" && timed "$TMP/none" sh -c 't0=$(date +%s%N); for f in "$@"; do (cat "$f" >/dev/null; echo "$(( ($(date +%s%N) - t0) / 1000000 ))") & done; wait' sh "${big[@]}" 2>"$dir/ends")"
+		cpu1="$(awk '{ print $14 + $15 }' "/proc/$pid/stat")"
+		# what the round cost weir-node, and when each reader ended (ms): a tail shows here
+		echo "weir-node CPU $(awk -v a="$cpu0" -v b="$cpu1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }') s; readers ended at $(sort -n "$dir/ends" | paste -sd' ') ms" >>"$TMP/cold8.diag"
+	else
+		t="$(timed "$SHM/out" cp -R "$dir/mnt/spark-3.3.1" "$SHM/out")"
+		diff -rq "$SHM/tree/spark-3.3.1" "$SHM/out" >/dev/null || fail "$build: the cold copy differs from the source"
+	fi
+	weir_teardown >/dev/null 2>&1
+	WEIR_MOUNTS=()
+	echo "$t"
+}
+spread() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "min %s max %s", v[1], v[NR] }'; }
+
+# BENCH_ONLY=cold8: only the 8 cold readers against the link's limit for them, CROUNDS rounds
+# alternated (link, weir, link, weir...), medians with their spread.
+if [ "${BENCH_ONLY:-}" = cold8 ]; then
+	step "8 cold readers of different files ($BYTES8 bytes) against $CONNS parallel curl of them; $CROUNDS rounds alternated"
+	cl8=() ct8=()
+	for i in $(seq 1 "$CROUNDS"); do
+		cl8+=("$(timed "$TMP/none" par_curl "$CONNS" "${big[@]}")")
+		ct8+=("$(cold_of "$THIS_BUILD" 8)")
+		[ -n "${ct8[-1]}" ] || fail "the 8 cold readers failed (round $i)"
+		note "round $i: link limit ${cl8[-1]} s, weir ${ct8[-1]} s ($(ratio "${cl8[-1]}" "${ct8[-1]}")x); load $(cut -d' ' -f1 /proc/loadavg); $(tail -1 "$TMP/cold8.diag")"
+	done
+	m_cl8="$(median "${cl8[@]}")" m_ct8="$(median "${ct8[@]}")"
+	echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
+	echo "link limit: median ${m_cl8} s ($(spread "${cl8[@]}")): ${cl8[*]}"
+	echo "weir:       median ${m_ct8} s ($(spread "${ct8[@]}")): ${ct8[*]}"
+	r=(); for i in "${!cl8[@]}"; do r+=("$(ratio "${cl8[$i]}" "${ct8[$i]}")"); done
+	echo "per-round ratios: ${r[*]}"
+	echo "cold8_vs_link_limit: $(ratio "$m_cl8" "$m_ct8")x of medians, per-round median $(median "${r[@]}")x ($(spread "${r[@]}")) (target >= 0.9x)"
+	exit 0
+fi
+
+step "single-stream curl of spark-3.3.1 through the throttle (one connection, files in turn)"
+urls=()
+for f in "$SHM/tree/spark-3.3.1"/*; do urls+=("${THROTTLED}spark-3.3.1/$(basename "$f")" -o /dev/null); done
+t_curl="$(timed "$TMP/none" curl -sS --fail "${urls[@]}")"
+note "curl: $t_curl s ($(mbps "$BYTES" "$t_curl"))"
 
 step "the link's limit for $CONNS connections: curl, $CONNS parallel 1 MiB range requests of the same files"
 t_par="$(timed "$TMP/none" par_curl "$CONNS" "${files[@]}")"
@@ -153,8 +207,6 @@ rss="$(awk '/VmHWM/ { print $2 " " $3 }' "/proc/$pid/status" 2>/dev/null || echo
 w stat "$MP" >"$TMP/stat.txt" 2>&1 || true
 
 step "8 cold readers of different files at once: a fresh view, against the link's limit for them"
-big=($(cd "$SHM/tree" && find spark-3.3.1 -type f -printf '%s %p\n' | sort -rn | head -8 | cut -d' ' -f2))
-BYTES8=$(( $(for f in "${big[@]}"; do stat -c %s "$SHM/tree/$f"; done | paste -sd+) ))
 t_par8="$(timed "$TMP/none" par_curl "$CONNS" "${big[@]}")"
 w umount "$MP" >/dev/null || fail "weir umount $MP failed"
 kill -TERM "$pid" 2>/dev/null || true
@@ -176,28 +228,6 @@ weir_mount "$NGINX_URL" "$MP" --tier "$TIERS" "${WEIR_ARGS[@]}"
 t_cold_nginx="$(timed "$SHM/out" cp -R "$MP/spark-3.3.1" "$SHM/out")"
 note "cold cp -R via nginx limit_rate: $t_cold_nginx s"
 
-# cold_of BUILD [8]: a cold cp -R through a fresh weir-node of BUILD (its own state and tier), or
-# with 8, the 8 cold readers of different files; seconds.
-cold_of() {
-	local build="$1" eight="${2:-}" dir t f
-	dir="$(mktemp -d "$TMP/side.XXXXXX")"
-	WEIR_BIN="$build/cli/weir" WEIR_NODE_BIN="$build/weir-node"
-	[ -x "$WEIR_NODE_BIN" ] || WEIR_NODE_BIN="$build/daemon/weir-node"
-	[ -x "$WEIR_BIN" ] && [ -x "$WEIR_NODE_BIN" ] || fail "no weir binaries under $build"
-	export WEIR_BIN WEIR_NODE_BIN
-	weir_setup "$dir"
-	printf 'metrics-listen =\n' >"$WEIR_STATE/node.conf"
-	weir_mount "$THROTTLED" "$dir/mnt" --tier "mem:$WEIR_TIER_DIR/mem:4GiB" "${WEIR_ARGS[@]}" >/dev/null
-	if [ -n "$eight" ]; then
-		t="$(cd "$dir/mnt" && timed "$TMP/none" sh -c 'for f in "$@"; do cat "$f" >/dev/null & done; wait' sh "${big[@]}")"
-	else
-		t="$(timed "$SHM/out" cp -R "$dir/mnt/spark-3.3.1" "$SHM/out")"
-		diff -rq "$SHM/tree/spark-3.3.1" "$SHM/out" >/dev/null || fail "$build: the cold copy differs from the source"
-	fi
-	weir_teardown >/dev/null 2>&1
-	WEIR_MOUNTS=()
-	echo "$t"
-}
 if [ -n "$BASE" ]; then
 	step "cold side by side: the link's limit, $BASE, this build; $CROUNDS rounds interleaved"
 	cl=() cb=() ct=() cl8=() cb8=() ct8=()

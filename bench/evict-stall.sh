@@ -3,7 +3,10 @@
 # Benchmark (issue 10), prints figures and never fails on them: latency of 4 KiB reads of cached
 # files (tier hits served by weir-node, the page cache bypassed) while another reader streams a
 # working set twice the tier through the same view, so eviction runs all along. Target: max
-# <= 10 ms, p99 <= 1 ms. BENCH_BASE_BUILD=<build dir of another tree> runs the same on those
+# <= 10 ms, p99 <= 1 ms. The probe runs all along and the streamer alternates: BENCH_PHASE
+# seconds quiet, BENCH_PHASE seconds streaming, and so on; each probe read is counted as alone
+# (nothing streaming, eviction finished: the machine's own floor) or under eviction by when it
+# started, so both figures come from the same run, under the same load. BENCH_BASE_BUILD=<build dir of another tree> runs the same on those
 # binaries first (e.g. main's, built in a scratch copy) and prints both with their ratios.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -12,8 +15,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 TIER_MB="${BENCH_TIER_MB:-512}"	   # the tier; the streamed working set is twice this
 BLOCK="${BENCH_BLOCK:-64KiB}"	   # small blocks: many of them (8192 in 512 MiB)
-SECONDS_RUN="${BENCH_SECONDS:-20}" # streaming (and probing) time per run
-QUIET="${BENCH_QUIET_SECONDS:-5}"  # probing alone first: the floor the machine gives (load)
+SECONDS_RUN="${BENCH_SECONDS:-20}" # streaming time per run (as much probing alone besides)
+PHASE="${BENCH_PHASE:-2}"	   # seconds per phase: quiet and streaming alternate
 MODES="${BENCH_MODES:-heat lru}"
 BASE="${BENCH_BASE_BUILD:-}"
 
@@ -30,8 +33,9 @@ for i in $(seq 1 "$NSTREAM"); do rand_file "$SRC/stream/s$i.bin" $((32 << 20)) "
 
 cat >"$TMP/probe.py" <<'PY'
 # Reads 4 KiB at random offsets of the hot files, each time dropping that page from the page
-# cache first (so weir-node answers it), until the stop file appears; prints one latency (us)
-# per line. POSIX_FADV_RANDOM: no read-ahead, the request is the 4 KiB asked for.
+# cache first (so weir-node answers it), until the stop file appears; prints one line per read:
+# its start (CLOCK_MONOTONIC, ns) and its latency (us). POSIX_FADV_RANDOM: no read-ahead, the
+# request is the 4 KiB asked for.
 import os, random, sys, time
 files, stop = sys.argv[1:-1], sys.argv[-1]
 fds = [os.open(f, os.O_RDONLY) for f in files]
@@ -44,32 +48,48 @@ while not os.path.exists(stop):
     k = rng.randrange(len(fds))
     off = rng.randrange(sizes[k] // 4096) * 4096
     os.posix_fadvise(fds[k], off, 4096, os.POSIX_FADV_DONTNEED)
-    t0 = time.perf_counter_ns()
+    t0 = time.monotonic_ns()
     n = len(os.pread(fds[k], 4096, off))
-    t1 = time.perf_counter_ns()
+    t1 = time.monotonic_ns()
     if n != 4096:
         sys.exit(f"short read of {files[k]} at {off}: {n} bytes")
-    out.append((t1 - t0) / 1000)
+    out.append((t0, (t1 - t0) / 1000))
     time.sleep(0.0005)
-print("\n".join(f"{x:.1f}" for x in out))
+print("\n".join(f"{t} {x:.1f}" for t, x in out))
 PY
 cat >"$TMP/stream.py" <<'PY'
-# Streams the files in order, 1 MiB reads, dropping each from the page cache after it, for at
-# least the given seconds and one whole pass; prints the bytes read.
+# Alternates phase-long quiet and streaming phases, quiet first and last, until it streamed for
+# the given seconds and at least one whole pass of the files. Streams in order, 1 MiB reads,
+# dropping each file from the page cache after it, resuming where the last phase stopped.
+# Writes each phase's kind and span (CLOCK_MONOTONIC ns) to the phases file; prints bytes read.
 import os, sys, time
-secs, files = float(sys.argv[1]), sys.argv[2:]
-end, total, passes = time.monotonic() + secs, 0, 0
-while passes == 0 or time.monotonic() < end:
-    for f in files:
-        fd = os.open(f, os.O_RDONLY)
-        while True:
-            b = os.read(fd, 1 << 20)
-            if not b:
-                break
-            total += len(b)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        os.close(fd)
-    passes += 1
+phase, secs, phases, files = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3], sys.argv[4:]
+log = open(phases, "w")
+def quiet():
+    t0 = time.monotonic_ns()
+    time.sleep(phase)
+    log.write(f"quiet {t0} {time.monotonic_ns()}\n")
+total, streamed, passes, k, fd = 0, 0.0, 0, 0, -1
+while passes == 0 or streamed < secs:
+    quiet()
+    t0 = time.monotonic_ns()
+    end = time.monotonic() + phase
+    while time.monotonic() < end:
+        if fd < 0:
+            fd = os.open(files[k], os.O_RDONLY)
+        b = os.read(fd, 1 << 20)
+        total += len(b)
+        if not b:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            os.close(fd)
+            fd, k = -1, k + 1
+            if k == len(files):
+                k, passes = 0, passes + 1
+    t1 = time.monotonic_ns()
+    streamed += (t1 - t0) / 1e9
+    log.write(f"evict {t0} {t1}\n")
+quiet()
+log.close()
 print(total)
 PY
 
@@ -91,24 +111,40 @@ run() {
 		cat "$f" >/dev/null
 		hot+=("$f")
 	done
-	# The floor first: the same probe with nothing streaming (a loaded machine shows here).
-	python3 "$TMP/probe.py" "${hot[@]}" "$dir/stop-quiet" >"$dir/lat-quiet" &
-	local probe=$!
-	sleep "$QUIET"
-	: >"$dir/stop-quiet"
-	wait "$probe" || fail "the quiet probe of $label/$mode failed"
 	python3 "$TMP/probe.py" "${hot[@]}" "$dir/stop" >"$dir/lat" &
-	probe=$!
-	python3 "$TMP/stream.py" "$SECONDS_RUN" "$mp"/stream/*.bin >"$dir/streamed"
+	local probe=$!
+	python3 "$TMP/stream.py" "$PHASE" "$SECONDS_RUN" "$dir/phases" "$mp"/stream/*.bin \
+		>"$dir/streamed" || fail "the streamer of $label/$mode failed"
 	: >"$dir/stop"
 	wait "$probe" || fail "the probe of $label/$mode failed"
 	w stat "$mp" -o json >"$dir/stat.json"
-	python3 - "$label" "$mode" "$dir/lat" "$dir/streamed" "$dir/stat.json" "$dir/lat-quiet" \
+	python3 - "$label" "$mode" "$dir/lat" "$dir/streamed" "$dir/stat.json" "$dir/phases" \
 		>>"$TMP/results" <<'PY'
 import json, sys
-label, mode, lat, streamed, stat, quiet = sys.argv[1:]
-q = sorted(float(x) for x in open(quiet) if x.strip())
-v = sorted(float(x) for x in open(lat) if x.strip())
+label, mode, lat, streamed, stat, phases = sys.argv[1:]
+# A read counts for the phase it started in. The first 0.5 s of a quiet phase count for
+# neither: the evictor may still be finishing what the stream began (it is counted when it
+# overlaps a streaming phase).
+GUARD = 500_000_000
+spans = []
+for line in open(phases):
+    kind, t0, t1 = line.split()
+    t0, t1 = int(t0), int(t1)
+    spans.append((kind, t0 + GUARD if kind == "quiet" else t0, t1))
+q, v = [], []
+for line in open(lat):
+    if not line.strip():
+        continue
+    t, us = line.split()
+    t, us = int(t), float(us)
+    for kind, t0, t1 in spans:
+        if t0 <= t < t1:
+            (q if kind == "quiet" else v).append(us)
+            break
+if not q or not v:
+    sys.exit(f"{label}/{mode}: no probe reads in the quiet ({len(q)}) or streaming ({len(v)}) phases")
+q.sort()
+v.sort()
 st = json.load(open(stat))
 st = st[0] if isinstance(st, list) else st
 st = st.get("views", [st])[0] if isinstance(st, dict) and "views" in st else st
@@ -116,7 +152,7 @@ def pct(p):
     return v[min(len(v) - 1, int(p * len(v)))] / 1000
 print(label, mode, len(v), f"{pct(0.5):.3f}", f"{pct(0.99):.3f}", f"{v[-1] / 1000:.3f}",
       int(open(streamed).read()) >> 20, st.get("evictions", "?"), st.get("hits", "?"),
-      st.get("misses", "?"), f"{q[min(len(q) - 1, int(0.99 * len(q)))] / 1000:.3f}",
+      st.get("misses", "?"), len(q), f"{q[min(len(q) - 1, int(0.99 * len(q)))] / 1000:.3f}",
       f"{q[-1] / 1000:.3f}")
 PY
 	weir_teardown >/dev/null 2>&1
@@ -131,18 +167,18 @@ for mode in $MODES; do
 done
 echo
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
-printf '%-5s %-5s %7s %9s %9s %9s %9s %9s %8s %8s %9s %9s\n' BUILD MODE READS P50_MS P99_MS \
-	MAX_MS STREAM_MB EVICTIONS HITS MISSES QP99_MS QMAX_MS
-while read -r l m n p50 p99 mx mb ev h mi qp qm; do
-	printf '%-5s %-5s %7s %9s %9s %9s %9s %9s %8s %8s %9s %9s\n' "$l" "$m" "$n" "$p50" "$p99" \
-		"$mx" "$mb" "$ev" "$h" "$mi" "$qp" "$qm"
+printf '%-5s %-5s %7s %9s %9s %9s %9s %9s %8s %8s %7s %9s %9s\n' BUILD MODE READS P50_MS P99_MS \
+	MAX_MS STREAM_MB EVICTIONS HITS MISSES QREADS QP99_MS QMAX_MS
+while read -r l m n p50 p99 mx mb ev h mi qn qp qm; do
+	printf '%-5s %-5s %7s %9s %9s %9s %9s %9s %8s %8s %7s %9s %9s\n' "$l" "$m" "$n" "$p50" "$p99" \
+		"$mx" "$mb" "$ev" "$h" "$mi" "$qn" "$qp" "$qm"
 done <"$TMP/results"
-echo "QP99/QMAX: the same probe with nothing streaming (the machine's floor); HITS/MISSES: the view's block reads (the stream's included)"
+echo "READS/P*_MS/MAX_MS: probe reads that started while the stream ran; QREADS/QP99/QMAX: those of the quiet phases between (nothing streaming: the machine's floor), alternated every $PHASE s in the same run; HITS/MISSES: the view's block reads (the stream's included)"
 for mode in $MODES; do
 	awk -v m="$mode" '
-		$2 == m { p99[$1] = $5; mx[$1] = $6 }
+		$2 == m { p99[$1] = $5; mx[$1] = $6; qp99[$1] = $12; qmx[$1] = $13 }
 		END {
-			printf "evict_stall_%s: p99 %s ms, max %s ms (target p99 <= 1, max <= 10)", m, p99["this"], mx["this"]
+			printf "evict_stall_%s: under eviction p99 %s ms, max %s ms; alone p99 %s ms, max %s ms (target p99 <= 1, max <= 10)", m, p99["this"], mx["this"], qp99["this"], qmx["this"]
 			if ("base" in p99 && p99["this"] > 0 && mx["this"] > 0)
 				printf "; base/this: p99 %.1fx, max %.1fx", p99["base"] / p99["this"], mx["base"] / mx["this"]
 			printf "\n"

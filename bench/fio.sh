@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Benchmark (issue 13), prints figures and never fails on targets: fio on one fully cached file,
-# read from tmpfs (the limit), through a weir view with FUSE passthrough (how a user mounts it)
-# and through the view's own page cache (--no-passthrough). 1 MiB sequential and 4 KiB random
+# read from tmpfs (the limit), through a weir view with FUSE passthrough (open mode open, how a
+# user mounts a view of large files), through the view's own page cache (--no-passthrough) and
+# through a view in open mode no-open (the kernel opens the file itself: no OPEN, so no
+# passthrough; its page cache answers). 1 MiB sequential and 4 KiB random
 # reads, psync, with 1 job and with as many jobs as cores. Every system gets the same runs
 # (BENCH_RUNS, interleaved: tmpfs, passthrough, page cache, tmpfs, ...); the best run of each is
 # reported, and every ratio is against tmpfs measured in the same round.
@@ -31,17 +33,18 @@ at_exit 'rm -rf "$SHM"'
 weir_setup "$TMP"
 
 bytes="$(numfmt --from=iec-i "${SIZE%B}")"
-step "a $SIZE file in tmpfs, two views of it (passthrough, page cache), each read once whole"
+step "a $SIZE file in tmpfs, three views of it (passthrough, page cache, no-open), each read once whole"
 mkdir -p "$SHM/src"
 head -c "$bytes" /dev/urandom >"$SHM/src/data.bin"
-tier_bytes=$((bytes * 2 + 256 * 1024 * 1024))
+tier_bytes=$((bytes * 3 + 256 * 1024 * 1024))
 weir_mount "local://$SHM/src" "$TMP/pt" --tier "mem:$WEIR_TIER_DIR/mem:$tier_bytes"
 weir_mount "local://$SHM/src" "$TMP/pc" --tier "mem:$WEIR_TIER_DIR/mem:$tier_bytes" --no-passthrough
-for v in pt pc; do
+weir_mount "local://$SHM/src" "$TMP/no" --tier "mem:$WEIR_TIER_DIR/mem:$tier_bytes" --open-mode no-open
+for v in pt pc no; do
 	cmp "$SHM/src/data.bin" "$TMP/$v/data.bin" || fail "the $v view returned other bytes than the source"
 	cat "$TMP/$v/data.bin" >/dev/null # the page-cache view keeps its pages: fio --invalidate=0
 done
-ok "$bytes bytes, both views cmp-equal to the source"
+ok "$bytes bytes, the three views cmp-equal to the source"
 
 # fio_run FILE BS RW JOBS: prints "MB/s IOPS" of one run (the jobs' sum).
 fio_run() {
@@ -58,9 +61,9 @@ print("%.1f %.0f" % (r["bw_bytes"] / 1e6, r["iops"]))' <<<"$out" || fail "fio pr
 }
 
 declare -A best_mb best_iops
-systems=(tmpfs pt pc)
-declare -A path=([tmpfs]="$SHM/src/data.bin" [pt]="$TMP/pt/data.bin" [pc]="$TMP/pc/data.bin")
-declare -A label=([tmpfs]="tmpfs" [pt]="weir passthrough" [pc]="weir page cache")
+systems=(tmpfs pt pc no)
+declare -A path=([tmpfs]="$SHM/src/data.bin" [pt]="$TMP/pt/data.bin" [pc]="$TMP/pc/data.bin" [no]="$TMP/no/data.bin")
+declare -A label=([tmpfs]="tmpfs" [pt]="weir passthrough" [pc]="weir page cache" [no]="weir no-open")
 cases=("1m read 1" "1m read $JOBS" "4k randread 1" "4k randread $JOBS")
 
 step "fio psync, $SECS s per run, $RUNS interleaved runs per system and case; the best is reported"
@@ -92,7 +95,7 @@ for c in "${cases[@]}"; do
 done
 for c in "${cases[@]}"; do
 	read -r bs rw jobs <<<"$c"
-	for s in pt pc; do
+	for s in pt pc no; do
 		echo "ratio_${s}_vs_tmpfs_${bs}_${rw}_${jobs}jobs: $(awk -v a="${best_mb[$c|$s]}" -v b="${best_mb[$c|tmpfs]}" 'BEGIN { printf "%.2f", a / b }')"
 	done
 done
