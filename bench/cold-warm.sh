@@ -93,17 +93,17 @@ for f in "$SHM/tree/spark-3.3.1"/*; do [ -f "$f" ] && files+=("spark-3.3.1/$(bas
 big=($(cd "$SHM/tree" && find spark-3.3.1 -type f -printf '%s %p\n' | sort -rn | head -8 | cut -d' ' -f2))
 BYTES8=$(( $(for f in "${big[@]}"; do stat -c %s "$SHM/tree/$f"; done | paste -sd+) ))
 
-# cold_of BUILD [8]: a cold cp -R through a fresh weir-node of BUILD (its own state and tier), or
-# with 8, the 8 cold readers of different files; seconds.
+# cold_of BUILD [8 [CONF]]: a cold cp -R through a fresh weir-node of BUILD (its own state and
+# tier), or with 8, the 8 cold readers of different files; seconds. CONF: more node.conf lines.
 cold_of() {
-	local build="$1" eight="${2:-}" dir t f
+	local build="$1" eight="${2:-}" conf="${3:-}" dir t f
 	dir="$(mktemp -d "$TMP/side.XXXXXX")"
 	WEIR_BIN="$build/cli/weir" WEIR_NODE_BIN="$build/weir-node"
 	[ -x "$WEIR_NODE_BIN" ] || WEIR_NODE_BIN="$build/daemon/weir-node"
 	[ -x "$WEIR_BIN" ] && [ -x "$WEIR_NODE_BIN" ] || fail "no weir binaries under $build"
 	export WEIR_BIN WEIR_NODE_BIN
 	weir_setup "$dir"
-	printf 'metrics-listen =\n' >"$WEIR_STATE/node.conf"
+	printf 'metrics-listen =\n%b' "${conf:+$conf\n}" >"$WEIR_STATE/node.conf"
 	weir_mount "$THROTTLED" "$dir/mnt" --tier "mem:$WEIR_TIER_DIR/mem:4GiB" "${WEIR_ARGS[@]}" >/dev/null
 	if [ -n "$eight" ]; then
 		local pid cpu0 cpu1
@@ -124,15 +124,21 @@ cold_of() {
 spread() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "min %s max %s", v[1], v[NR] }'; }
 
 # BENCH_ONLY=cold8: only the 8 cold readers against the link's limit for them, CROUNDS rounds
-# alternated (link, weir, link, weir...), medians with their spread.
+# alternated (link, weir, link, weir...), medians with their spread. BENCH_CONF_B="lines":
+# each round also runs weir with these node.conf lines (e.g. "bpf = 0"), an A/B in one run.
 if [ "${BENCH_ONLY:-}" = cold8 ]; then
 	step "8 cold readers of different files ($BYTES8 bytes) against $CONNS parallel curl of them; $CROUNDS rounds alternated"
-	cl8=() ct8=()
+	cl8=() ct8=() cx8=()
 	for i in $(seq 1 "$CROUNDS"); do
 		cl8+=("$(timed "$TMP/none" par_curl "$CONNS" "${big[@]}")")
 		ct8+=("$(cold_of "$THIS_BUILD" 8)")
 		[ -n "${ct8[-1]}" ] || fail "the 8 cold readers failed (round $i)"
 		note "round $i: link limit ${cl8[-1]} s, weir ${ct8[-1]} s ($(ratio "${cl8[-1]}" "${ct8[-1]}")x); load $(cut -d' ' -f1 /proc/loadavg); $(tail -1 "$TMP/cold8.diag")"
+		if [ -n "${BENCH_CONF_B:-}" ]; then
+			cx8+=("$(cold_of "$THIS_BUILD" 8 "$BENCH_CONF_B")")
+			[ -n "${cx8[-1]}" ] || fail "the 8 cold readers with \"$BENCH_CONF_B\" failed (round $i)"
+			note "round $i: weir with \"$BENCH_CONF_B\" ${cx8[-1]} s ($(ratio "${cl8[-1]}" "${cx8[-1]}")x); $(tail -1 "$TMP/cold8.diag")"
+		fi
 	done
 	m_cl8="$(median "${cl8[@]}")" m_ct8="$(median "${ct8[@]}")"
 	echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
@@ -141,6 +147,11 @@ if [ "${BENCH_ONLY:-}" = cold8 ]; then
 	r=(); for i in "${!cl8[@]}"; do r+=("$(ratio "${cl8[$i]}" "${ct8[$i]}")"); done
 	echo "per-round ratios: ${r[*]}"
 	echo "cold8_vs_link_limit: $(ratio "$m_cl8" "$m_ct8")x of medians, per-round median $(median "${r[@]}")x ($(spread "${r[@]}")) (target >= 0.9x)"
+	if [ -n "${BENCH_CONF_B:-}" ]; then
+		r=(); for i in "${!cl8[@]}"; do r+=("$(ratio "${cl8[$i]}" "${cx8[$i]}")"); done
+		echo "weir with \"$BENCH_CONF_B\": median $(median "${cx8[@]}") s ($(spread "${cx8[@]}")): ${cx8[*]}"
+		echo "cold8_b_vs_link_limit: $(ratio "$m_cl8" "$(median "${cx8[@]}")")x of medians, per-round median $(median "${r[@]}")x ($(spread "${r[@]}"))"
+	fi
 	exit 0
 fi
 

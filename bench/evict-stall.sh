@@ -6,7 +6,10 @@
 # <= 10 ms, p99 <= 1 ms. The probe runs all along and the streamer alternates: BENCH_PHASE
 # seconds quiet, BENCH_PHASE seconds streaming, and so on; each probe read is counted as alone
 # (nothing streaming, eviction finished: the machine's own floor) or under eviction by when it
-# started, so both figures come from the same run, under the same load. BENCH_BASE_BUILD=<build dir of another tree> runs the same on those
+# started, so both figures come from the same run, under the same load. With perf (linux-perf),
+# the FUSE tracepoints time each probe read from its request to weir-node's reply (WEIR_*:
+# weir-node's share, queueing for its threads included; the rest is the machine's scheduling of
+# the probe itself); BENCH_TRACE=0 turns that off. BENCH_BASE_BUILD=<build dir of another tree> runs the same on those
 # binaries first (e.g. main's, built in a scratch copy) and prints both with their ratios.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -18,6 +21,11 @@ BLOCK="${BENCH_BLOCK:-64KiB}"	   # small blocks: many of them (8192 in 512 MiB)
 SECONDS_RUN="${BENCH_SECONDS:-20}" # streaming time per run (as much probing alone besides)
 PHASE="${BENCH_PHASE:-2}"	   # seconds per phase: quiet and streaming alternate
 MODES="${BENCH_MODES:-heat lru}"
+TRACE="${BENCH_TRACE:-1}"
+if [ "$TRACE" = 1 ] && ! command -v perf >/dev/null; then
+	note "perf is missing (apt-get install linux-perf): weir-node's share of each read is not measured"
+	TRACE=0
+fi
 BASE="${BENCH_BASE_BUILD:-}"
 
 require_root_fuse
@@ -111,17 +119,42 @@ run() {
 		cat "$f" >/dev/null
 		hot+=("$f")
 	done
+	local perfpid=""
+	if [ "$TRACE" = 1 ]; then
+		perf record -q -k mono -e fuse:fuse_request_send -e fuse:fuse_request_end -a \
+			-o "$dir/perf.data" >"$dir/perf.log" 2>&1 &
+		perfpid=$!
+		sleep 1
+	fi
 	python3 "$TMP/probe.py" "${hot[@]}" "$dir/stop" >"$dir/lat" &
 	local probe=$!
 	python3 "$TMP/stream.py" "$PHASE" "$SECONDS_RUN" "$dir/phases" "$mp"/stream/*.bin \
 		>"$dir/streamed" || fail "the streamer of $label/$mode failed"
 	: >"$dir/stop"
 	wait "$probe" || fail "the probe of $label/$mode failed"
+	: >"$dir/weirlat"
+	if [ -n "$perfpid" ]; then
+		kill -INT "$perfpid"
+		wait "$perfpid" || true
+		# each READ the probe sent: its request time and weir-node's reply, by request id
+		perf script -i "$dir/perf.data" -F pid,time,event,trace 2>/dev/null | awk -v p="$probe" '
+			/fuse_request_send:/ && $1 == p && / opcode 15 / {
+				for (i = 1; i <= NF; i++) { if ($i == "connection") c = $(i + 1); if ($i == "req") r = $(i + 1) }
+				t = $2; sub(":", "", t); sent[c " " r] = t
+			}
+			/fuse_request_end:/ {
+				for (i = 1; i <= NF; i++) { if ($i == "connection") c = $(i + 1); if ($i == "req") r = $(i + 1) }
+				k = c " " r
+				if (k in sent) { t = $2; sub(":", "", t); printf "%.0f %.1f\n", sent[k] * 1e9, (t - sent[k]) * 1e6; delete sent[k] }
+			}' >"$dir/weirlat"
+		[ -s "$dir/weirlat" ] || note "perf saw none of the probe's READs ($label/$mode): $(tail -2 "$dir/perf.log")"
+		rm -f "$dir/perf.data"
+	fi
 	w stat "$mp" -o json >"$dir/stat.json"
 	python3 - "$label" "$mode" "$dir/lat" "$dir/streamed" "$dir/stat.json" "$dir/phases" \
-		>>"$TMP/results" <<'PY'
+		"$dir/weirlat" >>"$TMP/results" <<'PY'
 import json, sys
-label, mode, lat, streamed, stat, phases = sys.argv[1:]
+label, mode, lat, streamed, stat, phases, weirlat = sys.argv[1:]
 # A read counts for the phase it started in. The first 0.5 s of a quiet phase count for
 # neither: the evictor may still be finishing what the stream began (it is counted when it
 # overlaps a streaming phase).
@@ -131,20 +164,24 @@ for line in open(phases):
     kind, t0, t1 = line.split()
     t0, t1 = int(t0), int(t1)
     spans.append((kind, t0 + GUARD if kind == "quiet" else t0, t1))
-q, v = [], []
-for line in open(lat):
-    if not line.strip():
-        continue
-    t, us = line.split()
-    t, us = int(t), float(us)
-    for kind, t0, t1 in spans:
-        if t0 <= t < t1:
-            (q if kind == "quiet" else v).append(us)
-            break
+def split(path):
+    q, v = [], []
+    for line in open(path):
+        if not line.strip():
+            continue
+        t, us = line.split()
+        t, us = int(float(t)), float(us)
+        for kind, t0, t1 in spans:
+            if t0 <= t < t1:
+                (q if kind == "quiet" else v).append(us)
+                break
+    return sorted(q), sorted(v)
+q, v = split(lat)
 if not q or not v:
     sys.exit(f"{label}/{mode}: no probe reads in the quiet ({len(q)}) or streaming ({len(v)}) phases")
-q.sort()
-v.sort()
+wq, wv = split(weirlat)
+def fig(x, p):
+    return f"{x[min(len(x) - 1, int(p * len(x)))] / 1000:.3f}" if x else "-"
 st = json.load(open(stat))
 st = st[0] if isinstance(st, list) else st
 st = st.get("views", [st])[0] if isinstance(st, dict) and "views" in st else st
@@ -153,7 +190,7 @@ def pct(p):
 print(label, mode, len(v), f"{pct(0.5):.3f}", f"{pct(0.99):.3f}", f"{v[-1] / 1000:.3f}",
       int(open(streamed).read()) >> 20, st.get("evictions", "?"), st.get("hits", "?"),
       st.get("misses", "?"), len(q), f"{q[min(len(q) - 1, int(0.99 * len(q)))] / 1000:.3f}",
-      f"{q[-1] / 1000:.3f}")
+      f"{q[-1] / 1000:.3f}", fig(wv, 0.99), fig(wv, 1), fig(wq, 0.99), fig(wq, 1))
 PY
 	weir_teardown >/dev/null 2>&1
 	WEIR_MOUNTS=()
@@ -167,18 +204,19 @@ for mode in $MODES; do
 done
 echo
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
-printf '%-5s %-5s %7s %9s %9s %9s %9s %9s %8s %8s %7s %9s %9s\n' BUILD MODE READS P50_MS P99_MS \
-	MAX_MS STREAM_MB EVICTIONS HITS MISSES QREADS QP99_MS QMAX_MS
-while read -r l m n p50 p99 mx mb ev h mi qn qp qm; do
-	printf '%-5s %-5s %7s %9s %9s %9s %9s %9s %8s %8s %7s %9s %9s\n' "$l" "$m" "$n" "$p50" "$p99" \
-		"$mx" "$mb" "$ev" "$h" "$mi" "$qn" "$qp" "$qm"
+printf '%-5s %-5s %7s %8s %8s %8s %9s %9s %8s %8s %7s %8s %8s %8s %8s %8s %8s\n' BUILD MODE READS \
+	P50_MS P99_MS MAX_MS STREAM_MB EVICTIONS HITS MISSES QREADS QP99_MS QMAX_MS WP99_MS \
+	WMAX_MS WQP99_MS WQMAX_MS
+while read -r l m n p50 p99 mx mb ev h mi qn qp qm wp wm wqp wqm; do
+	printf '%-5s %-5s %7s %8s %8s %8s %9s %9s %8s %8s %7s %8s %8s %8s %8s %8s %8s\n' "$l" "$m" \
+		"$n" "$p50" "$p99" "$mx" "$mb" "$ev" "$h" "$mi" "$qn" "$qp" "$qm" "$wp" "$wm" "$wqp" "$wqm"
 done <"$TMP/results"
-echo "READS/P*_MS/MAX_MS: probe reads that started while the stream ran; QREADS/QP99/QMAX: those of the quiet phases between (nothing streaming: the machine's floor), alternated every $PHASE s in the same run; HITS/MISSES: the view's block reads (the stream's included)"
+echo "READS/P*_MS/MAX_MS: probe reads that started while the stream ran; QREADS/QP99/QMAX: those of the quiet phases between (nothing streaming: the machine's floor), alternated every $PHASE s in the same run; W*: the same reads from request to weir-node's reply (fuse tracepoints; - without perf); HITS/MISSES: the view's block reads (the stream's included)"
 for mode in $MODES; do
 	awk -v m="$mode" '
-		$2 == m { p99[$1] = $5; mx[$1] = $6; qp99[$1] = $12; qmx[$1] = $13 }
+		$2 == m { p99[$1] = $5; mx[$1] = $6; qp99[$1] = $12; qmx[$1] = $13; wp[$1] = $14; wm[$1] = $15; wqp[$1] = $16; wqm[$1] = $17 }
 		END {
-			printf "evict_stall_%s: under eviction p99 %s ms, max %s ms; alone p99 %s ms, max %s ms (target p99 <= 1, max <= 10)", m, p99["this"], mx["this"], qp99["this"], qmx["this"]
+			printf "evict_stall_%s: under eviction p99 %s ms, max %s ms; alone p99 %s ms, max %s ms (target p99 <= 1, max <= 10); weir-node'"'"'s share: under eviction p99 %s ms, max %s ms, alone p99 %s ms, max %s ms", m, p99["this"], mx["this"], qp99["this"], qmx["this"], wp["this"], wm["this"], wqp["this"], wqm["this"]
 			if ("base" in p99 && p99["this"] > 0 && mx["this"] > 0)
 				printf "; base/this: p99 %.1fx, max %.1fx", p99["base"] / p99["this"], mx["base"] / mx["this"]
 			printf "\n"
