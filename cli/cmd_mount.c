@@ -39,7 +39,7 @@ static void mount_usage(FILE *out)
 	    "         [--metadata-ttl SECONDS] [--foreground] [--no-prefetch] [--no-passthrough]\n"
 	    "         [--open-mode auto|open|no-open]   (no-open: the kernel opens files\n"
 	    "           itself, no request per open; read-only views; auto: no-open for a\n"
-	    "           read-only view of mostly small files; default: weir-node's open-mode)\n"
+	    "           read-only view of mostly small files; default: weir-node's, auto)\n"
 	    "         [--max-stale SECONDS]   (serve cached metadata this long past the TTL while\n"
 	    "                                  the UFS is unreachable; default: weir-node's, 1d)\n"
 	    "         [--label NAMESPACE/DATASET]   (how weir top and /metrics name it)\n"

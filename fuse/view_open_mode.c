@@ -12,6 +12,8 @@
 #include "view.h"
 
 #define SAMPLE_DIRS 16
+/* the small files' share of the sampled bytes (per mille) that makes auto choose no-open */
+#define AUTO_SMALL_SHARE 50
 
 static const struct {
 	const char *name;
@@ -45,12 +47,15 @@ static char *join(const char *dir, const char *name)
 	return asprintf(&p, "%s/%s", dir, name) < 0 ? NULL : p;
 }
 
-/* Counts the regular files of the first SAMPLE_DIRS directories under root, breadth first. */
+/* Counts the regular files of the first SAMPLE_DIRS directories under root, breadth first, and
+ * the bytes of the small and of the large ones (sizes the listing knows). */
 static void sample(struct meta_cache *meta, const char *root, unsigned ttl_ms, size_t *ret_small,
-		   size_t *ret_files, size_t *ret_dirs)
+		   size_t *ret_files, size_t *ret_dirs, uint64_t *ret_small_bytes,
+		   uint64_t *ret_large_bytes)
 {
 	char *queue[SAMPLE_DIRS];
 	size_t head = 0, tail = 0, small = 0, files = 0;
+	uint64_t small_bytes = 0, large_bytes = 0;
 	queue[tail++] = strdup(root);
 	while (head < tail) {
 		char *dir = queue[head++];
@@ -65,7 +70,10 @@ static void sample(struct meta_cache *meta, const char *root, unsigned ttl_ms, s
 				}
 				files++;
 				/* a listing without sizes: such files are counted large */
-				small += e->size_known && e->attr.size <= VIEW_SMALL_FILE;
+				bool is_small = e->size_known && e->attr.size <= VIEW_SMALL_FILE;
+				small += is_small;
+				if (e->size_known)
+					*(is_small ? &small_bytes : &large_bytes) += e->attr.size;
 			}
 			meta_listing_unref(l);
 		}
@@ -74,6 +82,8 @@ static void sample(struct meta_cache *meta, const char *root, unsigned ttl_ms, s
 	*ret_small = small;
 	*ret_files = files;
 	*ret_dirs = head;
+	*ret_small_bytes = small_bytes;
+	*ret_large_bytes = large_bytes;
 }
 
 int view_open_mode_pick(enum view_open_mode mode, bool read_write, struct meta_cache *meta,
@@ -98,9 +108,20 @@ int view_open_mode_pick(enum view_open_mode mode, bool read_write, struct meta_c
 		return 0;
 	}
 	size_t small, files, dirs;
-	sample(meta, subpath && *subpath ? subpath : "/", ttl_ms, &small, &files, &dirs);
-	*ret_no_open = files > 0 && small * 2 >= files;
-	snprintf(why, len, "auto: %zu of %zu files in %zu directories are at most 1 MiB", small,
-		 files, dirs);
+	uint64_t small_bytes, large_bytes;
+	sample(meta, subpath && *subpath ? subpath : "/", ttl_ms, &small, &files, &dirs,
+	       &small_bytes, &large_bytes);
+	/* No-open saves the requests of each open, which small files pay most for; it costs
+	 * large files their passthrough (and a second copy of their bytes in the view's page
+	 * cache). So the small files must be many, and hold a share of the bytes that their
+	 * reads matter: a mirror of archives with a checksum file beside each (half the files,
+	 * a thousandth of the bytes) stays open. */
+	uint64_t bytes = small_bytes + large_bytes;
+	unsigned share = bytes ? (unsigned)(small_bytes * 1000 / bytes) : 0; /* per mille */
+	*ret_no_open = files > 0 && small * 2 >= files && share >= AUTO_SMALL_SHARE;
+	snprintf(why, len,
+		 "auto: %zu of %zu files in %zu directories are at most 1 MiB, with %u.%u%% of "
+		 "their bytes",
+		 small, files, dirs, share / 10, share % 10);
 	return 0;
 }

@@ -44,8 +44,9 @@ static const struct cfg_desc {
      "largest window a stream prefetches ahead, per view"},
     {"max-stale", CFG_STR, offsetof(struct node_config, max_stale), 32, "1d",
      "how long past the metadata TTL to serve cached metadata while a UFS is unreachable"},
-    {"open-mode", CFG_STR, offsetof(struct node_config, open_mode), 16, "open",
-     "how views open files unless a mount says: open, no-open (read-only views) or auto"},
+    {"open-mode", CFG_STR, offsetof(struct node_config, open_mode), 16, "auto",
+     "how views open files unless a mount says: auto (no-open for a read-only view of mostly "
+     "small files, else open), open, or no-open (read-only views)"},
     {"ufs-stall-timeout", CFG_STR, offsetof(struct node_config, ufs_stall_timeout), 16, "30",
      "seconds a UFS transfer may stay under 1 KiB/s before it is abandoned (then retried)"},
     {"keeper-socket", CFG_STR, offsetof(struct node_config, keeper_socket), PATH_MAX, "",

@@ -212,6 +212,19 @@ echo hello >"$TMP/rw/new.txt" || fail "cannot write through the read-write view 
 cmp "$TMP/rw/new.txt" "$TMP/rwsrc/new.txt" || fail "the write did not reach the source"
 ok "auto: open for the read-write view ($(stat_get "$TMP/rw" open_mode_reason)); writes work"
 
+step "auto picks open for a tree whose bytes are in large files, even when half its files are small"
+# a mirror: each archive with a checksum file beside it (the walkthrough's spark tree)
+mkdir -p "$TMP/mirror"
+for i in 1 2; do
+	rand_file "$TMP/mirror/a$i.tgz" $((3 * MIB)) "archive-$i"
+	sha512sum "$TMP/mirror/a$i.tgz" >"$TMP/mirror/a$i.tgz.sha512"
+done
+weir_mount "local://$TMP/mirror" "$TMP/mirror-view" --tier "$TIERS" --open-mode auto
+[ "$(stat_get "$TMP/mirror-view" open_mode)" = open ] ||
+	fail "auto chose $(stat_get "$TMP/mirror-view" open_mode) for a mirror of archives ($(stat_get "$TMP/mirror-view" open_mode_reason))"
+cmp "$TMP/mirror/a1.tgz" "$TMP/mirror-view/a1.tgz" || fail "a1.tgz reads other bytes through the view than the source's"
+ok "auto: open ($(stat_get "$TMP/mirror-view" open_mode_reason))"
+
 step "weir-node lived through it all"
 [ -n "$(weir_node_pid)" ] || fail "weir-node died"
 echo
