@@ -106,13 +106,15 @@ cold_of() {
 	printf 'metrics-listen =\n%b' "${conf:+$conf\n}" >"$WEIR_STATE/node.conf"
 	weir_mount "$THROTTLED" "$dir/mnt" --tier "mem:$WEIR_TIER_DIR/mem:4GiB" "${WEIR_ARGS[@]}" >/dev/null
 	if [ -n "$eight" ]; then
-		local pid cpu0 cpu1
+		local pid cpu0 cpu1 flt0 flt1
 		pid="$(weir_node_pid)"
 		cpu0="$(awk '{ print $14 + $15 }' "/proc/$pid/stat")"
+		flt0="$(awk '{ print $10 }' "/proc/$pid/stat")"
 		t="$(cd "$dir/mnt" && timed "$TMP/none" sh -c 't0=$(date +%s%N); for f in "$@"; do (cat "$f" >/dev/null; echo "$(( ($(date +%s%N) - t0) / 1000000 ))") & done; wait' sh "${big[@]}" 2>"$dir/ends")"
 		cpu1="$(awk '{ print $14 + $15 }' "/proc/$pid/stat")"
+		flt1="$(awk '{ print $10 }' "/proc/$pid/stat")"
 		# what the round cost weir-node, and when each reader ended (ms): a tail shows here
-		echo "weir-node CPU $(awk -v a="$cpu0" -v b="$cpu1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }') s; readers ended at $(sort -n "$dir/ends" | paste -sd' ') ms" >>"$TMP/cold8.diag"
+		echo "weir-node CPU $(awk -v a="$cpu0" -v b="$cpu1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }') s, $((flt1 - flt0)) page faults; readers ended at $(sort -n "$dir/ends" | paste -sd' ') ms" >>"$TMP/cold8.diag"
 	else
 		t="$(timed "$SHM/out" cp -R "$dir/mnt/spark-3.3.1" "$SHM/out")"
 		diff -rq "$SHM/tree/spark-3.3.1" "$SHM/out" >/dev/null || fail "$build: the cold copy differs from the source"
@@ -128,12 +130,17 @@ spread() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "min 
 # each round also runs weir with these node.conf lines (e.g. "bpf = 0"), an A/B in one run.
 if [ "${BENCH_ONLY:-}" = cold8 ]; then
 	step "8 cold readers of different files ($BYTES8 bytes) against $CONNS parallel curl of them; $CROUNDS rounds alternated"
-	cl8=() ct8=() cx8=()
+	cl8=() ct8=() cx8=() cb8=()
 	for i in $(seq 1 "$CROUNDS"); do
 		cl8+=("$(timed "$TMP/none" par_curl "$CONNS" "${big[@]}")")
 		ct8+=("$(cold_of "$THIS_BUILD" 8)")
 		[ -n "${ct8[-1]}" ] || fail "the 8 cold readers failed (round $i)"
 		note "round $i: link limit ${cl8[-1]} s, weir ${ct8[-1]} s ($(ratio "${cl8[-1]}" "${ct8[-1]}")x); load $(cut -d' ' -f1 /proc/loadavg); $(tail -1 "$TMP/cold8.diag")"
+		if [ -n "$BASE" ]; then
+			cb8+=("$(cold_of "$BASE" 8)")
+			[ -n "${cb8[-1]}" ] || fail "the 8 cold readers of $BASE failed (round $i)"
+			note "round $i: base ${cb8[-1]} s ($(ratio "${cl8[-1]}" "${cb8[-1]}")x); $(tail -1 "$TMP/cold8.diag")"
+		fi
 		if [ -n "${BENCH_CONF_B:-}" ]; then
 			cx8+=("$(cold_of "$THIS_BUILD" 8 "$BENCH_CONF_B")")
 			[ -n "${cx8[-1]}" ] || fail "the 8 cold readers with \"$BENCH_CONF_B\" failed (round $i)"
@@ -147,6 +154,13 @@ if [ "${BENCH_ONLY:-}" = cold8 ]; then
 	r=(); for i in "${!cl8[@]}"; do r+=("$(ratio "${cl8[$i]}" "${ct8[$i]}")"); done
 	echo "per-round ratios: ${r[*]}"
 	echo "cold8_vs_link_limit: $(ratio "$m_cl8" "$m_ct8")x of medians, per-round median $(median "${r[@]}")x ($(spread "${r[@]}")) (target >= 0.9x)"
+	if [ -n "$BASE" ]; then
+		r=(); for i in "${!cl8[@]}"; do r+=("$(ratio "${cl8[$i]}" "${cb8[$i]}")"); done
+		echo "base $BASE: median $(median "${cb8[@]}") s ($(spread "${cb8[@]}")): ${cb8[*]}"
+		echo "cold8_base_vs_link_limit: $(ratio "$m_cl8" "$(median "${cb8[@]}")")x of medians, per-round median $(median "${r[@]}")x ($(spread "${r[@]}"))"
+		r=(); for i in "${!ct8[@]}"; do r+=("$(ratio "${cb8[$i]}" "${ct8[$i]}")"); done
+		echo "cold8_this_vs_base: per-round median $(median "${r[@]}")x ($(spread "${r[@]}")) (base's time over this build's)"
+	fi
 	if [ -n "${BENCH_CONF_B:-}" ]; then
 		r=(); for i in "${!cl8[@]}"; do r+=("$(ratio "${cl8[$i]}" "${cx8[$i]}")"); done
 		echo "weir with \"$BENCH_CONF_B\": median $(median "${cx8[@]}") s ($(spread "${cx8[@]}")): ${cx8[*]}"
