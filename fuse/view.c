@@ -182,7 +182,9 @@ struct view {
 	pthread_t thread;
 	bool thread_started;
 	atomic_bool exited;
-	dev_t dev;
+	/* Set by view_start once the loop answers a stat of the mount, read by request threads
+	 * that may run before that (0 then): atomic. */
+	_Atomic dev_t dev;
 	/* The mountpoint's parent directory, held (O_PATH) from before the mount, and the
 	 * mountpoint's name in it: mounts and unmounts go through them (mp_path()), so a user
 	 * who renames a directory above the view and leaves a symlink cannot point them at
@@ -1055,6 +1057,9 @@ static void try_passthrough(struct view *v, struct handle *h)
 	void *hold_data = v->cfg.passthrough_hold_data;
 	bool unseen = v->cfg.passthrough_unseen;
 	pthread_mutex_unlock(&v->lock);
+	/* an open racing the mount's start: its reads could not be counted on this view */
+	if (hold && !atomic_load(&v->dev))
+		goto undo;
 	if (hold && !hold(hold_data, true, v->dev, h->ino->ino, fd))
 		goto undo;
 	struct inode *in = h->ino;
