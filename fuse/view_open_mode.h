@@ -25,9 +25,9 @@ const char *view_open_mode_name(bool no_open);
  * a read-only view when at least half of the regular files found in its first listings (up to
  * 16 directories, breadth first, through the metadata cache: at most 16 UFS listings, which
  * the view's first lookups reuse) are small (VIEW_SMALL_FILE) and hold at least 5% of their
- * bytes; open otherwise, or when none is found. A read-write view is always open; asking no-open for it is an error. Writes the
- * reason (or the error) into why. Returns 0 and *ret_no_open, or -EINVAL. May ask the UFS:
- * call with no lock held. */
+ * bytes; open otherwise, or when none is found. A read-write view is always open; asking no-open
+ * for it is an error. Writes the reason (or the error) into why. Returns 0 and *ret_no_open, or
+ * -EINVAL. May ask the UFS: call with no lock held. */
 int view_open_mode_pick(enum view_open_mode mode, bool read_write, struct meta_cache *meta,
 			const char *subpath, unsigned ttl_ms, bool *ret_no_open, char *why,
 			size_t len);
