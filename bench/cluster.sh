@@ -33,6 +33,11 @@ NEAR_C="${BENCH_NEAR_C:-}"     # (c)'s client node's near-cache (default: weir-n
 # throttle.py processes: one passes 80-140 MB/s on this loaded machine, near the three nodes'
 # 120 MB/s, so a node alone and three nodes would not meet the same UFS
 TWORKERS="${BENCH_THROTTLE_WORKERS:-3}"
+# BENCH_PROFILE=perf|strace: (c)'s first read from peers runs under `perf record -g` or
+# `strace -c -f` of each weir-node, reports in $BENCH_PROFILE_DIR (default /tmp) as
+# cluster-c-<tool>-n<I>.{data,txt}; its time is not a figure then
+PROFILE="${BENCH_PROFILE:-}"
+PROFILE_DIR="${BENCH_PROFILE_DIR:-/tmp}"
 BLOCK_B="${BENCH_BLOCK_B:-4MiB}" # (b)'s --block-size, on one node as on three: smaller blocks
                                  # spread the shares more evenly over the nodes
 
@@ -113,6 +118,30 @@ load_on() {
 	t1="$(now)"
 	elapsed "$t0" "$t1"
 }
+# profile_start / profile_stop: BENCH_PROFILE's tool on every running weir-node (pids by path).
+PROF_PIDS=()
+profile_start() {
+	local i pid
+	[ -n "$PROFILE" ] || return 0
+	for i in 1 2 3; do
+		pid="$(weir_node_pid "${STATE[$i]}")"
+		[ -n "$pid" ] || fail "node $i has no weir-node to profile"
+		case "$PROFILE" in
+		perf) perf record -q -g -o "$PROFILE_DIR/cluster-c-perf-n$i.data" -p "$pid" 2>/dev/null & ;;
+		strace) strace -c -f -o "$PROFILE_DIR/cluster-c-strace-n$i.txt" -p "$pid" 2>/dev/null & ;;
+		*) fail "BENCH_PROFILE \"$PROFILE\" is neither perf nor strace" ;;
+		esac
+		PROF_PIDS+=($!)
+	done
+	sleep 1 # attached before the read starts
+}
+profile_stop() {
+	local p
+	for p in ${PROF_PIDS[@]+"${PROF_PIDS[@]}"}; do kill -INT "$p" 2>/dev/null || true; done
+	for p in ${PROF_PIDS[@]+"${PROF_PIDS[@]}"}; do wait "$p" 2>/dev/null || true; done
+	[ ${#PROF_PIDS[@]} -eq 0 ] || note "profile of (c)'s first read from peers: $PROFILE_DIR/cluster-c-$PROFILE-n*"
+	PROF_PIDS=()
+}
 nodes_down() { for i in 1 2 3; do stop_node "$i"; done; }
 # shares: each node's share of the last load, from its log: "n1 5.1 s/88 MB".
 shares() {
@@ -155,7 +184,9 @@ for r in $(seq 1 "$RUNS"); do
 	node_setup "$CLIENT" "$TMP/c$r-" "$KEY" "cache-replicas = 2" ${NEAR_C:+"near-cache = $NEAR_C"}
 	mount_on "$CLIENT" "$UFS_URL" --fetch-concurrency "$CONNS_C"
 	before=$(ufs_body_bytes)
+	[ "$r" -eq 1 ] && profile_start
 	peer_times+=("$(read_all "${MP[$CLIENT]}")")
+	[ "$r" -eq 1 ] && profile_stop
 	[ "$(ufs_body_bytes)" -eq "$before" ] || note "run $r: the UFS sent $(($(ufs_body_bytes) - before)) bytes (expected none)"
 	timeout -k 2 20 "$WEIR_BIN" --state-dir "${STATE[$CLIENT]}" umount "${MP[$CLIENT]}" >/dev/null || fail "umount on node $CLIENT failed"
 	mount_on "$CLIENT" "$UFS_URL" --fetch-concurrency "$CONNS_C"
