@@ -83,6 +83,7 @@ struct inflight {
 	enum fetch_class cls;	/* under f->lock: the queue its unsubmitted parts are in */
 	bool via_peer;		/* under f->lock: a peer is being asked (not the UFS) */
 	bool from_peer;		/* under f->lock: the bytes came from a peer */
+	uint64_t peer_sum;	/* under f->lock: their XXH3, checked on arrival */
 	bool no_keep; /* fetched for its owner (fetcher_get_for_owner): not kept in this node's
 		       * tiers; set at start, read-only after */
 	unsigned refs;		/* under f->lock: the fetch itself + each waiter + each reader
@@ -389,6 +390,7 @@ static void complete(struct fetcher *f, struct inflight *e)
 	}
 	pthread_mutex_lock(&f->lock);
 	bool from_peer = e->from_peer;
+	uint64_t peer_sum = e->peer_sum;
 	pthread_mutex_unlock(&f->lock);
 	if (from_peer)
 		atomic_fetch_add(&f->stats.peer_blocks, 1);
@@ -398,7 +400,9 @@ static void complete(struct fetcher *f, struct inflight *e)
 	} else if (err == 0 && e->no_keep) {
 		/* its owner keeps it: the loader that asked hands it over */
 	} else if (err == 0) {
-		int r = block_store_put(f->bs, e->obj, e->block, e->buf, e->want);
+		int r = from_peer ? block_store_put_summed(f->bs, e->obj, e->block, e->buf, e->want,
+							   peer_sum)
+				  : block_store_put(f->bs, e->obj, e->block, e->buf, e->want);
 		if (r == 0)
 			stored = true;
 		else
@@ -586,7 +590,7 @@ static int owner_peer(struct fetcher *f, const char *path, uint64_t block,
 
 /* Runs on a peer client thread: a checked block goes to the store threads like a UFS one; a
  * failure sends the block's parts to the UFS (the peer is marked down by the client). */
-static void peer_done(void *userdata, int err)
+static void peer_done(void *userdata, int err, uint64_t xxh3)
 {
 	struct inflight *e = userdata;
 	struct fetcher *f = e->f;
@@ -595,6 +599,7 @@ static void peer_done(void *userdata, int err)
 	if (err == 0) {
 		e->got = e->want;
 		e->from_peer = true;
+		e->peer_sum = xxh3;
 		e->parts_left = 0;
 		/* Checked whole (checksum and MAC): its readers take it from memory now, while
 		 * a store thread writes it to the near-cache; they never wait for that write. */
@@ -850,7 +855,8 @@ int fetcher_get_for_owner(struct fetcher *f, uint64_t obj, const char *path,
 		   ret);
 }
 
-int fetcher_put(struct fetcher *f, uint64_t obj, uint64_t block, const void *buf, uint32_t len)
+int fetcher_put(struct fetcher *f, uint64_t obj, uint64_t block, const void *buf, uint32_t len,
+		uint64_t xxh3)
 {
 	pthread_mutex_lock(&f->lock);
 	bool busy = find_locked(f, obj, block) != NULL;
@@ -859,7 +865,7 @@ int fetcher_put(struct fetcher *f, uint64_t obj, uint64_t block, const void *buf
 		return -EEXIST; /* this node fetches it itself already: that copy lands */
 	/* A fetch may start between the look and the put: the store keeps the first whole
 	 * copy (put of a block already valid is a no-op), both are the same version's bytes. */
-	return block_store_put(f->bs, obj, block, buf, len);
+	return block_store_put_summed(f->bs, obj, block, buf, len, xxh3);
 }
 
 static unsigned prefetch_class(struct fetcher *f, uint64_t obj, const char *path,

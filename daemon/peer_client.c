@@ -168,8 +168,9 @@ static struct curl_slist *auth_headers(const struct peer_request *sig, const cha
 	return hdrs;
 }
 
-/* One request, on a worker thread: returns 0 when rq->buf holds the verified block. */
-static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq)
+/* One request, on a worker thread: returns 0 when rq->buf holds the verified block (its XXH3
+ * in *ret_sum). */
+static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq, uint64_t *ret_sum)
 {
 	const char *self = cluster_node_name(rq->view, cluster_self(rq->view));
 	struct peer_request sig = {
@@ -245,10 +246,11 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq)
 	uint64_t sum = XXH3_64bits(rq->buf, rq->len);
 	if (sum != want_sum || peer_auth_verify_reply(pc->key, mac, rq->len, sum, t.h.mac) < 0)
 		return -EBADMSG;
+	*ret_sum = sum;
 	return 0;
 }
 
-static void finish(struct peer_client *pc, struct peer_req *rq, int err)
+static void finish(struct peer_client *pc, struct peer_req *rq, int err, uint64_t sum)
 {
 	struct cluster_stats *st = cluster_get_stats(pc->cluster);
 	if (err == 0) {
@@ -274,7 +276,7 @@ static void finish(struct peer_client *pc, struct peer_req *rq, int err)
 		    err == -ETIMEDOUT || err == -EIO)
 			cluster_mark_down(rq->view, rq->idx);
 	}
-	rq->done(rq->userdata, err);
+	rq->done(rq->userdata, err, sum);
 	cluster_view_put(rq->view);
 	free(rq->source);
 	free(rq->path);
@@ -295,8 +297,9 @@ static void *worker(void *arg)
 		STAILQ_REMOVE_HEAD(&pc->queue, link);
 		bool cancel = pc->stopping;
 		pthread_mutex_unlock(&pc->lock);
-		int err = cancel ? -ECANCELED : e ? transfer(pc, e, rq) : -ENOMEM;
-		finish(pc, rq, err);
+		uint64_t sum = 0;
+		int err = cancel ? -ECANCELED : e ? transfer(pc, e, rq, &sum) : -ENOMEM;
+		finish(pc, rq, err, sum);
 		pthread_mutex_lock(&pc->lock);
 	}
 	pthread_mutex_unlock(&pc->lock);

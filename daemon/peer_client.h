@@ -26,7 +26,7 @@ struct peer_client_config {
 /* Called once per request on a worker thread: 0 when buf holds exactly len verified bytes, or
  * -errno (-ECONNREFUSED, -ETIMEDOUT, -EACCES refused, -EBADMSG wrong bytes, -ESTALE the peer
  * holds another version, -ENOENT the peer has no such source or object, -EAGAIN busy). */
-typedef void (*peer_done_fn)(void *userdata, int err);
+typedef void (*peer_done_fn)(void *userdata, int err, uint64_t xxh3); /* xxh3: buf's, on 0 */
 
 struct peer_client;
 

@@ -666,7 +666,7 @@ static enum MHD_Result push_end(struct peer_server *ps, struct MHD_Connection *c
 	if (r == 0)
 		r = block_store_object_sync(pu->src->store, rq.path, &attr, &obj);
 	if (r == 0)
-		r = fetcher_put(pu->src->fetcher, obj, rq.block, pu->buf, pu->len);
+		r = fetcher_put(pu->src->fetcher, obj, rq.block, pu->buf, pu->len, want);
 	switch (r) {
 	case 0:
 		return reply_text(conn, MHD_HTTP_OK, "kept\n");
