@@ -199,7 +199,9 @@ static int balance(struct load *l)
 		cur_file[k] = l->nfiles;
 		cur_block[k] = 0;
 	}
-	for (uint64_t moves = 0; moves < nall; moves++) {
+	/* without peers (no route) a block cannot be handed to its owner: each fetches its own */
+	bool can_hand = fetcher_get_route(l->src->fetcher) != NULL;
+	for (uint64_t moves = 0; can_hand && moves < nall; moves++) {
 		size_t h = 0, m = 0;
 		for (size_t k = 1; k < l->nshare; k++) {
 			if (load[k] > load[h])
