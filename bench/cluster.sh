@@ -33,6 +33,11 @@ NEAR_C="${BENCH_NEAR_C:-}"     # (c)'s client node's near-cache (default: weir-n
 # throttle.py processes: one passes 80-140 MB/s on this loaded machine, near the three nodes'
 # 120 MB/s, so a node alone and three nodes would not meet the same UFS
 TWORKERS="${BENCH_THROTTLE_WORKERS:-3}"
+# BENCH_PROFILE=perf|strace: (c)'s first read from peers runs under `perf record -g` or
+# `strace -c -f` of each weir-node, reports in $BENCH_PROFILE_DIR (default /tmp) as
+# cluster-c-<tool>-n<I>.{data,txt}; its time is not a figure then
+PROFILE="${BENCH_PROFILE:-}"
+PROFILE_DIR="${BENCH_PROFILE_DIR:-/tmp}"
 BLOCK_B="${BENCH_BLOCK_B:-4MiB}" # (b)'s --block-size, on one node as on three: smaller blocks
                                  # spread the shares more evenly over the nodes
 
@@ -44,6 +49,7 @@ SHM="$(mktemp -d /dev/shm/weir-bench-cluster.XXXXXX)"
 at_exit 'rm -rf "$SHM"'
 
 best() { printf '%s\n' "$@" | sort -g | head -n 1; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2f", a / b }'; }
 mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f MB/s", b / s / 1e6 }'; }
 
@@ -113,20 +119,49 @@ load_on() {
 	t1="$(now)"
 	elapsed "$t0" "$t1"
 }
+# profile_start / profile_stop: BENCH_PROFILE's tool on every running weir-node (pids by path).
+PROF_PIDS=()
+profile_start() {
+	local i pid
+	[ -n "$PROFILE" ] || return 0
+	for i in 1 2 3; do
+		pid="$(weir_node_pid "${STATE[$i]}")"
+		[ -n "$pid" ] || fail "node $i has no weir-node to profile"
+		case "$PROFILE" in
+		perf) perf record -q -g -o "$PROFILE_DIR/cluster-c-perf-n$i.data" -p "$pid" 2>/dev/null & ;;
+		strace) strace -c -f -o "$PROFILE_DIR/cluster-c-strace-n$i.txt" -p "$pid" 2>/dev/null & ;;
+		*) fail "BENCH_PROFILE \"$PROFILE\" is neither perf nor strace" ;;
+		esac
+		PROF_PIDS+=($!)
+	done
+	sleep 1 # attached before the read starts
+}
+profile_stop() {
+	local p
+	for p in ${PROF_PIDS[@]+"${PROF_PIDS[@]}"}; do kill -INT "$p" 2>/dev/null || true; done
+	for p in ${PROF_PIDS[@]+"${PROF_PIDS[@]}"}; do wait "$p" 2>/dev/null || true; done
+	[ ${#PROF_PIDS[@]} -eq 0 ] || note "profile of (c)'s first read from peers: $PROFILE_DIR/cluster-c-$PROFILE-n*"
+	PROF_PIDS=()
+}
 nodes_down() { for i in 1 2 3; do stop_node "$i"; done; }
-# shares: each node's share of the last load, from its log: "n1 5.1 s/88 MB".
+# shares: each node's share of the last load, from its log: "n1 5.1 s/88 MB (owns 95)": the
+# seconds it took, the bytes it fetched from the UFS, the bytes it owns (rendezvous placement;
+# the plan has less busy nodes fetch some of the busiest owners' blocks for them).
 shares() {
-	local i line out=""
+	local i line f out=""
 	for i in 1 2 3; do
 		line="$(grep -E "load of [0-9]+ path\(s\) of .* done: " "${STATE[$i]}/node.log" | tail -n 1)"
 		[ -n "$line" ] || fail "node $i ran no share of the load (no \"load of ... done\" in its log)"
-		out+="$(printf '%s\n' "$line" | sed -n 's/.* files, \([0-9]*\) bytes in \([0-9]*\) ms.*/\1 \2/p' |
-			awk -v n="n$i" '{ printf "%s %.2f s/%.0f MB ", n, $2 / 1000, $1 / 1e6 }')"
+		f="$(printf '%s\n' "$line" | sed -n 's/.* files, \([0-9]*\) bytes in \([0-9]*\) ms.*; owns \([0-9]*\) bytes.*/\1 \2 \3/p')"
+		# a weir-node older than the plan fetches what it owns
+		[ -n "$f" ] || f="$(printf '%s\n' "$line" | sed -n 's/.* files, \([0-9]*\) bytes in \([0-9]*\) ms.*/\1 \2 \1/p')"
+		[ -n "$f" ] || fail "node $i's load line lacks bytes or ms: $line"
+		out+="$(awk -v n="n$i" '{ printf "%s %.2f s/%.0f MB (owns %.0f) ", n, $2 / 1000, $1 / 1e6, $3 / 1e6 }' <<<"$f")"
 	done
 	echo "$out"
 }
 
-BOUND="-" T_SEP=0 U_SEP=0 T_ONE=0 U_ONE=0 T_PEER=0 T_LOCAL=0 T_LOAD1=0 T_LOAD3=0 U_LOAD1=0 U_LOAD3=0
+BOUND="-" OBOUND="-" T_SEP=0 U_SEP=0 T_ONE=0 U_ONE=0 T_PEER=0 T_LOCAL=0 T_LOAD1=0 T_LOAD3=0 U_LOAD1=0 U_LOAD3=0
 CLIENT="-" peer_times=() local_times=() l1_times=() l3_times=() SHARES=""
 if [[ $PARTS == *a* ]]; then
 step "(a) three separate caches: all three nodes read the tree cold at once"
@@ -155,7 +190,9 @@ for r in $(seq 1 "$RUNS"); do
 	node_setup "$CLIENT" "$TMP/c$r-" "$KEY" "cache-replicas = 2" ${NEAR_C:+"near-cache = $NEAR_C"}
 	mount_on "$CLIENT" "$UFS_URL" --fetch-concurrency "$CONNS_C"
 	before=$(ufs_body_bytes)
+	[ "$r" -eq 1 ] && profile_start
 	peer_times+=("$(read_all "${MP[$CLIENT]}")")
+	[ "$r" -eq 1 ] && profile_stop
 	[ "$(ufs_body_bytes)" -eq "$before" ] || note "run $r: the UFS sent $(($(ufs_body_bytes) - before)) bytes (expected none)"
 	timeout -k 2 20 "$WEIR_BIN" --state-dir "${STATE[$CLIENT]}" umount "${MP[$CLIENT]}" >/dev/null || fail "umount on node $CLIENT failed"
 	mount_on "$CLIENT" "$UFS_URL" --fetch-concurrency "$CONNS_C"
@@ -186,19 +223,27 @@ done
 T_LOAD1=$(best "${l1_times[@]}") T_LOAD3=$(best "${l3_times[@]}")
 MOUNT_ARGS=()
 # the most three nodes can gain when each pulls its share at the same rate: the tree over the
-# largest share (rendezvous placement is even on average, not for every tree)
-BOUND="$(printf '%s\n' "$SHARES" | tr ' ' '\n' | sed -n 's|^[0-9.]*s/||; s|^\([0-9]*\)$|\1|p' | sort -n | tail -n 1)"
+# largest share fetched (the plan's), and over the largest share owned (placement alone)
+BOUND="$(printf '%s\n' "$SHARES" | grep -o '/[0-9]* MB' | tr -dc '0-9\n' | sort -n | tail -n 1)"
 BOUND="$(awk -v t="$TOTAL" -v m="${BOUND:-0}" 'BEGIN { if (m > 0) printf "%.2f", t / (m * 1e6); else print "-" }')"
+OBOUND="$(printf '%s\n' "$SHARES" | grep -o 'owns [0-9]*' | tr -dc '0-9\n' | sort -n | tail -n 1)"
+OBOUND="$(awk -v t="$TOTAL" -v m="${OBOUND:-0}" 'BEGIN { if (m > 0) printf "%.2f", t / (m * 1e6); else print "-" }')"
 fi
 
 echo
 echo "== bench/cluster.sh: $TOTAL-byte tree, UFS $RATE B/s per connection, --fetch-concurrency $CONNS =="
 printf '(a) 3 nodes cold at once  separate caches: %7.2f s  UFS %6.2fx the tree\n' "$T_SEP" "$(ratio "$U_SEP" "$TOTAL")"
 printf '                          one cache:       %7.2f s  UFS %6.2fx the tree   (time %sx of separate)\n' "$T_ONE" "$(ratio "$U_ONE" "$TOTAL")" "$(ratio "$T_ONE" "$T_SEP")"
+echo "best of $RUNS runs per side, alternated (A B A B ...), each side its own fresh nodes; medians beside"
 printf '(b) load, one node alone:  %7.2f s  UFS %6.2fx the tree   (runs: %s)\n' "$T_LOAD1" "$(ratio "$U_LOAD1" "$TOTAL")" "${l1_times[*]}"
 printf '    load, 3 cache nodes:   %7.2f s  UFS %6.2fx the tree   (runs: %s)\n' "$T_LOAD3" "$(ratio "$U_LOAD3" "$TOTAL")" "${l3_times[*]}"
-printf '    3 nodes / 1 node:      %sx faster   (target >= 2.5; --block-size %s; placement bound %sx: shares %s)\n' "$(ratio "$T_LOAD1" "$T_LOAD3")" "$BLOCK_B" "${BOUND:--}" "$SHARES"
+printf '    3 nodes / 1 node:      %sx faster, medians %sx   (target >= 2.5; --block-size %s)\n' "$(ratio "$T_LOAD1" "$T_LOAD3")" \
+	"$( ((${#l1_times[@]})) && ratio "$(median "${l1_times[@]}")" "$(median "${l3_times[@]}")" || echo -)" "$BLOCK_B"
+printf '    last round shares:     %s\n' "$SHARES"
+printf '    bounds: the plan %sx (tree / largest share fetched), placement alone %sx (tree / largest owned)\n' "${BOUND:--}" "${OBOUND:--}"
 printf '(c) (--fetch-concurrency %s, near-cache %s)\n' "$CONNS_C" "${NEAR_C:-default}"
 printf '    node %s from peers:    %7.2f s  (%s; runs: %s)\n' "$CLIENT" "$T_PEER" "$(mbps "$TOTAL" "$T_PEER")" "${peer_times[*]}"
 printf '    own warm tier:         %7.2f s  (%s; runs: %s)\n' "$T_LOCAL" "$(mbps "$TOTAL" "$T_LOCAL")" "${local_times[*]}"
-printf '    peers / local speed:   %sx   (target >= 0.5)\n' "$(ratio "$T_LOCAL" "$T_PEER")"
+printf '    peers / local speed:   %sx, medians %sx   (target >= 0.5)\n' "$(ratio "$T_LOCAL" "$T_PEER")" \
+	"$( ((${#peer_times[@]})) && ratio "$(median "${local_times[@]}")" "$(median "${peer_times[@]}")" || echo -)"
+echo "load while measuring: $(uptime)"

@@ -2580,8 +2580,23 @@ bool block_store_contains(struct block_store *bs, uint64_t obj, uint64_t block)
 	return ret;
 }
 
+static int put(struct block_store *bs, uint64_t obj, uint64_t block, const void *data, uint32_t len,
+	       const uint64_t *known_sum);
+
 int block_store_put(struct block_store *bs, uint64_t obj, uint64_t block, const void *data,
 		    uint32_t len)
+{
+	return put(bs, obj, block, data, len, NULL);
+}
+
+int block_store_put_summed(struct block_store *bs, uint64_t obj, uint64_t block, const void *data,
+			   uint32_t len, uint64_t xxh3)
+{
+	return put(bs, obj, block, data, len, &xxh3);
+}
+
+static int put(struct block_store *bs, uint64_t obj, uint64_t block, const void *data, uint32_t len,
+	       const uint64_t *known_sum)
 {
 	struct bs_tier *t;
 	struct bs_object *o;
@@ -2657,7 +2672,7 @@ again:
 	tier_used_add(t, len);
 	pthread_mutex_unlock(&bs->lock);
 
-	csum = XXH3_64bits(data, len);
+	csum = known_sum ? *known_sum : XXH3_64bits(data, len);
 	n = uring_io_pwrite(bs->io, fd, data, len, off);
 	if (n == -ENOSPC) {
 		/* The filesystem is fuller than the quota thinks: make room and try once more. */

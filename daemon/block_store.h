@@ -98,6 +98,11 @@ bool block_store_contains(struct block_store *bs, uint64_t obj, uint64_t block);
  * indexes it. Past the high watermark it wakes the store's evictor; without room for the block
  * it evicts what the block needs first. Returns 0, or -ENOSPC when no room
  * could be made (everything pinned), -EIO on a tier write error. */
+/* block_store_put of bytes whose XXH3 the caller computed already (checked on arrival from a
+ * peer): the index records xxh3 without a second pass over them. */
+int block_store_put_summed(struct block_store *bs, uint64_t obj, uint64_t block, const void *data,
+			   uint32_t len, uint64_t xxh3);
+
 int block_store_put(struct block_store *bs, uint64_t obj, uint64_t block, const void *data,
 		    uint32_t len);
 

@@ -32,9 +32,12 @@
 #define FETCH_CAUSE_MAX 256
 
 /* Block buffers kept for the next fetches: a fresh 4 MiB malloc is an mmap whose every page
- * faults and is zeroed, then an munmap (profiled: a tenth of weir-node's CPU on a cold copy).
- * At most this many idle buffers (block_size each) per source. */
-#define FETCH_SPARE_BUFS 8
+ * faults and is zeroed, then an munmap (profiled: a tenth of weir-node's CPU on a cold copy, a
+ * fifth on a read from peers when fewer spares were kept than blocks were in flight). As many
+ * idle buffers per source as it has blocks in flight at its peak (max_prefetch and the demand
+ * blocks beside it: memory it used a moment ago), at most FETCH_SPARE_MAX. */
+#define FETCH_SPARE_MAX 36
+#define FETCH_SPARE_DEMAND 4 /* blocks readers wait for beside the prefetch window */
 
 struct inflight;
 
@@ -80,6 +83,9 @@ struct inflight {
 	enum fetch_class cls;	/* under f->lock: the queue its unsubmitted parts are in */
 	bool via_peer;		/* under f->lock: a peer is being asked (not the UFS) */
 	bool from_peer;		/* under f->lock: the bytes came from a peer */
+	uint64_t peer_sum;	/* under f->lock: their XXH3, checked on arrival */
+	bool no_keep; /* fetched for its owner (fetcher_get_for_owner): not kept in this node's
+		       * tiers; set at start, read-only after */
 	unsigned refs;		/* under f->lock: the fetch itself + each waiter + each reader
 				 * holding buf (fetcher_get_range) */
 	unsigned range_waiters; /* under f->lock: readers waiting for some parts, not the block */
@@ -119,8 +125,9 @@ struct fetcher {
 	struct part_queue queues[FETCH_CLASSES]; /* under lock */
 	unsigned submitted;			 /* under lock: parts at the UFS now */
 	bool pumping, pump_again;		 /* under lock: one thread submits at a time */
-	char *spare[FETCH_SPARE_BUFS]; /* under lock: idle block buffers (see FETCH_SPARE_BUFS) */
-	unsigned nspare;	       /* under lock */
+	char *spare[FETCH_SPARE_MAX]; /* under lock: idle block buffers (see FETCH_SPARE_MAX) */
+	unsigned nspare;	      /* under lock */
+	unsigned max_spare;	      /* max_prefetch + FETCH_SPARE_DEMAND, <= FETCH_SPARE_MAX */
 	unsigned nthreads;
 	pthread_t threads[8];
 	struct fetcher_stats stats;
@@ -206,7 +213,7 @@ static char *buf_get_locked(struct fetcher *f)
 
 static void buf_put_locked(struct fetcher *f, char *buf)
 {
-	if (buf && f->nspare < FETCH_SPARE_BUFS)
+	if (buf && f->nspare < f->max_spare)
 		f->spare[f->nspare++] = buf;
 	else
 		free(buf);
@@ -383,14 +390,19 @@ static void complete(struct fetcher *f, struct inflight *e)
 	}
 	pthread_mutex_lock(&f->lock);
 	bool from_peer = e->from_peer;
+	uint64_t peer_sum = e->peer_sum;
 	pthread_mutex_unlock(&f->lock);
 	if (from_peer)
 		atomic_fetch_add(&f->stats.peer_blocks, 1);
 	if (err == 0 && from_peer && (!f->near || e->want > f->route.near_cache)) {
 		/* near-cache off (or smaller than a block): the page cache keeps it, not the
 		 * tiers */
+	} else if (err == 0 && e->no_keep) {
+		/* its owner keeps it: the loader that asked hands it over */
 	} else if (err == 0) {
-		int r = block_store_put(f->bs, e->obj, e->block, e->buf, e->want);
+		int r = from_peer ? block_store_put_summed(f->bs, e->obj, e->block, e->buf, e->want,
+							   peer_sum)
+				  : block_store_put(f->bs, e->obj, e->block, e->buf, e->want);
 		if (r == 0)
 			stored = true;
 		else
@@ -461,6 +473,9 @@ int fetcher_new(struct ufs *u, struct block_store *bs, const struct fetcher_opti
 		room = 1;
 	if (f->max_prefetch > room)
 		f->max_prefetch = (unsigned)room;
+	f->max_spare = f->max_prefetch + FETCH_SPARE_DEMAND;
+	if (f->max_spare > FETCH_SPARE_MAX)
+		f->max_spare = FETCH_SPARE_MAX;
 	f->part_size = opts && opts->part_size ? opts->part_size : 1u << 20;
 	if (f->part_size > f->block_size)
 		f->part_size = f->block_size;
@@ -575,7 +590,7 @@ static int owner_peer(struct fetcher *f, const char *path, uint64_t block,
 
 /* Runs on a peer client thread: a checked block goes to the store threads like a UFS one; a
  * failure sends the block's parts to the UFS (the peer is marked down by the client). */
-static void peer_done(void *userdata, int err)
+static void peer_done(void *userdata, int err, uint64_t xxh3)
 {
 	struct inflight *e = userdata;
 	struct fetcher *f = e->f;
@@ -584,7 +599,14 @@ static void peer_done(void *userdata, int err)
 	if (err == 0) {
 		e->got = e->want;
 		e->from_peer = true;
+		e->peer_sum = xxh3;
 		e->parts_left = 0;
+		/* Checked whole (checksum and MAC): its readers take it from memory now, while
+		 * a store thread writes it to the near-cache; they never wait for that write. */
+		for (unsigned i = 0; i < e->nparts; i++)
+			e->parts[i].landed = true;
+		if (e->range_waiters)
+			pthread_cond_broadcast(&f->done_cond);
 		queue_locked(f, e);
 	} else {
 		atomic_fetch_add(&f->stats.peer_fallbacks, 1);
@@ -597,7 +619,7 @@ static void peer_done(void *userdata, int err)
 
 static int start_locked(struct fetcher *f, uint64_t obj, const char *path,
 			const struct ufs_attr *attr, uint64_t block, enum fetch_class cls,
-			bool local, struct inflight **ret)
+			bool local, bool no_keep, struct inflight **ret)
 {
 	bool prefetch = cls != FETCH_DEMAND;
 	uint32_t want = block_len(f, attr, block);
@@ -623,6 +645,7 @@ static int start_locked(struct fetcher *f, uint64_t obj, const char *path,
 	e->attr = *attr;
 	e->want = want;
 	e->prefetch = prefetch;
+	e->no_keep = no_keep;
 	e->cls = cls;
 	e->refs = 2;
 	/* its callers looked it up first, under the same lock: never a duplicate */
@@ -676,7 +699,7 @@ static bool range_landed_locked(const struct fetcher *f, const struct inflight *
 /* Waits for block `block`; with borrow, only for its bytes [from, to), and an in-memory answer
  * holds e (no copy) until fetcher_result_release. */
 static int get(struct fetcher *f, uint64_t obj, const char *path, const struct ufs_attr *attr,
-	       uint64_t block, bool local, bool borrow, uint32_t from, uint32_t to,
+	       uint64_t block, bool local, bool no_keep, bool borrow, uint32_t from, uint32_t to,
 	       struct fetch_result *ret)
 {
 	for (int round = 0;; round++) {
@@ -709,7 +732,8 @@ static int get(struct fetcher *f, uint64_t obj, const char *path, const struct u
 				pthread_mutex_unlock(&f->lock);
 				return r;
 			}
-			r = start_locked(f, obj, path, attr, block, FETCH_DEMAND, local, &e);
+			r = start_locked(f, obj, path, attr, block, FETCH_DEMAND, local, no_keep,
+					 &e);
 			if (r < 0) {
 				pthread_mutex_unlock(&f->lock);
 				return r;
@@ -795,14 +819,14 @@ static int get(struct fetcher *f, uint64_t obj, const char *path, const struct u
 int fetcher_get(struct fetcher *f, uint64_t obj, const char *path, const struct ufs_attr *attr,
 		uint64_t block, struct fetch_result *ret)
 {
-	return get(f, obj, path, attr, block, false, false, 0, 0, ret);
+	return get(f, obj, path, attr, block, false, false, false, 0, 0, ret);
 }
 
 int fetcher_get_range(struct fetcher *f, uint64_t obj, const char *path,
 		      const struct ufs_attr *attr, uint64_t block, uint32_t from, uint32_t to,
 		      struct fetch_result *ret)
 {
-	return get(f, obj, path, attr, block, false, true, from, to, ret);
+	return get(f, obj, path, attr, block, false, false, true, from, to, ret);
 }
 
 void fetcher_result_release(struct fetcher *f, struct fetch_result *r)
@@ -821,7 +845,27 @@ void fetcher_result_release(struct fetcher *f, struct fetch_result *r)
 int fetcher_get_local(struct fetcher *f, uint64_t obj, const char *path,
 		      const struct ufs_attr *attr, uint64_t block, struct fetch_result *ret)
 {
-	return get(f, obj, path, attr, block, true, false, 0, 0, ret);
+	return get(f, obj, path, attr, block, true, false, false, 0, 0, ret);
+}
+
+int fetcher_get_for_owner(struct fetcher *f, uint64_t obj, const char *path,
+			  const struct ufs_attr *attr, uint64_t block, struct fetch_result *ret)
+{
+	return get(f, obj, path, attr, block, true, true, true, 0, block_len(f, attr, block),
+		   ret);
+}
+
+int fetcher_put(struct fetcher *f, uint64_t obj, uint64_t block, const void *buf, uint32_t len,
+		uint64_t xxh3)
+{
+	pthread_mutex_lock(&f->lock);
+	bool busy = find_locked(f, obj, block) != NULL;
+	pthread_mutex_unlock(&f->lock);
+	if (busy)
+		return -EEXIST; /* this node fetches it itself already: that copy lands */
+	/* A fetch may start between the look and the put: the store keeps the first whole
+	 * copy (put of a block already valid is a no-op), both are the same version's bytes. */
+	return block_store_put_summed(f->bs, obj, block, buf, len, xxh3);
 }
 
 static unsigned prefetch_class(struct fetcher *f, uint64_t obj, const char *path,
@@ -842,7 +886,7 @@ static unsigned prefetch_class(struct fetcher *f, uint64_t obj, const char *path
 		}
 		if (block_store_contains(f->bs, obj, b))
 			continue;
-		if (start_locked(f, obj, path, attr, b, cls, false, &e) < 0)
+		if (start_locked(f, obj, path, attr, b, cls, false, false, &e) < 0)
 			break;
 		put_locked(e);
 		started++;

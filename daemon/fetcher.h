@@ -89,6 +89,19 @@ void fetcher_result_release(struct fetcher *f, struct fetch_result *r);
 int fetcher_get_local(struct fetcher *f, uint64_t obj, const char *path,
 		      const struct ufs_attr *attr, uint64_t block, struct fetch_result *ret);
 
+/* For a DataLoad that fetches a block another node owns, to hand it to that owner: a miss goes
+ * to the UFS (never to a peer) and is not kept in this node's tiers; returns when all its bytes
+ * landed, in memory held until fetcher_result_release (or a pinned tier range when this node
+ * had the block already). Errors as fetcher_get_local. */
+int fetcher_get_for_owner(struct fetcher *f, uint64_t obj, const char *path,
+			  const struct ufs_attr *attr, uint64_t block, struct fetch_result *ret);
+
+/* Stores block `block` of obj that another node fetched for this node (its owner), its bytes
+ * already checked by the caller against xxh3. Returns 0 (stored, or the store had it), -EEXIST
+ * (this node is fetching it itself), or block_store_put's -errno. */
+int fetcher_put(struct fetcher *f, uint64_t obj, uint64_t block, const void *buf, uint32_t len,
+		uint64_t xxh3);
+
 /* Starts fetching up to count blocks from first (those neither cached nor in flight), within
  * the prefetch budget; does not wait. Returns how many fetches it started. */
 unsigned fetcher_prefetch(struct fetcher *f, uint64_t obj, const char *path,

@@ -31,6 +31,9 @@
 struct load_file {
 	char *path;
 	uint64_t size;
+	/* A shared load's plan (balance()): per block, its owner's and its fetcher's index in
+	 * l->share; read-only once the workers run. */
+	uint8_t *owner, *assign;
 };
 
 /* Another cache node's share of a spread load. */
@@ -54,6 +57,10 @@ struct load {
 	/* Whose blocks the workers load: bit i for share[i]. Set by the load thread before it
 	 * starts workers and read-only while they run. */
 	uint64_t mask;
+	int self_share;	  /* this node's index in share, or -1; set before the workers start */
+	bool takeover;	  /* the workers load lost nodes' shares: every block through its owner */
+	uint64_t owned_bytes; /* of this node's share, the blocks it owns (the rest it hands over) */
+	atomic_uint_fast64_t handed_bytes; /* fetched here and kept by their owner */
 	/* A spread load (load_start on a source with peers): the other cache nodes' shares. */
 	const struct fetcher_route *route;
 	struct cluster_view *view; /* referenced: the member set the remotes' idx index */
@@ -106,27 +113,17 @@ static int block_owner(const struct load *l, const char *path, uint64_t block)
 	return rendezvous_owner(key, (const char *const *)l->share, l->nshare);
 }
 
-static bool mine(const struct load *l, const char *path, uint64_t block)
+/* Whether the workers load this block now: always without a share, else when its fetcher in
+ * the plan is one of l->mask's. */
+static bool assigned(const struct load *l, const struct load_file *lf, uint64_t block)
 {
-	if (!l->nshare)
-		return true;
-	int o = block_owner(l, path, block);
-	return o >= 0 && (l->mask >> o & 1);
+	return !l->nshare || (l->mask >> lf->assign[block] & 1);
 }
 
+/* A file of the plan; a shared load keeps every file (balance() splits the work after). */
 static int plan_file(const char *path, const struct ufs_attr *attr, void *userdata)
 {
 	struct load *l = userdata;
-	uint64_t bs = l->src->block_size, nblocks = (attr->size + bs - 1) / bs;
-	uint64_t owned = 0;
-	bool counted = mine(l, path, 0); /* the owner of block 0 counts the file */
-	for (uint64_t b = 0; b < nblocks && l->nshare; b++)
-		if (mine(l, path, b))
-			owned += b + 1 < nblocks ? bs : attr->size - b * bs;
-	if (!l->nshare)
-		owned = attr->size;
-	if (!counted && !owned && !l->route)
-		return 0; /* another node's share; a spread load keeps it for a takeover */
 	char *p = strdup(path);
 	if (!p)
 		return -ENOMEM;
@@ -143,11 +140,171 @@ static int plan_file(const char *path, const struct ufs_attr *attr, void *userda
 		l->cap = cap;
 	}
 	l->files[l->nfiles++] = (struct load_file){.path = p, .size = attr->size};
-	l->prog.files_total += counted;
-	l->prog.bytes_total += owned;
+	if (!l->nshare) {
+		l->prog.files_total++;
+		l->prog.bytes_total += attr->size;
+	}
 	l->tree_files++;
 	l->tree_bytes += attr->size;
 	pthread_mutex_unlock(&l->lock);
+	return 0;
+}
+
+
+/* Whether the nodes in l->mask count lf among their files: the fetcher of its block 0 (of a
+ * shared load's plan), or of an empty file its owner's. */
+static bool counts_file(const struct load *l, const struct load_file *lf)
+{
+	if (!l->nshare)
+		return true;
+	int o = lf->size ? lf->assign[0] : block_owner(l, lf->path, 0);
+	return o >= 0 && (l->mask >> o & 1);
+}
+
+static int file_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct load_file *)a)->path, ((const struct load_file *)b)->path);
+}
+
+/* A shared load's plan, the same on every node of the share (the same files, sorted, the same
+ * nodes): each block is fetched from the UFS by its owner, except that the busiest owners' last
+ * blocks go to the least busy nodes, which fetch them and hand them to their owner, until no
+ * move lowers the busiest node's bytes. Rendezvous placement is even on average only: on a
+ * tree of a few hundred blocks one node can own 40% more than another, and the load would wait
+ * for it. Placement does not change: every block ends at its owner. Sets this node's totals. */
+static int balance(struct load *l)
+{
+	uint64_t bs = l->src->block_size, load[64] = {0}, nall = 0;
+	qsort(l->files, l->nfiles, sizeof(*l->files), file_cmp);
+	for (size_t i = 0; i < l->nfiles; i++) {
+		struct load_file *lf = &l->files[i];
+		uint64_t n = (lf->size + bs - 1) / bs;
+		lf->owner = malloc(n ? n : 1);
+		lf->assign = malloc(n ? n : 1);
+		if (!lf->owner || !lf->assign)
+			return -ENOMEM;
+		for (uint64_t b = 0; b < n; b++) {
+			int o = block_owner(l, lf->path, b);
+			if (o < 0)
+				return -EINVAL;
+			lf->owner[b] = lf->assign[b] = (uint8_t)o;
+			load[o] += b + 1 < n ? bs : lf->size - b * bs;
+		}
+		nall += n;
+	}
+	/* each node's blocks, last first: a cursor per node into the plan order */
+	size_t cur_file[64];
+	uint64_t cur_block[64];
+	for (size_t k = 0; k < l->nshare; k++) {
+		cur_file[k] = l->nfiles;
+		cur_block[k] = 0;
+	}
+	/* without peers (no route) a block cannot be handed to its owner: each fetches its own */
+	bool can_hand = fetcher_get_route(l->src->fetcher) != NULL;
+	for (uint64_t moves = 0; can_hand && moves < nall; moves++) {
+		size_t h = 0, m = 0;
+		for (size_t k = 1; k < l->nshare; k++) {
+			if (load[k] > load[h])
+				h = k;
+			if (load[k] < load[m])
+				m = k;
+		}
+		/* h's previous block in plan order that it still fetches itself */
+		struct load_file *lf = NULL;
+		uint64_t b = 0;
+		while (cur_file[h] > 0 && !lf) {
+			struct load_file *f = &l->files[cur_file[h] - 1];
+			if (cur_block[h] == 0)
+				cur_block[h] = (f->size + bs - 1) / bs;
+			while (cur_block[h] > 0 && !lf) {
+				b = --cur_block[h];
+				if (f->owner[b] == h && f->assign[b] == h)
+					lf = f;
+			}
+			if (!lf)
+				cur_file[h]--;
+		}
+		if (!lf)
+			break;
+		uint64_t n = (lf->size + bs - 1) / bs, len = b + 1 < n ? bs : lf->size - b * bs;
+		if (load[m] + len >= load[h])
+			break; /* the busiest would not get lighter */
+		lf->assign[b] = (uint8_t)m;
+		load[h] -= len;
+		load[m] += len;
+	}
+	uint64_t mine = 0, owned = 0, files = 0;
+	for (size_t i = 0; i < l->nfiles; i++) {
+		struct load_file *lf = &l->files[i];
+		uint64_t n = (lf->size + bs - 1) / bs;
+		for (uint64_t b = 0; b < n; b++) {
+			uint64_t len = b + 1 < n ? bs : lf->size - b * bs;
+			if ((int)lf->assign[b] == l->self_share)
+				mine += len;
+			if ((int)lf->owner[b] == l->self_share)
+				owned += len;
+		}
+		files += l->self_share >= 0 && counts_file(l, lf);
+	}
+	pthread_mutex_lock(&l->lock);
+	l->prog.bytes_total = mine;
+	l->prog.files_total = files;
+	l->owned_bytes = owned;
+	pthread_mutex_unlock(&l->lock);
+	return 0;
+}
+
+/* A block of another owner that the plan gave this node: fetched from the UFS and handed to
+ * its owner; if the owner does not take it, it is asked for it the usual way (it fetches it
+ * itself). Returns 0 or -errno. */
+static int hand_over(struct load *l, const struct load_file *lf, uint64_t obj,
+		     const struct ufs_attr *a, uint64_t b, uint32_t *ret_len)
+{
+	struct source *src = l->src;
+	const struct fetcher_route *rt = fetcher_get_route(src->fetcher);
+	struct fetch_result fr;
+	int r = rt ? fetcher_get_for_owner(src->fetcher, obj, lf->path, a, b, &fr) : -ENOTCONN;
+	if (r == 0) {
+		char *copy = NULL;
+		const char *bytes = fr.mem;
+		if (!fr.mem) {
+			/* this node had it in a tier already (a near-cache copy): read it back */
+			copy = malloc(fr.len);
+			ssize_t n = copy ? pread(fr.ref.fd, copy, fr.len, (off_t)fr.ref.off) : -1;
+			block_store_release(src->store, obj, b);
+			if (n != (ssize_t)fr.len) {
+				free(copy);
+				copy = NULL;
+			}
+			bytes = copy;
+		}
+		struct cluster_view *v = cluster_view_get(rt->cluster);
+		int idx = cluster_find(v, l->share[lf->owner[b]]);
+		r = !bytes ? -EIO
+		    : idx < 0
+			? -ENOENT
+			: peer_client_put(rt->peers, v, idx, src->id, lf->path, a, b, bytes, fr.len);
+		cluster_view_put(v);
+		*ret_len = fr.len;
+		if (fr.mem)
+			fetcher_result_release(src->fetcher, &fr);
+		free(copy);
+		if (r == 0 || r == -EEXIST) {
+			atomic_fetch_add(&l->handed_bytes, *ret_len);
+			return 0;
+		}
+		log_debug("block %" PRIu64 " of \"%s\": its owner %s did not take it (%s); asking "
+			  "it for the block instead",
+			  b, lf->path, l->share[lf->owner[b]], strerror(-r));
+	}
+	r = fetcher_get(src->fetcher, obj, lf->path, a, b, &fr);
+	if (r < 0)
+		return r;
+	*ret_len = fr.len;
+	if (fr.mem)
+		free(fr.mem);
+	else
+		block_store_release(src->store, obj, b);
 	return 0;
 }
 
@@ -167,9 +324,20 @@ static int load_one(struct load *l, const struct load_file *lf)
 	unsigned window = src->fetch_concurrency / 2 ? src->fetch_concurrency / 2 : 1;
 	uint64_t pf = 0;    /* the next block to consider prefetching */
 	unsigned ahead = 0; /* blocks of ours prefetched in (b, pf) */
+	/* blocks it fetches and keeps (or, taking over, asks their owners for) */
+#define OWN_HERE(b)                                                                                \
+	(assigned(l, lf, (b)) && (!l->nshare || l->takeover || (int)lf->owner[(b)] == l->self_share))
 	for (uint64_t b = 0; b < nblocks && !l->stop; b++) {
-		if (!mine(l, lf->path, b))
+		if (!assigned(l, lf, b))
 			continue;
+		if (!OWN_HERE(b)) {
+			uint32_t len = 0;
+			r = hand_over(l, lf, obj, &a, b, &len);
+			if (r < 0)
+				return r;
+			atomic_fetch_add(&l->bytes_done, len);
+			continue;
+		}
 		if (pf <= b) {
 			pf = b + 1;
 			ahead = 0;
@@ -177,7 +345,7 @@ static int load_one(struct load *l, const struct load_file *lf)
 			ahead--; /* b was one of them */
 		}
 		for (; ahead < window && pf < nblocks; pf++)
-			if (mine(l, lf->path, pf)) {
+			if (OWN_HERE(pf)) {
 				fetcher_prefetch(src->fetcher, obj, lf->path, &a, pf, 1);
 				ahead++;
 			}
@@ -196,6 +364,7 @@ static int load_one(struct load *l, const struct load_file *lf)
 			block_store_release(src->store, obj, b);
 		atomic_fetch_add(&l->bytes_done, fr.len);
 	}
+#undef OWN_HERE
 	return l->stop ? -ECANCELED : 0;
 }
 
@@ -214,7 +383,7 @@ static void *worker(void *arg)
 			fail(l, r, lf->path);
 			break;
 		}
-		if (r == 0 && mine(l, lf->path, 0))
+		if (r == 0 && counts_file(l, lf))
 			atomic_fetch_add(&l->files_done, 1);
 	}
 	return NULL;
@@ -368,6 +537,7 @@ static void spread_run(struct load *l, int self_share)
 		/* Their blocks go through the fetcher to their next owners (the lost nodes are
 		 * marked down), who fetch and keep them. */
 		l->mask = lost;
+		l->takeover = true;
 		crew_start(l, &c);
 		crew_join(&c);
 	}
@@ -381,6 +551,7 @@ static void *load_thread(void *arg)
 	for (size_t i = 0; i < l->nshare; i++)
 		if (!strcmp(l->share[i], l->share_self))
 			self_share = (int)i;
+	l->self_share = self_share;
 	l->mask = self_share >= 0 ? 1ull << self_share : 0;
 	if (l->route)
 		remotes_start(l); /* they walk the tree while this node does */
@@ -389,6 +560,11 @@ static void *load_thread(void *arg)
 		r = tree_walk(l->src->meta, l->paths[i], l->ttl_ms, plan_file, l, &l->stop);
 		if (r < 0)
 			fail(l, r, l->paths[i]);
+	}
+	if (r == 0 && l->nshare) {
+		r = balance(l);
+		if (r < 0)
+			fail_msg(l, r, "cannot plan the load's share (out of memory)");
 	}
 	if (r == 0 && l->route) {
 		spread_run(l, self_share);
@@ -406,11 +582,14 @@ static void *load_thread(void *arg)
 	if (l->prog.error)
 		log_warn("load of %s failed: %s", l->src->url, l->prog.message);
 	else
-		log_info("load of %zu path(s) of %s done: %llu files, %llu bytes in %lld ms%s",
+		log_info("load of %zu path(s) of %s done: %llu files, %llu bytes in %lld ms%s; "
+			 "owns %llu bytes, handed %llu to their owners",
 			 l->npaths, l->src->url, (unsigned long long)l->prog.files_total,
 			 (unsigned long long)l->prog.bytes_total,
 			 (long long)(l->prog.finished_ms - l->prog.started_ms),
-			 l->route ? " (this node's share of a spread load)" : "");
+			 l->route ? " (this node's share of a spread load)" : "",
+			 (unsigned long long)(l->nshare ? l->owned_bytes : l->prog.bytes_total),
+			 (unsigned long long)atomic_load(&l->handed_bytes));
 	return NULL;
 }
 
@@ -581,8 +760,11 @@ void load_free(struct load *l)
 		return;
 	l->stop = 1;
 	pthread_join(l->thread, NULL);
-	for (size_t i = 0; i < l->nfiles; i++)
+	for (size_t i = 0; i < l->nfiles; i++) {
 		free(l->files[i].path);
+		free(l->files[i].owner);
+		free(l->files[i].assign);
+	}
 	free(l->files);
 	for (size_t i = 0; i < l->npaths; i++)
 		free(l->paths[i]);

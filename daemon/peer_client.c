@@ -168,8 +168,9 @@ static struct curl_slist *auth_headers(const struct peer_request *sig, const cha
 	return hdrs;
 }
 
-/* One request, on a worker thread: returns 0 when rq->buf holds the verified block. */
-static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq)
+/* One request, on a worker thread: returns 0 when rq->buf holds the verified block (its XXH3
+ * in *ret_sum). */
+static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq, uint64_t *ret_sum)
 {
 	const char *self = cluster_node_name(rq->view, cluster_self(rq->view));
 	struct peer_request sig = {
@@ -193,7 +194,8 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq)
 	}
 	struct transfer t = {.rq = rq};
 	char errbuf[CURL_ERROR_SIZE] = "";
-	curl_easy_reset(e);
+	/* No curl_easy_reset(): every option below is set again, and a reset handle would
+	 * allocate a fresh receive buffer (its pages faulted and zeroed) for each block. */
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_cb);
@@ -244,10 +246,11 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq)
 	uint64_t sum = XXH3_64bits(rq->buf, rq->len);
 	if (sum != want_sum || peer_auth_verify_reply(pc->key, mac, rq->len, sum, t.h.mac) < 0)
 		return -EBADMSG;
+	*ret_sum = sum;
 	return 0;
 }
 
-static void finish(struct peer_client *pc, struct peer_req *rq, int err)
+static void finish(struct peer_client *pc, struct peer_req *rq, int err, uint64_t sum)
 {
 	struct cluster_stats *st = cluster_get_stats(pc->cluster);
 	if (err == 0) {
@@ -273,7 +276,7 @@ static void finish(struct peer_client *pc, struct peer_req *rq, int err)
 		    err == -ETIMEDOUT || err == -EIO)
 			cluster_mark_down(rq->view, rq->idx);
 	}
-	rq->done(rq->userdata, err);
+	rq->done(rq->userdata, err, sum);
 	cluster_view_put(rq->view);
 	free(rq->source);
 	free(rq->path);
@@ -294,8 +297,9 @@ static void *worker(void *arg)
 		STAILQ_REMOVE_HEAD(&pc->queue, link);
 		bool cancel = pc->stopping;
 		pthread_mutex_unlock(&pc->lock);
-		int err = cancel ? -ECANCELED : e ? transfer(pc, e, rq) : -ENOMEM;
-		finish(pc, rq, err);
+		uint64_t sum = 0;
+		int err = cancel ? -ECANCELED : e ? transfer(pc, e, rq, &sum) : -ENOMEM;
+		finish(pc, rq, err, sum);
 		pthread_mutex_lock(&pc->lock);
 	}
 	pthread_mutex_unlock(&pc->lock);
@@ -502,5 +506,121 @@ out:
 	curl_slist_free_all(hdrs);
 	free(url);
 	free(c);
+	return r;
+}
+
+/* CURLOPT_READFUNCTION of a push: the block's bytes. */
+struct push_body {
+	const char *buf;
+	size_t len, off;
+};
+
+static size_t push_read_cb(char *out, size_t size, size_t nitems, void *userdata)
+{
+	struct push_body *b = userdata;
+	size_t n = size * nitems;
+	if (n > b->len - b->off)
+		n = b->len - b->off;
+	memcpy(out, b->buf + b->off, n);
+	b->off += n;
+	return n;
+}
+
+int peer_client_put(struct peer_client *pc, struct cluster_view *view, int idx, const char *source,
+		    const char *path, const struct ufs_attr *attr, uint64_t block, const void *buf,
+		    uint32_t len)
+{
+	const char *peer = cluster_node_name(view, idx);
+	struct peer_request sig = {
+	    .node = cluster_node_name(view, cluster_self(view)),
+	    .time = (int64_t)time(NULL),
+	    .source = source,
+	    .path = path,
+	    .block = block,
+	    .size = attr->size,
+	    .mtime = attr->mtime,
+	    .etag = attr->etag,
+	};
+	char mac[PEER_AUTH_MAC_HEX], bmac[PEER_AUTH_MAC_HEX], h_sum[64], h_bmac[128];
+	if (peer_auth_sign_request(pc->key, &sig, mac) < 0)
+		return -EINVAL;
+	/* the body is bound to this request as a reply is (a GET's MAC cannot carry a body) */
+	uint64_t sum = XXH3_64bits(buf, len);
+	peer_auth_sign_reply(pc->key, mac, len, sum, bmac);
+	snprintf(h_sum, sizeof(h_sum), "X-Weir-Xxh3: %016" PRIx64, sum);
+	snprintf(h_bmac, sizeof(h_bmac), "X-Weir-Body-Auth: %s", bmac);
+	char *url = request_url(view, idx, "/v1/block", &sig);
+	struct curl_slist *hdrs = url ? auth_headers(&sig, mac) : NULL, *tmp;
+	const char *more[] = {h_sum, h_bmac, "Expect:", "Content-Type: application/octet-stream"};
+	for (size_t i = 0; hdrs && i < sizeof(more) / sizeof(more[0]); i++) {
+		tmp = curl_slist_append(hdrs, more[i]);
+		if (!tmp) {
+			curl_slist_free_all(hdrs);
+			hdrs = NULL;
+		}
+		hdrs = tmp;
+	}
+	CURL *e = hdrs ? curl_easy_init() : NULL;
+	int r = -ENOMEM;
+	if (!e)
+		goto out;
+	struct push_body body = {.buf = buf, .len = len};
+	char errbuf[CURL_ERROR_SIZE] = "";
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(e, CURLOPT_READFUNCTION, push_read_cb);
+	curl_easy_setopt(e, CURLOPT_READDATA, &body);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)pc->connect_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)pc->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)pc->stall_s);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	CURLcode cc = curl_easy_perform(e);
+	long status = 0;
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	if (cc != CURLE_OK) {
+		log_debug("peer %s, push of block %" PRIu64 " of \"%s\": %s", peer, block, path,
+			  errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		r = cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -ECONNREFUSED;
+		goto out;
+	}
+	switch (status) {
+	case 200:
+		r = 0;
+		break;
+	case 409:
+		r = -EEXIST;
+		break;
+	case 403:
+		r = -EACCES;
+		break;
+	case 404:
+		r = -ENOENT;
+		break;
+	case 412:
+		r = -ESTALE;
+		break;
+	case 421:
+		r = -EXDEV;
+		break;
+	case 503:
+		r = -EAGAIN;
+		break;
+	default:
+		log_debug("peer %s, push of block %" PRIu64 " of \"%s\": HTTP %ld", peer, block,
+			  path, status);
+		r = -EIO;
+	}
+out:
+	if (e)
+		curl_easy_cleanup(e);
+	curl_slist_free_all(hdrs);
+	free(url);
 	return r;
 }

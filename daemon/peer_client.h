@@ -26,7 +26,7 @@ struct peer_client_config {
 /* Called once per request on a worker thread: 0 when buf holds exactly len verified bytes, or
  * -errno (-ECONNREFUSED, -ETIMEDOUT, -EACCES refused, -EBADMSG wrong bytes, -ESTALE the peer
  * holds another version, -ENOENT the peer has no such source or object, -EAGAIN busy). */
-typedef void (*peer_done_fn)(void *userdata, int err);
+typedef void (*peer_done_fn)(void *userdata, int err, uint64_t xxh3); /* xxh3: buf's, on 0 */
 
 struct peer_client;
 
@@ -55,3 +55,15 @@ int peer_client_get_async(struct peer_client *pc, struct cluster_view *view, int
 int peer_client_load(struct peer_client *pc, struct cluster_view *view, int idx,
 		     enum peer_load_op op, const char *source, const char *spec, uint64_t id,
 		     struct load_share *ret);
+
+/* Hands member idx of view, the owner of block `block` of path (version attr) of source, the
+ * block's len bytes from buf, which this node fetched for it (a DataLoad whose plan gave this
+ * node part of a busier owner's blocks): a signed PUT /v1/block whose body is bound to the
+ * request by a MAC over its XXH3 (peer_auth_sign_reply of the request's MAC). Runs on the
+ * caller's thread and waits: call it without locks. Returns 0 (the owner keeps it), -EEXIST
+ * (the owner fetches it itself), -ESTALE (it knows another version), -EXDEV (it does not own
+ * the block), -ENOENT (no such source there), -EACCES (refused), -ECONNREFUSED/-ETIMEDOUT,
+ * -EAGAIN, -EIO. */
+int peer_client_put(struct peer_client *pc, struct cluster_view *view, int idx, const char *source,
+		    const char *path, const struct ufs_attr *attr, uint64_t block, const void *buf,
+		    uint32_t len);

@@ -172,11 +172,40 @@ static void remote_load_free(struct peer_server *ps, struct remote_load *rl)
 	free(rl);
 }
 
+/* A refusal: its HTTP status and text. */
+struct refusal {
+	unsigned status;
+	const char *msg;
+};
+
+/* A block being pushed to this node, its owner (PUT /v1/block), between its calls. */
+struct pushing {
+	int kind; /* 2 */
+	struct peer_server *ps;
+	struct source *src;
+	char *buf;
+	uint32_t len, got;
+	bool overflow;
+	struct refusal no; /* status 0, or refused at its headers: answered once the body is in
+			    * (a client that sends its body before reading cannot see an early
+			    * answer) */
+};
+
+static void pushing_end(struct pushing *pu)
+{
+	if (pu->src)
+		pu->ps->cfg.sources.release(pu->ps->cfg.sources.userdata, pu->src);
+	free(pu->buf);
+	free(pu);
+}
+
 static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	if (*con_cls && *(int *)*con_cls == 1) {
 		free(*con_cls);
+	} else if (*con_cls && *(int *)*con_cls == 2) {
+		pushing_end(*con_cls);
 	} else if (*con_cls) {
 		serving_end(*con_cls);
 	}
@@ -492,29 +521,12 @@ static int block_get(struct serving *sv, const struct peer_request *rq, struct f
 	return 0;
 }
 
-static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
-			      const char *method, const char *version, const char *upload,
-			      size_t *upload_size, void **con_cls)
+/* Reads a signed request's fields (*ret_rq, strings borrowed from conn) and checks who sent it:
+ * 0, or -EACCES with *ret_no the answer to give (400, 403). */
+static int request_check(struct peer_server *ps, struct MHD_Connection *conn, const char *what,
+			 struct peer_request *ret_rq, const char **ret_mac, struct refusal *ret_no)
 {
-	struct peer_server *ps = cls;
 	struct cluster_stats *st = cluster_get_stats(ps->cfg.cluster);
-	bool is_load = !strcmp(method, "POST") && !strcmp(url, "/v1/load");
-	if (!is_load && (strcmp(method, "GET") != 0 || strcmp(url, "/v1/block") != 0))
-		return reply_text(conn, MHD_HTTP_NOT_FOUND,
-				  "weir-node serves GET /v1/block and POST /v1/load\n");
-	if (is_load && !*con_cls) {
-		/* the headers: answered once the (empty) body is in */
-		struct ctl_state *cs = calloc(1, sizeof(*cs));
-		if (!cs)
-			return MHD_NO;
-		*cs = (struct ctl_state){.kind = 1, .ps = ps};
-		*con_cls = cs;
-		return MHD_YES;
-	}
-	if (is_load && *upload_size) {
-		*upload_size = 0; /* a load request has no body: ignored */
-		return MHD_YES;
-	}
 	struct peer_request rq = {
 	    .node = header(conn, "X-Weir-Node"),
 	    .source = arg(conn, "source"),
@@ -525,9 +537,12 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	if (!rq.node || !mac || !parse_i64(header(conn, "X-Weir-Time"), &rq.time) || !rq.source ||
 	    !rq.path || !rq.etag || !parse_u64(arg(conn, "block"), &rq.block) ||
 	    !parse_u64(arg(conn, "size"), &rq.size) || !parse_i64(arg(conn, "mtime"), &rq.mtime))
-		return reply_text(conn, MHD_HTTP_BAD_REQUEST,
-				  "a request needs X-Weir-Node, X-Weir-Time, X-Weir-Auth and "
-				  "source, path, block, size, mtime, etag\n");
+	{
+		*ret_no = (struct refusal){MHD_HTTP_BAD_REQUEST,
+					   "a request needs X-Weir-Node, X-Weir-Time, X-Weir-Auth "
+					   "and source, path, block, size, mtime, etag\n"};
+		return -EACCES;
+	}
 	/* With members from the API, the key is the proof: a node that just joined is served
 	 * before this node's view of the Leases has it. */
 	int r = cluster_is_dynamic(ps->cfg.cluster) || cluster_has_member(ps->cfg.cluster, rq.node)
@@ -544,12 +559,185 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 		if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
 			inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr,
 				  addr, sizeof(addr));
-		log_warn("refused a %s request from %s claiming to be node \"%.64s\": %s",
-			 is_load ? "load" : "block", addr, rq.node,
+		log_warn("refused a %s request from %s claiming to be node \"%.64s\": %s", what,
+			 addr, rq.node,
 			 r == -ETIME ? "its time is too far from ours"
 				     : "not a member, or its MAC does not match our peer key");
-		return reply_text(conn, MHD_HTTP_FORBIDDEN, "refused\n");
+		*ret_no = (struct refusal){MHD_HTTP_FORBIDDEN, "refused\n"};
+		return -EACCES;
 	}
+	*ret_rq = rq;
+	*ret_mac = mac;
+	return 0;
+}
+
+
+/* The headers of a PUT /v1/block: who sends it (request_check), that this node owns the block,
+ * its length; then the body is taken in (*con_cls a struct pushing). Answered here only when
+ * refused. */
+static enum MHD_Result push_begin(struct peer_server *ps, struct MHD_Connection *conn,
+				  void **con_cls)
+{
+	struct pushing *pu = calloc(1, sizeof(*pu));
+	if (!pu)
+		return MHD_NO;
+	*pu = (struct pushing){.kind = 2, .ps = ps};
+	*con_cls = pu; /* request_done lets go of it from here */
+	struct peer_request rq;
+	const char *mac;
+	uint64_t clen;
+	if (request_check(ps, conn, "push", &rq, &mac, &pu->no) < 0)
+		return MHD_YES;
+	if (!path_ok(rq.path) || strlen(rq.etag) >= UFS_ETAG_MAX) {
+		pu->no = (struct refusal){MHD_HTTP_BAD_REQUEST, "bad path or etag\n"};
+		return MHD_YES;
+	}
+	if (!header(conn, "X-Weir-Xxh3") || !header(conn, "X-Weir-Body-Auth") ||
+	    !parse_u64(header(conn, "Content-Length"), &clen)) {
+		pu->no = (struct refusal){MHD_HTTP_BAD_REQUEST,
+					  "a pushed block needs Content-Length, X-Weir-Xxh3 and "
+					  "X-Weir-Body-Auth\n"};
+		return MHD_YES;
+	}
+	if (ps->cfg.sources.acquire(ps->cfg.sources.userdata, rq.source, &pu->src) < 0) {
+		pu->src = NULL;
+		pu->no = (struct refusal){MHD_HTTP_NOT_FOUND, "no such source open here\n"};
+		return MHD_YES;
+	}
+	const struct fetcher_route *rt = fetcher_get_route(pu->src->fetcher);
+	uint64_t bs = pu->src->block_size, nblocks = (rq.size + bs - 1) / bs;
+	if (rq.block >= nblocks) {
+		pu->no = (struct refusal){MHD_HTTP_RANGE_NOT_SATISFIABLE, "no such block\n"};
+		return MHD_YES;
+	}
+	/* Only the owner keeps a pushed block: readers look for it there, and a node that
+	 * does not own it must not be made to fill its tiers with it. */
+	int owner[1];
+	struct cluster_view *v = cluster_view_get(ps->cfg.cluster);
+	bool owned = rt && cluster_owners(v, rq.source, rt->replicas, rq.path, rq.block, owner, 1) &&
+		     owner[0] == cluster_self(v);
+	cluster_view_put(v);
+	if (!owned) {
+		pu->no = (struct refusal){421, "this node does not own that block\n"};
+		return MHD_YES;
+	}
+	uint64_t len = rq.block + 1 < nblocks ? bs : rq.size - rq.block * bs;
+	if (clen != len) {
+		pu->no = (struct refusal){MHD_HTTP_BAD_REQUEST, "the body is not the block's length\n"};
+		return MHD_YES;
+	}
+	pu->len = (uint32_t)len;
+	pu->buf = malloc(len);
+	return pu->buf ? MHD_YES : MHD_NO;
+}
+
+/* The whole body is in: checked against its sum and MAC, then the version, then stored. */
+static enum MHD_Result push_end(struct peer_server *ps, struct MHD_Connection *conn,
+				struct pushing *pu)
+{
+	struct cluster_stats *st = cluster_get_stats(ps->cfg.cluster);
+	if (pu->no.status)
+		return reply_text(conn, pu->no.status, pu->no.msg);
+	struct peer_request rq;
+	const char *mac;
+	int r = request_check(ps, conn, "push", &rq, &mac, &pu->no); /* as at the start */
+	if (r < 0)
+		return reply_text(conn, pu->no.status, pu->no.msg);
+	char *end = NULL;
+	const char *sumhex = header(conn, "X-Weir-Xxh3");
+	uint64_t want = sumhex ? strtoull(sumhex, &end, 16) : 0;
+	if (pu->overflow || pu->got != pu->len || !end || *end || end == sumhex ||
+	    XXH3_64bits(pu->buf, pu->len) != want ||
+	    peer_auth_verify_reply(ps->cfg.key, mac, pu->len, want,
+				   header(conn, "X-Weir-Body-Auth")) < 0) {
+		atomic_fetch_add(&st->bad_bytes, 1);
+		log_warn("peer %.64s pushed block %" PRIu64 " of \"%s\" with bytes that fail their "
+			 "length, checksum or MAC; dropped",
+			 rq.node, rq.block, rq.path);
+		return reply_text(conn, MHD_HTTP_BAD_REQUEST, "the bytes fail their check\n");
+	}
+	struct ufs_attr attr = {.size = rq.size, .mtime = rq.mtime}, cur;
+	snprintf(attr.etag, sizeof(attr.etag), "%s", rq.etag);
+	bool changed;
+	uint64_t obj;
+	r = meta_cache_validate(pu->src->meta, rq.path, 60000, false, &cur, &changed);
+	if (r == 0 && (cur.is_dir || !ufs_attr_same_version(&cur, &attr)))
+		r = -ESTALE;
+	if (r == 0)
+		r = block_store_object_sync(pu->src->store, rq.path, &attr, &obj);
+	if (r == 0)
+		r = fetcher_put(pu->src->fetcher, obj, rq.block, pu->buf, pu->len, want);
+	switch (r) {
+	case 0:
+		return reply_text(conn, MHD_HTTP_OK, "kept\n");
+	case -EEXIST:
+		return reply_text(conn, MHD_HTTP_CONFLICT, "this node fetches that block itself\n");
+	case -ESTALE:
+		return reply_text(conn, MHD_HTTP_PRECONDITION_FAILED, "other version\n");
+	case -ENOENT:
+		return reply_text(conn, MHD_HTTP_NOT_FOUND, "no such object\n");
+	default:
+		log_debug("push of block %" PRIu64 " of \"%s\" from %.64s not kept: %s", rq.block,
+			  rq.path, rq.node, strerror(-r));
+		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot keep it now\n");
+	}
+}
+
+/* PUT /v1/block: a block of this node's that another node fetched for it (a DataLoad's plan). */
+static enum MHD_Result push_request(struct peer_server *ps, struct MHD_Connection *conn,
+				    const char *upload, size_t *upload_size, void **con_cls)
+{
+	struct pushing *pu = *con_cls;
+	if (!pu)
+		return push_begin(ps, conn, con_cls);
+	if (*upload_size && !pu->buf) {
+		*upload_size = 0; /* refused at its headers: the body is dropped */
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (*upload_size > pu->len - pu->got) {
+			pu->overflow = true;
+		} else {
+			memcpy(pu->buf + pu->got, upload, *upload_size);
+			pu->got += (uint32_t)*upload_size;
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	return push_end(ps, conn, pu);
+}
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload,
+			      size_t *upload_size, void **con_cls)
+{
+	struct peer_server *ps = cls;
+	struct cluster_stats *st = cluster_get_stats(ps->cfg.cluster);
+	bool is_load = !strcmp(method, "POST") && !strcmp(url, "/v1/load");
+	if (!strcmp(method, "PUT") && !strcmp(url, "/v1/block"))
+		return push_request(ps, conn, upload, upload_size, con_cls);
+	if (!is_load && (strcmp(method, "GET") != 0 || strcmp(url, "/v1/block") != 0))
+		return reply_text(conn, MHD_HTTP_NOT_FOUND, "weir-node serves GET and PUT /v1/block "
+							    "and POST /v1/load\n");
+	if (is_load && !*con_cls) {
+		/* the headers: answered once the (empty) body is in */
+		struct ctl_state *cs = calloc(1, sizeof(*cs));
+		if (!cs)
+			return MHD_NO;
+		*cs = (struct ctl_state){.kind = 1, .ps = ps};
+		*con_cls = cs;
+		return MHD_YES;
+	}
+	if (is_load && *upload_size) {
+		*upload_size = 0; /* a load request has no body: ignored */
+		return MHD_YES;
+	}
+	struct peer_request rq;
+	const char *mac;
+	struct refusal no;
+	int r = request_check(ps, conn, is_load ? "load" : "block", &rq, &mac, &no);
+	if (r < 0)
+		return reply_text(conn, no.status, no.msg);
 	if (is_load) {
 		/* signed as peer_auth.h says, and never a block request's fields */
 		bool start = rq.size == PEER_LOAD_START;

@@ -23,6 +23,7 @@
 #include <sqlite3.h>
 
 #include "block_store.h"
+#include <xxhash.h>
 #include "suites.h"
 #include "tier_pool.h"
 #include "uring_io.h"
@@ -474,6 +475,31 @@ START_TEST(test_crash_mid_write)
 			pos = (off_t)((blk + 1) * BS);
 		}
 	}
+	block_store_free(bs);
+}
+END_TEST
+
+/* A block put with the XXH3 its sender checked: the index keeps that sum, so a reopened store
+ * serves the block when the sum is its bytes' and drops it when it is not. */
+START_TEST(test_put_summed)
+{
+	static uint8_t buf[BS];
+	struct block_store *bs = open_simple(64, 0.9, 0.8);
+	struct block_store_stats st;
+	struct block_ref ref;
+	uint64_t obj = sync_obj(bs, "/p", 2 * BS, 1, "");
+
+	fill(buf, BS, seed_of(obj, 0));
+	ck_assert_int_eq(block_store_put_summed(bs, obj, 0, buf, BS, XXH3_64bits(buf, BS)), 0);
+	fill(buf, BS, seed_of(obj, 1));
+	ck_assert_int_eq(block_store_put_summed(bs, obj, 1, buf, BS, XXH3_64bits(buf, BS) ^ 1), 0);
+	block_store_free(bs);
+
+	bs = open_simple(64, 0.9, 0.8);
+	block_check(bs, obj, 0, BS);
+	ck_assert_int_eq(block_store_acquire(bs, obj, 1, &ref), -ENOENT);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.checksum_failures, 1);
 	block_store_free(bs);
 }
 END_TEST
@@ -1841,6 +1867,7 @@ Suite *block_store_suite(void)
 	tcase_add_test(tc, test_crash_recovery);
 	tcase_add_loop_test(tc, test_crash_mid_write, 0, 5);
 	tcase_add_test(tc, test_corrupt_block);
+	tcase_add_test(tc, test_put_summed);
 	tcase_add_test(tc, test_watermark_eviction);
 	tcase_add_test(tc, test_demotion);
 	tcase_add_test(tc, test_pinned_not_evicted);

@@ -135,6 +135,22 @@ ok "an unsigned request: 400"
 refused=$(($(metric 2 weir_peer_refused_total) - refused0))
 [ "$refused" -eq 4 ] || fail "node 2 counts $refused refused requests in weir_peer_refused_total, expected the 4 with a bad MAC, name or time"
 ok "node 2 counted the 4 refusals"
+# pushed blocks (PUT /v1/block, what a load's less busy node hands a block's owner): only the
+# owner takes one, only signed, only with the bytes the MAC covers
+expect_status 403 "a block pushed with another key" "$N2" "$TMP/wrongkey" n1 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG" --push "$TMP/block1"
+answers=""
+for i in 1 2 3; do
+	answers+="$(req "http://$(ip_of "$i"):$PEER_PORT" "$TMP/key" n1 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG" --push "$TMP/block1" --flip) " ||
+		fail "peer_request.py --push failed for node $i"
+done
+[ "$(tr ' ' '\n' <<<"$answers" | sort | tr '\n' ' ')" = " 400 421 421 " ] ||
+	fail "a spoiled block pushed to each node got \"$answers\": expected 400 from its owner (bytes fail their MAC) and 421 from the two others"
+ok "a spoiled block pushed to each node: $answers(its owner finds the bytes wrong, the others do not own it)"
+for i in 1 2 3; do
+	st="$(req "http://$(ip_of "$i"):$PEER_PORT" "$TMP/key" n1 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" '"other"' --push "$TMP/block1")"
+	case "$st" in 412 | 421) ;; *) fail "a block of another version pushed to node $i got $st, expected 412 (owner) or 421" ;; esac
+done
+ok "a block of another version is refused (412 at its owner)"
 # DataLoad share requests (POST /v1/load): the same signature, never a block request's fields
 SPEC='{"paths":["/sub"],"nodes":["n1","n2","n3"]}'
 expect_status 400 "a block request's signed fields sent as a load request" "$N2" "$TMP/key" n1 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG" --load
@@ -230,23 +246,44 @@ field() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | grep -x '[0-9]
 [ "$(field bytes_done "$out")" -eq "$TOTAL" ] || fail "the load reports bytes_done $(field bytes_done "$out"), the tree is $TOTAL"
 [ "$(field ufs_bytes "$out")" -eq "$TOTAL" ] || fail "the load reports ufs_bytes $(field ufs_bytes "$out") summed over the nodes; nginx sent $TOTAL"
 grep -q "spread over 3 cache node(s)" "${STATE[1]}/node.log" || fail "node 1 did not spread the load over the three nodes (no \"spread over 3 cache node(s)\" in its log)"
-sum=0
-declare -A SHARE
+sum=0 osum=0 handed=0 omin=$TOTAL omax=0 smax=0
+declare -A SHARE OWNED
 for i in 1 2 3; do
-	# each node fetched from the UFS exactly the blocks of its share, as its loader counted them
+	# each node fetched from the UFS exactly the blocks of its share, as its loader counted them:
+	# the blocks it owns but those the plan gave a less busy node, and those it was given
+	# (fetched here, kept by their owner)
 	line="$(grep -E "load of [0-9]+ path\(s\) of .* done: " "${STATE[$i]}/node.log" | tail -n 1)"
 	[ -n "$line" ] || fail "node $i ran no share of the load (no \"load of ... done\" in its log)"
 	share="$(printf '%s\n' "$line" | sed -n 's/.* files, \([0-9]*\) bytes in .*/\1/p')"
 	[ -n "$share" ] || fail "node $i's load line has no byte count: $line"
+	owned="$(printf '%s\n' "$line" | sed -n 's/.*; owns \([0-9]*\) bytes, handed \([0-9]*\) to their owners$/\1 \2/p')"
+	[ -n "$owned" ] || fail "node $i's load line has no \"owns N bytes, handed M to their owners\": $line"
+	read -r owned h <<<"$owned"
+	# right after the load, before any read: each node holds exactly the blocks it owns
+	c=$(metric "$i" weir_source_cached_bytes)
+	[ "$c" -eq "$owned" ] || fail "node $i caches $c bytes after the load; it owns $owned (handed-over blocks must land at their owner, and only there)"
+	OWNED[$i]=$owned
+	osum=$((osum + owned)) handed=$((handed + h))
+	[ "$owned" -lt "$omin" ] && omin=$owned
+	[ "$owned" -gt "$omax" ] && omax=$owned
+	[ "$share" -gt "$smax" ] && smax=$share
 	u=$(metric "$i" weir_source_ufs_fetched_bytes_total)
 	[ "$u" -eq "$share" ] || fail "node $i fetched $u bytes from the UFS; its share of the load is $share bytes"
 	[ "$u" -gt 0 ] || fail "node $i fetched nothing from the UFS for the load: the owners did not share the work"
 	[ "$(metric "$i" weir_peer_in_bytes_total)" -eq 0 ] || fail "node $i received block bytes from peers during the load: a share should stay on its owner"
-	note "node $i: share $share bytes = $(awk -v a="$share" -v b="$TOTAL" 'BEGIN { printf "%.2f", a / b }') of the tree, all from the UFS"
+	note "node $i: share $share bytes = $(awk -v a="$share" -v b="$TOTAL" 'BEGIN { printf "%.2f", a / b }') of the tree, all from the UFS; owns $owned, handed $h to owners"
 	sum=$((sum + share))
 	SHARE[$i]=$share
 done
 [ "$sum" -eq "$TOTAL" ] || fail "the three shares add up to $sum bytes; the tree is $TOTAL"
+[ "$osum" -eq "$TOTAL" ] || fail "the three nodes own $osum bytes after the load; the tree is $TOTAL"
+[ "$smax" -le "$omax" ] || fail "the busiest node fetched $smax bytes, more than the most any node owns ($omax): the plan made it worse"
+# blocks are 4 MiB: owners further apart than two blocks must be evened out by handing over
+if [ $((omax - omin)) -gt $((2 * 4194304)) ]; then
+	[ "$handed" -gt 0 ] || fail "owners own $omin to $omax bytes, yet no node fetched blocks for a busier owner"
+	[ "$smax" -lt "$omax" ] || fail "the busiest owner ($omax bytes) still fetched all of its blocks itself"
+fi
+note "owned $omin..$omax bytes; fetched at most $smax per node; $handed bytes handed to their owners"
 pids=()
 for i in 1 2 3; do
 	timeout -k 5 300 cp -R "${MP[$i]}/." "$TMP/copyl$i" &
@@ -258,15 +295,15 @@ for i in 1 2 3; do check_copy "node $i after the load" "$TMP/copyl$i"; done
 NEAR=$((8 * 1048576))
 c3=$(metric 3 weir_source_cached_bytes)
 in3=$(metric 3 weir_peer_in_bytes_total)
-[ "$in3" -ge $((TOTAL - SHARE[3])) ] || fail "node 3 read $in3 bytes from peers; the blocks it does not own are $((TOTAL - SHARE[3]))"
-[ "$c3" -le $((SHARE[3] + NEAR)) ] || fail "node 3 caches $c3 bytes: more than its share (${SHARE[3]}) and its near-cache (8 MiB)"
-[ "$c3" -ge "${SHARE[3]}" ] || fail "node 3 caches $c3 bytes, less than its own share (${SHARE[3]}): the near-cache took out blocks it owns"
-if [ $((TOTAL - SHARE[3])) -gt $((NEAR + 4194304)) ]; then
-	[ "$c3" -gt "${SHARE[3]}" ] || fail "node 3 kept none of the $in3 bytes it read from peers (near-cache 8 MiB)"
+[ "$in3" -ge $((TOTAL - OWNED[3])) ] || fail "node 3 read $in3 bytes from peers; the blocks it does not own are $((TOTAL - OWNED[3]))"
+[ "$c3" -le $((OWNED[3] + NEAR)) ] || fail "node 3 caches $c3 bytes: more than it owns (${OWNED[3]}) and its near-cache (8 MiB)"
+[ "$c3" -ge "${OWNED[3]}" ] || fail "node 3 caches $c3 bytes, less than it owns (${OWNED[3]}): the near-cache took out blocks it owns"
+if [ $((TOTAL - OWNED[3])) -gt $((NEAR + 4194304)) ]; then
+	[ "$c3" -gt "${OWNED[3]}" ] || fail "node 3 kept none of the $in3 bytes it read from peers (near-cache 8 MiB)"
 fi
 c1=$(metric 1 weir_source_cached_bytes)
 [ "$c1" -eq "$TOTAL" ] || fail "node 1 (near-cache 1 GiB) caches $c1 bytes after reading the tree; expected all $TOTAL"
-note "node 3 caches $c3 bytes: its share ${SHARE[3]} and $((c3 - SHARE[3])) of the $in3 it read from peers (near-cache 8 MiB); node 1 caches all $c1"
+note "node 3 caches $c3 bytes: its own ${OWNED[3]} and $((c3 - OWNED[3])) of the $in3 it read from peers (near-cache 8 MiB); node 1 caches all $c1"
 ok "the load fetched the tree once, spread over the owners; the three nodes then read it byte-exact with no UFS byte; near-cache sizes held"
 
 step "bytes spoiled between peers are caught: node 3 reads node 2's blocks through a byte-flipping relay"
