@@ -39,6 +39,9 @@
 #define FETCH_SPARE_MAX 36
 #define FETCH_SPARE_DEMAND 4 /* blocks readers wait for beside the prefetch window */
 
+/* Parts one UFS request carries at most (ufs_read_segs_async). */
+#define FETCH_RUN_MAX 64
+
 struct inflight;
 
 /* One range request of a block: a block is fetched as several, in parallel, so a UFS that caps
@@ -49,6 +52,10 @@ struct part {
 	TAILQ_ENTRY(part) q; /* under f->lock: in a queue while `queued` */
 	bool queued;	     /* under f->lock: waiting for a request slot */
 	bool landed;	     /* under f->lock: all its bytes are in e->buf (and stay: read-only) */
+	/* under f->lock: the last part of its UFS request, which frees the request's slot when
+	 * it ends; request_bytes: that request's bytes (see pump_locked) */
+	bool ends_request;
+	uint64_t request_bytes;
 };
 
 TAILQ_HEAD(part_queue, part);
@@ -97,7 +104,9 @@ struct fetcher {
 	uint32_t block_size;
 	unsigned max_prefetch;
 	uint32_t part_size;
-	unsigned max_requests;	    /* parts at the UFS at once: its connections */
+	unsigned max_requests; /* requests at the UFS at once: its connections */
+	uint32_t max_request;  /* bytes one request carries at most */
+	bool segments;	       /* the UFS takes one request for consecutive parts */
 	struct fetcher_route route; /* cluster NULL: no peers */
 	struct near_cache *near;    /* route.near_cache > 0: blocks from peers kept here */
 	char *source_id;
@@ -123,7 +132,9 @@ struct fetcher {
 	 * before prefetch before spare. A part leaves its queue when submitted; submitting drops
 	 * the lock (see pump_locked). */
 	struct part_queue queues[FETCH_CLASSES]; /* under lock */
-	unsigned submitted;			 /* under lock: parts at the UFS now */
+	unsigned submitted;			 /* under lock: requests at the UFS now */
+	uint64_t queued_bytes, submitted_bytes;	 /* under lock: of the queued parts, of the
+						  * requests at the UFS */
 	bool pumping, pump_again;		 /* under lock: one thread submits at a time */
 	char *spare[FETCH_SPARE_MAX]; /* under lock: idle block buffers (see FETCH_SPARE_MAX) */
 	unsigned nspare;	      /* under lock */
@@ -250,12 +261,37 @@ static void part_done_locked(struct fetcher *f, struct inflight *e, int err, siz
 
 static void read_done(void *userdata, int err, size_t nread);
 
-/* Submits queued parts, demand first, while fewer than max_requests are at the UFS. Called and
- * returns with f->lock held, but drops it around each ufs_read_async() (a backend may complete
- * inline, and read_done takes the lock). One thread submits at a time: another that finds
- * pumping set leaves its work to it (pump_again), so no thread waits here for another and the
- * UFS thread's completions never recurse. A part's inflight stays alive while the part is out:
- * it is freed only after its last part completes. */
+/* How many bytes the request that starts now may carry: the work queued and at the UFS spread
+ * over every request slot (so a UFS that caps each connection still gets them all), but never
+ * less than a part nor more than max_request. A server that pays per request (a connection per
+ * request: versitygw answers `Connection: close`; a signature check; a file open) then gets a
+ * stream's window in a few large requests instead of one per MiB. */
+static uint64_t request_cap_locked(const struct fetcher *f)
+{
+	uint64_t cap = (f->queued_bytes + f->submitted_bytes) / f->max_requests;
+	if (cap < f->part_size)
+		cap = f->part_size;
+	return cap < f->max_request ? cap : f->max_request;
+}
+
+/* Whether part nx continues the request of e's part that ends at end (an object offset): the
+ * same object version, the next bytes, a block that has not failed. */
+static bool part_continues(const struct fetcher *f, const struct inflight *e,
+			   const struct part *nx, uint64_t end)
+{
+	const struct inflight *n = nx->e;
+	return n->obj == e->obj && n->err == 0 && !n->via_peer &&
+	       n->block * (uint64_t)f->block_size + nx->off == end &&
+	       ufs_attr_same_version(&n->attr, &e->attr) && strcmp(n->path, e->path) == 0;
+}
+
+/* Submits queued parts, demand first, while fewer than max_requests requests are at the UFS;
+ * where the UFS takes one request for consecutive parts, the parts that follow in the same queue
+ * go with it, up to request_cap_locked(). Called and returns with f->lock held, but drops it
+ * around each UFS call (a backend may complete inline, and read_done takes the lock). One
+ * thread submits at a time: another that finds pumping set leaves its work to it (pump_again),
+ * so no thread waits here for another and the UFS thread's completions never recurse. A part's
+ * inflight stays alive while the part is out: it is freed only after its last part completes. */
 static void pump_locked(struct fetcher *f)
 {
 	if (f->pumping) {
@@ -274,27 +310,58 @@ static void pump_locked(struct fetcher *f)
 			}
 			if (!p)
 				break;
+			uint64_t cap = request_cap_locked(f); /* p still counted */
 			TAILQ_REMOVE(q, p, q);
 			p->queued = false;
-			f->submitted++;
+			f->queued_bytes -= p->len;
 			struct inflight *e = p->e;
 			if (e->err < 0) {
 				/* A sibling failed: the block fails anyway, ask nothing more. */
-				f->submitted--;
 				part_done_locked(f, e, 0, 0);
 				continue;
 			}
+			struct part *run[FETCH_RUN_MAX];
+			struct ufs_seg segs[FETCH_RUN_MAX];
+			unsigned n = 0;
+			uint64_t start = e->block * (uint64_t)f->block_size + p->off;
+			uint64_t bytes = p->len;
+			run[n++] = p;
+			if (f->segments) {
+				struct part *nx;
+				while (n < FETCH_RUN_MAX && (nx = TAILQ_FIRST(q)) &&
+				       bytes + nx->len <= cap &&
+				       part_continues(f, e, nx, start + bytes)) {
+					TAILQ_REMOVE(q, nx, q);
+					nx->queued = false;
+					f->queued_bytes -= nx->len;
+					bytes += nx->len;
+					run[n++] = nx;
+				}
+			}
+			for (unsigned i = 0; i < n; i++) {
+				run[i]->ends_request = i == n - 1;
+				segs[i] = (struct ufs_seg){.buf = run[i]->e->buf + run[i]->off,
+							   .len = run[i]->len,
+							   .done = read_done,
+							   .userdata = run[i]};
+			}
+			run[n - 1]->request_bytes = bytes;
+			f->submitted++;
+			f->submitted_bytes += bytes;
 			pthread_mutex_unlock(&f->lock);
-			int r = ufs_read_async(f->ufs, e->path,
-					       e->block * (uint64_t)f->block_size + p->off, p->len,
-					       e->buf + p->off, &e->attr, read_done, p);
+			int r = n == 1 ? ufs_read_async(f->ufs, e->path, start, p->len,
+							e->buf + p->off, &e->attr, read_done, p)
+				       : ufs_read_segs_async(f->ufs, e->path, start, segs, n,
+							     &e->attr);
 			pthread_mutex_lock(&f->lock);
 			if (r < 0) {
-				/* done will not run for it */
+				/* done will not run for them */
 				f->submitted--;
+				f->submitted_bytes -= bytes;
 				log_debug("cannot ask for block %llu of \"%s\": %s",
 					  (unsigned long long)e->block, e->path, strerror(-r));
-				part_done_locked(f, e, r, 0);
+				for (unsigned i = 0; i < n; i++)
+					part_done_locked(f, run[i]->e, r, 0);
 			}
 		}
 	} while (f->pump_again);
@@ -327,7 +394,10 @@ static void read_done(void *userdata, int err, size_t nread)
 	struct inflight *e = p->e;
 	struct fetcher *f = e->f;
 	pthread_mutex_lock(&f->lock);
-	f->submitted--;
+	if (p->ends_request) {
+		f->submitted--;
+		f->submitted_bytes -= p->request_bytes;
+	}
 	if (err < 0 && !e->cause[0]) {
 		/* The backend set it just before calling us, on this thread: this part's cause,
 		 * unless a blocking request of another thread failed in between. */
@@ -480,6 +550,10 @@ int fetcher_new(struct ufs *u, struct block_store *bs, const struct fetcher_opti
 	if (f->part_size > f->block_size)
 		f->part_size = f->block_size;
 	f->max_requests = opts && opts->max_requests ? opts->max_requests : 16;
+	f->max_request = opts && opts->max_request ? opts->max_request : 16u << 20;
+	if (f->max_request < f->part_size)
+		f->max_request = f->part_size;
+	f->segments = ufs_reads_segments(u);
 	for (int c = 0; c < FETCH_CLASSES; c++)
 		TAILQ_INIT(&f->queues[c]);
 	f->nthreads = opts && opts->store_threads ? opts->store_threads : 2;
@@ -565,6 +639,8 @@ static void queue_parts_locked(struct fetcher *f, struct inflight *e)
 		p->off = i * f->part_size;
 		p->len = e->want - p->off < f->part_size ? e->want - p->off : f->part_size;
 		p->queued = true;
+		p->ends_request = false;
+		f->queued_bytes += p->len;
 		TAILQ_INSERT_TAIL(q, p, q);
 	}
 	pump_locked(f);

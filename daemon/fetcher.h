@@ -34,6 +34,10 @@ struct fetcher_options {
 	unsigned max_requests;	/* range requests at the UFS at once (default 16): the UFS's
 				 * connections, so that the fetcher, not the UFS's queue, picks
 				 * what goes next: demand before prefetch */
+	uint32_t max_request;	/* bytes one request carries at most where the UFS reads
+				 * consecutive parts in one request (default 16 MiB): the
+				 * parts queued and in flight are spread over max_requests
+				 * requests, each between part_size and this */
 	const struct fetcher_route *route; /* NULL: every miss goes to the UFS */
 };
 

@@ -30,6 +30,11 @@ void *ufs_http_client(struct ufs *u);
 int ufs_http_read_async(struct ufs *u, const char *path, uint64_t off, size_t len, void *buf,
 			const struct ufs_attr *expect, ufs_read_done_fn done, void *userdata);
 
+/* ufs_read_segs_async on the engine: one ranged GET for consecutive segments. */
+int ufs_http_read_segs_async(struct ufs *u, const char *path, uint64_t off,
+			     const struct ufs_seg *segs, unsigned nsegs,
+			     const struct ufs_attr *expect);
+
 /* Sets how u's requests authenticate. Call after ufs_http_engine_init; again at any time from
  * any thread (rotated keys): requests that start afterwards, retries of reads included, use the
  * new auth, those in flight finish with the old. Returns 0 or -ENOMEM (the old auth stays). */

@@ -166,6 +166,24 @@ static void sync_read_done(void *userdata, int err, size_t nread)
 	pthread_mutex_unlock(&s->lock);
 }
 
+bool ufs_reads_segments(const struct ufs *u)
+{
+	return u->ops->read_segs_async != NULL;
+}
+
+int ufs_read_segs_async(struct ufs *u, const char *path, uint64_t off, const struct ufs_seg *segs,
+			unsigned nsegs, const struct ufs_attr *expect)
+{
+	if (!path_ok(path) || path[1] == '\0' || !segs || nsegs == 0)
+		return -EINVAL;
+	for (unsigned i = 0; i < nsegs; i++)
+		if (!segs[i].done || (segs[i].len && !segs[i].buf))
+			return -EINVAL;
+	if (!u->ops->read_segs_async)
+		return -EOPNOTSUPP;
+	return u->ops->read_segs_async(u, path, off, segs, nsegs, expect);
+}
+
 long ufs_read(struct ufs *u, const char *path, uint64_t off, size_t len, void *buf,
 	      const struct ufs_attr *expect)
 {

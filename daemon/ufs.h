@@ -63,6 +63,15 @@ struct ufs_stats {
  * expected attributes. Must not block for long. */
 typedef void (*ufs_read_done_fn)(void *userdata, int err, size_t nread);
 
+/* One piece of a ufs_read_segs_async() request: the next len bytes of the object go to buf, and
+ * done(userdata, ...) runs as soon as they are in, while the rest of the request goes on. */
+struct ufs_seg {
+	void *buf;
+	size_t len;
+	ufs_read_done_fn done;
+	void *userdata;
+};
+
 struct ufs;
 
 struct ufs_ops {
@@ -77,6 +86,11 @@ struct ufs_ops {
 	int (*stat)(struct ufs *u, const char *path, struct ufs_attr *ret_attr);
 	int (*read_async)(struct ufs *u, const char *path, uint64_t off, size_t len, void *buf,
 			  const struct ufs_attr *expect, ufs_read_done_fn done, void *userdata);
+	/* One request for consecutive segments (ufs_read_segs_async); NULL where a request costs
+	 * little (local) */
+	int (*read_segs_async)(struct ufs *u, const char *path, uint64_t off,
+			       const struct ufs_seg *segs, unsigned nsegs,
+			       const struct ufs_attr *expect);
 	/* Writing; NULL in read-only backends (http), and the wrappers say -EROFS. */
 	int (*open_write)(struct ufs *u, const char *path, int flags, unsigned mode);
 	int (*mkdir)(struct ufs *u, const char *path, unsigned mode);
@@ -119,6 +133,18 @@ bool ufs_listing_versions(const struct ufs *u);
  * queued (done will run exactly once) or -errno (done will not run). */
 int ufs_read_async(struct ufs *u, const char *path, uint64_t off, size_t len, void *buf,
 		   const struct ufs_attr *expect, ufs_read_done_fn done, void *userdata);
+/* True when the backend reads consecutive segments in one request (ufs_read_segs_async). */
+bool ufs_reads_segments(const struct ufs *u);
+/* ufs_read_async of [off, off + the segments' lengths) as one request, for a UFS whose every
+ * request costs (a connection, a signature, the server's own work per request): the bytes go to
+ * segs[0], then segs[1] ..., and each segment's done runs once, in order, as soon as its bytes
+ * are in (0 and its length), with what it has when the object ends first (0 and fewer bytes,
+ * then 0 and 0 for the segments after), or with the error the request failed with (-ESTALE
+ * as ufs_read_async). segs is copied; its buffers stay the caller's and must live until their
+ * done ran. Returns 0 when queued, -EOPNOTSUPP when the backend has no such request, or
+ * -errno (no done will run). */
+int ufs_read_segs_async(struct ufs *u, const char *path, uint64_t off, const struct ufs_seg *segs,
+			unsigned nsegs, const struct ufs_attr *expect);
 /* Blocking wrapper of ufs_read_async. Returns bytes read or -errno. */
 long ufs_read(struct ufs *u, const char *path, uint64_t off, size_t len, void *buf,
 	      const struct ufs_attr *expect);

@@ -50,9 +50,17 @@ struct http_read {
 	struct ufs *u;
 	char *url;
 	uint64_t off;
-	size_t len;
-	char *buf;
-	size_t got; /* bytes in buf so far, across attempts */
+	size_t len; /* the segments' total */
+	/* Where the bytes go, in order: one segment for ufs_read_async, several for
+	 * ufs_read_segs_async (one request for consecutive blocks: a server that closes every
+	 * connection, or checks a signature per request, pays per request, not per byte). segs
+	 * points at one_seg or at an owned array. */
+	struct ufs_seg *segs;
+	struct ufs_seg one_seg;
+	unsigned nsegs;
+	unsigned seg;	/* the segment bytes go to now: those before it were delivered */
+	size_t seg_got; /* bytes in segs[seg] so far */
+	size_t got;	/* bytes received so far, across attempts */
 	bool has_expect;
 	struct ufs_attr expect;
 	char first_etag[UFS_ETAG_MAX]; /* from the first response, so a resume sees the same object
@@ -64,8 +72,6 @@ struct http_read {
 	/* this attempt's header lines: the auth's current ones and cond (rebuilt per attempt, so a
 	 * retry after a key rotation is signed with the new keys) */
 	struct curl_slist *headers;
-	ufs_read_done_fn done;
-	void *userdata;
 
 	unsigned attempt;
 	size_t attempt_got;	/* r->got when the last attempt started */
@@ -769,11 +775,22 @@ static size_t read_write_cb(char *data, size_t size, size_t nitems, void *userda
 		used += k;
 	}
 	r->last_byte_ms = now_ms();
-	size_t k = n - used < r->len - r->got ? n - used : r->len - r->got;
-	memcpy(r->buf + r->got, data + used, k);
-	r->got += k;
-	used += k;
-	atomic_fetch_add(&r->u->stats.bytes, k);
+	while (used < n && r->seg < r->nsegs) {
+		struct ufs_seg *sg = &r->segs[r->seg];
+		size_t k = n - used < sg->len - r->seg_got ? n - used : sg->len - r->seg_got;
+		memcpy((char *)sg->buf + r->seg_got, data + used, k);
+		r->seg_got += k;
+		r->got += k;
+		used += k;
+		atomic_fetch_add(&r->u->stats.bytes, k);
+		if (r->seg_got == sg->len) {
+			/* its bytes are the expected version's (checked at the first byte): its
+			 * reader need not wait for the rest of the request */
+			r->seg++;
+			r->seg_got = 0;
+			sg->done(sg->userdata, 0, sg->len);
+		}
+	}
 	if (used < n) {
 		if (r->resp.status == 200) {
 			r->abort_err = 1; /* the rest of a whole-object answer is not ours */
@@ -805,6 +822,8 @@ static int read_progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow
 
 static void read_free(struct http_read *r)
 {
+	if (r->segs != &r->one_seg)
+		free(r->segs);
 	if (r->easy)
 		curl_easy_cleanup(r->easy);
 	curl_slist_free_all(r->headers);
@@ -823,7 +842,11 @@ static void read_complete(struct ufs *u, struct http_read *r, int err)
 		log_debug("read %s @%" PRIu64 "+%zu: done %" PRIu64 " ms after submission", r->url,
 			  r->off, r->len, now_ms() - r->queued_ms);
 	}
-	r->done(r->userdata, err, err < 0 ? 0 : r->got);
+	/* the segments not delivered yet, in order: the one the object ended in gets what it has */
+	for (; r->seg < r->nsegs; r->seg++, r->seg_got = 0) {
+		struct ufs_seg *sg = &r->segs[r->seg];
+		sg->done(sg->userdata, err, err < 0 ? 0 : r->seg_got);
+	}
 	read_free(r);
 }
 
@@ -1291,24 +1314,30 @@ nomem:
 	return NULL;
 }
 
-static int http_read_async(struct ufs *u, const char *path, uint64_t off, size_t len, void *buf,
-			   const struct ufs_attr *expect, ufs_read_done_fn done, void *userdata)
+static int http_read_segs_async(struct ufs *u, const char *path, uint64_t off,
+				const struct ufs_seg *segs, unsigned nsegs,
+				const struct ufs_attr *expect)
 {
 	struct http *h = u->priv;
 	struct http_read *r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
+	r->segs = &r->one_seg;
+	if (nsegs > 1 && !(r->segs = malloc(nsegs * sizeof(*segs)))) {
+		free(r);
+		return -ENOMEM;
+	}
+	memcpy(r->segs, segs, nsegs * sizeof(*segs));
+	r->nsegs = nsegs;
 	r->url = url_for(u, path, false);
 	if (!r->url) {
-		free(r);
+		read_free(r);
 		return -ENOMEM;
 	}
 	r->u = u;
 	r->off = off;
-	r->len = len;
-	r->buf = buf;
-	r->done = done;
-	r->userdata = userdata;
+	for (unsigned i = 0; i < nsegs; i++)
+		r->len += segs[i].len;
 	r->queued_ms = now_ms();
 	if (expect) {
 		char cond[UFS_ETAG_MAX + 32];
@@ -1329,6 +1358,13 @@ static int http_read_async(struct ufs *u, const char *path, uint64_t off, size_t
 	pthread_mutex_unlock(&h->lock);
 	http_wake(h);
 	return 0;
+}
+
+static int http_read_async(struct ufs *u, const char *path, uint64_t off, size_t len, void *buf,
+			   const struct ufs_attr *expect, ufs_read_done_fn done, void *userdata)
+{
+	struct ufs_seg seg = {.buf = buf, .len = len, .done = done, .userdata = userdata};
+	return http_read_segs_async(u, path, off, &seg, 1, expect);
 }
 
 static void share_lock(CURL *e, curl_lock_data data, curl_lock_access access, void *userptr)
@@ -1459,6 +1495,7 @@ const struct ufs_ops ufs_http_ops = {
     .list = http_list,
     .stat = http_stat,
     .read_async = http_read_async,
+    .read_segs_async = http_read_segs_async,
 };
 
 void ufs_http_set_error_cause(struct ufs *u, http_error_cause_fn fn)
@@ -1566,4 +1603,11 @@ int ufs_http_read_async(struct ufs *u, const char *path, uint64_t off, size_t le
 			const struct ufs_attr *expect, ufs_read_done_fn done, void *userdata)
 {
 	return http_read_async(u, path, off, len, buf, expect, done, userdata);
+}
+
+int ufs_http_read_segs_async(struct ufs *u, const char *path, uint64_t off,
+			     const struct ufs_seg *segs, unsigned nsegs,
+			     const struct ufs_attr *expect)
+{
+	return http_read_segs_async(u, path, off, segs, nsegs, expect);
 }

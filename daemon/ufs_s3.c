@@ -718,5 +718,6 @@ const struct ufs_ops ufs_s3_ops = {
     .list = s3_list,
     .stat = s3_stat,
     .read_async = ufs_http_read_async,
+    .read_segs_async = ufs_http_read_segs_async,
     .set_keys = s3_set_keys,
 };

@@ -26,14 +26,15 @@
 static char dir[256];
 static struct ufs *real; /* the local:// UFS behind the gate */
 
-/* One request held at the gate. */
+#define MAX_SEGS 16
+
+/* One request held at the gate: one segment (read_async) or several (read_segs_async), of which
+ * those before next were let through already. */
 struct held {
 	char path[64];
 	uint64_t off;
-	size_t len;
-	void *buf;
-	ufs_read_done_fn done;
-	void *userdata;
+	struct ufs_seg segs[MAX_SEGS];
+	unsigned nsegs, next;
 };
 
 /* Guards everything below; never held while the real UFS reads or a done callback runs. */
@@ -42,32 +43,53 @@ static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
 static struct held gate_q[MAX_REQS]; /* under gate_lock: requests not let through yet */
 static size_t gate_n;
 static uint64_t asked[MAX_REQS]; /* under gate_lock: offsets in the order the fetcher asked */
+static size_t asked_len[MAX_REQS]; /* under gate_lock: their lengths */
 static size_t nasked;
 static uint64_t fail_at = UINT64_MAX; /* under gate_lock: this offset's request fails -EIO */
 
-static int gate_read_async(struct ufs *u, const char *path, uint64_t off, size_t len, void *buf,
-			   const struct ufs_attr *expect, ufs_read_done_fn done, void *userdata)
+static int gate_read_segs_async(struct ufs *u, const char *path, uint64_t off,
+				const struct ufs_seg *segs, unsigned nsegs,
+				const struct ufs_attr *expect)
 {
 	(void)u;
 	(void)expect;
 	pthread_mutex_lock(&gate_lock);
 	ck_assert_uint_lt(gate_n, MAX_REQS);
 	ck_assert_uint_lt(nasked, MAX_REQS);
+	ck_assert_uint_le(nsegs, MAX_SEGS);
 	struct held *h = &gate_q[gate_n++];
-	*h = (struct held){.off = off, .len = len, .buf = buf, .done = done, .userdata = userdata};
+	*h = (struct held){.off = off, .nsegs = nsegs};
+	memcpy(h->segs, segs, nsegs * sizeof(*segs));
 	snprintf(h->path, sizeof(h->path), "%s", path);
-	asked[nasked++] = off;
+	asked[nasked] = off;
+	asked_len[nasked] = 0;
+	for (unsigned i = 0; i < nsegs; i++)
+		asked_len[nasked] += segs[i].len;
+	nasked++;
 	pthread_cond_broadcast(&gate_cond);
 	pthread_mutex_unlock(&gate_lock);
 	return 0;
 }
 
+static int gate_read_async(struct ufs *u, const char *path, uint64_t off, size_t len, void *buf,
+			   const struct ufs_attr *expect, ufs_read_done_fn done, void *userdata)
+{
+	struct ufs_seg seg = {.buf = buf, .len = len, .done = done, .userdata = userdata};
+	return gate_read_segs_async(u, path, off, &seg, 1, expect);
+}
+
 static const struct ufs_ops gate_ops = {.scheme = "gate", .read_async = gate_read_async};
 static struct ufs gate_ufs = {.ops = &gate_ops, .url = "gate://"};
+/* The same gate for a UFS that reads consecutive parts in one request (as http and s3 do). */
+static const struct ufs_ops gate_seg_ops = {
+    .scheme = "gate", .read_async = gate_read_async, .read_segs_async = gate_read_segs_async};
+static struct ufs gate_seg_ufs = {.ops = &gate_seg_ops, .url = "gate://"};
 
-/* Lets the oldest held request through: the real UFS reads it (or it fails at fail_at), then
- * its done runs here, outside the gate's lock. Fails the test if none comes within 5 s. */
-static void let_one_through(void)
+/* Lets up to max segments of the oldest held request through: the real UFS reads each (or the
+ * request fails at fail_at: every segment left gets -EIO), then its done runs here, outside
+ * the gate's lock; the request stays first while it has segments left. Fails the test if none
+ * comes within 5 s. */
+static void let_segments_through(unsigned max)
 {
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);
@@ -76,16 +98,32 @@ static void let_one_through(void)
 	while (gate_n == 0)
 		ck_assert_int_eq(pthread_cond_timedwait(&gate_cond, &gate_lock, &until), 0);
 	struct held h = gate_q[0];
-	memmove(gate_q, gate_q + 1, --gate_n * sizeof(gate_q[0]));
 	bool fail = h.off == fail_at;
+	unsigned upto = fail || h.nsegs - h.next <= max ? h.nsegs : h.next + max;
+	if (upto == h.nsegs)
+		memmove(gate_q, gate_q + 1, --gate_n * sizeof(gate_q[0]));
+	else
+		gate_q[0].next = upto;
 	pthread_mutex_unlock(&gate_lock);
-	if (fail) {
-		h.done(h.userdata, -EIO, 0);
-		return;
+	uint64_t off = h.off;
+	for (unsigned i = 0; i < h.next; i++)
+		off += h.segs[i].len;
+	for (unsigned i = h.next; i < upto; i++) {
+		struct ufs_seg *sg = &h.segs[i];
+		if (fail) {
+			sg->done(sg->userdata, -EIO, 0);
+			continue;
+		}
+		long n = ufs_read(real, h.path, off, sg->len, sg->buf, NULL);
+		ck_assert_int_ge(n, 0);
+		off += sg->len;
+		sg->done(sg->userdata, 0, (size_t)n);
 	}
-	long n = ufs_read(real, h.path, h.off, h.len, h.buf, NULL);
-	ck_assert_int_ge(n, 0);
-	h.done(h.userdata, 0, (size_t)n);
+}
+
+static void let_one_through(void)
+{
+	let_segments_through(MAX_SEGS);
 }
 
 static size_t held_now(void)
@@ -359,6 +397,141 @@ START_TEST(guesses_take_only_idle_slots)
 }
 END_TEST
 
+struct ranger {
+	pthread_t t;
+	struct fetcher *f;
+	uint64_t obj, block;
+	struct ufs_attr a;
+	uint32_t from, to;
+	int r;
+	atomic_bool finished;
+	char bytes[BLOCK];
+};
+
+static void *range_thread(void *arg)
+{
+	struct ranger *g = arg;
+	struct fetch_result fr;
+	g->r = fetcher_get_range(g->f, g->obj, "/a.bin", &g->a, g->block, g->from, g->to, &fr);
+	if (g->r == 0) {
+		ck_assert_ptr_nonnull(fr.mem); /* from the fetch's buffer: not stored yet */
+		memcpy(g->bytes, fr.mem + g->from, g->to - g->from);
+		fetcher_result_release(g->f, &fr);
+	}
+	atomic_store(&g->finished, true);
+	return NULL;
+}
+
+/* Where one request can carry consecutive parts, a stream's blocks go in few requests, across
+ * block ends, each as large as spreads the queued and asked bytes over the request slots (the
+ * first ones still a part or two: a reader waits); each part is a reader's as soon as it lands,
+ * before the rest of its request; every block stored whole and right. */
+START_TEST(a_stream_goes_in_few_requests_each_part_usable_as_it_lands)
+{
+	struct block_store *bs = open_store();
+	struct ufs_attr a;
+	uint64_t obj;
+	struct fetcher_options fo = {.max_prefetch = 8, .part_size = PART, .max_requests = 2};
+	struct fetcher *f;
+	ck_assert_int_eq(fetcher_new(&gate_seg_ufs, bs, &fo, &f), 0);
+	ck_assert_int_eq(ufs_stat(real, "/a.bin", &a), 0);
+	ck_assert_int_eq(block_store_object_sync(bs, "/a.bin", &a, &obj), 0);
+	ck_assert_uint_eq(fetcher_prefetch(f, obj, "/a.bin", &a, 0, NBLOCKS), NBLOCKS);
+	ck_assert_uint_eq(held_now(), 2); /* the slots: block 0 in two requests */
+	let_one_through();		  /* [0, 2 parts): block 1 and most of 2 go next */
+	ck_assert_uint_eq(held_now(), 2);
+
+	/* a reader of block 2's first part: served once that part of the request landed */
+	struct ranger *g = calloc(1, sizeof(*g));
+	*g = (struct ranger){.f = f, .obj = obj, .block = 2, .a = a, .from = 0, .to = PART};
+	ck_assert_int_eq(pthread_create(&g->t, NULL, range_thread, g), 0);
+	let_one_through(); /* block 0's second half */
+	let_segments_through(BLOCK / PART); /* block 1 */
+	usleep(100 * 1000);
+	ck_assert_msg(!atomic_load(&g->finished), "the reader did not wait for its part");
+	let_segments_through(1); /* block 2's first part: the request goes on */
+	pthread_join(g->t, NULL);
+	ck_assert_int_eq(g->r, 0);
+	char want[BLOCK];
+	ck_assert_int_eq(ufs_read(real, "/a.bin", 2 * BLOCK, PART, want, NULL), PART);
+	ck_assert_int_eq(memcmp(want, g->bytes, PART), 0);
+	/* the rest of that request, and block 2's last part: the reader made block 2 a demand,
+	 * and a demand's parts go before the prefetch's (block 3) */
+	ck_assert_uint_eq(held_now(), 2);
+	while (held_now())
+		let_one_through();
+
+	const uint64_t want_off[] = {0,		    2 * PART,  BLOCK, 2 * BLOCK + 3 * PART,
+				     3 * BLOCK, 3 * BLOCK + 2 * PART};
+	const size_t want_len[] = {2 * PART, 2 * PART, BLOCK + 3 * PART, PART, 2 * PART, 2 * PART};
+	ck_assert_uint_eq(nasked, 6);
+	for (size_t i = 0; i < nasked; i++)
+		ck_assert_msg(asked[i] == want_off[i] && asked_len[i] == want_len[i],
+			      "request %zu was %zu bytes at %llu, expected %zu at %llu", i,
+			      asked_len[i], (unsigned long long)asked[i], want_len[i],
+			      (unsigned long long)want_off[i]);
+	wait_until(none_inflight, f);
+	for (uint64_t b = 0; b < NBLOCKS; b++) {
+		struct getter gg = {.f = f, .bs = bs, .obj = obj, .block = b, .a = a};
+		ck_assert(block_store_contains(bs, obj, b));
+		get_thread(&gg);
+		assert_block_bytes(&gg, b);
+	}
+	fetcher_free(f);
+	block_store_free(bs);
+	free(g);
+}
+END_TEST
+
+/* A request of several parts fails after its first blocks landed: those are stored, the blocks
+ * it did not finish fail (no block with a hole), and asked again they come whole. */
+START_TEST(a_request_that_fails_midway_fails_only_its_unfinished_blocks)
+{
+	struct block_store *bs = open_store();
+	struct ufs_attr a;
+	uint64_t obj;
+	struct fetcher_options fo = {.max_prefetch = 8, .part_size = PART, .max_requests = 1};
+	struct fetcher *f;
+	ck_assert_int_eq(fetcher_new(&gate_seg_ufs, bs, &fo, &f), 0);
+	ck_assert_int_eq(ufs_stat(real, "/a.bin", &a), 0);
+	ck_assert_int_eq(block_store_object_sync(bs, "/a.bin", &a, &obj), 0);
+	ck_assert_uint_eq(fetcher_prefetch(f, obj, "/a.bin", &a, 0, NBLOCKS), NBLOCKS);
+	/* one slot: block 0 alone was queued when the first request went; then the rest */
+	let_one_through();
+	ck_assert_uint_eq(nasked, 2);
+	ck_assert_uint_eq(asked[1], BLOCK);
+	ck_assert_uint_eq(asked_len[1], 3 * BLOCK);
+	let_segments_through(BLOCK / PART + 1); /* block 1 and a part of block 2 */
+	fail_at = BLOCK; /* the rest of that request fails */
+	let_one_through();
+	wait_until(none_inflight, f);
+	ck_assert(block_store_contains(bs, obj, 0));
+	ck_assert(block_store_contains(bs, obj, 1));
+	ck_assert(!block_store_contains(bs, obj, 2));
+	ck_assert(!block_store_contains(bs, obj, 3));
+	ck_assert_uint_eq(atomic_load(&fetcher_get_stats(f)->failed_blocks), 2);
+
+	fail_at = UINT64_MAX;
+	usleep(400 * 1000); /* past the fetcher's memo of a recent failure (FAIL_MEMO_MS) */
+	struct getter *g = calloc(1, sizeof(*g));
+	*g = (struct getter){.f = f, .bs = bs, .obj = obj, .block = 2, .a = a};
+	ck_assert_int_eq(pthread_create(&g->t, NULL, get_thread, g), 0);
+	while (!atomic_load(&fetcher_get_stats(f)->demand_blocks))
+		usleep(1000);
+	while (held_now() || fetcher_inflight(f)) {
+		if (held_now())
+			let_one_through();
+		else
+			usleep(1000);
+	}
+	pthread_join(g->t, NULL);
+	assert_block_bytes(g, 2);
+	fetcher_free(f);
+	block_store_free(bs);
+	free(g);
+}
+END_TEST
+
 /* A reader that starts a file asks for as many blocks as fill the request slots. */
 START_TEST(fill_blocks_cover_the_request_slots)
 {
@@ -386,6 +559,8 @@ Suite *fetcher_suite(void)
 	tcase_add_test(tc, a_failed_part_fails_the_block_never_stores_a_hole);
 	tcase_add_test(tc, guesses_take_only_idle_slots);
 	tcase_add_test(tc, fill_blocks_cover_the_request_slots);
+	tcase_add_test(tc, a_stream_goes_in_few_requests_each_part_usable_as_it_lands);
+	tcase_add_test(tc, a_request_that_fails_midway_fails_only_its_unfinished_blocks);
 	suite_add_tcase(s, tc);
 	return s;
 }
