@@ -2,11 +2,16 @@
 # SPDX-License-Identifier: Apache-2.0
 # Benchmark (issue 11), prints figures and never fails on targets: the walkthrough's spark tree in a
 # versitygw (or, BENCH_S3_SERVER=seaweedfs, SeaweedFS) bucket on loopback, read by weir, by rclone mount (--vfs-cache-mode full) and by s3fs
-# (use_cache), the two from Debian, with the same number of connections where they take one; a
-# single-stream curl --aws-sigv4 is the baseline. Cold is a fresh cache; warm is after a remount
-# (page cache gone, the tool's own cache kept). A peer that is missing or fails is reported, skipped.
-# BENCH_BASE_BUILD=<build dir of another tree> adds cold copies of spark-3.3.1 by that build, by
-# this one, by s3fs and by rclone, interleaved, BENCH_COLD_ROUNDS times (medians).
+# (use_cache), the two from Debian, with the same number of connections where they take one.
+# First what no client can beat: the server's own limit (BENCH_CONNECTIONS-way parallel
+# curl --aws-sigv4 range GETs of the spark objects, in ranges of 1, 4, 16 MiB and whole objects,
+# with the server's CPU for each) and the local floor (cp -R of the server's own directory, tmpfs
+# to tmpfs). Cold is a fresh cache; warm is after a remount (page cache gone, the tool's own cache
+# kept). The runs reported: spark cold, the median of BENCH_COLD_ROUNDS rounds, each round weir,
+# rclone and s3fs in turn, each from an empty cache (the load of the shared machine moves, so the
+# sides alternate); warm (spark and small), the best of BENCH_RUNS runs per side; small cold, one
+# run per side. A peer that is missing or fails is reported, skipped. BENCH_BASE_BUILD=<build dir
+# of another tree> adds that build to the cold rounds.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../tests/helpers/lib.sh"
@@ -48,6 +53,8 @@ timed() {
 	elapsed "$t0" "$t1"
 }
 best() { printf '%s\n' "$@" | sort -g | head -n 1; }
+# cpu_ms PID: the user + system CPU of a process so far, in ms (every thread's)
+cpu_ms() { awk -v t="$(getconf CLK_TCK)" '{ print int(($14 + $15) * 1000 / t) }' "/proc/$1/stat"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f MB/s", b / s / 1e6 }'; }
@@ -82,6 +89,49 @@ urls=()
 for f in "$SRC"/*; do urls+=("$(vgw_key_url bkt "spark-3.3.1/$(basename "$f")")" -o /dev/null); done
 t_curl="$(timed "$TMP/none" vgw_curl -f "${urls[@]}")"
 note "curl: $t_curl s ($(mbps "$BYTES" "$t_curl"))"
+
+# server_limit PART: every byte of spark-3.3.1 as range GETs of PART bytes (0: whole objects),
+# CONN at once, by curl --parallel; "seconds server-CPU-ms requests".
+server_limit() {
+	local part="$1" cfg="$TMP/limit.conf" f sz off end n c0 c1 t
+	: >"$cfg"
+	for f in "$SRC"/*; do
+		sz="$(stat -c %s "$f")" off=0
+		while [ "$off" -lt "$sz" ]; do
+			end=$((part ? off + part - 1 : sz - 1))
+			[ "$end" -lt "$sz" ] || end=$((sz - 1))
+			[ -s "$cfg" ] && echo next >>"$cfg"
+			# after "next" curl forgets every option: the keys again, from vgw's own file
+			cat "$VGW_DIR/curl.conf" >>"$cfg"
+			printf 'url = "%s"\nrange = "%d-%d"\noutput = "/dev/null"\n' \
+				"$(vgw_key_url bkt "spark-3.3.1/$(basename "$f")")" "$off" "$end" >>"$cfg"
+			off=$((end + 1))
+		done
+	done
+	n="$(grep -c '^url' "$cfg")"
+	c0="$(cpu_ms "$VGW_PID")"
+	t="$(timed "$TMP/none" curl -sS --no-progress-meter -f --parallel --parallel-max "$CONN" -K "$cfg")" ||
+		fail "curl's range GETs of $part bytes failed"
+	c1="$(cpu_ms "$VGW_PID")"
+	echo "$t $((c1 - c0)) $n"
+}
+step "the server's own limit: $CONN-way parallel curl range GETs of spark-3.3.1 (best of $RUNS)"
+declare -A LIM LIMCPU
+for part in 1048576 4194304 16777216 0; do
+	tt=() cc=()
+	for i in $(seq 1 "$RUNS"); do
+		read -r t c n < <(server_limit "$part")
+		tt+=("$t") cc+=("$c")
+	done
+	LIM[$part]="$(best "${tt[@]}")" LIMCPU[$part]="$(best "${cc[@]}")"
+	note "ranges of $([ "$part" = 0 ] && echo "whole objects" || echo "$((part >> 20)) MiB"): $n requests, ${tt[*]} s (best $(mbps "$BYTES" "${LIM[$part]}")); server CPU ${cc[*]} ms"
+done
+t_limit="$(best "${LIM[@]}")"
+step "the local floor: cp -R of the server's own directory, tmpfs to tmpfs (best of $RUNS)"
+tt=()
+for i in $(seq 1 "$RUNS"); do tt+=("$(timed "$SHM/out" cp -R "$SRC" "$SHM/out")"); done
+t_floor="$(best "${tt[@]}")"
+note "cp -R: ${tt[*]} s"
 
 # peer NAME MOUNTPOINT MOUNT_FN UMOUNT_FN DIR...: for each DIR of the bucket, a cold cp -R through a
 # fresh mount (MOUNT_FN), then warm after remounts; R[NAME,DIR,cold|warm] hold the seconds.
@@ -153,9 +203,10 @@ else
 	note "s3fs is not installed (apt-get install s3fs); skipped"
 fi
 
-# s3_cold_of BUILD: a cold cp -R of spark-3.3.1 through a fresh weir-node of BUILD; seconds.
+# s3_cold_of BUILD: a cold cp -R of spark-3.3.1 through a fresh weir-node of BUILD; "seconds
+# server-CPU-ms".
 s3_cold_of() {
-	local build="$1" dir t
+	local build="$1" dir t c0 c1
 	dir="$(mktemp -d "$TMP/side.XXXXXX")"
 	WEIR_BIN="$build/cli/weir" WEIR_NODE_BIN="$build/weir-node"
 	[ -x "$WEIR_NODE_BIN" ] || WEIR_NODE_BIN="$build/daemon/weir-node"
@@ -167,59 +218,88 @@ s3_cold_of() {
 	AWS_ACCESS_KEY_ID="$VGW_KEY" AWS_SECRET_ACCESS_KEY="$VGW_SECRET" weir_mount s3://bkt "$dir/mnt" \
 		--tier "mem:$WEIR_TIER_DIR/mem:4GiB" --s3-endpoint "$VGW_URL" --s3-path-style \
 		--fetch-concurrency "$CONN" >/dev/null
+	c0="$(cpu_ms "$VGW_PID")"
 	t="$(timed "$SHM/out" cp -R "$dir/mnt/spark-3.3.1" "$SHM/out")"
+	c1="$(cpu_ms "$VGW_PID")"
 	diff -rq "$SRC" "$SHM/out" >/dev/null || fail "$build: the cold copy differs from the source"
 	weir_teardown >/dev/null 2>&1
-	echo "$t"
+	echo "$t $((c1 - c0))"
 }
 # peer_cold NAME: a cold cp -R of spark-3.3.1 through a fresh mount of s3fs or rclone, its cache
-# emptied first; seconds, or nothing if it failed.
+# emptied first; "seconds server-CPU-ms", or nothing if it failed.
 peer_cold() {
-	local t
+	local t c0 c1
 	case "$1" in
 	s3fs) rm -rf "$SHM/s3fs-cache"; s3fs_mount || return 0 ;;
 	rclone) rm -rf "$SHM/rclone-cache"; rclone_mount || return 0 ;;
 	esac
+	c0="$(cpu_ms "$VGW_PID")"
 	t="$(timed "$SHM/out" cp -R "$([ "$1" = s3fs ] && echo "$MPS" || echo "$MPR")/spark-3.3.1" "$SHM/out")" || t=""
+	c1="$(cpu_ms "$VGW_PID")"
+	diff -rq "$SRC" "$SHM/out" >/dev/null || note "$1: a cold copy differs from the source"
 	"$1_off"
-	echo "$t"
+	[ -z "$t" ] || echo "$t $((c1 - c0))"
 }
-if [ -n "$BASE" ]; then
-	step "cold side by side: $BASE, this build, s3fs, rclone; $CROUNDS rounds interleaved"
-	declare -A S
-	for i in $(seq 1 "$CROUNDS"); do
-		S[base]+=" $(s3_cold_of "$BASE")"
-		S[this]+=" $(s3_cold_of "$THIS_BUILD")"
-		command -v s3fs >/dev/null && S[s3fs]+=" $(peer_cold s3fs)"
-		command -v rclone >/dev/null && S[rclone]+=" $(peer_cold rclone)"
-		note "round $i: base${S[base]##* }, this${S[this]##* }, s3fs ${S[s3fs]##* }, rclone ${S[rclone]##* }"
+sides=(this)
+[ -z "$BASE" ] || sides=(base this)
+command -v rclone >/dev/null && sides+=(rclone)
+command -v s3fs >/dev/null && sides+=(s3fs)
+step "spark cold, $CROUNDS rounds: ${sides[*]} in turn, each from an empty cache"
+declare -A S SC
+for i in $(seq 1 "$CROUNDS"); do
+	line=""
+	for k in "${sides[@]}"; do
+		case "$k" in
+		base) r="$(s3_cold_of "$BASE")" ;;
+		this) r="$(s3_cold_of "$THIS_BUILD")" ;;
+		*) r="$(peer_cold "$k")" ;;
+		esac
+		[ -n "$r" ] || { line+=" $k failed;"; continue; }
+		S[$k]+=" ${r% *}" SC[$k]+=" ${r#* }"
+		line+=" $k ${r% *} s (server ${r#* } ms);"
 	done
-fi
+	note "round $i:$line"
+done
+declare -A M MC
+for k in "${sides[@]}"; do
+	[ -n "${S[$k]:-}" ] || continue
+	M[$k]="$(median ${S[$k]})" MC[$k]="$(median ${SC[$k]})"
+done
 
 echo
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (uptime's 1, 5, 15 min) on $(nproc) cores; server $SERVER"
 echo "bytes: $BYTES (spark-3.3.1 at scale $SCALE); small: $SMALL files; $CONN connections"
+echo "runs: spark cold = median of $CROUNDS alternated rounds; warm = best of $RUNS; small cold = 1 run"
 echo "curl single stream (spark-3.3.1): $t_curl s"
-for p in weir rclone s3fs; do
-	echo "$p: spark cold ${R[$p,spark-3.3.1,cold]:-n/a} s, warm ${R[$p,spark-3.3.1,warm]:-n/a} s; small cold ${R[$p,small,cold]:-n/a} s, warm ${R[$p,small,warm]:-n/a} s"
+for part in 1048576 4194304 16777216 0; do
+	echo "server limit, $CONN-way ranges of $([ "$part" = 0 ] && echo "whole objects" || echo "$((part >> 20)) MiB"): ${LIM[$part]} s, server CPU ${LIMCPU[$part]} ms"
 done
+echo "local floor (cp -R tmpfs to tmpfs): $t_floor s"
+for k in "${sides[@]}"; do
+	[ -n "${M[$k]:-}" ] || continue
+	echo "spark cold, $k: median ${M[$k]} s of${S[$k]}; server CPU median ${MC[$k]} ms"
+done
+for p in weir rclone s3fs; do
+	echo "$p: spark warm ${R[$p,spark-3.3.1,warm]:-n/a} s; small cold ${R[$p,small,cold]:-n/a} s, warm ${R[$p,small,warm]:-n/a} s"
+done
+R[weir,spark-3.3.1,cold]="${M[this]:-}"
+for p in rclone s3fs; do R[$p,spark-3.3.1,cold]="${M[$p]:-}"; done
 echo "weir_cold_vs_curl: $(ratio "$t_curl" "${R[weir,spark-3.3.1,cold]}")x"
+echo "weir_cold_vs_server_limit: $(ratio "$t_limit" "${R[weir,spark-3.3.1,cold]}")x (the best of the server's own limits over weir's cold)"
+echo "weir_cold_vs_local_floor: $(ratio "$t_floor" "${R[weir,spark-3.3.1,cold]}")x"
+echo "weir_warm_vs_local_floor: $(ratio "$t_floor" "${R[weir,spark-3.3.1,warm]:-}")x"
 for p in rclone s3fs; do
 	for what in spark-3.3.1,cold spark-3.3.1,warm small,cold small,warm; do
-		[ -n "${R[$p,$what]:-}" ] && [ -n "${R[weir,$what]:-}" ] || continue
-		echo "weir_vs_${p}_${what/,/_}: $(ratio "${R[$p,$what]}" "${R[weir,$what]}")x (target >= 2x)"
+		if [ -n "${R[$p,$what]:-}" ] && [ -n "${R[weir,$what]:-}" ]; then
+			echo "weir_vs_${p}_${what/,/_}: $(ratio "${R[$p,$what]}" "${R[weir,$what]}")x (target >= 2x)"
+		else
+			echo "weir_vs_${p}_${what/,/_}: n/a (a side failed or is missing)"
+		fi
 	done
+	# what 2x the peer would take, against what no client can beat
+	[ -z "${R[$p,spark-3.3.1,cold]:-}" ] ||
+		echo "${p}_cold_over_2_vs_local_floor: $(ratio "$t_floor" "$(awk -v a="${R[$p,spark-3.3.1,cold]}" 'BEGIN { print a / 2 }')")x (above 1: 2x $p cold is faster than the copy with no network)"
 done
 if [ -n "$BASE" ]; then
-	declare -A M
-	for k in base this s3fs rclone; do
-		[ -n "${S[$k]// /}" ] || continue
-		M[$k]="$(median ${S[$k]})"
-		echo "side by side spark cold, $k: median ${M[$k]} s of${S[$k]}"
-	done
 	echo "side_cold_this_vs_base: $(ratio "${M[base]}" "${M[this]}")x (base's time over this build's)"
-	for p in s3fs rclone; do
-		[ -n "${M[$p]:-}" ] || continue
-		echo "side_cold_base_vs_$p: $(ratio "${M[$p]}" "${M[base]}")x"
-		echo "side_cold_this_vs_$p: $(ratio "${M[$p]}" "${M[this]}")x (target >= 2x)"
-	done
 fi
