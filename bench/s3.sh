@@ -83,6 +83,10 @@ if [ "$SERVER" = seaweedfs ]; then sw_start "$SHM/vgw"; else vgw_start "$SHM/vgw
 vgw_curl -f -X PUT "$VGW_URL/bkt" -o /dev/null || fail "creating the bucket failed"
 vgw_put_tree "$SHM/tree" bkt
 note "$SERVER $VGW_URL; spark-3.3.1: $BYTES bytes"
+# a server that closes every connection makes each range request pay a connection
+CONN_HDR="$(vgw_curl -f -s -r 0-0 -D - -o /dev/null "$(vgw_key_url bkt "spark-3.3.1/$(ls "$SRC" | head -n 1)")" |
+	tr -d '\r' | grep -i '^connection:' || true)"
+note "its answer to a range GET says: ${CONN_HDR:-no Connection header (keeps the connection alive)}"
 
 step "baseline: single-stream curl --aws-sigv4, files in turn"
 urls=()
@@ -92,19 +96,20 @@ note "curl: $t_curl s ($(mbps "$BYTES" "$t_curl"))"
 
 # server_limit PART: every byte of spark-3.3.1 as range GETs of PART bytes (0: whole objects),
 # CONN at once, by curl --parallel; "seconds server-CPU-ms requests".
+LIMIT_OBJS=() # "size url" of each spark object, made once
+for f in "$SRC"/*; do LIMIT_OBJS+=("$(stat -c %s "$f") $(vgw_key_url bkt "spark-3.3.1/$(basename "$f")")"); done
 server_limit() {
-	local part="$1" cfg="$TMP/limit.conf" f sz off end n c0 c1 t
+	local part="$1" cfg="$TMP/limit.conf" o sz url off end n c0 c1 t
 	: >"$cfg"
-	for f in "$SRC"/*; do
-		sz="$(stat -c %s "$f")" off=0
+	for o in "${LIMIT_OBJS[@]}"; do
+		sz="${o%% *}" url="${o#* }" off=0
 		while [ "$off" -lt "$sz" ]; do
 			end=$((part ? off + part - 1 : sz - 1))
 			[ "$end" -lt "$sz" ] || end=$((sz - 1))
 			[ -s "$cfg" ] && echo next >>"$cfg"
 			# after "next" curl forgets every option: the keys again, from vgw's own file
 			cat "$VGW_DIR/curl.conf" >>"$cfg"
-			printf 'url = "%s"\nrange = "%d-%d"\noutput = "/dev/null"\n' \
-				"$(vgw_key_url bkt "spark-3.3.1/$(basename "$f")")" "$off" "$end" >>"$cfg"
+			printf 'url = "%s"\nrange = "%d-%d"\noutput = "/dev/null"\n' "$url" "$off" "$end" >>"$cfg"
 			off=$((end + 1))
 		done
 	done
@@ -269,6 +274,7 @@ done
 echo
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (uptime's 1, 5, 15 min) on $(nproc) cores; server $SERVER"
 echo "bytes: $BYTES (spark-3.3.1 at scale $SCALE); small: $SMALL files; $CONN connections"
+echo "server's Connection header: ${CONN_HDR:-none (keep-alive)}"
 echo "runs: spark cold = median of $CROUNDS alternated rounds; warm = best of $RUNS; small cold = 1 run"
 echo "curl single stream (spark-3.3.1): $t_curl s"
 for part in 1048576 4194304 16777216 0; do
