@@ -104,9 +104,9 @@ struct fetcher {
 	uint32_t block_size;
 	unsigned max_prefetch;
 	uint32_t part_size;
-	unsigned max_requests; /* requests at the UFS at once: its connections */
-	uint32_t max_request;  /* bytes one request carries at most */
-	bool segments;	       /* the UFS takes one request for consecutive parts */
+	unsigned max_requests;	    /* requests at the UFS at once: its connections */
+	uint32_t max_request;	    /* bytes one request carries at most */
+	bool segments;		    /* the UFS takes one request for consecutive parts */
 	struct fetcher_route route; /* cluster NULL: no peers */
 	struct near_cache *near;    /* route.near_cache > 0: blocks from peers kept here */
 	char *source_id;
@@ -276,8 +276,8 @@ static uint64_t request_cap_locked(const struct fetcher *f)
 
 /* Whether part nx continues the request of e's part that ends at end (an object offset): the
  * same object version, the next bytes, a block that has not failed. */
-static bool part_continues(const struct fetcher *f, const struct inflight *e,
-			   const struct part *nx, uint64_t end)
+static bool part_continues(const struct fetcher *f, const struct inflight *e, const struct part *nx,
+			   uint64_t end)
 {
 	const struct inflight *n = nx->e;
 	return n->obj == e->obj && n->err == 0 && !n->via_peer &&
@@ -349,10 +349,10 @@ static void pump_locked(struct fetcher *f)
 			f->submitted++;
 			f->submitted_bytes += bytes;
 			pthread_mutex_unlock(&f->lock);
-			int r = n == 1 ? ufs_read_async(f->ufs, e->path, start, p->len,
-							e->buf + p->off, &e->attr, read_done, p)
-				       : ufs_read_segs_async(f->ufs, e->path, start, segs, n,
-							     &e->attr);
+			int r =
+			    n == 1 ? ufs_read_async(f->ufs, e->path, start, p->len, e->buf + p->off,
+						    &e->attr, read_done, p)
+				   : ufs_read_segs_async(f->ufs, e->path, start, segs, n, &e->attr);
 			pthread_mutex_lock(&f->lock);
 			if (r < 0) {
 				/* done will not run for them */

@@ -42,7 +42,7 @@ static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
 static struct held gate_q[MAX_REQS]; /* under gate_lock: requests not let through yet */
 static size_t gate_n;
-static uint64_t asked[MAX_REQS]; /* under gate_lock: offsets in the order the fetcher asked */
+static uint64_t asked[MAX_REQS];   /* under gate_lock: offsets in the order the fetcher asked */
 static size_t asked_len[MAX_REQS]; /* under gate_lock: their lengths */
 static size_t nasked;
 static uint64_t fail_at = UINT64_MAX; /* under gate_lock: this offset's request fails -EIO */
@@ -445,7 +445,7 @@ START_TEST(a_stream_goes_in_few_requests_each_part_usable_as_it_lands)
 	struct ranger *g = calloc(1, sizeof(*g));
 	*g = (struct ranger){.f = f, .obj = obj, .block = 2, .a = a, .from = 0, .to = PART};
 	ck_assert_int_eq(pthread_create(&g->t, NULL, range_thread, g), 0);
-	let_one_through(); /* block 0's second half */
+	let_one_through();		    /* block 0's second half */
 	let_segments_through(BLOCK / PART); /* block 1 */
 	usleep(100 * 1000);
 	ck_assert_msg(!atomic_load(&g->finished), "the reader did not wait for its part");
@@ -461,8 +461,8 @@ START_TEST(a_stream_goes_in_few_requests_each_part_usable_as_it_lands)
 	while (held_now())
 		let_one_through();
 
-	const uint64_t want_off[] = {0,		    2 * PART,  BLOCK, 2 * BLOCK + 3 * PART,
-				     3 * BLOCK, 3 * BLOCK + 2 * PART};
+	const uint64_t want_off[] = {
+	    0, 2 * PART, BLOCK, 2 * BLOCK + 3 * PART, 3 * BLOCK, 3 * BLOCK + 2 * PART};
 	const size_t want_len[] = {2 * PART, 2 * PART, BLOCK + 3 * PART, PART, 2 * PART, 2 * PART};
 	ck_assert_uint_eq(nasked, 6);
 	for (size_t i = 0; i < nasked; i++)
@@ -502,7 +502,7 @@ START_TEST(a_request_that_fails_midway_fails_only_its_unfinished_blocks)
 	ck_assert_uint_eq(asked[1], BLOCK);
 	ck_assert_uint_eq(asked_len[1], 3 * BLOCK);
 	let_segments_through(BLOCK / PART + 1); /* block 1 and a part of block 2 */
-	fail_at = BLOCK; /* the rest of that request fails */
+	fail_at = BLOCK;			/* the rest of that request fails */
 	let_one_through();
 	wait_until(none_inflight, f);
 	ck_assert(block_store_contains(bs, obj, 0));
