@@ -235,7 +235,8 @@ START_TEST(test_call_checked)
 		pid_t pid = answer_once(path, cases[i].error, cases[i].message);
 		Weir__Response *resp = NULL;
 		snprintf(err, sizeof(err), "untouched");
-		int r = control_call_checked(path, "weir-test", &req, 5000, &resp, err, sizeof(err));
+		int r =
+		    control_call_checked(path, "weir-test", &req, 5000, &resp, err, sizeof(err));
 		int status;
 		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
