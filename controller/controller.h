@@ -49,6 +49,9 @@ struct controller {
 	 * from the apiserver through kube_secrets (GET only, reconciler thread, no lock held). */
 	struct secret_box *secret_box;
 	struct kube_client *kube_secrets;
+	/* Members of the cluster on the embedded default (members.h): request server (main
+	 * thread) only, no lock. NULL on Kubernetes, where the nodes' Leases are the members. */
+	struct members *members;
 	pthread_t reconciler;
 	/* reconciler thread only */
 	struct load_slot *loads;

@@ -653,7 +653,7 @@ int node_agent_start(const struct node_agent_config *cfg, struct node_agent **re
 	if (r < 0)
 		goto fail;
 	if (cfg->cluster && cluster_is_dynamic(cfg->cluster)) {
-		r = member_sync_start(a->store, cfg->cluster, 0, &a->members);
+		r = member_sync_start(member_sync_kube_fetch, a->store, cfg->cluster, 0, &a->members);
 		if (r < 0) {
 			snprintf(errbuf, errlen, "cannot follow the cluster's members: %s",
 				 strerror(-r));
