@@ -205,7 +205,12 @@ check_copy "node 2 (restarted)" "$TMP/copy2b"
 more=$(($(ufs_body_bytes) - before))
 [ "$more" -eq 0 ] || fail "reading the tree on the restarted node 2 made nginx send $more bytes: its kept blocks and its peers' should serve it all"
 [ "$(metric 2 weir_peer_in_bytes_total)" -gt 0 ] || fail "the restarted node 2 read nothing from its peers"
-ok "n2 back in n1's and n3's members $T_JOIN s after its mount began (weir-node start included); tree byte-exact, 0 UFS bytes"
+# from the restarted weir-node's first heartbeat to node 1's new member set, by their logs' clocks
+log_secs() { awk -v pat="$2" 'index($0, pat) { split($1, t, ":"); s = t[1] * 3600 + t[2] * 60 + t[3] } END { if (s == "") exit 1; printf "%.3f\n", s }' "$1"; }
+t_beat=$(log_secs "${STATE[2]}/node.log" "cluster: members from weir-controller") || fail "node 2's log has no heartbeat start"
+t_seen=$(log_secs "${STATE[1]}/node.log" "cluster: members now n1,n2,n3 ") || fail "node 1's log has no n1,n2,n3"
+T_JOIN_BEAT="$(elapsed "$t_beat" "$t_seen")"
+ok "n2 back in n1's and n3's members $T_JOIN s after its mount began (weir-node start included; $T_JOIN_BEAT s after its first heartbeat); tree byte-exact, 0 UFS bytes"
 
 step "weir-controller stops: the nodes keep their members and say so"
 kill -TERM "$CTL"
@@ -216,5 +221,5 @@ sleep 1
 	fail "node 1 dropped members when the controller went away"
 ok "node 1 still counts 3 members: $(grep -m1 'keeping them' "${STATE[1]}/node.log" | cut -c1-200)"
 
-note "figures: members formed $T_FORM s after the first mount began; a killed node left in $T_LEAVE s (member-timeout $MEMBER_TIMEOUT s, heartbeat every 0.5 s); a restarted node was back in $T_JOIN s; UFS bytes $UFS for a $TOTAL-byte tree read on 3 nodes"
+note "figures: members formed $T_FORM s after the first mount began; a killed node left in $T_LEAVE s (member-timeout $MEMBER_TIMEOUT s, heartbeat every 0.5 s); a restarted node was back in $T_JOIN s ($T_JOIN_BEAT s from its first heartbeat); UFS bytes $UFS for a $TOTAL-byte tree read on 3 nodes"
 echo "PASS"
