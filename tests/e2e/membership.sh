@@ -18,7 +18,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/walkthrough.sh"
 . "$here/../helpers/cluster.sh"
 
-MEMBER_TIMEOUT=3 # seconds: the controller's member-timeout here (default 6)
+MEMBER_TIMEOUT="${WEIR_MEMBER_TIMEOUT:-3}" # seconds: the controller's member-timeout here (its default: 6)
 
 require_root_fuse
 find_weir_bins
