@@ -351,6 +351,7 @@ close_store:
 	strmap_free(ctl.volumes, free);
 	strmap_free(ctl.refused, free);
 	members_free(ctl.members);
+	free(ctl.traffic_text);
 	kubeconfig_clear(&lease.kc);
 	log_notice("stopped");
 	return rc;

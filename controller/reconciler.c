@@ -995,8 +995,10 @@ int reconciler_pass(struct controller *ctl)
 			ctl->loads[k++] = ctl->loads[i];
 	ctl->n_loads = k;
 	r = write_back(ctl, l, before);
-	if (ctl->kube)
+	if (ctl->kube) {
 		kube_sync_pass(ctl, l);
+		kube_sync_traffic(ctl, now);
+	}
 	for (size_t i = 0; i < l->n; i++)
 		json_object_put(before[i]);
 	free(before);

@@ -738,7 +738,7 @@ int node_agent_report(struct node_agent *a, json_object *sources, json_object **
 
 unsigned node_agent_traffic(struct node_agent *a, struct store_kube_traffic *ret)
 {
-	return store_kube_traffic(a->store, (int64_t)time(NULL), ret);
+	return store_kube_cluster_traffic(a->store, (int64_t)time(NULL), ret);
 }
 
 int node_agent_plan(struct node_agent *a, const char *ns, const char *name, struct mount_plan *ret,

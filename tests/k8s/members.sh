@@ -333,7 +333,7 @@ done
 note "the status equals the three Leases' sum $(elapsed "$t_sum" "$(now)") s after the reads: $(cat "$TMP/cached_is_sum")"
 ok "kubectl get dataset: $(kc get dataset tree -n members | tail -n 1 | tr -s ' ')"
 
-step "weir top on a node shows the cluster's traffic, added up over the nodes' Leases"
+step "weir top on a node shows the cluster's traffic, as weir-controller adds it up over the nodes' Leases"
 top_total() {
 	timeout 30 "$WEIR_BIN" --state-dir "$TMP/node-1" top --once -o json >"$TMP/top.json" || return 1
 	python3 - "$TMP/top.json" "$@" <<'PY'
@@ -358,7 +358,21 @@ kwait 30 "weir top's cluster totals equal to the sums of the three nodes' /metri
 timeout 30 "$WEIR_BIN" --state-dir "$TMP/node-1" top --once | grep '^cluster' | sed 's/^/  /'
 timeout 30 "$WEIR_BIN" --state-dir "$TMP/node-1" top --once | grep -q '^cluster: 3 nodes — UFS' ||
 	fail "weir top --once has no cluster-wide line"
-ok "weir top: 3 nodes, cluster UFS and peer bytes equal to the nodes' /metrics summed"
+# the line is the controller's sum (Lease weir-cluster), not the node's own over the Leases
+[ "$(jp lease weir-cluster -n default -o 'jsonpath={.spec.holderIdentity}')" = weir-controller ] ||
+	fail "no Lease default/weir-cluster held by weir-controller: the cluster's traffic is not the controller's"
+jp lease weir-cluster -n default -o 'jsonpath={.metadata.annotations.weir\.io/cluster-traffic}' >"$TMP/cluster-traffic.json"
+timeout 30 "$WEIR_BIN" --state-dir "$TMP/node-1" top --once -o json >"$TMP/top.json"
+python3 - "$TMP/cluster-traffic.json" "$TMP/top.json" <<'PY' || fail "weir top's cluster line differs from the controller's Lease weir-cluster"
+import json, sys
+c = json.load(open(sys.argv[1]))
+t = json.load(open(sys.argv[2]))["cluster"]["total"]
+pairs = [("nodes", "nodes"), ("ufsBytes", "ufs_bytes"), ("peerInBytes", "peer_in_bytes"), ("peerOutBytes", "peer_out_bytes"), ("hitBytes", "hit_bytes"), ("missBytes", "miss_bytes")]
+bad = [(a, c.get(a), t.get(b)) for a, b in pairs if c.get(a) != t.get(b)]
+print("  Lease weir-cluster:", c)
+sys.exit(1 if bad else 0)
+PY
+ok "weir top: 3 nodes, cluster UFS and peer bytes equal to the nodes' /metrics summed, as weir-controller's Lease weir-cluster says"
 
 note "figures: members formed $T_FORM s after start; a dead node left in $T_LEAVE s (Lease $((INTERVAL * 6)) s, renewal every $INTERVAL s); a restarted node joined in $T_JOIN s; UFS bytes: first/ $UFS_A for $FIRST read on 3 nodes (1.00x), second/ $UFS_B for $SECOND read on 2 nodes across the kill"
 echo "PASS"
