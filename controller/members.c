@@ -20,8 +20,13 @@ struct member {
 	Weir__NodeTraffic traffic;
 };
 
+/* Every member beats twice a second: a table that heard nobody for this long was not listening
+ * (the request server was busy with a slow request), and that silence is not the nodes'. */
+#define MEMBERS_STALL_S 1.0
+
 struct members {
 	double timeout;
+	double last_beat; /* CLOCK_MONOTONIC seconds of the last heartbeat taken, 0: none yet */
 	struct strmap *by_node; /* node -> struct member */
 	/* the last answer's arrays (members_answer) */
 	Weir__Member *out;
@@ -73,6 +78,14 @@ static bool url_ok(const char *s)
 	       (!strncmp(s, "http://", 7) || !strncmp(s, "https://", 8));
 }
 
+static int credit_one(const char *key, void *value, void *arg)
+{
+	struct member *e = value;
+	(void)key;
+	e->seen += *(double *)arg;
+	return 0;
+}
+
 int members_beat(struct members *m, const char *node, const char *url,
 		 const Weir__NodeTraffic *traffic, double now, char *err, size_t errlen)
 {
@@ -94,6 +107,17 @@ int members_beat(struct members *m, const char *node, const char *url,
 		    node, url);
 		return -EINVAL;
 	}
+	/* the request server serves one request at a time: a slow one (an apply waiting for
+	 * weir-node) holds every heartbeat back, so a silence of everyone is credited to everyone
+	 */
+	if (m->last_beat > 0 && now - m->last_beat > MEMBERS_STALL_S) {
+		double gap = now - m->last_beat;
+		strmap_each(m->by_node, credit_one, &gap);
+		log_info("cluster: no heartbeat taken for %.1f s (weir-controller was busy); the "
+			 "members keep their place",
+			 gap);
+	}
+	m->last_beat = now;
 	struct member *e = strmap_get(m->by_node, node);
 	if (!e) {
 		if (strmap_size(m->by_node) >= MEMBERS_MAX) {

@@ -21,7 +21,9 @@ int members_new(double timeout_s, struct members **ret);
 void members_free(struct members *m);
 
 /* Records node's heartbeat at now (CLOCK_MONOTONIC seconds): it joins, or stays and takes the
- * URL and traffic sent. Returns 0, or -EINVAL (a name that is not 1-253 of [A-Za-z0-9._-], a URL
+ * URL and traffic sent. When no heartbeat at all was taken for over a second before it (the
+ * request server was busy), every member is credited with that time: nobody is out for the
+ * controller's silence (a member that died meanwhile leaves that much later). Returns 0, or -EINVAL (a name that is not 1-253 of [A-Za-z0-9._-], a URL
  * that is not http(s)://, longer than 255 bytes) or -ENOSPC (MEMBERS_MAX members) with err
  * naming the field and the value. The URL is checked strictly by each node (cluster.h). */
 int members_beat(struct members *m, const char *node, const char *url,

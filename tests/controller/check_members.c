@@ -105,12 +105,44 @@ START_TEST(test_hostile_heartbeats)
 }
 END_TEST
 
+/* A busy controller (no heartbeat taken for 10 s) does not put the members out; a member that
+ * stays silent after it is out a timeout later. */
+START_TEST(test_controller_stall)
+{
+	struct members *m = NULL;
+	char err[512] = "";
+	ck_assert_int_eq(members_new(6, &m), 0);
+	for (double t = 100; t <= 102; t += 0.5) {
+		ck_assert_int_eq(
+		    members_beat(m, "n1", "http://10.0.0.1:1", NULL, t, err, sizeof(err)), 0);
+		ck_assert_int_eq(
+		    members_beat(m, "n2", "http://10.0.0.2:1", NULL, t, err, sizeof(err)), 0);
+	}
+	/* the server was busy from 102 to 112: n1's queued heartbeat comes first */
+	ck_assert_int_eq(members_beat(m, "n1", "http://10.0.0.1:1", NULL, 112, err, sizeof(err)),
+			 0);
+	Weir__Response resp = WEIR__RESPONSE__INIT;
+	ck_assert_int_eq(members_answer(m, 112, &resp), 2);
+	/* n2 died during the stall: only n1 beats from now on */
+	for (double t = 112.5; t <= 117.5; t += 0.5)
+		ck_assert_int_eq(
+		    members_beat(m, "n1", "http://10.0.0.1:1", NULL, t, err, sizeof(err)), 0);
+	ck_assert_int_eq(members_answer(m, 117.5, &resp), 2);
+	ck_assert_int_eq(members_beat(m, "n1", "http://10.0.0.1:1", NULL, 118.3, err, sizeof(err)),
+			 0);
+	ck_assert_int_eq(members_answer(m, 118.3, &resp), 1);
+	ck_assert_str_eq(resp.members[0]->node, "n1");
+	members_free(m);
+}
+END_TEST
+
 Suite *members_suite(void)
 {
 	Suite *s = suite_create("members");
 	TCase *tc = tcase_create("heartbeats");
 	tcase_add_test(tc, test_join_answer_leave);
 	tcase_add_test(tc, test_hostile_heartbeats);
+	tcase_add_test(tc, test_controller_stall);
 	suite_add_tcase(s, tc);
 	return s;
 }
