@@ -23,10 +23,14 @@ struct member {
 /* Every member beats twice a second: a table that heard nobody for this long was not listening
  * (the request server was busy with a slow request), and that silence is not the nodes'. */
 #define MEMBERS_STALL_S 1.0
+/* A controller that just started knows no member yet: it answers only once every live node has
+ * had this long to beat, so that no node takes a partial set for the cluster. */
+#define MEMBERS_LEARN_S 1.0
 
 struct members {
 	double timeout;
-	double last_beat; /* CLOCK_MONOTONIC seconds of the last heartbeat taken, 0: none yet */
+	double last_beat;  /* CLOCK_MONOTONIC seconds of the last heartbeat taken, 0: none yet */
+	double first_beat; /* of the first one, 0: none yet */
 	struct strmap *by_node; /* node -> struct member */
 	/* the last answer's arrays (members_answer) */
 	Weir__Member *out;
@@ -118,6 +122,8 @@ int members_beat(struct members *m, const char *node, const char *url,
 			 gap);
 	}
 	m->last_beat = now;
+	if (m->first_beat == 0)
+		m->first_beat = now;
 	struct member *e = strmap_get(m->by_node, node);
 	if (!e) {
 		if (strmap_size(m->by_node) >= MEMBERS_MAX) {
@@ -190,6 +196,8 @@ static int by_node(const void *a, const void *b)
 
 int members_answer(struct members *m, double now, Weir__Response *resp)
 {
+	if (m->first_beat == 0 || now - m->first_beat < MEMBERS_LEARN_S)
+		return -EAGAIN;
 	char(*gone)[254] = calloc(MEMBERS_MAX, sizeof(*gone));
 	if (!gone)
 		return -ENOMEM;

@@ -31,5 +31,7 @@ int members_beat(struct members *m, const char *node, const char *url,
 
 /* Drops the members not heard from within the timeout at now (each logged), then fills resp's
  * members (sorted by node) and cluster_traffic (summed over them). What resp points to belongs
- * to m and stays valid until the next call on m. Returns the number of members or -ENOMEM. */
+ * to m and stays valid until the next call on m. Returns the number of members, -ENOMEM, or
+ * -EAGAIN during the first second after the first heartbeat (a controller that just started has
+ * not heard every live node yet; a node keeps the members it has meanwhile). */
 int members_answer(struct members *m, double now, Weir__Response *resp);

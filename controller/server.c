@@ -218,7 +218,12 @@ static void handle_heartbeat(struct controller *ctl, const Weir__MemberHeartbeat
 			     sizeof(rp->msg));
 	if (r >= 0)
 		r = members_answer(ctl->members, now, &rp->resp);
-	if (r < 0) {
+	if (r == -EAGAIN) {
+		snprintf(rp->msg, sizeof(rp->msg),
+			 "weir-controller started a moment ago and is still hearing from the "
+			 "members; keep yours and ask again");
+		reply_error(rp, r);
+	} else if (r < 0) {
 		if (r == -ENOMEM)
 			snprintf(rp->msg, sizeof(rp->msg), "out of memory");
 		log_warn("%s", rp->msg);
