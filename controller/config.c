@@ -40,6 +40,8 @@ static const struct config_desc {
      sizeof(((struct config *)0)->log_level), "info", "debug, info, notice, warning or err"},
     {"deny-by-default", CONFIG_BOOL, offsetof(struct config, deny_by_default), sizeof(bool),
      "false", "a source Dataset without sharing.allow may be referenced by nobody"},
+    {"member-timeout", CONFIG_SECONDS, offsetof(struct config, member_timeout), sizeof(double), "6",
+     "embedded default: seconds after its last heartbeat a weir-node is out of the cluster"},
     {"resync-interval", CONFIG_SECONDS, offsetof(struct config, resync_interval), sizeof(double),
      "1", "seconds between two reconcile passes without changes"},
     {"ufs-roots", CONFIG_STR, offsetof(struct config, ufs_roots),

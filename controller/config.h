@@ -15,6 +15,7 @@ struct config {
 	char log_level[16];
 	bool deny_by_default;
 	double resync_interval;	  /* seconds */
+	double member_timeout;	  /* seconds: embedded default, a silent weir-node is out */
 	char ufs_roots[8192];	  /* ufs_policy.h syntax; "" = any UFS */
 	char kubeconfig[4096];	  /* "" = the embedded store, unless in a pod (in_cluster) */
 	bool in_cluster;	  /* use the pod's service account when no kubeconfig is given */

@@ -49,6 +49,9 @@ struct controller {
 	 * from the apiserver through kube_secrets (GET only, reconciler thread, no lock held). */
 	struct secret_box *secret_box;
 	struct kube_client *kube_secrets;
+	/* Members of the cluster on the embedded default (members.h): request server (main
+	 * thread) only, no lock. NULL on Kubernetes, where the nodes' Leases are the members. */
+	struct members *members;
 	pthread_t reconciler;
 	/* reconciler thread only */
 	struct load_slot *loads;
@@ -58,6 +61,8 @@ struct controller {
 	struct timespec conf_mtime; /* of the config file when ufs-roots was last read */
 	struct strmap *volumes;	    /* "ns/name" of Datasets whose PV/PVC were asked for -> sig */
 	struct strmap *refused;	    /* "kind/ns/name" -> the refusal last reported in an Event */
+	char *traffic_text;	    /* the cluster's traffic last written to the cluster Lease */
+	int64_t traffic_written;    /* epoch seconds of that write */
 };
 
 /* Closes and purges the cache of source ns/name on weir-node (the Dataset or its Runtime is
@@ -75,6 +80,12 @@ void kube_sync_pass(struct controller *ctl, const struct objmodel_list *l);
  * no lock held. */
 void kube_sync_usage(struct controller *ctl, const char *source_id, struct dataset_status *st,
 		     int64_t now);
+
+/* Adds up the traffic of the nodes whose Lease is fresh and writes it to the cluster Lease
+ * (store_kube.h) when it changed or a third of the Lease's duration passed, so that `weir top` on
+ * any node shows the controller's sum. Reconciler thread of the leader; no lock held across the
+ * request. Logs failures (tried again next pass). */
+void kube_sync_traffic(struct controller *ctl, int64_t now);
 
 /* Marks a change and wakes the reconciler. Call with lock held. */
 void controller_changed(struct controller *ctl);

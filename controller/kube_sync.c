@@ -15,6 +15,7 @@
 #include "apply.h"
 #include "log.h"
 #include "reconcile.h"
+#include "kube_client.h"
 #include "store_kube.h"
 
 #define CSI_DRIVER "weir.csi.io"
@@ -245,6 +246,87 @@ static void finalize(struct controller *ctl, const struct objmodel *o)
 	log_info("%s%s", line, source ? " (cache purged on every node)" : "");
 	if (o->kind == OBJMODEL_DATASET)
 		volumes_remove(ctl, ns, name);
+}
+
+/* The cluster Lease lasts this long without renewal; the leader renews it at least every third
+ * of it, and at once when the sum changes. */
+#define CLUSTER_LEASE_S 15
+
+/* Writes the cluster Lease (store_kube.h) with annotation text: renews it, or creates it. */
+static int cluster_lease_put(struct controller *ctl, const char *ns, const char *text, int64_t now,
+			     char *err, size_t errlen)
+{
+	char path[512], ts[48];
+	json_object *lease = NULL;
+	snprintf(path, sizeof(path), "/apis/coordination.k8s.io/v1/namespaces/%s/leases/%s", ns,
+		 STORE_KUBE_CLUSTER_LEASE);
+	int r = kube_request(ctl->kube_secrets, "GET", path, NULL, &lease, err, errlen);
+	bool create = r == -ENOENT;
+	if (r < 0 && !create)
+		return r;
+	if (create)
+		lease = json_object_new_object();
+	jset(lease, "apiVersion", "coordination.k8s.io/v1");
+	jset(lease, "kind", "Lease");
+	json_object *meta = NULL, *labels = NULL, *ann = NULL, *spec = NULL;
+	if (!json_object_object_get_ex(lease, "metadata", &meta))
+		meta = jobj(lease, "metadata");
+	jset(meta, "name", STORE_KUBE_CLUSTER_LEASE);
+	jset(meta, "namespace", ns);
+	if (!json_object_object_get_ex(meta, "labels", &labels))
+		labels = jobj(meta, "labels");
+	/* the nodes' label: their watch sees it; it carries none of their annotations */
+	jset(labels, "app.kubernetes.io/name", "weir-node");
+	jset(labels, "weir.io/role", "cluster");
+	if (!json_object_object_get_ex(meta, "annotations", &ann))
+		ann = jobj(meta, "annotations");
+	jset(ann, STORE_KUBE_CLUSTER_TRAFFIC_ANNOTATION, text);
+	if (!json_object_object_get_ex(lease, "spec", &spec))
+		spec = jobj(lease, "spec");
+	kube_micro_time(now, ts, sizeof(ts));
+	jset(spec, "holderIdentity", "weir-controller");
+	json_object_object_add(spec, "leaseDurationSeconds", json_object_new_int(CLUSTER_LEASE_S));
+	jset(spec, "renewTime", ts);
+	if (create)
+		snprintf(path, sizeof(path), "/apis/coordination.k8s.io/v1/namespaces/%s/leases",
+			 ns);
+	/* the resourceVersion read rides along: a conflict is retried next pass */
+	r = kube_request(ctl->kube_secrets, create ? "POST" : "PUT", path, lease, NULL, err,
+			 errlen);
+	json_object_put(lease);
+	return r;
+}
+
+void kube_sync_traffic(struct controller *ctl, int64_t now)
+{
+	struct store_kube_traffic t = {0};
+	char ns[64], err[1024];
+	pthread_mutex_lock(&ctl->lock);
+	store_kube_traffic(ctl->store, now, &t);
+	snprintf(ns, sizeof(ns), "%s", store_kube_report_ns(ctl->store));
+	pthread_mutex_unlock(&ctl->lock);
+	json_object *o = store_kube_traffic_json(&t);
+	const char *text = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN) : NULL;
+	if (!text || !ctl->kube_secrets) {
+		json_object_put(o);
+		return;
+	}
+	/* no round trip while the sum holds and the Lease is young */
+	if (ctl->traffic_text && !strcmp(ctl->traffic_text, text) &&
+	    now - ctl->traffic_written < CLUSTER_LEASE_S / 3) {
+		json_object_put(o);
+		return;
+	}
+	int r = cluster_lease_put(ctl, ns, text, now, err, sizeof(err));
+	if (r < 0) {
+		log_warn("cannot write the cluster's traffic to Lease %s/%s: %s", ns,
+			 STORE_KUBE_CLUSTER_LEASE, err);
+	} else {
+		free(ctl->traffic_text);
+		ctl->traffic_text = strdup(text);
+		ctl->traffic_written = now;
+	}
+	json_object_put(o);
 }
 
 void kube_sync_pass(struct controller *ctl, const struct objmodel_list *l)

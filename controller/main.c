@@ -23,6 +23,7 @@
 #include "kube_lease.h"
 #include "kubeconfig.h"
 #include "log.h"
+#include "members.h"
 #include "safe_dir.h"
 #include "store_kube.h"
 #include "store_sqlite.h"
@@ -265,6 +266,12 @@ int main(int argc, char **argv)
 	if (stat(config_file_path(&ctl.cfg, confpath, sizeof(confpath)), &cst) == 0)
 		ctl.conf_mtime = cst.st_mtim;
 	if (!ctl.kube) {
+		r = members_new(ctl.cfg.member_timeout, &ctl.members);
+		if (r < 0) {
+			log_err("cannot make the member table: %s", strerror(-r));
+			store_close(ctl.store);
+			return 1;
+		}
 		r = apply_default_namespace(ctl.store, ctl.started);
 		if (r < 0) {
 			log_err("store: cannot create namespace \"default\": %s", strerror(-r));
@@ -343,6 +350,8 @@ close_store:
 	ufs_policy_free(ctl.policy);
 	strmap_free(ctl.volumes, free);
 	strmap_free(ctl.refused, free);
+	members_free(ctl.members);
+	free(ctl.traffic_text);
 	kubeconfig_clear(&lease.kc);
 	log_notice("stopped");
 	return rc;

@@ -33,27 +33,12 @@ void controller_changed(struct controller *ctl)
  * answer, hence the generous deadline. */
 #define NODE_CALL_TIMEOUT_MS 60000u
 
-/* Calls weir-node. Returns 0 with an owned *ret; -errno (no node; message in err), or the
- * node's negative error with its message in err. */
+/* Calls weir-node (lib/control.h): -EHOSTDOWN when there is none. */
 static int node_call(struct controller *ctl, const Weir__Request *req, Weir__Response **ret,
 		     char *err, size_t errlen)
 {
-	Weir__Response *resp = NULL;
-	int r = control_call_timeout(ctl->cfg.node_socket, req, NODE_CALL_TIMEOUT_MS, &resp);
-	if (r < 0) {
-		snprintf(err, errlen, "weir-node does not answer on \"%.900s\": %s",
-			 ctl->cfg.node_socket, strerror(-r));
-		return -EHOSTDOWN;
-	}
-	if (resp->error) {
-		snprintf(err, errlen, "%s",
-			 resp->message && *resp->message ? resp->message : strerror(-resp->error));
-		r = resp->error < 0 ? resp->error : -EIO;
-		weir__response__free_unpacked(resp, NULL);
-		return r;
-	}
-	*ret = resp;
-	return 0;
+	return control_call_checked(ctl->cfg.node_socket, "weir-node", req, NODE_CALL_TIMEOUT_MS,
+				    ret, err, errlen);
 }
 
 /* Sets a condition only when its status, reason or message changes (conditions_set keeps the
@@ -1010,8 +995,10 @@ int reconciler_pass(struct controller *ctl)
 			ctl->loads[k++] = ctl->loads[i];
 	ctl->n_loads = k;
 	r = write_back(ctl, l, before);
-	if (ctl->kube)
+	if (ctl->kube) {
 		kube_sync_pass(ctl, l);
+		kube_sync_traffic(ctl, now);
+	}
 	for (size_t i = 0; i < l->n; i++)
 		json_object_put(before[i]);
 	free(before);

@@ -18,6 +18,7 @@
 #include "apply.h"
 #include "control.h"
 #include "log.h"
+#include "members.h"
 #include "reconcile.h"
 #include "redact.h"
 #include "secrets.h"
@@ -198,6 +199,38 @@ static void handle_dataset_mount(struct controller *ctl, const Weir__DatasetMoun
 	rp->resp.mount = &rp->mount;
 }
 
+/* A weir-node's heartbeat (the embedded default's Lease): record it, answer the members and the
+ * cluster's traffic. */
+static void handle_heartbeat(struct controller *ctl, const Weir__MemberHeartbeat *h,
+			     struct reply *rp)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	if (!ctl->members) {
+		snprintf(rp->msg, sizeof(rp->msg),
+			 "weir-controller keeps no members on Kubernetes: weir-nodes there find "
+			 "each other in their Leases (run weir-node with --kubeconfig)");
+		reply_error(rp, -EOPNOTSUPP);
+		return;
+	}
+	int r = members_beat(ctl->members, h->node, h->peer_url, h->traffic, now, rp->msg,
+			     sizeof(rp->msg));
+	if (r >= 0)
+		r = members_answer(ctl->members, now, &rp->resp);
+	if (r == -EAGAIN) {
+		snprintf(rp->msg, sizeof(rp->msg),
+			 "weir-controller started a moment ago and is still hearing from the "
+			 "members; keep yours and ask again");
+		reply_error(rp, r);
+	} else if (r < 0) {
+		if (r == -ENOMEM)
+			snprintf(rp->msg, sizeof(rp->msg), "out of memory");
+		log_warn("%s", rp->msg);
+		reply_error(rp, r);
+	}
+}
+
 /* Handles one request; returns true when it was Shutdown. */
 static bool handle(struct controller *ctl, int fd)
 {
@@ -233,6 +266,9 @@ static bool handle(struct controller *ctl, int fd)
 		break;
 	case WEIR__REQUEST__BODY_DATASET_MOUNT:
 		handle_dataset_mount(ctl, req->dataset_mount, rp);
+		break;
+	case WEIR__REQUEST__BODY_MEMBER_HEARTBEAT:
+		handle_heartbeat(ctl, req->member_heartbeat, rp);
 		break;
 	default:
 		snprintf(rp->msg, sizeof(rp->msg),

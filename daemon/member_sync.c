@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// Members from the nodes' Leases. The store answers from its watch cache (its lock held only
-// to copy); the swap into the cluster is a pointer swap: nothing here waits on the apiserver.
+// Members from a source (the nodes' Leases, or weir-controller's heartbeat answers). Sources
+// answer from a cache or over a local socket; the swap into the cluster is a pointer swap: no
+// reader waits on the apiserver or the controller.
 #include "member_sync.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,26 +15,54 @@
 #include "log.h"
 #include "store_kube.h"
 
+_Static_assert(sizeof(((struct member_entry *)0)->node) ==
+		       sizeof(((struct store_kube_peer *)0)->node) &&
+		   sizeof(((struct member_entry *)0)->url) ==
+		       sizeof(((struct store_kube_peer *)0)->url),
+	       "a Lease's peer fits a member entry");
+
 struct member_sync {
-	struct store *st;
+	member_fetch_fn fetch;
+	void *arg;
 	struct cluster *c;
 	unsigned period_ms;
 	atomic_bool stop;
 	pthread_t thread;
 };
 
-int member_sync_once(struct store *st, struct cluster *c, int64_t now)
+int member_sync_kube_fetch(void *st, int64_t now, struct member_entry *ret, size_t max, char *err,
+			   size_t errlen)
 {
-	struct store_kube_peer *peers = calloc(CLUSTER_MAX_NODES, sizeof(*peers));
-	struct cluster_member *m = calloc(CLUSTER_MAX_NODES, sizeof(*m));
-	int r = -ENOMEM;
-	if (peers && m) {
-		size_t n = store_kube_peers(st, now, peers, CLUSTER_MAX_NODES);
-		for (size_t i = 0; i < n; i++)
-			m[i] = (struct cluster_member){peers[i].node, peers[i].url};
-		r = cluster_set_members(c, m, n);
+	struct store_kube_peer *peers = calloc(max ? max : 1, sizeof(*peers));
+	if (!peers) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	size_t n = store_kube_peers(st, now, peers, max);
+	for (size_t i = 0; i < n; i++) {
+		memcpy(ret[i].node, peers[i].node, sizeof(ret[i].node));
+		memcpy(ret[i].url, peers[i].url, sizeof(ret[i].url));
 	}
 	free(peers);
+	return (int)n;
+}
+
+int member_sync_once(member_fetch_fn fetch, void *arg, struct cluster *c, int64_t now, char *err,
+		     size_t errlen)
+{
+	struct member_entry *e = calloc(CLUSTER_MAX_NODES, sizeof(*e));
+	struct cluster_member *m = calloc(CLUSTER_MAX_NODES, sizeof(*m));
+	int r = -ENOMEM;
+	snprintf(err, errlen, "out of memory");
+	if (e && m && (r = fetch(arg, now, e, CLUSTER_MAX_NODES, err, errlen)) >= 0) {
+		size_t n = (size_t)r;
+		for (size_t i = 0; i < n; i++)
+			m[i] = (struct cluster_member){e[i].node, e[i].url};
+		r = cluster_set_members(c, m, n);
+		if (r < 0)
+			snprintf(err, errlen, "%s", strerror(-r));
+	}
+	free(e);
 	free(m);
 	return r;
 }
@@ -40,24 +70,35 @@ int member_sync_once(struct store *st, struct cluster *c, int64_t now)
 static void *sync_main(void *arg)
 {
 	struct member_sync *ms = arg;
+	char err[1024], said[1024] = "";
 	while (!atomic_load(&ms->stop)) {
-		int r = member_sync_once(ms->st, ms->c, (int64_t)time(NULL));
-		if (r < 0)
-			log_warn("cluster: cannot update the members: %s", strerror(-r));
-		struct timespec ts = {ms->period_ms / 1000,
-				      (long)(ms->period_ms % 1000) * 1000000L};
-		nanosleep(&ts, NULL);
+		int r = member_sync_once(ms->fetch, ms->arg, ms->c, (int64_t)time(NULL), err,
+					 sizeof(err));
+		/* said once when it starts failing (or fails otherwise), once when it works again
+		 */
+		if (r < 0 && strcmp(said, err)) {
+			log_warn("cluster: cannot update the members (keeping them): %s", err);
+			snprintf(said, sizeof(said), "%s", err);
+		} else if (r >= 0 && said[0]) {
+			log_notice("cluster: members updated again");
+			said[0] = '\0';
+		}
+		for (unsigned t = 0; t < ms->period_ms && !atomic_load(&ms->stop); t += 100) {
+			unsigned step = ms->period_ms - t < 100 ? ms->period_ms - t : 100;
+			nanosleep(&(struct timespec){0, (long)step * 1000000L}, NULL);
+		}
 	}
 	return NULL;
 }
 
-int member_sync_start(struct store *st, struct cluster *c, unsigned period_ms,
+int member_sync_start(member_fetch_fn fetch, void *arg, struct cluster *c, unsigned period_ms,
 		      struct member_sync **ret)
 {
 	struct member_sync *ms = calloc(1, sizeof(*ms));
 	if (!ms)
 		return -ENOMEM;
-	ms->st = st;
+	ms->fetch = fetch;
+	ms->arg = arg;
 	ms->c = c;
 	ms->period_ms = period_ms ? period_ms : 500;
 	int r = -pthread_create(&ms->thread, NULL, sync_main, ms);

@@ -285,6 +285,28 @@ int control_call_timeout(const char *sock_path, const Weir__Request *req, unsign
 	return 0;
 }
 
+int control_call_checked(const char *sock_path, const char *what, const Weir__Request *req,
+			 unsigned timeout_ms, Weir__Response **ret, char *err, size_t errlen)
+{
+	Weir__Response *resp = NULL;
+	int r = control_call_timeout(sock_path, req, timeout_ms, &resp);
+	if (r < 0) {
+		snprintf(err, errlen, "%s does not answer on \"%.900s\": %s", what, sock_path,
+			 strerror(-r));
+		return -EHOSTDOWN;
+	}
+	if (resp->error) {
+		snprintf(err, errlen, "%s",
+			 resp->message && *resp->message ? resp->message : strerror(-resp->error));
+		/* a positive error is a daemon bug, never taken for success */
+		r = resp->error < 0 ? resp->error : -EIO;
+		weir__response__free_unpacked(resp, NULL);
+		return r;
+	}
+	*ret = resp;
+	return 0;
+}
+
 bool control_ping(const char *sock_path, unsigned timeout_ms)
 {
 	Weir__Request req = WEIR__REQUEST__INIT;

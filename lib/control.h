@@ -44,5 +44,11 @@ int control_call(const char *sock_path, const Weir__Request *req, Weir__Response
  * that must stay responsive when a daemon hangs (weir-csi answering the kubelet). */
 int control_call_timeout(const char *sock_path, const Weir__Request *req, unsigned timeout_ms,
 			 Weir__Response **ret);
+/* control_call_timeout() with the answer checked: returns 0 and an owned *ret only for a
+ * Response without error. -EHOSTDOWN when the daemon (what, "weir-node", names it in the message)
+ * does not answer on sock_path; otherwise the daemon's negative error (-EIO for a positive one),
+ * with the daemon's message, else its strerror, in err. err is always set on failure. Any thread. */
+int control_call_checked(const char *sock_path, const char *what, const Weir__Request *req,
+			 unsigned timeout_ms, Weir__Response **ret, char *err, size_t errlen);
 /* True when a daemon answers a Ping on sock_path within timeout_ms (0: CONTROL_CALL_TIMEOUT_MS). */
 bool control_ping(const char *sock_path, unsigned timeout_ms);

@@ -1131,6 +1131,61 @@ size_t store_kube_peers(struct store *st, int64_t now, struct store_kube_peer *r
 	return s.n;
 }
 
+const char *store_kube_report_ns(struct store *st)
+{
+	return sk_of(st)->report_ns;
+}
+
+/* The traffic fields of weir.io/traffic and weir.io/cluster-traffic, in one order. */
+static const char *const traffic_keys[] = {"ufsBytes", "peerInBytes", "peerOutBytes", "hitBytes",
+					   "missBytes"};
+
+static uint64_t *traffic_field(struct store_kube_traffic *t, size_t i)
+{
+	uint64_t *f[] = {&t->ufs_bytes, &t->peer_in_bytes, &t->peer_out_bytes, &t->hit_bytes,
+			 &t->miss_bytes};
+	return f[i];
+}
+
+json_object *store_kube_traffic_json(const struct store_kube_traffic *t)
+{
+	json_object *o = json_object_new_object();
+	if (!o)
+		return NULL;
+	struct store_kube_traffic c = *t;
+	json_object_object_add(o, "nodes", json_object_new_int64(c.nodes));
+	for (size_t i = 0; i < sizeof(traffic_keys) / sizeof(traffic_keys[0]); i++)
+		json_object_object_add(o, traffic_keys[i],
+				       json_object_new_int64((int64_t)*traffic_field(&c, i)));
+	return o;
+}
+
+unsigned store_kube_cluster_traffic(struct store *st, int64_t now, struct store_kube_traffic *ret)
+{
+	struct store_kube *sk = sk_of(st);
+	char key[600];
+	struct store_kube_traffic t = {0};
+	key_of(resource_of("Lease")->store_kind, sk->report_ns, STORE_KUBE_CLUSTER_LEASE, key,
+	       sizeof(key));
+	pthread_mutex_lock(&sk->lock);
+	struct entry *e = strmap_get(sk->cache, key);
+	json_object *lease = e ? json_tokener_parse(e->json) : NULL;
+	pthread_mutex_unlock(&sk->lock);
+	const char *text = jstr_get(jget(jget(lease, "metadata"), "annotations"),
+				    STORE_KUBE_CLUSTER_TRAFFIC_ANNOTATION);
+	json_object *o = text ? json_tokener_parse(text) : NULL;
+	if (o && json_object_is_type(o, json_type_object) && lease_fresh(lease, now)) {
+		t.nodes = (unsigned)ju64(o, "nodes");
+		for (size_t i = 0; i < sizeof(traffic_keys) / sizeof(traffic_keys[0]); i++)
+			*traffic_field(&t, i) = ju64(o, traffic_keys[i]);
+	}
+	json_object_put(o);
+	json_object_put(lease);
+	if (t.nodes)
+		*ret = t;
+	return t.nodes;
+}
+
 /* ---- the writer thread ---- */
 
 static double mono_now(void)

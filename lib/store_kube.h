@@ -100,6 +100,22 @@ struct store_kube_traffic {
  * counted. Takes the store's lock briefly; no I/O. */
 unsigned store_kube_traffic(struct store *st, int64_t now, struct store_kube_traffic *ret);
 
+/* The whole cluster's traffic as weir-controller adds it up: Lease STORE_KUBE_CLUSTER_LEASE in the
+ * nodes' namespace (labelled as theirs, so every node's watch sees it; it has none of their
+ * annotations, so it is no node), annotation STORE_KUBE_CLUSTER_TRAFFIC_ANNOTATION: {"nodes",
+ * "ufsBytes", "peerInBytes", "peerOutBytes", "hitBytes", "missBytes"}, the sum over the fresh
+ * node Leases, renewed by the leading controller. */
+#define STORE_KUBE_CLUSTER_LEASE "weir-cluster"
+#define STORE_KUBE_CLUSTER_TRAFFIC_ANNOTATION "weir.io/cluster-traffic"
+
+/* The namespace of the nodes' Leases this store watches. */
+const char *store_kube_report_ns(struct store *st);
+/* t as the annotation's JSON (owned), or NULL without memory. */
+json_object *store_kube_traffic_json(const struct store_kube_traffic *t);
+/* The controller's sum from the cluster Lease when it is fresh: fills *ret and returns its node
+ * count; 0 (ret untouched) when there is none. Takes the store's lock briefly; no I/O. */
+unsigned store_kube_cluster_traffic(struct store *st, int64_t now, struct store_kube_traffic *ret);
+
 /* The peer URL a weir-node serves its blocks on, in its Lease (daemon/node_report.h). */
 #define STORE_KUBE_PEER_ANNOTATION "weir.io/peer"
 

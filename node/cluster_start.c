@@ -42,15 +42,16 @@ static void peer_source_release(void *userdata, struct source *src)
 		node_reap(n);
 }
 
-/* With peers (a list, or on Kubernetes peer-listen: members from the Leases): loads the key (a
+/* With peers (a list, or peer-listen: members from the Leases on Kubernetes, from
+ * weir-controller's heartbeat answers otherwise): loads the key (a
  * file, or a Secret), starts the block client and server. Returns 0 or -errno, logged. */
 int node_start_cluster(struct node *n)
 {
 	char err[1024];
 	if (!n->cfg.node_name[0]) {
-		log_err("a cluster (peers, or peer-listen on Kubernetes) needs node-name: name "
-			"this node "
-			"as its peers know it");
+		log_err("a cluster (peers, or peer-listen: members from the Leases on Kubernetes, "
+			"from weir-controller otherwise) needs node-name: name this node as its "
+			"peers know it");
 		return -EINVAL;
 	}
 	char *end = NULL;

@@ -68,16 +68,19 @@ static const struct cfg_desc {
     {"deny-by-default", CFG_BOOL, offsetof(struct node_config, deny_by_default), sizeof(int), "0",
      "in a cluster, plan references as weir-controller --deny-by-default does"},
     {"controller-socket", CFG_STR, offsetof(struct node_config, controller_socket), PATH_MAX, "",
-     "without a cluster, where mount plans come from (default <state-dir>/controller.sock)"},
+     "weir-controller's socket: where mount plans come from without Kubernetes, and, with "
+     "peer-listen and no peers, the members (default <state-dir>/controller.sock)"},
     {"peers", CFG_STR, offsetof(struct node_config, peers), 4096, "",
      "NAME=http://IP:PORT,... every weir-node sharing one cache, this one (node-name) included "
-     "(\"\" = this node caches alone; on Kubernetes with peer-listen: the weir-nodes whose Lease "
-     "names a peer URL)"},
+     "(\"\" = this node caches alone; with peer-listen: on Kubernetes the weir-nodes whose Lease "
+     "names a peer URL, otherwise those weir-controller heard a heartbeat from; a list given "
+     "overrides both)"},
     {"peer-url", CFG_STR, offsetof(struct node_config, peer_url), 256, "",
-     "on Kubernetes, the URL peers reach this node at, put in its Lease (default: "
+     "the URL peers reach this node at, put in its Lease or heartbeat (default: "
      "http://<peer-listen>, which then needs an address other than 0.0.0.0)"},
     {"peer-listen", CFG_STR, offsetof(struct node_config, peer_listen), 64, "",
-     "IPv4:PORT where this node serves its blocks to peers (with peers)"},
+     "IPv4:PORT where this node serves its blocks to peers (with peers; alone: members "
+     "from the Leases or weir-controller)"},
     {"peer-key-file", CFG_STR, offsetof(struct node_config, peer_key_file), PATH_MAX, "",
      "the cluster's shared key, mode 0600 (default <state-dir>/peer.key)"},
     {"peer-key-secret", CFG_STR, offsetof(struct node_config, peer_key_secret), 512, "",

@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "node_agent.h"
 #include "node_report.h"
+#include "controller_members.h"
 #include "peer_client.h"
 #include "peer_server.h"
 #include "quantity.h"
@@ -250,8 +251,17 @@ int main(int argc, char **argv)
 	/* Before any source opens (an adopted view opens one): sources take their route at open. */
 	bool kube =
 	    n.cfg.kubeconfig[0] || (n.cfg.node_name[0] && getenv("KUBERNETES_SERVICE_HOST"));
-	if ((n.cfg.peers[0] || (kube && n.cfg.peer_listen[0])) && node_start_cluster(&n) < 0)
+	/* members: a fixed peers list; the Leases on Kubernetes; weir-controller's answers to
+	 * heartbeats on the embedded default */
+	if ((n.cfg.peers[0] || n.cfg.peer_listen[0]) && node_start_cluster(&n) < 0)
 		return 1;
+	if (n.cluster && !n.cfg.peers[0] && !kube) {
+		int hr = controller_members_start(&n, &n.cmembers);
+		if (hr < 0) {
+			log_err("cannot start heartbeats to weir-controller: %s", strerror(-hr));
+			return 1;
+		}
+	}
 	/* The views first: their readers are paused until then, and loading eBPF takes a while. */
 	node_adopt_views(&n);
 	node_start_tracker(&n);
@@ -354,6 +364,7 @@ int main(int argc, char **argv)
 	}
 	n.stopping = 1;
 	node_agent_stop(n.agent);
+	controller_members_stop(n.cmembers);
 	node_report_stop(n.report);
 	metrics_stop(n.metrics);
 	/* no peer may hold a source while they close; the client goes after the last source */

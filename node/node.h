@@ -32,6 +32,7 @@ struct peer_client;
 struct peer_server;
 struct tier_pools;
 struct node_report;
+struct controller_members;
 struct node_agent;
 
 struct node_config {
@@ -155,6 +156,8 @@ struct node {
 	atomic_int retiring;	    /* cancelled loads still being freed (node_retire_load) */
 	struct node_report *report; /* NULL without --kubeconfig */
 	struct node_agent *agent; /* NULL without --kubeconfig: in a cluster, takes its own work */
+	/* embedded default with peer-listen and no peers: members from weir-controller */
+	struct controller_members *cmembers;
 	/* The store socket of the weir-keeper this process runs under (-1: none, and views die
 	 * with the process). Written by any thread: one message each, no lock. */
 	int keeper_fd;
@@ -279,6 +282,10 @@ void node_view_stat_release(Weir__ViewStat *vs);
 void node_fill_view_stat(struct node *n, struct node_view *nv, Weir__ViewStat *vs,
 			 Weir__TierStat *ts, Weir__TierStat **tsp);
 void node_fill_memory(struct node *n, Weir__MemoryStat *m);
+/* This node's traffic since it started (what a Lease's weir.io/traffic or a MemberHeartbeat
+ * reports): UFS bytes of every open source, peer bytes, its views' hits and misses. Takes
+ * n->lock briefly. */
+void node_traffic_get(struct node *n, Weir__NodeTraffic *ret);
 int node_collect_figures(void *arg, json_object **ret, json_object **ret_traffic,
 			 json_object **ret_loads);
 

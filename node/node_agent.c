@@ -90,26 +90,11 @@ static void on_change(void *arg)
 	pthread_mutex_unlock(&a->lock);
 }
 
-/* Calls this weir-node. Returns 0 and an owned *ret, or -errno with the message in err. */
+/* Calls this weir-node (lib/control.h). */
 static int node_call(struct node_agent *a, const Weir__Request *req, Weir__Response **ret,
 		     char *err, size_t errlen)
 {
-	Weir__Response *resp = NULL;
-	int r = control_call_timeout(a->node_socket, req, 60000, &resp);
-	if (r < 0) {
-		snprintf(err, errlen, "weir-node does not answer on \"%.900s\": %s", a->node_socket,
-			 strerror(-r));
-		return r;
-	}
-	if (resp->error) {
-		snprintf(err, errlen, "%s",
-			 resp->message && *resp->message ? resp->message : strerror(-resp->error));
-		r = resp->error < 0 ? resp->error : -EIO;
-		weir__response__free_unpacked(resp, NULL);
-		return r;
-	}
-	*ret = resp;
-	return 0;
+	return control_call_checked(a->node_socket, "weir-node", req, 60000, ret, err, errlen);
 }
 
 /* The Secrets plan's keys come from, as one number that changes when any of them changes (its
@@ -668,7 +653,7 @@ int node_agent_start(const struct node_agent_config *cfg, struct node_agent **re
 	if (r < 0)
 		goto fail;
 	if (cfg->cluster && cluster_is_dynamic(cfg->cluster)) {
-		r = member_sync_start(a->store, cfg->cluster, 0, &a->members);
+		r = member_sync_start(member_sync_kube_fetch, a->store, cfg->cluster, 0, &a->members);
 		if (r < 0) {
 			snprintf(errbuf, errlen, "cannot follow the cluster's members: %s",
 				 strerror(-r));
@@ -753,7 +738,7 @@ int node_agent_report(struct node_agent *a, json_object *sources, json_object **
 
 unsigned node_agent_traffic(struct node_agent *a, struct store_kube_traffic *ret)
 {
-	return store_kube_traffic(a->store, (int64_t)time(NULL), ret);
+	return store_kube_cluster_traffic(a->store, (int64_t)time(NULL), ret);
 }
 
 int node_agent_plan(struct node_agent *a, const char *ns, const char *name, struct mount_plan *ret,

@@ -43,8 +43,9 @@ void node_agent_stop(struct node_agent *a);
  * -ENOMEM. */
 int node_agent_report(struct node_agent *a, json_object *sources, json_object **ret_loads);
 
-/* The cluster's traffic, added up over the nodes' fresh Leases (store_kube_traffic). Returns the
- * number of nodes counted. Any thread; no I/O. */
+/* The cluster's traffic as weir-controller added it up over the nodes' fresh Leases (the cluster
+ * Lease, store_kube_cluster_traffic). Returns the number of nodes counted, 0 while no controller
+ * renews it. Any thread; no I/O. */
 unsigned node_agent_traffic(struct node_agent *a, struct store_kube_traffic *ret);
 
 /* How the view of Dataset ns/name is served, as this node sees the cluster: the grant check of a

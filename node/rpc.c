@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "node.h"
+#include "controller_members.h"
 #include "cluster.h"
 #include "control.h"
 #include "fuse_mounts.h"
@@ -584,6 +585,7 @@ static void handle_stat(struct node *n, int fd, const Weir__StatRequest *s)
 		ps.refused = atomic_load(&cs->refused);
 		ps.refused_by_peers = atomic_load(&cs->refused_by_peer);
 		struct store_kube_traffic tr;
+		Weir__NodeTraffic ct;
 		if (n->agent && node_agent_traffic(n->agent, &tr) > 0) {
 			ps.cluster_nodes = tr.nodes;
 			ps.cluster_ufs_bytes = tr.ufs_bytes;
@@ -591,6 +593,14 @@ static void handle_stat(struct node *n, int fd, const Weir__StatRequest *s)
 			ps.cluster_out_bytes = tr.peer_out_bytes;
 			ps.cluster_hit_bytes = tr.hit_bytes;
 			ps.cluster_miss_bytes = tr.miss_bytes;
+		} else if (n->cmembers &&
+			   (ps.cluster_nodes = controller_members_traffic(n->cmembers, &ct)) > 0) {
+			/* the embedded default: weir-controller's sum of the heartbeats */
+			ps.cluster_ufs_bytes = ct.ufs_bytes;
+			ps.cluster_in_bytes = ct.peer_in_bytes;
+			ps.cluster_out_bytes = ct.peer_out_bytes;
+			ps.cluster_hit_bytes = ct.hit_bytes;
+			ps.cluster_miss_bytes = ct.miss_bytes;
 		}
 		pthread_mutex_lock(&n->lock);
 		struct node_source *ns;

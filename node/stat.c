@@ -217,6 +217,44 @@ void node_fill_memory(struct node *n, Weir__MemoryStat *m)
 	m->malloc_other = m->malloc_in_use > known ? m->malloc_in_use - known : 0;
 }
 
+/* Adds what the views of src read from the node's cache (hits: page cache, passthrough, tier)
+ * and through it (misses). Under n->lock. */
+static void source_reads_locked(struct node *n, const struct source *src, uint64_t *hits,
+				uint64_t *misses)
+{
+	struct node_view *v;
+	LIST_FOREACH(v, &n->views, link)
+	{
+		if (v->source != src)
+			continue;
+		struct view_stats st;
+		struct view_reads vr;
+		view_get_stats(v->view, &st);
+		node_view_reads_get(n, v, &st, &vr);
+		*hits += st.tier_bytes + vr.page_cache + vr.passthrough;
+		*misses += st.ufs_bytes;
+	}
+}
+
+void node_traffic_get(struct node *n, Weir__NodeTraffic *ret)
+{
+	uint64_t ufs = 0, hits = 0, misses = 0;
+	pthread_mutex_lock(&n->lock);
+	struct node_source *ns;
+	LIST_FOREACH(ns, &n->sources, link)
+	{
+		ufs += atomic_load(&ns->source->ufs->stats.bytes);
+		source_reads_locked(n, ns->source, &hits, &misses);
+	}
+	pthread_mutex_unlock(&n->lock);
+	struct cluster_stats *cs = n->cluster ? cluster_get_stats(n->cluster) : NULL;
+	ret->ufs_bytes = ufs;
+	ret->peer_in_bytes = cs ? atomic_load(&cs->bytes_in) : 0;
+	ret->peer_out_bytes = cs ? atomic_load(&cs->bytes_out) : 0;
+	ret->hit_bytes = hits;
+	ret->miss_bytes = misses;
+}
+
 /* The figures of every open source, for the cluster (node_report.h). */
 int node_collect_figures(void *arg, json_object **ret, json_object **ret_traffic,
 			 json_object **ret_loads)
@@ -239,18 +277,7 @@ int node_collect_figures(void *arg, json_object **ret, json_object **ret_traffic
 		block_store_get_stats(src->store, &bs);
 		for (unsigned i = 0; i < bs.ntiers; i++)
 			cap += bs.tiers[i].quota;
-		struct node_view *v;
-		LIST_FOREACH(v, &n->views, link)
-		{
-			if (v->source != src)
-				continue;
-			struct view_stats st;
-			struct view_reads vr;
-			view_get_stats(v->view, &st);
-			node_view_reads_get(n, v, &st, &vr);
-			hits += st.tier_bytes + vr.page_cache + vr.passthrough;
-			misses += st.ufs_bytes;
-		}
+		source_reads_locked(n, src, &hits, &misses);
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "ufsTotalBytes",
 				       json_object_new_int64((int64_t)t.ufs_total));

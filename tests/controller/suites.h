@@ -14,6 +14,7 @@ Suite *ufs_policy_suite(void);
 Suite *kube_suite(void);
 Suite *store_kube_suite(void);
 Suite *secrets_suite(void);
+Suite *members_suite(void);
 
 /* A fresh SQLite store in a new temporary directory; *ret_dir (owned) holds it. */
 struct store *test_store_new(char **ret_dir);

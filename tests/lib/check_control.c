@@ -183,6 +183,88 @@ START_TEST(test_accept_checks_peer)
 }
 END_TEST
 
+/* Forks a daemon at path that answers one request with a Response carrying error and message
+ * (NULL: none); returns its pid once the socket listens. */
+static pid_t answer_once(const char *path, int32_t error, const char *message)
+{
+	int lfd = control_listen(path);
+	ck_assert_int_ge(lfd, 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int fd = control_accept(lfd, "check_control");
+		ProtobufCMessage *m = NULL;
+		if (fd < 0 || control_recv(fd, &weir__request__descriptor, &m) < 0)
+			_exit(2);
+		protobuf_c_message_free_unpacked(m, NULL);
+		Weir__Response resp = WEIR__RESPONSE__INIT;
+		resp.error = error;
+		resp.message = (char *)message;
+		resp.pid = 4242;
+		_exit(control_send(fd, &resp.base) < 0 ? 3 : 0);
+	}
+	close(lfd);
+	return pid;
+}
+
+/* control_call_checked, as the controller and a weir-node's agent call weir-node: a Response is
+ * handed over only without error; a daemon's error comes back as its code with its message (or
+ * strerror), a positive one as -EIO, and no daemon as -EHOSTDOWN naming what and where. */
+START_TEST(test_call_checked)
+{
+	static const struct {
+		int32_t error;
+		const char *message;
+		int want;
+		const char *want_err;
+	} cases[] = {
+	    {0, NULL, 0, ""},
+	    {-ENOENT, "dataset \"ns/x\" is not there", -ENOENT, "dataset \"ns/x\" is not there"},
+	    {-EACCES, NULL, -EACCES, "Permission denied"},
+	    {-EACCES, "", -EACCES, "Permission denied"},
+	    {7, "odd", -EIO, "odd"},
+	};
+	char dir[] = "/tmp/check_control.XXXXXX", path[128], err[1200];
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/node.sock", dir);
+	Weir__Request req = WEIR__REQUEST__INIT;
+	Weir__Empty ping = WEIR__EMPTY__INIT;
+	req.body_case = WEIR__REQUEST__BODY_PING;
+	req.ping = &ping;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		pid_t pid = answer_once(path, cases[i].error, cases[i].message);
+		Weir__Response *resp = NULL;
+		snprintf(err, sizeof(err), "untouched");
+		int r =
+		    control_call_checked(path, "weir-test", &req, 5000, &resp, err, sizeof(err));
+		int status;
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			      "case %zu: the daemon did not answer (status %#x)", i, status);
+		ck_assert_msg(r == cases[i].want, "case %zu: returned %d, want %d", i, r,
+			      cases[i].want);
+		if (cases[i].want == 0) {
+			ck_assert_ptr_nonnull(resp);
+			ck_assert_int_eq(resp->pid, 4242);
+			weir__response__free_unpacked(resp, NULL);
+		} else {
+			ck_assert_ptr_null(resp);
+			ck_assert_str_eq(err, cases[i].want_err);
+		}
+		unlink(path);
+	}
+	/* nothing listens: -EHOSTDOWN, the message names the daemon, the socket and the cause */
+	Weir__Response *resp = NULL;
+	int r = control_call_checked(path, "weir-test", &req, 5000, &resp, err, sizeof(err));
+	ck_assert_int_eq(r, -EHOSTDOWN);
+	ck_assert_ptr_null(resp);
+	ck_assert_msg(strstr(err, "weir-test does not answer on \"") && strstr(err, path) &&
+			  strstr(err, strerror(ENOENT)),
+		      "message: %s", err);
+	rmdir(dir);
+}
+END_TEST
+
 Suite *control_suite(void)
 {
 	Suite *s = suite_create("control");
@@ -190,6 +272,7 @@ Suite *control_suite(void)
 	tcase_add_test(tc, test_foreign_socket_refused);
 	tcase_add_test(tc, test_accept_checks_peer);
 	tcase_add_test(tc, test_call_times_out);
+	tcase_add_test(tc, test_call_checked);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The members of a cluster on the embedded default, as the nodes' Leases are on Kubernetes: the
+ * weir-nodes that sent a MemberHeartbeat (proto/control.proto) within the timeout, with the peer
+ * URL and the traffic each last reported. The controller's request server alone uses it (one
+ * thread: no lock); nothing here does I/O. */
+#pragma once
+
+#include <stddef.h>
+
+#include "control.pb-c.h"
+
+/* At most this many members; a heartbeat from one more node is refused. */
+#define MEMBERS_MAX 256
+
+struct members;
+
+/* A table whose members leave timeout_s seconds after their last heartbeat. Returns 0 and an
+ * owned *ret, or -ENOMEM. */
+int members_new(double timeout_s, struct members **ret);
+/* Frees m; NULL is fine. */
+void members_free(struct members *m);
+
+/* Records node's heartbeat at now (CLOCK_MONOTONIC seconds): it joins, or stays and takes the
+ * URL and traffic sent. When no heartbeat at all was taken for over a second before it (the
+ * request server was busy), every member is credited with that time: nobody is out for the
+ * controller's silence (a member that died meanwhile leaves that much later). Returns 0, or -EINVAL (a name that is not 1-253 of [A-Za-z0-9._-], a URL
+ * that is not http(s)://, longer than 255 bytes) or -ENOSPC (MEMBERS_MAX members) with err
+ * naming the field and the value. The URL is checked strictly by each node (cluster.h). */
+int members_beat(struct members *m, const char *node, const char *url,
+		 const Weir__NodeTraffic *traffic, double now, char *err, size_t errlen);
+
+/* Drops the members not heard from within the timeout at now (each logged), then fills resp's
+ * members (sorted by node) and cluster_traffic (summed over them). What resp points to belongs
+ * to m and stays valid until the next call on m. Returns the number of members, -ENOMEM, or
+ * -EAGAIN during the first second after the first heartbeat (a controller that just started has
+ * not heard every live node yet; a node keeps the members it has meanwhile). */
+int members_answer(struct members *m, double now, Weir__Response *resp);

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: Apache-2.0
+// The embedded default's member table: in from the first heartbeat, out after the timeout, the
+// answer sorted and its traffic the sum of the members that are in; hostile names and URLs
+// refused with the field named; a full table refuses one more node.
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "members.h"
+#include "suites.h"
+
+static Weir__NodeTraffic traffic(uint64_t ufs, uint64_t in, uint64_t out)
+{
+	Weir__NodeTraffic t = WEIR__NODE_TRAFFIC__INIT;
+	t.ufs_bytes = ufs;
+	t.peer_in_bytes = in;
+	t.peer_out_bytes = out;
+	t.hit_bytes = ufs + 1;
+	t.miss_bytes = 2;
+	return t;
+}
+
+START_TEST(test_join_answer_leave)
+{
+	struct members *m = NULL;
+	char err[512] = "";
+	ck_assert_int_eq(members_new(6, &m), 0);
+	Weir__NodeTraffic t3 = traffic(30, 3, 300), t1 = traffic(10, 1, 100);
+	ck_assert_int_eq(
+	    members_beat(m, "n3", "http://10.0.0.3:7070", &t3, 100.0, err, sizeof(err)), 0);
+	ck_assert_int_eq(
+	    members_beat(m, "n1", "http://10.0.0.1:7070", &t1, 101.0, err, sizeof(err)), 0);
+	Weir__Response resp = WEIR__RESPONSE__INIT;
+	/* a controller that just started answers no set before every node had a second to beat */
+	ck_assert_int_eq(members_answer(m, 100.9, &resp), -EAGAIN);
+	ck_assert_uint_eq(resp.n_members, 0);
+	ck_assert_int_eq(members_answer(m, 105.0, &resp), 2);
+	ck_assert_uint_eq(resp.n_members, 2);
+	ck_assert_str_eq(resp.members[0]->node, "n1");
+	ck_assert_str_eq(resp.members[0]->peer_url, "http://10.0.0.1:7070");
+	ck_assert_str_eq(resp.members[1]->node, "n3");
+	ck_assert_ptr_nonnull(resp.cluster_traffic);
+	ck_assert_uint_eq(resp.cluster_traffic->ufs_bytes, 40);
+	ck_assert_uint_eq(resp.cluster_traffic->peer_in_bytes, 4);
+	ck_assert_uint_eq(resp.cluster_traffic->peer_out_bytes, 400);
+	ck_assert_uint_eq(resp.cluster_traffic->hit_bytes, 42);
+	ck_assert_uint_eq(resp.cluster_traffic->miss_bytes, 4);
+	/* n3 silent for more than 6 s: out, and its traffic no longer counts */
+	Weir__Response later = WEIR__RESPONSE__INIT;
+	ck_assert_int_eq(members_answer(m, 106.5, &later), 1);
+	ck_assert_str_eq(later.members[0]->node, "n1");
+	ck_assert_uint_eq(later.cluster_traffic->ufs_bytes, 10);
+	/* it comes back with a new URL and counts again */
+	ck_assert_int_eq(
+	    members_beat(m, "n3", "http://10.0.0.9:7070", NULL, 107.0, err, sizeof(err)), 0);
+	Weir__Response back = WEIR__RESPONSE__INIT;
+	ck_assert_int_eq(members_answer(m, 107.0, &back), 2);
+	ck_assert_str_eq(back.members[1]->peer_url, "http://10.0.0.9:7070");
+	ck_assert_uint_eq(back.cluster_traffic->ufs_bytes, 10);
+	members_free(m);
+}
+END_TEST
+
+START_TEST(test_hostile_heartbeats)
+{
+	struct members *m = NULL;
+	char err[512], long_name[300], long_url[300];
+	ck_assert_int_eq(members_new(6, &m), 0);
+	memset(long_name, 'a', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	snprintf(long_url, sizeof(long_url), "http://%0280d", 1);
+	static const struct {
+		const char *node, *url, *field;
+	} bad[] = {
+	    {"", "http://10.0.0.1:1", "node \"\""},
+	    {"a/b", "http://10.0.0.1:1", "node \"a/b\""},
+	    {"a b", "http://10.0.0.1:1", "node \"a b\""},
+	    {NULL, "http://10.0.0.1:1", "node \"\""},
+	    {"n1", "file:///etc/passwd", "peer_url \"file:///etc/passwd\""},
+	    {"n1", "", "peer_url \"\""},
+	    {"n1", NULL, "peer_url \"\""},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		ck_assert_int_eq(
+		    members_beat(m, bad[i].node, bad[i].url, NULL, 1, err, sizeof(err)), -EINVAL);
+		ck_assert_msg(strstr(err, bad[i].field), "case %zu: %s", i, err);
+	}
+	ck_assert_int_eq(members_beat(m, long_name, "http://10.0.0.1:1", NULL, 1, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_int_eq(members_beat(m, "n1", long_url, NULL, 1, err, sizeof(err)), -EINVAL);
+	Weir__Response resp = WEIR__RESPONSE__INIT;
+	ck_assert_int_eq(members_answer(m, 1, &resp), -EAGAIN); /* nobody heard: no set yet */
+	/* a full table refuses one more node, and still takes heartbeats of its members */
+	char name[16];
+	for (int i = 0; i < MEMBERS_MAX; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		ck_assert_int_eq(
+		    members_beat(m, name, "http://10.0.0.1:1", NULL, 1, err, sizeof(err)), 0);
+	}
+	ck_assert_int_eq(
+	    members_beat(m, "one-more", "http://10.0.0.1:1", NULL, 1, err, sizeof(err)), -ENOSPC);
+	ck_assert_ptr_nonnull(strstr(err, "\"one-more\""));
+	ck_assert_int_eq(members_beat(m, "n7", "http://10.0.0.7:1", NULL, 2, err, sizeof(err)), 0);
+	ck_assert_int_eq(members_answer(m, 2, &resp), MEMBERS_MAX);
+	members_free(m);
+}
+END_TEST
+
+/* A busy controller (no heartbeat taken for 10 s) does not put the members out; a member that
+ * stays silent after it is out a timeout later. */
+START_TEST(test_controller_stall)
+{
+	struct members *m = NULL;
+	char err[512] = "";
+	ck_assert_int_eq(members_new(6, &m), 0);
+	for (double t = 100; t <= 102; t += 0.5) {
+		ck_assert_int_eq(
+		    members_beat(m, "n1", "http://10.0.0.1:1", NULL, t, err, sizeof(err)), 0);
+		ck_assert_int_eq(
+		    members_beat(m, "n2", "http://10.0.0.2:1", NULL, t, err, sizeof(err)), 0);
+	}
+	/* the server was busy from 102 to 112: n1's queued heartbeat comes first */
+	ck_assert_int_eq(members_beat(m, "n1", "http://10.0.0.1:1", NULL, 112, err, sizeof(err)),
+			 0);
+	Weir__Response resp = WEIR__RESPONSE__INIT;
+	ck_assert_int_eq(members_answer(m, 112, &resp), 2);
+	/* n2 died during the stall: only n1 beats from now on */
+	for (double t = 112.5; t <= 117.5; t += 0.5)
+		ck_assert_int_eq(
+		    members_beat(m, "n1", "http://10.0.0.1:1", NULL, t, err, sizeof(err)), 0);
+	ck_assert_int_eq(members_answer(m, 117.5, &resp), 2);
+	ck_assert_int_eq(members_beat(m, "n1", "http://10.0.0.1:1", NULL, 118.3, err, sizeof(err)),
+			 0);
+	ck_assert_int_eq(members_answer(m, 118.3, &resp), 1);
+	ck_assert_str_eq(resp.members[0]->node, "n1");
+	members_free(m);
+}
+END_TEST
+
+Suite *members_suite(void)
+{
+	Suite *s = suite_create("members");
+	TCase *tc = tcase_create("heartbeats");
+	tcase_add_test(tc, test_join_answer_leave);
+	tcase_add_test(tc, test_hostile_heartbeats);
+	tcase_add_test(tc, test_controller_stall);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# End to end (issue 15): membership on the embedded default comes from weir-controller. Three
+# weir-nodes in three network namespaces (tests/helpers/cluster.sh), each with peer-listen and no
+# peers list, send heartbeats to one weir-controller (embedded store) on its Unix socket, which
+# every namespace reaches; the controller answers with the live members. Checks: the three find
+# each other; a tree read on all three at once makes nginx serve each byte once (cmp of every
+# copy); `weir top`'s cluster line is the controller's sum of the nodes' traffic and equals the
+# nodes' /metrics summed; node 2 killed (kill -9, no goodbye) is out of the others' members after
+# the controller's member-timeout; restarted on its kept tier it is back and a fresh read of the
+# tree on it costs the UFS no byte; a hostile heartbeat (a name with a slash, a file:// URL) is
+# refused with a message naming the field. Prints the join and leave times.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/../helpers/lib.sh"
+. "$here/../helpers/nginx.sh"
+. "$here/../helpers/weir.sh"
+. "$here/../helpers/walkthrough.sh"
+. "$here/../helpers/cluster.sh"
+
+MEMBER_TIMEOUT="${WEIR_MEMBER_TIMEOUT:-3}" # seconds: the controller's member-timeout here (its default: 6)
+
+require_root_fuse
+find_weir_bins
+find_controller_bin
+TMP="$(mktemp -d /tmp/weir-e2e-membership.XXXXXX)"
+at_exit 'rm -rf "$TMP"'
+
+# until_ok SECONDS WHAT CMD...: polls CMD every 0.1 s until it succeeds; fails naming WHAT.
+until_ok() {
+	local secs="$1" what="$2" deadline
+	shift 2
+	deadline=$(($(date +%s) + secs))
+	until "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -lt "$deadline" ] || fail "$what: not within $secs s"
+		sleep 0.1
+	done
+}
+# members_now I NAMES: node I's log says its members are NAMES, more often than SEEN[I,NAMES]
+declare -A SEEN
+members_count() { grep -c "cluster: members now $2 " "${STATE[$1]}/node.log" 2>/dev/null || true; }
+members_now() { [ "$(members_count "$1" "$2")" -gt "${SEEN[$1,$2]:-0}" ]; }
+
+step "a bridge and three network namespaces; nginx on the bridge serves a tree"
+cluster_net_setup 3
+TREE="$TMP/tree"
+mkdir -p "$TREE/sub"
+rand_file "$TREE/a.bin" $((20 * 1048576 + 123)) a
+rand_file "$TREE/b.bin" $((9 * 1048576 + 1)) b
+rand_file "$TREE/sub/c.bin" $((4 * 1048576)) c
+rand_file "$TREE/sub/d.bin" 70000 d
+TOTAL=$(($(find "$TREE" -type f -printf '%s+') 0))
+NFILES=$(find "$TREE" -type f | wc -l)
+nginx_start "$TMP/nginx" "$TREE" --addr "$CL_SUBNET.1"
+ok "namespaces at $(ip_of 1), $(ip_of 2), $(ip_of 3); nginx (pid $NGINX_PID) serves $NFILES files, $TOTAL bytes"
+
+check_copy() {
+	local what="$1" dst="$2" f n=0
+	while IFS= read -r f; do
+		cmp "$TREE/$f" "$dst/$f" || fail "$f read through $what differs from the server's copy"
+		n=$((n + 1))
+	done < <(cd "$TREE" && find . -type f -printf '%P\n')
+	[ "$n" -eq "$NFILES" ] || fail "compared $n files, expected $NFILES"
+}
+
+step "weir-controller (embedded store) in the root namespace, member-timeout $MEMBER_TIMEOUT s"
+mkdir -p "$TMP/ctl"
+CTL_SOCK="$TMP/ctl/controller.sock"
+"$WEIR_CONTROLLER_BIN" --state-dir "$TMP/ctl" --node-socket "$TMP/ctl/no-node.sock" \
+	--member-timeout "$MEMBER_TIMEOUT" >"$TMP/controller.log" 2>&1 &
+CTL=$!
+at_exit "kill $CTL 2>/dev/null; wait $CTL 2>/dev/null"
+until_ok 30 "weir-controller serving on $CTL_SOCK" grep -q 'serving on' "$TMP/controller.log"
+ok "weir-controller pid $CTL"
+
+step "three weir-nodes with peer-listen and no peers list: their members come from the controller"
+KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+CL_PEERS=""
+for i in 1 2 3; do
+	node_setup "$i" "$TMP/n$i" "$KEY" "node-name = n$i" "peer-listen = $(ip_of "$i"):$PEER_PORT" \
+		"controller-socket = $CTL_SOCK" "prefetch-max = 8MiB" "near-cache = 0"
+	printf '%s\n' "$KEY" >"${STATE[$i]}/peer.key"
+	chmod 600 "${STATE[$i]}/peer.key"
+done
+t0=$(now)
+for i in 1 2 3; do mount_on "$i" "$NGINX_URL"; done
+for i in 1 2 3; do until_ok 30 "node $i's members n1,n2,n3" members_now "$i" n1,n2,n3; done
+T_FORM="$(elapsed "$t0" "$(now)")"
+for i in 1 2 3; do
+	grep -q 'peers = ' "${STATE[$i]}/node.conf" && fail "node $i has a peers list"
+	grep -q "cluster: members from weir-controller on \"$CTL_SOCK\"" "${STATE[$i]}/node.log" ||
+		fail "node $i does not say its members come from weir-controller"
+done
+grep -q 'cluster: node n3 joined, serving blocks on http://' "$TMP/controller.log" ||
+	fail "the controller's log does not say n3 joined"
+ok "three members on every node $T_FORM s after the first mount began"
+
+step "all three read the tree at once: nginx serves each byte once"
+: >"$NGINX_ACCESS_LOG"
+pids=()
+for i in 1 2 3; do
+	timeout -k 5 300 cp -R "${MP[$i]}/." "$TMP/copy$i" &
+	pids+=($!)
+done
+for i in 1 2 3; do wait "${pids[$((i - 1))]}" || fail "cp -R of node $i's view failed"; done
+for i in 1 2 3; do check_copy "node $i" "$TMP/copy$i"; done
+UFS=$(ufs_body_bytes)
+[ "$UFS" -eq "$TOTAL" ] || fail "nginx served $UFS object bytes for a $TOTAL-byte tree read on three nodes: each byte must be fetched once per cluster"
+for i in 1 2 3; do
+	[ "$(metric "$i" weir_peer_out_bytes_total)" -gt 0 ] || fail "node $i served no block to its peers"
+done
+ok "UFS bytes $UFS = 1.00x the tree; every copy byte-exact (cmp)"
+
+step "weir top's cluster line is the controller's sum of the heartbeats, equal to the nodes' /metrics"
+sums() {
+	local m s i
+	for m in weir_source_ufs_fetched_bytes_total weir_peer_in_bytes_total weir_peer_out_bytes_total; do
+		s=0
+		for i in 1 2 3; do s=$((s + $(metric "$i" "$m"))); done
+		printf '%s ' "$s"
+	done
+}
+top_total() {
+	timeout 30 "$WEIR_BIN" --state-dir "${STATE[1]}" top --once -o json >"$TMP/top.json" || return 1
+	python3 - "$TMP/top.json" "$@" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))["cluster"].get("total", {})
+want = dict(zip(["nodes", "ufs_bytes", "peer_in_bytes", "peer_out_bytes"], map(int, sys.argv[2:])))
+got = {k: t.get(k) for k in want}
+print("  weir top:", got, "want", want)
+sys.exit(got != want)
+PY
+}
+want="$(sums)"
+# shellcheck disable=SC2086
+until_ok 20 "weir top's cluster totals equal to the three nodes' /metrics summed ($want)" top_total 3 $want
+# shellcheck disable=SC2086
+top_total 3 $want
+timeout 30 "$WEIR_BIN" --state-dir "${STATE[1]}" top --once | grep '^cluster' | sed 's/^/  /'
+timeout 30 "$WEIR_BIN" --state-dir "${STATE[1]}" top --once | grep -q '^cluster: 3 nodes — UFS' ||
+	fail "weir top --once has no cluster-wide line"
+ok "weir top on node 1: 3 nodes, UFS and peer bytes as the nodes' /metrics add up"
+
+step "hostile heartbeats are refused with the field named; the members do not change"
+python3 - "$CTL_SOCK" >"$TMP/hostile.out" 2>&1 <<'PY' || fail "hostile heartbeats: $(cat "$TMP/hostile.out")"
+import socket, struct, sys
+def varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+def field(num, data):
+    return varint(num << 3 | 2) + varint(len(data)) + data
+def call(node, url):
+    hb = field(1, node.encode()) + field(2, url.encode())
+    req = field(24, hb)  # Request.member_heartbeat
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.sendall(struct.pack(">I", len(req)) + req)
+    n = struct.unpack(">I", s.recv(4, socket.MSG_WAITALL))[0]
+    body = s.recv(n, socket.MSG_WAITALL) if n else b""
+    return body
+for node, url, want in [("evil/node", "http://127.0.0.1:1", b"is not a name"),
+                        ("evil", "file:///etc/passwd", b"is not an http(s):// URL"),
+                        ("", "http://127.0.0.1:1", b"is not a name")]:
+    body = call(node, url)
+    if want not in body:
+        sys.exit("heartbeat (%r, %r) was not refused naming the field: %r" % (node, url, body))
+    print("  refused (%r, %r): ...%s..." % (node, url, want.decode()))
+PY
+cat "$TMP/hostile.out"
+sleep 1
+for i in 1 2 3; do
+	[ "$(members_count "$i" n1,n2,n3)" -eq 1 ] && ! grep -q 'members now .*evil' "${STATE[$i]}/node.log" ||
+		fail "node $i's members changed with hostile heartbeats: $(grep 'members now' "${STATE[$i]}/node.log")"
+done
+ok "3 hostile heartbeats refused; members unchanged"
+
+step "node 2 killed (no goodbye): out of the others' members after the controller's timeout"
+for i in 1 3; do SEEN[$i,n1,n3]=$(members_count "$i" n1,n3); done
+k2="$(weir_keeper_pid "${STATE[2]}")" n2="$(weir_node_pid "${STATE[2]}")"
+[ -n "$n2" ] || fail "node 2's weir-node is not running"
+t_kill=$(now)
+[ -z "$k2" ] || kill -KILL "$k2"
+kill -KILL "$n2"
+for i in 1 3; do until_ok 30 "node $i's members shrinking to n1,n3" members_now "$i" n1,n3; done
+T_LEAVE="$(elapsed "$t_kill" "$(now)")"
+umount -l "${MP[2]}" 2>/dev/null || true
+grep -q 'cluster: node n2 left: no heartbeat for' "$TMP/controller.log" || fail "the controller's log does not say n2 left"
+ok "n2 out of n1's and n3's members $T_LEAVE s after the kill (member-timeout $MEMBER_TIMEOUT s)"
+
+step "node 2 restarted on its kept tier: back in, and a fresh read on it costs the UFS no byte"
+for i in 1 3; do SEEN[$i,n1,n2,n3]=$(members_count "$i" n1,n2,n3); done
+t_start=$(now)
+mount_on 2 "$NGINX_URL"
+for i in 1 3; do until_ok 30 "node $i's members back to n1,n2,n3" members_now "$i" n1,n2,n3; done
+T_JOIN="$(elapsed "$t_start" "$(now)")"
+until_ok 30 "node 2's members n1,n2,n3" members_now 2 n1,n2,n3
+before=$(ufs_body_bytes)
+timeout -k 5 300 cp -R "${MP[2]}/." "$TMP/copy2b" || fail "cp -R of the restarted node 2's view failed"
+check_copy "node 2 (restarted)" "$TMP/copy2b"
+more=$(($(ufs_body_bytes) - before))
+[ "$more" -eq 0 ] || fail "reading the tree on the restarted node 2 made nginx send $more bytes: its kept blocks and its peers' should serve it all"
+[ "$(metric 2 weir_peer_in_bytes_total)" -gt 0 ] || fail "the restarted node 2 read nothing from its peers"
+# from the restarted weir-node's first heartbeat to node 1's new member set, by their logs' clocks
+log_secs() { awk -v pat="$2" 'index($0, pat) { split($1, t, ":"); s = t[1] * 3600 + t[2] * 60 + t[3] } END { if (s == "") exit 1; printf "%.3f\n", s }' "$1"; }
+t_beat=$(log_secs "${STATE[2]}/node.log" "cluster: members from weir-controller") || fail "node 2's log has no heartbeat start"
+t_seen=$(log_secs "${STATE[1]}/node.log" "cluster: members now n1,n2,n3 ") || fail "node 1's log has no n1,n2,n3"
+T_JOIN_BEAT="$(elapsed "$t_beat" "$t_seen")"
+ok "n2 back in n1's and n3's members $T_JOIN s after its mount began (weir-node start included; $T_JOIN_BEAT s after its first heartbeat); tree byte-exact, 0 UFS bytes"
+
+step "weir-controller stops: the nodes keep their members and say so"
+gone_count() { grep -c 'cluster: cannot update the members (keeping them): weir-controller does not answer' "${STATE[1]}/node.log" || true; }
+gone0=$(gone_count)
+kill -TERM "$CTL"
+wait "$CTL" 2>/dev/null || true
+gone_more() { [ "$(gone_count)" -gt "$gone0" ]; }
+until_ok 10 "node 1 saying it keeps its members" gone_more
+sleep 1
+[ "$(timeout 30 "$WEIR_BIN" --state-dir "${STATE[1]}" top --once -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["cluster"]["members"])')" = 3 ] ||
+	fail "node 1 dropped members when the controller went away"
+ok "node 1 still counts 3 members: $(grep 'keeping them): weir-controller does not answer' "${STATE[1]}/node.log" | tail -1 | cut -c1-200)"
+
+note "figures: members formed $T_FORM s after the first mount began; a killed node left in $T_LEAVE s (member-timeout $MEMBER_TIMEOUT s, heartbeat every 0.5 s); a restarted node was back in $T_JOIN s ($T_JOIN_BEAT s from its first heartbeat); UFS bytes $UFS for a $TOTAL-byte tree read on 3 nodes"
+echo "PASS"
