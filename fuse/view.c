@@ -864,7 +864,10 @@ static struct inode *inode_bind(struct view *v, const char *path, const struct u
 	bool replaced = false;
 	pthread_mutex_lock(&v->lock);
 	struct inode *in = by_path_get(v, path);
-	if (in && in->bound && !ufs_attr_same_version(&in->bound->attr, a)) {
+	/* (a path the kernel knew as a directory gets a new inode too: it fails an inode whose
+	 * type changes) */
+	if (in && ((in->bound && !ufs_attr_same_version(&in->bound->attr, a)) ||
+		   (in->told_known && in->told_dir))) {
 		in->detached = true;
 		by_path_remove(v, in);
 		replaced = true;

@@ -6,12 +6,13 @@
 # 2 MiB), and the old descriptor reads on. It must read all 9 MiB or fail with ESTALE, never end
 # at 4 MiB with no error. The same for a file that grows (the old descriptor's end must not end
 # the new one's), a same-size replacement only the ETag tells apart, a mapping of the old
-# version, a file complete in the tier (passthrough where the view has it), and a takeover by a
-# new weir-node between the new version's inode and the old descriptor's next read. The source is
-# faultsrv.py; every round compares every byte. SIZECHANGE_ROUNDS rounds each (default 3);
+# version, a file that becomes a directory, a file complete in the tier (passthrough where the
+# view has it), and a takeover by a new weir-node between the new version's inode and the old
+# descriptor's next read. The source is faultsrv.py; every round compares every byte. SIZECHANGE_ROUNDS rounds each (default 3);
 # WEIR_OPEN_MODE picks the views' open mode (meson runs it in open and no-open).
 # SIZECHANGE_KEEP_GOING=1 runs every round of every scenario and fails at the end with the
-# count of failed rounds (for measuring a failure rate).
+# count of failed rounds (for measuring a failure rate); SIZECHANGE_ONLY="shrink grow ..." runs
+# only those scenarios.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
@@ -39,9 +40,13 @@ stat_get() {
 }
 
 # race SCENARIO: runs the rounds; every line the driver prints is shown, a FAIL line fails the
-# test with it.
+# test with it. Returns 1 when SIZECHANGE_ONLY leaves the scenario out.
 race() {
 	local out="$TMP/race-$1.out" rc=0 more=()
+	if [ -n "${SIZECHANGE_ONLY:-}" ] && [[ " $SIZECHANGE_ONLY " != *" $1 "* ]]; then
+		note "skipped: not in SIZECHANGE_ONLY"
+		return 1
+	fi
 	mkdir -p "$TREE/$1"
 	[ "$KEEP_GOING" = 1 ] && more=(--keep-going)
 	timeout -k 5 $((60 + ROUNDS * 30)) python3 "$here/../helpers/version_race.py" "$1" \
@@ -49,7 +54,7 @@ race() {
 	sed 's/^/  /' "$out"
 	if [ "$KEEP_GOING" = 1 ] && [ "$rc" -ne 0 ]; then
 		FAILED+=("$(tail -1 "$out")")
-		return
+		return 0
 	fi
 	[ "$rc" -eq 0 ] || fail "$(grep -m1 '^FAIL' "$out" || echo "version_race.py $1 exited with $rc: $(tail -3 "$out")")"
 	grep -q "^$1: 0 of $ROUNDS rounds failed" "$out" || fail "version_race.py $1 did not run its $ROUNDS rounds: $(tail -1 "$out")"
@@ -57,20 +62,23 @@ race() {
 }
 
 step "a file shrinks 9 MiB -> 2 MiB under a descriptor 4 MiB in; a stat and a fresh read after the TTL"
-race shrink
+race shrink || true
 
 step "a file grows 2 MiB -> 9 MiB (other bytes) while descriptors of both versions are open"
-race grow
+race grow || true
 
 step "a same-size replacement with the same mtime (only the ETag differs)"
-race etag
+race etag || true
 
 step "a mapping of the old version, read again after the shrink"
-race mmap
+race mmap || true
+
+step "a file replaced by a directory of its name while a descriptor is open; a listing after the TTL"
+race retype || true
 
 step "the shrink again, with the file complete in the tier first (passthrough where the view has it)"
 pt0="$(stat_get passthrough_opens)"
-race shrink-warm
+race shrink-warm || true
 pt1="$(stat_get passthrough_opens)"
 note "passthrough opens during the warm rounds: $((pt1 - pt0)) (open mode $(stat_get open_mode))"
 note "new versions the view gave a new inode: $(stat_get requests new_versions)"
@@ -93,7 +101,8 @@ echo "no weir-node took the view over within 10 s of kill -9 of \$old"
 exit 1
 EOF
 export VERSION_RACE_TAKEOVER="bash $TMP/takeover.sh"
-race takeover
-grep -q "restored .* inodes" "$WEIR_STATE/node.log" || fail "node.log does not say a weir-node restored the view's inodes"
-ok "$(grep "restored .* inodes" "$WEIR_STATE/node.log" | tail -1 | cut -c1-200)"
+if race takeover; then
+	grep -q "restored .* inodes" "$WEIR_STATE/node.log" || fail "node.log does not say a weir-node restored the view's inodes"
+	ok "$(grep "restored .* inodes" "$WEIR_STATE/node.log" | tail -1 | cut -c1-200)"
+fi
 [ "${#FAILED[@]}" -eq 0 ] || fail "rounds failed: ${FAILED[*]}"

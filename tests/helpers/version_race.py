@@ -17,6 +17,8 @@
 #              read again through the mapping after (SIGBUS is the only error a mapping has)
 #     shrink-warm  as shrink, the file read whole once first (complete in the tier: passthrough
 #              where the view has it)
+#     retype   9 MiB file -> a directory of that name; a listing of it after the TTL, then the
+#              old descriptor reads on (its inode must not turn into the directory's)
 #     takeover as shrink, and once the new version has its own inode the shell command in
 #              $VERSION_RACE_TAKEOVER runs (it kills weir-node and waits for the next one to take
 #              the view over) before the old descriptor reads on
@@ -50,6 +52,17 @@ def put(path, content, mtime):
 def shrink_in_place(path, size, mtime):
     os.truncate(path, size)
     os.utime(path, (mtime, mtime))
+
+
+CLOSE_ERRORS = []
+
+
+def close(fd):
+    """Closes fd; a failure (EIO from an inode the kernel made bad) fails the round."""
+    try:
+        os.close(fd)
+    except OSError as e:
+        CLOSE_ERRORS.append("close of a descriptor failed: %s" % e.strerror)
 
 
 def read_exactly(fd, n):
@@ -206,7 +219,7 @@ def round_shrink(tree, view, i, ttl, warm, scenario=None):
             return bad + " (stat by path said %s, then %s)" % (sz1, sz2), None
         return fstat_check(what, fd, old), good
     finally:
-        os.close(fd)
+        close(fd)
 
 
 def round_etag(tree, view, i, ttl):
@@ -230,7 +243,7 @@ def round_etag(tree, view, i, ttl):
         bad, good = judge(what, first + rest, e, old)
         return bad or fstat_check(what, fd, old), good
     finally:
-        os.close(fd)
+        close(fd)
 
 
 def round_grow(tree, view, i, ttl):
@@ -258,9 +271,9 @@ def round_grow(tree, view, i, ttl):
             return bad, None
         rest2, e2 = read_rest(fd2)
     finally:
-        os.close(fd)
+        close(fd)
         if fd2 >= 0:
-            os.close(fd2)
+            close(fd2)
     bad2, good2 = judge("the descriptor opened at 9 MiB", first2 + rest2, e2, new)
     if bad2 is None and e2 != 0:
         bad2 = ("the descriptor opened at 9 MiB (the current version) failed: %s after %d "
@@ -268,6 +281,32 @@ def round_grow(tree, view, i, ttl):
     if bad2:
         return bad2 + " (stat by path said %s)" % sz, None
     return None, good + "; " + good2
+
+
+def round_retype(tree, view, i, ttl):
+    name = round_name("retype", i)
+    src, path = os.path.join(tree, name), os.path.join(view, name)
+    old = data("t1-%d" % i, 9 * MIB)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        first = read_exactly(fd, 4 * MIB + 49152)
+        if first != old[:len(first)]:
+            return "the old descriptor's first read got wrong bytes", None
+        os.unlink(src)
+        os.mkdir(src)
+        with open(os.path.join(src, "inside"), "wb") as f:
+            f.write(b"a file in the directory that replaced f.bin\n")
+        time.sleep(ttl + 0.2)
+        out = subprocess.run(["ls", path], capture_output=True, text=True, timeout=60)
+        if out.returncode != 0 or out.stdout.split() != ["inside"]:
+            return "ls %s (now a directory at the source) gave %d: %s %s" % (
+                path, out.returncode, out.stdout.strip(), out.stderr.strip()), None
+        rest, e = read_rest(fd)
+        what = "the descriptor of the file"
+        bad, good = judge(what, first + rest, e, old)
+        return bad or fstat_check(what, fd, old), good
+    finally:
+        close(fd)
 
 
 def round_mmap(tree, view, i, ttl):
@@ -292,7 +331,7 @@ def round_mmap(tree, view, i, ttl):
         got, end = mapped_read(m, len(old))
     finally:
         m.close()
-        os.close(fd)
+        close(fd)
     if not old.startswith(got):
         return "the old mapping read bytes that are not its version's (first difference at %d)" % (
             first_diff(got, old)), None
@@ -311,7 +350,7 @@ def round_name(scenario, i):
 def setup(scenario, tree, rounds):
     now = int(time.time()) - 100
     first = {"shrink": ("s1", 9), "shrink-warm": ("s1", 9), "etag": ("e1", 9), "grow": ("g1", 2),
-             "mmap": ("m1", 9), "takeover": ("s1", 9)}
+             "mmap": ("m1", 9), "takeover": ("s1", 9), "retype": ("t1", 9)}
     if scenario not in first:
         sys.exit("unknown scenario \"%s\"" % scenario)
     seed, mib = first[scenario]
@@ -336,12 +375,17 @@ def main():
             bad, good = round_shrink(tree, view, i, ttl, True)
         elif scenario == "takeover":
             bad, good = round_shrink(tree, view, i, ttl, False, "takeover")
+        elif scenario == "retype":
+            bad, good = round_retype(tree, view, i, ttl)
         elif scenario == "etag":
             bad, good = round_etag(tree, view, i, ttl)
         elif scenario == "grow":
             bad, good = round_grow(tree, view, i, ttl)
         else:
             bad, good = round_mmap(tree, view, i, ttl)
+        if not bad and CLOSE_ERRORS:
+            bad = CLOSE_ERRORS[0]
+        del CLOSE_ERRORS[:]
         if bad:
             fails += 1
             print("FAIL %s round %d: %s" % (scenario, i, bad), flush=True)
