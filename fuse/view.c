@@ -98,19 +98,34 @@ struct inode {
 	unsigned opens_write;
 	atomic_uint_fast64_t last_read_ns; /* CLOCK_MONOTONIC of the last READ that reached us */
 	/* The size the kernel was last given (entry or attr reply), UINT64_MAX before any: an
-	 * open that finds another (a listing that lied, a new version) makes it ask again. */
+	 * open that finds another (a listing that lied, a new version) makes it ask again.
+	 * Stored under the view's lock where it must agree with opens_read (tell_attr_locked). */
 	atomic_uint_fast64_t told_size;
-	/* The version the kernel's page cache of this inode may hold: the last one opened. An
-	 * open of another drops the cache (no keep_cache) and fails the other version's open
-	 * handles, whose reads would fill the shared cache with old bytes. Under the view's lock.
-	 * Kept as a version_key, not a whole ufs_attr: 24 bytes instead of 160 for every inode a
-	 * view ever gave out (weir stat's memory breakdown showed the inode table growing by
-	 * 370 bytes per file).
+	/* Under the view's lock: the kernel was told this inode's type, and which (a path that
+	 * turns from file to directory gets a new inode: the kernel fails an inode whose type
+	 * changes). */
+	bool told_known, told_dir;
+	/* Takeover only: read handles of two versions were restored on this inode (a journal of
+	 * a weir-node from before one inode, one version). */
+	bool restored_mixed;
+	/* The version the kernel's page cache of this inode may hold: the last one opened, and
+	 * the version of every read handle open on it (opens_read). One inode, one version while
+	 * it is open: the kernel keeps one size and one page cache per inode, so a second version
+	 * on it would end the first one's readers early (a smaller size), let them read past
+	 * their end, or serve them the other version's pages. A new version of the path while
+	 * read handles are open gets a new inode (inode_detach_locked); one with none open
+	 * reuses this one, and its first open drops the cache (no keep_cache). Under the view's
+	 * lock. Kept as a version_key, not a whole ufs_attr: 24 bytes instead of 160 for every
+	 * inode a view ever gave out (weir stat's memory breakdown showed the inode table growing
+	 * by 370 bytes per file).
 	 */
 	struct version_key cache_version;
 	bool cache_known;
+	/* Under the view's lock: read handles open on this inode (reserved at OPEN before the
+	 * handle exists, released at its close); all of version cache_version. */
+	unsigned opens_read;
 	/* Under the view's lock: no longer the inode of its path (a new version came while this
-	 * one was open in passthrough); the next lookup of the path makes a new inode. */
+	 * one was open); the next lookup of the path makes a new inode. */
 	bool detached;
 	/* Under the view's lock: in by_path, as the inode path names now (not when detached, nor
 	 * when a rename put another inode at its path). */
@@ -152,6 +167,7 @@ struct handle {
 	int backing_id;	     /* > 0: reads pass through to the tier file */
 	int backing_fd;	     /* its tier file while backing_id > 0 (the store's; pinned) */
 	bool pt_held;	     /* passthrough_hold(true) was called: call it with false at close */
+	bool reads_version;  /* counted in its inode's opens_read (a read handle) */
 	struct inode *ino;
 	int wfd;		 /* >= 0: opened for writing, straight on the UFS (rw views) */
 	bool dirty;		 /* written or truncated: cached blocks and metadata are stale */
@@ -487,6 +503,91 @@ static struct inode *inode_for_path(struct view *v, const char *path)
 	return in;
 }
 
+/* ---- one inode, one version (views that open their files; see cache_version) ---- */
+
+/* in leaves its path: a new version (or type) of the path came while in is open. The next
+ * lookup of the path makes a new inode; in answers for its own version until its descriptors
+ * close. Returns true when in was the path's inode until
+ * now: the caller then journals it (journal_detach) once the lock is released. Under the
+ * view's lock. */
+static bool inode_detach_locked(struct view *v, struct inode *in)
+{
+	if (in->detached)
+		return false;
+	in->detached = true;
+	by_path_remove(v, in);
+	return true;
+}
+
+/* Records that in no longer answers for its path, so a new weir-node gives the path's next
+ * lookups a new inode too. A crash before it is written costs nothing but that: the checks
+ * below run in the new weir-node as well, and never put two versions on one inode. */
+static void journal_detach(struct view *v, struct inode *in)
+{
+	if (!v->journal)
+		return;
+	/* a detached inode's path never changes again (renames skip it): no lock needed */
+	struct view_journal_rec rec = {.type = VJ_INODE,
+				       .ino = in->ino,
+				       .flags = VJ_INODE_DETACHED,
+				       .blob_len = (uint32_t)strlen(in->path)};
+	int r = view_journal_append(v->journal, &rec, in->path);
+	if (r < 0)
+		log_debug("journal of \"%s\": %s; a restarted weir-node may hand inode %llu its "
+			  "path's next lookups (and then a new inode, as here)",
+			  v->mountpoint, strerror(-r), (unsigned long long)in->ino);
+}
+
+/* What the kernel is told of in, in an entry or attribute reply (a, adjusted in place),
+ * decided under the view's lock together with the handles it must agree with: a's size and
+ * mtime, unless read handles are open on in; then their version's, for a reply's size applies
+ * to every descriptor of the inode (a smaller one would end theirs early, a larger one let
+ * them read past their end). The size is recorded as told under the same lock, so an OPEN
+ * that binds in to another version right after sees it and makes the kernel ask again. */
+static void tell_attr_locked(struct inode *in, struct ufs_attr *a)
+{
+	if (!a->is_dir && in->opens_read > 0) {
+		a->size = in->cache_version.size;
+		a->mtime = in->cache_version.mtime;
+	}
+	atomic_store(&in->told_size, a->is_dir ? 0 : a->size);
+	in->told_known = true;
+	in->told_dir = a->is_dir;
+}
+
+/* A read handle open on in (any: they share one version), or NULL. Under the view's lock. */
+static const struct handle *open_read_handle_locked(struct view *v, const struct inode *in)
+{
+	const struct handle *h;
+	LIST_FOREACH(h, &v->handles, link)
+	{
+		if (h->ino == in && h->reads_version)
+			return h;
+	}
+	return NULL;
+}
+
+/* True while read handles are open on the inode path names now. */
+static bool path_busy(struct view *v, const char *path)
+{
+	pthread_mutex_lock(&v->lock);
+	struct inode *in = by_path_get(v, path);
+	bool busy = in && in->opens_read > 0;
+	pthread_mutex_unlock(&v->lock);
+	return busy;
+}
+
+/* Whether an entry of path with attributes a (exact: validated at the UFS, not a listing's
+ * word) must name a new inode rather than in: the type changed, or read handles of another
+ * version are open on in. Under the view's lock. */
+static bool entry_conflict_locked(const struct inode *in, const struct ufs_attr *a, bool exact)
+{
+	if (in->told_known && in->told_dir != a->is_dir)
+		return true;
+	return exact && !a->is_dir && in->opens_read > 0 &&
+	       !version_key_same(&in->cache_version, a);
+}
+
 static char *child_path(const char *parent, const char *name)
 {
 	char *p;
@@ -584,11 +685,12 @@ static int writer_fd_dup(struct view *v, struct inode *in)
 	return fd;
 }
 
-/* The attributes of inode in the kernel gets, and how long it may keep them. While the file
- * is open for writing: the open file's own (fstat of a writer's descriptor: every writer's
- * bytes count, and a file renamed over answers for itself, not for its old name), kept for no
- * time. Otherwise the metadata cache's, and an open reader keeps the size of the version it
- * opened. */
+/* The attributes of inode in the kernel gets, and how long it may keep them; recorded as told.
+ * While the file is open for writing: the open file's own (fstat of a writer's descriptor:
+ * every writer's bytes count, and a file renamed over answers for itself, not for its old
+ * name), kept for no time. Otherwise the metadata cache's, but the size and mtime of the
+ * version open on the inode (a read handle's, a bound inode's), whatever the path holds now:
+ * the path's later versions and its removal are other inodes' business. */
 static int current_attr(struct view *v, struct inode *in, const struct handle *h,
 			struct ufs_attr *ret, double *ret_timeout)
 {
@@ -604,25 +706,40 @@ static int current_attr(struct view *v, struct inode *in, const struct handle *h
 		*ret_timeout = 0;
 	} else {
 		r = meta_cache_getattr(v->src.meta, in->path, v->cfg.metadata_ttl_ms, &a);
-		if (r == 0 && h && !a.is_dir)
-			a.size = h->attr.size;
-		/* A bound inode (no-open views) is its version for good: the path's later versions
-		 * and its removal are other inodes' business. Its owner and mode stay current. */
-		const struct handle *b = h ? NULL : inode_bound(v, in);
-		if (b && (r < 0 || a.is_dir)) {
-			a = b->attr;
+		/* A read handle's or a bound inode's (no-open) version is theirs for good; the
+		 * owner and mode stay current. */
+		const struct handle *own = h ? h : inode_bound(v, in);
+		if (own && (r < 0 || a.is_dir)) {
+			a = own->attr;
 			r = 0;
-		} else if (b) {
-			a.size = b->attr.size;
-			a.mtime = b->attr.mtime;
+		} else if (own) {
+			a.size = own->attr.size;
+			a.mtime = own->attr.mtime;
 		}
 		/* The source's root is in no listing: its owner and mode come from a stat. */
 		if (r == 0 && a.is_dir && !a.has_owner && ufs_has_owners(v->src.ufs))
 			r = ufs_stat(v->src.ufs, in->path, &a);
+		pthread_mutex_lock(&v->lock);
+		if (in->opens_read > 0 && (r < 0 || a.is_dir)) {
+			/* gone from the source, or a directory now: still its descriptors' file */
+			const struct handle *o = open_read_handle_locked(v, in);
+			if (o) {
+				a = o->attr;
+				r = 0;
+			}
+		}
+		if (r == 0)
+			tell_attr_locked(in, &a);
+		pthread_mutex_unlock(&v->lock);
 		*ret_timeout = v->ttl_s;
+		if (r == 0)
+			*ret = a;
+		return r;
 	}
-	if (r == 0)
+	if (r == 0) {
+		atomic_store(&in->told_size, a.is_dir ? 0 : a.size);
 		*ret = a;
+	}
 	return r;
 }
 
@@ -633,12 +750,16 @@ static int make_entry_for(struct view *v, struct inode *in, const struct ufs_att
 	e->ino = in->ino;
 	e->attr_timeout = v->ttl_s;
 	e->entry_timeout = v->ttl_s;
-	struct ufs_attr fresh;
-	if (!a->is_dir && being_written(v, in) &&
-	    current_attr(v, in, NULL, &fresh, &e->attr_timeout) == 0)
-		a = &fresh; /* the cache may lag the writers */
-	fill_stat(v, in->ino, a, &e->attr);
-	atomic_store(&in->told_size, (uint64_t)e->attr.st_size);
+	struct ufs_attr told = *a;
+	if (a->is_dir || !being_written(v, in) ||
+	    current_attr(v, in, NULL, &told, &e->attr_timeout) < 0) {
+		/* (a file being written answers as its writers see it: the cache may lag them) */
+		told = *a;
+		pthread_mutex_lock(&v->lock);
+		tell_attr_locked(in, &told);
+		pthread_mutex_unlock(&v->lock);
+	}
+	fill_stat(v, in->ino, &told, &e->attr);
 	int r = inode_journal(v, in);
 	if (r < 0)
 		return r; /* an inode a new weir-node could not answer for: not given out */
@@ -646,10 +767,32 @@ static int make_entry_for(struct view *v, struct inode *in, const struct ufs_att
 	return 0;
 }
 
-static int make_entry(struct view *v, const char *path, const struct ufs_attr *a,
+/* An entry for path at attributes a: the path's inode, or a new one when a is another type, or
+ * (exact: a was validated at the UFS) another version than the one read handles hold open on
+ * it. The old inode keeps answering for its own version to its descriptors. */
+static int make_entry(struct view *v, const char *path, const struct ufs_attr *a, bool exact,
 		      struct fuse_entry_param *e)
 {
-	struct inode *in = inode_for_path(v, path);
+	struct inode *old = NULL;
+	pthread_mutex_lock(&v->lock);
+	struct inode *in = by_path_get(v, path);
+	if (in && entry_conflict_locked(in, a, exact) && inode_detach_locked(v, in)) {
+		old = in;
+		in = NULL;
+	}
+	if (!in)
+		in = inode_for_path_locked(v, path);
+	pthread_mutex_unlock(&v->lock);
+	if (old) {
+		journal_detach(v, old);
+		atomic_fetch_add(&v->new_versions, 1);
+		if (in)
+			log_info("\"%s\" changed at the UFS while open: new opens get inode %llu "
+				 "(%" PRIu64 " bytes%s); descriptors open on inode %llu keep their "
+				 "version",
+				 path, (unsigned long long)in->ino, a->size,
+				 a->is_dir ? ", a directory" : "", (unsigned long long)old->ino);
+	}
 	return in ? make_entry_for(v, in, a, e) : -ENOMEM;
 }
 
@@ -721,7 +864,10 @@ static struct inode *inode_bind(struct view *v, const char *path, const struct u
 	bool replaced = false;
 	pthread_mutex_lock(&v->lock);
 	struct inode *in = by_path_get(v, path);
-	if (in && in->bound && !ufs_attr_same_version(&in->bound->attr, a)) {
+	/* (a path the kernel knew as a directory gets a new inode too: it fails an inode whose
+	 * type changes) */
+	if (in && ((in->bound && !ufs_attr_same_version(&in->bound->attr, a)) ||
+		   (in->told_known && in->told_dir))) {
 		in->detached = true;
 		by_path_remove(v, in);
 		replaced = true;
@@ -780,7 +926,7 @@ static void lookup_bound(fuse_req_t req, struct view *v, char *path, struct ufs_
 	struct fuse_entry_param e;
 	int r = meta_cache_validate(v->src.meta, path, v->cfg.metadata_ttl_ms, false, a, &changed);
 	if (r == 0 && a->is_dir) {
-		r = make_entry(v, path, a, &e);
+		r = make_entry(v, path, a, true, &e);
 		goto reply;
 	}
 	if (r == 0)
@@ -856,9 +1002,22 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		lookup_bound(req, v, path, &a);
 		return;
 	}
+	/* Read handles are open on the path's inode: is the path still at their version? Asked of
+	 * the UFS (at most once per metadata TTL, as an open asks), not of the listing, whose size
+	 * or date may lag or lie. Another version gets a new inode (make_entry). */
+	bool exact = false;
+	if (r == 0 && !a.is_dir && path_busy(v, path)) {
+		struct ufs_attr va;
+		bool changed;
+		if (meta_cache_validate(v->src.meta, path, v->cfg.metadata_ttl_ms, false, &va,
+					&changed) == 0) {
+			a = va;
+			exact = true;
+		}
+	}
 	struct fuse_entry_param e;
 	if (r == 0)
-		r = make_entry(v, path, &a, &e);
+		r = make_entry(v, path, &a, exact, &e);
 	if (r < 0) {
 		log_debug("lookup of \"%s\" failed: %s", path, strerror(-r));
 		free(path);
@@ -907,8 +1066,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	struct stat st;
-	fill_stat(v, ino, &a, &st);
-	atomic_store(&in->told_size, (uint64_t)st.st_size);
+	fill_stat(v, ino, &a, &st); /* recorded as told by current_attr */
 	fuse_reply_attr(req, &st, timeout);
 }
 
@@ -1163,6 +1321,8 @@ static void handle_close(struct view *v, struct handle *h)
 		h->ino->opens_passthrough--;
 	else
 		h->ino->opens_cached--;
+	if (h->reads_version)
+		h->ino->opens_read--;
 	/* Listed (and numbered) only once handle_register succeeded. */
 	if (h->fh && h->fh <= v->nfhs && v->fhs[h->fh - 1].file == h) {
 		if (h->wfd >= 0)
@@ -1295,7 +1455,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct fuse_entry_param e;
 	if (r == 0) {
 		forget_cached(v, path);
-		r = make_entry(v, path, &a, &e);
+		r = make_entry(v, path, &a, true, &e);
 	}
 	struct inode *in = r == 0 ? inode_get(v, e.ino) : NULL;
 	struct handle *h = in ? write_handle_new(in, fd) : NULL;
@@ -1441,7 +1601,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		struct ufs_attr a = {.is_dir = true, .mtime = time(NULL)};
 		if (ufs_stat(v->src.ufs, path, &a) < 0) /* its owner and mode, where kept */
 			a = (struct ufs_attr){.is_dir = true, .mtime = time(NULL)};
-		r = make_entry(v, path, &a, &e);
+		r = make_entry(v, path, &a, true, &e);
 	}
 	free(path);
 	if (r < 0)
@@ -1549,40 +1709,49 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	fuse_reply_err(req, -r);
 }
 
-/* Records that the kernel's page cache of in will hold version a from now on. Returns true when
- * it held a already (keep_cache); otherwise the open drops it, and open handles of another
- * version go stale: a READ of theirs would put old bytes into the cache the new version reads. */
-static bool bind_cache_version(struct view *v, struct inode *in, const struct ufs_attr *a)
+/* The one step of an OPEN for reading that must not interleave with another open, lookup or
+ * getattr of in: the version check, the binding of in's page cache to version a, the count and
+ * the I/O mode. Returns 0, with *ret_keep (the page cache holds a already), *ret_pass (a
+ * passthrough open is reserved) and *ret_inval (the kernel was told another size: make it ask
+ * again); or -ESTALE when read handles of another version are open on in (or in left its path):
+ * in is detached, and the kernel's VFS retries the open with a fresh lookup, which finds the
+ * path's new inode. */
+static int open_bind(struct view *v, struct inode *in, const struct ufs_attr *a, bool may_pass,
+		     bool *ret_keep, bool *ret_pass, bool *ret_inval)
 {
+	bool detached_now = false;
 	pthread_mutex_lock(&v->lock);
-	bool keep = in->cache_known && version_key_same(&in->cache_version, a);
-	/* Before the first open of in, no read handle of it exists: no walk of the list. */
-	if (!keep && in->cache_known)
-		for (struct handle *o = LIST_FIRST(&v->handles); o; o = LIST_NEXT(o, link))
-			if (o->ino == in && o->wfd < 0 && !ufs_attr_same_version(&o->attr, a))
-				atomic_store(&o->stale, true);
-	if (!keep) {
-		in->cache_version = version_key_of(a);
-		in->cache_known = true;
+	bool same = in->cache_known && version_key_same(&in->cache_version, a);
+	if (!same && (in->opens_read > 0 || in->detached)) {
+		detached_now = inode_detach_locked(v, in);
+		pthread_mutex_unlock(&v->lock);
+		if (detached_now) {
+			journal_detach(v, in);
+			atomic_fetch_add(&v->new_versions, 1);
+			log_info("\"%s\" changed at the UFS while open (now %" PRIu64 " bytes): new "
+				 "opens get a new inode, descriptors open on inode %llu keep their "
+				 "version",
+				 in->path, a->size, (unsigned long long)in->ino);
+		}
+		return -ESTALE;
 	}
+	in->cache_version = version_key_of(a);
+	in->cache_known = true;
+	in->opens_read++;
+	/* The I/O mode is chosen and counted here too: a check here and a count later let a
+	 * cached open slip in between and fail our passthrough open in the kernel (or the other
+	 * way round). */
+	*ret_pass = may_pass && in->opens_cached == 0;
+	if (*ret_pass)
+		in->opens_passthrough++;
+	else
+		in->opens_cached++;
+	/* The kernel was given a size from a listing (or an older version): the object's own
+	 * headers win, so it must ask again before it clips the reads at the wrong end. */
+	*ret_inval = atomic_exchange(&in->told_size, a->size) != a->size;
 	pthread_mutex_unlock(&v->lock);
-	return keep;
-}
-
-/* The kernel holds an inode open in passthrough to one backing file: an open of another version
- * (another tier file) is refused there, and a cached open fails too. So the new version gets a
- * new inode: in is detached from its path. Returns true when the open must fail ESTALE. */
-static bool version_conflict(struct view *v, struct inode *in, const struct ufs_attr *a)
-{
-	pthread_mutex_lock(&v->lock);
-	bool conflict = in->opens_passthrough > 0 && in->cache_known &&
-			!version_key_same(&in->cache_version, a);
-	if (conflict && !in->detached) {
-		in->detached = true;
-		by_path_remove(v, in);
-	}
-	pthread_mutex_unlock(&v->lock);
-	return conflict;
+	*ret_keep = same;
+	return 0;
 }
 
 static void dir_stream(struct view *v, const char *path);
@@ -1617,15 +1786,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	uint64_t obj = 0;
 	if (r == 0)
 		r = block_store_object_sync(v->src.store, in->path, &a, &obj);
-	if (r == 0 && version_conflict(v, in, &a)) {
-		/* The kernel's VFS retries an open that failed ESTALE with a fresh lookup, which
-		 * now finds the path's new inode. */
-		log_info("\"%s\" changed at the UFS while open in passthrough: new opens get a new "
-			 "inode",
-			 in->path);
-		fuse_reply_err(req, ESTALE);
-		return;
-	}
 	struct handle *h = NULL;
 	if (r == 0) {
 		h = calloc(1, sizeof(*h));
@@ -1651,28 +1811,26 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	pthread_mutex_init(&h->lock, NULL);
 	h->window = 1;
 	h->ino = in;
-	bool keep = bind_cache_version(v, in, &a);
-	/* The kernel was given a size from a listing (or an older version): the object's own
-	 * headers win, so make it ask again before it clips the reads at the wrong end. */
-	if (atomic_exchange(&in->told_size, a.size) != a.size) {
+	bool keep = false, may_pass = false, inval = false;
+	r = open_bind(v, in, &a,
+		      atomic_load(&v->passthrough) && !v->cfg.read_write && a.size > VIEW_SMALL_FILE,
+		      &keep, &may_pass, &inval);
+	if (r < 0) {
+		pthread_mutex_destroy(&h->lock);
+		free(h->path);
+		free(h);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	h->reads_version = true;
+	if (inval) {
 		int rr = fuse_lowlevel_notify_inval_inode(v->se, ino, -1, 0);
 		if (rr < 0 && rr != -ENOENT)
 			log_debug("invalidating the attributes of \"%s\": %s", in->path,
 				  strerror(-rr));
 	}
-	/* The I/O mode is chosen and counted in one step, under the lock: a check here and a
-	 * count later let a cached open slip in between and fail our passthrough open in the
-	 * kernel (or the other way round). A passthrough reservation that does not pan out
-	 * becomes a cached open, unless other passthrough opens hold the inode meanwhile. */
-	bool may_pass =
-	    atomic_load(&v->passthrough) && !v->cfg.read_write && a.size > VIEW_SMALL_FILE;
-	pthread_mutex_lock(&v->lock);
-	may_pass = may_pass && in->opens_cached == 0;
-	if (may_pass)
-		in->opens_passthrough++;
-	else
-		in->opens_cached++;
-	pthread_mutex_unlock(&v->lock);
+	/* A passthrough reservation that does not pan out becomes a cached open, unless other
+	 * passthrough opens hold the inode meanwhile. */
 	if (may_pass) {
 		try_passthrough(v, h);
 		if (h->backing_id <= 0) {
@@ -2221,8 +2379,11 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			struct fuse_entry_param e;
 			struct ufs_attr a = de->attr;
 			/* no-open: a file's inode is bound at its LOOKUP, which validates its
-			 * version; the listing's word is not enough. Node id 0: the name only. */
-			bool name_only = !a.is_dir && atomic_load(&v->no_open);
+			 * version; the listing's word is not enough. Likewise a file whose inode
+			 * has read handles open: the LOOKUP decides whether the listing's version
+			 * is theirs. Node id 0: the name only. */
+			bool name_only =
+			    !a.is_dir && (atomic_load(&v->no_open) || path_busy(v, path));
 			if (!de->size_known && !a.is_dir && !name_only &&
 			    meta_cache_getattr(v->src.meta, path, v->cfg.metadata_ttl_ms, &a) < 0) {
 				free(path);
@@ -2238,7 +2399,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				struct inode *in = inode_for_path(v, path);
 				memset(&e, 0, sizeof(e));
 				fill_stat(v, in ? in->ino : 0xffffffffu, &a, &e.attr);
-			} else if (make_entry(v, path, &a, &e) < 0) {
+			} else if (make_entry(v, path, &a, false, &e) < 0) {
 				free(path);
 				break;
 			}
@@ -2417,8 +2578,10 @@ static void raise_read_ahead(struct view *v)
  * thread runs yet; the lock is taken where helpers expect it) ---- */
 
 /* Puts path at inode number ino; numbers the journal never named (inodes the kernel was never
- * told of) become placeholders that answer to no path. */
-static int inode_restore(struct view *v, uint64_t ino, const char *path)
+ * told of) become placeholders that answer to no path. The first record naming an inode gives
+ * it its path, and the path to it unless another inode holds it; a detached record (or one of
+ * those) leaves it answering for its own descriptors only. */
+static int inode_restore(struct view *v, uint64_t ino, const char *path, bool detached)
 {
 	if (ino == 0 || ino > VIEW_JOURNAL_MAX_INODES * 4ull)
 		return -EINVAL;
@@ -2447,7 +2610,9 @@ static int inode_restore(struct view *v, uint64_t ino, const char *path)
 		inode_init_locked(v, in);
 	}
 	struct inode *in = v->inodes[ino - 1];
-	if (in->detached && !in->path[0] && !by_path_get(v, path)) {
+	bool named_now = !in->path[0];
+	if (named_now) {
+		/* its path even when it does not get to answer for it: its descriptors read it */
 		char *p = strdup(path);
 		if (!p) {
 			r = -ENOMEM;
@@ -2455,6 +2620,11 @@ static int inode_restore(struct view *v, uint64_t ino, const char *path)
 		}
 		free(in->path);
 		in->path = p;
+	}
+	if (detached) {
+		by_path_remove(v, in);
+		in->detached = true;
+	} else if (named_now && !by_path_get(v, path)) {
 		by_path_add(v, in);
 		in->detached = false;
 	}
@@ -2494,7 +2664,8 @@ static int restore_open(void *arg, const struct view_journal_rec *rec)
 	h->ino = inode_get(v, rec->ino);
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_mutex_lock(&v->lock);
-	int r = h->ino && !h->ino->detached ? fh_claim_locked(v, rec->fh, h, NULL) : -ENOENT;
+	/* a detached inode's handles too: they read their version until they close */
+	int r = h->ino && h->ino->path[0] ? fh_claim_locked(v, rec->fh, h, NULL) : -ENOENT;
 	pthread_mutex_unlock(&v->lock);
 	if (r < 0) {
 		/* A handle whose inode the journal lacks cannot be served; its reads get EBADF. */
@@ -2511,7 +2682,7 @@ static int restore_open(void *arg, const struct view_journal_rec *rec)
  * inode of an older version (a later record wins: the log is in reply order). */
 static int bind_restore(struct view *v, const struct view_journal_rec *rec, const char *path)
 {
-	int r = inode_restore(v, rec->ino, path);
+	int r = inode_restore(v, rec->ino, path, false);
 	if (r < 0)
 		return r;
 	struct handle *b = bound_new(path, rec->obj, &rec->attr);
@@ -2575,7 +2746,7 @@ static int restore_rec(void *arg, const struct view_journal_rec *rec, const void
 		atomic_store(&v->no_open, (rec->flags & VJ_INIT_NO_OPEN) != 0);
 		return 0;
 	case VJ_INODE:
-		return inode_restore(v, rec->ino, blob);
+		return inode_restore(v, rec->ino, blob, (rec->flags & VJ_INODE_DETACHED) != 0);
 	case VJ_BIND:
 		return bind_restore(v, rec, blob);
 	case VJ_RENAME: {
@@ -2628,9 +2799,15 @@ static void restore_finish(struct view *v)
 			}
 			h->dirty = true;
 			in->opens_write += h->wfd >= 0;
-		} else if (!in->cache_known) {
-			in->cache_version = version_key_of(&h->attr);
-			in->cache_known = true;
+		} else {
+			if (!in->cache_known) {
+				in->cache_version = version_key_of(&h->attr);
+				in->cache_known = true;
+			} else if (!version_key_same(&in->cache_version, &h->attr)) {
+				in->restored_mixed = true;
+			}
+			h->reads_version = true;
+			in->opens_read++;
 		}
 		if (h->backing_id > 0) {
 			uint64_t nb = (h->attr.size + v->block_size - 1) / v->block_size;
@@ -2665,6 +2842,23 @@ static void restore_finish(struct view *v)
 		files++;
 	}
 	fh_rebuild_free_locked(v);
+	/* A weir-node from before one inode, one version may have left read handles of two
+	 * versions on one inode, sharing its page cache and its size: none of them can be trusted
+	 * to read only its own bytes. They fail ESTALE (a reopen reads the current version, on a
+	 * new inode). */
+	unsigned mixed = 0;
+	for (size_t i = 0; i < v->nfhs; i++) {
+		struct handle *h = v->fhs[i].file;
+		if (h && h->reads_version && h->ino->restored_mixed) {
+			atomic_store(&h->stale, true);
+			inode_detach_locked(v, h->ino);
+			mixed++;
+		}
+	}
+	if (mixed)
+		log_warn("\"%s\": %u restored descriptors shared an inode with another version's; "
+			 "they fail with ESTALE (reopening reads the current version)",
+			 v->mountpoint, mixed);
 	unsigned bound = 0;
 	for (size_t i = 0; i < v->ninodes; i++)
 		bound += v->inodes[i]->bound != NULL;
@@ -3048,9 +3242,14 @@ unsigned view_stream(struct view *v, uint64_t ino, uint64_t next, uint64_t windo
 	bool changed;
 	uint64_t obj;
 	const struct handle *b = inode_bound(v, in);
+	pthread_mutex_lock(&v->lock);
+	bool detached = in->detached;
+	pthread_mutex_unlock(&v->lock);
 	if (b) {
 		a = b->attr;
 		obj = b->obj;
+	} else if (detached) {
+		return 0; /* its path is another inode's version now: nothing of its own to fetch */
 	} else if (meta_cache_validate(v->src.meta, in->path, v->cfg.metadata_ttl_ms, false, &a,
 				       &changed) < 0 ||
 		   a.is_dir || changed ||

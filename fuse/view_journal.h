@@ -24,7 +24,7 @@
 enum view_journal_type {
 	/* in the log */
 	VJ_INIT = 1, /* blob: the kernel's INIT request (header and body); flags: accepted caps */
-	VJ_INODE,    /* ino, blob: the source path */
+	VJ_INODE,    /* ino, blob: the source path; flags: VJ_INODE_DETACHED */
 	VJ_RENAME,   /* blob: "from\0to\0" */
 	/* in a handle slot */
 	VJ_OPEN, /* fh, ino, obj, attr, backing_id, flags (open flags); dir handles too */
@@ -36,6 +36,10 @@ enum view_journal_type {
 #define VJ_OPEN_DIR 0x40000000u /* in flags of VJ_OPEN: a directory handle */
 #define VJ_INIT_PASSTHROUGH 1u	/* in flags of VJ_INIT: passthrough was accepted */
 #define VJ_INIT_NO_OPEN 2u	/* in flags of VJ_INIT: files are served without OPEN (ENOSYS) */
+/* In flags of VJ_INODE: the inode no longer answers for its path (a new version came while it
+ * was open; its descriptors keep their version), and no later record gives it the path back.
+ * A weir-node from before this flag reads the record as the inode's name again: harmless. */
+#define VJ_INODE_DETACHED 1u
 
 /* One record as it sits in the log; a blob of blob_len bytes follows it. Binary, and only
  * read back by a weir-node of the same layout (see VIEW_JOURNAL_MAGIC). */
