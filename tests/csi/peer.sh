@@ -5,10 +5,15 @@
 # tests/k8s/peers.sh caches the Kubernetes peers: ${WEIR_PEERS_CACHE:-/var/cache/weir-peers}/
 # csi-sanity-<version>/csi-sanity, built in a .tmp.PID directory and renamed into place, so a
 # killed build never leaves something a later run takes for a binary. Prints the binary's path.
+#   tests/csi/peer.sh --missing   prints "csi-sanity" if it is not cached yet, and builds nothing
 set -euo pipefail
 VERSION="${WEIR_CSI_SANITY_VERSION:-v5.6.0}"
 CACHE="${WEIR_PEERS_CACHE:-/var/cache/weir-peers}"
 DIR="$CACHE/csi-sanity-$VERSION"
+if [ "${1:-}" = --missing ]; then
+	[ -x "$DIR/csi-sanity" ] || echo csi-sanity
+	exit 0
+fi
 if [ -x "$DIR/csi-sanity" ]; then
 	echo "$DIR/csi-sanity"
 	exit 0

@@ -7,6 +7,8 @@
 #   on 127.0.0.1 unless UPSTREAM_HOST says where)
 # THROTTLE_WORKERS=N runs N processes on the port (SO_REUSEPORT), so that the proxy's own CPU is
 # not what caps many connections on a loaded machine; each dies with the first.
+# SIGUSR1 lifts the cap, on open connections too (a test that has seen what it needed the slow
+# transfer for need not wait for the rest of it).
 import asyncio
 import os
 import signal
@@ -14,15 +16,18 @@ import sys
 import time
 
 CHUNK = 32 * 1024
+# the cap in bytes/s per connection, 0 for none; main sets it, SIGUSR1 sets it to 0
+limit = [0.0]
 
 
-async def pipe(reader, writer, rate):
+async def pipe(reader, writer, capped):
     nxt = time.monotonic()
     try:
         while True:
             data = await reader.read(CHUNK)
             if not data:
                 break
+            rate = limit[0] if capped else 0
             if rate:
                 now = time.monotonic()
                 nxt = max(nxt, now)
@@ -48,6 +53,8 @@ async def orphan_watch(parent):
 
 async def main(reuse=False, parent=None, quiet=False):
     listen, upstream, rate = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+    limit[0] = rate
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, lambda: limit.__setitem__(0, 0.0))
     host = sys.argv[4] if len(sys.argv) > 4 else "127.0.0.1"
     uhost = sys.argv[5] if len(sys.argv) > 5 else "127.0.0.1"
 
@@ -57,7 +64,7 @@ async def main(reuse=False, parent=None, quiet=False):
         except OSError:
             cwriter.close()
             return
-        await asyncio.gather(pipe(creader, uwriter, 0), pipe(ureader, cwriter, rate))
+        await asyncio.gather(pipe(creader, uwriter, False), pipe(ureader, cwriter, True))
 
     server = await asyncio.start_server(handle, host, listen, reuse_port=reuse or None)
     if parent:
@@ -80,8 +87,16 @@ def workers(n):
                 pass
         os._exit(0)
 
+    def lift(*_):
+        for k in kids:
+            try:
+                os.kill(k, signal.SIGUSR1)
+            except OSError:
+                pass
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGUSR1, lift)
     for i in range(n):
         pid = os.fork()
         if pid == 0:

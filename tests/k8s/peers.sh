@@ -7,6 +7,7 @@
 #   tests/k8s/peers.sh [etcd|kube-apiserver|kubectl|kubelet|kube-controller-manager|helm|versitygw|weed ...]
 #                                                                (default: all)
 #   tests/k8s/peers.sh --print-dir NAME                          (where NAME's binary lives)
+#   tests/k8s/peers.sh --missing [NAME ...]                      (prints those not cached yet)
 #
 # Cache: ${WEIR_PEERS_CACHE:-/var/cache/weir-peers}/<name>-<version>/<name>. A directory is only
 # ever complete: the build goes to <name>-<version>.tmp.PID and is renamed into place, so a killed
@@ -199,7 +200,18 @@ if [ "${1:-}" = --print-dir ]; then
 	dir_of "${2:?peers: --print-dir needs a name}"
 	exit 0
 fi
+missing=0
+if [ "${1:-}" = --missing ]; then
+	missing=1
+	shift
+fi
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(etcd kube-apiserver kubectl kubelet kube-controller-manager helm versitygw weed)
 for n in "${names[@]}"; do version_of "$n" >/dev/null; done
+if [ "$missing" = 1 ]; then
+	for n in "${names[@]}"; do
+		[ -x "$(dir_of "$n")/$n" ] || echo "$n"
+	done
+	exit 0
+fi
 for n in "${names[@]}"; do build_one "$n"; done
