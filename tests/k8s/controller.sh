@@ -87,8 +87,11 @@ ok "kubectl get dataset -A: $(row "$out" development spark)"
 fins="$(jp dataset spark -n development -o 'jsonpath={.metadata.finalizers}')"
 grep -q 'data.fluid.io/weir-cache' <<<"$fins" || fail "development/spark has finalizers \"$fins\"; expected data.fluid.io/weir-cache"
 ok "finalizer data.fluid.io/weir-cache on development/spark"
-kc describe dataset spark -n development | grep -q 'NotBound -> Bound\|-> Bound' ||
-	fail "kubectl describe dataset spark shows no Event for the phase change: $(kc describe dataset spark -n development | tail -5)"
+# the whole output first: grep -q stops reading at its match, and a kubectl still writing then
+# dies of SIGPIPE, which pipefail takes for a failure
+desc="$(kc describe dataset spark -n development)" || fail "kubectl describe dataset spark failed"
+grep -q 'NotBound -> Bound\|-> Bound' <<<"$desc" ||
+	fail "kubectl describe dataset spark shows no Event for the phase change: $(tail -5 <<<"$desc")"
 ok "kubectl describe dataset spark shows the phase change Event"
 
 step "(walkthrough 7-9) kubectl create -f dataload.yaml; Complete; the cache holds spark-3.3.1"

@@ -269,7 +269,10 @@ for ns in development production; do
 done
 out="$(kc get dataset -n development)"
 [ "$(head -n 1 <<<"$out" | squeeze)" = "$DS_HEADER_NS" ] || fail "kubectl get dataset -n development prints header \"$(head -n 1 <<<"$out" | squeeze)\""
-kc get dataset -n development -o wide | head -n 1 | grep -q 'HIT RATIO' || fail "-o wide has no HIT RATIO column"
+# kubectl's whole output first: in a pipe into head, a kubectl still writing when head has its
+# line dies of SIGPIPE, and pipefail took that for a missing column (seen under load)
+wide="$(kc get dataset -n development -o wide)" || fail "kubectl get dataset -n development -o wide failed"
+head -n 1 <<<"$wide" | grep -q 'HIT RATIO' || fail "-o wide has no HIT RATIO column: $(head -n 1 <<<"$wide")"
 ok "-n development: $(tail -n 1 <<<"$out" | squeeze)"
 kc patch dataset spark -n development --subresource=status --type=merge \
 	-p '{"status":{"cacheStates":{"cachedBytes":-1}}}' >"$TMP/neg.out" 2>&1 &&
