@@ -40,10 +40,13 @@ sw_start() {
 		VGW_PORT="${ports[6]}"
 		[ "$tls" = --tls ] && tlsargs=(-s3.port.https="${ports[8]}" -s3.cert.file="$VGW_DIR/cert.pem"
 			-s3.key.file="$VGW_DIR/key.pem") && VGW_PORT="${ports[8]}"
-		# weed puts its gRPC sockets in /tmp by port unless told: here, under DIR
+		# weed puts its gRPC sockets in /tmp by port unless told: here, under DIR. Each bucket is
+		# a collection that grows 7 volumes at its first write, more when writes race on a loaded
+		# machine: 8 slots left the second bucket (pub) none ("Not enough data nodes", a 500 to
+		# its upload). Volumes are not preallocated: 64 slots cost no disk.
 		"$bin" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$VGW_DIR/data" \
 			-master.port="${ports[0]}" -master.port.grpc="${ports[1]}" -master.volumeSizeLimitMB=256 \
-			-volume.port="${ports[2]}" -volume.port.grpc="${ports[3]}" -volume.max=8 -volume.preStopSeconds=0 \
+			-volume.port="${ports[2]}" -volume.port.grpc="${ports[3]}" -volume.max=64 -volume.preStopSeconds=0 \
 			-filer -filer.port="${ports[4]}" -filer.port.grpc="${ports[5]}" -filer.localSocket="$VGW_DIR/filer.sock" \
 			-s3 -s3.port="${ports[6]}" -s3.port.grpc="${ports[7]}" -s3.port.iceberg=0 -s3.port.lance=0 \
 			-s3.localSocket="$VGW_DIR/s3.sock" -s3.config="$VGW_DIR/s3.json" "${tlsargs[@]}" "${iamargs[@]}" \
