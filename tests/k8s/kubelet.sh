@@ -259,8 +259,12 @@ kubelet_start() {
 		kctr images import "$dir/images/$img.tar" >"$dir/import-$img.log" 2>&1 ||
 			fail "ctr images import $img.tar failed: $(cat "$dir/import-$img.log")"
 	done
+	# the whole list first: grep -q stops reading at its match, and a ctr still writing then dies
+	# of SIGPIPE, which pipefail took for a missing image (CI under load, the image listed)
+	local imgs
+	imgs="$(kctr images ls -q)" || fail "ctr images ls failed"
 	for img in $KUBELET_IMAGES; do
-		kctr images ls -q | grep -qx "$img" || fail "containerd lists no image $img after the import: $(kctr images ls -q | tr '\n' ' ')"
+		grep -qx "$img" <<<"$imgs" || fail "containerd lists no image $img after the import: $(tr '\n' ' ' <<<"$imgs")"
 	done
 	t1=$(now)
 
