@@ -506,6 +506,34 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 	return 0;
 }
 
+/* A run pending on a CPU belongs to the thread that read there last. When that thread leaves
+ * the CPU (it sleeps on a miss, is preempted, or is moved), its run is counted before it can
+ * read again anywhere: a thread that goes on reading its file on another CPU would otherwise
+ * count its later reads before the earlier ones left here, and the file's stream slots would
+ * see a gap where there is none (a new run, a new stream). Runs are thus per thread, kept on
+ * the CPU it runs on. */
+static __always_inline int on_switch(void)
+{
+	__u32 zero = 0;
+	struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);
+
+	if (p && p->pages)
+		flush_pending(p);
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(access_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	return on_switch();
+}
+
+SEC("raw_tp/sched_switch")
+int BPF_PROG(access_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	return on_switch();
+}
+
 /* The view watching dev, into *view_id; returns 0 if none. This CPU's pending run remembers
  * the last one (user space zeroes the runs of a view it removes or adds), which spares the
  * hash lookup on every read of a reader going through a file. */

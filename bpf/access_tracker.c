@@ -109,6 +109,7 @@ static const struct prog_desc prog_descs[] = {
     {"io_uring_complete", ACCESS_PROG_URING, 0},
     {"page_fault_user", ACCESS_PROG_PMD_ENTRY, 0},
     {"rss_stat", ACCESS_PROG_PMD, 0},
+    {"sched_switch", ACCESS_PROG_SWITCH, 1},
 };
 #define N_PROGS (sizeof(prog_descs) / sizeof(prog_descs[0]))
 
@@ -144,6 +145,9 @@ static struct bpf_program *prog_of(struct access_bpf *skel, unsigned bit, int bt
 	case ACCESS_PROG_PMD:
 		*ret_link = btf ? &skel->links.access_rss_btf : &skel->links.access_rss_raw;
 		return btf ? skel->progs.access_rss_btf : skel->progs.access_rss_raw;
+	case ACCESS_PROG_SWITCH:
+		*ret_link = btf ? &skel->links.access_switch_btf : &skel->links.access_switch_raw;
+		return btf ? skel->progs.access_switch_btf : skel->progs.access_switch_raw;
 	default:
 		*ret_link = &skel->links.access_add_to_page_cache;
 		return skel->progs.access_add_to_page_cache;

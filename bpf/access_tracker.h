@@ -115,6 +115,9 @@ enum {
 	ACCESS_PROG_PMD_ENTRY = 1u << 6,
 	ACCESS_PROG_PMD = 1u << 7,
 	ACCESS_PROG_BTF = 1u << 8, /* the filemap programs are tp_btf (else raw_tp, slower) */
+	/* sched:sched_switch: a thread's pending reads are counted when it leaves its CPU, so a
+	 * thread moved to another CPU keeps its streams; always set */
+	ACCESS_PROG_SWITCH = 1u << 9,
 };
 
 /* Cumulative counters of one view, summed over CPUs. */
