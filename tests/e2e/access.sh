@@ -71,7 +71,8 @@ cache_whole() {
 	[ "$(top_get "$1" passthrough_opens)" -gt "$opens" ] ||
 		fail "$1/$2 was read whole but its next open was not passed through"
 }
-# sys_exit_attached: 0 or 1, whether weir-node holds a link of a program to raw_syscalls:sys_exit
+# sys_exit_attached: 0 or 1, whether weir-node holds programs at syscall exits (the reading
+# syscalls' syscalls:sys_exit_<name>, or raw_syscalls:sys_exit where those do not attach)
 tp_attached() { # TRACEPOINT: 1 if weir-node holds a link to it, else 0
 	local pid f
 	pid="$(weir_node_pid)" || fail "no weir-node"
@@ -80,7 +81,12 @@ tp_attached() { # TRACEPOINT: 1 if weir-node holds a link to it, else 0
 	done
 	echo 0
 }
-sys_exit_attached() { tp_attached sys_exit; }
+sys_exit_attached() {
+	case "$(tp_attached sys_exit)$(tp_attached sys_exit_read)" in
+	00) echo 0 ;;
+	*) echo 1 ;;
+	esac
+}
 # wait_sys_exit_detached: weir-node drops sys_exit two seconds after its last tmpfs passthrough
 # file was closed
 wait_sys_exit_detached() {
@@ -187,6 +193,11 @@ r0="$(top_get "$TMP/p" read_bytes)"
 exec 3<"$TMP/p/epoch.bin"
 [ "$(sys_exit_attached)" = 1 ] ||
 	fail "a file of a tmpfs tier is open in passthrough but weir-node holds no sys_exit program: its reads pass no filemap tracepoint"
+# the reading syscalls' own exits, not every syscall's (cheaper: bench/bpf-overhead.sh)
+for sc in read pread64 readv preadv preadv2 sendfile64 splice copy_file_range; do
+	[ "$(tp_attached "sys_exit_$sc")" = 1 ] || fail "weir-node holds no program on syscalls:sys_exit_$sc while a tmpfs-tier file is open in passthrough"
+done
+[ "$(tp_attached sys_exit)" = 0 ] || fail "weir-node holds a program on raw_syscalls:sys_exit, which runs at every syscall, though the reading syscalls' exits took theirs"
 for _ in 1 2 3 4 5; do in_cgroup "$CGP" cat "$TMP/p/epoch.bin" >/dev/null; done
 exec 3<&-
 pt1="$(top_get "$TMP/p" passthrough_bytes)"
