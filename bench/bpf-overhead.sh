@@ -210,7 +210,9 @@ attach() {
 	bpftool prog loadall "$o" "$pins" autoattach pinmaps "$pins-maps"
 	other=$([ -e "$pins/access_get_pages_btf" ] && echo raw || echo btf)
 	rm -f "$pins"/*_"$other" # the loader attaches the tp_btf set where the kernel takes it
-	[ "$2" = 1 ] || rm -f "$pins"/access_sys_exit_*
+	[ "$2" = 1 ] || rm -f "$pins"/access_sys_exit_* "$pins"/access_sx_*
+	# weir-node takes the reading syscalls' exits where it has them, sys_exit where not
+	[ ! -e "$pins/access_sx_read" ] || rm -f "$pins"/access_sys_exit_*
 	[ "$1" != noop ] && [ "${1#floor-}" = "$1" ] || return 0
 	vs_zero=$(printf '00 %.0s' $(seq 80)) # sizeof(struct access_view_stats)
 	id=1
@@ -282,7 +284,7 @@ echo "CPU ns per dd block (read + write to /dev/null) of warm reads of $((size >
 echo "$runs rounds. Each column: the median of its rounds, and its overhead: the median over the"
 echo "rounds of (column - that round's detached) / detached, with the quartiles of those [q1, q3]."
 echo "again: detached measured again at the end of each round (the noise). before: $base_rev's"
-echo "programs; after: this tree's. +sys: with the sys_exit program attached (weir-node attaches it"
+echo "programs; after: this tree's. +sys: with the syscall-exit programs attached (sys_exit; after: the reading syscalls' exits; weir-node attaches them"
 echo "while a view file is open in passthrough from a tmpfs tier). noop: programs that return at"
 echo "once on the read tracepoint (+sys: and on sys_exit); floor-*: one that returns at once on one"
 echo "attach point (the floor of any program there):"
@@ -369,6 +371,7 @@ for f in "${files[@]}"; do
 			cfgs+=("floor-${fp%%|*}=$work/base/floor-${fp%%|*}.bpf.o")
 		done
 		cfgs+=("before$label=$work/base/access.bpf.o:$ours$sys")
+		[ -z "$sys" ] || sys=,access_sx_read,access_sx_pread64,access_sx_readv,access_sx_preadv,access_sx_preadv2,access_sx_sendfile64,access_sx_splice,access_sx_copy_file_range
 		cfgs+=("after$label=$obj:$ours,access_switch_btf$sys")
 		echo
 		echo "$f, $bs blocks:"

@@ -861,16 +861,40 @@ int access_tracker_fd(const struct access_tracker *t)
 	return ring_buffer__epoll_fd(t->rb);
 }
 
+/* Whether no CPU's pending run changed between the snapshots a and b (either may be NULL). A
+ * run is counted into the maps when its thread leaves the CPU, at any time: maps read between
+ * two equal snapshots hold none of the pages the snapshot still has pending. */
+static int pending_same(const struct access_tracker *t, const struct access_pending *a,
+			const struct access_pending *b)
+{
+	return a && b && memcmp(a, b, (size_t)t->ncpus * sizeof(*a)) == 0;
+}
+
+/* Attempts at a consistent read of a map and the pending runs before taking the last one. */
+#define PENDING_TRIES 8
+
 int access_tracker_view_counters(struct access_tracker *t, uint32_t view_id,
 				 struct access_view_counters *ret)
 {
 	size_t sz = (size_t)t->ncpus * sizeof(struct access_view_stats);
 	struct access_view_stats *per_cpu = malloc(sz);
+	struct access_pending *pend = NULL;
 	if (!per_cpu)
 		return -ENOMEM;
-	int r = bpf_map__lookup_elem(t->skel->maps.view_stats, &view_id, sizeof(view_id), per_cpu,
-				     sz, 0);
+	int r = 0;
+	for (int i = 0; i < PENDING_TRIES; i++) {
+		struct access_pending *before = pending_get(t);
+		r = bpf_map__lookup_elem(t->skel->maps.view_stats, &view_id, sizeof(view_id),
+					 per_cpu, sz, 0);
+		free(pend);
+		pend = pending_get(t);
+		int same = pending_same(t, before, pend);
+		free(before);
+		if (r < 0 || same)
+			break;
+	}
 	if (r < 0) {
+		free(pend);
 		free(per_cpu);
 		return r;
 	}
@@ -889,7 +913,6 @@ int access_tracker_view_counters(struct access_tracker *t, uint32_t view_id,
 		c.lock_contended += s->lock_contended;
 	}
 	free(per_cpu);
-	struct access_pending *pend = pending_get(t);
 	for (int i = 0; pend && i < t->ncpus; i++) {
 		const struct access_pending *p = &pend[i];
 		if (!p->tid || p->view_id != view_id)
@@ -946,15 +969,26 @@ int access_tracker_file_heat(struct access_tracker *t, dev_t dev, uint64_t ino,
 {
 	struct access_file_key k = {.ino = ino};
 	struct access_file_state st;
+	struct access_pending *pend = NULL;
 	int r = dev_to_kernel(dev, &k.dev);
 	if (r < 0)
 		return r;
-	r = bpf_map__lookup_elem(t->skel->maps.files, &k, sizeof(k), &st, sizeof(st), 0);
-	if (r < 0)
+	for (int i = 0; i < PENDING_TRIES; i++) {
+		struct access_pending *before = pending_get(t);
+		r = bpf_map__lookup_elem(t->skel->maps.files, &k, sizeof(k), &st, sizeof(st), 0);
+		free(pend);
+		pend = pending_get(t);
+		int same = pending_same(t, before, pend);
+		free(before);
+		if (r < 0 || same)
+			break;
+	}
+	if (r < 0) {
+		free(pend);
 		return r;
+	}
 	struct access_file_heat h;
 	fill_heat(t, &k, &st, now_ns(), &h);
-	struct access_pending *pend = pending_get(t);
 	pending_fold(t, pend, &k, &h);
 	free(pend);
 	*ret = h;
