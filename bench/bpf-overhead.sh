@@ -9,7 +9,8 @@
 # Targets: <= 3% at 64 KiB and larger, <= 5% at 4 KiB. Needs root.
 # Usage: bench/bpf-overhead.sh [build-dir] [runs]
 # BENCH_BASE_REV: the "before" revision; BENCH_FILES, BENCH_SIZES: a subset of the runs, e.g.
-# BENCH_FILES=pagecache BENCH_SIZES=4k for more rounds of one figure.
+# BENCH_FILES=pagecache BENCH_SIZES=4k for more rounds of one figure; BENCH_COLUMNS (below);
+# BENCH_PAIRED_ROUNDS: rounds of the paired part (default 40).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../tests/helpers/lib.sh"
@@ -40,8 +41,32 @@ git -C "$here/.." show "$base_rev:bpf/access.h" >"$work/base/access.h"
 clang -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_x86 -I"$build/bpf" -I"$work/base" \
 	-c "$work/base/access.bpf.c" -o "$work/base/access.bpf.o" ||
 	fail "bpf-overhead: cannot build $base_rev's access.bpf.c"
-# The floor: programs that return at once, on the read tracepoint (and on sys_exit), to tell the
-# cost of running any program there from the cost of what ours do.
+# The floors: programs that return at once, one object per candidate attach point, to tell the
+# cost of running any program there from the cost of what ours do. Name: attach point,
+# SEC line and the program's arguments. floor-* columns have one each; "noop" has the read
+# tracepoint's and sys_exit's (+sys), as ours.
+floor_points=(
+	"btf-get_pages|tp_btf/mm_filemap_get_pages|BPF_PROG(noop_prog, struct address_space *mapping)"
+	"raw-get_pages|raw_tp/mm_filemap_get_pages|BPF_PROG(noop_prog, struct address_space *mapping)"
+	"tp-get_pages|tracepoint/filemap/mm_filemap_get_pages|noop_prog(void *ctx)"
+	"btf-sys_exit|tp_btf/sys_exit|BPF_PROG(noop_prog, struct pt_regs *regs, long ret)"
+	"tp-sys_exit_read|tracepoint/syscalls/sys_exit_read|noop_prog(void *ctx)"
+	"tp-sys_enter_read|tracepoint/syscalls/sys_enter_read|noop_prog(void *ctx)"
+	"btf-sched_switch|tp_btf/sched_switch|BPF_PROG(noop_prog, bool preempt)"
+)
+floor_obj() { # NAME SEC PROTO
+	cat >"$work/base/floor-$1.bpf.c" <<C
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+char LICENSE[] SEC("license") = "GPL";
+SEC("$2")
+int $3 { return 0; }
+C
+	clang -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_x86 -I"$build/bpf" \
+		-c "$work/base/floor-$1.bpf.c" -o "$work/base/floor-$1.bpf.o" ||
+		fail "bpf-overhead: cannot build the no-op program on $2"
+}
 cat >"$work/base/noop.bpf.c" <<'C'
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -55,6 +80,13 @@ C
 clang -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_x86 -I"$build/bpf" \
 	-c "$work/base/noop.bpf.c" -o "$work/base/noop.bpf.o" || fail "bpf-overhead: cannot build the no-op programs"
 declare -A objs=([before]="$work/base/access.bpf.o" [after]="$obj" [noop]="$work/base/noop.bpf.o")
+declare -A floor_sec
+for fp in "${floor_points[@]}"; do
+	IFS='|' read -r fname fsec fproto <<<"$fp"
+	floor_obj "$fname" "$fsec" "$fproto"
+	objs[floor-$fname]="$work/base/floor-$fname.bpf.o"
+	floor_sec[floor-$fname]="$fsec"
+done
 
 size=$((128 << 20))
 truncate -s 1G "$work/img"
@@ -178,8 +210,10 @@ attach() {
 	bpftool prog loadall "$o" "$pins" autoattach pinmaps "$pins-maps"
 	other=$([ -e "$pins/access_get_pages_btf" ] && echo raw || echo btf)
 	rm -f "$pins"/*_"$other" # the loader attaches the tp_btf set where the kernel takes it
-	[ "$2" = 1 ] || rm -f "$pins"/access_sys_exit_*
-	[ "$1" != noop ] || return 0
+	[ "$2" = 1 ] || rm -f "$pins"/access_sys_exit_* "$pins"/access_sx_*
+	# weir-node takes the reading syscalls' exits where it has them, sys_exit where not
+	[ ! -e "$pins/access_sx_read" ] || rm -f "$pins"/access_sys_exit_*
+	[ "$1" != noop ] && [ "${1#floor-}" = "$1" ] || return 0
 	vs_zero=$(printf '00 %.0s' $(seq 80)) # sizeof(struct access_view_stats)
 	id=1
 	for f in "${files[@]}"; do
@@ -200,23 +234,18 @@ attach() {
 }
 detach() { rm -rf "$pins" "$pins-maps"; }
 
-declare -A res
-# One dd per file, size and configuration; each figure below is the least over $runs rounds,
-# and every round measures every configuration, so that drift on a shared machine hits them
-# all alike. "detached" is measured twice a round (first and last): the second, "again", says
-# how far two measurements of the same thing differ here, the noise any overhead below sits in.
-measure() { # COLUMN
-	local f bs v
-	v=$(fault_cost)
-	if [ -z "${res[faults,$1]:-}" ] || [ "$v" -lt "${res[faults,$1]}" ]; then
-		res[faults,$1]=$v
-	fi
+# One dd per file, size and column, each value on a line of $work/res (round, column, file, size,
+# CPU ns per block). Every round measures every column, in an order rotated by one each round,
+# so that drift on a shared machine hits them all alike; "detached" is measured first and again
+# last ("again": how far two measurements of the same thing differ here, the noise any overhead
+# below sits in). The summary takes each round's column against that round's detached (paired)
+# and gives the median of the rounds and their spread (quartiles).
+measure() { # ROUND COLUMN
+	local f bs
+	echo "$1 $2 faults - $(fault_cost)" >>"$work/res"
 	for f in "${files[@]}"; do
 		for bs in "${sizes[@]}"; do
-			v=$(throughput "${path[$f]}" "$bs")
-			if [ -z "${res[$f,$1,$bs]:-}" ] || [ "$v" -lt "${res[$f,$1,$bs]}" ]; then
-				res[$f,$1,$bs]=$v
-			fi
+			echo "$1 $2 $f $bs $(throughput "${path[$f]}" "$bs")" >>"$work/res"
 		done
 	done
 }
@@ -225,64 +254,130 @@ others_sys_exit() { # links to sys_exit of other processes change every column: 
 	bpftool link list 2>/dev/null | grep -c "tp 'sys_exit'" || true
 }
 
+# BENCH_COLUMNS: the columns to run (default all): noop, noop+sys, before, before+sys, after,
+# after+sys and the floors floor-<name> (see floor_points); none: no dd runs, the paired part
+# below only
+all_cols=(noop noop+sys before before+sys after after+sys)
+for fp in "${floor_points[@]}"; do all_cols+=("floor-${fp%%|*}"); done
+read -r -a cols <<<"${BENCH_COLUMNS:-${all_cols[*]}}"
+[ "${cols[*]}" != none ] || { cols=(); runs=0; } # none: the paired part only
+for col in "${cols[@]}"; do
+	[ -n "${objs[${col%+sys}]:-}" ] || fail "bpf-overhead: no column \"$col\" (have: ${all_cols[*]})"
+done
+: >"$work/res"
 note "sys_exit links on the node before the runs (other tests): $(others_sys_exit)"
-cols=(noop noop+sys before before+sys after after+sys)
+load0=$(uptime)
 for round in $(seq "$runs"); do
-	measure detached
-	for col in "${cols[@]}"; do
+	measure "$round" detached
+	n=${#cols[@]}
+	for i in $(seq 0 $((n - 1))); do
+		col=${cols[$(((i + round) % n))]}
 		attach "${col%+sys}" "$([ "${col#*+}" = sys ] && echo 1 || echo 0)"
-		measure "$col"
+		measure "$round" "$col"
 		detach
 	done
-	measure again
+	measure "$round" again
 done
 note "sys_exit links on the node after the runs (other tests): $(others_sys_exit)"
 
-pct() { awk -v a="$1" -v c="$2" 'BEGIN { printf "%.1f", (c - a) * 100 / a }'; }
-echo "CPU ns per dd block (read + write to /dev/null), least of $runs rounds; in brackets the"
-echo "overhead: extra CPU per block vs detached. again: detached measured again at the end of each"
-echo "round (the noise). before: $base_rev's programs; after: this tree's."
-echo "+sys: with the sys_exit program attached (weir-node attaches it while a view file is open in"
-echo "passthrough from a tmpfs tier). noop: programs that return at once, on the read tracepoint"
-echo "(+sys: and on sys_exit): the floor of any program there."
+echo "CPU ns per dd block (read + write to /dev/null) of warm reads of $((size >> 20)) MiB files,"
+echo "$runs rounds. Each column: the median of its rounds, and its overhead: the median over the"
+echo "rounds of (column - that round's detached) / detached, with the quartiles of those [q1, q3]."
+echo "again: detached measured again at the end of each round (the noise). before: $base_rev's"
+echo "programs; after: this tree's. +sys: with the syscall-exit programs attached (sys_exit; after: the reading syscalls' exits; weir-node attaches them"
+echo "while a view file is open in passthrough from a tmpfs tier). noop: programs that return at"
+echo "once on the read tracepoint (+sys: and on sys_exit); floor-*: one that returns at once on one"
+echo "attach point (the floor of any program there):"
+for fp in "${floor_points[@]}"; do
+	IFS='|' read -r fname fsec _ <<<"$fp"
+	printf '  floor-%-18s %s\n' "$fname" "$fsec"
+done
+[ "$runs" -eq 0 ] || python3 - "$work/res" "${cols[*]}" "${files[*]}" "${sizes[*]}" <<'PY'
+import statistics as st, sys
+from collections import defaultdict
+res, cols, files, sizes = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4].split()
+v = defaultdict(dict)  # (col, file, bs) -> {round: ns}
+for line in open(res):
+    r, col, f, bs, ns = line.split()
+    v[(col, f, bs)][int(r)] = int(ns)
+def quart(xs):
+    xs = sorted(xs)
+    if len(xs) < 2:
+        return xs[0], xs[0], xs[0]
+    q = st.quantiles(xs, n=4, method="inclusive")
+    return q[0], st.median(xs), q[2]
+def ovh(col, f, bs):
+    d, c = v[("detached", f, bs)], v[(col, f, bs)]
+    return quart([(c[r] - d[r]) * 100.0 / d[r] for r in c if r in d and d[r] > 0])
+def cell(col, f, bs):
+    q1, m, q3 = ovh(col, f, bs)
+    return "%6d %6.1f%% [%5.1f,%5.1f]" % (st.median(v[(col, f, bs)].values()), m, q1, q3)
+show = ["again"] + cols
+rows = [(f, bs) for f in files for bs in sizes] + [("faults", "-")]
+print()
+print("%-16s %-5s %7s" % ("file", "bs", "detach") + "".join(" %-27s" % c for c in show))
+for f, bs in rows:
+    print("%-16s %-5s %7d" % (f if f != "faults" else "anon-fault", bs,
+                              st.median(v[("detached", f, bs)].values()))
+          + "".join(" %-27s" % cell(c, f, bs) for c in show))
+# as weir-node runs: the page-cache and SSD files without sys_exit, the MEM file with it
+was = {"pagecache": "before", "pt-mem": "before+sys", "pt-ssd": "before"}
+now = {"pagecache": "after", "pt-mem": "after+sys", "pt-ssd": "after"}
+if all(c in cols for c in set(was.values()) | set(now.values())):
+    print()
+    print("as weir-node runs, median overhead vs detached: before -> after (again: the noise)")
+    for f in files:
+        print("%-10s" % f + "".join("  %s %5.1f%% -> %5.1f%% (%5.1f%%)" % (
+            bs, ovh(was[f], f, bs)[1], ovh(now[f], f, bs)[1], ovh("again", f, bs)[1])
+            for bs in sizes))
+floors = [c for c in cols if c.startswith("floor-")]
+if floors:
+    print()
+    print("floors: extra CPU ns per block of a no-op program (median of paired rounds), and % of")
+    print("the block; again = the noise")
+    print("%-22s" % "attach point" + "".join(" %-20s" % ("%s %s" % (f, bs)) for f in files for bs in sizes))
+    for c in ["again"] + floors:
+        out = "%-22s" % c
+        for f in files:
+            for bs in sizes:
+                d, x = v[("detached", f, bs)], v[(c, f, bs)]
+                ns = st.median([x[r] - d[r] for r in x if r in d])
+                out += " %-20s" % ("%5d ns %5.1f%%" % (ns, ovh(c, f, bs)[1]))
+        print(out)
+PY
+echo "load: before $load0"
+echo "load: after  $(uptime)"
+
+# Paired, in one process (bench/bpf_paired.c): batches of reads with each configuration attached
+# in turn, CPU time of the reading thread, each compared with the unattached batch of its own
+# round. Far less noisy here than whole dd runs; the floors and our programs as weir-node
+# attaches them (tp_btf; the PMD programs are not: they cost page faults, not reads). The SSD
+# tier file's reads are not watched here (its backing entry is not set up), so "ours" there is
+# the cost to a file weir does not watch.
+cc -O2 -o "$work/bpf_paired" "$here/bpf_paired.c" -lbpf || fail "bpf-overhead: cannot build bench/bpf_paired.c"
+paired_rounds=${BENCH_PAIRED_ROUNDS:-40}
+ours=access_get_pages_btf,access_fault_btf,access_map_pages_btf,access_add_to_page_cache
+echo
+echo "paired: $paired_rounds rounds per file and size; extra CPU ns per block vs unattached (median"
+echo "of the rounds) and the overhead's median and quartiles; again: nothing attached (the noise)"
+load0=$(uptime)
 for f in "${files[@]}"; do
-	echo
-	echo "warm $f reads of a $((size >> 20)) MiB file"
-	printf '%-5s %9s %17s' bs detached again
-	for col in "${cols[@]}"; do printf ' %17s' "$col"; done
-	echo
 	for bs in "${sizes[@]}"; do
-		b=${res[$f,detached,$bs]}
-		printf '%-5s %9s %8s (%5s%%)' "$bs" "$b" "${res[$f,again,$bs]}" "$(pct "$b" "${res[$f,again,$bs]}")"
-		for col in "${cols[@]}"; do
-			v=${res[$f,$col,$bs]}
-			printf ' %8s (%5s%%)' "$v" "$(pct "$b" "$v")"
+		bytes=$(($(numfmt --from=iec "${bs^^}")))
+		sys= label=
+		[ "$f" != pt-mem ] || { sys=,access_sys_exit_btf label=+sys; }
+		cfgs=(again=)
+		for fp in "${floor_points[@]}"; do
+			cfgs+=("floor-${fp%%|*}=$work/base/floor-${fp%%|*}.bpf.o")
 		done
+		cfgs+=("before$label=$work/base/access.bpf.o:$ours$sys")
+		[ -z "$sys" ] || sys=,access_sx_read,access_sx_pread64,access_sx_readv,access_sx_preadv,access_sx_preadv2,access_sx_sendfile64,access_sx_splice,access_sx_copy_file_range
+		cfgs+=("after$label=$obj:$ours,access_switch_btf$sys")
 		echo
+		echo "$f, $bs blocks:"
+		"$work/bpf_paired" "${path[$f]}" "$bytes" "$paired_rounds" $(((32 << 20) / bytes > 50 ? (32 << 20) / bytes : 50)) \
+			"$(kdev_of "${mp[$f]}")" "${cfgs[@]}" || fail "bpf-overhead: the paired measurement of $f failed"
 	done
 done
-echo
-echo "anonymous write faults, CPU ns per fault"
-printf '%-5s %9s %17s' "" detached again
-for col in "${cols[@]}"; do printf ' %17s' "$col"; done
-echo
-b=${res[faults,detached]}
-printf '%-5s %9s %8s (%5s%%)' fault "$b" "${res[faults,again]}" "$(pct "$b" "${res[faults,again]}")"
-for col in "${cols[@]}"; do printf ' %8s (%5s%%)' "${res[faults,$col]}" "$(pct "$b" "${res[faults,$col]}")"; done
-echo
-# What each file costs as weir-node runs: the page-cache and SSD-tier passthrough files without
-# sys_exit, the MEM-tier passthrough file with it.
-declare -A was=([pagecache]=before [pt-mem]=before+sys [pt-ssd]=before)
-declare -A now=([pagecache]=after [pt-mem]=after+sys [pt-ssd]=after)
-echo
-echo "as weir-node runs, overhead vs detached: before -> after (again: the noise)"
-for f in "${files[@]}"; do
-	printf '%-10s' "$f"
-	for bs in "${sizes[@]}"; do
-		b=${res[$f,detached,$bs]}
-		printf '  %s %5s%% -> %5s%% (%5s%%)' "$bs" "$(pct "$b" "${res[$f,${was[$f]},$bs]}")" \
-			"$(pct "$b" "${res[$f,${now[$f]},$bs]}")" "$(pct "$b" "${res[$f,again,$bs]}")"
-	done
-	echo
-done
-echo "load: $(uptime)"
+echo "load: before $load0"
+echo "load: after  $(uptime)"

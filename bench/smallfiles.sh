@@ -16,7 +16,8 @@
 # BENCH_BASELINE_NODE: another weir-node binary (say, main's): a second view of the same tree is
 # served by it, from its own state directory, and benched in the same runs, interleaved, so a
 # change is compared with its baseline under the same load (this machine is shared and noisy).
-# Its weir-keeper is the one next to it, else this build's.
+# Its weir-keeper is the one next to it, else this build's. BENCH_BASELINE_CONF: its node.conf
+# (e.g. BENCH_BASELINE_NODE=build/node/weir-node BENCH_BASELINE_CONF="bpf = 0": eBPF on vs off).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../tests/helpers/lib.sh"
@@ -52,6 +53,9 @@ if [ -n "${BENCH_BASELINE_NODE:-}" ]; then
 	[ -x "$BENCH_BASELINE_NODE" ] || fail "BENCH_BASELINE_NODE=$BENCH_BASELINE_NODE is not an executable"
 	MAIN_STATE="$WEIR_STATE"
 	weir_setup "$TMP/base"
+	# BENCH_BASELINE_CONF: the baseline node's node.conf (e.g. "bpf = 0": the same build with
+	# its eBPF accounting off)
+	[ -z "${BENCH_BASELINE_CONF:-}" ] || printf '%s\n' "$BENCH_BASELINE_CONF" >"$WEIR_STATE/node.conf"
 	BASE_MP="$TMP/base/weir"
 	base_keeper="$(dirname "$BENCH_BASELINE_NODE")/weir-keeper"
 	[ -x "$base_keeper" ] || base_keeper="$(dirname "$WEIR_NODE_BIN")/weir-keeper"

@@ -94,7 +94,8 @@ struct access_stream_slot {
 	__u64 next_page;      /* page just after the run; 0: slot unused */
 	__u64 run_start_ns;   /* when the run began */
 	__u64 last_ns;	      /* last access that extended or started it */
-	__u64 emitted_page;   /* next_page at the last START/ADVANCE */
+	__u64 emitted_page;   /* run_start_page + stream_min_pages + k * stream_advance_pages: the
+				 step the last START/ADVANCE reported */
 	__u32 run_reads;      /* accesses in the run (a stream needs >= 2) */
 	__u32 active;	      /* 1 between START and END */
 };

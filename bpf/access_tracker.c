@@ -64,6 +64,9 @@ _Static_assert(sizeof(struct access_event) == 104, "access_event layout");
 _Static_assert(sizeof(struct access_backing) == 16, "access_backing layout");
 _Static_assert(sizeof(struct access_fault_slot) == 64, "access_fault_slot layout");
 
+/* The reading syscalls whose exits count passthrough reads from a tmpfs tier (access.bpf.c) */
+#define N_SYSCALL_EXITS 8
+
 struct access_tracker {
 	struct access_bpf *skel;
 	struct ring_buffer *rb;
@@ -81,6 +84,11 @@ struct access_tracker {
 	struct bpf_program *pt_prog;
 	pthread_mutex_t pt_lock;
 	struct bpf_link *pt_link;
+	/* The same counting at the exits of the reading syscalls only (syscalls:sys_exit_*; not
+	 * loaded: NULL), attached instead of sys_exit where all of them attach: a syscall that
+	 * reads nothing then runs no program. Links under pt_lock. */
+	struct bpf_program *pt_sys[N_SYSCALL_EXITS];
+	struct bpf_link *pt_sys_link[N_SYSCALL_EXITS];
 	uint64_t pt_holds;
 	uint64_t pt_idle_ns; /* when pt_holds last fell to 0 */
 	/* The programs that count folios mapped by PMD (page_fault_user, rss_stat; NULL: not
@@ -109,6 +117,7 @@ static const struct prog_desc prog_descs[] = {
     {"io_uring_complete", ACCESS_PROG_URING, 0},
     {"page_fault_user", ACCESS_PROG_PMD_ENTRY, 0},
     {"rss_stat", ACCESS_PROG_PMD, 0},
+    {"sched_switch", ACCESS_PROG_SWITCH, 1},
 };
 #define N_PROGS (sizeof(prog_descs) / sizeof(prog_descs[0]))
 
@@ -144,10 +153,26 @@ static struct bpf_program *prog_of(struct access_bpf *skel, unsigned bit, int bt
 	case ACCESS_PROG_PMD:
 		*ret_link = btf ? &skel->links.access_rss_btf : &skel->links.access_rss_raw;
 		return btf ? skel->progs.access_rss_btf : skel->progs.access_rss_raw;
+	case ACCESS_PROG_SWITCH:
+		*ret_link = btf ? &skel->links.access_switch_btf : &skel->links.access_switch_raw;
+		return btf ? skel->progs.access_switch_btf : skel->progs.access_switch_raw;
 	default:
 		*ret_link = &skel->links.access_add_to_page_cache;
 		return skel->progs.access_add_to_page_cache;
 	}
+}
+
+/* The programs on syscalls:sys_exit_<name>, in access.bpf.c's order. */
+static void syscall_exit_progs(struct access_bpf *skel, struct bpf_program **ret_progs)
+{
+	ret_progs[0] = skel->progs.access_sx_read;
+	ret_progs[1] = skel->progs.access_sx_pread64;
+	ret_progs[2] = skel->progs.access_sx_readv;
+	ret_progs[3] = skel->progs.access_sx_preadv;
+	ret_progs[4] = skel->progs.access_sx_preadv2;
+	ret_progs[5] = skel->progs.access_sx_sendfile64;
+	ret_progs[6] = skel->progs.access_sx_splice;
+	ret_progs[7] = skel->progs.access_sx_copy_file_range;
 }
 
 /* Set while access_tracker_new() runs on this thread: a failed load makes
@@ -341,6 +366,14 @@ static int open_and_load(struct access_tracker *t, const struct access_tracker_o
 			bpf_program__set_autoload(other, false);
 		bpf_program__set_autoload(mine, exists);
 	}
+	/* the syscall-exit programs read through BTF pointers: with the tp_btf build only */
+	struct bpf_program *sx[N_SYSCALL_EXITS];
+	struct bpf_link **link_unused;
+	syscall_exit_progs(t->skel, sx);
+	for (size_t i = 0; i < N_SYSCALL_EXITS; i++)
+		bpf_program__set_autoload(
+		    sx[i], btf && bpf_program__autoload(
+				      prog_of(t->skel, ACCESS_PROG_PASSTHROUGH, 1, &link_unused)));
 
 	r = access_bpf__load(t->skel);
 	if (r < 0) {
@@ -459,6 +492,12 @@ int access_tracker_new(const struct access_tracker_opts *opts, struct access_tra
 		t->programs |= d->bit;
 	}
 
+	if (t->pt_prog && (t->programs & ACCESS_PROG_BTF)) {
+		syscall_exit_progs(t->skel, t->pt_sys);
+		if (!bpf_program__autoload(t->pt_sys[0]))
+			memset(t->pt_sys, 0, sizeof(t->pt_sys));
+	}
+
 	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_ring_record, t, NULL);
 	if (!t->rb) {
 		r = -errno;
@@ -488,6 +527,8 @@ void access_tracker_free(struct access_tracker *t)
 		return;
 	ring_buffer__free(t->rb);
 	bpf_link__destroy(t->pt_link);
+	for (size_t i = 0; i < N_SYSCALL_EXITS; i++)
+		bpf_link__destroy(t->pt_sys_link[i]);
 	bpf_link__destroy(t->pmd_link[1]);
 	bpf_link__destroy(t->pmd_link[0]);
 	access_bpf__destroy(t->skel);
@@ -546,6 +587,32 @@ static int backing_update_locked(struct access_tracker *t, const struct access_f
 	return r;
 }
 
+static void pt_sys_detach_locked(struct access_tracker *t)
+{
+	for (size_t i = 0; i < N_SYSCALL_EXITS; i++) {
+		bpf_link__destroy(t->pt_sys_link[i]);
+		t->pt_sys_link[i] = NULL;
+	}
+}
+
+/* Attaches the programs on the reading syscalls' exits, all or none. Under pt_lock. */
+static int pt_sys_attach_locked(struct access_tracker *t)
+{
+	if (!t->pt_sys[0])
+		return -ENOTSUP;
+	for (size_t i = 0; i < N_SYSCALL_EXITS; i++) {
+		t->pt_sys_link[i] = bpf_program__attach(t->pt_sys[i]);
+		if (!t->pt_sys_link[i]) {
+			int r = -errno;
+			log_debug("access tracker: cannot attach %s: %s; counting at sys_exit",
+				  bpf_program__section_name(t->pt_sys[i]), strerror(-r));
+			pt_sys_detach_locked(t);
+			return r;
+		}
+	}
+	return 0;
+}
+
 /* Attaches the PMD programs if they are loaded and not attached: the fault entry first, so the
  * RSS program never sees a fault whose start it missed. A failure leaves PMD mappings uncounted,
  * not the open refused. Under pt_lock. */
@@ -596,7 +663,7 @@ int access_tracker_passthrough_hold(struct access_tracker *t, int hold, dev_t vi
 			t->pmd_idle_ns = now_ns();
 		goto out;
 	}
-	if (shmem && !t->pt_link) {
+	if (shmem && !t->pt_link && !t->pt_sys_link[0] && pt_sys_attach_locked(t) < 0) {
 		t->pt_link = bpf_program__attach(t->pt_prog);
 		if (!t->pt_link) {
 			r = -errno;
@@ -618,9 +685,11 @@ out:
 void access_tracker_passthrough_expire(struct access_tracker *t, unsigned idle_ms)
 {
 	pthread_mutex_lock(&t->pt_lock);
-	if (t->pt_link && t->pt_holds == 0 && now_ns() - t->pt_idle_ns >= idle_ms * 1000000ull) {
+	if ((t->pt_link || t->pt_sys_link[0]) && t->pt_holds == 0 &&
+	    now_ns() - t->pt_idle_ns >= idle_ms * 1000000ull) {
 		bpf_link__destroy(t->pt_link);
 		t->pt_link = NULL;
+		pt_sys_detach_locked(t);
 	}
 	if (t->pmd_link[0] && t->pmd_holds == 0 &&
 	    now_ns() - t->pmd_idle_ns >= idle_ms * 1000000ull) {
@@ -634,7 +703,7 @@ void access_tracker_passthrough_expire(struct access_tracker *t, unsigned idle_m
 int access_tracker_passthrough_attached(struct access_tracker *t)
 {
 	pthread_mutex_lock(&t->pt_lock);
-	int r = t->pt_link != NULL;
+	int r = t->pt_link != NULL || t->pt_sys_link[0] != NULL;
 	pthread_mutex_unlock(&t->pt_lock);
 	return r;
 }
@@ -792,16 +861,40 @@ int access_tracker_fd(const struct access_tracker *t)
 	return ring_buffer__epoll_fd(t->rb);
 }
 
+/* Whether no CPU's pending run changed between the snapshots a and b (either may be NULL). A
+ * run is counted into the maps when its thread leaves the CPU, at any time: maps read between
+ * two equal snapshots hold none of the pages the snapshot still has pending. */
+static int pending_same(const struct access_tracker *t, const struct access_pending *a,
+			const struct access_pending *b)
+{
+	return a && b && memcmp(a, b, (size_t)t->ncpus * sizeof(*a)) == 0;
+}
+
+/* Attempts at a consistent read of a map and the pending runs before taking the last one. */
+#define PENDING_TRIES 8
+
 int access_tracker_view_counters(struct access_tracker *t, uint32_t view_id,
 				 struct access_view_counters *ret)
 {
 	size_t sz = (size_t)t->ncpus * sizeof(struct access_view_stats);
 	struct access_view_stats *per_cpu = malloc(sz);
+	struct access_pending *pend = NULL;
 	if (!per_cpu)
 		return -ENOMEM;
-	int r = bpf_map__lookup_elem(t->skel->maps.view_stats, &view_id, sizeof(view_id), per_cpu,
-				     sz, 0);
+	int r = 0;
+	for (int i = 0; i < PENDING_TRIES; i++) {
+		struct access_pending *before = pending_get(t);
+		r = bpf_map__lookup_elem(t->skel->maps.view_stats, &view_id, sizeof(view_id),
+					 per_cpu, sz, 0);
+		free(pend);
+		pend = pending_get(t);
+		int same = pending_same(t, before, pend);
+		free(before);
+		if (r < 0 || same)
+			break;
+	}
 	if (r < 0) {
+		free(pend);
 		free(per_cpu);
 		return r;
 	}
@@ -820,7 +913,6 @@ int access_tracker_view_counters(struct access_tracker *t, uint32_t view_id,
 		c.lock_contended += s->lock_contended;
 	}
 	free(per_cpu);
-	struct access_pending *pend = pending_get(t);
 	for (int i = 0; pend && i < t->ncpus; i++) {
 		const struct access_pending *p = &pend[i];
 		if (!p->tid || p->view_id != view_id)
@@ -877,15 +969,26 @@ int access_tracker_file_heat(struct access_tracker *t, dev_t dev, uint64_t ino,
 {
 	struct access_file_key k = {.ino = ino};
 	struct access_file_state st;
+	struct access_pending *pend = NULL;
 	int r = dev_to_kernel(dev, &k.dev);
 	if (r < 0)
 		return r;
-	r = bpf_map__lookup_elem(t->skel->maps.files, &k, sizeof(k), &st, sizeof(st), 0);
-	if (r < 0)
+	for (int i = 0; i < PENDING_TRIES; i++) {
+		struct access_pending *before = pending_get(t);
+		r = bpf_map__lookup_elem(t->skel->maps.files, &k, sizeof(k), &st, sizeof(st), 0);
+		free(pend);
+		pend = pending_get(t);
+		int same = pending_same(t, before, pend);
+		free(before);
+		if (r < 0 || same)
+			break;
+	}
+	if (r < 0) {
+		free(pend);
 		return r;
+	}
 	struct access_file_heat h;
 	fill_heat(t, &k, &st, now_ns(), &h);
-	struct access_pending *pend = pending_get(t);
 	pending_fold(t, pend, &k, &h);
 	free(pend);
 	*ret = h;

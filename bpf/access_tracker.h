@@ -90,7 +90,8 @@ struct access_tracker_opts {
 	uint32_t max_cgroups;	       /* (view, cgroup) entries kept, LRU [16384] */
 	uint32_t ring_bytes;	       /* ring buffer size, a power of 2 >= page size [256 KiB] */
 	/* a run of sequential reads by one thread is counted into the maps (heat, streams) once
-	 * it is this many pages long or broken; the counters and a file's figures
+	 * it is this many pages long, broken, or its thread leaves the CPU; the counters and a
+	 * file's figures
 	 * (access_tracker_file_heat()) include it at once [64] */
 	uint32_t coalesce_pages;
 	/* Kernel BTF to use instead of /sys/kernel/btf/vmlinux (NULL: the
@@ -115,6 +116,9 @@ enum {
 	ACCESS_PROG_PMD_ENTRY = 1u << 6,
 	ACCESS_PROG_PMD = 1u << 7,
 	ACCESS_PROG_BTF = 1u << 8, /* the filemap programs are tp_btf (else raw_tp, slower) */
+	/* sched:sched_switch: a thread's pending reads are counted when it leaves its CPU, so a
+	 * thread moved to another CPU keeps its streams; always set */
+	ACCESS_PROG_SWITCH = 1u << 9,
 };
 
 /* Cumulative counters of one view, summed over CPUs. */
@@ -230,7 +234,10 @@ int access_tracker_fd(const struct access_tracker *t);
 /* The lookups below read the maps through their fds and share no state:
  * any thread, concurrently with poll. */
 
-/* Counters of view_id. Returns 0 or -ENOENT (never added). */
+/* Counters of view_id. Returns 0 or -ENOENT (never added). This and access_tracker_file_heat()
+ * read the map and the CPUs' pending runs until no run moved into the map meanwhile (a run is
+ * counted when its thread leaves the CPU, at any time); the foreach functions below read them
+ * once, so a reader going to sleep during the call may be missing a run from them. */
 int access_tracker_view_counters(struct access_tracker *t, uint32_t view_id,
 				 struct access_view_counters *ret);
 /* Heat of (dev, ino). Returns 0 or -ENOENT (not accessed, or evicted from

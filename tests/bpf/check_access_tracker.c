@@ -458,10 +458,14 @@ START_TEST(test_sequential_reader_makes_stream)
 	ck_assert_uint_ge(c.pages_read, pages - COLD_SLACK(pages));
 	ck_assert_int_eq(seen.start, 1);
 	ck_assert_uint_eq(c.streams_started, 1);
-	/* START at 64 pages (second 32-page read), then every 256 pages. */
+	/* START at 64 pages (second 32-page read), then at every 256 pages more. A run is
+	 * counted in pieces (64 pages, or what was read before the reader slept on a miss), so
+	 * the event comes with the piece that reached the step: its run_pages is up to a piece
+	 * (64 + 31 pages) past it. */
 	ck_assert_int_eq(seen.advance, (int)((pages - 64) / 256));
 	ck_assert_int_eq(seen.end, 0);
-	ck_assert_uint_eq(seen.last_run_pages, 64 + 256 * ((pages - 64) / 256));
+	ck_assert_uint_ge(seen.last_run_pages, 64 + 256 * ((pages - 64) / 256));
+	ck_assert_uint_le(seen.last_run_pages, 64 + 256 * ((pages - 64) / 256) + 64 + 31);
 	ck_assert_int_ge(seen.heat, 1);
 	ck_assert_uint_eq(c.events_dropped, 0);
 	struct stat st;
@@ -547,23 +551,54 @@ START_TEST(test_heat_ranks_and_decays)
 }
 END_TEST
 
+/* Moves the calling thread to cpu: done when sched_setaffinity() returns (a running thread is
+ * moved by the kernel's stopper before the call comes back). */
+static void move_to_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	ck_assert_msg(sched_setaffinity(0, sizeof(set), &set) == 0, "cannot move to CPU %d: %s",
+		      cpu, strerror(errno));
+}
+
 /* Two readers interleaved on one file (pread at two offsets, alternating,
- * plus a stray random read now and then): two streams, neither broken. */
+ * plus a stray random read now and then): two streams, neither broken. The
+ * thread is moved to the other CPU every third read, so each CPU is left
+ * holding a read of one stream while the stream goes on on the other CPU
+ * (a stream state kept per CPU sees the later reads before the earlier ones
+ * and starts a third stream). _i: 0 cold (reads sleep: the kernel may move
+ * the thread on its own too), 1 warm (page-cache hits: only our moves). */
 START_TEST(test_interleaved_readers_make_two_streams)
 {
+	ck_assert_msg(sysconf(_SC_NPROCESSORS_ONLN) >= 2, "this test needs two CPUs");
 	int fd = open_view_file("big");
 	const size_t chunk = 32 * (size_t)page_size;
 	const uint64_t per_reader = 4096; /* pages */
 	char *buf = malloc(chunk);
 	struct stat st;
+	int cpu = 0, reads = 0;
 
 	ck_assert_ptr_nonnull(buf);
 	ck_assert_int_eq(fstat(fd, &st), 0);
 	drop_cache(fd);
+	if (_i == 1) {
+		ck_assert_uint_eq(read_all(fd, 1 << 20), BIG_BYTES);
+		drain();
+		/* that read was one stream: a new tracker sees the file afresh */
+		tracker_teardown();
+		tracker_setup();
+	}
+	move_to_cpu(cpu);
 	off_t a = 0, b = (off_t)(BIG_BYTES / 2);
 	for (uint64_t done = 0; done < per_reader; done += 32) {
 		ck_assert_int_eq(pread(fd, buf, chunk, a), (ssize_t)chunk);
+		if (++reads % 3 == 0)
+			move_to_cpu(cpu ^= 1);
 		ck_assert_int_eq(pread(fd, buf, chunk, b), (ssize_t)chunk);
+		if (++reads % 3 == 0)
+			move_to_cpu(cpu ^= 1);
 		a += (off_t)chunk;
 		b += (off_t)chunk;
 		if (done % 1024 == 512) /* e.g. a look at an index at the end */
@@ -573,8 +608,11 @@ START_TEST(test_interleaved_readers_make_two_streams)
 	drain();
 	struct access_file_heat h;
 	ck_assert_int_eq(access_tracker_file_heat(tracker, view_dev, st.st_ino, &h), 0);
-	fprintf(stderr, "interleaved: %d start, %d advance, %d end; %d streams active\n",
-		seen.start, seen.advance, seen.end, h.streams_active);
+	fprintf(stderr,
+		"interleaved (%s, %d CPU moves): %d start, %d advance, %d end; %d streams "
+		"active\n",
+		_i ? "warm" : "cold", reads / 3, seen.start, seen.advance, seen.end,
+		h.streams_active);
 	ck_assert_int_eq(seen.start, 2);
 	ck_assert_int_eq(seen.end, 0);
 	ck_assert_int_eq(seen.advance, 2 * (int)((per_reader - 64) / 256));
@@ -585,7 +623,8 @@ START_TEST(test_interleaved_readers_make_two_streams)
 END_TEST
 
 /* One of the concurrent readers below: pinned to its CPU, it reads its half of the file with
- * 4 KiB reads, `rounds` times. */
+ * 4 KiB reads, `rounds` times, and moves to the other CPU after every MiB (the two readers
+ * swap CPUs mid-stream). */
 struct half_reader {
 	int fd, cpu, rounds;
 	off_t start;
@@ -606,11 +645,20 @@ static void *read_half(void *arg)
 		return NULL;
 	}
 	for (int r = 0; r < h->rounds; r++)
-		for (size_t off = 0; off < h->bytes; off += sizeof(buf))
+		for (size_t off = 0; off < h->bytes; off += sizeof(buf)) {
 			if (pread(h->fd, buf, sizeof(buf), h->start + (off_t)off) != sizeof(buf)) {
 				h->error = errno ? errno : EIO;
 				return NULL;
 			}
+			if ((off + sizeof(buf)) % (1 << 20) == 0) {
+				CPU_ZERO(&set);
+				CPU_SET(h->cpu ^= 1, &set);
+				if (sched_setaffinity(0, sizeof(set), &set) < 0) {
+					h->error = errno;
+					return NULL;
+				}
+			}
+		}
 	return NULL;
 }
 
@@ -920,7 +968,7 @@ Suite *access_tracker_suite(void)
 	tcase_add_test(tc, test_attributes_reader_cgroup);
 	tcase_add_test(tc, test_ignores_other_devices);
 	tcase_add_loop_test(tc, test_sequential_reader_makes_stream, 0, 2);
-	tcase_add_test(tc, test_interleaved_readers_make_two_streams);
+	tcase_add_loop_test(tc, test_interleaved_readers_make_two_streams, 0, 2);
 	tcase_add_loop_test(tc, test_concurrent_readers_on_two_cpus, 0, 2);
 	tcase_add_test(tc, test_heat_ranks_and_decays);
 	tcase_add_loop_test(tc, test_random_reader_makes_no_stream, 0, 2);

@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: Apache-2.0
+// Paired measurement of what BPF programs cost a warm read: one thread reads FILE in blocks of
+// BS (pread, then write to /dev/null, as dd does) in batches; before each batch one
+// configuration is attached (nothing, or the programs of one object) and after it detached,
+// configurations rotating batch by batch, so that a shared machine's drift hits them alike.
+// CPU time of the thread (CLOCK_THREAD_CPUTIME_ID: the kernel's own account, syscalls
+// included) per block; each configuration is compared with the "none" batches of its own round.
+// Built and run by bench/bpf-overhead.sh; prints one line per configuration.
+// Usage: bpf_paired FILE BS ROUNDS BATCH_BLOCKS WATCH_DEV NAME=OBJ[:PROG,PROG...]...
+//   WATCH_DEV: kernel s_dev to put in an object's "watch_devs" map as view 1 (0: none)
+//   NAME= (no object): nothing attached, like "none": the noise of the pairing
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CONFIGS 16
+#define MAX_LINKS 16
+
+struct config {
+	const char *name;
+	struct bpf_object *obj; /* NULL: "none" */
+	struct bpf_program *progs[MAX_LINKS];
+	int nprogs;
+	double *ns; /* per round: CPU ns per block */
+};
+
+static uint64_t thread_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double quantile(double *v, int n, double q)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	double pos = q * (n - 1);
+	int i = (int)pos;
+	return i + 1 < n ? v[i] + (v[i + 1] - v[i]) * (pos - i) : v[i];
+}
+
+static int load_config(struct config *c, char *spec, unsigned watch_dev)
+{
+	char *eq = strchr(spec, '=');
+	if (!eq) {
+		fprintf(stderr, "bpf_paired: \"%s\" is not NAME=OBJ[:PROGS]\n", spec);
+		return -EINVAL;
+	}
+	*eq = '\0';
+	c->name = spec;
+	char *path = eq + 1, *progs = strchr(path, ':');
+	if (progs)
+		*progs++ = '\0';
+	if (!*path)
+		return 0; /* NAME=: nothing attached, "none" measured again (the noise) */
+	c->obj = bpf_object__open_file(path, NULL);
+	if (!c->obj) {
+		fprintf(stderr, "bpf_paired: cannot open %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	struct bpf_program *p;
+	if (progs) { /* load the named programs only */
+		bpf_object__for_each_program(p, c->obj) bpf_program__set_autoload(p, false);
+		for (char *tok = strtok(progs, ","); tok; tok = strtok(NULL, ",")) {
+			p = bpf_object__find_program_by_name(c->obj, tok);
+			if (!p || c->nprogs == MAX_LINKS) {
+				fprintf(stderr, "bpf_paired: no program \"%s\" in %s\n", tok, path);
+				return -ENOENT;
+			}
+			bpf_program__set_autoload(p, true);
+			c->progs[c->nprogs++] = p;
+		}
+	}
+	int r = bpf_object__load(c->obj);
+	if (r < 0) {
+		fprintf(stderr, "bpf_paired: cannot load %s: %s\n", path, strerror(-r));
+		return r;
+	}
+	if (!progs)
+		bpf_object__for_each_program(p, c->obj) if (c->nprogs < MAX_LINKS)
+		    c->progs[c->nprogs++] = p;
+	struct bpf_map *watch = bpf_object__find_map_by_name(c->obj, "watch_devs");
+	struct bpf_map *stats = bpf_object__find_map_by_name(c->obj, "view_stats");
+	if (watch_dev && watch && stats) { /* the file's device watched as view 1 */
+		unsigned view = 1;
+		int ncpus = libbpf_num_possible_cpus();
+		size_t vsz = (bpf_map__value_size(stats) + 7) / 8 * 8 * (size_t)ncpus;
+		void *zero = calloc(1, vsz);
+		if (!zero || bpf_map__update_elem(stats, &view, sizeof(view), zero, vsz, 0) < 0 ||
+		    bpf_map__update_elem(watch, &watch_dev, sizeof(watch_dev), &view, sizeof(view),
+					 0) < 0) {
+			fprintf(stderr, "bpf_paired: cannot watch device %u in %s\n", watch_dev,
+				path);
+			free(zero);
+			return -EIO;
+		}
+		free(zero);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 7) {
+		fprintf(stderr, "usage: bpf_paired FILE BS ROUNDS BATCH_BLOCKS WATCH_DEV "
+				"NAME=OBJ[:PROG,...]...\n");
+		return 2;
+	}
+	const char *file = argv[1];
+	size_t bs = strtoul(argv[2], NULL, 0);
+	int rounds = atoi(argv[3]);
+	long batch = atol(argv[4]);
+	unsigned watch_dev = (unsigned)strtoul(argv[5], NULL, 0);
+	struct config cfg[MAX_CONFIGS] = {{.name = "none"}};
+	int n = 1;
+
+	if (bs == 0 || rounds < 1 || batch < 1 || argc - 6 + 1 > MAX_CONFIGS) {
+		fprintf(stderr, "bpf_paired: bad arguments\n");
+		return 2;
+	}
+	for (int i = 6; i < argc; i++)
+		if (load_config(&cfg[n++], argv[i], watch_dev) < 0)
+			return 1;
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || null < 0 || fstat(fd, &st) < 0 || (size_t)st.st_size < bs) {
+		fprintf(stderr, "bpf_paired: cannot read %s: %s\n", file, strerror(errno));
+		return 1;
+	}
+	char *buf = aligned_alloc(4096, (bs + 4095) / 4096 * 4096);
+	for (int i = 0; i < n; i++)
+		cfg[i].ns = calloc((size_t)rounds, sizeof(double));
+	off_t off = 0;
+	for (int r = 0; r < rounds; r++) {
+		for (int k = 0; k < n; k++) {
+			struct config *c = &cfg[(k + r) % n];
+			struct bpf_link *links[MAX_LINKS];
+			for (int j = 0; j < c->nprogs; j++) {
+				links[j] = bpf_program__attach(c->progs[j]);
+				if (!links[j]) {
+					fprintf(stderr, "bpf_paired: cannot attach %s of %s: %s\n",
+						bpf_program__name(c->progs[j]), c->name,
+						strerror(errno));
+					return 1;
+				}
+			}
+			uint64_t t0 = thread_ns();
+			for (long b = 0; b < batch; b++) {
+				if (off + (off_t)bs > st.st_size)
+					off = 0;
+				ssize_t got = pread(fd, buf, bs, off);
+				if (got != (ssize_t)bs || write(null, buf, bs) != (ssize_t)bs) {
+					fprintf(stderr, "bpf_paired: read of %s at %lld: %s\n",
+						file, (long long)off,
+						got < 0 ? strerror(errno) : "short");
+					return 1;
+				}
+				off += (off_t)bs;
+			}
+			c->ns[r] = (double)(thread_ns() - t0) / (double)batch;
+			for (int j = 0; j < c->nprogs; j++)
+				bpf_link__destroy(links[j]);
+		}
+	}
+	/* each configuration against "none" of the same round */
+	double *d = calloc((size_t)rounds, sizeof(double));
+	double *none = calloc((size_t)rounds, sizeof(double));
+	memcpy(none, cfg[0].ns, (size_t)rounds * sizeof(double));
+	printf("%-24s %9s %9s %8s %8s %8s\n", "config", "ns/block", "extra ns", "median", "q1",
+	       "q3");
+	for (int i = 0; i < n; i++) {
+		memcpy(d, cfg[i].ns, (size_t)rounds * sizeof(double));
+		double med = quantile(d, rounds, 0.5);
+		for (int r = 0; r < rounds; r++)
+			d[r] = cfg[i].ns[r] - none[r];
+		double extra = quantile(d, rounds, 0.5);
+		for (int r = 0; r < rounds; r++)
+			d[r] = (cfg[i].ns[r] - none[r]) * 100.0 / none[r];
+		double q1 = quantile(d, rounds, 0.25), m = quantile(d, rounds, 0.5),
+		       q3 = quantile(d, rounds, 0.75);
+		printf("%-24s %9.0f %9.1f %7.1f%% %7.1f%% %7.1f%%\n", cfg[i].name, med, extra, m,
+		       q1, q3);
+	}
+	free(d);
+	free(none);
+	return 0;
+}
