@@ -20,17 +20,13 @@ struct member {
 	Weir__NodeTraffic traffic;
 };
 
-/* Every member beats twice a second: a table that heard nobody for this long was not listening
- * (the request server was busy with a slow request), and that silence is not the nodes'. */
-#define MEMBERS_STALL_S 1.0
 /* A controller that just started knows no member yet: it answers only once every live node has
  * had this long to beat, so that no node takes a partial set for the cluster. */
 #define MEMBERS_LEARN_S 1.0
 
 struct members {
 	double timeout;
-	double last_beat;  /* CLOCK_MONOTONIC seconds of the last heartbeat taken, 0: none yet */
-	double first_beat; /* of the first one, 0: none yet */
+	double first_beat; /* CLOCK_MONOTONIC seconds of the first heartbeat taken, 0: none yet */
 	struct strmap *by_node; /* node -> struct member */
 	/* the last answer's arrays (members_answer) */
 	Weir__Member *out;
@@ -90,6 +86,12 @@ static int credit_one(const char *key, void *value, void *arg)
 	return 0;
 }
 
+void members_credit(struct members *m, double seconds)
+{
+	if (seconds > 0)
+		strmap_each(m->by_node, credit_one, &seconds);
+}
+
 int members_beat(struct members *m, const char *node, const char *url,
 		 const Weir__NodeTraffic *traffic, double now, char *err, size_t errlen)
 {
@@ -111,17 +113,6 @@ int members_beat(struct members *m, const char *node, const char *url,
 		    node, url);
 		return -EINVAL;
 	}
-	/* the request server serves one request at a time: a slow one (an apply waiting for
-	 * weir-node) holds every heartbeat back, so a silence of everyone is credited to everyone
-	 */
-	if (m->last_beat > 0 && now - m->last_beat > MEMBERS_STALL_S) {
-		double gap = now - m->last_beat;
-		strmap_each(m->by_node, credit_one, &gap);
-		log_info("cluster: no heartbeat taken for %.1f s (weir-controller was busy); the "
-			 "members keep their place",
-			 gap);
-	}
-	m->last_beat = now;
 	if (m->first_beat == 0)
 		m->first_beat = now;
 	struct member *e = strmap_get(m->by_node, node);

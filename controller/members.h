@@ -9,6 +9,10 @@
 
 #include "control.pb-c.h"
 
+/* Every member beats twice a second: a request that held the request server for longer than
+ * this kept heartbeats out, and its time is credited to the members (members_credit). */
+#define MEMBERS_STALL_S 1.0
+
 /* At most this many members; a heartbeat from one more node is refused. */
 #define MEMBERS_MAX 256
 
@@ -21,13 +25,18 @@ int members_new(double timeout_s, struct members **ret);
 void members_free(struct members *m);
 
 /* Records node's heartbeat at now (CLOCK_MONOTONIC seconds): it joins, or stays and takes the
- * URL and traffic sent. When no heartbeat at all was taken for over a second before it (the
- * request server was busy), every member is credited with that time: nobody is out for the
- * controller's silence (a member that died meanwhile leaves that much later). Returns 0, or -EINVAL (a name that is not 1-253 of [A-Za-z0-9._-], a URL
+ * URL and traffic sent. Returns 0, or -EINVAL (a name that is not 1-253 of [A-Za-z0-9._-], a URL
  * that is not http(s)://, longer than 255 bytes) or -ENOSPC (MEMBERS_MAX members) with err
  * naming the field and the value. The URL is checked strictly by each node (cluster.h). */
 int members_beat(struct members *m, const char *node, const char *url,
 		 const Weir__NodeTraffic *traffic, double now, char *err, size_t errlen);
+
+/* The request server was busy for seconds (one request: nobody's heartbeat could be taken
+ * meanwhile): every member is credited with that time, so nobody is out for the controller's
+ * silence (a member that died meanwhile leaves that much later). Only the server's own busy
+ * time counts: a silence of the nodes (all slow, or dead but one that beats seldom) is
+ * theirs, and must not keep a dead member in. */
+void members_credit(struct members *m, double seconds);
 
 /* Drops the members not heard from within the timeout at now (each logged), then fills resp's
  * members (sorted by node) and cluster_traffic (summed over them). What resp points to belongs

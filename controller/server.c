@@ -289,6 +289,13 @@ static bool handle(struct controller *ctl, int fd)
 	return shutdown;
 }
 
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 int server_run(struct controller *ctl, int listen_fd, int sig_fd)
 {
 	for (;;) {
@@ -312,8 +319,18 @@ int server_run(struct controller *ctl, int listen_fd, int sig_fd)
 		struct timeval tv = {10, 0};
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		double t0 = mono_s();
 		bool stop = handle(ctl, fd);
 		close(fd);
+		double took = mono_s() - t0;
+		if (ctl->members && took > MEMBERS_STALL_S) {
+			/* no heartbeat could be taken meanwhile: that silence is ours */
+			members_credit(ctl->members, took);
+			log_info(
+			    "cluster: a request held weir-controller for %.1f s; the members keep "
+			    "their place",
+			    took);
+		}
 		if (stop) {
 			log_notice("shutdown requested");
 			return 0;

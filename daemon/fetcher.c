@@ -17,6 +17,7 @@
 #include <sys/queue.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "log.h"
 #include "htable.h"
@@ -924,11 +925,59 @@ int fetcher_get_local(struct fetcher *f, uint64_t obj, const char *path,
 	return get(f, obj, path, attr, block, true, false, false, 0, 0, ret);
 }
 
+/* A copy of a tier's block, checked against the index's checksum. Returns 0 with *ret_mem
+ * (owned), -EBADMSG (the bytes fail it), or -errno. */
+static int tier_copy_checked(const struct block_ref *ref, char **ret_mem)
+{
+	char *mem = malloc(ref->len);
+	if (!mem)
+		return -ENOMEM;
+	ssize_t n = pread(ref->fd, mem, ref->len, (off_t)ref->off);
+	int r = n < 0 ? -errno : n != (ssize_t)ref->len ? -EIO : 0;
+	if (r == 0 && XXH3_64bits(mem, ref->len) != ref->csum)
+		r = -EBADMSG;
+	if (r < 0) {
+		free(mem);
+		return r;
+	}
+	*ret_mem = mem;
+	return 0;
+}
+
 int fetcher_get_for_owner(struct fetcher *f, uint64_t obj, const char *path,
 			  const struct ufs_attr *attr, uint64_t block, struct fetch_result *ret)
 {
-	return get(f, obj, path, attr, block, true, true, true, 0, block_len(f, attr, block),
-		   ret);
+	for (int round = 0;; round++) {
+		struct fetch_result fr;
+		int r = get(f, obj, path, attr, block, true, true, true, 0,
+			    block_len(f, attr, block), &fr);
+		if (r < 0)
+			return r;
+		if (fr.mem) {
+			*ret = fr;
+			return 0;
+		}
+		/* This node's tier had it. Its bytes are signed by this node on the way and the
+		 * owner keeps them with their checksum as its own copy, which every reader then
+		 * checks against: bytes the media spoiled must not go, so they are checked here
+		 * against the index, as a block served to a peer is by its asker. */
+		char *mem = NULL;
+		r = tier_copy_checked(&fr.ref, &mem);
+		uint32_t len = fr.ref.len;
+		block_store_release(f->bs, obj, block);
+		if (r == 0) {
+			*ret = (struct fetch_result){.ref = {.fd = -1}, .mem = mem, .len = len};
+			return 0;
+		}
+		if (r != -EBADMSG || round > 0)
+			return r;
+		log_warn("block %llu of \"%s\" fails its checksum in this node's tier: dropped, "
+			 "fetched again for its owner",
+			 (unsigned long long)block, path);
+		int e = block_store_evict_block(f->bs, obj, block);
+		if (e < 0 && e != -ENOENT)
+			return r; /* a reader holds it: not this time */
+	}
 }
 
 int fetcher_put(struct fetcher *f, uint64_t obj, uint64_t block, const void *buf, uint32_t len,

@@ -95,8 +95,10 @@ int fetcher_get_local(struct fetcher *f, uint64_t obj, const char *path,
 
 /* For a DataLoad that fetches a block another node owns, to hand it to that owner: a miss goes
  * to the UFS (never to a peer) and is not kept in this node's tiers; returns when all its bytes
- * landed, in memory held until fetcher_result_release (or a pinned tier range when this node
- * had the block already). Errors as fetcher_get_local. */
+ * landed, in memory (ret->mem, always) until fetcher_result_release. When this node's tier had
+ * the block, a copy checked against the index's checksum; a tier copy that fails it is dropped
+ * and the block fetched again (-EBADMSG when it cannot be dropped: a reader holds it). Errors
+ * otherwise as fetcher_get_local. */
 int fetcher_get_for_owner(struct fetcher *f, uint64_t obj, const char *path,
 			  const struct ufs_attr *attr, uint64_t block, struct fetch_result *ret);
 

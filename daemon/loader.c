@@ -57,9 +57,10 @@ struct load {
 	/* Whose blocks the workers load: bit i for share[i]. Set by the load thread before it
 	 * starts workers and read-only while they run. */
 	uint64_t mask;
-	int self_share;	  /* this node's index in share, or -1; set before the workers start */
-	bool takeover;	  /* the workers load lost nodes' shares: every block through its owner */
-	uint64_t owned_bytes; /* of this node's share, the blocks it owns (the rest it hands over) */
+	int self_share; /* this node's index in share, or -1; set before the workers start */
+	bool takeover;	/* the workers load lost nodes' shares: every block through its owner */
+	uint64_t
+	    owned_bytes; /* of this node's share, the blocks it owns (the rest it hands over) */
 	atomic_uint_fast64_t handed_bytes; /* fetched here and kept by their owner */
 	/* A spread load (load_start on a source with peers): the other cache nodes' shares. */
 	const struct fetcher_route *route;
@@ -149,7 +150,6 @@ static int plan_file(const char *path, const struct ufs_attr *attr, void *userda
 	pthread_mutex_unlock(&l->lock);
 	return 0;
 }
-
 
 /* Whether the nodes in l->mask count lf among their files: the fetcher of its block 0 (of a
  * shared load's plan), or of an empty file its owner's. */
@@ -265,30 +265,15 @@ static int hand_over(struct load *l, const struct load_file *lf, uint64_t obj,
 	struct fetch_result fr;
 	int r = rt ? fetcher_get_for_owner(src->fetcher, obj, lf->path, a, b, &fr) : -ENOTCONN;
 	if (r == 0) {
-		char *copy = NULL;
-		const char *bytes = fr.mem;
-		if (!fr.mem) {
-			/* this node had it in a tier already (a near-cache copy): read it back */
-			copy = malloc(fr.len);
-			ssize_t n = copy ? pread(fr.ref.fd, copy, fr.len, (off_t)fr.ref.off) : -1;
-			block_store_release(src->store, obj, b);
-			if (n != (ssize_t)fr.len) {
-				free(copy);
-				copy = NULL;
-			}
-			bytes = copy;
-		}
+		/* always in memory: a tier copy was checked against its index (fetcher.h) */
 		struct cluster_view *v = cluster_view_get(rt->cluster);
 		int idx = cluster_find(v, l->share[lf->owner[b]]);
-		r = !bytes ? -EIO
-		    : idx < 0
-			? -ENOENT
-			: peer_client_put(rt->peers, v, idx, src->id, lf->path, a, b, bytes, fr.len);
+		r = idx < 0 ? -ENOENT
+			    : peer_client_put(rt->peers, v, idx, src->id, lf->path, a, b, fr.mem,
+					      fr.len);
 		cluster_view_put(v);
 		*ret_len = fr.len;
-		if (fr.mem)
-			fetcher_result_release(src->fetcher, &fr);
-		free(copy);
+		fetcher_result_release(src->fetcher, &fr);
 		if (r == 0 || r == -EEXIST) {
 			atomic_fetch_add(&l->handed_bytes, *ret_len);
 			return 0;
@@ -326,7 +311,8 @@ static int load_one(struct load *l, const struct load_file *lf)
 	unsigned ahead = 0; /* blocks of ours prefetched in (b, pf) */
 	/* blocks it fetches and keeps (or, taking over, asks their owners for) */
 #define OWN_HERE(b)                                                                                \
-	(assigned(l, lf, (b)) && (!l->nshare || l->takeover || (int)lf->owner[(b)] == l->self_share))
+	(assigned(l, lf, (b)) &&                                                                   \
+	 (!l->nshare || l->takeover || (int)lf->owner[(b)] == l->self_share))
 	for (uint64_t b = 0; b < nblocks && !l->stop; b++) {
 		if (!assigned(l, lf, b))
 			continue;
