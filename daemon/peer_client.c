@@ -170,6 +170,24 @@ static struct curl_slist *auth_headers(const struct peer_request *sig, const cha
 
 /* One request, on a worker thread: returns 0 when rq->buf holds the verified block (its XXH3
  * in *ret_sum). */
+/* The options every request to a peer shares: no redirects, no signals, errors into errbuf
+ * (CURL_ERROR_SIZE), given up after timeout_ms. stall, for a block transfer, also gives up
+ * on a peer that stops answering (stopped, wedged) after stall_s of silence. */
+static void easy_common(const struct peer_client *pc, CURL *e, const char *url,
+			struct curl_slist *hdrs, char *errbuf, long timeout_ms, bool stall)
+{
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)pc->connect_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, stall ? 1024L : 0L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, stall ? (long)pc->stall_s : 0L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+}
+
 static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq, uint64_t *ret_sum)
 {
 	const char *self = cluster_node_name(rq->view, cluster_self(rq->view));
@@ -196,22 +214,12 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq, uint64
 	char errbuf[CURL_ERROR_SIZE] = "";
 	/* No curl_easy_reset(): every option below is set again, and a reset handle would
 	 * allocate a fresh receive buffer (its pages faulted and zeroed) for each block. */
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+	easy_common(pc, e, url, hdrs, errbuf, (long)pc->timeout_ms, true);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, &t.h);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 512L * 1024); /* a block is MiBs: fewer callbacks */
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)pc->connect_timeout_ms);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)pc->timeout_ms);
-	/* a peer that stops answering (stopped, wedged) is given up after stall_s of silence */
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)pc->stall_s);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	CURLcode cc = curl_easy_perform(e);
 	long status = 0;
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
@@ -438,21 +446,14 @@ int peer_client_load(struct peer_client *pc, struct cluster_view *view, int idx,
 	if (!e)
 		goto out;
 	char errbuf[CURL_ERROR_SIZE] = "";
-	curl_easy_setopt(e, CURLOPT_URL, url);
+	/* a control request does no I/O on the peer: one that takes long is a peer in trouble */
+	easy_common(pc, e, url, hdrs, errbuf, (long)pc->connect_timeout_ms * 2, false);
 	curl_easy_setopt(e, CURLOPT_POST, 1L);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, ctl_body_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, &c->h);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)pc->connect_timeout_ms);
-	/* a control request does no I/O on the peer: one that takes long is a peer in trouble */
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)pc->connect_timeout_ms * 2);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	CURLcode cc = curl_easy_perform(e);
 	long status = 0;
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
@@ -566,21 +567,12 @@ int peer_client_put(struct peer_client *pc, struct cluster_view *view, int idx, 
 		goto out;
 	struct push_body body = {.buf = buf, .len = len};
 	char errbuf[CURL_ERROR_SIZE] = "";
-	curl_easy_setopt(e, CURLOPT_URL, url);
+	easy_common(pc, e, url, hdrs, errbuf, (long)pc->timeout_ms, true);
 	curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
 	curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
 	curl_easy_setopt(e, CURLOPT_READFUNCTION, push_read_cb);
 	curl_easy_setopt(e, CURLOPT_READDATA, &body);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)pc->connect_timeout_ms);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)pc->timeout_ms);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)pc->stall_s);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	CURLcode cc = curl_easy_perform(e);
 	long status = 0;
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
