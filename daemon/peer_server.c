@@ -178,6 +178,28 @@ struct refusal {
 	const char *msg;
 };
 
+/* What a failed block request (GET or push) answers for an errno: the handler's own
+ * cases first, then those both share; NULL for one neither knows (the caller's default). */
+struct errno_refusal {
+	int err;
+	struct refusal no;
+};
+
+static const struct refusal *block_refusal(int err, const struct errno_refusal *own, size_t n)
+{
+	static const struct errno_refusal shared[] = {
+	    {-ESTALE, {MHD_HTTP_PRECONDITION_FAILED, "other version\n"}},
+	    {-ENOENT, {MHD_HTTP_NOT_FOUND, "no such object\n"}},
+	};
+	for (size_t i = 0; i < n; i++)
+		if (own[i].err == err)
+			return &own[i].no;
+	for (size_t i = 0; i < sizeof(shared) / sizeof(shared[0]); i++)
+		if (shared[i].err == err)
+			return &shared[i].no;
+	return NULL;
+}
+
 /* A block being pushed to this node, its owner (PUT /v1/block), between its calls. */
 struct pushing {
 	int kind; /* 2 */
@@ -667,20 +689,17 @@ static enum MHD_Result push_end(struct peer_server *ps, struct MHD_Connection *c
 		r = block_store_object_sync(pu->src->store, rq.path, &attr, &obj);
 	if (r == 0)
 		r = fetcher_put(pu->src->fetcher, obj, rq.block, pu->buf, pu->len, want);
-	switch (r) {
-	case 0:
+	static const struct errno_refusal own[] = {
+	    {-EEXIST, {MHD_HTTP_CONFLICT, "this node fetches that block itself\n"}},
+	};
+	if (r == 0)
 		return reply_text(conn, MHD_HTTP_OK, "kept\n");
-	case -EEXIST:
-		return reply_text(conn, MHD_HTTP_CONFLICT, "this node fetches that block itself\n");
-	case -ESTALE:
-		return reply_text(conn, MHD_HTTP_PRECONDITION_FAILED, "other version\n");
-	case -ENOENT:
-		return reply_text(conn, MHD_HTTP_NOT_FOUND, "no such object\n");
-	default:
-		log_debug("push of block %" PRIu64 " of \"%s\" from %.64s not kept: %s", rq.block,
-			  rq.path, rq.node, strerror(-r));
-		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot keep it now\n");
-	}
+	const struct refusal *no = block_refusal(r, own, sizeof(own) / sizeof(own[0]));
+	if (no)
+		return reply_text(conn, no->status, no->msg);
+	log_debug("push of block %" PRIu64 " of \"%s\" from %.64s not kept: %s", rq.block, rq.path,
+		  rq.node, strerror(-r));
+	return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot keep it now\n");
 }
 
 /* PUT /v1/block: a block of this node's that another node fetched for it (a DataLoad's plan). */
@@ -764,18 +783,14 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	if (r < 0) {
 		log_debug("peer %s: block %" PRIu64 " of \"%s\" in source %s: %s", rq.node,
 			  rq.block, rq.path, rq.source, strerror(-r));
-		switch (r) {
-		case -ERANGE:
-			return reply_text(conn, MHD_HTTP_RANGE_NOT_SATISFIABLE, "no such block\n");
-		case -ESTALE:
-			return reply_text(conn, MHD_HTTP_PRECONDITION_FAILED, "other version\n");
-		case -ENOENT:
-			return reply_text(conn, MHD_HTTP_NOT_FOUND, "no such object\n");
-		case -EAGAIN:
-			return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "busy\n");
-		default:
-			return reply_text(conn, MHD_HTTP_BAD_GATEWAY, "cannot read the block\n");
-		}
+		static const struct errno_refusal own[] = {
+		    {-ERANGE, {MHD_HTTP_RANGE_NOT_SATISFIABLE, "no such block\n"}},
+		    {-EAGAIN, {MHD_HTTP_SERVICE_UNAVAILABLE, "busy\n"}},
+		};
+		const struct refusal *no = block_refusal(r, own, sizeof(own) / sizeof(own[0]));
+		if (no)
+			return reply_text(conn, no->status, no->msg);
+		return reply_text(conn, MHD_HTTP_BAD_GATEWAY, "cannot read the block\n");
 	}
 	uint32_t len = fr.len;
 	uint64_t sum;
