@@ -278,6 +278,10 @@ void *node_conn_thread(void *arg);
 /* stat.c */
 void node_view_reads_get(struct node *n, const struct node_view *v, const struct view_stats *st,
 			 struct view_reads *ret);
+/* Adds to *hits what the views of src read from the node's cache (page cache, passthrough,
+ * tier) and to *misses what they waited on the UFS for. Under n->lock. */
+void node_source_reads_locked(struct node *n, const struct source *src, uint64_t *hits,
+			      uint64_t *misses);
 void node_view_stat_release(Weir__ViewStat *vs);
 void node_fill_view_stat(struct node *n, struct node_view *nv, Weir__ViewStat *vs,
 			 Weir__TierStat *ts, Weir__TierStat **tsp);

@@ -420,18 +420,7 @@ static void handle_usage(struct node *n, const Weir__UsageRequest *m, Weir__Resp
 		u->capacity += bs.tiers[i].quota;
 	/* Bytes readers got from the cache (page cache, as eBPF sees it, and tiers) and bytes
 	 * they waited on the UFS for, over every view of the source. */
-	struct node_view *v;
-	LIST_FOREACH(v, &n->views, link)
-	{
-		if (v->source != src)
-			continue;
-		struct view_stats st;
-		struct view_reads vr;
-		view_get_stats(v->view, &st);
-		node_view_reads_get(n, v, &st, &vr);
-		u->hits += st.tier_bytes + vr.page_cache + vr.passthrough;
-		u->misses += st.ufs_bytes;
-	}
+	node_source_reads_locked(n, src, &u->hits, &u->misses);
 	resp->usage = u;
 	if (t.error && !t.complete)
 		set_error(resp, t.error, "walking %s failed: %s", src->url, strerror(-t.error));

@@ -217,10 +217,8 @@ void node_fill_memory(struct node *n, Weir__MemoryStat *m)
 	m->malloc_other = m->malloc_in_use > known ? m->malloc_in_use - known : 0;
 }
 
-/* Adds what the views of src read from the node's cache (hits: page cache, passthrough, tier)
- * and through it (misses). Under n->lock. */
-static void source_reads_locked(struct node *n, const struct source *src, uint64_t *hits,
-				uint64_t *misses)
+void node_source_reads_locked(struct node *n, const struct source *src, uint64_t *hits,
+			      uint64_t *misses)
 {
 	struct node_view *v;
 	LIST_FOREACH(v, &n->views, link)
@@ -244,7 +242,7 @@ void node_traffic_get(struct node *n, Weir__NodeTraffic *ret)
 	LIST_FOREACH(ns, &n->sources, link)
 	{
 		ufs += atomic_load(&ns->source->ufs->stats.bytes);
-		source_reads_locked(n, ns->source, &hits, &misses);
+		node_source_reads_locked(n, ns->source, &hits, &misses);
 	}
 	pthread_mutex_unlock(&n->lock);
 	struct cluster_stats *cs = n->cluster ? cluster_get_stats(n->cluster) : NULL;
@@ -277,7 +275,7 @@ int node_collect_figures(void *arg, json_object **ret, json_object **ret_traffic
 		block_store_get_stats(src->store, &bs);
 		for (unsigned i = 0; i < bs.ntiers; i++)
 			cap += bs.tiers[i].quota;
-		source_reads_locked(n, src, &hits, &misses);
+		node_source_reads_locked(n, src, &hits, &misses);
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "ufsTotalBytes",
 				       json_object_new_int64((int64_t)t.ufs_total));
