@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "node_name.h"
 #include "strmap.h"
 
 struct member {
@@ -58,20 +59,6 @@ void members_free(struct members *m)
 	free(m);
 }
 
-static bool name_ok(const char *s)
-{
-	size_t len = strlen(s);
-	if (len == 0 || len > 253)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char ch = s[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_'))
-			return false;
-	}
-	return true;
-}
-
 static bool url_ok(const char *s)
 {
 	return strlen(s) < sizeof(((struct member *)0)->url) &&
@@ -97,7 +84,7 @@ int members_beat(struct members *m, const char *node, const char *url,
 {
 	node = node ? node : "";
 	url = url ? url : "";
-	if (!name_ok(node)) {
+	if (!node_name_ok(node, strlen(node), 253)) {
 		snprintf(
 		    err, errlen,
 		    "member heartbeat: node \"%.300s\" is not a name of 1 to 253 letters, digits, "

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "node_name.h"
 #include "rendezvous.h"
 
 struct member {
@@ -51,19 +52,6 @@ static uint64_t now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static bool name_ok(const char *s, size_t len)
-{
-	if (len == 0 || len >= CLUSTER_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char ch = s[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_'))
-			return false;
-	}
-	return true;
 }
 
 /* Normalizes url into out as scheme://host:port; -EINVAL unless it is http(s) with a host, a
@@ -127,7 +115,7 @@ static int view_add(struct cluster_view *v, const char *name, size_t namelen, co
 		return -E2BIG;
 	}
 	struct member *m = &v->nodes[v->n];
-	if (!name_ok(name, namelen)) {
+	if (!node_name_ok(name, namelen, CLUSTER_NAME_MAX - 1)) {
 		snprintf(errbuf, errlen,
 			 "peers: \"%.*s\" is not a member name (letters, digits, '-', '.', '_', "
 			 "under %d characters)",
@@ -171,7 +159,7 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **ret, char *er
 	c->replicas = cfg->replicas;
 	c->down_ms = cfg->down_ms ? cfg->down_ms : 10000;
 	const char *self = cfg->self ? cfg->self : "";
-	if (!name_ok(self, strlen(self))) {
+	if (!node_name_ok(self, strlen(self), CLUSTER_NAME_MAX - 1)) {
 		snprintf(errbuf, errlen,
 			 "node-name \"%.200s\" is not a member name (letters, digits, "
 			 "'-', '.', '_', under %d characters)",
