@@ -873,19 +873,18 @@ static int pending_same(const struct access_tracker *t, const struct access_pend
 /* Attempts at a consistent read of a map and the pending runs before taking the last one. */
 #define PENDING_TRIES 8
 
-int access_tracker_view_counters(struct access_tracker *t, uint32_t view_id,
-				 struct access_view_counters *ret)
+/* Reads key's value from map together with the pending runs, retried until the pending runs
+ * did not change across the read (at most PENDING_TRIES). On success *ret_pend is the last
+ * pending snapshot (owned by the caller, may be NULL); on failure nothing is kept. */
+static int lookup_with_pending(struct access_tracker *t, const struct bpf_map *map, const void *key,
+			       size_t key_sz, void *val, size_t val_sz,
+			       struct access_pending **ret_pend)
 {
-	size_t sz = (size_t)t->ncpus * sizeof(struct access_view_stats);
-	struct access_view_stats *per_cpu = malloc(sz);
 	struct access_pending *pend = NULL;
-	if (!per_cpu)
-		return -ENOMEM;
 	int r = 0;
 	for (int i = 0; i < PENDING_TRIES; i++) {
 		struct access_pending *before = pending_get(t);
-		r = bpf_map__lookup_elem(t->skel->maps.view_stats, &view_id, sizeof(view_id),
-					 per_cpu, sz, 0);
+		r = bpf_map__lookup_elem(map, key, key_sz, val, val_sz, 0);
 		free(pend);
 		pend = pending_get(t);
 		int same = pending_same(t, before, pend);
@@ -895,6 +894,23 @@ int access_tracker_view_counters(struct access_tracker *t, uint32_t view_id,
 	}
 	if (r < 0) {
 		free(pend);
+		return r;
+	}
+	*ret_pend = pend;
+	return 0;
+}
+
+int access_tracker_view_counters(struct access_tracker *t, uint32_t view_id,
+				 struct access_view_counters *ret)
+{
+	size_t sz = (size_t)t->ncpus * sizeof(struct access_view_stats);
+	struct access_view_stats *per_cpu = malloc(sz);
+	struct access_pending *pend;
+	if (!per_cpu)
+		return -ENOMEM;
+	int r = lookup_with_pending(t, t->skel->maps.view_stats, &view_id, sizeof(view_id), per_cpu,
+				    sz, &pend);
+	if (r < 0) {
 		free(per_cpu);
 		return r;
 	}
@@ -969,24 +985,13 @@ int access_tracker_file_heat(struct access_tracker *t, dev_t dev, uint64_t ino,
 {
 	struct access_file_key k = {.ino = ino};
 	struct access_file_state st;
-	struct access_pending *pend = NULL;
+	struct access_pending *pend;
 	int r = dev_to_kernel(dev, &k.dev);
 	if (r < 0)
 		return r;
-	for (int i = 0; i < PENDING_TRIES; i++) {
-		struct access_pending *before = pending_get(t);
-		r = bpf_map__lookup_elem(t->skel->maps.files, &k, sizeof(k), &st, sizeof(st), 0);
-		free(pend);
-		pend = pending_get(t);
-		int same = pending_same(t, before, pend);
-		free(before);
-		if (r < 0 || same)
-			break;
-	}
-	if (r < 0) {
-		free(pend);
+	r = lookup_with_pending(t, t->skel->maps.files, &k, sizeof(k), &st, sizeof(st), &pend);
+	if (r < 0)
 		return r;
-	}
 	struct access_file_heat h;
 	fill_heat(t, &k, &st, now_ns(), &h);
 	pending_fold(t, pend, &k, &h);
