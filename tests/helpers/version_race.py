@@ -222,28 +222,37 @@ def round_shrink(tree, view, i, ttl, warm, scenario=None):
         close(fd)
 
 
+def changed_under_descriptor(path, old, what, change):
+    """Opens path (version old), reads its first 4 MiB + 48 KiB, lets change() alter the source
+    (it returns an error text or None), then reads the rest through the same descriptor: the
+    bytes must all be old's or end in an error, never a mix. Returns (bad, good)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        first = read_exactly(fd, 4 * MIB + 49152)
+        if first != old[:len(first)]:
+            return "the old descriptor's first read got wrong bytes", None
+        err = change()
+        if err:
+            return err, None
+        rest, e = read_rest(fd)
+        bad, good = judge(what, first + rest, e, old)
+        return bad or fstat_check(what, fd, old), good
+    finally:
+        close(fd)
+
+
 def round_etag(tree, view, i, ttl):
     name = round_name("etag", i)
     src, path = os.path.join(tree, name), os.path.join(view, name)
     old = data("e1-%d" % i, 9 * MIB)
     new = data("e2-%d" % i, 9 * MIB)
     mtime = int(os.stat(src).st_mtime)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        first = read_exactly(fd, 4 * MIB + 49152)
-        if first != old[:len(first)]:
-            return "the old descriptor's first read got wrong bytes", None
+
+    def change():
         put(src, new, mtime)
         time.sleep(ttl + 0.2)
-        err = fresh_checks(path, new)
-        if err:
-            return err, None
-        rest, e = read_rest(fd)
-        what = "the descriptor of the first ETag"
-        bad, good = judge(what, first + rest, e, old)
-        return bad or fstat_check(what, fd, old), good
-    finally:
-        close(fd)
+        return fresh_checks(path, new)
+    return changed_under_descriptor(path, old, "the descriptor of the first ETag", change)
 
 
 def round_grow(tree, view, i, ttl):
@@ -287,11 +296,8 @@ def round_retype(tree, view, i, ttl):
     name = round_name("retype", i)
     src, path = os.path.join(tree, name), os.path.join(view, name)
     old = data("t1-%d" % i, 9 * MIB)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        first = read_exactly(fd, 4 * MIB + 49152)
-        if first != old[:len(first)]:
-            return "the old descriptor's first read got wrong bytes", None
+
+    def change():
         os.unlink(src)
         os.mkdir(src)
         with open(os.path.join(src, "inside"), "wb") as f:
@@ -300,13 +306,9 @@ def round_retype(tree, view, i, ttl):
         out = subprocess.run(["ls", path], capture_output=True, text=True, timeout=60)
         if out.returncode != 0 or out.stdout.split() != ["inside"]:
             return "ls %s (now a directory at the source) gave %d: %s %s" % (
-                path, out.returncode, out.stdout.strip(), out.stderr.strip()), None
-        rest, e = read_rest(fd)
-        what = "the descriptor of the file"
-        bad, good = judge(what, first + rest, e, old)
-        return bad or fstat_check(what, fd, old), good
-    finally:
-        close(fd)
+                path, out.returncode, out.stdout.strip(), out.stderr.strip())
+        return None
+    return changed_under_descriptor(path, old, "the descriptor of the file", change)
 
 
 def round_mmap(tree, view, i, ttl):
