@@ -41,16 +41,6 @@ done
 : >"$NGINX_ACCESS_LOG"
 ok "nginx (pid $NGINX_PID) serves $NFILES files, $TOTAL bytes at $NGINX_URL; every namespace reaches it"
 
-# check_copy WHAT DEST: cmps every file of DEST with the server's tree.
-check_copy() {
-	local src="$1" dst="$2" f n=0
-	while IFS= read -r f; do
-		cmp "$TREE/$f" "$dst/$f" || fail "$f read through $src differs from the server's copy"
-		n=$((n + 1))
-	done < <(cd "$TREE" && find . -type f -printf '%P\n')
-	[ "$n" -eq "$NFILES" ] || fail "compared $n files, expected $NFILES"
-}
-
 step "three weir-nodes, one per namespace, each with its own state directory and tier, one key"
 KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 cluster_nodes 1 2 3

@@ -17,6 +17,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/weir.sh"
 . "$here/../helpers/walkthrough.sh"
 . "$here/../helpers/cluster.sh"
+. "$here/../helpers/cluster_top.sh"
 
 MEMBER_TIMEOUT="${WEIR_MEMBER_TIMEOUT:-3}" # seconds: the controller's member-timeout here (its default: 6)
 
@@ -53,15 +54,6 @@ TOTAL=$(($(find "$TREE" -type f -printf '%s+') 0))
 NFILES=$(find "$TREE" -type f | wc -l)
 nginx_start "$TMP/nginx" "$TREE" --addr "$CL_SUBNET.1"
 ok "namespaces at $(ip_of 1), $(ip_of 2), $(ip_of 3); nginx (pid $NGINX_PID) serves $NFILES files, $TOTAL bytes"
-
-check_copy() {
-	local what="$1" dst="$2" f n=0
-	while IFS= read -r f; do
-		cmp "$TREE/$f" "$dst/$f" || fail "$f read through $what differs from the server's copy"
-		n=$((n + 1))
-	done < <(cd "$TREE" && find . -type f -printf '%P\n')
-	[ "$n" -eq "$NFILES" ] || fail "compared $n files, expected $NFILES"
-}
 
 step "weir-controller (embedded store) in the root namespace, member-timeout $MEMBER_TIMEOUT s"
 mkdir -p "$TMP/ctl"
@@ -112,30 +104,11 @@ done
 ok "UFS bytes $UFS = 1.00x the tree; every copy byte-exact (cmp)"
 
 step "weir top's cluster line is the controller's sum of the heartbeats, equal to the nodes' /metrics"
-sums() {
-	local m s i
-	for m in weir_source_ufs_fetched_bytes_total weir_peer_in_bytes_total weir_peer_out_bytes_total; do
-		s=0
-		for i in 1 2 3; do s=$((s + $(metric "$i" "$m"))); done
-		printf '%s ' "$s"
-	done
-}
-top_total() {
-	timeout 30 "$WEIR_BIN" --state-dir "${STATE[1]}" top --once -o json >"$TMP/top.json" || return 1
-	python3 - "$TMP/top.json" "$@" <<'PY'
-import json, sys
-t = json.load(open(sys.argv[1]))["cluster"].get("total", {})
-want = dict(zip(["nodes", "ufs_bytes", "peer_in_bytes", "peer_out_bytes"], map(int, sys.argv[2:])))
-got = {k: t.get(k) for k in want}
-print("  weir top:", got, "want", want)
-sys.exit(got != want)
-PY
-}
-want="$(sums)"
+want="$(cluster_sums 3)"
 # shellcheck disable=SC2086
-until_ok 20 "weir top's cluster totals equal to the three nodes' /metrics summed ($want)" top_total 3 $want
+until_ok 20 "weir top's cluster totals equal to the three nodes' /metrics summed ($want)" cluster_top_total "${STATE[1]}" "$TMP/top.json" 3 $want
 # shellcheck disable=SC2086
-top_total 3 $want
+cluster_top_total "${STATE[1]}" "$TMP/top.json" 3 $want
 timeout 30 "$WEIR_BIN" --state-dir "${STATE[1]}" top --once | grep '^cluster' | sed 's/^/  /'
 timeout 30 "$WEIR_BIN" --state-dir "${STATE[1]}" top --once | grep -q '^cluster: 3 nodes — UFS' ||
 	fail "weir top --once has no cluster-wide line"

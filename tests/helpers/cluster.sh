@@ -118,3 +118,14 @@ metric() {
 ufs_body_bytes() {
 	awk -F'"' '$2 ~ /^GET / { split($2, r, " "); if (r[2] !~ /\/$/) { split($3, f, " "); s += f[2] } } END { printf "%d\n", s }' "$NGINX_ACCESS_LOG"
 }
+
+# check_copy WHAT DEST: cmps every file of DEST with the server's tree $TREE (of $NFILES files);
+# fails naming the first file that differs, or a count that is not $NFILES.
+check_copy() {
+	local what="$1" dst="$2" f n=0
+	while IFS= read -r f; do
+		cmp "$TREE/$f" "$dst/$f" || fail "$f read through $what differs from the server's copy"
+		n=$((n + 1))
+	done < <(cd "$TREE" && find . -type f -printf '%P\n')
+	[ "$n" -eq "$NFILES" ] || fail "compared $n files, expected $NFILES"
+}

@@ -19,6 +19,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/nginx.sh"
 . "$here/../helpers/weir.sh"
 . "$here/../helpers/walkthrough.sh"
+. "$here/../helpers/cluster_top.sh"
 . "$here/lib.sh"
 
 INTERVAL=1 # seconds between Lease renewals: a node is out 6 of them after its last
@@ -334,27 +335,8 @@ note "the status equals the three Leases' sum $(elapsed "$t_sum" "$(now)") s aft
 ok "kubectl get dataset: $(kc get dataset tree -n members | tail -n 1 | tr -s ' ')"
 
 step "weir top on a node shows the cluster's traffic, as weir-controller adds it up over the nodes' Leases"
-top_total() {
-	timeout 30 "$WEIR_BIN" --state-dir "$TMP/node-1" top --once -o json >"$TMP/top.json" || return 1
-	python3 - "$TMP/top.json" "$@" <<'PY'
-import json, sys
-t = json.load(open(sys.argv[1]))["cluster"].get("total", {})
-want = dict(zip(["nodes", "ufs_bytes", "peer_in_bytes", "peer_out_bytes"], map(int, sys.argv[2:])))
-got = {k: t.get(k) for k in want}
-print("  weir top:", got, "want", want)
-sys.exit(got != want)
-PY
-}
-sums() {
-	local m s
-	for m in weir_source_ufs_fetched_bytes_total weir_peer_in_bytes_total weir_peer_out_bytes_total; do
-		s=0
-		for i in 1 2 3; do s=$((s + $(metric "$i" "$m"))); done
-		printf '%s ' "$s"
-	done
-}
 # shellcheck disable=SC2046
-kwait 30 "weir top's cluster totals equal to the sums of the three nodes' /metrics" top_total 3 $(sums)
+kwait 30 "weir top's cluster totals equal to the sums of the three nodes' /metrics" cluster_top_total "$TMP/node-1" "$TMP/top.json" 3 $(cluster_sums 3)
 timeout 30 "$WEIR_BIN" --state-dir "$TMP/node-1" top --once | grep '^cluster' | sed 's/^/  /'
 timeout 30 "$WEIR_BIN" --state-dir "$TMP/node-1" top --once | grep -q '^cluster: 3 nodes — UFS' ||
 	fail "weir top --once has no cluster-wide line"
