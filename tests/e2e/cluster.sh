@@ -50,13 +50,7 @@ ok "nodes n1 n2 n3 mounted $NGINX_URL (weir-node pids $(weir_node_pid "${STATE[1
 
 step "all three read the whole tree at once: nginx serves each byte once"
 : >"$NGINX_ACCESS_LOG"
-pids=()
-for i in 1 2 3; do
-	timeout -k 5 300 cp -R "${MP[$i]}/." "$TMP/copy$i" &
-	pids+=($!)
-done
-for i in 1 2 3; do wait "${pids[$((i - 1))]}" || fail "cp -R of node $i's view failed"; done
-for i in 1 2 3; do check_copy "node $i" "$TMP/copy$i"; done
+copy_at_once "$TMP/copy" 1 2 3
 ok "every file of every copy equals the server's (cmp, $NFILES files x 3)"
 UFS=$(ufs_body_bytes)
 note "nginx sent $UFS object bytes for a tree of $TOTAL bytes read on 3 nodes"

@@ -89,13 +89,7 @@ ok "three members on every node $T_FORM s after the first mount began"
 
 step "all three read the tree at once: nginx serves each byte once"
 : >"$NGINX_ACCESS_LOG"
-pids=()
-for i in 1 2 3; do
-	timeout -k 5 300 cp -R "${MP[$i]}/." "$TMP/copy$i" &
-	pids+=($!)
-done
-for i in 1 2 3; do wait "${pids[$((i - 1))]}" || fail "cp -R of node $i's view failed"; done
-for i in 1 2 3; do check_copy "node $i" "$TMP/copy$i"; done
+copy_at_once "$TMP/copy" 1 2 3
 UFS=$(ufs_body_bytes)
 [ "$UFS" -eq "$TOTAL" ] || fail "nginx served $UFS object bytes for a $TOTAL-byte tree read on three nodes: each byte must be fetched once per cluster"
 for i in 1 2 3; do

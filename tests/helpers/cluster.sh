@@ -12,6 +12,8 @@
 #   stop_node I              unmounts node I's view, stops its keeper and weir-node (SIGTERM)
 #   metric I NAME            NAME on node I's /metrics (summed over labels); fails if absent
 #   ufs_body_bytes           body bytes nginx sent for objects, listings excluded
+#   check_copy WHAT DEST     cmps every file of DEST with $TREE ($NFILES files)
+#   copy_at_once PREFIX I... nodes I... copy their views to PREFIX$I at once; check_copy of each
 
 PEER_PORT=7070 # inside each node's own network namespace: no one else's port
 CL_TAG="wc$$"
@@ -128,4 +130,20 @@ check_copy() {
 		n=$((n + 1))
 	done < <(cd "$TREE" && find . -type f -printf '%P\n')
 	[ "$n" -eq "$NFILES" ] || fail "compared $n files, expected $NFILES"
+}
+
+# copy_at_once PREFIX I...: nodes I... each cp -R their view ${MP[I]} to PREFIX$I, all at once;
+# then check_copy of each. Fails naming the node whose cp failed or whose copy differs.
+copy_at_once() {
+	local pre="$1" i k=0 pids=()
+	shift
+	for i in "$@"; do
+		timeout -k 5 300 cp -R "${MP[$i]}/." "$pre$i" &
+		pids+=($!)
+	done
+	for i in "$@"; do
+		wait "${pids[$k]}" || fail "cp -R of node $i's view failed"
+		k=$((k + 1))
+	done
+	for i in "$@"; do check_copy "node $i" "$pre$i"; done
 }
