@@ -58,7 +58,9 @@ rand_file "$TREE/dir/sub/c.txt" 777 c
 rand_file "$TREE/never/d.bin" 1000 d
 nginx_start "$TMP/nginx" "$TREE" --json
 port="$NGINX_PORT"
-weir_mount "$NGINX_URL" "$MP" --tier "$TIERS" --block-size 1MiB --metadata-ttl 1
+# open mode named: auto lists the tree's first directories at mount to choose (never/ among
+# them), and never/ must stay unlisted until the outage
+weir_mount "$NGINX_URL" "$MP" --tier "$TIERS" --block-size 1MiB --metadata-ttl 1 --open-mode open
 weir_mount "$NGINX_JSON_URL" "$MP2" --tier "$TIERS" --block-size 1MiB --metadata-ttl 1 --max-stale 2
 ok "$MP: default max-stale; $MP2: --max-stale 2"
 
@@ -123,7 +125,9 @@ step "kill -9 weir-node during the outage: a new one mounts the cache and serves
 weir_kill_all # the keeper too: this is about a new weir-node, not a takeover
 w umount "$MP" >/dev/null 2>&1 || fail "weir umount of the dead mount $MP failed"
 w umount "$MP2" >/dev/null 2>&1 || fail "weir umount of the dead mount $MP2 failed"
-weir_mount "$NGINX_URL" "$MP" --tier "$TIERS" --block-size 1MiB --metadata-ttl 1
+# open mode named: auto lists the tree's first directories at mount to choose (never/ among
+# them), and never/ must stay unlisted until the outage
+weir_mount "$NGINX_URL" "$MP" --tier "$TIERS" --block-size 1MiB --metadata-ttl 1 --open-mode open
 weir_mount "$NGINX_JSON_URL" "$MP2" --tier "$TIERS" --block-size 1MiB --metadata-ttl 1 --max-stale 2
 diff <(the_tree "$TREE") <(the_tree "$MP") >&2 ||
 	fail "after the restart, $MP lists other paths or sizes than the server had (diff above)"

@@ -16,7 +16,7 @@
 #                                      until the knob no longer lists it; each is logged on
 #                                      arrival as: STALL METHOD PATH
 #   "status": {"/prefix/": CODE}       requests under the prefix are answered CODE, no body
-#   "fail_range": {"/path@N": [S, K]}  the next K range GETs of /path starting at byte N are
+#   "fail_range": {"/path@N": [S, K]}  the next K range GETs of /path whose range holds byte N are
 #                                      answered status S (K -1: all of them); others are served
 import email.utils
 import json
@@ -171,11 +171,15 @@ class Handler(BaseHTTPRequestHandler):
                 hdrs["Content-Range"] = "bytes %d-%d/%d" % (first, last, size)
         if status == 206 and self.command == "GET":
             with LOCK:
-                fault = KNOBS["fail_range"].get("%s@%d" % (path, first))
-                if fault and fault[1] != 0:
-                    fault[1] -= 1 if fault[1] > 0 else 0
-                else:
-                    fault = None
+                # weir merges consecutive parts into one request: a fault is a byte, and hits
+                # any range that holds it
+                fault = None
+                for key, knob in KNOBS["fail_range"].items():
+                    kpath, _, at = key.rpartition("@")
+                    if kpath == path and first <= int(at) <= last and knob[1] != 0:
+                        knob[1] -= 1 if knob[1] > 0 else 0
+                        fault = knob
+                        break
             if fault:
                 return self.send_simple(fault[0], b"injected fault\n")
         length = last - first + 1 if size else 0

@@ -77,9 +77,37 @@ rand_file() {
 	[ "$(stat -c %s "$path")" -eq "$bytes" ] || fail "could not write $bytes random bytes to $path"
 }
 
-# free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
+# free_port: a TCP port on 127.0.0.1 that nothing listens on right now, reserved for this test
+# script while it runs (a file in $WEIR_PORT_DIR naming its pid). Tests run two at a time: without
+# the reservation a port one test frees when it stops its server (to restart it on the same port)
+# could be handed to the other test's server, which then answers in its place.
 free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+	python3 - "$$" "${WEIR_PORT_DIR:-/tmp/weir-test-ports}" <<'PY'
+import os, socket, sys
+owner, d = sys.argv[1], sys.argv[2]
+os.makedirs(d, exist_ok=True)
+for _ in range(500):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    path = os.path.join(d, str(port))
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        try:
+            os.kill(int(open(path).read().strip() or "0"), 0)
+        except (ValueError, ProcessLookupError):
+            os.unlink(path)  # its test is gone; the port can be handed out again later
+        except PermissionError:
+            pass
+        continue
+    os.write(fd, owner.encode())
+    os.close(fd)
+    print(port)
+    sys.exit(0)
+sys.exit("free_port: no port of 500 tried was free of another test's reservation (see " + d + ")")
+PY
 }
 
 # json_get FILE KEY...: prints a value from a JSON object (nested keys / list indexes).
