@@ -394,17 +394,18 @@ static void read_done(void *userdata, int err, size_t nread)
 	struct part *p = userdata;
 	struct inflight *e = p->e;
 	struct fetcher *f = e->f;
+	/* The backend set it just before calling us, on this thread: this part's cause, unless a
+	 * blocking request of another thread failed in between. Copied before f->lock. */
+	char cause[sizeof(e->cause)] = "";
+	if (err < 0)
+		ufs_error_copy(f->ufs, cause, sizeof(cause));
 	pthread_mutex_lock(&f->lock);
 	if (p->ends_request) {
 		f->submitted--;
 		f->submitted_bytes -= p->request_bytes;
 	}
-	if (err < 0 && !e->cause[0]) {
-		/* The backend set it just before calling us, on this thread: this part's cause,
-		 * unless a blocking request of another thread failed in between. */
-		snprintf(e->cause, sizeof(e->cause), "%.*s", (int)sizeof(e->cause) - 1,
-			 f->ufs->last_error);
-	}
+	if (err < 0 && !e->cause[0])
+		memcpy(e->cause, cause, sizeof(cause));
 	if (err == 0 && nread >= p->len) {
 		/* Its bytes are the opened version's (each request carries it): a reader of this
 		 * range need not wait for the rest of the block, nor for the tier write. */

@@ -121,8 +121,8 @@ unsigned fetcher_prefetch_spare(struct fetcher *f, uint64_t obj, const char *pat
 				const struct ufs_attr *attr, uint64_t first, uint64_t count);
 
 /* The UFS's words on the last failed fetch of (obj, block) (the object's URL and the server's
- * answer), copied to buf; not another object's, as the UFS's last_error may be by the time a
- * reader logs. Returns 0, or -ENOENT when none is recorded. */
+ * answer), copied to buf; not another object's, as the UFS's last error (ufs_error_copy) may
+ * be by the time a reader logs. Returns 0, or -ENOENT when none is recorded. */
 int fetcher_failure_cause(struct fetcher *f, uint64_t obj, uint64_t block, char *buf, size_t len);
 
 /* How many blocks it takes to keep every request slot busy (max_requests parts): a reader

@@ -20,7 +20,7 @@ struct http_auth {
 
 /* Starts the engine for u, a UFS of another scheme whose objects are read as http(s) URLs under
  * u->url (the caller has set u->url to that root, with no query or fragment). client is the
- * caller's state, returned by ufs_http_client(). Returns 0 or -errno (u->last_error says why);
+ * caller's state, returned by ufs_http_client(). Returns 0 or -errno (ufs_error_copy() says why);
  * on failure nothing is left to stop. */
 int ufs_http_engine_init(struct ufs *u, const struct ufs_options *opts, void *client);
 /* Stops the engine: every read still queued gets its done(-ECANCELED) first. */
@@ -62,6 +62,7 @@ struct http_reply {
 
 /* GET (or HEAD) url on u's connections with u's auth and retry policy (transport failures,
  * 5xx and 429 with jittered backoff; redirects without a Location are answers). Returns 0 with
- * *ret filled, or -errno with u->last_error naming url and the cause. Blocking; any thread. */
+ * *ret filled, or -errno with the UFS's error (ufs_set_error) naming url and the cause. Blocking;
+ * any thread. */
 int ufs_http_request(struct ufs *u, const char *url, bool head, struct http_reply *ret);
 void http_reply_clear(struct http_reply *r);

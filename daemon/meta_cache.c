@@ -432,7 +432,8 @@ static void note_ufs_result(struct meta_cache *mc, int err, int64_t now)
 	if (outage) {
 		/* The backend's message is "<url>: <cause>"; a URL has no spaces, and may carry
 		 * credentials: keep the cause only. */
-		const char *msg = mc->ufs->last_error;
+		char msg[sizeof(mc->ufs->last_error)];
+		ufs_error_copy(mc->ufs, msg, sizeof(msg));
 		const char *sep = strstr(msg, ": ");
 		snprintf(cause, sizeof(cause), "%s", sep ? sep + 2 : strerror(-err));
 	}

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,7 @@ int ufs_new(const char *url, const struct ufs_options *opts, struct ufs **ret, c
 	if (!u)
 		return -ENOMEM;
 	u->ops = ops;
+	pthread_mutex_init(&u->error_lock, NULL);
 	u->url = strdup(url);
 	if (!u->url) {
 		r = -ENOMEM;
@@ -95,13 +97,16 @@ int ufs_new(const char *url, const struct ufs_options *opts, struct ufs **ret, c
 		u->url[--l] = '\0';
 	r = ops->init(u, &o);
 	if (r < 0) {
+		char cause[sizeof(u->last_error)];
+		ufs_error_copy(u, cause, sizeof(cause));
 		snprintf(errbuf, errlen, "invalid UFS URL \"%s\": %s", url,
-			 u->last_error[0] ? u->last_error : strerror(-r));
+			 cause[0] ? cause : strerror(-r));
 		goto err_free;
 	}
 	*ret = u;
 	return 0;
 err_free:
+	pthread_mutex_destroy(&u->error_lock);
 	free(u->url);
 	free(u);
 	return r;
@@ -112,8 +117,29 @@ void ufs_free(struct ufs *u)
 	if (!u)
 		return;
 	u->ops->fini(u);
+	pthread_mutex_destroy(&u->error_lock);
 	free(u->url);
 	free(u);
+}
+
+void ufs_set_error(struct ufs *u, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	pthread_mutex_lock(&u->error_lock);
+	vsnprintf(u->last_error, sizeof(u->last_error), fmt, ap);
+	pthread_mutex_unlock(&u->error_lock);
+	va_end(ap);
+}
+
+char *ufs_error_copy(struct ufs *u, char *buf, size_t len)
+{
+	if (!len)
+		return buf;
+	pthread_mutex_lock(&u->error_lock);
+	snprintf(buf, len, "%s", u->last_error);
+	pthread_mutex_unlock(&u->error_lock);
+	return buf;
 }
 
 int ufs_list(struct ufs *u, const char *path, struct ufs_dirent **ret_ents, size_t *ret_n)
@@ -204,16 +230,15 @@ int ufs_probe(struct ufs *u, char *errbuf, size_t errlen)
 {
 	struct ufs_dirent *ents;
 	size_t n;
-	u->last_error[0] = '\0';
+	ufs_set_error(u, "%s", "");
 	int r = ufs_list(u, "/", &ents, &n);
 	if (r >= 0) {
 		ufs_dirents_free(ents, n);
 		return 0;
 	}
 	/* backends record "<url>: <cause>" for the URL they failed on, here "<root>/" */
-	if (u->last_error[0])
-		snprintf(errbuf, errlen, "%s", u->last_error);
-	else
+	ufs_error_copy(u, errbuf, errlen);
+	if (errlen && !errbuf[0])
 		snprintf(errbuf, errlen, "%s/: %s", u->url, strerror(-r));
 	return r;
 }

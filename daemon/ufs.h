@@ -5,6 +5,7 @@
  * contain "." or ".." components. All functions are thread-safe. */
 #pragma once
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -108,8 +109,20 @@ struct ufs {
 	char *url;  /* as given, without a trailing slash */
 	void *priv; /* backend state */
 	struct ufs_stats stats;
-	char last_error[512]; /* most recent failure cause, for messages; racy but printable */
+	/* Guards last_error and nothing else. Held only for the copy in or out (a vsnprintf, a
+	 * memcpy): no I/O, no log call, no other lock taken under it. Use ufs_set_error() and
+	 * ufs_error_copy(), never the field. */
+	pthread_mutex_t error_lock;
+	char last_error[512]; /* under error_lock: most recent failure cause, for messages */
 };
+
+/* Records the most recent failure cause of u ("<url>: <cause>" where a URL failed), printf
+ * style, truncated to fit; replaces the previous one. Any thread. */
+void ufs_set_error(struct ufs *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Copies the most recent failure cause of u into buf (len bytes, NUL-terminated, truncated to
+ * fit; "" when there is none, or when another thread's failure replaced it) and returns buf.
+ * Any thread. */
+char *ufs_error_copy(struct ufs *u, char *buf, size_t len);
 
 /* Creates a client for url ("local:///abs/path", "http://...", "https://...").
  * Returns 0 and an owned *ret, or -EINVAL (bad URL; message in errbuf), -EPROTONOSUPPORT. */

@@ -289,7 +289,7 @@ static void curl_cause(CURL *easy, CURLcode cc, const char *errbuf, char *cause,
 
 static void set_error(struct ufs *u, const char *url, const char *cause)
 {
-	snprintf(u->last_error, sizeof(u->last_error), "%s: %s", url, cause);
+	ufs_set_error(u, "%s: %s", url, cause);
 }
 
 /* Percent-encodes each component of path (decoded, "/"-separated) after the base URL. */
@@ -487,7 +487,7 @@ static bool same_origin(struct http *h, const char *url)
 
 /* GET (or HEAD) url, retrying transport failures and 5xx with backoff, following redirects that
  * stay on the origin. Returns 0 with *resp filled (any final status) and *ret_url (owned, the
- * URL that answered), or -errno with u->last_error set. */
+ * URL that answered), or -errno with the cause set (ufs_set_error). */
 static int http_blocking(struct ufs *u, const char *url, bool head, const char *range,
 			 struct http_body *body, struct http_resp *resp, char **ret_url)
 {
@@ -693,10 +693,10 @@ static int http_list(struct ufs *u, const char *path, struct ufs_dirent **ret_en
 		struct ufs_attr a;
 		char saved[sizeof(u->last_error)];
 		r = http_status_error(u, final, &resp);
-		memcpy(saved, u->last_error, sizeof(saved));
+		ufs_error_copy(u, saved, sizeof(saved));
 		if (http_stat(u, path, &a) == 0 && !a.is_dir)
 			r = -ENOTDIR;
-		memcpy(u->last_error, saved, sizeof(saved));
+		ufs_set_error(u, "%s", saved);
 		goto out;
 	}
 	if (resp.status < 200 || resp.status >= 300) {
@@ -1420,15 +1420,13 @@ static int http_init(struct ufs *u, const struct ufs_options *opts)
 {
 	pthread_once(&curl_once, curl_init_once);
 	if (curl_init_result != CURLE_OK) {
-		snprintf(u->last_error, sizeof(u->last_error), "libcurl: %s",
-			 curl_easy_strerror(curl_init_result));
+		ufs_set_error(u, "libcurl: %s", curl_easy_strerror(curl_init_result));
 		return -EIO;
 	}
 	const char *auth = strstr(u->url, "://") + 3;
 	size_t al = strcspn(auth, "/");
 	if (al == 0 || strpbrk(u->url, "?#")) {
-		snprintf(u->last_error, sizeof(u->last_error),
-			 "expected http[s]://host[:port]/path with no query or fragment");
+		ufs_set_error(u, "expected http[s]://host[:port]/path with no query or fragment");
 		return -EINVAL;
 	}
 	struct http *h = calloc(1, sizeof(*h));

@@ -43,8 +43,7 @@ struct local {
 
 static void set_error(struct ufs *u, const char *path, int err)
 {
-	snprintf(u->last_error, sizeof(u->last_error), "%s%s: %s", u->url,
-		 strcmp(path, "/") == 0 ? "/" : path, strerror(-err));
+	ufs_set_error(u, "%s%s: %s", u->url, strcmp(path, "/") == 0 ? "/" : path, strerror(-err));
 }
 
 /* Opens path (UFS-relative, "/"-prefixed) beneath the root. Returns an fd or -errno;
@@ -342,8 +341,7 @@ static int local_init(struct ufs *u, const struct ufs_options *opts)
 	if (root[0] == '\0')
 		root = "/";
 	if (root[0] != '/') {
-		snprintf(u->last_error, sizeof(u->last_error),
-			 "expected local:///absolute/path (three slashes)");
+		ufs_set_error(u, "expected local:///absolute/path (three slashes)");
 		return -EINVAL;
 	}
 	struct local *l = calloc(1, sizeof(*l));
@@ -370,14 +368,14 @@ static int local_init(struct ufs *u, const struct ufs_options *opts)
 	if (fd < 0) {
 		r = -errno;
 		if (r == -ELOOP)
-			snprintf(u->last_error, sizeof(u->last_error),
-				 "%s: the path goes through a symbolic link, which weir does not "
-				 "follow on the way to a local:// root (it could lead out of the "
-				 "roots a namespace was granted); give the real path",
-				 root);
+			ufs_set_error(
+			    u,
+			    "%s: the path goes through a symbolic link, which weir does not "
+			    "follow on the way to a local:// root (it could lead out of the "
+			    "roots a namespace was granted); give the real path",
+			    root);
 		else
-			snprintf(u->last_error, sizeof(u->last_error), "%s: %s", root,
-				 strerror(-r));
+			ufs_set_error(u, "%s: %s", root, strerror(-r));
 		goto fail;
 	}
 	l->root_fd = (int)fd;
@@ -389,8 +387,7 @@ static int local_init(struct ufs *u, const struct ufs_options *opts)
 		r = uring_io_new(0, 0, &l->io);
 	}
 	if (r < 0) {
-		snprintf(u->last_error, sizeof(u->last_error), "cannot set up reads: %s",
-			 strerror(-r));
+		ufs_set_error(u, "cannot set up reads: %s", strerror(-r));
 		goto fail;
 	}
 	return 0;

@@ -87,16 +87,15 @@ static int parse_query(struct ufs *u, char *query, struct s3_params *p)
 				d = &param_defs[i];
 		int r = 0;
 		if (!d) {
-			snprintf(
-			    u->last_error, sizeof(u->last_error),
+			ufs_set_error(
+			    u,
 			    "unknown s3 option \"%.40s\" (endpoint, region, path-style, ca-bundle, "
 			    "anonymous)",
 			    kv);
 			r = -EINVAL;
 		} else if (d->kind == P_STRING) {
 			if (strlen(v) >= d->len) {
-				snprintf(u->last_error, sizeof(u->last_error),
-					 "s3 option \"%s\" is too long", d->name);
+				ufs_set_error(u, "s3 option \"%s\" is too long", d->name);
 				r = -EINVAL;
 			} else {
 				snprintf((char *)p + d->off, d->len, "%s", v);
@@ -105,9 +104,8 @@ static int parse_query(struct ufs *u, char *query, struct s3_params *p)
 			bool b;
 			r = parse_bool(v, &b);
 			if (r < 0)
-				snprintf(u->last_error, sizeof(u->last_error),
-					 "s3 option \"%s\" is \"%.40s\", not true or false",
-					 d->name, v);
+				ufs_set_error(u, "s3 option \"%s\" is \"%.40s\", not true or false",
+					      d->name, v);
 			else if (d->off == offsetof(struct s3_params, path_style))
 				p->path_style = b;
 			else
@@ -150,22 +148,22 @@ static int s3_urls(struct ufs *u, struct s3 *s, const char *endpoint, bool path_
 	    curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 	    curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
 	    (strcmp(scheme, "http") && strcmp(scheme, "https"))) {
-		snprintf(u->last_error, sizeof(u->last_error),
-			 "s3 endpoint \"%.100s\" is not an http(s):// URL", endpoint);
+		ufs_set_error(u, "s3 endpoint \"%.100s\" is not an http(s):// URL", endpoint);
 		goto out;
 	}
 	curl_url_get(h, CURLUPART_PORT, &port, 0);
 	curl_url_get(h, CURLUPART_PATH, &epath, 0);
 	if (epath && strcmp(epath, "/") != 0) {
-		snprintf(u->last_error, sizeof(u->last_error),
-			 "s3 endpoint \"%.100s\" has a path; give scheme://host[:port]", endpoint);
+		ufs_set_error(u, "s3 endpoint \"%.100s\" has a path; give scheme://host[:port]",
+			      endpoint);
 		goto out;
 	}
 	if (!path_style && host_is_literal(host)) {
-		snprintf(u->last_error, sizeof(u->last_error),
-			 "s3 endpoint \"%.100s\" is an address: bucket host names need a DNS name; "
-			 "use path-style",
-			 endpoint);
+		ufs_set_error(
+		    u,
+		    "s3 endpoint \"%.100s\" is an address: bucket host names need a DNS name; "
+		    "use path-style",
+		    endpoint);
 		goto out;
 	}
 	r = -ENOMEM;
@@ -255,8 +253,7 @@ static int s3_set_keys(struct ufs *u, const char *ak, const char *sk, const char
 {
 	struct s3 *s = ufs_http_client(u);
 	if (strlen(ak) > S3_KEY_MAX || strlen(sk) > S3_KEY_MAX || strlen(tok) > S3_TOKEN_MAX) {
-		snprintf(u->last_error, sizeof(u->last_error),
-			 "a key in the Dataset's Secret is too long for S3");
+		ufs_set_error(u, "a key in the Dataset's Secret is too long for S3");
 		return -EINVAL;
 	}
 	int r = s3_apply_keys(u, s, ak, sk, tok);
@@ -297,8 +294,8 @@ static int s3_init(struct ufs *u, const struct ufs_options *opts)
 	const unsigned f = CURLU_NON_SUPPORT_SCHEME;
 	if (curl_url_set(h, CURLUPART_URL, u->url, f) != CURLUE_OK ||
 	    curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
-		snprintf(u->last_error, sizeof(u->last_error),
-			 "expected s3://bucket[/prefix][?endpoint=URL&region=R&path-style=true]");
+		ufs_set_error(
+		    u, "expected s3://bucket[/prefix][?endpoint=URL&region=R&path-style=true]");
 		goto out;
 	}
 	curl_url_get(h, CURLUPART_USER, &user, CURLU_URLDECODE);
@@ -319,8 +316,7 @@ static int s3_init(struct ufs *u, const struct ufs_options *opts)
 		goto out;
 	}
 	if ((user && *user) != (pass && *pass)) {
-		snprintf(u->last_error, sizeof(u->last_error),
-			 "an s3 URL with keys needs both KEY:SECRET@");
+		ufs_set_error(u, "an s3 URL with keys needs both KEY:SECRET@");
 		r = -EINVAL;
 		goto out;
 	}
@@ -328,14 +324,14 @@ static int s3_init(struct ufs *u, const struct ufs_options *opts)
 	 * (which also give region and endpoint) */
 	bool secret_keys = opts && opts->s3_access_key && *opts->s3_access_key;
 	if (secret_keys && (!opts->s3_secret_key || !*opts->s3_secret_key)) {
-		snprintf(u->last_error, sizeof(u->last_error),
-			 "the Dataset's Secret gives aws.accessKeyId without aws.secretKey");
+		ufs_set_error(u,
+			      "the Dataset's Secret gives aws.accessKeyId without aws.secretKey");
 		r = -EINVAL;
 		goto out;
 	}
 	r = aws_config_load(&ac, errbuf, sizeof(errbuf));
 	if (r < 0 && !(user && *user) && !p.anonymous && !secret_keys) {
-		snprintf(u->last_error, sizeof(u->last_error), "%s", errbuf);
+		ufs_set_error(u, "%s", errbuf);
 		goto out;
 	}
 	if (r < 0) /* a broken profile does not matter to a URL that brings its keys */
@@ -350,8 +346,7 @@ static int s3_init(struct ufs *u, const struct ufs_options *opts)
 		    strlen(opts->s3_secret_key) >= sizeof(ac.secret_key) ||
 		    (opts->s3_session_token &&
 		     strlen(opts->s3_session_token) >= sizeof(ac.session_token))) {
-			snprintf(u->last_error, sizeof(u->last_error),
-				 "a key in the Dataset's Secret is too long for S3");
+			ufs_set_error(u, "a key in the Dataset's Secret is too long for S3");
 			r = -EINVAL;
 			goto out;
 		}
@@ -365,7 +360,7 @@ static int s3_init(struct ufs *u, const struct ufs_options *opts)
 	s->anonymous = p.anonymous;
 	const char *ca = p.ca_bundle[0] ? p.ca_bundle : ac.ca_bundle;
 	if (strlen(ca) >= sizeof(s->cainfo)) {
-		snprintf(u->last_error, sizeof(u->last_error), "the CA bundle's path is too long");
+		ufs_set_error(u, "the CA bundle's path is too long");
 		r = -EINVAL;
 		goto out;
 	}
@@ -455,8 +450,10 @@ static int s3_error(struct ufs *u, const char *what, const struct http_reply *re
 	default:
 		err = -EIO;
 	}
+	/* formatted here, so the log says this request's cause, not another thread's */
+	char msg[sizeof(u->last_error)];
 	if (region[0] && strcmp(region, s->region) != 0) {
-		snprintf(u->last_error, sizeof(u->last_error),
+		snprintf(msg, sizeof(msg),
 			 "%s: bucket \"%s\" is in region \"%s\", not \"%s\": give that region "
 			 "(--s3-region %s)",
 			 what, s->bucket, region, s->region, region);
@@ -466,11 +463,12 @@ static int s3_error(struct ufs *u, const char *what, const struct http_reply *re
 			snprintf(e.code, sizeof(e.code), "NotFound");
 		if (!e.code[0] && rep->status == 403)
 			snprintf(e.code, sizeof(e.code), "AccessDenied");
-		snprintf(u->last_error, sizeof(u->last_error), "%s: %s%s%s (HTTP %ld)", what,
+		snprintf(msg, sizeof(msg), "%s: %s%s%s (HTTP %ld)", what,
 			 e.code[0] ? e.code : "error", e.message[0] ? ": " : "", e.message,
 			 rep->status);
 	}
-	log_debug("%s", u->last_error);
+	ufs_set_error(u, "%s", msg);
+	log_debug("%s", msg);
 	return err;
 }
 
@@ -512,7 +510,7 @@ static int add_ent(struct ufs_dirent **ents, size_t *n, size_t *cap, const char 
 }
 
 /* Lists prefix page by page into *ret_ents (or, with max_keys, only asks whether it has
- * anything). Returns 0, or -errno with u->last_error set. */
+ * anything). Returns 0, or -errno with the cause set (ufs_set_error). */
 static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 		       struct ufs_dirent **ret_ents, size_t *ret_n)
 {
@@ -542,10 +540,11 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 		r = s3_xml_parse_list(rep.body, rep.body_len, &page);
 		http_reply_clear(&rep);
 		if (r < 0) {
-			snprintf(u->last_error, sizeof(u->last_error),
-				 "%.150s: the server's ListObjectsV2 answer is not one this client "
-				 "can read",
-				 what);
+			ufs_set_error(
+			    u,
+			    "%.150s: the server's ListObjectsV2 answer is not one this client "
+			    "can read",
+			    what);
 			break;
 		}
 		for (size_t i = 0; i < page.n_objects && r == 0; i++) {
@@ -584,9 +583,8 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 		if (r == 0 && more && !token)
 			r = -ENOMEM;
 		if (r == 0 && n > S3_LIST_MAX_ENTRIES) {
-			snprintf(u->last_error, sizeof(u->last_error),
-				 "%.200s: more than %u entries in one directory", what,
-				 S3_LIST_MAX_ENTRIES);
+			ufs_set_error(u, "%.200s: more than %u entries in one directory", what,
+				      S3_LIST_MAX_ENTRIES);
 			r = -EFBIG;
 		}
 	} while (r == 0 && token);
@@ -647,7 +645,7 @@ static int s3_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr)
 		return r;
 	ufs_dirents_free(ents, n);
 	if (n == 0) {
-		snprintf(u->last_error, sizeof(u->last_error), "%.200s: no such key", what);
+		ufs_set_error(u, "%.200s: no such key", what);
 		return -ENOENT;
 	}
 	*ret_attr = (struct ufs_attr){.is_dir = true};

@@ -1592,9 +1592,10 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	int r = path ? ufs_mkdir(v->src.ufs, path, mode) : -ENOMEM;
 	/* As for a file: a new directory belongs to whoever asked. */
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	char cause[sizeof(v->src.ufs->last_error)];
 	if (r == 0 && ctx->uid != 0 && ufs_chown(v->src.ufs, path, ctx->uid, ctx->gid) < 0)
 		log_debug("chown of \"%s\" to %u:%u: %s", path, (unsigned)ctx->uid,
-			  (unsigned)ctx->gid, v->src.ufs->last_error);
+			  (unsigned)ctx->gid, ufs_error_copy(v->src.ufs, cause, sizeof(cause)));
 	struct fuse_entry_param e;
 	if (r == 0) {
 		forget_cached(v, path);
@@ -2193,9 +2194,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				if (!atomic_exchange(&h->read_failed, true)) {
 					if (fetcher_failure_cause(v->src.fetcher, h->obj, b, cause,
 								  sizeof(cause)) < 0)
-						snprintf(cause, sizeof(cause), "%.*s",
-							 (int)sizeof(cause) - 1,
-							 v->src.ufs->last_error);
+						ufs_error_copy(v->src.ufs, cause, sizeof(cause));
 					log_warn(
 					    "read of \"%s\" at %lld failed: %s (%.256s; further "
 					    "failures of this descriptor at debug level)",

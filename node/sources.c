@@ -286,9 +286,8 @@ static int rotate_keys_locked(struct node *n, struct source *src, const struct s
 	if (r == 0) {
 		r = ufs_set_keys(src->ufs, k->access_key_id, k->secret_access_key,
 				 k->session_token);
-		if (r < 0)
-			snprintf(msg, sizeof(msg), "%s",
-				 src->ufs->last_error[0] ? src->ufs->last_error : strerror(-r));
+		if (r < 0 && !ufs_error_copy(src->ufs, msg, sizeof(msg))[0])
+			snprintf(msg, sizeof(msg), "%s", strerror(-r));
 	}
 	pthread_mutex_lock(&n->lock);
 	/* the requests that waited for the id look again (their keys may differ from these) */

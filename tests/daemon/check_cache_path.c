@@ -477,8 +477,7 @@ static int fake_list(struct ufs *u, const char *path, struct ufs_dirent **ret_en
 		sem_wait(&fake_release);
 	}
 	if (fake_err) {
-		snprintf(u->last_error, sizeof(u->last_error), "fake://%s: %s", path,
-			 strerror(-fake_err));
+		ufs_set_error(u, "fake://%s: %s", path, strerror(-fake_err));
 		return fake_err;
 	}
 	struct ufs_dirent *e = calloc(2, sizeof(*e));
@@ -504,7 +503,8 @@ static int fake_stat(struct ufs *u, const char *path, struct ufs_attr *ret)
 
 static const struct ufs_ops fake_ops = {.scheme = "fake", .list = fake_list, .stat = fake_stat};
 
-static struct ufs fake_ufs = {.ops = &fake_ops, .url = "fake://server"};
+static struct ufs fake_ufs = {
+    .ops = &fake_ops, .url = "fake://server", .error_lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* A cache over the fake UFS holding the listing of "/" and the version of "/a.bin". */
 static struct meta_cache *open_warm_fake(void)

@@ -79,11 +79,13 @@ static int gate_read_async(struct ufs *u, const char *path, uint64_t off, size_t
 }
 
 static const struct ufs_ops gate_ops = {.scheme = "gate", .read_async = gate_read_async};
-static struct ufs gate_ufs = {.ops = &gate_ops, .url = "gate://"};
+static struct ufs gate_ufs = {
+    .ops = &gate_ops, .url = "gate://", .error_lock = PTHREAD_MUTEX_INITIALIZER};
 /* The same gate for a UFS that reads consecutive parts in one request (as http and s3 do). */
 static const struct ufs_ops gate_seg_ops = {
     .scheme = "gate", .read_async = gate_read_async, .read_segs_async = gate_read_segs_async};
-static struct ufs gate_seg_ufs = {.ops = &gate_seg_ops, .url = "gate://"};
+static struct ufs gate_seg_ufs = {
+    .ops = &gate_seg_ops, .url = "gate://", .error_lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* Lets up to max segments of the oldest held request through: the real UFS reads each (or the
  * request fails at fail_at: every segment left gets -EIO), then its done runs here, outside

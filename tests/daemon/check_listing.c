@@ -3,6 +3,7 @@
 // local:// UFS backend against a temporary directory.
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -645,9 +646,82 @@ START_TEST(test_local_escapes)
 	/* a symlink that leads out of the root is refused, not followed */
 	ck_assert_int_eq(ufs_stat(u, "/out", &a), -EACCES);
 	ck_assert_int_eq(ufs_read(u, "/out", 0, 6, buf, NULL), -EACCES);
-	ck_assert_ptr_nonnull(strstr(u->last_error, "/out"));
+	char cause[sizeof(u->last_error)];
+	ck_assert_ptr_nonnull(strstr(ufs_error_copy(u, cause, sizeof(cause)), "/out"));
 	ck_assert_int_eq(ufs_read(u, "/in", 0, 5, buf, NULL), 5);
 	ck_assert_int_eq(memcmp(buf, "hello", 5), 0);
+	ufs_free(u);
+}
+END_TEST
+
+/* Threads that fail stats on their own missing path and read the UFS's last error back: every
+ * copy must be one whole message (some thread's), never two messages torn together. */
+#define ERR_THREADS 4
+#define ERR_ROUNDS 3000
+
+struct err_thread {
+	struct ufs *u;
+	char path[300];
+	const char (*expect)[sizeof(((struct ufs *)0)->last_error)]; /* ERR_THREADS messages */
+	unsigned bad;						     /* copies matching none */
+	char first_bad[sizeof(((struct ufs *)0)->last_error)];
+};
+
+static void *err_thread_run(void *arg)
+{
+	struct err_thread *t = arg;
+	struct ufs_attr a;
+	char cause[sizeof(t->u->last_error)];
+	for (int i = 0; i < ERR_ROUNDS; i++) {
+		if (ufs_stat(t->u, t->path, &a) != -ENOENT) {
+			t->bad++;
+			snprintf(t->first_bad, sizeof(t->first_bad), "stat of %s", t->path);
+			continue;
+		}
+		ufs_error_copy(t->u, cause, sizeof(cause));
+		bool whole = false;
+		for (int k = 0; k < ERR_THREADS; k++)
+			whole |= strcmp(cause, t->expect[k]) == 0;
+		if (!whole && t->bad++ == 0)
+			memcpy(t->first_bad, cause, sizeof(cause));
+	}
+	return NULL;
+}
+
+START_TEST(test_local_error_threads)
+{
+	struct ufs *u = local_open();
+	static char expect[ERR_THREADS][sizeof(u->last_error)];
+	struct err_thread t[ERR_THREADS];
+	pthread_t tid[ERR_THREADS];
+	for (int k = 0; k < ERR_THREADS; k++) {
+		/* lengths 1, 61, 121, 181: a shorter message over a longer one would show the
+		 * longer one's tail */
+		t[k] = (struct err_thread){.u = u, .expect = expect};
+		int n = snprintf(t[k].path, sizeof(t[k].path), "/missing-");
+		memset(t[k].path + n, 'a' + k, 1 + 60 * k);
+		t[k].path[n + 1 + 60 * k] = '\0';
+		snprintf(expect[k], sizeof(expect[k]), "%s%s: %s", u->url, t[k].path,
+			 strerror(ENOENT));
+	}
+	for (int k = 0; k < ERR_THREADS; k++)
+		ck_assert_int_eq(pthread_create(&tid[k], NULL, err_thread_run, &t[k]), 0);
+	for (int k = 0; k < ERR_THREADS; k++)
+		pthread_join(tid[k], NULL);
+	for (int k = 0; k < ERR_THREADS; k++)
+		ck_assert_msg(t[k].bad == 0, "thread %d: %u copies not one whole message: \"%s\"",
+			      k, t[k].bad, t[k].first_bad);
+
+	/* the copy is truncated to the buffer and NUL-terminated; a 0-byte buffer is untouched */
+	char small[8] = "xxxxxxx";
+	ck_assert_int_eq(ufs_stat(u, t[0].path, &(struct ufs_attr){0}), -ENOENT);
+	ck_assert_str_eq(ufs_error_copy(u, small, sizeof(small)), "local:/");
+	ck_assert_ptr_eq(ufs_error_copy(u, small, 0), small);
+	ck_assert_str_eq(small, "local:/");
+	/* a probe that succeeds leaves no stale cause behind */
+	char err[64];
+	ck_assert_int_eq(ufs_probe(u, err, sizeof(err)), 0);
+	ck_assert_str_eq(ufs_error_copy(u, small, sizeof(small)), "");
 	ufs_free(u);
 }
 END_TEST
@@ -703,6 +777,7 @@ Suite *listing_suite(void)
 	tcase_add_test(tc, test_local_list_stat_read);
 	tcase_add_test(tc, test_local_escapes);
 	tcase_add_test(tc, test_local_async_and_urls);
+	tcase_add_test(tc, test_local_error_threads);
 	suite_add_tcase(s, tc);
 	return s;
 }
