@@ -59,15 +59,6 @@ OUT="$SHM/out"
 mkdir -p "$OUT"
 PODS_MIRROR="$SHM/tree" # the pods' /mirror: the tmpfs baseline
 
-kwait() {
-	local secs="$1" what="$2" deadline
-	shift 2
-	deadline=$(($(date +%s) + secs))
-	until "$@" >/dev/null 2>&1; do
-		[ "$(date +%s)" -lt "$deadline" ] || fail "$what: not within $secs s"
-		sleep 0.2
-	done
-}
 is() { [ "$(kc get "${@:2}" 2>/dev/null)" = "$1" ]; }
 # same_names DIR: DIR holds spark-3.3.1's files with their sizes (then it is removed)
 same_names() {

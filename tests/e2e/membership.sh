@@ -27,16 +27,6 @@ find_controller_bin
 TMP="$(mktemp -d /tmp/weir-e2e-membership.XXXXXX)"
 at_exit 'rm -rf "$TMP"'
 
-# until_ok SECONDS WHAT CMD...: polls CMD every 0.1 s until it succeeds; fails naming WHAT.
-until_ok() {
-	local secs="$1" what="$2" deadline
-	shift 2
-	deadline=$(($(date +%s) + secs))
-	until "$@" >/dev/null 2>&1; do
-		[ "$(date +%s)" -lt "$deadline" ] || fail "$what: not within $secs s"
-		sleep 0.1
-	done
-}
 # members_now I NAMES: node I's log says its members are NAMES, more often than SEEN[I,NAMES]
 declare -A SEEN
 members_count() { grep -c "cluster: members now $2 " "${STATE[$1]}/node.log" 2>/dev/null || true; }

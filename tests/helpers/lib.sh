@@ -63,6 +63,17 @@ is_mounted() {
 
 # now: seconds since the epoch with nanoseconds, for timing.
 now() { date +%s.%N; }
+# until_ok SECONDS WHAT CMD...: runs CMD (output dropped) every $UNTIL_OK_STEP s (0.1) until it
+# succeeds; fails naming WHAT after SECONDS.
+until_ok() {
+	local secs="$1" what="$2" deadline
+	shift 2
+	deadline=$(($(date +%s) + secs))
+	until "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -lt "$deadline" ] || fail "$what: not within $secs s"
+		sleep "${UNTIL_OK_STEP:-0.1}"
+	done
+}
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 
 # rand_file PATH BYTES SEED: incompressible, reproducible content (AES-CTR keystream).

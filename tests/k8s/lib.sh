@@ -39,15 +39,7 @@ kc() { timeout -k 5 60 "$KUBECTL_BIN" --kubeconfig "$KUBECONFIG" "$@"; }
 
 # kwait SECONDS WHAT CMD...: polls CMD every KWAIT_STEP seconds (0.2 unless set) until it
 # succeeds; fails naming WHAT when SECONDS pass first.
-kwait() {
-	local secs="$1" what="$2" deadline
-	shift 2
-	deadline=$(($(date +%s) + secs))
-	until "$@" >/dev/null 2>&1; do
-		[ "$(date +%s)" -lt "$deadline" ] || fail "$what: not within $secs s"
-		sleep "${KWAIT_STEP:-0.2}"
-	done
-}
+kwait() { UNTIL_OK_STEP="${KWAIT_STEP:-0.2}" until_ok "$@"; }
 # jp ARGS...: what kubectl get ARGS prints (errors dropped); is WANT ARGS...: it prints exactly WANT
 jp() { kc get "$@" 2>/dev/null; }
 is() { [ "$(jp "${@:2}")" = "$1" ]; }
