@@ -84,12 +84,11 @@ int members_beat(struct members *m, const char *node, const char *url,
 {
 	node = node ? node : "";
 	url = url ? url : "";
-	if (!node_name_ok(node, strlen(node), 253)) {
-		snprintf(
-		    err, errlen,
-		    "member heartbeat: node \"%.300s\" is not a name of 1 to 253 letters, digits, "
-		    "'.', '-' or '_'",
-		    node);
+	if (!node_name_ok(node, strlen(node), NODE_NAME_MAX)) {
+		snprintf(err, errlen,
+			 "member heartbeat: node \"%.300s\" (%zu bytes) is not a name of 1 to %d "
+			 "letters, digits, '.', '-' or '_' (the bound every weir-node keeps)",
+			 node, strlen(node), NODE_NAME_MAX);
 		return -EINVAL;
 	}
 	if (!url_ok(url)) {
@@ -107,7 +106,7 @@ int members_beat(struct members *m, const char *node, const char *url,
 		if (strmap_size(m->by_node) >= MEMBERS_MAX) {
 			snprintf(err, errlen,
 				 "member heartbeat of node \"%s\": the cluster has %d members "
-				 "already, the most weir-controller keeps",
+				 "already, the most a cluster has (CLUSTER_MAX_NODES)",
 				 node, MEMBERS_MAX);
 			return -ENOSPC;
 		}

@@ -8,13 +8,15 @@
 #include <stddef.h>
 
 #include "control.pb-c.h"
+#include "node_name.h"
 
 /* Every member beats twice a second: a request that held the request server for longer than
  * this kept heartbeats out, and its time is credited to the members (members_credit). */
 #define MEMBERS_STALL_S 1.0
 
-/* At most this many members; a heartbeat from one more node is refused. */
-#define MEMBERS_MAX 256
+/* At most this many members (the bound every node keeps: lib/node_name.h); a heartbeat from one
+ * more node is refused. */
+#define MEMBERS_MAX CLUSTER_MAX_NODES
 
 struct members;
 
@@ -25,7 +27,8 @@ int members_new(double timeout_s, struct members **ret);
 void members_free(struct members *m);
 
 /* Records node's heartbeat at now (CLOCK_MONOTONIC seconds): it joins, or stays and takes the
- * URL and traffic sent. Returns 0, or -EINVAL (a name that is not 1-253 of [A-Za-z0-9._-], a URL
+ * URL and traffic sent. Returns 0, or -EINVAL (a name that is not 1 to NODE_NAME_MAX of
+ * [A-Za-z0-9._-], a URL
  * that is not http(s)://, longer than 255 bytes) or -ENOSPC (MEMBERS_MAX members) with err
  * naming the field and the value. The URL is checked strictly by each node (cluster.h). */
 int members_beat(struct members *m, const char *node, const char *url,

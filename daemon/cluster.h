@@ -16,8 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CLUSTER_MAX_NODES 64
-#define CLUSTER_NAME_MAX 64
+#include "node_name.h" /* CLUSTER_MAX_NODES, NODE_NAME_MAX: the bounds every side keeps */
+
+#define CLUSTER_NAME_MAX (NODE_NAME_MAX + 1) /* a name and its NUL */
 
 struct cluster_config {
 	const char *self;     /* this node's name */

@@ -39,6 +39,16 @@ int member_sync_kube_fetch(void *st, int64_t now, struct member_entry *ret, size
 		return -ENOMEM;
 	}
 	size_t n = store_kube_peers(st, now, peers, max);
+	if (n > max) {
+		/* the bound the controller and every node keep (lib/node_name.h): refused whole,
+		 * as a heartbeat answer past it is, and the members stay as they were */
+		snprintf(err, errlen,
+			 "%zu fresh Leases name peers; a cluster has at most %zu members "
+			 "(CLUSTER_MAX_NODES): members kept as they were",
+			 n, max);
+		free(peers);
+		return -E2BIG;
+	}
 	for (size_t i = 0; i < n; i++) {
 		memcpy(ret[i].node, peers[i].node, sizeof(ret[i].node));
 		memcpy(ret[i].url, peers[i].url, sizeof(ret[i].url));

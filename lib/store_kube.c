@@ -1090,15 +1090,16 @@ unsigned store_kube_traffic(struct store *st, int64_t now, struct store_kube_tra
 
 struct peer_scan {
 	int64_t now;
-	struct store_kube_peer *out;
-	size_t n, max;
+	struct store_kube_peer *out; /* grown as peers are found */
+	size_t n, cap;
+	bool nomem;
 };
 
 static int scan_peers(const char *key, void *value, void *arg)
 {
 	struct peer_scan *s = arg;
 	struct entry *e = value;
-	if (!e->res->selector || s->n >= s->max)
+	if (!e->res->selector || s->nomem)
 		return 0;
 	json_object *lease = json_tokener_parse(e->json);
 	const char *node = jstr_get(jget(lease, "spec"), "holderIdentity");
@@ -1106,6 +1107,17 @@ static int scan_peers(const char *key, void *value, void *arg)
 	    jstr_get(jget(jget(lease, "metadata"), "annotations"), STORE_KUBE_PEER_ANNOTATION);
 	if (node && url && *node && strlen(node) < sizeof(s->out->node) &&
 	    strlen(url) < sizeof(s->out->url) && lease_fresh(lease, s->now)) {
+		if (s->n == s->cap) {
+			size_t cap = s->cap ? 2 * s->cap : 64;
+			struct store_kube_peer *o = realloc(s->out, cap * sizeof(*o));
+			if (!o) {
+				s->nomem = true;
+				json_object_put(lease);
+				return 0;
+			}
+			s->out = o;
+			s->cap = cap;
+		}
 		snprintf(s->out[s->n].node, sizeof(s->out->node), "%s", node);
 		snprintf(s->out[s->n].url, sizeof(s->out->url), "%s", url);
 		s->n++;
@@ -1123,11 +1135,16 @@ static int peer_cmp(const void *a, const void *b)
 size_t store_kube_peers(struct store *st, int64_t now, struct store_kube_peer *ret, size_t max)
 {
 	struct store_kube *sk = sk_of(st);
-	struct peer_scan s = {.now = now, .out = ret, .max = max};
+	struct peer_scan s = {.now = now};
 	pthread_mutex_lock(&sk->lock);
 	strmap_each(sk->cache, scan_peers, &s);
 	pthread_mutex_unlock(&sk->lock);
-	qsort(ret, s.n, sizeof(*ret), peer_cmp);
+	/* sorted before the cut: of more than max, every node keeps the same max */
+	if (s.n)
+		qsort(s.out, s.n, sizeof(*s.out), peer_cmp);
+	if (s.n)
+		memcpy(ret, s.out, (s.n < max ? s.n : max) * sizeof(*ret));
+	free(s.out);
 	return s.n;
 }
 

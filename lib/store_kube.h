@@ -125,8 +125,9 @@ struct store_kube_peer {
 };
 
 /* The weir-nodes that serve blocks now: their Lease is fresh (as store_kube_source_nodes) and
- * carries a weir.io/peer annotation. Writes up to max of them into ret, sorted by node, and
- * returns how many. Takes the store's lock briefly; no I/O. */
+ * carries a weir.io/peer annotation. Writes the max with the smallest names into ret, sorted by
+ * node, and returns how many there are (more than max: the caller says so). Takes the store's
+ * lock briefly; no I/O. */
 size_t store_kube_peers(struct store *st, int64_t now, struct store_kube_peer *ret, size_t max);
 
 /* The reports of DataLoad uid (annotation weir.io/loads) in the fresh Leases, up to max, into

@@ -48,17 +48,38 @@ static int heartbeat(void *arg, int64_t now, struct member_entry *ret, size_t ma
 				     err, errlen);
 	if (r < 0)
 		return r;
-	size_t k = 0;
-	for (size_t i = 0; i < resp->n_members && k < max; i++) {
+	/* The controller keeps the bounds this node keeps (lib/node_name.h); an answer past them
+	 * is refused whole, naming what is wrong, and the members stay as they were: a member
+	 * dropped here but kept by the others would make the nodes disagree on blocks' owners. */
+	const char *names[CLUSTER_MAX_NODES];
+	size_t nm = resp->n_members;
+	for (size_t i = 0; i < nm && i < CLUSTER_MAX_NODES; i++)
+		names[i] = resp->members[i]->node;
+	r = node_name_check_members("the controller's member list", names, nm, err, errlen);
+	if (r == 0 && nm > max) {
+		snprintf(err, errlen,
+			 "the controller's member list has %zu members; this node keeps %zu", nm,
+			 max);
+		r = -E2BIG;
+	}
+	for (size_t i = 0; r == 0 && i < nm; i++) {
 		const Weir__Member *m = resp->members[i];
-		if (!m->node || !m->peer_url || strlen(m->node) >= sizeof(ret->node) ||
-		    strlen(m->peer_url) >= sizeof(ret->url)) {
-			log_debug("cluster: the controller named a member too long to keep");
-			continue;
+		if (!m->peer_url || strlen(m->peer_url) >= sizeof(ret->url)) {
+			snprintf(err, errlen,
+				 "the controller's member list: member \"%s\" has no peer_url of at "
+				 "most %zu bytes",
+				 m->node, sizeof(ret->url) - 1);
+			r = -EINVAL;
 		}
-		snprintf(ret[k].node, sizeof(ret[k].node), "%s", m->node);
-		snprintf(ret[k].url, sizeof(ret[k].url), "%s", m->peer_url);
-		k++;
+	}
+	if (r < 0) {
+		weir__response__free_unpacked(resp, NULL);
+		return r;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < nm; i++, k++) {
+		snprintf(ret[k].node, sizeof(ret[k].node), "%s", resp->members[i]->node);
+		snprintf(ret[k].url, sizeof(ret[k].url), "%s", resp->members[i]->peer_url);
 	}
 	pthread_mutex_lock(&cm->lock);
 	if (resp->cluster_traffic) {

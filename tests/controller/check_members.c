@@ -108,6 +108,45 @@ START_TEST(test_hostile_heartbeats)
 }
 END_TEST
 
+/* The controller keeps the bounds every weir-node keeps (lib/node_name.h): a name of 63
+ * characters and 64 members are in, 64 characters or a 65th member are refused with the field
+ * and the limit named, and a full answer passes the node's own check of it. */
+START_TEST(test_bounds_agree_with_the_nodes)
+{
+	struct members *m = NULL;
+	char err[512], name[NODE_NAME_MAX + 2];
+	ck_assert_int_eq(members_new(6, &m), 0);
+	ck_assert_int_eq(MEMBERS_MAX, CLUSTER_MAX_NODES);
+	memset(name, 'b', sizeof(name));
+	name[NODE_NAME_MAX + 1] = '\0'; /* 64 characters */
+	err[0] = '\0';
+	ck_assert_int_eq(members_beat(m, name, "http://10.0.0.1:1", NULL, 1, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_msg(strstr(err, "node \"bbbb") && strstr(err, "(64 bytes)") &&
+			  strstr(err, "1 to 63"),
+		      "%s", err);
+	/* 63-character names, up to the 64th member */
+	for (int i = 0; i < CLUSTER_MAX_NODES; i++) {
+		snprintf(name, sizeof(name), "%02d%061d", i, 0);
+		ck_assert_uint_eq(strlen(name), NODE_NAME_MAX);
+		ck_assert_int_eq(
+		    members_beat(m, name, "http://10.0.0.1:1", NULL, 1, err, sizeof(err)), 0);
+	}
+	err[0] = '\0';
+	ck_assert_int_eq(members_beat(m, "n65", "http://10.0.0.1:1", NULL, 1, err, sizeof(err)),
+			 -ENOSPC);
+	ck_assert_msg(strstr(err, "\"n65\"") && strstr(err, "64 members"), "%s", err);
+	Weir__Response resp = WEIR__RESPONSE__INIT;
+	ck_assert_int_eq(members_answer(m, 2, &resp), CLUSTER_MAX_NODES);
+	const char *names[CLUSTER_MAX_NODES];
+	for (size_t i = 0; i < resp.n_members; i++)
+		names[i] = resp.members[i]->node;
+	ck_assert_int_eq(
+	    node_name_check_members("answer", names, resp.n_members, err, sizeof(err)), 0);
+	members_free(m);
+}
+END_TEST
+
 /* A table (timeout 6 s) whose members n1 and n2 beat every 0.5 s from 100 to 102. */
 static struct members *two_members_beating(void)
 {
@@ -173,6 +212,7 @@ Suite *members_suite(void)
 	TCase *tc = tcase_create("heartbeats");
 	tcase_add_test(tc, test_join_answer_leave);
 	tcase_add_test(tc, test_hostile_heartbeats);
+	tcase_add_test(tc, test_bounds_agree_with_the_nodes);
 	tcase_add_test(tc, test_controller_stall);
 	tcase_add_test(tc, test_slow_survivor_does_not_keep_the_dead_in);
 	suite_add_tcase(s, tc);

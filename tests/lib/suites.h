@@ -18,3 +18,4 @@ Suite *secret_suite(void);
 Suite *fdstore_suite(void);
 Suite *strmap_suite(void);
 Suite *htable_suite(void);
+Suite *node_name_suite(void);
