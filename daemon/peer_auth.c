@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Peer authentication: HMAC-SHA256 (OpenSSL) over newline-separated fields under a version tag,
-// so a request's MAC can never be replayed as a reply's or as another version's.
+// so a request's MAC can never be replayed as a reply's, as another version's or as another
+// method's; a body is covered by its SHA-256 among the request's fields.
 #include "peer_auth.h"
 
 #include <errno.h>
@@ -95,18 +96,29 @@ static bool has_newline(const char *s)
 	return s && strchr(s, '\n');
 }
 
+void peer_auth_body_digest(const void *buf, size_t len, char *out)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL);
+	hex(md, mdlen, out);
+}
+
 /* The signed text of a request; NULL strings are empty. Returns its length, or -EINVAL. */
 static int request_text(const struct peer_request *rq, char *buf, size_t len)
 {
-	if (has_newline(rq->node) || has_newline(rq->source) || has_newline(rq->path) ||
-	    has_newline(rq->etag))
+	if (!rq->method || !rq->endpoint || !rq->method[0] || !rq->endpoint[0] ||
+	    has_newline(rq->method) || has_newline(rq->endpoint) || has_newline(rq->node) ||
+	    has_newline(rq->source) || has_newline(rq->path) || has_newline(rq->etag) ||
+	    has_newline(rq->body_sha256))
 		return -EINVAL;
 	int n = snprintf(buf, len,
-			 "weir-peer-request-v1\n%s\n%" PRId64 "\n%s\n%s\n%" PRIu64 "\n%" PRIu64
-			 "\n%" PRId64 "\n%s",
-			 rq->node ? rq->node : "", rq->time, rq->source ? rq->source : "",
-			 rq->path ? rq->path : "", rq->block, rq->size, rq->mtime,
-			 rq->etag ? rq->etag : "");
+			 "weir-peer-request-v2\n%s\n%s\n%s\n%" PRId64 "\n%s\n%s\n%" PRIu64
+			 "\n%" PRIu64 "\n%" PRId64 "\n%s\n%s",
+			 rq->method, rq->endpoint, rq->node ? rq->node : "", rq->time,
+			 rq->source ? rq->source : "", rq->path ? rq->path : "", rq->block,
+			 rq->size, rq->mtime, rq->etag ? rq->etag : "",
+			 rq->body_sha256 ? rq->body_sha256 : "");
 	if (n < 0 || (size_t)n >= len)
 		return -EINVAL;
 	return n;

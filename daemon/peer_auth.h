@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* How weir-nodes of one cluster prove to each other that they hold the cluster's key: an
- * HMAC-SHA256 over the request's fields and a timestamp (requests older or newer than the
- * allowed skew are refused), and one over the reply's checksum bound to the request's, so
- * that a host without the key can neither ask for blocks nor answer as a peer. Pure functions
- * apart from peer_auth_load_key. */
+ * HMAC-SHA256 over the request's method, endpoint, fields, body digest (SHA-256, for a request
+ * with a body) and a timestamp (requests older or newer than the allowed skew are refused), and
+ * one over the reply's checksum bound to the request's, so that a host without the key can
+ * neither ask for blocks, nor push bytes, nor answer as a peer, and a signed GET cannot be
+ * replayed as a PUT. Pure functions apart from peer_auth_load_key. */
 #pragma once
 
 #include <stddef.h>
@@ -13,8 +14,14 @@
 #define PEER_AUTH_KEY_MAX 256
 #define PEER_AUTH_MAC_HEX 65 /* 64 hex digits and the NUL */
 
-/* The fields a block request is signed over. */
+/* The fields a request is signed over. */
 struct peer_request {
+	const char *method;   /* "GET", "PUT" or "POST": never NULL */
+	const char *endpoint; /* "/v1/block" or "/v1/load": never NULL */
+	/* A request with a body (a pushed block): the body's SHA-256 as peer_auth_body_digest
+	 * writes it, so the MAC covers every byte (XXH3 would let a crafted collision through);
+	 * NULL or "" for a request without one. */
+	const char *body_sha256;
 	const char *node; /* the asking node's name */
 	int64_t time;	  /* its clock, seconds since the epoch */
 	const char *source, *path;
@@ -49,8 +56,13 @@ int peer_auth_load_key(const char *path, struct peer_key *ret, char *errbuf, siz
 int peer_auth_key_from(const void *bytes, size_t len, const char *what, struct peer_key *ret,
 		       char *errbuf, size_t errlen);
 
+/* The SHA-256 of buf[0..len), as lower-case hex into out (PEER_AUTH_MAC_HEX bytes): a pushed
+ * body's digest for peer_request.body_sha256. */
+void peer_auth_body_digest(const void *buf, size_t len, char *out);
+
 /* The MAC of a request, as lower-case hex into out (PEER_AUTH_MAC_HEX bytes). Returns 0 or
- * -EINVAL (a field holds a newline, which would make two requests sign alike). */
+ * -EINVAL (no method or endpoint, or a field holds a newline, which would make two requests
+ * sign alike). */
 int peer_auth_sign_request(const struct peer_key *k, const struct peer_request *rq, char *out);
 
 /* Checks mac against the request at time now: 0, -EACCES (wrong MAC) or -ETIME (the request's

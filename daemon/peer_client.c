@@ -192,6 +192,8 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq, uint64
 {
 	const char *self = cluster_node_name(rq->view, cluster_self(rq->view));
 	struct peer_request sig = {
+	    .method = "GET",
+	    .endpoint = "/v1/block",
 	    .node = self,
 	    .time = (int64_t)time(NULL),
 	    .source = rq->source,
@@ -426,6 +428,8 @@ int peer_client_load(struct peer_client *pc, struct cluster_view *view, int idx,
 	const char *self = cluster_node_name(view, cluster_self(view));
 	const char *peer = cluster_node_name(view, idx);
 	struct peer_request sig = {
+	    .method = "POST",
+	    .endpoint = "/v1/load",
 	    .node = self,
 	    .time = (int64_t)time(NULL),
 	    .source = source,
@@ -527,12 +531,18 @@ static size_t push_read_cb(char *out, size_t size, size_t nitems, void *userdata
 	return n;
 }
 
-int peer_client_put(struct peer_client *pc, struct cluster_view *view, int idx, const char *source,
-		    const char *path, const struct ufs_attr *attr, uint64_t block, const void *buf,
-		    uint32_t len)
+/* One try of peer_client_put, signed now; digest is the body's SHA-256. On 503, *ret_wait_s
+ * is the Retry-After the owner sent (0 when none). */
+static int push_once(struct peer_client *pc, struct cluster_view *view, int idx, const char *source,
+		     const char *path, const struct ufs_attr *attr, uint64_t block, const void *buf,
+		     uint32_t len, const char *digest, long *ret_wait_s)
 {
 	const char *peer = cluster_node_name(view, idx);
+	char h_digest[128];
 	struct peer_request sig = {
+	    .method = "PUT",
+	    .endpoint = "/v1/block",
+	    .body_sha256 = digest,
 	    .node = cluster_node_name(view, cluster_self(view)),
 	    .time = (int64_t)time(NULL),
 	    .source = source,
@@ -542,17 +552,13 @@ int peer_client_put(struct peer_client *pc, struct cluster_view *view, int idx, 
 	    .mtime = attr->mtime,
 	    .etag = attr->etag,
 	};
-	char mac[PEER_AUTH_MAC_HEX], bmac[PEER_AUTH_MAC_HEX], h_sum[64], h_bmac[128];
+	char mac[PEER_AUTH_MAC_HEX];
 	if (peer_auth_sign_request(pc->key, &sig, mac) < 0)
 		return -EINVAL;
-	/* the body is bound to this request as a reply is (a GET's MAC cannot carry a body) */
-	uint64_t sum = XXH3_64bits(buf, len);
-	peer_auth_sign_reply(pc->key, mac, len, sum, bmac);
-	snprintf(h_sum, sizeof(h_sum), "X-Weir-Xxh3: %016" PRIx64, sum);
-	snprintf(h_bmac, sizeof(h_bmac), "X-Weir-Body-Auth: %s", bmac);
+	snprintf(h_digest, sizeof(h_digest), "X-Weir-Body-Sha256: %s", digest);
 	char *url = request_url(view, idx, "/v1/block", &sig);
 	struct curl_slist *hdrs = url ? auth_headers(&sig, mac) : NULL, *tmp;
-	const char *more[] = {h_sum, h_bmac, "Expect:", "Content-Type: application/octet-stream"};
+	const char *more[] = {h_digest, "Expect:", "Content-Type: application/octet-stream"};
 	for (size_t i = 0; hdrs && i < sizeof(more) / sizeof(more[0]); i++) {
 		tmp = curl_slist_append(hdrs, more[i]);
 		if (!tmp) {
@@ -601,9 +607,13 @@ int peer_client_put(struct peer_client *pc, struct cluster_view *view, int idx, 
 	case 421:
 		r = -EXDEV;
 		break;
-	case 503:
+	case 503: {
+		curl_off_t wait_s = 0;
+		curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &wait_s);
+		*ret_wait_s = (long)wait_s;
 		r = -EAGAIN;
 		break;
+	}
 	default:
 		log_debug("peer %s, push of block %" PRIu64 " of \"%s\": HTTP %ld", peer, block,
 			  path, status);
@@ -614,5 +624,32 @@ out:
 		curl_easy_cleanup(e);
 	curl_slist_free_all(hdrs);
 	free(url);
+	return r;
+}
+
+int peer_client_put(struct peer_client *pc, struct cluster_view *view, int idx, const char *source,
+		    const char *path, const struct ufs_attr *attr, uint64_t block, const void *buf,
+		    uint32_t len)
+{
+	/* the body is bound by its SHA-256 among the signed fields: the MAC covers every byte */
+	char digest[PEER_AUTH_MAC_HEX];
+	peer_auth_body_digest(buf, len, digest);
+	int r = -EAGAIN;
+	/* An owner taking as many pushes as it has room for answers 503 with Retry-After: the
+	 * push waits that long (at most PEER_PUT_WAIT_MAX_S) and tries again, signed anew. */
+	for (unsigned try = 0; try < PEER_PUT_TRIES && r == -EAGAIN; try++) {
+		long wait_s = 0;
+		r = push_once(pc, view, idx, source, path, attr, block, buf, len, digest, &wait_s);
+		if (r == -EAGAIN && try + 1 < PEER_PUT_TRIES) {
+			if (wait_s <= 0)
+				wait_s = 1;
+			if (wait_s > PEER_PUT_WAIT_MAX_S)
+				wait_s = PEER_PUT_WAIT_MAX_S;
+			log_debug("peer %s busy taking pushes: block %" PRIu64 " of \"%s\" again in "
+				  "%ld s",
+				  cluster_node_name(view, idx), block, path, wait_s);
+			nanosleep(&(struct timespec){.tv_sec = wait_s}, NULL);
+		}
+	}
 	return r;
 }

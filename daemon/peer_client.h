@@ -56,10 +56,16 @@ int peer_client_load(struct peer_client *pc, struct cluster_view *view, int idx,
 		     enum peer_load_op op, const char *source, const char *spec, uint64_t id,
 		     struct load_share *ret);
 
+/* A push refused as busy (503) is tried this many times in all, waiting the owner's
+ * Retry-After (at most PEER_PUT_WAIT_MAX_S seconds) between tries. */
+#define PEER_PUT_TRIES 4
+#define PEER_PUT_WAIT_MAX_S 5
+
 /* Hands member idx of view, the owner of block `block` of path (version attr) of source, the
  * block's len bytes from buf, which this node fetched for it (a DataLoad whose plan gave this
- * node part of a busier owner's blocks): a signed PUT /v1/block whose body is bound to the
- * request by a MAC over its XXH3 (peer_auth_sign_reply of the request's MAC). Runs on the
+ * node part of a busier owner's blocks): a signed PUT /v1/block whose body's SHA-256 is among
+ * the signed fields (peer_auth.h). An owner that answers 503 (as many pushes coming in as it
+ * has room for) is tried again after its Retry-After, PEER_PUT_TRIES times in all. Runs on the
  * caller's thread and waits: call it without locks. Returns 0 (the owner keeps it), -EEXIST
  * (the owner fetches it itself), -ESTALE (it knows another version), -EXDEV (it does not own
  * the block), -ENOENT (no such source there), -EACCES (refused), -ECONNREFUSED/-ETIMEDOUT,

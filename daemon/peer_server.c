@@ -23,6 +23,14 @@
 #include "loader.h"
 #include "log.h"
 
+/* At most this many pushed blocks are taken in at once (each a block-sized buffer: 32 MiB at
+ * 4 MiB blocks); one more is answered 503 with Retry-After, and the pusher tries again
+ * (peer_client_put). Pushes come from DataLoad plans only, a few per node at a time. */
+#define PEER_SERVER_MAX_PUSHES 8
+#define PEER_SERVER_PUSH_RETRY_AFTER "1"
+/* At most this many connections at once (a thread each): libmicrohttpd takes no more until
+ * one ends. */
+#define PEER_SERVER_MAX_CONNECTIONS 256
 /* At most this many shares of other nodes' loads run here at once. */
 #define PEER_SERVER_MAX_LOADS 16
 /* A share its asker has not asked about for this long is stopped and forgotten (the asker
@@ -66,6 +74,9 @@ struct peer_server {
 	pthread_cond_t reap_cond;			/* under lock: dead grew, or stop */
 	bool stop;					/* under lock */
 	pthread_t reaper;
+	/* Pushed blocks being taken in (each holds a block-sized buffer): at most
+	 * PEER_SERVER_MAX_PUSHES; one more is answered 503 with Retry-After. */
+	atomic_uint pushes;
 };
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -200,7 +211,8 @@ static const struct refusal *block_refusal(int err, const struct errno_refusal *
 	return NULL;
 }
 
-/* A block being pushed to this node, its owner (PUT /v1/block), between its calls. */
+/* A block being pushed to this node, its owner (PUT /v1/block), between its calls: allocated
+ * only once its headers are authenticated and an upload slot is taken (ps->pushes). */
 struct pushing {
 	int kind; /* 2 */
 	struct peer_server *ps;
@@ -208,9 +220,44 @@ struct pushing {
 	char *buf;
 	uint32_t len, got;
 	bool overflow;
-	struct refusal no; /* status 0, or refused at its headers: answered once the body is in
-			    * (a client that sends its body before reading cannot see an early
-			    * answer) */
+};
+
+/* A PUT refused at its headers: answered once its body is in (dropped as it comes: a client
+ * that sends its body before reading cannot see an early answer). Static, so a refused push
+ * costs no memory however many there are. */
+struct push_refused {
+	int kind; /* 3 */
+	struct refusal no;
+};
+
+enum push_no {
+	PUSH_NO_FIELDS,
+	PUSH_NO_AUTH,
+	PUSH_NO_PATH,
+	PUSH_NO_LENGTH_HEADER,
+	PUSH_NO_SOURCE,
+	PUSH_NO_BLOCK,
+	PUSH_NO_OWNER,
+	PUSH_NO_LENGTH,
+	PUSH_NO_ROOM,
+};
+
+static const struct push_refused push_refusals[] = {
+    [PUSH_NO_FIELDS] = {3,
+			{MHD_HTTP_BAD_REQUEST,
+			 "a pushed block needs X-Weir-Node, X-Weir-Time, X-Weir-Auth, "
+			 "X-Weir-Body-Sha256 and source, path, block, size, mtime, etag\n"}},
+    [PUSH_NO_AUTH] = {3, {MHD_HTTP_FORBIDDEN, "refused\n"}},
+    [PUSH_NO_PATH] = {3, {MHD_HTTP_BAD_REQUEST, "bad path or etag\n"}},
+    [PUSH_NO_LENGTH_HEADER] = {3,
+			       {MHD_HTTP_BAD_REQUEST, "a pushed block needs Content-Length\n"}},
+    [PUSH_NO_SOURCE] = {3, {MHD_HTTP_NOT_FOUND, "no such source open here\n"}},
+    [PUSH_NO_BLOCK] = {3, {MHD_HTTP_RANGE_NOT_SATISFIABLE, "no such block\n"}},
+    [PUSH_NO_OWNER] = {3, {421, "this node does not own that block\n"}},
+    [PUSH_NO_LENGTH] = {3, {MHD_HTTP_BAD_REQUEST, "the body is not the block's length\n"}},
+    [PUSH_NO_ROOM] = {3,
+		      {MHD_HTTP_SERVICE_UNAVAILABLE,
+		       "this node takes as many pushed blocks as it has room for; try again\n"}},
 };
 
 static void pushing_end(struct pushing *pu)
@@ -218,6 +265,7 @@ static void pushing_end(struct pushing *pu)
 	if (pu->src)
 		pu->ps->cfg.sources.release(pu->ps->cfg.sources.userdata, pu->src);
 	free(pu->buf);
+	atomic_fetch_sub(&pu->ps->pushes, 1);
 	free(pu);
 }
 
@@ -228,6 +276,8 @@ static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 		free(*con_cls);
 	} else if (*con_cls && *(int *)*con_cls == 2) {
 		pushing_end(*con_cls);
+	} else if (*con_cls && *(int *)*con_cls == 3) {
+		/* static */
 	} else if (*con_cls) {
 		serving_end(*con_cls);
 	}
@@ -546,10 +596,16 @@ static int block_get(struct serving *sv, const struct peer_request *rq, struct f
 /* Reads a signed request's fields (*ret_rq, strings borrowed from conn) and checks who sent it:
  * 0, or -EACCES with *ret_no the answer to give (400, 403). */
 static int request_check(struct peer_server *ps, struct MHD_Connection *conn, const char *what,
-			 struct peer_request *ret_rq, const char **ret_mac, struct refusal *ret_no)
+			 const char *method, const char *endpoint, struct peer_request *ret_rq,
+			 const char **ret_mac, struct refusal *ret_no)
 {
 	struct cluster_stats *st = cluster_get_stats(ps->cfg.cluster);
 	struct peer_request rq = {
+	    .method = method,
+	    .endpoint = endpoint,
+	    /* a PUT's body is signed through its SHA-256; any other request signs none, so a
+	     * GET's MAC never passes for a PUT nor a PUT's for a GET */
+	    .body_sha256 = !strcmp(method, "PUT") ? header(conn, "X-Weir-Body-Sha256") : NULL,
 	    .node = header(conn, "X-Weir-Node"),
 	    .source = arg(conn, "source"),
 	    .path = arg(conn, "path"),
@@ -563,6 +619,13 @@ static int request_check(struct peer_server *ps, struct MHD_Connection *conn, co
 		*ret_no = (struct refusal){MHD_HTTP_BAD_REQUEST,
 					   "a request needs X-Weir-Node, X-Weir-Time, X-Weir-Auth "
 					   "and source, path, block, size, mtime, etag\n"};
+		return -EACCES;
+	}
+	if (!strcmp(method, "PUT") &&
+	    (!rq.body_sha256 || strlen(rq.body_sha256) != PEER_AUTH_MAC_HEX - 1)) {
+		*ret_no = (struct refusal){MHD_HTTP_BAD_REQUEST,
+					   "a pushed block needs X-Weir-Body-Sha256 (64 hex "
+					   "digits)\n"};
 		return -EACCES;
 	}
 	/* With members from the API, the key is the proof: a node that just joined is served
@@ -594,44 +657,55 @@ static int request_check(struct peer_server *ps, struct MHD_Connection *conn, co
 }
 
 
-/* The headers of a PUT /v1/block: who sends it (request_check), that this node owns the block,
- * its length; then the body is taken in (*con_cls a struct pushing). Answered here only when
- * refused. */
+/* Answers a push refused at its headers, once its body is in; a busy owner says when to try
+ * again. */
+static enum MHD_Result push_refuse(struct MHD_Connection *conn, const struct push_refused *pr)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+	    strlen(pr->no.msg), (void *)pr->no.msg, MHD_RESPMEM_PERSISTENT);
+	if (!resp)
+		return MHD_NO;
+	if (pr == &push_refusals[PUSH_NO_ROOM])
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
+					PEER_SERVER_PUSH_RETRY_AFTER);
+	enum MHD_Result ret = MHD_queue_response(conn, pr->no.status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* The headers of a PUT /v1/block: who sends it (request_check, before anything is allocated),
+ * that this node owns the block, its length, an upload slot; then the body is taken in
+ * (*con_cls a struct pushing). A refusal is *con_cls = one of push_refusals, answered once the
+ * body is in. */
 static enum MHD_Result push_begin(struct peer_server *ps, struct MHD_Connection *conn,
 				  void **con_cls)
 {
-	struct pushing *pu = calloc(1, sizeof(*pu));
-	if (!pu)
-		return MHD_NO;
-	*pu = (struct pushing){.kind = 2, .ps = ps};
-	*con_cls = pu; /* request_done lets go of it from here */
 	struct peer_request rq;
 	const char *mac;
+	struct refusal no;
 	uint64_t clen;
-	if (request_check(ps, conn, "push", &rq, &mac, &pu->no) < 0)
-		return MHD_YES;
-	if (!path_ok(rq.path) || strlen(rq.etag) >= UFS_ETAG_MAX) {
-		pu->no = (struct refusal){MHD_HTTP_BAD_REQUEST, "bad path or etag\n"};
-		return MHD_YES;
+	enum push_no refused;
+	struct source *src = NULL;
+	if (request_check(ps, conn, "push", "PUT", "/v1/block", &rq, &mac, &no) < 0) {
+		refused = no.status == MHD_HTTP_FORBIDDEN ? PUSH_NO_AUTH : PUSH_NO_FIELDS;
+		goto refuse;
 	}
-	if (!header(conn, "X-Weir-Xxh3") || !header(conn, "X-Weir-Body-Auth") ||
-	    !parse_u64(header(conn, "Content-Length"), &clen)) {
-		pu->no = (struct refusal){MHD_HTTP_BAD_REQUEST,
-					  "a pushed block needs Content-Length, X-Weir-Xxh3 and "
-					  "X-Weir-Body-Auth\n"};
-		return MHD_YES;
+	refused = PUSH_NO_PATH;
+	if (!path_ok(rq.path) || strlen(rq.etag) >= UFS_ETAG_MAX)
+		goto refuse;
+	refused = PUSH_NO_LENGTH_HEADER;
+	if (!parse_u64(header(conn, "Content-Length"), &clen))
+		goto refuse;
+	refused = PUSH_NO_SOURCE;
+	if (ps->cfg.sources.acquire(ps->cfg.sources.userdata, rq.source, &src) < 0) {
+		src = NULL;
+		goto refuse;
 	}
-	if (ps->cfg.sources.acquire(ps->cfg.sources.userdata, rq.source, &pu->src) < 0) {
-		pu->src = NULL;
-		pu->no = (struct refusal){MHD_HTTP_NOT_FOUND, "no such source open here\n"};
-		return MHD_YES;
-	}
-	const struct fetcher_route *rt = fetcher_get_route(pu->src->fetcher);
-	uint64_t bs = pu->src->block_size, nblocks = (rq.size + bs - 1) / bs;
-	if (rq.block >= nblocks) {
-		pu->no = (struct refusal){MHD_HTTP_RANGE_NOT_SATISFIABLE, "no such block\n"};
-		return MHD_YES;
-	}
+	const struct fetcher_route *rt = fetcher_get_route(src->fetcher);
+	uint64_t bs = src->block_size, nblocks = (rq.size + bs - 1) / bs;
+	refused = PUSH_NO_BLOCK;
+	if (rq.block >= nblocks)
+		goto refuse;
 	/* Only the owner keeps a pushed block: readers look for it there, and a node that
 	 * does not own it must not be made to fill its tiers with it. */
 	int owner[1];
@@ -639,45 +713,60 @@ static enum MHD_Result push_begin(struct peer_server *ps, struct MHD_Connection 
 	bool owned = rt && cluster_owners(v, rq.source, rt->replicas, rq.path, rq.block, owner, 1) &&
 		     owner[0] == cluster_self(v);
 	cluster_view_put(v);
-	if (!owned) {
-		pu->no = (struct refusal){421, "this node does not own that block\n"};
-		return MHD_YES;
-	}
+	refused = PUSH_NO_OWNER;
+	if (!owned)
+		goto refuse;
 	uint64_t len = rq.block + 1 < nblocks ? bs : rq.size - rq.block * bs;
-	if (clen != len) {
-		pu->no = (struct refusal){MHD_HTTP_BAD_REQUEST, "the body is not the block's length\n"};
-		return MHD_YES;
+	refused = PUSH_NO_LENGTH;
+	if (clen != len)
+		goto refuse;
+	/* a slot, then the buffer: at most PEER_SERVER_MAX_PUSHES blocks in memory here */
+	refused = PUSH_NO_ROOM;
+	if (atomic_fetch_add(&ps->pushes, 1) >= PEER_SERVER_MAX_PUSHES) {
+		atomic_fetch_sub(&ps->pushes, 1);
+		goto refuse;
 	}
-	pu->len = (uint32_t)len;
-	pu->buf = malloc(len);
-	return pu->buf ? MHD_YES : MHD_NO;
+	struct pushing *pu = calloc(1, sizeof(*pu));
+	char *buf = pu ? malloc(len) : NULL;
+	if (!buf) {
+		free(pu);
+		atomic_fetch_sub(&ps->pushes, 1);
+		ps->cfg.sources.release(ps->cfg.sources.userdata, src);
+		return MHD_NO;
+	}
+	*pu = (struct pushing){.kind = 2, .ps = ps, .src = src, .buf = buf, .len = (uint32_t)len};
+	*con_cls = pu; /* request_done lets go of it from here */
+	return MHD_YES;
+refuse:
+	if (src)
+		ps->cfg.sources.release(ps->cfg.sources.userdata, src);
+	*con_cls = (void *)&push_refusals[refused];
+	return MHD_YES;
 }
 
-/* The whole body is in: checked against its sum and MAC, then the version, then stored. */
+/* The whole body is in: checked against the SHA-256 its MAC covers, then the version, then
+ * stored. */
 static enum MHD_Result push_end(struct peer_server *ps, struct MHD_Connection *conn,
 				struct pushing *pu)
 {
 	struct cluster_stats *st = cluster_get_stats(ps->cfg.cluster);
-	if (pu->no.status)
-		return reply_text(conn, pu->no.status, pu->no.msg);
 	struct peer_request rq;
 	const char *mac;
-	int r = request_check(ps, conn, "push", &rq, &mac, &pu->no); /* as at the start */
-	if (r < 0)
-		return reply_text(conn, pu->no.status, pu->no.msg);
-	char *end = NULL;
-	const char *sumhex = header(conn, "X-Weir-Xxh3");
-	uint64_t want = sumhex ? strtoull(sumhex, &end, 16) : 0;
-	if (pu->overflow || pu->got != pu->len || !end || *end || end == sumhex ||
-	    XXH3_64bits(pu->buf, pu->len) != want ||
-	    peer_auth_verify_reply(ps->cfg.key, mac, pu->len, want,
-				   header(conn, "X-Weir-Body-Auth")) < 0) {
+	struct refusal no;
+	int r = request_check(ps, conn, "push", "PUT", "/v1/block", &rq, &mac, &no);
+	if (r < 0) /* as at the start: the request's fields are the same */
+		return reply_text(conn, no.status, no.msg);
+	char digest[PEER_AUTH_MAC_HEX];
+	if (!pu->overflow && pu->got == pu->len)
+		peer_auth_body_digest(pu->buf, pu->len, digest);
+	if (pu->overflow || pu->got != pu->len || strcmp(digest, rq.body_sha256) != 0) {
 		atomic_fetch_add(&st->bad_bytes, 1);
 		log_warn("peer %.64s pushed block %" PRIu64 " of \"%s\" with bytes that fail their "
-			 "length, checksum or MAC; dropped",
+			 "length or the SHA-256 its MAC covers; dropped",
 			 rq.node, rq.block, rq.path);
 		return reply_text(conn, MHD_HTTP_BAD_REQUEST, "the bytes fail their check\n");
 	}
+	uint64_t sum = XXH3_64bits(pu->buf, pu->len); /* the index's checksum of the block */
 	struct ufs_attr attr = {.size = rq.size, .mtime = rq.mtime}, cur;
 	snprintf(attr.etag, sizeof(attr.etag), "%s", rq.etag);
 	bool changed;
@@ -688,15 +777,15 @@ static enum MHD_Result push_end(struct peer_server *ps, struct MHD_Connection *c
 	if (r == 0)
 		r = block_store_object_sync(pu->src->store, rq.path, &attr, &obj);
 	if (r == 0)
-		r = fetcher_put(pu->src->fetcher, obj, rq.block, pu->buf, pu->len, want);
+		r = fetcher_put(pu->src->fetcher, obj, rq.block, pu->buf, pu->len, sum);
 	static const struct errno_refusal own[] = {
 	    {-EEXIST, {MHD_HTTP_CONFLICT, "this node fetches that block itself\n"}},
 	};
 	if (r == 0)
 		return reply_text(conn, MHD_HTTP_OK, "kept\n");
-	const struct refusal *no = block_refusal(r, own, sizeof(own) / sizeof(own[0]));
-	if (no)
-		return reply_text(conn, no->status, no->msg);
+	const struct refusal *nr = block_refusal(r, own, sizeof(own) / sizeof(own[0]));
+	if (nr)
+		return reply_text(conn, nr->status, nr->msg);
 	log_debug("push of block %" PRIu64 " of \"%s\" from %.64s not kept: %s", rq.block, rq.path,
 		  rq.node, strerror(-r));
 	return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot keep it now\n");
@@ -706,13 +795,16 @@ static enum MHD_Result push_end(struct peer_server *ps, struct MHD_Connection *c
 static enum MHD_Result push_request(struct peer_server *ps, struct MHD_Connection *conn,
 				    const char *upload, size_t *upload_size, void **con_cls)
 {
-	struct pushing *pu = *con_cls;
-	if (!pu)
+	if (!*con_cls)
 		return push_begin(ps, conn, con_cls);
-	if (*upload_size && !pu->buf) {
-		*upload_size = 0; /* refused at its headers: the body is dropped */
-		return MHD_YES;
+	if (*(int *)*con_cls == 3) {
+		if (*upload_size) {
+			*upload_size = 0; /* refused at its headers: the body is dropped */
+			return MHD_YES;
+		}
+		return push_refuse(conn, *con_cls);
 	}
+	struct pushing *pu = *con_cls;
 	if (*upload_size) {
 		if (*upload_size > pu->len - pu->got) {
 			pu->overflow = true;
@@ -754,7 +846,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	struct peer_request rq;
 	const char *mac;
 	struct refusal no;
-	int r = request_check(ps, conn, is_load ? "load" : "block", &rq, &mac, &no);
+	int r = request_check(ps, conn, is_load ? "load" : "block", method, url, &rq, &mac, &no);
 	if (r < 0)
 		return reply_text(conn, no.status, no.msg);
 	if (is_load) {
@@ -787,9 +879,9 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 		    {-ERANGE, {MHD_HTTP_RANGE_NOT_SATISFIABLE, "no such block\n"}},
 		    {-EAGAIN, {MHD_HTTP_SERVICE_UNAVAILABLE, "busy\n"}},
 		};
-		const struct refusal *no = block_refusal(r, own, sizeof(own) / sizeof(own[0]));
-		if (no)
-			return reply_text(conn, no->status, no->msg);
+		const struct refusal *nr = block_refusal(r, own, sizeof(own) / sizeof(own[0]));
+		if (nr)
+			return reply_text(conn, nr->status, nr->msg);
 		return reply_text(conn, MHD_HTTP_BAD_GATEWAY, "cannot read the block\n");
 	}
 	uint32_t len = fr.len;
@@ -851,7 +943,9 @@ int peer_server_start(const struct peer_server_config *cfg, struct peer_server *
 				     MHD_USE_POLL | MHD_USE_ERROR_LOG,
 				 0, NULL, NULL, answer, ps, MHD_OPTION_SOCK_ADDR,
 				 (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT,
-				 (unsigned)120, MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
+				 (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
+				 (unsigned)PEER_SERVER_MAX_CONNECTIONS, MHD_OPTION_NOTIFY_COMPLETED,
+				 request_done, NULL,
 				 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	if (!ps->d) {
 		snprintf(errbuf, errlen,

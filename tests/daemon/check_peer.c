@@ -27,7 +27,9 @@ static struct peer_key key_of(const char *s)
 
 static struct peer_request sample(void)
 {
-	return (struct peer_request){.node = "n2",
+	return (struct peer_request){.method = "GET",
+				     .endpoint = "/v1/block",
+				     .node = "n2",
 				     .time = 1000,
 				     .source = "0123456789abcdef",
 				     .path = "/a/b.bin",
@@ -76,6 +78,96 @@ START_TEST(request_mac_checks_every_field)
 	ck_assert_int_eq(peer_auth_verify_request(&k, &rq, bad, 1010, 60), -EACCES);
 	ck_assert_int_eq(peer_auth_verify_request(&k, &rq, "", 1010, 60), -EACCES);
 	ck_assert_int_eq(peer_auth_verify_request(&k, &rq, NULL, 1010, 60), -EACCES);
+}
+END_TEST
+
+START_TEST(method_and_endpoint_are_signed)
+{
+	struct peer_key k = key_of("0123456789abcdef0123");
+	struct peer_request rq = sample();
+	char mac[PEER_AUTH_MAC_HEX];
+	ck_assert_int_eq(peer_auth_sign_request(&k, &rq, mac), 0);
+	/* a captured GET replayed as a PUT (with or without a body digest), a POST, or to
+	 * another endpoint */
+	struct peer_request t = rq;
+	t.method = "PUT";
+	ck_assert_int_eq(peer_auth_verify_request(&k, &t, mac, 1010, 60), -EACCES);
+	char digest[PEER_AUTH_MAC_HEX];
+	peer_auth_body_digest("", 0, digest);
+	t.body_sha256 = digest;
+	ck_assert_int_eq(peer_auth_verify_request(&k, &t, mac, 1010, 60), -EACCES);
+	t = rq;
+	t.method = "POST";
+	ck_assert_int_eq(peer_auth_verify_request(&k, &t, mac, 1010, 60), -EACCES);
+	t = rq;
+	t.endpoint = "/v1/load";
+	ck_assert_int_eq(peer_auth_verify_request(&k, &t, mac, 1010, 60), -EACCES);
+	/* and a PUT's MAC is no GET's */
+	t = rq;
+	t.method = "PUT";
+	t.body_sha256 = digest;
+	char pmac[PEER_AUTH_MAC_HEX];
+	ck_assert_int_eq(peer_auth_sign_request(&k, &t, pmac), 0);
+	ck_assert_int_eq(peer_auth_verify_request(&k, &t, pmac, 1010, 60), 0);
+	ck_assert_int_eq(peer_auth_verify_request(&k, &rq, pmac, 1010, 60), -EACCES);
+	/* a request must say its method and endpoint; neither may hide a newline */
+	t = rq;
+	t.method = NULL;
+	ck_assert_int_eq(peer_auth_sign_request(&k, &t, mac), -EINVAL);
+	t = rq;
+	t.endpoint = "";
+	ck_assert_int_eq(peer_auth_sign_request(&k, &t, mac), -EINVAL);
+	t = rq;
+	t.method = "GET\n/v1/block";
+	ck_assert_int_eq(peer_auth_sign_request(&k, &t, mac), -EINVAL);
+}
+END_TEST
+
+START_TEST(pushed_body_is_signed_by_its_sha256)
+{
+	struct peer_key k = key_of("0123456789abcdef0123");
+	/* the digest is SHA-256 itself (FIPS 180-2's "abc" vector), not a fast checksum */
+	char digest[PEER_AUTH_MAC_HEX];
+	peer_auth_body_digest("abc", 3, digest);
+	ck_assert_str_eq(digest,
+			 "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	size_t len = 1048576 + 123;
+	unsigned char *body = malloc(len);
+	ck_assert_ptr_nonnull(body);
+	for (size_t i = 0; i < len; i++)
+		body[i] = (unsigned char)(i * 2654435761u >> 13);
+	struct peer_request rq = sample();
+	rq.method = "PUT";
+	rq.body_sha256 = digest;
+	peer_auth_body_digest(body, len, digest);
+	char mac[PEER_AUTH_MAC_HEX];
+	ck_assert_int_eq(peer_auth_sign_request(&k, &rq, mac), 0);
+	ck_assert_int_eq(peer_auth_verify_request(&k, &rq, mac, 1010, 60), 0);
+	/* any byte flipped (first, last, and every 65,537th between) gives a body the MAC refuses:
+	 * the server digests what it received and checks the MAC with that digest */
+	for (size_t i = 0; i <= len / 65537 + 1; i++) {
+		size_t at = i <= len / 65537 ? i * 65537 : len - 1;
+		char got[PEER_AUTH_MAC_HEX];
+		body[at] ^= 0x01;
+		peer_auth_body_digest(body, len, got);
+		body[at] ^= 0x01;
+		ck_assert_str_ne(got, digest);
+		struct peer_request t = rq;
+		t.body_sha256 = got;
+		ck_assert_int_eq(peer_auth_verify_request(&k, &t, mac, 1010, 60), -EACCES);
+	}
+	/* one byte short, or no digest at all */
+	char got[PEER_AUTH_MAC_HEX];
+	peer_auth_body_digest(body, len - 1, got);
+	struct peer_request t = rq;
+	t.body_sha256 = got;
+	ck_assert_int_eq(peer_auth_verify_request(&k, &t, mac, 1010, 60), -EACCES);
+	t.body_sha256 = NULL;
+	ck_assert_int_eq(peer_auth_verify_request(&k, &t, mac, 1010, 60), -EACCES);
+	/* the same signed push replayed outside the time window */
+	ck_assert_int_eq(peer_auth_verify_request(&k, &rq, mac, 1061, 60), -ETIME);
+	ck_assert_int_eq(peer_auth_verify_request(&k, &rq, mac, 939, 60), -ETIME);
+	free(body);
 }
 END_TEST
 
@@ -532,6 +624,8 @@ Suite *peer_suite(void)
 	TCase *tc = tcase_create("auth");
 	tcase_add_test(tc, request_mac_checks_every_field);
 	tcase_add_test(tc, newlines_cannot_shift_fields);
+	tcase_add_test(tc, method_and_endpoint_are_signed);
+	tcase_add_test(tc, pushed_body_is_signed_by_its_sha256);
 	tcase_add_test(tc, reply_mac_binds_bytes_to_request);
 	tcase_add_test(tc, key_file_checks);
 	tcase_add_test(tc, key_from_bytes);

@@ -135,6 +135,13 @@ for i in 1 2 3; do
 	case "$st" in 412 | 421) ;; *) fail "a block of another version pushed to node $i got $st, expected 412 (owner) or 421" ;; esac
 done
 ok "a block of another version is refused (412 at its owner)"
+# the MAC covers the method: a captured GET cannot be replayed as a PUT, nor a PUT as a GET
+for i in 1 2 3; do
+	st="$(req "http://$(ip_of "$i"):$PEER_PORT" "$TMP/key" n1 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG" --push "$TMP/block1" --sign-as GET)"
+	[ "$st" = 403 ] || fail "a block pushed to node $i under a GET's MAC got $st, expected 403"
+done
+expect_status 403 "a GET of block 1 under a PUT's MAC" "$N2" "$TMP/key" n1 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG" --sign-as PUT
+ok "a GET's MAC does not pass for a PUT on any node, nor a PUT's for a GET"
 # DataLoad share requests (POST /v1/load): the same signature, never a block request's fields
 SPEC='{"paths":["/sub"],"nodes":["n1","n2","n3"]}'
 expect_status 400 "a block request's signed fields sent as a load request" "$N2" "$TMP/key" n1 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG" --load

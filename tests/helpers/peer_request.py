@@ -5,12 +5,12 @@
 # --load it POSTs the same signed fields to /v1/load (a DataLoad share request: PATH is the spec
 # or "", BLOCK the load id, SIZE the op: 1 start, 2 status, 3 cancel; MTIME 0, ETAG weir-load).
 # With --push FILE it PUTs FILE's bytes to /v1/block as a node that fetched the block for its
-# owner does: their XXH3 (libxxhash) and a MAC binding them to the request; --flip changes a
-# byte after signing.
+# owner does: their SHA-256 in X-Weir-Body-Sha256, among the signed fields; --flip changes a
+# byte after signing. The MAC covers the method and endpoint; --sign-as METHOD signs for
+# another method than the one sent (a captured GET replayed as a PUT).
 #   peer_request.py URL KEYFILE NODE SOURCE PATH BLOCK SIZE MTIME ETAG [--skew S] [--mac HEX]
-#                   [--out FILE] [--load] [--push FILE [--flip]]
+#                   [--out FILE] [--load] [--push FILE [--flip]] [--sign-as METHOD]
 import argparse
-import ctypes
 import hashlib
 import hmac
 import sys
@@ -28,34 +28,35 @@ ap.add_argument("--out")
 ap.add_argument("--load", action="store_true", help="POST /v1/load instead of GET /v1/block")
 ap.add_argument("--push", help="PUT this file's bytes as the block")
 ap.add_argument("--flip", action="store_true", help="with --push: spoil a byte after signing")
+ap.add_argument("--sign-as", help="sign for this method instead of the one sent")
 a = ap.parse_args()
 
 key = open(a.keyfile, "rb").read()
 if key.endswith(b"\n"):
     key = key[:-1]
 t = int(time.time()) + a.skew
-text = "\n".join(["weir-peer-request-v1", a.node, str(t), a.source, a.path, a.block, a.size,
-                  a.mtime, a.etag])
+method = "PUT" if a.push else "POST" if a.load else "GET"
+endpoint = "/v1/load" if a.load else "/v1/block"
+data = b"" if a.load else None
+digest = ""
+if a.push:
+    data = bytearray(open(a.push, "rb").read())
+    digest = hashlib.sha256(data).hexdigest()
+signed = a.sign_as or method
+text = "\n".join(["weir-peer-request-v2", signed, endpoint, a.node, str(t), a.source, a.path,
+                  a.block, a.size, a.mtime, a.etag, digest if signed == "PUT" else ""])
 mac = a.mac or hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 q = urllib.parse.urlencode({"source": a.source, "path": a.path, "block": a.block,
                             "size": a.size, "mtime": a.mtime, "etag": a.etag})
 headers = {"X-Weir-Node": a.node, "X-Weir-Time": str(t), "X-Weir-Auth": mac}
-data = b"" if a.load else None
 if a.push:
-    data = bytearray(open(a.push, "rb").read())
-    xx = ctypes.CDLL("libxxhash.so.0")
-    xx.XXH3_64bits.restype = ctypes.c_uint64
-    xx.XXH3_64bits.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
-    sumhex = "%016x" % xx.XXH3_64bits(bytes(data), len(data))
-    body = "\n".join(["weir-peer-reply-v1", mac, str(len(data)), sumhex])
-    headers["X-Weir-Xxh3"] = sumhex
-    headers["X-Weir-Body-Auth"] = hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
+    headers["X-Weir-Body-Sha256"] = digest
     headers["Content-Type"] = "application/octet-stream"
     if a.flip:
         data[len(data) // 2] ^= 0x01
     data = bytes(data)
 req = urllib.request.Request(a.url.rstrip("/") + ("/v1/load?" if a.load else "/v1/block?") + q,
-                             headers=headers, data=data, method="PUT" if a.push else None)
+                             headers=headers, data=data, method=method)
 try:
     with urllib.request.urlopen(req, timeout=30) as r:
         body = r.read()
