@@ -24,13 +24,18 @@
 #include "rendezvous.h"
 #include "tree_walk.h"
 
+#include <openssl/evp.h>
+
 #define LOAD_WORKERS 4
 #define POLL_MS 100
 #define POLL_FAILS_LOST 3 /* polls failed in a row before a node's share moves */
+/* A spread load whose nodes planned over different trees is planned again, every node listing
+ * afresh, up to this many times in all; then it fails naming the nodes. */
+#define LOAD_PLAN_TRIES 3
 
 struct load_file {
 	char *path;
-	uint64_t size;
+	uint64_t size; /* as listed: the plan's blocks (load_one refuses another size) */
 	/* A shared load's plan (balance()): per block, its owner's and its fetcher's index in
 	 * l->share; read-only once the workers run. */
 	uint8_t *owner, *assign;
@@ -71,6 +76,12 @@ struct load {
 	size_t nremotes;
 	pthread_t thread;
 	atomic_int stop; /* set by the owner to end the walk early; read by the worker */
+	/* Set by the load thread when a node's plan differs from this one's: the workers stop and
+	 * the load is planned again (plan agreement, below). */
+	atomic_int replan;
+	bool fresh;	  /* list the tree afresh (walk TTL 0): a plan after a disagreement */
+	char plan[65];	  /* under lock: the plan's fingerprint, "" until planned */
+	char odd[254];	  /* the load thread's: the node whose plan differed last */
 	/* Guards the plan, the progress and the remotes' reports; held for memory updates only,
 	 * never across a fetch, a walk of the UFS, a peer request or a join. */
 	pthread_mutex_t lock;
@@ -79,6 +90,7 @@ struct load {
 	size_t next;			 /* under lock: next file to take */
 	uint64_t tree_bytes, tree_files; /* under lock: the whole plan, every node's share */
 	uint64_t ufs_bytes_at_start;
+	uint64_t remote_ufs_before; /* under lock: the remotes' UFS bytes under earlier plans */
 	atomic_uint_fast64_t bytes_done, files_done;
 	struct load_progress prog; /* under lock: totals (this node's share), times, error */
 };
@@ -86,6 +98,12 @@ struct load {
 static int64_t now_ms(void)
 {
 	return meta_cache_now_ms();
+}
+
+/* Whether the workers and the polls stop: the load ends, or it is to be planned again. */
+static bool halted(const struct load *l)
+{
+	return atomic_load(&l->stop) || atomic_load(&l->replan);
 }
 
 static void fail_msg(struct load *l, int err, const char *msg)
@@ -293,6 +311,54 @@ static int hand_over(struct load *l, const struct load_file *lf, uint64_t obj,
 	return 0;
 }
 
+/* Plan agreement. Every node of a spread load computes its plan from its own listing; a node
+ * whose listing is stale (a file added or changed after it listed) computes another plan, and
+ * a block can then be left to a node that does not know it: fetched by nobody. So each node
+ * fingerprints what its plan is made of (this function: the block size, the node set in plan
+ * order, every file's path and size in plan order) and reports it with its progress;
+ * the asking node compares every node's with its own as soon as both are known and, when one
+ * differs, stops the load and plans it again with every node listing afresh (LOAD_PLAN_TRIES
+ * in all), then fails naming the node. A load counts as done only when every node finished
+ * with the same fingerprint (on Kubernetes the controller checks it: load_share_total). An
+ * owner's final sweep of its own blocks was not chosen: it cannot see a file missing from its
+ * own listing, and it races the hand-overs still in flight. A member that joins mid-load is
+ * outside the load's node set (fixed at its start) and plans nothing; one that leaves has its
+ * share loaded by the asking node through the blocks' next owners. The mtime and ETag are left
+ * out: they are no input of the plan (a file's blocks and their owners follow from its path and
+ * size), and nodes that know one version can hold different attributes of it (an HTML listing
+ * gives minutes, a HEAD seconds and an ETag); a file whose size changed after it was listed fails
+ * the load (load_one), one changed in place is fetched by each owner at the version it finds.
+ * Sets l->plan. */
+static void plan_print(struct load *l)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	char hexd[65], num[96];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+		EVP_MD_CTX_free(ctx);
+		return; /* no plan: it agrees with nobody, and the load fails after its tries */
+	}
+	int n = snprintf(num, sizeof(num), "weir-load-plan-v1\n%" PRIu64 "\n%zu\n",
+			 (uint64_t)l->src->block_size, l->nshare);
+	EVP_DigestUpdate(ctx, num, (size_t)n);
+	for (size_t i = 0; i < l->nshare; i++)
+		EVP_DigestUpdate(ctx, l->share[i], strlen(l->share[i]) + 1); /* with its NUL */
+	for (size_t i = 0; i < l->nfiles; i++) {
+		const struct load_file *lf = &l->files[i];
+		EVP_DigestUpdate(ctx, lf->path, strlen(lf->path) + 1);
+		n = snprintf(num, sizeof(num), "%" PRIu64 "\n", lf->size);
+		EVP_DigestUpdate(ctx, num, (size_t)n);
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	for (unsigned i = 0; i < mdlen && i < 32; i++)
+		snprintf(hexd + 2 * i, 3, "%02x", md[i]);
+	pthread_mutex_lock(&l->lock);
+	snprintf(l->plan, sizeof(l->plan), "%s", hexd);
+	pthread_mutex_unlock(&l->lock);
+}
+
 static int load_one(struct load *l, const struct load_file *lf)
 {
 	struct source *src = l->src;
@@ -300,6 +366,8 @@ static int load_one(struct load *l, const struct load_file *lf)
 	bool changed;
 	int r = meta_cache_validate(src->meta, lf->path, l->ttl_ms, false, &a, &changed);
 	uint64_t obj;
+	if (r == 0 && l->nshare && a.size != lf->size)
+		r = -ESTALE; /* the plan gave out another size's blocks */
 	if (r == 0)
 		r = block_store_object_sync(src->store, lf->path, &a, &obj);
 	if (r < 0)
@@ -313,7 +381,7 @@ static int load_one(struct load *l, const struct load_file *lf)
 #define OWN_HERE(b)                                                                                \
 	(assigned(l, lf, (b)) &&                                                                   \
 	 (!l->nshare || l->takeover || (int)lf->owner[(b)] == l->self_share))
-	for (uint64_t b = 0; b < nblocks && !l->stop; b++) {
+	for (uint64_t b = 0; b < nblocks && !halted(l); b++) {
 		if (!assigned(l, lf, b))
 			continue;
 		if (!OWN_HERE(b)) {
@@ -351,7 +419,7 @@ static int load_one(struct load *l, const struct load_file *lf)
 		atomic_fetch_add(&l->bytes_done, fr.len);
 	}
 #undef OWN_HERE
-	return l->stop ? -ECANCELED : 0;
+	return halted(l) ? -ECANCELED : 0;
 }
 
 static void *worker(void *arg)
@@ -359,12 +427,21 @@ static void *worker(void *arg)
 	struct load *l = arg;
 	for (;;) {
 		pthread_mutex_lock(&l->lock);
-		size_t i = l->next < l->nfiles && !l->stop ? l->next++ : (size_t)-1;
+		size_t i = l->next < l->nfiles && !halted(l) ? l->next++ : (size_t)-1;
 		pthread_mutex_unlock(&l->lock);
 		if (i == (size_t)-1)
 			break;
 		const struct load_file *lf = &l->files[i];
 		int r = load_one(l, lf);
+		if (r == -ESTALE && l->nshare) {
+			char msg[sizeof(l->prog.message)];
+			snprintf(msg, sizeof(msg),
+				 "\"%s\": changed during the load (listed as %" PRIu64 " bytes); run "
+				 "the load again",
+				 lf->path, lf->size);
+			fail_msg(l, r, msg);
+			break;
+		}
 		if (r < 0 && r != -ECANCELED) {
 			fail(l, r, lf->path);
 			break;
@@ -406,7 +483,7 @@ static void crew_join(struct crew *c)
 static bool crew_idle(struct load *l)
 {
 	pthread_mutex_lock(&l->lock);
-	bool idle = l->next >= l->nfiles || l->stop;
+	bool idle = l->next >= l->nfiles || halted(l);
 	pthread_mutex_unlock(&l->lock);
 	return idle;
 }
@@ -457,6 +534,17 @@ static bool remotes_poll(struct load *l)
 			continue;
 		}
 		rm->fails = 0;
+		/* a node that planned over another tree: the load is planned again (plan_print) */
+		if (!rep.error[0] && (rep.plan[0] || rep.finished) && strcmp(rep.plan, l->plan)) {
+			log_warn("load %016" PRIx64 " of %s: node %s planned over another tree "
+				 "(plan %.12s, this node's %.12s): a listing was stale or a file "
+				 "changed; stopping to plan again",
+				 l->spread_id, l->src->url, l->share[rm->share],
+				 rep.plan[0] ? rep.plan : "(none)", l->plan[0] ? l->plan : "(none)");
+			snprintf(l->odd, sizeof(l->odd), "%s", l->share[rm->share]);
+			atomic_store(&l->replan, 1);
+			return true;
+		}
 		pthread_mutex_lock(&l->lock);
 		rm->bytes_done = rep.bytes_done;
 		rm->files_done = rep.files_done;
@@ -490,7 +578,7 @@ static void remotes_cancel(struct load *l)
 
 static void nap(struct load *l, unsigned ms)
 {
-	for (unsigned t = 0; t < ms && !l->stop; t += 50)
+	for (unsigned t = 0; t < ms && !halted(l); t += 50)
 		usleep(50 * 1000);
 }
 
@@ -503,14 +591,14 @@ static void spread_run(struct load *l, int self_share)
 	if (l->mask)
 		crew_start(l, &c);
 	bool remotes_done = false;
-	while (!l->stop) {
+	while (!halted(l)) {
 		remotes_done = remotes_poll(l);
 		if (remotes_done && (!l->mask || crew_idle(l)))
 			break;
 		nap(l, POLL_MS);
 	}
 	crew_join(&c);
-	while (!l->stop && !remotes_done) {
+	while (!halted(l) && !remotes_done) {
 		remotes_done = remotes_poll(l);
 		if (!remotes_done)
 			nap(l, POLL_MS);
@@ -519,7 +607,7 @@ static void spread_run(struct load *l, int self_share)
 	for (size_t i = 0; i < l->nremotes; i++)
 		if (l->remotes[i].lost)
 			lost |= 1ull << l->remotes[i].share;
-	if (!l->stop && lost) {
+	if (!halted(l) && lost) {
 		/* Their blocks go through the fetcher to their next owners (the lost nodes are
 		 * marked down), who fetch and keep them. */
 		l->mask = lost;
@@ -528,6 +616,79 @@ static void spread_run(struct load *l, int self_share)
 		crew_join(&c);
 	}
 	remotes_cancel(l);
+}
+
+/* Lists the tree (afresh when l->fresh) and, for a share, plans it and fingerprints the plan.
+ * Returns 0 or -errno (the load failed: said). */
+static int plan_make(struct load *l)
+{
+	int r = 0;
+	for (size_t i = 0; i < l->npaths && r == 0; i++) {
+		r = tree_walk(l->src->meta, l->paths[i], l->fresh ? 0 : l->ttl_ms, plan_file, l,
+			      &l->stop);
+		if (r < 0)
+			fail(l, r, l->paths[i]);
+	}
+	if (r == 0 && l->nshare) {
+		r = balance(l);
+		if (r < 0)
+			fail_msg(l, r, "cannot plan the load's share (out of memory)");
+		else
+			plan_print(l);
+	}
+	return r;
+}
+
+/* After a node planned over another tree: forgets the plan and the progress made under it (the
+ * blocks stay cached: loading them again finds them) and readies a new one under a new id, its
+ * nodes asked to list afresh. Called on the load thread with no worker running. Returns 0 or
+ * -errno. */
+static int plan_reset(struct load *l)
+{
+	pthread_mutex_lock(&l->lock);
+	for (size_t i = 0; i < l->nfiles; i++) {
+		free(l->files[i].path);
+		free(l->files[i].owner);
+		free(l->files[i].assign);
+	}
+	l->nfiles = l->next = 0;
+	l->tree_bytes = l->tree_files = 0;
+	l->prog.bytes_total = l->prog.files_total = 0;
+	l->plan[0] = '\0';
+	for (size_t i = 0; i < l->nremotes; i++) {
+		struct remote *rm = &l->remotes[i];
+		rm->fails = 0;
+		l->remote_ufs_before += rm->ufs_bytes;
+		rm->bytes_done = rm->files_done = rm->ufs_bytes = 0;
+		rm->finished = rm->lost = false;
+	}
+	pthread_mutex_unlock(&l->lock);
+	atomic_store(&l->bytes_done, 0);
+	atomic_store(&l->files_done, 0);
+	atomic_store(&l->handed_bytes, 0);
+	l->takeover = false;
+	l->fresh = true;
+	if (l->route) {
+		/* a new id (the old one ended at the peers: a start with it is refused as a
+		 * replay), and the spec asks for fresh listings */
+		json_object *spec = json_tokener_parse(l->spec);
+		if (!spec)
+			return -ENOMEM;
+		json_object_object_add(spec, "fresh", json_object_new_boolean(true));
+		char *js = strdup(json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN));
+		json_object_put(spec);
+		if (!js)
+			return -ENOMEM;
+		free(l->spec);
+		l->spec = js;
+		uint64_t id = 0;
+		while (id == 0 || id == l->spread_id)
+			if (getrandom(&id, sizeof(id), 0) < 0)
+				return -errno;
+		l->spread_id = id;
+	}
+	atomic_store(&l->replan, 0);
+	return 0;
 }
 
 static void *load_thread(void *arg)
@@ -539,27 +700,39 @@ static void *load_thread(void *arg)
 			self_share = (int)i;
 	l->self_share = self_share;
 	l->mask = self_share >= 0 ? 1ull << self_share : 0;
-	if (l->route)
-		remotes_start(l); /* they walk the tree while this node does */
 	int r = 0;
-	for (size_t i = 0; i < l->npaths && r == 0; i++) {
-		r = tree_walk(l->src->meta, l->paths[i], l->ttl_ms, plan_file, l, &l->stop);
-		if (r < 0)
-			fail(l, r, l->paths[i]);
-	}
-	if (r == 0 && l->nshare) {
-		r = balance(l);
-		if (r < 0)
-			fail_msg(l, r, "cannot plan the load's share (out of memory)");
-	}
-	if (r == 0 && l->route) {
-		spread_run(l, self_share);
-	} else if (r == 0) {
-		struct crew c = {0};
-		crew_start(l, &c);
-		crew_join(&c);
-	} else if (l->route) {
-		remotes_cancel(l);
+	for (unsigned attempt = 1;; attempt++) {
+		if (l->route)
+			remotes_start(l); /* they walk the tree while this node does */
+		r = plan_make(l);
+		if (r == 0 && l->route) {
+			spread_run(l, self_share);
+		} else if (r == 0) {
+			struct crew c = {0};
+			crew_start(l, &c);
+			crew_join(&c);
+		} else if (l->route) {
+			remotes_cancel(l);
+		}
+		if (r < 0 || !atomic_load(&l->replan) || atomic_load(&l->stop))
+			break;
+		if (attempt == LOAD_PLAN_TRIES) {
+			char msg[sizeof(l->prog.message)];
+			snprintf(msg, sizeof(msg),
+				 "node %s planned the load over another tree than this node, %d "
+				 "times with fresh listings: the tree keeps changing; run the load "
+				 "again",
+				 l->odd, LOAD_PLAN_TRIES);
+			fail_msg(l, -ESTALE, msg);
+			break;
+		}
+		r = plan_reset(l);
+		if (r < 0) {
+			fail_msg(l, r, "cannot plan the load again (out of memory)");
+			break;
+		}
+		log_notice("load of %s: planning again (try %u of %d), every node listing afresh",
+			   l->src->url, attempt + 1, LOAD_PLAN_TRIES);
 	}
 	pthread_mutex_lock(&l->lock);
 	l->prog.finished = true;
@@ -648,7 +821,7 @@ static int spread_setup(struct load *l, const struct fetcher_route *rt)
 
 static int load_new(struct source *src, const char *const *paths, size_t npaths, unsigned ttl_ms,
 		    const char *const *nodes, size_t nnodes, const char *self, bool spread,
-		    struct load **ret)
+		    bool fresh, struct load **ret)
 {
 	if (nnodes > 64)
 		return -E2BIG; /* the mask's bits */
@@ -659,6 +832,7 @@ static int load_new(struct source *src, const char *const *paths, size_t npaths,
 	pthread_mutex_init(&l->lock, NULL);
 	l->src = src;
 	l->ttl_ms = ttl_ms;
+	l->fresh = fresh;
 	l->paths = calloc(npaths ? npaths : 1, sizeof(char *));
 	if (!l->paths)
 		goto fail;
@@ -706,13 +880,14 @@ fail:
 int load_start(struct source *src, const char *const *paths, size_t npaths, unsigned ttl_ms,
 	       struct load **ret)
 {
-	return load_new(src, paths, npaths, ttl_ms, NULL, 0, NULL, true, ret);
+	return load_new(src, paths, npaths, ttl_ms, NULL, 0, NULL, true, false, ret);
 }
 
 int load_start_share(struct source *src, const char *const *paths, size_t npaths, unsigned ttl_ms,
-		     const char *const *nodes, size_t nnodes, const char *self, struct load **ret)
+		     const char *const *nodes, size_t nnodes, const char *self, bool fresh,
+		     struct load **ret)
 {
-	return load_new(src, paths, npaths, ttl_ms, nodes, nnodes, self, nnodes == 0, ret);
+	return load_new(src, paths, npaths, ttl_ms, nodes, nnodes, self, nnodes == 0, fresh, ret);
 }
 
 void load_get_progress(struct load *l, struct load_progress *ret)
@@ -720,10 +895,12 @@ void load_get_progress(struct load *l, struct load_progress *ret)
 	uint64_t done = 0, files = 0, ufs = 0;
 	pthread_mutex_lock(&l->lock);
 	*ret = l->prog;
+	snprintf(ret->plan, sizeof(ret->plan), "%s", l->plan);
 	if (l->route) {
 		/* the whole tree, every node's share */
 		ret->bytes_total = l->tree_bytes;
 		ret->files_total = l->tree_files;
+		ufs = l->remote_ufs_before;
 		for (size_t i = 0; i < l->nremotes; i++) {
 			done += l->remotes[i].bytes_done;
 			files += l->remotes[i].files_done;

@@ -17,6 +17,9 @@ struct load_progress {
 	bool finished;
 	int error;	   /* 0 or -errno */
 	char message[512]; /* why it failed */
+	/* A share's plan fingerprint (loader.c, plan_print: the node set and the files' paths and
+	 * sizes), "" before it planned and for a load that is no share */
+	char plan[65];
 };
 
 struct load;
@@ -29,12 +32,19 @@ struct load;
  * is loaded by this node through the blocks' next owners. Returns 0 and an owned *ret. */
 int load_start(struct source *src, const char *const *paths, size_t npaths, unsigned ttl_ms,
 	       struct load **ret);
-/* The same, loading only the blocks whose rendezvous owner among nodes[0..nnodes) is self (one
- * node's share of a DataLoad, keyed as cluster_owners() keys blocks); bytes_total counts those
- * blocks, files_total the files whose first block is self's, so the shares of all the nodes add
- * up to the tree. nnodes 0 is load_start(). The names are copied. */
+/* A spread load's nodes must plan over the same tree: each reports its plan's fingerprint and
+ * the asking node plans again, every node listing afresh, when one differs (3 tries, then the
+ * load fails naming the node); a file whose size changed after it was listed fails the load
+ * ("changed during the load"). So a load never completes with blocks no node fetched. */
+/* load_start_share: as load_start, loading only the blocks whose rendezvous owner among
+ * nodes[0..nnodes) is self (one node's share of a DataLoad, keyed as cluster_owners() keys
+ * blocks); bytes_total counts those blocks, files_total the files whose first block is self's, so
+ * the shares of all the nodes add up to the tree; the progress carries the plan's fingerprint.
+ * fresh: list the tree afresh (the asking node planned again after a disagreement). nnodes 0 is
+ * load_start(). The names are copied. */
 int load_start_share(struct source *src, const char *const *paths, size_t npaths, unsigned ttl_ms,
-		     const char *const *nodes, size_t nnodes, const char *self, struct load **ret);
+		     const char *const *nodes, size_t nnodes, const char *self, bool fresh,
+		     struct load **ret);
 void load_get_progress(struct load *l, struct load_progress *ret);
 /* Stops (if running), waits, frees. NULL is fine. */
 void load_free(struct load *l);

@@ -357,13 +357,14 @@ static struct remote_load *load_find_locked(struct peer_server *ps, const char *
 	return NULL;
 }
 
-/* Parses a start's spec {"paths":[..],"nodes":[..]} into rl->report.nodes and *ret_paths (an
- * owned array of borrowed strings from *ret_json). Returns 0 or -EINVAL with why. */
+/* Parses a start's spec {"paths":[..],"nodes":[..][,"fresh":b]} into rl->report.nodes,
+ * *ret_fresh and *ret_paths (an owned array of borrowed strings from *ret_json). Returns 0 or
+ * -EINVAL with why. */
 static int spec_parse(const char *spec, const char *self, struct remote_load *rl,
 		      json_object **ret_json, const char ***ret_paths, size_t *ret_n,
-		      const char **why)
+		      bool *ret_fresh, const char **why)
 {
-	json_object *o = json_tokener_parse(spec), *paths, *nodes;
+	json_object *o = json_tokener_parse(spec), *paths, *nodes, *fresh;
 	*why = "the spec is not {\"paths\":[..],\"nodes\":[..]}";
 	if (!o || !json_object_is_type(o, json_type_object) ||
 	    !json_object_object_get_ex(o, "paths", &paths) ||
@@ -389,6 +390,15 @@ static int spec_parse(const char *spec, const char *self, struct remote_load *rl
 		has_self |= !strcmp(json_object_get_string(e), self);
 	}
 	rl->report.n_nodes = nn;
+	/* optional: the asker planned again after a disagreement, and asks for fresh listings */
+	*ret_fresh = false;
+	if (json_object_object_get_ex(o, "fresh", &fresh)) {
+		if (!json_object_is_type(fresh, json_type_boolean)) {
+			*why = "the spec's \"fresh\" is not true or false";
+			goto bad;
+		}
+		*ret_fresh = json_object_get_boolean(fresh);
+	}
 	if (!has_self) {
 		*why = "this node is not among the spec's nodes";
 		goto bad;
@@ -449,6 +459,7 @@ static enum MHD_Result reply_report_locked(struct peer_server *ps, struct MHD_Co
 	r->ufs_bytes = p.ufs_bytes;
 	r->finished = p.finished;
 	snprintf(r->error, sizeof(r->error), "%s", p.error ? p.message : "");
+	snprintf(r->plan, sizeof(r->plan), "%s", p.plan);
 	json_object *o = load_share_to_json(r);
 	const char *js = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN) : NULL;
 	size_t len = js ? strlen(js) : 0;
@@ -505,7 +516,8 @@ static enum MHD_Result load_request(struct peer_server *ps, struct MHD_Connectio
 	json_object *spec = NULL;
 	const char **paths = NULL, *why = "";
 	size_t np = 0;
-	int r = spec_parse(rq->path, self, rl, &spec, &paths, &np, &why);
+	bool fresh = false;
+	int r = spec_parse(rq->path, self, rl, &spec, &paths, &np, &fresh, &why);
 	if (r < 0) {
 		free(rl);
 		if (r == -EINVAL) {
@@ -524,7 +536,7 @@ static enum MHD_Result load_request(struct peer_server *ps, struct MHD_Connectio
 	const char *nodes[LOAD_SHARE_MAX_NODES];
 	for (size_t i = 0; i < rl->report.n_nodes; i++)
 		nodes[i] = rl->report.nodes[i];
-	r = load_start_share(rl->src, paths, np, 300000, nodes, rl->report.n_nodes, self,
+	r = load_start_share(rl->src, paths, np, 300000, nodes, rl->report.n_nodes, self, fresh,
 			     &rl->load);
 	json_object_put(spec);
 	free(paths);

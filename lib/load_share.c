@@ -26,6 +26,7 @@ json_object *load_share_to_json(const struct load_share *s)
 	json_object_object_add(o, "ufsBytes", json_object_new_int64((int64_t)s->ufs_bytes));
 	json_object_object_add(o, "finished", json_object_new_boolean(s->finished));
 	json_object_object_add(o, "error", json_object_new_string(s->error));
+	json_object_object_add(o, "plan", json_object_new_string(s->plan));
 	return o;
 }
 
@@ -104,6 +105,17 @@ int load_share_from_json(json_object *o, const char *node, struct load_share *re
 	s->finished = json_object_get_boolean(v);
 	if ((v = field(o, "error", json_type_string)))
 		snprintf(s->error, sizeof(s->error), "%s", json_object_get_string(v));
+	/* optional: a node of an older version plans without one (and never agrees) */
+	if ((v = field(o, "plan", json_type_string))) {
+		const char *p = json_object_get_string(v);
+		if (strlen(p) != 0 && strlen(p) != LOAD_SHARE_PLAN_HEX) {
+			snprintf(errbuf, errlen,
+				 "node %s: load report's \"plan\" is not %d hex digits", node,
+				 LOAD_SHARE_PLAN_HEX);
+			goto out;
+		}
+		snprintf(s->plan, sizeof(s->plan), "%s", p);
+	}
 	*ret = *s;
 	r = 0;
 out:
@@ -151,6 +163,8 @@ void load_share_total(const char *run, const char (*nodes)[254], size_t n_nodes,
 {
 	struct load_share_total t = {.state = LOAD_SHARE_WAITING};
 	const char *first_err_node = NULL;
+	const struct load_share *planned = NULL; /* the first finished share of this set */
+	bool disagree = false;
 	unsigned complete = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct load_share *s = &r[i];
@@ -172,9 +186,23 @@ void load_share_total(const char *run, const char (*nodes)[254], size_t n_nodes,
 			t.finished++;
 			if (!s->error[0])
 				complete++;
+			/* plan agreement: every finished share planned the same tree */
+			if (!s->error[0] && !planned)
+				planned = s;
+			else if (!s->error[0] && !disagree && strcmp(s->plan, planned->plan)) {
+				disagree = true;
+				if (!first_err_node)
+					snprintf(t.error, sizeof(t.error),
+						 "nodes %s and %s planned the load over different "
+						 "trees (plan %.12s vs %.12s): a file changed or a "
+						 "listing was stale during the load; run it again",
+						 planned->node, s->node,
+						 planned->plan[0] ? planned->plan : "(none)",
+						 s->plan[0] ? s->plan : "(none)");
+			}
 		}
 	}
-	if (first_err_node)
+	if (first_err_node || disagree)
 		t.state = LOAD_SHARE_FAILED;
 	else if (n_nodes && complete == n_nodes)
 		t.state = LOAD_SHARE_COMPLETE;

@@ -27,7 +27,13 @@ struct load_share {
 	    ufs_bytes; /* fetched from the UFS by this share: a file loaded twice counts twice */
 	bool finished;
 	char error[512]; /* "" or why the share failed */
+	/* The plan's fingerprint (LOAD_SHARE_PLAN_HEX hex digits of the SHA-256 over the node set
+	 * and the sorted files' paths and sizes: daemon/loader.c), "" until the node planned.
+	 * Shares with the same fingerprint computed the same plan, so every block has a fetcher;
+	 * shares with different ones listed different trees and may leave blocks to nobody. */
+	char plan[65];
 };
+#define LOAD_SHARE_PLAN_HEX 64
 
 /* The JSON of a report (without the node, which the Lease names): {"run":..,"nodes":[..],
  * "bytesDone":n,"bytesTotal":n,"filesDone":n,"filesTotal":n,"ufsBytes":n,"finished":b,
@@ -60,6 +66,9 @@ struct load_share_total {
  * is fresh and which cache the source). A report counts when it is of this run and its node is in
  * the set; its figures count when it was computed over this very set (a share of an older set
  * is being redone). COMPLETE needs a finished, error-free report of this set from every node in
- * it; FAILED takes the first error in node order. An empty set is WAITING. */
+ * it, all with one plan fingerprint; FAILED takes the first error in node order, or, when two
+ * finished shares of this set carry different plans (they listed different trees: a file
+ * changed or a listing was stale, so some blocks may have had no fetcher), names both nodes. An
+ * empty set is WAITING. */
 void load_share_total(const char *run, const char (*nodes)[254], size_t n_nodes,
 		      const struct load_share *r, size_t n, struct load_share_total *ret);

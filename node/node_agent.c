@@ -480,6 +480,7 @@ static void share_poll(struct node_agent *a, struct load_slot *s)
 		s->share.files_total = lp->files_total;
 		s->share.ufs_bytes = lp->ufs_bytes;
 		s->share.finished = lp->finished;
+		snprintf(s->share.plan, sizeof(s->share.plan), "%s", lp->plan ? lp->plan : "");
 		if (lp->error)
 			snprintf(s->share.error, sizeof(s->share.error), "%s",
 				 lp->message && *lp->message ? lp->message : strerror(-lp->error));

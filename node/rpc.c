@@ -449,7 +449,7 @@ static void handle_load(struct node *n, const Weir__LoadRequest *m, Weir__Respon
 	nl = calloc(1, sizeof(*nl));
 	int r = nl ? load_start_share(ns->source, (const char *const *)m->paths, m->n_paths, 300000,
 				      (const char *const *)m->share_nodes, m->n_share_nodes,
-				      m->share_self, &nl->load)
+				      m->share_self, false, &nl->load)
 		   : -ENOMEM;
 	if (r < 0) {
 		free(nl);
@@ -476,7 +476,7 @@ out:
 static void handle_load_status(struct node *n, const Weir__LoadStatusRequest *m,
 			       Weir__Response *resp, Weir__LoadProgress *lp)
 {
-	static __thread char msg[512];
+	static __thread char msg[512], plan[65];
 	pthread_mutex_lock(&n->lock);
 	struct node_load *nl;
 	LIST_FOREACH(nl, &n->loads, link)
@@ -507,6 +507,8 @@ static void handle_load_status(struct node *n, const Weir__LoadStatusRequest *m,
 	lp->started_ms = (uint64_t)p.started_ms;
 	lp->finished_ms = (uint64_t)p.finished_ms;
 	lp->ufs_bytes = p.ufs_bytes;
+	snprintf(plan, sizeof(plan), "%s", p.plan);
+	lp->plan = plan;
 	resp->load = lp;
 out:
 	pthread_mutex_unlock(&n->lock);

@@ -196,6 +196,44 @@ START_TEST(total_failed)
 }
 END_TEST
 
+START_TEST(total_plans_disagree)
+{
+	struct load_share_total t;
+	struct load_share r[3];
+	const char *pa = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+	const char *pb = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+	/* both finished without error, over the same set, but planned over different trees
+	 * (node-2's listing was stale): blocks may have had no fetcher, so never COMPLETE */
+	r[0] = share("node-1", RUN, "node-1,node-2", 60, 60, true, NULL);
+	r[1] = share("node-2", RUN, "node-1,node-2", 40, 40, true, NULL);
+	snprintf(r[0].plan, sizeof(r[0].plan), "%s", pa);
+	snprintf(r[1].plan, sizeof(r[1].plan), "%s", pb);
+	load_share_total(RUN, set12, 2, r, 2, &t);
+	ck_assert_int_eq(t.state, LOAD_SHARE_FAILED);
+	ck_assert_msg(strstr(t.error, "nodes node-1 and node-2 planned the load over different "
+				      "trees (plan aaaaaaaaaaaa vs bbbbbbbbbbbb)"),
+		      "%s", t.error);
+	/* a share without a plan (an older node) does not agree with one that has one */
+	r[1].plan[0] = '\0';
+	load_share_total(RUN, set12, 2, r, 2, &t);
+	ck_assert_int_eq(t.state, LOAD_SHARE_FAILED);
+	/* the same plan: complete */
+	snprintf(r[1].plan, sizeof(r[1].plan), "%s", pa);
+	load_share_total(RUN, set12, 2, r, 2, &t);
+	ck_assert_int_eq(t.state, LOAD_SHARE_COMPLETE);
+	/* the plan goes through the Lease's JSON; a malformed one is refused naming it */
+	json_object *o = load_share_to_json(&r[1]);
+	struct load_share b;
+	char err[256];
+	ck_assert_int_eq(load_share_from_json(o, "node-2", &b, err, sizeof(err)), 0);
+	ck_assert_str_eq(b.plan, pa);
+	json_object_object_add(o, "plan", json_object_new_string("abc"));
+	ck_assert_int_eq(load_share_from_json(o, "node-2", &b, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "\"plan\""), "%s", err);
+	json_object_put(o);
+}
+END_TEST
+
 Suite *load_share_suite(void)
 {
 	Suite *s = suite_create("load_share");
@@ -206,6 +244,7 @@ Suite *load_share_suite(void)
 	tcase_add_test(tc, total_two_nodes);
 	tcase_add_test(tc, total_node_lost);
 	tcase_add_test(tc, total_failed);
+	tcase_add_test(tc, total_plans_disagree);
 	suite_add_tcase(s, tc);
 	return s;
 }
