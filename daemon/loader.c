@@ -79,9 +79,9 @@ struct load {
 	/* Set by the load thread when a node's plan differs from this one's: the workers stop and
 	 * the load is planned again (plan agreement, below). */
 	atomic_int replan;
-	bool fresh;	  /* list the tree afresh (walk TTL 0): a plan after a disagreement */
-	char plan[65];	  /* under lock: the plan's fingerprint, "" until planned */
-	char odd[254];	  /* the load thread's: the node whose plan differed last */
+	bool fresh;    /* list the tree afresh (walk TTL 0): a plan after a disagreement */
+	char plan[65]; /* under lock: the plan's fingerprint, "" until planned */
+	char odd[254]; /* the load thread's: the node whose plan differed last */
 	/* Guards the plan, the progress and the remotes' reports; held for memory updates only,
 	 * never across a fetch, a walk of the UFS, a peer request or a join. */
 	pthread_mutex_t lock;
@@ -436,7 +436,8 @@ static void *worker(void *arg)
 		if (r == -ESTALE && l->nshare) {
 			char msg[sizeof(l->prog.message)];
 			snprintf(msg, sizeof(msg),
-				 "\"%s\": changed during the load (listed as %" PRIu64 " bytes); run "
+				 "\"%s\": changed during the load (listed as %" PRIu64
+				 " bytes); run "
 				 "the load again",
 				 lf->path, lf->size);
 			fail_msg(l, r, msg);
@@ -540,7 +541,8 @@ static bool remotes_poll(struct load *l)
 				 "(plan %.12s, this node's %.12s): a listing was stale or a file "
 				 "changed; stopping to plan again",
 				 l->spread_id, l->src->url, l->share[rm->share],
-				 rep.plan[0] ? rep.plan : "(none)", l->plan[0] ? l->plan : "(none)");
+				 rep.plan[0] ? rep.plan : "(none)",
+				 l->plan[0] ? l->plan : "(none)");
 			snprintf(l->odd, sizeof(l->odd), "%s", l->share[rm->share]);
 			atomic_store(&l->replan, 1);
 			return true;

@@ -112,13 +112,13 @@ static int request_text(const struct peer_request *rq, char *buf, size_t len)
 	    has_newline(rq->source) || has_newline(rq->path) || has_newline(rq->etag) ||
 	    has_newline(rq->body_sha256))
 		return -EINVAL;
-	int n = snprintf(buf, len,
-			 "weir-peer-request-v2\n%s\n%s\n%s\n%" PRId64 "\n%s\n%s\n%" PRIu64
-			 "\n%" PRIu64 "\n%" PRId64 "\n%s\n%s",
-			 rq->method, rq->endpoint, rq->node ? rq->node : "", rq->time,
-			 rq->source ? rq->source : "", rq->path ? rq->path : "", rq->block,
-			 rq->size, rq->mtime, rq->etag ? rq->etag : "",
-			 rq->body_sha256 ? rq->body_sha256 : "");
+	int n =
+	    snprintf(buf, len,
+		     "weir-peer-request-v2\n%s\n%s\n%s\n%" PRId64 "\n%s\n%s\n%" PRIu64 "\n%" PRIu64
+		     "\n%" PRId64 "\n%s\n%s",
+		     rq->method, rq->endpoint, rq->node ? rq->node : "", rq->time,
+		     rq->source ? rq->source : "", rq->path ? rq->path : "", rq->block, rq->size,
+		     rq->mtime, rq->etag ? rq->etag : "", rq->body_sha256 ? rq->body_sha256 : "");
 	if (n < 0 || (size_t)n >= len)
 		return -EINVAL;
 	return n;

@@ -645,7 +645,8 @@ int peer_client_put(struct peer_client *pc, struct cluster_view *view, int idx, 
 				wait_s = 1;
 			if (wait_s > PEER_PUT_WAIT_MAX_S)
 				wait_s = PEER_PUT_WAIT_MAX_S;
-			log_debug("peer %s busy taking pushes: block %" PRIu64 " of \"%s\" again in "
+			log_debug("peer %s busy taking pushes: block %" PRIu64
+				  " of \"%s\" again in "
 				  "%ld s",
 				  cluster_node_name(view, idx), block, path, wait_s);
 			nanosleep(&(struct timespec){.tv_sec = wait_s}, NULL);

@@ -249,8 +249,7 @@ static const struct push_refused push_refusals[] = {
 			 "X-Weir-Body-Sha256 and source, path, block, size, mtime, etag\n"}},
     [PUSH_NO_AUTH] = {3, {MHD_HTTP_FORBIDDEN, "refused\n"}},
     [PUSH_NO_PATH] = {3, {MHD_HTTP_BAD_REQUEST, "bad path or etag\n"}},
-    [PUSH_NO_LENGTH_HEADER] = {3,
-			       {MHD_HTTP_BAD_REQUEST, "a pushed block needs Content-Length\n"}},
+    [PUSH_NO_LENGTH_HEADER] = {3, {MHD_HTTP_BAD_REQUEST, "a pushed block needs Content-Length\n"}},
     [PUSH_NO_SOURCE] = {3, {MHD_HTTP_NOT_FOUND, "no such source open here\n"}},
     [PUSH_NO_BLOCK] = {3, {MHD_HTTP_RANGE_NOT_SATISFIABLE, "no such block\n"}},
     [PUSH_NO_OWNER] = {3, {421, "this node does not own that block\n"}},
@@ -668,7 +667,6 @@ static int request_check(struct peer_server *ps, struct MHD_Connection *conn, co
 	return 0;
 }
 
-
 /* Answers a push refused at its headers, once its body is in; a busy owner says when to try
  * again. */
 static enum MHD_Result push_refuse(struct MHD_Connection *conn, const struct push_refused *pr)
@@ -722,7 +720,8 @@ static enum MHD_Result push_begin(struct peer_server *ps, struct MHD_Connection 
 	 * does not own it must not be made to fill its tiers with it. */
 	int owner[1];
 	struct cluster_view *v = cluster_view_get(ps->cfg.cluster);
-	bool owned = rt && cluster_owners(v, rq.source, rt->replicas, rq.path, rq.block, owner, 1) &&
+	bool owned = rt &&
+		     cluster_owners(v, rq.source, rt->replicas, rq.path, rq.block, owner, 1) &&
 		     owner[0] == cluster_self(v);
 	cluster_view_put(v);
 	refused = PUSH_NO_OWNER;
@@ -951,14 +950,13 @@ int peer_server_start(const struct peer_server_config *cfg, struct peer_server *
 	LIST_INIT(&ps->dead);
 	if (ps->cfg.skew_s <= 0)
 		ps->cfg.skew_s = 60;
-	ps->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-				     MHD_USE_POLL | MHD_USE_ERROR_LOG,
-				 0, NULL, NULL, answer, ps, MHD_OPTION_SOCK_ADDR,
-				 (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT,
-				 (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
-				 (unsigned)PEER_SERVER_MAX_CONNECTIONS, MHD_OPTION_NOTIFY_COMPLETED,
-				 request_done, NULL,
-				 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+	ps->d = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+		MHD_USE_ERROR_LOG,
+	    0, NULL, NULL, answer, ps, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)PEER_SERVER_MAX_CONNECTIONS, MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	if (!ps->d) {
 		snprintf(errbuf, errlen,
 			 "cannot listen on %s for peers (in use, or not an address "

@@ -30,10 +30,11 @@ int node_name_check_members(const char *what, const char *const *names, size_t n
 	for (size_t i = 0; i < n; i++) {
 		const char *s = names[i] ? names[i] : "";
 		if (!node_name_ok(s, strlen(s), NODE_NAME_MAX)) {
-			snprintf(err, errlen,
-				 "%s: member %zu's node \"%.100s%s\" (%zu bytes) is not a name of 1 "
-				 "to %d letters, digits, '.', '-' or '_'",
-				 what, i, s, strlen(s) > 100 ? "..." : "", strlen(s), NODE_NAME_MAX);
+			snprintf(
+			    err, errlen,
+			    "%s: member %zu's node \"%.100s%s\" (%zu bytes) is not a name of 1 "
+			    "to %d letters, digits, '.', '-' or '_'",
+			    what, i, s, strlen(s) > 100 ? "..." : "", strlen(s), NODE_NAME_MAX);
 			return -EINVAL;
 		}
 	}

@@ -65,10 +65,11 @@ static int heartbeat(void *arg, int64_t now, struct member_entry *ret, size_t ma
 	for (size_t i = 0; r == 0 && i < nm; i++) {
 		const Weir__Member *m = resp->members[i];
 		if (!m->peer_url || strlen(m->peer_url) >= sizeof(ret->url)) {
-			snprintf(err, errlen,
-				 "the controller's member list: member \"%s\" has no peer_url of at "
-				 "most %zu bytes",
-				 m->node, sizeof(ret->url) - 1);
+			snprintf(
+			    err, errlen,
+			    "the controller's member list: member \"%s\" has no peer_url of at "
+			    "most %zu bytes",
+			    m->node, sizeof(ret->url) - 1);
 			r = -EINVAL;
 		}
 	}

@@ -141,8 +141,8 @@ START_TEST(test_bounds_agree_with_the_nodes)
 	const char *names[CLUSTER_MAX_NODES];
 	for (size_t i = 0; i < resp.n_members; i++)
 		names[i] = resp.members[i]->node;
-	ck_assert_int_eq(
-	    node_name_check_members("answer", names, resp.n_members, err, sizeof(err)), 0);
+	ck_assert_int_eq(node_name_check_members("answer", names, resp.n_members, err, sizeof(err)),
+			 0);
 	members_free(m);
 }
 END_TEST

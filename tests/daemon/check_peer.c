@@ -4,17 +4,22 @@
 // nodes; a node down moves only its own blocks).
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cluster.h"
 #include "near_cache.h"
 #include "peer_auth.h"
+#include "peer_client.h"
 #include "rendezvous.h"
 #include "suites.h"
 
@@ -275,6 +280,150 @@ static struct cluster *cluster_of(const char *self, const char *peers, unsigned 
 	ck_assert_msg(cluster_new(&cfg, &c, err, sizeof(err)) == 0, "%s", err);
 	return c;
 }
+
+/* An owner standing in for weir-node's push handler: checks each PUT as the real one does (MAC
+ * over method, endpoint, fields and the body's SHA-256, the body against that digest), answers
+ * 503 with Retry-After: 1 `busy` times, then 200. */
+struct busy_owner {
+	struct peer_key key;
+	atomic_int busy, puts, bad;
+	struct timespec first, last;
+};
+
+struct busy_body {
+	char *buf;
+	size_t len;
+};
+
+static const char *hdr(struct MHD_Connection *c, const char *n)
+{
+	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, n);
+}
+
+static const char *qarg(struct MHD_Connection *c, const char *n)
+{
+	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, n);
+}
+
+static enum MHD_Result busy_answer(void *cls, struct MHD_Connection *conn, const char *url,
+				   const char *method, const char *version, const char *upload,
+				   size_t *upload_size, void **con_cls)
+{
+	struct busy_owner *o = cls;
+	struct busy_body *b = *con_cls;
+	if (!b) {
+		*con_cls = calloc(1, sizeof(*b));
+		return *con_cls ? MHD_YES : MHD_NO;
+	}
+	if (*upload_size) {
+		char *nb = realloc(b->buf, b->len + *upload_size);
+		if (!nb)
+			return MHD_NO;
+		memcpy(nb + b->len, upload, *upload_size);
+		b->buf = nb;
+		b->len += *upload_size;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	char digest[PEER_AUTH_MAC_HEX];
+	peer_auth_body_digest(b->buf, b->len, digest);
+	struct peer_request rq = {.method = method,
+				  .endpoint = url,
+				  .body_sha256 = hdr(conn, "X-Weir-Body-Sha256"),
+				  .node = hdr(conn, "X-Weir-Node"),
+				  .source = qarg(conn, "source"),
+				  .path = qarg(conn, "path"),
+				  .etag = qarg(conn, "etag")};
+	rq.time = strtoll(hdr(conn, "X-Weir-Time") ? hdr(conn, "X-Weir-Time") : "0", NULL, 10);
+	rq.block = strtoull(qarg(conn, "block") ? qarg(conn, "block") : "0", NULL, 10);
+	rq.size = strtoull(qarg(conn, "size") ? qarg(conn, "size") : "0", NULL, 10);
+	rq.mtime = strtoll(qarg(conn, "mtime") ? qarg(conn, "mtime") : "0", NULL, 10);
+	bool ok =
+	    strcmp(method, "PUT") == 0 && rq.body_sha256 && strcmp(rq.body_sha256, digest) == 0 &&
+	    peer_auth_verify_request(&o->key, &rq, hdr(conn, "X-Weir-Auth"), time(NULL), 60) == 0;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (atomic_fetch_add(&o->puts, 1) == 0)
+		o->first = now;
+	o->last = now;
+	unsigned status = MHD_HTTP_OK;
+	if (!ok) {
+		atomic_fetch_add(&o->bad, 1);
+		status = MHD_HTTP_FORBIDDEN;
+	} else if (atomic_fetch_sub(&o->busy, 1) > 0) {
+		status = MHD_HTTP_SERVICE_UNAVAILABLE;
+	}
+	struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+	if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	enum MHD_Result r = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+static void busy_done(void *cls, struct MHD_Connection *c, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	struct busy_body *b = *con_cls;
+	if (b)
+		free(b->buf);
+	free(b);
+	*con_cls = NULL;
+}
+
+/* A push to a busy owner waits its Retry-After and tries again, signed anew, up to
+ * PEER_PUT_TRIES times; every try carries a MAC over PUT and the body's SHA-256. */
+START_TEST(push_retries_a_busy_owner)
+{
+	struct busy_owner o = {.key = key_of("0123456789abcdef0123")};
+	struct MHD_Daemon *d = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL,
+	    NULL, busy_answer, &o, MHD_OPTION_SOCK_ADDR,
+	    (struct sockaddr *)&(struct sockaddr_in){.sin_family = AF_INET,
+						     .sin_addr.s_addr = htonl(INADDR_LOOPBACK)},
+	    MHD_OPTION_NOTIFY_COMPLETED, busy_done, NULL, MHD_OPTION_END);
+	ck_assert_ptr_nonnull(d);
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	ck_assert_ptr_nonnull(di);
+	char peers[200];
+	snprintf(peers, sizeof(peers), "n1=http://127.0.0.1:1,n2=http://127.0.0.1:%u",
+		 (unsigned)di->port);
+	struct cluster *c = cluster_of("n1", peers, 0);
+	struct peer_client_config pcfg = {.cluster = c, .key = &o.key};
+	struct peer_client *pc = NULL;
+	ck_assert_int_eq(peer_client_new(&pcfg, &pc), 0);
+	size_t len = 65536 + 3;
+	char *buf = malloc(len);
+	ck_assert_ptr_nonnull(buf);
+	memset(buf, 'z', len);
+	struct ufs_attr a = {.size = 10 * len, .mtime = 1700000000};
+	snprintf(a.etag, sizeof(a.etag), "\"e1\"");
+	struct cluster_view *v = cluster_view_get(c);
+	int idx = cluster_find(v, "n2");
+	ck_assert_int_ge(idx, 0);
+	/* busy twice, then taken: three tries, a second or more apart */
+	atomic_store(&o.busy, 2);
+	ck_assert_int_eq(peer_client_put(pc, v, idx, "src", "/a.bin", &a, 0, buf, (uint32_t)len),
+			 0);
+	ck_assert_int_eq(atomic_load(&o.puts), 3);
+	ck_assert_int_eq(atomic_load(&o.bad), 0);
+	double waited = (double)(o.last.tv_sec - o.first.tv_sec) +
+			(double)(o.last.tv_nsec - o.first.tv_nsec) / 1e9;
+	ck_assert_msg(waited >= 1.9, "3 tries within %.2f s: Retry-After: 1 not honoured", waited);
+	/* busy for ever: PEER_PUT_TRIES tries, then -EAGAIN (the load asks the owner instead) */
+	atomic_store(&o.puts, 0);
+	atomic_store(&o.busy, 1000);
+	ck_assert_int_eq(peer_client_put(pc, v, idx, "src", "/a.bin", &a, 0, buf, (uint32_t)len),
+			 -EAGAIN);
+	ck_assert_int_eq(atomic_load(&o.puts), PEER_PUT_TRIES);
+	ck_assert_int_eq(atomic_load(&o.bad), 0);
+	cluster_view_put(v);
+	peer_client_free(pc);
+	cluster_free(c);
+	MHD_stop_daemon(d);
+	free(buf);
+}
+END_TEST
 
 START_TEST(cluster_rejects_bad_members)
 {
@@ -640,6 +789,10 @@ Suite *peer_suite(void)
 	tcase_add_test(tc, dynamic_self_needs_a_url);
 	tcase_add_test(tc, readers_race_member_changes);
 	tcase_add_test(tc, load_share_owner_is_read_owner);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("push");
+	tcase_set_timeout(tc, 30); /* it waits 5 Retry-After seconds */
+	tcase_add_test(tc, push_retries_a_busy_owner);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("near-cache");
 	tcase_add_test(tc, near_cache_stays_within_its_bound);

@@ -21,8 +21,8 @@ START_TEST(names_at_and_past_the_limit)
 	name[NODE_NAME_MAX + 1] = '\0'; /* 64 characters */
 	err[0] = '\0';
 	ck_assert_int_eq(node_name_check_members("the list", one, 1, err, sizeof(err)), -EINVAL);
-	ck_assert_msg(strstr(err, "the list: member 0's node \"aaaa") && strstr(err, "(64 bytes)") &&
-			  strstr(err, "1 to 63"),
+	ck_assert_msg(strstr(err, "the list: member 0's node \"aaaa") &&
+			  strstr(err, "(64 bytes)") && strstr(err, "1 to 63"),
 		      "%s", err);
 	const char *bad[] = {"n1", "a/b"};
 	ck_assert_int_eq(node_name_check_members("the list", bad, 2, err, sizeof(err)), -EINVAL);
@@ -46,8 +46,10 @@ START_TEST(members_at_and_past_the_limit)
 	    node_name_check_members("the list", p, CLUSTER_MAX_NODES, err, sizeof(err)), 0);
 	err[0] = '\0';
 	ck_assert_int_eq(
-	    node_name_check_members("the list", p, CLUSTER_MAX_NODES + 1, err, sizeof(err)), -E2BIG);
-	ck_assert_msg(strstr(err, "the list lists 65 members; a cluster has at most 64"), "%s", err);
+	    node_name_check_members("the list", p, CLUSTER_MAX_NODES + 1, err, sizeof(err)),
+	    -E2BIG);
+	ck_assert_msg(strstr(err, "the list lists 65 members; a cluster has at most 64"), "%s",
+		      err);
 }
 END_TEST
 
