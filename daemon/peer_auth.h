@@ -31,8 +31,9 @@ struct peer_request {
 };
 
 /* A DataLoad share request (POST /v1/load) is signed over the same fields: source, path = the
- * share's JSON spec for a start ({"paths":[..],"nodes":[..]}, never a "/" path, so it cannot
- * pass for a block request) or "" otherwise, block = the asker's load id, size = the op below,
+ * share's JSON spec for a start ({"paths":[..],"nodes":[..]}, and "fresh":true when the asker
+ * plans again after a disagreement; never a "/" path, so it cannot pass for a block request)
+ * or "" otherwise, block = the asker's load id, size = the op below,
  * mtime = 0, etag = PEER_LOAD_TAG. */
 #define PEER_LOAD_TAG "weir-load"
 enum peer_load_op {
