@@ -322,8 +322,8 @@ static int hand_over(struct load *l, const struct load_file *lf, uint64_t obj,
  * with the same fingerprint (on Kubernetes the controller checks it: load_share_total). An
  * owner's final sweep of its own blocks was not chosen: it cannot see a file missing from its
  * own listing, and it races the hand-overs still in flight. A member that joins mid-load is
- * outside the load's node set (fixed at its start) and plans nothing (a block the fetcher then
- * places on it is fetched by it when asked, so it still ends cached); one that leaves has its
+ * outside the load's node set (fixed at its start) and plans nothing (the workers still load
+ * through the fetcher, which places a block by the members of the moment); one that leaves has its
  * share loaded by the asking node through the blocks' next owners. The mtime and ETag are left
  * out: they are no input of the plan (a file's blocks and their owners follow from its path and
  * size), and nodes that know one version can hold different attributes of it (an HTML listing
