@@ -1,16 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 // io_uring as a queue: any thread submits under a short submission lock; one reaper thread per
-// ring waits for completions, reaps every one that is ready in one pass, and wakes the waiters. A
-// request's completion is reaped exactly once, by the reaper, so none is ever lost or mixed up.
+// ring waits for completions, reaps every one that is ready in one pass, and wakes each request's
+// own waiter (a futex on the request's state word). A request's completion is reaped exactly once,
+// by the reaper, so none is ever lost or mixed up.
 #include "uring_io.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <liburing.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,16 +37,25 @@ void __tsan_release(void *addr);
 #define TAG_CANCEL ((uint64_t)1)
 #define TAG_STOP ((uint64_t)2)
 
+/* uring_io_req.state */
+enum {
+	REQ_PENDING = 0,  /* in flight, nobody asleep on it */
+	REQ_SLEEPING = 1, /* in flight, its waiter asleep in futex_wait on the word */
+	REQ_DONE = 2,	  /* reaped: res is final, the buffer is the caller's again */
+};
+
 struct uring_ring {
 	/* Guards the submission queue (get_sqe, prep, io_uring_submit). Held across the
 	 * io_uring_enter(2) that submits, which does not wait for the I/O (io_uring hands work
 	 * that would block to its own workers); never across a wait for a completion. */
 	pthread_mutex_t sq_lock;
-	/* Guards each request's done and res, and inflight. Held for memory updates only: the
-	 * reaper takes it after its wait, once per batch. */
-	pthread_mutex_t done_lock;
-	pthread_cond_t done_cond; /* a batch was reaped (CLOCK_MONOTONIC for timed waits) */
-	unsigned inflight;	  /* under done_lock: uring_io_reqs submitted, not yet reaped */
+	/* Guards inflight and room_waiters, for submitters waiting for room in the completion
+	 * queue. Held for memory updates only: the reaper takes it once per batch, after the
+	 * batch's waiters were woken; never held across a wait for a completion or a callback. */
+	pthread_mutex_t room_lock;
+	pthread_cond_t room_cond; /* inflight dropped while room_waiters > 0 */
+	unsigned inflight;	  /* under room_lock: uring_io_reqs submitted, not yet reaped */
+	unsigned room_waiters;	  /* under room_lock: submitters asleep on room_cond */
 	unsigned max_inflight;	  /* fixed: the completion queue never overflows */
 	struct io_uring ring;
 	/* Signalled by the kernel for every completion (io_uring_register_eventfd): the reaper
@@ -59,7 +72,37 @@ struct uring_io {
 	struct uring_ring *rings;
 };
 
-/* Reaps completions until it sees TAG_STOP: every ready one in one pass under done_lock. */
+/* Sleeps while *word is val, until deadline (CLOCK_MONOTONIC, NULL: none). Returns 0 when woken
+ * or the word was not val, -ETIMEDOUT, or -EINTR. */
+static int futex_wait(_Atomic uint32_t *word, uint32_t val, const struct timespec *deadline)
+{
+	/* WAIT_BITSET takes an absolute deadline on CLOCK_MONOTONIC: no recomputing after a
+	 * spurious wake-up. */
+	long r = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, val,
+			 deadline, NULL, FUTEX_BITSET_MATCH_ANY);
+
+	return r < 0 && errno != EAGAIN ? -errno : 0;
+}
+
+/* Wakes whoever sleeps on word. The word may be gone by now (its waiter saw it done and
+ * returned): a private futex wake only uses the address as a key, it reads no memory. */
+static void futex_wake(_Atomic uint32_t *word)
+{
+	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, INT_MAX, NULL, NULL,
+		0);
+}
+
+/* Publishes req's result to its waiter (waking it only if it sleeps). req may be freed by its
+ * owner as soon as this stores REQ_DONE. */
+static void req_finish(struct uring_io_req *req, int res)
+{
+	req->res = res;
+	if (atomic_exchange_explicit(&req->state, REQ_DONE, memory_order_acq_rel) == REQ_SLEEPING)
+		futex_wake(&req->state);
+}
+
+/* Reaps completions until it sees TAG_STOP: every ready one in one pass, each waking only its
+ * own waiter. */
 static void *reaper_main(void *arg)
 {
 	struct uring_ring *rg = arg;
@@ -80,7 +123,8 @@ static void *reaper_main(void *arg)
 			}
 			continue;
 		}
-		pthread_mutex_lock(&rg->done_lock);
+		unsigned reaped = 0;
+
 		io_uring_for_each_cqe(&rg->ring, head, cqe)
 		{
 			count++;
@@ -91,17 +135,27 @@ static void *reaper_main(void *arg)
 				    (struct uring_io_req *)(uintptr_t)cqe->user_data;
 
 				HANDED_BACK(req);
-				req->res = cqe->res;
-				req->done = true;
-				rg->inflight--;
-				if (req->complete)
+				reaped++;
+				if (req->complete) {
+					/* nobody waits on it: the callback gets the result */
+					req->res = cqe->res;
+					atomic_store_explicit(&req->state, REQ_DONE,
+							      memory_order_relaxed);
 					SLIST_INSERT_HEAD(&callbacks, req, cb_link);
+				} else {
+					req_finish(req, cqe->res); /* req may be gone after */
+				}
 			}
 		}
 		io_uring_cq_advance(&rg->ring, count);
-		pthread_cond_broadcast(&rg->done_cond);
-		pthread_mutex_unlock(&rg->done_lock);
-		/* Outside the lock: a callback may take its owner's locks, and free req. */
+		if (reaped > 0) {
+			pthread_mutex_lock(&rg->room_lock);
+			rg->inflight -= reaped;
+			if (rg->room_waiters > 0)
+				pthread_cond_broadcast(&rg->room_cond);
+			pthread_mutex_unlock(&rg->room_lock);
+		}
+		/* A callback may take its owner's locks, and free req. */
 		struct uring_io_req *req;
 		while ((req = SLIST_FIRST(&callbacks))) {
 			SLIST_REMOVE_HEAD(&callbacks, cb_link);
@@ -166,7 +220,6 @@ int uring_io_new(unsigned nrings, unsigned depth, struct uring_io **ret)
 	for (unsigned i = 0; i < nrings; i++) {
 		struct uring_ring *rg = &u->rings[i];
 		struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE, .cq_entries = 8 * depth};
-		pthread_condattr_t ca;
 
 		rg->efd = -1;
 		r = io_uring_queue_init_params(depth, &rg->ring, &p);
@@ -186,11 +239,8 @@ int uring_io_new(unsigned nrings, unsigned depth, struct uring_io **ret)
 		/* Room for every request and the cancels of each. */
 		rg->max_inflight = p.cq_entries / 2;
 		pthread_mutex_init(&rg->sq_lock, NULL);
-		pthread_mutex_init(&rg->done_lock, NULL);
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&rg->done_cond, &ca);
-		pthread_condattr_destroy(&ca);
+		pthread_mutex_init(&rg->room_lock, NULL);
+		pthread_cond_init(&rg->room_cond, NULL);
 		r = -pthread_create(&rg->reaper, NULL, reaper_main, rg);
 		if (r < 0)
 			goto fail;
@@ -228,8 +278,8 @@ void uring_io_free(struct uring_io *u)
 			else /* cannot happen with an idle ring; do not hang the exit on it */
 				log_err("io_uring: cannot stop a reaper: %s", strerror(-r));
 			pthread_mutex_destroy(&rg->sq_lock);
-			pthread_mutex_destroy(&rg->done_lock);
-			pthread_cond_destroy(&rg->done_cond);
+			pthread_mutex_destroy(&rg->room_lock);
+			pthread_cond_destroy(&rg->room_cond);
 			if (r != 0)
 				continue; /* the ring stays mapped: its reaper may still use it */
 		}
@@ -257,16 +307,19 @@ static int submit_chunk(struct uring_ring *rg, struct uring_io_req *const *reqs,
 {
 	int r;
 
-	pthread_mutex_lock(&rg->done_lock);
-	while (rg->inflight + n > rg->max_inflight)
-		pthread_cond_wait(&rg->done_cond, &rg->done_lock);
+	pthread_mutex_lock(&rg->room_lock);
+	while (rg->inflight + n > rg->max_inflight) {
+		rg->room_waiters++;
+		pthread_cond_wait(&rg->room_cond, &rg->room_lock);
+		rg->room_waiters--;
+	}
 	rg->inflight += n;
+	pthread_mutex_unlock(&rg->room_lock);
 	for (unsigned i = 0; i < n; i++) {
 		reqs[i]->ring = rg;
-		reqs[i]->done = false;
 		reqs[i]->res = 0;
+		atomic_store_explicit(&reqs[i]->state, REQ_PENDING, memory_order_relaxed);
 	}
-	pthread_mutex_unlock(&rg->done_lock);
 
 	pthread_mutex_lock(&rg->sq_lock);
 	for (unsigned i = 0; i < n; i++) {
@@ -278,16 +331,20 @@ static int submit_chunk(struct uring_ring *rg, struct uring_io_req *const *reqs,
 			if (i > 0)
 				sq_flush(rg);
 			pthread_mutex_unlock(&rg->sq_lock);
-			pthread_mutex_lock(&rg->done_lock);
+			pthread_mutex_lock(&rg->room_lock);
+			rg->inflight -= n - i;
+			if (rg->room_waiters > 0)
+				pthread_cond_broadcast(&rg->room_cond);
+			pthread_mutex_unlock(&rg->room_lock);
 			for (unsigned k = i; k < n; k++) {
-				reqs[k]->res = -EIO;
-				reqs[k]->done = true;
-				rg->inflight--;
-			}
-			pthread_mutex_unlock(&rg->done_lock);
-			for (unsigned k = i; k < n; k++)
-				if (reqs[k]->complete)
+				if (reqs[k]->complete) {
+					reqs[k]->res = -EIO;
+					atomic_store(&reqs[k]->state, REQ_DONE);
 					reqs[k]->complete(reqs[k], -EIO);
+				} else {
+					req_finish(reqs[k], -EIO);
+				}
+			}
 			return i > 0 ? (int)i : -EIO;
 		}
 		if (req->write)
@@ -315,7 +372,7 @@ int uring_io_submit(struct uring_io *u, struct uring_io_req *const *reqs, unsign
 		for (unsigned i = 0; i < n; i++) {
 			reqs[i]->ring = NULL;
 			reqs[i]->res = sync_rw(reqs[i]);
-			reqs[i]->done = true;
+			atomic_store_explicit(&reqs[i]->state, REQ_DONE, memory_order_relaxed);
 			if (reqs[i]->complete)
 				reqs[i]->complete(reqs[i], reqs[i]->res);
 		}
@@ -337,12 +394,14 @@ int uring_io_submit(struct uring_io *u, struct uring_io_req *const *reqs, unsign
 
 int uring_io_wait(struct uring_io *u, struct uring_io_req *req, int timeout_ms)
 {
-	struct uring_ring *rg = req->ring;
-	struct timespec at;
-	int r = 0;
+	struct timespec at, *deadline = NULL;
+	uint32_t st;
 
 	(void)u;
-	if (!rg)
+	if (!req->ring)
+		return req->res;
+	st = atomic_load_explicit(&req->state, memory_order_acquire);
+	if (st == REQ_DONE)
 		return req->res;
 	if (timeout_ms >= 0) {
 		clock_gettime(CLOCK_MONOTONIC, &at);
@@ -352,27 +411,34 @@ int uring_io_wait(struct uring_io *u, struct uring_io_req *req, int timeout_ms)
 			at.tv_sec++;
 			at.tv_nsec -= 1000000000L;
 		}
+		deadline = &at;
 	}
-	pthread_mutex_lock(&rg->done_lock);
-	while (!req->done && r != ETIMEDOUT)
-		r = timeout_ms >= 0 ? pthread_cond_timedwait(&rg->done_cond, &rg->done_lock, &at)
-				    : pthread_cond_wait(&rg->done_cond, &rg->done_lock);
-	r = req->done ? req->res : -ETIMEDOUT;
-	pthread_mutex_unlock(&rg->done_lock);
-	return r;
+	for (;;) {
+		/* Say we sleep, unless the reaper got there first; then sleep only while the word
+		 * still says so (the reaper's exchange to done makes the futex return at once). */
+		if (st == REQ_PENDING &&
+		    !atomic_compare_exchange_strong_explicit(
+			&req->state, &st, REQ_SLEEPING, memory_order_acquire, memory_order_acquire))
+			continue; /* st now holds what the reaper stored */
+		if (st == REQ_DONE)
+			return req->res;
+		if (futex_wait(&req->state, REQ_SLEEPING, deadline) == -ETIMEDOUT) {
+			st = atomic_load_explicit(&req->state, memory_order_acquire);
+			return st == REQ_DONE ? req->res : -ETIMEDOUT;
+		}
+		st = atomic_load_explicit(&req->state, memory_order_acquire);
+		if (st == REQ_DONE)
+			return req->res;
+	}
 }
 
 int uring_io_cancel(struct uring_io *u, struct uring_io_req *req)
 {
 	struct uring_ring *rg = req->ring;
-	bool done;
 
 	if (!rg)
 		return req->res;
-	pthread_mutex_lock(&rg->done_lock);
-	done = req->done;
-	pthread_mutex_unlock(&rg->done_lock);
-	if (!done) {
+	if (atomic_load_explicit(&req->state, memory_order_acquire) != REQ_DONE) {
 		pthread_mutex_lock(&rg->sq_lock);
 		struct io_uring_sqe *sqe = sqe_get(rg);
 

@@ -6,6 +6,7 @@
  * completion) or a later wait hands the buffer back. */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,8 +32,10 @@ struct uring_io_req {
 	void (*complete)(struct uring_io_req *req, int res);
 	/* Private: set by the queue. */
 	SLIST_ENTRY(uring_io_req) cb_link; /* the reaper's batch of callbacks */
-	int res;			   /* the completion's result, once done */
-	bool done;			   /* under the ring's done_lock */
+	int res; /* the completion's result: written before state turns done, read after */
+	/* pending, pending with a waiter asleep on it (a futex word), or done: the reaper wakes
+	 * only the waiter of the request it reaped, never the ring's other waiters. */
+	_Atomic uint32_t state;
 	struct uring_ring *ring; /* where it was submitted; NULL for the pread/pwrite fallback */
 };
 
@@ -49,8 +52,9 @@ void uring_io_free(struct uring_io *u);
  * (a request the ring could not take completes at once with -EIO). From here each request owns
  * its buffer until its completion is reaped: wait for every one (or cancel it). Any thread. */
 int uring_io_submit(struct uring_io *u, struct uring_io_req *const *reqs, unsigned n);
-/* Waits for req's completion up to timeout_ms (-1: no limit). Returns its result (bytes or
- * -errno), or -ETIMEDOUT with req still in flight, still owning its buffer. */
+/* Waits for req's completion up to timeout_ms (-1: no limit), asleep until the reaper reaps that
+ * request (other requests' completions do not wake it). Returns its result (bytes or -errno),
+ * or -ETIMEDOUT with req still in flight, still owning its buffer. One waiter per request. */
 int uring_io_wait(struct uring_io *u, struct uring_io_req *req, int timeout_ms);
 /* Asks the kernel to cancel req and waits for its completion, however it ends: when this
  * returns, the kernel is done with the buffer. Returns req's result (-ECANCELED when the
