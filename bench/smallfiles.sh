@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 # Benchmark (issues 10 and 13), prints figures and never fails on targets: warm small files
 # through a weir view vs tmpfs, and what the kernel sends the daemon per file. A generated tree
-# (BENCH_FILES, default files:20000x8KiB) in tmpfs is served by nginx on loopback and mounted
-# with weir; one cold pass fills the cache, then BENCH_ROUNDS rounds of `weir bench --workload
-# files --epochs 2 --compare TMPFS` (8 workers) run, the view and tmpfs interleaved per epoch by
+# (BENCH_FILES, default files:20000x4KiB-16KiB: issue 10's 20k files of 4-16 KiB, sizes spread
+# over the range) in tmpfs is served by nginx on loopback and mounted with weir; one cold pass
+# fills the cache, then BENCH_ROUNDS rounds of `weir bench --workload files --epochs 2 --compare
+# TMPFS` (8 workers) run, the view and tmpfs interleaved per epoch by
 # weir bench itself. Reported: files/s of the warm epochs (every round's last epoch), their
 # medians and the ratio of medians, and FUSE requests per file by opcode for one warm epoch
 # (fuse:fuse_request_send, counted for this view's connection only, so other FUSE users of
@@ -24,7 +25,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../tests/helpers/nginx.sh"
 . "$here/../tests/helpers/weir.sh"
 
-FILES="${BENCH_FILES:-files:20000x8KiB}"
+FILES="${BENCH_FILES:-files:20000x4KiB-16KiB}"
 WORKERS="${BENCH_WORKERS:-8}"
 ROUNDS="${BENCH_ROUNDS:-5}"
 WEIR_ARGS=(${BENCH_WEIR_ARGS:-})

@@ -111,19 +111,42 @@ int bench_args_generate(const char *s, struct bench_gen_spec *ret, char *err, si
 			 s, (int)(x - colon - 1), colon + 1, BENCH_GEN_MAX_COUNT);
 		return r;
 	}
-	r = quantity_parse(x + 1, &size);
-	if (r == 0 && (size == 0 || size > BENCH_GEN_MAX_SIZE))
-		r = size ? -ERANGE : -EINVAL;
-	if (r < 0) {
-		snprintf(
-		    err, errlen,
-		    "--generate \"%s\": the size \"%s\" must be a byte quantity from 1 to 1TiB "
-		    "(e.g. 110KiB, 256MiB)",
-		    s, x + 1);
-		return r;
+	/* SIZE or MIN-MAX: each bound on its own */
+	const char *dash = strchr(x + 1, '-');
+	size_t lens[2] = {dash ? (size_t)(dash - x - 1) : strlen(x + 1),
+			  dash ? strlen(dash + 1) : 0};
+	const char *parts[2] = {x + 1, dash ? dash + 1 : NULL};
+	uint64_t sizes[2];
+	for (unsigned k = 0; k < (dash ? 2u : 1u); k++) {
+		char q[64];
+		r = lens[k] < sizeof(q) ? 0 : -ERANGE;
+		if (r == 0) {
+			memcpy(q, parts[k], lens[k]);
+			q[lens[k]] = '\0';
+			r = quantity_parse(q, &sizes[k]);
+		}
+		if (r == 0 && (sizes[k] == 0 || sizes[k] > BENCH_GEN_MAX_SIZE))
+			r = sizes[k] ? -ERANGE : -EINVAL;
+		if (r < 0) {
+			snprintf(
+			    err, errlen,
+			    "--generate \"%s\": the size \"%.*s\" must be a byte quantity from 1 "
+			    "to 1TiB (e.g. 110KiB, 256MiB, or a range 4KiB-16KiB)",
+			    s, (int)lens[k], parts[k]);
+			return r;
+		}
+	}
+	size = sizes[0];
+	if (dash && sizes[1] < size) {
+		snprintf(err, errlen,
+			 "--generate \"%s\": the size range \"%s\" ends below its start (write "
+			 "MIN-MAX, e.g. 4KiB-16KiB)",
+			 s, x + 1);
+		return -EINVAL;
 	}
 	ret->kind = mask;
 	ret->count = count;
 	ret->size = size;
+	ret->size_max = dash ? sizes[1] : size;
 	return 0;
 }

@@ -77,11 +77,13 @@ int bench_gen_run(const char *dir, const struct bench_gen_spec *spec, bool progr
 		return r;
 	}
 	struct statvfs vfs;
-	unsigned __int128 need = (unsigned __int128)spec->count * spec->size;
+	/* a range: its top bounds what the files may need */
+	uint64_t top = spec->size_max > spec->size ? spec->size_max : spec->size;
+	unsigned __int128 need = (unsigned __int128)spec->count * top;
 	if (statvfs(path, &vfs) == 0 && need > (unsigned __int128)vfs.f_bavail * vfs.f_frsize) {
 		char a[32], b[32];
 		snprintf(err, errlen, "%s:%llux%s needs %s but \"%s\" has %s free", sub,
-			 (unsigned long long)spec->count, quantity_format(spec->size, a, sizeof(a)),
+			 (unsigned long long)spec->count, quantity_format(top, a, sizeof(a)),
 			 need > UINT64_MAX ? "more than 16EiB"
 					   : quantity_format((uint64_t)need, b, sizeof(b)),
 			 dir, quantity_format((uint64_t)vfs.f_bavail * vfs.f_frsize, a, sizeof(a)));
@@ -111,7 +113,13 @@ int bench_gen_run(const char *dir, const struct bench_gen_spec *spec, bool progr
 				 (unsigned long long)i);
 		}
 		uint64_t seed = ((uint64_t)spec->kind << 56) ^ (i * 0x2545f4914f6cdd1dull);
-		if ((r = write_file(path, spec->size, seed, buf)) < 0) {
+		uint64_t size = spec->size;
+		if (spec->size_max >
+		    spec->size) { /* drawn from the index: the same set each time */
+			uint64_t st = i ^ 0x9e3779b97f4a7c15ull;
+			size += bench_perm_next(&st) % (spec->size_max - spec->size + 1);
+		}
+		if ((r = write_file(path, size, seed, buf)) < 0) {
 			snprintf(err, errlen, "cannot write \"%s\": %s", path, strerror(-r));
 			goto free_buf;
 		}

@@ -53,7 +53,9 @@ static void bench_usage(FILE *out)
 	    "  --drop-caches   drop the kernel's page cache before each epoch (root only)\n"
 	    "  --plot PNG      draw throughput per epoch with gnuplot\n"
 	    "  --generate      write a data set (incompressible, reproducible) and exit, e.g.\n"
-	    "                  files:100000x110KiB, shards:32x256MiB, checkpoint:1x2GiB\n");
+	    "                  files:100000x110KiB, shards:32x256MiB, checkpoint:1x2GiB;\n"
+	    "                  a size range MIN-MAX spreads sizes over it: "
+	    "files:20000x4KiB-16KiB\n");
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -211,8 +213,11 @@ static int generate(const struct opts *o)
 			fprintf(stderr, "weir bench: %s\n", err);
 			return 1;
 		}
-		printf("generated %llu x %s under %s/%s\n", (unsigned long long)g->count,
-		       quantity_format(g->size, a, sizeof(a)), o->dirs[0],
+		char b[32] = "", c[32];
+		if (g->size_max > g->size)
+			snprintf(b, sizeof(b), "-%s", quantity_format(g->size_max, c, sizeof(c)));
+		printf("generated %llu x %s%s under %s/%s\n", (unsigned long long)g->count,
+		       quantity_format(g->size, a, sizeof(a)), b, o->dirs[0],
 		       bench_gen_subdir(g->kind));
 	}
 	return 0;
