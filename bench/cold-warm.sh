@@ -56,7 +56,11 @@ step "tree (scale $SCALE) in tmpfs; nginx with limit_rate; a per-connection thro
 BYTES=$(( $(find "$SHM/tree/spark-3.3.1" -type f -printf '%s+') 0 ))
 nginx_start "$TMP/nginx" "$SHM/tree" --limit-rate "$((RATE / 1000000))m"
 TPORT="$(free_port)"
-python3 "$here/../tests/helpers/throttle.py" "$TPORT" "$NGINX_PORT" "$RATE" >"$TMP/throttle.log" 2>&1 &
+# 256 KiB chunks: throttle.py's CPU is per chunk, and with 32 KiB ones it needed most of a CPU
+# for 16 connections (a link that slowed down whenever weir-node took a CPU, and not for curl,
+# which needs next to none). Paced at 10 MB/s a chunk is 26 ms: a 1 MiB range is still 105 ms.
+THROTTLE_CHUNK="${BENCH_THROTTLE_CHUNK:-262144}" python3 "$here/../tests/helpers/throttle.py" \
+	"$TPORT" "$NGINX_PORT" "$RATE" >"$TMP/throttle.log" 2>&1 &
 tpid=$!
 at_exit "kill $tpid 2>/dev/null"
 # a loaded machine starts python slowly: wait until the throttle accepts, not a fixed time
@@ -131,11 +135,17 @@ spread() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "min 
 if [ "${BENCH_ONLY:-}" = cold8 ]; then
 	step "8 cold readers of different files ($BYTES8 bytes) against $CONNS parallel curl of them; $CROUNDS rounds alternated"
 	cl8=() ct8=() cx8=() cb8=()
+	# the throttle's CPU seconds during each side's run: a link that costs a side more CPU
+	# than the other is not the same link
+	tcpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$tpid/stat"; }
 	for i in $(seq 1 "$CROUNDS"); do
+		c0="$(tcpu)"
 		cl8+=("$(timed "$TMP/none" par_curl "$CONNS" "${big[@]}")")
+		c1="$(tcpu)"
 		ct8+=("$(cold_of "$THIS_BUILD" 8)")
+		c2="$(tcpu)"
 		[ -n "${ct8[-1]}" ] || fail "the 8 cold readers failed (round $i)"
-		note "round $i: link limit ${cl8[-1]} s, weir ${ct8[-1]} s ($(ratio "${cl8[-1]}" "${ct8[-1]}")x); load $(cut -d' ' -f1 /proc/loadavg); $(tail -1 "$TMP/cold8.diag")"
+		note "round $i: link limit ${cl8[-1]} s, weir ${ct8[-1]} s ($(ratio "${cl8[-1]}" "${ct8[-1]}")x); load $(cut -d' ' -f1 /proc/loadavg); throttle CPU $(awk -v a="$c0" -v b="$c1" -v c="$c2" 'BEGIN { printf "%.2f s (curl) / %.2f s (weir)", b - a, c - b }'); $(tail -1 "$TMP/cold8.diag")"
 		if [ -n "$BASE" ]; then
 			cb8+=("$(cold_of "$BASE" 8)")
 			[ -n "${cb8[-1]}" ] || fail "the 8 cold readers of $BASE failed (round $i)"
