@@ -1,6 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # Shared shell helpers for weir's end-to-end tests and benchmarks (source it, bash only):
 # step/fail messages, one EXIT trap that runs registered cleanups in reverse, preconditions.
+# Sourced once: a second source (a helper that brings it along) would forget the cleanups so far.
+[ -z "${WEIR_LIB_SH:-}" ] || return 0
+WEIR_LIB_SH=1
 
 # Cleanups registered with at_exit run in reverse order from the single EXIT trap, so the
 # helpers and the test can each add their own without overwriting one another's trap.
