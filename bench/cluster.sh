@@ -14,9 +14,6 @@
 #      node alone — cold caches, same fetch concurrency;
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-. "$here/../tests/helpers/lib.sh"
-. "$here/../tests/helpers/nginx.sh"
-. "$here/../tests/helpers/weir.sh"
 . "$here/../tests/helpers/cluster.sh"
 
 NFILES="${BENCH_FILES:-8}"

@@ -102,10 +102,7 @@ BYTES8=$(( $(for f in "${big[@]}"; do stat -c %s "$SHM/tree/$f"; done | paste -s
 cold_of() {
 	local build="$1" eight="${2:-}" conf="${3:-}" dir t f
 	dir="$(mktemp -d "$TMP/side.XXXXXX")"
-	WEIR_BIN="$build/cli/weir" WEIR_NODE_BIN="$build/weir-node"
-	[ -x "$WEIR_NODE_BIN" ] || WEIR_NODE_BIN="$build/daemon/weir-node"
-	[ -x "$WEIR_BIN" ] && [ -x "$WEIR_NODE_BIN" ] || fail "no weir binaries under $build"
-	export WEIR_BIN WEIR_NODE_BIN
+	weir_use_build "$build"
 	weir_setup "$dir"
 	printf 'metrics-listen =\n%b' "${conf:+$conf\n}" >"$WEIR_STATE/node.conf"
 	weir_mount "$THROTTLED" "$dir/mnt" --tier "mem:$WEIR_TIER_DIR/mem:4GiB" "${WEIR_ARGS[@]}" >/dev/null

@@ -104,11 +104,7 @@ PY
 # run LABEL BUILD MODE: one weir-node of BUILD, eviction MODE; appends a result line.
 run() {
 	local label="$1" build="$2" mode="$3" dir="$TMP/$1-$3" mp hot=() f
-	WEIR_BIN="$build/cli/weir"
-	WEIR_NODE_BIN="$build/daemon/weir-node"
-	[ -x "$WEIR_NODE_BIN" ] || WEIR_NODE_BIN="$build/weir-node"
-	[ -x "$WEIR_BIN" ] && [ -x "$WEIR_NODE_BIN" ] || fail "no weir binaries under $build"
-	export WEIR_NODE_BIN
+	weir_use_build "$build"
 	mkdir -p "$dir"
 	weir_setup "$dir"
 	printf 'eviction = %s\nmetrics-listen =\n' "$mode" >"$WEIR_STATE/node.conf"

@@ -26,12 +26,8 @@ at_exit 'rm -rf "$SRC"'
 
 # measure LABEL BUILD: appends "LABEL block_index objects" to $TMP/results.
 measure() {
-	local label="$1" build="$2" dir="$TMP/$1" node bi
-	node="$build/daemon/weir-node"
-	[ -x "$node" ] || node="$build/weir-node"
-	[ -x "$node" ] && [ -x "$build/cli/weir" ] || fail "no weir binaries under $build"
-	WEIR_BIN="$build/cli/weir"
-	export WEIR_NODE_BIN="$node"
+	local label="$1" build="$2" dir="$TMP/$1" bi
+	weir_use_build "$build"
 	mkdir -p "$dir"
 	weir_setup "$dir"
 	printf 'metrics-listen =\n' >"$WEIR_STATE/node.conf"

@@ -24,9 +24,6 @@
 # runs: pod/host then includes the container tax, which the tmpfs rows show alone.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-. "$here/../tests/helpers/lib.sh"
-. "$here/../tests/helpers/nginx.sh"
-. "$here/../tests/helpers/weir.sh"
 . "$here/../tests/helpers/walkthrough.sh"
 . "$here/../tests/csi/lib.sh"
 . "$here/../tests/k8s/lib.sh"
@@ -59,7 +56,6 @@ OUT="$SHM/out"
 mkdir -p "$OUT"
 PODS_MIRROR="$SHM/tree" # the pods' /mirror: the tmpfs baseline
 
-is() { [ "$(kc get "${@:2}" 2>/dev/null)" = "$1" ]; }
 # same_names DIR: DIR holds spark-3.3.1's files with their sizes (then it is removed)
 same_names() {
 	diff <(cd "$TREE/spark-3.3.1" && find . -type f -printf '%p %s\n' | sort) \

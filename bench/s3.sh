@@ -213,10 +213,7 @@ fi
 s3_cold_of() {
 	local build="$1" dir t c0 c1
 	dir="$(mktemp -d "$TMP/side.XXXXXX")"
-	WEIR_BIN="$build/cli/weir" WEIR_NODE_BIN="$build/weir-node"
-	[ -x "$WEIR_NODE_BIN" ] || WEIR_NODE_BIN="$build/daemon/weir-node"
-	[ -x "$WEIR_BIN" ] && [ -x "$WEIR_NODE_BIN" ] || fail "no weir binaries under $build"
-	export WEIR_BIN WEIR_NODE_BIN
+	weir_use_build "$build"
 	weir_setup "$dir"
 	printf 'metrics-listen =\n' >"$WEIR_STATE/node.conf"
 	mkdir -p "$dir/mnt"

@@ -4,9 +4,6 @@
 # full size (spark-3.3.1, 1.34 GB) from a mirror capped per connection; cold vs warm, production vs dev.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-. "$here/../tests/helpers/lib.sh"
-. "$here/../tests/helpers/nginx.sh"
-. "$here/../tests/helpers/weir.sh"
 . "$here/../tests/helpers/walkthrough.sh"
 
 SCALE="${BENCH_SCALE:-1}"        # 1: the walkthrough's sizes (348K, 269M, 262M, 293M, 286M, 201M, 28M)

@@ -14,9 +14,6 @@ scripts/install-deps.sh
 if [ -f build/meson-private/coredata.dat ]; then meson setup --reconfigure build >/dev/null; else meson setup build >/dev/null; fi
 ninja -C build
 
-. tests/helpers/lib.sh
-. tests/helpers/nginx.sh
-. tests/helpers/weir.sh
 . tests/helpers/walkthrough.sh
 require_root_fuse
 find_weir_bins

@@ -10,9 +10,6 @@
 #   controller.sh [--n N]   (default 20)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-. "$here/../helpers/lib.sh"
-. "$here/../helpers/nginx.sh"
-. "$here/../helpers/weir.sh"
 . "$here/../helpers/walkthrough.sh"
 
 N=20

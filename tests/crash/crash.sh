@@ -100,11 +100,27 @@ wait_readers() {
 	fail "$left readers still waited 120 s after the kill: requests in flight at the kill were never answered (the view's connection was aborted to free them)"
 }
 
+# reader_sums N: "errors wrong bytes" of readers 1..N from the last line of $TMP/out.I, or
+# "x x x" for a reader whose last line is not reader.py's summary
+reader_sums() {
+	python3 - "$TMP" "$1" <<'PY'
+import json, sys
+for i in range(1, int(sys.argv[2]) + 1):
+    try:
+        d = json.loads(open("%s/out.%d" % (sys.argv[1], i)).read().splitlines()[-1])
+        print(d["errors"], d["wrong"], d["bytes"])
+    except (OSError, IndexError, ValueError, KeyError, TypeError):
+        print("x x x")
+PY
+}
+
+# one metrics port for every round: each round's weir-node is gone (checked) before the next starts
+METRICS_PORT="$(free_port)"
 kills=0 inflight=0 bad_readers=0 wrong=0 readers_total=0 pt_total=0 bound_total=0 cold_ms=800
 recov=()
 for round in $(seq 1 "$N"); do
 	weir_setup "$TMP/r$round"
-	printf 'metrics-listen = 127.0.0.1:%s\n' "$(free_port)" >"$WEIR_STATE/node.conf"
+	printf 'metrics-listen = 127.0.0.1:%s\n' "$METRICS_PORT" >"$WEIR_STATE/node.conf"
 	MP="$TMP/r$round/mnt"
 	weir_mount "$NGINX_URL" "$MP" --tier "mem:$WEIR_TIER_DIR/mem:512MiB" --metadata-ttl 3600 >/dev/null
 	conn="$(conn_id "$MP")"
@@ -130,13 +146,19 @@ for round in $(seq 1 "$N"); do
 		kills=$((kills + 1))
 		[ "$running" -gt 0 ] && inflight=$((inflight + 1))
 		wait_readers "$conn" "${pids[@]}"
+		rcs=()
 		for i in "${!pids[@]}"; do
-			rc=0
-			wait "${pids[$i]}" || rc=$?
+			rcs[i]=0
+			wait "${pids[$i]}" || rcs[i]=$?
+		done
+		# every reader's summary (its last line, JSON) in one python: one start-up a phase, not
+		# one a reader (half a second each on a loaded machine)
+		mapfile -t sums < <(reader_sums "$READERS")
+		for i in "${!pids[@]}"; do
+			rc="${rcs[$i]}"
 			readers_total=$((readers_total + 1))
 			line="$(tail -n 1 "$TMP/out.$((i + 1))")"
-			e="$(printf '%s' "$line" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["errors"], d["wrong"], d["bytes"])' 2>/dev/null || echo "x x x")"
-			read -r ne nw nb <<<"$e"
+			read -r ne nw nb <<<"${sums[$i]:-x x x}"
 			if [ "$rc" -ne 0 ] || [ "$ne" = x ]; then
 				bad_readers=$((bad_readers + 1))
 				note "round $round ($phase) reader $((i + 1)): exit $rc: $(tail -c 300 "$TMP/out.$((i + 1))")"
@@ -147,8 +169,14 @@ for round in $(seq 1 "$N"); do
 			[ "$nw" -gt 0 ] && { wrong=$((wrong + nw)); note "round $round ($phase) reader $((i + 1)): $line"; }
 		done
 		if [ "$phase" = cold ]; then
-			# the copy took this long, the kill's pause included: aim inside the next one
-			cold_ms=$(((($(date +%s%N) - t0) / 1000000) * 8 / 10))
+			# aim inside the next copy: 8/10 of this one, without the kill's pause; a copy done
+			# before the kill took under delay_ms (the time to the readers' end would count the
+			# wait for the kill and the pause, and the aim would drift past every copy)
+			if [ "$running" -gt 0 ]; then
+				cold_ms=$(((($(date +%s%N) - t0) / 1000000 - ${ms%.*}) * 8 / 10))
+			else
+				cold_ms=$((delay_ms * 8 / 10))
+			fi
 			[ "$cold_ms" -ge 100 ] || cold_ms=100
 		fi
 		note "round $round $phase: kill at ${delay_ms} ms with $running of $READERS readers reading; view answered ${ms} ms after the kill"

@@ -15,8 +15,6 @@
 # - kubelet registration (GetInfo) on <registration-dir>/weir.csi.io-reg.sock.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-. "$here/../helpers/lib.sh"
-. "$here/../helpers/weir.sh"
 . "$here/../helpers/walkthrough.sh"
 . "$here/lib.sh"
 

@@ -13,8 +13,6 @@
 # the pod-namespace check). Every spec that runs must pass; skipped ones are listed with why.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-. "$here/../helpers/lib.sh"
-. "$here/../helpers/weir.sh"
 . "$here/../helpers/walkthrough.sh"
 . "$here/lib.sh"
 

@@ -9,9 +9,6 @@
 # UFS); forged, stale and hostile block requests are refused.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-. "$here/../helpers/lib.sh"
-. "$here/../helpers/nginx.sh"
-. "$here/../helpers/weir.sh"
 . "$here/../helpers/cluster.sh"
 
 require_root_fuse

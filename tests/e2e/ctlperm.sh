@@ -7,8 +7,6 @@
 # through a raw client: no mount, unmount, apply, delete or load happens.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-. "$here/../helpers/lib.sh"
-. "$here/../helpers/weir.sh"
 . "$here/../helpers/walkthrough.sh"
 
 require_root_fuse

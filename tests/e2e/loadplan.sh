@@ -10,9 +10,6 @@
 # reported success with the new file's blocks that node 2 owned fetched by nobody.)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-. "$here/../helpers/lib.sh"
-. "$here/../helpers/nginx.sh"
-. "$here/../helpers/weir.sh"
 . "$here/../helpers/cluster.sh"
 
 require_root_fuse

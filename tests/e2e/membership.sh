@@ -12,9 +12,6 @@
 # refused with a message naming the field. Prints the join and leave times.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-. "$here/../helpers/lib.sh"
-. "$here/../helpers/nginx.sh"
-. "$here/../helpers/weir.sh"
 . "$here/../helpers/walkthrough.sh"
 . "$here/../helpers/cluster.sh"
 . "$here/../helpers/cluster_top.sh"

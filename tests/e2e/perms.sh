@@ -7,9 +7,6 @@
 # directory's root-only views/. Non-root checks run as nobody (and daemon) through setpriv.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-. "$here/../helpers/lib.sh"
-. "$here/../helpers/nginx.sh"
-. "$here/../helpers/weir.sh"
 . "$here/../helpers/walkthrough.sh"
 
 require_root_fuse

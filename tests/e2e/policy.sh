@@ -9,8 +9,6 @@
 #   bytes) and drops the old cache, instead of leaving it Failed for good.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-. "$here/../helpers/lib.sh"
-. "$here/../helpers/weir.sh"
 . "$here/../helpers/walkthrough.sh"
 
 require_root_fuse

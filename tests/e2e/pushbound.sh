@@ -8,9 +8,6 @@
 # and a signed push of another block it owns is kept afterwards (200).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-. "$here/../helpers/lib.sh"
-. "$here/../helpers/nginx.sh"
-. "$here/../helpers/weir.sh"
 . "$here/../helpers/cluster.sh"
 
 require_root_fuse

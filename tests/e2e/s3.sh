@@ -13,10 +13,8 @@
 # naming the object and S3's code, never other bytes; new keys that do not work are refused.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-. "$here/../helpers/lib.sh"
-. "$here/../helpers/weir.sh"
-. "$here/../helpers/versitygw.sh"
 . "$here/../helpers/walkthrough.sh"
+. "$here/../helpers/versitygw.sh"
 
 # The server: versitygw (the default), or SeaweedFS (WEIR_E2E_S3_SERVER=seaweedfs: the test
 # s3-seaweedfs). Both set what the vgw_* helpers use, so every step below drives either.

@@ -4,9 +4,6 @@
 # YAML with only the URL changed, against nginx on loopback serving a scaled-down Spark mirror.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-. "$here/../helpers/lib.sh"
-. "$here/../helpers/nginx.sh"
-. "$here/../helpers/weir.sh"
 . "$here/../helpers/walkthrough.sh"
 
 SCALE="${WEIR_E2E_SCALE:-0.03}" # ~42 MB in spark-3.3.1

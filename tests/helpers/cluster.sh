@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-# Several weir-nodes on one machine, one per network namespace (source after lib.sh, nginx.sh and
-# weir.sh): a bridge and namespaces of the caller's own (named after its pid, addresses it picks,
+# Several weir-nodes on one machine, one per network namespace (sourcing it sources lib.sh,
+# nginx.sh and weir.sh, which it needs): a bridge and namespaces of the caller's own (named after its pid, addresses it picks,
 # removed on exit), and a weir-node per namespace with its own state directory, tier and node.conf.
 #
 #   cluster_net_setup N      bridge $CL_BR at $CL_SUBNET.1/24, namespaces ${CL_TAG}n1..N at ip_of I
@@ -14,6 +14,10 @@
 #   ufs_body_bytes           body bytes nginx sent for objects, listings excluded
 #   check_copy WHAT DEST     cmps every file of DEST with $TREE ($NFILES files)
 #   copy_at_once PREFIX I... nodes I... copy their views to PREFIX$I at once; check_copy of each
+
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/nginx.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/weir.sh"
 
 PEER_PORT=7070 # inside each node's own network namespace: no one else's port
 CL_TAG="wc$$"

@@ -1,6 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # Shared shell helpers for weir's end-to-end tests and benchmarks (source it, bash only):
 # step/fail messages, one EXIT trap that runs registered cleanups in reverse, preconditions.
+# Sourced once: a second source (a helper that brings it along) would forget the cleanups so far.
+[ -z "${WEIR_LIB_SH:-}" ] || return 0
+WEIR_LIB_SH=1
 
 # Cleanups registered with at_exit run in reverse order from the single EXIT trap, so the
 # helpers and the test can each add their own without overwriting one another's trap.
@@ -88,16 +91,17 @@ rand_file() {
 	[ "$(stat -c %s "$path")" -eq "$bytes" ] || fail "could not write $bytes random bytes to $path"
 }
 
-# free_port: a TCP port on 127.0.0.1 that nothing listens on right now, reserved for this test
-# script while it runs (a file in $WEIR_PORT_DIR naming its pid). Tests run two at a time: without
-# the reservation a port one test frees when it stops its server (to restart it on the same port)
-# could be handed to the other test's server, which then answers in its place.
+# free_port [N]: a TCP port (N ports, one a line) on 127.0.0.1 that nothing listens on right now,
+# reserved for this test script while it runs (a file in $WEIR_PORT_DIR naming its pid). Tests run
+# two at a time: without the reservation a port one test frees when it stops its server (to
+# restart it on the same port) could be handed to the other test's server, which then answers in
+# its place. N ports in one call: one python start-up (a large part of a second on a loaded machine).
 free_port() {
-	python3 - "$$" "${WEIR_PORT_DIR:-/tmp/weir-test-ports}" <<'PY'
+	python3 - "$$" "${WEIR_PORT_DIR:-/tmp/weir-test-ports}" "${1:-1}" <<'PY'
 import os, socket, sys
-owner, d = sys.argv[1], sys.argv[2]
+owner, d, want = sys.argv[1], sys.argv[2], int(sys.argv[3])
 os.makedirs(d, exist_ok=True)
-for _ in range(500):
+for _ in range(500 * want):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -116,7 +120,9 @@ for _ in range(500):
     os.write(fd, owner.encode())
     os.close(fd)
     print(port)
-    sys.exit(0)
+    want -= 1
+    if want == 0:
+        sys.exit(0)
 sys.exit("free_port: no port of 500 tried was free of another test's reservation (see " + d + ")")
 PY
 }

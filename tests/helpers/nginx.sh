@@ -9,6 +9,8 @@
 #   nginx_stop [--kill]     stop it (SIGTERM, or SIGKILL to die mid-transfer)
 #   nginx_requests          number of requests in the access log so far
 #   nginx_requests_since N  prints access-log lines after the first N
+[ -z "${WEIR_NGINX_SH:-}" ] || return 0 # sourced once (walkthrough.sh brings it along)
+WEIR_NGINX_SH=1
 
 NGINX_BIN="${NGINX_BIN:-/usr/sbin/nginx}"
 NGINX_PID=""

@@ -35,8 +35,8 @@ sw_start() {
 	for try in 1 2 3; do
 		# master, volume, filer and S3, each with its gRPC port: none of weed's defaults, which
 		# another test on this machine may hold
-		ports=()
-		for i in 1 2 3 4 5 6 7 8 9; do ports+=("$(free_port)"); done
+		mapfile -t ports < <(free_port 9)
+		[ "${#ports[@]}" -eq 9 ] || fail "free_port 9 gave ${#ports[@]} ports"
 		VGW_PORT="${ports[6]}"
 		[ "$tls" = --tls ] && tlsargs=(-s3.port.https="${ports[8]}" -s3.cert.file="$VGW_DIR/cert.pem"
 			-s3.key.file="$VGW_DIR/key.pem") && VGW_PORT="${ports[8]}"

@@ -82,20 +82,19 @@ async def main(reuse=False, parent=None, quiet=False):
 def workers(n):
     parent, kids = os.getpid(), []
 
-    def stop(*_):
+    def tell(sig):  # every worker still there
         for k in kids:
             try:
-                os.kill(k, signal.SIGTERM)
+                os.kill(k, sig)
             except OSError:
                 pass
+
+    def stop(*_):
+        tell(signal.SIGTERM)
         os._exit(0)
 
     def lift(*_):
-        for k in kids:
-            try:
-                os.kill(k, signal.SIGUSR1)
-            except OSError:
-                pass
+        tell(signal.SIGUSR1)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

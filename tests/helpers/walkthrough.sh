@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # The walkthrough's steps with weir in place of kubectl, shared by tests/e2e/walkthrough.sh,
-# bench/walkthrough.sh and scripts/up.sh (source after lib.sh, nginx.sh and weir.sh).
+# bench/walkthrough.sh and scripts/up.sh. Sourcing it sources lib.sh, nginx.sh and weir.sh, which
+# it needs: the one opening line of every walkthrough-style test and benchmark.
 # The manifests are examples/walkthrough/*.yaml with only the URL (and the tier path) changed.
 #
 #   wt_tree DIR SCALE          gentree.sh + sparse fillers in spark-3.1.3/3.2.3 so spark-3.3.1 is
@@ -17,6 +18,10 @@
 #                              $WEIR_TIER_DIR); SPEC-LINES go under the Dataset's spec (sharing:)
 #   fmt_quantity BYTES         "%.2f" of bytes/1024^k with B KiB MiB GiB..., as the tables print sizes
 #   fmt_percent PART TOTAL     "38.4%"
+
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/nginx.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/weir.sh"
 
 WT_POLL_SECONDS="${WT_POLL_SECONDS:-60}"
 WT_MOUNTS=()

@@ -15,6 +15,10 @@
 #   weir_stop_node       unmounts every view, then SIGTERM to the keeper and weir-node; fails
 #                        if weir-node is still alive 5 s later (the next mount starts a new one)
 #   weir_wait_new_node OLD   waits for the weir-node the keeper restarts; prints its pid
+#   weir_use_build BUILD   WEIR_BIN and WEIR_NODE_BIN (exported) from the build directory BUILD
+#                        (a benchmark's two sides); fails naming BUILD when either is missing
+[ -z "${WEIR_WEIR_SH:-}" ] || return 0 # sourced once (walkthrough.sh brings it along)
+WEIR_WEIR_SH=1
 
 weir_setup() {
 	WEIR_STATE="$1/state"
@@ -33,6 +37,13 @@ weir_setup() {
 }
 WEIR_ALL_STATES=()
 WEIR_ALL_TIERS=()
+
+weir_use_build() {
+	WEIR_BIN="$1/cli/weir" WEIR_NODE_BIN="$1/weir-node"
+	[ -x "$WEIR_NODE_BIN" ] || WEIR_NODE_BIN="$1/daemon/weir-node"
+	[ -x "$WEIR_BIN" ] && [ -x "$WEIR_NODE_BIN" ] || fail "no weir binaries under $1 (cli/weir and weir-node or daemon/weir-node)"
+	export WEIR_BIN WEIR_NODE_BIN
+}
 
 weir_test_setup() {
 	require_root_fuse

@@ -11,9 +11,6 @@
 # (node-1) takes its work from the API; the controller dials no node.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-. "$here/../helpers/lib.sh"
-. "$here/../helpers/nginx.sh"
-. "$here/../helpers/weir.sh"
 . "$here/../helpers/walkthrough.sh"
 . "$here/../helpers/versitygw.sh"
 . "$here/lib.sh"

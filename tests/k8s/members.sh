@@ -15,9 +15,6 @@
 # dead node takes to leave and a new one to join.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-. "$here/../helpers/lib.sh"
-. "$here/../helpers/nginx.sh"
-. "$here/../helpers/weir.sh"
 . "$here/../helpers/walkthrough.sh"
 . "$here/../helpers/cluster_top.sh"
 . "$here/lib.sh"

@@ -12,9 +12,6 @@
 # node and leave no Terminating PV or PVC, a claim used by a pod waiting for the pod.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-. "$here/../helpers/lib.sh"
-. "$here/../helpers/nginx.sh"
-. "$here/../helpers/weir.sh"
 . "$here/../helpers/walkthrough.sh"
 . "$here/lib.sh"
 

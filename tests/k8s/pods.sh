@@ -16,9 +16,6 @@
 #   start, again after a kubelet restart and after its own restart (pods keep their volumes).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-. "$here/../helpers/lib.sh"
-. "$here/../helpers/nginx.sh"
-. "$here/../helpers/weir.sh"
 . "$here/../helpers/walkthrough.sh"
 . "$here/../csi/lib.sh"
 . "$here/lib.sh"

@@ -17,9 +17,6 @@
 # and new opens after both work, in the same pod and in a pod started after them.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-. "$here/../helpers/lib.sh"
-. "$here/../helpers/nginx.sh"
-. "$here/../helpers/weir.sh"
 . "$here/../helpers/walkthrough.sh"
 . "$here/../csi/lib.sh"
 . "$here/lib.sh"
