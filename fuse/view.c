@@ -914,6 +914,32 @@ static void forget_entry(struct view *v, const char *path)
 		log_debug("invalidating the entry of \"%s\": %s", path, strerror(-r));
 }
 
+/* A READDIRPLUS entry for a file of a no-open view, bound as its LOOKUP would bind it, when
+ * that needs nothing but memory: its version known within the TTL (a validation, or an exact
+ * listing) and every byte of it in a tier. A warm reader (cp -R, a training epoch after a
+ * remount) then stats and opens the file with no LOOKUP and reads it with one READ; a file
+ * that is not all cached is left to its LOOKUP, which fetches the next files ahead
+ * (dir_stream). Fills *e and counts a lookup; -EAGAIN: give the name only. */
+static int entry_bound_cached(struct view *v, const char *path, struct fuse_entry_param *e)
+{
+	struct ufs_attr a;
+	bool changed = false;
+	uint64_t obj;
+	struct handle *b = NULL;
+	int r = meta_cache_validate_cached(v->src.meta, path, v->cfg.metadata_ttl_ms, &a, &changed);
+	if (r < 0 || changed || a.is_dir)
+		return -EAGAIN;
+	if (block_store_object_complete(v->src.store, path, &a, &obj) < 0)
+		return -EAGAIN;
+	struct inode *in = inode_bind(v, path, &a, obj, &b);
+	if (!in)
+		return -ENOMEM;
+	r = bind_journal(v, in, b);
+	if (r == 0)
+		r = make_entry_for(v, in, &b->attr, e);
+	return r;
+}
+
 static void dir_stream(struct view *v, const char *path);
 
 /* LOOKUP of a file in a no-open view: validated (a HEAD at most once per metadata TTL, as an
@@ -2378,9 +2404,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			struct fuse_entry_param e;
 			struct ufs_attr a = de->attr;
 			/* no-open: a file's inode is bound at its LOOKUP, which validates its
-			 * version; the listing's word is not enough. Likewise a file whose inode
-			 * has read handles open: the LOOKUP decides whether the listing's version
-			 * is theirs. Node id 0: the name only. */
+			 * version; the listing's word is not enough (here only when its version
+			 * is known and its bytes cached: entry_bound_cached). Likewise a file
+			 * whose inode has read handles open: the LOOKUP decides whether the
+			 * listing's version is theirs. Node id 0: the name only. */
 			bool name_only =
 			    !a.is_dir && (atomic_load(&v->no_open) || path_busy(v, path));
 			if (!de->size_known && !a.is_dir && !name_only &&
@@ -2394,7 +2421,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				free(path);
 				break;
 			}
-			if (name_only) {
+			if (name_only && atomic_load(&v->no_open) &&
+			    entry_bound_cached(v, path, &e) == 0) {
+				/* bound: as its LOOKUP would have answered */
+			} else if (name_only) {
 				struct inode *in = inode_for_path(v, path);
 				memset(&e, 0, sizeof(e));
 				fill_stat(v, in ? in->ino : 0xffffffffu, &a, &e.attr);
