@@ -179,7 +179,7 @@ fi
 # The source is a tmpfs of its own: from the destination's own tmpfs cp would copy with
 # copy_file_range (one call per file, no copy through user space), a path no copy out of a FUSE
 # mount can take (across filesystems cp reads and writes, as it does from every peer).
-declare -A FLOOR
+declare -A FLOOR FLOORS
 if part_on floor; then
 	step "the local floors: cp -R of the server's own directories, from a tmpfs to another (best of $RUNS)"
 	mkdir -p "$TMP/floor"
@@ -189,11 +189,10 @@ if part_on floor; then
 	for dir in spark-3.3.1 small; do
 		tt=()
 		for i in $(seq 1 "$RUNS"); do tt+=("$(timed "$SHM/out" cp -R "$TMP/floor/$dir" "$SHM/out")"); done
-		FLOOR[$dir]="$(best "${tt[@]}")"
+		FLOORS[$dir]=" ${tt[*]}"
 		note "cp -R $dir: ${tt[*]} s"
 	done
 fi
-t_floor="${FLOOR[spark-3.3.1]:-}"
 
 # Every side mounts each tree of the bucket as its own mount of that prefix (s3://bkt/DIR, as a
 # Fluid Dataset names one mountPoint; weir picks its open mode per view, see the README).
@@ -219,6 +218,9 @@ peer() {
 		for i in $(seq 1 "$RUNS"); do
 			"$umount_fn"
 			"$mount_fn" || break
+			# the floor again beside each warm copy: the load moves, the best floor of the
+			# whole run is the one reported
+			! part_on floor || FLOORS[$dir]+=" $(timed "$SHM/out" cp -R "$TMP/floor/$dir" "$SHM/out")"
 			warm+=("$(timed "$SHM/out" cp -R "$mp" "$SHM/out")")
 			diff -rq "$SHM/tree/$dir" "$SHM/out" >/dev/null || note "$name: warm copy $i of $dir differs from the source"
 		done
@@ -276,7 +278,7 @@ if [ ${#DIRS[@]} -gt 0 ] && peer_on s3fs; then
 fi
 
 # s3_cold_of BUILD: a cold cp -R of spark-3.3.1 through a fresh weir-node of BUILD; "seconds
-# server-CPU-ms".
+# server-CPU-ms client-CPU-ms" (the client: weir-node).
 s3_cold_of() {
 	local build="$1" dir t c0 c1
 	dir="$(mktemp -d "$TMP/side.XXXXXX")"
@@ -290,15 +292,17 @@ s3_cold_of() {
 	AWS_ACCESS_KEY_ID="$VGW_KEY" AWS_SECRET_ACCESS_KEY="$VGW_SECRET" weir_mount s3://bkt/spark-3.3.1 "$dir/mnt" \
 		--tier "mem:$WEIR_TIER_DIR/mem:4GiB" --s3-endpoint "$VGW_URL" --s3-path-style \
 		--fetch-concurrency "$CONN" >/dev/null
-	c0="$(cpu_ms "$VGW_PID")"
+	local np k0 k1
+	np="$(weir_node_pid)"
+	c0="$(cpu_ms "$VGW_PID")" k0="$(cpu_ms "$np")"
 	t="$(timed "$SHM/out" cp -R "$dir/mnt" "$SHM/out")"
-	c1="$(cpu_ms "$VGW_PID")"
+	c1="$(cpu_ms "$VGW_PID")" k1="$(cpu_ms "$np")"
 	diff -rq "$SRC" "$SHM/out" >/dev/null || fail "$build: the cold copy differs from the source"
 	weir_teardown >/dev/null 2>&1
-	echo "$t $((c1 - c0))"
+	echo "$t $((c1 - c0)) $((k1 - k0))"
 }
 # peer_cold NAME: a cold cp -R of spark-3.3.1 through a fresh mount of s3fs or rclone, its cache
-# emptied first; "seconds server-CPU-ms", or nothing if it failed.
+# emptied first; "seconds server-CPU-ms client-CPU-ms", or nothing if it failed.
 peer_cold() {
 	local t c0 c1
 	PFX=spark-3.3.1
@@ -306,12 +310,17 @@ peer_cold() {
 	s3fs) rm -rf "$SHM/s3fs-cache"; s3fs_mount || return 0 ;;
 	rclone) rm -rf "$SHM/rclone-cache"; rclone_mount || return 0 ;;
 	esac
-	c0="$(cpu_ms "$VGW_PID")"
-	t="$(timed "$SHM/out" cp -R "$([ "$1" = s3fs ] && echo "$MPS" || echo "$MPR")" "$SHM/out")" || t=""
-	c1="$(cpu_ms "$VGW_PID")"
+	local mp pid k0 k1
+	mp="$([ "$1" = s3fs ] && echo "$MPS" || echo "$MPR")"
+	# the daemon serving this mount (its mountpoint, a fresh temp dir, is on its command line)
+	pid="$(pgrep -n -f -- "$1 .*$mp" || true)"
+	[ -n "$pid" ] || fail "no $1 process serving $mp"
+	c0="$(cpu_ms "$VGW_PID")" k0="$(cpu_ms "$pid")"
+	t="$(timed "$SHM/out" cp -R "$mp" "$SHM/out")" || t=""
+	c1="$(cpu_ms "$VGW_PID")" k1="$(cpu_ms "$pid")"
 	diff -rq "$SRC" "$SHM/out" >/dev/null || note "$1: a cold copy differs from the source"
 	"$1_off"
-	[ -z "$t" ] || echo "$t $((c1 - c0))"
+	[ -z "$t" ] || echo "$t $((c1 - c0)) $((k1 - k0))"
 }
 sides=()
 if peer_on weir; then
@@ -322,7 +331,7 @@ peer_on rclone && command -v rclone >/dev/null && sides+=(rclone)
 peer_on s3fs && command -v s3fs >/dev/null && sides+=(s3fs)
 part_on cold || CROUNDS=0
 [ "$CROUNDS" -eq 0 ] || step "spark cold, $CROUNDS rounds: ${sides[*]} in turn, each from an empty cache"
-declare -A S SC
+declare -A S SC KC
 for i in $(seq 1 "$CROUNDS"); do
 	line=""
 	for k in "${sides[@]}"; do
@@ -332,17 +341,20 @@ for i in $(seq 1 "$CROUNDS"); do
 		*) r="$(peer_cold "$k")" ;;
 		esac
 		[ -n "$r" ] || { line+=" $k failed;"; continue; }
-		S[$k]+=" ${r% *}" SC[$k]+=" ${r#* }"
-		line+=" $k ${r% *} s (server ${r#* } ms);"
+		read -r rt rs rk <<<"$r"
+		S[$k]+=" $rt" SC[$k]+=" $rs" KC[$k]+=" $rk"
+		line+=" $k $rt s (server $rs ms, client $rk ms);"
 	done
 	note "round $i:$line"
 done
-declare -A M MC
+declare -A M MC MK
 for k in "${sides[@]}"; do
 	[ -n "${S[$k]:-}" ] || continue
-	M[$k]="$(median ${S[$k]})" MC[$k]="$(median ${SC[$k]})"
+	M[$k]="$(median ${S[$k]})" MC[$k]="$(median ${SC[$k]})" MK[$k]="$(median ${KC[$k]})"
 done
 
+for dir in "${!FLOORS[@]}"; do FLOOR[$dir]="$(best ${FLOORS[$dir]})"; done
+t_floor="${FLOOR[spark-3.3.1]:-}"
 echo
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (uptime's 1, 5, 15 min) on $(nproc) cores; server $SERVER"
 echo "bytes: $BYTES (spark-3.3.1 at scale $SCALE); small: $SMALL files; $CONN connections"
@@ -354,10 +366,10 @@ part_on limit && echo "server limit, $CONN-way whole-object GETs of the $SMALL s
 part_on limit && for part in 1048576 4194304 16777216 0; do
 	echo "server limit, $CONN-way ranges of $([ "$part" = 0 ] && echo "whole objects" || echo "$((part >> 20)) MiB"): ${LIM[$part]} s, server CPU ${LIMCPU[$part]} ms"
 done
-part_on floor && echo "local floor (cp -R from another tmpfs, read and write): spark-3.3.1 ${FLOOR[spark-3.3.1]} s, small ${FLOOR[small]} s"
+part_on floor && echo "local floor (cp -R from another tmpfs, read and write; best of every floor copy of the run, one beside each warm copy): spark-3.3.1 ${FLOOR[spark-3.3.1]} s of${FLOORS[spark-3.3.1]}; small ${FLOOR[small]} s of${FLOORS[small]}"
 for k in "${sides[@]}"; do
 	[ -n "${M[$k]:-}" ] || continue
-	echo "spark cold, $k: median ${M[$k]} s of${S[$k]}; server CPU median ${MC[$k]} ms"
+	echo "spark cold, $k: median ${M[$k]} s of${S[$k]}; CPU medians: server ${MC[$k]} ms, client ${MK[$k]} ms (weir-node, rclone or s3fs)"
 done
 for p in weir rclone s3fs; do
 	echo "$p: spark warm ${R[$p,spark-3.3.1,warm]:-n/a} s; small cold ${R[$p,small,cold]:-n/a} s, warm ${R[$p,small,warm]:-n/a} s"
