@@ -12,6 +12,10 @@
 # sides alternate); warm (spark and small), the best of BENCH_RUNS runs per side; small cold, one
 # run per side. A peer that is missing or fails is reported, skipped. BENCH_BASE_BUILD=<build dir
 # of another tree> adds that build to the cold rounds.
+# Selectors, so one invocation stays short: BENCH_PARTS (default "limit floor spark small cold"):
+# limit = curl single stream and the server's limit, floor = the local floors, spark / small = each
+# peer's first cold and warm copies of that tree, cold = the alternated spark cold rounds;
+# BENCH_PEERS (default "weir rclone s3fs"). A ratio whose parts were not run says n/a.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../tests/helpers/lib.sh"
@@ -30,6 +34,19 @@ versitygw | seaweedfs) ;;
 esac
 BASE="${BENCH_BASE_BUILD:-}"
 CROUNDS="${BENCH_COLD_ROUNDS:-3}"
+PARTS=" ${BENCH_PARTS:-limit floor spark small cold} "
+PEERS=" ${BENCH_PEERS:-weir rclone s3fs} "
+for k in $PARTS; do
+	case "$k" in limit | floor | spark | small | cold) ;; *) fail "BENCH_PARTS has \"$k\": limit, floor, spark, small or cold" ;; esac
+done
+for k in $PEERS; do
+	case "$k" in weir | rclone | s3fs) ;; *) fail "BENCH_PEERS has \"$k\": weir, rclone or s3fs" ;; esac
+done
+part_on() { [[ "$PARTS" == *" $1 "* ]]; }
+peer_on() { [[ "$PEERS" == *" $1 "* ]]; }
+DIRS=()
+part_on spark && DIRS+=(spark-3.3.1)
+part_on small && DIRS+=(small)
 
 require_root_fuse
 find_weir_bins
@@ -39,7 +56,7 @@ at_exit 'rm -rf "$TMP"'
 SHM="$(mktemp -d /dev/shm/weir-bench-s3.XXXXXX)" # server, caches and copies in tmpfs: no disk
 at_exit 'rm -rf "$SHM"'
 weir_setup "$TMP"
-TIERS="mem:$WEIR_TIER_DIR/mem:4GiB"
+TIERS="mem:$WEIR_TIER_DIR/mem" # one tier directory per prefix mounted
 unset AWS_PROFILE AWS_SESSION_TOKEN
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 
@@ -56,7 +73,7 @@ best() { printf '%s\n' "$@" | sort -g | head -n 1; }
 # cpu_ms PID: the user + system CPU of a process so far, in ms (every thread's)
 cpu_ms() { awk -v t="$(getconf CLK_TCK)" '{ print int(($14 + $15) * 1000 / t) }' "/proc/$1/stat"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f MB/s", b / s / 1e6 }'; }
 wait_mounted() {
 	local i
@@ -88,11 +105,14 @@ CONN_HDR="$(vgw_curl -f -s -r 0-0 -D - -o /dev/null "$(vgw_key_url bkt "spark-3.
 	tr -d '\r' | grep -i '^connection:' || true)"
 note "its answer to a range GET says: ${CONN_HDR:-no Connection header (keeps the connection alive)}"
 
-step "baseline: single-stream curl --aws-sigv4, files in turn"
-urls=()
-for f in "$SRC"/*; do urls+=("$(vgw_key_url bkt "spark-3.3.1/$(basename "$f")")" -o /dev/null); done
-t_curl="$(timed "$TMP/none" vgw_curl -f "${urls[@]}")"
-note "curl: $t_curl s ($(mbps "$BYTES" "$t_curl"))"
+t_curl="" t_limit=""
+if part_on limit; then
+	step "baseline: single-stream curl --aws-sigv4, files in turn"
+	urls=()
+	for f in "$SRC"/*; do urls+=("$(vgw_key_url bkt "spark-3.3.1/$(basename "$f")")" -o /dev/null); done
+	t_curl="$(timed "$TMP/none" vgw_curl -f "${urls[@]}")"
+	note "curl: $t_curl s ($(mbps "$BYTES" "$t_curl"))"
+fi
 
 # server_limit PART: every byte of spark-3.3.1 as range GETs of PART bytes (0: whole objects),
 # CONN at once, by curl --parallel; "seconds server-CPU-ms requests".
@@ -120,57 +140,100 @@ server_limit() {
 	c1="$(cpu_ms "$VGW_PID")"
 	echo "$t $((c1 - c0)) $n"
 }
-step "the server's own limit: $CONN-way parallel curl range GETs of spark-3.3.1 (best of $RUNS)"
 declare -A LIM LIMCPU
-for part in 1048576 4194304 16777216 0; do
+if part_on limit; then
+	step "the server's own limit: $CONN-way parallel curl range GETs of spark-3.3.1 (best of $RUNS)"
+	for part in 1048576 4194304 16777216 0; do
+		tt=() cc=()
+		for i in $(seq 1 "$RUNS"); do
+			read -r t c n < <(server_limit "$part")
+			tt+=("$t") cc+=("$c")
+		done
+		LIM[$part]="$(best "${tt[@]}")" LIMCPU[$part]="$(best "${cc[@]}")"
+		note "ranges of $([ "$part" = 0 ] && echo "whole objects" || echo "$((part >> 20)) MiB"): $n requests, ${tt[*]} s (best $(mbps "$BYTES" "${LIM[$part]}")); server CPU ${cc[*]} ms"
+	done
+	t_limit="$(best "${LIM[@]}")"
+	# the same for the small files: every one a whole-object GET, CONN at once
+	(cd "$SHM/tree" && find small -type f) | python3 -c '
+import sys, urllib.parse as u
+conf, url = open(sys.argv[1]).read(), sys.argv[2]
+out = []
+for k in sys.stdin.read().split():
+    out.append(conf + "url = \"%s/bkt/%s\"\noutput = \"/dev/null\"\n" % (url, u.quote(k, safe="/~")))
+sys.stdout.write("next\n".join(out))
+' "$VGW_DIR/curl.conf" "$VGW_URL" >"$TMP/limit-small.conf"
 	tt=() cc=()
 	for i in $(seq 1 "$RUNS"); do
-		read -r t c n < <(server_limit "$part")
-		tt+=("$t") cc+=("$c")
+		c0="$(cpu_ms "$VGW_PID")"
+		tt+=("$(timed "$TMP/none" curl -sS --no-progress-meter -f --parallel --parallel-max "$CONN" -K "$TMP/limit-small.conf")") ||
+			fail "curl's GETs of the small files failed"
+		c1="$(cpu_ms "$VGW_PID")"
+		cc+=("$((c1 - c0))")
 	done
-	LIM[$part]="$(best "${tt[@]}")" LIMCPU[$part]="$(best "${cc[@]}")"
-	note "ranges of $([ "$part" = 0 ] && echo "whole objects" || echo "$((part >> 20)) MiB"): $n requests, ${tt[*]} s (best $(mbps "$BYTES" "${LIM[$part]}")); server CPU ${cc[*]} ms"
-done
-t_limit="$(best "${LIM[@]}")"
-step "the local floor: cp -R of the server's own directory, tmpfs to tmpfs (best of $RUNS)"
-tt=()
-for i in $(seq 1 "$RUNS"); do tt+=("$(timed "$SHM/out" cp -R "$SRC" "$SHM/out")"); done
-t_floor="$(best "${tt[@]}")"
-note "cp -R: ${tt[*]} s"
+	LIM[small]="$(best "${tt[@]}")" LIMCPU[small]="$(best "${cc[@]}")"
+	note "small files, $SMALL whole-object GETs: ${tt[*]} s; server CPU ${cc[*]} ms"
+fi
+# The floor is copied the way the peers' warm copies are: the same cp -R into the same
+# destination, the source's pages in memory (tmpfs, as every peer's cache is), best of as many
+# runs as a warm side gets.
+# The source is a tmpfs of its own: from the destination's own tmpfs cp would copy with
+# copy_file_range (one call per file, no copy through user space), a path no copy out of a FUSE
+# mount can take (across filesystems cp reads and writes, as it does from every peer).
+declare -A FLOOR FLOORS
+if part_on floor; then
+	step "the local floors: cp -R of the server's own directories, from a tmpfs to another (best of $RUNS)"
+	mkdir -p "$TMP/floor"
+	mount -t tmpfs -o size=2g,mode=0700 weir-bench-floor "$TMP/floor" || fail "mounting a tmpfs at $TMP/floor failed"
+	at_exit "umount -l '$TMP/floor'"
+	cp -R "$SHM/tree/spark-3.3.1" "$SHM/tree/small" "$TMP/floor/"
+	for dir in spark-3.3.1 small; do
+		tt=()
+		for i in $(seq 1 "$RUNS"); do tt+=("$(timed "$SHM/out" cp -R "$TMP/floor/$dir" "$SHM/out")"); done
+		FLOORS[$dir]=" ${tt[*]}"
+		note "cp -R $dir: ${tt[*]} s"
+	done
+fi
 
+# Every side mounts each tree of the bucket as its own mount of that prefix (s3://bkt/DIR, as a
+# Fluid Dataset names one mountPoint; weir picks its open mode per view, see the README).
 # peer NAME MOUNTPOINT MOUNT_FN UMOUNT_FN DIR...: for each DIR of the bucket, a cold cp -R through a
-# fresh mount (MOUNT_FN), then warm after remounts; R[NAME,DIR,cold|warm] hold the seconds.
+# fresh mount of it (MOUNT_FN, the prefix in PFX), then warm after remounts; R[NAME,DIR,cold|warm]
+# hold the seconds. Every copy is compared with the source (diff -r), warm ones too.
 declare -A R
+PFX=""
 peer() {
 	local name="$1" mp="$2" mount_fn="$3" umount_fn="$4" dir i t
 	shift 4
 	mkdir -p "$mp"
-	if ! "$mount_fn"; then
-		note "$name failed to mount: $(tail -3 "$TMP/$name.log" 2>/dev/null); skipped"
-		return 0
-	fi
 	at_exit "fuse_off '$mp'"
 	for dir in "$@"; do
-		t="$(timed "$SHM/out" cp -R "$mp/$dir" "$SHM/out")" && R[$name,$dir,cold]="$t"
+		PFX="$dir"
+		if ! "$mount_fn"; then
+			note "$name failed to mount $dir: $(tail -3 "$TMP/$name.log" 2>/dev/null); skipped"
+			continue
+		fi
+		t="$(timed "$SHM/out" cp -R "$mp" "$SHM/out")" && R[$name,$dir,cold]="$t"
 		diff -rq "$SHM/tree/$dir" "$SHM/out" >/dev/null || note "$name: the cold copy of $dir differs from the source"
-	done
-	for dir in "$@"; do
 		warm=()
 		for i in $(seq 1 "$RUNS"); do
 			"$umount_fn"
 			"$mount_fn" || break
-			warm+=("$(timed "$SHM/out" cp -R "$mp/$dir" "$SHM/out")")
+			# the floor again beside each warm copy: the load moves, the best floor of the
+			# whole run is the one reported
+			! part_on floor || FLOORS[$dir]+=" $(timed "$SHM/out" cp -R "$TMP/floor/$dir" "$SHM/out")"
+			warm+=("$(timed "$SHM/out" cp -R "$mp" "$SHM/out")")
+			diff -rq "$SHM/tree/$dir" "$SHM/out" >/dev/null || note "$name: warm copy $i of $dir differs from the source"
 		done
+		"$umount_fn"
 		[ ${#warm[@]} -eq 0 ] || R[$name,$dir,warm]="$(best "${warm[@]}")"
 		note "$name $dir: cold ${R[$name,$dir,cold]:-failed} s; warm ${warm[*]:-failed} s"
 	done
-	"$umount_fn"
 }
 
 MP="$TMP/weir" MPR="$TMP/rclone" MPS="$TMP/s3fs"
 weir_on() {
-	AWS_ACCESS_KEY_ID="$VGW_KEY" AWS_SECRET_ACCESS_KEY="$VGW_SECRET" weir_mount s3://bkt "$MP" \
-		--tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-path-style --fetch-concurrency "$CONN" >/dev/null
+	AWS_ACCESS_KEY_ID="$VGW_KEY" AWS_SECRET_ACCESS_KEY="$VGW_SECRET" weir_mount "s3://bkt/$PFX" "$MP" \
+		--tier "$TIERS-$PFX:4GiB" --s3-endpoint "$VGW_URL" --s3-path-style --fetch-concurrency "$CONN" >/dev/null
 }
 weir_off() { w umount "$MP" >/dev/null || fuse_off "$MP"; }
 rclone_mount() {
@@ -178,38 +241,44 @@ rclone_mount() {
 	env -u AWS_CA_BUNDLE RCLONE_CONFIG_VGW_TYPE=s3 RCLONE_CONFIG_VGW_PROVIDER=Other \
 		RCLONE_CONFIG_VGW_ACCESS_KEY_ID="$VGW_KEY" RCLONE_CONFIG_VGW_SECRET_ACCESS_KEY="$VGW_SECRET" \
 		RCLONE_CONFIG_VGW_ENDPOINT="$VGW_URL" RCLONE_CONFIG_VGW_FORCE_PATH_STYLE=true \
-		rclone mount vgw:bkt "$MPR" --vfs-cache-mode full --cache-dir "$SHM/rclone-cache" \
+		rclone mount "vgw:bkt/$PFX" "$MPR" --vfs-cache-mode full --cache-dir "$SHM/rclone-cache" \
 		--transfers "$CONN" --daemon --log-file "$TMP/rclone.log" && wait_mounted "$MPR"
 }
 rclone_off() { fuse_off "$MPR"; sleep 0.5; }
 s3fs_mount() {
-	s3fs bkt "$MPS" -o url="$VGW_URL" -o use_path_request_style -o passwd_file="$TMP/s3fs.passwd" \
+	s3fs "bkt:/$PFX" "$MPS" -o url="$VGW_URL" -o use_path_request_style -o passwd_file="$TMP/s3fs.passwd" \
 		-o use_cache="$SHM/s3fs-cache" -o parallel_count="$CONN" -o logfile="$TMP/s3fs.log" &&
 		wait_mounted "$MPS"
 }
 s3fs_off() { fuse_off "$MPS"; sleep 0.5; }
 
-step "weir: cold, then warm after remounts (best of $RUNS)"
-peer weir "$MP" weir_on weir_off spark-3.3.1 small
-[ -n "${R[weir,spark-3.3.1,cold]:-}" ] || fail "weir's cold copy failed"
-
-step "rclone mount --vfs-cache-mode full (Debian's; --transfers $CONN)"
-if command -v rclone >/dev/null; then
-	peer rclone "$MPR" rclone_mount rclone_off spark-3.3.1 small
-else
-	note "rclone is not installed (apt-get install rclone); skipped"
+(umask 077 && printf '%s:%s\n' "$VGW_KEY" "$VGW_SECRET" >"$TMP/s3fs.passwd")
+if [ ${#DIRS[@]} -gt 0 ] && peer_on weir; then
+	step "weir: cold, then warm after remounts (best of $RUNS)"
+	peer weir "$MP" weir_on weir_off "${DIRS[@]}"
+	[ -n "${R[weir,${DIRS[0]},cold]:-}" ] || fail "weir's cold copy failed"
 fi
 
-step "s3fs (Debian's; use_cache, parallel_count $CONN)"
-if command -v s3fs >/dev/null; then
-	(umask 077 && printf '%s:%s\n' "$VGW_KEY" "$VGW_SECRET" >"$TMP/s3fs.passwd")
-	peer s3fs "$MPS" s3fs_mount s3fs_off spark-3.3.1 small
-else
-	note "s3fs is not installed (apt-get install s3fs); skipped"
+if [ ${#DIRS[@]} -gt 0 ] && peer_on rclone; then
+	step "rclone mount --vfs-cache-mode full (Debian's; --transfers $CONN)"
+	if command -v rclone >/dev/null; then
+		peer rclone "$MPR" rclone_mount rclone_off "${DIRS[@]}"
+	else
+		note "rclone is not installed (apt-get install rclone); skipped"
+	fi
+fi
+
+if [ ${#DIRS[@]} -gt 0 ] && peer_on s3fs; then
+	step "s3fs (Debian's; use_cache, parallel_count $CONN)"
+	if command -v s3fs >/dev/null; then
+		peer s3fs "$MPS" s3fs_mount s3fs_off "${DIRS[@]}"
+	else
+		note "s3fs is not installed (apt-get install s3fs); skipped"
+	fi
 fi
 
 # s3_cold_of BUILD: a cold cp -R of spark-3.3.1 through a fresh weir-node of BUILD; "seconds
-# server-CPU-ms".
+# server-CPU-ms client-CPU-ms" (the client: weir-node).
 s3_cold_of() {
 	local build="$1" dir t c0 c1
 	dir="$(mktemp -d "$TMP/side.XXXXXX")"
@@ -217,37 +286,49 @@ s3_cold_of() {
 	weir_setup "$dir"
 	printf 'metrics-listen =\n' >"$WEIR_STATE/node.conf"
 	mkdir -p "$dir/mnt"
-	AWS_ACCESS_KEY_ID="$VGW_KEY" AWS_SECRET_ACCESS_KEY="$VGW_SECRET" weir_mount s3://bkt "$dir/mnt" \
+	AWS_ACCESS_KEY_ID="$VGW_KEY" AWS_SECRET_ACCESS_KEY="$VGW_SECRET" weir_mount s3://bkt/spark-3.3.1 "$dir/mnt" \
 		--tier "mem:$WEIR_TIER_DIR/mem:4GiB" --s3-endpoint "$VGW_URL" --s3-path-style \
 		--fetch-concurrency "$CONN" >/dev/null
-	c0="$(cpu_ms "$VGW_PID")"
-	t="$(timed "$SHM/out" cp -R "$dir/mnt/spark-3.3.1" "$SHM/out")"
-	c1="$(cpu_ms "$VGW_PID")"
+	local np k0 k1
+	np="$(weir_node_pid)"
+	c0="$(cpu_ms "$VGW_PID")" k0="$(cpu_ms "$np")"
+	t="$(timed "$SHM/out" cp -R "$dir/mnt" "$SHM/out")"
+	c1="$(cpu_ms "$VGW_PID")" k1="$(cpu_ms "$np")"
 	diff -rq "$SRC" "$SHM/out" >/dev/null || fail "$build: the cold copy differs from the source"
 	weir_teardown >/dev/null 2>&1
-	echo "$t $((c1 - c0))"
+	echo "$t $((c1 - c0)) $((k1 - k0))"
 }
 # peer_cold NAME: a cold cp -R of spark-3.3.1 through a fresh mount of s3fs or rclone, its cache
-# emptied first; "seconds server-CPU-ms", or nothing if it failed.
+# emptied first; "seconds server-CPU-ms client-CPU-ms", or nothing if it failed.
 peer_cold() {
 	local t c0 c1
+	PFX=spark-3.3.1
 	case "$1" in
 	s3fs) rm -rf "$SHM/s3fs-cache"; s3fs_mount || return 0 ;;
 	rclone) rm -rf "$SHM/rclone-cache"; rclone_mount || return 0 ;;
 	esac
-	c0="$(cpu_ms "$VGW_PID")"
-	t="$(timed "$SHM/out" cp -R "$([ "$1" = s3fs ] && echo "$MPS" || echo "$MPR")/spark-3.3.1" "$SHM/out")" || t=""
-	c1="$(cpu_ms "$VGW_PID")"
+	local mp pid k0 k1
+	mp="$([ "$1" = s3fs ] && echo "$MPS" || echo "$MPR")"
+	# the daemon serving this mount (its mountpoint, a fresh temp dir, is on its command line)
+	pid="$(pgrep -n -f -- "$1 .*$mp" || true)"
+	[ -n "$pid" ] || fail "no $1 process serving $mp"
+	c0="$(cpu_ms "$VGW_PID")" k0="$(cpu_ms "$pid")"
+	t="$(timed "$SHM/out" cp -R "$mp" "$SHM/out")" || t=""
+	c1="$(cpu_ms "$VGW_PID")" k1="$(cpu_ms "$pid")"
 	diff -rq "$SRC" "$SHM/out" >/dev/null || note "$1: a cold copy differs from the source"
 	"$1_off"
-	[ -z "$t" ] || echo "$t $((c1 - c0))"
+	[ -z "$t" ] || echo "$t $((c1 - c0)) $((k1 - k0))"
 }
-sides=(this)
-[ -z "$BASE" ] || sides=(base this)
-command -v rclone >/dev/null && sides+=(rclone)
-command -v s3fs >/dev/null && sides+=(s3fs)
-step "spark cold, $CROUNDS rounds: ${sides[*]} in turn, each from an empty cache"
-declare -A S SC
+sides=()
+if peer_on weir; then
+	[ -z "$BASE" ] || sides+=(base)
+	sides+=(this)
+fi
+peer_on rclone && command -v rclone >/dev/null && sides+=(rclone)
+peer_on s3fs && command -v s3fs >/dev/null && sides+=(s3fs)
+part_on cold || CROUNDS=0
+[ "$CROUNDS" -eq 0 ] || step "spark cold, $CROUNDS rounds: ${sides[*]} in turn, each from an empty cache"
+declare -A S SC KC
 for i in $(seq 1 "$CROUNDS"); do
 	line=""
 	for k in "${sides[@]}"; do
@@ -257,40 +338,55 @@ for i in $(seq 1 "$CROUNDS"); do
 		*) r="$(peer_cold "$k")" ;;
 		esac
 		[ -n "$r" ] || { line+=" $k failed;"; continue; }
-		S[$k]+=" ${r% *}" SC[$k]+=" ${r#* }"
-		line+=" $k ${r% *} s (server ${r#* } ms);"
+		read -r rt rs rk <<<"$r"
+		S[$k]+=" $rt" SC[$k]+=" $rs" KC[$k]+=" $rk"
+		line+=" $k $rt s (server $rs ms, client $rk ms);"
 	done
 	note "round $i:$line"
 done
-declare -A M MC
+declare -A M MC MK
 for k in "${sides[@]}"; do
 	[ -n "${S[$k]:-}" ] || continue
-	M[$k]="$(median ${S[$k]})" MC[$k]="$(median ${SC[$k]})"
+	M[$k]="$(median ${S[$k]})" MC[$k]="$(median ${SC[$k]})" MK[$k]="$(median ${KC[$k]})"
 done
 
+for dir in "${!FLOORS[@]}"; do FLOOR[$dir]="$(best ${FLOORS[$dir]})"; done
+t_floor="${FLOOR[spark-3.3.1]:-}"
 echo
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (uptime's 1, 5, 15 min) on $(nproc) cores; server $SERVER"
 echo "bytes: $BYTES (spark-3.3.1 at scale $SCALE); small: $SMALL files; $CONN connections"
 echo "server's Connection header: ${CONN_HDR:-none (keep-alive)}"
-echo "runs: spark cold = median of $CROUNDS alternated rounds; warm = best of $RUNS; small cold = 1 run"
-echo "curl single stream (spark-3.3.1): $t_curl s"
-for part in 1048576 4194304 16777216 0; do
+echo "parts: $PARTS; peers: $PEERS"
+echo "runs: spark cold = median of $CROUNDS alternated rounds (with none, each peer's first cold copy); warm = best of $RUNS; small cold = 1 run"
+part_on limit && echo "curl single stream (spark-3.3.1): $t_curl s"
+part_on limit && echo "server limit, $CONN-way whole-object GETs of the $SMALL small files: ${LIM[small]} s, server CPU ${LIMCPU[small]} ms"
+part_on limit && for part in 1048576 4194304 16777216 0; do
 	echo "server limit, $CONN-way ranges of $([ "$part" = 0 ] && echo "whole objects" || echo "$((part >> 20)) MiB"): ${LIM[$part]} s, server CPU ${LIMCPU[$part]} ms"
 done
-echo "local floor (cp -R tmpfs to tmpfs): $t_floor s"
+part_on floor && echo "local floor (cp -R from another tmpfs, read and write; best of every floor copy of the run, one beside each warm copy): spark-3.3.1 ${FLOOR[spark-3.3.1]} s of${FLOORS[spark-3.3.1]}; small ${FLOOR[small]} s of${FLOORS[small]}"
 for k in "${sides[@]}"; do
 	[ -n "${M[$k]:-}" ] || continue
-	echo "spark cold, $k: median ${M[$k]} s of${S[$k]}; server CPU median ${MC[$k]} ms"
+	echo "spark cold, $k: median ${M[$k]} s of${S[$k]}; CPU medians: server ${MC[$k]} ms, client ${MK[$k]} ms (weir-node, rclone or s3fs)"
 done
 for p in weir rclone s3fs; do
 	echo "$p: spark warm ${R[$p,spark-3.3.1,warm]:-n/a} s; small cold ${R[$p,small,cold]:-n/a} s, warm ${R[$p,small,warm]:-n/a} s"
 done
-R[weir,spark-3.3.1,cold]="${M[this]:-}"
-for p in rclone s3fs; do R[$p,spark-3.3.1,cold]="${M[$p]:-}"; done
-echo "weir_cold_vs_curl: $(ratio "$t_curl" "${R[weir,spark-3.3.1,cold]}")x"
-echo "weir_cold_vs_server_limit: $(ratio "$t_limit" "${R[weir,spark-3.3.1,cold]}")x (the best of the server's own limits over weir's cold)"
-echo "weir_cold_vs_local_floor: $(ratio "$t_floor" "${R[weir,spark-3.3.1,cold]}")x"
-echo "weir_warm_vs_local_floor: $(ratio "$t_floor" "${R[weir,spark-3.3.1,warm]:-}")x"
+[ "$CROUNDS" -eq 0 ] || R[weir,spark-3.3.1,cold]="${M[this]:-}"
+for p in rclone s3fs; do [ "$CROUNDS" -eq 0 ] || R[$p,spark-3.3.1,cold]="${M[$p]:-}"; done
+echo "weir_cold_vs_curl: $(ratio "$t_curl" "${R[weir,spark-3.3.1,cold]:-}")x"
+echo "weir_cold_vs_server_limit: $(ratio "$t_limit" "${R[weir,spark-3.3.1,cold]:-}")x (the best of the server's own limits over weir's cold)"
+echo "weir_cold_vs_local_floor: $(ratio "$t_floor" "${R[weir,spark-3.3.1,cold]:-}")x"
+for p in weir rclone s3fs; do
+	[ -z "${R[$p,small,cold]:-}" ] || [ -z "${LIM[small]:-}" ] ||
+		echo "${p}_small_cold_vs_server_limit: $(ratio "${LIM[small]}" "${R[$p,small,cold]}")x (the server's own $CONN-way GETs over $p's cold copy)"
+done
+# every side's warm copy against the floor of the same tree (1.00x: the copy with no FUSE at all)
+for p in weir rclone s3fs; do
+	for dir in spark-3.3.1 small; do
+		[ -z "${R[$p,$dir,warm]:-}" ] || [ -z "${FLOOR[$dir]:-}" ] ||
+			echo "${p}_warm_${dir}_vs_local_floor: $(ratio "${FLOOR[$dir]}" "${R[$p,$dir,warm]}")x"
+	done
+done
 for p in rclone s3fs; do
 	for what in spark-3.3.1,cold spark-3.3.1,warm small,cold small,warm; do
 		if [ -n "${R[$p,$what]:-}" ] && [ -n "${R[weir,$what]:-}" ]; then
@@ -300,8 +396,10 @@ for p in rclone s3fs; do
 		fi
 	done
 	# what 2x the peer would take, against what no client can beat
-	[ -z "${R[$p,spark-3.3.1,cold]:-}" ] ||
-		echo "${p}_cold_over_2_vs_local_floor: $(ratio "$t_floor" "$(awk -v a="${R[$p,spark-3.3.1,cold]}" 'BEGIN { print a / 2 }')")x (above 1: 2x $p cold is faster than the copy with no network)"
+	for what in spark-3.3.1,cold spark-3.3.1,warm small,cold small,warm; do
+		[ -z "${R[$p,$what]:-}" ] || [ -z "${FLOOR[${what%,*}]:-}" ] ||
+			echo "${p}_${what/,/_}_over_2_vs_local_floor: $(ratio "${FLOOR[${what%,*}]}" "$(awk -v a="${R[$p,$what]}" 'BEGIN { print a / 2 }')")x (above 1: 2x $p is faster than the copy with no network or FUSE)"
+	done
 done
 if [ -n "$BASE" ]; then
 	echo "side_cold_this_vs_base: $(ratio "${M[base]}" "${M[this]}")x (base's time over this build's)"

@@ -2825,6 +2825,23 @@ uint32_t block_store_block_size(const struct block_store *bs)
 	return bs->block_size;
 }
 
+int block_store_object_complete(struct block_store *bs, const char *path,
+				const struct ufs_attr *attr, uint64_t *ret_obj)
+{
+	struct bs_object *o;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&bs->lock);
+	o = obj_find_path(bs, path);
+	if (o && o->size == attr->size && o->mtime == attr->mtime &&
+	    strcmp(o->etag, attr->etag) == 0 && o->cached >= o->size) {
+		*ret_obj = o->id;
+		r = 0;
+	}
+	pthread_mutex_unlock(&bs->lock);
+	return r;
+}
+
 int block_store_object_find(struct block_store *bs, const char *path, uint64_t *ret_obj)
 {
 	struct bs_object *o;

@@ -119,6 +119,11 @@ void block_store_get_stats(struct block_store *bs, struct block_store_stats *ret
 /* Heap bytes of the in-memory index (objects, their paths and ETags, block slots, hash tables,
  * heaps), as malloc counts them; not SQLite's (sqlite3_status64 has those). Any thread. */
 uint64_t block_store_memory(struct block_store *bs);
+/* The id of the object recorded at path at exactly version attr (size, mtime, ETag) with every
+ * byte of it cached; -ENOENT otherwise. Touches nothing: no object is recorded or retired. Any
+ * thread. */
+int block_store_object_complete(struct block_store *bs, const char *path,
+				const struct ufs_attr *attr, uint64_t *ret_obj);
 /* The id of the object recorded at path, without touching its version. -ENOENT if none. */
 int block_store_object_find(struct block_store *bs, const char *path, uint64_t *ret_obj);
 /* Sets obj's heat as of now (decayed accesses, e.g. eBPF page counts weighted per namespace),

@@ -783,8 +783,9 @@ static bool same_version(const struct ufs_attr *a, const struct ufs_attr *b)
 	return a->mtime == b->mtime;
 }
 
-int meta_cache_validate(struct meta_cache *mc, const char *path, unsigned ttl_ms, bool force,
-			struct ufs_attr *ret, bool *ret_changed)
+/* meta_cache_validate(), and with may_ask false meta_cache_validate_cached(). */
+static int validate(struct meta_cache *mc, const char *path, unsigned ttl_ms, bool force,
+		    bool may_ask, struct ufs_attr *ret, bool *ret_changed)
 {
 	int64_t now = meta_cache_now_ms();
 	struct validation old = {0};
@@ -822,6 +823,10 @@ int meta_cache_validate(struct meta_cache *mc, const char *path, unsigned ttl_ms
 		}
 	}
 	/* A forced validation follows a sign of change: it waits for the UFS's answer. */
+	if (!from_listing && !may_ask) {
+		pthread_mutex_unlock(&mc->lock);
+		return -EAGAIN;
+	}
 	bool ask = !from_listing && (force || should_ask_locked(mc, now, &r));
 	pthread_mutex_unlock(&mc->lock);
 
@@ -876,6 +881,18 @@ int meta_cache_validate(struct meta_cache *mc, const char *path, unsigned ttl_ms
 	*ret = attr;
 	*ret_changed = changed;
 	return 0;
+}
+
+int meta_cache_validate(struct meta_cache *mc, const char *path, unsigned ttl_ms, bool force,
+			struct ufs_attr *ret, bool *ret_changed)
+{
+	return validate(mc, path, ttl_ms, force, true, ret, ret_changed);
+}
+
+int meta_cache_validate_cached(struct meta_cache *mc, const char *path, unsigned ttl_ms,
+			       struct ufs_attr *ret, bool *ret_changed)
+{
+	return validate(mc, path, ttl_ms, false, false, ret, ret_changed);
 }
 
 void meta_cache_invalidate(struct meta_cache *mc, const char *path)

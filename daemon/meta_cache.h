@@ -50,6 +50,12 @@ int meta_cache_getattr(struct meta_cache *mc, const char *path, unsigned ttl_ms,
 int meta_cache_validate(struct meta_cache *mc, const char *path, unsigned ttl_ms, bool force,
 			struct ufs_attr *ret, bool *ret_changed);
 
+/* As meta_cache_validate() without force, but never asks the UFS: the version a validation or
+ * an exact listing (S3) younger than ttl_ms gives, else -EAGAIN. For a reply that may guess
+ * (READDIRPLUS) and leave the rest to a later request that may wait for the UFS. */
+int meta_cache_validate_cached(struct meta_cache *mc, const char *path, unsigned ttl_ms,
+			       struct ufs_attr *ret, bool *ret_changed);
+
 /* Forgets what is known of path after weir changed it: its validated version, its listing if
  * it is a directory, and its parent's listing, so the next look asks the UFS (and never serves
  * them stale). */

@@ -47,6 +47,7 @@
 #include "view_journal.h"
 
 #define VIEW_MAX_SEGS 64
+#define VIEW_PUSH_AHEAD 32 /* small files pushed ahead of a warm reader: see dir_push() */
 #define VIEW_MAX_READ (250u * 4096) /* bytes; see the mount options */
 /* Files up to VIEW_SMALL_FILE (view.h) are read through the view's page cache (keep_cache), never
  * passed through. Passthrough saves READs, but costs two ioctls (backing open and close), a pin of
@@ -223,6 +224,7 @@ struct view {
 	atomic_uint_fast64_t reads, read_bytes, hits, misses, opens;
 	atomic_uint_fast64_t tier_bytes, ufs_bytes, prefetch_bytes, streams, passthrough_opens;
 	atomic_uint_fast64_t passthrough_bytes;
+	atomic_uint_fast64_t pushed_bytes; /* put in the page cache ahead of a reader: dir_push */
 	atomic_uint_fast64_t open_reqs, release_reqs, lookup_reqs, getattr_reqs, new_versions;
 	/* Files are served without OPEN (cfg.no_open, or the mode of a connection taken over);
 	 * set before the loop starts, or in INIT (a kernel without no-open support). */
@@ -245,6 +247,12 @@ struct view {
 	size_t seq_idx, seq_ahead;
 	size_t seq_spared; /* the next file whose head was fetched as a guess; 0: none */
 	unsigned seq_run;
+	/* One reader reading a no-open view's cached small files in listing order, seen from
+	 * their first READs: the directory, the index of the last, how many in a row, and the
+	 * index below which files were pushed into the page cache. Under lock; see dir_push(). */
+	char *push_dir;
+	size_t push_idx, push_ahead;
+	unsigned push_run;
 	/* The kernel's INIT request, as read (journaled with the reply, replayed at takeover). */
 	_Alignas(8) char init_req[sizeof(struct fuse_in_header) + sizeof(struct fuse_init_in)];
 	size_t init_len;
@@ -912,6 +920,32 @@ static void forget_entry(struct view *v, const char *path)
 	int r = fuse_lowlevel_notify_inval_entry(v->se, pino, slash + 1, strlen(slash + 1));
 	if (r < 0 && r != -ENOENT)
 		log_debug("invalidating the entry of \"%s\": %s", path, strerror(-r));
+}
+
+/* A READDIRPLUS entry for a file of a no-open view, bound as its LOOKUP would bind it, when
+ * that needs nothing but memory: its version known within the TTL (a validation, or an exact
+ * listing) and every byte of it in a tier. A warm reader (cp -R, a training epoch after a
+ * remount) then stats and opens the file with no LOOKUP and reads it with one READ; a file
+ * that is not all cached is left to its LOOKUP, which fetches the next files ahead
+ * (dir_stream). Fills *e and counts a lookup; -EAGAIN: give the name only. */
+static int entry_bound_cached(struct view *v, const char *path, struct fuse_entry_param *e)
+{
+	struct ufs_attr a;
+	bool changed = false;
+	uint64_t obj;
+	struct handle *b = NULL;
+	int r = meta_cache_validate_cached(v->src.meta, path, v->cfg.metadata_ttl_ms, &a, &changed);
+	if (r < 0 || changed || a.is_dir)
+		return -EAGAIN;
+	if (block_store_object_complete(v->src.store, path, &a, &obj) < 0)
+		return -EAGAIN;
+	struct inode *in = inode_bind(v, path, &a, obj, &b);
+	if (!in)
+		return -ENOMEM;
+	r = bind_journal(v, in, b);
+	if (r == 0)
+		r = make_entry_for(v, in, &b->attr, e);
+	return r;
 }
 
 static void dir_stream(struct view *v, const char *path);
@@ -1983,6 +2017,98 @@ static void dir_stream(struct view *v, const char *path)
 	meta_listing_unref(l);
 }
 
+/* Pushes one listed file's bytes into its inode's page cache (FUSE_NOTIFY_STORE): only a small
+ * file whose inode the kernel holds, bound to the listed version, with that version's one block
+ * in a tier, so the page cache holds the bytes its READ would have had. Outside every lock. */
+static void push_one(struct view *v, const char *dir, const struct ufs_dirent *e)
+{
+	if (e->attr.is_dir || !e->size_known || e->attr.size == 0 ||
+	    e->attr.size > VIEW_SMALL_FILE || e->attr.size > v->block_size)
+		return;
+	char *p = child_path(dir, e->name);
+	if (!p)
+		return;
+	fuse_ino_t ino = 0;
+	uint64_t obj = 0, size = 0;
+	pthread_mutex_lock(&v->lock);
+	struct inode *in = by_path_get(v, p);
+	if (in && in->bound && !in->detached && atomic_load(in->nlookup) > 0 &&
+	    ufs_attr_same_version(&in->bound->attr, &e->attr)) {
+		ino = in->ino;
+		obj = in->bound->obj;
+		size = in->bound->attr.size;
+	}
+	pthread_mutex_unlock(&v->lock);
+	free(p);
+	struct block_ref ref;
+	if (!ino || block_store_acquire(v->src.store, obj, 0, &ref) < 0)
+		return;
+	char *buf = ref.len == size ? malloc(size) : NULL;
+	ssize_t n = buf ? pread(ref.fd, buf, size, (off_t)ref.off) : -1;
+	block_store_release(v->src.store, obj, 0);
+	if (n == (ssize_t)size) {
+		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+		bv.buf[0].mem = buf;
+		int r = fuse_lowlevel_notify_store(v->se, ino, 0, &bv, 0);
+		if (r == 0)
+			atomic_fetch_add(&v->pushed_bytes, size);
+		else if (r != -ENOENT)
+			log_debug("pushing inode %llu into the page cache: %s",
+				  (unsigned long long)ino, strerror(-r));
+	}
+	free(buf);
+}
+
+/* A warm reader of a no-open view reads a directory's small files in listing order (cp -R,
+ * a training epoch after a remount): each would cost a READ round trip, the reader waiting
+ * for weir-node and weir-node for the reader. After three first READs in order, the bytes of
+ * the next VIEW_PUSH_AHEAD cached files go into their page cache before they are read, and the
+ * first READ of the first file not pushed continues the run; only what the kernel already
+ * holds an inode for (READDIRPLUS, LOOKUP) and a tier holds whole is pushed. Called after the
+ * READ's reply. */
+static void dir_push(struct view *v, const char *path)
+{
+	if (v->cfg.no_prefetch)
+		return;
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return;
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	struct meta_listing *l = NULL;
+	if (meta_cache_list(v->src.meta, dir, v->cfg.metadata_ttl_ms, &l) < 0)
+		return;
+	long idx = listing_index(l, slash + 1);
+	size_t from = 0, to = 0;
+	pthread_mutex_lock(&v->lock);
+	bool same = idx >= 0 && v->push_dir && strcmp(v->push_dir, dir) == 0;
+	if (same && ((size_t)idx == v->push_idx + 1 ||
+		     (v->push_ahead && (size_t)idx == v->push_ahead))) {
+		v->push_run++;
+	} else if (!same || (size_t)idx != v->push_idx) {
+		v->push_run = 0;
+		v->push_ahead = 0;
+		if (!same) {
+			free(v->push_dir);
+			v->push_dir = idx >= 0 ? strdup(dir) : NULL;
+		}
+	}
+	if (idx >= 0)
+		v->push_idx = (size_t)idx;
+	if (idx >= 0 && v->push_run >= 2) {
+		from = (size_t)idx + 1 > v->push_ahead ? (size_t)idx + 1 : v->push_ahead;
+		to = (size_t)idx + 1 + VIEW_PUSH_AHEAD;
+		if (to > meta_listing_count(l))
+			to = meta_listing_count(l);
+		if (to > from)
+			v->push_ahead = to;
+	}
+	pthread_mutex_unlock(&v->lock);
+	for (size_t i = from; i < to; i++)
+		push_one(v, dir, meta_listing_at(l, i));
+	meta_listing_unref(l);
+}
+
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct view *v = fuse_req_userdata(req);
@@ -2231,6 +2357,12 @@ reply:;
 	/* Once replied, the reader may close the file: h can be freed by a RELEASE on another
 	 * thread, so nothing after a reply may touch it. */
 	uint64_t obj = h->obj;
+	/* a no-open view's small file read from its start: perhaps a warm reader going through
+	 * the directory (dir_push, after the reply) */
+	char *push_path = r == 0 && off == 0 && fi->fh == 0 && atomic_load(&v->no_open) &&
+				  h->attr.size <= VIEW_SMALL_FILE
+			      ? strdup(h->path)
+			      : NULL;
 	atomic_fetch_add_explicit(&h->replies, 1, memory_order_release);
 	if (r < 0) {
 		fuse_reply_err(req, errno_for_fuse(r));
@@ -2242,6 +2374,7 @@ reply:;
 		if (!vec) {
 			fuse_reply_err(req, ENOMEM);
 			release_held(v, obj, first, held, nheld);
+			free(push_path);
 			return;
 		}
 		vec->count = nsegs;
@@ -2266,6 +2399,9 @@ reply:;
 				  strerror(-rr));
 	}
 	release_held(v, obj, first, held, nheld);
+	if (push_path)
+		dir_push(v, push_path);
+	free(push_path);
 }
 
 static void dir_handle_free(struct dir_handle *d)
@@ -2378,9 +2514,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			struct fuse_entry_param e;
 			struct ufs_attr a = de->attr;
 			/* no-open: a file's inode is bound at its LOOKUP, which validates its
-			 * version; the listing's word is not enough. Likewise a file whose inode
-			 * has read handles open: the LOOKUP decides whether the listing's version
-			 * is theirs. Node id 0: the name only. */
+			 * version; the listing's word is not enough (here only when its version
+			 * is known and its bytes cached: entry_bound_cached). Likewise a file
+			 * whose inode has read handles open: the LOOKUP decides whether the
+			 * listing's version is theirs. Node id 0: the name only. */
 			bool name_only =
 			    !a.is_dir && (atomic_load(&v->no_open) || path_busy(v, path));
 			if (!de->size_known && !a.is_dir && !name_only &&
@@ -2394,7 +2531,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				free(path);
 				break;
 			}
-			if (name_only) {
+			if (name_only && atomic_load(&v->no_open) &&
+			    entry_bound_cached(v, path, &e) == 0) {
+				/* bound: as its LOOKUP would have answered */
+			} else if (name_only) {
 				struct inode *in = inode_for_path(v, path);
 				memset(&e, 0, sizeof(e));
 				fill_stat(v, in ? in->ino : 0xffffffffu, &a, &e.attr);
@@ -3153,6 +3293,7 @@ void view_stop(struct view *v)
 		close(v->parent_fd);
 	free(v->leaf);
 	free(v->seq_dir);
+	free(v->push_dir);
 	free(v->mountpoint);
 	free(v->subpath);
 	free(v->fsname);

@@ -357,6 +357,63 @@ START_TEST(fetcher_fetches_once_and_serves_the_bytes)
 }
 END_TEST
 
+/* What a READDIRPLUS may bind without a request: a version known within the TTL (never asked
+ * of the UFS here) and an object at exactly that version with every byte cached. */
+START_TEST(cached_versions_and_complete_objects_ask_nothing)
+{
+	struct ufs *u = open_ufs();
+	struct meta_cache *mc = open_meta(u);
+	struct block_store *bs = open_store();
+	struct fetcher *f;
+	ck_assert_int_eq(fetcher_new(u, bs, NULL, &f), 0);
+	struct ufs_attr a, b;
+	bool changed;
+	uint64_t obj, found = 0;
+	/* nothing validated yet (a local listing gives no exact version): no answer, no request */
+	uint64_t reqs = atomic_load(&u->stats.requests);
+	ck_assert_int_eq(meta_cache_validate_cached(mc, "/a.bin", 60000, &a, &changed), -EAGAIN);
+	ck_assert_uint_eq(atomic_load(&u->stats.requests), reqs);
+	ck_assert_int_eq(meta_cache_validate(mc, "/a.bin", 60000, false, &a, &changed), 0);
+	reqs = atomic_load(&u->stats.requests);
+	ck_assert_int_eq(meta_cache_validate_cached(mc, "/a.bin", 60000, &b, &changed), 0);
+	ck_assert(!changed);
+	ck_assert_uint_eq(b.size, a.size);
+	ck_assert_str_eq(b.etag, a.etag);
+	ck_assert_uint_eq(atomic_load(&u->stats.requests), reqs);
+	/* a sign of change (weir wrote it): only the UFS can say, so no answer */
+	meta_cache_invalidate(mc, "/a.bin");
+	ck_assert_int_eq(meta_cache_validate_cached(mc, "/a.bin", 60000, &b, &changed), -EAGAIN);
+	ck_assert_uint_eq(atomic_load(&u->stats.requests), reqs);
+
+	/* recorded but not cached, then partly, then whole */
+	ck_assert_int_eq(block_store_object_complete(bs, "/a.bin", &a, &found), -ENOENT);
+	ck_assert_int_eq(block_store_object_sync(bs, "/a.bin", &a, &obj), 0);
+	ck_assert_int_eq(block_store_object_complete(bs, "/a.bin", &a, &found), -ENOENT);
+	for (uint64_t blk = 0; blk < 4; blk++) {
+		struct fetch_result fr;
+		ck_assert_int_eq(fetcher_get(f, obj, "/a.bin", &a, blk, &fr), 0);
+		block_store_release(bs, obj, blk);
+		if (blk < 3)
+			ck_assert_int_eq(block_store_object_complete(bs, "/a.bin", &a, &found),
+					 -ENOENT);
+	}
+	ck_assert_int_eq(block_store_object_complete(bs, "/a.bin", &a, &found), 0);
+	ck_assert_uint_eq(found, obj);
+	/* another version of the path: not this object */
+	b = a;
+	b.size++;
+	ck_assert_int_eq(block_store_object_complete(bs, "/a.bin", &b, &found), -ENOENT);
+	b = a;
+	b.mtime++;
+	ck_assert_int_eq(block_store_object_complete(bs, "/a.bin", &b, &found), -ENOENT);
+	ck_assert_int_eq(block_store_object_complete(bs, "/nope", &a, &found), -ENOENT);
+	fetcher_free(f);
+	block_store_free(bs);
+	meta_cache_free(mc);
+	ufs_free(u);
+}
+END_TEST
+
 START_TEST(fetcher_reports_a_changed_object)
 {
 	struct ufs *u = open_ufs();
@@ -719,6 +776,7 @@ Suite *cache_path_suite(void)
 	tcase_add_test(tc, the_objects_size_beats_its_listing);
 	tcase_add_test(tc, walk_and_usage_total_the_tree);
 	tcase_add_test(tc, fetcher_fetches_once_and_serves_the_bytes);
+	tcase_add_test(tc, cached_versions_and_complete_objects_ask_nothing);
 	tcase_add_test(tc, fetcher_reports_a_changed_object);
 	tcase_add_test(tc, listings_keep_owners_across_restarts);
 	tcase_add_test(tc, a_cache_without_owners_is_listed_again);
