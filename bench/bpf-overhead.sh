@@ -10,7 +10,9 @@
 # Usage: bench/bpf-overhead.sh [build-dir] [runs]
 # BENCH_BASE_REV: the "before" revision; BENCH_FILES, BENCH_SIZES: a subset of the runs, e.g.
 # BENCH_FILES=pagecache BENCH_SIZES=4k for more rounds of one figure; BENCH_COLUMNS (below);
-# BENCH_PAIRED_ROUNDS: rounds of the paired part (default 40).
+# BENCH_PAIRED_ROUNDS: rounds of the paired part (default 40); BENCH_PROG_STATS=1: the paired
+# part also prints each program's own ns per run from the kernel's BPF statistics (which add two
+# clock reads to every run: its block times are then not the overhead).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../tests/helpers/lib.sh"
@@ -375,7 +377,7 @@ for f in "${files[@]}"; do
 		cfgs+=("after$label=$obj:$ours,access_switch_btf$sys")
 		echo
 		echo "$f, $bs blocks:"
-		"$work/bpf_paired" "${path[$f]}" "$bytes" "$paired_rounds" $(((32 << 20) / bytes > 50 ? (32 << 20) / bytes : 50)) \
+		BPF_PAIRED_PROG_STATS=${BENCH_PROG_STATS:-0} "$work/bpf_paired" "${path[$f]}" "$bytes" "$paired_rounds" $(((32 << 20) / bytes > 50 ? (32 << 20) / bytes : 50)) \
 			"$(kdev_of "${mp[$f]}")" "${cfgs[@]}" || fail "bpf-overhead: the paired measurement of $f failed"
 	done
 done

@@ -6,9 +6,14 @@
 // CPU time of the thread (CLOCK_THREAD_CPUTIME_ID: the kernel's own account, syscalls
 // included) per block; each configuration is compared with the "none" batches of its own round.
 // Built and run by bench/bpf-overhead.sh; prints one line per configuration.
+// With BPF_PAIRED_PROG_STATS=1 in the environment the kernel's per-program statistics are on
+// (kernel.bpf_stats_enabled: two clock reads per run, which the block times then include) and
+// each program's own ns per run and runs per block are printed after the table: the cost of what
+// a program does, apart from the attach point's floor.
 // Usage: bpf_paired FILE BS ROUNDS BATCH_BLOCKS WATCH_DEV NAME=OBJ[:PROG,PROG...]...
 //   WATCH_DEV: kernel s_dev to put in an object's "watch_devs" map as view 1 (0: none)
 //   NAME= (no object): nothing attached, like "none": the noise of the pairing
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +34,23 @@ struct config {
 	struct bpf_program *progs[MAX_LINKS];
 	int nprogs;
 	double *ns; /* per round: CPU ns per block */
+	/* with BPF_PAIRED_PROG_STATS: each program's run time and runs over all its batches */
+	uint64_t run_ns[MAX_LINKS], run_cnt[MAX_LINKS];
 };
+
+/* Adds sign * the program's cumulative run time and count to its sums. */
+static int prog_stats_add(struct config *c, int j, int sign)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_prog_get_info_by_fd(bpf_program__fd(c->progs[j]), &info, &len) < 0)
+		return -errno;
+	c->run_ns[j] += (uint64_t)((int64_t)sign * (int64_t)info.run_time_ns);
+	c->run_cnt[j] += (uint64_t)((int64_t)sign * (int64_t)info.run_cnt);
+	return 0;
+}
 
 static uint64_t thread_ns(void)
 {
@@ -134,6 +155,13 @@ int main(int argc, char **argv)
 	for (int i = 6; i < argc; i++)
 		if (load_config(&cfg[n++], argv[i], watch_dev) < 0)
 			return 1;
+	const char *ps = getenv("BPF_PAIRED_PROG_STATS");
+	int prog_stats = ps && strcmp(ps, "1") == 0;
+	if (prog_stats && bpf_enable_stats(BPF_STATS_RUN_TIME) < 0) {
+		fprintf(stderr, "bpf_paired: cannot enable BPF run-time statistics: %s\n",
+			strerror(errno));
+		return 1;
+	}
 	int fd = open(file, O_RDONLY | O_CLOEXEC);
 	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	struct stat st;
@@ -158,6 +186,12 @@ int main(int argc, char **argv)
 					return 1;
 				}
 			}
+			for (int j = 0; prog_stats && j < c->nprogs; j++)
+				if (prog_stats_add(c, j, -1) < 0) {
+					fprintf(stderr, "bpf_paired: no statistics of %s: %s\n",
+						bpf_program__name(c->progs[j]), strerror(errno));
+					return 1;
+				}
 			uint64_t t0 = thread_ns();
 			for (long b = 0; b < batch; b++) {
 				if (off + (off_t)bs > st.st_size)
@@ -172,6 +206,8 @@ int main(int argc, char **argv)
 				off += (off_t)bs;
 			}
 			c->ns[r] = (double)(thread_ns() - t0) / (double)batch;
+			for (int j = 0; prog_stats && j < c->nprogs; j++)
+				prog_stats_add(c, j, 1);
 			for (int j = 0; j < c->nprogs; j++)
 				bpf_link__destroy(links[j]);
 		}
@@ -195,6 +231,13 @@ int main(int argc, char **argv)
 		printf("%-24s %9.0f %9.1f %7.1f%% %7.1f%% %7.1f%%\n", cfg[i].name, med, extra, m,
 		       q1, q3);
 	}
+	for (int i = 0; prog_stats && i < n; i++)
+		for (int j = 0; j < cfg[i].nprogs; j++)
+			if (cfg[i].run_cnt[j])
+				printf("  %-16s %-30s %7.1f ns/run %7.3f runs/block\n", cfg[i].name,
+				       bpf_program__name(cfg[i].progs[j]),
+				       (double)cfg[i].run_ns[j] / (double)cfg[i].run_cnt[j],
+				       (double)cfg[i].run_cnt[j] / ((double)rounds * (double)batch));
 	free(d);
 	free(none);
 	return 0;

@@ -134,7 +134,7 @@ struct access_read_cursor {
  * above. Reads that continue it (the common case: a reader going through a
  * file) cost one array lookup; the run is counted as one access when another
  * read breaks it or it reaches coalesce_pages. Writer: kernel; user space adds
- * the runs' pages to the view and cgroup counters and zeroes a removed view's. */
+ * the runs' pages to the view and cgroup counters it reports. */
 struct access_pending {
 	__u64 ino;
 	__u64 cgroup_id;  /* reader's, taken when the run began */
@@ -157,7 +157,10 @@ struct access_pending {
 	__u32 tid;    /* reader thread; 0: none (user space zeroes a run it drops) */
 	__u32 reads;  /* read calls not yet counted */
 	__u32 source; /* ACCESS_SRC_READ or ACCESS_SRC_PASSTHROUGH */
-	__u32 pad;
+	/* views_gen + 1 when view_id was taken from "watch_devs": the run's view stands for its
+	 * device while views_gen is unchanged (user space bumps it at each view added or removed;
+	 * it never writes this map, whose runs' pages are counted whatever happens to the view) */
+	__u32 views_gen;
 };
 
 /* Map "fault_slot" (per-CPU array, one entry): struct access_fault_slot, the user page fault

@@ -732,25 +732,15 @@ static struct access_pending *pending_get(struct access_tracker *t)
 	return p;
 }
 
-/* Drops the pending runs of device kdev: the programs take a run's view id for its device, and
- * the device number may now be another view's. Best effort: a run a CPU writes meanwhile
- * survives, with at most coalesce_pages of reads. */
-static void pending_forget(struct access_tracker *t, __u32 kdev)
+/* A view was added or removed: the programs stop taking a pending run's view id for its device
+ * (see views_gen in access.bpf.c). Called before and after the change of "watch_devs", so that a
+ * program that looked the device up before the change and reads the generation after it cannot
+ * keep the old view. Pending runs are the kernel's alone: a run of a removed view keeps its
+ * pages, counted when it ends (rewriting the per-CPU array from a snapshot would drop or repeat
+ * the reads the programs add meanwhile, any view's). */
+static void views_gen_bump(struct access_tracker *t)
 {
-	struct access_pending *pend = pending_get(t);
-	if (!pend)
-		return;
-	int changed = 0;
-	for (int i = 0; i < t->ncpus; i++)
-		if (pend[i].tid && pend[i].dev == kdev) {
-			memset(&pend[i], 0, sizeof(pend[i]));
-			changed = 1;
-		}
-	__u32 zero = 0;
-	if (changed)
-		bpf_map__update_elem(t->skel->maps.pending, &zero, sizeof(zero), pend,
-				     (size_t)t->ncpus * sizeof(*pend), BPF_ANY);
-	free(pend);
+	__atomic_add_fetch(&t->skel->bss->views_gen, 1, __ATOMIC_SEQ_CST);
 }
 
 int access_tracker_add_view(struct access_tracker *t, dev_t dev, uint32_t view_id)
@@ -772,12 +762,11 @@ int access_tracker_add_view(struct access_tracker *t, dev_t dev, uint32_t view_i
 	/* Before the device is watched: its reads must not be dropped by the major-0 shortcut. */
 	if ((kdev >> 20) != 0)
 		t->skel->bss->watch_nonanon = 1;
+	views_gen_bump(t);
 	r = bpf_map__update_elem(t->skel->maps.watch_devs, &kdev, sizeof(kdev), &view_id,
 				 sizeof(view_id), BPF_ANY);
-	if (r < 0)
-		return r;
-	pending_forget(t, kdev);
-	return 0;
+	views_gen_bump(t);
+	return r < 0 ? r : 0;
 }
 
 int access_tracker_remove_view(struct access_tracker *t, dev_t dev)
@@ -786,11 +775,11 @@ int access_tracker_remove_view(struct access_tracker *t, dev_t dev)
 	int r = dev_to_kernel(dev, &kdev);
 	if (r < 0)
 		return r;
+	views_gen_bump(t);
 	r = bpf_map__delete_elem(t->skel->maps.watch_devs, &kdev, sizeof(kdev), 0);
+	views_gen_bump(t);
 	if (r < 0)
 		return r;
-
-	pending_forget(t, kdev);
 
 	/* Forget the tier files passed through from it. */
 	pthread_mutex_lock(&t->pt_lock);
@@ -1124,27 +1113,6 @@ unsigned access_tracker_programs(const struct access_tracker *t)
 size_t access_tracker_page_size(const struct access_tracker *t)
 {
 	return 0;
-}
-
-/* Drops the pending runs of device kdev: the programs take a run's view id for its device, and
- * the device number may now be another view's. Best effort: a run a CPU writes meanwhile
- * survives, with at most coalesce_pages of reads. */
-static void pending_forget(struct access_tracker *t, __u32 kdev)
-{
-	struct access_pending *pend = pending_get(t);
-	if (!pend)
-		return;
-	int changed = 0;
-	for (int i = 0; i < t->ncpus; i++)
-		if (pend[i].tid && pend[i].dev == kdev) {
-			memset(&pend[i], 0, sizeof(pend[i]));
-			changed = 1;
-		}
-	__u32 zero = 0;
-	if (changed)
-		bpf_map__update_elem(t->skel->maps.pending, &zero, sizeof(zero), pend,
-				     (size_t)t->ncpus * sizeof(*pend), BPF_ANY);
-	free(pend);
 }
 
 int access_tracker_add_view(struct access_tracker *t, dev_t dev, uint32_t view_id)

@@ -563,6 +563,44 @@ static void move_to_cpu(int cpu)
 		      cpu, strerror(errno));
 }
 
+/* The cause of test_ignores_other_devices's flake, made certain: a reader moved to another CPU
+ * mid-file leaves the rest of its run pending there, uncounted in the maps; removing the view
+ * must keep those reads (removal used to zero the pending runs: 16 of 64 pages were left), and
+ * stop counting new ones. Warm reads, so only our move switches CPUs. */
+START_TEST(test_removed_view_keeps_pending_reads)
+{
+	ck_assert_msg(sysconf(_SC_NPROCESSORS_ONLN) >= 2, "this test needs two CPUs");
+	int fd = open_view_file("small");
+	const size_t chunk = 16 * (size_t)page_size;
+	char *buf = malloc(chunk);
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(read_all(fd, 65536), (size_t)SMALL_PAGES * page_size); /* warm it */
+	tracker_teardown();
+	tracker_setup();
+	move_to_cpu(0);
+	ck_assert_int_eq(pread(fd, buf, chunk, 0), (ssize_t)chunk);
+	move_to_cpu(1); /* leaving CPU 0 counts its run: 16 pages in the maps */
+	for (int i = 1; i < SMALL_PAGES / 16; i++) /* 48 pages pending on CPU 1 */
+		ck_assert_int_eq(pread(fd, buf, chunk, (off_t)(i * chunk)), (ssize_t)chunk);
+	ck_assert_uint_eq(counters().pages_read, SMALL_PAGES);
+	ck_assert_int_eq(access_tracker_remove_view(tracker, view_dev), 0);
+	ck_assert_uint_eq(counters().pages_read, SMALL_PAGES);
+	/* the device is no view's now: the pending run no longer stands for it */
+	ck_assert_int_eq(pread(fd, buf, chunk, 0), (ssize_t)chunk);
+	ck_assert_uint_eq(counters().pages_read, SMALL_PAGES);
+	/* and watched again under a new id, its reads count there, not on the old view */
+	ck_assert_int_eq(access_tracker_add_view(tracker, view_dev, VIEW_ID + 1), 0);
+	ck_assert_int_eq(pread(fd, buf, chunk, chunk), (ssize_t)chunk);
+	struct access_view_counters c;
+	ck_assert_int_eq(access_tracker_view_counters(tracker, VIEW_ID + 1, &c), 0);
+	ck_assert_uint_eq(c.pages_read, 16);
+	ck_assert_uint_eq(counters().pages_read, SMALL_PAGES);
+	free(buf);
+	close(fd);
+}
+END_TEST
+
 /* Two readers interleaved on one file (pread at two offsets, alternating,
  * plus a stray random read now and then): two streams, neither broken. The
  * thread is moved to the other CPU every third read, so each CPU is left
@@ -967,6 +1005,7 @@ Suite *access_tracker_suite(void)
 	tcase_add_loop_test(tc, test_counts_cold_and_cached_reads, 0, 2);
 	tcase_add_test(tc, test_attributes_reader_cgroup);
 	tcase_add_test(tc, test_ignores_other_devices);
+	tcase_add_test(tc, test_removed_view_keeps_pending_reads);
 	tcase_add_loop_test(tc, test_sequential_reader_makes_stream, 0, 2);
 	tcase_add_loop_test(tc, test_interleaved_readers_make_two_streams, 0, 2);
 	tcase_add_loop_test(tc, test_concurrent_readers_on_two_cpus, 0, 2);
