@@ -3,7 +3,10 @@
 # Benchmark (issue 15), prints figures and never fails on targets: three weir-nodes in three
 # network namespaces (tests/helpers/cluster.sh) and nginx behind tests/helpers/throttle.py on
 # their bridge, which caps each connection at 10 MB/s with no burst (nginx's limit_rate lets each
-# request burst for a second, so 1 MiB range requests would escape it).
+# request burst for a second, so 1 MiB range requests would escape it). The cap is the kernel's
+# TCP pacing (THROTTLE_PACE: SO_MAX_PACING_RATE, bytes moved by splice), so the link's own CPU
+# stays small and the same whether one node or three pull through it; BENCH_LINK=python is the
+# Python pacer of earlier runs (1.0-1.7 CPU-s per tree passed, see the CPU-s lines).
 #  (a) all three nodes read the whole tree cold at once: time and UFS bytes, as one cache
 #      (peers) and as three separate caches (the same nodes without peers) — same readers, same
 #      fetch concurrency, cold caches both times;
@@ -27,12 +30,15 @@ CONNS_C="${BENCH_CONNS_C:-16}"
 RUNS="${BENCH_RUNS:-3}"        # runs of (c) and (b); the best is reported
 PARTS="${BENCH_PARTS:-abc}"    # which of (a), (b), (c) to run (c needs a)
 NEAR_C="${BENCH_NEAR_C:-}"     # (c)'s client node's near-cache (default: weir-node's)
-# throttle.py processes: one passes 80-140 MB/s on this loaded machine, near the three nodes'
+LINK="${BENCH_LINK:-pace}" # pace: the kernel paces each connection; python: throttle.py does
+# python's processes: one passes 80-140 MB/s on this loaded machine, near the three nodes'
 # 120 MB/s, so a node alone and three nodes would not meet the same UFS
 TWORKERS="${BENCH_THROTTLE_WORKERS:-3}"
-# BENCH_PROFILE=perf|strace: (c)'s first read from peers runs under `perf record -g` or
+# BENCH_PROFILE=perf|strace|perf-all: (c)'s first read from peers runs under `perf record -g` or
 # `strace -c -f` of each weir-node, reports in $BENCH_PROFILE_DIR (default /tmp) as
-# cluster-c-<tool>-n<I>.{data,txt}; its time is not a figure then
+# cluster-c-<tool>-n<I>.{data,txt}, or under one `perf record -a -g` of the whole machine
+# (cluster-c-perf-all.data: the reader and the kernel's side of its reads too); its time is not
+# a figure then
 PROFILE="${BENCH_PROFILE:-}"
 PROFILE_DIR="${BENCH_PROFILE_DIR:-/tmp}"
 BLOCK_B="${BENCH_BLOCK_B:-4MiB}" # (b)'s --block-size, on one node as on three: smaller blocks
@@ -61,7 +67,12 @@ done
 TOTAL=$(($(find "$SHM/tree" -type f -printf '%s+') 0))
 nginx_start "$TMP/nginx" "$SHM/tree"
 TPORT="$(free_port)"
-THROTTLE_WORKERS="$TWORKERS" python3 "$here/../tests/helpers/throttle.py" "$TPORT" "$NGINX_PORT" "$RATE" "$CL_SUBNET.1" >"$TMP/throttle.log" 2>&1 &
+case "$LINK" in
+pace) TENV=(THROTTLE_PACE=1) ;;
+python) TENV=(THROTTLE_WORKERS="$TWORKERS") ;;
+*) fail "BENCH_LINK \"$LINK\" is neither pace nor python" ;;
+esac
+env "${TENV[@]}" python3 "$here/../tests/helpers/throttle.py" "$TPORT" "$NGINX_PORT" "$RATE" "$CL_SUBNET.1" >"$TMP/throttle.log" 2>&1 &
 tpid=$!
 at_exit "kill $tpid 2>/dev/null"
 for _ in $(seq 1 100); do grep -q '^throttle:' "$TMP/throttle.log" && break; sleep 0.1; done
@@ -72,21 +83,45 @@ for i in 1 2 3; do
 	on "$i" curl -fsS -o /dev/null --max-time 5 "$UFS_URL" || fail "node $i cannot reach the UFS at $UFS_URL"
 done
 : >"$NGINX_ACCESS_LOG"
-note "tree: $TOTAL bytes; UFS $UFS_URL (nginx behind $TWORKERS throttle process(es)); views --fetch-concurrency $CONNS"
+note "tree: $TOTAL bytes; UFS $UFS_URL (nginx behind $(head -n 1 "$TMP/throttle.log")); views --fetch-concurrency $CONNS"
 KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
-# read_all DIR...: copies every view at once; prints the seconds until the last is done.
+# cpu_ticks PID...: CPU time (user + system, all threads, in clock ticks) the live processes
+# PID... have used so far; a process gone counts 0.
+cpu_ticks() {
+	local p sum=0 f
+	for p in "$@"; do
+		[ -n "$p" ] || continue
+		f="$(cat "/proc/$p/stat" 2>/dev/null)" || continue
+		f="${f##*) }" # past "pid (comm) ": utime and stime are fields 12 and 13 from here
+		sum=$((sum + $(awk '{ print $12 + $13 }' <<<"$f")))
+	done
+	echo "$sum"
+}
+TICK="$(getconf CLK_TCK)"
+secs() { awk -v t="$1" -v h="$TICK" 'BEGIN { printf "%.2f", t / h }'; }
+# node_pids I...: the weir-nodes of nodes I...
+node_pids() { local i; for i in "$@"; do weir_node_pid "${STATE[$i]}"; done; }
+# throttle_pids: throttle.py and its worker processes
+throttle_pids() { echo "$tpid"; pgrep -P "$tpid" || true; }
+
+# read_all DIR...: copies every view at once; prints the seconds until the last is done; the
+# copies' CPU time (user + system of every cp, in seconds) is left in $SHM/read-cpu.
 read_all() {
-	local t0 t1 pids=() i=0 mp
+	local t0 t1 pids=() i=0 mp cpu=0
 	t0="$(now)"
 	for mp in "$@"; do
 		i=$((i + 1))
 		rm -rf "$SHM/copy$i"
-		cp -R "$mp/." "$SHM/copy$i" &
+		{ TIMEFORMAT='%U %S'; time cp -R "$mp/." "$SHM/copy$i"; } 2>"$SHM/cpu$i" &
 		pids+=($!)
 	done
-	for i in "${pids[@]}"; do wait "$i" || fail "a cp -R failed"; done
+	for i in "${pids[@]}"; do wait "$i" || fail "a cp -R failed: $(cat "$SHM"/cpu* 2>/dev/null)"; done
 	t1="$(now)"
+	for i in $(seq 1 $#); do
+		cpu="$(awk -v c="$cpu" 'END { printf "%.3f", c + $1 + $2 }' "$SHM/cpu$i")"
+	done
+	echo "$cpu" >"$SHM/read-cpu"
 	for i in $(seq 1 $#); do
 		diff -r "$SHM/tree" "$SHM/copy$i" >/dev/null || fail "copy $i differs from the tree"
 		rm -rf "$SHM/copy$i"
@@ -121,6 +156,13 @@ PROF_PIDS=()
 profile_start() {
 	local i pid
 	[ -n "$PROFILE" ] || return 0
+	if [ "$PROFILE" = perf-all ]; then
+		# the whole machine: the reader (cp) and the kernel's side of its reads too
+		perf record -q -a -g -o "$PROFILE_DIR/cluster-c-perf-all.data" 2>/dev/null &
+		PROF_PIDS+=($!)
+		sleep 1
+		return 0
+	fi
 	for i in 1 2 3; do
 		pid="$(weir_node_pid "${STATE[$i]}")"
 		[ -n "$pid" ] || fail "node $i has no weir-node to profile"
@@ -160,6 +202,7 @@ shares() {
 
 BOUND="-" OBOUND="-" T_SEP=0 U_SEP=0 T_ONE=0 U_ONE=0 T_PEER=0 T_LOCAL=0 T_LOAD1=0 T_LOAD3=0 U_LOAD1=0 U_LOAD3=0
 CLIENT="-" peer_times=() local_times=() l1_times=() l3_times=() SHARES=""
+tcpu1=() tcpu3=() ncpu1=() ncpu3=() cpu_peer=() cpu_local=()
 if [[ $PARTS == *a* ]]; then
 step "(a) three separate caches: all three nodes read the tree cold at once"
 nodes_up sep 2
@@ -181,19 +224,28 @@ note "one cache: $T_ONE s, UFS $U_ONE bytes = $(ratio "$U_ONE" "$TOTAL")x the tr
 
 if [[ $PARTS == *c* ]]; then
 step "(c) node $CLIENT reads the tree its peers cached, against its own warm tier"
-peer_times=() local_times=()
+peer_times=() local_times=() cpu_peer=() cpu_local=()
+PEERS_C="$(for i in 1 2 3; do [ "$i" = "$CLIENT" ] || echo "$i"; done)"
 for r in $(seq 1 "$RUNS"); do
 	stop_node "$CLIENT"
 	node_setup "$CLIENT" "$TMP/c$r-" "$KEY" "cache-replicas = 2" ${NEAR_C:+"near-cache = $NEAR_C"}
 	mount_on "$CLIENT" "$UFS_URL" --fetch-concurrency "$CONNS_C"
 	before=$(ufs_body_bytes)
 	[ "$r" -eq 1 ] && profile_start
+	cpid="$(node_pids "$CLIENT")" spids="$(node_pids $PEERS_C)"
+	c0=$(cpu_ticks $cpid) s0=$(cpu_ticks $spids)
 	peer_times+=("$(read_all "${MP[$CLIENT]}")")
+	c1=$(cpu_ticks $cpid) s1=$(cpu_ticks $spids)
 	[ "$r" -eq 1 ] && profile_stop
+	cpu_peer+=("cp $(cat "$SHM/read-cpu") + node $(secs $((c1 - c0))) + peers $(secs $((s1 - s0)))")
 	[ "$(ufs_body_bytes)" -eq "$before" ] || note "run $r: the UFS sent $(($(ufs_body_bytes) - before)) bytes (expected none)"
 	timeout -k 2 20 "$WEIR_BIN" --state-dir "${STATE[$CLIENT]}" umount "${MP[$CLIENT]}" >/dev/null || fail "umount on node $CLIENT failed"
 	mount_on "$CLIENT" "$UFS_URL" --fetch-concurrency "$CONNS_C"
+	c0=$(cpu_ticks $cpid) s0=$(cpu_ticks $spids)
 	local_times+=("$(read_all "${MP[$CLIENT]}")")
+	c1=$(cpu_ticks $cpid) s1=$(cpu_ticks $spids)
+	cpu_local+=("cp $(cat "$SHM/read-cpu") + node $(secs $((c1 - c0))) + peers $(secs $((s1 - s0)))")
+	note "run $r: from peers ${peer_times[-1]} s (CPU-s ${cpu_peer[-1]}); own warm tier ${local_times[-1]} s (CPU-s ${cpu_local[-1]})"
 done
 T_PEER=$(best "${peer_times[@]}") T_LOCAL=$(best "${local_times[@]}")
 fi
@@ -206,15 +258,21 @@ MOUNT_ARGS=(--block-size "$BLOCK_B")
 for r in $(seq 1 "$RUNS"); do
 	nodes_up lone$r- 0
 	: >"$NGINX_ACCESS_LOG"
+	t0=$(cpu_ticks $(throttle_pids)) n0=$(cpu_ticks $(node_pids 1))
 	l1_times+=("$(load_on 1)")
+	t1=$(cpu_ticks $(throttle_pids)) n1=$(cpu_ticks $(node_pids 1))
+	tcpu1+=("$(secs $((t1 - t0)))") ncpu1+=("$(secs $((n1 - n0)))")
 	U_LOAD1=$(ufs_body_bytes)
 	nodes_down
 	nodes_up lthree$r- 0 1 2 3
 	: >"$NGINX_ACCESS_LOG"
+	t0=$(cpu_ticks $(throttle_pids)) n0=$(cpu_ticks $(node_pids 1 2 3))
 	l3_times+=("$(load_on 1)")
+	t1=$(cpu_ticks $(throttle_pids)) n1=$(cpu_ticks $(node_pids 1 2 3))
+	tcpu3+=("$(secs $((t1 - t0)))") ncpu3+=("$(secs $((n1 - n0)))")
 	U_LOAD3=$(ufs_body_bytes)
 	SHARES="$(shares)"
-	note "round $r: one node ${l1_times[-1]} s, UFS $U_LOAD1 bytes; three nodes ${l3_times[-1]} s, UFS $U_LOAD3 bytes; shares: $SHARES"
+	note "round $r: one node ${l1_times[-1]} s, UFS $U_LOAD1 bytes, CPU-s link ${tcpu1[-1]} weir-node ${ncpu1[-1]}; three nodes ${l3_times[-1]} s, UFS $U_LOAD3 bytes, CPU-s link ${tcpu3[-1]} weir-nodes ${ncpu3[-1]}; shares: $SHARES"
 	nodes_down
 done
 T_LOAD1=$(best "${l1_times[@]}") T_LOAD3=$(best "${l3_times[@]}")
@@ -228,7 +286,7 @@ OBOUND="$(awk -v t="$TOTAL" -v m="${OBOUND:-0}" 'BEGIN { if (m > 0) printf "%.2f
 fi
 
 echo
-echo "== bench/cluster.sh: $TOTAL-byte tree, UFS $RATE B/s per connection, --fetch-concurrency $CONNS =="
+echo "== bench/cluster.sh: $TOTAL-byte tree, UFS $RATE B/s per connection (link: $LINK), --fetch-concurrency $CONNS =="
 printf '(a) 3 nodes cold at once  separate caches: %7.2f s  UFS %6.2fx the tree\n' "$T_SEP" "$(ratio "$U_SEP" "$TOTAL")"
 printf '                          one cache:       %7.2f s  UFS %6.2fx the tree   (time %sx of separate)\n' "$T_ONE" "$(ratio "$U_ONE" "$TOTAL")" "$(ratio "$T_ONE" "$T_SEP")"
 echo "best of $RUNS runs per side, alternated (A B A B ...), each side its own fresh nodes; medians beside"
@@ -236,11 +294,16 @@ printf '(b) load, one node alone:  %7.2f s  UFS %6.2fx the tree   (runs: %s)\n' 
 printf '    load, 3 cache nodes:   %7.2f s  UFS %6.2fx the tree   (runs: %s)\n' "$T_LOAD3" "$(ratio "$U_LOAD3" "$TOTAL")" "${l3_times[*]}"
 printf '    3 nodes / 1 node:      %sx faster, medians %sx   (target >= 2.5; --block-size %s)\n' "$(ratio "$T_LOAD1" "$T_LOAD3")" \
 	"$( ((${#l1_times[@]})) && ratio "$(median "${l1_times[@]}")" "$(median "${l3_times[@]}")" || echo -)" "$BLOCK_B"
+printf '    per round (1 / 3):     %s\n' "$(for k in "${!l1_times[@]}"; do printf '%sx ' "$(ratio "${l1_times[$k]}" "${l3_times[$k]}")"; done)"
 printf '    last round shares:     %s\n' "$SHARES"
+printf '    CPU-s of the link (throttle), one node: %s; three: %s\n' "${tcpu1[*]}" "${tcpu3[*]}"
+printf '    CPU-s of the weir-nodes,      one node: %s; three: %s\n' "${ncpu1[*]}" "${ncpu3[*]}"
 printf '    bounds: the plan %sx (tree / largest share fetched), placement alone %sx (tree / largest owned)\n' "${BOUND:--}" "${OBOUND:--}"
 printf '(c) (--fetch-concurrency %s, near-cache %s)\n' "$CONNS_C" "${NEAR_C:-default}"
 printf '    node %s from peers:    %7.2f s  (%s; runs: %s)\n' "$CLIENT" "$T_PEER" "$(mbps "$TOTAL" "$T_PEER")" "${peer_times[*]}"
 printf '    own warm tier:         %7.2f s  (%s; runs: %s)\n' "$T_LOCAL" "$(mbps "$TOTAL" "$T_LOCAL")" "${local_times[*]}"
 printf '    peers / local speed:   %sx, medians %sx   (target >= 0.5)\n' "$(ratio "$T_LOCAL" "$T_PEER")" \
 	"$( ((${#peer_times[@]})) && ratio "$(median "${local_times[@]}")" "$(median "${peer_times[@]}")" || echo -)"
+printf '    per run (peers / local): %s\n' "$(for k in "${!peer_times[@]}"; do printf '%s ' "$(ratio "${local_times[$k]}" "${peer_times[$k]}")"; done)"
+for k in "${!cpu_peer[@]}"; do printf '    CPU-s run %d: from peers %s; local %s\n' $((k + 1)) "${cpu_peer[$k]}" "${cpu_local[$k]}"; done
 echo "load while measuring: $(uptime)"

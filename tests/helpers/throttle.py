@@ -12,10 +12,17 @@
 # THROTTLE_CHUNK=BYTES: the most it reads and paces at once (default 32 KiB). Python's cost is per
 # chunk: a benchmark whose client also needs the CPU uses larger ones, so that the link's own CPU
 # is not what limits the side that uses more of it.
+# THROTTLE_PACE=1: the kernel caps each connection instead (SO_MAX_PACING_RATE on the socket
+# toward the client: TCP's own pacing, no burst) and the bytes go through by splice(2), never
+# through Python: the proxy's CPU no longer grows with the bytes passed, so one node and three
+# meet the same link (bench/cluster.sh). One process, two threads per connection.
 import asyncio
+import fcntl
 import os
 import signal
+import socket
 import sys
+import threading
 import time
 
 CHUNK = int(os.environ.get("THROTTLE_CHUNK", 32 * 1024))
@@ -111,9 +118,94 @@ def workers(n):
     stop()
 
 
+SO_MAX_PACING_RATE = getattr(socket, "SO_MAX_PACING_RATE", 47)
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+SPLICE_MAX = 1 << 20
+
+
+def set_pace(sock, rate):
+    # bytes/s; ~0 (unsigned) is no cap. The kernel takes a u32 or a u64.
+    val = int(rate) if rate else (1 << 64) - 1
+    sock.setsockopt(socket.SOL_SOCKET, SO_MAX_PACING_RATE, val.to_bytes(8, sys.byteorder))
+
+
+def relay(src, dst):
+    """Moves src's bytes to dst through a pipe (splice: no copy into Python) until EOF."""
+    r, w = os.pipe()
+    try:
+        try:
+            fcntl.fcntl(w, F_SETPIPE_SZ, SPLICE_MAX)
+        except OSError:
+            pass  # a smaller pipe only means more calls
+        while True:
+            n = os.splice(src.fileno(), w, SPLICE_MAX)
+            if n == 0:
+                break
+            while n:
+                n -= os.splice(r, dst.fileno(), n)
+    except OSError:
+        pass
+    finally:
+        os.close(r)
+        os.close(w)
+        try:
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+
+def paced():
+    listen, upstream, rate = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+    host = sys.argv[4] if len(sys.argv) > 4 else "127.0.0.1"
+    uhost = sys.argv[5] if len(sys.argv) > 5 else "127.0.0.1"
+    lock = threading.Lock()
+    live = set()  # client sockets open now, under lock: SIGUSR1 lifts their cap
+    cap = [rate]  # under lock
+
+    def lift(*_):
+        with lock:
+            cap[0] = 0
+            for c in live:
+                try:
+                    set_pace(c, 0)
+                except OSError:
+                    pass
+
+    def serve(c):
+        try:
+            u = socket.create_connection((uhost, upstream))
+        except OSError:
+            c.close()
+            return
+        with lock:
+            set_pace(c, cap[0])
+            live.add(c)
+        up = threading.Thread(target=relay, args=(c, u), daemon=True)
+        up.start()
+        relay(u, c)
+        up.join()
+        with lock:
+            live.discard(c)
+        c.close()
+        u.close()
+
+    signal.signal(signal.SIGUSR1, lift)
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((host, listen))
+    srv.listen(256)
+    print(f"throttle: {host}:{listen} -> {uhost}:{upstream} at {rate:.0f} B/s per connection "
+          "(kernel pacing)", flush=True)
+    while True:
+        c, _ = srv.accept()
+        threading.Thread(target=serve, args=(c,), daemon=True).start()
+
+
 if __name__ == "__main__":
     n = int(os.environ.get("THROTTLE_WORKERS", "1"))
-    if n > 1:
+    if os.environ.get("THROTTLE_PACE") == "1":
+        paced()
+    elif n > 1:
         workers(n)
     else:
         asyncio.run(main())
