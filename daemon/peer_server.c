@@ -31,6 +31,12 @@
 /* At most this many connections at once (a thread each): libmicrohttpd takes no more until
  * one ends. */
 #define PEER_SERVER_MAX_CONNECTIONS 256
+/* At most this many of them from one address: a host that holds its connections open without
+ * a key (slow headers, a slow body) takes a quarter of the slots, never all, so the other
+ * nodes' block reads still get in. A node's own client opens fewer to one peer: at most
+ * PEER_CLIENT_MAX_THREADS (32) block requests plus a load's LOAD_WORKERS pushes and its
+ * control requests. */
+#define PEER_SERVER_MAX_CONNECTIONS_PER_IP 64
 /* At most this many shares of other nodes' loads run here at once. */
 #define PEER_SERVER_MAX_LOADS 16
 /* A share its asker has not asked about for this long is stopped and forgotten (the asker
@@ -955,7 +961,8 @@ int peer_server_start(const struct peer_server_config *cfg, struct peer_server *
 		MHD_USE_ERROR_LOG,
 	    0, NULL, NULL, answer, ps, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)PEER_SERVER_MAX_CONNECTIONS, MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
+	    (unsigned)PEER_SERVER_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned)PEER_SERVER_MAX_CONNECTIONS_PER_IP, MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	if (!ps->d) {
 		snprintf(errbuf, errlen,
