@@ -28,7 +28,8 @@ weir_mount "local://$TREE" "$TMP/mp" --tier "$TIERS" --open-mode open --metadata
 ok "mounted at $TMP/mp"
 
 step "$THREADS threads x $ROUNDS rounds: list every directory, open/read/close every file"
-python3 - "$TREE" "$TMP/mp" "$THREADS" "$ROUNDS" <<'PY' || fail "a listing or a read through the view was wrong (above)"
+timeout -k 5 300 python3 - "$TREE" "$TMP/mp" "$THREADS" "$ROUNDS" <<'PY' ||
+	fail "a listing or a read through the view was wrong, or hung for 300 s (above)"
 import os, sys, threading, random
 tree, mp, nthreads, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 dirs = sorted(os.listdir(tree))
