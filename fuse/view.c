@@ -161,9 +161,13 @@ struct handle {
 	uint64_t prefetched; /* under lock: blocks below this were asked for */
 	unsigned window;     /* under lock: current prefetch window in blocks */
 	atomic_bool head_fetched; /* a read at offset 0 fetched the next blocks with it */
-	/* Added to (release) by every READ before its reply, read (acquire) by handle_close:
-	 * the kernel sends RELEASE only after every READ of the file was answered, an order
-	 * that goes through /dev/fuse, where ThreadSanitizer cannot see it; this says it. */
+	/* Added to (release) by the OPEN (or CREATE) and every READ before its reply, read
+	 * (acquire) by op_release before it clears the journal slot and by handle_close: the
+	 * kernel sends RELEASE only once the file's last
+	 * reference is dropped, after the OPEN was answered and every READ of the file was
+	 * (a request read by the daemon is waited out: fs/fuse/dev.c request_wait_answer), an
+	 * order that goes through /dev/fuse, where ThreadSanitizer cannot see it; this says
+	 * it. */
 	atomic_uint replies;
 	int backing_id;	     /* > 0: reads pass through to the tier file */
 	int backing_fd;	     /* its tier file while backing_id > 0 (the store's; pinned) */
@@ -184,6 +188,15 @@ struct dir_handle {
 	struct meta_listing *l;
 	fuse_ino_t ino;
 	pthread_mutex_t lock; /* guards l's first listing; no reply is sent under it */
+	/* Added to (release) by the OPENDIR and every READDIR before its reply, read (acquire)
+	 * by dir_close before it clears the handle's journal slot, frees its number and frees
+	 * it: the kernel sends RELEASEDIR only once the directory file's last reference is
+	 * dropped, after its OPENDIR was answered, and a READDIR holds the file until it is
+	 * answered (a request read by the daemon is waited out: fs/fuse/dev.c
+	 * request_wait_answer, "Either request is already in userspace, or it was forced.
+	 * Wait it out."). That order goes through /dev/fuse, where ThreadSanitizer cannot see
+	 * it; this says it. */
+	atomic_uint replies;
 };
 
 /* A handle number the kernel holds: a slot of the view's table, not a pointer, so that a new
@@ -1457,6 +1470,7 @@ static void open_for_write(fuse_req_t req, struct view *v, struct inode *in,
 	atomic_fetch_add(&v->opens, 1);
 	journal_handle_set(v, h, 0, h->fh);
 	uint64_t fh = h->fh;
+	atomic_fetch_add_explicit(&h->replies, 1, memory_order_release); /* see replies */
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		/* the opener was interrupted: no release will come. Journaled before the slot
 		 * is freed, or its next owner's OPEN could precede this RELEASE in the log. */
@@ -1517,6 +1531,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	fi->direct_io = 1;
 	journal_handle_set(v, h, 0, h->fh);
 	uint64_t fh = h->fh;
+	atomic_fetch_add_explicit(&h->replies, 1, memory_order_release); /* see replies */
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		journal_handle_clear(v, fh);
 		handle_close(v, h);
@@ -1898,6 +1913,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	uint64_t fh = h->fh;
 	pt_reply_fh = fh;
 	pt_reply_backing = h->backing_id;
+	atomic_fetch_add_explicit(&h->replies, 1, memory_order_release); /* see replies */
 	int rr = fuse_reply_open(req, fi);
 	pt_reply_backing = 0;
 	if (rr == -ENOENT) {
@@ -2115,6 +2131,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	atomic_fetch_add(&v->release_reqs, 1);
 	struct handle *h = fh_file(v, fi->fh);
 	if (h) {
+		/* see replies: before the journal slot (and then the number) is freed for reuse */
+		(void)atomic_load_explicit(&h->replies, memory_order_acquire);
 		journal_handle_clear(v, fi->fh); /* first: see op_open */
 		handle_close(v, h);
 	}
@@ -2412,10 +2430,21 @@ static void dir_handle_free(struct dir_handle *d)
 	free(d);
 }
 
+/* A request on d (its OPENDIR, a READDIR) is about to be answered: see replies. Nothing of d
+ * may be touched after the reply but by its RELEASEDIR. */
+static void dir_replied(struct dir_handle *d)
+{
+	atomic_fetch_add_explicit(&d->replies, 1, memory_order_release);
+}
+
 static void dir_close(struct view *v, uint64_t fh)
 {
-	if (fh_dir(v, fh))
+	struct dir_handle *open = fh_dir(v, fh);
+	if (open) {
+		/* first (see replies): the journal slot and the number are reused next */
+		(void)atomic_load_explicit(&open->replies, memory_order_acquire);
 		journal_handle_clear(v, fh); /* before the slot is free: op_open */
+	}
 	pthread_mutex_lock(&v->lock);
 	struct dir_handle *d = fh >= 1 && fh <= v->nfhs ? v->fhs[fh - 1].dir : NULL;
 	if (d)
@@ -2462,6 +2491,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
 	journal_handle_set(v, NULL, ino, fh);
+	dir_replied(d);
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		dir_close(v, fh);
 }
@@ -2485,6 +2515,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		struct meta_listing *l;
 		int lr = meta_cache_list(v->src.meta, dir->path, v->cfg.metadata_ttl_ms, &l);
 		if (lr < 0) {
+			dir_replied(d);
 			fuse_reply_err(req, errno_for_fuse(lr));
 			return;
 		}
@@ -2499,6 +2530,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	char *buf = malloc(size);
 	if (!buf) {
+		dir_replied(d);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -2558,6 +2590,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		}
 		free(path);
 	}
+	dir_replied(d);
 	fuse_reply_buf(req, buf, used);
 	free(buf);
 }

@@ -18,7 +18,7 @@ case ${1:-} in
 --no-sanitize) mode=plain; shift ;;
 esac
 SANITIZE_E2E=${SANITIZE_E2E:-localufs mount concurrency}
-TSAN_E2E=${TSAN_E2E:-localufs concurrency}
+TSAN_E2E=${TSAN_E2E:-localufs concurrency handles}
 PROCS=${WEIR_TEST_PROCESSES:-2}
 
 # Whatever stops us before the tests, the last line keeps its form.
