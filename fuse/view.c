@@ -1944,6 +1944,22 @@ static long listing_index(const struct meta_listing *l, const char *name)
 	return -1;
 }
 
+/* Path's directory (into dir), its listing (a reference the caller puts) and path's index in
+ * it (-1 when not listed); -1 when path has no directory or the listing cannot be had. */
+static int dir_listing_of(struct view *v, const char *path, char *dir, size_t dirlen,
+			  struct meta_listing **l, long *idx)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return -1;
+	snprintf(dir, dirlen, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	*l = NULL;
+	if (meta_cache_list(v->src.meta, dir, v->cfg.metadata_ttl_ms, l) < 0)
+		return -1;
+	*idx = listing_index(*l, slash + 1);
+	return 0;
+}
+
 /* A stream across files: a reader that opens a directory's files in listing order (cp -R, tar)
  * reads the next ones next, as a sequential reader reads its next blocks.
  * - After two such opens, the head of the next file (as many blocks as fill the source's
@@ -1959,15 +1975,11 @@ static void dir_stream(struct view *v, const char *path)
 	if (v->cfg.no_prefetch)
 		return;
 	bool exact = ufs_listing_versions(v->src.ufs);
-	const char *slash = strrchr(path, '/');
-	if (!slash)
-		return;
 	char dir[4096];
-	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
-	struct meta_listing *l = NULL;
-	if (meta_cache_list(v->src.meta, dir, v->cfg.metadata_ttl_ms, &l) < 0)
+	struct meta_listing *l;
+	long idx;
+	if (dir_listing_of(v, path, dir, sizeof(dir), &l, &idx) < 0)
 		return;
-	long idx = listing_index(l, slash + 1);
 	size_t from = 0, to = 0, spare = 0;
 	pthread_mutex_lock(&v->lock);
 	bool same = idx >= 0 && v->seq_dir && strcmp(v->seq_dir, dir) == 0;
@@ -2086,15 +2098,11 @@ static void dir_push(struct view *v, const char *path)
 {
 	if (v->cfg.no_prefetch)
 		return;
-	const char *slash = strrchr(path, '/');
-	if (!slash)
-		return;
 	char dir[4096];
-	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
-	struct meta_listing *l = NULL;
-	if (meta_cache_list(v->src.meta, dir, v->cfg.metadata_ttl_ms, &l) < 0)
+	struct meta_listing *l;
+	long idx;
+	if (dir_listing_of(v, path, dir, sizeof(dir), &l, &idx) < 0)
 		return;
-	long idx = listing_index(l, slash + 1);
 	size_t from = 0, to = 0;
 	pthread_mutex_lock(&v->lock);
 	bool same = idx >= 0 && v->push_dir && strcmp(v->push_dir, dir) == 0;

@@ -18,25 +18,8 @@ TMP="$(mktemp -d /tmp/weir-e2e-peerslots.XXXXXX)"
 at_exit 'rm -rf "$TMP"'
 HOLD=300 PER_IP=64 BS=4194304
 
-step "one namespace for node n1 on a bridge of the test's own; nginx serves a 8 MiB file"
-cluster_net_setup 1
-TREE="$TMP/tree"
-mkdir -p "$TREE"
-rand_file "$TREE/f.bin" $((2 * BS)) slots
-nginx_start "$TMP/nginx" "$TREE" --addr "$CL_SUBNET.1"
-SIZE=$(stat -c %s "$TREE/f.bin") MTIME=$(stat -c %Y "$TREE/f.bin")
-ETAG="$(printf '"%x-%x"' "$MTIME" "$SIZE")"
-ok "nginx (pid $NGINX_PID) at $NGINX_URL"
-
-step "weir-node n1 in a cluster n1, n2 (n2 is the test, holding the key)"
-KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-CL_PEERS="n1=http://$(ip_of 1):$PEER_PORT,n2=http://$CL_SUBNET.250:$PEER_PORT"
-node_setup 1 "$TMP/n1" "$KEY"
-mount_on 1 "$NGINX_URL"
-SRC_ID="$(ls "${STATE[1]}/stores")"
-[ -n "$SRC_ID" ] || fail "no source id under ${STATE[1]}/stores"
-printf '%s\n' "$KEY" >"$TMP/key" && chmod 600 "$TMP/key"
-N1="http://$(ip_of 1):$PEER_PORT"
+step "one namespace for node n1 on a bridge of the test's own; nginx serves a 8 MiB file; n1 in a cluster n1, n2 (n2 is the test, holding the key)"
+one_node_with_test_peer f.bin $((2 * BS)) slots
 dd if="$TREE/f.bin" bs=$BS count=1 2>/dev/null >"$TMP/b0"
 ok "n1 mounted $NGINX_URL (source $SRC_ID); its peer port is $N1"
 

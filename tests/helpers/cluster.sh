@@ -151,3 +151,28 @@ copy_at_once() {
 	done
 	for i in "$@"; do check_copy "node $i" "$pre$i"; done
 }
+
+# one_node_with_test_peer FILE BYTES SEED: node n1 alone in its namespace on the test's bridge,
+# in a cluster n1, n2 where n2 is the test itself (at $CL_SUBNET.250, holding the key): nginx
+# serves $TMP/tree/FILE (BYTES random bytes from SEED) and n1 mounts it. Sets TREE, SIZE, MTIME,
+# ETAG (the file's version as nginx gives it), KEY and $TMP/key (mode 0600), SRC_ID and N1 (n1's
+# peer URL), for tests that talk to n1's peer port as a member would (peer_request.py).
+one_node_with_test_peer() {
+	local file="$1" bytes="$2" seed="$3"
+	cluster_net_setup 1
+	TREE="$TMP/tree"
+	mkdir -p "$TREE"
+	rand_file "$TREE/$file" "$bytes" "$seed"
+	nginx_start "$TMP/nginx" "$TREE" --addr "$CL_SUBNET.1"
+	SIZE=$(stat -c %s "$TREE/$file") MTIME=$(stat -c %Y "$TREE/$file")
+	ETAG="$(printf '"%x-%x"' "$MTIME" "$SIZE")"
+	ok "nginx (pid $NGINX_PID) at $NGINX_URL"
+	KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+	CL_PEERS="n1=http://$(ip_of 1):$PEER_PORT,n2=http://$CL_SUBNET.250:$PEER_PORT"
+	node_setup 1 "$TMP/n1" "$KEY"
+	mount_on 1 "$NGINX_URL"
+	SRC_ID="$(ls "${STATE[1]}/stores")"
+	[ -n "$SRC_ID" ] || fail "no source id under ${STATE[1]}/stores"
+	printf '%s\n' "$KEY" >"$TMP/key" && chmod 600 "$TMP/key"
+	N1="http://$(ip_of 1):$PEER_PORT"
+}
