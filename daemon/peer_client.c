@@ -781,6 +781,8 @@ int peer_client_put(struct peer_client *pc, struct cluster_view *view, int idx, 
 	 * push waits that long (at most PEER_PUT_WAIT_MAX_S) and tries again, signed anew. */
 	for (unsigned try = 0; try < PEER_PUT_TRIES && r == -EAGAIN; try++) {
 		long wait_s = 0;
+		if (halt && halt->halted && halt->halted(halt->arg))
+			return -ECANCELED; /* called off before this try: nothing is sent */
 		r = push_once(pc, view, idx, source, path, attr, block, buf, len, digest, halt,
 			      &wait_s);
 		if (r == -EAGAIN && try + 1 < PEER_PUT_TRIES) {
