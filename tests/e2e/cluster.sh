@@ -6,7 +6,9 @@
 # on every node, all at once, makes nginx serve each byte once (access log) and every copy is
 # byte-exact; a node killed mid-read leaves the readers of another node without an error and with
 # the right bytes; a node with another key is refused by its peers (and still reads, from the
-# UFS); forged, stale and hostile block requests are refused.
+# UFS); forged, stale and hostile block requests are refused; every signed reply's MAC is checked
+# by a second implementation (peer_request.py, python3-cryptography's Poly1305); a relay that
+# flips a byte of a block and rewrites its XXH3 is caught by the reply's MAC alone.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/cluster.sh"
