@@ -106,6 +106,11 @@ static bool halted(const struct load *l)
 	return atomic_load(&l->stop) || atomic_load(&l->replan);
 }
 
+static bool load_halted(const void *arg)
+{
+	return halted(arg);
+}
+
 static void fail_msg(struct load *l, int err, const char *msg)
 {
 	pthread_mutex_lock(&l->lock);
@@ -282,13 +287,15 @@ static int hand_over(struct load *l, const struct load_file *lf, uint64_t obj,
 	const struct fetcher_route *rt = fetcher_get_route(src->fetcher);
 	struct fetch_result fr;
 	int r = rt ? fetcher_get_for_owner(src->fetcher, obj, lf->path, a, b, &fr) : -ENOTCONN;
+	/* a cancel or a re-plan does not wait out the owner's Retry-After */
+	const struct peer_halt halt = {.halted = load_halted, .arg = l};
 	if (r == 0) {
 		/* always in memory: a tier copy was checked against its index (fetcher.h) */
 		struct cluster_view *v = cluster_view_get(rt->cluster);
 		int idx = cluster_find(v, l->share[lf->owner[b]]);
 		r = idx < 0 ? -ENOENT
 			    : peer_client_put(rt->peers, v, idx, src->id, lf->path, a, b, fr.mem,
-					      fr.len);
+					      fr.len, &halt);
 		cluster_view_put(v);
 		*ret_len = fr.len;
 		fetcher_result_release(src->fetcher, &fr);
@@ -296,6 +303,8 @@ static int hand_over(struct load *l, const struct load_file *lf, uint64_t obj,
 			atomic_fetch_add(&l->handed_bytes, *ret_len);
 			return 0;
 		}
+		if (r == -ECANCELED)
+			return r; /* the load was called off while the owner was busy */
 		log_debug("block %" PRIu64 " of \"%s\": its owner %s did not take it (%s); asking "
 			  "it for the block instead",
 			  b, lf->path, l->share[lf->owner[b]], strerror(-r));

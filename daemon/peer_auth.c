@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Peer authentication: HMAC-SHA256 (OpenSSL) over newline-separated fields under a version tag,
 // so a request's MAC can never be replayed as a reply's, as another version's or as another
-// method's; a body is covered by its SHA-256 among the request's fields.
+// method's; a pushed body is covered by its SHA-256 among the request's fields; a reply's body
+// by Poly1305 under a key used once (a Poly1305 key that tags two messages gives it away).
 #include "peer_auth.h"
 
 #include <errno.h>
@@ -11,6 +12,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -110,13 +113,14 @@ static int request_text(const struct peer_request *rq, char *buf, size_t len)
 	if (!rq->method || !rq->endpoint || !rq->method[0] || !rq->endpoint[0] ||
 	    has_newline(rq->method) || has_newline(rq->endpoint) || has_newline(rq->node) ||
 	    has_newline(rq->source) || has_newline(rq->path) || has_newline(rq->etag) ||
-	    has_newline(rq->body_sha256))
+	    has_newline(rq->body_sha256) || !rq->nonce ||
+	    strlen(rq->nonce) != PEER_AUTH_NONCE_HEX - 1 || has_newline(rq->nonce))
 		return -EINVAL;
 	int n =
 	    snprintf(buf, len,
-		     "weir-peer-request-v2\n%s\n%s\n%s\n%" PRId64 "\n%s\n%s\n%" PRIu64 "\n%" PRIu64
-		     "\n%" PRId64 "\n%s\n%s",
-		     rq->method, rq->endpoint, rq->node ? rq->node : "", rq->time,
+		     "weir-peer-request-v3\n%s\n%s\n%s\n%" PRId64 "\n%s\n%s\n%s\n%" PRIu64
+		     "\n%" PRIu64 "\n%" PRId64 "\n%s\n%s",
+		     rq->method, rq->endpoint, rq->node ? rq->node : "", rq->time, rq->nonce,
 		     rq->source ? rq->source : "", rq->path ? rq->path : "", rq->block, rq->size,
 		     rq->mtime, rq->etag ? rq->etag : "", rq->body_sha256 ? rq->body_sha256 : "");
 	if (n < 0 || (size_t)n >= len)
@@ -155,19 +159,113 @@ int peer_auth_verify_request(const struct peer_key *k, const struct peer_request
 	return 0;
 }
 
-void peer_auth_sign_reply(const struct peer_key *k, const char *req_mac, uint64_t len,
-			  uint64_t xxh3, char *out)
+int peer_auth_nonce(char *out)
 {
-	char text[256];
-	int n = snprintf(text, sizeof(text), "weir-peer-reply-v1\n%.64s\n%" PRIu64 "\n%016" PRIx64,
-			 req_mac, len, xxh3);
-	mac_of(k, text, (size_t)n, out);
+	unsigned char b[(PEER_AUTH_NONCE_HEX - 1) / 2];
+	if (RAND_bytes(b, (int)sizeof(b)) != 1)
+		return -EIO;
+	hex(b, sizeof(b), out);
+	return 0;
 }
 
-int peer_auth_verify_reply(const struct peer_key *k, const char *req_mac, uint64_t len,
-			   uint64_t xxh3, const char *mac)
+static bool is_hex(const char *s, size_t len)
 {
-	char want[PEER_AUTH_MAC_HEX];
-	peer_auth_sign_reply(k, req_mac, len, xxh3, want);
-	return mac_equal(want, mac);
+	if (!s || strlen(s) != len)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+int peer_auth_reply_begin(struct peer_reply_mac *m, const struct peer_key *k, const char *req_mac,
+			  const char *reply_nonce, unsigned status, uint64_t len, uint64_t xxh3)
+{
+	*m = (struct peer_reply_mac){0};
+	if (!is_hex(req_mac, PEER_AUTH_MAC_HEX - 1) ||
+	    !is_hex(reply_nonce, PEER_AUTH_NONCE_HEX - 1))
+		return -EINVAL;
+	/* the one-time key: fresh per request (its MAC covers its nonce) and per reply */
+	char text[160];
+	int n =
+	    snprintf(text, sizeof(text), "weir-peer-reply-key-v2\n%s\n%s", req_mac, reply_nonce);
+	unsigned char otk[EVP_MAX_MD_SIZE];
+	unsigned otklen = 0;
+	HMAC(EVP_sha256(), k->bytes, (int)k->len, (const unsigned char *)text, (size_t)n, otk,
+	     &otklen);
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "POLY1305", NULL);
+	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	EVP_MAC_free(mac); /* the context holds its own reference */
+	int r = -ENOMEM;
+	if (!ctx || otklen != 32 || EVP_MAC_init(ctx, otk, otklen, NULL) != 1)
+		goto fail;
+	n = snprintf(text, sizeof(text), "weir-peer-reply-v2\n%u\n%" PRIu64 "\n%016" PRIx64 "\n",
+		     status, len, xxh3);
+	if (EVP_MAC_update(ctx, (const unsigned char *)text, (size_t)n) != 1)
+		goto fail;
+	OPENSSL_cleanse(otk, sizeof(otk));
+	m->ctx = ctx;
+	m->want = len;
+	return 0;
+fail:
+	OPENSSL_cleanse(otk, sizeof(otk));
+	EVP_MAC_CTX_free(ctx);
+	return r;
+}
+
+void peer_auth_reply_update(struct peer_reply_mac *m, const void *buf, size_t n)
+{
+	m->got += n;
+	if (m->ctx && m->got <= m->want)
+		EVP_MAC_update(m->ctx, buf, n);
+}
+
+void peer_auth_reply_abort(struct peer_reply_mac *m)
+{
+	EVP_MAC_CTX_free(m->ctx);
+	m->ctx = NULL;
+}
+
+int peer_auth_reply_final(struct peer_reply_mac *m, char *out)
+{
+	unsigned char tag[16];
+	size_t taglen = 0;
+	int r = m->ctx && m->got == m->want &&
+			EVP_MAC_final(m->ctx, tag, &taglen, sizeof(tag)) == 1 && taglen == 16
+		    ? 0
+		    : -EBADMSG;
+	peer_auth_reply_abort(m);
+	if (r == 0)
+		hex(tag, 16, out);
+	return r;
+}
+
+int peer_auth_reply_check(struct peer_reply_mac *m, const char *mac)
+{
+	char want[PEER_AUTH_TAG_HEX];
+	if (peer_auth_reply_final(m, want) < 0 || !mac || strlen(mac) != PEER_AUTH_TAG_HEX - 1)
+		return -EACCES;
+	return CRYPTO_memcmp(want, mac, PEER_AUTH_TAG_HEX - 1) == 0 ? 0 : -EACCES;
+}
+
+int peer_auth_sign_reply(const struct peer_key *k, const char *req_mac, const char *reply_nonce,
+			 unsigned status, const void *body, uint64_t len, uint64_t xxh3, char *out)
+{
+	struct peer_reply_mac m;
+	int r = peer_auth_reply_begin(&m, k, req_mac, reply_nonce, status, len, xxh3);
+	if (r < 0)
+		return r;
+	peer_auth_reply_update(&m, body, len);
+	return peer_auth_reply_final(&m, out);
+}
+
+int peer_auth_verify_reply(const struct peer_key *k, const char *req_mac, const char *reply_nonce,
+			   unsigned status, const void *body, uint64_t len, uint64_t xxh3,
+			   const char *mac)
+{
+	struct peer_reply_mac m;
+	if (peer_auth_reply_begin(&m, k, req_mac, reply_nonce, status, len, xxh3) < 0)
+		return -EACCES;
+	peer_auth_reply_update(&m, body, len);
+	return peer_auth_reply_check(&m, mac);
 }

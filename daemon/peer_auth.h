@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* How weir-nodes of one cluster prove to each other that they hold the cluster's key: an
- * HMAC-SHA256 over the request's method, endpoint, fields, body digest (SHA-256, for a request
- * with a body) and a timestamp (requests older or newer than the allowed skew are refused), and
- * one over the reply's checksum bound to the request's, so that a host without the key can
- * neither ask for blocks, nor push bytes, nor answer as a peer, and a signed GET cannot be
- * replayed as a PUT. Pure functions apart from peer_auth_load_key. */
+ * HMAC-SHA256 over the request's method, endpoint, fields, a fresh nonce, body digest (SHA-256,
+ * for a request with a body) and a timestamp (requests older or newer than the allowed skew are
+ * refused); and a Poly1305 tag over every reply's status, length, checksum and body bytes, under
+ * a one-time key derived from the cluster key, the request's MAC (so its nonce) and the reply's
+ * own nonce. So a host without the key can neither ask for blocks, nor push bytes, nor answer
+ * as a peer (not even with bytes whose XXH3 it fixed up), a signed GET cannot be replayed as a
+ * PUT, and a recorded reply answers no other request. Pure functions apart from
+ * peer_auth_load_key and the nonces' randomness. */
 #pragma once
 
 #include <stddef.h>
@@ -12,7 +15,9 @@
 
 #define PEER_AUTH_KEY_MIN 16
 #define PEER_AUTH_KEY_MAX 256
-#define PEER_AUTH_MAC_HEX 65 /* 64 hex digits and the NUL */
+#define PEER_AUTH_MAC_HEX 65   /* 64 hex digits and the NUL */
+#define PEER_AUTH_NONCE_HEX 33 /* 128 random bits as 32 hex digits and the NUL */
+#define PEER_AUTH_TAG_HEX 33   /* a reply's Poly1305 tag: 32 hex digits and the NUL */
 
 /* The fields a request is signed over. */
 struct peer_request {
@@ -24,6 +29,10 @@ struct peer_request {
 	const char *body_sha256;
 	const char *node; /* the asking node's name */
 	int64_t time;	  /* its clock, seconds since the epoch */
+	/* Fresh for each request (peer_auth_nonce, PEER_AUTH_NONCE_HEX - 1 hex digits): the reply's
+	 * key derives from the request's MAC, so a reply recorded for one request fails every
+	 * other one, even one for the same block a second later. */
+	const char *nonce;
 	const char *source, *path;
 	uint64_t block, size;
 	int64_t mtime;
@@ -71,10 +80,40 @@ int peer_auth_sign_request(const struct peer_key *k, const struct peer_request *
 int peer_auth_verify_request(const struct peer_key *k, const struct peer_request *rq,
 			     const char *mac, int64_t now, int64_t skew_s);
 
-/* The MAC of a reply to the request whose MAC is req_mac: binds the body's length and
- * checksum to that request. out as above. */
-void peer_auth_sign_reply(const struct peer_key *k, const char *req_mac, uint64_t len,
-			  uint64_t xxh3, char *out);
-/* 0 when mac is the reply's MAC, else -EACCES. */
-int peer_auth_verify_reply(const struct peer_key *k, const char *req_mac, uint64_t len,
-			   uint64_t xxh3, const char *mac);
+/* A fresh nonce, as lower-case hex into out (PEER_AUTH_NONCE_HEX bytes). Returns 0, or -EIO
+ * when the system has no randomness to give. */
+int peer_auth_nonce(char *out);
+
+/* A reply's MAC: Poly1305 (OpenSSL EVP_MAC) under a one-time key, HMAC-SHA256 of the cluster
+ * key over the request's MAC (which covers its nonce, block, path and version) and the reply's
+ * own nonce, so no key ever tags two messages; the tagged message is the reply's status,
+ * length, XXH3 and then every body byte. Fed in pieces as the body streams by (begin, update,
+ * then final or check); a reply whose body is wrong in any byte, cut short, or recorded for
+ * another request fails. One struct per reply, on one thread. */
+struct peer_reply_mac {
+	void *ctx;	    /* EVP_MAC_CTX, NULL once finished */
+	uint64_t want, got; /* the length signed and the bytes fed */
+};
+
+/* Starts the MAC of a reply with status (200, 409, ...) and a body of len bytes whose XXH3 is
+ * xxh3, to the request whose MAC is req_mac, under reply_nonce (32 hex digits). Returns 0 or
+ * -EINVAL (a nonce or request MAC of the wrong form) or -ENOMEM; on error nothing is held. */
+int peer_auth_reply_begin(struct peer_reply_mac *m, const struct peer_key *k, const char *req_mac,
+			  const char *reply_nonce, unsigned status, uint64_t len, uint64_t xxh3);
+/* Feeds the next n body bytes. */
+void peer_auth_reply_update(struct peer_reply_mac *m, const void *buf, size_t n);
+/* The tag, as lower-case hex into out (PEER_AUTH_TAG_HEX bytes); frees m's state. Returns 0, or
+ * -EBADMSG when more or fewer than len bytes were fed. */
+int peer_auth_reply_final(struct peer_reply_mac *m, char *out);
+/* Compares the tag with mac (constant time) and frees m's state: 0, or -EACCES. */
+int peer_auth_reply_check(struct peer_reply_mac *m, const char *mac);
+/* Frees m's state without a tag (a transfer that failed). Safe on a finished or zeroed m. */
+void peer_auth_reply_abort(struct peer_reply_mac *m);
+
+/* The whole-body forms of the above. sign: 0 or -errno; verify: 0 when mac is the reply's MAC,
+ * else -EACCES. */
+int peer_auth_sign_reply(const struct peer_key *k, const char *req_mac, const char *reply_nonce,
+			 unsigned status, const void *body, uint64_t len, uint64_t xxh3, char *out);
+int peer_auth_verify_reply(const struct peer_key *k, const char *req_mac, const char *reply_nonce,
+			   unsigned status, const void *body, uint64_t len, uint64_t xxh3,
+			   const char *mac);

@@ -49,19 +49,49 @@ struct peer_client {
 	pthread_t threads[PEER_CLIENT_MAX_THREADS];
 };
 
-/* A reply's signed headers: the body's XXH3 and the peer's MAC over it. */
+/* A reply's signed headers: the body's XXH3, the reply's nonce and the peer's MAC over
+ * status, length, XXH3 and body (peer_auth.h). */
 struct reply_headers {
 	char xxh3[24];
+	char nonce[PEER_AUTH_NONCE_HEX];
 	char mac[PEER_AUTH_MAC_HEX];
 };
+
+/* The XXH3 a reply's header declares, in *ret: false when it is missing or not 16 hex digits. */
+static bool declared_sum(const struct reply_headers *h, uint64_t *ret)
+{
+	char *end = NULL;
+	if (!h->xxh3[0])
+		return false;
+	*ret = strtoull(h->xxh3, &end, 16);
+	return !*end;
+}
 
 /* What one transfer collects. */
 struct transfer {
 	struct peer_req *rq;
+	CURL *easy;
+	const struct peer_key *key;
+	const char *req_mac;
 	size_t got;
 	bool overflow;
+	/* the reply's MAC, fed as the body streams in (while its bytes are in the cache), started
+	 * at the first byte of a 200; bad_mac when it cannot start (no nonce, no XXH3) */
+	bool mac_started, bad_mac;
+	struct peer_reply_mac mac;
 	struct reply_headers h;
 };
+
+/* Starts t's reply MAC: its headers are in by the first body byte. */
+static void transfer_mac_start(struct transfer *t)
+{
+	uint64_t sum;
+	t->mac_started = true;
+	if (!declared_sum(&t->h, &sum) ||
+	    peer_auth_reply_begin(&t->mac, t->key, t->req_mac, t->h.nonce, 200, t->rq->len, sum) <
+		0)
+		t->bad_mac = true;
+}
 
 static size_t body_cb(char *data, size_t size, size_t nitems, void *userdata)
 {
@@ -71,6 +101,14 @@ static size_t body_cb(char *data, size_t size, size_t nitems, void *userdata)
 		t->overflow = true;
 		return 0; /* more than the block: abort */
 	}
+	if (!t->mac_started) {
+		long status = 0;
+		curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+		if (status == 200)
+			transfer_mac_start(t);
+	}
+	if (t->mac.ctx)
+		peer_auth_reply_update(&t->mac, data, n);
 	memcpy(t->rq->buf + t->got, data, n);
 	t->got += n;
 	return n;
@@ -97,11 +135,14 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *userdata)
 {
 	struct reply_headers *h = userdata;
 	size_t n = size * nitems;
-	static const char xh[] = "X-Weir-Xxh3:", ah[] = "X-Weir-Auth:";
+	static const char xh[] = "X-Weir-Xxh3:", ah[] = "X-Weir-Auth:",
+			  nh[] = "X-Weir-Reply-Nonce:";
 	if (n > sizeof(xh) - 1 && strncasecmp(data, xh, sizeof(xh) - 1) == 0)
 		header_value(data, n, sizeof(xh) - 1, h->xxh3, sizeof(h->xxh3));
 	else if (n > sizeof(ah) - 1 && strncasecmp(data, ah, sizeof(ah) - 1) == 0)
 		header_value(data, n, sizeof(ah) - 1, h->mac, sizeof(h->mac));
+	else if (n > sizeof(nh) - 1 && strncasecmp(data, nh, sizeof(nh) - 1) == 0)
+		header_value(data, n, sizeof(nh) - 1, h->nonce, sizeof(h->nonce));
 	return n;
 }
 
@@ -147,17 +188,18 @@ done:
 	return out;
 }
 
-/* The X-Weir-Node, -Time and -Auth headers of a request signed as mac. Returns NULL when out
- * of memory. */
+/* The X-Weir-Node, -Time, -Nonce and -Auth headers of a request signed as mac. Returns NULL
+ * when out of memory. */
 static struct curl_slist *auth_headers(const struct peer_request *sig, const char *mac)
 {
-	char h_node[128], h_time[64], h_auth[128];
+	char h_node[128], h_time[64], h_nonce[64], h_auth[128];
 	snprintf(h_node, sizeof(h_node), "X-Weir-Node: %s", sig->node);
 	snprintf(h_time, sizeof(h_time), "X-Weir-Time: %" PRId64, sig->time);
+	snprintf(h_nonce, sizeof(h_nonce), "X-Weir-Nonce: %s", sig->nonce);
 	snprintf(h_auth, sizeof(h_auth), "X-Weir-Auth: %s", mac);
 	struct curl_slist *hdrs = NULL, *tmp;
-	const char *lines[] = {h_node, h_time, h_auth};
-	for (size_t i = 0; i < 3; i++) {
+	const char *lines[] = {h_node, h_time, h_nonce, h_auth};
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
 		tmp = curl_slist_append(hdrs, lines[i]);
 		if (!tmp) {
 			curl_slist_free_all(hdrs);
@@ -188,47 +230,14 @@ static void easy_common(const struct peer_client *pc, CURL *e, const char *url,
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 }
 
-static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq, uint64_t *ret_sum)
+/* Judges what transfer() got: 0 when rq->buf holds the block, every byte under the reply's
+ * MAC (its XXH3 in *ret_sum). */
+static int transfer_check(struct transfer *t, CURLcode cc, long status, const char *errbuf,
+			  uint64_t *ret_sum)
 {
-	const char *self = cluster_node_name(rq->view, cluster_self(rq->view));
-	struct peer_request sig = {
-	    .method = "GET",
-	    .endpoint = "/v1/block",
-	    .node = self,
-	    .time = (int64_t)time(NULL),
-	    .source = rq->source,
-	    .path = rq->path,
-	    .block = rq->block,
-	    .size = rq->attr.size,
-	    .mtime = rq->attr.mtime,
-	    .etag = rq->attr.etag,
-	};
-	char mac[PEER_AUTH_MAC_HEX];
-	if (peer_auth_sign_request(pc->key, &sig, mac) < 0)
-		return -EINVAL;
-	char *url = request_url(rq->view, rq->idx, "/v1/block", &sig);
-	struct curl_slist *hdrs = url ? auth_headers(&sig, mac) : NULL;
-	if (!hdrs) {
-		free(url);
-		return -ENOMEM;
-	}
-	struct transfer t = {.rq = rq};
-	char errbuf[CURL_ERROR_SIZE] = "";
-	/* No curl_easy_reset(): every option below is set again, and a reset handle would
-	 * allocate a fresh receive buffer (its pages faulted and zeroed) for each block. */
-	easy_common(pc, e, url, hdrs, errbuf, (long)pc->timeout_ms, true);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_cb);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, &t.h);
-	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 512L * 1024); /* a block is MiBs: fewer callbacks */
-	CURLcode cc = curl_easy_perform(e);
-	long status = 0;
-	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-	curl_slist_free_all(hdrs);
-	free(url);
+	struct peer_req *rq = t->rq;
 	const char *peer = cluster_node_name(rq->view, rq->idx);
-	if (cc != CURLE_OK && !t.overflow) {
+	if (cc != CURLE_OK && !t->overflow) {
 		log_debug("peer %s, block %" PRIu64 " of \"%s\": %s", peer, rq->block, rq->path,
 			  errbuf[0] ? errbuf : curl_easy_strerror(cc));
 		return cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -ECONNREFUSED;
@@ -249,15 +258,67 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq, uint64
 			  rq->path, status);
 		return -EIO;
 	}
-	char *end = NULL;
-	uint64_t want_sum = strtoull(t.h.xxh3, &end, 16);
-	if (t.overflow || t.got != rq->len || !t.h.xxh3[0] || *end)
+	uint64_t want_sum;
+	if (t->overflow || t->got != rq->len || t->bad_mac || !declared_sum(&t->h, &want_sum))
+		return -EBADMSG;
+	/* the MAC first: it covers every byte, whatever XXH3 a relay wrote beside them */
+	if (peer_auth_reply_check(&t->mac, t->h.mac) < 0)
 		return -EBADMSG;
 	uint64_t sum = XXH3_64bits(rq->buf, rq->len);
-	if (sum != want_sum || peer_auth_verify_reply(pc->key, mac, rq->len, sum, t.h.mac) < 0)
+	if (sum != want_sum)
 		return -EBADMSG;
 	*ret_sum = sum;
 	return 0;
+}
+
+static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq, uint64_t *ret_sum)
+{
+	const char *self = cluster_node_name(rq->view, cluster_self(rq->view));
+	char nonce[PEER_AUTH_NONCE_HEX];
+	if (peer_auth_nonce(nonce) < 0)
+		return -EIO;
+	struct peer_request sig = {
+	    .nonce = nonce,
+	    .method = "GET",
+	    .endpoint = "/v1/block",
+	    .node = self,
+	    .time = (int64_t)time(NULL),
+	    .source = rq->source,
+	    .path = rq->path,
+	    .block = rq->block,
+	    .size = rq->attr.size,
+	    .mtime = rq->attr.mtime,
+	    .etag = rq->attr.etag,
+	};
+	char mac[PEER_AUTH_MAC_HEX];
+	if (peer_auth_sign_request(pc->key, &sig, mac) < 0)
+		return -EINVAL;
+	char *url = request_url(rq->view, rq->idx, "/v1/block", &sig);
+	struct curl_slist *hdrs = url ? auth_headers(&sig, mac) : NULL;
+	if (!hdrs) {
+		free(url);
+		return -ENOMEM;
+	}
+	struct transfer t = {.rq = rq, .easy = e, .key = pc->key, .req_mac = mac};
+	char errbuf[CURL_ERROR_SIZE] = "";
+	/* No curl_easy_reset(): every option below is set again, and a reset handle would
+	 * allocate a fresh receive buffer (its pages faulted and zeroed) for each block. */
+	easy_common(pc, e, url, hdrs, errbuf, (long)pc->timeout_ms, true);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, &t.h);
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 512L * 1024); /* a block is MiBs: fewer callbacks */
+	CURLcode cc = curl_easy_perform(e);
+	long status = 0;
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(hdrs);
+	free(url);
+	if (status == 200 && !t.mac_started && cc == CURLE_OK)
+		transfer_mac_start(&t); /* an empty body */
+	int r = transfer_check(&t, cc, status, errbuf, ret_sum);
+	peer_auth_reply_abort(&t.mac);
+	return r;
 }
 
 static void finish(struct peer_client *pc, struct peer_req *rq, int err, uint64_t sum)
@@ -427,7 +488,11 @@ int peer_client_load(struct peer_client *pc, struct cluster_view *view, int idx,
 {
 	const char *self = cluster_node_name(view, cluster_self(view));
 	const char *peer = cluster_node_name(view, idx);
+	char nonce[PEER_AUTH_NONCE_HEX];
+	if (peer_auth_nonce(nonce) < 0)
+		return -EIO;
 	struct peer_request sig = {
+	    .nonce = nonce,
 	    .method = "POST",
 	    .endpoint = "/v1/load",
 	    .node = self,
@@ -484,12 +549,12 @@ int peer_client_load(struct peer_client *pc, struct cluster_view *view, int idx,
 		r = -EIO;
 		goto out;
 	}
-	char *end = NULL;
-	uint64_t want_sum = strtoull(c->h.xxh3, &end, 16);
+	uint64_t want_sum = 0;
 	uint64_t sum = XXH3_64bits(c->body, c->got);
 	r = -EBADMSG;
-	if (c->overflow || !c->h.xxh3[0] || *end || sum != want_sum ||
-	    peer_auth_verify_reply(pc->key, mac, c->got, sum, c->h.mac) < 0) {
+	if (c->overflow || !declared_sum(&c->h, &want_sum) || sum != want_sum ||
+	    peer_auth_verify_reply(pc->key, mac, c->h.nonce, 200, c->body, c->got, sum, c->h.mac) <
+		0) {
 		log_warn("peer %s answered load %" PRIx64
 			 " with a reply that fails its checksum or "
 			 "MAC",
@@ -531,15 +596,51 @@ static size_t push_read_cb(char *out, size_t size, size_t nitems, void *userdata
 	return n;
 }
 
+/* A push's reply: its few bytes of text and its signed headers. */
+struct push_reply {
+	char body[512];
+	size_t got;
+	bool overflow;
+	struct reply_headers h;
+};
+
+static size_t push_reply_cb(char *data, size_t size, size_t nitems, void *userdata)
+{
+	struct push_reply *p = userdata;
+	size_t n = size * nitems;
+	if (p->got + n > sizeof(p->body)) {
+		p->overflow = true;
+		return 0;
+	}
+	memcpy(p->body + p->got, data, n);
+	p->got += n;
+	return n;
+}
+
+/* CURLOPT_XFERINFOFUNCTION of a push: ends the transfer once the caller's load halts. */
+static int push_progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
+			    curl_off_t ultotal, curl_off_t ulnow)
+{
+	const struct peer_halt *halt = userdata;
+	return halt && halt->halted && halt->halted(halt->arg) ? 1 : 0;
+}
+
 /* One try of peer_client_put, signed now; digest is the body's SHA-256. On 503, *ret_wait_s
- * is the Retry-After the owner sent (0 when none). */
+ * is the Retry-After the owner sent (0 when none). Believes an answer (200: kept, 409, 412,
+ * 421, 503) only under the owner's MAC for this request: a forged 200 must not make this node
+ * think the owner keeps a block it never got. */
 static int push_once(struct peer_client *pc, struct cluster_view *view, int idx, const char *source,
 		     const char *path, const struct ufs_attr *attr, uint64_t block, const void *buf,
-		     uint32_t len, const char *digest, long *ret_wait_s)
+		     uint32_t len, const char *digest, const struct peer_halt *halt,
+		     long *ret_wait_s)
 {
 	const char *peer = cluster_node_name(view, idx);
 	char h_digest[128];
+	char nonce[PEER_AUTH_NONCE_HEX];
+	if (peer_auth_nonce(nonce) < 0)
+		return -EIO;
 	struct peer_request sig = {
+	    .nonce = nonce,
 	    .method = "PUT",
 	    .endpoint = "/v1/block",
 	    .body_sha256 = digest,
@@ -568,10 +669,14 @@ static int push_once(struct peer_client *pc, struct cluster_view *view, int idx,
 		hdrs = tmp;
 	}
 	CURL *e = hdrs ? curl_easy_init() : NULL;
+	struct push_reply *rep = NULL;
 	int r = -ENOMEM;
 	if (!e)
 		goto out;
 	struct push_body body = {.buf = buf, .len = len};
+	rep = calloc(1, sizeof(*rep));
+	if (!rep)
+		goto out;
 	char errbuf[CURL_ERROR_SIZE] = "";
 	easy_common(pc, e, url, hdrs, errbuf, (long)pc->timeout_ms, true);
 	curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
@@ -579,13 +684,38 @@ static int push_once(struct peer_client *pc, struct cluster_view *view, int idx,
 	curl_easy_setopt(e, CURLOPT_READFUNCTION, push_read_cb);
 	curl_easy_setopt(e, CURLOPT_READDATA, &body);
 	curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, push_reply_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, rep);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, &rep->h);
+	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, push_progress_cb);
+	curl_easy_setopt(e, CURLOPT_XFERINFODATA, (void *)halt);
+	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
 	CURLcode cc = curl_easy_perform(e);
 	long status = 0;
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	if (cc == CURLE_ABORTED_BY_CALLBACK) {
+		r = -ECANCELED;
+		goto out;
+	}
 	if (cc != CURLE_OK) {
 		log_debug("peer %s, push of block %" PRIu64 " of \"%s\": %s", peer, block, path,
 			  errbuf[0] ? errbuf : curl_easy_strerror(cc));
 		r = cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -ECONNREFUSED;
+		goto out;
+	}
+	/* 403 and 400 come before the owner knows who asks: unsigned, and believed only as far
+	 * as "not kept". Every other answer must carry the owner's MAC over its status and text. */
+	uint64_t sum = 0;
+	if (status != 403 && status != 400 &&
+	    (rep->overflow || !declared_sum(&rep->h, &sum) ||
+	     sum != XXH3_64bits(rep->body, rep->got) ||
+	     peer_auth_verify_reply(pc->key, mac, rep->h.nonce, (unsigned)status, rep->body,
+				    rep->got, sum, rep->h.mac) < 0)) {
+		log_warn("peer %s answered the push of block %" PRIu64 " of \"%s\" with HTTP %ld "
+			 "that fails its MAC: not counted as kept",
+			 peer, block, path, status);
+		r = -EBADMSG;
 		goto out;
 	}
 	switch (status) {
@@ -624,12 +754,24 @@ out:
 		curl_easy_cleanup(e);
 	curl_slist_free_all(hdrs);
 	free(url);
+	free(rep);
 	return r;
+}
+
+/* Sleeps wait_s seconds, or less when halt says so: false then. */
+static bool wait_unless_halted(const struct peer_halt *halt, long wait_s)
+{
+	for (long slept_ms = 0; slept_ms < wait_s * 1000; slept_ms += 50) {
+		if (halt && halt->halted && halt->halted(halt->arg))
+			return false;
+		nanosleep(&(struct timespec){.tv_nsec = 50 * 1000000L}, NULL);
+	}
+	return !(halt && halt->halted && halt->halted(halt->arg));
 }
 
 int peer_client_put(struct peer_client *pc, struct cluster_view *view, int idx, const char *source,
 		    const char *path, const struct ufs_attr *attr, uint64_t block, const void *buf,
-		    uint32_t len)
+		    uint32_t len, const struct peer_halt *halt)
 {
 	/* the body is bound by its SHA-256 among the signed fields: the MAC covers every byte */
 	char digest[PEER_AUTH_MAC_HEX];
@@ -639,7 +781,10 @@ int peer_client_put(struct peer_client *pc, struct cluster_view *view, int idx, 
 	 * push waits that long (at most PEER_PUT_WAIT_MAX_S) and tries again, signed anew. */
 	for (unsigned try = 0; try < PEER_PUT_TRIES && r == -EAGAIN; try++) {
 		long wait_s = 0;
-		r = push_once(pc, view, idx, source, path, attr, block, buf, len, digest, &wait_s);
+		if (halt && halt->halted && halt->halted(halt->arg))
+			return -ECANCELED; /* called off before this try: nothing is sent */
+		r = push_once(pc, view, idx, source, path, attr, block, buf, len, digest, halt,
+			      &wait_s);
 		if (r == -EAGAIN && try + 1 < PEER_PUT_TRIES) {
 			if (wait_s <= 0)
 				wait_s = 1;
@@ -649,7 +794,8 @@ int peer_client_put(struct peer_client *pc, struct cluster_view *view, int idx, 
 				  " of \"%s\" again in "
 				  "%ld s",
 				  cluster_node_name(view, idx), block, path, wait_s);
-			nanosleep(&(struct timespec){.tv_sec = wait_s}, NULL);
+			if (!wait_unless_halted(halt, wait_s))
+				return -ECANCELED;
 		}
 	}
 	return r;

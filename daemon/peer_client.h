@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Asks other weir-nodes for blocks: one signed GET per block (peer_auth.h), answered with the
- * block's bytes, their XXH3 and a MAC binding both to the request. What arrives is checked
+ * block's bytes, their XXH3 and a MAC over every byte bound to the request and its nonce
+ * (peer_auth.h: Poly1305 under a one-time key). What arrives is checked
  * before anyone sees it; a peer that does not answer, refuses, or sends bytes that fail the
  * check is marked down in the cluster (its blocks go to the next node for a while) and the
  * caller gets an error, on which it reads the UFS instead. A few worker threads, each with its
  * own curl handle (kept-alive connections), take requests from one queue. Thread-safe. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cluster.h"
@@ -61,15 +63,26 @@ int peer_client_load(struct peer_client *pc, struct cluster_view *view, int idx,
 #define PEER_PUT_TRIES 4
 #define PEER_PUT_WAIT_MAX_S 5
 
+/* Asks whether the caller's work was called off (a DataLoad cancelled or planned again): a
+ * push then stops waiting and sending. halted runs on the pushing thread, often: cheap, no
+ * lock held across I/O. */
+struct peer_halt {
+	bool (*halted)(const void *arg);
+	const void *arg;
+};
+
 /* Hands member idx of view, the owner of block `block` of path (version attr) of source, the
  * block's len bytes from buf, which this node fetched for it (a DataLoad whose plan gave this
  * node part of a busier owner's blocks): a signed PUT /v1/block whose body's SHA-256 is among
  * the signed fields (peer_auth.h). An owner that answers 503 (as many pushes coming in as it
- * has room for) is tried again after its Retry-After, PEER_PUT_TRIES times in all. Runs on the
- * caller's thread and waits: call it without locks. Returns 0 (the owner keeps it), -EEXIST
+ * has room for) is tried again after its Retry-After, PEER_PUT_TRIES times in all. An answer is
+ * believed only under the owner's MAC for this request (a forged 200 is no "kept"). halt (NULL:
+ * never) ends the waits and the transfer early. Runs on the caller's thread and waits: call it
+ * without locks. Returns 0 (the owner keeps it), -ECANCELED (halted), -EBADMSG (an answer that
+ * fails its MAC), -EEXIST
  * (the owner fetches it itself), -ESTALE (it knows another version), -EXDEV (it does not own
  * the block), -ENOENT (no such source there), -EACCES (refused), -ECONNREFUSED/-ETIMEDOUT,
  * -EAGAIN, -EIO. */
 int peer_client_put(struct peer_client *pc, struct cluster_view *view, int idx, const char *source,
 		    const char *path, const struct ufs_attr *attr, uint64_t block, const void *buf,
-		    uint32_t len);
+		    uint32_t len, const struct peer_halt *halt);

@@ -249,10 +249,11 @@ enum push_no {
 };
 
 static const struct push_refused push_refusals[] = {
-    [PUSH_NO_FIELDS] = {3,
-			{MHD_HTTP_BAD_REQUEST,
-			 "a pushed block needs X-Weir-Node, X-Weir-Time, X-Weir-Auth, "
-			 "X-Weir-Body-Sha256 and source, path, block, size, mtime, etag\n"}},
+    [PUSH_NO_FIELDS] =
+	{3,
+	 {MHD_HTTP_BAD_REQUEST,
+	  "a pushed block needs X-Weir-Node, X-Weir-Time, X-Weir-Nonce, X-Weir-Auth, "
+	  "X-Weir-Body-Sha256 and source, path, block, size, mtime, etag\n"}},
     [PUSH_NO_AUTH] = {3, {MHD_HTTP_FORBIDDEN, "refused\n"}},
     [PUSH_NO_PATH] = {3, {MHD_HTTP_BAD_REQUEST, "bad path or etag\n"}},
     [PUSH_NO_LENGTH_HEADER] = {3, {MHD_HTTP_BAD_REQUEST, "a pushed block needs Content-Length\n"}},
@@ -330,7 +331,8 @@ static void *reaper_thread(void *arg)
 		for (rl = LIST_FIRST(&ps->loads); rl; rl = next) {
 			next = LIST_NEXT(rl, link);
 			if (now - rl->seen_ms > PEER_SERVER_LOAD_IDLE_MS) {
-				log_warn("load %016" PRIx64 " of node %s: not asked about for %d s; "
+				log_warn("load %016" PRIx64
+					 " of node %s: not asked about for %d s; "
 					 "stopped",
 					 rl->id, rl->node, PEER_SERVER_LOAD_IDLE_MS / 1000);
 				load_end_locked(ps, rl);
@@ -432,21 +434,82 @@ bad:
 	return -EINVAL;
 }
 
-/* Queues resp (200, Content-Type type, len bytes summing to sum) with this node's MAC over
- * it, for the request whose MAC is mac; resp is destroyed either way. */
-static enum MHD_Result queue_signed(struct peer_server *ps, struct MHD_Connection *conn,
-				    struct MHD_Response *resp, const char *type, const char *mac,
-				    size_t len, uint64_t sum)
+/* A reply's signature (peer_auth.h): its nonce and tag, made before its headers go out. */
+struct reply_sig {
+	char nonce[PEER_AUTH_NONCE_HEX];
+	char tag[PEER_AUTH_TAG_HEX];
+};
+
+/* Signs a reply with status whose len body bytes (summing to sum) are at body, for the
+ * request whose MAC is mac. Returns 0 or -errno. */
+static int sign_bytes(const struct peer_server *ps, const char *mac, unsigned status,
+		      const void *body, size_t len, uint64_t sum, struct reply_sig *ret)
 {
-	char sumhex[24], rmac[PEER_AUTH_MAC_HEX];
+	int r = peer_auth_nonce(ret->nonce);
+	return r < 0 ? r
+		     : peer_auth_sign_reply(ps->cfg.key, mac, ret->nonce, status, body, len, sum,
+					    ret->tag);
+}
+
+/* The same for a body of len bytes at off in the tier file fd (pinned by the caller, so
+ * nothing punches it meanwhile), read in pieces through a small buffer that stays in the CPU's
+ * cache; sendfile then sends the same bytes from the page cache. (Mapping the range instead
+ * costs as much here, and its munmap interrupts every CPU running one of weir-node's threads.) */
+static int sign_range(const struct peer_server *ps, const char *mac, int fd, uint64_t off,
+		      size_t len, uint64_t sum, struct reply_sig *ret)
+{
+	struct peer_reply_mac m;
+	int r = peer_auth_nonce(ret->nonce);
+	if (r == 0)
+		r = peer_auth_reply_begin(&m, ps->cfg.key, mac, ret->nonce, MHD_HTTP_OK, len, sum);
+	if (r < 0)
+		return r;
+	unsigned char piece[64 * 1024];
+	for (size_t done = 0; done < len;) {
+		size_t n = len - done < sizeof(piece) ? len - done : sizeof(piece);
+		ssize_t got = pread(fd, piece, n, (off_t)(off + done));
+		if (got <= 0) {
+			peer_auth_reply_abort(&m);
+			return got < 0 ? -errno : -EIO;
+		}
+		peer_auth_reply_update(&m, piece, (size_t)got);
+		done += (size_t)got;
+	}
+	return peer_auth_reply_final(&m, ret->tag);
+}
+
+/* Queues resp (status, Content-Type type, its body summing to sum) under sig; resp is
+ * destroyed either way. */
+static enum MHD_Result queue_signed(struct MHD_Connection *conn, struct MHD_Response *resp,
+				    unsigned status, const char *type, uint64_t sum,
+				    const struct reply_sig *sig)
+{
+	char sumhex[24];
 	snprintf(sumhex, sizeof(sumhex), "%016" PRIx64, sum);
-	peer_auth_sign_reply(ps->cfg.key, mac, len, sum, rmac);
 	MHD_add_response_header(resp, "Content-Type", type);
 	MHD_add_response_header(resp, "X-Weir-Xxh3", sumhex);
-	MHD_add_response_header(resp, "X-Weir-Auth", rmac);
-	enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+	MHD_add_response_header(resp, "X-Weir-Reply-Nonce", sig->nonce);
+	MHD_add_response_header(resp, "X-Weir-Auth", sig->tag);
+	enum MHD_Result ret = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+/* A short text reply (status, msg) signed for the request whose MAC is mac: what a push's
+ * sender believes (a forged "kept" must fail). */
+static enum MHD_Result reply_signed_text(struct peer_server *ps, struct MHD_Connection *conn,
+					 const char *mac, unsigned status, const char *msg)
+{
+	size_t len = strlen(msg);
+	uint64_t sum = XXH3_64bits(msg, len);
+	struct reply_sig sig;
+	if (!mac || sign_bytes(ps, mac, status, msg, len, sum, &sig) < 0)
+		return reply_text(conn, status, msg); /* unsigned: the sender believes nothing */
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(len, (void *)msg, MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return MHD_NO;
+	return queue_signed(conn, resp, status, "text/plain", sum, &sig);
 }
 
 /* Replies with rl's report (under ps->lock: rl cannot be freed meanwhile), signed for the
@@ -469,12 +532,15 @@ static enum MHD_Result reply_report_locked(struct peer_server *ps, struct MHD_Co
 	const char *js = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN) : NULL;
 	size_t len = js ? strlen(js) : 0;
 	uint64_t sum = js ? XXH3_64bits(js, len) : 0;
+	struct reply_sig sig;
 	struct MHD_Response *resp =
-	    js ? MHD_create_response_from_buffer(len, (void *)js, MHD_RESPMEM_MUST_COPY) : NULL;
+	    js && sign_bytes(ps, mac, MHD_HTTP_OK, js, len, sum, &sig) == 0
+		? MHD_create_response_from_buffer(len, (void *)js, MHD_RESPMEM_MUST_COPY)
+		: NULL;
 	json_object_put(o);
 	if (!resp)
 		return MHD_NO;
-	return queue_signed(ps, conn, resp, "application/json", mac, len, sum);
+	return queue_signed(conn, resp, MHD_HTTP_OK, "application/json", sum, &sig);
 }
 
 /* POST /v1/load from a member whose MAC checked: start, report or cancel its share. */
@@ -624,18 +690,20 @@ static int request_check(struct peer_server *ps, struct MHD_Connection *conn, co
 	     * GET's MAC never passes for a PUT nor a PUT's for a GET */
 	    .body_sha256 = !strcmp(method, "PUT") ? header(conn, "X-Weir-Body-Sha256") : NULL,
 	    .node = header(conn, "X-Weir-Node"),
+	    .nonce = header(conn, "X-Weir-Nonce"),
 	    .source = arg(conn, "source"),
 	    .path = arg(conn, "path"),
 	    .etag = arg(conn, "etag"),
 	};
 	const char *mac = header(conn, "X-Weir-Auth");
-	if (!rq.node || !mac || !parse_i64(header(conn, "X-Weir-Time"), &rq.time) || !rq.source ||
-	    !rq.path || !rq.etag || !parse_u64(arg(conn, "block"), &rq.block) ||
-	    !parse_u64(arg(conn, "size"), &rq.size) || !parse_i64(arg(conn, "mtime"), &rq.mtime))
-	{
+	if (!rq.node || !mac || !rq.nonce || strlen(rq.nonce) != PEER_AUTH_NONCE_HEX - 1 ||
+	    !parse_i64(header(conn, "X-Weir-Time"), &rq.time) || !rq.source || !rq.path ||
+	    !rq.etag || !parse_u64(arg(conn, "block"), &rq.block) ||
+	    !parse_u64(arg(conn, "size"), &rq.size) || !parse_i64(arg(conn, "mtime"), &rq.mtime)) {
 		*ret_no = (struct refusal){MHD_HTTP_BAD_REQUEST,
-					   "a request needs X-Weir-Node, X-Weir-Time, X-Weir-Auth "
-					   "and source, path, block, size, mtime, etag\n"};
+					   "a request needs X-Weir-Node, X-Weir-Time, X-Weir-Nonce "
+					   "(32 hex digits), X-Weir-Auth and source, path, block, "
+					   "size, mtime, etag\n"};
 		return -EACCES;
 	}
 	if (!strcmp(method, "PUT") &&
@@ -674,16 +742,26 @@ static int request_check(struct peer_server *ps, struct MHD_Connection *conn, co
 }
 
 /* Answers a push refused at its headers, once its body is in; a busy owner says when to try
- * again. */
-static enum MHD_Result push_refuse(struct MHD_Connection *conn, const struct push_refused *pr)
+ * again. A refusal after the sender proved the key (not its fields' nor its MAC's) is signed for
+ * its request, as every answer the sender acts on is. */
+static enum MHD_Result push_refuse(struct peer_server *ps, struct MHD_Connection *conn,
+				   const struct push_refused *pr)
 {
-	struct MHD_Response *resp = MHD_create_response_from_buffer(
-	    strlen(pr->no.msg), (void *)pr->no.msg, MHD_RESPMEM_PERSISTENT);
+	size_t len = strlen(pr->no.msg);
+	uint64_t sum = XXH3_64bits(pr->no.msg, len);
+	struct reply_sig sig;
+	bool sign = pr != &push_refusals[PUSH_NO_AUTH] && pr != &push_refusals[PUSH_NO_FIELDS] &&
+		    sign_bytes(ps, header(conn, "X-Weir-Auth"), pr->no.status, pr->no.msg, len, sum,
+			       &sig) == 0;
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(len, (void *)pr->no.msg, MHD_RESPMEM_PERSISTENT);
 	if (!resp)
 		return MHD_NO;
 	if (pr == &push_refusals[PUSH_NO_ROOM])
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
 					PEER_SERVER_PUSH_RETRY_AFTER);
+	if (sign)
+		return queue_signed(conn, resp, pr->no.status, "text/plain", sum, &sig);
 	enum MHD_Result ret = MHD_queue_response(conn, pr->no.status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -781,7 +859,8 @@ static enum MHD_Result push_end(struct peer_server *ps, struct MHD_Connection *c
 		log_warn("peer %.64s pushed block %" PRIu64 " of \"%s\" with bytes that fail their "
 			 "length or the SHA-256 its MAC covers; dropped",
 			 rq.node, rq.block, rq.path);
-		return reply_text(conn, MHD_HTTP_BAD_REQUEST, "the bytes fail their check\n");
+		return reply_signed_text(ps, conn, mac, MHD_HTTP_BAD_REQUEST,
+					 "the bytes fail their check\n");
 	}
 	uint64_t sum = XXH3_64bits(pu->buf, pu->len); /* the index's checksum of the block */
 	struct ufs_attr attr = {.size = rq.size, .mtime = rq.mtime}, cur;
@@ -799,13 +878,14 @@ static enum MHD_Result push_end(struct peer_server *ps, struct MHD_Connection *c
 	    {-EEXIST, {MHD_HTTP_CONFLICT, "this node fetches that block itself\n"}},
 	};
 	if (r == 0)
-		return reply_text(conn, MHD_HTTP_OK, "kept\n");
+		return reply_signed_text(ps, conn, mac, MHD_HTTP_OK, "kept\n");
 	const struct refusal *nr = block_refusal(r, own, sizeof(own) / sizeof(own[0]));
 	if (nr)
-		return reply_text(conn, nr->status, nr->msg);
+		return reply_signed_text(ps, conn, mac, nr->status, nr->msg);
 	log_debug("push of block %" PRIu64 " of \"%s\" from %.64s not kept: %s", rq.block, rq.path,
 		  rq.node, strerror(-r));
-	return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot keep it now\n");
+	return reply_signed_text(ps, conn, mac, MHD_HTTP_SERVICE_UNAVAILABLE,
+				 "cannot keep it now\n");
 }
 
 /* PUT /v1/block: a block of this node's that another node fetched for it (a DataLoad's plan). */
@@ -819,7 +899,7 @@ static enum MHD_Result push_request(struct peer_server *ps, struct MHD_Connectio
 			*upload_size = 0; /* refused at its headers: the body is dropped */
 			return MHD_YES;
 		}
-		return push_refuse(conn, *con_cls);
+		return push_refuse(ps, conn, *con_cls);
 	}
 	struct pushing *pu = *con_cls;
 	if (*upload_size) {
@@ -903,17 +983,27 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	}
 	uint32_t len = fr.len;
 	uint64_t sum;
-	struct MHD_Response *resp;
+	struct MHD_Response *resp = NULL;
+	struct reply_sig sig;
+	/* every byte under the reply's MAC, computed before the headers go out */
 	if (fr.mem) {
 		sum = XXH3_64bits(fr.mem, len);
-		resp = MHD_create_response_from_buffer(len, fr.mem, MHD_RESPMEM_MUST_FREE);
+		if (sign_bytes(ps, mac, MHD_HTTP_OK, fr.mem, len, sum, &sig) == 0)
+			resp = MHD_create_response_from_buffer(len, fr.mem, MHD_RESPMEM_MUST_FREE);
 		if (!resp)
 			free(fr.mem);
 	} else {
 		/* Straight from the tier file (sendfile), pinned until request_done; the
 		 * response closes its own descriptor. */
 		sum = fr.ref.csum;
-		int fd = fcntl(fr.ref.fd, F_DUPFD_CLOEXEC, 0);
+		int fd = -1;
+		r = sign_range(ps, mac, fr.ref.fd, fr.ref.off, len, sum, &sig);
+		if (r < 0)
+			log_warn("block %" PRIu64 " of \"%s\": cannot read it from its tier to "
+				 "sign it: %s",
+				 rq.block, rq.path, strerror(-r));
+		else
+			fd = fcntl(fr.ref.fd, F_DUPFD_CLOEXEC, 0);
 		resp =
 		    fd >= 0 ? MHD_create_response_from_fd_at_offset64(len, fd, fr.ref.off) : NULL;
 		if (!resp && fd >= 0)
@@ -922,7 +1012,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	if (!resp)
 		return MHD_NO;
 	enum MHD_Result ret =
-	    queue_signed(ps, conn, resp, "application/octet-stream", mac, len, sum);
+	    queue_signed(conn, resp, MHD_HTTP_OK, "application/octet-stream", sum, &sig);
 	atomic_fetch_add(&st->bytes_out, len);
 	atomic_fetch_add(&st->blocks_out, 1);
 	return ret;

@@ -4,6 +4,8 @@
 // nodes; a node down moves only its own blocks).
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -23,6 +25,8 @@
 #include "rendezvous.h"
 #include "suites.h"
 
+#include <xxhash.h>
+
 static struct peer_key key_of(const char *s)
 {
 	struct peer_key k = {.len = strlen(s)};
@@ -36,6 +40,7 @@ static struct peer_request sample(void)
 				     .endpoint = "/v1/block",
 				     .node = "n2",
 				     .time = 1000,
+				     .nonce = "00112233445566778899aabbccddeeff",
 				     .source = "0123456789abcdef",
 				     .path = "/a/b.bin",
 				     .block = 3,
@@ -48,7 +53,7 @@ START_TEST(request_mac_checks_every_field)
 {
 	struct peer_key k = key_of("0123456789abcdef0123");
 	struct peer_request rq = sample();
-	char mac[PEER_AUTH_MAC_HEX];
+	char mac[PEER_AUTH_MAC_HEX], bad_mac_buf[PEER_AUTH_MAC_HEX];
 	ck_assert_int_eq(peer_auth_sign_request(&k, &rq, mac), 0);
 	ck_assert_uint_eq(strlen(mac), 64);
 	ck_assert_int_eq(peer_auth_verify_request(&k, &rq, mac, 1010, 60), 0);
@@ -71,6 +76,14 @@ START_TEST(request_mac_checks_every_field)
 	t = rq;
 	t.time = 1001;
 	ck_assert_int_eq(peer_auth_verify_request(&k, &t, mac, 1010, 60), -EACCES);
+	/* the nonce is signed, and a request has one of 32 hex digits */
+	t = rq;
+	t.nonce = "00112233445566778899aabbccddeefe";
+	ck_assert_int_eq(peer_auth_verify_request(&k, &t, mac, 1010, 60), -EACCES);
+	t.nonce = NULL;
+	ck_assert_int_eq(peer_auth_sign_request(&k, &t, bad_mac_buf), -EINVAL);
+	t.nonce = "0011";
+	ck_assert_int_eq(peer_auth_sign_request(&k, &t, bad_mac_buf), -EINVAL);
 	/* another key */
 	struct peer_key other = key_of("0123456789abcdef0124");
 	ck_assert_int_eq(peer_auth_verify_request(&other, &rq, mac, 1010, 60), -EACCES);
@@ -190,24 +203,105 @@ START_TEST(newlines_cannot_shift_fields)
 }
 END_TEST
 
+/* A body of len bytes that differ from one another. */
+static unsigned char *body_of(size_t len)
+{
+	unsigned char *b = malloc(len);
+	ck_assert_ptr_nonnull(b);
+	for (size_t i = 0; i < len; i++)
+		b[i] = (unsigned char)(i * 2654435761u >> 13);
+	return b;
+}
+
+static const char rnonce[] = "ffeeddccbbaa99887766554433221100";
+
+/* A reply's MAC covers every body byte (Poly1305 under a one-time key), its status, length and
+ * XXH3, and binds it to one request (its MAC, so its nonce and fields) and one reply nonce. */
 START_TEST(reply_mac_binds_bytes_to_request)
 {
 	struct peer_key k = key_of("0123456789abcdef0123");
 	struct peer_request rq = sample();
-	char mac[PEER_AUTH_MAC_HEX], mac2[PEER_AUTH_MAC_HEX], rmac[PEER_AUTH_MAC_HEX];
+	char mac[PEER_AUTH_MAC_HEX], rtag[PEER_AUTH_TAG_HEX];
 	ck_assert_int_eq(peer_auth_sign_request(&k, &rq, mac), 0);
-	rq.block = 5;
-	ck_assert_int_eq(peer_auth_sign_request(&k, &rq, mac2), 0);
-	peer_auth_sign_reply(&k, mac, 4096, 0x1234, rmac);
-	ck_assert_int_eq(peer_auth_verify_reply(&k, mac, 4096, 0x1234, rmac), 0);
-	ck_assert_int_eq(peer_auth_verify_reply(&k, mac, 4096, 0x1235, rmac), -EACCES);
-	ck_assert_int_eq(peer_auth_verify_reply(&k, mac, 4095, 0x1234, rmac), -EACCES);
-	/* a reply to one request is no reply to another */
-	ck_assert_int_eq(peer_auth_verify_reply(&k, mac2, 4096, 0x1234, rmac), -EACCES);
-	/* nor is a request's MAC a reply's */
-	ck_assert_int_eq(peer_auth_verify_reply(&k, mac, 4096, 0x1234, mac), -EACCES);
+	size_t len = 4194304;
+	unsigned char *body = body_of(len);
+	uint64_t sum = 0x1234; /* the MAC takes the XXH3 the header declares */
+	ck_assert_int_eq(peer_auth_sign_reply(&k, mac, rnonce, 200, body, len, sum, rtag), 0);
+	ck_assert_uint_eq(strlen(rtag), 32);
+	ck_assert_int_eq(peer_auth_verify_reply(&k, mac, rnonce, 200, body, len, sum, rtag), 0);
+	/* one flipped byte anywhere (first, last, every 65,537th): refused, whatever XXH3 a relay
+	 * writes beside it */
+	for (size_t i = 0; i <= len / 65537 + 1; i++) {
+		size_t at = i <= len / 65537 ? i * 65537 : len - 1;
+		body[at] ^= 0x01;
+		ck_assert_int_eq(peer_auth_verify_reply(&k, mac, rnonce, 200, body, len, sum, rtag),
+				 -EACCES);
+		body[at] ^= 0x01;
+	}
+	/* cut short, by one byte or to nothing */
+	ck_assert_int_eq(peer_auth_verify_reply(&k, mac, rnonce, 200, body, len - 1, sum, rtag),
+			 -EACCES);
+	ck_assert_int_eq(peer_auth_verify_reply(&k, mac, rnonce, 200, body, 0, sum, rtag), -EACCES);
+	/* another status, XXH3, reply nonce or key */
+	ck_assert_int_eq(peer_auth_verify_reply(&k, mac, rnonce, 409, body, len, sum, rtag),
+			 -EACCES);
+	ck_assert_int_eq(peer_auth_verify_reply(&k, mac, rnonce, 200, body, len, sum + 1, rtag),
+			 -EACCES);
+	ck_assert_int_eq(peer_auth_verify_reply(&k, mac, "ffeeddccbbaa99887766554433221101", 200,
+						body, len, sum, rtag),
+			 -EACCES);
 	struct peer_key other = key_of("another key of 20 bytes");
-	ck_assert_int_eq(peer_auth_verify_reply(&other, mac, 4096, 0x1234, rmac), -EACCES);
+	ck_assert_int_eq(peer_auth_verify_reply(&other, mac, rnonce, 200, body, len, sum, rtag),
+			 -EACCES);
+	/* the reply recorded for this request answers no other: another nonce (the same block
+	 * asked again), another block (offset), another size, path or version */
+	struct peer_request others[5];
+	for (int i = 0; i < 5; i++)
+		others[i] = rq;
+	others[0].nonce = "00112233445566778899aabbccddeefe";
+	others[1].block = 4;
+	others[2].size = 20000001;
+	others[3].path = "/a/c.bin";
+	others[4].etag = "\"abc-124\"";
+	for (int i = 0; i < 5; i++) {
+		char omac[PEER_AUTH_MAC_HEX];
+		ck_assert_int_eq(peer_auth_sign_request(&k, &others[i], omac), 0);
+		ck_assert_int_eq(
+		    peer_auth_verify_reply(&k, omac, rnonce, 200, body, len, sum, rtag), -EACCES);
+	}
+	/* a request's MAC is no reply's; malformed tags and nonces are refused */
+	ck_assert_int_eq(peer_auth_verify_reply(&k, mac, rnonce, 200, body, len, sum, mac),
+			 -EACCES);
+	ck_assert_int_eq(peer_auth_verify_reply(&k, mac, rnonce, 200, body, len, sum, ""), -EACCES);
+	ck_assert_int_eq(peer_auth_verify_reply(&k, mac, rnonce, 200, body, len, sum, NULL),
+			 -EACCES);
+	ck_assert_int_eq(peer_auth_verify_reply(&k, mac, "", 200, body, len, sum, rtag), -EACCES);
+	ck_assert_int_eq(peer_auth_verify_reply(&k, mac, "FFEEDDCCBBAA99887766554433221100", 200,
+						body, len, sum, rtag),
+			 -EACCES);
+	/* fed in pieces as a body streams in: the same tag; more bytes than signed: no tag */
+	struct peer_reply_mac m;
+	char piece[PEER_AUTH_TAG_HEX];
+	ck_assert_int_eq(peer_auth_reply_begin(&m, &k, mac, rnonce, 200, len, sum), 0);
+	for (size_t off = 0; off < len; off += 100003)
+		peer_auth_reply_update(&m, body + off, len - off < 100003 ? len - off : 100003);
+	ck_assert_int_eq(peer_auth_reply_final(&m, piece), 0);
+	ck_assert_str_eq(piece, rtag);
+	ck_assert_int_eq(peer_auth_reply_begin(&m, &k, mac, rnonce, 200, len - 1, sum), 0);
+	peer_auth_reply_update(&m, body, len);
+	ck_assert_int_eq(peer_auth_reply_final(&m, piece), -EBADMSG);
+	/* no one-time key twice: the same body under two reply nonces gets unrelated tags */
+	char tag2[PEER_AUTH_TAG_HEX];
+	ck_assert_int_eq(peer_auth_sign_reply(&k, mac, "ffeeddccbbaa99887766554433221101", 200,
+					      body, len, sum, tag2),
+			 0);
+	ck_assert_str_ne(tag2, rtag);
+	char n1[PEER_AUTH_NONCE_HEX], n2[PEER_AUTH_NONCE_HEX];
+	ck_assert_int_eq(peer_auth_nonce(n1), 0);
+	ck_assert_int_eq(peer_auth_nonce(n2), 0);
+	ck_assert_uint_eq(strlen(n1), 32);
+	ck_assert_str_ne(n1, n2);
+	free(body);
 }
 END_TEST
 
@@ -287,8 +381,35 @@ static struct cluster *cluster_of(const char *self, const char *peers, unsigned 
 struct busy_owner {
 	struct peer_key key;
 	atomic_int busy, puts, bad;
+	atomic_int forge; /* answer 200 under another key's MAC, as a relay that lies would */
+	const char *retry_after; /* on 503 ("1" when NULL) */
 	struct timespec first, last;
 };
+
+/* Queues status with text under the MAC (peer_auth.h) of key for the request whose MAC is
+ * req_mac, as weir-node signs what a sender acts on. */
+static enum MHD_Result queue_signed_reply(struct MHD_Connection *conn, const struct peer_key *key,
+					  const char *req_mac, unsigned status, const char *text,
+					  const char *retry_after)
+{
+	size_t len = strlen(text);
+	uint64_t sum = XXH3_64bits(text, len);
+	char nonce[PEER_AUTH_NONCE_HEX], tag[PEER_AUTH_TAG_HEX] = "", sumhex[24];
+	ck_assert_int_eq(peer_auth_nonce(nonce), 0);
+	if (req_mac)
+		peer_auth_sign_reply(key, req_mac, nonce, status, text, len, sum, tag);
+	snprintf(sumhex, sizeof(sumhex), "%016" PRIx64, sum);
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
+	MHD_add_response_header(resp, "X-Weir-Xxh3", sumhex);
+	MHD_add_response_header(resp, "X-Weir-Reply-Nonce", nonce);
+	MHD_add_response_header(resp, "X-Weir-Auth", tag);
+	if (retry_after)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
+	enum MHD_Result r = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
 
 struct busy_body {
 	char *buf;
@@ -331,6 +452,7 @@ static enum MHD_Result busy_answer(void *cls, struct MHD_Connection *conn, const
 				  .endpoint = url,
 				  .body_sha256 = hdr(conn, "X-Weir-Body-Sha256"),
 				  .node = hdr(conn, "X-Weir-Node"),
+				  .nonce = hdr(conn, "X-Weir-Nonce"),
 				  .source = qarg(conn, "source"),
 				  .path = qarg(conn, "path"),
 				  .etag = qarg(conn, "etag")};
@@ -346,19 +468,22 @@ static enum MHD_Result busy_answer(void *cls, struct MHD_Connection *conn, const
 	if (atomic_fetch_add(&o->puts, 1) == 0)
 		o->first = now;
 	o->last = now;
-	unsigned status = MHD_HTTP_OK;
 	if (!ok) {
 		atomic_fetch_add(&o->bad, 1);
-		status = MHD_HTTP_FORBIDDEN;
-	} else if (atomic_fetch_sub(&o->busy, 1) > 0) {
-		status = MHD_HTTP_SERVICE_UNAVAILABLE;
+		return queue_signed_reply(conn, &o->key, NULL, MHD_HTTP_FORBIDDEN, "refused\n",
+					  NULL);
 	}
-	struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
-	if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-	enum MHD_Result r = MHD_queue_response(conn, status, resp);
-	MHD_destroy_response(resp);
-	return r;
+	if (atomic_load(&o->forge)) {
+		struct peer_key liar = key_of("not the cluster's key at all");
+		return queue_signed_reply(conn, &liar, hdr(conn, "X-Weir-Auth"), MHD_HTTP_OK,
+					  "kept\n", NULL);
+	}
+	if (atomic_fetch_sub(&o->busy, 1) > 0)
+		return queue_signed_reply(conn, &o->key, hdr(conn, "X-Weir-Auth"),
+					  MHD_HTTP_SERVICE_UNAVAILABLE, "busy\n",
+					  o->retry_after ? o->retry_after : "1");
+	return queue_signed_reply(conn, &o->key, hdr(conn, "X-Weir-Auth"), MHD_HTTP_OK, "kept\n",
+				  NULL);
 }
 
 static void busy_done(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -403,8 +528,8 @@ START_TEST(push_retries_a_busy_owner)
 	ck_assert_int_ge(idx, 0);
 	/* busy twice, then taken: three tries, a second or more apart */
 	atomic_store(&o.busy, 2);
-	ck_assert_int_eq(peer_client_put(pc, v, idx, "src", "/a.bin", &a, 0, buf, (uint32_t)len),
-			 0);
+	ck_assert_int_eq(
+	    peer_client_put(pc, v, idx, "src", "/a.bin", &a, 0, buf, (uint32_t)len, NULL), 0);
 	ck_assert_int_eq(atomic_load(&o.puts), 3);
 	ck_assert_int_eq(atomic_load(&o.bad), 0);
 	double waited = (double)(o.last.tv_sec - o.first.tv_sec) +
@@ -413,8 +538,8 @@ START_TEST(push_retries_a_busy_owner)
 	/* busy for ever: PEER_PUT_TRIES tries, then -EAGAIN (the load asks the owner instead) */
 	atomic_store(&o.puts, 0);
 	atomic_store(&o.busy, 1000);
-	ck_assert_int_eq(peer_client_put(pc, v, idx, "src", "/a.bin", &a, 0, buf, (uint32_t)len),
-			 -EAGAIN);
+	ck_assert_int_eq(
+	    peer_client_put(pc, v, idx, "src", "/a.bin", &a, 0, buf, (uint32_t)len, NULL), -EAGAIN);
 	ck_assert_int_eq(atomic_load(&o.puts), PEER_PUT_TRIES);
 	ck_assert_int_eq(atomic_load(&o.bad), 0);
 	cluster_view_put(v);
@@ -422,6 +547,294 @@ START_TEST(push_retries_a_busy_owner)
 	cluster_free(c);
 	MHD_stop_daemon(d);
 	free(buf);
+}
+END_TEST
+
+/* One busy owner on loopback with the pusher's cluster around it (push tests). */
+struct push_rig {
+	struct MHD_Daemon *d;
+	struct cluster *c;
+	struct peer_client *pc;
+	struct cluster_view *v;
+	int idx;
+	char *buf;
+	size_t len;
+	struct ufs_attr a;
+};
+
+static void push_rig_up(struct push_rig *r, struct busy_owner *o)
+{
+	r->d = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL,
+	    NULL, busy_answer, o, MHD_OPTION_SOCK_ADDR,
+	    (struct sockaddr *)&(struct sockaddr_in){.sin_family = AF_INET,
+						     .sin_addr.s_addr = htonl(INADDR_LOOPBACK)},
+	    MHD_OPTION_NOTIFY_COMPLETED, busy_done, NULL, MHD_OPTION_END);
+	ck_assert_ptr_nonnull(r->d);
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(r->d, MHD_DAEMON_INFO_BIND_PORT);
+	ck_assert_ptr_nonnull(di);
+	char peers[200];
+	snprintf(peers, sizeof(peers), "n1=http://127.0.0.1:1,n2=http://127.0.0.1:%u",
+		 (unsigned)di->port);
+	r->c = cluster_of("n1", peers, 0);
+	struct peer_client_config pcfg = {.cluster = r->c, .key = &o->key};
+	ck_assert_int_eq(peer_client_new(&pcfg, &r->pc), 0);
+	r->len = 65536 + 3;
+	r->buf = malloc(r->len);
+	ck_assert_ptr_nonnull(r->buf);
+	memset(r->buf, 'z', r->len);
+	r->a = (struct ufs_attr){.size = 10 * r->len, .mtime = 1700000000};
+	snprintf(r->a.etag, sizeof(r->a.etag), "\"e1\"");
+	r->v = cluster_view_get(r->c);
+	r->idx = cluster_find(r->v, "n2");
+	ck_assert_int_ge(r->idx, 0);
+}
+
+static void push_rig_down(struct push_rig *r)
+{
+	cluster_view_put(r->v);
+	peer_client_free(r->pc);
+	cluster_free(r->c);
+	MHD_stop_daemon(r->d);
+	free(r->buf);
+}
+
+/* A 200 to a push that does not carry the owner's MAC for that request (a relay, or a host
+ * without the key, answering in the owner's place) is no "kept": the pusher leaves the block
+ * to its owner. */
+START_TEST(push_forged_reply_is_not_kept)
+{
+	struct busy_owner o = {.key = key_of("0123456789abcdef0123")};
+	struct push_rig r;
+	push_rig_up(&r, &o);
+	ck_assert_int_eq(
+	    peer_client_put(r.pc, r.v, r.idx, "src", "/a.bin", &r.a, 0, r.buf, r.len, NULL), 0);
+	atomic_store(&o.forge, 1);
+	ck_assert_int_eq(
+	    peer_client_put(r.pc, r.v, r.idx, "src", "/a.bin", &r.a, 0, r.buf, r.len, NULL),
+	    -EBADMSG);
+	ck_assert_int_eq(atomic_load(&o.puts), 2);
+	ck_assert_int_eq(atomic_load(&o.bad), 0);
+	push_rig_down(&r);
+}
+END_TEST
+
+static bool flag_set(const void *arg)
+{
+	return atomic_load((const atomic_int *)arg) != 0;
+}
+
+struct raise_later {
+	atomic_int *flag;
+	unsigned ms;
+};
+
+static void *raise_after(void *arg)
+{
+	struct raise_later *rl = arg;
+	nanosleep(&(struct timespec){.tv_nsec = (long)rl->ms * 1000000L}, NULL);
+	atomic_store(rl->flag, 1);
+	return NULL;
+}
+
+/* A cancelled load does not wait out a busy owner's Retry-After: the push returns -ECANCELED
+ * within a fraction of the wait, after one try. */
+START_TEST(push_cancel_ends_the_wait)
+{
+	struct busy_owner o = {.key = key_of("0123456789abcdef0123"), .retry_after = "5"};
+	struct push_rig r;
+	push_rig_up(&r, &o);
+	atomic_store(&o.busy, 1000);
+	atomic_int halt_flag = 0;
+	struct peer_halt halt = {.halted = flag_set, .arg = &halt_flag};
+	struct raise_later rl = {.flag = &halt_flag, .ms = 300};
+	pthread_t t;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(pthread_create(&t, NULL, raise_after, &rl), 0);
+	int res = peer_client_put(r.pc, r.v, r.idx, "src", "/a.bin", &r.a, 0, r.buf, r.len, &halt);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	pthread_join(t, NULL);
+	double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	ck_assert_int_eq(res, -ECANCELED);
+	ck_assert_msg(took < 1.5, "a cancelled push took %.2f s: it waited out Retry-After: 5",
+		      took);
+	ck_assert_int_eq(atomic_load(&o.puts), 1);
+	/* halted before it starts: nothing is sent */
+	ck_assert_int_eq(
+	    peer_client_put(r.pc, r.v, r.idx, "src", "/a.bin", &r.a, 0, r.buf, r.len, &halt),
+	    -ECANCELED);
+	ck_assert_int_eq(atomic_load(&o.puts), 1);
+	push_rig_down(&r);
+}
+END_TEST
+
+/* A peer (or a relay in front of one) answering block reads in one of these ways. */
+enum lie {
+	LIE_NONE,      /* the block, as weir-node serves it */
+	LIE_FLIP,      /* one byte flipped, XXH3 fixed up to match, the MAC passed on */
+	LIE_REPLAY,    /* the reply recorded for the first request, for every later one */
+	LIE_TRUNCATE,  /* the last byte cut off, the header's XXH3 and MAC passed on */
+	LIE_WRONG_MAC, /* the right bytes and XXH3, a MAC under another key */
+	LIE_NO_NONCE,  /* the right bytes, XXH3 and MAC, without the reply's nonce */
+};
+
+struct lying_peer {
+	struct peer_key key;
+	atomic_int lie;
+	unsigned char *blk;
+	size_t len;
+	char first_mac[PEER_AUTH_MAC_HEX]; /* the first request's MAC */
+	char first_nonce[PEER_AUTH_NONCE_HEX], first_tag[PEER_AUTH_TAG_HEX];
+	atomic_int requests;
+};
+
+static enum MHD_Result lying_answer(void *cls, struct MHD_Connection *conn, const char *url,
+				    const char *method, const char *version, const char *upload,
+				    size_t *upload_size, void **con_cls)
+{
+	struct lying_peer *p = cls;
+	const char *req_mac = hdr(conn, "X-Weir-Auth");
+	enum lie lie = atomic_load(&p->lie);
+	int n = atomic_fetch_add(&p->requests, 1);
+	unsigned char *out = malloc(p->len);
+	memcpy(out, p->blk, p->len);
+	size_t len = p->len;
+	uint64_t sum = XXH3_64bits(p->blk, p->len);
+	char nonce[PEER_AUTH_NONCE_HEX], tag[PEER_AUTH_TAG_HEX], sumhex[24];
+	ck_assert_int_eq(peer_auth_nonce(nonce), 0);
+	ck_assert_int_eq(peer_auth_sign_reply(&p->key, req_mac ? req_mac : "", nonce, 200, p->blk,
+					      p->len, sum, tag),
+			 0);
+	if (n == 0) {
+		snprintf(p->first_mac, sizeof(p->first_mac), "%s", req_mac);
+		snprintf(p->first_nonce, sizeof(p->first_nonce), "%s", nonce);
+		snprintf(p->first_tag, sizeof(p->first_tag), "%s", tag);
+	}
+	switch (lie) {
+	case LIE_NONE:
+	case LIE_NO_NONCE:
+		break;
+	case LIE_FLIP:
+		out[len / 2] ^= 0x01;
+		sum = XXH3_64bits(out, len);
+		break;
+	case LIE_REPLAY:
+		snprintf(nonce, sizeof(nonce), "%s", p->first_nonce);
+		snprintf(tag, sizeof(tag), "%s", p->first_tag);
+		break;
+	case LIE_TRUNCATE:
+		len--;
+		break;
+	case LIE_WRONG_MAC: {
+		struct peer_key liar = key_of("not the cluster's key at all");
+		peer_auth_sign_reply(&liar, req_mac, nonce, 200, p->blk, p->len, sum, tag);
+		break;
+	}
+	}
+	snprintf(sumhex, sizeof(sumhex), "%016" PRIx64, sum);
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(len, out, MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(resp, "X-Weir-Xxh3", sumhex);
+	if (lie != LIE_NO_NONCE)
+		MHD_add_response_header(resp, "X-Weir-Reply-Nonce", nonce);
+	MHD_add_response_header(resp, "X-Weir-Auth", tag);
+	enum MHD_Result r = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+struct got_block {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	int err;
+};
+
+static void got_done(void *userdata, int err, uint64_t xxh3)
+{
+	struct got_block *g = userdata;
+	pthread_mutex_lock(&g->lock);
+	g->done = true;
+	g->err = err;
+	pthread_cond_signal(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+}
+
+/* What peer_client makes of one block read from the lying peer. */
+static int read_block(struct peer_client *pc, struct cluster_view *v, int idx, size_t len,
+		      unsigned char *buf)
+{
+	struct got_block g = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+	struct ufs_attr a = {.size = 3 * len, .mtime = 1700000000};
+	snprintf(a.etag, sizeof(a.etag), "\"e1\"");
+	memset(buf, 0, len);
+	ck_assert_int_eq(peer_client_get_async(pc, v, idx, "src", "/a.bin", &a, 1, (uint32_t)len,
+					       buf, got_done, &g),
+			 0);
+	pthread_mutex_lock(&g.lock);
+	while (!g.done)
+		pthread_cond_wait(&g.cond, &g.lock);
+	pthread_mutex_unlock(&g.lock);
+	return g.err;
+}
+
+/* A block read whose reply was spoiled on the way (a flipped byte with its XXH3 fixed up, a
+ * reply recorded for another request, cut short, under a MAC of another key, without its
+ * nonce) fails with -EBADMSG; the caller reads the UFS instead. The honest reply passes, byte
+ * for byte. */
+START_TEST(spoiled_block_replies_are_refused)
+{
+	struct lying_peer p = {.key = key_of("0123456789abcdef0123"), .len = 1048576 + 17};
+	p.blk = body_of(p.len);
+	struct MHD_Daemon *d = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL,
+	    NULL, lying_answer, &p, MHD_OPTION_SOCK_ADDR,
+	    (struct sockaddr *)&(struct sockaddr_in){.sin_family = AF_INET,
+						     .sin_addr.s_addr = htonl(INADDR_LOOPBACK)},
+	    MHD_OPTION_END);
+	ck_assert_ptr_nonnull(d);
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	char peers[200];
+	snprintf(peers, sizeof(peers), "n1=http://127.0.0.1:1,n2=http://127.0.0.1:%u",
+		 (unsigned)di->port);
+	struct cluster *c = cluster_of("n1", peers, 0);
+	struct peer_client_config pcfg = {.cluster = c, .key = &p.key, .threads = 1};
+	struct peer_client *pc = NULL;
+	ck_assert_int_eq(peer_client_new(&pcfg, &pc), 0);
+	struct cluster_view *v = cluster_view_get(c);
+	int idx = cluster_find(v, "n2");
+	unsigned char *buf = malloc(p.len);
+	ck_assert_ptr_nonnull(buf);
+	/* the first (honest) reply is the one LIE_REPLAY plays back later */
+	ck_assert_int_eq(read_block(pc, v, idx, p.len, buf), 0);
+	ck_assert_int_eq(memcmp(buf, p.blk, p.len), 0);
+	static const struct {
+		enum lie lie;
+		const char *what;
+	} lies[] = {
+	    {LIE_FLIP, "a flipped byte with its XXH3 fixed up"},
+	    {LIE_REPLAY, "a reply recorded for another request (same block, other nonce)"},
+	    {LIE_TRUNCATE, "a reply cut one byte short"},
+	    {LIE_WRONG_MAC, "the right bytes and XXH3 under another key's MAC"},
+	    {LIE_NO_NONCE, "a reply without its nonce"},
+	};
+	for (size_t i = 0; i < sizeof(lies) / sizeof(lies[0]); i++) {
+		atomic_store(&p.lie, lies[i].lie);
+		int r = read_block(pc, v, idx, p.len, buf);
+		ck_assert_msg(r == -EBADMSG, "%s: peer_client gave %d, not -EBADMSG", lies[i].what,
+			      r);
+	}
+	atomic_store(&p.lie, LIE_NONE);
+	ck_assert_int_eq(read_block(pc, v, idx, p.len, buf), 0);
+	ck_assert_int_eq(memcmp(buf, p.blk, p.len), 0);
+	ck_assert_int_eq(atomic_load(&p.requests), 7);
+	cluster_view_put(v);
+	peer_client_free(pc);
+	cluster_free(c);
+	MHD_stop_daemon(d);
+	free(buf);
+	free(p.blk);
 }
 END_TEST
 
@@ -776,6 +1189,7 @@ Suite *peer_suite(void)
 	tcase_add_test(tc, method_and_endpoint_are_signed);
 	tcase_add_test(tc, pushed_body_is_signed_by_its_sha256);
 	tcase_add_test(tc, reply_mac_binds_bytes_to_request);
+	tcase_add_test(tc, spoiled_block_replies_are_refused);
 	tcase_add_test(tc, key_file_checks);
 	tcase_add_test(tc, key_from_bytes);
 	suite_add_tcase(s, tc);
@@ -793,6 +1207,8 @@ Suite *peer_suite(void)
 	tc = tcase_create("push");
 	tcase_set_timeout(tc, 30); /* it waits 5 Retry-After seconds */
 	tcase_add_test(tc, push_retries_a_busy_owner);
+	tcase_add_test(tc, push_forged_reply_is_not_kept);
+	tcase_add_test(tc, push_cancel_ends_the_wait);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("near-cache");
 	tcase_add_test(tc, near_cache_stays_within_its_bound);

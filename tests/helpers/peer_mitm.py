@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
 # A man in the middle between weir-nodes: forwards each block request to a real peer and passes
-# its answer back with the headers (checksum and MAC) intact but one byte of the body flipped,
-# as a faulty link or a lying relay would. Prints "mitm: listening" once it listens and one line
-# per block it spoiled.
-#   peer_mitm.py LISTEN_HOST LISTEN_PORT UPSTREAM_URL
+# its answer back with one byte of the body flipped, as a faulty link or a lying relay would.
+# With --fix-xxh3 it also rewrites X-Weir-Xxh3 to the spoiled body's XXH3 (libxxhash through
+# ctypes), as a relay that knows the checksum would, so that only the reply's MAC over the body
+# can catch it. Prints "mitm: listening" once it listens and one line per block it spoiled.
+#   peer_mitm.py LISTEN_HOST LISTEN_PORT UPSTREAM_URL [--fix-xxh3]
+import ctypes
 import http.server
 import socketserver
 import sys
@@ -12,7 +14,12 @@ import urllib.error
 import urllib.request
 
 host, port, upstream = sys.argv[1], int(sys.argv[2]), sys.argv[3].rstrip("/")
-PASS = ("X-Weir-Node", "X-Weir-Time", "X-Weir-Auth")
+FIX = "--fix-xxh3" in sys.argv[4:]
+PASS = ("X-Weir-Node", "X-Weir-Time", "X-Weir-Nonce", "X-Weir-Auth")
+if FIX:
+    xxh = ctypes.CDLL("libxxhash.so.0")
+    xxh.XXH3_64bits.restype = ctypes.c_uint64
+    xxh.XXH3_64bits.argtypes = (ctypes.c_char_p, ctypes.c_size_t)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -26,11 +33,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 status, headers, body = r.status, r.getheaders(), bytearray(r.read())
         except urllib.error.HTTPError as e:
             status, headers, body = e.code, e.headers.items(), bytearray(e.read())
+        fixed = None
         if status == 200 and body:
             body[len(body) // 2] ^= 0x01
-            print(f"mitm: flipped a byte of {self.path[:80]}", flush=True)
+            if FIX:
+                fixed = "%016x" % xxh.XXH3_64bits(bytes(body), len(body))
+            print(f"mitm: flipped a byte of {self.path[:80]}"
+                  f"{' and wrote its XXH3 ' + fixed if fixed else ''}", flush=True)
         self.send_response(status)
         for k, v in headers:
+            if k.lower() == "x-weir-xxh3" and fixed:
+                v = fixed
             if k.lower() not in ("content-length", "connection", "transfer-encoding", "date",
                                  "server"):
                 self.send_header(k, v)

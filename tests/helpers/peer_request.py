@@ -7,17 +7,23 @@
 # With --push FILE it PUTs FILE's bytes to /v1/block as a node that fetched the block for its
 # owner does: their SHA-256 in X-Weir-Body-Sha256, among the signed fields; --flip changes a
 # byte after signing. The MAC covers the method and endpoint; --sign-as METHOD signs for
-# another method than the one sent (a captured GET replayed as a PUT).
+# another method than the one sent (a captured GET replayed as a PUT). A signed answer's MAC
+# (daemon/peer_auth.h: Poly1305 under a one-time key from the key, our request's MAC and the
+# reply's nonce, over status, length, XXH3 and body) is checked with python3-cryptography, an
+# implementation of its own: a 200 whose MAC fails (or that has none) prints "bad-mac".
 #   peer_request.py URL KEYFILE NODE SOURCE PATH BLOCK SIZE MTIME ETAG [--skew S] [--mac HEX]
 #                   [--out FILE] [--load] [--push FILE [--flip]] [--sign-as METHOD]
 import argparse
 import hashlib
 import hmac
+import secrets
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+
+from cryptography.hazmat.primitives.poly1305 import Poly1305
 
 ap = argparse.ArgumentParser()
 for a in ("url", "keyfile", "node", "source", "path", "block", "size", "mtime", "etag"):
@@ -43,12 +49,14 @@ if a.push:
     data = bytearray(open(a.push, "rb").read())
     digest = hashlib.sha256(data).hexdigest()
 signed = a.sign_as or method
-text = "\n".join(["weir-peer-request-v2", signed, endpoint, a.node, str(t), a.source, a.path,
-                  a.block, a.size, a.mtime, a.etag, digest if signed == "PUT" else ""])
+nonce = secrets.token_hex(16)  # fresh per request: the reply's MAC is bound to it
+text = "\n".join(["weir-peer-request-v3", signed, endpoint, a.node, str(t), nonce, a.source,
+                  a.path, a.block, a.size, a.mtime, a.etag, digest if signed == "PUT" else ""])
 mac = a.mac or hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 q = urllib.parse.urlencode({"source": a.source, "path": a.path, "block": a.block,
                             "size": a.size, "mtime": a.mtime, "etag": a.etag})
-headers = {"X-Weir-Node": a.node, "X-Weir-Time": str(t), "X-Weir-Auth": mac}
+headers = {"X-Weir-Node": a.node, "X-Weir-Time": str(t), "X-Weir-Nonce": nonce,
+           "X-Weir-Auth": mac}
 if a.push:
     headers["X-Weir-Body-Sha256"] = digest
     headers["Content-Type"] = "application/octet-stream"
@@ -59,11 +67,32 @@ req = urllib.request.Request(a.url.rstrip("/") + ("/v1/load?" if a.load else "/v
                              headers=headers, data=data, method=method)
 try:
     with urllib.request.urlopen(req, timeout=30) as r:
-        body = r.read()
-        status = r.status
+        body, status, rh = r.read(), r.status, r.headers
 except urllib.error.HTTPError as e:
-    body = e.read()
-    status = e.code
+    body, status, rh = e.read(), e.code, e.headers
+
+
+def reply_mac_ok():
+    nonce_r, tag, xxh3 = (rh.get("X-Weir-Reply-Nonce"), rh.get("X-Weir-Auth"),
+                          rh.get("X-Weir-Xxh3"))
+    if not (nonce_r and tag and xxh3):
+        return False
+    otk = hmac.new(key, f"weir-peer-reply-key-v2\n{mac}\n{nonce_r}".encode(),
+                   hashlib.sha256).digest()
+    p = Poly1305(otk)
+    p.update(f"weir-peer-reply-v2\n{status}\n{len(body)}\n{xxh3}\n".encode())
+    p.update(body)
+    try:
+        p.verify(bytes.fromhex(tag))
+        return True
+    except Exception:
+        return False
+
+
+if (status == 200 or rh.get("X-Weir-Auth")) and not a.mac and not a.sign_as and \
+        not reply_mac_ok():
+    print("bad-mac")
+    sys.exit(0)
 if a.out:
     open(a.out, "wb").write(body)
 print(status)

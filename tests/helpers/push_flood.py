@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import os
+import secrets
 import socket
 import sys
 import time
@@ -27,12 +28,13 @@ q = urllib.parse.urlencode({"source": source, "path": path, "block": block, "siz
 
 def open_push(signed):
     t = int(time.time())
-    text = "\n".join(["weir-peer-request-v2", "PUT", "/v1/block", node, str(t), source, path,
-                      block, size, mtime, etag, digest])
+    nonce = secrets.token_hex(16)
+    text = "\n".join(["weir-peer-request-v3", "PUT", "/v1/block", node, str(t), nonce, source,
+                      path, block, size, mtime, etag, digest])
     mac = hmac.new(key, text.encode(), hashlib.sha256).hexdigest() if signed else "0" * 64
     s = socket.create_connection((host, int(port)), timeout=60)
     head = (f"PUT /v1/block?{q} HTTP/1.1\r\nHost: {host}\r\nX-Weir-Node: {node}\r\n"
-            f"X-Weir-Time: {t}\r\nX-Weir-Auth: {mac}\r\nX-Weir-Body-Sha256: {digest}\r\n"
+            f"X-Weir-Time: {t}\r\nX-Weir-Nonce: {nonce}\r\nX-Weir-Auth: {mac}\r\nX-Weir-Body-Sha256: {digest}\r\n"
             f"Content-Type: application/octet-stream\r\nContent-Length: {len(body)}\r\n\r\n")
     s.sendall(head.encode() + body[:1024])
     return s
