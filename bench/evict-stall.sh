@@ -11,6 +11,11 @@
 # weir-node's share, queueing for its threads included; the rest is the machine's scheduling of
 # the probe itself); BENCH_TRACE=0 turns that off. BENCH_BASE_BUILD=<build dir of another tree> runs the same on those
 # binaries first (e.g. main's, built in a scratch copy) and prints both with their ratios.
+# BENCH_RT=1 also runs each build and mode again with the probe and every weir-node thread at
+# real-time priority (SCHED_FIFO 10, chrt), the streamer and the rest of the machine not: the
+# machine's scheduling of the probe and of weir-node drops out and what remains is weir's own
+# waits. Its rows (BUILD this-rt, base-rt) are printed beside the normal-priority ones, which
+# stay the figures of record.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../tests/helpers/lib.sh"
@@ -27,6 +32,11 @@ if [ "$TRACE" = 1 ] && ! command -v perf >/dev/null; then
 	TRACE=0
 fi
 BASE="${BENCH_BASE_BUILD:-}"
+RT="${BENCH_RT:-0}"
+if [ "$RT" = 1 ]; then
+	command -v chrt >/dev/null || fail "BENCH_RT=1 needs chrt (util-linux)"
+	chrt -f 10 true || fail "BENCH_RT=1: cannot run at SCHED_FIFO 10 here (chrt -f 10 true failed)"
+fi
 
 require_root_fuse
 find_weir_bins
@@ -101,9 +111,16 @@ log.close()
 print(total)
 PY
 
-# run LABEL BUILD MODE: one weir-node of BUILD, eviction MODE; appends a result line.
+# run LABEL BUILD MODE [rt]: one weir-node of BUILD, eviction MODE; with rt, the probe and
+# weir-node at SCHED_FIFO 10; appends a result line.
 run() {
-	local label="$1" build="$2" mode="$3" dir="$TMP/$1-$3" mp hot=() f
+	local label="$1" build="$2" mode="$3" rt="${4:-}" dir="$TMP/$1-$3" mp hot=() f
+	local prio=()
+	if [ -n "$rt" ]; then
+		label="$label-rt"
+		dir="$TMP/$label-$mode"
+		prio=(chrt -f 10)
+	fi
 	weir_use_build "$build"
 	mkdir -p "$dir"
 	weir_setup "$dir"
@@ -115,6 +132,12 @@ run() {
 		cat "$f" >/dev/null
 		hot+=("$f")
 	done
+	if [ -n "$rt" ]; then
+		# every thread now; the FUSE workers libfuse starts later inherit it from the worker
+		# that starts them
+		chrt -a -f -p 10 "$(weir_node_pid)" >/dev/null ||
+			fail "cannot raise weir-node $(weir_node_pid) to SCHED_FIFO 10"
+	fi
 	local perfpid=""
 	if [ "$TRACE" = 1 ]; then
 		perf record -q -k mono -e fuse:fuse_request_send -e fuse:fuse_request_end -a \
@@ -122,7 +145,7 @@ run() {
 		perfpid=$!
 		sleep 1
 	fi
-	python3 "$TMP/probe.py" "${hot[@]}" "$dir/stop" >"$dir/lat" &
+	"${prio[@]}" python3 "$TMP/probe.py" "${hot[@]}" "$dir/stop" >"$dir/lat" &
 	local probe=$!
 	python3 "$TMP/stream.py" "$PHASE" "$SECONDS_RUN" "$dir/phases" "$mp"/stream/*.bin \
 		>"$dir/streamed" || fail "the streamer of $label/$mode failed"
@@ -197,14 +220,18 @@ step "tier ${TIER_MB} MiB of $BLOCK blocks, hot set 2 MiB, streamed set $((NSTRE
 for mode in $MODES; do
 	[ -z "$BASE" ] || run base "$BASE" "$mode"
 	run this "$THIS_BUILD" "$mode"
+	if [ "$RT" = 1 ]; then
+		[ -z "$BASE" ] || run base "$BASE" "$mode" rt
+		run this "$THIS_BUILD" "$mode" rt
+	fi
 done
 echo
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
-printf '%-5s %-5s %7s %8s %8s %8s %9s %9s %8s %8s %7s %8s %8s %8s %8s %8s %8s\n' BUILD MODE READS \
+printf '%-7s %-5s %7s %8s %8s %8s %9s %9s %8s %8s %7s %8s %8s %8s %8s %8s %8s\n' BUILD MODE READS \
 	P50_MS P99_MS MAX_MS STREAM_MB EVICTIONS HITS MISSES QREADS QP99_MS QMAX_MS WP99_MS \
 	WMAX_MS WQP99_MS WQMAX_MS
 while read -r l m n p50 p99 mx mb ev h mi qn qp qm wp wm wqp wqm; do
-	printf '%-5s %-5s %7s %8s %8s %8s %9s %9s %8s %8s %7s %8s %8s %8s %8s %8s %8s\n' "$l" "$m" \
+	printf '%-7s %-5s %7s %8s %8s %8s %9s %9s %8s %8s %7s %8s %8s %8s %8s %8s %8s\n' "$l" "$m" \
 		"$n" "$p50" "$p99" "$mx" "$mb" "$ev" "$h" "$mi" "$qn" "$qp" "$qm" "$wp" "$wm" "$wqp" "$wqm"
 done <"$TMP/results"
 echo "READS/P*_MS/MAX_MS: probe reads that started while the stream ran; QREADS/QP99/QMAX: those of the quiet phases between (nothing streaming: the machine's floor), alternated every $PHASE s in the same run; W*: the same reads from request to weir-node's reply (fuse tracepoints; - without perf); HITS/MISSES: the view's block reads (the stream's included)"
@@ -216,5 +243,11 @@ for mode in $MODES; do
 			if ("base" in p99 && p99["this"] > 0 && mx["this"] > 0)
 				printf "; base/this: p99 %.1fx, max %.1fx", p99["base"] / p99["this"], mx["base"] / mx["this"]
 			printf "\n"
+			if ("this-rt" in p99) {
+				printf "evict_stall_%s_rt (probe and weir-node at SCHED_FIFO 10): under eviction p99 %s ms, max %s ms; alone p99 %s ms, max %s ms; weir-node'"'"'s share: under eviction p99 %s ms, max %s ms, alone p99 %s ms, max %s ms", m, p99["this-rt"], mx["this-rt"], qp99["this-rt"], qmx["this-rt"], wp["this-rt"], wm["this-rt"], wqp["this-rt"], wqm["this-rt"]
+				if ("base-rt" in p99 && p99["this-rt"] > 0 && mx["this-rt"] > 0)
+					printf "; base/this: p99 %.1fx, max %.1fx", p99["base-rt"] / p99["this-rt"], mx["base-rt"] / mx["this-rt"]
+				printf "\n"
+			}
 		}' "$TMP/results"
 done
