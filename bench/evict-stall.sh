@@ -209,7 +209,8 @@ def pct(p):
 print(label, mode, len(v), f"{pct(0.5):.3f}", f"{pct(0.99):.3f}", f"{v[-1] / 1000:.3f}",
       int(open(streamed).read()) >> 20, st.get("evictions", "?"), st.get("hits", "?"),
       st.get("misses", "?"), len(q), f"{q[min(len(q) - 1, int(0.99 * len(q)))] / 1000:.3f}",
-      f"{q[-1] / 1000:.3f}", fig(wv, 0.99), fig(wv, 1), fig(wq, 0.99), fig(wq, 1))
+      f"{q[-1] / 1000:.3f}", fig(wv, 0.99), fig(wv, 1), fig(wq, 0.99), fig(wq, 1), fig(wv, 0.5),
+      fig(wq, 0.5))
 PY
 	weir_teardown >/dev/null 2>&1
 	WEIR_MOUNTS=()
@@ -227,24 +228,25 @@ for mode in $MODES; do
 done
 echo
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
-printf '%-7s %-5s %7s %8s %8s %8s %9s %9s %8s %8s %7s %8s %8s %8s %8s %8s %8s\n' BUILD MODE READS \
-	P50_MS P99_MS MAX_MS STREAM_MB EVICTIONS HITS MISSES QREADS QP99_MS QMAX_MS WP99_MS \
-	WMAX_MS WQP99_MS WQMAX_MS
-while read -r l m n p50 p99 mx mb ev h mi qn qp qm wp wm wqp wqm; do
-	printf '%-7s %-5s %7s %8s %8s %8s %9s %9s %8s %8s %7s %8s %8s %8s %8s %8s %8s\n' "$l" "$m" \
-		"$n" "$p50" "$p99" "$mx" "$mb" "$ev" "$h" "$mi" "$qn" "$qp" "$qm" "$wp" "$wm" "$wqp" "$wqm"
+printf '%-7s %-5s %7s %8s %8s %8s %9s %9s %8s %8s %7s %8s %8s %8s %8s %8s %8s %8s %8s\n' BUILD MODE \
+	READS P50_MS P99_MS MAX_MS STREAM_MB EVICTIONS HITS MISSES QREADS QP99_MS QMAX_MS WP50_MS \
+	WP99_MS WMAX_MS WQP50_MS WQP99_MS WQMAX_MS
+while read -r l m n p50 p99 mx mb ev h mi qn qp qm wp wm wqp wqm w50 wq50; do
+	printf '%-7s %-5s %7s %8s %8s %8s %9s %9s %8s %8s %7s %8s %8s %8s %8s %8s %8s %8s %8s\n' "$l" \
+		"$m" "$n" "$p50" "$p99" "$mx" "$mb" "$ev" "$h" "$mi" "$qn" "$qp" "$qm" "$w50" "$wp" "$wm" \
+		"$wq50" "$wqp" "$wqm"
 done <"$TMP/results"
 echo "READS/P*_MS/MAX_MS: probe reads that started while the stream ran; QREADS/QP99/QMAX: those of the quiet phases between (nothing streaming: the machine's floor), alternated every $PHASE s in the same run; W*: the same reads from request to weir-node's reply (fuse tracepoints; - without perf); HITS/MISSES: the view's block reads (the stream's included)"
 for mode in $MODES; do
 	awk -v m="$mode" '
-		$2 == m { p99[$1] = $5; mx[$1] = $6; qp99[$1] = $12; qmx[$1] = $13; wp[$1] = $14; wm[$1] = $15; wqp[$1] = $16; wqm[$1] = $17 }
+		$2 == m { p99[$1] = $5; mx[$1] = $6; qp99[$1] = $12; qmx[$1] = $13; wp[$1] = $14; wm[$1] = $15; wqp[$1] = $16; wqm[$1] = $17; w50[$1] = $18; wq50[$1] = $19 }
 		END {
-			printf "evict_stall_%s: under eviction p99 %s ms, max %s ms; alone p99 %s ms, max %s ms (target p99 <= 1, max <= 10); weir-node'"'"'s share: under eviction p99 %s ms, max %s ms, alone p99 %s ms, max %s ms", m, p99["this"], mx["this"], qp99["this"], qmx["this"], wp["this"], wm["this"], wqp["this"], wqm["this"]
+			printf "evict_stall_%s: under eviction p99 %s ms, max %s ms; alone p99 %s ms, max %s ms (target p99 <= 1, max <= 10); weir-node'"'"'s share: under eviction p50 %s ms, p99 %s ms, max %s ms, alone p50 %s ms, p99 %s ms, max %s ms", m, p99["this"], mx["this"], qp99["this"], qmx["this"], w50["this"], wp["this"], wm["this"], wq50["this"], wqp["this"], wqm["this"]
 			if ("base" in p99 && p99["this"] > 0 && mx["this"] > 0)
 				printf "; base/this: p99 %.1fx, max %.1fx", p99["base"] / p99["this"], mx["base"] / mx["this"]
 			printf "\n"
 			if ("this-rt" in p99) {
-				printf "evict_stall_%s_rt (probe and weir-node at SCHED_FIFO 10): under eviction p99 %s ms, max %s ms; alone p99 %s ms, max %s ms; weir-node'"'"'s share: under eviction p99 %s ms, max %s ms, alone p99 %s ms, max %s ms", m, p99["this-rt"], mx["this-rt"], qp99["this-rt"], qmx["this-rt"], wp["this-rt"], wm["this-rt"], wqp["this-rt"], wqm["this-rt"]
+				printf "evict_stall_%s_rt (probe and weir-node at SCHED_FIFO 10): under eviction p99 %s ms, max %s ms; alone p99 %s ms, max %s ms; weir-node'"'"'s share: under eviction p50 %s ms, p99 %s ms, max %s ms, alone p50 %s ms, p99 %s ms, max %s ms", m, p99["this-rt"], mx["this-rt"], qp99["this-rt"], qmx["this-rt"], w50["this-rt"], wp["this-rt"], wm["this-rt"], wq50["this-rt"], wqp["this-rt"], wqm["this-rt"]
 				if ("base-rt" in p99 && p99["this-rt"] > 0 && mx["this-rt"] > 0)
 					printf "; base/this: p99 %.1fx, max %.1fx", p99["base-rt"] / p99["this-rt"], mx["base-rt"] / mx["this-rt"]
 				printf "\n"
