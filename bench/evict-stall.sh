@@ -31,6 +31,12 @@ if [ "$TRACE" = 1 ] && ! command -v perf >/dev/null; then
 	note "perf is missing (apt-get install linux-perf): weir-node's share of each read is not measured"
 	TRACE=0
 fi
+# BENCH_OFFCPU=1 (with the trace): the scheduler's switches too, with call stacks, and for each
+# run where the probe's READs slower than 1 ms spent weir-node's share (bench/offcpu_reads.py):
+# waiting for a CPU (and whom the worker took it from), preempted, or blocked (a lock, I/O).
+# Large traces (~100 MB per 10 s): one mode at a time is enough.
+OFFCPU="${BENCH_OFFCPU:-0}"
+[ "$OFFCPU" != 1 ] || [ "$TRACE" = 1 ] || fail "BENCH_OFFCPU=1 needs the trace (perf, BENCH_TRACE=1)"
 BASE="${BENCH_BASE_BUILD:-}"
 RT="${BENCH_RT:-0}"
 if [ "$RT" = 1 ]; then
@@ -140,8 +146,10 @@ run() {
 	fi
 	local perfpid=""
 	if [ "$TRACE" = 1 ]; then
-		perf record -q -k mono -e fuse:fuse_request_send -e fuse:fuse_request_end -a \
-			-o "$dir/perf.data" >"$dir/perf.log" 2>&1 &
+		local sched=()
+		[ "$OFFCPU" != 1 ] || sched=(-g -e sched:sched_switch)
+		perf record -q -k mono -e fuse:fuse_request_send -e fuse:fuse_request_end "${sched[@]}" \
+			-a -o "$dir/perf.data" >"$dir/perf.log" 2>&1 &
 		perfpid=$!
 		sleep 1
 	fi
@@ -167,6 +175,11 @@ run() {
 				if (k in sent) { t = $2; sub(":", "", t); printf "%.0f %.1f\n", sent[k] * 1e9, (t - sent[k]) * 1e6; delete sent[k] }
 			}' >"$dir/weirlat"
 		[ -s "$dir/weirlat" ] || note "perf saw none of the probe's READs ($label/$mode): $(tail -2 "$dir/perf.log")"
+		if [ "$OFFCPU" = 1 ]; then
+			perf script -i "$dir/perf.data" -F comm,pid,tid,cpu,time,event,trace,ip,sym 2>/dev/null |
+				python3 "$here/offcpu_reads.py" "$label/$mode" "$probe" 1 >>"$TMP/offcpu" ||
+				fail "the off-CPU split of $label/$mode failed"
+		fi
 		rm -f "$dir/perf.data"
 	fi
 	w stat "$mp" -o json >"$dir/stat.json"
@@ -237,6 +250,7 @@ while read -r l m n p50 p99 mx mb ev h mi qn qp qm wp wm wqp wqm w50 wq50; do
 		"$wq50" "$wqp" "$wqm"
 done <"$TMP/results"
 echo "READS/P*_MS/MAX_MS: probe reads that started while the stream ran; QREADS/QP99/QMAX: those of the quiet phases between (nothing streaming: the machine's floor), alternated every $PHASE s in the same run; W*: the same reads from request to weir-node's reply (fuse tracepoints; - without perf); HITS/MISSES: the view's block reads (the stream's included)"
+[ ! -s "$TMP/offcpu" ] || cat "$TMP/offcpu"
 for mode in $MODES; do
 	awk -v m="$mode" '
 		$2 == m { p99[$1] = $5; mx[$1] = $6; qp99[$1] = $12; qmx[$1] = $13; wp[$1] = $14; wm[$1] = $15; wqp[$1] = $16; wqm[$1] = $17; w50[$1] = $18; wq50[$1] = $19 }
