@@ -11,6 +11,11 @@
 # weir-node's share, queueing for its threads included; the rest is the machine's scheduling of
 # the probe itself); BENCH_TRACE=0 turns that off. BENCH_BASE_BUILD=<build dir of another tree> runs the same on those
 # binaries first (e.g. main's, built in a scratch copy) and prints both with their ratios.
+# BENCH_RT=1 also runs each build and mode again with the probe and every weir-node thread at
+# real-time priority (SCHED_FIFO 10, chrt), the streamer and the rest of the machine not: the
+# machine's scheduling of the probe and of weir-node drops out and what remains is weir's own
+# waits. Its rows (BUILD this-rt, base-rt) are printed beside the normal-priority ones, which
+# stay the figures of record.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../tests/helpers/lib.sh"
@@ -26,7 +31,18 @@ if [ "$TRACE" = 1 ] && ! command -v perf >/dev/null; then
 	note "perf is missing (apt-get install linux-perf): weir-node's share of each read is not measured"
 	TRACE=0
 fi
+# BENCH_OFFCPU=1 (with the trace): the scheduler's switches too, with call stacks, and for each
+# run where the probe's READs slower than 1 ms spent weir-node's share (bench/offcpu_reads.py):
+# waiting for a CPU (and whom the worker took it from), preempted, or blocked (a lock, I/O).
+# Large traces (~100 MB per 10 s): one mode at a time is enough.
+OFFCPU="${BENCH_OFFCPU:-0}"
+[ "$OFFCPU" != 1 ] || [ "$TRACE" = 1 ] || fail "BENCH_OFFCPU=1 needs the trace (perf, BENCH_TRACE=1)"
 BASE="${BENCH_BASE_BUILD:-}"
+RT="${BENCH_RT:-0}"
+if [ "$RT" = 1 ]; then
+	command -v chrt >/dev/null || fail "BENCH_RT=1 needs chrt (util-linux)"
+	chrt -f 10 true || fail "BENCH_RT=1: cannot run at SCHED_FIFO 10 here (chrt -f 10 true failed)"
+fi
 
 require_root_fuse
 find_weir_bins
@@ -101,9 +117,16 @@ log.close()
 print(total)
 PY
 
-# run LABEL BUILD MODE: one weir-node of BUILD, eviction MODE; appends a result line.
+# run LABEL BUILD MODE [rt]: one weir-node of BUILD, eviction MODE; with rt, the probe and
+# weir-node at SCHED_FIFO 10; appends a result line.
 run() {
-	local label="$1" build="$2" mode="$3" dir="$TMP/$1-$3" mp hot=() f
+	local label="$1" build="$2" mode="$3" rt="${4:-}" dir="$TMP/$1-$3" mp hot=() f
+	local prio=()
+	if [ -n "$rt" ]; then
+		label="$label-rt"
+		dir="$TMP/$label-$mode"
+		prio=(chrt -f 10)
+	fi
 	weir_use_build "$build"
 	mkdir -p "$dir"
 	weir_setup "$dir"
@@ -115,14 +138,22 @@ run() {
 		cat "$f" >/dev/null
 		hot+=("$f")
 	done
+	if [ -n "$rt" ]; then
+		# every thread now; the FUSE workers libfuse starts later inherit it from the worker
+		# that starts them
+		chrt -a -f -p 10 "$(weir_node_pid)" >/dev/null ||
+			fail "cannot raise weir-node $(weir_node_pid) to SCHED_FIFO 10"
+	fi
 	local perfpid=""
 	if [ "$TRACE" = 1 ]; then
-		perf record -q -k mono -e fuse:fuse_request_send -e fuse:fuse_request_end -a \
-			-o "$dir/perf.data" >"$dir/perf.log" 2>&1 &
+		local sched=()
+		[ "$OFFCPU" != 1 ] || sched=(-g -e sched:sched_switch)
+		perf record -q -k mono -e fuse:fuse_request_send -e fuse:fuse_request_end "${sched[@]}" \
+			-a -o "$dir/perf.data" >"$dir/perf.log" 2>&1 &
 		perfpid=$!
 		sleep 1
 	fi
-	python3 "$TMP/probe.py" "${hot[@]}" "$dir/stop" >"$dir/lat" &
+	"${prio[@]}" python3 "$TMP/probe.py" "${hot[@]}" "$dir/stop" >"$dir/lat" &
 	local probe=$!
 	python3 "$TMP/stream.py" "$PHASE" "$SECONDS_RUN" "$dir/phases" "$mp"/stream/*.bin \
 		>"$dir/streamed" || fail "the streamer of $label/$mode failed"
@@ -144,6 +175,11 @@ run() {
 				if (k in sent) { t = $2; sub(":", "", t); printf "%.0f %.1f\n", sent[k] * 1e9, (t - sent[k]) * 1e6; delete sent[k] }
 			}' >"$dir/weirlat"
 		[ -s "$dir/weirlat" ] || note "perf saw none of the probe's READs ($label/$mode): $(tail -2 "$dir/perf.log")"
+		if [ "$OFFCPU" = 1 ]; then
+			perf script -i "$dir/perf.data" -F comm,pid,tid,cpu,time,event,trace,ip,sym 2>/dev/null |
+				python3 "$here/offcpu_reads.py" "$label/$mode" "$probe" 1 >>"$TMP/offcpu" ||
+				fail "the off-CPU split of $label/$mode failed"
+		fi
 		rm -f "$dir/perf.data"
 	fi
 	w stat "$mp" -o json >"$dir/stat.json"
@@ -186,7 +222,8 @@ def pct(p):
 print(label, mode, len(v), f"{pct(0.5):.3f}", f"{pct(0.99):.3f}", f"{v[-1] / 1000:.3f}",
       int(open(streamed).read()) >> 20, st.get("evictions", "?"), st.get("hits", "?"),
       st.get("misses", "?"), len(q), f"{q[min(len(q) - 1, int(0.99 * len(q)))] / 1000:.3f}",
-      f"{q[-1] / 1000:.3f}", fig(wv, 0.99), fig(wv, 1), fig(wq, 0.99), fig(wq, 1))
+      f"{q[-1] / 1000:.3f}", fig(wv, 0.99), fig(wv, 1), fig(wq, 0.99), fig(wq, 1), fig(wv, 0.5),
+      fig(wq, 0.5))
 PY
 	weir_teardown >/dev/null 2>&1
 	WEIR_MOUNTS=()
@@ -197,24 +234,36 @@ step "tier ${TIER_MB} MiB of $BLOCK blocks, hot set 2 MiB, streamed set $((NSTRE
 for mode in $MODES; do
 	[ -z "$BASE" ] || run base "$BASE" "$mode"
 	run this "$THIS_BUILD" "$mode"
+	if [ "$RT" = 1 ]; then
+		[ -z "$BASE" ] || run base "$BASE" "$mode" rt
+		run this "$THIS_BUILD" "$mode" rt
+	fi
 done
 echo
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
-printf '%-5s %-5s %7s %8s %8s %8s %9s %9s %8s %8s %7s %8s %8s %8s %8s %8s %8s\n' BUILD MODE READS \
-	P50_MS P99_MS MAX_MS STREAM_MB EVICTIONS HITS MISSES QREADS QP99_MS QMAX_MS WP99_MS \
-	WMAX_MS WQP99_MS WQMAX_MS
-while read -r l m n p50 p99 mx mb ev h mi qn qp qm wp wm wqp wqm; do
-	printf '%-5s %-5s %7s %8s %8s %8s %9s %9s %8s %8s %7s %8s %8s %8s %8s %8s %8s\n' "$l" "$m" \
-		"$n" "$p50" "$p99" "$mx" "$mb" "$ev" "$h" "$mi" "$qn" "$qp" "$qm" "$wp" "$wm" "$wqp" "$wqm"
+printf '%-7s %-5s %7s %8s %8s %8s %9s %9s %8s %8s %7s %8s %8s %8s %8s %8s %8s %8s %8s\n' BUILD MODE \
+	READS P50_MS P99_MS MAX_MS STREAM_MB EVICTIONS HITS MISSES QREADS QP99_MS QMAX_MS WP50_MS \
+	WP99_MS WMAX_MS WQP50_MS WQP99_MS WQMAX_MS
+while read -r l m n p50 p99 mx mb ev h mi qn qp qm wp wm wqp wqm w50 wq50; do
+	printf '%-7s %-5s %7s %8s %8s %8s %9s %9s %8s %8s %7s %8s %8s %8s %8s %8s %8s %8s %8s\n' "$l" \
+		"$m" "$n" "$p50" "$p99" "$mx" "$mb" "$ev" "$h" "$mi" "$qn" "$qp" "$qm" "$w50" "$wp" "$wm" \
+		"$wq50" "$wqp" "$wqm"
 done <"$TMP/results"
 echo "READS/P*_MS/MAX_MS: probe reads that started while the stream ran; QREADS/QP99/QMAX: those of the quiet phases between (nothing streaming: the machine's floor), alternated every $PHASE s in the same run; W*: the same reads from request to weir-node's reply (fuse tracepoints; - without perf); HITS/MISSES: the view's block reads (the stream's included)"
+[ ! -s "$TMP/offcpu" ] || cat "$TMP/offcpu"
 for mode in $MODES; do
 	awk -v m="$mode" '
-		$2 == m { p99[$1] = $5; mx[$1] = $6; qp99[$1] = $12; qmx[$1] = $13; wp[$1] = $14; wm[$1] = $15; wqp[$1] = $16; wqm[$1] = $17 }
+		$2 == m { p99[$1] = $5; mx[$1] = $6; qp99[$1] = $12; qmx[$1] = $13; wp[$1] = $14; wm[$1] = $15; wqp[$1] = $16; wqm[$1] = $17; w50[$1] = $18; wq50[$1] = $19 }
 		END {
-			printf "evict_stall_%s: under eviction p99 %s ms, max %s ms; alone p99 %s ms, max %s ms (target p99 <= 1, max <= 10); weir-node'"'"'s share: under eviction p99 %s ms, max %s ms, alone p99 %s ms, max %s ms", m, p99["this"], mx["this"], qp99["this"], qmx["this"], wp["this"], wm["this"], wqp["this"], wqm["this"]
+			printf "evict_stall_%s: under eviction p99 %s ms, max %s ms; alone p99 %s ms, max %s ms (target p99 <= 1, max <= 10); weir-node'"'"'s share: under eviction p50 %s ms, p99 %s ms, max %s ms, alone p50 %s ms, p99 %s ms, max %s ms", m, p99["this"], mx["this"], qp99["this"], qmx["this"], w50["this"], wp["this"], wm["this"], wq50["this"], wqp["this"], wqm["this"]
 			if ("base" in p99 && p99["this"] > 0 && mx["this"] > 0)
 				printf "; base/this: p99 %.1fx, max %.1fx", p99["base"] / p99["this"], mx["base"] / mx["this"]
 			printf "\n"
+			if ("this-rt" in p99) {
+				printf "evict_stall_%s_rt (probe and weir-node at SCHED_FIFO 10): under eviction p99 %s ms, max %s ms; alone p99 %s ms, max %s ms; weir-node'"'"'s share: under eviction p50 %s ms, p99 %s ms, max %s ms, alone p50 %s ms, p99 %s ms, max %s ms", m, p99["this-rt"], mx["this-rt"], qp99["this-rt"], qmx["this-rt"], w50["this-rt"], wp["this-rt"], wm["this-rt"], wq50["this-rt"], wqp["this-rt"], wqm["this-rt"]
+				if ("base-rt" in p99 && p99["this-rt"] > 0 && mx["this-rt"] > 0)
+					printf "; base/this: p99 %.1fx, max %.1fx", p99["base-rt"] / p99["this-rt"], mx["base-rt"] / mx["this-rt"]
+				printf "\n"
+			}
 		}' "$TMP/results"
 done

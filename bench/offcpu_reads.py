@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: Apache-2.0
+# Where the slow READs of one process spent weir-node's share (bench/evict-stall.sh with
+# BENCH_OFFCPU=1): reads `perf script` of a trace holding fuse:fuse_request_send/_end and
+# sched:sched_switch with call stacks (-g), and for each READ of PID slower than LIMIT ms splits
+# the time from its request to weir-node's reply into: waiting for a CPU (the worker woken, not
+# yet running: the task it finally took the CPU from is named), preempted, and blocked (a lock,
+# I/O: the worker's stack when it slept). Prints one summary line.
+# usage: perf script -F comm,pid,tid,cpu,time,event,trace,ip,sym | offcpu_reads.py LABEL PID LIMIT_MS
+import collections
+import re
+import sys
+
+label, probe, limit = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]) / 1e3
+hdr = re.compile(r"^\s*(\S.*?)\s+(\d+)/(\d+)\s+\[\d+\]\s+([\d.]+):\s+(\S+):\s*(.*)$")
+switch = re.compile(r"prev_comm=(.*?) prev_pid=(\d+) .*?prev_state=(\S+) ==> next_comm=.*? next_pid=(\d+)")
+
+
+def field(trace, key):
+    p = trace.split()
+    for i, x in enumerate(p[:-1]):
+        if x == key:
+            return p[i + 1]
+    return None
+
+
+sent, reads, tgid = {}, [], {}
+runs = collections.defaultdict(list)  # tid -> [(t, "in"|"out", prev comm, prev tgid, state, stack)]
+cur = None
+for line in sys.stdin:
+    m = hdr.match(line)
+    if not m:
+        if cur is not None and line.strip():
+            cur.append(line.split()[-1])
+        continue
+    cur = None
+    pid, tid, t, event, trace = int(m.group(2)), int(m.group(3)), float(m.group(4)), m.group(5), m.group(6)
+    tgid[tid] = pid
+    if event == "fuse:fuse_request_send" and pid == probe and "FUSE_READ" in trace:
+        sent[(field(trace, "connection"), field(trace, "req"))] = t
+    elif event == "fuse:fuse_request_end":
+        t0 = sent.pop((field(trace, "connection"), field(trace, "req")), None)
+        if t0 is not None:
+            reads.append((t0, t, tid))
+    elif event == "sched:sched_switch":
+        s = switch.search(trace)
+        if s:
+            stack = []
+            runs[int(s.group(2))].append((t, "out", None, None, s.group(3), stack))
+            runs[int(s.group(4))].append((t, "in", s.group(1), pid, None, None))
+            cur = stack
+if not reads:
+    sys.exit(f"{label}: the trace holds no READ of process {probe} with its reply")
+slow = [r for r in reads if r[1] - r[0] > limit]
+total = wait = pre = blocked = 0.0
+behind, stacks = collections.Counter(), collections.Counter()
+for t0, t1, worker in slow:
+    total += t1 - t0
+    ev = [e for e in runs[worker] if t0 <= e[0] <= t1]
+    first = next((e for e in ev if e[1] == "in"), None)
+    if first is None:
+        continue  # ran all along (it answered without a switch)
+    wait += first[0] - t0
+    name = "this weir-node" if first[3] == tgid.get(worker) else first[2]
+    behind[name] += first[0] - t0
+    out = None
+    for e in ev:
+        if e[0] < first[0]:
+            continue
+        if e[1] == "out":
+            out = e
+        elif out is not None:
+            if out[4].startswith("R"):
+                pre += e[0] - out[0]
+            else:
+                blocked += e[0] - out[0]
+                frames = [f for f in out[5] if not f.startswith(("__traceiter", "__schedule", "schedule"))]
+                stacks[";".join(frames[:4])] += e[0] - out[0]
+            out = None
+
+
+def pct(x):
+    return f"{100 * x / total:.0f}%" if total else "-"
+
+
+print(f"offcpu {label}: {len(slow)} of {len(reads)} READs over {limit * 1e3:g} ms, {total * 1e3:.1f} ms of "
+      f"weir-node's share in all: waiting for a CPU {pct(wait)} (took it from: "
+      + ", ".join(f"{k} {v * 1e3:.1f}" for k, v in behind.most_common(5))
+      + f"), preempted {pct(pre)}, blocked {pct(blocked)}"
+      + (" (" + ", ".join(f"{k} {v * 1e3:.1f}" for k, v in stacks.most_common(3)) + ")" if stacks else ""))
