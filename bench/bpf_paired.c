@@ -172,7 +172,8 @@ int main(int argc, char **argv)
 	cpu_set_t cpus;
 	int policy = sched_getscheduler(0);
 	struct sched_param sp;
-	if (sched_getaffinity(0, sizeof(cpus), &cpus) < 0 || policy < 0 || sched_getparam(0, &sp) < 0) {
+	if (sched_getaffinity(0, sizeof(cpus), &cpus) < 0 || policy < 0 ||
+	    sched_getparam(0, &sp) < 0) {
 		fprintf(stderr, "bpf_paired: cannot read its scheduling: %s\n", strerror(errno));
 		return 1;
 	}
@@ -181,7 +182,10 @@ int main(int argc, char **argv)
 		if (CPU_ISSET(i, &cpus))
 			cpu = i;
 	printf("reader: %d CPU(s) allowed (last: %d), policy %s priority %d\n", CPU_COUNT(&cpus),
-	       cpu, policy == SCHED_FIFO ? "SCHED_FIFO" : policy == SCHED_RR ? "SCHED_RR" : "other",
+	       cpu,
+	       policy == SCHED_FIFO ? "SCHED_FIFO"
+	       : policy == SCHED_RR ? "SCHED_RR"
+				    : "other",
 	       sp.sched_priority);
 	int fd = open(file, O_RDONLY | O_CLOEXEC);
 	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -251,8 +255,8 @@ int main(int argc, char **argv)
 			d[r] = (cfg[i].ns[r] - none[r]) * 100.0 / none[r];
 		double q1 = quantile(d, rounds, 0.25), m = quantile(d, rounds, 0.5),
 		       q3 = quantile(d, rounds, 0.75);
-		printf("%-24s %9.0f %8.0f %9.1f %7.1f%% %7.1f%% %7.1f%% %7.1f%%\n", cfg[i].name, med,
-		       min, extra, m, q1, q3, (min - none_min) * 100.0 / none_min);
+		printf("%-24s %9.0f %8.0f %9.1f %7.1f%% %7.1f%% %7.1f%% %7.1f%%\n", cfg[i].name,
+		       med, min, extra, m, q1, q3, (min - none_min) * 100.0 / none_min);
 	}
 	for (int i = 0; prog_stats && i < n; i++)
 		for (int j = 0; j < cfg[i].nprogs; j++)
@@ -260,7 +264,8 @@ int main(int argc, char **argv)
 				printf("  %-16s %-30s %7.1f ns/run %7.3f runs/block\n", cfg[i].name,
 				       bpf_program__name(cfg[i].progs[j]),
 				       (double)cfg[i].run_ns[j] / (double)cfg[i].run_cnt[j],
-				       (double)cfg[i].run_cnt[j] / ((double)rounds * (double)batch));
+				       (double)cfg[i].run_cnt[j] /
+					   ((double)rounds * (double)batch));
 	free(d);
 	free(none);
 	return 0;

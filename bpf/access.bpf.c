@@ -194,59 +194,72 @@ static __always_inline void file_unlock(struct access_file_state *st)
 	__sync_lock_test_and_set(&st->lock, 0);
 }
 
-static __always_inline struct access_file_state *file_get(__u32 dev, __u64 ino, __u32 view_id)
+/* Adds one CPU's tally to the maps and empties it (see struct access_tally). */
+static __always_inline void tally_flush(struct access_tally *t)
 {
-	struct access_file_key key = {.ino = ino, .dev = dev};
-	struct access_file_state *st = bpf_map_lookup_elem(&files, &key);
+	__u32 view_id = t->view_id;
+	struct access_view_stats *vs = bpf_map_lookup_elem(&view_stats, &view_id);
 
-	if (st)
-		return st;
-	struct access_file_state init = {.view_id = view_id};
-	bpf_map_update_elem(&files, &key, &init, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&files, &key);
-}
-
-static __always_inline void count_view(struct access_view_stats *vs, __u32 source, __u64 pages,
-				       __u32 calls)
-{
-	if (source == ACCESS_SRC_READ) {
-		vs->read_calls += calls;
-		vs->pages_read += pages;
-	} else if (source == ACCESS_SRC_PASSTHROUGH) {
-		vs->read_calls += calls;
-		vs->pages_read += pages;
-		vs->pages_passthrough += pages;
-	} else if (source == ACCESS_SRC_FAULT) {
-		vs->pages_faulted += pages;
-	} else {
-		vs->pages_mapped += pages;
+	if (vs) {
+		vs->read_calls += t->v.read_calls;
+		vs->pages_read += t->v.pages_read;
+		vs->pages_faulted += t->v.pages_faulted;
+		vs->pages_mapped += t->v.pages_mapped;
+		vs->streams_started += t->v.streams_started;
+		vs->events += t->v.events;
+		vs->events_dropped += t->v.events_dropped;
+		vs->pages_passthrough += t->v.pages_passthrough;
+		vs->lock_contended += t->v.lock_contended;
 	}
-}
-
-static __always_inline void count_cgroup(__u32 view_id, __u64 cgid, __u32 source, __u64 pages,
-					 __u32 calls)
-{
-	struct access_cgroup_key key = {.cgroup_id = cgid, .view_id = view_id};
+	struct access_cgroup_key key = {.cgroup_id = t->cgroup_id, .view_id = view_id};
 	struct access_cgroup_stats *cs = bpf_map_lookup_elem(&cgroup_stats, &key);
-
 	if (!cs) {
 		struct access_cgroup_stats zero = {};
 		bpf_map_update_elem(&cgroup_stats, &key, &zero, BPF_NOEXIST);
 		cs = bpf_map_lookup_elem(&cgroup_stats, &key);
-		if (!cs)
-			return;
 	}
-	if (source == ACCESS_SRC_READ) {
-		cs->read_calls += calls;
-		cs->pages_read += pages;
-	} else if (source == ACCESS_SRC_PASSTHROUGH) {
-		cs->read_calls += calls;
-		cs->pages_read += pages;
-		cs->pages_passthrough += pages;
+	if (cs) {
+		cs->read_calls += t->v.read_calls;
+		cs->pages_read += t->v.pages_read;
+		cs->pages_faulted += t->v.pages_faulted;
+		cs->pages_mapped += t->v.pages_mapped;
+		cs->pages_passthrough += t->v.pages_passthrough;
+	}
+	__builtin_memset(&t->v, 0, sizeof(t->v));
+	t->used = 0;
+}
+
+/* This CPU's tally, holding (view_id, cgid) now: another pair's goes to the maps first. */
+static __always_inline struct access_tally *tally_get(__u32 view_id, __u64 cgid)
+{
+	__u32 zero = 0;
+	struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);
+
+	if (!p)
+		return 0;
+	struct access_tally *t = &p->tally;
+	if (t->used && t->view_id == view_id && t->cgroup_id == cgid)
+		return t;
+	if (t->used)
+		tally_flush(t);
+	t->view_id = view_id;
+	t->cgroup_id = cgid;
+	t->used = 1;
+	return t;
+}
+
+static __always_inline void tally_count(struct access_view_stats *v, __u32 source, __u64 pages,
+					__u32 calls)
+{
+	if (source == ACCESS_SRC_READ || source == ACCESS_SRC_PASSTHROUGH) {
+		v->read_calls += calls;
+		v->pages_read += pages;
+		if (source == ACCESS_SRC_PASSTHROUGH)
+			v->pages_passthrough += pages;
 	} else if (source == ACCESS_SRC_FAULT) {
-		cs->pages_faulted += pages;
+		v->pages_faulted += pages;
 	} else {
-		cs->pages_mapped += pages;
+		v->pages_mapped += pages;
 	}
 }
 
@@ -274,35 +287,30 @@ struct run {
 	__u32 calls;
 };
 
-/* Counts r everywhere: view, (view, cgroup), the file's heat and streams. A subprogram, not
- * inlined: a read can count two runs (the one it broke and its own). */
-static __noinline int count_run(struct run *r)
-{
-	__u32 dev = r->dev, view_id = r->view_id, source = r->source;
-	__u64 ino = r->ino, index = r->first, last = r->last, cgid = r->cgid;
-	__u64 pages = r->pages;
-	__u32 accesses = r->calls ? r->calls : 1; /* a coalesced run is its reads */
-	__u64 now = bpf_ktime_get_ns();
-	struct access_view_stats *vs = bpf_map_lookup_elem(&view_stats, &view_id);
-	if (vs)
-		count_view(vs, source, pages, r->calls);
-	count_cgroup(view_id, cgid, source, pages, r->calls);
+/* What a run did to its file (file_update), to report once the file is unlocked: the ring
+ * buffer may not be touched while holding it. */
+struct file_change {
+	struct access_stream_slot ended; /* end: the stream the run broke */
+	struct access_stream_slot cur;	 /* the run's slot after it */
+	struct file_snap fs;
+	__u32 end;  /* ended is a stream the run broke */
+	__u32 kind; /* ACCESS_EV_STREAM_START or _ADVANCE to report, or 0 */
+	__u32 heat; /* an ACCESS_EV_HEAT to report */
+	__u32 pad;
+};
 
-	struct access_file_state *st = file_get(dev, ino, view_id);
-	if (!st)
-		return 0;
-	__sync_fetch_and_add(&st->pages_total, pages);
-	if (!file_lock(st)) {
-		__sync_fetch_and_add(&st->heat, pages << ACCESS_HEAT_SHIFT);
-		if (vs)
-			vs->lock_contended++;
-		return 0;
-	}
+/* The run's effect on its file's heat and stream slots; st is locked, or not yet in the map.
+ * pages_total already counts the run. */
+static __always_inline void file_update(struct access_file_state *st, const struct run *r,
+					__u32 accesses, __u64 now, struct file_change *ch)
+{
+	__u64 index = r->first, last = r->last;
+
 	decay_heat(st, now);
-	st->heat += pages << ACCESS_HEAT_SHIFT;
+	st->heat += r->pages << ACCESS_HEAT_SHIFT;
 	st->last_ns = now;
-	st->cgroup_id = cgid;
-	st->view_id = view_id;
+	st->cgroup_id = r->cgid;
+	st->view_id = r->view_id;
 
 	/* Sequential: starts at most stream_gap_pages past a run's end and
 	 * reaches at least its last page (mmap fault-around windows overlap).
@@ -321,8 +329,8 @@ static __noinline int count_run(struct run *r)
 			lru = i;
 		}
 	}
-	struct access_stream_slot *slot, ended;
-	__u32 end = 0, kind = 0, heat = 0;
+	struct access_stream_slot *slot;
+	ch->end = ch->kind = ch->heat = 0;
 	if (pick < ACCESS_STREAM_SLOTS) {
 		slot = &st->slots[pick & (ACCESS_STREAM_SLOTS - 1)];
 		if (last + 1 > slot->next_page)
@@ -332,8 +340,8 @@ static __noinline int count_run(struct run *r)
 		pick = lru;
 		slot = &st->slots[pick & (ACCESS_STREAM_SLOTS - 1)];
 		if (slot->active) {
-			end = 1;
-			ended = *slot;
+			ch->end = 1;
+			ch->ended = *slot;
 		}
 		slot->run_start_page = index;
 		slot->next_page = last + 1;
@@ -349,7 +357,7 @@ static __noinline int count_run(struct run *r)
 		    slot->run_reads >= 2) {
 			slot->active = 1;
 			slot->emitted_page = slot->run_start_page + stream_min_pages;
-			kind = ACCESS_EV_STREAM_START;
+			ch->kind = ACCESS_EV_STREAM_START;
 		}
 	} else if (slot->next_page - slot->emitted_page >= stream_advance_pages) {
 		/* at whole steps from the start: runs are counted in pieces of any length (a reader
@@ -357,9 +365,11 @@ static __noinline int count_run(struct run *r)
 		 */
 		slot->emitted_page += (slot->next_page - slot->emitted_page) /
 				      stream_advance_pages * stream_advance_pages;
-		kind = ACCESS_EV_STREAM_ADVANCE;
+		ch->kind = ACCESS_EV_STREAM_ADVANCE;
 	}
-	struct file_snap fs = {.heat = st->heat, .pages_total = st->pages_total};
+	ch->fs.heat = st->heat;
+	ch->fs.pages_total = st->pages_total;
+	ch->fs.heat_pages = 0;
 	/* Heat reports carry the pages read since the previous one, so the daemon can add up
 	 * what several views of one object read: sent at most every heat_interval_ns, or as soon
 	 * as heat_emit_pages were read. */
@@ -367,23 +377,77 @@ static __noinline int count_run(struct run *r)
 	    (now - st->heat_emit_ns >= heat_interval_ns ||
 	     st->pages_total - st->heat_pages >= heat_emit_pages)) {
 		st->heat_emit_ns = now;
-		fs.heat_pages = st->pages_total - st->heat_pages;
+		ch->fs.heat_pages = st->pages_total - st->heat_pages;
 		st->heat_pages = st->pages_total;
-		heat = 1;
+		ch->heat = 1;
 	}
-	struct access_stream_slot cur = *slot;
+	ch->cur = *slot;
+}
+
+/* A file's first state, built here before it enters "files" (per-CPU scratch: too large for
+ * the stack beside the rest of count_run). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct access_file_state);
+} file_init SEC(".maps");
+
+/* Counts r everywhere: view, (view, cgroup) (through this CPU's tally), the file's heat and
+ * streams (one "files" lookup; a file not in it yet is inserted whole, with no second one). A
+ * subprogram, not inlined: a read can count two runs (the one it broke and its own). */
+static __noinline int count_run(struct run *r)
+{
+	__u32 dev = r->dev, view_id = r->view_id, source = r->source;
+	__u64 ino = r->ino, index = r->first, cgid = r->cgid;
+	__u64 pages = r->pages;
+	__u32 accesses = r->calls ? r->calls : 1; /* a coalesced run is its reads */
+	__u64 now = bpf_ktime_get_ns();
+	struct access_tally *t = tally_get(view_id, cgid);
+	if (!t)
+		return 0;
+	struct access_view_stats *vs = &t->v;
+	tally_count(vs, source, pages, r->calls);
+
+	struct file_change ch;
+	struct access_file_key key = {.ino = ino, .dev = dev};
+	struct access_file_state *st = bpf_map_lookup_elem(&files, &key);
+	if (!st) {
+		__u32 zero = 0;
+		struct access_file_state *init = bpf_map_lookup_elem(&file_init, &zero);
+		if (!init)
+			return 0;
+		__builtin_memset(init, 0, sizeof(*init));
+		init->pages_total = pages;
+		file_update(init, r, accesses, now, &ch);
+		if (bpf_map_update_elem(&files, &key, init, BPF_NOEXIST) == 0)
+			goto report;
+		/* another CPU inserted it meanwhile */
+		st = bpf_map_lookup_elem(&files, &key);
+		if (!st)
+			return 0;
+	}
+	__sync_fetch_and_add(&st->pages_total, pages);
+	if (!file_lock(st)) {
+		__sync_fetch_and_add(&st->heat, pages << ACCESS_HEAT_SHIFT);
+		vs->lock_contended++;
+		return 0;
+	}
+	file_update(st, r, accesses, now, &ch);
 	file_unlock(st);
 
-	if (end)
-		emit(ACCESS_EV_STREAM_END, source, dev, view_id, ino, index, now, cgid, &fs, &ended,
-		     vs);
-	if (kind) {
-		if (kind == ACCESS_EV_STREAM_START && vs)
+report:
+	if (ch.end)
+		emit(ACCESS_EV_STREAM_END, source, dev, view_id, ino, index, now, cgid, &ch.fs,
+		     &ch.ended, vs);
+	if (ch.kind) {
+		if (ch.kind == ACCESS_EV_STREAM_START)
 			vs->streams_started++;
-		emit(kind, source, dev, view_id, ino, index, now, cgid, &fs, &cur, vs);
+		emit(ch.kind, source, dev, view_id, ino, index, now, cgid, &ch.fs, &ch.cur, vs);
 	}
-	if (heat)
-		emit(ACCESS_EV_HEAT, source, dev, view_id, ino, index, now, cgid, &fs, &cur, vs);
+	if (ch.heat)
+		emit(ACCESS_EV_HEAT, source, dev, view_id, ino, index, now, cgid, &ch.fs, &ch.cur,
+		     vs);
 	return 0;
 }
 
@@ -960,9 +1024,10 @@ static __always_inline struct file *fd_file(long fd, const int btf)
 }
 
 /* If f is a file of a watched view, open in passthrough to a tmpfs tier file: its view id, and
- * its device, inode and size in the ret_ arguments. */
-static __always_inline int passthrough_view(struct file *f, __u32 *ret_view, __u32 *ret_dev,
-					    __u64 *ret_ino, __s64 *ret_size, const int btf)
+ * its device and inode in c (with what tells this open of it apart from a later one that reuses
+ * its struct file). */
+static __always_inline int passthrough_view(struct file *f, struct access_file_cache *c,
+					    const int btf)
 {
 	struct inode *inode = btf ? f->f_inode : BPF_CORE_READ(f, f_inode);
 	if (!inode)
@@ -995,27 +1060,65 @@ static __always_inline int passthrough_view(struct file *f, __u32 *ret_view, __u
 	/* the filemap programs count reads of any other tier file */
 	if (magic != TMPFS_MAGIC)
 		return 0;
-	*ret_dev = dev;
-	*ret_ino = btf ? inode->i_ino : BPF_CORE_READ(inode, i_ino);
-	*ret_size = btf ? inode->i_size : BPF_CORE_READ(inode, i_size);
-	*ret_view = view_id;
+	c->file = (__u64)f;
+	c->inode = (__u64)inode;
+	c->fuse_file = (__u64)ff;
+	c->backing = (__u64)bfile;
+	c->dev = dev;
+	c->ino = btf ? inode->i_ino : BPF_CORE_READ(inode, i_ino);
+	c->view_id = view_id;
 	return 1;
 }
+
+/* Whether c still describes f: the same view generation, and an open of the same inode with
+ * the same fuse_file and backing file (a struct file, freed at close, may be reused for another
+ * open at once: of another file, or of this one without passthrough). */
+static __always_inline int file_cache_hit(const struct access_file_cache *c, struct file *f,
+					  const int btf)
+{
+	if (c->file != (__u64)f || c->views_gen != views_gen + 1)
+		return 0;
+	if (btf) {
+		struct fuse_file___weir *ff = f->private_data;
+		if ((__u64)f->f_inode != c->inode || (__u64)ff != c->fuse_file)
+			return 0;
+		ff = bpf_rdonly_cast(ff, bpf_core_type_id_kernel(struct fuse_file___weir));
+		return ff && (__u64)ff->passthrough == c->backing;
+	}
+	struct fuse_file___weir *ff = BPF_CORE_READ(f, private_data);
+	return (__u64)BPF_CORE_READ(f, f_inode) == c->inode && (__u64)ff == c->fuse_file && ff &&
+	       (__u64)BPF_CORE_READ(ff, passthrough) == c->backing;
+}
+
+/* Map "file_cache" in access.h. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct access_file_cache);
+} file_cache SEC(".maps");
 
 /* bytes read by a passthrough read of f that started at file offset start */
 static __always_inline int count_passthrough(struct file *f, __s64 start, __s64 bytes,
 					     const int btf)
 {
-	__u32 dev;
-	__u64 ino;
-	__s64 size;
-	__u32 view_id;
+	__u32 zero = 0;
+	struct access_file_cache *c = bpf_map_lookup_elem(&file_cache, &zero);
 
-	if (!passthrough_view(f, &view_id, &dev, &ino, &size, btf) || start < 0)
+	if (!c || start < 0)
 		return 0;
-	return on_access(dev, view_id, ino, size, (__u64)start >> page_shift,
+	if (!file_cache_hit(c, f, btf)) {
+		/* read before the walk: a view added or removed during it leaves the entry stale */
+		__u32 gen = views_gen + 1;
+		c->file = 0;
+		if (!passthrough_view(f, c, btf))
+			return 0;
+		c->views_gen = gen;
+	}
+	/* the bytes were read, so they are within the file: its size (EOF) clamps nothing */
+	return on_access(c->dev, c->view_id, c->ino, start + bytes, (__u64)start >> page_shift,
 			 ((__u64)start + (__u64)bytes - 1) >> page_shift, ACCESS_SRC_PASSTHROUGH, 0,
-			 dev, ino, 0);
+			 c->dev, c->ino, 0);
 }
 
 static __always_inline __s64 file_pos(struct file *f, const int btf)
