@@ -387,7 +387,7 @@ else
 fi
 # the reader at a real-time priority on one CPU: a missing privilege is an error, not a skip
 taskset -c "$cpu" chrt -f 10 true || fail "bpf-overhead: cannot run the reader pinned to CPU $cpu at SCHED_FIFO 10 (taskset -c $cpu chrt -f 10)"
-ours=access_get_pages_btf,access_fault_btf,access_map_pages_btf,access_add_to_page_cache
+ours=access_get_pages_btf,access_fault_btf,access_map_pages_btf,access_add_to_page_cache,access_switch_btf
 echo
 echo "paired: $paired_rounds rounds per file and size, $((paired_bytes >> 20)) MiB per batch, reader on CPU $cpu at"
 echo "SCHED_FIFO 10; ns/block: median of the rounds, min: their minimum; extra CPU ns per block vs"
@@ -399,14 +399,19 @@ for f in "${files[@]}"; do
 	for bs in "${sizes[@]}"; do
 		bytes=$(($(numfmt --from=iec "${bs^^}")))
 		sys= label=
-		[ "$f" != pt-mem ] || { sys=,access_sys_exit_btf label=+sys; }
+		# the syscall-exit programs as weir-node attaches them: the reading syscalls' exits,
+		# or sys_exit in a base revision that has no such programs
+		sx=,access_sx_read,access_sx_pread64,access_sx_readv,access_sx_preadv,access_sx_preadv2,access_sx_sendfile64,access_sx_splice,access_sx_copy_file_range
+		base_sx=$sx
+		grep -q 'ACCESS_SYSCALL_EXIT(pread64)' "$work/base/access.bpf.c" || base_sx=,access_sys_exit_btf
+		[ "$f" != pt-mem ] || { sys=$base_sx label=+sys; }
 		cfgs=(again=)
 		for fl in "${floors[@]}"; do
 			cfgs+=("floor-$fl=$work/base/floor-$fl.bpf.o")
 		done
 		cfgs+=("before$label=$work/base/access.bpf.o:$ours$sys")
-		[ -z "$sys" ] || sys=,access_sx_read,access_sx_pread64,access_sx_readv,access_sx_preadv,access_sx_preadv2,access_sx_sendfile64,access_sx_splice,access_sx_copy_file_range
-		cfgs+=("after$label=$obj:$ours,access_switch_btf$sys")
+		[ -z "$sys" ] || sys=$sx
+		cfgs+=("after$label=$obj:$ours$sys")
 		echo
 		echo "$f, $bs blocks:"
 		BPF_PAIRED_PROG_STATS=${BENCH_PROG_STATS:-0} taskset -c "$cpu" chrt -f 10 \
