@@ -28,6 +28,11 @@ const volatile __u64 coalesce_pages = 64;
 /* weir-node's process: its own reads of tier files (answering READs, checksums, demotion) are
  * no reader's */
 const volatile __u32 self_tgid = 0;
+/* Heat summaries wake the consumer only once this many bytes wait in "events" (a quarter of
+ * it, set by the loader); below, it takes them at its next periodic drain. A wakeup is an
+ * irq_work, a self-IPI: in a VM an exit to the hypervisor, microseconds, which one per small
+ * file read (each new file sends a summary) cost more than all the counting. */
+const volatile __u64 ring_wake_bytes = 65536;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -172,7 +177,12 @@ static __always_inline void emit(__u32 kind, __u32 source, __u32 dev, __u32 view
 	e->source = source;
 	e->tgid = bpf_get_current_pid_tgid() >> 32;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	__u64 flags = 0; /* streams: prefetch waits on them, wake the consumer as usual */
+	if (kind == ACCESS_EV_HEAT)
+		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= ring_wake_bytes
+			    ? BPF_RB_FORCE_WAKEUP
+			    : BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
 	if (vs)
 		vs->events++;
 }

@@ -327,6 +327,7 @@ static int open_and_load(struct access_tracker *t, const struct access_tracker_o
 	ro->page_shift = (__u32)__builtin_ctzl((unsigned long)t->page_size);
 	ro->coalesce_pages = OR_DEFAULT(o->coalesce_pages, DEFAULT_COALESCE_PAGES);
 	ro->self_tgid = (__u32)getpid();
+	ro->ring_wake_bytes = OR_DEFAULT(o->ring_bytes, DEFAULT_RING_BYTES) / 4;
 
 	struct {
 		struct bpf_map *map;
@@ -839,6 +840,10 @@ int access_tracker_remove_view(struct access_tracker *t, dev_t dev)
 
 int access_tracker_poll(struct access_tracker *t, int timeout_ms)
 {
+	/* heat summaries below the wake threshold are there without having woken the fd */
+	int n = ring_buffer__consume(t->rb);
+	if (n != 0)
+		return n;
 	return ring_buffer__poll(t->rb, timeout_ms);
 }
 
