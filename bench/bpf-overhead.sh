@@ -392,8 +392,8 @@ echo
 echo "paired: $paired_rounds rounds per file and size, $((paired_bytes >> 20)) MiB per batch, reader on CPU $cpu at"
 echo "SCHED_FIFO 10; ns/block: median of the rounds, min: their minimum; extra CPU ns per block vs"
 echo "unattached (median of the paired differences); the overhead's median and quartiles over the"
-echo "rounds, and min/min: the minimum's against the unattached minimum; again: nothing attached"
-echo "(the noise of each statistic)"
+echo "rounds, min/min: the minimum's against the unattached minimum, p10/p10: the same of the 10th"
+echo "percentiles; again: nothing attached (the noise of each statistic)"
 load0=$(uptime)
 for f in "${files[@]}"; do
 	for bs in "${sizes[@]}"; do
