@@ -104,28 +104,24 @@ struct {
 	__type(value, struct access_fault_slot);
 } fault_slot SEC(".maps");
 
-/* Read-path batches after the first one of a read(2) have the same thread,
- * file and last page and a later first page: already counted. */
-static __always_inline int read_is_continuation(__u32 tid, __u32 dev, __u64 ino, __u64 index,
-						__u64 raw_last)
+/* Read-path batches after the first one of a read(2) have the same thread, file and last page
+ * and a later first page: already counted. For a thread whose read went on on another CPU, or
+ * here after it left the CPU, its cursor (written when it left mid-read, see on_switch) says.
+ * Lookups only: a cursor that does not match is spent. */
+static __always_inline int read_cursor_continues(__u32 tid, __u32 dev, __u64 ino, __u64 index,
+						 __u64 raw_last)
 {
 	struct access_read_cursor *c = bpf_map_lookup_elem(&read_cursor, &tid);
 
-	if (c && c->dev == dev && c->ino == ino && c->last_index == raw_last && index > c->index &&
+	if (!c)
+		return 0;
+	if (c->dev == dev && c->ino == ino && c->last_index == raw_last && index > c->index &&
 	    index <= raw_last) {
 		c->index = index;
 		return 1;
 	}
-	if (c) {
-		c->dev = dev;
-		c->ino = ino;
-		c->index = index;
-		c->last_index = raw_last;
-		return 0;
-	}
-	struct access_read_cursor n = {
-	    .ino = ino, .index = index, .last_index = raw_last, .dev = dev};
-	bpf_map_update_elem(&read_cursor, &tid, &n, BPF_ANY);
+	c->index = 0;
+	c->last_index = 0; /* no read's later batch matches it now (index > 0 && index <= 0) */
 	return 0;
 }
 
@@ -531,24 +527,18 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 	__u64 task = bpf_get_current_task();
 	if (batched) {
 		/* The later folio batches of one read(2): same thread, file and last page, a
-		 * later first page. This CPU's copy of the thread's last read says, unless the
-		 * read is one that may come in several batches, or this CPU last saw another
-		 * thread (a cold read sleeps between batches and may wake elsewhere): then the
-		 * per-thread cursor does. */
+		 * later first page. This CPU's copy of the thread's last read says while the
+		 * thread has not left the CPU since; once it has (a cold read sleeps between
+		 * batches and may wake anywhere), on_switch cleared p->task and left the read in
+		 * the thread's cursor, which says instead. */
 		if (p->task == task && p->ino == ino && p->dev == dev && p->raw_last == raw_last &&
 		    index > p->last_index && index <= raw_last) {
 			p->last_index = index;
 			return 0;
 		}
-		if ((raw_last > index || p->task != task) &&
-		    read_is_continuation((__u32)bpf_get_current_pid_tgid(), dev, ino, index,
-					 raw_last)) {
-			if (p->task == task && p->ino == ino && p->dev == dev) {
-				p->raw_last = raw_last;
-				p->last_index = index;
-			}
+		if (p->task != task && read_cursor_continues((__u32)bpf_get_current_pid_tgid(),
+							     dev, ino, index, raw_last))
 			return 0;
-		}
 	}
 	if (p->task == task && p->ino == ino && p->dev == dev && p->source == source) {
 		/* a read that goes on from the run (or from within its last page) */
@@ -594,12 +584,29 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
  * count its later reads before the earlier ones left here, and the file's stream slots would
  * see a gap where there is none (a new run, a new stream). Runs are thus per thread, kept on
  * the CPU it runs on. */
-static __always_inline int on_switch(void)
+/* The reader leaving in the middle of a read that may come in more batches (raw_last past its
+ * last batch) leaves that read in its cursor, for its next batch wherever it runs; and this
+ * CPU forgets it was the last reader here (p->task), so that on its return the cursor, not a
+ * stale copy here, decides. Reads pay no cursor write: only a thread leaving mid-read does. */
+static __always_inline int on_switch(struct task_struct *prev)
 {
 	__u32 zero = 0;
 	struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);
 
-	if (p && p->pages)
+	if (!p)
+		return 0;
+	if (p->task == (__u64)prev) {
+		if (p->raw_last != ~0ull && p->raw_last > p->last_index) {
+			__u32 tid = p->tid;
+			struct access_read_cursor c = {.ino = p->ino,
+						       .index = p->last_index,
+						       .last_index = p->raw_last,
+						       .dev = p->dev};
+			bpf_map_update_elem(&read_cursor, &tid, &c, BPF_ANY);
+		}
+		p->task = 0;
+	}
+	if (p->pages)
 		flush_pending(p);
 	return 0;
 }
@@ -607,13 +614,13 @@ static __always_inline int on_switch(void)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(access_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return on_switch();
+	return on_switch(prev);
 }
 
 SEC("raw_tp/sched_switch")
 int BPF_PROG(access_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return on_switch();
+	return on_switch(prev);
 }
 
 /* The view watching dev, into *view_id; returns 0 if none. This CPU's pending run remembers
