@@ -536,8 +536,8 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 			p->last_index = index;
 			return 0;
 		}
-		if (p->task != task && read_cursor_continues((__u32)bpf_get_current_pid_tgid(),
-							     dev, ino, index, raw_last))
+		if (p->task != task && read_cursor_continues((__u32)bpf_get_current_pid_tgid(), dev,
+							     ino, index, raw_last))
 			return 0;
 	}
 	if (p->task == task && p->ino == ino && p->dev == dev && p->source == source) {
