@@ -7,10 +7,18 @@
 # --no-passthrough and read from the view's page cache, and two open in FUSE passthrough, one
 # from a tmpfs (MEM) tier and one from an SSD tier on an ext4 loop mount.
 # Targets: <= 3% at 64 KiB and larger, <= 5% at 4 KiB. Needs root.
-# Usage: bench/bpf-overhead.sh [build-dir] [runs]
+# The measurement is the paired part (bench/bpf_paired.c): one reader thread pinned to one CPU
+# (taskset) at a real-time priority (chrt -f), so that the machine's other work (nice 19) cannot
+# preempt a batch, reads in short batches with each configuration attached in turn; per
+# configuration the median, quartiles and minimum of the rounds. The whole-dd part (runs > 0)
+# is the older, noisier method, kept for comparison.
+# Usage: bench/bpf-overhead.sh [build-dir] [runs]   (runs: whole-dd rounds, default 0)
 # BENCH_BASE_REV: the "before" revision; BENCH_FILES, BENCH_SIZES: a subset of the runs, e.g.
 # BENCH_FILES=pagecache BENCH_SIZES=4k for more rounds of one figure; BENCH_COLUMNS (below);
-# BENCH_PAIRED_ROUNDS: rounds of the paired part (default 40); BENCH_PROG_STATS=1: the paired
+# BENCH_PAIRED_ROUNDS: rounds of the paired part (default 150); BENCH_PAIRED_MIB: MiB read per
+# batch (default 8); BENCH_CPU: the CPU the reader is pinned to (default the last one);
+# BENCH_FLOORS: the no-op floors the paired part runs (default btf-get_pages
+# tp-sys_exit_read; "all"; "none"); BENCH_PROG_STATS=1: the paired
 # part also prints each program's own ns per run from the kernel's BPF statistics (which add two
 # clock reads to every run: its block times are then not the overhead).
 set -euo pipefail
@@ -19,7 +27,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../tests/helpers/weir.sh"
 
 build=$(cd "${1:-build}" && pwd)
-runs=${2:-7}
+runs=${2:-0}
 base_rev=${BENCH_BASE_REV:-main}
 obj="$build/bpf/access.bpf.o"
 [ "$(id -u)" -eq 0 ] || fail "bpf-overhead: needs root (loads BPF programs, mounts a loop device and a FUSE view)"
@@ -282,6 +290,7 @@ for round in $(seq "$runs"); do
 done
 note "sys_exit links on the node after the runs (other tests): $(others_sys_exit)"
 
+if [ "$runs" -gt 0 ]; then
 echo "CPU ns per dd block (read + write to /dev/null) of warm reads of $((size >> 20)) MiB files,"
 echo "$runs rounds. Each column: the median of its rounds, and its overhead: the median over the"
 echo "rounds of (column - that round's detached) / detached, with the quartiles of those [q1, q3]."
@@ -294,7 +303,7 @@ for fp in "${floor_points[@]}"; do
 	IFS='|' read -r fname fsec _ <<<"$fp"
 	printf '  floor-%-18s %s\n' "$fname" "$fsec"
 done
-[ "$runs" -eq 0 ] || python3 - "$work/res" "${cols[*]}" "${files[*]}" "${sizes[*]}" <<'PY'
+python3 - "$work/res" "${cols[*]}" "${files[*]}" "${sizes[*]}" <<'PY'
 import statistics as st, sys
 from collections import defaultdict
 res, cols, files, sizes = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4].split()
@@ -349,6 +358,7 @@ if floors:
 PY
 echo "load: before $load0"
 echo "load: after  $(uptime)"
+fi
 
 # Paired, in one process (bench/bpf_paired.c): batches of reads with each configuration attached
 # in turn, CPU time of the reading thread, each compared with the unattached batch of its own
@@ -357,27 +367,55 @@ echo "load: after  $(uptime)"
 # tier file's reads are not watched here (its backing entry is not set up), so "ours" there is
 # the cost to a file weir does not watch.
 cc -O2 -o "$work/bpf_paired" "$here/bpf_paired.c" -lbpf || fail "bpf-overhead: cannot build bench/bpf_paired.c"
-paired_rounds=${BENCH_PAIRED_ROUNDS:-40}
-ours=access_get_pages_btf,access_fault_btf,access_map_pages_btf,access_add_to_page_cache
+paired_rounds=${BENCH_PAIRED_ROUNDS:-150}
+paired_bytes=$((${BENCH_PAIRED_MIB:-8} << 20))
+cpu=${BENCH_CPU:-$(($(nproc) - 1))}
+read -r -a floors <<<"${BENCH_FLOORS:-btf-get_pages tp-sys_exit_read}"
+[ "${floors[*]}" != all ] || floors=("${floor_points[@]%%|*}")
+[ "${floors[*]}" != none ] || floors=()
+for fl in "${floors[@]}"; do
+	[ -n "${objs[floor-$fl]:-}" ] || fail "bpf-overhead: no floor \"$fl\" (have: ${floor_points[*]%%|*})"
+done
+# Hardware counters would count instructions per read regardless of the machine's load: say
+# whether this machine has them.
+if perf stat -x, -e instructions,cycles true 2>&1 >/dev/null | grep -q "not supported"; then
+	note "perf stat: instructions and cycles are not supported on this machine (no PMU exposed to the VM): CPU time only"
+elif ! command -v perf >/dev/null; then
+	note "perf: not installed: CPU time only"
+else
+	note "perf stat counts instructions here: $(perf stat -x, -e instructions true 2>&1 >/dev/null | head -1)"
+fi
+# the reader at a real-time priority on one CPU: a missing privilege is an error, not a skip
+taskset -c "$cpu" chrt -f 10 true || fail "bpf-overhead: cannot run the reader pinned to CPU $cpu at SCHED_FIFO 10 (taskset -c $cpu chrt -f 10)"
+ours=access_get_pages_btf,access_fault_btf,access_map_pages_btf,access_add_to_page_cache,access_switch_btf
 echo
-echo "paired: $paired_rounds rounds per file and size; extra CPU ns per block vs unattached (median"
-echo "of the rounds) and the overhead's median and quartiles; again: nothing attached (the noise)"
+echo "paired: $paired_rounds rounds per file and size, $((paired_bytes >> 20)) MiB per batch, reader on CPU $cpu at"
+echo "SCHED_FIFO 10; ns/block: median of the rounds, min: their minimum; extra CPU ns per block vs"
+echo "unattached (median of the paired differences); the overhead's median and quartiles over the"
+echo "rounds, min/min: the minimum's against the unattached minimum, p10/p10: the same of the 10th"
+echo "percentiles; again: nothing attached (the noise of each statistic)"
 load0=$(uptime)
 for f in "${files[@]}"; do
 	for bs in "${sizes[@]}"; do
 		bytes=$(($(numfmt --from=iec "${bs^^}")))
 		sys= label=
-		[ "$f" != pt-mem ] || { sys=,access_sys_exit_btf label=+sys; }
+		# the syscall-exit programs as weir-node attaches them: the reading syscalls' exits,
+		# or sys_exit in a base revision that has no such programs
+		sx=,access_sx_read,access_sx_pread64,access_sx_readv,access_sx_preadv,access_sx_preadv2,access_sx_sendfile64,access_sx_splice,access_sx_copy_file_range
+		base_sx=$sx
+		grep -q 'ACCESS_SYSCALL_EXIT(pread64)' "$work/base/access.bpf.c" || base_sx=,access_sys_exit_btf
+		[ "$f" != pt-mem ] || { sys=$base_sx label=+sys; }
 		cfgs=(again=)
-		for fp in "${floor_points[@]}"; do
-			cfgs+=("floor-${fp%%|*}=$work/base/floor-${fp%%|*}.bpf.o")
+		for fl in "${floors[@]}"; do
+			cfgs+=("floor-$fl=$work/base/floor-$fl.bpf.o")
 		done
 		cfgs+=("before$label=$work/base/access.bpf.o:$ours$sys")
-		[ -z "$sys" ] || sys=,access_sx_read,access_sx_pread64,access_sx_readv,access_sx_preadv,access_sx_preadv2,access_sx_sendfile64,access_sx_splice,access_sx_copy_file_range
-		cfgs+=("after$label=$obj:$ours,access_switch_btf$sys")
+		[ -z "$sys" ] || sys=$sx
+		cfgs+=("after$label=$obj:$ours$sys")
 		echo
 		echo "$f, $bs blocks:"
-		BPF_PAIRED_PROG_STATS=${BENCH_PROG_STATS:-0} "$work/bpf_paired" "${path[$f]}" "$bytes" "$paired_rounds" $(((32 << 20) / bytes > 50 ? (32 << 20) / bytes : 50)) \
+		BPF_PAIRED_PROG_STATS=${BENCH_PROG_STATS:-0} taskset -c "$cpu" chrt -f 10 \
+			"$work/bpf_paired" "${path[$f]}" "$bytes" "$paired_rounds" $((paired_bytes / bytes > 50 ? paired_bytes / bytes : 50)) \
 			"$(kdev_of "${mp[$f]}")" "${cfgs[@]}" || fail "bpf-overhead: the paired measurement of $f failed"
 	done
 done

@@ -5,7 +5,13 @@
 // configurations rotating batch by batch, so that a shared machine's drift hits them alike.
 // CPU time of the thread (CLOCK_THREAD_CPUTIME_ID: the kernel's own account, syscalls
 // included) per block; each configuration is compared with the "none" batches of its own round.
-// Built and run by bench/bpf-overhead.sh; prints one line per configuration.
+// Built and run by bench/bpf-overhead.sh, which pins it to one CPU at a real-time priority
+// (taskset, chrt -f) so that the machine's other work cannot preempt a batch; it says how it
+// runs. Prints one line per configuration: the median and the minimum over the rounds of its
+// ns per block, and its overhead against "none": the median and quartiles over the rounds of
+// the paired difference, and the ratio of the minimums (the least disturbed batch of each: the
+// best estimate of CPU cost where disturbances only ever add) and of their 10th percentiles
+// (as much, less at the mercy of one lucky batch).
 // With BPF_PAIRED_PROG_STATS=1 in the environment the kernel's per-program statistics are on
 // (kernel.bpf_stats_enabled: two clock reads per run, which the block times then include) and
 // each program's own ns per run and runs per block are printed after the table: the cost of what
@@ -13,9 +19,11 @@
 // Usage: bpf_paired FILE BS ROUNDS BATCH_BLOCKS WATCH_DEV NAME=OBJ[:PROG,PROG...]...
 //   WATCH_DEV: kernel s_dev to put in an object's "watch_devs" map as view 1 (0: none)
 //   NAME= (no object): nothing attached, like "none": the noise of the pairing
+#define _GNU_SOURCE
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -162,6 +170,24 @@ int main(int argc, char **argv)
 			strerror(errno));
 		return 1;
 	}
+	cpu_set_t cpus;
+	int policy = sched_getscheduler(0);
+	struct sched_param sp;
+	if (sched_getaffinity(0, sizeof(cpus), &cpus) < 0 || policy < 0 ||
+	    sched_getparam(0, &sp) < 0) {
+		fprintf(stderr, "bpf_paired: cannot read its scheduling: %s\n", strerror(errno));
+		return 1;
+	}
+	int cpu = -1;
+	for (int i = 0; i < CPU_SETSIZE; i++)
+		if (CPU_ISSET(i, &cpus))
+			cpu = i;
+	printf("reader: %d CPU(s) allowed (last: %d), policy %s priority %d\n", CPU_COUNT(&cpus),
+	       cpu,
+	       policy == SCHED_FIFO ? "SCHED_FIFO"
+	       : policy == SCHED_RR ? "SCHED_RR"
+				    : "other",
+	       sp.sched_priority);
 	int fd = open(file, O_RDONLY | O_CLOEXEC);
 	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	struct stat st;
@@ -216,11 +242,14 @@ int main(int argc, char **argv)
 	double *d = calloc((size_t)rounds, sizeof(double));
 	double *none = calloc((size_t)rounds, sizeof(double));
 	memcpy(none, cfg[0].ns, (size_t)rounds * sizeof(double));
-	printf("%-24s %9s %9s %8s %8s %8s\n", "config", "ns/block", "extra ns", "median", "q1",
-	       "q3");
+	memcpy(d, none, (size_t)rounds * sizeof(double));
+	double none_min = quantile(d, rounds, 0.0), none_p10 = quantile(d, rounds, 0.1);
+	printf("%-24s %9s %8s %9s %8s %8s %8s %8s %8s\n", "config", "ns/block", "min", "extra ns",
+	       "median", "q1", "q3", "min/min", "p10/p10");
 	for (int i = 0; i < n; i++) {
 		memcpy(d, cfg[i].ns, (size_t)rounds * sizeof(double));
-		double med = quantile(d, rounds, 0.5);
+		double med = quantile(d, rounds, 0.5), min = quantile(d, rounds, 0.0),
+		       p10 = quantile(d, rounds, 0.1);
 		for (int r = 0; r < rounds; r++)
 			d[r] = cfg[i].ns[r] - none[r];
 		double extra = quantile(d, rounds, 0.5);
@@ -228,8 +257,9 @@ int main(int argc, char **argv)
 			d[r] = (cfg[i].ns[r] - none[r]) * 100.0 / none[r];
 		double q1 = quantile(d, rounds, 0.25), m = quantile(d, rounds, 0.5),
 		       q3 = quantile(d, rounds, 0.75);
-		printf("%-24s %9.0f %9.1f %7.1f%% %7.1f%% %7.1f%%\n", cfg[i].name, med, extra, m,
-		       q1, q3);
+		printf("%-24s %9.0f %8.0f %9.1f %7.1f%% %7.1f%% %7.1f%% %7.1f%% %7.1f%%\n",
+		       cfg[i].name, med, min, extra, m, q1, q3, (min - none_min) * 100.0 / none_min,
+		       (p10 - none_p10) * 100.0 / none_p10);
 	}
 	for (int i = 0; prog_stats && i < n; i++)
 		for (int j = 0; j < cfg[i].nprogs; j++)
@@ -237,7 +267,8 @@ int main(int argc, char **argv)
 				printf("  %-16s %-30s %7.1f ns/run %7.3f runs/block\n", cfg[i].name,
 				       bpf_program__name(cfg[i].progs[j]),
 				       (double)cfg[i].run_ns[j] / (double)cfg[i].run_cnt[j],
-				       (double)cfg[i].run_cnt[j] / ((double)rounds * (double)batch));
+				       (double)cfg[i].run_cnt[j] /
+					   ((double)rounds * (double)batch));
 	free(d);
 	free(none);
 	return 0;

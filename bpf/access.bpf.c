@@ -28,6 +28,11 @@ const volatile __u64 coalesce_pages = 64;
 /* weir-node's process: its own reads of tier files (answering READs, checksums, demotion) are
  * no reader's */
 const volatile __u32 self_tgid = 0;
+/* Heat summaries wake the consumer only once this many bytes wait in "events" (a quarter of
+ * it, set by the loader); below, it takes them at its next periodic drain. A wakeup is an
+ * irq_work, a self-IPI: in a VM an exit to the hypervisor, microseconds, which one per small
+ * file read (each new file sends a summary) cost more than all the counting. */
+const volatile __u64 ring_wake_bytes = 65536;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -99,28 +104,24 @@ struct {
 	__type(value, struct access_fault_slot);
 } fault_slot SEC(".maps");
 
-/* Read-path batches after the first one of a read(2) have the same thread,
- * file and last page and a later first page: already counted. */
-static __always_inline int read_is_continuation(__u32 tid, __u32 dev, __u64 ino, __u64 index,
-						__u64 raw_last)
+/* Read-path batches after the first one of a read(2) have the same thread, file and last page
+ * and a later first page: already counted. For a thread whose read went on on another CPU, or
+ * here after it left the CPU, its cursor (written when it left mid-read, see on_switch) says.
+ * Lookups only: a cursor that does not match is spent. */
+static __always_inline int read_cursor_continues(__u32 tid, __u32 dev, __u64 ino, __u64 index,
+						 __u64 raw_last)
 {
 	struct access_read_cursor *c = bpf_map_lookup_elem(&read_cursor, &tid);
 
-	if (c && c->dev == dev && c->ino == ino && c->last_index == raw_last && index > c->index &&
+	if (!c)
+		return 0;
+	if (c->dev == dev && c->ino == ino && c->last_index == raw_last && index > c->index &&
 	    index <= raw_last) {
 		c->index = index;
 		return 1;
 	}
-	if (c) {
-		c->dev = dev;
-		c->ino = ino;
-		c->index = index;
-		c->last_index = raw_last;
-		return 0;
-	}
-	struct access_read_cursor n = {
-	    .ino = ino, .index = index, .last_index = raw_last, .dev = dev};
-	bpf_map_update_elem(&read_cursor, &tid, &n, BPF_ANY);
+	c->index = 0;
+	c->last_index = 0; /* no read's later batch matches it now (index > 0 && index <= 0) */
 	return 0;
 }
 
@@ -172,7 +173,12 @@ static __always_inline void emit(__u32 kind, __u32 source, __u32 dev, __u32 view
 	e->source = source;
 	e->tgid = bpf_get_current_pid_tgid() >> 32;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	__u64 flags = 0; /* streams: prefetch waits on them, wake the consumer as usual */
+	if (kind == ACCESS_EV_HEAT)
+		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= ring_wake_bytes
+			    ? BPF_RB_FORCE_WAKEUP
+			    : BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
 	if (vs)
 		vs->events++;
 }
@@ -194,59 +200,72 @@ static __always_inline void file_unlock(struct access_file_state *st)
 	__sync_lock_test_and_set(&st->lock, 0);
 }
 
-static __always_inline struct access_file_state *file_get(__u32 dev, __u64 ino, __u32 view_id)
+/* Adds one CPU's tally to the maps and empties it (see struct access_tally). */
+static __always_inline void tally_flush(struct access_tally *t)
 {
-	struct access_file_key key = {.ino = ino, .dev = dev};
-	struct access_file_state *st = bpf_map_lookup_elem(&files, &key);
+	__u32 view_id = t->view_id;
+	struct access_view_stats *vs = bpf_map_lookup_elem(&view_stats, &view_id);
 
-	if (st)
-		return st;
-	struct access_file_state init = {.view_id = view_id};
-	bpf_map_update_elem(&files, &key, &init, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&files, &key);
-}
-
-static __always_inline void count_view(struct access_view_stats *vs, __u32 source, __u64 pages,
-				       __u32 calls)
-{
-	if (source == ACCESS_SRC_READ) {
-		vs->read_calls += calls;
-		vs->pages_read += pages;
-	} else if (source == ACCESS_SRC_PASSTHROUGH) {
-		vs->read_calls += calls;
-		vs->pages_read += pages;
-		vs->pages_passthrough += pages;
-	} else if (source == ACCESS_SRC_FAULT) {
-		vs->pages_faulted += pages;
-	} else {
-		vs->pages_mapped += pages;
+	if (vs) {
+		vs->read_calls += t->v.read_calls;
+		vs->pages_read += t->v.pages_read;
+		vs->pages_faulted += t->v.pages_faulted;
+		vs->pages_mapped += t->v.pages_mapped;
+		vs->streams_started += t->v.streams_started;
+		vs->events += t->v.events;
+		vs->events_dropped += t->v.events_dropped;
+		vs->pages_passthrough += t->v.pages_passthrough;
+		vs->lock_contended += t->v.lock_contended;
 	}
-}
-
-static __always_inline void count_cgroup(__u32 view_id, __u64 cgid, __u32 source, __u64 pages,
-					 __u32 calls)
-{
-	struct access_cgroup_key key = {.cgroup_id = cgid, .view_id = view_id};
+	struct access_cgroup_key key = {.cgroup_id = t->cgroup_id, .view_id = view_id};
 	struct access_cgroup_stats *cs = bpf_map_lookup_elem(&cgroup_stats, &key);
-
 	if (!cs) {
 		struct access_cgroup_stats zero = {};
 		bpf_map_update_elem(&cgroup_stats, &key, &zero, BPF_NOEXIST);
 		cs = bpf_map_lookup_elem(&cgroup_stats, &key);
-		if (!cs)
-			return;
 	}
-	if (source == ACCESS_SRC_READ) {
-		cs->read_calls += calls;
-		cs->pages_read += pages;
-	} else if (source == ACCESS_SRC_PASSTHROUGH) {
-		cs->read_calls += calls;
-		cs->pages_read += pages;
-		cs->pages_passthrough += pages;
+	if (cs) {
+		cs->read_calls += t->v.read_calls;
+		cs->pages_read += t->v.pages_read;
+		cs->pages_faulted += t->v.pages_faulted;
+		cs->pages_mapped += t->v.pages_mapped;
+		cs->pages_passthrough += t->v.pages_passthrough;
+	}
+	__builtin_memset(&t->v, 0, sizeof(t->v));
+	t->used = 0;
+}
+
+/* This CPU's tally, holding (view_id, cgid) now: another pair's goes to the maps first. */
+static __always_inline struct access_tally *tally_get(__u32 view_id, __u64 cgid)
+{
+	__u32 zero = 0;
+	struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);
+
+	if (!p)
+		return 0;
+	struct access_tally *t = &p->tally;
+	if (t->used && t->view_id == view_id && t->cgroup_id == cgid)
+		return t;
+	if (t->used)
+		tally_flush(t);
+	t->view_id = view_id;
+	t->cgroup_id = cgid;
+	t->used = 1;
+	return t;
+}
+
+static __always_inline void tally_count(struct access_view_stats *v, __u32 source, __u64 pages,
+					__u32 calls)
+{
+	if (source == ACCESS_SRC_READ || source == ACCESS_SRC_PASSTHROUGH) {
+		v->read_calls += calls;
+		v->pages_read += pages;
+		if (source == ACCESS_SRC_PASSTHROUGH)
+			v->pages_passthrough += pages;
 	} else if (source == ACCESS_SRC_FAULT) {
-		cs->pages_faulted += pages;
+		v->pages_faulted += pages;
 	} else {
-		cs->pages_mapped += pages;
+		v->pages_mapped += pages;
 	}
 }
 
@@ -274,35 +293,30 @@ struct run {
 	__u32 calls;
 };
 
-/* Counts r everywhere: view, (view, cgroup), the file's heat and streams. A subprogram, not
- * inlined: a read can count two runs (the one it broke and its own). */
-static __noinline int count_run(struct run *r)
-{
-	__u32 dev = r->dev, view_id = r->view_id, source = r->source;
-	__u64 ino = r->ino, index = r->first, last = r->last, cgid = r->cgid;
-	__u64 pages = r->pages;
-	__u32 accesses = r->calls ? r->calls : 1; /* a coalesced run is its reads */
-	__u64 now = bpf_ktime_get_ns();
-	struct access_view_stats *vs = bpf_map_lookup_elem(&view_stats, &view_id);
-	if (vs)
-		count_view(vs, source, pages, r->calls);
-	count_cgroup(view_id, cgid, source, pages, r->calls);
+/* What a run did to its file (file_update), to report once the file is unlocked: the ring
+ * buffer may not be touched while holding it. */
+struct file_change {
+	struct access_stream_slot ended; /* end: the stream the run broke */
+	struct access_stream_slot cur;	 /* the run's slot after it */
+	struct file_snap fs;
+	__u32 end;  /* ended is a stream the run broke */
+	__u32 kind; /* ACCESS_EV_STREAM_START or _ADVANCE to report, or 0 */
+	__u32 heat; /* an ACCESS_EV_HEAT to report */
+	__u32 pad;
+};
 
-	struct access_file_state *st = file_get(dev, ino, view_id);
-	if (!st)
-		return 0;
-	__sync_fetch_and_add(&st->pages_total, pages);
-	if (!file_lock(st)) {
-		__sync_fetch_and_add(&st->heat, pages << ACCESS_HEAT_SHIFT);
-		if (vs)
-			vs->lock_contended++;
-		return 0;
-	}
+/* The run's effect on its file's heat and stream slots; st is locked, or not yet in the map.
+ * pages_total already counts the run. */
+static __always_inline void file_update(struct access_file_state *st, const struct run *r,
+					__u32 accesses, __u64 now, struct file_change *ch)
+{
+	__u64 index = r->first, last = r->last;
+
 	decay_heat(st, now);
-	st->heat += pages << ACCESS_HEAT_SHIFT;
+	st->heat += r->pages << ACCESS_HEAT_SHIFT;
 	st->last_ns = now;
-	st->cgroup_id = cgid;
-	st->view_id = view_id;
+	st->cgroup_id = r->cgid;
+	st->view_id = r->view_id;
 
 	/* Sequential: starts at most stream_gap_pages past a run's end and
 	 * reaches at least its last page (mmap fault-around windows overlap).
@@ -321,8 +335,8 @@ static __noinline int count_run(struct run *r)
 			lru = i;
 		}
 	}
-	struct access_stream_slot *slot, ended;
-	__u32 end = 0, kind = 0, heat = 0;
+	struct access_stream_slot *slot;
+	ch->end = ch->kind = ch->heat = 0;
 	if (pick < ACCESS_STREAM_SLOTS) {
 		slot = &st->slots[pick & (ACCESS_STREAM_SLOTS - 1)];
 		if (last + 1 > slot->next_page)
@@ -332,8 +346,8 @@ static __noinline int count_run(struct run *r)
 		pick = lru;
 		slot = &st->slots[pick & (ACCESS_STREAM_SLOTS - 1)];
 		if (slot->active) {
-			end = 1;
-			ended = *slot;
+			ch->end = 1;
+			ch->ended = *slot;
 		}
 		slot->run_start_page = index;
 		slot->next_page = last + 1;
@@ -349,7 +363,7 @@ static __noinline int count_run(struct run *r)
 		    slot->run_reads >= 2) {
 			slot->active = 1;
 			slot->emitted_page = slot->run_start_page + stream_min_pages;
-			kind = ACCESS_EV_STREAM_START;
+			ch->kind = ACCESS_EV_STREAM_START;
 		}
 	} else if (slot->next_page - slot->emitted_page >= stream_advance_pages) {
 		/* at whole steps from the start: runs are counted in pieces of any length (a reader
@@ -357,9 +371,11 @@ static __noinline int count_run(struct run *r)
 		 */
 		slot->emitted_page += (slot->next_page - slot->emitted_page) /
 				      stream_advance_pages * stream_advance_pages;
-		kind = ACCESS_EV_STREAM_ADVANCE;
+		ch->kind = ACCESS_EV_STREAM_ADVANCE;
 	}
-	struct file_snap fs = {.heat = st->heat, .pages_total = st->pages_total};
+	ch->fs.heat = st->heat;
+	ch->fs.pages_total = st->pages_total;
+	ch->fs.heat_pages = 0;
 	/* Heat reports carry the pages read since the previous one, so the daemon can add up
 	 * what several views of one object read: sent at most every heat_interval_ns, or as soon
 	 * as heat_emit_pages were read. */
@@ -367,23 +383,77 @@ static __noinline int count_run(struct run *r)
 	    (now - st->heat_emit_ns >= heat_interval_ns ||
 	     st->pages_total - st->heat_pages >= heat_emit_pages)) {
 		st->heat_emit_ns = now;
-		fs.heat_pages = st->pages_total - st->heat_pages;
+		ch->fs.heat_pages = st->pages_total - st->heat_pages;
 		st->heat_pages = st->pages_total;
-		heat = 1;
+		ch->heat = 1;
 	}
-	struct access_stream_slot cur = *slot;
+	ch->cur = *slot;
+}
+
+/* A file's first state, built here before it enters "files" (per-CPU scratch: too large for
+ * the stack beside the rest of count_run). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct access_file_state);
+} file_init SEC(".maps");
+
+/* Counts r everywhere: view, (view, cgroup) (through this CPU's tally), the file's heat and
+ * streams (one "files" lookup; a file not in it yet is inserted whole, with no second one). A
+ * subprogram, not inlined: a read can count two runs (the one it broke and its own). */
+static __noinline int count_run(struct run *r)
+{
+	__u32 dev = r->dev, view_id = r->view_id, source = r->source;
+	__u64 ino = r->ino, index = r->first, cgid = r->cgid;
+	__u64 pages = r->pages;
+	__u32 accesses = r->calls ? r->calls : 1; /* a coalesced run is its reads */
+	__u64 now = bpf_ktime_get_ns();
+	struct access_tally *t = tally_get(view_id, cgid);
+	if (!t)
+		return 0;
+	struct access_view_stats *vs = &t->v;
+	tally_count(vs, source, pages, r->calls);
+
+	struct file_change ch;
+	struct access_file_key key = {.ino = ino, .dev = dev};
+	struct access_file_state *st = bpf_map_lookup_elem(&files, &key);
+	if (!st) {
+		__u32 zero = 0;
+		struct access_file_state *init = bpf_map_lookup_elem(&file_init, &zero);
+		if (!init)
+			return 0;
+		__builtin_memset(init, 0, sizeof(*init));
+		init->pages_total = pages;
+		file_update(init, r, accesses, now, &ch);
+		if (bpf_map_update_elem(&files, &key, init, BPF_NOEXIST) == 0)
+			goto report;
+		/* another CPU inserted it meanwhile */
+		st = bpf_map_lookup_elem(&files, &key);
+		if (!st)
+			return 0;
+	}
+	__sync_fetch_and_add(&st->pages_total, pages);
+	if (!file_lock(st)) {
+		__sync_fetch_and_add(&st->heat, pages << ACCESS_HEAT_SHIFT);
+		vs->lock_contended++;
+		return 0;
+	}
+	file_update(st, r, accesses, now, &ch);
 	file_unlock(st);
 
-	if (end)
-		emit(ACCESS_EV_STREAM_END, source, dev, view_id, ino, index, now, cgid, &fs, &ended,
-		     vs);
-	if (kind) {
-		if (kind == ACCESS_EV_STREAM_START && vs)
+report:
+	if (ch.end)
+		emit(ACCESS_EV_STREAM_END, source, dev, view_id, ino, index, now, cgid, &ch.fs,
+		     &ch.ended, vs);
+	if (ch.kind) {
+		if (ch.kind == ACCESS_EV_STREAM_START)
 			vs->streams_started++;
-		emit(kind, source, dev, view_id, ino, index, now, cgid, &fs, &cur, vs);
+		emit(ch.kind, source, dev, view_id, ino, index, now, cgid, &ch.fs, &ch.cur, vs);
 	}
-	if (heat)
-		emit(ACCESS_EV_HEAT, source, dev, view_id, ino, index, now, cgid, &fs, &cur, vs);
+	if (ch.heat)
+		emit(ACCESS_EV_HEAT, source, dev, view_id, ino, index, now, cgid, &ch.fs, &ch.cur,
+		     vs);
 	return 0;
 }
 
@@ -457,24 +527,18 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 	__u64 task = bpf_get_current_task();
 	if (batched) {
 		/* The later folio batches of one read(2): same thread, file and last page, a
-		 * later first page. This CPU's copy of the thread's last read says, unless the
-		 * read is one that may come in several batches, or this CPU last saw another
-		 * thread (a cold read sleeps between batches and may wake elsewhere): then the
-		 * per-thread cursor does. */
+		 * later first page. This CPU's copy of the thread's last read says while the
+		 * thread has not left the CPU since; once it has (a cold read sleeps between
+		 * batches and may wake anywhere), on_switch cleared p->task and left the read in
+		 * the thread's cursor, which says instead. */
 		if (p->task == task && p->ino == ino && p->dev == dev && p->raw_last == raw_last &&
 		    index > p->last_index && index <= raw_last) {
 			p->last_index = index;
 			return 0;
 		}
-		if ((raw_last > index || p->task != task) &&
-		    read_is_continuation((__u32)bpf_get_current_pid_tgid(), dev, ino, index,
-					 raw_last)) {
-			if (p->task == task && p->ino == ino && p->dev == dev) {
-				p->raw_last = raw_last;
-				p->last_index = index;
-			}
+		if (p->task != task && read_cursor_continues((__u32)bpf_get_current_pid_tgid(), dev,
+							     ino, index, raw_last))
 			return 0;
-		}
 	}
 	if (p->task == task && p->ino == ino && p->dev == dev && p->source == source) {
 		/* a read that goes on from the run (or from within its last page) */
@@ -520,12 +584,29 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
  * count its later reads before the earlier ones left here, and the file's stream slots would
  * see a gap where there is none (a new run, a new stream). Runs are thus per thread, kept on
  * the CPU it runs on. */
-static __always_inline int on_switch(void)
+/* The reader leaving in the middle of a read that may come in more batches (raw_last past its
+ * last batch) leaves that read in its cursor, for its next batch wherever it runs; and this
+ * CPU forgets it was the last reader here (p->task), so that on its return the cursor, not a
+ * stale copy here, decides. Reads pay no cursor write: only a thread leaving mid-read does. */
+static __always_inline int on_switch(struct task_struct *prev)
 {
 	__u32 zero = 0;
 	struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);
 
-	if (p && p->pages)
+	if (!p)
+		return 0;
+	if (p->task == (__u64)prev) {
+		if (p->raw_last != ~0ull && p->raw_last > p->last_index) {
+			__u32 tid = p->tid;
+			struct access_read_cursor c = {.ino = p->ino,
+						       .index = p->last_index,
+						       .last_index = p->raw_last,
+						       .dev = p->dev};
+			bpf_map_update_elem(&read_cursor, &tid, &c, BPF_ANY);
+		}
+		p->task = 0;
+	}
+	if (p->pages)
 		flush_pending(p);
 	return 0;
 }
@@ -533,13 +614,13 @@ static __always_inline int on_switch(void)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(access_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return on_switch();
+	return on_switch(prev);
 }
 
 SEC("raw_tp/sched_switch")
 int BPF_PROG(access_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return on_switch();
+	return on_switch(prev);
 }
 
 /* The view watching dev, into *view_id; returns 0 if none. This CPU's pending run remembers
@@ -960,9 +1041,10 @@ static __always_inline struct file *fd_file(long fd, const int btf)
 }
 
 /* If f is a file of a watched view, open in passthrough to a tmpfs tier file: its view id, and
- * its device, inode and size in the ret_ arguments. */
-static __always_inline int passthrough_view(struct file *f, __u32 *ret_view, __u32 *ret_dev,
-					    __u64 *ret_ino, __s64 *ret_size, const int btf)
+ * its device and inode in c (with what tells this open of it apart from a later one that reuses
+ * its struct file). */
+static __always_inline int passthrough_view(struct file *f, struct access_file_cache *c,
+					    const int btf)
 {
 	struct inode *inode = btf ? f->f_inode : BPF_CORE_READ(f, f_inode);
 	if (!inode)
@@ -995,27 +1077,65 @@ static __always_inline int passthrough_view(struct file *f, __u32 *ret_view, __u
 	/* the filemap programs count reads of any other tier file */
 	if (magic != TMPFS_MAGIC)
 		return 0;
-	*ret_dev = dev;
-	*ret_ino = btf ? inode->i_ino : BPF_CORE_READ(inode, i_ino);
-	*ret_size = btf ? inode->i_size : BPF_CORE_READ(inode, i_size);
-	*ret_view = view_id;
+	c->file = (__u64)f;
+	c->inode = (__u64)inode;
+	c->fuse_file = (__u64)ff;
+	c->backing = (__u64)bfile;
+	c->dev = dev;
+	c->ino = btf ? inode->i_ino : BPF_CORE_READ(inode, i_ino);
+	c->view_id = view_id;
 	return 1;
 }
+
+/* Whether c still describes f: the same view generation, and an open of the same inode with
+ * the same fuse_file and backing file (a struct file, freed at close, may be reused for another
+ * open at once: of another file, or of this one without passthrough). */
+static __always_inline int file_cache_hit(const struct access_file_cache *c, struct file *f,
+					  const int btf)
+{
+	if (c->file != (__u64)f || c->views_gen != views_gen + 1)
+		return 0;
+	if (btf) {
+		struct fuse_file___weir *ff = f->private_data;
+		if ((__u64)f->f_inode != c->inode || (__u64)ff != c->fuse_file)
+			return 0;
+		ff = bpf_rdonly_cast(ff, bpf_core_type_id_kernel(struct fuse_file___weir));
+		return ff && (__u64)ff->passthrough == c->backing;
+	}
+	struct fuse_file___weir *ff = BPF_CORE_READ(f, private_data);
+	return (__u64)BPF_CORE_READ(f, f_inode) == c->inode && (__u64)ff == c->fuse_file && ff &&
+	       (__u64)BPF_CORE_READ(ff, passthrough) == c->backing;
+}
+
+/* Map "file_cache" in access.h. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct access_file_cache);
+} file_cache SEC(".maps");
 
 /* bytes read by a passthrough read of f that started at file offset start */
 static __always_inline int count_passthrough(struct file *f, __s64 start, __s64 bytes,
 					     const int btf)
 {
-	__u32 dev;
-	__u64 ino;
-	__s64 size;
-	__u32 view_id;
+	__u32 zero = 0;
+	struct access_file_cache *c = bpf_map_lookup_elem(&file_cache, &zero);
 
-	if (!passthrough_view(f, &view_id, &dev, &ino, &size, btf) || start < 0)
+	if (!c || start < 0)
 		return 0;
-	return on_access(dev, view_id, ino, size, (__u64)start >> page_shift,
+	if (!file_cache_hit(c, f, btf)) {
+		/* read before the walk: a view added or removed during it leaves the entry stale */
+		__u32 gen = views_gen + 1;
+		c->file = 0;
+		if (!passthrough_view(f, c, btf))
+			return 0;
+		c->views_gen = gen;
+	}
+	/* the bytes were read, so they are within the file: its size (EOF) clamps nothing */
+	return on_access(c->dev, c->view_id, c->ino, start + bytes, (__u64)start >> page_shift,
 			 ((__u64)start + (__u64)bytes - 1) >> page_shift, ACCESS_SRC_PASSTHROUGH, 0,
-			 dev, ino, 0);
+			 c->dev, c->ino, 0);
 }
 
 static __always_inline __s64 file_pos(struct file *f, const int btf)

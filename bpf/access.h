@@ -129,6 +129,19 @@ struct access_read_cursor {
 	__u32 pad;
 };
 
+/* What a CPU counted of runs (see "pending") of one (view, cgroup) pair and has not yet added
+ * to "view_stats" and "cgroup_stats": a reader going through many small files, or a file in many
+ * runs, pays no hash lookup per run; the tally goes to the maps when a run of another pair is
+ * counted on the CPU. Writer: kernel; user space adds it to the counters it reports. */
+struct access_tally {
+	__u64 cgroup_id;
+	__u32 view_id;
+	__u32 used; /* 1: holds counts of (view_id, cgroup_id) */
+	/* what to add to view_id's "view_stats" (pages_added aside: counted there at once); its
+	 * read and mmap counters are also what to add to the pair's "cgroup_stats" */
+	struct access_view_stats v;
+};
+
 /* Map "pending" (per-CPU array, one entry): struct access_pending, the run of
  * sequential reads this CPU saw last and has not yet counted into the maps
  * above. Reads that continue it (the common case: a reader going through a
@@ -161,6 +174,25 @@ struct access_pending {
 	 * device while views_gen is unchanged (user space bumps it at each view added or removed;
 	 * it never writes this map, whose runs' pages are counted whatever happens to the view) */
 	__u32 views_gen;
+	struct access_tally tally; /* this CPU's, whatever thread's run is pending */
+};
+
+/* Map "file_cache" (per-CPU array, one entry): struct access_file_cache, the last file a
+ * syscall-exit program found to be a view file open in passthrough from a tmpfs tier, so that
+ * the next read of it (the common case: a reader going through a file) skips the walk from the
+ * struct file to its view and tier file and the "watch_devs" lookup. Valid while views_gen is
+ * unchanged and the file's inode and fuse_file and that one's backing file are the ones seen (a
+ * struct file freed and reused for another open is told apart). Writer: kernel only. */
+struct access_file_cache {
+	__u64 file;	 /* struct file * of the view file; 0: none */
+	__u64 inode;	 /* its f_inode */
+	__u64 fuse_file; /* its private_data (struct fuse_file *) */
+	__u64 backing;	 /* that one's passthrough (struct file * of the tier file) */
+	__u64 ino;	 /* of the view file */
+	__u32 dev;	 /* of the view, kernel s_dev encoding */
+	__u32 view_id;
+	__u32 views_gen; /* views_gen + 1 when it was filled */
+	__u32 pad;
 };
 
 /* Map "fault_slot" (per-CPU array, one entry): struct access_fault_slot, the user page fault

@@ -58,7 +58,9 @@ _Static_assert(sizeof(struct access_file_key) == 16, "access_file_key layout");
 _Static_assert(sizeof(struct access_stream_slot) == 48, "access_stream_slot layout");
 _Static_assert(sizeof(struct access_file_state) == 72 + 48 * ACCESS_STREAM_SLOTS,
 	       "access_file_state layout");
-_Static_assert(sizeof(struct access_pending) == 104, "access_pending layout");
+_Static_assert(sizeof(struct access_tally) == 96, "access_tally layout");
+_Static_assert(sizeof(struct access_pending) == 104 + 96, "access_pending layout");
+_Static_assert(sizeof(struct access_file_cache) == 56, "access_file_cache layout");
 _Static_assert(sizeof(struct access_read_cursor) == 32, "access_read_cursor layout");
 _Static_assert(sizeof(struct access_event) == 104, "access_event layout");
 _Static_assert(sizeof(struct access_backing) == 16, "access_backing layout");
@@ -325,6 +327,7 @@ static int open_and_load(struct access_tracker *t, const struct access_tracker_o
 	ro->page_shift = (__u32)__builtin_ctzl((unsigned long)t->page_size);
 	ro->coalesce_pages = OR_DEFAULT(o->coalesce_pages, DEFAULT_COALESCE_PAGES);
 	ro->self_tgid = (__u32)getpid();
+	ro->ring_wake_bytes = OR_DEFAULT(o->ring_bytes, DEFAULT_RING_BYTES) / 4;
 
 	struct {
 		struct bpf_map *map;
@@ -837,6 +840,10 @@ int access_tracker_remove_view(struct access_tracker *t, dev_t dev)
 
 int access_tracker_poll(struct access_tracker *t, int timeout_ms)
 {
+	/* heat summaries below the wake threshold are there without having woken the fd */
+	int n = ring_buffer__consume(t->rb);
+	if (n != 0)
+		return n;
 	return ring_buffer__poll(t->rb, timeout_ms);
 }
 
@@ -920,6 +927,18 @@ int access_tracker_view_counters(struct access_tracker *t, uint32_t view_id,
 	free(per_cpu);
 	for (int i = 0; pend && i < t->ncpus; i++) {
 		const struct access_pending *p = &pend[i];
+		const struct access_view_stats *tv = &p->tally.v;
+		if (p->tally.used && p->tally.view_id == view_id) {
+			c.read_calls += tv->read_calls;
+			c.pages_read += tv->pages_read;
+			c.pages_faulted += tv->pages_faulted;
+			c.pages_mapped += tv->pages_mapped;
+			c.streams_started += tv->streams_started;
+			c.events += tv->events;
+			c.events_dropped += tv->events_dropped;
+			c.pages_passthrough += tv->pages_passthrough;
+			c.lock_contended += tv->lock_contended;
+		}
 		if (!p->tid || p->view_id != view_id)
 			continue;
 		uint64_t pages = p->pages;
@@ -1018,12 +1037,23 @@ int access_tracker_foreach_file(struct access_tracker *t, uint32_t view_id,
 	return n;
 }
 
-/* Adds to c the pending runs of its (view, cgroup) and marks them used (tid = 0 in pend). */
+/* Adds to c the pending runs and tallies of its (view, cgroup) and marks them used (tid = 0,
+ * tally.used = 0 in pend). */
 static void pending_add(const struct access_tracker *t, struct access_pending *pend,
 			struct access_cgroup_counters *c)
 {
 	for (int i = 0; pend && i < t->ncpus; i++) {
 		struct access_pending *p = &pend[i];
+		const struct access_view_stats *tv = &p->tally.v;
+		if (p->tally.used && p->tally.view_id == c->view_id &&
+		    p->tally.cgroup_id == c->cgroup_id) {
+			c->read_calls += tv->read_calls;
+			c->pages_read += tv->pages_read;
+			c->pages_faulted += tv->pages_faulted;
+			c->pages_mapped += tv->pages_mapped;
+			c->pages_passthrough += tv->pages_passthrough;
+			p->tally.used = 0;
+		}
 		if (!p->tid || p->view_id != c->view_id || p->cgroup_id != c->cgroup_id)
 			continue;
 		uint64_t pages = p->pages;
@@ -1069,8 +1099,17 @@ int access_tracker_foreach_cgroup(struct access_tracker *t, uint32_t view_id,
 		if (cb(userdata, &c) != 0)
 			goto out;
 	}
-	/* runs of (view, cgroup) pairs not in the map yet */
+	/* runs and tallies of (view, cgroup) pairs not in the map yet */
 	for (int i = 0; pend && i < t->ncpus; i++) {
+		if (pend[i].tally.used &&
+		    (view_id == UINT32_MAX || pend[i].tally.view_id == view_id)) {
+			struct access_cgroup_counters c = {.cgroup_id = pend[i].tally.cgroup_id,
+							   .view_id = pend[i].tally.view_id};
+			pending_add(t, pend, &c);
+			n++;
+			if (cb(userdata, &c) != 0)
+				break;
+		}
 		if (!pend[i].tid || !pend[i].pages ||
 		    (view_id != UINT32_MAX && pend[i].view_id != view_id))
 			continue;

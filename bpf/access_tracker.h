@@ -13,8 +13,11 @@
  * once and track from the READs the daemon sees). After mounting a view,
  * access_tracker_add_view(stat(mountpoint).st_dev, view id); before
  * unmounting it, access_tracker_remove_view(). Put access_tracker_fd() in
- * the event loop and call access_tracker_consume() when it is readable: the
- * callbacks run there. Counters and heat can be read from any thread. */
+ * the event loop and call access_tracker_consume() when it is readable and at
+ * least once a second whether or not it is: the callbacks run there. Stream
+ * events wake the fd; heat summaries only once a quarter of the ring waits
+ * (a wakeup per summary cost more than the counting). Counters and heat can be
+ * read from any thread. */
 struct access_tracker;
 
 /* access_stream_event.kind */
@@ -220,8 +223,9 @@ void access_tracker_passthrough_expire(struct access_tracker *t, unsigned idle_m
 /* 1 while the passthrough program is attached. */
 int access_tracker_passthrough_attached(struct access_tracker *t);
 
-/* Dispatches ring-buffer events to the callbacks, waiting up to timeout_ms
- * (-1: forever, 0: not at all). Returns the number of events or -errno
+/* Dispatches ring-buffer events to the callbacks: those waiting, else the
+ * next ones, waiting up to timeout_ms for them (-1: forever, 0: not at all).
+ * Returns the number of events or -errno
  * (-EINTR when a signal arrived). One thread at a time. */
 int access_tracker_poll(struct access_tracker *t, int timeout_ms);
 /* Dispatches what is ready without waiting; for use after the fd polled

@@ -295,6 +295,90 @@ within "$b" "$want" 5 || fail "reader 2 (cgroup $cgp2) read $want bytes, counted
 within "$all" $((2 * want)) 5 || fail "the view counted $all of $((2 * want)) bytes"
 ok "reader 1: $a, reader 2: $b, view: $all of $((2 * want)) bytes"
 
+step "passthrough: what the per-CPU file cache of the syscall-exit programs could get wrong"
+# The programs remember the last struct file they found to be a passthrough view file (per CPU)
+# and skip the walk to its view while the same open is read on. Each case reads a file a few
+# times on one CPU (so the cache holds it), then changes what a descriptor or a struct file
+# means, and reads on: every byte must land where it was read, none elsewhere.
+cache_whole "$TMP/q" epoch.bin "$PSRC/epoch.bin"
+head -c $((1 << 20)) /dev/zero >"$TMP/plain.bin" # no view's file
+# pt_case NAME WANT_P WANT_Q PYTHON: runs PYTHON (argv: p's file, q's file, the plain file) on
+# CPU 0 and checks what views p and q counted, in bytes
+pt_case() {
+	local p0 q0 gp gq
+	p0="$(top_get "$TMP/p" passthrough_bytes)"
+	q0="$(top_get "$TMP/q" passthrough_bytes)"
+	taskset -c 0 python3 -c "$4" "$TMP/p/epoch.bin" "$TMP/q/epoch.bin" "$TMP/plain.bin" ||
+		fail "$1: the reader failed"
+	gp=$(($(top_get "$TMP/p" passthrough_bytes) - p0))
+	gq=$(($(top_get "$TMP/q" passthrough_bytes) - q0))
+	[ "$gp" -eq "$2" ] && [ "$gq" -eq "$3" ] ||
+		fail "$1: view p counted $gp bytes (want $2), view q $gq (want $3)"
+	ok "$1: view p $gp bytes, view q $gq"
+}
+pt_case "dup2 of a plain file onto a read descriptor" $((8 * 4096)) 0 '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+for i in range(8): assert len(os.pread(fd, 4096, i * 4096)) == 4096
+plain = os.open(sys.argv[3], os.O_RDONLY)
+os.dup2(plain, fd)
+for i in range(64): assert len(os.pread(fd, 4096, i * 4096)) == 4096
+'
+pt_case "dup2 of a view file onto a plain descriptor, and back" $((24 * 4096)) 0 '
+import os, sys
+pfd = os.open(sys.argv[1], os.O_RDONLY)
+fd = os.open(sys.argv[3], os.O_RDONLY)
+for i in range(16): assert len(os.pread(fd, 4096, i * 4096)) == 4096
+os.dup2(pfd, fd)
+for i in range(16): assert len(os.pread(fd, 4096, i * 4096)) == 4096
+for i in range(8): assert len(os.pread(pfd, 4096, (16 + i) * 4096)) == 4096
+'
+pt_case "close, then the same descriptor number opened on another view's file" $((8 * 4096)) $((16 * 4096)) '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+for i in range(8): assert len(os.pread(fd, 4096, i * 4096)) == 4096
+os.close(fd)
+fd2 = os.open(sys.argv[2], os.O_RDONLY)
+assert fd2 == fd, "the descriptor number was not reused"
+for i in range(16): assert len(os.pread(fd2, 4096, i * 4096)) == 4096
+'
+pt_case "close, then the same descriptor number opened on a plain file" $((8 * 4096)) 0 '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+for i in range(8): assert len(os.pread(fd, 4096, i * 4096)) == 4096
+os.close(fd)
+fd2 = os.open(sys.argv[3], os.O_RDONLY)
+assert fd2 == fd, "the descriptor number was not reused"
+for i in range(64): assert len(os.pread(fd2, 4096, i * 4096)) == 4096
+'
+pt_case "fork: parent and child read one open file" $((24 * 4096)) 0 '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+for i in range(8): assert len(os.pread(fd, 4096, i * 4096)) == 4096
+pid = os.fork()
+if pid == 0:
+    for i in range(8): assert len(os.pread(fd, 4096, (8 + i) * 4096)) == 4096
+    os._exit(0)
+assert os.waitpid(pid, 0)[1] == 0
+for i in range(8): assert len(os.pread(fd, 4096, (16 + i) * 4096)) == 4096
+'
+pt_case "exec: the new program reads the inherited descriptor on" $((16 * 4096)) 0 '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.set_inheritable(fd, True)
+for i in range(8): assert len(os.pread(fd, 4096, i * 4096)) == 4096
+os.execv(sys.executable, [sys.executable, "-c",
+    "import os\nfor i in range(8): assert len(os.pread(%d, 4096, (8 + i) * 4096)) == 4096" % fd])
+'
+pt_case "exec: a close-on-exec descriptor's number reused by the new program for a plain file" $((8 * 4096)) 0 '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+for i in range(8): assert len(os.pread(fd, 4096, i * 4096)) == 4096
+os.execv(sys.executable, [sys.executable, "-c",
+    "import os, sys\nfd = os.open(sys.argv[1], os.O_RDONLY)\nassert fd == %d, fd\n"
+    "for i in range(64): assert len(os.pread(fd, 4096, i * 4096)) == 4096" % fd, sys.argv[3]])
+'
+
 step "passthrough (SSD tier, ext4): re-reads counted on the tier file's page cache, with no sys_exit"
 weir_mount "local://$SSRC" "$TMP/s" --tier "ssd:$TMP/ssd:1GiB" --label team-s/images --open-mode open
 weir_mount "local://$SSRC" "$TMP/t" --tier "ssd:$TMP/ssd:1GiB" --label team-t/images --no-passthrough --open-mode open
