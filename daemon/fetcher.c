@@ -1031,6 +1031,9 @@ static unsigned prefetch_class(struct fetcher *f, uint64_t obj, const char *path
 	unsigned started = 0;
 	uint64_t nblocks = (attr->size + f->block_size - 1) / f->block_size;
 	pthread_mutex_lock(&f->lock);
+	/* A guess is the head of a whole next file, asked for only on idle slots: its blocks go
+	 * together (few large requests), which costs no reader a wait. */
+	bool batch = cls == FETCH_SPARE && batch_begin_locked(f);
 	for (uint64_t b = first; b < first + count && b < nblocks; b++) {
 		if (f->inflight_prefetch >= f->max_prefetch)
 			break;
@@ -1047,6 +1050,7 @@ static unsigned prefetch_class(struct fetcher *f, uint64_t obj, const char *path
 		put_locked(e);
 		started++;
 	}
+	batch_end_locked(f, batch);
 	pthread_mutex_unlock(&f->lock);
 	return started;
 }

@@ -1815,7 +1815,16 @@ static bool stream_next(struct view *v, const char *path)
 	char dir[4096];
 	struct meta_listing *l;
 	long idx;
-	if (dir_listing_of(v, path, dir, sizeof(dir), &l, &idx) < 0)
+	/* Only in the directory of the last open (whose listing dir_stream had then): any other
+	 * open must not wait for a listing before its reply. */
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return false;
+	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	pthread_mutex_lock(&v->lock);
+	bool here = v->seq_dir && strcmp(v->seq_dir, dir) == 0;
+	pthread_mutex_unlock(&v->lock);
+	if (!here || dir_listing_of(v, path, dir, sizeof(dir), &l, &idx) < 0)
 		return false;
 	pthread_mutex_lock(&v->lock);
 	bool next = idx > 0 && v->seq_dir && strcmp(v->seq_dir, dir) == 0 &&
