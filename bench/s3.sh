@@ -303,6 +303,7 @@ s3_cold_of() {
 peer_cold() {
 	local t c0 c1
 	PFX=spark-3.3.1
+	mkdir -p "$MPS" "$MPR" # made by peer() when its parts ran, not in a cold-only run
 	case "$1" in
 	s3fs) rm -rf "$SHM/s3fs-cache"; s3fs_mount || return 0 ;;
 	rclone) rm -rf "$SHM/rclone-cache"; rclone_mount || return 0 ;;

@@ -107,6 +107,7 @@ struct fetcher {
 	uint32_t part_size;
 	unsigned max_requests;	    /* requests at the UFS at once: its connections */
 	uint32_t max_request;	    /* bytes one request carries at most */
+	uint32_t min_request;	    /* ... and at least, when fetched ahead (ufs_min_request) */
 	bool segments;		    /* the UFS takes one request for consecutive parts */
 	struct fetcher_route route; /* cluster NULL: no peers */
 	struct near_cache *near;    /* route.near_cache > 0: blocks from peers kept here */
@@ -267,9 +268,14 @@ static void read_done(void *userdata, int err, size_t nread);
  * less than a part nor more than max_request. A server that pays per request (a connection per
  * request: versitygw answers `Connection: close`; a signature check; a file open) then gets a
  * stream's window in a few large requests instead of one per MiB. */
-static uint64_t request_cap_locked(const struct fetcher *f)
+static uint64_t request_cap_locked(const struct fetcher *f, enum fetch_class cls)
 {
 	uint64_t cap = (f->queued_bytes + f->submitted_bytes) / f->max_requests;
+	/* Bytes fetched ahead have no reader waiting on one part: where the UFS pays per request,
+	 * they go in requests of min_request (a stream then has fewer requests in flight, each
+	 * larger); a reader's own blocks are still spread over the slots. */
+	if (cls != FETCH_DEMAND && cap < f->min_request)
+		cap = f->min_request;
 	if (cap < f->part_size)
 		cap = f->part_size;
 	return cap < f->max_request ? cap : f->max_request;
@@ -305,13 +311,15 @@ static void pump_locked(struct fetcher *f)
 		while (f->submitted < f->max_requests) {
 			struct part *p = NULL;
 			struct part_queue *q = NULL;
-			for (int c = 0; c < FETCH_CLASSES && !p; c++) {
+			int c;
+			for (c = 0; c < FETCH_CLASSES && !p; c++) {
 				q = &f->queues[c];
 				p = TAILQ_FIRST(q);
 			}
 			if (!p)
 				break;
-			uint64_t cap = request_cap_locked(f); /* p still counted */
+			/* p still counted */
+			uint64_t cap = request_cap_locked(f, (enum fetch_class)(c - 1));
 			TAILQ_REMOVE(q, p, q);
 			p->queued = false;
 			f->queued_bytes -= p->len;
@@ -369,6 +377,27 @@ static void pump_locked(struct fetcher *f)
 	f->pumping = false;
 	if (f->inflight == 0)
 		pthread_cond_broadcast(&f->done_cond); /* fetcher_free waits for the pump too */
+}
+
+/* Starting several blocks at once: their parts are queued first and submitted together, so
+ * that request_cap_locked() sees all of them and consecutive parts go in a few large requests
+ * (one request per part otherwise: each block's parts would be submitted before the next block
+ * is queued, while the slots are free). Returns whether this thread holds the pump; pass that
+ * to batch_end_locked(). Another thread pumping picks the parts up anyway (pump_again). */
+static bool batch_begin_locked(struct fetcher *f)
+{
+	if (f->pumping)
+		return false;
+	f->pumping = true;
+	return true;
+}
+
+static void batch_end_locked(struct fetcher *f, bool mine)
+{
+	if (!mine)
+		return;
+	f->pumping = false;
+	pump_locked(f);
 }
 
 /* e is wanted more urgently now (a reader waits for a prefetch; a stream reached a spare
@@ -556,6 +585,7 @@ int fetcher_new(struct ufs *u, struct block_store *bs, const struct fetcher_opti
 	if (f->max_request < f->part_size)
 		f->max_request = f->part_size;
 	f->segments = ufs_reads_segments(u);
+	f->min_request = ufs_min_request(u) < f->max_request ? ufs_min_request(u) : f->max_request;
 	for (int c = 0; c < FETCH_CLASSES; c++)
 		TAILQ_INIT(&f->queues[c]);
 	f->nthreads = opts && opts->store_threads ? opts->store_threads : 2;
@@ -1001,6 +1031,9 @@ static unsigned prefetch_class(struct fetcher *f, uint64_t obj, const char *path
 	unsigned started = 0;
 	uint64_t nblocks = (attr->size + f->block_size - 1) / f->block_size;
 	pthread_mutex_lock(&f->lock);
+	/* A guess is the head of a whole next file, asked for only on idle slots: its blocks go
+	 * together (few large requests), which costs no reader a wait. */
+	bool batch = cls == FETCH_SPARE && batch_begin_locked(f);
 	for (uint64_t b = first; b < first + count && b < nblocks; b++) {
 		if (f->inflight_prefetch >= f->max_prefetch)
 			break;
@@ -1017,6 +1050,7 @@ static unsigned prefetch_class(struct fetcher *f, uint64_t obj, const char *path
 		put_locked(e);
 		started++;
 	}
+	batch_end_locked(f, batch);
 	pthread_mutex_unlock(&f->lock);
 	return started;
 }
@@ -1031,6 +1065,37 @@ unsigned fetcher_prefetch_spare(struct fetcher *f, uint64_t obj, const char *pat
 				const struct ufs_attr *attr, uint64_t first, uint64_t count)
 {
 	return prefetch_class(f, obj, path, attr, first, count, FETCH_SPARE);
+}
+
+unsigned fetcher_demand(struct fetcher *f, uint64_t obj, const char *path,
+			const struct ufs_attr *attr, uint64_t first, uint64_t count)
+{
+	unsigned started = 0;
+	uint64_t nblocks = (attr->size + f->block_size - 1) / f->block_size;
+	pthread_mutex_lock(&f->lock);
+	bool batch = batch_begin_locked(f);
+	for (uint64_t b = first; b < first + count && b < nblocks; b++) {
+		struct inflight *e = find_locked(f, obj, b);
+		if (e) {
+			if (!e->done && e->prefetch) {
+				/* as get() does when a reader joins a prefetch */
+				e->prefetch = false;
+				f->inflight_prefetch--;
+				promote_locked(f, e, FETCH_DEMAND);
+				atomic_fetch_add(&f->stats.promoted_blocks, 1);
+			}
+			continue;
+		}
+		if (block_store_contains(f->bs, obj, b))
+			continue;
+		if (start_locked(f, obj, path, attr, b, FETCH_DEMAND, false, false, &e) < 0)
+			break;
+		put_locked(e);
+		started++;
+	}
+	batch_end_locked(f, batch);
+	pthread_mutex_unlock(&f->lock);
+	return started;
 }
 
 int fetcher_failure_cause(struct fetcher *f, uint64_t obj, uint64_t block, char *buf, size_t len)

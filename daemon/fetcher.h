@@ -113,6 +113,13 @@ int fetcher_put(struct fetcher *f, uint64_t obj, uint64_t block, const void *buf
 unsigned fetcher_prefetch(struct fetcher *f, uint64_t obj, const char *path,
 			  const struct ufs_attr *attr, uint64_t first, uint64_t count);
 
+/* For a reader about to wait for all of blocks [first, first + count) (a whole file opened to
+ * be read through): starts their fetches as demand, outside the prefetch budget, and raises
+ * those in flight (a guess, a prefetch) to demand; does not wait (fetcher_get waits). Returns
+ * how many fetches it started. */
+unsigned fetcher_demand(struct fetcher *f, uint64_t obj, const char *path,
+			const struct ufs_attr *attr, uint64_t first, uint64_t count);
+
 /* fetcher_prefetch for a guess (the next file a reader of a directory may open): its requests
  * go to the UFS only when no reader and no stream wants a request slot, so they fill the idle
  * slots at the end of a file instead of delaying it. A later fetcher_prefetch or fetcher_get of

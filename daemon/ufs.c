@@ -197,6 +197,11 @@ bool ufs_reads_segments(const struct ufs *u)
 	return u->ops->read_segs_async != NULL;
 }
 
+uint32_t ufs_min_request(const struct ufs *u)
+{
+	return u->ops->read_segs_async ? u->ops->min_request : 0;
+}
+
 int ufs_read_segs_async(struct ufs *u, const char *path, uint64_t off, const struct ufs_seg *segs,
 			unsigned nsegs, const struct ufs_attr *expect)
 {

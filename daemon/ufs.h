@@ -81,6 +81,10 @@ struct ufs_ops {
 	/* list gives each object's exact version (size, ETag, mtime, as its own headers would):
 	 * an open may bind to a fresh listing without a stat (S3's ListObjectsV2) */
 	bool listing_versions;
+	/* Bytes a request for bytes fetched ahead should carry at least, when that many
+	 * consecutive bytes wait (0: no minimum): where each request costs the server more than
+	 * its bytes (S3: a signature to check, a connection, its own per-request work) */
+	uint32_t min_request;
 	int (*init)(struct ufs *u, const struct ufs_options *opts);
 	void (*fini)(struct ufs *u);
 	int (*list)(struct ufs *u, const char *path, struct ufs_dirent **ret_ents, size_t *ret_n);
@@ -148,6 +152,8 @@ int ufs_read_async(struct ufs *u, const char *path, uint64_t off, size_t len, vo
 		   const struct ufs_attr *expect, ufs_read_done_fn done, void *userdata);
 /* True when the backend reads consecutive segments in one request (ufs_read_segs_async). */
 bool ufs_reads_segments(const struct ufs *u);
+/* ufs_ops.min_request: bytes a request for bytes fetched ahead should carry at least (0: any). */
+uint32_t ufs_min_request(const struct ufs *u);
 /* ufs_read_async of [off, off + the segments' lengths) as one request, for a UFS whose every
  * request costs (a connection, a signature, the server's own work per request): the bytes go to
  * segs[0], then segs[1] ..., and each segment's done runs once, in order, as soon as its bytes

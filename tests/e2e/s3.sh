@@ -194,6 +194,105 @@ esac
 cat "$MP2/obj.bin" >"$TMP/reopen.out" 2>/dev/null || true
 note "a new open then reads $(cmp -s "$T/race/new" "$TMP/reopen.out" && echo "the new object" || echo "not (yet) the new object")"
 
+step "the next file of a directory stream is fetched whole at its open and passed through; replaced first: never a mix"
+# A reader opening a directory's files in listing order (cp -R) gets each next file's open held
+# until the whole version is in the tier, then passed through. The second file's open is the
+# first such: nothing fetched it ahead before (the guess of the next file starts at the second
+# open), so without the fill it would open through READs (passthrough_opens stays 0).
+mkdir -p "$T/stream"
+rand_file "$T/stream/a.bin" $((2 * 1024 * 1024 + 5)) sa
+rand_file "$T/stream/b.bin" $((12 * 1024 * 1024 + 7)) sb
+rand_file "$T/stream/c.bin" $((9 * 1024 * 1024 + 3)) sc
+rand_file "$T/stream/b.new" $((12 * 1024 * 1024 + 7)) sbnew # same size: only the ETag tells
+for k in a b c; do
+	vgw_curl -f -T "$T/stream/$k.bin" "$(vgw_key_url bkt "stream/$k.bin")" -o /dev/null || fail "upload of stream/$k.bin failed"
+	vgw_curl -f -T "$T/stream/$k.bin" "$(vgw_key_url bkt "stream2/$k.bin")" -o /dev/null || fail "upload of stream2/$k.bin failed"
+done
+MP5="$TMP/mnt-stream" MP6="$TMP/mnt-stream2"
+weir_mount s3://bkt/stream "$MP5" --tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-path-style
+ls "$MP5" >/dev/null
+pt0="$(mp_stat "$MP5" passthrough_opens)"
+[ "$pt0" -eq 0 ] || fail "passthrough_opens is $pt0 before any read of $MP5"
+cat "$MP5/a.bin" | cmp - "$T/stream/a.bin" || fail "stream/a.bin read cold differs"
+pt1="$(mp_stat "$MP5" passthrough_opens)"
+cat "$MP5/b.bin" | cmp - "$T/stream/b.bin" || fail "stream/b.bin read cold (filled at its open) differs"
+pt2="$(mp_stat "$MP5" passthrough_opens)"
+[ "$pt1" -eq 0 ] || fail "the first file of the stream (a.bin) was passed through cold ($pt1 opens): nothing fetched it whole"
+[ "$pt2" -eq 1 ] || fail "the second file of the stream (b.bin) was not passed through (passthrough_opens $pt1 -> $pt2): its open did not wait for its whole version"
+cat "$MP5/c.bin" | cmp - "$T/stream/c.bin" || fail "stream/c.bin read cold differs"
+ok "a.bin through READs, b.bin and c.bin fetched whole at their opens (passthrough_opens 0 -> $pt2 -> $(mp_stat "$MP5" passthrough_opens)); every byte matches"
+
+# The next file replaced after the listing and before its open (the open binds the listed
+# version, whose every request carries If-Match): ESTALE, or the whole new object, never the old
+# one (gone from the server, and nothing fetched it) nor a mix. Then replaced while its open
+# waits for the fill: ESTALE or one whole version.
+weir_mount s3://bkt/stream2 "$MP6" --tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-path-style
+ls "$MP6" >/dev/null
+stream_reader() { # DIR FIRST NEXT OUT GO: reads FIRST, waits for the file GO, then reads NEXT whole
+	python3 - "$@" <<'PY'
+import errno, os, sys, time
+d, first, nxt, out, go = sys.argv[1:6]
+with open(os.path.join(d, first), "rb") as f:
+    while f.read(1 << 20):
+        pass
+open(go + ".ready", "w").close()
+while not os.path.exists(go):
+    time.sleep(0.005)
+got, res = bytearray(), "complete"
+try:
+    with open(os.path.join(d, nxt), "rb") as f:
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                break
+            got += b
+except OSError as e:
+    res = "errno %d %s" % (e.errno, errno.errorcode.get(e.errno, "?"))
+open(out, "wb").write(got)
+print(res)
+PY
+}
+# judge WHAT RES OUT OLD_OK: the reader's result against the old and the new b
+judge() {
+	local what="$1" res="$2" out="$3" old_ok="$4" got
+	got="$(stat -c %s "$out")"
+	case "$res" in
+	"errno 116 ESTALE") cmp -n "$got" "$T/stream/b.bin" "$out" ||
+		fail "$what: the bytes before ESTALE are not the old object's" ;;
+	complete)
+		if cmp -s "$T/stream/b.new" "$out"; then :
+		elif cmp -s "$T/stream/b.bin" "$out"; then
+			[ "$old_ok" = yes ] || fail "$what: the reader got the old object, which the server no longer had and nothing had fetched"
+		else fail "$what: the reader got $got bytes mixing the old and the new object"; fi ;;
+	*) fail "$what: the reader ended with \"$res\" after $got bytes; expected ESTALE or one whole version" ;;
+	esac
+	ok "$what: $res ($got bytes, $(cmp -s "$T/stream/b.new" "$out" && echo "the new object" || echo "none mixed"))"
+}
+stream_reader "$MP6" a.bin b.bin "$TMP/stream2.out" "$TMP/stream2.go" >"$TMP/stream2.res" 2>&1 &
+reader=$!
+until_ok 60 "the reader reading stream2/a.bin" test -e "$TMP/stream2.go.ready"
+vgw_curl -f -T "$T/stream/b.new" "$(vgw_key_url bkt stream2/b.bin)" -o /dev/null || fail "overwriting stream2/b.bin failed"
+touch "$TMP/stream2.go"
+wait "$reader" || fail "the reader crashed: $(cat "$TMP/stream2.res")"
+judge "replaced before its open" "$(cat "$TMP/stream2.res")" "$TMP/stream2.out" no
+# the same stream further on (b read, whatever it gave; c's open waits for its fill) with c
+# replaced while that open waits: the new c is uploaded as the reader opens it
+rand_file "$T/stream/c.new" $((9 * 1024 * 1024 + 3)) scnew
+stream_reader "$MP6" b.bin c.bin "$TMP/stream3.out" "$TMP/stream3.go" >"$TMP/stream3.res" 2>&1 &
+reader=$!
+until_ok 60 "the reader reading stream2/b.bin" test -e "$TMP/stream3.go.ready"
+touch "$TMP/stream3.go"
+vgw_curl -f -T "$T/stream/c.new" "$(vgw_key_url bkt stream2/c.bin)" -o /dev/null || fail "overwriting stream2/c.bin failed"
+wait "$reader" || fail "the reader crashed: $(cat "$TMP/stream3.res")"
+res="$(cat "$TMP/stream3.res")" got="$(stat -c %s "$TMP/stream3.out")"
+case "$res" in
+"errno 116 ESTALE") cmp -n "$got" "$T/stream/c.bin" "$TMP/stream3.out" || fail "c.bin replaced during its open: the bytes before ESTALE are not the old object's" ;;
+complete) cmp -s "$T/stream/c.bin" "$TMP/stream3.out" || cmp -s "$T/stream/c.new" "$TMP/stream3.out" ||
+	fail "c.bin replaced during its open: the reader got $got bytes mixing the old and the new object" ;;
+*) fail "c.bin replaced during its open: the reader ended with \"$res\" after $got bytes" ;;
+esac
+ok "replaced while its open waits: $res ($got bytes, one version)"
+
 step "503 SlowDown and connection resets are retried: the copy is still exact"
 FPORT="$(free_port)"
 python3 "$here/../helpers/s3faults.py" "$FPORT" "$VGW_PORT" 3 "$TMP/faults.count" >"$TMP/faults.log" 2>&1 &
