@@ -669,6 +669,68 @@ START_TEST(push_cancel_ends_the_wait)
 }
 END_TEST
 
+/* A peer that answers every load request "no such load here" (404), signed for the request
+ * when `sign`, else as a relay in its place would, without the peer's MAC. */
+struct gone_peer {
+	struct peer_key key;
+	atomic_int sign, requests;
+};
+
+static enum MHD_Result gone_answer(void *cls, struct MHD_Connection *conn, const char *url,
+				   const char *method, const char *version, const char *upload,
+				   size_t *upload_size, void **con_cls)
+{
+	struct gone_peer *g = cls;
+	if (!*con_cls) {
+		*con_cls = g; /* the headers: answered once the (empty) body is in */
+		return MHD_YES;
+	}
+	*upload_size = 0;
+	atomic_fetch_add(&g->requests, 1);
+	return queue_signed_reply(conn, &g->key,
+				  atomic_load(&g->sign) ? hdr(conn, "X-Weir-Auth") : NULL,
+				  MHD_HTTP_NOT_FOUND, "no such load here\n", NULL);
+}
+
+/* What a load's asker acts on must be its peer's word: an unsigned 404 to a progress poll
+ * (which drops the peer's share at once, marks the peer down and redoes its blocks here) is
+ * refused as a bad reply; the same 404 under the peer's MAC is believed. */
+START_TEST(load_refusal_needs_the_peers_mac)
+{
+	struct gone_peer g = {.key = key_of("0123456789abcdef0123")};
+	struct MHD_Daemon *d = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL,
+	    NULL, gone_answer, &g, MHD_OPTION_SOCK_ADDR,
+	    (struct sockaddr *)&(struct sockaddr_in){.sin_family = AF_INET,
+						     .sin_addr.s_addr = htonl(INADDR_LOOPBACK)},
+	    MHD_OPTION_END);
+	ck_assert_ptr_nonnull(d);
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	ck_assert_ptr_nonnull(di);
+	char peers[200];
+	snprintf(peers, sizeof(peers), "n1=http://127.0.0.1:1,n2=http://127.0.0.1:%u",
+		 (unsigned)di->port);
+	struct cluster *c = cluster_of("n1", peers, 0);
+	struct peer_client_config pcfg = {.cluster = c, .key = &g.key, .threads = 1};
+	struct peer_client *pc = NULL;
+	ck_assert_int_eq(peer_client_new(&pcfg, &pc), 0);
+	struct cluster_view *v = cluster_view_get(c);
+	int idx = cluster_find(v, "n2");
+	ck_assert_int_ge(idx, 0);
+	struct load_share rep;
+	ck_assert_int_eq(peer_client_load(pc, v, idx, PEER_LOAD_STATUS, "src", NULL, 7, &rep),
+			 -EBADMSG);
+	atomic_store(&g.sign, 1);
+	ck_assert_int_eq(peer_client_load(pc, v, idx, PEER_LOAD_STATUS, "src", NULL, 7, &rep),
+			 -ENOENT);
+	ck_assert_int_eq(atomic_load(&g.requests), 2);
+	cluster_view_put(v);
+	peer_client_free(pc);
+	cluster_free(c);
+	MHD_stop_daemon(d);
+}
+END_TEST
+
 /* A peer (or a relay in front of one) answering block reads in one of these ways. */
 enum lie {
 	LIE_NONE,      /* the block, as weir-node serves it */
@@ -1251,6 +1313,7 @@ Suite *peer_suite(void)
 	tcase_add_test(tc, push_retries_a_busy_owner);
 	tcase_add_test(tc, push_forged_reply_is_not_kept);
 	tcase_add_test(tc, push_cancel_ends_the_wait);
+	tcase_add_test(tc, load_refusal_needs_the_peers_mac);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("near-cache");
 	tcase_add_test(tc, near_cache_stays_within_its_bound);
