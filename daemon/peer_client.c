@@ -275,8 +275,14 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq, uint64
 {
 	const char *self = cluster_node_name(rq->view, cluster_self(rq->view));
 	char nonce[PEER_AUTH_NONCE_HEX];
-	if (peer_auth_nonce(nonce) < 0)
-		return -EIO;
+	if (peer_auth_nonce(nonce) < 0) {
+		/* this node's failure: nothing is sent, and the peer is not marked down for it
+		 * (finish() leaves a peer that is "busy" up) */
+		log_warn("no randomness for a peer request's nonce: block %" PRIu64
+			 " of \"%s\" is read from the UFS",
+			 rq->block, rq->path);
+		return -EAGAIN;
+	}
 	struct peer_request sig = {
 	    .nonce = nonce,
 	    .method = "GET",

@@ -2,6 +2,9 @@
 // Peers: the MACs of requests and replies (forged, tampered, replayed late, wrong key), the key
 // file's checks, and placement (every node computes the same owners; replicas bound the cache
 // nodes; a node down moves only its own blocks).
+/* RAND_set_rand_method (deprecated in OpenSSL 3, still honoured by RAND_bytes): the one way to
+ * make this process's randomness fail for a test */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -9,6 +12,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -942,6 +946,61 @@ START_TEST(spoiled_block_replies_are_refused)
 }
 END_TEST
 
+static int no_rand_bytes(unsigned char *buf, int num)
+{
+	return 0;
+}
+
+static int no_rand_status(void)
+{
+	return 0;
+}
+
+/* When this node has no randomness for a request's nonce, nothing is sent and the read goes to
+ * the UFS; the peer did nothing wrong and stays up for the next read (marking it down would
+ * send every read of its blocks to the UFS for the down time). */
+START_TEST(no_randomness_blames_no_peer)
+{
+	struct lying_peer p = {.key = key_of("0123456789abcdef0123"), .len = 65536};
+	p.blk = body_of(p.len);
+	struct MHD_Daemon *d = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL,
+	    NULL, lying_answer, &p, MHD_OPTION_SOCK_ADDR,
+	    (struct sockaddr *)&(struct sockaddr_in){.sin_family = AF_INET,
+						     .sin_addr.s_addr = htonl(INADDR_LOOPBACK)},
+	    MHD_OPTION_END);
+	ck_assert_ptr_nonnull(d);
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	char peers[200];
+	snprintf(peers, sizeof(peers), "n1=http://127.0.0.1:1,n2=http://127.0.0.1:%u",
+		 (unsigned)di->port);
+	struct cluster *c = cluster_of("n1", peers, 0);
+	struct peer_client_config pcfg = {.cluster = c, .key = &p.key, .threads = 1};
+	struct peer_client *pc = NULL;
+	ck_assert_int_eq(peer_client_new(&pcfg, &pc), 0);
+	struct cluster_view *v = cluster_view_get(c);
+	int idx = cluster_find(v, "n2");
+	unsigned char *buf = malloc(p.len);
+	ck_assert_ptr_nonnull(buf);
+	static const RAND_METHOD no_rand = {.bytes = no_rand_bytes, .status = no_rand_status};
+	ck_assert_int_eq(RAND_set_rand_method(&no_rand), 1);
+	char n[PEER_AUTH_NONCE_HEX];
+	ck_assert_int_eq(peer_auth_nonce(n), -EIO); /* the failure is real */
+	ck_assert_int_ne(read_block(pc, v, idx, p.len, buf), 0);
+	ck_assert_int_eq(atomic_load(&p.requests), 0);
+	ck_assert_msg(cluster_is_up(v, idx), "the peer was marked down for this node's failure");
+	RAND_set_rand_method(NULL);
+	ck_assert_int_eq(read_block(pc, v, idx, p.len, buf), 0);
+	ck_assert_int_eq(memcmp(buf, p.blk, p.len), 0);
+	cluster_view_put(v);
+	peer_client_free(pc);
+	cluster_free(c);
+	MHD_stop_daemon(d);
+	free(buf);
+	free(p.blk);
+}
+END_TEST
+
 START_TEST(cluster_rejects_bad_members)
 {
 	static const struct {
@@ -1294,6 +1353,7 @@ Suite *peer_suite(void)
 	tcase_add_test(tc, pushed_body_is_signed_by_its_sha256);
 	tcase_add_test(tc, reply_mac_binds_bytes_to_request);
 	tcase_add_test(tc, spoiled_block_replies_are_refused);
+	tcase_add_test(tc, no_randomness_blames_no_peer);
 	tcase_add_test(tc, key_file_checks);
 	tcase_add_test(tc, key_from_bytes);
 	suite_add_tcase(s, tc);
