@@ -275,8 +275,14 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq, uint64
 {
 	const char *self = cluster_node_name(rq->view, cluster_self(rq->view));
 	char nonce[PEER_AUTH_NONCE_HEX];
-	if (peer_auth_nonce(nonce) < 0)
-		return -EIO;
+	if (peer_auth_nonce(nonce) < 0) {
+		/* this node's failure: nothing is sent, and the peer is not marked down for it
+		 * (finish() leaves a peer that is "busy" up) */
+		log_warn("no randomness for a peer request's nonce: block %" PRIu64
+			 " of \"%s\" is read from the UFS",
+			 rq->block, rq->path);
+		return -EAGAIN;
+	}
 	struct peer_request sig = {
 	    .nonce = nonce,
 	    .method = "GET",
@@ -532,6 +538,21 @@ int peer_client_load(struct peer_client *pc, struct cluster_view *view, int idx,
 		r = cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -ECONNREFUSED;
 		goto out;
 	}
+	/* 403 and 400 come before the peer knows who asks: unsigned, and believed only as far as
+	 * "refused". Every other answer must carry the peer's MAC for this request: a relay's 404
+	 * must not make this node give up the peer's share, mark it down and redo its blocks. */
+	uint64_t want_sum = 0;
+	uint64_t sum = XXH3_64bits(c->body, c->got);
+	if (status != 403 && status != 400 &&
+	    (c->overflow || !declared_sum(&c->h, &want_sum) || sum != want_sum ||
+	     peer_auth_verify_reply(pc->key, mac, c->h.nonce, (unsigned)status, c->body, c->got,
+				    sum, c->h.mac) < 0)) {
+		log_warn("peer %s answered load %" PRIx64 " with HTTP %ld that fails its checksum "
+			 "or MAC",
+			 peer, id, status);
+		r = -EBADMSG;
+		goto out;
+	}
 	switch (status) {
 	case 200:
 		break;
@@ -547,18 +568,6 @@ int peer_client_load(struct peer_client *pc, struct cluster_view *view, int idx,
 	default:
 		log_debug("peer %s, load %" PRIx64 ": HTTP %ld", peer, id, status);
 		r = -EIO;
-		goto out;
-	}
-	uint64_t want_sum = 0;
-	uint64_t sum = XXH3_64bits(c->body, c->got);
-	r = -EBADMSG;
-	if (c->overflow || !declared_sum(&c->h, &want_sum) || sum != want_sum ||
-	    peer_auth_verify_reply(pc->key, mac, c->h.nonce, 200, c->body, c->got, sum, c->h.mac) <
-		0) {
-		log_warn("peer %s answered load %" PRIx64
-			 " with a reply that fails its checksum or "
-			 "MAC",
-			 peer, id);
 		goto out;
 	}
 	json_object *o = json_tokener_parse(c->body);

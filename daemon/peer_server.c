@@ -543,7 +543,8 @@ static enum MHD_Result reply_report_locked(struct peer_server *ps, struct MHD_Co
 	return queue_signed(conn, resp, MHD_HTTP_OK, "application/json", sum, &sig);
 }
 
-/* POST /v1/load from a member whose MAC checked: start, report or cancel its share. */
+/* POST /v1/load from a member whose MAC checked: start, report or cancel its share. Every
+ * answer is signed for the request: the asker drops a share it is told is gone (404). */
 static enum MHD_Result load_request(struct peer_server *ps, struct MHD_Connection *conn,
 				    const struct peer_request *rq, const char *mac,
 				    struct ctl_state *cs)
@@ -571,12 +572,14 @@ static enum MHD_Result load_request(struct peer_server *ps, struct MHD_Connectio
 	bool ended = load_ended_locked(ps, rq->node, rq->block);
 	pthread_mutex_unlock(&ps->lock);
 	if (rq->size != PEER_LOAD_START)
-		return reply_text(conn, MHD_HTTP_NOT_FOUND, "no such load here\n");
+		return reply_signed_text(ps, conn, mac, MHD_HTTP_NOT_FOUND, "no such load here\n");
 	if (ended)
-		return reply_text(conn, MHD_HTTP_CONFLICT,
-				  "this load ended here: a start with its id again is a replay\n");
+		return reply_signed_text(
+		    ps, conn, mac, MHD_HTTP_CONFLICT,
+		    "this load ended here: a start with its id again is a replay\n");
 	if (full)
-		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "too many loads\n");
+		return reply_signed_text(ps, conn, mac, MHD_HTTP_SERVICE_UNAVAILABLE,
+					 "too many loads\n");
 	rl = calloc(1, sizeof(*rl));
 	if (!rl)
 		return MHD_NO;
@@ -594,7 +597,7 @@ static enum MHD_Result load_request(struct peer_server *ps, struct MHD_Connectio
 		if (r == -EINVAL) {
 			char msg[160];
 			snprintf(msg, sizeof(msg), "bad load request: %s\n", why);
-			return reply_text(conn, MHD_HTTP_BAD_REQUEST, msg);
+			return reply_signed_text(ps, conn, mac, MHD_HTTP_BAD_REQUEST, msg);
 		}
 		return MHD_NO;
 	}
@@ -602,7 +605,8 @@ static enum MHD_Result load_request(struct peer_server *ps, struct MHD_Connectio
 		json_object_put(spec);
 		free(paths);
 		free(rl);
-		return reply_text(conn, MHD_HTTP_NOT_FOUND, "no such source open here\n");
+		return reply_signed_text(ps, conn, mac, MHD_HTTP_NOT_FOUND,
+					 "no such source open here\n");
 	}
 	const char *nodes[LOAD_SHARE_MAX_NODES];
 	for (size_t i = 0; i < rl->report.n_nodes; i++)
@@ -614,7 +618,8 @@ static enum MHD_Result load_request(struct peer_server *ps, struct MHD_Connectio
 	if (r < 0) {
 		ps->cfg.sources.release(ps->cfg.sources.userdata, rl->src);
 		free(rl);
-		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot start the load\n");
+		return reply_signed_text(ps, conn, mac, MHD_HTTP_SERVICE_UNAVAILABLE,
+					 "cannot start the load\n");
 	}
 	rl->seen_ms = meta_cache_now_ms();
 	pthread_mutex_lock(&ps->lock);
@@ -626,8 +631,8 @@ static enum MHD_Result load_request(struct peer_server *ps, struct MHD_Connectio
 		pthread_cond_signal(&ps->reap_cond);
 		if (!twin) {
 			pthread_mutex_unlock(&ps->lock);
-			return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-					  "too many loads, or this load ended\n");
+			return reply_signed_text(ps, conn, mac, MHD_HTTP_SERVICE_UNAVAILABLE,
+						 "too many loads, or this load ended\n");
 		}
 		twin->seen_ms = meta_cache_now_ms();
 		rl = twin;
@@ -953,7 +958,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 		    (rq.size != PEER_LOAD_START && rq.size != PEER_LOAD_STATUS &&
 		     rq.size != PEER_LOAD_CANCEL) ||
 		    (start ? rq.path[0] != '{' : rq.path[0] != '\0'))
-			return reply_text(conn, MHD_HTTP_BAD_REQUEST, "bad load request\n");
+			return reply_signed_text(ps, conn, mac, MHD_HTTP_BAD_REQUEST,
+						 "bad load request\n");
 		return load_request(ps, conn, &rq, mac, *con_cls);
 	}
 	if (!path_ok(rq.path) || strlen(rq.etag) >= UFS_ETAG_MAX)

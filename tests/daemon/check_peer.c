@@ -2,6 +2,9 @@
 // Peers: the MACs of requests and replies (forged, tampered, replayed late, wrong key), the key
 // file's checks, and placement (every node computes the same owners; replicas bound the cache
 // nodes; a node down moves only its own blocks).
+/* RAND_set_rand_method (deprecated in OpenSSL 3, still honoured by RAND_bytes): the one way to
+ * make this process's randomness fail for a test */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -9,6 +12,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -669,6 +673,68 @@ START_TEST(push_cancel_ends_the_wait)
 }
 END_TEST
 
+/* A peer that answers every load request "no such load here" (404), signed for the request
+ * when `sign`, else as a relay in its place would, without the peer's MAC. */
+struct gone_peer {
+	struct peer_key key;
+	atomic_int sign, requests;
+};
+
+static enum MHD_Result gone_answer(void *cls, struct MHD_Connection *conn, const char *url,
+				   const char *method, const char *version, const char *upload,
+				   size_t *upload_size, void **con_cls)
+{
+	struct gone_peer *g = cls;
+	if (!*con_cls) {
+		*con_cls = g; /* the headers: answered once the (empty) body is in */
+		return MHD_YES;
+	}
+	*upload_size = 0;
+	atomic_fetch_add(&g->requests, 1);
+	return queue_signed_reply(conn, &g->key,
+				  atomic_load(&g->sign) ? hdr(conn, "X-Weir-Auth") : NULL,
+				  MHD_HTTP_NOT_FOUND, "no such load here\n", NULL);
+}
+
+/* What a load's asker acts on must be its peer's word: an unsigned 404 to a progress poll
+ * (which drops the peer's share at once, marks the peer down and redoes its blocks here) is
+ * refused as a bad reply; the same 404 under the peer's MAC is believed. */
+START_TEST(load_refusal_needs_the_peers_mac)
+{
+	struct gone_peer g = {.key = key_of("0123456789abcdef0123")};
+	struct MHD_Daemon *d = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL,
+	    NULL, gone_answer, &g, MHD_OPTION_SOCK_ADDR,
+	    (struct sockaddr *)&(struct sockaddr_in){.sin_family = AF_INET,
+						     .sin_addr.s_addr = htonl(INADDR_LOOPBACK)},
+	    MHD_OPTION_END);
+	ck_assert_ptr_nonnull(d);
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	ck_assert_ptr_nonnull(di);
+	char peers[200];
+	snprintf(peers, sizeof(peers), "n1=http://127.0.0.1:1,n2=http://127.0.0.1:%u",
+		 (unsigned)di->port);
+	struct cluster *c = cluster_of("n1", peers, 0);
+	struct peer_client_config pcfg = {.cluster = c, .key = &g.key, .threads = 1};
+	struct peer_client *pc = NULL;
+	ck_assert_int_eq(peer_client_new(&pcfg, &pc), 0);
+	struct cluster_view *v = cluster_view_get(c);
+	int idx = cluster_find(v, "n2");
+	ck_assert_int_ge(idx, 0);
+	struct load_share rep;
+	ck_assert_int_eq(peer_client_load(pc, v, idx, PEER_LOAD_STATUS, "src", NULL, 7, &rep),
+			 -EBADMSG);
+	atomic_store(&g.sign, 1);
+	ck_assert_int_eq(peer_client_load(pc, v, idx, PEER_LOAD_STATUS, "src", NULL, 7, &rep),
+			 -ENOENT);
+	ck_assert_int_eq(atomic_load(&g.requests), 2);
+	cluster_view_put(v);
+	peer_client_free(pc);
+	cluster_free(c);
+	MHD_stop_daemon(d);
+}
+END_TEST
+
 /* A peer (or a relay in front of one) answering block reads in one of these ways. */
 enum lie {
 	LIE_NONE,      /* the block, as weir-node serves it */
@@ -677,12 +743,45 @@ enum lie {
 	LIE_TRUNCATE,  /* the last byte cut off, the header's XXH3 and MAC passed on */
 	LIE_WRONG_MAC, /* the right bytes and XXH3, a MAC under another key */
 	LIE_NO_NONCE,  /* the right bytes, XXH3 and MAC, without the reply's nonce */
+	LIE_NO_TAG,    /* a flipped byte with its XXH3 fixed up, and no MAC at all */
+	LIE_COLLIDE,   /* other bytes with the same XXH3: the header and MAC passed on as sent */
 };
+
+/* XXH3_64bits' default secret, its first 16 bytes (xxhash.h, XXH3_kSecret): what lane 0 of the
+ * first two stripes of an input longer than 240 bytes is mixed with. */
+static const unsigned char xxh3_secret16[16] = {0xb8, 0xfe, 0x6c, 0x39, 0x23, 0xa4, 0x4b, 0xbe,
+						0x7c, 0x01, 0x81, 0x2c, 0xf7, 0x21, 0xad, 0x1c};
+
+/* Makes blk (longer than 1 KiB) one of a pair with the same XXH3, and returns its twin (owned):
+ * XXH3 adds each 8-byte lane into one accumulator and the product of the low and high halves
+ * of (lane ^ secret) into another; with the low half of lane 0 of stripes 0 and 1 equal to the
+ * secret's, both products are 0 whatever their high halves, so moving d from one high half to
+ * the other keeps every accumulator. No XXH3 check can tell the twins apart: only a MAC over
+ * the bytes can. */
+static unsigned char *xxh3_twin_of(unsigned char *blk, size_t len)
+{
+	memcpy(blk, xxh3_secret16, 4);
+	memcpy(blk + 64, xxh3_secret16 + 8, 4);
+	unsigned char *twin = malloc(len);
+	ck_assert_ptr_nonnull(twin);
+	memcpy(twin, blk, len);
+	uint64_t x, y, d = (uint64_t)0x01020304 << 32;
+	memcpy(&x, twin, 8);
+	memcpy(&y, twin + 64, 8);
+	x += d;
+	y -= d;
+	memcpy(twin, &x, 8);
+	memcpy(twin + 64, &y, 8);
+	ck_assert_int_ne(memcmp(blk, twin, len), 0);
+	ck_assert_msg(XXH3_64bits(blk, len) == XXH3_64bits(twin, len),
+		      "the XXH3 twin does not collide: has xxhash's default secret changed?");
+	return twin;
+}
 
 struct lying_peer {
 	struct peer_key key;
 	atomic_int lie;
-	unsigned char *blk;
+	unsigned char *blk, *twin; /* the block and its XXH3 twin (xxh3_twin_of) */
 	size_t len;
 	char first_mac[PEER_AUTH_MAC_HEX]; /* the first request's MAC */
 	char first_nonce[PEER_AUTH_NONCE_HEX], first_tag[PEER_AUTH_TAG_HEX];
@@ -715,6 +814,10 @@ static enum MHD_Result lying_answer(void *cls, struct MHD_Connection *conn, cons
 	case LIE_NONE:
 	case LIE_NO_NONCE:
 		break;
+	case LIE_COLLIDE:
+		memcpy(out, p->twin, len);
+		break;
+	case LIE_NO_TAG:
 	case LIE_FLIP:
 		out[len / 2] ^= 0x01;
 		sum = XXH3_64bits(out, len);
@@ -738,7 +841,8 @@ static enum MHD_Result lying_answer(void *cls, struct MHD_Connection *conn, cons
 	MHD_add_response_header(resp, "X-Weir-Xxh3", sumhex);
 	if (lie != LIE_NO_NONCE)
 		MHD_add_response_header(resp, "X-Weir-Reply-Nonce", nonce);
-	MHD_add_response_header(resp, "X-Weir-Auth", tag);
+	if (lie != LIE_NO_TAG)
+		MHD_add_response_header(resp, "X-Weir-Auth", tag);
 	enum MHD_Result r = MHD_queue_response(conn, MHD_HTTP_OK, resp);
 	MHD_destroy_response(resp);
 	return r;
@@ -781,12 +885,13 @@ static int read_block(struct peer_client *pc, struct cluster_view *v, int idx, s
 
 /* A block read whose reply was spoiled on the way (a flipped byte with its XXH3 fixed up, a
  * reply recorded for another request, cut short, under a MAC of another key, without its
- * nonce) fails with -EBADMSG; the caller reads the UFS instead. The honest reply passes, byte
- * for byte. */
+ * nonce, without its MAC, other bytes with the same XXH3) fails with -EBADMSG; the caller reads the
+ * UFS instead. The honest reply passes, byte for byte. */
 START_TEST(spoiled_block_replies_are_refused)
 {
 	struct lying_peer p = {.key = key_of("0123456789abcdef0123"), .len = 1048576 + 17};
 	p.blk = body_of(p.len);
+	p.twin = xxh3_twin_of(p.blk, p.len);
 	struct MHD_Daemon *d = MHD_start_daemon(
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL,
 	    NULL, lying_answer, &p, MHD_OPTION_SOCK_ADDR,
@@ -818,6 +923,8 @@ START_TEST(spoiled_block_replies_are_refused)
 	    {LIE_TRUNCATE, "a reply cut one byte short"},
 	    {LIE_WRONG_MAC, "the right bytes and XXH3 under another key's MAC"},
 	    {LIE_NO_NONCE, "a reply without its nonce"},
+	    {LIE_NO_TAG, "a flipped byte with its XXH3 fixed up and no MAC"},
+	    {LIE_COLLIDE, "other bytes with the same XXH3, header and MAC as sent"},
 	};
 	for (size_t i = 0; i < sizeof(lies) / sizeof(lies[0]); i++) {
 		atomic_store(&p.lie, lies[i].lie);
@@ -828,7 +935,63 @@ START_TEST(spoiled_block_replies_are_refused)
 	atomic_store(&p.lie, LIE_NONE);
 	ck_assert_int_eq(read_block(pc, v, idx, p.len, buf), 0);
 	ck_assert_int_eq(memcmp(buf, p.blk, p.len), 0);
-	ck_assert_int_eq(atomic_load(&p.requests), 7);
+	ck_assert_int_eq(atomic_load(&p.requests), 9);
+	cluster_view_put(v);
+	peer_client_free(pc);
+	cluster_free(c);
+	MHD_stop_daemon(d);
+	free(buf);
+	free(p.blk);
+	free(p.twin);
+}
+END_TEST
+
+static int no_rand_bytes(unsigned char *buf, int num)
+{
+	return 0;
+}
+
+static int no_rand_status(void)
+{
+	return 0;
+}
+
+/* When this node has no randomness for a request's nonce, nothing is sent and the read goes to
+ * the UFS; the peer did nothing wrong and stays up for the next read (marking it down would
+ * send every read of its blocks to the UFS for the down time). */
+START_TEST(no_randomness_blames_no_peer)
+{
+	struct lying_peer p = {.key = key_of("0123456789abcdef0123"), .len = 65536};
+	p.blk = body_of(p.len);
+	struct MHD_Daemon *d = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL,
+	    NULL, lying_answer, &p, MHD_OPTION_SOCK_ADDR,
+	    (struct sockaddr *)&(struct sockaddr_in){.sin_family = AF_INET,
+						     .sin_addr.s_addr = htonl(INADDR_LOOPBACK)},
+	    MHD_OPTION_END);
+	ck_assert_ptr_nonnull(d);
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	char peers[200];
+	snprintf(peers, sizeof(peers), "n1=http://127.0.0.1:1,n2=http://127.0.0.1:%u",
+		 (unsigned)di->port);
+	struct cluster *c = cluster_of("n1", peers, 0);
+	struct peer_client_config pcfg = {.cluster = c, .key = &p.key, .threads = 1};
+	struct peer_client *pc = NULL;
+	ck_assert_int_eq(peer_client_new(&pcfg, &pc), 0);
+	struct cluster_view *v = cluster_view_get(c);
+	int idx = cluster_find(v, "n2");
+	unsigned char *buf = malloc(p.len);
+	ck_assert_ptr_nonnull(buf);
+	static const RAND_METHOD no_rand = {.bytes = no_rand_bytes, .status = no_rand_status};
+	ck_assert_int_eq(RAND_set_rand_method(&no_rand), 1);
+	char n[PEER_AUTH_NONCE_HEX];
+	ck_assert_int_eq(peer_auth_nonce(n), -EIO); /* the failure is real */
+	ck_assert_int_ne(read_block(pc, v, idx, p.len, buf), 0);
+	ck_assert_int_eq(atomic_load(&p.requests), 0);
+	ck_assert_msg(cluster_is_up(v, idx), "the peer was marked down for this node's failure");
+	RAND_set_rand_method(NULL);
+	ck_assert_int_eq(read_block(pc, v, idx, p.len, buf), 0);
+	ck_assert_int_eq(memcmp(buf, p.blk, p.len), 0);
 	cluster_view_put(v);
 	peer_client_free(pc);
 	cluster_free(c);
@@ -1190,6 +1353,7 @@ Suite *peer_suite(void)
 	tcase_add_test(tc, pushed_body_is_signed_by_its_sha256);
 	tcase_add_test(tc, reply_mac_binds_bytes_to_request);
 	tcase_add_test(tc, spoiled_block_replies_are_refused);
+	tcase_add_test(tc, no_randomness_blames_no_peer);
 	tcase_add_test(tc, key_file_checks);
 	tcase_add_test(tc, key_from_bytes);
 	suite_add_tcase(s, tc);
@@ -1209,6 +1373,7 @@ Suite *peer_suite(void)
 	tcase_add_test(tc, push_retries_a_busy_owner);
 	tcase_add_test(tc, push_forged_reply_is_not_kept);
 	tcase_add_test(tc, push_cancel_ends_the_wait);
+	tcase_add_test(tc, load_refusal_needs_the_peers_mac);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("near-cache");
 	tcase_add_test(tc, near_cache_stays_within_its_bound);

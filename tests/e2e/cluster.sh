@@ -320,7 +320,7 @@ grep -q "peer n2 sent block .* with bytes that fail their checksum or MAC; readi
 	fail "node 3 does not log node 2 as the peer that sent bad bytes"
 kill "$mitm" 2>/dev/null || true
 wait "$mitm" 2>/dev/null || true
-ok "node 3 rejected $bad spoiled block(s) whose XXH3 matched (only the MAC over the body caught them), logged n2, read them elsewhere; its copy is byte-exact"
+ok "node 3 rejected $bad spoiled block(s) whose XXH3 matched (only the reply's MAC caught them: its tag covers the XXH3 header), logged n2, read them elsewhere; its copy is byte-exact"
 
 step "a source mounted with --cache-replicas 1 (a Runtime's replicas: 1) is cached by one node, read by all"
 for i in 1 2 3; do stop_node "$i"; done

@@ -6,7 +6,8 @@
 # tests/e2e/peerslots.sh), each holding its connection after the first KiB of body:
 # the node's heap in use stays within its upload bound (8 blocks) plus connection overhead, the
 # bad ones are refused 403, the signed ones past the bound are answered 503 with Retry-After,
-# and a signed push of another block it owns is kept afterwards (200).
+# and a signed push of another block it owns is kept afterwards (200); a read and a push each
+# sent twice unchanged (a replay) are answered under a fresh reply nonce each time.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/cluster.sh"
@@ -88,3 +89,14 @@ st="$(python3 "$here/../helpers/peer_request.py" "$N1" "$TMP/key" n2 "$SRC_ID" /
 [ "$st" = 200 ] || fail "reading block ${OWNED[1]} back from n1 got $st"
 cmp "$TMP/back.blk" "$TMP/last.blk" || fail "the block n1 serves differs from the one pushed"
 ok "kept (200), and served back byte-exact (cmp)"
+
+step "the same signed requests sent twice (a relay replaying them): each reply tags under a fresh reply nonce"
+# a reply's Poly1305 key is made of the request's MAC and the reply's nonce: a node that reused
+# a nonce for a replayed request would tag two answers under one key, which gives the key away
+for what in "--out $TMP/twice.blk" "--push $TMP/last.blk"; do
+	# shellcheck disable=SC2086 # two words each
+	st="$(python3 "$here/../helpers/peer_request.py" "$N1" "$TMP/key" n2 "$SRC_ID" /big.bin "${OWNED[1]}" "$SIZE" "$MTIME" "$ETAG" --twice $what)"
+	case "$st" in 200 | 409) ;; *) fail "the same signed request ($what) sent twice got \"$st\", expected 200 or 409 under a fresh reply nonce each" ;; esac
+done
+cmp "$TMP/twice.blk" "$TMP/last.blk" || fail "the block n1 served the second time differs from the one pushed"
+ok "a read and a push, each sent twice: every answer under its own reply nonce, each MAC checked"

@@ -12,7 +12,7 @@
 # reply's nonce, over status, length, XXH3 and body) is checked with python3-cryptography, an
 # implementation of its own: a 200 whose MAC fails (or that has none) prints "bad-mac".
 #   peer_request.py URL KEYFILE NODE SOURCE PATH BLOCK SIZE MTIME ETAG [--skew S] [--mac HEX]
-#                   [--out FILE] [--load] [--push FILE [--flip]] [--sign-as METHOD]
+#                   [--out FILE] [--load] [--push FILE [--flip]] [--sign-as METHOD] [--twice]
 import argparse
 import hashlib
 import hmac
@@ -35,6 +35,9 @@ ap.add_argument("--load", action="store_true", help="POST /v1/load instead of GE
 ap.add_argument("--push", help="PUT this file's bytes as the block")
 ap.add_argument("--flip", action="store_true", help="with --push: spoil a byte after signing")
 ap.add_argument("--sign-as", help="sign for this method instead of the one sent")
+ap.add_argument("--twice", action="store_true",
+                help="send the same signed request twice; print reply-nonce-reused if both "
+                     "replies carry the same reply nonce")
 a = ap.parse_args()
 
 key = open(a.keyfile, "rb").read()
@@ -63,16 +66,20 @@ if a.push:
     if a.flip:
         data[len(data) // 2] ^= 0x01
     data = bytes(data)
-req = urllib.request.Request(a.url.rstrip("/") + ("/v1/load?" if a.load else "/v1/block?") + q,
-                             headers=headers, data=data, method=method)
-try:
-    with urllib.request.urlopen(req, timeout=30) as r:
-        body, status, rh = r.read(), r.status, r.headers
-except urllib.error.HTTPError as e:
-    body, status, rh = e.read(), e.code, e.headers
 
 
-def reply_mac_ok():
+def ask():
+    req = urllib.request.Request(
+        a.url.rstrip("/") + ("/v1/load?" if a.load else "/v1/block?") + q, headers=headers,
+        data=data, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.read(), r.status, r.headers
+    except urllib.error.HTTPError as e:
+        return e.read(), e.code, e.headers
+
+
+def reply_mac_ok(body, status, rh):
     nonce_r, tag, xxh3 = (rh.get("X-Weir-Reply-Nonce"), rh.get("X-Weir-Auth"),
                           rh.get("X-Weir-Xxh3"))
     if not (nonce_r and tag and xxh3):
@@ -89,10 +96,19 @@ def reply_mac_ok():
         return False
 
 
-if (status == 200 or rh.get("X-Weir-Auth")) and not a.mac and not a.sign_as and \
-        not reply_mac_ok():
-    print("bad-mac")
-    sys.exit(0)
+replies = [ask() for _ in range(2 if a.twice else 1)]
+for body, status, rh in replies:
+    if (status == 200 or rh.get("X-Weir-Auth")) and not a.mac and not a.sign_as and \
+            not reply_mac_ok(body, status, rh):
+        print("bad-mac")
+        sys.exit(0)
+if a.twice:
+    # the same request twice (a relay replaying it): each reply must tag under a key of its
+    # own, so the node must pick each reply's nonce afresh
+    nonces = [rh.get("X-Weir-Reply-Nonce") for _, _, rh in replies]
+    if None in nonces or nonces[0] == nonces[1]:
+        print("reply-nonce-reused")
+        sys.exit(0)
 if a.out:
     open(a.out, "wb").write(body)
 print(status)
