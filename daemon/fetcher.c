@@ -84,18 +84,18 @@ struct inflight {
 	char *buf;
 	uint32_t want; /* bytes expected */
 	size_t got;
-	int err;		/* under f->lock once done */
-	bool done;		/* under f->lock */
-	bool stored;		/* under f->lock */
-	bool prefetch;		/* under f->lock: no reader waits for it (yet) */
-	enum fetch_class cls;	/* under f->lock: the queue its unsubmitted parts are in */
-	bool via_peer;		/* under f->lock: a peer is being asked (not the UFS) */
-	bool from_peer;		/* under f->lock: the bytes came from a peer */
-	uint64_t peer_sum;	/* under f->lock: their XXH3, checked on arrival */
-	bool no_keep; /* fetched for its owner (fetcher_get_for_owner): not kept in this node's
-		       * tiers; set at start, read-only after */
-	unsigned refs;		/* under f->lock: the fetch itself + each waiter + each reader
-				 * holding buf (fetcher_get_range) */
+	int err;	      /* under f->lock once done */
+	bool done;	      /* under f->lock */
+	bool stored;	      /* under f->lock */
+	bool prefetch;	      /* under f->lock: no reader waits for it (yet) */
+	enum fetch_class cls; /* under f->lock: the queue its unsubmitted parts are in */
+	bool via_peer;	      /* under f->lock: a peer is being asked (not the UFS) */
+	bool from_peer;	      /* under f->lock: the bytes came from a peer */
+	uint64_t peer_sum;    /* under f->lock: their XXH3, checked on arrival */
+	bool no_keep;  /* fetched for its owner (fetcher_get_for_owner): not kept in this node's
+			* tiers; set at start, read-only after */
+	unsigned refs; /* under f->lock: the fetch itself + each waiter + each reader
+			* holding buf (fetcher_get_range) */
 	unsigned range_waiters; /* under f->lock: readers waiting for some parts, not the block */
 };
 
@@ -1024,23 +1024,34 @@ int fetcher_put(struct fetcher *f, uint64_t obj, uint64_t block, const void *buf
 	return block_store_put_summed(f->bs, obj, block, buf, len, xxh3);
 }
 
-static unsigned prefetch_class(struct fetcher *f, uint64_t obj, const char *path,
-			       const struct ufs_attr *attr, uint64_t first, uint64_t count,
-			       enum fetch_class cls)
+/* Starts the blocks [first, first + count) of a file that are neither cached nor in flight, as
+ * fetches of class cls; one in flight already moves up to cls (a reader waiting for a prefetch
+ * takes it over as a demand). Prefetches and guesses stop at max_prefetch; a demand does not. */
+static unsigned start_class(struct fetcher *f, uint64_t obj, const char *path,
+			    const struct ufs_attr *attr, uint64_t first, uint64_t count,
+			    enum fetch_class cls)
 {
 	unsigned started = 0;
 	uint64_t nblocks = (attr->size + f->block_size - 1) / f->block_size;
 	pthread_mutex_lock(&f->lock);
-	/* A guess is the head of a whole next file, asked for only on idle slots: its blocks go
-	 * together (few large requests), which costs no reader a wait. */
-	bool batch = cls == FETCH_SPARE && batch_begin_locked(f);
+	/* A guess is the head of a whole next file, asked for only on idle slots, and a demand is
+	 * a whole file a reader waits for: their blocks go together (few large requests), which
+	 * costs no reader a wait. */
+	bool batch = cls != FETCH_PREFETCH && batch_begin_locked(f);
 	for (uint64_t b = first; b < first + count && b < nblocks; b++) {
-		if (f->inflight_prefetch >= f->max_prefetch)
+		if (cls != FETCH_DEMAND && f->inflight_prefetch >= f->max_prefetch)
 			break;
 		struct inflight *e = find_locked(f, obj, b);
 		if (e) {
-			if (!e->done)
-				promote_locked(f, e, cls); /* a guess the stream now confirms */
+			if (e->done)
+				continue;
+			if (cls == FETCH_DEMAND && e->prefetch) {
+				/* as get() does when a reader joins a prefetch */
+				e->prefetch = false;
+				f->inflight_prefetch--;
+				atomic_fetch_add(&f->stats.promoted_blocks, 1);
+			}
+			promote_locked(f, e, cls); /* a guess the stream now confirms */
 			continue;
 		}
 		if (block_store_contains(f->bs, obj, b))
@@ -1058,44 +1069,19 @@ static unsigned prefetch_class(struct fetcher *f, uint64_t obj, const char *path
 unsigned fetcher_prefetch(struct fetcher *f, uint64_t obj, const char *path,
 			  const struct ufs_attr *attr, uint64_t first, uint64_t count)
 {
-	return prefetch_class(f, obj, path, attr, first, count, FETCH_PREFETCH);
+	return start_class(f, obj, path, attr, first, count, FETCH_PREFETCH);
 }
 
 unsigned fetcher_prefetch_spare(struct fetcher *f, uint64_t obj, const char *path,
 				const struct ufs_attr *attr, uint64_t first, uint64_t count)
 {
-	return prefetch_class(f, obj, path, attr, first, count, FETCH_SPARE);
+	return start_class(f, obj, path, attr, first, count, FETCH_SPARE);
 }
 
 unsigned fetcher_demand(struct fetcher *f, uint64_t obj, const char *path,
 			const struct ufs_attr *attr, uint64_t first, uint64_t count)
 {
-	unsigned started = 0;
-	uint64_t nblocks = (attr->size + f->block_size - 1) / f->block_size;
-	pthread_mutex_lock(&f->lock);
-	bool batch = batch_begin_locked(f);
-	for (uint64_t b = first; b < first + count && b < nblocks; b++) {
-		struct inflight *e = find_locked(f, obj, b);
-		if (e) {
-			if (!e->done && e->prefetch) {
-				/* as get() does when a reader joins a prefetch */
-				e->prefetch = false;
-				f->inflight_prefetch--;
-				promote_locked(f, e, FETCH_DEMAND);
-				atomic_fetch_add(&f->stats.promoted_blocks, 1);
-			}
-			continue;
-		}
-		if (block_store_contains(f->bs, obj, b))
-			continue;
-		if (start_locked(f, obj, path, attr, b, FETCH_DEMAND, false, false, &e) < 0)
-			break;
-		put_locked(e);
-		started++;
-	}
-	batch_end_locked(f, batch);
-	pthread_mutex_unlock(&f->lock);
-	return started;
+	return start_class(f, obj, path, attr, first, count, FETCH_DEMAND);
 }
 
 int fetcher_failure_cause(struct fetcher *f, uint64_t obj, uint64_t block, char *buf, size_t len)

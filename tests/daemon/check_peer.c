@@ -500,40 +500,84 @@ static void busy_done(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* A peer on loopback (an MHD daemon answering with `answer`) as n2, and n1's client of it
+ * under `key` (the peer tests' common setup). */
+struct rig {
+	struct MHD_Daemon *d;
+	struct cluster *c;
+	struct peer_client *pc;
+	struct cluster_view *v;
+	int idx;
+};
+
+static void rig_up(struct rig *r, MHD_AccessHandlerCallback answer, void *cls,
+		   MHD_RequestCompletedCallback done, const struct peer_key *key, unsigned threads)
+{
+	r->d = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL,
+	    NULL, answer, cls, MHD_OPTION_SOCK_ADDR,
+	    (struct sockaddr *)&(struct sockaddr_in){.sin_family = AF_INET,
+						     .sin_addr.s_addr = htonl(INADDR_LOOPBACK)},
+	    MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_END);
+	ck_assert_ptr_nonnull(r->d);
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(r->d, MHD_DAEMON_INFO_BIND_PORT);
+	ck_assert_ptr_nonnull(di);
+	char peers[200];
+	snprintf(peers, sizeof(peers), "n1=http://127.0.0.1:1,n2=http://127.0.0.1:%u",
+		 (unsigned)di->port);
+	r->c = cluster_of("n1", peers, 0);
+	struct peer_client_config pcfg = {.cluster = r->c, .key = key, .threads = threads};
+	ck_assert_int_eq(peer_client_new(&pcfg, &r->pc), 0);
+	r->v = cluster_view_get(r->c);
+	r->idx = cluster_find(r->v, "n2");
+	ck_assert_int_ge(r->idx, 0);
+}
+
+static void rig_down(struct rig *r)
+{
+	cluster_view_put(r->v);
+	peer_client_free(r->pc);
+	cluster_free(r->c);
+	MHD_stop_daemon(r->d);
+}
+
+/* One busy owner as the peer, and the block the pusher offers it (push tests). */
+struct push_rig {
+	struct rig rig;
+	char *buf;
+	size_t len;
+	struct ufs_attr a;
+};
+
+static void push_rig_up(struct push_rig *r, struct busy_owner *o)
+{
+	rig_up(&r->rig, busy_answer, o, busy_done, &o->key, 0);
+	r->len = 65536 + 3;
+	r->buf = malloc(r->len);
+	ck_assert_ptr_nonnull(r->buf);
+	memset(r->buf, 'z', r->len);
+	r->a = (struct ufs_attr){.size = 10 * r->len, .mtime = 1700000000};
+	snprintf(r->a.etag, sizeof(r->a.etag), "\"e1\"");
+}
+
+static void push_rig_down(struct push_rig *r)
+{
+	rig_down(&r->rig);
+	free(r->buf);
+}
+
 /* A push to a busy owner waits its Retry-After and tries again, signed anew, up to
  * PEER_PUT_TRIES times; every try carries a MAC over PUT and the body's SHA-256. */
 START_TEST(push_retries_a_busy_owner)
 {
 	struct busy_owner o = {.key = key_of("0123456789abcdef0123")};
-	struct MHD_Daemon *d = MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL,
-	    NULL, busy_answer, &o, MHD_OPTION_SOCK_ADDR,
-	    (struct sockaddr *)&(struct sockaddr_in){.sin_family = AF_INET,
-						     .sin_addr.s_addr = htonl(INADDR_LOOPBACK)},
-	    MHD_OPTION_NOTIFY_COMPLETED, busy_done, NULL, MHD_OPTION_END);
-	ck_assert_ptr_nonnull(d);
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-	ck_assert_ptr_nonnull(di);
-	char peers[200];
-	snprintf(peers, sizeof(peers), "n1=http://127.0.0.1:1,n2=http://127.0.0.1:%u",
-		 (unsigned)di->port);
-	struct cluster *c = cluster_of("n1", peers, 0);
-	struct peer_client_config pcfg = {.cluster = c, .key = &o.key};
-	struct peer_client *pc = NULL;
-	ck_assert_int_eq(peer_client_new(&pcfg, &pc), 0);
-	size_t len = 65536 + 3;
-	char *buf = malloc(len);
-	ck_assert_ptr_nonnull(buf);
-	memset(buf, 'z', len);
-	struct ufs_attr a = {.size = 10 * len, .mtime = 1700000000};
-	snprintf(a.etag, sizeof(a.etag), "\"e1\"");
-	struct cluster_view *v = cluster_view_get(c);
-	int idx = cluster_find(v, "n2");
-	ck_assert_int_ge(idx, 0);
+	struct push_rig r;
+	push_rig_up(&r, &o);
 	/* busy twice, then taken: three tries, a second or more apart */
 	atomic_store(&o.busy, 2);
-	ck_assert_int_eq(
-	    peer_client_put(pc, v, idx, "src", "/a.bin", &a, 0, buf, (uint32_t)len, NULL), 0);
+	ck_assert_int_eq(peer_client_put(r.rig.pc, r.rig.v, r.rig.idx, "src", "/a.bin", &r.a, 0,
+					 r.buf, r.len, NULL),
+			 0);
 	ck_assert_int_eq(atomic_load(&o.puts), 3);
 	ck_assert_int_eq(atomic_load(&o.bad), 0);
 	double waited = (double)(o.last.tv_sec - o.first.tv_sec) +
@@ -542,66 +586,14 @@ START_TEST(push_retries_a_busy_owner)
 	/* busy for ever: PEER_PUT_TRIES tries, then -EAGAIN (the load asks the owner instead) */
 	atomic_store(&o.puts, 0);
 	atomic_store(&o.busy, 1000);
-	ck_assert_int_eq(
-	    peer_client_put(pc, v, idx, "src", "/a.bin", &a, 0, buf, (uint32_t)len, NULL), -EAGAIN);
+	ck_assert_int_eq(peer_client_put(r.rig.pc, r.rig.v, r.rig.idx, "src", "/a.bin", &r.a, 0,
+					 r.buf, r.len, NULL),
+			 -EAGAIN);
 	ck_assert_int_eq(atomic_load(&o.puts), PEER_PUT_TRIES);
 	ck_assert_int_eq(atomic_load(&o.bad), 0);
-	cluster_view_put(v);
-	peer_client_free(pc);
-	cluster_free(c);
-	MHD_stop_daemon(d);
-	free(buf);
+	push_rig_down(&r);
 }
 END_TEST
-
-/* One busy owner on loopback with the pusher's cluster around it (push tests). */
-struct push_rig {
-	struct MHD_Daemon *d;
-	struct cluster *c;
-	struct peer_client *pc;
-	struct cluster_view *v;
-	int idx;
-	char *buf;
-	size_t len;
-	struct ufs_attr a;
-};
-
-static void push_rig_up(struct push_rig *r, struct busy_owner *o)
-{
-	r->d = MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL,
-	    NULL, busy_answer, o, MHD_OPTION_SOCK_ADDR,
-	    (struct sockaddr *)&(struct sockaddr_in){.sin_family = AF_INET,
-						     .sin_addr.s_addr = htonl(INADDR_LOOPBACK)},
-	    MHD_OPTION_NOTIFY_COMPLETED, busy_done, NULL, MHD_OPTION_END);
-	ck_assert_ptr_nonnull(r->d);
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(r->d, MHD_DAEMON_INFO_BIND_PORT);
-	ck_assert_ptr_nonnull(di);
-	char peers[200];
-	snprintf(peers, sizeof(peers), "n1=http://127.0.0.1:1,n2=http://127.0.0.1:%u",
-		 (unsigned)di->port);
-	r->c = cluster_of("n1", peers, 0);
-	struct peer_client_config pcfg = {.cluster = r->c, .key = &o->key};
-	ck_assert_int_eq(peer_client_new(&pcfg, &r->pc), 0);
-	r->len = 65536 + 3;
-	r->buf = malloc(r->len);
-	ck_assert_ptr_nonnull(r->buf);
-	memset(r->buf, 'z', r->len);
-	r->a = (struct ufs_attr){.size = 10 * r->len, .mtime = 1700000000};
-	snprintf(r->a.etag, sizeof(r->a.etag), "\"e1\"");
-	r->v = cluster_view_get(r->c);
-	r->idx = cluster_find(r->v, "n2");
-	ck_assert_int_ge(r->idx, 0);
-}
-
-static void push_rig_down(struct push_rig *r)
-{
-	cluster_view_put(r->v);
-	peer_client_free(r->pc);
-	cluster_free(r->c);
-	MHD_stop_daemon(r->d);
-	free(r->buf);
-}
 
 /* A 200 to a push that does not carry the owner's MAC for that request (a relay, or a host
  * without the key, answering in the owner's place) is no "kept": the pusher leaves the block
@@ -611,12 +603,13 @@ START_TEST(push_forged_reply_is_not_kept)
 	struct busy_owner o = {.key = key_of("0123456789abcdef0123")};
 	struct push_rig r;
 	push_rig_up(&r, &o);
-	ck_assert_int_eq(
-	    peer_client_put(r.pc, r.v, r.idx, "src", "/a.bin", &r.a, 0, r.buf, r.len, NULL), 0);
+	ck_assert_int_eq(peer_client_put(r.rig.pc, r.rig.v, r.rig.idx, "src", "/a.bin", &r.a, 0,
+					 r.buf, r.len, NULL),
+			 0);
 	atomic_store(&o.forge, 1);
-	ck_assert_int_eq(
-	    peer_client_put(r.pc, r.v, r.idx, "src", "/a.bin", &r.a, 0, r.buf, r.len, NULL),
-	    -EBADMSG);
+	ck_assert_int_eq(peer_client_put(r.rig.pc, r.rig.v, r.rig.idx, "src", "/a.bin", &r.a, 0,
+					 r.buf, r.len, NULL),
+			 -EBADMSG);
 	ck_assert_int_eq(atomic_load(&o.puts), 2);
 	ck_assert_int_eq(atomic_load(&o.bad), 0);
 	push_rig_down(&r);
@@ -656,7 +649,8 @@ START_TEST(push_cancel_ends_the_wait)
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ck_assert_int_eq(pthread_create(&t, NULL, raise_after, &rl), 0);
-	int res = peer_client_put(r.pc, r.v, r.idx, "src", "/a.bin", &r.a, 0, r.buf, r.len, &halt);
+	int res = peer_client_put(r.rig.pc, r.rig.v, r.rig.idx, "src", "/a.bin", &r.a, 0, r.buf,
+				  r.len, &halt);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	pthread_join(t, NULL);
 	double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
@@ -665,9 +659,9 @@ START_TEST(push_cancel_ends_the_wait)
 		      took);
 	ck_assert_int_eq(atomic_load(&o.puts), 1);
 	/* halted before it starts: nothing is sent */
-	ck_assert_int_eq(
-	    peer_client_put(r.pc, r.v, r.idx, "src", "/a.bin", &r.a, 0, r.buf, r.len, &halt),
-	    -ECANCELED);
+	ck_assert_int_eq(peer_client_put(r.rig.pc, r.rig.v, r.rig.idx, "src", "/a.bin", &r.a, 0,
+					 r.buf, r.len, &halt),
+			 -ECANCELED);
 	ck_assert_int_eq(atomic_load(&o.puts), 1);
 	push_rig_down(&r);
 }
@@ -702,25 +696,11 @@ static enum MHD_Result gone_answer(void *cls, struct MHD_Connection *conn, const
 START_TEST(load_refusal_needs_the_peers_mac)
 {
 	struct gone_peer g = {.key = key_of("0123456789abcdef0123")};
-	struct MHD_Daemon *d = MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL,
-	    NULL, gone_answer, &g, MHD_OPTION_SOCK_ADDR,
-	    (struct sockaddr *)&(struct sockaddr_in){.sin_family = AF_INET,
-						     .sin_addr.s_addr = htonl(INADDR_LOOPBACK)},
-	    MHD_OPTION_END);
-	ck_assert_ptr_nonnull(d);
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-	ck_assert_ptr_nonnull(di);
-	char peers[200];
-	snprintf(peers, sizeof(peers), "n1=http://127.0.0.1:1,n2=http://127.0.0.1:%u",
-		 (unsigned)di->port);
-	struct cluster *c = cluster_of("n1", peers, 0);
-	struct peer_client_config pcfg = {.cluster = c, .key = &g.key, .threads = 1};
-	struct peer_client *pc = NULL;
-	ck_assert_int_eq(peer_client_new(&pcfg, &pc), 0);
-	struct cluster_view *v = cluster_view_get(c);
-	int idx = cluster_find(v, "n2");
-	ck_assert_int_ge(idx, 0);
+	struct rig r;
+	rig_up(&r, gone_answer, &g, NULL, &g.key, 1);
+	struct peer_client *pc = r.pc;
+	struct cluster_view *v = r.v;
+	int idx = r.idx;
 	struct load_share rep;
 	ck_assert_int_eq(peer_client_load(pc, v, idx, PEER_LOAD_STATUS, "src", NULL, 7, &rep),
 			 -EBADMSG);
@@ -728,10 +708,7 @@ START_TEST(load_refusal_needs_the_peers_mac)
 	ck_assert_int_eq(peer_client_load(pc, v, idx, PEER_LOAD_STATUS, "src", NULL, 7, &rep),
 			 -ENOENT);
 	ck_assert_int_eq(atomic_load(&g.requests), 2);
-	cluster_view_put(v);
-	peer_client_free(pc);
-	cluster_free(c);
-	MHD_stop_daemon(d);
+	rig_down(&r);
 }
 END_TEST
 
@@ -892,23 +869,11 @@ START_TEST(spoiled_block_replies_are_refused)
 	struct lying_peer p = {.key = key_of("0123456789abcdef0123"), .len = 1048576 + 17};
 	p.blk = body_of(p.len);
 	p.twin = xxh3_twin_of(p.blk, p.len);
-	struct MHD_Daemon *d = MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL,
-	    NULL, lying_answer, &p, MHD_OPTION_SOCK_ADDR,
-	    (struct sockaddr *)&(struct sockaddr_in){.sin_family = AF_INET,
-						     .sin_addr.s_addr = htonl(INADDR_LOOPBACK)},
-	    MHD_OPTION_END);
-	ck_assert_ptr_nonnull(d);
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-	char peers[200];
-	snprintf(peers, sizeof(peers), "n1=http://127.0.0.1:1,n2=http://127.0.0.1:%u",
-		 (unsigned)di->port);
-	struct cluster *c = cluster_of("n1", peers, 0);
-	struct peer_client_config pcfg = {.cluster = c, .key = &p.key, .threads = 1};
-	struct peer_client *pc = NULL;
-	ck_assert_int_eq(peer_client_new(&pcfg, &pc), 0);
-	struct cluster_view *v = cluster_view_get(c);
-	int idx = cluster_find(v, "n2");
+	struct rig r;
+	rig_up(&r, lying_answer, &p, NULL, &p.key, 1);
+	struct peer_client *pc = r.pc;
+	struct cluster_view *v = r.v;
+	int idx = r.idx;
 	unsigned char *buf = malloc(p.len);
 	ck_assert_ptr_nonnull(buf);
 	/* the first (honest) reply is the one LIE_REPLAY plays back later */
@@ -928,18 +893,15 @@ START_TEST(spoiled_block_replies_are_refused)
 	};
 	for (size_t i = 0; i < sizeof(lies) / sizeof(lies[0]); i++) {
 		atomic_store(&p.lie, lies[i].lie);
-		int r = read_block(pc, v, idx, p.len, buf);
-		ck_assert_msg(r == -EBADMSG, "%s: peer_client gave %d, not -EBADMSG", lies[i].what,
-			      r);
+		int got = read_block(pc, v, idx, p.len, buf);
+		ck_assert_msg(got == -EBADMSG, "%s: peer_client gave %d, not -EBADMSG",
+			      lies[i].what, got);
 	}
 	atomic_store(&p.lie, LIE_NONE);
 	ck_assert_int_eq(read_block(pc, v, idx, p.len, buf), 0);
 	ck_assert_int_eq(memcmp(buf, p.blk, p.len), 0);
 	ck_assert_int_eq(atomic_load(&p.requests), 9);
-	cluster_view_put(v);
-	peer_client_free(pc);
-	cluster_free(c);
-	MHD_stop_daemon(d);
+	rig_down(&r);
 	free(buf);
 	free(p.blk);
 	free(p.twin);
@@ -963,23 +925,11 @@ START_TEST(no_randomness_blames_no_peer)
 {
 	struct lying_peer p = {.key = key_of("0123456789abcdef0123"), .len = 65536};
 	p.blk = body_of(p.len);
-	struct MHD_Daemon *d = MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL,
-	    NULL, lying_answer, &p, MHD_OPTION_SOCK_ADDR,
-	    (struct sockaddr *)&(struct sockaddr_in){.sin_family = AF_INET,
-						     .sin_addr.s_addr = htonl(INADDR_LOOPBACK)},
-	    MHD_OPTION_END);
-	ck_assert_ptr_nonnull(d);
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-	char peers[200];
-	snprintf(peers, sizeof(peers), "n1=http://127.0.0.1:1,n2=http://127.0.0.1:%u",
-		 (unsigned)di->port);
-	struct cluster *c = cluster_of("n1", peers, 0);
-	struct peer_client_config pcfg = {.cluster = c, .key = &p.key, .threads = 1};
-	struct peer_client *pc = NULL;
-	ck_assert_int_eq(peer_client_new(&pcfg, &pc), 0);
-	struct cluster_view *v = cluster_view_get(c);
-	int idx = cluster_find(v, "n2");
+	struct rig r;
+	rig_up(&r, lying_answer, &p, NULL, &p.key, 1);
+	struct peer_client *pc = r.pc;
+	struct cluster_view *v = r.v;
+	int idx = r.idx;
 	unsigned char *buf = malloc(p.len);
 	ck_assert_ptr_nonnull(buf);
 	static const RAND_METHOD no_rand = {.bytes = no_rand_bytes, .status = no_rand_status};
@@ -992,10 +942,7 @@ START_TEST(no_randomness_blames_no_peer)
 	RAND_set_rand_method(NULL);
 	ck_assert_int_eq(read_block(pc, v, idx, p.len, buf), 0);
 	ck_assert_int_eq(memcmp(buf, p.blk, p.len), 0);
-	cluster_view_put(v);
-	peer_client_free(pc);
-	cluster_free(c);
-	MHD_stop_daemon(d);
+	rig_down(&r);
 	free(buf);
 	free(p.blk);
 }
