@@ -182,12 +182,13 @@ static void *reaper_main(void *arg)
 		int s = submit_pending(rg);
 		if (s < 0 && s != -EINTR && s != -EAGAIN && s != -EBUSY && !unflushed)
 			log_err("io_uring: submitting: %s; the requests stay queued", strerror(-s));
-		unflushed = s < 0;
+		/* an error, or SQEs the kernel has not consumed yet: flush again soon */
+		unflushed = s < 0 || io_uring_sq_ready(&rg->ring) > 0;
 		if (io_uring_peek_cqe(&rg->ring, &cqe) != 0) {
 			if (s > 0)
 				continue; /* more may be pending */
 			if (unflushed) {
-				/* the kernel is short of memory: let it breathe, flush again */
+				/* the kernel is short of memory: let it breathe */
 				usleep(100);
 				continue;
 			}
