@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// io_uring as a queue: any thread submits under a short submission lock; one reaper thread per
-// ring waits for completions, reaps every one that is ready in one pass, and wakes each request's
-// own waiter (a futex on the request's state word). A request's completion is reaped exactly once,
-// by the reaper, so none is ever lost or mixed up.
+// io_uring as a queue: any thread queues requests under a short lock; one thread per ring (its
+// reaper) hands them to the kernel, waits for completions, reaps every one that is ready in one
+// pass, and wakes each request's own waiter (a futex on the request's state word). A request's
+// completion is reaped exactly once, by the reaper, so none is ever lost or mixed up. Only the
+// reaper enters the ring: the kernel finishes a request that had to wait (a page read in, a pipe
+// that had no bytes) in task work of the thread that submitted it, and fails it (-EFAULT, "Bad
+// address"; -ECANCELED) when that thread has ended, as FUSE workers do; the reaper lives as long
+// as the ring.
 #include "uring_io.h"
 
 #include <errno.h>
@@ -33,10 +37,6 @@ void __tsan_release(void *addr);
 #define HANDED_BACK(req) ((void)(req))
 #endif
 
-/* user_data of requests that are not a uring_io_req: the reaper counts them and moves on. */
-#define TAG_CANCEL ((uint64_t)1)
-#define TAG_STOP ((uint64_t)2)
-
 /* uring_io_req.state */
 enum {
 	REQ_PENDING = 0,  /* in flight, nobody asleep on it */
@@ -45,25 +45,23 @@ enum {
 };
 
 struct uring_ring {
-	/* Guards the submission queue (get_sqe, prep, io_uring_submit). Held across the
-	 * io_uring_enter(2) that submits, which does not wait for the I/O (io_uring hands work
-	 * that would block to its own workers); never across a wait for a completion. */
-	pthread_mutex_t sq_lock;
-	/* Guards inflight and room_waiters, for submitters waiting for room in the completion
-	 * queue. Held for memory updates only: the reaper takes it once per batch, after the
-	 * batch's waiters were woken; never held across a wait for a completion or a callback. */
-	pthread_mutex_t room_lock;
-	pthread_cond_t room_cond; /* inflight dropped while room_waiters > 0 */
-	unsigned inflight;	  /* under room_lock: uring_io_reqs submitted, not yet reaped */
-	unsigned room_waiters;	  /* under room_lock: submitters asleep on room_cond */
-	unsigned max_inflight;	  /* fixed: the completion queue never overflows */
-	struct io_uring ring;
-	/* Signalled by the kernel for every completion (io_uring_register_eventfd): the reaper
-	 * sleeps in read(2) on it and reaps without entering the ring, so it never sits in
-	 * io_uring_enter(2) (where tools such as valgrind cannot let other threads run). */
+	/* Guards pending, each request's `queued` and stop. Held for list updates only: never
+	 * across io_uring_enter(2), a wait or a callback. */
+	pthread_mutex_t pending_lock;
+	STAILQ_HEAD(, uring_io_req) pending; /* under pending_lock: queued, not yet submitted */
+	bool stop;			     /* under pending_lock: uring_io_free asks the reaper */
+	/* The reaper's own (no lock): requests handed to the kernel, not yet reaped; at most
+	 * max_inflight, so the completion queue never overflows. */
+	unsigned inflight;
+	unsigned max_inflight; /* fixed */
+	struct io_uring ring;  /* its submission queue is the reaper's alone */
+	/* Signalled by the kernel for every completion (io_uring_register_eventfd) and by a
+	 * submitter that queues onto an empty pending list: the reaper sleeps in read(2) on it and
+	 * reaps without waiting in io_uring_enter(2) (where tools such as valgrind cannot let
+	 * other threads run). Task work the kernel queues for the reaper interrupts that read. */
 	int efd;
 	pthread_t reaper;
-	bool ready, reaper_started;
+	bool ready, locks_ready, reaper_started;
 };
 
 struct uring_io {
@@ -101,71 +99,8 @@ static void req_finish(struct uring_io_req *req, int res)
 		futex_wake(&req->state);
 }
 
-/* Reaps completions until it sees TAG_STOP: every ready one in one pass, each waking only its
- * own waiter. */
-static void *reaper_main(void *arg)
-{
-	struct uring_ring *rg = arg;
-	bool stop = false;
-
-	while (!stop) {
-		struct io_uring_cqe *cqe;
-		SLIST_HEAD(, uring_io_req) callbacks = SLIST_HEAD_INITIALIZER(callbacks);
-		unsigned head, count = 0;
-		eventfd_t v;
-
-		if (io_uring_peek_cqe(&rg->ring, &cqe) != 0) {
-			/* None ready: sleep until the kernel posts one (a completion between the
-			 * peek and here has already counted on the eventfd). */
-			if (eventfd_read(rg->efd, &v) < 0 && errno != EINTR) {
-				log_err("io_uring: waiting for completions: %m");
-				usleep(1000);
-			}
-			continue;
-		}
-		unsigned reaped = 0;
-
-		io_uring_for_each_cqe(&rg->ring, head, cqe)
-		{
-			count++;
-			if (cqe->user_data == TAG_STOP) {
-				stop = true;
-			} else if (cqe->user_data != TAG_CANCEL) {
-				struct uring_io_req *req =
-				    (struct uring_io_req *)(uintptr_t)cqe->user_data;
-
-				HANDED_BACK(req);
-				reaped++;
-				if (req->complete) {
-					/* nobody waits on it: the callback gets the result */
-					req->res = cqe->res;
-					atomic_store_explicit(&req->state, REQ_DONE,
-							      memory_order_relaxed);
-					SLIST_INSERT_HEAD(&callbacks, req, cb_link);
-				} else {
-					req_finish(req, cqe->res); /* req may be gone after */
-				}
-			}
-		}
-		io_uring_cq_advance(&rg->ring, count);
-		if (reaped > 0) {
-			pthread_mutex_lock(&rg->room_lock);
-			rg->inflight -= reaped;
-			if (rg->room_waiters > 0)
-				pthread_cond_broadcast(&rg->room_cond);
-			pthread_mutex_unlock(&rg->room_lock);
-		}
-		/* A callback may take its owner's locks, and free req. */
-		struct uring_io_req *req;
-		while ((req = SLIST_FIRST(&callbacks))) {
-			SLIST_REMOVE_HEAD(&callbacks, cb_link);
-			req->complete(req, req->res);
-		}
-	}
-	return NULL;
-}
-
-/* An SQE, flushing the queue to the kernel when it is full. Under sq_lock. */
+/* An SQE, flushing the queue to the kernel when it is full. The reaper's. NULL when the ring
+ * is broken. */
 static struct io_uring_sqe *sqe_get(struct uring_ring *rg)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&rg->ring);
@@ -182,18 +117,127 @@ static struct io_uring_sqe *sqe_get(struct uring_ring *rg)
 	return sqe;
 }
 
-/* Sends what is queued. Under sq_lock. Returns 0 or -errno. */
-static int sq_flush(struct uring_ring *rg)
+/* Hands the kernel as many pending requests as the completion queue has room for, in the order
+ * they were queued. The reaper's. Returns how many, or -errno when the kernel took none of what
+ * was prepared (they stay in its queue for the next flush). */
+static int submit_pending(struct uring_ring *rg)
 {
-	for (;;) {
-		int r = io_uring_submit(&rg->ring);
+	STAILQ_HEAD(, uring_io_req) batch = STAILQ_HEAD_INITIALIZER(batch);
+	struct uring_io_req *req;
+	unsigned n = 0, prepared = 0;
 
-		if (r >= 0)
-			return 0;
-		if (r != -EINTR && r != -EAGAIN && r != -EBUSY)
-			return r;
-		usleep(100); /* the kernel is short of memory or completions: let it reap */
+	pthread_mutex_lock(&rg->pending_lock);
+	while (rg->inflight + n < rg->max_inflight && (req = STAILQ_FIRST(&rg->pending))) {
+		STAILQ_REMOVE_HEAD(&rg->pending, link);
+		req->queued = false;
+		STAILQ_INSERT_TAIL(&batch, req, link);
+		n++;
 	}
+	pthread_mutex_unlock(&rg->pending_lock);
+	if (n == 0 && io_uring_sq_ready(&rg->ring) == 0)
+		return 0; /* (SQEs a failed flush left are flushed again below) */
+	/* Nobody but this thread reaps: every request of the batch stays alive until then. */
+	while ((req = STAILQ_FIRST(&batch))) {
+		struct io_uring_sqe *sqe = sqe_get(rg);
+
+		if (!sqe)
+			break; /* the ring is broken: the rest fail below */
+		STAILQ_REMOVE_HEAD(&batch, link);
+		if (req->write)
+			io_uring_prep_write(sqe, req->fd, req->buf, req->len, req->off);
+		else
+			io_uring_prep_read(sqe, req->fd, req->buf, req->len, req->off);
+		io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)req);
+		HANDED_TO_KERNEL(req);
+		prepared++;
+	}
+	rg->inflight += prepared;
+	int r = io_uring_submit(&rg->ring);
+	while ((req = STAILQ_FIRST(&batch))) {
+		STAILQ_REMOVE_HEAD(&batch, link);
+		if (req->complete) {
+			req->res = -EIO;
+			atomic_store(&req->state, REQ_DONE);
+			req->complete(req, -EIO);
+		} else {
+			req_finish(req, -EIO);
+		}
+	}
+	return r < 0 ? r : (int)prepared;
+}
+
+/* Submits what is queued and reaps completions until uring_io_free asks it to stop: every ready
+ * completion in one pass, each waking only its own waiter. */
+static void *reaper_main(void *arg)
+{
+	struct uring_ring *rg = arg;
+	bool unflushed = false;
+
+	for (;;) {
+		struct io_uring_cqe *cqe;
+		SLIST_HEAD(, uring_io_req) callbacks = SLIST_HEAD_INITIALIZER(callbacks);
+		unsigned head, count = 0;
+		eventfd_t v;
+
+		int s = submit_pending(rg);
+		if (s < 0 && s != -EINTR && s != -EAGAIN && s != -EBUSY && !unflushed)
+			log_err("io_uring: submitting: %s; the requests stay queued", strerror(-s));
+		/* an error, or SQEs the kernel has not consumed yet: flush again soon */
+		unflushed = s < 0 || io_uring_sq_ready(&rg->ring) > 0;
+		if (io_uring_peek_cqe(&rg->ring, &cqe) != 0) {
+			if (s > 0)
+				continue; /* more may be pending */
+			if (unflushed) {
+				/* the kernel is short of memory: let it breathe */
+				usleep(100);
+				continue;
+			}
+			pthread_mutex_lock(&rg->pending_lock);
+			bool idle = STAILQ_EMPTY(&rg->pending) || rg->inflight >= rg->max_inflight;
+			bool stop = rg->stop; /* with nothing in flight (uring_io_free) */
+			pthread_mutex_unlock(&rg->pending_lock);
+			if (stop)
+				break;
+			if (!idle)
+				continue;
+			/* Nothing to do: sleep until the kernel posts a completion or a submitter
+			 * queues a request (either, since the looks above, has counted on the
+			 * eventfd already). */
+			if (eventfd_read(rg->efd, &v) < 0 && errno != EINTR) {
+				log_err("io_uring: waiting for completions: %m");
+				usleep(1000);
+			}
+			continue;
+		}
+		unsigned reaped = 0;
+
+		io_uring_for_each_cqe(&rg->ring, head, cqe)
+		{
+			struct uring_io_req *req = (struct uring_io_req *)(uintptr_t)cqe->user_data;
+
+			count++;
+			reaped++;
+			HANDED_BACK(req);
+			if (req->complete) {
+				/* nobody waits on it: the callback gets the result */
+				req->res = cqe->res;
+				atomic_store_explicit(&req->state, REQ_DONE, memory_order_relaxed);
+				SLIST_INSERT_HEAD(&callbacks, req, cb_link);
+			} else {
+				req_finish(req, cqe->res); /* req may be gone after */
+			}
+		}
+		io_uring_cq_advance(&rg->ring, count);
+		rg->inflight -= reaped;
+		/* A callback may take its owner's locks, free req, and queue more requests (onto
+		 * the pending list: this thread never waits for room). */
+		struct uring_io_req *req;
+		while ((req = SLIST_FIRST(&callbacks))) {
+			SLIST_REMOVE_HEAD(&callbacks, cb_link);
+			req->complete(req, req->res);
+		}
+	}
+	return NULL;
 }
 
 int uring_io_new(unsigned nrings, unsigned depth, struct uring_io **ret)
@@ -236,11 +280,11 @@ int uring_io_new(unsigned nrings, unsigned depth, struct uring_io **ret)
 		r = io_uring_register_eventfd(&rg->ring, rg->efd);
 		if (r < 0)
 			goto fail;
-		/* Room for every request and the cancels of each. */
+		/* Room for every request, and to spare. */
 		rg->max_inflight = p.cq_entries / 2;
-		pthread_mutex_init(&rg->sq_lock, NULL);
-		pthread_mutex_init(&rg->room_lock, NULL);
-		pthread_cond_init(&rg->room_cond, NULL);
+		pthread_mutex_init(&rg->pending_lock, NULL);
+		STAILQ_INIT(&rg->pending);
+		rg->locks_ready = true;
 		r = -pthread_create(&rg->reaper, NULL, reaper_main, rg);
 		if (r < 0)
 			goto fail;
@@ -264,25 +308,18 @@ void uring_io_free(struct uring_io *u)
 		if (!rg->ready)
 			continue;
 		if (rg->reaper_started) {
-			pthread_mutex_lock(&rg->sq_lock);
-			struct io_uring_sqe *sqe = sqe_get(rg);
-
-			if (sqe) {
-				io_uring_prep_nop(sqe);
-				sqe->user_data = TAG_STOP;
-			}
-			int r = sqe ? sq_flush(rg) : -EIO;
-			pthread_mutex_unlock(&rg->sq_lock);
-			if (r == 0)
-				pthread_join(rg->reaper, NULL);
-			else /* cannot happen with an idle ring; do not hang the exit on it */
-				log_err("io_uring: cannot stop a reaper: %s", strerror(-r));
-			pthread_mutex_destroy(&rg->sq_lock);
-			pthread_mutex_destroy(&rg->room_lock);
-			pthread_cond_destroy(&rg->room_cond);
-			if (r != 0)
+			pthread_mutex_lock(&rg->pending_lock);
+			rg->stop = true;
+			pthread_mutex_unlock(&rg->pending_lock);
+			if (eventfd_write(rg->efd, 1) < 0) {
+				/* cannot happen with a valid eventfd; do not hang the exit on it */
+				log_err("io_uring: cannot stop a reaper: %m");
 				continue; /* the ring stays mapped: its reaper may still use it */
+			}
+			pthread_join(rg->reaper, NULL);
 		}
+		if (rg->locks_ready)
+			pthread_mutex_destroy(&rg->pending_lock);
 		io_uring_queue_exit(&rg->ring);
 		if (rg->efd >= 0)
 			close(rg->efd);
@@ -302,69 +339,9 @@ static int sync_rw(struct uring_io_req *req)
 	return n < 0 ? -errno : (int)n;
 }
 
-/* Queues n <= rg->max_inflight requests, waiting for room in the completion queue first. */
-static int submit_chunk(struct uring_ring *rg, struct uring_io_req *const *reqs, unsigned n)
-{
-	int r;
-
-	pthread_mutex_lock(&rg->room_lock);
-	while (rg->inflight + n > rg->max_inflight) {
-		rg->room_waiters++;
-		pthread_cond_wait(&rg->room_cond, &rg->room_lock);
-		rg->room_waiters--;
-	}
-	rg->inflight += n;
-	pthread_mutex_unlock(&rg->room_lock);
-	for (unsigned i = 0; i < n; i++) {
-		reqs[i]->ring = rg;
-		reqs[i]->res = 0;
-		atomic_store_explicit(&reqs[i]->state, REQ_PENDING, memory_order_relaxed);
-	}
-
-	pthread_mutex_lock(&rg->sq_lock);
-	for (unsigned i = 0; i < n; i++) {
-		struct uring_io_req *req = reqs[i];
-		struct io_uring_sqe *sqe = sqe_get(rg);
-
-		if (!sqe) {
-			/* The ring is broken: what was queued goes, the rest fails here. */
-			if (i > 0)
-				sq_flush(rg);
-			pthread_mutex_unlock(&rg->sq_lock);
-			pthread_mutex_lock(&rg->room_lock);
-			rg->inflight -= n - i;
-			if (rg->room_waiters > 0)
-				pthread_cond_broadcast(&rg->room_cond);
-			pthread_mutex_unlock(&rg->room_lock);
-			for (unsigned k = i; k < n; k++) {
-				if (reqs[k]->complete) {
-					reqs[k]->res = -EIO;
-					atomic_store(&reqs[k]->state, REQ_DONE);
-					reqs[k]->complete(reqs[k], -EIO);
-				} else {
-					req_finish(reqs[k], -EIO);
-				}
-			}
-			return i > 0 ? (int)i : -EIO;
-		}
-		if (req->write)
-			io_uring_prep_write(sqe, req->fd, req->buf, req->len, req->off);
-		else
-			io_uring_prep_read(sqe, req->fd, req->buf, req->len, req->off);
-		io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)req);
-		HANDED_TO_KERNEL(req);
-	}
-	r = sq_flush(rg);
-	pthread_mutex_unlock(&rg->sq_lock);
-	if (r < 0)
-		log_err("io_uring: submitting: %s; the requests stay queued", strerror(-r));
-	return (int)n;
-}
-
 int uring_io_submit(struct uring_io *u, struct uring_io_req *const *reqs, unsigned n)
 {
 	struct uring_ring *rg;
-	unsigned done = 0;
 
 	if (n == 0)
 		return 0;
@@ -379,17 +356,23 @@ int uring_io_submit(struct uring_io *u, struct uring_io_req *const *reqs, unsign
 		return (int)n;
 	}
 	rg = &u->rings[atomic_fetch_add(&u->next, 1) % u->nrings];
-	while (done < n) {
-		unsigned k = n - done < rg->max_inflight ? n - done : rg->max_inflight;
-		int r = submit_chunk(rg, reqs + done, k);
-
-		if (r < 0)
-			return done > 0 ? (int)done : r;
-		done += (unsigned)r;
-		if ((unsigned)r < k)
-			break;
+	for (unsigned i = 0; i < n; i++) {
+		reqs[i]->ring = rg;
+		reqs[i]->res = 0;
+		atomic_store_explicit(&reqs[i]->state, REQ_PENDING, memory_order_relaxed);
 	}
-	return (int)done;
+	pthread_mutex_lock(&rg->pending_lock);
+	/* Requests already in the list have woken the reaper (or it waits for room, and the
+	 * completion that makes it wakes it). */
+	bool wake = STAILQ_EMPTY(&rg->pending);
+	for (unsigned i = 0; i < n; i++) {
+		reqs[i]->queued = true;
+		STAILQ_INSERT_TAIL(&rg->pending, reqs[i], link);
+	}
+	pthread_mutex_unlock(&rg->pending_lock);
+	if (wake && eventfd_write(rg->efd, 1) < 0)
+		log_err("io_uring: waking the reaper: %m"); /* not with a valid eventfd */
+	return (int)n;
 }
 
 int uring_io_wait(struct uring_io *u, struct uring_io_req *req, int timeout_ms)
@@ -438,20 +421,36 @@ int uring_io_cancel(struct uring_io *u, struct uring_io_req *req)
 
 	if (!rg)
 		return req->res;
-	if (atomic_load_explicit(&req->state, memory_order_acquire) != REQ_DONE) {
-		pthread_mutex_lock(&rg->sq_lock);
-		struct io_uring_sqe *sqe = sqe_get(rg);
-
-		if (sqe) {
-			io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)req, 0);
-			io_uring_sqe_set_data64(sqe, TAG_CANCEL);
-			sq_flush(rg);
-		}
-		pthread_mutex_unlock(&rg->sq_lock);
+	pthread_mutex_lock(&rg->pending_lock);
+	bool queued = req->queued;
+	if (queued) {
+		/* Not yet the kernel's, and now it never will be. */
+		STAILQ_REMOVE(&rg->pending, req, uring_io_req, link);
+		req->queued = false;
 	}
-	/* Cancelled or not (it may be past the point of cancelling), its completion comes: the
-	 * buffer is the caller's only after it. */
-	return uring_io_wait(u, req, -1);
+	pthread_mutex_unlock(&rg->pending_lock);
+	if (queued) {
+		req_finish(req, -ECANCELED);
+		return -ECANCELED;
+	}
+	/* Cancelled or not (it may be past the point of cancelling, or between the pending list
+	 * and the ring: then asked again), its completion comes: the buffer is the caller's only
+	 * after it. A synchronous cancel puts no SQE in the queue, which is the reaper's. */
+	for (;;) {
+		int r = uring_io_wait(u, req, 0);
+
+		if (r != -ETIMEDOUT)
+			return r;
+		struct io_uring_sync_cancel_reg reg = {
+		    .addr = (uint64_t)(uintptr_t)req,
+		    .timeout = {.tv_sec = 0, .tv_nsec = 100 * 1000000L}};
+		r = io_uring_register_sync_cancel(&rg->ring, &reg);
+		if (r == 0)
+			return uring_io_wait(u, req, -1);
+		r = uring_io_wait(u, req, r == -ENOENT || r == -EALREADY ? 1 : 10);
+		if (r != -ETIMEDOUT)
+			return r;
+	}
 }
 
 static ssize_t uring_io_rw(struct uring_io *u, bool write, int fd, void *buf, size_t len,

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* File I/O as a queue on io_uring: requests are submitted (many at once, from any thread), stay in
- * flight together, and each ring's reaper thread reaps completions in batches and wakes their
- * waiters. A request owns its buffer from its submission until its completion is reaped: a wait
- * that gives up (a timeout) leaves it in flight, and only uring_io_cancel() (which waits for the
- * completion) or a later wait hands the buffer back. */
+/* File I/O as a queue on io_uring: requests are queued (many at once, from any thread), stay in
+ * flight together, and each ring's reaper thread hands them to the kernel, reaps completions in
+ * batches and wakes their waiters. A request outlives the thread that queued it (the kernel ties
+ * a waiting request to the thread that entered it into the ring: here always the reaper). A request
+ * owns its buffer from its submission until its completion is reaped: a wait that gives up (a
+ * timeout) leaves it in flight, and only uring_io_cancel() (which waits for the completion) or a
+ * later wait hands the buffer back. */
 #pragma once
 
 #include <stdatomic.h>
@@ -27,10 +29,12 @@ struct uring_io_req {
 	uint64_t off;
 	/* NULL: a waiter takes the result (uring_io_wait/cancel). Else the queue calls it with the
 	 * result once the completion is reaped, on the reaper thread (inline at submission in
-	 * the pread/pwrite fallback): it must not block nor submit (the reaper would wait for room
-	 * only it can make), may free req, and nobody waits on req. */
+	 * the pread/pwrite fallback): it must not block (the reaper reaps nothing meanwhile), may
+	 * queue more requests (uring_io_submit never waits), may free req; nobody waits on req. */
 	void (*complete)(struct uring_io_req *req, int res);
 	/* Private: set by the queue. */
+	STAILQ_ENTRY(uring_io_req) link;   /* in its ring's pending list while queued */
+	bool queued;			   /* under the ring's pending_lock: in that list */
 	SLIST_ENTRY(uring_io_req) cb_link; /* the reaper's batch of callbacks */
 	int res; /* the completion's result: written before state turns done, read after */
 	/* pending, pending with a waiter asleep on it (a futex word), or done: the reaper wakes
@@ -47,18 +51,19 @@ int uring_io_new(unsigned nrings, unsigned depth, struct uring_io **ret);
 /* NULL is fine. No request may be in flight. */
 void uring_io_free(struct uring_io *u);
 
-/* Queues n requests on one ring, flushing them to the kernel in as few io_uring_enter(2) calls
- * as the queue's depth allows; waits for room when the ring has its most in flight. Returns n
- * (a request the ring could not take completes at once with -EIO). From here each request owns
- * its buffer until its completion is reaped: wait for every one (or cancel it). Any thread. */
+/* Queues n requests on one ring; its reaper hands them to the kernel in as few io_uring_enter(2)
+ * calls as it can, as many at once as its completion queue has room for. Never waits (a
+ * completion callback may call it). Returns n (a request the ring could not take completes with
+ * -EIO). From here each request owns its buffer until its completion is reaped: wait for every
+ * one (or cancel it). Any thread, which may end before the requests do. */
 int uring_io_submit(struct uring_io *u, struct uring_io_req *const *reqs, unsigned n);
 /* Waits for req's completion up to timeout_ms (-1: no limit), asleep until the reaper reaps that
  * request (other requests' completions do not wake it). Returns its result (bytes or -errno),
  * or -ETIMEDOUT with req still in flight, still owning its buffer. One waiter per request. */
 int uring_io_wait(struct uring_io *u, struct uring_io_req *req, int timeout_ms);
-/* Asks the kernel to cancel req and waits for its completion, however it ends: when this
- * returns, the kernel is done with the buffer. Returns req's result (-ECANCELED when the
- * cancel won). */
+/* Asks the kernel to cancel req (a request without a complete callback) and waits for its
+ * completion, however it ends: when this returns, the kernel is done with the buffer. Returns
+ * req's result (-ECANCELED when the cancel won, or when req was not yet submitted). */
 int uring_io_cancel(struct uring_io *u, struct uring_io_req *req);
 
 /* Blocking helpers on the queue. Writes all len bytes of buf at off (short writes are

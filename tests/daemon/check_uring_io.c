@@ -252,6 +252,104 @@ START_TEST(test_concurrent_waiters)
 }
 END_TEST
 
+/* A request outlives the thread that submitted it: a FUSE worker or a connection thread queues
+ * a read and ends (libfuse ends idle workers) while the read is still in flight. The kernel ties
+ * the work it must finish later (a retry once a page is read in, a wake-up of a pipe read) to the
+ * submitting thread; were that thread the submitter, the read would end -ECANCELED or -EFAULT
+ * ("Bad address") with its buffer intact. The queue submits on a thread of its own, so it gets
+ * its bytes. */
+struct submitter {
+	struct uring_io *u;
+	struct uring_io_req *req;
+	int r;
+};
+
+static void *submit_and_exit(void *arg)
+{
+	struct submitter *s = arg;
+
+	s->r = uring_io_submit(s->u, &s->req, 1);
+	return NULL;
+}
+
+static void submit_from_ended_thread(struct uring_io *u, struct uring_io_req *req)
+{
+	struct submitter s = {.u = u, .req = req};
+	pthread_t t;
+
+	ck_assert_int_eq(pthread_create(&t, NULL, submit_and_exit, &s), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(s.r, 1);
+}
+
+/* A pipe read armed by a thread that ended before any byte came. */
+START_TEST(test_submitter_gone_pipe)
+{
+	struct uring_io *u;
+	int p[2];
+	char buf[64];
+
+	ck_assert_int_eq(uring_io_new(1, 8, &u), 0);
+	ck_assert_int_eq(pipe(p), 0);
+	memset(buf, 'x', sizeof(buf));
+	struct uring_io_req req = {.fd = p[0], .buf = buf, .len = sizeof(buf), .off = (uint64_t)-1};
+	submit_from_ended_thread(u, &req);
+	ck_assert_int_eq(uring_io_wait(u, &req, 50), -ETIMEDOUT); /* no byte yet */
+	ck_assert_int_eq(write(p[1], "late bytes", 10), 10);
+	int r = uring_io_wait(u, &req, 10000);
+	ck_assert_msg(r == 10, "the read of a thread that ended returned %d (%s), not 10 bytes", r,
+		      r < 0 ? strerror(-r) : "short");
+	ck_assert_int_eq(memcmp(buf, "late bytes", 10), 0);
+	ck_assert_msg(buf[10] == 'x', "bytes past the result written");
+	close(p[0]);
+	close(p[1]);
+	uring_io_free(u);
+}
+END_TEST
+
+#define GONE_READS 32
+#define GONE_LEN (256u << 10)
+
+/* Reads of a file whose pages are not in memory (dropped from the page cache), each queued by a
+ * thread that ends at once: the kernel reads the pages in and finishes each read later, after
+ * its submitter is gone; every read gets all its bytes, the right ones. (Where the file sits on
+ * tmpfs the pages cannot be dropped and the reads end at submission: the pipe case above still
+ * covers the queue.) */
+START_TEST(test_submitter_gone_file)
+{
+	struct uring_io *u;
+	static uint8_t data[GONE_READS][GONE_LEN], back[GONE_READS][GONE_LEN];
+	struct uring_io_req req[GONE_READS];
+
+	for (unsigned c = 0; c < GONE_READS; c++)
+		for (unsigned i = 0; i < GONE_LEN; i++)
+			data[c][i] = pattern(c, i);
+	ck_assert_int_eq(pwrite(fd, data, sizeof(data), 0), (ssize_t)sizeof(data));
+	ck_assert_int_eq(fsync(fd), 0);
+	ck_assert_int_eq(uring_io_new(1, 64, &u), 0);
+	for (unsigned round = 0; round < 4; round++) {
+		ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+		memset(back, 0, sizeof(back));
+		for (unsigned c = 0; c < GONE_READS; c++) {
+			req[c] = (struct uring_io_req){.fd = fd,
+						       .buf = back[c],
+						       .len = GONE_LEN,
+						       .off = (uint64_t)c * GONE_LEN};
+			submit_from_ended_thread(u, &req[c]);
+		}
+		for (unsigned c = 0; c < GONE_READS; c++) {
+			int r = uring_io_wait(u, &req[c], 10000);
+			ck_assert_msg(r == (int)GONE_LEN,
+				      "round %u: read %u of a thread that ended returned %d (%s)",
+				      round, c, r, r < 0 ? strerror(-r) : "short");
+			ck_assert_msg(memcmp(back[c], data[c], GONE_LEN) == 0,
+				      "round %u: read %u got wrong bytes", round, c);
+		}
+	}
+	uring_io_free(u);
+}
+END_TEST
+
 Suite *uring_io_suite(void)
 {
 	Suite *s = suite_create("uring_io");
@@ -262,6 +360,8 @@ Suite *uring_io_suite(void)
 	tcase_add_loop_test(tc, test_many_in_flight, 0, 2);
 	tcase_add_test(tc, test_cancelled_wait);
 	tcase_add_test(tc, test_concurrent_waiters);
+	tcase_add_test(tc, test_submitter_gone_pipe);
+	tcase_add_test(tc, test_submitter_gone_file);
 	suite_add_tcase(s, tc);
 	return s;
 }
