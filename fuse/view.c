@@ -1842,10 +1842,20 @@ static bool stream_next(struct view *v, const char *path)
  * kernel allocates and fills a second page cache and weir-node copies each byte once more into
  * it (profiled: the larger part of cp's CPU on a cold copy). Blocks that cannot be had (the
  * version changed: ESTALE; no room in the tier) leave the open to READs, which report it. */
+static void fill_whole(struct view *v, struct handle *h);
+
 static void stream_fill(struct view *v, struct handle *h)
 {
+	if (!v->cfg.no_prefetch && stream_next(v, h->path))
+		fill_whole(v, h);
+}
+
+/* stream_fill's wait, for any open of a file within the window: every block of h's version
+ * fetched into the top tier, or the first that cannot be (then nothing more is waited for). */
+static void fill_whole(struct view *v, struct handle *h)
+{
 	uint64_t nblocks = (h->attr.size + v->block_size - 1) / v->block_size;
-	if (v->cfg.no_prefetch || nblocks > v->cfg.readahead_blocks || !stream_next(v, h->path))
+	if (nblocks > v->cfg.readahead_blocks)
 		return;
 	fetcher_demand(v->src.fetcher, h->obj, h->path, &h->attr, 0, nblocks);
 	for (uint64_t b = 0; b < nblocks; b++) {
@@ -1862,8 +1872,24 @@ static void stream_fill(struct view *v, struct handle *h)
 		}
 		block_store_release(v->src.store, h->obj, b);
 	}
-	log_debug("\"%s\": fetched whole at its open (the next file of a directory stream)",
-		  h->path);
+	log_debug("\"%s\": fetched whole at its open", h->path);
+}
+
+/* A passthrough reservation of in (open_bind) that did not pan out turns into a cached open,
+ * if it is the inode's only one: checked and converted in one hold of the lock, so that no
+ * other open reserves passthrough in between. Returns false, converting nothing, while other
+ * handles hold or reserve passthrough on in (one may be waiting in stream_fill): the kernel
+ * keeps one I/O mode per inode and fails the OPEN whose reply disagrees with EIO. */
+static bool pass_reservation_drop(struct view *v, struct inode *in, bool only_if_alone)
+{
+	pthread_mutex_lock(&v->lock);
+	bool alone = in->opens_passthrough == 1;
+	if (alone || !only_if_alone) {
+		in->opens_passthrough--;
+		in->opens_cached++;
+	}
+	pthread_mutex_unlock(&v->lock);
+	return alone || !only_if_alone;
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1940,15 +1966,23 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 				  strerror(-rr));
 	}
 	/* A passthrough reservation that does not pan out becomes a cached open, unless other
-	 * passthrough opens hold the inode meanwhile. */
+	 * passthrough opens hold the inode meanwhile: then this open waits for the whole version
+	 * too (the other may be waiting for it in stream_fill: the same fetches) and passes
+	 * through beside them. Only if even that fails (a fetch failed, no room in the tier) is it
+	 * a cached open, which the kernel may refuse with EIO. */
 	if (may_pass) {
 		stream_fill(v, h);
 		try_passthrough(v, h);
-		if (h->backing_id <= 0) {
-			pthread_mutex_lock(&v->lock);
-			in->opens_passthrough--;
-			in->opens_cached++;
-			pthread_mutex_unlock(&v->lock);
+		if (h->backing_id <= 0 && !pass_reservation_drop(v, in, true)) {
+			fill_whole(v, h);
+			try_passthrough(v, h);
+			if (h->backing_id <= 0) {
+				log_info("\"%s\": opened through READs while other descriptors "
+					 "read it passed through: its whole version could not be "
+					 "had in the tier; the kernel may fail this open (EIO)",
+					 in->path);
+				pass_reservation_drop(v, in, false);
+			}
 		}
 	}
 	/* After the reply (it may ask the UFS for the next file's version): a copy, since the
