@@ -97,6 +97,7 @@ struct inflight {
 	unsigned refs; /* under f->lock: the fetch itself + each waiter + each reader
 			* holding buf (fetcher_get_range) */
 	unsigned range_waiters; /* under f->lock: readers waiting for some parts, not the block */
+	uint64_t keys_gen;	/* f->keys_gen when it started; set at start, read-only after */
 };
 
 struct fetcher {
@@ -130,6 +131,9 @@ struct fetcher {
 		char cause[FETCH_CAUSE_MAX];
 	} fails[FAIL_MEMO_N]; /* under lock: recent failures, a ring */
 	unsigned fail_next;   /* under lock */
+	/* under lock: bumped when the UFS's keys change (fetcher_keys_changed); a fetch refused
+	 * under older keys is no answer for a reader that came after */
+	uint64_t keys_gen;
 	/* Parts not yet asked of the UFS, one queue per fetch_class, served in class order: demand
 	 * before prefetch before spare. A part leaves its queue when submitted; submitting drops
 	 * the lock (see pump_locked). */
@@ -151,6 +155,12 @@ static uint64_t mono_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Whether err is the UFS refusing the keys (which a change of keys may cure). */
+static bool refused(int err)
+{
+	return err == -EACCES || err == -EPERM;
 }
 
 /* The error of a recent failed fetch of (obj, block), or 0; it is answered once. */
@@ -517,7 +527,9 @@ static void complete(struct fetcher *f, struct inflight *e)
 			  (unsigned long long)e->block, strerror(-err));
 	}
 	pthread_mutex_lock(&f->lock);
-	if (err < 0 && err != -ESTALE) {
+	/* a refusal of the keys that were replaced meanwhile is not remembered for the next reader
+	 */
+	if (err < 0 && err != -ESTALE && !(refused(err) && e->keys_gen != f->keys_gen)) {
 		unsigned i = f->fail_next++ % FAIL_MEMO_N;
 		f->fails[i].obj = e->obj;
 		f->fails[i].block = e->block;
@@ -755,6 +767,7 @@ static int start_locked(struct fetcher *f, uint64_t obj, const char *path,
 	e->prefetch = prefetch;
 	e->no_keep = no_keep;
 	e->cls = cls;
+	e->keys_gen = f->keys_gen;
 	e->refs = 2;
 	/* its callers looked it up first, under the same lock: never a duplicate */
 	htable_insert(&f->by_block, &e->hnode, block_key_hash(obj, block));
@@ -917,11 +930,23 @@ static int get(struct fetcher *f, uint64_t obj, const char *path, const struct u
 			    .ref = {.fd = -1}, .mem = mem, .len = len, .peer_only = peer_only};
 			return 0;
 		}
+		/* refused under keys replaced since it started: ask again with the new ones */
+		bool stale_keys = refused(err) && e->keys_gen != f->keys_gen;
 		put_locked(e);
 		pthread_mutex_unlock(&f->lock);
-		if (err < 0)
+		if (err < 0 && !stale_keys)
 			return err;
 	}
+}
+
+void fetcher_keys_changed(struct fetcher *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->keys_gen++;
+	for (unsigned i = 0; i < FAIL_MEMO_N; i++)
+		if (refused(f->fails[i].err))
+			f->fails[i].err = 0;
+	pthread_mutex_unlock(&f->lock);
 }
 
 int fetcher_get(struct fetcher *f, uint64_t obj, const char *path, const struct ufs_attr *attr,

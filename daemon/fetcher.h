@@ -20,8 +20,8 @@ struct fetcher_route {
 	struct cluster *cluster;   /* borrowed: outlives the fetcher */
 	struct peer_client *peers; /* borrowed: outlives the fetcher */
 	const char *source_id;	   /* copied */
-	uint64_t near_cache; /* keep up to this many bytes of blocks read from peers in this
-			      * node's tiers too, the oldest leaving first (0: none) */
+	uint64_t near_cache;	   /* keep up to this many bytes of blocks read from peers in this
+				    * node's tiers too, the oldest leaving first (0: none) */
 	unsigned replicas;	   /* the source's cache nodes; 0: the cluster's default */
 };
 
@@ -119,6 +119,10 @@ unsigned fetcher_prefetch(struct fetcher *f, uint64_t obj, const char *path,
  * how many fetches it started. */
 unsigned fetcher_demand(struct fetcher *f, uint64_t obj, const char *path,
 			const struct ufs_attr *attr, uint64_t first, uint64_t count);
+
+/* The UFS's keys changed (a rotated Secret): fetches refused under the old keys are not
+ * handed to readers that come after, nor remembered; those readers fetch again. */
+void fetcher_keys_changed(struct fetcher *f);
 
 /* fetcher_prefetch for a guess (the next file a reader of a directory may open): its requests
  * go to the UFS only when no reader and no stream wants a request slot, so they fill the idle

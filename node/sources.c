@@ -286,6 +286,8 @@ static int rotate_keys_locked(struct node *n, struct source *src, const struct s
 	if (r == 0) {
 		r = ufs_set_keys(src->ufs, k->access_key_id, k->secret_access_key,
 				 k->session_token);
+		if (r == 0 && src->fetcher)
+			fetcher_keys_changed(src->fetcher);
 		if (r < 0 && !ufs_error_copy(src->ufs, msg, sizeof(msg))[0])
 			snprintf(msg, sizeof(msg), "%s", strerror(-r));
 	}
