@@ -12,10 +12,11 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 weir_test_setup e2e-subrange
 
-# n_covering STATUS PATH BYTE: how many GETs of PATH faultsrv answered STATUS whose range held BYTE
-# (weir may ask a part alone or merged with the parts after it).
+# n_covering STATUS PATH BYTE [FROM]: how many GETs of PATH faultsrv answered STATUS whose range
+# held BYTE (weir may ask a part alone or merged with the parts after it), among its log lines
+# after line FROM (default: all)
 n_covering() {
-	awk -v st="$1" -v p="$2" -v at="$3" '$1 == "GET" && $2 == p && $3 == st && $4 ~ /^range=bytes=[0-9]+-[0-9]+$/ {
+	awk -v st="$1" -v p="$2" -v at="$3" -v from="${4:-0}" 'NR > from + 0 && $1 == "GET" && $2 == p && $3 == st && $4 ~ /^range=bytes=[0-9]+-[0-9]+$/ {
 		split(substr($4, 13), r, "-"); if (r[1] + 0 <= at + 0 && at + 0 <= r[2] + 0) n++
 	} END { print n + 0 }' "$FS_LOG"
 }
@@ -53,13 +54,15 @@ ok "cat failed ($(tr '\n' ' ' <"$TMP/hard.err")); its $got bytes match the sourc
 
 step "the block with the refused part was not cached: cleared, it is fetched again and whole"
 knob '{"fail_range": {}}'
+# from here on: a read-ahead of the failed cat still in flight may fetch block 1 again before
+# the next cat does; either way its first part must be asked for again
+mark="$(wc -l <"$FS_LOG")"
 sleep 0.5 # past weir's memo of a recent failure (the kernel's second ask gets it at once)
-before="$(n_covering 206 /hard.bin "$BLOCK")"
 timeout 60 cat "$MP/hard.bin" >"$TMP/hard.out" || fail "reading hard.bin after the fault cleared failed"
 cmp "$TMP/hard.out" "$TREE/hard.bin" || fail "hard.bin read after the fault differs from the source"
-after="$(n_covering 206 /hard.bin "$BLOCK")"
-[ "$after" -gt "$before" ] || fail "block 1's first part was not asked for again: block 1 was cached with a hole"
-ok "every byte matches; block 1's parts were asked for again ($before -> $after)"
+again="$(n_covering 206 /hard.bin "$BLOCK" "$mark")"
+[ "$again" -gt 0 ] || fail "block 1's first part was not asked for again after the fault cleared: block 1 was cached with a hole"
+ok "every byte matches; block 1's first part was asked for again ($again time(s) after the fault cleared)"
 
 step "a sub-range failing twice with 503: retried, the reader gets every byte"
 knob "{\"fail_range\": {\"/soft.bin@$HARD_AT\": [503, 2]}}"
