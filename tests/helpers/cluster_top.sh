@@ -6,6 +6,8 @@
 #   cluster_top_total DIR OUT NODES UFS IN OUT_B
 #                                    weir top --once -o json on state dir DIR (saved at OUT) shows
 #                                    a cluster total of NODES nodes and these bytes; prints both
+#   cluster_top_is_sum DIR OUT N     cluster_top_total against cluster_sums N taken now (a node
+#                                    may still count a late fetch ahead after its readers end)
 
 cluster_sums() {
 	local n="$1" m s i
@@ -28,4 +30,11 @@ got = {k: t.get(k) for k in want}
 print("  weir top:", got, "want", want)
 sys.exit(got != want)
 PY
+}
+
+cluster_top_is_sum() {
+	local sums
+	sums="$(cluster_sums "$3")" || return 1
+	# shellcheck disable=SC2086
+	cluster_top_total "$1" "$2" "$3" $sums
 }
