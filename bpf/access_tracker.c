@@ -42,6 +42,7 @@ static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
 #include <bpf/libbpf.h>
 #include <pthread.h>
 #include <linux/magic.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
@@ -400,6 +401,28 @@ err:
 	return r;
 }
 
+/* The reading syscalls' exit tracepoints (syscalls/sys_exit_*) are perf events whose ids libbpf
+ * reads from tracefs; a fresh machine or a node container may not have it mounted, and without it
+ * passthrough reads of a tmpfs tier fall back to the raw sys_exit program, which runs at every
+ * syscall of the node. Mounts tracefs where the kernel puts it when neither of libbpf's paths has
+ * it; a failure only costs that fallback. */
+static void tracefs_ensure(void)
+{
+	static const char *const events[] = {"/sys/kernel/tracing/events",
+					     "/sys/kernel/debug/tracing/events"};
+	for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
+		if (access(events[i], F_OK) == 0)
+			return;
+	if (mount("tracefs", "/sys/kernel/tracing", "tracefs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  NULL) == 0)
+		log_info("access tracker: mounted tracefs on /sys/kernel/tracing (syscall "
+			 "tracepoints need it)");
+	else
+		log_debug("access tracker: tracefs is not mounted and mounting it failed (%s): "
+			  "passthrough reads of a tmpfs tier are counted at every syscall's exit",
+			  strerror(errno));
+}
+
 int access_tracker_new(const struct access_tracker_opts *opts, struct access_tracker **ret,
 		       char *errbuf, size_t errlen)
 {
@@ -435,6 +458,7 @@ int access_tracker_new(const struct access_tracker_opts *opts, struct access_tra
 		goto err_free;
 	}
 
+	tracefs_ensure();
 	libbpf_set_print(libbpf_print);
 	libbpf_loading = 1;
 
