@@ -40,19 +40,25 @@ phase() {
 	t_last=$t
 }
 
-# Background jobs (fuzzers, sanitizer builds, test peers) end with the run, however it ends.
+# Background jobs (fuzzers, sanitizer builds, test peers) end with the run, however it ends:
+# each one that still runs, with what it started (found through their parent pids). Only pids
+# tracked (tests/helpers/lib.sh): a job that ended long ago left its pid to some other process.
+. tests/helpers/lib.sh
 bg_pids=()
 kill_tree() {
 	local kid
-	for kid in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill_tree "$kid"; done
-	kill "$1" 2>/dev/null || true
+	for kid in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+		pid_track "$kid"
+		kill_tree "$kid"
+	done
+	pid_signal TERM "$1" || true
 }
 stop_bg() {
 	local p
-	for p in "${bg_pids[@]}"; do kill -0 "$p" 2>/dev/null && kill_tree "$p"; done
+	for p in "${bg_pids[@]}"; do pid_alive "$p" && kill_tree "$p"; done
 	return 0
 }
-trap stop_bg EXIT
+at_exit stop_bg
 
 scripts/install-deps.sh || broken "installing the dependencies failed (scripts/install-deps.sh, output above)"
 phase "install-deps"
@@ -202,6 +208,7 @@ if [ "$mode" != sanitize ]; then
 			date +%s >"$bg/done"
 		) &
 		bg_pids+=($!)
+		pid_track "$!"
 		missing=$(peers_missing | tr '\n' ' ')
 		if [ -z "$missing" ]; then
 			phase "peers check"
@@ -220,6 +227,7 @@ if [ "$mode" != sanitize ]; then
 				echo $? >"$bg/weed.rc"
 			) &
 			bg_pids+=($!)
+			pid_track "$!"
 			phase "peers check"
 			run_tests build --no-suite fuzz --no-suite peers --no-suite weed
 			phase "the tests that need no peer"

@@ -282,8 +282,10 @@ b0="$(top_cg "$TMP/p" "$cgp2" read_bytes)"
 pt0="$(top_get "$TMP/p" passthrough_bytes)"
 in_cgroup "$CGP" sh -c 'for i in 1 2 3 4; do dd if="$1" of=/dev/null bs=64k status=none; done' sh "$TMP/p/shared.bin" &
 pa=$!
+pid_track "$pa"
 in_cgroup "$CGP2" sh -c 'for i in 1 2 3 4; do dd if="$1" of=/dev/null bs=4k status=none; done' sh "$TMP/p/shared.bin" &
 pb=$!
+pid_track "$pb"
 wait "$pa" || fail "reader 1 failed"
 wait "$pb" || fail "reader 2 failed"
 a=$(($(top_cg "$TMP/p" "$cgp" read_bytes) - a0))
@@ -537,8 +539,8 @@ step "fallback: weir-node with bpf = 0 tracks the READs it sees"
 for mp in "$TMP/a" "$TMP/b"; do w umount "$mp"; done
 WEIR_MOUNTS=()
 pid="$(weir_node_pid)"
-kill -TERM "$pid"
-for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+pid_signal TERM "$pid"
+pid_wait_gone 5 "$pid" || true
 mport="$(free_port)"
 printf 'bpf = 0\nmetrics-listen = 127.0.0.1:%s\n' "$mport" >"$WEIR_STATE/node.conf"
 weir_mount "local://$SRC" "$TMP/c" --tier "$TIERS" --label team-a/images --no-passthrough

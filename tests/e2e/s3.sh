@@ -172,6 +172,7 @@ open(out, "wb").write(got)
 print(res)
 PY
 reader=$!
+pid_track "$reader"
 for i in $(seq 1 300); do [ -e "$TMP/race.half" ] && break; sleep 0.1; done
 [ -e "$TMP/race.half" ] || fail "the reader did not get through the first half of obj.bin"
 vgw_curl -f -T "$T/race/new" "$(vgw_key_url bkt race/obj.bin)" -o /dev/null || fail "overwriting race/obj.bin failed"
@@ -270,6 +271,7 @@ judge() {
 }
 stream_reader "$MP6" a.bin b.bin "$TMP/stream2.out" "$TMP/stream2.go" >"$TMP/stream2.res" 2>&1 &
 reader=$!
+pid_track "$reader"
 until_ok 60 "the reader reading stream2/a.bin" test -e "$TMP/stream2.go.ready"
 vgw_curl -f -T "$T/stream/b.new" "$(vgw_key_url bkt stream2/b.bin)" -o /dev/null || fail "overwriting stream2/b.bin failed"
 touch "$TMP/stream2.go"
@@ -280,6 +282,7 @@ judge "replaced before its open" "$(cat "$TMP/stream2.res")" "$TMP/stream2.out" 
 rand_file "$T/stream/c.new" $((9 * 1024 * 1024 + 3)) scnew
 stream_reader "$MP6" b.bin c.bin "$TMP/stream3.out" "$TMP/stream3.go" >"$TMP/stream3.res" 2>&1 &
 reader=$!
+pid_track "$reader"
 until_ok 60 "the reader reading stream2/b.bin" test -e "$TMP/stream3.go.ready"
 touch "$TMP/stream3.go"
 vgw_curl -f -T "$T/stream/c.new" "$(vgw_key_url bkt stream2/c.bin)" -o /dev/null || fail "overwriting stream2/c.bin failed"
@@ -297,9 +300,10 @@ step "503 SlowDown and connection resets are retried: the copy is still exact"
 FPORT="$(free_port)"
 python3 "$here/../helpers/s3faults.py" "$FPORT" "$VGW_PORT" 3 "$TMP/faults.count" >"$TMP/faults.log" 2>&1 &
 fpid=$!
-at_exit "kill $fpid 2>/dev/null"
+pid_track "$fpid"
+at_exit "pid_stop $fpid"
 for i in $(seq 1 50); do [ -s "$TMP/faults.count" ] && break; sleep 0.1; done
-kill -0 "$fpid" 2>/dev/null || fail "s3faults.py did not start: $(cat "$TMP/faults.log")"
+pid_alive "$fpid" || fail "s3faults.py did not start: $(cat "$TMP/faults.log")"
 MP6="$TMP/mnt-faults"
 weir_mount s3://bkt/data "$MP6" --tier "$TIERS" --s3-endpoint "http://127.0.0.1:$FPORT" --s3-path-style \
 	--block-size 1MiB
@@ -674,6 +678,7 @@ open(out, "wb").write(got)
 print(res)
 PY
 rreader=$!
+pid_track "$rreader"
 for i in $(seq 1 300); do [ -e "$TMP/rot-b.half" ] && break; sleep 0.1; done
 [ -e "$TMP/rot-b.half" ] || fail "the reader of b.bin did not get through its first 4 MiB: $(cat "$TMP/rot-b.res")"
 rotations="$(grep -c 'its Secret changed; its requests are signed with the new keys' "$WEIR_STATE/node.log" || true)"

@@ -68,6 +68,7 @@ ta.join()
 print(res)
 PY
 rpid=$!
+pid_track "$rpid"
 step "reader A opens b.bin (waits for its fill); reader B opens c.bin, then b.bin while A waits"
 wait "$rpid" || fail "the readers' script failed: $(tail -c 400 "$TMP/out")"
 res="$(tail -n 1 "$TMP/out")"
