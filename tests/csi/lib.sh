@@ -62,8 +62,8 @@ csi_start() {
 
 csi_stop() {
 	[ -n "${CSI_PID:-}" ] || return 0
-	pid_signal TERM "$CSI_PID" || true
-	wait "$CSI_PID" 2>/dev/null || true
+	# time for a sanitizer build to write its report at exit
+	pid_stop -t 30 "$CSI_PID"
 	CSI_PID=""
 	# a sanitizer build reports at exit: that is a failure too
 	if grep -qE "ERROR: [A-Za-z]+Sanitizer|runtime error:" "$TMP/csi.log" 2>/dev/null; then

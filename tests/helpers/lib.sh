@@ -183,25 +183,31 @@ pid_wait_gone() {
 
 pid_stop() {
 	local secs=5 pid k
-	local -a pids=()
+	local -a live=() known=()
 	if [ "${1:-}" = -t ]; then
 		secs="$2"
 		shift 2
 	fi
-	# an empty word is no process (a daemon that was never started): nothing to stop
-	for pid; do [ -z "$pid" ] || pids+=("$pid"); done
-	[ ${#pids[@]} -gt 0 ] || return 0
-	set -- "${pids[@]}"
-	pid_signal TERM "$@" || true
-	if ! pid_wait_gone "$secs" "$@"; then
-		pid_signal KILL "$@" || true
-		pid_wait_gone 10 "$@" || printf 'pid_stop: %s still there 10 s after SIGKILL\n' "$*" >&2
-	fi
-	# a child of this shell: collect its status so that it leaves no zombie (others: no-op);
-	# never one still there (in D state after SIGKILL), which wait would block on
 	for pid; do
+		# an empty word is no process (a daemon that was never started): nothing to stop
+		[ -n "$pid" ] || continue
 		_pid_known "$pid" pid_stop && k=0 || k=$?
-		[ "$k" -ne 1 ] || wait "$pid" 2>/dev/null || true
+		[ "$k" -ne 0 ] || live+=("$pid")
+		[ "$k" -eq 2 ] || known+=("$pid")
+	done
+	if [ ${#live[@]} -gt 0 ]; then
+		pid_signal TERM "${live[@]}" || true
+		if ! pid_wait_gone "$secs" "${live[@]}"; then
+			pid_signal KILL "${live[@]}" || true
+			pid_wait_gone 10 "${live[@]}" || printf 'pid_stop: %s still there 10 s after SIGKILL\n' "${live[*]}" >&2
+		fi
+	fi
+	# a child of this shell: collect its status so that it leaves no zombie (others: no-op).
+	# Never while a process holds the pid: one still there (in D state after SIGKILL), or a
+	# newer child of ours that got the number, which wait would block on.
+	for pid in ${known[@]+"${known[@]}"}; do
+		_pid_known "$pid" pid_stop && k=0 || k=$?
+		[ "$k" -ne 1 ] || _pid_now "$pid" || wait "$pid" 2>/dev/null || true
 	done
 	return 0
 }

@@ -55,7 +55,7 @@ nginx_start() {
 			return 0
 		fi
 		pid_signal KILL "$NGINX_PID" || true
-		wait "$NGINX_PID" 2>/dev/null || true
+		pid_stop "$NGINX_PID"
 		NGINX_PID=""
 		[ -n "$port" ] && break    # a fixed port that is busy will not free itself
 	done
@@ -129,7 +129,7 @@ nginx_stop() {
 	[ "${1:-}" = "--kill" ] && sig=KILL
 	[ -n "$NGINX_PID" ] || return 0
 	pid_signal "$sig" "$NGINX_PID" || true
-	wait "$NGINX_PID" 2>/dev/null || true
+	pid_stop "$NGINX_PID" # waits for it to end, and reaps it
 	NGINX_PID=""
 }
 
