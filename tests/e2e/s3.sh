@@ -253,21 +253,23 @@ open(out, "wb").write(got)
 print(res)
 PY
 }
-# judge WHAT RES OUT OLD_OK: the reader's result against the old and the new b
+# judge WHAT RES OUT OLD NEW OLD_OK: the reader's result RES and bytes OUT against the object's
+# old and new contents: ESTALE after a prefix of the old, or one whole version (the old one only
+# with OLD_OK yes)
 judge() {
-	local what="$1" res="$2" out="$3" old_ok="$4" got
+	local what="$1" res="$2" out="$3" old="$4" new="$5" old_ok="$6" got
 	got="$(stat -c %s "$out")"
 	case "$res" in
-	"errno 116 ESTALE") cmp -n "$got" "$T/stream/b.bin" "$out" ||
+	"errno 116 ESTALE") cmp -n "$got" "$old" "$out" ||
 		fail "$what: the bytes before ESTALE are not the old object's" ;;
 	complete)
-		if cmp -s "$T/stream/b.new" "$out"; then :
-		elif cmp -s "$T/stream/b.bin" "$out"; then
+		if cmp -s "$new" "$out"; then :
+		elif cmp -s "$old" "$out"; then
 			[ "$old_ok" = yes ] || fail "$what: the reader got the old object, which the server no longer had and nothing had fetched"
 		else fail "$what: the reader got $got bytes mixing the old and the new object"; fi ;;
 	*) fail "$what: the reader ended with \"$res\" after $got bytes; expected ESTALE or one whole version" ;;
 	esac
-	ok "$what: $res ($got bytes, $(cmp -s "$T/stream/b.new" "$out" && echo "the new object" || echo "none mixed"))"
+	ok "$what: $res ($got bytes, $(cmp -s "$new" "$out" && echo "the new object" || echo "one version"))"
 }
 stream_reader "$MP6" a.bin b.bin "$TMP/stream2.out" "$TMP/stream2.go" >"$TMP/stream2.res" 2>&1 &
 reader=$!
@@ -276,7 +278,7 @@ until_ok 60 "the reader reading stream2/a.bin" test -e "$TMP/stream2.go.ready"
 vgw_curl -f -T "$T/stream/b.new" "$(vgw_key_url bkt stream2/b.bin)" -o /dev/null || fail "overwriting stream2/b.bin failed"
 touch "$TMP/stream2.go"
 wait "$reader" || fail "the reader crashed: $(cat "$TMP/stream2.res")"
-judge "replaced before its open" "$(cat "$TMP/stream2.res")" "$TMP/stream2.out" no
+judge "replaced before its open" "$(cat "$TMP/stream2.res")" "$TMP/stream2.out" "$T/stream/b.bin" "$T/stream/b.new" no
 # the same stream further on (b read, whatever it gave; c's open waits for its fill) with c
 # replaced while that open waits: the new c is uploaded as the reader opens it
 rand_file "$T/stream/c.new" $((9 * 1024 * 1024 + 3)) scnew
@@ -287,14 +289,7 @@ until_ok 60 "the reader reading stream2/b.bin" test -e "$TMP/stream3.go.ready"
 touch "$TMP/stream3.go"
 vgw_curl -f -T "$T/stream/c.new" "$(vgw_key_url bkt stream2/c.bin)" -o /dev/null || fail "overwriting stream2/c.bin failed"
 wait "$reader" || fail "the reader crashed: $(cat "$TMP/stream3.res")"
-res="$(cat "$TMP/stream3.res")" got="$(stat -c %s "$TMP/stream3.out")"
-case "$res" in
-"errno 116 ESTALE") cmp -n "$got" "$T/stream/c.bin" "$TMP/stream3.out" || fail "c.bin replaced during its open: the bytes before ESTALE are not the old object's" ;;
-complete) cmp -s "$T/stream/c.bin" "$TMP/stream3.out" || cmp -s "$T/stream/c.new" "$TMP/stream3.out" ||
-	fail "c.bin replaced during its open: the reader got $got bytes mixing the old and the new object" ;;
-*) fail "c.bin replaced during its open: the reader ended with \"$res\" after $got bytes" ;;
-esac
-ok "replaced while its open waits: $res ($got bytes, one version)"
+judge "c.bin replaced while its open waits" "$(cat "$TMP/stream3.res")" "$TMP/stream3.out" "$T/stream/c.bin" "$T/stream/c.new" yes
 
 step "503 SlowDown and connection resets are retried: the copy is still exact"
 FPORT="$(free_port)"

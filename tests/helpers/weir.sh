@@ -3,8 +3,9 @@
 # wrappers with timeouts, and an EXIT cleanup that unmounts and kills the daemon it started.
 #
 #   weir_setup TMPDIR    sets WEIR_STATE (TMPDIR/state) and WEIR_TIER_DIR (a private dir in /dev/shm)
-#   weir_test_setup NAME what a test that mounts does first: root and /dev/fuse, the weir
-#                        binaries, TMP (/tmp/weir-NAME.XXXXXX, removed at exit) and weir_setup TMP
+#   weir_test_setup NAME what a test that mounts does first: weir_test_tmp NAME, weir_setup TMP
+#   weir_test_tmp NAME   root and /dev/fuse, the weir binaries, TMP (/tmp/weir-NAME.XXXXXX,
+#                        removed at exit): for a test that runs weir_setup itself (one per round)
 #   w ARGS...            runs weir --state-dir WEIR_STATE ARGS (120 s timeout)
 #   weir_mount URL MP ARGS...   mounts; on failure prints weir's output and fails the test.
 #                        WEIR_OPEN_MODE (auto|open|no-open) adds --open-mode to mounts that
@@ -45,11 +46,15 @@ weir_use_build() {
 	export WEIR_BIN WEIR_NODE_BIN
 }
 
-weir_test_setup() {
+weir_test_tmp() {
 	require_root_fuse
 	find_weir_bins
 	TMP="$(mktemp -d "/tmp/weir-$1.XXXXXX")"
 	at_exit 'rm -rf "$TMP"'
+}
+
+weir_test_setup() {
+	weir_test_tmp "$1"
 	weir_setup "$TMP"
 }
 
