@@ -40,7 +40,7 @@ trap 'exit 143' TERM
 #   pid_alive PID             true while that process runs (a zombie has ended)
 #   pid_started PID           prints its recorded start time while it runs; false if it ended
 #   pid_signal SIG PID...     kill -SIG each one still running; false if any had ended
-#   pid_wait_gone SECS PID... true once none runs; false if one still runs after SECS
+#   pid_wait_gone SECS PID... true once none runs; false if one still runs after SECS (whole)
 #   pid_stop [-t SECS] PID... TERM, up to SECS (5) for them to end, then KILL; reaps its children;
 #                             an empty PID is skipped (a daemon never started)
 WEIR_PID_DIR="$(mktemp -d /tmp/weir-pids.XXXXXX)"
@@ -169,14 +169,15 @@ pid_signal() {
 pid_wait_gone() {
 	local secs="$1" pid deadline left
 	shift
-	deadline=$((SECONDS + secs))
+	# in microseconds: $SECONDS counts whole seconds, which would make a 1 s wait anything from 0
+	deadline=$((${EPOCHREALTIME/./} + secs * 1000000))
 	while :; do
 		left=0
 		for pid; do
 			_pid_known "$pid" pid_wait_gone && left=1
 		done
 		[ "$left" -eq 1 ] || return 0
-		[ "$SECONDS" -lt "$deadline" ] || return 1
+		[ "${EPOCHREALTIME/./}" -lt "$deadline" ] || return 1
 		sleep 0.05
 	done
 }
