@@ -146,31 +146,8 @@ vgw_curl -f -T "$T/race/old" "$(vgw_key_url bkt race/obj.bin)" -o /dev/null || f
 MP2="$TMP/mnt-race"
 weir_mount "s3://bkt/race" "$MP2" --tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-path-style \
 	--no-prefetch --block-size 1MiB
-python3 - "$MP2/obj.bin" "$TMP/race.out" "$TMP/race.half" "$TMP/race.go" >"$TMP/race.res" 2>&1 <<'PY' &
-import errno, os, sys, time
-src, out, half, go = sys.argv[1:5]
-fd = os.open(src, os.O_RDONLY)
-# no kernel read-ahead: the second half must not be in the cache when the object changes
-os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
-got = bytearray()
-size = 64 << 20
-while len(got) < size // 2:
-    got += os.pread(fd, 1 << 20, len(got))
-open(half, "w").close()
-while not os.path.exists(go):
-    time.sleep(0.02)
-res = "complete"
-try:
-    while len(got) < size:
-        b = os.pread(fd, 1 << 20, len(got))
-        if not b:
-            break
-        got += b
-except OSError as e:
-    res = "errno %d %s" % (e.errno, errno.errorcode.get(e.errno, "?"))
-open(out, "wb").write(got)
-print(res)
-PY
+python3 "$here/../helpers/gated_reader.py" "$MP2/obj.bin" "$TMP/race.out" "$TMP/race.half" "$TMP/race.go" \
+	$((32 << 20)) >"$TMP/race.res" 2>&1 &
 reader=$!
 pid_track "$reader"
 for i in $(seq 1 300); do [ -e "$TMP/race.half" ] && break; sleep 0.1; done
@@ -230,28 +207,7 @@ ok "a.bin through READs, b.bin and c.bin fetched whole at their opens (passthrou
 weir_mount s3://bkt/stream2 "$MP6" --tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-path-style
 ls "$MP6" >/dev/null
 stream_reader() { # DIR FIRST NEXT OUT GO: reads FIRST, waits for the file GO, then reads NEXT whole
-	python3 - "$@" <<'PY'
-import errno, os, sys, time
-d, first, nxt, out, go = sys.argv[1:6]
-with open(os.path.join(d, first), "rb") as f:
-    while f.read(1 << 20):
-        pass
-open(go + ".ready", "w").close()
-while not os.path.exists(go):
-    time.sleep(0.005)
-got, res = bytearray(), "complete"
-try:
-    with open(os.path.join(d, nxt), "rb") as f:
-        while True:
-            b = f.read(1 << 20)
-            if not b:
-                break
-            got += b
-except OSError as e:
-    res = "errno %d %s" % (e.errno, errno.errorcode.get(e.errno, "?"))
-open(out, "wb").write(got)
-print(res)
-PY
+	python3 "$here/../helpers/gated_reader.py" "$1/$3" "$4" "$5.ready" "$5" --after "$1/$2"
 }
 # judge WHAT RES OUT OLD NEW OLD_OK: the reader's result RES and bytes OUT against the object's
 # old and new contents: ESTALE after a prefix of the old, or one whole version (the old one only
@@ -651,27 +607,8 @@ MP15="$TMP/mnt-rotated"
 wt_mount team-a rotated "$MP15"
 cmp "$T/rot/a.bin" "$MP15/a.bin" || fail "a.bin read with user 1's keys differs"
 # a reader holds b.bin open across the rotation: its first 4 MiB before, the rest after
-python3 - "$MP15/b.bin" "$TMP/rot-b.out" "$TMP/rot-b.half" "$TMP/rot-b.go" >"$TMP/rot-b.res" 2>&1 <<'PY' &
-import errno, os, sys, time
-src, out, half, go = sys.argv[1:5]
-fd = os.open(src, os.O_RDONLY)
-os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
-got = bytearray(os.pread(fd, 4 << 20, 0))
-open(half, "w").close()
-while not os.path.exists(go):
-    time.sleep(0.02)
-res = "complete"
-try:
-    while True:
-        b = os.pread(fd, 1 << 20, len(got))
-        if not b:
-            break
-        got += b
-except OSError as e:
-    res = "errno %d %s" % (e.errno, errno.errorcode.get(e.errno, "?"))
-open(out, "wb").write(got)
-print(res)
-PY
+python3 "$here/../helpers/gated_reader.py" "$MP15/b.bin" "$TMP/rot-b.out" "$TMP/rot-b.half" "$TMP/rot-b.go" \
+	$((4 << 20)) >"$TMP/rot-b.res" 2>&1 &
 rreader=$!
 pid_track "$rreader"
 for i in $(seq 1 300); do [ -e "$TMP/rot-b.half" ] && break; sleep 0.1; done
