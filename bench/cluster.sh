@@ -74,9 +74,10 @@ python) TENV=(THROTTLE_WORKERS="$TWORKERS") ;;
 esac
 env "${TENV[@]}" python3 "$here/../tests/helpers/throttle.py" "$TPORT" "$NGINX_PORT" "$RATE" "$CL_SUBNET.1" >"$TMP/throttle.log" 2>&1 &
 tpid=$!
-at_exit "kill $tpid 2>/dev/null"
+pid_track "$tpid"
+at_exit "pid_stop $tpid"
 for _ in $(seq 1 100); do grep -q '^throttle:' "$TMP/throttle.log" && break; sleep 0.1; done
-kill -0 "$tpid" 2>/dev/null || fail "throttle.py exited at start: $(cat "$TMP/throttle.log")"
+pid_alive "$tpid" || fail "throttle.py exited at start: $(cat "$TMP/throttle.log")"
 grep -q '^throttle:' "$TMP/throttle.log" || fail "throttle.py did not listen within 10 s"
 UFS_URL="http://$CL_SUBNET.1:$TPORT/"
 for i in 1 2 3; do
@@ -115,6 +116,7 @@ read_all() {
 		rm -rf "$SHM/copy$i"
 		{ TIMEFORMAT='%U %S'; time cp -R "$mp/." "$SHM/copy$i"; } 2>"$SHM/cpu$i" &
 		pids+=($!)
+		pid_track "$!"
 	done
 	for i in "${pids[@]}"; do wait "$i" || fail "a cp -R failed: $(cat "$SHM"/cpu* 2>/dev/null)"; done
 	t1="$(now)"
@@ -160,6 +162,7 @@ profile_start() {
 		# the whole machine: the reader (cp) and the kernel's side of its reads too
 		perf record -q -a -g -o "$PROFILE_DIR/cluster-c-perf-all.data" 2>/dev/null &
 		PROF_PIDS+=($!)
+		pid_track "$!"
 		sleep 1
 		return 0
 	fi
@@ -172,12 +175,13 @@ profile_start() {
 		*) fail "BENCH_PROFILE \"$PROFILE\" is neither perf nor strace" ;;
 		esac
 		PROF_PIDS+=($!)
+		pid_track "$!"
 	done
 	sleep 1 # attached before the read starts
 }
 profile_stop() {
 	local p
-	for p in ${PROF_PIDS[@]+"${PROF_PIDS[@]}"}; do kill -INT "$p" 2>/dev/null || true; done
+	for p in ${PROF_PIDS[@]+"${PROF_PIDS[@]}"}; do pid_signal INT "$p" || true; done
 	for p in ${PROF_PIDS[@]+"${PROF_PIDS[@]}"}; do wait "$p" 2>/dev/null || true; done
 	[ ${#PROF_PIDS[@]} -eq 0 ] || note "profile of (c)'s first read from peers: $PROFILE_DIR/cluster-c-$PROFILE-n*"
 	PROF_PIDS=()

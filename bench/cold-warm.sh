@@ -62,14 +62,15 @@ TPORT="$(free_port)"
 THROTTLE_CHUNK="${BENCH_THROTTLE_CHUNK:-262144}" python3 "$here/../tests/helpers/throttle.py" \
 	"$TPORT" "$NGINX_PORT" "$RATE" >"$TMP/throttle.log" 2>&1 &
 tpid=$!
-at_exit "kill $tpid 2>/dev/null"
+pid_track "$tpid"
+at_exit "pid_stop $tpid"
 # a loaded machine starts python slowly: wait until the throttle accepts, not a fixed time
 for i in $(seq 1 100); do
 	(exec 3<>"/dev/tcp/127.0.0.1/$TPORT") 2>/dev/null && break
-	kill -0 "$tpid" 2>/dev/null || break
+	pid_alive "$tpid" || break
 	sleep 0.1
 done
-kill -0 "$tpid" 2>/dev/null || fail "throttle.py exited at start: $(cat "$TMP/throttle.log")"
+pid_alive "$tpid" || fail "throttle.py exited at start: $(cat "$TMP/throttle.log")"
 (exec 3<>"/dev/tcp/127.0.0.1/$TPORT") 2>/dev/null || fail "throttle.py does not accept on $TPORT after 10 s"
 THROTTLED="http://127.0.0.1:$TPORT/"
 note "spark-3.3.1: $BYTES bytes; nginx $NGINX_URL (limit_rate, 1 s burst per request); throttled $THROTTLED"
@@ -194,8 +195,9 @@ command -v rclone >/dev/null || fail "rclone is missing (apt-get install rclone)
 	--vfs-cache-mode full --cache-dir "$TMP/rclone-cache" --dir-cache-time 1h \
 	--log-file "$TMP/rclone.log" --log-level NOTICE) &
 rpid=$!
-at_exit "fusermount3 -uz '$RMP' 2>/dev/null; kill $rpid 2>/dev/null; wait $rpid 2>/dev/null"
-for i in $(seq 1 100); do is_mounted "$RMP" && break; kill -0 "$rpid" 2>/dev/null || break; sleep 0.1; done
+pid_track "$rpid"
+at_exit "fusermount3 -uz '$RMP' 2>/dev/null; pid_stop $rpid"
+for i in $(seq 1 100); do is_mounted "$RMP" && break; pid_alive "$rpid" || break; sleep 0.1; done
 is_mounted "$RMP" || fail "rclone mount did not come up: $(tail -5 "$TMP/rclone.log" 2>/dev/null)"
 t_rclone="$(timed "$SHM/out" cp -R "$RMP/spark-3.3.1" "$SHM/out")"
 note "rclone cold cp -R: $t_rclone s ($(mbps "$BYTES" "$t_rclone"))"
@@ -241,8 +243,8 @@ w stat "$MP" >"$TMP/stat.txt" 2>&1 || true
 step "8 cold readers of different files at once: a fresh view, against the link's limit for them"
 t_par8="$(timed "$TMP/none" par_curl "$CONNS" "${big[@]}")"
 w umount "$MP" >/dev/null || fail "weir umount $MP failed"
-kill -TERM "$pid" 2>/dev/null || true
-for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+pid_signal TERM "$pid" || true
+pid_wait_gone 5 "$pid" || true
 rm -rf "$WEIR_STATE" "$WEIR_TIER_DIR"/* && mkdir -p "$WEIR_STATE"
 weir_mount "$THROTTLED" "$MP" --tier "$TIERS" "${WEIR_ARGS[@]}"
 read8() { local f; for f in "$@"; do cat "$MP/$f" >/dev/null & done; wait; }
@@ -253,8 +255,8 @@ pid="$(weir_node_pid)"
 step "cold against nginx's own limit_rate (informational: its 1 s burst per request favours short ranges)"
 w umount "$MP" >/dev/null || fail "weir umount failed"
 pid_old="$pid"
-kill -TERM "$pid_old" 2>/dev/null || true
-for i in $(seq 1 50); do kill -0 "$pid_old" 2>/dev/null || break; sleep 0.1; done
+pid_signal TERM "$pid_old" || true
+pid_wait_gone 5 "$pid_old" || true
 rm -rf "$WEIR_STATE" "$WEIR_TIER_DIR"/* && mkdir -p "$WEIR_STATE"
 weir_mount "$NGINX_URL" "$MP" --tier "$TIERS" "${WEIR_ARGS[@]}"
 t_cold_nginx="$(timed "$SHM/out" cp -R "$MP/spark-3.3.1" "$SHM/out")"

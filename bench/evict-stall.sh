@@ -151,17 +151,19 @@ run() {
 		perf record -q -k mono -e fuse:fuse_request_send -e fuse:fuse_request_end "${sched[@]}" \
 			-a -o "$dir/perf.data" >"$dir/perf.log" 2>&1 &
 		perfpid=$!
+		pid_track "$perfpid"
 		sleep 1
 	fi
 	"${prio[@]}" python3 "$TMP/probe.py" "${hot[@]}" "$dir/stop" >"$dir/lat" &
 	local probe=$!
+	pid_track "$probe"
 	python3 "$TMP/stream.py" "$PHASE" "$SECONDS_RUN" "$dir/phases" "$mp"/stream/*.bin \
 		>"$dir/streamed" || fail "the streamer of $label/$mode failed"
 	: >"$dir/stop"
 	wait "$probe" || fail "the probe of $label/$mode failed"
 	: >"$dir/weirlat"
 	if [ -n "$perfpid" ]; then
-		kill -INT "$perfpid"
+		pid_signal INT "$perfpid"
 		wait "$perfpid" || true
 		# each READ the probe sent: its request time and weir-node's reply, by request id
 		perf script -i "$dir/perf.data" -F pid,time,event,trace 2>/dev/null | awk -v p="$probe" '

@@ -177,9 +177,10 @@ nginx_start "$TMP/nginx" "$TREE"
 TPORT="$(free_port)"
 python3 "$here/../tests/helpers/throttle.py" "$TPORT" "$NGINX_PORT" "$RATE" >"$TMP/throttle.log" 2>&1 &
 tpid=$!
-at_exit "kill $tpid 2>/dev/null"
+pid_track "$tpid"
+at_exit "pid_stop $tpid"
 sleep 0.5
-kill -0 "$tpid" 2>/dev/null || fail "throttle.py exited at start: $(cat "$TMP/throttle.log")"
+pid_alive "$tpid" || fail "throttle.py exited at start: $(cat "$TMP/throttle.log")"
 wt_manifests "http://127.0.0.1:$TPORT/" "$WEIR_TIER_DIR"
 for f in dataset dataload spark-production; do
 	sed -e 's/\bdevelopment\b/dev-host/g' -e 's/\bproduction\b/prod-host/g' "$WT_YAML/$f.yaml" >"$WT_YAML/host-$f.yaml"

@@ -28,7 +28,9 @@ for i in $(seq 1 "$FILES"); do rand_file "$SHM/tree/f$i.bin" $((SIZE_MB << 20)) 
 nginx_start "$TMP/nginx" "$SHM/tree"
 TPORT="$(free_port)"
 python3 "$here/../tests/helpers/throttle.py" "$TPORT" "$NGINX_PORT" "$RATE" >"$TMP/throttle.log" 2>&1 &
-at_exit "kill $! 2>/dev/null"
+tpid=$!
+pid_track "$tpid"
+at_exit "pid_stop $tpid"
 sleep 0.5
 URL="http://127.0.0.1:$TPORT/"
 
@@ -38,8 +40,8 @@ cold_read() {
 	pid="$(weir_node_pid)"
 	if [ -n "$pid" ]; then
 		w umount "$mp" >/dev/null 2>&1 || true
-		kill -TERM "$pid"
-		for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		pid_signal TERM "$pid"
+		pid_wait_gone 5 "$pid" || true
 	fi
 	rm -rf "$WEIR_STATE" "${WEIR_TIER_DIR:?}"/* && mkdir -p "$WEIR_STATE"
 	weir_mount "$URL" "$mp" --tier "$TIERS" "$@" >/dev/null

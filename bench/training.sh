@@ -83,8 +83,9 @@ mkdir -p "$RMP"
 	--vfs-cache-mode full --cache-dir "$TMP/rclone-cache" --vfs-cache-max-size 16G \
 	--dir-cache-time 1h --log-file "$TMP/rclone.log" --log-level NOTICE) &
 rpid=$!
-at_exit "fusermount3 -uz '$RMP' 2>/dev/null; kill $rpid 2>/dev/null; wait $rpid 2>/dev/null"
-for i in $(seq 1 100); do is_mounted "$RMP" && break; kill -0 "$rpid" 2>/dev/null || break; sleep 0.1; done
+pid_track "$rpid"
+at_exit "fusermount3 -uz '$RMP' 2>/dev/null; pid_stop $rpid"
+for i in $(seq 1 100); do is_mounted "$RMP" && break; pid_alive "$rpid" || break; sleep 0.1; done
 is_mounted "$RMP" || fail "rclone mount did not come up: $(tail -5 "$TMP/rclone.log" 2>/dev/null)"
 (umask 077 && printf '%s:%s\n' "$VGW_KEY" "$VGW_SECRET" >"$TMP/s3fs.passwd")
 mkdir -p "$SMP"

@@ -30,9 +30,10 @@ TPORT="$(free_port)"
 # throttle.py caps every connection with none, as a distant mirror does
 python3 "$here/../tests/helpers/throttle.py" "$TPORT" "$NGINX_PORT" "$RATE" >"$TMP/throttle.log" 2>&1 &
 tpid=$!
-at_exit "kill $tpid 2>/dev/null"
+pid_track "$tpid"
+at_exit "pid_stop $tpid"
 sleep 0.5
-kill -0 "$tpid" 2>/dev/null || fail "throttle.py exited at start: $(cat "$TMP/throttle.log")"
+pid_alive "$tpid" || fail "throttle.py exited at start: $(cat "$TMP/throttle.log")"
 MIRROR="http://127.0.0.1:$TPORT/"
 wt_manifests "$MIRROR" "$WEIR_TIER_DIR"
 note "mirror $MIRROR (throttled), nginx $NGINX_URL"

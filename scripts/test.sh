@@ -40,19 +40,25 @@ phase() {
 	t_last=$t
 }
 
-# Background jobs (fuzzers, sanitizer builds, test peers) end with the run, however it ends.
+# Background jobs (fuzzers, sanitizer builds, test peers) end with the run, however it ends:
+# each one that still runs, with what it started (found through their parent pids). Only pids
+# tracked (tests/helpers/lib.sh): a job that ended long ago left its pid to some other process.
+. tests/helpers/lib.sh
 bg_pids=()
 kill_tree() {
 	local kid
-	for kid in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill_tree "$kid"; done
-	kill "$1" 2>/dev/null || true
+	for kid in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+		pid_track "$kid"
+		kill_tree "$kid"
+	done
+	pid_signal TERM "$1" || true
 }
 stop_bg() {
 	local p
-	for p in "${bg_pids[@]}"; do kill -0 "$p" 2>/dev/null && kill_tree "$p"; done
+	for p in "${bg_pids[@]}"; do pid_alive "$p" && kill_tree "$p"; done
 	return 0
 }
-trap stop_bg EXIT
+at_exit stop_bg
 
 scripts/install-deps.sh || broken "installing the dependencies failed (scripts/install-deps.sh, output above)"
 phase "install-deps"
@@ -202,32 +208,44 @@ if [ "$mode" != sanitize ]; then
 			date +%s >"$bg/done"
 		) &
 		bg_pids+=($!)
+		pid_track "$!"
 		missing=$(peers_missing | tr '\n' ' ')
 		if [ -z "$missing" ]; then
 			phase "peers check"
 			run_tests build --no-suite fuzz
 		else
-			# A machine without the peers (a fresh one): they build in the background (weed, which
-			# only s3-seaweedfs needs, last) while the tests that need none run; the suites 'peers'
-			# and 'weed' mark the others, run once what they need is there.
+			# A machine without the peers (a fresh one): they build in the background, in three
+			# groups, while the tests that need none run; each group's tests run as soon as it is
+			# there, beside the next group's build. 'peers-api' (etcd, kube-apiserver, kubectl,
+			# versitygw: the apiserver tests and s3), then 'peers' (helm, the kubelet,
+			# kube-controller-manager, csi-sanity), then 'weed' (SeaweedFS, for s3-seaweedfs only,
+			# the longest build).
 			echo "test: building the test peers $missing in the background (tests/k8s/peers.sh)"
 			(
 				set +e
-				{ nice -n 5 tests/k8s/peers.sh etcd kube-apiserver kubectl helm kubelet \
-					kube-controller-manager versitygw && nice -n 5 tests/csi/peer.sh; } >"$bg/peers.out" 2>&1
+				nice -n 5 tests/k8s/peers.sh etcd kube-apiserver kubectl versitygw >"$bg/peers-api.out" 2>&1
+				echo $? >"$bg/peers-api.rc"
+				{ nice -n 5 tests/k8s/peers.sh helm kubelet kube-controller-manager &&
+					nice -n 5 tests/csi/peer.sh; } >"$bg/peers.out" 2>&1
 				echo $? >"$bg/peers.rc"
 				nice -n 5 tests/k8s/peers.sh weed >"$bg/weed.out" 2>&1
 				echo $? >"$bg/weed.rc"
 			) &
 			bg_pids+=($!)
+			pid_track "$!"
 			phase "peers check"
-			run_tests build --no-suite fuzz --no-suite peers --no-suite weed
+			run_tests build --no-suite fuzz --no-suite peers-api --no-suite peers --no-suite weed
 			phase "the tests that need no peer"
-			wait_file "$bg/peers.rc" "building the test peers (tests/k8s/peers.sh, tests/csi/peer.sh)"
+			wait_file "$bg/peers-api.rc" "building the apiserver peers and versitygw (tests/k8s/peers.sh)"
+			cat "$bg/peers-api.out"
+			phase "waiting for the apiserver peers"
+			run_tests build --suite peers-api
+			phase "the tests that need the apiserver peers"
+			wait_file "$bg/peers.rc" "building the node peers (tests/k8s/peers.sh, tests/csi/peer.sh)"
 			cat "$bg/peers.out"
-			phase "waiting for the peers"
+			phase "waiting for the node peers"
 			run_tests build --suite peers
-			phase "the tests that need the peers but weed"
+			phase "the tests that need the node peers"
 			wait_file "$bg/weed.rc" "building weed (tests/k8s/peers.sh weed)"
 			cat "$bg/weed.out"
 			phase "waiting for weed"

@@ -44,7 +44,8 @@ nginx_start "$TMP/nginx" "$TMP/tree"
 TPORT="$(free_port)"
 python3 tests/helpers/throttle.py "$TPORT" "$NGINX_PORT" "$RATE" >"$TMP/throttle.log" 2>&1 &
 tpid=$!
-at_exit "kill $tpid 2>/dev/null"
+pid_track "$tpid"
+at_exit "pid_stop $tpid"
 sleep 0.5
 MIRROR="http://127.0.0.1:$TPORT/"
 wt_manifests "$MIRROR" "$WEIR_TIER_DIR"

@@ -36,8 +36,8 @@ for r in $(seq 1 "$N"); do
 done
 nginx_start "$TMP/nginx" "$TREE" --limit-rate 256k
 wt_up
-ckeeper="$(cat "$WEIR_STATE/controller-keeper.pid" 2>/dev/null || true)"
-[ -n "$ckeeper" ] && grep -qs weir-keeper "/proc/$ckeeper/cmdline" || fail "weir up left weir-controller under no weir-keeper"
+ckeeper="$(pid_from_file "$WEIR_STATE/controller-keeper.pid" weir-keeper --state-dir "$WEIR_STATE" --name controller)"
+[ -n "$ckeeper" ] || fail "weir up left weir-controller under no weir-keeper"
 wt_dataset_yaml default data "$NGINX_URL" >"$TMP/data.yaml"
 wt_run "applying dataset default/data" apply -f "$TMP/data.yaml"
 wt_wait_phase dataset data default Bound 60
@@ -94,8 +94,8 @@ kill_controller() {
 	local pid
 	pid="$(live_pid controller)"
 	[ -n "$pid" ] || fail "no weir-controller runs to kill"
-	kill -9 "$pid"
-	for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.02; done
+	pid_signal 9 "$pid"
+	pid_wait_gone 1 "$pid" || true
 	KILLS=$((KILLS + 1))
 }
 
@@ -114,6 +114,7 @@ for r in $(seq 1 "$N"); do
 	prev=$((r - 1))
 		w apply -f "$TMP/m.yaml" </dev/null >"$TMP/apply.out" 2>&1 &
 	apid=$!
+	pid_track "$apid"
 	sleep "$(awk -v r="$RANDOM" -v ms="$APPLY_MS" 'BEGIN { printf "%.3f", (r % (ms + 1)) / 1000 }')"
 	kill_controller
 	wait "$apid" || CUT=$((CUT + 1))

@@ -60,13 +60,23 @@ abort_view() {
 	echo 1 >"/sys/fs/fuse/connections/$1/abort"
 }
 
-# kill_and_time PID MP CONN: kill -9 PID, then time a statfs of MP (the kernel sends it to the
-# daemon, never answers it from a cache): the pause a reader sees. Prints milliseconds; after
-# 30 s without an answer it aborts the view's connection and fails.
+# kill_and_time PID MP CONN: kill -9 PID (tracked: through a pidfd, and only if the process
+# holding PID has the start time recorded for it), then time a statfs of MP (the kernel sends it
+# to the daemon, never answers it from a cache): the pause a reader sees. Prints milliseconds;
+# after 30 s without an answer it aborts the view's connection and fails.
 kill_and_time() {
-	python3 - "$1" "$2" "$3" <<'PY'
-import os, sys, threading, time
-pid, mp, conn = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+	local st
+	st="$(pid_started "$1")" || {
+		echo "weir-node $1 ended before its kill" >&2
+		return 1
+	}
+	python3 - "$1" "$2" "$3" "$st" <<'PY'
+import os, signal, sys, threading, time
+pid, mp, conn, started = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+pidfd = os.pidfd_open(pid)  # this process, whatever takes the number later
+stat = open("/proc/%d/stat" % pid).read()
+if stat[stat.rindex(")") + 2:].split()[19] != started:
+    sys.exit("pid %d is no longer the weir-node it was (start time %s): not killed" % (pid, started))
 done = threading.Event()
 def probe():
     try:
@@ -75,7 +85,7 @@ def probe():
         print("statfs: %s" % e, file=sys.stderr)
     done.set()
 t0 = time.monotonic()
-os.kill(pid, 9)
+signal.pidfd_send_signal(pidfd, signal.SIGKILL)
 threading.Thread(target=probe, daemon=True).start()
 if not done.wait(30):
     open("/sys/fs/fuse/connections/%s/abort" % conn, "w").write("1")
@@ -92,7 +102,7 @@ wait_readers() {
 	shift
 	for i in $(seq 1 1200); do
 		left=0
-		for p in "$@"; do kill -0 "$p" 2>/dev/null && left=$((left + 1)); done
+		for p in "$@"; do pid_alive "$p" && left=$((left + 1)); done
 		[ "$left" -eq 0 ] && return 0
 		sleep 0.1
 	done
@@ -130,6 +140,7 @@ for round in $(seq 1 "$N"); do
 			reader_list "$round" "$r.$phase" "$MP" >"$TMP/list.$r"
 			timeout -k 5 120 python3 "$here/reader.py" <"$TMP/list.$r" >"$TMP/out.$r" 2>&1 &
 			pids+=($!)
+			pid_track "$!"
 		done
 		# a random instant within the copy: the cold one lasts as long as the last round's
 		# did (this machine's speed, the server's rate), the warm one a fraction of a second
@@ -138,7 +149,7 @@ for round in $(seq 1 "$N"); do
 		t0="$(date +%s%N)"
 		sleep "$(awk -v m="$delay_ms" 'BEGIN { printf "%.3f", m / 1000 }')"
 		running=0
-		for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && running=$((running + 1)); done
+		for p in "${pids[@]}"; do pid_alive "$p" && running=$((running + 1)); done
 		pid="$(weir_node_pid)"
 		[ -n "$pid" ] || fail "round $round ($phase): no weir-node to kill"
 		ms="$(kill_and_time "$pid" "$MP" "$conn")" || fail "round $round ($phase): the view did not answer a statfs within 30 s of kill -9 of weir-node $pid"

@@ -27,20 +27,22 @@ rand_file "$TMP/src/big.bin" $((40 << 20)) extkeeper
 step "weir-keeper --listen, and a weir-node under no keeper of its own"
 "$KEEPER" --state-dir "$WEIR_STATE" --name node-store --listen "$SOCK" >>"$WEIR_STATE/keeper.log" 2>&1 &
 KPID=$!
-at_exit "kill $KPID 2>/dev/null"
+pid_track "$KPID"
+at_exit "pid_stop $KPID"
 for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
 [ -S "$SOCK" ] || fail "weir-keeper --listen made no socket at $SOCK: $(cat "$WEIR_STATE/keeper.log")"
 [ "$(stat -c %a "$SOCK")" = 600 ] || fail "$SOCK has mode $(stat -c %a "$SOCK"), not 0600"
 NODES=()
-at_exit 'for p in "${NODES[@]}"; do kill -9 "$p" 2>/dev/null; done'
+at_exit 'for p in "${NODES[@]}"; do pid_signal 9 "$p" 2>/dev/null; done'
 # start_node: a weir-node as a container would run it; waits until it answers
 start_node() {
 	"$WEIR_NODE_BIN" --state-dir "$WEIR_STATE" >>"$WEIR_STATE/node.log" 2>&1 &
-	NODES+=($!)
 	NODE=$!
+	pid_track "$NODE"
+	NODES+=("$NODE")
 	for _ in $(seq 1 200); do
 		[ "$(weir_node_pid)" = "$NODE" ] && w stat >/dev/null 2>&1 && return 0
-		kill -0 "$NODE" 2>/dev/null || fail "weir-node $NODE exited: $(tail -5 "$WEIR_STATE/node.log")"
+		pid_alive "$NODE" || fail "weir-node $NODE exited: $(tail -5 "$WEIR_STATE/node.log")"
 		sleep 0.05
 	done
 	fail "weir-node $NODE did not answer within 10 s"
@@ -73,6 +75,7 @@ print("ok" if b"".join(got) == want else "WRONG", off, flush=True)
 PY
 python3 "$TMP/reader.py" "$TMP/mnt/big.bin" "$TMP/src/big.bin" "$TMP/ready" "$TMP/go" 3 >"$TMP/reader.out" 2>&1 &
 RPID=$!
+pid_track "$RPID"
 
 # replace HOW ROUND: ends the weir-node (HOW: TERM or KILL) while the reader waits, starts a
 # new one, lets the reader go on
@@ -82,9 +85,8 @@ replace() {
 	[ -e "$TMP/ready$i" ] || fail "the reader did not get to its stop $i: $(cat "$TMP/reader.out")"
 	old="$NODE"
 	t0="$(now)"
-	kill -"$how" "$old"
-	for _ in $(seq 1 100); do kill -0 "$old" 2>/dev/null || break; sleep 0.05; done
-	! kill -0 "$old" 2>/dev/null || fail "weir-node $old did not end on SIG$how"
+	pid_signal "$how" "$old"
+	pid_wait_gone 5 "$old" || fail "weir-node $old did not end on SIG$how"
 	is_mounted "$TMP/mnt" || fail "after SIG$how of weir-node the view is no longer mounted"
 	start_node
 	touch "$TMP/go$i"
@@ -102,12 +104,13 @@ replace KILL 1
 step "weir-node under weir-keeper --no-store (the chart's weir-node container): kill -9, restarted at once"
 for _ in $(seq 1 200); do [ -e "$TMP/ready2" ] && break; sleep 0.05; done
 [ -e "$TMP/ready2" ] || fail "the reader did not get to its stop 2: $(cat "$TMP/reader.out")"
-kill -TERM "$NODE"
-for _ in $(seq 1 100); do kill -0 "$NODE" 2>/dev/null || break; sleep 0.05; done
+pid_signal TERM "$NODE"
+pid_wait_gone 5 "$NODE" || true
 "$KEEPER" --state-dir "$WEIR_STATE" --name node --no-store -- "$WEIR_NODE_BIN" --state-dir "$WEIR_STATE" \
 	>>"$WEIR_STATE/node.log" 2>&1 &
 SPID=$!
-at_exit "kill $SPID 2>/dev/null"
+pid_track "$SPID"
+at_exit "pid_stop $SPID"
 NODE="$(weir_wait_new_node "$NODE" 20)"
 NODES+=("$NODE")
 [ "$(cat /proc/"$NODE"/status | awk '$1 == "PPid:" { print $2 }')" = "$SPID" ] || fail "weir-node $NODE is not weir-keeper $SPID's child"
@@ -117,7 +120,7 @@ tr '\0' '\n' <"/proc/$NODE/environ" | grep -q '^WEIR_KEEPER_FD=' && fail "weir-k
 # first second of the first start is a failed start it reports rather than restarts
 sleep 1.2
 t0="$(now)"
-kill -9 "$NODE"
+pid_signal 9 "$NODE"
 OLD="$NODE"
 NODE="$(weir_wait_new_node "$OLD" 10)"
 NODES+=("$NODE")
@@ -128,7 +131,7 @@ grep -q "node was killed by signal 9 after [0-9]* ms; restarting it in 0 ms" "$W
 touch "$TMP/go2"
 ok "weir-node $OLD killed; weir-keeper --no-store started $NODE, answering $T_RESTART s after the kill; it took the view over from the --listen keeper"
 rc=0
-timeout 120 tail --pid="$RPID" -f /dev/null || rc=$?
+pid_wait_gone 120 "$RPID" || rc=124
 wait "$RPID" || rc=$?
 out="$(cat "$TMP/reader.out")"
 [ "$rc" -eq 0 ] && [ "${out%% *}" = ok ] || fail "the reader holding its descriptor across both says \"$out\" (exit $rc)"
@@ -139,13 +142,11 @@ step "weir umount through the new weir-node; the keeper lets the view go"
 w umount "$TMP/mnt" >/dev/null || fail "weir umount failed"
 WEIR_MOUNTS=()
 ! is_mounted "$TMP/mnt" || fail "still mounted after weir umount"
-kill -TERM "$SPID"
-for _ in $(seq 1 100); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.05; done
-! kill -0 "$SPID" 2>/dev/null || fail "weir-keeper --no-store did not stop on SIGTERM"
-! kill -0 "$NODE" 2>/dev/null || fail "weir-node $NODE outlived its weir-keeper's SIGTERM"
-kill -TERM "$KPID"
-for _ in $(seq 1 100); do kill -0 "$KPID" 2>/dev/null || break; sleep 0.05; done
-! kill -0 "$KPID" 2>/dev/null || fail "weir-keeper --listen did not stop on SIGTERM"
+pid_signal TERM "$SPID"
+pid_wait_gone 5 "$SPID" || fail "weir-keeper --no-store did not stop on SIGTERM"
+! pid_alive "$NODE" || fail "weir-node $NODE outlived its weir-keeper's SIGTERM"
+pid_signal TERM "$KPID"
+pid_wait_gone 5 "$KPID" || fail "weir-keeper --listen did not stop on SIGTERM"
 [ ! -e "$SOCK" ] || fail "weir-keeper --listen left $SOCK behind"
 ok "unmounted; keeper stopped, its socket removed"
 echo

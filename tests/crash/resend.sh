@@ -38,10 +38,11 @@ for round in 1 2 3; do
 		echo "$rc" >"$TMP/cmp.out"
 	) &
 	reader=$!
+	pid_track "$reader"
 	sleep 2
 	[ ! -e "$TMP/cmp.out" ] || fail "round $round: the reader finished before the kill ($(cat "$TMP/cmp.err")): the test proves nothing"
 	old="$(weir_node_pid)"
-	kill -9 "$old"
+	pid_signal 9 "$old"
 	for i in $(seq 1 300); do [ -e "$TMP/cmp.out" ] && break; sleep 0.1; done
 	if [ ! -e "$TMP/cmp.out" ]; then
 		echo 1 >"/sys/fs/fuse/connections/$conn/abort"

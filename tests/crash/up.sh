@@ -27,10 +27,11 @@ chmod 0777 "$TMP/rw"
 step "weir up: both daemons under keepers"
 w up >"$TMP/up.out" 2>&1 || fail "weir up failed: $(cat "$TMP/up.out")"
 nk="$(weir_keeper_pid)"
-ck="$(cat "$WEIR_STATE/controller-keeper.pid" 2>/dev/null || true)"
+ck="$(pid_from_file "$WEIR_STATE/controller-keeper.pid" weir-keeper --state-dir "$WEIR_STATE" --name controller)"
 [ -n "$nk" ] || fail "weir up started no weir-keeper for weir-node ($WEIR_STATE/node-keeper.pid)"
-[ -n "$ck" ] && grep -qs weir-keeper "/proc/$ck/cmdline" || fail "weir up started no weir-keeper for weir-controller"
-cpid="$(cat "$WEIR_STATE/controller.pid")"
+[ -n "$ck" ] || fail "weir up started no weir-keeper for weir-controller"
+cpid="$(pid_from_file "$WEIR_STATE/controller.pid" weir-controller --state-dir "$WEIR_STATE")"
+[ -n "$cpid" ] || fail "$WEIR_STATE/controller.pid names no weir-controller of this state directory"
 ok "keepers $nk (node) and $ck (controller); controller pid $cpid"
 
 weir_mount "local://$TMP/src" "$TMP/mnt" --tier "mem:$WEIR_TIER_DIR/mem:256MiB"
@@ -64,10 +65,11 @@ print("read", "ok" if ok else "WRONG", "listed", len(names), flush=True)
 PY
 python3 "$TMP/hold.py" "$TMP/mnt" "$TMP/mnt-rw" "$TMP/src" "$TMP/ready" "$TMP/go" >"$TMP/hold.out" 2>&1 &
 holder=$!
+pid_track "$holder"
 for i in $(seq 1 100); do [ -e "$TMP/ready" ] && break; sleep 0.1; done
 [ -e "$TMP/ready" ] || fail "the holder did not open its files: $(cat "$TMP/hold.out")"
 npid="$(weir_node_pid)"
-kill -9 "$npid" "$cpid"
+pid_signal 9 "$npid" "$cpid"
 touch "$TMP/go"
 newn="$(weir_wait_new_node "$npid")"
 for i in $(seq 1 100); do
@@ -81,7 +83,7 @@ ok "weir-node $npid -> $newn, weir-controller restarted, no command typed"
 
 step "the holder's descriptors work after the restart"
 rc=0
-timeout 60 tail --pid="$holder" -f /dev/null || rc=$?
+pid_wait_gone 60 "$holder" || rc=124
 wait "$holder" || rc=$?
 out="$(cat "$TMP/hold.out")"
 [ "$rc" -eq 0 ] || fail "the holder failed (exit $rc): $out"
@@ -95,8 +97,7 @@ w umount "$TMP/mnt" && w umount "$TMP/mnt-rw" || fail "weir umount failed"
 WEIR_MOUNTS=()
 w down >"$TMP/down.out" 2>&1 || fail "weir down failed: $(cat "$TMP/down.out")"
 for p in "$nk" "$ck"; do
-	for i in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-	! kill -0 "$p" 2>/dev/null || fail "weir-keeper $p still runs after weir down"
+	pid_wait_gone 5 "$p" || fail "weir-keeper $p still runs after weir down"
 done
 [ -z "$(weir_node_pid)" ] || fail "weir-node still runs after weir down"
 ok "nothing left running"

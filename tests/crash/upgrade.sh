@@ -36,6 +36,7 @@ for r in 1 2 3 4; do
 		while IFS= read -r f; do printf '%s\t%s\n' "$TMP/mnt/$f" "$TMP/tree/$f"; done >"$TMP/list.$r"
 	timeout -k 5 180 python3 "$here/reader.py" <"$TMP/list.$r" >"$TMP/out.$r" 2>&1 &
 	pids+=($!)
+	pid_track "$!"
 done
 
 for round in 1 2 3; do
@@ -45,7 +46,7 @@ for round in 1 2 3; do
 	mv -f "$TMP/bin/weir-node.new" "$TMP/bin/weir-node"
 	want_ino="$(stat -c %i "$TMP/bin/weir-node")"
 	running=0
-	for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && running=$((running + 1)); done
+	for p in "${pids[@]}"; do pid_alive "$p" && running=$((running + 1)); done
 	out="$(w node restart 2>&1)" || fail "weir node restart exited with $?: $out"
 	note "weir: $out"
 	new="$(weir_node_pid)"

@@ -45,6 +45,7 @@ csi_start() {
 	"$WEIR_CSI_BIN" --endpoint "unix://$TMP/csi.sock" --node-id test-node --state-dir "$WEIR_STATE" \
 		--registration-dir "$TMP/reg" --log-level debug "$@" </dev/null >>"$TMP/csi.log" 2>&1 &
 	CSI_PID=$!
+	pid_track "$CSI_PID"
 	if [ -z "${_CSI_TRAP_SET:-}" ]; then
 		at_exit csi_stop
 		at_exit '[ "$WEIR_EXIT_RC" -eq 0 ] || { echo "---- last 40 lines of $TMP/csi.log ----" >&2; tail -n 40 "$TMP/csi.log" >&2; }'
@@ -53,7 +54,7 @@ csi_start() {
 	local i
 	for i in $(seq 1 50); do
 		[ -S "$TMP/csi.sock" ] && "$CSI_CALL" "$TMP/csi.sock" info >/dev/null 2>&1 && return 0
-		kill -0 "$CSI_PID" 2>/dev/null || fail "weir-csi exited at start: $(tail -n 5 "$TMP/csi.log")"
+		pid_alive "$CSI_PID" || fail "weir-csi exited at start: $(tail -n 5 "$TMP/csi.log")"
 		sleep 0.1
 	done
 	fail "weir-csi does not answer on $TMP/csi.sock after 5 s: $(tail -n 5 "$TMP/csi.log")"
@@ -61,8 +62,8 @@ csi_start() {
 
 csi_stop() {
 	[ -n "${CSI_PID:-}" ] || return 0
-	kill -TERM "$CSI_PID" 2>/dev/null || true
-	wait "$CSI_PID" 2>/dev/null || true
+	# time for a sanitizer build to write its report at exit
+	pid_stop -t 30 "$CSI_PID"
 	CSI_PID=""
 	# a sanitizer build reports at exit: that is a failure too
 	if grep -qE "ERROR: [A-Za-z]+Sanitizer|runtime error:" "$TMP/csi.log" 2>/dev/null; then

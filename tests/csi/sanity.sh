@@ -38,9 +38,11 @@ csi_start --allow-no-pod-info --view-grace 1
 # says CONTROLLER_SERVICE, for the lifecycle specs csi-sanity runs only for plugins with one
 "$CSI_CALL" "$TMP/ctrl.sock" serve-controller "$TMP/csi.sock" </dev/null >>"$TMP/ctrl.log" 2>&1 &
 CTRL_PID=$!
+pid_track "$CTRL_PID"
 "$CSI_CALL" "$TMP/node.sock" serve-controller "$TMP/csi.sock" --with-node </dev/null >>"$TMP/ctrl.log" 2>&1 &
 NODE_PID=$!
-at_exit 'kill -TERM $CTRL_PID $NODE_PID 2>/dev/null; wait $CTRL_PID $NODE_PID 2>/dev/null'
+pid_track "$NODE_PID"
+at_exit 'pid_stop $CTRL_PID $NODE_PID'
 for i in $(seq 1 50); do [ -S "$TMP/ctrl.sock" ] && [ -S "$TMP/node.sock" ] && break; sleep 0.1; done
 printf 'namespace: development\ndataset: spark\nreadOnly: "true"\n' >"$TMP/params.yaml"
 ok "weir-csi pid $CSI_PID, provisioners pid $CTRL_PID and $NODE_PID"

@@ -860,6 +860,34 @@ static int read_block(struct peer_client *pc, struct cluster_view *v, int idx, s
 	return g.err;
 }
 
+/* A rig over the lying peer P (its key and len set): P's block made (and its XXH3 twin with
+ * TWIN), before the server's thread reads them; returns a buffer of the block's size. */
+static unsigned char *lying_up(struct rig *r, struct lying_peer *p, bool twin)
+{
+	p->blk = body_of(p->len);
+	if (twin)
+		p->twin = xxh3_twin_of(p->blk, p->len);
+	rig_up(r, lying_answer, p, NULL, &p->key, 1);
+	unsigned char *buf = malloc(p->len);
+	ck_assert_ptr_nonnull(buf);
+	return buf;
+}
+
+static void lying_down(struct rig *r, struct lying_peer *p, unsigned char *buf)
+{
+	rig_down(r);
+	free(buf);
+	free(p->blk);
+	free(p->twin);
+}
+
+/* The block read through R is P's, byte for byte. */
+static void read_honest(struct rig *r, const struct lying_peer *p, unsigned char *buf)
+{
+	ck_assert_int_eq(read_block(r->pc, r->v, r->idx, p->len, buf), 0);
+	ck_assert_int_eq(memcmp(buf, p->blk, p->len), 0);
+}
+
 /* A block read whose reply was spoiled on the way (a flipped byte with its XXH3 fixed up, a
  * reply recorded for another request, cut short, under a MAC of another key, without its
  * nonce, without its MAC, other bytes with the same XXH3) fails with -EBADMSG; the caller reads the
@@ -867,18 +895,10 @@ static int read_block(struct peer_client *pc, struct cluster_view *v, int idx, s
 START_TEST(spoiled_block_replies_are_refused)
 {
 	struct lying_peer p = {.key = key_of("0123456789abcdef0123"), .len = 1048576 + 17};
-	p.blk = body_of(p.len);
-	p.twin = xxh3_twin_of(p.blk, p.len);
 	struct rig r;
-	rig_up(&r, lying_answer, &p, NULL, &p.key, 1);
-	struct peer_client *pc = r.pc;
-	struct cluster_view *v = r.v;
-	int idx = r.idx;
-	unsigned char *buf = malloc(p.len);
-	ck_assert_ptr_nonnull(buf);
+	unsigned char *buf = lying_up(&r, &p, true);
 	/* the first (honest) reply is the one LIE_REPLAY plays back later */
-	ck_assert_int_eq(read_block(pc, v, idx, p.len, buf), 0);
-	ck_assert_int_eq(memcmp(buf, p.blk, p.len), 0);
+	read_honest(&r, &p, buf);
 	static const struct {
 		enum lie lie;
 		const char *what;
@@ -893,18 +913,14 @@ START_TEST(spoiled_block_replies_are_refused)
 	};
 	for (size_t i = 0; i < sizeof(lies) / sizeof(lies[0]); i++) {
 		atomic_store(&p.lie, lies[i].lie);
-		int got = read_block(pc, v, idx, p.len, buf);
+		int got = read_block(r.pc, r.v, r.idx, p.len, buf);
 		ck_assert_msg(got == -EBADMSG, "%s: peer_client gave %d, not -EBADMSG",
 			      lies[i].what, got);
 	}
 	atomic_store(&p.lie, LIE_NONE);
-	ck_assert_int_eq(read_block(pc, v, idx, p.len, buf), 0);
-	ck_assert_int_eq(memcmp(buf, p.blk, p.len), 0);
+	read_honest(&r, &p, buf);
 	ck_assert_int_eq(atomic_load(&p.requests), 9);
-	rig_down(&r);
-	free(buf);
-	free(p.blk);
-	free(p.twin);
+	lying_down(&r, &p, buf);
 }
 END_TEST
 
@@ -924,27 +940,19 @@ static int no_rand_status(void)
 START_TEST(no_randomness_blames_no_peer)
 {
 	struct lying_peer p = {.key = key_of("0123456789abcdef0123"), .len = 65536};
-	p.blk = body_of(p.len);
 	struct rig r;
-	rig_up(&r, lying_answer, &p, NULL, &p.key, 1);
-	struct peer_client *pc = r.pc;
-	struct cluster_view *v = r.v;
-	int idx = r.idx;
-	unsigned char *buf = malloc(p.len);
-	ck_assert_ptr_nonnull(buf);
+	unsigned char *buf = lying_up(&r, &p, false);
 	static const RAND_METHOD no_rand = {.bytes = no_rand_bytes, .status = no_rand_status};
 	ck_assert_int_eq(RAND_set_rand_method(&no_rand), 1);
 	char n[PEER_AUTH_NONCE_HEX];
 	ck_assert_int_eq(peer_auth_nonce(n), -EIO); /* the failure is real */
-	ck_assert_int_ne(read_block(pc, v, idx, p.len, buf), 0);
+	ck_assert_int_ne(read_block(r.pc, r.v, r.idx, p.len, buf), 0);
 	ck_assert_int_eq(atomic_load(&p.requests), 0);
-	ck_assert_msg(cluster_is_up(v, idx), "the peer was marked down for this node's failure");
+	ck_assert_msg(cluster_is_up(r.v, r.idx),
+		      "the peer was marked down for this node's failure");
 	RAND_set_rand_method(NULL);
-	ck_assert_int_eq(read_block(pc, v, idx, p.len, buf), 0);
-	ck_assert_int_eq(memcmp(buf, p.blk, p.len), 0);
-	rig_down(&r);
-	free(buf);
-	free(p.blk);
+	read_honest(&r, &p, buf);
+	lying_down(&r, &p, buf);
 }
 END_TEST
 

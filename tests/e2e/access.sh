@@ -282,8 +282,10 @@ b0="$(top_cg "$TMP/p" "$cgp2" read_bytes)"
 pt0="$(top_get "$TMP/p" passthrough_bytes)"
 in_cgroup "$CGP" sh -c 'for i in 1 2 3 4; do dd if="$1" of=/dev/null bs=64k status=none; done' sh "$TMP/p/shared.bin" &
 pa=$!
+pid_track "$pa"
 in_cgroup "$CGP2" sh -c 'for i in 1 2 3 4; do dd if="$1" of=/dev/null bs=4k status=none; done' sh "$TMP/p/shared.bin" &
 pb=$!
+pid_track "$pb"
 wait "$pa" || fail "reader 1 failed"
 wait "$pb" || fail "reader 2 failed"
 a=$(($(top_cg "$TMP/p" "$cgp" read_bytes) - a0))
@@ -333,24 +335,21 @@ os.dup2(pfd, fd)
 for i in range(16): assert len(os.pread(fd, 4096, i * 4096)) == 4096
 for i in range(8): assert len(os.pread(pfd, 4096, (16 + i) * 4096)) == 4096
 '
-pt_case "close, then the same descriptor number opened on another view's file" $((8 * 4096)) $((16 * 4096)) '
+# reopen_case NAME WANT_P WANT_Q ARG PAGES: reads 8 pages of p's file, closes it, opens argv[ARG]
+# (2: q's file, 3: the plain file) on the same descriptor number and reads PAGES pages of it
+reopen_case() {
+	pt_case "$1" "$2" "$3" "
 import os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
 for i in range(8): assert len(os.pread(fd, 4096, i * 4096)) == 4096
 os.close(fd)
-fd2 = os.open(sys.argv[2], os.O_RDONLY)
-assert fd2 == fd, "the descriptor number was not reused"
-for i in range(16): assert len(os.pread(fd2, 4096, i * 4096)) == 4096
-'
-pt_case "close, then the same descriptor number opened on a plain file" $((8 * 4096)) 0 '
-import os, sys
-fd = os.open(sys.argv[1], os.O_RDONLY)
-for i in range(8): assert len(os.pread(fd, 4096, i * 4096)) == 4096
-os.close(fd)
-fd2 = os.open(sys.argv[3], os.O_RDONLY)
-assert fd2 == fd, "the descriptor number was not reused"
-for i in range(64): assert len(os.pread(fd2, 4096, i * 4096)) == 4096
-'
+fd2 = os.open(sys.argv[$4], os.O_RDONLY)
+assert fd2 == fd, 'the descriptor number was not reused'
+for i in range($5): assert len(os.pread(fd2, 4096, i * 4096)) == 4096
+"
+}
+reopen_case "close, then the same descriptor number opened on another view's file" $((8 * 4096)) $((16 * 4096)) 2 16
+reopen_case "close, then the same descriptor number opened on a plain file" $((8 * 4096)) 0 3 64
 pt_case "fork: parent and child read one open file" $((24 * 4096)) 0 '
 import os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
@@ -537,8 +536,8 @@ step "fallback: weir-node with bpf = 0 tracks the READs it sees"
 for mp in "$TMP/a" "$TMP/b"; do w umount "$mp"; done
 WEIR_MOUNTS=()
 pid="$(weir_node_pid)"
-kill -TERM "$pid"
-for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+pid_signal TERM "$pid"
+pid_wait_gone 5 "$pid" || true
 mport="$(free_port)"
 printf 'bpf = 0\nmetrics-listen = 127.0.0.1:%s\n' "$mport" >"$WEIR_STATE/node.conf"
 weir_mount "local://$SRC" "$TMP/c" --tier "$TIERS" --label team-a/images --no-passthrough

@@ -164,11 +164,12 @@ before=$(ufs_body_bytes)
 # a slow reader (4 MB/s), so the kill lands mid-read
 python3 "$here/../helpers/slow_copy.py" "${MP[3]}" "$TMP/copy3b" 0.06 >"$TMP/reader.out" 2>&1 &
 reader=$!
+pid_track "$reader"
 sleep 2
-kill -0 "$reader" 2>/dev/null || fail "the reader finished before the kill: $(cat "$TMP/reader.out")"
+pid_alive "$reader" || fail "the reader finished before the kill: $(cat "$TMP/reader.out")"
 kp="$(weir_keeper_pid "${STATE[1]}")" np="$(weir_node_pid "${STATE[1]}")"
 [ -n "$np" ] || fail "node 1's weir-node is not running"
-kill -9 ${kp:+"$kp"} "$np"
+pid_signal 9 ${kp:+"$kp"} "$np"
 ok "killed node 1 (keeper ${kp:-none}, weir-node $np) mid-read"
 wait "$reader" || fail "node 3's reader failed after node 1 died: $(cat "$TMP/reader.out")"
 check_copy "node 3 (node 1 killed)" "$TMP/copy3b"
@@ -196,13 +197,13 @@ node_setup 3 "$TMP/n3s" "$KEY" "prefetch-max = 8MiB"
 mount_on 3 "$NGINX_URL"
 np2="$(weir_node_pid "${STATE[2]}")"
 [ -n "$np2" ] || fail "node 2's weir-node is not running"
-at_exit "kill -CONT $np2 2>/dev/null"
+at_exit "pid_signal CONT $np2 2>/dev/null"
 failed_before=$(metric 3 weir_peer_failed_total)
-kill -STOP "$np2"
+pid_signal STOP "$np2"
 t0="$(now)"
-timeout -k 5 120 cp -R "${MP[3]}/." "$TMP/copy3s" || { kill -CONT "$np2"; fail "cp -R of node 3's view failed while node 2 was stopped"; }
+timeout -k 5 120 cp -R "${MP[3]}/." "$TMP/copy3s" || { pid_signal CONT "$np2"; fail "cp -R of node 3's view failed while node 2 was stopped"; }
 t1="$(now)"
-kill -CONT "$np2"
+pid_signal CONT "$np2"
 check_copy "node 3 (node 2 stopped)" "$TMP/copy3s"
 [ "$(metric 3 weir_peer_failed_total)" -gt "$failed_before" ] || fail "node 3 never gave up on the stopped node 2"
 ok "node 3 read the tree byte-exact in $(elapsed "$t0" "$t1") s while node 2 did not answer"
@@ -278,6 +279,7 @@ pids=()
 for i in 1 2 3; do
 	timeout -k 5 300 cp -R "${MP[$i]}/." "$TMP/copyl$i" &
 	pids+=($!)
+	pid_track "$!"
 done
 for i in 1 2 3; do wait "${pids[$((i - 1))]}" || fail "cp -R of node $i's view after the load failed"; done
 for i in 1 2 3; do check_copy "node $i after the load" "$TMP/copyl$i"; done
@@ -305,7 +307,8 @@ node_setup_keep 2 $((PEER_PORT + 1))
 mount_on 2 "$NGINX_URL"
 nsenter --net="/run/netns/${CL_TAG}n2" python3 "$here/../helpers/peer_mitm.py" "$(ip_of 2)" "$PEER_PORT" "http://$(ip_of 2):$((PEER_PORT + 1))" --fix-xxh3 >"$TMP/mitm.log" 2>&1 &
 mitm=$!
-at_exit "kill $mitm 2>/dev/null"
+pid_track "$mitm"
+at_exit "pid_stop $mitm"
 for _ in $(seq 1 100); do grep -q "mitm: listening" "$TMP/mitm.log" && break; sleep 0.1; done
 grep -q "mitm: listening" "$TMP/mitm.log" || fail "peer_mitm.py did not start: $(cat "$TMP/mitm.log")"
 stop_node 3
@@ -318,8 +321,7 @@ bad=$(metric 3 weir_peer_bad_replies_total)
 [ "$bad" -gt 0 ] || fail "node 3 took spoiled bytes from node 2 without noticing (weir_peer_bad_replies_total 0)"
 grep -q "peer n2 sent block .* with bytes that fail their checksum or MAC; reading the UFS instead" "${STATE[3]}/node.log" ||
 	fail "node 3 does not log node 2 as the peer that sent bad bytes"
-kill "$mitm" 2>/dev/null || true
-wait "$mitm" 2>/dev/null || true
+pid_stop "$mitm"
 ok "node 3 rejected $bad spoiled block(s) whose XXH3 matched (only the reply's MAC caught them: its tag covers the XXH3 header), logged n2, read them elsewhere; its copy is byte-exact"
 
 step "a source mounted with --cache-replicas 1 (a Runtime's replicas: 1) is cached by one node, read by all"
@@ -357,7 +359,8 @@ for i in 1 2 3; do stop_node "$i"; done
 TPORT="$(free_port)"
 python3 "$here/../helpers/throttle.py" "$TPORT" "$NGINX_PORT" 1000000 "$CL_SUBNET.1" "$CL_SUBNET.1" >"$TMP/throttle.log" 2>&1 &
 tpid=$!
-at_exit "kill $tpid 2>/dev/null"
+pid_track "$tpid"
+at_exit "pid_stop $tpid"
 for _ in $(seq 1 100); do grep -q '^throttle:' "$TMP/throttle.log" && break; sleep 0.1; done
 grep -q '^throttle:' "$TMP/throttle.log" || fail "throttle.py did not listen within 10 s: $(cat "$TMP/throttle.log")"
 SLOW_URL="http://$CL_SUBNET.1:$TPORT/"
@@ -368,13 +371,14 @@ SLOW_ID="$(ls "${STATE[1]}/stores")"
 : >"$NGINX_ACCESS_LOG"
 timeout 300 "$LOAD_CALL" "${STATE[1]}/node.sock" "$SLOW_ID" / >"$TMP/kload.out" 2>&1 &
 lpid=$!
+pid_track "$lpid"
 for _ in $(seq 1 100); do grep -q "this node's share of" "${STATE[2]}/node.log" && break; sleep 0.1; done
 grep -q "this node's share of" "${STATE[2]}/node.log" || fail "node 2 never started its share of node 1's load"
 sleep 1
 k2="$(weir_keeper_pid "${STATE[2]}")" n2="$(weir_node_pid "${STATE[2]}")"
 [ -n "$n2" ] || fail "node 2's weir-node is not running"
-[ -z "$k2" ] || kill -KILL "$k2"
-kill -KILL "$n2"
+[ -z "$k2" ] || pid_signal KILL "$k2"
+pid_signal KILL "$n2"
 t0="$(now)"
 wait "$lpid" || fail "the load failed after node 2 died: $(cat "$TMP/kload.out")"
 out="$(cat "$TMP/kload.out")"

@@ -12,13 +12,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
 . "$here/../helpers/weir.sh"
 
-require_root_fuse
-find_weir_bins
+weir_test_tmp e2e-coldstress
 command -v fincore >/dev/null || fail "fincore is missing: install util-linux (scripts/install-deps.sh)"
 ROUNDS="${COLDSTRESS_ROUNDS:-4}"
 READERS="${COLDSTRESS_READERS:-24}"
-TMP="$(mktemp -d /tmp/weir-e2e-coldstress.XXXXXX)"
-at_exit 'rm -rf "$TMP"'
 echo "weir: $WEIR_BIN; weir-node: $WEIR_NODE_BIN; work dir: $TMP"
 
 step "a source of 20 directories x 150 small files (4-16 KiB) and 4 of 6 MiB, on disk"

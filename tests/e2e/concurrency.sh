@@ -45,6 +45,7 @@ bg() {
 		echo "$rc" >"$TMP/bg.$name.rc"
 	) &
 	BG_PID[$name]=$!
+	pid_track "${BG_PID[$name]}"
 }
 bg_running() { [ ! -e "$TMP/bg.$1.rc" ]; }
 bg_wait() {

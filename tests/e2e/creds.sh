@@ -86,7 +86,7 @@ ok "user nobody cannot read the stored URL"
 
 step "a state directory that others could write, or that someone else owns, is refused"
 w umount "$MP" >/dev/null 2>&1 || fail "weir umount $MP failed"
-kill -TERM "$(weir_node_pid)"
+pid_signal TERM "$(weir_node_pid)"
 for i in $(seq 1 50); do [ -z "$(weir_node_pid)" ] && break; sleep 0.1; done
 # refused DIR WHAT WORDS: weir mount with state directory DIR fails, saying WORDS.
 refused() {

@@ -123,8 +123,9 @@ weir_mount "$NGINX_URL" "$MP" --tier "$TIERS" --block-size 1MiB --fetch-concurre
 t0="$(now)"
 timeout -k 5 300 cat "$MP/data/big.bin" >"$TMP/partial" 2>"$TMP/cat.err" &
 cat_pid=$!
+pid_track "$cat_pid"
 sleep 6
-kill -0 "$cat_pid" 2>/dev/null || fail "cat of a $BIG_SIZE-byte file at 256 KiB/s per request finished within 6 s; the fault was not injected mid-read"
+pid_alive "$cat_pid" || fail "cat of a $BIG_SIZE-byte file at 256 KiB/s per request finished within 6 s; the fault was not injected mid-read"
 note "killing nginx (pid $NGINX_PID) while cat has $(stat -c %s "$TMP/partial") bytes"
 nginx_stop --kill
 rc=0

@@ -101,7 +101,8 @@ step "readers race a swapper for 200 names"
 	done
 ) &
 swapper=$!
-at_exit "kill $swapper 2>/dev/null || true"
+pid_track "$swapper"
+at_exit "pid_stop $swapper"
 leaked=0 served=0
 for round in 1 2 3; do
 	for i in $(seq 1 "$N"); do

@@ -42,7 +42,7 @@ for i in $(seq 1 20); do
 done
 # A reader stuck in FUSE may not even die of a signal; and a stuck weir-node would hang the
 # teardown too: after 10 s, kill it (its readers then fail) and fail.
-stuck() { kill -9 "$(weir_node_pid)" 2>/dev/null || true; wait; fail "$1"; }
+stuck() { pid_signal 9 "$(weir_node_pid)" || true; wait; fail "$1"; }
 for t in $(seq 1 100); do
 	done_n=$(ls "$TMP" | grep -c '^rc' || true)
 	[ "$done_n" -eq 20 ] && break

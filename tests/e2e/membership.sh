@@ -48,7 +48,8 @@ CTL_SOCK="$TMP/ctl/controller.sock"
 "$WEIR_CONTROLLER_BIN" --state-dir "$TMP/ctl" --node-socket "$TMP/ctl/no-node.sock" \
 	--member-timeout "$MEMBER_TIMEOUT" >"$TMP/controller.log" 2>&1 &
 CTL=$!
-at_exit "kill $CTL 2>/dev/null; wait $CTL 2>/dev/null"
+pid_track "$CTL"
+at_exit "pid_stop $CTL"
 until_ok 30 "weir-controller serving on $CTL_SOCK" grep -q 'serving on' "$TMP/controller.log"
 ok "weir-controller pid $CTL"
 
@@ -138,8 +139,8 @@ for i in 1 3; do SEEN[$i,n1,n3]=$(members_count "$i" n1,n3); done
 k2="$(weir_keeper_pid "${STATE[2]}")" n2="$(weir_node_pid "${STATE[2]}")"
 [ -n "$n2" ] || fail "node 2's weir-node is not running"
 t_kill=$(now)
-[ -z "$k2" ] || kill -KILL "$k2"
-kill -KILL "$n2"
+[ -z "$k2" ] || pid_signal KILL "$k2"
+pid_signal KILL "$n2"
 for i in 1 3; do until_ok 30 "node $i's members shrinking to n1,n3" members_now "$i" n1,n3; done
 T_LEAVE="$(elapsed "$t_kill" "$(now)")"
 umount -l "${MP[2]}" 2>/dev/null || true
@@ -169,7 +170,7 @@ ok "n2 back in n1's and n3's members $T_JOIN s after its mount began (weir-node 
 step "weir-controller stops: the nodes keep their members and say so"
 gone_count() { grep -c 'cluster: cannot update the members (keeping them): weir-controller does not answer' "${STATE[1]}/node.log" || true; }
 gone0=$(gone_count)
-kill -TERM "$CTL"
+pid_signal TERM "$CTL"
 wait "$CTL" 2>/dev/null || true
 gone_more() { [ "$(gone_count)" -gt "$gone0" ]; }
 until_ok 10 "node 1 saying it keeps its members" gone_more

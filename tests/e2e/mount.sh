@@ -121,7 +121,7 @@ for rel in "spark-3.1.3/release notes 3.1.3.txt" "spark-3.2.3/Überblick-donnée
 done
 
 step "kill -9 weir-node: its keeper restarts it and the view stays live"
-kill -9 "$pid1"
+pid_signal 9 "$pid1"
 pidk="$(weir_wait_new_node "$pid1")"
 cmp "$TREE/spark-3.3.1/spark-3.3.1.tgz" "$MP/spark-3.3.1/spark-3.3.1.tgz" ||
 	fail "after kill -9 and the keeper's restart, spark-3.3.1.tgz differs"

@@ -39,9 +39,8 @@ as_nobody ln -s "$TMP/victim" "$TMP/home/u"
 note "$TMP/home/u/mnt now leads to $(readlink -f "$TMP/home/u/mnt")"
 pid="$(weir_node_pid)"
 [ -n "$pid" ] || fail "no weir-node"
-kill -TERM "$pid"
-for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-! kill -0 "$pid" 2>/dev/null || fail "weir-node $pid did not stop"
+pid_signal TERM "$pid"
+pid_wait_gone 5 "$pid" || fail "weir-node $pid did not stop"
 grep -q " $TMP/victim/mnt .* weir-victim " /proc/self/mountinfo ||
 	fail "weir-node unmounted $TMP/victim/mnt, a mount not its own, when it stopped"
 [ "$(cat "$TMP/victim/mnt/data")" = precious ] || fail "the victim mount's data is gone"

@@ -94,7 +94,8 @@ chmod -R a+rX "$TREE"
 FS_LOG="$TMP/faultsrv.log"
 python3 "$here/../helpers/faultsrv.py" "$TREE" "$TMP/faultsrv.port" "$FS_LOG" >"$TMP/faultsrv.out" 2>&1 &
 FS_PID=$!
-at_exit "kill $FS_PID 2>/dev/null"
+pid_track "$FS_PID"
+at_exit "pid_stop $FS_PID"
 for i in $(seq 1 100); do [ -s "$TMP/faultsrv.port" ] && break; sleep 0.05; done
 [ -s "$TMP/faultsrv.port" ] || fail "faultsrv.py did not start: $(cat "$TMP/faultsrv.out")"
 URL="http://127.0.0.1:$(cat "$TMP/faultsrv.port")/"

@@ -48,7 +48,8 @@ while not os.path.exists(go):
     time.sleep(0.1)
 PY
 HOLDER=$!
-at_exit "kill $HOLDER 2>/dev/null || true"
+pid_track "$HOLDER"
+at_exit "pid_stop $HOLDER"
 until_ok 60 "the holder opening its connections ($(cat "$TMP/hold.out" 2>/dev/null))" grep -q "^held" "$TMP/hold.out"
 held="$(sed -n 's/^held //p' "$TMP/hold.out")"
 note "n1 kept $held of the host's $HOLD half-open connections"

@@ -27,6 +27,7 @@ for round in 1 2 3; do
 	for i in 1 2 3 4 5 6; do
 		cmp "$TMP/src/shard.bin" "$TMP/mnt/shard.bin" >"$TMP/r$round.$i" 2>&1 &
 		pids+=($!)
+		pid_track "$!"
 	done
 	bad=0
 	for i in "${!pids[@]}"; do wait "${pids[$i]}" || bad=$((bad + 1)); done

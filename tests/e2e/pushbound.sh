@@ -54,7 +54,8 @@ heap0=$(heap_kb)
 rm -f "$TMP/go"
 on 1 python3 "$here/../helpers/push_flood.py" "$(ip_of 1)" "$PEER_PORT" "$TMP/key" n2 "$SRC_ID" /big.bin "${OWNED[0]}" "$SIZE" "$MTIME" "$ETAG" "$TMP/flood.blk" "$AUTH" "$UNAUTH" "$TMP/go" >"$TMP/flood.out" 2>&1 &
 FLOOD=$!
-at_exit "kill $FLOOD 2>/dev/null || true"
+pid_track "$FLOOD"
+at_exit "pid_stop $FLOOD"
 until_ok 60 "push_flood.py opening its connections ($(cat "$TMP/flood.out" 2>/dev/null))" grep -q "^held" "$TMP/flood.out"
 sleep 2 # every connection's headers and first KiB taken in
 heap1=$(heap_kb)

@@ -146,32 +146,10 @@ vgw_curl -f -T "$T/race/old" "$(vgw_key_url bkt race/obj.bin)" -o /dev/null || f
 MP2="$TMP/mnt-race"
 weir_mount "s3://bkt/race" "$MP2" --tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-path-style \
 	--no-prefetch --block-size 1MiB
-python3 - "$MP2/obj.bin" "$TMP/race.out" "$TMP/race.half" "$TMP/race.go" >"$TMP/race.res" 2>&1 <<'PY' &
-import errno, os, sys, time
-src, out, half, go = sys.argv[1:5]
-fd = os.open(src, os.O_RDONLY)
-# no kernel read-ahead: the second half must not be in the cache when the object changes
-os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
-got = bytearray()
-size = 64 << 20
-while len(got) < size // 2:
-    got += os.pread(fd, 1 << 20, len(got))
-open(half, "w").close()
-while not os.path.exists(go):
-    time.sleep(0.02)
-res = "complete"
-try:
-    while len(got) < size:
-        b = os.pread(fd, 1 << 20, len(got))
-        if not b:
-            break
-        got += b
-except OSError as e:
-    res = "errno %d %s" % (e.errno, errno.errorcode.get(e.errno, "?"))
-open(out, "wb").write(got)
-print(res)
-PY
+python3 "$here/../helpers/gated_reader.py" "$MP2/obj.bin" "$TMP/race.out" "$TMP/race.half" "$TMP/race.go" \
+	$((32 << 20)) >"$TMP/race.res" 2>&1 &
 reader=$!
+pid_track "$reader"
 for i in $(seq 1 300); do [ -e "$TMP/race.half" ] && break; sleep 0.1; done
 [ -e "$TMP/race.half" ] || fail "the reader did not get through the first half of obj.bin"
 vgw_curl -f -T "$T/race/new" "$(vgw_key_url bkt race/obj.bin)" -o /dev/null || fail "overwriting race/obj.bin failed"
@@ -229,77 +207,54 @@ ok "a.bin through READs, b.bin and c.bin fetched whole at their opens (passthrou
 weir_mount s3://bkt/stream2 "$MP6" --tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-path-style
 ls "$MP6" >/dev/null
 stream_reader() { # DIR FIRST NEXT OUT GO: reads FIRST, waits for the file GO, then reads NEXT whole
-	python3 - "$@" <<'PY'
-import errno, os, sys, time
-d, first, nxt, out, go = sys.argv[1:6]
-with open(os.path.join(d, first), "rb") as f:
-    while f.read(1 << 20):
-        pass
-open(go + ".ready", "w").close()
-while not os.path.exists(go):
-    time.sleep(0.005)
-got, res = bytearray(), "complete"
-try:
-    with open(os.path.join(d, nxt), "rb") as f:
-        while True:
-            b = f.read(1 << 20)
-            if not b:
-                break
-            got += b
-except OSError as e:
-    res = "errno %d %s" % (e.errno, errno.errorcode.get(e.errno, "?"))
-open(out, "wb").write(got)
-print(res)
-PY
+	python3 "$here/../helpers/gated_reader.py" "$1/$3" "$4" "$5.ready" "$5" --after "$1/$2"
 }
-# judge WHAT RES OUT OLD_OK: the reader's result against the old and the new b
+# judge WHAT RES OUT OLD NEW OLD_OK: the reader's result RES and bytes OUT against the object's
+# old and new contents: ESTALE after a prefix of the old, or one whole version (the old one only
+# with OLD_OK yes)
 judge() {
-	local what="$1" res="$2" out="$3" old_ok="$4" got
+	local what="$1" res="$2" out="$3" old="$4" new="$5" old_ok="$6" got
 	got="$(stat -c %s "$out")"
 	case "$res" in
-	"errno 116 ESTALE") cmp -n "$got" "$T/stream/b.bin" "$out" ||
+	"errno 116 ESTALE") cmp -n "$got" "$old" "$out" ||
 		fail "$what: the bytes before ESTALE are not the old object's" ;;
 	complete)
-		if cmp -s "$T/stream/b.new" "$out"; then :
-		elif cmp -s "$T/stream/b.bin" "$out"; then
+		if cmp -s "$new" "$out"; then :
+		elif cmp -s "$old" "$out"; then
 			[ "$old_ok" = yes ] || fail "$what: the reader got the old object, which the server no longer had and nothing had fetched"
 		else fail "$what: the reader got $got bytes mixing the old and the new object"; fi ;;
 	*) fail "$what: the reader ended with \"$res\" after $got bytes; expected ESTALE or one whole version" ;;
 	esac
-	ok "$what: $res ($got bytes, $(cmp -s "$T/stream/b.new" "$out" && echo "the new object" || echo "none mixed"))"
+	ok "$what: $res ($got bytes, $(cmp -s "$new" "$out" && echo "the new object" || echo "one version"))"
 }
 stream_reader "$MP6" a.bin b.bin "$TMP/stream2.out" "$TMP/stream2.go" >"$TMP/stream2.res" 2>&1 &
 reader=$!
+pid_track "$reader"
 until_ok 60 "the reader reading stream2/a.bin" test -e "$TMP/stream2.go.ready"
 vgw_curl -f -T "$T/stream/b.new" "$(vgw_key_url bkt stream2/b.bin)" -o /dev/null || fail "overwriting stream2/b.bin failed"
 touch "$TMP/stream2.go"
 wait "$reader" || fail "the reader crashed: $(cat "$TMP/stream2.res")"
-judge "replaced before its open" "$(cat "$TMP/stream2.res")" "$TMP/stream2.out" no
+judge "replaced before its open" "$(cat "$TMP/stream2.res")" "$TMP/stream2.out" "$T/stream/b.bin" "$T/stream/b.new" no
 # the same stream further on (b read, whatever it gave; c's open waits for its fill) with c
 # replaced while that open waits: the new c is uploaded as the reader opens it
 rand_file "$T/stream/c.new" $((9 * 1024 * 1024 + 3)) scnew
 stream_reader "$MP6" b.bin c.bin "$TMP/stream3.out" "$TMP/stream3.go" >"$TMP/stream3.res" 2>&1 &
 reader=$!
+pid_track "$reader"
 until_ok 60 "the reader reading stream2/b.bin" test -e "$TMP/stream3.go.ready"
 touch "$TMP/stream3.go"
 vgw_curl -f -T "$T/stream/c.new" "$(vgw_key_url bkt stream2/c.bin)" -o /dev/null || fail "overwriting stream2/c.bin failed"
 wait "$reader" || fail "the reader crashed: $(cat "$TMP/stream3.res")"
-res="$(cat "$TMP/stream3.res")" got="$(stat -c %s "$TMP/stream3.out")"
-case "$res" in
-"errno 116 ESTALE") cmp -n "$got" "$T/stream/c.bin" "$TMP/stream3.out" || fail "c.bin replaced during its open: the bytes before ESTALE are not the old object's" ;;
-complete) cmp -s "$T/stream/c.bin" "$TMP/stream3.out" || cmp -s "$T/stream/c.new" "$TMP/stream3.out" ||
-	fail "c.bin replaced during its open: the reader got $got bytes mixing the old and the new object" ;;
-*) fail "c.bin replaced during its open: the reader ended with \"$res\" after $got bytes" ;;
-esac
-ok "replaced while its open waits: $res ($got bytes, one version)"
+judge "c.bin replaced while its open waits" "$(cat "$TMP/stream3.res")" "$TMP/stream3.out" "$T/stream/c.bin" "$T/stream/c.new" yes
 
 step "503 SlowDown and connection resets are retried: the copy is still exact"
 FPORT="$(free_port)"
 python3 "$here/../helpers/s3faults.py" "$FPORT" "$VGW_PORT" 3 "$TMP/faults.count" >"$TMP/faults.log" 2>&1 &
 fpid=$!
-at_exit "kill $fpid 2>/dev/null"
+pid_track "$fpid"
+at_exit "pid_stop $fpid"
 for i in $(seq 1 50); do [ -s "$TMP/faults.count" ] && break; sleep 0.1; done
-kill -0 "$fpid" 2>/dev/null || fail "s3faults.py did not start: $(cat "$TMP/faults.log")"
+pid_alive "$fpid" || fail "s3faults.py did not start: $(cat "$TMP/faults.log")"
 MP6="$TMP/mnt-faults"
 weir_mount s3://bkt/data "$MP6" --tier "$TIERS" --s3-endpoint "http://127.0.0.1:$FPORT" --s3-path-style \
 	--block-size 1MiB
@@ -652,28 +607,10 @@ MP15="$TMP/mnt-rotated"
 wt_mount team-a rotated "$MP15"
 cmp "$T/rot/a.bin" "$MP15/a.bin" || fail "a.bin read with user 1's keys differs"
 # a reader holds b.bin open across the rotation: its first 4 MiB before, the rest after
-python3 - "$MP15/b.bin" "$TMP/rot-b.out" "$TMP/rot-b.half" "$TMP/rot-b.go" >"$TMP/rot-b.res" 2>&1 <<'PY' &
-import errno, os, sys, time
-src, out, half, go = sys.argv[1:5]
-fd = os.open(src, os.O_RDONLY)
-os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
-got = bytearray(os.pread(fd, 4 << 20, 0))
-open(half, "w").close()
-while not os.path.exists(go):
-    time.sleep(0.02)
-res = "complete"
-try:
-    while True:
-        b = os.pread(fd, 1 << 20, len(got))
-        if not b:
-            break
-        got += b
-except OSError as e:
-    res = "errno %d %s" % (e.errno, errno.errorcode.get(e.errno, "?"))
-open(out, "wb").write(got)
-print(res)
-PY
+python3 "$here/../helpers/gated_reader.py" "$MP15/b.bin" "$TMP/rot-b.out" "$TMP/rot-b.half" "$TMP/rot-b.go" \
+	$((4 << 20)) >"$TMP/rot-b.res" 2>&1 &
 rreader=$!
+pid_track "$rreader"
 for i in $(seq 1 300); do [ -e "$TMP/rot-b.half" ] && break; sleep 0.1; done
 [ -e "$TMP/rot-b.half" ] || fail "the reader of b.bin did not get through its first 4 MiB: $(cat "$TMP/rot-b.res")"
 rotations="$(grep -c 'its Secret changed; its requests are signed with the new keys' "$WEIR_STATE/node.log" || true)"

@@ -87,18 +87,14 @@ step "the shrink with a kill -9 of weir-node between the new version's inode and
 # the keeper restarts weir-node, which takes the view over from the journal: the old inode must
 # still answer for its descriptor (its version, its size), the path for the new version
 cat >"$TMP/takeover.sh" <<EOF
-set -e
-old="\$(cat "$WEIR_STATE/node.pid")"
-kill -9 "\$old"
-for i in \$(seq 1 200); do
-	new="\$(cat "$WEIR_STATE/node.pid" 2>/dev/null || true)"
-	if [ -n "\$new" ] && [ "\$new" != "\$old" ] && timeout 5 "$WEIR_BIN" --state-dir "$WEIR_STATE" stat >/dev/null 2>&1; then
-		exit 0
-	fi
-	sleep 0.05
-done
-echo "no weir-node took the view over within 10 s of kill -9 of \$old"
-exit 1
+set -euo pipefail
+. "$here/../helpers/lib.sh"
+. "$here/../helpers/weir.sh"
+WEIR_STATE="$WEIR_STATE" WEIR_BIN="$WEIR_BIN"
+old="\$(weir_node_pid)"
+[ -n "\$old" ] || fail "no weir-node runs for \$WEIR_STATE"
+pid_signal 9 "\$old"
+weir_wait_new_node "\$old" 10 >/dev/null
 EOF
 export VERSION_RACE_TAKEOVER="bash $TMP/takeover.sh"
 if race takeover; then

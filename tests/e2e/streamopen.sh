@@ -9,10 +9,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/nginx.sh"
 . "$here/../helpers/weir.sh"
 
-require_root_fuse
-find_weir_bins
-TMP="$(mktemp -d /tmp/weir-e2e-streamopen.XXXXXX)"
-at_exit 'rm -rf "$TMP"'
+weir_test_setup e2e-streamopen
 mkdir -p "$TMP/src/d"
 # every file over 1 MiB (VIEW_SMALL_FILE: smaller ones never pass through) and within the
 # stream's window, so b.bin's open waits for its fill; a slow server makes that wait seconds
@@ -21,7 +18,6 @@ rand_file "$TMP/src/d/b.bin" $(((3 << 20) + 7)) sb
 rand_file "$TMP/src/d/c.bin" $(((1 << 20) + 3)) sc
 nginx_start "$TMP/nginx" "$TMP/src" --limit-rate 256k
 at_exit nginx_stop
-weir_setup "$TMP/w"
 MP="$TMP/mnt"
 weir_mount "$NGINX_URL" "$MP" --tier "mem:$WEIR_TIER_DIR/mem:256MiB" --open-mode open \
 	--metadata-ttl 3600 >/dev/null
@@ -68,6 +64,7 @@ ta.join()
 print(res)
 PY
 rpid=$!
+pid_track "$rpid"
 step "reader A opens b.bin (waits for its fill); reader B opens c.bin, then b.bin while A waits"
 wait "$rpid" || fail "the readers' script failed: $(tail -c 400 "$TMP/out")"
 res="$(tail -n 1 "$TMP/out")"

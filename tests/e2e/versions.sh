@@ -173,6 +173,7 @@ for i in 1 2 3 4; do
 	( rc=0; timeout -k 5 120 cat "$MP/shrink/f.bin" >"$TMP/c$i" 2>"$TMP/c$i.err" || rc=$?
 	  echo "$rc" >"$TMP/c$i.rc"; stat -c %s "$MP/shrink/f.bin" >"$TMP/c$i.size" 2>/dev/null || true ) &
 	pids+=($!)
+	pid_track "$!"
 	sleep 0.3
 done
 sleep 1.5

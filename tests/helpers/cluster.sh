@@ -107,9 +107,8 @@ stop_node() {
 	for k in weir_keeper_pid weir_node_pid; do
 		pid="$($k "${STATE[$i]}")"
 		[ -n "$pid" ] || continue
-		kill -TERM "$pid"
-		for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -0 "$pid" 2>/dev/null && fail "weir $k of node $i ($pid) did not stop on SIGTERM"
+		pid_signal TERM "$pid" || continue
+		pid_wait_gone 10 "$pid" || fail "weir $k of node $i ($pid) did not stop on SIGTERM"
 	done
 	return 0
 }
@@ -144,6 +143,7 @@ copy_at_once() {
 	for i in "$@"; do
 		timeout -k 5 300 cp -R "${MP[$i]}/." "$pre$i" &
 		pids+=($!)
+		pid_track "$!"
 	done
 	for i in "$@"; do
 		wait "${pids[$k]}" || fail "cp -R of node $i's view failed"

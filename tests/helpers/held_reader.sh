@@ -11,6 +11,7 @@ start_reader() {
 	rm -f "$2" "$2".*
 	timeout -k 5 120 python3 "$TMP/reader.py" "$1" "$2" "$3" &
 	READER_PID=$!
+	pid_track "$READER_PID"
 	local i
 	for i in $(seq 1 200); do
 		[ -e "$2.ready" ] && return 0

@@ -43,6 +43,7 @@ nginx_start() {
 		"$NGINX_BIN" -p "$NGINX_DIR/" -e "$NGINX_DIR/error.log" -c "$NGINX_DIR/nginx.conf" \
 			</dev/null >>"$NGINX_DIR/stdout.log" 2>&1 &
 		NGINX_PID=$!
+		pid_track "$NGINX_PID"
 		if _nginx_wait_up; then
 			NGINX_URL="http://$NGINX_ADDR:$NGINX_PORT/"
 			NGINX_JSON_URL=""
@@ -53,8 +54,8 @@ nginx_start() {
 			fi
 			return 0
 		fi
-		kill -9 "$NGINX_PID" 2>/dev/null || true
-		wait "$NGINX_PID" 2>/dev/null || true
+		pid_signal KILL "$NGINX_PID" || true
+		pid_stop "$NGINX_PID"
 		NGINX_PID=""
 		[ -n "$port" ] && break    # a fixed port that is busy will not free itself
 	done
@@ -112,7 +113,7 @@ CONF
 _nginx_wait_up() {
 	local i
 	for i in $(seq 1 50); do
-		kill -0 "$NGINX_PID" 2>/dev/null || return 1
+		pid_alive "$NGINX_PID" || return 1
 		if curl -s -o /dev/null --max-time 1 "http://$NGINX_ADDR:$NGINX_PORT/__weir_probe__" 2>/dev/null; then
 			# the probe is not one of the test's requests
 			: >"$NGINX_DIR/access.log"
@@ -127,8 +128,8 @@ nginx_stop() {
 	local sig=TERM
 	[ "${1:-}" = "--kill" ] && sig=KILL
 	[ -n "$NGINX_PID" ] || return 0
-	kill -"$sig" "$NGINX_PID" 2>/dev/null || true
-	wait "$NGINX_PID" 2>/dev/null || true
+	pid_signal "$sig" "$NGINX_PID" || true
+	pid_stop "$NGINX_PID" # waits for it to end, and reaps it
 	NGINX_PID=""
 }
 

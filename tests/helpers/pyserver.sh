@@ -16,7 +16,8 @@ py_server_start() {
 	PY_SERVER_LOG="$dir/log"
 	python3 "$script" "$arg" "$dir/port" "$PY_SERVER_LOG" >"$dir/out" 2>&1 &
 	PY_SERVER_PID=$!
-	at_exit "kill $PY_SERVER_PID 2>/dev/null; wait $PY_SERVER_PID 2>/dev/null; true"
+	pid_track "$PY_SERVER_PID"
+	at_exit "pid_stop $PY_SERVER_PID"
 	for i in $(seq 1 100); do [ -s "$dir/port" ] && break; sleep 0.05; done
 	[ -s "$dir/port" ] || fail "$(basename "$script") did not start: $(cat "$dir/out")"
 	PY_SERVER_PORT="$(cat "$dir/port")"

@@ -52,6 +52,7 @@ sw_start() {
 			-s3.localSocket="$VGW_DIR/s3.sock" -s3.config="$VGW_DIR/s3.json" "${tlsargs[@]}" "${iamargs[@]}" \
 			</dev/null >>"$VGW_DIR/weed.log" 2>&1 &
 		VGW_PID=$!
+		pid_track "$VGW_PID"
 		# ready when the S3 gateway answers (403 to an unsigned request) and its filer takes a bucket
 		for i in $(seq 1 300); do
 			p="$(curl -s -k -o /dev/null -w '%{http_code}' "$scheme://127.0.0.1:$VGW_PORT/" || true)"
@@ -62,7 +63,7 @@ sw_start() {
 				at_exit "sw_stop $VGW_PID $SW_GRPC_PORTS"
 				return 0
 			fi
-			kill -0 "$VGW_PID" 2>/dev/null || break
+			pid_alive "$VGW_PID" || break
 			sleep 0.1
 		done
 		sw_stop "$VGW_PID" "${ports[1]}" "${ports[3]}" "${ports[5]}" "${ports[7]}"
@@ -73,12 +74,9 @@ sw_start() {
 # sw_stop PID GRPC_PORT...: stops the weed sw_start started with that pid, then removes the gRPC
 # sockets weed left in /tmp for those ports (each named by its port: ours alone).
 sw_stop() {
-	local pid="$1" p i
+	local pid="$1" p
 	shift
-	kill "$pid" 2>/dev/null || true
-	for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -9 "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
+	pid_stop "$pid"
 	for p in "$@"; do rm -f /tmp/seaweedfs-{master,volume,filer,s3}-grpc-"$p".sock; done
 }
 

@@ -12,8 +12,9 @@ throttle_start() {
 	python3 "$WEIR_SRC/tests/helpers/throttle.py" "$THROTTLE_PORT" "$upstream" "$rate" \
 		>"$TMP/throttle.log" 2>&1 &
 	THROTTLE_PID=$!
-	at_exit "kill $THROTTLE_PID 2>/dev/null"
+	pid_track "$THROTTLE_PID"
+	at_exit "pid_stop $THROTTLE_PID"
 	sleep 0.5
-	kill -0 "$THROTTLE_PID" 2>/dev/null || fail "throttle.py exited at start: $(cat "$TMP/throttle.log")"
+	pid_alive "$THROTTLE_PID" || fail "throttle.py exited at start: $(cat "$TMP/throttle.log")"
 	THROTTLE_URL="http://127.0.0.1:$THROTTLE_PORT/"
 }

@@ -35,26 +35,23 @@ vgw_start() {
 			"$bin" --port "127.0.0.1:$VGW_PORT" --quiet "${tlsargs[@]}" "${iamargs[@]}" posix "$VGW_DIR/root" \
 			</dev/null >>"$VGW_DIR/vgw.log" 2>&1 &
 		VGW_PID=$!
+		pid_track "$VGW_PID"
 		for i in $(seq 1 100); do
 			if curl -s -k -o /dev/null "$scheme://127.0.0.1:$VGW_PORT/"; then
 				VGW_URL="$scheme://127.0.0.1:$VGW_PORT"
 				at_exit "vgw_stop $VGW_PID"
 				return 0
 			fi
-			kill -0 "$VGW_PID" 2>/dev/null || break
+			pid_alive "$VGW_PID" || break
 			sleep 0.05
 		done
-		kill "$VGW_PID" 2>/dev/null || true
-		wait "$VGW_PID" 2>/dev/null || true
+		vgw_stop "$VGW_PID"
 	done
 	fail "versitygw did not start (log: $(tail -5 "$VGW_DIR/vgw.log"))"
 }
 
 # vgw_stop PID: stops the versitygw vgw_start started with that pid.
-vgw_stop() {
-	kill "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-}
+vgw_stop() { pid_stop "$1"; }
 
 vgw_curl() { curl -sS -K "$VGW_DIR/curl.conf" "$@"; }
 

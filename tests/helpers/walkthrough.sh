@@ -112,13 +112,9 @@ find_controller_bin() {
 	export PATH
 }
 
-# live_pid NAME: the pid in $WEIR_STATE/NAME.pid if that process is a weir-NAME, else "".
-live_pid() {
-	local pid
-	pid="$(cat "$WEIR_STATE/$1.pid" 2>/dev/null || true)"
-	pid="${pid//[^0-9]/}"
-	if [ -n "$pid" ] && grep -qs "weir-$1" "/proc/$pid/cmdline"; then echo "$pid"; fi
-}
+# live_pid NAME: the pid in $WEIR_STATE/NAME.pid if that process is this state dir's weir-NAME,
+# else ""; tracked (pid_track), for pid_signal and pid_stop.
+live_pid() { pid_from_file "$WEIR_STATE/$1.pid" "weir-$1" --state-dir "$WEIR_STATE"; }
 
 # wt_run WHAT ARGS...: runs weir ARGS, output in $WT_OUT (a file: a detached daemon holding a
 # pipe would hang $(...)); fails with weir's words unless it exits 0.
@@ -172,30 +168,25 @@ wt_umount() {
 	! is_mounted "$1" || fail "weir umount $1 returned 0 but $1 is still mounted"
 }
 
-# Unmount the views, weir down, then kill what is left (only our own pids, checked by name).
+# Unmount the views, weir down, then kill what is left (only our own pids: live_pid).
 wt_teardown() {
-	local mp name pid i
+	local mp name pid
 	for mp in "${WT_MOUNTS[@]}"; do
 		is_mounted "$mp" && timeout -k 2 20 "$WEIR_BIN" --state-dir "$WEIR_STATE" umount "$mp" >/dev/null 2>&1
 	done
 	timeout -k 2 30 "$WEIR_BIN" --state-dir "$WEIR_STATE" down </dev/null >/dev/null 2>&1
 	for name in controller node; do
 		# a keeper would restart what is killed below
-		pid="$(cat "$WEIR_STATE/$name-keeper.pid" 2>/dev/null || true)"
-		pid="${pid//[^0-9]/}"
-		[ -n "$pid" ] && grep -qs weir-keeper "/proc/$pid/cmdline" || continue
+		pid="$(pid_from_file "$WEIR_STATE/$name-keeper.pid" weir-keeper --state-dir "$WEIR_STATE" --name "$name")"
+		[ -n "$pid" ] || continue
 		echo "cleanup: weir-keeper of weir-$name (pid $pid) still runs after weir down; stopping it" >&2
-		kill -TERM "$pid" 2>/dev/null
-		for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$pid" 2>/dev/null
+		pid_stop -t 5 "$pid"
 	done
 	for name in controller node; do
 		pid="$(live_pid "$name")"
 		[ -n "$pid" ] || continue
 		echo "cleanup: weir-$name (pid $pid) still runs after weir down; killing it" >&2
-		kill -TERM "$pid" 2>/dev/null
-		for i in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$pid" 2>/dev/null
+		pid_stop -t 3 "$pid"
 	done
 	return 0
 }

@@ -3,8 +3,9 @@
 # wrappers with timeouts, and an EXIT cleanup that unmounts and kills the daemon it started.
 #
 #   weir_setup TMPDIR    sets WEIR_STATE (TMPDIR/state) and WEIR_TIER_DIR (a private dir in /dev/shm)
-#   weir_test_setup NAME what a test that mounts does first: root and /dev/fuse, the weir
-#                        binaries, TMP (/tmp/weir-NAME.XXXXXX, removed at exit) and weir_setup TMP
+#   weir_test_setup NAME what a test that mounts does first: weir_test_tmp NAME, weir_setup TMP
+#   weir_test_tmp NAME   root and /dev/fuse, the weir binaries, TMP (/tmp/weir-NAME.XXXXXX,
+#                        removed at exit): for a test that runs weir_setup itself (one per round)
 #   w ARGS...            runs weir --state-dir WEIR_STATE ARGS (120 s timeout)
 #   weir_mount URL MP ARGS...   mounts; on failure prints weir's output and fails the test.
 #                        WEIR_OPEN_MODE (auto|open|no-open) adds --open-mode to mounts that
@@ -45,62 +46,54 @@ weir_use_build() {
 	export WEIR_BIN WEIR_NODE_BIN
 }
 
-weir_test_setup() {
+weir_test_tmp() {
 	require_root_fuse
 	find_weir_bins
 	TMP="$(mktemp -d "/tmp/weir-$1.XXXXXX")"
 	at_exit 'rm -rf "$TMP"'
+}
+
+weir_test_setup() {
+	weir_test_tmp "$1"
 	weir_setup "$TMP"
 }
 
 w() { timeout -k 5 120 "$WEIR_BIN" --state-dir "$WEIR_STATE" "$@"; }
 
-# weir_node_pid [STATE_DIR]: the live weir-node of that state dir (default $WEIR_STATE), or "".
-weir_node_pid() {
-	local pid
-	pid="$(cat "${1:-$WEIR_STATE}/node.pid" 2>/dev/null || true)"
-	pid="${pid//[^0-9]/}"
-	# only a live weir-node: a stale pid file must not make us kill someone else
-	if [ -n "$pid" ] && grep -qs weir-node "/proc/$pid/cmdline"; then echo "$pid"; fi
-}
+# weir_node_pid [STATE_DIR]: the live weir-node of that state dir (default $WEIR_STATE), or "";
+# tracked (pid_track), so pid_signal and pid_stop take it. A stale pid file, or one whose pid a
+# weir-node of another test's state dir holds now, gives "".
+weir_node_pid() { pid_from_file "${1:-$WEIR_STATE}/node.pid" weir-node --state-dir "${1:-$WEIR_STATE}"; }
 
 # weir_keeper_pid [STATE_DIR]: the live weir-keeper over that state dir's weir-node, or "".
 weir_keeper_pid() {
-	local pid
-	pid="$(cat "${1:-$WEIR_STATE}/node-keeper.pid" 2>/dev/null || true)"
-	pid="${pid//[^0-9]/}"
-	if [ -n "$pid" ] && grep -qs weir-keeper "/proc/$pid/cmdline"; then echo "$pid"; fi
+	pid_from_file "${1:-$WEIR_STATE}/node-keeper.pid" weir-keeper --state-dir "${1:-$WEIR_STATE}" --name node
 }
 
 # weir_kill_all: kill -9 the keeper and then weir-node, so nothing restarts it and its views die
 # with it (the keeper held their connections): what a machine without the keeper would see.
 weir_kill_all() {
-	local kp np i
+	local kp np
 	kp="$(weir_keeper_pid)"
 	np="$(weir_node_pid)"
-	[ -n "$kp" ] && kill -9 "$kp"
-	[ -n "$np" ] && kill -9 "$np"
-	for i in $(seq 1 50); do
-		{ [ -z "$kp" ] || ! kill -0 "$kp" 2>/dev/null; } && { [ -z "$np" ] || ! kill -0 "$np" 2>/dev/null; } && return 0
-		sleep 0.1
-	done
-	fail "weir-keeper $kp or weir-node $np survived kill -9"
+	[ -z "$kp" ] || pid_signal KILL "$kp" || true
+	[ -z "$np" ] || pid_signal KILL "$np" || true
+	pid_wait_gone 5 $kp $np || fail "weir-keeper $kp or weir-node $np survived kill -9"
 }
 
 weir_stop_node() {
-	local mp pid i
+	local mp pid
 	for mp in "${WEIR_MOUNTS[@]}"; do
 		is_mounted "$mp" && w umount "$mp" >/dev/null
 	done
 	WEIR_MOUNTS=()
 	# the keeper first: it would restart the weir-node stopped below
 	pid="$(weir_keeper_pid)"
-	[ -z "$pid" ] || kill -TERM "$pid"
+	[ -z "$pid" ] || pid_signal TERM "$pid" || true
 	pid="$(weir_node_pid)"
 	[ -n "$pid" ] || return 0
-	kill -TERM "$pid"
-	for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-	fail "weir-node $pid did not stop within 5 s of SIGTERM"
+	pid_signal TERM "$pid" || return 0
+	pid_wait_gone 5 "$pid" || fail "weir-node $pid did not stop within 5 s of SIGTERM"
 }
 
 # weir_wait_new_node OLD_PID [SECONDS]: waits until a weir-node other than OLD_PID answers
@@ -145,7 +138,7 @@ weir_mount() {
 }
 
 weir_teardown() {
-	local mp pid i st td
+	local mp pid st td
 	for mp in "${WEIR_MOUNTS[@]}"; do
 		if is_mounted "$mp"; then
 			timeout -k 2 20 "$WEIR_BIN" --state-dir "$WEIR_STATE" umount "$mp" >/dev/null 2>&1 || true
@@ -154,16 +147,9 @@ weir_teardown() {
 	for st in "${WEIR_ALL_STATES[@]}"; do
 		# the keeper first: it would restart a weir-node killed below
 		pid="$(weir_keeper_pid "$st")"
-		if [ -n "$pid" ]; then
-			kill -TERM "$pid" 2>/dev/null || true
-			for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
+		[ -z "$pid" ] || pid_stop -t 5 "$pid"
 		pid="$(weir_node_pid "$st")"
-		[ -n "$pid" ] || continue
-		kill -TERM "$pid" 2>/dev/null || true
-		for i in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$pid" 2>/dev/null || true
+		[ -z "$pid" ] || pid_stop -t 3 "$pid"
 	done
 	# whatever weir umount could not do, so that no dead mount outlives the test
 	for mp in "${WEIR_MOUNTS[@]}"; do

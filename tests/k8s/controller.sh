@@ -311,7 +311,8 @@ step "a second replica stays passive"
 	--node-socket "$WEIR_STATE/node.sock" --identity replica-2 --lease-duration "$LEASE" \
 	>"$TMP/replica2.log" 2>&1 &
 R2=$!
-at_exit "k8s_pid_stop $R2"
+pid_track "$R2"
+at_exit "pid_stop -t 10 $R2"
 kwait 30 "replica-2 standing by" grep -q 'standby: Lease' "$TMP/replica2.log"
 sleep 2
 is replica-1 lease weir-controller -n default -o 'jsonpath={.spec.holderIdentity}' ||
@@ -323,7 +324,8 @@ step "a DataLoad under way when the leader dies: the next leader adds the same s
 TPORT="$(free_port)"
 python3 "$WEIR_SRC/tests/helpers/throttle.py" "$TPORT" "$NGINX_PORT" 100000 >"$TMP/throttle.log" 2>&1 &
 TPID=$!
-at_exit "kill $TPID 2>/dev/null || true"
+pid_track "$TPID"
+at_exit "pid_stop $TPID"
 kc create -f - <<YAML | sed 's/^/  /'
 apiVersion: data.fluid.io/v1alpha1
 kind: Dataset
@@ -362,11 +364,10 @@ step "killing the leader hands over within the lease"
 R1="$(live_pid controller)"
 # weir up left replica-1 under a keeper, which would restart it: this is about a leader that
 # is gone for good (a node lost), so the keeper goes first
-K1="$(cat "$WEIR_STATE/controller-keeper.pid" 2>/dev/null || true)"
-K1="${K1//[^0-9]/}"
-[ -n "$K1" ] && grep -qs weir-keeper "/proc/$K1/cmdline" && kill -KILL "$K1"
+K1="$(pid_from_file "$WEIR_STATE/controller-keeper.pid" weir-keeper --state-dir "$WEIR_STATE" --name controller)"
+[ -z "$K1" ] || pid_signal KILL "$K1"
 t_kill=$(now)
-kill -KILL "$R1"
+pid_signal KILL "$R1"
 kwait $((LEASE * 3)) "replica-2 leading" grep -q 'leading: holding Lease' "$TMP/replica2.log"
 T_TAKEOVER="$(elapsed "$t_kill" "$(now)")"
 is replica-2 lease weir-controller -n default -o 'jsonpath={.spec.holderIdentity}' ||
@@ -376,7 +377,7 @@ awk -v t="$T_TAKEOVER" -v l="$LEASE" 'BEGIN { exit !(t <= l + l / 3 + 1.5) }' ||
 	fail "replica-2 took $T_TAKEOVER s to lead; the lease is $LEASE s"
 ok "replica-2 leads $T_TAKEOVER s after replica-1 was killed (lease $LEASE s)"
 # the load was under way across the handover, what the throttle was for: the rest needs no wait
-kill -USR1 "$TPID" || fail "throttle.py ($TPID) is gone"
+pid_signal USR1 "$TPID" || fail "throttle.py ($TPID) is gone"
 kwait 120 "DataLoad development/slow Complete" is Complete dataload slow -n development -o 'jsonpath={.status.phase}'
 n="$(grep -c "load [0-9]* of .* path(s) of http://127.0.0.1:$TPORT/ started" "$WEIR_STATE/node.log" || true)"
 [ "$n" = 1 ] || fail "weir-node started $n loads of development/slow; the new leader must follow the running one"

@@ -43,24 +43,26 @@ kcm_start() {
 		--root-ca-file "$K8S_CA" --leader-elect=false --secure-port 0 \
 		--concurrent-daemonset-syncs 1 -v 1 </dev/null >"$dir/kube-controller-manager.log" 2>&1 &
 	KCM_PID=$!
+	pid_track "$KCM_PID" $$
 	(
 		# the binder: a child of ours that stops when we do
-		while kill -0 $$ 2>/dev/null; do
+		while pid_alive $$; do
 			kcm_bind_pass
 			sleep 0.3
 		done
 	) </dev/null >/dev/null 2>&1 &
 	KCM_BINDER_PID=$!
+	pid_track "$KCM_BINDER_PID"
 	for i in $(seq 1 300); do
 		kc get configmap kube-root-ca.crt -n default >/dev/null 2>&1 && return 0
-		kill -0 "$KCM_PID" 2>/dev/null || fail "kube-controller-manager exited: $(tail -n 15 "$dir/kube-controller-manager.log")"
+		pid_alive "$KCM_PID" || fail "kube-controller-manager exited: $(tail -n 15 "$dir/kube-controller-manager.log")"
 		sleep 0.2
 	done
 	fail "kube-controller-manager published no ConfigMap kube-root-ca.crt within 60 s (log: $dir/kube-controller-manager.log)"
 }
 
 kcm_stop() {
-	k8s_pid_stop "${KCM_BINDER_PID:-}"
-	k8s_pid_stop "${KCM_PID:-}"
+	pid_stop -t 10 "${KCM_BINDER_PID:-}"
+	pid_stop -t 10 "${KCM_PID:-}"
 	KCM_PID="" KCM_BINDER_PID=""
 }

@@ -100,7 +100,8 @@ kubelet_cgroups_remove() {
 		[ -d "$h$KUBELET_CGROOT" ] || continue
 		# processes left in our own cgroups are ours: a container the runtime did not stop
 		for p in $(find "$h$KUBELET_CGROOT" -name cgroup.procs -exec cat {} + 2>/dev/null); do
-			kill -KILL "$p" 2>/dev/null || true
+			pid_track "$p"
+			pid_signal KILL "$p" || true
 		done
 		find "$h$KUBELET_CGROOT" -depth -type d -exec rmdir {} \; 2>/dev/null || true
 	done
@@ -214,12 +215,13 @@ kubelet_run() {
 		--hostname-override localhost --root-dir "$KUBELET_ROOT" --cert-dir "$KUBELET_ROOT/pki" \
 		-v "${KUBELET_V:-1}" </dev/null >>"$KUBELET_DIR/kubelet.log" 2>&1 &
 	KUBELET_PID=$!
+	pid_track "$KUBELET_PID"
 }
 
 # kubelet_wait_healthz SECONDS: the kubelet's /healthz answers ok.
 kubelet_wait_healthz() {
 	k8s_wait_http "http://127.0.0.1:$KUBELET_HEALTHZ_PORT/healthz" "$1" || {
-		kill -0 "$KUBELET_PID" 2>/dev/null || fail "the kubelet exited: $(tail -n 15 "$KUBELET_DIR/kubelet.log")"
+		pid_alive "$KUBELET_PID" || fail "the kubelet exited: $(tail -n 15 "$KUBELET_DIR/kubelet.log")"
 		fail "the kubelet's /healthz did not answer within $1 s (log: $KUBELET_DIR/kubelet.log)"
 	}
 }
@@ -249,9 +251,10 @@ kubelet_start() {
 	kubelet_write_containerd_conf
 	containerd --config "$dir/containerd.toml" </dev/null >"$dir/containerd.log" 2>&1 &
 	KUBELET_CTR_PID=$!
+	pid_track "$KUBELET_CTR_PID"
 	for i in $(seq 1 100); do
 		[ -S "$KUBELET_CTR_SOCK" ] && kctr version >/dev/null 2>&1 && break
-		kill -0 "$KUBELET_CTR_PID" 2>/dev/null || fail "containerd exited at start: $(tail -n 15 "$dir/containerd.log")"
+		pid_alive "$KUBELET_CTR_PID" || fail "containerd exited at start: $(tail -n 15 "$dir/containerd.log")"
 		sleep 0.1
 	done
 	kctr version >/dev/null 2>&1 || fail "containerd does not answer on $KUBELET_CTR_SOCK after 10 s (log: $dir/containerd.log)"
@@ -274,7 +277,7 @@ kubelet_start() {
 	kubelet_wait_healthz 60
 	for i in $(seq 1 600); do
 		kubelet_node_ready && break
-		kill -0 "$KUBELET_PID" 2>/dev/null || fail "the kubelet exited: $(tail -n 15 "$dir/kubelet.log")"
+		pid_alive "$KUBELET_PID" || fail "the kubelet exited: $(tail -n 15 "$dir/kubelet.log")"
 		sleep 0.1
 	done
 	kubelet_node_ready || {
@@ -287,7 +290,7 @@ kubelet_start() {
 }
 
 kubelet_restart() {
-	k8s_pid_stop "${KUBELET_PID:-}"
+	pid_stop -t 10 "${KUBELET_PID:-}"
 	kubelet_run
 	kubelet_wait_healthz 60
 }
@@ -308,7 +311,7 @@ kubelet_stop() {
 		done
 	fi
 	# Pods left running: the kubelet stops them properly (CNI DEL, unpublish) if it can, briefly.
-	if [ -n "${KUBELET_PID:-}" ] && kill -0 "$KUBELET_PID" 2>/dev/null &&
+	if [ -n "${KUBELET_PID:-}" ] && pid_alive "$KUBELET_PID" &&
 		[ -n "$(kc get pods -A -o name 2>/dev/null)" ]; then
 		kc delete pods --all -A --grace-period=0 --force --wait=false >/dev/null 2>&1 || true
 		for l in $(seq 1 50); do
@@ -316,10 +319,10 @@ kubelet_stop() {
 			sleep 0.2
 		done
 	fi
-	k8s_pid_stop "${KUBELET_PID:-}"
+	pid_stop -t 10 "${KUBELET_PID:-}"
 	KUBELET_PID=""
 	local netns=()
-	if [ -n "${KUBELET_CTR_PID:-}" ] && kill -0 "$KUBELET_CTR_PID" 2>/dev/null; then
+	if [ -n "${KUBELET_CTR_PID:-}" ] && pid_alive "$KUBELET_CTR_PID"; then
 		ids="$(kctr containers ls -q 2>/dev/null || true)"
 		for id in $ids; do
 			# a sandbox's network namespace is a bind mount the CRI made (under /var/run/netns)
@@ -343,11 +346,13 @@ except Exception:
 			rm -f "/run/containerd/s/$(printf '%s' "$KUBELET_CTR_SOCK/k8s.io/$id" | sha256sum | cut -d' ' -f1)"
 		done
 	fi
-	k8s_pid_stop "${KUBELET_CTR_PID:-}"
+	pid_stop -t 10 "${KUBELET_CTR_PID:-}"
 	KUBELET_CTR_PID=""
 	# shims our containerd started and that outlived it: their command line names our socket
+	# (tracked before it is read: the signal goes to the process whose command line it was)
 	for pid in $(pgrep -f "containerd-shim-runc-v2 .*-address $KUBELET_CTR_SOCK" 2>/dev/null || true); do
-		grep -qsF "$KUBELET_CTR_SOCK" "/proc/$pid/cmdline" && kill -KILL "$pid" 2>/dev/null
+		pid_track "$pid"
+		grep -qsF "$KUBELET_CTR_SOCK" "/proc/$pid/cmdline" && pid_signal KILL "$pid" 2>/dev/null
 	done
 	kubelet_cgroups_remove
 	for m in "${netns[@]}"; do

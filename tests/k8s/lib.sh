@@ -44,19 +44,6 @@ kwait() { UNTIL_OK_STEP="${KWAIT_STEP:-0.2}" until_ok "$@"; }
 jp() { kc get "$@" 2>/dev/null; }
 is() { [ "$(jp "${@:2}")" = "$1" ]; }
 
-# k8s_pid_stop PID: TERM, then KILL after 10 s; only our own child (by pid).
-k8s_pid_stop() {
-	local pid="$1" i
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
-
 k8s_stop() {
 	if [ "${WEIR_EXIT_RC:-0}" -ne 0 ] && [ -n "${K8S_DIR:-}" ]; then
 		local f
@@ -66,8 +53,8 @@ k8s_stop() {
 			tail -n 25 "$f" >&2
 		done
 	fi
-	k8s_pid_stop "${K8S_APISERVER_PID:-}"
-	k8s_pid_stop "${K8S_ETCD_PID:-}"
+	pid_stop -t 10 "${K8S_APISERVER_PID:-}"
+	pid_stop -t 10 "${K8S_ETCD_PID:-}"
 	K8S_APISERVER_PID="" K8S_ETCD_PID=""
 }
 
@@ -159,6 +146,7 @@ k8s_start() {
 		--initial-cluster "weir-test=http://127.0.0.1:$pport" --unsafe-no-fsync \
 		--log-level warn >"$dir/etcd.log" 2>&1 &
 	K8S_ETCD_PID=$!
+	pid_track "$K8S_ETCD_PID"
 	k8s_wait_http "http://127.0.0.1:$eport/health" 30 ||
 		fail "etcd did not answer on 127.0.0.1:$eport within 30 s (log: $dir/etcd.log)"
 	t1=$(now)
@@ -179,8 +167,9 @@ k8s_start() {
 		--kubelet-preferred-address-types Hostname,InternalIP,ExternalIP \
 		-v 1 >"$dir/kube-apiserver.log" 2>&1 &
 	K8S_APISERVER_PID=$!
+	pid_track "$K8S_APISERVER_PID"
 	k8s_wait_http "$K8S_URL/readyz" 90 --cacert "$K8S_CA" -H "Authorization: Bearer $K8S_TOKEN" || {
-		kill -0 "$K8S_APISERVER_PID" 2>/dev/null || fail "kube-apiserver exited at start (log: $dir/kube-apiserver.log)"
+		pid_alive "$K8S_APISERVER_PID" || fail "kube-apiserver exited at start (log: $dir/kube-apiserver.log)"
 		fail "kube-apiserver was not ready on $K8S_URL within 90 s (log: $dir/kube-apiserver.log)"
 	}
 	t2=$(now)

@@ -45,7 +45,7 @@ dump() {
 at_exit '[ "$WEIR_EXIT_RC" -eq 0 ] || dump'
 stop_all() {
 	local i
-	for i in "${!NPID[@]}"; do k8s_pid_stop "${NPID[$i]}"; done
+	for i in "${!NPID[@]}"; do pid_stop -t 10 "${NPID[$i]}"; done
 }
 at_exit stop_all
 
@@ -65,6 +65,7 @@ start_node() {
 		--peer-key-secret weir-peer --near-cache 0 --metrics-listen "127.0.0.1:${MPORT[$i]}" \
 		--bpf 0 >>"$TMP/node-$i.log" 2>&1 &
 	NPID[$i]=$!
+	pid_track "${NPID[$i]}"
 }
 
 # members_line I NAMES: node-I's log says its members are now NAMES, more than SEEN[I] times.
@@ -205,7 +206,8 @@ YAML
 "$WEIR_CONTROLLER_BIN" --kubeconfig "$KUBECONFIG" --state-dir "$TMP/ctl" --identity ctl-1 \
 	--lease-duration 6 --resync-interval 1 >"$TMP/controller.log" 2>&1 &
 CTL=$!
-at_exit "k8s_pid_stop $CTL"
+pid_track "$CTL"
+at_exit "pid_stop -t 10 $CTL"
 kwait 60 "members/tree Bound" is Bound dataset tree -n members -o 'jsonpath={.status.phase}'
 for i in 1 2 3; do mount_view "$i" "$TMP/mnt-$i"; done
 ok "Bound; views at $TMP/mnt-{1,2,3}"
@@ -216,6 +218,7 @@ pids=()
 for i in 1 2 3; do
 	in_ns "$i" timeout -k 5 300 cp -R "$TMP/mnt-$i/first/." "$TMP/copy-$i" &
 	pids+=($!)
+	pid_track "$!"
 done
 for i in 1 2 3; do wait "${pids[$((i - 1))]}" || fail "cp -R of node-$i's view failed"; done
 for i in 1 2 3; do check_copy "node-$i" first "$TMP/copy-$i"; done
@@ -249,12 +252,13 @@ step "node-2 killed while node-1 and node-3 read second/ slowly: no error, same 
 for i in 1 3; do
 	in_ns "$i" python3 "$here/../helpers/slow_copy.py" "$TMP/mnt-$i/second" "$TMP/slow-$i" 0.05 >"$TMP/reader-$i.out" 2>&1 &
 	READER[$i]=$!
+	pid_track "${READER[$i]}"
 done
 sleep 2
-for i in 1 3; do kill -0 "${READER[$i]}" 2>/dev/null || fail "node-$i's reader finished before the kill: $(cat "$TMP/reader-$i.out")"; done
+for i in 1 3; do pid_alive "${READER[$i]}" || fail "node-$i's reader finished before the kill: $(cat "$TMP/reader-$i.out")"; done
 for i in 1 3; do SEEN[$i,node-1,node-3]=$(members_count "$i" node-1,node-3); done
 t_kill=$(now)
-kill -KILL "${NPID[2]}"
+pid_signal KILL "${NPID[2]}"
 wait "${NPID[2]}" 2>/dev/null || true
 ok "killed node-2 (pid ${NPID[2]}) mid-read"
 for i in 1 3; do kwait 30 "node-$i's members shrinking to node-1,node-3" members_now "$i" node-1,node-3; done

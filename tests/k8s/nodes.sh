@@ -76,7 +76,8 @@ wt_manifests "$NGINX_URL" "$WEIR_TIER_DIR"
 TPORT="$(free_port)"
 python3 "$WEIR_SRC/tests/helpers/throttle.py" "$TPORT" "$NGINX_PORT" 30000 >"$TMP/throttle.log" 2>&1 &
 TPID=$!
-at_exit "kill $TPID 2>/dev/null || true"
+pid_track "$TPID"
+at_exit "pid_stop $TPID"
 
 step "weir-node as node-1 and node-2 (own state, own tiers), weir-controller with no node socket"
 node_args() {
@@ -87,20 +88,23 @@ mkdir -p "$TMP/node-1" "$TMP/node-2"
 mapfile -t A1 < <(node_args node-1)
 "$WEIR_NODE_BIN" "${A1[@]}" >"$TMP/node-1.log" 2>&1 &
 N1=$!
-at_exit "k8s_pid_stop $N1"
+pid_track "$N1"
+at_exit "pid_stop -t 10 $N1"
 # node-2: the same tier path, but its own tmpfs there, seen by it alone
 mapfile -t A2 < <(node_args node-2)
 unshare --mount --propagation private -- sh -c \
 	'mount -t tmpfs -o size=256m,mode=0700 weir-node-2 "$1" && shift && exec "$@"' \
 	sh "$WEIR_TIER_DIR" "$WEIR_NODE_BIN" "${A2[@]}" >"$TMP/node-2.log" 2>&1 &
 N2=$!
-at_exit "k8s_pid_stop $N2"
+pid_track "$N2"
+at_exit "pid_stop -t 10 $N2"
 WH1="$(free_port)"
 "$WEIR_CONTROLLER_BIN" --kubeconfig "$KUBECONFIG" --state-dir "$TMP/ctl" --identity ctl-1 \
 	--lease-duration 6 --resync-interval 1 --webhook-url "https://127.0.0.1:$WH1/validate" \
 	>"$TMP/controller.log" 2>&1 &
 CTL=$!
-at_exit "k8s_pid_stop $CTL"
+pid_track "$CTL"
+at_exit "pid_stop -t 10 $CTL"
 kwait 30 "node-1 ready" grep -q 'ready on' "$TMP/node-1.log"
 kwait 30 "node-2 ready" grep -q 'ready on' "$TMP/node-2.log"
 kwait 30 "the controller leading" is ctl-1 lease weir-controller -n default -o 'jsonpath={.spec.holderIdentity}'
@@ -180,7 +184,8 @@ WH2="$(free_port)"
 "$WEIR_CONTROLLER_BIN" --kubeconfig "$KUBECONFIG" --state-dir "$TMP/ctl2" --identity ctl-2 \
 	--lease-duration 6 --webhook-url "https://127.0.0.1:$WH2/validate" >"$TMP/controller-2.log" 2>&1 &
 C2=$!
-at_exit "k8s_pid_stop $C2"
+pid_track "$C2"
+at_exit "pid_stop -t 10 $C2"
 two_entries() {
 	kc get validatingwebhookconfiguration weir-controller -o json >"$TMP/vwc.json" &&
 		python3 - "$TMP/vwc.json" <<'PY'
@@ -195,7 +200,7 @@ PY
 kwait 30 "ValidatingWebhookConfiguration weir-controller with ctl-1's and ctl-2's entries" two_entries
 two_entries
 # ctl-2 registered last; killed outright, it takes nothing with it: ctl-1's entry still refuses
-kill -KILL "$C2"
+pid_signal KILL "$C2"
 wait "$C2" 2>/dev/null || true
 if out="$(kc delete dataset spark -n development 2>&1)"; then
 	fail "kubectl delete dataset spark -n development was not refused after ctl-2 died: $out"
@@ -245,7 +250,7 @@ PY
 kwait 60 "node-2 loading its share of development/slow" running_share
 lease_py node-2 "$UID_SLOW" <<<'print("  node-2 before the kill:", loads[args[0]])'
 t_kill=$(now)
-kill -KILL "$N2"
+pid_signal KILL "$N2"
 wait "$N2" 2>/dev/null || true
 redone() {
 	lease_py node-1 "$UID_SLOW" <<'PY'
@@ -257,7 +262,7 @@ kwait 60 "node-1 taking node-2's share (its Lease expired)" redone
 T_MOVE="$(elapsed "$t_kill" "$(now)")"
 # The share moved while the load was under way, which is what the throttle was for: lift it, so
 # the rest of the load (~13 MB at 30 KB/s per connection: a minute) takes no waiting.
-kill -USR1 "$TPID" || fail "throttle.py ($TPID) is gone"
+pid_signal USR1 "$TPID" || fail "throttle.py ($TPID) is gone"
 kwait 180 "DataLoad development/slow Complete" is Complete dataload slow -n development -o 'jsonpath={.status.phase}'
 lease_py node-1 "$UID_SLOW" <<<'print("  node-1 after:", loads[args[0]])'
 S1="$(cached node-1 development_slow)"

@@ -245,7 +245,7 @@ ok "registered again $T_REREG s after the kubelet was restarted (its start inclu
 
 step "weir-csi restarts under running pods: their volumes stay; the kubelet registers it again"
 n0="$(registrations)"
-k8s_pid_stop "$CSI_PID"
+pid_stop -t 10 "$CSI_PID"
 kc exec -n production nginx -- cmp "/data/spark-3.3.1/$F" "/out/prod/$F" ||
 	fail "production/nginx cannot read its volume while weir-csi is down"
 pods_csi_start

@@ -48,11 +48,12 @@ pods_csi_start() {
 		--state-dir "$WEIR_STATE" --registration-dir "$KUBELET_ROOT/plugins_registry" \
 		--view-grace "${PODS_VIEW_GRACE:-5}" --log-level debug "$@" </dev/null >>"$TMP/csi.log" 2>&1 &
 	CSI_PID=$!
-	at_exit 'k8s_pid_stop "$CSI_PID"'
+	pid_track "$CSI_PID"
+	at_exit 'pid_stop -t 10 "$CSI_PID"'
 	at_exit '[ "$WEIR_EXIT_RC" -eq 0 ] || { echo "---- last 40 lines of $TMP/csi.log ----" >&2; tail -n 40 "$TMP/csi.log" >&2; }'
 	for i in $(seq 1 400); do
 		pods_csi_registered && break
-		kill -0 "$CSI_PID" 2>/dev/null || fail "weir-csi exited at start: $(tail -n 5 "$TMP/csi.log")"
+		pid_alive "$CSI_PID" || fail "weir-csi exited at start: $(tail -n 5 "$TMP/csi.log")"
 		sleep 0.025
 	done
 	pods_csi_registered || fail "the kubelet did not register weir.csi.io within 10 s (CSINode localhost: $(kc get csinode localhost -o 'jsonpath={.spec.drivers}' 2>&1); logs $TMP/csi.log, $KUBELET_DIR/kubelet.log)"

@@ -99,7 +99,8 @@ h install weir "$CHART" --namespace "$NS" -f "$TMP/values.yaml" >"$TMP/install.o
 "$WEIR_CONTROLLER_BIN" --kubeconfig "$KUBECONFIG" --state-dir "$TMP/ctl" --lease-namespace "$NS" \
 	--identity ctl-1 --resync-interval 1 >"$TMP/controller.log" 2>&1 &
 CTL=$!
-at_exit "k8s_pid_stop $CTL"
+pid_track "$CTL"
+at_exit "pid_stop -t 10 $CTL"
 at_exit '[ "$WEIR_EXIT_RC" -eq 0 ] || { for p in $(kc get pods -n '"$NS"' -o name 2>/dev/null); do for c in weir-node weir-csi weir-keeper; do echo "---- $p $c ----" >&2; kc logs -n '"$NS"' "$p" -c $c --tail 30 >&2 2>/dev/null; done; done; kc get pods -A -o wide >&2; kc get events -A >&2; echo "---- controller ----" >&2; tail -n 30 "$TMP/controller.log" >&2; }'
 kwait 180 "the weir-node DaemonSet's pod running weir-node" node_ready ""
 KEEPER_POD="$(jp pods -n "$NS" -l app.kubernetes.io/component=keeper -o 'jsonpath={.items[0].metadata.name} {.items[0].metadata.uid}')"
@@ -245,10 +246,12 @@ step "kill -9 of the weir-node container's weir-keeper: the kubelet restarts the
 CID="$(jp pod "$POD2" -n "$NS" -o 'jsonpath={.status.containerStatuses[?(@.name=="weir-node")].containerID}')"
 CID="${CID#containerd://}"
 KPID="$(kctr tasks ls | awk -v id="$CID" '$1 == id { print $2 }')"
+# tracked before its command line is read: the signal below goes to that process or to none
+[ -z "$KPID" ] || pid_track "$KPID"
 [ -n "$KPID" ] && tr '\0' ' ' <"/proc/$KPID/cmdline" | grep -q "weir-keeper .*--no-store" ||
 	fail "the weir-node container's ($CID) first process ${KPID:-?} is not weir-keeper --no-store"
 t0="$(now)"
-kill -9 "$KPID"
+pid_signal 9 "$KPID"
 restarted() { [ "$(jp pod "$POD2" -n "$NS" -o 'jsonpath={.status.containerStatuses[?(@.name=="weir-node")].restartCount}')" = 1 ] &&
 	kc logs -n "$NS" "$POD2" -c weir-node 2>/dev/null | grep -q 'took over 1 views'; }
 kwait 120 "the weir-node container restarted by the kubelet, its weir-node taking the view over" restarted
