@@ -110,6 +110,23 @@ until_ok 10 "python child $z a zombie" zombie "$z"
 ! pid_alive "$z" || fail "pid_alive says the zombie $z runs"
 ok "zombie $z reads as ended"
 
+step "a zombie leader whose other thread still runs has not ended: it still holds its files"
+# the main thread ends first (pthread_exit), as at exit_group or a daemon's main returning early;
+# the process's descriptors (here a FUSE connection, in the tests) stay open with its threads
+python3 -c '
+import ctypes, os, threading, time
+threading.Thread(target=lambda: time.sleep(1000)).start()
+print(os.getpid(), flush=True)
+ctypes.CDLL(None).pthread_exit(None)
+' >"$TMP/zlead.out" &
+zl=$!
+pid_track "$zl"
+until_ok 10 "python $zl's leader a zombie" zombie "$zl"
+pid_alive "$zl" || fail "pid_alive says $zl ended while its leader is a zombie and its other thread runs"
+pid_stop "$zl"
+until_ok 10 "python $zl gone after pid_stop" bash -c "! [ -e /proc/$zl/stat ] || [ \$(ls /proc/$zl/task | wc -l) -le 1 ]"
+ok "a zombie leader with a live thread reads as running; pid_stop ends it"
+
 step "a pid never tracked is refused, not signalled: in the test (it fails) and in a cleanup (the test exits 1)"
 sleep 1000 &
 u=$!

@@ -58,7 +58,16 @@ _pid_now() {
 	# after the last ')': comm (field 2) may hold spaces and parentheses
 	read -ra f <<<"${line##*)}"
 	# f[0] is field 3 (state), f[19] field 22 (start time in clock ticks after boot)
-	case "${f[0]:-}" in Z | X | x | '') return 1 ;; esac
+	case "${f[0]:-}" in
+	X | x | '') return 1 ;;
+	Z)
+		# A zombie leader whose other threads still run (exit_group under way, or the main
+		# thread ended first) still holds the process's files: a FUSE connection, a socket, a
+		# lock. Only a zombie with no thread left has let them go.
+		local -a tasks=(/proc/"$1"/task/*)
+		[ "${#tasks[@]}" -gt 1 ] || return 1
+		;;
+	esac
 	WEIR_PID_ST="${f[19]:-}"
 	[ -n "$WEIR_PID_ST" ]
 }
