@@ -89,13 +89,16 @@ struct inflight {
 	bool stored;	      /* under f->lock */
 	bool prefetch;	      /* under f->lock: no reader waits for it (yet) */
 	enum fetch_class cls; /* under f->lock: the queue its unsubmitted parts are in */
-	bool via_peer;	      /* under f->lock: a peer is being asked (not the UFS) */
-	bool from_peer;	      /* under f->lock: the bytes came from a peer */
-	uint64_t peer_sum;    /* under f->lock: their XXH3, checked on arrival */
-	bool no_keep;  /* fetched for its owner (fetcher_get_for_owner): not kept in this node's
-			* tiers; set at start, read-only after */
-	unsigned refs; /* under f->lock: the fetch itself + each waiter + each reader
-			* holding buf (fetcher_get_range) */
+	/* under f->lock: a block of a whole file a reader waits for (fetcher_demand): nobody waits
+	 * on one of its parts, so its requests are as large as those of bytes fetched ahead */
+	bool whole;
+	bool via_peer;	   /* under f->lock: a peer is being asked (not the UFS) */
+	bool from_peer;	   /* under f->lock: the bytes came from a peer */
+	uint64_t peer_sum; /* under f->lock: their XXH3, checked on arrival */
+	bool no_keep;	   /* fetched for its owner (fetcher_get_for_owner): not kept in this node's
+			    * tiers; set at start, read-only after */
+	unsigned refs;	   /* under f->lock: the fetch itself + each waiter + each reader
+			    * holding buf (fetcher_get_range) */
 	unsigned range_waiters; /* under f->lock: readers waiting for some parts, not the block */
 	uint64_t keys_gen;	/* f->keys_gen when it started; set at start, read-only after */
 };
@@ -278,13 +281,14 @@ static void read_done(void *userdata, int err, size_t nread);
  * less than a part nor more than max_request. A server that pays per request (a connection per
  * request: versitygw answers `Connection: close`; a signature check; a file open) then gets a
  * stream's window in a few large requests instead of one per MiB. */
-static uint64_t request_cap_locked(const struct fetcher *f, enum fetch_class cls)
+static uint64_t request_cap_locked(const struct fetcher *f, enum fetch_class cls, bool whole)
 {
 	uint64_t cap = (f->queued_bytes + f->submitted_bytes) / f->max_requests;
 	/* Bytes fetched ahead have no reader waiting on one part: where the UFS pays per request,
 	 * they go in requests of min_request (a stream then has fewer requests in flight, each
-	 * larger); a reader's own blocks are still spread over the slots. */
-	if (cls != FETCH_DEMAND && cap < f->min_request)
+	 * larger); so does a whole file an open waits for, which is served only once every byte is
+	 * in. A reader's own blocks are still spread over the slots. */
+	if ((cls != FETCH_DEMAND || whole) && cap < f->min_request)
 		cap = f->min_request;
 	if (cap < f->part_size)
 		cap = f->part_size;
@@ -329,7 +333,8 @@ static void pump_locked(struct fetcher *f)
 			if (!p)
 				break;
 			/* p still counted */
-			uint64_t cap = request_cap_locked(f, (enum fetch_class)(c - 1));
+			uint64_t cap =
+			    request_cap_locked(f, (enum fetch_class)(c - 1), p->e->whole);
 			TAILQ_REMOVE(q, p, q);
 			p->queued = false;
 			f->queued_bytes -= p->len;
@@ -1070,6 +1075,8 @@ static unsigned start_class(struct fetcher *f, uint64_t obj, const char *path,
 		if (e) {
 			if (e->done)
 				continue;
+			if (cls == FETCH_DEMAND)
+				e->whole = true;
 			if (cls == FETCH_DEMAND && e->prefetch) {
 				/* as get() does when a reader joins a prefetch */
 				e->prefetch = false;
@@ -1083,6 +1090,9 @@ static unsigned start_class(struct fetcher *f, uint64_t obj, const char *path,
 			continue;
 		if (start_locked(f, obj, path, attr, b, cls, false, false, &e) < 0)
 			break;
+		/* before any part goes: this thread holds the pump (batch), or the one that does
+		 * needs f->lock to take them */
+		e->whole = cls == FETCH_DEMAND;
 		put_locked(e);
 		started++;
 	}

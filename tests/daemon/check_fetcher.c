@@ -87,6 +87,14 @@ static const struct ufs_ops gate_seg_ops = {
 static struct ufs gate_seg_ufs = {
     .ops = &gate_seg_ops, .url = "gate://", .error_lock = PTHREAD_MUTEX_INITIALIZER};
 
+/* ... and one that, like s3, wants bytes fetched ahead asked for two blocks at a time at least. */
+static const struct ufs_ops gate_min_ops = {.scheme = "gate",
+					    .read_async = gate_read_async,
+					    .read_segs_async = gate_read_segs_async,
+					    .min_request = 2 * BLOCK};
+static struct ufs gate_min_ufs = {
+    .ops = &gate_min_ops, .url = "gate://", .error_lock = PTHREAD_MUTEX_INITIALIZER};
+
 /* Lets up to max segments of the oldest held request through: the real UFS reads each (or the
  * request fails at fail_at: every segment left gets -EIO), then its done runs here, outside
  * the gate's lock; the request stays first while it has segments left. Fails the test if none
@@ -604,6 +612,46 @@ START_TEST(a_request_that_fails_midway_fails_only_its_unfinished_blocks)
 }
 END_TEST
 
+/* A whole file an open waits for (fetcher_demand) is served only once every byte is in, so where
+ * the UFS pays per request its blocks go in requests of the UFS's minimum for bytes fetched
+ * ahead (two here), not spread over the slots as a reader's own block is; every block stored
+ * whole and right. */
+START_TEST(a_whole_file_demand_goes_in_requests_of_the_minimum)
+{
+	struct block_store *bs = open_store();
+	struct ufs_attr a;
+	uint64_t obj;
+	struct fetcher_options fo = {.max_prefetch = 8, .part_size = PART, .max_requests = 4};
+	struct fetcher *f;
+	ck_assert_int_eq(fetcher_new(&gate_min_ufs, bs, &fo, &f), 0);
+	ck_assert_int_eq(ufs_stat(real, "/a.bin", &a), 0);
+	ck_assert_int_eq(block_store_object_sync(bs, "/a.bin", &a, &obj), 0);
+	ck_assert_uint_eq(fetcher_demand(f, obj, "/a.bin", &a, 1, NBLOCKS - 1), NBLOCKS - 1);
+	/* blocks 1-3: one request of two blocks, then the last block alone */
+	ck_assert_uint_eq(held_now(), 2);
+	ck_assert_uint_eq(asked[0], BLOCK);
+	ck_assert_uint_eq(asked_len[0], 2 * BLOCK);
+	ck_assert_uint_eq(asked[1], 3 * BLOCK);
+	ck_assert_uint_eq(asked_len[1], BLOCK);
+	for (int i = 0; i < 500 && fetcher_inflight(f) > 0; i++) {
+		if (held_now())
+			let_one_through();
+		else
+			usleep(10000);
+	}
+	ck_assert_uint_eq(nasked, 2);
+	wait_until(none_inflight, f);
+	for (uint64_t b = 1; b < NBLOCKS; b++) {
+		struct getter gg = {.f = f, .bs = bs, .obj = obj, .block = b, .a = a};
+		ck_assert(block_store_contains(bs, obj, b));
+		get_thread(&gg);
+		assert_block_bytes(&gg, b);
+	}
+	fetcher_free(f);
+	block_store_free(bs);
+}
+END_TEST
+
 /* A reader that starts a file asks for as many blocks as fill the request slots. */
 START_TEST(fill_blocks_cover_the_request_slots)
 {
@@ -634,6 +682,7 @@ Suite *fetcher_suite(void)
 	tcase_add_test(tc, fill_blocks_cover_the_request_slots);
 	tcase_add_test(tc, a_stream_goes_in_few_requests_each_part_usable_as_it_lands);
 	tcase_add_test(tc, a_request_that_fails_midway_fails_only_its_unfinished_blocks);
+	tcase_add_test(tc, a_whole_file_demand_goes_in_requests_of_the_minimum);
 	suite_add_tcase(s, tc);
 	return s;
 }
