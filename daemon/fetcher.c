@@ -20,6 +20,7 @@
 #include <xxhash.h>
 
 #include "log.h"
+#include "block_sum.h"
 #include "htable.h"
 #include "near_cache.h"
 
@@ -995,7 +996,7 @@ static int tier_copy_checked(const struct block_ref *ref, char **ret_mem)
 		return -ENOMEM;
 	ssize_t n = pread(ref->fd, mem, ref->len, (off_t)ref->off);
 	int r = n < 0 ? -errno : n != (ssize_t)ref->len ? -EIO : 0;
-	if (r == 0 && XXH3_64bits(mem, ref->len) != ref->csum)
+	if (r == 0 && block_sum(mem, ref->len) != ref->csum)
 		r = -EBADMSG;
 	if (r < 0) {
 		free(mem);
