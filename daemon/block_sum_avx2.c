@@ -12,3 +12,26 @@ uint64_t block_sum_avx2(const void *buf, size_t len)
 {
 	return XXH3_64bits(buf, len);
 }
+
+void *block_sum_avx2_new(void)
+{
+	XXH3_state_t *s = XXH3_createState();
+	if (s)
+		XXH3_64bits_reset(s);
+	return s;
+}
+
+void block_sum_avx2_update(void *s, const void *buf, size_t len)
+{
+	XXH3_64bits_update(s, buf, len);
+}
+
+uint64_t block_sum_avx2_digest(const void *s)
+{
+	return XXH3_64bits_digest(s);
+}
+
+void block_sum_avx2_free(void *s)
+{
+	XXH3_freeState(s);
+}

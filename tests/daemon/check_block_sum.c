@@ -55,11 +55,37 @@ START_TEST(block_sum_is_xxh3)
 }
 END_TEST
 
+/* The running form over the same bytes in pieces of every size, cut anywhere: the same value. */
+START_TEST(a_running_sum_is_the_sum_of_its_pieces)
+{
+	unsigned char *b = bytes(BUF);
+	const size_t cuts[] = {1, 7, 64, 100, 255, 256, 1024, 4096, 65536, 1u << 20};
+	for (size_t c = 0; c < sizeof(cuts) / sizeof(cuts[0]); c++) {
+		const size_t lens[] = {0, 1, 1000, 1u << 20, BUF};
+		for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+			size_t len = lens[k];
+			struct block_sum_state *s = block_sum_new();
+			ck_assert_ptr_nonnull(s);
+			for (size_t off = 0; off < len; off += cuts[c])
+				block_sum_update(s, b + off,
+						 len - off < cuts[c] ? len - off : cuts[c]);
+			ck_assert_msg(block_sum_digest(s) == XXH3_64bits(b, len),
+				      "%zu bytes in pieces of %zu: the running sum differs", len,
+				      cuts[c]);
+			block_sum_free(s);
+		}
+	}
+	block_sum_free(NULL);
+	free(b);
+}
+END_TEST
+
 Suite *block_sum_suite(void)
 {
 	Suite *s = suite_create("block_sum");
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, block_sum_is_xxh3);
+	tcase_add_test(tc, a_running_sum_is_the_sum_of_its_pieces);
 	suite_add_tcase(s, tc);
 	return s;
 }
