@@ -47,13 +47,13 @@
 #include "view_journal.h"
 
 #define VIEW_MAX_SEGS 64
-#define VIEW_PUSH_AHEAD 32	    /* small files pushed ahead of a warm reader: see dir_push() */
+#define VIEW_PUSH_AHEAD 32 /* small files pushed ahead of a warm reader: see dir_push() */
 #define VIEW_MAX_READ (250u * 4096) /* bytes; see the mount options */
 /* Files up to VIEW_SMALL_FILE (view.h) are read through the view's page cache (keep_cache), never
  * passed through. Passthrough saves READs, but costs two ioctls (backing open and close), a pin of
  * the blocks and a tier file descriptor on every open, forever; a file one or two READs fill
- * (max_read: 1000 KiB) costs them once, then every later open is answered from the page cache with
- * no daemon work beyond OPEN and RELEASE. The price: such a file's pages may sit in the view's page
+ * (max_read: 1000 KiB) costs them once, then every later open is answered from the page cache with no
+ * daemon work beyond OPEN and RELEASE. The price: such a file's pages may sit in the view's page
  * cache besides the tier's (reclaimable, never in weir-node's RSS). Measured with
  * bench/smallfiles.sh. */
 
@@ -84,7 +84,7 @@ static bool version_key_same(const struct version_key *k, const struct ufs_attr 
 
 struct inode {
 	fuse_ino_t ino;
-	char *path;		      /* path in the source (subpath included) */
+	char *path; /* path in the source (subpath included) */
 	struct htable_node path_node; /* in the view's by_path while hashed (below) */
 	/* The lookup count: in the journal's shared memory, so it survives this process. */
 	_Atomic uint64_t *nlookup;
@@ -157,9 +157,9 @@ struct handle {
 	/* Guards the read-pattern fields below; held for arithmetic only, never across a fetch
 	 * or a store call. */
 	pthread_mutex_t lock;
-	uint64_t next_off;	  /* under lock: where a sequential reader reads next */
-	uint64_t prefetched;	  /* under lock: blocks below this were asked for */
-	unsigned window;	  /* under lock: current prefetch window in blocks */
+	uint64_t next_off;   /* under lock: where a sequential reader reads next */
+	uint64_t prefetched; /* under lock: blocks below this were asked for */
+	unsigned window;     /* under lock: current prefetch window in blocks */
 	atomic_bool head_fetched; /* a read at offset 0 fetched the next blocks with it */
 	/* Added to (release) by the OPEN (or CREATE) and every READ before its reply, read
 	 * (acquire) by op_release before it clears the journal slot and by handle_close: the
@@ -169,10 +169,10 @@ struct handle {
 	 * order that goes through /dev/fuse, where ThreadSanitizer cannot see it; this says
 	 * it. */
 	atomic_uint replies;
-	int backing_id;	    /* > 0: reads pass through to the tier file */
-	int backing_fd;	    /* its tier file while backing_id > 0 (the store's; pinned) */
-	bool pt_held;	    /* passthrough_hold(true) was called: call it with false at close */
-	bool reads_version; /* counted in its inode's opens_read (a read handle) */
+	int backing_id;	     /* > 0: reads pass through to the tier file */
+	int backing_fd;	     /* its tier file while backing_id > 0 (the store's; pinned) */
+	bool pt_held;	     /* passthrough_hold(true) was called: call it with false at close */
+	bool reads_version;  /* counted in its inode's opens_read (a read handle) */
 	struct inode *ino;
 	int wfd;		 /* >= 0: opened for writing, straight on the UFS (rw views) */
 	bool dirty;		 /* written or truncated: cached blocks and metadata are stale */
@@ -229,8 +229,8 @@ struct view {
 	 * never across a UFS call, a fetch, a store lookup or an ioctl (passthrough registration
 	 * happens with it released). */
 	pthread_mutex_t lock;
-	struct inode **inodes; /* under lock: inodes[ino - 1] */
-	size_t ninodes, cap;   /* under lock */
+	struct inode **inodes;	/* under lock: inodes[ino - 1] */
+	size_t ninodes, cap;	/* under lock */
 	struct htable by_path; /* under lock: inode by path (path_node), no copy of the path */
 	LIST_HEAD(, handle)
 	handles; /* under lock: open files; view_stop closes those never released */
@@ -1778,8 +1778,7 @@ static int open_bind(struct view *v, struct inode *in, const struct ufs_attr *a,
 		if (detached_now) {
 			journal_detach(v, in);
 			atomic_fetch_add(&v->new_versions, 1);
-			log_info("\"%s\" changed at the UFS while open (now %" PRIu64
-				 " bytes): new "
+			log_info("\"%s\" changed at the UFS while open (now %" PRIu64 " bytes): new "
 				 "opens get a new inode, descriptors open on inode %llu keep their "
 				 "version",
 				 in->path, a->size, (unsigned long long)in->ino);
@@ -1806,8 +1805,6 @@ static int open_bind(struct view *v, struct inode *in, const struct ufs_attr *a,
 }
 
 static void dir_stream(struct view *v, const char *path);
-static void guess_after(struct view *v, const char *path);
-static void guess_file(struct view *v, const char *dir, const struct meta_listing *l, size_t i);
 static int dir_listing_of(struct view *v, const char *path, char *dir, size_t dirlen,
 			  struct meta_listing **l, long *idx);
 
@@ -1830,8 +1827,8 @@ static bool stream_next(struct view *v, const char *path)
 	if (!here || dir_listing_of(v, path, dir, sizeof(dir), &l, &idx) < 0)
 		return false;
 	pthread_mutex_lock(&v->lock);
-	bool next =
-	    idx > 0 && v->seq_dir && strcmp(v->seq_dir, dir) == 0 && (size_t)idx == v->seq_idx + 1;
+	bool next = idx > 0 && v->seq_dir && strcmp(v->seq_dir, dir) == 0 &&
+		    (size_t)idx == v->seq_idx + 1;
 	pthread_mutex_unlock(&v->lock);
 	meta_listing_unref(l);
 	return next;
@@ -1845,25 +1842,22 @@ static bool stream_next(struct view *v, const char *path)
  * kernel allocates and fills a second page cache and weir-node copies each byte once more into
  * it (profiled: the larger part of cp's CPU on a cold copy). Blocks that cannot be had (the
  * version changed: ESTALE; no room in the tier) leave the open to READs, which report it. */
-static void fill_whole(struct view *v, struct handle *h, bool stream);
+static void fill_whole(struct view *v, struct handle *h);
 
 static void stream_fill(struct view *v, struct handle *h)
 {
 	if (!v->cfg.no_prefetch && stream_next(v, h->path))
-		fill_whole(v, h, true);
+		fill_whole(v, h);
 }
 
 /* stream_fill's wait, for any open of a file within the window: every block of h's version
- * fetched into the top tier, or the first that cannot be (then nothing more is waited for).
- * stream: h is a stream's next file, whose successor is guessed before the wait (guess_after). */
-static void fill_whole(struct view *v, struct handle *h, bool stream)
+ * fetched into the top tier, or the first that cannot be (then nothing more is waited for). */
+static void fill_whole(struct view *v, struct handle *h)
 {
 	uint64_t nblocks = (h->attr.size + v->block_size - 1) / v->block_size;
 	if (nblocks > v->cfg.readahead_blocks)
 		return;
 	fetcher_demand(v->src.fetcher, h->obj, h->path, &h->attr, 0, nblocks);
-	if (stream)
-		guess_after(v, h->path);
 	for (uint64_t b = 0; b < nblocks; b++) {
 		struct fetch_result fr;
 		int r = fetcher_get(v->src.fetcher, h->obj, h->path, &h->attr, b, &fr);
@@ -1955,8 +1949,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h->ino = in;
 	bool keep = false, may_pass = false, inval = false;
 	r = open_bind(v, in, &a,
-		      atomic_load(&v->passthrough) && !v->cfg.read_write &&
-			  a.size > VIEW_SMALL_FILE,
+		      atomic_load(&v->passthrough) && !v->cfg.read_write && a.size > VIEW_SMALL_FILE,
 		      &keep, &may_pass, &inval);
 	if (r < 0) {
 		pthread_mutex_destroy(&h->lock);
@@ -1981,7 +1974,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		stream_fill(v, h);
 		try_passthrough(v, h);
 		if (h->backing_id <= 0 && !pass_reservation_drop(v, in, true)) {
-			fill_whole(v, h, false);
+			fill_whole(v, h);
 			try_passthrough(v, h);
 			if (h->backing_id <= 0) {
 				log_info("\"%s\": opened through READs while other descriptors "
@@ -2126,60 +2119,24 @@ static void dir_stream(struct view *v, const char *path)
 		}
 		free(p);
 	}
-	if (spare)
-		guess_file(v, dir, l, spare);
-	meta_listing_unref(l);
-}
-
-/* The head of listing entry i of dir (up to readahead_blocks blocks) fetched as a spare guess:
- * on request slots nothing else wants. Its version is the one the next open binds to: the
- * listing's where listings give exact versions (S3), else validated now. */
-static void guess_file(struct view *v, const char *dir, const struct meta_listing *l, size_t i)
-{
-	bool exact = ufs_listing_versions(v->src.ufs);
-	const struct ufs_dirent *e = meta_listing_at(l, i);
-	if (e->attr.is_dir || (e->size_known && e->attr.size == 0))
-		return;
-	char *p = child_path(dir, e->name);
-	struct ufs_attr a = e->attr;
-	bool changed = false;
-	uint64_t obj;
-	int r = p ? 0 : -ENOMEM;
-	if (r == 0 && !(exact && e->size_known && e->attr.etag[0]))
-		r = meta_cache_validate(v->src.meta, p, v->cfg.metadata_ttl_ms, false, &a,
-					&changed);
-	if (r == 0 && !a.is_dir && a.size > 0 && !changed &&
-	    block_store_object_sync(v->src.store, p, &a, &obj) >= 0) {
-		unsigned n =
-		    fetcher_prefetch_spare(v->src.fetcher, obj, p, &a, 0, v->cfg.readahead_blocks);
-		atomic_fetch_add(&v->prefetch_bytes, (uint64_t)n * v->block_size);
+	const struct ufs_dirent *e = spare ? meta_listing_at(l, spare) : NULL;
+	if (e && !e->attr.is_dir && (!e->size_known || e->attr.size > 0)) {
+		char *p = child_path(dir, e->name);
+		struct ufs_attr a = e->attr;
+		bool changed = false;
+		uint64_t obj;
+		int r = p ? 0 : -ENOMEM;
+		if (r == 0 && !(exact && e->size_known && e->attr.etag[0]))
+			r = meta_cache_validate(v->src.meta, p, v->cfg.metadata_ttl_ms, false, &a,
+						&changed);
+		if (r == 0 && !a.is_dir && a.size > 0 && !changed &&
+		    block_store_object_sync(v->src.store, p, &a, &obj) >= 0) {
+			unsigned n = fetcher_prefetch_spare(v->src.fetcher, obj, p, &a, 0,
+							    v->cfg.readahead_blocks);
+			atomic_fetch_add(&v->prefetch_bytes, (uint64_t)n * v->block_size);
+		}
+		free(p);
 	}
-	free(p);
-}
-
-/* For the open of path, the next file of a directory stream (stream_next), before it waits for
- * its own whole version: the file after it is guessed now (what dir_stream would do after the
- * reply), so its requests take the slots path's last ones leave idle and the store threads'
- * tail, instead of starting only once path is whole and its open answered (a cold cp -R
- * otherwise fetched nothing while each file's last blocks were written to the tier). */
-static void guess_after(struct view *v, const char *path)
-{
-	char dir[4096];
-	struct meta_listing *l;
-	long idx;
-	if (dir_listing_of(v, path, dir, sizeof(dir), &l, &idx) < 0)
-		return;
-	size_t spare = 0;
-	pthread_mutex_lock(&v->lock);
-	if (idx >= 0 && v->seq_dir && strcmp(v->seq_dir, dir) == 0 &&
-	    (size_t)idx == v->seq_idx + 1 && (size_t)idx + 1 < meta_listing_count(l) &&
-	    v->seq_spared != (size_t)idx + 1) {
-		spare = (size_t)idx + 1;
-		v->seq_spared = spare;
-	}
-	pthread_mutex_unlock(&v->lock);
-	if (spare)
-		guess_file(v, dir, l, spare);
 	meta_listing_unref(l);
 }
 
@@ -2244,8 +2201,8 @@ static void dir_push(struct view *v, const char *path)
 	size_t from = 0, to = 0;
 	pthread_mutex_lock(&v->lock);
 	bool same = idx >= 0 && v->push_dir && strcmp(v->push_dir, dir) == 0;
-	if (same &&
-	    ((size_t)idx == v->push_idx + 1 || (v->push_ahead && (size_t)idx == v->push_ahead))) {
+	if (same && ((size_t)idx == v->push_idx + 1 ||
+		     (v->push_ahead && (size_t)idx == v->push_ahead))) {
 		v->push_run++;
 	} else if (!same || (size_t)idx != v->push_idx) {
 		v->push_run = 0;
@@ -2336,7 +2293,8 @@ static void head_start(struct view *v, struct handle *h, uint64_t next)
 	unsigned want = fetcher_fill_blocks(v->src.fetcher);
 	if (next >= want)
 		return; /* this read alone fills them */
-	unsigned n = fetcher_prefetch(v->src.fetcher, h->obj, h->path, &h->attr, next, want - next);
+	unsigned n =
+	    fetcher_prefetch(v->src.fetcher, h->obj, h->path, &h->attr, next, want - next);
 	atomic_fetch_add(&v->prefetch_bytes, (uint64_t)n * v->block_size);
 }
 
@@ -2488,7 +2446,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 					    "read of \"%s\" at %lld failed: %s (%.256s; further "
 					    "failures of this descriptor at debug level)",
 					    h->path, (long long)off, strerror(-r), cause);
-				} else
+				}
+				else
 					log_debug("read of \"%s\" at %lld failed: %s", h->path,
 						  (long long)off, strerror(-r));
 				goto reply;
@@ -3520,8 +3479,7 @@ void view_get_memory(struct view *v, struct view_memory *ret)
 		}
 	bytes += malloc_usable_size(v->fhs) + malloc_usable_size(v->free_fhs);
 	const struct handle *h;
-	LIST_FOREACH(h, &v->handles, link)
-	{
+	LIST_FOREACH(h, &v->handles, link) {
 		bytes += malloc_usable_size((void *)h) + malloc_usable_size(h->path);
 		files++;
 	}
