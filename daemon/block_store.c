@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "block_sum.h"
 #include "htable.h"
 #include "log.h"
 #include "quantity.h"
@@ -1120,7 +1121,7 @@ static int block_read_verify(struct block_store *bs, int fd, uint64_t block, uin
 
 	if (n < 0)
 		return (int)n;
-	if ((size_t)n != len || XXH3_64bits(buf, len) != csum)
+	if ((size_t)n != len || block_sum(buf, len) != csum)
 		return -EBADMSG;
 	return 0;
 }
@@ -2672,7 +2673,7 @@ again:
 	tier_used_add(t, len);
 	pthread_mutex_unlock(&bs->lock);
 
-	csum = known_sum ? *known_sum : XXH3_64bits(data, len);
+	csum = known_sum ? *known_sum : block_sum(data, len);
 	n = uring_io_pwrite(bs->io, fd, data, len, off);
 	if (n == -ENOSPC) {
 		/* The filesystem is fuller than the quota thinks: make room and try once more. */

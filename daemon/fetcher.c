@@ -20,6 +20,7 @@
 #include <xxhash.h>
 
 #include "log.h"
+#include "block_sum.h"
 #include "htable.h"
 #include "near_cache.h"
 
@@ -89,15 +90,26 @@ struct inflight {
 	bool stored;	      /* under f->lock */
 	bool prefetch;	      /* under f->lock: no reader waits for it (yet) */
 	enum fetch_class cls; /* under f->lock: the queue its unsubmitted parts are in */
-	bool via_peer;	      /* under f->lock: a peer is being asked (not the UFS) */
-	bool from_peer;	      /* under f->lock: the bytes came from a peer */
-	uint64_t peer_sum;    /* under f->lock: their XXH3, checked on arrival */
-	bool no_keep;  /* fetched for its owner (fetcher_get_for_owner): not kept in this node's
-			* tiers; set at start, read-only after */
-	unsigned refs; /* under f->lock: the fetch itself + each waiter + each reader
-			* holding buf (fetcher_get_range) */
+	/* under f->lock: a block of a whole file a reader waits for (fetcher_demand): nobody waits
+	 * on one of its parts, so its requests are as large as those of bytes fetched ahead */
+	bool whole;
+	bool via_peer;	   /* under f->lock: a peer is being asked (not the UFS) */
+	bool from_peer;	   /* under f->lock: the bytes came from a peer */
+	uint64_t peer_sum; /* under f->lock: their XXH3, checked on arrival */
+	bool no_keep;	   /* fetched for its owner (fetcher_get_for_owner): not kept in this node's
+			    * tiers; set at start, read-only after */
+	unsigned refs;	   /* under f->lock: the fetch itself + each waiter + each reader
+			    * holding buf (fetcher_get_range) */
 	unsigned range_waiters; /* under f->lock: readers waiting for some parts, not the block */
-	uint64_t keys_gen;	/* f->keys_gen when it started; set at start, read-only after */
+	/* The block's checksum summed part by part as the parts land, in order, while their bytes
+	 * are still in the CPU's cache (read_done), so the store need not read the block once
+	 * more for it: sum (NULL: none; set at start, freed with e) covers parts [0, summed).
+	 * summing: a thread is adding parts to it now, outside f->lock (one at a time); complete()
+	 * uses the sum only when every part is in it and nobody is adding. Under f->lock. */
+	struct block_sum_state *sum;
+	unsigned summed;
+	bool summing;
+	uint64_t keys_gen; /* f->keys_gen when it started; set at start, read-only after */
 };
 
 struct fetcher {
@@ -142,6 +154,7 @@ struct fetcher {
 	uint64_t queued_bytes, submitted_bytes;	 /* under lock: of the queued parts, of the
 						  * requests at the UFS */
 	bool pumping, pump_again;		 /* under lock: one thread submits at a time */
+	unsigned summing;			 /* under lock: threads in sum_parts_locked */
 	char *spare[FETCH_SPARE_MAX]; /* under lock: idle block buffers (see FETCH_SPARE_MAX) */
 	unsigned nspare;	      /* under lock */
 	unsigned max_spare;	      /* max_prefetch + FETCH_SPARE_DEMAND, <= FETCH_SPARE_MAX */
@@ -247,6 +260,7 @@ static void put_locked(struct inflight *e)
 	if (--e->refs > 0)
 		return;
 	free(e->parts);
+	block_sum_free(e->sum);
 	buf_put_locked(e->f, e->buf);
 	free(e->path);
 	free(e);
@@ -278,13 +292,14 @@ static void read_done(void *userdata, int err, size_t nread);
  * less than a part nor more than max_request. A server that pays per request (a connection per
  * request: versitygw answers `Connection: close`; a signature check; a file open) then gets a
  * stream's window in a few large requests instead of one per MiB. */
-static uint64_t request_cap_locked(const struct fetcher *f, enum fetch_class cls)
+static uint64_t request_cap_locked(const struct fetcher *f, enum fetch_class cls, bool whole)
 {
 	uint64_t cap = (f->queued_bytes + f->submitted_bytes) / f->max_requests;
 	/* Bytes fetched ahead have no reader waiting on one part: where the UFS pays per request,
 	 * they go in requests of min_request (a stream then has fewer requests in flight, each
-	 * larger); a reader's own blocks are still spread over the slots. */
-	if (cls != FETCH_DEMAND && cap < f->min_request)
+	 * larger); so does a whole file an open waits for, which is served only once every byte is
+	 * in. A reader's own blocks are still spread over the slots. */
+	if ((cls != FETCH_DEMAND || whole) && cap < f->min_request)
 		cap = f->min_request;
 	if (cap < f->part_size)
 		cap = f->part_size;
@@ -329,7 +344,8 @@ static void pump_locked(struct fetcher *f)
 			if (!p)
 				break;
 			/* p still counted */
-			uint64_t cap = request_cap_locked(f, (enum fetch_class)(c - 1));
+			uint64_t cap =
+			    request_cap_locked(f, (enum fetch_class)(c - 1), p->e->whole);
 			TAILQ_REMOVE(q, p, q);
 			p->queued = false;
 			f->queued_bytes -= p->len;
@@ -426,6 +442,27 @@ static void promote_locked(struct fetcher *f, struct inflight *e, enum fetch_cla
 	e->cls = cls;
 }
 
+/* Adds e's landed parts from e->summed on to its sum, outside f->lock (called and returns with
+ * it held): hashing a MiB takes tens of microseconds, and read_done of other blocks must not
+ * wait for it. e is held meanwhile, so complete() cannot free it under us. */
+static void sum_parts_locked(struct fetcher *f, struct inflight *e)
+{
+	e->summing = true;
+	e->refs++;
+	f->summing++; /* fetcher_free waits for it: e may outlive its fetch meanwhile */
+	while (e->summed < e->nparts && e->parts[e->summed].landed && e->err == 0) {
+		const struct part *q = &e->parts[e->summed];
+		pthread_mutex_unlock(&f->lock);
+		block_sum_update(e->sum, e->buf + q->off, q->len);
+		pthread_mutex_lock(&f->lock);
+		e->summed++;
+	}
+	e->summing = false;
+	put_locked(e);
+	if (--f->summing == 0 && f->inflight == 0)
+		pthread_cond_broadcast(&f->done_cond);
+}
+
 /* Runs on the UFS backend's thread: when the block's last part is in, queue it for a store
  * thread; never block here. */
 static void read_done(void *userdata, int err, size_t nread)
@@ -452,8 +489,18 @@ static void read_done(void *userdata, int err, size_t nread)
 		if (e->range_waiters)
 			pthread_cond_broadcast(&f->done_cond);
 	}
-	part_done_locked(f, e, err, nread < p->len ? nread : p->len);
-	pump_locked(f); /* the slot it freed */
+	if (p->landed && e->sum && !e->summing && e->err == 0 && &e->parts[e->summed] == p) {
+		/* The next part of the block's sum: added once the freed slot is taken (the UFS
+		 * goes on meanwhile), before the part counts as done, so that the block is complete
+		 * only once its sum is (unless another of its parts ends meanwhile). */
+		pump_locked(f);
+		sum_parts_locked(f, e);
+		part_done_locked(f, e, err, p->len);
+	} else {
+		/* a failed part fails its block first: the pump then asks nothing more of it */
+		part_done_locked(f, e, err, nread < p->len ? nread : p->len);
+		pump_locked(f); /* the slot it freed */
+	}
 	pthread_mutex_unlock(&f->lock);
 }
 
@@ -502,6 +549,8 @@ static void complete(struct fetcher *f, struct inflight *e)
 	pthread_mutex_lock(&f->lock);
 	bool from_peer = e->from_peer;
 	uint64_t peer_sum = e->peer_sum;
+	/* every part summed as it landed, and nobody adding now: the sum is the block's */
+	bool summed = !from_peer && e->sum && !e->summing && e->summed == e->nparts;
 	pthread_mutex_unlock(&f->lock);
 	if (from_peer)
 		atomic_fetch_add(&f->stats.peer_blocks, 1);
@@ -511,9 +560,12 @@ static void complete(struct fetcher *f, struct inflight *e)
 	} else if (err == 0 && e->no_keep) {
 		/* its owner keeps it: the loader that asked hands it over */
 	} else if (err == 0) {
-		int r = from_peer ? block_store_put_summed(f->bs, e->obj, e->block, e->buf, e->want,
-							   peer_sum)
-				  : block_store_put(f->bs, e->obj, e->block, e->buf, e->want);
+		if (summed)
+			peer_sum = block_sum_digest(e->sum);
+		int r =
+		    from_peer || summed
+			? block_store_put_summed(f->bs, e->obj, e->block, e->buf, e->want, peer_sum)
+			: block_store_put(f->bs, e->obj, e->block, e->buf, e->want);
 		if (r == 0)
 			stored = true;
 		else
@@ -642,7 +694,7 @@ void fetcher_free(struct fetcher *f)
 	if (!f)
 		return;
 	pthread_mutex_lock(&f->lock);
-	while (f->inflight > 0 || f->pumping)
+	while (f->inflight > 0 || f->pumping || f->summing)
 		pthread_cond_wait(&f->done_cond, &f->lock);
 	f->stopping = true;
 	pthread_cond_broadcast(&f->queue_cond);
@@ -752,8 +804,10 @@ static int start_locked(struct fetcher *f, uint64_t obj, const char *path,
 	e->buf = buf_get_locked(f);
 	e->path = strdup(path);
 	e->parts = calloc(nparts, sizeof(*e->parts));
+	e->sum = block_sum_new(); /* NULL: the store sums the block itself */
 	if (!e->buf || !e->path || !e->parts) {
 		free(e->parts);
+		block_sum_free(e->sum);
 		buf_put_locked(f, e->buf);
 		free(e->path);
 		free(e);
@@ -990,7 +1044,7 @@ static int tier_copy_checked(const struct block_ref *ref, char **ret_mem)
 		return -ENOMEM;
 	ssize_t n = pread(ref->fd, mem, ref->len, (off_t)ref->off);
 	int r = n < 0 ? -errno : n != (ssize_t)ref->len ? -EIO : 0;
-	if (r == 0 && XXH3_64bits(mem, ref->len) != ref->csum)
+	if (r == 0 && block_sum(mem, ref->len) != ref->csum)
 		r = -EBADMSG;
 	if (r < 0) {
 		free(mem);
@@ -1070,6 +1124,8 @@ static unsigned start_class(struct fetcher *f, uint64_t obj, const char *path,
 		if (e) {
 			if (e->done)
 				continue;
+			if (cls == FETCH_DEMAND)
+				e->whole = true;
 			if (cls == FETCH_DEMAND && e->prefetch) {
 				/* as get() does when a reader joins a prefetch */
 				e->prefetch = false;
@@ -1083,6 +1139,9 @@ static unsigned start_class(struct fetcher *f, uint64_t obj, const char *path,
 			continue;
 		if (start_locked(f, obj, path, attr, b, cls, false, false, &e) < 0)
 			break;
+		/* before any part goes: this thread holds the pump (batch), or the one that does
+		 * needs f->lock to take them */
+		e->whole = cls == FETCH_DEMAND;
 		put_locked(e);
 		started++;
 	}

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <xxhash.h>
 
+#include "block_sum.h"
 #include "log.h"
 
 #define PEER_CLIENT_MAX_THREADS 32
@@ -264,7 +265,7 @@ static int transfer_check(struct transfer *t, CURLcode cc, long status, const ch
 	/* the MAC first: it covers every byte, whatever XXH3 a relay wrote beside them */
 	if (peer_auth_reply_check(&t->mac, t->h.mac) < 0)
 		return -EBADMSG;
-	uint64_t sum = XXH3_64bits(rq->buf, rq->len);
+	uint64_t sum = block_sum(rq->buf, rq->len);
 	if (sum != want_sum)
 		return -EBADMSG;
 	*ret_sum = sum;
@@ -718,7 +719,7 @@ static int push_once(struct peer_client *pc, struct cluster_view *view, int idx,
 	uint64_t sum = 0;
 	if (status != 403 && status != 400 &&
 	    (rep->overflow || !declared_sum(&rep->h, &sum) ||
-	     sum != XXH3_64bits(rep->body, rep->got) ||
+	     sum != block_sum(rep->body, rep->got) ||
 	     peer_auth_verify_reply(pc->key, mac, rep->h.nonce, (unsigned)status, rep->body,
 				    rep->got, sum, rep->h.mac) < 0)) {
 		log_warn("peer %s answered the push of block %" PRIu64 " of \"%s\" with HTTP %ld "

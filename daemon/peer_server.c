@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "block_sum.h"
 #include "load_share.h"
 #include "loader.h"
 #include "log.h"
@@ -867,7 +868,7 @@ static enum MHD_Result push_end(struct peer_server *ps, struct MHD_Connection *c
 		return reply_signed_text(ps, conn, mac, MHD_HTTP_BAD_REQUEST,
 					 "the bytes fail their check\n");
 	}
-	uint64_t sum = XXH3_64bits(pu->buf, pu->len); /* the index's checksum of the block */
+	uint64_t sum = block_sum(pu->buf, pu->len); /* the index's checksum of the block */
 	struct ufs_attr attr = {.size = rq.size, .mtime = rq.mtime}, cur;
 	snprintf(attr.etag, sizeof(attr.etag), "%s", rq.etag);
 	bool changed;
@@ -993,7 +994,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	struct reply_sig sig;
 	/* every byte under the reply's MAC, computed before the headers go out */
 	if (fr.mem) {
-		sum = XXH3_64bits(fr.mem, len);
+		sum = block_sum(fr.mem, len);
 		if (sign_bytes(ps, mac, MHD_HTTP_OK, fr.mem, len, sum, &sig) == 0)
 			resp = MHD_create_response_from_buffer(len, fr.mem, MHD_RESPMEM_MUST_FREE);
 		if (!resp)

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "block_store.h"
 #include "fetcher.h"
@@ -86,6 +87,14 @@ static const struct ufs_ops gate_seg_ops = {
     .scheme = "gate", .read_async = gate_read_async, .read_segs_async = gate_read_segs_async};
 static struct ufs gate_seg_ufs = {
     .ops = &gate_seg_ops, .url = "gate://", .error_lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* ... and one that, like s3, wants bytes fetched ahead asked for two blocks at a time at least. */
+static const struct ufs_ops gate_min_ops = {.scheme = "gate",
+					    .read_async = gate_read_async,
+					    .read_segs_async = gate_read_segs_async,
+					    .min_request = 2 * BLOCK};
+static struct ufs gate_min_ufs = {
+    .ops = &gate_min_ops, .url = "gate://", .error_lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* Lets up to max segments of the oldest held request through: the real UFS reads each (or the
  * request fails at fail_at: every segment left gets -EIO), then its done runs here, outside
@@ -229,6 +238,20 @@ static void assert_block_bytes(const struct getter *g, uint64_t b)
 	ck_assert_int_eq(memcmp(want, g->bytes, BLOCK), 0);
 }
 
+/* Block b of obj is in the store with the checksum of the source's bytes: a sum the fetcher
+ * built part by part as they landed must be the whole block's. */
+static void assert_block_sum(struct block_store *bs, uint64_t obj, uint64_t b)
+{
+	char want[BLOCK];
+	struct block_ref ref;
+	ck_assert_int_eq(ufs_read(real, "/a.bin", b * BLOCK, BLOCK, want, NULL), BLOCK);
+	ck_assert_int_eq(block_store_acquire(bs, obj, b, &ref), 0);
+	ck_assert_msg(ref.csum == XXH3_64bits(want, BLOCK),
+		      "block %llu was stored with a checksum not its bytes'",
+		      (unsigned long long)b);
+	block_store_release(bs, obj, b);
+}
+
 static struct fetcher *open_fetcher(struct block_store *bs, struct ufs_attr *a, uint64_t *obj)
 {
 	struct fetcher_options fo = {.max_prefetch = 8, .part_size = PART, .max_requests = 1};
@@ -311,8 +334,10 @@ START_TEST(readers_go_before_prefetch)
 		ck_assert_msg(asked[i] == want[i], "request %zu was at %llu, expected %llu", i,
 			      (unsigned long long)asked[i], (unsigned long long)want[i]);
 	wait_until(none_inflight, f); /* the prefetched blocks are stored by the store threads */
-	for (uint64_t b = 0; b < NBLOCKS; b++)
+	for (uint64_t b = 0; b < NBLOCKS; b++) {
 		ck_assert(block_store_contains(bs, obj, b));
+		assert_block_sum(bs, obj, b);
+	}
 	fetcher_free(f);
 	block_store_free(bs);
 	free(g3);
@@ -453,8 +478,10 @@ START_TEST(guesses_take_only_idle_slots)
 		ck_assert_msg(asked[i] == want[i], "request %zu was at %llu, expected %llu", i,
 			      (unsigned long long)asked[i], (unsigned long long)want[i]);
 	wait_until(none_inflight, f);
-	for (uint64_t b = 0; b < 3; b++)
+	for (uint64_t b = 0; b < 3; b++) {
 		ck_assert(block_store_contains(bs, obj, b));
+		assert_block_sum(bs, obj, b);
+	}
 	fetcher_free(f);
 	block_store_free(bs);
 }
@@ -546,6 +573,7 @@ START_TEST(a_stream_goes_in_few_requests_each_part_usable_as_it_lands)
 	for (uint64_t b = 0; b < NBLOCKS; b++) {
 		struct getter gg = {.f = f, .bs = bs, .obj = obj, .block = b, .a = a};
 		ck_assert(block_store_contains(bs, obj, b));
+		assert_block_sum(bs, obj, b);
 		get_thread(&gg);
 		assert_block_bytes(&gg, b);
 	}
@@ -579,6 +607,8 @@ START_TEST(a_request_that_fails_midway_fails_only_its_unfinished_blocks)
 	wait_until(none_inflight, f);
 	ck_assert(block_store_contains(bs, obj, 0));
 	ck_assert(block_store_contains(bs, obj, 1));
+	assert_block_sum(bs, obj, 0);
+	assert_block_sum(bs, obj, 1);
 	ck_assert(!block_store_contains(bs, obj, 2));
 	ck_assert(!block_store_contains(bs, obj, 3));
 	ck_assert_uint_eq(atomic_load(&fetcher_get_stats(f)->failed_blocks), 2);
@@ -601,6 +631,47 @@ START_TEST(a_request_that_fails_midway_fails_only_its_unfinished_blocks)
 	fetcher_free(f);
 	block_store_free(bs);
 	free(g);
+}
+END_TEST
+
+/* A whole file an open waits for (fetcher_demand) is served only once every byte is in, so where
+ * the UFS pays per request its blocks go in requests of the UFS's minimum for bytes fetched
+ * ahead (two here), not spread over the slots as a reader's own block is; every block stored
+ * whole and right. */
+START_TEST(a_whole_file_demand_goes_in_requests_of_the_minimum)
+{
+	struct block_store *bs = open_store();
+	struct ufs_attr a;
+	uint64_t obj;
+	struct fetcher_options fo = {.max_prefetch = 8, .part_size = PART, .max_requests = 4};
+	struct fetcher *f;
+	ck_assert_int_eq(fetcher_new(&gate_min_ufs, bs, &fo, &f), 0);
+	ck_assert_int_eq(ufs_stat(real, "/a.bin", &a), 0);
+	ck_assert_int_eq(block_store_object_sync(bs, "/a.bin", &a, &obj), 0);
+	ck_assert_uint_eq(fetcher_demand(f, obj, "/a.bin", &a, 1, NBLOCKS - 1), NBLOCKS - 1);
+	/* blocks 1-3: one request of two blocks, then the last block alone */
+	ck_assert_uint_eq(held_now(), 2);
+	ck_assert_uint_eq(asked[0], BLOCK);
+	ck_assert_uint_eq(asked_len[0], 2 * BLOCK);
+	ck_assert_uint_eq(asked[1], 3 * BLOCK);
+	ck_assert_uint_eq(asked_len[1], BLOCK);
+	for (int i = 0; i < 500 && fetcher_inflight(f) > 0; i++) {
+		if (held_now())
+			let_one_through();
+		else
+			usleep(10000);
+	}
+	ck_assert_uint_eq(nasked, 2);
+	wait_until(none_inflight, f);
+	for (uint64_t b = 1; b < NBLOCKS; b++) {
+		struct getter gg = {.f = f, .bs = bs, .obj = obj, .block = b, .a = a};
+		ck_assert(block_store_contains(bs, obj, b));
+		assert_block_sum(bs, obj, b);
+		get_thread(&gg);
+		assert_block_bytes(&gg, b);
+	}
+	fetcher_free(f);
+	block_store_free(bs);
 }
 END_TEST
 
@@ -634,6 +705,7 @@ Suite *fetcher_suite(void)
 	tcase_add_test(tc, fill_blocks_cover_the_request_slots);
 	tcase_add_test(tc, a_stream_goes_in_few_requests_each_part_usable_as_it_lands);
 	tcase_add_test(tc, a_request_that_fails_midway_fails_only_its_unfinished_blocks);
+	tcase_add_test(tc, a_whole_file_demand_goes_in_requests_of_the_minimum);
 	suite_add_tcase(s, tc);
 	return s;
 }

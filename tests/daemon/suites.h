@@ -13,3 +13,4 @@ Suite *s3_suite(void);
 Suite *uring_io_suite(void);
 Suite *peer_suite(void);
 Suite *meta_listing_suite(void);
+Suite *block_sum_suite(void);
