@@ -10,7 +10,7 @@ pkgs=(
   libyaml-dev libjson-c-dev libsqlite3-dev sqlite3 check
   libprotobuf-c-dev protobuf-c-compiler libmicrohttpd-dev libnghttp2-dev libxml2-dev libssl-dev
   nginx-light curl python3 python3-cryptography procps psmisc openssl e2fsprogs util-linux mawk
-  gnuplot-nox valgrind
+  gnuplot-nox valgrind fio rclone s3fs
   containerd runc containernetworking-plugins busybox-static iproute2
 )
 backports=(libbpf-dev bpftool linux-libc-dev)
