@@ -1851,7 +1851,10 @@ static void stream_fill(struct view *v, struct handle *h)
 }
 
 /* stream_fill's wait, for any open of a file within the window: every block of h's version
- * fetched into the top tier, or the first that cannot be (then nothing more is waited for). */
+ * fetched into the top tier, or the first that cannot be (then nothing more is waited for).
+ * Each block is fetched once, all at once: one that is gone by the time it is waited for
+ * (evicted to make room for the file's later blocks, in a tier that cannot hold the file) ends
+ * the wait instead of being fetched again, one after the other, while the opener waits. */
 static void fill_whole(struct view *v, struct handle *h)
 {
 	uint64_t nblocks = (h->attr.size + v->block_size - 1) / v->block_size;
@@ -1860,7 +1863,7 @@ static void fill_whole(struct view *v, struct handle *h)
 	fetcher_demand(v->src.fetcher, h->obj, h->path, &h->attr, 0, nblocks);
 	for (uint64_t b = 0; b < nblocks; b++) {
 		struct fetch_result fr;
-		int r = fetcher_get(v->src.fetcher, h->obj, h->path, &h->attr, b, &fr);
+		int r = fetcher_wait(v->src.fetcher, h->obj, h->path, &h->attr, b, &fr);
 		if (r < 0) {
 			log_debug("\"%s\": block %llu not fetched at open (%s): read through READs",
 				  h->path, (unsigned long long)b, strerror(-r));

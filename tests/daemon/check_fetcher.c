@@ -720,6 +720,65 @@ START_TEST(a_rotation_forgets_the_old_keys_refusal)
 }
 END_TEST
 
+struct waiter {
+	pthread_t t;
+	struct fetcher *f;
+	struct block_store *bs;
+	uint64_t obj, block;
+	struct ufs_attr a;
+	int r;
+	bool stored;
+};
+
+static void *wait_thread(void *arg)
+{
+	struct waiter *w = arg;
+	struct fetch_result fr;
+	w->r = fetcher_wait(w->f, w->obj, "/a.bin", &w->a, w->block, &fr);
+	if (w->r == 0) {
+		w->stored = !fr.mem;
+		if (fr.mem)
+			fetcher_result_release(w->f, &fr);
+		else
+			block_store_release(w->bs, w->obj, w->block);
+	}
+	return NULL;
+}
+
+/* What a fill at open waits with (fuse/view.c fill_whole): a block in flight is waited for and
+ * returned stored; one that was stored and then evicted (a tier too small for the file) is not
+ * fetched again while the opener waits: -ENOENT, and no request reaches the UFS. */
+START_TEST(a_fill_waits_for_a_fetch_but_never_fetches_again)
+{
+	struct block_store *bs = open_store();
+	struct ufs_attr a;
+	uint64_t obj;
+	struct fetcher *f = open_fetcher(bs, &a, &obj);
+	ck_assert_uint_eq(fetcher_demand(f, obj, "/a.bin", &a, 0, 1), 1);
+	struct waiter *w = calloc(1, sizeof(*w));
+	*w = (struct waiter){.f = f, .bs = bs, .obj = obj, .block = 0, .a = a};
+	ck_assert_int_eq(pthread_create(&w->t, NULL, wait_thread, w), 0);
+	for (int i = 0; i < BLOCK / PART; i++)
+		let_one_through();
+	pthread_join(w->t, NULL);
+	ck_assert_int_eq(w->r, 0);
+	ck_assert(w->stored);
+	ck_assert_uint_eq(asked_now(), BLOCK / PART);
+
+	ck_assert_int_eq(block_store_evict_block(bs, obj, 0), 0); /* room for a later block */
+	ck_assert(!block_store_contains(bs, obj, 0));
+	ck_assert_int_eq(pthread_create(&w->t, NULL, wait_thread, w), 0);
+	pthread_join(w->t, NULL);
+	ck_assert_int_eq(w->r, -ENOENT);
+	usleep(100 * 1000);
+	ck_assert_uint_eq(asked_now(), BLOCK / PART); /* nothing asked again */
+	ck_assert_uint_eq(held_now(), 0);
+	fetcher_free(f);
+	block_store_free(bs);
+	free(w);
+}
+END_TEST
+
 /* A reader that starts a file asks for as many blocks as fill the request slots. */
 START_TEST(fill_blocks_cover_the_request_slots)
 {
@@ -753,6 +812,7 @@ Suite *fetcher_suite(void)
 	tcase_add_test(tc, a_read_joining_a_prefetch_refused_under_revoked_keys_fetches_again);
 	tcase_add_test(tc, a_refusal_after_a_rotation_is_not_remembered_for_the_next_reader);
 	tcase_add_test(tc, a_rotation_forgets_the_old_keys_refusal);
+	tcase_add_test(tc, a_fill_waits_for_a_fetch_but_never_fetches_again);
 	suite_add_tcase(s, tc);
 	return s;
 }
