@@ -730,11 +730,20 @@ struct waiter {
 	bool stored;
 };
 
+static atomic_bool wait_halted;
+
+static bool halted(const void *arg)
+{
+	(void)arg;
+	return atomic_load(&wait_halted);
+}
+
 static void *wait_thread(void *arg)
 {
 	struct waiter *w = arg;
 	struct fetch_result fr;
-	w->r = fetcher_wait(w->f, w->obj, "/a.bin", &w->a, w->block, &fr);
+	const struct fetch_halt halt = {.halted = halted};
+	w->r = fetcher_wait(w->f, w->obj, "/a.bin", &w->a, w->block, &halt, &fr);
 	if (w->r == 0) {
 		w->stored = !fr.mem;
 		if (fr.mem)
@@ -779,6 +788,35 @@ START_TEST(a_fill_waits_for_a_fetch_but_never_fetches_again)
 }
 END_TEST
 
+/* A fill's wait ends when its view goes (halt), while the fetch it waits for is still at the
+ * UFS; the fetch goes on and stores the block. */
+START_TEST(a_fill_gives_up_its_wait_when_halted)
+{
+	struct block_store *bs = open_store();
+	struct ufs_attr a;
+	uint64_t obj;
+	struct fetcher *f = open_fetcher(bs, &a, &obj);
+	atomic_store(&wait_halted, false);
+	ck_assert_uint_eq(fetcher_demand(f, obj, "/a.bin", &a, 1, 1), 1);
+	ck_assert_uint_eq(held_now(), 1);
+	struct waiter *w = calloc(1, sizeof(*w));
+	*w = (struct waiter){.f = f, .bs = bs, .obj = obj, .block = 1, .a = a, .r = 1};
+	ck_assert_int_eq(pthread_create(&w->t, NULL, wait_thread, w), 0);
+	usleep(200 * 1000);
+	atomic_store(&wait_halted, true);
+	pthread_join(w->t, NULL);
+	ck_assert_int_eq(w->r, -ECANCELED);
+	atomic_store(&wait_halted, false);
+	for (int i = 0; i < BLOCK / PART; i++)
+		let_one_through();
+	wait_until(none_inflight, f);
+	ck_assert(block_store_contains(bs, obj, 1));
+	fetcher_free(f);
+	block_store_free(bs);
+	free(w);
+}
+END_TEST
+
 /* A reader that starts a file asks for as many blocks as fill the request slots. */
 START_TEST(fill_blocks_cover_the_request_slots)
 {
@@ -813,6 +851,7 @@ Suite *fetcher_suite(void)
 	tcase_add_test(tc, a_refusal_after_a_rotation_is_not_remembered_for_the_next_reader);
 	tcase_add_test(tc, a_rotation_forgets_the_old_keys_refusal);
 	tcase_add_test(tc, a_fill_waits_for_a_fetch_but_never_fetches_again);
+	tcase_add_test(tc, a_fill_gives_up_its_wait_when_halted);
 	suite_add_tcase(s, tc);
 	return s;
 }
