@@ -3,10 +3,11 @@
 # The whole-file fill at the open of a directory stream's next file (stream_fill, issue 11), under
 # what a server and a machine do to it: the file replaced at the server while the open waits for
 # its fill (the reader gets the old or the new version whole, or an error: never a mix; the next
-# open after the TTL reads the new one whole), a fill into a tier smaller than the file (right
-# bytes, no hang), and weir-node killed with -9 while an open waits for its fill (the keeper's new
-# weir-node answers it; the bytes equal the source's, then again from the tier after the page
-# cache is dropped for the file, checksums checked).
+# open after the TTL reads the new one whole), weir-node killed with -9 while an open waits for
+# its fill (the keeper's new weir-node answers it; the bytes equal the source's, then again after
+# the file's pages are dropped), the view removed while an open waits for its fill (the umount
+# does not wait for the fill), and a fill into a tier smaller than the file (each block fetched
+# once while the opener waits; right bytes).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
@@ -177,4 +178,4 @@ cmp "$TMP/src/s/b.bin" "$TMP/got-s" || fail "s/b.bin read through a tier smaller
 cmp "$TMP/src/s/c.bin" "$MP2/c.bin" || fail "s/c.bin differs from the source"
 ok "6 MiB through a 3 MiB tier: every byte right"
 echo
-echo "PASS: stream fills under a replaced file, a killed weir-node and a small tier"
+echo "PASS: stream fills under a replaced file, a killed weir-node, a removed view and a small tier"
