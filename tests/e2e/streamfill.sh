@@ -49,6 +49,9 @@ except OSError as e:
     open(out + ".rc", "w").write("error: %s\n" % e)
 PY
 	READ_PID=$!
+	# a failed step must not leave its reader behind (it may wait for its gate forever); only
+	# while the pid is still that reader (its command line names our files), never a reuse
+	at_exit "grep -qs -- '$TMP' /proc/$READ_PID/cmdline && kill $READ_PID 2>/dev/null || true"
 }
 
 MP="$TMP/mnt"
