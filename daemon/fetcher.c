@@ -872,10 +872,12 @@ static bool range_landed_locked(const struct fetcher *f, const struct inflight *
 }
 
 /* Waits for block `block`; with borrow, only for its bytes [from, to), and an in-memory answer
- * holds e (no copy) until fetcher_result_release. */
+ * holds e (no copy) until fetcher_result_release; with join_only, a block neither stored nor in
+ * flight is not fetched: -ENOENT; with halt, the wait ends (-ECANCELED) within 50 ms of halt
+ * saying so. */
 static int get(struct fetcher *f, uint64_t obj, const char *path, const struct ufs_attr *attr,
-	       uint64_t block, bool local, bool no_keep, bool borrow, uint32_t from, uint32_t to,
-	       struct fetch_result *ret)
+	       uint64_t block, bool local, bool no_keep, bool borrow, bool join_only,
+	       const struct fetch_halt *halt, uint32_t from, uint32_t to, struct fetch_result *ret)
 {
 	for (int round = 0;; round++) {
 		struct block_ref ref;
@@ -903,9 +905,9 @@ static int get(struct fetcher *f, uint64_t obj, const char *path, const struct u
 				continue;
 			}
 			int r = recent_failure_locked(f, obj, block);
-			if (r < 0) {
+			if (r < 0 || join_only) {
 				pthread_mutex_unlock(&f->lock);
-				return r;
+				return r < 0 ? r : -ENOENT;
 			}
 			r = start_locked(f, obj, path, attr, block, FETCH_DEMAND, local, no_keep,
 					 &e);
@@ -936,8 +938,23 @@ static int get(struct fetcher *f, uint64_t obj, const char *path, const struct u
 				pthread_cond_wait(&f->done_cond, &f->lock);
 			e->range_waiters--;
 		} else {
-			while (!e->done)
+			while (!e->done && !halt)
 				pthread_cond_wait(&f->done_cond, &f->lock);
+			while (!e->done && halt) {
+				struct timespec at;
+				clock_gettime(CLOCK_REALTIME, &at); /* done_cond's clock */
+				at.tv_nsec += 50 * 1000000L;
+				if (at.tv_nsec >= 1000000000L) {
+					at.tv_sec++;
+					at.tv_nsec -= 1000000000L;
+				}
+				pthread_cond_timedwait(&f->done_cond, &f->lock, &at);
+				if (!e->done && halt->halted(halt->arg)) {
+					put_locked(e); /* the fetch goes on for its other waiters */
+					pthread_mutex_unlock(&f->lock);
+					return -ECANCELED;
+				}
+			}
 		}
 		log_debug("block %llu of \"%s\": a reader waited %llu us (%s%s)",
 			  (unsigned long long)block, path, (unsigned long long)(now_us() - t0),
@@ -1006,14 +1023,20 @@ void fetcher_keys_changed(struct fetcher *f)
 int fetcher_get(struct fetcher *f, uint64_t obj, const char *path, const struct ufs_attr *attr,
 		uint64_t block, struct fetch_result *ret)
 {
-	return get(f, obj, path, attr, block, false, false, false, 0, 0, ret);
+	return get(f, obj, path, attr, block, false, false, false, false, NULL, 0, 0, ret);
+}
+
+int fetcher_wait(struct fetcher *f, uint64_t obj, const char *path, const struct ufs_attr *attr,
+		 uint64_t block, const struct fetch_halt *halt, struct fetch_result *ret)
+{
+	return get(f, obj, path, attr, block, false, false, false, true, halt, 0, 0, ret);
 }
 
 int fetcher_get_range(struct fetcher *f, uint64_t obj, const char *path,
 		      const struct ufs_attr *attr, uint64_t block, uint32_t from, uint32_t to,
 		      struct fetch_result *ret)
 {
-	return get(f, obj, path, attr, block, false, false, true, from, to, ret);
+	return get(f, obj, path, attr, block, false, false, true, false, NULL, from, to, ret);
 }
 
 void fetcher_result_release(struct fetcher *f, struct fetch_result *r)
@@ -1032,7 +1055,7 @@ void fetcher_result_release(struct fetcher *f, struct fetch_result *r)
 int fetcher_get_local(struct fetcher *f, uint64_t obj, const char *path,
 		      const struct ufs_attr *attr, uint64_t block, struct fetch_result *ret)
 {
-	return get(f, obj, path, attr, block, true, false, false, 0, 0, ret);
+	return get(f, obj, path, attr, block, true, false, false, false, NULL, 0, 0, ret);
 }
 
 /* A copy of a tier's block, checked against the index's checksum. Returns 0 with *ret_mem
@@ -1059,7 +1082,7 @@ int fetcher_get_for_owner(struct fetcher *f, uint64_t obj, const char *path,
 {
 	for (int round = 0;; round++) {
 		struct fetch_result fr;
-		int r = get(f, obj, path, attr, block, true, true, true, 0,
+		int r = get(f, obj, path, attr, block, true, true, true, false, NULL, 0,
 			    block_len(f, attr, block), &fr);
 		if (r < 0)
 			return r;

@@ -76,6 +76,21 @@ struct fetch_result {
 int fetcher_get(struct fetcher *f, uint64_t obj, const char *path, const struct ufs_attr *attr,
 		uint64_t block, struct fetch_result *ret);
 
+/* Whether a waiter gave up (its view is being removed): called with the fetcher's lock held,
+ * so it may only read a flag. */
+struct fetch_halt {
+	bool (*halted)(const void *arg);
+	const void *arg;
+};
+
+/* fetcher_get for a block that was asked for already (fetcher_demand) and is wanted only if that
+ * one fetch brings it: waits for it while it is in flight and returns it stored (or in memory),
+ * but never fetches it again: a block neither stored nor in flight (evicted since it was
+ * stored, or failed) gives -ENOENT. With halt (NULL: none), the wait ends with -ECANCELED
+ * within 50 ms of halt saying so; the fetch goes on. Any thread. */
+int fetcher_wait(struct fetcher *f, uint64_t obj, const char *path, const struct ufs_attr *attr,
+		 uint64_t block, const struct fetch_halt *halt, struct fetch_result *ret);
+
 /* fetcher_get for a reader of the bytes [from, to) of the block: returns as soon as the range
  * requests covering them have landed, from the fetch's buffer (no copy, no wait for the other
  * parts nor for the tier write), or, when the block is in the store, a pinned tier range as

@@ -11,9 +11,10 @@
 #include <limits.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -86,12 +87,52 @@ static void hex(const unsigned char *md, unsigned len, char *out)
 	out[2 * len] = '\0';
 }
 
-static void mac_of(const struct peer_key *k, const char *msg, size_t len, char *out)
+/* OpenSSL's HMAC and Poly1305, fetched once for the process (macs_once): OpenSSL 3's one-shot
+ * HMAC() and an EVP_MAC_fetch() per reply went through the provider's method store, under its
+ * lock, twice for every block a peer served or read and once per request signed or checked.
+ * Written once by macs_fetch, read-only after; never freed (the process's, like the provider).
+ * NULL when OpenSSL has none: every MAC with it then fails with -ENOMEM. */
+static EVP_MAC *hmac_impl, *poly1305_impl;
+static pthread_once_t macs_once = PTHREAD_ONCE_INIT;
+
+static void macs_fetch(void)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned mdlen = 0;
-	HMAC(EVP_sha256(), k->bytes, (int)k->len, (const unsigned char *)msg, len, md, &mdlen);
-	hex(md, mdlen, out);
+	hmac_impl = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	poly1305_impl = EVP_MAC_fetch(NULL, "POLY1305", NULL);
+}
+
+/* A context of the once-fetched MAC *impl, or NULL. */
+static EVP_MAC_CTX *mac_ctx_new(EVP_MAC *const *impl)
+{
+	if (pthread_once(&macs_once, macs_fetch) != 0 || !*impl)
+		return NULL;
+	return EVP_MAC_CTX_new(*impl);
+}
+
+/* HMAC-SHA256 of msg under k into md (32 bytes). Returns 0 or -ENOMEM. */
+static int hmac_sha256(const struct peer_key *k, const void *msg, size_t len, unsigned char md[32])
+{
+	char digest[] = "SHA256";
+	OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+			       OSSL_PARAM_construct_end()};
+	EVP_MAC_CTX *ctx = mac_ctx_new(&hmac_impl);
+	size_t mdlen = 0;
+	int r = ctx && EVP_MAC_init(ctx, k->bytes, k->len, params) == 1 &&
+			EVP_MAC_update(ctx, msg, len) == 1 &&
+			EVP_MAC_final(ctx, md, &mdlen, 32) == 1 && mdlen == 32
+		    ? 0
+		    : -ENOMEM;
+	EVP_MAC_CTX_free(ctx);
+	return r;
+}
+
+static int mac_of(const struct peer_key *k, const char *msg, size_t len, char *out)
+{
+	unsigned char md[32];
+	int r = hmac_sha256(k, msg, len, md);
+	if (r == 0)
+		hex(md, sizeof(md), out);
+	return r;
 }
 
 static bool has_newline(const char *s)
@@ -134,8 +175,7 @@ int peer_auth_sign_request(const struct peer_key *k, const struct peer_request *
 	int n = request_text(rq, text, sizeof(text));
 	if (n < 0)
 		return n;
-	mac_of(k, text, (size_t)n, out);
-	return 0;
+	return mac_of(k, text, (size_t)n, out);
 }
 
 static int mac_equal(const char *want, const char *got)
@@ -189,15 +229,14 @@ int peer_auth_reply_begin(struct peer_reply_mac *m, const struct peer_key *k, co
 	char text[160];
 	int n =
 	    snprintf(text, sizeof(text), "weir-peer-reply-key-v2\n%s\n%s", req_mac, reply_nonce);
-	unsigned char otk[EVP_MAX_MD_SIZE];
-	unsigned otklen = 0;
-	HMAC(EVP_sha256(), k->bytes, (int)k->len, (const unsigned char *)text, (size_t)n, otk,
-	     &otklen);
-	EVP_MAC *mac = EVP_MAC_fetch(NULL, "POLY1305", NULL);
-	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-	EVP_MAC_free(mac); /* the context holds its own reference */
-	int r = -ENOMEM;
-	if (!ctx || otklen != 32 || EVP_MAC_init(ctx, otk, otklen, NULL) != 1)
+	unsigned char otk[32];
+	EVP_MAC_CTX *ctx = NULL;
+	int r = hmac_sha256(k, text, (size_t)n, otk);
+	if (r < 0)
+		goto fail;
+	r = -ENOMEM;
+	ctx = mac_ctx_new(&poly1305_impl);
+	if (!ctx || EVP_MAC_init(ctx, otk, sizeof(otk), NULL) != 1)
 		goto fail;
 	n = snprintf(text, sizeof(text), "weir-peer-reply-v2\n%u\n%" PRIu64 "\n%016" PRIx64 "\n",
 		     status, len, xxh3);

@@ -72,7 +72,7 @@ void peer_auth_body_digest(const void *buf, size_t len, char *out);
 
 /* The MAC of a request, as lower-case hex into out (PEER_AUTH_MAC_HEX bytes). Returns 0 or
  * -EINVAL (no method or endpoint, or a field holds a newline, which would make two requests
- * sign alike). */
+ * sign alike) or -ENOMEM (OpenSSL could not compute it). */
 int peer_auth_sign_request(const struct peer_key *k, const struct peer_request *rq, char *out);
 
 /* Checks mac against the request at time now: 0, -EACCES (wrong MAC) or -ETIME (the request's

@@ -216,6 +216,7 @@ struct view {
 	pthread_t thread;
 	bool thread_started;
 	atomic_bool exited;
+	atomic_bool stopping; /* view_stop began: an open waiting for its fill gives up (fill_whole) */
 	/* Set by view_start once the loop answers a stat of the mount, read by request threads
 	 * that may run before that (0 then): atomic. */
 	_Atomic dev_t dev;
@@ -1850,17 +1851,27 @@ static void stream_fill(struct view *v, struct handle *h)
 		fill_whole(v, h);
 }
 
+static bool view_stopping(const void *arg)
+{
+	return atomic_load(&((const struct view *)arg)->stopping);
+}
+
 /* stream_fill's wait, for any open of a file within the window: every block of h's version
- * fetched into the top tier, or the first that cannot be (then nothing more is waited for). */
+ * fetched into the top tier, or the first that cannot be (then nothing more is waited for).
+ * Each block is fetched once, all at once: one that is gone by the time it is waited for
+ * (evicted to make room for the file's later blocks, in a tier that cannot hold the file) ends
+ * the wait instead of being fetched again, one after the other, while the opener waits. */
 static void fill_whole(struct view *v, struct handle *h)
 {
 	uint64_t nblocks = (h->attr.size + v->block_size - 1) / v->block_size;
 	if (nblocks > v->cfg.readahead_blocks)
 		return;
+	/* a view being removed does not wait for the fill: view_stop joins this thread */
+	const struct fetch_halt halt = {.halted = view_stopping, .arg = v};
 	fetcher_demand(v->src.fetcher, h->obj, h->path, &h->attr, 0, nblocks);
 	for (uint64_t b = 0; b < nblocks; b++) {
 		struct fetch_result fr;
-		int r = fetcher_get(v->src.fetcher, h->obj, h->path, &h->attr, b, &fr);
+		int r = fetcher_wait(v->src.fetcher, h->obj, h->path, &h->attr, b, &halt, &fr);
 		if (r < 0) {
 			log_debug("\"%s\": block %llu not fetched at open (%s): read through READs",
 				  h->path, (unsigned long long)b, strerror(-r));
@@ -3390,6 +3401,7 @@ void view_stop(struct view *v)
 	if (!v)
 		return;
 	if (v->se) {
+		atomic_store(&v->stopping, true);
 		fuse_session_exit(v->se);
 		/* Unmounting ends the connection once no file is open; aborting it ends it now, so
 		 * an open file cannot hold the loop (and the daemon) forever. */

@@ -46,7 +46,8 @@ static size_t gate_n;
 static uint64_t asked[MAX_REQS];   /* under gate_lock: offsets in the order the fetcher asked */
 static size_t asked_len[MAX_REQS]; /* under gate_lock: their lengths */
 static size_t nasked;
-static uint64_t fail_at = UINT64_MAX; /* under gate_lock: this offset's request fails -EIO */
+static uint64_t fail_at = UINT64_MAX; /* under gate_lock: this offset's request fails... */
+static int fail_err = -EIO;	      /* under gate_lock: ...with this error */
 
 static int gate_read_segs_async(struct ufs *u, const char *path, uint64_t off,
 				const struct ufs_seg *segs, unsigned nsegs,
@@ -110,6 +111,7 @@ static void let_segments_through(unsigned max)
 		ck_assert_int_eq(pthread_cond_timedwait(&gate_cond, &gate_lock, &until), 0);
 	struct held h = gate_q[0];
 	bool fail = h.off == fail_at;
+	int err = fail_err;
 	unsigned upto = fail || h.nsegs - h.next <= max ? h.nsegs : h.next + max;
 	if (upto == h.nsegs)
 		memmove(gate_q, gate_q + 1, --gate_n * sizeof(gate_q[0]));
@@ -122,7 +124,7 @@ static void let_segments_through(unsigned max)
 	for (unsigned i = h.next; i < upto; i++) {
 		struct ufs_seg *sg = &h.segs[i];
 		if (fail) {
-			sg->done(sg->userdata, -EIO, 0);
+			sg->done(sg->userdata, err, 0);
 			continue;
 		}
 		long n = ufs_read(real, h.path, off, sg->len, sg->buf, NULL);
@@ -162,6 +164,7 @@ static void setup(void)
 	ck_assert_int_eq(ufs_new(url, NULL, &real, err, sizeof(err)), 0);
 	gate_n = nasked = 0;
 	fail_at = UINT64_MAX;
+	fail_err = -EIO;
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -675,6 +678,216 @@ START_TEST(a_whole_file_demand_goes_in_requests_of_the_minimum)
 }
 END_TEST
 
+static void gate_fail(uint64_t off, int err)
+{
+	pthread_mutex_lock(&gate_lock);
+	fail_at = off;
+	fail_err = err;
+	pthread_mutex_unlock(&gate_lock);
+}
+
+static size_t asked_now(void)
+{
+	pthread_mutex_lock(&gate_lock);
+	size_t n = nasked;
+	pthread_mutex_unlock(&gate_lock);
+	return n;
+}
+
+/* The Secret rotation race, made deterministic by the gate: block 0 is fetched ahead under the
+ * old keys (its first request held), the keys change, a reader joins the prefetch, and only then
+ * does the UFS refuse the old keys. The reader must not get the revoked keys' EACCES: it fetches
+ * the block again under the new ones and gets its bytes. */
+START_TEST(a_read_joining_a_prefetch_refused_under_revoked_keys_fetches_again)
+{
+	struct block_store *bs = open_store();
+	struct ufs_attr a;
+	uint64_t obj;
+	struct fetcher *f = open_fetcher(bs, &a, &obj);
+	ck_assert_uint_eq(fetcher_prefetch(f, obj, "/a.bin", &a, 0, 1), 1);
+	ck_assert_uint_eq(held_now(), 1); /* its first part, signed with the old keys */
+	fetcher_keys_changed(f);
+
+	struct getter *g = calloc(1, sizeof(*g));
+	*g = (struct getter){.f = f, .bs = bs, .obj = obj, .block = 0, .a = a};
+	ck_assert_int_eq(pthread_create(&g->t, NULL, get_thread, g), 0);
+	wait_until(promoted, f); /* the reader waits on the prefetch */
+
+	gate_fail(0, -EACCES);
+	let_one_through(); /* the old keys' refusal */
+	gate_fail(UINT64_MAX, -EIO);
+	for (int i = 0; i < BLOCK / PART; i++)
+		let_one_through(); /* the reader's own fetch, under the new keys */
+	pthread_join(g->t, NULL);
+	assert_block_bytes(g, 0);
+	ck_assert_uint_eq(asked_now(), 1 + BLOCK / PART);
+	ck_assert(block_store_contains(bs, obj, 0));
+	wait_until(none_inflight, f);
+	fetcher_free(f);
+	block_store_free(bs);
+	free(g);
+}
+END_TEST
+
+/* A prefetch nobody waits for is refused after the keys changed: the refusal is not remembered
+ * (FAIL_MEMO_MS) for the reader that comes next, which fetches under the new keys. */
+START_TEST(a_refusal_after_a_rotation_is_not_remembered_for_the_next_reader)
+{
+	struct block_store *bs = open_store();
+	struct ufs_attr a;
+	uint64_t obj;
+	struct fetcher *f = open_fetcher(bs, &a, &obj);
+	ck_assert_uint_eq(fetcher_prefetch(f, obj, "/a.bin", &a, 1, 1), 1);
+	ck_assert_uint_eq(held_now(), 1);
+	fetcher_keys_changed(f);
+	gate_fail(1 * BLOCK, -EACCES);
+	let_one_through();
+	gate_fail(UINT64_MAX, -EIO);
+	wait_until(none_inflight, f);
+
+	struct getter *g = calloc(1, sizeof(*g));
+	*g = (struct getter){.f = f, .bs = bs, .obj = obj, .block = 1, .a = a};
+	ck_assert_int_eq(pthread_create(&g->t, NULL, get_thread, g), 0);
+	for (int i = 0; i < BLOCK / PART; i++)
+		let_one_through();
+	pthread_join(g->t, NULL);
+	assert_block_bytes(g, 1);
+	ck_assert_uint_eq(asked_now(), 1 + BLOCK / PART);
+	wait_until(none_inflight, f);
+	fetcher_free(f);
+	block_store_free(bs);
+	free(g);
+}
+END_TEST
+
+/* A reader refused under the keys of the time gets the refusal (EACCES), and it is remembered
+ * for a moment; a rotation forgets it: the next reader fetches under the new keys at once. */
+START_TEST(a_rotation_forgets_the_old_keys_refusal)
+{
+	struct block_store *bs = open_store();
+	struct ufs_attr a;
+	uint64_t obj;
+	struct fetcher *f = open_fetcher(bs, &a, &obj);
+	struct getter *g = calloc(1, sizeof(*g));
+	*g = (struct getter){.f = f, .bs = bs, .obj = obj, .block = 2, .a = a};
+	gate_fail(2 * BLOCK, -EACCES);
+	ck_assert_int_eq(pthread_create(&g->t, NULL, get_thread, g), 0);
+	let_one_through();
+	pthread_join(g->t, NULL);
+	ck_assert_int_eq(g->r, -EACCES); /* refused under the keys it was read with */
+	gate_fail(UINT64_MAX, -EIO);
+	fetcher_keys_changed(f);
+
+	ck_assert_int_eq(pthread_create(&g->t, NULL, get_thread, g), 0);
+	for (int i = 0; i < BLOCK / PART; i++)
+		let_one_through();
+	pthread_join(g->t, NULL);
+	assert_block_bytes(g, 2);
+	ck_assert_uint_eq(asked_now(), 1 + BLOCK / PART);
+	wait_until(none_inflight, f);
+	fetcher_free(f);
+	block_store_free(bs);
+	free(g);
+}
+END_TEST
+
+struct waiter {
+	pthread_t t;
+	struct fetcher *f;
+	struct block_store *bs;
+	uint64_t obj, block;
+	struct ufs_attr a;
+	int r;
+	bool stored;
+};
+
+static atomic_bool wait_halted;
+
+static bool halted(const void *arg)
+{
+	(void)arg;
+	return atomic_load(&wait_halted);
+}
+
+static void *wait_thread(void *arg)
+{
+	struct waiter *w = arg;
+	struct fetch_result fr;
+	const struct fetch_halt halt = {.halted = halted};
+	w->r = fetcher_wait(w->f, w->obj, "/a.bin", &w->a, w->block, &halt, &fr);
+	if (w->r == 0) {
+		w->stored = !fr.mem;
+		if (fr.mem)
+			fetcher_result_release(w->f, &fr);
+		else
+			block_store_release(w->bs, w->obj, w->block);
+	}
+	return NULL;
+}
+
+/* What a fill at open waits with (fuse/view.c fill_whole): a block in flight is waited for and
+ * returned stored; one that was stored and then evicted (a tier too small for the file) is not
+ * fetched again while the opener waits: -ENOENT, and no request reaches the UFS. */
+START_TEST(a_fill_waits_for_a_fetch_but_never_fetches_again)
+{
+	struct block_store *bs = open_store();
+	struct ufs_attr a;
+	uint64_t obj;
+	struct fetcher *f = open_fetcher(bs, &a, &obj);
+	ck_assert_uint_eq(fetcher_demand(f, obj, "/a.bin", &a, 0, 1), 1);
+	struct waiter *w = calloc(1, sizeof(*w));
+	*w = (struct waiter){.f = f, .bs = bs, .obj = obj, .block = 0, .a = a};
+	ck_assert_int_eq(pthread_create(&w->t, NULL, wait_thread, w), 0);
+	for (int i = 0; i < BLOCK / PART; i++)
+		let_one_through();
+	pthread_join(w->t, NULL);
+	ck_assert_int_eq(w->r, 0);
+	ck_assert(w->stored);
+	ck_assert_uint_eq(asked_now(), BLOCK / PART);
+
+	ck_assert_int_eq(block_store_evict_block(bs, obj, 0), 0); /* room for a later block */
+	ck_assert(!block_store_contains(bs, obj, 0));
+	ck_assert_int_eq(pthread_create(&w->t, NULL, wait_thread, w), 0);
+	pthread_join(w->t, NULL);
+	ck_assert_int_eq(w->r, -ENOENT);
+	usleep(100 * 1000);
+	ck_assert_uint_eq(asked_now(), BLOCK / PART); /* nothing asked again */
+	ck_assert_uint_eq(held_now(), 0);
+	fetcher_free(f);
+	block_store_free(bs);
+	free(w);
+}
+END_TEST
+
+/* A fill's wait ends when its view goes (halt), while the fetch it waits for is still at the
+ * UFS; the fetch goes on and stores the block. */
+START_TEST(a_fill_gives_up_its_wait_when_halted)
+{
+	struct block_store *bs = open_store();
+	struct ufs_attr a;
+	uint64_t obj;
+	struct fetcher *f = open_fetcher(bs, &a, &obj);
+	atomic_store(&wait_halted, false);
+	ck_assert_uint_eq(fetcher_demand(f, obj, "/a.bin", &a, 1, 1), 1);
+	ck_assert_uint_eq(held_now(), 1);
+	struct waiter *w = calloc(1, sizeof(*w));
+	*w = (struct waiter){.f = f, .bs = bs, .obj = obj, .block = 1, .a = a, .r = 1};
+	ck_assert_int_eq(pthread_create(&w->t, NULL, wait_thread, w), 0);
+	usleep(200 * 1000);
+	atomic_store(&wait_halted, true);
+	pthread_join(w->t, NULL);
+	ck_assert_int_eq(w->r, -ECANCELED);
+	atomic_store(&wait_halted, false);
+	for (int i = 0; i < BLOCK / PART; i++)
+		let_one_through();
+	wait_until(none_inflight, f);
+	ck_assert(block_store_contains(bs, obj, 1));
+	fetcher_free(f);
+	block_store_free(bs);
+	free(w);
+}
+END_TEST
+
 /* A reader that starts a file asks for as many blocks as fill the request slots. */
 START_TEST(fill_blocks_cover_the_request_slots)
 {
@@ -706,6 +919,11 @@ Suite *fetcher_suite(void)
 	tcase_add_test(tc, a_stream_goes_in_few_requests_each_part_usable_as_it_lands);
 	tcase_add_test(tc, a_request_that_fails_midway_fails_only_its_unfinished_blocks);
 	tcase_add_test(tc, a_whole_file_demand_goes_in_requests_of_the_minimum);
+	tcase_add_test(tc, a_read_joining_a_prefetch_refused_under_revoked_keys_fetches_again);
+	tcase_add_test(tc, a_refusal_after_a_rotation_is_not_remembered_for_the_next_reader);
+	tcase_add_test(tc, a_rotation_forgets_the_old_keys_refusal);
+	tcase_add_test(tc, a_fill_waits_for_a_fetch_but_never_fetches_again);
+	tcase_add_test(tc, a_fill_gives_up_its_wait_when_halted);
 	suite_add_tcase(s, tc);
 	return s;
 }

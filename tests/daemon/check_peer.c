@@ -1298,6 +1298,65 @@ START_TEST(near_cache_stays_within_its_bound)
 }
 END_TEST
 
+/* The wire format is the contract between nodes of two builds (a rolling upgrade): the request
+ * MAC and a reply's tag for fixed inputs, as a second implementation computes them (Python's
+ * hmac and the cryptography package's Poly1305, over the texts peer_auth.h documents):
+ *   text = "weir-peer-request-v3\nGET\n/v1/block\nn2\n1000\n<nonce>\n<source>\n/a/b.bin\n3\n"
+ *          "20000000\n1700000000\n\"abc-123\"\n"
+ *   mac  = hmac.new(key, text, sha256).hexdigest()
+ *   otk  = hmac.new(key, "weir-peer-reply-key-v2\n" + mac + "\n" + rnonce, sha256).digest()
+ *   tag  = Poly1305.generate_tag(otk, "weir-peer-reply-v2\n200\n5\n0123456789abcdef\n" + body)
+ */
+static const char kat_req_mac[] =
+    "215bbeda5f68e32e06d2b6d447472794e76908d27371b4a4d9fc0f87b9921dff";
+static const char kat_reply_tag[] = "59c7e756d3a36b845d30df7866bbde61";
+static const char kat_rnonce[] = "ffeeddccbbaa99887766554433221100";
+
+static void *kat_thread(void *arg)
+{
+	struct peer_key k = key_of("0123456789abcdef0123");
+	struct peer_request rq = sample();
+	long bad = 0;
+	for (int i = 0; i < 200; i++) {
+		char mac[PEER_AUTH_MAC_HEX], tag[PEER_AUTH_TAG_HEX];
+		if (peer_auth_sign_request(&k, &rq, mac) != 0 || strcmp(mac, kat_req_mac) != 0 ||
+		    peer_auth_sign_reply(&k, mac, kat_rnonce, 200, "kept\n", 5,
+					 0x0123456789abcdefull, tag) != 0 ||
+		    strcmp(tag, kat_reply_tag) != 0)
+			bad++;
+	}
+	return (void *)bad;
+}
+
+/* The MACs equal a second implementation's, from the first use on (the MAC implementations are
+ * fetched from OpenSSL once, by whichever thread comes first) and on 8 threads at once. */
+START_TEST(macs_match_a_second_implementation_on_many_threads)
+{
+	struct peer_key k = key_of("0123456789abcdef0123");
+	struct peer_request rq = sample();
+	char mac[PEER_AUTH_MAC_HEX], tag[PEER_AUTH_TAG_HEX];
+	pthread_t t[8];
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, kat_thread, NULL), 0);
+	for (int i = 0; i < 8; i++) {
+		void *bad;
+		pthread_join(t[i], &bad);
+		ck_assert_msg(bad == NULL,
+			      "thread %d: %ld MACs differ from the second implementation", i,
+			      (long)bad);
+	}
+	ck_assert_int_eq(peer_auth_sign_request(&k, &rq, mac), 0);
+	ck_assert_str_eq(mac, kat_req_mac);
+	ck_assert_int_eq(
+	    peer_auth_sign_reply(&k, mac, kat_rnonce, 200, "kept\n", 5, 0x0123456789abcdefull, tag),
+	    0);
+	ck_assert_str_eq(tag, kat_reply_tag);
+	ck_assert_int_eq(peer_auth_verify_reply(&k, mac, kat_rnonce, 200, "kept\n", 5,
+						0x0123456789abcdefull, kat_reply_tag),
+			 0);
+}
+END_TEST
+
 Suite *peer_suite(void)
 {
 	Suite *s = suite_create("peer");
@@ -1311,6 +1370,7 @@ Suite *peer_suite(void)
 	tcase_add_test(tc, no_randomness_blames_no_peer);
 	tcase_add_test(tc, key_file_checks);
 	tcase_add_test(tc, key_from_bytes);
+	tcase_add_test(tc, macs_match_a_second_implementation_on_many_threads);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("placement");
 	tcase_add_test(tc, cluster_rejects_bad_members);
