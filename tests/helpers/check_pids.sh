@@ -155,12 +155,14 @@ mkdir -p "$WEIR_STATE" "$TMP/other"
 # a process whose command line names weir-node, but another state dir: another test's daemon
 python3 -c 'import time; time.sleep(1000)' /x/weir-node --state-dir "$TMP/other" &
 foreign=$!
+until_ok 10 "python $foreign started (its command line read)" grep -qs time.sleep "/proc/$foreign/cmdline"
 echo "$foreign" >"$WEIR_STATE/node.pid"
 [ -z "$(weir_node_pid)" ] || fail "weir_node_pid took $foreign, a weir-node of $TMP/other, for the one of $WEIR_STATE"
 grep -qs weir-node "/proc/$foreign/cmdline" || fail "the old check (grep weir-node cmdline) would not have matched either: the case proves nothing"
 # the keeper's command line names weir-node too, after its own name
 python3 -c 'import time; time.sleep(1000)' weir-keeper --state-dir "$WEIR_STATE" --name node -- /x/weir-node --state-dir "$WEIR_STATE" &
 keeper=$!
+until_ok 10 "python $keeper started (its command line read)" grep -qs time.sleep "/proc/$keeper/cmdline"
 echo "$keeper" >"$WEIR_STATE/node.pid"
 echo "$keeper" >"$WEIR_STATE/node-keeper.pid"
 [ -z "$(weir_node_pid)" ] || fail "weir_node_pid took the weir-keeper $keeper for weir-node"
@@ -168,6 +170,7 @@ echo "$keeper" >"$WEIR_STATE/node-keeper.pid"
 # ours, through a path written differently (the same directory)
 python3 -c 'import time; time.sleep(1000)' /x/weir-node --state-dir "$TMP/./state" &
 mine=$!
+until_ok 10 "python $mine started (its command line read)" grep -qs time.sleep "/proc/$mine/cmdline"
 echo "$mine" >"$WEIR_STATE/node.pid"
 [ "$(weir_node_pid)" = "$mine" ] || fail "weir_node_pid did not find $mine, weir-node --state-dir $TMP/./state"
 # read in a subshell, as $(weir_node_pid) is: tracked for the script all the same
