@@ -79,6 +79,9 @@ struct transfer {
 	 * at the first byte of a 200; bad_mac when it cannot start (no nonce, no XXH3) */
 	bool mac_started, bad_mac;
 	struct peer_reply_mac mac;
+	/* the body's XXH3, fed beside the MAC while each piece is in the cache (NULL: no memory;
+	 * then summed from the block at the end) */
+	XXH3_state_t *sum;
 	struct reply_headers h;
 };
 
@@ -109,6 +112,8 @@ static size_t body_cb(char *data, size_t size, size_t nitems, void *userdata)
 	}
 	if (t->mac.ctx)
 		peer_auth_reply_update(&t->mac, data, n);
+	if (t->sum)
+		XXH3_64bits_update(t->sum, data, n);
 	memcpy(t->rq->buf + t->got, data, n);
 	t->got += n;
 	return n;
@@ -264,7 +269,7 @@ static int transfer_check(struct transfer *t, CURLcode cc, long status, const ch
 	/* the MAC first: it covers every byte, whatever XXH3 a relay wrote beside them */
 	if (peer_auth_reply_check(&t->mac, t->h.mac) < 0)
 		return -EBADMSG;
-	uint64_t sum = XXH3_64bits(rq->buf, rq->len);
+	uint64_t sum = t->sum ? XXH3_64bits_digest(t->sum) : XXH3_64bits(rq->buf, rq->len);
 	if (sum != want_sum)
 		return -EBADMSG;
 	*ret_sum = sum;
@@ -306,6 +311,9 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq, uint64
 		return -ENOMEM;
 	}
 	struct transfer t = {.rq = rq, .easy = e, .key = pc->key, .req_mac = mac};
+	t.sum = XXH3_createState();
+	if (t.sum)
+		XXH3_64bits_reset(t.sum);
 	char errbuf[CURL_ERROR_SIZE] = "";
 	/* No curl_easy_reset(): every option below is set again, and a reset handle would
 	 * allocate a fresh receive buffer (its pages faulted and zeroed) for each block. */
@@ -324,6 +332,7 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq, uint64
 		transfer_mac_start(&t); /* an empty body */
 	int r = transfer_check(&t, cc, status, errbuf, ret_sum);
 	peer_auth_reply_abort(&t.mac);
+	XXH3_freeState(t.sum);
 	return r;
 }
 
