@@ -1842,7 +1842,7 @@ static bool stream_next(struct view *v, const char *path)
  * kernel allocates and fills a second page cache and weir-node copies each byte once more into
  * it (profiled: the larger part of cp's CPU on a cold copy). Blocks that cannot be had (the
  * version changed: ESTALE; no room in the tier) leave the open to READs, which report it. */
-static void fill_whole(struct view *v, struct handle *h, bool guess);
+static void fill_whole(struct view *v, struct handle *h);
 
 /* A file whose missing blocks all come from peers (fetcher_from_peers) is filled whole at any
  * open, the first of a directory too: over the cluster's link the whole window costs the
@@ -1858,26 +1858,18 @@ static bool peer_whole(struct view *v, struct handle *h)
 
 static void stream_fill(struct view *v, struct handle *h)
 {
-	if (v->cfg.no_prefetch)
-		return;
-	bool peers = peer_whole(v, h);
-	if (peers || stream_next(v, h->path))
-		fill_whole(v, h, peers);
+	if (!v->cfg.no_prefetch && (peer_whole(v, h) || stream_next(v, h->path)))
+		fill_whole(v, h);
 }
 
 /* stream_fill's wait, for any open of a file within the window: every block of h's version
- * fetched into the top tier, or the first that cannot be (then nothing more is waited for).
- * With guess, the directory stream's guess of the next file (dir_stream) is asked for before
- * the wait, not after the reply: its blocks come while this file's last ones do and while the
- * reader reads this one, so the fetches never stand idle between two opens. */
-static void fill_whole(struct view *v, struct handle *h, bool guess)
+ * fetched into the top tier, or the first that cannot be (then nothing more is waited for). */
+static void fill_whole(struct view *v, struct handle *h)
 {
 	uint64_t nblocks = (h->attr.size + v->block_size - 1) / v->block_size;
 	if (nblocks > v->cfg.readahead_blocks)
 		return;
 	fetcher_demand(v->src.fetcher, h->obj, h->path, &h->attr, 0, nblocks);
-	if (guess)
-		dir_stream(v, h->path);
 	for (uint64_t b = 0; b < nblocks; b++) {
 		struct fetch_result fr;
 		int r = fetcher_get(v->src.fetcher, h->obj, h->path, &h->attr, b, &fr);
@@ -1994,7 +1986,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		stream_fill(v, h);
 		try_passthrough(v, h);
 		if (h->backing_id <= 0 && !pass_reservation_drop(v, in, true)) {
-			fill_whole(v, h, false);
+			fill_whole(v, h);
 			try_passthrough(v, h);
 			if (h->backing_id <= 0) {
 				log_info("\"%s\": opened through READs while other descriptors "
