@@ -13,7 +13,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <xxhash.h>
 
@@ -83,28 +82,8 @@ struct transfer {
 	/* the body's XXH3, fed beside the MAC while each piece is in the cache (NULL: no memory;
 	 * then summed from the block at the end) */
 	XXH3_state_t *sum;
-	/* the connection's socket and the SO_RCVLOWAT set on it (0: untouched) */
-	curl_socket_t sock;
-	int lowat;
 	struct reply_headers h;
 };
-
-/* A block's body is woken for in pieces of this many bytes (SO_RCVLOWAT), not for every
- * segment that arrives: fewer wakeups, polls and callbacks per block. */
-#define PEER_RCVLOWAT (256 * 1024)
-
-/* Sets the socket's SO_RCVLOWAT to want when it differs. */
-static void transfer_lowat(struct transfer *t, int want)
-{
-	if (t->lowat == want)
-		return;
-	if (t->sock == CURL_SOCKET_BAD &&
-	    (curl_easy_getinfo(t->easy, CURLINFO_ACTIVESOCKET, &t->sock) != CURLE_OK ||
-	     t->sock == CURL_SOCKET_BAD))
-		return;
-	if (setsockopt(t->sock, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof(want)) == 0)
-		t->lowat = want;
-}
 
 /* Starts t's reply MAC: its headers are in by the first body byte. */
 static void transfer_mac_start(struct transfer *t)
@@ -137,9 +116,6 @@ static size_t body_cb(char *data, size_t size, size_t nitems, void *userdata)
 		XXH3_64bits_update(t->sum, data, n);
 	memcpy(t->rq->buf + t->got, data, n);
 	t->got += n;
-	/* never more than what is left of the body: the last bytes must wake us too */
-	size_t left = t->rq->len - t->got;
-	transfer_lowat(t, left >= PEER_RCVLOWAT ? PEER_RCVLOWAT : left ? (int)left : 1);
 	return n;
 }
 
@@ -334,8 +310,7 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq, uint64
 		free(url);
 		return -ENOMEM;
 	}
-	struct transfer t = {
-	    .rq = rq, .easy = e, .key = pc->key, .req_mac = mac, .sock = CURL_SOCKET_BAD};
+	struct transfer t = {.rq = rq, .easy = e, .key = pc->key, .req_mac = mac};
 	t.sum = XXH3_createState();
 	if (t.sum)
 		XXH3_64bits_reset(t.sum);
@@ -349,12 +324,6 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq, uint64
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, &t.h);
 	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 512L * 1024); /* a block is MiBs: fewer callbacks */
 	CURLcode cc = curl_easy_perform(e);
-	/* The kept-alive connection's next reply starts with headers shorter than any piece (a
-	 * whole body sets 1 itself). Asked again: a closed connection's number may be another's. */
-	if (t.lowat > 1) {
-		t.sock = CURL_SOCKET_BAD;
-		transfer_lowat(&t, 1);
-	}
 	long status = 0;
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
 	curl_slist_free_all(hdrs);
