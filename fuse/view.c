@@ -2103,11 +2103,7 @@ static void dir_stream(struct view *v, const char *path)
 	}
 	if (idx >= 0)
 		v->seq_idx = (size_t)idx;
-	/* From peers a guess is cheap (the cluster's link, no UFS connection taken): the first
-	 * open of a directory already guesses its next file, which is then fetched while this one
-	 * is read rather than after the next open asks for it. */
-	unsigned guess_after = !same && fetcher_get_route(v->src.fetcher) ? 0 : 1;
-	if (idx >= 0 && v->seq_run >= guess_after && (size_t)idx + 1 < meta_listing_count(l) &&
+	if (idx >= 0 && v->seq_run >= 1 && (size_t)idx + 1 < meta_listing_count(l) &&
 	    v->seq_spared != (size_t)idx + 1) {
 		spare = (size_t)idx + 1;
 		v->seq_spared = spare;
