@@ -1127,26 +1127,6 @@ int fetcher_failure_cause(struct fetcher *f, uint64_t obj, uint64_t block, char 
 	return r;
 }
 
-bool fetcher_from_peers(struct fetcher *f, uint64_t obj, const char *path, uint64_t first,
-			uint64_t count)
-{
-	if (!f->route.cluster || !f->near || count == 0 ||
-	    count * f->block_size > f->route.near_cache)
-		return false;
-	struct cluster_view *v = cluster_view_get(f->route.cluster);
-	bool peers = true;
-	for (uint64_t b = first; b < first + count && peers; b++) {
-		if (block_store_contains(f->bs, obj, b))
-			continue;
-		int owners[1];
-		peers = cluster_owners(v, f->source_id, f->route.replicas, path, b, owners, 1) ==
-			    1 &&
-			owners[0] != cluster_self(v);
-	}
-	cluster_view_put(v);
-	return peers;
-}
-
 unsigned fetcher_fill_blocks(const struct fetcher *f)
 {
 	uint64_t bytes = (uint64_t)f->max_requests * f->part_size;

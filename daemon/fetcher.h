@@ -136,12 +136,6 @@ unsigned fetcher_prefetch_spare(struct fetcher *f, uint64_t obj, const char *pat
  * be by the time a reader logs. Returns 0, or -ENOENT when none is recorded. */
 int fetcher_failure_cause(struct fetcher *f, uint64_t obj, uint64_t block, char *buf, size_t len);
 
-/* Whether every block of [first, first + count) of path that the store lacks is owned by a live
- * peer, and the near-cache can keep them all: such a file comes whole over the cluster's link
- * (no per-connection cap, no UFS) into this node's tier. Memory only. */
-bool fetcher_from_peers(struct fetcher *f, uint64_t obj, const char *path, uint64_t first,
-			uint64_t count);
-
 /* How many blocks it takes to keep every request slot busy (max_requests parts): a reader
  * that starts a file fetches this many at once, not one block's few parts. At least 1. */
 unsigned fetcher_fill_blocks(const struct fetcher *f);

@@ -1844,21 +1844,9 @@ static bool stream_next(struct view *v, const char *path)
  * version changed: ESTALE; no room in the tier) leave the open to READs, which report it. */
 static void fill_whole(struct view *v, struct handle *h);
 
-/* A file whose missing blocks all come from peers (fetcher_from_peers) is filled whole at any
- * open, the first of a directory too: over the cluster's link the whole window costs the
- * opener about what its first blocks would, and a file read through READs costs the reader a
- * second page cache and this node a copy into it for every byte (the near-cache tier holds
- * the same bytes). */
-static bool peer_whole(struct view *v, struct handle *h)
-{
-	uint64_t nblocks = (h->attr.size + v->block_size - 1) / v->block_size;
-	return nblocks <= v->cfg.readahead_blocks &&
-	       fetcher_from_peers(v->src.fetcher, h->obj, h->path, 0, nblocks);
-}
-
 static void stream_fill(struct view *v, struct handle *h)
 {
-	if (!v->cfg.no_prefetch && (peer_whole(v, h) || stream_next(v, h->path)))
+	if (!v->cfg.no_prefetch && stream_next(v, h->path))
 		fill_whole(v, h);
 }
 
