@@ -80,6 +80,9 @@ struct transfer {
 	 * at the first byte of a 200; bad_mac when it cannot start (no nonce, no XXH3) */
 	bool mac_started, bad_mac;
 	struct peer_reply_mac mac;
+	/* the body's XXH3, fed beside the MAC while each piece is in the cache (NULL: no memory;
+	 * then summed from the block at the end) */
+	struct block_sum_state *sum;
 	struct reply_headers h;
 };
 
@@ -110,6 +113,8 @@ static size_t body_cb(char *data, size_t size, size_t nitems, void *userdata)
 	}
 	if (t->mac.ctx)
 		peer_auth_reply_update(&t->mac, data, n);
+	if (t->sum)
+		block_sum_update(t->sum, data, n);
 	memcpy(t->rq->buf + t->got, data, n);
 	t->got += n;
 	return n;
@@ -265,7 +270,7 @@ static int transfer_check(struct transfer *t, CURLcode cc, long status, const ch
 	/* the MAC first: it covers every byte, whatever XXH3 a relay wrote beside them */
 	if (peer_auth_reply_check(&t->mac, t->h.mac) < 0)
 		return -EBADMSG;
-	uint64_t sum = block_sum(rq->buf, rq->len);
+	uint64_t sum = t->sum ? block_sum_digest(t->sum) : block_sum(rq->buf, rq->len);
 	if (sum != want_sum)
 		return -EBADMSG;
 	*ret_sum = sum;
@@ -307,6 +312,7 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq, uint64
 		return -ENOMEM;
 	}
 	struct transfer t = {.rq = rq, .easy = e, .key = pc->key, .req_mac = mac};
+	t.sum = block_sum_new();
 	char errbuf[CURL_ERROR_SIZE] = "";
 	/* No curl_easy_reset(): every option below is set again, and a reset handle would
 	 * allocate a fresh receive buffer (its pages faulted and zeroed) for each block. */
@@ -325,6 +331,7 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq, uint64
 		transfer_mac_start(&t); /* an empty body */
 	int r = transfer_check(&t, cc, status, errbuf, ret_sum);
 	peer_auth_reply_abort(&t.mac);
+	block_sum_free(t.sum);
 	return r;
 }
 
