@@ -18,7 +18,7 @@
 # BENCH_PAIRED_ROUNDS: rounds of the paired part (default 150); BENCH_PAIRED_MIB: MiB read per
 # batch (default 8); BENCH_CPU: the CPU the reader is pinned to (default the last one);
 # BENCH_FLOORS: the no-op floors the paired part runs (default btf-get_pages
-# tp-sys_exit_read; "all"; "none"); BENCH_PROG_STATS=1: the paired
+# tp-sys_exit_read tp-sys_exit_pread64; "all"; "none"); BENCH_PROG_STATS=1: the paired
 # part also prints each program's own ns per run from the kernel's BPF statistics (which add two
 # clock reads to every run: its block times are then not the overhead).
 set -euo pipefail
@@ -61,6 +61,7 @@ floor_points=(
 	"tp-get_pages|tracepoint/filemap/mm_filemap_get_pages|noop_prog(void *ctx)"
 	"btf-sys_exit|tp_btf/sys_exit|BPF_PROG(noop_prog, struct pt_regs *regs, long ret)"
 	"tp-sys_exit_read|tracepoint/syscalls/sys_exit_read|noop_prog(void *ctx)"
+	"tp-sys_exit_pread64|tracepoint/syscalls/sys_exit_pread64|noop_prog(void *ctx)"
 	"tp-sys_enter_read|tracepoint/syscalls/sys_enter_read|noop_prog(void *ctx)"
 	"btf-sched_switch|tp_btf/sched_switch|BPF_PROG(noop_prog, bool preempt)"
 )
@@ -370,7 +371,10 @@ cc -O2 -o "$work/bpf_paired" "$here/bpf_paired.c" -lbpf || fail "bpf-overhead: c
 paired_rounds=${BENCH_PAIRED_ROUNDS:-150}
 paired_bytes=$((${BENCH_PAIRED_MIB:-8} << 20))
 cpu=${BENCH_CPU:-$(($(nproc) - 1))}
-read -r -a floors <<<"${BENCH_FLOORS:-btf-get_pages tp-sys_exit_read}"
+# tp-sys_exit_pread64: the exit of the syscall the paired reader makes (pread), where ours runs
+# for a MEM-tier passthrough file: the floor of that program, dispatch included (sys_exit_read's
+# no-op only puts the reader's syscalls on the tracing slow path, it never runs)
+read -r -a floors <<<"${BENCH_FLOORS:-btf-get_pages tp-sys_exit_read tp-sys_exit_pread64}"
 [ "${floors[*]}" != all ] || floors=("${floor_points[@]%%|*}")
 [ "${floors[*]}" != none ] || floors=()
 for fl in "${floors[@]}"; do
