@@ -120,15 +120,26 @@ weir_mount "local://$work/psrc" "$work/pview" --tier "mem:$WEIR_TIER_DIR/pmem:1G
 weir_mount "local://$work/src" "$work/view" --tier "mem:$WEIR_TIER_DIR/mem:1GiB" >/dev/null
 weir_mount "local://$work/ssrc" "$work/sview" --tier "ssd:$work/mnt/ssd:1GiB" >/dev/null
 cat "$work/pview/file" >/dev/null
-cat "$work/pview/file" >/dev/null
-w stat "$work/pview" -o json >"$work/stat.json"
-read0=$(json_get "$work/stat.json" read_bytes)
-cat "$work/pview/file" >/dev/null
-w stat "$work/pview" -o json >"$work/stat.json"
-[ "$(json_get "$work/stat.json" passthrough_opens)" -eq 0 ] ||
-	fail "bpf-overhead: $work/pview/file was passed through despite --no-passthrough"
-[ "$(json_get "$work/stat.json" read_bytes)" -eq "$read0" ] ||
-	fail "bpf-overhead: a third read of $work/pview/file reached weir-node ($(($(json_get "$work/stat.json" read_bytes) - read0)) bytes): not from the view's page cache"
+# Whole from the view's page cache: a read that reaches weir-node for none of it. This machine's
+# own reclaim (DAMON) drops a few pages at times, which the next read fetches again: up to five
+# reads to get one that is whole.
+cached=0
+for try in 1 2 3 4 5; do
+	w stat "$work/pview" -o json >"$work/stat.json"
+	read0=$(json_get "$work/stat.json" read_bytes)
+	cat "$work/pview/file" >/dev/null
+	w stat "$work/pview" -o json >"$work/stat.json"
+	[ "$(json_get "$work/stat.json" passthrough_opens)" -eq 0 ] ||
+		fail "bpf-overhead: $work/pview/file was passed through despite --no-passthrough"
+	missed=$(($(json_get "$work/stat.json" read_bytes) - read0))
+	if [ "$missed" -eq 0 ]; then
+		cached=1
+		break
+	fi
+	note "bpf-overhead: a read of $work/pview/file reached weir-node for $missed bytes (pages the kernel dropped): again"
+done
+[ "$cached" = 1 ] ||
+	fail "bpf-overhead: five reads of $work/pview/file each reached weir-node (the last for $missed bytes): not from the view's page cache"
 for v in view sview; do
 	cat "$work/$v/file" >/dev/null
 	# the tier's writes of the last blocks may still be in flight when cat ends (SSD: an ext4
