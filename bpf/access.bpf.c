@@ -33,6 +33,14 @@ const volatile __u32 self_tgid = 0;
  * irq_work, a self-IPI: in a VM an exit to the hypervisor, microseconds, which one per small
  * file read (each new file sends a summary) cost more than all the counting. */
 const volatile __u64 ring_wake_bytes = 65536;
+/* ...and then at most once per this many ns: a wakeup is only needed to make the consumer
+ * runnable, and until it runs and drains the ring every later summary also finds a quarter
+ * waiting. Forcing a wakeup on each of them sent an IPI per small file read (a microsecond or
+ * more of VM exit each) for as long as weir-node's tracker thread waited for a CPU. */
+const volatile __u64 ring_wake_gap_ns = 1000000;
+/* When a heat summary last forced a wakeup (bpf_ktime_get_ns). Written by any CPU, unlocked: a
+ * race costs one wakeup more. */
+volatile __u64 ring_woken_ns = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -174,10 +182,14 @@ static __always_inline void emit(__u32 kind, __u32 source, __u32 dev, __u32 view
 	e->tgid = bpf_get_current_pid_tgid() >> 32;
 	e->pad = 0;
 	__u64 flags = 0; /* streams: prefetch waits on them, wake the consumer as usual */
-	if (kind == ACCESS_EV_HEAT)
-		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= ring_wake_bytes
-			    ? BPF_RB_FORCE_WAKEUP
-			    : BPF_RB_NO_WAKEUP;
+	if (kind == ACCESS_EV_HEAT) {
+		flags = BPF_RB_NO_WAKEUP;
+		if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= ring_wake_bytes &&
+		    now - ring_woken_ns >= ring_wake_gap_ns) {
+			ring_woken_ns = now;
+			flags = BPF_RB_FORCE_WAKEUP;
+		}
+	}
 	bpf_ringbuf_submit(e, flags);
 	if (vs)
 		vs->events++;
@@ -572,7 +584,8 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 	p->raw_dev = raw_dev;
 	p->raw_ino = raw_ino;
 	p->backed = backed ? backing_gen + 1 : 0;
-	p->views_gen = views_gen + 1; /* read after the lookup: user space bumps it before and after */
+	p->views_gen =
+	    views_gen + 1; /* read after the lookup: user space bumps it before and after */
 	if (p->pages >= coalesce_pages)
 		flush_pending(p);
 	return 0;
@@ -669,8 +682,7 @@ static __always_inline int access_view(__u32 *dev, __u64 *ino, __u32 *view_id, _
 	/* The tier file this CPU's run reads, read on by the run's reader (never weir-node: its
 	 * reads of tier files start no run): no hash lookup, no helper call. */
 	if (p && p->tid && p->backed == backing_gen + 1 && p->views_gen == views_gen + 1 &&
-	    p->raw_ino == *ino &&
-	    p->raw_dev == *dev && p->task == bpf_get_current_task()) {
+	    p->raw_ino == *ino && p->raw_dev == *dev && p->task == bpf_get_current_task()) {
 		*dev = p->dev;
 		*ino = p->ino;
 		*view_id = p->view_id;

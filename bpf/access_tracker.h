@@ -15,7 +15,8 @@
  * unmounting it, access_tracker_remove_view(). Put access_tracker_fd() in
  * the event loop and call access_tracker_consume() when it is readable and at
  * least once a second whether or not it is: the callbacks run there. Stream
- * events wake the fd; heat summaries only once a quarter of the ring waits
+ * events wake the fd; heat summaries only once a quarter of the ring waits,
+ * then at most once a millisecond
  * (a wakeup per summary cost more than the counting). Counters and heat can be
  * read from any thread. */
 struct access_tracker;
