@@ -123,15 +123,20 @@ cat "$work/pview/file" >/dev/null
 # Whole from the view's page cache: a read that reaches weir-node for none of it. This machine's
 # own reclaim (DAMON) drops a few pages at times, which the next read fetches again: up to five
 # reads to get one that is whole.
+# read_delta VIEW FIELD: how much weir stat's FIELD of VIEW grows over one whole read of its file
+# (the stat after it stays in $work/stat.json)
+read_delta() {
+	local before after
+	w stat "$work/$1" -o json >"$work/stat.json" && before=$(json_get "$work/stat.json" "$2") &&
+		cat "$work/$1/file" >/dev/null && w stat "$work/$1" -o json >"$work/stat.json" &&
+		after=$(json_get "$work/stat.json" "$2") || fail "bpf-overhead: no $2 in weir stat of $work/$1"
+	echo $((after - before))
+}
 cached=0
 for try in 1 2 3 4 5; do
-	w stat "$work/pview" -o json >"$work/stat.json"
-	read0=$(json_get "$work/stat.json" read_bytes)
-	cat "$work/pview/file" >/dev/null
-	w stat "$work/pview" -o json >"$work/stat.json"
+	missed=$(read_delta pview read_bytes)
 	[ "$(json_get "$work/stat.json" passthrough_opens)" -eq 0 ] ||
 		fail "bpf-overhead: $work/pview/file was passed through despite --no-passthrough"
-	missed=$(($(json_get "$work/stat.json" read_bytes) - read0))
 	if [ "$missed" -eq 0 ]; then
 		cached=1
 		break
@@ -146,11 +151,8 @@ for v in view sview; do
 	# loop mount): a few more opens before saying the kernel cannot pass through
 	passed=0
 	for try in 1 2 3 4 5; do
-		w stat "$work/$v" -o json >"$work/stat.json"
-		opens0=$(json_get "$work/stat.json" passthrough_opens)
-		cat "$work/$v/file" >/dev/null
-		w stat "$work/$v" -o json >"$work/stat.json"
-		if [ "$(json_get "$work/stat.json" passthrough_opens)" -gt "$opens0" ]; then
+		opened=$(read_delta "$v" passthrough_opens)
+		if [ "$opened" -gt 0 ]; then
 			passed=1
 			break
 		fi
