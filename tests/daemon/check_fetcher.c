@@ -888,6 +888,175 @@ START_TEST(a_fill_gives_up_its_wait_when_halted)
 }
 END_TEST
 
+/* A UFS that completes its requests as a loaded backend may: several threads take requests in
+ * random order, each runs a request's segments in order (ufs.h) after a random delay, some
+ * requests complete inline in the submitter, and one part in SCATTER_FAIL_IN fails (it and the
+ * rest of its request get -EIO). So a block's parts land out of order, two of them on two
+ * threads at once, and a part fails after its siblings were summed. */
+#define SCATTER_THREADS 4
+#define SCATTER_FAIL_IN 10
+
+struct scatter_req {
+	char path[64];
+	uint64_t off;
+	struct ufs_seg segs[MAX_SEGS];
+	unsigned nsegs;
+	unsigned seed;
+};
+
+static pthread_mutex_t scatter_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t scatter_cond = PTHREAD_COND_INITIALIZER;
+static struct scatter_req *scatter_q[MAX_REQS]; /* under scatter_lock */
+static size_t scatter_n;			/* under scatter_lock */
+static bool scatter_stop;			/* under scatter_lock */
+static atomic_uint scatter_seed;
+
+static void scatter_run(struct scatter_req *rq)
+{
+	uint64_t off = rq->off;
+	bool failed = false;
+	for (unsigned i = 0; i < rq->nsegs; i++) {
+		struct ufs_seg *sg = &rq->segs[i];
+		usleep(rand_r(&rq->seed) % 300);
+		if (failed || rand_r(&rq->seed) % SCATTER_FAIL_IN == 0) {
+			failed = true;
+			sg->done(sg->userdata, -EIO, 0);
+			continue;
+		}
+		long n = ufs_read(real, rq->path, off, sg->len, sg->buf, NULL);
+		ck_assert_int_ge(n, 0);
+		off += sg->len;
+		sg->done(sg->userdata, 0, (size_t)n);
+	}
+	free(rq);
+}
+
+static void *scatter_thread(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg;
+	pthread_mutex_lock(&scatter_lock);
+	for (;;) {
+		while (!scatter_n && !scatter_stop)
+			pthread_cond_wait(&scatter_cond, &scatter_lock);
+		if (!scatter_n)
+			break;
+		size_t k = (size_t)rand_r(&seed) % scatter_n; /* any of them, not the oldest */
+		struct scatter_req *rq = scatter_q[k];
+		scatter_q[k] = scatter_q[--scatter_n];
+		pthread_mutex_unlock(&scatter_lock);
+		scatter_run(rq);
+		pthread_mutex_lock(&scatter_lock);
+	}
+	pthread_mutex_unlock(&scatter_lock);
+	return NULL;
+}
+
+static int scatter_read_segs_async(struct ufs *u, const char *path, uint64_t off,
+				   const struct ufs_seg *segs, unsigned nsegs,
+				   const struct ufs_attr *expect)
+{
+	(void)u;
+	(void)expect;
+	ck_assert_uint_le(nsegs, MAX_SEGS);
+	struct scatter_req *rq = calloc(1, sizeof(*rq));
+	ck_assert_ptr_nonnull(rq);
+	snprintf(rq->path, sizeof(rq->path), "%s", path);
+	rq->off = off;
+	memcpy(rq->segs, segs, nsegs * sizeof(*segs));
+	rq->nsegs = nsegs;
+	rq->seed = atomic_fetch_add(&scatter_seed, 1) * 2654435761u;
+	if (rand_r(&rq->seed) % 4 == 0) {
+		scatter_run(rq); /* inline, on the submitter's thread */
+		return 0;
+	}
+	pthread_mutex_lock(&scatter_lock);
+	ck_assert_uint_lt(scatter_n, MAX_REQS);
+	scatter_q[scatter_n++] = rq;
+	pthread_cond_signal(&scatter_cond);
+	pthread_mutex_unlock(&scatter_lock);
+	return 0;
+}
+
+static int scatter_read_async(struct ufs *u, const char *path, uint64_t off, size_t len, void *buf,
+			      const struct ufs_attr *expect, ufs_read_done_fn done, void *userdata)
+{
+	struct ufs_seg seg = {.buf = buf, .len = len, .done = done, .userdata = userdata};
+	return scatter_read_segs_async(u, path, off, &seg, 1, expect);
+}
+
+static const struct ufs_ops scatter_ops = {.scheme = "scatter", .read_async = scatter_read_async};
+static struct ufs scatter_ufs = {
+    .ops = &scatter_ops, .url = "scatter://", .error_lock = PTHREAD_MUTEX_INITIALIZER};
+static const struct ufs_ops scatter_seg_ops = {.scheme = "scatter",
+					       .read_async = scatter_read_async,
+					       .read_segs_async = scatter_read_segs_async};
+static struct ufs scatter_seg_ufs = {
+    .ops = &scatter_seg_ops, .url = "scatter://", .error_lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Every block the fetcher stores, whatever order and threads its parts landed in and whichever
+ * of its parts failed, is indexed with its bytes' checksum; the fetcher is freed while the
+ * backend's threads may still be returning from its callbacks. Rounds of every block of the file
+ * read at once (and fetched ahead), a fresh fetcher each, over both kinds of UFS. */
+START_TEST(a_sum_summed_as_parts_land_anyhow_is_the_blocks)
+{
+	struct block_store *bs = open_store();
+	struct ufs_attr a;
+	uint64_t obj;
+	ck_assert_int_eq(ufs_stat(real, "/a.bin", &a), 0);
+	ck_assert_int_eq(block_store_object_sync(bs, "/a.bin", &a, &obj), 0);
+	scatter_stop = false;
+	scatter_n = 0;
+	pthread_t th[SCATTER_THREADS];
+	for (uintptr_t i = 0; i < SCATTER_THREADS; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, scatter_thread, (void *)(i + 1)), 0);
+	unsigned stored = 0, failed = 0;
+	for (int round = 0; round < 120; round++) {
+		struct fetcher_options fo = {.max_prefetch = 8,
+					     .part_size = PART / 4,
+					     .max_requests = 8,
+					     .max_request = PART};
+		struct fetcher *f;
+		ck_assert_int_eq(
+		    fetcher_new(round % 2 ? &scatter_seg_ufs : &scatter_ufs, bs, &fo, &f), 0);
+		struct getter *g = calloc(NBLOCKS, sizeof(*g));
+		ck_assert_ptr_nonnull(g);
+		if (round % 3 == 0)
+			fetcher_prefetch(f, obj, "/a.bin", &a, 0, NBLOCKS);
+		for (uint64_t b = 0; b < NBLOCKS; b++) {
+			g[b] = (struct getter){.f = f, .bs = bs, .obj = obj, .block = b, .a = a};
+			ck_assert_int_eq(pthread_create(&g[b].t, NULL, get_thread, &g[b]), 0);
+		}
+		for (uint64_t b = 0; b < NBLOCKS; b++) {
+			pthread_join(g[b].t, NULL);
+			ck_assert(g[b].r == 0 || g[b].r == -EIO);
+			if (g[b].r == 0)
+				assert_block_bytes(&g[b], b);
+		}
+		fetcher_free(f); /* waits for every fetch, prefetches included */
+		for (uint64_t b = 0; b < NBLOCKS; b++) {
+			if (!block_store_contains(bs, obj, b)) {
+				failed++;
+				continue;
+			}
+			stored++;
+			assert_block_sum(bs, obj, b);
+			ck_assert_int_eq(block_store_evict_block(bs, obj, b), 0);
+		}
+		free(g);
+	}
+	pthread_mutex_lock(&scatter_lock);
+	scatter_stop = true;
+	pthread_cond_broadcast(&scatter_cond);
+	pthread_mutex_unlock(&scatter_lock);
+	for (int i = 0; i < SCATTER_THREADS; i++)
+		pthread_join(th[i], NULL);
+	/* both outcomes were exercised: blocks stored, and blocks a failed part kept out */
+	ck_assert_uint_gt(stored, 0);
+	ck_assert_uint_gt(failed, 0);
+	block_store_free(bs);
+}
+END_TEST
+
 /* A reader that starts a file asks for as many blocks as fill the request slots. */
 START_TEST(fill_blocks_cover_the_request_slots)
 {
@@ -924,6 +1093,7 @@ Suite *fetcher_suite(void)
 	tcase_add_test(tc, a_rotation_forgets_the_old_keys_refusal);
 	tcase_add_test(tc, a_fill_waits_for_a_fetch_but_never_fetches_again);
 	tcase_add_test(tc, a_fill_gives_up_its_wait_when_halted);
+	tcase_add_test(tc, a_sum_summed_as_parts_land_anyhow_is_the_blocks);
 	suite_add_tcase(s, tc);
 	return s;
 }
