@@ -722,6 +722,9 @@ enum lie {
 	LIE_NO_NONCE,  /* the right bytes, XXH3 and MAC, without the reply's nonce */
 	LIE_NO_TAG,    /* a flipped byte with its XXH3 fixed up, and no MAC at all */
 	LIE_COLLIDE,   /* other bytes with the same XXH3: the header and MAC passed on as sent */
+	/* the right bytes under a wrong XXH3 that the right key signed (a peer that summed them
+	 * wrong): only the asker's own running sum of the body can refuse it */
+	LIE_SIGNED_WRONG_SUM,
 };
 
 /* XXH3_64bits' default secret, its first 16 bytes (xxhash.h, XXH3_kSecret): what lane 0 of the
@@ -805,6 +808,12 @@ static enum MHD_Result lying_answer(void *cls, struct MHD_Connection *conn, cons
 		break;
 	case LIE_TRUNCATE:
 		len--;
+		break;
+	case LIE_SIGNED_WRONG_SUM:
+		sum ^= 1;
+		ck_assert_int_eq(peer_auth_sign_reply(&p->key, req_mac ? req_mac : "", nonce, 200,
+						      p->blk, p->len, sum, tag),
+				 0);
 		break;
 	case LIE_WRONG_MAC: {
 		struct peer_key liar = key_of("not the cluster's key at all");
@@ -890,8 +899,9 @@ static void read_honest(struct rig *r, const struct lying_peer *p, unsigned char
 
 /* A block read whose reply was spoiled on the way (a flipped byte with its XXH3 fixed up, a
  * reply recorded for another request, cut short, under a MAC of another key, without its
- * nonce, without its MAC, other bytes with the same XXH3) fails with -EBADMSG; the caller reads the
- * UFS instead. The honest reply passes, byte for byte. */
+ * nonce, without its MAC, other bytes with the same XXH3, the right bytes under a wrong XXH3 the
+ * right key signed) fails with -EBADMSG; the caller reads the UFS instead. The honest reply
+ * passes, byte for byte (the asker's running sum of its pieces is their XXH3). */
 START_TEST(spoiled_block_replies_are_refused)
 {
 	struct lying_peer p = {.key = key_of("0123456789abcdef0123"), .len = 1048576 + 17};
@@ -910,6 +920,7 @@ START_TEST(spoiled_block_replies_are_refused)
 	    {LIE_NO_NONCE, "a reply without its nonce"},
 	    {LIE_NO_TAG, "a flipped byte with its XXH3 fixed up and no MAC"},
 	    {LIE_COLLIDE, "other bytes with the same XXH3, header and MAC as sent"},
+	    {LIE_SIGNED_WRONG_SUM, "the right bytes under a wrong XXH3 the right key signed"},
 	};
 	for (size_t i = 0; i < sizeof(lies) / sizeof(lies[0]); i++) {
 		atomic_store(&p.lie, lies[i].lie);
@@ -919,7 +930,7 @@ START_TEST(spoiled_block_replies_are_refused)
 	}
 	atomic_store(&p.lie, LIE_NONE);
 	read_honest(&r, &p, buf);
-	ck_assert_int_eq(atomic_load(&p.requests), 9);
+	ck_assert_int_eq(atomic_load(&p.requests), 10);
 	lying_down(&r, &p, buf);
 }
 END_TEST
