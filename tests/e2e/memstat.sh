@@ -46,6 +46,7 @@ def need(cond, what):
 need(views, "no view in weir stat")
 m = views[0].get("node_memory")
 need(isinstance(m, dict), "no node_memory object in weir stat -o json")
+print("  node_memory: " + json.dumps(m), file=sys.stderr)
 fields = ["rss", "rss_anon", "rss_file", "rss_shmem", "threads", "malloc_in_use", "malloc_free",
           "block_index", "metadata", "views", "sqlite", "curl", "malloc_other"]
 for f in fields:
@@ -61,8 +62,12 @@ need(known <= m["malloc_in_use"], f"the subsystems hold {known} bytes, more than
 need(known + m["malloc_other"] == m["malloc_in_use"], f"the heap's parts ({known} + {m['malloc_other']}) are not its {m['malloc_in_use']} bytes")
 need(m.get("allocator") in ("glibc", "asan"), f"node_memory.allocator is {m.get('allocator')!r}")
 if m["allocator"] == "glibc":
-    need(0.5 * m["rss_anon"] <= m["malloc_in_use"] <= 2 * m["rss_anon"],
-         f"the heap in use ({m['malloc_in_use']}) does not explain the anonymous memory ({m['rss_anon']}) to within 2x")
+    # The heap holds what is in use and what was freed but kept (malloc_free): after a burst of
+    # block buffers (3000 small files fetched at once under a loaded CI) the freed chunks' pages
+    # stay resident, so the heap in use alone may be well under half of rss_anon.
+    held = m["malloc_in_use"] + m["malloc_free"]
+    need(m["malloc_in_use"] <= 2 * m["rss_anon"] and 0.5 * m["rss_anon"] <= held,
+         f"the heap (in use {m['malloc_in_use']}, free {m['malloc_free']}) does not explain the anonymous memory ({m['rss_anon']}) to within 2x")
 else:
     # ASan's shadow memory and quarantine are anonymous memory no heap count explains
     need(m["malloc_in_use"] <= m["rss_anon"], f"ASan's heap in use ({m['malloc_in_use']}) exceeds the anonymous memory ({m['rss_anon']})")
