@@ -2066,6 +2066,16 @@ static int dir_listing_of(struct view *v, const char *path, char *dir, size_t di
 	return 0;
 }
 
+/* Counts n blocks fetched ahead from block `first` of a file of attr->size bytes: whole blocks,
+ * never past the file's end (its last block is short, a small file's only one too). */
+static void count_ahead(struct view *v, const struct ufs_attr *attr, uint64_t first, unsigned n)
+{
+	uint64_t from = first * v->block_size;
+	uint64_t left = attr->size > from ? attr->size - from : 0;
+	uint64_t ahead = (uint64_t)n * v->block_size;
+	atomic_fetch_add(&v->prefetch_bytes, ahead < left ? ahead : left);
+}
+
 /* A stream across files: a reader that opens a directory's files in listing order (cp -R, tar)
  * reads the next ones next, as a sequential reader reads its next blocks.
  * - After two such opens, the head of the next file (as many blocks as fill the source's
@@ -2144,7 +2154,7 @@ static void dir_stream(struct view *v, const char *path)
 		    block_store_object_sync(v->src.store, p, &a, &obj) >= 0) {
 			unsigned n = fetcher_prefetch_spare(v->src.fetcher, obj, p, &a, 0,
 							    v->cfg.readahead_blocks);
-			atomic_fetch_add(&v->prefetch_bytes, (uint64_t)n * v->block_size);
+			count_ahead(v, &a, 0, n);
 		}
 		free(p);
 	}
@@ -2288,7 +2298,7 @@ static void maybe_prefetch(struct view *v, struct handle *h, uint64_t off, size_
 	if (count) {
 		unsigned n =
 		    fetcher_prefetch(v->src.fetcher, h->obj, h->path, &h->attr, start, count);
-		atomic_fetch_add(&v->prefetch_bytes, (uint64_t)n * v->block_size);
+		count_ahead(v, &h->attr, start, n);
 	}
 }
 
@@ -2306,7 +2316,7 @@ static void head_start(struct view *v, struct handle *h, uint64_t next)
 		return; /* this read alone fills them */
 	unsigned n =
 	    fetcher_prefetch(v->src.fetcher, h->obj, h->path, &h->attr, next, want - next);
-	atomic_fetch_add(&v->prefetch_bytes, (uint64_t)n * v->block_size);
+	count_ahead(v, &h->attr, next, n);
 }
 
 /* A fetch for h said its version is gone: ask the UFS what is there now, so the store and the
@@ -3546,7 +3556,7 @@ unsigned view_stream(struct view *v, uint64_t ino, uint64_t next, uint64_t windo
 	uint64_t first = next / v->block_size;
 	uint64_t count = (window + v->block_size - 1) / v->block_size;
 	unsigned n = fetcher_prefetch(v->src.fetcher, obj, in->path, &a, first, count);
-	atomic_fetch_add(&v->prefetch_bytes, (uint64_t)n * v->block_size);
+	count_ahead(v, &a, first, n);
 	return n;
 }
 

@@ -105,6 +105,9 @@ a = a if isinstance(a, list) else [a]; b = b if isinstance(b, list) else [b]
 v2 = [v for v in b if v["mountpoint"] == sys.argv[3]]
 if not v2 or v2[0]["inodes"] < 3000:
     sys.exit(f"  the second view has {v2[0]['inodes'] if v2 else 'no'} inodes, want >= 3000")
+# bytes fetched ahead are bytes of these files: never more than the 3000 x 1 KiB there are
+if v2[0]["prefetch_bytes"] > 3000 * 1024:
+    sys.exit(f"  the second view says it fetched {v2[0]['prefetch_bytes']} bytes ahead of 3000 files of 1 KiB")
 ma, mb = a[0]["node_memory"], b[0]["node_memory"]
 for f in ("views", "metadata", "block_index"):
     if mb[f] <= ma[f]:
