@@ -272,7 +272,9 @@ static int listen_socket(const char *path)
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	mode_t old = umask(077);
+	/* created 0600 by bind itself: a listener that stats the socket as soon as it appears
+	 * never sees another mode (with 077 it was 0700 until the chmod) */
+	mode_t old = umask(0177);
 	int r = bind(fd, (struct sockaddr *)&a, sizeof(a));
 	umask(old);
 	if (r < 0 || chmod(path, 0600) < 0 || listen(fd, 4) < 0) {
