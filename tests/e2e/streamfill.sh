@@ -7,7 +7,9 @@
 # its fill (the keeper's new weir-node answers it; the bytes equal the source's, then again after
 # the file's pages are dropped), the view removed while an open waits for its fill (the umount
 # does not wait for the fill), and a fill into a tier smaller than the file (each block fetched
-# once while the opener waits; right bytes).
+# once while the opener waits; right bytes). Last, a file replaced between two range requests
+# of one reader (one request slot, so its requests go one after the other): ESTALE or one
+# version whole, and a later open reads the new version whole.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
@@ -17,13 +19,17 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 weir_test_setup streamfill
 # 1 MiB blocks: each next file is several blocks, all within the stream's window (16 blocks)
 MB=$((1 << 20))
-for d in r s k u; do
+for d in r s k u w; do
 	mkdir -p "$TMP/src/$d"
 	rand_file "$TMP/src/$d/a.bin" $((MB + 5)) "$d-a"
 	rand_file "$TMP/src/$d/b.bin" $((6 * MB + 7)) "$d-b"
 	rand_file "$TMP/src/$d/c.bin" $((MB + 3)) "$d-c"
 done
 rand_file "$TMP/new-b.bin" $((6 * MB + 7)) "r-b-new"
+# w/b.bin: 4 blocks of 4 MiB, fetched one request at a time (--fetch-concurrency 1)
+rand_file "$TMP/src/w/b.bin" $((12 * MB + 9)) "w-b"
+cp "$TMP/src/w/b.bin" "$TMP/old-wb.bin"
+rand_file "$TMP/new-wb.bin" $((12 * MB + 9)) "w-b-new"
 cp "$TMP/src/r/b.bin" "$TMP/old-b.bin"
 # slow enough that a 6 MiB fill takes seconds over the 16 request slots
 nginx_start "$TMP/nginx" "$TMP/src" --limit-rate 48k
@@ -180,5 +186,61 @@ rc="$(cat "$TMP/got-s.rc" 2>/dev/null || echo "no result")"
 cmp "$TMP/src/s/b.bin" "$TMP/got-s" || fail "s/b.bin read through a tier smaller than it differs from the source"
 cmp "$TMP/src/s/c.bin" "$MP2/c.bin" || fail "s/c.bin differs from the source"
 ok "6 MiB through a 3 MiB tier: every byte right"
+step "the file is replaced between two range requests of one reader (one request at a time)"
+# A fill at open cannot straddle a replacement: its requests all start at once (the window is
+# the request slots). A reader with one request slot can: its blocks of w/b.bin (4 of 4 MiB,
+# 2 MB/s) are asked for one after the other, each when the one before is answered. The file is
+# replaced once the first is answered: the one under way keeps the old bytes (the server has
+# the old file open), every later one carries the old version (If-Match) to the new file. The
+# reader must get the old version whole, the new one whole, or an error, never the first blocks
+# of one and the rest of the other; and no block of the old version may stay for later opens.
+MP3="$TMP/mnt3"
+weir_mount "${NGINX_URL}w/" "$MP3" --tier "mem:$WEIR_TIER_DIR/w:96MiB" --open-mode open \
+	--block-size 4MiB --fetch-concurrency 1 --metadata-ttl 2 >/dev/null
+ls "$MP3" >/dev/null
+cmp "$TMP/src/w/a.bin" "$MP3/a.bin" || fail "w/a.bin read cold differs from the source"
+log_at="$(wc -l <"$NGINX_ACCESS_LOG")"
+w_reqs() { tail -n +"$((log_at + 1))" "$NGINX_ACCESS_LOG" | grep -c "\"GET /w/b.bin[^\"]*\" $1" || true; }
+read_file "$MP3/b.bin" "$TMP/got-w"
+for i in $(seq 1 200); do
+	[ "$(w_reqs 206)" -eq 0 ] || break
+	sleep 0.05
+done
+[ "$(w_reqs 206)" -ge 1 ] || fail "no range of w/b.bin was answered within 10 s of its open"
+cp "$TMP/new-wb.bin" "$TMP/src/w/.b.new"
+touch -d '@1000000000' "$TMP/src/w/.b.new"
+mv "$TMP/src/w/.b.new" "$TMP/src/w/b.bin"
+[ ! -e "$TMP/got-w.rc" ] || fail "w/b.bin was read whole before its replacement: the test did not race the reader"
+pid_wait_gone 120 "$READ_PID" || fail "the reader of w/b.bin still hangs 120 s after its open"
+wait "$READ_PID" || true
+rc="$(cat "$TMP/got-w.rc" 2>/dev/null || echo "no result")"
+stale="$(w_reqs 412)"
+note "reader: $rc; requests of w/b.bin: $(w_reqs 206) answered 206, $stale 412"
+[ "$stale" -ge 1 ] ||
+	fail "no request of w/b.bin after the replacement carried the old version (no 412): the test did not put the replacement between two requests"
+if [ "$rc" = ok ]; then
+	if cmp -s "$TMP/got-w" "$TMP/old-wb.bin"; then
+		ok "the reader got the old version whole"
+	elif cmp -s "$TMP/got-w" "$TMP/new-wb.bin"; then
+		ok "the reader got the new version whole"
+	else
+		cmp "$TMP/got-w" "$TMP/old-wb.bin" | head -1 >&2 || true
+		cmp "$TMP/got-w" "$TMP/new-wb.bin" | head -1 >&2 || true
+		fail "w/b.bin replaced between two requests of its fill reads as neither version whole: mixed bytes"
+	fi
+else
+	ok "the reader got an error, not bytes of two versions ($rc)"
+fi
+sleep 3 # past the metadata TTL
+got_new=0
+for try in 1 2 3; do
+	if cmp -s "$TMP/new-wb.bin" "$MP3/b.bin"; then
+		got_new=1
+		break
+	fi
+	sleep 2
+done
+[ "$got_new" -eq 1 ] || fail "w/b.bin does not read as the new version whole after the TTL: $(cmp "$TMP/new-wb.bin" "$MP3/b.bin" 2>&1 | head -1)"
+ok "a later open reads the new version whole: no block of the old version was kept"
 echo
-echo "PASS: stream fills under a replaced file, a killed weir-node, a removed view and a small tier"
+echo "PASS: a file replaced between two requests of one reader; stream fills under a replaced file, a killed weir-node, a removed view and a small tier"
