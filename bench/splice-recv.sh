@@ -4,7 +4,7 @@
 # -> tier file) instead of through curl save the reading weir-node's CPU? Two network namespaces on
 # a bridge, as bench/cluster.sh's nodes (tests/helpers/cluster.sh); node 1 serves a BENCH_MIB MiB
 # tmpfs file with sendfile (as weir's peer server does), node 2 reads it into a fresh tmpfs tier
-# file in 4 MiB blocks, each block's XXH3 taken, by each route of bench/splice_recv.c (curl,
+# file in 4 MiB blocks, each block's XXH3 and reply tag (Poly1305) taken, by each route of bench/splice_recv.c (curl,
 # direct, splice, splice-nosum), alternated, BENCH_RUNS rounds. Prints per run the wall time and
 # the CPU-s of the receiver, the sender and the whole machine (/proc/stat, softirqs included),
 # medians, and the receiver's CPU by splice over its CPU by the curl route. Decision rule of the
@@ -24,7 +24,7 @@ TMP="$(mktemp -d /tmp/weir-bench-splice.XXXXXX)"
 at_exit 'rm -rf "$TMP"'
 SHM="$(mktemp -d /dev/shm/weir-bench-splice.XXXXXX)"
 at_exit 'rm -rf "$SHM"'
-cc -O2 -Wall -o "$TMP/splice_recv" "$here/splice_recv.c" -lxxhash || fail "building splice_recv failed"
+cc -O2 -Wall -o "$TMP/splice_recv" "$here/splice_recv.c" -lxxhash -lcrypto || fail "building splice_recv failed"
 head -c $((MIB << 20)) /dev/urandom >"$SHM/src"
 cluster_net_setup 2
 PORT=7071
@@ -68,7 +68,7 @@ sums="$(printf '%s\n' "${X[@]}" | sort -u | wc -l)"
 [ "$sums" -eq 1 ] || fail "the routes' block sums differ: ${X[*]}"
 rm -f "$SHM/tier"
 echo
-echo "== bench/splice-recv.sh: $MIB MiB, 4 MiB blocks with XXH3, veth + bridge, $RUNS rounds; medians (per run) =="
+echo "== bench/splice-recv.sh: $MIB MiB, 4 MiB blocks with XXH3 + Poly1305, veth + bridge, $RUNS rounds; medians (per run) =="
 for m in $MODES; do
 	printf '%-13s wall %6.3f s  receiver CPU-s %6.3f  sender %5.2f  machine %5.2f   (receiver:%s)\n' "$m" \
 		"$(median ${W[$m]})" "$(median ${R[$m]})" "$(median ${S[$m]})" "$(median ${M[$m]})" "${R[$m]}"
@@ -77,5 +77,5 @@ for m in direct splice splice-nosum; do
 	[[ " $MODES " == *" $m "* ]] || continue
 	echo "receiver_cpu_${m}_vs_curl: $(ratio "$(median ${R[$m]})" "$(median ${R[curl]})")x  machine_cpu_${m}_vs_curl: $(ratio "$(median ${M[$m]})" "$(median ${M[curl]})")x"
 done
-echo "every route's blocks summed alike ($sums distinct XXH3 set); every tier file cmp-equal to the source"
+echo "every route's blocks summed and tagged alike ($sums distinct XXH3^Poly1305 set); every tier file cmp-equal to the source"
 echo "load: $(uptime)"

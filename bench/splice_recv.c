@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // The estimate behind a peer read by splice (bench/splice-recv.sh, issue 15 (c)): what a reading
 // weir-node pays to take N bytes off a TCP socket into a tmpfs tier file, 4 MiB blocks, each
-// block's XXH3 taken, by four routes:
+// block's XXH3 and its reply's Poly1305 tag (OpenSSL, as weir's peer_auth) taken, by four routes:
 //   curl    recv into a 512 KiB buffer (curl's, CURLOPT_BUFFERSIZE), memcpy into the block
-//           buffer with the sum updated per part (as the fetcher does), pwrite of the whole block
+//           buffer with the sum and tag updated per part (as peer_client's body_cb), pwrite of the whole block
 //           to the tier file (what io_uring's worker does for weir)
 //   direct  recv straight into the block buffer, sum, pwrite: the cheapest user-space route
 //   splice  splice(socket -> pipe -> tier file) per block, then the sum read from the tier file's
-//           pages through a read-only mapping ("write unverified, sum from the page cache")
-//   splice-nosum  the same without the sum: what the kernel route costs alone
+//           pages through a read-only mapping, both in one pass of 256 KiB pieces ("write
+//           unverified, sum from the page cache")
+//   splice-nosum  the same without sum or tag: what the kernel route costs alone
 // The sender serves a tmpfs file with sendfile, as a weir-node's peer server does.
 //   splice_recv send PORT FILE           accepts one connection per run, sends FILE, repeats
 //   splice_recv recv HOST PORT MODE TIER  reads one FILE's worth; prints
@@ -30,10 +31,37 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/evp.h>
 #include <xxhash.h>
 
 #define BLOCK (4u << 20)
 #define CURLBUF (512u << 10)
+#define PIECE (256u << 10)
+
+static void die(const char *what);
+static EVP_MAC *poly;
+static const unsigned char mac_key[32] = "weir bench splice-recv one key.";
+
+// the reply tag: Poly1305 under a one-time key (a fixed one here, so the routes' tags compare)
+static EVP_MAC_CTX *mac_new(void)
+{
+	EVP_MAC_CTX *c = EVP_MAC_CTX_new(poly);
+	if (!c || EVP_MAC_init(c, mac_key, sizeof mac_key, NULL) != 1)
+		die("Poly1305");
+	return c;
+}
+
+static uint64_t mac_end(EVP_MAC_CTX *c)
+{
+	unsigned char md[16];
+	size_t n = 0;
+	uint64_t v;
+	if (EVP_MAC_final(c, md, &n, sizeof md) != 1)
+		die("Poly1305 final");
+	EVP_MAC_CTX_free(c);
+	memcpy(&v, md, sizeof v);
+	return v;
+}
 
 static void die(const char *what)
 {
@@ -128,9 +156,10 @@ static int do_recv(const char *host, int port, const char *mode, const char *tie
 	read_full(s, (char *)&total, sizeof total);
 	while (done < total) {
 		size_t len = total - done < BLOCK ? total - done : BLOCK;
-		uint64_t h = 0;
+		uint64_t h = 0, tag = 0;
 		if (curl) {
 			XXH3_state_t *st = XXH3_createState();
+			EVP_MAC_CTX *mc = mac_new();
 			XXH3_64bits_reset(st);
 			size_t got = 0;
 			while (got < len) {
@@ -138,14 +167,19 @@ static int do_recv(const char *host, int port, const char *mode, const char *tie
 				ssize_t n = recv(s, cbuf, want, 0); // curl hands on what one recv gave
 				if (n <= 0)
 					die("recv");
+				EVP_MAC_update(mc, (unsigned char *)cbuf, n); // body_cb's order: tag, sum, copy
+				XXH3_64bits_update(st, cbuf, n);
 				memcpy(blk + got, cbuf, n);
-				XXH3_64bits_update(st, blk + got, n);
 				got += n;
 			}
 			h = XXH3_64bits_digest(st);
+			tag = mac_end(mc);
 			XXH3_freeState(st);
 		} else if (direct) {
 			read_full(s, blk, len);
+			EVP_MAC_CTX *mc = mac_new();
+			EVP_MAC_update(mc, (unsigned char *)blk, len);
+			tag = mac_end(mc);
 			h = XXH3_64bits(blk, len);
 		}
 		if (!sp) {
@@ -172,11 +206,21 @@ static int do_recv(const char *host, int port, const char *mode, const char *tie
 				char *m = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, t, done);
 				if (m == MAP_FAILED)
 					die("mmap");
-				h = XXH3_64bits(m, len);
+				XXH3_state_t *st = XXH3_createState();
+				EVP_MAC_CTX *mc = mac_new();
+				XXH3_64bits_reset(st);
+				for (size_t o = 0; o < len; o += PIECE) { // both over a piece while in cache
+					size_t k = len - o < PIECE ? len - o : PIECE;
+					XXH3_64bits_update(st, m + o, k);
+					EVP_MAC_update(mc, (unsigned char *)m + o, k);
+				}
+				h = XXH3_64bits_digest(st);
+				tag = mac_end(mc);
+				XXH3_freeState(st);
 				munmap(m, len);
 			}
 		}
-		xsum ^= h + done;
+		xsum ^= (h ^ tag) + done;
 		done += len;
 	}
 	double t1 = now();
@@ -194,6 +238,9 @@ int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "send"))
 		do_send(atoi(argv[2]), argv[3]);
+	poly = EVP_MAC_fetch(NULL, "POLY1305", NULL);
+	if (!poly)
+		die("EVP_MAC_fetch POLY1305");
 	if (argc == 6 && !strcmp(argv[1], "recv"))
 		return do_recv(argv[2], atoi(argv[3]), argv[4], argv[5]);
 	fprintf(stderr, "usage: %s send PORT FILE | recv HOST PORT MODE TIER\n", argv[0]);
