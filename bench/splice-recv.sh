@@ -4,8 +4,9 @@
 # -> tier file) instead of through curl save the reading weir-node's CPU? Two network namespaces on
 # a bridge, as bench/cluster.sh's nodes (tests/helpers/cluster.sh); node 1 serves a BENCH_MIB MiB
 # tmpfs file with sendfile (as weir's peer server does), node 2 reads it into a fresh tmpfs tier
-# file in 4 MiB blocks, each block's XXH3 and reply tag (Poly1305) taken, by each route of bench/splice_recv.c (curl,
-# direct, splice, splice-nosum), alternated, BENCH_RUNS rounds. Prints per run the wall time and
+# file in 4 MiB blocks, each block's XXH3 and reply tag (Poly1305) taken, by each route of
+# bench/splice_recv.c (curl, direct, splice, splice-hot; splice-nosum and curl-nosum without sum
+# or tag), alternated, BENCH_RUNS rounds. Prints per run the wall time and
 # the CPU-s of the receiver, the sender and the whole machine (/proc/stat, softirqs included),
 # medians, and the receiver's CPU by splice over its CPU by the curl route. Decision rule of the
 # assignment: build it only if it saves >= 25% of the reading node's CPU.
@@ -15,7 +16,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 MIB="${BENCH_MIB:-256}"
 RUNS="${BENCH_RUNS:-7}"
-MODES="${BENCH_MODES:-curl direct splice splice-nosum}"
+MODES="${BENCH_MODES:-curl direct splice splice-hot splice-nosum curl-nosum}"
 [ "$(id -u)" -eq 0 ] || fail "needs root: network namespaces and a bridge (CAP_NET_ADMIN)"
 command -v cc >/dev/null || fail "cc is missing (build-essential)"
 [ -e /usr/include/xxhash.h ] || fail "xxhash.h is missing (libxxhash-dev)"
@@ -57,7 +58,7 @@ for r in $(seq 1 "$RUNS"); do
 		read -r _ bytes wall us ss xs <<<"$out"
 		[ "$bytes" -eq $((MIB << 20)) ] || fail "$m: $bytes bytes received"
 		cmp -s "$SHM/src" "$SHM/tier" || fail "$m: the tier file differs from the source"
-		[ "$m" = splice-nosum ] || X[$m]="$xs"
+		[[ "$m" == *-nosum ]] || X[$m]="$xs"
 		rc="$(awk -v a="$us" -v b="$ss" 'BEGIN { printf "%.3f", a + b }')"
 		W[$m]+=" $wall" R[$m]+=" $rc" S[$m]+=" $(secs $((s1 - s0)))" M[$m]+=" $(secs $((b1 - b0)))"
 		line+=" $m ${wall}s recv ${rc} (u $us s $ss) send $(secs $((s1 - s0))) machine $(secs $((b1 - b0)));"
@@ -73,7 +74,7 @@ for m in $MODES; do
 	printf '%-13s wall %6.3f s  receiver CPU-s %6.3f  sender %5.2f  machine %5.2f   (receiver:%s)\n' "$m" \
 		"$(median ${W[$m]})" "$(median ${R[$m]})" "$(median ${S[$m]})" "$(median ${M[$m]})" "${R[$m]}"
 done
-for m in direct splice splice-nosum; do
+for m in direct splice splice-hot splice-nosum curl-nosum; do
 	[[ " $MODES " == *" $m "* ]] || continue
 	echo "receiver_cpu_${m}_vs_curl: $(ratio "$(median ${R[$m]})" "$(median ${R[curl]})")x  machine_cpu_${m}_vs_curl: $(ratio "$(median ${M[$m]})" "$(median ${M[curl]})")x"
 done

@@ -9,7 +9,8 @@
 //   splice  splice(socket -> pipe -> tier file) per block, then the sum read from the tier file's
 //           pages through a read-only mapping, both in one pass of 256 KiB pieces ("write
 //           unverified, sum from the page cache")
-//   splice-nosum  the same without sum or tag: what the kernel route costs alone
+//   splice-hot  the same, each 256 KiB piece summed and tagged as soon as it is in the file
+//   splice-nosum, curl-nosum  without sum or tag: what each route's copies cost alone
 // The sender serves a tmpfs file with sendfile, as a weir-node's peer server does.
 //   splice_recv send PORT FILE           accepts one connection per run, sends FILE, repeats
 //   splice_recv recv HOST PORT MODE TIER  reads one FILE's worth; prints
@@ -125,10 +126,11 @@ static int do_recv(const char *host, int port, const char *mode, const char *tie
 	int t = open(tier, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	if (s < 0 || t < 0)
 		die("socket/open tier");
-	int curl = !strcmp(mode, "curl"), direct = !strcmp(mode, "direct");
-	int sp = !strncmp(mode, "splice", 6), sum = strcmp(mode, "splice-nosum") != 0;
+	int curl = !strncmp(mode, "curl", 4), direct = !strcmp(mode, "direct");
+	int sp = !strncmp(mode, "splice", 6), hot = !strcmp(mode, "splice-hot");
+	int sum = strstr(mode, "-nosum") == NULL;
 	if (!curl && !direct && !sp) {
-		fprintf(stderr, "mode: curl, direct, splice or splice-nosum\n");
+		fprintf(stderr, "mode: curl, curl-nosum, direct, splice, splice-hot or splice-nosum\n");
 		return 2;
 	}
 	char *blk = NULL, *cbuf = NULL;
@@ -159,7 +161,7 @@ static int do_recv(const char *host, int port, const char *mode, const char *tie
 		uint64_t h = 0, tag = 0;
 		if (curl) {
 			XXH3_state_t *st = XXH3_createState();
-			EVP_MAC_CTX *mc = mac_new();
+			EVP_MAC_CTX *mc = sum ? mac_new() : NULL;
 			XXH3_64bits_reset(st);
 			size_t got = 0;
 			while (got < len) {
@@ -167,13 +169,17 @@ static int do_recv(const char *host, int port, const char *mode, const char *tie
 				ssize_t n = recv(s, cbuf, want, 0); // curl hands on what one recv gave
 				if (n <= 0)
 					die("recv");
-				EVP_MAC_update(mc, (unsigned char *)cbuf, n); // body_cb's order: tag, sum, copy
-				XXH3_64bits_update(st, cbuf, n);
+				if (sum) { // body_cb's order: tag, sum, copy
+					EVP_MAC_update(mc, (unsigned char *)cbuf, n);
+					XXH3_64bits_update(st, cbuf, n);
+				}
 				memcpy(blk + got, cbuf, n);
 				got += n;
 			}
-			h = XXH3_64bits_digest(st);
-			tag = mac_end(mc);
+			if (sum) {
+				h = XXH3_64bits_digest(st);
+				tag = mac_end(mc);
+			}
 			XXH3_freeState(st);
 		} else if (direct) {
 			read_full(s, blk, len);
@@ -186,8 +192,17 @@ static int do_recv(const char *host, int port, const char *mode, const char *tie
 			if (pwrite(t, blk, len, done) != (ssize_t)len)
 				die("pwrite");
 		} else {
-			size_t in = 0, out = 0;
+			size_t in = 0, out = 0, hashed = 0;
 			loff_t off = done;
+			// splice-hot: each piece summed and tagged as soon as it is in the file, while its
+			// pages are still in the CPU's cache
+			XXH3_state_t *hst = NULL;
+			EVP_MAC_CTX *hmc = NULL;
+			if (hot) {
+				hst = XXH3_createState();
+				XXH3_64bits_reset(hst);
+				hmc = mac_new();
+			}
 			while (out < len) {
 				if (in < len) {
 					ssize_t n = splice(s, NULL, pfd[1], NULL, len - in, SPLICE_F_MOVE | SPLICE_F_MORE);
@@ -201,8 +216,22 @@ static int do_recv(const char *host, int port, const char *mode, const char *tie
 						die("splice into the tier file");
 					out += n;
 				}
+				while (hot && hashed < out && (out - hashed >= PIECE || out == len)) {
+					size_t k = out - hashed < PIECE ? out - hashed : PIECE;
+					char *m = mmap(NULL, k, PROT_READ, MAP_SHARED | MAP_POPULATE, t, done + hashed);
+					if (m == MAP_FAILED)
+						die("mmap");
+					XXH3_64bits_update(hst, m, k);
+					EVP_MAC_update(hmc, (unsigned char *)m, k);
+					munmap(m, k);
+					hashed += k;
+				}
 			}
-			if (sum) {
+			if (hot) {
+				h = XXH3_64bits_digest(hst);
+				tag = mac_end(hmc);
+				XXH3_freeState(hst);
+			} else if (sum) {
 				char *m = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, t, done);
 				if (m == MAP_FAILED)
 					die("mmap");
