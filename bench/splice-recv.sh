@@ -30,13 +30,15 @@ head -c $((MIB << 20)) /dev/urandom >"$SHM/src"
 cluster_net_setup 2
 PORT=7071
 on 1 "$TMP/splice_recv" send "$PORT" "$SHM/src" >"$TMP/send.log" 2>&1 &
-spid=$!
+opid=$! # the subshell running the function on: the sender is its child
+pid_track "$opid"
+at_exit "pid_stop $opid"
 for _ in $(seq 1 50); do grep -q listening "$TMP/send.log" && break; sleep 0.1; done
-# tracked once it listens: nsenter has exec'd it by then (tracked before, the exec would make
-# pid_stop take it for another process and leave it running)
+grep -q listening "$TMP/send.log" || fail "the sender did not listen: $(cat "$TMP/send.log")"
+spid="$(awk '/^listening/ { print $2 }' "$TMP/send.log")" # its own pid, which it prints
 pid_track "$spid"
 at_exit "pid_stop $spid"
-grep -q listening "$TMP/send.log" || fail "the sender did not listen: $(cat "$TMP/send.log")"
+[ "$(cat "/proc/$spid/comm")" = splice_recv ] || fail "pid $spid is not the sender"
 TICK="$(getconf CLK_TCK)"
 # ticks PID: utime + stime of PID so far (every thread)
 ticks() { local f; f="$(cat "/proc/$1/stat")"; f="${f##*) }"; awk '{ print $12 + $13 }' <<<"$f"; }
