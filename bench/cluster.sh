@@ -316,7 +316,7 @@ printf '    own warm tier:         %7.2f s  (%s; runs: %s)\n' "$T_LOCAL" "$(mbps
 printf '    peers / local speed:   %sx, medians %sx   (target >= 0.5)\n' "$(ratio "$T_LOCAL" "$T_PEER")" \
 	"$( ((${#peer_times[@]})) && ratio "$(median "${local_times[@]}")" "$(median "${peer_times[@]}")" || echo -)"
 printf '    per run (peers / local): %s\n' "$(for k in "${!peer_times[@]}"; do printf '%s ' "$(ratio "${local_times[$k]}" "${peer_times[$k]}")"; done)"
-for k in "${!cpu_peer[@]}"; do printf '    CPU-s run %d: from peers %s s; local %s s\n' $((k + 1)) "${cpu_peer[$k]}" "${cpu_local[$k]}"; done
+for k in "${!cpu_peer[@]}"; do printf '    CPU-s run %d: from peers %s; local %s\n' $((k + 1)) "${cpu_peer[$k]}" "${cpu_local[$k]}"; done
 # the most (c) could reach on two cores at its present CPU cost: the local read's wall time over
 # the peer read's 2-core bound (every CPU-second of the peer read spread perfectly over both)
 if ((${#peer_times[@]})); then
