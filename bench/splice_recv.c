@@ -3,8 +3,8 @@
 // weir-node pays to take N bytes off a TCP socket into a tmpfs tier file, 4 MiB blocks, each
 // block's XXH3 and its reply's Poly1305 tag (OpenSSL, as weir's peer_auth) taken, by four routes:
 //   curl    recv into a 512 KiB buffer (curl's, CURLOPT_BUFFERSIZE), memcpy into the block
-//           buffer with the sum and tag updated per part (as peer_client's body_cb), pwrite of the whole block
-//           to the tier file (what io_uring's worker does for weir)
+//           buffer with the sum and tag updated per part (as peer_client's body_cb), pwrite of the
+//           whole block to the tier file (what io_uring's worker does for weir)
 //   direct  recv straight into the block buffer, sum, pwrite: the cheapest user-space route
 //   splice  splice(socket -> pipe -> tier file) per block, then the sum read from the tier file's
 //           pages through a read-only mapping, both in one pass of 256 KiB pieces ("write
@@ -82,7 +82,7 @@ static _Noreturn void do_send(int port, const char *path)
 	// no descriptor of the caller's kept open for as long as this runs (a bench lock's, say)
 	close_range(3, ~0u, 0);
 	int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
 	if (ls < 0)
 		die("socket");
 	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -123,7 +123,7 @@ static void read_full(int s, char *p, size_t len)
 static int do_recv(const char *host, int port, const char *mode, const char *tier)
 {
 	int s = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
 	inet_pton(AF_INET, host, &a.sin_addr);
 	int t = open(tier, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	if (s < 0 || t < 0)
@@ -132,11 +132,12 @@ static int do_recv(const char *host, int port, const char *mode, const char *tie
 	int sp = !strncmp(mode, "splice", 6), hot = !strcmp(mode, "splice-hot");
 	int sum = strstr(mode, "-nosum") == NULL;
 	if (!curl && !direct && !sp) {
-		fprintf(stderr, "mode: curl, curl-nosum, direct, splice, splice-hot or splice-nosum\n");
+		fprintf(stderr,
+			"mode: curl, curl-nosum, direct, splice, splice-hot or splice-nosum\n");
 		return 2;
 	}
 	char *blk = NULL, *cbuf = NULL;
-	int pfd[2] = { -1, -1 };
+	int pfd[2] = {-1, -1};
 	if (!sp) {
 		blk = aligned_alloc(4096, BLOCK); // reused, as weir keeps its block buffers
 		memset(blk, 0, BLOCK);
@@ -168,7 +169,8 @@ static int do_recv(const char *host, int port, const char *mode, const char *tie
 			size_t got = 0;
 			while (got < len) {
 				size_t want = len - got < CURLBUF ? len - got : CURLBUF;
-				ssize_t n = recv(s, cbuf, want, 0); // curl hands on what one recv gave
+				ssize_t n =
+				    recv(s, cbuf, want, 0); // curl hands on what one recv gave
 				if (n <= 0)
 					die("recv");
 				if (sum) { // body_cb's order: tag, sum, copy
@@ -196,8 +198,8 @@ static int do_recv(const char *host, int port, const char *mode, const char *tie
 		} else {
 			size_t in = 0, out = 0, hashed = 0;
 			loff_t off = done;
-			// splice-hot: each piece summed and tagged as soon as it is in the file, while its
-			// pages are still in the CPU's cache
+			// splice-hot: each piece summed and tagged as soon as it is in the file,
+			// while its pages are still in the CPU's cache
 			XXH3_state_t *hst = NULL;
 			EVP_MAC_CTX *hmc = NULL;
 			if (hot) {
@@ -207,20 +209,24 @@ static int do_recv(const char *host, int port, const char *mode, const char *tie
 			}
 			while (out < len) {
 				if (in < len) {
-					ssize_t n = splice(s, NULL, pfd[1], NULL, len - in, SPLICE_F_MOVE | SPLICE_F_MORE);
+					ssize_t n = splice(s, NULL, pfd[1], NULL, len - in,
+							   SPLICE_F_MOVE | SPLICE_F_MORE);
 					if (n <= 0)
 						die("splice from the socket");
 					in += n;
 				}
 				while (out < in) {
-					ssize_t n = splice(pfd[0], NULL, t, &off, in - out, SPLICE_F_MOVE);
+					ssize_t n =
+					    splice(pfd[0], NULL, t, &off, in - out, SPLICE_F_MOVE);
 					if (n <= 0)
 						die("splice into the tier file");
 					out += n;
 				}
-				while (hot && hashed < out && (out - hashed >= PIECE || out == len)) {
+				while (hot && hashed < out &&
+				       (out - hashed >= PIECE || out == len)) {
 					size_t k = out - hashed < PIECE ? out - hashed : PIECE;
-					char *m = mmap(NULL, k, PROT_READ, MAP_SHARED | MAP_POPULATE, t, done + hashed);
+					char *m = mmap(NULL, k, PROT_READ,
+						       MAP_SHARED | MAP_POPULATE, t, done + hashed);
 					if (m == MAP_FAILED)
 						die("mmap");
 					XXH3_64bits_update(hst, m, k);
@@ -234,13 +240,15 @@ static int do_recv(const char *host, int port, const char *mode, const char *tie
 				tag = mac_end(hmc);
 				XXH3_freeState(hst);
 			} else if (sum) {
-				char *m = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, t, done);
+				char *m =
+				    mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, t, done);
 				if (m == MAP_FAILED)
 					die("mmap");
 				XXH3_state_t *st = XXH3_createState();
 				EVP_MAC_CTX *mc = mac_new();
 				XXH3_64bits_reset(st);
-				for (size_t o = 0; o < len; o += PIECE) { // both over a piece while in cache
+				for (size_t o = 0; o < len;
+				     o += PIECE) { // both over a piece while in cache
 					size_t k = len - o < PIECE ? len - o : PIECE;
 					XXH3_64bits_update(st, m + o, k);
 					EVP_MAC_update(mc, (unsigned char *)m + o, k);
@@ -256,8 +264,10 @@ static int do_recv(const char *host, int port, const char *mode, const char *tie
 	}
 	double t1 = now();
 	getrusage(RUSAGE_SELF, &r1);
-	double us = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) + (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) / 1e6;
-	double ss = (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) + (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
+	double us = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) +
+		    (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) / 1e6;
+	double ss = (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) +
+		    (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
 	printf("%s %llu %.3f %.3f %.3f %016llx\n", mode, (unsigned long long)total, t1 - t0, us, ss,
 	       (unsigned long long)xsum);
 	close(s);
