@@ -101,6 +101,11 @@ cpu_ticks() {
 }
 TICK="$(getconf CLK_TCK)"
 secs() { awk -v t="$1" -v h="$TICK" 'BEGIN { printf "%.2f", t / h }'; }
+# cpu_sum CP NODE PEERS: "cp CP + node NODE + peers PEERS = SUM, 2-core bound B s", B (the sum
+# over 2: the least wall time two cores could give it).
+cpu_sum() {
+	awk -v a="$1" -v b="$2" -v c="$3" 'BEGIN { printf "cp %s + node %s + peers %s = %.2f, 2-core bound %.3f s\n", a, b, c, a + b + c, (a + b + c) / 2 }'
+}
 # node_pids I...: the weir-nodes of nodes I...
 node_pids() { local i; for i in "$@"; do weir_node_pid "${STATE[$i]}"; done; }
 # throttle_pids: throttle.py and its worker processes
@@ -206,7 +211,7 @@ shares() {
 
 BOUND="-" OBOUND="-" T_SEP=0 U_SEP=0 T_ONE=0 U_ONE=0 T_PEER=0 T_LOCAL=0 T_LOAD1=0 T_LOAD3=0 U_LOAD1=0 U_LOAD3=0
 CLIENT="-" peer_times=() local_times=() l1_times=() l3_times=() SHARES=""
-tcpu1=() tcpu3=() ncpu1=() ncpu3=() cpu_peer=() cpu_local=()
+tcpu1=() tcpu3=() ncpu1=() ncpu3=() cpu_peer=() cpu_local=() bound_peer=() bound_local=()
 if [[ $PARTS == *a* ]]; then
 step "(a) three separate caches: all three nodes read the tree cold at once"
 nodes_up sep 2
@@ -228,7 +233,7 @@ note "one cache: $T_ONE s, UFS $U_ONE bytes = $(ratio "$U_ONE" "$TOTAL")x the tr
 
 if [[ $PARTS == *c* ]]; then
 step "(c) node $CLIENT reads the tree its peers cached, against its own warm tier"
-peer_times=() local_times=() cpu_peer=() cpu_local=()
+peer_times=() local_times=() cpu_peer=() cpu_local=() bound_peer=() bound_local=()
 PEERS_C="$(for i in 1 2 3; do [ "$i" = "$CLIENT" ] || echo "$i"; done)"
 for r in $(seq 1 "$RUNS"); do
 	stop_node "$CLIENT"
@@ -241,14 +246,16 @@ for r in $(seq 1 "$RUNS"); do
 	peer_times+=("$(read_all "${MP[$CLIENT]}")")
 	c1=$(cpu_ticks $cpid) s1=$(cpu_ticks $spids)
 	[ "$r" -eq 1 ] && profile_stop
-	cpu_peer+=("cp $(cat "$SHM/read-cpu") + node $(secs $((c1 - c0))) + peers $(secs $((s1 - s0)))")
+	cpu_peer+=("$(cpu_sum "$(cat "$SHM/read-cpu")" "$(secs $((c1 - c0)))" "$(secs $((s1 - s0)))")")
+	bound_peer+=("$(sed 's/.*2-core bound \([0-9.]*\) s/\1/' <<<"${cpu_peer[-1]}")")
 	[ "$(ufs_body_bytes)" -eq "$before" ] || note "run $r: the UFS sent $(($(ufs_body_bytes) - before)) bytes (expected none)"
 	timeout -k 2 20 "$WEIR_BIN" --state-dir "${STATE[$CLIENT]}" umount "${MP[$CLIENT]}" >/dev/null || fail "umount on node $CLIENT failed"
 	mount_on "$CLIENT" "$UFS_URL" --fetch-concurrency "$CONNS_C"
 	c0=$(cpu_ticks $cpid) s0=$(cpu_ticks $spids)
 	local_times+=("$(read_all "${MP[$CLIENT]}")")
 	c1=$(cpu_ticks $cpid) s1=$(cpu_ticks $spids)
-	cpu_local+=("cp $(cat "$SHM/read-cpu") + node $(secs $((c1 - c0))) + peers $(secs $((s1 - s0)))")
+	cpu_local+=("$(cpu_sum "$(cat "$SHM/read-cpu")" "$(secs $((c1 - c0)))" "$(secs $((s1 - s0)))")")
+	bound_local+=("$(sed 's/.*2-core bound \([0-9.]*\) s/\1/' <<<"${cpu_local[-1]}")")
 	note "run $r: from peers ${peer_times[-1]} s (CPU-s ${cpu_peer[-1]}); own warm tier ${local_times[-1]} s (CPU-s ${cpu_local[-1]})"
 done
 T_PEER=$(best "${peer_times[@]}") T_LOCAL=$(best "${local_times[@]}")
@@ -310,4 +317,13 @@ printf '    peers / local speed:   %sx, medians %sx   (target >= 0.5)\n' "$(rati
 	"$( ((${#peer_times[@]})) && ratio "$(median "${local_times[@]}")" "$(median "${peer_times[@]}")" || echo -)"
 printf '    per run (peers / local): %s\n' "$(for k in "${!peer_times[@]}"; do printf '%s ' "$(ratio "${local_times[$k]}" "${peer_times[$k]}")"; done)"
 for k in "${!cpu_peer[@]}"; do printf '    CPU-s run %d: from peers %s; local %s\n' $((k + 1)) "${cpu_peer[$k]}" "${cpu_local[$k]}"; done
+# the most (c) could reach on two cores at its present CPU cost: the local read's wall time over
+# the peer read's 2-core bound (every CPU-second of the peer read spread perfectly over both)
+if ((${#peer_times[@]})); then
+	printf '    2-core bound of the peer read: %s s (median %s); reachable peers / local at most: %s (median %sx)\n' \
+		"${bound_peer[*]}" "$(median "${bound_peer[@]}")" \
+		"$(for k in "${!peer_times[@]}"; do printf '%sx ' "$(ratio "${local_times[$k]}" "${bound_peer[$k]}")"; done)" \
+		"$(ratio "$(median "${local_times[@]}")" "$(median "${bound_peer[@]}")")"
+	printf '    2-core bound of the local read: %s s (median %s)\n' "${bound_local[*]}" "$(median "${bound_local[@]}")"
+fi
 echo "load while measuring: $(uptime)"

@@ -70,6 +70,20 @@ timed() {
 	elapsed "$t0" "$t1"
 }
 best() { printf '%s\n' "$@" | sort -g | head -n 1; }
+# cpt ARGS...: cp ARGS..., its own CPU (user + system, ms) left in $TMP/cp-cpu (cp is gone before
+# /proc could be read: bash's time builtin takes it from wait4's rusage)
+cpt() {
+	local TIMEFORMAT='%3U %3S' rc=0
+	{ time cp "$@" 2>"$TMP/cp-err"; } 2>"$TMP/cp-time" || rc=$?
+	cat "$TMP/cp-err" >&2
+	awk '{ printf "%d\n", ($1 + $2) * 1000 }' "$TMP/cp-time" >"$TMP/cp-cpu"
+	return "$rc"
+}
+# bound SERVER_MS CLIENT_MS CP_MS: the 2-core bound, seconds: every CPU-second of the copy spread
+# perfectly over both cores; no copy on this machine can take less wall time than this
+bound() { awk -v a="$1" -v b="$2" -v c="$3" 'BEGIN { printf "%.3f", (a + b + c) / 2000 }'; }
+# cpu_line T S K C: "T s (CPU ms server S + client K + cp C = SUM, 2-core bound B s)"
+cpu_line() { echo "$1 s (CPU ms server $2 + client $3 + cp $4 = $(($2 + $3 + $4)), 2-core bound $(bound "$2" "$3" "$4") s)"; }
 # cpu_ms PID: the user + system CPU of a process so far, in ms (every thread's)
 cpu_ms() { awk -v t="$(getconf CLK_TCK)" '{ print int(($14 + $15) * 1000 / t) }' "/proc/$1/stat"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -199,8 +213,23 @@ fi
 # peer NAME MOUNTPOINT MOUNT_FN UMOUNT_FN DIR...: for each DIR of the bucket, a cold cp -R through a
 # fresh mount of it (MOUNT_FN, the prefix in PFX), then warm after remounts; R[NAME,DIR,cold|warm]
 # hold the seconds. Every copy is compared with the source (diff -r), warm ones too.
-declare -A R
+declare -A R RC
 PFX=""
+# side_pid NAME MOUNTPOINT: the process serving that mount (weir-node of $WEIR_STATE, or the
+# rclone / s3fs daemon whose command line names the mountpoint, a fresh temp dir)
+side_pid() {
+	case "$1" in
+	weir) weir_node_pid ;;
+	*) pgrep -n -f -- "$1 .*$2" || true ;;
+	esac
+}
+# cpu0 / cpu1: the server's and the side's CPU around a copy (the side's pid from the mount
+# of $name at $mp); cpu1 leaves CS CK CC (ms: server, client, cp)
+cpu0() { CPID="$(side_pid "$name" "$mp")" CS0="$(cpu_ms "$VGW_PID")" CK0="$([ -z "$CPID" ] || cpu_ms "$CPID")"; }
+cpu1() {
+	CS=$(($(cpu_ms "$VGW_PID") - CS0)) CK=0 CC="$(cat "$TMP/cp-cpu" 2>/dev/null || echo 0)"
+	[ -z "$CPID" ] || [ ! -e "/proc/$CPID/stat" ] || CK=$(($(cpu_ms "$CPID") - CK0))
+}
 peer() {
 	local name="$1" mp="$2" mount_fn="$3" umount_fn="$4" dir i t
 	shift 4
@@ -212,21 +241,27 @@ peer() {
 			note "$name failed to mount $dir: $(tail -3 "$TMP/$name.log" 2>/dev/null); skipped"
 			continue
 		fi
-		t="$(timed "$SHM/out" cp -R "$mp" "$SHM/out")" && R[$name,$dir,cold]="$t"
+		cpu0
+		t="$(timed "$SHM/out" cpt -R "$mp" "$SHM/out")" && R[$name,$dir,cold]="$t"
+		cpu1 && RC[$name,$dir,cold]="$(cpu_line "$t" "$CS" "$CK" "$CC")"
 		diff -rq "$SHM/tree/$dir" "$SHM/out" >/dev/null || note "$name: the cold copy of $dir differs from the source"
-		warm=()
+		warm=() wl=""
 		for i in $(seq 1 "$RUNS"); do
 			"$umount_fn"
 			"$mount_fn" || break
 			# the floor again beside each warm copy: the load moves, the best floor of the
 			# whole run is the one reported
 			! part_on floor || FLOORS[$dir]+=" $(timed "$SHM/out" cp -R "$TMP/floor/$dir" "$SHM/out")"
-			warm+=("$(timed "$SHM/out" cp -R "$mp" "$SHM/out")")
+			cpu0
+			t="$(timed "$SHM/out" cpt -R "$mp" "$SHM/out")"
+			warm+=("$t")
+			cpu1 && wl+="; $(cpu_line "$t" "$CS" "$CK" "$CC")"
+			if [ "$t" = "$(best "${warm[@]}")" ]; then RC[$name,$dir,warm]="$(cpu_line "$t" "$CS" "$CK" "$CC")"; fi
 			diff -rq "$SHM/tree/$dir" "$SHM/out" >/dev/null || note "$name: warm copy $i of $dir differs from the source"
 		done
 		"$umount_fn"
 		[ ${#warm[@]} -eq 0 ] || R[$name,$dir,warm]="$(best "${warm[@]}")"
-		note "$name $dir: cold ${R[$name,$dir,cold]:-failed} s; warm ${warm[*]:-failed} s"
+		note "$name $dir: cold ${RC[$name,$dir,cold]:-failed}; warm${wl:-: failed}"
 	done
 }
 
@@ -292,11 +327,11 @@ s3_cold_of() {
 	local np k0 k1
 	np="$(weir_node_pid)"
 	c0="$(cpu_ms "$VGW_PID")" k0="$(cpu_ms "$np")"
-	t="$(timed "$SHM/out" cp -R "$dir/mnt" "$SHM/out")"
+	t="$(timed "$SHM/out" cpt -R "$dir/mnt" "$SHM/out")"
 	c1="$(cpu_ms "$VGW_PID")" k1="$(cpu_ms "$np")"
 	diff -rq "$SRC" "$SHM/out" >/dev/null || fail "$build: the cold copy differs from the source"
 	weir_teardown >/dev/null 2>&1
-	echo "$t $((c1 - c0)) $((k1 - k0))"
+	echo "$t $((c1 - c0)) $((k1 - k0)) $(cat "$TMP/cp-cpu")"
 }
 # peer_cold NAME: a cold cp -R of spark-3.3.1 through a fresh mount of s3fs or rclone, its cache
 # emptied first; "seconds server-CPU-ms client-CPU-ms", or nothing if it failed.
@@ -314,11 +349,11 @@ peer_cold() {
 	pid="$(pgrep -n -f -- "$1 .*$mp" || true)"
 	[ -n "$pid" ] || fail "no $1 process serving $mp"
 	c0="$(cpu_ms "$VGW_PID")" k0="$(cpu_ms "$pid")"
-	t="$(timed "$SHM/out" cp -R "$mp" "$SHM/out")" || t=""
+	t="$(timed "$SHM/out" cpt -R "$mp" "$SHM/out")" || t=""
 	c1="$(cpu_ms "$VGW_PID")" k1="$(cpu_ms "$pid")"
 	diff -rq "$SRC" "$SHM/out" >/dev/null || note "$1: a cold copy differs from the source"
 	"$1_off"
-	[ -z "$t" ] || echo "$t $((c1 - c0)) $((k1 - k0))"
+	[ -z "$t" ] || echo "$t $((c1 - c0)) $((k1 - k0)) $(cat "$TMP/cp-cpu")"
 }
 sides=()
 if peer_on weir; then
@@ -329,7 +364,7 @@ peer_on rclone && command -v rclone >/dev/null && sides+=(rclone)
 peer_on s3fs && command -v s3fs >/dev/null && sides+=(s3fs)
 part_on cold || CROUNDS=0
 [ "$CROUNDS" -eq 0 ] || step "spark cold, $CROUNDS rounds: ${sides[*]} in turn, each from an empty cache"
-declare -A S SC KC
+declare -A S SC KC CP BD
 for i in $(seq 1 "$CROUNDS"); do
 	line=""
 	for k in "${sides[@]}"; do
@@ -339,16 +374,17 @@ for i in $(seq 1 "$CROUNDS"); do
 		*) r="$(peer_cold "$k")" ;;
 		esac
 		[ -n "$r" ] || { line+=" $k failed;"; continue; }
-		read -r rt rs rk <<<"$r"
-		S[$k]+=" $rt" SC[$k]+=" $rs" KC[$k]+=" $rk"
-		line+=" $k $rt s (server $rs ms, client $rk ms);"
+		read -r rt rs rk rc <<<"$r"
+		S[$k]+=" $rt" SC[$k]+=" $rs" KC[$k]+=" $rk" CP[$k]+=" $rc" BD[$k]+=" $(bound "$rs" "$rk" "$rc")"
+		line+=" $k $(cpu_line "$rt" "$rs" "$rk" "$rc");"
 	done
 	note "round $i:$line"
 done
-declare -A M MC MK
+declare -A M MC MK MP MB
 for k in "${sides[@]}"; do
 	[ -n "${S[$k]:-}" ] || continue
 	M[$k]="$(median ${S[$k]})" MC[$k]="$(median ${SC[$k]})" MK[$k]="$(median ${KC[$k]})"
+	MP[$k]="$(median ${CP[$k]})" MB[$k]="$(median ${BD[$k]})"
 done
 
 for dir in "${!FLOORS[@]}"; do FLOOR[$dir]="$(best ${FLOORS[$dir]})"; done
@@ -367,10 +403,20 @@ done
 part_on floor && echo "local floor (cp -R from another tmpfs, read and write; best of every floor copy of the run, one beside each warm copy): spark-3.3.1 ${FLOOR[spark-3.3.1]} s of${FLOORS[spark-3.3.1]}; small ${FLOOR[small]} s of${FLOORS[small]}"
 for k in "${sides[@]}"; do
 	[ -n "${M[$k]:-}" ] || continue
-	echo "spark cold, $k: median ${M[$k]} s of${S[$k]}; CPU medians: server ${MC[$k]} ms, client ${MK[$k]} ms (weir-node, rclone or s3fs)"
+	echo "spark cold, $k: median ${M[$k]} s of${S[$k]}; CPU medians: server ${MC[$k]} ms, client ${MK[$k]} ms (weir-node, rclone or s3fs), cp ${MP[$k]} ms; 2-core bound (CPU / 2) median ${MB[$k]} s of${BD[$k]}"
 done
 for p in weir rclone s3fs; do
 	echo "$p: spark warm ${R[$p,spark-3.3.1,warm]:-n/a} s; small cold ${R[$p,small,cold]:-n/a} s, warm ${R[$p,small,warm]:-n/a} s"
+	for what in spark-3.3.1,cold spark-3.3.1,warm small,cold small,warm; do
+		[ -z "${RC[$p,$what]:-}" ] || echo "  $p ${what/,/ }$([ "${what#*,}" = warm ] && echo " (the best)"): ${RC[$p,$what]}"
+	done
+done
+# the 2-core bound: is 2x the best peer reachable here at all? weir's bound against half the
+# peer's wall time (above 1: weir's CPU alone, spread perfectly over both cores, still takes
+# longer than 2x the peer would allow)
+for p in rclone s3fs; do
+	[ -z "${MB[this]:-}" ] || [ -z "${M[$p]:-}" ] ||
+		echo "weir_cold_bound_vs_${p}_over_2: $(ratio "${MB[this]}" "$(awk -v a="${M[$p]}" 'BEGIN { print a / 2 }')")x (weir's median 2-core bound over half $p's median cold time; above 1: 2x $p is out of reach for weir's present CPU cost)"
 done
 [ "$CROUNDS" -eq 0 ] || R[weir,spark-3.3.1,cold]="${M[this]:-}"
 for p in rclone s3fs; do [ "$CROUNDS" -eq 0 ] || R[$p,spark-3.3.1,cold]="${M[$p]:-}"; done
