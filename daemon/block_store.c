@@ -45,6 +45,7 @@
 #define EVICT_TICK_NS (1000ULL * 1000 * 1000) /* the evictor looks at least this often */
 #define HEAP_NONE SIZE_MAX
 #define HEAT_SETTLE_BATCH 1024 /* objects the evictor places in the heaps per lock round */
+#define HEAT_SETTLE_TICKS 10	/* evictor wakeups between two such passes */
 #define VICTIM_PEEK 64 /* heap entries looked at for one victim before falling back to a scan */
 
 enum slot_state {
@@ -105,9 +106,8 @@ struct tier_stamp {
 struct bs_object_tier {
 	struct bs_block_list blocks; /* blocks in tier t, most recently used first */
 	size_t heap_idx;	     /* in tiers[t].heap, or HEAP_NONE */
-	/* The rank tiers[t].heap orders it by: its rank when last placed there. Heat added since
-	 * (rank_stale) only raises the rank, so the heap stays a heap of these keys, and
-	 * heat_settle() places it again before any victim is chosen. */
+	/* The rank tiers[t].heap orders it by: its rank when last placed there, never above its
+	 * rank now (heat added since only raises that, see obj_rank_raise). */
 	double key;
 };
 
@@ -251,9 +251,10 @@ struct block_store {
 	bool by_heat; /* victims: coldest object first, LRU among equals; else pure LRU */
 	double half_life_ns;
 	/* Objects whose heat was added since the heaps last placed them (bs_object.rank_stale):
-	 * a heat summary costs a hash lookup, not a heap walk per read; the evictor places them
-	 * each tick, in batches, and victim() places the rest first. */
+	 * a heat summary costs a hash lookup, not a heap walk per read; victim() fixes those it
+	 * meets, the evictor places the rest every HEAT_SETTLE_TICKS wakeups, in batches. */
 	struct bs_object_list rank_stale;
+	unsigned settle_ticks; /* evictor wakeups since its last pass over rank_stale */
 };
 
 static uint64_t now_ns(clockid_t clk)
@@ -703,20 +704,29 @@ static void obj_rank_update(struct block_store *bs, struct bs_object *o)
 	obj_rank_place(bs, o);
 }
 
-/* After heat was added to o's: its rank now, the heaps placing o by it later (heat_settle()).
- * Until then they order it by its older key and stay heaps of their keys; a victim is only
- * chosen once every key is a rank again, so the order is the one placing it now would give. */
+/* After heat was added to o's: its rank now, which the heaps take later (heap_fix() when o
+ * comes up for a victim, heat_settle() on the evictor's tick). Until then they order o by its
+ * older key and stay heaps of their keys. Every key is at most its object's rank (added heat
+ * raises a rank: the decayed heat plus more, at a later time; a rank that rounding lowered is
+ * placed at once), so an entry whose key is its rank is the coldest of its subtree. */
 static void obj_rank_raise(struct block_store *bs, struct bs_object *o)
 {
-	o->rank = obj_rank(bs, o);
+	double rank = obj_rank(bs, o);
+
+	if (rank < o->rank) {
+		o->rank = rank;
+		obj_rank_place(bs, o);
+		return;
+	}
+	o->rank = rank;
 	if (bs->by_heat && !o->rank_stale) {
 		TAILQ_INSERT_TAIL(&bs->rank_stale, o, stale_link);
 		o->rank_stale = true;
 	}
 }
 
-/* Places up to max objects whose heat was added since they were last placed (every one with
- * SIZE_MAX). Returns true while some are left. Under lock. */
+/* Places up to max objects whose heat was added since they were last placed. Returns true
+ * while some are left. Under lock. */
 static bool heat_settle(struct block_store *bs, size_t max)
 {
 	struct bs_object *o;
@@ -737,18 +747,37 @@ static struct bs_block *tl_victim(const struct bs_object *o, unsigned ti)
 	return NULL;
 }
 
+/* Makes the entry at i the coldest of its subtree by rank, not only by key: while its key
+ * lags its rank (heat added since it was placed), it takes its rank and sinks, and the entry
+ * that rises to i is looked at in turn. Only i's subtree moves. */
+static void heap_fix(struct bs_tier *t, size_t i)
+{
+	for (;;) {
+		struct bs_object *o = t->heap[i];
+
+		if (o->tl[t->index].key == o->rank)
+			return;
+		o->tl[t->index].key = o->rank;
+		heap_down(t, i);
+	}
+}
+
 /* Heat ranking through the heap: the top object's least recently used block that may go. When
  * its blocks are all pinned, the next objects in heap order are looked at (a frontier of the
- * heap, smallest first), up to VICTIM_PEEK of them. Sets *ret; false when the frontier ran out
- * (the caller scans). */
+ * heap, smallest first), up to VICTIM_PEEK of them. Each entry is fixed (heap_fix) before it
+ * joins the frontier: the frontier's entries head disjoint subtrees that hold every entry not
+ * looked at yet, so its coldest by key is the coldest by rank. Sets *ret; false when the
+ * frontier ran out (the caller scans). */
 static bool heap_victim(struct bs_tier *t, struct bs_block **ret)
 {
 	size_t frontier[VICTIM_PEEK + 1];
 	size_t n = 0, looked = 0;
 
 	*ret = NULL;
-	if (t->nheap > 0)
+	if (t->nheap > 0) {
+		heap_fix(t, 0);
 		frontier[n++] = 0;
+	}
 	while (n > 0) {
 		size_t best = 0;
 
@@ -764,8 +793,10 @@ static bool heap_victim(struct bs_tier *t, struct bs_block **ret)
 		}
 		if (++looked >= VICTIM_PEEK)
 			return false;
-		for (size_t c = 2 * i + 1; c <= 2 * i + 2 && c < t->nheap; c++)
+		for (size_t c = 2 * i + 1; c <= 2 * i + 2 && c < t->nheap; c++) {
+			heap_fix(t, c);
 			frontier[n++] = c;
+		}
 	}
 	return true;
 }
@@ -777,7 +808,6 @@ static struct bs_block *victim(struct block_store *bs, struct bs_tier *t)
 	if (!bs->by_heat)
 		return lru_victim(t);
 	struct bs_block *hb;
-	heat_settle(bs, SIZE_MAX); /* the heaps by every rank as it is now */
 	if (!t->heap_lost && heap_victim(t, &hb))
 		return hb;
 	uint64_t now = now_ns(CLOCK_MONOTONIC);
@@ -1533,11 +1563,15 @@ static void *evictor_main(void *arg)
 			atimes_flush(bs);
 		tiers_settle_stepwise(bs);
 		pthread_mutex_lock(&bs->lock);
-		/* heat added since the last tick goes into the heaps here, a batch per lock round,
-		 * so a victim() (a miss that needs room) has at most a tick's worth left to place */
-		while (!bs->evict_stop && heat_settle(bs, HEAT_SETTLE_BATCH)) {
-			pthread_mutex_unlock(&bs->lock);
-			pthread_mutex_lock(&bs->lock);
+		/* Heat added lately goes into the heaps here every HEAT_SETTLE_TICKS ticks, a batch
+		 * per lock round: an object read once a second is placed once per pass, not per
+		 * read, and a victim() finds at most that many ticks' worth of stale keys to fix. */
+		if (++bs->settle_ticks >= HEAT_SETTLE_TICKS) {
+			bs->settle_ticks = 0;
+			while (!bs->evict_stop && heat_settle(bs, HEAT_SETTLE_BATCH)) {
+				pthread_mutex_unlock(&bs->lock);
+				pthread_mutex_lock(&bs->lock);
+			}
 		}
 		bs->evict_busy = false;
 		pthread_cond_broadcast(&bs->idle);

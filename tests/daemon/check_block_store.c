@@ -897,6 +897,52 @@ START_TEST(test_heat_added_victims_many)
 }
 END_TEST
 
+/* Heat added after the objects were placed, with the coldest one (x) pinned: the next victims
+ * come from the frontier below it, which must order them by the heat they have now (z, 3,
+ * before y, 12), not by the heat they were placed with (y 2, z 2.5: y would go first). */
+START_TEST(test_heat_added_pinned_frontier)
+{
+	struct block_store_config c;
+	unsigned q = 8;
+	struct block_store *bs;
+	struct block_ref r0, r1;
+
+	cfg_init(&c, 1, &q, 0.75, 0.625); /* high 6 blocks, low 5 */
+	c.lru = false;
+	bs = open_ok(&c);
+	uint64_t x = sync_obj(bs, "/x", 4 * BS, 1, "");
+	uint64_t y = sync_obj(bs, "/y", 4 * BS, 1, "");
+	uint64_t z = sync_obj(bs, "/z", 4 * BS, 1, "");
+	for (uint64_t k = 0; k < 2; k++)
+		ck_assert_int_eq(put_block(bs, x, k, BS), 0);
+	for (uint64_t k = 0; k < 2; k++)
+		ck_assert_int_eq(put_block(bs, y, k, BS), 0);
+	for (uint64_t k = 0; k < 2; k++)
+		ck_assert_int_eq(put_block(bs, z, k, BS), 0);
+	block_store_set_heat(bs, y, 2);
+	block_store_set_heat(bs, z, 2.5);
+	block_store_set_heat(bs, x, 1);
+	block_store_add_heat(bs, y, 10);
+	block_store_add_heat(bs, z, 0.5);
+	ck_assert_int_eq(block_store_acquire(bs, x, 0, &r0), 0);
+	ck_assert_int_eq(block_store_acquire(bs, x, 1, &r1), 0);
+	uint64_t trig = sync_obj(bs, "/t", 4 * BS, 1, "");
+	block_store_set_heat(bs, trig, 1e9);
+	/* 7 > 6: 2 go, down to 5: x is pinned, so z's two; a victim of y would refresh its key
+	 * and hide the fault, so y must lose none */
+	ck_assert_int_eq(put_block(bs, trig, 0, BS), 0);
+	block_store_settle(bs);
+	ck_assert(block_store_contains(bs, x, 0) && block_store_contains(bs, x, 1));
+	ck_assert_msg(!block_store_contains(bs, z, 0) && !block_store_contains(bs, z, 1),
+		      "z (heat 3) kept a block while y (heat 12) lost one");
+	ck_assert(block_store_contains(bs, y, 0) && block_store_contains(bs, y, 1));
+	ck_assert(block_store_contains(bs, trig, 0));
+	block_store_release(bs, x, 0);
+	block_store_release(bs, x, 1);
+	block_store_free(bs);
+}
+END_TEST
+
 /* Heat for the version a path has now: a replaced version, or an id the store never had,
  * refuses it (the caller then looks the path up again); the current one takes it. */
 START_TEST(test_add_heat_current)
@@ -1973,6 +2019,7 @@ Suite *block_store_suite(void)
 	tcase_add_test(tc, test_heat_equal_lru);
 	tcase_add_test(tc, test_heat_added_victims_many);
 	tcase_add_test(tc, test_add_heat_current);
+	tcase_add_test(tc, test_heat_added_pinned_frontier);
 	tcase_add_test(tc, test_hit_during_eviction);
 	tcase_add_test(tc, test_all_pinned_enospc);
 	tcase_add_test(tc, test_object_sync);
