@@ -44,6 +44,8 @@
 #define EVICT_BATCH 64 /* blocks evicted per index transaction and lock round */
 #define EVICT_TICK_NS (1000ULL * 1000 * 1000) /* the evictor looks at least this often */
 #define HEAP_NONE SIZE_MAX
+#define HEAT_SETTLE_BATCH 1024 /* objects the evictor places in the heaps per lock round */
+#define HEAT_SETTLE_TICKS 10	/* evictor wakeups between two such passes */
 #define VICTIM_PEEK 64 /* heap entries looked at for one victim before falling back to a scan */
 
 enum slot_state {
@@ -104,6 +106,9 @@ struct tier_stamp {
 struct bs_object_tier {
 	struct bs_block_list blocks; /* blocks in tier t, most recently used first */
 	size_t heap_idx;	     /* in tiers[t].heap, or HEAP_NONE */
+	/* The rank tiers[t].heap orders it by: its rank when last placed there, never above its
+	 * rank now (heat added since only raises that, see obj_rank_raise). */
+	double key;
 };
 
 struct bs_object {
@@ -134,7 +139,11 @@ struct bs_object {
 	 * compare as decayed heats do at any instant and change only when heat is set. */
 	double rank;
 	struct bs_object_tier *tl; /* heat ranking only; one per tier, allocated as stamp */
-	bool retired;		   /* a newer version replaced it */
+	/* On block_store.rank_stale while rank_stale: heat was added and the heaps still order
+	 * it by an older (lower) rank. */
+	TAILQ_ENTRY(bs_object) stale_link;
+	bool rank_stale;
+	bool retired; /* a newer version replaced it */
 };
 
 struct bs_tier {
@@ -241,6 +250,11 @@ struct block_store {
 	uint64_t hits, misses, evictions, demotions, checksum_failures;
 	bool by_heat; /* victims: coldest object first, LRU among equals; else pure LRU */
 	double half_life_ns;
+	/* Objects whose heat was added since the heaps last placed them (bs_object.rank_stale):
+	 * a heat summary costs a hash lookup, not a heap walk per read; victim() fixes those it
+	 * meets, the evictor places the rest every HEAT_SETTLE_TICKS wakeups, in batches. */
+	struct bs_object_list rank_stale;
+	unsigned settle_ticks; /* evictor wakeups since its last pass over rank_stale */
 };
 
 static uint64_t now_ns(clockid_t clk)
@@ -341,6 +355,7 @@ static int index_init(struct block_store *bs)
 	if (htable_init(&bs->slots, HASH_INITIAL, slot_hash) < 0)
 		goto free_by_path;
 	TAILQ_INIT(&bs->fd_lru);
+	TAILQ_INIT(&bs->rank_stale);
 	for (unsigned i = 0; i < BLOCK_STORE_MAX_TIERS; i++)
 		TAILQ_INIT(&bs->tiers[i].lru);
 	return 0;
@@ -421,6 +436,8 @@ static void obj_close_fd(struct block_store *bs, struct bs_object *o, unsigned t
 /* Takes a retired object out of the table and frees it. */
 static void obj_reap(struct block_store *bs, struct bs_object *o)
 {
+	if (o->rank_stale)
+		TAILQ_REMOVE(&bs->rank_stale, o, stale_link);
 	htable_remove(&bs->objs, &o->hnode);
 	for (unsigned t = 0; t < BLOCK_STORE_MAX_TIERS; t++)
 		if (o->fd[t] >= 0)
@@ -495,8 +512,8 @@ static void tier_publish_oldest(struct bs_tier *t)
 /* True when object a's blocks in tier ti go before b's. */
 static bool heap_before(const struct bs_object *a, const struct bs_object *b, unsigned ti)
 {
-	if (a->rank != b->rank)
-		return a->rank < b->rank;
+	if (a->tl[ti].key != b->tl[ti].key)
+		return a->tl[ti].key < b->tl[ti].key;
 	return TAILQ_LAST(&a->tl[ti].blocks, bs_block_list)->atime <
 	       TAILQ_LAST(&b->tl[ti].blocks, bs_block_list)->atime;
 }
@@ -546,6 +563,8 @@ static void heap_down(struct bs_tier *t, size_t i)
 static void heap_update(struct bs_tier *t, struct bs_object *o)
 {
 	size_t i = o->tl[t->index].heap_idx;
+
+	o->tl[t->index].key = o->rank;
 
 	if (TAILQ_EMPTY(&o->tl[t->index].blocks)) {
 		if (i == HEAP_NONE)
@@ -659,15 +678,62 @@ static double obj_heat_now(const struct block_store *bs, const struct bs_object 
 	return o->heat * exp2(-age / bs->half_life_ns);
 }
 
-/* After o's heat was set: its rank, and its place in each tier's heap. */
-static void obj_rank_update(struct block_store *bs, struct bs_object *o)
+static double obj_rank(const struct block_store *bs, const struct bs_object *o)
 {
-	o->rank = o->heat > 0 ? log2(o->heat) + (double)o->heat_ns / bs->half_life_ns : -INFINITY;
+	return o->heat > 0 ? log2(o->heat) + (double)o->heat_ns / bs->half_life_ns : -INFINITY;
+}
+
+/* Places o in each tier's heap by its rank now. */
+static void obj_rank_place(struct block_store *bs, struct bs_object *o)
+{
+	if (o->rank_stale) {
+		TAILQ_REMOVE(&bs->rank_stale, o, stale_link);
+		o->rank_stale = false;
+	}
 	if (!bs->by_heat)
 		return;
 	for (unsigned t = 0; t < bs->ntiers; t++)
-		if (o->tl[t].heap_idx != HEAP_NONE)
+		if (o->tl[t].heap_idx != HEAP_NONE && o->tl[t].key != o->rank)
 			heap_update(&bs->tiers[t], o);
+}
+
+/* After o's heat was set (to anything): its rank, and its place in each tier's heap. */
+static void obj_rank_update(struct block_store *bs, struct bs_object *o)
+{
+	o->rank = obj_rank(bs, o);
+	obj_rank_place(bs, o);
+}
+
+/* After heat was added to o's: its rank now, which the heaps take later (heap_fix() when o
+ * comes up for a victim, heat_settle() on the evictor's tick). Until then they order o by its
+ * older key and stay heaps of their keys. Every key is at most its object's rank (added heat
+ * raises a rank: the decayed heat plus more, at a later time; a rank that rounding lowered is
+ * placed at once), so an entry whose key is its rank is the coldest of its subtree. */
+static void obj_rank_raise(struct block_store *bs, struct bs_object *o)
+{
+	double rank = obj_rank(bs, o);
+
+	if (rank < o->rank) {
+		o->rank = rank;
+		obj_rank_place(bs, o);
+		return;
+	}
+	o->rank = rank;
+	if (bs->by_heat && !o->rank_stale) {
+		TAILQ_INSERT_TAIL(&bs->rank_stale, o, stale_link);
+		o->rank_stale = true;
+	}
+}
+
+/* Places up to max objects whose heat was added since they were last placed. Returns true
+ * while some are left. Under lock. */
+static bool heat_settle(struct block_store *bs, size_t max)
+{
+	struct bs_object *o;
+
+	while (max-- > 0 && (o = TAILQ_FIRST(&bs->rank_stale)))
+		obj_rank_place(bs, o);
+	return !TAILQ_EMPTY(&bs->rank_stale);
 }
 
 /* The least recently used block of o in tier ti that may go, or NULL. */
@@ -681,18 +747,37 @@ static struct bs_block *tl_victim(const struct bs_object *o, unsigned ti)
 	return NULL;
 }
 
+/* Makes the entry at i the coldest of its subtree by rank, not only by key: while its key
+ * lags its rank (heat added since it was placed), it takes its rank and sinks, and the entry
+ * that rises to i is looked at in turn. Only i's subtree moves. */
+static void heap_fix(struct bs_tier *t, size_t i)
+{
+	for (;;) {
+		struct bs_object *o = t->heap[i];
+
+		if (o->tl[t->index].key == o->rank)
+			return;
+		o->tl[t->index].key = o->rank;
+		heap_down(t, i);
+	}
+}
+
 /* Heat ranking through the heap: the top object's least recently used block that may go. When
  * its blocks are all pinned, the next objects in heap order are looked at (a frontier of the
- * heap, smallest first), up to VICTIM_PEEK of them. Sets *ret; false when the frontier ran out
- * (the caller scans). */
+ * heap, smallest first), up to VICTIM_PEEK of them. Each entry is fixed (heap_fix) before it
+ * joins the frontier: the frontier's entries head disjoint subtrees that hold every entry not
+ * looked at yet, so its coldest by key is the coldest by rank. Sets *ret; false when the
+ * frontier ran out (the caller scans). */
 static bool heap_victim(struct bs_tier *t, struct bs_block **ret)
 {
 	size_t frontier[VICTIM_PEEK + 1];
 	size_t n = 0, looked = 0;
 
 	*ret = NULL;
-	if (t->nheap > 0)
+	if (t->nheap > 0) {
+		heap_fix(t, 0);
 		frontier[n++] = 0;
+	}
 	while (n > 0) {
 		size_t best = 0;
 
@@ -708,8 +793,10 @@ static bool heap_victim(struct bs_tier *t, struct bs_block **ret)
 		}
 		if (++looked >= VICTIM_PEEK)
 			return false;
-		for (size_t c = 2 * i + 1; c <= 2 * i + 2 && c < t->nheap; c++)
+		for (size_t c = 2 * i + 1; c <= 2 * i + 2 && c < t->nheap; c++) {
+			heap_fix(t, c);
 			frontier[n++] = c;
+		}
 	}
 	return true;
 }
@@ -1476,6 +1563,16 @@ static void *evictor_main(void *arg)
 			atimes_flush(bs);
 		tiers_settle_stepwise(bs);
 		pthread_mutex_lock(&bs->lock);
+		/* Heat added lately goes into the heaps here every HEAT_SETTLE_TICKS ticks, a batch
+		 * per lock round: an object read once a second is placed once per pass, not per
+		 * read, and a victim() finds at most that many ticks' worth of stale keys to fix. */
+		if (++bs->settle_ticks >= HEAT_SETTLE_TICKS) {
+			bs->settle_ticks = 0;
+			while (!bs->evict_stop && heat_settle(bs, HEAT_SETTLE_BATCH)) {
+				pthread_mutex_unlock(&bs->lock);
+				pthread_mutex_lock(&bs->lock);
+			}
+		}
 		bs->evict_busy = false;
 		pthread_cond_broadcast(&bs->idle);
 	}
@@ -2878,7 +2975,24 @@ void block_store_add_heat(struct block_store *bs, uint64_t obj, double heat)
 		uint64_t now = now_ns(CLOCK_MONOTONIC);
 		o->heat = obj_heat_now(bs, o, now) + heat;
 		o->heat_ns = now;
-		obj_rank_update(bs, o);
+		obj_rank_raise(bs, o);
 	}
 	pthread_mutex_unlock(&bs->lock);
+}
+
+int block_store_add_heat_current(struct block_store *bs, uint64_t obj, double heat)
+{
+	int r = -ESTALE;
+
+	pthread_mutex_lock(&bs->lock);
+	struct bs_object *o = obj_find(bs, obj);
+	if (o && !o->retired) {
+		uint64_t now = now_ns(CLOCK_MONOTONIC);
+		o->heat = obj_heat_now(bs, o, now) + heat;
+		o->heat_ns = now;
+		obj_rank_raise(bs, o);
+		r = 0;
+	}
+	pthread_mutex_unlock(&bs->lock);
+	return r;
 }

@@ -131,6 +131,10 @@ int block_store_object_find(struct block_store *bs, const char *path, uint64_t *
 void block_store_set_heat(struct block_store *bs, uint64_t obj, double heat);
 /* Adds heat to obj's (decayed) heat: for accesses eBPF cannot see, such as passthrough reads. */
 void block_store_add_heat(struct block_store *bs, uint64_t obj, double heat);
+/* Adds heat to obj's (decayed) heat if obj is the current version of its path: 0, or -ESTALE
+ * (heat not added) when obj is unknown or a newer version replaced it. O(1): a lookup by id;
+ * the eviction order takes the new heat before its next victim. Any thread. */
+int block_store_add_heat_current(struct block_store *bs, uint64_t obj, double heat);
 /* Cached bytes of one object (sum of its cached blocks' lengths). */
 uint64_t block_store_object_cached(struct block_store *bs, uint64_t obj);
 uint32_t block_store_block_size(const struct block_store *bs);

@@ -144,6 +144,11 @@ struct inode {
 	 * version. bind_journaled: its VJ_BIND record is in the journal. */
 	struct handle *bound;
 	atomic_bool bind_journaled;
+	/* Under the view's lock: the block-store object path named when heat was last given to
+	 * this inode's reads (view_ino_object), 0 for none yet; path_gen counts changes of path,
+	 * each of which forgets it. */
+	uint64_t heat_obj;
+	unsigned path_gen;
 };
 
 struct handle {
@@ -1708,6 +1713,8 @@ static void repath_locked(struct view *v, const char *from, const char *to)
 			by_path_remove(v, displaced);
 		free(in->path);
 		in->path = np;
+		in->heat_obj = 0;
+		in->path_gen++;
 		by_path_add(v, in);
 	}
 }
@@ -2916,6 +2923,8 @@ static int inode_restore(struct view *v, uint64_t ino, const char *path, bool de
 		}
 		free(in->path);
 		in->path = p;
+		in->heat_obj = 0;
+		in->path_gen++;
 	}
 	if (detached) {
 		by_path_remove(v, in);
@@ -3000,6 +3009,8 @@ static int bind_restore(struct view *v, const struct view_journal_rec *rec, cons
 		by_path_remove(v, in); /* from its old path, if it had one */
 		free(in->path);
 		in->path = p;
+		in->heat_obj = 0;
+		in->path_gen++;
 		by_path_add(v, in);
 		in->detached = false;
 	}
@@ -3513,12 +3524,36 @@ void view_get_memory(struct view *v, struct view_memory *ret)
 	ret->bytes = bytes;
 }
 
-int view_ino_path(struct view *v, uint64_t ino, char *buf, size_t len)
+int view_ino_object(struct view *v, uint64_t ino, bool again, uint64_t *ret_obj)
 {
-	struct inode *in = inode_get(v, ino);
-	if (!in)
+	pthread_mutex_lock(&v->lock);
+	struct inode *in = (ino >= 1 && ino <= v->ninodes) ? v->inodes[ino - 1] : NULL;
+	if (!in) {
+		pthread_mutex_unlock(&v->lock);
 		return -ENOENT;
-	return snprintf(buf, len, "%s", in->path) >= (int)len ? -ENAMETOOLONG : 0;
+	}
+	uint64_t obj = in->heat_obj;
+	if (obj && !again) {
+		pthread_mutex_unlock(&v->lock);
+		*ret_obj = obj;
+		return 0;
+	}
+	/* once per inode (and per version of its path): by path, as the store names objects */
+	char *path = strdup(in->path);
+	unsigned gen = in->path_gen;
+	pthread_mutex_unlock(&v->lock);
+	if (!path)
+		return -ENOMEM;
+	int r = block_store_object_find(v->src.store, path, &obj);
+	free(path);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&v->lock);
+	if (in->path_gen == gen) /* a rename in between: its next summary looks again */
+		in->heat_obj = obj;
+	pthread_mutex_unlock(&v->lock);
+	*ret_obj = obj;
+	return 0;
 }
 
 unsigned view_stream(struct view *v, uint64_t ino, uint64_t next, uint64_t window, bool start)

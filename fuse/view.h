@@ -130,8 +130,12 @@ dev_t view_dev(const struct view *v);
 /* A reader of inode ino streams sequentially and will read at offset next: fetch up to
  * window bytes from there. Called by the eBPF tracker's thread. Returns blocks started. */
 unsigned view_stream(struct view *v, uint64_t ino, uint64_t next, uint64_t window, bool start);
-/* The source path of inode ino into buf. Returns 0, -ENOENT, -ENAMETOOLONG. */
-int view_ino_path(struct view *v, uint64_t ino, char *buf, size_t len);
+/* The block-store object recorded at inode ino's path (block_store_object_find), remembered on
+ * the inode: O(1) after its first call, no path built or compared. It may name a version the
+ * store has since replaced: with again, the path is looked up anew (and remembered). Returns 0,
+ * -ENOENT (no such inode, nothing recorded at its path), -ENOMEM. Any thread; takes the view's
+ * lock, and the store's without it. */
+int view_ino_object(struct view *v, uint64_t ino, bool again, uint64_t *ret_obj);
 /* Turns detection of streams from READs on or off (off once eBPF sees the view). Any thread. */
 void view_set_read_streams(struct view *v, bool on);
 /* True when the view serves files without OPEN (its config's no_open, or the mode of the

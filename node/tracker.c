@@ -47,12 +47,15 @@ static void on_heat(void *userdata, const struct access_heat_event *ev)
 	pthread_mutex_unlock(&n->lock);
 	if (!nv)
 		return;
-	char path[4096];
+	/* The object the inode's path names now, as the view remembered it: a summary per read
+	 * of each small file costs a lookup by id, no path. A version the store replaced since
+	 * refuses the heat, and the path is looked up once more. */
+	double heat = (double)ev->pages_since * node_namespace_weight(n, nv->ns);
 	uint64_t obj;
-	if (view_ino_path(nv->view, ev->ino, path, sizeof(path)) == 0 &&
-	    block_store_object_find(nv->source->store, path, &obj) == 0)
-		block_store_add_heat(nv->source->store, obj,
-				     (double)ev->pages_since * node_namespace_weight(n, nv->ns));
+	for (int again = 0; again < 2; again++)
+		if (view_ino_object(nv->view, ev->ino, again, &obj) < 0 ||
+		    block_store_add_heat_current(nv->source->store, obj, heat) == 0)
+			break;
 	node_view_put(n, nv);
 }
 

@@ -821,6 +821,149 @@ START_TEST(test_heat_victims_many)
 }
 END_TEST
 
+/* Heat added a little at a time (eBPF's summaries: block_store_add_heat per read), in an
+ * order unrelated to the totals, with blocks already in the tier: the heaps take it lazily, yet
+ * a descent takes exactly the coldest objects' blocks, and heat added after that descent
+ * reorders the next one. */
+START_TEST(test_heat_added_victims_many)
+{
+	struct block_store_config c;
+	unsigned q = 100;
+	struct block_store *bs;
+	uint64_t objs[40], trigger;
+	char path[32];
+
+	cfg_init(&c, 1, &q, 0.9, 0.3); /* high 90 blocks, low 30 */
+	c.lru = false;
+	bs = open_ok(&c);
+	for (unsigned i = 0; i < 40; i++) {
+		snprintf(path, sizeof(path), "/o%u", i);
+		objs[i] = sync_obj(bs, path, 4 * BS, 1, "");
+	}
+	/* blocks in before any heat: every object is in the heap, at heat 0 */
+	for (unsigned i = 0; i < 40; i++)
+		for (uint64_t k = 0; k < 2; k++)
+			ck_assert_int_eq(put_block(bs, objs[i], k, BS), 0);
+	/* object i ends with (i * 17) % 40 + 1 units, one unit per round to each that has not
+	 * had its total yet, visiting the objects in another permuted order each round */
+	for (unsigned r = 0; r < 40; r++)
+		for (unsigned j = 0; j < 40; j++) {
+			unsigned i = (j * 7 + r * 3) % 40;
+			if (r < (i * 17) % 40 + 1)
+				block_store_add_heat(bs, objs[i], 1.0);
+		}
+	trigger = sync_obj(bs, "/trigger", 16 * BS, 1, "");
+	block_store_set_heat(bs, trigger, 1e9);
+	/* 80 + 11 = 91 > 90: down to 30, so 61 go: the 30 coldest objects and the older block
+	 * of the 31st. */
+	for (uint64_t k = 0; k < 11; k++)
+		ck_assert_int_eq(put_block(bs, trigger, k, BS), 0);
+	block_store_settle(bs);
+	for (unsigned i = 0; i < 40; i++) {
+		unsigned heat = (i * 17) % 40 + 1;
+		bool b0 = block_store_contains(bs, objs[i], 0);
+		bool b1 = block_store_contains(bs, objs[i], 1);
+
+		if (heat <= 30)
+			ck_assert_msg(!b0 && !b1, "object of heat %u kept a block", heat);
+		else if (heat == 31)
+			ck_assert_msg(!b0 && b1, "object of heat 31: block 0 %d, block 1 %d", b0,
+				      b1);
+		else
+			ck_assert_msg(b0 && b1, "object of heat %u lost a block", heat);
+	}
+	/* Now the object of heat 32 gets far more than the others left (33..40) and the trigger:
+	 * the next descent takes those others first and keeps it. */
+	uint64_t was32 = 0;
+	for (unsigned i = 0; i < 40; i++)
+		if ((i * 17) % 40 + 1 == 32)
+			was32 = objs[i];
+	for (unsigned u = 0; u < 100; u++)
+		block_store_add_heat(bs, was32, 1e8);
+	/* 19 + 2 + 70 = 91 > 90 again: 61 go, every block but was32's two, the trigger's newest
+	 * 27 and the 2 blocks its descent would take last. */
+	for (uint64_t k = 11; k < 81; k++)
+		ck_assert_int_eq(put_block(bs, trigger, k, BS), 0);
+	block_store_settle(bs);
+	ck_assert_msg(block_store_contains(bs, was32, 0) && block_store_contains(bs, was32, 1),
+		      "the object given the most heat lost a block");
+	for (unsigned i = 0; i < 40; i++)
+		if (objs[i] != was32)
+			for (uint64_t k = 0; k < 2; k++)
+				ck_assert_msg(!block_store_contains(bs, objs[i], k),
+					      "object of heat %u kept block %" PRIu64,
+					      (i * 17) % 40 + 1, k);
+	block_store_free(bs);
+}
+END_TEST
+
+/* Heat added after the objects were placed, with the coldest one (x) pinned: the next victims
+ * come from the frontier below it, which must order them by the heat they have now (z, 3,
+ * before y, 12), not by the heat they were placed with (y 2, z 2.5: y would go first). */
+START_TEST(test_heat_added_pinned_frontier)
+{
+	struct block_store_config c;
+	unsigned q = 8;
+	struct block_store *bs;
+	struct block_ref r0, r1;
+
+	cfg_init(&c, 1, &q, 0.75, 0.625); /* high 6 blocks, low 5 */
+	c.lru = false;
+	bs = open_ok(&c);
+	uint64_t x = sync_obj(bs, "/x", 4 * BS, 1, "");
+	uint64_t y = sync_obj(bs, "/y", 4 * BS, 1, "");
+	uint64_t z = sync_obj(bs, "/z", 4 * BS, 1, "");
+	for (uint64_t k = 0; k < 2; k++)
+		ck_assert_int_eq(put_block(bs, x, k, BS), 0);
+	for (uint64_t k = 0; k < 2; k++)
+		ck_assert_int_eq(put_block(bs, y, k, BS), 0);
+	for (uint64_t k = 0; k < 2; k++)
+		ck_assert_int_eq(put_block(bs, z, k, BS), 0);
+	block_store_set_heat(bs, y, 2);
+	block_store_set_heat(bs, z, 2.5);
+	block_store_set_heat(bs, x, 1);
+	block_store_add_heat(bs, y, 10);
+	block_store_add_heat(bs, z, 0.5);
+	ck_assert_int_eq(block_store_acquire(bs, x, 0, &r0), 0);
+	ck_assert_int_eq(block_store_acquire(bs, x, 1, &r1), 0);
+	uint64_t trig = sync_obj(bs, "/t", 4 * BS, 1, "");
+	block_store_set_heat(bs, trig, 1e9);
+	/* 7 > 6: 2 go, down to 5: x is pinned, so z's two; a victim of y would refresh its key
+	 * and hide the fault, so y must lose none */
+	ck_assert_int_eq(put_block(bs, trig, 0, BS), 0);
+	block_store_settle(bs);
+	ck_assert(block_store_contains(bs, x, 0) && block_store_contains(bs, x, 1));
+	ck_assert_msg(!block_store_contains(bs, z, 0) && !block_store_contains(bs, z, 1),
+		      "z (heat 3) kept a block while y (heat 12) lost one");
+	ck_assert(block_store_contains(bs, y, 0) && block_store_contains(bs, y, 1));
+	ck_assert(block_store_contains(bs, trig, 0));
+	block_store_release(bs, x, 0);
+	block_store_release(bs, x, 1);
+	block_store_free(bs);
+}
+END_TEST
+
+/* Heat for the version a path has now: a replaced version, or an id the store never had,
+ * refuses it (the caller then looks the path up again); the current one takes it. */
+START_TEST(test_add_heat_current)
+{
+	struct block_store *bs = open_simple(16, 0.75, 0.5);
+	uint64_t v1 = sync_obj(bs, "/f", 4 * BS, 1, "\"a\"");
+
+	ck_assert_int_eq(block_store_add_heat_current(bs, v1, 5), 0);
+	ck_assert_int_eq(block_store_add_heat_current(bs, v1 ^ 0x5a5a5a5a5a5aull, 5), -ESTALE);
+	ck_assert_int_eq(put_block(bs, v1, 0, BS), 0); /* held by its block: not reaped */
+	uint64_t v2 = sync_obj(bs, "/f", 4 * BS, 2, "\"b\"");
+	ck_assert_uint_ne(v1, v2);
+	ck_assert_int_eq(block_store_add_heat_current(bs, v1, 5), -ESTALE);
+	ck_assert_int_eq(block_store_add_heat_current(bs, v2, 5), 0);
+	uint64_t found;
+	ck_assert_int_eq(block_store_object_find(bs, "/f", &found), 0);
+	ck_assert_uint_eq(found, v2);
+	block_store_free(bs);
+}
+END_TEST
+
 START_TEST(test_pinned_not_evicted)
 {
 	struct block_store *bs = open_simple(8, 0.75, 0.5);
@@ -1874,6 +2017,9 @@ Suite *block_store_suite(void)
 	tcase_add_test(tc, test_heat_victim_order);
 	tcase_add_test(tc, test_heat_victims_many);
 	tcase_add_test(tc, test_heat_equal_lru);
+	tcase_add_test(tc, test_heat_added_victims_many);
+	tcase_add_test(tc, test_add_heat_current);
+	tcase_add_test(tc, test_heat_added_pinned_frontier);
 	tcase_add_test(tc, test_hit_during_eviction);
 	tcase_add_test(tc, test_all_pinned_enospc);
 	tcase_add_test(tc, test_object_sync);
