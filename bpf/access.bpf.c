@@ -25,16 +25,6 @@ const volatile __u64 heat_emit_pages = 256;
 const volatile __u32 page_shift = 12;
 /* a run of sequential reads is counted once it is this long (see "pending") */
 const volatile __u64 coalesce_pages = 64;
-/* ...and, once counted, again every this many pages (the loader: stream_advance_pages, or
- * coalesce_pages if more). A count costs a "files" hash lookup, whose bucket and element the
- * reader's own data has evicted since the last one (two cache misses), a clock read and the
- * file's lock: every 64 pages that was half of what the read program cost a 4 KiB read (12 of
- * 23 ns above a no-op program's run, kernel BPF statistics). The first count stays at
- * coalesce_pages, so that a stream starts (STREAM_START) as soon as it did; ADVANCE events
- * come at most one step later; what is pending is added by user space to every figure it
- * reports, and a reader leaving its CPU has its run counted (on_switch), so nothing else
- * waits. */
-const volatile __u64 coalesce_stream_pages = 256;
 /* weir-node's process: its own reads of tier files (answering READs, checksums, demotion) are
  * no reader's */
 const volatile __u32 self_tgid = 0;
@@ -566,10 +556,8 @@ static __always_inline int on_access(struct access_pending *p, __u64 task, __u32
 			p->reads++;
 			p->raw_last = batched ? raw_last : ~0ull;
 			p->last_index = index;
-			if (p->pages >= (p->counted ? coalesce_stream_pages : coalesce_pages)) {
+			if (p->pages >= coalesce_pages)
 				flush_pending(p);
-				p->counted = 1;
-			}
 			return 0;
 		}
 	}
@@ -593,11 +581,8 @@ static __always_inline int on_access(struct access_pending *p, __u64 task, __u32
 	p->backed = backed ? backing_gen + 1 : 0;
 	p->views_gen =
 	    views_gen + 1; /* read after the lookup: user space bumps it before and after */
-	p->counted = 0;
-	if (p->pages >= coalesce_pages) {
+	if (p->pages >= coalesce_pages)
 		flush_pending(p);
-		p->counted = 1;
-	}
 	return 0;
 }
 

@@ -146,8 +146,7 @@ struct access_tally {
  * sequential reads this CPU saw last and has not yet counted into the maps
  * above. Reads that continue it (the common case: a reader going through a
  * file) cost one array lookup; the run is counted as one access when another
- * read breaks it, its reader leaves the CPU, or it reaches coalesce_pages (then again every
- * coalesce_stream_pages). Writer: kernel; user space adds
+ * read breaks it or it reaches coalesce_pages. Writer: kernel; user space adds
  * the runs' pages to the view and cgroup counters it reports. */
 struct access_pending {
 	__u64 ino;
@@ -175,10 +174,6 @@ struct access_pending {
 	 * device while views_gen is unchanged (user space bumps it at each view added or removed;
 	 * it never writes this map, whose runs' pages are counted whatever happens to the view) */
 	__u32 views_gen;
-	/* 1 once the run was counted (coalesce_pages reached): it is counted again every
-	 * coalesce_stream_pages (see access.bpf.c); 0 for a new run */
-	__u32 counted;
-	__u32 pad;
 	struct access_tally tally; /* this CPU's, whatever thread's run is pending */
 };
 

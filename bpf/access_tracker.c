@@ -60,7 +60,7 @@ _Static_assert(sizeof(struct access_stream_slot) == 48, "access_stream_slot layo
 _Static_assert(sizeof(struct access_file_state) == 72 + 48 * ACCESS_STREAM_SLOTS,
 	       "access_file_state layout");
 _Static_assert(sizeof(struct access_tally) == 96, "access_tally layout");
-_Static_assert(sizeof(struct access_pending) == 112 + 96, "access_pending layout");
+_Static_assert(sizeof(struct access_pending) == 104 + 96, "access_pending layout");
 _Static_assert(sizeof(struct access_file_cache) == 56, "access_file_cache layout");
 _Static_assert(sizeof(struct access_read_cursor) == 32, "access_read_cursor layout");
 _Static_assert(sizeof(struct access_event) == 104, "access_event layout");
@@ -327,10 +327,6 @@ static int open_and_load(struct access_tracker *t, const struct access_tracker_o
 	ro->heat_interval_ns = interval_ms == UINT32_MAX ? 0 : (uint64_t)interval_ms * 1000000ull;
 	ro->page_shift = (__u32)__builtin_ctzl((unsigned long)t->page_size);
 	ro->coalesce_pages = OR_DEFAULT(o->coalesce_pages, DEFAULT_COALESCE_PAGES);
-	/* a run counted once is counted again at each ADVANCE step: no event comes later by more */
-	ro->coalesce_stream_pages = ro->stream_advance_pages > ro->coalesce_pages
-					? ro->stream_advance_pages
-					: ro->coalesce_pages;
 	ro->self_tgid = (__u32)getpid();
 	ro->ring_wake_bytes = OR_DEFAULT(o->ring_bytes, DEFAULT_RING_BYTES) / 4;
 
