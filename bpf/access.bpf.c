@@ -494,10 +494,10 @@ static __always_inline void flush_pending(struct access_pending *p)
  * once per folio batch with the same raw_last. */
 /* raw_dev, raw_ino: the file the tracepoint named (backed: a tier file, else dev, ino). */
 /* p: this CPU's pending run, task: bpf_get_current_task(), both taken once by the program. */
-static __always_inline int on_access(struct access_pending *p, __u64 task, __u32 dev,
-				     __u32 view_id, __u64 ino, __s64 isize, __u64 index,
-				     __u64 raw_last, __u32 source, const int batched, __u32 raw_dev,
-				     __u64 raw_ino, __u32 backed)
+static __always_inline int on_access(struct access_pending *p, __u64 task, __u32 dev, __u32 view_id,
+				     __u64 ino, __s64 isize, __u64 index, __u64 raw_last,
+				     __u32 source, const int batched, __u32 raw_dev, __u64 raw_ino,
+				     __u32 backed)
 {
 	if (isize <= 0)
 		return 0;
@@ -652,7 +652,8 @@ struct {
  * view's. */
 static __always_inline int view_of_dev(const struct access_pending *p, __u32 dev, __u32 *view_id)
 {
-	__u32 gen = views_gen + 1; /* read before the lookup: user space bumps it before and after */
+	__u32 gen =
+	    views_gen + 1; /* read before the lookup: user space bumps it before and after */
 
 	if (p->tid && p->dev == dev && p->views_gen == gen) {
 		*view_id = p->view_id;
@@ -715,8 +716,7 @@ static __always_inline int access_view(const struct access_pending *p, __u64 tas
 	}
 	if (dev_maybe_watched(*dev) && view_of_dev(p, *dev, view_id))
 		return 1;
-	if (!((*dev >> 20) ? backing_nonanon : backing_anon) ||
-	    !backing_view(p, dev, ino, view_id))
+	if (!((*dev >> 20) ? backing_nonanon : backing_anon) || !backing_view(p, dev, ino, view_id))
 		return 0;
 	if ((__u32)(bpf_get_current_pid_tgid() >> 32) == self_tgid)
 		return 0;
@@ -1190,8 +1190,9 @@ static __always_inline int count_passthrough(struct file *f, __s64 start, __s64 
 	}
 	/* the bytes were read, so they are within the file: its size (EOF) clamps nothing */
 	return on_access(p, bpf_get_current_task(), c->dev, c->view_id, c->ino, start + bytes,
-			 (__u64)start >> page_shift, ((__u64)start + (__u64)bytes - 1) >> page_shift,
-			 ACCESS_SRC_PASSTHROUGH, 0, c->dev, c->ino, 0);
+			 (__u64)start >> page_shift,
+			 ((__u64)start + (__u64)bytes - 1) >> page_shift, ACCESS_SRC_PASSTHROUGH, 0,
+			 c->dev, c->ino, 0);
 }
 
 static __always_inline __s64 file_pos(struct file *f, const int btf)
