@@ -20,7 +20,9 @@
 # BENCH_FLOORS: the no-op floors the paired part runs (default btf-get_pages
 # tp-sys_exit_read tp-sys_exit_pread64; "all"; "none"); BENCH_PROG_STATS=1: the paired
 # part also prints each program's own ns per run from the kernel's BPF statistics (which add two
-# clock reads to every run: its block times are then not the overhead).
+# clock reads to every run: its block times are then not the overhead); BENCH_EXTRA_OBJS="NAME=OBJ
+# ...": more objects the paired part measures beside before and after, with after's programs
+# (variants of access.bpf.c built by hand, to tell what a part of the programs costs).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../tests/helpers/lib.sh"
@@ -439,6 +441,10 @@ for f in "${files[@]}"; do
 		cfgs+=("before$label=$work/base/access.bpf.o:$ours$sys")
 		[ -z "$sys" ] || sys=$sx
 		cfgs+=("after$label=$obj:$ours$sys")
+		for extra in ${BENCH_EXTRA_OBJS:-}; do
+			[ -f "${extra#*=}" ] || fail "bpf-overhead: no object ${extra#*=} (BENCH_EXTRA_OBJS)"
+			cfgs+=("${extra%%=*}$label=${extra#*=}:$ours$sys")
+		done
 		echo
 		echo "$f, $bs blocks:"
 		BPF_PAIRED_PROG_STATS=${BENCH_PROG_STATS:-0} taskset -c "$cpu" chrt -f 10 \

@@ -493,9 +493,11 @@ static __always_inline void flush_pending(struct access_pending *p)
 /* batched: (index, raw_last) come from filemap_get_pages, which a read(2) of many pages calls
  * once per folio batch with the same raw_last. */
 /* raw_dev, raw_ino: the file the tracepoint named (backed: a tier file, else dev, ino). */
-static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 isize, __u64 index,
-				     __u64 raw_last, __u32 source, const int batched, __u32 raw_dev,
-				     __u64 raw_ino, __u32 backed)
+/* p: this CPU's pending run, task: bpf_get_current_task(), both taken once by the program. */
+static __always_inline int on_access(struct access_pending *p, __u64 task, __u32 dev, __u32 view_id,
+				     __u64 ino, __s64 isize, __u64 index, __u64 raw_last,
+				     __u32 source, const int batched, __u32 raw_dev, __u64 raw_ino,
+				     __u32 backed)
 {
 	if (isize <= 0)
 		return 0;
@@ -512,7 +514,7 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 		 * to the RSS (see on_rss_stat()), before its tracepoint. */
 		__u32 zero = 0;
 		struct access_fault_slot *fs = bpf_map_lookup_elem(&fault_slot, &zero);
-		if (fs && fs->task == bpf_get_current_task()) {
+		if (fs && fs->task == task) {
 			__u32 counted = fs->seen == 2 && fs->dev == dev && fs->ino == ino &&
 					index >= fs->lo && last <= fs->hi;
 			fs->seen = 1;
@@ -530,13 +532,6 @@ static __always_inline int on_access(__u32 dev, __u32 view_id, __u64 ino, __s64 
 		return count_run(&r);
 	}
 
-	__u32 zero = 0;
-	struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);
-	if (!p)
-		return 0;
-	/* The reader, told by its task: the x86 JIT inlines bpf_get_current_task(), where the
-	 * thread id would cost a helper call on every read. */
-	__u64 task = bpf_get_current_task();
 	if (batched) {
 		/* The later folio batches of one read(2): same thread, file and last page, a
 		 * later first page. This CPU's copy of the thread's last read says while the
@@ -636,33 +631,59 @@ int BPF_PROG(access_switch_raw, bool preempt, struct task_struct *prev, struct t
 	return on_switch(prev);
 }
 
-/* The view watching dev, into *view_id; returns 0 if none. This CPU's pending run remembers
- * the last one while no view was added or removed since (views_gen), which spares the hash
- * lookup on every read of a reader going through a file. */
-static __always_inline int view_of_dev(__u32 dev, __u32 *view_id)
-{
-	__u32 zero = 0;
-	struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);
+/* The last device this CPU found in no view (see view_of_dev), valid while views_gen + 1 ==
+ * gen: a node's reads of files of other file systems with anonymous devices (NFS, btrfs, other
+ * FUSE mounts), which pass the device filter, pay one compare instead of a hash lookup each. */
+struct dev_miss {
+	__u32 dev;
+	__u32 gen;
+};
 
-	if (p && p->tid && p->dev == dev && p->views_gen == views_gen + 1) {
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dev_miss);
+} dev_miss SEC(".maps");
+
+/* The view watching dev, into *view_id; returns 0 if none. This CPU's pending run p remembers
+ * the last one while no view was added or removed since (views_gen), which spares the hash
+ * lookup on every read of a reader going through a file; dev_miss the last device that is no
+ * view's. */
+static __always_inline int view_of_dev(const struct access_pending *p, __u32 dev, __u32 *view_id)
+{
+	__u32 gen =
+	    views_gen + 1; /* read before the lookup: user space bumps it before and after */
+
+	if (p->tid && p->dev == dev && p->views_gen == gen) {
 		*view_id = p->view_id;
 		return 1;
 	}
-	__u32 *v = bpf_map_lookup_elem(&watch_devs, &dev);
-	if (!v)
+	__u32 zero = 0;
+	struct dev_miss *m = bpf_map_lookup_elem(&dev_miss, &zero);
+	if (m && m->dev == dev && m->gen == gen)
 		return 0;
+	__u32 *v = bpf_map_lookup_elem(&watch_devs, &dev);
+	if (!v) {
+		if (m) {
+			m->dev = dev;
+			m->gen = gen;
+		}
+		return 0;
+	}
 	*view_id = *v;
 	return 1;
 }
 
 /* A file that is no view's may be the tier file behind passthrough opens of one (see
  * "backing"): sets *view_id and *dev, *ino to the view file's. Returns 1 if so. */
-static __always_inline int backing_view(__u32 *dev, __u64 *ino, __u32 *view_id)
+static __always_inline int backing_view(const struct access_pending *p, __u32 *dev, __u64 *ino,
+					__u32 *view_id)
 {
 	struct access_file_key key = {.ino = *ino, .dev = *dev};
 	struct access_backing *b = bpf_map_lookup_elem(&backing, &key);
 
-	if (!b || !view_of_dev(b->dev, view_id))
+	if (!b || !view_of_dev(p, b->dev, view_id))
 		return 0;
 	*dev = b->dev;
 	*ino = b->ino;
@@ -671,28 +692,31 @@ static __always_inline int backing_view(__u32 *dev, __u64 *ino, __u32 *view_id)
 
 /* Whose access this is: a file of a watched view (*source unchanged), or a tier file read or
  * faulted by a reader of a passthrough open (*dev, *ino become the view file's, *source
- * pt_source, *backed 1). Returns 0 for anything else. */
-static __always_inline int access_view(__u32 *dev, __u64 *ino, __u32 *view_id, __u32 *source,
-				       __u32 pt_source, __u32 *backed)
+ * pt_source, *backed 1). Returns 0 for anything else. p: this CPU's pending run, task: the
+ * current task. */
+static __always_inline int access_view(const struct access_pending *p, __u64 task, __u32 *dev,
+				       __u64 *ino, __u32 *view_id, __u32 *source, __u32 pt_source,
+				       __u32 *backed)
 {
-	__u32 zero = 0;
-	struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);
-
 	*backed = 0;
-	/* The tier file this CPU's run reads, read on by the run's reader (never weir-node: its
-	 * reads of tier files start no run): no hash lookup, no helper call. */
-	if (p && p->tid && p->backed == backing_gen + 1 && p->views_gen == views_gen + 1 &&
-	    p->raw_ino == *ino && p->raw_dev == *dev && p->task == bpf_get_current_task()) {
-		*dev = p->dev;
-		*ino = p->ino;
+	/* The file this CPU's run reads, read on by the run's reader (the common case: a reader
+	 * going through a file): its view file and view from the run, no hash lookup. A tier file
+	 * (backed) while "backing" is unchanged; never weir-node's reads of tier files, which start
+	 * no run. */
+	if (p->task == task && p->raw_ino == *ino && p->raw_dev == *dev &&
+	    p->views_gen == views_gen + 1 && (!p->backed || p->backed == backing_gen + 1)) {
 		*view_id = p->view_id;
-		*source = pt_source;
-		*backed = 1;
+		if (p->backed) {
+			*dev = p->dev;
+			*ino = p->ino;
+			*source = pt_source;
+			*backed = 1;
+		}
 		return 1;
 	}
-	if (dev_maybe_watched(*dev) && view_of_dev(*dev, view_id))
+	if (dev_maybe_watched(*dev) && view_of_dev(p, *dev, view_id))
 		return 1;
-	if (!((*dev >> 20) ? backing_nonanon : backing_anon) || !backing_view(dev, ino, view_id))
+	if (!((*dev >> 20) ? backing_nonanon : backing_anon) || !backing_view(p, dev, ino, view_id))
 		return 0;
 	if ((__u32)(bpf_get_current_pid_tgid() >> 32) == self_tgid)
 		return 0;
@@ -775,7 +799,9 @@ static __always_inline void widen_to_folios(struct address_space *mapping, __u64
  * on every read of every file on the node) and raw_tp (probe reads) for
  * kernels that refuse tp_btf. The loader enables one set. pt_source: what an access to a
  * passthrough open's tier file counts as. batched: a read (see on_access), else an mmap
- * fault, which maps whole folios. */
+ * fault, which maps whole folios. This CPU's pending run is looked up once per run and passed
+ * down; the reader is told by its task: the x86 JIT inlines bpf_get_current_task(), where the
+ * thread id would cost a helper call on every read. */
 #define ACCESS_PROGS(tp, name, source, pt_source, batched, first, last, ...)                       \
 	SEC("tp_btf/" #tp)                                                                         \
 	int BPF_PROG(name##_btf, struct address_space *mapping, __VA_ARGS__)                       \
@@ -785,15 +811,19 @@ static __always_inline void widen_to_folios(struct address_space *mapping, __u64
 			return 0;                                                                  \
 		__u32 dev = host->i_sb->s_dev, view_id, src = source, backed;                      \
 		__u64 ino = host->i_ino;                                                           \
-		__u32 raw_dev = dev;                                                               \
+		__u32 raw_dev = dev, zero = 0;                                                     \
 		__u64 raw_ino = ino;                                                               \
-		if (!access_view(&dev, &ino, &view_id, &src, pt_source, &backed))                  \
+		struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);                   \
+		if (!p)                                                                            \
+			return 0;                                                                  \
+		__u64 task = bpf_get_current_task();                                               \
+		if (!access_view(p, task, &dev, &ino, &view_id, &src, pt_source, &backed))         \
 			return 0;                                                                  \
 		__u64 lo = first, hi = last;                                                       \
 		if (!batched)                                                                      \
 			widen_to_folios(mapping, &lo, &hi);                                        \
-		return on_access(dev, view_id, ino, host->i_size, lo, hi, src, batched, raw_dev,   \
-				 raw_ino, backed);                                                 \
+		return on_access(p, task, dev, view_id, ino, host->i_size, lo, hi, src, batched,   \
+				 raw_dev, raw_ino, backed);                                        \
 	}                                                                                          \
 	SEC("raw_tp/" #tp)                                                                         \
 	int BPF_PROG(name##_raw, struct address_space *mapping, __VA_ARGS__)                       \
@@ -803,15 +833,19 @@ static __always_inline void widen_to_folios(struct address_space *mapping, __u64
 			return 0;                                                                  \
 		__u32 dev = BPF_CORE_READ(host, i_sb, s_dev), view_id, src = source, backed;       \
 		__u64 ino = BPF_CORE_READ(host, i_ino);                                            \
-		__u32 raw_dev = dev;                                                               \
+		__u32 raw_dev = dev, zero = 0;                                                     \
 		__u64 raw_ino = ino;                                                               \
-		if (!access_view(&dev, &ino, &view_id, &src, pt_source, &backed))                  \
+		struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);                   \
+		if (!p)                                                                            \
+			return 0;                                                                  \
+		__u64 task = bpf_get_current_task();                                               \
+		if (!access_view(p, task, &dev, &ino, &view_id, &src, pt_source, &backed))         \
 			return 0;                                                                  \
 		__u64 lo = first, hi = last;                                                       \
 		if (!batched)                                                                      \
 			widen_to_folios(mapping, &lo, &hi);                                        \
-		return on_access(dev, view_id, ino, BPF_CORE_READ(host, i_size), lo, hi, src,      \
-				 batched, raw_dev, raw_ino, backed);                               \
+		return on_access(p, task, dev, view_id, ino, BPF_CORE_READ(host, i_size), lo, hi,  \
+				 src, batched, raw_dev, raw_ino, backed);                          \
 	}
 
 /* filemap_get_pages(): once per folio batch of a read(2)/splice, page-cache
@@ -913,14 +947,18 @@ static __always_inline int on_rss_stat(struct mm_struct *mm, int member, const i
 	__u64 ino = BPF_CORE_READ(host, i_ino);
 	__u32 raw_dev = dev;
 	__u64 raw_ino = ino;
-	if (!access_view(&dev, &ino, &view_id, &src, ACCESS_SRC_FAULT, &backed))
+	struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);
+	if (!p)
+		return 0;
+	__u64 task = bpf_get_current_task();
+	if (!access_view(p, task, &dev, &ino, &view_id, &src, ACCESS_SRC_FAULT, &backed))
 		return 0;
 	__u64 lo = c.pgoff, hi = c.pgoff;
 	widen_to_folios(mapping, &lo, &hi);
 	if (hi - lo + 1 < PMD_PAGES_4K / 2)
 		return 0; /* no large folio there: not a PMD mapping */
-	on_access(dev, view_id, ino, BPF_CORE_READ(host, i_size), lo, hi, src, 0, raw_dev, raw_ino,
-		  backed);
+	on_access(p, task, dev, view_id, ino, BPF_CORE_READ(host, i_size), lo, hi, src, 0, raw_dev,
+		  raw_ino, backed);
 	/* a filemap_map_pages tracepoint of this fault within this folio is the same mapping */
 	s->dev = dev;
 	s->ino = ino;
@@ -1054,19 +1092,22 @@ static __always_inline struct file *fd_file(long fd, const int btf)
 
 /* If f is a file of a watched view, open in passthrough to a tmpfs tier file: its view id, and
  * its device and inode in c (with what tells this open of it apart from a later one that reuses
- * its struct file). */
-static __always_inline int passthrough_view(struct file *f, struct access_file_cache *c,
-					    const int btf)
+ * its struct file), and gen (views_gen + 1, read before the walk); c is left alone if not. The
+ * cheapest test first: most reads that reach here (pipes, sockets, files of other file
+ * systems) are told "not ours" by their superblock's magic, with no hash lookup. */
+static __always_inline int passthrough_view(const struct access_pending *p, struct file *f,
+					    struct access_file_cache *c, __u32 gen, const int btf)
 {
 	struct inode *inode = btf ? f->f_inode : BPF_CORE_READ(f, f_inode);
 	if (!inode)
 		return 0;
-	__u32 dev = btf ? inode->i_sb->s_dev : BPF_CORE_READ(inode, i_sb, s_dev);
+	struct super_block *sb = btf ? inode->i_sb : BPF_CORE_READ(inode, i_sb);
+	if ((btf ? sb->s_magic : BPF_CORE_READ(sb, s_magic)) != FUSE_SUPER_MAGIC)
+		return 0;
+	__u32 dev = btf ? sb->s_dev : BPF_CORE_READ(sb, s_dev);
 
 	__u32 view_id;
-	if (!dev_maybe_watched(dev) || !view_of_dev(dev, &view_id))
-		return 0;
-	if ((btf ? inode->i_sb->s_magic : BPF_CORE_READ(inode, i_sb, s_magic)) != FUSE_SUPER_MAGIC)
+	if (!dev_maybe_watched(dev) || !view_of_dev(p, dev, &view_id))
 		return 0;
 	if (!bpf_core_field_exists(struct fuse_file___weir, passthrough))
 		return 0; /* a kernel without FUSE passthrough */
@@ -1089,13 +1130,15 @@ static __always_inline int passthrough_view(struct file *f, struct access_file_c
 	/* the filemap programs count reads of any other tier file */
 	if (magic != TMPFS_MAGIC)
 		return 0;
-	c->file = (__u64)f;
+	c->file = 0; /* valid again once whole */
 	c->inode = (__u64)inode;
 	c->fuse_file = (__u64)ff;
 	c->backing = (__u64)bfile;
 	c->dev = dev;
 	c->ino = btf ? inode->i_ino : BPF_CORE_READ(inode, i_ino);
 	c->view_id = view_id;
+	c->views_gen = gen;
+	c->file = (__u64)f;
 	return 1;
 }
 
@@ -1133,19 +1176,21 @@ static __always_inline int count_passthrough(struct file *f, __s64 start, __s64 
 {
 	__u32 zero = 0;
 	struct access_file_cache *c = bpf_map_lookup_elem(&file_cache, &zero);
+	struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);
 
-	if (!c || start < 0)
+	if (!c || !p || start < 0)
 		return 0;
+	/* a miss leaves the entry of the last view file read here for its next read: a reader
+	 * that also reads other files (its sockets, pipes, logs) keeps it */
 	if (!file_cache_hit(c, f, btf)) {
 		/* read before the walk: a view added or removed during it leaves the entry stale */
 		__u32 gen = views_gen + 1;
-		c->file = 0;
-		if (!passthrough_view(f, c, btf))
+		if (!passthrough_view(p, f, c, gen, btf))
 			return 0;
-		c->views_gen = gen;
 	}
 	/* the bytes were read, so they are within the file: its size (EOF) clamps nothing */
-	return on_access(c->dev, c->view_id, c->ino, start + bytes, (__u64)start >> page_shift,
+	return on_access(p, bpf_get_current_task(), c->dev, c->view_id, c->ino, start + bytes,
+			 (__u64)start >> page_shift,
 			 ((__u64)start + (__u64)bytes - 1) >> page_shift, ACCESS_SRC_PASSTHROUGH, 0,
 			 c->dev, c->ino, 0);
 }
