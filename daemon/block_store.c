@@ -135,6 +135,9 @@ struct bs_object {
 	double rank;
 	struct bs_object_tier *tl; /* heat ranking only; one per tier, allocated as stamp */
 	bool retired;		   /* a newer version replaced it */
+	/* Its index row is being written (block_store_object_sync, lock released): found by
+	 * path only by syncs of the same path, which wait for it; lookups miss it. */
+	bool indexing;
 };
 
 struct bs_tier {
@@ -2395,6 +2398,10 @@ int block_store_object_sync(struct block_store *bs, const char *path, const stru
 		return -EINVAL;
 	pthread_mutex_lock(&bs->lock);
 	while ((o = obj_find_path(bs, path))) {
+		if (o->indexing) { /* another open of this path writes its row: take its result */
+			pthread_cond_wait(&bs->idle, &bs->lock);
+			continue;
+		}
 		if (o->size == attr->size && o->mtime == attr->mtime &&
 		    strcmp(o->etag, attr->etag) == 0) {
 			*ret_obj = o->id;
@@ -2409,11 +2416,22 @@ int block_store_object_sync(struct block_store *bs, const char *path, const stru
 		r = -ENOMEM;
 		goto unlock;
 	}
+	/* In the tables while its row is written, so that its id is not taken again and a sync of
+	 * the same path waits for it; the lock is not held across the INSERT (it may wait behind a
+	 * batch of evictions or atimes on db_lock, or on disk), so hits go on meanwhile. id, path,
+	 * size, mtime and etag do not change after obj_new: db_obj_write reads them unlocked. */
+	o->indexing = true;
+	obj_insert(bs, o);
+	pthread_mutex_unlock(&bs->lock);
 	/* INSERT OR REPLACE: the row of the retired version (same path) goes */
-	r = index_space(bs, db_obj_write(bs, ST_OBJ_INSERT, o));
-	if (r >= 0)
-		obj_insert(bs, o);
+	r = db_obj_write(bs, ST_OBJ_INSERT, o);
+	pthread_mutex_lock(&bs->lock);
+	r = index_space(bs, r);
+	o->indexing = false;
+	pthread_cond_broadcast(&bs->idle);
 	if (r < 0) {
+		htable_remove(&bs->by_path, &o->path_node);
+		htable_remove(&bs->objs, &o->hnode);
 		obj_free(o);
 		goto unlock;
 	}
@@ -2834,7 +2852,7 @@ int block_store_object_complete(struct block_store *bs, const char *path,
 
 	pthread_mutex_lock(&bs->lock);
 	o = obj_find_path(bs, path);
-	if (o && o->size == attr->size && o->mtime == attr->mtime &&
+	if (o && !o->indexing && o->size == attr->size && o->mtime == attr->mtime &&
 	    strcmp(o->etag, attr->etag) == 0 && o->cached >= o->size) {
 		*ret_obj = o->id;
 		r = 0;
@@ -2850,7 +2868,7 @@ int block_store_object_find(struct block_store *bs, const char *path, uint64_t *
 
 	pthread_mutex_lock(&bs->lock);
 	o = obj_find_path(bs, path);
-	if (o) {
+	if (o && !o->indexing) {
 		*ret_obj = o->id;
 		r = 0;
 	}

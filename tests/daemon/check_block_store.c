@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -1810,6 +1811,89 @@ START_TEST(test_hit_during_eviction)
 }
 END_TEST
 
+struct sync_worker {
+	struct block_store *bs;
+	const char *path;
+	uint64_t id;
+	int r;
+	atomic_bool done;
+};
+
+static void *sync_worker_run(void *arg)
+{
+	struct sync_worker *w = arg;
+	struct ufs_attr a = {.size = 3 * BS, .mtime = 7};
+
+	snprintf(a.etag, sizeof(a.etag), "v7");
+	w->r = block_store_object_sync(w->bs, w->path, &a, &w->id);
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A new file's index row is written without the store's lock: while its INSERT waits for the
+ * index (another connection holds the write lock, as a batch of evictions or atimes does), a
+ * hit on another file is answered at once, and a second open of the same new file waits for the
+ * first and gets the same object. */
+START_TEST(test_hit_during_object_insert)
+{
+	struct sync_worker w[2];
+	struct block_ref ref;
+	struct block_store *bs = open_simple(64, 0.9, 0.6);
+	uint64_t old = sync_obj(bs, "/old", 4 * BS, 1, "a"), id;
+	pthread_t th[2];
+	sqlite3 *db;
+	int64_t t0, hit_ms;
+
+	for (uint64_t i = 0; i < 4; i++)
+		ck_assert_int_eq(put_block(bs, old, i, BS), 0);
+	ck_assert_int_eq(sqlite3_open(index_path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	for (unsigned i = 0; i < 2; i++) {
+		w[i] = (struct sync_worker){.bs = bs, .path = "/new"};
+		ck_assert_int_eq(pthread_create(&th[i], NULL, sync_worker_run, &w[i]), 0);
+		usleep(200 * 1000); /* the first is in its INSERT, waiting for the index */
+	}
+	t0 = mono_ms();
+	ck_assert_int_eq(block_store_acquire(bs, old, 2, &ref), 0);
+	hit_ms = mono_ms() - t0;
+	ck_assert_msg(!atomic_load(&w[0].done) && hit_ms < 1000,
+		      "the hit waited %" PRId64 " ms, for a new file's index row (insert %s)", hit_ms,
+		      atomic_load(&w[0].done) ? "finished first" : "still waiting");
+	ref_check(&ref, old, 2, BS);
+	block_store_release(bs, old, 2);
+	/* Not found by path until its row is written: nobody puts blocks under an unwritten id. */
+	ck_assert_int_eq(block_store_object_find(bs, "/new", &id), -ENOENT);
+	ck_assert(!atomic_load(&w[1].done));
+
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	for (unsigned i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(w[i].r, 0);
+	}
+	ck_assert_uint_eq(w[0].id, w[1].id);
+	ck_assert_int_eq(block_store_object_find(bs, "/new", &id), 0);
+	ck_assert_uint_eq(id, w[0].id);
+	ck_assert_int_eq(put_block(bs, id, 0, BS), 0);
+	block_store_free(bs);
+	/* The row was written: the reopened store knows the object and its block. */
+	bs = open_simple(64, 0.9, 0.6);
+	ck_assert_int_eq(block_store_object_find(bs, "/new", &id), 0);
+	ck_assert_uint_eq(id, w[0].id);
+	ck_assert(block_store_contains(bs, id, 0));
+	block_check(bs, id, 0, BS);
+	block_store_free(bs);
+}
+END_TEST
+
 /* Stores on one path filling it at once, each evicting the other's blocks: no deadlock, the
  * quota holds, and what stays is right. */
 START_TEST(test_shared_tier_concurrent)
@@ -1875,6 +1959,7 @@ Suite *block_store_suite(void)
 	tcase_add_test(tc, test_heat_victims_many);
 	tcase_add_test(tc, test_heat_equal_lru);
 	tcase_add_test(tc, test_hit_during_eviction);
+	tcase_add_test(tc, test_hit_during_object_insert);
 	tcase_add_test(tc, test_all_pinned_enospc);
 	tcase_add_test(tc, test_object_sync);
 	tcase_add_test(tc, test_config_errors);
