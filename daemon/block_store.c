@@ -1199,6 +1199,7 @@ static bool block_demote(struct block_store *bs, struct bs_block *b)
 	}
 	stamp_check(bs, o, to, dfd);
 	o->writing[to]++;
+	o->writing[from]++; /* the old copy's hole, punched below: no stamp check meanwhile */
 
 	pthread_mutex_unlock(&bs->lock);
 	r = block_read_verify(bs, sfd, block, len, csum, buf);
@@ -1216,27 +1217,35 @@ static bool block_demote(struct block_store *bs, struct bs_block *b)
 	} else if (r == -EBADMSG) {
 		corrupt = true;
 	}
+	/* The index row and the old copy's hole, still without the lock (the row waits on
+	 * db_lock behind any batch, the punch on the file system): b is busy, so no reader or
+	 * put touches the block meanwhile, and its unpinned bytes in tier from are nobody's.
+	 * Row first: a crash between the two leaves unindexed bytes (scrubbed at open), never
+	 * a row whose bytes are a hole. */
+	if (r == 0) {
+		int64_t args[] = {(int64_t)o->id, (int64_t)block, (int64_t)to};
+
+		r = db_run(bs, ST_BLK_TIER, 3, args);
+		if (r == 0 && fallocate(sfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					(off_t)(block * bs->block_size), bs->block_size) < 0)
+			log_debug("punching block %" PRIu64 " of %016" PRIx64 " in tier %s: %m",
+				  block, o->id, src->name);
+	}
 	pthread_mutex_lock(&bs->lock);
 	if (--o->writing[to] == 0)
 		stamp_record(o, to, dfd);
+	if (--o->writing[from] == 0)
+		stamp_record(o, from, sfd);
 	free(buf);
 	buf = NULL;
 	if (r < 0)
 		goto fail;
-	{
-		int64_t args[] = {(int64_t)o->id, (int64_t)block, (int64_t)to};
-
-		r = db_run(bs, ST_BLK_TIER, 3, args);
-		if (r < 0)
-			goto fail;
-	}
 	src->leaving -= len;
 	block_unbusy(bs, b);
 	lru_unlink(src, b);
 	tier_used_sub(src, len);
 	src->blocks--;
 	o->tier_blocks[from]--;
-	punch(bs, o, from, block);
 	b->tier = (uint8_t)to;
 	b->verified = true; /* its bytes were just checked on the way */
 	dst->blocks++;

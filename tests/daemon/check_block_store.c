@@ -1894,6 +1894,79 @@ START_TEST(test_hit_during_object_insert)
 }
 END_TEST
 
+struct put_worker {
+	struct block_store *bs;
+	uint64_t obj, block;
+	int r;
+	atomic_bool done;
+};
+
+static void *put_worker_run(void *arg)
+{
+	struct put_worker *w = arg;
+
+	w->r = put_block(w->bs, w->obj, w->block, BS);
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+/* A demotion writes its block's new tier to the index and punches the old copy without the
+ * store's lock: while its UPDATE waits for the index (another connection holds the write lock),
+ * a hit on another block of the store is answered at once. */
+START_TEST(test_hit_during_demotion)
+{
+	struct block_store_config c;
+	struct block_store_stats st;
+	struct put_worker w;
+	struct block_ref ref;
+	struct block_store *bs;
+	unsigned q[2] = {8, 64};
+	pthread_t th;
+	sqlite3 *db;
+	uint64_t obj;
+	int64_t t0, hit_ms;
+
+	cfg_init(&c, 2, q, 1.0, 0.5); /* no evictor below the quota: the put makes its own room */
+	bs = open_ok(&c);
+	obj = sync_obj(bs, "/d", 16 * BS, 1, "");
+	for (uint64_t i = 0; i < 8; i++)
+		ck_assert_int_eq(put_block(bs, obj, i, BS), 0);
+	for (uint64_t i = 1; i < 8; i++)
+		touch(bs, obj, i); /* block 0 is the least recently used: the one demoted */
+	ck_assert_int_eq(sqlite3_open(index_path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	w = (struct put_worker){.bs = bs, .obj = obj, .block = 8};
+	ck_assert_int_eq(pthread_create(&th, NULL, put_worker_run, &w), 0);
+	usleep(300 * 1000); /* the put demotes block 0 and waits for the index */
+	t0 = mono_ms();
+	ck_assert_int_eq(block_store_acquire(bs, obj, 7, &ref), 0);
+	hit_ms = mono_ms() - t0;
+	ck_assert_msg(!atomic_load(&w.done) && hit_ms < 1000,
+		      "the hit waited %" PRId64 " ms, for a demotion's index update (put %s)", hit_ms,
+		      atomic_load(&w.done) ? "finished first" : "still waiting");
+	ref_check(&ref, obj, 7, BS);
+	block_store_release(bs, obj, 7);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.demotions, 0); /* it was still under way */
+
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(w.r, 0);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_ge(st.demotions, 1);
+	ck_assert_int_eq(block_check(bs, obj, 0, BS), 1);
+	ck_assert_int_eq(block_check(bs, obj, 8, BS), 0);
+	block_store_free(bs);
+	/* The index says where the block went. */
+	bs = open_ok(&c);
+	ck_assert_int_eq(block_check(bs, obj, 0, BS), 1);
+	for (uint64_t i = 1; i <= 8; i++)
+		block_check(bs, obj, i, BS);
+	block_store_free(bs);
+}
+END_TEST
+
 /* Stores on one path filling it at once, each evicting the other's blocks: no deadlock, the
  * quota holds, and what stays is right. */
 START_TEST(test_shared_tier_concurrent)
@@ -1960,6 +2033,7 @@ Suite *block_store_suite(void)
 	tcase_add_test(tc, test_heat_equal_lru);
 	tcase_add_test(tc, test_hit_during_eviction);
 	tcase_add_test(tc, test_hit_during_object_insert);
+	tcase_add_test(tc, test_hit_during_demotion);
 	tcase_add_test(tc, test_all_pinned_enospc);
 	tcase_add_test(tc, test_object_sync);
 	tcase_add_test(tc, test_config_errors);
