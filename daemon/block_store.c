@@ -1312,6 +1312,40 @@ static void evict_take(struct block_store *bs, struct bs_block *b, struct evict_
 	b->busy = BUSY_EVICTING;
 }
 
+/* The holes of taken blocks (lock not held). */
+static void evict_punch(struct block_store *bs, const struct evict_item *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].fd >= 0 &&
+		    fallocate(items[i].fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)(items[i].block * bs->block_size), bs->block_size) < 0)
+			log_debug("punching block %" PRIu64 " in tier %s: %m", items[i].block,
+				  bs->tiers[items[i].tier].name);
+	}
+}
+
+/* After evict_punch(), under lock: the quota given back, the slots freed, waiters woken. */
+static void evict_done(struct block_store *bs, struct evict_item *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct bs_block *b = items[i].b;
+		struct bs_object *o = b->o;
+		struct bs_tier *t = &bs->tiers[items[i].tier];
+
+		if (--o->writing[items[i].tier] == 0 && items[i].fd >= 0)
+			stamp_record(o, items[i].tier, items[i].fd);
+		t->leaving -= items[i].len;
+		tier_used_sub(t, items[i].len);
+		b->busy = BUSY_NONE;
+		o->holds--;
+		slot_maybe_free(bs, b);
+		obj_close_idle(bs, o);
+		if (o->retired && o->holds == 0 && LIST_EMPTY(&o->blocks))
+			obj_reap(bs, o);
+	}
+	pthread_cond_broadcast(&bs->idle);
+}
+
 /* Finishes a batch of evict_take(): one index transaction for every row, the holes punched,
  * with lock dropped throughout (called and returns with it held), then the quota given back
  * and the slots freed. */
@@ -1333,32 +1367,10 @@ static void evict_commit(struct block_store *bs, struct evict_item *items, size_
 		log_debug("block store: evicting %zu blocks: the index kept their rows (%s); "
 			  "their checksums drop them at the next open",
 			  n, strerror(-r));
-	for (size_t i = 0; i < n; i++) {
-		if (items[i].fd >= 0 &&
-		    fallocate(items[i].fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			      (off_t)(items[i].block * bs->block_size), bs->block_size) < 0)
-			log_debug("punching block %" PRIu64 " in tier %s: %m", items[i].block,
-				  bs->tiers[items[i].tier].name);
-	}
+	evict_punch(bs, items, n);
 	pthread_mutex_lock(&bs->lock);
-	for (size_t i = 0; i < n; i++) {
-		struct bs_block *b = items[i].b;
-		struct bs_object *o = b->o;
-		struct bs_tier *t = &bs->tiers[items[i].tier];
-
-		if (--o->writing[items[i].tier] == 0 && items[i].fd >= 0)
-			stamp_record(o, items[i].tier, items[i].fd);
-		t->leaving -= items[i].len;
-		tier_used_sub(t, items[i].len);
-		bs->evictions++;
-		b->busy = BUSY_NONE;
-		o->holds--;
-		slot_maybe_free(bs, b);
-		obj_close_idle(bs, o);
-		if (o->retired && o->holds == 0 && LIST_EMPTY(&o->blocks))
-			obj_reap(bs, o);
-	}
-	pthread_cond_broadcast(&bs->idle);
+	bs->evictions += n;
+	evict_done(bs, items, n);
 }
 
 /* Evicts (or demotes, where there is a next tier) this store's blocks of tier ti, least
@@ -1495,10 +1507,16 @@ static void *evictor_main(void *arg)
 	return NULL;
 }
 
-/* Drops every valid block of o, waiting for busy ones. */
+/* Drops every valid block of o, waiting for busy ones. As an eviction batch does: the blocks
+ * leave memory first (a lookup misses them from here, a put of one waits), then their rows go
+ * (one statement) and their holes are punched with the lock dropped (called and returns with it
+ * held). A pinned block keeps its bytes until its last release. Returns the statement's result:
+ * when it fails the rows stay, and their checksums drop them at the next open. */
 static int obj_drop_blocks(struct block_store *bs, struct bs_object *o)
 {
 	struct bs_block *b, *next;
+	struct evict_item *items = NULL;
+	size_t n = 0, cap = 0;
 	int64_t id = (int64_t)o->id;
 	int r;
 
@@ -1509,15 +1527,37 @@ again:
 			goto again;
 		}
 	}
-	r = db_run(bs, ST_BLK_DELETE_OBJ, 1, &id);
-	if (r < 0)
-		return r;
 	for (b = LIST_FIRST(&o->blocks); b; b = next) {
 		next = LIST_NEXT(b, oslot);
-		if (b->state == SLOT_VALID)
-			block_drop(bs, b, false);
+		if (b->state != SLOT_VALID)
+			continue;
+		if (b->pins == 0 && n == cap) {
+			size_t c = cap ? 2 * cap : 16;
+			struct evict_item *m = realloc(items, c * sizeof(*m));
+
+			if (m) {
+				items = m;
+				cap = c;
+			}
+		}
+		if (b->pins > 0 || n == cap)
+			block_drop(bs, b, false); /* pinned: punched at its release; or no memory */
+		else
+			evict_take(bs, b, &items[n++]);
 	}
-	return 0;
+	o->holds++; /* o stays while the lock is dropped, whatever the items do */
+	pthread_mutex_unlock(&bs->lock);
+	r = db_run(bs, ST_BLK_DELETE_OBJ, 1, &id);
+	if (r < 0)
+		log_debug("block store: dropping the blocks of %016" PRIx64 ": the index kept their "
+			  "rows (%s); their checksums drop them at the next open",
+			  o->id, strerror(-r));
+	evict_punch(bs, items, n);
+	pthread_mutex_lock(&bs->lock);
+	evict_done(bs, items, n);
+	o->holds--;
+	free(items);
+	return r;
 }
 
 /* ---- open ---- */
@@ -2380,17 +2420,9 @@ static void obj_retire(struct block_store *bs, struct bs_object *o)
 		  o->cached);
 	o->retired = true; /* from here no punch: the files go whole */
 	htable_remove(&bs->by_path, &o->path_node);
-	if (obj_drop_blocks(bs, o) < 0) {
-		struct bs_block *b, *next;
-
-		/* Its rows go at the next load (their object's row is replaced); memory must
-		 * not keep serving them. */
-		for (b = LIST_FIRST(&o->blocks); b; b = next) {
-			next = LIST_NEXT(b, oslot);
-			if (b->state == SLOT_VALID)
-				block_drop(bs, b, false);
-		}
-	}
+	/* Memory stops serving them whatever the index does: rows a failed DELETE kept go at the
+	 * next load (their object's row is replaced). */
+	obj_drop_blocks(bs, o);
 	obj_unlink_files(bs, o);
 	obj_close_idle(bs, o);
 	if (o->holds == 0 && LIST_EMPTY(&o->blocks))

@@ -1967,6 +1967,75 @@ START_TEST(test_hit_during_demotion)
 }
 END_TEST
 
+struct inval_worker {
+	struct block_store *bs;
+	uint64_t obj;
+	int r;
+	atomic_bool done;
+};
+
+static void *inval_worker_run(void *arg)
+{
+	struct inval_worker *w = arg;
+
+	w->r = block_store_invalidate(w->bs, w->obj);
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+/* Dropping a changed file's blocks deletes their rows and punches their holes without the
+ * store's lock: while the DELETE waits for the index (another connection holds the write lock),
+ * a hit on another file is answered at once, and the dropped blocks already miss. */
+START_TEST(test_hit_during_invalidate)
+{
+	struct inval_worker w;
+	struct block_ref ref, pinned;
+	struct block_store *bs = open_simple(64, 0.9, 0.6);
+	uint64_t a = sync_obj(bs, "/changed", 8 * BS, 1, "a"), keep = sync_obj(bs, "/kept", BS, 1, "k");
+	pthread_t th;
+	sqlite3 *db;
+	int64_t t0, hit_ms;
+
+	for (uint64_t i = 0; i < 8; i++)
+		ck_assert_int_eq(put_block(bs, a, i, BS), 0);
+	ck_assert_int_eq(put_block(bs, keep, 0, BS), 0);
+	ck_assert_int_eq(block_store_acquire(bs, a, 3, &pinned), 0); /* pinned across the drop */
+	ck_assert_int_eq(sqlite3_open(index_path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	w = (struct inval_worker){.bs = bs, .obj = a};
+	ck_assert_int_eq(pthread_create(&th, NULL, inval_worker_run, &w), 0);
+	usleep(200 * 1000); /* the drop waits for the index */
+	t0 = mono_ms();
+	ck_assert_int_eq(block_store_acquire(bs, keep, 0, &ref), 0);
+	hit_ms = mono_ms() - t0;
+	ck_assert_msg(!atomic_load(&w.done) && hit_ms < 1000,
+		      "the hit waited %" PRId64 " ms, for another file's dropped rows (drop %s)",
+		      hit_ms, atomic_load(&w.done) ? "finished first" : "still waiting");
+	ref_check(&ref, keep, 0, BS);
+	block_store_release(bs, keep, 0);
+
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(w.r, 0);
+	for (uint64_t i = 0; i < 8; i++)
+		ck_assert_msg(!block_store_contains(bs, a, i), "block %" PRIu64 " survived", i);
+	/* The pinned block's reader still reads its bytes; the hole comes with its release. */
+	ref_check(&pinned, a, 3, BS);
+	block_store_release(bs, a, 3);
+	/* A put after the drop is kept (its row too), and nothing else of the old file is. */
+	ck_assert_int_eq(put_block(bs, a, 5, BS), 0);
+	block_check(bs, a, 5, BS);
+	block_store_free(bs);
+	bs = open_simple(64, 0.9, 0.6);
+	for (uint64_t i = 0; i < 8; i++)
+		ck_assert_int_eq(block_store_contains(bs, a, i), i == 5);
+	block_check(bs, a, 5, BS);
+	block_check(bs, keep, 0, BS);
+	block_store_free(bs);
+}
+END_TEST
+
 /* Stores on one path filling it at once, each evicting the other's blocks: no deadlock, the
  * quota holds, and what stays is right. */
 START_TEST(test_shared_tier_concurrent)
@@ -2034,6 +2103,7 @@ Suite *block_store_suite(void)
 	tcase_add_test(tc, test_hit_during_eviction);
 	tcase_add_test(tc, test_hit_during_object_insert);
 	tcase_add_test(tc, test_hit_during_demotion);
+	tcase_add_test(tc, test_hit_during_invalidate);
 	tcase_add_test(tc, test_all_pinned_enospc);
 	tcase_add_test(tc, test_object_sync);
 	tcase_add_test(tc, test_config_errors);
