@@ -1555,8 +1555,14 @@ again:
 	evict_punch(bs, items, n);
 	pthread_mutex_lock(&bs->lock);
 	evict_done(bs, items, n);
-	o->holds--;
 	free(items);
+	/* Whoever lets go of a retired object last frees it: a retire and an invalidate of one
+	 * object can both be in the unlocked part above. */
+	if (--o->holds == 0) {
+		obj_close_idle(bs, o);
+		if (o->retired && LIST_EMPTY(&o->blocks))
+			obj_reap(bs, o);
+	}
 	return r;
 }
 
@@ -2421,8 +2427,10 @@ static void obj_retire(struct block_store *bs, struct bs_object *o)
 	o->retired = true; /* from here no punch: the files go whole */
 	htable_remove(&bs->by_path, &o->path_node);
 	/* Memory stops serving them whatever the index does: rows a failed DELETE kept go at the
-	 * next load (their object's row is replaced). */
+	 * next load (their object's row is replaced). The hold keeps o until the end here. */
+	o->holds++;
 	obj_drop_blocks(bs, o);
+	o->holds--;
 	obj_unlink_files(bs, o);
 	obj_close_idle(bs, o);
 	if (o->holds == 0 && LIST_EMPTY(&o->blocks))
