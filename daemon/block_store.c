@@ -57,6 +57,7 @@ enum slot_busy {
 	BUSY_VERIFYING, /* its first acquire is checking its checksum */
 	BUSY_MOVING,	/* being demoted to the next tier */
 	BUSY_EVICTING,	/* out of the cache in memory; its row and bytes go in evict_commit() */
+	BUSY_PUNCHING,	/* its last release punches copies dropped while it was pinned */
 };
 
 struct bs_object;
@@ -2502,8 +2503,9 @@ int block_store_acquire(struct block_store *bs, uint64_t obj, uint64_t block, st
 	pthread_mutex_lock(&bs->lock);
 	for (;;) {
 		b = slot_find(bs, obj, block);
-		if (b && b->busy == BUSY_EVICTING) {
-			r = -ENOENT; /* going: a miss now, not a wait for the batch */
+		if (b && (b->busy == BUSY_EVICTING ||
+			  (b->busy == BUSY_PUNCHING && b->state != SLOT_VALID))) {
+			r = -ENOENT; /* going: a miss now, not a wait for the batch or the punch */
 			goto miss;
 		}
 		if (b && b->busy != BUSY_NONE) {
@@ -2619,11 +2621,45 @@ void block_store_release(struct block_store *bs, uint64_t obj, uint64_t block)
 	o = b->o;
 	b->pins--;
 	o->holds--;
-	if (b->pins == 0 && b->punch_mask) {
+	if (b->pins == 0 && b->punch_mask && b->busy == BUSY_NONE && !o->retired) {
+		/* The copies dropped while it was pinned (its file changed upstream, say) are
+		 * punched with the lock dropped: busy, the slot is neither freed nor written (a
+		 * put waits, a lookup of a dropped slot misses) and its fds stay open (the hold). */
+		int fds[BLOCK_STORE_MAX_TIERS];
+		unsigned mask = 0;
+
+		for (unsigned t = 0; t < bs->ntiers; t++) {
+			if (!(b->punch_mask & (1u << t)) || (b->state == SLOT_VALID && b->tier == t))
+				continue;
+			fds[t] = obj_fd(bs, o, t, false);
+			if (fds[t] >= 0) {
+				mask |= 1u << t;
+				o->writing[t]++; /* the punch changes the file: no stamp check */
+			}
+		}
+		b->punch_mask = 0;
+		if (mask) {
+			b->busy = BUSY_PUNCHING;
+			o->holds++;
+			pthread_mutex_unlock(&bs->lock);
+			for (unsigned t = 0; t < bs->ntiers; t++)
+				if ((mask & (1u << t)) &&
+				    fallocate(fds[t], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					      (off_t)(block * bs->block_size), bs->block_size) < 0)
+					log_debug("punching block %" PRIu64 " of %016" PRIx64
+						  " in tier %s: %m",
+						  block, obj, bs->tiers[t].name);
+			pthread_mutex_lock(&bs->lock);
+			for (unsigned t = 0; t < bs->ntiers; t++)
+				if ((mask & (1u << t)) && --o->writing[t] == 0)
+					stamp_record(o, t, fds[t]);
+			block_unbusy(bs, b); /* and the hold */
+		}
+	} else if (b->pins == 0 && b->punch_mask) {
 		for (unsigned t = 0; t < bs->ntiers; t++)
 			if ((b->punch_mask & (1u << t)) &&
 			    !(b->state == SLOT_VALID && b->tier == t))
-				punch(bs, o, t, block);
+				punch(bs, o, t, block); /* retired (a no-op) or busy: as before */
 		b->punch_mask = 0;
 	}
 	slot_maybe_free(bs, b);

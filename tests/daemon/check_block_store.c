@@ -2023,6 +2023,19 @@ START_TEST(test_hit_during_invalidate)
 	/* The pinned block's reader still reads its bytes; the hole comes with its release. */
 	ref_check(&pinned, a, 3, BS);
 	block_store_release(bs, a, 3);
+	{
+		/* Its release punched it: the file of the dropped blocks holds no data now. */
+		char name[600];
+		int fd;
+
+		snprintf(name, sizeof(name), "%s/t0/src/%016" PRIx64, tmpdir, a);
+		fd = open(name, O_RDONLY | O_CLOEXEC);
+		ck_assert_int_ge(fd, 0);
+		errno = 0;
+		ck_assert_msg(lseek(fd, 0, SEEK_DATA) < 0 && errno == ENXIO,
+			      "the dropped blocks' bytes are still in the tier file");
+		close(fd);
+	}
 	/* A put after the drop is kept (its row too), and nothing else of the old file is. */
 	ck_assert_int_eq(put_block(bs, a, 5, BS), 0);
 	block_check(bs, a, 5, BS);
