@@ -1161,6 +1161,7 @@ static void block_unbusy(struct block_store *bs, struct bs_block *b)
 }
 
 static void tier_shrink(struct block_store *bs, unsigned ti, uint64_t target);
+static void block_drop_unlocked(struct block_store *bs, struct bs_block *b);
 
 /* Copies b from its tier to the next one, with the lock dropped around the I/O; on any failure
  * b is dropped instead. Returns true if b was demoted. b is valid and idle on entry. */
@@ -1273,7 +1274,7 @@ fail:
 			  block, o->id, dst->name, strerror(-r));
 		bs->evictions++;
 	}
-	block_drop(bs, b, true);
+	block_drop_unlocked(bs, b);
 	return false;
 }
 
@@ -1372,6 +1373,33 @@ static void evict_commit(struct block_store *bs, struct evict_item *items, size_
 	pthread_mutex_lock(&bs->lock);
 	bs->evictions += n;
 	evict_done(bs, items, n);
+}
+
+/* block_drop(bs, b, true) for a block the store itself gives up (it failed its checksum, its
+ * tier file is gone, its demotion failed): the row's DELETE and the punch run with the lock
+ * dropped (called and returns with it held), as for an evicted block, without counting it as
+ * an eviction. A pinned or busy block is dropped under the lock as before (its punch waits for
+ * its last release anyway). b may be freed. */
+static void block_drop_unlocked(struct block_store *bs, struct bs_block *b)
+{
+	struct evict_item it;
+	int64_t args[2];
+
+	if (b->pins > 0 || b->busy != BUSY_NONE) {
+		block_drop(bs, b, true);
+		return;
+	}
+	evict_take(bs, b, &it);
+	args[0] = (int64_t)b->o->id;
+	args[1] = (int64_t)it.block;
+	pthread_mutex_unlock(&bs->lock);
+	if (db_run(bs, ST_BLK_DELETE, 2, args) < 0)
+		log_debug("block store: dropping block %" PRIu64 ": the index kept its row; its "
+			  "checksum drops it at the next open",
+			  it.block);
+	evict_punch(bs, &it, 1);
+	pthread_mutex_lock(&bs->lock);
+	evict_done(bs, &it, 1);
 }
 
 /* Evicts (or demotes, where there is a next tier) this store's blocks of tier ti, least
@@ -2522,7 +2550,7 @@ int block_store_acquire(struct block_store *bs, uint64_t obj, uint64_t block, st
 			log_debug("block %" PRIu64 " of %016" PRIx64 ": opening its tier file: %s",
 				  block, obj, strerror(-fd));
 			if (fd == -ENOENT)
-				block_drop(bs, b, true); /* the tier was emptied under us */
+				block_drop_unlocked(bs, b); /* the tier was emptied under us */
 			r = -ENOENT;
 			goto miss;
 		}
@@ -2555,7 +2583,7 @@ int block_store_acquire(struct block_store *bs, uint64_t obj, uint64_t block, st
 				log_debug("block %" PRIu64 " of %016" PRIx64 ": reading: %s", block,
 					  obj, strerror(-r));
 			}
-			block_drop(bs, b, true);
+			block_drop_unlocked(bs, b);
 			r = -ENOENT;
 			goto miss;
 		}

@@ -2049,6 +2049,78 @@ START_TEST(test_hit_during_invalidate)
 }
 END_TEST
 
+struct acquire_worker {
+	struct block_store *bs;
+	uint64_t obj, block;
+	int r;
+	atomic_bool done;
+};
+
+static void *acquire_worker_run(void *arg)
+{
+	struct acquire_worker *w = arg;
+	struct block_ref ref;
+
+	w->r = block_store_acquire(w->bs, w->obj, w->block, &ref);
+	if (w->r == 0)
+		block_store_release(w->bs, w->obj, w->block);
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+/* A block that fails its checksum is dropped with its row deleted and its hole punched without
+ * the store's lock: while that DELETE waits for the index (another connection holds the write
+ * lock), a hit on another file is answered at once. */
+START_TEST(test_hit_during_corrupt_drop)
+{
+	struct block_store *bs = open_simple(64, 0.9, 0.8);
+	struct block_store_stats st;
+	struct acquire_worker w;
+	struct block_ref ref;
+	uint64_t obj = sync_obj(bs, "/spoiled", 3 * BS, 1, ""), keep = sync_obj(bs, "/kept", BS, 1, "");
+	pthread_t th;
+	sqlite3 *db;
+	int64_t t0, hit_ms;
+
+	for (uint64_t i = 0; i < 3; i++)
+		ck_assert_int_eq(put_block(bs, obj, i, BS), 0);
+	ck_assert_int_eq(put_block(bs, keep, 0, BS), 0);
+	block_check(bs, keep, 0, BS);
+	usleep(20000); /* past the filesystem's timestamp tick (see test_tier_file_changed) */
+	tier_scribble(0, obj, BS + 100, "garbage");
+	ck_assert_int_eq(sqlite3_open(index_path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	w = (struct acquire_worker){.bs = bs, .obj = obj, .block = 1};
+	ck_assert_int_eq(pthread_create(&th, NULL, acquire_worker_run, &w), 0);
+	usleep(200 * 1000); /* the spoiled block was read, failed, and its row waits */
+	t0 = mono_ms();
+	ck_assert_int_eq(block_store_acquire(bs, keep, 0, &ref), 0);
+	hit_ms = mono_ms() - t0;
+	ck_assert_msg(!atomic_load(&w.done) && hit_ms < 1000,
+		      "the hit waited %" PRId64 " ms, for a spoiled block's row (its acquire %s)",
+		      hit_ms, atomic_load(&w.done) ? "finished first" : "still waiting");
+	ref_check(&ref, keep, 0, BS);
+	block_store_release(bs, keep, 0);
+
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(w.r, -ENOENT);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.checksum_failures, 1);
+	ck_assert(!block_store_contains(bs, obj, 1));
+	block_check(bs, obj, 0, BS);
+	block_check(bs, obj, 2, BS);
+	ck_assert_int_eq(put_block(bs, obj, 1, BS), 0); /* refetched: served again */
+	block_check(bs, obj, 1, BS);
+	block_store_free(bs);
+	bs = open_simple(64, 0.9, 0.8);
+	for (uint64_t i = 0; i < 3; i++)
+		block_check(bs, obj, i, BS);
+	block_store_free(bs);
+}
+END_TEST
+
 /* Stores on one path filling it at once, each evicting the other's blocks: no deadlock, the
  * quota holds, and what stays is right. */
 START_TEST(test_shared_tier_concurrent)
@@ -2117,6 +2189,7 @@ Suite *block_store_suite(void)
 	tcase_add_test(tc, test_hit_during_object_insert);
 	tcase_add_test(tc, test_hit_during_demotion);
 	tcase_add_test(tc, test_hit_during_invalidate);
+	tcase_add_test(tc, test_hit_during_corrupt_drop);
 	tcase_add_test(tc, test_all_pinned_enospc);
 	tcase_add_test(tc, test_object_sync);
 	tcase_add_test(tc, test_config_errors);
