@@ -1578,8 +1578,9 @@ again:
 	pthread_mutex_unlock(&bs->lock);
 	r = db_run(bs, ST_BLK_DELETE_OBJ, 1, &id);
 	if (r < 0)
-		log_debug("block store: dropping the blocks of %016" PRIx64 ": the index kept their "
-			  "rows (%s); their checksums drop them at the next open",
+		log_debug("block store: dropping the blocks of %016" PRIx64
+			  ": the index kept their rows (%s); their checksums drop them at the "
+			  "next open",
 			  o->id, strerror(-r));
 	evict_punch(bs, items, n);
 	pthread_mutex_lock(&bs->lock);
@@ -2652,12 +2653,13 @@ void block_store_release(struct block_store *bs, uint64_t obj, uint64_t block)
 	if (b->pins == 0 && b->punch_mask && b->busy == BUSY_NONE && !o->retired) {
 		/* The copies dropped while it was pinned (its file changed upstream, say) are
 		 * punched with the lock dropped: busy, the slot is neither freed nor written (a
-		 * put waits, a lookup of a dropped slot misses) and its fds stay open (the hold). */
+		 * put waits, a lookup of a dropped slot misses), its fds stay open (the hold). */
 		int fds[BLOCK_STORE_MAX_TIERS];
 		unsigned mask = 0;
 
 		for (unsigned t = 0; t < bs->ntiers; t++) {
-			if (!(b->punch_mask & (1u << t)) || (b->state == SLOT_VALID && b->tier == t))
+			if (!(b->punch_mask & (1u << t)) ||
+			    (b->state == SLOT_VALID && b->tier == t))
 				continue;
 			fds[t] = obj_fd(bs, o, t, false);
 			if (fds[t] >= 0) {

@@ -1865,8 +1865,8 @@ START_TEST(test_hit_during_object_insert)
 	ck_assert_int_eq(block_store_acquire(bs, old, 2, &ref), 0);
 	hit_ms = mono_ms() - t0;
 	ck_assert_msg(!atomic_load(&w[0].done) && hit_ms < 1000,
-		      "the hit waited %" PRId64 " ms, for a new file's index row (insert %s)", hit_ms,
-		      atomic_load(&w[0].done) ? "finished first" : "still waiting");
+		      "the hit waited %" PRId64 " ms, for a new file's index row (insert %s)",
+		      hit_ms, atomic_load(&w[0].done) ? "finished first" : "still waiting");
 	ref_check(&ref, old, 2, BS);
 	block_store_release(bs, old, 2);
 	/* Not found by path until its row is written: nobody puts blocks under an unwritten id. */
@@ -1942,8 +1942,8 @@ START_TEST(test_hit_during_demotion)
 	ck_assert_int_eq(block_store_acquire(bs, obj, 7, &ref), 0);
 	hit_ms = mono_ms() - t0;
 	ck_assert_msg(!atomic_load(&w.done) && hit_ms < 1000,
-		      "the hit waited %" PRId64 " ms, for a demotion's index update (put %s)", hit_ms,
-		      atomic_load(&w.done) ? "finished first" : "still waiting");
+		      "the hit waited %" PRId64 " ms, for a demotion's index update (put %s)",
+		      hit_ms, atomic_load(&w.done) ? "finished first" : "still waiting");
 	ref_check(&ref, obj, 7, BS);
 	block_store_release(bs, obj, 7);
 	block_store_get_stats(bs, &st);
@@ -1991,7 +1991,8 @@ START_TEST(test_hit_during_invalidate)
 	struct inval_worker w;
 	struct block_ref ref, pinned;
 	struct block_store *bs = open_simple(64, 0.9, 0.6);
-	uint64_t a = sync_obj(bs, "/changed", 8 * BS, 1, "a"), keep = sync_obj(bs, "/kept", BS, 1, "k");
+	uint64_t a = sync_obj(bs, "/changed", 8 * BS, 1, "a"),
+		 keep = sync_obj(bs, "/kept", BS, 1, "k");
 	pthread_t th;
 	sqlite3 *db;
 	int64_t t0, hit_ms;
@@ -2077,7 +2078,8 @@ START_TEST(test_hit_during_corrupt_drop)
 	struct block_store_stats st;
 	struct acquire_worker w;
 	struct block_ref ref;
-	uint64_t obj = sync_obj(bs, "/spoiled", 3 * BS, 1, ""), keep = sync_obj(bs, "/kept", BS, 1, "");
+	uint64_t obj = sync_obj(bs, "/spoiled", 3 * BS, 1, ""),
+		 keep = sync_obj(bs, "/kept", BS, 1, "");
 	pthread_t th;
 	sqlite3 *db;
 	int64_t t0, hit_ms;
