@@ -36,8 +36,13 @@ struct source_slot {
 struct controller {
 	struct config cfg;
 	int64_t started; /* epoch seconds */
+	/* Guards store (and is held around every store call), changes, stopping and policy; the
+	 * request server and the reconciler take it. Never held across a call to a weir-node, a
+	 * request to the apiserver (store_kube queues its writes and answers reads from its
+	 * cache) or a join. Known exception: on the embedded store (store_sqlite) a store call is
+	 * an SQLite statement, disk I/O under this lock. */
 	pthread_mutex_t lock;
-	pthread_cond_t wake;
+	pthread_cond_t wake; /* changes bumped or stopping set: the reconciler waits on it */
 	bool kube;	     /* the store is store_kube: finalizers, volumes, a Lease */
 	struct store *store; /* under lock */
 	unsigned changes;    /* under lock: bumped by every write, wakes the reconciler */

@@ -59,6 +59,7 @@ enum slot_busy {
 	BUSY_VERIFYING, /* its first acquire is checking its checksum */
 	BUSY_MOVING,	/* being demoted to the next tier */
 	BUSY_EVICTING,	/* out of the cache in memory; its row and bytes go in evict_commit() */
+	BUSY_PUNCHING,	/* its last release punches copies dropped while it was pinned */
 };
 
 struct bs_object;
@@ -144,6 +145,9 @@ struct bs_object {
 	TAILQ_ENTRY(bs_object) stale_link;
 	bool rank_stale;
 	bool retired; /* a newer version replaced it */
+	/* Its index row is being written (block_store_object_sync, lock released): found by
+	 * path only by syncs of the same path, which wait for it; lookups miss it. */
+	bool indexing;
 };
 
 struct bs_tier {
@@ -1244,6 +1248,7 @@ static void block_unbusy(struct block_store *bs, struct bs_block *b)
 }
 
 static void tier_shrink(struct block_store *bs, unsigned ti, uint64_t target);
+static void block_drop_unlocked(struct block_store *bs, struct bs_block *b);
 
 /* Copies b from its tier to the next one, with the lock dropped around the I/O; on any failure
  * b is dropped instead. Returns true if b was demoted. b is valid and idle on entry. */
@@ -1283,6 +1288,7 @@ static bool block_demote(struct block_store *bs, struct bs_block *b)
 	}
 	stamp_check(bs, o, to, dfd);
 	o->writing[to]++;
+	o->writing[from]++; /* the old copy's hole, punched below: no stamp check meanwhile */
 
 	pthread_mutex_unlock(&bs->lock);
 	r = block_read_verify(bs, sfd, block, len, csum, buf);
@@ -1300,27 +1306,35 @@ static bool block_demote(struct block_store *bs, struct bs_block *b)
 	} else if (r == -EBADMSG) {
 		corrupt = true;
 	}
+	/* The index row and the old copy's hole, still without the lock (the row waits on
+	 * db_lock behind any batch, the punch on the file system): b is busy, so no reader or
+	 * put touches the block meanwhile, and its unpinned bytes in tier from are nobody's.
+	 * Row first: a crash between the two leaves unindexed bytes (scrubbed at open), never
+	 * a row whose bytes are a hole. */
+	if (r == 0) {
+		int64_t args[] = {(int64_t)o->id, (int64_t)block, (int64_t)to};
+
+		r = db_run(bs, ST_BLK_TIER, 3, args);
+		if (r == 0 && fallocate(sfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					(off_t)(block * bs->block_size), bs->block_size) < 0)
+			log_debug("punching block %" PRIu64 " of %016" PRIx64 " in tier %s: %m",
+				  block, o->id, src->name);
+	}
 	pthread_mutex_lock(&bs->lock);
 	if (--o->writing[to] == 0)
 		stamp_record(o, to, dfd);
+	if (--o->writing[from] == 0)
+		stamp_record(o, from, sfd);
 	free(buf);
 	buf = NULL;
 	if (r < 0)
 		goto fail;
-	{
-		int64_t args[] = {(int64_t)o->id, (int64_t)block, (int64_t)to};
-
-		r = db_run(bs, ST_BLK_TIER, 3, args);
-		if (r < 0)
-			goto fail;
-	}
 	src->leaving -= len;
 	block_unbusy(bs, b);
 	lru_unlink(src, b);
 	tier_used_sub(src, len);
 	src->blocks--;
 	o->tier_blocks[from]--;
-	punch(bs, o, from, block);
 	b->tier = (uint8_t)to;
 	b->verified = true; /* its bytes were just checked on the way */
 	dst->blocks++;
@@ -1347,7 +1361,7 @@ fail:
 			  block, o->id, dst->name, strerror(-r));
 		bs->evictions++;
 	}
-	block_drop(bs, b, true);
+	block_drop_unlocked(bs, b);
 	return false;
 }
 
@@ -1387,6 +1401,40 @@ static void evict_take(struct block_store *bs, struct bs_block *b, struct evict_
 	b->busy = BUSY_EVICTING;
 }
 
+/* The holes of taken blocks (lock not held). */
+static void evict_punch(struct block_store *bs, const struct evict_item *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].fd >= 0 &&
+		    fallocate(items[i].fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)(items[i].block * bs->block_size), bs->block_size) < 0)
+			log_debug("punching block %" PRIu64 " in tier %s: %m", items[i].block,
+				  bs->tiers[items[i].tier].name);
+	}
+}
+
+/* After evict_punch(), under lock: the quota given back, the slots freed, waiters woken. */
+static void evict_done(struct block_store *bs, struct evict_item *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct bs_block *b = items[i].b;
+		struct bs_object *o = b->o;
+		struct bs_tier *t = &bs->tiers[items[i].tier];
+
+		if (--o->writing[items[i].tier] == 0 && items[i].fd >= 0)
+			stamp_record(o, items[i].tier, items[i].fd);
+		t->leaving -= items[i].len;
+		tier_used_sub(t, items[i].len);
+		b->busy = BUSY_NONE;
+		o->holds--;
+		slot_maybe_free(bs, b);
+		obj_close_idle(bs, o);
+		if (o->retired && o->holds == 0 && LIST_EMPTY(&o->blocks))
+			obj_reap(bs, o);
+	}
+	pthread_cond_broadcast(&bs->idle);
+}
+
 /* Finishes a batch of evict_take(): one index transaction for every row, the holes punched,
  * with lock dropped throughout (called and returns with it held), then the quota given back
  * and the slots freed. */
@@ -1408,32 +1456,37 @@ static void evict_commit(struct block_store *bs, struct evict_item *items, size_
 		log_debug("block store: evicting %zu blocks: the index kept their rows (%s); "
 			  "their checksums drop them at the next open",
 			  n, strerror(-r));
-	for (size_t i = 0; i < n; i++) {
-		if (items[i].fd >= 0 &&
-		    fallocate(items[i].fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			      (off_t)(items[i].block * bs->block_size), bs->block_size) < 0)
-			log_debug("punching block %" PRIu64 " in tier %s: %m", items[i].block,
-				  bs->tiers[items[i].tier].name);
-	}
+	evict_punch(bs, items, n);
 	pthread_mutex_lock(&bs->lock);
-	for (size_t i = 0; i < n; i++) {
-		struct bs_block *b = items[i].b;
-		struct bs_object *o = b->o;
-		struct bs_tier *t = &bs->tiers[items[i].tier];
+	bs->evictions += n;
+	evict_done(bs, items, n);
+}
 
-		if (--o->writing[items[i].tier] == 0 && items[i].fd >= 0)
-			stamp_record(o, items[i].tier, items[i].fd);
-		t->leaving -= items[i].len;
-		tier_used_sub(t, items[i].len);
-		bs->evictions++;
-		b->busy = BUSY_NONE;
-		o->holds--;
-		slot_maybe_free(bs, b);
-		obj_close_idle(bs, o);
-		if (o->retired && o->holds == 0 && LIST_EMPTY(&o->blocks))
-			obj_reap(bs, o);
+/* block_drop(bs, b, true) for a block the store itself gives up (it failed its checksum, its
+ * tier file is gone, its demotion failed): the row's DELETE and the punch run with the lock
+ * dropped (called and returns with it held), as for an evicted block, without counting it as
+ * an eviction. A pinned or busy block is dropped under the lock as before (its punch waits for
+ * its last release anyway). b may be freed. */
+static void block_drop_unlocked(struct block_store *bs, struct bs_block *b)
+{
+	struct evict_item it;
+	int64_t args[2];
+
+	if (b->pins > 0 || b->busy != BUSY_NONE) {
+		block_drop(bs, b, true);
+		return;
 	}
-	pthread_cond_broadcast(&bs->idle);
+	evict_take(bs, b, &it);
+	args[0] = (int64_t)b->o->id;
+	args[1] = (int64_t)it.block;
+	pthread_mutex_unlock(&bs->lock);
+	if (db_run(bs, ST_BLK_DELETE, 2, args) < 0)
+		log_debug("block store: dropping block %" PRIu64 ": the index kept its row; its "
+			  "checksum drops it at the next open",
+			  it.block);
+	evict_punch(bs, &it, 1);
+	pthread_mutex_lock(&bs->lock);
+	evict_done(bs, &it, 1);
 }
 
 /* Evicts (or demotes, where there is a next tier) this store's blocks of tier ti, least
@@ -1580,10 +1633,16 @@ static void *evictor_main(void *arg)
 	return NULL;
 }
 
-/* Drops every valid block of o, waiting for busy ones. */
+/* Drops every valid block of o, waiting for busy ones. As an eviction batch does: the blocks
+ * leave memory first (a lookup misses them from here, a put of one waits), then their rows go
+ * (one statement) and their holes are punched with the lock dropped (called and returns with it
+ * held). A pinned block keeps its bytes until its last release. Returns the statement's result:
+ * when it fails the rows stay, and their checksums drop them at the next open. */
 static int obj_drop_blocks(struct block_store *bs, struct bs_object *o)
 {
 	struct bs_block *b, *next;
+	struct evict_item *items = NULL;
+	size_t n = 0, cap = 0;
 	int64_t id = (int64_t)o->id;
 	int r;
 
@@ -1594,15 +1653,44 @@ again:
 			goto again;
 		}
 	}
-	r = db_run(bs, ST_BLK_DELETE_OBJ, 1, &id);
-	if (r < 0)
-		return r;
 	for (b = LIST_FIRST(&o->blocks); b; b = next) {
 		next = LIST_NEXT(b, oslot);
-		if (b->state == SLOT_VALID)
-			block_drop(bs, b, false);
+		if (b->state != SLOT_VALID)
+			continue;
+		if (b->pins == 0 && n == cap) {
+			size_t c = cap ? 2 * cap : 16;
+			struct evict_item *m = realloc(items, c * sizeof(*m));
+
+			if (m) {
+				items = m;
+				cap = c;
+			}
+		}
+		if (b->pins > 0 || n == cap)
+			block_drop(bs, b, false); /* pinned: punched at its release; or no memory */
+		else
+			evict_take(bs, b, &items[n++]);
 	}
-	return 0;
+	o->holds++; /* o stays while the lock is dropped, whatever the items do */
+	pthread_mutex_unlock(&bs->lock);
+	r = db_run(bs, ST_BLK_DELETE_OBJ, 1, &id);
+	if (r < 0)
+		log_debug("block store: dropping the blocks of %016" PRIx64
+			  ": the index kept their rows (%s); their checksums drop them at the "
+			  "next open",
+			  o->id, strerror(-r));
+	evict_punch(bs, items, n);
+	pthread_mutex_lock(&bs->lock);
+	evict_done(bs, items, n);
+	free(items);
+	/* Whoever lets go of a retired object last frees it: a retire and an invalidate of one
+	 * object can both be in the unlocked part above. */
+	if (--o->holds == 0) {
+		obj_close_idle(bs, o);
+		if (o->retired && LIST_EMPTY(&o->blocks))
+			obj_reap(bs, o);
+	}
+	return r;
 }
 
 /* ---- open ---- */
@@ -2465,17 +2553,11 @@ static void obj_retire(struct block_store *bs, struct bs_object *o)
 		  o->cached);
 	o->retired = true; /* from here no punch: the files go whole */
 	htable_remove(&bs->by_path, &o->path_node);
-	if (obj_drop_blocks(bs, o) < 0) {
-		struct bs_block *b, *next;
-
-		/* Its rows go at the next load (their object's row is replaced); memory must
-		 * not keep serving them. */
-		for (b = LIST_FIRST(&o->blocks); b; b = next) {
-			next = LIST_NEXT(b, oslot);
-			if (b->state == SLOT_VALID)
-				block_drop(bs, b, false);
-		}
-	}
+	/* Memory stops serving them whatever the index does: rows a failed DELETE kept go at the
+	 * next load (their object's row is replaced). The hold keeps o until the end here. */
+	o->holds++;
+	obj_drop_blocks(bs, o);
+	o->holds--;
 	obj_unlink_files(bs, o);
 	obj_close_idle(bs, o);
 	if (o->holds == 0 && LIST_EMPTY(&o->blocks))
@@ -2492,6 +2574,10 @@ int block_store_object_sync(struct block_store *bs, const char *path, const stru
 		return -EINVAL;
 	pthread_mutex_lock(&bs->lock);
 	while ((o = obj_find_path(bs, path))) {
+		if (o->indexing) { /* another open of this path writes its row: take its result */
+			pthread_cond_wait(&bs->idle, &bs->lock);
+			continue;
+		}
 		if (o->size == attr->size && o->mtime == attr->mtime &&
 		    strcmp(o->etag, attr->etag) == 0) {
 			*ret_obj = o->id;
@@ -2506,11 +2592,22 @@ int block_store_object_sync(struct block_store *bs, const char *path, const stru
 		r = -ENOMEM;
 		goto unlock;
 	}
+	/* In the tables while its row is written, so that its id is not taken again and a sync of
+	 * the same path waits for it; the lock is not held across the INSERT (it may wait behind a
+	 * batch of evictions or atimes on db_lock, or on disk), so hits go on meanwhile. id, path,
+	 * size, mtime and etag do not change after obj_new: db_obj_write reads them unlocked. */
+	o->indexing = true;
+	obj_insert(bs, o);
+	pthread_mutex_unlock(&bs->lock);
 	/* INSERT OR REPLACE: the row of the retired version (same path) goes */
-	r = index_space(bs, db_obj_write(bs, ST_OBJ_INSERT, o));
-	if (r >= 0)
-		obj_insert(bs, o);
+	r = db_obj_write(bs, ST_OBJ_INSERT, o);
+	pthread_mutex_lock(&bs->lock);
+	r = index_space(bs, r);
+	o->indexing = false;
+	pthread_cond_broadcast(&bs->idle);
 	if (r < 0) {
+		htable_remove(&bs->by_path, &o->path_node);
+		htable_remove(&bs->objs, &o->hnode);
 		obj_free(o);
 		goto unlock;
 	}
@@ -2532,8 +2629,9 @@ int block_store_acquire(struct block_store *bs, uint64_t obj, uint64_t block, st
 	pthread_mutex_lock(&bs->lock);
 	for (;;) {
 		b = slot_find(bs, obj, block);
-		if (b && b->busy == BUSY_EVICTING) {
-			r = -ENOENT; /* going: a miss now, not a wait for the batch */
+		if (b && (b->busy == BUSY_EVICTING ||
+			  (b->busy == BUSY_PUNCHING && b->state != SLOT_VALID))) {
+			r = -ENOENT; /* going: a miss now, not a wait for the batch or the punch */
 			goto miss;
 		}
 		if (b && b->busy != BUSY_NONE) {
@@ -2550,7 +2648,7 @@ int block_store_acquire(struct block_store *bs, uint64_t obj, uint64_t block, st
 			log_debug("block %" PRIu64 " of %016" PRIx64 ": opening its tier file: %s",
 				  block, obj, strerror(-fd));
 			if (fd == -ENOENT)
-				block_drop(bs, b, true); /* the tier was emptied under us */
+				block_drop_unlocked(bs, b); /* the tier was emptied under us */
 			r = -ENOENT;
 			goto miss;
 		}
@@ -2583,7 +2681,7 @@ int block_store_acquire(struct block_store *bs, uint64_t obj, uint64_t block, st
 				log_debug("block %" PRIu64 " of %016" PRIx64 ": reading: %s", block,
 					  obj, strerror(-r));
 			}
-			block_drop(bs, b, true);
+			block_drop_unlocked(bs, b);
 			r = -ENOENT;
 			goto miss;
 		}
@@ -2649,11 +2747,46 @@ void block_store_release(struct block_store *bs, uint64_t obj, uint64_t block)
 	o = b->o;
 	b->pins--;
 	o->holds--;
-	if (b->pins == 0 && b->punch_mask) {
+	if (b->pins == 0 && b->punch_mask && b->busy == BUSY_NONE && !o->retired) {
+		/* The copies dropped while it was pinned (its file changed upstream, say) are
+		 * punched with the lock dropped: busy, the slot is neither freed nor written (a
+		 * put waits, a lookup of a dropped slot misses), its fds stay open (the hold). */
+		int fds[BLOCK_STORE_MAX_TIERS];
+		unsigned mask = 0;
+
+		for (unsigned t = 0; t < bs->ntiers; t++) {
+			if (!(b->punch_mask & (1u << t)) ||
+			    (b->state == SLOT_VALID && b->tier == t))
+				continue;
+			fds[t] = obj_fd(bs, o, t, false);
+			if (fds[t] >= 0) {
+				mask |= 1u << t;
+				o->writing[t]++; /* the punch changes the file: no stamp check */
+			}
+		}
+		b->punch_mask = 0;
+		if (mask) {
+			b->busy = BUSY_PUNCHING;
+			o->holds++;
+			pthread_mutex_unlock(&bs->lock);
+			for (unsigned t = 0; t < bs->ntiers; t++)
+				if ((mask & (1u << t)) &&
+				    fallocate(fds[t], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					      (off_t)(block * bs->block_size), bs->block_size) < 0)
+					log_debug("punching block %" PRIu64 " of %016" PRIx64
+						  " in tier %s: %m",
+						  block, obj, bs->tiers[t].name);
+			pthread_mutex_lock(&bs->lock);
+			for (unsigned t = 0; t < bs->ntiers; t++)
+				if ((mask & (1u << t)) && --o->writing[t] == 0)
+					stamp_record(o, t, fds[t]);
+			block_unbusy(bs, b); /* and the hold */
+		}
+	} else if (b->pins == 0 && b->punch_mask) {
 		for (unsigned t = 0; t < bs->ntiers; t++)
 			if ((b->punch_mask & (1u << t)) &&
 			    !(b->state == SLOT_VALID && b->tier == t))
-				punch(bs, o, t, block);
+				punch(bs, o, t, block); /* retired (a no-op) or busy: as before */
 		b->punch_mask = 0;
 	}
 	slot_maybe_free(bs, b);
@@ -2931,7 +3064,7 @@ int block_store_object_complete(struct block_store *bs, const char *path,
 
 	pthread_mutex_lock(&bs->lock);
 	o = obj_find_path(bs, path);
-	if (o && o->size == attr->size && o->mtime == attr->mtime &&
+	if (o && !o->indexing && o->size == attr->size && o->mtime == attr->mtime &&
 	    strcmp(o->etag, attr->etag) == 0 && o->cached >= o->size) {
 		*ret_obj = o->id;
 		r = 0;
@@ -2947,7 +3080,7 @@ int block_store_object_find(struct block_store *bs, const char *path, uint64_t *
 
 	pthread_mutex_lock(&bs->lock);
 	o = obj_find_path(bs, path);
-	if (o) {
+	if (o && !o->indexing) {
 		*ret_obj = o->id;
 		r = 0;
 	}

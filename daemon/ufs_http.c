@@ -118,6 +118,10 @@ struct http {
 	void *client;			 /* the state of a UFS built on this engine (s3) */
 	http_error_cause_fn error_cause; /* set before the first read; NULL: the status only */
 
+	/* The DNS cache and connection pool shared by the backend thread's multi handle and the
+	 * listing/HEAD requests made on other threads. share_locks[d] guards curl's shared data d
+	 * and nothing of ours: only curl takes them (share_lock/share_unlock), around its own
+	 * accesses to that data; our code never takes or holds them. */
 	CURLSH *share;
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 

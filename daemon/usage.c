@@ -27,7 +27,9 @@ struct usage {
 	struct block_store *store;
 	unsigned ttl_ms;
 	/* Guards the lists and flags below; held for memory updates only, never across the walk
-	 * (UFS listings), a store lookup or the join of the walker. */
+	 * (UFS listings) or the join of the walker. usage_get looks each listed file up in the
+	 * block store under it (block_store_object_find: the store's lock, memory only; the store
+	 * never calls back here, so the order is always this lock, then the store's). */
 	pthread_mutex_t lock;
 	struct file_list done;	  /* under lock: the latest complete walk */
 	struct file_list partial; /* under lock: the walk in progress */

@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -1953,6 +1954,318 @@ START_TEST(test_hit_during_eviction)
 }
 END_TEST
 
+struct sync_worker {
+	struct block_store *bs;
+	const char *path;
+	uint64_t id;
+	int r;
+	atomic_bool done;
+};
+
+static void *sync_worker_run(void *arg)
+{
+	struct sync_worker *w = arg;
+	struct ufs_attr a = {.size = 3 * BS, .mtime = 7};
+
+	snprintf(a.etag, sizeof(a.etag), "v7");
+	w->r = block_store_object_sync(w->bs, w->path, &a, &w->id);
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A new file's index row is written without the store's lock: while its INSERT waits for the
+ * index (another connection holds the write lock, as a batch of evictions or atimes does), a
+ * hit on another file is answered at once, and a second open of the same new file waits for the
+ * first and gets the same object. */
+START_TEST(test_hit_during_object_insert)
+{
+	struct sync_worker w[2];
+	struct block_ref ref;
+	struct block_store *bs = open_simple(64, 0.9, 0.6);
+	uint64_t old = sync_obj(bs, "/old", 4 * BS, 1, "a"), id;
+	pthread_t th[2];
+	sqlite3 *db;
+	int64_t t0, hit_ms;
+
+	for (uint64_t i = 0; i < 4; i++)
+		ck_assert_int_eq(put_block(bs, old, i, BS), 0);
+	ck_assert_int_eq(sqlite3_open(index_path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	for (unsigned i = 0; i < 2; i++) {
+		w[i] = (struct sync_worker){.bs = bs, .path = "/new"};
+		ck_assert_int_eq(pthread_create(&th[i], NULL, sync_worker_run, &w[i]), 0);
+		usleep(200 * 1000); /* the first is in its INSERT, waiting for the index */
+	}
+	t0 = mono_ms();
+	ck_assert_int_eq(block_store_acquire(bs, old, 2, &ref), 0);
+	hit_ms = mono_ms() - t0;
+	ck_assert_msg(!atomic_load(&w[0].done) && hit_ms < 1000,
+		      "the hit waited %" PRId64 " ms, for a new file's index row (insert %s)",
+		      hit_ms, atomic_load(&w[0].done) ? "finished first" : "still waiting");
+	ref_check(&ref, old, 2, BS);
+	block_store_release(bs, old, 2);
+	/* Not found by path until its row is written: nobody puts blocks under an unwritten id. */
+	ck_assert_int_eq(block_store_object_find(bs, "/new", &id), -ENOENT);
+	ck_assert(!atomic_load(&w[1].done));
+
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	for (unsigned i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(w[i].r, 0);
+	}
+	ck_assert_uint_eq(w[0].id, w[1].id);
+	ck_assert_int_eq(block_store_object_find(bs, "/new", &id), 0);
+	ck_assert_uint_eq(id, w[0].id);
+	ck_assert_int_eq(put_block(bs, id, 0, BS), 0);
+	block_store_free(bs);
+	/* The row was written: the reopened store knows the object and its block. */
+	bs = open_simple(64, 0.9, 0.6);
+	ck_assert_int_eq(block_store_object_find(bs, "/new", &id), 0);
+	ck_assert_uint_eq(id, w[0].id);
+	ck_assert(block_store_contains(bs, id, 0));
+	block_check(bs, id, 0, BS);
+	block_store_free(bs);
+}
+END_TEST
+
+struct put_worker {
+	struct block_store *bs;
+	uint64_t obj, block;
+	int r;
+	atomic_bool done;
+};
+
+static void *put_worker_run(void *arg)
+{
+	struct put_worker *w = arg;
+
+	w->r = put_block(w->bs, w->obj, w->block, BS);
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+/* A demotion writes its block's new tier to the index and punches the old copy without the
+ * store's lock: while its UPDATE waits for the index (another connection holds the write lock),
+ * a hit on another block of the store is answered at once. */
+START_TEST(test_hit_during_demotion)
+{
+	struct block_store_config c;
+	struct block_store_stats st;
+	struct put_worker w;
+	struct block_ref ref;
+	struct block_store *bs;
+	unsigned q[2] = {8, 64};
+	pthread_t th;
+	sqlite3 *db;
+	uint64_t obj;
+	int64_t t0, hit_ms;
+
+	cfg_init(&c, 2, q, 1.0, 0.5); /* no evictor below the quota: the put makes its own room */
+	bs = open_ok(&c);
+	obj = sync_obj(bs, "/d", 16 * BS, 1, "");
+	for (uint64_t i = 0; i < 8; i++)
+		ck_assert_int_eq(put_block(bs, obj, i, BS), 0);
+	for (uint64_t i = 1; i < 8; i++)
+		touch(bs, obj, i); /* block 0 is the least recently used: the one demoted */
+	ck_assert_int_eq(sqlite3_open(index_path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	w = (struct put_worker){.bs = bs, .obj = obj, .block = 8};
+	ck_assert_int_eq(pthread_create(&th, NULL, put_worker_run, &w), 0);
+	usleep(300 * 1000); /* the put demotes block 0 and waits for the index */
+	t0 = mono_ms();
+	ck_assert_int_eq(block_store_acquire(bs, obj, 7, &ref), 0);
+	hit_ms = mono_ms() - t0;
+	ck_assert_msg(!atomic_load(&w.done) && hit_ms < 1000,
+		      "the hit waited %" PRId64 " ms, for a demotion's index update (put %s)",
+		      hit_ms, atomic_load(&w.done) ? "finished first" : "still waiting");
+	ref_check(&ref, obj, 7, BS);
+	block_store_release(bs, obj, 7);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.demotions, 0); /* it was still under way */
+
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(w.r, 0);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_ge(st.demotions, 1);
+	ck_assert_int_eq(block_check(bs, obj, 0, BS), 1);
+	ck_assert_int_eq(block_check(bs, obj, 8, BS), 0);
+	block_store_free(bs);
+	/* The index says where the block went. */
+	bs = open_ok(&c);
+	ck_assert_int_eq(block_check(bs, obj, 0, BS), 1);
+	for (uint64_t i = 1; i <= 8; i++)
+		block_check(bs, obj, i, BS);
+	block_store_free(bs);
+}
+END_TEST
+
+struct inval_worker {
+	struct block_store *bs;
+	uint64_t obj;
+	int r;
+	atomic_bool done;
+};
+
+static void *inval_worker_run(void *arg)
+{
+	struct inval_worker *w = arg;
+
+	w->r = block_store_invalidate(w->bs, w->obj);
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+/* Dropping a changed file's blocks deletes their rows and punches their holes without the
+ * store's lock: while the DELETE waits for the index (another connection holds the write lock),
+ * a hit on another file is answered at once, and the dropped blocks already miss. */
+START_TEST(test_hit_during_invalidate)
+{
+	struct inval_worker w;
+	struct block_ref ref, pinned;
+	struct block_store *bs = open_simple(64, 0.9, 0.6);
+	uint64_t a = sync_obj(bs, "/changed", 8 * BS, 1, "a"),
+		 keep = sync_obj(bs, "/kept", BS, 1, "k");
+	pthread_t th;
+	sqlite3 *db;
+	int64_t t0, hit_ms;
+
+	for (uint64_t i = 0; i < 8; i++)
+		ck_assert_int_eq(put_block(bs, a, i, BS), 0);
+	ck_assert_int_eq(put_block(bs, keep, 0, BS), 0);
+	ck_assert_int_eq(block_store_acquire(bs, a, 3, &pinned), 0); /* pinned across the drop */
+	ck_assert_int_eq(sqlite3_open(index_path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	w = (struct inval_worker){.bs = bs, .obj = a};
+	ck_assert_int_eq(pthread_create(&th, NULL, inval_worker_run, &w), 0);
+	usleep(200 * 1000); /* the drop waits for the index */
+	t0 = mono_ms();
+	ck_assert_int_eq(block_store_acquire(bs, keep, 0, &ref), 0);
+	hit_ms = mono_ms() - t0;
+	ck_assert_msg(!atomic_load(&w.done) && hit_ms < 1000,
+		      "the hit waited %" PRId64 " ms, for another file's dropped rows (drop %s)",
+		      hit_ms, atomic_load(&w.done) ? "finished first" : "still waiting");
+	ref_check(&ref, keep, 0, BS);
+	block_store_release(bs, keep, 0);
+
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(w.r, 0);
+	for (uint64_t i = 0; i < 8; i++)
+		ck_assert_msg(!block_store_contains(bs, a, i), "block %" PRIu64 " survived", i);
+	/* The pinned block's reader still reads its bytes; the hole comes with its release. */
+	ref_check(&pinned, a, 3, BS);
+	block_store_release(bs, a, 3);
+	{
+		/* Its release punched it: the file of the dropped blocks holds no data now. */
+		char name[600];
+		int fd;
+
+		snprintf(name, sizeof(name), "%s/t0/src/%016" PRIx64, tmpdir, a);
+		fd = open(name, O_RDONLY | O_CLOEXEC);
+		ck_assert_int_ge(fd, 0);
+		errno = 0;
+		ck_assert_msg(lseek(fd, 0, SEEK_DATA) < 0 && errno == ENXIO,
+			      "the dropped blocks' bytes are still in the tier file");
+		close(fd);
+	}
+	/* A put after the drop is kept (its row too), and nothing else of the old file is. */
+	ck_assert_int_eq(put_block(bs, a, 5, BS), 0);
+	block_check(bs, a, 5, BS);
+	block_store_free(bs);
+	bs = open_simple(64, 0.9, 0.6);
+	for (uint64_t i = 0; i < 8; i++)
+		ck_assert_int_eq(block_store_contains(bs, a, i), i == 5);
+	block_check(bs, a, 5, BS);
+	block_check(bs, keep, 0, BS);
+	block_store_free(bs);
+}
+END_TEST
+
+struct acquire_worker {
+	struct block_store *bs;
+	uint64_t obj, block;
+	int r;
+	atomic_bool done;
+};
+
+static void *acquire_worker_run(void *arg)
+{
+	struct acquire_worker *w = arg;
+	struct block_ref ref;
+
+	w->r = block_store_acquire(w->bs, w->obj, w->block, &ref);
+	if (w->r == 0)
+		block_store_release(w->bs, w->obj, w->block);
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+/* A block that fails its checksum is dropped with its row deleted and its hole punched without
+ * the store's lock: while that DELETE waits for the index (another connection holds the write
+ * lock), a hit on another file is answered at once. */
+START_TEST(test_hit_during_corrupt_drop)
+{
+	struct block_store *bs = open_simple(64, 0.9, 0.8);
+	struct block_store_stats st;
+	struct acquire_worker w;
+	struct block_ref ref;
+	uint64_t obj = sync_obj(bs, "/spoiled", 3 * BS, 1, ""),
+		 keep = sync_obj(bs, "/kept", BS, 1, "");
+	pthread_t th;
+	sqlite3 *db;
+	int64_t t0, hit_ms;
+
+	for (uint64_t i = 0; i < 3; i++)
+		ck_assert_int_eq(put_block(bs, obj, i, BS), 0);
+	ck_assert_int_eq(put_block(bs, keep, 0, BS), 0);
+	block_check(bs, keep, 0, BS);
+	usleep(20000); /* past the filesystem's timestamp tick (see test_tier_file_changed) */
+	tier_scribble(0, obj, BS + 100, "garbage");
+	ck_assert_int_eq(sqlite3_open(index_path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	w = (struct acquire_worker){.bs = bs, .obj = obj, .block = 1};
+	ck_assert_int_eq(pthread_create(&th, NULL, acquire_worker_run, &w), 0);
+	usleep(200 * 1000); /* the spoiled block was read, failed, and its row waits */
+	t0 = mono_ms();
+	ck_assert_int_eq(block_store_acquire(bs, keep, 0, &ref), 0);
+	hit_ms = mono_ms() - t0;
+	ck_assert_msg(!atomic_load(&w.done) && hit_ms < 1000,
+		      "the hit waited %" PRId64 " ms, for a spoiled block's row (its acquire %s)",
+		      hit_ms, atomic_load(&w.done) ? "finished first" : "still waiting");
+	ref_check(&ref, keep, 0, BS);
+	block_store_release(bs, keep, 0);
+
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(w.r, -ENOENT);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.checksum_failures, 1);
+	ck_assert(!block_store_contains(bs, obj, 1));
+	block_check(bs, obj, 0, BS);
+	block_check(bs, obj, 2, BS);
+	ck_assert_int_eq(put_block(bs, obj, 1, BS), 0); /* refetched: served again */
+	block_check(bs, obj, 1, BS);
+	block_store_free(bs);
+	bs = open_simple(64, 0.9, 0.8);
+	for (uint64_t i = 0; i < 3; i++)
+		block_check(bs, obj, i, BS);
+	block_store_free(bs);
+}
+END_TEST
+
 /* Stores on one path filling it at once, each evicting the other's blocks: no deadlock, the
  * quota holds, and what stays is right. */
 START_TEST(test_shared_tier_concurrent)
@@ -2021,6 +2334,10 @@ Suite *block_store_suite(void)
 	tcase_add_test(tc, test_add_heat_current);
 	tcase_add_test(tc, test_heat_added_pinned_frontier);
 	tcase_add_test(tc, test_hit_during_eviction);
+	tcase_add_test(tc, test_hit_during_object_insert);
+	tcase_add_test(tc, test_hit_during_demotion);
+	tcase_add_test(tc, test_hit_during_invalidate);
+	tcase_add_test(tc, test_hit_during_corrupt_drop);
 	tcase_add_test(tc, test_all_pinned_enospc);
 	tcase_add_test(tc, test_object_sync);
 	tcase_add_test(tc, test_config_errors);
