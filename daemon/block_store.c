@@ -2608,6 +2608,8 @@ int block_store_object_sync(struct block_store *bs, const char *path, const stru
 	if (r < 0) {
 		htable_remove(&bs->by_path, &o->path_node);
 		htable_remove(&bs->objs, &o->hnode);
+		if (o->rank_stale) /* heat added by id while its row was written */
+			TAILQ_REMOVE(&bs->rank_stale, o, stale_link);
 		obj_free(o);
 		goto unlock;
 	}
