@@ -3496,20 +3496,32 @@ bool view_no_open(const struct view *v)
 
 /* A walk of the inode table under the view's lock: memory only, no I/O, about a millisecond per
  * 100k inodes, and only when someone asks (weir stat). */
+/* Inodes view_get_memory sizes per hold of the view's lock: the walk is O(inodes) (a view of
+ * ten million files takes a second), and every request of the view waits for that lock; a
+ * stat (weir top, weir stat, /metrics) must not stall them for the whole walk. */
+#define VIEW_MEMORY_CHUNK 4096
+
 void view_get_memory(struct view *v, struct view_memory *ret)
 {
 	size_t bytes = malloc_usable_size(v), files = 0;
 	pthread_mutex_lock(&v->lock);
 	ret->inodes = v->ninodes;
 	bytes += malloc_usable_size(v->inodes) + htable_bytes(&v->by_path);
-	for (size_t i = 0; i < v->ninodes; i++)
-		if (v->inodes[i]) {
+	/* inodes are only added (never renumbered), so a walk resumed at i after the lock was let
+	 * go sizes what is there then: a figure of the moment, like any other of a live view */
+	for (size_t i = 0; i < v->ninodes; i++) {
+		if (i % VIEW_MEMORY_CHUNK == VIEW_MEMORY_CHUNK - 1) {
+			pthread_mutex_unlock(&v->lock);
+			pthread_mutex_lock(&v->lock);
+		}
+		if (i < v->ninodes && v->inodes[i]) {
 			bytes += malloc_usable_size(v->inodes[i]) +
 				 malloc_usable_size(v->inodes[i]->path);
 			if (v->inodes[i]->bound)
 				bytes += malloc_usable_size(v->inodes[i]->bound) +
 					 malloc_usable_size(v->inodes[i]->bound->path);
 		}
+	}
 	bytes += malloc_usable_size(v->fhs) + malloc_usable_size(v->free_fhs);
 	const struct handle *h;
 	LIST_FOREACH(h, &v->handles, link) {
