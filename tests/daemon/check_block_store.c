@@ -774,6 +774,33 @@ START_TEST(test_heat_equal_lru)
 }
 END_TEST
 
+/* For the two tests of 40 objects with two blocks each, object i at heat (i * 17) % 40 + 1,
+ * in a tier of high 90 / low 30 blocks: a hot trigger object's 11 blocks cross the high mark
+ * (80 + 11 = 91 > 90), down to 30, so 61 go: the 30 coldest objects and the older block of the
+ * 31st; checks exactly that. Returns the trigger's id. */
+static uint64_t evict_by_heat_40(struct block_store *bs, const uint64_t objs[40])
+{
+	uint64_t trigger = sync_obj(bs, "/trigger", 16 * BS, 1, "");
+	block_store_set_heat(bs, trigger, 1e9);
+	for (uint64_t k = 0; k < 11; k++)
+		ck_assert_int_eq(put_block(bs, trigger, k, BS), 0);
+	block_store_settle(bs);
+	for (unsigned i = 0; i < 40; i++) {
+		unsigned heat = (i * 17) % 40 + 1;
+		bool b0 = block_store_contains(bs, objs[i], 0);
+		bool b1 = block_store_contains(bs, objs[i], 1);
+
+		if (heat <= 30)
+			ck_assert_msg(!b0 && !b1, "object of heat %u kept a block", heat);
+		else if (heat == 31)
+			ck_assert_msg(!b0 && b1, "object of heat 31: block 0 %d, block 1 %d", b0,
+				      b1);
+		else
+			ck_assert_msg(b0 && b1, "object of heat %u lost a block", heat);
+	}
+	return trigger;
+}
+
 /* Many objects of distinct heats: a descent from high to low takes exactly the coldest ones'
  * blocks, as a scan of the tier would. */
 START_TEST(test_heat_victims_many)
@@ -796,26 +823,7 @@ START_TEST(test_heat_victims_many)
 	for (unsigned i = 0; i < 40; i++)
 		for (uint64_t k = 0; k < 2; k++)
 			ck_assert_int_eq(put_block(bs, objs[i], k, BS), 0);
-	trigger = sync_obj(bs, "/trigger", 16 * BS, 1, "");
-	block_store_set_heat(bs, trigger, 1e9);
-	/* 80 + 11 = 91 > 90: down to 30, so 61 go: the 30 coldest objects and the older block
-	 * of the 31st. */
-	for (uint64_t k = 0; k < 11; k++)
-		ck_assert_int_eq(put_block(bs, trigger, k, BS), 0);
-	block_store_settle(bs);
-	for (unsigned i = 0; i < 40; i++) {
-		unsigned heat = (i * 17) % 40 + 1;
-		bool b0 = block_store_contains(bs, objs[i], 0);
-		bool b1 = block_store_contains(bs, objs[i], 1);
-
-		if (heat <= 30)
-			ck_assert_msg(!b0 && !b1, "object of heat %u kept a block", heat);
-		else if (heat == 31)
-			ck_assert_msg(!b0 && b1, "object of heat 31: block 0 %d, block 1 %d", b0,
-				      b1);
-		else
-			ck_assert_msg(b0 && b1, "object of heat %u lost a block", heat);
-	}
+	trigger = evict_by_heat_40(bs, objs);
 	for (uint64_t k = 0; k < 11; k++)
 		ck_assert(block_store_contains(bs, trigger, k));
 	block_store_free(bs);
@@ -853,26 +861,7 @@ START_TEST(test_heat_added_victims_many)
 			if (r < (i * 17) % 40 + 1)
 				block_store_add_heat(bs, objs[i], 1.0);
 		}
-	trigger = sync_obj(bs, "/trigger", 16 * BS, 1, "");
-	block_store_set_heat(bs, trigger, 1e9);
-	/* 80 + 11 = 91 > 90: down to 30, so 61 go: the 30 coldest objects and the older block
-	 * of the 31st. */
-	for (uint64_t k = 0; k < 11; k++)
-		ck_assert_int_eq(put_block(bs, trigger, k, BS), 0);
-	block_store_settle(bs);
-	for (unsigned i = 0; i < 40; i++) {
-		unsigned heat = (i * 17) % 40 + 1;
-		bool b0 = block_store_contains(bs, objs[i], 0);
-		bool b1 = block_store_contains(bs, objs[i], 1);
-
-		if (heat <= 30)
-			ck_assert_msg(!b0 && !b1, "object of heat %u kept a block", heat);
-		else if (heat == 31)
-			ck_assert_msg(!b0 && b1, "object of heat 31: block 0 %d, block 1 %d", b0,
-				      b1);
-		else
-			ck_assert_msg(b0 && b1, "object of heat %u lost a block", heat);
-	}
+	trigger = evict_by_heat_40(bs, objs);
 	/* Now the object of heat 32 gets far more than the others left (33..40) and the trigger:
 	 * the next descent takes those others first and keeps it. */
 	uint64_t was32 = 0;

@@ -60,6 +60,22 @@ PY
 	at_exit "pid_stop $READ_PID"
 }
 
+# one_version RC GOT OLD NEW: a reader of a file replaced while it read (its result RC, its
+# bytes GOT) got an error, or OLD whole, or NEW whole: never bytes of both
+one_version() {
+	if [ "$1" != ok ]; then
+		ok "the reader got an error, not bytes of two versions ($1)"
+	elif cmp -s "$2" "$3"; then
+		ok "the reader got the old version whole"
+	elif cmp -s "$2" "$4"; then
+		ok "the reader got the new version whole"
+	else
+		cmp "$2" "$3" | head -1 >&2 || true
+		cmp "$2" "$4" | head -1 >&2 || true
+		fail "$2: read during its replacement, it is neither version whole: mixed bytes"
+	fi
+}
+
 MP="$TMP/mnt"
 weir_mount "$NGINX_URL" "$MP" --tier "mem:$WEIR_TIER_DIR/mem:256MiB" --open-mode open \
 	--block-size 1MiB --metadata-ttl 2 >/dev/null
@@ -81,19 +97,7 @@ open_ms="$(cat "$TMP/got-r.ms" 2>/dev/null || echo 0)"
 note "reader: $rc; its open took $open_ms ms, the file was replaced $replaced_ms ms after it began"
 [ "$open_ms" -gt "$replaced_ms" ] ||
 	fail "the open of r/b.bin was answered ($open_ms ms) before the file was replaced ($replaced_ms ms): the test did not race the fill"
-if [ "$rc" = ok ]; then
-	if cmp -s "$TMP/got-r" "$TMP/old-b.bin"; then
-		ok "the reader got the old version whole"
-	elif cmp -s "$TMP/got-r" "$TMP/new-b.bin"; then
-		ok "the reader got the new version whole"
-	else
-		cmp "$TMP/got-r" "$TMP/old-b.bin" | head -1 >&2 || true
-		cmp "$TMP/got-r" "$TMP/new-b.bin" | head -1 >&2 || true
-		fail "r/b.bin read during its replacement is neither version whole: mixed bytes"
-	fi
-else
-	ok "the reader got an error, not bytes of two versions ($rc)"
-fi
+one_version "$rc" "$TMP/got-r" "$TMP/old-b.bin" "$TMP/new-b.bin"
 sleep 3 # past the metadata TTL: the next open asks the server for the version again
 got_new=0
 for try in 1 2 3; do
@@ -218,19 +222,7 @@ stale="$(w_reqs 412)"
 note "reader: $rc; requests of w/b.bin: $(w_reqs 206) answered 206, $stale 412"
 [ "$stale" -ge 1 ] ||
 	fail "no request of w/b.bin after the replacement carried the old version (no 412): the test did not put the replacement between two requests"
-if [ "$rc" = ok ]; then
-	if cmp -s "$TMP/got-w" "$TMP/old-wb.bin"; then
-		ok "the reader got the old version whole"
-	elif cmp -s "$TMP/got-w" "$TMP/new-wb.bin"; then
-		ok "the reader got the new version whole"
-	else
-		cmp "$TMP/got-w" "$TMP/old-wb.bin" | head -1 >&2 || true
-		cmp "$TMP/got-w" "$TMP/new-wb.bin" | head -1 >&2 || true
-		fail "w/b.bin replaced between two requests of its fill reads as neither version whole: mixed bytes"
-	fi
-else
-	ok "the reader got an error, not bytes of two versions ($rc)"
-fi
+one_version "$rc" "$TMP/got-w" "$TMP/old-wb.bin" "$TMP/new-wb.bin"
 sleep 3 # past the metadata TTL
 got_new=0
 for try in 1 2 3; do
