@@ -3,29 +3,15 @@
 // unchanged (UTF-8 as %XX, '+' as %2B, never a form-encoded space) and the query is sorted.
 #include "s3_url.h"
 
+#include "http_url.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 char *s3_url_escape(const char *s, bool keep_slash)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	char *out = malloc(3 * strlen(s) + 1), *o = out;
-	if (!out)
-		return NULL;
-	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-		    (*c >= '0' && *c <= '9') || *c == '-' || *c == '.' || *c == '_' || *c == '~' ||
-		    (keep_slash && *c == '/')) {
-			*o++ = (char)*c;
-		} else {
-			*o++ = '%';
-			*o++ = hex[*c >> 4];
-			*o++ = hex[*c & 15];
-		}
-	}
-	*o = '\0';
-	return out;
+	return http_url_escape(s, keep_slash); /* curl's unreserved set is SigV4's: check_http_url */
 }
 
 char *s3_url_list(const char *bucket_url, const char *prefix, const char *token, unsigned max_keys)

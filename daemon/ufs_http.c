@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http_url.h"
 #include "http_version.h"
 #include "memory.h"
 #include "http_transfer.h"
@@ -103,7 +104,6 @@ struct http_sock {
 };
 
 struct http {
-	char *origin; /* "scheme://authority" of u->url: redirects may not leave it */
 	struct ufs_options opts;
 
 	/* Guards sigv4, userpwd, cainfo and auth_headers: ufs_http_set_auth replaces them (S3 keys
@@ -299,26 +299,14 @@ static void set_error(struct ufs *u, const char *url, const char *cause)
 /* Percent-encodes each component of path (decoded, "/"-separated) after the base URL. */
 static char *url_for(struct ufs *u, const char *path, bool dir)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	size_t bl = strlen(u->url);
-	char *url = malloc(bl + 3 * strlen(path) + 2);
-	if (!url)
-		return NULL;
-	memcpy(url, u->url, bl);
-	char *o = url + bl;
-	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || strchr("-._~/", *p)) {
-			*o++ = (char)*p;
-		} else {
-			*o++ = '%';
-			*o++ = hex[*p >> 4];
-			*o++ = hex[*p & 15];
-		}
+	char *ep = http_url_escape(path, true), *url = NULL;
+	if (ep) {
+		size_t el = strlen(ep);
+		bool slash = dir && (el ? ep[el - 1] : u->url[strlen(u->url) - 1]) != '/';
+		if (asprintf(&url, "%s%s%s", u->url, ep, slash ? "/" : "") < 0)
+			url = NULL;
 	}
-	if (dir && o[-1] != '/')
-		*o++ = '/';
-	*o = '\0';
+	free(ep);
 	return url;
 }
 
@@ -482,13 +470,6 @@ static size_t body_cb(char *data, size_t size, size_t nitems, void *userdata)
 	return n;
 }
 
-/* Same scheme, host and port as the UFS root. */
-static bool same_origin(struct http *h, const char *url)
-{
-	size_t ol = strlen(h->origin);
-	return strncasecmp(url, h->origin, ol) == 0 && url[ol] == '/';
-}
-
 /* GET (or HEAD) url, retrying transport failures and 5xx with backoff, following redirects that
  * stay on the origin. Returns 0 with *resp filled (any final status) and *ret_url (owned, the
  * URL that answered), or -errno with the cause set (ufs_set_error). */
@@ -565,7 +546,10 @@ static int http_blocking(struct ufs *u, const char *url, bool head, const char *
 				r = 0; /* S3's wrong-region 301: the caller reads the region */
 				goto out;
 			}
-			if (!loc || !same_origin(h, loc) || ++redirects > HTTP_MAX_REDIRECTS) {
+			/* the root's origin only (http_url.c), in curl's normal form */
+			char *next = loc ? http_url_redirect(u->url, cur, loc) : NULL;
+			if (!next || ++redirects > HTTP_MAX_REDIRECTS) {
+				free(next);
 				snprintf(cause, sizeof(cause),
 					 "HTTP %ld redirect to %s not followed", resp->status,
 					 loc ? loc : "nowhere");
@@ -573,12 +557,7 @@ static int http_blocking(struct ufs *u, const char *url, bool head, const char *
 				set_error(u, cur, cause);
 				goto out;
 			}
-			log_debug("%s: redirected to %s", cur, loc);
-			char *next = strdup(loc);
-			if (!next) {
-				r = -ENOMEM;
-				goto out;
-			}
+			log_debug("%s: redirected to %s", cur, next);
 			free(cur);
 			cur = next;
 			continue;
@@ -1409,7 +1388,6 @@ static void http_fini(struct ufs *u)
 		pthread_mutex_destroy(&h->share_locks[i]);
 	pthread_mutex_destroy(&h->lock);
 	pthread_mutex_destroy(&h->auth_lock);
-	free(h->origin);
 	free(h->sigv4);
 	free(h->cainfo);
 	if (h->userpwd) /* the secret key: not left in freed memory */
@@ -1449,10 +1427,6 @@ static int http_init(struct ufs *u, const struct ufs_options *opts)
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&h->share_locks[i], NULL);
 	int r = -ENOMEM;
-	h->origin = strndup(u->url, auth + al - u->url);
-	if (!h->origin)
-		goto fail;
-	/* scheme and host compare case-insensitively; keep the given spelling otherwise */
 	h->share = curl_share_init();
 	h->multi = curl_multi_init();
 	if (!h->share || !h->multi)

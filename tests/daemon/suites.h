@@ -14,3 +14,4 @@ Suite *uring_io_suite(void);
 Suite *peer_suite(void);
 Suite *meta_listing_suite(void);
 Suite *block_sum_suite(void);
+Suite *http_url_suite(void);
