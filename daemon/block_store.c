@@ -86,6 +86,10 @@ struct bs_block {
 	uint8_t busy;
 	uint8_t punch_mask; /* tiers to punch once the last pin goes (dropped while pinned) */
 	bool verified;
+	/* On its tier's LRU (and heat list): SLOT_VALID and unpinned. A pinned block is off the
+	 * lists, so choosing a victim never steps over it; its last release puts it back with
+	 * atime = the time of that release. */
+	bool listed;
 };
 
 /* What a tier file looked like when weir last wrote or checked it. Another writer changes its
@@ -252,6 +256,7 @@ struct block_store {
 	struct bs_object_list fd_lru; /* objects with open tier files, most recent first */
 	size_t nfds, max_fds;
 	uint64_t hits, misses, evictions, demotions, checksum_failures;
+	uint64_t victim_steps; /* blocks looked at while choosing victims */
 	bool by_heat; /* victims: coldest object first, LRU among equals; else pure LRU */
 	double half_life_ns;
 	/* Objects whose heat was added since the heaps last placed them (bs_object.rank_stale):
@@ -633,6 +638,9 @@ static void tl_insert(struct bs_tier *t, struct bs_block *b)
 
 static void lru_unlink(struct bs_tier *t, struct bs_block *b)
 {
+	if (!b->listed)
+		return;
+	b->listed = false;
 	if (t->bs->by_heat)
 		tl_unlink(t, b);
 	TAILQ_REMOVE(&t->lru, b, lru);
@@ -644,6 +652,9 @@ static void lru_insert(struct bs_tier *t, struct bs_block *b)
 {
 	struct bs_block *before = TAILQ_FIRST(&t->lru);
 
+	if (b->listed || b->pins > 0)
+		return; /* a pinned block goes on at its last release */
+	b->listed = true;
 	while (before && before->atime > b->atime)
 		before = TAILQ_NEXT(before, lru);
 	if (before)
@@ -668,9 +679,11 @@ static struct bs_block *lru_victim(struct bs_tier *t)
 {
 	struct bs_block *b;
 
-	TAILQ_FOREACH_REVERSE(b, &t->lru, bs_block_list, lru)
+	TAILQ_FOREACH_REVERSE(b, &t->lru, bs_block_list, lru) {
+		t->bs->victim_steps++;
 		if (b->pins == 0 && b->busy == BUSY_NONE)
 			return b;
+	}
 	return NULL;
 }
 
@@ -741,13 +754,15 @@ static bool heat_settle(struct block_store *bs, size_t max)
 }
 
 /* The least recently used block of o in tier ti that may go, or NULL. */
-static struct bs_block *tl_victim(const struct bs_object *o, unsigned ti)
+static struct bs_block *tl_victim(struct block_store *bs, const struct bs_object *o, unsigned ti)
 {
 	struct bs_block *b;
 
-	TAILQ_FOREACH_REVERSE(b, &o->tl[ti].blocks, bs_block_list, tl)
+	TAILQ_FOREACH_REVERSE(b, &o->tl[ti].blocks, bs_block_list, tl) {
+		bs->victim_steps++;
 		if (b->pins == 0 && b->busy == BUSY_NONE)
 			return b;
+	}
 	return NULL;
 }
 
@@ -790,7 +805,7 @@ static bool heap_victim(struct bs_tier *t, struct bs_block **ret)
 				best = k;
 		size_t i = frontier[best];
 		frontier[best] = frontier[--n];
-		struct bs_block *b = tl_victim(t->heap[i], t->index);
+		struct bs_block *b = tl_victim(t->bs, t->heap[i], t->index);
 		if (b) {
 			*ret = b;
 			return true;
@@ -818,6 +833,7 @@ static struct bs_block *victim(struct block_store *bs, struct bs_tier *t)
 	struct bs_block *b, *best = NULL;
 	double best_heat = 0;
 	TAILQ_FOREACH_REVERSE(b, &t->lru, bs_block_list, lru) {
+		bs->victim_steps++;
 		if (b->pins != 0 || b->busy != BUSY_NONE)
 			continue;
 		double h = obj_heat_now(bs, b->o, now);
@@ -2689,11 +2705,10 @@ int block_store_acquire(struct block_store *bs, uint64_t obj, uint64_t block, st
 		}
 		b->verified = true;
 	}
+	/* Off the LRU and heat lists while pinned: back on at the last release. */
+	lru_unlink(&bs->tiers[b->tier], b);
 	b->pins++;
 	o->holds++;
-	b->atime = clock_tick(bs);
-	lru_unlink(&bs->tiers[b->tier], b);
-	lru_insert(&bs->tiers[b->tier], b);
 	bs->hits++;
 	*ret = (struct block_ref){
 	    .fd = fd,
@@ -2702,7 +2717,6 @@ int block_store_acquire(struct block_store *bs, uint64_t obj, uint64_t block, st
 	    .tier = b->tier,
 	    .csum = b->csum,
 	};
-	atime_record(bs, b);
 	pthread_mutex_unlock(&bs->lock);
 	return 0;
 
@@ -2790,6 +2804,12 @@ void block_store_release(struct block_store *bs, uint64_t obj, uint64_t block)
 			    !(b->state == SLOT_VALID && b->tier == t))
 				punch(bs, o, t, block); /* retired (a no-op) or busy: as before */
 		b->punch_mask = 0;
+	}
+	if (b->pins == 0 && b->state == SLOT_VALID && !b->listed) {
+		/* Back on the lists, as used now: its LRU age is the time of its last release. */
+		b->atime = clock_tick(bs);
+		lru_insert(&bs->tiers[b->tier], b);
+		atime_record(bs, b);
 	}
 	slot_maybe_free(bs, b);
 	obj_close_idle(bs, o);
@@ -3033,6 +3053,7 @@ void block_store_get_stats(struct block_store *bs, struct block_store_stats *ret
 	ret->evictions = bs->evictions;
 	ret->demotions = bs->demotions;
 	ret->checksum_failures = bs->checksum_failures;
+	ret->victim_steps = bs->victim_steps;
 	ret->objects = htable_size(&bs->objs);
 	ret->index_full = bs->index_full;
 	pthread_mutex_unlock(&bs->lock);

@@ -59,6 +59,9 @@ struct block_store_stats {
 	unsigned ntiers;
 	struct tier_stats tiers[BLOCK_STORE_MAX_TIERS];
 	uint64_t hits, misses, evictions, demotions, checksum_failures;
+	/* Blocks looked at while choosing eviction victims: one per victim when nothing is in
+	 * the way (pinned blocks are off the lists). */
+	uint64_t victim_steps;
 	uint64_t objects;
 	bool index_full; /* the state directory is full: reads are served uncached */
 };

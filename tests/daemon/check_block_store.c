@@ -1023,6 +1023,41 @@ START_TEST(test_all_pinned_enospc)
 }
 END_TEST
 
+/* Pinned blocks are off the LRU while pinned: with 280 of 300 blocks pinned at the LRU end,
+ * each of 20 evictions looks at one block, not at the 280 pinned ones first (main: 5,620). */
+START_TEST(test_victim_skips_pinned)
+{
+	struct block_store *bs = open_simple(300, 1.0, 1.0);
+	struct block_store_stats st;
+	struct block_ref ref;
+	uint64_t obj = sync_obj(bs, "/pins", 400ull * BS, 1, "");
+
+	for (uint64_t i = 0; i < 300; i++)
+		ck_assert_int_eq(put_block(bs, obj, i, BS), 0);
+	for (uint64_t i = 0; i < 280; i++)
+		ck_assert_int_eq(block_store_acquire(bs, obj, i, &ref), 0);
+	for (uint64_t i = 280; i < 300; i++)
+		touch(bs, obj, i); /* the 20 unpinned ones are the most recent */
+	block_store_get_stats(bs, &st);
+	uint64_t steps0 = st.victim_steps;
+	for (uint64_t i = 300; i < 320; i++)
+		ck_assert_int_eq(put_block(bs, obj, i, BS), 0);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.evictions, 20);
+	ck_assert_msg(st.victim_steps - steps0 <= 20, "%" PRIu64 " steps for 20 victims",
+		      st.victim_steps - steps0);
+	for (uint64_t i = 0; i < 280; i++) {
+		ck_assert(block_store_contains(bs, obj, i));
+		block_store_release(bs, obj, i);
+	}
+	/* Released, they are back on the LRU, aged by their release: newer than 300..319. */
+	ck_assert_int_eq(put_block(bs, obj, 320, BS), 0);
+	ck_assert(!block_store_contains(bs, obj, 300));
+	ck_assert(block_store_contains(bs, obj, 0));
+	block_store_free(bs);
+}
+END_TEST
+
 START_TEST(test_object_sync)
 {
 	struct block_store *bs = open_simple(64, 0.9, 0.8);
@@ -2316,6 +2351,7 @@ Suite *block_store_suite(void)
 	tcase_add_test(tc, test_watermark_eviction);
 	tcase_add_test(tc, test_demotion);
 	tcase_add_test(tc, test_pinned_not_evicted);
+	tcase_add_test(tc, test_victim_skips_pinned);
 	tcase_add_test(tc, test_heat_victim_order);
 	tcase_add_test(tc, test_heat_victims_many);
 	tcase_add_test(tc, test_heat_equal_lru);
