@@ -2711,6 +2711,8 @@ void block_store_free(struct block_store *bs)
 	if (bs->db)
 		atimes_flush(bs);
 	db_disconnect(bs);
+	pthread_mutex_lock(&bs->lock); /* file work still queued, if any, is done here */
+	bs_unlock(bs);
 	index_free(bs);
 	free(bs->atimes);
 	for (unsigned i = 0; i < BLOCK_STORE_MAX_TIERS; i++) {

@@ -70,21 +70,34 @@ typedef int (*close_fn)(int);
 typedef int (*unlinkat_fn)(int, const char *, int);
 typedef int (*fallocate_fn)(int, int, off_t, off_t);
 
-#define REAL(name, type) \
-	static type real_##name; \
-	if (!real_##name) \
-		real_##name = (type)dlsym(RTLD_NEXT, #name)
+typedef int (*openat_fn)(int, const char *, int, ...);
+
+/* libc's (or a sanitizer's interceptor, next in line), looked up once before main: no thread
+ * races to fill them in. */
+static close_fn real_close;
+static unlinkat_fn real_unlinkat;
+static fallocate_fn real_fallocate, real_fallocate64;
+static openat_fn real_openat, real_openat64;
+
+__attribute__((constructor)) static void slow_syscalls_init(void)
+{
+	real_close = (close_fn)dlsym(RTLD_NEXT, "close");
+	real_unlinkat = (unlinkat_fn)dlsym(RTLD_NEXT, "unlinkat");
+	real_fallocate = (fallocate_fn)dlsym(RTLD_NEXT, "fallocate");
+	real_fallocate64 = (fallocate_fn)dlsym(RTLD_NEXT, "fallocate64");
+	real_openat = (openat_fn)dlsym(RTLD_NEXT, "openat");
+	real_openat64 = (openat_fn)dlsym(RTLD_NEXT, "openat64");
+}
 
 int __openat_2(int dfd, const char *path, int flags);
 int __openat64_2(int dfd, const char *path, int flags);
 
-static int open_common(const char *fname, int dfd, const char *path, int flags, mode_t mode)
+static int open_common(openat_fn real, int dfd, const char *path, int flags, mode_t mode)
 {
-	typedef int (*fn)(int, const char *, int, ...);
-	static fn real;
-
-	if (!real)
-		real = (fn)dlsym(RTLD_NEXT, fname);
+	if (!real) { /* called by another constructor, before ours */
+		slow_syscalls_init();
+		real = real_openat;
+	}
 	maybe_sleep(SLOW_OPEN, path);
 	return real(dfd, path, flags, mode);
 }
@@ -100,7 +113,7 @@ int openat(int dfd, const char *path, int flags, ...)
 	va_start(ap, flags);
 	mode_t mode = mode_arg(flags, ap);
 	va_end(ap);
-	return open_common("openat", dfd, path, flags, mode);
+	return open_common(real_openat, dfd, path, flags, mode);
 }
 
 int openat64(int dfd, const char *path, int flags, ...)
@@ -109,43 +122,47 @@ int openat64(int dfd, const char *path, int flags, ...)
 	va_start(ap, flags);
 	mode_t mode = mode_arg(flags, ap);
 	va_end(ap);
-	return open_common("openat64", dfd, path, flags, mode);
+	return open_common(real_openat64, dfd, path, flags, mode);
 }
 
 int __openat_2(int dfd, const char *path, int flags)
 {
-	return open_common("openat", dfd, path, flags, 0);
+	return open_common(real_openat, dfd, path, flags, 0);
 }
 
 int __openat64_2(int dfd, const char *path, int flags)
 {
-	return open_common("openat64", dfd, path, flags, 0);
+	return open_common(real_openat64, dfd, path, flags, 0);
 }
 
 int close(int fd)
 {
-	REAL(close, close_fn);
 	maybe_sleep_fd(SLOW_CLOSE, fd);
+	if (!real_close) /* called by another constructor, before ours */
+		slow_syscalls_init();
 	return real_close(fd);
 }
 
 int unlinkat(int dfd, const char *path, int flags)
 {
-	REAL(unlinkat, unlinkat_fn);
 	maybe_sleep(SLOW_UNLINK, path);
+	if (!real_unlinkat) /* called by another constructor, before ours */
+		slow_syscalls_init();
 	return real_unlinkat(dfd, path, flags);
 }
 
 int fallocate(int fd, int mode, off_t off, off_t len)
 {
-	REAL(fallocate, fallocate_fn);
 	maybe_sleep_fd(SLOW_FALLOCATE, fd);
+	if (!real_fallocate) /* called by another constructor, before ours */
+		slow_syscalls_init();
 	return real_fallocate(fd, mode, off, len);
 }
 
 int fallocate64(int fd, int mode, off_t off, off_t len)
 {
-	REAL(fallocate64, fallocate_fn);
 	maybe_sleep_fd(SLOW_FALLOCATE, fd);
+	if (!real_fallocate64) /* called by another constructor, before ours */
+		slow_syscalls_init();
 	return real_fallocate64(fd, mode, off, len);
 }
