@@ -232,7 +232,7 @@ struct block_store {
 	 * Two rare cases still do file I/O under it: remaking a tier directory that was removed
 	 * while in use (tier_dir_reclaim, with the open that follows), and punch() of a copy
 	 * dropped while its slot was busy (block_drop of a busy slot, a release that finds its
-	 * slot busy, obj_drop_blocks without memory for its batch). A hit takes it once, briefly. */
+	 * slot busy, obj_drop_blocks without memory for its batch). A hit takes it once. */
 	pthread_mutex_t lock;
 	struct bs_work *work; /* under lock: done by bs_unlock() with the lock let go */
 	pthread_cond_t idle; /* broadcast whenever a slot stops being busy */
@@ -353,8 +353,8 @@ static void defer_unlink(struct block_store *bs, int dir_fd, const char *name)
 }
 
 /* Under lock: a log_warn once the lock is let go. */
-static void defer_warn(struct block_store *bs, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+__attribute__((format(printf, 2, 3))) static void defer_warn(struct block_store *bs,
+							     const char *fmt, ...);
 static void defer_warn(struct block_store *bs, const char *fmt, ...)
 {
 	char msg[2048];
@@ -994,9 +994,10 @@ static int db_err(struct block_store *bs, const char *what)
 static int index_space(struct block_store *bs, int r)
 {
 	if (r == -ENOSPC && !bs->index_full) {
-		defer_warn(bs, "block store: the index \"%s\" cannot be written: no space left in the "
-			 "state directory; files are served uncached until space is freed",
-			 sqlite3_db_filename(bs->db, "main"));
+		defer_warn(bs,
+			   "block store: the index \"%s\" cannot be written: no space left in the "
+			   "state directory; files are served uncached until space is freed",
+			   sqlite3_db_filename(bs->db, "main"));
 		bs->index_full = true;
 	} else if (r == 0 && bs->index_full && !bs->index_memory) {
 		log_notice("block store: the index \"%s\" can be written again; caching resumes",
@@ -1190,16 +1191,18 @@ static int tier_dir_reclaim(struct block_store *bs, unsigned t)
 	r = safe_dir_claim(tier->root_fd, name ? name + 1 : tier->dir, &fd, note, sizeof(note), why,
 			   sizeof(why));
 	if (r < 0) {
-		defer_warn(bs, "block store: tier %s directory \"%s\" was removed and cannot be made "
-			 "again (%s); blocks are served without caching them there",
-			 tier->name, tier->dir, why[0] ? why : strerror(-r));
+		defer_warn(bs,
+			   "block store: tier %s directory \"%s\" was removed and cannot be made "
+			   "again (%s); blocks are served without caching them there",
+			   tier->name, tier->dir, why[0] ? why : strerror(-r));
 		return r;
 	}
 	defer_close(bs, tier->dir_fd);
 	tier->dir_fd = fd;
-	defer_warn(bs, "block store: tier %s directory \"%s\" was removed while in use; made it again "
-		 "(blocks cached there before are refetched as they are read)%s%s",
-		 tier->name, tier->dir, note[0] ? "; " : "", note);
+	defer_warn(bs,
+		   "block store: tier %s directory \"%s\" was removed while in use; made it again "
+		   "(blocks cached there before are refetched as they are read)%s%s",
+		   tier->name, tier->dir, note[0] ? "; " : "", note);
 	return 0;
 }
 
@@ -1228,9 +1231,11 @@ static int obj_fd(struct block_store *bs, struct bs_object *o, unsigned t, bool 
 		int r = -errno;
 
 		if (r == -ELOOP) {
-			defer_warn(bs, "block store: \"%s/%s\" is a symbolic link; weir does not follow "
-				 "it and caches \"%s\" without tier %s: remove the link",
-				 bs->tiers[t].dir, name, o->path, bs->tiers[t].name);
+			defer_warn(
+			    bs,
+			    "block store: \"%s/%s\" is a symbolic link; weir does not follow "
+			    "it and caches \"%s\" without tier %s: remove the link",
+			    bs->tiers[t].dir, name, o->path, bs->tiers[t].name);
 			return -EPERM;
 		}
 		log_debug("open %s/%s: %m", bs->tiers[t].dir, name);
@@ -1270,10 +1275,11 @@ static int obj_fd_open(struct block_store *bs, struct bs_object *o, unsigned t, 
 		if (err == ENOENT && create)
 			return obj_fd(bs, o, t, create); /* the directory may be gone: remade */
 		if (err == ELOOP) {
-			defer_warn(bs,
-				   "block store: \"%s/%s\" is a symbolic link; weir does not follow "
-				   "it and caches \"%s\" without tier %s: remove the link",
-				   bs->tiers[t].dir, name, o->path, bs->tiers[t].name);
+			defer_warn(
+			    bs,
+			    "block store: \"%s/%s\" is a symbolic link; weir does not follow "
+			    "it and caches \"%s\" without tier %s: remove the link",
+			    bs->tiers[t].dir, name, o->path, bs->tiers[t].name);
 			return -EPERM;
 		}
 		log_debug("open %s/%s: %s", bs->tiers[t].dir, name, strerror(err));
@@ -1363,10 +1369,11 @@ static void stamp_check(struct block_store *bs, struct bs_object *o, unsigned t,
 		}
 	}
 	if (n > 0)
-		defer_warn(bs, "block store: the tier %s file of \"%s\" (%s/%016" PRIx64
-			 ") was changed outside weir; its %" PRIu64
-			 " blocks there are verified again before use",
-			 bs->tiers[t].name, o->path, bs->tiers[t].dir, o->id, n);
+		defer_warn(bs,
+			   "block store: the tier %s file of \"%s\" (%s/%016" PRIx64
+			   ") was changed outside weir; its %" PRIu64
+			   " blocks there are verified again before use",
+			   bs->tiers[t].name, o->path, bs->tiers[t].dir, o->id, n);
 	stamp_record(o, t, fd);
 }
 
@@ -1545,8 +1552,9 @@ fail:
 	src->leaving -= len;
 	block_unbusy(bs, b);
 	if (corrupt) {
-		defer_warn(bs, "block %" PRIu64 " of \"%s\" failed its checksum in tier %s; dropped",
-			 block, o->path, src->name);
+		defer_warn(bs,
+			   "block %" PRIu64 " of \"%s\" failed its checksum in tier %s; dropped",
+			   block, o->path, src->name);
 		bs->checksum_failures++;
 	} else {
 		log_debug("demoting block %" PRIu64 " of %016" PRIx64 " to tier %s: %s; evicting",
@@ -1580,8 +1588,13 @@ static void evict_take(struct block_store *bs, struct bs_block *b, struct evict_
 	struct bs_object *o = b->o;
 	struct bs_tier *t = &bs->tiers[b->tier];
 
-	*it = (struct evict_item){
-	    .b = b, .fd = -1, .dir_fd = -1, .tier = b->tier, .obj = o->id, .block = b->block, .len = b->len};
+	*it = (struct evict_item){.b = b,
+				  .fd = -1,
+				  .dir_fd = -1,
+				  .tier = b->tier,
+				  .obj = o->id,
+				  .block = b->block,
+				  .len = b->len};
 	/* A retired version's files are unlinked: they go whole with their last fd. A file not
 	 * open is opened by evict_punch(), without the lock. */
 	if (!o->retired) {
@@ -2908,9 +2921,11 @@ int block_store_acquire(struct block_store *bs, uint64_t obj, uint64_t block, st
 			goto miss;
 		if (r < 0) {
 			if (r == -EBADMSG) {
-				defer_warn(bs, "block %" PRIu64 " of \"%s\" failed its checksum in tier "
-					 "%s; dropped",
-					 block, o->path, bs->tiers[b->tier].name);
+				defer_warn(bs,
+					   "block %" PRIu64
+					   " of \"%s\" failed its checksum in tier "
+					   "%s; dropped",
+					   block, o->path, bs->tiers[b->tier].name);
 				bs->checksum_failures++;
 			} else {
 				log_debug("block %" PRIu64 " of %016" PRIx64 ": reading: %s", block,
@@ -3175,8 +3190,8 @@ again:
 		r = db_run(bs, ST_BLK_INSERT, 6, args);
 	}
 	/* Failed: whatever reached the tier goes, still without the lock (b is busy). */
-	if ((n < 0 || r < 0) &&
-	    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, bs->block_size) < 0)
+	if ((n < 0 || r < 0) && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					  (off_t)off, bs->block_size) < 0)
 		log_debug("punching block %" PRIu64 " of %016" PRIx64 " in tier %s: %m", block, obj,
 			  t->name);
 

@@ -2165,7 +2165,6 @@ static void *sync_worker_run(void *arg)
 	return NULL;
 }
 
-
 /* A new file's index row is written without the store's lock: while its INSERT waits for the
  * index (another connection holds the write lock, as a batch of evictions or atimes does), a
  * hit on another file is answered at once, and a second open of the same new file waits for the
