@@ -84,7 +84,8 @@ void block_store_free(struct block_store *bs);
 int block_store_object_sync(struct block_store *bs, const char *path, const struct ufs_attr *attr,
 			    uint64_t *ret_obj);
 
-/* Looks up a block and pins it (eviction skips it) until block_store_release(). The first
+/* Looks up a block and pins it until block_store_release(): a pinned block is out of the
+ * eviction order, and its last release counts as its last use (its LRU age). The first
  * lookup of a block after open, and the first after its tier file was changed by someone else
  * (inode, size, mtime or ctime), verifies its checksum; a block that fails is dropped.
  * Returns 0 (hit, *ret set) or -ENOENT (miss). Counts hits and misses. */
