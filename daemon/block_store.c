@@ -86,6 +86,10 @@ struct bs_block {
 	uint8_t busy;
 	uint8_t punch_mask; /* tiers to punch once the last pin goes (dropped while pinned) */
 	bool verified;
+	/* On its tier's LRU (and heat list): SLOT_VALID and unpinned. A pinned block is off the
+	 * lists, so choosing a victim never steps over it; its last release puts it back with
+	 * atime = the time of that release. */
+	bool listed;
 };
 
 /* What a tier file looked like when weir last wrote or checked it. Another writer changes its
@@ -173,6 +177,15 @@ struct bs_tier {
 	bool heap_lost;
 };
 
+/* File work decided under block_store.lock and done after it is let go (bs_unlock). */
+struct bs_work {
+	struct bs_work *next;
+	enum { WORK_CLOSE, WORK_UNLINK, WORK_WARN } kind;
+	int fd;	       /* WORK_CLOSE: the fd; WORK_UNLINK: a dup of the tier directory's */
+	char name[17]; /* WORK_UNLINK: the tier file */
+	char msg[];    /* WORK_WARN */
+};
+
 struct atime_rec {
 	uint64_t obj, block, atime;
 };
@@ -209,11 +222,19 @@ static const char schema_sql[] =
 struct block_store {
 	struct tier_pools *pools;     /* the config's, or own_pools */
 	struct tier_pools *own_pools; /* when the config gives none: pools of this store alone */
-	/* Guards the in-memory index: objects, slots, tiers' LRU and heaps, counters, the fd cache
-	 * and the pending atimes. Held for memory updates and fstat(2) only: never across tier
-	 * reads or writes, hole punching, an SQLite statement (db_lock), or a wait on another
-	 * thread but the conditions below. A hit takes it once, briefly. */
+	/* Guards the in-memory index: objects, slots, tiers' LRU and heaps, counters, the fd cache,
+	 * the pending atimes and the deferred work (work). Held for memory updates, fstat(2) and
+	 * fcntl(F_DUPFD) only: never across tier reads or writes, hole punching, an open, close or
+	 * unlink of a tier file, a log_warn, an SQLite statement (db_lock), or a wait on another
+	 * thread but the conditions below. What is decided under it is queued on work (fds to
+	 * close, files to unlink, warnings) and done by bs_unlock() after the lock is let go; an
+	 * fd-cache miss opens the file with the lock dropped and installs it after (obj_fd_open).
+	 * Two rare cases still do file I/O under it: remaking a tier directory that was removed
+	 * while in use (tier_dir_reclaim, with the open that follows), and punch() of a copy
+	 * dropped while its slot was busy (block_drop of a busy slot, a release that finds its
+	 * slot busy, obj_drop_blocks without memory for its batch). A hit takes it once. */
 	pthread_mutex_t lock;
+	struct bs_work *work; /* under lock: done by bs_unlock() with the lock let go */
 	pthread_cond_t idle; /* broadcast whenever a slot stops being busy */
 	/* Guards db and stmts (the SQLite connection is used by one thread at a time). Held
 	 * across SQLite I/O; may be taken under lock (a short write of one row) but lock is never
@@ -252,6 +273,7 @@ struct block_store {
 	struct bs_object_list fd_lru; /* objects with open tier files, most recent first */
 	size_t nfds, max_fds;
 	uint64_t hits, misses, evictions, demotions, checksum_failures;
+	uint64_t victim_steps; /* blocks looked at while choosing victims */
 	bool by_heat; /* victims: coldest object first, LRU among equals; else pure LRU */
 	double half_life_ns;
 	/* Objects whose heat was added since the heaps last placed them (bs_object.rank_stale):
@@ -260,6 +282,95 @@ struct block_store {
 	struct bs_object_list rank_stale;
 	unsigned settle_ticks; /* evictor wakeups since its last pass over rank_stale */
 };
+
+/* Lets go of bs->lock, then does the file work queued under it. */
+static void bs_unlock(struct block_store *bs)
+{
+	struct bs_work *w = bs->work, *next;
+
+	bs->work = NULL;
+	pthread_mutex_unlock(&bs->lock);
+	for (; w; w = next) {
+		next = w->next;
+		switch (w->kind) {
+		case WORK_CLOSE:
+			close(w->fd);
+			break;
+		case WORK_UNLINK:
+			if (unlinkat(w->fd, w->name, 0) < 0 && errno != ENOENT)
+				log_debug("block store: unlinking %s: %m", w->name);
+			close(w->fd);
+			break;
+		case WORK_WARN:
+			log_warn("%s", w->msg);
+			break;
+		}
+		free(w);
+	}
+}
+
+static struct bs_work *work_new(struct block_store *bs, size_t extra)
+{
+	struct bs_work *w = malloc(sizeof(*w) + extra);
+
+	if (w) {
+		w->next = bs->work;
+		bs->work = w;
+	}
+	return w;
+}
+
+/* Under lock: closes fd once the lock is let go (now, without memory for the note). */
+static void defer_close(struct block_store *bs, int fd)
+{
+	struct bs_work *w = work_new(bs, 0);
+
+	if (!w) {
+		close(fd);
+		return;
+	}
+	w->kind = WORK_CLOSE;
+	w->fd = fd;
+}
+
+/* Under lock: unlinks name in dir_fd once the lock is let go, through a dup of dir_fd (a
+ * tier directory remade meanwhile closes the original). */
+static void defer_unlink(struct block_store *bs, int dir_fd, const char *name)
+{
+	int dfd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+	struct bs_work *w = dfd >= 0 ? work_new(bs, 0) : NULL;
+
+	if (!w) {
+		if (dfd >= 0)
+			close(dfd);
+		if (unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT)
+			log_debug("block store: unlinking %s: %m", name);
+		return;
+	}
+	w->kind = WORK_UNLINK;
+	w->fd = dfd;
+	snprintf(w->name, sizeof(w->name), "%s", name);
+}
+
+/* Under lock: a log_warn once the lock is let go. */
+__attribute__((format(printf, 2, 3))) static void defer_warn(struct block_store *bs,
+							     const char *fmt, ...);
+static void defer_warn(struct block_store *bs, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	struct bs_work *w = work_new(bs, strlen(msg) + 1);
+	if (!w) {
+		log_warn("%s", msg);
+		return;
+	}
+	w->kind = WORK_WARN;
+	memcpy(w->msg, msg, strlen(msg) + 1);
+}
 
 static uint64_t now_ns(clockid_t clk)
 {
@@ -633,6 +744,9 @@ static void tl_insert(struct bs_tier *t, struct bs_block *b)
 
 static void lru_unlink(struct bs_tier *t, struct bs_block *b)
 {
+	if (!b->listed)
+		return;
+	b->listed = false;
 	if (t->bs->by_heat)
 		tl_unlink(t, b);
 	TAILQ_REMOVE(&t->lru, b, lru);
@@ -644,6 +758,9 @@ static void lru_insert(struct bs_tier *t, struct bs_block *b)
 {
 	struct bs_block *before = TAILQ_FIRST(&t->lru);
 
+	if (b->listed || b->pins > 0)
+		return; /* a pinned block goes on at its last release */
+	b->listed = true;
 	while (before && before->atime > b->atime)
 		before = TAILQ_NEXT(before, lru);
 	if (before)
@@ -668,9 +785,11 @@ static struct bs_block *lru_victim(struct bs_tier *t)
 {
 	struct bs_block *b;
 
-	TAILQ_FOREACH_REVERSE(b, &t->lru, bs_block_list, lru)
+	TAILQ_FOREACH_REVERSE(b, &t->lru, bs_block_list, lru) {
+		t->bs->victim_steps++;
 		if (b->pins == 0 && b->busy == BUSY_NONE)
 			return b;
+	}
 	return NULL;
 }
 
@@ -741,13 +860,15 @@ static bool heat_settle(struct block_store *bs, size_t max)
 }
 
 /* The least recently used block of o in tier ti that may go, or NULL. */
-static struct bs_block *tl_victim(const struct bs_object *o, unsigned ti)
+static struct bs_block *tl_victim(struct block_store *bs, const struct bs_object *o, unsigned ti)
 {
 	struct bs_block *b;
 
-	TAILQ_FOREACH_REVERSE(b, &o->tl[ti].blocks, bs_block_list, tl)
+	TAILQ_FOREACH_REVERSE(b, &o->tl[ti].blocks, bs_block_list, tl) {
+		bs->victim_steps++;
 		if (b->pins == 0 && b->busy == BUSY_NONE)
 			return b;
+	}
 	return NULL;
 }
 
@@ -790,7 +911,7 @@ static bool heap_victim(struct bs_tier *t, struct bs_block **ret)
 				best = k;
 		size_t i = frontier[best];
 		frontier[best] = frontier[--n];
-		struct bs_block *b = tl_victim(t->heap[i], t->index);
+		struct bs_block *b = tl_victim(t->bs, t->heap[i], t->index);
 		if (b) {
 			*ret = b;
 			return true;
@@ -818,6 +939,7 @@ static struct bs_block *victim(struct block_store *bs, struct bs_tier *t)
 	struct bs_block *b, *best = NULL;
 	double best_heat = 0;
 	TAILQ_FOREACH_REVERSE(b, &t->lru, bs_block_list, lru) {
+		bs->victim_steps++;
 		if (b->pins != 0 || b->busy != BUSY_NONE)
 			continue;
 		double h = obj_heat_now(bs, b->o, now);
@@ -872,9 +994,10 @@ static int db_err(struct block_store *bs, const char *what)
 static int index_space(struct block_store *bs, int r)
 {
 	if (r == -ENOSPC && !bs->index_full) {
-		log_warn("block store: the index \"%s\" cannot be written: no space left in the "
-			 "state directory; files are served uncached until space is freed",
-			 sqlite3_db_filename(bs->db, "main"));
+		defer_warn(bs,
+			   "block store: the index \"%s\" cannot be written: no space left in the "
+			   "state directory; files are served uncached until space is freed",
+			   sqlite3_db_filename(bs->db, "main"));
 		bs->index_full = true;
 	} else if (r == 0 && bs->index_full && !bs->index_memory) {
 		log_notice("block store: the index \"%s\" can be written again; caching resumes",
@@ -979,7 +1102,7 @@ static void atimes_flush(struct block_store *bs)
 	bs->atimes = NULL;
 	bs->natimes = bs->atimes_cap = 0;
 	bs->atimes_flushed = now_ns(CLOCK_MONOTONIC);
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 	if (n > 0) {
 		int64_t *args = malloc(n * 3 * sizeof(*args));
 
@@ -1026,7 +1149,7 @@ static void atime_record(struct block_store *bs, const struct bs_block *b)
 
 static void obj_close_fd(struct block_store *bs, struct bs_object *o, unsigned t)
 {
-	close(o->fd[t]);
+	defer_close(bs, o->fd[t]);
 	o->fd[t] = -1;
 	bs->nfds--;
 	if (--o->nfds == 0)
@@ -1068,16 +1191,18 @@ static int tier_dir_reclaim(struct block_store *bs, unsigned t)
 	r = safe_dir_claim(tier->root_fd, name ? name + 1 : tier->dir, &fd, note, sizeof(note), why,
 			   sizeof(why));
 	if (r < 0) {
-		log_warn("block store: tier %s directory \"%s\" was removed and cannot be made "
-			 "again (%s); blocks are served without caching them there",
-			 tier->name, tier->dir, why[0] ? why : strerror(-r));
+		defer_warn(bs,
+			   "block store: tier %s directory \"%s\" was removed and cannot be made "
+			   "again (%s); blocks are served without caching them there",
+			   tier->name, tier->dir, why[0] ? why : strerror(-r));
 		return r;
 	}
-	close(tier->dir_fd);
+	defer_close(bs, tier->dir_fd);
 	tier->dir_fd = fd;
-	log_warn("block store: tier %s directory \"%s\" was removed while in use; made it again "
-		 "(blocks cached there before are refetched as they are read)%s%s",
-		 tier->name, tier->dir, note[0] ? "; " : "", note);
+	defer_warn(bs,
+		   "block store: tier %s directory \"%s\" was removed while in use; made it again "
+		   "(blocks cached there before are refetched as they are read)%s%s",
+		   tier->name, tier->dir, note[0] ? "; " : "", note);
 	return 0;
 }
 
@@ -1106,9 +1231,11 @@ static int obj_fd(struct block_store *bs, struct bs_object *o, unsigned t, bool 
 		int r = -errno;
 
 		if (r == -ELOOP) {
-			log_warn("block store: \"%s/%s\" is a symbolic link; weir does not follow "
-				 "it and caches \"%s\" without tier %s: remove the link",
-				 bs->tiers[t].dir, name, o->path, bs->tiers[t].name);
+			defer_warn(
+			    bs,
+			    "block store: \"%s/%s\" is a symbolic link; weir does not follow "
+			    "it and caches \"%s\" without tier %s: remove the link",
+			    bs->tiers[t].dir, name, o->path, bs->tiers[t].name);
 			return -EPERM;
 		}
 		log_debug("open %s/%s: %m", bs->tiers[t].dir, name);
@@ -1119,6 +1246,63 @@ static int obj_fd(struct block_store *bs, struct bs_object *o, unsigned t, bool 
 	if (o->nfds++ == 0)
 		TAILQ_INSERT_HEAD(&bs->fd_lru, o, fd_lru);
 	return fd;
+}
+
+/* obj_fd() without the open under the lock: on an fd-cache miss the file is opened with the
+ * lock let go, then installed (if another thread installed one meanwhile, this one is closed).
+ * Called with lock held and o held (holds or a busy slot) by the caller; returns with the lock
+ * held, but anything not held may have changed meanwhile. Only the removed-tier-directory
+ * case (ENOENT with create) opens under the lock, through obj_fd(). */
+static int obj_fd_open(struct block_store *bs, struct bs_object *o, unsigned t, bool create)
+{
+	char name[17];
+	int dfd, fd, err;
+
+	if (o->fd[t] >= 0)
+		return obj_fd(bs, o, t, create);
+	dfd = fcntl(bs->tiers[t].dir_fd, F_DUPFD_CLOEXEC, 0);
+	if (dfd < 0)
+		return obj_fd(bs, o, t, create);
+	snprintf(name, sizeof(name), "%016" PRIx64, o->id);
+	o->holds++;
+	bs_unlock(bs);
+	fd = openat(dfd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0600);
+	err = errno;
+	close(dfd);
+	pthread_mutex_lock(&bs->lock);
+	o->holds--;
+	if (fd < 0) {
+		if (err == ENOENT && create)
+			return obj_fd(bs, o, t, create); /* the directory may be gone: remade */
+		if (err == ELOOP) {
+			defer_warn(
+			    bs,
+			    "block store: \"%s/%s\" is a symbolic link; weir does not follow "
+			    "it and caches \"%s\" without tier %s: remove the link",
+			    bs->tiers[t].dir, name, o->path, bs->tiers[t].name);
+			return -EPERM;
+		}
+		log_debug("open %s/%s: %s", bs->tiers[t].dir, name, strerror(err));
+		return -err;
+	}
+	if (o->fd[t] >= 0) { /* another thread installed one meanwhile */
+		defer_close(bs, fd);
+		return obj_fd(bs, o, t, create);
+	}
+	if (bs->nfds >= bs->max_fds)
+		fds_trim(bs, o);
+	o->fd[t] = fd;
+	bs->nfds++;
+	if (o->nfds++ == 0)
+		TAILQ_INSERT_HEAD(&bs->fd_lru, o, fd_lru);
+	return fd;
+}
+
+/* Drops a hold on o taken around obj_fd_open(): frees a retired o nobody else holds. */
+static void obj_unhold(struct block_store *bs, struct bs_object *o)
+{
+	if (--o->holds == 0 && o->retired && LIST_EMPTY(&o->blocks))
+		obj_reap(bs, o);
 }
 
 /* Closes the tier files o no longer needs. */
@@ -1133,6 +1317,18 @@ static void obj_close_idle(struct block_store *bs, struct bs_object *o)
 
 /* After weir changed tier file t of o (or checked it): what it looks like now is what weir
  * left. fstat reads the inode only: no device I/O under the lock. */
+static void stamp_set(struct bs_object *o, unsigned t, const struct stat *stp)
+{
+	const struct stat st = *stp;
+
+	o->stamp[t] = (struct tier_stamp){.dev = st.st_dev,
+					  .ino = st.st_ino,
+					  .size = st.st_size,
+					  .mtime = st.st_mtim,
+					  .ctime = st.st_ctim};
+	o->stamped |= (uint8_t)(1u << t);
+}
+
 static void stamp_record(struct bs_object *o, unsigned t, int fd)
 {
 	struct stat st;
@@ -1141,12 +1337,7 @@ static void stamp_record(struct bs_object *o, unsigned t, int fd)
 		o->stamped &= (uint8_t) ~(1u << t);
 		return;
 	}
-	o->stamp[t] = (struct tier_stamp){.dev = st.st_dev,
-					  .ino = st.st_ino,
-					  .size = st.st_size,
-					  .mtime = st.st_mtim,
-					  .ctime = st.st_ctim};
-	o->stamped |= (uint8_t)(1u << t);
+	stamp_set(o, t, &st);
 }
 
 static bool stamp_same(const struct tier_stamp *a, const struct stat *st)
@@ -1178,10 +1369,11 @@ static void stamp_check(struct block_store *bs, struct bs_object *o, unsigned t,
 		}
 	}
 	if (n > 0)
-		log_warn("block store: the tier %s file of \"%s\" (%s/%016" PRIx64
-			 ") was changed outside weir; its %" PRIu64
-			 " blocks there are verified again before use",
-			 bs->tiers[t].name, o->path, bs->tiers[t].dir, o->id, n);
+		defer_warn(bs,
+			   "block store: the tier %s file of \"%s\" (%s/%016" PRIx64
+			   ") was changed outside weir; its %" PRIu64
+			   " blocks there are verified again before use",
+			   bs->tiers[t].name, o->path, bs->tiers[t].dir, o->id, n);
 	stamp_record(o, t, fd);
 }
 
@@ -1259,7 +1451,7 @@ static bool block_demote(struct block_store *bs, struct bs_block *b)
 	struct bs_object *o = b->o;
 	uint64_t block = b->block, csum = b->csum;
 	uint32_t len = b->len;
-	bool reserved = false, corrupt = false;
+	bool reserved = false, corrupt = false, punched = false;
 	int sfd, dfd, r;
 	void *buf = NULL;
 	ssize_t n;
@@ -1279,8 +1471,10 @@ static bool block_demote(struct block_store *bs, struct bs_block *b)
 	}
 	tier_used_add(dst, len);
 	reserved = true;
-	sfd = obj_fd(bs, o, from, false);
-	dfd = obj_fd(bs, o, to, true);
+	sfd = obj_fd_open(bs, o, from, false); /* b busy and o held: the lock may go */
+	dfd = sfd >= 0 ? obj_fd_open(bs, o, to, true) : -1;
+	if (sfd >= 0 && dfd >= 0 && o->fd[from] != sfd)
+		sfd = obj_fd(bs, o, from, false); /* trimmed meanwhile: cannot be, o is held */
 	buf = malloc(len);
 	if (sfd < 0 || dfd < 0 || !buf) {
 		r = sfd < 0 ? sfd : dfd < 0 ? dfd : -ENOMEM;
@@ -1290,7 +1484,7 @@ static bool block_demote(struct block_store *bs, struct bs_block *b)
 	o->writing[to]++;
 	o->writing[from]++; /* the old copy's hole, punched below: no stamp check meanwhile */
 
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 	r = block_read_verify(bs, sfd, block, len, csum, buf);
 	if (r == 0) {
 		n = uring_io_pwrite(bs->io, dfd, buf, len, block * bs->block_size);
@@ -1299,7 +1493,7 @@ static bool block_demote(struct block_store *bs, struct bs_block *b)
 			tier_shrink(bs, to,
 				    tier_usage(dst) > 2ULL * len ? tier_usage(dst) - 2ULL * len
 								 : 0);
-			pthread_mutex_unlock(&bs->lock);
+			bs_unlock(bs);
 			n = uring_io_pwrite(bs->io, dfd, buf, len, block * bs->block_size);
 		}
 		r = n < 0 ? (int)n : 0;
@@ -1320,6 +1514,12 @@ static bool block_demote(struct block_store *bs, struct bs_block *b)
 			log_debug("punching block %" PRIu64 " of %016" PRIx64 " in tier %s: %m",
 				  block, o->id, src->name);
 	}
+	/* Failed: whatever reached tier to goes, still without the lock (b is busy). */
+	if (r < 0 && fallocate(dfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			       (off_t)(block * bs->block_size), bs->block_size) < 0)
+		log_debug("punching block %" PRIu64 " of %016" PRIx64 " in tier %s: %m", block,
+			  o->id, dst->name);
+	punched = true;
 	pthread_mutex_lock(&bs->lock);
 	if (--o->writing[to] == 0)
 		stamp_record(o, to, dfd);
@@ -1346,15 +1546,15 @@ static bool block_demote(struct block_store *bs, struct bs_block *b)
 
 fail:
 	free(buf);
-	if (reserved) {
-		tier_used_sub(dst, len);
-		punch(bs, o, to, block);
-	}
+	if (reserved)
+		tier_used_sub(dst, len); /* written to only past the unlocked part, which punched */
+	(void)punched;
 	src->leaving -= len;
 	block_unbusy(bs, b);
 	if (corrupt) {
-		log_warn("block %" PRIu64 " of \"%s\" failed its checksum in tier %s; dropped",
-			 block, o->path, src->name);
+		defer_warn(bs,
+			   "block %" PRIu64 " of \"%s\" failed its checksum in tier %s; dropped",
+			   block, o->path, src->name);
 		bs->checksum_failures++;
 	} else {
 		log_debug("demoting block %" PRIu64 " of %016" PRIx64 " to tier %s: %s; evicting",
@@ -1368,8 +1568,14 @@ fail:
 /* A block on its way out (evict_take to evict_commit). */
 struct evict_item {
 	struct bs_block *b;
-	int fd; /* its tier file, kept open by the object's hold; -1: nothing to punch */
+	int fd; /* its tier file, kept open by the object's hold; -1: none open */
+	/* When no fd was open and the file is there to punch: a dup of the tier directory, the
+	 * file is opened through it by evict_punch() (lock let go), and closed after. */
+	int dir_fd;
+	struct stat st; /* the file after the punch (st_ok), recorded by evict_done() */
+	bool st_ok;
 	unsigned tier;
+	uint64_t obj;
 	uint64_t block;
 	uint32_t len;
 };
@@ -1382,13 +1588,20 @@ static void evict_take(struct block_store *bs, struct bs_block *b, struct evict_
 	struct bs_object *o = b->o;
 	struct bs_tier *t = &bs->tiers[b->tier];
 
-	*it = (struct evict_item){
-	    .b = b, .fd = -1, .tier = b->tier, .block = b->block, .len = b->len};
-	/* A retired version's files are unlinked: they go whole with their last fd. */
+	*it = (struct evict_item){.b = b,
+				  .fd = -1,
+				  .dir_fd = -1,
+				  .tier = b->tier,
+				  .obj = o->id,
+				  .block = b->block,
+				  .len = b->len};
+	/* A retired version's files are unlinked: they go whole with their last fd. A file not
+	 * open is opened by evict_punch(), without the lock. */
 	if (!o->retired) {
-		it->fd = obj_fd(bs, o, b->tier, false);
-		if (it->fd < 0)
-			it->fd = -1;
+		if (o->fd[b->tier] >= 0)
+			it->fd = obj_fd(bs, o, b->tier, false);
+		else
+			it->dir_fd = fcntl(t->dir_fd, F_DUPFD_CLOEXEC, 0);
 	}
 	lru_unlink(t, b);
 	t->blocks--;
@@ -1402,14 +1615,29 @@ static void evict_take(struct block_store *bs, struct bs_block *b, struct evict_
 }
 
 /* The holes of taken blocks (lock not held). */
-static void evict_punch(struct block_store *bs, const struct evict_item *items, size_t n)
+static void evict_punch(struct block_store *bs, struct evict_item *items, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (items[i].fd >= 0 &&
-		    fallocate(items[i].fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			      (off_t)(items[i].block * bs->block_size), bs->block_size) < 0)
-			log_debug("punching block %" PRIu64 " in tier %s: %m", items[i].block,
-				  bs->tiers[items[i].tier].name);
+		struct evict_item *it = &items[i];
+		int fd = it->fd;
+
+		if (fd < 0 && it->dir_fd >= 0) {
+			char name[17];
+
+			snprintf(name, sizeof(name), "%016" PRIx64, it->obj);
+			fd = openat(it->dir_fd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+			close(it->dir_fd);
+			it->dir_fd = -1;
+		}
+		if (fd < 0)
+			continue;
+		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)(it->block * bs->block_size), bs->block_size) < 0)
+			log_debug("punching block %" PRIu64 " in tier %s: %m", it->block,
+				  bs->tiers[it->tier].name);
+		it->st_ok = fstat(fd, &it->st) == 0;
+		if (fd != it->fd)
+			close(fd);
 	}
 }
 
@@ -1421,8 +1649,8 @@ static void evict_done(struct block_store *bs, struct evict_item *items, size_t 
 		struct bs_object *o = b->o;
 		struct bs_tier *t = &bs->tiers[items[i].tier];
 
-		if (--o->writing[items[i].tier] == 0 && items[i].fd >= 0)
-			stamp_record(o, items[i].tier, items[i].fd);
+		if (--o->writing[items[i].tier] == 0 && items[i].st_ok)
+			stamp_set(o, items[i].tier, &items[i].st);
 		t->leaving -= items[i].len;
 		tier_used_sub(t, items[i].len);
 		b->busy = BUSY_NONE;
@@ -1447,7 +1675,7 @@ static void evict_commit(struct block_store *bs, struct evict_item *items, size_
 		args[2 * i] = (int64_t)items[i].b->o->id;
 		args[2 * i + 1] = (int64_t)items[i].block;
 	}
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 	/* The rows go first: a crash between the two leaves bytes nobody indexes, not a row
 	 * whose bytes are holes (and a row whose commit a crash lost fails its checksum at its
 	 * first use after the next open). */
@@ -1479,7 +1707,7 @@ static void block_drop_unlocked(struct block_store *bs, struct bs_block *b)
 	evict_take(bs, b, &it);
 	args[0] = (int64_t)b->o->id;
 	args[1] = (int64_t)it.block;
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 	if (db_run(bs, ST_BLK_DELETE, 2, args) < 0)
 		log_debug("block store: dropping block %" PRIu64 ": the index kept its row; its "
 			  "checksum drops it at the next open",
@@ -1543,7 +1771,7 @@ static uint64_t tier_reclaim(struct tier_pool_member *m, uint64_t target, uint64
 	pthread_mutex_lock(&bs->lock);
 	/* Leaving (block_store_free): nothing of it counts any more. */
 	freed = t->pool ? tier_shrink_until(bs, t->index, target, until) : 0;
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 	return freed;
 }
 
@@ -1580,7 +1808,7 @@ static void tiers_settle_stepwise(struct block_store *bs)
 				break;
 			pthread_mutex_lock(&bs->lock);
 			stop = bs->evict_stop;
-			pthread_mutex_unlock(&bs->lock);
+			bs_unlock(bs);
 			if (stop)
 				return;
 		}
@@ -1611,7 +1839,7 @@ static void *evictor_main(void *arg)
 			     (bs->natimes > 0 &&
 			      now_ns(CLOCK_MONOTONIC) - bs->atimes_flushed >= ATIME_FLUSH_NS);
 		bs->evict_busy = true;
-		pthread_mutex_unlock(&bs->lock);
+		bs_unlock(bs);
 		if (flush)
 			atimes_flush(bs);
 		tiers_settle_stepwise(bs);
@@ -1622,14 +1850,14 @@ static void *evictor_main(void *arg)
 		if (++bs->settle_ticks >= HEAT_SETTLE_TICKS) {
 			bs->settle_ticks = 0;
 			while (!bs->evict_stop && heat_settle(bs, HEAT_SETTLE_BATCH)) {
-				pthread_mutex_unlock(&bs->lock);
+				bs_unlock(bs);
 				pthread_mutex_lock(&bs->lock);
 			}
 		}
 		bs->evict_busy = false;
 		pthread_cond_broadcast(&bs->idle);
 	}
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 	return NULL;
 }
 
@@ -1672,7 +1900,7 @@ again:
 			evict_take(bs, b, &items[n++]);
 	}
 	o->holds++; /* o stays while the lock is dropped, whatever the items do */
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 	r = db_run(bs, ST_BLK_DELETE_OBJ, 1, &id);
 	if (r < 0)
 		log_debug("block store: dropping the blocks of %016" PRIx64
@@ -2320,7 +2548,7 @@ static int tiers_join(struct block_store *bs, const struct block_store_config *c
 
 	pthread_mutex_lock(&bs->lock);
 	tier_publish_oldest(t);
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 	r = tier_pool_join(pools, t->root_fd, tc->quota, cfg->high, cfg->low, &t->member, &pool);
 	if (r < 0) {
 		errmsg(errbuf, errlen, "tier \"%s\" at \"%s\": %s", t->name, tc->path,
@@ -2333,7 +2561,7 @@ static int tiers_join(struct block_store *bs, const struct block_store_config *c
 	t->high = tier_pool_high(pool);
 	t->low = tier_pool_low(pool);
 	tier_pool_add(pool, t->used);
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 	if (r == 1) {
 		char asked[32], quota[32], high[32], low[32];
 
@@ -2475,7 +2703,7 @@ void block_store_free(struct block_store *bs)
 		pthread_mutex_lock(&bs->lock);
 		bs->evict_stop = true;
 		pthread_cond_signal(&bs->evict_cond);
-		pthread_mutex_unlock(&bs->lock);
+		bs_unlock(bs);
 		pthread_join(bs->evictor, NULL);
 	}
 	/* First: other stores on the paths may be reclaiming from this one. Its bytes stay on
@@ -2489,13 +2717,15 @@ void block_store_free(struct block_store *bs)
 		pthread_mutex_lock(&bs->lock);
 		tier_pool_sub(pool, t->used);
 		t->pool = NULL;
-		pthread_mutex_unlock(&bs->lock);
+		bs_unlock(bs);
 		tier_pool_leave(bs->pools, pool, &t->member);
 	}
 	tier_pools_free(bs->own_pools);
 	if (bs->db)
 		atimes_flush(bs);
 	db_disconnect(bs);
+	pthread_mutex_lock(&bs->lock); /* file work still queued, if any, is done here */
+	bs_unlock(bs);
 	index_free(bs);
 	free(bs->atimes);
 	for (unsigned i = 0; i < BLOCK_STORE_MAX_TIERS; i++) {
@@ -2534,14 +2764,14 @@ static uint64_t obj_new_id(struct block_store *bs, const char *path, const struc
 
 /* Unlinks o's tier files: readers holding them open (pins, passthrough) keep the old bytes, and
  * the next version's blocks go to files of their own. */
+/* Under lock: the unlinks are done once it is let go. */
 static void obj_unlink_files(struct block_store *bs, const struct bs_object *o)
 {
 	char name[17];
 
 	snprintf(name, sizeof(name), "%016" PRIx64, o->id);
 	for (unsigned t = 0; t < bs->ntiers; t++)
-		if (unlinkat(bs->tiers[t].dir_fd, name, 0) < 0 && errno != ENOENT)
-			log_debug("block store: unlinking \"%s/%s\": %m", bs->tiers[t].dir, name);
+		defer_unlink(bs, bs->tiers[t].dir_fd, name);
 }
 
 /* Replaces the current version o: out of the path map first (a sync racing with the waits
@@ -2598,7 +2828,7 @@ int block_store_object_sync(struct block_store *bs, const char *path, const stru
 	 * size, mtime and etag do not change after obj_new: db_obj_write reads them unlocked. */
 	o->indexing = true;
 	obj_insert(bs, o);
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 	/* INSERT OR REPLACE: the row of the retired version (same path) goes */
 	r = db_obj_write(bs, ST_OBJ_INSERT, o);
 	pthread_mutex_lock(&bs->lock);
@@ -2615,7 +2845,7 @@ int block_store_object_sync(struct block_store *bs, const char *path, const stru
 	}
 	*ret_obj = o->id;
 unlock:
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 	return r;
 }
 
@@ -2645,6 +2875,22 @@ int block_store_acquire(struct block_store *bs, uint64_t obj, uint64_t block, st
 			goto miss;
 		}
 		o = b->o;
+		if (o->fd[b->tier] < 0) {
+			/* Opened with the lock let go; then the lookup again (b may have gone). */
+			o->holds++;
+			fd = obj_fd_open(bs, o, b->tier, false);
+			obj_unhold(bs, o);
+			if (fd >= 0)
+				continue;
+			b = slot_find(bs, obj, block);
+			if (b && b->state == SLOT_VALID && b->busy == BUSY_NONE &&
+			    b->o->fd[b->tier] < 0 && fd == -ENOENT)
+				block_drop_unlocked(bs, b); /* the tier was emptied under us */
+			log_debug("block %" PRIu64 " of %016" PRIx64 ": opening its tier file: %s",
+				  block, obj, strerror(-fd));
+			r = -ENOENT;
+			goto miss;
+		}
 		fd = obj_fd(bs, o, b->tier, false);
 		if (fd < 0) {
 			log_debug("block %" PRIu64 " of %016" PRIx64 ": opening its tier file: %s",
@@ -2665,7 +2911,7 @@ int block_store_acquire(struct block_store *bs, uint64_t obj, uint64_t block, st
 
 		b->busy = BUSY_VERIFYING;
 		o->holds++;
-		pthread_mutex_unlock(&bs->lock);
+		bs_unlock(bs);
 		buf = malloc(len);
 		r = buf ? block_read_verify(bs, fd, block, len, csum, buf) : -ENOMEM;
 		free(buf);
@@ -2675,9 +2921,11 @@ int block_store_acquire(struct block_store *bs, uint64_t obj, uint64_t block, st
 			goto miss;
 		if (r < 0) {
 			if (r == -EBADMSG) {
-				log_warn("block %" PRIu64 " of \"%s\" failed its checksum in tier "
-					 "%s; dropped",
-					 block, o->path, bs->tiers[b->tier].name);
+				defer_warn(bs,
+					   "block %" PRIu64
+					   " of \"%s\" failed its checksum in tier "
+					   "%s; dropped",
+					   block, o->path, bs->tiers[b->tier].name);
 				bs->checksum_failures++;
 			} else {
 				log_debug("block %" PRIu64 " of %016" PRIx64 ": reading: %s", block,
@@ -2689,11 +2937,10 @@ int block_store_acquire(struct block_store *bs, uint64_t obj, uint64_t block, st
 		}
 		b->verified = true;
 	}
+	/* Off the LRU and heat lists while pinned: back on at the last release. */
+	lru_unlink(&bs->tiers[b->tier], b);
 	b->pins++;
 	o->holds++;
-	b->atime = clock_tick(bs);
-	lru_unlink(&bs->tiers[b->tier], b);
-	lru_insert(&bs->tiers[b->tier], b);
 	bs->hits++;
 	*ret = (struct block_ref){
 	    .fd = fd,
@@ -2702,13 +2949,12 @@ int block_store_acquire(struct block_store *bs, uint64_t obj, uint64_t block, st
 	    .tier = b->tier,
 	    .csum = b->csum,
 	};
-	atime_record(bs, b);
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 	return 0;
 
 miss:
 	bs->misses++;
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 	return r;
 }
 
@@ -2728,7 +2974,7 @@ int block_store_evict_block(struct block_store *bs, uint64_t obj, uint64_t block
 		evict_take(bs, b, &it);
 		evict_commit(bs, &it, 1); /* drops the lock around the index and the punch */
 	}
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 	return r;
 }
 
@@ -2754,23 +3000,27 @@ void block_store_release(struct block_store *bs, uint64_t obj, uint64_t block)
 		 * punched with the lock dropped: busy, the slot is neither freed nor written (a
 		 * put waits, a lookup of a dropped slot misses), its fds stay open (the hold). */
 		int fds[BLOCK_STORE_MAX_TIERS];
-		unsigned mask = 0;
+		unsigned mask = 0, want = b->punch_mask;
 
+		b->punch_mask = 0;
+		b->busy = BUSY_PUNCHING; /* from here the lock may go (a file to open) */
+		o->holds++;
 		for (unsigned t = 0; t < bs->ntiers; t++) {
-			if (!(b->punch_mask & (1u << t)) ||
-			    (b->state == SLOT_VALID && b->tier == t))
+			if (!(want & (1u << t)) || (b->state == SLOT_VALID && b->tier == t))
 				continue;
-			fds[t] = obj_fd(bs, o, t, false);
+			fds[t] = obj_fd_open(bs, o, t, false);
 			if (fds[t] >= 0) {
 				mask |= 1u << t;
 				o->writing[t]++; /* the punch changes the file: no stamp check */
 			}
 		}
-		b->punch_mask = 0;
-		if (mask) {
-			b->busy = BUSY_PUNCHING;
-			o->holds++;
-			pthread_mutex_unlock(&bs->lock);
+		for (unsigned t = 0; t < bs->ntiers; t++) /* an fd another open trimmed */
+			if ((mask & (1u << t)) && o->fd[t] != fds[t])
+				fds[t] = obj_fd(bs, o, t, false);
+		if (!mask) {
+			block_unbusy(bs, b);
+		} else {
+			bs_unlock(bs);
 			for (unsigned t = 0; t < bs->ntiers; t++)
 				if ((mask & (1u << t)) &&
 				    fallocate(fds[t], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -2791,12 +3041,18 @@ void block_store_release(struct block_store *bs, uint64_t obj, uint64_t block)
 				punch(bs, o, t, block); /* retired (a no-op) or busy: as before */
 		b->punch_mask = 0;
 	}
+	if (b->pins == 0 && b->state == SLOT_VALID && !b->listed) {
+		/* Back on the lists, as used now: its LRU age is the time of its last release. */
+		b->atime = clock_tick(bs);
+		lru_insert(&bs->tiers[b->tier], b);
+		atime_record(bs, b);
+	}
 	slot_maybe_free(bs, b);
 	obj_close_idle(bs, o);
 	if (o->retired && o->holds == 0 && LIST_EMPTY(&o->blocks))
 		obj_reap(bs, o);
 unlock:
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 }
 
 bool block_store_contains(struct block_store *bs, uint64_t obj, uint64_t block)
@@ -2809,7 +3065,7 @@ bool block_store_contains(struct block_store *bs, uint64_t obj, uint64_t block)
 	pthread_mutex_lock(&bs->lock);
 	b = slot_find(bs, obj, block);
 	ret = b && b->state == SLOT_VALID;
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 	return ret;
 }
 
@@ -2872,7 +3128,7 @@ again:
 		}
 		/* The least recently used blocks on the tier path go, whichever store's: the
 		 * pool calls into each store, this one included, so this one's lock is dropped. */
-		pthread_mutex_unlock(&bs->lock);
+		bs_unlock(bs);
 		freed = tier_pool_reclaim(t->pool, t->quota - len);
 		pthread_mutex_lock(&bs->lock);
 		/* Nothing freed by this call can mean another reclaim (the evictor's) made the
@@ -2883,6 +3139,16 @@ again:
 			goto unlock;
 		}
 		goto again;
+	}
+	if (o->fd[0] < 0) {
+		/* Opened (created) with the lock let go; then everything again. */
+		o->holds++;
+		fd = obj_fd_open(bs, o, 0, true);
+		obj_unhold(bs, o);
+		if (fd >= 0)
+			goto again;
+		r = fd == -ENOSPC ? -ENOSPC : -EIO;
+		goto unlock;
 	}
 	fd = obj_fd(bs, o, 0, true);
 	if (fd < 0) {
@@ -2903,15 +3169,16 @@ again:
 	o->holds++;
 	o->writing[0]++;
 	tier_used_add(t, len);
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 
 	csum = known_sum ? *known_sum : block_sum(data, len);
+	r = 0;
 	n = uring_io_pwrite(bs->io, fd, data, len, off);
 	if (n == -ENOSPC) {
 		/* The filesystem is fuller than the quota thinks: make room and try once more. */
 		pthread_mutex_lock(&bs->lock);
 		tier_shrink(bs, 0, tier_usage(t) > 2ULL * len ? tier_usage(t) - 2ULL * len : 0);
-		pthread_mutex_unlock(&bs->lock);
+		bs_unlock(bs);
 		n = uring_io_pwrite(bs->io, fd, data, len, off);
 	}
 	if (n >= 0) {
@@ -2922,6 +3189,11 @@ again:
 
 		r = db_run(bs, ST_BLK_INSERT, 6, args);
 	}
+	/* Failed: whatever reached the tier goes, still without the lock (b is busy). */
+	if ((n < 0 || r < 0) && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					  (off_t)off, bs->block_size) < 0)
+		log_debug("punching block %" PRIu64 " of %016" PRIx64 " in tier %s: %m", block, obj,
+			  t->name);
 
 	pthread_mutex_lock(&bs->lock);
 	if (--o->writing[0] == 0)
@@ -2935,8 +3207,7 @@ again:
 	}
 	block_unbusy(bs, b);
 	if (r < 0) {
-		tier_used_sub(t, len);
-		punch(bs, o, 0, block);
+		tier_used_sub(t, len); /* its bytes were punched above */
 		slot_maybe_free(bs, b);
 		goto close_idle;
 	}
@@ -2955,7 +3226,7 @@ again:
 close_idle:
 	obj_close_idle(bs, o);
 unlock:
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 	return r;
 }
 
@@ -2968,7 +3239,7 @@ void block_store_settle(struct block_store *bs)
 	pthread_mutex_lock(&bs->lock);
 	while (bs->evictor_started && !bs->evict_stop && (bs->evict_busy || bs->evict_kick))
 		pthread_cond_wait(&bs->idle, &bs->lock);
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 	tiers_settle(bs);
 }
 
@@ -2983,7 +3254,7 @@ int block_store_invalidate(struct block_store *bs, uint64_t obj)
 	o = obj_find(bs, obj);
 	if (o)
 		r = obj_drop_blocks(bs, o);
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 	return r;
 }
 
@@ -3012,7 +3283,7 @@ uint64_t block_store_memory(struct block_store *bs)
 	if (n)
 		bytes += (uint64_t)htable_size(&bs->slots) *
 			 malloc_usable_size(htable_entry(n, struct bs_block, hnode));
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 	return bytes;
 }
 
@@ -3033,9 +3304,10 @@ void block_store_get_stats(struct block_store *bs, struct block_store_stats *ret
 	ret->evictions = bs->evictions;
 	ret->demotions = bs->demotions;
 	ret->checksum_failures = bs->checksum_failures;
+	ret->victim_steps = bs->victim_steps;
 	ret->objects = htable_size(&bs->objs);
 	ret->index_full = bs->index_full;
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 }
 
 uint64_t block_store_object_cached(struct block_store *bs, uint64_t obj)
@@ -3049,7 +3321,7 @@ uint64_t block_store_object_cached(struct block_store *bs, uint64_t obj)
 	o = obj_find(bs, obj);
 	if (o)
 		ret = o->cached;
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 	return ret;
 }
 
@@ -3071,7 +3343,7 @@ int block_store_object_complete(struct block_store *bs, const char *path,
 		*ret_obj = o->id;
 		r = 0;
 	}
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 	return r;
 }
 
@@ -3086,7 +3358,7 @@ int block_store_object_find(struct block_store *bs, const char *path, uint64_t *
 		*ret_obj = o->id;
 		r = 0;
 	}
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 	return r;
 }
 
@@ -3099,7 +3371,7 @@ void block_store_set_heat(struct block_store *bs, uint64_t obj, double heat)
 		o->heat_ns = now_ns(CLOCK_MONOTONIC);
 		obj_rank_update(bs, o);
 	}
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 }
 
 void block_store_add_heat(struct block_store *bs, uint64_t obj, double heat)
@@ -3112,7 +3384,7 @@ void block_store_add_heat(struct block_store *bs, uint64_t obj, double heat)
 		o->heat_ns = now;
 		obj_rank_raise(bs, o);
 	}
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 }
 
 int block_store_add_heat_current(struct block_store *bs, uint64_t obj, double heat)
@@ -3128,6 +3400,6 @@ int block_store_add_heat_current(struct block_store *bs, uint64_t obj, double he
 		obj_rank_raise(bs, o);
 		r = 0;
 	}
-	pthread_mutex_unlock(&bs->lock);
+	bs_unlock(bs);
 	return r;
 }

@@ -59,6 +59,9 @@ struct block_store_stats {
 	unsigned ntiers;
 	struct tier_stats tiers[BLOCK_STORE_MAX_TIERS];
 	uint64_t hits, misses, evictions, demotions, checksum_failures;
+	/* Blocks looked at while choosing eviction victims: one per victim when nothing is in
+	 * the way (pinned blocks are off the lists). */
+	uint64_t victim_steps;
 	uint64_t objects;
 	bool index_full; /* the state directory is full: reads are served uncached */
 };
@@ -81,7 +84,8 @@ void block_store_free(struct block_store *bs);
 int block_store_object_sync(struct block_store *bs, const char *path, const struct ufs_attr *attr,
 			    uint64_t *ret_obj);
 
-/* Looks up a block and pins it (eviction skips it) until block_store_release(). The first
+/* Looks up a block and pins it until block_store_release(): a pinned block is out of the
+ * eviction order, and its last release counts as its last use (its LRU age). The first
  * lookup of a block after open, and the first after its tier file was changed by someone else
  * (inode, size, mtime or ctime), verifies its checksum; a block that fails is dropped.
  * Returns 0 (hit, *ret set) or -ENOENT (miss). Counts hits and misses. */

@@ -25,6 +25,7 @@
 
 #include "block_store.h"
 #include <xxhash.h>
+#include "slow_syscalls.h"
 #include "suites.h"
 #include "tier_pool.h"
 #include "uring_io.h"
@@ -1023,6 +1024,208 @@ START_TEST(test_all_pinned_enospc)
 }
 END_TEST
 
+/* Pinned blocks are off the LRU while pinned: with 280 of 300 blocks pinned at the LRU end,
+ * each of 20 evictions looks at one block, not at the 280 pinned ones first (main: 5,620). */
+START_TEST(test_victim_skips_pinned)
+{
+	struct block_store *bs = open_simple(300, 1.0, 1.0);
+	struct block_store_stats st;
+	struct block_ref ref;
+	uint64_t obj = sync_obj(bs, "/pins", 400ull * BS, 1, "");
+
+	for (uint64_t i = 0; i < 300; i++)
+		ck_assert_int_eq(put_block(bs, obj, i, BS), 0);
+	for (uint64_t i = 0; i < 280; i++)
+		ck_assert_int_eq(block_store_acquire(bs, obj, i, &ref), 0);
+	for (uint64_t i = 280; i < 300; i++)
+		touch(bs, obj, i); /* the 20 unpinned ones are the most recent */
+	block_store_get_stats(bs, &st);
+	uint64_t steps0 = st.victim_steps;
+	for (uint64_t i = 300; i < 320; i++)
+		ck_assert_int_eq(put_block(bs, obj, i, BS), 0);
+	block_store_get_stats(bs, &st);
+	ck_assert_uint_eq(st.evictions, 20);
+	ck_assert_msg(st.victim_steps - steps0 <= 20, "%" PRIu64 " steps for 20 victims",
+		      st.victim_steps - steps0);
+	for (uint64_t i = 0; i < 280; i++) {
+		ck_assert(block_store_contains(bs, obj, i));
+		block_store_release(bs, obj, i);
+	}
+	/* Released, they are back on the LRU, aged by their release: newer than 300..319. */
+	ck_assert_int_eq(put_block(bs, obj, 320, BS), 0);
+	ck_assert(!block_store_contains(bs, obj, 300));
+	ck_assert(block_store_contains(bs, obj, 0));
+	block_store_free(bs);
+}
+END_TEST
+
+/* ---- no file system call under the store's lock ---- */
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+enum slow_kind { SLOW_PUT, SLOW_HIT, SLOW_EVICT, SLOW_RESYNC };
+
+struct slow_job {
+	struct block_store *bs;
+	enum slow_kind kind;
+	uint64_t obj;
+	int r;
+};
+
+static void *slow_job_run(void *arg)
+{
+	struct slow_job *j = arg;
+	struct block_ref ref;
+	struct ufs_attr a = {.size = 16 * BS, .mtime = 2};
+	uint64_t id;
+
+	switch (j->kind) {
+	case SLOW_PUT:
+		j->r = put_block(j->bs, j->obj, 0, BS);
+		break;
+	case SLOW_HIT:
+		j->r = block_store_acquire(j->bs, j->obj, 0, &ref);
+		if (j->r == 0)
+			block_store_release(j->bs, j->obj, 0);
+		break;
+	case SLOW_EVICT:
+		j->r = block_store_evict_block(j->bs, j->obj, 0);
+		break;
+	case SLOW_RESYNC:
+		snprintf(a.etag, sizeof(a.etag), "v2");
+		j->r = block_store_object_sync(j->bs, "/a", &a, &id);
+		break;
+	}
+	return NULL;
+}
+
+/* How long a hit on other (cached, its file open) waits while job's call on its own object's
+ * file (the ops of slow_syscalls.h) sleeps 2 s. */
+static int64_t hit_wait_during(struct slow_job *job, unsigned ops, uint64_t other)
+{
+	struct block_ref ref;
+	pthread_t th;
+	char name[32];
+	int64_t t0, t1;
+
+	touch(job->bs, other, 0); /* its file open, its block verified */
+	snprintf(name, sizeof(name), "%016" PRIx64, job->obj);
+	slow_arm(name, ops, 2000);
+	ck_assert_int_eq(pthread_create(&th, NULL, slow_job_run, job), 0);
+	ck_assert_msg(slow_wait_entered(5000), "the slow call on %s never came", name);
+	usleep(20 * 1000); /* well inside the 2 s sleep */
+	t0 = mono_ms();
+	ck_assert_int_eq(block_store_acquire(job->bs, other, 0, &ref), 0);
+	t1 = mono_ms();
+	block_store_release(job->bs, other, 0);
+	pthread_join(th, NULL);
+	slow_disarm();
+	return t1 - t0;
+}
+
+/* Two objects, /a and /b, block 0 of each cached (of /a only with with_a); reopened when
+ * cold: no tier file open. */
+static struct block_store *two_objects(bool with_a, bool cold, uint64_t *a, uint64_t *b)
+{
+	struct block_store *bs = open_simple(16, 1.0, 1.0);
+
+	*a = sync_obj(bs, "/a", 16 * BS, 1, "v1");
+	*b = sync_obj(bs, "/b", 16 * BS, 1, "v1");
+	ck_assert_int_eq(put_block(bs, *b, 0, BS), 0);
+	if (with_a)
+		ck_assert_int_eq(put_block(bs, *a, 0, BS), 0);
+	if (cold) {
+		block_store_free(bs);
+		bs = open_simple(16, 1.0, 1.0);
+	}
+	return bs;
+}
+
+/* A put creating its object's tier file (openat O_CREAT on an fd-cache miss). */
+START_TEST(test_slow_open_create)
+{
+	uint64_t a, b;
+	struct block_store *bs = two_objects(false, false, &a, &b);
+	struct slow_job j = {.bs = bs, .kind = SLOW_PUT, .obj = a};
+	int64_t ms = hit_wait_during(&j, SLOW_OPEN, b);
+
+	ck_assert_int_eq(j.r, 0);
+	ck_assert_msg(ms < 100, "a hit waited %" PRId64 " ms behind a tier file's create", ms);
+	ck_assert(block_store_contains(bs, a, 0));
+	block_store_free(bs);
+}
+END_TEST
+
+/* A hit on a file whose fd is not cached (openat). */
+START_TEST(test_slow_open_hit)
+{
+	uint64_t a, b;
+	struct block_store *bs = two_objects(true, true, &a, &b);
+	struct slow_job j = {.bs = bs, .kind = SLOW_HIT, .obj = a};
+	int64_t ms = hit_wait_during(&j, SLOW_OPEN, b);
+
+	ck_assert_int_eq(j.r, 0);
+	ck_assert_msg(ms < 100, "a hit waited %" PRId64 " ms behind another file's open", ms);
+	block_store_free(bs);
+}
+END_TEST
+
+/* An eviction of a block whose file is not open (it opens the file to punch the hole). */
+START_TEST(test_slow_open_evict)
+{
+	uint64_t a, b;
+	struct block_store *bs = two_objects(true, true, &a, &b);
+	struct slow_job j = {.bs = bs, .kind = SLOW_EVICT, .obj = a};
+	int64_t ms = hit_wait_during(&j, SLOW_OPEN | SLOW_FALLOCATE, b);
+
+	ck_assert_int_eq(j.r, 0);
+	ck_assert_msg(ms < 100, "a hit waited %" PRId64 " ms behind an eviction's open", ms);
+	ck_assert(!block_store_contains(bs, a, 0));
+	/* Its hole was punched all the same. */
+	errno = 0;
+	ck_assert_int_eq(data_at(0, a, 0), -1);
+	ck_assert_int_eq(errno, ENXIO);
+	block_store_free(bs);
+}
+END_TEST
+
+/* The close of a file whose last block was evicted. */
+START_TEST(test_slow_close)
+{
+	uint64_t a, b;
+	struct block_store *bs = two_objects(true, false, &a, &b);
+	struct slow_job j = {.bs = bs, .kind = SLOW_EVICT, .obj = a};
+	int64_t ms = hit_wait_during(&j, SLOW_CLOSE, b);
+
+	ck_assert_int_eq(j.r, 0);
+	ck_assert_msg(ms < 100, "a hit waited %" PRId64 " ms behind another file's close", ms);
+	block_store_free(bs);
+}
+END_TEST
+
+/* The unlink of a replaced version's file. */
+START_TEST(test_slow_unlink)
+{
+	uint64_t a, b;
+	char path[600];
+	struct block_store *bs = two_objects(true, false, &a, &b);
+	struct slow_job j = {.bs = bs, .kind = SLOW_RESYNC, .obj = a};
+	int64_t ms = hit_wait_during(&j, SLOW_UNLINK, b);
+
+	ck_assert_int_eq(j.r, 0);
+	ck_assert_msg(ms < 100, "a hit waited %" PRId64 " ms behind a replaced file's unlink", ms);
+	tier_file(path, sizeof(path), 0, a);
+	ck_assert_int_eq(access(path, F_OK), -1); /* unlinked all the same */
+	block_store_free(bs);
+}
+END_TEST
+
 START_TEST(test_object_sync)
 {
 	struct block_store *bs = open_simple(64, 0.9, 0.8);
@@ -1962,14 +2165,6 @@ static void *sync_worker_run(void *arg)
 	return NULL;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A new file's index row is written without the store's lock: while its INSERT waits for the
  * index (another connection holds the write lock, as a batch of evictions or atimes does), a
  * hit on another file is answered at once, and a second open of the same new file waits for the
@@ -2316,6 +2511,12 @@ Suite *block_store_suite(void)
 	tcase_add_test(tc, test_watermark_eviction);
 	tcase_add_test(tc, test_demotion);
 	tcase_add_test(tc, test_pinned_not_evicted);
+	tcase_add_test(tc, test_victim_skips_pinned);
+	tcase_add_test(tc, test_slow_open_create);
+	tcase_add_test(tc, test_slow_open_hit);
+	tcase_add_test(tc, test_slow_open_evict);
+	tcase_add_test(tc, test_slow_close);
+	tcase_add_test(tc, test_slow_unlink);
 	tcase_add_test(tc, test_heat_victim_order);
 	tcase_add_test(tc, test_heat_victims_many);
 	tcase_add_test(tc, test_heat_equal_lru);
