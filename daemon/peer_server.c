@@ -451,6 +451,7 @@ struct reply_sig {
 static int sign_bytes(const struct peer_server *ps, const char *mac, unsigned status,
 		      const void *body, size_t len, uint64_t sum, struct reply_sig *ret)
 {
+	ret->v3 = false;
 	int r = peer_auth_nonce(ret->nonce);
 	return r < 0 ? r
 		     : peer_auth_sign_reply(ps->cfg.key, mac, ret->nonce, status, body, len, sum,
@@ -465,6 +466,7 @@ static int sign_range(const struct peer_server *ps, const char *mac, int fd, uin
 		      size_t len, uint64_t sum, struct reply_sig *ret)
 {
 	struct peer_reply_mac m;
+	ret->v3 = false;
 	int r = peer_auth_nonce(ret->nonce);
 	if (r == 0)
 		r = peer_auth_reply_begin(&m, ps->cfg.key, mac, ret->nonce, MHD_HTTP_OK, len, sum);
@@ -552,7 +554,7 @@ static enum MHD_Result reply_signed_text(struct peer_server *ps, struct MHD_Conn
 {
 	size_t len = strlen(msg);
 	uint64_t sum = XXH3_64bits(msg, len);
-	struct reply_sig sig;
+	struct reply_sig sig = {0};
 	if (!mac || sign_bytes(ps, mac, status, msg, len, sum, &sig) < 0)
 		return reply_text(conn, status, msg); /* unsigned: the sender believes nothing */
 	struct MHD_Response *resp =
@@ -582,7 +584,7 @@ static enum MHD_Result reply_report_locked(struct peer_server *ps, struct MHD_Co
 	const char *js = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN) : NULL;
 	size_t len = js ? strlen(js) : 0;
 	uint64_t sum = js ? XXH3_64bits(js, len) : 0;
-	struct reply_sig sig;
+	struct reply_sig sig = {0};
 	struct MHD_Response *resp =
 	    js && sign_bytes(ps, mac, MHD_HTTP_OK, js, len, sum, &sig) == 0
 		? MHD_create_response_from_buffer(len, (void *)js, MHD_RESPMEM_MUST_COPY)
@@ -804,7 +806,7 @@ static enum MHD_Result push_refuse(struct peer_server *ps, struct MHD_Connection
 {
 	size_t len = strlen(pr->no.msg);
 	uint64_t sum = XXH3_64bits(pr->no.msg, len);
-	struct reply_sig sig;
+	struct reply_sig sig = {0};
 	bool sign = pr != &push_refusals[PUSH_NO_AUTH] && pr != &push_refusals[PUSH_NO_FIELDS] &&
 		    sign_bytes(ps, header(conn, "X-Weir-Auth"), pr->no.status, pr->no.msg, len, sum,
 			       &sig) == 0;
