@@ -96,8 +96,8 @@ static void transfer_mac_start(struct transfer *t)
 	 * the header gains nothing: v2 covers every byte as well) */
 	bool v3 = !strcmp(t->h.version, "v3");
 	if (!declared_sum(&t->h, &sum) || (!v3 && t->h.version[0]) ||
-	    (v3 ? peer_auth_reply_begin_v3(&t->mac, t->key, t->req_mac, t->h.nonce, 200,
-					   t->rq->len, sum)
+	    (v3 ? peer_auth_reply_begin_v3(&t->mac, t->key, t->req_mac, t->h.nonce, 200, t->rq->len,
+					   sum)
 		: peer_auth_reply_begin(&t->mac, t->key, t->req_mac, t->h.nonce, 200, t->rq->len,
 					sum)) < 0)
 		t->bad_mac = true;

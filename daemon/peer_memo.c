@@ -37,8 +37,8 @@ struct where {
 
 static uint64_t where_hash(const char *source, const char *path, uint64_t block)
 {
-	return htable_hash_u64_pair(htable_hash_str(source) ^ htable_hash_u64(htable_hash_str(path)),
-				    block);
+	return htable_hash_u64_pair(
+	    htable_hash_str(source) ^ htable_hash_u64(htable_hash_str(path)), block);
 }
 
 static uint64_t entry_hash(const struct htable_node *n)

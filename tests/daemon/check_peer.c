@@ -1388,8 +1388,8 @@ START_TEST(reply_mac_v3_matches_a_second_implementation)
 		for (int j = 0; j < 16; j++)
 			snprintf(hh + 2 * j, 3, "%02x", h[j]);
 		ck_assert_str_eq(hh, kat3[i].body_hash);
-		ck_assert_int_eq(peer_auth_reply_begin_v3(&m, &k, kat_req_mac, kat3_rnonce, 200, len,
-							  0x0123456789abcdefull),
+		ck_assert_int_eq(peer_auth_reply_begin_v3(&m, &k, kat_req_mac, kat3_rnonce, 200,
+							  len, 0x0123456789abcdefull),
 				 0);
 		for (size_t off = 0; off < len; off += 7919)
 			peer_auth_reply_update(&m, body + off, len - off < 7919 ? len - off : 7919);
@@ -1462,7 +1462,8 @@ START_TEST(reply_mac_v3_refuses_tampering)
 	ck_assert_int_eq(peer_auth_sign_reply(&k, mac, rnonce, 200, body, len, sum, v2), 0);
 	ck_assert_str_ne(v2, tag);
 	ck_assert_int_eq(check_v3(&k, mac, 200, body, len, len, sum, v2), -EACCES);
-	ck_assert_int_eq(peer_auth_verify_reply(&k, mac, rnonce, 200, body, len, sum, tag), -EACCES);
+	ck_assert_int_eq(peer_auth_verify_reply(&k, mac, rnonce, 200, body, len, sum, tag),
+			 -EACCES);
 	/* malformed nonce or request MAC: refused to start */
 	ck_assert_int_eq(peer_auth_reply_begin_v3(&m, &k, "zz", rnonce, 200, len, sum), -EINVAL);
 	ck_assert_int_eq(peer_auth_reply_tag_v3(&k, mac, "ABC", 200, len, sum, h, tag), -EINVAL);
@@ -1541,7 +1542,8 @@ START_TEST(memo_evicts_and_invalidates)
 		peer_memo_put(m, &k, h);
 	}
 	ck_assert_uint_eq(peer_memo_size(m), PEER_MEMO_MAX);
-	struct peer_memo_key first = memo_key("/big", 0, 0), last = memo_key("/big", PEER_MEMO_MAX + 9, PEER_MEMO_MAX + 9);
+	struct peer_memo_key first = memo_key("/big", 0, 0),
+			     last = memo_key("/big", PEER_MEMO_MAX + 9, PEER_MEMO_MAX + 9);
 	ck_assert(!peer_memo_get(m, &first, got));
 	ck_assert(peer_memo_get(m, &last, got));
 	peer_memo_free(m);
