@@ -4,7 +4,8 @@
  * for a request with a body) and a timestamp (requests older or newer than the allowed skew are
  * refused); and a Poly1305 tag over every reply's status, length, checksum and body bytes, under
  * a one-time key derived from the cluster key, the request's MAC (so its nonce) and the reply's
- * own nonce. So a host without the key can neither ask for blocks, nor push bytes, nor answer
+ * own nonce (v2), or over those fields and a keyed Poly1305 hash of the body that an owner can
+ * keep (v3, below). So a host without the key can neither ask for blocks, nor push bytes, nor answer
  * as a peer (not even with bytes whose XXH3 it fixed up), a signed GET cannot be replayed as a
  * PUT, and a recorded reply answers no other request. Pure functions apart from
  * peer_auth_load_key and the nonces' randomness. */
