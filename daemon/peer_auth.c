@@ -263,16 +263,129 @@ void peer_auth_reply_abort(struct peer_reply_mac *m)
 {
 	EVP_MAC_CTX_free(m->ctx);
 	m->ctx = NULL;
+	if (m->v3)
+		OPENSSL_cleanse(m->otk, sizeof(m->otk));
+	m->v3 = false;
+}
+
+/* Poly1305 of a then b under key (32 bytes) into tag (16 bytes). Returns 0 or -ENOMEM. */
+static int poly1305_two(const unsigned char key[32], const void *a, size_t alen, const void *b,
+			size_t blen, unsigned char tag[16])
+{
+	EVP_MAC_CTX *ctx = mac_ctx_new(&poly1305_impl);
+	size_t taglen = 0;
+	int r = ctx && EVP_MAC_init(ctx, key, 32, NULL) == 1 && EVP_MAC_update(ctx, a, alen) == 1 &&
+			EVP_MAC_update(ctx, b, blen) == 1 &&
+			EVP_MAC_final(ctx, tag, &taglen, 16) == 1 && taglen == 16
+		    ? 0
+		    : -ENOMEM;
+	EVP_MAC_CTX_free(ctx);
+	return r;
+}
+
+int peer_auth_body_hash_begin(struct peer_reply_mac *m, const struct peer_key *k, uint64_t len)
+{
+	*m = (struct peer_reply_mac){0};
+	static const char label[] = "weir-peer-body-key-v3";
+	unsigned char bk[32];
+	int r = hmac_sha256(k, label, sizeof(label) - 1, bk);
+	EVP_MAC_CTX *ctx = r == 0 ? mac_ctx_new(&poly1305_impl) : NULL;
+	if (r == 0 && (!ctx || EVP_MAC_init(ctx, bk, sizeof(bk), NULL) != 1)) {
+		EVP_MAC_CTX_free(ctx);
+		r = -ENOMEM;
+	}
+	OPENSSL_cleanse(bk, sizeof(bk));
+	if (r < 0)
+		return r;
+	m->ctx = ctx;
+	m->want = len;
+	return 0;
+}
+
+int peer_auth_body_hash_final(struct peer_reply_mac *m, unsigned char out[PEER_AUTH_BODY_HASH])
+{
+	size_t hlen = 0;
+	int r = m->ctx && m->got == m->want &&
+			EVP_MAC_final(m->ctx, out, &hlen, PEER_AUTH_BODY_HASH) == 1 &&
+			hlen == PEER_AUTH_BODY_HASH
+		    ? 0
+		    : -EBADMSG;
+	EVP_MAC_CTX_free(m->ctx);
+	m->ctx = NULL;
+	return r;
+}
+
+/* A v3 reply's one-time key into otk and its header text into head (96 bytes); the text's
+ * length, or -errno. */
+static int v3_key_head(const struct peer_key *k, const char *req_mac, const char *reply_nonce,
+		       unsigned status, uint64_t len, uint64_t xxh3, unsigned char otk[32],
+		       char head[96])
+{
+	if (!is_hex(req_mac, PEER_AUTH_MAC_HEX - 1) ||
+	    !is_hex(reply_nonce, PEER_AUTH_NONCE_HEX - 1))
+		return -EINVAL;
+	char text[160];
+	int n =
+	    snprintf(text, sizeof(text), "weir-peer-reply-key-v3\n%s\n%s", req_mac, reply_nonce);
+	int r = hmac_sha256(k, text, (size_t)n, otk);
+	if (r < 0)
+		return r;
+	return snprintf(head, 96, "weir-peer-reply-v3\n%u\n%" PRIu64 "\n%016" PRIx64 "\n", status,
+			len, xxh3);
+}
+
+int peer_auth_reply_tag_v3(const struct peer_key *k, const char *req_mac, const char *reply_nonce,
+			   unsigned status, uint64_t len, uint64_t xxh3,
+			   const unsigned char body_hash[PEER_AUTH_BODY_HASH], char *out)
+{
+	unsigned char otk[32], tag[16];
+	char head[96];
+	int n = v3_key_head(k, req_mac, reply_nonce, status, len, xxh3, otk, head);
+	int r = n < 0 ? n : poly1305_two(otk, head, (size_t)n, body_hash, PEER_AUTH_BODY_HASH, tag);
+	OPENSSL_cleanse(otk, sizeof(otk));
+	if (r == 0)
+		hex(tag, 16, out);
+	return r;
+}
+
+int peer_auth_reply_begin_v3(struct peer_reply_mac *m, const struct peer_key *k,
+			     const char *req_mac, const char *reply_nonce, unsigned status,
+			     uint64_t len, uint64_t xxh3)
+{
+	unsigned char otk[32];
+	char head[96];
+	*m = (struct peer_reply_mac){0};
+	int n = v3_key_head(k, req_mac, reply_nonce, status, len, xxh3, otk, head);
+	int r = n < 0 ? n : peer_auth_body_hash_begin(m, k, len);
+	if (r < 0) {
+		OPENSSL_cleanse(otk, sizeof(otk));
+		return r;
+	}
+	m->v3 = true;
+	memcpy(m->otk, otk, sizeof(otk));
+	OPENSSL_cleanse(otk, sizeof(otk));
+	memcpy(m->head, head, (size_t)n);
+	m->headlen = (size_t)n;
+	return 0;
 }
 
 int peer_auth_reply_final(struct peer_reply_mac *m, char *out)
 {
 	unsigned char tag[16];
 	size_t taglen = 0;
-	int r = m->ctx && m->got == m->want &&
-			EVP_MAC_final(m->ctx, tag, &taglen, sizeof(tag)) == 1 && taglen == 16
-		    ? 0
-		    : -EBADMSG;
+	int r;
+	if (m->v3) {
+		unsigned char h[PEER_AUTH_BODY_HASH];
+		r = peer_auth_body_hash_final(m, h);
+		if (r == 0 && poly1305_two(m->otk, m->head, m->headlen, h, sizeof(h), tag) < 0)
+			r = -EBADMSG;
+		OPENSSL_cleanse(m->otk, sizeof(m->otk));
+		m->v3 = false;
+	} else
+		r = m->ctx && m->got == m->want &&
+			    EVP_MAC_final(m->ctx, tag, &taglen, sizeof(tag)) == 1 && taglen == 16
+			? 0
+			: -EBADMSG;
 	peer_auth_reply_abort(m);
 	if (r == 0)
 		hex(tag, 16, out);

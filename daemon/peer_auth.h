@@ -4,12 +4,14 @@
  * for a request with a body) and a timestamp (requests older or newer than the allowed skew are
  * refused); and a Poly1305 tag over every reply's status, length, checksum and body bytes, under
  * a one-time key derived from the cluster key, the request's MAC (so its nonce) and the reply's
- * own nonce. So a host without the key can neither ask for blocks, nor push bytes, nor answer
+ * own nonce (v2), or over those fields and a keyed Poly1305 hash of the body that an owner can
+ * keep (v3, below). So a host without the key can neither ask for blocks, nor push bytes, nor answer
  * as a peer (not even with bytes whose XXH3 it fixed up), a signed GET cannot be replayed as a
  * PUT, and a recorded reply answers no other request. Pure functions apart from
  * peer_auth_load_key and the nonces' randomness. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -93,6 +95,12 @@ int peer_auth_nonce(char *out);
 struct peer_reply_mac {
 	void *ctx;	    /* EVP_MAC_CTX, NULL once finished */
 	uint64_t want, got; /* the length signed and the bytes fed */
+	/* v3 (peer_auth_reply_begin_v3): ctx hashes the body under the body key; final tags
+	 * head and that hash under otk */
+	bool v3;
+	unsigned char otk[32];
+	char head[96];
+	size_t headlen;
 };
 
 /* Starts the MAC of a reply with status (200, 409, ...) and a body of len bytes whose XXH3 is
@@ -109,6 +117,29 @@ int peer_auth_reply_final(struct peer_reply_mac *m, char *out);
 int peer_auth_reply_check(struct peer_reply_mac *m, const char *mac);
 /* Frees m's state without a tag (a transfer that failed). Safe on a finished or zeroed m. */
 void peer_auth_reply_abort(struct peer_reply_mac *m);
+
+/* Reply MAC v3, asked for by a block request's header "X-Weir-Reply-Mac: v3" and named by the
+ * reply's same header (an owner of an older build ignores the ask and answers v2; a requester
+ * of an older build does not ask and gets v2). The body is first hashed on its own: Poly1305
+ * under a body key, HMAC-SHA256 of the cluster key over "weir-peer-body-key-v3", the same for
+ * every reply, so an owner can keep a block's hash (peer_memo.h) and serve it again without
+ * reading it; that hash never leaves the node in the clear. The reply's tag is then Poly1305
+ * under the one-time key, HMAC-SHA256 of the cluster key over "weir-peer-reply-key-v3\n" +
+ * req_mac + "\n" + reply_nonce, of "weir-peer-reply-v3\n<status>\n<len>\n<xxh3 hex>\n" and
+ * the 16 bytes of the body's hash. begin_v3 starts the same streaming MAC as begin (update,
+ * final, check and abort as above). */
+#define PEER_AUTH_BODY_HASH 16
+int peer_auth_reply_begin_v3(struct peer_reply_mac *m, const struct peer_key *k,
+			     const char *req_mac, const char *reply_nonce, unsigned status,
+			     uint64_t len, uint64_t xxh3);
+/* The body hash alone, streamed: begin, then peer_auth_reply_update, then this final (which
+ * frees m's state; -EBADMSG when more or fewer than len bytes were fed). */
+int peer_auth_body_hash_begin(struct peer_reply_mac *m, const struct peer_key *k, uint64_t len);
+int peer_auth_body_hash_final(struct peer_reply_mac *m, unsigned char out[PEER_AUTH_BODY_HASH]);
+/* A v3 reply's tag from a body's hash (kept, or just computed), as hex into out. 0 or -errno. */
+int peer_auth_reply_tag_v3(const struct peer_key *k, const char *req_mac, const char *reply_nonce,
+			   unsigned status, uint64_t len, uint64_t xxh3,
+			   const unsigned char body_hash[PEER_AUTH_BODY_HASH], char *out);
 
 /* The whole-body forms of the above. sign: 0 or -errno; verify: 0 when mac is the reply's MAC,
  * else -EACCES. */

@@ -56,6 +56,7 @@ struct reply_headers {
 	char xxh3[24];
 	char nonce[PEER_AUTH_NONCE_HEX];
 	char mac[PEER_AUTH_MAC_HEX];
+	char version[8]; /* X-Weir-Reply-Mac: "v3", or "" from an owner that answers v2 */
 };
 
 /* The XXH3 a reply's header declares, in *ret: false when it is missing or not 16 hex digits. */
@@ -91,9 +92,14 @@ static void transfer_mac_start(struct transfer *t)
 {
 	uint64_t sum;
 	t->mac_started = true;
-	if (!declared_sum(&t->h, &sum) ||
-	    peer_auth_reply_begin(&t->mac, t->key, t->req_mac, t->h.nonce, 200, t->rq->len, sum) <
-		0)
+	/* v3 when the owner says so; an owner of an older build answers v2 (a relay that strips
+	 * the header gains nothing: v2 covers every byte as well) */
+	bool v3 = !strcmp(t->h.version, "v3");
+	if (!declared_sum(&t->h, &sum) || (!v3 && t->h.version[0]) ||
+	    (v3 ? peer_auth_reply_begin_v3(&t->mac, t->key, t->req_mac, t->h.nonce, 200, t->rq->len,
+					   sum)
+		: peer_auth_reply_begin(&t->mac, t->key, t->req_mac, t->h.nonce, 200, t->rq->len,
+					sum)) < 0)
 		t->bad_mac = true;
 }
 
@@ -142,13 +148,15 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *userdata)
 	struct reply_headers *h = userdata;
 	size_t n = size * nitems;
 	static const char xh[] = "X-Weir-Xxh3:", ah[] = "X-Weir-Auth:",
-			  nh[] = "X-Weir-Reply-Nonce:";
+			  nh[] = "X-Weir-Reply-Nonce:", vh[] = "X-Weir-Reply-Mac:";
 	if (n > sizeof(xh) - 1 && strncasecmp(data, xh, sizeof(xh) - 1) == 0)
 		header_value(data, n, sizeof(xh) - 1, h->xxh3, sizeof(h->xxh3));
 	else if (n > sizeof(ah) - 1 && strncasecmp(data, ah, sizeof(ah) - 1) == 0)
 		header_value(data, n, sizeof(ah) - 1, h->mac, sizeof(h->mac));
 	else if (n > sizeof(nh) - 1 && strncasecmp(data, nh, sizeof(nh) - 1) == 0)
 		header_value(data, n, sizeof(nh) - 1, h->nonce, sizeof(h->nonce));
+	else if (n > sizeof(vh) - 1 && strncasecmp(data, vh, sizeof(vh) - 1) == 0)
+		header_value(data, n, sizeof(vh) - 1, h->version, sizeof(h->version));
 	return n;
 }
 
@@ -306,7 +314,12 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq, uint64
 	if (peer_auth_sign_request(pc->key, &sig, mac) < 0)
 		return -EINVAL;
 	char *url = request_url(rq->view, rq->idx, "/v1/block", &sig);
-	struct curl_slist *hdrs = url ? auth_headers(&sig, mac) : NULL;
+	struct curl_slist *hdrs = url ? auth_headers(&sig, mac) : NULL, *tmp;
+	/* reply MAC v3: the owner may tag from a kept body hash, without reading the block */
+	tmp = hdrs ? curl_slist_append(hdrs, "X-Weir-Reply-Mac: v3") : NULL;
+	if (!tmp)
+		curl_slist_free_all(hdrs);
+	hdrs = tmp;
 	if (!hdrs) {
 		free(url);
 		return -ENOMEM;

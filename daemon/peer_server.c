@@ -2,6 +2,7 @@
 // Peer block server: checks who asks (MAC, time, membership), then what for (path, version,
 // block within the object), then answers from the source's fetcher with no peer behind it.
 #include "peer_server.h"
+#include "peer_memo.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -84,6 +85,9 @@ struct peer_server {
 	/* Pushed blocks being taken in (each holds a block-sized buffer): at most
 	 * PEER_SERVER_MAX_PUSHES; one more is answered 503 with Retry-After. */
 	atomic_uint pushes;
+	/* The v3 body hashes of blocks served (thread-safe on its own): a block served again is
+	 * tagged without reading it. */
+	struct peer_memo *memo;
 };
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -437,6 +441,7 @@ bad:
 
 /* A reply's signature (peer_auth.h): its nonce and tag, made before its headers go out. */
 struct reply_sig {
+	bool v3; /* tagged as reply MAC v3 (the asker's X-Weir-Reply-Mac: v3) */
 	char nonce[PEER_AUTH_NONCE_HEX];
 	char tag[PEER_AUTH_TAG_HEX];
 };
@@ -446,6 +451,7 @@ struct reply_sig {
 static int sign_bytes(const struct peer_server *ps, const char *mac, unsigned status,
 		      const void *body, size_t len, uint64_t sum, struct reply_sig *ret)
 {
+	ret->v3 = false;
 	int r = peer_auth_nonce(ret->nonce);
 	return r < 0 ? r
 		     : peer_auth_sign_reply(ps->cfg.key, mac, ret->nonce, status, body, len, sum,
@@ -460,6 +466,7 @@ static int sign_range(const struct peer_server *ps, const char *mac, int fd, uin
 		      size_t len, uint64_t sum, struct reply_sig *ret)
 {
 	struct peer_reply_mac m;
+	ret->v3 = false;
 	int r = peer_auth_nonce(ret->nonce);
 	if (r == 0)
 		r = peer_auth_reply_begin(&m, ps->cfg.key, mac, ret->nonce, MHD_HTTP_OK, len, sum);
@@ -479,6 +486,48 @@ static int sign_range(const struct peer_server *ps, const char *mac, int fd, uin
 	return peer_auth_reply_final(&m, ret->tag);
 }
 
+/* A v3 signature (peer_auth.h) of a 200 whose len body bytes (summing to sum) are at body, or
+ * when body is NULL at off in the tier file fd (pinned by the caller): the body's hash comes
+ * from the memo when the block was hashed at this version and XXH3 before, else it is computed
+ * (through a small buffer, as sign_range reads) and kept. Returns 0 or -errno. */
+static int sign_v3(const struct peer_server *ps, const char *mac, const struct peer_memo_key *mk,
+		   const void *body, int fd, uint64_t off, size_t len, uint64_t sum,
+		   struct reply_sig *ret)
+{
+	unsigned char h[PEER_AUTH_BODY_HASH];
+	ret->v3 = true;
+	int r = peer_auth_nonce(ret->nonce);
+	if (r < 0)
+		return r;
+	if (!peer_memo_get(ps->memo, mk, h)) {
+		struct peer_reply_mac m;
+		r = peer_auth_body_hash_begin(&m, ps->cfg.key, len);
+		if (r < 0)
+			return r;
+		if (body)
+			peer_auth_reply_update(&m, body, len);
+		else {
+			unsigned char piece[64 * 1024];
+			for (size_t done = 0; done < len;) {
+				size_t n = len - done < sizeof(piece) ? len - done : sizeof(piece);
+				ssize_t got = pread(fd, piece, n, (off_t)(off + done));
+				if (got <= 0) {
+					peer_auth_reply_abort(&m);
+					return got < 0 ? -errno : -EIO;
+				}
+				peer_auth_reply_update(&m, piece, (size_t)got);
+				done += (size_t)got;
+			}
+		}
+		r = peer_auth_body_hash_final(&m, h);
+		if (r < 0)
+			return r;
+		peer_memo_put(ps->memo, mk, h);
+	}
+	return peer_auth_reply_tag_v3(ps->cfg.key, mac, ret->nonce, MHD_HTTP_OK, len, sum, h,
+				      ret->tag);
+}
+
 /* Queues resp (status, Content-Type type, its body summing to sum) under sig; resp is
  * destroyed either way. */
 static enum MHD_Result queue_signed(struct MHD_Connection *conn, struct MHD_Response *resp,
@@ -491,6 +540,8 @@ static enum MHD_Result queue_signed(struct MHD_Connection *conn, struct MHD_Resp
 	MHD_add_response_header(resp, "X-Weir-Xxh3", sumhex);
 	MHD_add_response_header(resp, "X-Weir-Reply-Nonce", sig->nonce);
 	MHD_add_response_header(resp, "X-Weir-Auth", sig->tag);
+	if (sig->v3)
+		MHD_add_response_header(resp, "X-Weir-Reply-Mac", "v3");
 	enum MHD_Result ret = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -503,7 +554,7 @@ static enum MHD_Result reply_signed_text(struct peer_server *ps, struct MHD_Conn
 {
 	size_t len = strlen(msg);
 	uint64_t sum = XXH3_64bits(msg, len);
-	struct reply_sig sig;
+	struct reply_sig sig = {0};
 	if (!mac || sign_bytes(ps, mac, status, msg, len, sum, &sig) < 0)
 		return reply_text(conn, status, msg); /* unsigned: the sender believes nothing */
 	struct MHD_Response *resp =
@@ -533,7 +584,7 @@ static enum MHD_Result reply_report_locked(struct peer_server *ps, struct MHD_Co
 	const char *js = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN) : NULL;
 	size_t len = js ? strlen(js) : 0;
 	uint64_t sum = js ? XXH3_64bits(js, len) : 0;
-	struct reply_sig sig;
+	struct reply_sig sig = {0};
 	struct MHD_Response *resp =
 	    js && sign_bytes(ps, mac, MHD_HTTP_OK, js, len, sum, &sig) == 0
 		? MHD_create_response_from_buffer(len, (void *)js, MHD_RESPMEM_MUST_COPY)
@@ -755,7 +806,7 @@ static enum MHD_Result push_refuse(struct peer_server *ps, struct MHD_Connection
 {
 	size_t len = strlen(pr->no.msg);
 	uint64_t sum = XXH3_64bits(pr->no.msg, len);
-	struct reply_sig sig;
+	struct reply_sig sig = {0};
 	bool sign = pr != &push_refusals[PUSH_NO_AUTH] && pr != &push_refusals[PUSH_NO_FIELDS] &&
 		    sign_bytes(ps, header(conn, "X-Weir-Auth"), pr->no.status, pr->no.msg, len, sum,
 			       &sig) == 0;
@@ -883,8 +934,11 @@ static enum MHD_Result push_end(struct peer_server *ps, struct MHD_Connection *c
 	static const struct errno_refusal own[] = {
 	    {-EEXIST, {MHD_HTTP_CONFLICT, "this node fetches that block itself\n"}},
 	};
-	if (r == 0)
+	if (r == 0) {
+		/* a hash kept for bytes this block had before must not tag its new ones */
+		peer_memo_forget(ps->memo, rq.source, rq.path, rq.block);
 		return reply_signed_text(ps, conn, mac, MHD_HTTP_OK, "kept\n");
+	}
 	const struct refusal *nr = block_refusal(r, own, sizeof(own) / sizeof(own[0]));
 	if (nr)
 		return reply_signed_text(ps, conn, mac, nr->status, nr->msg);
@@ -991,11 +1045,23 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	uint32_t len = fr.len;
 	uint64_t sum;
 	struct MHD_Response *resp = NULL;
-	struct reply_sig sig;
+	struct reply_sig sig = {0};
+	/* an asker of this build asks for reply MAC v3 (its body hash may be kept); an older
+	 * one is answered v2 */
+	const char *ver = header(conn, "X-Weir-Reply-Mac");
+	bool v3 = ver && !strcmp(ver, "v3");
+	struct peer_memo_key mk = {.source = rq.source,
+				   .path = rq.path,
+				   .block = rq.block,
+				   .size = rq.size,
+				   .mtime = rq.mtime,
+				   .etag = rq.etag};
 	/* every byte under the reply's MAC, computed before the headers go out */
 	if (fr.mem) {
 		sum = block_sum(fr.mem, len);
-		if (sign_bytes(ps, mac, MHD_HTTP_OK, fr.mem, len, sum, &sig) == 0)
+		mk.xxh3 = sum;
+		if ((v3 ? sign_v3(ps, mac, &mk, fr.mem, -1, 0, len, sum, &sig)
+			: sign_bytes(ps, mac, MHD_HTTP_OK, fr.mem, len, sum, &sig)) == 0)
 			resp = MHD_create_response_from_buffer(len, fr.mem, MHD_RESPMEM_MUST_FREE);
 		if (!resp)
 			free(fr.mem);
@@ -1004,7 +1070,9 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 		 * response closes its own descriptor. */
 		sum = fr.ref.csum;
 		int fd = -1;
-		r = sign_range(ps, mac, fr.ref.fd, fr.ref.off, len, sum, &sig);
+		mk.xxh3 = sum;
+		r = v3 ? sign_v3(ps, mac, &mk, NULL, fr.ref.fd, fr.ref.off, len, sum, &sig)
+		       : sign_range(ps, mac, fr.ref.fd, fr.ref.off, len, sum, &sig);
 		if (r < 0)
 			log_warn("block %" PRIu64 " of \"%s\": cannot read it from its tier to "
 				 "sign it: %s",
@@ -1053,6 +1121,13 @@ int peer_server_start(const struct peer_server_config *cfg, struct peer_server *
 	LIST_INIT(&ps->dead);
 	if (ps->cfg.skew_s <= 0)
 		ps->cfg.skew_s = 60;
+	ps->memo = peer_memo_new(PEER_MEMO_MAX);
+	if (!ps->memo) {
+		pthread_cond_destroy(&ps->reap_cond);
+		pthread_mutex_destroy(&ps->lock);
+		free(ps);
+		return -ENOMEM;
+	}
 	ps->d = MHD_start_daemon(
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
 		MHD_USE_ERROR_LOG,
@@ -1068,6 +1143,7 @@ int peer_server_start(const struct peer_server_config *cfg, struct peer_server *
 			 cfg->listen);
 		pthread_cond_destroy(&ps->reap_cond);
 		pthread_mutex_destroy(&ps->lock);
+		peer_memo_free(ps->memo);
 		free(ps);
 		return -EADDRINUSE;
 	}
@@ -1076,6 +1152,7 @@ int peer_server_start(const struct peer_server_config *cfg, struct peer_server *
 		MHD_stop_daemon(ps->d);
 		pthread_cond_destroy(&ps->reap_cond);
 		pthread_mutex_destroy(&ps->lock);
+		peer_memo_free(ps->memo);
 		free(ps);
 		snprintf(errbuf, errlen, "cannot start the peer server's reaper thread: %s",
 			 strerror(r));
@@ -1102,5 +1179,6 @@ void peer_server_stop(struct peer_server *ps)
 	}
 	pthread_cond_destroy(&ps->reap_cond);
 	pthread_mutex_destroy(&ps->lock);
+	peer_memo_free(ps->memo);
 	free(ps);
 }

@@ -28,6 +28,7 @@
 #include "peer_client.h"
 #include "rendezvous.h"
 #include "suites.h"
+#include "peer_memo.h"
 
 #include <xxhash.h>
 
@@ -1368,6 +1369,187 @@ START_TEST(macs_match_a_second_implementation_on_many_threads)
 }
 END_TEST
 
+#include "peer_v3_kat.h"
+
+/* Reply MAC v3 for the fixed inputs above equals the second implementation's (generated
+ * fixture): the body hash alone, the tag streamed in odd pieces, and the tag from a kept hash. */
+START_TEST(reply_mac_v3_matches_a_second_implementation)
+{
+	struct peer_key k = key_of("0123456789abcdef0123");
+	for (size_t i = 0; i < sizeof(kat3) / sizeof(kat3[0]); i++) {
+		size_t len = kat3[i].len;
+		unsigned char *body = len == 5 ? (unsigned char *)strdup("kept\n") : body_of(len);
+		struct peer_reply_mac m;
+		unsigned char h[PEER_AUTH_BODY_HASH];
+		char hh[PEER_AUTH_TAG_HEX], tag[PEER_AUTH_TAG_HEX];
+		ck_assert_int_eq(peer_auth_body_hash_begin(&m, &k, len), 0);
+		peer_auth_reply_update(&m, body, len);
+		ck_assert_int_eq(peer_auth_body_hash_final(&m, h), 0);
+		for (int j = 0; j < 16; j++)
+			snprintf(hh + 2 * j, 3, "%02x", h[j]);
+		ck_assert_str_eq(hh, kat3[i].body_hash);
+		ck_assert_int_eq(peer_auth_reply_begin_v3(&m, &k, kat_req_mac, kat3_rnonce, 200,
+							  len, 0x0123456789abcdefull),
+				 0);
+		for (size_t off = 0; off < len; off += 7919)
+			peer_auth_reply_update(&m, body + off, len - off < 7919 ? len - off : 7919);
+		ck_assert_int_eq(peer_auth_reply_final(&m, tag), 0);
+		ck_assert_str_eq(tag, kat3[i].tag);
+		ck_assert_int_eq(peer_auth_reply_tag_v3(&k, kat_req_mac, kat3_rnonce, 200, len,
+							0x0123456789abcdefull, h, tag),
+				 0);
+		ck_assert_str_eq(tag, kat3[i].tag);
+		free(body);
+	}
+}
+END_TEST
+
+/* A v3 reply's check, as the asker streams it: 0 for the honest reply; -EACCES for each of a
+ * flipped body byte, another header field (status, length, XXH3), a truncated body, a reply
+ * recorded for another block's request, another key, and the v2 tag of the same reply (and v2
+ * checks refuse the v3 tag). */
+static int check_v3(const struct peer_key *k, const char *req_mac, unsigned status,
+		    const unsigned char *body, uint64_t len, size_t fed, uint64_t sum,
+		    const char *tag)
+{
+	struct peer_reply_mac m;
+	if (peer_auth_reply_begin_v3(&m, k, req_mac, rnonce, status, len, sum) < 0)
+		return -EINVAL;
+	peer_auth_reply_update(&m, body, fed);
+	return peer_auth_reply_check(&m, tag);
+}
+
+START_TEST(reply_mac_v3_refuses_tampering)
+{
+	struct peer_key k = key_of("0123456789abcdef0123");
+	struct peer_request rq = sample();
+	char mac[PEER_AUTH_MAC_HEX], mac4[PEER_AUTH_MAC_HEX], tag[PEER_AUTH_TAG_HEX],
+	    tag4[PEER_AUTH_TAG_HEX], v2[PEER_AUTH_TAG_HEX];
+	ck_assert_int_eq(peer_auth_sign_request(&k, &rq, mac), 0);
+	size_t len = 1048576 + 17;
+	unsigned char *body = body_of(len), h[PEER_AUTH_BODY_HASH];
+	uint64_t sum = 0x1234;
+	struct peer_reply_mac m;
+	ck_assert_int_eq(peer_auth_body_hash_begin(&m, &k, len), 0);
+	peer_auth_reply_update(&m, body, len);
+	ck_assert_int_eq(peer_auth_body_hash_final(&m, h), 0);
+	ck_assert_int_eq(peer_auth_reply_tag_v3(&k, mac, rnonce, 200, len, sum, h, tag), 0);
+	ck_assert_int_eq(check_v3(&k, mac, 200, body, len, len, sum, tag), 0);
+	/* a flipped body byte: first, middle, last */
+	size_t at[] = {0, len / 2, len - 1};
+	for (size_t i = 0; i < 3; i++) {
+		body[at[i]] ^= 0x80;
+		ck_assert_int_eq(check_v3(&k, mac, 200, body, len, len, sum, tag), -EACCES);
+		body[at[i]] ^= 0x80;
+	}
+	/* a header byte: status, length, XXH3 */
+	ck_assert_int_eq(check_v3(&k, mac, 201, body, len, len, sum, tag), -EACCES);
+	ck_assert_int_eq(check_v3(&k, mac, 200, body, len - 1, len - 1, sum, tag), -EACCES);
+	ck_assert_int_eq(check_v3(&k, mac, 200, body, len, len, sum ^ 1, tag), -EACCES);
+	/* a truncated body (fewer bytes than the header says) */
+	ck_assert_int_eq(check_v3(&k, mac, 200, body, len, len - 1, sum, tag), -EACCES);
+	ck_assert_int_eq(check_v3(&k, mac, 200, body, len, 0, sum, tag), -EACCES);
+	/* the honest reply to block 4's request, same bytes, replayed for block 3 */
+	rq.block = 4;
+	ck_assert_int_eq(peer_auth_sign_request(&k, &rq, mac4), 0);
+	ck_assert_int_eq(peer_auth_reply_tag_v3(&k, mac4, rnonce, 200, len, sum, h, tag4), 0);
+	ck_assert_int_eq(check_v3(&k, mac4, 200, body, len, len, sum, tag4), 0);
+	ck_assert_int_eq(check_v3(&k, mac, 200, body, len, len, sum, tag4), -EACCES);
+	/* another key */
+	struct peer_key other = key_of("another key of 20 bytes");
+	ck_assert_int_eq(check_v3(&other, mac, 200, body, len, len, sum, tag), -EACCES);
+	/* v2 and v3 tags of one reply never pass for each other */
+	ck_assert_int_eq(peer_auth_sign_reply(&k, mac, rnonce, 200, body, len, sum, v2), 0);
+	ck_assert_str_ne(v2, tag);
+	ck_assert_int_eq(check_v3(&k, mac, 200, body, len, len, sum, v2), -EACCES);
+	ck_assert_int_eq(peer_auth_verify_reply(&k, mac, rnonce, 200, body, len, sum, tag),
+			 -EACCES);
+	/* malformed nonce or request MAC: refused to start */
+	ck_assert_int_eq(peer_auth_reply_begin_v3(&m, &k, "zz", rnonce, 200, len, sum), -EINVAL);
+	ck_assert_int_eq(peer_auth_reply_tag_v3(&k, mac, "ABC", 200, len, sum, h, tag), -EINVAL);
+	free(body);
+}
+END_TEST
+
+static struct peer_memo_key memo_key(const char *path, uint64_t block, uint64_t xxh3)
+{
+	return (struct peer_memo_key){.source = "0123456789abcdef",
+				      .path = path,
+				      .block = block,
+				      .size = 20000000,
+				      .mtime = 1700000000,
+				      .etag = "\"e1\"",
+				      .xxh3 = xxh3};
+}
+
+/* The memo keeps at most its capacity, dropping the least recently used; a hit needs the same
+ * version and XXH3; a replaced block (forget, or put again) is never answered with its old
+ * hash. */
+START_TEST(memo_evicts_and_invalidates)
+{
+	struct peer_memo *m = peer_memo_new(4);
+	ck_assert_ptr_nonnull(m);
+	unsigned char h[PEER_AUTH_BODY_HASH], got[PEER_AUTH_BODY_HASH];
+	for (uint64_t b = 0; b < 4; b++) {
+		memset(h, (int)b + 1, sizeof(h));
+		struct peer_memo_key k = memo_key("/a", b, 100 + b);
+		peer_memo_put(m, &k, h);
+	}
+	ck_assert_uint_eq(peer_memo_size(m), 4);
+	struct peer_memo_key k0 = memo_key("/a", 0, 100);
+	ck_assert(peer_memo_get(m, &k0, got)); /* block 0 used: block 1 is now the oldest */
+	ck_assert_uint_eq(got[0], 1);
+	struct peer_memo_key k4 = memo_key("/a", 4, 104);
+	memset(h, 5, sizeof(h));
+	peer_memo_put(m, &k4, h);
+	ck_assert_uint_eq(peer_memo_size(m), 4);
+	struct peer_memo_key k1 = memo_key("/a", 1, 101);
+	ck_assert(!peer_memo_get(m, &k1, got));
+	ck_assert(peer_memo_get(m, &k0, got));
+	ck_assert(peer_memo_get(m, &k4, got));
+	ck_assert_uint_eq(got[0], 5);
+	/* another version or XXH3 of the same block: a miss */
+	struct peer_memo_key kv = k4;
+	kv.mtime++;
+	ck_assert(!peer_memo_get(m, &kv, got));
+	kv = k4;
+	kv.etag = "\"e2\"";
+	ck_assert(!peer_memo_get(m, &kv, got));
+	kv = k4;
+	kv.xxh3++;
+	ck_assert(!peer_memo_get(m, &kv, got));
+	kv = k4;
+	kv.path = "/b";
+	ck_assert(!peer_memo_get(m, &kv, got));
+	/* replaced: put again keeps one entry with the new hash; forget drops it */
+	kv = k4;
+	kv.xxh3 = 999;
+	memset(h, 9, sizeof(h));
+	peer_memo_put(m, &kv, h);
+	ck_assert_uint_eq(peer_memo_size(m), 4);
+	ck_assert(!peer_memo_get(m, &k4, got));
+	ck_assert(peer_memo_get(m, &kv, got));
+	ck_assert_uint_eq(got[0], 9);
+	peer_memo_forget(m, kv.source, kv.path, kv.block);
+	ck_assert(!peer_memo_get(m, &kv, got));
+	ck_assert_uint_eq(peer_memo_size(m), 3);
+	peer_memo_forget(m, "nope", "/x", 7); /* unknown: harmless */
+	peer_memo_free(m);
+	/* the default capacity */
+	m = peer_memo_new(0);
+	for (uint64_t b = 0; b < PEER_MEMO_MAX + 10; b++) {
+		struct peer_memo_key k = memo_key("/big", b, b);
+		peer_memo_put(m, &k, h);
+	}
+	ck_assert_uint_eq(peer_memo_size(m), PEER_MEMO_MAX);
+	struct peer_memo_key first = memo_key("/big", 0, 0),
+			     last = memo_key("/big", PEER_MEMO_MAX + 9, PEER_MEMO_MAX + 9);
+	ck_assert(!peer_memo_get(m, &first, got));
+	ck_assert(peer_memo_get(m, &last, got));
+	peer_memo_free(m);
+}
+END_TEST
+
 Suite *peer_suite(void)
 {
 	Suite *s = suite_create("peer");
@@ -1382,6 +1564,9 @@ Suite *peer_suite(void)
 	tcase_add_test(tc, key_file_checks);
 	tcase_add_test(tc, key_from_bytes);
 	tcase_add_test(tc, macs_match_a_second_implementation_on_many_threads);
+	tcase_add_test(tc, reply_mac_v3_matches_a_second_implementation);
+	tcase_add_test(tc, reply_mac_v3_refuses_tampering);
+	tcase_add_test(tc, memo_evicts_and_invalidates);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("placement");
 	tcase_add_test(tc, cluster_rejects_bad_members);

@@ -15,7 +15,7 @@ import urllib.request
 
 host, port, upstream = sys.argv[1], int(sys.argv[2]), sys.argv[3].rstrip("/")
 FIX = "--fix-xxh3" in sys.argv[4:]
-PASS = ("X-Weir-Node", "X-Weir-Time", "X-Weir-Nonce", "X-Weir-Auth")
+PASS = ("X-Weir-Node", "X-Weir-Time", "X-Weir-Nonce", "X-Weir-Auth", "X-Weir-Reply-Mac")
 if FIX:
     xxh = ctypes.CDLL("libxxhash.so.0")
     xxh.XXH3_64bits.restype = ctypes.c_uint64

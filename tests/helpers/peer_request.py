@@ -11,8 +11,13 @@
 # (daemon/peer_auth.h: Poly1305 under a one-time key from the key, our request's MAC and the
 # reply's nonce, over status, length, XXH3 and body) is checked with python3-cryptography, an
 # implementation of its own: a 200 whose MAC fails (or that has none) prints "bad-mac".
+# Without --reply-mac it is a requester of an older build, which knows reply MAC v2 only; with
+# --reply-mac v3 it asks for v3 (X-Weir-Reply-Mac: v3) and checks the reply is tagged v3: a
+# Poly1305 tag under a one-time key over status, length, XXH3 and the body's Poly1305 hash under
+# the body key (daemon/peer_auth.h).
 #   peer_request.py URL KEYFILE NODE SOURCE PATH BLOCK SIZE MTIME ETAG [--skew S] [--mac HEX]
 #                   [--out FILE] [--load] [--push FILE [--flip]] [--sign-as METHOD] [--twice]
+#                   [--reply-mac v3]
 import argparse
 import hashlib
 import hmac
@@ -38,6 +43,7 @@ ap.add_argument("--sign-as", help="sign for this method instead of the one sent"
 ap.add_argument("--twice", action="store_true",
                 help="send the same signed request twice; print reply-nonce-reused if both "
                      "replies carry the same reply nonce")
+ap.add_argument("--reply-mac", choices=("v3",), help="ask for (and demand) reply MAC v3")
 a = ap.parse_args()
 
 key = open(a.keyfile, "rb").read()
@@ -60,6 +66,8 @@ q = urllib.parse.urlencode({"source": a.source, "path": a.path, "block": a.block
                             "size": a.size, "mtime": a.mtime, "etag": a.etag})
 headers = {"X-Weir-Node": a.node, "X-Weir-Time": str(t), "X-Weir-Nonce": nonce,
            "X-Weir-Auth": mac}
+if a.reply_mac:
+    headers["X-Weir-Reply-Mac"] = a.reply_mac
 if a.push:
     headers["X-Weir-Body-Sha256"] = digest
     headers["Content-Type"] = "application/octet-stream"
@@ -84,6 +92,21 @@ def reply_mac_ok(body, status, rh):
                           rh.get("X-Weir-Xxh3"))
     if not (nonce_r and tag and xxh3):
         return False
+    if a.reply_mac == "v3" and status == 200 and not a.push and not a.load:
+        if rh.get("X-Weir-Reply-Mac") != "v3":
+            return False
+        bk = hmac.new(key, b"weir-peer-body-key-v3", hashlib.sha256).digest()
+        body_hash = Poly1305.generate_tag(bk, body)
+        otk = hmac.new(key, f"weir-peer-reply-key-v3\n{mac}\n{nonce_r}".encode(),
+                       hashlib.sha256).digest()
+        try:
+            Poly1305.verify_tag(otk, f"weir-peer-reply-v3\n{status}\n{len(body)}\n{xxh3}\n"
+                                .encode() + body_hash, bytes.fromhex(tag))
+            return True
+        except Exception:
+            return False
+    if rh.get("X-Weir-Reply-Mac"):
+        return False  # a requester that asked for nothing knows nothing newer than v2
     otk = hmac.new(key, f"weir-peer-reply-key-v2\n{mac}\n{nonce_r}".encode(),
                    hashlib.sha256).digest()
     p = Poly1305(otk)
