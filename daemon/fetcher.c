@@ -314,11 +314,11 @@ static uint64_t request_cap_locked(const struct fetcher *f, enum fetch_class cls
 {
 	bool whole = e->whole;
 	uint64_t cap = (f->queued_bytes + f->submitted_bytes) / f->max_requests;
-	/* A whole file an open waits for, or a guess, where the UFS pays nothing per request (http):
-	 * its own share of the slots (start_class), never the queue's. Spread over what else is
-	 * queued, a file went in a few 16 MiB requests, one connection each, and the link idled
-	 * at its tail while the open waited for its last request (bench/cold-warm.sh: cold cp -R
-	 * 0.73x of the link's limit). */
+	/* A whole file an open waits for, or a guess, where the UFS pays nothing per request
+	 * (http): its own share of the slots (start_class), never the queue's. Spread over what
+	 * else is queued, a file went in a few 16 MiB requests, one connection each, and the link
+	 * idled at its tail while the open waited for its last request (bench/cold-warm.sh: cold cp
+	 * -R 0.73x of the link's limit). */
 	if (f->min_request == 0 && e->share && (whole || cls == FETCH_SPARE))
 		cap = e->share;
 	/* Bytes fetched ahead have no reader waiting on one part: where the UFS pays per request,
@@ -370,8 +370,7 @@ static void pump_locked(struct fetcher *f)
 			if (!p)
 				break;
 			/* p still counted */
-			uint64_t cap =
-			    request_cap_locked(f, (enum fetch_class)(c - 1), p->e);
+			uint64_t cap = request_cap_locked(f, (enum fetch_class)(c - 1), p->e);
 			TAILQ_REMOVE(q, p, q);
 			p->queued = false;
 			f->queued_bytes -= p->len;
@@ -1170,7 +1169,8 @@ static unsigned start_class(struct fetcher *f, uint64_t obj, const char *path,
 	uint64_t share = 0;
 	if (cls != FETCH_PREFETCH && first < nblocks) {
 		uint64_t last = first + count < nblocks ? first + count : nblocks;
-		uint64_t end = last * f->block_size < attr->size ? last * f->block_size : attr->size;
+		uint64_t end =
+		    last * f->block_size < attr->size ? last * f->block_size : attr->size;
 		uint64_t bytes = end - first * f->block_size;
 		share = (bytes + f->max_requests - 1) / f->max_requests;
 		share = (share + f->part_size - 1) / f->part_size * f->part_size;
