@@ -6,6 +6,8 @@
 # curl stream; 8 cold readers of different files at once against the link's limit for them; warm
 # and page-cache reads vs tmpfs. BENCH_BASE_BUILD=<build dir of another tree> adds cold copies of
 # that build and of this one, interleaved with the link's limit, BENCH_COLD_ROUNDS times (medians).
+# BENCH_ONLY=cold8: only the 8 cold readers; BENCH_ONLY=timeline: when each file's requests ran
+# against when cp opened it (bench/cold_timeline.py).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../tests/helpers/lib.sh"
@@ -174,6 +176,30 @@ if [ "${BENCH_ONLY:-}" = cold8 ]; then
 		echo "weir with \"$BENCH_CONF_B\": median $(median "${cx8[@]}") s ($(spread "${cx8[@]}")): ${cx8[*]}"
 		echo "cold8_b_vs_link_limit: $(ratio "$m_cl8" "$(median "${cx8[@]}")")x of medians, per-round median $(median "${r[@]}")x ($(spread "${r[@]}"))"
 	fi
+	exit 0
+fi
+
+# BENCH_ONLY=timeline: one cold cp -R of this build (and of BENCH_BASE_BUILD's), cp under strace
+# for the time of each open, nginx's timing.log for each request's start and end:
+# bench/cold_timeline.py prints, per file, when cp opened it against when its requests began and
+# ended, and how long the link had each number of requests in flight (idle slots show there).
+if [ "${BENCH_ONLY:-}" = timeline ]; then
+	command -v strace >/dev/null || fail "BENCH_ONLY=timeline needs strace"
+	for build in "$THIS_BUILD" ${BASE:+"$BASE"}; do
+		step "timeline of a cold cp -R through $build"
+		dir="$(mktemp -d "$TMP/side.XXXXXX")"
+		weir_use_build "$build"
+		weir_setup "$dir"
+		printf 'metrics-listen =\n' >"$WEIR_STATE/node.conf"
+		weir_mount "$THROTTLED" "$dir/mnt" --tier "mem:$WEIR_TIER_DIR/mem:4GiB" "${WEIR_ARGS[@]}" >/dev/null
+		: >"$NGINX_DIR/timing.log"
+		t="$(timed "$SHM/out" strace -f -ttt -e trace=openat -o "$dir/opens.txt" cp -R "$dir/mnt/spark-3.3.1" "$SHM/out")"
+		diff -rq "$SHM/tree/spark-3.3.1" "$SHM/out" >/dev/null || fail "$build: the cold copy differs from the source"
+		note "cold cp -R (under strace): $t s; load $(cut -d' ' -f1 /proc/loadavg)"
+		python3 "$here/cold_timeline.py" "$NGINX_DIR/timing.log" "$dir/opens.txt" spark-3.3.1 "$CONNS"
+		weir_teardown >/dev/null 2>&1
+		WEIR_MOUNTS=()
+	done
 	exit 0
 fi
 

@@ -93,6 +93,10 @@ struct inflight {
 	/* under f->lock: a block of a whole file a reader waits for (fetcher_demand): nobody waits
 	 * on one of its parts, so its requests are as large as those of bytes fetched ahead */
 	bool whole;
+	/* under f->lock: where the UFS has no minimum request (http), the bytes each request of a
+	 * whole file or a guess carries at most: what the caller asked for over the connections
+	 * (start_class), so that it goes over every slot at once; 0: none */
+	uint64_t share;
 	bool via_peer;	   /* under f->lock: a peer is being asked (not the UFS) */
 	bool from_peer;	   /* under f->lock: the bytes came from a peer */
 	uint64_t peer_sum; /* under f->lock: their XXH3, checked on arrival */
@@ -305,9 +309,18 @@ static void read_done(void *userdata, int err, size_t nread);
  * less than a part nor more than max_request. A server that pays per request (a connection per
  * request: versitygw answers `Connection: close`; a signature check; a file open) then gets a
  * stream's window in a few large requests instead of one per MiB. */
-static uint64_t request_cap_locked(const struct fetcher *f, enum fetch_class cls, bool whole)
+static uint64_t request_cap_locked(const struct fetcher *f, enum fetch_class cls,
+				   const struct inflight *e)
 {
+	bool whole = e->whole;
 	uint64_t cap = (f->queued_bytes + f->submitted_bytes) / f->max_requests;
+	/* A whole file an open waits for, or a guess, where the UFS pays nothing per request
+	 * (http): its own share of the slots (start_class), never the queue's. Spread over what
+	 * else is queued, a file went in a few 16 MiB requests, one connection each, and the link
+	 * idled at its tail while the open waited for its last request (bench/cold-warm.sh: cold cp
+	 * -R 0.73x of the link's limit). */
+	if (f->min_request == 0 && e->share && (whole || cls == FETCH_SPARE))
+		cap = e->share;
 	/* Bytes fetched ahead have no reader waiting on one part: where the UFS pays per request,
 	 * they go in requests of min_request (a stream then has fewer requests in flight, each
 	 * larger); so does a whole file an open waits for, which is served only once every byte is
@@ -357,8 +370,7 @@ static void pump_locked(struct fetcher *f)
 			if (!p)
 				break;
 			/* p still counted */
-			uint64_t cap =
-			    request_cap_locked(f, (enum fetch_class)(c - 1), p->e->whole);
+			uint64_t cap = request_cap_locked(f, (enum fetch_class)(c - 1), p->e);
 			TAILQ_REMOVE(q, p, q);
 			p->queued = false;
 			f->queued_bytes -= p->len;
@@ -1153,6 +1165,16 @@ static unsigned start_class(struct fetcher *f, uint64_t obj, const char *path,
 	 * a whole file a reader waits for: their blocks go together (few large requests), which
 	 * costs no reader a wait. */
 	bool batch = cls != FETCH_PREFETCH && batch_begin_locked(f);
+	/* what this call asks for, over the connections, in whole parts (request_cap_locked) */
+	uint64_t share = 0;
+	if (cls != FETCH_PREFETCH && first < nblocks) {
+		uint64_t last = first + count < nblocks ? first + count : nblocks;
+		uint64_t end =
+		    last * f->block_size < attr->size ? last * f->block_size : attr->size;
+		uint64_t bytes = end - first * f->block_size;
+		share = (bytes + f->max_requests - 1) / f->max_requests;
+		share = (share + f->part_size - 1) / f->part_size * f->part_size;
+	}
 	for (uint64_t b = first; b < first + count && b < nblocks; b++) {
 		if (cls != FETCH_DEMAND && f->inflight_prefetch >= f->max_prefetch)
 			break;
@@ -1162,6 +1184,8 @@ static unsigned start_class(struct fetcher *f, uint64_t obj, const char *path,
 				continue;
 			if (cls == FETCH_DEMAND)
 				e->whole = true;
+			if (cls != FETCH_PREFETCH)
+				e->share = share; /* for its parts not asked for yet */
 			if (cls == FETCH_DEMAND && e->prefetch) {
 				/* as get() does when a reader joins a prefetch */
 				e->prefetch = false;
@@ -1178,6 +1202,7 @@ static unsigned start_class(struct fetcher *f, uint64_t obj, const char *path,
 		/* before any part goes: this thread holds the pump (batch), or the one that does
 		 * needs f->lock to take them */
 		e->whole = cls == FETCH_DEMAND;
+		e->share = share;
 		put_locked(e);
 		started++;
 	}

@@ -1850,24 +1850,41 @@ static bool stream_next(struct view *v, const char *path)
  * kernel allocates and fills a second page cache and weir-node copies each byte once more into
  * it (profiled: the larger part of cp's CPU on a cold copy). Blocks that cannot be had (the
  * version changed: ESTALE; no room in the tier) leave the open to READs, which report it. */
+static bool fill_ask(struct view *v, struct handle *h);
 static void fill_whole(struct view *v, struct handle *h);
 
 static void stream_fill(struct view *v, struct handle *h)
 {
 	if (v->cfg.no_prefetch || !stream_next(v, h->path))
 		return;
-	/* The stream's next guess (the file after this one) is asked for before this open waits,
-	 * not after its reply: it takes the request slots this file's last requests leave idle.
-	 * Guessed only after the wait, the link idled at every file's tail and between files
+	/* The open's own file is asked for first, then the stream's next guess (the file after
+	 * this one), and only then does this open wait: the guess takes the request slots this
+	 * file's last requests leave idle, and never goes before the file the reader waits for
+	 * (the guess may cost a HEAD first, and its requests would take the slots). Guessed only
+	 * after the wait, the link idled at every file's tail and between files
 	 * (bench/cold-warm.sh, throttled HTTP: cold cp -R 0.60x of the link's limit, 0.97x
 	 * before the wait). dir_stream after the reply then finds this file already counted. */
+	bool fill = fill_ask(v, h);
 	dir_stream(v, h->path);
-	fill_whole(v, h);
+	if (fill)
+		fill_whole(v, h);
 }
 
 static bool view_stopping(const void *arg)
 {
 	return atomic_load(&((const struct view *)arg)->stopping);
+}
+
+/* stream_fill's ask: every block of h's version, as a demand, if the file fits the window;
+ * returns whether it did (fill_whole then waits for them; its own demand
+ * finds them in flight). */
+static bool fill_ask(struct view *v, struct handle *h)
+{
+	uint64_t nblocks = (h->attr.size + v->block_size - 1) / v->block_size;
+	if (nblocks > v->cfg.readahead_blocks)
+		return false;
+	fetcher_demand(v->src.fetcher, h->obj, h->path, &h->attr, 0, nblocks);
+	return true;
 }
 
 /* stream_fill's wait, for any open of a file within the window: every block of h's version

@@ -11,11 +11,14 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 weir_test_setup e2e-streamopen
 mkdir -p "$TMP/src/d"
-# every file over 1 MiB (VIEW_SMALL_FILE: smaller ones never pass through) and within the
-# stream's window, so b.bin's open waits for its fill; a slow server makes that wait seconds
+# a.bin and b.bin over 1 MiB (VIEW_SMALL_FILE: smaller ones never pass through) and within the
+# stream's window, so b.bin's open waits for its fill; a slow server makes that wait seconds.
+# c.bin, which only moves the stream on, is small: its open never waits for a fill of its own
+# (over 1 MiB it would, behind b.bin's, which its open asks for first, and B would open b.bin
+# only after A's wait had ended)
 rand_file "$TMP/src/d/a.bin" $(((1 << 20) + 5)) sa
 rand_file "$TMP/src/d/b.bin" $(((3 << 20) + 7)) sb
-rand_file "$TMP/src/d/c.bin" $(((1 << 20) + 3)) sc
+rand_file "$TMP/src/d/c.bin" $((512 << 10)) sc
 nginx_start "$TMP/nginx" "$TMP/src" --limit-rate 256k
 at_exit nginx_stop
 MP="$TMP/mnt"

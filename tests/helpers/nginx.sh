@@ -9,6 +9,9 @@
 #   nginx_stop [--kill]     stop it (SIGTERM, or SIGKILL to die mid-transfer)
 #   nginx_requests          number of requests in the access log so far
 #   nginx_requests_since N  prints access-log lines after the first N
+#   nginx_starts            prints every request as "START_S REQUEST RANGE", in the order they
+#                           began (the access log is written as each ends): timing.log has each
+#                           request's end ($msec) and duration ($request_time)
 [ -z "${WEIR_NGINX_SH:-}" ] || return 0 # sourced once (walkthrough.sh brings it along)
 WEIR_NGINX_SH=1
 
@@ -78,6 +81,8 @@ http {
 	default_type application/octet-stream;
 	log_format weir '\$remote_addr [\$time_local] "\$request" \$status \$body_bytes_sent "\$http_range" "\$http_if_match"';
 	access_log $NGINX_DIR/access.log weir;
+	log_format weirtime '\$msec \$request_time "\$request" "\$http_range"';
+	access_log $NGINX_DIR/timing.log weirtime;
 	client_body_temp_path $NGINX_DIR/tmp/body;
 	proxy_temp_path $NGINX_DIR/tmp/proxy;
 	fastcgi_temp_path $NGINX_DIR/tmp/fastcgi;
@@ -139,4 +144,9 @@ nginx_requests() {
 
 nginx_requests_since() {
 	tail -n "+$(($1 + 1))" "$NGINX_ACCESS_LOG"
+}
+
+nginx_starts() {
+	awk -F'"' '{ split($1, t, " "); printf "%.3f %s %s\n", t[1] - t[2], $2, $4 }' \
+		"$NGINX_DIR/timing.log" | sort -n -s -k1,1
 }
