@@ -391,14 +391,16 @@ static __always_inline void file_update(struct access_file_state *st, const stru
 	ch->fs.heat_pages = 0;
 	/* Heat reports carry the pages read since the previous one, so the daemon can add up
 	 * what several views of one object read: sent at most every heat_interval_ns, or as soon
-	 * as heat_emit_pages were read. */
+	 * as heat_emit_pages were read, or with a stream's START or ADVANCE, which carries it:
+	 * one record instead of two (a sequential reader reaches heat_emit_pages and the next
+	 * stream_advance_pages together), half the records of a stream. */
 	if (heat_interval_ns && st->pages_total > st->heat_pages &&
-	    (now - st->heat_emit_ns >= heat_interval_ns ||
+	    (ch->kind || now - st->heat_emit_ns >= heat_interval_ns ||
 	     st->pages_total - st->heat_pages >= heat_emit_pages)) {
 		st->heat_emit_ns = now;
 		ch->fs.heat_pages = st->pages_total - st->heat_pages;
 		st->heat_pages = st->pages_total;
-		ch->heat = 1;
+		ch->heat = !ch->kind; /* a record of its own only if no stream record goes */
 	}
 	ch->cur = *slot;
 }
@@ -717,9 +719,12 @@ static __always_inline int access_view(const struct access_pending *p, __u64 tas
 	}
 	if (dev_maybe_watched(*dev) && view_of_dev(p, *dev, view_id))
 		return 1;
-	if (!((*dev >> 20) ? backing_nonanon : backing_anon) || !backing_view(p, dev, ino, view_id))
+	if (!((*dev >> 20) ? backing_nonanon : backing_anon))
 		return 0;
-	if ((__u32)(bpf_get_current_pid_tgid() >> 32) == self_tgid)
+	/* weir-node's own reads of its tier files (answering READs, checksums, demotion: most
+	 * reads of a tier file it serves) before the "backing" lookup they would all miss on */
+	if ((__u32)(bpf_get_current_pid_tgid() >> 32) == self_tgid ||
+	    !backing_view(p, dev, ino, view_id))
 		return 0;
 	*source = pt_source;
 	*backed = 1;

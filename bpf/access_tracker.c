@@ -249,9 +249,12 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 
 	if (size < sizeof(*e))
 		return 0;
-	if (e->kind == ACCESS_EV_HEAT) {
-		if (!t->on_heat)
-			return 0;
+	/* a START or ADVANCE with pages in heat_pages carries the file's heat summary too (it is
+	 * sent in no record of its own then); an END's heat_pages is its START's or ADVANCE's */
+	int heat = e->kind == ACCESS_EV_HEAT ||
+		   (e->heat_pages > 0 &&
+		    (e->kind == ACCESS_EV_STREAM_START || e->kind == ACCESS_EV_STREAM_ADVANCE));
+	if (heat && t->on_heat) {
 		struct access_heat_event h = {
 		    .ino = e->ino,
 		    .cgroup_id = e->cgroup_id,
@@ -263,9 +266,8 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 		    .view_id = e->view_id,
 		};
 		t->on_heat(t->userdata, &h);
-		return 0;
 	}
-	if (!t->on_stream)
+	if (e->kind == ACCESS_EV_HEAT || !t->on_stream)
 		return 0;
 	struct access_stream_event s = {
 	    .ino = e->ino,

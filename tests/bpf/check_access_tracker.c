@@ -143,6 +143,7 @@ struct seen {
 	int start, advance, end, heat;
 	uint64_t last_run_pages;
 	uint64_t heat_pages_total;
+	uint64_t heat_pages_since; /* the summaries' pages_since, added up */
 };
 
 static void on_stream(void *userdata, const struct access_stream_event *ev)
@@ -166,6 +167,7 @@ static void on_heat(void *userdata, const struct access_heat_event *ev)
 		return;
 	s->heat++;
 	s->heat_pages_total = ev->pages_total;
+	s->heat_pages_since += ev->pages_since;
 }
 
 static struct seen seen;
@@ -471,6 +473,13 @@ START_TEST(test_sequential_reader_makes_stream)
 	ck_assert_uint_le(seen.last_run_pages, 64 + 256 * ((pages - 64) / 256) + 64 + 31);
 	ck_assert_int_ge(seen.heat, 1);
 	ck_assert_uint_eq(c.events_dropped, 0);
+	/* START and ADVANCE carry the file's heat summary: one record each, not two (main sent
+	 * 128 records for these 64 stream records); the summaries still add up to what was read,
+	 * but for what came after the last one (under a step and the summary interval) */
+	ck_assert_uint_le(c.events, (uint64_t)(seen.start + seen.advance + seen.end) + 2);
+	ck_assert_int_ge(seen.heat, seen.start + seen.advance);
+	ck_assert_uint_le(seen.heat_pages_since, c.pages_read);
+	ck_assert_uint_ge(seen.heat_pages_since + 256 + 64 + 31, c.pages_read);
 	struct stat st;
 	struct access_file_heat h;
 	ck_assert_int_eq(fstat(fd, &st), 0);
