@@ -227,19 +227,20 @@ int main(int argc, char **argv)
 	pthread_t drain_th;
 	int drain = !(de && strcmp(de, "0") == 0);
 	for (int i = 1; drain && i < n; i++) {
-		struct bpf_map *ev = cfg[i].obj ? bpf_object__find_map_by_name(cfg[i].obj, "events")
-						: NULL;
+		struct bpf_map *ev =
+		    cfg[i].obj ? bpf_object__find_map_by_name(cfg[i].obj, "events") : NULL;
 		if (!ev || bpf_map__type(ev) != BPF_MAP_TYPE_RINGBUF)
 			continue;
-		int r = drainer.rb ? ring_buffer__add(drainer.rb, bpf_map__fd(ev), drop_record, NULL)
-				   : 0;
+		int r = drainer.rb
+			    ? ring_buffer__add(drainer.rb, bpf_map__fd(ev), drop_record, NULL)
+			    : 0;
 		if (!drainer.rb) {
 			drainer.rb = ring_buffer__new(bpf_map__fd(ev), drop_record, NULL, NULL);
 			r = drainer.rb ? 0 : -errno;
 		}
 		if (r < 0) {
-			fprintf(stderr, "bpf_paired: cannot drain the ring of %s: %s\n", cfg[i].name,
-				strerror(-r));
+			fprintf(stderr, "bpf_paired: cannot drain the ring of %s: %s\n",
+				cfg[i].name, strerror(-r));
 			return 1;
 		}
 	}
@@ -257,8 +258,8 @@ int main(int argc, char **argv)
 	}
 	printf("ring buffers: %s\n",
 	       drainer.rb ? "drained by a thread on the other CPUs, polling every 10 ms"
-	       : drain   ? "none"
-			 : "not drained (BPF_PAIRED_DRAIN=0): full after the first batches");
+	       : drain	  ? "none"
+			  : "not drained (BPF_PAIRED_DRAIN=0): full after the first batches");
 	int fd = open(file, O_RDONLY | O_CLOEXEC);
 	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	struct stat st;
