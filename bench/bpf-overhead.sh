@@ -392,7 +392,7 @@ fi
 # attaches them (tp_btf; the PMD programs are not: they cost page faults, not reads). The SSD
 # tier file's reads are not watched here (its backing entry is not set up), so "ours" there is
 # the cost to a file weir does not watch.
-cc -O2 -o "$work/bpf_paired" "$here/bpf_paired.c" -lbpf || fail "bpf-overhead: cannot build bench/bpf_paired.c"
+cc -O2 -o "$work/bpf_paired" "$here/bpf_paired.c" -lbpf -lpthread || fail "bpf-overhead: cannot build bench/bpf_paired.c"
 paired_rounds=${BENCH_PAIRED_ROUNDS:-150}
 paired_bytes=$((${BENCH_PAIRED_MIB:-8} << 20))
 cpu=${BENCH_CPU:-$(($(nproc) - 1))}

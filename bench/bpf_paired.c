@@ -16,6 +16,11 @@
 // (kernel.bpf_stats_enabled: two clock reads per run, which the block times then include) and
 // each program's own ns per run and runs per block are printed after the table: the cost of what
 // a program does, apart from the attach point's floor.
+// Each object's "events" ring buffer is drained as weir-node's tracker thread does
+// (node/tracker.c): a thread on the other CPUs, at normal priority, polls it with a timeout of
+// 10 ms (access_tracker_wait_ms()) and consumes what waits. Undrained, the ring filled in the
+// first batches and every later record failed to reserve: the records' cost (and their
+// wakeups) went unmeasured. BPF_PAIRED_DRAIN=0 keeps that old behaviour, for comparison.
 // Usage: bpf_paired FILE BS ROUNDS BATCH_BLOCKS WATCH_DEV NAME=OBJ[:PROG,PROG...]...
 //   WATCH_DEV: kernel s_dev to put in an object's "watch_devs" map as view 1 (0: none)
 //   NAME= (no object): nothing attached, like "none": the noise of the pairing
@@ -23,6 +28,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -58,6 +64,34 @@ static int prog_stats_add(struct config *c, int j, int sign)
 	c->run_ns[j] += (uint64_t)((int64_t)sign * (int64_t)info.run_time_ns);
 	c->run_cnt[j] += (uint64_t)((int64_t)sign * (int64_t)info.run_cnt);
 	return 0;
+}
+
+static int drop_record(void *ctx, void *data, size_t size)
+{
+	(void)ctx;
+	(void)data;
+	(void)size;
+	return 0;
+}
+
+struct drainer {
+	struct ring_buffer *rb;
+	volatile int stop;
+	cpu_set_t cpus; /* all but the reader's */
+};
+
+/* weir-node's tracker thread: a poll of 10 ms at most, then whatever waits */
+static void *drain_thread(void *arg)
+{
+	struct drainer *d = arg;
+	struct sched_param sp = {0};
+	pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp);
+	pthread_setaffinity_np(pthread_self(), sizeof(d->cpus), &d->cpus);
+	while (!d->stop) {
+		ring_buffer__poll(d->rb, 10);
+		ring_buffer__consume(d->rb);
+	}
+	return NULL;
 }
 
 static uint64_t thread_ns(void)
@@ -188,6 +222,44 @@ int main(int argc, char **argv)
 	       : policy == SCHED_RR ? "SCHED_RR"
 				    : "other",
 	       sp.sched_priority);
+	const char *de = getenv("BPF_PAIRED_DRAIN");
+	struct drainer drainer = {0};
+	pthread_t drain_th;
+	int drain = !(de && strcmp(de, "0") == 0);
+	for (int i = 1; drain && i < n; i++) {
+		struct bpf_map *ev =
+		    cfg[i].obj ? bpf_object__find_map_by_name(cfg[i].obj, "events") : NULL;
+		if (!ev || bpf_map__type(ev) != BPF_MAP_TYPE_RINGBUF)
+			continue;
+		int r = drainer.rb
+			    ? ring_buffer__add(drainer.rb, bpf_map__fd(ev), drop_record, NULL)
+			    : 0;
+		if (!drainer.rb) {
+			drainer.rb = ring_buffer__new(bpf_map__fd(ev), drop_record, NULL, NULL);
+			r = drainer.rb ? 0 : -errno;
+		}
+		if (r < 0) {
+			fprintf(stderr, "bpf_paired: cannot drain the ring of %s: %s\n",
+				cfg[i].name, strerror(-r));
+			return 1;
+		}
+	}
+	if (drainer.rb) {
+		CPU_ZERO(&drainer.cpus);
+		for (int i = 0; i < libbpf_num_possible_cpus() && i < CPU_SETSIZE; i++)
+			if (i != cpu)
+				CPU_SET(i, &drainer.cpus);
+		if (CPU_COUNT(&drainer.cpus) == 0)
+			CPU_SET(cpu, &drainer.cpus);
+		if (pthread_create(&drain_th, NULL, drain_thread, &drainer) != 0) {
+			fprintf(stderr, "bpf_paired: cannot start the drain thread\n");
+			return 1;
+		}
+	}
+	printf("ring buffers: %s\n",
+	       drainer.rb ? "drained by a thread on the other CPUs, polling every 10 ms"
+	       : drain	  ? "none"
+			  : "not drained (BPF_PAIRED_DRAIN=0): full after the first batches");
 	int fd = open(file, O_RDONLY | O_CLOEXEC);
 	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	struct stat st;
@@ -237,6 +309,11 @@ int main(int argc, char **argv)
 			for (int j = 0; j < c->nprogs; j++)
 				bpf_link__destroy(links[j]);
 		}
+	}
+	if (drainer.rb) {
+		drainer.stop = 1;
+		pthread_join(drain_th, NULL);
+		ring_buffer__free(drainer.rb);
 	}
 	/* each configuration against "none" of the same round */
 	double *d = calloc((size_t)rounds, sizeof(double));

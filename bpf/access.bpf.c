@@ -28,17 +28,21 @@ const volatile __u64 coalesce_pages = 64;
 /* weir-node's process: its own reads of tier files (answering READs, checksums, demotion) are
  * no reader's */
 const volatile __u32 self_tgid = 0;
-/* Heat summaries wake the consumer only once this many bytes wait in "events" (a quarter of
- * it, set by the loader); below, it takes them at its next periodic drain. A wakeup is an
- * irq_work, a self-IPI: in a VM an exit to the hypervisor, microseconds, which one per small
- * file read (each new file sends a summary) cost more than all the counting. */
+/* Records (heat summaries and stream START/ADVANCE/END alike) wake the consumer only once this
+ * many bytes wait in "events" (a quarter of it, set by the loader); below, it takes them at its
+ * next periodic drain, every access_tracker_wait_ms() (10 ms). A wakeup is an irq_work, a
+ * self-IPI: in a VM an exit to the hypervisor, 20-25 us of the reader's CPU, which one per
+ * stream record (a sequential reader sent one every stream_advance_pages, and the consumer,
+ * having drained, was waiting for each) or per small file read cost more than all the
+ * counting. A stream record waits at most the consumer's period: prefetch a few ms later. */
 const volatile __u64 ring_wake_bytes = 65536;
-/* ...and then at most once per this many ns: a wakeup is only needed to make the consumer
- * runnable, and until it runs and drains the ring every later summary also finds a quarter
- * waiting. Forcing a wakeup on each of them sent an IPI per small file read (a microsecond or
- * more of VM exit each) for as long as weir-node's tracker thread waited for a CPU. */
-const volatile __u64 ring_wake_gap_ns = 1000000;
-/* When a heat summary last forced a wakeup (bpf_ktime_get_ns). Written by any CPU, unlocked: a
+/* ...and then at most once per this many ns (the consumer's period): a wakeup is only needed to
+ * make the consumer runnable, and until it runs and drains the ring every later record also
+ * finds a quarter waiting. Forcing a wakeup on each of them sent an IPI per record for as long
+ * as weir-node's tracker thread waited for a CPU. Nothing is lost: the consumer drains at least
+ * every period, and a quarter of the ring holds ~700 records. */
+const volatile __u64 ring_wake_gap_ns = 10000000;
+/* When a record last forced a wakeup (bpf_ktime_get_ns). Written by any CPU, unlocked: a
  * race costs one wakeup more. */
 volatile __u64 ring_woken_ns = 0;
 
@@ -181,14 +185,11 @@ static __always_inline void emit(__u32 kind, __u32 source, __u32 dev, __u32 view
 	e->source = source;
 	e->tgid = bpf_get_current_pid_tgid() >> 32;
 	e->pad = 0;
-	__u64 flags = 0; /* streams: prefetch waits on them, wake the consumer as usual */
-	if (kind == ACCESS_EV_HEAT) {
-		flags = BPF_RB_NO_WAKEUP;
-		if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= ring_wake_bytes &&
-		    now - ring_woken_ns >= ring_wake_gap_ns) {
-			ring_woken_ns = now;
-			flags = BPF_RB_FORCE_WAKEUP;
-		}
+	__u64 flags = BPF_RB_NO_WAKEUP; /* the consumer drains every ring_wake_gap_ns */
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= ring_wake_bytes &&
+	    now - ring_woken_ns >= ring_wake_gap_ns) {
+		ring_woken_ns = now;
+		flags = BPF_RB_FORCE_WAKEUP;
 	}
 	bpf_ringbuf_submit(e, flags);
 	if (vs)
@@ -390,14 +391,16 @@ static __always_inline void file_update(struct access_file_state *st, const stru
 	ch->fs.heat_pages = 0;
 	/* Heat reports carry the pages read since the previous one, so the daemon can add up
 	 * what several views of one object read: sent at most every heat_interval_ns, or as soon
-	 * as heat_emit_pages were read. */
+	 * as heat_emit_pages were read, or with a stream's START or ADVANCE, which carries it:
+	 * one record instead of two (a sequential reader reaches heat_emit_pages and the next
+	 * stream_advance_pages together), half the records of a stream. */
 	if (heat_interval_ns && st->pages_total > st->heat_pages &&
-	    (now - st->heat_emit_ns >= heat_interval_ns ||
+	    (ch->kind || now - st->heat_emit_ns >= heat_interval_ns ||
 	     st->pages_total - st->heat_pages >= heat_emit_pages)) {
 		st->heat_emit_ns = now;
 		ch->fs.heat_pages = st->pages_total - st->heat_pages;
 		st->heat_pages = st->pages_total;
-		ch->heat = 1;
+		ch->heat = !ch->kind; /* a record of its own only if no stream record goes */
 	}
 	ch->cur = *slot;
 }
@@ -716,9 +719,12 @@ static __always_inline int access_view(const struct access_pending *p, __u64 tas
 	}
 	if (dev_maybe_watched(*dev) && view_of_dev(p, *dev, view_id))
 		return 1;
-	if (!((*dev >> 20) ? backing_nonanon : backing_anon) || !backing_view(p, dev, ino, view_id))
+	if (!((*dev >> 20) ? backing_nonanon : backing_anon))
 		return 0;
-	if ((__u32)(bpf_get_current_pid_tgid() >> 32) == self_tgid)
+	/* weir-node's own reads of its tier files (answering READs, checksums, demotion: most
+	 * reads of a tier file it serves) before the "backing" lookup they would all miss on */
+	if ((__u32)(bpf_get_current_pid_tgid() >> 32) == self_tgid ||
+	    !backing_view(p, dev, ino, view_id))
 		return 0;
 	*source = pt_source;
 	*backed = 1;

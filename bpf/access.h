@@ -235,7 +235,9 @@ struct access_event {
 	__u64 run_start_ns;   /* stream events: when the run began */
 	__u64 heat;	      /* fixed point, decayed to ts_ns */
 	__u64 pages_total;
-	__u64 heat_pages; /* ACCESS_EV_HEAT: pages accessed since the file's previous one */
+	__u64 heat_pages; /* ACCESS_EV_HEAT, and a STREAM_START or _ADVANCE that carries the file's
+			   * heat summary (then sent in no record of its own): pages accessed
+			   * since the file's previous one; 0 in a stream record: none carried */
 	__u32 dev;	  /* kernel s_dev encoding */
 	__u32 view_id;
 	__u32 kind;   /* ACCESS_EV_* */

@@ -21,6 +21,8 @@
 #define DEFAULT_MAX_CGROUPS 16384
 #define DEFAULT_RING_BYTES (256 * 1024)
 #define DEFAULT_COALESCE_PAGES 64
+/* The consumer's period, and the least time between two forced wakeups (ring_wake_gap_ns) */
+#define WAIT_MS 10
 
 static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -33,6 +35,11 @@ static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(errbuf, errlen, fmt, ap);
 	va_end(ap);
+}
+
+int access_tracker_wait_ms(void)
+{
+	return WAIT_MS;
 }
 
 #if WEIR_HAVE_BPF
@@ -242,9 +249,12 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 
 	if (size < sizeof(*e))
 		return 0;
-	if (e->kind == ACCESS_EV_HEAT) {
-		if (!t->on_heat)
-			return 0;
+	/* a START or ADVANCE with pages in heat_pages carries the file's heat summary too (it is
+	 * sent in no record of its own then); an END's heat_pages is its START's or ADVANCE's */
+	int heat = e->kind == ACCESS_EV_HEAT ||
+		   (e->heat_pages > 0 &&
+		    (e->kind == ACCESS_EV_STREAM_START || e->kind == ACCESS_EV_STREAM_ADVANCE));
+	if (heat && t->on_heat) {
 		struct access_heat_event h = {
 		    .ino = e->ino,
 		    .cgroup_id = e->cgroup_id,
@@ -256,9 +266,8 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 		    .view_id = e->view_id,
 		};
 		t->on_heat(t->userdata, &h);
-		return 0;
 	}
-	if (!t->on_stream)
+	if (e->kind == ACCESS_EV_HEAT || !t->on_stream)
 		return 0;
 	struct access_stream_event s = {
 	    .ino = e->ino,
@@ -329,6 +338,7 @@ static int open_and_load(struct access_tracker *t, const struct access_tracker_o
 	ro->coalesce_pages = OR_DEFAULT(o->coalesce_pages, DEFAULT_COALESCE_PAGES);
 	ro->self_tgid = (__u32)getpid();
 	ro->ring_wake_bytes = OR_DEFAULT(o->ring_bytes, DEFAULT_RING_BYTES) / 4;
+	ro->ring_wake_gap_ns = WAIT_MS * 1000000ull;
 
 	struct {
 		struct bpf_map *map;
@@ -864,11 +874,22 @@ int access_tracker_remove_view(struct access_tracker *t, dev_t dev)
 
 int access_tracker_poll(struct access_tracker *t, int timeout_ms)
 {
-	/* heat summaries below the wake threshold are there without having woken the fd */
+	/* records below the wake threshold are there without having woken the fd: waits at
+	 * most a period at a time, and takes what came meanwhile */
 	int n = ring_buffer__consume(t->rb);
 	if (n != 0)
 		return n;
-	return ring_buffer__poll(t->rb, timeout_ms);
+	while (timeout_ms != 0) {
+		int step = timeout_ms < 0 || timeout_ms > WAIT_MS ? WAIT_MS : timeout_ms;
+		n = ring_buffer__poll(t->rb, step);
+		if (n == 0)
+			n = ring_buffer__consume(t->rb);
+		if (n != 0)
+			return n;
+		if (timeout_ms > 0)
+			timeout_ms -= step;
+	}
+	return 0;
 }
 
 int access_tracker_consume(struct access_tracker *t)

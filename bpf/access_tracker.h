@@ -229,11 +229,18 @@ int access_tracker_passthrough_attached(struct access_tracker *t);
  * Returns the number of events or -errno
  * (-EINTR when a signal arrived). One thread at a time. */
 int access_tracker_poll(struct access_tracker *t, int timeout_ms);
+/* How long a consumer may wait between drains, in ms (10). Records do not
+ * wake access_tracker_fd() until a quarter of the ring waits (and then at
+ * most once per this period): a consumer that polls the fd must use this as
+ * its timeout and consume after every timeout, or stream records (prefetch)
+ * and heat summaries wait until the ring fills. */
+int access_tracker_wait_ms(void);
 /* Dispatches what is ready without waiting; for use after the fd polled
  * readable. Returns the number of events or -errno. One thread at a time. */
 int access_tracker_consume(struct access_tracker *t);
-/* An epoll fd that turns readable when events are waiting: add it to the
- * daemon's event loop and call access_tracker_consume(). Borrowed. */
+/* An epoll fd that turns readable when a quarter of the ring waits: add it
+ * to the daemon's event loop with a timeout of access_tracker_wait_ms() and
+ * call access_tracker_consume() on either. Borrowed. */
 int access_tracker_fd(const struct access_tracker *t);
 
 /* The lookups below read the maps through their fds and share no state:

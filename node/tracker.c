@@ -95,9 +95,10 @@ static void *tracker_thread(void *arg)
 	struct node *n = arg;
 	struct pollfd pfd = {.fd = access_tracker_fd(n->tracker), .events = POLLIN};
 	while (!n->stopping) {
-		/* heat summaries do not wake the fd until the ring is a quarter full: taken
-		 * here within half a second */
-		poll(&pfd, 1, 500);
+		/* records (streams, heat summaries) do not wake the fd until the ring is a
+		 * quarter full: taken here every period, so prefetch hears of a stream within
+		 * 10 ms and a reader's CPU takes no wakeup IPI per record */
+		poll(&pfd, 1, access_tracker_wait_ms());
 		access_tracker_consume(n->tracker);
 		/* two seconds with no passthrough open: stop taxing every syscall of the node */
 		access_tracker_passthrough_expire(n->tracker, 2000);
