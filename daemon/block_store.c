@@ -1206,6 +1206,22 @@ static int tier_dir_reclaim(struct block_store *bs, unsigned t)
 	return 0;
 }
 
+/* What a failed open (errno err) of o's file name in tier t returns: -EPERM with a warning (sent
+ * once the lock is let go) for a symbolic link put there, else -err. Called with lock held. */
+static int obj_open_failed(struct block_store *bs, const struct bs_object *o, unsigned t,
+			   const char *name, int err)
+{
+	if (err == ELOOP) {
+		defer_warn(bs,
+			   "block store: \"%s/%s\" is a symbolic link; weir does not follow it and "
+			   "caches \"%s\" without tier %s: remove the link",
+			   bs->tiers[t].dir, name, o->path, bs->tiers[t].name);
+		return -EPERM;
+	}
+	log_debug("open %s/%s: %s", bs->tiers[t].dir, name, strerror(err));
+	return -err;
+}
+
 static int obj_fd(struct block_store *bs, struct bs_object *o, unsigned t, bool create)
 {
 	char name[17];
@@ -1227,20 +1243,8 @@ static int obj_fd(struct block_store *bs, struct bs_object *o, unsigned t, bool 
 	if (fd < 0 && errno == ENOENT && create && tier_dir_reclaim(bs, t) == 0)
 		fd = openat(bs->tiers[t].dir_fd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_CREAT,
 			    0600);
-	if (fd < 0) {
-		int r = -errno;
-
-		if (r == -ELOOP) {
-			defer_warn(
-			    bs,
-			    "block store: \"%s/%s\" is a symbolic link; weir does not follow "
-			    "it and caches \"%s\" without tier %s: remove the link",
-			    bs->tiers[t].dir, name, o->path, bs->tiers[t].name);
-			return -EPERM;
-		}
-		log_debug("open %s/%s: %m", bs->tiers[t].dir, name);
-		return r;
-	}
+	if (fd < 0)
+		return obj_open_failed(bs, o, t, name, errno);
 	o->fd[t] = fd;
 	bs->nfds++;
 	if (o->nfds++ == 0)
@@ -1274,16 +1278,7 @@ static int obj_fd_open(struct block_store *bs, struct bs_object *o, unsigned t, 
 	if (fd < 0) {
 		if (err == ENOENT && create)
 			return obj_fd(bs, o, t, create); /* the directory may be gone: remade */
-		if (err == ELOOP) {
-			defer_warn(
-			    bs,
-			    "block store: \"%s/%s\" is a symbolic link; weir does not follow "
-			    "it and caches \"%s\" without tier %s: remove the link",
-			    bs->tiers[t].dir, name, o->path, bs->tiers[t].name);
-			return -EPERM;
-		}
-		log_debug("open %s/%s: %s", bs->tiers[t].dir, name, strerror(err));
-		return -err;
+		return obj_open_failed(bs, o, t, name, err);
 	}
 	if (o->fd[t] >= 0) { /* another thread installed one meanwhile */
 		defer_close(bs, fd);

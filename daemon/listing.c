@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
+#include "http_url.h"
 #include "log.h"
 #include "strmap.h"
 
@@ -48,27 +49,6 @@ enum href_verdict {
  * scheme may appear (and is then refused by comparison), and ".." must stay visible to us
  * rather than be folded away by curl, so a path that climbs is refused, not resolved. */
 #define HREF_FLAGS (CURLU_NON_SUPPORT_SCHEME | CURLU_PATH_AS_IS | CURLU_ALLOW_SPACE)
-
-/* Percent-decodes n bytes of s into a new string with curl; malformed escapes stay literal.
- * The result may contain NUL bytes; *ret_len is its real length. */
-static char *pct_decode(const char *s, size_t n, size_t *ret_len)
-{
-	if (n > INT_MAX)
-		return NULL;
-	int len = 0;
-	char *c = curl_easy_unescape(NULL, s, (int)n, &len);
-	if (!c)
-		return NULL;
-	/* curl's memory is curl_free()d; hand back malloc'd memory like every other string */
-	char *out = malloc((size_t)len + 1);
-	if (out) {
-		memcpy(out, c, (size_t)len);
-		out[len] = '\0';
-		*ret_len = (size_t)len;
-	}
-	curl_free(c);
-	return out;
-}
 
 static void utf8_put(char **p, unsigned cp)
 {
@@ -178,7 +158,7 @@ static int dir_ctx_init(struct dir_ctx *d, const char *url)
 	if (!d->scheme || !d->host || !raw)
 		goto fail;
 	size_t dlen;
-	char *p = pct_decode(raw, strlen(raw), &dlen);
+	char *p = http_url_unescape(raw, strlen(raw), &dlen);
 	r = -ENOMEM;
 	if (!p)
 		goto fail;
@@ -274,7 +254,7 @@ static enum href_verdict resolve_href(const struct dir_ctx *d, const char *href,
 	    !part_eq(port, d->port, false) || !part_eq(user, d->user, false))
 		goto out;
 	size_t dlen;
-	dec = pct_decode(raw, strlen(raw), &dlen);
+	dec = http_url_unescape(raw, strlen(raw), &dlen);
 	if (!dec)
 		goto out;
 	if (strcmp(dec, d->path) == 0 || strcmp(dec, d->parent_path) == 0) {

@@ -458,10 +458,30 @@ static int sign_bytes(const struct peer_server *ps, const char *mac, unsigned st
 					    ret->tag);
 }
 
-/* The same for a body of len bytes at off in the tier file fd (pinned by the caller, so
- * nothing punches it meanwhile), read in pieces through a small buffer that stays in the CPU's
- * cache; sendfile then sends the same bytes from the page cache. (Mapping the range instead
- * costs as much here, and its munmap interrupts every CPU running one of weir-node's threads.) */
+/* Feeds len bytes at off of fd into m through a small buffer; on a failed or short read aborts m
+ * and returns -errno (-EIO for a file shorter than its block). */
+static int mac_file_range(struct peer_reply_mac *m, int fd, uint64_t off, size_t len)
+{
+	unsigned char piece[64 * 1024];
+	for (size_t done = 0; done < len;) {
+		size_t n = len - done < sizeof(piece) ? len - done : sizeof(piece);
+		ssize_t got = pread(fd, piece, n, (off_t)(off + done));
+		if (got <= 0) {
+			int e = got < 0 ? -errno : -EIO;
+			peer_auth_reply_abort(m);
+			return e;
+		}
+		peer_auth_reply_update(m, piece, (size_t)got);
+		done += (size_t)got;
+	}
+	return 0;
+}
+
+/* Signs a 200 (as sign_bytes) whose body of len bytes is at off in the tier file fd (pinned by
+ * the caller, so nothing punches it meanwhile), read in pieces through a small buffer that stays
+ * in the CPU's cache; sendfile then sends the same bytes from the page cache. (Mapping the range
+ * instead costs as much here, and its munmap interrupts every CPU running one of weir-node's
+ * threads.) */
 static int sign_range(const struct peer_server *ps, const char *mac, int fd, uint64_t off,
 		      size_t len, uint64_t sum, struct reply_sig *ret)
 {
@@ -472,18 +492,8 @@ static int sign_range(const struct peer_server *ps, const char *mac, int fd, uin
 		r = peer_auth_reply_begin(&m, ps->cfg.key, mac, ret->nonce, MHD_HTTP_OK, len, sum);
 	if (r < 0)
 		return r;
-	unsigned char piece[64 * 1024];
-	for (size_t done = 0; done < len;) {
-		size_t n = len - done < sizeof(piece) ? len - done : sizeof(piece);
-		ssize_t got = pread(fd, piece, n, (off_t)(off + done));
-		if (got <= 0) {
-			peer_auth_reply_abort(&m);
-			return got < 0 ? -errno : -EIO;
-		}
-		peer_auth_reply_update(&m, piece, (size_t)got);
-		done += (size_t)got;
-	}
-	return peer_auth_reply_final(&m, ret->tag);
+	r = mac_file_range(&m, fd, off, len);
+	return r < 0 ? r : peer_auth_reply_final(&m, ret->tag);
 }
 
 /* A v3 signature (peer_auth.h) of a 200 whose len body bytes (summing to sum) are at body, or
@@ -506,19 +516,8 @@ static int sign_v3(const struct peer_server *ps, const char *mac, const struct p
 			return r;
 		if (body)
 			peer_auth_reply_update(&m, body, len);
-		else {
-			unsigned char piece[64 * 1024];
-			for (size_t done = 0; done < len;) {
-				size_t n = len - done < sizeof(piece) ? len - done : sizeof(piece);
-				ssize_t got = pread(fd, piece, n, (off_t)(off + done));
-				if (got <= 0) {
-					peer_auth_reply_abort(&m);
-					return got < 0 ? -errno : -EIO;
-				}
-				peer_auth_reply_update(&m, piece, (size_t)got);
-				done += (size_t)got;
-			}
-		}
+		else if ((r = mac_file_range(&m, fd, off, len)) < 0)
+			return r;
 		r = peer_auth_body_hash_final(&m, h);
 		if (r < 0)
 			return r;
