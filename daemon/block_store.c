@@ -1284,6 +1284,14 @@ static int obj_fd_open(struct block_store *bs, struct bs_object *o, unsigned t, 
 		defer_close(bs, fd);
 		return obj_fd(bs, o, t, create);
 	}
+	if (create && o->retired) {
+		/* Retired while the lock was let go: its retire may have unlinked the file before
+		 * this open created it again. Unlinked again, unless the current version of the
+		 * path is this very file (the same id: the version came back). */
+		struct bs_object *cur = obj_find_path(bs, o->path);
+		if (!cur || cur->id != o->id)
+			defer_unlink(bs, bs->tiers[t].dir_fd, name);
+	}
 	if (bs->nfds >= bs->max_fds)
 		fds_trim(bs, o);
 	o->fd[t] = fd;

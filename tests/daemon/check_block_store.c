@@ -1226,6 +1226,34 @@ START_TEST(test_slow_unlink)
 }
 END_TEST
 
+/* A put's create, done with the lock let go, racing the retire of its version: the retire
+ * unlinks the file while the open is under way, the open creates it again; no stray file of the
+ * retired version may stay in the tier directory. */
+START_TEST(test_slow_open_create_then_retired)
+{
+	uint64_t a, b, id;
+	char path[PATH_MAX], name[32];
+	pthread_t th;
+	struct ufs_attr at = {.size = 16 * BS, .mtime = 2};
+	struct block_store *bs = two_objects(false, false, &a, &b);
+	struct slow_job j = {.bs = bs, .kind = SLOW_PUT, .obj = a};
+
+	snprintf(name, sizeof(name), "%016" PRIx64, a);
+	slow_arm(name, SLOW_OPEN, 500);
+	ck_assert_int_eq(pthread_create(&th, NULL, slow_job_run, &j), 0);
+	ck_assert(slow_wait_entered(5000));
+	snprintf(at.etag, sizeof(at.etag), "v2");
+	ck_assert_int_eq(block_store_object_sync(bs, "/a", &at, &id), 0);
+	ck_assert_uint_ne(id, a);
+	pthread_join(th, NULL);
+	slow_disarm();
+	ck_assert_msg(j.r == -ESTALE || j.r == -ENOENT, "put into a retired version: %d", j.r);
+	tier_file(path, sizeof(path), 0, a);
+	ck_assert_msg(access(path, F_OK) < 0, "the retired version's tier file %s is back", path);
+	block_store_free(bs);
+}
+END_TEST
+
 START_TEST(test_object_sync)
 {
 	struct block_store *bs = open_simple(64, 0.9, 0.8);
@@ -2517,6 +2545,7 @@ Suite *block_store_suite(void)
 	tcase_add_test(tc, test_slow_open_evict);
 	tcase_add_test(tc, test_slow_close);
 	tcase_add_test(tc, test_slow_unlink);
+	tcase_add_test(tc, test_slow_open_create_then_retired);
 	tcase_add_test(tc, test_heat_victim_order);
 	tcase_add_test(tc, test_heat_victims_many);
 	tcase_add_test(tc, test_heat_equal_lru);
