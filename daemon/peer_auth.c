@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "block_sum.h"
+
 int peer_auth_key_from(const void *bytes, size_t len, const char *what, struct peer_key *ret,
 		       char *errbuf, size_t errlen)
 {
@@ -266,6 +268,26 @@ void peer_auth_reply_abort(struct peer_reply_mac *m)
 	if (m->v3)
 		OPENSSL_cleanse(m->otk, sizeof(m->otk));
 	m->v3 = false;
+}
+
+int peer_auth_reply_update_fd(struct peer_reply_mac *m, struct block_sum_state *st, int fd,
+			      uint64_t off, size_t len)
+{
+	unsigned char piece[64 * 1024];
+	for (size_t done = 0; done < len;) {
+		size_t n = len - done < sizeof(piece) ? len - done : sizeof(piece);
+		ssize_t got = pread(fd, piece, n, (off_t)(off + done));
+		if (got <= 0) {
+			int e = got < 0 ? -errno : -EIO;
+			peer_auth_reply_abort(m);
+			return e;
+		}
+		peer_auth_reply_update(m, piece, (size_t)got);
+		if (st)
+			block_sum_update(st, piece, (size_t)got);
+		done += (size_t)got;
+	}
+	return 0;
 }
 
 /* Poly1305 of a then b under key (32 bytes) into tag (16 bytes). Returns 0 or -ENOMEM. */

@@ -8,7 +8,7 @@
  * keep (v3, below). So a host without the key can neither ask for blocks, nor push bytes, nor answer
  * as a peer (not even with bytes whose XXH3 it fixed up), a signed GET cannot be replayed as a
  * PUT, and a recorded reply answers no other request. Pure functions apart from
- * peer_auth_load_key and the nonces' randomness. */
+ * peer_auth_load_key, peer_auth_reply_update_fd (reads) and the nonces' randomness. */
 #pragma once
 
 #include <stdbool.h>
@@ -117,6 +117,12 @@ int peer_auth_reply_final(struct peer_reply_mac *m, char *out);
 int peer_auth_reply_check(struct peer_reply_mac *m, const char *mac);
 /* Frees m's state without a tag (a transfer that failed). Safe on a finished or zeroed m. */
 void peer_auth_reply_abort(struct peer_reply_mac *m);
+/* Feeds len bytes at off of fd (a tier file) through a small buffer, and into st too unless
+ * NULL (the bytes' XXH3, block_sum.h). On a failed or short read aborts m and returns -errno
+ * (-EIO for a file shorter than its block); else 0. The one function here that does I/O. */
+struct block_sum_state;
+int peer_auth_reply_update_fd(struct peer_reply_mac *m, struct block_sum_state *st, int fd,
+			      uint64_t off, size_t len);
 
 /* Reply MAC v3, asked for by a block request's header "X-Weir-Reply-Mac: v3" and named by the
  * reply's same header (an owner of an older build ignores the ask and answers v2; a requester

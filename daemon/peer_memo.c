@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include "block_sum.h"
 #include "htable.h"
 
 struct memo_entry {
@@ -164,4 +165,38 @@ size_t peer_memo_size(struct peer_memo *m)
 	size_t n = m->n;
 	pthread_mutex_unlock(&m->lock);
 	return n;
+}
+
+int peer_memo_hash(struct peer_memo *m, const struct peer_key *key, const struct peer_memo_key *k,
+		   const void *body, int fd, uint64_t off, size_t len,
+		   unsigned char out[PEER_AUTH_BODY_HASH])
+{
+	if (peer_memo_get(m, k, out))
+		return 0;
+	struct peer_reply_mac mac;
+	int r = peer_auth_body_hash_begin(&mac, key, len);
+	if (r < 0)
+		return r;
+	if (body) {
+		peer_auth_reply_update(&mac, body, len);
+	} else {
+		struct block_sum_state *st = block_sum_new();
+		if (!st) {
+			peer_auth_reply_abort(&mac);
+			return -ENOMEM;
+		}
+		r = peer_auth_reply_update_fd(&mac, st, fd, off, len);
+		uint64_t sum = block_sum_digest(st);
+		block_sum_free(st);
+		if (r < 0)
+			return r;
+		if (sum != k->xxh3) {
+			peer_auth_reply_abort(&mac);
+			return -EBADMSG;
+		}
+	}
+	r = peer_auth_body_hash_final(&mac, out);
+	if (r == 0)
+		peer_memo_put(m, k, out);
+	return r;
 }

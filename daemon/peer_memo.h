@@ -36,6 +36,15 @@ bool peer_memo_get(struct peer_memo *m, const struct peer_memo_key *k,
  * capacity. Out of memory: nothing is kept. */
 void peer_memo_put(struct peer_memo *m, const struct peer_memo_key *k,
 		   const unsigned char hash[PEER_AUTH_BODY_HASH]);
+/* The v3 body hash (peer_auth.h, under k) of k's block of len bytes: from the memo, else
+ * computed from body, or when body is NULL read at off in the tier file fd (pinned by the
+ * caller), and kept. Bytes read from fd are kept only when their XXH3 is k->xxh3 (the index's):
+ * the hash of bytes changed under the index would fail every later reply of the block, even
+ * after it is fetched again right. Returns 0, -EBADMSG for such bytes (nothing kept), or
+ * -errno (a failed read, no memory). */
+int peer_memo_hash(struct peer_memo *m, const struct peer_key *key, const struct peer_memo_key *k,
+		   const void *body, int fd, uint64_t off, size_t len,
+		   unsigned char out[PEER_AUTH_BODY_HASH]);
 /* Forgets the block (source, path, block) at every version: its bytes were replaced. */
 void peer_memo_forget(struct peer_memo *m, const char *source, const char *path, uint64_t block);
 size_t peer_memo_size(struct peer_memo *m);

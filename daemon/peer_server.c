@@ -458,25 +458,6 @@ static int sign_bytes(const struct peer_server *ps, const char *mac, unsigned st
 					    ret->tag);
 }
 
-/* Feeds len bytes at off of fd into m through a small buffer; on a failed or short read aborts m
- * and returns -errno (-EIO for a file shorter than its block). */
-static int mac_file_range(struct peer_reply_mac *m, int fd, uint64_t off, size_t len)
-{
-	unsigned char piece[64 * 1024];
-	for (size_t done = 0; done < len;) {
-		size_t n = len - done < sizeof(piece) ? len - done : sizeof(piece);
-		ssize_t got = pread(fd, piece, n, (off_t)(off + done));
-		if (got <= 0) {
-			int e = got < 0 ? -errno : -EIO;
-			peer_auth_reply_abort(m);
-			return e;
-		}
-		peer_auth_reply_update(m, piece, (size_t)got);
-		done += (size_t)got;
-	}
-	return 0;
-}
-
 /* Signs a 200 (as sign_bytes) whose body of len bytes is at off in the tier file fd (pinned by
  * the caller, so nothing punches it meanwhile), read in pieces through a small buffer that stays
  * in the CPU's cache; sendfile then sends the same bytes from the page cache. (Mapping the range
@@ -492,14 +473,14 @@ static int sign_range(const struct peer_server *ps, const char *mac, int fd, uin
 		r = peer_auth_reply_begin(&m, ps->cfg.key, mac, ret->nonce, MHD_HTTP_OK, len, sum);
 	if (r < 0)
 		return r;
-	r = mac_file_range(&m, fd, off, len);
+	r = peer_auth_reply_update_fd(&m, NULL, fd, off, len);
 	return r < 0 ? r : peer_auth_reply_final(&m, ret->tag);
 }
 
 /* A v3 signature (peer_auth.h) of a 200 whose len body bytes (summing to sum) are at body, or
- * when body is NULL at off in the tier file fd (pinned by the caller): the body's hash comes
- * from the memo when the block was hashed at this version and XXH3 before, else it is computed
- * (through a small buffer, as sign_range reads) and kept. Returns 0 or -errno. */
+ * when body is NULL at off in the tier file fd (pinned by the caller); the body's hash from the
+ * memo or computed and kept (peer_memo_hash: -EBADMSG for tier bytes that do not sum to the
+ * index's XXH3). Returns 0 or -errno. */
 static int sign_v3(const struct peer_server *ps, const char *mac, const struct peer_memo_key *mk,
 		   const void *body, int fd, uint64_t off, size_t len, uint64_t sum,
 		   struct reply_sig *ret)
@@ -509,20 +490,9 @@ static int sign_v3(const struct peer_server *ps, const char *mac, const struct p
 	int r = peer_auth_nonce(ret->nonce);
 	if (r < 0)
 		return r;
-	if (!peer_memo_get(ps->memo, mk, h)) {
-		struct peer_reply_mac m;
-		r = peer_auth_body_hash_begin(&m, ps->cfg.key, len);
-		if (r < 0)
-			return r;
-		if (body)
-			peer_auth_reply_update(&m, body, len);
-		else if ((r = mac_file_range(&m, fd, off, len)) < 0)
-			return r;
-		r = peer_auth_body_hash_final(&m, h);
-		if (r < 0)
-			return r;
-		peer_memo_put(ps->memo, mk, h);
-	}
+	r = peer_memo_hash(ps->memo, ps->cfg.key, mk, body, fd, off, len, h);
+	if (r < 0)
+		return r;
 	return peer_auth_reply_tag_v3(ps->cfg.key, mac, ret->nonce, MHD_HTTP_OK, len, sum, h,
 				      ret->tag);
 }

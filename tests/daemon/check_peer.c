@@ -1550,6 +1550,60 @@ START_TEST(memo_evicts_and_invalidates)
 }
 END_TEST
 
+/* A tier read whose bytes do not sum to the index's XXH3 (changed under the index) is refused and
+ * nothing is kept: a kept hash of such bytes would fail every later v3 reply of the block, even
+ * once it is fetched again right. Bytes that do sum to it give the hash of the bytes, kept. */
+START_TEST(memo_keeps_only_bytes_that_match_the_index)
+{
+	struct peer_key key = key_of("0123456789abcdef0123");
+	struct peer_memo *m = peer_memo_new(4);
+	ck_assert_ptr_nonnull(m);
+	char path[] = "/tmp/weir-memo-XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	unlink(path);
+	size_t len = 300000; /* more than one of the read's pieces */
+	unsigned char *good = malloc(len), *bad = malloc(len);
+	ck_assert(good && bad);
+	for (size_t i = 0; i < len; i++)
+		good[i] = (unsigned char)(i * 7 + 3);
+	memcpy(bad, good, len);
+	bad[len / 2] ^= 1;
+	uint64_t sum = XXH3_64bits(good, len);
+	unsigned char want[PEER_AUTH_BODY_HASH], got[PEER_AUTH_BODY_HASH];
+	struct peer_reply_mac mac;
+	ck_assert_int_eq(peer_auth_body_hash_begin(&mac, &key, len), 0);
+	peer_auth_reply_update(&mac, good, len);
+	ck_assert_int_eq(peer_auth_body_hash_final(&mac, want), 0);
+
+	/* the tier holds other bytes than the index's sum says: refused, nothing kept */
+	ck_assert_int_eq(pwrite(fd, bad, len, 4096), (ssize_t)len);
+	struct peer_memo_key k = memo_key("/a", 0, sum);
+	ck_assert_int_eq(peer_memo_hash(m, &key, &k, NULL, fd, 4096, len, got), -EBADMSG);
+	ck_assert_uint_eq(peer_memo_size(m), 0);
+	/* refetched right: the hash of the right bytes, kept, and then served from the memo */
+	ck_assert_int_eq(pwrite(fd, good, len, 4096), (ssize_t)len);
+	ck_assert_int_eq(peer_memo_hash(m, &key, &k, NULL, fd, 4096, len, got), 0);
+	ck_assert_mem_eq(got, want, sizeof(want));
+	ck_assert_uint_eq(peer_memo_size(m), 1);
+	ck_assert_int_eq(ftruncate(fd, 0), 0);
+	memset(got, 0, sizeof(got));
+	ck_assert_int_eq(peer_memo_hash(m, &key, &k, NULL, fd, 4096, len, got), 0);
+	ck_assert_mem_eq(got, want, sizeof(want));
+	/* a file shorter than its block (another block's key: not in the memo) */
+	struct peer_memo_key k1 = memo_key("/a", 1, sum);
+	ck_assert_int_eq(peer_memo_hash(m, &key, &k1, NULL, fd, 4096, len, got), -EIO);
+	/* bytes in memory are the bytes served: hashed as they are */
+	struct peer_memo_key k2 = memo_key("/a", 2, XXH3_64bits(bad, len));
+	ck_assert_int_eq(peer_memo_hash(m, &key, &k2, bad, -1, 0, len, got), 0);
+	ck_assert_uint_eq(peer_memo_size(m), 2);
+	close(fd);
+	free(good);
+	free(bad);
+	peer_memo_free(m);
+}
+END_TEST
+
 Suite *peer_suite(void)
 {
 	Suite *s = suite_create("peer");
@@ -1567,6 +1621,7 @@ Suite *peer_suite(void)
 	tcase_add_test(tc, reply_mac_v3_matches_a_second_implementation);
 	tcase_add_test(tc, reply_mac_v3_refuses_tampering);
 	tcase_add_test(tc, memo_evicts_and_invalidates);
+	tcase_add_test(tc, memo_keeps_only_bytes_that_match_the_index);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("placement");
 	tcase_add_test(tc, cluster_rejects_bad_members);
