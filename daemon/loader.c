@@ -370,7 +370,8 @@ static void plan_print(struct load *l)
 	pthread_mutex_unlock(&l->lock);
 }
 
-/* load_one's OWN_HERE, for prefetch_load_next: a block of lf the worker keeps itself */
+/* Whether block b of lf is one the worker fetches and keeps (or, taking over, asks its owner
+ * for): load_one's blocks, and prefetch_load_next's. */
 struct load_own {
 	struct load *l;
 	const struct load_file *lf;
@@ -401,14 +402,10 @@ static int load_one(struct load *l, const struct load_file *lf)
 	unsigned window = prefetch_load_window(src->fetch_concurrency);
 	struct prefetch_load ahead = {0};
 	struct load_own own = {l, lf};
-	/* blocks it fetches and keeps (or, taking over, asks their owners for) */
-#define OWN_HERE(b)                                                                                \
-	(assigned(l, lf, (b)) &&                                                                   \
-	 (!l->nshare || l->takeover || (int)lf->owner[(b)] == l->self_share))
 	for (uint64_t b = 0; b < nblocks && !halted(l); b++) {
 		if (!assigned(l, lf, b))
 			continue;
-		if (!OWN_HERE(b)) {
+		if (!own_here(&own, b)) {
 			uint32_t len = 0;
 			r = hand_over(l, lf, obj, &a, b, &len);
 			if (r < 0)
@@ -435,7 +432,6 @@ static int load_one(struct load *l, const struct load_file *lf)
 			block_store_release(src->store, obj, b);
 		atomic_fetch_add(&l->bytes_done, fr.len);
 	}
-#undef OWN_HERE
 	return halted(l) ? -ECANCELED : 0;
 }
 
