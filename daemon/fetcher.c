@@ -23,6 +23,7 @@
 #include "block_sum.h"
 #include "htable.h"
 #include "near_cache.h"
+#include "prefetch.h"
 
 /* A block whose fetch failed (not ESTALE) fails again at once, once, within this long: the
  * kernel asks again (one synchronous READ) for a page its readahead could not get, and that
@@ -653,16 +654,11 @@ int fetcher_new(struct ufs *u, struct block_store *bs, const struct fetcher_opti
 	f->ufs = u;
 	f->bs = bs;
 	f->block_size = block_store_block_size(bs);
-	f->max_prefetch = opts && opts->max_prefetch ? opts->max_prefetch : 16;
-	/* Blocks fetched ahead must not push out blocks not yet read: a small tier gets a
-	 * small window (a quarter of the top tier at most). */
+	/* at most a quarter of the top tier (prefetch_max_inflight) */
 	struct block_store_stats st;
 	block_store_get_stats(bs, &st);
-	uint64_t room = st.ntiers ? st.tiers[0].quota / 4 / f->block_size : 0;
-	if (room < 1)
-		room = 1;
-	if (f->max_prefetch > room)
-		f->max_prefetch = (unsigned)room;
+	f->max_prefetch = prefetch_max_inflight(opts ? opts->max_prefetch : 0,
+						st.ntiers ? st.tiers[0].quota : 0, f->block_size);
 	f->max_spare = f->max_prefetch + FETCH_SPARE_DEMAND;
 	if (f->max_spare > FETCH_SPARE_MAX)
 		f->max_spare = FETCH_SPARE_MAX;
@@ -1249,9 +1245,7 @@ int fetcher_failure_cause(struct fetcher *f, uint64_t obj, uint64_t block, char 
 
 unsigned fetcher_fill_blocks(const struct fetcher *f)
 {
-	uint64_t bytes = (uint64_t)f->max_requests * f->part_size;
-	uint64_t n = (bytes + f->block_size - 1) / f->block_size;
-	return n ? (unsigned)n : 1;
+	return prefetch_fill_blocks(f->max_requests, f->part_size, f->block_size);
 }
 
 unsigned fetcher_inflight(struct fetcher *f)

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "meta_cache.h"
 #include "peer_client.h"
+#include "prefetch.h"
 #include "rendezvous.h"
 #include "tree_walk.h"
 
@@ -369,6 +370,20 @@ static void plan_print(struct load *l)
 	pthread_mutex_unlock(&l->lock);
 }
 
+/* Whether block b of lf is one the worker fetches and keeps (or, taking over, asks its owner
+ * for): load_one's blocks, and prefetch_load_next's. */
+struct load_own {
+	struct load *l;
+	const struct load_file *lf;
+};
+
+static bool own_here(void *arg, uint64_t b)
+{
+	const struct load_own *o = arg;
+	return assigned(o->l, o->lf, b) &&
+	       (!o->l->nshare || o->l->takeover || (int)o->lf->owner[b] == o->l->self_share);
+}
+
 static int load_one(struct load *l, const struct load_file *lf)
 {
 	struct source *src = l->src;
@@ -384,17 +399,13 @@ static int load_one(struct load *l, const struct load_file *lf)
 		return r;
 	uint64_t bs = src->block_size;
 	uint64_t nblocks = (a.size + bs - 1) / bs;
-	unsigned window = src->fetch_concurrency / 2 ? src->fetch_concurrency / 2 : 1;
-	uint64_t pf = 0;    /* the next block to consider prefetching */
-	unsigned ahead = 0; /* blocks of ours prefetched in (b, pf) */
-	/* blocks it fetches and keeps (or, taking over, asks their owners for) */
-#define OWN_HERE(b)                                                                                \
-	(assigned(l, lf, (b)) &&                                                                   \
-	 (!l->nshare || l->takeover || (int)lf->owner[(b)] == l->self_share))
+	unsigned window = prefetch_load_window(src->fetch_concurrency);
+	struct prefetch_load ahead = {0};
+	struct load_own own = {l, lf};
 	for (uint64_t b = 0; b < nblocks && !halted(l); b++) {
 		if (!assigned(l, lf, b))
 			continue;
-		if (!OWN_HERE(b)) {
+		if (!own_here(&own, b)) {
 			uint32_t len = 0;
 			r = hand_over(l, lf, obj, &a, b, &len);
 			if (r < 0)
@@ -402,17 +413,10 @@ static int load_one(struct load *l, const struct load_file *lf)
 			atomic_fetch_add(&l->bytes_done, len);
 			continue;
 		}
-		if (pf <= b) {
-			pf = b + 1;
-			ahead = 0;
-		} else if (ahead) {
-			ahead--; /* b was one of them */
-		}
-		for (; ahead < window && pf < nblocks; pf++)
-			if (OWN_HERE(pf)) {
-				fetcher_prefetch(src->fetcher, obj, lf->path, &a, pf, 1);
-				ahead++;
-			}
+		prefetch_load_at(&ahead, b);
+		uint64_t pf;
+		while (prefetch_load_next(&ahead, nblocks, window, own_here, &own, &pf))
+			fetcher_prefetch(src->fetcher, obj, lf->path, &a, pf, 1);
 		struct fetch_result fr;
 		r = fetcher_get(src->fetcher, obj, lf->path, &a, b, &fr);
 		if (r < 0)
@@ -428,7 +432,6 @@ static int load_one(struct load *l, const struct load_file *lf)
 			block_store_release(src->store, obj, b);
 		atomic_fetch_add(&l->bytes_done, fr.len);
 	}
-#undef OWN_HERE
 	return halted(l) ? -ECANCELED : 0;
 }
 

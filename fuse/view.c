@@ -42,6 +42,7 @@
 
 #include "log.h"
 #include "meta_listing.h"
+#include "prefetch.h"
 #include "ranges.h"
 #include "htable.h"
 #include "view_journal.h"
@@ -162,9 +163,7 @@ struct handle {
 	/* Guards the read-pattern fields below; held for arithmetic only, never across a fetch
 	 * or a store call. */
 	pthread_mutex_t lock;
-	uint64_t next_off;   /* under lock: where a sequential reader reads next */
-	uint64_t prefetched; /* under lock: blocks below this were asked for */
-	unsigned window;     /* under lock: current prefetch window in blocks */
+	struct prefetch_seq seq;  /* under lock: its reads' stream (prefetch_seq_read) */
 	atomic_bool head_fetched; /* a read at offset 0 fetched the next blocks with it */
 	/* Added to (release) by the OPEN (or CREATE) and every READ before its reply, read
 	 * (acquire) by op_release before it clears the journal slot and by handle_close: the
@@ -263,9 +262,7 @@ struct view {
 	 * the listing index of its last open, how many opens in a row followed the one before,
 	 * and the index below which files were fetched ahead. Under lock; see dir_stream(). */
 	char *seq_dir;
-	size_t seq_idx, seq_ahead;
-	size_t seq_spared; /* the next file whose head was fetched as a guess; 0: none */
-	unsigned seq_run;
+	struct prefetch_dir seq; /* the run of opens in seq_dir (prefetch_dir_open) */
 	/* One reader reading a no-open view's cached small files in listing order, seen from
 	 * their first READs: the directory, the index of the last, how many in a row, and the
 	 * index below which files were pushed into the page cache. Under lock; see dir_push(). */
@@ -841,7 +838,7 @@ static struct handle *bound_new(const char *path, uint64_t obj, const struct ufs
 	h->attr = *a;
 	h->wfd = -1;
 	h->backing_fd = -1;
-	h->window = 1;
+	prefetch_seq_init(&h->seq);
 	h->open_flags = O_RDONLY;
 	pthread_mutex_init(&h->lock, NULL);
 	return h;
@@ -1835,8 +1832,8 @@ static bool stream_next(struct view *v, const char *path)
 	if (!here || dir_listing_of(v, path, dir, sizeof(dir), &l, &idx) < 0)
 		return false;
 	pthread_mutex_lock(&v->lock);
-	bool next = idx > 0 && v->seq_dir && strcmp(v->seq_dir, dir) == 0 &&
-		    (size_t)idx == v->seq_idx + 1;
+	bool next =
+	    v->seq_dir && strcmp(v->seq_dir, dir) == 0 && prefetch_dir_is_next(&v->seq, idx);
 	pthread_mutex_unlock(&v->lock);
 	meta_listing_unref(l);
 	return next;
@@ -1880,8 +1877,8 @@ static bool view_stopping(const void *arg)
  * finds them in flight). */
 static bool fill_ask(struct view *v, struct handle *h)
 {
-	uint64_t nblocks = (h->attr.size + v->block_size - 1) / v->block_size;
-	if (nblocks > v->cfg.readahead_blocks)
+	uint64_t nblocks;
+	if (!prefetch_fill_fits(h->attr.size, v->block_size, v->cfg.readahead_blocks, &nblocks))
 		return false;
 	fetcher_demand(v->src.fetcher, h->obj, h->path, &h->attr, 0, nblocks);
 	return true;
@@ -1894,8 +1891,8 @@ static bool fill_ask(struct view *v, struct handle *h)
  * the wait instead of being fetched again, one after the other, while the opener waits. */
 static void fill_whole(struct view *v, struct handle *h)
 {
-	uint64_t nblocks = (h->attr.size + v->block_size - 1) / v->block_size;
-	if (nblocks > v->cfg.readahead_blocks)
+	uint64_t nblocks;
+	if (!prefetch_fill_fits(h->attr.size, v->block_size, v->cfg.readahead_blocks, &nblocks))
 		return;
 	/* a view being removed does not wait for the fill: view_stop joins this thread */
 	const struct fetch_halt halt = {.halted = view_stopping, .arg = v};
@@ -1987,7 +1984,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h->backing_fd = -1;
 	h->open_flags = fi->flags;
 	pthread_mutex_init(&h->lock, NULL);
-	h->window = 1;
+	prefetch_seq_init(&h->seq);
 	h->ino = in;
 	bool keep = false, may_pass = false, inval = false;
 	r = open_bind(v, in, &a,
@@ -2127,37 +2124,21 @@ static void dir_stream(struct view *v, const char *path)
 	long idx;
 	if (dir_listing_of(v, path, dir, sizeof(dir), &l, &idx) < 0)
 		return;
-	size_t from = 0, to = 0, spare = 0;
+	struct prefetch_dir_open in = {.idx = idx,
+				       .count = meta_listing_count(l),
+				       .exact = exact,
+				       .readahead = v->cfg.readahead_blocks};
+	struct prefetch_dir_plan plan;
 	pthread_mutex_lock(&v->lock);
-	bool same = idx >= 0 && v->seq_dir && strcmp(v->seq_dir, dir) == 0;
-	if (same && (size_t)idx == v->seq_idx + 1) {
-		v->seq_run++;
-	} else if (!same || (size_t)idx != v->seq_idx) {
-		v->seq_run = 0;
-		v->seq_ahead = 0;
-		v->seq_spared = 0;
-		if (!same) {
-			free(v->seq_dir);
-			v->seq_dir = idx >= 0 ? strdup(dir) : NULL;
-		}
-	}
-	if (idx >= 0)
-		v->seq_idx = (size_t)idx;
-	if (idx >= 0 && v->seq_run >= 1 && (size_t)idx + 1 < meta_listing_count(l) &&
-	    v->seq_spared != (size_t)idx + 1) {
-		spare = (size_t)idx + 1;
-		v->seq_spared = spare;
-	}
-	if (exact && idx >= 0 && v->seq_run >= 2) {
-		from = (size_t)idx + 1 > v->seq_ahead ? (size_t)idx + 1 : v->seq_ahead;
-		to = (size_t)idx + 1 + v->cfg.readahead_blocks;
-		if (to > meta_listing_count(l))
-			to = meta_listing_count(l);
-		if (to > from)
-			v->seq_ahead = to;
+	in.same = v->seq_dir && strcmp(v->seq_dir, dir) == 0;
+	prefetch_dir_open(&v->seq, &in, &plan);
+	if (plan.new_dir) {
+		free(v->seq_dir);
+		v->seq_dir = idx >= 0 ? strdup(dir) : NULL;
 	}
 	pthread_mutex_unlock(&v->lock);
-	for (size_t i = from; i < to; i++) {
+	size_t spare = plan.spare;
+	for (size_t i = plan.from; i < plan.to; i++) {
 		const struct ufs_dirent *e = meta_listing_at(l, i);
 		if (e->attr.is_dir || !e->size_known || !e->attr.etag[0] || e->attr.size == 0)
 			continue;
@@ -2299,37 +2280,19 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void maybe_prefetch(struct view *v, struct handle *h, uint64_t off, size_t len,
 			   uint64_t last_block)
 {
-	uint64_t start = 0, count = 0;
-	bool new_stream = false;
+	struct prefetch_range p;
 	if (v->cfg.no_prefetch || !atomic_load(&v->read_streams))
 		return;
 	pthread_mutex_lock(&h->lock);
-	if (off == h->next_off && off != 0) {
-		new_stream = h->window == 1;
-		if (h->window < v->cfg.readahead_blocks)
-			h->window = h->window * 2 > v->cfg.readahead_blocks
-					? v->cfg.readahead_blocks
-					: h->window * 2;
-		start = last_block + 1;
-		if (h->prefetched > start)
-			start = h->prefetched;
-		uint64_t end = last_block + 1 + h->window;
-		if (end > start) {
-			count = end - start;
-			h->prefetched = end;
-		}
-	} else if (off != h->next_off) {
-		h->window = 1;
-		h->prefetched = 0;
-	}
-	h->next_off = off + len;
+	bool new_stream =
+	    prefetch_seq_read(&h->seq, off, len, last_block, v->cfg.readahead_blocks, &p);
 	pthread_mutex_unlock(&h->lock);
 	if (new_stream)
 		atomic_fetch_add(&v->streams, 1);
-	if (count) {
+	if (p.count) {
 		unsigned n =
-		    fetcher_prefetch(v->src.fetcher, h->obj, h->path, &h->attr, start, count);
-		count_ahead(v, &h->attr, start, n);
+		    fetcher_prefetch(v->src.fetcher, h->obj, h->path, &h->attr, p.first, p.count);
+		count_ahead(v, &h->attr, p.first, n);
 	}
 }
 
@@ -2342,12 +2305,11 @@ static void head_start(struct view *v, struct handle *h, uint64_t next)
 {
 	if (v->cfg.no_prefetch || atomic_exchange(&h->head_fetched, true))
 		return;
-	unsigned want = fetcher_fill_blocks(v->src.fetcher);
-	if (next >= want)
+	struct prefetch_range p = prefetch_head(next, fetcher_fill_blocks(v->src.fetcher));
+	if (!p.count)
 		return; /* this read alone fills them */
-	unsigned n =
-	    fetcher_prefetch(v->src.fetcher, h->obj, h->path, &h->attr, next, want - next);
-	count_ahead(v, &h->attr, next, n);
+	unsigned n = fetcher_prefetch(v->src.fetcher, h->obj, h->path, &h->attr, p.first, p.count);
+	count_ahead(v, &h->attr, p.first, n);
 }
 
 /* A fetch for h said its version is gone: ask the UFS what is there now, so the store and the
@@ -2989,7 +2951,7 @@ static int restore_open(void *arg, const struct view_journal_rec *rec)
 	h->fh = rec->fh;
 	h->wfd = -1;
 	h->backing_fd = -1;
-	h->window = 1;
+	prefetch_seq_init(&h->seq);
 	h->ino = inode_get(v, rec->ino);
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_mutex_lock(&v->lock);
@@ -3339,7 +3301,7 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 	v->cfg.subpath = v->subpath;
 	v->cfg.fsname = v->fsname;
 	if (!v->cfg.readahead_blocks)
-		v->cfg.readahead_blocks = 8;
+		v->cfg.readahead_blocks = PREFETCH_READAHEAD_DEFAULT;
 	/* The root (inode 1) is the subpath. Strip a trailing slash except for "/". */
 	size_t sl = strlen(v->subpath);
 	while (sl > 1 && v->subpath[sl - 1] == '/')
@@ -3624,10 +3586,9 @@ unsigned view_stream(struct view *v, uint64_t ino, uint64_t next, uint64_t windo
 		   a.is_dir || changed ||
 		   block_store_object_sync(v->src.store, in->path, &a, &obj) < 0)
 		return 0;
-	uint64_t first = next / v->block_size;
-	uint64_t count = (window + v->block_size - 1) / v->block_size;
-	unsigned n = fetcher_prefetch(v->src.fetcher, obj, in->path, &a, first, count);
-	count_ahead(v, &a, first, n);
+	struct prefetch_range p = prefetch_stream_blocks(next, window, v->block_size);
+	unsigned n = fetcher_prefetch(v->src.fetcher, obj, in->path, &a, p.first, p.count);
+	count_ahead(v, &a, p.first, n);
 	return n;
 }
 

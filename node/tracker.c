@@ -11,6 +11,7 @@
 #include "access_tracker.h"
 #include "block_store.h"
 #include "log.h"
+#include "prefetch.h"
 #include "source.h"
 #include "view.h"
 
@@ -72,18 +73,14 @@ static void on_stream(void *userdata, const struct access_stream_event *ev)
 	pthread_mutex_unlock(&n->lock);
 	/* view_stream may revalidate the file over the network: not under the lock. */
 	if (nv) {
-		uint64_t block = nv->source->block_size;
-		double secs =
-		    ev->ts_ns > ev->run_start_ns ? (ev->ts_ns - ev->run_start_ns) / 1e9 : 0;
-		double speed = secs > 0 ? ev->run_pages * (double)page / secs : 0;
-		/* Four seconds of the stream's speed: a block from a UFS that caps each
-		 * connection takes long to arrive, and only blocks in flight add throughput. */
-		uint64_t window = speed > 0 ? (uint64_t)(speed * 4) : n->prefetch_max;
-		if (window < 4 * block)
-			window = 4 * block;
-		uint64_t cap = node_namespace_prefetch_max(n, nv->ns);
-		if (window > cap)
-			window = cap;
+		struct prefetch_stream in = {.run_pages = ev->run_pages,
+					     .run_start_ns = ev->run_start_ns,
+					     .ts_ns = ev->ts_ns,
+					     .page_size = page,
+					     .block_size = nv->source->block_size,
+					     .prefetch_max = n->prefetch_max,
+					     .cap = node_namespace_prefetch_max(n, nv->ns)};
+		uint64_t window = prefetch_stream_window(&in);
 		view_stream(nv->view, ev->ino, ev->next_page * page, window,
 			    ev->kind == ACCESS_STREAM_START);
 		node_view_put(n, nv);

@@ -15,3 +15,4 @@ Suite *peer_suite(void);
 Suite *meta_listing_suite(void);
 Suite *block_sum_suite(void);
 Suite *http_url_suite(void);
+Suite *prefetch_suite(void);
