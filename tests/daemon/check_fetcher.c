@@ -678,12 +678,10 @@ START_TEST(a_whole_file_demand_goes_in_requests_of_the_minimum)
 }
 END_TEST
 
-/* Blocks 2-3 fetched ahead fill both slots (2 requests) and queue more: the queue's bytes over
- * the slots would put most of a later file in one request. Where the UFS has no minimum
- * request (http), a whole file an open waits for (fetcher_demand) instead goes in its own
- * share of the slots, what it asks for over the connections, so that its requests end
- * together and the link does not idle at its tail behind one long request. */
-START_TEST(a_whole_file_goes_in_its_share_of_the_slots)
+/* With blocks 2-3 of a.bin held in both slots, blocks 0-1 asked for by a demand (guess false:
+ * fetcher_demand) or a guess (fetcher_prefetch_spare) must go a block per request; what
+ * names the asker in a failure. */
+static void blocks_0_1_go_a_block_per_request(bool guess, const char *what)
 {
 	struct block_store *bs = open_store();
 	struct ufs_attr a;
@@ -697,7 +695,9 @@ START_TEST(a_whole_file_goes_in_its_share_of_the_slots)
 	ck_assert_uint_eq(held_now(), 2);
 	size_t before = nasked;
 	/* blocks 0-1: 128 KiB over 2 connections, a block per request */
-	ck_assert_uint_eq(fetcher_demand(f, obj, "/a.bin", &a, 0, 2), 2);
+	ck_assert_uint_eq(guess ? fetcher_prefetch_spare(f, obj, "/a.bin", &a, 0, 2)
+				: fetcher_demand(f, obj, "/a.bin", &a, 0, 2),
+			  2);
 	for (int i = 0; i < 500 && fetcher_inflight(f) > 0; i++) {
 		if (held_now())
 			let_one_through();
@@ -710,8 +710,8 @@ START_TEST(a_whole_file_goes_in_its_share_of_the_slots)
 		if (asked[i] >= 2 * BLOCK)
 			continue;
 		ck_assert_msg(asked[i] == mine * BLOCK && asked_len[i] == BLOCK,
-			      "the demand's request %u was %zu bytes at %llu, expected %d at %llu",
-			      mine, asked_len[i], (unsigned long long)asked[i], BLOCK,
+			      "the %s's request %u was %zu bytes at %llu, expected %d at %llu",
+			      what, mine, asked_len[i], (unsigned long long)asked[i], BLOCK,
 			      (unsigned long long)mine * BLOCK);
 		mine++;
 	}
@@ -723,48 +723,23 @@ START_TEST(a_whole_file_goes_in_its_share_of_the_slots)
 	fetcher_free(f);
 	block_store_free(bs);
 }
+
+/* Blocks 2-3 fetched ahead fill both slots (2 requests) and queue more: the queue's bytes over
+ * the slots would put most of a later file in one request. Where the UFS has no minimum
+ * request (http), a whole file an open waits for (fetcher_demand) instead goes in its own
+ * share of the slots, what it asks for over the connections, so that its requests end
+ * together and the link does not idle at its tail behind one long request. */
+START_TEST(a_whole_file_goes_in_its_share_of_the_slots)
+{
+	blocks_0_1_go_a_block_per_request(false, "demand");
+}
 END_TEST
 
 /* The same for a guess (the next file's head, on idle slots): its share is what it asks for
  * (blocks 0-1 of the 4) over the slots, not the whole file's nor the queue's. */
 START_TEST(a_guess_goes_in_its_share_of_what_it_asks_for)
 {
-	struct block_store *bs = open_store();
-	struct ufs_attr a;
-	uint64_t obj;
-	struct fetcher_options fo = {.max_prefetch = 8, .part_size = PART, .max_requests = 2};
-	struct fetcher *f;
-	ck_assert_int_eq(fetcher_new(&gate_seg_ufs, bs, &fo, &f), 0);
-	ck_assert_int_eq(ufs_stat(real, "/a.bin", &a), 0);
-	ck_assert_int_eq(block_store_object_sync(bs, "/a.bin", &a, &obj), 0);
-	ck_assert_uint_eq(fetcher_prefetch(f, obj, "/a.bin", &a, 2, 2), 2);
-	ck_assert_uint_eq(held_now(), 2);
-	size_t before = nasked;
-	ck_assert_uint_eq(fetcher_prefetch_spare(f, obj, "/a.bin", &a, 0, 2), 2);
-	for (int i = 0; i < 500 && fetcher_inflight(f) > 0; i++) {
-		if (held_now())
-			let_one_through();
-		else
-			usleep(10000);
-	}
-	wait_until(none_inflight, f);
-	unsigned mine = 0;
-	for (size_t i = before; i < nasked; i++) {
-		if (asked[i] >= 2 * BLOCK)
-			continue;
-		ck_assert_msg(asked[i] == mine * BLOCK && asked_len[i] == BLOCK,
-			      "the guess's request %u was %zu bytes at %llu, expected %d at %llu",
-			      mine, asked_len[i], (unsigned long long)asked[i], BLOCK,
-			      (unsigned long long)mine * BLOCK);
-		mine++;
-	}
-	ck_assert_uint_eq(mine, 2);
-	for (uint64_t b = 0; b < NBLOCKS; b++) {
-		ck_assert(block_store_contains(bs, obj, b));
-		assert_block_sum(bs, obj, b);
-	}
-	fetcher_free(f);
-	block_store_free(bs);
+	blocks_0_1_go_a_block_per_request(true, "guess");
 }
 END_TEST
 
