@@ -48,13 +48,13 @@
 
 #define VIEW_MAX_SEGS 64
 #define VIEW_REPLY_THREADS 2 /* threads finishing the READs whose blocks arrived: see read_cont */
-#define VIEW_PUSH_AHEAD 32   /* small files pushed ahead of a warm reader: see dir_push() */
+#define VIEW_PUSH_AHEAD 32 /* small files pushed ahead of a warm reader: see dir_push() */
 #define VIEW_MAX_READ (250u * 4096) /* bytes; see the mount options */
 /* Files up to VIEW_SMALL_FILE (view.h) are read through the view's page cache (keep_cache), never
  * passed through. Passthrough saves READs, but costs two ioctls (backing open and close), a pin of
  * the blocks and a tier file descriptor on every open, forever; a file one or two READs fill
- * (max_read: 1000 KiB) costs them once, then every later open is answered from the page cache with
- * no daemon work beyond OPEN and RELEASE. The price: such a file's pages may sit in the view's page
+ * (max_read: 1000 KiB) costs them once, then every later open is answered from the page cache with no
+ * daemon work beyond OPEN and RELEASE. The price: such a file's pages may sit in the view's page
  * cache besides the tier's (reclaimable, never in weir-node's RSS). Measured with
  * bench/smallfiles.sh. */
 
@@ -85,7 +85,7 @@ static bool version_key_same(const struct version_key *k, const struct ufs_attr 
 
 struct inode {
 	fuse_ino_t ino;
-	char *path;		      /* path in the source (subpath included) */
+	char *path; /* path in the source (subpath included) */
 	struct htable_node path_node; /* in the view's by_path while hashed (below) */
 	/* The lookup count: in the journal's shared memory, so it survives this process. */
 	_Atomic uint64_t *nlookup;
@@ -163,9 +163,9 @@ struct handle {
 	/* Guards the read-pattern fields below; held for arithmetic only, never across a fetch
 	 * or a store call. */
 	pthread_mutex_t lock;
-	uint64_t next_off;	  /* under lock: where a sequential reader reads next */
-	uint64_t prefetched;	  /* under lock: blocks below this were asked for */
-	unsigned window;	  /* under lock: current prefetch window in blocks */
+	uint64_t next_off;   /* under lock: where a sequential reader reads next */
+	uint64_t prefetched; /* under lock: blocks below this were asked for */
+	unsigned window;     /* under lock: current prefetch window in blocks */
 	atomic_bool head_fetched; /* a read at offset 0 fetched the next blocks with it */
 	/* Added to (release) by the OPEN (or CREATE) and every READ before its reply, read
 	 * (acquire) by op_release before it clears the journal slot and by handle_close: the
@@ -175,10 +175,10 @@ struct handle {
 	 * order that goes through /dev/fuse, where ThreadSanitizer cannot see it; this says
 	 * it. */
 	atomic_uint replies;
-	int backing_id;	    /* > 0: reads pass through to the tier file */
-	int backing_fd;	    /* its tier file while backing_id > 0 (the store's; pinned) */
-	bool pt_held;	    /* passthrough_hold(true) was called: call it with false at close */
-	bool reads_version; /* counted in its inode's opens_read (a read handle) */
+	int backing_id;	     /* > 0: reads pass through to the tier file */
+	int backing_fd;	     /* its tier file while backing_id > 0 (the store's; pinned) */
+	bool pt_held;	     /* passthrough_hold(true) was called: call it with false at close */
+	bool reads_version;  /* counted in its inode's opens_read (a read handle) */
 	struct inode *ino;
 	int wfd;		 /* >= 0: opened for writing, straight on the UFS (rw views) */
 	bool dirty;		 /* written or truncated: cached blocks and metadata are stale */
@@ -222,8 +222,7 @@ struct view {
 	pthread_t thread;
 	bool thread_started;
 	atomic_bool exited;
-	atomic_bool
-	    stopping; /* view_stop began: an open waiting for its fill gives up (fill_whole) */
+	atomic_bool stopping; /* view_stop began: an open waiting for its fill gives up (fill_whole) */
 	/* Set by view_start once the loop answers a stat of the mount, read by request threads
 	 * that may run before that (0 then): atomic. */
 	_Atomic dev_t dev;
@@ -237,8 +236,8 @@ struct view {
 	 * never across a UFS call, a fetch, a store lookup or an ioctl (passthrough registration
 	 * happens with it released). */
 	pthread_mutex_t lock;
-	struct inode **inodes; /* under lock: inodes[ino - 1] */
-	size_t ninodes, cap;   /* under lock */
+	struct inode **inodes;	/* under lock: inodes[ino - 1] */
+	size_t ninodes, cap;	/* under lock */
 	struct htable by_path; /* under lock: inode by path (path_node), no copy of the path */
 	LIST_HEAD(, handle)
 	handles; /* under lock: open files; view_stop closes those never released */
@@ -1804,8 +1803,7 @@ static int open_bind(struct view *v, struct inode *in, const struct ufs_attr *a,
 		if (detached_now) {
 			journal_detach(v, in);
 			atomic_fetch_add(&v->new_versions, 1);
-			log_info("\"%s\" changed at the UFS while open (now %" PRIu64
-				 " bytes): new "
+			log_info("\"%s\" changed at the UFS while open (now %" PRIu64 " bytes): new "
 				 "opens get a new inode, descriptors open on inode %llu keep their "
 				 "version",
 				 in->path, a->size, (unsigned long long)in->ino);
@@ -1854,8 +1852,8 @@ static bool stream_next(struct view *v, const char *path)
 	if (!here || dir_listing_of(v, path, dir, sizeof(dir), &l, &idx) < 0)
 		return false;
 	pthread_mutex_lock(&v->lock);
-	bool next =
-	    idx > 0 && v->seq_dir && strcmp(v->seq_dir, dir) == 0 && (size_t)idx == v->seq_idx + 1;
+	bool next = idx > 0 && v->seq_dir && strcmp(v->seq_dir, dir) == 0 &&
+		    (size_t)idx == v->seq_idx + 1;
 	pthread_mutex_unlock(&v->lock);
 	meta_listing_unref(l);
 	return next;
@@ -2010,8 +2008,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h->ino = in;
 	bool keep = false, may_pass = false, inval = false;
 	r = open_bind(v, in, &a,
-		      atomic_load(&v->passthrough) && !v->cfg.read_write &&
-			  a.size > VIEW_SMALL_FILE,
+		      atomic_load(&v->passthrough) && !v->cfg.read_write && a.size > VIEW_SMALL_FILE,
 		      &keep, &may_pass, &inval);
 	if (r < 0) {
 		pthread_mutex_destroy(&h->lock);
@@ -2273,8 +2270,8 @@ static void dir_push(struct view *v, const char *path)
 	size_t from = 0, to = 0;
 	pthread_mutex_lock(&v->lock);
 	bool same = idx >= 0 && v->push_dir && strcmp(v->push_dir, dir) == 0;
-	if (same &&
-	    ((size_t)idx == v->push_idx + 1 || (v->push_ahead && (size_t)idx == v->push_ahead))) {
+	if (same && ((size_t)idx == v->push_idx + 1 ||
+		     (v->push_ahead && (size_t)idx == v->push_ahead))) {
 		v->push_run++;
 	} else if (!same || (size_t)idx != v->push_idx) {
 		v->push_run = 0;
@@ -2365,7 +2362,8 @@ static void head_start(struct view *v, struct handle *h, uint64_t next)
 	unsigned want = fetcher_fill_blocks(v->src.fetcher);
 	if (next >= want)
 		return; /* this read alone fills them */
-	unsigned n = fetcher_prefetch(v->src.fetcher, h->obj, h->path, &h->attr, next, want - next);
+	unsigned n =
+	    fetcher_prefetch(v->src.fetcher, h->obj, h->path, &h->attr, next, want - next);
 	count_ahead(v, &h->attr, next, n);
 }
 
@@ -3795,8 +3793,7 @@ void view_get_memory(struct view *v, struct view_memory *ret)
 	}
 	bytes += malloc_usable_size(v->fhs) + malloc_usable_size(v->free_fhs);
 	const struct handle *h;
-	LIST_FOREACH(h, &v->handles, link)
-	{
+	LIST_FOREACH(h, &v->handles, link) {
 		bytes += malloc_usable_size((void *)h) + malloc_usable_size(h->path);
 		files++;
 	}
