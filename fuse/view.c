@@ -2418,10 +2418,11 @@ static void release_held(struct view *v, uint64_t obj, uint64_t first, struct fe
  * h stays valid as long as the continuation lives, as it did for the thread that waited in
  * the old blocking read: the kernel sends RELEASE only once every READ of the file has been
  * answered (the READ holds the file: fs/fuse/file.c, fuse_file_put after the answer), so
- * op_release, the one place that frees an open's handle, cannot run before read_finish's
- * reply; a no-open read's handle is its inode's bound version, freed only with the inode when
- * its lookup count drops, which the open file holds up; and view_stop answers every
- * continuation (reply_drain) before it closes the handles left. The view registers no
+ * op_release (handle_close), the one place that frees an open's handle but view_stop, cannot
+ * run before read_finish's reply; a no-open read's handle is its inode's bound version, never
+ * replaced (inode_bind gives a changed version a new inode) and freed only by view_stop; and
+ * view_stop answers every continuation (reply_drain) before it closes the handles left and
+ * frees the inodes. The view registers no
  * INTERRUPT handler: an interrupted READ is answered like any other, once (read_finish is the
  * only reply of a continuation, and a continuation is in exactly one place: being run,
  * parked, or queued). */
@@ -3706,6 +3707,7 @@ void view_stop(struct view *v)
 		fuse_session_unmount(v->se);
 		fuse_session_destroy(v->se);
 	}
+	reply_drain(v); /* a view_start that failed after starting reply_threads: they end */
 	for (size_t i = 0; i < v->ninodes; i++) {
 		bound_free(v->inodes[i]->bound);
 		free(v->inodes[i]->path);
