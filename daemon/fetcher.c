@@ -106,6 +106,9 @@ struct inflight {
 	unsigned refs;	   /* under f->lock: the fetch itself + each waiter + each reader
 			    * holding buf (fetcher_get_range) */
 	unsigned range_waiters; /* under f->lock: readers waiting for some parts, not the block */
+	/* under f->lock: readers waiting without a thread (fetcher_get_range_async), each holding
+	 * a ref and counted in range_waiters; woken by wake_async_locked */
+	LIST_HEAD(, fetch_wait) waits;
 	/* The block's checksum summed part by part as the parts land, in order, while their bytes
 	 * are still in the CPU's cache (read_done), so the store need not read the block once
 	 * more for it: sum (NULL: none; set at start, freed with e) covers parts [0, summed).
@@ -304,6 +307,40 @@ static void part_done_locked(struct fetcher *f, struct inflight *e, int err, siz
 }
 
 static void read_done(void *userdata, int err, size_t nread);
+static bool range_landed_locked(const struct fetcher *f, const struct inflight *e, uint32_t from,
+				uint32_t to);
+
+LIST_HEAD(wait_list, fetch_wait);
+
+/* Moves e's waiters without a thread whose range is in (all of them once e is done) to fire,
+ * to be called by fire_waits once f->lock is dropped: ready hands its reader to a thread of the
+ * caller's, which may take its own locks, and these are taken before f->lock
+ * (fetcher_wait_cancel). Each keeps its ref on e for fetcher_wait_result. */
+static void wake_async_locked(struct fetcher *f, struct inflight *e, struct wait_list *fire)
+{
+	struct fetch_wait *w = LIST_FIRST(&e->waits), *nx;
+	for (; w; w = nx) {
+		nx = LIST_NEXT(w, link);
+		bool landed = !e->done && range_landed_locked(f, e, w->from, w->to);
+		if (!e->done && !landed)
+			continue;
+		LIST_REMOVE(w, link);
+		w->armed = false;
+		w->landed = landed;
+		e->range_waiters--;
+		LIST_INSERT_HEAD(fire, w, link);
+	}
+}
+
+/* Without f->lock. w is not touched after its ready: its reader may be gone by then. */
+static void fire_waits(struct wait_list *fire)
+{
+	struct fetch_wait *w;
+	while ((w = LIST_FIRST(fire))) {
+		LIST_REMOVE(w, link);
+		w->ready(w);
+	}
+}
 
 /* How many bytes the request that starts now may carry: the work queued and at the UFS spread
  * over every request slot (so a UFS that caps each connection still gets them all), but never
@@ -499,6 +536,7 @@ static void read_done(void *userdata, int err, size_t nread)
 	/* The backend set it just before calling us, on this thread: this part's cause, unless a
 	 * blocking request of another thread failed in between. Copied before f->lock. */
 	char cause[sizeof(e->cause)] = "";
+	struct wait_list fire = LIST_HEAD_INITIALIZER(fire);
 	if (err < 0)
 		ufs_error_copy(f->ufs, cause, sizeof(cause));
 	pthread_mutex_lock(&f->lock);
@@ -514,6 +552,7 @@ static void read_done(void *userdata, int err, size_t nread)
 		p->landed = true;
 		if (e->range_waiters)
 			pthread_cond_broadcast(&f->done_cond);
+		wake_async_locked(f, e, &fire);
 	}
 	if (p->landed && e->sum && !e->summing && e->err == 0 && &e->parts[e->summed] == p) {
 		/* The next part of the block's sum: added once the freed slot is taken (the UFS
@@ -528,10 +567,12 @@ static void read_done(void *userdata, int err, size_t nread)
 		pump_locked(f); /* the slot it freed */
 	}
 	pthread_mutex_unlock(&f->lock);
+	fire_waits(&fire);
 }
 
-/* Marks e done with err, takes it out of the table and wakes its waiters. */
-static void finish_locked(struct fetcher *f, struct inflight *e, int err)
+/* Marks e done with err, takes it out of the table and wakes its waiters (those without a
+ * thread into fire). */
+static void finish_locked(struct fetcher *f, struct inflight *e, int err, struct wait_list *fire)
 {
 	e->err = err;
 	e->done = true;
@@ -540,6 +581,7 @@ static void finish_locked(struct fetcher *f, struct inflight *e, int err)
 	if (e->prefetch)
 		f->inflight_prefetch--;
 	pthread_cond_broadcast(&f->done_cond);
+	wake_async_locked(f, e, fire);
 }
 
 /* Accounts a block from a peer just stored in the near-cache and takes out the oldest such
@@ -618,9 +660,11 @@ static void complete(struct fetcher *f, struct inflight *e)
 	e->stored = stored;
 	uint64_t obj = e->obj, block = e->block;
 	uint32_t want = e->want;
-	finish_locked(f, e, err);
+	struct wait_list fire = LIST_HEAD_INITIALIZER(fire);
+	finish_locked(f, e, err, &fire);
 	put_locked(e);
 	pthread_mutex_unlock(&f->lock);
+	fire_waits(&fire);
 	/* after the waiters are woken: eviction takes the store's lock and tier I/O */
 	if (stored && from_peer)
 		near_trim(f, obj, block, want);
@@ -787,6 +831,7 @@ static void peer_done(void *userdata, int err, uint64_t xxh3)
 {
 	struct inflight *e = userdata;
 	struct fetcher *f = e->f;
+	struct wait_list fire = LIST_HEAD_INITIALIZER(fire);
 	pthread_mutex_lock(&f->lock);
 	e->via_peer = false;
 	if (err == 0) {
@@ -800,6 +845,7 @@ static void peer_done(void *userdata, int err, uint64_t xxh3)
 			e->parts[i].landed = true;
 		if (e->range_waiters)
 			pthread_cond_broadcast(&f->done_cond);
+		wake_async_locked(f, e, &fire);
 		queue_locked(f, e);
 	} else {
 		atomic_fetch_add(&f->stats.peer_fallbacks, 1);
@@ -808,6 +854,7 @@ static void peer_done(void *userdata, int err, uint64_t xxh3)
 		queue_parts_locked(f, e);
 	}
 	pthread_mutex_unlock(&f->lock);
+	fire_waits(&fire);
 }
 
 static int start_locked(struct fetcher *f, uint64_t obj, const char *path,
@@ -892,15 +939,70 @@ static bool range_landed_locked(const struct fetcher *f, const struct inflight *
 	return true;
 }
 
+/* What a reader of e gets once its wait ended (early: its range landed before the block's end):
+ * 0 with *ret set, -errno, or 1: ask again (stored, or refused under replaced keys). Takes over
+ * the reader's ref on e; returns with f->lock dropped. */
+static int take_locked(struct fetcher *f, struct inflight *e, bool borrow, bool early,
+		       struct fetch_result *ret)
+{
+	if (early) {
+		/* The bytes it asked for are in: served from memory while the other parts
+		 * and the tier write go on. */
+		bool peer_only = e->from_peer; /* as below */
+		pthread_mutex_unlock(&f->lock);
+		*ret = (struct fetch_result){.ref = {.fd = -1},
+					     .mem = e->buf,
+					     .len = e->want,
+					     .peer_only = peer_only,
+					     .hold = e};
+		return 0;
+	}
+	int err = e->err;
+	if (err == 0 && !e->stored && borrow) {
+		bool peer_only = e->from_peer; /* as below */
+		pthread_mutex_unlock(&f->lock);
+		*ret = (struct fetch_result){.ref = {.fd = -1},
+					     .mem = e->buf,
+					     .len = e->want,
+					     .peer_only = peer_only,
+					     .hold = e};
+		return 0;
+	}
+	if (err == 0 && !e->stored) {
+		char *mem = malloc(e->want);
+		if (!mem) {
+			put_locked(e);
+			pthread_mutex_unlock(&f->lock);
+			return -ENOMEM;
+		}
+		memcpy(mem, e->buf, e->want);
+		uint32_t len = e->want;
+		bool peer_only = e->from_peer; /* not kept here: its owner keeps it */
+		put_locked(e);
+		pthread_mutex_unlock(&f->lock);
+		*ret = (struct fetch_result){
+		    .ref = {.fd = -1}, .mem = mem, .len = len, .peer_only = peer_only};
+		return 0;
+	}
+	/* refused under keys replaced since it started: ask again with the new ones */
+	bool stale_keys = refused(err) && e->keys_gen != f->keys_gen;
+	put_locked(e);
+	pthread_mutex_unlock(&f->lock);
+	if (err < 0 && !stale_keys)
+		return err;
+	return 1;
+}
+
 /* Waits for block `block`; with borrow, only for its bytes [from, to), and an in-memory answer
  * holds e (no copy) until fetcher_result_release; with join_only, a block neither stored nor in
  * flight is not fetched: -ENOENT; with halt, the wait ends (-ECANCELED) within 50 ms of halt
- * saying so. */
+ * saying so; with async (borrow only), a wait arms async instead: -EINPROGRESS. */
 static int get(struct fetcher *f, uint64_t obj, const char *path, const struct ufs_attr *attr,
 	       uint64_t block, bool local, bool no_keep, bool borrow, bool join_only,
-	       const struct fetch_halt *halt, uint32_t from, uint32_t to, struct fetch_result *ret)
+	       const struct fetch_halt *halt, uint32_t from, uint32_t to, struct fetch_wait *async,
+	       struct fetch_result *ret)
 {
-	for (int round = 0;; round++) {
+	for (int round = async ? async->round : 0;; round++) {
 		struct block_ref ref;
 		/* Without f->lock: a lookup may read the block back to check its checksum, and
 		 * the UFS completions (read_done) must not wait behind that. */
@@ -953,6 +1055,20 @@ static int get(struct fetcher *f, uint64_t obj, const char *path, const struct u
 			e->refs++;
 		}
 		bool early = false;
+		if (async && !e->done && !range_landed_locked(f, e, from, to)) {
+			/* no thread waits: the fetch calls async->ready (wake_async_locked) */
+			async->e = e;
+			async->armed = true;
+			async->landed = false;
+			async->from = from;
+			async->to = to;
+			async->round = round;
+			async->t0 = t0;
+			e->range_waiters++;
+			LIST_INSERT_HEAD(&e->waits, async, link);
+			pthread_mutex_unlock(&f->lock);
+			return -EINPROGRESS;
+		}
 		if (borrow) {
 			e->range_waiters++;
 			while (!e->done && !(early = range_landed_locked(f, e, from, to)))
@@ -983,51 +1099,9 @@ static int get(struct fetcher *f, uint64_t obj, const char *path, const struct u
 			  : was_prefetch ? "prefetch in flight"
 					 : "demand in flight",
 			  early ? ", its range landed" : "");
-		if (early) {
-			/* The bytes it asked for are in: served from memory while the other parts
-			 * and the tier write go on. */
-			bool peer_only = e->from_peer; /* as below */
-			pthread_mutex_unlock(&f->lock);
-			*ret = (struct fetch_result){.ref = {.fd = -1},
-						     .mem = e->buf,
-						     .len = e->want,
-						     .peer_only = peer_only,
-						     .hold = e};
-			return 0;
-		}
-		int err = e->err;
-		if (err == 0 && !e->stored && borrow) {
-			bool peer_only = e->from_peer; /* as below */
-			pthread_mutex_unlock(&f->lock);
-			*ret = (struct fetch_result){.ref = {.fd = -1},
-						     .mem = e->buf,
-						     .len = e->want,
-						     .peer_only = peer_only,
-						     .hold = e};
-			return 0;
-		}
-		if (err == 0 && !e->stored) {
-			char *mem = malloc(e->want);
-			if (!mem) {
-				put_locked(e);
-				pthread_mutex_unlock(&f->lock);
-				return -ENOMEM;
-			}
-			memcpy(mem, e->buf, e->want);
-			uint32_t len = e->want;
-			bool peer_only = e->from_peer; /* not kept here: its owner keeps it */
-			put_locked(e);
-			pthread_mutex_unlock(&f->lock);
-			*ret = (struct fetch_result){
-			    .ref = {.fd = -1}, .mem = mem, .len = len, .peer_only = peer_only};
-			return 0;
-		}
-		/* refused under keys replaced since it started: ask again with the new ones */
-		bool stale_keys = refused(err) && e->keys_gen != f->keys_gen;
-		put_locked(e);
-		pthread_mutex_unlock(&f->lock);
-		if (err < 0 && !stale_keys)
-			return err;
+		int r = take_locked(f, e, borrow, early, ret);
+		if (r <= 0)
+			return r;
 	}
 }
 
@@ -1044,20 +1118,63 @@ void fetcher_keys_changed(struct fetcher *f)
 int fetcher_get(struct fetcher *f, uint64_t obj, const char *path, const struct ufs_attr *attr,
 		uint64_t block, struct fetch_result *ret)
 {
-	return get(f, obj, path, attr, block, false, false, false, false, NULL, 0, 0, ret);
+	return get(f, obj, path, attr, block, false, false, false, false, NULL, 0, 0, NULL, ret);
 }
 
 int fetcher_wait(struct fetcher *f, uint64_t obj, const char *path, const struct ufs_attr *attr,
 		 uint64_t block, const struct fetch_halt *halt, struct fetch_result *ret)
 {
-	return get(f, obj, path, attr, block, false, false, false, true, halt, 0, 0, ret);
+	return get(f, obj, path, attr, block, false, false, false, true, halt, 0, 0, NULL, ret);
 }
 
 int fetcher_get_range(struct fetcher *f, uint64_t obj, const char *path,
 		      const struct ufs_attr *attr, uint64_t block, uint32_t from, uint32_t to,
 		      struct fetch_result *ret)
 {
-	return get(f, obj, path, attr, block, false, false, true, false, NULL, from, to, ret);
+	return get(f, obj, path, attr, block, false, false, true, false, NULL, from, to, NULL, ret);
+}
+
+int fetcher_get_range_async(struct fetcher *f, uint64_t obj, const char *path,
+			    const struct ufs_attr *attr, uint64_t block, uint32_t from, uint32_t to,
+			    struct fetch_wait *w, struct fetch_result *ret)
+{
+	w->round = 0;
+	w->e = NULL;
+	w->armed = false;
+	return get(f, obj, path, attr, block, false, false, true, false, NULL, from, to, w, ret);
+}
+
+int fetcher_wait_result(struct fetcher *f, uint64_t obj, const char *path,
+			const struct ufs_attr *attr, uint64_t block, struct fetch_wait *w,
+			struct fetch_result *ret)
+{
+	pthread_mutex_lock(&f->lock);
+	struct inflight *e = w->e;
+	w->e = NULL;
+	log_debug("block %llu of \"%s\": a reader waited %llu us without a thread%s",
+		  (unsigned long long)block, path, (unsigned long long)(now_us() - w->t0),
+		  w->landed ? ", its range landed" : "");
+	int r = take_locked(f, e, true, w->landed, ret);
+	if (r <= 0)
+		return r;
+	w->round++;
+	return get(f, obj, path, attr, block, false, false, true, false, NULL, w->from, w->to, w,
+		   ret);
+}
+
+bool fetcher_wait_cancel(struct fetcher *f, struct fetch_wait *w)
+{
+	pthread_mutex_lock(&f->lock);
+	bool armed = w->armed;
+	if (armed) {
+		LIST_REMOVE(w, link);
+		w->armed = false;
+		w->e->range_waiters--;
+		put_locked(w->e); /* the fetch goes on for its other waiters */
+		w->e = NULL;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return armed;
 }
 
 void fetcher_result_release(struct fetcher *f, struct fetch_result *r)
@@ -1076,7 +1193,7 @@ void fetcher_result_release(struct fetcher *f, struct fetch_result *r)
 int fetcher_get_local(struct fetcher *f, uint64_t obj, const char *path,
 		      const struct ufs_attr *attr, uint64_t block, struct fetch_result *ret)
 {
-	return get(f, obj, path, attr, block, true, false, false, false, NULL, 0, 0, ret);
+	return get(f, obj, path, attr, block, true, false, false, false, NULL, 0, 0, NULL, ret);
 }
 
 /* A copy of a tier's block, checked against the index's checksum. Returns 0 with *ret_mem
@@ -1104,7 +1221,7 @@ int fetcher_get_for_owner(struct fetcher *f, uint64_t obj, const char *path,
 	for (int round = 0;; round++) {
 		struct fetch_result fr;
 		int r = get(f, obj, path, attr, block, true, true, true, false, NULL, 0,
-			    block_len(f, attr, block), &fr);
+			    block_len(f, attr, block), NULL, &fr);
 		if (r < 0)
 			return r;
 		if (fr.mem) {

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "block_store.h"
 #include "cluster.h"
@@ -98,6 +99,46 @@ int fetcher_wait(struct fetcher *f, uint64_t obj, const char *path, const struct
 int fetcher_get_range(struct fetcher *f, uint64_t obj, const char *path,
 		      const struct ufs_attr *attr, uint64_t block, uint32_t from, uint32_t to,
 		      struct fetch_result *ret);
+
+/* A reader's wait for a range of a block that does not hold a thread (fetcher_get_range_async):
+ * the caller owns it (usually inside its own continuation) and keeps it alive until ready has
+ * been called or fetcher_wait_cancel said true. Fields after ready are the fetcher's. */
+struct fetch_wait {
+	/* Called once per -EINPROGRESS, on a fetcher thread (the UFS's, a peer client's or a store
+	 * thread), never under the fetcher's lock; it must not block nor do I/O: hand w to a
+	 * thread of the caller's, which calls fetcher_wait_result. */
+	void (*ready)(struct fetch_wait *w);
+	void *arg;	    /* the caller's */
+	struct inflight *e; /* under the fetcher's lock */
+	bool armed;	    /* under the fetcher's lock: in e's list */
+	bool landed;	    /* set before ready: the range landed before the block's end */
+	uint32_t from, to;
+	int round;
+	uint64_t t0;
+	LIST_ENTRY(fetch_wait) link; /* under the fetcher's lock: e's waiters, then ready's list */
+};
+
+/* fetcher_get_range without a thread waiting: returns 0 with *ret set when no wait is needed
+ * (stored, or the range is in), -errno as fetcher_get_range, or -EINPROGRESS: w is armed, and
+ * w->ready(w) comes exactly once when the range lands or the fetch ends (unless
+ * fetcher_wait_cancel takes w back first); then fetcher_wait_result gives the answer. path
+ * and attr are copied. Any thread. */
+int fetcher_get_range_async(struct fetcher *f, uint64_t obj, const char *path,
+			    const struct ufs_attr *attr, uint64_t block, uint32_t from, uint32_t to,
+			    struct fetch_wait *w, struct fetch_result *ret);
+
+/* After w->ready: what fetcher_get_range would have returned, or -EINPROGRESS again (rare: the
+ * block was stored, then evicted before it could be pinned: a new fetch, w armed again).
+ * obj, path and attr as given to fetcher_get_range_async. Any thread but ready's. */
+int fetcher_wait_result(struct fetcher *f, uint64_t obj, const char *path,
+			const struct ufs_attr *attr, uint64_t block, struct fetch_wait *w,
+			struct fetch_result *ret);
+
+/* Takes an armed w back (its reader is going away): true when w was armed and now is not (ready
+ * will not come; the fetch goes on for its other waiters), false when ready has been or is
+ * being called. Any thread; the caller may hold its own locks (ready takes none of the
+ * fetcher's). */
+bool fetcher_wait_cancel(struct fetcher *f, struct fetch_wait *w);
 
 /* Releases the memory of a fetch_result whose mem is set (a held buffer, or an owned copy). */
 void fetcher_result_release(struct fetcher *f, struct fetch_result *r);

@@ -48,6 +48,7 @@
 #include "view_journal.h"
 
 #define VIEW_MAX_SEGS 64
+#define VIEW_REPLY_THREADS 2 /* threads finishing the READs whose blocks arrived: see read_cont */
 #define VIEW_PUSH_AHEAD 32 /* small files pushed ahead of a warm reader: see dir_push() */
 #define VIEW_MAX_READ (250u * 4096) /* bytes; see the mount options */
 /* Files up to VIEW_SMALL_FILE (view.h) are read through the view's page cache (keep_cache), never
@@ -281,6 +282,22 @@ struct view {
 	pthread_cond_t adopt_cond;
 	_Atomic int adopt_phase;
 	bool resend; /* the kernel has FUSE_NOTIFY_RESEND (FUSE_HAS_RESEND in its INIT) */
+	/* READs waiting for a fetch hold no thread (read_cont): the fetcher hands each, once its
+	 * range is in, to one of reply_threads, which finishes and answers it. reply_lock guards
+	 * the fields below; nothing is done under it but list updates and fetcher_wait_cancel
+	 * (which takes the fetcher's lock after it; the fetcher calls read_ready without its own
+	 * lock, so the order is only ever reply_lock then the fetcher's): never a reply, a fetch
+	 * or a store call. */
+	pthread_mutex_t reply_lock;
+	pthread_cond_t reply_cond;	      /* a continuation queued, or reply_exit */
+	pthread_cond_t reply_idle;	      /* nconts fell to 0 */
+	STAILQ_HEAD(, read_cont) reply_queue; /* under reply_lock: ready, for reply_threads */
+	LIST_HEAD(, read_cont) parked;	      /* under reply_lock: armed at the fetcher */
+	unsigned nconts;		      /* under reply_lock: parked, queued or running */
+	bool reply_stopping;		      /* under reply_lock: view_stop: park no more */
+	bool reply_exit;		      /* under reply_lock: nconts is 0 for good */
+	pthread_t reply_threads[VIEW_REPLY_THREADS];
+	unsigned nreply_threads;
 };
 
 enum { ADOPT_DONE = 0, ADOPT_INIT, ADOPT_WAIT };
@@ -2354,6 +2371,324 @@ static void release_held(struct view *v, uint64_t obj, uint64_t first, struct fe
 	}
 }
 
+/* A READ of a tier miss holds no thread while its block is fetched (issue #10): it parks as
+ * a read_cont armed at the fetcher (fetcher_get_range_async) and its thread goes back to the
+ * loop; when the range lands the fetcher calls read_ready, which queues it for reply_threads,
+ * where read_run goes on with the next blocks and answers it. So N readers of cold blocks pin
+ * none of libfuse's threads, not N of them.
+ *
+ * h stays valid as long as the continuation lives, as it did for the thread that waited in
+ * the old blocking read: the kernel sends RELEASE only once every READ of the file has been
+ * answered (the READ holds the file: fs/fuse/file.c, fuse_file_put after the answer), so
+ * op_release (handle_close), the one place that frees an open's handle but view_stop, cannot
+ * run before read_finish's reply; a no-open read's handle is its inode's bound version, never
+ * replaced (inode_bind gives a changed version a new inode) and freed only by view_stop; and
+ * view_stop answers every continuation (reply_drain) before it closes the handles left and
+ * frees the inodes. The view registers no
+ * INTERRUPT handler: an interrupted READ is answered like any other, once (read_finish is the
+ * only reply of a continuation, and a continuation is in exactly one place: being run,
+ * parked, or queued). */
+struct read_cont {
+	struct fetch_wait w; /* while parked: at the fetcher */
+	struct view *v;
+	fuse_req_t req;
+	fuse_ino_t ino;
+	uint64_t open_fh; /* fi->fh: 0 for a no-open read */
+	struct handle *h;
+	off_t off;
+	size_t len;		     /* the READ's bytes within the file */
+	uint64_t first, nblocks, b;  /* the blocks read, and the next one to take */
+	bool revalidated;	     /* block b's fetch said ESTALE and h was revalidated once */
+	bool cancelled;		     /* view_stop took it back from the fetcher: EIO */
+	bool counted;		     /* under reply_lock: in nconts (parked once) until answered */
+	uint32_t from, to;	     /* block b's bytes wanted */
+	STAILQ_ENTRY(read_cont) q;   /* under reply_lock: in reply_queue */
+	LIST_ENTRY(read_cont) plink; /* under reply_lock: in parked */
+	size_t nheld, nsegs;
+	struct fetch_result held[VIEW_MAX_SEGS];
+	struct range_seg segs[VIEW_MAX_SEGS];
+};
+
+static void read_run(struct read_cont *c, int woke);
+static void release_held(struct view *v, uint64_t obj, uint64_t first, struct fetch_result *held,
+			 size_t nheld);
+static void dir_push(struct view *v, const char *path);
+static int revalidate(struct view *v, struct handle *h);
+
+/* The fetcher's ready: on its thread, without its lock; only queues. */
+static void read_ready(struct fetch_wait *w)
+{
+	struct read_cont *c = w->arg;
+	struct view *v = c->v;
+	pthread_mutex_lock(&v->reply_lock);
+	LIST_REMOVE(c, plink);
+	STAILQ_INSERT_TAIL(&v->reply_queue, c, q);
+	pthread_cond_signal(&v->reply_cond);
+	pthread_mutex_unlock(&v->reply_lock);
+}
+
+static void *reply_thread(void *arg)
+{
+	struct view *v = arg;
+	pthread_mutex_lock(&v->reply_lock);
+	for (;;) {
+		while (STAILQ_EMPTY(&v->reply_queue) && !v->reply_exit)
+			pthread_cond_wait(&v->reply_cond, &v->reply_lock);
+		struct read_cont *c = STAILQ_FIRST(&v->reply_queue);
+		if (!c)
+			break;
+		STAILQ_REMOVE_HEAD(&v->reply_queue, q);
+		pthread_mutex_unlock(&v->reply_lock);
+		read_run(c, c->cancelled ? -EIO : 1);
+		pthread_mutex_lock(&v->reply_lock);
+	}
+	pthread_mutex_unlock(&v->reply_lock);
+	return NULL;
+}
+
+/* Asks the fetcher for block c->b (after: once c's ready came, for its answer), c parked
+ * meanwhile so that view_stop finds it while it may be armed; c stays parked only on
+ * -EINPROGRESS, after which it is not the caller's any more. A new fetch once the view is
+ * stopping: -EIO. */
+static int read_fetch(struct read_cont *c, bool after, struct fetch_result *fr)
+{
+	struct view *v = c->v;
+	struct handle *h = c->h;
+	pthread_mutex_lock(&v->reply_lock);
+	if (v->reply_stopping && !after) {
+		pthread_mutex_unlock(&v->reply_lock);
+		return -EIO;
+	}
+	LIST_INSERT_HEAD(&v->parked, c, plink);
+	if (!c->counted) {
+		c->counted = true;
+		v->nconts++;
+	}
+	pthread_mutex_unlock(&v->reply_lock);
+	int r =
+	    after ? fetcher_wait_result(v->src.fetcher, h->obj, h->path, &h->attr, c->b, &c->w, fr)
+		  : fetcher_get_range_async(v->src.fetcher, h->obj, h->path, &h->attr, c->b,
+					    c->from, c->to, &c->w, fr);
+	if (r == -EINPROGRESS)
+		return r;
+	pthread_mutex_lock(&v->reply_lock);
+	LIST_REMOVE(c, plink);
+	pthread_mutex_unlock(&v->reply_lock);
+	return r;
+}
+
+/* view_stop, once no READ can come: takes back the continuations parked at the fetcher (they
+ * are answered EIO by reply_threads), waits for every continuation to be answered (those whose
+ * block arrived meanwhile are finished as usual, and park no more), then ends reply_threads.
+ * A continuation armed again after a pass is taken back at the next, 50 ms later. */
+static void reply_drain(struct view *v)
+{
+	pthread_mutex_lock(&v->reply_lock);
+	v->reply_stopping = true;
+	while (v->nconts > 0) {
+		struct read_cont *c = LIST_FIRST(&v->parked), *nx;
+		for (; c; c = nx) {
+			nx = LIST_NEXT(c, plink);
+			if (!fetcher_wait_cancel(v->src.fetcher, &c->w))
+				continue; /* being armed, or its ready is coming */
+			LIST_REMOVE(c, plink);
+			c->cancelled = true;
+			STAILQ_INSERT_TAIL(&v->reply_queue, c, q);
+			pthread_cond_signal(&v->reply_cond);
+		}
+		struct timespec at;
+		clock_gettime(CLOCK_REALTIME, &at);
+		at.tv_nsec += 50 * 1000000L;
+		if (at.tv_nsec >= 1000000000L) {
+			at.tv_sec++;
+			at.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&v->reply_idle, &v->reply_lock, &at);
+	}
+	v->reply_exit = true;
+	pthread_cond_broadcast(&v->reply_cond);
+	pthread_mutex_unlock(&v->reply_lock);
+	for (unsigned i = 0; i < v->nreply_threads; i++)
+		pthread_join(v->reply_threads[i], NULL);
+	v->nreply_threads = 0;
+}
+
+/* The fetch of block c->b ended with r (the result in *fr when 0): logs a failure as the READ
+ * always has; returns 0 to go on with the next block, or r (< 0) to answer with it. */
+static int read_took(struct read_cont *c, int r, struct fetch_result *fr)
+{
+	struct view *v = c->v;
+	struct handle *h = c->h;
+	uint64_t b = c->b;
+	if (r == -ESTALE) {
+		log_debug("read of \"%s\" at %lld: its version is gone", h->path,
+			  (long long)c->off);
+		return r;
+	}
+	if (r < 0) {
+		/* once per descriptor, with the UFS's word on this block's fetch (naming the
+		 * object and the server's answer), else its last failure (racy: a guess fetched
+		 * ahead fails too) */
+		char cause[256];
+		if (!atomic_exchange(&h->read_failed, true)) {
+			if (fetcher_failure_cause(v->src.fetcher, h->obj, b, cause, sizeof(cause)) <
+			    0)
+				ufs_error_copy(v->src.ufs, cause, sizeof(cause));
+			log_warn("read of \"%s\" at %lld failed: %s (%.256s; further failures of "
+				 "this descriptor at debug level)",
+				 h->path, (long long)c->off, strerror(-r), cause);
+		} else
+			log_debug("read of \"%s\" at %lld failed: %s", h->path, (long long)c->off,
+				  strerror(-r));
+		return r;
+	}
+	(void)fr;
+	return 0;
+}
+
+/* Answers c with r (< 0) or the segments it holds, then releases them and frees c. */
+static void read_finish(struct read_cont *c, int r)
+{
+	struct view *v = c->v;
+	struct handle *h = c->h;
+	fuse_req_t req = c->req;
+	/* Once replied, the reader may close the file: h can be freed by a RELEASE on another
+	 * thread, so nothing after a reply may touch it. */
+	uint64_t obj = h->obj;
+	/* a no-open view's small file read from its start: perhaps a warm reader going through
+	 * the directory (dir_push, after the reply) */
+	char *push_path = r == 0 && c->off == 0 && c->open_fh == 0 && atomic_load(&v->no_open) &&
+				  h->attr.size <= VIEW_SMALL_FILE
+			      ? strdup(h->path)
+			      : NULL;
+	atomic_fetch_add_explicit(&h->replies, 1, memory_order_release);
+	if (r < 0) {
+		fuse_reply_err(req, errno_for_fuse(r));
+	} else {
+		/* On the heap, not a struct of a bufvec and more fuse_bufs: there GCC knows
+		 * vec.buf[1] is out of its one-element array and stops the loop below at the
+		 * first segment (a READ across two blocks got a short reply: "EOF" mid-file). */
+		size_t nsegs = c->nsegs;
+		struct fuse_bufvec *vec = calloc(1, sizeof(*vec) + nsegs * sizeof(struct fuse_buf));
+		if (!vec) {
+			fuse_reply_err(req, ENOMEM);
+			goto release;
+		}
+		vec->count = nsegs;
+		size_t total = 0;
+		for (size_t i = 0; i < nsegs; i++) {
+			struct fuse_buf *fb = &vec->buf[i];
+			fb->size = c->segs[i].len;
+			if (c->segs[i].mem) {
+				fb->mem = (void *)c->segs[i].mem;
+			} else {
+				fb->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
+				fb->fd = c->segs[i].fd;
+				fb->pos = (off_t)c->segs[i].off;
+			}
+			total += c->segs[i].len;
+		}
+		atomic_fetch_add(&v->read_bytes, total);
+		int rr = fuse_reply_data(req, vec, 0);
+		free(vec);
+		if (rr < 0 && rr != -ENOENT)
+			log_debug("reply to a read of inode %llu: %s", (unsigned long long)c->ino,
+				  strerror(-rr));
+	}
+release:
+	release_held(v, obj, c->first, c->held, c->nheld);
+	if (push_path)
+		dir_push(v, push_path);
+	free(push_path);
+	bool counted = c->counted;
+	free(c);
+	if (counted) {
+		pthread_mutex_lock(&v->reply_lock);
+		if (--v->nconts == 0)
+			pthread_cond_broadcast(&v->reply_idle);
+		pthread_mutex_unlock(&v->reply_lock);
+	}
+}
+
+/* Goes on with c from block c->b: woke 0 from op_read, 1 when c's fetch_wait became ready, or
+ * -EIO when view_stop took c back. Answers c (read_finish) or parks it again; either way c is
+ * not the caller's after. */
+static void read_run(struct read_cont *c, int woke)
+{
+	struct view *v = c->v;
+	struct handle *h = c->h;
+	int r = 0;
+	if (woke < 0) {
+		read_finish(c, woke);
+		return;
+	}
+	for (; c->b < c->first + c->nblocks; c->b++) {
+		uint64_t b = c->b;
+		struct fetch_result fr;
+		bool hit = false;
+		/* the bytes of block b this read wants: a miss waits for those only */
+		uint64_t bstart = b * (uint64_t)v->block_size;
+		uint64_t from = (uint64_t)c->off > bstart ? (uint64_t)c->off - bstart : 0;
+		uint64_t to = (uint64_t)c->off + c->len - bstart;
+		uint64_t whole =
+		    h->attr.size - bstart < v->block_size ? h->attr.size - bstart : v->block_size;
+		if (to > whole)
+			to = whole;
+		c->from = (uint32_t)from;
+		c->to = (uint32_t)to;
+		if (woke) {
+			woke = 0;
+			r = read_fetch(c, true, &fr);
+		} else if (block_store_acquire(v->src.store, h->obj, b, &fr.ref) == 0) {
+			fr.mem = NULL;
+			fr.hold = NULL;
+			fr.len = fr.ref.len;
+			hit = true;
+			atomic_fetch_add(&v->hits, 1);
+			r = 0;
+		} else {
+			atomic_fetch_add(&v->misses, 1);
+			c->revalidated = false;
+			r = read_fetch(c, false, &fr);
+		}
+		if (r == -ESTALE && !c->revalidated) {
+			/* another read of h may have found out already; revalidate may ask the
+			 * UFS: here, on an op_read or a reply thread, never on the fetcher's */
+			c->revalidated = true;
+			r = atomic_load(&h->stale) ? -ESTALE : revalidate(v, h);
+			if (r == 0)
+				r = read_fetch(c, false, &fr);
+		}
+		if (r == -EINPROGRESS)
+			return; /* parked: read_ready queues c for a reply thread */
+		/* not parked (any more): answered on this thread */
+		r = read_took(c, r, &fr);
+		if (r < 0)
+			goto reply;
+		c->held[c->nheld++] = fr;
+		if (fr.len < whole) {
+			/* Shorter than the version's size says: an error, never a short reply
+			 * (the kernel would zero-fill it or shrink the file there). */
+			log_warn("block %llu of \"%s\" holds %u bytes, less than its version's "
+				 "size; failing the read",
+				 (unsigned long long)b, h->path, fr.len);
+			r = -EIO;
+			goto reply;
+		}
+		atomic_fetch_add(hit ? &v->tier_bytes : &v->ufs_bytes, to - from);
+		struct range_seg piece = {.fd = -1, .len = to - from};
+		if (fr.mem)
+			piece.mem = fr.mem + from;
+		else {
+			piece.fd = fr.ref.fd;
+			piece.off = fr.ref.off + from;
+		}
+		c->nsegs = ranges_append(c->segs, c->nsegs, &piece);
+	}
+reply:
+	read_finish(c, r);
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -2403,140 +2738,32 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	struct fetch_result held[VIEW_MAX_SEGS];
-	struct range_seg segs[VIEW_MAX_SEGS];
-	size_t nheld = 0, nsegs = 0;
-	int r = 0;
 	maybe_prefetch(v, h, (uint64_t)off, len, first + nblocks - 1);
 	if (off == 0)
 		head_start(v, h, first + nblocks);
 	if (nblocks > VIEW_MAX_SEGS) {
-		r = -EINVAL;
-		goto reply;
+		atomic_fetch_add_explicit(&h->replies, 1, memory_order_release);
+		fuse_reply_err(req, EINVAL);
+		return;
 	}
-	for (uint64_t b = first; b < first + nblocks; b++) {
-		struct fetch_result fr;
-		bool hit = false;
-		/* the bytes of block b this read wants: a miss waits for those only */
-		uint64_t bstart = b * (uint64_t)v->block_size;
-		uint64_t from = (uint64_t)off > bstart ? (uint64_t)off - bstart : 0;
-		uint64_t to = (uint64_t)off + len - bstart;
-		uint64_t whole =
-		    h->attr.size - bstart < v->block_size ? h->attr.size - bstart : v->block_size;
-		if (to > whole)
-			to = whole;
-		if (block_store_acquire(v->src.store, h->obj, b, &fr.ref) == 0) {
-			fr.mem = NULL;
-			fr.len = fr.ref.len;
-			hit = true;
-			atomic_fetch_add(&v->hits, 1);
-		} else {
-			atomic_fetch_add(&v->misses, 1);
-			r = fetcher_get_range(v->src.fetcher, h->obj, h->path, &h->attr, b,
-					      (uint32_t)from, (uint32_t)to, &fr);
-			if (r == -ESTALE) {
-				/* another read of h may have found out already */
-				r = atomic_load(&h->stale) ? -ESTALE : revalidate(v, h);
-				if (r == 0)
-					r = fetcher_get_range(v->src.fetcher, h->obj, h->path,
-							      &h->attr, b, (uint32_t)from,
-							      (uint32_t)to, &fr);
-			}
-			if (r == -ESTALE) {
-				log_debug("read of \"%s\" at %lld: its version is gone", h->path,
-					  (long long)off);
-				goto reply;
-			}
-			if (r < 0) {
-				/* once per descriptor, with the UFS's word on this block's
-				 * fetch (naming the object and the server's answer), else its
-				 * last failure (racy: a guess fetched ahead fails too) */
-				char cause[256];
-				if (!atomic_exchange(&h->read_failed, true)) {
-					if (fetcher_failure_cause(v->src.fetcher, h->obj, b, cause,
-								  sizeof(cause)) < 0)
-						ufs_error_copy(v->src.ufs, cause, sizeof(cause));
-					log_warn(
-					    "read of \"%s\" at %lld failed: %s (%.256s; further "
-					    "failures of this descriptor at debug level)",
-					    h->path, (long long)off, strerror(-r), cause);
-				}
-				else
-					log_debug("read of \"%s\" at %lld failed: %s", h->path,
-						  (long long)off, strerror(-r));
-				goto reply;
-			}
-		}
-		held[nheld++] = fr;
-		if (fr.len < whole) {
-			/* Shorter than the version's size says: an error, never a short reply
-			 * (the kernel would zero-fill it or shrink the file there). */
-			log_warn("block %llu of \"%s\" holds %u bytes, less than its version's "
-				 "size; failing the read",
-				 (unsigned long long)b, h->path, fr.len);
-			r = -EIO;
-			goto reply;
-		}
-		atomic_fetch_add(hit ? &v->tier_bytes : &v->ufs_bytes, to - from);
-		struct range_seg piece = {.fd = -1, .len = to - from};
-		if (fr.mem)
-			piece.mem = fr.mem + from;
-		else {
-			piece.fd = fr.ref.fd;
-			piece.off = fr.ref.off + from;
-		}
-		nsegs = ranges_append(segs, nsegs, &piece);
+	struct read_cont *c = malloc(sizeof(*c));
+	if (!c) {
+		atomic_fetch_add_explicit(&h->replies, 1, memory_order_release);
+		fuse_reply_err(req, ENOMEM);
+		return;
 	}
-
-reply:;
-	/* Once replied, the reader may close the file: h can be freed by a RELEASE on another
-	 * thread, so nothing after a reply may touch it. */
-	uint64_t obj = h->obj;
-	/* a no-open view's small file read from its start: perhaps a warm reader going through
-	 * the directory (dir_push, after the reply) */
-	char *push_path = r == 0 && off == 0 && fi->fh == 0 && atomic_load(&v->no_open) &&
-				  h->attr.size <= VIEW_SMALL_FILE
-			      ? strdup(h->path)
-			      : NULL;
-	atomic_fetch_add_explicit(&h->replies, 1, memory_order_release);
-	if (r < 0) {
-		fuse_reply_err(req, errno_for_fuse(r));
-	} else {
-		/* On the heap, not a struct of a bufvec and more fuse_bufs: there GCC knows
-		 * vec.buf[1] is out of its one-element array and stops the loop below at the
-		 * first segment (a READ across two blocks got a short reply: "EOF" mid-file). */
-		struct fuse_bufvec *vec = calloc(1, sizeof(*vec) + nsegs * sizeof(struct fuse_buf));
-		if (!vec) {
-			fuse_reply_err(req, ENOMEM);
-			release_held(v, obj, first, held, nheld);
-			free(push_path);
-			return;
-		}
-		vec->count = nsegs;
-		size_t total = 0;
-		for (size_t i = 0; i < nsegs; i++) {
-			struct fuse_buf *fb = &vec->buf[i];
-			fb->size = segs[i].len;
-			if (segs[i].mem) {
-				fb->mem = (void *)segs[i].mem;
-			} else {
-				fb->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
-				fb->fd = segs[i].fd;
-				fb->pos = (off_t)segs[i].off;
-			}
-			total += segs[i].len;
-		}
-		atomic_fetch_add(&v->read_bytes, total);
-		int rr = fuse_reply_data(req, vec, 0);
-		free(vec);
-		if (rr < 0 && rr != -ENOENT)
-			log_debug("reply to a read of inode %llu: %s", (unsigned long long)ino,
-				  strerror(-rr));
-	}
-	release_held(v, obj, first, held, nheld);
-	if (push_path)
-		dir_push(v, push_path);
-	free(push_path);
+	*c = (struct read_cont){.w = {.ready = read_ready, .arg = c},
+				.v = v,
+				.req = req,
+				.ino = ino,
+				.open_fh = fi->fh,
+				.h = h,
+				.off = off,
+				.len = len,
+				.first = first,
+				.nblocks = nblocks,
+				.b = first};
+	read_run(c, 0);
 }
 
 static void dir_handle_free(struct dir_handle *d)
@@ -3279,6 +3506,11 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 	v->devfd = -1;
 	v->parent_fd = -1;
 	pthread_mutex_init(&v->lock, NULL);
+	pthread_mutex_init(&v->reply_lock, NULL);
+	pthread_cond_init(&v->reply_cond, NULL);
+	pthread_cond_init(&v->reply_idle, NULL);
+	STAILQ_INIT(&v->reply_queue);
+	LIST_INIT(&v->parked);
 	pthread_mutex_init(&v->adopt_lock, NULL);
 	pthread_cond_init(&v->adopt_cond, NULL);
 	if (!v->mountpoint || !v->subpath || !v->fsname || hr < 0)
@@ -3353,6 +3585,14 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 		snprintf(errbuf, errlen, "cannot attach the FUSE session: %s", strerror(-r));
 		goto fail_session;
 	}
+	for (; v->nreply_threads < VIEW_REPLY_THREADS; v->nreply_threads++) {
+		r = -pthread_create(&v->reply_threads[v->nreply_threads], NULL, reply_thread, v);
+		if (r < 0) {
+			snprintf(errbuf, errlen, "cannot start the reply threads of \"%s\": %s",
+				 v->mountpoint, strerror(-r));
+			goto fail_session;
+		}
+	}
 	r = -pthread_create(&v->thread, NULL, loop_thread, v);
 	if (r < 0) {
 		snprintf(errbuf, errlen, "cannot start the loop of \"%s\": %s", v->mountpoint,
@@ -3419,6 +3659,9 @@ void view_stop(struct view *v)
 			abort_connection(v);
 		if (v->thread_started)
 			pthread_join(v->thread, NULL);
+		/* No READ comes now; those parked (or being finished) hold their handles: answered
+		 * first, before their handles are closed below. */
+		reply_drain(v);
 		/* Files still open when the connection ended get no RELEASE: close them here,
 		 * or their pins would keep their blocks in the tier for good. */
 		while (!LIST_EMPTY(&v->handles))
@@ -3426,6 +3669,7 @@ void view_stop(struct view *v)
 		fuse_session_unmount(v->se);
 		fuse_session_destroy(v->se);
 	}
+	reply_drain(v); /* a view_start that failed after starting reply_threads: they end */
 	for (size_t i = 0; i < v->ninodes; i++) {
 		bound_free(v->inodes[i]->bound);
 		free(v->inodes[i]->path);
@@ -3442,6 +3686,9 @@ void view_stop(struct view *v)
 	if (v->devfd >= 0)
 		close(v->devfd);
 	pthread_mutex_destroy(&v->lock);
+	pthread_mutex_destroy(&v->reply_lock);
+	pthread_cond_destroy(&v->reply_cond);
+	pthread_cond_destroy(&v->reply_idle);
 	pthread_mutex_destroy(&v->adopt_lock);
 	pthread_cond_destroy(&v->adopt_cond);
 	if (v->parent_fd >= 0)

@@ -1182,6 +1182,86 @@ START_TEST(a_sum_summed_as_parts_land_anyhow_is_the_blocks)
 END_TEST
 
 /* A reader that starts a file asks for as many blocks as fill the request slots. */
+/* A reader waiting without a thread (fetcher_get_range_async). */
+struct async_reader {
+	struct fetch_wait w;
+	atomic_int ready; /* times w's ready came */
+};
+
+static void async_ready(struct fetch_wait *w)
+{
+	struct async_reader *ar = w->arg;
+	atomic_fetch_add(&ar->ready, 1);
+}
+
+static bool async_ready_once(void *arg)
+{
+	return atomic_load(&((struct async_reader *)arg)->ready) == 1;
+}
+
+/* A wait without a thread is armed, not answered, while its bytes are out; its ready comes once,
+ * when its part lands (not before, not for the parts before it), and the answer is the source's
+ * bytes from the fetch's buffer; one taken back (cancel) never gets its ready, though its fetch
+ * goes on; one whose block fails gets its ready once the block is done, and the failure. */
+START_TEST(a_wait_without_a_thread_is_ready_once_its_part_lands)
+{
+	struct block_store *bs = open_store();
+	struct ufs_attr a;
+	uint64_t obj;
+	struct fetcher *f = open_fetcher(bs, &a, &obj); /* one request at a time, one part each */
+	struct async_reader ar = {.w = {.ready = async_ready}}, gone = {.w = {.ready = async_ready}};
+	ar.w.arg = &ar;
+	gone.w.arg = &gone;
+	struct fetch_result fr;
+	ck_assert_int_eq(
+	    fetcher_get_range_async(f, obj, "/a.bin", &a, 0, PART, 2 * PART, &ar.w, &fr),
+	    -EINPROGRESS);
+	ck_assert_uint_eq(held_now(), 1);
+	let_one_through(); /* part 0 */
+	ck_assert_int_eq(atomic_load(&ar.ready), 0);
+	let_one_through(); /* part 1: the reader's */
+	ck_assert_int_eq(atomic_load(&ar.ready), 1);
+	ck_assert_int_eq(fetcher_wait_result(f, obj, "/a.bin", &a, 0, &ar.w, &fr), 0);
+	ck_assert_ptr_nonnull(fr.mem);
+	char want[BLOCK];
+	ck_assert_int_eq(ufs_read(real, "/a.bin", PART, PART, want, NULL), PART);
+	ck_assert_int_eq(memcmp(want, fr.mem + PART, PART), 0);
+	fetcher_result_release(f, &fr);
+	ck_assert(!fetcher_wait_cancel(f, &ar.w)); /* answered: nothing to take back */
+
+	/* block 1, taken back while it is out */
+	ck_assert_int_eq(fetcher_get_range_async(f, obj, "/a.bin", &a, 1, 0, PART, &gone.w, &fr),
+			 -EINPROGRESS);
+	ck_assert(fetcher_wait_cancel(f, &gone.w));
+	ck_assert(!fetcher_wait_cancel(f, &gone.w));
+
+	/* block 2, whose first part fails */
+	pthread_mutex_lock(&gate_lock);
+	fail_at = 2 * BLOCK;
+	pthread_mutex_unlock(&gate_lock);
+	struct async_reader bad = {.w = {.ready = async_ready}};
+	bad.w.arg = &bad;
+	ck_assert_int_eq(fetcher_get_range_async(f, obj, "/a.bin", &a, 2, 0, PART, &bad.w, &fr),
+			 -EINPROGRESS);
+	for (int i = 0; i < 500 && fetcher_inflight(f) > 0; i++) {
+		if (held_now())
+			let_one_through();
+		else
+			usleep(10000);
+	}
+	wait_until(none_inflight, f);
+	wait_until(async_ready_once, &bad); /* from a store thread, once the block is done */
+	ck_assert_int_eq(fetcher_wait_result(f, obj, "/a.bin", &a, 2, &bad.w, &fr), -EIO);
+	usleep(50 * 1000);
+	ck_assert_int_eq(atomic_load(&gone.ready), 0);
+	ck_assert_int_eq(atomic_load(&ar.ready), 1);
+	ck_assert_int_eq(atomic_load(&bad.ready), 1);
+	ck_assert(block_store_contains(bs, obj, 1)); /* the fetch went on without its reader */
+	fetcher_free(f);
+	block_store_free(bs);
+}
+END_TEST
+
 START_TEST(fill_blocks_cover_the_request_slots)
 {
 	struct block_store *bs = open_store();
@@ -1220,6 +1300,7 @@ Suite *fetcher_suite(void)
 	tcase_add_test(tc, a_fill_waits_for_a_fetch_but_never_fetches_again);
 	tcase_add_test(tc, a_fill_gives_up_its_wait_when_halted);
 	tcase_add_test(tc, a_sum_summed_as_parts_land_anyhow_is_the_blocks);
+	tcase_add_test(tc, a_wait_without_a_thread_is_ready_once_its_part_lands);
 	suite_add_tcase(s, tc);
 	return s;
 }
