@@ -17,8 +17,8 @@ case ${1:-} in
 --sanitize) mode=sanitize; shift ;;
 --no-sanitize) mode=plain; shift ;;
 esac
-SANITIZE_E2E=${SANITIZE_E2E:-localufs mount concurrency}
-TSAN_E2E=${TSAN_E2E:-localufs concurrency handles}
+SANITIZE_E2E=${SANITIZE_E2E:-localufs mount concurrency asyncread}
+TSAN_E2E=${TSAN_E2E:-localufs concurrency handles asyncread}
 PROCS=${WEIR_TEST_PROCESSES:-2}
 
 # Whatever stops us before the tests, the last line keeps its form.
