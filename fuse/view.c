@@ -2401,6 +2401,7 @@ struct read_cont {
 	bool revalidated;	     /* block b's fetch said ESTALE and h was revalidated once */
 	bool cancelled;		     /* view_stop took it back from the fetcher: EIO */
 	bool counted;		     /* under reply_lock: in nconts (parked once) until answered */
+	bool waited;		     /* taken by a reply thread: finished there */
 	uint32_t from, to;	     /* block b's bytes wanted */
 	STAILQ_ENTRY(read_cont) q;   /* under reply_lock: in reply_queue */
 	LIST_ENTRY(read_cont) plink; /* under reply_lock: in parked */
@@ -2439,6 +2440,7 @@ static void *reply_thread(void *arg)
 			break;
 		STAILQ_REMOVE_HEAD(&v->reply_queue, q);
 		pthread_mutex_unlock(&v->reply_lock);
+		c->waited = true; /* c is this thread's now */
 		read_run(c, c->cancelled ? -EIO : 1);
 		pthread_mutex_lock(&v->reply_lock);
 	}
@@ -2556,9 +2558,12 @@ static void read_finish(struct read_cont *c, int r)
 	 * thread, so nothing after a reply may touch it. */
 	uint64_t obj = h->obj;
 	/* a no-open view's small file read from its start: perhaps a warm reader going through
-	 * the directory (dir_push, after the reply) */
-	char *push_path = r == 0 && c->off == 0 && c->open_fh == 0 && atomic_load(&v->no_open) &&
-				  h->attr.size <= VIEW_SMALL_FILE
+	 * the directory (dir_push, after the reply). Never from a reply thread: the push's
+	 * notify_store waits in the kernel for the next file's locked pages, which a READ parked
+	 * here may hold until one of these same two threads answers it (both threads stuck, every
+	 * parked READ of the view with them); a READ that had to wait is no warm reader anyway. */
+	char *push_path = r == 0 && !c->waited && c->off == 0 && c->open_fh == 0 &&
+				  atomic_load(&v->no_open) && h->attr.size <= VIEW_SMALL_FILE
 			      ? strdup(h->path)
 			      : NULL;
 	atomic_fetch_add_explicit(&h->replies, 1, memory_order_release);
