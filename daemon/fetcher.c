@@ -1138,9 +1138,13 @@ int fetcher_get_range_async(struct fetcher *f, uint64_t obj, const char *path,
 			    const struct ufs_attr *attr, uint64_t block, uint32_t from, uint32_t to,
 			    struct fetch_wait *w, struct fetch_result *ret)
 {
+	/* under the lock, as fetcher_wait_cancel reads them: the caller's view_stop may cancel w
+	 * while this call is on its way (it parks w before asking) */
+	pthread_mutex_lock(&f->lock);
 	w->round = 0;
 	w->e = NULL;
 	w->armed = false;
+	pthread_mutex_unlock(&f->lock);
 	return get(f, obj, path, attr, block, false, false, true, false, NULL, from, to, w, ret);
 }
 
