@@ -945,20 +945,10 @@ static bool range_landed_locked(const struct fetcher *f, const struct inflight *
 static int take_locked(struct fetcher *f, struct inflight *e, bool borrow, bool early,
 		       struct fetch_result *ret)
 {
-	if (early) {
-		/* The bytes it asked for are in: served from memory while the other parts
-		 * and the tier write go on. */
-		bool peer_only = e->from_peer; /* as below */
-		pthread_mutex_unlock(&f->lock);
-		*ret = (struct fetch_result){.ref = {.fd = -1},
-					     .mem = e->buf,
-					     .len = e->want,
-					     .peer_only = peer_only,
-					     .hold = e};
-		return 0;
-	}
 	int err = e->err;
-	if (err == 0 && !e->stored && borrow) {
+	/* Early, the bytes it asked for are in: served from memory while the other parts and the
+	 * tier write go on; a borrower of a block fetched but not stored is served the same way. */
+	if (early || (err == 0 && !e->stored && borrow)) {
 		bool peer_only = e->from_peer; /* as below */
 		pthread_mutex_unlock(&f->lock);
 		*ret = (struct fetch_result){.ref = {.fd = -1},
