@@ -515,6 +515,17 @@ static void *range_thread(void *arg)
 	return NULL;
 }
 
+/* Lets the held parts through one at a time until nothing of f is in flight (5 s at most). */
+static void let_all_through(struct fetcher *f)
+{
+	for (int i = 0; i < 500 && fetcher_inflight(f) > 0; i++) {
+		if (held_now())
+			let_one_through();
+		else
+			usleep(10000);
+	}
+}
+
 /* Where one request can carry consecutive parts, a stream's blocks go in few requests, across
  * block ends, each as large as spreads the queued and asked bytes over the request slots (the
  * first ones still a part or two: a reader waits); each part is a reader's as soon as it lands,
@@ -556,12 +567,7 @@ START_TEST(a_stream_goes_in_few_requests_each_part_usable_as_it_lands)
 	ck_assert_uint_eq(held_now(), 2);
 	/* until every block is in: a part's completion may leave its pump to another thread
 	 * (pump_locked), so the gate can be empty a moment before the next request comes */
-	for (int i = 0; i < 500 && fetcher_inflight(f) > 0; i++) {
-		if (held_now())
-			let_one_through();
-		else
-			usleep(10000);
-	}
+	let_all_through(f);
 
 	const uint64_t want_off[] = {
 	    0, 2 * PART, BLOCK, 2 * BLOCK + 3 * PART, 3 * BLOCK, 3 * BLOCK + 2 * PART};
@@ -658,12 +664,7 @@ START_TEST(a_whole_file_demand_goes_in_requests_of_the_minimum)
 	ck_assert_uint_eq(asked_len[0], 2 * BLOCK);
 	ck_assert_uint_eq(asked[1], 3 * BLOCK);
 	ck_assert_uint_eq(asked_len[1], BLOCK);
-	for (int i = 0; i < 500 && fetcher_inflight(f) > 0; i++) {
-		if (held_now())
-			let_one_through();
-		else
-			usleep(10000);
-	}
+	let_all_through(f);
 	ck_assert_uint_eq(nasked, 2);
 	wait_until(none_inflight, f);
 	for (uint64_t b = 1; b < NBLOCKS; b++) {
@@ -698,12 +699,7 @@ static void blocks_0_1_go_a_block_per_request(bool guess, const char *what)
 	ck_assert_uint_eq(guess ? fetcher_prefetch_spare(f, obj, "/a.bin", &a, 0, 2)
 				: fetcher_demand(f, obj, "/a.bin", &a, 0, 2),
 			  2);
-	for (int i = 0; i < 500 && fetcher_inflight(f) > 0; i++) {
-		if (held_now())
-			let_one_through();
-		else
-			usleep(10000);
-	}
+	let_all_through(f);
 	wait_until(none_inflight, f);
 	unsigned mine = 0;
 	for (size_t i = before; i < nasked; i++) {
@@ -1209,7 +1205,8 @@ START_TEST(a_wait_without_a_thread_is_ready_once_its_part_lands)
 	struct ufs_attr a;
 	uint64_t obj;
 	struct fetcher *f = open_fetcher(bs, &a, &obj); /* one request at a time, one part each */
-	struct async_reader ar = {.w = {.ready = async_ready}}, gone = {.w = {.ready = async_ready}};
+	struct async_reader ar = {.w = {.ready = async_ready}},
+			    gone = {.w = {.ready = async_ready}};
 	ar.w.arg = &ar;
 	gone.w.arg = &gone;
 	struct fetch_result fr;
@@ -1243,12 +1240,7 @@ START_TEST(a_wait_without_a_thread_is_ready_once_its_part_lands)
 	bad.w.arg = &bad;
 	ck_assert_int_eq(fetcher_get_range_async(f, obj, "/a.bin", &a, 2, 0, PART, &bad.w, &fr),
 			 -EINPROGRESS);
-	for (int i = 0; i < 500 && fetcher_inflight(f) > 0; i++) {
-		if (held_now())
-			let_one_through();
-		else
-			usleep(10000);
-	}
+	let_all_through(f);
 	wait_until(none_inflight, f);
 	wait_until(async_ready_once, &bad); /* from a store thread, once the block is done */
 	ck_assert_int_eq(fetcher_wait_result(f, obj, "/a.bin", &a, 2, &bad.w, &fr), -EIO);
