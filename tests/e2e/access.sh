@@ -159,17 +159,26 @@ CG="$CG_ROOT/weir-e2e-$$"
 mkdir "$CG" || fail "cannot create cgroup $CG"
 at_exit "rmdir '$CG' 2>/dev/null || true"
 cgid="$(stat -c %i "$CG")"
+served0="$(top_get "$TMP/a" read_bytes)"
+kr0="$(top_get "$TMP/a" kernel_read_bytes)"
 sh -c 'echo $$ >"$1/cgroup.procs" && exec dd if="$2" of=/dev/null bs=64k status=none' sh "$CG" "$TMP/a/counted.bin"
-w top --once -o json >"$TMP/top.json"
-got="$(python3 - "$TMP/top.json" "$TMP/a" "$cgid" <<'PY'
-import json, sys
-doc = json.load(open(sys.argv[1]))
-v = next(v for v in doc["views"] if v["mountpoint"] == sys.argv[2])
-print(next((c["read_bytes"] for c in v["cgroups"] if c["cgroup_id"] == int(sys.argv[3])), -1))
-PY
-)"
-[ "$got" -eq "$want" ] || fail "cgroup $cgid read $want bytes of view a; weir top says $got"
-ok "cgroup $cgid: $got bytes, as read"
+got="$(top_cg "$TMP/a" "$cgid" read_bytes)"
+served=$(($(top_get "$TMP/a" read_bytes) - served0))
+kr=$(($(top_get "$TMP/a" kernel_read_bytes) - kr0))
+# every counted byte of the read is the cgroup's
+[ "$got" -eq "$kr" ] || fail "view a counted $kr bytes of cgroup $cgid's read, the cgroup $got"
+if [ "$served" -eq 0 ]; then
+	# all from the page cache: exact
+	[ "$got" -eq "$want" ] || fail "cgroup $cgid read $want bytes of view a from the page cache; weir top says $got"
+	ok "cgroup $cgid: $got bytes, as read (all from the page cache)"
+else
+	# reclaim (this machine's kdamond) dropped pages since step 2 and weir served $served bytes
+	# again: a read that waits for a page under readahead loses the pages before it in its batch
+	# (filemap_get_pages returns them without its tracepoint), as the cold read above may
+	[ "$got" -le "$want" ] && [ "$got" -ge $((want * 97 / 100)) ] ||
+		fail "cgroup $cgid read $want bytes of view a ($served served by weir again); weir top says $got"
+	ok "cgroup $cgid: $got of $want bytes ($served bytes were dropped from the page cache and served again)"
+fi
 
 step "passthrough (MEM tier): a file re-read 5x counts 5x its size, on its view and cgroup"
 # passthrough exists in open mode only (WEIR_OPEN_MODE=no-open runs the other views without OPEN)
