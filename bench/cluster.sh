@@ -43,9 +43,25 @@ PROFILE="${BENCH_PROFILE:-}"
 PROFILE_DIR="${BENCH_PROFILE_DIR:-/tmp}"
 BLOCK_B="${BENCH_BLOCK_B:-4MiB}" # (b)'s --block-size, on one node as on three: smaller blocks
                                  # spread the shares more evenly over the nodes
+# BENCH_BASE_BUILD=<build dir of another tree>: (c)'s client node also runs that tree's weir and
+# weir-node, run by run alternately with this build's (the order swapped every run), against the
+# same peers (this build) under the same load; both sides are printed, and base / this ratios
+BASE_BUILD="${BENCH_BASE_BUILD:-}"
 
 require_root_fuse
 find_weir_bins
+THIS_BIN="$WEIR_BIN" THIS_NODE_BIN="$WEIR_NODE_BIN"
+if [ -n "$BASE_BUILD" ]; then
+	BASE_BIN="$BASE_BUILD/cli/weir" BASE_NODE_BIN="$BASE_BUILD/weir-node"
+	[ -x "$BASE_NODE_BIN" ] || BASE_NODE_BIN="$BASE_BUILD/daemon/weir-node"
+	[ -x "$BASE_BIN" ] && [ -x "$BASE_NODE_BIN" ] || fail "BENCH_BASE_BUILD $BASE_BUILD has no cli/weir and weir-node: build it"
+fi
+# use_build this|base: the weir and weir-node the next node_setup and mount_on start
+use_build() {
+	if [ "$1" = base ]; then WEIR_BIN="$BASE_BIN" WEIR_NODE_BIN="$BASE_NODE_BIN"; else WEIR_BIN="$THIS_BIN" WEIR_NODE_BIN="$THIS_NODE_BIN"; fi
+	PATH="$(dirname "$WEIR_NODE_BIN"):$PATH"
+	export WEIR_BIN WEIR_NODE_BIN PATH
+}
 TMP="$(mktemp -d /tmp/weir-bench-cluster.XXXXXX)"
 at_exit 'rm -rf "$TMP"'
 SHM="$(mktemp -d /dev/shm/weir-bench-cluster.XXXXXX)"
@@ -235,29 +251,49 @@ if [[ $PARTS == *c* ]]; then
 step "(c) node $CLIENT reads the tree its peers cached, against its own warm tier"
 peer_times=() local_times=() cpu_peer=() cpu_local=() bound_peer=() bound_local=()
 PEERS_C="$(for i in 1 2 3; do [ "$i" = "$CLIENT" ] || echo "$i"; done)"
-for r in $(seq 1 "$RUNS"); do
+# c_once R: one run of (c) on the client node with the build use_build chose: C_PEER, C_LOCAL
+# (seconds), C_CPU_PEER, C_CPU_LOCAL (cpu_sum lines), C_BOUND_PEER, C_BOUND_LOCAL.
+c_once() {
+	local r="$1" before cpid spids c0 c1 s0 s1
 	stop_node "$CLIENT"
-	node_setup "$CLIENT" "$TMP/c$r-" "$KEY" "cache-replicas = 2" ${NEAR_C:+"near-cache = $NEAR_C"}
+	node_setup "$CLIENT" "$TMP/c$r-$2-" "$KEY" "cache-replicas = 2" ${NEAR_C:+"near-cache = $NEAR_C"}
 	mount_on "$CLIENT" "$UFS_URL" --fetch-concurrency "$CONNS_C"
 	before=$(ufs_body_bytes)
-	[ "$r" -eq 1 ] && profile_start
+	[ "$r" -eq 1 ] && [ "$2" = this ] && profile_start
 	cpid="$(node_pids "$CLIENT")" spids="$(node_pids $PEERS_C)"
 	c0=$(cpu_ticks $cpid) s0=$(cpu_ticks $spids)
-	peer_times+=("$(read_all "${MP[$CLIENT]}")")
+	C_PEER="$(read_all "${MP[$CLIENT]}")"
 	c1=$(cpu_ticks $cpid) s1=$(cpu_ticks $spids)
-	[ "$r" -eq 1 ] && profile_stop
-	cpu_peer+=("$(cpu_sum "$(cat "$SHM/read-cpu")" "$(secs $((c1 - c0)))" "$(secs $((s1 - s0)))")")
-	bound_peer+=("$(sed 's/.*2-core bound \([0-9.]*\) s/\1/' <<<"${cpu_peer[-1]}")")
+	[ "$r" -eq 1 ] && [ "$2" = this ] && profile_stop
+	C_CPU_PEER="$(cpu_sum "$(cat "$SHM/read-cpu")" "$(secs $((c1 - c0)))" "$(secs $((s1 - s0)))")"
+	C_BOUND_PEER="$(sed 's/.*2-core bound \([0-9.]*\) s/\1/' <<<"$C_CPU_PEER")"
 	[ "$(ufs_body_bytes)" -eq "$before" ] || note "run $r: the UFS sent $(($(ufs_body_bytes) - before)) bytes (expected none)"
 	timeout -k 2 20 "$WEIR_BIN" --state-dir "${STATE[$CLIENT]}" umount "${MP[$CLIENT]}" >/dev/null || fail "umount on node $CLIENT failed"
 	mount_on "$CLIENT" "$UFS_URL" --fetch-concurrency "$CONNS_C"
 	c0=$(cpu_ticks $cpid) s0=$(cpu_ticks $spids)
-	local_times+=("$(read_all "${MP[$CLIENT]}")")
+	C_LOCAL="$(read_all "${MP[$CLIENT]}")"
 	c1=$(cpu_ticks $cpid) s1=$(cpu_ticks $spids)
-	cpu_local+=("$(cpu_sum "$(cat "$SHM/read-cpu")" "$(secs $((c1 - c0)))" "$(secs $((s1 - s0)))")")
-	bound_local+=("$(sed 's/.*2-core bound \([0-9.]*\) s/\1/' <<<"${cpu_local[-1]}")")
-	note "run $r: from peers ${peer_times[-1]} s (CPU-s ${cpu_peer[-1]}); own warm tier ${local_times[-1]} s (CPU-s ${cpu_local[-1]})"
+	C_CPU_LOCAL="$(cpu_sum "$(cat "$SHM/read-cpu")" "$(secs $((c1 - c0)))" "$(secs $((s1 - s0)))")"
+	C_BOUND_LOCAL="$(sed 's/.*2-core bound \([0-9.]*\) s/\1/' <<<"$C_CPU_LOCAL")"
+}
+base_peer=() base_local=() base_cpu_peer=()
+for r in $(seq 1 "$RUNS"); do
+	sides=this
+	[ -n "$BASE_BUILD" ] && { [ $((r % 2)) -eq 1 ] && sides="base this" || sides="this base"; }
+	for side in $sides; do
+		use_build "$side"
+		c_once "$r" "$side"
+		if [ "$side" = base ]; then
+			base_peer+=("$C_PEER") base_local+=("$C_LOCAL") base_cpu_peer+=("$C_CPU_PEER")
+			note "run $r, base build: from peers $C_PEER s (CPU-s $C_CPU_PEER); own warm tier $C_LOCAL s (CPU-s $C_CPU_LOCAL); load $(cut -d' ' -f1-3 /proc/loadavg)"
+			continue
+		fi
+		peer_times+=("$C_PEER") local_times+=("$C_LOCAL") cpu_peer+=("$C_CPU_PEER") cpu_local+=("$C_CPU_LOCAL")
+		bound_peer+=("$C_BOUND_PEER") bound_local+=("$C_BOUND_LOCAL")
+		note "run $r: from peers ${peer_times[-1]} s (CPU-s ${cpu_peer[-1]}); own warm tier ${local_times[-1]} s (CPU-s ${cpu_local[-1]}); load $(cut -d' ' -f1-3 /proc/loadavg)"
+	done
 done
+use_build this
 T_PEER=$(best "${peer_times[@]}") T_LOCAL=$(best "${local_times[@]}")
 fi
 nodes_down
@@ -317,6 +353,16 @@ printf '    peers / local speed:   %sx, medians %sx   (target >= 0.5)\n' "$(rati
 	"$( ((${#peer_times[@]})) && ratio "$(median "${local_times[@]}")" "$(median "${peer_times[@]}")" || echo -)"
 printf '    per run (peers / local): %s\n' "$(for k in "${!peer_times[@]}"; do printf '%s ' "$(ratio "${local_times[$k]}" "${peer_times[$k]}")"; done)"
 for k in "${!cpu_peer[@]}"; do printf '    CPU-s run %d: from peers %s; local %s\n' $((k + 1)) "${cpu_peer[$k]}" "${cpu_local[$k]}"; done
+if ((${#base_peer[@]})); then
+	printf '    base build (%s), the same runs alternated:\n' "$BASE_BUILD"
+	printf '    base from peers:       median %s s (runs: %s)\n' "$(median "${base_peer[@]}")" "${base_peer[*]}"
+	printf '    base own warm tier:    median %s s (runs: %s)\n' "$(median "${base_local[@]}")" "${base_local[*]}"
+	printf '    base peers / local:    medians %sx; per run: %s\n' "$(ratio "$(median "${base_local[@]}")" "$(median "${base_peer[@]}")")" \
+		"$(for k in "${!base_peer[@]}"; do printf '%s ' "$(ratio "${base_local[$k]}" "${base_peer[$k]}")"; done)"
+	printf '    this / base, peer read time: medians %sx; per run: %s\n' "$(ratio "$(median "${peer_times[@]}")" "$(median "${base_peer[@]}")")" \
+		"$(for k in "${!base_peer[@]}"; do printf '%s ' "$(ratio "${peer_times[$k]}" "${base_peer[$k]}")"; done)"
+	for k in "${!base_cpu_peer[@]}"; do printf '    base CPU-s run %d: from peers %s\n' $((k + 1)) "${base_cpu_peer[$k]}"; done
+fi
 # the most (c) could reach on two cores at its present CPU cost: the local read's wall time over
 # the peer read's 2-core bound (every CPU-second of the peer read spread perfectly over both)
 if ((${#peer_times[@]})); then
