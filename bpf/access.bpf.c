@@ -117,16 +117,22 @@ struct {
 } fault_slot SEC(".maps");
 
 /* The current task, as a number: the one this CPU's sched_switch program saw switched in last
- * (the task stays current until the next switch here), or, before the program's first run here,
- * the helper's answer. A helper call is a call and a return, and a return costs here (SRSO safe
- * RET: bench/README.md); a read is told from its task on every run. The loader attaches the
- * sched_switch program with the others and detaches it last, and a new object starts with cur
- * 0, so cur is never a task of before the program was attached. */
-static __always_inline __u64 current_task(const struct access_pending *p)
+ * (it stays current until the next switch here), or the helper's answer before that program's
+ * first run on this CPU, in the raw_tp build (btf 0), or should that task not be the one running
+ * on this CPU now (on_cpu and its CPU: while a program runs here no switch is half done, so one
+ * task only has both; never seen, a guard). A helper call is a call and a return, and a return
+ * costs here (SRSO safe RET: bench/README.md); a read is told from its task on every run. */
+static __always_inline __u64 current_task(const struct access_pending *p, const int btf)
 {
 	__u64 t = p->cur;
 
-	return t ? t : bpf_get_current_task();
+	if (btf && t) {
+		struct task_struct *task =
+		    bpf_rdonly_cast((void *)t, bpf_core_type_id_kernel(struct task_struct));
+		if (task->on_cpu && task->thread_info.cpu == bpf_get_smp_processor_id())
+			return t;
+	}
+	return bpf_get_current_task();
 }
 
 /* Read-path batches after the first one of a read(2) have the same thread, file and last page
@@ -835,7 +841,7 @@ static __always_inline void widen_to_folios(struct address_space *mapping, __u64
 		struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);                   \
 		if (!p)                                                                            \
 			return 0;                                                                  \
-		__u64 task = current_task(p);                                                      \
+		__u64 task = current_task(p, 1);                                                   \
 		if (!access_view(p, task, &dev, &ino, &view_id, &src, pt_source, &backed))         \
 			return 0;                                                                  \
 		__u64 lo = first, hi = last;                                                       \
@@ -857,7 +863,7 @@ static __always_inline void widen_to_folios(struct address_space *mapping, __u64
 		struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);                   \
 		if (!p)                                                                            \
 			return 0;                                                                  \
-		__u64 task = current_task(p);                                                      \
+		__u64 task = current_task(p, 0);                                                   \
 		if (!access_view(p, task, &dev, &ino, &view_id, &src, pt_source, &backed))         \
 			return 0;                                                                  \
 		__u64 lo = first, hi = last;                                                       \
@@ -1311,18 +1317,39 @@ static __always_inline int on_read_exit(struct access_pending *p, struct task_st
 	return count_passthrough(p, f, start, ret, (__u64)task, btf);
 }
 
+static __always_inline int is_read_nr(long nr)
+{
+	switch (nr) {
+	case NR_READ:
+	case NR_READV:
+	case NR_PREAD64:
+	case NR_PREADV:
+	case NR_PREADV2:
+	case NR_SENDFILE:
+	case NR_SPLICE:
+	case NR_COPY_FILE_RANGE:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* sys_exit runs for every syscall: the others leave at the syscall number */
 static __always_inline int on_sys_exit(struct pt_regs *regs, long ret, const int btf)
 {
 	if (ret <= 0)
+		return 0;
+	long nr = btf ? REGS_NR(regs) : SYSCALL_NR(regs);
+	if (!is_read_nr(nr))
 		return 0;
 	__u32 zero = 0;
 	struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);
 	if (!p)
 		return 0;
-	void *task = (void *)current_task(p);
+	void *task = (void *)current_task(p, btf);
 	if (btf)
 		task = bpf_rdonly_cast(task, bpf_core_type_id_kernel(struct task_struct));
-	return on_read_exit(p, task, regs, btf ? REGS_NR(regs) : SYSCALL_NR(regs), ret, btf);
+	return on_read_exit(p, task, regs, nr, ret, btf);
 }
 
 SEC("tp_btf/sys_exit")
@@ -1343,8 +1370,10 @@ int BPF_PROG(access_sys_exit_raw, struct pt_regs *regs, long ret)
  * costs a 4 KiB dd block 0-90 ns there, 100-235 ns on sys_exit, which runs for its write
  * too; our program costs the block about the same on either, 240 ns: a classic tracepoint's
  * program pays more per run). weir-node attaches these when all of them attach, else
- * sys_exit. The pt_regs come from the task (BTF): plain loads, as in the tp_btf build. */
-static __always_inline int on_syscall_exit(struct syscall_trace_exit *ctx)
+ * sys_exit. The pt_regs come from the task (BTF): plain loads, as in the tp_btf build. nr: the
+ * program's syscall, a constant, so that each program keeps the one case of on_read_exit() it
+ * needs. */
+static __always_inline int on_syscall_exit(struct syscall_trace_exit *ctx, const long nr)
 {
 	long ret = ctx->ret;
 
@@ -1354,25 +1383,25 @@ static __always_inline int on_syscall_exit(struct syscall_trace_exit *ctx)
 	struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);
 	if (!p)
 		return 0;
-	struct task_struct *task =
-	    bpf_rdonly_cast((void *)current_task(p), bpf_core_type_id_kernel(struct task_struct));
-	return on_read_exit(p, task, task_regs(task), ctx->nr, ret, 1);
+	struct task_struct *task = bpf_rdonly_cast((void *)current_task(p, 1),
+						   bpf_core_type_id_kernel(struct task_struct));
+	return on_read_exit(p, task, task_regs(task), nr, ret, 1);
 }
 
-#define ACCESS_SYSCALL_EXIT(name)                                                                  \
+#define ACCESS_SYSCALL_EXIT(name, nr)                                                              \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                                 \
 	int access_sx_##name(struct syscall_trace_exit *ctx)                                       \
 	{                                                                                          \
-		return on_syscall_exit(ctx);                                                       \
+		return on_syscall_exit(ctx, nr);                                                   \
 	}
-ACCESS_SYSCALL_EXIT(read)
-ACCESS_SYSCALL_EXIT(pread64)
-ACCESS_SYSCALL_EXIT(readv)
-ACCESS_SYSCALL_EXIT(preadv)
-ACCESS_SYSCALL_EXIT(preadv2)
-ACCESS_SYSCALL_EXIT(sendfile64)
-ACCESS_SYSCALL_EXIT(splice)
-ACCESS_SYSCALL_EXIT(copy_file_range)
+ACCESS_SYSCALL_EXIT(read, NR_READ)
+ACCESS_SYSCALL_EXIT(pread64, NR_PREAD64)
+ACCESS_SYSCALL_EXIT(readv, NR_READV)
+ACCESS_SYSCALL_EXIT(preadv, NR_PREADV)
+ACCESS_SYSCALL_EXIT(preadv2, NR_PREADV2)
+ACCESS_SYSCALL_EXIT(sendfile64, NR_SENDFILE)
+ACCESS_SYSCALL_EXIT(splice, NR_SPLICE)
+ACCESS_SYSCALL_EXIT(copy_file_range, NR_COPY_FILE_RANGE)
 
 /* io_uring reads call the file's read_iter without a read syscall. */
 static __always_inline int on_uring_complete(void *req, struct io_uring_cqe *cqe)
@@ -1395,7 +1424,7 @@ static __always_inline int on_uring_complete(void *req, struct io_uring_cqe *cqe
 	struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);
 	if (!p)
 		return 0;
-	return count_passthrough(p, f, end - res, res, current_task(p), 0);
+	return count_passthrough(p, f, end - res, res, current_task(p, 0), 0);
 }
 
 SEC("tp_btf/io_uring_complete")
