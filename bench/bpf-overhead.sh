@@ -432,7 +432,7 @@ for f in "${files[@]}"; do
 		# or sys_exit in a base revision that has no such programs
 		sx=,access_sx_read,access_sx_pread64,access_sx_readv,access_sx_preadv,access_sx_preadv2,access_sx_sendfile64,access_sx_splice,access_sx_copy_file_range
 		base_sx=$sx
-		grep -q 'ACCESS_SYSCALL_EXIT(pread64)' "$work/base/access.bpf.c" || base_sx=,access_sys_exit_btf
+		grep -q 'ACCESS_SYSCALL_EXIT(pread64' "$work/base/access.bpf.c" || base_sx=,access_sys_exit_btf
 		[ "$f" != pt-mem ] || { sys=$base_sx label=+sys; }
 		cfgs=(again=)
 		for fl in "${floors[@]}"; do

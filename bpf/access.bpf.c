@@ -116,6 +116,25 @@ struct {
 	__type(value, struct access_fault_slot);
 } fault_slot SEC(".maps");
 
+/* The current task, as a number: the one this CPU's sched_switch program saw switched in last
+ * (it stays current until the next switch here), or the helper's answer before that program's
+ * first run on this CPU, in the raw_tp build (btf 0), or should that task not be the one running
+ * on this CPU now (on_cpu and its CPU: while a program runs here no switch is half done, so one
+ * task only has both; never seen, a guard). A helper call is a call and a return, and a return
+ * costs here (SRSO safe RET: bench/README.md); a read is told from its task on every run. */
+static __always_inline __u64 current_task(const struct access_pending *p, const int btf)
+{
+	__u64 t = p->cur;
+
+	if (btf && t) {
+		struct task_struct *task =
+		    bpf_rdonly_cast((void *)t, bpf_core_type_id_kernel(struct task_struct));
+		if (task->on_cpu && task->thread_info.cpu == bpf_get_smp_processor_id())
+			return t;
+	}
+	return bpf_get_current_task();
+}
+
 /* Read-path batches after the first one of a read(2) have the same thread, file and last page
  * and a later first page: already counted. For a thread whose read went on on another CPU, or
  * here after it left the CPU, its cursor (written when it left mid-read, see on_switch) says.
@@ -599,13 +618,14 @@ static __always_inline int on_access(struct access_pending *p, __u64 task, __u32
  * last batch) leaves that read in its cursor, for its next batch wherever it runs; and this
  * CPU forgets it was the last reader here (p->task), so that on its return the cursor, not a
  * stale copy here, decides. Reads pay no cursor write: only a thread leaving mid-read does. */
-static __always_inline int on_switch(struct task_struct *prev)
+static __always_inline int on_switch(struct task_struct *prev, struct task_struct *next)
 {
 	__u32 zero = 0;
 	struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);
 
 	if (!p)
 		return 0;
+	p->cur = (__u64)next;
 	if (p->task == (__u64)prev) {
 		if (p->raw_last != ~0ull && p->raw_last > p->last_index) {
 			__u32 tid = p->tid;
@@ -625,13 +645,13 @@ static __always_inline int on_switch(struct task_struct *prev)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(access_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return on_switch(prev);
+	return on_switch(prev, next);
 }
 
 SEC("raw_tp/sched_switch")
 int BPF_PROG(access_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return on_switch(prev);
+	return on_switch(prev, next);
 }
 
 /* The last device this CPU found in no view (see view_of_dev), valid while views_gen + 1 ==
@@ -806,8 +826,7 @@ static __always_inline void widen_to_folios(struct address_space *mapping, __u64
  * kernels that refuse tp_btf. The loader enables one set. pt_source: what an access to a
  * passthrough open's tier file counts as. batched: a read (see on_access), else an mmap
  * fault, which maps whole folios. This CPU's pending run is looked up once per run and passed
- * down; the reader is told by its task: the x86 JIT inlines bpf_get_current_task(), where the
- * thread id would cost a helper call on every read. */
+ * down; the reader is told by its task, which current_task() knows with no helper call. */
 #define ACCESS_PROGS(tp, name, source, pt_source, batched, first, last, ...)                       \
 	SEC("tp_btf/" #tp)                                                                         \
 	int BPF_PROG(name##_btf, struct address_space *mapping, __VA_ARGS__)                       \
@@ -822,7 +841,7 @@ static __always_inline void widen_to_folios(struct address_space *mapping, __u64
 		struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);                   \
 		if (!p)                                                                            \
 			return 0;                                                                  \
-		__u64 task = bpf_get_current_task();                                               \
+		__u64 task = current_task(p, 1);                                                   \
 		if (!access_view(p, task, &dev, &ino, &view_id, &src, pt_source, &backed))         \
 			return 0;                                                                  \
 		__u64 lo = first, hi = last;                                                       \
@@ -844,7 +863,7 @@ static __always_inline void widen_to_folios(struct address_space *mapping, __u64
 		struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);                   \
 		if (!p)                                                                            \
 			return 0;                                                                  \
-		__u64 task = bpf_get_current_task();                                               \
+		__u64 task = current_task(p, 0);                                                   \
 		if (!access_view(p, task, &dev, &ino, &view_id, &src, pt_source, &backed))         \
 			return 0;                                                                  \
 		__u64 lo = first, hi = last;                                                       \
@@ -1062,22 +1081,23 @@ static __always_inline struct pt_regs *task_regs(struct task_struct *task)
 {
 	__u64 off = regs_off;
 
-	if (!off) {
-		struct pt_regs *r = (struct pt_regs *)bpf_task_pt_regs(task);
-		regs_off = (__u64)r - (__u64)task->stack;
+	if (!off) { /* task is the current one: the helper wants it trusted */
+		struct task_struct *cur = bpf_get_current_task_btf();
+		struct pt_regs *r = (struct pt_regs *)bpf_task_pt_regs(cur);
+		regs_off = (__u64)r - (__u64)cur->stack;
 		return r;
 	}
 	return bpf_rdonly_cast((void *)((__u64)task->stack + off),
 			       bpf_core_type_id_kernel(struct pt_regs));
 }
 
-/* The file of the current task's descriptor fd, or NULL. */
-static __always_inline struct file *fd_file(long fd, const int btf)
+/* The file of the current task's descriptor fd, or NULL. task: the current task (current_task(),
+ * a BTF pointer to it if btf). */
+static __always_inline struct file *fd_file(struct task_struct *task, long fd, const int btf)
 {
 	struct file *f = 0;
 
 	if (btf) {
-		struct task_struct *task = bpf_get_current_task_btf();
 		struct fdtable *fdt = task->files->fdt;
 		if (fd < 0 || (unsigned long)fd >= fdt->max_fds)
 			return 0;
@@ -1087,7 +1107,6 @@ static __always_inline struct file *fd_file(long fd, const int btf)
 		f = fds[fd & FD_MASK];
 		return f ? bpf_rdonly_cast(f, bpf_core_type_id_kernel(struct file)) : 0;
 	}
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	struct file **fds = BPF_CORE_READ(fdt, fd);
 	if (fd < 0 || (unsigned long)fd >= BPF_CORE_READ(fdt, max_fds))
@@ -1176,15 +1195,15 @@ struct {
 	__type(value, struct access_file_cache);
 } file_cache SEC(".maps");
 
-/* bytes read by a passthrough read of f that started at file offset start */
-static __always_inline int count_passthrough(struct file *f, __s64 start, __s64 bytes,
-					     const int btf)
+/* bytes read by a passthrough read of f that started at file offset start, by the current task
+ * (task); p: this CPU's pending run */
+static __always_inline int count_passthrough(struct access_pending *p, struct file *f, __s64 start,
+					     __s64 bytes, __u64 task, const int btf)
 {
 	__u32 zero = 0;
 	struct access_file_cache *c = bpf_map_lookup_elem(&file_cache, &zero);
-	struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);
 
-	if (!c || !p || start < 0)
+	if (!c || start < 0)
 		return 0;
 	/* a miss leaves the entry of the last view file read here for its next read: a reader
 	 * that also reads other files (its sockets, pipes, logs) keeps it */
@@ -1195,7 +1214,7 @@ static __always_inline int count_passthrough(struct file *f, __s64 start, __s64 
 			return 0;
 	}
 	/* the bytes were read, so they are within the file: its size (EOF) clamps nothing */
-	return on_access(p, bpf_get_current_task(), c->dev, c->view_id, c->ino, start + bytes,
+	return on_access(p, task, c->dev, c->view_id, c->ino, start + bytes,
 			 (__u64)start >> page_shift,
 			 ((__u64)start + (__u64)bytes - 1) >> page_shift, ACCESS_SRC_PASSTHROUGH, 0,
 			 c->dev, c->ino, 0);
@@ -1254,7 +1273,9 @@ static __always_inline long sys_arg(struct pt_regs *regs, int n, const int btf)
 	}
 }
 
-static __always_inline int on_read_exit(struct pt_regs *regs, long nr, long ret, const int btf)
+/* p: this CPU's pending run; task: the current task (a BTF pointer if btf) */
+static __always_inline int on_read_exit(struct access_pending *p, struct task_struct *task,
+					struct pt_regs *regs, long nr, long ret, const int btf)
 {
 	struct file *f;
 	__s64 start;
@@ -1262,7 +1283,7 @@ static __always_inline int on_read_exit(struct pt_regs *regs, long nr, long ret,
 	switch (nr) {
 	case NR_READ:
 	case NR_READV:
-		f = fd_file(sys_arg(regs, 1, btf), btf);
+		f = fd_file(task, sys_arg(regs, 1, btf), btf);
 		if (!f)
 			return 0;
 		start = file_pos(f, btf) - ret;
@@ -1270,7 +1291,7 @@ static __always_inline int on_read_exit(struct pt_regs *regs, long nr, long ret,
 	case NR_PREAD64:
 	case NR_PREADV:
 	case NR_PREADV2:
-		f = fd_file(sys_arg(regs, 1, btf), btf);
+		f = fd_file(task, sys_arg(regs, 1, btf), btf);
 		if (!f)
 			return 0;
 		start = sys_arg(regs, 4, btf);
@@ -1278,14 +1299,14 @@ static __always_inline int on_read_exit(struct pt_regs *regs, long nr, long ret,
 			start = file_pos(f, btf) - ret;
 		break;
 	case NR_SENDFILE:
-		f = fd_file(sys_arg(regs, 2, btf), btf);
+		f = fd_file(task, sys_arg(regs, 2, btf), btf);
 		if (!f)
 			return 0;
 		start = start_from(f, sys_arg(regs, 3, btf), ret);
 		break;
 	case NR_SPLICE:
 	case NR_COPY_FILE_RANGE:
-		f = fd_file(sys_arg(regs, 1, btf), btf);
+		f = fd_file(task, sys_arg(regs, 1, btf), btf);
 		if (!f)
 			return 0;
 		start = start_from(f, sys_arg(regs, 2, btf), ret);
@@ -1293,14 +1314,42 @@ static __always_inline int on_read_exit(struct pt_regs *regs, long nr, long ret,
 	default:
 		return 0;
 	}
-	return count_passthrough(f, start, ret, btf);
+	return count_passthrough(p, f, start, ret, (__u64)task, btf);
 }
 
+static __always_inline int is_read_nr(long nr)
+{
+	switch (nr) {
+	case NR_READ:
+	case NR_READV:
+	case NR_PREAD64:
+	case NR_PREADV:
+	case NR_PREADV2:
+	case NR_SENDFILE:
+	case NR_SPLICE:
+	case NR_COPY_FILE_RANGE:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* sys_exit runs for every syscall: the others leave at the syscall number */
 static __always_inline int on_sys_exit(struct pt_regs *regs, long ret, const int btf)
 {
 	if (ret <= 0)
 		return 0;
-	return on_read_exit(regs, btf ? REGS_NR(regs) : SYSCALL_NR(regs), ret, btf);
+	long nr = btf ? REGS_NR(regs) : SYSCALL_NR(regs);
+	if (!is_read_nr(nr))
+		return 0;
+	__u32 zero = 0;
+	struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);
+	if (!p)
+		return 0;
+	void *task = (void *)current_task(p, btf);
+	if (btf)
+		task = bpf_rdonly_cast(task, bpf_core_type_id_kernel(struct task_struct));
+	return on_read_exit(p, task, regs, nr, ret, btf);
 }
 
 SEC("tp_btf/sys_exit")
@@ -1321,31 +1370,38 @@ int BPF_PROG(access_sys_exit_raw, struct pt_regs *regs, long ret)
  * costs a 4 KiB dd block 0-90 ns there, 100-235 ns on sys_exit, which runs for its write
  * too; our program costs the block about the same on either, 240 ns: a classic tracepoint's
  * program pays more per run). weir-node attaches these when all of them attach, else
- * sys_exit. The pt_regs come from the task (BTF): plain loads, as in the tp_btf build. */
-static __always_inline int on_syscall_exit(struct syscall_trace_exit *ctx)
+ * sys_exit. The pt_regs come from the task (BTF): plain loads, as in the tp_btf build. nr: the
+ * program's syscall, a constant, so that each program keeps the one case of on_read_exit() it
+ * needs. */
+static __always_inline int on_syscall_exit(struct syscall_trace_exit *ctx, const long nr)
 {
 	long ret = ctx->ret;
 
 	if (ret <= 0)
 		return 0;
-	struct pt_regs *regs = task_regs(bpf_get_current_task_btf());
-	return on_read_exit(regs, ctx->nr, ret, 1);
+	__u32 zero = 0;
+	struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);
+	if (!p)
+		return 0;
+	struct task_struct *task = bpf_rdonly_cast((void *)current_task(p, 1),
+						   bpf_core_type_id_kernel(struct task_struct));
+	return on_read_exit(p, task, task_regs(task), nr, ret, 1);
 }
 
-#define ACCESS_SYSCALL_EXIT(name)                                                                  \
+#define ACCESS_SYSCALL_EXIT(name, nr)                                                              \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                                 \
 	int access_sx_##name(struct syscall_trace_exit *ctx)                                       \
 	{                                                                                          \
-		return on_syscall_exit(ctx);                                                       \
+		return on_syscall_exit(ctx, nr);                                                   \
 	}
-ACCESS_SYSCALL_EXIT(read)
-ACCESS_SYSCALL_EXIT(pread64)
-ACCESS_SYSCALL_EXIT(readv)
-ACCESS_SYSCALL_EXIT(preadv)
-ACCESS_SYSCALL_EXIT(preadv2)
-ACCESS_SYSCALL_EXIT(sendfile64)
-ACCESS_SYSCALL_EXIT(splice)
-ACCESS_SYSCALL_EXIT(copy_file_range)
+ACCESS_SYSCALL_EXIT(read, NR_READ)
+ACCESS_SYSCALL_EXIT(pread64, NR_PREAD64)
+ACCESS_SYSCALL_EXIT(readv, NR_READV)
+ACCESS_SYSCALL_EXIT(preadv, NR_PREADV)
+ACCESS_SYSCALL_EXIT(preadv2, NR_PREADV2)
+ACCESS_SYSCALL_EXIT(sendfile64, NR_SENDFILE)
+ACCESS_SYSCALL_EXIT(splice, NR_SPLICE)
+ACCESS_SYSCALL_EXIT(copy_file_range, NR_COPY_FILE_RANGE)
 
 /* io_uring reads call the file's read_iter without a read syscall. */
 static __always_inline int on_uring_complete(void *req, struct io_uring_cqe *cqe)
@@ -1364,7 +1420,11 @@ static __always_inline int on_uring_complete(void *req, struct io_uring_cqe *cqe
 	/* The request starts with its struct io_rw, whose kiocb's position has moved past
 	 * what was read. */
 	__s64 end = BPF_CORE_READ((struct kiocb *)req, ki_pos);
-	return count_passthrough(f, end - res, res, 0);
+	__u32 zero = 0;
+	struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);
+	if (!p)
+		return 0;
+	return count_passthrough(p, f, end - res, res, current_task(p, 0), 0);
 }
 
 SEC("tp_btf/io_uring_complete")

@@ -159,6 +159,9 @@ struct access_pending {
 	__u64 raw_last;	  /* last page it asked for, unclamped (~0: none) */
 	__u64 last_index; /* first page of its last batch */
 	__u64 task;	  /* reader's task_struct (bpf_get_current_task()): its identity here */
+	/* the task this CPU's sched_switch program last switched in: the current one (0: none
+	 * seen since the map was made), so that a read needs no helper call to tell its reader */
+	__u64 cur;
 	/* the file the tracepoint names: the view file, or the tier file of a passthrough open
 	 * (backed), whose view file a read of the same task then takes from here, with no
 	 * "watch_devs" or "backing" lookup while "backing" is unchanged (backing_gen) */

@@ -67,7 +67,7 @@ _Static_assert(sizeof(struct access_stream_slot) == 48, "access_stream_slot layo
 _Static_assert(sizeof(struct access_file_state) == 72 + 48 * ACCESS_STREAM_SLOTS,
 	       "access_file_state layout");
 _Static_assert(sizeof(struct access_tally) == 96, "access_tally layout");
-_Static_assert(sizeof(struct access_pending) == 104 + 96, "access_pending layout");
+_Static_assert(sizeof(struct access_pending) == 112 + 96, "access_pending layout");
 _Static_assert(sizeof(struct access_file_cache) == 56, "access_file_cache layout");
 _Static_assert(sizeof(struct access_read_cursor) == 32, "access_read_cursor layout");
 _Static_assert(sizeof(struct access_event) == 104, "access_event layout");
