@@ -147,7 +147,7 @@ run() {
 	local perfpid=""
 	if [ "$TRACE" = 1 ]; then
 		local sched=()
-		[ "$OFFCPU" != 1 ] || sched=(-g -e sched:sched_switch)
+		[ "$OFFCPU" != 1 ] || sched=(-g -e sched:sched_switch -e sched:sched_wakeup)
 		perf record -q -k mono -e fuse:fuse_request_send -e fuse:fuse_request_end "${sched[@]}" \
 			-a -o "$dir/perf.data" >"$dir/perf.log" 2>&1 &
 		perfpid=$!

@@ -33,6 +33,7 @@
 #include "safe_dir.h"
 #include "tier_pool.h"
 #include "uring_io.h"
+#include "thread_class.h"
 
 #define MIN_BLOCK_SIZE (64u << 10)
 #define URING_RINGS 2  /* each with its reaper thread */
@@ -1824,6 +1825,7 @@ static void tiers_settle_stepwise(struct block_store *bs)
 static void *evictor_main(void *arg)
 {
 	struct block_store *bs = arg;
+	thread_class_set(THREAD_CLASS_BULK); /* never ahead of a hit (thread_class.h) */
 
 	pthread_mutex_lock(&bs->lock);
 	while (!bs->evict_stop) {

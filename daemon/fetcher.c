@@ -24,6 +24,7 @@
 #include "htable.h"
 #include "near_cache.h"
 #include "prefetch.h"
+#include "thread_class.h"
 
 /* A block whose fetch failed (not ESTALE) fails again at once, once, within this long: the
  * kernel asks again (one synchronous READ) for a page its readahead could not get, and that
@@ -673,6 +674,7 @@ static void complete(struct fetcher *f, struct inflight *e)
 static void *store_thread(void *arg)
 {
 	struct fetcher *f = arg;
+	thread_class_set(THREAD_CLASS_BULK); /* tier writes: never ahead of a hit (thread_class.h) */
 	pthread_mutex_lock(&f->lock);
 	for (;;) {
 		while (STAILQ_EMPTY(&f->queue) && !f->stopping)

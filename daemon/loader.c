@@ -24,6 +24,7 @@
 #include "prefetch.h"
 #include "rendezvous.h"
 #include "tree_walk.h"
+#include "thread_class.h"
 
 #include <openssl/evp.h>
 
@@ -709,6 +710,8 @@ static int plan_reset(struct load *l)
 static void *load_thread(void *arg)
 {
 	struct load *l = arg;
+	/* preloading, and its workers inherit it: never ahead of a hit (thread_class.h) */
+	thread_class_set(THREAD_CLASS_BULK);
 	int self_share = -1;
 	for (size_t i = 0; i < l->nshare; i++)
 		if (!strcmp(l->share[i], l->share_self))

@@ -18,6 +18,7 @@
 
 #include "block_sum.h"
 #include "log.h"
+#include "thread_class.h"
 
 #define PEER_CLIENT_MAX_THREADS 32
 
@@ -384,6 +385,7 @@ static void finish(struct peer_client *pc, struct peer_req *rq, int err, uint64_
 static void *worker(void *arg)
 {
 	struct peer_client *pc = arg;
+	thread_class_set(THREAD_CLASS_BULK); /* transfers: never ahead of a hit (thread_class.h) */
 	CURL *e = curl_easy_init();
 	pthread_mutex_lock(&pc->lock);
 	for (;;) {

@@ -24,6 +24,7 @@
 #include "listing.h"
 #include "log.h"
 #include "ufs.h"
+#include "thread_class.h"
 
 #define HTTP_LISTING_MAX (64u << 20) /* a listing larger than this is refused */
 #define HTTP_BACKOFF_FIRST_MS 100
@@ -1246,6 +1247,7 @@ static void poll_loop(struct ufs *u)
 static void *http_thread(void *arg)
 {
 	struct ufs *u = arg;
+	thread_class_set(THREAD_CLASS_BULK); /* transfers: never ahead of a hit (thread_class.h) */
 	struct http *h = u->priv;
 	if (h->ring_ok)
 		ring_loop(u);

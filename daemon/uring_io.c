@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "thread_class.h"
 
 /* The kernel carries a request from its submitter to the reaper (the SQE, then its CQE), an
  * edge ThreadSanitizer cannot see: without these it takes the submitter's last look at a request
@@ -172,6 +173,10 @@ static void *reaper_main(void *arg)
 {
 	struct uring_ring *rg = arg;
 	bool unflushed = false;
+	/* Tier writes, fetches of local:// and promotions pass here, and a hit only for its
+	 * block's first check since open (block_store_acquire): bulk, never ahead of a hit
+	 * (thread_class.h). The kernel's io-wq workers it starts inherit the class. */
+	thread_class_set(THREAD_CLASS_BULK);
 
 	for (;;) {
 		struct io_uring_cqe *cqe;

@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "tree_walk.h"
+#include "thread_class.h"
 
 struct usage_file {
 	char *path;
@@ -76,6 +77,7 @@ static int on_file(const char *path, const struct ufs_attr *attr, void *userdata
 static void *walk_thread(void *arg)
 {
 	struct usage *u = arg;
+	thread_class_set(THREAD_CLASS_BULK); /* never ahead of a hit (thread_class.h) */
 	int r = tree_walk(u->meta, "/", u->ttl_ms, on_file, u, &u->stop);
 	pthread_mutex_lock(&u->lock);
 	if (r == 0) {

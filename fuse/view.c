@@ -46,6 +46,7 @@
 #include "ranges.h"
 #include "htable.h"
 #include "view_journal.h"
+#include "thread_class.h"
 
 #define VIEW_MAX_SEGS 64
 #define VIEW_REPLY_THREADS 2 /* threads finishing the READs whose blocks arrived: see read_cont */
@@ -2435,6 +2436,9 @@ static void read_ready(struct fetch_wait *w)
 static void *reply_thread(void *arg)
 {
 	struct view *v = arg;
+	/* A miss's reader waited for a fetch already; its reply (up to 1000 KiB copied) must not
+	 * keep a hit's worker off a CPU (thread_class.h). */
+	thread_class_set(THREAD_CLASS_BULK);
 	pthread_mutex_lock(&v->reply_lock);
 	for (;;) {
 		while (STAILQ_EMPTY(&v->reply_queue) && !v->reply_exit)
@@ -3027,6 +3031,9 @@ static const struct fuse_lowlevel_ops view_ops = {
 static void *loop_thread(void *arg)
 {
 	struct view *v = arg;
+	/* libfuse's workers, started from this thread and from each other, inherit it: a hit is
+	 * answered on the worker that read its request (thread_class.h) */
+	thread_class_set(THREAD_CLASS_REQUEST);
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 	if (cfg) {
 		fuse_loop_cfg_set_max_threads(cfg, 64);

@@ -19,3 +19,4 @@ Suite *fdstore_suite(void);
 Suite *strmap_suite(void);
 Suite *htable_suite(void);
 Suite *node_name_suite(void);
+Suite *thread_class_suite(void);
