@@ -45,6 +45,7 @@
 #include "prefetch.h"
 #include "ranges.h"
 #include "htable.h"
+#include "view_creds.h"
 #include "view_journal.h"
 #include "thread_class.h"
 
@@ -693,6 +694,43 @@ static int fd_attr(int fd, struct ufs_attr *a)
 	return 0;
 }
 
+/* Enters the rights of req's reader (view_creds.h) when v's source has owners of its own
+ * (local://) and the reader is not root; else c->on stays false. Returns 0 or -EACCES. */
+static int reader_enter(fuse_req_t req, struct view *v, struct view_creds *c)
+{
+	*c = (struct view_creds){.on = false};
+	if (!ufs_has_owners(v->src.ufs))
+		return 0;
+	return view_creds_enter(req, c);
+}
+
+/* Whether req's reader reaches path at a local:// source with its own rights, resolved as
+ * weir-node resolves it (links inside the source followed), and may access it as want (R_OK,
+ * X_OK; 0: reach it only). expect (may be NULL): the version the view is to serve, which must
+ * be the object reached. The kernel checked the view's cached attributes; a name swapped since
+ * (for a link to a file or directory of someone else's) must not lend the reader root's rights.
+ * Returns 0, -EACCES, -ESTALE or the source's -errno. */
+static int reader_may(fuse_req_t req, struct view *v, const char *path, int want,
+		      const struct ufs_attr *expect)
+{
+	if (!ufs_has_owners(v->src.ufs) || fuse_req_ctx(req)->uid == 0)
+		return 0;
+	struct view_creds c = {.on = false};
+	int r = view_creds_enter(req, &c);
+	if (r < 0)
+		return r;
+	struct ufs_attr a;
+	r = ufs_stat(v->src.ufs, path, &a);
+	view_creds_leave(&c);
+	if (r < 0)
+		return r;
+	if (expect && !expect->is_dir && !ufs_attr_same_version(&a, expect))
+		return -ESTALE;
+	if (want && !view_creds_may(&c, a.uid, a.gid, a.mode, want))
+		return -EACCES;
+	return 0;
+}
+
 /* The version in is bound to, or NULL (a directory, or a view that opens its files). */
 static struct handle *inode_bound(struct view *v, struct inode *in)
 {
@@ -1055,6 +1093,13 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	char *path = child_path(pin->path, name);
 	if (!path) {
 		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	/* The directory the kernel let the reader search may since lead elsewhere. */
+	int pr = reader_may(req, v, pin->path, X_OK, NULL);
+	if (pr < 0) {
+		free(path);
+		fuse_reply_err(req, errno_for_fuse(pr));
 		return;
 	}
 	struct ufs_attr a;
@@ -1457,7 +1502,11 @@ static struct handle *write_handle_new(struct inode *in, int wfd)
 static void open_for_write(fuse_req_t req, struct view *v, struct inode *in,
 			   struct fuse_file_info *fi)
 {
-	int fd = ufs_open_write(v->src.ufs, in->path, fi->flags & ~(O_CREAT | O_EXCL), 0);
+	struct view_creds c = {.on = false};
+	int fd = reader_enter(req, v, &c);
+	if (fd == 0)
+		fd = ufs_open_write(v->src.ufs, in->path, fi->flags & ~(O_CREAT | O_EXCL), 0);
+	view_creds_leave(&c);
 	if (fd < 0) {
 		fuse_reply_err(req, -fd);
 		return;
@@ -1508,15 +1557,20 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	if (!pin)
 		return;
 	char *path = child_path(pin->path, name);
-	int fd =
-	    path ? ufs_open_write(v->src.ufs, path, fi->flags | O_CREAT | O_EXCL, mode) : -ENOMEM;
+	/* With the reader's rights at a local:// source: the file is theirs as on the source. */
+	struct view_creds c = {.on = false};
+	int fd = path ? reader_enter(req, v, &c) : -ENOMEM;
+	if (fd == 0)
+		fd = ufs_open_write(v->src.ufs, path, fi->flags | O_CREAT | O_EXCL, mode);
 	bool created = fd >= 0;
 	if (fd == -EEXIST && !(fi->flags & O_EXCL)) /* appeared at the source meanwhile */
 		fd = ufs_open_write(v->src.ufs, path, fi->flags & ~O_CREAT, mode);
-	/* The daemon creates as root; a new file belongs to whoever asked, as on the source
-	 * (one that existed keeps its owner). */
+	bool as_reader = c.on;
+	view_creds_leave(&c);
+	/* Else the daemon created as root; a new file belongs to whoever asked, as on the
+	 * source (one that existed keeps its owner). */
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	if (created && ctx->uid != 0 && fchown(fd, ctx->uid, ctx->gid) < 0)
+	if (created && !as_reader && ctx->uid != 0 && fchown(fd, ctx->uid, ctx->gid) < 0)
 		log_debug("chown of \"%s\" to %u:%u: %s", path, (unsigned)ctx->uid,
 			  (unsigned)ctx->gid, strerror(errno));
 	struct ufs_attr a;
@@ -1602,6 +1656,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	int fd = h && h->wfd >= 0 ? h->wfd : -1;
 	bool own = false;
 	int r = 0;
+	struct view_creds c = {.on = false};
 	struct ufs_attr a;
 	if (fd < 0) {
 		r = meta_cache_getattr(v->src.meta, in->path, v->cfg.metadata_ttl_ms, &a);
@@ -1613,10 +1668,19 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 			fuse_reply_attr(req, &st, v->ttl_s);
 			return;
 		}
+		/* A truncate opens with the reader's rights (below); a chmod or touch of a file
+		 * they may not write opens as root, then acts with their rights. */
+		if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
+			r = reader_enter(req, v, &c);
 		fd = r == 0 ? ufs_open_write(v->src.ufs, in->path, O_WRONLY, 0) : r;
+		view_creds_leave(&c);
 		own = true;
 	}
-	if (fd >= 0 && (to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0)
+	/* With the reader's rights at a local:// source: the kernel checked the attributes it
+	 * cached, the object at the path may since be another's (a name swapped for a link). */
+	if (fd >= 0 && r == 0)
+		r = reader_enter(req, v, &c);
+	if (fd >= 0 && r == 0 && (to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0)
 		r = -errno;
 	if (fd >= 0 && r == 0 && (to_set & FUSE_SET_ATTR_MODE) &&
 	    fchmod(fd, attr->st_mode & 07777) < 0)
@@ -1634,6 +1698,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		if (futimens(fd, ts) < 0)
 			r = -errno;
 	}
+	view_creds_leave(&c);
 	if (fd < 0)
 		r = fd;
 	if (r == 0)
@@ -1659,11 +1724,17 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	if (!pin)
 		return;
 	char *path = child_path(pin->path, name);
-	int r = path ? ufs_mkdir(v->src.ufs, path, mode) : -ENOMEM;
+	struct view_creds c = {.on = false};
+	int r = path ? reader_enter(req, v, &c) : -ENOMEM;
+	if (r == 0)
+		r = ufs_mkdir(v->src.ufs, path, mode);
+	bool as_reader = c.on;
+	view_creds_leave(&c);
 	/* As for a file: a new directory belongs to whoever asked. */
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	char cause[sizeof(v->src.ufs->last_error)];
-	if (r == 0 && ctx->uid != 0 && ufs_chown(v->src.ufs, path, ctx->uid, ctx->gid) < 0)
+	if (r == 0 && !as_reader && ctx->uid != 0 &&
+	    ufs_chown(v->src.ufs, path, ctx->uid, ctx->gid) < 0)
 		log_debug("chown of \"%s\" to %u:%u: %s", path, (unsigned)ctx->uid,
 			  (unsigned)ctx->gid, ufs_error_copy(v->src.ufs, cause, sizeof(cause)));
 	struct fuse_entry_param e;
@@ -1688,7 +1759,11 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool 
 	if (!pin)
 		return;
 	char *path = child_path(pin->path, name);
-	int r = path ? ufs_remove(v->src.ufs, path, dir) : -ENOMEM;
+	struct view_creds c = {.on = false};
+	int r = path ? reader_enter(req, v, &c) : -ENOMEM;
+	if (r == 0)
+		r = ufs_remove(v->src.ufs, path, dir);
+	view_creds_leave(&c);
 	if (r == 0)
 		forget_cached(v, path);
 	free(path);
@@ -1768,7 +1843,11 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		return;
 	}
 	char *from = child_path(p1->path, name), *to = child_path(p2->path, newname);
-	int r = from && to ? ufs_rename(v->src.ufs, from, to) : -ENOMEM;
+	struct view_creds c = {.on = false};
+	int r = from && to ? reader_enter(req, v, &c) : -ENOMEM;
+	if (r == 0)
+		r = ufs_rename(v->src.ufs, from, to);
+	view_creds_leave(&c);
 	if (r == 0) {
 		forget_cached(v, from);
 		forget_cached(v, to);
@@ -1977,6 +2056,19 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int r =
 	    meta_cache_validate(v->src.meta, in->path, v->cfg.metadata_ttl_ms, false, &a, &changed);
 	uint64_t obj = 0;
+	if (r == 0)
+		r = reader_may(req, v, in->path, R_OK, &a);
+	if (r == -ESTALE) {
+		/* The source changed within the TTL: this reader gets what is there now, once its
+		 * rights on that are checked (a second change meanwhile: ESTALE, the kernel asks
+		 * again). */
+		bool again = false;
+		r = meta_cache_validate(v->src.meta, in->path, v->cfg.metadata_ttl_ms, true, &a,
+					&again);
+		changed = changed || again;
+		if (r == 0)
+			r = reader_may(req, v, in->path, R_OK, &a);
+	}
 	if (r == 0)
 		r = block_store_object_sync(v->src.store, in->path, &a, &obj);
 	struct handle *h = NULL;
@@ -2830,12 +2922,17 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
+	int r = reader_may(req, v, in->path, R_OK, NULL);
+	if (r < 0) {
+		fuse_reply_err(req, errno_for_fuse(r));
+		return;
+	}
 	struct dir_handle *d = calloc(1, sizeof(*d));
 	if (!d) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	int r = meta_cache_list(v->src.meta, in->path, v->cfg.metadata_ttl_ms, &d->l);
+	r = meta_cache_list(v->src.meta, in->path, v->cfg.metadata_ttl_ms, &d->l);
 	if (r < 0) {
 		free(d);
 		log_debug("listing \"%s\" failed: %s", in->path, strerror(-r));

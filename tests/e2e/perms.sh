@@ -98,6 +98,56 @@ as nobody sh -c "echo deep >'$RW/shared/nd/f'" || fail "nobody cannot write in i
 cmp <(echo deep) "$SRC/shared/nd/f" || fail "shared/nd/f on the source is not what nobody wrote"
 ok "nobody is refused root's file and owns what it creates"
 
+step "a name swapped at the source for a link inside it: the daemon (root) acts with the reader's rights"
+# nobody owns shared/f-* (0666) and shared/d-* (0777), one of each per attempt; both views look
+# them up, then nobody swaps them on the source for links to root's 0600 secret.txt and 0700
+# private/. The kernel still holds nobody's attributes, so only weir-node acting with nobody's
+# rights (not root's) says no.
+tries="lr rr lw rw cr md rm mv ch tr"
+for t in $tries; do
+	as nobody sh -c "echo mine >'$SRC/shared/f-$t' && chmod 0666 '$SRC/shared/f-$t' && mkdir -m 0777 '$SRC/shared/d-$t'"
+done
+for t in $tries; do
+	for m in "$LV" "$RW"; do
+		shows "$m/shared/f-$t" nobody:nogroup 666
+		shows "$m/shared/d-$t" nobody:nogroup 777
+	done
+done
+for t in $tries; do
+	as nobody sh -c "rm '$SRC/shared/f-$t' && ln -s ../secret.txt '$SRC/shared/f-$t' &&
+		rmdir '$SRC/shared/d-$t' && ln -s ../private '$SRC/shared/d-$t'"
+done
+for p in "$LV/shared/f-lr" "$RW/shared/f-rr"; do
+	out="$(as nobody cat "$p" 2>/dev/null || true)"
+	[ "$out" != "root only" ] || fail "nobody read root's 0600 secret.txt through $p (a swapped link)"
+done
+for p in "$LV/shared/d-lr" "$RW/shared/d-rr"; do
+	out="$(as nobody cat "$p/f.txt" 2>/dev/null || true)"
+	[ "$out" != "hidden" ] || fail "nobody read private/f.txt (in root's 0700 directory) through $p"
+done
+as nobody sh -c "echo PWNED >>'$RW/shared/f-rw'" 2>/dev/null || true
+cmp <(echo "root only") "$SRC/secret.txt" || fail "nobody wrote root's 0600 secret.txt through a swapped link"
+as nobody sh -c "echo PLANTED >'$RW/shared/d-cr/planted'" 2>/dev/null || true
+[ ! -e "$SRC/private/planted" ] || fail "nobody created a file in root's 0700 private/ through a swapped link"
+as nobody mkdir "$RW/shared/d-md/newdir" 2>/dev/null || true
+[ ! -e "$SRC/private/newdir" ] || fail "nobody made a directory in root's 0700 private/ through a swapped link"
+as nobody rm -f "$RW/shared/d-rm/f.txt" 2>/dev/null || true
+[ -e "$SRC/private/f.txt" ] || fail "nobody removed private/f.txt from root's 0700 directory through a swapped link"
+as nobody mv "$RW/shared/d-mv/f.txt" "$RW/shared/stolen" 2>/dev/null || true
+[ -e "$SRC/private/f.txt" ] || fail "nobody moved private/f.txt out of root's 0700 directory through a swapped link"
+as nobody chmod 0666 "$RW/shared/f-ch" 2>/dev/null || true
+[ "$(stat -c %a "$SRC/secret.txt")" = 600 ] || fail "nobody changed the mode of root's secret.txt through a swapped link"
+as nobody truncate -s 0 "$RW/shared/f-tr" 2>/dev/null || true
+cmp <(echo "root only") "$SRC/secret.txt" || fail "nobody truncated root's secret.txt through a swapped link"
+for t in $tries; do rm -f "$SRC/shared/f-$t" "$SRC/shared/d-$t"; done
+# what nobody may do still works: its own files in the 1777 directory, created, renamed, removed
+as nobody sh -c "echo again >'$RW/shared/own' && mv '$RW/shared/own' '$RW/shared/own2' &&
+	chmod 0440 '$RW/shared/own2' && chmod 0640 '$RW/shared/own2' && touch '$RW/shared/own2' &&
+	truncate -s 2 '$RW/shared/own2' && cat '$RW/shared/own2' >/dev/null && rm '$RW/shared/own2'" ||
+	fail "nobody cannot create, rename, chmod, touch, truncate and remove its own file"
+[ ! -e "$SRC/shared/own2" ] || fail "shared/own2 is still on the source"
+ok "weir-node opens, creates, removes and renames with the reader's rights: a swapped link leads nowhere"
+
 step "HTTP views: public is world-readable; --uid/--gid/--mode set the owner; credentials make it owner-only"
 WWW="$TMP/www"
 mkdir -p "$WWW/d"
