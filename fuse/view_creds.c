@@ -5,6 +5,7 @@
 #include "view_creds.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -29,8 +30,14 @@ int view_creds_enter(fuse_req_t req, struct view_creds *c)
 	if (ctx->uid == 0)
 		return 0;
 	int n = fuse_req_getgroups(req, VIEW_CREDS_MAX_GROUPS, c->groups);
-	/* a reader gone, or more groups than we keep: fewer rights, never more */
+	/* a reader gone or out of sight, or more groups than we keep: fewer rights, never more */
 	c->ngroups = n < 0 ? 0 : n > VIEW_CREDS_MAX_GROUPS ? VIEW_CREDS_MAX_GROUPS : n;
+	static atomic_bool said;
+	if (n < 0 && ctx->pid == 0 && !atomic_exchange(&said, true))
+		log_notice("a reader of uid %u is in a pid namespace weir-node cannot see: its "
+			   "supplementary groups count for nothing at local:// sources (run "
+			   "weir-node in the host's pid namespace)",
+			   (unsigned)ctx->uid);
 	c->nsaved = (int)syscall(SYS_getgroups, VIEW_CREDS_MAX_GROUPS, c->saved);
 	if (c->nsaved < 0) {
 		log_warn("cannot read weir-node's groups: %s; refusing a request of uid %u",

@@ -53,6 +53,8 @@ echo "for all" >"$SRC/public.txt" && chmod 0644 "$SRC/public.txt"
 echo "nobody's" >"$SRC/mine.txt" && chown nobody:nogroup "$SRC/mine.txt" && chmod 0600 "$SRC/mine.txt"
 echo "hidden" >"$SRC/private/f.txt" && chmod 0644 "$SRC/private/f.txt" && chmod 0700 "$SRC/private"
 chmod 1777 "$SRC/shared"
+mkdir -p "$SRC/grp" && chown root:nogroup "$SRC/grp" && chmod 0770 "$SRC/grp"
+echo "for the group" >"$SRC/grp.txt" && chown root:nogroup "$SRC/grp.txt" && chmod 0640 "$SRC/grp.txt"
 chmod 0755 "$SRC"
 LV="$TMP/local"
 weir_mount "local://$SRC" "$LV" --tier "$TIERS"
@@ -146,6 +148,16 @@ as nobody sh -c "echo again >'$RW/shared/own' && mv '$RW/shared/own' '$RW/shared
 	truncate -s 2 '$RW/shared/own2' && cat '$RW/shared/own2' >/dev/null && rm '$RW/shared/own2'" ||
 	fail "nobody cannot create, rename, chmod, touch, truncate and remove its own file"
 [ ! -e "$SRC/shared/own2" ] || fail "shared/own2 is still on the source"
+# a supplementary group still counts: daemon, in group nogroup only as a supplementary one,
+# reads a root:nogroup 0640 file and writes in a root:nogroup 0770 directory
+sup() { setpriv --reuid=daemon --regid="$(id -g daemon)" --groups="$(getent group nogroup | cut -d: -f3)" "$@"; }
+for m in "$LV" "$RW"; do
+	sup cat "$m/grp.txt" >"$TMP/read.out" 2>"$TMP/read.err" ||
+		fail "daemon (supplementary group nogroup) cannot read $m/grp.txt: $(cat "$TMP/read.err")"
+	cmp "$TMP/read.out" "$SRC/grp.txt" || fail "daemon read other bytes through $m/grp.txt"
+done
+sup sh -c "echo g >'$RW/grp/new'" || fail "daemon (supplementary group nogroup) cannot create in a 0770 root:nogroup directory"
+[ "$(stat -c %U "$SRC/grp/new")" = daemon ] || fail "grp/new is $(stat -c %U "$SRC/grp/new")'s, not daemon's"
 ok "weir-node opens, creates, removes and renames with the reader's rights: a swapped link leads nowhere"
 
 step "HTTP views: public is world-readable; --uid/--gid/--mode set the owner; credentials make it owner-only"
