@@ -1613,12 +1613,34 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 }
 
+/* Mode bits a write by req's sender takes off the file: setuid, and setgid where group execute
+ * is set, unless root asks (the kernel's rule for a writer without CAP_FSETID). weir-node writes
+ * as root, for which the source's filesystem keeps them: a user who may write a setuid file of
+ * root's must not leave it setuid. Returns 0 or -errno. */
+static int drop_privs(fuse_req_t req, int fd)
+{
+	struct stat st;
+	if (fuse_req_ctx(req)->uid == 0)
+		return 0;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	mode_t kill = S_ISUID | ((st.st_mode & S_IXGRP) ? S_ISGID : 0);
+	if ((st.st_mode & kill) && fchmod(fd, st.st_mode & 07777 & ~kill) < 0)
+		return -errno;
+	return 0;
+}
+
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
 	struct handle *h = fh_file(fuse_req_userdata(req), fi->fh);
 	if (!h || h->wfd < 0) {
 		fuse_reply_err(req, EBADF);
+		return;
+	}
+	int dr = drop_privs(req, h->wfd);
+	if (dr < 0) {
+		fuse_reply_err(req, -dr);
 		return;
 	}
 	ssize_t n = pwrite(h->wfd, buf, size, off);
@@ -1682,9 +1704,21 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		r = reader_enter(req, v, &c);
 	if (fd >= 0 && r == 0 && (to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0)
 		r = -errno;
-	if (fd >= 0 && r == 0 && (to_set & FUSE_SET_ATTR_MODE) &&
-	    fchmod(fd, attr->st_mode & 07777) < 0)
-		r = -errno;
+	if (fd >= 0 && r == 0 && (to_set & FUSE_SET_ATTR_MODE)) {
+		/* Taking setuid/setgid off only (the kernel asks so for a write by another
+		 * user): whoever may write may; anything else is the owner's. */
+		struct stat cur;
+		bool drop_only = c.on && fstat(fd, &cur) == 0 &&
+				 (attr->st_mode & 07777) ==
+				     (cur.st_mode & 07777 & ~(mode_t)(S_ISUID | S_ISGID)) &&
+				 (attr->st_mode & 07777) != (cur.st_mode & 07777);
+		if (drop_only)
+			view_creds_leave(&c);
+		if (fchmod(fd, attr->st_mode & 07777) < 0)
+			r = -errno;
+		if (drop_only && r == 0)
+			r = reader_enter(req, v, &c);
+	}
 	if (fd >= 0 && r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
 		struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_OMIT}};
 		if (to_set & FUSE_SET_ATTR_ATIME)

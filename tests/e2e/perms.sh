@@ -158,6 +158,10 @@ for m in "$LV" "$RW"; do
 done
 sup sh -c "echo g >'$RW/grp/new'" || fail "daemon (supplementary group nogroup) cannot create in a 0770 root:nogroup directory"
 [ "$(stat -c %U "$SRC/grp/new")" = daemon ] || fail "grp/new is $(stat -c %U "$SRC/grp/new")'s, not daemon's"
+# a write by another user drops a setuid bit, as on the source (the kernel asks for it)
+echo "suid" >"$SRC/shared/suid" && chmod 04777 "$SRC/shared/suid"
+as nobody sh -c "echo more >>'$RW/shared/suid'" || fail "nobody cannot append to a 04777 file of root's"
+[ "$(stat -c %a "$SRC/shared/suid")" = 777 ] || fail "shared/suid is $(stat -c %a "$SRC/shared/suid") after nobody wrote it, want 777"
 ok "weir-node opens, creates, removes and renames with the reader's rights: a swapped link leads nowhere"
 
 step "HTTP views: public is world-readable; --uid/--gid/--mode set the owner; credentials make it owner-only"
