@@ -88,6 +88,10 @@ struct peer_server {
 	/* The v3 body hashes of blocks served (thread-safe on its own): a block served again is
 	 * tagged without reading it. */
 	struct peer_memo *memo;
+	/* Refusals are logged at most once a second, with how many went unlogged since: a host
+	 * without the key sending forged requests must not fill the log's disk. */
+	atomic_int_fast64_t refused_logged_s; /* CLOCK_MONOTONIC second of the last line */
+	atomic_uint_fast64_t refused_quiet;   /* refusals since then, not logged */
 };
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -749,16 +753,33 @@ static int request_check(struct peer_server *ps, struct MHD_Connection *conn, co
 					     ps->cfg.skew_s);
 	if (r < 0) {
 		atomic_fetch_add(&st->refused, 1);
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		int_fast64_t last = atomic_load(&ps->refused_logged_s);
+		if (last == now.tv_sec ||
+		    !atomic_compare_exchange_strong(&ps->refused_logged_s, &last, now.tv_sec)) {
+			atomic_fetch_add(&ps->refused_quiet, 1);
+			*ret_no = (struct refusal){MHD_HTTP_FORBIDDEN, "refused\n"};
+			return -EACCES;
+		}
+		uint64_t quiet = atomic_exchange(&ps->refused_quiet, 0);
 		const union MHD_ConnectionInfo *ci =
 		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		char addr[64] = "?";
 		if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
 			inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr,
 				  addr, sizeof(addr));
-		log_warn("refused a %s request from %s claiming to be node \"%.64s\": %s", what,
+		char more[160] = "";
+		if (quiet)
+			snprintf(more, sizeof(more),
+				 " (and %" PRIu64 " more refused since the last such line, not "
+				 "logged: weir_peer_refused_total counts them all)",
+				 quiet);
+		log_warn("refused a %s request from %s claiming to be node \"%.64s\": %s%s", what,
 			 addr, rq.node,
 			 r == -ETIME ? "its time is too far from ours"
-				     : "not a member, or its MAC does not match our peer key");
+				     : "not a member, or its MAC does not match our peer key",
+			 more);
 		*ret_no = (struct refusal){MHD_HTTP_FORBIDDEN, "refused\n"};
 		return -EACCES;
 	}

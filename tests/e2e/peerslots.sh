@@ -16,7 +16,7 @@ require_root_fuse
 find_weir_bins
 TMP="$(mktemp -d /tmp/weir-e2e-peerslots.XXXXXX)"
 at_exit 'rm -rf "$TMP"'
-HOLD=300 PER_IP=64 BS=4194304
+HOLD=300 PER_IP=64 BS=4194304 FLOOD=3000
 
 step "one namespace for node n1 on a bridge of the test's own; nginx serves a 8 MiB file; n1 in a cluster n1, n2 (n2 is the test, holding the key)"
 one_node_with_test_peer f.bin $((2 * BS)) slots
@@ -65,3 +65,32 @@ cmp "$TMP/got" "$TMP/b0" || fail "the block n1 served differs from the file's fi
 ok "200, byte-exact (cmp)"
 touch "$TMP/go"
 wait "$HOLDER" || fail "the holder failed: $(cat "$TMP/hold.out")"
+
+step "the host sends $FLOOD forged requests (no key): n1 refuses each, and its log does not grow by a line for each"
+before="$(grep -c 'refused a' "${STATE[1]}/node.log" || true)"
+python3 - "$(ip_of 1)" "$PEER_PORT" "$FLOOD" >"$TMP/flood.out" 2>&1 <<'PY'
+import http.client, secrets, sys, time
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+codes = {}
+c = http.client.HTTPConnection(host, port, timeout=10)
+for i in range(n):
+    h = {"X-Weir-Node": "n2", "X-Weir-Time": str(int(time.time())),
+         "X-Weir-Nonce": secrets.token_hex(16), "X-Weir-Auth": "00" * 32}
+    try:
+        c.request("GET", "/v1/block?source=x&path=/f.bin&block=0&size=1&mtime=1&etag=e", headers=h)
+        r = c.getresponse()
+        r.read()
+        codes[r.status] = codes.get(r.status, 0) + 1
+    except (OSError, http.client.HTTPException):
+        c.close()
+        c = http.client.HTTPConnection(host, port, timeout=10)
+print(" ".join(f"{k}:{v}" for k, v in sorted(codes.items())), flush=True)
+PY
+note "answers: $(cat "$TMP/flood.out")"
+grep -q "^403:$FLOOD\$" "$TMP/flood.out" || fail "the $FLOOD forged requests were not all refused with 403: $(cat "$TMP/flood.out")"
+after="$(grep -c 'refused a' "${STATE[1]}/node.log" || true)"
+lines=$((after - before))
+note "node.log grew by $lines \"refused\" lines for $FLOOD refusals"
+[ "$lines" -ge 1 ] || fail "n1 logged no refusal at all"
+[ "$lines" -le 60 ] || fail "n1 logged $lines lines for $FLOOD forged requests: a host without the key fills its state directory's disk"
+ok "$FLOOD refused with 403; $lines log lines"
