@@ -314,6 +314,20 @@ int ufs_chown(struct ufs *u, const char *path, unsigned uid, unsigned gid)
 	return u->ops->chown ? u->ops->chown(u, path, uid, gid) : -EROFS;
 }
 
+int ufs_open_dir(struct ufs *u, const char *path)
+{
+	if (!path_ok(path))
+		return -EINVAL;
+	return u->ops->open_dir ? u->ops->open_dir(u, path) : -ENOSYS;
+}
+
+int ufs_stat_beneath(struct ufs *u, int dir_fd, const char *rel, struct ufs_attr *ret_attr)
+{
+	if (rel[0] == '/')
+		return -EINVAL;
+	return u->ops->stat_beneath ? u->ops->stat_beneath(u, dir_fd, rel, ret_attr) : -ENOSYS;
+}
+
 int ufs_remove(struct ufs *u, const char *path, bool dir)
 {
 	if (!path_ok(path) || path[1] == '\0')

@@ -102,6 +102,9 @@ struct ufs_ops {
 	int (*remove)(struct ufs *u, const char *path, bool dir);
 	int (*rename)(struct ufs *u, const char *from, const char *to);
 	int (*chown)(struct ufs *u, const char *path, unsigned uid, unsigned gid);
+	/* Sources with owners (local): a directory's descriptor, and a stat beneath one. */
+	int (*open_dir)(struct ufs *u, const char *path);
+	int (*stat_beneath)(struct ufs *u, int dir_fd, const char *rel, struct ufs_attr *ret_attr);
 	/* Replaces the keys requests are signed with (a rotated Secret); NULL where a backend has
 	 * none (local, http). Thread-safe against requests in flight. */
 	int (*set_keys)(struct ufs *u, const char *access_key, const char *secret_key,
@@ -198,6 +201,13 @@ int ufs_rename(struct ufs *u, const char *from, const char *to);
 /* Gives path (never a symlink's target) to uid:gid, so that what a non-root writer created is
  * its own; only while path belongs to the daemon (else -EPERM). */
 int ufs_chown(struct ufs *u, const char *path, unsigned uid, unsigned gid);
+/* An O_PATH descriptor (owned by the caller) of directory path, resolved as ufs_stat resolves
+ * it; -ENOSYS where the backend has no owners (http, s3). */
+int ufs_open_dir(struct ufs *u, const char *path);
+/* As ufs_stat, for rel ("" or relative: "a/b") resolved beneath dir_fd (from ufs_open_dir):
+ * neither ".." nor a link leads above dir_fd (-EACCES). With the caller's filesystem rights,
+ * whatever they are now: a check of what a reader may reach below a view's root. */
+int ufs_stat_beneath(struct ufs *u, int dir_fd, const char *rel, struct ufs_attr *ret_attr);
 
 extern const struct ufs_ops ufs_local_ops;
 extern const struct ufs_ops ufs_http_ops;

@@ -48,19 +48,23 @@ static void set_error(struct ufs *u, const char *path, int err)
 
 /* Opens path (UFS-relative, "/"-prefixed) beneath the root. Returns an fd or -errno;
  * -EACCES when resolution would leave the root. */
-static int open_beneath(struct local *l, const char *path, int flags)
+static int open_beneath_fd(int dir_fd, const char *rel, int flags)
 {
-	const char *rel = path[1] ? path + 1 : ".";
 	/* openat2 refuses O_NOCTTY with O_PATH */
 	flags |= O_CLOEXEC | ((flags & O_PATH) ? 0 : O_NOCTTY);
 	struct open_how how = {.flags = (uint64_t)flags,
 			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
-	long fd = syscall(SYS_openat2, l->root_fd, rel, &how, sizeof(how));
+	long fd = syscall(SYS_openat2, dir_fd, rel, &how, sizeof(how));
 	if (fd < 0 && errno == ENOSYS)
-		fd = openat(l->root_fd, rel, flags);
+		fd = openat(dir_fd, rel, flags);
 	if (fd < 0)
 		return errno == EXDEV ? -EACCES : -errno;
 	return (int)fd;
+}
+
+static int open_beneath(struct local *l, const char *path, int flags)
+{
+	return open_beneath_fd(l->root_fd, path[1] ? path + 1 : ".", flags);
 }
 
 static void attr_from_stat(const struct stat *st, struct ufs_attr *attr)
@@ -103,6 +107,29 @@ static int local_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr
 		return -ENOENT;
 	}
 	attr_from_stat(&st, ret_attr);
+	return 0;
+}
+
+static int local_open_dir(struct ufs *u, const char *path)
+{
+	return open_beneath(u->priv, path, O_PATH | O_DIRECTORY);
+}
+
+static int local_stat_beneath(struct ufs *u, int dir_fd, const char *rel,
+			      struct ufs_attr *ret_attr)
+{
+	struct stat st;
+	int fd = open_beneath_fd(dir_fd, *rel ? rel : ".", O_PATH);
+	if (fd < 0)
+		return fd;
+	int r = fstat(fd, &st) < 0 ? -errno : 0;
+	close(fd);
+	if (r < 0)
+		return r;
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+		return -ENOENT;
+	attr_from_stat(&st, ret_attr);
+	(void)u;
 	return 0;
 }
 
@@ -522,4 +549,6 @@ const struct ufs_ops ufs_local_ops = {
     .remove = local_remove,
     .rename = local_rename,
     .chown = local_chown,
+    .open_dir = local_open_dir,
+    .stat_beneath = local_stat_beneath,
 };

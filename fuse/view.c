@@ -715,13 +715,24 @@ static int reader_may(fuse_req_t req, struct view *v, const char *path, int want
 {
 	if (!ufs_has_owners(v->src.ufs) || fuse_req_ctx(req)->uid == 0)
 		return 0;
+	/* From the view's root: what lies above it is not the reader's to search (a reference
+	 * to a subdirectory shows that subdirectory), nor may a link lead above it. */
+	size_t sl = strlen(v->subpath);
+	bool below = sl > 1;
+	int dfd = below ? ufs_open_dir(v->src.ufs, v->subpath) : -1;
+	if (below && dfd < 0)
+		return dfd;
+	const char *rel = below ? path + sl : path + 1;
+	rel += *rel == '/';
 	struct view_creds c = {.on = false};
 	int r = view_creds_enter(req, &c);
-	if (r < 0)
-		return r;
 	struct ufs_attr a;
-	r = ufs_stat(v->src.ufs, path, &a);
+	if (r == 0)
+		r = below ? ufs_stat_beneath(v->src.ufs, dfd, rel, &a)
+			  : ufs_stat(v->src.ufs, path, &a);
 	view_creds_leave(&c);
+	if (dfd >= 0)
+		close(dfd);
 	if (r < 0)
 		return r;
 	if (expect && !expect->is_dir && !ufs_attr_same_version(&a, expect))
@@ -1095,9 +1106,10 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	/* The directory the kernel let the reader search may since lead elsewhere. */
-	int pr = reader_may(req, v, pin->path, X_OK, NULL);
-	if (pr < 0) {
+	/* The directory the kernel let the reader search may since lead elsewhere: the name must
+	 * be within the reader's reach (whether it exists is the listing's to say). */
+	int pr = reader_may(req, v, path, 0, NULL);
+	if (pr < 0 && pr != -ENOENT) {
 		free(path);
 		fuse_reply_err(req, errno_for_fuse(pr));
 		return;

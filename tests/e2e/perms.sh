@@ -246,5 +246,60 @@ can_read nobody "$TMP/pod/d/data.bin" "$WWW/d/data.bin"
 umount "$TMP/pod"
 ok "views/ is root 0700; the pod's bind mount reads as the Dataset's owner"
 
+step "a reference to a subdirectory of a local:// source whose root only root may search"
+# team perms2 reads perms/loc's pub/ through dataset://perms/loc/pub: nobody reads pub/f.txt
+# (0644) though the source's root is 0700; the checks with nobody's rights start at the view's
+# root, as the view shows it, and a link in pub/ that climbs out of it leads nowhere.
+S3="$TMP/src3"
+mkdir -p "$S3/pub" && chmod 0700 "$S3" && chmod 0755 "$S3/pub"
+echo "published" >"$S3/pub/f.txt" && chmod 0644 "$S3/pub/f.txt"
+echo "not granted" >"$S3/other.txt" && chmod 0644 "$S3/other.txt"
+ln -s ../other.txt "$S3/pub/up"
+cat >"$TMP/loc.yaml" <<EOF
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata:
+  name: loc
+  namespace: perms
+spec:
+  mounts:
+    - mountPoint: local://$S3
+      name: loc
+  sharing:
+    allow:
+      - namespace: perms2
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: AlluxioRuntime
+metadata:
+  name: loc
+  namespace: perms
+spec:
+  replicas: 1
+  tieredstore:
+    levels:
+      - mediumtype: MEM
+        path: $WEIR_TIER_DIR/loc
+        quota: 64Mi
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata:
+  name: ref
+  namespace: perms2
+spec:
+  mounts:
+    - mountPoint: dataset://perms/loc/pub
+EOF
+wt_run "creating namespace perms2" create namespace perms2
+wt_run "applying perms/loc and perms2/ref" apply -f "$TMP/loc.yaml"
+wt_wait_phase dataset ref perms2 Bound
+RV="$TMP/ref"
+wt_mount perms2 ref "$RV"
+can_read nobody "$RV/f.txt" "$S3/pub/f.txt"
+out="$(as nobody cat "$RV/up" 2>/dev/null || true)"
+[ "$out" != "not granted" ] || fail "nobody read other.txt, outside the granted pub/, through the link pub/up"
+ok "nobody reads pub/f.txt through the reference, not what a link out of pub/ names"
+
 echo
 echo "PASS: views keep and enforce permissions"
