@@ -12,12 +12,15 @@
 
 #include "log.h"
 
-static void set_ids(uid_t uid, gid_t gid, int n, const gid_t *groups)
+/* Returns false when the groups could not be set (then the thread keeps ours). */
+static bool set_ids(uid_t uid, gid_t gid, int n, const gid_t *groups)
 {
 	/* groups and gid first: once fsuid is not 0 the thread may no longer change them */
-	syscall(SYS_setgroups, (size_t)n, groups);
+	if (syscall(SYS_setgroups, (size_t)n, groups) < 0)
+		return false;
 	syscall(SYS_setfsgid, gid);
 	syscall(SYS_setfsuid, uid);
+	return true;
 }
 
 int view_creds_enter(fuse_req_t req, struct view_creds *c)
@@ -44,10 +47,10 @@ int view_creds_enter(fuse_req_t req, struct view_creds *c)
 			 strerror(errno), (unsigned)ctx->uid);
 		return -EACCES;
 	}
-	set_ids(ctx->uid, ctx->gid, c->ngroups, c->groups);
+	bool grouped = set_ids(ctx->uid, ctx->gid, c->ngroups, c->groups);
 	c->on = true;
 	/* setfsuid says nothing of a failure: ask which ids hold now */
-	if ((uid_t)syscall(SYS_setfsuid, -1) != ctx->uid ||
+	if (!grouped || (uid_t)syscall(SYS_setfsuid, -1) != ctx->uid ||
 	    (gid_t)syscall(SYS_setfsgid, -1) != ctx->gid) {
 		view_creds_leave(c);
 		log_warn("cannot take the rights of uid %u gid %u (is weir-node root?): refusing "
