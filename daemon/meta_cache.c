@@ -917,3 +917,17 @@ void meta_cache_invalidate(struct meta_cache *mc, const char *path)
 	persist_expired(mc, "UPDATE dirs SET fetched_ms = 0 WHERE path = ?", path);
 	persist_expired(mc, "UPDATE dirs SET fetched_ms = 0 WHERE path = ?", parent);
 }
+
+void meta_cache_written(struct meta_cache *mc, const char *path)
+{
+	char parent[4096];
+	const char *name;
+	split_path(path, parent, sizeof(parent), &name);
+	pthread_mutex_lock(&mc->lock);
+	const struct validation *v = strmap_get(mc->valid, path);
+	const struct cached_dir *d = strmap_get(mc->dirs, parent);
+	bool trusted = (v && !v->changed) || (d && !d->changed);
+	pthread_mutex_unlock(&mc->lock);
+	if (trusted)
+		meta_cache_invalidate(mc, path);
+}

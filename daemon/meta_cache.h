@@ -61,6 +61,11 @@ int meta_cache_validate_cached(struct meta_cache *mc, const char *path, unsigned
  * them stale). */
 void meta_cache_invalidate(struct meta_cache *mc, const char *path);
 
+/* A write through weir changed the bytes of file path: as meta_cache_invalidate(), but only
+ * while its validation or its parent's listing is still trusted, so that a run of writes costs
+ * a hash lookup each, not a database update each. Any thread. */
+void meta_cache_written(struct meta_cache *mc, const char *path);
+
 /* What the cache knows of the UFS's reachability, for stat and top. */
 struct meta_cache_health {
 	int64_t down_since_ms;	/* 0: the UFS answered the last time it was asked */

@@ -1562,7 +1562,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
-	struct handle *h = fh_file(fuse_req_userdata(req), fi->fh);
+	struct view *v = fuse_req_userdata(req);
+	struct handle *h = fh_file(v, fi->fh);
 	if (!h || h->wfd < 0) {
 		fuse_reply_err(req, EBADF);
 		return;
@@ -1573,6 +1574,16 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		return;
 	}
 	h->dirty = true;
+	/* Before the reply: an open that comes after the write (the writer still open) must ask
+	 * the source for the version, not take the one validated before it within the TTL
+	 * (handle_close forgets the blocks too, once the writer is done). The inode's path, not
+	 * the handle's: the file may have been renamed since it was opened (an inode a rename
+	 * displaced names another file now, which then is merely asked for again). */
+	char path[PATH_MAX];
+	pthread_mutex_lock(&v->lock);
+	snprintf(path, sizeof(path), "%s", h->ino->path);
+	pthread_mutex_unlock(&v->lock);
+	meta_cache_written(v->src.meta, path);
 	fuse_reply_write(req, (size_t)n);
 }
 

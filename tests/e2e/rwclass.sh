@@ -3,7 +3,8 @@
 # Writers of a read-write view see the source's real, current size: an append through a file
 # held open past the metadata TTL lands at the end, never at offset 0. The whole class: O_RDWR +
 # lseek(SEEK_END), O_APPEND, ftruncate vs truncate by path, two writers through two views, a
-# rename over an open file, a file grown at the source while open. Each case compares bytes.
+# rename over an open file, a file grown at the source while open; and a write read back by
+# another process's open while its writer is still open. Each case compares bytes.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
@@ -43,12 +44,14 @@ $s" "$@" || fail "the syscalls above did not see the source's real size"
 
 # Every file exists before the views do: one created at the source later would stay unseen
 # for up to the TTL, by design.
-for f in rdwr append trunc two victim grown; do fresh $f.bin; done
+for f in rdwr append trunc two victim grown live; do fresh $f.bin; done
 rand_file "$SRC/new.bin" 7000 new.bin
 
-step "two read-write views of one local:// source, metadata TTL 1 s"
+step "two read-write views of one local:// source, metadata TTL 1 s; a third, TTL 300 s"
 weir_mount "local://$SRC" "$A" --tier "$TIERS" --read-write --metadata-ttl 1
 weir_mount "local://$SRC" "$B" --tier "$TIERS" --read-write --metadata-ttl 1
+C="$TMP/c"
+weir_mount "local://$SRC" "$C" --tier "$TIERS" --read-write --metadata-ttl 300
 
 step "O_RDWR, held past the TTL: lseek(SEEK_END) and fstat give 5000, the append lands at 5000"
 printf 'APPENDED' >>"$EXP/rdwr.bin"
@@ -145,6 +148,36 @@ os.close(fd)' "$A/grown.bin" "$SRC/grown.bin"
 same grown.bin
 same grown.bin "$B"
 ok "the write landed after the other writer's bytes"
+
+step "a write read back by another process while its writer is still open (TTL 300 s)"
+# The new open of the reader after the write (fsync'd) must read the written bytes: not the
+# version it had validated and cached within the TTL, in the page cache or in the tier.
+head -c 2000 "$SRC/live.bin" >"$EXP/live.bin"
+head -c 3000 /dev/zero | tr '\0' 'w' >>"$EXP/live.bin"
+printf 'TAIL' >>"$EXP/live.bin"
+head -c 5000 "$EXP/live.bin" >"$TMP/live.mid"
+py '
+import subprocess
+def read_by_another(path):
+    return subprocess.run(["cat", path], check=True, capture_output=True).stdout
+old, mid, new = (open(p, "rb").read() for p in sys.argv[2:5])
+check("the file before the write", read_by_another(sys.argv[1]) == old, True)
+fd = os.open(sys.argv[1], os.O_WRONLY)
+os.pwrite(fd, b"w" * 3000, 2000)
+os.fsync(fd)
+check("another open after a write in place (writer open)", read_by_another(sys.argv[1]) == mid, True)
+os.pwrite(fd, b"TAIL", 5000)
+check("another open after a write that grew it (writer open)", read_by_another(sys.argv[1]) == new, True)
+os.rename(sys.argv[1], sys.argv[5])
+check("another open by the new name", read_by_another(sys.argv[5]) == new, True)
+os.pwrite(fd, b"W", 0)
+check("another open by the new name after a write (writer open)", read_by_another(sys.argv[5]) == b"W" + new[1:], True)
+os.pwrite(fd, new[:1], 0)
+check("another open by the new name after a write back (writer open)", read_by_another(sys.argv[5]) == new, True)
+os.close(fd)' "$C/live.bin" "$SRC/live.bin" "$TMP/live.mid" "$EXP/live.bin" "$C/live2.bin"
+mv "$EXP/live.bin" "$EXP/live2.bin"
+same live2.bin "$C"
+ok "each open after a write read the written bytes, before and after a rename"
 
 echo
 echo "PASS: read-write views see the source's real size"
