@@ -910,6 +910,21 @@ static void read_finished(struct ufs *u, struct http_read *r, CURLcode cc)
 	} else if (resp->status == 206 || resp->status == 200) {
 		bool ended =
 		    resp->status == 200 || (resp->have_total && r->off + r->got >= resp->total);
+		if (r->got < r->len && !ended && resp->status == 206 && r->got > r->attempt_got) {
+			/* A whole answer (curl saw its Content-Length through) of a shorter range
+			 * than asked, from the right byte: a server may cap its ranges. Not a
+			 * failure: the rest is asked for at once, no attempt spent. */
+			log_debug("read %s @%" PRIu64 "+%zu: the server sent %zu bytes of the range; "
+				  "asking for the rest",
+				  r->url, r->off, r->len, r->got - r->attempt_got);
+			r->attempt_got = r->got;
+			curl_multi_remove_handle(h->multi, r->easy);
+			curl_easy_cleanup(r->easy);
+			r->easy = NULL;
+			r->not_before_ms = 0;
+			TAILQ_INSERT_TAIL(&h->pending, r, link);
+			return;
+		}
 		if (r->got < r->len && !ended) {
 			snprintf(r->cause, sizeof(r->cause), "short body: %zu of %zu bytes", r->got,
 				 r->len);
