@@ -918,6 +918,69 @@ void meta_cache_invalidate(struct meta_cache *mc, const char *path)
 	persist_expired(mc, "UPDATE dirs SET fetched_ms = 0 WHERE path = ?", parent);
 }
 
+/* The paths below a directory: "/d/..." for "/d" (never "/dx"). */
+struct below {
+	const char *dir;
+	size_t len;
+	bool found;
+};
+
+static bool is_below(const char *path, const struct below *b)
+{
+	return strncmp(path, b->dir, b->len) == 0 && path[b->len] == '/';
+}
+
+static int expire_valid_below(const char *key, void *value, void *arg)
+{
+	struct below *b = arg;
+	if (is_below(key, b)) {
+		((struct validation *)value)->changed = true;
+		b->found = true;
+	}
+	return 0;
+}
+
+static int expire_dir_below(const char *key, void *value, void *arg)
+{
+	struct below *b = arg;
+	if (is_below(key, b)) {
+		((struct cached_dir *)value)->changed = true;
+		b->found = true;
+	}
+	return 0;
+}
+
+void meta_cache_invalidate_below(struct meta_cache *mc, const char *dir)
+{
+	struct below b = {.dir = dir, .len = strlen(dir)};
+	if (b.len == 0 || (b.len == 1 && dir[0] == '/'))
+		return; /* the root is never renamed */
+	pthread_mutex_lock(&mc->lock);
+	strmap_each(mc->valid, expire_valid_below, &b);
+	strmap_each(mc->dirs, expire_dir_below, &b);
+	pthread_mutex_unlock(&mc->lock);
+	if (!b.found)
+		return;
+	static const char *const sql[] = {
+	    "UPDATE validated SET at_ms = 0 WHERE substr(path, 1, ?2) = ?1",
+	    "UPDATE dirs SET fetched_ms = 0 WHERE substr(path, 1, ?2) = ?1"};
+	char *prefix;
+	if (asprintf(&prefix, "%s/", dir) < 0)
+		return;
+	pthread_mutex_lock(&mc->db_lock);
+	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+		sqlite3_stmt *st = NULL;
+		if (sqlite3_prepare_v2(mc->db, sql[i], -1, &st, NULL) == SQLITE_OK) {
+			sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 2, (sqlite3_int64)b.len + 1);
+			sqlite3_step(st);
+		}
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&mc->db_lock);
+	free(prefix);
+}
+
 void meta_cache_written(struct meta_cache *mc, const char *path)
 {
 	char parent[4096];

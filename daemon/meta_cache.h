@@ -61,6 +61,11 @@ int meta_cache_validate_cached(struct meta_cache *mc, const char *path, unsigned
  * them stale). */
 void meta_cache_invalidate(struct meta_cache *mc, const char *path);
 
+/* As meta_cache_invalidate() for every path below directory dir ("/d/...", not "/d"), after
+ * weir renamed it: a name below it that was validated or listed before names another file now
+ * (or none). O(paths cached). Any thread. */
+void meta_cache_invalidate_below(struct meta_cache *mc, const char *dir);
+
 /* A write through weir changed the bytes of file path: as meta_cache_invalidate(), but only
  * while its validation or its parent's listing is still trusted, so that a run of writes costs
  * a hash lookup each, not a database update each. Any thread. */

@@ -1779,10 +1779,24 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		return;
 	}
 	char *from = child_path(p1->path, name), *to = child_path(p2->path, newname);
+	/* the kernel looked the name up first: a file's inode says so (else: perhaps a dir) */
+	bool dir = true;
+	if (from) {
+		pthread_mutex_lock(&v->lock);
+		struct inode *fin = by_path_get(v, from);
+		dir = !fin || !fin->told_known || fin->told_dir;
+		pthread_mutex_unlock(&v->lock);
+	}
 	int r = from && to ? ufs_rename(v->src.ufs, from, to) : -ENOMEM;
 	if (r == 0) {
 		forget_cached(v, from);
 		forget_cached(v, to);
+		/* A directory's: its old name's files are elsewhere now, and the names below its
+		 * new one are its files, whatever was validated under them before. */
+		if (dir) {
+			meta_cache_invalidate_below(v->src.meta, from);
+			meta_cache_invalidate_below(v->src.meta, to);
+		}
 		pthread_mutex_lock(&v->lock);
 		repath_locked(v, from, to);
 		pthread_mutex_unlock(&v->lock);

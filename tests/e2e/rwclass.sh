@@ -4,7 +4,8 @@
 # held open past the metadata TTL lands at the end, never at offset 0. The whole class: O_RDWR +
 # lseek(SEEK_END), O_APPEND, ftruncate vs truncate by path, two writers through two views, a
 # rename over an open file, a file grown at the source while open; and a write read back by
-# another process's open while its writer is still open. Each case compares bytes.
+# another process's open while its writer is still open; directories renamed over each other's
+# names. Each case compares bytes.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
@@ -178,6 +179,26 @@ os.close(fd)' "$C/live.bin" "$SRC/live.bin" "$TMP/live.mid" "$EXP/live.bin" "$C/
 mv "$EXP/live.bin" "$EXP/live2.bin"
 same live2.bin "$C"
 ok "each open after a write read the written bytes, before and after a rename"
+
+step "directories swapped by renames through a view (TTL 300 s): each name reads the file now there"
+# d1/f and d3/f are read (validated, cached), then d1 -> d2 and d3 -> d1: d1/f is d3's file now,
+# whatever was validated under that name before
+mkdir "$C/d1" "$C/d3" "$C/d1/sub"
+rand_file "$EXP/one" 9000 one
+rand_file "$EXP/three" 7000 three
+cp "$EXP/one" "$C/d1/f"
+cp "$EXP/three" "$C/d3/f"
+cp "$EXP/one" "$C/d1/sub/g"
+for f in d1/f d3/f d1/sub/g; do cat "$C/$f" >/dev/null; done
+mv "$C/d1" "$C/d2"
+mv "$C/d3" "$C/d1"
+mkdir "$C/d1/sub"
+cp "$EXP/three" "$SRC/d1/sub/g" # at the source: the view knows only its directory is new
+cmp "$EXP/three" "$C/d1/f" || fail "d1/f after the renames is not the file renamed there (d3's)"
+cmp "$EXP/one" "$C/d2/f" || fail "d2/f after the renames is not d1's old file"
+cmp "$EXP/one" "$C/d2/sub/g" || fail "d2/sub/g after the renames is not d1's old sub/g"
+cmp "$EXP/three" "$C/d1/sub/g" || fail "d1/sub/g in the new d1 shows the old d1's sub/g"
+ok "d1/f, d1/sub/g, d2/f and d2/sub/g each read the file now at that name"
 
 echo
 echo "PASS: read-write views see the source's real size"
