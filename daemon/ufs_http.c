@@ -609,18 +609,29 @@ static int http_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr)
 	int r = http_blocking(u, url, true, NULL, NULL, &resp, &final);
 	if (r < 0)
 		goto out;
-	if (resp.status == 405 || resp.status == 501) {
-		/* no HEAD here: ask for one byte and read the size from Content-Range */
+	/* No HEAD here, or a HEAD of a file that gives no Content-Length (a dynamic server's):
+	 * ask for one byte and read the size from Content-Range. Never a size of 0 for want of
+	 * one: the file would read empty, without an error. */
+	bool sizeless = resp.status >= 200 && resp.status < 300 && !resp.have_length && final &&
+			final[0] && final[strlen(final) - 1] != '/';
+	if (resp.status == 405 || resp.status == 501 || sizeless) {
 		struct http_body probe = {.headers_only = true};
 		free(final);
 		final = NULL;
 		r = http_blocking(u, url, false, "0-0", &probe, &resp, &final);
 		if (r < 0)
 			goto out;
-		if (resp.status == 206 && resp.have_total) {
-			resp.status = 200;
+		if ((resp.status == 206 || resp.status == 416) && resp.have_total) {
+			resp.status = 200; /* a 416 that names a total: an empty file */
 			resp.have_length = true;
 			resp.length = resp.total;
+		}
+		if (resp.status >= 200 && resp.status < 300 && !resp.have_length &&
+		    final[strlen(final) - 1] != '/') {
+			set_error(u, final, "the server gives no size for this file (no Content-Length, "
+					    "no Content-Range)");
+			r = -EIO;
+			goto out;
 		}
 	}
 	if (resp.status == 404 && !root) {

@@ -5,7 +5,7 @@
 # bytes, and the block is not cached), one that fails transiently is retried and the reader gets
 # every byte right; with a reader waiting, its requests go before the prefetch's. A server that
 # caps its ranges (a whole 206 of fewer bytes than asked) or ignores them (200, the whole object)
-# gives the reader every byte, not an error.
+# gives the reader every byte, not an error; so does one whose HEAD gives no Content-Length.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
@@ -34,9 +34,12 @@ for f in hard soft capped; do
 	head -c $((3 * BLOCK + 12345)) /dev/urandom >"$TREE/$f.bin"
 done
 head -c $((2 * MIB + 777)) /dev/urandom >"$TREE/whole.bin"
+head -c $((5 * MIB + 3)) /dev/urandom >"$TREE/nolen.bin"
+: >"$TREE/nolen0.bin"
 faultsrv_start "$TREE" "$TMP/faultsrv"
 # for the last step, from the start: a next-file guess may fetch them before
-knob '{"max_range": {"/capped.bin": 65536}, "ignore_range": ["/whole.bin"]}'
+knob '{"max_range": {"/capped.bin": 65536}, "ignore_range": ["/whole.bin"],
+	"head_no_length": ["/nolen.bin", "/nolen0.bin"]}'
 ok "faultsrv at $FS_URL"
 
 # The third part of block 1 of hard.bin is refused for good; of soft.bin (below), twice with a 503.
@@ -97,3 +100,12 @@ ncap="$(grep -c '^GET /capped.bin 206 ' "$FS_LOG")"
 [ "$ncap" -ge $(((3 * BLOCK + 12345) / 65536)) ] || fail "capped.bin took $ncap range GETs: the cap never hit"
 [ "$(grep -c '^GET /whole.bin 200 ' "$FS_LOG")" -gt 0 ] || fail "whole.bin was never answered 200"
 ok "capped.bin in $ncap answers of 64 KiB, whole.bin from 200s: cmp equal"
+
+step "a server whose HEAD gives no Content-Length: the size from a range, never an empty file"
+for f in nolen nolen0; do
+	timeout 60 cat "$MP/$f.bin" >"$TMP/$f.out" 2>"$TMP/$f.err" || fail "reading $f.bin failed: $(cat "$TMP/$f.err")"
+	cmp "$TMP/$f.out" "$TREE/$f.bin" || fail "$f.bin read as $(stat -c %s "$TMP/$f.out") bytes, not the source's $(stat -c %s "$TREE/$f.bin")"
+	[ "$(stat -c %s "$MP/$f.bin")" -eq "$(stat -c %s "$TREE/$f.bin")" ] || fail "stat of $f.bin says $(stat -c %s "$MP/$f.bin") bytes"
+done
+grep -q '^HEAD /nolen.bin 200 ' "$FS_LOG" || fail "nolen.bin was never asked for with HEAD"
+ok "nolen.bin (5 MiB + 3) and the empty nolen0.bin: cmp equal, stat right"

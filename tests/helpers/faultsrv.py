@@ -23,6 +23,8 @@
 #   "max_range": {"/path": N}          a range GET of /path is answered with its first N bytes at
 #                                      most: a whole 206 whose Content-Range names fewer bytes
 #                                      than asked (a server that caps its ranges)
+#   "head_no_length": ["/path", ...]   HEADs of /path are answered without Content-Length (and the
+#                                      connection closed): a dynamic server's
 import email.utils
 import json
 import os
@@ -38,7 +40,7 @@ PORT_FILE = sys.argv[2]
 LOG_FILE = sys.argv[3]
 KNOBS = {"listing_size": {}, "no_etag": False, "ignore_preconditions": False,
          "truncate_body": {}, "stall": [], "status": {}, "fail_range": {}, "ignore_range": [],
-         "max_range": {}}
+         "max_range": {}, "head_no_length": []}
 LOCK = threading.Lock()
 
 
@@ -199,7 +201,12 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         for k, v in hdrs.items():
             self.send_header(k, v)
-        self.send_header("Content-Length", str(length))
+        with LOCK:
+            hide = self.command == "HEAD" and path in KNOBS["head_no_length"]
+        if hide:
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(length))
         self.end_headers()
         if self.command == "HEAD":
             return
