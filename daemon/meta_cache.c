@@ -983,14 +983,12 @@ void meta_cache_invalidate_below(struct meta_cache *mc, const char *dir)
 
 void meta_cache_written(struct meta_cache *mc, const char *path)
 {
-	char parent[4096];
-	const char *name;
-	split_path(path, parent, sizeof(parent), &name);
 	pthread_mutex_lock(&mc->lock);
-	const struct validation *v = strmap_get(mc->valid, path);
-	const struct cached_dir *d = strmap_get(mc->dirs, parent);
-	bool trusted = (v && !v->changed) || (d && !d->changed);
+	struct validation *v = strmap_get(mc->valid, path);
+	bool trusted = v && !v->changed;
+	if (trusted)
+		v->changed = true;
 	pthread_mutex_unlock(&mc->lock);
 	if (trusted)
-		meta_cache_invalidate(mc, path);
+		persist_expired(mc, "UPDATE validated SET at_ms = 0 WHERE path = ?", path);
 }

@@ -66,9 +66,11 @@ void meta_cache_invalidate(struct meta_cache *mc, const char *path);
  * (or none). O(paths cached). Any thread. */
 void meta_cache_invalidate_below(struct meta_cache *mc, const char *dir);
 
-/* A write through weir changed the bytes of file path: as meta_cache_invalidate(), but only
- * while its validation or its parent's listing is still trusted, so that a run of writes costs
- * a hash lookup each, not a database update each. Any thread. */
+/* A write through weir changed the bytes of file path (its writer still open): its validated
+ * version is expired, so that the next open asks the UFS. A hash lookup, and a database update
+ * only for the first write after a validation. The parent's listing (its sizes) is left to
+ * meta_cache_invalidate() once the writer is done: a lookup per write would list it again. Any
+ * thread. */
 void meta_cache_written(struct meta_cache *mc, const char *path);
 
 /* What the cache knows of the UFS's reachability, for stat and top. */
