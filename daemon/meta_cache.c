@@ -961,9 +961,12 @@ void meta_cache_invalidate_below(struct meta_cache *mc, const char *dir)
 	pthread_mutex_unlock(&mc->lock);
 	if (!b.found)
 		return;
+	/* as blobs: substr then counts bytes, not UTF-8 characters */
 	static const char *const sql[] = {
-	    "UPDATE validated SET at_ms = 0 WHERE substr(path, 1, ?2) = ?1",
-	    "UPDATE dirs SET fetched_ms = 0 WHERE substr(path, 1, ?2) = ?1"};
+	    "UPDATE validated SET at_ms = 0 WHERE substr(CAST(path AS BLOB), 1, ?2) = "
+	    "CAST(?1 AS BLOB)",
+	    "UPDATE dirs SET fetched_ms = 0 WHERE substr(CAST(path AS BLOB), 1, ?2) = "
+	    "CAST(?1 AS BLOB)"};
 	char *prefix;
 	if (asprintf(&prefix, "%s/", dir) < 0)
 		return;

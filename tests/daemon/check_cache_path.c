@@ -232,6 +232,52 @@ START_TEST(validation_detects_a_change)
 }
 END_TEST
 
+/* What weir renamed or wrote is asked for again, across a restart too: below a renamed
+ * directory (a name there may be another file now, here one with a UTF-8 name), and a file
+ * written while open; nothing else. */
+START_TEST(renames_and_writes_expire_their_validations)
+{
+	char p[600];
+	snprintf(p, sizeof(p), "%s/src/s\xc3\xa9", dir);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	write_file("s\xc3\xa9/d.bin", 700, 4);
+	struct ufs *u = open_ufs();
+	struct meta_cache *mc = open_meta(u);
+	struct ufs_attr a;
+	bool changed;
+	const char *paths[] = {"/a.bin", "/sub/b.bin", "/s\xc3\xa9/d.bin"};
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(meta_cache_validate(mc, paths[i], 60000, false, &a, &changed), 0);
+	write_file("a.bin", 11, 5);
+	write_file("sub/b.bin", 22, 6);
+	write_file("s\xc3\xa9/d.bin", 33, 7);
+	meta_cache_invalidate_below(mc, "/su"); /* not a parent of /sub/b.bin */
+	ck_assert_int_eq(meta_cache_validate(mc, "/sub/b.bin", 60000, false, &a, &changed), 0);
+	ck_assert_uint_eq(a.size, 1000);
+	meta_cache_invalidate_below(mc, "/sub");
+	meta_cache_invalidate_below(mc, "/s\xc3\xa9");
+	meta_cache_free(mc);
+	mc = open_meta(u); /* the expiry was persisted */
+	ck_assert_int_eq(meta_cache_validate(mc, "/sub/b.bin", 60000, false, &a, &changed), 0);
+	ck_assert(changed);
+	ck_assert_uint_eq(a.size, 22);
+	ck_assert_int_eq(meta_cache_validate(mc, "/s\xc3\xa9/d.bin", 60000, false, &a, &changed),
+			 0);
+	ck_assert(changed);
+	ck_assert_uint_eq(a.size, 33);
+	/* untouched: still the version validated before */
+	ck_assert_int_eq(meta_cache_validate(mc, "/a.bin", 60000, false, &a, &changed), 0);
+	ck_assert_uint_eq(a.size, 3 * 65536 + 100);
+	meta_cache_written(mc, "/a.bin");
+	meta_cache_written(mc, "/a.bin"); /* once expired, a lookup only */
+	ck_assert_int_eq(meta_cache_validate(mc, "/a.bin", 60000, false, &a, &changed), 0);
+	ck_assert(changed);
+	ck_assert_uint_eq(a.size, 11);
+	meta_cache_free(mc);
+	ufs_free(u);
+}
+END_TEST
+
 START_TEST(the_objects_size_beats_its_listing)
 {
 	struct ufs *u = open_ufs();
@@ -773,6 +819,7 @@ Suite *cache_path_suite(void)
 	tcase_add_test(tc, listings_are_cached_and_persisted);
 	tcase_add_test(tc, damaged_meta_db_is_set_aside);
 	tcase_add_test(tc, validation_detects_a_change);
+	tcase_add_test(tc, renames_and_writes_expire_their_validations);
 	tcase_add_test(tc, the_objects_size_beats_its_listing);
 	tcase_add_test(tc, walk_and_usage_total_the_tree);
 	tcase_add_test(tc, fetcher_fetches_once_and_serves_the_bytes);
