@@ -693,6 +693,19 @@ static int fd_attr(int fd, struct ufs_attr *a)
 	return 0;
 }
 
+/* A writer's handle keeps the identity of the source file it writes (device and inode, in its
+ * otherwise unused attr), journaled with it: after a restart it is reopened by name, and must
+ * not then write into another file that took that name meanwhile. "" when fd cannot say. */
+static void writer_identity(int fd, char *buf, size_t len)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		buf[0] = '\0';
+	else
+		snprintf(buf, len, "w:%llx:%llx", (unsigned long long)st.st_dev,
+			 (unsigned long long)st.st_ino);
+}
+
 /* The version in is bound to, or NULL (a directory, or a view that opens its files). */
 static struct handle *inode_bound(struct view *v, struct inode *in)
 {
@@ -1470,6 +1483,7 @@ static void open_for_write(fuse_req_t req, struct view *v, struct inode *in,
 	}
 	h->dirty = (fi->flags & O_TRUNC) != 0;
 	h->open_flags = fi->flags;
+	writer_identity(fd, h->attr.etag, sizeof(h->attr.etag));
 	if (h->dirty)
 		forget_cached(v, in->path);
 	if (handle_register(v, h, false) < 0) {
@@ -1539,6 +1553,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	h->dirty = true;
 	h->open_flags = fi->flags & ~(O_CREAT | O_EXCL | O_TRUNC);
+	writer_identity(fd, h->attr.etag, sizeof(h->attr.etag));
 	if (handle_register(v, h, false) < 0) {
 		close(fd);
 		pthread_mutex_destroy(&h->lock);
@@ -3362,10 +3377,22 @@ static void restore_finish(struct view *v)
 		if ((h->open_flags & O_ACCMODE) != O_RDONLY) {
 			h->wfd = ufs_open_write(v->src.ufs, in->path,
 						h->open_flags & ~(O_CREAT | O_EXCL | O_TRUNC), 0);
+			char id[sizeof(h->attr.etag)];
+			if (h->wfd >= 0 && h->attr.etag[0]) {
+				writer_identity(h->wfd, id, sizeof(id));
+				if (strcmp(id, h->attr.etag) != 0) {
+					/* renamed over or removed while open: the name is another
+					 * file's now, which its writes must not reach */
+					close(h->wfd);
+					h->wfd = -ESTALE;
+				}
+			}
 			if (h->wfd < 0) {
 				log_warn("\"%s\": cannot reopen \"%s\" for its writer after the "
 					 "restart: %s; its writes fail",
-					 v->mountpoint, in->path, strerror(-h->wfd));
+					 v->mountpoint, in->path,
+					 h->wfd == -ESTALE ? "another file has that name now"
+							    : strerror(-h->wfd));
 				h->wfd = -1;
 			}
 			h->dirty = true;

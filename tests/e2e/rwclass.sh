@@ -5,7 +5,8 @@
 # lseek(SEEK_END), O_APPEND, ftruncate vs truncate by path, two writers through two views, a
 # rename over an open file, a file grown at the source while open; and a write read back by
 # another process's open while its writer is still open; directories renamed over each other's
-# names. Each case compares bytes.
+# names; a writer whose file was renamed over, across a kill -9 of weir-node (its writes must not
+# land in the file that took the name). Each case compares bytes.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
@@ -45,8 +46,9 @@ $s" "$@" || fail "the syscalls above did not see the source's real size"
 
 # Every file exists before the views do: one created at the source later would stay unseen
 # for up to the TTL, by design.
-for f in rdwr append trunc two victim grown live; do fresh $f.bin; done
+for f in rdwr append trunc two victim grown live kept victim2; do fresh $f.bin; done
 rand_file "$SRC/new.bin" 7000 new.bin
+rand_file "$SRC/taker.bin" 7000 taker.bin
 
 step "two read-write views of one local:// source, metadata TTL 1 s; a third, TTL 300 s"
 weir_mount "local://$SRC" "$A" --tier "$TIERS" --read-write --metadata-ttl 1
@@ -199,6 +201,42 @@ cmp "$EXP/one" "$C/d2/f" || fail "d2/f after the renames is not d1's old file"
 cmp "$EXP/one" "$C/d2/sub/g" || fail "d2/sub/g after the renames is not d1's old sub/g"
 cmp "$EXP/three" "$C/d1/sub/g" || fail "d1/sub/g in the new d1 shows the old d1's sub/g"
 ok "d1/f, d1/sub/g, d2/f and d2/sub/g each read the file now at that name"
+
+step "kill -9 of weir-node under two writers: one keeps its file, one's file was renamed over"
+# After the takeover each writer's handle is reopened by name: kept.bin's writer takes its next
+# write; victim2's file is gone from its name (taker.bin was renamed over it), so its write must
+# fail rather than land in taker.bin.
+cp "$SRC/taker.bin" "$EXP/victim2.bin"
+printf 'AFTER' | dd of="$EXP/kept.bin" bs=1 seek=100 conv=notrunc 2>/dev/null
+rm -f "$TMP/ready" "$TMP/go"
+python3 -c '
+import os, sys, time
+kept, victim, taker, ready, go = sys.argv[1:6]
+fk = os.open(kept, os.O_RDWR)
+fv = os.open(victim, os.O_RDWR)
+os.rename(taker, victim)
+open(ready, "w").close()
+while not os.path.exists(go):
+    time.sleep(0.02)
+os.pwrite(fk, b"AFTER", 100)
+try:
+    os.pwrite(fv, b"LOST", 0)
+    print("victim write: went through")
+except OSError as e:
+    print("victim write: %s" % e.strerror)
+os.close(fk)
+os.close(fv)' "$A/kept.bin" "$A/victim2.bin" "$A/taker.bin" "$TMP/ready" "$TMP/go" >"$TMP/writers.out" 2>&1 &
+writers=$!
+until_ok 30 "the writers opening their files" test -e "$TMP/ready"
+old="$(weir_node_pid)"
+kill -9 "$old"
+weir_wait_new_node "$old" >/dev/null
+touch "$TMP/go"
+wait "$writers" || fail "the writers failed: $(cat "$TMP/writers.out")"
+note "$(cat "$TMP/writers.out")"
+cmp "$EXP/victim2.bin" "$SRC/victim2.bin" || fail "the file renamed over victim2.bin took the old writer's write after the restart"
+cmp "$EXP/kept.bin" "$SRC/kept.bin" || fail "kept.bin's writer lost its write after the restart"
+ok "kept.bin took its writer's write; the file now at victim2.bin is intact"
 
 echo
 echo "PASS: read-write views see the source's real size"
