@@ -628,8 +628,9 @@ static int http_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr)
 		}
 		if (resp.status >= 200 && resp.status < 300 && !resp.have_length &&
 		    final[strlen(final) - 1] != '/') {
-			set_error(u, final, "the server gives no size for this file (no Content-Length, "
-					    "no Content-Range)");
+			set_error(u, final,
+				  "the server gives no size for this file (no Content-Length, "
+				  "no Content-Range)");
 			r = -EIO;
 			goto out;
 		}
@@ -925,7 +926,8 @@ static void read_finished(struct ufs *u, struct http_read *r, CURLcode cc)
 			/* A whole answer (curl saw its Content-Length through) of a shorter range
 			 * than asked, from the right byte: a server may cap its ranges. Not a
 			 * failure: the rest is asked for at once, no attempt spent. */
-			log_debug("read %s @%" PRIu64 "+%zu: the server sent %zu bytes of the range; "
+			log_debug("read %s @%" PRIu64
+				  "+%zu: the server sent %zu bytes of the range; "
 				  "asking for the rest",
 				  r->url, r->off, r->len, r->got - r->attempt_got);
 			r->attempt_got = r->got;

@@ -3392,7 +3392,7 @@ static void restore_finish(struct view *v)
 					 "restart: %s; its writes fail",
 					 v->mountpoint, in->path,
 					 h->wfd == -ESTALE ? "another file has that name now"
-							    : strerror(-h->wfd));
+							   : strerror(-h->wfd));
 				h->wfd = -1;
 			}
 			h->dirty = true;
