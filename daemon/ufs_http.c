@@ -76,6 +76,7 @@ struct http_read {
 	struct curl_slist *headers;
 
 	unsigned attempt;
+	unsigned redirects;	/* followed so far (the root's origin only, as a stat does) */
 	size_t attempt_got;	/* r->got when the last attempt started */
 	uint64_t last_byte_ms;	/* when this attempt last received a byte (or started) */
 	bool stalled;		/* this attempt was abandoned: no byte for the stall timeout */
@@ -897,6 +898,31 @@ static int read_start(struct ufs *u, struct http_read *r)
 	return 0;
 }
 
+/* A redirect answered r: follows it as http_blocking does (the root's origin only, at most
+ * HTTP_MAX_REDIRECTS), so that a file a stat found behind a redirect reads too. True when r was
+ * queued again at once for the new URL (its easy handle gone); false: not followed. */
+static bool read_redirect(struct ufs *u, struct http_read *r)
+{
+	struct http *h = u->priv;
+	char *loc = NULL;
+	curl_easy_getinfo(r->easy, CURLINFO_REDIRECT_URL, &loc);
+	char *next = loc && r->redirects < HTTP_MAX_REDIRECTS
+			 ? http_url_redirect(u->url, r->url, loc)
+			 : NULL;
+	if (!next)
+		return false;
+	log_debug("read %s @%" PRIu64 "+%zu: redirected to %s", r->url, r->off, r->len, next);
+	r->redirects++;
+	free(r->url);
+	r->url = next;
+	curl_multi_remove_handle(h->multi, r->easy);
+	curl_easy_cleanup(r->easy);
+	r->easy = NULL;
+	r->not_before_ms = 0;
+	TAILQ_INSERT_TAIL(&h->pending, r, link);
+	return true;
+}
+
 /* A transfer ended: deliver, retry later, or fail. */
 static void read_finished(struct ufs *u, struct http_read *r, CURLcode cc)
 {
@@ -957,6 +983,9 @@ static void read_finished(struct ufs *u, struct http_read *r, CURLcode cc)
 			 status_reason(resp), r->expect.etag[0] ? r->expect.etag : "none",
 			 (long long)r->expect.mtime);
 		err = status_to_errno(resp->status);
+	} else if (resp->status >= 300 && resp->status < 400 && resp->status != 304 &&
+		   read_redirect(u, r)) {
+		return; /* asked again at the new URL */
 	} else {
 		if (h->error_cause)
 			h->error_cause(resp->status, r->ebody, r->ebody_len, r->cause,

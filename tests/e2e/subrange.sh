@@ -5,7 +5,8 @@
 # bytes, and the block is not cached), one that fails transiently is retried and the reader gets
 # every byte right; with a reader waiting, its requests go before the prefetch's. A server that
 # caps its ranges (a whole 206 of fewer bytes than asked) or ignores them (200, the whole object)
-# gives the reader every byte, not an error; so does one whose HEAD gives no Content-Length.
+# gives the reader every byte, not an error; so does one whose HEAD gives no Content-Length, and
+# one that redirects a file to another path of its own (the stat follows it: so do the reads).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
@@ -36,10 +37,13 @@ done
 head -c $((2 * MIB + 777)) /dev/urandom >"$TREE/whole.bin"
 head -c $((5 * MIB + 3)) /dev/urandom >"$TREE/nolen.bin"
 : >"$TREE/nolen0.bin"
+mkdir -p "$TREE/pool"
+head -c $((6 * MIB + 99)) /dev/urandom >"$TREE/pool/moved.bin"
+head -c $((6 * MIB + 99)) /dev/urandom >"$TREE/moved.bin" # what the name holds, never served
 faultsrv_start "$TREE" "$TMP/faultsrv"
 # for the last step, from the start: a next-file guess may fetch them before
 knob '{"max_range": {"/capped.bin": 65536}, "ignore_range": ["/whole.bin"],
-	"head_no_length": ["/nolen.bin", "/nolen0.bin"]}'
+	"head_no_length": ["/nolen.bin", "/nolen0.bin"], "redirect": {"/moved.bin": "/pool/moved.bin"}}'
 ok "faultsrv at $FS_URL"
 
 # The third part of block 1 of hard.bin is refused for good; of soft.bin (below), twice with a 503.
@@ -109,3 +113,9 @@ for f in nolen nolen0; do
 done
 grep -q '^HEAD /nolen.bin 200 ' "$FS_LOG" || fail "nolen.bin was never asked for with HEAD"
 ok "nolen.bin (5 MiB + 3) and the empty nolen0.bin: cmp equal, stat right"
+
+step "a file the server redirects to another of its paths: the reads follow as the stat did"
+timeout 60 cat "$MP/moved.bin" >"$TMP/moved.out" 2>"$TMP/moved.err" || fail "reading moved.bin failed: $(cat "$TMP/moved.err")"
+cmp "$TMP/moved.out" "$TREE/pool/moved.bin" || fail "moved.bin read is not the redirect target's bytes"
+grep -q '^GET /moved.bin 302 range=bytes' "$FS_LOG" || fail "no range request of moved.bin was redirected"
+ok "moved.bin: the bytes of /pool/moved.bin, where the server sent the reads"

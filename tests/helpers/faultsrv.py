@@ -25,6 +25,7 @@
 #                                      than asked (a server that caps its ranges)
 #   "head_no_length": ["/path", ...]   HEADs of /path are answered without Content-Length (and the
 #                                      connection closed): a dynamic server's
+#   "redirect": {"/path": "LOCATION"}  requests of /path are answered 302 to LOCATION
 import email.utils
 import json
 import os
@@ -40,7 +41,7 @@ PORT_FILE = sys.argv[2]
 LOG_FILE = sys.argv[3]
 KNOBS = {"listing_size": {}, "no_etag": False, "ignore_preconditions": False,
          "truncate_body": {}, "stall": [], "status": {}, "fail_range": {}, "ignore_range": [],
-         "max_range": {}, "head_no_length": []}
+         "max_range": {}, "head_no_length": [], "redirect": {}}
 LOCK = threading.Lock()
 
 
@@ -109,6 +110,10 @@ class Handler(BaseHTTPRequestHandler):
             forced = [c for p, c in KNOBS["status"].items() if path.startswith(p)]
         if forced:
             return self.send_simple(int(forced[0]))
+        with LOCK:
+            to = KNOBS["redirect"].get(path)
+        if to:
+            return self.send_simple(302, b"moved\n", {"Location": to})
         local = os.path.realpath(os.path.join(ROOT, path.lstrip("/")))
         if local != ROOT and not local.startswith(ROOT + "/"):
             return self.send_simple(403)
