@@ -51,7 +51,10 @@ struct meta_cache {
 	atomic_uint_fast64_t max_stale_ms;
 	struct meta_cache_health down; /* under lock; max_stale_ms unused here */
 	int64_t next_probe_ms;	       /* under lock: while down, when to ask the UFS again */
-	bool refusal_logged;	       /* under lock: this outage's first refusal was logged */
+	/* Under lock: expiries so far (weir wrote, renamed, removed). A validation whose UFS answer
+	 * came while one happened may predate it: it is stored expired. */
+	uint64_t expiries;
+	bool refusal_logged; /* under lock: this outage's first refusal was logged */
 };
 
 int64_t meta_cache_now_ms(void)
@@ -792,6 +795,7 @@ static int validate(struct meta_cache *mc, const char *path, unsigned ttl_ms, bo
 	bool have_old = false;
 	int r = 0;
 	pthread_mutex_lock(&mc->lock);
+	uint64_t expiries = mc->expiries;
 	struct validation *v = strmap_get(mc->valid, path);
 	if (v && !force && !v->changed && now - v->at_ms < (int64_t)ttl_ms) {
 		*ret = v->attr;
@@ -866,7 +870,9 @@ static int validate(struct meta_cache *mc, const char *path, unsigned ttl_ms, bo
 	}
 	v->attr = attr;
 	v->at_ms = now;
-	v->changed = false;
+	/* weir changed something while the UFS was asked: this answer may be from before */
+	bool raced = mc->expiries != expiries;
+	v->changed = raced;
 	/* A listing that disagrees with the object is stale: the next lookup lists again (and
 	 * never serves it stale), so sizes agree. */
 	if (changed) {
@@ -875,7 +881,7 @@ static int validate(struct meta_cache *mc, const char *path, unsigned ttl_ms, bo
 			d->changed = true;
 	}
 	pthread_mutex_unlock(&mc->lock);
-	persist_validation(mc, path, &attr, now);
+	persist_validation(mc, path, &attr, raced ? 0 : now);
 	if (changed)
 		persist_expired(mc, "UPDATE dirs SET fetched_ms = 0 WHERE path = ?", parent);
 	*ret = attr;
@@ -901,6 +907,7 @@ void meta_cache_invalidate(struct meta_cache *mc, const char *path)
 	const char *name;
 	split_path(path, parent, sizeof(parent), &name);
 	pthread_mutex_lock(&mc->lock);
+	mc->expiries++;
 	/* Expire the validation but keep the version: the next validate compares against it,
 	 * sees the change, and every view drops its page cache of the old bytes. */
 	struct validation *v = strmap_get(mc->valid, path);
@@ -916,4 +923,84 @@ void meta_cache_invalidate(struct meta_cache *mc, const char *path)
 	persist_expired(mc, "UPDATE validated SET at_ms = 0 WHERE path = ?", path);
 	persist_expired(mc, "UPDATE dirs SET fetched_ms = 0 WHERE path = ?", path);
 	persist_expired(mc, "UPDATE dirs SET fetched_ms = 0 WHERE path = ?", parent);
+}
+
+/* The paths below a directory: "/d/..." for "/d" (never "/dx"). */
+struct below {
+	const char *dir;
+	size_t len;
+	bool found;
+};
+
+static bool is_below(const char *path, const struct below *b)
+{
+	return strncmp(path, b->dir, b->len) == 0 && path[b->len] == '/';
+}
+
+static int expire_valid_below(const char *key, void *value, void *arg)
+{
+	struct below *b = arg;
+	if (is_below(key, b)) {
+		((struct validation *)value)->changed = true;
+		b->found = true;
+	}
+	return 0;
+}
+
+static int expire_dir_below(const char *key, void *value, void *arg)
+{
+	struct below *b = arg;
+	if (is_below(key, b)) {
+		((struct cached_dir *)value)->changed = true;
+		b->found = true;
+	}
+	return 0;
+}
+
+void meta_cache_invalidate_below(struct meta_cache *mc, const char *dir)
+{
+	struct below b = {.dir = dir, .len = strlen(dir)};
+	if (b.len == 0 || (b.len == 1 && dir[0] == '/'))
+		return; /* the root is never renamed */
+	pthread_mutex_lock(&mc->lock);
+	mc->expiries++;
+	strmap_each(mc->valid, expire_valid_below, &b);
+	strmap_each(mc->dirs, expire_dir_below, &b);
+	pthread_mutex_unlock(&mc->lock);
+	if (!b.found)
+		return;
+	/* as blobs: substr then counts bytes, not UTF-8 characters */
+	static const char *const sql[] = {
+	    "UPDATE validated SET at_ms = 0 WHERE substr(CAST(path AS BLOB), 1, ?2) = "
+	    "CAST(?1 AS BLOB)",
+	    "UPDATE dirs SET fetched_ms = 0 WHERE substr(CAST(path AS BLOB), 1, ?2) = "
+	    "CAST(?1 AS BLOB)"};
+	char *prefix;
+	if (asprintf(&prefix, "%s/", dir) < 0)
+		return;
+	pthread_mutex_lock(&mc->db_lock);
+	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+		sqlite3_stmt *st = NULL;
+		if (sqlite3_prepare_v2(mc->db, sql[i], -1, &st, NULL) == SQLITE_OK) {
+			sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 2, (sqlite3_int64)b.len + 1);
+			sqlite3_step(st);
+		}
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&mc->db_lock);
+	free(prefix);
+}
+
+void meta_cache_written(struct meta_cache *mc, const char *path)
+{
+	pthread_mutex_lock(&mc->lock);
+	mc->expiries++; /* even when expired already: a validation may be under way */
+	struct validation *v = strmap_get(mc->valid, path);
+	bool trusted = v && !v->changed;
+	if (trusted)
+		v->changed = true;
+	pthread_mutex_unlock(&mc->lock);
+	if (trusted)
+		persist_expired(mc, "UPDATE validated SET at_ms = 0 WHERE path = ?", path);
 }

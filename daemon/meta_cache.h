@@ -61,6 +61,18 @@ int meta_cache_validate_cached(struct meta_cache *mc, const char *path, unsigned
  * them stale). */
 void meta_cache_invalidate(struct meta_cache *mc, const char *path);
 
+/* As meta_cache_invalidate() for every path below directory dir ("/d/...", not "/d"), after
+ * weir renamed it: a name below it that was validated or listed before names another file now
+ * (or none). O(paths cached). Any thread. */
+void meta_cache_invalidate_below(struct meta_cache *mc, const char *dir);
+
+/* A write through weir changed the bytes of file path (its writer still open): its validated
+ * version is expired, so that the next open asks the UFS. A hash lookup, and a database update
+ * only for the first write after a validation. The parent's listing (its sizes) is left to
+ * meta_cache_invalidate() once the writer is done: a lookup per write would list it again. Any
+ * thread. */
+void meta_cache_written(struct meta_cache *mc, const char *path);
+
 /* What the cache knows of the UFS's reachability, for stat and top. */
 struct meta_cache_health {
 	int64_t down_since_ms;	/* 0: the UFS answered the last time it was asked */

@@ -76,6 +76,7 @@ struct http_read {
 	struct curl_slist *headers;
 
 	unsigned attempt;
+	unsigned redirects;	/* followed so far (the root's origin only, as a stat does) */
 	size_t attempt_got;	/* r->got when the last attempt started */
 	uint64_t last_byte_ms;	/* when this attempt last received a byte (or started) */
 	bool stalled;		/* this attempt was abandoned: no byte for the stall timeout */
@@ -609,18 +610,30 @@ static int http_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr)
 	int r = http_blocking(u, url, true, NULL, NULL, &resp, &final);
 	if (r < 0)
 		goto out;
-	if (resp.status == 405 || resp.status == 501) {
-		/* no HEAD here: ask for one byte and read the size from Content-Range */
+	/* No HEAD here, or a HEAD of a file that gives no Content-Length (a dynamic server's):
+	 * ask for one byte and read the size from Content-Range. Never a size of 0 for want of
+	 * one: the file would read empty, without an error. */
+	bool sizeless = resp.status >= 200 && resp.status < 300 && !resp.have_length && final &&
+			final[0] && final[strlen(final) - 1] != '/';
+	if (resp.status == 405 || resp.status == 501 || sizeless) {
 		struct http_body probe = {.headers_only = true};
 		free(final);
 		final = NULL;
 		r = http_blocking(u, url, false, "0-0", &probe, &resp, &final);
 		if (r < 0)
 			goto out;
-		if (resp.status == 206 && resp.have_total) {
-			resp.status = 200;
+		if ((resp.status == 206 || resp.status == 416) && resp.have_total) {
+			resp.status = 200; /* a 416 that names a total: an empty file */
 			resp.have_length = true;
 			resp.length = resp.total;
+		}
+		if (resp.status >= 200 && resp.status < 300 && !resp.have_length &&
+		    final[strlen(final) - 1] != '/') {
+			set_error(u, final,
+				  "the server gives no size for this file (no Content-Length, "
+				  "no Content-Range)");
+			r = -EIO;
+			goto out;
 		}
 	}
 	if (resp.status == 404 && !root) {
@@ -885,6 +898,31 @@ static int read_start(struct ufs *u, struct http_read *r)
 	return 0;
 }
 
+/* A redirect answered r: follows it as http_blocking does (the root's origin only, at most
+ * HTTP_MAX_REDIRECTS), so that a file a stat found behind a redirect reads too. True when r was
+ * queued again at once for the new URL (its easy handle gone); false: not followed. */
+static bool read_redirect(struct ufs *u, struct http_read *r)
+{
+	struct http *h = u->priv;
+	char *loc = NULL;
+	curl_easy_getinfo(r->easy, CURLINFO_REDIRECT_URL, &loc);
+	char *next = loc && r->redirects < HTTP_MAX_REDIRECTS
+			 ? http_url_redirect(u->url, r->url, loc)
+			 : NULL;
+	if (!next)
+		return false;
+	log_debug("read %s @%" PRIu64 "+%zu: redirected to %s", r->url, r->off, r->len, next);
+	r->redirects++;
+	free(r->url);
+	r->url = next;
+	curl_multi_remove_handle(h->multi, r->easy);
+	curl_easy_cleanup(r->easy);
+	r->easy = NULL;
+	r->not_before_ms = 0;
+	TAILQ_INSERT_TAIL(&h->pending, r, link);
+	return true;
+}
+
 /* A transfer ended: deliver, retry later, or fail. */
 static void read_finished(struct ufs *u, struct http_read *r, CURLcode cc)
 {
@@ -910,6 +948,22 @@ static void read_finished(struct ufs *u, struct http_read *r, CURLcode cc)
 	} else if (resp->status == 206 || resp->status == 200) {
 		bool ended =
 		    resp->status == 200 || (resp->have_total && r->off + r->got >= resp->total);
+		if (r->got < r->len && !ended && resp->status == 206 && r->got > r->attempt_got) {
+			/* A whole answer (curl saw its Content-Length through) of a shorter range
+			 * than asked, from the right byte: a server may cap its ranges. Not a
+			 * failure: the rest is asked for at once, no attempt spent. */
+			log_debug("read %s @%" PRIu64
+				  "+%zu: the server sent %zu bytes of the range; "
+				  "asking for the rest",
+				  r->url, r->off, r->len, r->got - r->attempt_got);
+			r->attempt_got = r->got;
+			curl_multi_remove_handle(h->multi, r->easy);
+			curl_easy_cleanup(r->easy);
+			r->easy = NULL;
+			r->not_before_ms = 0;
+			TAILQ_INSERT_TAIL(&h->pending, r, link);
+			return;
+		}
 		if (r->got < r->len && !ended) {
 			snprintf(r->cause, sizeof(r->cause), "short body: %zu of %zu bytes", r->got,
 				 r->len);
@@ -929,6 +983,9 @@ static void read_finished(struct ufs *u, struct http_read *r, CURLcode cc)
 			 status_reason(resp), r->expect.etag[0] ? r->expect.etag : "none",
 			 (long long)r->expect.mtime);
 		err = status_to_errno(resp->status);
+	} else if (resp->status >= 300 && resp->status < 400 && resp->status != 304 &&
+		   read_redirect(u, r)) {
+		return; /* asked again at the new URL */
 	} else {
 		if (h->error_cause)
 			h->error_cause(resp->status, r->ebody, r->ebody_len, r->cause,

@@ -742,6 +742,19 @@ static int reader_may(fuse_req_t req, struct view *v, const char *path, int want
 	return 0;
 }
 
+/* A writer's handle keeps the identity of the source file it writes (device and inode, in its
+ * otherwise unused attr), journaled with it: after a restart it is reopened by name, and must
+ * not then write into another file that took that name meanwhile. "" when fd cannot say. */
+static void writer_identity(int fd, char *buf, size_t len)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		buf[0] = '\0';
+	else
+		snprintf(buf, len, "w:%llx:%llx", (unsigned long long)st.st_dev,
+			 (unsigned long long)st.st_ino);
+}
+
 /* The version in is bound to, or NULL (a directory, or a view that opens its files). */
 static struct handle *inode_bound(struct view *v, struct inode *in)
 {
@@ -1531,6 +1544,7 @@ static void open_for_write(fuse_req_t req, struct view *v, struct inode *in,
 	}
 	h->dirty = (fi->flags & O_TRUNC) != 0;
 	h->open_flags = fi->flags;
+	writer_identity(fd, h->attr.etag, sizeof(h->attr.etag));
 	if (h->dirty)
 		forget_cached(v, in->path);
 	if (handle_register(v, h, false) < 0) {
@@ -1605,6 +1619,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	h->dirty = true;
 	h->open_flags = fi->flags & ~(O_CREAT | O_EXCL | O_TRUNC);
+	writer_identity(fd, h->attr.etag, sizeof(h->attr.etag));
 	if (handle_register(v, h, false) < 0) {
 		close(fd);
 		pthread_mutex_destroy(&h->lock);
@@ -1645,7 +1660,8 @@ static int drop_privs(fuse_req_t req, int fd)
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
-	struct handle *h = fh_file(fuse_req_userdata(req), fi->fh);
+	struct view *v = fuse_req_userdata(req);
+	struct handle *h = fh_file(v, fi->fh);
 	if (!h || h->wfd < 0) {
 		fuse_reply_err(req, EBADF);
 		return;
@@ -1661,6 +1677,16 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		return;
 	}
 	h->dirty = true;
+	/* Before the reply: an open that comes after the write (the writer still open) must ask
+	 * the source for the version, not take the one validated before it within the TTL
+	 * (handle_close forgets the blocks too, once the writer is done). The inode's path, not
+	 * the handle's: the file may have been renamed since it was opened (an inode a rename
+	 * displaced names another file now, which then is merely asked for again). */
+	char path[PATH_MAX];
+	pthread_mutex_lock(&v->lock);
+	snprintf(path, sizeof(path), "%s", h->ino->path);
+	pthread_mutex_unlock(&v->lock);
+	meta_cache_written(v->src.meta, path);
 	fuse_reply_write(req, (size_t)n);
 }
 
@@ -1889,6 +1915,14 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		return;
 	}
 	char *from = child_path(p1->path, name), *to = child_path(p2->path, newname);
+	/* the kernel looked the name up first: a file's inode says so (else: perhaps a dir) */
+	bool dir = true;
+	if (from) {
+		pthread_mutex_lock(&v->lock);
+		struct inode *fin = by_path_get(v, from);
+		dir = !fin || !fin->told_known || fin->told_dir;
+		pthread_mutex_unlock(&v->lock);
+	}
 	struct view_creds c = {.on = false};
 	int r = from && to ? reader_enter(req, v, &c) : -ENOMEM;
 	if (r == 0)
@@ -1897,6 +1931,12 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	if (r == 0) {
 		forget_cached(v, from);
 		forget_cached(v, to);
+		/* A directory's: its old name's files are elsewhere now, and the names below its
+		 * new one are its files, whatever was validated under them before. */
+		if (dir) {
+			meta_cache_invalidate_below(v->src.meta, from);
+			meta_cache_invalidate_below(v->src.meta, to);
+		}
 		pthread_mutex_lock(&v->lock);
 		repath_locked(v, from, to);
 		pthread_mutex_unlock(&v->lock);
@@ -3480,10 +3520,22 @@ static void restore_finish(struct view *v)
 		if ((h->open_flags & O_ACCMODE) != O_RDONLY) {
 			h->wfd = ufs_open_write(v->src.ufs, in->path,
 						h->open_flags & ~(O_CREAT | O_EXCL | O_TRUNC), 0);
+			char id[sizeof(h->attr.etag)];
+			if (h->wfd >= 0 && h->attr.etag[0]) {
+				writer_identity(h->wfd, id, sizeof(id));
+				if (strcmp(id, h->attr.etag) != 0) {
+					/* renamed over or removed while open: the name is another
+					 * file's now, which its writes must not reach */
+					close(h->wfd);
+					h->wfd = -ESTALE;
+				}
+			}
 			if (h->wfd < 0) {
 				log_warn("\"%s\": cannot reopen \"%s\" for its writer after the "
 					 "restart: %s; its writes fail",
-					 v->mountpoint, in->path, strerror(-h->wfd));
+					 v->mountpoint, in->path,
+					 h->wfd == -ESTALE ? "another file has that name now"
+							   : strerror(-h->wfd));
 				h->wfd = -1;
 			}
 			h->dirty = true;

@@ -19,6 +19,7 @@
 #include "block_store.h"
 #include "fetcher.h"
 #include "meta_cache.h"
+#include "slow_syscalls.h"
 #include "suites.h"
 #include "tree_walk.h"
 #include "ufs.h"
@@ -227,6 +228,96 @@ START_TEST(validation_detects_a_change)
 	ck_assert_int_eq(meta_cache_validate(mc, "/a.bin", 60000, false, &b, &changed), 0);
 	ck_assert(changed);
 	ck_assert_uint_eq(b.size, 5000);
+	meta_cache_free(mc);
+	ufs_free(u);
+}
+END_TEST
+
+/* What weir renamed or wrote is asked for again, across a restart too: below a renamed
+ * directory (a name there may be another file now, here one with a UTF-8 name), and a file
+ * written while open; nothing else. */
+START_TEST(renames_and_writes_expire_their_validations)
+{
+	char p[600];
+	snprintf(p, sizeof(p), "%s/src/s\xc3\xa9", dir);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	write_file("s\xc3\xa9/d.bin", 700, 4);
+	struct ufs *u = open_ufs();
+	struct meta_cache *mc = open_meta(u);
+	struct ufs_attr a;
+	bool changed;
+	const char *paths[] = {"/a.bin", "/sub/b.bin", "/s\xc3\xa9/d.bin"};
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(meta_cache_validate(mc, paths[i], 60000, false, &a, &changed), 0);
+	write_file("a.bin", 11, 5);
+	write_file("sub/b.bin", 22, 6);
+	write_file("s\xc3\xa9/d.bin", 33, 7);
+	meta_cache_invalidate_below(mc, "/su"); /* not a parent of /sub/b.bin */
+	ck_assert_int_eq(meta_cache_validate(mc, "/sub/b.bin", 60000, false, &a, &changed), 0);
+	ck_assert_uint_eq(a.size, 1000);
+	meta_cache_invalidate_below(mc, "/sub");
+	meta_cache_invalidate_below(mc, "/s\xc3\xa9");
+	meta_cache_free(mc);
+	mc = open_meta(u); /* the expiry was persisted */
+	ck_assert_int_eq(meta_cache_validate(mc, "/sub/b.bin", 60000, false, &a, &changed), 0);
+	ck_assert(changed);
+	ck_assert_uint_eq(a.size, 22);
+	ck_assert_int_eq(meta_cache_validate(mc, "/s\xc3\xa9/d.bin", 60000, false, &a, &changed),
+			 0);
+	ck_assert(changed);
+	ck_assert_uint_eq(a.size, 33);
+	/* untouched: still the version validated before */
+	ck_assert_int_eq(meta_cache_validate(mc, "/a.bin", 60000, false, &a, &changed), 0);
+	ck_assert_uint_eq(a.size, 3 * 65536 + 100);
+	meta_cache_written(mc, "/a.bin");
+	meta_cache_written(mc, "/a.bin"); /* once expired, a lookup only */
+	ck_assert_int_eq(meta_cache_validate(mc, "/a.bin", 60000, false, &a, &changed), 0);
+	ck_assert(changed);
+	ck_assert_uint_eq(a.size, 11);
+	meta_cache_free(mc);
+	ufs_free(u);
+}
+END_TEST
+
+struct validating {
+	struct meta_cache *mc;
+	struct ufs_attr a;
+	int r;
+};
+
+static void *validate_thread(void *arg)
+{
+	struct validating *w = arg;
+	bool changed;
+	w->r = meta_cache_validate(w->mc, "/a.bin", 60000, false, &w->a, &changed);
+	return NULL;
+}
+
+/* A write that lands while a validation's stat is on its way (the stat answered, its close
+ * held up) leaves that answer expired: the next open asks again instead of taking, within the
+ * TTL, a version from before the write. */
+START_TEST(a_write_during_a_validation_expires_its_answer)
+{
+	struct ufs *u = open_ufs();
+	struct meta_cache *mc = open_meta(u);
+	struct ufs_attr a;
+	bool changed;
+	ck_assert_int_eq(meta_cache_validate(mc, "/a.bin", 60000, false, &a, &changed), 0);
+	meta_cache_written(mc, "/a.bin"); /* a first write: the next open asks */
+	struct validating w = {.mc = mc};
+	pthread_t t;
+	slow_arm("a.bin", SLOW_CLOSE, 2000);
+	ck_assert_int_eq(pthread_create(&t, NULL, validate_thread, &w), 0);
+	ck_assert(slow_wait_entered(10000)); /* its stat has the old version */
+	slow_disarm();
+	write_file("a.bin", 5000, 9); /* a second write, and its expiry */
+	meta_cache_written(mc, "/a.bin");
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(w.r, 0);
+	/* it began before the write: the old version, for that open */
+	ck_assert_uint_eq(w.a.size, 3 * 65536 + 100);
+	ck_assert_int_eq(meta_cache_validate(mc, "/a.bin", 60000, false, &a, &changed), 0);
+	ck_assert_uint_eq(a.size, 5000);
 	meta_cache_free(mc);
 	ufs_free(u);
 }
@@ -773,6 +864,8 @@ Suite *cache_path_suite(void)
 	tcase_add_test(tc, listings_are_cached_and_persisted);
 	tcase_add_test(tc, damaged_meta_db_is_set_aside);
 	tcase_add_test(tc, validation_detects_a_change);
+	tcase_add_test(tc, renames_and_writes_expire_their_validations);
+	tcase_add_test(tc, a_write_during_a_validation_expires_its_answer);
 	tcase_add_test(tc, the_objects_size_beats_its_listing);
 	tcase_add_test(tc, walk_and_usage_total_the_tree);
 	tcase_add_test(tc, fetcher_fetches_once_and_serves_the_bytes);

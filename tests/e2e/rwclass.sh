@@ -3,7 +3,10 @@
 # Writers of a read-write view see the source's real, current size: an append through a file
 # held open past the metadata TTL lands at the end, never at offset 0. The whole class: O_RDWR +
 # lseek(SEEK_END), O_APPEND, ftruncate vs truncate by path, two writers through two views, a
-# rename over an open file, a file grown at the source while open. Each case compares bytes.
+# rename over an open file, a file grown at the source while open; and a write read back by
+# another process's open while its writer is still open; directories renamed over each other's
+# names; a writer whose file was renamed over, across a kill -9 of weir-node (its writes must not
+# land in the file that took the name). Each case compares bytes.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
@@ -43,12 +46,15 @@ $s" "$@" || fail "the syscalls above did not see the source's real size"
 
 # Every file exists before the views do: one created at the source later would stay unseen
 # for up to the TTL, by design.
-for f in rdwr append trunc two victim grown; do fresh $f.bin; done
+for f in rdwr append trunc two victim grown live kept victim2; do fresh $f.bin; done
 rand_file "$SRC/new.bin" 7000 new.bin
+rand_file "$SRC/taker.bin" 7000 taker.bin
 
-step "two read-write views of one local:// source, metadata TTL 1 s"
+step "two read-write views of one local:// source, metadata TTL 1 s; a third, TTL 300 s"
 weir_mount "local://$SRC" "$A" --tier "$TIERS" --read-write --metadata-ttl 1
 weir_mount "local://$SRC" "$B" --tier "$TIERS" --read-write --metadata-ttl 1
+C="$TMP/c"
+weir_mount "local://$SRC" "$C" --tier "$TIERS" --read-write --metadata-ttl 300
 
 step "O_RDWR, held past the TTL: lseek(SEEK_END) and fstat give 5000, the append lands at 5000"
 printf 'APPENDED' >>"$EXP/rdwr.bin"
@@ -145,6 +151,92 @@ os.close(fd)' "$A/grown.bin" "$SRC/grown.bin"
 same grown.bin
 same grown.bin "$B"
 ok "the write landed after the other writer's bytes"
+
+step "a write read back by another process while its writer is still open (TTL 300 s)"
+# The new open of the reader after the write (fsync'd) must read the written bytes: not the
+# version it had validated and cached within the TTL, in the page cache or in the tier.
+head -c 2000 "$SRC/live.bin" >"$EXP/live.bin"
+head -c 3000 /dev/zero | tr '\0' 'w' >>"$EXP/live.bin"
+printf 'TAIL' >>"$EXP/live.bin"
+head -c 5000 "$EXP/live.bin" >"$TMP/live.mid"
+py '
+import subprocess
+def read_by_another(path):
+    return subprocess.run(["cat", path], check=True, capture_output=True).stdout
+old, mid, new = (open(p, "rb").read() for p in sys.argv[2:5])
+check("the file before the write", read_by_another(sys.argv[1]) == old, True)
+fd = os.open(sys.argv[1], os.O_WRONLY)
+os.pwrite(fd, b"w" * 3000, 2000)
+os.fsync(fd)
+check("another open after a write in place (writer open)", read_by_another(sys.argv[1]) == mid, True)
+os.pwrite(fd, b"TAIL", 5000)
+check("another open after a write that grew it (writer open)", read_by_another(sys.argv[1]) == new, True)
+os.rename(sys.argv[1], sys.argv[5])
+check("another open by the new name", read_by_another(sys.argv[5]) == new, True)
+os.pwrite(fd, b"W", 0)
+check("another open by the new name after a write (writer open)", read_by_another(sys.argv[5]) == b"W" + new[1:], True)
+os.pwrite(fd, new[:1], 0)
+check("another open by the new name after a write back (writer open)", read_by_another(sys.argv[5]) == new, True)
+os.close(fd)' "$C/live.bin" "$SRC/live.bin" "$TMP/live.mid" "$EXP/live.bin" "$C/live2.bin"
+mv "$EXP/live.bin" "$EXP/live2.bin"
+same live2.bin "$C"
+ok "each open after a write read the written bytes, before and after a rename"
+
+step "directories swapped by renames through a view (TTL 300 s): each name reads the file now there"
+# d1/f and d3/f are read (validated, cached), then d1 -> d2 and d3 -> d1: d1/f is d3's file now,
+# whatever was validated under that name before
+mkdir "$C/d1" "$C/d3" "$C/d1/sub"
+rand_file "$EXP/one" 9000 one
+rand_file "$EXP/three" 7000 three
+cp "$EXP/one" "$C/d1/f"
+cp "$EXP/three" "$C/d3/f"
+cp "$EXP/one" "$C/d1/sub/g"
+for f in d1/f d3/f d1/sub/g; do cat "$C/$f" >/dev/null; done
+mv "$C/d1" "$C/d2"
+mv "$C/d3" "$C/d1"
+mkdir "$C/d1/sub"
+cp "$EXP/three" "$SRC/d1/sub/g" # at the source: the view knows only its directory is new
+cmp "$EXP/three" "$C/d1/f" || fail "d1/f after the renames is not the file renamed there (d3's)"
+cmp "$EXP/one" "$C/d2/f" || fail "d2/f after the renames is not d1's old file"
+cmp "$EXP/one" "$C/d2/sub/g" || fail "d2/sub/g after the renames is not d1's old sub/g"
+cmp "$EXP/three" "$C/d1/sub/g" || fail "d1/sub/g in the new d1 shows the old d1's sub/g"
+ok "d1/f, d1/sub/g, d2/f and d2/sub/g each read the file now at that name"
+
+step "kill -9 of weir-node under two writers: one keeps its file, one's file was renamed over"
+# After the takeover each writer's handle is reopened by name: kept.bin's writer takes its next
+# write; victim2's file is gone from its name (taker.bin was renamed over it), so its write must
+# fail rather than land in taker.bin.
+cp "$SRC/taker.bin" "$EXP/victim2.bin"
+printf 'AFTER' | dd of="$EXP/kept.bin" bs=1 seek=100 conv=notrunc 2>/dev/null
+rm -f "$TMP/ready" "$TMP/go"
+python3 -c '
+import os, sys, time
+kept, victim, taker, ready, go = sys.argv[1:6]
+fk = os.open(kept, os.O_RDWR)
+fv = os.open(victim, os.O_RDWR)
+os.rename(taker, victim)
+open(ready, "w").close()
+while not os.path.exists(go):
+    time.sleep(0.02)
+os.pwrite(fk, b"AFTER", 100)
+try:
+    os.pwrite(fv, b"LOST", 0)
+    print("victim write: went through")
+except OSError as e:
+    print("victim write: %s" % e.strerror)
+os.close(fk)
+os.close(fv)' "$A/kept.bin" "$A/victim2.bin" "$A/taker.bin" "$TMP/ready" "$TMP/go" >"$TMP/writers.out" 2>&1 &
+writers=$!
+until_ok 30 "the writers opening their files" test -e "$TMP/ready"
+old="$(weir_node_pid)"
+kill -9 "$old"
+weir_wait_new_node "$old" >/dev/null
+touch "$TMP/go"
+wait "$writers" || fail "the writers failed: $(cat "$TMP/writers.out")"
+note "$(cat "$TMP/writers.out")"
+cmp "$EXP/victim2.bin" "$SRC/victim2.bin" || fail "the file renamed over victim2.bin took the old writer's write after the restart"
+cmp "$EXP/kept.bin" "$SRC/kept.bin" || fail "kept.bin's writer lost its write after the restart"
+ok "kept.bin took its writer's write; the file now at victim2.bin is intact"
 
 echo
 echo "PASS: read-write views see the source's real size"

@@ -3,7 +3,10 @@
 # End to end, a block fetched as parallel sub-range requests (issue 10): one sub-range that the
 # server refuses fails the read (never a block with a hole: what the reader got is the source's
 # bytes, and the block is not cached), one that fails transiently is retried and the reader gets
-# every byte right; with a reader waiting, its requests go before the prefetch's.
+# every byte right; with a reader waiting, its requests go before the prefetch's. A server that
+# caps its ranges (a whole 206 of fewer bytes than asked) or ignores them (200, the whole object)
+# gives the reader every byte, not an error; so does one whose HEAD gives no Content-Length, and
+# one that redirects a file to another path of its own (the stat follows it: so do the reads).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
@@ -28,10 +31,19 @@ BLOCK=$((4 * MIB)) # weir's default block, fetched as 1 MiB parts
 step "faultsrv serving files of several 4 MiB blocks (1 MiB parts)"
 TREE="$TMP/tree"
 mkdir -p "$TREE"
-for f in hard soft; do
+for f in hard soft capped; do
 	head -c $((3 * BLOCK + 12345)) /dev/urandom >"$TREE/$f.bin"
 done
+head -c $((2 * MIB + 777)) /dev/urandom >"$TREE/whole.bin"
+head -c $((5 * MIB + 3)) /dev/urandom >"$TREE/nolen.bin"
+: >"$TREE/nolen0.bin"
+mkdir -p "$TREE/pool"
+head -c $((6 * MIB + 99)) /dev/urandom >"$TREE/pool/moved.bin"
+head -c $((6 * MIB + 99)) /dev/urandom >"$TREE/moved.bin" # what the name holds, never served
 faultsrv_start "$TREE" "$TMP/faultsrv"
+# for the last step, from the start: a next-file guess may fetch them before
+knob '{"max_range": {"/capped.bin": 65536}, "ignore_range": ["/whole.bin"],
+	"head_no_length": ["/nolen.bin", "/nolen0.bin"], "redirect": {"/moved.bin": "/pool/moved.bin"}}'
 ok "faultsrv at $FS_URL"
 
 # The third part of block 1 of hard.bin is refused for good; of soft.bin (below), twice with a 503.
@@ -81,3 +93,29 @@ cmp "$MP/soft.bin" "$TREE/soft.bin" || fail "soft.bin from the cache differs fro
 n1="$(grep -c '^GET /soft.bin ' "$FS_LOG")"
 [ "$n1" -eq "$n0" ] || fail "reading cached soft.bin made $((n1 - n0)) GETs"
 ok "cmp equal, no GET"
+
+step "a server that caps its ranges at 64 KiB, and one that ignores them: every byte, no error"
+for f in capped whole; do
+	rm -f "$TMP/$f.out"
+	timeout 120 cat "$MP/$f.bin" >"$TMP/$f.out" 2>"$TMP/$f.err" || fail "reading $f.bin failed: $(cat "$TMP/$f.err")"
+	cmp "$TMP/$f.out" "$TREE/$f.bin" || fail "$f.bin differs from the source"
+done
+ncap="$(grep -c '^GET /capped.bin 206 ' "$FS_LOG")"
+[ "$ncap" -ge $(((3 * BLOCK + 12345) / 65536)) ] || fail "capped.bin took $ncap range GETs: the cap never hit"
+[ "$(grep -c '^GET /whole.bin 200 ' "$FS_LOG")" -gt 0 ] || fail "whole.bin was never answered 200"
+ok "capped.bin in $ncap answers of 64 KiB, whole.bin from 200s: cmp equal"
+
+step "a server whose HEAD gives no Content-Length: the size from a range, never an empty file"
+for f in nolen nolen0; do
+	timeout 60 cat "$MP/$f.bin" >"$TMP/$f.out" 2>"$TMP/$f.err" || fail "reading $f.bin failed: $(cat "$TMP/$f.err")"
+	cmp "$TMP/$f.out" "$TREE/$f.bin" || fail "$f.bin read as $(stat -c %s "$TMP/$f.out") bytes, not the source's $(stat -c %s "$TREE/$f.bin")"
+	[ "$(stat -c %s "$MP/$f.bin")" -eq "$(stat -c %s "$TREE/$f.bin")" ] || fail "stat of $f.bin says $(stat -c %s "$MP/$f.bin") bytes"
+done
+grep -q '^HEAD /nolen.bin 200 ' "$FS_LOG" || fail "nolen.bin was never asked for with HEAD"
+ok "nolen.bin (5 MiB + 3) and the empty nolen0.bin: cmp equal, stat right"
+
+step "a file the server redirects to another of its paths: the reads follow as the stat did"
+timeout 60 cat "$MP/moved.bin" >"$TMP/moved.out" 2>"$TMP/moved.err" || fail "reading moved.bin failed: $(cat "$TMP/moved.err")"
+cmp "$TMP/moved.out" "$TREE/pool/moved.bin" || fail "moved.bin read is not the redirect target's bytes"
+grep -q '^GET /moved.bin 302 range=bytes' "$FS_LOG" || fail "no range request of moved.bin was redirected"
+ok "moved.bin: the bytes of /pool/moved.bin, where the server sent the reads"

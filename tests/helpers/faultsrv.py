@@ -18,6 +18,14 @@
 #   "status": {"/prefix/": CODE}       requests under the prefix are answered CODE, no body
 #   "fail_range": {"/path@N": [S, K]}  the next K range GETs of /path whose range holds byte N are
 #                                      answered status S (K -1: all of them); others are served
+#   "ignore_range": ["/path", ...]     GETs of /path are answered 200 with the whole object, Range
+#                                      or not (a server that does not do ranges)
+#   "max_range": {"/path": N}          a range GET of /path is answered with its first N bytes at
+#                                      most: a whole 206 whose Content-Range names fewer bytes
+#                                      than asked (a server that caps its ranges)
+#   "head_no_length": ["/path", ...]   HEADs of /path are answered without Content-Length (and the
+#                                      connection closed): a dynamic server's
+#   "redirect": {"/path": "LOCATION"}  requests of /path are answered 302 to LOCATION
 import email.utils
 import json
 import os
@@ -32,7 +40,8 @@ ROOT = os.path.realpath(sys.argv[1])
 PORT_FILE = sys.argv[2]
 LOG_FILE = sys.argv[3]
 KNOBS = {"listing_size": {}, "no_etag": False, "ignore_preconditions": False,
-         "truncate_body": {}, "stall": [], "status": {}, "fail_range": {}}
+         "truncate_body": {}, "stall": [], "status": {}, "fail_range": {}, "ignore_range": [],
+         "max_range": {}, "head_no_length": [], "redirect": {}}
 LOCK = threading.Lock()
 
 
@@ -101,6 +110,10 @@ class Handler(BaseHTTPRequestHandler):
             forced = [c for p, c in KNOBS["status"].items() if path.startswith(p)]
         if forced:
             return self.send_simple(int(forced[0]))
+        with LOCK:
+            to = KNOBS["redirect"].get(path)
+        if to:
+            return self.send_simple(302, b"moved\n", {"Location": to})
         local = os.path.realpath(os.path.join(ROOT, path.lstrip("/")))
         if local != ROOT and not local.startswith(ROOT + "/"):
             return self.send_simple(403)
@@ -155,6 +168,10 @@ class Handler(BaseHTTPRequestHandler):
                     return self.send_simple(412, headers=hdrs)
         status, first, last = 200, 0, size - 1
         rng = self.headers.get("Range")
+        with LOCK:
+            if path in KNOBS["ignore_range"]:
+                rng = None
+            cap = KNOBS["max_range"].get(path)
         if rng:
             m = re.fullmatch(r"bytes=(\d*)-(\d*)", rng.strip())
             if m and (m.group(1) or m.group(2)):
@@ -164,6 +181,8 @@ class Handler(BaseHTTPRequestHandler):
                 else:
                     first, last = max(0, size - int(m.group(2))), size - 1
                 last = min(last, size - 1)
+                if cap:
+                    last = min(last, first + cap - 1)
                 if first >= size or first > last:
                     hdrs["Content-Range"] = "bytes */%d" % size
                     return self.send_simple(416, headers=hdrs)
@@ -187,7 +206,12 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         for k, v in hdrs.items():
             self.send_header(k, v)
-        self.send_header("Content-Length", str(length))
+        with LOCK:
+            hide = self.command == "HEAD" and path in KNOBS["head_no_length"]
+        if hide:
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(length))
         self.end_headers()
         if self.command == "HEAD":
             return
