@@ -27,7 +27,9 @@ struct local_job {
 	int fd; /* the file, opened and checked at submission; closed at the completion */
 	ufs_read_done_fn done;
 	void *userdata;
-	char path[]; /* for messages */
+	bool has_expect;	 /* checked again when the read ends: */
+	struct ufs_attr expect; /* the version the caller asked for */
+	char path[];		 /* for messages */
 };
 
 struct local {
@@ -263,6 +265,18 @@ static int local_open_read(struct ufs *u, const char *path, const struct ufs_att
 	return fd;
 }
 
+/* res when fd is still the version expect, else -ESTALE (or fstat's -errno). */
+static int still_version(int fd, const struct ufs_attr *expect, int res)
+{
+	struct stat st;
+	struct ufs_attr have;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	attr_from_stat(&st, &have);
+	return attr_matches(&have, expect) ? res : -ESTALE;
+}
+
 /* The read's completion, on the queue's reaper thread: hands the bytes over and forgets the
  * job. A regular file reads short only at its end, which the caller sees in nread. */
 static void local_read_end(struct uring_io_req *req, int res)
@@ -271,6 +285,11 @@ static void local_read_end(struct uring_io_req *req, int res)
 	struct ufs *u = j->u;
 	struct local *l = u->priv;
 
+	/* The version was checked at the open, before the read: a write landing in between would
+	 * hand over the new bytes (or a mix) as the old version, to be cached under it. Checked
+	 * again now, so such a read fails as stale, as it would have at the open. */
+	if (res >= 0 && j->has_expect)
+		res = still_version(j->fd, &j->expect, res);
 	close(j->fd);
 	if (res < 0) {
 		set_error(u, j->path, res);
@@ -336,6 +355,10 @@ static int local_read_async(struct ufs *u, const char *path, uint64_t off, size_
 	j->fd = fd;
 	j->done = done;
 	j->userdata = userdata;
+	if (expect) {
+		j->has_expect = true;
+		j->expect = *expect;
+	}
 	struct uring_io_req *one = &j->req;
 	uring_io_submit(l->io, &one, 1); /* completes (local_read_end) however it goes */
 	return 0;

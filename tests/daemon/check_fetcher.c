@@ -3,6 +3,7 @@
 // gate: each range request waits at the gate until the test lets it through (then the real UFS
 // reads it), so the order in which the fetcher asks is observable, and one request can be failed.
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -16,6 +17,7 @@
 
 #include "block_store.h"
 #include "fetcher.h"
+#include "slow_syscalls.h"
 #include "suites.h"
 #include "ufs.h"
 
@@ -1270,6 +1272,48 @@ START_TEST(fill_blocks_cover_the_request_slots)
 }
 END_TEST
 
+struct stale_read {
+	struct ufs_attr v;
+	char buf[BLOCK];
+	long got;
+};
+
+static void *stale_read_thread(void *arg)
+{
+	struct stale_read *r = arg;
+	r->got = ufs_read(real, "/a.bin", 0, BLOCK, r->buf, &r->v);
+	return NULL;
+}
+
+/* A local:// read checks its version when it opens the file, then reads: a write landing in
+ * between must fail the read as stale, not hand over the new bytes as the version asked for
+ * (which the fetcher would cache under it). The check's fstat is held until the write is in. */
+START_TEST(a_local_read_overtaken_by_a_write_is_stale)
+{
+	static struct stale_read r;
+	char p[512];
+	ck_assert_int_eq(ufs_stat(real, "/a.bin", &r.v), 0);
+	slow_arm("a.bin", SLOW_FSTAT, 300);
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, stale_read_thread, &r), 0);
+	ck_assert(slow_wait_entered(5000));
+	/* the same size, another mtime: the next version of the file */
+	snprintf(p, sizeof(p), "%s/src/a.bin", dir);
+	int fd = open(p, O_WRONLY);
+	ck_assert_int_ge(fd, 0);
+	char new_bytes[PART];
+	memset(new_bytes, 0x5a, sizeof(new_bytes));
+	ck_assert_int_eq(pwrite(fd, new_bytes, sizeof(new_bytes), 0), (ssize_t)sizeof(new_bytes));
+	struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_sec = 1700000000}};
+	ck_assert_int_eq(futimens(fd, ts), 0);
+	close(fd);
+	slow_disarm();
+	pthread_join(t, NULL);
+	ck_assert_msg(r.got == -ESTALE, "a read of the old version overtaken by a write gave %ld "
+		      "(first byte 0x%02x), not -ESTALE", r.got, (unsigned char)r.buf[0]);
+}
+END_TEST
+
 Suite *fetcher_suite(void)
 {
 	Suite *s = suite_create("fetcher");
@@ -1293,6 +1337,7 @@ Suite *fetcher_suite(void)
 	tcase_add_test(tc, a_fill_gives_up_its_wait_when_halted);
 	tcase_add_test(tc, a_sum_summed_as_parts_land_anyhow_is_the_blocks);
 	tcase_add_test(tc, a_wait_without_a_thread_is_ready_once_its_part_lands);
+	tcase_add_test(tc, a_local_read_overtaken_by_a_write_is_stale);
 	suite_add_tcase(s, tc);
 	return s;
 }

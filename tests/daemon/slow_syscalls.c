@@ -5,11 +5,13 @@
 #include "slow_syscalls.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,6 +71,7 @@ static void maybe_sleep_fd(unsigned op, int fd)
 typedef int (*close_fn)(int);
 typedef int (*unlinkat_fn)(int, const char *, int);
 typedef int (*fallocate_fn)(int, int, off_t, off_t);
+typedef int (*fstat_fn)(int, struct stat *);
 
 typedef int (*openat_fn)(int, const char *, int, ...);
 
@@ -78,6 +81,7 @@ static close_fn real_close;
 static unlinkat_fn real_unlinkat;
 static fallocate_fn real_fallocate, real_fallocate64;
 static openat_fn real_openat, real_openat64;
+static fstat_fn real_fstat, real_fstat64;
 
 __attribute__((constructor)) static void slow_syscalls_init(void)
 {
@@ -87,6 +91,8 @@ __attribute__((constructor)) static void slow_syscalls_init(void)
 	real_fallocate64 = (fallocate_fn)dlsym(RTLD_NEXT, "fallocate64");
 	real_openat = (openat_fn)dlsym(RTLD_NEXT, "openat");
 	real_openat64 = (openat_fn)dlsym(RTLD_NEXT, "openat64");
+	real_fstat = (fstat_fn)dlsym(RTLD_NEXT, "fstat");
+	real_fstat64 = (fstat_fn)dlsym(RTLD_NEXT, "fstat64");
 }
 
 int __openat_2(int dfd, const char *path, int flags);
@@ -165,4 +171,27 @@ int fallocate64(int fd, int mode, off_t off, off_t len)
 	if (!real_fallocate64) /* called by another constructor, before ours */
 		slow_syscalls_init();
 	return real_fallocate64(fd, mode, off, len);
+}
+
+/* After the call: the caller goes on with what the file was before the sleep. */
+static int fstat_common(fstat_fn *real, int fd, struct stat *st)
+{
+	if (!*real) /* called by another constructor, before ours */
+		slow_syscalls_init();
+	int r = (*real)(fd, st), saved = errno;
+	maybe_sleep_fd(SLOW_FSTAT, fd);
+	errno = saved;
+	return r;
+}
+
+int fstat(int fd, struct stat *st)
+{
+	return fstat_common(&real_fstat, fd, st);
+}
+
+/* struct stat64 is struct stat's layout on 64-bit targets, under another name */
+_Static_assert(sizeof(struct stat64) == sizeof(struct stat), "stat64 is not stat");
+int fstat64(int fd, struct stat64 *st)
+{
+	return fstat_common(&real_fstat64, fd, (struct stat *)st);
 }

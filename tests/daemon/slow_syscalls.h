@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Slow system calls for tests, without LD_PRELOAD: the test binary defines openat, close,
- * unlinkat and fallocate (and their 64-bit and fortified names), which the code linked into it
- * calls instead of libc's; while armed, a call on a file whose path contains a given name
- * sleeps first. Used to show which lock a slow file system call holds up. */
+ * unlinkat, fallocate and fstat (and their 64-bit and fortified names), which the code linked
+ * into it calls instead of libc's; while armed, a call on a file whose path contains a given
+ * name sleeps first (fstat: after the call, so what it saw may have changed when it returns). Used to show which lock a slow file system call holds up. */
 #pragma once
 
 #include <stdbool.h>
@@ -12,6 +12,7 @@ enum {
 	SLOW_CLOSE = 2,
 	SLOW_UNLINK = 4,
 	SLOW_FALLOCATE = 8,
+	SLOW_FSTAT = 16,
 };
 
 /* From now on, the calls in ops on a path containing name sleep ms first. */
