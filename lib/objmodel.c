@@ -1897,6 +1897,21 @@ static int validate_dataload(const struct objmodel *o, char *errbuf, size_t errl
 	if (!dns_label(dl->spec.dataset_namespace))
 		return vfail(errbuf, errlen, "spec.dataset.namespace: bad namespace %s",
 			     q(dl->spec.dataset_namespace, b, sizeof(b)));
+	/* A DataLoad fills a cache on its namespace's behalf: naming another namespace's Dataset
+	 * would load (and evict for) a cache that namespace never granted. The way to preheat a
+	 * shared cache is a reference Dataset here, whose grant is checked. A manifest without
+	 * metadata.namespace is checked once `-n` has given it one (on the controller's side). */
+	if (o->meta.namespace_set && strcmp(dl->spec.dataset_namespace, o->meta.namespace) != 0) {
+		char b2[200];
+		return vfail(errbuf, errlen,
+			     "spec.dataset.namespace: %s is not the DataLoad's namespace %s: a "
+			     "DataLoad loads a Dataset of its own namespace; to preheat another "
+			     "namespace's cache, load a Dataset here with mountPoint "
+			     "dataset://%s/%s (if %s grants it)",
+			     q(dl->spec.dataset_namespace, b, sizeof(b)),
+			     q(o->meta.namespace, b2, sizeof(b2)), dl->spec.dataset_namespace,
+			     dl->spec.dataset_name, dl->spec.dataset_namespace);
+	}
 	for (size_t i = 0; i < dl->spec.n_targets; i++) {
 		char norm[4096];
 		if (!dl->spec.targets[i].path ||
