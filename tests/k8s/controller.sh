@@ -199,6 +199,24 @@ print(f"  PV weir-analytics-spark-331: {s['accessModes'][0]}, attributes {a}")
 PY
 [ "$(jp pvc spark-331 -n analytics -o 'jsonpath={.spec.accessModes[0]}')" = ReadWriteMany ] ||
 	fail "PVC analytics/spark-331 is not ReadWriteMany"
+# PVs are cluster-wide: namespace analytics-spark's Dataset "331" gets a PV of its own, never
+# analytics/spark-331's (both were weir-analytics-spark-331), and deleting it leaves that one alone
+k8s_namespace analytics-spark
+sed -e 's/^  name: spark$/  name: "331"/' -e 's/namespace: development/namespace: analytics-spark/' \
+	"$WT_YAML/dataset.yaml" | kc create -f - | sed 's/^/  /'
+kwait 60 "analytics-spark/331 Bound" is Bound dataset 331 -n analytics-spark -o 'jsonpath={.status.phase}'
+kwait 30 "PVC analytics-spark/331" jp pvc 331 -n analytics-spark
+pvn="$(jp pvc 331 -n analytics-spark -o 'jsonpath={.spec.volumeName}')"
+[ "$pvn" != weir-analytics-spark-331 ] ||
+	fail "PVC analytics-spark/331 is pre-bound to weir-analytics-spark-331, the PV of analytics/spark-331"
+kwait 30 "PV $pvn" jp pv "$pvn"
+claim="$(jp pv "$pvn" -o 'jsonpath={.spec.claimRef.namespace}/{.spec.claimRef.name}')"
+[ "$claim" = analytics-spark/331 ] || fail "PV $pvn is claimed by $claim, not analytics-spark/331"
+kc delete dataset 331 -n analytics-spark --wait=false | sed 's/^/  /'
+kwait 30 "PV $pvn deleted" deleted pv "$pvn"
+[ "$(jp pv weir-analytics-spark-331 -o 'jsonpath={.spec.claimRef.namespace}/{.spec.claimRef.name}')" = analytics/spark-331 ] ||
+	fail "deleting analytics-spark/331 took PV weir-analytics-spark-331 of analytics/spark-331 with it"
+ok "analytics-spark/331 had PV $pvn of its own; its delete left weir-analytics-spark-331 alone"
 kc delete dataset spark-331 -n analytics --wait=false | sed 's/^/  /'
 kwait 30 "analytics/spark-331 gone" sh -c "! '$KUBECTL_BIN' --kubeconfig '$KUBECONFIG' get dataset spark-331 -n analytics"
 kwait 30 "PV weir-analytics-spark-331 deleted" deleted pv weir-analytics-spark-331
