@@ -16,6 +16,7 @@
 #include "kube_client.h"
 #include "log.h"
 #include "objmodel.h"
+#include "redact.h"
 #include "strmap.h"
 
 #define FLUID "/apis/data.fluid.io/v1alpha1"
@@ -315,6 +316,9 @@ static int entry_new(const struct resource *res, json_object *kobj, struct entry
 		if (v >= 0)
 			v = objmodel_validate(o, err, sizeof(err));
 		objmodel_free(o);
+		/* the reason goes to status and an Event: a mountPoint it quotes keeps no password */
+		if (v < 0)
+			redact_text(err, sizeof(err));
 		if (v < 0 && !(e->invalid = strdup(err))) {
 			r = -ENOMEM;
 			goto fail;

@@ -150,6 +150,21 @@ why="$(jp dataset broken -n development -o 'jsonpath={.status.conditions[?(@.rea
 is Bound dataset spark -n development -o 'jsonpath={.status.phase}' || fail "development/spark left Bound"
 ok "development/broken: Failed, InvalidSpec: \"$why\"; the controller runs on"
 kc delete dataset broken -n development --timeout=30s | sed 's/^/  /'
+# the reason quotes the mountPoint it refuses: a password in it is not written to status
+kc create -f - <<'YAML' | sed 's/^/  /'
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata: {name: leaky, namespace: development}
+spec:
+  mounts: [{mountPoint: "ftp://alice:Leak3dPassw0rd@127.0.0.1/data/"}]
+YAML
+kwait 30 "development/leaky Failed" is Failed dataset leaky -n development -o 'jsonpath={.status.phase}'
+why="$(jp dataset leaky -n development -o 'jsonpath={.status.conditions[?(@.reason=="InvalidSpec")].message}')"
+[ -n "$why" ] || fail "development/leaky is Failed without an InvalidSpec condition"
+case "$why" in *Leak3dPassw0rd*) fail "the InvalidSpec condition shows the mountPoint's password: \"$why\"" ;; esac
+! grep -q Leak3dPassw0rd "$WEIR_STATE/controller.log" || fail "controller.log shows the mountPoint's password"
+kc delete dataset leaky -n development --timeout=30s | sed 's/^/  /'
+ok "development/leaky: Failed, \"$why\" (no password)"
 
 step "a PersistentVolume and a pre-bound PVC per Bound Dataset"
 for ns in development production; do
