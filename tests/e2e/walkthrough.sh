@@ -254,6 +254,8 @@ w delete dataset spark -n development </dev/null >"$TMP/delete.out" 2>&1 || rc=$
 sed 's/^/  weir: /' "$TMP/delete.out"
 [ "$rc" -ne 0 ] || fail "weir delete dataset spark -n development exited 0; deleting a referenced Dataset must be refused"
 grep -q 'production/spark\|production' "$TMP/delete.out" || fail "the refusal does not name the reference production/spark"
+# staging/spark was never granted: it holds nothing (else any namespace could keep the owner from deleting)
+! grep -q 'staging' "$TMP/delete.out" || fail "the refusal counts staging/spark, a reference development/spark denies"
 wt_wait_phase dataset spark development Bound 5
 ok "refused (exit $rc); development/spark is still there and Bound"
 
