@@ -18,6 +18,7 @@
 #include "aws_config.h"
 #include "cron.h"
 #include "quantity.h"
+#include "secret.h"
 #include "yamltree.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -1770,6 +1771,28 @@ static int validate_reference(const struct objmodel *o, char *errbuf, size_t err
 	return 0;
 }
 
+/* A secretKeyRef names a Secret of the Dataset's own namespace: a Secret's name and key, as
+ * Kubernetes spells them, so it cannot become another path on the apiserver. */
+static int validate_secret_refs(const struct encrypt_option *e, size_t n, const char *what,
+				char *errbuf, size_t errlen)
+{
+	char b[200];
+	for (size_t i = 0; i < n; i++) {
+		if (!dns_subdomain(e[i].secret_name))
+			return vfail(errbuf, errlen,
+				     "%s[%zu].valueFrom.secretKeyRef.name: bad Secret name %s "
+				     "(lowercase letters, digits, '-' and '.'; a Secret of this "
+				     "namespace)",
+				     what, i, q(e[i].secret_name, b, sizeof(b)));
+		if (!secret_key_ok(e[i].secret_key))
+			return vfail(errbuf, errlen,
+				     "%s[%zu].valueFrom.secretKeyRef.key: bad key %s (letters, "
+				     "digits, '-', '_' and '.')",
+				     what, i, q(e[i].secret_key, b, sizeof(b)));
+	}
+	return 0;
+}
+
 static int validate_dataset(const struct objmodel *o, char *errbuf, size_t errlen)
 {
 	const struct dataset_spec *sp = &o->dataset.spec;
@@ -1784,6 +1807,10 @@ static int validate_dataset(const struct objmodel *o, char *errbuf, size_t errle
 				     "spec.mounts[%zu].mountPoint: missing required field", i);
 	if (dataset_is_reference(o))
 		return validate_reference(o, errbuf, errlen);
+	int sr = validate_secret_refs(sp->shared_encrypt_options, sp->n_shared_encrypt_options,
+				      "spec.sharedEncryptOptions", errbuf, errlen);
+	if (sr < 0)
+		return sr;
 	for (size_t i = 0; i < sp->n_mounts; i++) {
 		const struct dataset_mount *m = &sp->mounts[i];
 		bool ok = false;
@@ -1798,6 +1825,12 @@ static int validate_dataset(const struct objmodel *o, char *errbuf, size_t errle
 		if (m->path && m->path[0] != '/')
 			return vfail(errbuf, errlen, "spec.mounts[%zu].path: %s must be absolute",
 				     i, q(m->path, b, sizeof(b)));
+		char what[64];
+		snprintf(what, sizeof(what), "spec.mounts[%zu].encryptOptions", i);
+		int r = validate_secret_refs(m->encrypt_options, m->n_encrypt_options, what,
+					     errbuf, errlen);
+		if (r < 0)
+			return r;
 		if (!strncmp(m->mount_point, "s3://", 5)) {
 			struct aws_s3_options so;
 			char msg[300];

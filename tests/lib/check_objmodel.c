@@ -460,6 +460,26 @@ START_TEST(hostile_input_fails_cleanly)
 	o += snprintf(deep + o, sizeof(deep) - o, "x\n");
 	parse_fails(deep, o, -E2BIG, "nested deeper");
 
+	/* A secretKeyRef is a Secret's name and key as Kubernetes spells them: nothing that
+	 * would make another path of the apiserver's (".." names the namespace itself). */
+	const char *const bad_refs[][2] = {
+	    {"..", "k"}, {"s3-keys?watch=1", "k"}, {"S3Keys", "k"}, {"a%2f..", "k"},
+	    {"s3-keys", "../x"}, {"s3-keys", "a/b"}, {"s3-keys", ""}};
+	for (size_t i = 0; i < sizeof(bad_refs) / sizeof(bad_refs[0]); i++) {
+		char doc[1024];
+		for (int shared = 0; shared < 2; shared++) {
+			const char *ref = shared ? "  sharedEncryptOptions:\n" : "    encryptOptions:\n";
+			const char *ind = shared ? "  " : "    ";
+			snprintf(doc, sizeof(doc),
+				 "apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: "
+				 "{name: d, namespace: n}\nspec:\n  mounts:\n  - mountPoint: "
+				 "s3://b/p\n%s%s- name: aws.accessKeyId\n%s  valueFrom: "
+				 "{secretKeyRef: {name: \"%s\", key: \"%s\"}}\n",
+				 ref, ind, ind, bad_refs[i][0], bad_refs[i][1]);
+			parse_fails_str(doc, "valueFrom.secretKeyRef.");
+		}
+	}
+
 	/* Billion laughs. */
 	parse_fails_str("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
 			"b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
