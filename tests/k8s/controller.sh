@@ -60,7 +60,9 @@ at_exit wt_teardown
 printf 'kubeconfig = %s\nnode-name = node-1\n' "$KUBECONFIG" >"$WEIR_STATE/node.conf"
 # the delete webhook: the controller makes its certificate and registers itself
 WH_PORT="$(free_port)"
-wt_run "starting weir-node and weir-controller on Kubernetes" up -- --kubeconfig "$KUBECONFIG" \
+# weir-node's own S3 keys (written in the s3 step): the administrator's, not every namespace's
+AWS_SHARED_CREDENTIALS_FILE="$TMP/node-aws-credentials" AWS_CONFIG_FILE="$TMP/node-aws-config" \
+	wt_run "starting weir-node and weir-controller on Kubernetes" up -- --kubeconfig "$KUBECONFIG" \
 	--identity replica-1 --lease-duration "$LEASE" --webhook-url "https://127.0.0.1:$WH_PORT/validate"
 kwait 30 "weir get dataset -A answering through the kube store" w get dataset -A
 kwait 30 "Lease default/weir-controller held by replica-1" \
@@ -312,6 +314,47 @@ kc delete alluxioruntime s3data -n production --wait=false >/dev/null
 kc delete dataset s3data -n development --wait=false >/dev/null
 kc delete alluxioruntime s3data -n development --wait=false >/dev/null
 ok "development/s3data Bound with Secret s3-keys from the apiserver, obj.bin matches; rotated under the mounted view, obj2.bin matches with the old keys revoked; production/s3data: \"$msg\"; no value in the logs"
+
+step "an s3:// Dataset with no keys of its own is not read with weir-node's keys"
+# weir-node has keys of its own (its AWS profile) that open kbkt; production writes a Dataset of
+# kbkt with no Secret: s3-node-keys lists no namespace, so it is read anonymously and refused
+K3="knode$(openssl rand -hex 4)" S3K="k3/$(openssl rand -hex 12)"
+vgw_admin create-user --access "$K3" --secret "$S3K" --role admin >"$TMP/vgw-admin.out" 2>&1 ||
+	fail "versitygw admin create-user failed: $(cat "$TMP/vgw-admin.out")"
+printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$K3" "$S3K" >"$TMP/node-aws-credentials"
+kc create -f - <<YAML | sed 's/^/  /'
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata: {name: nokeys, namespace: production}
+spec:
+  mounts:
+    - mountPoint: s3://kbkt/data
+      options: {endpoint: "$VGW_URL", region: us-east-1, path-style: "true"}
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: AlluxioRuntime
+metadata: {name: nokeys, namespace: production}
+spec:
+  tieredstore:
+    levels: [{mediumtype: MEM, path: "$WEIR_TIER_DIR", quota: 1Gi, high: "0.95", low: "0.7"}]
+YAML
+settled() { case "$(jp dataset nokeys -n production -o 'jsonpath={.status.phase}')" in Bound | Failed) ;; *) return 1 ;; esac; }
+kwait 60 "production/nokeys Bound or Failed" settled
+phase="$(jp dataset nokeys -n production -o 'jsonpath={.status.phase}')"
+msg="$(jp dataset nokeys -n production -o 'jsonpath={.status.conditions[0].message}')"
+[ "$phase" = Failed ] || fail "production/nokeys is $phase: weir-node read kbkt for it with its own keys"
+case "$msg" in *AccessDenied*s3-node-keys*production*) ;;
+*) fail "production/nokeys failed with \"$msg\": not S3's AccessDenied and why it read anonymously" ;; esac
+mkdir -p "$TMP/mnt-nokeys"
+if w mount -n production nokeys "$TMP/mnt-nokeys" </dev/null >"$TMP/nokeys.out" 2>&1; then
+	WEIR_MOUNTS+=("$TMP/mnt-nokeys")
+	! cmp -s "$TMP/obj.bin" "$TMP/mnt-nokeys/obj.bin" || fail "production/nokeys reads obj.bin with weir-node's keys"
+	w umount "$TMP/mnt-nokeys" >/dev/null 2>&1 || true
+fi
+grep -a -q -F -e "$S3K" "$WEIR_STATE"/*.log && fail "a log shows weir-node's secret key"
+kc delete dataset nokeys -n production --wait=false >/dev/null
+kc delete alluxioruntime nokeys -n production --wait=false >/dev/null
+ok "production/nokeys: Failed, \"$msg\""
 
 step "kubectl delete of a referenced Dataset is refused by the webhook, with weir's message"
 jp validatingwebhookconfiguration weir-controller >/dev/null ||
