@@ -1980,6 +1980,25 @@ int objmodel_validate(const struct objmodel *o, char *errbuf, size_t errlen)
 			     "metadata.namespace: bad namespace %s (lowercase letters, digits and "
 			     "'-', at most 63)",
 			     q(o->meta.namespace ? o->meta.namespace : "", b, sizeof(b)));
+	/* A Dataset's (and its Runtime's) namespace and name make its cache's directory names,
+	 * "<ns>_<name>", also set aside as ".weir-taken-<ns>_<name>-<16 hex>" (NAME_MAX 255), and
+	 * in a cluster its PersistentVolume's, "weir-<ns, each '-' doubled>-<name>" (at most 253:
+	 * controller/kube_sync.c): refused here rather than failing once the node opens it. */
+	if (o->kind == OBJMODEL_DATASET || o->kind == OBJMODEL_RUNTIME) {
+		size_t nl = strlen(o->meta.namespace), dashes = 0;
+		for (const char *c = o->meta.namespace; *c; c++)
+			dashes += *c == '-';
+		size_t len = strlen(o->meta.name), id = nl + 1 + len, pv = 5 + nl + dashes + 1 + len;
+		size_t over = id > 226 ? id - 226 : 0;
+		if (pv > 253 && pv - 253 > over)
+			over = pv - 253;
+		if (over)
+			return vfail(errbuf, errlen,
+				     "metadata.name: %s is too long in namespace %s: weir names the "
+				     "cache and the PersistentVolume after both, so the name may have "
+				     "at most %zu characters there",
+				     q(o->meta.name, b, sizeof(b)), o->meta.namespace, len - over);
+	}
 	return kind_ops[o->kind].validate ? kind_ops[o->kind].validate(o, errbuf, errlen) : 0;
 }
 

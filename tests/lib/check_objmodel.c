@@ -14,6 +14,7 @@
 #include "yamltree.h"
 
 #define EXAMPLES WEIR_SOURCE_DIR "/examples/walkthrough/"
+#define LONG63 "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0"
 
 static struct objmodel_list *parse_ok(const char *text)
 {
@@ -962,6 +963,43 @@ START_TEST(dataload_stays_in_its_namespace)
 }
 END_TEST
 
+/* Names Kubernetes takes (253 characters, dots between labels) that weir's directory and
+ * PersistentVolume names cannot hold are refused at apply, saying how long one may be, not
+ * accepted and failed once a node opens the cache ("File name too long"). */
+START_TEST(names_that_fit_weirs_paths)
+{
+	char err[512], name[254];
+	/* 63.63.63.61: a valid Kubernetes name */
+	snprintf(name, sizeof(name), "%s.%s.%s.%.61s", LONG63, LONG63, LONG63, LONG63);
+	struct objmodel *o = objmodel_new(OBJMODEL_DATASET, "development", name);
+	o->dataset.spec.mounts = calloc(1, sizeof(*o->dataset.spec.mounts));
+	o->dataset.spec.n_mounts = 1;
+	o->dataset.spec.mounts[0].mount_point = strdup("local:///data/spark");
+	ck_assert_int_eq(objmodel_validate(o, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "is too long in namespace development") &&
+			  strstr(err, "at most 214 characters"),
+		      "%s", err);
+	/* 214 fits; a namespace with '-' leaves less room (the PV name doubles them) */
+	name[214] = '\0';
+	if (name[213] == '.')
+		name[213] = 'a';
+	free(o->meta.name);
+	o->meta.name = strdup(name);
+	ck_assert_msg(objmodel_validate(o, err, sizeof(err)) == 0, "%s", err);
+	free(o->meta.namespace);
+	o->meta.namespace = strdup("a-b-c-d-e-f-g-h-i-j-k-l-m-n-o-p-q-r-s-t-u-v-w-x-y-z");
+	ck_assert_int_eq(objmodel_validate(o, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "at most 171 characters"), "%s", err);
+	objmodel_free(o);
+	/* a DataLoad's name names no directory */
+	o = objmodel_new(OBJMODEL_DATALOAD, "development", name);
+	o->dataload.spec.dataset_name = strdup("spark");
+	o->dataload.spec.dataset_namespace = strdup("development");
+	ck_assert_msg(objmodel_validate(o, err, sizeof(err)) == 0, "%s", err);
+	objmodel_free(o);
+}
+END_TEST
+
 START_TEST(validate_built_objects)
 {
 	char err[256];
@@ -1026,6 +1064,7 @@ Suite *objmodel_suite(void)
 	tcase_add_test(tc, mutations_never_crash);
 	tcase_add_test(tc, validate_built_objects);
 	tcase_add_test(tc, dataload_stays_in_its_namespace);
+	tcase_add_test(tc, names_that_fit_weirs_paths);
 	tcase_add_test(tc, s3_mount_options);
 	tcase_add_test(tc, cron_agrees);
 	suite_add_tcase(s, tc);
