@@ -1485,16 +1485,36 @@ static int claim_in_use(struct kube_client *kc, const char *ns, const char *clai
  * uses the claim, and pv-protection once the claim is gone (what kube-controller-manager's
  * protection controllers do; none runs for weir's volumes otherwise). -EINPROGRESS: a pod still
  * uses the claim, try later. */
+/* Is the claim cur the one weir made for the PV at pv_path (pre-bound to it by name)? A claim
+ * of the Dataset's name that is not (the user's own, made before the Dataset) is not ours to
+ * delete. */
+static bool claim_is_ours(json_object *cur, const char *pv_path)
+{
+	const char *vn = jstr_get(jget(cur, "spec"), "volumeName");
+	const char *pvn = strrchr(pv_path, '/');
+	return vn && pvn && !strcmp(vn, pvn + 1);
+}
+
 static int release_once(struct kube_client *kc, const struct op *op, char *err, size_t errlen)
 {
 	char pvc_path[600], pod[254];
 	json_object *cur = NULL;
 	snprintf(pvc_path, sizeof(pvc_path), "/api/v1/namespaces/%s/persistentvolumeclaims/%s",
 		 op->ns, op->name);
-	int r = kube_request(kc, "DELETE", pvc_path, NULL, NULL, err, errlen);
+	int r = kube_request(kc, "GET", pvc_path, NULL, &cur, err, errlen);
 	if (r < 0 && r != -ENOENT)
 		return r;
-	r = kube_request(kc, "GET", pvc_path, NULL, &cur, err, errlen);
+	bool foreign = r >= 0 && !claim_is_ours(cur, op->path);
+	json_object_put(cur);
+	cur = NULL;
+	if (foreign)
+		log_notice("PersistentVolumeClaim %s/%s is not the claim of weir's volume \"%s\": "
+			   "left alone",
+			   op->ns, op->name, strrchr(op->path, '/') + 1);
+	r = foreign ? 0 : kube_request(kc, "DELETE", pvc_path, NULL, NULL, err, errlen);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	r = foreign ? -ENOENT : kube_request(kc, "GET", pvc_path, NULL, &cur, err, errlen);
 	bool claim_gone = r == -ENOENT;
 	if (r >= 0) {
 		r = claim_in_use(kc, op->ns, op->name, pod, sizeof(pod), err, errlen);

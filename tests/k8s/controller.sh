@@ -194,6 +194,27 @@ PY
 done
 ok "PV weir-{development,production}-spark (weir.csi.io, ReadOnlyMany) and PVCs pre-bound to them"
 
+# a claim of the Dataset's name that the user made before (not weir's, another volume) is not
+# weir's to delete when the Dataset goes
+kc create -f - <<'YAML' | sed 's/^/  /'
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: mine, namespace: development}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: manual
+  resources: {requests: {storage: 1Gi}}
+YAML
+sed -e 's/^  name: spark$/  name: mine/' "$WT_YAML/dataset.yaml" | kc create -f - | sed 's/^/  /'
+kwait 60 "development/mine Bound" is Bound dataset mine -n development -o 'jsonpath={.status.phase}'
+kwait 30 "PV weir-development-mine" jp pv weir-development-mine
+kc delete dataset mine -n development --wait=false | sed 's/^/  /'
+kwait 30 "PV weir-development-mine deleted" deleted pv weir-development-mine
+[ "$(jp pvc mine -n development -o 'jsonpath={.spec.storageClassName}')" = manual ] ||
+	fail "deleting Dataset development/mine deleted the user's own PVC development/mine"
+kc delete pvc mine -n development --wait=false | sed 's/^/  /'
+ok "the user's own PVC development/mine outlives Dataset development/mine"
+
 step "an rw grant on a subdirectory: analytics/spark-331's PV says ReadWriteMany, /spark-3.3.1"
 kc apply -f "$WT_YAML/dataset-allow-list.yaml" 2>&1 | grep -v '^Warning' | sed 's/^/  /'
 k8s_namespace analytics
