@@ -1399,6 +1399,38 @@ static int del_once(struct kube_client *kc, const struct op *op, bool add_finali
 	return r;
 }
 
+/* A claim weir pre-binds (spec.volumeName) that already existed: when it is not bound to weir's
+ * volume it is the user's own, made before the Dataset, and pods naming it do not read the
+ * Dataset: say so on the Dataset (its name and namespace are the claim's), once per ensure. */
+static void claim_check_ours(struct kube_client *kc, const char *path, json_object *want)
+{
+	const char *vn = jstr_get(jget(want, "spec"), "volumeName");
+	const char *ns = jstr_get(jget(want, "metadata"), "namespace");
+	const char *name = jstr_get(jget(want, "metadata"), "name");
+	if (!vn || !ns || !name || !strstr(path, "/persistentvolumeclaims"))
+		return;
+	char p[700], err[512], msg[700];
+	json_object *cur = NULL;
+	snprintf(p, sizeof(p), "%s/%s", path, name);
+	if (kube_request(kc, "GET", p, NULL, &cur, err, sizeof(err)) < 0)
+		return;
+	const char *have = jstr_get(jget(cur, "spec"), "volumeName");
+	if (!have || strcmp(have, vn)) {
+		snprintf(msg, sizeof(msg),
+			 "PersistentVolumeClaim %s/%s already exists and is not weir's (bound to "
+			 "\"%s\", not \"%s\"): pods naming it do not read this Dataset; rename "
+			 "the Dataset or that claim",
+			 ns, name, have ? have : "nothing yet", vn);
+		log_warn("dataset %s/%s: %s", ns, name, msg);
+		json_object *ev = event_json(resource_of("Dataset"), ns, name, NULL, "Warning",
+					     "ClaimNotWeirs", msg);
+		snprintf(p, sizeof(p), "/api/v1/namespaces/%s/events", ns);
+		kube_request(kc, "POST", p, ev, NULL, err, sizeof(err));
+		json_object_put(ev);
+	}
+	json_object_put(cur);
+}
+
 static int ensure_once(struct kube_client *kc, const struct op *op, char *err, size_t errlen)
 {
 	if (op->type == OP_REMOVE) {
@@ -1409,9 +1441,11 @@ static int ensure_once(struct kube_client *kc, const struct op *op, char *err, s
 	if (!obj)
 		return -EINVAL;
 	int r = kube_request(kc, "POST", op->path, obj, NULL, err, errlen);
-	json_object_put(obj);
-	if (r == -EEXIST && op->type == OP_ENSURE)
+	if (r == -EEXIST && op->type == OP_ENSURE) {
 		r = 0;
+		claim_check_ours(kc, op->path, obj);
+	}
+	json_object_put(obj);
 	return r;
 }
 

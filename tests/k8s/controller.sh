@@ -208,12 +208,14 @@ YAML
 sed -e 's/^  name: spark$/  name: mine/' "$WT_YAML/dataset.yaml" | kc create -f - | sed 's/^/  /'
 kwait 60 "development/mine Bound" is Bound dataset mine -n development -o 'jsonpath={.status.phase}'
 kwait 30 "PV weir-development-mine" jp pv weir-development-mine
+claim_event() { jp events -n development --field-selector reason=ClaimNotWeirs -o name | grep -q .; }
+kwait 30 "a ClaimNotWeirs Event: development/mine's claim is the user's" claim_event
 kc delete dataset mine -n development --wait=false | sed 's/^/  /'
 kwait 30 "PV weir-development-mine deleted" deleted pv weir-development-mine
 [ "$(jp pvc mine -n development -o 'jsonpath={.spec.storageClassName}')" = manual ] ||
 	fail "deleting Dataset development/mine deleted the user's own PVC development/mine"
 kc delete pvc mine -n development --wait=false | sed 's/^/  /'
-ok "the user's own PVC development/mine outlives Dataset development/mine"
+ok "the user's own PVC development/mine: a Warning Event says it is not weir's; it outlives Dataset development/mine"
 
 step "an rw grant on a subdirectory: analytics/spark-331's PV says ReadWriteMany, /spark-3.3.1"
 kc apply -f "$WT_YAML/dataset-allow-list.yaml" 2>&1 | grep -v '^Warning' | sed 's/^/  /'
