@@ -96,7 +96,8 @@ int reconcile_delete_check(const struct objmodel_list *l, const struct objmodel 
 		struct grant_result gr;
 		if (ds->kind != OBJMODEL_DATASET || !dataset_is_reference(ds))
 			continue;
-		if (grant_resolve(ds, lookup_dataset, (void *)l, deny_by_default, &gr, NULL, 0) < 0 ||
+		if (grant_resolve(ds, lookup_dataset, (void *)l, deny_by_default, &gr, NULL, 0) <
+			0 ||
 		    strcmp(gr.source->meta.namespace, target->meta.namespace) ||
 		    strcmp(gr.source->meta.name, target->meta.name))
 			continue;

@@ -1827,8 +1827,8 @@ static int validate_dataset(const struct objmodel *o, char *errbuf, size_t errle
 				     i, q(m->path, b, sizeof(b)));
 		char what[64];
 		snprintf(what, sizeof(what), "spec.mounts[%zu].encryptOptions", i);
-		int r = validate_secret_refs(m->encrypt_options, m->n_encrypt_options, what,
-					     errbuf, errlen);
+		int r = validate_secret_refs(m->encrypt_options, m->n_encrypt_options, what, errbuf,
+					     errlen);
 		if (r < 0)
 			return r;
 		if (!strncmp(m->mount_point, "s3://", 5)) {
@@ -1988,16 +1988,18 @@ int objmodel_validate(const struct objmodel *o, char *errbuf, size_t errlen)
 		size_t nl = strlen(o->meta.namespace), dashes = 0;
 		for (const char *c = o->meta.namespace; *c; c++)
 			dashes += *c == '-';
-		size_t len = strlen(o->meta.name), id = nl + 1 + len, pv = 5 + nl + dashes + 1 + len;
+		size_t len = strlen(o->meta.name), id = nl + 1 + len,
+		       pv = 5 + nl + dashes + 1 + len;
 		size_t over = id > 226 ? id - 226 : 0;
 		if (pv > 253 && pv - 253 > over)
 			over = pv - 253;
 		if (over)
-			return vfail(errbuf, errlen,
-				     "metadata.name: %s is too long in namespace %s: weir names the "
-				     "cache and the PersistentVolume after both, so the name may have "
-				     "at most %zu characters there",
-				     q(o->meta.name, b, sizeof(b)), o->meta.namespace, len - over);
+			return vfail(
+			    errbuf, errlen,
+			    "metadata.name: %s is too long in namespace %s: weir names the "
+			    "cache and the PersistentVolume after both, so the name may have "
+			    "at most %zu characters there",
+			    q(o->meta.name, b, sizeof(b)), o->meta.namespace, len - over);
 	}
 	return kind_ops[o->kind].validate ? kind_ops[o->kind].validate(o, errbuf, errlen) : 0;
 }

@@ -316,7 +316,7 @@ static int entry_new(const struct resource *res, json_object *kobj, struct entry
 		if (v >= 0)
 			v = objmodel_validate(o, err, sizeof(err));
 		objmodel_free(o);
-		/* the reason goes to status and an Event: a mountPoint it quotes keeps no password */
+		/* the reason goes to status: a mountPoint it quotes keeps no password */
 		if (v < 0)
 			redact_text(err, sizeof(err));
 		if (v < 0 && !(e->invalid = strdup(err))) {

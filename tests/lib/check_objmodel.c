@@ -464,12 +464,13 @@ START_TEST(hostile_input_fails_cleanly)
 	/* A secretKeyRef is a Secret's name and key as Kubernetes spells them: nothing that
 	 * would make another path of the apiserver's (".." names the namespace itself). */
 	const char *const bad_refs[][2] = {
-	    {"..", "k"}, {"s3-keys?watch=1", "k"}, {"S3Keys", "k"}, {"a%2f..", "k"},
-	    {"s3-keys", "../x"}, {"s3-keys", "a/b"}, {"s3-keys", ""}};
+	    {"..", "k"},	 {"s3-keys?watch=1", "k"}, {"S3Keys", "k"}, {"a%2f..", "k"},
+	    {"s3-keys", "../x"}, {"s3-keys", "a/b"},	   {"s3-keys", ""}};
 	for (size_t i = 0; i < sizeof(bad_refs) / sizeof(bad_refs[0]); i++) {
 		char doc[1024];
 		for (int shared = 0; shared < 2; shared++) {
-			const char *ref = shared ? "  sharedEncryptOptions:\n" : "    encryptOptions:\n";
+			const char *ref =
+			    shared ? "  sharedEncryptOptions:\n" : "    encryptOptions:\n";
 			const char *ind = shared ? "  " : "    ";
 			snprintf(doc, sizeof(doc),
 				 "apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: "
@@ -934,13 +935,13 @@ START_TEST(dataload_stays_in_its_namespace)
 		    "\"staging\": a DataLoad loads a Dataset of its own namespace; to preheat "
 		    "another namespace's cache, load a Dataset here with mountPoint "
 		    "dataset://development/spark");
-	struct objmodel_list *l =
-	    parse_ok("apiVersion: data.fluid.io/v1alpha1\nkind: DataLoad\nmetadata: {name: a, "
-		     "namespace: staging}\nspec: {dataset: {name: spark}}\n"
-		     "---\napiVersion: data.fluid.io/v1alpha1\nkind: DataLoad\nmetadata: {name: b}"
-		     "\nspec: {dataset: {name: spark, namespace: "
-		     "development}}\n---\napiVersion: data.fluid.io/v1alpha1\nkind: DataLoad\n"
-		     "metadata: {name: c}\nspec: {dataset: {name: spark, namespace: development}}\n");
+	struct objmodel_list *l = parse_ok(
+	    "apiVersion: data.fluid.io/v1alpha1\nkind: DataLoad\nmetadata: {name: a, "
+	    "namespace: staging}\nspec: {dataset: {name: spark}}\n"
+	    "---\napiVersion: data.fluid.io/v1alpha1\nkind: DataLoad\nmetadata: {name: b}"
+	    "\nspec: {dataset: {name: spark, namespace: "
+	    "development}}\n---\napiVersion: data.fluid.io/v1alpha1\nkind: DataLoad\n"
+	    "metadata: {name: c}\nspec: {dataset: {name: spark, namespace: development}}\n");
 	ck_assert_int_eq(objmodel_validate(l->items[0], err, sizeof(err)), 0);
 	ck_assert_str_eq(l->items[0]->dataload.spec.dataset_namespace, "staging");
 	/* `weir apply -n production` of a DataLoad that names development's Dataset: parsed (the
