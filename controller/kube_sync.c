@@ -23,10 +23,28 @@
 /* A Dataset has no fixed size; Fluid asks for 100Pi too, so any request fits. */
 #define VOLUME_SIZE "100Pi"
 
+/* PersistentVolumes are cluster-wide: one name per (namespace, Dataset), never another's.
+ * "weir-<ns>-<name>" alone is not (team-a/spark and team/a-spark), so each '-' of the namespace
+ * is doubled: the first single '-' after "weir-" ends the namespace, whose labels cannot end
+ * with '-', nor can a name start with one. Namespaces without '-' keep "weir-<ns>-<name>". */
 static const char *pv_name(const char *ns, const char *name, char *buf, size_t len)
 {
-	int n = snprintf(buf, len, "weir-%s-%s", ns, name);
-	return n > 0 && (size_t)n < len && n <= 253 ? buf : NULL;
+	size_t o = 0;
+	int n = snprintf(buf, len, "weir-");
+	if (n < 0 || (size_t)n >= len)
+		return NULL;
+	o = (size_t)n;
+	for (const char *c = ns; *c; c++) {
+		if (o + 2 >= len)
+			return NULL;
+		buf[o++] = *c;
+		if (*c == '-')
+			buf[o++] = '-';
+	}
+	n = snprintf(buf + o, len - o, "-%s", name);
+	if (n < 0 || (size_t)n >= len - o)
+		return NULL;
+	return o + (size_t)n <= 253 ? buf : NULL;
 }
 
 static json_object *jobj(json_object *parent, const char *key)

@@ -87,21 +87,22 @@ int reconcile_delete_check(const struct objmodel_list *l, const struct objmodel 
 	free(st->dataset_ref);
 	st->dataset_ref = NULL;
 	st->n_dataset_ref = 0;
-	/* Every reference naming the target counts, granted or not: deleting the source under a
-	 * denied reference would let it bind to a later Dataset of the same name unnoticed. */
+	/* Only references the target grants count. Any namespace can write a reference to any
+	 * Dataset, and the owner cannot delete it: counting denied ones would let a stranger keep
+	 * the owner from deleting its own Dataset. A denied reference binds to a later Dataset of
+	 * the name only if that one grants it, which is its owner's call. */
 	for (size_t i = 0; i < l->n && r >= 0; i++) {
 		struct objmodel *ds = l->items[i];
-		struct dataset_ref ref;
+		struct grant_result gr;
 		if (ds->kind != OBJMODEL_DATASET || !dataset_is_reference(ds))
 			continue;
-		if (dataset_ref_parse(ds->dataset.spec.mounts[0].mount_point, &ref, NULL, 0) < 0)
-			continue;
-		if (strcmp(ref.namespace, target->meta.namespace) ||
-		    strcmp(ref.name, target->meta.name))
+		if (grant_resolve(ds, lookup_dataset, (void *)l, deny_by_default, &gr, NULL, 0) <
+			0 ||
+		    strcmp(gr.source->meta.namespace, target->meta.namespace) ||
+		    strcmp(gr.source->meta.name, target->meta.name))
 			continue;
 		r = dataset_status_add_ref(st, ds->meta.namespace, ds->meta.name);
 	}
-	(void)deny_by_default;
 	if (r >= 0)
 		r = grant_delete_check(copy, errbuf, errlen);
 	objmodel_free(copy);

@@ -1583,6 +1583,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	if (!pin)
 		return;
 	char *path = child_path(pin->path, name);
+	mode &= ~(mode_t)(S_ISUID | S_ISGID); /* as in op_setattr: none reaches the host */
 	/* With the reader's rights at a local:// source: the file is theirs as on the source. */
 	struct view_creds c = {.on = false};
 	int fd = path ? reader_enter(req, v, &c) : -ENOMEM;
@@ -1710,6 +1711,13 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	}
 	if (!v->cfg.read_write) {
 		fuse_reply_err(req, EROFS);
+		return;
+	}
+	/* weir-node writes the source as root, on the host: a set-user/group-ID bit asked for
+	 * through a view (a pod's root, or a uid of its choosing) would leave a privileged
+	 * program in the host's directory, where no nosuid mount covers it */
+	if ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & (S_ISUID | S_ISGID))) {
+		fuse_reply_err(req, EPERM);
 		return;
 	}
 	struct handle *h = fi ? fh_file(v, fi->fh) : NULL;

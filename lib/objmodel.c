@@ -18,6 +18,7 @@
 #include "aws_config.h"
 #include "cron.h"
 #include "quantity.h"
+#include "secret.h"
 #include "yamltree.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -1770,6 +1771,28 @@ static int validate_reference(const struct objmodel *o, char *errbuf, size_t err
 	return 0;
 }
 
+/* A secretKeyRef names a Secret of the Dataset's own namespace: a Secret's name and key, as
+ * Kubernetes spells them, so it cannot become another path on the apiserver. */
+static int validate_secret_refs(const struct encrypt_option *e, size_t n, const char *what,
+				char *errbuf, size_t errlen)
+{
+	char b[200];
+	for (size_t i = 0; i < n; i++) {
+		if (!dns_subdomain(e[i].secret_name))
+			return vfail(errbuf, errlen,
+				     "%s[%zu].valueFrom.secretKeyRef.name: bad Secret name %s "
+				     "(lowercase letters, digits, '-' and '.'; a Secret of this "
+				     "namespace)",
+				     what, i, q(e[i].secret_name, b, sizeof(b)));
+		if (!secret_key_ok(e[i].secret_key))
+			return vfail(errbuf, errlen,
+				     "%s[%zu].valueFrom.secretKeyRef.key: bad key %s (letters, "
+				     "digits, '-', '_' and '.')",
+				     what, i, q(e[i].secret_key, b, sizeof(b)));
+	}
+	return 0;
+}
+
 static int validate_dataset(const struct objmodel *o, char *errbuf, size_t errlen)
 {
 	const struct dataset_spec *sp = &o->dataset.spec;
@@ -1784,6 +1807,10 @@ static int validate_dataset(const struct objmodel *o, char *errbuf, size_t errle
 				     "spec.mounts[%zu].mountPoint: missing required field", i);
 	if (dataset_is_reference(o))
 		return validate_reference(o, errbuf, errlen);
+	int sr = validate_secret_refs(sp->shared_encrypt_options, sp->n_shared_encrypt_options,
+				      "spec.sharedEncryptOptions", errbuf, errlen);
+	if (sr < 0)
+		return sr;
 	for (size_t i = 0; i < sp->n_mounts; i++) {
 		const struct dataset_mount *m = &sp->mounts[i];
 		bool ok = false;
@@ -1798,6 +1825,12 @@ static int validate_dataset(const struct objmodel *o, char *errbuf, size_t errle
 		if (m->path && m->path[0] != '/')
 			return vfail(errbuf, errlen, "spec.mounts[%zu].path: %s must be absolute",
 				     i, q(m->path, b, sizeof(b)));
+		char what[64];
+		snprintf(what, sizeof(what), "spec.mounts[%zu].encryptOptions", i);
+		int r = validate_secret_refs(m->encrypt_options, m->n_encrypt_options, what, errbuf,
+					     errlen);
+		if (r < 0)
+			return r;
 		if (!strncmp(m->mount_point, "s3://", 5)) {
 			struct aws_s3_options so;
 			char msg[300];
@@ -1897,6 +1930,21 @@ static int validate_dataload(const struct objmodel *o, char *errbuf, size_t errl
 	if (!dns_label(dl->spec.dataset_namespace))
 		return vfail(errbuf, errlen, "spec.dataset.namespace: bad namespace %s",
 			     q(dl->spec.dataset_namespace, b, sizeof(b)));
+	/* A DataLoad fills a cache on its namespace's behalf: naming another namespace's Dataset
+	 * would load (and evict for) a cache that namespace never granted. The way to preheat a
+	 * shared cache is a reference Dataset here, whose grant is checked. A manifest without
+	 * metadata.namespace is checked once `-n` has given it one (on the controller's side). */
+	if (o->meta.namespace_set && strcmp(dl->spec.dataset_namespace, o->meta.namespace) != 0) {
+		char b2[200];
+		return vfail(errbuf, errlen,
+			     "spec.dataset.namespace: %s is not the DataLoad's namespace %s: a "
+			     "DataLoad loads a Dataset of its own namespace; to preheat another "
+			     "namespace's cache, load a Dataset here with mountPoint "
+			     "dataset://%s/%s (if %s grants it)",
+			     q(dl->spec.dataset_namespace, b, sizeof(b)),
+			     q(o->meta.namespace, b2, sizeof(b2)), dl->spec.dataset_namespace,
+			     dl->spec.dataset_name, dl->spec.dataset_namespace);
+	}
 	for (size_t i = 0; i < dl->spec.n_targets; i++) {
 		char norm[4096];
 		if (!dl->spec.targets[i].path ||
@@ -1932,6 +1980,27 @@ int objmodel_validate(const struct objmodel *o, char *errbuf, size_t errlen)
 			     "metadata.namespace: bad namespace %s (lowercase letters, digits and "
 			     "'-', at most 63)",
 			     q(o->meta.namespace ? o->meta.namespace : "", b, sizeof(b)));
+	/* A Dataset's (and its Runtime's) namespace and name make its cache's directory names,
+	 * "<ns>_<name>", also set aside as ".weir-taken-<ns>_<name>-<16 hex>" (NAME_MAX 255), and
+	 * in a cluster its PersistentVolume's, "weir-<ns, each '-' doubled>-<name>" (at most 253:
+	 * controller/kube_sync.c): refused here rather than failing once the node opens it. */
+	if (o->kind == OBJMODEL_DATASET || o->kind == OBJMODEL_RUNTIME) {
+		size_t nl = strlen(o->meta.namespace), dashes = 0;
+		for (const char *c = o->meta.namespace; *c; c++)
+			dashes += *c == '-';
+		size_t len = strlen(o->meta.name), id = nl + 1 + len,
+		       pv = 5 + nl + dashes + 1 + len;
+		size_t over = id > 226 ? id - 226 : 0;
+		if (pv > 253 && pv - 253 > over)
+			over = pv - 253;
+		if (over)
+			return vfail(
+			    errbuf, errlen,
+			    "metadata.name: %s is too long in namespace %s: weir names the "
+			    "cache and the PersistentVolume after both, so the name may have "
+			    "at most %zu characters there",
+			    q(o->meta.name, b, sizeof(b)), o->meta.namespace, len - over);
+	}
 	return kind_ops[o->kind].validate ? kind_ops[o->kind].validate(o, errbuf, errlen) : 0;
 }
 

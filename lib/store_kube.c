@@ -16,6 +16,7 @@
 #include "kube_client.h"
 #include "log.h"
 #include "objmodel.h"
+#include "redact.h"
 #include "strmap.h"
 
 #define FLUID "/apis/data.fluid.io/v1alpha1"
@@ -315,6 +316,9 @@ static int entry_new(const struct resource *res, json_object *kobj, struct entry
 		if (v >= 0)
 			v = objmodel_validate(o, err, sizeof(err));
 		objmodel_free(o);
+		/* the reason goes to status: a mountPoint it quotes keeps no password */
+		if (v < 0)
+			redact_text(err, sizeof(err));
 		if (v < 0 && !(e->invalid = strdup(err))) {
 			r = -ENOMEM;
 			goto fail;
@@ -1395,6 +1399,38 @@ static int del_once(struct kube_client *kc, const struct op *op, bool add_finali
 	return r;
 }
 
+/* A claim weir pre-binds (spec.volumeName) that already existed: when it is not bound to weir's
+ * volume it is the user's own, made before the Dataset, and pods naming it do not read the
+ * Dataset: say so on the Dataset (its name and namespace are the claim's), once per ensure. */
+static void claim_check_ours(struct kube_client *kc, const char *path, json_object *want)
+{
+	const char *vn = jstr_get(jget(want, "spec"), "volumeName");
+	const char *ns = jstr_get(jget(want, "metadata"), "namespace");
+	const char *name = jstr_get(jget(want, "metadata"), "name");
+	if (!vn || !ns || !name || !strstr(path, "/persistentvolumeclaims"))
+		return;
+	char p[700], err[512], msg[700];
+	json_object *cur = NULL;
+	snprintf(p, sizeof(p), "%s/%s", path, name);
+	if (kube_request(kc, "GET", p, NULL, &cur, err, sizeof(err)) < 0)
+		return;
+	const char *have = jstr_get(jget(cur, "spec"), "volumeName");
+	if (!have || strcmp(have, vn)) {
+		snprintf(msg, sizeof(msg),
+			 "PersistentVolumeClaim %s/%s already exists and is not weir's (bound to "
+			 "\"%s\", not \"%s\"): pods naming it do not read this Dataset; rename "
+			 "the Dataset or that claim",
+			 ns, name, have ? have : "nothing yet", vn);
+		log_warn("dataset %s/%s: %s", ns, name, msg);
+		json_object *ev = event_json(resource_of("Dataset"), ns, name, NULL, "Warning",
+					     "ClaimNotWeirs", msg);
+		snprintf(p, sizeof(p), "/api/v1/namespaces/%s/events", ns);
+		kube_request(kc, "POST", p, ev, NULL, err, sizeof(err));
+		json_object_put(ev);
+	}
+	json_object_put(cur);
+}
+
 static int ensure_once(struct kube_client *kc, const struct op *op, char *err, size_t errlen)
 {
 	if (op->type == OP_REMOVE) {
@@ -1405,9 +1441,11 @@ static int ensure_once(struct kube_client *kc, const struct op *op, char *err, s
 	if (!obj)
 		return -EINVAL;
 	int r = kube_request(kc, "POST", op->path, obj, NULL, err, errlen);
-	json_object_put(obj);
-	if (r == -EEXIST && op->type == OP_ENSURE)
+	if (r == -EEXIST && op->type == OP_ENSURE) {
 		r = 0;
+		claim_check_ours(kc, op->path, obj);
+	}
+	json_object_put(obj);
 	return r;
 }
 
@@ -1481,16 +1519,36 @@ static int claim_in_use(struct kube_client *kc, const char *ns, const char *clai
  * uses the claim, and pv-protection once the claim is gone (what kube-controller-manager's
  * protection controllers do; none runs for weir's volumes otherwise). -EINPROGRESS: a pod still
  * uses the claim, try later. */
+/* Is the claim cur the one weir made for the PV at pv_path (pre-bound to it by name)? A claim
+ * of the Dataset's name that is not (the user's own, made before the Dataset) is not ours to
+ * delete. */
+static bool claim_is_ours(json_object *cur, const char *pv_path)
+{
+	const char *vn = jstr_get(jget(cur, "spec"), "volumeName");
+	const char *pvn = strrchr(pv_path, '/');
+	return vn && pvn && !strcmp(vn, pvn + 1);
+}
+
 static int release_once(struct kube_client *kc, const struct op *op, char *err, size_t errlen)
 {
 	char pvc_path[600], pod[254];
 	json_object *cur = NULL;
 	snprintf(pvc_path, sizeof(pvc_path), "/api/v1/namespaces/%s/persistentvolumeclaims/%s",
 		 op->ns, op->name);
-	int r = kube_request(kc, "DELETE", pvc_path, NULL, NULL, err, errlen);
+	int r = kube_request(kc, "GET", pvc_path, NULL, &cur, err, errlen);
 	if (r < 0 && r != -ENOENT)
 		return r;
-	r = kube_request(kc, "GET", pvc_path, NULL, &cur, err, errlen);
+	bool foreign = r >= 0 && !claim_is_ours(cur, op->path);
+	json_object_put(cur);
+	cur = NULL;
+	if (foreign)
+		log_notice("PersistentVolumeClaim %s/%s is not the claim of weir's volume \"%s\": "
+			   "left alone",
+			   op->ns, op->name, strrchr(op->path, '/') + 1);
+	r = foreign ? 0 : kube_request(kc, "DELETE", pvc_path, NULL, NULL, err, errlen);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	r = foreign ? -ENOENT : kube_request(kc, "GET", pvc_path, NULL, &cur, err, errlen);
 	bool claim_gone = r == -ENOENT;
 	if (r >= 0) {
 		r = claim_in_use(kc, op->ns, op->name, pod, sizeof(pod), err, errlen);

@@ -67,6 +67,10 @@ static const struct cfg_desc {
      "seconds between Lease renewals; the Lease lasts 6 of them"},
     {"deny-by-default", CFG_BOOL, offsetof(struct node_config, deny_by_default), sizeof(int), "0",
      "in a cluster, plan references as weir-controller --deny-by-default does"},
+    {"s3-node-keys", CFG_STR, offsetof(struct node_config, s3_node_keys), 1024, "",
+     "in a cluster, the namespaces (comma-separated, * for all) whose s3:// Datasets without "
+     "keys of their own may use this node's (its environment's, its AWS profile's); the "
+     "others read anonymously"},
     {"controller-socket", CFG_STR, offsetof(struct node_config, controller_socket), PATH_MAX, "",
      "weir-controller's socket: where mount plans come from without Kubernetes, and, with "
      "peer-listen and no peers, the members (default <state-dir>/controller.sock)"},

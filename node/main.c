@@ -294,6 +294,7 @@ int main(int argc, char **argv)
 		    .ns = n.cfg.kube_namespace,
 		    .node_socket = n.cfg.socket_path,
 		    .deny_by_default = n.cfg.deny_by_default,
+		    .s3_node_keys = n.cfg.s3_node_keys,
 		    .cluster = n.cluster,
 		};
 		/* a node that cannot read the cluster has no work: that is fatal, not a warning */

@@ -56,6 +56,7 @@ struct node_config {
 	char kube_namespace[64];
 	char report_interval[16];
 	int deny_by_default;
+	char s3_node_keys[1024]; /* namespaces whose Datasets may use this node's own S3 keys */
 	char controller_socket[PATH_MAX];
 	char peers[4096];
 	char peer_listen[64];

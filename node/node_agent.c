@@ -33,7 +33,7 @@ struct src_slot {
 	bool seen;		 /* in the current pass: its Dataset still wants a cache */
 	double retry_at;	 /* CLOCK_MONOTONIC seconds, after a failure */
 	double backoff;		 /* 2, 4, .. 60 s */
-	char error[600];	 /* why the node could not open it ("" when ok) */
+	char error[900];	 /* why the node could not open it ("" when ok) */
 	struct mount_plan *plan; /* what was asked, for the close (tiers) */
 	/* agent thread only: the resourceVersions of the Secrets its keys come from, as one
 	 * number, and when to ask the apiserver again */
@@ -60,6 +60,7 @@ struct node_agent {
 	char node_name[254];
 	char ns[64];
 	char node_socket[4200];
+	char s3_node_keys[1024];
 	struct kubeconfig kc;
 	struct store *store;
 	struct member_sync *members; /* NULL unless cfg.cluster takes its members from Leases */
@@ -73,6 +74,44 @@ struct node_agent {
 	LIST_HEAD(, src_slot) sources;
 	LIST_HEAD(, load_slot) loads;
 };
+
+/* Is ns listed in list ("a,b", "*" for any)? */
+static bool ns_listed(const char *list, const char *ns)
+{
+	size_t n = strlen(ns);
+	for (const char *c = list; *c;) {
+		c += strspn(c, ", ");
+		size_t l = strcspn(c, ", ");
+		if ((l == 1 && *c == '*') || (l == n && l && !strncmp(c, ns, n)))
+			return true;
+		c += l;
+	}
+	return false;
+}
+
+/* weir-node's own S3 keys (its environment, its AWS profile) are the administrator's, and in a
+ * cluster any namespace can write a Dataset: a source with no keys of its own (a Secret, or
+ * KEY:SECRET@ in its URL) is read anonymously unless s3-node-keys lists its namespace, so a
+ * tenant cannot read what only the node's keys open. Returns 1 when it made p anonymous, 0 when
+ * p stays as it was, or -ENAMETOOLONG. */
+static int plan_node_keys(const struct node_agent *a, struct mount_plan *p)
+{
+	if (strncmp(p->ufs_url, "s3://", 5) != 0 || p->credentials ||
+	    ns_listed(a->cfg.s3_node_keys, p->source_ns))
+		return 0;
+	const char *host = p->ufs_url + 5;
+	size_t hl = strcspn(host, "/?#");
+	if (memchr(host, '@', hl))
+		return 0; /* the URL's own keys */
+	size_t ul = strlen(p->ufs_url);
+	int n = snprintf(p->ufs_url + ul, sizeof(p->ufs_url) - ul, "%sanonymous=true",
+			 strchr(p->ufs_url, '?') ? "&" : "?");
+	if (n < 0 || (size_t)n >= sizeof(p->ufs_url) - ul) {
+		p->ufs_url[ul] = '\0';
+		return -ENAMETOOLONG;
+	}
+	return 1;
+}
 
 static double mono_now(void)
 {
@@ -299,6 +338,9 @@ static void sync_source(struct node_agent *a, const struct objmodel_list *l, str
 	enum dataset_phase saved = ds->dataset.status.phase;
 	ds->dataset.status.phase = DATASET_PHASE_NOT_BOUND;
 	int r = mount_plan_make(l, ns, name, a->cfg.deny_by_default, p, err, sizeof(err));
+	int anon = r == 0 ? plan_node_keys(a, p) : 0;
+	if (anon < 0)
+		r = anon;
 	ds->dataset.status.phase = saved;
 	double now = mono_now();
 	uint64_t sig = 0;
@@ -323,8 +365,13 @@ static void sync_source(struct node_agent *a, const struct objmodel_list *l, str
 		s->error[0] = '\0';
 		s->backoff = 0;
 	} else {
-		snprintf(s->error, sizeof(s->error), "cannot open \"%.180s\": %.400s", p->ufs_url,
-			 err);
+		snprintf(s->error, sizeof(s->error), "cannot open \"%.180s\": %.400s%s%.63s%s",
+			 p->ufs_url, err,
+			 anon > 0 ? " (read anonymously: the Dataset has no keys of its own, "
+				    "encryptOptions, and weir-node's s3-node-keys does not list "
+				    "namespace \""
+				  : "",
+			 anon > 0 ? p->source_ns : "", anon > 0 ? "\")" : "");
 		redact_text(s->error, sizeof(s->error)); /* the Lease is readable: no passwords */
 		s->backoff = s->backoff > 0 ? (s->backoff < 30 ? s->backoff * 2 : 60) : 2;
 		s->retry_at = now + s->backoff;
@@ -637,6 +684,9 @@ int node_agent_start(const struct node_agent_config *cfg, struct node_agent **re
 	snprintf(a->node_socket, sizeof(a->node_socket), "%s", cfg->node_socket);
 	a->cfg.node_name = a->node_name;
 	a->cfg.node_socket = a->node_socket;
+	snprintf(a->s3_node_keys, sizeof(a->s3_node_keys), "%s",
+		 cfg->s3_node_keys ? cfg->s3_node_keys : "");
+	a->cfg.s3_node_keys = a->s3_node_keys;
 	a->cfg.kubeconfig = NULL;
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->wake, NULL);
@@ -752,6 +802,10 @@ int node_agent_plan(struct node_agent *a, const char *ns, const char *name, stru
 	if (r < 0)
 		return r;
 	r = mount_plan_make(l, ns, name, a->cfg.deny_by_default, ret, errbuf, errlen);
+	if (r == 0 && plan_node_keys(a, ret) < 0) {
+		snprintf(errbuf, errlen, "dataset %s/%s: its s3 URL is too long", ns, name);
+		r = -ENAMETOOLONG;
+	}
 	objmodel_list_free(l);
 	return r;
 }

@@ -22,6 +22,10 @@ struct node_agent_config {
 	const char *ns;		 /* where the nodes' Leases live (NULL or "": the kubeconfig's) */
 	const char *node_socket; /* this weir-node's control socket */
 	bool deny_by_default;	 /* as weir-controller's: references need an allow-list entry */
+	/* Namespaces ("a,b", "*": all; NULL or "": none) whose s3:// Datasets without keys of
+	 * their own may be read with this node's (environment, AWS profile); others' are read
+	 * anonymously: any namespace can write a Dataset, the node's keys are the admin's. */
+	const char *s3_node_keys;
 	struct cluster *cluster; /* borrowed, NULL: no peers; with no fixed peers list its members
 				  * follow the nodes' Leases (member_sync.h) */
 };

@@ -101,6 +101,17 @@ START_TEST(delete_referenced_source_refused)
 	l = test_parse(SOURCE);
 	ck_assert_int_eq(reconcile_delete_check(l, l->items[0], false, err, sizeof(err)), 0);
 	objmodel_list_free(l);
+	/* A reference the owner never granted holds nothing: any namespace can write one, and
+	 * the owner could not remove it, so it must not keep the owner from deleting. */
+	l = test_parse(SOURCE ALLOW_PROD "---\n" REF("qa", "development/spark"));
+	ck_assert_msg(reconcile_delete_check(l, l->items[0], false, err, sizeof(err)) == 0, "%s",
+		      err);
+	objmodel_list_free(l);
+	l = test_parse(SOURCE "---\n" REF("qa", "development/spark"));
+	ck_assert_int_eq(reconcile_delete_check(l, l->items[0], false, err, sizeof(err)), -EBUSY);
+	ck_assert_msg(reconcile_delete_check(l, l->items[0], true, err, sizeof(err)) == 0, "%s",
+		      err);
+	objmodel_list_free(l);
 }
 END_TEST
 

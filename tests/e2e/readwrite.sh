@@ -75,6 +75,29 @@ rm "$RW/z"
 [ "$(ls "$RW" | tr '\n' ' ')" = "big.bin d " ] || fail "the view lists: $(ls "$RW")"
 ok "the tree on the source and in the view agree; a rename over a file then of the winner reads the winner"
 
+step "no setuid or setgid file reaches the source: weir-node writes it as root on the host"
+# a pod's root (or any uid) with an rw grant would otherwise leave a set-user-ID program, owned
+# by root or by a uid of its choosing, in the host's directory (the pod's own mount is nosuid,
+# the host's directory is not)
+mkdir -m 1777 "$SRC/shared"
+chmod 711 "$TMP" "$SRC" # uid 4242 reaches $RW/shared
+cp /bin/true "$RW/suid-root"
+if chmod 4755 "$RW/suid-root" 2>/dev/null; then :; fi
+if chmod 2755 "$RW/suid-root" 2>/dev/null; then :; fi
+setpriv --reuid 4242 --regid 4242 --clear-groups sh -c "cp /bin/true '$RW/shared/suid-user'; chmod 6755 '$RW/shared/suid-user' 2>/dev/null" || true
+python3 - "$RW/shared/created" <<'PY'
+import os, sys
+os.close(os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY, 0o6755))
+PY
+for f in "$SRC/shared/suid-user" "$SRC/shared/created" "$SRC/suid-root"; do
+	[ -e "$f" ] || fail "$f was not created through the view"
+	m="$(stat -c '%a %U' "$f")"
+	case "$m" in [4-7]???\ * | [2-3]???\ *) fail "$f is on the source with mode $m: set-user/group-ID through the view" ;; esac
+done
+chmod 755 "$RW/suid-root" || fail "a plain chmod through the read-write view failed"
+rm -rf "$RW/suid-root" "$RW/shared"
+ok "set-user/group-ID bits never reach the source (chmod refused, create strips them); plain chmod works"
+
 step "an HTTP source cannot be written: mounted read-only, and weir says so"
 mkdir -p "$TMP/www" "$TMP/http" && echo x >"$TMP/www/f.txt"
 nginx_start "$TMP/nginx" "$TMP/www"

@@ -221,6 +221,22 @@ wt_wait_phase dataset spark staging Failed
 wt_conditions "$TMP/dataset-staging-spark.json" | sed 's/^/  condition: /'
 [ -n "$(wt_conditions "$TMP/dataset-staging-spark.json")" ] || fail "staging/spark is Failed with no condition saying why"
 ok "staging/spark (not on the list) is Failed"
+# A DataLoad is no way around the list: one in staging naming development's Dataset would fill
+# (and evict from) development's cache on staging's behalf.
+cat >"$WT_YAML/dataload-staging.yaml" <<'EOF2'
+apiVersion: data.fluid.io/v1alpha1
+kind: DataLoad
+metadata: {name: sneak, namespace: staging}
+spec:
+  dataset: {name: spark, namespace: development}
+  target: [{path: /spark-3.2.3}]
+EOF2
+rc=0
+w create -f "$WT_YAML/dataload-staging.yaml" </dev/null >"$TMP/dl-staging.out" 2>&1 || rc=$?
+sed 's/^/  weir: /' "$TMP/dl-staging.out"
+[ "$rc" -ne 0 ] || fail "a DataLoad in staging naming development/spark was accepted; a DataLoad loads only its own namespace's Datasets"
+grep -q 'dataset://development/spark' "$TMP/dl-staging.out" || fail "the refusal does not say how to preheat a shared cache (a dataset:// reference)"
+ok "a DataLoad in staging naming development/spark is refused (exit $rc)"
 
 step "beyond Fluid: the SubDataset of subdataset.yaml (analytics, granted /spark-3.3.1) sees that subtree"
 show create namespace analytics
@@ -238,6 +254,8 @@ w delete dataset spark -n development </dev/null >"$TMP/delete.out" 2>&1 || rc=$
 sed 's/^/  weir: /' "$TMP/delete.out"
 [ "$rc" -ne 0 ] || fail "weir delete dataset spark -n development exited 0; deleting a referenced Dataset must be refused"
 grep -q 'production/spark\|production' "$TMP/delete.out" || fail "the refusal does not name the reference production/spark"
+# staging/spark was never granted: it holds nothing (else any namespace could keep the owner from deleting)
+! grep -q 'staging' "$TMP/delete.out" || fail "the refusal counts staging/spark, a reference development/spark denies"
 wt_wait_phase dataset spark development Bound 5
 ok "refused (exit $rc); development/spark is still there and Bound"
 

@@ -60,7 +60,9 @@ at_exit wt_teardown
 printf 'kubeconfig = %s\nnode-name = node-1\n' "$KUBECONFIG" >"$WEIR_STATE/node.conf"
 # the delete webhook: the controller makes its certificate and registers itself
 WH_PORT="$(free_port)"
-wt_run "starting weir-node and weir-controller on Kubernetes" up -- --kubeconfig "$KUBECONFIG" \
+# weir-node's own S3 keys (written in the s3 step): the administrator's, not every namespace's
+AWS_SHARED_CREDENTIALS_FILE="$TMP/node-aws-credentials" AWS_CONFIG_FILE="$TMP/node-aws-config" \
+	wt_run "starting weir-node and weir-controller on Kubernetes" up -- --kubeconfig "$KUBECONFIG" \
 	--identity replica-1 --lease-duration "$LEASE" --webhook-url "https://127.0.0.1:$WH_PORT/validate"
 kwait 30 "weir get dataset -A answering through the kube store" w get dataset -A
 kwait 30 "Lease default/weir-controller held by replica-1" \
@@ -150,6 +152,21 @@ why="$(jp dataset broken -n development -o 'jsonpath={.status.conditions[?(@.rea
 is Bound dataset spark -n development -o 'jsonpath={.status.phase}' || fail "development/spark left Bound"
 ok "development/broken: Failed, InvalidSpec: \"$why\"; the controller runs on"
 kc delete dataset broken -n development --timeout=30s | sed 's/^/  /'
+# the reason quotes the mountPoint it refuses: a password in it is not written to status
+kc create -f - <<'YAML' | sed 's/^/  /'
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata: {name: leaky, namespace: development}
+spec:
+  mounts: [{mountPoint: "ftp://alice:Leak3dPassw0rd@127.0.0.1/data/"}]
+YAML
+kwait 30 "development/leaky Failed" is Failed dataset leaky -n development -o 'jsonpath={.status.phase}'
+why="$(jp dataset leaky -n development -o 'jsonpath={.status.conditions[?(@.reason=="InvalidSpec")].message}')"
+[ -n "$why" ] || fail "development/leaky is Failed without an InvalidSpec condition"
+case "$why" in *Leak3dPassw0rd*) fail "the InvalidSpec condition shows the mountPoint's password: \"$why\"" ;; esac
+! grep -q Leak3dPassw0rd "$WEIR_STATE/controller.log" || fail "controller.log shows the mountPoint's password"
+kc delete dataset leaky -n development --timeout=30s | sed 's/^/  /'
+ok "development/leaky: Failed, \"$why\" (no password)"
 
 step "a PersistentVolume and a pre-bound PVC per Bound Dataset"
 for ns in development production; do
@@ -177,6 +194,29 @@ PY
 done
 ok "PV weir-{development,production}-spark (weir.csi.io, ReadOnlyMany) and PVCs pre-bound to them"
 
+# a claim of the Dataset's name that the user made before (not weir's, another volume) is not
+# weir's to delete when the Dataset goes
+kc create -f - <<'YAML' | sed 's/^/  /'
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: mine, namespace: development}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: manual
+  resources: {requests: {storage: 1Gi}}
+YAML
+sed -e 's/^  name: spark$/  name: mine/' "$WT_YAML/dataset.yaml" | kc create -f - | sed 's/^/  /'
+kwait 60 "development/mine Bound" is Bound dataset mine -n development -o 'jsonpath={.status.phase}'
+kwait 30 "PV weir-development-mine" jp pv weir-development-mine
+claim_event() { jp events -n development --field-selector reason=ClaimNotWeirs -o name | grep -q .; }
+kwait 30 "a ClaimNotWeirs Event: development/mine's claim is the user's" claim_event
+kc delete dataset mine -n development --wait=false | sed 's/^/  /'
+kwait 30 "PV weir-development-mine deleted" deleted pv weir-development-mine
+[ "$(jp pvc mine -n development -o 'jsonpath={.spec.storageClassName}')" = manual ] ||
+	fail "deleting Dataset development/mine deleted the user's own PVC development/mine"
+kc delete pvc mine -n development --wait=false | sed 's/^/  /'
+ok "the user's own PVC development/mine: a Warning Event says it is not weir's; it outlives Dataset development/mine"
+
 step "an rw grant on a subdirectory: analytics/spark-331's PV says ReadWriteMany, /spark-3.3.1"
 kc apply -f "$WT_YAML/dataset-allow-list.yaml" 2>&1 | grep -v '^Warning' | sed 's/^/  /'
 k8s_namespace analytics
@@ -199,6 +239,24 @@ print(f"  PV weir-analytics-spark-331: {s['accessModes'][0]}, attributes {a}")
 PY
 [ "$(jp pvc spark-331 -n analytics -o 'jsonpath={.spec.accessModes[0]}')" = ReadWriteMany ] ||
 	fail "PVC analytics/spark-331 is not ReadWriteMany"
+# PVs are cluster-wide: namespace analytics-spark's Dataset "331" gets a PV of its own, never
+# analytics/spark-331's (both were weir-analytics-spark-331), and deleting it leaves that one alone
+k8s_namespace analytics-spark
+sed -e 's/^  name: spark$/  name: "331"/' -e 's/namespace: development/namespace: analytics-spark/' \
+	"$WT_YAML/dataset.yaml" | kc create -f - | sed 's/^/  /'
+kwait 60 "analytics-spark/331 Bound" is Bound dataset 331 -n analytics-spark -o 'jsonpath={.status.phase}'
+kwait 30 "PVC analytics-spark/331" jp pvc 331 -n analytics-spark
+pvn="$(jp pvc 331 -n analytics-spark -o 'jsonpath={.spec.volumeName}')"
+[ "$pvn" != weir-analytics-spark-331 ] ||
+	fail "PVC analytics-spark/331 is pre-bound to weir-analytics-spark-331, the PV of analytics/spark-331"
+kwait 30 "PV $pvn" jp pv "$pvn"
+claim="$(jp pv "$pvn" -o 'jsonpath={.spec.claimRef.namespace}/{.spec.claimRef.name}')"
+[ "$claim" = analytics-spark/331 ] || fail "PV $pvn is claimed by $claim, not analytics-spark/331"
+kc delete dataset 331 -n analytics-spark --wait=false | sed 's/^/  /'
+kwait 30 "PV $pvn deleted" deleted pv "$pvn"
+[ "$(jp pv weir-analytics-spark-331 -o 'jsonpath={.spec.claimRef.namespace}/{.spec.claimRef.name}')" = analytics/spark-331 ] ||
+	fail "deleting analytics-spark/331 took PV weir-analytics-spark-331 of analytics/spark-331 with it"
+ok "analytics-spark/331 had PV $pvn of its own; its delete left weir-analytics-spark-331 alone"
 kc delete dataset spark-331 -n analytics --wait=false | sed 's/^/  /'
 kwait 30 "analytics/spark-331 gone" sh -c "! '$KUBECTL_BIN' --kubeconfig '$KUBECONFIG' get dataset spark-331 -n analytics"
 kwait 30 "PV weir-analytics-spark-331 deleted" deleted pv weir-analytics-spark-331
@@ -279,6 +337,47 @@ kc delete alluxioruntime s3data -n production --wait=false >/dev/null
 kc delete dataset s3data -n development --wait=false >/dev/null
 kc delete alluxioruntime s3data -n development --wait=false >/dev/null
 ok "development/s3data Bound with Secret s3-keys from the apiserver, obj.bin matches; rotated under the mounted view, obj2.bin matches with the old keys revoked; production/s3data: \"$msg\"; no value in the logs"
+
+step "an s3:// Dataset with no keys of its own is not read with weir-node's keys"
+# weir-node has keys of its own (its AWS profile) that open kbkt; production writes a Dataset of
+# kbkt with no Secret: s3-node-keys lists no namespace, so it is read anonymously and refused
+K3="knode$(openssl rand -hex 4)" S3K="k3/$(openssl rand -hex 12)"
+vgw_admin create-user --access "$K3" --secret "$S3K" --role admin >"$TMP/vgw-admin.out" 2>&1 ||
+	fail "versitygw admin create-user failed: $(cat "$TMP/vgw-admin.out")"
+printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$K3" "$S3K" >"$TMP/node-aws-credentials"
+kc create -f - <<YAML | sed 's/^/  /'
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata: {name: nokeys, namespace: production}
+spec:
+  mounts:
+    - mountPoint: s3://kbkt/data
+      options: {endpoint: "$VGW_URL", region: us-east-1, path-style: "true"}
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: AlluxioRuntime
+metadata: {name: nokeys, namespace: production}
+spec:
+  tieredstore:
+    levels: [{mediumtype: MEM, path: "$WEIR_TIER_DIR", quota: 1Gi, high: "0.95", low: "0.7"}]
+YAML
+settled() { case "$(jp dataset nokeys -n production -o 'jsonpath={.status.phase}')" in Bound | Failed) ;; *) return 1 ;; esac; }
+kwait 60 "production/nokeys Bound or Failed" settled
+phase="$(jp dataset nokeys -n production -o 'jsonpath={.status.phase}')"
+msg="$(jp dataset nokeys -n production -o 'jsonpath={.status.conditions[0].message}')"
+[ "$phase" = Failed ] || fail "production/nokeys is $phase: weir-node read kbkt for it with its own keys"
+case "$msg" in *AccessDenied*s3-node-keys*production*) ;;
+*) fail "production/nokeys failed with \"$msg\": not S3's AccessDenied and why it read anonymously" ;; esac
+mkdir -p "$TMP/mnt-nokeys"
+if w mount -n production nokeys "$TMP/mnt-nokeys" </dev/null >"$TMP/nokeys.out" 2>&1; then
+	WEIR_MOUNTS+=("$TMP/mnt-nokeys")
+	! cmp -s "$TMP/obj.bin" "$TMP/mnt-nokeys/obj.bin" || fail "production/nokeys reads obj.bin with weir-node's keys"
+	w umount "$TMP/mnt-nokeys" >/dev/null 2>&1 || true
+fi
+grep -a -q -F -e "$S3K" "$WEIR_STATE"/*.log && fail "a log shows weir-node's secret key"
+kc delete dataset nokeys -n production --wait=false >/dev/null
+kc delete alluxioruntime nokeys -n production --wait=false >/dev/null
+ok "production/nokeys: Failed, \"$msg\""
 
 step "kubectl delete of a referenced Dataset is refused by the webhook, with weir's message"
 jp validatingwebhookconfiguration weir-controller >/dev/null ||

@@ -14,6 +14,7 @@
 #include "yamltree.h"
 
 #define EXAMPLES WEIR_SOURCE_DIR "/examples/walkthrough/"
+#define LONG63 "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0"
 
 static struct objmodel_list *parse_ok(const char *text)
 {
@@ -460,6 +461,27 @@ START_TEST(hostile_input_fails_cleanly)
 	o += snprintf(deep + o, sizeof(deep) - o, "x\n");
 	parse_fails(deep, o, -E2BIG, "nested deeper");
 
+	/* A secretKeyRef is a Secret's name and key as Kubernetes spells them: nothing that
+	 * would make another path of the apiserver's (".." names the namespace itself). */
+	const char *const bad_refs[][2] = {
+	    {"..", "k"},	 {"s3-keys?watch=1", "k"}, {"S3Keys", "k"}, {"a%2f..", "k"},
+	    {"s3-keys", "../x"}, {"s3-keys", "a/b"},	   {"s3-keys", ""}};
+	for (size_t i = 0; i < sizeof(bad_refs) / sizeof(bad_refs[0]); i++) {
+		char doc[1024];
+		for (int shared = 0; shared < 2; shared++) {
+			const char *ref =
+			    shared ? "  sharedEncryptOptions:\n" : "    encryptOptions:\n";
+			const char *ind = shared ? "  " : "    ";
+			snprintf(doc, sizeof(doc),
+				 "apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: "
+				 "{name: d, namespace: n}\nspec:\n  mounts:\n  - mountPoint: "
+				 "s3://b/p\n%s%s- name: aws.accessKeyId\n%s  valueFrom: "
+				 "{secretKeyRef: {name: \"%s\", key: \"%s\"}}\n",
+				 ref, ind, ind, bad_refs[i][0], bad_refs[i][1]);
+			parse_fails_str(doc, "valueFrom.secretKeyRef.");
+		}
+	}
+
 	/* Billion laughs. */
 	parse_fails_str("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
 			"b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
@@ -873,10 +895,18 @@ START_TEST(mutations_never_crash)
 				ck_assert_msg(!strncmp(err, "m.yaml:", 7), "%s", err);
 				continue;
 			}
-			/* Whatever parsed must serialize and read back. */
+			/* Whatever parsed must serialize and read back, once it has the
+			 * namespace `-n` would give it (a DataLoad without one may name its
+			 * Dataset's) */
 			for (size_t i = 0; i < l->n; i++) {
 				char *j = NULL, *y = NULL;
 				struct objmodel *back = NULL;
+				if (l->items[i]->kind == OBJMODEL_DATALOAD &&
+				    !l->items[i]->meta.namespace_set)
+					objmodel_set_default_namespace(
+					    l->items[i],
+					    l->items[i]->dataload.spec.dataset_namespace, err,
+					    sizeof(err));
 				ck_assert_int_eq(objmodel_to_json_string(l->items[i], false, &j),
 						 0);
 				ck_assert_int_eq(objmodel_to_yaml(l->items[i], &y), 0);
@@ -889,6 +919,85 @@ START_TEST(mutations_never_crash)
 			objmodel_list_free(l);
 		}
 	}
+}
+END_TEST
+
+/* A DataLoad fills the cache of the Dataset it names: a tenant's DataLoad naming another
+ * namespace's Dataset would preheat (and evict for) a cache it was never granted. */
+START_TEST(dataload_stays_in_its_namespace)
+{
+	char err[512];
+	const char *a = "apiVersion: data.fluid.io/v1alpha1\nkind: DataLoad\nmetadata: {name: a, "
+			"namespace: staging}\nspec: {dataset: {name: spark, namespace: "
+			"development}}\n";
+	parse_fails(a, strlen(a), -EINVAL,
+		    "spec.dataset.namespace: \"development\" is not the DataLoad's namespace "
+		    "\"staging\": a DataLoad loads a Dataset of its own namespace; to preheat "
+		    "another namespace's cache, load a Dataset here with mountPoint "
+		    "dataset://development/spark");
+	struct objmodel_list *l = parse_ok(
+	    "apiVersion: data.fluid.io/v1alpha1\nkind: DataLoad\nmetadata: {name: a, "
+	    "namespace: staging}\nspec: {dataset: {name: spark}}\n"
+	    "---\napiVersion: data.fluid.io/v1alpha1\nkind: DataLoad\nmetadata: {name: b}"
+	    "\nspec: {dataset: {name: spark, namespace: "
+	    "development}}\n---\napiVersion: data.fluid.io/v1alpha1\nkind: DataLoad\n"
+	    "metadata: {name: c}\nspec: {dataset: {name: spark, namespace: development}}\n");
+	ck_assert_int_eq(objmodel_validate(l->items[0], err, sizeof(err)), 0);
+	ck_assert_str_eq(l->items[0]->dataload.spec.dataset_namespace, "staging");
+	/* `weir apply -n production` of a DataLoad that names development's Dataset: parsed (the
+	 * namespace may yet be development), refused where the controller reads it */
+	ck_assert_int_eq(
+	    objmodel_set_default_namespace(l->items[2], "production", err, sizeof(err)), 0);
+	char *text = NULL;
+	struct objmodel *back = NULL;
+	ck_assert_int_eq(objmodel_to_json_string(l->items[2], false, &text), 0);
+	ck_assert_int_eq(objmodel_from_json(text, &back, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "is not the DataLoad's namespace \"production\""), "%s", err);
+	free(text);
+	ck_assert_int_eq(
+	    objmodel_set_default_namespace(l->items[1], "development", err, sizeof(err)), 0);
+	ck_assert_int_eq(objmodel_to_json_string(l->items[1], false, &text), 0);
+	ck_assert_int_eq(objmodel_from_json(text, &back, err, sizeof(err)), 0);
+	objmodel_free(back);
+	free(text);
+	objmodel_list_free(l);
+}
+END_TEST
+
+/* Names Kubernetes takes (253 characters, dots between labels) that weir's directory and
+ * PersistentVolume names cannot hold are refused at apply, saying how long one may be, not
+ * accepted and failed once a node opens the cache ("File name too long"). */
+START_TEST(names_that_fit_weirs_paths)
+{
+	char err[512], name[254];
+	/* 63.63.63.61: a valid Kubernetes name */
+	snprintf(name, sizeof(name), "%s.%s.%s.%.61s", LONG63, LONG63, LONG63, LONG63);
+	struct objmodel *o = objmodel_new(OBJMODEL_DATASET, "development", name);
+	o->dataset.spec.mounts = calloc(1, sizeof(*o->dataset.spec.mounts));
+	o->dataset.spec.n_mounts = 1;
+	o->dataset.spec.mounts[0].mount_point = strdup("local:///data/spark");
+	ck_assert_int_eq(objmodel_validate(o, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "is too long in namespace development") &&
+			  strstr(err, "at most 214 characters"),
+		      "%s", err);
+	/* 214 fits; a namespace with '-' leaves less room (the PV name doubles them) */
+	name[214] = '\0';
+	if (name[213] == '.')
+		name[213] = 'a';
+	free(o->meta.name);
+	o->meta.name = strdup(name);
+	ck_assert_msg(objmodel_validate(o, err, sizeof(err)) == 0, "%s", err);
+	free(o->meta.namespace);
+	o->meta.namespace = strdup("a-b-c-d-e-f-g-h-i-j-k-l-m-n-o-p-q-r-s-t-u-v-w-x-y-z");
+	ck_assert_int_eq(objmodel_validate(o, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "at most 171 characters"), "%s", err);
+	objmodel_free(o);
+	/* a DataLoad's name names no directory */
+	o = objmodel_new(OBJMODEL_DATALOAD, "development", name);
+	o->dataload.spec.dataset_name = strdup("spark");
+	o->dataload.spec.dataset_namespace = strdup("development");
+	ck_assert_msg(objmodel_validate(o, err, sizeof(err)) == 0, "%s", err);
+	objmodel_free(o);
 }
 END_TEST
 
@@ -955,6 +1064,8 @@ Suite *objmodel_suite(void)
 	tcase_add_test(tc, namespace_flag_like_kubectl);
 	tcase_add_test(tc, mutations_never_crash);
 	tcase_add_test(tc, validate_built_objects);
+	tcase_add_test(tc, dataload_stays_in_its_namespace);
+	tcase_add_test(tc, names_that_fit_weirs_paths);
 	tcase_add_test(tc, s3_mount_options);
 	tcase_add_test(tc, cron_agrees);
 	suite_add_tcase(s, tc);
