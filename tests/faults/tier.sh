@@ -5,7 +5,8 @@
 #   the source's tier directory removed at run time: refetch, never an error, never old bytes;
 #   a tier block overwritten in place while mounted (the file's mtime put back): checked, refetched;
 #   index.db overwritten with garbage in its middle (on restart): set aside, the cache starts
-#   empty, the right bytes are read.
+#   empty, the right bytes are read;
+#   the clock stepped back a day while down (meta.db dated ahead): the TTL still expires.
 # Every read is cmp'd against the server's bytes, with the view's page cache dropped first.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -98,5 +99,22 @@ else
 fi
 read_all "after the index was corrupted, second pass"
 [ -n "$(weir_node_pid)" ] || fail "weir-node died"
+
+step "the clock stepped back a day while weir-node was down: the metadata TTL still expires"
+# What a node sees when NTP corrects a clock that ran a day ahead (a bad RTC at boot): every
+# listing and validation meta.db holds is dated a day in the future. Their age is negative, which
+# must not make them fresh for a day: the file changed at the source meanwhile is read new.
+META="$WEIR_STATE/stores/$SID/meta.db"
+weir_stop_node
+[ -f "$META" ] || fail "no metadata cache at $META"
+sqlite3 "$META" "UPDATE dirs SET fetched_ms = fetched_ms + 86400000;
+	UPDATE validated SET at_ms = at_ms + 86400000;" || fail "cannot date $META a day ahead"
+note "meta.db: $(sqlite3 "$META" 'SELECT count(*) FROM dirs') listings, $(sqlite3 "$META" 'SELECT count(*) FROM validated') validations dated a day ahead"
+rand_file "$TMP/f1.new" $((5 * MIB + 12345)) "tier-1-new"
+mv "$TMP/f1.new" "$TREE/d/f1"
+weir_mount "$NGINX_URL" "$TMP/mnt" --tier "mem:$TIERDIR:1GiB" --no-prefetch --metadata-ttl 1
+sleep 1.5
+read_all "after the clock stepped back"
+ok "every file right: f1 is read in its new version ($(stat -c %s "$VIEW/f1") bytes) past the 1 s TTL"
 echo
 echo "PASS: faults in the tiers"
