@@ -1653,8 +1653,15 @@ static void evict_done(struct block_store *bs, struct evict_item *items, size_t 
 		struct bs_object *o = b->o;
 		struct bs_tier *t = &bs->tiers[items[i].tier];
 
-		if (--o->writing[items[i].tier] == 0 && items[i].st_ok)
-			stamp_set(o, items[i].tier, &items[i].st);
+		/* The file as it is now, if it is open: a put may have written to it since the
+		 * punch's fstat (its end saw this punch in flight and recorded nothing), and that
+		 * stale stamp would take weir's own write for a change made behind its back. */
+		if (--o->writing[items[i].tier] == 0) {
+			if (o->fd[items[i].tier] >= 0)
+				stamp_record(o, items[i].tier, o->fd[items[i].tier]);
+			else if (items[i].st_ok)
+				stamp_set(o, items[i].tier, &items[i].st);
+		}
 		t->leaving -= items[i].len;
 		tier_used_sub(t, items[i].len);
 		b->busy = BUSY_NONE;
