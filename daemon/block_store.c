@@ -2263,10 +2263,14 @@ static int db_load(struct block_store *bs)
 	if (r != SQLITE_DONE)
 		return db_err(bs, "SELECT objects");
 
+	/* Rows weir never writes, which a hand-edited or half-restored index that passes the
+	 * integrity check may hold: a tier index out of the table's bounds (a negative one
+	 * wrapped to 255 in b->tier), a block before the start or past the object's end. */
 	snprintf(sql, sizeof(sql),
-		 "DELETE FROM blocks WHERE tier >= %u OR len <= 0 OR len > %" PRIu32
-		 " OR obj NOT IN (SELECT id FROM objects)",
-		 bs->ntiers, bs->block_size);
+		 "DELETE FROM blocks WHERE tier < 0 OR tier >= %u OR len <= 0 OR len > %" PRIu32
+		 " OR block < 0 OR obj NOT IN (SELECT id FROM objects)"
+		 " OR block * %" PRIu32 " >= (SELECT size FROM objects WHERE id = obj)",
+		 bs->ntiers, bs->block_size, bs->block_size);
 	if (sqlite3_exec(bs->db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		return db_err(bs, "DELETE stray blocks");
 
