@@ -2028,8 +2028,37 @@ static int config_check(const struct block_store_config *cfg, char *errbuf, size
 	return 0;
 }
 
+/* The bytes this source's tier files take in dir_fd: room eviction can make, which a file
+ * system full of them (weir fills a tier path whose quota is larger than it) still has. */
+static uint64_t tier_dir_own_bytes(int dir_fd)
+{
+	int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	uint64_t n = 0;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (de->d_name[0] == '.' ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		n += (uint64_t)st.st_blocks * 512;
+	}
+	closedir(d);
+	return n;
+}
+
 /* Makes sure the tier's directory is safe to write in as root (see safe_dir_open), takes files
- * and has room for a block; holds descriptors of it and of this source's directory in it. */
+ * and has room for a block (free, or taken by this source's own blocks, which eviction frees:
+ * else a weir-node restarted over a tier it filled could not take its views back); holds
+ * descriptors of it and of this source's directory in it. */
 static int tier_open(struct bs_tier *t, const struct tier_config *tc, const char *source_id,
 		     uint32_t block_size, char *errbuf, size_t errlen)
 {
@@ -2086,7 +2115,8 @@ static int tier_open(struct bs_tier *t, const struct tier_config *tc, const char
 		       strerror(r));
 		return -r;
 	}
-	if ((uint64_t)vfs.f_bavail * vfs.f_frsize < block_size) {
+	if ((uint64_t)vfs.f_bavail * vfs.f_frsize < block_size &&
+	    (uint64_t)vfs.f_bavail * vfs.f_frsize + tier_dir_own_bytes(t->dir_fd) < block_size) {
 		errmsg(errbuf, errlen,
 		       "tier \"%s\" at \"%s\": %" PRIu64
 		       " bytes free, less than one block (%" PRIu32

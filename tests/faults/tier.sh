@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Faults in the cache itself under a running weir-node, with an HTTP source (nginx) (issue 12):
-#   a tier file system that fills up (a 10 MiB tmpfs under a 1 GiB quota): evict and go on;
+#   a tier file system that fills up (a 10 MiB tmpfs under a 1 GiB quota): evict and go on; a
+#   kill -9 then is a pause, and the source mounts again (its own blocks are room to evict);
 #   eviction churn in a 16 MiB quota: the right bytes, and weir's own punches never taken for a
 #   change made outside weir;
 #   the source's tier directory removed at run time: refetch, never an error, never old bytes;
@@ -44,6 +45,19 @@ read_all "tier full, second pass"
 [ -n "$(weir_node_pid)" ] || fail "weir-node died while its tier was full"
 used="$(df --output=used -B1 "$TMP/small" | tail -1)"
 ok "every file right, twice, through a full 10 MiB tier ($used bytes used); weir-node alive"
+# The file system is full of this source's own blocks, which eviction can free: a weir-node
+# killed now must be a pause, not a lost view (the next one refused the tier for having less
+# than a block free, dropped the view, and its readers got ENOTCONN).
+free="$(df --output=avail -B1 "$TMP/small" | tail -1)"
+pid="$(weir_node_pid)"
+pid_signal KILL "$pid"
+weir_wait_new_node "$pid" >/dev/null
+read_all "tier full, after kill -9 ($free bytes were free)"
+grep -q 'cannot take the view' "$WEIR_STATE/node.log" && fail "the new weir-node dropped the view: $(grep -m1 'cannot take the view' "$WEIR_STATE/node.log")"
+weir_stop_node
+weir_mount "$NGINX_URL" "$TMP/mnt" --tier "mem:$TMP/small/tier:1GiB" --no-prefetch
+read_all "tier full, mounted again"
+ok "with $free bytes free (less than a block; the rest is this source's blocks): the view survived kill -9, and mounts again"
 weir_stop_node
 
 step "eviction churn in a small tier, nothing changed outside weir: no false alarm"
