@@ -164,6 +164,7 @@ struct bs_tier {
 	char *dir;   /* <path>/<source_id>, for messages */
 	int root_fd; /* the tier path, checked by safe_dir_open(); -1 when closed */
 	int dir_fd; /* dir: every tier file is opened or removed relative to it, no link followed */
+	bool dir_lost_warned; /* under lock: that dir cannot be made again was said (once) */
 	uint64_t quota, high, low; /* the pool's: every store on the path shares them */
 	uint64_t used;	  /* this store's bytes of valid blocks plus writes and moves in flight
 			   * into it; the pool counts them too (tier_used_add/sub) */
@@ -1191,13 +1192,36 @@ static int tier_dir_reclaim(struct block_store *bs, unsigned t)
 	const char *name = strrchr(tier->dir, '/');
 	r = safe_dir_claim(tier->root_fd, name ? name + 1 : tier->dir, &fd, note, sizeof(note), why,
 			   sizeof(why));
+	if (r < 0 && name && fstat(tier->root_fd, &st) == 0 && st.st_nlink == 0) {
+		/* The tier path itself went (rm -rf of it): made again as at open, checked the
+		 * same way, then the source's directory in it. */
+		char path[PATH_MAX];
+		int root;
+
+		snprintf(path, sizeof(path), "%.*s", (int)(name - tier->dir), tier->dir);
+		why[0] = '\0';
+		r = safe_dir_open(path, SAFE_DIR_CREATE | SAFE_DIR_STICKY_OK, &root, why,
+				  sizeof(why));
+		if (r >= 0) {
+			defer_close(bs, tier->root_fd);
+			tier->root_fd = root;
+			why[0] = '\0';
+			r = safe_dir_claim(tier->root_fd, name + 1, &fd, note, sizeof(note), why,
+					   sizeof(why));
+		}
+	}
 	if (r < 0) {
-		defer_warn(bs,
-			   "block store: tier %s directory \"%s\" was removed and cannot be made "
-			   "again (%s); blocks are served without caching them there",
-			   tier->name, tier->dir, why[0] ? why : strerror(-r));
+		/* Once per loss: every miss comes here while it lasts. */
+		if (!tier->dir_lost_warned)
+			defer_warn(bs,
+				   "block store: tier %s directory \"%s\" was removed and cannot "
+				   "be made again (%s); blocks are served without caching them "
+				   "there",
+				   tier->name, tier->dir, why[0] ? why : strerror(-r));
+		tier->dir_lost_warned = true;
 		return r;
 	}
+	tier->dir_lost_warned = false;
 	defer_close(bs, tier->dir_fd);
 	tier->dir_fd = fd;
 	defer_warn(bs,

@@ -5,7 +5,8 @@
 #   kill -9 then is a pause, and the source mounts again (its own blocks are room to evict);
 #   eviction churn in a 16 MiB quota: the right bytes, and weir's own punches never taken for a
 #   change made outside weir;
-#   the source's tier directory removed at run time: refetch, never an error, never old bytes;
+#   the source's tier directory, then the whole tier path, removed at run time: refetch, never an
+#   error, never old bytes; both made again (mode 0700) and caching resumes;
 #   a tier block overwritten in place while mounted (the file's mtime put back): checked, refetched;
 #   index.db overwritten with garbage in its middle (on restart): set aside, the cache starts
 #   empty, the right bytes are read;
@@ -116,6 +117,20 @@ grep -q 'was removed while in use; made it again' "$WEIR_STATE/node.log" || fail
 n="$(find "$TIERDIR/$SID" -type f | wc -l)"
 [ "$n" -gt 0 ] || fail "nothing was cached in $TIERDIR/$SID after it was made again"
 ok "a new weir-node over an index whose tier files are gone reads every file right; the directory made again holds $n tier files"
+# the whole tier path, under a new weir-node that has read nothing yet (one that has holds the
+# tier files open and serves the unlinked files through those descriptors)
+weir_stop_node
+weir_mount "$NGINX_URL" "$TMP/mnt" --tier "mem:$TIERDIR:1GiB" --no-prefetch
+rm -rf "${TIERDIR:?}"
+note "removed the whole tier path $TIERDIR"
+read_all "after the tier path's removal"
+read_all "after the tier path's removal, second pass"
+[ -d "$TIERDIR/$SID" ] || fail "weir did not make the tier path $TIERDIR and $SID in it again: nothing new can be cached"
+n="$(find "$TIERDIR/$SID" -type f | wc -l)"
+[ "$n" -gt 0 ] || fail "nothing was cached in $TIERDIR/$SID after the tier path was made again"
+lost="$(grep -c 'cannot be made again' "$WEIR_STATE/node.log" || true)"
+[ "$lost" -le 1 ] || fail "node.log says $lost times that the tier directory cannot be made again (once is enough)"
+ok "the whole tier path removed: every file right; weir made it again ($(stat -c %a "$TIERDIR") $(stat -c %U "$TIERDIR")), $n tier files cached there"
 
 step "a tier block overwritten in place while mounted, its mtime put back"
 read_all "warm"
