@@ -164,7 +164,7 @@ struct bs_tier {
 	char *dir;   /* <path>/<source_id>, for messages */
 	int root_fd; /* the tier path, checked by safe_dir_open(); -1 when closed */
 	int dir_fd; /* dir: every tier file is opened or removed relative to it, no link followed */
-	bool dir_lost_warned; /* under lock: that dir cannot be made again was said (once) */
+	bool dir_lost_warned;	   /* under lock: that dir cannot be made again was said (once) */
 	uint64_t quota, high, low; /* the pool's: every store on the path shares them */
 	uint64_t used;	  /* this store's bytes of valid blocks plus writes and moves in flight
 			   * into it; the pool counts them too (tier_used_add/sub) */

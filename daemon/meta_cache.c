@@ -635,7 +635,8 @@ int meta_cache_list(struct meta_cache *mc, const char *dir, unsigned ttl_ms,
 	pthread_mutex_lock(&mc->lock);
 	struct cached_dir *d = strmap_get(mc->dirs, dir);
 	if (d) {
-		if (!d->changed && age_within(now, meta_listing_fetched_ms(d->l), (int64_t)ttl_ms)) {
+		if (!d->changed &&
+		    age_within(now, meta_listing_fetched_ms(d->l), (int64_t)ttl_ms)) {
 			*ret = meta_listing_ref(d->l);
 			pthread_mutex_unlock(&mc->lock);
 			return 0;
