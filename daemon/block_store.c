@@ -164,6 +164,7 @@ struct bs_tier {
 	char *dir;   /* <path>/<source_id>, for messages */
 	int root_fd; /* the tier path, checked by safe_dir_open(); -1 when closed */
 	int dir_fd; /* dir: every tier file is opened or removed relative to it, no link followed */
+	bool dir_lost_warned;	   /* under lock: that dir cannot be made again was said (once) */
 	uint64_t quota, high, low; /* the pool's: every store on the path shares them */
 	uint64_t used;	  /* this store's bytes of valid blocks plus writes and moves in flight
 			   * into it; the pool counts them too (tier_used_add/sub) */
@@ -1191,13 +1192,36 @@ static int tier_dir_reclaim(struct block_store *bs, unsigned t)
 	const char *name = strrchr(tier->dir, '/');
 	r = safe_dir_claim(tier->root_fd, name ? name + 1 : tier->dir, &fd, note, sizeof(note), why,
 			   sizeof(why));
+	if (r < 0 && name && fstat(tier->root_fd, &st) == 0 && st.st_nlink == 0) {
+		/* The tier path itself went (rm -rf of it): made again as at open, checked the
+		 * same way, then the source's directory in it. */
+		char path[PATH_MAX];
+		int root;
+
+		snprintf(path, sizeof(path), "%.*s", (int)(name - tier->dir), tier->dir);
+		why[0] = '\0';
+		r = safe_dir_open(path, SAFE_DIR_CREATE | SAFE_DIR_STICKY_OK, &root, why,
+				  sizeof(why));
+		if (r >= 0) {
+			defer_close(bs, tier->root_fd);
+			tier->root_fd = root;
+			why[0] = '\0';
+			r = safe_dir_claim(tier->root_fd, name + 1, &fd, note, sizeof(note), why,
+					   sizeof(why));
+		}
+	}
 	if (r < 0) {
-		defer_warn(bs,
-			   "block store: tier %s directory \"%s\" was removed and cannot be made "
-			   "again (%s); blocks are served without caching them there",
-			   tier->name, tier->dir, why[0] ? why : strerror(-r));
+		/* Once per loss: every miss comes here while it lasts. */
+		if (!tier->dir_lost_warned)
+			defer_warn(bs,
+				   "block store: tier %s directory \"%s\" was removed and cannot "
+				   "be made again (%s); blocks are served without caching them "
+				   "there",
+				   tier->name, tier->dir, why[0] ? why : strerror(-r));
+		tier->dir_lost_warned = true;
 		return r;
 	}
+	tier->dir_lost_warned = false;
 	defer_close(bs, tier->dir_fd);
 	tier->dir_fd = fd;
 	defer_warn(bs,
@@ -1653,8 +1677,15 @@ static void evict_done(struct block_store *bs, struct evict_item *items, size_t 
 		struct bs_object *o = b->o;
 		struct bs_tier *t = &bs->tiers[items[i].tier];
 
-		if (--o->writing[items[i].tier] == 0 && items[i].st_ok)
-			stamp_set(o, items[i].tier, &items[i].st);
+		/* The file as it is now, if it is open: a put may have written to it since the
+		 * punch's fstat (its end saw this punch in flight and recorded nothing), and that
+		 * stale stamp would take weir's own write for a change made behind its back. */
+		if (--o->writing[items[i].tier] == 0) {
+			if (o->fd[items[i].tier] >= 0)
+				stamp_record(o, items[i].tier, o->fd[items[i].tier]);
+			else if (items[i].st_ok)
+				stamp_set(o, items[i].tier, &items[i].st);
+		}
 		t->leaving -= items[i].len;
 		tier_used_sub(t, items[i].len);
 		b->busy = BUSY_NONE;
@@ -2021,8 +2052,37 @@ static int config_check(const struct block_store_config *cfg, char *errbuf, size
 	return 0;
 }
 
+/* The bytes this source's tier files take in dir_fd: room eviction can make, which a file
+ * system full of them (weir fills a tier path whose quota is larger than it) still has. */
+static uint64_t tier_dir_own_bytes(int dir_fd)
+{
+	int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	uint64_t n = 0;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (de->d_name[0] == '.' ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		n += (uint64_t)st.st_blocks * 512;
+	}
+	closedir(d);
+	return n;
+}
+
 /* Makes sure the tier's directory is safe to write in as root (see safe_dir_open), takes files
- * and has room for a block; holds descriptors of it and of this source's directory in it. */
+ * and has room for a block (free, or taken by this source's own blocks, which eviction frees:
+ * else a weir-node restarted over a tier it filled could not take its views back); holds
+ * descriptors of it and of this source's directory in it. */
 static int tier_open(struct bs_tier *t, const struct tier_config *tc, const char *source_id,
 		     uint32_t block_size, char *errbuf, size_t errlen)
 {
@@ -2079,7 +2139,8 @@ static int tier_open(struct bs_tier *t, const struct tier_config *tc, const char
 		       strerror(r));
 		return -r;
 	}
-	if ((uint64_t)vfs.f_bavail * vfs.f_frsize < block_size) {
+	if ((uint64_t)vfs.f_bavail * vfs.f_frsize < block_size &&
+	    (uint64_t)vfs.f_bavail * vfs.f_frsize + tier_dir_own_bytes(t->dir_fd) < block_size) {
 		errmsg(errbuf, errlen,
 		       "tier \"%s\" at \"%s\": %" PRIu64
 		       " bytes free, less than one block (%" PRIu32
@@ -2256,10 +2317,14 @@ static int db_load(struct block_store *bs)
 	if (r != SQLITE_DONE)
 		return db_err(bs, "SELECT objects");
 
+	/* Rows weir never writes, which a hand-edited or half-restored index that passes the
+	 * integrity check may hold: a tier index out of the table's bounds (a negative one
+	 * wrapped to 255 in b->tier), a block before the start or past the object's end. */
 	snprintf(sql, sizeof(sql),
-		 "DELETE FROM blocks WHERE tier >= %u OR len <= 0 OR len > %" PRIu32
-		 " OR obj NOT IN (SELECT id FROM objects)",
-		 bs->ntiers, bs->block_size);
+		 "DELETE FROM blocks WHERE tier < 0 OR tier >= %u OR len <= 0 OR len > %" PRIu32
+		 " OR block < 0 OR obj NOT IN (SELECT id FROM objects)"
+		 " OR block * %" PRIu32 " >= (SELECT size FROM objects WHERE id = obj)",
+		 bs->ntiers, bs->block_size, bs->block_size);
 	if (sqlite3_exec(bs->db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		return db_err(bs, "DELETE stray blocks");
 

@@ -64,6 +64,15 @@ int64_t meta_cache_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Is an entry fetched at at_ms still within bound_ms of now? The times are the wall clock's (they
+ * are kept in meta.db across restarts), so an entry dated after now was fetched before the clock
+ * stepped back: its age is unknown, and it is not fresh (else it would stay fresh for as long as
+ * the step, a day for a node whose clock ran a day ahead). */
+static bool age_within(int64_t now, int64_t at_ms, int64_t bound_ms)
+{
+	return now >= at_ms && now - at_ms < bound_ms;
+}
+
 static void cached_dir_free(void *p)
 {
 	struct cached_dir *d = p;
@@ -629,7 +638,8 @@ int meta_cache_list(struct meta_cache *mc, const char *dir, unsigned ttl_ms,
 	pthread_mutex_lock(&mc->lock);
 	struct cached_dir *d = strmap_get(mc->dirs, dir);
 	if (d) {
-		if (!d->changed && now - meta_listing_fetched_ms(d->l) < (int64_t)ttl_ms) {
+		if (!d->changed &&
+		    age_within(now, meta_listing_fetched_ms(d->l), (int64_t)ttl_ms)) {
 			*ret = meta_listing_ref(d->l);
 			pthread_mutex_unlock(&mc->lock);
 			return 0;
@@ -637,8 +647,8 @@ int meta_cache_list(struct meta_cache *mc, const char *dir, unsigned ttl_ms,
 		/* While one caller lists a big directory again, the others do not list it too:
 		 * they serve the expired listing, within the bound on staleness. */
 		if (d->refreshing && !d->changed &&
-		    now - meta_listing_fetched_ms(d->l) <
-			(int64_t)ttl_ms + (int64_t)atomic_load(&mc->max_stale_ms)) {
+		    age_within(now, meta_listing_fetched_ms(d->l),
+			       (int64_t)ttl_ms + (int64_t)atomic_load(&mc->max_stale_ms))) {
 			*ret = meta_listing_ref(d->l);
 			pthread_mutex_unlock(&mc->lock);
 			return 0;
@@ -714,7 +724,7 @@ static bool validated_over_listing(struct meta_cache *mc, const char *path, unsi
 	bool used = false;
 	pthread_mutex_lock(&mc->lock);
 	struct validation *v = strmap_get(mc->valid, path);
-	if (v && !v->changed && meta_cache_now_ms() - v->at_ms < (int64_t)ttl_ms &&
+	if (v && !v->changed && age_within(meta_cache_now_ms(), v->at_ms, (int64_t)ttl_ms) &&
 	    v->at_ms >= listed_ms && v->attr.size != attr->size) {
 		*attr = v->attr;
 		used = true;
@@ -797,7 +807,7 @@ static int validate(struct meta_cache *mc, const char *path, unsigned ttl_ms, bo
 	pthread_mutex_lock(&mc->lock);
 	uint64_t expiries = mc->expiries;
 	struct validation *v = strmap_get(mc->valid, path);
-	if (v && !force && !v->changed && now - v->at_ms < (int64_t)ttl_ms) {
+	if (v && !force && !v->changed && age_within(now, v->at_ms, (int64_t)ttl_ms)) {
 		*ret = v->attr;
 		*ret_changed = false;
 		pthread_mutex_unlock(&mc->lock);
@@ -818,7 +828,7 @@ static int validate(struct meta_cache *mc, const char *path, unsigned ttl_ms, bo
 		struct cached_dir *d = strmap_get(mc->dirs, dir);
 		const struct ufs_dirent *e =
 		    d && d->l && !d->changed &&
-			    now - meta_listing_fetched_ms(d->l) < (int64_t)ttl_ms
+			    age_within(now, meta_listing_fetched_ms(d->l), (int64_t)ttl_ms)
 			? meta_listing_find(d->l, base)
 			: NULL;
 		if (e && e->size_known && !e->attr.is_dir && e->attr.etag[0]) {

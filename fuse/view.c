@@ -1364,12 +1364,16 @@ static void try_passthrough(struct view *v, struct handle *h)
 		goto undo;
 	struct inode *in = h->ino;
 	pthread_mutex_lock(&v->lock);
-	int id = in->backing_id > 0 && in->backing_obj == h->obj ? in->backing_id : 0;
+	/* An open of the inode whose own reservation did not pan out went cached meanwhile (its
+	 * reply may be out): the kernel keeps one I/O mode per inode and would fail this
+	 * passthrough open with EIO. This one goes cached too. */
+	bool cached = in->opens_cached > 0;
+	int id = !cached && in->backing_id > 0 && in->backing_obj == h->obj ? in->backing_id : 0;
 	bool other = in->backing_id > 0 && in->backing_obj != h->obj;
 	if (id > 0)
 		in->backing_refs++;
 	pthread_mutex_unlock(&v->lock);
-	if (other)
+	if (other || cached)
 		goto unhold; /* another version holds the inode's backing: no second one */
 	if (id <= 0) {
 		/* Registered outside the lock (a syscall into the kernel); a concurrent open that
@@ -1381,7 +1385,7 @@ static void try_passthrough(struct view *v, struct handle *h)
 			goto unhold;
 		}
 		pthread_mutex_lock(&v->lock);
-		if (in->backing_id > 0 && in->backing_obj != h->obj) {
+		if ((in->backing_id > 0 && in->backing_obj != h->obj) || in->opens_cached > 0) {
 			id = -1;
 		} else if (in->backing_id > 0) {
 			id = in->backing_id;
