@@ -22,6 +22,7 @@
 #include "redact.h"
 #include "store_kube.h"
 #include "secrets.h"
+#include "timed_wait.h"
 
 void controller_changed(struct controller *ctl)
 {
@@ -1018,17 +1019,9 @@ static void *reconciler_main(void *arg)
 		pthread_mutex_lock(&ctl->lock);
 		if (ctl->stopping || ctl->changes != seen)
 			continue;
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		double s = ctl->cfg.resync_interval;
-		ts.tv_sec += (time_t)s;
-		ts.tv_nsec += (long)((s - (double)(time_t)s) * 1e9);
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		struct timespec ts = deadline_in(ctl->cfg.resync_interval);
 		while (!ctl->stopping && ctl->changes == seen) {
-			if (pthread_cond_timedwait(&ctl->wake, &ctl->lock, &ts) == ETIMEDOUT)
+			if (cond_wait_until(&ctl->wake, &ctl->lock, &ts) == ETIMEDOUT)
 				break;
 		}
 	}

@@ -25,6 +25,7 @@
 #include "near_cache.h"
 #include "prefetch.h"
 #include "thread_class.h"
+#include "timed_wait.h"
 
 /* A block whose fetch failed (not ESTALE) fails again at once, once, within this long: the
  * kernel asks again (one synchronous READ) for a page its readahead could not get, and that
@@ -1070,14 +1071,8 @@ static int get(struct fetcher *f, uint64_t obj, const char *path, const struct u
 			while (!e->done && !halt)
 				pthread_cond_wait(&f->done_cond, &f->lock);
 			while (!e->done && halt) {
-				struct timespec at;
-				clock_gettime(CLOCK_REALTIME, &at); /* done_cond's clock */
-				at.tv_nsec += 50 * 1000000L;
-				if (at.tv_nsec >= 1000000000L) {
-					at.tv_sec++;
-					at.tv_nsec -= 1000000000L;
-				}
-				pthread_cond_timedwait(&f->done_cond, &f->lock, &at);
+				struct timespec at = deadline_in(0.05);
+				cond_wait_until(&f->done_cond, &f->lock, &at);
 				if (!e->done && halt->halted(halt->arg)) {
 					put_locked(e); /* the fetch goes on for its other waiters */
 					pthread_mutex_unlock(&f->lock);

@@ -24,6 +24,7 @@
 #include "load_share.h"
 #include "loader.h"
 #include "log.h"
+#include "timed_wait.h"
 
 /* At most this many pushed blocks are taken in at once (each a block-sized buffer: 32 MiB at
  * 4 MiB blocks); one more is answered 503 with Retry-After, and the pusher tries again
@@ -355,10 +356,8 @@ static void *reaper_thread(void *arg)
 		}
 		if (ps->stop)
 			break;
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
-		pthread_cond_timedwait(&ps->reap_cond, &ps->lock, &ts);
+		struct timespec ts = deadline_in(1);
+		cond_wait_until(&ps->reap_cond, &ps->lock, &ts);
 	}
 	pthread_mutex_unlock(&ps->lock);
 	return NULL;

@@ -48,6 +48,7 @@
 #include "view_creds.h"
 #include "view_journal.h"
 #include "thread_class.h"
+#include "timed_wait.h"
 
 #define VIEW_MAX_SEGS 64
 #define VIEW_REPLY_THREADS 2 /* threads finishing the READs whose blocks arrived: see read_cont */
@@ -2696,14 +2697,8 @@ static void reply_drain(struct view *v)
 			STAILQ_INSERT_TAIL(&v->reply_queue, c, q);
 			pthread_cond_signal(&v->reply_cond);
 		}
-		struct timespec at;
-		clock_gettime(CLOCK_REALTIME, &at);
-		at.tv_nsec += 50 * 1000000L;
-		if (at.tv_nsec >= 1000000000L) {
-			at.tv_sec++;
-			at.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&v->reply_idle, &v->reply_lock, &at);
+		struct timespec at = deadline_in(0.05);
+		cond_wait_until(&v->reply_idle, &v->reply_lock, &at);
 	}
 	v->reply_exit = true;
 	pthread_cond_broadcast(&v->reply_cond);

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "redact.h"
 #include "store_kube.h"
+#include "timed_wait.h"
 
 /* A source this agent asked its node to open. */
 struct src_slot {
@@ -660,12 +661,10 @@ static void *agent_main(void *arg)
 	struct node_agent *a = arg;
 	while (!atomic_load(&a->stop)) {
 		pass(a);
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
+		struct timespec ts = deadline_in(1);
 		pthread_mutex_lock(&a->lock);
 		while (!a->changed && !atomic_load(&a->stop))
-			if (pthread_cond_timedwait(&a->wake, &a->lock, &ts) == ETIMEDOUT)
+			if (cond_wait_until(&a->wake, &a->lock, &ts) == ETIMEDOUT)
 				break;
 		a->changed = false;
 		pthread_mutex_unlock(&a->lock);

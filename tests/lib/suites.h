@@ -20,3 +20,4 @@ Suite *strmap_suite(void);
 Suite *htable_suite(void);
 Suite *node_name_suite(void);
 Suite *thread_class_suite(void);
+Suite *timed_wait_suite(void);
