@@ -1702,6 +1702,9 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	int r = 0;
 	if (h && h->wfd >= 0 && (datasync ? fdatasync(h->wfd) : fsync(h->wfd)) < 0)
 		r = errno;
+	else if (h && h->wfd < 0 && (h->open_flags & O_ACCMODE) != O_RDONLY)
+		r = EIO; /* a writer whose file could not be reopened after a restart: nothing of
+			  * its is safe to report */
 	fuse_reply_err(req, r);
 }
 

@@ -18,6 +18,7 @@
 #include "objmodel.h"
 #include "redact.h"
 #include "strmap.h"
+#include "timed_wait.h"
 
 #define FLUID "/apis/data.fluid.io/v1alpha1"
 #define WATCH_TIMEOUT_S 60
@@ -1218,17 +1219,10 @@ static double mono_now(void)
 
 static void nap(struct store_kube *sk, double seconds)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += (time_t)seconds;
-	ts.tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	struct timespec ts = deadline_in(seconds);
 	pthread_mutex_lock(&sk->lock);
 	while (!atomic_load(&sk->stop))
-		if (pthread_cond_timedwait(&sk->cond, &sk->lock, &ts) == ETIMEDOUT)
+		if (cond_wait_until(&sk->cond, &sk->lock, &ts) == ETIMEDOUT)
 			break;
 	pthread_mutex_unlock(&sk->lock);
 }
@@ -1640,16 +1634,8 @@ static void *writer_main(void *arg)
 				continue;
 			}
 			/* only releases waiting for pods: sleep until the first is due */
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			double wait = soonest - now;
-			ts.tv_sec += (time_t)wait;
-			ts.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			pthread_cond_timedwait(&sk->cond, &sk->lock, &ts);
+			struct timespec ts = deadline_in(soonest - now);
+			cond_wait_until(&sk->cond, &sk->lock, &ts);
 		}
 		if (atomic_load(&sk->stop)) {
 			pthread_mutex_unlock(&sk->lock);
@@ -1989,9 +1975,7 @@ int store_kube_open(const struct kubeconfig *kc, const char *report_ns,
 	}
 	sk->writer_started = true;
 	/* wait for every first list, so the controller never reconciles half a cluster */
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += SYNC_TIMEOUT_S;
+	struct timespec ts = deadline_in(SYNC_TIMEOUT_S);
 	pthread_mutex_lock(&sk->lock);
 	for (;;) {
 		size_t done = 0;
@@ -1999,7 +1983,7 @@ int store_kube_open(const struct kubeconfig *kc, const char *report_ns,
 			done += sk->watchers[i].synced;
 		if (done == N_RESOURCES)
 			break;
-		if (pthread_cond_timedwait(&sk->cond, &sk->lock, &ts) == ETIMEDOUT)
+		if (cond_wait_until(&sk->cond, &sk->lock, &ts) == ETIMEDOUT)
 			break;
 	}
 	r = 0;

@@ -224,6 +224,13 @@ try:
     print("victim write: went through")
 except OSError as e:
     print("victim write: %s" % e.strerror)
+# an fsync of a writer that lost its file must not report its data safe
+try:
+    os.fsync(fv)
+    print("victim fsync: ok")
+except OSError as e:
+    print("victim fsync: %s" % e.strerror)
+os.fsync(fk)
 os.close(fk)
 os.close(fv)' "$A/kept.bin" "$A/victim2.bin" "$A/taker.bin" "$TMP/ready" "$TMP/go" >"$TMP/writers.out" 2>&1 &
 writers=$!
@@ -236,7 +243,9 @@ wait "$writers" || fail "the writers failed: $(cat "$TMP/writers.out")"
 note "$(cat "$TMP/writers.out")"
 cmp "$EXP/victim2.bin" "$SRC/victim2.bin" || fail "the file renamed over victim2.bin took the old writer's write after the restart"
 cmp "$EXP/kept.bin" "$SRC/kept.bin" || fail "kept.bin's writer lost its write after the restart"
-ok "kept.bin took its writer's write; the file now at victim2.bin is intact"
+grep -q '^victim fsync: ok' "$TMP/writers.out" && fail "fsync of the writer whose file was renamed over answered 0 after its writes failed"
+grep -q '^victim fsync: ' "$TMP/writers.out" || fail "the writers did not report the victim's fsync: $(cat "$TMP/writers.out")"
+ok "kept.bin took its writer's write and fsync; the file now at victim2.bin is intact and its writer's fsync fails"
 
 echo
 echo "PASS: read-write views see the source's real size"
