@@ -218,6 +218,13 @@ static int read_keys(struct node_agent *a, const struct mount_plan *p, char *ret
 		if (v < 0) {
 			snprintf(err, errlen, "encryptOptions %s: %s", names[i], msg);
 			r = (int)v;
+		} else if (v == 0 && i < 2) {
+			/* an empty key would leave the S3 client to weir-node's own keys */
+			snprintf(err, errlen,
+				 "encryptOptions %s: key \"%s\" of secret \"%s\" in namespace "
+				 "\"%s\" is empty",
+				 names[i], refs[i]->key, refs[i]->secret, p->source_ns);
+			r = -EINVAL;
 		}
 	}
 	kube_client_free(kc);

@@ -345,8 +345,15 @@ K3="knode$(openssl rand -hex 4)" S3K="k3/$(openssl rand -hex 12)"
 vgw_admin create-user --access "$K3" --secret "$S3K" --role admin >"$TMP/vgw-admin.out" 2>&1 ||
 	fail "versitygw admin create-user failed: $(cat "$TMP/vgw-admin.out")"
 printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$K3" "$S3K" >"$TMP/node-aws-credentials"
-# nokeys2: a '#' in the mountPoint must not carry the anonymous mark into a URL fragment
-for nk in "nokeys s3://kbkt/data" "nokeys2 s3://kbkt/data#x"; do
+# nokeys2: a '#' in the mountPoint must not carry the anonymous mark into a URL fragment;
+# nokeys3: a Secret of its own whose keys are empty must not fall back to the node's either
+kc create secret generic empty-keys -n production --from-literal=access-key= \
+	--from-literal=secret-key= | sed 's/^/  /'
+EMPTY_KEYS='
+      encryptOptions:
+        - {name: aws.accessKeyId, valueFrom: {secretKeyRef: {name: empty-keys, key: access-key}}}
+        - {name: aws.secretKey, valueFrom: {secretKeyRef: {name: empty-keys, key: secret-key}}}'
+for nk in "nokeys s3://kbkt/data" "nokeys2 s3://kbkt/data#x" "nokeys3 s3://kbkt/data"; do
 	set -- $nk
 	kc create -f - <<YAML | sed 's/^/  /'
 apiVersion: data.fluid.io/v1alpha1
@@ -355,7 +362,7 @@ metadata: {name: $1, namespace: production}
 spec:
   mounts:
     - mountPoint: "$2"
-      options: {endpoint: "$VGW_URL", region: us-east-1, path-style: "true"}
+      options: {endpoint: "$VGW_URL", region: us-east-1, path-style: "true"}$([ "$1" = nokeys3 ] && printf '%s' "$EMPTY_KEYS")
 ---
 apiVersion: data.fluid.io/v1alpha1
 kind: AlluxioRuntime
@@ -366,12 +373,14 @@ spec:
 YAML
 done
 settled() { case "$(jp dataset "$1" -n production -o 'jsonpath={.status.phase}')" in Bound | Failed) ;; *) return 1 ;; esac; }
-for nk in nokeys nokeys2; do
+for nk in nokeys nokeys2 nokeys3; do
 	kwait 60 "production/$nk Bound or Failed" settled "$nk"
 	phase="$(jp dataset "$nk" -n production -o 'jsonpath={.status.phase}')"
 	msg="$(jp dataset "$nk" -n production -o 'jsonpath={.status.conditions[0].message}')"
 	[ "$phase" = Failed ] || fail "production/$nk is $phase: weir-node read kbkt for it with its own keys"
-	case "$msg" in *AccessDenied*s3-node-keys*production*) ;;
+	case "$nk:$msg" in nokeys3:*'key "access-key" of secret "empty-keys" in namespace "production" is empty'*) ;;
+	nokeys3:*) fail "production/nokeys3 failed with \"$msg\", not for its empty Secret keys" ;;
+	*AccessDenied*s3-node-keys*production*) ;;
 	*) fail "production/$nk failed with \"$msg\": not S3's AccessDenied and why it read anonymously" ;; esac
 	mkdir -p "$TMP/mnt-$nk"
 	if w mount -n production "$nk" "$TMP/mnt-$nk" </dev/null >"$TMP/nokeys.out" 2>&1; then
@@ -382,8 +391,9 @@ for nk in nokeys nokeys2; do
 	kc delete dataset "$nk" -n production --wait=false >/dev/null
 	kc delete alluxioruntime "$nk" -n production --wait=false >/dev/null
 done
+kc delete secret empty-keys -n production >/dev/null
 grep -a -q -F -e "$S3K" "$WEIR_STATE"/*.log && fail "a log shows weir-node's secret key"
-ok "production/nokeys and nokeys2 (a '#' in its mountPoint): Failed, \"$msg\""
+ok "production/nokeys, nokeys2 (a '#' in its mountPoint), nokeys3 (empty Secret keys): Failed; the last: \"$msg\""
 
 step "kubectl delete of a referenced Dataset is refused by the webhook, with weir's message"
 jp validatingwebhookconfiguration weir-controller >/dev/null ||
