@@ -1509,10 +1509,6 @@ static int claim_in_use(struct kube_client *kc, const char *ns, const char *clai
 	return used;
 }
 
-/* One try of a release: DELETE the claim and its volume, then drop pvc-protection once no pod
- * uses the claim, and pv-protection once the claim is gone (what kube-controller-manager's
- * protection controllers do; none runs for weir's volumes otherwise). -EINPROGRESS: a pod still
- * uses the claim, try later. */
 /* Is the claim cur the one weir made for the PV at pv_path (pre-bound to it by name)? A claim
  * of the Dataset's name that is not (the user's own, made before the Dataset) is not ours to
  * delete. */
@@ -1523,6 +1519,10 @@ static bool claim_is_ours(json_object *cur, const char *pv_path)
 	return vn && pvn && !strcmp(vn, pvn + 1);
 }
 
+/* One try of a release: DELETE the claim and its volume, then drop pvc-protection once no pod
+ * uses the claim, and pv-protection once the claim is gone (what kube-controller-manager's
+ * protection controllers do; none runs for weir's volumes otherwise). -EINPROGRESS: a pod still
+ * uses the claim, try later. */
 static int release_once(struct kube_client *kc, const struct op *op, char *err, size_t errlen)
 {
 	char pvc_path[600], pod[254];

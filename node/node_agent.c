@@ -5,6 +5,7 @@
 // reporter reads and the store calls.
 #include "node_agent.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -100,18 +101,33 @@ static int plan_node_keys(const struct node_agent *a, struct mount_plan *p)
 	if (strncmp(p->ufs_url, "s3://", 5) != 0 || p->credentials ||
 	    ns_listed(a->cfg.s3_node_keys, p->source_ns))
 		return 0;
-	const char *host = p->ufs_url + 5;
-	size_t hl = strcspn(host, "/?#");
-	if (memchr(host, '@', hl))
-		return 0; /* the URL's own keys */
-	size_t ul = strlen(p->ufs_url);
-	int n = snprintf(p->ufs_url + ul, sizeof(p->ufs_url) - ul, "%sanonymous=true",
-			 strchr(p->ufs_url, '?') ? "&" : "?");
-	if (n < 0 || (size_t)n >= sizeof(p->ufs_url) - ul) {
-		p->ufs_url[ul] = '\0';
-		return -ENAMETOOLONG;
+	/* curl's parser, as the S3 client's: the query goes where that reads it (a '#' in the
+	 * mountPoint must not carry it into a fragment) */
+	CURLU *h = curl_url();
+	char *user = NULL, *out = NULL;
+	int r = -ENOMEM;
+	if (!h)
+		return r;
+	if (curl_url_set(h, CURLUPART_URL, p->ufs_url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+		r = -EINVAL;
+		goto out;
 	}
-	return 1;
+	if (curl_url_get(h, CURLUPART_USER, &user, 0) == CURLUE_OK && user && *user) {
+		r = 0; /* the URL's own keys */
+		goto out;
+	}
+	if (curl_url_set(h, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK ||
+	    curl_url_set(h, CURLUPART_QUERY, "anonymous=true", CURLU_APPENDQUERY) != CURLUE_OK ||
+	    curl_url_get(h, CURLUPART_URL, &out, 0) != CURLUE_OK)
+		goto out;
+	r = strlen(out) < sizeof(p->ufs_url) ? 1 : -ENAMETOOLONG;
+	if (r == 1)
+		snprintf(p->ufs_url, sizeof(p->ufs_url), "%s", out);
+out:
+	curl_free(user);
+	curl_free(out);
+	curl_url_cleanup(h);
+	return r;
 }
 
 static double mono_now(void)
@@ -203,6 +219,13 @@ static int read_keys(struct node_agent *a, const struct mount_plan *p, char *ret
 		if (v < 0) {
 			snprintf(err, errlen, "encryptOptions %s: %s", names[i], msg);
 			r = (int)v;
+		} else if (v == 0 && i < 2) {
+			/* an empty key would leave the S3 client to weir-node's own keys */
+			snprintf(err, errlen,
+				 "encryptOptions %s: key \"%s\" of secret \"%s\" in namespace "
+				 "\"%s\" is empty",
+				 names[i], refs[i]->key, refs[i]->secret, p->source_ns);
+			r = -EINVAL;
 		}
 	}
 	kube_client_free(kc);
@@ -801,9 +824,11 @@ int node_agent_plan(struct node_agent *a, const char *ns, const char *name, stru
 	if (r < 0)
 		return r;
 	r = mount_plan_make(l, ns, name, a->cfg.deny_by_default, ret, errbuf, errlen);
-	if (r == 0 && plan_node_keys(a, ret) < 0) {
-		snprintf(errbuf, errlen, "dataset %s/%s: its s3 URL is too long", ns, name);
-		r = -ENAMETOOLONG;
+	int k = r == 0 ? plan_node_keys(a, ret) : 0;
+	if (k < 0) {
+		snprintf(errbuf, errlen, "dataset %s/%s: its s3 URL %s", ns, name,
+			 k == -ENAMETOOLONG ? "is too long" : "cannot be parsed");
+		r = k;
 	}
 	objmodel_list_free(l);
 	return r;

@@ -211,7 +211,7 @@ kwait 30 "PV weir-development-mine" jp pv weir-development-mine
 claim_event() { jp events -n development --field-selector reason=ClaimNotWeirs -o name | grep -q .; }
 kwait 30 "a ClaimNotWeirs Event: development/mine's claim is the user's" claim_event
 kc delete dataset mine -n development --wait=false | sed 's/^/  /'
-kwait 30 "PV weir-development-mine deleted" deleted pv weir-development-mine
+kwait 60 "PV weir-development-mine deleted" deleted pv weir-development-mine
 [ "$(jp pvc mine -n development -o 'jsonpath={.spec.storageClassName}')" = manual ] ||
 	fail "deleting Dataset development/mine deleted the user's own PVC development/mine"
 kc delete pvc mine -n development --wait=false | sed 's/^/  /'
@@ -345,39 +345,55 @@ K3="knode$(openssl rand -hex 4)" S3K="k3/$(openssl rand -hex 12)"
 vgw_admin create-user --access "$K3" --secret "$S3K" --role admin >"$TMP/vgw-admin.out" 2>&1 ||
 	fail "versitygw admin create-user failed: $(cat "$TMP/vgw-admin.out")"
 printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$K3" "$S3K" >"$TMP/node-aws-credentials"
-kc create -f - <<YAML | sed 's/^/  /'
+# nokeys2: a '#' in the mountPoint must not carry the anonymous mark into a URL fragment;
+# nokeys3: a Secret of its own whose keys are empty must not fall back to the node's either
+kc create secret generic empty-keys -n production --from-literal=access-key= \
+	--from-literal=secret-key= | sed 's/^/  /'
+EMPTY_KEYS='
+      encryptOptions:
+        - {name: aws.accessKeyId, valueFrom: {secretKeyRef: {name: empty-keys, key: access-key}}}
+        - {name: aws.secretKey, valueFrom: {secretKeyRef: {name: empty-keys, key: secret-key}}}'
+for nk in "nokeys s3://kbkt/data" "nokeys2 s3://kbkt/data#x" "nokeys3 s3://kbkt/data"; do
+	set -- $nk
+	kc create -f - <<YAML | sed 's/^/  /'
 apiVersion: data.fluid.io/v1alpha1
 kind: Dataset
-metadata: {name: nokeys, namespace: production}
+metadata: {name: $1, namespace: production}
 spec:
   mounts:
-    - mountPoint: s3://kbkt/data
-      options: {endpoint: "$VGW_URL", region: us-east-1, path-style: "true"}
+    - mountPoint: "$2"
+      options: {endpoint: "$VGW_URL", region: us-east-1, path-style: "true"}$([ "$1" = nokeys3 ] && printf '%s' "$EMPTY_KEYS")
 ---
 apiVersion: data.fluid.io/v1alpha1
 kind: AlluxioRuntime
-metadata: {name: nokeys, namespace: production}
+metadata: {name: $1, namespace: production}
 spec:
   tieredstore:
     levels: [{mediumtype: MEM, path: "$WEIR_TIER_DIR", quota: 1Gi, high: "0.95", low: "0.7"}]
 YAML
-settled() { case "$(jp dataset nokeys -n production -o 'jsonpath={.status.phase}')" in Bound | Failed) ;; *) return 1 ;; esac; }
-kwait 60 "production/nokeys Bound or Failed" settled
-phase="$(jp dataset nokeys -n production -o 'jsonpath={.status.phase}')"
-msg="$(jp dataset nokeys -n production -o 'jsonpath={.status.conditions[0].message}')"
-[ "$phase" = Failed ] || fail "production/nokeys is $phase: weir-node read kbkt for it with its own keys"
-case "$msg" in *AccessDenied*s3-node-keys*production*) ;;
-*) fail "production/nokeys failed with \"$msg\": not S3's AccessDenied and why it read anonymously" ;; esac
-mkdir -p "$TMP/mnt-nokeys"
-if w mount -n production nokeys "$TMP/mnt-nokeys" </dev/null >"$TMP/nokeys.out" 2>&1; then
-	WEIR_MOUNTS+=("$TMP/mnt-nokeys")
-	! cmp -s "$TMP/obj.bin" "$TMP/mnt-nokeys/obj.bin" || fail "production/nokeys reads obj.bin with weir-node's keys"
-	w umount "$TMP/mnt-nokeys" >/dev/null 2>&1 || true
-fi
+done
+settled() { case "$(jp dataset "$1" -n production -o 'jsonpath={.status.phase}')" in Bound | Failed) ;; *) return 1 ;; esac; }
+for nk in nokeys nokeys2 nokeys3; do
+	kwait 60 "production/$nk Bound or Failed" settled "$nk"
+	phase="$(jp dataset "$nk" -n production -o 'jsonpath={.status.phase}')"
+	msg="$(jp dataset "$nk" -n production -o 'jsonpath={.status.conditions[0].message}')"
+	[ "$phase" = Failed ] || fail "production/$nk is $phase: weir-node read kbkt for it with its own keys"
+	case "$nk:$msg" in nokeys3:*'key "access-key" of secret "empty-keys" in namespace "production" is empty'*) ;;
+	nokeys3:*) fail "production/nokeys3 failed with \"$msg\", not for its empty Secret keys" ;;
+	*AccessDenied*s3-node-keys*production*) ;;
+	*) fail "production/$nk failed with \"$msg\": not S3's AccessDenied and why it read anonymously" ;; esac
+	mkdir -p "$TMP/mnt-$nk"
+	if w mount -n production "$nk" "$TMP/mnt-$nk" </dev/null >"$TMP/nokeys.out" 2>&1; then
+		WEIR_MOUNTS+=("$TMP/mnt-$nk")
+		! cmp -s "$TMP/obj.bin" "$TMP/mnt-$nk/obj.bin" || fail "production/$nk reads obj.bin with weir-node's keys"
+		w umount "$TMP/mnt-$nk" >/dev/null 2>&1 || true
+	fi
+	kc delete dataset "$nk" -n production --wait=false >/dev/null
+	kc delete alluxioruntime "$nk" -n production --wait=false >/dev/null
+done
+kc delete secret empty-keys -n production >/dev/null
 grep -a -q -F -e "$S3K" "$WEIR_STATE"/*.log && fail "a log shows weir-node's secret key"
-kc delete dataset nokeys -n production --wait=false >/dev/null
-kc delete alluxioruntime nokeys -n production --wait=false >/dev/null
-ok "production/nokeys: Failed, \"$msg\""
+ok "production/nokeys, nokeys2 (a '#' in its mountPoint), nokeys3 (empty Secret keys): Failed; the last: \"$msg\""
 
 step "kubectl delete of a referenced Dataset is refused by the webhook, with weir's message"
 jp validatingwebhookconfiguration weir-controller >/dev/null ||
