@@ -295,6 +295,8 @@ int main(int argc, char **argv)
 		    .node_socket = n.cfg.socket_path,
 		    .deny_by_default = n.cfg.deny_by_default,
 		    .s3_node_keys = n.cfg.s3_node_keys,
+		    .ufs_roots = n.cfg.ufs_roots,
+		    .tier_roots = n.cfg.tier_roots,
 		    .cluster = n.cluster,
 		};
 		/* a node that cannot read the cluster has no work: that is fatal, not a warning */
