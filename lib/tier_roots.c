@@ -75,7 +75,8 @@ int tier_roots_parse(const char *spec, struct tier_roots **ret, char *err, size_
 			continue;
 		char *colon = strrchr(ent, ':');
 		if (!colon) {
-			snprintf(err, errlen, "tier-roots: \"%s\" is not PATH:SIZE (e.g. /dev/shm/weir:8GiB)",
+			snprintf(err, errlen,
+				 "tier-roots: \"%s\" is not PATH:SIZE (e.g. /dev/shm/weir:8GiB)",
 				 ent);
 			r = -EINVAL;
 			goto fail;
@@ -89,16 +90,17 @@ int tier_roots_parse(const char *spec, struct tier_roots **ret, char *err, size_
 		t->roots = nr;
 		struct tier_root *root = &t->roots[t->n];
 		if (path_norm(ent, root->path, sizeof(root->path)) < 0) {
-			snprintf(err, errlen,
-				 "tier-roots: \"%s\" is not an absolute path without \".\" or \"..\"",
-				 ent);
+			snprintf(
+			    err, errlen,
+			    "tier-roots: \"%s\" is not an absolute path without \".\" or \"..\"",
+			    ent);
 			r = -EINVAL;
 			goto fail;
 		}
 		if (quantity_parse(colon + 1, &root->max) < 0 || root->max == 0) {
 			snprintf(err, errlen,
-				 "tier-roots: %s: \"%s\" is not a size above 0 (e.g. 8GiB, 200Gi)", ent,
-				 colon + 1);
+				 "tier-roots: %s: \"%s\" is not a size above 0 (e.g. 8GiB, 200Gi)",
+				 ent, colon + 1);
 			r = -EINVAL;
 			goto fail;
 		}
@@ -145,9 +147,10 @@ int tier_roots_check(const struct tier_roots *t, const char *path, uint64_t quot
 		return 0;
 	char norm[PATH_MAX];
 	if (path_norm(path, norm, sizeof(norm)) < 0) {
-		snprintf(err, errlen,
-			 "tier path \"%s\" is not an absolute path without \".\" or \"..\" segments",
-			 path);
+		snprintf(
+		    err, errlen,
+		    "tier path \"%s\" is not an absolute path without \".\" or \"..\" segments",
+		    path);
 		return -EACCES;
 	}
 	const struct tier_root *inside = NULL;
@@ -157,10 +160,11 @@ int tier_roots_check(const struct tier_roots *t, const char *path, uint64_t quot
 		if (strncmp(root->path, norm, rl) || (norm[rl] != '\0' && norm[rl] != '/'))
 			continue;
 		if (link_below(root->path, norm)) {
-			snprintf(err, errlen,
-				 "tier path \"%s\" goes through a symbolic link below the tier root "
-				 "\"%s\"",
-				 path, root->path[0] ? root->path : "/");
+			snprintf(
+			    err, errlen,
+			    "tier path \"%s\" goes through a symbolic link below the tier root "
+			    "\"%s\"",
+			    path, root->path[0] ? root->path : "/");
 			return -EACCES;
 		}
 		if (quota <= root->max)
@@ -185,9 +189,10 @@ int tier_roots_check(const struct tier_roots *t, const char *path, uint64_t quot
 			 quantity_format(inside->max, m, sizeof(m)),
 			 inside->path[0] ? inside->path : "/");
 	else
-		snprintf(err, errlen,
-			 "tier path \"%s\" is not under weir-node's tier-roots: tiers may live only "
-			 "under %s",
-			 path, list);
+		snprintf(
+		    err, errlen,
+		    "tier path \"%s\" is not under weir-node's tier-roots: tiers may live only "
+		    "under %s",
+		    path, list);
 	return -EACCES;
 }

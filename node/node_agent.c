@@ -65,7 +65,7 @@ struct node_agent {
 	char ns[64];
 	char node_socket[4200];
 	char s3_node_keys[1024];
-	struct ufs_policy *ufs_roots;	/* NULL: any UFS; immutable, read by any thread */
+	struct ufs_policy *ufs_roots;  /* NULL: any UFS; immutable, read by any thread */
 	struct tier_roots *tier_roots; /* NULL: any tier path and quota; immutable */
 	struct kubeconfig kc;
 	struct store *store;
@@ -359,7 +359,8 @@ static void source_refused(struct node_agent *a, struct src_slot *s, const char 
 	if (s->sig) {
 		snprintf(s->plan->source_id, sizeof(s->plan->source_id), "%s", s->id);
 		if (source_call(a, s->plan, true, err, sizeof(err)) < 0) {
-			log_warn("dataset %s/%s: closing its source, now refused: %s", ns, name, err);
+			log_warn("dataset %s/%s: closing its source, now refused: %s", ns, name,
+				 err);
 			return; /* tried again next pass */
 		}
 		log_info("dataset %s/%s: source %s closed and purged: its plan is now refused", ns,

@@ -69,9 +69,14 @@ START_TEST(paths_and_quotas)
 	ck_assert_int_eq(check(t, "/dev/shm/weir/weir/team-a_spark", 8 * GiB + 1, err), -EACCES);
 	ck_assert_msg(strstr(err, "at most 8.00GiB under /dev/shm/weir"), "%s", err);
 	/* outside, or only looking inside */
-	const char *out[] = {"/", "/var/lib/kubelet/weir/a_b", "/dev/shm", "/dev/shm/weirx/weir/a_b",
-			     "/dev/shm/weir/../../../etc/weir/a_b", "/dev/shm/weir/./x",
-			     "relative/weir/a_b", ""};
+	const char *out[] = {"/",
+			     "/var/lib/kubelet/weir/a_b",
+			     "/dev/shm",
+			     "/dev/shm/weirx/weir/a_b",
+			     "/dev/shm/weir/../../../etc/weir/a_b",
+			     "/dev/shm/weir/./x",
+			     "relative/weir/a_b",
+			     ""};
 	for (size_t i = 0; i < sizeof(out) / sizeof(out[0]); i++) {
 		ck_assert_msg(check(t, out[i], 1, err) == -EACCES, "\"%s\" allowed", out[i]);
 		ck_assert_msg(strstr(err, out[i]) && strstr(err, "tier"), "\"%s\": %s", out[i],
