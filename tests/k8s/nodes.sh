@@ -189,7 +189,8 @@ step "a tenant's Dataset outside ufs-roots and Runtime tier outside tier-roots: 
 # ssrf: a UFS the administrator did not allow (the host an internal address would be): the
 # nodes must not ask it once, whatever the controller's verdict and whenever it lands in status.
 # outside: an allowed UFS, but its tier in a directory the administrator did not give tiers.
-# huge: an allowed directory, but more than it may hold.
+# huge: an allowed directory, but more than it may hold. moved: Bound over an allowed UFS, then
+# its mountPoint changed to the denied one (status still says Bound when the nodes see it).
 k8s_namespace team-d
 mkdir -p "$TMP/outside"
 kc create -f - <<YAML | sed 's/^/  /'
@@ -237,6 +238,21 @@ metadata: {name: huge, namespace: team-d}
 spec:
   mounts:
     - mountPoint: $NGINX_URL
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: AlluxioRuntime
+metadata: {name: moved, namespace: team-d}
+spec:
+  tieredstore:
+    levels:
+      - {mediumtype: MEM, path: $WEIR_TIER_DIR, quota: 1Gi}
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata: {name: moved, namespace: team-d}
+spec:
+  mounts:
+    - mountPoint: $NGINX_URL
 YAML
 # refused NODE SOURCE WORD: node's Lease reports SOURCE's error, naming WORD
 refused() { lease_py "$1" "$2" "$3" <<<'sys.exit(not (args[1] in src.get(args[0], {}).get("error", "")))'; }
@@ -246,6 +262,10 @@ for n in node-1 node-2; do
 	kwait 30 "$n refusing team-d/huge (tier-roots)" refused "$n" team-d_huge "at most 4.00GiB"
 done
 kwait 30 "team-d/ssrf Failed" is Failed dataset ssrf -n team-d -o 'jsonpath={.status.phase}'
+kwait 30 "team-d/moved Bound" is Bound dataset moved -n team-d -o 'jsonpath={.status.phase}'
+kc patch dataset moved -n team-d --type=json \
+	-p "[{\"op\": \"replace\", \"path\": \"/spec/mounts/0/mountPoint\", \"value\": \"http://localhost:$NGINX_PORT/denied-probe-moved/\"}]" | sed 's/^/  /'
+kwait 30 "team-d/moved Failed" is Failed dataset moved -n team-d -o 'jsonpath={.status.phase}'
 says_tier_roots() {
 	local c
 	c="$(jp dataset outside -n team-d -o 'jsonpath={.status.conditions}')" && grep -q "not under weir-node's tier-roots" <<<"$c"
@@ -257,12 +277,12 @@ grep -q "tier-roots" "$TMP/plan.err" || fail "node-2 refused team-d/outside's pl
 ! "$PLAN_CALL" "$TMP/node-2/node.sock" team-d ssrf >/dev/null 2>"$TMP/plan.err" ||
 	fail "node-2 gave weir-csi a plan for team-d/ssrf, whose UFS is outside ufs-roots"
 hits="$(grep -c 'denied-probe' "$NGINX_ACCESS_LOG" || true)"
-[ "$hits" = 0 ] || fail "nginx logged $hits request(s) of team-d/ssrf's UFS, outside ufs-roots: $(grep 'denied-probe' "$NGINX_ACCESS_LOG" | head -2)"
+[ "$hits" = 0 ] || fail "nginx logged $hits request(s) of team-d/ssrf's or team-d/moved's UFS, outside ufs-roots: $(grep 'denied-probe' "$NGINX_ACCESS_LOG" | head -2)"
 [ -z "$(find "$TMP/outside" -mindepth 1 | head -1)" ] ||
 	fail "weir-node wrote under $TMP/outside, outside tier-roots: $(find "$TMP/outside" -mindepth 1 | head -3)"
 [ ! -e "$WEIR_TIER_DIR/weir/team-d_huge" ] || fail "weir-node made team-d/huge's 5Gi tier"
-kc delete dataset ssrf outside huge -n team-d --wait=false | sed 's/^/  /'
-for d in ssrf outside huge; do kwait 30 "team-d/$d gone" gone dataset "$d" -n team-d; done
+kc delete dataset ssrf outside huge moved -n team-d --wait=false | sed 's/^/  /'
+for d in ssrf outside huge moved; do kwait 30 "team-d/$d gone" gone dataset "$d" -n team-d; done
 ok "0 requests of the denied UFS in nginx's log; nothing under $TMP/outside; plans refused: $(head -c 300 "$TMP/plan.err")"
 
 step "two controller replicas share the webhook configuration: one entry each, neither's CA overwritten"
