@@ -71,6 +71,13 @@ static const struct cfg_desc {
      "in a cluster, the namespaces (comma-separated, * for all) whose s3:// Datasets without "
      "keys of their own may use this node's (its environment's, its AWS profile's); the "
      "others read anonymously"},
+    {"ufs-roots", CFG_STR, offsetof(struct node_config, ufs_roots), 8192, "",
+     "in a cluster, NS=URL,..;NS=.. the UFS roots each namespace's Datasets may use (\"*\" = "
+     "every namespace; \"\" = any UFS), as weir-controller's: a source outside them is never "
+     "opened on this node"},
+    {"tier-roots", CFG_STR, offsetof(struct node_config, tier_roots), 2048, "",
+     "in a cluster, PATH:SIZE,... the directories a Runtime's tiers may live under and the "
+     "largest quota one tier there may ask (\"\" = any path, any quota)"},
     {"controller-socket", CFG_STR, offsetof(struct node_config, controller_socket), PATH_MAX, "",
      "weir-controller's socket: where mount plans come from without Kubernetes, and, with "
      "peer-listen and no peers, the members (default <state-dir>/controller.sock)"},

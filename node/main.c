@@ -251,6 +251,9 @@ int main(int argc, char **argv)
 	/* Before any source opens (an adopted view opens one): sources take their route at open. */
 	bool kube =
 	    n.cfg.kubeconfig[0] || (n.cfg.node_name[0] && getenv("KUBERNETES_SERVICE_HOST"));
+	if (!kube && (n.cfg.ufs_roots[0] || n.cfg.tier_roots[0]))
+		log_notice("ufs-roots and tier-roots are weir-node's in a cluster only; here "
+			   "weir-controller's ufs-roots applies, and tiers go where the plans say");
 	/* members: a fixed peers list; the Leases on Kubernetes; weir-controller's answers to
 	 * heartbeats on the embedded default */
 	if ((n.cfg.peers[0] || n.cfg.peer_listen[0]) && node_start_cluster(&n) < 0)
@@ -295,6 +298,8 @@ int main(int argc, char **argv)
 		    .node_socket = n.cfg.socket_path,
 		    .deny_by_default = n.cfg.deny_by_default,
 		    .s3_node_keys = n.cfg.s3_node_keys,
+		    .ufs_roots = n.cfg.ufs_roots,
+		    .tier_roots = n.cfg.tier_roots,
 		    .cluster = n.cluster,
 		};
 		/* a node that cannot read the cluster has no work: that is fatal, not a warning */

@@ -57,6 +57,8 @@ struct node_config {
 	char report_interval[16];
 	int deny_by_default;
 	char s3_node_keys[1024]; /* namespaces whose Datasets may use this node's own S3 keys */
+	char ufs_roots[8192];  /* ufs_policy.h syntax: in a cluster, the UFS a namespace may use */
+	char tier_roots[2048]; /* tier_roots.h syntax: in a cluster, where tiers may live */
 	char controller_socket[PATH_MAX];
 	char peers[4096];
 	char peer_listen[64];

@@ -24,7 +24,9 @@
 #include "log.h"
 #include "redact.h"
 #include "store_kube.h"
+#include "tier_roots.h"
 #include "timed_wait.h"
+#include "ufs_policy.h"
 
 /* A source this agent asked its node to open. */
 struct src_slot {
@@ -63,6 +65,8 @@ struct node_agent {
 	char ns[64];
 	char node_socket[4200];
 	char s3_node_keys[1024];
+	struct ufs_policy *ufs_roots;  /* NULL: any UFS; immutable, read by any thread */
+	struct tier_roots *tier_roots; /* NULL: any tier path and quota; immutable */
 	struct kubeconfig kc;
 	struct store *store;
 	struct member_sync *members; /* NULL unless cfg.cluster takes its members from Leases */
@@ -127,6 +131,20 @@ out:
 	curl_free(user);
 	curl_free(out);
 	curl_url_cleanup(h);
+	return r;
+}
+
+/* The administrator's policies over what a plan makes this root process do: open the UFS
+ * (ufs-roots, the same check as weir-controller's, which in a cluster only writes a verdict the
+ * node would see too late) and create and fill its tiers (tier-roots). Returns 0, or -EACCES
+ * with the reason for the user in err. No lock, no I/O but lstat of tier paths. */
+static int plan_allowed(const struct node_agent *a, const struct mount_plan *p, char *err,
+			size_t errlen)
+{
+	int r = ufs_policy_check(a->ufs_roots, p->source_ns, p->ufs_url, err, errlen);
+	for (size_t i = 0; i < p->n_tiers && r == 0; i++)
+		r = tier_roots_check(a->tier_roots, p->tiers[i].path, p->tiers[i].quota, err,
+				     errlen);
 	return r;
 }
 
@@ -331,6 +349,34 @@ static const char *ready_reason(const struct objmodel *ds)
 	return "";
 }
 
+/* The administrator's policy refuses s's plan (why): nothing is opened, and what an earlier
+ * plan of the Dataset opened is closed and purged (its mountPoint or Runtime changed to what
+ * the policy refuses); the reason goes to the node's Lease, hence the Dataset's status. */
+static void source_refused(struct node_agent *a, struct src_slot *s, const char *ns,
+			   const char *name, const char *why)
+{
+	char err[1024];
+	if (s->sig) {
+		snprintf(s->plan->source_id, sizeof(s->plan->source_id), "%s", s->id);
+		if (source_call(a, s->plan, true, err, sizeof(err)) < 0) {
+			log_warn("dataset %s/%s: closing its source, now refused: %s", ns, name,
+				 err);
+			return; /* tried again next pass */
+		}
+		log_info("dataset %s/%s: source %s closed and purged: its plan is now refused", ns,
+			 name, s->id);
+	}
+	pthread_mutex_lock(&a->lock);
+	bool same = !strncmp(s->error, why, sizeof(s->error) - 1);
+	s->sig = 0; /* nothing open */
+	s->ok = false;
+	snprintf(s->error, sizeof(s->error), "%.899s", why);
+	redact_text(s->error, sizeof(s->error)); /* the Lease is readable: no passwords */
+	pthread_mutex_unlock(&a->lock);
+	if (!same)
+		log_warn("dataset %s/%s: not opened on this node: %s", ns, name, s->error);
+}
+
 /* One source Dataset: open its cache here unless it is being deleted (then it is left unseen,
  * and closed and purged after the pass). */
 static void sync_source(struct node_agent *a, const struct objmodel_list *l, struct objmodel *ds)
@@ -362,10 +408,15 @@ static void sync_source(struct node_agent *a, const struct objmodel_list *l, str
 	enum dataset_phase saved = ds->dataset.status.phase;
 	ds->dataset.status.phase = DATASET_PHASE_NOT_BOUND;
 	int r = mount_plan_make(l, ns, name, a->cfg.deny_by_default, p, err, sizeof(err));
+	ds->dataset.status.phase = saved;
+	if (r == 0 && plan_allowed(a, p, err, sizeof(err)) < 0) {
+		source_refused(a, s, ns, name, err);
+		free(p);
+		return;
+	}
 	int anon = r == 0 ? plan_node_keys(a, p) : 0;
 	if (anon < 0)
 		r = anon;
-	ds->dataset.status.phase = saved;
 	double now = mono_now();
 	uint64_t sig = 0;
 	if (r == 0) {
@@ -710,11 +761,21 @@ int node_agent_start(const struct node_agent_config *cfg, struct node_agent **re
 		 cfg->s3_node_keys ? cfg->s3_node_keys : "");
 	a->cfg.s3_node_keys = a->s3_node_keys;
 	a->cfg.kubeconfig = NULL;
+	a->cfg.ufs_roots = a->cfg.tier_roots = NULL;
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->wake, NULL);
 	LIST_INIT(&a->sources);
 	LIST_INIT(&a->loads);
-	int r = cfg->kubeconfig && *cfg->kubeconfig
+	int r = ufs_policy_parse(cfg->ufs_roots, &a->ufs_roots, errbuf, errlen);
+	if (r == 0)
+		r = tier_roots_parse(cfg->tier_roots, &a->tier_roots, errbuf, errlen);
+	if (r < 0)
+		goto fail;
+	if (a->ufs_roots)
+		log_info("node agent: ufs-roots = \"%s\"", cfg->ufs_roots);
+	if (a->tier_roots)
+		log_info("node agent: tier-roots = \"%s\"", cfg->tier_roots);
+	r = cfg->kubeconfig && *cfg->kubeconfig
 		    ? kubeconfig_load(cfg->kubeconfig, &a->kc, errbuf, errlen)
 		    : kubeconfig_in_cluster(NULL, &a->kc, errbuf, errlen);
 	if (r < 0)
@@ -746,6 +807,8 @@ fail:
 	member_sync_stop(a->members);
 	store_close(a->store);
 	kubeconfig_clear(&a->kc);
+	ufs_policy_free(a->ufs_roots);
+	tier_roots_free(a->tier_roots);
 	pthread_mutex_destroy(&a->lock);
 	pthread_cond_destroy(&a->wake);
 	free(a);
@@ -775,6 +838,8 @@ void node_agent_stop(struct node_agent *a)
 		free(ls);
 	}
 	kubeconfig_clear(&a->kc);
+	ufs_policy_free(a->ufs_roots);
+	tier_roots_free(a->tier_roots);
 	pthread_mutex_destroy(&a->lock);
 	pthread_cond_destroy(&a->wake);
 	free(a);
@@ -824,6 +889,8 @@ int node_agent_plan(struct node_agent *a, const char *ns, const char *name, stru
 	if (r < 0)
 		return r;
 	r = mount_plan_make(l, ns, name, a->cfg.deny_by_default, ret, errbuf, errlen);
+	if (r == 0)
+		r = plan_allowed(a, ret, errbuf, errlen);
 	int k = r == 0 ? plan_node_keys(a, ret) : 0;
 	if (k < 0) {
 		snprintf(errbuf, errlen, "dataset %s/%s: its s3 URL %s", ns, name,

@@ -26,6 +26,12 @@ struct node_agent_config {
 	 * their own may be read with this node's (environment, AWS profile); others' are read
 	 * anonymously: any namespace can write a Dataset, the node's keys are the admin's. */
 	const char *s3_node_keys;
+	/* The administrator's policies (NULL or "": none), parsed at start: which UFS a namespace
+	 * may use (lib/ufs_policy.h, weir-controller's ufs-roots), and where a Runtime's tiers may
+	 * live and how large (lib/tier_roots.h). A plan that breaks one is neither opened nor
+	 * answered: any namespace can write a Dataset or Runtime, weir-node runs as root. */
+	const char *ufs_roots;
+	const char *tier_roots;
 	struct cluster *cluster; /* borrowed, NULL: no peers; with no fixed peers list its members
 				  * follow the nodes' Leases (member_sync.h) */
 };
@@ -33,7 +39,8 @@ struct node_agent_config {
 struct node_agent;
 
 /* Lists the cluster (waits for every first list, up to 30 s) and starts the agent's thread.
- * Returns 0 and an owned *ret, or -errno with a message in errbuf. */
+ * Returns 0 and an owned *ret, or -errno with a message in errbuf (a bad ufs-roots or
+ * tier-roots: -EINVAL). */
 int node_agent_start(const struct node_agent_config *cfg, struct node_agent **ret, char *errbuf,
 		     size_t errlen);
 

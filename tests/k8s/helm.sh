@@ -29,11 +29,18 @@ h template weir "$CHART" --namespace "$NS" --include-crds >"$TMP/rendered.yaml" 
 # And with every optional part off or changed, it still renders.
 h template weir "$CHART" --namespace "$NS" --set webhook.enabled=false \
 	--set image.repository=example.invalid/weir --set image.tag=dev \
-	--set 'node.tierPaths={/dev/shm,/mnt/ssd}' >"$TMP/rendered-nowebhook.yaml" ||
+	--set 'node.tierPaths={/dev/shm,/mnt/ssd}' --set 'node.tierRoots={/dev/shm/weir:1GiB,/mnt/ssd:200GiB}' \
+	--set-string 'ufsRoots=team-a=local:///data/a;*=https://public.example/' >"$TMP/rendered-nowebhook.yaml" ||
 	fail "helm template with webhook.enabled=false failed (output above)"
 ! grep -q ValidatingWebhookConfiguration "$TMP/rendered-nowebhook.yaml" || fail "webhook.enabled=false still renders the webhook"
 grep -q 'image: example.invalid/weir:dev' "$TMP/rendered-nowebhook.yaml" || fail "image.repository/tag are not used"
 grep -q 'mountPath: /mnt/ssd' "$TMP/rendered-nowebhook.yaml" || fail "node.tierPaths are not mounted"
+# one ufsRoots value for the controller and the nodes; tier-roots for the nodes, safe by default
+[ "$(grep -c -F -e '- "--ufs-roots=team-a=local:///data/a;*=https://public.example/"' "$TMP/rendered-nowebhook.yaml")" = 2 ] ||
+	fail "ufsRoots does not reach both weir-controller and weir-node"
+grep -q -F -e '- "--tier-roots=/dev/shm/weir:1GiB,/mnt/ssd:200GiB"' "$TMP/rendered-nowebhook.yaml" || fail "node.tierRoots does not reach weir-node"
+grep -q -F -e '- "--tier-roots=/dev/shm:4GiB"' "$TMP/rendered.yaml" || fail "weir-node has no tier-roots by default"
+! grep -q -e '--ufs-roots' "$TMP/rendered.yaml" || fail "ufs-roots rendered although ufsRoots is empty"
 ok "$(grep -c '^kind:' "$TMP/rendered.yaml") objects rendered"
 # keeper.separate (the default): weir-keeper in a DaemonSet of its own, whose template an image
 # update of weir does not change (so it never restarts, and the views it holds outlive weir-node's

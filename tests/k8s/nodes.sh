@@ -9,7 +9,9 @@
 # request answered by node-2 itself (production/spark reads development's source; a namespace
 # without a grant is refused); two controller replicas registering the delete webhook keep one
 # entry each, so killing the last to register leaves the other refusing; deletes purge every
-# node and leave no Terminating PV or PVC, a claim used by a pod waiting for the pod.
+# node and leave no Terminating PV or PVC, a claim used by a pod waiting for the pod. A tenant's
+# Dataset outside ufs-roots is never fetched (nginx logs no request of it) and a Runtime tier
+# outside tier-roots (or larger than it allows) is never made: each node refuses it itself.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/walkthrough.sh"
@@ -82,8 +84,12 @@ at_exit "pid_stop $TPID"
 step "weir-node as node-1 and node-2 (own state, own tiers), weir-controller with no node socket"
 node_args() {
 	printf '%s\n' --state-dir "$TMP/$1" --kubeconfig "$KUBECONFIG" --node-name "$1" \
-		--report-interval "$INTERVAL" --metrics-listen= --bpf 0
+		--report-interval "$INTERVAL" --metrics-listen= --bpf 0 \
+		--ufs-roots "$UFS_ROOTS" --tier-roots "$WEIR_TIER_DIR:4GiB"
 }
+# the administrator's policies, as the chart sets them: the same ufs-roots on the nodes and the
+# controller, and where tiers may live (the walkthrough's Runtime asks 4Gi)
+UFS_ROOTS="*=$NGINX_URL,http://127.0.0.1:$TPORT/"
 mkdir -p "$TMP/node-1" "$TMP/node-2"
 mapfile -t A1 < <(node_args node-1)
 "$WEIR_NODE_BIN" "${A1[@]}" >"$TMP/node-1.log" 2>&1 &
@@ -100,7 +106,7 @@ pid_track "$N2"
 at_exit "pid_stop -t 10 $N2"
 WH1="$(free_port)"
 "$WEIR_CONTROLLER_BIN" --kubeconfig "$KUBECONFIG" --state-dir "$TMP/ctl" --identity ctl-1 \
-	--lease-duration 6 --resync-interval 1 --webhook-url "https://127.0.0.1:$WH1/validate" \
+	--ufs-roots "$UFS_ROOTS" --lease-duration 6 --resync-interval 1 --webhook-url "https://127.0.0.1:$WH1/validate" \
 	>"$TMP/controller.log" 2>&1 &
 CTL=$!
 pid_track "$CTL"
@@ -178,6 +184,106 @@ note "$(cat "$TMP/plan.err")"
 "$PLAN_CALL" "$TMP/node-2/node.sock" production spark >/dev/null || fail "production/spark's plan refused after the allow-list"
 ok "node-2: production/spark -> development_spark (read-only); qa/spark refused: $(cat "$TMP/plan.err")"
 T_WALK="$(elapsed "$T0" "$(now)")"
+
+step "a tenant's Dataset outside ufs-roots and Runtime tier outside tier-roots: nothing fetched, nothing written"
+# ssrf: a UFS the administrator did not allow (the host an internal address would be): the
+# nodes must not ask it once, whatever the controller's verdict and whenever it lands in status.
+# outside: an allowed UFS, but its tier in a directory the administrator did not give tiers.
+# huge: an allowed directory, but more than it may hold. moved: Bound over an allowed UFS, then
+# its mountPoint changed to the denied one (status still says Bound when the nodes see it).
+k8s_namespace team-d
+mkdir -p "$TMP/outside"
+kc create -f - <<YAML | sed 's/^/  /'
+apiVersion: data.fluid.io/v1alpha1
+kind: AlluxioRuntime
+metadata: {name: ssrf, namespace: team-d}
+spec:
+  tieredstore:
+    levels:
+      - {mediumtype: MEM, path: $WEIR_TIER_DIR, quota: 1Gi}
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata: {name: ssrf, namespace: team-d}
+spec:
+  mounts:
+    - mountPoint: http://localhost:$NGINX_PORT/denied-probe/
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: AlluxioRuntime
+metadata: {name: outside, namespace: team-d}
+spec:
+  tieredstore:
+    levels:
+      - {mediumtype: MEM, path: $TMP/outside, quota: 1Gi}
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata: {name: outside, namespace: team-d}
+spec:
+  mounts:
+    - mountPoint: $NGINX_URL
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: AlluxioRuntime
+metadata: {name: huge, namespace: team-d}
+spec:
+  tieredstore:
+    levels:
+      - {mediumtype: MEM, path: $WEIR_TIER_DIR, quota: 5Gi}
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata: {name: huge, namespace: team-d}
+spec:
+  mounts:
+    - mountPoint: $NGINX_URL
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: AlluxioRuntime
+metadata: {name: moved, namespace: team-d}
+spec:
+  tieredstore:
+    levels:
+      - {mediumtype: MEM, path: $WEIR_TIER_DIR, quota: 1Gi}
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata: {name: moved, namespace: team-d}
+spec:
+  mounts:
+    - mountPoint: $NGINX_URL
+YAML
+# refused NODE SOURCE WORD: node's Lease reports SOURCE's error, naming WORD
+refused() { lease_py "$1" "$2" "$3" <<<'sys.exit(not (args[1] in src.get(args[0], {}).get("error", "")))'; }
+for n in node-1 node-2; do
+	kwait 30 "$n refusing team-d/ssrf (ufs-roots)" refused "$n" team-d_ssrf ufs-roots
+	kwait 30 "$n refusing team-d/outside (tier-roots)" refused "$n" team-d_outside tier-roots
+	kwait 30 "$n refusing team-d/huge (tier-roots)" refused "$n" team-d_huge "at most 4.00GiB"
+done
+kwait 30 "team-d/ssrf Failed" is Failed dataset ssrf -n team-d -o 'jsonpath={.status.phase}'
+kwait 30 "team-d/moved Bound" is Bound dataset moved -n team-d -o 'jsonpath={.status.phase}'
+kc patch dataset moved -n team-d --type=json \
+	-p "[{\"op\": \"replace\", \"path\": \"/spec/mounts/0/mountPoint\", \"value\": \"http://localhost:$NGINX_PORT/denied-probe-moved/\"}]" | sed 's/^/  /'
+kwait 30 "team-d/moved Failed" is Failed dataset moved -n team-d -o 'jsonpath={.status.phase}'
+says_tier_roots() {
+	local c
+	c="$(jp dataset outside -n team-d -o 'jsonpath={.status.conditions}')" && grep -q "not under weir-node's tier-roots" <<<"$c"
+}
+kwait 30 "team-d/outside Failed with the node's reason" says_tier_roots
+! "$PLAN_CALL" "$TMP/node-2/node.sock" team-d outside >/dev/null 2>"$TMP/plan.err" ||
+	fail "node-2 gave weir-csi a plan for team-d/outside, whose tier is outside tier-roots"
+grep -q "tier-roots" "$TMP/plan.err" || fail "node-2 refused team-d/outside's plan, but not for its tier: $(cat "$TMP/plan.err")"
+! "$PLAN_CALL" "$TMP/node-2/node.sock" team-d ssrf >/dev/null 2>"$TMP/plan.err" ||
+	fail "node-2 gave weir-csi a plan for team-d/ssrf, whose UFS is outside ufs-roots"
+hits="$(grep -c 'denied-probe' "$NGINX_ACCESS_LOG" || true)"
+[ "$hits" = 0 ] || fail "nginx logged $hits request(s) of team-d/ssrf's or team-d/moved's UFS, outside ufs-roots: $(grep 'denied-probe' "$NGINX_ACCESS_LOG" | head -2)"
+[ -z "$(find "$TMP/outside" -mindepth 1 | head -1)" ] ||
+	fail "weir-node wrote under $TMP/outside, outside tier-roots: $(find "$TMP/outside" -mindepth 1 | head -3)"
+[ ! -e "$WEIR_TIER_DIR/weir/team-d_huge" ] || fail "weir-node made team-d/huge's 5Gi tier"
+kc delete dataset ssrf outside huge moved -n team-d --wait=false | sed 's/^/  /'
+for d in ssrf outside huge moved; do kwait 30 "team-d/$d gone" gone dataset "$d" -n team-d; done
+ok "0 requests of the denied UFS in nginx's log; nothing under $TMP/outside; plans refused: $(head -c 300 "$TMP/plan.err")"
 
 step "two controller replicas share the webhook configuration: one entry each, neither's CA overwritten"
 WH2="$(free_port)"

@@ -83,6 +83,7 @@ cluster: {peerPort: $(free_port)}
 node:
   stateDir: $STATE
   tierPaths: [$TIER]
+  tierRoots: ["$TIER:1GiB"]
   # no kube-proxy here: the apiserver's Service address leads nowhere, its own address does
   hostNetwork: true
   extraEnv:

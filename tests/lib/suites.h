@@ -21,3 +21,4 @@ Suite *htable_suite(void);
 Suite *node_name_suite(void);
 Suite *thread_class_suite(void);
 Suite *timed_wait_suite(void);
+Suite *tier_roots_suite(void);
