@@ -356,6 +356,14 @@ static int s3_init(struct ufs *u, const struct ufs_options *opts)
 			 opts->s3_session_token ? opts->s3_session_token : "");
 	}
 	const char *region = p.region[0] ? p.region : ac.region[0] ? ac.region : "us-east-1";
+	/* it becomes part of the AWS endpoint's host name (and of the signature's scope): a
+	 * region such as "x@evil.example?" would send the requests to another host */
+	if (region[strspn(region, "abcdefghijklmnopqrstuvwxyz0123456789-")] != '\0') {
+		ufs_set_error(u, "s3 region \"%.40s\" is not a region name (a-z, 0-9 and -)",
+			      region);
+		r = -EINVAL;
+		goto out;
+	}
 	snprintf(s->region, sizeof(s->region), "%s", region);
 	s->anonymous = p.anonymous;
 	const char *ca = p.ca_bundle[0] ? p.ca_bundle : ac.ca_bundle;

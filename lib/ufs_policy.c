@@ -18,6 +18,9 @@ struct ufs_url {
 	char host[256];
 	char port[8];
 	char path[4096]; /* decoded, dot segments resolved, no trailing '/' ("" = the root) */
+	/* s3: the endpoint requests go to, as "scheme://host:port" ("": none given, the AWS
+	 * endpoint of the region or weir-node's own profile's) */
+	char endpoint[300];
 };
 
 struct ufs_root {
@@ -59,9 +62,79 @@ static void path_normalize(char *path)
 	memcpy(path, out, o + 1);
 }
 
+static int url_parse(const char *text, struct ufs_url *u, char *err, size_t errlen);
+
+/* The endpoint an s3 URL's query names (its last endpoint=, as ufs_s3 reads it), in normal
+ * form into u->endpoint; none leaves it "". */
+static int s3_endpoint(const char *text, char *query, struct ufs_url *u, char *err, size_t errlen)
+{
+	char *save = NULL, *last = NULL;
+	for (char *kv = strtok_r(query, "&", &save); kv; kv = strtok_r(NULL, "&", &save))
+		if (strncmp(kv, "endpoint=", 9) == 0)
+			last = kv + 9;
+	if (!last)
+		return 0;
+	char *ep = curl_easy_unescape(NULL, last, 0, NULL);
+	if (!ep)
+		return -ENOMEM;
+	struct ufs_url e;
+	char why[400];
+	int r = url_parse(ep, &e, why, sizeof(why));
+	if (r == 0 && strcmp(e.scheme, "http") && strcmp(e.scheme, "https")) {
+		snprintf(why, sizeof(why), "not an http(s) URL");
+		r = -EINVAL;
+	}
+	if (r < 0)
+		snprintf(err, errlen, "\"%s\": its endpoint \"%s\": %s", text, ep, why);
+	else
+		snprintf(u->endpoint, sizeof(u->endpoint), "%s://%s:%s", e.scheme, e.host, e.port);
+	curl_free(ep);
+	return r;
+}
+
+/* s3://bucket[/prefix][?endpoint=URL&...]: the bucket as host, the key prefix as path, taken
+ * the way ufs_s3 takes them (curl's parse, then decoded; a key's "." and ".." are literal at
+ * S3, so none is resolved after decoding), and the endpoint. */
+static int s3_parse(const char *text, struct ufs_url *u, char *err, size_t errlen)
+{
+	CURLU *h = curl_url();
+	char *host = NULL, *path = NULL, *query = NULL;
+	int r = -EINVAL;
+	if (!h)
+		return -ENOMEM;
+	if (curl_url_set(h, CURLUPART_URL, text, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
+	    curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
+		snprintf(err, errlen, "\"%s\" is not s3://bucket[/prefix]", text);
+		goto out;
+	}
+	curl_url_get(h, CURLUPART_PATH, &path, CURLU_URLDECODE);
+	curl_url_get(h, CURLUPART_QUERY, &query, 0);
+	const char *pp = path ? path + strspn(path, "/") : "";
+	size_t pl = strlen(pp);
+	while (pl && pp[pl - 1] == '/')
+		pl--;
+	if (pl + 2 > sizeof(u->path) || strlen(host) >= sizeof(u->host)) {
+		snprintf(err, errlen, "\"%s\": too long", text);
+		goto out;
+	}
+	snprintf(u->scheme, sizeof(u->scheme), "s3");
+	snprintf(u->host, sizeof(u->host), "%s", host);
+	if (pl)
+		snprintf(u->path, sizeof(u->path), "/%.*s", (int)pl, pp);
+	r = query ? s3_endpoint(text, query, u, err, errlen) : 0;
+out:
+	curl_free(host);
+	curl_free(path);
+	curl_free(query);
+	curl_url_cleanup(h);
+	return r;
+}
+
 static int url_parse(const char *text, struct ufs_url *u, char *err, size_t errlen)
 {
 	memset(u, 0, sizeof(*u));
+	if (strncasecmp(text, "s3://", 5) == 0)
+		return s3_parse(text, u, err, errlen);
 	if (strncasecmp(text, "local://", 8) == 0) {
 		/* ufs_local takes the path literally (no percent-decoding): so do we */
 		const char *p = text + 8;
@@ -89,8 +162,8 @@ static int url_parse(const char *text, struct ufs_url *u, char *err, size_t errl
 		goto out;
 	}
 	if (strcasecmp(scheme, "http") && strcasecmp(scheme, "https")) {
-		snprintf(err, errlen, "\"%s\": scheme \"%s\" is not local, http or https", text,
-			 scheme);
+		snprintf(err, errlen, "\"%s\": scheme \"%s\" is not local, http, https or s3",
+			 text, scheme);
 		goto out;
 	}
 	/* Decoding may reveal dot segments ("%2e%2e") that a server resolves after curl did
@@ -121,7 +194,7 @@ out:
 static bool under(const struct ufs_url *root, const struct ufs_url *u)
 {
 	if (strcmp(root->scheme, u->scheme) || strcmp(root->host, u->host) ||
-	    strcmp(root->port, u->port))
+	    strcmp(root->port, u->port) || strcmp(root->endpoint, u->endpoint))
 		return false;
 	size_t rl = strlen(root->path);
 	return strncmp(root->path, u->path, rl) == 0 && (u->path[rl] == '\0' || u->path[rl] == '/');

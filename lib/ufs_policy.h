@@ -5,7 +5,11 @@
  *   team-a=local:///data/a,http://mirror/apache/;*=https://public.example/
  * A URL is allowed when a root of its namespace (or of "*") has the same scheme, host and port
  * and its path is the root's path or below it, segment-wise: local:///data/a allows
- * local:///data/a/x, not local:///data/ab nor local:///data/a/../b. No policy (an empty
+ * local:///data/a/x, not local:///data/ab nor local:///data/a/../b. An s3 root,
+ * s3://bucket[/prefix][?endpoint=URL], allows that bucket's keys under the prefix at that
+ * endpoint only (scheme, host and port); one without an endpoint allows only URLs without one
+ * (the region's AWS endpoint, or weir-node's own profile's), so a Dataset cannot send the
+ * node's requests elsewhere by its endpoint option. No policy (an empty
  * setting) allows everything: the embedded control plane's CLI is root's alone. Pure
  * functions; a policy is immutable once parsed. */
 #pragma once

@@ -22,6 +22,46 @@ static int check(const struct ufs_policy *p, const char *ns, const char *url)
 	return ufs_policy_check(p, ns, url, err, sizeof(err));
 }
 
+/* s3 roots: the bucket, the key prefix segment-wise, and the endpoint the requests go to. A
+ * Dataset's endpoint option sends the node's requests wherever it says: a root without one
+ * allows no endpoint at all. */
+START_TEST(test_s3_roots)
+{
+	struct ufs_policy *p = policy("team-a=s3://train/imagenet?endpoint=http://S3.lan:8333;"
+				      "team-b=s3://public");
+	ck_assert_int_eq(check(p, "team-a", "s3://train/imagenet?endpoint=http://s3.lan:8333"), 0);
+	ck_assert_int_eq(check(p, "team-a", "s3://train/imagenet/x/?region=us-east-1&endpoint="
+					    "http%3A%2F%2Fs3.lan%3A8333&path-style=true"),
+			 0);
+	ck_assert_int_eq(check(p, "team-a", "s3://train/imagenet2?endpoint=http://s3.lan:8333"),
+			 -EACCES);
+	ck_assert_int_eq(check(p, "team-a", "s3://train?endpoint=http://s3.lan:8333"), -EACCES);
+	ck_assert_int_eq(check(p, "team-a", "s3://other/imagenet?endpoint=http://s3.lan:8333"),
+			 -EACCES);
+	/* another endpoint, none, or a second one after the allowed (the last one counts) */
+	ck_assert_int_eq(check(p, "team-a", "s3://train/imagenet?endpoint=http://169.254.169.254"),
+			 -EACCES);
+	ck_assert_int_eq(check(p, "team-a", "s3://train/imagenet"), -EACCES);
+	ck_assert_int_eq(check(p, "team-a", "s3://train/imagenet?endpoint=http://s3.lan:8333&"
+					    "endpoint=http://10.0.0.1"),
+			 -EACCES);
+	ck_assert_int_eq(check(p, "team-a", "s3://train/imagenet?endpoint=https://s3.lan:8333"),
+			 -EACCES);
+	/* a root without an endpoint: the bucket at AWS (or the node's own profile) only */
+	ck_assert_int_eq(check(p, "team-b", "s3://public/any/key?region=eu-west-1"), 0);
+	ck_assert_int_eq(check(p, "team-b", "s3://public?endpoint=http://127.0.0.1:9000"),
+			 -EACCES);
+	ck_assert_int_eq(check(p, "team-b", "http://public/"), -EACCES);
+	ck_assert_int_eq(check(p, "team-a", "local:///train/imagenet"), -EACCES);
+	ufs_policy_free(p);
+	struct ufs_policy *bad = NULL;
+	char err[512] = "";
+	ck_assert_int_eq(ufs_policy_parse("x=s3://b?endpoint=ftp://h", &bad, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_msg(strstr(err, "its endpoint \"ftp://h\"") && strstr(err, "scheme \"ftp\""), "%s", err);
+}
+END_TEST
+
 START_TEST(test_local_roots)
 {
 	struct ufs_policy *p = policy(" team-a = local:///data/a , http://Mirror.example/apache/ ;"
@@ -95,6 +135,7 @@ Suite *ufs_policy_suite(void)
 	Suite *s = suite_create("ufs_policy");
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, test_local_roots);
+	tcase_add_test(tc, test_s3_roots);
 	tcase_add_test(tc, test_http_roots);
 	tcase_add_test(tc, test_no_policy_and_errors);
 	suite_add_tcase(s, tc);

@@ -291,6 +291,10 @@ START_TEST(bucket_urls)
 	    {"s3://bkt?endpoint=http://h/x", "has a path"},
 	    {"s3://bkt?endpoint=http://127.0.0.1:1&path-style=false", "use path-style"},
 	    {"s3://KEY@bkt", "needs both KEY:SECRET@"},
+	    /* the region names the AWS endpoint's host: it must not name another host */
+	    {"s3://bkt?region=x%40evil.example%3F", "is not a region name"},
+	    {"s3://bkt?region=evil.example%2Fx%23", "is not a region name"},
+	    {"s3://bkt?region=EU-West-1", "is not a region name"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct ufs *u = NULL;
