@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,10 @@
 #include "ufs.h"
 
 #define S3_LIST_MAX_ENTRIES (10u << 20) /* one directory larger than this is refused */
+/* Pages in a row that add no new name before a listing is called stuck: a server that answers
+ * with the same page or tokens in a cycle would otherwise be asked forever. Real servers never
+ * send one such page (a common prefix is not repeated on the next page). */
+#define S3_LIST_STUCK_PAGES 100
 
 struct s3 {
 	char *bucket;
@@ -482,10 +487,11 @@ static char *dir_prefix(struct s3 *s, const char *path)
 	return p;
 }
 
-/* A name a directory may hold: one component, not "." or "..". */
+/* A name a directory may hold: one component the kernel accepts (a name longer than NAME_MAX
+ * fails the whole readdir of a view, not just that entry), not "." or "..". */
 static bool name_ok(const char *n, size_t len)
 {
-	return len && !memchr(n, '/', len) && !(len == 1 && n[0] == '.') &&
+	return len && len <= NAME_MAX && !memchr(n, '/', len) && !(len == 1 && n[0] == '.') &&
 	       !(len == 2 && n[0] == '.' && n[1] == '.');
 }
 
@@ -509,6 +515,18 @@ static int add_ent(struct ufs_dirent **ents, size_t *n, size_t *cap, const char 
 	return 0;
 }
 
+/* Is name (a directory's with its '/') listed for the first time? Records it; counts a repeat
+ * in *dups. Sets *r to -ENOMEM when it cannot record it. */
+static bool first_time(struct strmap *seen, const char *name, size_t *dups, int *r)
+{
+	if (strmap_get(seen, name)) {
+		(*dups)++;
+		return false;
+	}
+	strmap_put(seen, name, (void *)1, r);
+	return *r == 0;
+}
+
 /* Lists prefix page by page into *ret_ents (or, with max_keys, only asks whether it has
  * anything). Returns 0, or -errno with the cause set (ufs_set_error). */
 static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
@@ -518,7 +536,13 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 	struct ufs_dirent *ents = NULL;
 	size_t n = 0, cap = 0, pl = strlen(prefix);
 	char *token = NULL, what[300];
+	unsigned stuck = 0; /* pages in a row that added no name */
+	size_t dups = 0;    /* names listed again (logged once, at the end) */
+	/* names listed so far, a directory's with its '/': a key listed twice keeps its first */
+	struct strmap *seen = strmap_new();
 	int r = 0;
+	if (!seen)
+		return -ENOMEM;
 	snprintf(what, sizeof(what), "s3://%s/%s", s->bucket, prefix);
 	do {
 		struct http_reply rep;
@@ -537,6 +561,7 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 			http_reply_clear(&rep);
 			break;
 		}
+		size_t before = n;
 		r = s3_xml_parse_list(rep.body, rep.body_len, &page);
 		http_reply_clear(&rep);
 		if (r < 0) {
@@ -545,6 +570,9 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 			    "%.150s: the server's ListObjectsV2 answer is not one this client "
 			    "can read",
 			    what);
+			log_warn("%.150s: the server's ListObjectsV2 answer is not one this "
+				 "client can read (%s)",
+				 what, strerror(-r));
 			break;
 		}
 		for (size_t i = 0; i < page.n_objects && r == 0; i++) {
@@ -558,6 +586,8 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 						 o->key);
 				continue;
 			}
+			if (!first_time(seen, nm, &dups, &r))
+				continue;
 			struct ufs_attr a = {
 			    .size = o->size, .mtime = o->mtime, .mtime_exact = o->mtime > 0};
 			snprintf(a.etag, sizeof(a.etag), "%s", o->etag);
@@ -573,15 +603,32 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 					 cp);
 				continue;
 			}
+			if (!first_time(seen, cp + pl, &dups, &r))
+				continue;
 			struct ufs_attr a = {.is_dir = true};
 			r = add_ent(&ents, &n, &cap, cp + pl, cl - pl - 1, &a);
 		}
-		free(token);
-		token = page.truncated && !max_keys ? strdup(page.next_token) : NULL;
 		bool more = page.truncated && !max_keys;
+		/* the token that asked for this page, or pages that add nothing: never ends */
+		bool again = more && token && strcmp(token, page.next_token) == 0;
+		stuck = n > before ? 0 : stuck + 1;
+		free(token);
+		token = more ? strdup(page.next_token) : NULL;
 		s3_list_page_clear(&page);
 		if (r == 0 && more && !token)
 			r = -ENOMEM;
+		if (r == 0 && more && (again || stuck >= S3_LIST_STUCK_PAGES)) {
+			/* a server's fault, not a lookup's: logged here, where the cause is known */
+			char msg[400];
+			snprintf(msg, sizeof(msg),
+				 "%.200s: the server's ListObjectsV2 listing does not advance (%s)",
+				 what,
+				 again ? "a page gives back the token that asked for it"
+				       : "pages in a row repeat what it listed");
+			ufs_set_error(u, "%s", msg);
+			log_warn("%s", msg);
+			r = -EBADMSG;
+		}
 		if (r == 0 && n > S3_LIST_MAX_ENTRIES) {
 			ufs_set_error(u, "%.200s: more than %u entries in one directory", what,
 				      S3_LIST_MAX_ENTRIES);
@@ -589,6 +636,10 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 		}
 	} while (r == 0 && token);
 	free(token);
+	strmap_free(seen, NULL);
+	if (r == 0 && dups)
+		log_warn("%s: the server listed %zu names more than once; the first of each stands",
+			 what, dups);
 	if (r < 0) {
 		ufs_dirents_free(ents, n);
 		return r;

@@ -93,6 +93,13 @@ START_TEST(list_page_malformed)
 	    "<ListBucketResult><Contents><Key>a</Key><Size>1x</Size></Contents></ListBucketResult>",
 	    "<ListBucketResult><Contents><Key>a</Key><Size>99999999999999999999999</Size>"
 	    "</Contents></ListBucketResult>",
+	    /* sizes no file can have (off_t), and a sign strtoull would wrap: " -5" is 2^64 - 5 */
+	    "<ListBucketResult><Contents><Key>a</Key><Size>18446744073709551615</Size>"
+	    "</Contents></ListBucketResult>",
+	    "<ListBucketResult><Contents><Key>a</Key><Size>9223372036854775808</Size>"
+	    "</Contents></ListBucketResult>",
+	    "<ListBucketResult><Contents><Key>a</Key><Size> -5</Size></Contents></ListBucketResult>",
+	    "<ListBucketResult><Contents><Key>a</Key><Size>+5</Size></Contents></ListBucketResult>",
 	    "<Error><Code>AccessDenied</Code></Error>", /* not a listing */
 	    "<ListBucketResult><Contents><Key>a\x01</Key><Size>1</Size></Contents>"
 	    "</ListBucketResult>", /* a control byte is not XML */

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Hostile ListObjectsV2 answers (tests/helpers/s3lies.py, a server that lies the ways no real S3
+# server does): each directory ends in a sane tree or a clear error, never a hang, a readdir that
+# fails for one bad key, two entries of one name, or a size no object has.
+#   a key whose name is longer than NAME_MAX: left out; its neighbours list and read
+#   one key listed twice (another size the second time): listed once, the first stands, its
+#     bytes are the object's
+#   a page that answers with the token that asked for it, or tokens going round in a cycle:
+#     the listing fails at once with a message naming the directory, the server is not asked
+#     forever
+#   a Size of 2^64 - 1: the listing fails, naming the directory
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/../helpers/lib.sh"
+. "$here/../helpers/weir.sh"
+. "$here/lib.sh"
+
+faults_setup s3listing 2 1
+unset AWS_PROFILE AWS_SESSION_TOKEN AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+
+step "an S3 server whose listings lie, mounted anonymously"
+py_server_start "$WEIR_SRC/tests/helpers/s3lies.py" - "$TMP/lies"
+LIES_LOG="$PY_SERVER_LOG"
+MP="$TMP/mnt"
+weir_mount s3://bkt "$MP" --tier "mem:$WEIR_TIER_DIR/mem:64MiB" \
+	--s3-endpoint "http://127.0.0.1:$PY_SERVER_PORT" --s3-region us-east-1 --s3-path-style \
+	--s3-anonymous --metadata-ttl 300
+ok "s3://bkt on 127.0.0.1:$PY_SERVER_PORT"
+
+# lists DIR within 30 s into $TMP/ls.out / ls.err; sets LS_RC and LS_SECS
+list_dir() {
+	local t0
+	LS_RC=0
+	t0="$(now)"
+	timeout -k 5 30 ls -1 "$MP/$1" >"$TMP/ls.out" 2>"$TMP/ls.err" || LS_RC=$?
+	LS_SECS="$(elapsed "$t0" "$(now)")"
+	[ "$LS_RC" -ne 124 ] && [ "$LS_RC" -ne 137 ] || fail "$1: ls hung for 30 s"
+}
+
+step "a key longer than NAME_MAX: left out, its neighbour lists and reads"
+list_dir longname
+[ "$LS_RC" -eq 0 ] || fail "longname: ls failed ($LS_RC): $(cat "$TMP/ls.err")"
+[ "$(cat "$TMP/ls.out")" = ok.txt ] || fail "longname: ls lists \"$(tr '\n' ' ' <"$TMP/ls.out")\", not ok.txt alone"
+printf 'hello from ok.txt\n' >"$TMP/ok.want"
+read_ok longname "$MP/longname/ok.txt" "$TMP/ok.want"
+grep -q 'LLLLLLLL.*skipped' "$WEIR_STATE/node.log" || fail "longname: node.log does not say the long key was skipped"
+ok "ok.txt lists alone and reads right; the 300-byte name is skipped and logged"
+
+step "one key listed twice: once in the view, the first stands"
+list_dir dup
+[ "$LS_RC" -eq 0 ] || fail "dup: ls failed ($LS_RC): $(cat "$TMP/ls.err")"
+[ "$(tr '\n' ' ' <"$TMP/ls.out")" = "d.txt e.txt " ] || fail "dup: ls lists \"$(tr '\n' ' ' <"$TMP/ls.out")\", not \"d.txt e.txt\""
+size="$(stat -c %s "$MP/dup/d.txt")"
+[ "$size" -eq 16 ] || fail "dup: d.txt has size $size, the object (and the first listing) 16"
+printf 'the first d.txt\n' >"$TMP/d.want"
+read_ok dup "$MP/dup/d.txt" "$TMP/d.want"
+ok "d.txt once, 16 bytes, the object's"
+
+for d in loop cycle; do
+	step "$d/: a listing that never ends fails, and the server is not asked forever"
+	before="$(grep -c "list-type=2&prefix=$d" "$LIES_LOG" || true)"
+	list_dir "$d"
+	[ "$LS_RC" -ne 0 ] || fail "$d: ls succeeded: $(tr '\n' ' ' <"$TMP/ls.out")"
+	grep -q "Input/output error" "$TMP/ls.err" || fail "$d: ls failed with \"$(cat "$TMP/ls.err")\", not EIO"
+	sleep 1
+	asked="$(($(grep -c "list-type=2&prefix=$d" "$LIES_LOG") - before))"
+	[ "$asked" -le 300 ] || fail "$d: the server was asked for $asked pages"
+	grep -q "s3://bkt/$d/.*does not advance" "$WEIR_STATE/node.log" ||
+		fail "$d: node.log does not name the listing that does not advance"
+	ok "$d: EIO in $LS_SECS s after $asked pages; node.log says why"
+done
+
+step "a Size of 2^64 - 1: the listing fails"
+list_dir huge
+if [ "$LS_RC" -eq 0 ]; then
+	size="$(stat -c %s "$MP/huge/h.bin")"
+	fail "huge: listed with h.bin of size $size"
+fi
+grep -q "s3://bkt/huge/: the server's ListObjectsV2 answer is not one this client can read" "$WEIR_STATE/node.log" ||
+	fail "huge: node.log does not say why the listing failed"
+ok "huge: ls failed: $(cat "$TMP/ls.err"); node.log says why"
