@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -390,8 +391,10 @@ static bool parse_size(const char *tok, uint64_t *ret_size)
 	if (!isdigit((unsigned char)tok[0]))
 		return false;
 	char *end;
+	errno = 0;
 	unsigned long long v = strtoull(tok, &end, 10);
-	if (*end != '\0')
+	/* above 2^63 is no file's size (off_t): unknown, the object's HEAD gives it */
+	if (*end != '\0' || errno || v > INT64_MAX)
 		return false;
 	*ret_size = v;
 	return true;
@@ -577,9 +580,11 @@ static int json_entry(json_object *o, const struct dir_ctx *d, struct ents *e)
 	attr.mtime_exact = attr.mtime > 0; /* nginx's JSON gives an HTTP date, to the second */
 	bool size_known = is_dir;
 	json_object *size;
-	/* a size is exact bytes or nothing: strings, fractions and negatives are not sizes */
+	/* a size is exact bytes or nothing: strings, fractions, negatives and sizes above 2^63
+	 * (no file's: off_t) are not sizes */
 	if (!is_dir && json_object_object_get_ex(o, "size", &size) &&
-	    json_object_is_type(size, json_type_int) && json_object_get_int64(size) >= 0) {
+	    json_object_is_type(size, json_type_int) && json_object_get_int64(size) >= 0 &&
+	    json_object_get_uint64(size) <= INT64_MAX) {
 		attr.size = json_object_get_uint64(size);
 		size_known = true;
 	}

@@ -114,6 +114,7 @@ cp "$TMP/s1" "$TREE/shrink/f.bin"
 rand_file "$TMP/l5000" 5000 lie-5000
 cp "$TMP/l5000" "$TREE/lie/under.bin"
 cp "$TMP/l5000" "$TREE/lie/over.bin"
+cp "$TMP/l5000" "$TREE/lie/huge.bin"
 
 MP="$TMP/mnt"
 weir_mount "$FS_URL/" "$MP" --tier "$TIERS" --metadata-ttl 1
@@ -201,11 +202,14 @@ ok "no reader got zeros or a size between the versions"
 sleep 1.1
 read_fresh "after the truncation" "$MP/shrink/f.bin" "$TMP/s2"
 
-step "item 4: a listing that says 2500 for a 5000-byte file (and 9000 for another)"
-knob '{"listing_size": {"/lie/under.bin": 2500, "/lie/over.bin": 9000}}'
+step "item 4: a listing that says 2500 for a 5000-byte file (9000 for another, 2^64 - 1 for a third)"
+knob '{"listing_size": {"/lie/under.bin": 2500, "/lie/over.bin": 9000, "/lie/huge.bin": 18446744073709551615}}'
 sleep 1.1
 note "stat before any open (the listing's word): under.bin $(stat -c %s "$MP/lie/under.bin"), over.bin $(stat -c %s "$MP/lie/over.bin")"
-for f in under over; do
+# a size no file can have (above 2^63) is no size: the object's HEAD gives it
+sz="$(stat -c %s "$MP/lie/huge.bin")" || fail "stat of lie/huge.bin (listed with 2^64 - 1 bytes) failed"
+[ "$sz" -eq 5000 ] || fail "huge.bin: stat before any open says $sz bytes; the object has 5000"
+for f in under over huge; do
 	timeout -k 5 60 cat "$MP/lie/$f.bin" >"$TMP/lie-$f" || fail "cat $MP/lie/$f.bin failed"
 	cmp "$TMP/lie-$f" "$TMP/l5000" || fail "$f.bin: read $(stat -c %s "$TMP/lie-$f") bytes, not the object's 5000"
 	sz="$(stat -c %s "$MP/lie/$f.bin")"
