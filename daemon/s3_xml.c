@@ -114,7 +114,11 @@ static int parse_contents(xmlNodePtr c, struct s3_object *o)
 			if (s3_xml_parse_time(v, &o->mtime) < 0)
 				o->mtime = 0;
 		} else if (named(n, "ETag")) {
-			copy_text(n, o->etag, sizeof(o->etag));
+			/* cut short, it would never match in If-Match: none, then */
+			char *t = text_of(n);
+			if (t && strlen(t) < sizeof(o->etag))
+				snprintf(o->etag, sizeof(o->etag), "%s", t);
+			xmlFree(t);
 		}
 	}
 	return o->key && o->key[0] && strlen(o->key) <= S3_KEY_MAX && have_size ? 0 : -EBADMSG;

@@ -311,7 +311,9 @@ static char *url_for(struct ufs *u, const char *path, bool dir)
 	return url;
 }
 
-static void trim_value(const char *v, size_t n, char *out, size_t outlen)
+/* Copies header value v (n bytes) into out without its surrounding blanks, cut to outlen - 1.
+ * Returns its whole length, so a caller can tell it was cut. */
+static size_t trim_value(const char *v, size_t n, char *out, size_t outlen)
 {
 	while (n && (*v == ' ' || *v == '\t')) {
 		v++;
@@ -319,10 +321,12 @@ static void trim_value(const char *v, size_t n, char *out, size_t outlen)
 	}
 	while (n && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
 		n--;
+	size_t whole = n;
 	if (n >= outlen)
 		n = outlen - 1;
 	memcpy(out, v, n);
 	out[n] = '\0';
+	return whole;
 }
 
 static size_t header_cb(char *data, size_t size, size_t nitems, void *userdata)
@@ -348,7 +352,9 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *userdata)
 	size_t kl = colon - data;
 	trim_value(colon + 1, n - kl - 1, v, sizeof(v));
 	if (kl == 4 && strncasecmp(data, "etag", 4) == 0) {
-		trim_value(colon + 1, n - kl - 1, r->etag, sizeof(r->etag));
+		/* a tag cut short would go back in If-Match and never match: none, then */
+		if (trim_value(colon + 1, n - kl - 1, r->etag, sizeof(r->etag)) >= sizeof(r->etag))
+			r->etag[0] = '\0';
 	} else if (kl == 13 && strncasecmp(data, "last-modified", 13) == 0) {
 		time_t t = curl_getdate(v, NULL);
 		r->mtime = t > 0 ? (int64_t)t : 0;

@@ -10,6 +10,7 @@
 #   loop/      every page: "loop/z", IsTruncated, and the very token that asked for it
 #   cycle/     tokens A -> B -> A -> ...: each page one key already listed
 #   huge/      "h.bin" with a Size of 2^64 - 1
+#   longetag/  "t.bin" whose ETag is 200 bytes long (listing, HEAD and GET; If-Match checked)
 import os
 import sys
 import threading
@@ -28,14 +29,20 @@ BODIES = {
     "cycle/a": b"a\n",
     "cycle/b": b"b\n",
     "huge/h.bin": b"h\n",
+    "longetag/t.bin": b"a tag too long to keep\n",
 }
+LONG_ETAG = '"' + "t" * 198 + '"'
+
+
+def etag(key):
+    return LONG_ETAG if key.startswith("longetag/") else '"e-%d"' % len(BODIES[key])
 DATE = "2026-12-01T10:00:00.000Z"
 
 
 def obj(key, size=None):
     body = BODIES[key]
-    return ("<Contents><Key>%s</Key><LastModified>%s</LastModified><ETag>\"e-%d\"</ETag>"
-            "<Size>%d</Size></Contents>" % (escape(key), DATE, len(body),
+    return ("<Contents><Key>%s</Key><LastModified>%s</LastModified><ETag>%s</ETag>"
+            "<Size>%d</Size></Contents>" % (escape(key), DATE, escape(etag(key)),
                                             len(body) if size is None else size))
 
 
@@ -51,7 +58,7 @@ def listing(prefix, token):
     top = prefix.split("/")[0] + "/" if prefix else ""
     if prefix == "":
         return page(["<CommonPrefixes><Prefix>%s</Prefix></CommonPrefixes>" % p
-                     for p in ("cycle/", "dup/", "huge/", "longname/", "loop/")])
+                     for p in ("cycle/", "dup/", "huge/", "longetag/", "longname/", "loop/")])
     if top == "longname/":
         return page([obj("longname/" + "L" * 300), obj("longname/ok.txt")])
     if top == "dup/":
@@ -63,6 +70,8 @@ def listing(prefix, token):
     if top == "cycle/":
         nxt = {None: "A", "A": "B", "B": "A"}[token]
         return page([obj("cycle/a" if nxt == "A" else "cycle/b")], nxt)
+    if top == "longetag/":
+        return page([obj("longetag/t.bin")])
     if top == "huge/":
         return page([obj("huge/h.bin", 2**64 - 1)])
     return page([])
@@ -97,7 +106,10 @@ class Handler(BaseHTTPRequestHandler):
         if key not in BODIES:
             return self.answer(404, b"<Error><Code>NoSuchKey</Code></Error>")
         body = BODIES[key]
-        hdrs = [("ETag", '"e-%d"' % len(body)), ("Last-Modified", "Tue, 01 Dec 2026 10:00:00 GMT"),
+        im = self.headers.get("If-Match")
+        if im is not None and im != etag(key):
+            return self.answer(412, b"<Error><Code>PreconditionFailed</Code></Error>")
+        hdrs = [("ETag", etag(key)), ("Last-Modified", "Tue, 01 Dec 2026 10:00:00 GMT"),
                 ("Accept-Ranges", "bytes")]
         rng = self.headers.get("Range")
         if rng and rng.startswith("bytes=") and self.command == "GET":
