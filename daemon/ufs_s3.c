@@ -26,6 +26,9 @@
  * with the same page or tokens in a cycle would otherwise be asked forever. Real servers never
  * send one such page (a common prefix is not repeated on the next page). */
 #define S3_LIST_STUCK_PAGES 100
+/* The largest ListObjectsV2 page parsed. S3 sends at most 1,000 keys of at most 1,024 bytes a
+ * page (under 3 MiB); libxml2's tree of a 60 MiB page of tiny keys took 1 GiB. */
+#define S3_LIST_PAGE_MAX (8u << 20)
 
 struct s3 {
 	char *bucket;
@@ -562,6 +565,17 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 			break;
 		}
 		size_t before = n;
+		if (rep.body_len > S3_LIST_PAGE_MAX) {
+			char msg[300];
+			snprintf(msg, sizeof(msg),
+				 "%.150s: a ListObjectsV2 page of %zu bytes (S3 sends under 3 MiB)",
+				 what, rep.body_len);
+			http_reply_clear(&rep);
+			ufs_set_error(u, "%s", msg);
+			log_warn("%s", msg);
+			r = -EFBIG;
+			break;
+		}
 		r = s3_xml_parse_list(rep.body, rep.body_len, &page);
 		http_reply_clear(&rep);
 		if (r < 0) {

@@ -10,6 +10,8 @@
 #     the listing fails at once with a message naming the directory, the server is not asked
 #     forever
 #   a Size of 2^64 - 1: the listing fails, naming the directory
+#   one page of 1,000,000 tiny keys (62 MB): refused before it is parsed, weir-node's memory
+#     stays bounded (libxml2's tree of it took 1 GiB)
 #   an ETag too long to keep (200 bytes): the file reads right (bound to its date and size), not
 #     ESTALE on every read from an If-Match cut short
 set -euo pipefail
@@ -84,6 +86,17 @@ fi
 grep -q "s3://bkt/huge/: the server's ListObjectsV2 answer is not one this client can read" "$WEIR_STATE/node.log" ||
 	fail "huge: node.log does not say why the listing failed"
 ok "huge: ls failed: $(cat "$TMP/ls.err"); node.log says why"
+
+step "one ListObjectsV2 page of 62 MB: refused before it is parsed"
+list_dir bigpage
+[ "$LS_RC" -ne 0 ] || fail "bigpage: ls listed $(wc -l <"$TMP/ls.out") names"
+grep -q "s3://bkt/bigpage/: a ListObjectsV2 page of 62000108 bytes" "$WEIR_STATE/node.log" ||
+	fail "bigpage: node.log does not say the page was too large"
+# weir-node's peak since it started (the mount's sample of the tree listed bigpage/ too): the
+# body itself (62 MB) and little more; libxml2's tree of it took 1 GiB
+hwm="$(awk '/^VmHWM/ {print $2}' "/proc/$(weir_node_pid)/status")"
+[ "$hwm" -lt $((400 * 1024)) ] || fail "bigpage: weir-node's peak RSS is $((hwm / 1024)) MiB"
+ok "bigpage: ls failed in $LS_SECS s ($(cat "$TMP/ls.err")); weir-node's peak RSS $((hwm / 1024)) MiB"
 
 step "an ETag of 200 bytes: the file reads right"
 printf 'a tag too long to keep\n' >"$TMP/t.want"

@@ -10,6 +10,7 @@
 #   loop/      every page: "loop/z", IsTruncated, and the very token that asked for it
 #   cycle/     tokens A -> B -> A -> ...: each page one key already listed
 #   huge/      "h.bin" with a Size of 2^64 - 1
+#   bigpage/   one page of 1,000,000 tiny keys (62 MB; S3 sends at most 1,000 a page)
 #   longetag/  "t.bin" whose ETag is 200 bytes long (listing, HEAD and GET; If-Match checked)
 import os
 import sys
@@ -58,7 +59,7 @@ def listing(prefix, token):
     top = prefix.split("/")[0] + "/" if prefix else ""
     if prefix == "":
         return page(["<CommonPrefixes><Prefix>%s</Prefix></CommonPrefixes>" % p
-                     for p in ("cycle/", "dup/", "huge/", "longetag/", "longname/", "loop/")])
+                     for p in ("bigpage/", "cycle/", "dup/", "huge/", "longetag/", "longname/", "loop/")])
     if top == "longname/":
         return page([obj("longname/" + "L" * 300), obj("longname/ok.txt")])
     if top == "dup/":
@@ -70,6 +71,11 @@ def listing(prefix, token):
     if top == "cycle/":
         nxt = {None: "A", "A": "B", "B": "A"}[token]
         return page([obj("cycle/a" if nxt == "A" else "cycle/b")], nxt)
+    if top == "bigpage/":
+        return "".join(['<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult>'] +
+                       ["<Contents><Key>bigpage/k%07d</Key><Size>1</Size></Contents>" % i
+                        for i in range(1000000)] +
+                       ["<IsTruncated>false</IsTruncated></ListBucketResult>"])
     if top == "longetag/":
         return page([obj("longetag/t.bin")])
     if top == "huge/":
