@@ -12,6 +12,8 @@
 #   a Size of 2^64 - 1: the listing fails, naming the directory
 #   one page of 1,000,000 tiny keys (62 MB): refused before it is parsed, weir-node's memory
 #     stays bounded (libxml2's tree of it took 1 GiB)
+#   what real servers send too: an object "a" next to "a/b" (the directory wins, logged), a
+#     directory marker "m/" with a body (a directory), keys under "./", "../", "//" (left out)
 #   an ETag too long to keep (200 bytes): the file reads right (bound to its date and size), not
 #     ESTALE on every read from an If-Match cut short
 set -euo pipefail
@@ -97,6 +99,19 @@ grep -q "s3://bkt/bigpage/: a ListObjectsV2 page of 62000108 bytes" "$WEIR_STATE
 hwm="$(awk '/^VmHWM/ {print $2}' "/proc/$(weir_node_pid)/status")"
 [ "$hwm" -lt $((400 * 1024)) ] || fail "bigpage: weir-node's peak RSS is $((hwm / 1024)) MiB"
 ok "bigpage: ls failed in $LS_SECS s ($(cat "$TMP/ls.err")); weir-node's peak RSS $((hwm / 1024)) MiB"
+
+step "a name both object and directory, a marker with a body, keys under ./ ../ //"
+list_dir both
+[ "$LS_RC" -eq 0 ] || fail "both: ls failed ($LS_RC): $(cat "$TMP/ls.err")"
+[ "$(tr '\n' ' ' <"$TMP/ls.out")" = "a m " ] || fail "both: ls lists \"$(tr '\n' ' ' <"$TMP/ls.out")\", not \"a m\""
+[ -d "$MP/both/a" ] && [ -d "$MP/both/m" ] || fail "both: a or m is not a directory"
+printf 'b under a\n' >"$TMP/b.want"
+printf 'x under m\n' >"$TMP/x.want"
+read_ok both "$MP/both/a/b" "$TMP/b.want"
+read_ok both "$MP/both/m/x" "$TMP/x.want"
+[ "$(ls "$MP/both/m")" = x ] || fail "both: m/ lists \"$(ls "$MP/both/m" | tr '\n' ' ')\", not x"
+grep -q 'object "a" hidden by the directory' "$WEIR_STATE/node.log" || fail "both: node.log does not say a was hidden"
+ok "a and m are directories; a/b and m/x read right; ./ ../ // left out"
 
 step "an ETag of 200 bytes: the file reads right"
 printf 'a tag too long to keep\n' >"$TMP/t.want"

@@ -11,6 +11,9 @@
 #   cycle/     tokens A -> B -> A -> ...: each page one key already listed
 #   huge/      "h.bin" with a Size of 2^64 - 1
 #   bigpage/   one page of 1,000,000 tiny keys (62 MB; S3 sends at most 1,000 a page)
+#   both/      what a real S3 server does send too, listed with the delimiter as S3 lists it: an
+#              object "a" next to "a/b" (a name both file and directory), a directory marker
+#              "m/" with a body, and keys under "./", "../" and "//"
 #   longetag/  "t.bin" whose ETag is 200 bytes long (listing, HEAD and GET; If-Match checked)
 import os
 import sys
@@ -31,6 +34,13 @@ BODIES = {
     "cycle/b": b"b\n",
     "huge/h.bin": b"h\n",
     "longetag/t.bin": b"a tag too long to keep\n",
+    "both/a": b"the object a\n",
+    "both/a/b": b"b under a\n",
+    "both/m/": b"a marker with a body\n",
+    "both/m/x": b"x under m\n",
+    "both/./dot": b"dot\n",
+    "both/../up": b"up\n",
+    "both//empty": b"empty component\n",
 }
 LONG_ETAG = '"' + "t" * 198 + '"'
 
@@ -59,7 +69,7 @@ def listing(prefix, token):
     top = prefix.split("/")[0] + "/" if prefix else ""
     if prefix == "":
         return page(["<CommonPrefixes><Prefix>%s</Prefix></CommonPrefixes>" % p
-                     for p in ("bigpage/", "cycle/", "dup/", "huge/", "longetag/", "longname/", "loop/")])
+                     for p in ("bigpage/", "both/", "cycle/", "dup/", "huge/", "longetag/", "longname/", "loop/")])
     if top == "longname/":
         return page([obj("longname/" + "L" * 300), obj("longname/ok.txt")])
     if top == "dup/":
@@ -76,6 +86,19 @@ def listing(prefix, token):
                        ["<Contents><Key>bigpage/k%07d</Key><Size>1</Size></Contents>" % i
                         for i in range(1000000)] +
                        ["<IsTruncated>false</IsTruncated></ListBucketResult>"])
+    if top == "both/":
+        # as S3 does: keys under prefix, those with a "/" after it rolled up to a common prefix
+        objs, pfx = [], []
+        for k in sorted(BODIES):
+            if not k.startswith(prefix):
+                continue
+            cut = k.find("/", len(prefix))
+            if cut < 0:
+                objs.append(obj(k))
+            elif k[:cut + 1] not in pfx:
+                pfx.append(k[:cut + 1])
+        return page(objs + ["<CommonPrefixes><Prefix>%s</Prefix></CommonPrefixes>" % escape(p)
+                            for p in pfx])
     if top == "longetag/":
         return page([obj("longetag/t.bin")])
     if top == "huge/":
