@@ -103,8 +103,7 @@ static int parse_contents(xmlNodePtr c, struct s3_object *o)
 			errno = 0;
 			unsigned long long sz = strtoull(v, &end, 10);
 			/* digits only, and a size a file can have (off_t): no sign, no blank */
-			if (errno || end == v || *end || v[0] < '0' || v[0] > '9' ||
-			    sz > INT64_MAX)
+			if (errno || end == v || *end || v[0] < '0' || v[0] > '9' || sz > INT64_MAX)
 				return -EBADMSG;
 			o->size = sz;
 			have_size = true;

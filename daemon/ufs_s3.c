@@ -518,6 +518,13 @@ static int add_ent(struct ufs_dirent **ents, size_t *n, size_t *cap, const char 
 	return 0;
 }
 
+/* Counts a key that is no name in the directory listed; keeps the first (cut to 255 bytes). */
+static void note_skipped(const char *key, char first[256], size_t *n)
+{
+	if ((*n)++ == 0)
+		snprintf(first, 256, "%s", key);
+}
+
 /* Is name (a directory's with its '/') listed for the first time? Records it; counts a repeat
  * in *dups. Sets *r to -ENOMEM when it cannot record it. */
 static bool first_time(struct strmap *seen, const char *name, size_t *dups, int *r)
@@ -541,6 +548,10 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 	char *token = NULL, what[300];
 	unsigned stuck = 0; /* pages in a row that added no name */
 	size_t dups = 0;    /* names listed again (logged once, at the end) */
+	/* keys and prefixes that are no name here: counted, logged once with the first, so a
+	 * server cannot flood the log with them on every listing */
+	size_t n_skipped = 0;
+	char skipped[256] = "";
 	/* names listed so far, a directory's with its '/': a key listed twice keeps its first */
 	struct strmap *seen = strmap_new();
 	int r = 0;
@@ -596,8 +607,7 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 			const char *nm = o->key + pl;
 			if (!name_ok(nm, strlen(nm))) {
 				if (*nm) /* "" is the directory's own marker */
-					log_warn("%s: key \"%s\" skipped: not a file name", what,
-						 o->key);
+					note_skipped(o->key, skipped, &n_skipped);
 				continue;
 			}
 			if (!first_time(seen, nm, &dups, &r))
@@ -613,8 +623,7 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 			if (strncmp(cp, prefix, pl) != 0 || cl < pl + 1 || cp[cl - 1] != '/')
 				continue;
 			if (!name_ok(cp + pl, cl - pl - 1)) {
-				log_warn("%s: prefix \"%s\" skipped: not a directory name", what,
-					 cp);
+				note_skipped(cp, skipped, &n_skipped);
 				continue;
 			}
 			if (!first_time(seen, cp + pl, &dups, &r))
@@ -632,7 +641,7 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 		if (r == 0 && more && !token)
 			r = -ENOMEM;
 		if (r == 0 && more && (again || stuck >= S3_LIST_STUCK_PAGES)) {
-			/* a server's fault, not a lookup's: logged here, where the cause is known */
+			/* a server's fault, not a lookup's: logged here, with its cause */
 			char msg[400];
 			snprintf(msg, sizeof(msg),
 				 "%.200s: the server's ListObjectsV2 listing does not advance (%s)",
@@ -654,6 +663,10 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 	if (r == 0 && dups)
 		log_warn("%s: the server listed %zu names more than once; the first of each stands",
 			 what, dups);
+	if (r == 0 && n_skipped)
+		log_warn(
+		    "%s: %zu keys skipped: not file or directory names here (the first: \"%s\"%s)",
+		    what, n_skipped, skipped, strlen(skipped) == sizeof(skipped) - 1 ? "..." : "");
 	if (r < 0) {
 		ufs_dirents_free(ents, n);
 		return r;

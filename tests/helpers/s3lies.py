@@ -5,7 +5,7 @@
 #
 # Usage: s3lies.py UNUSED PORT_FILE LOG_FILE   (127.0.0.1, a free port written to PORT_FILE; each
 # request logged to LOG_FILE as "METHOD PATH?QUERY STATUS")
-#   longname/  "ok.txt" next to a key whose name is 300 bytes (more than NAME_MAX)
+#   longname/  "ok.txt" next to 1,001 keys whose names are 300 bytes (more than NAME_MAX)
 #   dup/       "d.txt" twice (the second with another size), across two pages, and "e.txt"
 #   loop/      every page: "loop/z", IsTruncated, and the very token that asked for it
 #   cycle/     tokens A -> B -> A -> ...: each page one key already listed
@@ -27,6 +27,7 @@ LOCK = threading.Lock()
 BODIES = {
     "longname/ok.txt": b"hello from ok.txt\n",
     "longname/" + "L" * 300: b"long\n",
+    **{"longname/%04d%s" % (i, "L" * 296): b"long\n" for i in range(1000)},
     "dup/d.txt": b"the first d.txt\n",
     "dup/e.txt": b"e\n",
     "loop/z": b"z\n",
@@ -71,7 +72,7 @@ def listing(prefix, token):
         return page(["<CommonPrefixes><Prefix>%s</Prefix></CommonPrefixes>" % p
                      for p in ("bigpage/", "both/", "cycle/", "dup/", "huge/", "longetag/", "longname/", "loop/")])
     if top == "longname/":
-        return page([obj("longname/" + "L" * 300), obj("longname/ok.txt")])
+        return page([obj(k) for k in sorted(BODIES) if k.startswith("longname/")])
     if top == "dup/":
         if token is None:
             return page([obj("dup/d.txt"), obj("dup/d.txt", 99999)], "p2")
