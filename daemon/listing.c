@@ -37,7 +37,21 @@ struct ents {
 	size_t n, cap;
 	struct strmap *seen; /* names already listed; a later duplicate is dropped */
 	size_t dups;	     /* how many were dropped, logged once */
+	size_t hostile;	     /* entries that are no child of the directory, logged once */
+	char first_hostile[256]; /* the first of them, cut short */
 };
+
+/* Counts an entry that is no child of the directory; keeps the first for the one warning. */
+static void note_hostile(struct ents *e, const char *name, size_t len)
+{
+	if (e->hostile++ != 0)
+		return;
+	snprintf(e->first_hostile, sizeof(e->first_hostile), "%.*s", (int)(len > 255 ? 255 : len),
+		 name);
+	for (char *c = e->first_hostile; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f) /* no line of its own in the log */
+			*c = '?';
+}
 
 /* What resolve_href() decided. */
 enum href_verdict {
@@ -515,9 +529,7 @@ static int parse_html(const char *body, const struct dir_ctx *d, struct ents *e)
 			continue;
 		}
 		if (v == HREF_HOSTILE) {
-			log_warn(
-			    "listing %s: ignoring entry \"%s\": it is not inside the directory",
-			    d->url, href);
+			note_hostile(e, href, strlen(href));
 			free(href);
 			continue;
 		}
@@ -567,8 +579,7 @@ static int json_entry(json_object *o, const struct dir_ctx *d, struct ents *e)
 		return 0;
 	}
 	if (!name_is_component(name, name_len)) {
-		log_warn("listing %s: ignoring entry \"%.*s\": it is not inside the directory",
-			 d->url, (int)(name_len > 255 ? 255 : name_len), name);
+		note_hostile(e, name, name_len);
 		return 0;
 	}
 	bool is_dir = strcmp(type, "directory") == 0;
@@ -669,6 +680,11 @@ int listing_parse(const char *body, size_t len, const char *content_type, const 
 		log_warn(
 		    "listing %s: %zu entries repeat an earlier name; the first of each is kept",
 		    dir_url, e.dups);
+	/* once a listing, not once an entry: a server cannot flood the log with them */
+	if (e.hostile)
+		log_warn("listing %s: ignoring %zu entries that are not inside the directory (the "
+			 "first: \"%s\")",
+			 dir_url, e.hostile, e.first_hostile);
 	strmap_free(e.seen, NULL);
 	*ret_ents = e.v;
 	*ret_n = e.n;

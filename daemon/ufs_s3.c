@@ -521,8 +521,12 @@ static int add_ent(struct ufs_dirent **ents, size_t *n, size_t *cap, const char 
 /* Counts a key that is no name in the directory listed; keeps the first (cut to 255 bytes). */
 static void note_skipped(const char *key, char first[256], size_t *n)
 {
-	if ((*n)++ == 0)
-		snprintf(first, 256, "%s", key);
+	if ((*n)++ != 0)
+		return;
+	snprintf(first, 256, "%s", key);
+	for (char *c = first; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f) /* no line of its own in the log */
+			*c = '?';
 }
 
 /* Is name (a directory's with its '/') listed for the first time? Records it; counts a repeat

@@ -220,6 +220,18 @@ grep -q "listing of \"/lie\" is wrong" "$WEIR_STATE/node.log" || fail "node.log 
 ok "node.log: $(grep -m1 "listing of \"/lie\" is wrong" "$WEIR_STATE/node.log" | cut -c1-200)"
 knob '{"listing_size": {}}'
 
+step "item 4b: a listing with 1,000 entries that are no names here: left out, logged once"
+python3 -c 'import json; print(json.dumps({"listing_extra": {"/lie/": [{"name": n, "type": "file", "size": 1} for i in range(500) for n in ("x/%d" % i, "L" * 300 + str(i))]}}))' >"$TMP/extra.json"
+curl -sf --max-time 10 -X POST --data-binary @"$TMP/extra.json" "$FS_URL/__ctl__" >/dev/null || fail "faultsrv refused the listing_extra knob"
+sleep 1.1
+[ "$(ls "$MP/lie" | tr '\n' ' ')" = "huge.bin over.bin under.bin " ] || fail "lie/ lists \"$(ls "$MP/lie" | tr '\n' ' ')\""
+grep -q 'listing .*/lie/: ignoring 1000 entries that are not inside the directory' "$WEIR_STATE/node.log" ||
+	fail "node.log does not say the 1,000 entries were ignored"
+warned="$(grep -c 'listing .*/lie/: ignoring' "$WEIR_STATE/node.log")"
+[ "$warned" -le 2 ] || fail "node.log has $warned warnings of ignored entries in /lie/, not one a listing"
+ok "lie/ lists its 3 files; node.log: $warned warning(s)"
+knob '{"listing_extra": {}}'
+
 step "item 3, a body cut short by the server: an error, never zeros"
 mkdir -p "$TREE/cut"
 rand_file "$TMP/cut" $((3 * MIB)) cut-short
