@@ -109,6 +109,7 @@ def listing(prefix, token):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go in two writes: no 40 ms ACK wait
 
     def log_message(self, fmt, *args):
         pass
