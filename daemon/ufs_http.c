@@ -615,7 +615,11 @@ static int http_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr)
 	int r = http_blocking(u, url, true, NULL, NULL, &resp, &final);
 	if (r < 0)
 		goto out;
-	if (resp.status == 405 || resp.status == 501) {
+	/* a file's HEAD without a Content-Length says nothing of its size (0 would read as
+	 * empty): ask as a server without HEAD is asked */
+	bool no_length = resp.status >= 200 && resp.status < 300 && !resp.have_length &&
+			 final[strlen(final) - 1] != '/';
+	if (resp.status == 405 || resp.status == 501 || no_length) {
 		/* no HEAD here: ask for one byte and read the size from Content-Range */
 		struct http_body probe = {.headers_only = true};
 		free(final);
@@ -656,8 +660,16 @@ static int http_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr)
 	size_t fl = strlen(final);
 	if (final[fl - 1] == '/') {
 		a.is_dir = true;
+	} else if (!resp.have_length) {
+		/* neither Content-Length nor Content-Range: no size, not an empty file */
+		set_error(u, final,
+			  "the server gives no size (no Content-Length, no Content-Range)");
+		log_warn("%s: the server gives no size (no Content-Length, no Content-Range)",
+			 final);
+		r = -EIO;
+		goto out;
 	} else {
-		a.size = resp.have_length ? resp.length : 0;
+		a.size = resp.length;
 		snprintf(a.etag, sizeof(a.etag), "%s", resp.etag);
 	}
 	*ret_attr = a;

@@ -115,6 +115,8 @@ rand_file "$TMP/l5000" 5000 lie-5000
 cp "$TMP/l5000" "$TREE/lie/under.bin"
 cp "$TMP/l5000" "$TREE/lie/over.bin"
 cp "$TMP/l5000" "$TREE/lie/huge.bin"
+mkdir -p "$TREE/nolen"
+cp "$TMP/l5000" "$TREE/nolen/f.bin"
 
 MP="$TMP/mnt"
 weir_mount "$FS_URL/" "$MP" --tier "$TIERS" --metadata-ttl 1
@@ -231,6 +233,15 @@ warned="$(grep -c 'listing .*/lie/: ignoring' "$WEIR_STATE/node.log")"
 [ "$warned" -le 2 ] || fail "node.log has $warned warnings of ignored entries in /lie/, not one a listing"
 ok "lie/ lists its 3 files; node.log: $warned warning(s)"
 knob '{"listing_extra": {}}'
+
+step "item 4c: a listing without a size and a HEAD without Content-Length"
+knob '{"listing_size": {"/nolen/f.bin": null}, "head_no_length": ["/nolen/f.bin"]}'
+sleep 1.1
+sz="$(stat -c %s "$MP/nolen/f.bin")" || fail "stat of nolen/f.bin failed"
+timeout -k 5 60 cat "$MP/nolen/f.bin" >"$TMP/nolen" || fail "cat $MP/nolen/f.bin failed"
+cmp "$TMP/nolen" "$TMP/l5000" || fail "nolen/f.bin: read $(stat -c %s "$TMP/nolen") bytes, not the object's 5000 (stat said $sz)"
+ok "nolen/f.bin: stat $sz, read all 5000 bytes (cmp equal)"
+knob '{"listing_size": {}, "head_no_length": []}'
 
 step "item 3, a body cut short by the server: an error, never zeros"
 mkdir -p "$TREE/cut"

@@ -8,7 +8,9 @@
 #   logged to LOG_FILE as: METHOD PATH STATUS range=R if-match=M if-unmodified-since=U
 #   Files are read from disk per request: replace or truncate them under ROOT to change them.
 # Control: POST /__ctl__ with a JSON object merged into the knobs:
-#   "listing_size": {"/dir/name": N}   the listing says N bytes (HEAD and GET stay truthful)
+#   "listing_size": {"/dir/name": N}   the listing says N bytes (HEAD and GET stay truthful);
+#                                      N null: the listing gives no size
+#   "head_no_length": ["/path", ...]   HEAD of /path answers with no Content-Length
 #   "listing_extra": {"/dir/": [E, ...]}  JSON entries appended as they are to the listing of /dir/
 #   "no_etag": true                    no ETag at all (validators: Last-Modified and size)
 #   "ignore_preconditions": true       never answer 412 (a server that does not check)
@@ -32,7 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 ROOT = os.path.realpath(sys.argv[1])
 PORT_FILE = sys.argv[2]
 LOG_FILE = sys.argv[3]
-KNOBS = {"listing_size": {}, "listing_extra": {}, "no_etag": False, "ignore_preconditions": False,
+KNOBS = {"listing_size": {}, "listing_extra": {}, "head_no_length": [], "no_etag": False, "ignore_preconditions": False,
          "truncate_body": {}, "stall": [], "status": {}, "fail_range": {}}
 LOCK = threading.Lock()
 
@@ -128,7 +130,9 @@ class Handler(BaseHTTPRequestHandler):
                 e["type"] = "directory"
             else:
                 e["type"] = "file"
-                e["size"] = lie.get(path + name, st.st_size)
+                size = lie.get(path + name, st.st_size)
+                if size is not None:
+                    e["size"] = size
             ents.append(e)
         body = json.dumps(ents + extra).encode()
         self.send_simple(200, body, {"Content-Type": "application/json"})
@@ -140,6 +144,7 @@ class Handler(BaseHTTPRequestHandler):
             no_etag = KNOBS["no_etag"]
             check = not KNOBS["ignore_preconditions"]
             cut = KNOBS["truncate_body"].get(path)
+            no_length = self.command == "HEAD" and path in KNOBS["head_no_length"]
         etag = etag_of(st)
         hdrs = {"Last-Modified": http_date(st.st_mtime), "Accept-Ranges": "bytes",
                 "Content-Type": "application/octet-stream"}
@@ -189,7 +194,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         for k, v in hdrs.items():
             self.send_header(k, v)
-        self.send_header("Content-Length", str(length))
+        if not no_length:
+            self.send_header("Content-Length", str(length))
         self.end_headers()
         if self.command == "HEAD":
             return
