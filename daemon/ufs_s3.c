@@ -22,9 +22,10 @@
 #include "ufs.h"
 
 #define S3_LIST_MAX_ENTRIES (10u << 20) /* one directory larger than this is refused */
-/* Pages in a row that add no new name before a listing is called stuck: a server that answers
- * with the same page or tokens in a cycle would otherwise be asked forever. Real servers never
- * send one such page (a common prefix is not repeated on the next page). */
+/* Pages in a row that neither add a name nor go past the greatest key listed before a listing is
+ * called stuck: a server that answers with the same page or tokens in a cycle would otherwise
+ * be asked forever. Real servers never send one such page (keys come in order, and a common
+ * prefix is not repeated on the next page). */
 #define S3_LIST_STUCK_PAGES 100
 /* The largest ListObjectsV2 page parsed. S3 sends at most 1,000 keys of at most 1,024 bytes a
  * page (under 3 MiB); libxml2's tree of a 60 MiB page of tiny keys took 1 GiB. */
@@ -518,6 +519,29 @@ static int add_ent(struct ufs_dirent **ents, size_t *n, size_t *cap, const char 
 	return 0;
 }
 
+/* Does page list a key or prefix greater than *last (the greatest so far)? Moves *last up to
+ * the page's greatest. Sets *r to -ENOMEM when it cannot. */
+static bool page_goes_past(const struct s3_list_page *page, char **last, int *r)
+{
+	const char *max = NULL;
+	for (size_t i = 0; i < page->n_objects; i++)
+		if (!max || strcmp(page->objects[i].key, max) > 0)
+			max = page->objects[i].key;
+	for (size_t i = 0; i < page->n_prefixes; i++)
+		if (!max || strcmp(page->prefixes[i], max) > 0)
+			max = page->prefixes[i];
+	if (!max || (*last && strcmp(max, *last) <= 0))
+		return false;
+	char *d = strdup(max);
+	if (!d) {
+		*r = -ENOMEM;
+		return false;
+	}
+	free(*last);
+	*last = d;
+	return true;
+}
+
 /* Counts a key that is no name in the directory listed; keeps the first (cut to 255 bytes). */
 static void note_skipped(const char *key, char first[256], size_t *n)
 {
@@ -550,7 +574,8 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 	struct ufs_dirent *ents = NULL;
 	size_t n = 0, cap = 0, pl = strlen(prefix);
 	char *token = NULL, what[300];
-	unsigned stuck = 0; /* pages in a row that added no name */
+	unsigned stuck = 0; /* pages in a row that added no name and went no further */
+	char *last = NULL;  /* the greatest key or prefix listed so far */
 	size_t dups = 0;    /* names listed again (logged once, at the end) */
 	/* keys and prefixes that are no name here: counted, logged once with the first, so a
 	 * server cannot flood the log with them on every listing */
@@ -638,7 +663,8 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 		bool more = page.truncated && !max_keys;
 		/* the token that asked for this page, or pages that add nothing: never ends */
 		bool again = more && token && strcmp(token, page.next_token) == 0;
-		stuck = n > before ? 0 : stuck + 1;
+		bool further = page_goes_past(&page, &last, &r);
+		stuck = n > before || further ? 0 : stuck + 1;
 		free(token);
 		token = more ? strdup(page.next_token) : NULL;
 		s3_list_page_clear(&page);
@@ -664,6 +690,7 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 	} while (r == 0 && token);
 	free(token);
 	strmap_free(seen, NULL);
+	free(last);
 	if (r == 0 && dups)
 		log_warn("%s: the server listed %zu names more than once; the first of each stands",
 			 what, dups);

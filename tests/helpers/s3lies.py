@@ -14,6 +14,8 @@
 #   both/      what a real S3 server does send too, listed with the delimiter as S3 lists it: an
 #              object "a" next to "a/b" (a name both file and directory), a directory marker
 #              "m/" with a body, and keys under "./", "../" and "//"
+#   skipped/   150 pages of 10 keys each whose names are longer than NAME_MAX, then "ok.txt":
+#              a listing that advances although no page adds a name the view can hold
 #   longetag/  "t.bin" whose ETag is 200 bytes long (listing, HEAD and GET; If-Match checked)
 import os
 import sys
@@ -35,6 +37,7 @@ BODIES = {
     "cycle/b": b"b\n",
     "huge/h.bin": b"h\n",
     "longetag/t.bin": b"a tag too long to keep\n",
+    "skipped/ok.txt": b"after 1,500 skipped keys\n",
     "both/a": b"the object a\n",
     "both/a/b": b"b under a\n",
     "both/m/": b"a marker with a body\n",
@@ -70,7 +73,8 @@ def listing(prefix, token):
     top = prefix.split("/")[0] + "/" if prefix else ""
     if prefix == "":
         return page(["<CommonPrefixes><Prefix>%s</Prefix></CommonPrefixes>" % p
-                     for p in ("bigpage/", "both/", "cycle/", "dup/", "huge/", "longetag/", "longname/", "loop/")])
+                     for p in ("bigpage/", "both/", "cycle/", "dup/", "huge/", "longetag/", "longname/", "loop/",
+                               "skipped/")])
     if top == "longname/":
         return page([obj(k) for k in sorted(BODIES) if k.startswith("longname/")])
     if top == "dup/":
@@ -100,6 +104,12 @@ def listing(prefix, token):
                 pfx.append(k[:cut + 1])
         return page(objs + ["<CommonPrefixes><Prefix>%s</Prefix></CommonPrefixes>" % escape(p)
                             for p in pfx])
+    if top == "skipped/":
+        k = int(token[1:]) if token else 0
+        if k == 150:
+            return page([obj("skipped/ok.txt")])
+        return page(["<Contents><Key>skipped/%04d%s</Key><Size>1</Size></Contents>" % (k * 10 + i, "S" * 296)
+                     for i in range(10)], "s%d" % (k + 1))
     if top == "longetag/":
         return page([obj("longetag/t.bin")])
     if top == "huge/":
