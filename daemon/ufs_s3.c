@@ -727,10 +727,16 @@ static int s3_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr)
 	free(url);
 	if (r < 0)
 		return r;
+	if (rep.status == 200 && !rep.have_length) {
+		/* no size is not size 0: the file would read as empty */
+		http_reply_clear(&rep);
+		ufs_set_error(u, "%.200s: HeadObject gives no Content-Length", what);
+		log_warn("%.200s: HeadObject gives no Content-Length", what);
+		return -EIO;
+	}
 	if (rep.status == 200) {
-		struct ufs_attr a = {.mtime = rep.mtime,
-				     .mtime_exact = rep.mtime > 0,
-				     .size = rep.have_length ? rep.length : 0};
+		struct ufs_attr a = {
+		    .mtime = rep.mtime, .mtime_exact = rep.mtime > 0, .size = rep.length};
 		snprintf(a.etag, sizeof(a.etag), "%s", rep.etag);
 		http_reply_clear(&rep);
 		*ret_attr = a;

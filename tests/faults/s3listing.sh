@@ -15,6 +15,8 @@
 #     stays bounded (libxml2's tree of it took 1 GiB)
 #   what real servers send too: an object "a" next to "a/b" (the directory wins, logged), a
 #     directory marker "m/" with a body (a directory), keys under "./", "../", "//" (left out)
+#   a listing without an ETag and a HEAD without Content-Length: the right bytes or an error
+#     naming the object, never an empty file
 #   an ETag too long to keep (200 bytes): the file reads right (bound to its date and size), not
 #     ESTALE on every read from an If-Match cut short
 set -euo pipefail
@@ -128,3 +130,18 @@ printf 'a tag too long to keep\n' >"$TMP/t.want"
 read_ok longetag "$MP/longetag/t.bin" "$TMP/t.want"
 grep -q "GET /bkt/longetag/t.bin 412" "$LIES_LOG" && fail "longetag: a read was refused 412 (If-Match cut short)"
 ok "t.bin reads right, no request refused"
+
+step "no ETag in the listing, no Content-Length in HEAD: an error, never an empty file"
+rc=0
+timeout -k 5 60 cat "$MP/nolen/n.bin" >"$TMP/n.out" 2>"$TMP/n.err" || rc=$?
+[ "$rc" -ne 124 ] || fail "nolen: the read hung"
+grep -q "HEAD /bkt/nolen/n.bin" "$LIES_LOG" || fail "nolen: the object was never asked with HEAD"
+if [ "$rc" -eq 0 ]; then
+	printf 'a HEAD without a length\n' | cmp - "$TMP/n.out" || fail "nolen: n.bin read $(stat -c %s "$TMP/n.out") bytes, not the object's"
+	ok "n.bin reads right"
+else
+	grep -q "s3://bkt/nolen/n.bin: HeadObject gives no Content-Length" "$WEIR_STATE/node.log" ||
+		fail "nolen: the read failed ($(cat "$TMP/n.err")) and node.log does not say why"
+	[ ! -s "$TMP/n.out" ] || fail "nolen: bytes before the error"
+	ok "nolen: $(cat "$TMP/n.err"); node.log says why"
+fi

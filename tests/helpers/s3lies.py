@@ -16,6 +16,8 @@
 #              "m/" with a body, and keys under "./", "../" and "//"
 #   skipped/   150 pages of 10 keys each whose names are longer than NAME_MAX, then "ok.txt":
 #              a listing that advances although no page adds a name the view can hold
+#   nolen/     "n.bin": no ETag in the listing (so its version is asked with HEAD), and HEAD answers
+#              with no Content-Length (GET is truthful)
 #   longetag/  "t.bin" whose ETag is 200 bytes long (listing, HEAD and GET; If-Match checked)
 import os
 import sys
@@ -37,6 +39,7 @@ BODIES = {
     "cycle/b": b"b\n",
     "huge/h.bin": b"h\n",
     "longetag/t.bin": b"a tag too long to keep\n",
+    "nolen/n.bin": b"a HEAD without a length\n",
     "skipped/ok.txt": b"after 1,500 skipped keys\n",
     "both/a": b"the object a\n",
     "both/a/b": b"b under a\n",
@@ -56,8 +59,9 @@ DATE = "2026-12-01T10:00:00.000Z"
 
 def obj(key, size=None):
     body = BODIES[key]
-    return ("<Contents><Key>%s</Key><LastModified>%s</LastModified><ETag>%s</ETag>"
-            "<Size>%d</Size></Contents>" % (escape(key), DATE, escape(etag(key)),
+    tag = "" if key.startswith("nolen/") else "<ETag>%s</ETag>" % escape(etag(key))
+    return ("<Contents><Key>%s</Key><LastModified>%s</LastModified>%s"
+            "<Size>%d</Size></Contents>" % (escape(key), DATE, tag,
                                             len(body) if size is None else size))
 
 
@@ -74,7 +78,7 @@ def listing(prefix, token):
     if prefix == "":
         return page(["<CommonPrefixes><Prefix>%s</Prefix></CommonPrefixes>" % p
                      for p in ("bigpage/", "both/", "cycle/", "dup/", "huge/", "longetag/", "longname/", "loop/",
-                               "skipped/")])
+                               "nolen/", "skipped/")])
     if top == "longname/":
         return page([obj(k) for k in sorted(BODIES) if k.startswith("longname/")])
     if top == "dup/":
@@ -112,6 +116,8 @@ def listing(prefix, token):
                      for i in range(10)], "s%d" % (k + 1))
     if top == "longetag/":
         return page([obj("longetag/t.bin")])
+    if top == "nolen/":
+        return page([obj("nolen/n.bin")])
     if top == "huge/":
         return page([obj("huge/h.bin", 2**64 - 1)])
     return page([])
@@ -131,7 +137,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", ctype)
         for k, v in extra:
             self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
+        if not (self.command == "HEAD" and self.path.startswith("/bkt/nolen/")):
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
