@@ -179,9 +179,20 @@ int s3_xml_parse_list(const char *body, size_t len, struct s3_list_page *ret)
 				p.prefixes[p.n_prefixes++] = s;
 			}
 		} else if (named(n, "IsTruncated")) {
-			char v[8];
+			/* xsd:boolean; anything else is no answer, not "false", which would end
+			 * the listing early without a word */
+			char v[16];
 			copy_text(n, v, sizeof(v));
-			p.truncated = strcmp(v, "true") == 0;
+			const char *t = v + strspn(v, " \t\r\n");
+			size_t tl = strcspn(t, " \t\r\n");
+			if (t[tl + strspn(t + tl, " \t\r\n")] != '\0')
+				goto fail;
+			if ((tl == 4 && !strncmp(t, "true", 4)) || (tl == 1 && t[0] == '1'))
+				p.truncated = true;
+			else if ((tl == 5 && !strncmp(t, "false", 5)) || (tl == 1 && t[0] == '0'))
+				p.truncated = false;
+			else
+				goto fail;
 		} else if (named(n, "NextContinuationToken")) {
 			free(p.next_token);
 			p.next_token = dup_text(n);

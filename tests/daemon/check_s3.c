@@ -77,6 +77,28 @@ START_TEST(list_page_continuation)
 			       "<NextContinuationToken></NextContinuationToken></ListBucketResult>",
 			       &p),
 			 -EBADMSG);
+	/* xsd:boolean's other spellings are read as such; anything else is no answer, not "false"
+	 * (which would end the listing early, silently) */
+	static const char *const yes[] = {"1", " true "};
+	for (size_t i = 0; i < 2; i++) {
+		char xml[200];
+		snprintf(xml, sizeof(xml),
+			 "<ListBucketResult><IsTruncated>%s</IsTruncated><NextContinuationToken>t"
+			 "</NextContinuationToken></ListBucketResult>",
+			 yes[i]);
+		ck_assert_int_eq(parse(xml, &p), 0);
+		ck_assert_msg(p.truncated, "\"%s\" read as false", yes[i]);
+		s3_list_page_clear(&p);
+	}
+	static const char *const bad[] = {"True", "yes", ""};
+	for (size_t i = 0; i < 3; i++) {
+		char xml[200];
+		snprintf(xml, sizeof(xml),
+			 "<ListBucketResult><IsTruncated>%s</IsTruncated><NextContinuationToken>t"
+			 "</NextContinuationToken></ListBucketResult>",
+			 bad[i]);
+		ck_assert_msg(parse(xml, &p) == -EBADMSG, "IsTruncated \"%s\" accepted", bad[i]);
+	}
 }
 END_TEST
 
