@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +37,21 @@ struct ents {
 	size_t n, cap;
 	struct strmap *seen; /* names already listed; a later duplicate is dropped */
 	size_t dups;	     /* how many were dropped, logged once */
+	size_t hostile;	     /* entries that are no child of the directory, logged once */
+	char first_hostile[256]; /* the first of them, cut short */
 };
+
+/* Counts an entry that is no child of the directory; keeps the first for the one warning. */
+static void note_hostile(struct ents *e, const char *name, size_t len)
+{
+	if (e->hostile++ != 0)
+		return;
+	snprintf(e->first_hostile, sizeof(e->first_hostile), "%.*s", (int)(len > 255 ? 255 : len),
+		 name);
+	for (char *c = e->first_hostile; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f) /* no line of its own in the log */
+			*c = '?';
+}
 
 /* What resolve_href() decided. */
 enum href_verdict {
@@ -390,8 +405,10 @@ static bool parse_size(const char *tok, uint64_t *ret_size)
 	if (!isdigit((unsigned char)tok[0]))
 		return false;
 	char *end;
+	errno = 0;
 	unsigned long long v = strtoull(tok, &end, 10);
-	if (*end != '\0')
+	/* above 2^63 is no file's size (off_t): unknown, the object's HEAD gives it */
+	if (*end != '\0' || errno || v > INT64_MAX)
 		return false;
 	*ret_size = v;
 	return true;
@@ -512,9 +529,7 @@ static int parse_html(const char *body, const struct dir_ctx *d, struct ents *e)
 			continue;
 		}
 		if (v == HREF_HOSTILE) {
-			log_warn(
-			    "listing %s: ignoring entry \"%s\": it is not inside the directory",
-			    d->url, href);
+			note_hostile(e, href, strlen(href));
 			free(href);
 			continue;
 		}
@@ -564,8 +579,7 @@ static int json_entry(json_object *o, const struct dir_ctx *d, struct ents *e)
 		return 0;
 	}
 	if (!name_is_component(name, name_len)) {
-		log_warn("listing %s: ignoring entry \"%.*s\": it is not inside the directory",
-			 d->url, (int)(name_len > 255 ? 255 : name_len), name);
+		note_hostile(e, name, name_len);
 		return 0;
 	}
 	bool is_dir = strcmp(type, "directory") == 0;
@@ -577,9 +591,11 @@ static int json_entry(json_object *o, const struct dir_ctx *d, struct ents *e)
 	attr.mtime_exact = attr.mtime > 0; /* nginx's JSON gives an HTTP date, to the second */
 	bool size_known = is_dir;
 	json_object *size;
-	/* a size is exact bytes or nothing: strings, fractions and negatives are not sizes */
+	/* a size is exact bytes or nothing: strings, fractions, negatives and sizes above 2^63
+	 * (no file's: off_t) are not sizes */
 	if (!is_dir && json_object_object_get_ex(o, "size", &size) &&
-	    json_object_is_type(size, json_type_int) && json_object_get_int64(size) >= 0) {
+	    json_object_is_type(size, json_type_int) && json_object_get_int64(size) >= 0 &&
+	    json_object_get_uint64(size) <= INT64_MAX) {
 		attr.size = json_object_get_uint64(size);
 		size_known = true;
 	}
@@ -664,6 +680,11 @@ int listing_parse(const char *body, size_t len, const char *content_type, const 
 		log_warn(
 		    "listing %s: %zu entries repeat an earlier name; the first of each is kept",
 		    dir_url, e.dups);
+	/* once a listing, not once an entry: a server cannot flood the log with them */
+	if (e.hostile)
+		log_warn("listing %s: ignoring %zu entries that are not inside the directory (the "
+			 "first: \"%s\")",
+			 dir_url, e.hostile, e.first_hostile);
 	strmap_free(e.seen, NULL);
 	*ret_ents = e.v;
 	*ret_n = e.n;

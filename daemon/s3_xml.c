@@ -102,7 +102,8 @@ static int parse_contents(xmlNodePtr c, struct s3_object *o)
 			copy_text(n, v, sizeof(v));
 			errno = 0;
 			unsigned long long sz = strtoull(v, &end, 10);
-			if (errno || end == v || *end || v[0] == '-')
+			/* digits only, and a size a file can have (off_t): no sign, no blank */
+			if (errno || end == v || *end || v[0] < '0' || v[0] > '9' || sz > INT64_MAX)
 				return -EBADMSG;
 			o->size = sz;
 			have_size = true;
@@ -112,7 +113,11 @@ static int parse_contents(xmlNodePtr c, struct s3_object *o)
 			if (s3_xml_parse_time(v, &o->mtime) < 0)
 				o->mtime = 0;
 		} else if (named(n, "ETag")) {
-			copy_text(n, o->etag, sizeof(o->etag));
+			/* cut short, it would never match in If-Match: none, then */
+			char *t = text_of(n);
+			if (t && strlen(t) < sizeof(o->etag))
+				snprintf(o->etag, sizeof(o->etag), "%s", t);
+			xmlFree(t);
 		}
 	}
 	return o->key && o->key[0] && strlen(o->key) <= S3_KEY_MAX && have_size ? 0 : -EBADMSG;
@@ -174,9 +179,20 @@ int s3_xml_parse_list(const char *body, size_t len, struct s3_list_page *ret)
 				p.prefixes[p.n_prefixes++] = s;
 			}
 		} else if (named(n, "IsTruncated")) {
-			char v[8];
+			/* xsd:boolean; anything else is no answer, not "false", which would end
+			 * the listing early without a word */
+			char v[16];
 			copy_text(n, v, sizeof(v));
-			p.truncated = strcmp(v, "true") == 0;
+			const char *t = v + strspn(v, " \t\r\n");
+			size_t tl = strcspn(t, " \t\r\n");
+			if (t[tl + strspn(t + tl, " \t\r\n")] != '\0')
+				goto fail;
+			if ((tl == 4 && !strncmp(t, "true", 4)) || (tl == 1 && t[0] == '1'))
+				p.truncated = true;
+			else if ((tl == 5 && !strncmp(t, "false", 5)) || (tl == 1 && t[0] == '0'))
+				p.truncated = false;
+			else
+				goto fail;
 		} else if (named(n, "NextContinuationToken")) {
 			free(p.next_token);
 			p.next_token = dup_text(n);

@@ -312,7 +312,9 @@ static char *url_for(struct ufs *u, const char *path, bool dir)
 	return url;
 }
 
-static void trim_value(const char *v, size_t n, char *out, size_t outlen)
+/* Copies header value v (n bytes) into out without its surrounding blanks, cut to outlen - 1.
+ * Returns its whole length, so a caller can tell it was cut. */
+static size_t trim_value(const char *v, size_t n, char *out, size_t outlen)
 {
 	while (n && (*v == ' ' || *v == '\t')) {
 		v++;
@@ -320,10 +322,12 @@ static void trim_value(const char *v, size_t n, char *out, size_t outlen)
 	}
 	while (n && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
 		n--;
+	size_t whole = n;
 	if (n >= outlen)
 		n = outlen - 1;
 	memcpy(out, v, n);
 	out[n] = '\0';
+	return whole;
 }
 
 static size_t header_cb(char *data, size_t size, size_t nitems, void *userdata)
@@ -349,7 +353,9 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *userdata)
 	size_t kl = colon - data;
 	trim_value(colon + 1, n - kl - 1, v, sizeof(v));
 	if (kl == 4 && strncasecmp(data, "etag", 4) == 0) {
-		trim_value(colon + 1, n - kl - 1, r->etag, sizeof(r->etag));
+		/* a tag cut short would go back in If-Match and never match: none, then */
+		if (trim_value(colon + 1, n - kl - 1, r->etag, sizeof(r->etag)) >= sizeof(r->etag))
+			r->etag[0] = '\0';
 	} else if (kl == 13 && strncasecmp(data, "last-modified", 13) == 0) {
 		time_t t = curl_getdate(v, NULL);
 		r->mtime = t > 0 ? (int64_t)t : 0;
@@ -663,8 +669,16 @@ static int http_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr)
 	size_t fl = strlen(final);
 	if (final[fl - 1] == '/') {
 		a.is_dir = true;
+	} else if (!resp.have_length) {
+		/* neither Content-Length nor Content-Range: no size, not an empty file */
+		set_error(u, final,
+			  "the server gives no size (no Content-Length, no Content-Range)");
+		log_warn("%s: the server gives no size (no Content-Length, no Content-Range)",
+			 final);
+		r = -EIO;
+		goto out;
 	} else {
-		a.size = resp.have_length ? resp.length : 0;
+		a.size = resp.length;
 		snprintf(a.etag, sizeof(a.etag), "%s", resp.etag);
 	}
 	*ret_attr = a;

@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,14 @@
 #include "ufs.h"
 
 #define S3_LIST_MAX_ENTRIES (10u << 20) /* one directory larger than this is refused */
+/* Pages in a row that neither add a name nor go past the greatest key listed before a listing is
+ * called stuck: a server that answers with the same page or tokens in a cycle would otherwise
+ * be asked forever. Real servers never send one such page (keys come in order, and a common
+ * prefix is not repeated on the next page). */
+#define S3_LIST_STUCK_PAGES 100
+/* The largest ListObjectsV2 page parsed. S3 sends at most 1,000 keys of at most 1,024 bytes a
+ * page (under 3 MiB); libxml2's tree of a 60 MiB page of tiny keys took 1 GiB. */
+#define S3_LIST_PAGE_MAX (8u << 20)
 
 struct s3 {
 	char *bucket;
@@ -490,10 +499,11 @@ static char *dir_prefix(struct s3 *s, const char *path)
 	return p;
 }
 
-/* A name a directory may hold: one component, not "." or "..". */
+/* A name a directory may hold: one component the kernel accepts (a name longer than NAME_MAX
+ * fails the whole readdir of a view, not just that entry), not "." or "..". */
 static bool name_ok(const char *n, size_t len)
 {
-	return len && !memchr(n, '/', len) && !(len == 1 && n[0] == '.') &&
+	return len && len <= NAME_MAX && !memchr(n, '/', len) && !(len == 1 && n[0] == '.') &&
 	       !(len == 2 && n[0] == '.' && n[1] == '.');
 }
 
@@ -517,6 +527,52 @@ static int add_ent(struct ufs_dirent **ents, size_t *n, size_t *cap, const char 
 	return 0;
 }
 
+/* Does page list a key or prefix greater than *last (the greatest so far)? Moves *last up to
+ * the page's greatest. Sets *r to -ENOMEM when it cannot. */
+static bool page_goes_past(const struct s3_list_page *page, char **last, int *r)
+{
+	const char *max = NULL;
+	for (size_t i = 0; i < page->n_objects; i++)
+		if (!max || strcmp(page->objects[i].key, max) > 0)
+			max = page->objects[i].key;
+	for (size_t i = 0; i < page->n_prefixes; i++)
+		if (!max || strcmp(page->prefixes[i], max) > 0)
+			max = page->prefixes[i];
+	if (!max || (*last && strcmp(max, *last) <= 0))
+		return false;
+	char *d = strdup(max);
+	if (!d) {
+		*r = -ENOMEM;
+		return false;
+	}
+	free(*last);
+	*last = d;
+	return true;
+}
+
+/* Counts a key that is no name in the directory listed; keeps the first (cut to 255 bytes). */
+static void note_skipped(const char *key, char first[256], size_t *n)
+{
+	if ((*n)++ != 0)
+		return;
+	snprintf(first, 256, "%s", key);
+	for (char *c = first; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f) /* no line of its own in the log */
+			*c = '?';
+}
+
+/* Is name (a directory's with its '/') listed for the first time? Records it; counts a repeat
+ * in *dups. Sets *r to -ENOMEM when it cannot record it. */
+static bool first_time(struct strmap *seen, const char *name, size_t *dups, int *r)
+{
+	if (strmap_get(seen, name)) {
+		(*dups)++;
+		return false;
+	}
+	strmap_put(seen, name, (void *)1, r);
+	return *r == 0;
+}
+
 /* Lists prefix page by page into *ret_ents (or, with max_keys, only asks whether it has
  * anything). Returns 0, or -errno with the cause set (ufs_set_error). */
 static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
@@ -526,7 +582,18 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 	struct ufs_dirent *ents = NULL;
 	size_t n = 0, cap = 0, pl = strlen(prefix);
 	char *token = NULL, what[300];
+	unsigned stuck = 0; /* pages in a row that added no name and went no further */
+	char *last = NULL;  /* the greatest key or prefix listed so far */
+	size_t dups = 0;    /* names listed again (logged once, at the end) */
+	/* keys and prefixes that are no name here: counted, logged once with the first, so a
+	 * server cannot flood the log with them on every listing */
+	size_t n_skipped = 0;
+	char skipped[256] = "";
+	/* names listed so far, a directory's with its '/': a key listed twice keeps its first */
+	struct strmap *seen = strmap_new();
 	int r = 0;
+	if (!seen)
+		return -ENOMEM;
 	snprintf(what, sizeof(what), "s3://%s/%s", s->bucket, prefix);
 	do {
 		struct http_reply rep;
@@ -545,6 +612,18 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 			http_reply_clear(&rep);
 			break;
 		}
+		size_t before = n;
+		if (rep.body_len > S3_LIST_PAGE_MAX) {
+			char msg[300];
+			snprintf(msg, sizeof(msg),
+				 "%.150s: a ListObjectsV2 page of %zu bytes (S3 sends under 3 MiB)",
+				 what, rep.body_len);
+			http_reply_clear(&rep);
+			ufs_set_error(u, "%s", msg);
+			log_warn("%s", msg);
+			r = -EFBIG;
+			break;
+		}
 		r = s3_xml_parse_list(rep.body, rep.body_len, &page);
 		http_reply_clear(&rep);
 		if (r < 0) {
@@ -553,6 +632,9 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 			    "%.150s: the server's ListObjectsV2 answer is not one this client "
 			    "can read",
 			    what);
+			log_warn("%.150s: the server's ListObjectsV2 answer is not one this "
+				 "client can read (%s)",
+				 what, strerror(-r));
 			break;
 		}
 		for (size_t i = 0; i < page.n_objects && r == 0; i++) {
@@ -562,10 +644,11 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 			const char *nm = o->key + pl;
 			if (!name_ok(nm, strlen(nm))) {
 				if (*nm) /* "" is the directory's own marker */
-					log_warn("%s: key \"%s\" skipped: not a file name", what,
-						 o->key);
+					note_skipped(o->key, skipped, &n_skipped);
 				continue;
 			}
+			if (!first_time(seen, nm, &dups, &r))
+				continue;
 			struct ufs_attr a = {
 			    .size = o->size, .mtime = o->mtime, .mtime_exact = o->mtime > 0};
 			snprintf(a.etag, sizeof(a.etag), "%s", o->etag);
@@ -577,19 +660,36 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 			if (strncmp(cp, prefix, pl) != 0 || cl < pl + 1 || cp[cl - 1] != '/')
 				continue;
 			if (!name_ok(cp + pl, cl - pl - 1)) {
-				log_warn("%s: prefix \"%s\" skipped: not a directory name", what,
-					 cp);
+				note_skipped(cp, skipped, &n_skipped);
 				continue;
 			}
+			if (!first_time(seen, cp + pl, &dups, &r))
+				continue;
 			struct ufs_attr a = {.is_dir = true};
 			r = add_ent(&ents, &n, &cap, cp + pl, cl - pl - 1, &a);
 		}
-		free(token);
-		token = page.truncated && !max_keys ? strdup(page.next_token) : NULL;
 		bool more = page.truncated && !max_keys;
+		/* the token that asked for this page, or pages that add nothing: never ends */
+		bool again = more && token && strcmp(token, page.next_token) == 0;
+		bool further = page_goes_past(&page, &last, &r);
+		stuck = n > before || further ? 0 : stuck + 1;
+		free(token);
+		token = more ? strdup(page.next_token) : NULL;
 		s3_list_page_clear(&page);
 		if (r == 0 && more && !token)
 			r = -ENOMEM;
+		if (r == 0 && more && (again || stuck >= S3_LIST_STUCK_PAGES)) {
+			/* a server's fault, not a lookup's: logged here, with its cause */
+			char msg[400];
+			snprintf(msg, sizeof(msg),
+				 "%.200s: the server's ListObjectsV2 listing does not advance (%s)",
+				 what,
+				 again ? "a page gives back the token that asked for it"
+				       : "pages in a row repeat what it listed");
+			ufs_set_error(u, "%s", msg);
+			log_warn("%s", msg);
+			r = -EBADMSG;
+		}
 		if (r == 0 && n > S3_LIST_MAX_ENTRIES) {
 			ufs_set_error(u, "%.200s: more than %u entries in one directory", what,
 				      S3_LIST_MAX_ENTRIES);
@@ -597,6 +697,15 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 		}
 	} while (r == 0 && token);
 	free(token);
+	strmap_free(seen, NULL);
+	free(last);
+	if (r == 0 && dups)
+		log_warn("%s: the server listed %zu names more than once; the first of each stands",
+			 what, dups);
+	if (r == 0 && n_skipped)
+		log_warn(
+		    "%s: %zu keys skipped: not file or directory names here (the first: \"%s\"%s)",
+		    what, n_skipped, skipped, strlen(skipped) == sizeof(skipped) - 1 ? "..." : "");
 	if (r < 0) {
 		ufs_dirents_free(ents, n);
 		return r;
@@ -626,10 +735,16 @@ static int s3_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr)
 	free(url);
 	if (r < 0)
 		return r;
+	if (rep.status == 200 && !rep.have_length) {
+		/* no size is not size 0: the file would read as empty */
+		http_reply_clear(&rep);
+		ufs_set_error(u, "%.200s: HeadObject gives no Content-Length", what);
+		log_warn("%.200s: HeadObject gives no Content-Length", what);
+		return -EIO;
+	}
 	if (rep.status == 200) {
-		struct ufs_attr a = {.mtime = rep.mtime,
-				     .mtime_exact = rep.mtime > 0,
-				     .size = rep.have_length ? rep.length : 0};
+		struct ufs_attr a = {
+		    .mtime = rep.mtime, .mtime_exact = rep.mtime > 0, .size = rep.length};
 		snprintf(a.etag, sizeof(a.etag), "%s", rep.etag);
 		http_reply_clear(&rep);
 		*ret_attr = a;

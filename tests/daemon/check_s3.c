@@ -77,6 +77,28 @@ START_TEST(list_page_continuation)
 			       "<NextContinuationToken></NextContinuationToken></ListBucketResult>",
 			       &p),
 			 -EBADMSG);
+	/* xsd:boolean's other spellings are read as such; anything else is no answer, not "false"
+	 * (which would end the listing early, silently) */
+	static const char *const yes[] = {"1", " true "};
+	for (size_t i = 0; i < 2; i++) {
+		char xml[200];
+		snprintf(xml, sizeof(xml),
+			 "<ListBucketResult><IsTruncated>%s</IsTruncated><NextContinuationToken>t"
+			 "</NextContinuationToken></ListBucketResult>",
+			 yes[i]);
+		ck_assert_int_eq(parse(xml, &p), 0);
+		ck_assert_msg(p.truncated, "\"%s\" read as false", yes[i]);
+		s3_list_page_clear(&p);
+	}
+	static const char *const bad[] = {"True", "yes", ""};
+	for (size_t i = 0; i < 3; i++) {
+		char xml[200];
+		snprintf(xml, sizeof(xml),
+			 "<ListBucketResult><IsTruncated>%s</IsTruncated><NextContinuationToken>t"
+			 "</NextContinuationToken></ListBucketResult>",
+			 bad[i]);
+		ck_assert_msg(parse(xml, &p) == -EBADMSG, "IsTruncated \"%s\" accepted", bad[i]);
+	}
 }
 END_TEST
 
@@ -93,6 +115,13 @@ START_TEST(list_page_malformed)
 	    "<ListBucketResult><Contents><Key>a</Key><Size>1x</Size></Contents></ListBucketResult>",
 	    "<ListBucketResult><Contents><Key>a</Key><Size>99999999999999999999999</Size>"
 	    "</Contents></ListBucketResult>",
+	    /* sizes no file can have (off_t), and a sign strtoull would wrap: " -5" is 2^64 - 5 */
+	    "<ListBucketResult><Contents><Key>a</Key><Size>18446744073709551615</Size>"
+	    "</Contents></ListBucketResult>",
+	    "<ListBucketResult><Contents><Key>a</Key><Size>9223372036854775808</Size>"
+	    "</Contents></ListBucketResult>",
+	    "<ListBucketResult><Contents><Key>a</Key><Size> -5</Size></Contents></ListBucketResult>",
+	    "<ListBucketResult><Contents><Key>a</Key><Size>+5</Size></Contents></ListBucketResult>",
 	    "<Error><Code>AccessDenied</Code></Error>", /* not a listing */
 	    "<ListBucketResult><Contents><Key>a\x01</Key><Size>1</Size></Contents>"
 	    "</ListBucketResult>", /* a control byte is not XML */
@@ -132,6 +161,15 @@ START_TEST(list_page_hostile)
 	*o = '\0';
 	ck_assert_int_eq(parse(deep, &p), -EBADMSG);
 	free(deep);
+
+	/* an ETag too long to keep is none: cut short, it would never match in If-Match */
+	char tag[400];
+	o = tag + sprintf(tag, "<ListBucketResult><Contents><Key>k</Key><Size>1</Size><ETag>\"");
+	memset(o, 't', 200);
+	sprintf(o + 200, "\"</ETag></Contents></ListBucketResult>");
+	ck_assert_int_eq(parse(tag, &p), 0);
+	ck_assert_str_eq(p.objects[0].etag, "");
+	s3_list_page_clear(&p);
 
 	/* a key far beyond S3's 1024 bytes */
 	size_t big = 12u << 20;

@@ -114,6 +114,9 @@ cp "$TMP/s1" "$TREE/shrink/f.bin"
 rand_file "$TMP/l5000" 5000 lie-5000
 cp "$TMP/l5000" "$TREE/lie/under.bin"
 cp "$TMP/l5000" "$TREE/lie/over.bin"
+cp "$TMP/l5000" "$TREE/lie/huge.bin"
+mkdir -p "$TREE/nolen"
+cp "$TMP/l5000" "$TREE/nolen/f.bin"
 
 MP="$TMP/mnt"
 weir_mount "$FS_URL/" "$MP" --tier "$TIERS" --metadata-ttl 1
@@ -201,11 +204,14 @@ ok "no reader got zeros or a size between the versions"
 sleep 1.1
 read_fresh "after the truncation" "$MP/shrink/f.bin" "$TMP/s2"
 
-step "item 4: a listing that says 2500 for a 5000-byte file (and 9000 for another)"
-knob '{"listing_size": {"/lie/under.bin": 2500, "/lie/over.bin": 9000}}'
+step "item 4: a listing that says 2500 for a 5000-byte file (9000 for another, 2^64 - 1 for a third)"
+knob '{"listing_size": {"/lie/under.bin": 2500, "/lie/over.bin": 9000, "/lie/huge.bin": 18446744073709551615}}'
 sleep 1.1
 note "stat before any open (the listing's word): under.bin $(stat -c %s "$MP/lie/under.bin"), over.bin $(stat -c %s "$MP/lie/over.bin")"
-for f in under over; do
+# a size no file can have (above 2^63) is no size: the object's HEAD gives it
+sz="$(stat -c %s "$MP/lie/huge.bin")" || fail "stat of lie/huge.bin (listed with 2^64 - 1 bytes) failed"
+[ "$sz" -eq 5000 ] || fail "huge.bin: stat before any open says $sz bytes; the object has 5000"
+for f in under over huge; do
 	timeout -k 5 60 cat "$MP/lie/$f.bin" >"$TMP/lie-$f" || fail "cat $MP/lie/$f.bin failed"
 	cmp "$TMP/lie-$f" "$TMP/l5000" || fail "$f.bin: read $(stat -c %s "$TMP/lie-$f") bytes, not the object's 5000"
 	sz="$(stat -c %s "$MP/lie/$f.bin")"
@@ -215,6 +221,27 @@ done
 grep -q "listing of \"/lie\" is wrong" "$WEIR_STATE/node.log" || fail "node.log does not say the listing of /lie is wrong"
 ok "node.log: $(grep -m1 "listing of \"/lie\" is wrong" "$WEIR_STATE/node.log" | cut -c1-200)"
 knob '{"listing_size": {}}'
+
+step "item 4b: a listing with 1,000 entries that are no names here: left out, logged once"
+python3 -c 'import json; print(json.dumps({"listing_extra": {"/lie/": [{"name": n, "type": "file", "size": 1} for i in range(500) for n in ("x/%d" % i, "L" * 300 + str(i))]}}))' >"$TMP/extra.json"
+curl -sf --max-time 10 -X POST --data-binary @"$TMP/extra.json" "$FS_URL/__ctl__" >/dev/null || fail "faultsrv refused the listing_extra knob"
+sleep 1.1
+[ "$(ls "$MP/lie" | tr '\n' ' ')" = "huge.bin over.bin under.bin " ] || fail "lie/ lists \"$(ls "$MP/lie" | tr '\n' ' ')\""
+grep -q 'listing .*/lie/: ignoring 1000 entries that are not inside the directory' "$WEIR_STATE/node.log" ||
+	fail "node.log does not say the 1,000 entries were ignored"
+warned="$(grep -c 'listing .*/lie/: ignoring' "$WEIR_STATE/node.log")"
+[ "$warned" -le 2 ] || fail "node.log has $warned warnings of ignored entries in /lie/, not one a listing"
+ok "lie/ lists its 3 files; node.log: $warned warning(s)"
+knob '{"listing_extra": {}}'
+
+step "item 4c: a listing without a size and a HEAD without Content-Length"
+knob '{"listing_size": {"/nolen/f.bin": null}, "head_no_length": ["/nolen/f.bin"]}'
+sleep 1.1
+sz="$(stat -c %s "$MP/nolen/f.bin")" || fail "stat of nolen/f.bin failed"
+timeout -k 5 60 cat "$MP/nolen/f.bin" >"$TMP/nolen" || fail "cat $MP/nolen/f.bin failed"
+cmp "$TMP/nolen" "$TMP/l5000" || fail "nolen/f.bin: read $(stat -c %s "$TMP/nolen") bytes, not the object's 5000 (stat said $sz)"
+ok "nolen/f.bin: stat $sz, read all 5000 bytes (cmp equal)"
+knob '{"listing_size": {}, "head_no_length": []}'
 
 step "item 3, a body cut short by the server: an error, never zeros"
 mkdir -p "$TREE/cut"

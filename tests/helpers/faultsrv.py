@@ -8,7 +8,9 @@
 #   logged to LOG_FILE as: METHOD PATH STATUS range=R if-match=M if-unmodified-since=U
 #   Files are read from disk per request: replace or truncate them under ROOT to change them.
 # Control: POST /__ctl__ with a JSON object merged into the knobs:
-#   "listing_size": {"/dir/name": N}   the listing says N bytes (HEAD and GET stay truthful)
+#   "listing_size": {"/dir/name": N}   the listing says N bytes (HEAD and GET stay truthful);
+#                                      N null: the listing gives no size
+#   "listing_extra": {"/dir/": [E, ...]}  JSON entries appended as they are to the listing of /dir/
 #   "no_etag": true                    no ETag at all (validators: Last-Modified and size)
 #   "ignore_preconditions": true       never answer 412 (a server that does not check)
 #   "truncate_body": {"/path": N}      responses of /path stop after N body bytes, then close
@@ -41,7 +43,7 @@ PORT_FILE = sys.argv[2]
 LOG_FILE = sys.argv[3]
 KNOBS = {"listing_size": {}, "no_etag": False, "ignore_preconditions": False,
          "truncate_body": {}, "stall": [], "status": {}, "fail_range": {}, "ignore_range": [],
-         "max_range": {}, "head_no_length": [], "redirect": {}}
+         "max_range": {}, "head_no_length": [], "redirect": {}, "listing_extra": {}}
 LOCK = threading.Lock()
 
 
@@ -131,6 +133,7 @@ class Handler(BaseHTTPRequestHandler):
     def listing(self, path, local):
         with LOCK:
             lie = dict(KNOBS["listing_size"])
+            extra = list(KNOBS["listing_extra"].get(path, []))
         ents = []
         for name in sorted(os.listdir(local)):
             st = os.stat(os.path.join(local, name))
@@ -139,9 +142,11 @@ class Handler(BaseHTTPRequestHandler):
                 e["type"] = "directory"
             else:
                 e["type"] = "file"
-                e["size"] = lie.get(path + name, st.st_size)
+                size = lie.get(path + name, st.st_size)
+                if size is not None:
+                    e["size"] = size
             ents.append(e)
-        body = json.dumps(ents).encode()
+        body = json.dumps(ents + extra).encode()
         self.send_simple(200, body, {"Content-Type": "application/json"})
 
     def file(self, path, f):
