@@ -18,6 +18,7 @@
 
 #include "aws_config.h"
 #include "commands.h"
+#include "control_hint.h"
 #include "controller_client.h"
 #include "fuse_mounts.h"
 #include "node_client.h"
@@ -660,6 +661,11 @@ int cmd_umount(int argc, char **argv, const struct global_opts *g)
 		weir__response__free_unpacked(resp, NULL);
 		return 0;
 	}
+	if (r == -EACCES || r == -EPERM) {
+		fprintf(stderr, "weir umount: cannot reach weir-node on \"%s\" (%s); %s\n",
+			nc.socket_path, strerror(-r), control_hint(r, ""));
+		return 1;
+	}
 	if (r == 0 && resp->error != -ENOENT) {
 		/* The daemon serves it and said no (busy): that is the answer. */
 		fprintf(stderr, "weir umount: %s\n", resp->message);
@@ -832,8 +838,9 @@ int cmd_stat(int argc, char **argv, const struct global_opts *g)
 	Weir__Response *resp = NULL;
 	int r = node_client_call(&nc, &req, &resp);
 	if (r < 0) {
-		fprintf(stderr, "weir stat: no weir-node answers on \"%s\" (%s)\n", nc.socket_path,
-			strerror(-r));
+		fprintf(stderr, "weir stat: no weir-node answers on \"%s\" (%s); %s\n",
+			nc.socket_path, strerror(-r),
+			control_hint(r, "weir mount or weir up starts it"));
 		return 1;
 	}
 	int rc = 0;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "control_hint.h"
 #include "node_client.h"
 #include "spawn.h"
 #include "stat_json.h"
@@ -188,8 +189,9 @@ int cmd_top(int argc, char **argv, const struct global_opts *g)
 		Weir__Response *r;
 		int e = stat_all(&nc, &r);
 		if (e < 0) {
-			fprintf(stderr, "weir top: no weir-node answers on \"%s\" (%s)\n",
-				nc.socket_path, strerror(-e));
+			fprintf(stderr, "weir top: no weir-node answers on \"%s\" (%s); %s\n",
+				nc.socket_path, strerror(-e),
+				control_hint(e, "weir mount or weir up starts it"));
 			if (prev)
 				weir__response__free_unpacked(prev, NULL);
 			return 1;
@@ -274,10 +276,11 @@ int cmd_doctor(int argc, char **argv, const struct global_opts *g)
 			 nc.state_dir);
 	bad += doctor_line(keeper > 0, "crash recovery (keeper)", buf);
 	Weir__Response *r;
-	if (stat_all(&nc, &r) < 0) {
-		snprintf(buf, sizeof(buf),
-			 "not running on \"%.400s\": weir up or weir mount starts it",
-			 nc.socket_path);
+	int sr = stat_all(&nc, &r);
+	if (sr < 0) {
+		snprintf(buf, sizeof(buf), "%s \"%.400s\": %s",
+			 sr == -EACCES || sr == -EPERM ? "cannot reach" : "not running on",
+			 nc.socket_path, control_hint(sr, "weir up or weir mount starts it"));
 		bad += doctor_line(false, "weir-node", buf);
 		return bad ? 1 : 0;
 	}
