@@ -633,20 +633,35 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 
 int cmd_umount(int argc, char **argv, const struct global_opts *g)
 {
-	bool force = argc == 3 && strcmp(argv[1], "--force") == 0;
-	if (force) {
-		argv++;
-		argc--;
+	static const char usage[] = "usage: weir umount [--force] <mountpoint>\n";
+	bool force = false;
+	const char *path = NULL;
+	/* --force before or after the mountpoint, as umount(8) takes its flags */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(usage, stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--force") == 0) {
+			force = true;
+		} else if (argv[i][0] == '-') {
+			fprintf(stderr, "weir umount: unknown option \"%s\"\n%s", argv[i], usage);
+			return 2;
+		} else if (path) {
+			fprintf(stderr, "weir umount: one mountpoint at a time, not \"%s\" and \"%s\"\n%s",
+				path, argv[i], usage);
+			return 2;
+		} else {
+			path = argv[i];
+		}
 	}
-	if (argc != 2 || argv[1][0] == '-') {
-		fprintf(argc == 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr,
-			"usage: weir umount [--force] <mountpoint>\n");
-		return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
+	if (!path) {
+		fprintf(stderr, "weir umount: which mountpoint?\n%s", usage);
+		return 2;
 	}
 	char mp[PATH_MAX];
 	/* A dead mount cannot be resolved; use the path as given then. */
-	if (!realpath(argv[1], mp))
-		snprintf(mp, sizeof(mp), "%s", argv[1]);
+	if (!realpath(path, mp))
+		snprintf(mp, sizeof(mp), "%s", path);
 	struct node_client nc;
 	node_client_init(&nc, g->state_dir);
 	Weir__UmountRequest u = WEIR__UMOUNT_REQUEST__INIT;
@@ -817,12 +832,18 @@ int cmd_stat(int argc, char **argv, const struct global_opts *g)
 			printf("usage: weir stat [<mountpoint>] [-o json]\n");
 			return 0;
 		} else {
+			if (c == 'o')
+				fprintf(stderr, "weir stat: -o \"%s\": the one output format is json\n",
+					optarg);
 			fprintf(stderr, "usage: weir stat [<mountpoint>] [-o json]\n");
 			return 2;
 		}
 	}
 	if (argc - optind > 1) {
-		fprintf(stderr, "usage: weir stat [<mountpoint>] [-o json]\n");
+		fprintf(stderr,
+			"weir stat: one mountpoint at most, not \"%s\" and \"%s\"\n"
+			"usage: weir stat [<mountpoint>] [-o json]\n",
+			argv[optind], argv[optind + 1]);
 		return 2;
 	}
 	char mp[PATH_MAX] = "";

@@ -166,17 +166,35 @@ int cmd_top(int argc, char **argv, const struct global_opts *g)
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		char *end = NULL;
 		if (c == '1')
 			once = true;
 		else if (c == 'o' && strcmp(optarg, "json") == 0)
 			json = true;
-		else if (c == 'i' && (interval = atof(optarg)) > 0)
+		else if (c == 'i' && (interval = strtod(optarg, &end)) > 0 && interval <= 3600 &&
+			 end != optarg && !*end)
 			;
 		else {
+			/* say what is wrong with a value, not only how the command goes */
+			if (c == 'o')
+				fprintf(stderr, "weir top: -o \"%s\": the one output format is json\n",
+					optarg);
+			else if (c == 'i')
+				fprintf(stderr,
+					"weir top: --interval \"%s\" is not a number of seconds in "
+					"(0, 3600]\n",
+					optarg);
 			fprintf(c == 'h' ? stdout : stderr,
 				"usage: weir top [--once] [-o json] [--interval SECONDS]\n");
 			return c == 'h' ? 0 : 2;
 		}
+	}
+	if (optind < argc) {
+		fprintf(stderr,
+			"weir top: unexpected \"%s\" (weir top shows every view)\n"
+			"usage: weir top [--once] [-o json] [--interval SECONDS]\n",
+			argv[optind]);
+		return 2;
 	}
 	if (json && !once) {
 		fprintf(stderr, "weir top: -o json needs --once\n");

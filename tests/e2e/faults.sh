@@ -62,6 +62,27 @@ bad_flags 1 no-such-command
 bad_flags 0 mount "local://$TMP" "$MP" --high abc
 bad_flags 0 mount "local://$TMP" "$MP" --block-size 4XB
 bad_flags 0 mount "local://$TMP" "$MP" --tier nonsense
+# says WORD ARGS...: as bad_flags, and the first line names what is wrong (WORD), not a bare usage
+says() {
+	local word="$1"
+	shift
+	bad_flags 0 "$@"
+	head -n 1 "$TMP/flags.err" | grep -qF -- "$word" ||
+		fail "weir $* does not say what is wrong (\"$word\") first: $(cat "$TMP/flags.err")"
+}
+says yaml stat -o yaml
+says yaml top --once -o yaml
+says abc top --interval abc
+says extra top --once extra
+says "needs a directory" --state-dir
+says "which mountpoint" umount
+says "--bogus" umount --bogus "$MP"
+# --force after the mountpoint is taken (umount(8) order), not a usage error
+rc=0
+w umount "$MP" --force </dev/null >/dev/null 2>"$TMP/flags.err" || rc=$?
+[ "$rc" -eq 1 ] && grep -q "not a weir mount" "$TMP/flags.err" ||
+	fail "weir umount $MP --force (nothing mounted there) exited $rc: $(cat "$TMP/flags.err")"
+ok "weir umount $MP --force -> exit 1: $(head -n 1 "$TMP/flags.err")"
 
 step "unreachable UFS: mount fails naming the URL, nothing mounted"
 port="$(free_port)"
