@@ -19,6 +19,7 @@
 #include "aws_config.h"
 #include "commands.h"
 #include "control_hint.h"
+#include "mount_users.h"
 #include "controller_client.h"
 #include "fuse_mounts.h"
 #include "node_client.h"
@@ -682,8 +683,10 @@ int cmd_umount(int argc, char **argv, const struct global_opts *g)
 		return 1;
 	}
 	if (r == 0 && resp->error != -ENOENT) {
-		/* The daemon serves it and said no (busy): that is the answer. */
+		/* The daemon serves it and said no (busy): that is the answer, with who. */
 		fprintf(stderr, "weir umount: %s\n", resp->message);
+		if (resp->error == -EBUSY)
+			mount_users_print(stderr, mp, 10);
 		weir__response__free_unpacked(resp, NULL);
 		return 1;
 	}

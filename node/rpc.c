@@ -544,8 +544,9 @@ static void handle_umount(struct node *n, const Weir__UmountRequest *u, Weir__Re
 	 * other change removes it). */
 	if (!u->force && view_umount(nv->view, 0) == -EBUSY) {
 		set_error(resp, -EBUSY,
-			  "\"%s\" is busy: files are open in it; close them, or weir "
-			  "umount --force (their readers get errors)",
+			  "\"%s\" is busy: processes have files open or their working "
+			  "directory in it; close or leave them, or weir umount --force "
+			  "(their readers get errors)",
 			  mp);
 		pthread_mutex_lock(&n->lock);
 		node_mp_release_locked(n, mp);

@@ -186,6 +186,21 @@ out="$(w umount "$MP" 2>&1)" || rc=$?
 [ "$rc" -ne 0 ] || fail "weir umount succeeded while $MP/data/big.bin was open"
 case "$out" in *busy*) ok "refused: $out" ;; *) fail "weir umount of a busy view said: $out" ;; esac
 is_mounted "$MP" || fail "the refused umount unmounted $MP anyway"
+# it names who holds the view (README: "say which to close"): this shell's descriptor 7, and a
+# process whose working directory is in the view
+grep -q "pid $$ (.*): open file $MP/data/big.bin" <<<"$out" ||
+	fail "the refusal does not name pid $$ and the file it holds open: $out"
+(cd "$MP/data" && exec sleep 30) &
+sleeper=$!
+pid_track "$sleeper"
+sleep 0.3
+rc=0
+out="$(w umount "$MP" 2>&1)" || rc=$?
+pid_stop "$sleeper"
+[ "$rc" -ne 0 ] || fail "weir umount succeeded while a process had its working directory in $MP"
+grep -q "pid $sleeper (sleep): working directory $MP/data" <<<"$out" ||
+	fail "the refusal does not name pid $sleeper (sleep) and its working directory in $MP: $out"
+ok "the refusal names both holders: $(tr '\n' ' ' <<<"$out")"
 t0="$(now)"
 out="$(w umount --force "$MP" 2>&1)" || fail "weir umount --force failed: $out"
 is_mounted "$MP" && fail "weir umount --force left $MP mounted"
