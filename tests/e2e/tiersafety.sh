@@ -112,6 +112,14 @@ grep -q 'set by the first source on it' "$TMP/mount.out" ||
 q="$(w stat "$TMP/c" -o json >"$TMP/stat.json" && json_get "$TMP/stat.json" tiers 0 quota)"
 [ "$q" -eq $((64 << 20)) ] || fail "weir stat of the third source shows a quota of $q bytes, not the path's 64 MiB"
 ok "a source asking for 128 MiB on the path is told the path's quota holds (weir stat: $q bytes)"
+# the same quota with other watermarks: the note said "asked for a quota of 64.00MiB ..., but
+# the path's quota is 64.00MiB", naming the path's watermarks only in bytes
+mkdir -p "$TMP/src4"
+rand_file "$TMP/src4/small.bin" $((1 << 20)) d
+weir_mount "local://$TMP/src4" "$TMP/d" --tier "mem:$SHARED:64MiB" --no-prefetch --high 0.9 --low 0.5
+grep -q 'watermarks 0.9/0.5; the path has 64.00MiB with watermarks 0.95/0.7' "$TMP/mount.out" ||
+	fail "weir mount with the path's quota and other watermarks does not say which differ: $(cat "$TMP/mount.out")"
+ok "other watermarks on the path: $(grep -o 'asked for [^,]*' "$TMP/mount.out")"
 weir_stop_node
 
 step "a tier path another user prepared is refused; nothing is written through its links"
