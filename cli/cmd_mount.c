@@ -410,11 +410,20 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 			cache_replicas = (unsigned)v;
 			break;
 		}
-		case 'm':
-			if (parse_duration_ms(optarg, &ttl_ms) < 0)
+		case 'm': {
+			int pr = parse_duration_ms(optarg, &ttl_ms);
+			if (pr == -ERANGE)
+				return bad_usage("--metadata-ttl \"%s\" is over 30 days", optarg);
+			if (pr < 0)
 				return bad_usage("--metadata-ttl \"%s\" is not a duration like 30s",
 						 optarg);
+			/* weir-node reads 0 as "none given": it served 300 s, said nothing */
+			if (ttl_ms == 0)
+				return bad_usage("--metadata-ttl \"%s\": the shortest TTL is 1ms (0 "
+						 "would mean weir-node's default, 300s)",
+						 optarg);
 			break;
+		}
 		case 'S': {
 			uint64_t ms;
 			if (duration_parse_ms(optarg, &ms) < 0 || ms / 1000 > UINT32_MAX)

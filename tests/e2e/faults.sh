@@ -76,6 +76,9 @@ says abc top --interval abc
 says extra top --once extra
 says "needs a directory" --state-dir
 says "which mountpoint" umount
+# 0 reached weir-node as "none given" and mounted with 300 s; over the cap read as no duration
+says "shortest TTL" mount "local://$TMP" "$MP" --metadata-ttl 0
+says "over 30 days" mount "local://$TMP" "$MP" --metadata-ttl 31d
 says "--bogus" umount --bogus "$MP"
 # --force after the mountpoint is taken (umount(8) order), not a usage error
 rc=0
