@@ -23,6 +23,7 @@
 #include "node_agent.h"
 #include "redact.h"
 #include "safe_dir.h"
+#include "quantity.h"
 #include "source.h"
 #include "strmap.h"
 #include "view.h"
@@ -177,6 +178,16 @@ void node_handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Respon
 	if (created && err[0])
 		set_error(resp, 0, "%s",
 			  err); /* the store's notes: a shared quota, a healed index */
+	if (!created && m->block_size && m->block_size != src->block_size) {
+		char want[32], have[32];
+		quantity_format(m->block_size, want, sizeof(want));
+		quantity_format(src->block_size, have, sizeof(have));
+		set_error(resp, 0,
+			  "source \"%s\" is in use with a block size of %s: this view shares it, "
+			  "not the %s asked; a mount sets it when no view or load has the source "
+			  "open",
+			  id, have, want);
+	}
 	if (m->max_stale_set)
 		meta_cache_set_max_stale(src->meta, m->max_stale_s * 1000ull);
 	struct view_source vs = {

@@ -335,8 +335,12 @@ int node_get_source_locked(struct node *n, const struct source_params *p, struct
 			return r;
 		ns = node_find_source_locked(n, p->id); /* the lock was dropped: it may have gone */
 	}
-	if (ns && ns->source->refs == 0 && !same_tiers(ns->source, p)) {
-		/* Idle, and asked for with other tiers: reopen it with those. */
+	if (ns && ns->source->refs == 0 &&
+	    (!same_tiers(ns->source, p) ||
+	     (p->block_size && p->block_size != ns->source->block_size))) {
+		/* Idle, and asked for with other tiers or another block size: reopen it with
+		 * those (a new block size drops the cached blocks: db_check_block_size). Kept, a
+		 * --block-size was ignored without a word. */
 		node_close_source_locked(n, ns->source);
 		ns = NULL;
 	}
