@@ -187,6 +187,13 @@ void node_handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Respon
 			  "not the %s asked; a mount sets it when no view or load has the source "
 			  "open",
 			  id, have, want);
+	} else if (!created && m->fetch_concurrency &&
+		   m->fetch_concurrency != src->fetch_concurrency) {
+		set_error(resp, 0,
+			  "source \"%s\" is in use with a fetch concurrency of %u: this view "
+			  "shares it, not the %u asked; a mount sets it when no view or load has "
+			  "the source open",
+			  id, src->fetch_concurrency, m->fetch_concurrency);
 	}
 	if (m->max_stale_set)
 		meta_cache_set_max_stale(src->meta, m->max_stale_s * 1000ull);

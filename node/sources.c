@@ -337,10 +337,11 @@ int node_get_source_locked(struct node *n, const struct source_params *p, struct
 	}
 	if (ns && ns->source->refs == 0 &&
 	    (!same_tiers(ns->source, p) ||
-	     (p->block_size && p->block_size != ns->source->block_size))) {
-		/* Idle, and asked for with other tiers or another block size: reopen it with
-		 * those (a new block size drops the cached blocks: db_check_block_size). Kept, a
-		 * --block-size was ignored without a word. */
+	     (p->block_size && p->block_size != ns->source->block_size) ||
+	     (p->fetch_concurrency && p->fetch_concurrency != ns->source->fetch_concurrency))) {
+		/* Idle, and asked for with other tiers, block size or fetch concurrency: reopen it
+		 * with those (a new block size drops the cached blocks: db_check_block_size). Kept,
+		 * a --block-size or --fetch-concurrency was ignored without a word. */
 		node_close_source_locked(n, ns->source);
 		ns = NULL;
 	}

@@ -132,6 +132,11 @@ weir_mount "local://$TMP/src4" "$TMP/d" --tier "mem:$SHARED:64MiB" --no-prefetch
 [ "$(grep -c "opened source .*src4), block size 1048576" "$WEIR_STATE/node.log")" -gt "$wt" ] ||
 	fail "the source, with no view left, was not reopened with the 1 MiB block size asked: $(grep 'src4)' "$WEIR_STATE/node.log" | tail -2)"
 cmp "$TMP/src4/small.bin" "$TMP/d/small.bin" || fail "small.bin reads other bytes at the new block size"
+# --fetch-concurrency likewise
+weir_mount "local://$TMP/src4" "$TMP/d2" --tier "mem:$SHARED:64MiB" --no-prefetch --high 0.9 --low 0.5 --block-size 1MiB --fetch-concurrency 4
+grep -q 'in use with a fetch concurrency of 16: this view shares it, not the 4 asked' "$TMP/mount.out" ||
+	fail "a second view asking another fetch concurrency was not told it shares the source's: $(cat "$TMP/mount.out")"
+out="$(w umount "$TMP/d2" 2>&1)" || fail "weir umount $TMP/d2: $out"
 ok "in use: told it shares the 4 MiB blocks; idle: reopened with 1 MiB blocks, small.bin byte-exact"
 weir_stop_node
 
