@@ -18,6 +18,8 @@
 
 #include "aws_config.h"
 #include "commands.h"
+#include "control_hint.h"
+#include "mount_users.h"
 #include "controller_client.h"
 #include "fuse_mounts.h"
 #include "node_client.h"
@@ -408,11 +410,20 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 			cache_replicas = (unsigned)v;
 			break;
 		}
-		case 'm':
-			if (parse_duration_ms(optarg, &ttl_ms) < 0)
+		case 'm': {
+			int pr = parse_duration_ms(optarg, &ttl_ms);
+			if (pr == -ERANGE)
+				return bad_usage("--metadata-ttl \"%s\" is over 30 days", optarg);
+			if (pr < 0)
 				return bad_usage("--metadata-ttl \"%s\" is not a duration like 30s",
 						 optarg);
+			/* weir-node reads 0 as "none given": it served 300 s, said nothing */
+			if (ttl_ms == 0)
+				return bad_usage("--metadata-ttl \"%s\": the shortest TTL is 1ms (0 "
+						 "would mean weir-node's default, 300s)",
+						 optarg);
 			break;
+		}
 		case 'S': {
 			uint64_t ms;
 			if (duration_parse_ms(optarg, &ms) < 0 || ms / 1000 > UINT32_MAX)
@@ -632,20 +643,35 @@ int cmd_mount(int argc, char **argv, const struct global_opts *g)
 
 int cmd_umount(int argc, char **argv, const struct global_opts *g)
 {
-	bool force = argc == 3 && strcmp(argv[1], "--force") == 0;
-	if (force) {
-		argv++;
-		argc--;
+	static const char usage[] = "usage: weir umount [--force] <mountpoint>\n";
+	bool force = false;
+	const char *path = NULL;
+	/* --force before or after the mountpoint, as umount(8) takes its flags */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(usage, stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--force") == 0) {
+			force = true;
+		} else if (argv[i][0] == '-') {
+			fprintf(stderr, "weir umount: unknown option \"%s\"\n%s", argv[i], usage);
+			return 2;
+		} else if (path) {
+			fprintf(stderr, "weir umount: one mountpoint at a time, not \"%s\" and \"%s\"\n%s",
+				path, argv[i], usage);
+			return 2;
+		} else {
+			path = argv[i];
+		}
 	}
-	if (argc != 2 || argv[1][0] == '-') {
-		fprintf(argc == 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr,
-			"usage: weir umount [--force] <mountpoint>\n");
-		return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
+	if (!path) {
+		fprintf(stderr, "weir umount: which mountpoint?\n%s", usage);
+		return 2;
 	}
 	char mp[PATH_MAX];
 	/* A dead mount cannot be resolved; use the path as given then. */
-	if (!realpath(argv[1], mp))
-		snprintf(mp, sizeof(mp), "%s", argv[1]);
+	if (!realpath(path, mp))
+		snprintf(mp, sizeof(mp), "%s", path);
 	struct node_client nc;
 	node_client_init(&nc, g->state_dir);
 	Weir__UmountRequest u = WEIR__UMOUNT_REQUEST__INIT;
@@ -660,9 +686,16 @@ int cmd_umount(int argc, char **argv, const struct global_opts *g)
 		weir__response__free_unpacked(resp, NULL);
 		return 0;
 	}
+	if (r == -EACCES || r == -EPERM) {
+		fprintf(stderr, "weir umount: cannot reach weir-node on \"%s\" (%s); %s\n",
+			nc.socket_path, strerror(-r), control_hint(r, ""));
+		return 1;
+	}
 	if (r == 0 && resp->error != -ENOENT) {
-		/* The daemon serves it and said no (busy): that is the answer. */
+		/* The daemon serves it and said no (busy): that is the answer, with who. */
 		fprintf(stderr, "weir umount: %s\n", resp->message);
+		if (resp->error == -EBUSY)
+			mount_users_print(stderr, mp, 10);
 		weir__response__free_unpacked(resp, NULL);
 		return 1;
 	}
@@ -811,12 +844,18 @@ int cmd_stat(int argc, char **argv, const struct global_opts *g)
 			printf("usage: weir stat [<mountpoint>] [-o json]\n");
 			return 0;
 		} else {
+			if (c == 'o')
+				fprintf(stderr, "weir stat: -o \"%s\": the one output format is json\n",
+					optarg);
 			fprintf(stderr, "usage: weir stat [<mountpoint>] [-o json]\n");
 			return 2;
 		}
 	}
 	if (argc - optind > 1) {
-		fprintf(stderr, "usage: weir stat [<mountpoint>] [-o json]\n");
+		fprintf(stderr,
+			"weir stat: one mountpoint at most, not \"%s\" and \"%s\"\n"
+			"usage: weir stat [<mountpoint>] [-o json]\n",
+			argv[optind], argv[optind + 1]);
 		return 2;
 	}
 	char mp[PATH_MAX] = "";
@@ -832,8 +871,9 @@ int cmd_stat(int argc, char **argv, const struct global_opts *g)
 	Weir__Response *resp = NULL;
 	int r = node_client_call(&nc, &req, &resp);
 	if (r < 0) {
-		fprintf(stderr, "weir stat: no weir-node answers on \"%s\" (%s)\n", nc.socket_path,
-			strerror(-r));
+		fprintf(stderr, "weir stat: no weir-node answers on \"%s\" (%s); %s\n",
+			nc.socket_path, strerror(-r),
+			control_hint(r, "weir mount or weir up starts it"));
 		return 1;
 	}
 	int rc = 0;

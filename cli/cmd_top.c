@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "control_hint.h"
 #include "node_client.h"
 #include "spawn.h"
 #include "stat_json.h"
@@ -165,17 +166,35 @@ int cmd_top(int argc, char **argv, const struct global_opts *g)
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		char *end = NULL;
 		if (c == '1')
 			once = true;
 		else if (c == 'o' && strcmp(optarg, "json") == 0)
 			json = true;
-		else if (c == 'i' && (interval = atof(optarg)) > 0)
+		else if (c == 'i' && (interval = strtod(optarg, &end)) > 0 && interval <= 3600 &&
+			 end != optarg && !*end)
 			;
 		else {
+			/* say what is wrong with a value, not only how the command goes */
+			if (c == 'o')
+				fprintf(stderr, "weir top: -o \"%s\": the one output format is json\n",
+					optarg);
+			else if (c == 'i')
+				fprintf(stderr,
+					"weir top: --interval \"%s\" is not a number of seconds in "
+					"(0, 3600]\n",
+					optarg);
 			fprintf(c == 'h' ? stdout : stderr,
 				"usage: weir top [--once] [-o json] [--interval SECONDS]\n");
 			return c == 'h' ? 0 : 2;
 		}
+	}
+	if (optind < argc) {
+		fprintf(stderr,
+			"weir top: unexpected \"%s\" (weir top shows every view)\n"
+			"usage: weir top [--once] [-o json] [--interval SECONDS]\n",
+			argv[optind]);
+		return 2;
 	}
 	if (json && !once) {
 		fprintf(stderr, "weir top: -o json needs --once\n");
@@ -188,8 +207,9 @@ int cmd_top(int argc, char **argv, const struct global_opts *g)
 		Weir__Response *r;
 		int e = stat_all(&nc, &r);
 		if (e < 0) {
-			fprintf(stderr, "weir top: no weir-node answers on \"%s\" (%s)\n",
-				nc.socket_path, strerror(-e));
+			fprintf(stderr, "weir top: no weir-node answers on \"%s\" (%s); %s\n",
+				nc.socket_path, strerror(-e),
+				control_hint(e, "weir mount or weir up starts it"));
 			if (prev)
 				weir__response__free_unpacked(prev, NULL);
 			return 1;
@@ -274,10 +294,11 @@ int cmd_doctor(int argc, char **argv, const struct global_opts *g)
 			 nc.state_dir);
 	bad += doctor_line(keeper > 0, "crash recovery (keeper)", buf);
 	Weir__Response *r;
-	if (stat_all(&nc, &r) < 0) {
-		snprintf(buf, sizeof(buf),
-			 "not running on \"%.400s\": weir up or weir mount starts it",
-			 nc.socket_path);
+	int sr = stat_all(&nc, &r);
+	if (sr < 0) {
+		snprintf(buf, sizeof(buf), "%s \"%.400s\": %s",
+			 sr == -EACCES || sr == -EPERM ? "cannot reach" : "not running on",
+			 nc.socket_path, control_hint(sr, "weir up or weir mount starts it"));
 		bad += doctor_line(false, "weir-node", buf);
 		return bad ? 1 : 0;
 	}

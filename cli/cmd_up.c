@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "control_hint.h"
 #include "controller_client.h"
 #include "node_client.h"
 #include "spawn.h"
@@ -134,6 +135,20 @@ static int stop_one(const char *sock, pid_t pid, int timeout_s, char *why, size_
 	return -ETIMEDOUT;
 }
 
+/* The error of a Ping to sock: 0 when something answered (even a refusal), else -errno. */
+static int ping_error(const char *sock)
+{
+	Weir__Request req = WEIR__REQUEST__INIT;
+	Weir__Empty ping = WEIR__EMPTY__INIT;
+	req.body_case = WEIR__REQUEST__BODY_PING;
+	req.ping = &ping;
+	Weir__Response *resp;
+	int r = control_call(sock, &req, &resp);
+	if (r == 0)
+		weir__response__free_unpacked(resp, NULL);
+	return r;
+}
+
 int cmd_down(int argc, char **argv, const struct global_opts *g)
 {
 	const char *sd = g->state_dir;
@@ -148,6 +163,17 @@ int cmd_down(int argc, char **argv, const struct global_opts *g)
 	struct node_client nc;
 	controller_client_init(&cc, sd);
 	node_client_init(&nc, sd);
+	/* A caller the state directory or a socket shuts out cannot tell a running daemon from
+	 * none: "was not running" and exit 0 told a user who forgot sudo that weir had stopped. */
+	const char *socks[] = {cc.socket_path, nc.socket_path};
+	for (size_t i = 0; i < 2; i++) {
+		int pr = ping_error(socks[i]);
+		if (pr == -EACCES || pr == -EPERM) {
+			fprintf(stderr, "weir down: cannot reach \"%s\" (%s); %s\n", socks[i],
+				strerror(-pr), control_hint(pr, ""));
+			return 1;
+		}
+	}
 	int rc = 0;
 	pid_t pid = 0;
 	if (controller_client_alive(&cc, &pid)) {

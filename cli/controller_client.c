@@ -3,6 +3,7 @@
 // this one (installed), or in the build tree (build/cli/weir → build/controller/weir-controller).
 #include "controller_client.h"
 
+#include "control_hint.h"
 #include "spawn.h"
 
 #include <errno.h>
@@ -36,10 +37,11 @@ int controller_client_request(const struct controller_client *cc, const char *cm
 	Weir__Response *resp = NULL;
 	int r = controller_client_call(cc, req, &resp);
 	if (r < 0) {
-		fprintf(stderr,
-			"weir %s: no weir-controller answers on \"%s\" (%s); start one with `weir "
-			"up` (state directory \"%s\")\n",
-			cmd, cc->socket_path, strerror(-r), cc->state_dir);
+		char start[PATH_MAX + 64];
+		snprintf(start, sizeof(start), "start one with `weir up` (state directory \"%s\")",
+			 cc->state_dir);
+		fprintf(stderr, "weir %s: no weir-controller answers on \"%s\" (%s); %s\n", cmd,
+			cc->socket_path, strerror(-r), control_hint(r, start));
 		return r;
 	}
 	if (resp->error) {

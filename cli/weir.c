@@ -46,6 +46,10 @@ int main(int argc, char **argv)
 			g.state_dir = argv[++i];
 		} else if (strncmp(argv[i], "--state-dir=", 12) == 0) {
 			g.state_dir = argv[i] + 12;
+		} else if (strcmp(argv[i], "--state-dir") == 0) {
+			fprintf(stderr, "weir: --state-dir needs a directory\n");
+			usage(stderr);
+			return 2;
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			return 0;

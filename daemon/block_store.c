@@ -2639,14 +2639,16 @@ static int tiers_join(struct block_store *bs, const struct block_store_config *c
 		quantity_format(t->quota, quota, sizeof(quota));
 		quantity_format(t->high, high, sizeof(high));
 		quantity_format(t->low, low, sizeof(low));
-		warn_note(
-		    errbuf, errlen,
-		    "tier \"%s\" at \"%s\": source \"%s\" asked for a quota of %s (watermarks "
-		    "%g/%g), but the path's quota is %s (high %s, low %s), set by the first "
-		    "source on it and shared by every source there; to change it, unmount "
-		    "every source on the path",
-		    t->name, tc->path, cfg->source_id, asked, cfg->high, cfg->low, quota, high,
-		    low);
+		/* both sides in the same terms: the same quota with other watermarks read as
+		 * "asked for 64MiB, but the path's quota is 64MiB" */
+		warn_note(errbuf, errlen,
+			  "tier \"%s\" at \"%s\": source \"%s\" asked for %s with watermarks "
+			  "%g/%g; the path has %s with watermarks %.3g/%.3g (high %s, low %s), "
+			  "set by the first source on it and shared by every source there; to "
+			  "change them, unmount every source on the path",
+			  t->name, tc->path, cfg->source_id, asked, cfg->high, cfg->low, quota,
+			  (double)t->high / (double)t->quota, (double)t->low / (double)t->quota,
+			  high, low);
 	}
 	return 0;
 }

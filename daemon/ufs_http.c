@@ -71,6 +71,7 @@ struct http_read {
 	bool reauth;		       /* asked again once already because the auth changed */
 	/* the precondition binding the request to expect's version ("" when none) */
 	char cond[UFS_ETAG_MAX + 32];
+	bool cond_dropped; /* an If-Unmodified-Since the server refused, asked again without */
 	/* this attempt's header lines: the auth's current ones and cond (rebuilt per attempt, so a
 	 * retry after a key rotation is signed with the new keys) */
 	struct curl_slist *headers;
@@ -135,6 +136,11 @@ struct http {
 	pthread_mutex_t lock;
 	TAILQ_HEAD(, http_read) queue; /* under lock: submitted, not yet seen */
 	bool stopping;		       /* under lock */
+	/* The server refused an If-Unmodified-Since for an object whose Last-Modified and size
+	 * were then the ones asked for: it compares the date at finer than its one-second
+	 * resolution, so it gets none from now on. Set by the backend thread, read by the
+	 * threads that queue reads. */
+	atomic_bool date_cond_false;
 
 	/* owned by the backend thread */
 	TAILQ_HEAD(, http_read) pending; /* waiting for a slot or for their backoff, in order */
@@ -991,6 +997,23 @@ static void read_finished(struct ufs *u, struct http_read *r, CURLcode cc)
 				 "object changed (now %" PRIu64 " bytes)", resp->total);
 			err = -ESTALE;
 		}
+	} else if (resp->status == 412 && !r->cond_dropped &&
+		   strncasecmp(r->cond, "If-Unmodified-Since:", 20) == 0) {
+		/* A server that compares the date with its sub-second mtime (versitygw serving a
+		 * file no PUT wrote, which has no ETag) refuses every object whose mtime is not a
+		 * whole second. The answer's own Last-Modified and size are checked as any
+		 * answer's (resp_matches, at the date's resolution): ask again without it, at once,
+		 * and a changed object still ends in ESTALE. */
+		log_debug("read %s @%" PRIu64 "+%zu: HTTP 412 to \"%s\"; asking without it",
+			  r->url, r->off, r->len, r->cond);
+		r->cond[0] = '\0';
+		r->cond_dropped = true;
+		curl_multi_remove_handle(h->multi, r->easy);
+		curl_easy_cleanup(r->easy);
+		r->easy = NULL;
+		r->not_before_ms = 0;
+		TAILQ_INSERT_TAIL(&h->pending, r, link);
+		return;
 	} else if (resp->status == 412) {
 		snprintf(r->cause, sizeof(r->cause),
 			 "object changed (HTTP 412 %s: no longer ETag %.60s, mtime %lld)",
@@ -1040,6 +1063,10 @@ static void read_finished(struct ufs *u, struct http_read *r, CURLcode cc)
 			return;
 		}
 	}
+	if (err == 0 && r->cond_dropped && !atomic_exchange(&h->date_cond_false, true))
+		log_notice("the UFS server refused If-Unmodified-Since for an object of that very "
+			   "date and size (it compares sub-second times): reads of its objects "
+			   "without an ETag are checked by the answers' Last-Modified and size alone");
 	read_complete(u, r, err);
 }
 
@@ -1401,7 +1428,9 @@ static int http_read_segs_async(struct ufs *u, const char *path, uint64_t off,
 		r->expect = *expect;
 		/* The server checks the version too: a change between our responses cannot
 		 * slip through as bytes of the new object under the old one's validators. */
-		if (http_version_precondition(expect, cond, sizeof(cond)) == 0 && cond[0])
+		if (http_version_precondition(expect, cond, sizeof(cond)) == 0 && cond[0] &&
+		    !(atomic_load(&h->date_cond_false) &&
+		      strncasecmp(cond, "If-Unmodified-Since:", 20) == 0))
 			snprintf(r->cond, sizeof(r->cond), "%s", cond);
 	}
 	pthread_mutex_lock(&h->lock);

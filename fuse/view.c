@@ -225,6 +225,9 @@ struct view {
 	bool thread_started;
 	atomic_bool exited;
 	atomic_bool stopping; /* view_stop began: an open waiting for its fill gives up (fill_whole) */
+	/* view_umount took the view's mount off: the path now leads to what was beneath it (the
+	 * mountpoint's own file system), which a second umount2 would take too. */
+	atomic_bool unmounted;
 	/* Set by view_start once the loop answers a stat of the mount, read by request threads
 	 * that may run before that (0 then): atomic. */
 	_Atomic dev_t dev;
@@ -3277,7 +3280,12 @@ static int mp_hold(struct view *v, char *errbuf, size_t errlen)
 int view_umount(struct view *v, int flags)
 {
 	char buf[PATH_MAX + 64];
-	return umount2(mp_path(v, buf, sizeof(buf)), flags | UMOUNT_NOFOLLOW) < 0 ? -errno : 0;
+	if (atomic_load(&v->unmounted))
+		return 0;
+	if (umount2(mp_path(v, buf, sizeof(buf)), flags | UMOUNT_NOFOLLOW) < 0)
+		return -errno;
+	atomic_store(&v->unmounted, true);
+	return 0;
 }
 
 /* A daemon killed with its mount up leaves a dead mount ("Transport endpoint is not

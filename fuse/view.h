@@ -110,7 +110,9 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 void view_stop(struct view *v);
 /* umount2 of the view's own mount (flags as umount2's: 0 fails with -EBUSY while files are
  * open), reached through the mountpoint's parent directory as it was at mount, so a path
- * someone redirected since cannot make it unmount another mount. Returns 0 or -errno. */
+ * someone redirected since cannot make it unmount another mount. Once it has succeeded it
+ * does nothing (returns 0): the path then leads to the mount beneath the view's, not to the
+ * view. Returns 0 or -errno. */
 int view_umount(struct view *v, int flags);
 void view_get_stats(struct view *v, struct view_stats *ret);
 

@@ -23,6 +23,7 @@
 #include "node_agent.h"
 #include "redact.h"
 #include "safe_dir.h"
+#include "quantity.h"
 #include "source.h"
 #include "strmap.h"
 #include "view.h"
@@ -177,6 +178,23 @@ void node_handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Respon
 	if (created && err[0])
 		set_error(resp, 0, "%s",
 			  err); /* the store's notes: a shared quota, a healed index */
+	if (!created && m->block_size && m->block_size != src->block_size) {
+		char want[32], have[32];
+		quantity_format(m->block_size, want, sizeof(want));
+		quantity_format(src->block_size, have, sizeof(have));
+		set_error(resp, 0,
+			  "source \"%s\" is in use with a block size of %s: this view shares it, "
+			  "not the %s asked; a mount sets it when no view or load has the source "
+			  "open",
+			  id, have, want);
+	} else if (!created && m->fetch_concurrency &&
+		   m->fetch_concurrency != src->fetch_concurrency) {
+		set_error(resp, 0,
+			  "source \"%s\" is in use with a fetch concurrency of %u: this view "
+			  "shares it, not the %u asked; a mount sets it when no view or load has "
+			  "the source open",
+			  id, src->fetch_concurrency, m->fetch_concurrency);
+	}
 	if (m->max_stale_set)
 		meta_cache_set_max_stale(src->meta, m->max_stale_s * 1000ull);
 	struct view_source vs = {
@@ -544,8 +562,9 @@ static void handle_umount(struct node *n, const Weir__UmountRequest *u, Weir__Re
 	 * other change removes it). */
 	if (!u->force && view_umount(nv->view, 0) == -EBUSY) {
 		set_error(resp, -EBUSY,
-			  "\"%s\" is busy: files are open in it; close them, or weir "
-			  "umount --force (their readers get errors)",
+			  "\"%s\" is busy: processes have files open or their working "
+			  "directory in it; close or leave them, or weir umount --force "
+			  "(their readers get errors)",
 			  mp);
 		pthread_mutex_lock(&n->lock);
 		node_mp_release_locked(n, mp);

@@ -335,8 +335,13 @@ int node_get_source_locked(struct node *n, const struct source_params *p, struct
 			return r;
 		ns = node_find_source_locked(n, p->id); /* the lock was dropped: it may have gone */
 	}
-	if (ns && ns->source->refs == 0 && !same_tiers(ns->source, p)) {
-		/* Idle, and asked for with other tiers: reopen it with those. */
+	if (ns && ns->source->refs == 0 &&
+	    (!same_tiers(ns->source, p) ||
+	     (p->block_size && p->block_size != ns->source->block_size) ||
+	     (p->fetch_concurrency && p->fetch_concurrency != ns->source->fetch_concurrency))) {
+		/* Idle, and asked for with other tiers, block size or fetch concurrency: reopen it
+		 * with those (a new block size drops the cached blocks: db_check_block_size). Kept,
+		 * a --block-size or --fetch-concurrency was ignored without a word. */
 		node_close_source_locked(n, ns->source);
 		ns = NULL;
 	}

@@ -115,6 +115,9 @@ if [ "$KEEP" = 1 ] && [ -t 0 ]; then
 	echo "    $WEIR_BIN --state-dir $WEIR_STATE get dataset -A)"
 	read -r -p "up: press Enter to stop weir and nginx and remove it all: " _
 fi
+# nginx stops here with SIGTERM: the exit's SIGKILL (for a test's sake) made bash print
+# "Killed" with nginx's command line as the run's last words
+nginx_stop
 echo
 echo "up: done; weir down, nginx stopped, views unmounted and temporary files removed on exit"
 echo "    (WEIR_UP_KEEP=1 keeps it up until Enter; WEIR_UP_SCALE=1 runs the walkthrough's full 1.34 GB)"

@@ -79,15 +79,27 @@ YAML
 	refused "mount a source" "$WEIR_BIN" --state-dir "$WEIR_STATE" mount "local://$SRC" "$MP3" --no-prefetch
 	refused "apply a DataLoad" "$WEIR_BIN" --state-dir "$WEIR_STATE" apply -f "$TMP/load.yaml"
 	refused "load the Dataset" "$WEIR_BIN" --state-dir "$WEIR_STATE" load -n default d --no-wait
-	# weir down as nobody cannot see the daemons through a closed state dir ("not running");
-	# with the sockets open it must be refused. Either way they still run afterwards (unchanged).
+	# weir down as nobody through a closed state dir cannot reach the daemons: it must fail
+	# saying to run it as root, not report them "not running" and exit 0 (a user who forgot sudo
+	# believed weir stopped); with the sockets open the daemons refuse it. Either way they still
+	# run afterwards (unchanged).
 	if [ "${OPEN_SOCKETS:-0}" = 1 ]; then
 		refused "stop the daemons" "$WEIR_BIN" --state-dir "$WEIR_STATE" down
 		grep -q "refused to stop: permission denied" "$TMP/refused.out" ||
 			fail "nobody's weir down did not say it was refused: $(cat "$TMP/refused.out")"
 	else
-		as_nobody timeout -k 2 30 "$WEIR_BIN" --state-dir "$WEIR_STATE" down </dev/null >"$TMP/down.out" 2>&1 || true
-		note "nobody's weir down: $(head -n 1 "$TMP/down.out")"
+		refused "stop the daemons" "$WEIR_BIN" --state-dir "$WEIR_STATE" down
+		! grep -q "not running" "$TMP/refused.out" ||
+			fail "nobody's weir down says a daemon is not running while both run: $(cat "$TMP/refused.out")"
+		# the other readers too: each says the sockets are root's, not what a dead daemon needs
+		for cmd in down stat top get; do
+			args=("$cmd")
+			[ "$cmd" = top ] && args+=(--once)
+			[ "$cmd" = get ] && args+=(dataset -A)
+			refused "run weir ${args[*]}" "$WEIR_BIN" --state-dir "$WEIR_STATE" "${args[@]}"
+			grep -q "run it as root" "$TMP/refused.out" ||
+				fail "nobody's weir ${args[*]} does not say to run it as root: $(cat "$TMP/refused.out")"
+		done
 	fi
 	# a raw client: one Ping frame, then whatever answer comes
 	for s in node controller; do

@@ -62,6 +62,30 @@ bad_flags 1 no-such-command
 bad_flags 0 mount "local://$TMP" "$MP" --high abc
 bad_flags 0 mount "local://$TMP" "$MP" --block-size 4XB
 bad_flags 0 mount "local://$TMP" "$MP" --tier nonsense
+# says WORD ARGS...: as bad_flags, and the first line names what is wrong (WORD), not a bare usage
+says() {
+	local word="$1"
+	shift
+	bad_flags 0 "$@"
+	head -n 1 "$TMP/flags.err" | grep -qF -- "$word" ||
+		fail "weir $* does not say what is wrong (\"$word\") first: $(cat "$TMP/flags.err")"
+}
+says yaml stat -o yaml
+says yaml top --once -o yaml
+says abc top --interval abc
+says extra top --once extra
+says "needs a directory" --state-dir
+says "which mountpoint" umount
+# 0 reached weir-node as "none given" and mounted with 300 s; over the cap read as no duration
+says "shortest TTL" mount "local://$TMP" "$MP" --metadata-ttl 0
+says "over 30 days" mount "local://$TMP" "$MP" --metadata-ttl 31d
+says "--bogus" umount --bogus "$MP"
+# --force after the mountpoint is taken (umount(8) order), not a usage error
+rc=0
+w umount "$MP" --force </dev/null >/dev/null 2>"$TMP/flags.err" || rc=$?
+[ "$rc" -eq 1 ] && grep -q "not a weir mount" "$TMP/flags.err" ||
+	fail "weir umount $MP --force (nothing mounted there) exited $rc: $(cat "$TMP/flags.err")"
+ok "weir umount $MP --force -> exit 1: $(head -n 1 "$TMP/flags.err")"
 
 step "unreachable UFS: mount fails naming the URL, nothing mounted"
 port="$(free_port)"
@@ -165,6 +189,21 @@ out="$(w umount "$MP" 2>&1)" || rc=$?
 [ "$rc" -ne 0 ] || fail "weir umount succeeded while $MP/data/big.bin was open"
 case "$out" in *busy*) ok "refused: $out" ;; *) fail "weir umount of a busy view said: $out" ;; esac
 is_mounted "$MP" || fail "the refused umount unmounted $MP anyway"
+# it names who holds the view (README: "say which to close"): this shell's descriptor 7, and a
+# process whose working directory is in the view
+grep -q "pid $$ (.*): open file $MP/data/big.bin" <<<"$out" ||
+	fail "the refusal does not name pid $$ and the file it holds open: $out"
+(cd "$MP/data" && exec sleep 30) &
+sleeper=$!
+pid_track "$sleeper"
+sleep 0.3
+rc=0
+out="$(w umount "$MP" 2>&1)" || rc=$?
+pid_stop "$sleeper"
+[ "$rc" -ne 0 ] || fail "weir umount succeeded while a process had its working directory in $MP"
+grep -q "pid $sleeper (sleep): working directory $MP/data" <<<"$out" ||
+	fail "the refusal does not name pid $sleeper (sleep) and its working directory in $MP: $out"
+ok "the refusal names both holders: $(tr '\n' ' ' <<<"$out")"
 t0="$(now)"
 out="$(w umount --force "$MP" 2>&1)" || fail "weir umount --force failed: $out"
 is_mounted "$MP" && fail "weir umount --force left $MP mounted"

@@ -33,6 +33,22 @@ weir_mount "local://$TMP/src" "$TMP/home/u/mnt" --tier "$TIERS"
 cmp "$TMP/src/file" "$TMP/home/u/mnt/file" || fail "the view reads other bytes"
 ok "mounted at $TMP/home/u/mnt"
 
+step "a view on a directory that is itself a mount point: weir umount takes only the view"
+# a disk mounted at /mnt/data and a view on top: weir unmounted its view, then detached the path
+# again at the view's stop, which took the disk's mount beneath with it
+mkdir -p "$TMP/under"
+mount -t tmpfs -o size=1m weir-under "$TMP/under" || fail "cannot mount a tmpfs at $TMP/under"
+at_exit 'umount -l "$TMP/under" 2>/dev/null || true'
+echo beneath >"$TMP/under/data"
+weir_mount "local://$TMP/src" "$TMP/under" --tier "$TIERS"
+cmp "$TMP/src/file" "$TMP/under/file" || fail "the view on $TMP/under reads other bytes"
+out="$(w umount "$TMP/under" 2>&1)" || fail "weir umount $TMP/under exited with $?: $out"
+grep -q " $TMP/under .* weir-under " /proc/self/mountinfo ||
+	fail "weir umount $TMP/under unmounted the tmpfs beneath the view, a mount not its own"
+[ "$(cat "$TMP/under/data")" = beneath ] || fail "the tmpfs beneath the view lost its data"
+! grep -q " $TMP/under .* fuse.weir " /proc/self/mountinfo || fail "weir umount left the view mounted at $TMP/under"
+ok "the view is gone, the tmpfs beneath it is still mounted with its data"
+
 step "nobody renames u away and points u at the victim's directory; weir-node stops"
 as_nobody mv "$TMP/home/u" "$TMP/home/u2" || fail "nobody could not rename its own directory"
 as_nobody ln -s "$TMP/victim" "$TMP/home/u"

@@ -98,6 +98,40 @@ diff -r "$T/data" "$TMP/copy2" >&2 || fail "the second copy differs (diff -r abo
 [ "$after" -eq "$before" ] || fail "the second copy made $((after - before)) S3 request(s) (weir stat ufs_requests $before -> $after)"
 ok "warm copy in $(elapsed "$t0" "$t1") s with no S3 request (ufs_requests stays $after)"
 
+if [ "$S3_SERVER" = versitygw ]; then
+	step "files put straight into versitygw's directory (no ETag, mtime not on a whole second) read byte-exact; one changed under an open descriptor gives ESTALE, not its new bytes"
+	# versitygw compares If-Unmodified-Since with the file's sub-second mtime: without an
+	# ETag to send, every uncached read of such a file failed with ESTALE
+	RAW="$VGW_DIR/root/raw"
+	mkdir -p "$RAW" "$TMP/mnt-raw"
+	rand_file "$RAW/a.bin" $((9 * 1024 * 1024 + 7)) raw-a
+	rand_file "$RAW/b.bin" 100000 raw-b
+	rand_file "$RAW/c.bin" 100000 raw-c
+	touch -d "2026-01-02 03:04:05.5" "$RAW/a.bin" "$RAW/b.bin" "$RAW/c.bin"
+	weir_mount s3://raw "$TMP/mnt-raw" --tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-region us-east-1 --s3-path-style
+	# c.bin opened first, alone (a.bin and b.bin read in listing order would fetch it ahead),
+	# then changed at the server before its first read: the descriptor's version is gone
+	/usr/bin/python3 - "$TMP/mnt-raw/c.bin" "$RAW/c.bin" >"$TMP/c.out" 2>&1 <<'PY' || true
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+with open(sys.argv[2], "wb") as f:
+    f.write(os.urandom(100000))
+os.utime(sys.argv[2], (1767323049.25, 1767323049.25))  # a later date, not a whole second
+try:
+    b = os.read(fd, 100000)
+    print("read", len(b), "new" if b == open(sys.argv[2], "rb").read() else "other")
+except OSError as e:
+    print("error", errno.errorcode[e.errno])
+PY
+	grep -q "^error ESTALE" "$TMP/c.out" ||
+		fail "c.bin changed at the server under an open descriptor: $(cat "$TMP/c.out"); its read must fail with ESTALE"
+	for f in a.bin b.bin; do
+		cmp "$RAW/$f" "$TMP/mnt-raw/$f" || fail "$f, put in versitygw's directory, reads other bytes (or fails) through the view"
+	done
+	out="$(w umount "$TMP/mnt-raw" 2>&1)" || fail "weir umount $TMP/mnt-raw exited with $?: $out"
+	ok "a.bin and b.bin byte-exact; c.bin changed under its descriptor: $(cat "$TMP/c.out")"
+fi
+
 step "a cold open binds to the version the listing gave: one GET per small file, no HEAD"
 MP12="$TMP/mnt-nohead"
 weir_mount s3://bkt/data "$MP12" --tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-path-style

@@ -112,6 +112,32 @@ grep -q 'set by the first source on it' "$TMP/mount.out" ||
 q="$(w stat "$TMP/c" -o json >"$TMP/stat.json" && json_get "$TMP/stat.json" tiers 0 quota)"
 [ "$q" -eq $((64 << 20)) ] || fail "weir stat of the third source shows a quota of $q bytes, not the path's 64 MiB"
 ok "a source asking for 128 MiB on the path is told the path's quota holds (weir stat: $q bytes)"
+# the same quota with other watermarks: the note said "asked for a quota of 64.00MiB ..., but
+# the path's quota is 64.00MiB", naming the path's watermarks only in bytes
+mkdir -p "$TMP/src4"
+rand_file "$TMP/src4/small.bin" $((1 << 20)) d
+weir_mount "local://$TMP/src4" "$TMP/d" --tier "mem:$SHARED:64MiB" --no-prefetch --high 0.9 --low 0.5
+grep -q 'watermarks 0.9/0.5; the path has 64.00MiB with watermarks 0.95/0.7' "$TMP/mount.out" ||
+	fail "weir mount with the path's quota and other watermarks does not say which differ: $(cat "$TMP/mount.out")"
+ok "other watermarks on the path: $(grep -o 'asked for [^,]*' "$TMP/mount.out")"
+# --block-size of a source already open: ignored without a word, even once no view had it
+cat "$TMP/d/small.bin" >/dev/null
+weir_mount "local://$TMP/src4" "$TMP/d2" --tier "mem:$SHARED:64MiB" --no-prefetch --high 0.9 --low 0.5 --block-size 1MiB
+grep -q 'in use with a block size of 4.00MiB: this view shares it, not the 1.00MiB asked' "$TMP/mount.out" ||
+	fail "a second view of a source in use, asking another block size, was not told it shares the source's: $(cat "$TMP/mount.out")"
+wt="$(grep -c "opened source .*src4), block size 1048576" "$WEIR_STATE/node.log" || true)"
+out="$(w umount "$TMP/d2" 2>&1)" || fail "weir umount $TMP/d2: $out"
+out="$(w umount "$TMP/d" 2>&1)" || fail "weir umount $TMP/d: $out"
+weir_mount "local://$TMP/src4" "$TMP/d" --tier "mem:$SHARED:64MiB" --no-prefetch --high 0.9 --low 0.5 --block-size 1MiB
+[ "$(grep -c "opened source .*src4), block size 1048576" "$WEIR_STATE/node.log")" -gt "$wt" ] ||
+	fail "the source, with no view left, was not reopened with the 1 MiB block size asked: $(grep 'src4)' "$WEIR_STATE/node.log" | tail -2)"
+cmp "$TMP/src4/small.bin" "$TMP/d/small.bin" || fail "small.bin reads other bytes at the new block size"
+# --fetch-concurrency likewise
+weir_mount "local://$TMP/src4" "$TMP/d2" --tier "mem:$SHARED:64MiB" --no-prefetch --high 0.9 --low 0.5 --block-size 1MiB --fetch-concurrency 4
+grep -q 'in use with a fetch concurrency of 16: this view shares it, not the 4 asked' "$TMP/mount.out" ||
+	fail "a second view asking another fetch concurrency was not told it shares the source's: $(cat "$TMP/mount.out")"
+out="$(w umount "$TMP/d2" 2>&1)" || fail "weir umount $TMP/d2: $out"
+ok "in use: told it shares the 4 MiB blocks; idle: reopened with 1 MiB blocks, small.bin byte-exact"
 weir_stop_node
 
 step "a tier path another user prepared is refused; nothing is written through its links"
