@@ -125,6 +125,45 @@ static void value_text(json_object *v, char *buf, size_t len)
 	redact_text(buf, len); /* a mountPoint or a status message may hold a URL's password */
 }
 
+static bool is_secret(json_object *obj)
+{
+	json_object *k = json_object_object_get(obj, "kind");
+	return k && json_object_get_string(k) && !strcmp(json_object_get_string(k), "Secret");
+}
+
+/* A Secret's data, as kubectl shows it: each key as it is (a user's name, not a field's) with
+ * the size of its value, never the value; a value the controller withheld shows as such. */
+static void secret_data_lines(struct doc *d, unsigned level, json_object *data)
+{
+	size_t n = json_object_object_length(data), i = 0;
+	const char **keys = calloc(n ? n : 1, sizeof(*keys));
+	if (!keys) {
+		d->oom = true;
+		return;
+	}
+	json_object_object_foreach(data, k, v0)
+	{
+		(void)v0;
+		keys[i++] = k;
+	}
+	qsort(keys, n, sizeof(*keys), key_cmp);
+	for (i = 0; i < n; i++) {
+		json_object *v = json_object_object_get(data, keys[i]);
+		const char *b64 = json_object_get_string(v);
+		char val[64];
+		if (!v || !b64) {
+			snprintf(val, sizeof(val), "<hidden>");
+		} else { /* base64: 3 bytes per 4 characters, less its padding */
+			size_t bl = strlen(b64), pad = 0;
+			while (pad < 2 && bl > pad && b64[bl - 1 - pad] == '=')
+				pad++;
+			snprintf(val, sizeof(val), "%zu bytes", bl / 4 * 3 - pad);
+		}
+		add(d, level, keys[i], val);
+	}
+	free(keys);
+}
+
 static void content(struct doc *d, unsigned level, json_object *obj, bool top)
 {
 	size_t n = json_object_object_length(obj), i = 0;
@@ -144,6 +183,11 @@ static void content(struct doc *d, unsigned level, json_object *obj, bool top)
 		json_object *v = json_object_object_get(obj, keys[i]);
 		describe_label(keys[i], label, sizeof(label));
 		if (json_object_is_type(v, json_type_object)) {
+			if (top && !strcmp(keys[i], "data") && is_secret(obj)) {
+				add(d, level, label, NULL);
+				secret_data_lines(d, level + 1, v);
+				continue;
+			}
 			if (top && !strcmp(keys[i], "metadata")) {
 				/* Shown above, as kubectl does: name, namespace, labels,
 				 * annotations. */

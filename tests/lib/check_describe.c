@@ -67,12 +67,37 @@ START_TEST(describes_a_dataset)
 }
 END_TEST
 
+/* A Secret's keys are the user's names, not fields: shown as they are, with their sizes, and
+ * no value, whether the controller sent it or withheld it (null). */
+START_TEST(describes_a_secret_by_sizes)
+{
+	static const char text[] = "apiVersion: v1\n"
+				   "kind: Secret\n"
+				   "metadata: {name: s3-keys, namespace: production}\n"
+				   "stringData: {access-key: AKIAEXAMPLE, secret-key: s3cr3t-value}\n";
+	char err[256], *out = NULL;
+	struct objmodel_list *l = NULL;
+	ck_assert_int_eq(objmodel_parse_buffer("t.yaml", text, strlen(text), &l, err, sizeof(err)),
+			 1);
+	ck_assert_int_eq(describe_object(l->items[0], &out), 0);
+	ck_assert_msg(strstr(out, "\n  access-key:  11 bytes\n") &&
+			  strstr(out, "\n  secret-key:  12 bytes\n"),
+		      "%s", out);
+	ck_assert_msg(!strstr(out, "AKIAEXAMPLE") && !strstr(out, "s3cr3t") &&
+			  !strstr(out, "QUtJQUVYQU1QTEU") && !strstr(out, "Access - Key"),
+		      "%s", out);
+	free(out);
+	objmodel_list_free(l);
+}
+END_TEST
+
 Suite *describe_suite(void)
 {
 	Suite *s = suite_create("describe");
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, labels_like_kubectl);
 	tcase_add_test(tc, describes_a_dataset);
+	tcase_add_test(tc, describes_a_secret_by_sizes);
 	suite_add_tcase(s, tc);
 	return s;
 }
