@@ -2536,6 +2536,15 @@ static int revalidate(struct view *v, struct handle *h)
 	struct ufs_attr a;
 	bool changed;
 	int r = meta_cache_validate(v->src.meta, h->path, 0, true, &a, &changed);
+	if (r == -EISDIR || r == -ENOTDIR || r == -ENOENT) {
+		/* the path holds a directory now, or nothing: h's version is gone as surely as
+		 * when another file took its place */
+		if (!atomic_exchange(&h->stale, true))
+			log_notice("\"%s\" changed at the UFS while open (%s now): its open "
+				   "descriptors fail with ESTALE",
+				   h->path, r == -ENOENT ? "gone" : "a directory or under a file");
+		return -ESTALE;
+	}
 	if (r < 0)
 		return r;
 	uint64_t obj;
