@@ -80,6 +80,12 @@ t1="$(now)"
 expect ALREADY_EXISTS publish production/spark "$A" namespace=production dataset=spark readOnly=true \
 	csi.storage.k8s.io/pod.namespace=production
 ok "republish in $(elapsed "$t0" "$t1") s; $CC_OUT"
+# the same directory by another name (a trailing '/', a link in a parent) is the same target
+ln -s "$TMP/pods/a" "$TMP/alias"
+for alias in "$A/" "$TMP/alias/target"; do
+	expect ALREADY_EXISTS publish production/spark "$alias" namespace=production dataset=spark \
+		readOnly=true csi.storage.k8s.io/pod.namespace=production
+done
 [ "$(grep -c " $A " /proc/self/mountinfo)" -eq 1 ] || fail "$A is mounted more than once"
 
 step "a second pod of development shares the view"
