@@ -314,7 +314,7 @@ static int dispatch(struct grpc_conn *c, struct grpc_stream *s)
 		return reply_status(session, s, GRPC_INTERNAL, "request message does not parse");
 	struct grpc_server *srv = c->srv;
 	/* memory connections (the fuzzer) are fed by their caller's thread: no pool */
-	if (srv->n_workers == 0 || c->fd < 0) {
+	if (srv->n_workers == 0 || c->fd < 0 || m->inline_) {
 		r = m->handler(c->l->ctx, req, &s->reply);
 		protobuf_c_message_free_unpacked(req, NULL);
 		return respond(session, s, r);

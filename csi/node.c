@@ -580,7 +580,8 @@ static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, str
 		struct mount_attr attr = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
 						      (pub.ro ? MOUNT_ATTR_RDONLY : 0)};
 		if (mount_setattr(mfd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0 ||
-		    move_mount(mfd, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		    move_mount(mfd, "", tfd, "",
+			       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
 			merr = errno;
 		else
 			merr = 0;
@@ -848,19 +849,19 @@ static int unimplemented(void *ctx, const ProtobufCMessage *msg, struct grpc_rep
 
 const struct grpc_method csi_node_methods[] = {
     {"/csi.v1.Node/NodePublishVolume", &csi__v1__node_publish_volume_request__descriptor,
-     node_publish},
+     node_publish, false},
     {"/csi.v1.Node/NodeUnpublishVolume", &csi__v1__node_unpublish_volume_request__descriptor,
-     node_unpublish},
+     node_unpublish, false},
     {"/csi.v1.Node/NodeGetVolumeStats", &csi__v1__node_get_volume_stats_request__descriptor,
-     node_get_volume_stats},
-    {"/csi.v1.Node/NodeGetInfo", &csi__v1__node_get_info_request__descriptor, node_get_info},
+     node_get_volume_stats, false},
+    {"/csi.v1.Node/NodeGetInfo", &csi__v1__node_get_info_request__descriptor, node_get_info, true},
     {"/csi.v1.Node/NodeGetCapabilities", &csi__v1__node_get_capabilities_request__descriptor,
-     node_get_capabilities},
-    {"/csi.v1.Node/NodeStageVolume", &csi__v1__node_stage_volume_request__descriptor,
-     unimplemented},
+     node_get_capabilities, true},
+    {"/csi.v1.Node/NodeStageVolume", &csi__v1__node_stage_volume_request__descriptor, unimplemented,
+     true},
     {"/csi.v1.Node/NodeUnstageVolume", &csi__v1__node_unstage_volume_request__descriptor,
-     unimplemented},
+     unimplemented, true},
     {"/csi.v1.Node/NodeExpandVolume", &csi__v1__node_expand_volume_request__descriptor,
-     unimplemented},
+     unimplemented, true},
 };
 const size_t csi_node_n_methods = sizeof(csi_node_methods) / sizeof(csi_node_methods[0]);

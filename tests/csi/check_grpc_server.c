@@ -36,8 +36,8 @@ static int slow(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)
 }
 
 static const struct grpc_method methods[] = {
-    {"/test.Echo/Echo", &csi__v1__node_unpublish_volume_request__descriptor, echo},
-    {"/test.Echo/Slow", &csi__v1__node_unpublish_volume_request__descriptor, slow},
+    {"/test.Echo/Echo", &csi__v1__node_unpublish_volume_request__descriptor, echo, false},
+    {"/test.Echo/Slow", &csi__v1__node_unpublish_volume_request__descriptor, slow, false},
 };
 
 static struct server_fixture fx;
