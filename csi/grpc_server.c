@@ -52,8 +52,9 @@ struct grpc_stream {
 
 struct grpc_conn {
 	LIST_ENTRY(grpc_conn) link;
-	unsigned jobs; /* handler calls in the pool for this connection (loop thread only) */
-	bool closed;   /* session and fd gone; freed when jobs reaches 0 */
+	unsigned jobs;	     /* handler calls in the pool for this connection (loop thread only) */
+	long long active_ms; /* CLOCK_MONOTONIC: accepted, or the peer's last bytes */
+	bool closed;	     /* session and fd gone; freed when jobs reaches 0 */
 	struct grpc_server *srv;
 	struct listener *l;
 	int fd; /* -1 for a memory connection */
@@ -366,6 +367,13 @@ static int stream_close_cb(nghttp2_session *session, int32_t stream_id, uint32_t
 
 /* ---- connections ---- */
 
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static struct grpc_conn *conn_new(struct grpc_server *srv, struct listener *l, int fd)
 {
 	struct grpc_conn *c = calloc(1, sizeof(*c));
@@ -465,6 +473,7 @@ static bool conn_io(struct grpc_conn *c, short revents)
 					continue;
 				return false;
 			}
+			c->active_ms = now_ms();
 			if (grpc_conn_feed(c, buf, (size_t)n) < 0)
 				return false;
 		}
@@ -673,6 +682,18 @@ void grpc_server_stop(struct grpc_server *srv)
 	(void)w;
 }
 
+/* The connection with no call in the pool whose peer has been silent longest, or NULL. */
+static struct grpc_conn *conn_idlest(struct grpc_server *srv)
+{
+	struct grpc_conn *c, *idlest = NULL;
+	LIST_FOREACH(c, &srv->conns, link)
+	if (c->jobs == 0 && (!idlest || c->active_ms < idlest->active_ms))
+		idlest = c;
+	return idlest;
+}
+
+/* Accepts what is waiting. With MAX_CONNS open, a new caller (the kubelet) takes the place of
+ * the connection idle longest: silent connections cannot lock it out. */
 static void accept_all(struct grpc_server *srv, struct listener *l)
 {
 	for (;;) {
@@ -682,9 +703,11 @@ static void accept_all(struct grpc_server *srv, struct listener *l)
 				log_warn("accept on \"%s\": %s", l->path, strerror(errno));
 			return;
 		}
-		if (srv->n_conns >= MAX_CONNS) {
-			log_warn("\"%s\": %d connections open; refusing one more", l->path,
-				 MAX_CONNS);
+		struct grpc_conn *idlest = srv->n_conns >= MAX_CONNS ? conn_idlest(srv) : NULL;
+		if (srv->n_conns >= MAX_CONNS && !idlest) {
+			log_warn("\"%s\": %d connections open, each with a call in progress; "
+				 "refusing one more",
+				 l->path, MAX_CONNS);
 			close(fd);
 			continue;
 		}
@@ -693,6 +716,14 @@ static void accept_all(struct grpc_server *srv, struct listener *l)
 			close(fd);
 			continue;
 		}
+		if (idlest) {
+			log_warn("\"%s\": %d connections open; closing the one idle for %lld ms",
+				 l->path, MAX_CONNS, now_ms() - idlest->active_ms);
+			LIST_REMOVE(idlest, link);
+			srv->n_conns--;
+			conn_close(idlest);
+		}
+		c->active_ms = now_ms();
 		LIST_INSERT_HEAD(&srv->conns, c, link);
 		srv->n_conns++;
 		/* our SETTINGS go out first */
@@ -702,13 +733,6 @@ static void accept_all(struct grpc_server *srv, struct listener *l)
 			conn_close(c);
 		}
 	}
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int grpc_server_run(struct grpc_server *srv, void (*tick)(void *), void *tick_ctx, int tick_ms)
@@ -757,9 +781,6 @@ int grpc_server_run(struct grpc_server *srv, void (*tick)(void *), void *tick_ct
 			goto out;
 		if (pfd[1].revents & POLLIN)
 			jobs_complete(srv); /* the answers go out below or in the next round */
-		for (size_t i = 0; i < srv->n_listeners; i++)
-			if (pfd[2 + i].revents & POLLIN)
-				accept_all(srv, &srv->listeners[i]);
 		for (size_t i = 0; i < nc; i++) {
 			short rev = pfd[first_conn + i].revents;
 			if (!conn_io(conn_of[i], rev | (pfd[1].revents ? POLLOUT : 0))) {
@@ -768,6 +789,10 @@ int grpc_server_run(struct grpc_server *srv, void (*tick)(void *), void *tick_ct
 				conn_close(conn_of[i]);
 			}
 		}
+		/* after conn_of is done with: accepting may close an idle connection */
+		for (size_t i = 0; i < srv->n_listeners; i++)
+			if (pfd[2 + i].revents & POLLIN)
+				accept_all(srv, &srv->listeners[i]);
 	}
 out:
 	pool_stop(srv);

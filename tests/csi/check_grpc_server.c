@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -259,6 +261,26 @@ START_TEST(client_gone_while_handler_runs)
 }
 END_TEST
 
+START_TEST(idle_connections_do_not_lock_out)
+{
+	/* as many connections as the server keeps, each silent (not even the preface): the next
+	 * caller (the kubelet) is still answered, in place of the connection idle longest */
+	int fds[128];
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.100s", fx.sock);
+	for (int i = 0; i < 128; i++) {
+		fds[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ck_assert_int_ge(fds[i], 0);
+		ck_assert_int_eq(connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+	}
+	char out[64], msg[256];
+	ck_assert_int_eq(call_echo("after", out, sizeof(out), msg, sizeof(msg)), 0);
+	ck_assert_str_eq(out, "after");
+	for (int i = 0; i < 128; i++)
+		close(fds[i]);
+}
+END_TEST
+
 Suite *grpc_server_suite(void)
 {
 	Suite *s = suite_create("grpc_server");
@@ -271,6 +293,7 @@ Suite *grpc_server_suite(void)
 	tcase_add_test(tc, message_across_frames);
 	tcase_add_test(tc, slow_handler_blocks_nobody);
 	tcase_add_test(tc, client_gone_while_handler_runs);
+	tcase_add_test(tc, idle_connections_do_not_lock_out);
 	suite_add_tcase(s, tc);
 	/* the same conversations with handlers on the loop thread (what the fuzzer runs) */
 	TCase *tci = tcase_create("inline");
