@@ -86,6 +86,13 @@ static int path_check(const char *what, const char *path, struct grpc_reply *rp)
 	return 0;
 }
 
+/* True when path is views_dir or beneath it: weir's own views are no pod's target. */
+static bool in_views_dir(const struct csi_plugin *p, const char *path)
+{
+	size_t n = strlen(p->views_dir);
+	return strncmp(path, p->views_dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
 static const char *map_get(Csi__V1__NodePublishVolumeRequest__VolumeContextEntry **e, size_t n,
 			   const char *key)
 {
@@ -121,6 +128,9 @@ static int publish_check(const struct csi_plugin *p, const Csi__V1__NodePublishV
 	int e = path_check("target_path", r->target_path, rp);
 	if (e < 0)
 		return e;
+	if (in_views_dir(p, r->target_path))
+		return grpc_reply_error(rp, -EINVAL, "target_path \"%s\" is in weir's views (%s)",
+					r->target_path, p->views_dir);
 	const Csi__V1__VolumeCapability *cap = r->volume_capability;
 	if (!cap)
 		return grpc_reply_error(rp, -EINVAL, "volume_capability is missing");
@@ -544,6 +554,11 @@ static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, str
 		goto fail_target;
 	}
 	pub.target = real;
+	if (in_views_dir(p, real)) {
+		e = grpc_reply_error(rp, -EINVAL, "target_path \"%s\" is in weir's views (%s)",
+				     asked, p->views_dir);
+		goto fail_target;
+	}
 	int at = fuse_mounts_at(pub.target, &tdev, NULL);
 	if (at < 0) {
 		e = grpc_reply_error(rp, at, "reading mountinfo: %s", strerror(-at));
@@ -656,6 +671,9 @@ static int node_unpublish(void *ctx, const ProtobufCMessage *msg, struct grpc_re
 	int e = path_check("target_path", r->target_path, rp);
 	if (e < 0)
 		return e;
+	if (in_views_dir(p, r->target_path))
+		return grpc_reply_error(rp, -EINVAL, "target_path \"%s\" is in weir's views (%s)",
+					r->target_path, p->views_dir);
 	if (!busy_claim(p, r->target_path, NULL))
 		return grpc_reply_error(rp, -EINPROGRESS,
 					"another operation on target_path \"%s\" is in progress; "

@@ -72,6 +72,12 @@ done
 VIEW="$WEIR_STATE/csi/views/development_spark"
 mountpoint -q "$VIEW" || fail "the view is not at $VIEW"
 [ "$(stat -c %a "$WEIR_STATE/csi/views")" = 700 ] || fail "$WEIR_STATE/csi/views is not mode 0700"
+# weir's own views are no pod's target: not unmounted, not published onto
+expect INVALID_ARGUMENT unpublish development/spark "$VIEW"
+expect INVALID_ARGUMENT publish production/spark "$VIEW" namespace=production dataset=spark \
+	readOnly=true csi.storage.k8s.io/pod.namespace=production
+mountpoint -q "$VIEW" && [ "$(grep -c " $VIEW " /proc/self/mountinfo)" -eq 1 ] ||
+	fail "the view $VIEW was unmounted or mounted over by a call naming it as a target"
 
 step "the same publish again is OK; another volume on that target is ALREADY_EXISTS"
 t0="$(now)"
