@@ -11,12 +11,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -529,6 +531,24 @@ static int target_open(const char *path, char *real, size_t len)
 	return fd;
 }
 
+/* The kernel's own file systems: a view bound over one of their directories would hide or
+ * stand in for what the kernel shows there, and no kubelet's volume directory is on one. */
+static const unsigned long kernel_fs[] = {
+    PROC_SUPER_MAGIC, SYSFS_MAGIC,	CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, DEBUGFS_MAGIC,
+    TRACEFS_MAGIC,    SECURITYFS_MAGIC, BPF_FS_MAGIC,	    DEVPTS_SUPER_MAGIC,
+};
+
+static bool on_kernel_fs(int fd)
+{
+	struct statfs sf;
+	if (fstatfs(fd, &sf) < 0)
+		return true;
+	for (size_t i = 0; i < sizeof(kernel_fs) / sizeof(kernel_fs[0]); i++)
+		if ((unsigned long)sf.f_type == kernel_fs[i])
+			return true;
+	return false;
+}
+
 /* Publishes with the target and the view claimed. */
 static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, struct grpc_reply *rp)
 {
@@ -557,6 +577,13 @@ static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, str
 	if (in_views_dir(p, real)) {
 		e = grpc_reply_error(rp, -EINVAL, "target_path \"%s\" is in weir's views (%s)",
 				     asked, p->views_dir);
+		goto fail_target;
+	}
+	if (on_kernel_fs(tfd)) {
+		e = grpc_reply_error(rp, -EINVAL,
+				     "target_path \"%s\" is on one of the kernel's file systems "
+				     "(proc, sysfs, cgroup...)",
+				     asked);
 		goto fail_target;
 	}
 	int at = fuse_mounts_at(pub.target, &tdev, NULL);

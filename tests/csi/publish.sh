@@ -125,7 +125,14 @@ expect INVALID_ARGUMENT publish development/spark "$TMP/pods/q/../a/target" "${D
 	csi.storage.k8s.io/pod.namespace=development
 expect INVALID_ARGUMENT publish development/spark "$Q" namespace=development 'dataset=../../etc' \
 	csi.storage.k8s.io/pod.namespace=development
-ok "'..' in target_path and in the dataset name: INVALID_ARGUMENT"
+# a directory of the kernel's (sysfs, here a private mount of it) is nobody's volume directory
+mkdir -p "$TMP/sys" && mount -t sysfs sysfs "$TMP/sys"
+at_exit 'umount -l "$TMP/sys" 2>/dev/null; true'
+expect INVALID_ARGUMENT publish development/spark "$TMP/sys/kernel" "${DEV[@]}" \
+	csi.storage.k8s.io/pod.namespace=development
+! mountpoint -q "$TMP/sys/kernel" || { umount -l "$TMP/sys/kernel"; fail "a view was published onto sysfs"; }
+umount "$TMP/sys"
+ok "'..' in target_path and in the dataset name, a target on sysfs: INVALID_ARGUMENT"
 
 step "the PV's subpath: a directory of the source is published; no way out through '..' or a link"
 S="$TMP/pods/s/target"
