@@ -29,6 +29,9 @@
 #define MAX_STREAMS 64
 #define MAX_LISTENERS 4
 #define MAX_WORKERS 16
+/* What the unfinished requests of one connection may hold: a few of the largest at once. A
+ * client that never ends its streams pinned 1 MiB per stream, 64 streams per connection. */
+#define CONN_MAX_BUFFERED (4u << 20)
 
 struct listener {
 	int fd;
@@ -54,6 +57,7 @@ struct grpc_conn {
 	LIST_ENTRY(grpc_conn) link;
 	unsigned jobs;	     /* handler calls in the pool for this connection (loop thread only) */
 	long long active_ms; /* CLOCK_MONOTONIC: accepted, or the peer's last bytes */
+	size_t in_bytes;     /* the request buffers of its streams (in_cap summed) */
 	bool closed;	     /* session and fd gone; freed when jobs reaches 0 */
 	struct grpc_server *srv;
 	struct listener *l;
@@ -211,12 +215,21 @@ static int data_chunk_cb(nghttp2_session *session, uint8_t flags, int32_t stream
 		size_t cap = s->in_cap ? s->in_cap : 256;
 		while (cap < s->in_len + len)
 			cap *= 2;
+		struct grpc_conn *c = user_data;
+		if (c->in_bytes - s->in_cap + cap > CONN_MAX_BUFFERED) {
+			s->err = -ENOBUFS;
+			return nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id,
+							 NGHTTP2_ENHANCE_YOUR_CALM) == 0
+				   ? 0
+				   : NGHTTP2_ERR_CALLBACK_FAILURE;
+		}
 		uint8_t *b = realloc(s->in, cap);
 		if (!b) {
 			s->err = -ENOMEM;
 			return 0;
 		}
 		s->in = b;
+		c->in_bytes += cap - s->in_cap;
 		s->in_cap = cap;
 	}
 	memcpy(s->in + s->in_len, data, len);
@@ -358,6 +371,8 @@ static int stream_close_cb(nghttp2_session *session, int32_t stream_id, uint32_t
 {
 	struct grpc_stream *s = nghttp2_session_get_stream_user_data(session, stream_id);
 	if (s) {
+		struct grpc_conn *c = user_data;
+		c->in_bytes -= s->in_cap;
 		LIST_REMOVE(s, link);
 		stream_free(s);
 		nghttp2_session_set_stream_user_data(session, stream_id, NULL);
