@@ -579,13 +579,6 @@ static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, str
 				     asked, p->views_dir);
 		goto fail_target;
 	}
-	if (on_kernel_fs(tfd)) {
-		e = grpc_reply_error(rp, -EINVAL,
-				     "target_path \"%s\" is on one of the kernel's file systems "
-				     "(proc, sysfs, cgroup...)",
-				     asked);
-		goto fail_target;
-	}
 	int at = fuse_mounts_at(pub.target, &tdev, NULL);
 	if (at < 0) {
 		e = grpc_reply_error(rp, at, "reading mountinfo: %s", strerror(-at));
@@ -595,6 +588,13 @@ static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, str
 		e = republish(p, &pub, tdev, rp);
 		close(tfd);
 		return e;
+	}
+	if (on_kernel_fs(tfd)) {
+		e = grpc_reply_error(rp, -EINVAL,
+				     "target_path \"%s\" is on one of the kernel's file systems "
+				     "(proc, sysfs, cgroup...)",
+				     asked);
+		goto fail_target;
 	}
 
 	char root[4096] = "";
