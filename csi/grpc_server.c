@@ -29,6 +29,9 @@
 #define MAX_STREAMS 64
 #define MAX_LISTENERS 4
 #define MAX_WORKERS 16
+/* What the unfinished requests of one connection may hold: a few of the largest at once. A
+ * client that never ends its streams pinned 1 MiB per stream, 64 streams per connection. */
+#define CONN_MAX_BUFFERED (4u << 20)
 
 struct listener {
 	int fd;
@@ -52,8 +55,10 @@ struct grpc_stream {
 
 struct grpc_conn {
 	LIST_ENTRY(grpc_conn) link;
-	unsigned jobs; /* handler calls in the pool for this connection (loop thread only) */
-	bool closed;   /* session and fd gone; freed when jobs reaches 0 */
+	unsigned jobs;	     /* handler calls in the pool for this connection (loop thread only) */
+	long long active_ms; /* CLOCK_MONOTONIC: accepted, or the peer's last bytes */
+	size_t in_bytes;     /* the request buffers of its streams (in_cap summed) */
+	bool closed;	     /* session and fd gone; freed when jobs reaches 0 */
 	struct grpc_server *srv;
 	struct listener *l;
 	int fd; /* -1 for a memory connection */
@@ -210,12 +215,21 @@ static int data_chunk_cb(nghttp2_session *session, uint8_t flags, int32_t stream
 		size_t cap = s->in_cap ? s->in_cap : 256;
 		while (cap < s->in_len + len)
 			cap *= 2;
+		struct grpc_conn *c = user_data;
+		if (c->in_bytes - s->in_cap + cap > CONN_MAX_BUFFERED) {
+			s->err = -ENOBUFS;
+			return nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id,
+							 NGHTTP2_ENHANCE_YOUR_CALM) == 0
+				   ? 0
+				   : NGHTTP2_ERR_CALLBACK_FAILURE;
+		}
 		uint8_t *b = realloc(s->in, cap);
 		if (!b) {
 			s->err = -ENOMEM;
 			return 0;
 		}
 		s->in = b;
+		c->in_bytes += cap - s->in_cap;
 		s->in_cap = cap;
 	}
 	memcpy(s->in + s->in_len, data, len);
@@ -314,7 +328,7 @@ static int dispatch(struct grpc_conn *c, struct grpc_stream *s)
 		return reply_status(session, s, GRPC_INTERNAL, "request message does not parse");
 	struct grpc_server *srv = c->srv;
 	/* memory connections (the fuzzer) are fed by their caller's thread: no pool */
-	if (srv->n_workers == 0 || c->fd < 0) {
+	if (srv->n_workers == 0 || c->fd < 0 || m->inline_) {
 		r = m->handler(c->l->ctx, req, &s->reply);
 		protobuf_c_message_free_unpacked(req, NULL);
 		return respond(session, s, r);
@@ -357,6 +371,8 @@ static int stream_close_cb(nghttp2_session *session, int32_t stream_id, uint32_t
 {
 	struct grpc_stream *s = nghttp2_session_get_stream_user_data(session, stream_id);
 	if (s) {
+		struct grpc_conn *c = user_data;
+		c->in_bytes -= s->in_cap;
 		LIST_REMOVE(s, link);
 		stream_free(s);
 		nghttp2_session_set_stream_user_data(session, stream_id, NULL);
@@ -365,6 +381,13 @@ static int stream_close_cb(nghttp2_session *session, int32_t stream_id, uint32_t
 }
 
 /* ---- connections ---- */
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static struct grpc_conn *conn_new(struct grpc_server *srv, struct listener *l, int fd)
 {
@@ -465,6 +488,7 @@ static bool conn_io(struct grpc_conn *c, short revents)
 					continue;
 				return false;
 			}
+			c->active_ms = now_ms();
 			if (grpc_conn_feed(c, buf, (size_t)n) < 0)
 				return false;
 		}
@@ -673,6 +697,18 @@ void grpc_server_stop(struct grpc_server *srv)
 	(void)w;
 }
 
+/* The connection with no call in the pool whose peer has been silent longest, or NULL. */
+static struct grpc_conn *conn_idlest(struct grpc_server *srv)
+{
+	struct grpc_conn *c, *idlest = NULL;
+	LIST_FOREACH(c, &srv->conns, link)
+	if (c->jobs == 0 && (!idlest || c->active_ms < idlest->active_ms))
+		idlest = c;
+	return idlest;
+}
+
+/* Accepts what is waiting. With MAX_CONNS open, a new caller (the kubelet) takes the place of
+ * the connection idle longest: silent connections cannot lock it out. */
 static void accept_all(struct grpc_server *srv, struct listener *l)
 {
 	for (;;) {
@@ -682,9 +718,11 @@ static void accept_all(struct grpc_server *srv, struct listener *l)
 				log_warn("accept on \"%s\": %s", l->path, strerror(errno));
 			return;
 		}
-		if (srv->n_conns >= MAX_CONNS) {
-			log_warn("\"%s\": %d connections open; refusing one more", l->path,
-				 MAX_CONNS);
+		struct grpc_conn *idlest = srv->n_conns >= MAX_CONNS ? conn_idlest(srv) : NULL;
+		if (srv->n_conns >= MAX_CONNS && !idlest) {
+			log_warn("\"%s\": %d connections open, each with a call in progress; "
+				 "refusing one more",
+				 l->path, MAX_CONNS);
 			close(fd);
 			continue;
 		}
@@ -693,6 +731,14 @@ static void accept_all(struct grpc_server *srv, struct listener *l)
 			close(fd);
 			continue;
 		}
+		if (idlest) {
+			log_warn("\"%s\": %d connections open; closing the one idle for %lld ms",
+				 l->path, MAX_CONNS, now_ms() - idlest->active_ms);
+			LIST_REMOVE(idlest, link);
+			srv->n_conns--;
+			conn_close(idlest);
+		}
+		c->active_ms = now_ms();
 		LIST_INSERT_HEAD(&srv->conns, c, link);
 		srv->n_conns++;
 		/* our SETTINGS go out first */
@@ -702,13 +748,6 @@ static void accept_all(struct grpc_server *srv, struct listener *l)
 			conn_close(c);
 		}
 	}
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int grpc_server_run(struct grpc_server *srv, void (*tick)(void *), void *tick_ctx, int tick_ms)
@@ -757,9 +796,6 @@ int grpc_server_run(struct grpc_server *srv, void (*tick)(void *), void *tick_ct
 			goto out;
 		if (pfd[1].revents & POLLIN)
 			jobs_complete(srv); /* the answers go out below or in the next round */
-		for (size_t i = 0; i < srv->n_listeners; i++)
-			if (pfd[2 + i].revents & POLLIN)
-				accept_all(srv, &srv->listeners[i]);
 		for (size_t i = 0; i < nc; i++) {
 			short rev = pfd[first_conn + i].revents;
 			if (!conn_io(conn_of[i], rev | (pfd[1].revents ? POLLOUT : 0))) {
@@ -768,6 +804,10 @@ int grpc_server_run(struct grpc_server *srv, void (*tick)(void *), void *tick_ct
 				conn_close(conn_of[i]);
 			}
 		}
+		/* after conn_of is done with: accepting may close an idle connection */
+		for (size_t i = 0; i < srv->n_listeners; i++)
+			if (pfd[2 + i].revents & POLLIN)
+				accept_all(srv, &srv->listeners[i]);
 	}
 out:
 	pool_stop(srv);

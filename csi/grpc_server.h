@@ -36,6 +36,10 @@ struct grpc_method {
 	const char *path;
 	const ProtobufCMessageDescriptor *request;
 	grpc_handler_fn handler;
+	/* answers from memory (no I/O, no wait): runs on the loop thread, so it is never queued
+	 * behind handlers that wait on a daemon (the kubelet asks NodeGetCapabilities before
+	 * every publish and unpublish) */
+	bool inline_;
 };
 
 struct grpc_server;

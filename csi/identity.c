@@ -36,10 +36,10 @@ static int probe(void *ctx, const ProtobufCMessage *req, struct grpc_reply *rp)
 
 const struct grpc_method csi_identity_methods[] = {
     {"/csi.v1.Identity/GetPluginInfo", &csi__v1__get_plugin_info_request__descriptor,
-     get_plugin_info},
+     get_plugin_info, true},
     {"/csi.v1.Identity/GetPluginCapabilities",
-     &csi__v1__get_plugin_capabilities_request__descriptor, get_plugin_capabilities},
-    {"/csi.v1.Identity/Probe", &csi__v1__probe_request__descriptor, probe},
+     &csi__v1__get_plugin_capabilities_request__descriptor, get_plugin_capabilities, true},
+    {"/csi.v1.Identity/Probe", &csi__v1__probe_request__descriptor, probe, false},
 };
 const size_t csi_identity_n_methods =
     sizeof(csi_identity_methods) / sizeof(csi_identity_methods[0]);

@@ -11,12 +11,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -86,6 +88,13 @@ static int path_check(const char *what, const char *path, struct grpc_reply *rp)
 	return 0;
 }
 
+/* True when path is views_dir or beneath it: weir's own views are no pod's target. */
+static bool in_views_dir(const struct csi_plugin *p, const char *path)
+{
+	size_t n = strlen(p->views_dir);
+	return strncmp(path, p->views_dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
 static const char *map_get(Csi__V1__NodePublishVolumeRequest__VolumeContextEntry **e, size_t n,
 			   const char *key)
 {
@@ -121,6 +130,9 @@ static int publish_check(const struct csi_plugin *p, const Csi__V1__NodePublishV
 	int e = path_check("target_path", r->target_path, rp);
 	if (e < 0)
 		return e;
+	if (in_views_dir(p, r->target_path))
+		return grpc_reply_error(rp, -EINVAL, "target_path \"%s\" is in weir's views (%s)",
+					r->target_path, p->views_dir);
 	const Csi__V1__VolumeCapability *cap = r->volume_capability;
 	if (!cap)
 		return grpc_reply_error(rp, -EINVAL, "volume_capability is missing");
@@ -499,28 +511,91 @@ static int republish(struct csi_plugin *p, const struct publish *pub, unsigned l
 	    &(Csi__V1__NodePublishVolumeResponse)CSI__V1__NODE_PUBLISH_VOLUME_RESPONSE__INIT.base);
 }
 
+/* Opens the directory at path without following a link in its last component (O_PATH) and
+ * writes the name the kernel has for it (mountinfo's) in real. Returns the descriptor or -errno
+ * (-ENOTDIR for a link or a file). */
+static int target_open(const char *path, char *real, size_t len)
+{
+	int fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ELOOP ? -ENOTDIR : -errno;
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(proc, real, len - 1);
+	if (n < 0 || (size_t)n >= len - 1 || real[0] != '/') {
+		int e = n < 0 ? -errno : -ENAMETOOLONG;
+		close(fd);
+		return e;
+	}
+	real[n] = '\0';
+	return fd;
+}
+
+/* The kernel's own file systems: a view bound over one of their directories would hide or
+ * stand in for what the kernel shows there, and no kubelet's volume directory is on one. */
+static const unsigned long kernel_fs[] = {
+    PROC_SUPER_MAGIC, SYSFS_MAGIC,	CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, DEBUGFS_MAGIC,
+    TRACEFS_MAGIC,    SECURITYFS_MAGIC, BPF_FS_MAGIC,	    DEVPTS_SUPER_MAGIC,
+};
+
+static bool on_kernel_fs(int fd)
+{
+	struct statfs sf;
+	if (fstatfs(fd, &sf) < 0)
+		return true;
+	for (size_t i = 0; i < sizeof(kernel_fs) / sizeof(kernel_fs[0]); i++)
+		if ((unsigned long)sf.f_type == kernel_fs[i])
+			return true;
+	return false;
+}
+
 /* Publishes with the target and the view claimed. */
 static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, struct grpc_reply *rp)
 {
-	const struct publish pub = *ppub;
+	struct publish pub = *ppub;
+	const char *asked = pub.target;
 	int e;
 	unsigned long tdev;
-	int at = fuse_mounts_at(pub.target, &tdev, NULL);
-	if (at < 0)
-		return grpc_reply_error(rp, at, "reading mountinfo: %s", strerror(-at));
-	if (at > 0)
-		return republish(p, &pub, tdev, rp);
-
-	struct stat st;
 	/* the spec makes the target ours to create (and to remove again if publishing fails) */
 	bool created = mkdir(pub.target, 0750) == 0;
 	if (!created && errno != EEXIST)
 		return grpc_reply_error(rp, errno == ENOENT ? -ENOENT : -errno,
 					"creating target_path \"%s\": %s", pub.target,
 					strerror(errno));
-	if (lstat(pub.target, &st) < 0 || !S_ISDIR(st.st_mode))
-		return grpc_reply_error(rp, -ENOTDIR, "target_path \"%s\" is not a directory",
-					pub.target);
+	/* The directory itself, held from here to the mount: a link put in its place meanwhile
+	 * is not followed, and its name as mountinfo spells it (a trailing '/' or a link in a
+	 * parent makes another name for it) is what tells whether it is published. */
+	char real[PATH_MAX];
+	int tfd = target_open(pub.target, real, sizeof(real));
+	if (tfd < 0) {
+		e = grpc_reply_error(rp, tfd == -ENOTDIR ? -ENOTDIR : tfd,
+				     "target_path \"%s\" is not a directory: %s", pub.target,
+				     strerror(-tfd));
+		goto fail_target;
+	}
+	pub.target = real;
+	if (in_views_dir(p, real)) {
+		e = grpc_reply_error(rp, -EINVAL, "target_path \"%s\" is in weir's views (%s)",
+				     asked, p->views_dir);
+		goto fail_target;
+	}
+	int at = fuse_mounts_at(pub.target, &tdev, NULL);
+	if (at < 0) {
+		e = grpc_reply_error(rp, at, "reading mountinfo: %s", strerror(-at));
+		goto fail_target;
+	}
+	if (at > 0) {
+		e = republish(p, &pub, tdev, rp);
+		close(tfd);
+		return e;
+	}
+	if (on_kernel_fs(tfd)) {
+		e = grpc_reply_error(rp, -EINVAL,
+				     "target_path \"%s\" is on one of the kernel's file systems "
+				     "(proc, sysfs, cgroup...)",
+				     asked);
+		goto fail_target;
+	}
 
 	char root[4096] = "";
 	e = view_ensure(p, &pub, root, sizeof(root), rp);
@@ -533,45 +608,44 @@ static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, str
 	e = publish_source(&pub, root, &src_fd, rp);
 	if (e < 0)
 		goto fail_target;
-	char src[64];
-	if (src_fd >= 0)
-		snprintf(src, sizeof(src), "/proc/self/fd/%d", src_fd);
-	int m = mount(src_fd >= 0 ? src : pub.view, pub.target, NULL, MS_BIND, NULL);
+	/* A detached bind of the view (or its subpath), its flags set before anyone sees it: it
+	 * keeps the view's (noexec, noatime...), and a pod never runs a Dataset's setuid files or
+	 * opens its device nodes; then attached onto the directory held in tfd. */
+	bool sub = src_fd >= 0;
+	int mfd = sub ? open_tree(src_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH)
+		      : open_tree(AT_FDCWD, pub.view,
+				  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
 	int merr = errno;
-	if (src_fd >= 0)
+	if (sub)
 		close(src_fd);
-	if (m < 0) {
+	if (mfd >= 0) {
+		struct mount_attr attr = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+						      (pub.ro ? MOUNT_ATTR_RDONLY : 0)};
+		if (mount_setattr(mfd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0 ||
+		    move_mount(mfd, "", tfd, "",
+			       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+			merr = errno;
+		else
+			merr = 0;
+		close(mfd);
+	}
+	if (merr) {
 		e = grpc_reply_error(rp, -merr, "bind-mounting \"%s%s\" on \"%s\": %s", pub.view,
-				     src_fd >= 0 ? " (subpath)" : "", pub.target, strerror(merr));
+				     sub ? " (subpath)" : "", pub.target, strerror(merr));
 		goto fail_target;
 	}
-	/* A bind remount sets every per-mount flag: keep the view's (noexec, noatime...), and
-	 * never let a pod run a Dataset's setuid files or open its device nodes. */
-	struct statvfs sv;
-	unsigned long flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV;
-	if (statvfs(pub.target, &sv) == 0) {
-		flags |= (sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0) |
-			 (sv.f_flag & ST_NOATIME ? MS_NOATIME : 0) |
-			 (sv.f_flag & ST_NODIRATIME ? MS_NODIRATIME : 0) |
-			 (sv.f_flag & ST_RELATIME ? MS_RELATIME : 0) |
-			 (sv.f_flag & ST_RDONLY ? MS_RDONLY : 0);
-	}
-	if (pub.ro)
-		flags |= MS_RDONLY;
-	if (mount(NULL, pub.target, NULL, flags, NULL) < 0) {
-		e = grpc_reply_error(rp, -errno, "setting the mount flags of \"%s\": %s",
-				     pub.target, strerror(errno));
-		umount2(pub.target, MNT_DETACH);
-		goto fail_target;
-	}
+	close(tfd);
+	tfd = -1;
 	log_info("published dataset %s/%s%s%s on \"%s\" (%s)", pub.ns, pub.dataset,
 		 src_fd >= 0 ? " subpath " : "", src_fd >= 0 ? pub.subpath : "", pub.target,
 		 pub.ro ? "read-only" : "read-write");
 	Csi__V1__NodePublishVolumeResponse resp = CSI__V1__NODE_PUBLISH_VOLUME_RESPONSE__INIT;
 	return grpc_reply_set(rp, &resp.base);
 fail_target:
+	if (tfd >= 0)
+		close(tfd);
 	if (created)
-		rmdir(pub.target);
+		rmdir(asked);
 	return e;
 }
 
@@ -624,6 +698,9 @@ static int node_unpublish(void *ctx, const ProtobufCMessage *msg, struct grpc_re
 	int e = path_check("target_path", r->target_path, rp);
 	if (e < 0)
 		return e;
+	if (in_views_dir(p, r->target_path))
+		return grpc_reply_error(rp, -EINVAL, "target_path \"%s\" is in weir's views (%s)",
+					r->target_path, p->views_dir);
 	if (!busy_claim(p, r->target_path, NULL))
 		return grpc_reply_error(rp, -EINPROGRESS,
 					"another operation on target_path \"%s\" is in progress; "
@@ -817,19 +894,19 @@ static int unimplemented(void *ctx, const ProtobufCMessage *msg, struct grpc_rep
 
 const struct grpc_method csi_node_methods[] = {
     {"/csi.v1.Node/NodePublishVolume", &csi__v1__node_publish_volume_request__descriptor,
-     node_publish},
+     node_publish, false},
     {"/csi.v1.Node/NodeUnpublishVolume", &csi__v1__node_unpublish_volume_request__descriptor,
-     node_unpublish},
+     node_unpublish, false},
     {"/csi.v1.Node/NodeGetVolumeStats", &csi__v1__node_get_volume_stats_request__descriptor,
-     node_get_volume_stats},
-    {"/csi.v1.Node/NodeGetInfo", &csi__v1__node_get_info_request__descriptor, node_get_info},
+     node_get_volume_stats, false},
+    {"/csi.v1.Node/NodeGetInfo", &csi__v1__node_get_info_request__descriptor, node_get_info, true},
     {"/csi.v1.Node/NodeGetCapabilities", &csi__v1__node_get_capabilities_request__descriptor,
-     node_get_capabilities},
-    {"/csi.v1.Node/NodeStageVolume", &csi__v1__node_stage_volume_request__descriptor,
-     unimplemented},
+     node_get_capabilities, true},
+    {"/csi.v1.Node/NodeStageVolume", &csi__v1__node_stage_volume_request__descriptor, unimplemented,
+     true},
     {"/csi.v1.Node/NodeUnstageVolume", &csi__v1__node_unstage_volume_request__descriptor,
-     unimplemented},
+     unimplemented, true},
     {"/csi.v1.Node/NodeExpandVolume", &csi__v1__node_expand_volume_request__descriptor,
-     unimplemented},
+     unimplemented, true},
 };
 const size_t csi_node_n_methods = sizeof(csi_node_methods) / sizeof(csi_node_methods[0]);

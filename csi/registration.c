@@ -36,9 +36,9 @@ static int notify_registration_status(void *ctx, const ProtobufCMessage *req, st
 
 const struct grpc_method csi_registration_methods[] = {
     {"/pluginregistration.Registration/GetInfo", &pluginregistration__info_request__descriptor,
-     get_info},
+     get_info, true},
     {"/pluginregistration.Registration/NotifyRegistrationStatus",
-     &pluginregistration__registration_status__descriptor, notify_registration_status},
+     &pluginregistration__registration_status__descriptor, notify_registration_status, true},
 };
 const size_t csi_registration_n_methods =
     sizeof(csi_registration_methods) / sizeof(csi_registration_methods[0]);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -437,6 +438,55 @@ START_TEST(concurrent_publish_aborted)
 }
 END_TEST
 
+START_TEST(slow_publishes_leave_info_answered)
+{
+	/* as many publishes as workers, each held by a weir-node that accepted its call and never
+	 * answers (a view whose UFS hangs): the kubelet's NodeGetCapabilities (asked before every
+	 * publish and unpublish), NodeGetInfo and registration must still be answered, not queued
+	 * behind them until their deadline */
+	char sock[160];
+	snprintf(sock, sizeof(sock), "%s/hung-slow.sock", fx.dir);
+	int lfd = control_listen(sock);
+	ck_assert_int_ge(lfd, 0);
+	snprintf(plugin.node_socket, sizeof(plugin.node_socket), "%s", sock);
+	plugin.call_timeout_ms = 25000; /* longer than the client's 20 s: a queued call fails */
+	struct pub_thread t[2];
+	pthread_t th[2];
+	static const char *ds[2] = {"spark", "other"};
+	for (int i = 0; i < 2; i++) {
+		pub_init(&t[i].p);
+		t[i].p.ctx[1].value = (char *)ds[i];
+		snprintf(t[i].p.target, sizeof(t[i].p.target), "%s/target%d", fx.dir, i);
+		ck_assert_int_eq(pthread_create(&th[i], NULL, publish_thread, &t[i]), 0);
+	}
+	/* both workers are in their weir-node call once it has both connections */
+	int cfd[2];
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_ge(cfd[i] = accept(lfd, NULL, NULL), 0);
+	ProtobufCMessage *resp;
+	char msg[512];
+	Csi__V1__NodeGetCapabilitiesRequest gc = CSI__V1__NODE_GET_CAPABILITIES_REQUEST__INIT;
+	ck_assert_int_eq(call("/csi.v1.Node/NodeGetCapabilities", &gc.base,
+			      &csi__v1__node_get_capabilities_response__descriptor, &resp, msg),
+			 0);
+	protobuf_c_message_free_unpacked(resp, NULL);
+	Csi__V1__NodeGetInfoRequest ni = CSI__V1__NODE_GET_INFO_REQUEST__INIT;
+	ck_assert_int_eq(call("/csi.v1.Node/NodeGetInfo", &ni.base,
+			      &csi__v1__node_get_info_response__descriptor, &resp, msg),
+			 0);
+	protobuf_c_message_free_unpacked(resp, NULL);
+	/* weir-node goes away: the publishes fail now, not at their deadline */
+	for (int i = 0; i < 2; i++)
+		close(cfd[i]);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(t[i].r, GRPC_UNAVAILABLE);
+	}
+	close(lfd);
+	unlink(sock);
+}
+END_TEST
+
 Suite *csi_node_suite(void)
 {
 	Suite *s = suite_create("csi_node");
@@ -450,6 +500,7 @@ Suite *csi_node_suite(void)
 	tcase_add_test(tc, unpublish_and_stats);
 	tcase_add_test(tc, probe_hung_node);
 	tcase_add_test(tc, concurrent_publish_aborted);
+	tcase_add_test(tc, slow_publishes_leave_info_answered);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,8 +39,8 @@ static int slow(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)
 }
 
 static const struct grpc_method methods[] = {
-    {"/test.Echo/Echo", &csi__v1__node_unpublish_volume_request__descriptor, echo},
-    {"/test.Echo/Slow", &csi__v1__node_unpublish_volume_request__descriptor, slow},
+    {"/test.Echo/Echo", &csi__v1__node_unpublish_volume_request__descriptor, echo, false},
+    {"/test.Echo/Slow", &csi__v1__node_unpublish_volume_request__descriptor, slow, false},
 };
 
 static struct server_fixture fx;
@@ -259,6 +262,92 @@ START_TEST(client_gone_while_handler_runs)
 }
 END_TEST
 
+START_TEST(idle_connections_do_not_lock_out)
+{
+	/* as many connections as the server keeps, each silent (not even the preface): the next
+	 * caller (the kubelet) is still answered, in place of the connection idle longest */
+	int fds[128];
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.100s", fx.sock);
+	for (int i = 0; i < 128; i++) {
+		fds[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ck_assert_int_ge(fds[i], 0);
+		ck_assert_int_eq(connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+	}
+	char out[64], msg[256];
+	ck_assert_int_eq(call_echo("after", out, sizeof(out), msg, sizeof(msg)), 0);
+	ck_assert_str_eq(out, "after");
+	for (int i = 0; i < 128; i++)
+		close(fds[i]);
+}
+END_TEST
+
+static void raw_frame(int fd, uint8_t type, uint8_t flags, uint32_t sid, const void *p, size_t n)
+{
+	uint8_t h[9] = {n >> 16, n >> 8, n, type, flags, sid >> 24, sid >> 16, sid >> 8, sid};
+	ck_assert_int_eq(write(fd, h, 9), 9);
+	if (n)
+		ck_assert_int_eq(write(fd, p, n), (ssize_t)n);
+}
+
+START_TEST(unfinished_requests_bounded)
+{
+	/* streams whose requests never end (no END_STREAM), 1 MiB each: a connection may not
+	 * hold more than a few such bodies; the stream over the limit is reset */
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.100s", fx.sock);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	struct timeval tv = {.tv_sec = 5};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+	ck_assert_int_eq(write(fd, preface, 24), 24);
+	raw_frame(fd, NGHTTP2_SETTINGS, 0, 0, NULL, 0);
+	/* an HPACK block of literal headers without indexing */
+	uint8_t blk[256];
+	size_t bn = 0;
+	static const char *hv[][2] = {{":method", "POST"},
+				      {":scheme", "http"},
+				      {":path", "/test.Echo/Echo"},
+				      {":authority", "x"},
+				      {"content-type", "application/grpc"}};
+	for (size_t i = 0; i < 5; i++) {
+		blk[bn++] = 0;
+		blk[bn++] = (uint8_t)strlen(hv[i][0]);
+		memcpy(blk + bn, hv[i][0], strlen(hv[i][0]));
+		bn += strlen(hv[i][0]);
+		blk[bn++] = (uint8_t)strlen(hv[i][1]);
+		memcpy(blk + bn, hv[i][1], strlen(hv[i][1]));
+		bn += strlen(hv[i][1]);
+	}
+	static uint8_t zero[16384];
+	for (uint32_t sid = 1; sid <= 15; sid += 2) {
+		raw_frame(fd, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, sid, blk, bn);
+		for (int i = 0; i < 64; i++)
+			raw_frame(fd, NGHTTP2_DATA, 0, sid, zero, sizeof(zero));
+	}
+	/* the server's frames: WINDOW_UPDATEs, then a RST_STREAM(ENHANCE_YOUR_CALM) */
+	bool reset = false;
+	uint8_t h[9], body[16384];
+	while (!reset && read(fd, h, 9) == 9) {
+		size_t n = (size_t)h[0] << 16 | (size_t)h[1] << 8 | h[2];
+		ck_assert_uint_le(n, sizeof(body));
+		size_t got = 0;
+		while (got < n) {
+			ssize_t r = read(fd, body + got, n - got);
+			ck_assert_int_gt(r, 0);
+			got += (size_t)r;
+		}
+		reset =
+		    h[3] == NGHTTP2_RST_STREAM && n == 4 && body[3] == NGHTTP2_ENHANCE_YOUR_CALM;
+	}
+	ck_assert_msg(reset, "8 MiB of unfinished requests on one connection: no stream reset");
+	close(fd);
+	char out[64], msg[256];
+	ck_assert_int_eq(call_echo("after", out, sizeof(out), msg, sizeof(msg)), 0);
+}
+END_TEST
+
 Suite *grpc_server_suite(void)
 {
 	Suite *s = suite_create("grpc_server");
@@ -271,6 +360,8 @@ Suite *grpc_server_suite(void)
 	tcase_add_test(tc, message_across_frames);
 	tcase_add_test(tc, slow_handler_blocks_nobody);
 	tcase_add_test(tc, client_gone_while_handler_runs);
+	tcase_add_test(tc, idle_connections_do_not_lock_out);
+	tcase_add_test(tc, unfinished_requests_bounded);
 	suite_add_tcase(s, tc);
 	/* the same conversations with handlers on the loop thread (what the fuzzer runs) */
 	TCase *tci = tcase_create("inline");

@@ -169,25 +169,28 @@ FORWARD(fwd_node_caps, "/csi.v1.Node/NodeGetCapabilities",
 
 static const struct grpc_method node_methods[] = {
     {"/csi.v1.Node/NodePublishVolume", &csi__v1__node_publish_volume_request__descriptor,
-     fwd_publish},
+     fwd_publish, false},
     {"/csi.v1.Node/NodeUnpublishVolume", &csi__v1__node_unpublish_volume_request__descriptor,
-     fwd_unpublish},
+     fwd_unpublish, false},
     {"/csi.v1.Node/NodeGetVolumeStats", &csi__v1__node_get_volume_stats_request__descriptor,
-     fwd_stats},
-    {"/csi.v1.Node/NodeGetInfo", &csi__v1__node_get_info_request__descriptor, fwd_node_info},
+     fwd_stats, false},
+    {"/csi.v1.Node/NodeGetInfo", &csi__v1__node_get_info_request__descriptor, fwd_node_info, false},
     {"/csi.v1.Node/NodeGetCapabilities", &csi__v1__node_get_capabilities_request__descriptor,
-     fwd_node_caps},
+     fwd_node_caps, false},
 };
 
 static const struct grpc_method controller_methods[] = {
-    {"/csi.v1.Identity/GetPluginInfo", &csi__v1__get_plugin_info_request__descriptor, fwd_info},
+    {"/csi.v1.Identity/GetPluginInfo", &csi__v1__get_plugin_info_request__descriptor, fwd_info,
+     false},
     {"/csi.v1.Identity/GetPluginCapabilities",
-     &csi__v1__get_plugin_capabilities_request__descriptor, fwd_caps},
-    {"/csi.v1.Identity/Probe", &csi__v1__probe_request__descriptor, fwd_probe},
-    {"/csi.v1.Controller/CreateVolume", &csi__v1__create_volume_request__descriptor, create_volume},
-    {"/csi.v1.Controller/DeleteVolume", &csi__v1__delete_volume_request__descriptor, delete_volume},
+     &csi__v1__get_plugin_capabilities_request__descriptor, fwd_caps, false},
+    {"/csi.v1.Identity/Probe", &csi__v1__probe_request__descriptor, fwd_probe, false},
+    {"/csi.v1.Controller/CreateVolume", &csi__v1__create_volume_request__descriptor, create_volume,
+     false},
+    {"/csi.v1.Controller/DeleteVolume", &csi__v1__delete_volume_request__descriptor, delete_volume,
+     false},
     {"/csi.v1.Controller/ControllerGetCapabilities",
-     &csi__v1__controller_get_capabilities_request__descriptor, controller_caps},
+     &csi__v1__controller_get_capabilities_request__descriptor, controller_caps, false},
 };
 
 static struct grpc_server *srv_for_signal;

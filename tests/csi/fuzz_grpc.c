@@ -33,7 +33,7 @@ static int empty_reply(void *ctx, const ProtobufCMessage *req, struct grpc_reply
 
 #define M(path, desc)                                                                              \
 	{                                                                                          \
-		path, &desc, empty_reply                                                           \
+		path, &desc, empty_reply, false                                                    \
 	}
 static const struct grpc_method methods[] = {
     M("/csi.v1.Identity/GetPluginInfo", csi__v1__get_plugin_info_request__descriptor),

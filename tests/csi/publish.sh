@@ -72,6 +72,12 @@ done
 VIEW="$WEIR_STATE/csi/views/development_spark"
 mountpoint -q "$VIEW" || fail "the view is not at $VIEW"
 [ "$(stat -c %a "$WEIR_STATE/csi/views")" = 700 ] || fail "$WEIR_STATE/csi/views is not mode 0700"
+# weir's own views are no pod's target: not unmounted, not published onto
+expect INVALID_ARGUMENT unpublish development/spark "$VIEW"
+expect INVALID_ARGUMENT publish production/spark "$VIEW" namespace=production dataset=spark \
+	readOnly=true csi.storage.k8s.io/pod.namespace=production
+mountpoint -q "$VIEW" && [ "$(grep -c " $VIEW " /proc/self/mountinfo)" -eq 1 ] ||
+	fail "the view $VIEW was unmounted or mounted over by a call naming it as a target"
 
 step "the same publish again is OK; another volume on that target is ALREADY_EXISTS"
 t0="$(now)"
@@ -80,6 +86,12 @@ t1="$(now)"
 expect ALREADY_EXISTS publish production/spark "$A" namespace=production dataset=spark readOnly=true \
 	csi.storage.k8s.io/pod.namespace=production
 ok "republish in $(elapsed "$t0" "$t1") s; $CC_OUT"
+# the same directory by another name (a trailing '/', a link in a parent) is the same target
+ln -s "$TMP/pods/a" "$TMP/alias"
+for alias in "$A/" "$TMP/alias/target"; do
+	expect ALREADY_EXISTS publish production/spark "$alias" namespace=production dataset=spark \
+		readOnly=true csi.storage.k8s.io/pod.namespace=production
+done
 [ "$(grep -c " $A " /proc/self/mountinfo)" -eq 1 ] || fail "$A is mounted more than once"
 
 step "a second pod of development shares the view"
@@ -113,7 +125,14 @@ expect INVALID_ARGUMENT publish development/spark "$TMP/pods/q/../a/target" "${D
 	csi.storage.k8s.io/pod.namespace=development
 expect INVALID_ARGUMENT publish development/spark "$Q" namespace=development 'dataset=../../etc' \
 	csi.storage.k8s.io/pod.namespace=development
-ok "'..' in target_path and in the dataset name: INVALID_ARGUMENT"
+# a directory of the kernel's (sysfs, here a private mount of it) is nobody's volume directory
+mkdir -p "$TMP/sys" && mount -t sysfs sysfs "$TMP/sys"
+at_exit 'umount -l "$TMP/sys" 2>/dev/null; true'
+expect INVALID_ARGUMENT publish development/spark "$TMP/sys/kernel" "${DEV[@]}" \
+	csi.storage.k8s.io/pod.namespace=development
+! mountpoint -q "$TMP/sys/kernel" || { umount -l "$TMP/sys/kernel"; fail "a view was published onto sysfs"; }
+umount "$TMP/sys"
+ok "'..' in target_path and in the dataset name, a target on sysfs: INVALID_ARGUMENT"
 
 step "the PV's subpath: a directory of the source is published; no way out through '..' or a link"
 S="$TMP/pods/s/target"

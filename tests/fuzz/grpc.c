@@ -24,15 +24,17 @@ static int answer(void *ctx, const ProtobufCMessage *req, struct grpc_reply *rp)
 }
 
 static const struct grpc_method methods[] = {
-    {"/csi.v1.Identity/GetPluginInfo", &csi__v1__get_plugin_info_request__descriptor, answer},
-    {"/csi.v1.Identity/Probe", &csi__v1__probe_request__descriptor, answer},
-    {"/csi.v1.Node/NodePublishVolume", &csi__v1__node_publish_volume_request__descriptor, answer},
+    {"/csi.v1.Identity/GetPluginInfo", &csi__v1__get_plugin_info_request__descriptor, answer,
+     false},
+    {"/csi.v1.Identity/Probe", &csi__v1__probe_request__descriptor, answer, false},
+    {"/csi.v1.Node/NodePublishVolume", &csi__v1__node_publish_volume_request__descriptor, answer,
+     false},
     {"/csi.v1.Node/NodeUnpublishVolume", &csi__v1__node_unpublish_volume_request__descriptor,
-     answer},
-    {"/csi.v1.Node/NodeGetVolumeStats", &csi__v1__node_get_volume_stats_request__descriptor,
-     answer},
+     answer, false},
+    {"/csi.v1.Node/NodeGetVolumeStats", &csi__v1__node_get_volume_stats_request__descriptor, answer,
+     false},
     {"/pluginregistration.Registration/GetInfo", &pluginregistration__info_request__descriptor,
-     answer},
+     answer, false},
 };
 
 static struct grpc_server *server(void)
