@@ -34,6 +34,8 @@ struct tier_pools;
 struct node_report;
 struct controller_members;
 struct node_agent;
+struct tier_roots;
+struct tier_budget;
 
 struct node_config {
 	char state_dir[PATH_MAX];
@@ -159,6 +161,12 @@ struct node {
 	atomic_int retiring;	    /* cancelled loads still being freed (node_retire_load) */
 	struct node_report *report; /* NULL without --kubeconfig */
 	struct node_agent *agent; /* NULL without --kubeconfig: in a cluster, takes its own work */
+	/* In a cluster with tier-roots: each root's size bounds the sum of the quotas of the
+	 * tiers of the open sources (the closing included) under it, committed per source id
+	 * when it opens and released when it closes; its own lock, taken under node.lock. NULL:
+	 * no bound. The roots are immutable. */
+	struct tier_roots *tier_roots;
+	struct tier_budget *tier_budget;
 	/* embedded default with peer-listen and no peers: members from weir-controller */
 	struct controller_members *cmembers;
 	/* The store socket of the weir-keeper this process runs under (-1: none, and views die
