@@ -7,7 +7,8 @@
  *   /dev/shm/weir:8GiB,/var/cache/weir:200GiB
  * A tier path is allowed when it is a root or below it, segment-wise (/dev/shm/weir allows
  * /dev/shm/weir/x, not /dev/shm/weirx), has no "." or ".." segment and no symbolic link below
- * the root, and its quota is at most that root's SIZE. No roots (an empty setting) allows
+ * the root, and its quota is at most that root's SIZE (what all the tiers open under a root may
+ * ask together is tier_budget.h's). No roots (an empty setting) allows
  * everything: the embedded control plane's CLI is root's alone. A parsed value is immutable. */
 #pragma once
 
