@@ -256,6 +256,8 @@ void node_wait_id_settled_locked(struct node *n, const char *id);
 int node_wait_opening_locked(struct node *n, const char *id, char *err, size_t errlen);
 int node_get_source_locked(struct node *n, const struct source_params *p, struct source **ret,
 			   bool *ret_created, char *err, size_t errlen);
+/* Does src have the tiers p asks (paths, media and quotas, in order)? */
+bool node_source_same_tiers(const struct source *src, const struct source_params *p);
 
 /* views.c */
 int node_keep_view(void *arg, int fuse_fd, int journal_fd);

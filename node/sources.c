@@ -241,7 +241,7 @@ int node_wait_opening_locked(struct node *n, const char *id, char *err, size_t e
 	return r;
 }
 
-static bool same_tiers(const struct source *src, const struct source_params *p)
+bool node_source_same_tiers(const struct source *src, const struct source_params *p)
 {
 	if (src->ntiers != p->ntiers)
 		return false;
@@ -339,7 +339,7 @@ int node_get_source_locked(struct node *n, const struct source_params *p, struct
 		ns = node_find_source_locked(n, p->id); /* the lock was dropped: it may have gone */
 	}
 	if (ns && ns->source->refs == 0 &&
-	    (!same_tiers(ns->source, p) ||
+	    (!node_source_same_tiers(ns->source, p) ||
 	     (p->block_size && p->block_size != ns->source->block_size) ||
 	     (p->fetch_concurrency && p->fetch_concurrency != ns->source->fetch_concurrency))) {
 		/* Idle, and asked for with other tiers, block size or fetch concurrency: reopen it
