@@ -198,17 +198,19 @@ void node_handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Respon
 		/* kept, a view asking other tiers (or quotas) got the source's without a word */
 		char have[400] = "", want[400] = "", q[32];
 		for (size_t i = 0, o = 0; i < src->ntiers && o < sizeof(have); i++)
-			o += (size_t)snprintf(have + o, sizeof(have) - o, "%s%s:%s:%s", i ? "," : "",
-					      src->tiers[i].medium, src->tiers[i].path,
-					      quantity_format(src->tiers[i].quota, q, sizeof(q)));
+			o +=
+			    (size_t)snprintf(have + o, sizeof(have) - o, "%s%s:%s:%s", i ? "," : "",
+					     src->tiers[i].medium, src->tiers[i].path,
+					     quantity_format(src->tiers[i].quota, q, sizeof(q)));
 		for (size_t i = 0, o = 0; i < m->n_tiers && o < sizeof(want); i++)
-			o += (size_t)snprintf(want + o, sizeof(want) - o, "%s%s:%s:%s", i ? "," : "",
-					      m->tiers[i]->medium, m->tiers[i]->path,
+			o += (size_t)snprintf(want + o, sizeof(want) - o, "%s%s:%s:%s",
+					      i ? "," : "", m->tiers[i]->medium, m->tiers[i]->path,
 					      quantity_format(m->tiers[i]->quota, q, sizeof(q)));
-		set_error(resp, 0,
-			  "source \"%s\" is in use with the tiers %s: this view shares them, not "
-			  "the %s asked; a mount sets them when no view or load has the source open",
-			  id, have, want);
+		set_error(
+		    resp, 0,
+		    "source \"%s\" is in use with the tiers %s: this view shares them, not "
+		    "the %s asked; a mount sets them when no view or load has the source open",
+		    id, have, want);
 	}
 	if (m->max_stale_set)
 		meta_cache_set_max_stale(src->meta, m->max_stale_s * 1000ull);
