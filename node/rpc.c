@@ -806,7 +806,8 @@ void *node_conn_thread(void *arg)
 		set_error(&resp, -EOPNOTSUPP, "this weir-node does not know that request");
 		break;
 	}
-	if (resp.error)
+	/* a source over its tier-roots budget: the node agent retries it and logs it once */
+	if (resp.error && !(req->body_case == WEIR__REQUEST__BODY_SOURCE && resp.error == -EDQUOT))
 		log_notice("request failed: %s", resp.message);
 	control_send(c->fd, &resp.base);
 out:
