@@ -196,3 +196,28 @@ int tier_roots_check(const struct tier_roots *t, const char *path, uint64_t quot
 		    path, list);
 	return -EACCES;
 }
+
+size_t tier_roots_n(const struct tier_roots *t)
+{
+	return t ? t->n : 0;
+}
+
+const char *tier_roots_path(const struct tier_roots *t, size_t i)
+{
+	return t->roots[i].path[0] ? t->roots[i].path : "/";
+}
+
+uint64_t tier_roots_size(const struct tier_roots *t, size_t i)
+{
+	return t->roots[i].max;
+}
+
+bool tier_roots_holds(const struct tier_roots *t, size_t i, const char *path)
+{
+	char norm[PATH_MAX];
+	if (path_norm(path, norm, sizeof(norm)) < 0)
+		return false;
+	const char *root = t->roots[i].path;
+	size_t rl = strlen(root);
+	return !strncmp(root, norm, rl) && (norm[rl] == '\0' || norm[rl] == '/');
+}

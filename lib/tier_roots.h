@@ -7,10 +7,12 @@
  *   /dev/shm/weir:8GiB,/var/cache/weir:200GiB
  * A tier path is allowed when it is a root or below it, segment-wise (/dev/shm/weir allows
  * /dev/shm/weir/x, not /dev/shm/weirx), has no "." or ".." segment and no symbolic link below
- * the root, and its quota is at most that root's SIZE. No roots (an empty setting) allows
+ * the root, and its quota is at most that root's SIZE (what all the tiers open under a root may
+ * ask together is tier_budget.h's). No roots (an empty setting) allows
  * everything: the embedded control plane's CLI is root's alone. A parsed value is immutable. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,3 +29,11 @@ void tier_roots_free(struct tier_roots *t);
  * of the path's components below its root); no lock needed. */
 int tier_roots_check(const struct tier_roots *t, const char *path, uint64_t quota, char *err,
 		     size_t errlen);
+
+/* The roots, by index 0..tier_roots_n()-1 (0 for NULL): a root's path ("/" for the root
+ * directory) and SIZE, and whether path is at or under it, segment-wise (false for a path
+ * that is not absolute or has a "." or ".." segment). No file system access. */
+size_t tier_roots_n(const struct tier_roots *t);
+const char *tier_roots_path(const struct tier_roots *t, size_t i);
+uint64_t tier_roots_size(const struct tier_roots *t, size_t i);
+bool tier_roots_holds(const struct tier_roots *t, size_t i, const char *path);

@@ -77,7 +77,7 @@ static const struct cfg_desc {
      "opened on this node"},
     {"tier-roots", CFG_STR, offsetof(struct node_config, tier_roots), 2048, "",
      "in a cluster, PATH:SIZE,... the directories a Runtime's tiers may live under and the "
-     "largest quota one tier there may ask (\"\" = any path, any quota)"},
+     "most all the open tiers under each may ask together (\"\" = any path, any quota)"},
     {"controller-socket", CFG_STR, offsetof(struct node_config, controller_socket), PATH_MAX, "",
      "weir-controller's socket: where mount plans come from without Kubernetes, and, with "
      "peer-listen and no peers, the members (default <state-dir>/controller.sock)"},

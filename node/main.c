@@ -32,7 +32,10 @@
 #include "peer_server.h"
 #include "quantity.h"
 #include "safe_dir.h"
+#include "source.h"
 #include "strmap.h"
+#include "tier_budget.h"
+#include "tier_roots.h"
 #include "tier_pool.h"
 #include "view.h"
 #include "view_open_mode.h"
@@ -127,6 +130,39 @@ static void shutdown_all(struct node *n)
 		node_close_source_locked(n, LIST_FIRST(&n->sources)->source);
 	pthread_mutex_unlock(&n->lock);
 	node_reap(n);
+}
+
+/* tier-roots' sizes as budgets (n->tier_budget), before any request can open a source: the
+ * sources open now (adopted views) are counted, never refused. Returns 0, or -EINVAL after
+ * logging why the setting is wrong. */
+static int node_start_tier_budget(struct node *n)
+{
+	char err[1024];
+	int r = tier_roots_parse(n->cfg.tier_roots, &n->tier_roots, err, sizeof(err));
+	if (r < 0) {
+		log_err("%s", err);
+		return r;
+	}
+	if (!n->tier_roots)
+		return 0;
+	if (tier_budget_new(n->tier_roots, &n->tier_budget) < 0) {
+		log_err("out of memory");
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&n->lock);
+	struct node_source *ns;
+	LIST_FOREACH(ns, &n->sources, link)
+	{
+		const struct source *src = ns->source;
+		struct tier_share sh[BLOCK_STORE_MAX_TIERS];
+		for (size_t i = 0; i < src->ntiers; i++)
+			sh[i] = (struct tier_share){.path = src->tiers[i].path,
+						    .quota = src->tiers[i].quota};
+		tier_budget_commit(n->tier_budget, src->id, sh, src->ntiers, true, err,
+				   sizeof(err));
+	}
+	pthread_mutex_unlock(&n->lock);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -291,6 +327,8 @@ int main(int argc, char **argv)
 				n.cfg.report_interval);
 			return 2;
 		}
+		if (node_start_tier_budget(&n) < 0)
+			return 2;
 		struct node_agent_config ac = {
 		    .kubeconfig = n.cfg.kubeconfig,
 		    .node_name = n.cfg.node_name,
@@ -387,6 +425,8 @@ int main(int argc, char **argv)
 	peer_client_free(n.peers);
 	cluster_free(n.cluster);
 	tier_pools_free(n.pools);
+	tier_budget_free(n.tier_budget);
+	tier_roots_free(n.tier_roots);
 	access_tracker_free(n.tracker);
 	char pidpath[PATH_MAX + 16];
 	snprintf(pidpath, sizeof(pidpath), "%s/node.pid", n.cfg.state_dir);

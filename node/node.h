@@ -34,6 +34,8 @@ struct tier_pools;
 struct node_report;
 struct controller_members;
 struct node_agent;
+struct tier_roots;
+struct tier_budget;
 
 struct node_config {
 	char state_dir[PATH_MAX];
@@ -159,6 +161,12 @@ struct node {
 	atomic_int retiring;	    /* cancelled loads still being freed (node_retire_load) */
 	struct node_report *report; /* NULL without --kubeconfig */
 	struct node_agent *agent; /* NULL without --kubeconfig: in a cluster, takes its own work */
+	/* In a cluster with tier-roots: each root's size bounds the sum of the quotas of the
+	 * tiers of the open sources (the closing included) under it, committed per source id
+	 * when it opens and released when it closes; its own lock, taken under node.lock. NULL:
+	 * no bound. The roots are immutable. */
+	struct tier_roots *tier_roots;
+	struct tier_budget *tier_budget;
 	/* embedded default with peer-listen and no peers: members from weir-controller */
 	struct controller_members *cmembers;
 	/* The store socket of the weir-keeper this process runs under (-1: none, and views die
@@ -248,6 +256,8 @@ void node_wait_id_settled_locked(struct node *n, const char *id);
 int node_wait_opening_locked(struct node *n, const char *id, char *err, size_t errlen);
 int node_get_source_locked(struct node *n, const struct source_params *p, struct source **ret,
 			   bool *ret_created, char *err, size_t errlen);
+/* Does src have the tiers p asks (paths, media and quotas, in order)? */
+bool node_source_same_tiers(const struct source *src, const struct source_params *p);
 
 /* views.c */
 int node_keep_view(void *arg, int fuse_fd, int journal_fd);

@@ -436,9 +436,20 @@ static void sync_source(struct node_agent *a, const struct objmodel_list *l, str
 	s->sig = sig;
 	s->ok = r >= 0;
 	*s->plan = *p;
+	bool logged = false; /* this refusal was said already */
 	if (r >= 0) {
 		s->error[0] = '\0';
 		s->backoff = 0;
+	} else if (r == -EDQUOT) {
+		/* the tier-roots budget (node's tier_budget): a refusal like plan_allowed's,
+		 * logged when it changes; tried again, it opens once other tiers close */
+		char was[sizeof(s->error)];
+		snprintf(was, sizeof(was), "%s", s->error);
+		snprintf(s->error, sizeof(s->error), "%.899s", err);
+		redact_text(s->error, sizeof(s->error));
+		logged = !strcmp(was, s->error);
+		s->backoff = s->backoff > 0 ? (s->backoff < 5 ? s->backoff * 2 : 10) : 2;
+		s->retry_at = now + s->backoff;
 	} else {
 		snprintf(s->error, sizeof(s->error), "cannot open \"%.180s\": %.400s%s%.63s%s",
 			 p->ufs_url, err,
@@ -454,7 +465,9 @@ static void sync_source(struct node_agent *a, const struct objmodel_list *l, str
 	pthread_mutex_unlock(&a->lock);
 	if (r >= 0)
 		log_info("dataset %s/%s: source %s open on this node", ns, name, id);
-	else
+	else if (r == -EDQUOT && !logged)
+		log_warn("dataset %s/%s: not opened on this node: %s", ns, name, s->error);
+	else if (r != -EDQUOT)
 		log_warn("dataset %s/%s: %s; retrying in %.0f s", ns, name, s->error, s->backoff);
 	free(p);
 }

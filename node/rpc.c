@@ -194,6 +194,23 @@ void node_handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Respon
 			  "shares it, not the %u asked; a mount sets it when no view or load has "
 			  "the source open",
 			  id, src->fetch_concurrency, m->fetch_concurrency);
+	} else if (!created && m->n_tiers && !node_source_same_tiers(src, &sp)) {
+		/* kept, a view asking other tiers (or quotas) got the source's without a word */
+		char have[400] = "", want[400] = "", q[32];
+		for (size_t i = 0, o = 0; i < src->ntiers && o < sizeof(have); i++)
+			o +=
+			    (size_t)snprintf(have + o, sizeof(have) - o, "%s%s:%s:%s", i ? "," : "",
+					     src->tiers[i].medium, src->tiers[i].path,
+					     quantity_format(src->tiers[i].quota, q, sizeof(q)));
+		for (size_t i = 0, o = 0; i < m->n_tiers && o < sizeof(want); i++)
+			o += (size_t)snprintf(want + o, sizeof(want) - o, "%s%s:%s:%s",
+					      i ? "," : "", m->tiers[i]->medium, m->tiers[i]->path,
+					      quantity_format(m->tiers[i]->quota, q, sizeof(q)));
+		set_error(
+		    resp, 0,
+		    "source \"%s\" is in use with the tiers %s: this view shares them, not "
+		    "the %s asked; a mount sets them when no view or load has the source open",
+		    id, have, want);
 	}
 	if (m->max_stale_set)
 		meta_cache_set_max_stale(src->meta, m->max_stale_s * 1000ull);
@@ -789,7 +806,8 @@ void *node_conn_thread(void *arg)
 		set_error(&resp, -EOPNOTSUPP, "this weir-node does not know that request");
 		break;
 	}
-	if (resp.error)
+	/* a source over its tier-roots budget: the node agent retries it and logs it once */
+	if (resp.error && !(req->body_case == WEIR__REQUEST__BODY_SOURCE && resp.error == -EDQUOT))
 		log_notice("request failed: %s", resp.message);
 	control_send(c->fd, &resp.base);
 out:

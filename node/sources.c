@@ -15,6 +15,7 @@
 #include "mount_plan.h"
 #include "source.h"
 #include "strmap.h"
+#include "tier_budget.h"
 #include "ufs.h"
 
 /* One number for a set of keys (0: none), to tell a rotated Secret from the one a source was
@@ -66,6 +67,8 @@ void node_close_source_locked(struct node *n, struct source *src)
 	LIST_FOREACH(s, &n->sources, link)
 	if (s->source == src) {
 		LIST_REMOVE(s, link);
+		if (n->tier_budget)
+			tier_budget_release(n->tier_budget, src->id); /* gives its tiers back */
 		/* Freed by node_reap() once the lock is released: freeing waits for fetches in
 		 * flight and joins the source's threads. */
 		LIST_INSERT_HEAD(&n->closing, s, link);
@@ -238,7 +241,7 @@ int node_wait_opening_locked(struct node *n, const char *id, char *err, size_t e
 	return r;
 }
 
-static bool same_tiers(const struct source *src, const struct source_params *p)
+bool node_source_same_tiers(const struct source *src, const struct source_params *p)
 {
 	if (src->ntiers != p->ntiers)
 		return false;
@@ -336,7 +339,7 @@ int node_get_source_locked(struct node *n, const struct source_params *p, struct
 		ns = node_find_source_locked(n, p->id); /* the lock was dropped: it may have gone */
 	}
 	if (ns && ns->source->refs == 0 &&
-	    (!same_tiers(ns->source, p) ||
+	    (!node_source_same_tiers(ns->source, p) ||
 	     (p->block_size && p->block_size != ns->source->block_size) ||
 	     (p->fetch_concurrency && p->fetch_concurrency != ns->source->fetch_concurrency))) {
 		/* Idle, and asked for with other tiers, block size or fetch concurrency: reopen it
@@ -381,6 +384,22 @@ int node_get_source_locked(struct node *n, const struct source_params *p, struct
 	r = parse_tiers(p, &sc, err, errlen);
 	if (r < 0)
 		return r;
+	/* Its tiers' share of the tier roots, checked and committed in one step (no I/O): two
+	 * opens of other ids cannot both take the last of a root. Released by the close, or
+	 * below when the open fails. */
+	if (n->tier_budget) {
+		struct tier_share sh[BLOCK_STORE_MAX_TIERS];
+		for (size_t i = 0; i < sc.ntiers; i++)
+			sh[i] = (struct tier_share){.path = sc.tiers[i].path,
+						    .quota = sc.tiers[i].quota};
+		char why[600];
+		r = tier_budget_commit(n->tier_budget, p->id, sh, sc.ntiers, false, why,
+				       sizeof(why));
+		if (r < 0) {
+			snprintf(err, errlen, "source \"%s\": %s", p->id, why);
+			return r;
+		}
+	}
 	/* Claim the id: requests for it wait for this open (node_wait_opening_locked). */
 	struct node_opening *op = calloc(1, sizeof(*op));
 	ns = calloc(1, sizeof(*ns));
@@ -390,6 +409,8 @@ int node_get_source_locked(struct node *n, const struct source_params *p, struct
 	if (perr < 0) {
 		free(op);
 		free(ns);
+		if (n->tier_budget)
+			tier_budget_release(n->tier_budget, p->id);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -411,6 +432,8 @@ int node_get_source_locked(struct node *n, const struct source_params *p, struct
 		free(op);
 	if (r < 0) {
 		free(ns);
+		if (n->tier_budget)
+			tier_budget_release(n->tier_budget, p->id);
 		return r;
 	}
 	ns->source = src;

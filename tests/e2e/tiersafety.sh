@@ -137,7 +137,13 @@ weir_mount "local://$TMP/src4" "$TMP/d2" --tier "mem:$SHARED:64MiB" --no-prefetc
 grep -q 'in use with a fetch concurrency of 16: this view shares it, not the 4 asked' "$TMP/mount.out" ||
 	fail "a second view asking another fetch concurrency was not told it shares the source's: $(cat "$TMP/mount.out")"
 out="$(w umount "$TMP/d2" 2>&1)" || fail "weir umount $TMP/d2: $out"
-ok "in use: told it shares the 4 MiB blocks; idle: reopened with 1 MiB blocks, small.bin byte-exact"
+# other tiers (here another quota) likewise: the view got the source's without a word
+weir_mount "local://$TMP/src4" "$TMP/d2" --tier "mem:$SHARED:32MiB" --no-prefetch --high 0.9 --low 0.5 --block-size 1MiB
+grep -q -F "in use with the tiers mem:$SHARED:64.00MiB: this view shares them, not the mem:$SHARED:32.00MiB asked" "$TMP/mount.out" ||
+	fail "a second view asking other tiers was not told it shares the source's: $(cat "$TMP/mount.out")"
+cmp "$TMP/src4/small.bin" "$TMP/d2/small.bin" || fail "small.bin reads other bytes through the second view"
+out="$(w umount "$TMP/d2" 2>&1)" || fail "weir umount $TMP/d2: $out"
+ok "in use: told it shares the 4 MiB blocks and the source's tiers; idle: reopened with 1 MiB blocks, small.bin byte-exact"
 weir_stop_node
 
 step "a tier path another user prepared is refused; nothing is written through its links"

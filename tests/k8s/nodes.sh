@@ -85,10 +85,11 @@ step "weir-node as node-1 and node-2 (own state, own tiers), weir-controller wit
 node_args() {
 	printf '%s\n' --state-dir "$TMP/$1" --kubeconfig "$KUBECONFIG" --node-name "$1" \
 		--report-interval "$INTERVAL" --metrics-listen= --bpf 0 \
-		--ufs-roots "$UFS_ROOTS" --tier-roots "$WEIR_TIER_DIR:4GiB"
+		--ufs-roots "$UFS_ROOTS" --tier-roots "$WEIR_TIER_DIR:8GiB"
 }
 # the administrator's policies, as the chart sets them: the same ufs-roots on the nodes and the
-# controller, and where tiers may live (the walkthrough's Runtime asks 4Gi)
+# controller, and where tiers may live and how much they may take together (the walkthrough's
+# Runtime asks 4Gi)
 UFS_ROOTS="*=$NGINX_URL,http://127.0.0.1:$TPORT/"
 mkdir -p "$TMP/node-1" "$TMP/node-2"
 mapfile -t A1 < <(node_args node-1)
@@ -230,7 +231,7 @@ metadata: {name: huge, namespace: team-d}
 spec:
   tieredstore:
     levels:
-      - {mediumtype: MEM, path: $WEIR_TIER_DIR, quota: 5Gi}
+      - {mediumtype: MEM, path: $WEIR_TIER_DIR, quota: 9Gi}
 ---
 apiVersion: data.fluid.io/v1alpha1
 kind: Dataset
@@ -259,7 +260,7 @@ refused() { lease_py "$1" "$2" "$3" <<<'sys.exit(not (args[1] in src.get(args[0]
 for n in node-1 node-2; do
 	kwait 30 "$n refusing team-d/ssrf (ufs-roots)" refused "$n" team-d_ssrf ufs-roots
 	kwait 30 "$n refusing team-d/outside (tier-roots)" refused "$n" team-d_outside tier-roots
-	kwait 30 "$n refusing team-d/huge (tier-roots)" refused "$n" team-d_huge "at most 4.00GiB"
+	kwait 30 "$n refusing team-d/huge (tier-roots)" refused "$n" team-d_huge "at most 8.00GiB"
 done
 kwait 30 "team-d/ssrf Failed" is Failed dataset ssrf -n team-d -o 'jsonpath={.status.phase}'
 kwait 30 "team-d/moved Bound" is Bound dataset moved -n team-d -o 'jsonpath={.status.phase}'
@@ -280,10 +281,60 @@ hits="$(grep -c 'denied-probe' "$NGINX_ACCESS_LOG" || true)"
 [ "$hits" = 0 ] || fail "nginx logged $hits request(s) of team-d/ssrf's or team-d/moved's UFS, outside ufs-roots: $(grep 'denied-probe' "$NGINX_ACCESS_LOG" | head -2)"
 [ -z "$(find "$TMP/outside" -mindepth 1 | head -1)" ] ||
 	fail "weir-node wrote under $TMP/outside, outside tier-roots: $(find "$TMP/outside" -mindepth 1 | head -3)"
-[ ! -e "$WEIR_TIER_DIR/weir/team-d_huge" ] || fail "weir-node made team-d/huge's 5Gi tier"
+[ ! -e "$WEIR_TIER_DIR/weir/team-d_huge" ] || fail "weir-node made team-d/huge's 9Gi tier"
 kc delete dataset ssrf outside huge moved -n team-d --wait=false | sed 's/^/  /'
 for d in ssrf outside huge moved; do kwait 30 "team-d/$d gone" gone dataset "$d" -n team-d; done
 ok "0 requests of the denied UFS in nginx's log; nothing under $TMP/outside; plans refused: $(head -c 300 "$TMP/plan.err")"
+
+step "tier-roots is a budget per root: Runtimes of 3Gi in two namespaces under an 8GiB root that development's 4Gi shares"
+# runtime_yaml NS NAME QUOTA: a Runtime and its Dataset over nginx, the tier under the root
+runtime_yaml() {
+	cat <<YAML
+apiVersion: data.fluid.io/v1alpha1
+kind: AlluxioRuntime
+metadata: {name: $2, namespace: $1}
+spec:
+  tieredstore:
+    levels:
+      - {mediumtype: MEM, path: $WEIR_TIER_DIR, quota: $3}
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata: {name: $2, namespace: $1}
+spec:
+  mounts:
+    - mountPoint: $NGINX_URL
+YAML
+}
+k8s_namespace team-e
+k8s_namespace team-f
+runtime_yaml team-e one 3Gi | kc create -f - | sed 's/^/  /'
+for n in node-1 node-2; do kwait 30 "$n reports team-e_one (4Gi + 3Gi of 8GiB)" reports "$n" team-e_one; done
+runtime_yaml team-f two 3Gi | kc create -f - | sed 's/^/  /'
+for n in node-1 node-2; do
+	kwait 30 "$n refusing team-f/two (7.00GiB of 8.00GiB taken)" refused "$n" team-f_two "already have 7.00GiB"
+done
+refused node-1 team-f_two "tier root $WEIR_TIER_DIR of weir-node's tier-roots holds 8.00GiB" ||
+	fail "node-1's refusal of team-f/two does not name the root and its size: $(lease_py node-1 team-f_two <<<'print(src.get(args[0]))')"
+says_budget() {
+	local c
+	c="$(jp dataset two -n team-f -o 'jsonpath={.status.conditions}')" && grep -q "already have 7.00GiB" <<<"$c"
+}
+kwait 30 "team-f/two's status says why" says_budget
+sleep 3 # a retry or two of the node agent: still refused, still no tier
+refused node-1 team-f_two "already have 7.00GiB" || fail "node-1 opened team-f/two over its tier-roots budget"
+refused node-2 team-f_two "already have 7.00GiB" || fail "node-2 opened team-f/two over its tier-roots budget"
+[ ! -e "$WEIR_TIER_DIR/weir/team-f_two" ] || fail "node-1 made team-f/two's tier over its tier-roots budget"
+n_logged="$(grep -c 'team-f_two": tier root' "$TMP/node-1.log" || true)"
+[ "$n_logged" = 1 ] || fail "node-1 logged team-f/two's refusal $n_logged times, not once"
+# closing a source gives its share back: team-e/one goes, team-f/two opens
+kc delete dataset one -n team-e --wait=false | sed 's/^/  /'
+for n in node-1 node-2; do kwait 45 "$n reports team-f_two once team-e/one is gone" reports "$n" team-f_two; done
+[ -e "$WEIR_TIER_DIR/weir/team-f_two" ] || fail "node-1 reports team-f/two open, but its tier is not there"
+kc delete dataset two -n team-f --wait=false | sed 's/^/  /'
+kwait 30 "team-e/one gone" gone dataset one -n team-e
+kwait 30 "team-f/two gone" gone dataset two -n team-f
+ok "the second 3Gi tier under the 8GiB root refused on both nodes, logged once, until the first closed"
 
 step "two controller replicas share the webhook configuration: one entry each, neither's CA overwritten"
 WH2="$(free_port)"

@@ -22,3 +22,4 @@ Suite *node_name_suite(void);
 Suite *thread_class_suite(void);
 Suite *timed_wait_suite(void);
 Suite *tier_roots_suite(void);
+Suite *tier_budget_suite(void);
