@@ -436,7 +436,7 @@ START_TEST(test_ignores_other_devices)
 	ck_assert_int_eq(access_tracker_remove_view(tracker, view_dev), 0);
 	ck_assert_int_eq(access_tracker_remove_view(tracker, view_dev), -ENOENT);
 	ck_assert_uint_eq(read_all(fd, 65536), (size_t)SMALL_PAGES * page_size);
-	ck_assert_uint_eq(counters().pages_read, SMALL_PAGES);
+	ck_assert_int_eq(access_tracker_view_counters(tracker, VIEW_ID, &c), -ENOENT);
 	files = 0;
 	ck_assert_int_eq(access_tracker_foreach_file(tracker, UINT32_MAX, count_file, &files), 0);
 	close(fd);
@@ -729,9 +729,9 @@ static void move_to_cpu(int cpu)
 }
 
 /* The cause of test_ignores_other_devices's flake, made certain: a reader moved to another CPU
- * mid-file leaves the rest of its run pending there, uncounted in the maps; removing the view
- * must keep those reads (removal used to zero the pending runs: 16 of 64 pages were left), and
- * stop counting new ones. Warm reads, so only our move switches CPUs. */
+ * mid-file leaves the rest of its run pending there, uncounted in the maps; the view's counters
+ * must hold those reads up to its removal (removal used to zero the pending runs: 16 of 64 pages
+ * were left), and then go, its pending reads counting on no later view. Warm reads, so only our move switches CPUs. */
 START_TEST(test_removed_view_keeps_pending_reads)
 {
 	ck_assert_msg(sysconf(_SC_NPROCESSORS_ONLN) >= 2, "this test needs two CPUs");
@@ -750,17 +750,53 @@ START_TEST(test_removed_view_keeps_pending_reads)
 		ck_assert_int_eq(pread(fd, buf, chunk, (off_t)(i * chunk)), (ssize_t)chunk);
 	ck_assert_uint_eq(counters().pages_read, SMALL_PAGES);
 	ck_assert_int_eq(access_tracker_remove_view(tracker, view_dev), 0);
-	ck_assert_uint_eq(counters().pages_read, SMALL_PAGES);
+	/* its counters went with it */
+	struct access_view_counters c;
+	ck_assert_int_eq(access_tracker_view_counters(tracker, VIEW_ID, &c), -ENOENT);
 	/* the device is no view's now: the pending run no longer stands for it */
 	ck_assert_int_eq(pread(fd, buf, chunk, 0), (ssize_t)chunk);
-	ck_assert_uint_eq(counters().pages_read, SMALL_PAGES);
-	/* and watched again under a new id, its reads count there, not on the old view */
+	ck_assert_int_eq(access_tracker_view_counters(tracker, VIEW_ID, &c), -ENOENT);
+	/* and watched again under a new id, its reads count there, and only the new ones: not
+	 * the pending run of the old view */
 	ck_assert_int_eq(access_tracker_add_view(tracker, view_dev, VIEW_ID + 1), 0);
 	ck_assert_int_eq(pread(fd, buf, chunk, chunk), (ssize_t)chunk);
-	struct access_view_counters c;
 	ck_assert_int_eq(access_tracker_view_counters(tracker, VIEW_ID + 1, &c), 0);
 	ck_assert_uint_eq(c.pages_read, 16);
+	ck_assert_int_eq(access_tracker_view_counters(tracker, VIEW_ID, &c), -ENOENT);
+	free(buf);
+	close(fd);
+}
+END_TEST
+
+/* A node mounts and unmounts views for as long as it runs, each under a new id: a removed view's
+ * counters must go with it, or after 4096 (ACCESS_MAX_VIEWS) mounts in one weir-node's life
+ * every new view was refused by the full "view_stats" map (E2BIG, "eBPF will not see") and
+ * its reads were counted by nobody. */
+#define CHURN_VIEWS 4200
+START_TEST(test_view_churn_does_not_exhaust_the_maps)
+{
+	int fd = open_view_file("small");
+	const size_t chunk = 16 * (size_t)page_size;
+	char *buf = malloc(chunk);
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(read_all(fd, 65536), (size_t)SMALL_PAGES * page_size); /* warm it */
 	ck_assert_uint_eq(counters().pages_read, SMALL_PAGES);
+	ck_assert_int_eq(access_tracker_remove_view(tracker, view_dev), 0);
+	struct access_view_counters c;
+	ck_assert_int_eq(access_tracker_view_counters(tracker, VIEW_ID, &c), -ENOENT);
+	uint32_t id = VIEW_ID;
+	for (int i = 0; i < CHURN_VIEWS; i++) {
+		id++;
+		int r = access_tracker_add_view(tracker, view_dev, id);
+		ck_assert_msg(r == 0, "view %d of the churn: %s", i, strerror(-r));
+		ck_assert_int_eq(access_tracker_remove_view(tracker, view_dev), 0);
+	}
+	id++;
+	ck_assert_int_eq(access_tracker_add_view(tracker, view_dev, id), 0);
+	ck_assert_int_eq(pread(fd, buf, chunk, chunk), (ssize_t)chunk);
+	ck_assert_int_eq(access_tracker_view_counters(tracker, id, &c), 0);
+	ck_assert_uint_eq(c.pages_read, 16);
 	free(buf);
 	close(fd);
 }
@@ -1171,6 +1207,7 @@ Suite *access_tracker_suite(void)
 	tcase_add_test(tc, test_attributes_reader_cgroup);
 	tcase_add_test(tc, test_ignores_other_devices);
 	tcase_add_test(tc, test_removed_view_keeps_pending_reads);
+	tcase_add_test(tc, test_view_churn_does_not_exhaust_the_maps);
 	tcase_add_loop_test(tc, test_sequential_reader_makes_stream, 0, 2);
 	tcase_add_loop_test(tc, test_interleaved_readers_make_two_streams, 0, 2);
 	tcase_add_loop_test(tc, test_concurrent_readers_on_two_cpus, 0, 2);
