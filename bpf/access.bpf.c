@@ -522,6 +522,17 @@ static __always_inline void flush_pending(struct access_pending *p)
 	p->first_page = p->next_page;
 	p->pages = 0;
 	p->reads = 0;
+	/* A view added or removed since the run began: a run of a removed view is counted
+	 * nowhere. Its view's counters are gone, and its file's state, put back in "files" after
+	 * the removal forgot the view's files, was inherited by the file of the same inode
+	 * number in the next view on the device (the anonymous device numbers of FUSE mounts are
+	 * reused at once): heat pages and stream slots of another file. */
+	if (p->views_gen != views_gen + 1) {
+		__u32 dev = r.dev;
+		__u32 *v = bpf_map_lookup_elem(&watch_devs, &dev);
+		if (!v || *v != r.view_id)
+			return;
+	}
 	count_run(&r);
 }
 
