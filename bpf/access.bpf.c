@@ -176,7 +176,7 @@ struct file_snap {
 	__u64 heat_pages;
 };
 
-static __always_inline void emit(__u32 kind, __u32 source, __u32 dev, __u32 view_id, __u64 ino,
+static __always_inline int emit(__u32 kind, __u32 source, __u32 dev, __u32 view_id, __u64 ino,
 				 __u64 page, __u64 now, __u64 cgid, const struct file_snap *fs,
 				 const struct access_stream_slot *slot,
 				 struct access_view_stats *vs)
@@ -186,7 +186,7 @@ static __always_inline void emit(__u32 kind, __u32 source, __u32 dev, __u32 view
 	if (!e) {
 		if (vs)
 			vs->events_dropped++;
-		return;
+		return -1;
 	}
 	e->ino = ino;
 	e->cgroup_id = cgid;
@@ -213,6 +213,7 @@ static __always_inline void emit(__u32 kind, __u32 source, __u32 dev, __u32 view
 	bpf_ringbuf_submit(e, flags);
 	if (vs)
 		vs->events++;
+	return 0;
 }
 
 /* A lock on one file's state, taken by compare-and-swap: bpf_spin_lock is refused to the
@@ -480,14 +481,28 @@ report:
 	if (ch.end)
 		emit(ACCESS_EV_STREAM_END, source, dev, view_id, ino, index, now, cgid, &ch.fs,
 		     &ch.ended, vs);
+	int lost = 0;
 	if (ch.kind) {
 		if (ch.kind == ACCESS_EV_STREAM_START)
 			vs->streams_started++;
-		emit(ch.kind, source, dev, view_id, ino, index, now, cgid, &ch.fs, &ch.cur, vs);
+		lost = emit(ch.kind, source, dev, view_id, ino, index, now, cgid, &ch.fs, &ch.cur,
+			    vs) < 0;
 	}
 	if (ch.heat)
-		emit(ACCESS_EV_HEAT, source, dev, view_id, ino, index, now, cgid, &ch.fs, &ch.cur,
-		     vs);
+		lost = emit(ACCESS_EV_HEAT, source, dev, view_id, ino, index, now, cgid, &ch.fs,
+			    &ch.cur, vs) < 0;
+	/* A summary the full ring refused leaves its pages to the file's next one: dropped, they
+	 * were lost to heat for good, so a reader flooding the ring (any view's: a walk through
+	 * many small files) made the files other readers read meanwhile look cold to eviction. */
+	if (lost && ch.fs.heat_pages) {
+		if (!st)
+			st = bpf_map_lookup_elem(&files, &key);
+		if (st && file_lock(st)) { /* a file evicted and counted anew meanwhile: from 0 */
+			__u64 hp = st->heat_pages;
+			st->heat_pages = hp > ch.fs.heat_pages ? hp - ch.fs.heat_pages : 0;
+			file_unlock(st);
+		}
+	}
 	return 0;
 }
 
@@ -507,6 +522,17 @@ static __always_inline void flush_pending(struct access_pending *p)
 	p->first_page = p->next_page;
 	p->pages = 0;
 	p->reads = 0;
+	/* A view added or removed since the run began: a run of a removed view is counted
+	 * nowhere. Its view's counters are gone, and its file's state, put back in "files" after
+	 * the removal forgot the view's files, was inherited by the file of the same inode
+	 * number in the next view on the device (the anonymous device numbers of FUSE mounts are
+	 * reused at once): heat pages and stream slots of another file. */
+	if (p->views_gen != views_gen + 1) {
+		__u32 dev = r.dev;
+		__u32 *v = bpf_map_lookup_elem(&watch_devs, &dev);
+		if (!v || *v != r.view_id)
+			return;
+	}
 	count_run(&r);
 }
 

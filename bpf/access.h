@@ -38,8 +38,8 @@
 
 /* Map "view_stats" (per-CPU hash): key __u32 view id, value
  * struct access_view_stats. Writer: user space creates the zeroed entry when
- * a view is added (so the kernel never allocates here), the kernel adds to
- * its own CPU's copy. Capacity ACCESS_MAX_VIEWS. */
+ * a view is added (so the kernel never allocates here) and deletes it when the
+ * view is removed, the kernel adds to its own CPU's copy. Capacity ACCESS_MAX_VIEWS. */
 struct access_view_stats {
 	__u64 read_calls;	 /* read(2)-path calls (one per read, not per batch) */
 	__u64 pages_read;	 /* pages asked for by those reads, clamped to EOF; page-cache hits

@@ -812,11 +812,20 @@ int access_tracker_remove_view(struct access_tracker *t, dev_t dev)
 	int r = dev_to_kernel(dev, &kdev);
 	if (r < 0)
 		return r;
+	__u32 view_id;
+	int have_id = bpf_map__lookup_elem(t->skel->maps.watch_devs, &kdev, sizeof(kdev), &view_id,
+					   sizeof(view_id), 0) == 0;
 	views_gen_bump(t);
 	r = bpf_map__delete_elem(t->skel->maps.watch_devs, &kdev, sizeof(kdev), 0);
 	views_gen_bump(t);
 	if (r < 0)
 		return r;
+	/* Its counters go with it: view ids are never reused, and "view_stats" (ACCESS_MAX_VIEWS)
+	 * kept every view a node ever had until new ones were refused. Its reads still pending on
+	 * a CPU find no entry when counted and are dropped; its (view, cgroup) pairs age out of the
+	 * LRU "cgroup_stats". */
+	if (have_id)
+		bpf_map__delete_elem(t->skel->maps.view_stats, &view_id, sizeof(view_id), 0);
 
 	/* Forget the tier files passed through from it. */
 	pthread_mutex_lock(&t->pt_lock);

@@ -192,11 +192,12 @@ size_t access_tracker_page_size(const struct access_tracker *t);
 
 /* Starts counting accesses to files on dev (st_dev of the mounted view) as
  * view_id. A dev already watched is re-pointed to view_id. The view's
- * counters start at zero the first time a view_id is seen and then live as
- * long as the tracker. Returns 0, -EINVAL (dev not encodable), -E2BIG
- * (ACCESS_MAX_VIEWS reached), -errno. Any thread. */
+ * counters start at zero the first time a view_id is seen and then live
+ * until its device is removed. Returns 0, -EINVAL (dev not encodable), -E2BIG
+ * (ACCESS_MAX_VIEWS views at once), -errno. Any thread. */
 int access_tracker_add_view(struct access_tracker *t, dev_t dev, uint32_t view_id);
-/* Stops watching dev and forgets its files' heat (counters stay). Returns 0
+/* Stops watching dev and forgets its files' heat and its view's counters
+ * (access_tracker_view_counters() then gives -ENOENT). Returns 0
  * or -ENOENT. Any thread; call it before unmounting so a new mount that
  * reuses the device number does not inherit the old view. */
 int access_tracker_remove_view(struct access_tracker *t, dev_t dev);

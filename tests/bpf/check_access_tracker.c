@@ -436,7 +436,7 @@ START_TEST(test_ignores_other_devices)
 	ck_assert_int_eq(access_tracker_remove_view(tracker, view_dev), 0);
 	ck_assert_int_eq(access_tracker_remove_view(tracker, view_dev), -ENOENT);
 	ck_assert_uint_eq(read_all(fd, 65536), (size_t)SMALL_PAGES * page_size);
-	ck_assert_uint_eq(counters().pages_read, SMALL_PAGES);
+	ck_assert_int_eq(access_tracker_view_counters(tracker, VIEW_ID, &c), -ENOENT);
 	files = 0;
 	ck_assert_int_eq(access_tracker_foreach_file(tracker, UINT32_MAX, count_file, &files), 0);
 	close(fd);
@@ -651,6 +651,66 @@ START_TEST(test_heat_summaries_do_not_storm_wakeups)
 }
 END_TEST
 
+/* Heat summaries the full ring refuses are not lost: their pages go with the file's next one.
+ * Dropped, they never reached heat, so whoever filled the ring (a walk through many small files
+ * of any view) made the files other readers read meanwhile look cold to eviction. A small ring
+ * no one drains drops most of a first pass over the files; a second pass, drained as it goes,
+ * must then deliver every page both passes read (a run or two may still be pending on a CPU). */
+START_TEST(test_dropped_heat_summaries_are_carried)
+{
+	char path[160], page[4096];
+	struct access_tracker_opts o = {.on_stream = on_stream,
+					.on_heat = on_heat,
+					.userdata = &seen,
+					.ring_bytes = 64 << 10,
+					.heat_interval_ms = 1};
+	char err[256] = "";
+
+	access_tracker_free(tracker);
+	tracker = NULL;
+	int r = access_tracker_new(&o, &tracker, err, sizeof(err));
+	ck_assert_msg(r == 0, "access_tracker_new: %s (%d)", err, r);
+	ck_assert_int_eq(access_tracker_add_view(tracker, view_dev, VIEW_ID), 0);
+	snprintf(path, sizeof(path), "%s/many", mnt);
+	ck_assert_msg(mkdir(path, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", path,
+		      strerror(errno));
+	memset(page, 'm', sizeof(page));
+	for (int i = 0; i < MANY_FILES; i++) {
+		snprintf(path, sizeof(path), "%s/many/%d", mnt, i);
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+		ck_assert_int_eq(write(fd, page, sizeof(page)), (ssize_t)sizeof(page));
+		close(fd);
+	}
+	drain();
+	uint64_t since0 = seen.heat_pages_since;
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < MANY_FILES; i++) {
+			snprintf(path, sizeof(path), "%s/many/%d", mnt, i);
+			int fd = open(path, O_RDONLY | O_CLOEXEC);
+			ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+			ck_assert_int_eq(read(fd, page, sizeof(page)), (ssize_t)sizeof(page));
+			close(fd);
+			if (pass == 1 && i % 64 == 63)
+				access_tracker_consume(tracker);
+		}
+		drain();
+		if (pass == 0) {
+			uint64_t dropped = counters().events_dropped;
+			fprintf(stderr, "first pass: %" PRIu64 " heat pages delivered, %" PRIu64
+				" summaries dropped\n", seen.heat_pages_since - since0, dropped);
+			ck_assert_uint_ge(dropped, MANY_FILES / 4); /* the test tests something */
+			usleep(5000); /* past heat_interval_ms: every file's next read reports */
+		}
+	}
+	uint64_t got = seen.heat_pages_since - since0;
+	fprintf(stderr, "two passes: %" PRIu64 " heat pages delivered of %d read\n", got,
+		2 * MANY_FILES);
+	ck_assert_uint_le(got, 2 * MANY_FILES);
+	ck_assert_uint_ge(got, 2 * MANY_FILES - 8);
+}
+END_TEST
+
 struct waker {
 	volatile int stop;
 	int wakeups; /* polls that returned with the fd readable: a record woke the consumer */
@@ -729,9 +789,9 @@ static void move_to_cpu(int cpu)
 }
 
 /* The cause of test_ignores_other_devices's flake, made certain: a reader moved to another CPU
- * mid-file leaves the rest of its run pending there, uncounted in the maps; removing the view
- * must keep those reads (removal used to zero the pending runs: 16 of 64 pages were left), and
- * stop counting new ones. Warm reads, so only our move switches CPUs. */
+ * mid-file leaves the rest of its run pending there, uncounted in the maps; the view's counters
+ * must hold those reads up to its removal (removal used to zero the pending runs: 16 of 64 pages
+ * were left), and then go, its pending reads counting on no later view. Warm reads, so only our move switches CPUs. */
 START_TEST(test_removed_view_keeps_pending_reads)
 {
 	ck_assert_msg(sysconf(_SC_NPROCESSORS_ONLN) >= 2, "this test needs two CPUs");
@@ -750,17 +810,59 @@ START_TEST(test_removed_view_keeps_pending_reads)
 		ck_assert_int_eq(pread(fd, buf, chunk, (off_t)(i * chunk)), (ssize_t)chunk);
 	ck_assert_uint_eq(counters().pages_read, SMALL_PAGES);
 	ck_assert_int_eq(access_tracker_remove_view(tracker, view_dev), 0);
-	ck_assert_uint_eq(counters().pages_read, SMALL_PAGES);
+	/* its counters went with it */
+	struct access_view_counters c;
+	ck_assert_int_eq(access_tracker_view_counters(tracker, VIEW_ID, &c), -ENOENT);
+	/* and its files: the run pending on CPU 1, counted when we leave it, does not put its
+	 * file back for the next view on the device (same device and inode numbers) to inherit */
+	move_to_cpu(0);
+	move_to_cpu(1);
+	int files = 0;
+	ck_assert_int_eq(access_tracker_foreach_file(tracker, UINT32_MAX, count_file, &files), 0);
 	/* the device is no view's now: the pending run no longer stands for it */
 	ck_assert_int_eq(pread(fd, buf, chunk, 0), (ssize_t)chunk);
-	ck_assert_uint_eq(counters().pages_read, SMALL_PAGES);
-	/* and watched again under a new id, its reads count there, not on the old view */
+	ck_assert_int_eq(access_tracker_view_counters(tracker, VIEW_ID, &c), -ENOENT);
+	/* and watched again under a new id, its reads count there, and only the new ones: not
+	 * the pending run of the old view */
 	ck_assert_int_eq(access_tracker_add_view(tracker, view_dev, VIEW_ID + 1), 0);
 	ck_assert_int_eq(pread(fd, buf, chunk, chunk), (ssize_t)chunk);
-	struct access_view_counters c;
 	ck_assert_int_eq(access_tracker_view_counters(tracker, VIEW_ID + 1, &c), 0);
 	ck_assert_uint_eq(c.pages_read, 16);
+	ck_assert_int_eq(access_tracker_view_counters(tracker, VIEW_ID, &c), -ENOENT);
+	free(buf);
+	close(fd);
+}
+END_TEST
+
+/* A node mounts and unmounts views for as long as it runs, each under a new id: a removed view's
+ * counters must go with it, or after 4096 (ACCESS_MAX_VIEWS) mounts in one weir-node's life
+ * every new view was refused by the full "view_stats" map (E2BIG, "eBPF will not see") and
+ * its reads were counted by nobody. */
+#define CHURN_VIEWS 4200
+START_TEST(test_view_churn_does_not_exhaust_the_maps)
+{
+	int fd = open_view_file("small");
+	const size_t chunk = 16 * (size_t)page_size;
+	char *buf = malloc(chunk);
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(read_all(fd, 65536), (size_t)SMALL_PAGES * page_size); /* warm it */
 	ck_assert_uint_eq(counters().pages_read, SMALL_PAGES);
+	ck_assert_int_eq(access_tracker_remove_view(tracker, view_dev), 0);
+	struct access_view_counters c;
+	ck_assert_int_eq(access_tracker_view_counters(tracker, VIEW_ID, &c), -ENOENT);
+	uint32_t id = VIEW_ID;
+	for (int i = 0; i < CHURN_VIEWS; i++) {
+		id++;
+		int r = access_tracker_add_view(tracker, view_dev, id);
+		ck_assert_msg(r == 0, "view %d of the churn: %s", i, strerror(-r));
+		ck_assert_int_eq(access_tracker_remove_view(tracker, view_dev), 0);
+	}
+	id++;
+	ck_assert_int_eq(access_tracker_add_view(tracker, view_dev, id), 0);
+	ck_assert_int_eq(pread(fd, buf, chunk, chunk), (ssize_t)chunk);
+	ck_assert_int_eq(access_tracker_view_counters(tracker, id, &c), 0);
+	ck_assert_uint_eq(c.pages_read, 16);
 	free(buf);
 	close(fd);
 }
@@ -1171,11 +1273,13 @@ Suite *access_tracker_suite(void)
 	tcase_add_test(tc, test_attributes_reader_cgroup);
 	tcase_add_test(tc, test_ignores_other_devices);
 	tcase_add_test(tc, test_removed_view_keeps_pending_reads);
+	tcase_add_test(tc, test_view_churn_does_not_exhaust_the_maps);
 	tcase_add_loop_test(tc, test_sequential_reader_makes_stream, 0, 2);
 	tcase_add_loop_test(tc, test_interleaved_readers_make_two_streams, 0, 2);
 	tcase_add_loop_test(tc, test_concurrent_readers_on_two_cpus, 0, 2);
 	tcase_add_test(tc, test_heat_ranks_and_decays);
 	tcase_add_test(tc, test_heat_summaries_do_not_storm_wakeups);
+	tcase_add_test(tc, test_dropped_heat_summaries_are_carried);
 	tcase_add_test(tc, test_stream_records_wake_the_consumer_rarely);
 	tcase_add_loop_test(tc, test_random_reader_makes_no_stream, 0, 2);
 	tcase_add_loop_test(tc, test_mmap_reader_is_counted, 0, 2);
