@@ -918,6 +918,18 @@ static int read_start(struct ufs *u, struct http_read *r)
 	return 0;
 }
 
+/* Puts r back on the pending queue to be sent again at once, its ended transfer (easy handle)
+ * gone: a request that is not a failure (a redirect, a capped range, a refused date) spends no
+ * attempt and waits no backoff. */
+static void ask_again_now(struct http *h, struct http_read *r)
+{
+	curl_multi_remove_handle(h->multi, r->easy);
+	curl_easy_cleanup(r->easy);
+	r->easy = NULL;
+	r->not_before_ms = 0;
+	TAILQ_INSERT_TAIL(&h->pending, r, link);
+}
+
 /* A redirect answered r: follows it as http_blocking does (the root's origin only, at most
  * HTTP_MAX_REDIRECTS), so that a file a stat found behind a redirect reads too. True when r was
  * queued again at once for the new URL (its easy handle gone); false: not followed. */
@@ -935,11 +947,7 @@ static bool read_redirect(struct ufs *u, struct http_read *r)
 	r->redirects++;
 	free(r->url);
 	r->url = next;
-	curl_multi_remove_handle(h->multi, r->easy);
-	curl_easy_cleanup(r->easy);
-	r->easy = NULL;
-	r->not_before_ms = 0;
-	TAILQ_INSERT_TAIL(&h->pending, r, link);
+	ask_again_now(h, r);
 	return true;
 }
 
@@ -977,11 +985,7 @@ static void read_finished(struct ufs *u, struct http_read *r, CURLcode cc)
 				  "asking for the rest",
 				  r->url, r->off, r->len, r->got - r->attempt_got);
 			r->attempt_got = r->got;
-			curl_multi_remove_handle(h->multi, r->easy);
-			curl_easy_cleanup(r->easy);
-			r->easy = NULL;
-			r->not_before_ms = 0;
-			TAILQ_INSERT_TAIL(&h->pending, r, link);
+			ask_again_now(h, r);
 			return;
 		}
 		if (r->got < r->len && !ended) {
@@ -1008,11 +1012,7 @@ static void read_finished(struct ufs *u, struct http_read *r, CURLcode cc)
 			  r->url, r->off, r->len, r->cond);
 		r->cond[0] = '\0';
 		r->cond_dropped = true;
-		curl_multi_remove_handle(h->multi, r->easy);
-		curl_easy_cleanup(r->easy);
-		r->easy = NULL;
-		r->not_before_ms = 0;
-		TAILQ_INSERT_TAIL(&h->pending, r, link);
+		ask_again_now(h, r);
 		return;
 	} else if (resp->status == 412) {
 		snprintf(r->cause, sizeof(r->cause),
