@@ -436,7 +436,10 @@ int csi_node_init(struct csi_plugin *p)
 
 /* ---- NodePublishVolume ---- */
 
-static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, struct grpc_reply *rp);
+static int target_open(const char *path, char *real, size_t len);
+static int target_key(int fd, char *key, size_t len);
+static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, int tfd,
+			   const char *real, bool created, struct grpc_reply *rp);
 
 static int node_publish(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)
 {
@@ -446,13 +449,41 @@ static int node_publish(void *ctx, const ProtobufCMessage *msg, struct grpc_repl
 	int e = publish_check(p, r, &pub, rp);
 	if (e < 0)
 		return e;
-	if (!busy_claim(p, pub.target, pub.view))
+	/* the spec makes the target ours to create (and to remove again if publishing fails) */
+	bool created = mkdir(pub.target, 0750) == 0;
+	if (!created && errno != EEXIST)
+		return grpc_reply_error(rp, errno == ENOENT ? -ENOENT : -errno,
+					"creating target_path \"%s\": %s", pub.target,
+					strerror(errno));
+	/* The directory itself, held from here to the mount: a link put in its place meanwhile
+	 * is not followed, and its name as mountinfo spells it (a trailing '/' or a link in a
+	 * parent makes another name for it) is what tells whether it is published. */
+	char real[PATH_MAX], key[80];
+	int tfd = target_open(pub.target, real, sizeof(real));
+	if (tfd < 0) {
+		e = grpc_reply_error(rp, tfd == -ENOTDIR ? -ENOTDIR : tfd,
+				     "target_path \"%s\" is not a directory: %s", pub.target,
+				     strerror(-tfd));
+		if (created)
+			rmdir(pub.target);
+		return e;
+	}
+	/* Claimed by what the directory is, not by its name: aliases of one target published at
+	 * once would each find their name free and both mount. A loser leaves the directory
+	 * (another call may be mounting on it); the CO retries. */
+	e = target_key(tfd, key, sizeof(key));
+	if (e < 0 || !busy_claim(p, key, pub.view)) {
+		close(tfd);
+		if (e < 0)
+			return grpc_reply_error(rp, e, "target_path \"%s\": %s", pub.target,
+						strerror(-e));
 		return grpc_reply_error(rp, -EINPROGRESS,
 					"another operation on target_path \"%s\" or dataset %s/%s "
 					"is in progress; retry",
 					pub.target, pub.ns, pub.dataset);
-	e = publish_claimed(p, &pub, rp);
-	busy_release(p, pub.target, pub.view);
+	}
+	e = publish_claimed(p, &pub, tfd, real, created, rp);
+	busy_release(p, key, pub.view);
 	return e;
 }
 
@@ -531,6 +562,21 @@ static int target_open(const char *path, char *real, size_t len)
 	return fd;
 }
 
+/* The busy map's key for the directory held in fd: its mount, device and inode (a published
+ * target is its bind mount's root: another target bound to the same view directory differs by
+ * its mount). Never a path: a path starts with '/'. Returns 0 or -errno. */
+static int target_key(int fd, char *key, size_t len)
+{
+	struct statx stx;
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_INO | STATX_MNT_ID, &stx) <
+	    0)
+		return -errno;
+	unsigned long long mnt = (stx.stx_mask & STATX_MNT_ID) ? stx.stx_mnt_id : 0;
+	snprintf(key, len, "@%llx:%x:%x:%llx", mnt, stx.stx_dev_major, stx.stx_dev_minor,
+		 (unsigned long long)stx.stx_ino);
+	return 0;
+}
+
 /* The kernel's own file systems: a view bound over one of their directories would hide or
  * stand in for what the kernel shows there, and no kubelet's volume directory is on one. */
 static const unsigned long kernel_fs[] = {
@@ -549,30 +595,15 @@ static bool on_kernel_fs(int fd)
 	return false;
 }
 
-/* Publishes with the target and the view claimed. */
-static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, struct grpc_reply *rp)
+/* Publishes with the target (held in tfd, closed here; its kernel name in real) and the view
+ * claimed; removes the target again on failure when created. */
+static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, int tfd,
+			   const char *real, bool created, struct grpc_reply *rp)
 {
 	struct publish pub = *ppub;
 	const char *asked = pub.target;
 	int e;
 	unsigned long tdev;
-	/* the spec makes the target ours to create (and to remove again if publishing fails) */
-	bool created = mkdir(pub.target, 0750) == 0;
-	if (!created && errno != EEXIST)
-		return grpc_reply_error(rp, errno == ENOENT ? -ENOENT : -errno,
-					"creating target_path \"%s\": %s", pub.target,
-					strerror(errno));
-	/* The directory itself, held from here to the mount: a link put in its place meanwhile
-	 * is not followed, and its name as mountinfo spells it (a trailing '/' or a link in a
-	 * parent makes another name for it) is what tells whether it is published. */
-	char real[PATH_MAX];
-	int tfd = target_open(pub.target, real, sizeof(real));
-	if (tfd < 0) {
-		e = grpc_reply_error(rp, tfd == -ENOTDIR ? -ENOTDIR : tfd,
-				     "target_path \"%s\" is not a directory: %s", pub.target,
-				     strerror(-tfd));
-		goto fail_target;
-	}
 	pub.target = real;
 	if (in_views_dir(p, real)) {
 		e = grpc_reply_error(rp, -EINVAL, "target_path \"%s\" is in weir's views (%s)",
@@ -687,7 +718,7 @@ static void idle_add(struct csi_plugin *p, const char *view)
 	pthread_mutex_unlock(&p->lock);
 }
 static int unpublish_claimed(struct csi_plugin *p, const Csi__V1__NodeUnpublishVolumeRequest *r,
-			     struct grpc_reply *rp);
+			     int tfd, const char *real, struct grpc_reply *rp);
 
 static int node_unpublish(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)
 {
@@ -701,36 +732,71 @@ static int node_unpublish(void *ctx, const ProtobufCMessage *msg, struct grpc_re
 	if (in_views_dir(p, r->target_path))
 		return grpc_reply_error(rp, -EINVAL, "target_path \"%s\" is in weir's views (%s)",
 					r->target_path, p->views_dir);
-	if (!busy_claim(p, r->target_path, NULL))
+	/* held and named as publish does, and claimed by the same key */
+	char real[PATH_MAX], key[80];
+	int tfd = target_open(r->target_path, real, sizeof(real));
+	if (tfd == -ENOENT) {
+		/* the spec: unknown targets are already unpublished (idempotent) */
+		Csi__V1__NodeUnpublishVolumeResponse resp =
+		    CSI__V1__NODE_UNPUBLISH_VOLUME_RESPONSE__INIT;
+		return grpc_reply_set(rp, &resp.base);
+	}
+	if (tfd < 0)
+		return grpc_reply_error(rp, tfd, "target_path \"%s\" is not a directory: %s",
+					r->target_path, strerror(-tfd));
+	if (in_views_dir(p, real)) {
+		close(tfd);
+		return grpc_reply_error(rp, -EINVAL, "target_path \"%s\" is in weir's views (%s)",
+					r->target_path, p->views_dir);
+	}
+	e = target_key(tfd, key, sizeof(key));
+	if (e < 0 || !busy_claim(p, key, NULL)) {
+		close(tfd);
+		if (e < 0)
+			return grpc_reply_error(rp, e, "target_path \"%s\": %s", r->target_path,
+						strerror(-e));
 		return grpc_reply_error(rp, -EINPROGRESS,
 					"another operation on target_path \"%s\" is in progress; "
 					"retry",
 					r->target_path);
-	e = unpublish_claimed(p, r, rp);
-	busy_release(p, r->target_path, NULL);
+	}
+	e = unpublish_claimed(p, r, tfd, real, rp);
+	busy_release(p, key, NULL);
 	return e;
 }
 
+/* Unpublishes the target held in tfd (closed here; real: its kernel name) with it claimed. */
 static int unpublish_claimed(struct csi_plugin *p, const Csi__V1__NodeUnpublishVolumeRequest *r,
-			     struct grpc_reply *rp)
+			     int tfd, const char *real, struct grpc_reply *rp)
 {
 	unsigned long dev = 0;
-	int at = fuse_mounts_at(r->target_path, &dev, NULL);
-	if (at < 0)
-		return grpc_reply_error(rp, at, "reading mountinfo: %s", strerror(-at));
+	int e = 0, at = fuse_mounts_at(real, &dev, NULL);
 	char view[4400] = "";
+	if (at < 0) {
+		e = grpc_reply_error(rp, at, "reading mountinfo: %s", strerror(-at));
+		goto out_fd;
+	}
 	if (at > 0) {
 		view_of_dev(p, dev, view, sizeof(view));
-		if (!view[0])
-			return grpc_reply_error(
-			    rp, -EINVAL, "target_path \"%s\" is not a weir volume", r->target_path);
-		if (umount2(r->target_path, 0) < 0 &&
-		    (errno != EBUSY || umount2(r->target_path, MNT_DETACH) < 0))
-			return grpc_reply_error(rp, -errno, "unmounting \"%s\": %s", r->target_path,
-						strerror(errno));
+		if (!view[0]) {
+			e = grpc_reply_error(rp, -EINVAL, "target_path \"%s\" is not a weir volume",
+					     r->target_path);
+			goto out_fd;
+		}
+		/* the mount held in tfd (its root), not whatever the name leads to by now; the
+		 * descriptor keeps it busy, so detached (a pod's files still open would have
+		 * made it busy anyway) */
+		char proc[64];
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", tfd);
+		if (umount2(proc, MNT_DETACH) < 0) {
+			e = grpc_reply_error(rp, -errno, "unmounting \"%s\": %s", r->target_path,
+					     strerror(errno));
+			goto out_fd;
+		}
 	}
-	/* The spec: the SP deletes the directory it created; unknown targets are already
-	 * unpublished (idempotent). */
+	close(tfd);
+	tfd = -1;
+	/* The spec: the SP deletes the directory it created. */
 	if (rmdir(r->target_path) < 0 && errno != ENOENT)
 		return grpc_reply_error(rp, -errno, "removing target_path \"%s\": %s",
 					r->target_path, strerror(errno));
@@ -739,6 +805,9 @@ static int unpublish_claimed(struct csi_plugin *p, const Csi__V1__NodeUnpublishV
 	log_info("unpublished \"%s\"", r->target_path);
 	Csi__V1__NodeUnpublishVolumeResponse resp = CSI__V1__NODE_UNPUBLISH_VOLUME_RESPONSE__INIT;
 	return grpc_reply_set(rp, &resp.base);
+out_fd:
+	close(tfd);
+	return e;
 }
 
 /* Stops one idle view if still no target uses it. Called with the view claimed. */

@@ -24,7 +24,7 @@ find_controller_bin
 csi_find_bins
 TMP="$(mktemp -d /tmp/weir-csi-publish.XXXXXX)"
 at_exit 'rm -rf "$TMP"'
-at_exit 'for t in "$TMP"/pods/*/target; do mountpoint -q "$t" 2>/dev/null && umount -l "$t"; done; true'
+at_exit 'for t in "$TMP"/pods/*/target; do while mountpoint -q "$t" 2>/dev/null && umount -l "$t"; do :; done; done; true'
 weir_setup "$TMP"
 WT_POLL_SECONDS=30
 D="$TMP/data"
@@ -108,6 +108,39 @@ expect OK publish production/spark "$B" namespace=production dataset=spark readO
 	csi.storage.k8s.io/pod.namespace=production
 cmp "$D/model.bin" "$B/model.bin"
 ok "production pod reads model.bin"
+
+step "aliases of one target published at the same instant (development and production): one mount"
+# a trailing '/' and a linked parent name the same directory: whatever the order, one publish
+# mounts and the others see it (OK, ALREADY_EXISTS) or find it busy (ABORTED)
+ln -s "$TMP/pods" "$TMP/podlink"
+answers=""
+for round in $(seq 1 8); do
+	mkdir -p "$TMP/pods/r$round"
+	R="$TMP/pods/r$round/target"
+	pids=()
+	k=0
+	for alias in "$R" "$R/" "$TMP/podlink/r$round/target" "$TMP/podlink/r$round/target/" "$R" "$R/"; do
+		k=$((k + 1))
+		if [ $((k % 2)) -eq 1 ]; then
+			vol=(development/spark "$alias" "${DEV[@]}" csi.storage.k8s.io/pod.namespace=development)
+		else
+			vol=(production/spark "$alias" namespace=production dataset=spark readOnly=true
+				csi.storage.k8s.io/pod.namespace=production)
+		fi
+		timeout -k 2 60 "$CSI_CALL" "$TMP/csi.sock" publish "${vol[@]}" >"$TMP/race.$k" 2>&1 &
+		pids+=($!)
+	done
+	for pid in "${pids[@]}"; do wait "$pid" || true; done
+	answers+="$(cut -d: -f1 "$TMP"/race.* | sort | uniq -c | tr -s ' \n' ' ');"
+	grep -qvE '^(OK|ALREADY_EXISTS|ABORTED): ' "$TMP"/race.* && fail "round $round: $(cat "$TMP"/race.*)"
+	n="$(awk -v t="$R" '$5 == t' /proc/self/mountinfo | wc -l)"
+	[ "$n" -eq 1 ] || fail "round $round: $n mounts at $R after parallel publishes of its aliases: $(cat "$TMP"/race.*)"
+	# unpublish by another name for it is the same: unmounted and removed
+	expect OK unpublish development/spark "$TMP/podlink/r$round/target/"
+	[ ! -e "$R" ] || fail "round $round: $R is still there after unpublishing it as $TMP/podlink/r$round/target/"
+done
+rm -f "$TMP"/race.*
+ok "8 rounds of 6 parallel publishes on aliases: one mount each time ($answers)"
 
 step "refusals: a qa pod on development's volume; qa's reference without a grant; no pod info"
 Q="$TMP/pods/q/target"
