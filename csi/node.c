@@ -568,8 +568,7 @@ static int target_open(const char *path, char *real, size_t len)
 static int target_key(int fd, char *key, size_t len)
 {
 	struct statx stx;
-	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_INO | STATX_MNT_ID, &stx) <
-	    0)
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_INO | STATX_MNT_ID, &stx) < 0)
 		return -errno;
 	unsigned long long mnt = (stx.stx_mask & STATX_MNT_ID) ? stx.stx_mnt_id : 0;
 	snprintf(key, len, "@%llx:%x:%x:%llx", mnt, stx.stx_dev_major, stx.stx_dev_minor,

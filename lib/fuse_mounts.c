@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/statfs.h>
@@ -27,28 +28,6 @@ static void unescape(char *s)
 		}
 	}
 	*o = '\0';
-}
-
-bool fuse_mounts_is_weir(const char *mp)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return false;
-	char line[8192];
-	bool found = false;
-	while (!found && fgets(line, sizeof(line), f)) {
-		/* id parent maj:min root mountpoint opts ... - fstype source superopts */
-		char mnt[4096], fstype[256];
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
-			continue;
-		char *dash = strstr(line, " - ");
-		if (!dash || sscanf(dash + 3, "%255s", fstype) != 1)
-			continue;
-		unescape(mnt);
-		found = strcmp(mnt, mp) == 0 && strncmp(fstype, "fuse.weir", 9) == 0;
-	}
-	fclose(f);
-	return found;
 }
 
 /* Holds mp's parent directory (O_PATH) and writes into at the path the kernel should use for
@@ -118,7 +97,8 @@ int fuse_mounts_detach(const char *mp)
 }
 
 /* Calls fn for each mountinfo line with its device, unescaped root (the directory of its file
- * system it shows) and mountpoint, and fstype; stops when fn returns non-zero and returns that. */
+ * system it shows) and mountpoint, and fstype; stops when fn returns non-zero and returns that.
+ * A line has no length limit: a mountpoint near PATH_MAX is four times that escaped. */
 static int each_mount(int (*fn)(unsigned long dev, const char *root, const char *mnt,
 				const char *fstype, void *arg),
 		      void *arg)
@@ -126,29 +106,53 @@ static int each_mount(int (*fn)(unsigned long dev, const char *root, const char 
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
 		return -errno;
-	char line[8192];
+	char *line = NULL;
+	size_t cap = 0;
 	int r = 0;
-	while (r == 0 && fgets(line, sizeof(line), f)) {
-		char root[4096], mnt[4096], fstype[256];
+	while (r == 0 && getline(&line, &cap, f) >= 0) {
+		/* id parent maj:min root mountpoint opts [optional...] - fstype source superopts;
+		 * mountinfo escapes the spaces in its fields */
+		char *save = NULL, *field[5];
+		int n = 0;
+		for (char *t = strtok_r(line, " \n", &save); t && n < 5;
+		     t = strtok_r(NULL, " \n", &save))
+			field[n++] = t;
 		unsigned maj, min;
-		if (sscanf(line, "%*s %*s %u:%u %4095s %4095s", &maj, &min, root, mnt) != 4)
+		if (n < 5 || sscanf(field[2], "%u:%u", &maj, &min) != 2)
 			continue;
-		char *dash = strstr(line, " - ");
-		if (!dash || sscanf(dash + 3, "%255s", fstype) != 1)
+		char *fstype = NULL;
+		for (char *t = strtok_r(NULL, " \n", &save); t; t = strtok_r(NULL, " \n", &save))
+			if (strcmp(t, "-") == 0) {
+				fstype = strtok_r(NULL, " \n", &save);
+				break;
+			}
+		if (!fstype)
 			continue;
-		unescape(root);
-		unescape(mnt);
-		r = fn(makedev(maj, min), root, mnt, fstype, arg);
+		unescape(field[3]);
+		unescape(field[4]);
+		r = fn(makedev(maj, min), field[3], field[4], fstype, arg);
 	}
+	free(line);
 	fclose(f);
 	return r;
+}
+
+static int weir_fn(unsigned long dev, const char *root, const char *mnt, const char *fstype,
+		   void *arg)
+{
+	return strcmp(mnt, arg) == 0 && strncmp(fstype, "fuse.weir", 9) == 0;
+}
+
+bool fuse_mounts_is_weir(const char *mp)
+{
+	return each_mount(weir_fn, (void *)mp) > 0;
 }
 
 struct at_arg {
 	const char *mp;
 	bool found, weir;
 	unsigned long dev;
-	char root[4096];
+	char *root; /* owned */
 };
 
 static int at_fn(unsigned long dev, const char *root, const char *mnt, const char *fstype,
@@ -157,10 +161,14 @@ static int at_fn(unsigned long dev, const char *root, const char *mnt, const cha
 	struct at_arg *a = arg;
 	/* later lines are mounted on top of earlier ones: keep the last */
 	if (strcmp(mnt, a->mp) == 0) {
+		char *copy = strdup(root);
+		if (!copy)
+			return -ENOMEM;
+		free(a->root);
+		a->root = copy;
 		a->found = true;
 		a->dev = dev;
 		a->weir = strncmp(fstype, "fuse.weir", 9) == 0;
-		snprintf(a->root, sizeof(a->root), "%s", root);
 	}
 	return 0;
 }
@@ -169,6 +177,7 @@ int fuse_mounts_at(const char *mp, unsigned long *ret_dev, bool *ret_weir)
 {
 	struct at_arg a = {.mp = mp};
 	int r = each_mount(at_fn, &a);
+	free(a.root);
 	if (r < 0)
 		return r;
 	if (!a.found)
@@ -184,14 +193,14 @@ int fuse_mounts_root(const char *mp, char *ret_root, size_t len)
 {
 	struct at_arg a = {.mp = mp};
 	int r = each_mount(at_fn, &a);
+	if (r >= 0 && a.found && strlen(a.root) >= len)
+		r = -ENAMETOOLONG;
+	else if (r >= 0 && a.found)
+		snprintf(ret_root, len, "%s", a.root);
+	free(a.root);
 	if (r < 0)
 		return r;
-	if (!a.found)
-		return 0;
-	if (strlen(a.root) >= len)
-		return -ENAMETOOLONG;
-	snprintf(ret_root, len, "%s", a.root);
-	return 1;
+	return a.found ? 1 : 0;
 }
 
 struct count_arg {

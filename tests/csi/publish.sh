@@ -167,6 +167,25 @@ expect INVALID_ARGUMENT publish development/spark "$TMP/sys/kernel" "${DEV[@]}" 
 umount "$TMP/sys"
 ok "'..' in target_path and in the dataset name, a target on sysfs: INVALID_ARGUMENT"
 
+step "a target near PATH_MAX whose mountinfo line is over 8 KiB (every space is \\040 there)"
+# 70 nested directories of 50 bytes, 48 of them spaces: a 3.6 KB name, 13 KB escaped
+LT="$TMP/pods/long"
+for i in $(seq 1 70); do LT+="/d$(printf '%48s' '')x"; done
+mkdir -p "$LT"
+LT+="/target"
+at_exit 'while mountpoint -q "$LT" 2>/dev/null && umount -l "$LT"; do :; done; true'
+expect OK publish development/spark "$LT" "${DEV[@]}" csi.storage.k8s.io/pod.namespace=development
+cmp "$D/README" "$LT/README"
+expect OK publish development/spark "$LT" "${DEV[@]}" csi.storage.k8s.io/pod.namespace=development
+expect ALREADY_EXISTS publish production/spark "$LT" namespace=production dataset=spark readOnly=true \
+	csi.storage.k8s.io/pod.namespace=production
+n="$(T="${LT// /\\040}" awk '$5 == ENVIRON["T"]' /proc/self/mountinfo | wc -l)"
+[ "$n" -eq 1 ] || fail "$n mounts at the long target (${#LT} bytes) after publishing it three times"
+expect OK stats development/spark "$LT"
+expect OK unpublish development/spark "$LT"
+[ ! -e "$LT" ] || fail "unpublish left the long target mounted or behind"
+ok "a ${#LT}-byte target: published (cmp), republish OK, another volume ALREADY_EXISTS, one mount, stats, unpublished"
+
 step "the PV's subpath: a directory of the source is published; no way out through '..' or a link"
 S="$TMP/pods/s/target"
 expect OK publish development/spark "$S" "${DEV[@]}" subpath=/sub csi.storage.k8s.io/pod.namespace=development
