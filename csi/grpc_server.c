@@ -272,7 +272,17 @@ static int reply_status(nghttp2_session *session, struct grpc_stream *s, int cod
 {
 	char status[12], enc[sizeof(s->reply.message) * 3];
 	snprintf(status, sizeof(status), "%d", code);
-	grpc_percent_encode(msg ? msg : "", enc, sizeof(enc));
+	/* HTTP/2 forbids a field value with a space at either end (a peer drops the answer), and
+	 * a message cut to size in a target_path's run of spaces ends with one */
+	msg = msg ? msg : "";
+	size_t len = strlen(msg);
+	while (*msg == ' ')
+		msg++, len--;
+	while (len > 0 && msg[len - 1] == ' ')
+		len--;
+	char trimmed[sizeof(s->reply.message)];
+	snprintf(trimmed, sizeof(trimmed), "%.*s", (int)len, msg);
+	grpc_percent_encode(trimmed, enc, sizeof(enc));
 	nghttp2_nv hdrs[] = {
 	    NV(":status", "200"),
 	    NV("content-type", "application/grpc"),

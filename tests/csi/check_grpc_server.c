@@ -26,6 +26,8 @@ static int echo(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)
 	const Csi__V1__NodeUnpublishVolumeRequest *r = (const void *)msg;
 	if (strcmp(r->volume_id, "fail") == 0)
 		return grpc_reply_error(rp, -EINVAL, "volume \"%s\" is 100%% bad\n", r->volume_id);
+	if (strncmp(r->volume_id, "say:", 4) == 0)
+		return grpc_reply_error(rp, -EEXIST, "%s", r->volume_id + 4);
 	Csi__V1__NodeGetInfoResponse resp = CSI__V1__NODE_GET_INFO_RESPONSE__INIT;
 	resp.node_id = r->volume_id;
 	return grpc_reply_set(rp, &resp.base);
@@ -101,6 +103,21 @@ START_TEST(error_message_escaped)
 	ck_assert_int_eq(call_echo("fail", out, sizeof(out), msg, sizeof(msg)),
 			 GRPC_INVALID_ARGUMENT);
 	ck_assert_str_eq(msg, "volume \"fail\" is 100% bad\n");
+}
+END_TEST
+
+/* A message cut to fit (a path of spaces, as a hostile or odd target_path makes) or one with
+ * spaces at either end still reaches the client: HTTP/2 forbids a field value that starts or
+ * ends with whitespace, and a client drops such a header, or the whole answer. */
+START_TEST(error_message_edges)
+{
+	char id[2100] = "say:   starts with spaces, then a long path ";
+	size_t n = strlen(id);
+	memset(id + n, ' ', sizeof(id) - 1 - n);
+	id[sizeof(id) - 1] = '\0';
+	char out[64], msg[1100];
+	ck_assert_int_eq(call_echo(id, out, sizeof(out), msg, sizeof(msg)), GRPC_ALREADY_EXISTS);
+	ck_assert_str_eq(msg, "starts with spaces, then a long path");
 }
 END_TEST
 
@@ -355,6 +372,7 @@ Suite *grpc_server_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, ok_with_trailers);
 	tcase_add_test(tc, error_message_escaped);
+	tcase_add_test(tc, error_message_edges);
 	tcase_add_test(tc, refused_requests);
 	tcase_add_test(tc, concurrent_streams);
 	tcase_add_test(tc, message_across_frames);
