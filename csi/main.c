@@ -201,6 +201,15 @@ int main(int argc, char **argv)
 		log_err("state directory: %s", err);
 		goto out;
 	}
+	/* The views' names are compared with mountinfo's, which spells them canonically: a state
+	 * directory given as "/var/lib/weir/" would make every view look stopped (started again
+	 * on top of itself, published targets ALREADY_EXISTS, NodeUnpublish "not a weir volume") */
+	char canon[PATH_MAX];
+	if (!realpath(p->views_dir, canon)) {
+		log_err("state directory: resolving \"%s\": %s", p->views_dir, strerror(errno));
+		goto out;
+	}
+	snprintf(p->views_dir, sizeof(p->views_dir), "%s", canon);
 	srv = grpc_server_new(4);
 	if (!srv)
 		goto out;

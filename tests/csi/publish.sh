@@ -249,7 +249,9 @@ expect OK publish development/spark "$T" "${DEV[@]}" subpath=/other csi.storage.
 csi_stop
 mountpoint -q "$A" && mountpoint -q "$B" && mountpoint -q "$T" || fail "stopping weir-csi unmounted a target"
 cmp "$D/model.bin" "$B/model.bin"
-csi_start --view-grace 2
+# the state directory named with a trailing '/' (as a Helm value may be): the views' names it
+# makes must still be the ones mountinfo lists, or no view is found running or publishing
+csi_start --view-grace 2 --state-dir "$WEIR_STATE/"
 expect OK publish development/spark "$A" "${DEV[@]}" csi.storage.k8s.io/pod.namespace=development
 expect OK publish development/spark "$T" "${DEV[@]}" subpath=/other csi.storage.k8s.io/pod.namespace=development
 expect ALREADY_EXISTS publish development/spark "$T" "${DEV[@]}" subpath=/sub csi.storage.k8s.io/pod.namespace=development
