@@ -436,8 +436,7 @@ int csi_node_init(struct csi_plugin *p)
 
 /* ---- NodePublishVolume ---- */
 
-static int target_open(const char *path, char *real, size_t len);
-static int target_key(int fd, char *key, size_t len);
+static int target_open(const char *path, char *real, size_t len, char *key, size_t keylen);
 static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, int tfd,
 			   const char *real, bool created, struct grpc_reply *rp);
 
@@ -458,8 +457,8 @@ static int node_publish(void *ctx, const ProtobufCMessage *msg, struct grpc_repl
 	/* The directory itself, held from here to the mount: a link put in its place meanwhile
 	 * is not followed, and its name as mountinfo spells it (a trailing '/' or a link in a
 	 * parent makes another name for it) is what tells whether it is published. */
-	char real[PATH_MAX], key[80];
-	int tfd = target_open(pub.target, real, sizeof(real));
+	char real[PATH_MAX], key[300];
+	int tfd = target_open(pub.target, real, sizeof(real), key, sizeof(key));
 	if (tfd < 0) {
 		e = grpc_reply_error(rp, tfd == -ENOTDIR ? -ENOTDIR : tfd,
 				     "target_path \"%s\" is not a directory: %s", pub.target,
@@ -471,12 +470,8 @@ static int node_publish(void *ctx, const ProtobufCMessage *msg, struct grpc_repl
 	/* Claimed by what the directory is, not by its name: aliases of one target published at
 	 * once would each find their name free and both mount. A loser leaves the directory
 	 * (another call may be mounting on it); the CO retries. */
-	e = target_key(tfd, key, sizeof(key));
-	if (e < 0 || !busy_claim(p, key, pub.view)) {
+	if (!busy_claim(p, key, pub.view)) {
 		close(tfd);
-		if (e < 0)
-			return grpc_reply_error(rp, e, "target_path \"%s\": %s", pub.target,
-						strerror(-e));
 		return grpc_reply_error(rp, -EINPROGRESS,
 					"another operation on target_path \"%s\" or dataset %s/%s "
 					"is in progress; retry",
@@ -543,37 +538,53 @@ static int republish(struct csi_plugin *p, const struct publish *pub, unsigned l
 }
 
 /* Opens the directory at path without following a link in its last component (O_PATH) and
- * writes the name the kernel has for it (mountinfo's) in real. Returns the descriptor or -errno
- * (-ENOTDIR for a link or a file). */
-static int target_open(const char *path, char *real, size_t len)
+ * writes the name the kernel has for it (mountinfo's) in real, and in key what the target is for
+ * the busy map: its parent directory's device and inode and its name there. That stays the same
+ * whether or not something is mounted on it, whatever name it is reached by (a trailing '/', a
+ * linked parent), and two targets bound to one view directory differ by it (the descriptor's own
+ * st_ino is the view's once mounted). A key never starts with '/', as the views' paths do.
+ * Returns the descriptor or -errno (-ENOTDIR for a link or a file). */
+static int target_open(const char *path, char *real, size_t len, char *key, size_t keylen)
 {
-	int fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	char parent[PATH_MAX];
+	if (snprintf(parent, sizeof(parent), "%s", path) >= (int)sizeof(parent))
+		return -ENAMETOOLONG;
+	size_t n = strlen(parent);
+	while (n > 1 && parent[n - 1] == '/')
+		parent[--n] = '\0';
+	char *slash = strrchr(parent, '/');
+	if (!slash || !slash[1])
+		return -EINVAL; /* "/" */
+	char name[NAME_MAX + 1];
+	if (snprintf(name, sizeof(name), "%s", slash + 1) >= (int)sizeof(name))
+		return -ENAMETOOLONG;
+	if (slash == parent)
+		slash[1] = '\0'; /* the parent is "/" */
+	else
+		*slash = '\0';
+	int pfd = open(parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0)
+		return -errno;
+	struct stat st;
+	int fd = fstat(pfd, &st) < 0
+		     ? -1
+		     : openat(pfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int err = errno;
+	close(pfd);
 	if (fd < 0)
-		return errno == ELOOP ? -ENOTDIR : -errno;
+		return err == ELOOP ? -ENOTDIR : -err;
+	snprintf(key, keylen, "@%llx:%llx/%s", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino, name);
 	char proc[64];
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(proc, real, len - 1);
-	if (n < 0 || (size_t)n >= len - 1 || real[0] != '/') {
-		int e = n < 0 ? -errno : -ENAMETOOLONG;
+	ssize_t rn = readlink(proc, real, len - 1);
+	if (rn < 0 || (size_t)rn >= len - 1 || real[0] != '/') {
+		int e = rn < 0 ? -errno : -ENAMETOOLONG;
 		close(fd);
 		return e;
 	}
-	real[n] = '\0';
+	real[rn] = '\0';
 	return fd;
-}
-
-/* The busy map's key for the directory held in fd: its mount, device and inode (a published
- * target is its bind mount's root: another target bound to the same view directory differs by
- * its mount). Never a path: a path starts with '/'. Returns 0 or -errno. */
-static int target_key(int fd, char *key, size_t len)
-{
-	struct statx stx;
-	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_INO | STATX_MNT_ID, &stx) < 0)
-		return -errno;
-	unsigned long long mnt = (stx.stx_mask & STATX_MNT_ID) ? stx.stx_mnt_id : 0;
-	snprintf(key, len, "@%llx:%x:%x:%llx", mnt, stx.stx_dev_major, stx.stx_dev_minor,
-		 (unsigned long long)stx.stx_ino);
-	return 0;
 }
 
 /* The kernel's own file systems: a view bound over one of their directories would hide or
@@ -732,8 +743,8 @@ static int node_unpublish(void *ctx, const ProtobufCMessage *msg, struct grpc_re
 		return grpc_reply_error(rp, -EINVAL, "target_path \"%s\" is in weir's views (%s)",
 					r->target_path, p->views_dir);
 	/* held and named as publish does, and claimed by the same key */
-	char real[PATH_MAX], key[80];
-	int tfd = target_open(r->target_path, real, sizeof(real));
+	char real[PATH_MAX], key[300];
+	int tfd = target_open(r->target_path, real, sizeof(real), key, sizeof(key));
 	if (tfd == -ENOENT) {
 		/* the spec: unknown targets are already unpublished (idempotent) */
 		Csi__V1__NodeUnpublishVolumeResponse resp =
@@ -748,12 +759,8 @@ static int node_unpublish(void *ctx, const ProtobufCMessage *msg, struct grpc_re
 		return grpc_reply_error(rp, -EINVAL, "target_path \"%s\" is in weir's views (%s)",
 					r->target_path, p->views_dir);
 	}
-	e = target_key(tfd, key, sizeof(key));
-	if (e < 0 || !busy_claim(p, key, NULL)) {
+	if (!busy_claim(p, key, NULL)) {
 		close(tfd);
-		if (e < 0)
-			return grpc_reply_error(rp, e, "target_path \"%s\": %s", r->target_path,
-						strerror(-e));
 		return grpc_reply_error(rp, -EINPROGRESS,
 					"another operation on target_path \"%s\" is in progress; "
 					"retry",
