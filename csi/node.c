@@ -120,6 +120,32 @@ static bool mode_reader_only(int mode)
 	       mode == CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__MULTI_NODE_READER_ONLY;
 }
 
+static int key_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A key the request holds twice, as C reads them, or NULL. The kubelet's map has unique keys,
+ * but protobuf strings may hold a NUL byte that C stops at: a PV's
+ * "csi.storage.k8s.io/pod.namespace\0x" would read as the pod's namespace key the kubelet sets
+ * beside it, and the first one found would decide. Returns -ENOMEM or 0 with *ret_dup. */
+static int context_dup(Csi__V1__NodePublishVolumeRequest__VolumeContextEntry **e, size_t n,
+		       const char **ret_dup)
+{
+	*ret_dup = NULL;
+	const char **keys = malloc((n ? n : 1) * sizeof(*keys));
+	if (!keys)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		keys[i] = e[i]->key ? e[i]->key : "";
+	qsort(keys, n, sizeof(*keys), key_cmp);
+	for (size_t i = 1; i < n && !*ret_dup; i++)
+		if (strcmp(keys[i - 1], keys[i]) == 0)
+			*ret_dup = keys[i];
+	free(keys);
+	return 0;
+}
+
 static int publish_check(const struct csi_plugin *p, const Csi__V1__NodePublishVolumeRequest *r,
 			 struct publish *ret, struct grpc_reply *rp)
 {
@@ -160,6 +186,12 @@ static int publish_check(const struct csi_plugin *p, const Csi__V1__NodePublishV
 					"fs_type \"%s\": a weir volume is fuse.weir; leave fsType "
 					"empty",
 					mv->fs_type);
+	const char *dup;
+	if (context_dup(r->volume_context, r->n_volume_context, &dup) < 0)
+		return grpc_reply_error(rp, -ENOMEM, "out of memory");
+	if (dup)
+		return grpc_reply_error(rp, -EINVAL, "volume_context has the key \"%.200s\" twice",
+					dup);
 	const char *ns = map_get(r->volume_context, r->n_volume_context, "namespace");
 	const char *ds = map_get(r->volume_context, r->n_volume_context, "dataset");
 	const char *roattr = map_get(r->volume_context, r->n_volume_context, "readOnly");

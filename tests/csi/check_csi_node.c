@@ -279,6 +279,47 @@ START_TEST(publish_refusals)
 }
 END_TEST
 
+/* A key that differs from the pod's namespace key only after a NUL byte (a PV's volumeAttributes
+ * may hold one; the kubelet adds the real key beside it) reads as the same key in C: whichever
+ * came first decided the pod's namespace, so a PV could name the Dataset's own namespace for a
+ * pod of another. Two keys that read the same are refused. */
+START_TEST(publish_context_nul_key)
+{
+	struct pub p;
+	char msg[1024];
+	pub_init(&p);
+	Csi__V1__NodePublishVolumeRequest__VolumeContextEntry e[5], *ep[5];
+	static const char *kv[5][2] = {{"namespace", "development"},
+				       {"dataset", "spark"},
+				       {"readOnly", "true"},
+				       {"csi.storage.k8s.io/pod.namespace#", "development"},
+				       {"csi.storage.k8s.io/pod.namespace", "qa"}};
+	for (int i = 0; i < 5; i++) {
+		csi__v1__node_publish_volume_request__volume_context_entry__init(&e[i]);
+		e[i].key = (char *)kv[i][0];
+		e[i].value = (char *)kv[i][1];
+		ep[i] = &e[i];
+	}
+	p.req.volume_context = ep;
+	p.req.n_volume_context = 5;
+	size_t len;
+	uint8_t *b = grpc_frame_pack(&p.req.base, &len);
+	ck_assert_ptr_nonnull(b);
+	uint8_t *hash = memmem(b, len, "pod.namespace#", 14);
+	ck_assert_ptr_nonnull(hash);
+	hash[13] = '\0';
+	struct grpc_call c = {.path = "/csi.v1.Node/NodePublishVolume", .body = b, .len = len};
+	ck_assert_int_eq(grpc_client_run(fx.sock, &c, 1), 0);
+	free(b);
+	free(c.resp);
+	snprintf(msg, sizeof(msg), "%s", c.message);
+	ck_assert_msg(c.grpc_status == GRPC_INVALID_ARGUMENT, "answered %d: %s", c.grpc_status,
+		      msg);
+	ck_assert_str_eq(msg, "volume_context has the key \"csi.storage.k8s.io/pod.namespace\" "
+			      "twice");
+}
+END_TEST
+
 START_TEST(publish_grant)
 {
 	struct pub p;
@@ -499,6 +540,7 @@ Suite *csi_node_suite(void)
 	tcase_add_test(tc, node_info_and_caps);
 	tcase_add_test(tc, registration);
 	tcase_add_test(tc, publish_refusals);
+	tcase_add_test(tc, publish_context_nul_key);
 	tcase_add_test(tc, publish_grant);
 	tcase_add_test(tc, unpublish_and_stats);
 	tcase_add_test(tc, probe_hung_node);
