@@ -808,7 +808,8 @@ static int unpublish_claimed(struct csi_plugin *p, const Csi__V1__NodeUnpublishV
 			     int tfd, const char *real, struct grpc_reply *rp)
 {
 	unsigned long dev = 0;
-	int e = 0, at = fuse_mounts_at(real, &dev, NULL);
+	bool weir = false;
+	int e = 0, at = fuse_mounts_at(real, &dev, &weir);
 	char view[4400] = "";
 	if (at < 0) {
 		e = grpc_reply_error(rp, at, "reading mountinfo: %s", strerror(-at));
@@ -816,7 +817,13 @@ static int unpublish_claimed(struct csi_plugin *p, const Csi__V1__NodeUnpublishV
 	}
 	if (at > 0) {
 		view_of_dev(p, dev, view, sizeof(view));
-		if (!view[0]) {
+		/* A dead weir mount (weir-node died with its keeper) is a pod's bind of a view that
+		 * the next publish replaced with another device: still ours to unmount, or the
+		 * kubelet retries forever and the pod never terminates. */
+		struct statfs sf;
+		bool dead =
+		    weir && fstatfs(tfd, &sf) < 0 && (errno == ENOTCONN || errno == ECONNABORTED);
+		if (!view[0] && !dead) {
 			e = grpc_reply_error(rp, -EINVAL, "target_path \"%s\" is not a weir volume",
 					     r->target_path);
 			goto out_fd;

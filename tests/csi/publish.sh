@@ -24,7 +24,9 @@ find_controller_bin
 csi_find_bins
 TMP="$(mktemp -d /tmp/weir-csi-publish.XXXXXX)"
 at_exit 'rm -rf "$TMP"'
-at_exit 'for t in "$TMP"/pods/*/target; do while mountpoint -q "$t" 2>/dev/null && umount -l "$t"; do :; done; done; true'
+# everything left mounted under $TMP, dead mounts too (mountpoint(1) fails on those), top first
+at_exit 'awk -v t="$TMP/" "index(\$5, t) == 1 { print \$5 }" /proc/self/mountinfo | tac |
+	while read -r m; do umount -l "$(printf "%b" "$m")"; done; true'
 weir_setup "$TMP"
 WT_POLL_SECONDS=30
 D="$TMP/data"
@@ -173,7 +175,6 @@ LT="$TMP/pods/long"
 for i in $(seq 1 70); do LT+="/d$(printf '%48s' '')x"; done
 mkdir -p "$LT"
 LT+="/target"
-at_exit 'while mountpoint -q "$LT" 2>/dev/null && umount -l "$LT"; do :; done; true'
 expect OK publish development/spark "$LT" "${DEV[@]}" csi.storage.k8s.io/pod.namespace=development
 cmp "$D/README" "$LT/README"
 expect OK publish development/spark "$LT" "${DEV[@]}" csi.storage.k8s.io/pod.namespace=development
@@ -274,3 +275,20 @@ for i in $(seq 1 50); do mountpoint -q "$VIEW" || break; sleep 0.2; done
 ok "the view stopped after the grace period"
 expect OK unpublish production/spark "$B"
 ok "all unpublished"
+
+step "weir-node dies with its keeper (kill -9): a pod's dead target still unpublishes once the view runs again"
+# the pod's bind keeps the dead view's device; the next publish clears the dead view and starts
+# a new one (another device): the kubelet's unpublish of the old pod must not be refused forever
+K="$TMP/pods/k/target"
+K2="$TMP/pods/k2/target"
+mkdir -p "$TMP/pods/k" "$TMP/pods/k2"
+expect OK publish development/spark "$K" "${DEV[@]}" csi.storage.k8s.io/pod.namespace=development
+weir_kill_all
+wt_run "starting weir-node again" up
+expect OK publish development/spark "$K2" "${DEV[@]}" csi.storage.k8s.io/pod.namespace=development
+cmp "$D/README" "$K2/README"
+expect OK unpublish development/spark "$K"
+! grep -q " $K " /proc/self/mountinfo || fail "$K is still mounted after NodeUnpublishVolume"
+[ ! -e "$K" ] || fail "NodeUnpublishVolume left $K behind"
+expect OK unpublish development/spark "$K2"
+ok "the dead target unpublished; the new view served the next pod (cmp)"
