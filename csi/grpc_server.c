@@ -32,6 +32,11 @@
 /* What the unfinished requests of one connection may hold: a few of the largest at once. A
  * client that never ends its streams pinned 1 MiB per stream, 64 streams per connection. */
 #define CONN_MAX_BUFFERED (4u << 20)
+/* What one request may take once unpacked, and all the requests handed to the pool together:
+ * protobuf-c keeps every unknown field, and a 1 MiB request of empty ones took 29 MB; the
+ * requests of closed connections stay queued too. A kubelet's request takes a few KiB. */
+#define UNPACK_MAX (4u << 20)
+#define JOBS_MAX_MEM (32u << 20)
 
 struct listener {
 	int fd;
@@ -79,6 +84,7 @@ struct grpc_job {
 	const struct grpc_method *m;
 	void *ctx;
 	ProtobufCMessage *req;
+	size_t req_mem; /* what unpacking req took, counted in the server's jobs_mem */
 	struct grpc_reply reply;
 	int result;
 };
@@ -100,7 +106,34 @@ struct grpc_server {
 	pthread_cond_t cond;
 	struct job_queue todo, done;
 	bool stopping;
+	size_t jobs_mem; /* the unpacked requests of the jobs not yet freed (loop thread only) */
 };
+
+/* protobuf-c's allocator for a request, counting what it takes and failing past limit. Blocks
+ * are malloc's own, so the message is freed with the default allocator. */
+struct unpack_count {
+	size_t used, limit;
+	bool over; /* an allocation was refused */
+};
+
+static void *count_alloc(void *data, size_t size)
+{
+	struct unpack_count *u = data;
+	size_t cost = size + 16; /* malloc's header */
+	if (u->used + cost > u->limit) {
+		u->over = true;
+		return NULL;
+	}
+	void *p = malloc(size);
+	if (p)
+		u->used += cost;
+	return p;
+}
+
+static void count_free(void *data, void *p)
+{
+	free(p);
+}
 
 int grpc_reply_set(struct grpc_reply *rp, const ProtobufCMessage *resp)
 {
@@ -333,10 +366,19 @@ static int dispatch(struct grpc_conn *c, struct grpc_stream *s)
 				    r == -ENOTSUP ? GRPC_UNIMPLEMENTED : grpc_status_from_errno(r),
 				    why);
 	}
-	ProtobufCMessage *req = protobuf_c_message_unpack(m->request, NULL, len, msg);
+	struct grpc_server *srv = c->srv;
+	size_t room = JOBS_MAX_MEM > srv->jobs_mem ? JOBS_MAX_MEM - srv->jobs_mem : 0;
+	struct unpack_count uc = {.limit = room < UNPACK_MAX ? room : UNPACK_MAX};
+	ProtobufCAllocator alloc = {
+	    .alloc = count_alloc, .free = count_free, .allocator_data = &uc};
+	ProtobufCMessage *req = protobuf_c_message_unpack(m->request, &alloc, len, msg);
+	if (!req && uc.over)
+		return reply_status(session, s, GRPC_RESOURCE_EXHAUSTED,
+				    uc.limit < UNPACK_MAX
+					? "the server holds too many requests; retry"
+					: "request message takes more than 4 MiB unpacked");
 	if (!req)
 		return reply_status(session, s, GRPC_INTERNAL, "request message does not parse");
-	struct grpc_server *srv = c->srv;
 	/* memory connections (the fuzzer) are fed by their caller's thread: no pool */
 	if (srv->n_workers == 0 || c->fd < 0 || m->inline_) {
 		r = m->handler(c->l->ctx, req, &s->reply);
@@ -353,6 +395,8 @@ static int dispatch(struct grpc_conn *c, struct grpc_stream *s)
 	j->m = m;
 	j->ctx = c->l->ctx;
 	j->req = req;
+	j->req_mem = uc.used;
+	srv->jobs_mem += uc.used;
 	c->jobs++;
 	pthread_mutex_lock(&srv->lock);
 	TAILQ_INSERT_TAIL(&srv->todo, j, link);
@@ -538,8 +582,9 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static void job_free(struct grpc_job *j)
+static void job_free(struct grpc_server *srv, struct grpc_job *j)
 {
+	srv->jobs_mem -= j->req_mem;
 	if (j->req)
 		protobuf_c_message_free_unpacked(j->req, NULL);
 	free(j->reply.body);
@@ -571,7 +616,7 @@ static void jobs_complete(struct grpc_server *srv)
 				nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, s->id,
 							  NGHTTP2_INTERNAL_ERROR);
 		}
-		job_free(j);
+		job_free(srv, j);
 		if (c->closed)
 			conn_close(c); /* frees it once its last job is back */
 	}
@@ -609,7 +654,7 @@ static void pool_stop(struct grpc_server *srv)
 		TAILQ_REMOVE(&srv->done, j, link);
 		struct grpc_conn *c = j->conn;
 		c->jobs--;
-		job_free(j);
+		job_free(srv, j);
 		if (c->closed)
 			conn_close(c);
 	}

@@ -365,6 +365,63 @@ START_TEST(unfinished_requests_bounded)
 }
 END_TEST
 
+/* A framed NodeUnpublishVolumeRequest (volume_id "v") followed by n empty unknown fields (field
+ * 15, 2 bytes each): protobuf-c keeps each one, in about 37 times its size. Owned by the caller. */
+static uint8_t *unknown_fields_request(size_t n, size_t *ret_len)
+{
+	size_t len = 5 + 3 + 2 * n;
+	uint8_t *b = malloc(len);
+	ck_assert_ptr_nonnull(b);
+	grpc_frame_header(b, (uint32_t)(len - 5));
+	b[5] = 0x0a; /* field 1, length-delimited */
+	b[6] = 1;
+	b[7] = 'v';
+	for (size_t i = 0; i < n; i++) {
+		b[8 + 2 * i] = 15 << 3 | 2;
+		b[9 + 2 * i] = 0;
+	}
+	*ret_len = len;
+	return b;
+}
+
+START_TEST(amplified_request_refused)
+{
+	size_t len;
+	uint8_t *b = unknown_fields_request(500000, &len); /* 1 MB in, 37 MB unpacked */
+	struct grpc_call c = {.path = "/test.Echo/Echo", .body = b, .len = len};
+	ck_assert_int_eq(grpc_client_run(fx.sock, &c, 1), 0);
+	free(b);
+	free(c.resp);
+	ck_assert_msg(c.grpc_status == GRPC_RESOURCE_EXHAUSTED, "answered %d: %s", c.grpc_status,
+		      c.message);
+	char out[64], msg[256];
+	ck_assert_int_eq(call_echo("after", out, sizeof(out), msg, sizeof(msg)), 0);
+}
+END_TEST
+
+/* Requests waiting for a worker are bounded all together: sixteen of about 3 MB unpacked each
+ * behind two workers held by slow calls; those past the bound are refused at once. */
+START_TEST(queued_requests_bounded)
+{
+	size_t len;
+	uint8_t *b = unknown_fields_request(40000, &len);
+	struct grpc_call c[16];
+	for (size_t i = 0; i < 16; i++)
+		c[i] = (struct grpc_call){.path = "/test.Echo/Slow", .body = b, .len = len};
+	ck_assert_int_eq(grpc_client_run(fx.sock, c, 16), 0);
+	free(b);
+	int ok = 0, refused = 0;
+	for (size_t i = 0; i < 16; i++) {
+		free(c[i].resp);
+		ok += c[i].grpc_status == GRPC_OK;
+		refused += c[i].grpc_status == GRPC_RESOURCE_EXHAUSTED;
+	}
+	ck_assert_int_eq(ok + refused, 16);
+	ck_assert_int_gt(ok, 0);
+	ck_assert_msg(refused > 0, "16 requests of 3 MB unpacked each all queued");
+}
+END_TEST
+
 Suite *grpc_server_suite(void)
 {
 	Suite *s = suite_create("grpc_server");
@@ -380,6 +437,8 @@ Suite *grpc_server_suite(void)
 	tcase_add_test(tc, client_gone_while_handler_runs);
 	tcase_add_test(tc, idle_connections_do_not_lock_out);
 	tcase_add_test(tc, unfinished_requests_bounded);
+	tcase_add_test(tc, amplified_request_refused);
+	tcase_add_test(tc, queued_requests_bounded);
 	suite_add_tcase(s, tc);
 	/* the same conversations with handlers on the loop thread (what the fuzzer runs) */
 	TCase *tci = tcase_create("inline");
