@@ -367,8 +367,11 @@ static int dispatch(struct grpc_conn *c, struct grpc_stream *s)
 				    why);
 	}
 	struct grpc_server *srv = c->srv;
+	/* memory connections (the fuzzer) are fed by their caller's thread: no pool */
+	bool here = srv->n_workers == 0 || c->fd < 0 || m->inline_;
+	/* what is answered here is freed at once: only what waits for the pool counts */
 	size_t room = JOBS_MAX_MEM > srv->jobs_mem ? JOBS_MAX_MEM - srv->jobs_mem : 0;
-	struct unpack_count uc = {.limit = room < UNPACK_MAX ? room : UNPACK_MAX};
+	struct unpack_count uc = {.limit = here || room > UNPACK_MAX ? UNPACK_MAX : room};
 	ProtobufCAllocator alloc = {
 	    .alloc = count_alloc, .free = count_free, .allocator_data = &uc};
 	ProtobufCMessage *req = protobuf_c_message_unpack(m->request, &alloc, len, msg);
@@ -379,8 +382,7 @@ static int dispatch(struct grpc_conn *c, struct grpc_stream *s)
 					: "request message takes more than 4 MiB unpacked");
 	if (!req)
 		return reply_status(session, s, GRPC_INTERNAL, "request message does not parse");
-	/* memory connections (the fuzzer) are fed by their caller's thread: no pool */
-	if (srv->n_workers == 0 || c->fd < 0 || m->inline_) {
+	if (here) {
 		r = m->handler(c->l->ctx, req, &s->reply);
 		protobuf_c_message_free_unpacked(req, NULL);
 		return respond(session, s, r);
