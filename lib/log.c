@@ -37,14 +37,40 @@ int log_level_parse(const char *name)
 	return -EINVAL;
 }
 
+/* Control bytes a message carries (a newline or an escape sequence inside a path, a header or
+ * a peer's name) are written as \xHH: one message is one line, and no value from outside can
+ * forge a line or drive a terminal. A tab stays. Cuts at a whole escape when out is full. */
+size_t log_escape_controls(const char *in, char *out, size_t cap)
+{
+	size_t o = 0;
+	if (cap == 0)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+		if ((*p < 0x20 && *p != '\t') || *p == 0x7f) {
+			if (o + 4 >= cap)
+				break;
+			snprintf(out + o, cap - o, "\\x%02x", *p);
+			o += 4;
+		} else {
+			if (o + 1 >= cap)
+				break;
+			out[o++] = (char)*p;
+		}
+	}
+	out[o] = '\0';
+	return o;
+}
+
 void log_emitv(int level, const char *file, int line, const char *fmt, va_list ap)
 {
 	int saved = errno;
 	char buf[2048];
+	char line_out[4096];
 	if (log_state.use_syslog) {
 		vsnprintf(buf, sizeof(buf), fmt, ap);
 		redact_text(buf, sizeof(buf));
-		syslog(level, "%s", buf);
+		log_escape_controls(buf, line_out, sizeof(line_out));
+		syslog(level, "%s", line_out);
 		errno = saved;
 		return;
 	}
@@ -67,9 +93,9 @@ void log_emitv(int level, const char *file, int line, const char *fmt, va_list a
 	/* Every line, whoever wrote it (curl errors, a UFS's message, a URL logged at debug):
 	 * credentials never reach a log. */
 	redact_text(buf, sizeof(buf) - 1);
-	n = (int)strlen(buf);
-	buf[n++] = '\n';
-	ssize_t w = write(STDERR_FILENO, buf, n);
+	n = (int)log_escape_controls(buf, line_out, sizeof(line_out) - 1);
+	line_out[n++] = '\n';
+	ssize_t w = write(STDERR_FILENO, line_out, n);
 	(void)w;
 	errno = saved;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <syslog.h>
 
 struct log_state {
@@ -20,6 +21,9 @@ void log_init(const char *ident, int max_level, int use_syslog);
 int log_level_parse(const char *name);
 void log_emit(int level, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Copies in to out (cap bytes with the NUL), control bytes but tab written as \xHH; returns
+ * the length written. Never splits an escape. */
+size_t log_escape_controls(const char *in, char *out, size_t cap);
 void log_emitv(int level, const char *file, int line, const char *fmt, va_list ap);
 
 #define log_at(level, ...)                                                                         \

@@ -23,3 +23,4 @@ Suite *thread_class_suite(void);
 Suite *timed_wait_suite(void);
 Suite *tier_roots_suite(void);
 Suite *tier_budget_suite(void);
+Suite *log_suite(void);
