@@ -313,6 +313,10 @@ enum { ADOPT_DONE = 0, ADOPT_INIT, ADOPT_WAIT };
  * handle here, with no table of pending OPENs to fill, leak or overflow. */
 static _Thread_local uint64_t pt_reply_fh;
 static _Thread_local int pt_reply_backing;
+/* The request this thread read last (io_read), as the kernel numbered it: libfuse hands it to
+ * the handler on the same thread and keeps its number to itself. Its FUSE_UNIQUE_RESEND bit
+ * says the kernel sent it before, to a weir-node that died (op_write). */
+static _Thread_local uint64_t req_unique;
 
 static uint64_t mono_ns(void)
 {
@@ -1234,6 +1238,7 @@ static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 	if (n < (ssize_t)sizeof(struct fuse_in_header))
 		return n;
 	const struct fuse_in_header *in = buf;
+	req_unique = in->unique;
 	if (in->opcode == FUSE_INIT &&
 	    n >= (ssize_t)(sizeof(*in) + offsetof(struct fuse_init_in, unused))) {
 		const struct fuse_init_in *ii = (const void *)(in + 1);
@@ -1538,7 +1543,8 @@ static void open_for_write(fuse_req_t req, struct view *v, struct inode *in,
 	struct view_creds c = {.on = false};
 	int fd = reader_enter(req, v, &c);
 	if (fd == 0)
-		fd = ufs_open_write(v->src.ufs, in->path, fi->flags & ~(O_CREAT | O_EXCL), 0);
+		fd = ufs_open_write(v->src.ufs, in->path,
+				    fi->flags & ~(O_CREAT | O_EXCL | O_APPEND), 0);
 	view_creds_leave(&c);
 	if (fd < 0) {
 		fuse_reply_err(req, -fd);
@@ -1596,10 +1602,11 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct view_creds c = {.on = false};
 	int fd = path ? reader_enter(req, v, &c) : -ENOMEM;
 	if (fd == 0)
-		fd = ufs_open_write(v->src.ufs, path, fi->flags | O_CREAT | O_EXCL, mode);
+		fd = ufs_open_write(v->src.ufs, path, (fi->flags & ~O_APPEND) | O_CREAT | O_EXCL,
+				    mode);
 	bool created = fd >= 0;
 	if (fd == -EEXIST && !(fi->flags & O_EXCL)) /* appeared at the source meanwhile */
-		fd = ufs_open_write(v->src.ufs, path, fi->flags & ~O_CREAT, mode);
+		fd = ufs_open_write(v->src.ufs, path, fi->flags & ~(O_CREAT | O_APPEND), mode);
 	bool as_reader = c.on;
 	view_creds_leave(&c);
 	/* Else the daemon created as root; a new file belongs to whoever asked, as on the
@@ -1680,9 +1687,43 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fuse_reply_err(req, -dr);
 		return;
 	}
+	/* The source file is never opened O_APPEND: where an append goes is decided here, once,
+	 * and recorded before the bytes are written, so the same WRITE resent to the next
+	 * weir-node (this one killed after writing, before the reply) lands at the same place,
+	 * not at the end a second time. The descriptor's flags as they are now (fcntl may have
+	 * set or cleared O_APPEND since the open). The kernel lets one append of an inode at a
+	 * time reach us (an exclusive inode lock until the reply), so nothing of this view
+	 * comes between the fstat and the pwrite; a writer elsewhere (another view, the host)
+	 * appending at that instant may be overwritten, as with any two writers of one offset. */
+	int rec = -1;
+	if (fi->flags & O_APPEND) {
+		uint64_t unique = req_unique & ~FUSE_UNIQUE_RESEND;
+		int64_t at;
+		struct stat st;
+		if ((req_unique & FUSE_UNIQUE_RESEND) && v->journal &&
+		    view_journal_write_find(v->journal, unique, fi->fh, size, &at, &rec) == 0) {
+			off = (off_t)at;
+		} else if (fstat(h->wfd, &st) < 0) {
+			fuse_reply_err(req, errno);
+			return;
+		} else {
+			off = st.st_size;
+			rec = v->journal
+				  ? view_journal_write_begin(v->journal, unique, fi->fh, off, size)
+				  : -1;
+			if (rec < 0 && v->journal)
+				log_warn("\"%s\": no room to record an append to \"%s\": were "
+					 "weir-node to die before its reply, the next one would "
+					 "append it again",
+					 v->mountpoint, h->path);
+		}
+	}
 	ssize_t n = pwrite(h->wfd, buf, size, off);
 	if (n < 0) {
-		fuse_reply_err(req, errno);
+		int err = errno;
+		fuse_reply_err(req, err);
+		if (rec >= 0)
+			view_journal_write_end(v->journal, rec);
 		return;
 	}
 	h->dirty = true;
@@ -1697,6 +1738,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	pthread_mutex_unlock(&v->lock);
 	meta_cache_written(v->src.meta, path);
 	fuse_reply_write(req, (size_t)n);
+	if (rec >= 0) /* after the reply: the kernel sends it no more */
+		view_journal_write_end(v->journal, rec);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
@@ -3545,8 +3588,9 @@ static void restore_finish(struct view *v)
 		struct inode *in = h->ino;
 		h->path = strdup(in->path);
 		if ((h->open_flags & O_ACCMODE) != O_RDONLY) {
-			h->wfd = ufs_open_write(v->src.ufs, in->path,
-						h->open_flags & ~(O_CREAT | O_EXCL | O_TRUNC), 0);
+			h->wfd = ufs_open_write(
+			    v->src.ufs, in->path,
+			    h->open_flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_APPEND), 0);
 			char id[sizeof(h->attr.etag)];
 			if (h->wfd >= 0 && h->attr.etag[0]) {
 				writer_identity(h->wfd, id, sizeof(id));
