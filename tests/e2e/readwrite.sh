@@ -75,6 +75,25 @@ rm "$RW/z"
 [ "$(ls "$RW" | tr '\n' ' ')" = "big.bin d " ] || fail "the view lists: $(ls "$RW")"
 ok "the tree on the source and in the view agree; a rename over a file then of the winner reads the winner"
 
+step "O_APPEND follows the descriptor: cleared with fcntl, a pwrite lands at its offset"
+# weir-node used to open the source file O_APPEND as the view's was opened, so a pwrite after
+# fcntl had cleared O_APPEND still went to the end (on Linux pwrite of an O_APPEND file appends)
+python3 - "$RW/app.txt" <<'PY' || fail "writing app.txt through the view failed"
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+os.write(fd, b"0123456789")
+fl = fcntl.fcntl(fd, fcntl.F_GETFL)
+fcntl.fcntl(fd, fcntl.F_SETFL, fl & ~os.O_APPEND)
+os.pwrite(fd, b"AB", 2)
+fcntl.fcntl(fd, fcntl.F_SETFL, fl)
+os.write(fd, b"xy")
+os.close(fd)
+PY
+printf '01AB456789xy' >"$TMP/want.app"
+cmp "$TMP/want.app" "$SRC/app.txt" || fail "app.txt on the source is \"$(cat "$SRC/app.txt")\", not 01AB456789xy"
+rm "$RW/app.txt"
+ok "01AB456789xy: the pwrite at 2 in place, the appends at the end"
+
 step "no setuid or setgid file reaches the source: weir-node writes it as root on the host"
 # a pod's root (or any uid) with an rw grant would otherwise leave a set-user-ID program, owned
 # by root or by a uid of its choosing, in the host's directory (the pod's own mount is nosuid,
