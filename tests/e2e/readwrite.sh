@@ -120,6 +120,8 @@ expect("size", os.fstat(fd).st_size, 8)
 sh("truncate -s 4 \"$1\"")
 expect("after a truncate", os.pread(fd, 100, 0), b"oNE\n")
 expect("size after a truncate", os.fstat(fd).st_size, 4)
+sh("printf 'Two\\n' >\"$1\"")  # an O_TRUNC open, then a write
+expect("after a rewrite", os.pread(fd, 100, 0), b"Two\n")
 with open(src, "ab") as f:  # elsewhere: on the source, not through the view
     f.write(b"host\n")
 sh("printf 'view\\n' >>\"$1\"")  # a write through the view on top of it
@@ -130,10 +132,10 @@ for what in ("after a change elsewhere", "again"):
         if e.errno != errno.ESTALE:
             raise
         continue
-    expect(what, got, b"oNE\n")  # its own version, or ESTALE: never host's bytes
+    expect(what, got, b"Two\n")  # its own version, or ESTALE: never host's bytes
 os.close(fd)
 PY
-printf 'oNE\nhost\nview\n' >"$TMP/want.c"
+printf 'Two\nhost\nview\n' >"$TMP/want.c"
 cmp "$TMP/want.c" "$RW/c.txt" || fail "c.txt reopened reads \"$(cat "$RW/c.txt")\""
 # tail -f: polling (FUSE is remote to it), each line written through the view shows up
 : >"$RW/t.log"
@@ -150,7 +152,7 @@ pid_stop "$tailpid"
 cmp -s "$TMP/want.tail" "$TMP/tail.out" ||
 	fail "tail -f of a file written through the view showed \"$(cat "$TMP/tail.out")\" in 10 s ($(cat "$TMP/tail.err"))"
 rm "$RW/c.txt" "$RW/t.log"
-ok "append, overwrite and truncate through the view reach an open reader; tail -f follows; a change elsewhere stays out"
+ok "append, overwrite, truncate and rewrite through the view reach an open reader; tail -f follows; a change elsewhere stays out"
 
 step "no setuid or setgid file reaches the source: weir-node writes it as root on the host"
 # a pod's root (or any uid) with an rw grant would otherwise leave a set-user-ID program, owned
