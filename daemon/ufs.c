@@ -300,6 +300,18 @@ int ufs_open_write(struct ufs *u, const char *path, int flags, unsigned mode)
 	return u->ops->open_write ? u->ops->open_write(u, path, flags, mode) : -EROFS;
 }
 
+int ufs_open_read(struct ufs *u, const char *path, const struct ufs_attr *expect)
+{
+	if (!path_ok(path) || path[1] == '\0')
+		return -EINVAL;
+	return u->ops->open_read ? u->ops->open_read(u, path, expect) : -EOPNOTSUPP;
+}
+
+int ufs_fd_stat(struct ufs *u, int fd, struct ufs_attr *ret_attr)
+{
+	return u->ops->fd_stat ? u->ops->fd_stat(u, fd, ret_attr) : -EOPNOTSUPP;
+}
+
 int ufs_mkdir(struct ufs *u, const char *path, unsigned mode)
 {
 	if (!path_ok(path) || path[1] == '\0')

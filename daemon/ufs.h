@@ -98,6 +98,10 @@ struct ufs_ops {
 			       const struct ufs_attr *expect);
 	/* Writing; NULL in read-only backends (http), and the wrappers say -EROFS. */
 	int (*open_write)(struct ufs *u, const char *path, int flags, unsigned mode);
+	/* Writable sources: path opened to read, checked to be version expect (-ESTALE if not);
+	 * and the version an open descriptor of the source holds now, as stat would say. */
+	int (*open_read)(struct ufs *u, const char *path, const struct ufs_attr *expect);
+	int (*fd_stat)(struct ufs *u, int fd, struct ufs_attr *ret_attr);
 	int (*mkdir)(struct ufs *u, const char *path, unsigned mode);
 	int (*remove)(struct ufs *u, const char *path, bool dir);
 	int (*rename)(struct ufs *u, const char *from, const char *to);
@@ -194,6 +198,12 @@ bool ufs_writable(const struct ufs *u);
 /* Opens path for writing (flags as open(2): O_WRONLY/O_RDWR, O_CREAT, O_TRUNC, O_EXCL),
  * beneath the root. Returns an O_CLOEXEC fd owned by the caller, or -errno (-EROFS). */
 int ufs_open_write(struct ufs *u, const char *path, int flags, unsigned mode);
+/* A descriptor of path to read (the caller closes it), checked to be version expect: >= 0, or
+ * -ESTALE (another version), -EOPNOTSUPP (a read-only backend) or -errno. */
+int ufs_open_read(struct ufs *u, const char *path, const struct ufs_attr *expect);
+/* The version fd (from ufs_open_write or ufs_open_read) holds now, as ufs_stat gives versions.
+ * Returns 0, -EOPNOTSUPP (a read-only backend) or -errno. */
+int ufs_fd_stat(struct ufs *u, int fd, struct ufs_attr *ret_attr);
 int ufs_mkdir(struct ufs *u, const char *path, unsigned mode);
 /* Removes a file (dir false) or an empty directory. */
 int ufs_remove(struct ufs *u, const char *path, bool dir);

@@ -265,6 +265,16 @@ static int local_open_read(struct ufs *u, const char *path, const struct ufs_att
 	return fd;
 }
 
+static int local_fd_stat(struct ufs *u, int fd, struct ufs_attr *ret_attr)
+{
+	(void)u;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	attr_from_stat(&st, ret_attr);
+	return 0;
+}
+
 /* res when fd is still the version expect, else -ESTALE (or fstat's -errno). */
 static int still_version(int fd, const struct ufs_attr *expect, int res)
 {
@@ -568,6 +578,8 @@ const struct ufs_ops ufs_local_ops = {
     .stat = local_stat,
     .read_async = local_read_async,
     .open_write = local_open_write,
+    .open_read = local_open_read,
+    .fd_stat = local_fd_stat,
     .mkdir = local_mkdir,
     .remove = local_remove,
     .rename = local_rename,

@@ -154,6 +154,10 @@ struct inode {
 	 * each of which forgets it. */
 	uint64_t heat_obj;
 	unsigned path_gen;
+	/* Under the view's lock: rw views, the version the last write through this view left
+	 * (NULL before one): what cache_version names when such a write moved it (note_written),
+	 * whole, for the READs of read handles opened before (read_written). */
+	struct ufs_attr *wrote;
 };
 
 struct handle {
@@ -313,6 +317,10 @@ enum { ADOPT_DONE = 0, ADOPT_INIT, ADOPT_WAIT };
  * handle here, with no table of pending OPENs to fill, leak or overflow. */
 static _Thread_local uint64_t pt_reply_fh;
 static _Thread_local int pt_reply_backing;
+/* The request this thread read last (io_read), as the kernel numbered it: libfuse hands it to
+ * the handler on the same thread and keeps its number to itself. Its FUSE_UNIQUE_RESEND bit
+ * says the kernel sent it before, to a weir-node that died (op_write). */
+static _Thread_local uint64_t req_unique;
 
 static uint64_t mono_ns(void)
 {
@@ -793,6 +801,48 @@ static int writer_fd_dup(struct view *v, struct inode *in)
 	return fd;
 }
 
+/* rw views: a write through this view took inode in from version pre to post (ufs_fd_stat of
+ * the written descriptor before and after). The read handles open on in read pre (the inode's
+ * one version while they are open, cache_version) unless the file changed elsewhere since
+ * they opened; then they follow: in's version becomes post, which they read from now on, as
+ * on a local file system. A change from elsewhere never moves them (a new version of the path
+ * gets a new inode, and a write on top of one finds pre is not theirs): ESTALE, as before.
+ * Returns whether read handles are open on in. */
+static bool note_written(struct view *v, struct inode *in, const struct ufs_attr *pre,
+			 const struct ufs_attr *post)
+{
+	pthread_mutex_lock(&v->lock);
+	bool readers = in->opens_read > 0;
+	if (in->opens_read > 0 && in->cache_known && version_key_same(&in->cache_version, pre)) {
+		if (!in->wrote)
+			in->wrote = malloc(sizeof(*in->wrote));
+		if (in->wrote) {
+			*in->wrote = *post;
+			in->cache_version = version_key_of(post);
+		}
+	}
+	pthread_mutex_unlock(&v->lock);
+	return readers;
+}
+
+/* Whether read handle h was opened before writes through its view that its inode's version
+ * followed (note_written): then *ret_head is the version the last of them left, which h
+ * reads (straight from the source: read_written; the block store keeps whole versions for
+ * the descriptors that keep theirs). */
+static bool follows_writes(struct view *v, const struct handle *h, struct ufs_attr *ret_head)
+{
+	if (!v->cfg.read_write || h->wfd >= 0 || !h->reads_version)
+		return false;
+	pthread_mutex_lock(&v->lock);
+	const struct inode *in = h->ino;
+	bool r = in->wrote && in->cache_known && !version_key_same(&in->cache_version, &h->attr) &&
+		 version_key_same(&in->cache_version, in->wrote);
+	if (r)
+		*ret_head = *in->wrote;
+	pthread_mutex_unlock(&v->lock);
+	return r;
+}
+
 /* The attributes of inode in the kernel gets, and how long it may keep them; recorded as told.
  * While the file is open for writing: the open file's own (fstat of a writer's descriptor:
  * every writer's bytes count, and a file renamed over answers for itself, not for its old
@@ -817,12 +867,16 @@ static int current_attr(struct view *v, struct inode *in, const struct handle *h
 		/* A read handle's or a bound inode's (no-open) version is theirs for good; the
 		 * owner and mode stay current. */
 		const struct handle *own = h ? h : inode_bound(v, in);
+		struct ufs_attr head;
+		const struct ufs_attr *own_attr = own ? &own->attr : NULL;
+		if (h && follows_writes(v, h, &head))
+			own_attr = &head; /* what the writes through this view left */
 		if (own && (r < 0 || a.is_dir)) {
-			a = own->attr;
+			a = *own_attr;
 			r = 0;
 		} else if (own) {
-			a.size = own->attr.size;
-			a.mtime = own->attr.mtime;
+			a.size = own_attr->size;
+			a.mtime = own_attr->mtime;
 		}
 		/* The source's root is in no listing: its owner and mode come from a stat. */
 		if (r == 0 && a.is_dir && !a.has_owner && ufs_has_owners(v->src.ufs))
@@ -1234,6 +1288,7 @@ static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 	if (n < (ssize_t)sizeof(struct fuse_in_header))
 		return n;
 	const struct fuse_in_header *in = buf;
+	req_unique = in->unique;
 	if (in->opcode == FUSE_INIT &&
 	    n >= (ssize_t)(sizeof(*in) + offsetof(struct fuse_init_in, unused))) {
 		const struct fuse_init_in *ii = (const void *)(in + 1);
@@ -1515,6 +1570,27 @@ static struct inode *writable_dir(fuse_req_t req, struct view *v, fuse_ino_t ino
 	return in;
 }
 
+/* After a write through this view (len bytes at off, or a size change when len < 0) of inode in
+ * by descriptor fd, whose version was pre before it: the readers of the view follow it
+ * (note_written), and what the kernel cached of the range for them is dropped, so they read
+ * the new bytes (their next READs come to us; with none open, the next open drops the cache
+ * of a version not its own). Before the reply: the writer's inode lock on the kernel's side
+ * is no lock the invalidation takes. */
+static void written(struct view *v, struct inode *in, const struct ufs_attr *pre, int fd, off_t off,
+		    ssize_t len)
+{
+	struct ufs_attr post;
+	if (ufs_fd_stat(v->src.ufs, fd, &post) < 0)
+		return;
+	if (!note_written(v, in, pre, &post) || len == 0)
+		return;
+	int r =
+	    fuse_lowlevel_notify_inval_inode(v->se, in->ino, len < 0 ? 0 : off, len < 0 ? 0 : len);
+	if (r < 0 && r != -ENOENT)
+		log_debug("invalidating what the kernel cached of \"%s\": %s", in->path,
+			  strerror(-r));
+}
+
 static struct handle *write_handle_new(struct inode *in, int wfd)
 {
 	struct handle *h = calloc(1, sizeof(*h));
@@ -1535,10 +1611,15 @@ static struct handle *write_handle_new(struct inode *in, int wfd)
 static void open_for_write(fuse_req_t req, struct view *v, struct inode *in,
 			   struct fuse_file_info *fi)
 {
+	/* What an O_TRUNC open empties: the readers that follow this view's writes see it. */
+	struct ufs_attr pre;
+	bool trunc_known =
+	    (fi->flags & O_TRUNC) && ufs_stat(v->src.ufs, in->path, &pre) == 0 && !pre.is_dir;
 	struct view_creds c = {.on = false};
 	int fd = reader_enter(req, v, &c);
 	if (fd == 0)
-		fd = ufs_open_write(v->src.ufs, in->path, fi->flags & ~(O_CREAT | O_EXCL), 0);
+		fd = ufs_open_write(v->src.ufs, in->path,
+				    fi->flags & ~(O_CREAT | O_EXCL | O_APPEND), 0);
 	view_creds_leave(&c);
 	if (fd < 0) {
 		fuse_reply_err(req, -fd);
@@ -1552,6 +1633,8 @@ static void open_for_write(fuse_req_t req, struct view *v, struct inode *in,
 	}
 	h->dirty = (fi->flags & O_TRUNC) != 0;
 	h->open_flags = fi->flags;
+	if (trunc_known)
+		written(v, in, &pre, fd, 0, -1);
 	writer_identity(fd, h->attr.etag, sizeof(h->attr.etag));
 	if (h->dirty)
 		forget_cached(v, in->path);
@@ -1596,10 +1679,11 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct view_creds c = {.on = false};
 	int fd = path ? reader_enter(req, v, &c) : -ENOMEM;
 	if (fd == 0)
-		fd = ufs_open_write(v->src.ufs, path, fi->flags | O_CREAT | O_EXCL, mode);
+		fd = ufs_open_write(v->src.ufs, path, (fi->flags & ~O_APPEND) | O_CREAT | O_EXCL,
+				    mode);
 	bool created = fd >= 0;
 	if (fd == -EEXIST && !(fi->flags & O_EXCL)) /* appeared at the source meanwhile */
-		fd = ufs_open_write(v->src.ufs, path, fi->flags & ~O_CREAT, mode);
+		fd = ufs_open_write(v->src.ufs, path, fi->flags & ~(O_CREAT | O_APPEND), mode);
 	bool as_reader = c.on;
 	view_creds_leave(&c);
 	/* Else the daemon created as root; a new file belongs to whoever asked, as on the
@@ -1680,12 +1764,50 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fuse_reply_err(req, -dr);
 		return;
 	}
+	/* The source file is never opened O_APPEND: where an append goes is decided here, once,
+	 * and recorded before the bytes are written, so the same WRITE resent to the next
+	 * weir-node (this one killed after writing, before the reply) lands at the same place,
+	 * not at the end a second time. The descriptor's flags as they are now (fcntl may have
+	 * set or cleared O_APPEND since the open). The kernel lets one append of an inode at a
+	 * time reach us (an exclusive inode lock until the reply), so nothing of this view
+	 * comes between the fstat and the pwrite; a writer elsewhere (another view, the host)
+	 * appending at that instant may be overwritten, as with any two writers of one offset. */
+	int rec = -1;
+	/* The version before, for the readers that follow this view's writes (note_written). */
+	struct ufs_attr pre;
+	int sr = ufs_fd_stat(v->src.ufs, h->wfd, &pre);
+	if (sr < 0) {
+		fuse_reply_err(req, -sr);
+		return;
+	}
+	if (fi->flags & O_APPEND) {
+		uint64_t unique = req_unique & ~FUSE_UNIQUE_RESEND;
+		int64_t at;
+		if ((req_unique & FUSE_UNIQUE_RESEND) && v->journal &&
+		    view_journal_write_find(v->journal, unique, fi->fh, size, &at, &rec) == 0) {
+			off = (off_t)at;
+		} else {
+			off = (off_t)pre.size;
+			rec = v->journal
+				  ? view_journal_write_begin(v->journal, unique, fi->fh, off, size)
+				  : -1;
+			if (rec < 0 && v->journal)
+				log_warn("\"%s\": no room to record an append to \"%s\": were "
+					 "weir-node to die before its reply, the next one would "
+					 "append it again",
+					 v->mountpoint, h->path);
+		}
+	}
 	ssize_t n = pwrite(h->wfd, buf, size, off);
 	if (n < 0) {
-		fuse_reply_err(req, errno);
+		int err = errno;
+		fuse_reply_err(req, err);
+		if (rec >= 0)
+			view_journal_write_end(v->journal, rec);
 		return;
 	}
 	h->dirty = true;
+	written(v, h->ino, &pre, h->wfd, off, n);
 	/* Before the reply: an open that comes after the write (the writer still open) must ask
 	 * the source for the version, not take the one validated before it within the TTL
 	 * (handle_close forgets the blocks too, once the writer is done). The inode's path, not
@@ -1697,6 +1819,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	pthread_mutex_unlock(&v->lock);
 	meta_cache_written(v->src.meta, path);
 	fuse_reply_write(req, (size_t)n);
+	if (rec >= 0) /* after the reply: the kernel sends it no more */
+		view_journal_write_end(v->journal, rec);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
@@ -1759,8 +1883,14 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	 * cached, the object at the path may since be another's (a name swapped for a link). */
 	if (fd >= 0 && r == 0)
 		r = reader_enter(req, v, &c);
-	if (fd >= 0 && r == 0 && (to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0)
-		r = -errno;
+	if (fd >= 0 && r == 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
+		struct ufs_attr pre;
+		bool known = ufs_fd_stat(v->src.ufs, fd, &pre) == 0;
+		if (ftruncate(fd, attr->st_size) < 0)
+			r = -errno;
+		else if (known)
+			written(v, in, &pre, fd, 0, -1);
+	}
 	if (fd >= 0 && r == 0 && (to_set & FUSE_SET_ATTR_MODE)) {
 		/* Taking setuid/setgid off only (the kernel asks so for a write by another
 		 * user): whoever may write may; anything else is the owner's. */
@@ -2902,6 +3032,40 @@ reply:
 	read_finish(c, r);
 }
 
+/* A READ of a handle that follows the writes through its view (follows_writes), whose last
+ * write left version head: straight from the source, as a writer reads (the block store keeps
+ * versions a whole file at a time, for descriptors that keep theirs). The file is opened
+ * again and must hold head: a change from elsewhere since gives ESTALE, as it would to any
+ * descriptor. */
+static void read_written(fuse_req_t req, struct view *v, struct handle *h,
+			 const struct ufs_attr *head, size_t size, off_t off)
+{
+	char path[PATH_MAX];
+	pthread_mutex_lock(&v->lock);
+	snprintf(path, sizeof(path), "%s", h->ino->path);
+	pthread_mutex_unlock(&v->lock);
+	struct ufs_attr want = *head;
+	int fd = ufs_open_read(v->src.ufs, path, &want);
+	/* again: a write through this view between our look at the head and the file's */
+	if (fd == -ESTALE && follows_writes(v, h, &want))
+		fd = ufs_open_read(v->src.ufs, path, &want);
+	int r = fd < 0 ? fd : 0;
+	char *buf = r == 0 ? malloc(size ? size : 1) : NULL;
+	ssize_t n = 0;
+	if (r == 0 && !buf)
+		r = -ENOMEM;
+	if (r == 0 && (n = pread(fd, buf, size, off)) < 0)
+		r = -errno;
+	if (fd >= 0)
+		close(fd);
+	atomic_fetch_add_explicit(&h->replies, 1, memory_order_release); /* see replies */
+	if (r < 0)
+		fuse_reply_err(req, errno_for_fuse(r));
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -2926,6 +3090,11 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		log_warn("\"%s\": READ of unknown handle %llu", v->mountpoint,
 			 (unsigned long long)fi->fh);
 		fuse_reply_err(req, EBADF);
+		return;
+	}
+	struct ufs_attr head;
+	if (follows_writes(v, h, &head)) {
+		read_written(req, v, h, &head, size, off);
 		return;
 	}
 	if (h->wfd >= 0) {
@@ -3545,8 +3714,9 @@ static void restore_finish(struct view *v)
 		struct inode *in = h->ino;
 		h->path = strdup(in->path);
 		if ((h->open_flags & O_ACCMODE) != O_RDONLY) {
-			h->wfd = ufs_open_write(v->src.ufs, in->path,
-						h->open_flags & ~(O_CREAT | O_EXCL | O_TRUNC), 0);
+			h->wfd = ufs_open_write(
+			    v->src.ufs, in->path,
+			    h->open_flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_APPEND), 0);
 			char id[sizeof(h->attr.etag)];
 			if (h->wfd >= 0 && h->attr.etag[0]) {
 				writer_identity(h->wfd, id, sizeof(id));
@@ -3920,6 +4090,7 @@ void view_stop(struct view *v)
 	reply_drain(v); /* a view_start that failed after starting reply_threads: they end */
 	for (size_t i = 0; i < v->ninodes; i++) {
 		bound_free(v->inodes[i]->bound);
+		free(v->inodes[i]->wrote);
 		free(v->inodes[i]->path);
 		free(v->inodes[i]);
 	}

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +23,23 @@ struct slot {
 	struct view_journal_rec rec;
 };
 
-/* The header page: the magic, then the highest handle number ever given a slot. */
+/* One append in flight (view_journal.h). unique is written last and cleared first: 0 is free,
+ * WRITE_CLAIMED is being filled (a crash there leaves a write that never began). */
+struct write_rec {
+	_Atomic uint64_t unique;
+	uint64_t fh;
+	int64_t off;
+	uint64_t len;
+};
+#define WRITE_CLAIMED UINT64_MAX
+
+/* The header page: the magic, the highest handle number ever given a slot, the appends in
+ * flight (after room the first two fields left, zero in a journal of an older weir-node). */
 struct header {
 	uint64_t magic;
 	_Atomic uint64_t max_fh;
+	uint64_t reserved[6];
+	struct write_rec writes[VIEW_JOURNAL_MAX_WRITES];
 };
 
 /* The layout of the file: the header page, the lookup counts, the handle slots, then the log.
@@ -36,6 +50,7 @@ struct header {
 #define SLOTS_BYTES ((uint64_t)VIEW_JOURNAL_MAX_HANDLES * sizeof(struct slot))
 #define MAPPED_BYTES (HEADER_BYTES + COUNTS_BYTES + SLOTS_BYTES)
 #define LOG_START MAPPED_BYTES
+_Static_assert(sizeof(struct header) <= HEADER_BYTES, "the header outgrew its page");
 
 struct view_journal {
 	int fd;	       /* the memfd */
@@ -44,6 +59,9 @@ struct view_journal {
 	struct header *hdr;
 	_Atomic uint64_t *counts;
 	struct slot *slots; /* slots[fh - 1] */
+	/* Bit i: writes[i] is a dead weir-node's, not yet found by its resent request: the
+	 * only records view_journal_write_begin may take when none is free. */
+	_Atomic uint64_t inherited[(VIEW_JOURNAL_MAX_WRITES + 63) / 64];
 };
 
 static int map(struct view_journal *j)
@@ -107,8 +125,84 @@ int view_journal_open(int fd, struct view_journal **ret)
 		view_journal_free(j);
 		return r;
 	}
+	for (int i = 0; i < VIEW_JOURNAL_MAX_WRITES; i++) {
+		uint64_t u = atomic_load(&j->hdr->writes[i].unique);
+		if (u == WRITE_CLAIMED) /* the dead process never began that write */
+			atomic_store(&j->hdr->writes[i].unique, 0);
+		else if (u != 0)
+			atomic_fetch_or(&j->inherited[i / 64], 1ull << (i % 64));
+	}
 	*ret = j;
 	return 0;
+}
+
+/* Takes inherited record i for this process; false if another thread took it first. */
+static bool take_inherited(struct view_journal *j, int i)
+{
+	uint64_t bit = 1ull << (i % 64);
+	return atomic_fetch_and(&j->inherited[i / 64], ~bit) & bit;
+}
+
+int view_journal_write_begin(struct view_journal *j, uint64_t unique, uint64_t fh, int64_t off,
+			     uint64_t len)
+{
+	struct write_rec *w = j->hdr->writes;
+	int at = -1;
+	for (int i = 0; i < VIEW_JOURNAL_MAX_WRITES && at < 0; i++) {
+		uint64_t free = 0;
+		if (atomic_compare_exchange_strong(&w[i].unique, &free, WRITE_CLAIMED))
+			at = i;
+	}
+	/* None free: records dead weir-nodes left behind, all but a few of which belong to
+	 * requests they had answered (they died between the reply and the record's end). The
+	 * oldest request goes first: a resent one comes at the head of the queue, so it is
+	 * found long before this, if it is one at all. */
+	while (at < 0) {
+		int old = -1;
+		uint64_t oldest = UINT64_MAX;
+		for (int i = 0; i < VIEW_JOURNAL_MAX_WRITES; i++) {
+			uint64_t u = atomic_load(&w[i].unique);
+			if ((atomic_load(&j->inherited[i / 64]) & (1ull << (i % 64))) &&
+			    u < oldest) {
+				old = i;
+				oldest = u;
+			}
+		}
+		if (old < 0)
+			return -ENOSPC;
+		if (take_inherited(j, old))
+			at = old;
+	}
+	atomic_store(&w[at].unique, WRITE_CLAIMED);
+	w[at].fh = fh;
+	w[at].off = off;
+	w[at].len = len;
+	atomic_store_explicit(&w[at].unique, unique, memory_order_release);
+	return at;
+}
+
+int view_journal_write_find(struct view_journal *j, uint64_t unique, uint64_t fh, uint64_t len,
+			    int64_t *ret_off, int *ret_index)
+{
+	struct write_rec *w = j->hdr->writes;
+	for (int i = 0; i < VIEW_JOURNAL_MAX_WRITES; i++) {
+		if (atomic_load_explicit(&w[i].unique, memory_order_acquire) != unique ||
+		    w[i].fh != fh || w[i].len != len)
+			continue;
+		int64_t off = w[i].off;
+		if (!take_inherited(j, i))
+			continue; /* taken for another write meanwhile */
+		*ret_off = off;
+		*ret_index = i;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+void view_journal_write_end(struct view_journal *j, int index)
+{
+	if (index >= 0 && index < VIEW_JOURNAL_MAX_WRITES)
+		atomic_store_explicit(&j->hdr->writes[index].unique, 0, memory_order_release);
 }
 
 void view_journal_free(struct view_journal *j)

@@ -83,6 +83,28 @@ void view_journal_clear_handle(struct view_journal *j, uint64_t fh);
 int view_journal_handles(struct view_journal *j,
 			 int (*fn)(void *arg, const struct view_journal_rec *rec), void *arg);
 
+/* Appends in flight. A WRITE through a descriptor opened O_APPEND is put at the end of the
+ * source file as weir-node finds it; if weir-node dies after writing and before the reply, the
+ * kernel sends the WRITE again (FUSE_NOTIFY_RESEND) and a second end would take the bytes twice.
+ * So where each append goes is recorded here before it is written and kept until its reply is
+ * sent: the successor writes the resent one at the same place, which is the same write. The
+ * records sit in the header page (bytes a weir-node from before them leaves zero and ignores),
+ * VIEW_JOURNAL_MAX_WRITES of them: more than the FUSE worker threads that write. Any thread. */
+#define VIEW_JOURNAL_MAX_WRITES 120
+
+/* Records that request unique (the kernel's, without FUSE_UNIQUE_RESEND) writes len bytes of
+ * handle fh at off. Returns the record's index for view_journal_write_end, or -ENOSPC: none free
+ * and none a dead weir-node left to take (the write then goes unrecorded). */
+int view_journal_write_begin(struct view_journal *j, uint64_t unique, uint64_t fh, int64_t off,
+			     uint64_t len);
+/* The record a dead weir-node made for request unique of handle fh, len bytes: 0 with its offset
+ * in *ret_off and its index in *ret_index (this process's record from now on, to end), or
+ * -ENOENT (it died before recording: the bytes were never written). */
+int view_journal_write_find(struct view_journal *j, uint64_t unique, uint64_t fh, uint64_t len,
+			    int64_t *ret_off, int *ret_index);
+/* Frees record index once the reply has been sent. */
+void view_journal_write_end(struct view_journal *j, int index);
+
 /* Calls fn for each log record in append order; stops at the first torn or unknown record (the
  * tail a crash cut short). Returns the number of records read or fn's first negative return. */
 int view_journal_replay(struct view_journal *j,

@@ -75,6 +75,85 @@ rm "$RW/z"
 [ "$(ls "$RW" | tr '\n' ' ')" = "big.bin d " ] || fail "the view lists: $(ls "$RW")"
 ok "the tree on the source and in the view agree; a rename over a file then of the winner reads the winner"
 
+step "O_APPEND follows the descriptor: cleared with fcntl, a pwrite lands at its offset"
+# weir-node used to open the source file O_APPEND as the view's was opened, so a pwrite after
+# fcntl had cleared O_APPEND still went to the end (on Linux pwrite of an O_APPEND file appends)
+python3 - "$RW/app.txt" <<'PY' || fail "writing app.txt through the view failed"
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+os.write(fd, b"0123456789")
+fl = fcntl.fcntl(fd, fcntl.F_GETFL)
+fcntl.fcntl(fd, fcntl.F_SETFL, fl & ~os.O_APPEND)
+os.pwrite(fd, b"AB", 2)
+fcntl.fcntl(fd, fcntl.F_SETFL, fl)
+os.write(fd, b"xy")
+os.close(fd)
+PY
+printf '01AB456789xy' >"$TMP/want.app"
+cmp "$TMP/want.app" "$SRC/app.txt" || fail "app.txt on the source is \"$(cat "$SRC/app.txt")\", not 01AB456789xy"
+rm "$RW/app.txt"
+ok "01AB456789xy: the pwrite at 2 in place, the appends at the end"
+
+step "a descriptor opened before a write through the view reads it; a change made elsewhere does not"
+# as on a local file system: an append, an overwrite and a truncate through the view reach a
+# reader that opened the file before them (weir used to give it EOF at its old size, then
+# ESTALE); a change on the source itself still never mixes into what it reads
+printf 'one\n' >"$RW/c.txt"
+python3 - "$RW/c.txt" "$SRC/c.txt" <<'PY' || fail "a reader opened before the writes: see above"
+import errno, os, subprocess, sys
+view, src = sys.argv[1], sys.argv[2]
+def sh(cmd):
+    subprocess.run(["sh", "-c", cmd, "sh", view], check=True)
+def expect(what, got, want):
+    if got != want:
+        sys.exit(f"{what}: read {got!r}, not {want!r}")
+fd = os.open(view, os.O_RDONLY)
+expect("before any write", os.read(fd, 100), b"one\n")
+sh("printf 'two\\n' >>\"$1\"")
+expect("after an append (the writer closed)", os.read(fd, 100), b"two\n")
+w = os.open(view, os.O_WRONLY)
+sh("printf 'ONE' | dd of=\"$1\" conv=notrunc status=none")
+os.write(w, b"o")
+expect("an overwrite while another writer is open", os.pread(fd, 100, 0), b"oNE\ntwo\n")
+os.close(w)
+expect("size", os.fstat(fd).st_size, 8)
+sh("truncate -s 4 \"$1\"")
+expect("after a truncate", os.pread(fd, 100, 0), b"oNE\n")
+expect("size after a truncate", os.fstat(fd).st_size, 4)
+sh("printf 'Two\\n' >\"$1\"")  # an O_TRUNC open, then a write
+expect("after a rewrite", os.pread(fd, 100, 0), b"Two\n")
+with open(src, "ab") as f:  # elsewhere: on the source, not through the view
+    f.write(b"host\n")
+sh("printf 'view\\n' >>\"$1\"")  # a write through the view on top of it
+for what in ("after a change elsewhere", "again"):
+    try:
+        got = os.pread(fd, 100, 0)
+    except OSError as e:
+        if e.errno != errno.ESTALE:
+            raise
+        continue
+    expect(what, got, b"Two\n")  # its own version, or ESTALE: never host's bytes
+os.close(fd)
+PY
+printf 'Two\nhost\nview\n' >"$TMP/want.c"
+cmp "$TMP/want.c" "$RW/c.txt" || fail "c.txt reopened reads \"$(cat "$RW/c.txt")\""
+# tail -f: polling (FUSE is remote to it), each line written through the view shows up
+: >"$RW/t.log"
+tail -n +1 -s 0.1 ---disable-inotify -f "$RW/t.log" >"$TMP/tail.out" 2>"$TMP/tail.err" &
+tailpid=$!
+pid_track "$tailpid"
+for i in 1 2 3 4 5; do
+	echo "line $i" >>"$RW/t.log"
+	sleep 0.2
+done
+seq 1 5 | sed 's/^/line /' >"$TMP/want.tail"
+for i in $(seq 1 100); do cmp -s "$TMP/want.tail" "$TMP/tail.out" && break; sleep 0.1; done
+pid_stop "$tailpid"
+cmp -s "$TMP/want.tail" "$TMP/tail.out" ||
+	fail "tail -f of a file written through the view showed \"$(cat "$TMP/tail.out")\" in 10 s ($(cat "$TMP/tail.err"))"
+rm "$RW/c.txt" "$RW/t.log"
+ok "append, overwrite, truncate and rewrite through the view reach an open reader; tail -f follows; a change elsewhere stays out"
+
 step "no setuid or setgid file reaches the source: weir-node writes it as root on the host"
 # a pod's root (or any uid) with an rw grant would otherwise leave a set-user-ID program, owned
 # by root or by a uid of its choosing, in the host's directory (the pod's own mount is nosuid,

@@ -193,6 +193,46 @@ START_TEST(test_torn_tail)
 }
 END_TEST
 
+/* Appends in flight: the successor finds where the dead process put a request's bytes, once;
+ * a record ended after its reply is gone; with none free, only the dead process's records are
+ * taken, the oldest request's first, and never one the successor has found. */
+START_TEST(test_writes_in_flight)
+{
+	struct view_journal *j, *k;
+	ck_assert_int_eq(view_journal_new("/mnt/w", &j), 0);
+	int a = view_journal_write_begin(j, 10, 3, 4096, 6);
+	int b = view_journal_write_begin(j, 12, 3, 8192, 100);
+	int c = view_journal_write_begin(j, 14, 5, 0, 1);
+	ck_assert_int_ge(a, 0);
+	ck_assert_int_ge(b, 0);
+	ck_assert_int_ge(c, 0);
+	view_journal_write_end(j, b); /* answered */
+	int64_t off = -1;
+	int idx = -1;
+	/* the process that made them never looks them up: not inherited */
+	ck_assert_int_eq(view_journal_write_find(j, 10, 3, 6, &off, &idx), -ENOENT);
+
+	ck_assert_int_eq(view_journal_open(view_journal_fd(j), &k), 0);
+	ck_assert_int_eq(view_journal_write_find(k, 12, 3, 100, &off, &idx), -ENOENT);
+	ck_assert_int_eq(view_journal_write_find(k, 10, 4, 6, &off, &idx), -ENOENT); /* other fh */
+	ck_assert_int_eq(view_journal_write_find(k, 10, 3, 7, &off, &idx), -ENOENT); /* other len */
+	ck_assert_int_eq(view_journal_write_find(k, 10, 3, 6, &off, &idx), 0);
+	ck_assert_int_eq(off, 4096);
+	ck_assert_int_eq(idx, a);
+	/* Fill every free record: then the dead process's left (14) is taken, not 10 (found). */
+	int n = 0;
+	while (view_journal_write_begin(k, 1000 + (uint64_t)n, 9, n, 1) != c)
+		ck_assert_int_lt(++n, VIEW_JOURNAL_MAX_WRITES);
+	ck_assert_int_eq(n, VIEW_JOURNAL_MAX_WRITES - 2);
+	ck_assert_int_eq(view_journal_write_begin(k, 5000, 9, 0, 1), -ENOSPC);
+	ck_assert_int_eq(view_journal_write_find(k, 14, 5, 1, &off, &idx), -ENOENT);
+	view_journal_write_end(k, idx);
+	ck_assert_int_eq(view_journal_write_begin(k, 5001, 9, 0, 1), idx);
+	view_journal_free(j);
+	view_journal_free(k);
+}
+END_TEST
+
 START_TEST(test_foreign)
 {
 	struct view_journal *j, *k;
@@ -273,6 +313,7 @@ Suite *view_journal_suite(void)
 	tcase_add_test(tc, test_bindings);
 	tcase_add_test(tc, test_torn_tail);
 	tcase_add_test(tc, test_foreign);
+	tcase_add_test(tc, test_writes_in_flight);
 	tcase_add_test(tc, test_concurrent_appends);
 	suite_add_tcase(s, tc);
 	return s;

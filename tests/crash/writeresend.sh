@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# A write applied to the source whose reply weir-node had not sent when it died is resent to the
+# next weir-node (FUSE_NOTIFY_RESEND); applying it again must give the bytes of one write. The
+# kill lands right there every time: die_after_write.so (LD_PRELOAD into weir-node) kills the
+# process with SIGKILL just after the armed pwrite/ftruncate has returned. An append through a
+# descriptor opened O_APPEND used to land twice (the source file was opened O_APPEND and the
+# resent WRITE appended again).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/../helpers/lib.sh"
+. "$here/../helpers/weir.sh"
+
+weir_test_setup writeresend
+lib="${WEIR_DIE_AFTER_WRITE:-${WEIR_BUILD_DIR:-$WEIR_SRC/build}/tests/crash/die_after_write.so}"
+[ -f "$lib" ] || fail "no $lib: build tests/crash/die_after_write.so (ninja -C build)"
+SRC="$TMP/src" RW="$TMP/rw" DIE="$TMP/die"
+mkdir -p "$SRC" "$DIE"
+printf 'line0\n' >"$SRC/log.txt"
+rand_file "$SRC/data.bin" 100000 wr-data
+rand_file "$SRC/trunc.bin" 300000 wr-trunc
+WEIR_TEST_DIE_DIR="$DIE" LD_PRELOAD="$lib" \
+	weir_mount "local://$SRC" "$RW" --tier "mem:$WEIR_TIER_DIR/mem:64MiB" --read-write >/dev/null
+
+# die_at CALL FILE CMD...: arms the kill for CALL on FILE, runs CMD (which blocks through the
+# takeover), then checks the kill happened there and a new weir-node took over.
+die_at() {
+	local call="$1" file="$2" old new
+	shift 2
+	old="$(weir_node_pid)"
+	rm -f "$DIE/fired"
+	echo "$call $file" >"$DIE/arm"
+	timeout 60 "$@" || fail "\"$*\" failed across the takeover"
+	[ -e "$DIE/fired" ] || fail "weir-node never made the armed $call on $file: the test proves nothing"
+	new="$(weir_wait_new_node "$old")"
+	note "killed after $(tail -n1 "$DIE/fired" | cut -d' ' -f1,3,4); weir-node $new took over"
+}
+
+step "an O_APPEND write applied, weir-node killed before the reply"
+die_at pwrite log.txt sh -c "printf 'line1\n' >>'$RW/log.txt'"
+printf 'line0\nline1\n' >"$TMP/want.log"
+cmp "$TMP/want.log" "$SRC/log.txt" || fail "log.txt after one append and a resend: $(od -c "$SRC/log.txt" | head -5)"
+printf 'line2\n' >>"$RW/log.txt"
+printf 'line2\n' >>"$TMP/want.log"
+cmp "$TMP/want.log" "$RW/log.txt" || fail "the next append through the view: $(od -c "$SRC/log.txt" | head -5)"
+ok "one append's bytes, once; the next append lands after them"
+
+step "the same with a descriptor that stays open: two appends, the kill after the second"
+python3 - "$RW/log.txt" "$DIE" <<'PY' || fail "the appending process failed"
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
+os.write(fd, b"line3\n")
+open(sys.argv[2] + "/arm", "w").write("pwrite log.txt\n")
+os.write(fd, b"line4\n")  # the kill, the takeover, the resend
+os.write(fd, b"line5\n")
+os.close(fd)
+PY
+[ -e "$DIE/fired" ] || fail "weir-node never made the armed write: the test proves nothing"
+weir_wait_new_node "$(sed -n 's/.* pid //p' "$DIE/fired")" >/dev/null
+rm -f "$DIE/fired"
+printf 'line3\nline4\nline5\n' >>"$TMP/want.log"
+cmp "$TMP/want.log" "$SRC/log.txt" || fail "log.txt: $(od -c "$SRC/log.txt" | tail -5)"
+ok "line3, line4, line5 once each"
+
+step "a write past the end (the size grows), killed before the reply"
+cp "$SRC/data.bin" "$TMP/want.data"
+printf 'TAIL' | dd of="$TMP/want.data" bs=1 seek=150000 conv=notrunc status=none
+die_at pwrite data.bin dd of="$RW/data.bin" bs=1 seek=150000 conv=notrunc status=none if=<(printf 'TAIL')
+cmp "$TMP/want.data" "$SRC/data.bin" || fail "data.bin after a write past its end and a resend differs"
+ok "a positional write applied twice is the same write"
+
+step "a truncate, killed before the reply, then a write"
+head -c 1000 "$SRC/trunc.bin" >"$TMP/want.trunc"
+die_at ftruncate trunc.bin truncate -s 1000 "$RW/trunc.bin"
+cmp "$TMP/want.trunc" "$SRC/trunc.bin" || fail "trunc.bin after a truncate and a resend differs"
+printf 'more' >>"$RW/trunc.bin"
+printf 'more' >>"$TMP/want.trunc"
+cmp "$TMP/want.trunc" "$SRC/trunc.bin" || fail "trunc.bin after the append that followed differs"
+ok "truncated once"
+
+n="$(grep -c 'requests in flight were resent' "$WEIR_STATE/node.log" || true)"
+[ "$n" -ge 4 ] || fail "node.log says \"requests in flight were resent\" $n times, not 4"
+echo
+echo "PASS: writes in flight at a kill -9 are applied once"
