@@ -48,20 +48,29 @@ static void set_error(struct ufs *u, const char *path, int err)
 	ufs_set_error(u, "%s%s: %s", u->url, strcmp(path, "/") == 0 ? "/" : path, strerror(-err));
 }
 
-/* Opens path (UFS-relative, "/"-prefixed) beneath the root. Returns an fd or -errno;
- * -EACCES when resolution would leave the root. */
-static int open_beneath_fd(int dir_fd, const char *rel, int flags)
+/* Opens rel beneath dir_fd, with the resolve flags extra besides. Returns an fd or -errno;
+ * -EACCES when resolution would leave dir_fd. No RESOLVE_NO_XDEV: a mount below a source's root
+ * is one root made (an NFS export, a disk); a user cannot make one weir-node sees, and a FUSE
+ * mount of theirs (fusermount3) serves only bytes they could have written there anyway. */
+static int open_beneath_how(int dir_fd, const char *rel, int flags, uint64_t extra)
 {
 	/* openat2 refuses O_NOCTTY with O_PATH */
 	flags |= O_CLOEXEC | ((flags & O_PATH) ? 0 : O_NOCTTY);
 	struct open_how how = {.flags = (uint64_t)flags,
-			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | extra};
 	long fd = syscall(SYS_openat2, dir_fd, rel, &how, sizeof(how));
 	if (fd < 0 && errno == ENOSYS)
 		fd = openat(dir_fd, rel, flags);
 	if (fd < 0)
 		return errno == EXDEV ? -EACCES : -errno;
 	return (int)fd;
+}
+
+/* Opens path (UFS-relative, "/"-prefixed) beneath the root. Returns an fd or -errno;
+ * -EACCES when resolution would leave the root. */
+static int open_beneath_fd(int dir_fd, const char *rel, int flags)
+{
+	return open_beneath_how(dir_fd, rel, flags, 0);
 }
 
 static int open_beneath(struct local *l, const char *path, int flags)
@@ -112,9 +121,14 @@ static int local_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr
 	return 0;
 }
 
+/* Through no symbolic link at all: a view's root (a reference's subdirectory) and a directory a
+ * walk enters are where they are named, not where a link in the source points (pub/up -> ..
+ * would make a reference to pub/up one to the whole source, and a -> . loop a walk). */
 static int local_open_dir(struct ufs *u, const char *path)
 {
-	return open_beneath(u->priv, path, O_PATH | O_DIRECTORY);
+	struct local *l = u->priv;
+	return open_beneath_how(l->root_fd, path[1] ? path + 1 : ".", O_PATH | O_DIRECTORY,
+				RESOLVE_NO_SYMLINKS);
 }
 
 static int local_stat_beneath(struct ufs *u, int dir_fd, const char *rel,

@@ -709,20 +709,25 @@ static int reader_enter(fuse_req_t req, struct view *v, struct view_creds *c)
 }
 
 /* Whether req's reader reaches path at a local:// source with its own rights, resolved as
- * weir-node resolves it (links inside the source followed), and may access it as want (R_OK,
- * X_OK; 0: reach it only). expect (may be NULL): the version the view is to serve, which must
- * be the object reached. The kernel checked the view's cached attributes; a name swapped since
- * (for a link to a file or directory of someone else's) must not lend the reader root's rights.
- * Returns 0, -EACCES, -ESTALE or the source's -errno. */
+ * weir-node resolves it (links followed only while they stay beneath the view's root), and may
+ * access it as want (R_OK, X_OK; 0: reach it only). expect (may be NULL): the version the view
+ * is to serve, which must be the object reached. The kernel checked the view's cached
+ * attributes; a name swapped since (for a link to a file or directory of someone else's) must
+ * not lend the reader root's rights. Root is checked too in a view of a subdirectory: the
+ * source's listing follows a link anywhere beneath the source's root, and the view's root is
+ * below it. Returns 0, -EACCES, -ESTALE or the source's -errno. */
 static int reader_may(fuse_req_t req, struct view *v, const char *path, int want,
 		      const struct ufs_attr *expect)
 {
-	if (!ufs_has_owners(v->src.ufs) || fuse_req_ctx(req)->uid == 0)
+	if (!ufs_has_owners(v->src.ufs))
 		return 0;
 	/* From the view's root: what lies above it is not the reader's to search (a reference
 	 * to a subdirectory shows that subdirectory), nor may a link lead above it. */
 	size_t sl = strlen(v->subpath);
 	bool below = sl > 1;
+	/* Root in a view of the whole source: the UFS resolves every path beneath its root. */
+	if (!below && fuse_req_ctx(req)->uid == 0)
+		return 0;
 	int dfd = below ? ufs_open_dir(v->src.ufs, v->subpath) : -1;
 	if (below && dfd < 0)
 		return dfd;
@@ -3788,6 +3793,22 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 		v->subpath[--sl] = '\0';
 	if (!inode_for_path(v, v->subpath))
 		goto fail;
+	/* A subdirectory of a local:// source is its own, not where a link on the way points: a
+	 * grant of pub/ must not become the whole source through pub/up -> .. (ufs_open_dir). */
+	if (sl > 1 && ufs_has_owners(src->ufs)) {
+		int dfd = ufs_open_dir(src->ufs, v->subpath);
+		if (dfd < 0) {
+			r = dfd;
+			snprintf(errbuf, errlen, "view \"%s\": subdirectory \"%s\" of %s: %s",
+				 cfg->mountpoint, v->subpath, src->ufs->url,
+				 r == -ELOOP ? "the path goes through a symbolic link, which weir does "
+					       "not follow on the way to a view's root; name the real "
+					       "directory"
+					     : strerror(-r));
+			goto fail;
+		}
+		close(dfd);
+	}
 
 	r = mp_hold(v, errbuf, errlen);
 	if (r < 0)
