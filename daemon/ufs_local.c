@@ -49,6 +49,20 @@ static void set_error(struct ufs *u, const char *path, int err)
 	ufs_set_error(u, "%s%s: %s", u->url, strcmp(path, "/") == 0 ? "/" : path, strerror(-err));
 }
 
+/* openat2, tried again on EAGAIN: with RESOLVE_BENEATH the kernel fails a ".." it walked while
+ * any rename or mount happened anywhere on the machine (it cannot then tell the ".." stayed
+ * beneath), and callers would take EAGAIN for an unreachable UFS (ufs_error_is_outage). A
+ * stream of renames elsewhere could make it fail every time: a bounded number of tries. */
+static long openat2_retry(int dir_fd, const char *rel, struct open_how *how)
+{
+	long fd;
+	int tries = 0;
+	do
+		fd = syscall(SYS_openat2, dir_fd, rel, how, sizeof(*how));
+	while (fd < 0 && errno == EAGAIN && ++tries < 16);
+	return fd;
+}
+
 /* openat2's stand-in on kernels before 5.6 (ENOSYS): rel opened one component at a time from
  * dir_fd ("/" first when rel is absolute), through no symbolic link (-ELOOP) and no ".."
  * (-EACCES). Narrower than RESOLVE_BENEATH, which follows links that stay beneath: on such a
@@ -110,7 +124,7 @@ static int open_beneath_how(int dir_fd, const char *rel, int flags, uint64_t ext
 	flags |= O_CLOEXEC | ((flags & O_PATH) ? 0 : O_NOCTTY);
 	struct open_how how = {.flags = (uint64_t)flags,
 			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | extra};
-	long fd = syscall(SYS_openat2, dir_fd, rel, &how, sizeof(how));
+	long fd = openat2_retry(dir_fd, rel, &how);
 	if (fd < 0 && errno == ENOSYS)
 		return open_walk(dir_fd, rel, flags, 0);
 	if (fd < 0)
@@ -478,7 +492,7 @@ static int local_init(struct ufs *u, const struct ufs_options *opts)
 	 * otherwise make the view a directory outside it. */
 	struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
 			       .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
-	long fd = syscall(SYS_openat2, AT_FDCWD, root, &how, sizeof(how));
+	long fd = openat2_retry(AT_FDCWD, root, &how);
 	if (fd < 0 && errno == ENOSYS) {
 		fd = open_walk(AT_FDCWD, root, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
 		if (fd < 0)
@@ -525,7 +539,7 @@ static int local_open_write(struct ufs *u, const char *path, int flags, unsigned
 	struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK),
 			       .mode = (flags & O_CREAT) ? (mode & 07777) : 0,
 			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
-	long fd = syscall(SYS_openat2, l->root_fd, rel, &how, sizeof(how));
+	long fd = openat2_retry(l->root_fd, rel, &how);
 	if (fd < 0 && errno == ENOSYS) {
 		fd = open_walk(l->root_fd, rel, (int)how.flags, (unsigned)how.mode);
 		if (fd < 0)
