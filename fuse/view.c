@@ -751,6 +751,27 @@ static int reader_may(fuse_req_t req, struct view *v, const char *path, int want
 	return 0;
 }
 
+/* Whether path, about to be opened for writing, still lies beneath the view's root at the source,
+ * resolved as root: in a view of a subdirectory, a name the kernel looked up may since have been
+ * swapped at the source for a link out of it (the lookup would now refuse it; an open of the
+ * cached inode asks no lookup). 0 (-ENOENT too: a create), -EACCES or the source's -errno. A
+ * swap between this check and the open is not caught. */
+static int writer_beneath(struct view *v, const char *path)
+{
+	size_t sl = strlen(v->subpath);
+	if (sl <= 1 || !ufs_has_owners(v->src.ufs))
+		return 0;
+	int dfd = ufs_open_dir(v->src.ufs, v->subpath);
+	if (dfd < 0)
+		return dfd;
+	const char *rel = path + sl;
+	rel += *rel == '/';
+	struct ufs_attr a;
+	int r = ufs_stat_beneath(v->src.ufs, dfd, rel, &a);
+	close(dfd);
+	return r == -ENOENT ? 0 : r;
+}
+
 /* A writer's handle keeps the identity of the source file it writes (device and inode, in its
  * otherwise unused attr), journaled with it: after a restart it is reopened by name, and must
  * not then write into another file that took that name meanwhile. "" when fd cannot say. */
@@ -1541,7 +1562,9 @@ static void open_for_write(fuse_req_t req, struct view *v, struct inode *in,
 			   struct fuse_file_info *fi)
 {
 	struct view_creds c = {.on = false};
-	int fd = reader_enter(req, v, &c);
+	int fd = writer_beneath(v, in->path);
+	if (fd == 0)
+		fd = reader_enter(req, v, &c);
 	if (fd == 0)
 		fd = ufs_open_write(v->src.ufs, in->path, fi->flags & ~(O_CREAT | O_EXCL), 0);
 	view_creds_leave(&c);
@@ -1603,8 +1626,11 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	if (fd == 0)
 		fd = ufs_open_write(v->src.ufs, path, fi->flags | O_CREAT | O_EXCL, mode);
 	bool created = fd >= 0;
-	if (fd == -EEXIST && !(fi->flags & O_EXCL)) /* appeared at the source meanwhile */
-		fd = ufs_open_write(v->src.ufs, path, fi->flags & ~O_CREAT, mode);
+	if (fd == -EEXIST && !(fi->flags & O_EXCL)) { /* appeared at the source meanwhile */
+		fd = writer_beneath(v, path);
+		if (fd == 0)
+			fd = ufs_open_write(v->src.ufs, path, fi->flags & ~O_CREAT, mode);
+	}
 	bool as_reader = c.on;
 	view_creds_leave(&c);
 	/* Else the daemon created as root; a new file belongs to whoever asked, as on the
@@ -1754,6 +1780,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		}
 		/* A truncate opens with the reader's rights (below); a chmod or touch of a file
 		 * they may not write opens as root, then acts with their rights. */
+		if (r == 0)
+			r = writer_beneath(v, in->path);
 		if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
 			r = reader_enter(req, v, &c);
 		fd = r == 0 ? ufs_open_write(v->src.ufs, in->path, O_WRONLY, 0) : r;

@@ -268,6 +268,7 @@ ln -s ../sec "$S3/pub/secdir"
 ln -s "$TMP/outside.txt" "$S3/pub/abs"
 ln -s f.txt "$S3/pub/in"
 ln -s ../f.txt "$S3/pub/sub/in-up"
+echo "swap me" >"$S3/pub/swapme" && chmod 0666 "$S3/pub/swapme" # for the rw grant's check
 cat >"$TMP/loc.yaml" <<EOF
 apiVersion: data.fluid.io/v1alpha1
 kind: Dataset
@@ -281,6 +282,7 @@ spec:
   sharing:
     allow:
       - namespace: perms2
+        mode: rw
         subPaths: [/pub]
 ---
 apiVersion: data.fluid.io/v1alpha1
@@ -320,9 +322,9 @@ wt_wait_phase dataset ref perms2 Bound
 wt_run "loading perms2/ref (DataLoad of the reference)" load -n perms2 ref
 loaded="$(printf '%s\n' "$WT_OUT" | tail -n 1)"
 note "$loaded"
-# f.txt, in (-> f.txt) and sub/in-up (-> ../f.txt): no file a link out of pub/ names, and no
-# directory entered through a link (updir -> .. would walk pub/updir/pub/updir/...)
-grep -q ", 3 files in" <<<"$loaded" || fail "the DataLoad of pub/ loaded other than its 3 files: $loaded"
+# f.txt, swapme, in (-> f.txt) and sub/in-up (-> ../f.txt): no file a link out of pub/ names, and
+# no directory entered through a link (updir -> .. would walk pub/updir/pub/updir/...)
+grep -q ", 4 files in" <<<"$loaded" || fail "the DataLoad of pub/ loaded other than its 4 files: $loaded"
 if grep -rqF "$MARK" "$WEIR_TIER_DIR/loc" 2>/dev/null; then
 	fail "a DataLoad of dataset://perms/loc/pub cached bytes from outside pub/ ($(grep -rlF "$MARK" "$WEIR_TIER_DIR/loc" | head -n 3 | tr '\n' ' '))"
 fi
@@ -342,6 +344,22 @@ for who in nobody root; do
 	if grep -qE "other.txt|s.txt" <<<"$out"; then fail "$who listed what lies outside pub/: $out"; fi
 done
 ok "nobody and root read pub/ and its links that stay inside, not what a link out of pub/ names"
+# The grant is rw: a name the writer looked up through the view, swapped at the source for a link
+# out of pub/ since, must not take the write to other.txt.
+cmp "$S3/pub/swapme" "$RV/swapme" || fail "pub/swapme reads other bytes through the reference"
+before="$(sha256sum <"$S3/other.txt")"
+ln -s ../other.txt "$S3/pub/.swap.tmp" && mv -T "$S3/pub/.swap.tmp" "$S3/pub/swapme"
+for who in root nobody; do
+	if as "$who" sh -c "echo INJECTED-$who >>'$RV/swapme'" 2>"$TMP/write.err"; then
+		note "$who's append to swapme was accepted"
+	else
+		note "$who: append to swapme: $(head -c 100 "$TMP/write.err")"
+	fi
+	as "$who" truncate -s 0 "$RV/swapme" 2>/dev/null || true
+done
+[ "$(sha256sum <"$S3/other.txt")" = "$before" ] ||
+	fail "a write through pub/swapme, swapped for a link out of pub/, changed other.txt: $(head -c 60 "$S3/other.txt")"
+ok "writes through a name swapped for a link out of pub/ do not reach other.txt"
 # perms2/ref2 names pub/updir, within the grant of pub/ as written, but updir -> .. is the whole
 # source: its view must not mount, or show nothing above pub/.
 RV2="$TMP/ref2"
