@@ -1538,6 +1538,13 @@ static struct inode *writable_dir(fuse_req_t req, struct view *v, fuse_ino_t ino
 		fuse_reply_err(req, in ? EROFS : ENOENT);
 		return NULL;
 	}
+	/* a directory swapped at the source, since its lookup, for a link out of the view's root
+	 * must not take a create, mkdir, removal or rename there */
+	int r = writer_beneath(v, in->path);
+	if (r < 0) {
+		fuse_reply_err(req, errno_for_fuse(r));
+		return NULL;
+	}
 	return in;
 }
 
@@ -1964,6 +1971,13 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	}
 	if (flags) {
 		fuse_reply_err(req, EINVAL); /* RENAME_NOREPLACE/EXCHANGE: not through the UFS */
+		return;
+	}
+	int br = writer_beneath(v, p1->path); /* as writable_dir, for both directories */
+	if (br == 0)
+		br = writer_beneath(v, p2->path);
+	if (br < 0) {
+		fuse_reply_err(req, errno_for_fuse(br));
 		return;
 	}
 	char *from = child_path(p1->path, name), *to = child_path(p2->path, newname);

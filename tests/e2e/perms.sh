@@ -268,7 +268,8 @@ ln -s ../sec "$S3/pub/secdir"
 ln -s "$TMP/outside.txt" "$S3/pub/abs"
 ln -s f.txt "$S3/pub/in"
 ln -s ../f.txt "$S3/pub/sub/in-up"
-echo "swap me" >"$S3/pub/swapme" && chmod 0666 "$S3/pub/swapme" # for the rw grant's check
+echo "swap me" >"$S3/pub/swapme" && chmod 0666 "$S3/pub/swapme" # for the rw grant's checks
+mkdir "$S3/pub/dswap"
 cat >"$TMP/loc.yaml" <<EOF
 apiVersion: data.fluid.io/v1alpha1
 kind: Dataset
@@ -360,6 +361,18 @@ done
 [ "$(sha256sum <"$S3/other.txt")" = "$before" ] ||
 	fail "a write through pub/swapme, swapped for a link out of pub/, changed other.txt: $(head -c 60 "$S3/other.txt")"
 ok "writes through a name swapped for a link out of pub/ do not reach other.txt"
+# A directory looked up through the view, and names in it found absent (negative entries the
+# kernel keeps), swapped since for a link to ../sec: no create, mkdir or removal lands in sec/.
+ls "$RV/dswap" >/dev/null
+for n in new nd s.txt; do ! stat "$RV/dswap/$n" >/dev/null 2>&1 || fail "$RV/dswap/$n exists before the swap"; done
+mv "$S3/pub/dswap" "$S3/pub/dswap.old" && ln -s ../sec "$S3/pub/dswap"
+touch "$RV/dswap/new" 2>/dev/null || true
+mkdir "$RV/dswap/nd" 2>/dev/null || true
+rm -f "$RV/dswap/s.txt" 2>/dev/null || true
+[ ! -e "$S3/sec/new" ] || fail "a create in pub/dswap, swapped for a link to ../sec, made sec/new"
+[ ! -e "$S3/sec/nd" ] || fail "a mkdir in pub/dswap, swapped for a link to ../sec, made sec/nd"
+[ -f "$S3/sec/s.txt" ] || fail "a removal in pub/dswap, swapped for a link to ../sec, removed sec/s.txt"
+ok "no create, mkdir or removal through a directory swapped for a link out of pub/"
 # perms2/ref2 names pub/updir, within the grant of pub/ as written, but updir -> .. is the whole
 # source: its view must not mount, or show nothing above pub/.
 RV2="$TMP/ref2"
