@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -37,6 +38,7 @@
 
 struct load_file {
 	char *path;
+	size_t root;   /* the index in l->paths of the path it was found under */
 	uint64_t size; /* as listed: the plan's blocks (load_one refuses another size) */
 	/* A shared load's plan (balance()): per block, its owner's and its fetcher's index in
 	 * l->share; read-only once the workers run. */
@@ -56,6 +58,14 @@ struct remote {
 struct load {
 	struct source *src;
 	char **paths;
+	/* At a source with owners (local://), per path: the directory its files must resolve
+	 * beneath (the path, or a file's parent), opened through no link by the load thread before
+	 * its first plan; -1: no check (the source's root, which the UFS confines to already).
+	 * Read-only once the workers run. */
+	int *root_fd;
+	size_t *root_len; /* of that directory's path, "/" counted as 0 */
+	size_t walk_root; /* the load thread's: the path being walked */
+	uint64_t refused; /* the load thread's: files whose link leads out of their path */
 	size_t npaths;
 	unsigned ttl_ms;
 	char **share; /* the nodes a DataLoad is spread over (NULL: not shared) */
@@ -146,10 +156,90 @@ static bool assigned(const struct load *l, const struct load_file *lf, uint64_t 
 	return !l->nshare || (l->mask >> lf->assign[block] & 1);
 }
 
-/* A file of the plan; a shared load keeps every file (balance() splits the work after). */
+#define ROOT_UNCHECKED INT_MIN /* l->root_fd: the source's root, which the UFS confines to */
+
+/* Whether path (found under l->paths[root]) resolves beneath that path's directory; 0 with
+ * ret_attr the version reached there, -EACCES (or -ELOOP, -ENOENT) for a link that leads out or
+ * nowhere, or the source's -errno. 1: no check applies (ret_attr untouched). */
+static int root_check(struct load *l, size_t root, const char *path, struct ufs_attr *ret_attr)
+{
+	int fd = l->root_fd ? l->root_fd[root] : ROOT_UNCHECKED;
+	if (fd == ROOT_UNCHECKED)
+		return 1;
+	if (fd < 0)
+		return fd; /* its directory could not be opened through no link: nothing passes */
+	const char *rel = path + l->root_len[root];
+	rel += *rel == '/';
+	return ufs_stat_beneath(l->src->ufs, fd, rel, ret_attr);
+}
+
+/* Opens l->root_fd (see struct load) once, on the load thread. */
+static int roots_open(struct load *l)
+{
+	if (l->root_fd || !ufs_has_owners(l->src->ufs))
+		return 0;
+	l->root_fd = malloc((l->npaths + 1) * sizeof(*l->root_fd));
+	l->root_len = calloc(l->npaths + 1, sizeof(*l->root_len));
+	if (!l->root_fd || !l->root_len) {
+		free(l->root_fd);
+		free(l->root_len);
+		l->root_fd = NULL;
+		l->root_len = NULL;
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < l->npaths; i++)
+		l->root_fd[i] = ROOT_UNCHECKED;
+	for (size_t i = 0; i < l->npaths; i++) {
+		const char *p = l->paths[i];
+		size_t len = strlen(p);
+		if (len <= 1)
+			continue;
+		int fd = ufs_open_dir(l->src->ufs, p);
+		if (fd == -ENOTDIR || fd == -ELOOP) {
+			/* a file, or a link (to a file or not): beneath its directory */
+			len = (size_t)(strrchr(p, '/') - p);
+			if (len == 0)
+				continue;
+			char *dir = strndup(p, len);
+			if (!dir)
+				return -ENOMEM;
+			fd = ufs_open_dir(l->src->ufs, dir);
+			free(dir);
+		}
+		l->root_fd[i] = fd;
+		l->root_len[i] = len;
+	}
+	return 0;
+}
+
+static void roots_close(struct load *l)
+{
+	for (size_t i = 0; l->root_fd && i < l->npaths; i++)
+		if (l->root_fd[i] >= 0)
+			close(l->root_fd[i]);
+	free(l->root_fd);
+	free(l->root_len);
+}
+
+/* A file of the plan; a shared load keeps every file (balance() splits the work after). A file
+ * reached through a link out of the path it was found under is not: a DataLoad of pub/ (a
+ * reference's) loads nothing that pub/up -> ../secret names. */
 static int plan_file(const char *path, const struct ufs_attr *attr, void *userdata)
 {
 	struct load *l = userdata;
+	struct ufs_attr beneath;
+	int cr = root_check(l, l->walk_root, path, &beneath);
+	if (cr == -EACCES || cr == -ELOOP || cr == -ENOENT) {
+		if (l->refused++ == 0)
+			log_notice("load of %s: not loading \"%s\": a symbolic link leads out of "
+				   "\"%s\"",
+				   l->src->ufs->url, path, l->paths[l->walk_root]);
+		return 0;
+	}
+	if (cr < 0)
+		return cr;
+	if (cr == 0)
+		attr = &beneath;
 	char *p = strdup(path);
 	if (!p)
 		return -ENOMEM;
@@ -165,7 +255,8 @@ static int plan_file(const char *path, const struct ufs_attr *attr, void *userda
 		l->files = nf;
 		l->cap = cap;
 	}
-	l->files[l->nfiles++] = (struct load_file){.path = p, .size = attr->size};
+	l->files[l->nfiles++] =
+	    (struct load_file){.path = p, .root = l->walk_root, .size = attr->size};
 	if (!l->nshare) {
 		l->prog.files_total++;
 		l->prog.bytes_total += attr->size;
@@ -394,6 +485,14 @@ static int load_one(struct load *l, const struct load_file *lf)
 	uint64_t obj;
 	if (r == 0 && l->nshare && a.size != lf->size)
 		r = -ESTALE; /* the plan gave out another size's blocks */
+	/* Still beneath its path, and that very version: a name swapped since the plan for a link
+	 * out of it is not loaded (the fetch then checks it reads the version checked here). */
+	struct ufs_attr beneath;
+	int cr = r == 0 ? root_check(l, lf->root, lf->path, &beneath) : 1;
+	if (cr < 0)
+		r = cr;
+	else if (cr == 0 && !ufs_attr_same_version(&beneath, &a))
+		r = -ESTALE;
 	if (r == 0)
 		r = block_store_object_sync(src->store, lf->path, &a, &obj);
 	if (r < 0)
@@ -638,13 +737,21 @@ static void spread_run(struct load *l, int self_share)
  * Returns 0 or -errno (the load failed: said). */
 static int plan_make(struct load *l)
 {
-	int r = 0;
+	int r = roots_open(l);
+	if (r < 0)
+		fail_msg(l, r, "cannot open the paths to load (out of memory)");
+	l->refused = 0;
 	for (size_t i = 0; i < l->npaths && r == 0; i++) {
+		l->walk_root = i;
 		r = tree_walk(l->src->meta, l->paths[i], l->fresh ? 0 : l->ttl_ms, plan_file, l,
 			      &l->stop);
 		if (r < 0)
 			fail(l, r, l->paths[i]);
 	}
+	if (l->refused > 1)
+		log_notice("load of %s: %llu files not loaded in all: symbolic links lead out of "
+			   "the paths loaded",
+			   l->src->ufs->url, (unsigned long long)l->refused);
 	if (r == 0 && l->nshare) {
 		r = balance(l);
 		if (r < 0)
@@ -947,6 +1054,7 @@ void load_free(struct load *l)
 		free(l->files[i].assign);
 	}
 	free(l->files);
+	roots_close(l);
 	for (size_t i = 0; i < l->npaths; i++)
 		free(l->paths[i]);
 	free(l->paths);

@@ -366,6 +366,11 @@ fail:
 	return r;
 }
 
+struct ufs *meta_cache_get_ufs(struct meta_cache *mc)
+{
+	return mc->ufs;
+}
+
 void meta_cache_free(struct meta_cache *mc)
 {
 	if (!mc)

@@ -24,6 +24,8 @@ struct meta_cache;
 int meta_cache_open(const char *db_path, struct ufs *u, struct meta_cache **ret, char *note,
 		    size_t notelen);
 void meta_cache_free(struct meta_cache *mc);
+/* The UFS mc lists (borrowed: as long as mc). */
+struct ufs *meta_cache_get_ufs(struct meta_cache *mc);
 
 /* Sets how long past its TTL a listing or version may be served while the UFS is unreachable
  * (0: never). Any thread; applies from the next call. */

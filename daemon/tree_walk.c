@@ -6,6 +6,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* Whether the walk enters directory path: at a source with owners (local://), not when it is
+ * reached through a symbolic link (ufs_open_dir), as find(1) does not: a -> . and b -> . would
+ * make the walk list the same tree 2^40 times, and a link out of a DataLoad's target would
+ * load what the target does not hold. */
+static bool enters(struct meta_cache *mc, const char *path)
+{
+	int fd = ufs_open_dir(meta_cache_get_ufs(mc), path);
+	if (fd == -ELOOP || fd == -EACCES) {
+		log_debug("walk: not entering \"%s\": reached through a symbolic link", path);
+		return false;
+	}
+	if (fd >= 0)
+		close(fd);
+	return true;
+}
 
 static int walk_dir(struct meta_cache *mc, const char *dir, unsigned ttl_ms, tree_walk_fn fn,
 		    void *userdata, const atomic_int *stop)
@@ -25,6 +44,8 @@ static int walk_dir(struct meta_cache *mc, const char *dir, unsigned ttl_ms, tre
 		if (len >= (int)sizeof(path))
 			continue; /* deeper than any real tree; skip rather than truncate */
 		if (e->attr.is_dir) {
+			if (!enters(mc, path))
+				continue;
 			r = walk_dir(mc, path, ttl_ms, fn, userdata, stop);
 			continue;
 		}
@@ -49,5 +70,7 @@ int tree_walk(struct meta_cache *mc, const char *root, unsigned ttl_ms, tree_wal
 		return r;
 	if (!a.is_dir)
 		return fn(root, &a, userdata);
+	if (strcmp(root, "/") != 0 && !enters(mc, root))
+		return -ELOOP;
 	return walk_dir(mc, root, ttl_ms, fn, userdata, stop);
 }

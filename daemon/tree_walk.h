@@ -10,7 +10,9 @@
 /* Called for each regular file; a non-zero return stops the walk and is returned. */
 typedef int (*tree_walk_fn)(const char *path, const struct ufs_attr *attr, void *userdata);
 
-/* Walks root (a directory or a file, "/" for the whole source). Returns 0, the callback's
+/* Walks root (a directory or a file, "/" for the whole source). At a source with owners
+ * (local://) no directory reached through a symbolic link is entered (-ELOOP for root itself).
+ * Returns 0, the callback's
  * non-zero value, or -errno from a listing (-ENOENT when root does not exist). *stop, if not
  * NULL, is polled between listings to abandon the walk (then -ECANCELED). */
 int tree_walk(struct meta_cache *mc, const char *root, unsigned ttl_ms, tree_walk_fn fn,

@@ -211,8 +211,9 @@ int ufs_rename(struct ufs *u, const char *from, const char *to);
 /* Gives path (never a symlink's target) to uid:gid, so that what a non-root writer created is
  * its own; only while path belongs to the daemon (else -EPERM). */
 int ufs_chown(struct ufs *u, const char *path, unsigned uid, unsigned gid);
-/* An O_PATH descriptor (owned by the caller) of directory path, resolved as ufs_stat resolves
- * it; -ENOSYS where the backend has no owners (http, s3). */
+/* An O_PATH descriptor (owned by the caller) of directory path, resolved beneath the root as
+ * ufs_stat resolves it but through no symbolic link (-ELOOP); -ENOSYS where the backend has no
+ * owners (http, s3). */
 int ufs_open_dir(struct ufs *u, const char *path);
 /* As ufs_stat, for rel ("" or relative: "a/b") resolved beneath dir_fd (from ufs_open_dir):
  * neither ".." nor a link leads above dir_fd (-EACCES). With the caller's filesystem rights,

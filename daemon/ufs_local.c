@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -48,20 +49,94 @@ static void set_error(struct ufs *u, const char *path, int err)
 	ufs_set_error(u, "%s%s: %s", u->url, strcmp(path, "/") == 0 ? "/" : path, strerror(-err));
 }
 
-/* Opens path (UFS-relative, "/"-prefixed) beneath the root. Returns an fd or -errno;
- * -EACCES when resolution would leave the root. */
-static int open_beneath_fd(int dir_fd, const char *rel, int flags)
+/* openat2, tried again on EAGAIN: with RESOLVE_BENEATH the kernel fails a ".." it walked while
+ * any rename or mount happened anywhere on the machine (it cannot then tell the ".." stayed
+ * beneath), and callers would take EAGAIN for an unreachable UFS (ufs_error_is_outage). A
+ * stream of renames elsewhere could make it fail every time: a bounded number of tries. */
+static long openat2_retry(int dir_fd, const char *rel, struct open_how *how)
+{
+	long fd;
+	int tries = 0;
+	do
+		fd = syscall(SYS_openat2, dir_fd, rel, how, sizeof(*how));
+	while (fd < 0 && errno == EAGAIN && ++tries < 16);
+	return fd;
+}
+
+/* openat2's stand-in on kernels before 5.6 (ENOSYS): rel opened one component at a time from
+ * dir_fd ("/" first when rel is absolute), through no symbolic link (-ELOOP) and no ".."
+ * (-EACCES). Narrower than RESOLVE_BENEATH, which follows links that stay beneath: on such a
+ * kernel a link in a source reads as refused, never as what lies outside. Returns an fd or
+ * -errno. */
+static int open_walk(int dir_fd, const char *rel, int flags, unsigned mode)
+{
+	char buf[PATH_MAX];
+	if (strlen(rel) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	strcpy(buf, rel);
+	int cur = -1, base = dir_fd, r;
+	if (buf[0] == '/') {
+		if ((cur = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+			return -errno;
+		base = cur;
+	}
+	char *save = NULL, *comp = strtok_r(buf, "/", &save);
+	if (!comp)
+		comp = "."; /* "/" itself */
+	while (comp) {
+		char *next = strtok_r(NULL, "/", &save);
+		if (strcmp(comp, "..") == 0) {
+			r = -EACCES;
+			goto fail;
+		}
+		int fd = next ? openat(base, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+			      : openat(base, comp, flags | O_NOFOLLOW, mode);
+		if (fd < 0) {
+			r = -errno;
+			goto fail;
+		}
+		struct stat st;
+		/* O_PATH | O_NOFOLLOW opens a link itself rather than failing */
+		if (fstat(fd, &st) < 0 || S_ISLNK(st.st_mode)) {
+			close(fd);
+			r = -ELOOP;
+			goto fail;
+		}
+		if (cur >= 0)
+			close(cur);
+		base = cur = fd;
+		comp = next;
+	}
+	return cur;
+fail:
+	if (cur >= 0)
+		close(cur);
+	return r;
+}
+
+/* Opens rel beneath dir_fd, with the resolve flags extra besides. Returns an fd or -errno;
+ * -EACCES when resolution would leave dir_fd. No RESOLVE_NO_XDEV: a mount below a source's root
+ * is one root made (an NFS export, a disk); a user cannot make one weir-node sees, and a FUSE
+ * mount of theirs (fusermount3) serves only bytes they could have written there anyway. */
+static int open_beneath_how(int dir_fd, const char *rel, int flags, uint64_t extra)
 {
 	/* openat2 refuses O_NOCTTY with O_PATH */
 	flags |= O_CLOEXEC | ((flags & O_PATH) ? 0 : O_NOCTTY);
 	struct open_how how = {.flags = (uint64_t)flags,
-			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
-	long fd = syscall(SYS_openat2, dir_fd, rel, &how, sizeof(how));
+			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | extra};
+	long fd = openat2_retry(dir_fd, rel, &how);
 	if (fd < 0 && errno == ENOSYS)
-		fd = openat(dir_fd, rel, flags);
+		return open_walk(dir_fd, rel, flags, 0);
 	if (fd < 0)
 		return errno == EXDEV ? -EACCES : -errno;
 	return (int)fd;
+}
+
+/* Opens path (UFS-relative, "/"-prefixed) beneath the root. Returns an fd or -errno;
+ * -EACCES when resolution would leave the root. */
+static int open_beneath_fd(int dir_fd, const char *rel, int flags)
+{
+	return open_beneath_how(dir_fd, rel, flags, 0);
 }
 
 static int open_beneath(struct local *l, const char *path, int flags)
@@ -112,9 +187,14 @@ static int local_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr
 	return 0;
 }
 
+/* Through no symbolic link at all: a view's root (a reference's subdirectory) and a directory a
+ * walk enters are where they are named, not where a link in the source points (pub/up -> ..
+ * would make a reference to pub/up one to the whole source, and a -> . loop a walk). */
 static int local_open_dir(struct ufs *u, const char *path)
 {
-	return open_beneath(u->priv, path, O_PATH | O_DIRECTORY);
+	struct local *l = u->priv;
+	return open_beneath_how(l->root_fd, path[1] ? path + 1 : ".", O_PATH | O_DIRECTORY,
+				RESOLVE_NO_SYMLINKS);
 }
 
 static int local_stat_beneath(struct ufs *u, int dir_fd, const char *rel,
@@ -422,9 +502,12 @@ static int local_init(struct ufs *u, const struct ufs_options *opts)
 	 * otherwise make the view a directory outside it. */
 	struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
 			       .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
-	long fd = syscall(SYS_openat2, AT_FDCWD, root, &how, sizeof(how));
-	if (fd < 0 && errno == ENOSYS)
-		fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	long fd = openat2_retry(AT_FDCWD, root, &how);
+	if (fd < 0 && errno == ENOSYS) {
+		fd = open_walk(AT_FDCWD, root, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+		if (fd < 0)
+			errno = (int)-fd;
+	}
 	if (fd < 0) {
 		r = -errno;
 		if (r == -ELOOP)
@@ -466,10 +549,12 @@ static int local_open_write(struct ufs *u, const char *path, int flags, unsigned
 	struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK),
 			       .mode = (flags & O_CREAT) ? (mode & 07777) : 0,
 			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
-	long fd = syscall(SYS_openat2, l->root_fd, rel, &how, sizeof(how));
-	if (fd < 0 && errno == ENOSYS)
-		fd = openat(l->root_fd, rel, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
-			    mode & 07777);
+	long fd = openat2_retry(l->root_fd, rel, &how);
+	if (fd < 0 && errno == ENOSYS) {
+		fd = open_walk(l->root_fd, rel, (int)how.flags, (unsigned)how.mode);
+		if (fd < 0)
+			errno = (int)-fd;
+	}
 	if (fd < 0) {
 		int r = errno == EXDEV ? -EACCES : -errno;
 		set_error(u, path, r);

@@ -717,20 +717,25 @@ static int reader_enter(fuse_req_t req, struct view *v, struct view_creds *c)
 }
 
 /* Whether req's reader reaches path at a local:// source with its own rights, resolved as
- * weir-node resolves it (links inside the source followed), and may access it as want (R_OK,
- * X_OK; 0: reach it only). expect (may be NULL): the version the view is to serve, which must
- * be the object reached. The kernel checked the view's cached attributes; a name swapped since
- * (for a link to a file or directory of someone else's) must not lend the reader root's rights.
- * Returns 0, -EACCES, -ESTALE or the source's -errno. */
+ * weir-node resolves it (links followed only while they stay beneath the view's root), and may
+ * access it as want (R_OK, X_OK; 0: reach it only). expect (may be NULL): the version the view
+ * is to serve, which must be the object reached. The kernel checked the view's cached
+ * attributes; a name swapped since (for a link to a file or directory of someone else's) must
+ * not lend the reader root's rights. Root is checked too in a view of a subdirectory: the
+ * source's listing follows a link anywhere beneath the source's root, and the view's root is
+ * below it. Returns 0, -EACCES, -ESTALE or the source's -errno. */
 static int reader_may(fuse_req_t req, struct view *v, const char *path, int want,
 		      const struct ufs_attr *expect)
 {
-	if (!ufs_has_owners(v->src.ufs) || fuse_req_ctx(req)->uid == 0)
+	if (!ufs_has_owners(v->src.ufs))
 		return 0;
 	/* From the view's root: what lies above it is not the reader's to search (a reference
 	 * to a subdirectory shows that subdirectory), nor may a link lead above it. */
 	size_t sl = strlen(v->subpath);
 	bool below = sl > 1;
+	/* Root in a view of the whole source: the UFS resolves every path beneath its root. */
+	if (!below && fuse_req_ctx(req)->uid == 0)
+		return 0;
 	int dfd = below ? ufs_open_dir(v->src.ufs, v->subpath) : -1;
 	if (below && dfd < 0)
 		return dfd;
@@ -752,6 +757,27 @@ static int reader_may(fuse_req_t req, struct view *v, const char *path, int want
 	if (want && !view_creds_may(&c, a.uid, a.gid, a.mode, want))
 		return -EACCES;
 	return 0;
+}
+
+/* Whether path, about to be opened for writing, still lies beneath the view's root at the source,
+ * resolved as root: in a view of a subdirectory, a name the kernel looked up may since have been
+ * swapped at the source for a link out of it (the lookup would now refuse it; an open of the
+ * cached inode asks no lookup). 0 (-ENOENT too: a create), -EACCES or the source's -errno. A
+ * swap between this check and the open is not caught. */
+static int writer_beneath(struct view *v, const char *path)
+{
+	size_t sl = strlen(v->subpath);
+	if (sl <= 1 || !ufs_has_owners(v->src.ufs))
+		return 0;
+	int dfd = ufs_open_dir(v->src.ufs, v->subpath);
+	if (dfd < 0)
+		return dfd;
+	const char *rel = path + sl;
+	rel += *rel == '/';
+	struct ufs_attr a;
+	int r = ufs_stat_beneath(v->src.ufs, dfd, rel, &a);
+	close(dfd);
+	return r == -ENOENT ? 0 : r;
 }
 
 /* A writer's handle keeps the identity of the source file it writes (device and inode, in its
@@ -1567,6 +1593,13 @@ static struct inode *writable_dir(fuse_req_t req, struct view *v, fuse_ino_t ino
 		fuse_reply_err(req, in ? EROFS : ENOENT);
 		return NULL;
 	}
+	/* a directory swapped at the source, since its lookup, for a link out of the view's root
+	 * must not take a create, mkdir, removal or rename there */
+	int r = writer_beneath(v, in->path);
+	if (r < 0) {
+		fuse_reply_err(req, errno_for_fuse(r));
+		return NULL;
+	}
 	return in;
 }
 
@@ -1616,7 +1649,9 @@ static void open_for_write(fuse_req_t req, struct view *v, struct inode *in,
 	bool trunc_known =
 	    (fi->flags & O_TRUNC) && ufs_stat(v->src.ufs, in->path, &pre) == 0 && !pre.is_dir;
 	struct view_creds c = {.on = false};
-	int fd = reader_enter(req, v, &c);
+	int fd = writer_beneath(v, in->path);
+	if (fd == 0)
+		fd = reader_enter(req, v, &c);
 	if (fd == 0)
 		fd = ufs_open_write(v->src.ufs, in->path,
 				    fi->flags & ~(O_CREAT | O_EXCL | O_APPEND), 0);
@@ -1682,8 +1717,12 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fd = ufs_open_write(v->src.ufs, path, (fi->flags & ~O_APPEND) | O_CREAT | O_EXCL,
 				    mode);
 	bool created = fd >= 0;
-	if (fd == -EEXIST && !(fi->flags & O_EXCL)) /* appeared at the source meanwhile */
-		fd = ufs_open_write(v->src.ufs, path, fi->flags & ~(O_CREAT | O_APPEND), mode);
+	if (fd == -EEXIST && !(fi->flags & O_EXCL)) { /* appeared at the source meanwhile */
+		fd = writer_beneath(v, path);
+		if (fd == 0)
+			fd = ufs_open_write(v->src.ufs, path, fi->flags & ~(O_CREAT | O_APPEND),
+					    mode);
+	}
 	bool as_reader = c.on;
 	view_creds_leave(&c);
 	/* Else the daemon created as root; a new file belongs to whoever asked, as on the
@@ -1873,6 +1912,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		}
 		/* A truncate opens with the reader's rights (below); a chmod or touch of a file
 		 * they may not write opens as root, then acts with their rights. */
+		if (r == 0)
+			r = writer_beneath(v, in->path);
 		if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
 			r = reader_enter(req, v, &c);
 		fd = r == 0 ? ufs_open_write(v->src.ufs, in->path, O_WRONLY, 0) : r;
@@ -2061,6 +2102,13 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	}
 	if (flags) {
 		fuse_reply_err(req, EINVAL); /* RENAME_NOREPLACE/EXCHANGE: not through the UFS */
+		return;
+	}
+	int br = writer_beneath(v, p1->path); /* as writable_dir, for both directories */
+	if (br == 0)
+		br = writer_beneath(v, p2->path);
+	if (br < 0) {
+		fuse_reply_err(req, errno_for_fuse(br));
 		return;
 	}
 	char *from = child_path(p1->path, name), *to = child_path(p2->path, newname);
@@ -3958,6 +4006,22 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 		v->subpath[--sl] = '\0';
 	if (!inode_for_path(v, v->subpath))
 		goto fail;
+	/* A subdirectory of a local:// source is its own, not where a link on the way points: a
+	 * grant of pub/ must not become the whole source through pub/up -> .. (ufs_open_dir). */
+	if (sl > 1 && ufs_has_owners(src->ufs)) {
+		int dfd = ufs_open_dir(src->ufs, v->subpath);
+		if (dfd < 0) {
+			r = dfd;
+			snprintf(errbuf, errlen, "view \"%s\": subdirectory \"%s\" of %s: %s",
+				 cfg->mountpoint, v->subpath, src->ufs->url,
+				 r == -ELOOP ? "the path goes through a symbolic link, which weir does "
+					       "not follow on the way to a view's root; name the real "
+					       "directory"
+					     : strerror(-r));
+			goto fail;
+		}
+		close(dfd);
+	}
 
 	r = mp_hold(v, errbuf, errlen);
 	if (r < 0)

@@ -361,6 +361,33 @@ static int count_file(const char *path, const struct ufs_attr *attr, void *userd
 	return 0;
 }
 
+/* A walk of a local:// tree enters no directory through a symbolic link: loop -> . and up -> ..
+ * would list the same tree again at every level (two of them: 2^40 listings), and a walk of /sub
+ * would leave it. A link to a file is a file. */
+START_TEST(walk_enters_no_directory_through_a_link)
+{
+	static const char *const links[][2] = {
+	    {".", "src/loop"}, {".", "src/loop2"}, {"..", "src/sub/up"}, {"b.bin", "src/sub/b-link"}};
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+		char p[512];
+		snprintf(p, sizeof(p), "%s/%s", dir, links[i][1]);
+		ck_assert_int_eq(symlink(links[i][0], p), 0);
+	}
+	struct ufs *u = open_ufs();
+	struct meta_cache *mc = open_meta(u);
+	uint64_t acc[2] = {0, 0};
+	ck_assert_int_eq(tree_walk(mc, "/", 60000, count_file, acc, NULL), 0);
+	ck_assert_uint_eq(acc[0], 4); /* a.bin, sub/b.bin, sub/c.bin, sub/b-link */
+	ck_assert_uint_eq(acc[1], 3 * 65536 + 100 + 2 * 1000);
+	acc[0] = acc[1] = 0;
+	ck_assert_int_eq(tree_walk(mc, "/sub", 60000, count_file, acc, NULL), 0);
+	ck_assert_uint_eq(acc[0], 3);
+	ck_assert_int_eq(tree_walk(mc, "/loop", 60000, count_file, acc, NULL), -ELOOP);
+	meta_cache_free(mc);
+	ufs_free(u);
+}
+END_TEST
+
 START_TEST(walk_and_usage_total_the_tree)
 {
 	struct ufs *u = open_ufs();
@@ -868,6 +895,7 @@ Suite *cache_path_suite(void)
 	tcase_add_test(tc, a_write_during_a_validation_expires_its_answer);
 	tcase_add_test(tc, the_objects_size_beats_its_listing);
 	tcase_add_test(tc, walk_and_usage_total_the_tree);
+	tcase_add_test(tc, walk_enters_no_directory_through_a_link);
 	tcase_add_test(tc, fetcher_fetches_once_and_serves_the_bytes);
 	tcase_add_test(tc, cached_versions_and_complete_objects_ask_nothing);
 	tcase_add_test(tc, fetcher_reports_a_changed_object);

@@ -249,12 +249,27 @@ ok "views/ is root 0700; the pod's bind mount reads as the Dataset's owner"
 step "a reference to a subdirectory of a local:// source whose root only root may search"
 # team perms2 reads perms/loc's pub/ through dataset://perms/loc/pub: nobody reads pub/f.txt
 # (0644) though the source's root is 0700; the checks with nobody's rights start at the view's
-# root, as the view shows it, and a link in pub/ that climbs out of it leads nowhere.
+# root, as the view shows it, and a link in pub/ that climbs out of it leads nowhere, for root
+# readers (a pod's root) as for nobody, and for a DataLoad of the reference: the source's cache
+# gets none of other.txt's bytes. Links that stay in pub/ read as their targets.
 S3="$TMP/src3"
-mkdir -p "$S3/pub" && chmod 0700 "$S3" && chmod 0755 "$S3/pub"
+MARK="WEIR-NOT-GRANTED-$RANDOM$RANDOM"
+mkdir -p "$S3/pub/sub" "$S3/sec" && chmod 0700 "$S3" && chmod 0755 "$S3/pub"
 echo "published" >"$S3/pub/f.txt" && chmod 0644 "$S3/pub/f.txt"
-echo "not granted" >"$S3/other.txt" && chmod 0644 "$S3/other.txt"
+{
+	echo "not granted $MARK"
+	head -c 200000 /dev/zero | tr '\0' 'g'
+} >"$S3/other.txt" && chmod 0644 "$S3/other.txt"
+echo "not granted either $MARK" >"$S3/sec/s.txt"
+echo "$MARK outside the source" >"$TMP/outside.txt"
 ln -s ../other.txt "$S3/pub/up"
+ln -s .. "$S3/pub/updir"
+ln -s ../sec "$S3/pub/secdir"
+ln -s "$TMP/outside.txt" "$S3/pub/abs"
+ln -s f.txt "$S3/pub/in"
+ln -s ../f.txt "$S3/pub/sub/in-up"
+echo "swap me" >"$S3/pub/swapme" && chmod 0666 "$S3/pub/swapme" # for the rw grant's checks
+mkdir "$S3/pub/dswap"
 cat >"$TMP/loc.yaml" <<EOF
 apiVersion: data.fluid.io/v1alpha1
 kind: Dataset
@@ -268,6 +283,8 @@ spec:
   sharing:
     allow:
       - namespace: perms2
+        mode: rw
+        subPaths: [/pub]
 ---
 apiVersion: data.fluid.io/v1alpha1
 kind: AlluxioRuntime
@@ -290,16 +307,93 @@ metadata:
 spec:
   mounts:
     - mountPoint: dataset://perms/loc/pub
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata:
+  name: ref2
+  namespace: perms2
+spec:
+  mounts:
+    - mountPoint: dataset://perms/loc/pub/updir
 EOF
 wt_run "creating namespace perms2" create namespace perms2
 wt_run "applying perms/loc and perms2/ref" apply -f "$TMP/loc.yaml"
 wt_wait_phase dataset ref perms2 Bound
+wt_run "loading perms2/ref (DataLoad of the reference)" load -n perms2 ref
+loaded="$(printf '%s\n' "$WT_OUT" | tail -n 1)"
+note "$loaded"
+# f.txt, swapme, in (-> f.txt) and sub/in-up (-> ../f.txt): no file a link out of pub/ names, and
+# no directory entered through a link (updir -> .. would walk pub/updir/pub/updir/...)
+grep -q ", 4 files in" <<<"$loaded" || fail "the DataLoad of pub/ loaded other than its 4 files: $loaded"
+if grep -rqF "$MARK" "$WEIR_TIER_DIR/loc" 2>/dev/null; then
+	fail "a DataLoad of dataset://perms/loc/pub cached bytes from outside pub/ ($(grep -rlF "$MARK" "$WEIR_TIER_DIR/loc" | head -n 3 | tr '\n' ' '))"
+fi
+ok "a DataLoad of the reference cached nothing a link out of pub/ names"
 RV="$TMP/ref"
 wt_mount perms2 ref "$RV"
 can_read nobody "$RV/f.txt" "$S3/pub/f.txt"
-out="$(as nobody cat "$RV/up" 2>/dev/null || true)"
-[ "$out" != "not granted" ] || fail "nobody read other.txt, outside the granted pub/, through the link pub/up"
-ok "nobody reads pub/f.txt through the reference, not what a link out of pub/ names"
+for who in nobody root; do
+	for p in in sub/in-up; do can_read "$who" "$RV/$p" "$S3/pub/f.txt"; done
+	for p in up updir/other.txt secdir/s.txt abs; do
+		if as "$who" cat "$RV/$p" >"$TMP/read.out" 2>"$TMP/read.err" || grep -qF "$MARK" "$TMP/read.out"; then
+			fail "$who read $RV/$p, outside the granted pub/ ($(wc -c <"$TMP/read.out") bytes)"
+		fi
+		note "$who: $p: $(head -c 100 "$TMP/read.err")"
+	done
+	out="$(as "$who" ls "$RV/updir" "$RV/secdir" 2>&1 || true)"
+	if grep -qE "other.txt|s.txt" <<<"$out"; then fail "$who listed what lies outside pub/: $out"; fi
+done
+ok "nobody and root read pub/ and its links that stay inside, not what a link out of pub/ names"
+# The grant is rw: a name the writer looked up through the view, swapped at the source for a link
+# out of pub/ since, must not take the write to other.txt.
+cmp "$S3/pub/swapme" "$RV/swapme" || fail "pub/swapme reads other bytes through the reference"
+before="$(sha256sum <"$S3/other.txt")"
+ln -s ../other.txt "$S3/pub/.swap.tmp" && mv -T "$S3/pub/.swap.tmp" "$S3/pub/swapme"
+for who in root nobody; do
+	if as "$who" sh -c "echo INJECTED-$who >>'$RV/swapme'" 2>"$TMP/write.err"; then
+		note "$who's append to swapme was accepted"
+	else
+		note "$who: append to swapme: $(head -c 100 "$TMP/write.err")"
+	fi
+	as "$who" truncate -s 0 "$RV/swapme" 2>/dev/null || true
+done
+[ "$(sha256sum <"$S3/other.txt")" = "$before" ] ||
+	fail "a write through pub/swapme, swapped for a link out of pub/, changed other.txt: $(head -c 60 "$S3/other.txt")"
+ok "writes through a name swapped for a link out of pub/ do not reach other.txt"
+# A directory looked up through the view, and names in it found absent (negative entries the
+# kernel keeps), swapped since for a link to ../sec: no create, mkdir or removal lands in sec/.
+ls "$RV/dswap" >/dev/null
+for n in new nd s.txt; do ! stat "$RV/dswap/$n" >/dev/null 2>&1 || fail "$RV/dswap/$n exists before the swap"; done
+mv "$S3/pub/dswap" "$S3/pub/dswap.old" && ln -s ../sec "$S3/pub/dswap"
+touch "$RV/dswap/new" 2>/dev/null || true
+mkdir "$RV/dswap/nd" 2>/dev/null || true
+rm -f "$RV/dswap/s.txt" 2>/dev/null || true
+[ ! -e "$S3/sec/new" ] || fail "a create in pub/dswap, swapped for a link to ../sec, made sec/new"
+[ ! -e "$S3/sec/nd" ] || fail "a mkdir in pub/dswap, swapped for a link to ../sec, made sec/nd"
+[ -f "$S3/sec/s.txt" ] || fail "a removal in pub/dswap, swapped for a link to ../sec, removed sec/s.txt"
+ok "no create, mkdir or removal through a directory swapped for a link out of pub/"
+# perms2/ref2 names pub/updir, within the grant of pub/ as written, but updir -> .. is the whole
+# source: its view must not mount, or show nothing above pub/.
+RV2="$TMP/ref2"
+mkdir -p "$RV2"
+wt_wait_phase dataset ref2 perms2 Bound
+if w mount -n perms2 ref2 "$RV2" </dev/null >"$TMP/ref2.out" 2>&1; then
+	WT_MOUNTS+=("$RV2")
+	WEIR_MOUNTS+=("$RV2")
+	for who in nobody root; do
+		for p in other.txt sec/s.txt pub/f.txt; do
+			if as "$who" cat "$RV2/$p" >"$TMP/read.out" 2>/dev/null || grep -qF "$MARK" "$TMP/read.out"; then
+				fail "$who read $RV2/$p: dataset://perms/loc/pub/updir leads above the granted pub/"
+			fi
+		done
+	done
+	note "perms2/ref2 mounted, and shows nothing"
+else
+	grep -q "symbolic link" "$TMP/ref2.out" || fail "mounting perms2/ref2 failed otherwise: $(cat "$TMP/ref2.out")"
+	note "perms2/ref2 refused: $(tail -n 1 "$TMP/ref2.out")"
+fi
+ok "a reference through a link in the granted pub/ (pub/updir -> ..) reads nothing above pub/"
 
 echo
 echo "PASS: views keep and enforce permissions"
