@@ -34,6 +34,9 @@ static const struct cfg_desc {
      "track reads with eBPF (0: only the READs weir sees)"},
     {"metrics-listen", CFG_STR, offsetof(struct node_config, metrics_listen), 64, "127.0.0.1:9477",
      "HOST:PORT of /metrics (\"\" = off)"},
+    {"metrics-token-file", CFG_STR, offsetof(struct node_config, metrics_token_file), PATH_MAX,
+     "", "the bearer token /metrics asks for (mode 0600 or 0400, root's; default "
+     "<state-dir>/metrics.token, made with a random token when missing)"},
     {"eviction", CFG_STR, offsetof(struct node_config, eviction), 8, "heat",
      "heat (eBPF-ranked, page-cache hits included) or lru"},
     {"namespace-weights", CFG_STR, offsetof(struct node_config, namespace_weights), 512, "",
