@@ -213,7 +213,12 @@ static int plan_source(const struct objmodel_list *l, const struct objmodel *ds,
 		aws_config_free_url(url);
 	}
 	p->n_tiers = 0;
-	p->cache_replicas = rt->runtime.replicas > 0 ? (uint32_t)rt->runtime.replicas : 0;
+	if (rt->runtime.replicas <= 0) {
+		/* stored before validation refused it: never read as "every node" */
+		snprintf(errbuf, errlen, "runtime %s/%s: %s", ns, name, OBJMODEL_REPLICAS_ZERO);
+		return -EINVAL;
+	}
+	p->cache_replicas = (uint32_t)rt->runtime.replicas;
 	p->high = 0.95;
 	p->low = 0.7;
 	for (size_t i = 0; i < rt->runtime.n_levels && i < MOUNT_PLAN_MAX_TIERS; i++) {

@@ -2,7 +2,10 @@
 /* Each tier root's SIZE (tier_roots.h) as a budget for the sum of the quotas of the tiers open
  * under it, whoever opened them: one root per tenant Runtime would otherwise let a namespace
  * make as many tiers of SIZE as it has Runtimes (node RAM through /dev/shm). A tier under
- * nested roots counts against each of them; a tier under none is not counted. Owners (a
+ * nested roots counts against each of them; a tier under none is not counted. A tier path
+ * several owners hold (root's `weir mount` of two sources with one --tier) is one directory
+ * with one quota (tier_pool.h: the first opener's, until the last leaves), so it counts once,
+ * with that quota; paths are compared with runs of '/' and a trailing '/' dropped. Owners (a
  * source's id) commit their tiers as one share and release it when they close. Thread-safe:
  * a commit's check and its commit are one step under the budget's own lock. */
 #pragma once

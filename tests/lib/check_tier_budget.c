@@ -99,6 +99,49 @@ START_TEST(nested_roots_count_in_each)
 }
 END_TEST
 
+START_TEST(shared_path_counts_once)
+{
+	/* root's `weir mount` of two sources with one --tier path: one directory, one pool, one
+	 * quota (tier_pool.h), so the root's budget holds it once, however it is spelled */
+	struct tier_roots *t = roots("/dev/shm:4GiB");
+	struct tier_budget *b = NULL;
+	char err[1024];
+	ck_assert_int_eq(tier_budget_new(t, &b), 0);
+	ck_assert_int_eq(commit1(b, "url-a", "/dev/shm/weir", 3 * GiB, err), 0);
+	ck_assert_msg(commit1(b, "url-b", "/dev/shm//weir/", 3 * GiB, err) == 0, "%s", err);
+	ck_assert_uint_eq(tier_budget_committed(b, 0), 3 * GiB);
+	/* a later source asking less shares the pool's quota: still 3GiB */
+	ck_assert_msg(commit1(b, "url-c", "/dev/shm/weir", 1 * GiB, err) == 0, "%s", err);
+	ck_assert_uint_eq(tier_budget_committed(b, 0), 3 * GiB);
+	/* the budget still counts: another directory of 2GiB does not fit beside it */
+	ck_assert_int_eq(commit1(b, "url-d", "/dev/shm/other", 2 * GiB, err), -EDQUOT);
+	ck_assert_msg(strstr(err, "already have 3.00GiB"), "%s", err);
+	/* the path stays charged while anyone holds it; its last release gives it back */
+	tier_budget_release(b, "url-a");
+	tier_budget_release(b, "url-c");
+	ck_assert_uint_eq(tier_budget_committed(b, 0), 3 * GiB);
+	ck_assert_int_eq(commit1(b, "url-d", "/dev/shm/other", 2 * GiB, err), -EDQUOT);
+	/* an owner moving off the shared path leaves it to the others */
+	ck_assert_int_eq(commit1(b, "url-a", "/dev/shm/weir", 3 * GiB, err), 0);
+	ck_assert_int_eq(commit1(b, "url-a", "/dev/shm/a", 1 * GiB, err), 0);
+	ck_assert_uint_eq(tier_budget_committed(b, 0), 4 * GiB);
+	tier_budget_release(b, "url-b");
+	ck_assert_uint_eq(tier_budget_committed(b, 0), 1 * GiB);
+	/* the sole holder asking again with another quota is charged the new one */
+	ck_assert_int_eq(commit1(b, "url-a", "/dev/shm/a", 2 * GiB, err), 0);
+	ck_assert_uint_eq(tier_budget_committed(b, 0), 2 * GiB);
+	ck_assert_int_eq(commit1(b, "url-d", "/dev/shm/other", 2 * GiB, err), 0);
+	ck_assert_uint_eq(tier_budget_committed(b, 0), 4 * GiB);
+	/* one source naming one directory twice holds it once */
+	tier_budget_release(b, "url-d");
+	struct tier_share twice[] = {{"/dev/shm/x", GiB}, {"/dev/shm/x/", GiB}};
+	ck_assert_int_eq(tier_budget_commit(b, "e", twice, 2, false, err, sizeof(err)), 0);
+	ck_assert_uint_eq(tier_budget_committed(b, 0), 3 * GiB);
+	tier_budget_free(b);
+	tier_roots_free(t);
+}
+END_TEST
+
 #define RACERS 8
 #define ROUNDS 2000
 
@@ -112,10 +155,12 @@ static struct race race;
 
 static void *racer(void *arg)
 {
-	char owner[16], err[1024];
+	char owner[16], path[64], err[1024];
 	snprintf(owner, sizeof(owner), "r%ld", (long)(intptr_t)arg);
+	/* each owner its own tier directory (one shared directory is one quota: shared_path) */
+	snprintf(path, sizeof(path), "/dev/shm/weir/%s", owner);
 	for (int i = 0; i < ROUNDS; i++) {
-		if (commit1(race.b, owner, "/dev/shm/weir/t", 1 * GiB, err) == 0) {
+		if (commit1(race.b, owner, path, 1 * GiB, err) == 0) {
 			atomic_fetch_add(&race.won, 1);
 			/* held a while, so that the others' commits overlap it */
 			for (int y = 0; y < 3; y++) {
@@ -146,9 +191,10 @@ START_TEST(racing_commits_never_oversubscribe)
 	char err[1024];
 	unsigned ok = 0;
 	for (int i = 0; i < RACERS; i++) {
-		char owner[16];
+		char owner[16], path[64];
 		snprintf(owner, sizeof(owner), "s%d", i);
-		ok += commit1(race.b, owner, "/dev/shm/s", 1 * GiB, err) == 0;
+		snprintf(path, sizeof(path), "/dev/shm/s/%s", owner);
+		ok += commit1(race.b, owner, path, 1 * GiB, err) == 0;
 	}
 	ck_assert_uint_eq(ok, 3);
 	tier_budget_free(race.b);
@@ -162,6 +208,7 @@ Suite *tier_budget_suite(void)
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, commit_refuse_release);
 	tcase_add_test(tc, nested_roots_count_in_each);
+	tcase_add_test(tc, shared_path_counts_once);
 	tcase_add_test(tc, racing_commits_never_oversubscribe);
 	suite_add_tcase(s, tc);
 	return s;
