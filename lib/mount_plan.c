@@ -25,6 +25,17 @@ char *mount_plan_source_id(const char *ns, const char *name, char *buf, size_t l
 	return buf;
 }
 
+const char *mount_plan_source_ns(const char *id, char *buf, size_t len)
+{
+	/* a namespace is a DNS label, which has no '_': the first one ends it. A plain mount's
+	 * id (hex of its URL's hash) has none. */
+	const char *us = strchr(id, '_');
+	if (!us || us == id || (size_t)(us - id) >= len)
+		return NULL;
+	snprintf(buf, len, "%.*s", (int)(us - id), id);
+	return buf;
+}
+
 int mount_plan_join_path(const char *prefix, const char *path, char *buf, size_t len)
 {
 	char joined[8192];

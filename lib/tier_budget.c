@@ -27,6 +27,7 @@ struct tpath {
 struct owner {
 	LIST_ENTRY(owner) link;
 	char *id;
+	char *ns; /* NULL: no namespace's (root's own mounts) */
 	size_t n;
 	struct tpath *paths[]; /* the tier paths it holds, each once */
 };
@@ -83,6 +84,7 @@ void tier_budget_free(struct tier_budget *b)
 		for (size_t k = 0; k < o->n; k++)
 			tpath_put(o->paths[k]);
 		free(o->id);
+		free(o->ns);
 		free(o);
 	}
 	pthread_mutex_destroy(&b->lock);
@@ -116,6 +118,38 @@ static bool owner_holds(const struct owner *o, const struct tpath *p)
 	return false;
 }
 
+static bool in(struct tpath *const *set, size_t n, const struct tpath *p)
+{
+	for (size_t k = 0; k < n; k++)
+		if (set[k] == p)
+			return true;
+	return false;
+}
+
+/* Under b->lock: the bytes the owners of ns other than skip hold under root i (a path counted
+ * once), and those paths in set (room for every path). */
+static uint64_t ns_held(struct tier_budget *b, size_t i, const char *ns, const struct owner *skip,
+			struct tpath **set, size_t *ret_n)
+{
+	uint64_t sum = 0;
+	size_t n = 0;
+	struct owner *o;
+	LIST_FOREACH(o, &b->owners, link)
+	{
+		if (o == skip || !o->ns || strcmp(o->ns, ns))
+			continue;
+		for (size_t k = 0; k < o->n; k++) {
+			struct tpath *p = o->paths[k];
+			if (in(set, n, p) || !tier_roots_holds(b->roots, i, p->path))
+				continue;
+			set[n++] = p;
+			sum = sat_add(sum, p->quota);
+		}
+	}
+	*ret_n = n;
+	return sum;
+}
+
 /* path with runs of '/' made one and no trailing '/': "/dev/shm//weir/" and "/dev/shm/weir" are
  * one tier directory (tier_roots refuses "." and ".." segments and links below a root, so the
  * spelling is all that can differ). An owned string or NULL. */
@@ -134,8 +168,9 @@ static char *tier_budget_norm(const char *path)
 	return out;
 }
 
-int tier_budget_commit(struct tier_budget *b, const char *owner, const struct tier_share *tiers,
-		       size_t n, bool force, char *err, size_t errlen)
+int tier_budget_commit(struct tier_budget *b, const char *owner, const char *ns,
+		       const struct tier_share *tiers, size_t n, bool force, char *err,
+		       size_t errlen)
 {
 	if (b->n == 0)
 		return 0;
@@ -148,7 +183,8 @@ int tier_budget_commit(struct tier_budget *b, const char *owner, const struct ti
 	uint64_t *added = calloc(b->n, sizeof(uint64_t)), *removed = calloc(b->n, sizeof(uint64_t));
 	size_t m = 0;
 	int r = 0;
-	if (!norm || !quota || !fresh || !o || !added || !removed || !(o->id = strdup(owner)))
+	if (!norm || !quota || !fresh || !o || !added || !removed || !(o->id = strdup(owner)) ||
+	    (ns && !(o->ns = strdup(ns))))
 		goto nomem;
 	for (size_t t = 0; t < n; t++) {
 		char *p = tier_budget_norm(tiers[t].path);
@@ -211,6 +247,49 @@ int tier_budget_commit(struct tier_budget *b, const char *owner, const struct ti
 		r = -EDQUOT;
 		goto out;
 	}
+	/* A root's per-namespace size: what ns's other sources hold there and what this share
+	 * adds (a path they hold already: nothing) may not pass it. */
+	for (size_t i = 0; i < b->n && ns && !force; i++) {
+		uint64_t cap = tier_roots_ns_size(b->roots, i);
+		if (!cap)
+			continue;
+		size_t cnt = 0, setn = 0;
+		struct tpath *p;
+		LIST_FOREACH(p, &b->paths, link)
+		cnt++;
+		struct tpath **set = calloc(cnt ? cnt : 1, sizeof(*set));
+		if (!set) {
+			pthread_mutex_unlock(&b->lock);
+			goto nomem;
+		}
+		uint64_t held = ns_held(b, i, ns, old, set, &setn), adds = 0;
+		for (size_t k = 0; k < m; k++) {
+			if (!tier_roots_holds(b->roots, i, norm[k]))
+				continue;
+			p = tpath_find(b, norm[k]);
+			if (p && in(set, setn, p))
+				continue;
+			/* a path other owners hold keeps its quota; else this share's */
+			adds = sat_add(adds, p && p->refs > (owner_holds(old, p) ? 1u : 0u)
+						 ? p->quota
+						 : quota[k]);
+		}
+		free(set);
+		if (adds == 0 || sat_add(held, adds) <= cap)
+			continue;
+		pthread_mutex_unlock(&b->lock);
+		char s[32], c[32], w[32];
+		snprintf(err, errlen,
+			 "tier root %s of weir-node's tier-roots gives each namespace at most %s, "
+			 "and namespace %s's tiers open under it on this node already have %s: the "
+			 "%s this source's tiers ask there does not fit (it opens once others of "
+			 "%s close)",
+			 tier_roots_path(b->roots, i), quantity_format(cap, s, sizeof(s)), ns,
+			 quantity_format(held, c, sizeof(c)), quantity_format(adds, w, sizeof(w)),
+			 ns);
+		r = -EDQUOT;
+		goto out;
+	}
 	for (size_t i = 0; i < b->n; i++)
 		b->committed[i] = sat_add(b->committed[i] - removed[i], added[i]);
 	/* the new share's references first, so that a path old and new share is never freed */
@@ -238,6 +317,7 @@ int tier_budget_commit(struct tier_budget *b, const char *owner, const struct ti
 	pthread_mutex_unlock(&b->lock);
 	if (old) {
 		free(old->id);
+		free(old->ns);
 		free(old);
 	}
 	goto out;
@@ -256,8 +336,10 @@ out:
 	free(fresh);
 	free(added);
 	free(removed);
-	if (o)
+	if (o) {
 		free(o->id);
+		free(o->ns);
+	}
 	free(o);
 	return r;
 }
@@ -280,6 +362,7 @@ void tier_budget_release(struct tier_budget *b, const char *owner)
 	pthread_mutex_unlock(&b->lock);
 	if (o) {
 		free(o->id);
+		free(o->ns);
 		free(o);
 	}
 }

@@ -27,13 +27,16 @@ struct tier_share {
 int tier_budget_new(const struct tier_roots *roots, struct tier_budget **ret);
 void tier_budget_free(struct tier_budget *b);
 
-/* Commits owner's share: tiers[0..n) in place of what owner had committed. Refused, when the
- * new share would take any root's committed sum over its SIZE, unless force (a tier already
+/* Commits owner's share: tiers[0..n) in place of what owner had committed; ns is the namespace
+ * whose Dataset owner is (NULL: none, as root's own `weir mount`s). Refused, when the new share
+ * would take any root's committed sum over its SIZE, or what ns's owners hold under a root over
+ * its per-namespace size (tier_roots.h: a path they share counted once), unless force (a tier already
  * open, say a view adopted at start: counted, never refused): returns -EDQUOT with err naming
  * the root, its SIZE and what the others have committed there, and owner's previous share stays.
  * Returns 0 otherwise. Takes only the budget's lock; any thread. */
-int tier_budget_commit(struct tier_budget *b, const char *owner, const struct tier_share *tiers,
-		       size_t n, bool force, char *err, size_t errlen);
+int tier_budget_commit(struct tier_budget *b, const char *owner, const char *ns,
+		       const struct tier_share *tiers, size_t n, bool force, char *err,
+		       size_t errlen);
 
 /* Gives owner's share back (nothing if it has none). */
 void tier_budget_release(struct tier_budget *b, const char *owner);

@@ -25,6 +25,7 @@
 #include "fdstore.h"
 #include "log.h"
 #include "metrics.h"
+#include "mount_plan.h"
 #include "metrics_token.h"
 #include "node_agent.h"
 #include "node_report.h"
@@ -159,8 +160,10 @@ static int node_start_tier_budget(struct node *n)
 		for (size_t i = 0; i < src->ntiers; i++)
 			sh[i] = (struct tier_share){.path = src->tiers[i].path,
 						    .quota = src->tiers[i].quota};
-		tier_budget_commit(n->tier_budget, src->id, sh, src->ntiers, true, err,
-				   sizeof(err));
+		char nsb[64];
+		tier_budget_commit(n->tier_budget, src->id,
+				   mount_plan_source_ns(src->id, nsb, sizeof(nsb)), sh, src->ntiers,
+				   true, err, sizeof(err));
 	}
 	pthread_mutex_unlock(&n->lock);
 	return 0;
