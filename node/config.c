@@ -79,8 +79,9 @@ static const struct cfg_desc {
      "every namespace; \"\" = any UFS), as weir-controller's: a source outside them is never "
      "opened on this node"},
     {"tier-roots", CFG_STR, offsetof(struct node_config, tier_roots), 2048, "",
-     "in a cluster, PATH:SIZE,... the directories a Runtime's tiers may live under and the "
-     "most all the open tiers under each may ask together (\"\" = any path, any quota)"},
+     "in a cluster, PATH:SIZE[:PER-NS],... the directories a Runtime's tiers may live under, "
+     "the most all the open tiers under each may ask together, and (PER-NS) the most one "
+     "namespace's may (\"\" = any path, any quota)"},
     {"controller-socket", CFG_STR, offsetof(struct node_config, controller_socket), PATH_MAX, "",
      "weir-controller's socket: where mount plans come from without Kubernetes, and, with "
      "peer-listen and no peers, the members (default <state-dir>/controller.sock)"},
