@@ -78,6 +78,8 @@ cat >"$TMP/values.yaml" <<EOF
 image: {repository: weir.local/weir, tag: v1, pullPolicy: Never}
 webhook: {enabled: false}
 controller: {replicas: 0}
+# weir-node's /metrics is off below (extraArgs): no token Secret to mount either
+metrics: {enabled: false}
 # one cache across the nodes (on by default): on the host network, a port nobody else holds
 cluster: {peerPort: $(free_port)}
 node:
