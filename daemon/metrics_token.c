@@ -86,11 +86,11 @@ int metrics_token_load(const char *path, unsigned char ret_digest[32], char *err
 	}
 	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
 		r = -EPERM;
-		snprintf(err, errlen,
-			 "metrics token \"%s\" must be a regular file of uid %u that nobody else can "
-			 "read (chmod 600); it is mode %03o of uid %u",
-			 path, (unsigned)geteuid(), (unsigned)(st.st_mode & 0777),
-			 (unsigned)st.st_uid);
+		snprintf(
+		    err, errlen,
+		    "metrics token \"%s\" must be a regular file of uid %u that nobody else can "
+		    "read (chmod 600); it is mode %03o of uid %u",
+		    path, (unsigned)geteuid(), (unsigned)(st.st_mode & 0777), (unsigned)st.st_uid);
 		goto out;
 	}
 	n = read(fd, buf, sizeof(buf));
@@ -102,9 +102,9 @@ int metrics_token_load(const char *path, unsigned char ret_digest[32], char *err
 	size_t len = trim_len(buf, (size_t)n);
 	if ((size_t)n > METRICS_TOKEN_MAX || len < METRICS_TOKEN_MIN) {
 		r = -EINVAL;
-		snprintf(err, errlen, "metrics token \"%s\" holds %s bytes; it needs %d to %d", path,
-			 (size_t)n > METRICS_TOKEN_MAX ? "too many" : "too few", METRICS_TOKEN_MIN,
-			 METRICS_TOKEN_MAX);
+		snprintf(err, errlen, "metrics token \"%s\" holds %s bytes; it needs %d to %d",
+			 path, (size_t)n > METRICS_TOKEN_MAX ? "too many" : "too few",
+			 METRICS_TOKEN_MIN, METRICS_TOKEN_MAX);
 		goto out;
 	}
 	sha256(buf, len, ret_digest);

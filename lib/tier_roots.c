@@ -116,10 +116,11 @@ int tier_roots_parse(const char *spec, struct tier_roots **ret, char *err, size_
 		root->ns_max = 0;
 		if (ns_s && (quantity_parse(ns_s, &root->ns_max) < 0 || root->ns_max == 0 ||
 			     root->ns_max > root->max)) {
-			snprintf(err, errlen,
-				 "tier-roots: %s: the per-namespace size \"%s\" is not a size above 0 "
-				 "and at most the root's %s",
-				 ent, ns_s, size_s);
+			snprintf(
+			    err, errlen,
+			    "tier-roots: %s: the per-namespace size \"%s\" is not a size above 0 "
+			    "and at most the root's %s",
+			    ent, ns_s, size_s);
 			r = -EINVAL;
 			goto fail;
 		}

@@ -318,7 +318,8 @@ int main(int argc, char **argv)
 			if (snprintf(n.cfg.metrics_token_file, sizeof(n.cfg.metrics_token_file),
 				     "%s/metrics.token",
 				     n.cfg.state_dir) >= (int)sizeof(n.cfg.metrics_token_file)) {
-				snprintf(merr, sizeof(merr), "the state directory's path is too long");
+				snprintf(merr, sizeof(merr),
+					 "the state directory's path is too long");
 				mr = -ENAMETOOLONG;
 			} else if ((mr = metrics_token_ensure(n.cfg.metrics_token_file, merr,
 							      sizeof(merr))) > 0) {
@@ -329,7 +330,8 @@ int main(int argc, char **argv)
 			mr = metrics_start(n.cfg.metrics_listen, n.cfg.metrics_token_file,
 					   node_render_metrics, &n, &n.metrics, merr, sizeof(merr));
 		if (mr < 0)
-			log_warn("%s; /metrics is off (set metrics-listen, metrics-token-file)", merr);
+			log_warn("%s; /metrics is off (set metrics-listen, metrics-token-file)",
+				 merr);
 		else
 			log_info("metrics on http://%s/metrics (bearer token in %s)",
 				 n.cfg.metrics_listen, n.cfg.metrics_token_file);

@@ -61,7 +61,8 @@ START_TEST(commit_refuse_release)
 	ck_assert_uint_eq(tier_budget_committed(b, 0), 3 * GiB);
 	/* two tiers of one source under one root count together */
 	struct tier_share two[] = {{"/dev/shm/e1", GiB}, {"/dev/shm/e2", GiB}};
-	ck_assert_int_eq(tier_budget_commit(b, "e", NULL, two, 2, false, err, sizeof(err)), -EDQUOT);
+	ck_assert_int_eq(tier_budget_commit(b, "e", NULL, two, 2, false, err, sizeof(err)),
+			 -EDQUOT);
 	/* release gives the share back; releasing an unknown owner is nothing */
 	tier_budget_release(b, "a_one");
 	tier_budget_release(b, "nobody");
@@ -157,31 +158,41 @@ START_TEST(namespace_share_of_a_root)
 	struct tier_budget *b = NULL;
 	char err[1024];
 	ck_assert_int_eq(tier_budget_new(t, &b), 0);
-	ck_assert_int_eq(commit_ns(b, "team-a_one", "team-a", "/dev/shm/weir/team-a_one", 2 * GiB, err), 0);
-	ck_assert_int_eq(commit_ns(b, "team-a_two", "team-a", "/dev/shm/weir/team-a_two", 2 * GiB, err),
-			 -EDQUOT);
+	ck_assert_int_eq(
+	    commit_ns(b, "team-a_one", "team-a", "/dev/shm/weir/team-a_one", 2 * GiB, err), 0);
+	ck_assert_int_eq(
+	    commit_ns(b, "team-a_two", "team-a", "/dev/shm/weir/team-a_two", 2 * GiB, err),
+	    -EDQUOT);
 	ck_assert_msg(strstr(err, "gives each namespace at most 3.00GiB") &&
 			  strstr(err, "namespace team-a's tiers open under it on this node already "
 				      "have 2.00GiB"),
 		      "%s", err);
 	ck_assert_uint_eq(tier_budget_committed(b, 0), 2 * GiB);
 	/* what is left of its share fits; another namespace has its own; root's mounts have none */
-	ck_assert_int_eq(commit_ns(b, "team-a_two", "team-a", "/dev/shm/weir/team-a_two", 1 * GiB, err), 0);
-	ck_assert_int_eq(commit_ns(b, "team-b_one", "team-b", "/dev/shm/weir/team-b_one", 3 * GiB, err), 0);
+	ck_assert_int_eq(
+	    commit_ns(b, "team-a_two", "team-a", "/dev/shm/weir/team-a_two", 1 * GiB, err), 0);
+	ck_assert_int_eq(
+	    commit_ns(b, "team-b_one", "team-b", "/dev/shm/weir/team-b_one", 3 * GiB, err), 0);
 	ck_assert_int_eq(commit_ns(b, "url", NULL, "/dev/shm/plain", 2 * GiB, err), 0);
 	ck_assert_uint_eq(tier_budget_committed(b, 0), 8 * GiB);
 	/* a root without a per-namespace size: only its own */
-	ck_assert_int_eq(commit_ns(b, "team-a_big", "team-a", "/var/cache/weir/team-a_big", 90 * GiB, err), 0);
+	ck_assert_int_eq(
+	    commit_ns(b, "team-a_big", "team-a", "/var/cache/weir/team-a_big", 90 * GiB, err), 0);
 	/* an owner's new share replaces its old one in its namespace's sum too */
-	ck_assert_int_eq(commit_ns(b, "team-a_one", "team-a", "/dev/shm/weir/team-a_one", 2 * GiB, err), 0);
+	ck_assert_int_eq(
+	    commit_ns(b, "team-a_one", "team-a", "/dev/shm/weir/team-a_one", 2 * GiB, err), 0);
 	tier_budget_release(b, "team-a_two");
-	ck_assert_int_eq(commit_ns(b, "team-a_one", "team-a", "/dev/shm/weir/team-a_one", 3 * GiB, err), 0);
-	ck_assert_int_eq(commit_ns(b, "team-a_two", "team-a", "/dev/shm/weir/team-a_two", 1, err), -EDQUOT);
+	ck_assert_int_eq(
+	    commit_ns(b, "team-a_one", "team-a", "/dev/shm/weir/team-a_one", 3 * GiB, err), 0);
+	ck_assert_int_eq(commit_ns(b, "team-a_two", "team-a", "/dev/shm/weir/team-a_two", 1, err),
+			 -EDQUOT);
 	/* force (adopted at start) is counted, never refused */
 	struct tier_share big = {"/dev/shm/weir/team-b_two", 1 * GiB};
 	tier_budget_release(b, "url");
-	ck_assert_int_eq(tier_budget_commit(b, "team-b_two", "team-b", &big, 1, true, err, sizeof(err)), 0);
-	ck_assert_int_eq(commit_ns(b, "team-b_three", "team-b", "/dev/shm/weir/team-b_three", 1, err), -EDQUOT);
+	ck_assert_int_eq(
+	    tier_budget_commit(b, "team-b_two", "team-b", &big, 1, true, err, sizeof(err)), 0);
+	ck_assert_int_eq(
+	    commit_ns(b, "team-b_three", "team-b", "/dev/shm/weir/team-b_three", 1, err), -EDQUOT);
 	tier_budget_free(b);
 	tier_roots_free(t);
 }

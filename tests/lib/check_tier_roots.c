@@ -49,7 +49,8 @@ START_TEST(bad_settings_name_the_entry)
 	parse_fails("/dev/shm:0", "\"0\" is not a size");
 	parse_fails("/dev/shm:-1", "\"-1\" is not a size");
 	/* PATH:SIZE:PER-NAMESPACE: the per-namespace size above 0 and at most the root's */
-	parse_fails("/dev/shm:4GiB:8GiB", "per-namespace size \"8GiB\" is not a size above 0 and at most");
+	parse_fails("/dev/shm:4GiB:8GiB",
+		    "per-namespace size \"8GiB\" is not a size above 0 and at most");
 	parse_fails("/dev/shm:4GiB:0", "per-namespace size \"0\"");
 	parse_fails("/dev/shm:4GiB:2Gx", "\"2Gx\" is not a size");
 	char err[512];
