@@ -6,17 +6,20 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "metrics_token.h"
 
 struct metrics {
 	struct MHD_Daemon *d;
 	metrics_render_fn render;
 	void *userdata;
+	char *token_path; /* immutable; read on every scrape (a rotated Secret needs no restart) */
 };
 
 /* libmicrohttpd's own messages go through weir's log, at debug: the caller says what failed. */
@@ -41,6 +44,31 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 		MHD_destroy_response(resp);
 		return ret;
 	}
+	/* The page names every namespace, Dataset and mountpoint: only the token's holder sees it.
+	 * Nothing of the page is rendered before the check. */
+	unsigned char digest[32];
+	char err[PATH_MAX + 200];
+	if (metrics_token_load(m->token_path, digest, err, sizeof(err)) < 0) {
+		log_warn("%s: /metrics refused until it is fixed", err);
+		static const char un[] = "/metrics is unavailable: weir-node cannot read its token "
+					 "file (its log says why)\n";
+		resp = MHD_create_response_from_buffer(sizeof(un) - 1, (void *)un,
+						       MHD_RESPMEM_PERSISTENT);
+		ret = MHD_queue_response(conn, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
+		MHD_destroy_response(resp);
+		return ret;
+	}
+	const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+	if (!metrics_token_matches(digest, auth)) {
+		static const char un[] = "unauthorized: /metrics needs \"Authorization: Bearer "
+					 "<token>\", the token in weir-node's metrics-token-file\n";
+		resp = MHD_create_response_from_buffer(sizeof(un) - 1, (void *)un,
+						       MHD_RESPMEM_PERSISTENT);
+		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"weir-node\"");
+		ret = MHD_queue_response(conn, MHD_HTTP_UNAUTHORIZED, resp);
+		MHD_destroy_response(resp);
+		return ret;
+	}
 	char *body = m->render(m->userdata);
 	if (!body)
 		return MHD_NO;
@@ -51,8 +79,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	return ret;
 }
 
-int metrics_start(const char *listen, metrics_render_fn render, void *userdata,
-		  struct metrics **ret, char *errbuf, size_t errlen)
+int metrics_start(const char *listen, const char *token_path, metrics_render_fn render,
+		  void *userdata, struct metrics **ret, char *errbuf, size_t errlen)
 {
 	char host[256];
 	const char *colon = strrchr(listen, ':');
@@ -68,9 +96,16 @@ int metrics_start(const char *listen, metrics_render_fn render, void *userdata,
 		snprintf(errbuf, errlen, "metrics address \"%s\" is not IPv4-HOST:PORT", listen);
 		return -EINVAL;
 	}
+	/* a token file that cannot serve is refused now, not at the first scrape */
+	unsigned char digest[32];
+	int r = metrics_token_load(token_path, digest, errbuf, errlen);
+	if (r < 0)
+		return r;
 	struct metrics *m = calloc(1, sizeof(*m));
-	if (!m)
+	if (!m || !(m->token_path = strdup(token_path))) {
+		free(m);
 		return -ENOMEM;
+	}
 	m->render = render;
 	m->userdata = userdata;
 	m->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
@@ -78,6 +113,7 @@ int metrics_start(const char *listen, metrics_render_fn render, void *userdata,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	if (!m->d) {
 		snprintf(errbuf, errlen, "cannot listen on %s for /metrics (in use?)", listen);
+		free(m->token_path);
 		free(m);
 		return -EADDRINUSE;
 	}
@@ -90,5 +126,6 @@ void metrics_stop(struct metrics *m)
 	if (!m)
 		return;
 	MHD_stop_daemon(m->d);
+	free(m->token_path);
 	free(m);
 }

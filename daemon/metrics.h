@@ -10,9 +10,11 @@ typedef char *(*metrics_render_fn)(void *userdata);
 
 struct metrics;
 
-/* Listens on "host:port" (e.g. "127.0.0.1:9477"). Returns 0 and an owned *ret, or -errno with
- * a message in errbuf. */
-int metrics_start(const char *listen, metrics_render_fn render, void *userdata,
-		  struct metrics **ret, char *errbuf, size_t errlen);
+/* Listens on "host:port" (e.g. "127.0.0.1:9477") and answers only requests that carry the
+ * bearer token held in token_path (metrics_token.h; read again on every request, answered 401
+ * without it, 503 while the file cannot be read). Returns 0 and an owned *ret, or -errno with a
+ * message in errbuf (the token file unreadable or unsafe included). */
+int metrics_start(const char *listen, const char *token_path, metrics_render_fn render,
+		  void *userdata, struct metrics **ret, char *errbuf, size_t errlen);
 /* Stops serving and frees. NULL is fine. */
 void metrics_stop(struct metrics *m);

@@ -25,6 +25,17 @@ char *mount_plan_source_id(const char *ns, const char *name, char *buf, size_t l
 	return buf;
 }
 
+const char *mount_plan_source_ns(const char *id, char *buf, size_t len)
+{
+	/* a namespace is a DNS label, which has no '_': the first one ends it. A plain mount's
+	 * id (hex of its URL's hash) has none. */
+	const char *us = strchr(id, '_');
+	if (!us || us == id || (size_t)(us - id) >= len)
+		return NULL;
+	snprintf(buf, len, "%.*s", (int)(us - id), id);
+	return buf;
+}
+
 int mount_plan_join_path(const char *prefix, const char *path, char *buf, size_t len)
 {
 	char joined[8192];
@@ -213,7 +224,12 @@ static int plan_source(const struct objmodel_list *l, const struct objmodel *ds,
 		aws_config_free_url(url);
 	}
 	p->n_tiers = 0;
-	p->cache_replicas = rt->runtime.replicas > 0 ? (uint32_t)rt->runtime.replicas : 0;
+	if (rt->runtime.replicas <= 0) {
+		/* stored before validation refused it: never read as "every node" */
+		snprintf(errbuf, errlen, "runtime %s/%s: %s", ns, name, OBJMODEL_REPLICAS_ZERO);
+		return -EINVAL;
+	}
+	p->cache_replicas = (uint32_t)rt->runtime.replicas;
 	p->high = 0.95;
 	p->low = 0.7;
 	for (size_t i = 0; i < rt->runtime.n_levels && i < MOUNT_PLAN_MAX_TIERS; i++) {

@@ -16,6 +16,9 @@
 
 /* The stable id of a source Dataset's cache on the node: "<ns>_<name>". Writes buf. */
 char *mount_plan_source_id(const char *ns, const char *name, char *buf, size_t len);
+/* The namespace of the Dataset whose source id is id, written to buf; NULL (buf unspecified)
+ * for an id that is no Dataset's (a plain mount's: its URL's hash). */
+const char *mount_plan_source_ns(const char *id, char *buf, size_t len);
 
 /* One credential of an S3 source: key of Secret secret in the source's namespace ("" = none). */
 struct plan_key_ref {

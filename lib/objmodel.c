@@ -1891,6 +1891,11 @@ static int validate_runtime(const struct objmodel *o, char *errbuf, size_t errle
 {
 	const struct runtime *rt = &o->runtime;
 	char b[200];
+	/* Absent, replicas is 1 (runtime_init); 0 is asked for. In Fluid it scales the Runtime's
+	 * cache workers to none, so no node caches the Dataset; weir has no Runtime without a
+	 * cache, and its old reading (every node caches) was the opposite: refused. */
+	if (rt->replicas == 0)
+		return vfail(errbuf, errlen, "%s", OBJMODEL_REPLICAS_ZERO);
 	if (rt->n_levels == 0)
 		return vfail(errbuf, errlen,
 			     "spec.tieredstore.levels: at least one cache tier is required");

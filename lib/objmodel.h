@@ -35,6 +35,11 @@
 #define OBJMODEL_API_CORE "v1"
 #define OBJMODEL_DEFAULT_NAMESPACE "default"
 #define OBJMODEL_DATASET_SCHEME "dataset://"
+/* Why a Runtime's replicas: 0 is refused (validation and mount plans say it alike). */
+#define OBJMODEL_REPLICAS_ZERO                                                                   \
+	"spec.replicas: 0 is refused: in Fluid it scales the Runtime's cache workers to none, "    \
+	"so no node caches the Dataset, and weir has no Runtime without a cache; give how many "  \
+	"nodes cache it, 1 or more (the node count or more: every node)"
 
 enum objmodel_kind {
 	OBJMODEL_NAMESPACE,

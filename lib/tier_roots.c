@@ -16,6 +16,7 @@
 struct tier_root {
 	char path[PATH_MAX]; /* normal form; "" = "/" */
 	uint64_t max;	     /* bytes one tier under it may ask */
+	uint64_t ns_max;     /* bytes one namespace's tiers under it may ask together; 0: max */
 };
 
 struct tier_roots {
@@ -82,6 +83,14 @@ int tier_roots_parse(const char *spec, struct tier_roots **ret, char *err, size_
 			goto fail;
 		}
 		*colon = '\0';
+		/* PATH:SIZE:PER-NAMESPACE when what precedes the last field ends in a size */
+		char *size_s = colon + 1, *ns_s = NULL, *mid = strrchr(ent, ':');
+		uint64_t probe;
+		if (mid && quantity_parse(mid + 1, &probe) == 0) {
+			*mid = '\0';
+			ns_s = size_s;
+			size_s = mid + 1;
+		}
 		struct tier_root *nr = realloc(t->roots, (t->n + 1) * sizeof(*nr));
 		if (!nr) {
 			r = -ENOMEM;
@@ -97,10 +106,21 @@ int tier_roots_parse(const char *spec, struct tier_roots **ret, char *err, size_
 			r = -EINVAL;
 			goto fail;
 		}
-		if (quantity_parse(colon + 1, &root->max) < 0 || root->max == 0) {
+		if (quantity_parse(size_s, &root->max) < 0 || root->max == 0) {
 			snprintf(err, errlen,
 				 "tier-roots: %s: \"%s\" is not a size above 0 (e.g. 8GiB, 200Gi)",
-				 ent, colon + 1);
+				 ent, size_s);
+			r = -EINVAL;
+			goto fail;
+		}
+		root->ns_max = 0;
+		if (ns_s && (quantity_parse(ns_s, &root->ns_max) < 0 || root->ns_max == 0 ||
+			     root->ns_max > root->max)) {
+			snprintf(
+			    err, errlen,
+			    "tier-roots: %s: the per-namespace size \"%s\" is not a size above 0 "
+			    "and at most the root's %s",
+			    ent, ns_s, size_s);
 			r = -EINVAL;
 			goto fail;
 		}
@@ -210,6 +230,11 @@ const char *tier_roots_path(const struct tier_roots *t, size_t i)
 uint64_t tier_roots_size(const struct tier_roots *t, size_t i)
 {
 	return t->roots[i].max;
+}
+
+uint64_t tier_roots_ns_size(const struct tier_roots *t, size_t i)
+{
+	return t->roots[i].ns_max;
 }
 
 bool tier_roots_holds(const struct tier_roots *t, size_t i, const char *path)

@@ -3,8 +3,10 @@
  * which a Runtime's tiers may live and the largest quota one tier there may ask. In a cluster
  * any namespace can write a Runtime, and root weir-node creates and fills its tiers: without
  * this a tenant picks the directory (/, /var/lib/kubelet) and the size (node RAM through
- * /dev/shm). Syntax "PATH:SIZE[,PATH:SIZE...]", SIZE a quantity (quantity.h):
- *   /dev/shm/weir:8GiB,/var/cache/weir:200GiB
+ * /dev/shm). Syntax "PATH:SIZE[:PER-NS][,PATH:SIZE[:PER-NS]...]", SIZE a quantity (quantity.h):
+ *   /dev/shm/weir:8GiB:2GiB,/var/cache/weir:200GiB
+ * PER-NS, at most SIZE, bounds what the tiers of one namespace's Datasets may take under the
+ * root together (tier_budget.h), so one namespace cannot take all of it.
  * A tier path is allowed when it is a root or below it, segment-wise (/dev/shm/weir allows
  * /dev/shm/weir/x, not /dev/shm/weirx), has no "." or ".." segment and no symbolic link below
  * the root, and its quota is at most that root's SIZE (what all the tiers open under a root may
@@ -36,4 +38,6 @@ int tier_roots_check(const struct tier_roots *t, const char *path, uint64_t quot
 size_t tier_roots_n(const struct tier_roots *t);
 const char *tier_roots_path(const struct tier_roots *t, size_t i);
 uint64_t tier_roots_size(const struct tier_roots *t, size_t i);
+/* Root i's per-namespace size; 0 when it has none. */
+uint64_t tier_roots_ns_size(const struct tier_roots *t, size_t i);
 bool tier_roots_holds(const struct tier_roots *t, size_t i, const char *path);

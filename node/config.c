@@ -34,6 +34,9 @@ static const struct cfg_desc {
      "track reads with eBPF (0: only the READs weir sees)"},
     {"metrics-listen", CFG_STR, offsetof(struct node_config, metrics_listen), 64, "127.0.0.1:9477",
      "HOST:PORT of /metrics (\"\" = off)"},
+    {"metrics-token-file", CFG_STR, offsetof(struct node_config, metrics_token_file), PATH_MAX,
+     "", "the bearer token /metrics asks for (mode 0600 or 0400, root's; default "
+     "<state-dir>/metrics.token, made with a random token when missing)"},
     {"eviction", CFG_STR, offsetof(struct node_config, eviction), 8, "heat",
      "heat (eBPF-ranked, page-cache hits included) or lru"},
     {"namespace-weights", CFG_STR, offsetof(struct node_config, namespace_weights), 512, "",
@@ -76,8 +79,9 @@ static const struct cfg_desc {
      "every namespace; \"\" = any UFS), as weir-controller's: a source outside them is never "
      "opened on this node"},
     {"tier-roots", CFG_STR, offsetof(struct node_config, tier_roots), 2048, "",
-     "in a cluster, PATH:SIZE,... the directories a Runtime's tiers may live under and the "
-     "most all the open tiers under each may ask together (\"\" = any path, any quota)"},
+     "in a cluster, PATH:SIZE[:PER-NS],... the directories a Runtime's tiers may live under, "
+     "the most all the open tiers under each may ask together, and (PER-NS) the most one "
+     "namespace's may (\"\" = any path, any quota)"},
     {"controller-socket", CFG_STR, offsetof(struct node_config, controller_socket), PATH_MAX, "",
      "weir-controller's socket: where mount plans come from without Kubernetes, and, with "
      "peer-listen and no peers, the members (default <state-dir>/controller.sock)"},

@@ -25,6 +25,8 @@
 #include "fdstore.h"
 #include "log.h"
 #include "metrics.h"
+#include "mount_plan.h"
+#include "metrics_token.h"
 #include "node_agent.h"
 #include "node_report.h"
 #include "controller_members.h"
@@ -158,8 +160,10 @@ static int node_start_tier_budget(struct node *n)
 		for (size_t i = 0; i < src->ntiers; i++)
 			sh[i] = (struct tier_share){.path = src->tiers[i].path,
 						    .quota = src->tiers[i].quota};
-		tier_budget_commit(n->tier_budget, src->id, sh, src->ntiers, true, err,
-				   sizeof(err));
+		char nsb[64];
+		tier_budget_commit(n->tier_budget, src->id,
+				   mount_plan_source_ns(src->id, nsb, sizeof(nsb)), sh, src->ntiers,
+				   true, err, sizeof(err));
 	}
 	pthread_mutex_unlock(&n->lock);
 	return 0;
@@ -306,12 +310,31 @@ int main(int argc, char **argv)
 	node_start_tracker(&n);
 	node_track_adopted(&n);
 	if (n.cfg.metrics_listen[0]) {
-		char merr[256];
-		if (metrics_start(n.cfg.metrics_listen, node_render_metrics, &n, &n.metrics, merr,
-				  sizeof(merr)) < 0)
-			log_warn("%s; /metrics is off (set metrics-listen)", merr);
+		/* /metrics names every tenant's namespaces and Datasets: a bearer token guards it,
+		 * by default one made here, in the state directory only root reads */
+		char merr[PATH_MAX + 300] = "";
+		int mr = 0;
+		if (!n.cfg.metrics_token_file[0]) {
+			if (snprintf(n.cfg.metrics_token_file, sizeof(n.cfg.metrics_token_file),
+				     "%s/metrics.token",
+				     n.cfg.state_dir) >= (int)sizeof(n.cfg.metrics_token_file)) {
+				snprintf(merr, sizeof(merr),
+					 "the state directory's path is too long");
+				mr = -ENAMETOOLONG;
+			} else if ((mr = metrics_token_ensure(n.cfg.metrics_token_file, merr,
+							      sizeof(merr))) > 0) {
+				log_info("made the /metrics token %s", n.cfg.metrics_token_file);
+			}
+		}
+		if (mr >= 0)
+			mr = metrics_start(n.cfg.metrics_listen, n.cfg.metrics_token_file,
+					   node_render_metrics, &n, &n.metrics, merr, sizeof(merr));
+		if (mr < 0)
+			log_warn("%s; /metrics is off (set metrics-listen, metrics-token-file)",
+				 merr);
 		else
-			log_info("metrics on http://%s/metrics", n.cfg.metrics_listen);
+			log_info("metrics on http://%s/metrics (bearer token in %s)",
+				 n.cfg.metrics_listen, n.cfg.metrics_token_file);
 	}
 	if (kube) {
 		char rerr[1024], host[254] = "";

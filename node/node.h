@@ -44,6 +44,7 @@ struct node_config {
 	int syslog;
 	int bpf;
 	char metrics_listen[64];
+	char metrics_token_file[PATH_MAX];
 	char prefetch_max[32];
 	char eviction[8];
 	char namespace_weights[512];

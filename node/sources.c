@@ -393,8 +393,10 @@ int node_get_source_locked(struct node *n, const struct source_params *p, struct
 			sh[i] = (struct tier_share){.path = sc.tiers[i].path,
 						    .quota = sc.tiers[i].quota};
 		char why[600];
-		r = tier_budget_commit(n->tier_budget, p->id, sh, sc.ntiers, false, why,
-				       sizeof(why));
+		char nsb[64];
+		r = tier_budget_commit(n->tier_budget, p->id,
+				       mount_plan_source_ns(p->id, nsb, sizeof(nsb)), sh, sc.ntiers,
+				       false, why, sizeof(why));
 		if (r < 0) {
 			snprintf(err, errlen, "source \"%s\": %s", p->id, why);
 			return r;

@@ -186,6 +186,16 @@ START_TEST(mount_plan_source_and_subdataset)
 	ck_assert_msg(mount_plan_make(l, "analytics", "spark", false, &p, err, sizeof(err)) == 0,
 		      "%s", err);
 	ck_assert_uint_eq(p.cache_replicas, 3);
+	/* replicas 0, as a store written before validation refused it holds: never "every
+	 * node" (weir's old reading), refused with the reason */
+	for (size_t i = 0; i < l->n; i++)
+		if (l->items[i]->kind == OBJMODEL_RUNTIME)
+			l->items[i]->runtime.replicas = 0;
+	ck_assert_int_eq(mount_plan_make(l, "analytics", "spark", false, &p, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_msg(strstr(err, "spec.replicas: 0 is refused") &&
+			  strstr(err, "development/spark"),
+		      "%s", err);
 	objmodel_list_free(l);
 	/* no runtime: says which one to apply */
 	l = test_parse(SOURCE);

@@ -574,7 +574,7 @@ sleep 1
 ok "sequential reads still prefetch; page-cache bytes are 0 (unknown) without eBPF"
 
 step "/metrics carries the same figures"
-curl -fsS "http://127.0.0.1:$mport/metrics" >"$TMP/metrics" || fail "GET /metrics on 127.0.0.1:$mport failed"
+metrics_get "http://127.0.0.1:$mport/metrics" >"$TMP/metrics" || fail "GET /metrics on 127.0.0.1:$mport failed"
 line="$(grep '^weir_view_prefetch_bytes_total{namespace="team-a",dataset="images"' "$TMP/metrics")" ||
 	fail "no weir_view_prefetch_bytes_total for team-a/images in /metrics"
 [ "${line##* }" -eq "$(top_get "$TMP/c" prefetch_bytes)" ] || fail "/metrics says $line, weir top disagrees"

@@ -36,7 +36,7 @@ URL="http://weir:$PASS@127.0.0.1:$NGINX_PORT/"
 mport="$(free_port)"
 printf 'metrics-listen = 127.0.0.1:%s\n' "$mport" >"$WEIR_STATE/node.conf"
 chmod 0755 "$WEIR_STATE" # as an older weir left it: must be tightened, not refused
-weir_mount "$URL" "$MP" --tier "$TIERS"
+weir_mount "$URL" "$MP" --tier "$TIERS" --label tenant-zeta/payroll-q3
 cmp "$TMP/tree/d/blob" "$MP/d/blob" || fail "d/blob read through the view differs from the server's"
 ok "mounted; d/blob matches"
 
@@ -50,8 +50,58 @@ w stat "$MP" -o json >"$TMP/stat.json" || fail "weir stat -o json exited with $?
 no_secret "weir stat" "$TMP/stat.txt"
 no_secret "weir stat -o json" "$TMP/stat.json"
 note "weir stat shows: $(json_get "$TMP/stat.json" ufs_url)"
-curl -s --max-time 5 "http://127.0.0.1:$mport/metrics" >"$TMP/metrics" || fail "GET /metrics on port $mport failed"
+metrics_get "http://127.0.0.1:$mport/metrics" >"$TMP/metrics" || fail "GET /metrics on port $mport with the token failed"
 no_secret "/metrics" "$TMP/metrics"
+
+step "/metrics names tenants' datasets: only the holder of weir-node's token reads it"
+MURL="http://127.0.0.1:$mport/metrics"
+grep -q 'namespace="tenant-zeta",dataset="payroll-q3"' "$TMP/metrics" ||
+	fail "the token holder's /metrics does not name tenant-zeta/payroll-q3: $(grep -m1 weir_view_read "$TMP/metrics")"
+ok "with the token (root reads $WEIR_STATE/metrics.token): $(grep -m1 '^weir_view_read_bytes_total' "$TMP/metrics")"
+[ "$(stat -c '%a %U' "$WEIR_STATE/metrics.token")" = "600 root" ] ||
+	fail "metrics.token is $(stat -c '%a %U' "$WEIR_STATE/metrics.token"), not 600 root"
+TOKEN_NOW="$(cat "$WEIR_STATE/metrics.token")"
+# as_nobody OUT [CURL ARGS...]: GET /metrics as user nobody; the body in OUT, the HTTP status on
+# stdout (curl writes to the descriptors this root shell opened: nobody may not open OUT)
+as_nobody() {
+	local out="$1"
+	shift
+	setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		curl -s --max-time 5 "$@" -o - -w '%{stderr}%{http_code}' "$MURL" >"$out" 2>"$TMP/code" || true
+	cat "$TMP/code"
+}
+# names_nothing WHO FILE CODE: FILE (the /metrics answer WHO got, HTTP status CODE) names nothing
+names_nothing() {
+	if grep -n -e tenant-zeta -e payroll-q3 -e "$MP" "$2" >&2; then
+		fail "$1 read the view's names from /metrics (lines above)"
+	fi
+	[ "$3" = 401 ] || fail "$1 got HTTP $3 from /metrics, not 401"
+	ok "$1: HTTP $3, no namespace, dataset or mountpoint: $(head -c 100 "$2")"
+}
+names_nothing "user nobody (no token)" "$TMP/m-nobody" "$(as_nobody "$TMP/m-nobody")"
+if setpriv --reuid=nobody --regid=nogroup --clear-groups cat "$WEIR_STATE/metrics.token" >/dev/null 2>&1; then
+	fail "user nobody can read metrics.token"
+fi
+for bad in "Bearer ${TOKEN_NOW%?}" "Bearer ${TOKEN_NOW%?}0" "Bearer ${TOKEN_NOW}x" "Bearer " "Basic $TOKEN_NOW" "$TOKEN_NOW"; do
+	names_nothing "a wrong token (Authorization: ${bad:0:14}...)" "$TMP/m-bad" \
+		"$(as_nobody "$TMP/m-bad" -H "Authorization: $bad")"
+done
+code="$(as_nobody "$TMP/m-holder" -H "Authorization: Bearer $TOKEN_NOW")"
+[ "$code" = 200 ] && grep -q 'dataset="payroll-q3"' "$TMP/m-holder" ||
+	fail "user nobody with the right token got HTTP $code: $(head -c 200 "$TMP/m-holder")"
+ok "user nobody holding the token: HTTP 200 with the names"
+# a new token in the file (a rotated Secret) counts at the next scrape: the old one is refused
+printf 'rotated-%s\n' "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$WEIR_STATE/metrics.token"
+names_nothing "the token before rotation" "$TMP/m-old" "$(as_nobody "$TMP/m-old" -H "Authorization: Bearer $TOKEN_NOW")"
+metrics_get "$MURL" | grep -q 'dataset="payroll-q3"' || fail "the rotated token is refused"
+ok "the rotated token is taken at the next scrape, without a restart"
+# a token file others can read serves nothing
+chmod 0644 "$WEIR_STATE/metrics.token"
+code="$(curl -s --max-time 5 -H "Authorization: Bearer $(cat "$WEIR_STATE/metrics.token")" -o "$TMP/m-loose" -w '%{http_code}' "$MURL")" || true
+[ "$code" = 503 ] && ! grep -q payroll-q3 "$TMP/m-loose" || fail "/metrics with a token file of mode 0644 answered HTTP $code: $(head -c 200 "$TMP/m-loose")"
+grep -q 'metrics token .*mode 644' "$WEIR_STATE/node.log" || fail "node.log does not say why /metrics is refused"
+chmod 0600 "$WEIR_STATE/metrics.token"
+ok "a token file others can read: HTTP 503, node.log says why"
 
 step "an error about the URL does not show it either"
 rc=0

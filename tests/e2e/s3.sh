@@ -554,7 +554,7 @@ grep -q 'access-key' "$out/secret.yaml" && grep -q 'secret-key' "$out/secret.yam
 	fail "weir get secret -o yaml does not name the Secret's keys: $(cat "$out/secret.yaml")"
 grep -q '^team-a  *s3-keys  *Opaque  *2 ' "$out/secrets.txt" ||
 	fail "weir get secrets -A does not list s3-keys as Opaque with 2 keys: $(cat "$out/secrets.txt")"
-curl -sS -f "http://127.0.0.1:$MPORT/metrics" >"$out/metrics.txt" || fail "GET /metrics on port $MPORT failed"
+metrics_get "http://127.0.0.1:$MPORT/metrics" >"$out/metrics.txt" || fail "GET /metrics on port $MPORT failed"
 grep -q 'weir_' "$out/metrics.txt" || fail "/metrics has no weir_ series: $(head -c 300 "$out/metrics.txt")"
 ls "$WEIR_STATE"/controller.db* >&2
 [ -s "$WEIR_STATE/controller.db" ] || fail "no store file $WEIR_STATE/controller.db"
@@ -696,7 +696,7 @@ grep -q 'do not work.*SignatureDoesNotMatch' "$TMP/rotated.cond" ||
 cmp "$T/rot/e.bin" "$MP15/e.bin" || fail "e.bin, read with user 3's keys kept, differs"
 ok "a wrong secret key in the Secret: $(head -c 250 "$TMP/rotated.cond"); the view reads on with user 3's keys"
 w describe dataset rotated -n team-a >"$out/describe-rotated.txt" 2>&1 || fail "weir describe dataset rotated failed"
-curl -sS -f "http://127.0.0.1:$MPORT/metrics" >"$out/metrics-rotated.txt" || fail "GET /metrics failed"
+metrics_get "http://127.0.0.1:$MPORT/metrics" >"$out/metrics-rotated.txt" || fail "GET /metrics failed"
 for f in "$out"/* "$WEIR_STATE"/*.log "$WEIR_STATE"/controller.db* "$TMP/rot-d.err"; do
 	[ -e "$f" ] || continue
 	for v in "${ROT_SECRETS[@]}" "${ROT_KEYS[@]}"; do

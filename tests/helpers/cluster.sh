@@ -115,7 +115,7 @@ stop_node() {
 
 metric() {
 	local i="$1" name="$2" out
-	out="$(on "$i" curl -fsS --max-time 10 http://127.0.0.1:9477/metrics)" || fail "node $i's /metrics does not answer"
+	out="$(on "$i" curl -fsS --max-time 10 -H "Authorization: Bearer $(cat "${STATE[$i]}/metrics.token")" http://127.0.0.1:9477/metrics)" || fail "node $i's /metrics does not answer"
 	printf '%s\n' "$out" | awk -v n="$name" '$1 ~ ("^" n "([{]|$)") { s += $2; found = 1 } END { if (!found) exit 1; printf "%d\n", s }' ||
 		fail "node $i's /metrics has no $name"
 }

@@ -60,6 +60,14 @@ weir_test_setup() {
 
 w() { timeout -k 5 120 "$WEIR_BIN" --state-dir "$WEIR_STATE" "$@"; }
 
+# metrics_get URL [STATE_DIR]: GET URL (a weir-node's /metrics) with the bearer token weir-node
+# keeps in STATE_DIR/metrics.token (default $WEIR_STATE); curl's exit status, the page on stdout.
+metrics_get() {
+	local tok
+	tok="$(cat "${2:-$WEIR_STATE}/metrics.token")" || return 1
+	curl -fsS --max-time 10 -H "Authorization: Bearer $tok" "$1"
+}
+
 # weir_node_pid [STATE_DIR]: the live weir-node of that state dir (default $WEIR_STATE), or "";
 # tracked (pid_track), so pid_signal and pid_stop take it. A stale pid file, or one whose pid a
 # weir-node of another test's state dir holds now, gives "".

@@ -222,6 +222,8 @@ rt high-big '      quota: 4Gi
 rt low-above '      quota: 4Gi
       high: "0.5"
       low: "0.7"' | refused 'low above high' 'low must not be above high'
+rt replicas-zero '      quota: 4Gi' | sed 's/^spec:$/spec:\n  replicas: 0/' |
+	refused 'replicas: 0 (in Fluid: no cache workers)' 'spec.replicas: Invalid value.*no node caches the Dataset'
 rt medium '      quota: 4Gi' | sed 's/mediumtype: MEM/mediumtype: NVRAM/' |
 	refused 'mediumtype NVRAM' 'mediumtype: Unsupported value: "NVRAM"'
 printf 'apiVersion: data.fluid.io/v1alpha1\nkind: DataLoad\nmetadata: {name: cron, namespace: fluid}\nspec:\n  dataset: {name: imagenet}\n  policy: Cron\n' |

@@ -162,7 +162,7 @@ check(drv["attachRequired"] is False and drv["podInfoOnMount"] is True and drv["
 
 vwc = one("ValidatingWebhookConfiguration")
 wh = vwc["webhooks"][0]
-svc = one("Service")
+svc = one("Service", "weir-webhook")
 sec = one("Secret", "weir-webhook-tls")
 check(wh["clientConfig"]["service"]["name"] == svc["metadata"]["name"], "the webhook names another Service")
 check(wh["clientConfig"]["service"]["namespace"] == ns, "the webhook's Service is in another namespace")
@@ -179,11 +179,38 @@ check("--peer-listen=$(POD_IP):7070" in node_args, f"weir-node serves no peer po
 check("--peer-key-secret=weir-peer-key" in node_args, f"weir-node is not given the peer key Secret: {node_args}")
 check(any(e["name"] == "POD_IP" and e["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP" for e in cs["weir-node"]["env"]), "POD_IP is not the pod's IP")
 
+# /metrics names every tenant's Datasets: on the pod IP, behind the token of a Secret the chart
+# makes, mounted 0400 (weir-node refuses a token file others can read); a headless Service to
+# scrape it by
+tok = one("Secret", "weir-metrics-token")
+check(len(tok["data"]["token"]) >= 24, "the metrics token Secret holds no token")
+check("--metrics-listen=$(POD_IP):9477" in node_args and "--metrics-token-file=/etc/weir/metrics/token" in node_args,
+      f"weir-node's /metrics is not on the pod IP behind the token: {node_args}")
+tv = vols.get("metrics-token", {}).get("secret", {})
+check(tv.get("secretName") == "weir-metrics-token" and tv.get("defaultMode") == 0o400, f"the metrics token volume: {tv}")
+check(mounts.get("/etc/weir/metrics", {}).get("name") == "metrics-token", "weir-node does not mount the metrics token")
+msvc = one("Service", "weir-node-metrics")
+check(msvc["spec"]["selector"] == ds["spec"]["selector"]["matchLabels"] and msvc["spec"]["ports"][0]["targetPort"] == "metrics",
+      f"the metrics Service does not select weir-node's metrics port: {msvc['spec']}")
+check("ServiceMonitor" not in by, "a ServiceMonitor rendered although metrics.serviceMonitor.enabled is false")
+
 for b in bad:
     print("  wrong:", b, file=sys.stderr)
 sys.exit(1 if bad else 0)
 PY
-ok "CRDs from deploy/crds; Deployment x2; DaemonSet weir-node+weir-csi privileged, weir-csi self-registering (no registrar); CSIDriver; webhook wired to its Service and CA"
+h template weir "$CHART" --namespace "$NS" --set metrics.serviceMonitor.enabled=true >"$TMP/rendered-sm.yaml" ||
+	fail "helm template with metrics.serviceMonitor.enabled=true failed (output above)"
+# (its kind is unknown to this apiserver: the document read as text)
+awk '/^kind: ServiceMonitor/ { sm = 1 } sm && /^---/ { exit } sm { print }' "$TMP/rendered-sm.yaml" >"$TMP/sm.yaml"
+grep -q '^kind: ServiceMonitor' "$TMP/sm.yaml" && grep -q -e '- port: metrics' "$TMP/sm.yaml" &&
+	grep -q 'path: /metrics' "$TMP/sm.yaml" && grep -A2 'bearerTokenSecret:' "$TMP/sm.yaml" | grep -q 'name: weir-metrics-token' &&
+	grep -A2 'bearerTokenSecret:' "$TMP/sm.yaml" | grep -q 'key: token' ||
+	fail "the ServiceMonitor does not scrape weir-node's metrics port with the token: $(cat "$TMP/sm.yaml")"
+h template weir "$CHART" --namespace "$NS" --set metrics.enabled=false >"$TMP/rendered-nometrics.yaml" ||
+	fail "helm template with metrics.enabled=false failed (output above)"
+grep -q -F -e '- --metrics-listen=' "$TMP/rendered-nometrics.yaml" && ! grep -q -e 'metrics-token' "$TMP/rendered-nometrics.yaml" ||
+	fail "metrics.enabled=false still renders a /metrics listener or its token"
+ok "CRDs from deploy/crds; Deployment x2; DaemonSet weir-node+weir-csi privileged, weir-csi self-registering (no registrar); CSIDriver; webhook wired to its Service and CA; /metrics on the pod IP behind a token Secret (0400), a ServiceMonitor with it as bearerTokenSecret"
 
 step "the chart gives weir's binaries only flags they have"
 b="${WEIR_BUILD_DIR:-$WEIR_SRC/build}"

@@ -83,7 +83,7 @@ in_ns() {
 # metric I NAME: NAME on node-I's /metrics (summed over labels); fails if absent
 metric() {
 	local out
-	out="$(curl -fsS --max-time 10 "http://127.0.0.1:${MPORT[$1]}/metrics")" || fail "node-$1's /metrics does not answer"
+	out="$(curl -fsS --max-time 10 -H "Authorization: Bearer $(cat "$TMP/node-$1/metrics.token")" "http://127.0.0.1:${MPORT[$1]}/metrics")" || fail "node-$1's /metrics does not answer"
 	printf '%s\n' "$out" | awk -v n="$2" '$1 ~ ("^" n "([{]|$)") { s += $2; found = 1 } END { if (!found) exit 1; printf "%d\n", s }' ||
 		fail "node-$1's /metrics has no $2"
 }

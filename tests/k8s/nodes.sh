@@ -85,11 +85,11 @@ step "weir-node as node-1 and node-2 (own state, own tiers), weir-controller wit
 node_args() {
 	printf '%s\n' --state-dir "$TMP/$1" --kubeconfig "$KUBECONFIG" --node-name "$1" \
 		--report-interval "$INTERVAL" --metrics-listen= --bpf 0 \
-		--ufs-roots "$UFS_ROOTS" --tier-roots "$WEIR_TIER_DIR:8GiB"
+		--ufs-roots "$UFS_ROOTS" --tier-roots "$WEIR_TIER_DIR:8GiB:5GiB"
 }
 # the administrator's policies, as the chart sets them: the same ufs-roots on the nodes and the
-# controller, and where tiers may live and how much they may take together (the walkthrough's
-# Runtime asks 4Gi)
+# controller, and where tiers may live and how much they may take together, and one namespace's
+# together (the walkthrough's Runtime asks 4Gi)
 UFS_ROOTS="*=$NGINX_URL,http://127.0.0.1:$TPORT/"
 mkdir -p "$TMP/node-1" "$TMP/node-2"
 mapfile -t A1 < <(node_args node-1)
@@ -336,6 +336,17 @@ kwait 30 "team-e/one gone" gone dataset one -n team-e
 kwait 30 "team-f/two gone" gone dataset two -n team-f
 ok "the second 3Gi tier under the 8GiB root refused on both nodes, logged once, until the first closed"
 
+step "tier-roots' per-namespace size: development, at 4GiB of its 5GiB under the root, cannot take 2Gi more of it"
+runtime_yaml development extra 2Gi | kc create -f - | sed 's/^/  /'
+for n in node-1 node-2; do
+	kwait 30 "$n refusing development/extra (its namespace's 5GiB)" refused "$n" development_extra \
+		"gives each namespace at most 5.00GiB, and namespace development's tiers open under it on this node already have 4.00GiB"
+done
+[ ! -e "$WEIR_TIER_DIR/weir/development_extra" ] || fail "node-1 made development/extra's tier over its namespace's share"
+kc delete dataset extra -n development --wait=false | sed 's/^/  /'
+kwait 30 "development/extra gone" gone dataset extra -n development
+ok "development/extra refused on both nodes by its namespace's share, with 4GiB of the 8GiB root free"
+
 step "two controller replicas share the webhook configuration: one entry each, neither's CA overwritten"
 WH2="$(free_port)"
 "$WEIR_CONTROLLER_BIN" --kubeconfig "$KUBECONFIG" --state-dir "$TMP/ctl2" --identity ctl-2 \
@@ -468,6 +479,31 @@ if grep -q 'does not answer on' "$TMP/controller.log"; then
 	fail "the controller dialled a node: $(grep 'does not answer on' "$TMP/controller.log" | head -1)"
 fi
 ok "Datasets gone, node-1's cache purged, no PV or PVC left, the controller dialled no node"
+
+step "root's weir mount of two sources on one --tier path: one quota under tier-roots, counted once"
+# Every Dataset is gone: the 8GiB root is free. One 5GiB directory for both sources (one pool,
+# one quota) takes 5GiB of it; counted per source (10GiB), the second mount was refused.
+n1() { timeout -k 5 120 "$WEIR_BIN" --state-dir "$TMP/node-1" "$@"; }
+mkdir -p "$TMP/plain-a" "$TMP/plain-b" "$TMP/plain-c"
+PLAIN_A="$(cd "$TREE" && find spark-3.3.1 -type f -size -2M | head -n 1)"
+PLAIN_B="$(cd "$TREE" && find spark-3.2.3 -type f -size -2M | head -n 1)"
+[ -n "$PLAIN_A" ] && [ -n "$PLAIN_B" ] || fail "no small file in spark-3.3.1 or spark-3.2.3 of $TREE"
+for x in "a spark-3.3.1 $PLAIN_A" "b spark-3.2.3 $PLAIN_B"; do
+	set -- $x
+	n1 mount "${NGINX_URL}$2/" "$TMP/plain-$1" --tier "mem:$WEIR_TIER_DIR/plain:5GiB" >"$TMP/plain.out" 2>&1 </dev/null ||
+		fail "root's weir mount of ${NGINX_URL}$2/ on the shared 5GiB tier path was refused: $(cat "$TMP/plain.out")"
+	cmp "$TREE/$3" "$TMP/plain-$1/${3#*/}" || fail "$3 differs through the plain mount $TMP/plain-$1"
+done
+ok "both mounted on $WEIR_TIER_DIR/plain; $PLAIN_A and $PLAIN_B byte-exact"
+# the budget still counts it, once: 4GiB more on another path do not fit beside 5 of 8GiB
+rc=0
+n1 mount "${NGINX_URL}spark-3.1.3/" "$TMP/plain-c" --tier "mem:$WEIR_TIER_DIR/other:4GiB" >"$TMP/plain.out" 2>&1 </dev/null || rc=$?
+[ "$rc" -ne 0 ] || fail "a 4GiB tier fit beside the shared 5GiB under the 8GiB root"
+grep -q 'already have 5.00GiB' "$TMP/plain.out" || fail "the 4GiB tier was refused, but not at 5GiB taken: $(cat "$TMP/plain.out")"
+ok "a 4GiB tier elsewhere under the root: $(grep -o 'tier root.*does not fit' "$TMP/plain.out")"
+# (a plain mount's source stays open after weir umount, its share with it, until weir-node stops)
+n1 umount "$TMP/plain-a" >/dev/null || fail "weir umount $TMP/plain-a failed"
+n1 umount "$TMP/plain-b" >/dev/null || fail "weir umount $TMP/plain-b failed"
 
 note "times: apiserver start ${K8S_START_SECONDS} s, walkthrough with two nodes $T_WALK s, share moved $T_MOVE s after the kill (Lease $((INTERVAL * 6)) s)"
 echo "PASS"

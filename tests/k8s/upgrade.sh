@@ -78,6 +78,8 @@ cat >"$TMP/values.yaml" <<EOF
 image: {repository: weir.local/weir, tag: v1, pullPolicy: Never}
 webhook: {enabled: false}
 controller: {replicas: 0}
+# /metrics on the pod IP (here the host's) behind the chart's token Secret: a port nobody holds
+metrics: {port: $(free_port)}
 # one cache across the nodes (on by default): on the host network, a port nobody else holds
 cluster: {peerPort: $(free_port)}
 node:
@@ -89,7 +91,7 @@ node:
   extraEnv:
     - {name: KUBERNETES_SERVICE_HOST, value: "127.0.0.1"}
     - {name: KUBERNETES_SERVICE_PORT, value: "${K8S_URL##*:}"}
-  extraArgs: [--metrics-listen=, --bpf=0, --log-level=debug]
+  extraArgs: [--bpf=0, --log-level=debug]
 csi:
   kubeletDir: $KUBELET_ROOT
 EOF
@@ -196,6 +198,17 @@ RUID="$(jp pod reader -n work -o 'jsonpath={.metadata.uid}')"
 kwait 120 "the reader at its first gate (MiB 16): $(cat "$OUT/status" 2>/dev/null)" test -e "$OUT/ready0"
 [ ! -e "$OUT/status" ] || fail "the reader stopped early: $(cat "$OUT/status")"
 ok "pod work/reader (uid $RUID) holds /data/big.bin open at MiB 16"
+
+step "weir-node's /metrics on its pod IP answers the chart's token Secret only"
+MURL="http://$(jp pod "$POD1" -n "$NS" -o 'jsonpath={.status.podIP}'):$(jp pod "$POD1" -n "$NS" -o 'jsonpath={.spec.containers[?(@.name=="weir-node")].ports[?(@.name=="metrics")].containerPort}')/metrics"
+MTOKEN="$(jp secret weir-metrics-token -n "$NS" -o 'jsonpath={.data.token}' | base64 -d)"
+[ -n "$MTOKEN" ] || fail "the chart made no token in Secret $NS/weir-metrics-token"
+code="$(curl -s --max-time 5 -o "$TMP/m-none" -w '%{http_code}' "$MURL")" || true
+[ "$code" = 401 ] && ! grep -q 'dataset="data"' "$TMP/m-none" || fail "$MURL without the token: HTTP $code: $(head -c 200 "$TMP/m-none")"
+code="$(curl -s --max-time 5 -H "Authorization: Bearer $MTOKEN" -o "$TMP/m-tok" -w '%{http_code}' "$MURL")" || true
+[ "$code" = 200 ] && grep -q 'namespace="work",dataset="data"' "$TMP/m-tok" ||
+	fail "$MURL with the Secret's token: HTTP $code: $(head -c 300 "$TMP/m-tok")"
+ok "$MURL: 401 without the token; with the Secret's (mounted 0400 into weir-node): $(grep -m1 '^weir_view_read_bytes_total{namespace="work"' "$TMP/m-tok")"
 
 restarts() { jp pod reader -n work -o 'jsonpath={.status.containerStatuses[0].restartCount}'; }
 

@@ -259,6 +259,13 @@ START_TEST(rejects_bad_runtime_values)
 	parse_fails_str(RT_HEAD "    - {mediumtype: MEM, path: /dev/shm, quota: 4Gi}\n"
 				"  replicas: 2\n",
 			"duplicate key \"replicas\"");
+	/* replicas: 0 is Fluid's "no cache workers", not weir's old "every node": refused */
+	parse_fails_str(
+	    "apiVersion: data.fluid.io/v1alpha1\nkind: AlluxioRuntime\nmetadata: "
+	    "{name: spark, namespace: development}\nspec:\n  replicas: 0\n"
+	    "  tieredstore: {levels: [{mediumtype: MEM, path: /dev/shm, quota: 4Gi}]}\n",
+	    "spec.replicas: 0 is refused: in Fluid it scales the Runtime's cache workers "
+	    "to none");
 	parse_fails_str(RT_HEAD "    - {mediumtype: MEM, path: /dev/shm, quota: [4Gi]}\n",
 			"levels[0].quota: expected a scalar, got a list");
 	parse_fails_str("apiVersion: data.fluid.io/v1alpha1\nkind: DataLoad\nmetadata: {name: a}\n"

@@ -28,7 +28,7 @@ static int commit1(struct tier_budget *b, const char *owner, const char *path, u
 {
 	struct tier_share s = {.path = path, .quota = q};
 	err[0] = '\0';
-	return tier_budget_commit(b, owner, &s, 1, false, err, 1024);
+	return tier_budget_commit(b, owner, NULL, &s, 1, false, err, 1024);
 }
 
 START_TEST(commit_refuse_release)
@@ -61,16 +61,17 @@ START_TEST(commit_refuse_release)
 	ck_assert_uint_eq(tier_budget_committed(b, 0), 3 * GiB);
 	/* two tiers of one source under one root count together */
 	struct tier_share two[] = {{"/dev/shm/e1", GiB}, {"/dev/shm/e2", GiB}};
-	ck_assert_int_eq(tier_budget_commit(b, "e", two, 2, false, err, sizeof(err)), -EDQUOT);
+	ck_assert_int_eq(tier_budget_commit(b, "e", NULL, two, 2, false, err, sizeof(err)),
+			 -EDQUOT);
 	/* release gives the share back; releasing an unknown owner is nothing */
 	tier_budget_release(b, "a_one");
 	tier_budget_release(b, "nobody");
 	ck_assert_uint_eq(tier_budget_committed(b, 0), 1 * GiB);
-	ck_assert_int_eq(tier_budget_commit(b, "e", two, 2, false, err, sizeof(err)), 0);
+	ck_assert_int_eq(tier_budget_commit(b, "e", NULL, two, 2, false, err, sizeof(err)), 0);
 	ck_assert_uint_eq(tier_budget_committed(b, 0), 3 * GiB);
 	/* force (a tier already open) is counted, never refused; then nothing more fits */
 	struct tier_share big = {"/dev/shm/f", 2 * GiB};
-	ck_assert_int_eq(tier_budget_commit(b, "f", &big, 1, true, err, sizeof(err)), 0);
+	ck_assert_int_eq(tier_budget_commit(b, "f", NULL, &big, 1, true, err, sizeof(err)), 0);
 	ck_assert_uint_eq(tier_budget_committed(b, 0), 5 * GiB);
 	ck_assert_int_eq(commit1(b, "g", "/dev/shm/g", 1, err), -EDQUOT);
 	tier_budget_free(b);
@@ -99,6 +100,104 @@ START_TEST(nested_roots_count_in_each)
 }
 END_TEST
 
+START_TEST(shared_path_counts_once)
+{
+	/* root's `weir mount` of two sources with one --tier path: one directory, one pool, one
+	 * quota (tier_pool.h), so the root's budget holds it once, however it is spelled */
+	struct tier_roots *t = roots("/dev/shm:4GiB");
+	struct tier_budget *b = NULL;
+	char err[1024];
+	ck_assert_int_eq(tier_budget_new(t, &b), 0);
+	ck_assert_int_eq(commit1(b, "url-a", "/dev/shm/weir", 3 * GiB, err), 0);
+	ck_assert_msg(commit1(b, "url-b", "/dev/shm//weir/", 3 * GiB, err) == 0, "%s", err);
+	ck_assert_uint_eq(tier_budget_committed(b, 0), 3 * GiB);
+	/* a later source asking less shares the pool's quota: still 3GiB */
+	ck_assert_msg(commit1(b, "url-c", "/dev/shm/weir", 1 * GiB, err) == 0, "%s", err);
+	ck_assert_uint_eq(tier_budget_committed(b, 0), 3 * GiB);
+	/* the budget still counts: another directory of 2GiB does not fit beside it */
+	ck_assert_int_eq(commit1(b, "url-d", "/dev/shm/other", 2 * GiB, err), -EDQUOT);
+	ck_assert_msg(strstr(err, "already have 3.00GiB"), "%s", err);
+	/* the path stays charged while anyone holds it; its last release gives it back */
+	tier_budget_release(b, "url-a");
+	tier_budget_release(b, "url-c");
+	ck_assert_uint_eq(tier_budget_committed(b, 0), 3 * GiB);
+	ck_assert_int_eq(commit1(b, "url-d", "/dev/shm/other", 2 * GiB, err), -EDQUOT);
+	/* an owner moving off the shared path leaves it to the others */
+	ck_assert_int_eq(commit1(b, "url-a", "/dev/shm/weir", 3 * GiB, err), 0);
+	ck_assert_int_eq(commit1(b, "url-a", "/dev/shm/a", 1 * GiB, err), 0);
+	ck_assert_uint_eq(tier_budget_committed(b, 0), 4 * GiB);
+	tier_budget_release(b, "url-b");
+	ck_assert_uint_eq(tier_budget_committed(b, 0), 1 * GiB);
+	/* the sole holder asking again with another quota is charged the new one */
+	ck_assert_int_eq(commit1(b, "url-a", "/dev/shm/a", 2 * GiB, err), 0);
+	ck_assert_uint_eq(tier_budget_committed(b, 0), 2 * GiB);
+	ck_assert_int_eq(commit1(b, "url-d", "/dev/shm/other", 2 * GiB, err), 0);
+	ck_assert_uint_eq(tier_budget_committed(b, 0), 4 * GiB);
+	/* one source naming one directory twice holds it once */
+	tier_budget_release(b, "url-d");
+	struct tier_share twice[] = {{"/dev/shm/x", GiB}, {"/dev/shm/x/", GiB}};
+	ck_assert_int_eq(tier_budget_commit(b, "e", NULL, twice, 2, false, err, sizeof(err)), 0);
+	ck_assert_uint_eq(tier_budget_committed(b, 0), 3 * GiB);
+	tier_budget_free(b);
+	tier_roots_free(t);
+}
+END_TEST
+
+static int commit_ns(struct tier_budget *b, const char *owner, const char *ns, const char *path,
+		     uint64_t q, char *err)
+{
+	struct tier_share s = {.path = path, .quota = q};
+	err[0] = '\0';
+	return tier_budget_commit(b, owner, ns, &s, 1, false, err, 1024);
+}
+
+START_TEST(namespace_share_of_a_root)
+{
+	/* an 8GiB root, 3GiB per namespace: team-a cannot take the whole root */
+	struct tier_roots *t = roots("/dev/shm:8GiB:3GiB,/var/cache/weir:100GiB");
+	struct tier_budget *b = NULL;
+	char err[1024];
+	ck_assert_int_eq(tier_budget_new(t, &b), 0);
+	ck_assert_int_eq(
+	    commit_ns(b, "team-a_one", "team-a", "/dev/shm/weir/team-a_one", 2 * GiB, err), 0);
+	ck_assert_int_eq(
+	    commit_ns(b, "team-a_two", "team-a", "/dev/shm/weir/team-a_two", 2 * GiB, err),
+	    -EDQUOT);
+	ck_assert_msg(strstr(err, "gives each namespace at most 3.00GiB") &&
+			  strstr(err, "namespace team-a's tiers open under it on this node already "
+				      "have 2.00GiB"),
+		      "%s", err);
+	ck_assert_uint_eq(tier_budget_committed(b, 0), 2 * GiB);
+	/* what is left of its share fits; another namespace has its own; root's mounts have none */
+	ck_assert_int_eq(
+	    commit_ns(b, "team-a_two", "team-a", "/dev/shm/weir/team-a_two", 1 * GiB, err), 0);
+	ck_assert_int_eq(
+	    commit_ns(b, "team-b_one", "team-b", "/dev/shm/weir/team-b_one", 3 * GiB, err), 0);
+	ck_assert_int_eq(commit_ns(b, "url", NULL, "/dev/shm/plain", 2 * GiB, err), 0);
+	ck_assert_uint_eq(tier_budget_committed(b, 0), 8 * GiB);
+	/* a root without a per-namespace size: only its own */
+	ck_assert_int_eq(
+	    commit_ns(b, "team-a_big", "team-a", "/var/cache/weir/team-a_big", 90 * GiB, err), 0);
+	/* an owner's new share replaces its old one in its namespace's sum too */
+	ck_assert_int_eq(
+	    commit_ns(b, "team-a_one", "team-a", "/dev/shm/weir/team-a_one", 2 * GiB, err), 0);
+	tier_budget_release(b, "team-a_two");
+	ck_assert_int_eq(
+	    commit_ns(b, "team-a_one", "team-a", "/dev/shm/weir/team-a_one", 3 * GiB, err), 0);
+	ck_assert_int_eq(commit_ns(b, "team-a_two", "team-a", "/dev/shm/weir/team-a_two", 1, err),
+			 -EDQUOT);
+	/* force (adopted at start) is counted, never refused */
+	struct tier_share big = {"/dev/shm/weir/team-b_two", 1 * GiB};
+	tier_budget_release(b, "url");
+	ck_assert_int_eq(
+	    tier_budget_commit(b, "team-b_two", "team-b", &big, 1, true, err, sizeof(err)), 0);
+	ck_assert_int_eq(
+	    commit_ns(b, "team-b_three", "team-b", "/dev/shm/weir/team-b_three", 1, err), -EDQUOT);
+	tier_budget_free(b);
+	tier_roots_free(t);
+}
+END_TEST
+
 #define RACERS 8
 #define ROUNDS 2000
 
@@ -112,10 +211,12 @@ static struct race race;
 
 static void *racer(void *arg)
 {
-	char owner[16], err[1024];
+	char owner[16], path[64], err[1024];
 	snprintf(owner, sizeof(owner), "r%ld", (long)(intptr_t)arg);
+	/* each owner its own tier directory (one shared directory is one quota: shared_path) */
+	snprintf(path, sizeof(path), "/dev/shm/weir/%s", owner);
 	for (int i = 0; i < ROUNDS; i++) {
-		if (commit1(race.b, owner, "/dev/shm/weir/t", 1 * GiB, err) == 0) {
+		if (commit1(race.b, owner, path, 1 * GiB, err) == 0) {
 			atomic_fetch_add(&race.won, 1);
 			/* held a while, so that the others' commits overlap it */
 			for (int y = 0; y < 3; y++) {
@@ -146,9 +247,10 @@ START_TEST(racing_commits_never_oversubscribe)
 	char err[1024];
 	unsigned ok = 0;
 	for (int i = 0; i < RACERS; i++) {
-		char owner[16];
+		char owner[16], path[64];
 		snprintf(owner, sizeof(owner), "s%d", i);
-		ok += commit1(race.b, owner, "/dev/shm/s", 1 * GiB, err) == 0;
+		snprintf(path, sizeof(path), "/dev/shm/s/%s", owner);
+		ok += commit1(race.b, owner, path, 1 * GiB, err) == 0;
 	}
 	ck_assert_uint_eq(ok, 3);
 	tier_budget_free(race.b);
@@ -162,6 +264,8 @@ Suite *tier_budget_suite(void)
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, commit_refuse_release);
 	tcase_add_test(tc, nested_roots_count_in_each);
+	tcase_add_test(tc, shared_path_counts_once);
+	tcase_add_test(tc, namespace_share_of_a_root);
 	tcase_add_test(tc, racing_commits_never_oversubscribe);
 	suite_add_tcase(s, tc);
 	return s;

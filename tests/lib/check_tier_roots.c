@@ -48,8 +48,20 @@ START_TEST(bad_settings_name_the_entry)
 	parse_fails("/dev/shm:", "\"\" is not a size");
 	parse_fails("/dev/shm:0", "\"0\" is not a size");
 	parse_fails("/dev/shm:-1", "\"-1\" is not a size");
+	/* PATH:SIZE:PER-NAMESPACE: the per-namespace size above 0 and at most the root's */
+	parse_fails("/dev/shm:4GiB:8GiB",
+		    "per-namespace size \"8GiB\" is not a size above 0 and at most");
+	parse_fails("/dev/shm:4GiB:0", "per-namespace size \"0\"");
+	parse_fails("/dev/shm:4GiB:2Gx", "\"2Gx\" is not a size");
 	char err[512];
-	struct tier_roots *t = roots("");
+	struct tier_roots *t = roots("/dev/shm/weir:8GiB:2GiB,/var/cache/weir:200GiB");
+	ck_assert_uint_eq(tier_roots_n(t), 2);
+	ck_assert_str_eq(tier_roots_path(t, 0), "/dev/shm/weir");
+	ck_assert_uint_eq(tier_roots_size(t, 0), 8 * GiB);
+	ck_assert_uint_eq(tier_roots_ns_size(t, 0), 2 * GiB);
+	ck_assert_uint_eq(tier_roots_ns_size(t, 1), 0);
+	tier_roots_free(t);
+	t = roots("");
 	ck_assert_ptr_null(t); /* no roots: any path, today's behaviour */
 	ck_assert_int_eq(tier_roots_check(NULL, "/", UINT64_MAX, err, sizeof(err)), 0);
 	t = roots(" , ");

@@ -27,3 +27,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "weir.peerKeySecret" -}}
 {{- default (printf "%s-peer-key" (include "weir.name" .)) .Values.cluster.keySecret -}}
 {{- end -}}
+
+{{- define "weir.metricsTokenSecret" -}}
+{{- default (printf "%s-metrics-token" (include "weir.name" .)) .Values.metrics.tokenSecret -}}
+{{- end -}}
