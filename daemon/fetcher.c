@@ -172,6 +172,7 @@ struct fetcher {
 	char *spare[FETCH_SPARE_MAX]; /* under lock: idle block buffers (see FETCH_SPARE_MAX) */
 	unsigned nspare;	      /* under lock */
 	unsigned max_spare;	      /* max_prefetch + FETCH_SPARE_DEMAND, <= FETCH_SPARE_MAX */
+	uint64_t mapped;	      /* under lock: bytes of buffers from buf_map (spares too) */
 	unsigned nthreads;
 	pthread_t threads[8];
 	struct fetcher_stats stats;
@@ -299,15 +300,22 @@ static char *buf_get_locked(struct fetcher *f, uint32_t want)
 		return malloc(want);
 	if (f->nspare)
 		return f->spare[--f->nspare];
-	return buf_mapped(f) ? buf_map(f->block_size) : malloc(f->block_size);
+	if (!buf_mapped(f))
+		return malloc(f->block_size);
+	char *buf = buf_map(f->block_size);
+	if (buf)
+		f->mapped += f->block_size;
+	return buf;
 }
 
-static void buf_free(const struct fetcher *f, char *buf)
+static void buf_free_locked(struct fetcher *f, char *buf)
 {
-	if (buf_mapped(f))
+	if (buf_mapped(f)) {
 		munmap(buf, f->block_size);
-	else
+		f->mapped -= f->block_size;
+	} else {
 		free(buf);
+	}
 }
 
 static void buf_put_locked(struct fetcher *f, char *buf, uint32_t want)
@@ -319,7 +327,7 @@ static void buf_put_locked(struct fetcher *f, char *buf, uint32_t want)
 	else if (f->nspare < f->max_spare)
 		f->spare[f->nspare++] = buf;
 	else
-		buf_free(f, buf);
+		buf_free_locked(f, buf);
 }
 
 static void put_locked(struct inflight *e)
@@ -819,7 +827,7 @@ void fetcher_free(struct fetcher *f)
 	htable_fini(&f->by_block);
 	near_cache_free(f->near);
 	while (f->nspare)
-		buf_free(f, f->spare[--f->nspare]);
+		buf_free_locked(f, f->spare[--f->nspare]);
 	free(f->source_id);
 	free(f);
 }
@@ -1398,6 +1406,14 @@ int fetcher_failure_cause(struct fetcher *f, uint64_t obj, uint64_t block, char 
 unsigned fetcher_fill_blocks(const struct fetcher *f)
 {
 	return prefetch_fill_blocks(f->max_requests, f->part_size, f->block_size);
+}
+
+uint64_t fetcher_buffer_memory(struct fetcher *f)
+{
+	pthread_mutex_lock(&f->lock);
+	uint64_t n = f->mapped;
+	pthread_mutex_unlock(&f->lock);
+	return n;
 }
 
 unsigned fetcher_inflight(struct fetcher *f)
