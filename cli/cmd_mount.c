@@ -732,6 +732,8 @@ static const struct {
     {"curl", offsetof(Weir__MemoryStat, curl), "  libcurl"},
     {"malloc_other", offsetof(Weir__MemoryStat, malloc_other), "  the rest"},
     {"malloc_free", offsetof(Weir__MemoryStat, malloc_free), "heap held free"},
+    {"fetch_buffers", offsetof(Weir__MemoryStat, fetch_buffers),
+     "block buffers (outside the heap)"},
     {"threads", offsetof(Weir__MemoryStat, threads), NULL},
 };
 

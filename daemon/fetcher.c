@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/queue.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +47,9 @@
 
 /* Parts one UFS request carries at most (ufs_read_segs_async). */
 #define FETCH_RUN_MAX 64
+
+/* Alignment of a block buffer's mapping: a transparent huge page (see buf_map) */
+#define BUF_ALIGN (2u << 20)
 
 struct inflight;
 
@@ -168,6 +172,7 @@ struct fetcher {
 	char *spare[FETCH_SPARE_MAX]; /* under lock: idle block buffers (see FETCH_SPARE_MAX) */
 	unsigned nspare;	      /* under lock */
 	unsigned max_spare;	      /* max_prefetch + FETCH_SPARE_DEMAND, <= FETCH_SPARE_MAX */
+	uint64_t mapped;	      /* under lock: bytes of buffers from buf_map (spares too) */
 	unsigned nthreads;
 	pthread_t threads[8];
 	struct fetcher_stats stats;
@@ -261,21 +266,68 @@ static bool buf_full(const struct fetcher *f, uint32_t want)
 	return want > f->block_size / 4;
 }
 
+/* A block_size buffer: its own mapping, 2 MiB aligned and marked for transparent huge pages, so
+ * that filling a fresh one faults twice per 4 MiB, not 1,024 times (profiled on a cold S3 copy:
+ * the 4 KiB faults of fresh malloc'd buffers under the copy from curl's buffer were 17% of
+ * weir-node's CPU, more than the copy itself). NULL when out of memory. */
+static char *buf_map(size_t size)
+{
+	size_t span = size + BUF_ALIGN;
+	char *m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	uintptr_t a = ((uintptr_t)m + BUF_ALIGN - 1) & ~(uintptr_t)(BUF_ALIGN - 1);
+	char *buf = (char *)a;
+	/* the unaligned head and the tail go back at once */
+	if (buf > m)
+		munmap(m, (size_t)(buf - m));
+	if (m + span > buf + size)
+		munmap(buf + size, (size_t)(m + span - (buf + size)));
+	(void)madvise(buf, size, MADV_HUGEPAGE); /* advice: where THP is off, 4 KiB pages */
+	return buf;
+}
+
+/* Whether block buffers are mappings of their own (buf_map): blocks of a huge page or more; a
+ * smaller block could not use one, and stays a malloc. */
+static bool buf_mapped(const struct fetcher *f)
+{
+	return f->block_size >= BUF_ALIGN;
+}
+
 static char *buf_get_locked(struct fetcher *f, uint32_t want)
 {
 	if (!buf_full(f, want))
 		return malloc(want);
 	if (f->nspare)
 		return f->spare[--f->nspare];
-	return malloc(f->block_size);
+	if (!buf_mapped(f))
+		return malloc(f->block_size);
+	char *buf = buf_map(f->block_size);
+	if (buf)
+		f->mapped += f->block_size;
+	return buf;
+}
+
+static void buf_free_locked(struct fetcher *f, char *buf)
+{
+	if (buf_mapped(f)) {
+		munmap(buf, f->block_size);
+		f->mapped -= f->block_size;
+	} else {
+		free(buf);
+	}
 }
 
 static void buf_put_locked(struct fetcher *f, char *buf, uint32_t want)
 {
-	if (buf && buf_full(f, want) && f->nspare < f->max_spare)
+	if (!buf)
+		return;
+	if (!buf_full(f, want))
+		free(buf);
+	else if (f->nspare < f->max_spare)
 		f->spare[f->nspare++] = buf;
 	else
-		free(buf);
+		buf_free_locked(f, buf);
 }
 
 static void put_locked(struct inflight *e)
@@ -775,7 +827,7 @@ void fetcher_free(struct fetcher *f)
 	htable_fini(&f->by_block);
 	near_cache_free(f->near);
 	while (f->nspare)
-		free(f->spare[--f->nspare]);
+		buf_free_locked(f, f->spare[--f->nspare]);
 	free(f->source_id);
 	free(f);
 }
@@ -1354,6 +1406,14 @@ int fetcher_failure_cause(struct fetcher *f, uint64_t obj, uint64_t block, char 
 unsigned fetcher_fill_blocks(const struct fetcher *f)
 {
 	return prefetch_fill_blocks(f->max_requests, f->part_size, f->block_size);
+}
+
+uint64_t fetcher_buffer_memory(struct fetcher *f)
+{
+	pthread_mutex_lock(&f->lock);
+	uint64_t n = f->mapped;
+	pthread_mutex_unlock(&f->lock);
+	return n;
 }
 
 unsigned fetcher_inflight(struct fetcher *f)

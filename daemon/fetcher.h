@@ -200,6 +200,10 @@ unsigned fetcher_fill_blocks(const struct fetcher *f);
  * every miss goes to the UFS. Borrowed: lives as long as the fetcher. */
 const struct fetcher_route *fetcher_get_route(const struct fetcher *f);
 
+/* Bytes of block buffers the fetcher mapped outside the heap (blocks of 2 MiB or more: in
+ * flight, held by readers, or kept spare): anonymous memory mallinfo2 does not count. */
+uint64_t fetcher_buffer_memory(struct fetcher *f);
+
 /* Blocks in flight now. */
 unsigned fetcher_inflight(struct fetcher *f);
 const struct fetcher_stats *fetcher_get_stats(struct fetcher *f);

@@ -205,6 +205,8 @@ void node_fill_memory(struct node *n, Weir__MemoryStat *m)
 	{
 		m->block_index += block_store_memory(s->source->store);
 		m->metadata += meta_cache_memory(s->source->meta);
+		if (s->source->fetcher)
+			m->fetch_buffers += fetcher_buffer_memory(s->source->fetcher);
 	}
 	struct node_view *v;
 	LIST_FOREACH(v, &n->views, link)
