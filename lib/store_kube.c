@@ -973,6 +973,21 @@ static bool lease_fresh(json_object *lease, int64_t now)
 	return now <= t + json_object_get_int64(dur);
 }
 
+/* The node a weir-node's Lease speaks for: its holderIdentity, when the Lease is that node's own
+ * (named STORE_KUBE_NODE_LEASE_PREFIX + node, as node_report.h writes it); NULL for any other. A
+ * second Lease naming an existing node, which anyone who may write Leases in the namespace can
+ * make, must not stand for it: it would point the node's blocks at another address (members),
+ * or report shares and sources in its name. */
+static const char *node_lease_holder(const struct entry *e, json_object *lease)
+{
+	static const char prefix[] = STORE_KUBE_NODE_LEASE_PREFIX;
+	const char *node = jstr_get(jget(lease, "spec"), "holderIdentity");
+	if (!node || strncmp(e->name, prefix, sizeof(prefix) - 1) != 0 ||
+	    strcmp(e->name + sizeof(prefix) - 1, node) != 0)
+		return NULL;
+	return node;
+}
+
 struct node_scan {
 	const char *source_id, *uid;
 	int64_t now;
@@ -990,7 +1005,7 @@ static int scan_nodes(const char *key, void *value, void *arg)
 	if (!e->res->selector || (s->uid && s->n >= s->max))
 		return 0;
 	json_object *lease = json_tokener_parse(e->json);
-	const char *node = jstr_get(jget(lease, "spec"), "holderIdentity");
+	const char *node = node_lease_holder(e, lease);
 	json_object *ann = jget(jget(lease, "metadata"), "annotations");
 	const char *text = jstr_get(ann, s->uid ? LOAD_SHARE_ANNOTATION : "weir.io/sources");
 	json_object *all = text ? json_tokener_parse(text) : NULL;
@@ -1107,7 +1122,7 @@ static int scan_peers(const char *key, void *value, void *arg)
 	if (!e->res->selector || s->nomem)
 		return 0;
 	json_object *lease = json_tokener_parse(e->json);
-	const char *node = jstr_get(jget(lease, "spec"), "holderIdentity");
+	const char *node = node_lease_holder(e, lease);
 	const char *url =
 	    jstr_get(jget(jget(lease, "metadata"), "annotations"), STORE_KUBE_PEER_ANNOTATION);
 	if (node && url && *node && strlen(node) < sizeof(s->out->node) &&

@@ -58,7 +58,7 @@ int node_report_fill(json_object *lease, const char *node_name, const char *ns,
 {
 	char name[300], ts[48];
 	json_object *meta, *labels, *ann, *spec;
-	snprintf(name, sizeof(name), "weir-node-%s", node_name);
+	snprintf(name, sizeof(name), STORE_KUBE_NODE_LEASE_PREFIX "%s", node_name);
 	kube_micro_time(now, ts, sizeof(ts));
 	json_object_object_add(lease, "apiVersion",
 			       json_object_new_string("coordination.k8s.io/v1"));
@@ -177,7 +177,7 @@ int node_report_start(const char *kubeconfig, const char *node_name, const char 
 	}
 	rc = kube_client_new(&kc, &r->kc);
 	snprintf(r->node, sizeof(r->node), "%s", node_name);
-	snprintf(r->name, sizeof(r->name), "weir-node-%s", node_name);
+	snprintf(r->name, sizeof(r->name), STORE_KUBE_NODE_LEASE_PREFIX "%s", node_name);
 	snprintf(r->ns, sizeof(r->ns), "%s", ns && *ns ? ns : kc.namespace);
 	snprintf(r->peer_url, sizeof(r->peer_url), "%s", peer_url ? peer_url : "");
 	kubeconfig_clear(&kc);
