@@ -155,15 +155,17 @@ static int request_text(const struct peer_request *rq, char *buf, size_t len)
 {
 	if (!rq->method || !rq->endpoint || !rq->method[0] || !rq->endpoint[0] ||
 	    has_newline(rq->method) || has_newline(rq->endpoint) || has_newline(rq->node) ||
+	    has_newline(rq->to) ||
 	    has_newline(rq->source) || has_newline(rq->path) || has_newline(rq->etag) ||
 	    has_newline(rq->body_sha256) || !rq->nonce ||
 	    strlen(rq->nonce) != PEER_AUTH_NONCE_HEX - 1 || has_newline(rq->nonce))
 		return -EINVAL;
 	int n =
 	    snprintf(buf, len,
-		     "weir-peer-request-v3\n%s\n%s\n%s\n%" PRId64 "\n%s\n%s\n%s\n%" PRIu64
+		     "weir-peer-request-v4\n%s\n%s\n%s\n%s\n%" PRId64 "\n%s\n%s\n%s\n%" PRIu64
 		     "\n%" PRIu64 "\n%" PRId64 "\n%s\n%s",
-		     rq->method, rq->endpoint, rq->node ? rq->node : "", rq->time, rq->nonce,
+		     rq->method, rq->endpoint, rq->node ? rq->node : "", rq->to ? rq->to : "",
+		     rq->time, rq->nonce,
 		     rq->source ? rq->source : "", rq->path ? rq->path : "", rq->block, rq->size,
 		     rq->mtime, rq->etag ? rq->etag : "", rq->body_sha256 ? rq->body_sha256 : "");
 	if (n < 0 || (size_t)n >= len)

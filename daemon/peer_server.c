@@ -69,6 +69,8 @@ struct ended_load {
 struct peer_server {
 	struct MHD_Daemon *d;
 	struct peer_server_config cfg;
+	/* this node's member name, fixed at start: a request must be addressed to it */
+	char self[CLUSTER_NAME_MAX];
 	/* Guards loads, dead, ended, stop and each entry's seen_ms. Held for list updates only:
 	 * never across a load's start or free (a walk, a join) nor a reply's I/O. */
 	pthread_mutex_t lock;
@@ -719,6 +721,9 @@ static int request_check(struct peer_server *ps, struct MHD_Connection *conn, co
 	     * GET's MAC never passes for a PUT nor a PUT's for a GET */
 	    .body_sha256 = !strcmp(method, "PUT") ? header(conn, "X-Weir-Body-Sha256") : NULL,
 	    .node = header(conn, "X-Weir-Node"),
+	    /* signed by the asker for the member it meant: a request addressed to another
+	     * member (passed on by a relay at that member's address) fails its MAC here */
+	    .to = ps->self,
 	    .nonce = header(conn, "X-Weir-Nonce"),
 	    .source = arg(conn, "source"),
 	    .path = arg(conn, "path"),
@@ -1104,6 +1109,9 @@ int peer_server_start(const struct peer_server_config *cfg, struct peer_server *
 	if (!ps)
 		return -ENOMEM;
 	ps->cfg = *cfg;
+	struct cluster_view *v = cluster_view_get(cfg->cluster);
+	snprintf(ps->self, sizeof(ps->self), "%s", cluster_node_name(v, cluster_self(v)));
+	cluster_view_put(v);
 	pthread_mutex_init(&ps->lock, NULL);
 	pthread_cond_init(&ps->reap_cond, NULL);
 	LIST_INIT(&ps->loads);
