@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -201,6 +202,28 @@ int peer_auth_verify_request(const struct peer_key *k, const struct peer_request
 	if (rq->time > now + skew_s || rq->time < now - skew_s)
 		return -ETIME;
 	return 0;
+}
+
+int peer_auth_member_mac(const struct peer_key *k, const char *node, const char *url, char *out)
+{
+	if (!node || !url || has_newline(node) || has_newline(url))
+		return -EINVAL;
+	char *text = NULL;
+	int n = asprintf(&text, "weir-peer-member-v1\n%s\n%s", node, url);
+	if (n < 0)
+		return -ENOMEM;
+	int r = mac_of(k, text, (size_t)n, out);
+	free(text);
+	return r;
+}
+
+int peer_auth_member_check(const struct peer_key *k, const char *node, const char *url,
+			   const char *mac)
+{
+	char want[PEER_AUTH_MAC_HEX];
+	if (peer_auth_member_mac(k, node, url, want) < 0)
+		return -EACCES;
+	return mac_equal(want, mac);
 }
 
 int peer_auth_nonce(char *out)

@@ -1140,6 +1140,10 @@ static int scan_peers(const char *key, void *value, void *arg)
 		}
 		snprintf(s->out[s->n].node, sizeof(s->out->node), "%s", node);
 		snprintf(s->out[s->n].url, sizeof(s->out->url), "%s", url);
+		const char *mac = jstr_get(jget(jget(lease, "metadata"), "annotations"),
+					   STORE_KUBE_PEER_MAC_ANNOTATION);
+		snprintf(s->out[s->n].mac, sizeof(s->out->mac), "%s",
+			 mac && strlen(mac) < sizeof(s->out->mac) ? mac : "");
 		s->n++;
 	}
 	json_object_put(lease);

@@ -120,12 +120,15 @@ unsigned store_kube_cluster_traffic(struct store *st, int64_t now, struct store_
  * name does not speak for the node its holderIdentity names. */
 #define STORE_KUBE_NODE_LEASE_PREFIX "weir-node-"
 
-/* The peer URL a weir-node serves its blocks on, in its Lease (daemon/node_report.h). */
+/* The peer URL a weir-node serves its blocks on, in its Lease (daemon/node_report.h), and the
+ * node's proof that it holds the cluster's key for that name and URL (peer_auth_member_mac). */
 #define STORE_KUBE_PEER_ANNOTATION "weir.io/peer"
+#define STORE_KUBE_PEER_MAC_ANNOTATION "weir.io/peer-mac"
 
 struct store_kube_peer {
 	char node[254]; /* the Lease's holderIdentity (of Lease weir-node-<node> only) */
 	char url[256];	/* its weir.io/peer annotation, as written (the caller checks it) */
+	char mac[72];	/* its weir.io/peer-mac annotation ("" when none or too long) */
 };
 
 /* The weir-nodes that serve blocks now: their Lease is fresh (as store_kube_source_nodes) and

@@ -114,6 +114,26 @@ START_TEST(request_mac_checks_every_field)
 }
 END_TEST
 
+/* A member's proof in its Lease (weir.io/peer-mac): the key's HMAC of its name and URL, as a
+ * second implementation computes it (Python: hmac.new(key, "weir-peer-member-v1\nn2\n" + url,
+ * sha256)); another name, URL or key, or none, is no proof. */
+START_TEST(member_mac_binds_name_and_url)
+{
+	struct peer_key k = key_of("0123456789abcdef0123"), other = key_of("0123456789abcdef0124");
+	static const char url[] = "http://10.0.0.2:7070";
+	char mac[PEER_AUTH_MAC_HEX];
+	ck_assert_int_eq(peer_auth_member_mac(&k, "n2", url, mac), 0);
+	ck_assert_str_eq(mac, "263d2d84cd3f5ffb93cb2ac986d41911207d239c94fd62d2d32ac4453a3d95a4");
+	ck_assert_int_eq(peer_auth_member_check(&k, "n2", url, mac), 0);
+	ck_assert_int_eq(peer_auth_member_check(&k, "n3", url, mac), -EACCES);
+	ck_assert_int_eq(peer_auth_member_check(&k, "n2", "http://10.6.6.6:7070", mac), -EACCES);
+	ck_assert_int_eq(peer_auth_member_check(&other, "n2", url, mac), -EACCES);
+	ck_assert_int_eq(peer_auth_member_check(&k, "n2", url, ""), -EACCES);
+	ck_assert_int_eq(peer_auth_member_check(&k, "n2", url, NULL), -EACCES);
+	ck_assert_int_eq(peer_auth_member_mac(&k, "n2\nhttp://x:1", url, mac), -EINVAL);
+}
+END_TEST
+
 START_TEST(method_and_endpoint_are_signed)
 {
 	struct peer_key k = key_of("0123456789abcdef0123");
@@ -1620,6 +1640,7 @@ Suite *peer_suite(void)
 	Suite *s = suite_create("peer");
 	TCase *tc = tcase_create("auth");
 	tcase_add_test(tc, request_mac_checks_every_field);
+	tcase_add_test(tc, member_mac_binds_name_and_url);
 	tcase_add_test(tc, newlines_cannot_shift_fields);
 	tcase_add_test(tc, method_and_endpoint_are_signed);
 	tcase_add_test(tc, pushed_body_is_signed_by_its_sha256);
