@@ -134,6 +134,27 @@ START_TEST(member_mac_binds_name_and_url)
 }
 END_TEST
 
+/* A load start's spec lists up to 1024 paths: a request whose fields pass 8 KiB (what the
+ * signed text's buffer held) is signed and checked like any other, not refused. */
+START_TEST(long_requests_are_signed)
+{
+	struct peer_key k = key_of("0123456789abcdef0123");
+	struct peer_request rq = sample();
+	size_t len = 30000;
+	char *spec = malloc(len + 1);
+	ck_assert_ptr_nonnull(spec);
+	memset(spec, 'p', len);
+	spec[len] = '\0';
+	rq.path = spec;
+	char mac[PEER_AUTH_MAC_HEX];
+	ck_assert_int_eq(peer_auth_sign_request(&k, &rq, mac), 0);
+	ck_assert_int_eq(peer_auth_verify_request(&k, &rq, mac, 1010, 60), 0);
+	spec[len - 1] = 'q'; /* the last byte is signed too */
+	ck_assert_int_eq(peer_auth_verify_request(&k, &rq, mac, 1010, 60), -EACCES);
+	free(spec);
+}
+END_TEST
+
 START_TEST(method_and_endpoint_are_signed)
 {
 	struct peer_key k = key_of("0123456789abcdef0123");
@@ -1641,6 +1662,7 @@ Suite *peer_suite(void)
 	TCase *tc = tcase_create("auth");
 	tcase_add_test(tc, request_mac_checks_every_field);
 	tcase_add_test(tc, member_mac_binds_name_and_url);
+	tcase_add_test(tc, long_requests_are_signed);
 	tcase_add_test(tc, newlines_cannot_shift_fields);
 	tcase_add_test(tc, method_and_endpoint_are_signed);
 	tcase_add_test(tc, pushed_body_is_signed_by_its_sha256);

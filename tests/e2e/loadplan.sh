@@ -26,6 +26,15 @@ mkdir -p "$TREE/sub"
 rand_file "$TREE/a.bin" $((9 * 1048576 + 17)) a
 rand_file "$TREE/sub/b.bin" $((6 * 1048576)) b
 rand_file "$TREE/sub/c.bin" 70000 c
+# 130 small files with long names: a load naming each of them (a DataLoad's long target list)
+# sends every node a share spec of about 11 KB (its signed text held 8 KiB)
+mkdir -p "$TREE/many"
+MANY=()
+for i in $(seq -w 1 130); do
+	f="many/$(printf 'a-file-with-a-long-name-as-datasets-of-many-small-records-have-%s' "$i").rec"
+	head -c 1000 /dev/urandom >"$TREE/$f"
+	MANY+=("/$f")
+done
 nginx_start "$TMP/nginx" "$TREE" --addr "$CL_SUBNET.1"
 ok "nginx (pid $NGINX_PID) at $NGINX_URL"
 
@@ -83,3 +92,13 @@ ufs=$(ufs_body_bytes)
 	fail "nginx sent $ufs object bytes while node 1 read a tree the load had warmed: blocks the load reported done were not cached"
 }
 ok "$NFILES files equal the server's (cmp); nginx sent 0 object bytes"
+
+step "a load naming ${#MANY[@]} paths (a spec of $(printf '%s' "${MANY[*]}" | wc -c) bytes) asked of node 1: every node runs its share"
+out="$(timeout 300 "$LOAD_CALL" "${STATE[1]}/node.sock" "$SRC_ID" "${MANY[@]}")" || fail "the load of ${#MANY[@]} paths on node 1 failed: $out"
+note "load on node 1: $out"
+for i in 2 3; do
+	grep -q "this node's share of ${#MANY[@]} path(s)" "${STATE[$i]}/node.log" ||
+		fail "node $i ran no share of the load of ${#MANY[@]} paths: $(grep -h 'stopped answering\|share moves' "${STATE[1]}/node.log" | tail -2)"
+done
+! grep -q "stopped answering" "${STATE[1]}/node.log" || fail "node 1 took a node for gone during the loads: $(grep 'stopped answering' "${STATE[1]}/node.log" | head -1)"
+ok "nodes 2 and 3 each ran their share of the ${#MANY[@]}-path load; node 1 lost no node"
