@@ -230,7 +230,8 @@ static int transfer_check(struct transfer *t, CURLcode cc, long status, const ch
 		return -EIO;
 	}
 	uint64_t want_sum;
-	if (t->overflow || t->got != rq->len || t->bad_mac || !peer_wire_declared_sum(&t->h, &want_sum))
+	if (t->overflow || t->got != rq->len || t->bad_mac ||
+	    !peer_wire_declared_sum(&t->h, &want_sum))
 		return -EBADMSG;
 	/* the MAC first: it covers every byte, whatever XXH3 a relay wrote beside them */
 	if (peer_auth_reply_check(&t->mac, t->h.mac) < 0)
@@ -466,6 +467,21 @@ static size_t ctl_body_cb(char *data, size_t size, size_t nitems, void *userdata
 	c->got += n;
 	c->body[c->got] = '\0';
 	return n;
+}
+
+bool peer_client_load_spec_fits(const char *spec)
+{
+	/* the rest of the request: method, URL base, source id and the other fields, the
+	 * X-Weir-* headers, Host; with room to spare */
+	static const size_t rest = 2048;
+	size_t n = sizeof(",\"fresh\":true") * 3;
+	for (const char *c = spec; *c; c++)
+		n += (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+			     (*c >= '0' && *c <= '9') || *c == '-' || *c == '.' || *c == '_' ||
+			     *c == '~'
+			 ? 1
+			 : 3;
+	return n + rest <= PEER_LOAD_REQUEST_MAX;
 }
 
 int peer_client_load(struct peer_client *pc, struct cluster_view *view, int idx,
