@@ -908,6 +908,7 @@ static uint64_t ju64(json_object *o, const char *k)
 }
 
 static bool lease_fresh(json_object *lease, int64_t now);
+static const char *node_lease_holder(const struct entry *e, json_object *lease);
 
 static int add_report(const char *key, void *value, void *arg)
 {
@@ -923,7 +924,7 @@ static int add_report(const char *key, void *value, void *arg)
 	json_object *f = jget(sources, s->source_id);
 	/* a node whose Lease expired is gone: its cache no longer counts */
 	if (f && !jget(f, "error") && updated && objmodel_parse_time(updated, &t) == 0 &&
-	    s->now - t <= s->max_age && lease_fresh(cm, s->now)) {
+	    s->now - t <= s->max_age && lease_fresh(cm, s->now) && node_lease_holder(e, cm)) {
 		struct store_kube_usage *u = s->u;
 		bool complete = jget(f, "complete") && json_object_get_boolean(jget(f, "complete"));
 		/* every node walks the same UFS: take a finished walk's totals; caches add up */
@@ -1083,7 +1084,8 @@ static int add_traffic(const char *key, void *value, void *arg)
 	const char *text =
 	    jstr_get(jget(jget(lease, "metadata"), "annotations"), STORE_KUBE_TRAFFIC_ANNOTATION);
 	json_object *t = text ? json_tokener_parse(text) : NULL;
-	if (t && json_object_is_type(t, json_type_object) && lease_fresh(lease, s->now)) {
+	if (t && json_object_is_type(t, json_type_object) && lease_fresh(lease, s->now) &&
+	    node_lease_holder(e, lease)) {
 		s->t->nodes++;
 		s->t->ufs_bytes += ju64(t, "ufsBytes");
 		s->t->peer_in_bytes += ju64(t, "peerInBytes");

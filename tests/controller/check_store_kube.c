@@ -267,6 +267,47 @@ START_TEST(peers_only_from_a_nodes_own_lease)
 }
 END_TEST
 
+/* A weir-node's Lease NAME for NODE reporting 100 cached bytes of source "src1" and 100 UFS
+ * bytes of traffic. */
+#define USAGE_LEASE(name, node)                                                                    \
+	"{\"apiVersion\":\"coordination.k8s.io/v1\",\"kind\":\"Lease\",\"metadata\":{\"name\":"   \
+	"\"" name "\",\"namespace\":\"default\",\"resourceVersion\":\"5\",\"labels\":{"         \
+	"\"app.kubernetes.io/name\":\"weir-node\"},\"annotations\":{\"weir.io/sources\":"          \
+	"\"{\\\"src1\\\":{\\\"cachedBytes\\\":100}}\",\"weir.io/traffic\":"                       \
+	"\"{\\\"ufsBytes\\\":100}\"}},\"spec\":{\"holderIdentity\":\"" node "\","                 \
+	"\"leaseDurationSeconds\":3600,\"renewTime\":\"2026-12-04T10:00:00.000000Z\"}}"
+
+/* A Dataset's cached bytes and the cluster's traffic add up each node's own Lease once: a second
+ * Lease claiming a node does not count it twice. */
+START_TEST(usage_only_from_a_nodes_own_lease)
+{
+	lease_items = USAGE_LEASE("weir-node-n1", "n1") "," USAGE_LEASE("weir-node-x", "n1") ","
+	    USAGE_LEASE("weir-node-n2", "n2");
+	struct MHD_Daemon *d = MHD_start_daemon(
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, fake,
+	    NULL, MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_END);
+	ck_assert_ptr_nonnull(d);
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	struct kubeconfig kc = {0};
+	snprintf(kc.server, sizeof(kc.server), "http://127.0.0.1:%u", info->port);
+	snprintf(kc.namespace, sizeof(kc.namespace), "default");
+	struct store *st = NULL;
+	char err[1024] = "";
+	ck_assert_msg(store_kube_open(&kc, "default", NULL, NULL, &st, err, sizeof(err)) == 0,
+		      "%s", err);
+	int64_t now = 1796378400 + 10;
+	struct store_kube_usage u;
+	ck_assert_int_eq(store_kube_node_usage(st, "src1", now, 3600, &u), 2);
+	ck_assert_uint_eq(u.cached, 200);
+	struct store_kube_traffic t;
+	ck_assert_uint_eq(store_kube_traffic(st, now, &t), 2);
+	ck_assert_uint_eq(t.ufs_bytes, 200);
+	store_close(st);
+	MHD_stop_daemon(d);
+	lease_items = "";
+}
+END_TEST
+
 /* ---- leader election against a fake Lease endpoint ---- */
 
 #define LEASE_PATH "/apis/coordination.k8s.io/v1/namespaces/default/leases/weir-controller"
@@ -422,6 +463,7 @@ Suite *store_kube_suite(void)
 	tcase_add_test(tc, conflict_retry_and_gone);
 	tcase_add_test(tc, lease_election);
 	tcase_add_test(tc, peers_only_from_a_nodes_own_lease);
+	tcase_add_test(tc, usage_only_from_a_nodes_own_lease);
 	suite_add_tcase(s, tc);
 	return s;
 }
