@@ -934,6 +934,24 @@ static int spread_setup(struct load *l, const struct fetcher_route *rt)
 	json_object_put(nodes);
 	if (r < 0)
 		return r;
+	if (!peer_client_load_spec_fits(l->spec)) {
+		/* the other nodes would refuse a start this long unread, and be taken for gone:
+		 * this node loads the paths alone, each block still going to its owner through
+		 * the fetcher, as a read's does */
+		log_notice("load of %zu path(s) of %s: the list is too long to hand to the other "
+			   "cache nodes in one request (%zu bytes); this node loads it alone, each "
+			   "block fetched by its owner",
+			   l->npaths, l->src->url, strlen(l->spec));
+		share_free(l);
+		l->share = NULL;
+		l->nshare = 0;
+		l->share_self = NULL;
+		l->remotes = NULL;
+		l->nremotes = 0;
+		l->spec = NULL;
+		l->view = NULL;
+		return 0;
+	}
 	while (l->spread_id == 0)
 		if (getrandom(&l->spread_id, sizeof(l->spread_id), 0) < 0)
 			return -errno;

@@ -30,15 +30,16 @@ struct member_sync {
 	pthread_t thread;
 };
 
-int member_sync_kube_fetch(void *st, int64_t now, struct member_entry *ret, size_t max, char *err,
+int member_sync_kube_fetch(void *arg, int64_t now, struct member_entry *ret, size_t max, char *err,
 			   size_t errlen)
 {
+	struct member_sync_kube *mk = arg;
 	struct store_kube_peer *peers = calloc(max ? max : 1, sizeof(*peers));
 	if (!peers) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	size_t n = store_kube_peers(st, now, peers, max);
+	size_t n = store_kube_peers(mk->st, now, peers, max);
 	if (n > max) {
 		/* the bound the controller and every node keep (lib/node_name.h): refused whole,
 		 * as a heartbeat answer past it is, and the members stay as they were */
@@ -49,12 +50,28 @@ int member_sync_kube_fetch(void *st, int64_t now, struct member_entry *ret, size
 		free(peers);
 		return -E2BIG;
 	}
+	size_t kept = 0;
+	char refused[sizeof(mk->refused)] = "";
 	for (size_t i = 0; i < n; i++) {
-		memcpy(ret[i].node, peers[i].node, sizeof(ret[i].node));
-		memcpy(ret[i].url, peers[i].url, sizeof(ret[i].url));
+		if (peer_auth_member_check(mk->key, peers[i].node, peers[i].url, peers[i].mac) <
+		    0) {
+			size_t l = strlen(refused);
+			snprintf(refused + l, sizeof(refused) - l, "%s\"%.64s\"", l ? ", " : "",
+				 peers[i].node);
+			continue;
+		}
+		memcpy(ret[kept].node, peers[i].node, sizeof(ret[kept].node));
+		memcpy(ret[kept].url, peers[i].url, sizeof(ret[kept].url));
+		kept++;
 	}
+	if (strcmp(refused, mk->refused) != 0 && refused[0])
+		log_warn("cluster: Lease(s) of %s: no %s annotation that this node's peer key "
+			 "signs for their node and URL (written by a node without the key, or by "
+			 "hand): not members",
+			 refused, STORE_KUBE_PEER_MAC_ANNOTATION);
+	snprintf(mk->refused, sizeof(mk->refused), "%s", refused);
 	free(peers);
-	return (int)n;
+	return (int)kept;
 }
 
 int member_sync_once(member_fetch_fn fetch, void *arg, struct cluster *c, int64_t now, char *err,

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "cluster.h"
+#include "peer_auth.h"
 
 struct store;
 struct member_sync;
@@ -29,8 +30,18 @@ struct member_entry {
 typedef int (*member_fetch_fn)(void *arg, int64_t now, struct member_entry *ret, size_t max,
 			       char *err, size_t errlen);
 
-/* The Kubernetes source: st is a watching store_kube (borrowed); pass it as the arg. */
-int member_sync_kube_fetch(void *st, int64_t now, struct member_entry *ret, size_t max, char *err,
+/* The Kubernetes source's arg: a watching store_kube and the cluster's key (both borrowed). A
+ * Lease whose weir.io/peer-mac is not the key's MAC of its node and URL (peer_auth_member_mac)
+ * is no member: whoever may write Leases without holding the key can neither add a member nor
+ * move one to another address. */
+struct member_sync_kube {
+	struct store *st;
+	const struct peer_key *key;
+	char refused[256]; /* the sync thread's: the names last refused, said once */
+};
+
+/* The Kubernetes source: pass a struct member_sync_kube as the arg. */
+int member_sync_kube_fetch(void *arg, int64_t now, struct member_entry *ret, size_t max, char *err,
 			   size_t errlen);
 
 /* One round at wall time now: returns what cluster_set_members does (1 changed, 0 same) or

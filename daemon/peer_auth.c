@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -150,34 +151,39 @@ void peer_auth_body_digest(const void *buf, size_t len, char *out)
 	hex(md, mdlen, out);
 }
 
-/* The signed text of a request; NULL strings are empty. Returns its length, or -EINVAL. */
-static int request_text(const struct peer_request *rq, char *buf, size_t len)
+/* The signed text of a request into *ret (owned); NULL strings are empty. Returns its length,
+ * -EINVAL or -ENOMEM. Of any length: a load start's spec lists up to 1024 paths. */
+static int request_text(const struct peer_request *rq, char **ret)
 {
 	if (!rq->method || !rq->endpoint || !rq->method[0] || !rq->endpoint[0] ||
 	    has_newline(rq->method) || has_newline(rq->endpoint) || has_newline(rq->node) ||
-	    has_newline(rq->source) || has_newline(rq->path) || has_newline(rq->etag) ||
-	    has_newline(rq->body_sha256) || !rq->nonce ||
+	    has_newline(rq->to) || has_newline(rq->source) || has_newline(rq->path) ||
+	    has_newline(rq->etag) || has_newline(rq->body_sha256) || !rq->nonce ||
 	    strlen(rq->nonce) != PEER_AUTH_NONCE_HEX - 1 || has_newline(rq->nonce))
 		return -EINVAL;
-	int n =
-	    snprintf(buf, len,
-		     "weir-peer-request-v3\n%s\n%s\n%s\n%" PRId64 "\n%s\n%s\n%s\n%" PRIu64
-		     "\n%" PRIu64 "\n%" PRId64 "\n%s\n%s",
-		     rq->method, rq->endpoint, rq->node ? rq->node : "", rq->time, rq->nonce,
-		     rq->source ? rq->source : "", rq->path ? rq->path : "", rq->block, rq->size,
-		     rq->mtime, rq->etag ? rq->etag : "", rq->body_sha256 ? rq->body_sha256 : "");
-	if (n < 0 || (size_t)n >= len)
-		return -EINVAL;
+	int n = asprintf(ret,
+			 "weir-peer-request-v4\n%s\n%s\n%s\n%s\n%" PRId64 "\n%s\n%s\n%s\n%" PRIu64
+			 "\n%" PRIu64 "\n%" PRId64 "\n%s\n%s",
+			 rq->method, rq->endpoint, rq->node ? rq->node : "", rq->to ? rq->to : "",
+			 rq->time, rq->nonce, rq->source ? rq->source : "",
+			 rq->path ? rq->path : "", rq->block, rq->size, rq->mtime,
+			 rq->etag ? rq->etag : "", rq->body_sha256 ? rq->body_sha256 : "");
+	if (n < 0) {
+		*ret = NULL;
+		return -ENOMEM;
+	}
 	return n;
 }
 
 int peer_auth_sign_request(const struct peer_key *k, const struct peer_request *rq, char *out)
 {
-	char text[8192];
-	int n = request_text(rq, text, sizeof(text));
+	char *text;
+	int n = request_text(rq, &text);
 	if (n < 0)
 		return n;
-	return mac_of(k, text, (size_t)n, out);
+	int r = mac_of(k, text, (size_t)n, out);
+	free(text);
+	return r;
 }
 
 static int mac_equal(const char *want, const char *got)
@@ -199,6 +205,28 @@ int peer_auth_verify_request(const struct peer_key *k, const struct peer_request
 	if (rq->time > now + skew_s || rq->time < now - skew_s)
 		return -ETIME;
 	return 0;
+}
+
+int peer_auth_member_mac(const struct peer_key *k, const char *node, const char *url, char *out)
+{
+	if (!node || !url || has_newline(node) || has_newline(url))
+		return -EINVAL;
+	char *text = NULL;
+	int n = asprintf(&text, "weir-peer-member-v1\n%s\n%s", node, url);
+	if (n < 0)
+		return -ENOMEM;
+	int r = mac_of(k, text, (size_t)n, out);
+	free(text);
+	return r;
+}
+
+int peer_auth_member_check(const struct peer_key *k, const char *node, const char *url,
+			   const char *mac)
+{
+	char want[PEER_AUTH_MAC_HEX];
+	if (peer_auth_member_mac(k, node, url, want) < 0)
+		return -EACCES;
+	return mac_equal(want, mac);
 }
 
 int peer_auth_nonce(char *out)

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* How weir-nodes of one cluster prove to each other that they hold the cluster's key: an
- * HMAC-SHA256 over the request's method, endpoint, fields, a fresh nonce, body digest (SHA-256,
- * for a request with a body) and a timestamp (requests older or newer than the allowed skew are
- * refused); and a Poly1305 tag over every reply's status, length, checksum and body bytes, under
+ * HMAC-SHA256 over the request's method, endpoint, the node it is addressed to, fields, a fresh
+ * nonce, body digest (SHA-256, for a request with a body) and a timestamp (requests older or
+ * newer than the allowed skew are refused); and a Poly1305 tag over every reply's status, length, checksum and body bytes, under
  * a one-time key derived from the cluster key, the request's MAC (so its nonce) and the reply's
  * own nonce (v2), or over those fields and a keyed Poly1305 hash of the body that an owner can
  * keep (v3, below). So a host without the key can neither ask for blocks, nor push bytes, nor answer
@@ -30,7 +30,11 @@ struct peer_request {
 	 * NULL or "" for a request without one. */
 	const char *body_sha256;
 	const char *node; /* the asking node's name */
-	int64_t time;	  /* its clock, seconds since the epoch */
+	/* The name of the member it is addressed to: a node checks it is its own, so a request
+	 * sent to a member's address that leads elsewhere (a relay without the key, pointed at by
+	 * a Lease or a peers list) or captured on its way to one node passes at no other. */
+	const char *to;
+	int64_t time; /* its clock, seconds since the epoch */
 	/* Fresh for each request (peer_auth_nonce, PEER_AUTH_NONCE_HEX - 1 hex digits): the reply's
 	 * key derives from the request's MAC, so a reply recorded for one request fails every
 	 * other one, even one for the same block a second later. */
@@ -81,6 +85,16 @@ int peer_auth_sign_request(const struct peer_key *k, const struct peer_request *
  * time is more than skew_s seconds away from now). Constant time in the MAC. */
 int peer_auth_verify_request(const struct peer_key *k, const struct peer_request *rq,
 			     const char *mac, int64_t now, int64_t skew_s);
+
+/* A member's proof that it holds the key, for where members are listed by others (a node's
+ * Lease, annotation weir.io/peer-mac): HMAC-SHA256 of "weir-peer-member-v1\n<node>\n<url>" as
+ * lower-case hex into out (PEER_AUTH_MAC_HEX bytes). So whoever may write Leases but holds no
+ * key can neither add a member nor move one's blocks to another address. Returns 0, -EINVAL (a
+ * newline in node or url) or -ENOMEM. */
+int peer_auth_member_mac(const struct peer_key *k, const char *node, const char *url, char *out);
+/* 0 when mac is peer_auth_member_mac of node and url, else -EACCES. Constant time in the MAC. */
+int peer_auth_member_check(const struct peer_key *k, const char *node, const char *url,
+			   const char *mac);
 
 /* A fresh nonce, as lower-case hex into out (PEER_AUTH_NONCE_HEX bytes). Returns 0, or -EIO
  * when the system has no randomness to give. */

@@ -18,6 +18,7 @@
 
 #include "block_sum.h"
 #include "log.h"
+#include "peer_wire.h"
 #include "thread_class.h"
 
 #define PEER_CLIENT_MAX_THREADS 32
@@ -51,25 +52,6 @@ struct peer_client {
 	pthread_t threads[PEER_CLIENT_MAX_THREADS];
 };
 
-/* A reply's signed headers: the body's XXH3, the reply's nonce and the peer's MAC over
- * status, length, XXH3 and body (peer_auth.h). */
-struct reply_headers {
-	char xxh3[24];
-	char nonce[PEER_AUTH_NONCE_HEX];
-	char mac[PEER_AUTH_MAC_HEX];
-	char version[8]; /* X-Weir-Reply-Mac: "v3", or "" from an owner that answers v2 */
-};
-
-/* The XXH3 a reply's header declares, in *ret: false when it is missing or not 16 hex digits. */
-static bool declared_sum(const struct reply_headers *h, uint64_t *ret)
-{
-	char *end = NULL;
-	if (!h->xxh3[0])
-		return false;
-	*ret = strtoull(h->xxh3, &end, 16);
-	return !*end;
-}
-
 /* What one transfer collects. */
 struct transfer {
 	struct peer_req *rq;
@@ -85,7 +67,7 @@ struct transfer {
 	/* the body's XXH3, fed beside the MAC while each piece is in the cache (NULL: no memory;
 	 * then summed from the block at the end) */
 	struct block_sum_state *sum;
-	struct reply_headers h;
+	struct peer_wire_reply h;
 };
 
 /* Starts t's reply MAC: its headers are in by the first body byte. */
@@ -96,7 +78,7 @@ static void transfer_mac_start(struct transfer *t)
 	/* v3 when the owner says so; an owner of an older build answers v2 (a relay that strips
 	 * the header gains nothing: v2 covers every byte as well) */
 	bool v3 = !strcmp(t->h.version, "v3");
-	if (!declared_sum(&t->h, &sum) || (!v3 && t->h.version[0]) ||
+	if (!peer_wire_declared_sum(&t->h, &sum) || (!v3 && t->h.version[0]) ||
 	    (v3 ? peer_auth_reply_begin_v3(&t->mac, t->key, t->req_mac, t->h.nonce, 200, t->rq->len,
 					   sum)
 		: peer_auth_reply_begin(&t->mac, t->key, t->req_mac, t->h.nonce, 200, t->rq->len,
@@ -127,37 +109,11 @@ static size_t body_cb(char *data, size_t size, size_t nitems, void *userdata)
 	return n;
 }
 
-static void header_value(const char *line, size_t n, size_t namelen, char *out, size_t outlen)
-{
-	const char *v = line + namelen;
-	size_t left = n - namelen;
-	while (left && (*v == ' ' || *v == '\t')) {
-		v++;
-		left--;
-	}
-	while (left && (v[left - 1] == '\r' || v[left - 1] == '\n' || v[left - 1] == ' '))
-		left--;
-	if (left >= outlen)
-		left = 0; /* too long to be ours: leave it empty, the check fails */
-	memcpy(out, v, left);
-	out[left] = '\0';
-}
-
-/* CURLOPT_HEADERFUNCTION of block and control replies; userdata is a struct reply_headers. */
+/* CURLOPT_HEADERFUNCTION of block and control replies; userdata is a struct peer_wire_reply. */
 static size_t header_cb(char *data, size_t size, size_t nitems, void *userdata)
 {
-	struct reply_headers *h = userdata;
 	size_t n = size * nitems;
-	static const char xh[] = "X-Weir-Xxh3:", ah[] = "X-Weir-Auth:",
-			  nh[] = "X-Weir-Reply-Nonce:", vh[] = "X-Weir-Reply-Mac:";
-	if (n > sizeof(xh) - 1 && strncasecmp(data, xh, sizeof(xh) - 1) == 0)
-		header_value(data, n, sizeof(xh) - 1, h->xxh3, sizeof(h->xxh3));
-	else if (n > sizeof(ah) - 1 && strncasecmp(data, ah, sizeof(ah) - 1) == 0)
-		header_value(data, n, sizeof(ah) - 1, h->mac, sizeof(h->mac));
-	else if (n > sizeof(nh) - 1 && strncasecmp(data, nh, sizeof(nh) - 1) == 0)
-		header_value(data, n, sizeof(nh) - 1, h->nonce, sizeof(h->nonce));
-	else if (n > sizeof(vh) - 1 && strncasecmp(data, vh, sizeof(vh) - 1) == 0)
-		header_value(data, n, sizeof(vh) - 1, h->version, sizeof(h->version));
+	peer_wire_reply_header(userdata, data, n);
 	return n;
 }
 
@@ -274,7 +230,8 @@ static int transfer_check(struct transfer *t, CURLcode cc, long status, const ch
 		return -EIO;
 	}
 	uint64_t want_sum;
-	if (t->overflow || t->got != rq->len || t->bad_mac || !declared_sum(&t->h, &want_sum))
+	if (t->overflow || t->got != rq->len || t->bad_mac ||
+	    !peer_wire_declared_sum(&t->h, &want_sum))
 		return -EBADMSG;
 	/* the MAC first: it covers every byte, whatever XXH3 a relay wrote beside them */
 	if (peer_auth_reply_check(&t->mac, t->h.mac) < 0)
@@ -303,6 +260,7 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq, uint64
 	    .method = "GET",
 	    .endpoint = "/v1/block",
 	    .node = self,
+	    .to = cluster_node_name(rq->view, rq->idx),
 	    .time = (int64_t)time(NULL),
 	    .source = rq->source,
 	    .path = rq->path,
@@ -494,7 +452,7 @@ struct ctl_reply {
 	char body[PEER_LOAD_REPLY_MAX];
 	size_t got;
 	bool overflow;
-	struct reply_headers h;
+	struct peer_wire_reply h;
 };
 
 static size_t ctl_body_cb(char *data, size_t size, size_t nitems, void *userdata)
@@ -511,6 +469,21 @@ static size_t ctl_body_cb(char *data, size_t size, size_t nitems, void *userdata
 	return n;
 }
 
+bool peer_client_load_spec_fits(const char *spec)
+{
+	/* the rest of the request: method, URL base, source id and the other fields, the
+	 * X-Weir-* headers, Host; with room to spare */
+	static const size_t rest = 2048;
+	size_t n = sizeof(",\"fresh\":true") * 3;
+	for (const char *c = spec; *c; c++)
+		n += (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+			     (*c >= '0' && *c <= '9') || *c == '-' || *c == '.' || *c == '_' ||
+			     *c == '~'
+			 ? 1
+			 : 3;
+	return n + rest <= PEER_LOAD_REQUEST_MAX;
+}
+
 int peer_client_load(struct peer_client *pc, struct cluster_view *view, int idx,
 		     enum peer_load_op op, const char *source, const char *spec, uint64_t id,
 		     struct load_share *ret)
@@ -525,6 +498,7 @@ int peer_client_load(struct peer_client *pc, struct cluster_view *view, int idx,
 	    .method = "POST",
 	    .endpoint = "/v1/load",
 	    .node = self,
+	    .to = peer,
 	    .time = (int64_t)time(NULL),
 	    .source = source,
 	    .path = op == PEER_LOAD_START && spec ? spec : "",
@@ -567,7 +541,7 @@ int peer_client_load(struct peer_client *pc, struct cluster_view *view, int idx,
 	uint64_t want_sum = 0;
 	uint64_t sum = XXH3_64bits(c->body, c->got);
 	if (status != 403 && status != 400 &&
-	    (c->overflow || !declared_sum(&c->h, &want_sum) || sum != want_sum ||
+	    (c->overflow || !peer_wire_declared_sum(&c->h, &want_sum) || sum != want_sum ||
 	     peer_auth_verify_reply(pc->key, mac, c->h.nonce, (unsigned)status, c->body, c->got,
 				    sum, c->h.mac) < 0)) {
 		log_warn("peer %s answered load %" PRIx64 " with HTTP %ld that fails its checksum "
@@ -633,7 +607,7 @@ struct push_reply {
 	char body[512];
 	size_t got;
 	bool overflow;
-	struct reply_headers h;
+	struct peer_wire_reply h;
 };
 
 static size_t push_reply_cb(char *data, size_t size, size_t nitems, void *userdata)
@@ -677,6 +651,7 @@ static int push_once(struct peer_client *pc, struct cluster_view *view, int idx,
 	    .endpoint = "/v1/block",
 	    .body_sha256 = digest,
 	    .node = cluster_node_name(view, cluster_self(view)),
+	    .to = peer,
 	    .time = (int64_t)time(NULL),
 	    .source = source,
 	    .path = path,
@@ -740,7 +715,7 @@ static int push_once(struct peer_client *pc, struct cluster_view *view, int idx,
 	 * as "not kept". Every other answer must carry the owner's MAC over its status and text. */
 	uint64_t sum = 0;
 	if (status != 403 && status != 400 &&
-	    (rep->overflow || !declared_sum(&rep->h, &sum) ||
+	    (rep->overflow || !peer_wire_declared_sum(&rep->h, &sum) ||
 	     sum != block_sum(rep->body, rep->got) ||
 	     peer_auth_verify_reply(pc->key, mac, rep->h.nonce, (unsigned)status, rep->body,
 				    rep->got, sum, rep->h.mac) < 0)) {

@@ -48,6 +48,14 @@ int peer_client_get_async(struct peer_client *pc, struct cluster_view *view, int
 /* A reply to a load request is at most this long (a load_share's JSON). */
 #define PEER_LOAD_REPLY_MAX 65536
 
+/* Whether a load start with spec (and the "fresh" a second plan adds) fits one request to a
+ * peer: its spec travels URL-encoded in the query, and a peer takes at most
+ * PEER_LOAD_REQUEST_MAX bytes of request line and headers (libmicrohttpd's memory per
+ * connection); a request past it is refused before it is read, unsigned, as if the peer were
+ * gone. Counts every byte outside [A-Za-z0-9-._~] as encoded (3 bytes). */
+#define PEER_LOAD_REQUEST_MAX 32768
+bool peer_client_load_spec_fits(const char *spec);
+
 /* Asks member idx of view about this node's DataLoad id on source (peer_auth.h, PEER_LOAD_*): start
  * its share (spec: {"paths":[..],"nodes":[..]}), its progress, or cancel it. Runs on the caller's
  * thread and waits (at most twice the connect timeout): call it without locks. Returns 0 with

@@ -3,6 +3,7 @@
 // block within the object), then answers from the source's fetcher with no peer behind it.
 #include "peer_server.h"
 #include "peer_memo.h"
+#include "peer_wire.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -69,6 +70,8 @@ struct ended_load {
 struct peer_server {
 	struct MHD_Daemon *d;
 	struct peer_server_config cfg;
+	/* this node's member name, fixed at start: a request must be addressed to it */
+	char self[CLUSTER_NAME_MAX];
 	/* Guards loads, dead, ended, stop and each entry's seen_ms. Held for list updates only:
 	 * never across a load's start or free (a walk, a join) nor a reply's I/O. */
 	pthread_mutex_t lock;
@@ -112,54 +115,11 @@ static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned status, 
 	return ret;
 }
 
-/* A UFS path as ufs.h defines them: starts with "/", no empty, "." or ".." component. */
-static bool path_ok(const char *p)
+/* peer_wire_get_fn over a libmicrohttpd connection */
+static const char *conn_field(void *conn, bool is_header, const char *name)
 {
-	if (!p || p[0] != '/' || strlen(p) > 4096)
-		return false;
-	if (p[1] == '\0')
-		return false; /* the root is a directory, never an object */
-	for (const char *c = p + 1;;) {
-		const char *end = strchr(c, '/');
-		size_t len = end ? (size_t)(end - c) : strlen(c);
-		if (len == 0 || (len == 1 && c[0] == '.') ||
-		    (len == 2 && c[0] == '.' && c[1] == '.'))
-			return false;
-		if (!end)
-			return true;
-		c = end + 1;
-	}
-}
-
-static bool parse_u64(const char *s, uint64_t *ret)
-{
-	if (!s || !*s || *s == '-')
-		return false;
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end)
-		return false;
-	*ret = v;
-	return true;
-}
-
-static bool parse_i64(const char *s, int64_t *ret)
-{
-	if (!s || !*s)
-		return false;
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (errno || *end)
-		return false;
-	*ret = v;
-	return true;
-}
-
-static const char *arg(struct MHD_Connection *conn, const char *name)
-{
-	return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+	return MHD_lookup_connection_value(conn, is_header ? MHD_HEADER_KIND : MHD_GET_ARGUMENT_KIND,
+					   name);
 }
 
 static const char *header(struct MHD_Connection *conn, const char *name)
@@ -372,76 +332,6 @@ static struct remote_load *load_find_locked(struct peer_server *ps, const char *
 	return NULL;
 }
 
-/* Parses a start's spec {"paths":[..],"nodes":[..][,"fresh":b]} into rl->report.nodes,
- * *ret_fresh and *ret_paths (an owned array of borrowed strings from *ret_json). Returns 0 or
- * -EINVAL with why. */
-static int spec_parse(const char *spec, const char *self, struct remote_load *rl,
-		      json_object **ret_json, const char ***ret_paths, size_t *ret_n,
-		      bool *ret_fresh, const char **why)
-{
-	json_object *o = json_tokener_parse(spec), *paths, *nodes, *fresh;
-	*why = "the spec is not {\"paths\":[..],\"nodes\":[..]}";
-	if (!o || !json_object_is_type(o, json_type_object) ||
-	    !json_object_object_get_ex(o, "paths", &paths) ||
-	    !json_object_is_type(paths, json_type_array) ||
-	    !json_object_object_get_ex(o, "nodes", &nodes) ||
-	    !json_object_is_type(nodes, json_type_array))
-		goto bad;
-	size_t np = json_object_array_length(paths), nn = json_object_array_length(nodes);
-	if (np == 0 || np > 1024 || nn == 0 || nn > LOAD_SHARE_MAX_NODES) {
-		*why = "a spec needs 1-1024 paths and 1-32 nodes";
-		goto bad;
-	}
-	bool has_self = false;
-	for (size_t i = 0; i < nn; i++) {
-		json_object *e = json_object_array_get_idx(nodes, i);
-		if (!json_object_is_type(e, json_type_string) ||
-		    strlen(json_object_get_string(e)) >= CLUSTER_NAME_MAX) {
-			*why = "a node of the spec is not a node name";
-			goto bad;
-		}
-		snprintf(rl->report.nodes[i], sizeof(rl->report.nodes[i]), "%s",
-			 json_object_get_string(e));
-		has_self |= !strcmp(json_object_get_string(e), self);
-	}
-	rl->report.n_nodes = nn;
-	/* optional: the asker planned again after a disagreement, and asks for fresh listings */
-	*ret_fresh = false;
-	if (json_object_object_get_ex(o, "fresh", &fresh)) {
-		if (!json_object_is_type(fresh, json_type_boolean)) {
-			*why = "the spec's \"fresh\" is not true or false";
-			goto bad;
-		}
-		*ret_fresh = json_object_get_boolean(fresh);
-	}
-	if (!has_self) {
-		*why = "this node is not among the spec's nodes";
-		goto bad;
-	}
-	const char **pv = calloc(np, sizeof(char *));
-	if (!pv) {
-		json_object_put(o);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < np; i++) {
-		json_object *e = json_object_array_get_idx(paths, i);
-		if (!json_object_is_type(e, json_type_string) ||
-		    json_object_get_string(e)[0] != '/') {
-			free(pv);
-			*why = "a path of the spec does not start with \"/\"";
-			goto bad;
-		}
-		pv[i] = json_object_get_string(e);
-	}
-	*ret_json = o;
-	*ret_paths = pv;
-	*ret_n = np;
-	return 0;
-bad:
-	json_object_put(o);
-	return -EINVAL;
-}
-
 /* A reply's signature (peer_auth.h): its nonce and tag, made before its headers go out. */
 struct reply_sig {
 	bool v3; /* tagged as reply MAC v3 (the asker's X-Weir-Reply-Mac: v3) */
@@ -615,7 +505,7 @@ static enum MHD_Result load_request(struct peer_server *ps, struct MHD_Connectio
 	const char **paths = NULL, *why = "";
 	size_t np = 0;
 	bool fresh = false;
-	int r = spec_parse(rq->path, self, rl, &spec, &paths, &np, &fresh, &why);
+	int r = peer_wire_load_spec(rq->path, self, &rl->report, &spec, &paths, &np, &fresh, &why);
 	if (r < 0) {
 		free(rl);
 		if (r == -EINVAL) {
@@ -712,36 +602,15 @@ static int request_check(struct peer_server *ps, struct MHD_Connection *conn, co
 			 const char **ret_mac, struct refusal *ret_no)
 {
 	struct cluster_stats *st = cluster_get_stats(ps->cfg.cluster);
-	struct peer_request rq = {
-	    .method = method,
-	    .endpoint = endpoint,
-	    /* a PUT's body is signed through its SHA-256; any other request signs none, so a
-	     * GET's MAC never passes for a PUT nor a PUT's for a GET */
-	    .body_sha256 = !strcmp(method, "PUT") ? header(conn, "X-Weir-Body-Sha256") : NULL,
-	    .node = header(conn, "X-Weir-Node"),
-	    .nonce = header(conn, "X-Weir-Nonce"),
-	    .source = arg(conn, "source"),
-	    .path = arg(conn, "path"),
-	    .etag = arg(conn, "etag"),
-	};
-	const char *mac = header(conn, "X-Weir-Auth");
-	if (!rq.node || !mac || !rq.nonce || strlen(rq.nonce) != PEER_AUTH_NONCE_HEX - 1 ||
-	    !parse_i64(header(conn, "X-Weir-Time"), &rq.time) || !rq.source || !rq.path ||
-	    !rq.etag || !parse_u64(arg(conn, "block"), &rq.block) ||
-	    !parse_u64(arg(conn, "size"), &rq.size) || !parse_i64(arg(conn, "mtime"), &rq.mtime)) {
-		*ret_no = (struct refusal){MHD_HTTP_BAD_REQUEST,
-					   "a request needs X-Weir-Node, X-Weir-Time, X-Weir-Nonce "
-					   "(32 hex digits), X-Weir-Auth and source, path, block, "
-					   "size, mtime, etag\n"};
+	struct peer_request rq;
+	const char *mac, *why;
+	if (peer_wire_request(conn_field, conn, method, endpoint, &rq, &mac, &why) < 0) {
+		*ret_no = (struct refusal){MHD_HTTP_BAD_REQUEST, why};
 		return -EACCES;
 	}
-	if (!strcmp(method, "PUT") &&
-	    (!rq.body_sha256 || strlen(rq.body_sha256) != PEER_AUTH_MAC_HEX - 1)) {
-		*ret_no = (struct refusal){MHD_HTTP_BAD_REQUEST,
-					   "a pushed block needs X-Weir-Body-Sha256 (64 hex "
-					   "digits)\n"};
-		return -EACCES;
-	}
+	/* signed by the asker for the member it meant: a request addressed to another member
+	 * (passed on by a relay at that member's address) fails its MAC here */
+	rq.to = ps->self;
 	/* With members from the API, the key is the proof: a node that just joined is served
 	 * before this node's view of the Leases has it. */
 	int r = cluster_is_dynamic(ps->cfg.cluster) || cluster_has_member(ps->cfg.cluster, rq.node)
@@ -831,10 +700,10 @@ static enum MHD_Result push_begin(struct peer_server *ps, struct MHD_Connection 
 		goto refuse;
 	}
 	refused = PUSH_NO_PATH;
-	if (!path_ok(rq.path) || strlen(rq.etag) >= UFS_ETAG_MAX)
+	if (!peer_wire_path_ok(rq.path) || strlen(rq.etag) >= UFS_ETAG_MAX)
 		goto refuse;
 	refused = PUSH_NO_LENGTH_HEADER;
-	if (!parse_u64(header(conn, "Content-Length"), &clen))
+	if (!peer_wire_u64(header(conn, "Content-Length"), &clen))
 		goto refuse;
 	refused = PUSH_NO_SOURCE;
 	if (ps->cfg.sources.acquire(ps->cfg.sources.userdata, rq.source, &src) < 0) {
@@ -1006,7 +875,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 						 "bad load request\n");
 		return load_request(ps, conn, &rq, mac, *con_cls);
 	}
-	if (!path_ok(rq.path) || strlen(rq.etag) >= UFS_ETAG_MAX)
+	if (!peer_wire_path_ok(rq.path) || strlen(rq.etag) >= UFS_ETAG_MAX)
 		return reply_text(conn, MHD_HTTP_BAD_REQUEST, "bad path or etag\n");
 	struct serving *sv = calloc(1, sizeof(*sv));
 	if (!sv)
@@ -1104,6 +973,9 @@ int peer_server_start(const struct peer_server_config *cfg, struct peer_server *
 	if (!ps)
 		return -ENOMEM;
 	ps->cfg = *cfg;
+	struct cluster_view *v = cluster_view_get(cfg->cluster);
+	snprintf(ps->self, sizeof(ps->self), "%s", cluster_node_name(v, cluster_self(v)));
+	cluster_view_put(v);
 	pthread_mutex_init(&ps->lock, NULL);
 	pthread_cond_init(&ps->reap_cond, NULL);
 	LIST_INIT(&ps->loads);
@@ -1121,7 +993,8 @@ int peer_server_start(const struct peer_server_config *cfg, struct peer_server *
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
 		MHD_USE_ERROR_LOG,
 	    0, NULL, NULL, answer, ps, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)PEER_LOAD_REQUEST_MAX, MHD_OPTION_CONNECTION_LIMIT,
 	    (unsigned)PEER_SERVER_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	    (unsigned)PEER_SERVER_MAX_CONNECTIONS_PER_IP, MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);

@@ -908,6 +908,7 @@ static uint64_t ju64(json_object *o, const char *k)
 }
 
 static bool lease_fresh(json_object *lease, int64_t now);
+static const char *node_lease_holder(const struct entry *e, json_object *lease);
 
 static int add_report(const char *key, void *value, void *arg)
 {
@@ -923,7 +924,7 @@ static int add_report(const char *key, void *value, void *arg)
 	json_object *f = jget(sources, s->source_id);
 	/* a node whose Lease expired is gone: its cache no longer counts */
 	if (f && !jget(f, "error") && updated && objmodel_parse_time(updated, &t) == 0 &&
-	    s->now - t <= s->max_age && lease_fresh(cm, s->now)) {
+	    s->now - t <= s->max_age && lease_fresh(cm, s->now) && node_lease_holder(e, cm)) {
 		struct store_kube_usage *u = s->u;
 		bool complete = jget(f, "complete") && json_object_get_boolean(jget(f, "complete"));
 		/* every node walks the same UFS: take a finished walk's totals; caches add up */
@@ -973,6 +974,21 @@ static bool lease_fresh(json_object *lease, int64_t now)
 	return now <= t + json_object_get_int64(dur);
 }
 
+/* The node a weir-node's Lease speaks for: its holderIdentity, when the Lease is that node's own
+ * (named STORE_KUBE_NODE_LEASE_PREFIX + node, as node_report.h writes it); NULL for any other. A
+ * second Lease naming an existing node, which anyone who may write Leases in the namespace can
+ * make, must not stand for it: it would point the node's blocks at another address (members),
+ * or report shares and sources in its name. */
+static const char *node_lease_holder(const struct entry *e, json_object *lease)
+{
+	static const char prefix[] = STORE_KUBE_NODE_LEASE_PREFIX;
+	const char *node = jstr_get(jget(lease, "spec"), "holderIdentity");
+	if (!node || strncmp(e->name, prefix, sizeof(prefix) - 1) != 0 ||
+	    strcmp(e->name + sizeof(prefix) - 1, node) != 0)
+		return NULL;
+	return node;
+}
+
 struct node_scan {
 	const char *source_id, *uid;
 	int64_t now;
@@ -990,7 +1006,7 @@ static int scan_nodes(const char *key, void *value, void *arg)
 	if (!e->res->selector || (s->uid && s->n >= s->max))
 		return 0;
 	json_object *lease = json_tokener_parse(e->json);
-	const char *node = jstr_get(jget(lease, "spec"), "holderIdentity");
+	const char *node = node_lease_holder(e, lease);
 	json_object *ann = jget(jget(lease, "metadata"), "annotations");
 	const char *text = jstr_get(ann, s->uid ? LOAD_SHARE_ANNOTATION : "weir.io/sources");
 	json_object *all = text ? json_tokener_parse(text) : NULL;
@@ -1068,7 +1084,8 @@ static int add_traffic(const char *key, void *value, void *arg)
 	const char *text =
 	    jstr_get(jget(jget(lease, "metadata"), "annotations"), STORE_KUBE_TRAFFIC_ANNOTATION);
 	json_object *t = text ? json_tokener_parse(text) : NULL;
-	if (t && json_object_is_type(t, json_type_object) && lease_fresh(lease, s->now)) {
+	if (t && json_object_is_type(t, json_type_object) && lease_fresh(lease, s->now) &&
+	    node_lease_holder(e, lease)) {
 		s->t->nodes++;
 		s->t->ufs_bytes += ju64(t, "ufsBytes");
 		s->t->peer_in_bytes += ju64(t, "peerInBytes");
@@ -1107,7 +1124,7 @@ static int scan_peers(const char *key, void *value, void *arg)
 	if (!e->res->selector || s->nomem)
 		return 0;
 	json_object *lease = json_tokener_parse(e->json);
-	const char *node = jstr_get(jget(lease, "spec"), "holderIdentity");
+	const char *node = node_lease_holder(e, lease);
 	const char *url =
 	    jstr_get(jget(jget(lease, "metadata"), "annotations"), STORE_KUBE_PEER_ANNOTATION);
 	if (node && url && *node && strlen(node) < sizeof(s->out->node) &&
@@ -1125,6 +1142,10 @@ static int scan_peers(const char *key, void *value, void *arg)
 		}
 		snprintf(s->out[s->n].node, sizeof(s->out->node), "%s", node);
 		snprintf(s->out[s->n].url, sizeof(s->out->url), "%s", url);
+		const char *mac = jstr_get(jget(jget(lease, "metadata"), "annotations"),
+					   STORE_KUBE_PEER_MAC_ANNOTATION);
+		snprintf(s->out[s->n].mac, sizeof(s->out->mac), "%s",
+			 mac && strlen(mac) < sizeof(s->out->mac) ? mac : "");
 		s->n++;
 	}
 	json_object_put(lease);

@@ -116,12 +116,19 @@ json_object *store_kube_traffic_json(const struct store_kube_traffic *t);
  * count; 0 (ret untouched) when there is none. Takes the store's lock briefly; no I/O. */
 unsigned store_kube_cluster_traffic(struct store *st, int64_t now, struct store_kube_traffic *ret);
 
-/* The peer URL a weir-node serves its blocks on, in its Lease (daemon/node_report.h). */
+/* A weir-node's Lease is named this and its node name (node/node_report.h); a Lease of any other
+ * name does not speak for the node its holderIdentity names. */
+#define STORE_KUBE_NODE_LEASE_PREFIX "weir-node-"
+
+/* The peer URL a weir-node serves its blocks on, in its Lease (daemon/node_report.h), and the
+ * node's proof that it holds the cluster's key for that name and URL (peer_auth_member_mac). */
 #define STORE_KUBE_PEER_ANNOTATION "weir.io/peer"
+#define STORE_KUBE_PEER_MAC_ANNOTATION "weir.io/peer-mac"
 
 struct store_kube_peer {
-	char node[254]; /* the Lease's holderIdentity */
+	char node[254]; /* the Lease's holderIdentity (of Lease weir-node-<node> only) */
 	char url[256];	/* its weir.io/peer annotation, as written (the caller checks it) */
+	char mac[72];	/* its weir.io/peer-mac annotation ("" when none or too long) */
 };
 
 /* The weir-nodes that serve blocks now: their Lease is fresh (as store_kube_source_nodes) and

@@ -362,14 +362,22 @@ int main(int argc, char **argv)
 		    .ufs_roots = n.cfg.ufs_roots,
 		    .tier_roots = n.cfg.tier_roots,
 		    .cluster = n.cluster,
+		    .peer_key = &n.peer_key,
 		};
 		/* a node that cannot read the cluster has no work: that is fatal, not a warning */
 		if (node_agent_start(&ac, &n.agent, rerr, sizeof(rerr)) < 0) {
 			log_err("%s", rerr);
 			return 1;
 		}
+		/* the key's proof for this node's name and URL: without it no node takes this
+		 * Lease's URL as a member (member_sync.h) */
+		char peer_mac[PEER_AUTH_MAC_HEX] = "";
+		if (n.cluster && peer_auth_member_mac(&n.peer_key, n.cfg.node_name, n.cfg.peer_url,
+						      peer_mac) < 0)
+			log_warn("cannot sign this node's peer URL for its Lease: no node will "
+				 "take it as a member");
 		if (node_report_start(n.cfg.kubeconfig, n.cfg.node_name, n.cfg.kube_namespace,
-				      n.cluster ? n.cfg.peer_url : NULL, interval,
+				      n.cluster ? n.cfg.peer_url : NULL, peer_mac, interval,
 				      node_collect_figures, &n, &n.report, rerr, sizeof(rerr)) < 0)
 			log_warn("%s; this node's figures will not reach the cluster", rerr);
 	}

@@ -70,6 +70,7 @@ struct node_agent {
 	struct kubeconfig kc;
 	struct store *store;
 	struct member_sync *members; /* NULL unless cfg.cluster takes its members from Leases */
+	struct member_sync_kube members_src; /* its source: the store and the key */
 	pthread_t thread;
 	atomic_bool stop;
 	/* Guards the slot lists (the agent thread writes them, the reporter reads them), store
@@ -800,7 +801,9 @@ int node_agent_start(const struct node_agent_config *cfg, struct node_agent **re
 	if (r < 0)
 		goto fail;
 	if (cfg->cluster && cluster_is_dynamic(cfg->cluster)) {
-		r = member_sync_start(member_sync_kube_fetch, a->store, cfg->cluster, 0, &a->members);
+		a->members_src = (struct member_sync_kube){.st = a->store, .key = cfg->peer_key};
+		r = member_sync_start(member_sync_kube_fetch, &a->members_src, cfg->cluster, 0,
+				      &a->members);
 		if (r < 0) {
 			snprintf(errbuf, errlen, "cannot follow the cluster's members: %s",
 				 strerror(-r));

@@ -34,9 +34,11 @@ struct node_agent_config {
 	const char *tier_roots;
 	struct cluster *cluster; /* borrowed, NULL: no peers; with no fixed peers list its members
 				  * follow the nodes' Leases (member_sync.h) */
+	const struct peer_key *peer_key; /* borrowed, with cluster: what a Lease's member proves */
 };
 
 struct node_agent;
+struct peer_key;
 
 /* Lists the cluster (waits for every first list, up to 30 s) and starts the agent's thread.
  * Returns 0 and an owned *ret, or -errno with a message in errbuf (a bad ufs-roots or

@@ -23,6 +23,7 @@ struct node_report {
 	char node[254];
 	char ns[64];
 	char peer_url[256]; /* "" when this node serves no blocks */
+	char peer_mac[72];  /* its proof for peer_url (peer_auth_member_mac) */
 	double interval;
 	node_report_collect_fn fn;
 	void *arg;
@@ -53,12 +54,12 @@ json_object *node_report_traffic(struct cluster *c, uint64_t ufs_bytes, uint64_t
 }
 
 int node_report_fill(json_object *lease, const char *node_name, const char *ns,
-		     const char *peer_url, json_object *sources, json_object *traffic,
-		     json_object *loads, int lease_s, int64_t now)
+		     const char *peer_url, const char *peer_mac, json_object *sources,
+		     json_object *traffic, json_object *loads, int lease_s, int64_t now)
 {
 	char name[300], ts[48];
 	json_object *meta, *labels, *ann, *spec;
-	snprintf(name, sizeof(name), "weir-node-%s", node_name);
+	snprintf(name, sizeof(name), STORE_KUBE_NODE_LEASE_PREFIX "%s", node_name);
 	kube_micro_time(now, ts, sizeof(ts));
 	json_object_object_add(lease, "apiVersion",
 			       json_object_new_string("coordination.k8s.io/v1"));
@@ -94,6 +95,11 @@ int node_report_fill(json_object *lease, const char *node_name, const char *ns,
 				       json_object_new_string(peer_url));
 	else
 		json_object_object_del(ann, STORE_KUBE_PEER_ANNOTATION);
+	if (peer_url && *peer_url && peer_mac && *peer_mac)
+		json_object_object_add(ann, STORE_KUBE_PEER_MAC_ANNOTATION,
+				       json_object_new_string(peer_mac));
+	else
+		json_object_object_del(ann, STORE_KUBE_PEER_MAC_ANNOTATION);
 	json_object_object_add(
 	    ann, LOAD_SHARE_ANNOTATION,
 	    json_object_new_string(
@@ -124,15 +130,15 @@ static int report_once(struct node_report *r, char *err, size_t errlen)
 	rc = kube_request(r->kc, "GET", path, NULL, &lease, err, errlen);
 	if (rc == -ENOENT) {
 		lease = json_object_new_object();
-		node_report_fill(lease, r->node, r->ns, r->peer_url, sources, traffic, loads,
-				 lease_s, time(NULL));
+		node_report_fill(lease, r->node, r->ns, r->peer_url, r->peer_mac, sources, traffic,
+				 loads, lease_s, time(NULL));
 		snprintf(path, sizeof(path), "/apis/coordination.k8s.io/v1/namespaces/%s/leases",
 			 r->ns);
 		rc = kube_request(r->kc, "POST", path, lease, NULL, err, errlen);
 	} else if (rc >= 0) {
 		/* the resourceVersion read rides along; a conflict is retried next round */
-		node_report_fill(lease, r->node, r->ns, r->peer_url, sources, traffic, loads,
-				 lease_s, time(NULL));
+		node_report_fill(lease, r->node, r->ns, r->peer_url, r->peer_mac, sources, traffic,
+				 loads, lease_s, time(NULL));
 		rc = kube_request(r->kc, "PUT", path, lease, NULL, err, errlen);
 	}
 	json_object_put(lease);
@@ -162,8 +168,9 @@ static void *report_main(void *arg)
 }
 
 int node_report_start(const char *kubeconfig, const char *node_name, const char *ns,
-		      const char *peer_url, double interval_s, node_report_collect_fn fn, void *arg,
-		      struct node_report **ret, char *errbuf, size_t errlen)
+		      const char *peer_url, const char *peer_mac, double interval_s,
+		      node_report_collect_fn fn, void *arg, struct node_report **ret, char *errbuf,
+		      size_t errlen)
 {
 	struct kubeconfig kc = {0};
 	int rc = kubeconfig && *kubeconfig ? kubeconfig_load(kubeconfig, &kc, errbuf, errlen)
@@ -177,9 +184,10 @@ int node_report_start(const char *kubeconfig, const char *node_name, const char 
 	}
 	rc = kube_client_new(&kc, &r->kc);
 	snprintf(r->node, sizeof(r->node), "%s", node_name);
-	snprintf(r->name, sizeof(r->name), "weir-node-%s", node_name);
+	snprintf(r->name, sizeof(r->name), STORE_KUBE_NODE_LEASE_PREFIX "%s", node_name);
 	snprintf(r->ns, sizeof(r->ns), "%s", ns && *ns ? ns : kc.namespace);
 	snprintf(r->peer_url, sizeof(r->peer_url), "%s", peer_url ? peer_url : "");
+	snprintf(r->peer_mac, sizeof(r->peer_mac), "%s", peer_mac ? peer_mac : "");
 	kubeconfig_clear(&kc);
 	r->interval = interval_s;
 	r->fn = fn;

@@ -27,6 +27,9 @@
 	"\"2026-12-02T10:00:00Z\"},\"spec\":{\"mounts\":[{\"mountPoint\":\"https://h/\"}]},"       \
 	"\"status\":{\"phase\":\"NotBound\"}}"
 
+/* The items of the weir-nodes' LeaseList the fake answers (set before the store opens). */
+static const char *lease_items = "";
+
 /* What the fake apiserver saw; its threads write, the test polls. */
 static struct {
 	atomic_int dataset_lists;
@@ -127,10 +130,14 @@ static enum MHD_Result fake(void *cls, struct MHD_Connection *c, const char *url
 		return send_text(c, 200,
 				 "{\"kind\":\"List\",\"metadata\":{\"resourceVersion\":\"5\"},"
 				 "\"items\":[]}");
-	if (!strcmp(method, "GET") && strstr(url, "/leases"))
-		return send_text(c, 200,
-				 "{\"kind\":\"LeaseList\",\"metadata\":{\"resourceVersion\":\"5\"},"
-				 "\"items\":[]}");
+	if (!strcmp(method, "GET") && strstr(url, "/leases")) {
+		char list[8192];
+		snprintf(list, sizeof(list),
+			 "{\"kind\":\"LeaseList\",\"metadata\":{\"resourceVersion\":\"5\"},"
+			 "\"items\":[%s]}",
+			 lease_items);
+		return send_text(c, 200, list);
+	}
 	return send_text(c, 404, "{\"kind\":\"Status\",\"reason\":\"NotFound\",\"code\":404}");
 }
 
@@ -213,6 +220,91 @@ START_TEST(conflict_retry_and_gone)
 	json_object_put(o);
 	store_close(st);
 	MHD_stop_daemon(d);
+}
+END_TEST
+
+/* A weir-node's Lease as node_report writes it: NAME, holderIdentity NODE, weir.io/peer URL. */
+#define NODE_LEASE(name, node, url)                                                               \
+	"{\"apiVersion\":\"coordination.k8s.io/v1\",\"kind\":\"Lease\",\"metadata\":{\"name\":"   \
+	"\"" name "\",\"namespace\":\"default\",\"resourceVersion\":\"5\",\"labels\":{"         \
+	"\"app.kubernetes.io/name\":\"weir-node\"},\"annotations\":{\"weir.io/peer\":\"" url      \
+	"\"}},\"spec\":{\"holderIdentity\":\"" node "\",\"leaseDurationSeconds\":3600,"           \
+	"\"renewTime\":\"2026-12-04T10:00:00.000000Z\"}}"
+
+/* The members a node takes from the Leases: each node's own Lease (weir-node-<node>) only. A
+ * Lease of another name that claims an existing node (anyone who may write Leases in the
+ * namespace can make one) must not point that node's blocks at its own address. */
+START_TEST(peers_only_from_a_nodes_own_lease)
+{
+	lease_items = NODE_LEASE("weir-node-n1", "n1", "http://10.0.0.1:7070") ","
+	    NODE_LEASE("weir-node-n2", "n2", "http://10.0.0.2:7070") ","
+	    NODE_LEASE("weir-node-a", "n2", "http://10.6.6.6:7070") ","
+	    NODE_LEASE("weir-node-zz", "n2", "http://10.6.6.6:7070") ","
+	    NODE_LEASE("weir-node-n3", "n4", "http://10.6.6.6:7070");
+	struct MHD_Daemon *d = MHD_start_daemon(
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, fake,
+	    NULL, MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_END);
+	ck_assert_ptr_nonnull(d);
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	struct kubeconfig kc = {0};
+	snprintf(kc.server, sizeof(kc.server), "http://127.0.0.1:%u", info->port);
+	snprintf(kc.namespace, sizeof(kc.namespace), "default");
+	struct store *st = NULL;
+	char err[1024] = "";
+	ck_assert_msg(store_kube_open(&kc, "default", NULL, NULL, &st, err, sizeof(err)) == 0,
+		      "%s", err);
+	struct store_kube_peer peers[8];
+	int64_t now = 1796378400 + 10; /* 2026-12-04T10:00:10Z: every Lease is fresh */
+	size_t n = store_kube_peers(st, now, peers, 8);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(peers[0].node, "n1");
+	ck_assert_str_eq(peers[0].url, "http://10.0.0.1:7070");
+	ck_assert_str_eq(peers[1].node, "n2");
+	ck_assert_str_eq(peers[1].url, "http://10.0.0.2:7070");
+	store_close(st);
+	MHD_stop_daemon(d);
+	lease_items = "";
+}
+END_TEST
+
+/* A weir-node's Lease NAME for NODE reporting 100 cached bytes of source "src1" and 100 UFS
+ * bytes of traffic. */
+#define USAGE_LEASE(name, node)                                                                    \
+	"{\"apiVersion\":\"coordination.k8s.io/v1\",\"kind\":\"Lease\",\"metadata\":{\"name\":"   \
+	"\"" name "\",\"namespace\":\"default\",\"resourceVersion\":\"5\",\"labels\":{"         \
+	"\"app.kubernetes.io/name\":\"weir-node\"},\"annotations\":{\"weir.io/sources\":"          \
+	"\"{\\\"src1\\\":{\\\"cachedBytes\\\":100}}\",\"weir.io/traffic\":"                       \
+	"\"{\\\"ufsBytes\\\":100}\"}},\"spec\":{\"holderIdentity\":\"" node "\","                 \
+	"\"leaseDurationSeconds\":3600,\"renewTime\":\"2026-12-04T10:00:00.000000Z\"}}"
+
+/* A Dataset's cached bytes and the cluster's traffic add up each node's own Lease once: a second
+ * Lease claiming a node does not count it twice. */
+START_TEST(usage_only_from_a_nodes_own_lease)
+{
+	lease_items = USAGE_LEASE("weir-node-n1", "n1") "," USAGE_LEASE("weir-node-x", "n1") ","
+	    USAGE_LEASE("weir-node-n2", "n2");
+	struct MHD_Daemon *d = MHD_start_daemon(
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, fake,
+	    NULL, MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_END);
+	ck_assert_ptr_nonnull(d);
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	struct kubeconfig kc = {0};
+	snprintf(kc.server, sizeof(kc.server), "http://127.0.0.1:%u", info->port);
+	snprintf(kc.namespace, sizeof(kc.namespace), "default");
+	struct store *st = NULL;
+	char err[1024] = "";
+	ck_assert_msg(store_kube_open(&kc, "default", NULL, NULL, &st, err, sizeof(err)) == 0,
+		      "%s", err);
+	int64_t now = 1796378400 + 10;
+	struct store_kube_usage u;
+	ck_assert_int_eq(store_kube_node_usage(st, "src1", now, 3600, &u), 2);
+	ck_assert_uint_eq(u.cached, 200);
+	struct store_kube_traffic t;
+	ck_assert_uint_eq(store_kube_traffic(st, now, &t), 2);
+	ck_assert_uint_eq(t.ufs_bytes, 200);
+	store_close(st);
+	MHD_stop_daemon(d);
+	lease_items = "";
 }
 END_TEST
 
@@ -370,6 +462,8 @@ Suite *store_kube_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, conflict_retry_and_gone);
 	tcase_add_test(tc, lease_election);
+	tcase_add_test(tc, peers_only_from_a_nodes_own_lease);
+	tcase_add_test(tc, usage_only_from_a_nodes_own_lease);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -44,6 +44,7 @@ static struct peer_request sample(void)
 	return (struct peer_request){.method = "GET",
 				     .endpoint = "/v1/block",
 				     .node = "n2",
+				     .to = "n1",
 				     .time = 1000,
 				     .nonce = "00112233445566778899aabbccddeeff",
 				     .source = "0123456789abcdef",
@@ -75,6 +76,15 @@ START_TEST(request_mac_checks_every_field)
 	t = rq;
 	t.source = "fedcba9876543210";
 	ck_assert_int_eq(peer_auth_verify_request(&k, &t, mac, 1010, 60), -EACCES);
+	/* addressed to n1: it fails at any other node (a relay passing it on), and at a node that
+	 * names none */
+	t = rq;
+	t.to = "n3";
+	ck_assert_int_eq(peer_auth_verify_request(&k, &t, mac, 1010, 60), -EACCES);
+	t.to = NULL;
+	ck_assert_int_eq(peer_auth_verify_request(&k, &t, mac, 1010, 60), -EACCES);
+	t.to = "n1\nn3";
+	ck_assert_int_eq(peer_auth_sign_request(&k, &t, bad_mac_buf), -EINVAL);
 	t = rq;
 	t.etag = "\"abc-124\"";
 	ck_assert_int_eq(peer_auth_verify_request(&k, &t, mac, 1010, 60), -EACCES);
@@ -101,6 +111,47 @@ START_TEST(request_mac_checks_every_field)
 	ck_assert_int_eq(peer_auth_verify_request(&k, &rq, bad, 1010, 60), -EACCES);
 	ck_assert_int_eq(peer_auth_verify_request(&k, &rq, "", 1010, 60), -EACCES);
 	ck_assert_int_eq(peer_auth_verify_request(&k, &rq, NULL, 1010, 60), -EACCES);
+}
+END_TEST
+
+/* A member's proof in its Lease (weir.io/peer-mac): the key's HMAC of its name and URL, as a
+ * second implementation computes it (Python: hmac.new(key, "weir-peer-member-v1\nn2\n" + url,
+ * sha256)); another name, URL or key, or none, is no proof. */
+START_TEST(member_mac_binds_name_and_url)
+{
+	struct peer_key k = key_of("0123456789abcdef0123"), other = key_of("0123456789abcdef0124");
+	static const char url[] = "http://10.0.0.2:7070";
+	char mac[PEER_AUTH_MAC_HEX];
+	ck_assert_int_eq(peer_auth_member_mac(&k, "n2", url, mac), 0);
+	ck_assert_str_eq(mac, "263d2d84cd3f5ffb93cb2ac986d41911207d239c94fd62d2d32ac4453a3d95a4");
+	ck_assert_int_eq(peer_auth_member_check(&k, "n2", url, mac), 0);
+	ck_assert_int_eq(peer_auth_member_check(&k, "n3", url, mac), -EACCES);
+	ck_assert_int_eq(peer_auth_member_check(&k, "n2", "http://10.6.6.6:7070", mac), -EACCES);
+	ck_assert_int_eq(peer_auth_member_check(&other, "n2", url, mac), -EACCES);
+	ck_assert_int_eq(peer_auth_member_check(&k, "n2", url, ""), -EACCES);
+	ck_assert_int_eq(peer_auth_member_check(&k, "n2", url, NULL), -EACCES);
+	ck_assert_int_eq(peer_auth_member_mac(&k, "n2\nhttp://x:1", url, mac), -EINVAL);
+}
+END_TEST
+
+/* A load start's spec lists up to 1024 paths: a request whose fields pass 8 KiB (what the
+ * signed text's buffer held) is signed and checked like any other, not refused. */
+START_TEST(long_requests_are_signed)
+{
+	struct peer_key k = key_of("0123456789abcdef0123");
+	struct peer_request rq = sample();
+	size_t len = 30000;
+	char *spec = malloc(len + 1);
+	ck_assert_ptr_nonnull(spec);
+	memset(spec, 'p', len);
+	spec[len] = '\0';
+	rq.path = spec;
+	char mac[PEER_AUTH_MAC_HEX];
+	ck_assert_int_eq(peer_auth_sign_request(&k, &rq, mac), 0);
+	ck_assert_int_eq(peer_auth_verify_request(&k, &rq, mac, 1010, 60), 0);
+	spec[len - 1] = 'q'; /* the last byte is signed too */
+	ck_assert_int_eq(peer_auth_verify_request(&k, &rq, mac, 1010, 60), -EACCES);
+	free(spec);
 }
 END_TEST
 
@@ -457,6 +508,7 @@ static enum MHD_Result busy_answer(void *cls, struct MHD_Connection *conn, const
 				  .endpoint = url,
 				  .body_sha256 = hdr(conn, "X-Weir-Body-Sha256"),
 				  .node = hdr(conn, "X-Weir-Node"),
+				  .to = "n2", /* this fake owner is member n2 */
 				  .nonce = hdr(conn, "X-Weir-Nonce"),
 				  .source = qarg(conn, "source"),
 				  .path = qarg(conn, "path"),
@@ -1313,15 +1365,15 @@ END_TEST
 /* The wire format is the contract between nodes of two builds (a rolling upgrade): the request
  * MAC and a reply's tag for fixed inputs, as a second implementation computes them (Python's
  * hmac and the cryptography package's Poly1305, over the texts peer_auth.h documents):
- *   text = "weir-peer-request-v3\nGET\n/v1/block\nn2\n1000\n<nonce>\n<source>\n/a/b.bin\n3\n"
+ *   text = "weir-peer-request-v4\nGET\n/v1/block\nn2\nn1\n1000\n<nonce>\n<source>\n/a/b.bin\n3\n"
  *          "20000000\n1700000000\n\"abc-123\"\n"
  *   mac  = hmac.new(key, text, sha256).hexdigest()
  *   otk  = hmac.new(key, "weir-peer-reply-key-v2\n" + mac + "\n" + rnonce, sha256).digest()
  *   tag  = Poly1305.generate_tag(otk, "weir-peer-reply-v2\n200\n5\n0123456789abcdef\n" + body)
  */
 static const char kat_req_mac[] =
-    "215bbeda5f68e32e06d2b6d447472794e76908d27371b4a4d9fc0f87b9921dff";
-static const char kat_reply_tag[] = "59c7e756d3a36b845d30df7866bbde61";
+    "24e2c9db8dc139dd8dee253b80c201cdca6fe2e908e54140ab61ce3346110833";
+static const char kat_reply_tag[] = "fe5403189209555e0bab5f0ea7eab557";
 static const char kat_rnonce[] = "ffeeddccbbaa99887766554433221100";
 
 static void *kat_thread(void *arg)
@@ -1609,6 +1661,8 @@ Suite *peer_suite(void)
 	Suite *s = suite_create("peer");
 	TCase *tc = tcase_create("auth");
 	tcase_add_test(tc, request_mac_checks_every_field);
+	tcase_add_test(tc, member_mac_binds_name_and_url);
+	tcase_add_test(tc, long_requests_are_signed);
 	tcase_add_test(tc, newlines_cannot_shift_fields);
 	tcase_add_test(tc, method_and_endpoint_are_signed);
 	tcase_add_test(tc, pushed_body_is_signed_by_its_sha256);

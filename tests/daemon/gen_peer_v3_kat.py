@@ -10,7 +10,10 @@ import hmac
 from cryptography.hazmat.primitives.poly1305 import Poly1305
 
 KEY = b"0123456789abcdef0123"
-REQ_MAC = "215bbeda5f68e32e06d2b6d447472794e76908d27371b4a4d9fc0f87b9921dff"
+# the request MAC of check_peer.c's sample() (request text v4, addressed to n1)
+REQ_TEXT = ("weir-peer-request-v4\nGET\n/v1/block\nn2\nn1\n1000\n00112233445566778899aabbccddeeff\n"
+            "0123456789abcdef\n/a/b.bin\n3\n20000000\n1700000000\n\"abc-123\"\n")
+REQ_MAC = hmac.new(KEY, REQ_TEXT.encode(), hashlib.sha256).hexdigest()
 RNONCE = "ffeeddccbbaa99887766554433221100"
 XXH3 = 0x0123456789ABCDEF
 

@@ -93,7 +93,13 @@ N2="http://$(ip_of 2):$PEER_PORT"
 printf '%s\n' "$KEY" >"$TMP/key" && chmod 600 "$TMP/key"
 printf '%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$TMP/wrongkey"
 refused0=$(metric 2 weir_peer_refused_total)
-req() { python3 "$here/../helpers/peer_request.py" "$@"; }
+# req URL ...: peer_request.py, addressed (--to) to the node at URL, as a member signs it
+req() {
+	local to="" i
+	for i in 1 2 3; do [ "$1" = "http://$(ip_of "$i"):$PEER_PORT" ] && to="n$i"; done
+	[ -n "$to" ] || fail "req: $1 is no node's peer URL"
+	python3 "$here/../helpers/peer_request.py" "$@" --to "$to"
+}
 expect_status() {
 	local want="$1" what="$2" got
 	shift 2
@@ -114,6 +120,9 @@ cmp "$TMP/block1v3" "$TMP/block1" && cmp "$TMP/block1v2" "$TMP/block1" || fail "
 ok "v2 and v3 replies carry the same bytes (cmp)"
 expect_status 403 "the same with another key" "$N2" "$TMP/wrongkey" n1 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG"
 expect_status 403 "a name that is not a member" "$N2" "$TMP/key" n9 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG"
+st="$(python3 "$here/../helpers/peer_request.py" "$N2" "$TMP/key" n1 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG" --to n3)"
+[ "$st" = 403 ] || fail "a request n1 addressed to n3, sent to node 2, got $st, expected 403"
+ok "a request addressed to n3, sent to node 2: 403"
 expect_status 403 "a MAC of all zeros" "$N2" "$TMP/key" n1 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG" --mac "$(printf '0%.0s' $(seq 64))"
 expect_status 403 "a request signed 10 minutes ago (replay)" "$N2" "$TMP/key" n1 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG" --skew -600
 expect_status 400 "a signed request for ../ outside the tree" "$N2" "$TMP/key" n1 "$SRC_ID" /../../etc/passwd 0 100 0 ""
@@ -124,8 +133,8 @@ st="$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$N2/v1/block?source=
 [ "$st" = 400 ] || fail "an unsigned request got $st from node 2, expected 400"
 ok "an unsigned request: 400"
 refused=$(($(metric 2 weir_peer_refused_total) - refused0))
-[ "$refused" -eq 4 ] || fail "node 2 counts $refused refused requests in weir_peer_refused_total, expected the 4 with a bad MAC, name or time"
-ok "node 2 counted the 4 refusals"
+[ "$refused" -eq 5 ] || fail "node 2 counts $refused refused requests in weir_peer_refused_total, expected the 5 with a bad MAC, name, addressee or time"
+ok "node 2 counted the 5 refusals"
 # pushed blocks (PUT /v1/block, what a load's less busy node hands a block's owner): only the
 # owner takes one, only signed, only with the bytes the MAC covers
 expect_status 403 "a block pushed with another key" "$N2" "$TMP/wrongkey" n1 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG" --push "$TMP/block1"
@@ -331,6 +340,30 @@ grep -q "peer n2 sent block .* with bytes that fail their checksum or MAC; readi
 	fail "node 3 does not log node 2 as the peer that sent bad bytes"
 pid_stop "$mitm"
 ok "node 3 rejected $bad spoiled block(s) whose XXH3 matched (only the reply's MAC caught them: its tag covers the XXH3 header), logged n2, read them elsewhere; its copy is byte-exact"
+
+step "a member's address that leads to another node: node 3's requests for n2's blocks, passed unchanged by a relay to node 1, are refused there"
+# A Lease (or a peers list) pointing member n2 at a host without the key: it cannot answer, but
+# it can pass each signed request on to a node that has the source open and hand back its
+# signed answer. The asker would take it (the reply's MAC is bound to its request), and the
+# relay would read every block routed to n2. A request names the node it is addressed to.
+nsenter --net="/run/netns/${CL_TAG}n2" python3 "$here/../helpers/peer_mitm.py" "$(ip_of 2)" "$PEER_PORT" "http://$(ip_of 1):$PEER_PORT" --pass >"$TMP/relay.log" 2>&1 &
+relay=$!
+pid_track "$relay"
+at_exit "pid_stop $relay"
+for _ in $(seq 1 100); do grep -q "mitm: listening" "$TMP/relay.log" && break; sleep 0.1; done
+grep -q "mitm: listening" "$TMP/relay.log" || fail "peer_mitm.py --pass did not start: $(cat "$TMP/relay.log")"
+stop_node 3
+node_setup 3 "$TMP/n3p" "$KEY" "prefetch-max = 8MiB"
+mount_on 3 "$NGINX_URL"
+timeout -k 5 300 cp -R "${MP[3]}/." "$TMP/copy3p" || fail "cp -R of node 3's view through the relay to node 1 failed"
+check_copy "node 3 (n2's address leads to node 1)" "$TMP/copy3p"
+passed=$(grep -c "^mitm: passed" "$TMP/relay.log" || true)
+answered=$(grep -c "^mitm: passed 200 " "$TMP/relay.log" || true)
+[ "$passed" -gt 0 ] || fail "node 3 sent the relay at n2's address no request"
+[ "$answered" -eq 0 ] || fail "node 1 answered $answered of $passed requests node 3 addressed to n2 with 200: a relay at a member's address reads blocks through another node"
+[ "$(metric 3 weir_peer_refused_by_peers_total)" -gt 0 ] || fail "node 3 does not count the refusals of its requests to n2"
+pid_stop "$relay"
+ok "node 1 refused all $passed requests addressed to n2 ($(grep -m1 '^mitm: passed' "$TMP/relay.log" | cut -d' ' -f3)); node 3 read those blocks elsewhere, byte-exact"
 
 step "a source mounted with --cache-replicas 1 (a Runtime's replicas: 1) is cached by one node, read by all"
 for i in 1 2 3; do stop_node "$i"; done

@@ -26,6 +26,18 @@ mkdir -p "$TREE/sub"
 rand_file "$TREE/a.bin" $((9 * 1048576 + 17)) a
 rand_file "$TREE/sub/b.bin" $((6 * 1048576)) b
 rand_file "$TREE/sub/c.bin" 70000 c
+# 600 small files with long names: a load naming 130 of them (a DataLoad's long target list)
+# sends every node a share spec of about 11 KB (its signed text held 8 KiB); one naming all 600
+# would not fit a peer's request (32 KiB)
+mkdir -p "$TREE/many"
+MANY=()
+for i in $(seq -w 1 600); do
+	f="many/$(printf 'a-file-with-a-long-name-as-datasets-of-many-small-records-have-%s' "$i").rec"
+	head -c 1000 /dev/urandom >"$TREE/$f"
+	MANY+=("/$f")
+done
+ALL_MANY=("${MANY[@]}")
+MANY=("${MANY[@]:0:130}")
 nginx_start "$TMP/nginx" "$TREE" --addr "$CL_SUBNET.1"
 ok "nginx (pid $NGINX_PID) at $NGINX_URL"
 
@@ -83,3 +95,22 @@ ufs=$(ufs_body_bytes)
 	fail "nginx sent $ufs object bytes while node 1 read a tree the load had warmed: blocks the load reported done were not cached"
 }
 ok "$NFILES files equal the server's (cmp); nginx sent 0 object bytes"
+
+step "a load naming ${#MANY[@]} paths (a spec of $(printf '%s' "${MANY[*]}" | wc -c) bytes) asked of node 1: every node runs its share"
+out="$(timeout 300 "$LOAD_CALL" "${STATE[1]}/node.sock" "$SRC_ID" "${MANY[@]}")" || fail "the load of ${#MANY[@]} paths on node 1 failed: $out"
+note "load on node 1: $out"
+for i in 2 3; do
+	grep -q "this node's share of ${#MANY[@]} path(s)" "${STATE[$i]}/node.log" ||
+		fail "node $i ran no share of the load of ${#MANY[@]} paths: $(grep -h 'stopped answering\|share moves' "${STATE[1]}/node.log" | tail -2)"
+done
+! grep -q "stopped answering" "${STATE[1]}/node.log" || fail "node 1 took a node for gone during the loads: $(grep 'stopped answering' "${STATE[1]}/node.log" | head -1)"
+ok "nodes 2 and 3 each ran their share of the ${#MANY[@]}-path load; node 1 lost no node"
+
+step "a load naming ${#ALL_MANY[@]} paths (a spec past what a peer takes in one request): node 1 loads it alone, losing no node"
+out="$(timeout 300 "$LOAD_CALL" "${STATE[1]}/node.sock" "$SRC_ID" "${ALL_MANY[@]}")" || fail "the load of ${#ALL_MANY[@]} paths on node 1 failed: $out"
+note "load on node 1: $out"
+[ "$(field bytes_done "$out")" -eq $((${#ALL_MANY[@]} * 1000)) ] || fail "the load of ${#ALL_MANY[@]} paths reports bytes_done $(field bytes_done "$out")"
+! grep -q "stopped answering" "${STATE[1]}/node.log" || fail "node 1 took a node for gone: $(grep 'stopped answering' "${STATE[1]}/node.log" | head -1)"
+grep -q "load of ${#ALL_MANY[@]} path(s) of .*: the list is too long to hand to the other cache nodes" "${STATE[1]}/node.log" ||
+	fail "node 1 does not say it loads the ${#ALL_MANY[@]} paths alone"
+ok "node 1 loaded the ${#ALL_MANY[@]} paths alone (its log says why); no node taken for gone"

@@ -58,7 +58,7 @@ note "n1 kept $held of the host's $HOLD half-open connections"
 ok "$held <= $PER_IP held from one address"
 
 step "a signed read of block 0 from n1's own address while the host holds its connections"
-st="$(on 1 python3 "$here/../helpers/peer_request.py" "$N1" "$TMP/key" n2 "$SRC_ID" /f.bin 0 "$SIZE" "$MTIME" "$ETAG" --out "$TMP/got" 2>"$TMP/read.err")" ||
+st="$(on 1 python3 "$here/../helpers/peer_request.py" "$N1" "$TMP/key" n2 "$SRC_ID" /f.bin 0 "$SIZE" "$MTIME" "$ETAG" --to n1 --out "$TMP/got" 2>"$TMP/read.err")" ||
 	fail "the signed read failed with the host's $held connections held: $(tail -1 "$TMP/read.err")"
 [ "$st" = 200 ] || fail "the signed read got $st, expected 200"
 cmp "$TMP/got" "$TMP/b0" || fail "the block n1 served differs from the file's first block"

@@ -26,7 +26,7 @@ step "which blocks of /big.bin n1 owns (a 1-byte push: its owner finds the lengt
 printf x >"$TMP/one"
 OWNED=()
 for b in $(seq 0 15); do
-	st="$(python3 "$here/../helpers/peer_request.py" "$N1" "$TMP/key" n2 "$SRC_ID" /big.bin "$b" "$SIZE" "$MTIME" "$ETAG" --push "$TMP/one")"
+	st="$(python3 "$here/../helpers/peer_request.py" "$N1" "$TMP/key" n2 "$SRC_ID" /big.bin "$b" "$SIZE" "$MTIME" "$ETAG" --to n1 --push "$TMP/one")"
 	case "$st" in
 	400) OWNED+=("$b") ;;
 	421) ;;
@@ -52,7 +52,7 @@ PY
 step "$AUTH slow signed pushes and $UNAUTH slow pushes with a bad MAC, held open at once"
 heap0=$(heap_kb)
 rm -f "$TMP/go"
-on 1 python3 "$here/../helpers/push_flood.py" "$(ip_of 1)" "$PEER_PORT" "$TMP/key" n2 "$SRC_ID" /big.bin "${OWNED[0]}" "$SIZE" "$MTIME" "$ETAG" "$TMP/flood.blk" "$AUTH" "$UNAUTH" "$TMP/go" >"$TMP/flood.out" 2>&1 &
+on 1 python3 "$here/../helpers/push_flood.py" "$(ip_of 1)" "$PEER_PORT" "$TMP/key" n2 n1 "$SRC_ID" /big.bin "${OWNED[0]}" "$SIZE" "$MTIME" "$ETAG" "$TMP/flood.blk" "$AUTH" "$UNAUTH" "$TMP/go" >"$TMP/flood.out" 2>&1 &
 FLOOD=$!
 pid_track "$FLOOD"
 at_exit "pid_stop $FLOOD"
@@ -84,9 +84,9 @@ PY
 ok "bad MACs 403; signed pushes past the bound 503 with Retry-After, the others taken"
 
 step "a signed push of another block n1 owns is kept afterwards"
-st="$(python3 "$here/../helpers/peer_request.py" "$N1" "$TMP/key" n2 "$SRC_ID" /big.bin "${OWNED[1]}" "$SIZE" "$MTIME" "$ETAG" --push "$TMP/last.blk")"
+st="$(python3 "$here/../helpers/peer_request.py" "$N1" "$TMP/key" n2 "$SRC_ID" /big.bin "${OWNED[1]}" "$SIZE" "$MTIME" "$ETAG" --to n1 --push "$TMP/last.blk")"
 [ "$st" = 200 ] || fail "a signed push of block ${OWNED[1]} after the flood got $st, expected 200"
-st="$(python3 "$here/../helpers/peer_request.py" "$N1" "$TMP/key" n2 "$SRC_ID" /big.bin "${OWNED[1]}" "$SIZE" "$MTIME" "$ETAG" --out "$TMP/back.blk")"
+st="$(python3 "$here/../helpers/peer_request.py" "$N1" "$TMP/key" n2 "$SRC_ID" /big.bin "${OWNED[1]}" "$SIZE" "$MTIME" "$ETAG" --to n1 --out "$TMP/back.blk")"
 [ "$st" = 200 ] || fail "reading block ${OWNED[1]} back from n1 got $st"
 cmp "$TMP/back.blk" "$TMP/last.blk" || fail "the block n1 serves differs from the one pushed"
 ok "kept (200), and served back byte-exact (cmp)"
@@ -96,7 +96,7 @@ step "the same signed requests sent twice (a relay replaying them): each reply t
 # a nonce for a replayed request would tag two answers under one key, which gives the key away
 for what in "--out $TMP/twice.blk" "--push $TMP/last.blk"; do
 	# shellcheck disable=SC2086 # two words each
-	st="$(python3 "$here/../helpers/peer_request.py" "$N1" "$TMP/key" n2 "$SRC_ID" /big.bin "${OWNED[1]}" "$SIZE" "$MTIME" "$ETAG" --twice $what)"
+	st="$(python3 "$here/../helpers/peer_request.py" "$N1" "$TMP/key" n2 "$SRC_ID" /big.bin "${OWNED[1]}" "$SIZE" "$MTIME" "$ETAG" --to n1 --twice $what)"
 	case "$st" in 200 | 409) ;; *) fail "the same signed request ($what) sent twice got \"$st\", expected 200 or 409 under a fresh reply nonce each" ;; esac
 done
 cmp "$TMP/twice.blk" "$TMP/last.blk" || fail "the block n1 served the second time differs from the one pushed"

@@ -4,8 +4,11 @@
 # its answer back with one byte of the body flipped, as a faulty link or a lying relay would.
 # With --fix-xxh3 it also rewrites X-Weir-Xxh3 to the spoiled body's XXH3 (libxxhash through
 # ctypes), as a relay that knows the checksum would, so that only the reply's MAC over the body
-# can catch it. Prints "mitm: listening" once it listens and one line per block it spoiled.
-#   peer_mitm.py LISTEN_HOST LISTEN_PORT UPSTREAM_URL [--fix-xxh3]
+# can catch it. With --pass it changes nothing: a member's address that leads to another node
+# (a Lease or peers list pointing a member at a relay). Prints "mitm: listening" once it listens
+# and one line per block it spoiled ("mitm: flipped ...") or, with --pass, per request it passed
+# ("mitm: passed STATUS PATH").
+#   peer_mitm.py LISTEN_HOST LISTEN_PORT UPSTREAM_URL [--fix-xxh3 | --pass]
 import ctypes
 import http.server
 import socketserver
@@ -15,6 +18,7 @@ import urllib.request
 
 host, port, upstream = sys.argv[1], int(sys.argv[2]), sys.argv[3].rstrip("/")
 FIX = "--fix-xxh3" in sys.argv[4:]
+PASS_ONLY = "--pass" in sys.argv[4:]
 PASS = ("X-Weir-Node", "X-Weir-Time", "X-Weir-Nonce", "X-Weir-Auth", "X-Weir-Reply-Mac")
 if FIX:
     xxh = ctypes.CDLL("libxxhash.so.0")
@@ -34,7 +38,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except urllib.error.HTTPError as e:
             status, headers, body = e.code, e.headers.items(), bytearray(e.read())
         fixed = None
-        if status == 200 and body:
+        if PASS_ONLY:
+            print(f"mitm: passed {status} {self.path[:80]}", flush=True)
+        elif status == 200 and body:
             body[len(body) // 2] ^= 0x01
             if FIX:
                 fixed = "%016x" % xxh.XXH3_64bits(bytes(body), len(body))

@@ -15,7 +15,9 @@
 # --reply-mac v3 it asks for v3 (X-Weir-Reply-Mac: v3) and checks the reply is tagged v3: a
 # Poly1305 tag under a one-time key over status, length, XXH3 and the body's Poly1305 hash under
 # the body key (daemon/peer_auth.h).
-#   peer_request.py URL KEYFILE NODE SOURCE PATH BLOCK SIZE MTIME ETAG [--skew S] [--mac HEX]
+# The request is signed for the member --to names (the node at URL, or another one: a request
+# addressed to one member and sent to another, as a relay at a member's address would).
+#   peer_request.py URL KEYFILE NODE SOURCE PATH BLOCK SIZE MTIME ETAG --to NODE [--skew S] [--mac HEX]
 #                   [--out FILE] [--load] [--push FILE [--flip]] [--sign-as METHOD] [--twice]
 #                   [--reply-mac v3]
 import argparse
@@ -33,6 +35,7 @@ from cryptography.hazmat.primitives.poly1305 import Poly1305
 ap = argparse.ArgumentParser()
 for a in ("url", "keyfile", "node", "source", "path", "block", "size", "mtime", "etag"):
     ap.add_argument(a)
+ap.add_argument("--to", required=True, help="the member name the request is addressed to")
 ap.add_argument("--skew", type=int, default=0, help="seconds added to our clock")
 ap.add_argument("--mac", help="send this MAC instead of the right one")
 ap.add_argument("--out")
@@ -59,7 +62,7 @@ if a.push:
     digest = hashlib.sha256(data).hexdigest()
 signed = a.sign_as or method
 nonce = secrets.token_hex(16)  # fresh per request: the reply's MAC is bound to it
-text = "\n".join(["weir-peer-request-v3", signed, endpoint, a.node, str(t), nonce, a.source,
+text = "\n".join(["weir-peer-request-v4", signed, endpoint, a.node, a.to, str(t), nonce, a.source,
                   a.path, a.block, a.size, a.mtime, a.etag, digest if signed == "PUT" else ""])
 mac = a.mac or hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 q = urllib.parse.urlencode({"source": a.source, "path": a.path, "block": a.block,

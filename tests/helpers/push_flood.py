@@ -5,8 +5,9 @@
 # and the first KiB of the block's bytes, then holding until the file GO exists (the test
 # measures weir-node's heap meanwhile), then sending the rest and reading the answer. Prints
 # "held N" once every connection has sent its first KiB, then one JSON line: the count of each
-# status per kind and how many 503s carried Retry-After.
-#   push_flood.py HOST PORT KEYFILE NODE SOURCE PATH BLOCK SIZE MTIME ETAG BLOCKFILE AUTH UNAUTH GO
+# status per kind and how many 503s carried Retry-After. TO is the member the pushes are addressed
+# to (the node at HOST).
+#   push_flood.py HOST PORT KEYFILE NODE TO SOURCE PATH BLOCK SIZE MTIME ETAG BLOCKFILE AUTH UNAUTH GO
 import hashlib
 import hmac
 import json
@@ -17,8 +18,8 @@ import sys
 import time
 import urllib.parse
 
-(host, port, keyfile, node, source, path, block, size, mtime, etag, blockfile, n_auth, n_unauth,
- go) = sys.argv[1:15]
+(host, port, keyfile, node, to, source, path, block, size, mtime, etag, blockfile, n_auth,
+ n_unauth, go) = sys.argv[1:16]
 key = open(keyfile, "rb").read().rstrip(b"\n")
 body = open(blockfile, "rb").read()
 digest = hashlib.sha256(body).hexdigest()
@@ -29,7 +30,7 @@ q = urllib.parse.urlencode({"source": source, "path": path, "block": block, "siz
 def open_push(signed):
     t = int(time.time())
     nonce = secrets.token_hex(16)
-    text = "\n".join(["weir-peer-request-v3", "PUT", "/v1/block", node, str(t), nonce, source,
+    text = "\n".join(["weir-peer-request-v4", "PUT", "/v1/block", node, to, str(t), nonce, source,
                       path, block, size, mtime, etag, digest])
     mac = hmac.new(key, text.encode(), hashlib.sha256).hexdigest() if signed else "0" * 64
     s = socket.create_connection((host, int(port)), timeout=60)

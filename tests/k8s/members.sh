@@ -115,8 +115,8 @@ check_copy() {
 step "a kube-apiserver and etcd on loopback; the CRDs; the cluster's peer key in Secret weir-peer"
 k8s_start "$TMP/k8s"
 k8s_apply_crds
-kc create secret generic weir-peer -n default \
-	--from-literal=peer.key="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" | sed 's/^/  /'
+PEER_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+kc create secret generic weir-peer -n default --from-literal=peer.key="$PEER_KEY" | sed 's/^/  /'
 ok "apiserver ready in ${K8S_START_SECONDS} s"
 
 step "two trees behind nginx: first/ (read by all) and second/ (read while a node dies)"
@@ -152,9 +152,24 @@ ok "three members on every node $T_FORM s after start; each Lease names its node
 
 step "hostile Leases do not become members; a node whose key Secret is missing does not start"
 now_micro() { date -u +%Y-%m-%dT%H:%M:%S.000000Z; }
-for evil in 'evil node|http://127.0.0.1:1' 'evil-url|file:///etc/passwd' 'evil-path|http://127.0.0.1:1/x?y' \
-	'evil-creds|http://u:p@127.0.0.1:1'; do
-	IFS='|' read -r holder url <<<"$evil"
+# member_mac NODE URL: the key's proof a node puts in its Lease (daemon/peer_auth.h)
+member_mac() {
+	python3 -c 'import hashlib, hmac, sys
+print(hmac.new(sys.argv[1].encode(), ("weir-peer-member-v1\n%s\n%s" % (sys.argv[2], sys.argv[3])).encode(), hashlib.sha256).hexdigest())' "$PEER_KEY" "$1" "$2"
+}
+# the first four carry the key's MAC (as a node holding the key would write them): their names
+# and URLs are refused as such; the last two are well-formed, but
+# written by someone without the key (no MAC; a MAC for another URL): not members either
+EVIL_PORT="$(free_port)"
+for evil in "evil node|http://127.0.0.1:1|sign" "evil-url|file:///etc/passwd|sign" "evil-path|http://127.0.0.1:1/x?y|sign" \
+	"evil-creds|http://u:p@127.0.0.1:1|sign" "evil-nomac|http://127.0.0.1:$EVIL_PORT|" \
+	"evil-othermac|http://127.0.0.1:$EVIL_PORT|other"; do
+	IFS='|' read -r holder url how <<<"$evil"
+	case "$how" in
+	sign) mac="$(member_mac "$holder" "$url")" ;;
+	other) mac="$(member_mac "$holder" "http://127.0.0.1:1")" ;;
+	*) mac="" ;;
+	esac
 	kc create -f - <<YAML | sed 's/^/  /'
 apiVersion: coordination.k8s.io/v1
 kind: Lease
@@ -162,7 +177,7 @@ metadata:
   name: weir-node-${holder// /-}
   namespace: default
   labels: {app.kubernetes.io/name: weir-node}
-  annotations: {weir.io/peer: "$url"}
+  annotations: {weir.io/peer: "$url"${mac:+, weir.io/peer-mac: "$mac"}}
 spec: {holderIdentity: "$holder", leaseDurationSeconds: 3600, renewTime: "$(now_micro)"}
 YAML
 done
@@ -172,7 +187,9 @@ for i in 1 2 3; do
 	[ "$(members_count "$i" node-1,node-2,node-3)" -eq 1 ] && ! grep -q 'members now .*evil' "$TMP/node-$i.log" ||
 		fail "node-$i's members changed with the hostile Leases: $(grep 'members now' "$TMP/node-$i.log")"
 done
-kc delete lease -n default weir-node-evil-node weir-node-evil-url weir-node-evil-path weir-node-evil-creds | sed 's/^/  /'
+for i in 1 2 3; do kwait 10 "node-$i refusing the Leases without the key's MAC" grep -q 'cluster: Lease(s) of "evil-nomac", "evil-othermac": no weir.io/peer-mac' "$TMP/node-$i.log"; done
+kc delete lease -n default weir-node-evil-node weir-node-evil-url weir-node-evil-path weir-node-evil-creds \
+	weir-node-evil-nomac weir-node-evil-othermac | sed 's/^/  /'
 note "$(grep -h 'cluster: a member skipped' "$TMP/node-1.log" | head -1)"
 mkdir -p "$TMP/node-x"
 if timeout 30 unshare --mount --propagation private -- "$WEIR_NODE_BIN" --state-dir "$TMP/node-x" \
@@ -182,7 +199,7 @@ if timeout 30 unshare --mount --propagation private -- "$WEIR_NODE_BIN" --state-
 fi
 grep -q 'peer-key-secret: Secret "default/no-such-secret" is not there' "$TMP/node-x.log" ||
 	fail "weir-node's error does not name the missing Secret: $(tail -3 "$TMP/node-x.log")"
-ok "4 hostile Leases skipped, members unchanged; a missing Secret: $(grep -m1 'Secret "default/no-such-secret"' "$TMP/node-x.log" | cut -c1-300)"
+ok "6 hostile Leases skipped (2 of them for want of the key's MAC), members unchanged; a missing Secret: $(grep -m1 'Secret "default/no-such-secret"' "$TMP/node-x.log" | cut -c1-300)"
 
 step "Dataset members/tree with a Runtime of 3 replicas; a view of it on every node"
 k8s_namespace members
