@@ -1413,9 +1413,8 @@ static void try_passthrough(struct view *v, struct handle *h)
 	/* Its reads go to the tier file. eBPF counts them on this view, by the bytes read;
 	 * without it, count the open as one read of the whole file for eviction's ranking. */
 	if (unseen)
-		block_store_add_heat(v->src.store, h->obj,
-				     (double)((h->attr.size + 4095) / 4096) *
-					 (v->cfg.heat_weight > 0 ? v->cfg.heat_weight : 1.0));
+		block_store_add_heat(v->src.store, h->obj, (double)((h->attr.size + 4095) / 4096),
+				     v->cfg.heat_weight);
 	return;
 unhold:
 	if (hold)
@@ -2254,9 +2253,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * (read_streams still on), count the open as one read of the whole file for eviction's
 	 * ranking, as a passthrough open is counted. */
 	if (keep && h->backing_id <= 0 && atomic_load(&v->read_streams))
-		block_store_add_heat(v->src.store, h->obj,
-				     (double)((h->attr.size + 4095) / 4096) *
-					 (v->cfg.heat_weight > 0 ? v->cfg.heat_weight : 1.0));
+		block_store_add_heat(v->src.store, h->obj, (double)((h->attr.size + 4095) / 4096),
+				     v->cfg.heat_weight);
 	atomic_fetch_add(&v->opens, 1);
 	journal_handle_set(v, h, 0, h->fh);
 	uint64_t fh = h->fh;
