@@ -278,6 +278,7 @@ struct node_view *node_view_get_locked(struct node *n, uint32_t id);
 void node_view_put(struct node *n, struct node_view *nv);
 void node_reap_exited(struct node *n);
 void node_adopt_views(struct node *n);
+/* Hands the views taken over before eBPF loaded to it (node_track_view_locked). */
 void node_track_adopted(struct node *n);
 /* The open mode of view vc (its source's metadata in vs): the mount's, else node.conf's; auto
  * may list the source, so no lock may be held. Returns 0 with vc->no_open and why set, or

@@ -83,6 +83,8 @@ struct node_view *node_find_view_locked(struct node *n, const char *mp)
 	return NULL;
 }
 
+static void track_unwatched_locked(struct node *n);
+
 /* Stops a view already taken out of n->views, whose mountpoint the caller claimed (busy): waits
  * for the callbacks still using it, unmounts it and joins its thread without the lock, then drops
  * its source and releases the mountpoint. Called without the lock. */
@@ -99,11 +101,12 @@ void node_stop_view(struct node *n, struct node_view *nv)
 	bool watched = nv->ebpf;
 	if (watched) {
 		nv->ebpf = false;
+		/* its slot goes to a view eBPF refused, if any (nv is off the list already) */
+		access_tracker_remove_view(n->tracker, view_dev(nv->view));
 		n->bpf_views--;
+		track_unwatched_locked(n);
 	}
 	pthread_mutex_unlock(&n->lock);
-	if (watched)
-		access_tracker_remove_view(n->tracker, view_dev(nv->view));
 	view_stop(nv->view);
 	/* Unmounted: the keeper lets go of its connection too. */
 	if (n->keeper_fd >= 0) {
@@ -245,20 +248,29 @@ int node_track_view_locked(struct node *n, struct node_view *nv)
 	return r;
 }
 
-/* Hands the views taken over before eBPF loaded to the tracker, which sees their reads from
- * now on instead of their READs. */
+/* Hands the views eBPF does not watch (taken over before it loaded, or refused for want of a
+ * slot) to the tracker, which sees their reads from now on instead of their READs; stops at
+ * the first it refuses (no slot for the rest either). Under lock. */
+static void track_unwatched_locked(struct node *n)
+{
+	struct node_view *nv;
+	LIST_FOREACH(nv, &n->views, link)
+	{
+		if (nv->ebpf)
+			continue;
+		if (node_track_view_locked(n, nv) < 0)
+			break;
+		log_info("eBPF watches \"%s\" now", view_mountpoint(nv->view));
+		view_set_read_streams(nv->view, false);
+		view_track_passthrough(nv->view, node_passthrough_hold, n);
+	}
+}
+
 void node_track_adopted(struct node *n)
 {
 	if (!n->tracker)
 		return;
 	pthread_mutex_lock(&n->lock);
-	struct node_view *nv;
-	LIST_FOREACH(nv, &n->views, link)
-	{
-		if (nv->ebpf || node_track_view_locked(n, nv) < 0)
-			continue;
-		view_set_read_streams(nv->view, false);
-		view_track_passthrough(nv->view, node_passthrough_hold, n);
-	}
+	track_unwatched_locked(n);
 	pthread_mutex_unlock(&n->lock);
 }

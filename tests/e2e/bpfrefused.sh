@@ -86,11 +86,21 @@ line="$(grep '^weir_view_counted_read_bytes_total{namespace="team-b"' "$TMP/metr
 [ "${line##* }" -eq "$(top_get "$TMP/b" counted_read_bytes)" ] || fail "/metrics says $line, weir top disagrees"
 ok "$line"
 
-step "unmounting the watched view frees its eBPF slot for the next mount"
+step "unmounting the watched view gives its eBPF slot to the refused one"
 w umount "$TMP/a"
 weir_mount "local://$SRC" "$TMP/c" --tier "$TIERS" --label team-c/third --no-passthrough
+tb="$(top_get "$TMP/b" tracking)"
 tc="$(top_get "$TMP/c" tracking)"
-case "$bpf" in attached*) [ "$tc" = ebpf ] || fail "the slot view a left is not reused: view c is tracked by \"$tc\"" ;; esac
-ok "view c: $tc"
+note "view b: $tb; view c: $tc"
+if [ "${bpf%% *}" = attached ]; then
+	[ "$tb" = ebpf ] || fail "the slot view a left did not go to view b, still tracked by \"$tb\""
+	case "$tc" in "weir-node: eBPF refused"*) ;; *) fail "view c took a slot eBPF does not have: \"$tc\"" ;; esac
+	c0="$(top_get "$TMP/b" counted_read_bytes)"
+	k0="$(top_get "$TMP/b" kernel_read_bytes)"
+	cat "$TMP/b/f.bin" >/dev/null
+	[ "$(top_get "$TMP/b" counted_read_bytes)" -eq "$c0" ] || fail "weir-node still counts view b's reads after eBPF took it"
+	[ "$(top_get "$TMP/b" kernel_read_bytes)" -ge $((k0 + SIZE)) ] || fail "eBPF took view b but did not count a read of it"
+	ok "view b is watched by eBPF now (its read counted there, not by weir-node); view c is refused"
+fi
 echo
 echo "PASS: a view eBPF refuses is counted by weir-node, and says so"
