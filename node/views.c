@@ -249,8 +249,8 @@ int node_track_view_locked(struct node *n, struct node_view *nv)
 }
 
 /* Hands the views eBPF does not watch (taken over before it loaded, or refused for want of a
- * slot) to the tracker, which sees their reads from now on instead of their READs; stops at
- * the first it refuses (no slot for the rest either). Under lock. */
+ * slot) to the tracker, which sees their reads from now on instead of their READs; stops once
+ * no slot is left. Under lock. */
 static void track_unwatched_locked(struct node *n)
 {
 	struct node_view *nv;
@@ -258,8 +258,11 @@ static void track_unwatched_locked(struct node *n)
 	{
 		if (nv->ebpf)
 			continue;
-		if (node_track_view_locked(n, nv) < 0)
+		int r = node_track_view_locked(n, nv);
+		if (r == -E2BIG)
 			break;
+		if (r < 0)
+			continue;
 		log_info("eBPF watches \"%s\" now", view_mountpoint(nv->view));
 		view_set_read_streams(nv->view, false);
 		view_track_passthrough(nv->view, node_passthrough_hold, n);
