@@ -978,6 +978,46 @@ START_TEST(test_heat_cap)
 }
 END_TEST
 
+/* The bound scales with the adder's weight, and a lighter namespace's reads never lower heat a
+ * heavier one gave: o (1 block, 16 pages) read 10 times at weight 10 holds 640 (its cap there),
+ * and a read at weight 1 (cap 64) leaves it at 640, above p's 300; and o stays at 640, under
+ * q's 700 (unbounded, 1616). One block goes per put of a hot trigger. */
+START_TEST(test_heat_cap_weight)
+{
+	struct block_store_config c;
+	unsigned q = 4;
+	struct block_store *bs;
+
+	cfg_init(&c, 1, &q, 0.75, 0.75); /* 3 blocks */
+	c.lru = false;
+	bs = open_ok(&c);
+	uint64_t o = sync_obj(bs, "/o", BS, 1, "");
+	uint64_t p = sync_obj(bs, "/p", BS, 1, "");
+	uint64_t qo = sync_obj(bs, "/q", BS, 1, "");
+	uint64_t t = sync_obj(bs, "/t", 2 * BS, 1, "");
+	double pages = BS / 4096.0;
+	ck_assert_int_eq(put_block(bs, o, 0, BS), 0);
+	ck_assert_int_eq(put_block(bs, p, 0, BS), 0);
+	ck_assert_int_eq(put_block(bs, qo, 0, BS), 0);
+	for (int i = 0; i < 10; i++)
+		block_store_add_heat(bs, o, pages, 10);
+	block_store_add_heat(bs, o, pages, 1);
+	block_store_set_heat(bs, p, 300);
+	block_store_set_heat(bs, qo, 700);
+	block_store_set_heat(bs, t, 1e9);
+	ck_assert_int_eq(put_block(bs, t, 0, BS), 0);
+	block_store_settle(bs);
+	ck_assert_msg(!block_store_contains(bs, p, 0), "p (300) outlived o");
+	ck_assert_msg(block_store_contains(bs, o, 0), "a read at weight 1 lowered o's heat");
+	ck_assert_int_eq(put_block(bs, t, 1, BS), 0);
+	block_store_settle(bs);
+	ck_assert_msg(!block_store_contains(bs, o, 0), "o went over its cap at weight 10 (640)");
+	ck_assert(block_store_contains(bs, qo, 0) && block_store_contains(bs, t, 0) &&
+		  block_store_contains(bs, t, 1));
+	block_store_free(bs);
+}
+END_TEST
+
 /* Heat for the version a path has now: a replaced version, or an id the store never had,
  * refuses it (the caller then looks the path up again); the current one takes it. */
 START_TEST(test_add_heat_current)
@@ -2596,6 +2636,7 @@ Suite *block_store_suite(void)
 	tcase_add_test(tc, test_heat_added_victims_many);
 	tcase_add_test(tc, test_add_heat_current);
 	tcase_add_test(tc, test_heat_cap);
+	tcase_add_test(tc, test_heat_cap_weight);
 	tcase_add_test(tc, test_heat_added_pinned_frontier);
 	tcase_add_test(tc, test_hit_during_eviction);
 	tcase_add_test(tc, test_hit_during_object_insert);
