@@ -140,6 +140,13 @@ static void top_draw(const Weir__Response *r, const Weir__Response *prev, double
 	}
 	if (r->n_views == 0)
 		printf("(no views: weir mount one)\n");
+	for (size_t i = 0; i < r->n_views; i++)
+		if (strcmp(r->views[i]->tracking, "ebpf") != 0)
+			printf(
+			    "\n%s: reads counted by %s; PAGECACHE and PASSTHRU stay 0, %s counted "
+			    "for heat",
+			    r->views[i]->mountpoint, r->views[i]->tracking,
+			    quantity_format(r->views[i]->counted_read_bytes, a, sizeof(a)));
 	for (size_t i = 0; i < r->n_views; i++) {
 		char health[768];
 		if (!r->views[i]->ufs_down_since_ms)

@@ -57,6 +57,8 @@ static const struct field view_fields[] = {
     V("open_files", open_files, K_U64, STAT_JSON_STAT),
     V("open_mode", open_mode, K_STR, STAT_JSON_STAT),
     V("open_mode_reason", open_mode_reason, K_STR, STAT_JSON_STAT),
+    V("tracking", tracking, K_STR, BOTH),
+    V("counted_read_bytes", counted_read_bytes, K_U64, BOTH),
 };
 
 #define P(name, member, kind)                                                                      \

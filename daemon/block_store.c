@@ -47,6 +47,7 @@
 #define HEAP_NONE SIZE_MAX
 #define HEAT_SETTLE_BATCH 1024 /* objects the evictor places in the heaps per lock round */
 #define HEAT_SETTLE_TICKS 10	/* evictor wakeups between two such passes */
+#define HEAT_PAGE 4096		/* the page that heat counts (eBPF's, the views') */
 #define VICTIM_PEEK 64 /* heap entries looked at for one victim before falling back to a scan */
 
 enum slot_state {
@@ -3446,30 +3447,44 @@ void block_store_set_heat(struct block_store *bs, uint64_t obj, double heat)
 	bs_unlock(bs);
 }
 
-void block_store_add_heat(struct block_store *bs, uint64_t obj, double heat)
+/* Adds pages read, times weight, to o's decayed heat, which this adder may take up to
+ * BLOCK_STORE_HEAT_CAP_READS reads of the whole object at its weight: re-reads of the same
+ * (page-cached) bytes beyond that add nothing, so no reader can make an object look hotter
+ * than that many recent reads of it. Heat above the cap that a heavier namespace gave stays (and
+ * decays). Under lock. */
+static void heat_add(struct block_store *bs, struct bs_object *o, double pages, double weight)
+{
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	double w = weight > 0 ? weight : 1.0;
+	double size_pages = (double)((o->size + HEAT_PAGE - 1) / HEAT_PAGE);
+	double cap = BLOCK_STORE_HEAT_CAP_READS * (size_pages > 1 ? size_pages : 1) * w;
+	double before = obj_heat_now(bs, o, now);
+	double after = before + (pages > 0 ? pages : 0) * w;
+
+	if (after > cap)
+		after = before > cap ? before : cap;
+	o->heat = after;
+	o->heat_ns = now;
+	obj_rank_raise(bs, o);
+}
+
+void block_store_add_heat(struct block_store *bs, uint64_t obj, double pages, double weight)
 {
 	pthread_mutex_lock(&bs->lock);
 	struct bs_object *o = obj_find(bs, obj);
-	if (o) {
-		uint64_t now = now_ns(CLOCK_MONOTONIC);
-		o->heat = obj_heat_now(bs, o, now) + heat;
-		o->heat_ns = now;
-		obj_rank_raise(bs, o);
-	}
+	if (o)
+		heat_add(bs, o, pages, weight);
 	bs_unlock(bs);
 }
 
-int block_store_add_heat_current(struct block_store *bs, uint64_t obj, double heat)
+int block_store_add_heat_current(struct block_store *bs, uint64_t obj, double pages, double weight)
 {
 	int r = -ESTALE;
 
 	pthread_mutex_lock(&bs->lock);
 	struct bs_object *o = obj_find(bs, obj);
 	if (o && !o->retired) {
-		uint64_t now = now_ns(CLOCK_MONOTONIC);
-		o->heat = obj_heat_now(bs, o, now) + heat;
-		o->heat_ns = now;
-		obj_rank_raise(bs, o);
+		heat_add(bs, o, pages, weight);
 		r = 0;
 	}
 	bs_unlock(bs);

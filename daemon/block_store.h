@@ -131,14 +131,21 @@ int block_store_object_complete(struct block_store *bs, const char *path,
 /* The id of the object recorded at path, without touching its version. -ENOENT if none. */
 int block_store_object_find(struct block_store *bs, const char *path, uint64_t *ret_obj);
 /* Sets obj's heat as of now (decayed accesses, e.g. eBPF page counts weighted per namespace),
- * used when the store ranks by heat. Unknown objects are ignored. */
+ * used when the store ranks by heat, unbounded. Unknown objects are ignored. */
 void block_store_set_heat(struct block_store *bs, uint64_t obj, double heat);
-/* Adds heat to obj's (decayed) heat: for accesses eBPF cannot see, such as passthrough reads. */
-void block_store_add_heat(struct block_store *bs, uint64_t obj, double heat);
-/* Adds heat to obj's (decayed) heat if obj is the current version of its path: 0, or -ESTALE
+/* Heat an object can hold, in reads of its whole size (4 KiB pages) times the adder's weight:
+ * an object read more than this often within a half-life looks no hotter than one read this
+ * often, so re-reading page-cached bytes (which costs the tier nothing) cannot hold a tier for
+ * ever against other data. */
+#define BLOCK_STORE_HEAT_CAP_READS 4
+/* Adds pages read (4 KiB) times weight (a namespace's; <= 0 means 1) to obj's (decayed) heat,
+ * bounded by BLOCK_STORE_HEAT_CAP_READS reads of obj at that weight: for accesses eBPF cannot
+ * see, such as passthrough reads. */
+void block_store_add_heat(struct block_store *bs, uint64_t obj, double pages, double weight);
+/* block_store_add_heat() if obj is the current version of its path: 0, or -ESTALE
  * (heat not added) when obj is unknown or a newer version replaced it. O(1): a lookup by id;
  * the eviction order takes the new heat before its next victim. Any thread. */
-int block_store_add_heat_current(struct block_store *bs, uint64_t obj, double heat);
+int block_store_add_heat_current(struct block_store *bs, uint64_t obj, double pages, double weight);
 /* Cached bytes of one object (sum of its cached blocks' lengths). */
 uint64_t block_store_object_cached(struct block_store *bs, uint64_t obj);
 uint32_t block_store_block_size(const struct block_store *bs);

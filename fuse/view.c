@@ -173,6 +173,8 @@ struct handle {
 	pthread_mutex_t lock;
 	struct prefetch_seq seq;  /* under lock: its reads' stream (prefetch_seq_read) */
 	atomic_bool head_fetched; /* a read at offset 0 fetched the next blocks with it */
+	/* its open counted as a read of the whole file (count_own): its READs add nothing more */
+	atomic_bool counted_whole;
 	/* Added to (release) by the OPEN (or CREATE) and every READ before its reply, read
 	 * (acquire) by op_release before it clears the journal slot and by handle_close: the
 	 * kernel sends RELEASE only once the file's last
@@ -254,6 +256,10 @@ struct view {
 	atomic_uint_fast64_t tier_bytes, ufs_bytes, prefetch_bytes, streams, passthrough_opens;
 	atomic_uint_fast64_t passthrough_bytes;
 	atomic_uint_fast64_t pushed_bytes; /* put in the page cache ahead of a reader: dir_push */
+	/* Bytes this view counted toward heat itself while nothing else counts its reads
+	 * (read_streams: no eBPF, or eBPF refused the view): READ replies, and whole files at
+	 * opens whose reads it will not see (page cache, passthrough). */
+	atomic_uint_fast64_t counted_bytes;
 	atomic_uint_fast64_t open_reqs, release_reqs, lookup_reqs, getattr_reqs, new_versions;
 	/* Files are served without OPEN (cfg.no_open, or the mode of a connection taken over);
 	 * set before the loop starts, or in INIT (a kernel without no-open support). */
@@ -1414,6 +1420,15 @@ static void unpin_blocks(struct view *v, struct handle *h)
 	h->pinned = 0;
 }
 
+/* Counts bytes of obj read through this view toward its heat (the namespace's weight), for
+ * views whose reads eBPF does not count. */
+static void count_own(struct view *v, uint64_t obj, uint64_t bytes)
+{
+	block_store_add_heat(v->src.store, obj, (double)((bytes + 4095) / 4096),
+			     v->cfg.heat_weight);
+	atomic_fetch_add(&v->counted_bytes, bytes);
+}
+
 /* When every block of the object sits in one tier file, reads can go straight to it: pin the
  * blocks (eviction must not punch holes under a reader) and register the file as backing. */
 static void try_passthrough(struct view *v, struct handle *h)
@@ -1493,10 +1508,10 @@ static void try_passthrough(struct view *v, struct handle *h)
 	atomic_fetch_add(&v->passthrough_bytes, h->attr.size);
 	/* Its reads go to the tier file. eBPF counts them on this view, by the bytes read;
 	 * without it, count the open as one read of the whole file for eviction's ranking. */
-	if (unseen)
-		block_store_add_heat(v->src.store, h->obj,
-				     (double)((h->attr.size + 4095) / 4096) *
-					 (v->cfg.heat_weight > 0 ? v->cfg.heat_weight : 1.0));
+	if (unseen) {
+		count_own(v, h->obj, h->attr.size);
+		atomic_store(&h->counted_whole, true);
+	}
 	return;
 unhold:
 	if (hold)
@@ -2429,12 +2444,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = h->fh;
 	fi->keep_cache = keep;
 	/* Its reads come from the view's page cache and never reach us; without eBPF watching
-	 * (read_streams still on), count the open as one read of the whole file for eviction's
-	 * ranking, as a passthrough open is counted. */
-	if (keep && h->backing_id <= 0 && atomic_load(&v->read_streams))
-		block_store_add_heat(v->src.store, h->obj,
-				     (double)((h->attr.size + 4095) / 4096) *
-					 (v->cfg.heat_weight > 0 ? v->cfg.heat_weight : 1.0));
+	 * (read_streams on: no eBPF, or eBPF refused the view), count the open as one read of the
+	 * whole file for eviction's ranking, as a passthrough open is counted; its READs (page
+	 * cache misses) then add nothing more. */
+	if (keep && h->backing_id <= 0 && atomic_load(&v->read_streams)) {
+		count_own(v, h->obj, h->attr.size);
+		atomic_store(&h->counted_whole, true);
+	}
 	atomic_fetch_add(&v->opens, 1);
 	journal_handle_set(v, h, 0, h->fh);
 	uint64_t fh = h->fh;
@@ -2980,6 +2996,10 @@ static void read_finish(struct read_cont *c, int r)
 			total += c->segs[i].len;
 		}
 		atomic_fetch_add(&v->read_bytes, total);
+		/* without eBPF watching, the READs weir answers are what it sees of the reads (of
+		 * a descriptor whose open did not count its whole file already) */
+		if (atomic_load(&v->read_streams) && total > 0 && !atomic_load(&h->counted_whole))
+			count_own(v, obj, total);
 		int rr = fuse_reply_data(req, vec, 0);
 		free(vec);
 		if (rr < 0 && rr != -ENOENT)
@@ -4203,6 +4223,7 @@ void view_get_stats(struct view *v, struct view_stats *ret)
 	ret->lookup_requests = atomic_load(&v->lookup_reqs);
 	ret->getattr_requests = atomic_load(&v->getattr_reqs);
 	ret->new_versions = atomic_load(&v->new_versions);
+	ret->counted_bytes = atomic_load(&v->counted_bytes);
 }
 
 bool view_no_open(const struct view *v)
@@ -4353,6 +4374,16 @@ void view_track_passthrough(struct view *v, bool (*hold)(void *, bool, dev_t, ui
 void view_set_read_streams(struct view *v, bool on)
 {
 	atomic_store(&v->read_streams, on);
+}
+
+void view_count_own_reads(struct view *v)
+{
+	pthread_mutex_lock(&v->lock);
+	v->cfg.passthrough_hold = NULL;
+	v->cfg.passthrough_hold_data = NULL;
+	v->cfg.passthrough_unseen = true;
+	pthread_mutex_unlock(&v->lock);
+	atomic_store(&v->read_streams, true);
 }
 
 bool view_exited(struct view *v)

@@ -93,6 +93,9 @@ struct view_stats {
 	uint64_t lookup_requests;  /* LOOKUP (revalidations included) */
 	uint64_t getattr_requests; /* GETATTR */
 	uint64_t new_versions;	   /* no-open: lookups that gave a path's new version a new inode */
+	/* bytes the view counted toward heat itself (no eBPF for it): READ replies, and whole
+	 * files at opens whose reads it does not see (page cache, passthrough) */
+	uint64_t counted_bytes;
 };
 
 struct view;
@@ -140,6 +143,11 @@ unsigned view_stream(struct view *v, uint64_t ino, uint64_t next, uint64_t windo
 int view_ino_object(struct view *v, uint64_t ino, bool again, uint64_t *ret_obj);
 /* Turns detection of streams from READs on or off (off once eBPF sees the view). Any thread. */
 void view_set_read_streams(struct view *v, bool on);
+/* For a view eBPF does not watch (it refused it): the view counts its own reads toward heat
+ * and streams, as without eBPF: READs it answers, and each open it does not see the reads of
+ * (page cache, passthrough) as a read of the whole file; it stops asking passthrough_hold.
+ * Any thread. */
+void view_count_own_reads(struct view *v);
 /* True when the view serves files without OPEN (its config's no_open, or the mode of the
  * connection it took over). Any thread. */
 bool view_no_open(const struct view *v);

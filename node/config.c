@@ -56,6 +56,8 @@ static const struct cfg_desc {
      "a weir-keeper --listen socket holding the views' descriptors, when this process runs "
      "under no keeper of its own (a DaemonSet whose image changes: SIGTERM then leaves the "
      "views to it for the next weir-node instead of unmounting them)"},
+    {"bpf-max-views", CFG_STR, offsetof(struct node_config, bpf_max_views), 8, "4096",
+     "views eBPF watches at once (1-4096); weir-node counts the reads of the ones past it"},
     {"ufs-retries", CFG_STR, offsetof(struct node_config, ufs_retries), 8, "4",
      "attempts after the first on a reset, stall, 5xx or short body (a reader waits at most "
      "(ufs-retries + 1) x ufs-stall-timeout plus backoff for a block)"},

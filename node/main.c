@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "node.h"
+#include "access.h"
 #include "access_tracker.h"
 #include "cluster.h"
 #include "control.h"
@@ -272,6 +273,11 @@ int main(int argc, char **argv)
 	if (node_parse_count(n.cfg.ufs_stall_timeout, 1, 3600, &n.stall_timeout_s) < 0) {
 		log_err("ufs-stall-timeout \"%s\" is not a number of seconds from 1 to 3600",
 			n.cfg.ufs_stall_timeout);
+		return 2;
+	}
+	if (node_parse_count(n.cfg.bpf_max_views, 1, ACCESS_MAX_VIEWS, &n.bpf_max_views) < 0) {
+		log_err("bpf-max-views \"%s\" is not a number from 1 to %u", n.cfg.bpf_max_views,
+			(unsigned)ACCESS_MAX_VIEWS);
 		return 2;
 	}
 	if (node_parse_count(n.cfg.ufs_retries, 1, 100, &n.ufs_retries) < 0) {

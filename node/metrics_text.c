@@ -81,6 +81,10 @@ char *node_render_metrics(void *userdata)
 	     offsetof(Weir__ViewStat, streams)},
 	    {"weir_view_read_bytes_total", "bytes returned to READs",
 	     offsetof(Weir__ViewStat, read_bytes)},
+	    {"weir_view_counted_read_bytes_total",
+	     "bytes weir-node counted toward heat itself, for a view eBPF does not watch (READs, "
+	     "whole files at opens whose reads it does not see)",
+	     offsetof(Weir__ViewStat, counted_read_bytes)},
 	    {"weir_view_open_requests_total", "OPEN requests (no-open views: one, answered ENOSYS)",
 	     offsetof(Weir__ViewStat, open_requests)},
 	    {"weir_view_release_requests_total", "RELEASE requests",
@@ -128,6 +132,17 @@ char *node_render_metrics(void *userdata)
 				  esc(vs[i].dataset, b, sizeof(b)),
 				  esc(vs[i].mountpoint, c, sizeof(c)), (unsigned long long)val);
 		}
+	}
+	tb_printf(&tb, "# HELP weir_view_ebpf_tracked 1: eBPF counts every read of the view; 0: "
+		       "weir-node counts the READs it serves and the opens (eBPF off or refused "
+		       "the view)\n# TYPE weir_view_ebpf_tracked gauge\n");
+	for (size_t i = 0; i < k; i++) {
+		char a[256], b[256], c[1024];
+		tb_printf(&tb,
+			  "weir_view_ebpf_tracked{namespace=\"%s\",dataset=\"%s\","
+			  "mountpoint=\"%s\"} %d\n",
+			  esc(vs[i].namespace_, a, sizeof(a)), esc(vs[i].dataset, b, sizeof(b)),
+			  esc(vs[i].mountpoint, c, sizeof(c)), strcmp(vs[i].tracking, "ebpf") == 0);
 	}
 	if (n->cluster) {
 		struct cluster_stats *cs = cluster_get_stats(n->cluster);

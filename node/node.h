@@ -53,6 +53,7 @@ struct node_config {
 	char open_mode[16];
 	char ufs_stall_timeout[16];
 	char ufs_retries[8];
+	char bpf_max_views[8];
 	char keeper_socket[PATH_MAX];
 	char kubeconfig[PATH_MAX];
 	char node_name[254];
@@ -79,6 +80,11 @@ struct node_view {
 	struct source *source;
 	char *url, *ns, *dataset;
 	char open_reason[160]; /* why its open mode (view_open_mode_pick) */
+	/* Who counts its reads (heat, streams, weir top): "ebpf", or "weir-node: why" when eBPF
+	 * is off or refused the view (then the view counts the READs it answers and its opens).
+	 * Under node.lock, with ebpf (counted in node.bpf_views). */
+	char tracking[160];
+	bool ebpf;
 	LIST_ENTRY(node_view) link; /* under node.lock */
 };
 
@@ -151,6 +157,8 @@ struct node {
 	uint64_t near_cache;		       /* bytes */
 	uint64_t max_stale_ms;		       /* a source's max-stale unless a mount sets it */
 	unsigned stall_timeout_s, ufs_retries; /* every source's UFS client (ufs_options) */
+	unsigned bpf_max_views;		       /* views eBPF watches at once (bpf-max-views) */
+	unsigned bpf_views;		       /* under lock: views eBPF watches now */
 	struct metrics *metrics;
 	/* With peers: the cluster's members, this node's client and server of blocks; set up
 	 * before the first source opens, freed after the last closes. NULL: caching alone. */
@@ -271,6 +279,7 @@ struct node_view *node_view_get_locked(struct node *n, uint32_t id);
 void node_view_put(struct node *n, struct node_view *nv);
 void node_reap_exited(struct node *n);
 void node_adopt_views(struct node *n);
+/* Hands the views taken over before eBPF loaded to it (node_track_view_locked). */
 void node_track_adopted(struct node *n);
 /* The open mode of view vc (its source's metadata in vs): the mount's, else node.conf's; auto
  * may list the source, so no lock may be held. Returns 0 with vc->no_open and why set, or
@@ -309,6 +318,10 @@ int node_collect_figures(void *arg, json_object **ret, json_object **ret_traffic
 
 /* tracker.c */
 bool node_passthrough_hold(void *data, bool hold, dev_t dev, uint64_t ino, int tier_fd);
+/* Hands a listed view to eBPF (add_view), or, when eBPF is off, not loaded yet, or refuses it
+ * (bpf-max-views views watched, its map full), has the view count its own reads
+ * (view_count_own_reads); sets nv->tracking. Returns 0 when eBPF watches it. Under lock. */
+int node_track_view_locked(struct node *n, struct node_view *nv);
 /* Loads the eBPF tracker unless bpf = 0 and starts its thread; sets n->bpf_status. */
 void node_start_tracker(struct node *n);
 

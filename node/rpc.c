@@ -289,11 +289,7 @@ void node_handle_mount(struct node *n, const Weir__MountRequest *m, Weir__Respon
 	resp->mountpoint = mp;
 	nv->id = ++n->next_view_id;
 	LIST_INSERT_HEAD(&n->views, nv, link);
-	if (n->tracker) {
-		r = access_tracker_add_view(n->tracker, view_dev(nv->view), nv->id);
-		if (r < 0)
-			log_warn("eBPF will not see \"%s\": %s", mp, strerror(-r));
-	}
+	node_track_view_locked(n, nv);
 	log_info("%s %s%s at \"%s\" %s (metadata TTL %u ms, open mode %s: %s)%s",
 		 ad ? "took over" : "mounted", m->ufs_url, m->subpath && *m->subpath ? m->subpath : "",
 		 mp, vc.read_write ? "read-write" : "read-only", vc.metadata_ttl_ms,

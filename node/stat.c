@@ -91,6 +91,7 @@ void node_view_stat_release(Weir__ViewStat *vs)
 	reply_str_free(vs->source_id);
 	reply_str_free(vs->open_mode);
 	reply_str_free(vs->open_mode_reason);
+	reply_str_free(vs->tracking);
 	for (size_t i = 0; i < vs->n_tiers; i++) {
 		reply_str_free(vs->tiers[i]->medium);
 		reply_str_free(vs->tiers[i]->path);
@@ -140,6 +141,8 @@ void node_fill_view_stat(struct node *n, struct node_view *nv, Weir__ViewStat *v
 	vs->lookup_requests = st.lookup_requests;
 	vs->getattr_requests = st.getattr_requests;
 	vs->new_versions = st.new_versions;
+	vs->tracking = reply_str(nv->tracking);
+	vs->counted_read_bytes = st.counted_bytes;
 	vs->inflight = fetcher_inflight(src->fetcher);
 	struct meta_cache_health h;
 	meta_cache_get_health(src->meta, &h);

@@ -35,7 +35,8 @@ bool node_passthrough_hold(void *data, bool hold, dev_t dev, uint64_t ino, int t
 }
 
 /* The pages read of a file (page-cache hits and passthrough reads included) since its last
- * report add to its object's heat, scaled by the view's namespace weight; the store decays it.
+ * report add to its object's heat, scaled by the view's namespace weight; the store decays it
+ * and bounds it (BLOCK_STORE_HEAT_CAP_READS reads of the object).
  * Adding, not setting: an object read through several views (a source and its dataset://
  * references) sums their reads. Runs on the tracker thread. */
 static void on_heat(void *userdata, const struct access_heat_event *ev)
@@ -51,11 +52,12 @@ static void on_heat(void *userdata, const struct access_heat_event *ev)
 	/* The object the inode's path names now, as the view remembered it: a summary per read
 	 * of each small file costs a lookup by id, no path. A version the store replaced since
 	 * refuses the heat, and the path is looked up once more. */
-	double heat = (double)ev->pages_since * node_namespace_weight(n, nv->ns);
+	double weight = node_namespace_weight(n, nv->ns);
 	uint64_t obj;
 	for (int again = 0; again < 2; again++)
 		if (view_ino_object(nv->view, ev->ino, again, &obj) < 0 ||
-		    block_store_add_heat_current(nv->source->store, obj, heat) == 0)
+		    block_store_add_heat_current(nv->source->store, obj, (double)ev->pages_since,
+						 weight) == 0)
 			break;
 	node_view_put(n, nv);
 }

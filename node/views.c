@@ -83,6 +83,8 @@ struct node_view *node_find_view_locked(struct node *n, const char *mp)
 	return NULL;
 }
 
+static void track_unwatched_locked(struct node *n);
+
 /* Stops a view already taken out of n->views, whose mountpoint the caller claimed (busy): waits
  * for the callbacks still using it, unmounts it and joins its thread without the lock, then drops
  * its source and releases the mountpoint. Called without the lock. */
@@ -95,8 +97,16 @@ void node_stop_view(struct node *n, struct node_view *nv)
 	char mp[PATH_MAX];
 	snprintf(mp, sizeof(mp), "%s", view_mountpoint(nv->view));
 	log_info("unmounting \"%s\"", mp);
-	if (n->tracker)
+	pthread_mutex_lock(&n->lock);
+	bool watched = nv->ebpf;
+	if (watched) {
+		nv->ebpf = false;
+		/* its slot goes to a view eBPF refused, if any (nv is off the list already) */
 		access_tracker_remove_view(n->tracker, view_dev(nv->view));
+		n->bpf_views--;
+		track_unwatched_locked(n);
+	}
+	pthread_mutex_unlock(&n->lock);
 	view_stop(nv->view);
 	/* Unmounted: the keeper lets go of its connection too. */
 	if (n->keeper_fd >= 0) {
@@ -210,24 +220,60 @@ void node_adopt_views(struct node *n)
 			   failed ? " (some could not be: see above)" : "");
 }
 
-/* Hands the views taken over before eBPF loaded to the tracker, which sees their reads from
- * now on instead of their READs. */
+int node_track_view_locked(struct node *n, struct node_view *nv)
+{
+	int r;
+	if (nv->ebpf)
+		return 0;
+	if (!n->tracker) {
+		snprintf(nv->tracking, sizeof(nv->tracking), "weir-node: eBPF is %s",
+			 n->cfg.bpf ? "not loaded" : "off (bpf = 0)");
+		return -ENOTSUP;
+	}
+	r = n->bpf_views >= n->bpf_max_views
+		? -E2BIG
+		: access_tracker_add_view(n->tracker, view_dev(nv->view), nv->id);
+	if (r == 0) {
+		nv->ebpf = true;
+		n->bpf_views++;
+		snprintf(nv->tracking, sizeof(nv->tracking), "ebpf");
+		return 0;
+	}
+	snprintf(nv->tracking, sizeof(nv->tracking), "weir-node: eBPF refused the view (%s)",
+		 r == -E2BIG ? "it watches as many views as it can: bpf-max-views" : strerror(-r));
+	log_warn("eBPF will not see \"%s\": %s; weir-node counts the reads it serves and the "
+		 "opens instead (page-cache re-reads within an open go uncounted)",
+		 view_mountpoint(nv->view), nv->tracking + strlen("weir-node: "));
+	view_count_own_reads(nv->view);
+	return r;
+}
+
+/* Hands the views eBPF does not watch (taken over before it loaded, or refused for want of a
+ * slot) to the tracker, which sees their reads from now on instead of their READs; stops once
+ * no slot is left. Under lock. */
+static void track_unwatched_locked(struct node *n)
+{
+	struct node_view *nv;
+	LIST_FOREACH(nv, &n->views, link)
+	{
+		if (nv->ebpf)
+			continue;
+		int r = node_track_view_locked(n, nv);
+		if (r == -E2BIG)
+			break;
+		if (r < 0)
+			continue;
+		log_info("eBPF watches \"%s\" now", view_mountpoint(nv->view));
+		view_set_read_streams(nv->view, false);
+		view_track_passthrough(nv->view, node_passthrough_hold, n);
+	}
+}
+
 void node_track_adopted(struct node *n)
 {
 	if (!n->tracker)
 		return;
 	pthread_mutex_lock(&n->lock);
-	struct node_view *nv;
-	LIST_FOREACH(nv, &n->views, link)
-	{
-		int r = access_tracker_add_view(n->tracker, view_dev(nv->view), nv->id);
-		if (r < 0)
-			log_warn("eBPF will not see \"%s\": %s", view_mountpoint(nv->view),
-				 strerror(-r));
-		else {
-			view_set_read_streams(nv->view, false);
-			view_track_passthrough(nv->view, node_passthrough_hold, n);
-		}
-	}
+	track_unwatched_locked(n);
 	pthread_mutex_unlock(&n->lock);
 }

@@ -24,6 +24,7 @@ static void fill(Weir__ViewStat *v)
 	v->state_warning = "warned";
 	v->open_mode = "no-open";
 	v->open_mode_reason = "why";
+	v->tracking = "weir-node: refused";
 	/* each counter its own value: a field read at the wrong offset shows */
 	v->ufs_bytes = 6;
 	v->ufs_requests = 7;
@@ -45,6 +46,7 @@ static void fill(Weir__ViewStat *v)
 	v->memory_bytes = 25;
 	v->inodes = 26;
 	v->open_files = 27;
+	v->counted_read_bytes = 28;
 }
 
 static void check(json_object *o, const struct want *w, size_t n)
@@ -93,6 +95,8 @@ START_TEST(stat_names)
 	    {"open_files", 27, NULL},
 	    {"open_mode", 0, "no-open"},
 	    {"open_mode_reason", 0, "why"},
+	    {"tracking", 0, "weir-node: refused"},
+	    {"counted_read_bytes", 28, NULL},
 	};
 	Weir__ViewStat v;
 	fill(&v);
@@ -113,7 +117,8 @@ START_TEST(top_names)
 	    {"prefetch_bytes", 17, NULL},     {"streams", 18, NULL},
 	    {"prefetch_in_flight", 21, NULL}, {"kernel_read_bytes", 19, NULL},
 	    {"read_bytes", 11, NULL},	      {"source_ufs_bytes", 6, NULL},
-	    {"passthrough_opens", 20, NULL},
+	    {"passthrough_opens", 20, NULL},  {"tracking", 0, "weir-node: refused"},
+	    {"counted_read_bytes", 28, NULL},
 	};
 	Weir__ViewStat v;
 	fill(&v);

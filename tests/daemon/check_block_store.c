@@ -860,7 +860,7 @@ START_TEST(test_heat_added_victims_many)
 		for (unsigned j = 0; j < 40; j++) {
 			unsigned i = (j * 7 + r * 3) % 40;
 			if (r < (i * 17) % 40 + 1)
-				block_store_add_heat(bs, objs[i], 1.0);
+				block_store_add_heat(bs, objs[i], 1.0, 1.0);
 		}
 	trigger = evict_by_heat_40(bs, objs);
 	/* Now the object of heat 32 gets far more than the others left (33..40) and the trigger:
@@ -870,7 +870,7 @@ START_TEST(test_heat_added_victims_many)
 		if ((i * 17) % 40 + 1 == 32)
 			was32 = objs[i];
 	for (unsigned u = 0; u < 100; u++)
-		block_store_add_heat(bs, was32, 1e8);
+		block_store_add_heat(bs, was32, 1, 1e8); /* a heavy namespace's */
 	/* 19 + 2 + 70 = 91 > 90 again: 61 go, every block but was32's two, the trigger's newest
 	 * 27 and the 2 blocks its descent would take last. */
 	for (uint64_t k = 11; k < 81; k++)
@@ -913,8 +913,8 @@ START_TEST(test_heat_added_pinned_frontier)
 	block_store_set_heat(bs, y, 2);
 	block_store_set_heat(bs, z, 2.5);
 	block_store_set_heat(bs, x, 1);
-	block_store_add_heat(bs, y, 10);
-	block_store_add_heat(bs, z, 0.5);
+	block_store_add_heat(bs, y, 10, 1);
+	block_store_add_heat(bs, z, 0.5, 1);
 	ck_assert_int_eq(block_store_acquire(bs, x, 0, &r0), 0);
 	ck_assert_int_eq(block_store_acquire(bs, x, 1, &r1), 0);
 	uint64_t trig = sync_obj(bs, "/t", 4 * BS, 1, "");
@@ -934,6 +934,90 @@ START_TEST(test_heat_added_pinned_frontier)
 }
 END_TEST
 
+/* Heat is bounded (BLOCK_STORE_HEAT_CAP_READS reads of the object): namespace A re-reads its
+ * small page-cached file h 1000 times, namespace B reads its working set b1, b2 (5 blocks each)
+ * once. When the tier must give up 3 blocks, c (read once, half h's heat at the cap) goes, then
+ * h: B's once-read data outranks h's 4 reads' worth (80 pages > 4 * 16), while hot data stays
+ * (h over c). Unbounded, h's 1000 re-reads would keep it and take a block of b1. */
+START_TEST(test_heat_cap)
+{
+	struct block_store_config c;
+	unsigned q = 14;
+	struct block_store *bs;
+
+	cfg_init(&c, 1, &q, 0.9, 0.72); /* high 12.6 blocks, low 10.08 */
+	c.lru = false;
+	bs = open_ok(&c);
+	uint64_t h = sync_obj(bs, "/a/h", BS, 1, "");
+	uint64_t co = sync_obj(bs, "/a/c", 2 * BS, 1, "");
+	uint64_t b1 = sync_obj(bs, "/b/1", 5 * BS, 1, "");
+	uint64_t b2 = sync_obj(bs, "/b/2", 5 * BS, 1, "");
+	double page = 4096, hp = BS / page;
+	ck_assert_int_eq(put_block(bs, h, 0, BS), 0);
+	for (int i = 0; i < 1000; i++) /* A's re-reads: eBPF counts each, weir sees none */
+		ck_assert_int_eq(block_store_add_heat_current(bs, h, hp, 1), 0);
+	for (uint64_t k = 0; k < 2; k++)
+		ck_assert_int_eq(put_block(bs, co, k, BS), 0);
+	block_store_add_heat(bs, co, 2 * hp, 1);
+	block_store_add_heat(bs, b1, 5 * hp, 1);
+	block_store_add_heat(bs, b2, 5 * hp, 1);
+	for (uint64_t k = 0; k < 5; k++)
+		ck_assert_int_eq(put_block(bs, b1, k, BS), 0);
+	/* 1 + 2 + 5 + 5 = 13 > 12.6: down to 10 */
+	for (uint64_t k = 0; k < 5; k++)
+		ck_assert_int_eq(put_block(bs, b2, k, BS), 0);
+	block_store_settle(bs);
+	ck_assert(!block_store_contains(bs, co, 0) && !block_store_contains(bs, co, 1));
+	for (uint64_t k = 0; k < 5; k++) {
+		ck_assert_msg(block_store_contains(bs, b1, k),
+			      "B's block %" PRIu64 " went for A's re-read file", k);
+		ck_assert(block_store_contains(bs, b2, k));
+	}
+	ck_assert_msg(!block_store_contains(bs, h, 0), "A's re-read file outranked B's data");
+	block_store_free(bs);
+}
+END_TEST
+
+/* The bound scales with the adder's weight, and a lighter namespace's reads never lower heat a
+ * heavier one gave: o (1 block, 16 pages) read 10 times at weight 10 holds 640 (its cap there),
+ * and a read at weight 1 (cap 64) leaves it at 640, above p's 300; and o stays at 640, under
+ * q's 700 (unbounded, 1616). One block goes per put of a hot trigger. */
+START_TEST(test_heat_cap_weight)
+{
+	struct block_store_config c;
+	unsigned q = 4;
+	struct block_store *bs;
+
+	cfg_init(&c, 1, &q, 0.75, 0.75); /* 3 blocks */
+	c.lru = false;
+	bs = open_ok(&c);
+	uint64_t o = sync_obj(bs, "/o", BS, 1, "");
+	uint64_t p = sync_obj(bs, "/p", BS, 1, "");
+	uint64_t qo = sync_obj(bs, "/q", BS, 1, "");
+	uint64_t t = sync_obj(bs, "/t", 2 * BS, 1, "");
+	double pages = BS / 4096.0;
+	ck_assert_int_eq(put_block(bs, o, 0, BS), 0);
+	ck_assert_int_eq(put_block(bs, p, 0, BS), 0);
+	ck_assert_int_eq(put_block(bs, qo, 0, BS), 0);
+	for (int i = 0; i < 10; i++)
+		block_store_add_heat(bs, o, pages, 10);
+	block_store_add_heat(bs, o, pages, 1);
+	block_store_set_heat(bs, p, 300);
+	block_store_set_heat(bs, qo, 700);
+	block_store_set_heat(bs, t, 1e9);
+	ck_assert_int_eq(put_block(bs, t, 0, BS), 0);
+	block_store_settle(bs);
+	ck_assert_msg(!block_store_contains(bs, p, 0), "p (300) outlived o");
+	ck_assert_msg(block_store_contains(bs, o, 0), "a read at weight 1 lowered o's heat");
+	ck_assert_int_eq(put_block(bs, t, 1, BS), 0);
+	block_store_settle(bs);
+	ck_assert_msg(!block_store_contains(bs, o, 0), "o went over its cap at weight 10 (640)");
+	ck_assert(block_store_contains(bs, qo, 0) && block_store_contains(bs, t, 0) &&
+		  block_store_contains(bs, t, 1));
+	block_store_free(bs);
+}
+END_TEST
+
 /* Heat for the version a path has now: a replaced version, or an id the store never had,
  * refuses it (the caller then looks the path up again); the current one takes it. */
 START_TEST(test_add_heat_current)
@@ -941,13 +1025,13 @@ START_TEST(test_add_heat_current)
 	struct block_store *bs = open_simple(16, 0.75, 0.5);
 	uint64_t v1 = sync_obj(bs, "/f", 4 * BS, 1, "\"a\"");
 
-	ck_assert_int_eq(block_store_add_heat_current(bs, v1, 5), 0);
-	ck_assert_int_eq(block_store_add_heat_current(bs, v1 ^ 0x5a5a5a5a5a5aull, 5), -ESTALE);
+	ck_assert_int_eq(block_store_add_heat_current(bs, v1, 5, 1), 0);
+	ck_assert_int_eq(block_store_add_heat_current(bs, v1 ^ 0x5a5a5a5a5a5aull, 5, 1), -ESTALE);
 	ck_assert_int_eq(put_block(bs, v1, 0, BS), 0); /* held by its block: not reaped */
 	uint64_t v2 = sync_obj(bs, "/f", 4 * BS, 2, "\"b\"");
 	ck_assert_uint_ne(v1, v2);
-	ck_assert_int_eq(block_store_add_heat_current(bs, v1, 5), -ESTALE);
-	ck_assert_int_eq(block_store_add_heat_current(bs, v2, 5), 0);
+	ck_assert_int_eq(block_store_add_heat_current(bs, v1, 5, 1), -ESTALE);
+	ck_assert_int_eq(block_store_add_heat_current(bs, v2, 5, 1), 0);
 	uint64_t found;
 	ck_assert_int_eq(block_store_object_find(bs, "/f", &found), 0);
 	ck_assert_uint_eq(found, v2);
@@ -2551,6 +2635,8 @@ Suite *block_store_suite(void)
 	tcase_add_test(tc, test_heat_equal_lru);
 	tcase_add_test(tc, test_heat_added_victims_many);
 	tcase_add_test(tc, test_add_heat_current);
+	tcase_add_test(tc, test_heat_cap);
+	tcase_add_test(tc, test_heat_cap_weight);
 	tcase_add_test(tc, test_heat_added_pinned_frontier);
 	tcase_add_test(tc, test_hit_during_eviction);
 	tcase_add_test(tc, test_hit_during_object_insert);

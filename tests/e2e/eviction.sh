@@ -81,5 +81,55 @@ note "heat+passthrough: team-a's reads during and after the scan: $pt_hits hits,
 [ "$pt_ev" -gt 0 ] || fail "the scan evicted nothing"
 [ "$pt_misses" -eq 0 ] || fail "team-a's model, opened in passthrough again and again, was evicted ($pt_misses misses)"
 ok "a passthrough open counts as a read of the file: the model stayed in the tier"
+
+# Heat is bounded: an object counts at most BLOCK_STORE_HEAT_CAP_READS (4) reads of its whole
+# size, so team-a re-reading its 1 MiB file 500 times from the page cache (no tier I/O) makes it
+# no hotter than 4 MiB read, and team-c's 14 MiB files, read once, outrank it. The tier holds
+# h + W = 57 MiB under its high mark; a 64 KiB probe of team-c crosses it, and the descent to the
+# low mark needs 1 MiB (the probe, if its reader has let it go, and h; or h alone): h goes,
+# W stays. Unbounded, h's 500 reads (128,000 pages) keep it and a block of W goes.
+step "heat cap: team-a re-reads a 1 MiB file 500 times from the page cache; team-c's 56 MiB read once must stay"
+mkdir -p "$SRC/w"
+rand_file "$SRC/w/h.bin" $((1 << 20)) hammer
+for i in 1 2 3 4; do rand_file "$SRC/w/b$i.bin" $((14 << 20)) "victim$i"; done
+rand_file "$SRC/w/probe.bin" $((64 << 10)) probe
+dir="$TMP/cap"
+mkdir -p "$dir"
+weir_setup "$dir"
+printf 'eviction = heat\nmetrics-listen =\n' >"$WEIR_STATE/node.conf"
+# 64 MiB: high 0.8912 (57.04 MiB: h + W = 57 MiB stays under it), low 0.88 (56.32 MiB)
+tiers="mem:$WEIR_TIER_DIR/mem:64MiB"
+weir_mount "local://$SRC" "$dir/a" --tier "$tiers" --high 0.8912 --low 0.88 --label team-a/hammer --no-passthrough
+weir_mount "local://$SRC" "$dir/c" --tier "$tiers" --high 0.8912 --low 0.88 --label team-c/train --no-passthrough
+cat "$dir/a/w/h.bin" >/dev/null # through weir: into the tier
+# 500 opens and reads in one process, all from the page cache
+cat $(for i in $(seq 1 500); do printf '%s ' "$dir/a/w/h.bin"; done) >/dev/null
+for i in 1 2 3 4; do cat "$dir/c/w/b$i.bin" >/dev/null; done
+sleep 1.5 # every file's heat summary has reached weir-node
+ev0="$(stat_get "$dir/c" evictions)"
+[ "$ev0" -eq 0 ] || fail "the tier evicted $ev0 blocks before the probe: h + W should fit under the high mark"
+cat "$dir/c/w/probe.bin" >/dev/null
+evicted() { [ "$(stat_get "$dir/c" evictions)" -gt 0 ]; }
+until_ok 10 "an eviction after the probe crossed the high mark" evicted
+sleep 0.5 # the evictor's descent to the low mark
+w stat "$dir/c" -o json >"$TMP/stat.json"
+used="$(json_get "$TMP/stat.json" tiers 0 used)"
+# the views' page cache goes (as under memory pressure): every re-read below reaches weir
+for f in "$dir"/c/w/b*.bin; do
+	python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$f"
+done
+r0="$(stat_get "$dir/c" read_bytes)"
+u0="$(stat_get "$dir/c" ufs_bytes)" # the source's: prefetches included
+for i in 1 2 3 4; do cmp "$dir/c/w/b$i.bin" "$SRC/w/b$i.bin" || fail "team-c's b$i.bin reads wrong"; done
+cr="$(($(stat_get "$dir/c" read_bytes) - r0))"
+cu="$(($(stat_get "$dir/c" ufs_bytes) - u0))"
+note "evictions $(stat_get "$dir/c" evictions); team-c's re-read of W: $cr bytes through weir, $cu from the UFS; the tier held $used bytes after the descent"
+[ "$cr" -ge $((56 << 20)) ] || fail "team-c's re-read reached weir for $cr bytes only: the page cache was not dropped, the test proves nothing"
+[ "$cu" -eq 0 ] || fail "team-c's once-read data lost $cu bytes from the tier to team-a's page-cache re-reads of a 1 MiB file (heat unbounded)"
+[ "$used" -eq $((56 << 20)) ] || fail "the tier held $used bytes after the descent, not W's 56 MiB alone: h stayed"
+ok "the re-read file counted 4 reads at most: it went, team-c's working set stayed"
+weir_teardown
+WEIR_MOUNTS=()
+
 echo
 echo "PASS: heat-ranked eviction keeps what the page cache hides"
