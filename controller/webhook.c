@@ -266,13 +266,12 @@ int webhook_start_pem(struct controller *ctl, const char *listen, const char *ce
 			goto fail;
 		trust[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, w->client_ca};
 	}
-	w->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS | MHD_USE_ERROR_LOG,
-				0, NULL, NULL, answer, w, MHD_OPTION_SOCK_ADDR,
-				(struct sockaddr *)&sa, MHD_OPTION_HTTPS_MEM_CERT, w->cert,
-				MHD_OPTION_HTTPS_MEM_KEY, w->key, MHD_OPTION_NOTIFY_COMPLETED,
-				completed, w, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_ARRAY,
-				trust, MHD_OPTION_END);
+	w->d = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+	    answer, w, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_HTTPS_MEM_CERT,
+	    w->cert, MHD_OPTION_HTTPS_MEM_KEY, w->key, MHD_OPTION_NOTIFY_COMPLETED, completed, w,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_ARRAY, trust, MHD_OPTION_END);
 	if (!w->d) {
 		snprintf(errbuf, errlen,
 			 "webhook: cannot serve HTTPS on %s (address in use, or a bad certificate "

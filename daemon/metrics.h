@@ -22,7 +22,7 @@ struct metrics;
  * at accept. Returns 0 and an owned *ret, or -errno with a message in errbuf (the token file
  * unreadable or unsafe included). */
 int metrics_start(const char *listen, const char *token_path, unsigned timeout_s,
-		  metrics_render_fn render,
-		  void *userdata, struct metrics **ret, char *errbuf, size_t errlen);
+		  metrics_render_fn render, void *userdata, struct metrics **ret, char *errbuf,
+		  size_t errlen);
 /* Stops serving and frees. NULL is fine. */
 void metrics_stop(struct metrics *m);

@@ -182,12 +182,15 @@ int grant_delete_check(const struct objmodel *source, char *errbuf, size_t errle
 	}
 	char other[160] = "";
 	if (n_other)
-		snprintf(other, sizeof(other), "%s%zu dataset%s of %s", n_local ? " and " : "", n_other,
-			 n_other == 1 ? "" : "s", n_other == 1 ? "another namespace" : "other namespaces");
+		snprintf(other, sizeof(other), "%s%zu dataset%s of %s", n_local ? " and " : "",
+			 n_other, n_other == 1 ? "" : "s",
+			 n_other == 1 ? "another namespace" : "other namespaces");
 	snprintf(errbuf, errlen, "dataset %s/%s is referenced by %s%s; delete %s first%s", ns,
-		 source->meta.name, list, other, st->n_dataset_ref == 1 ? "that dataset" : "those datasets",
-		 n_other ? " (names of other namespaces are not shown: a cluster admin sees them with "
-			   "`weir describe dataset`)"
-			 : "");
+		 source->meta.name, list, other,
+		 st->n_dataset_ref == 1 ? "that dataset" : "those datasets",
+		 n_other
+		     ? " (names of other namespaces are not shown: a cluster admin sees them with "
+		       "`weir describe dataset`)"
+		     : "");
 	return -EBUSY;
 }
