@@ -73,6 +73,10 @@ static const struct config_desc {
      sizeof(((struct config *)0)->webhook_cert), "", "PEM certificate of the webhook"},
     {"webhook-key", CONFIG_STR, offsetof(struct config, webhook_key),
      sizeof(((struct config *)0)->webhook_key), "", "PEM key of the webhook"},
+    {"webhook-client-ca", CONFIG_STR, offsetof(struct config, webhook_client_ca),
+     sizeof(((struct config *)0)->webhook_client_ca), "",
+     "PEM CA: the webhook answers only clients presenting a certificate it signed (the "
+     "kube-apiserver's, from its AdmissionConfiguration kubeconfig); others get 401"},
     {"webhook-path", CONFIG_STR, offsetof(struct config, webhook_path),
      sizeof(((struct config *)0)->webhook_path), "/validate", "URL path of the webhook"},
 };

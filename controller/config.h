@@ -27,6 +27,7 @@ struct config {
 	char webhook_cert[4096];
 	char webhook_key[4096];
 	char webhook_path[256];
+	char webhook_client_ca[4096]; /* "" = any client; else its cert must chain to this CA */
 };
 
 /* Fills cfg from defaults, file and argv. Returns 0; 1 when --help was printed; -EINVAL with

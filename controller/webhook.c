@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <json-c/json.h>
 #include <microhttpd.h>
 #include <openssl/evp.h>
@@ -26,6 +27,7 @@ struct webhook {
 	char path[256];
 	char *cert;
 	char *key;
+	char *client_ca; /* NULL: any client; else a client certificate it signed is required */
 };
 
 /* The request body being received. */
@@ -112,6 +114,25 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, char *bo
 	return r;
 }
 
+/* Did the client present a certificate that chains to webhook-client-ca (microhttpd gave GnuTLS
+ * that CA as the trust list and asked for a certificate; asking is all it does)? */
+static bool client_verified(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	unsigned status = 0;
+	if (!ci || !ci->tls_session)
+		return false;
+	int e = gnutls_certificate_verify_peers2((gnutls_session_t)ci->tls_session, &status);
+	if (e < 0 || status) {
+		log_info("webhook: refused a client without a certificate of webhook-client-ca "
+			 "(%s)",
+			 e < 0 ? gnutls_strerror(e) : "certificate not trusted");
+		return false;
+	}
+	return true;
+}
+
 static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url,
 			      const char *method, const char *version, const char *data,
 			      size_t *data_size, void **con_cls)
@@ -119,6 +140,13 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
 	struct webhook *w = cls;
 	struct upload *u = *con_cls;
 	if (!u) {
+		/* a forged review must not even be read: anyone reaching the port could ask
+		 * about any Dataset */
+		if (w->client_ca && !client_verified(c))
+			return reply(c, MHD_HTTP_UNAUTHORIZED,
+				     strdup("a client certificate signed by webhook-client-ca is "
+					    "required\n"),
+				     false);
 		if (!(u = calloc(1, sizeof(*u))))
 			return MHD_NO;
 		*con_cls = u;
@@ -232,12 +260,18 @@ int webhook_start_pem(struct controller *ctl, const char *listen, const char *ce
 	int r = -ENOMEM;
 	if (!(w->cert = strdup(cert_pem)) || !(w->key = strdup(key_pem)))
 		goto fail;
-	w->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS | MHD_USE_ERROR_LOG,
-				0, NULL, NULL, answer, w, MHD_OPTION_SOCK_ADDR,
-				(struct sockaddr *)&sa, MHD_OPTION_HTTPS_MEM_CERT, w->cert,
-				MHD_OPTION_HTTPS_MEM_KEY, w->key, MHD_OPTION_NOTIFY_COMPLETED,
-				completed, w, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+	struct MHD_OptionItem trust[] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
+	if (ctl->cfg.webhook_client_ca[0]) {
+		if ((r = read_pem(ctl->cfg.webhook_client_ca, &w->client_ca, errbuf, errlen)) < 0)
+			goto fail;
+		trust[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, w->client_ca};
+	}
+	w->d = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+	    answer, w, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_HTTPS_MEM_CERT,
+	    w->cert, MHD_OPTION_HTTPS_MEM_KEY, w->key, MHD_OPTION_NOTIFY_COMPLETED, completed, w,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_ARRAY, trust, MHD_OPTION_END);
 	if (!w->d) {
 		snprintf(errbuf, errlen,
 			 "webhook: cannot serve HTTPS on %s (address in use, or a bad certificate "
@@ -246,12 +280,14 @@ int webhook_start_pem(struct controller *ctl, const char *listen, const char *ce
 		r = -EADDRINUSE;
 		goto fail;
 	}
-	log_notice("webhook: serving https://%s%s", listen, w->path);
+	log_notice("webhook: serving https://%s%s%s", listen, w->path,
+		   w->client_ca ? " to clients with a certificate of webhook-client-ca" : "");
 	*ret = w;
 	return 0;
 fail:
 	free(w->cert);
 	free(w->key);
+	free(w->client_ca);
 	free(w);
 	return r;
 }
@@ -265,6 +301,7 @@ void webhook_stop(struct webhook *w)
 	if (w->key)
 		explicit_bzero(w->key, strlen(w->key));
 	free(w->key);
+	free(w->client_ca);
 	free(w);
 }
 

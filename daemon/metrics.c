@@ -79,8 +79,9 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	return ret;
 }
 
-int metrics_start(const char *listen, const char *token_path, metrics_render_fn render,
-		  void *userdata, struct metrics **ret, char *errbuf, size_t errlen)
+int metrics_start(const char *listen, const char *token_path, unsigned timeout_s,
+		  metrics_render_fn render, void *userdata, struct metrics **ret, char *errbuf,
+		  size_t errlen)
 {
 	char host[256];
 	const char *colon = strrchr(listen, ':');
@@ -108,8 +109,13 @@ int metrics_start(const char *listen, const char *token_path, metrics_render_fn 
 	}
 	m->render = render;
 	m->userdata = userdata;
-	m->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+	/* epoll, not select: weir-node holds many descriptors, and select drops a connection
+	 * whose descriptor is past FD_SETSIZE */
+	m->d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
 				answer, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+				MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)METRICS_PER_IP,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_TOTAL,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	if (!m->d) {
 		snprintf(errbuf, errlen, "cannot listen on %s for /metrics (in use?)", listen);

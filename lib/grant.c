@@ -162,15 +162,35 @@ int grant_delete_check(const struct objmodel *source, char *errbuf, size_t errle
 {
 	if (source->kind != OBJMODEL_DATASET || source->dataset.status.n_dataset_ref == 0)
 		return 0;
+	/* The refusal goes to whoever asks to delete (a webhook review, an Event in the source's
+	 * namespace): it names only references of the source's own namespace and counts the
+	 * others, so no other tenant's Dataset name leaves through it. */
 	const struct dataset_status *st = &source->dataset.status;
+	const char *ns = source->meta.namespace;
+	size_t nslen = strlen(ns), n_local = 0, n_other = 0, o = 0;
 	char list[1024];
-	size_t o = 0;
 	list[0] = '\0';
-	for (size_t i = 0; i < st->n_dataset_ref && o < sizeof(list); i++)
-		o +=
-		    snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "", st->dataset_ref[i]);
-	snprintf(errbuf, errlen, "dataset %s/%s is referenced by %s; delete %s first",
-		 source->meta.namespace, source->meta.name, list,
-		 st->n_dataset_ref == 1 ? "that dataset" : "those datasets");
+	for (size_t i = 0; i < st->n_dataset_ref; i++) {
+		const char *ref = st->dataset_ref[i];
+		if (strncmp(ref, ns, nslen) || ref[nslen] != '/') {
+			n_other++;
+			continue;
+		}
+		n_local++;
+		if (o < sizeof(list))
+			o += snprintf(list + o, sizeof(list) - o, "%s%s", o ? ", " : "", ref);
+	}
+	char other[160] = "";
+	if (n_other)
+		snprintf(other, sizeof(other), "%s%zu dataset%s of %s", n_local ? " and " : "",
+			 n_other, n_other == 1 ? "" : "s",
+			 n_other == 1 ? "another namespace" : "other namespaces");
+	snprintf(errbuf, errlen, "dataset %s/%s is referenced by %s%s; delete %s first%s", ns,
+		 source->meta.name, list, other,
+		 st->n_dataset_ref == 1 ? "that dataset" : "those datasets",
+		 n_other
+		     ? " (names of other namespaces are not shown: a cluster admin sees them with "
+		       "`weir describe dataset`)"
+		     : "");
 	return -EBUSY;
 }

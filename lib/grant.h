@@ -46,6 +46,8 @@ int grant_resolve(const struct objmodel *ref, grant_lookup_fn lookup, void *user
 bool grant_subpath_within(const char *subpath, const char *prefix);
 
 /* May source be deleted? Returns 0 when no Dataset references it, or -EBUSY with a message
- * naming the references (from status.datasetRef): `dataset development/spark is referenced by
- * production/spark; delete those datasets first`. */
+ * naming the references (from status.datasetRef) of source's own namespace and counting the
+ * others: `dataset development/spark is referenced by development/b and 1 dataset of another
+ * namespace; delete those datasets first (names of ...)`. The message goes to whoever asks to
+ * delete (webhook, Event): it never names another namespace's Dataset. */
 int grant_delete_check(const struct objmodel *source, char *errbuf, size_t errlen);

@@ -280,6 +280,11 @@ int main(int argc, char **argv)
 			(unsigned)ACCESS_MAX_VIEWS);
 		return 2;
 	}
+	if (node_parse_count(n.cfg.metrics_timeout, 1, 600, &n.metrics_timeout_s) < 0) {
+		log_err("metrics-timeout \"%s\" is not a number of seconds from 1 to 600",
+			n.cfg.metrics_timeout);
+		return 2;
+	}
 	if (node_parse_count(n.cfg.ufs_retries, 1, 100, &n.ufs_retries) < 0) {
 		log_err("ufs-retries \"%s\" is not a number from 1 to 100", n.cfg.ufs_retries);
 		return 2;
@@ -334,7 +339,8 @@ int main(int argc, char **argv)
 		}
 		if (mr >= 0)
 			mr = metrics_start(n.cfg.metrics_listen, n.cfg.metrics_token_file,
-					   node_render_metrics, &n, &n.metrics, merr, sizeof(merr));
+					   n.metrics_timeout_s, node_render_metrics, &n, &n.metrics,
+					   merr, sizeof(merr));
 		if (mr < 0)
 			log_warn("%s; /metrics is off (set metrics-listen, metrics-token-file)",
 				 merr);

@@ -45,6 +45,7 @@ struct node_config {
 	int bpf;
 	char metrics_listen[64];
 	char metrics_token_file[PATH_MAX];
+	char metrics_timeout[8];
 	char prefetch_max[32];
 	char eviction[8];
 	char namespace_weights[512];
@@ -159,6 +160,7 @@ struct node {
 	unsigned stall_timeout_s, ufs_retries; /* every source's UFS client (ufs_options) */
 	unsigned bpf_max_views;		       /* views eBPF watches at once (bpf-max-views) */
 	unsigned bpf_views;		       /* under lock: views eBPF watches now */
+	unsigned metrics_timeout_s;
 	struct metrics *metrics;
 	/* With peers: the cluster's members, this node's client and server of blocks; set up
 	 * before the first source opens, freed after the last closes. NULL: caching alone. */

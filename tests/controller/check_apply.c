@@ -149,7 +149,7 @@ START_TEST(delete_referenced_source_refused)
 	int r = apply_delete(st, "Dataset", "development", "spark", false, line, sizeof(line), err,
 			     sizeof(err));
 	ck_assert_int_eq(r, -EBUSY);
-	ck_assert_msg(strstr(err, "production/spark"), "%s", err);
+	ck_assert_msg(strstr(err, "referenced by 1 dataset of another namespace"), "%s", err);
 	/* nor its Runtime, which holds the cache the reference reads */
 	struct apply_result res2 = {0};
 	ck_assert_int_eq(apply_yaml(st, RUNTIME, true, &res2, err, sizeof(err)), 0);

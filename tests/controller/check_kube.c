@@ -448,7 +448,9 @@ static const char *review(const char *kind, const char *ns, const char *name)
 }
 
 /* The webhook answers AdmissionReviews from the store: a referenced source's delete is refused
- * with apply_delete's message, anything else allowed, garbage rejected. */
+ * with apply_delete's message, anything else allowed, garbage rejected. The message names the
+ * references of the deleted object's namespace and only counts the others: anyone reaching the
+ * webhook can forge a review, and must not learn other tenants' Dataset names from it. */
 START_TEST(webhook_reviews)
 {
 	char *dir = NULL, err[1024] = "";
@@ -466,6 +468,9 @@ START_TEST(webhook_reviews)
 	    "mediumtype: MEM\n      path: /dev/shm\n      quota: 1Gi\n---\n"
 	    "apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: spark, "
 	    "namespace: production}\nspec:\n  mounts:\n  - mountPoint: "
+	    "dataset://development/spark\n---\n"
+	    "apiVersion: data.fluid.io/v1alpha1\nkind: Dataset\nmetadata: {name: mirror, "
+	    "namespace: development}\nspec:\n  mounts:\n  - mountPoint: "
 	    "dataset://development/spark\n";
 	struct objmodel_list *l = test_parse(yaml);
 	const char *texts[8];
@@ -504,8 +509,11 @@ START_TEST(webhook_reviews)
 			json_object *st, *msg;
 			ck_assert(json_object_object_get_ex(resp, "status", &st));
 			ck_assert(json_object_object_get_ex(st, "message", &msg));
-			ck_assert_msg(strstr(json_object_get_string(msg), "production/spark"), "%s",
-				      out);
+			const char *m = json_object_get_string(msg);
+			ck_assert_msg(strstr(m, "development/mirror and 1 dataset of another "
+						"namespace;"),
+				      "%s", out);
+			ck_assert_msg(!strstr(m, "production"), "names another namespace: %s", out);
 		}
 		json_object_put(o);
 		free(out);

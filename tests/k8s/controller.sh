@@ -63,7 +63,8 @@ WH_PORT="$(free_port)"
 # weir-node's own S3 keys (written in the s3 step): the administrator's, not every namespace's
 AWS_SHARED_CREDENTIALS_FILE="$TMP/node-aws-credentials" AWS_CONFIG_FILE="$TMP/node-aws-config" \
 	wt_run "starting weir-node and weir-controller on Kubernetes" up -- --kubeconfig "$KUBECONFIG" \
-	--identity replica-1 --lease-duration "$LEASE" --webhook-url "https://127.0.0.1:$WH_PORT/validate"
+	--identity replica-1 --lease-duration "$LEASE" --webhook-url "https://127.0.0.1:$WH_PORT/validate" \
+	--webhook-client-ca "$K8S_WEBHOOK_CLIENT_CA"
 kwait 30 "weir get dataset -A answering through the kube store" w get dataset -A
 kwait 30 "Lease default/weir-controller held by replica-1" \
 	is replica-1 lease weir-controller -n default -o 'jsonpath={.spec.holderIdentity}'
@@ -402,7 +403,8 @@ refused() {
 	local out
 	out="$(kc delete dataset spark -n development 2>&1)" && return 1
 	printf '%s\n' "$out" >"$TMP/refused.txt"
-	grep -q 'referenced by production/spark' <<<"$out"
+	grep -q 'referenced by 1 dataset of another namespace' <<<"$out" &&
+		! grep -q 'production' <<<"$out" # no other tenant's name
 }
 # the apiserver picks a new webhook configuration up within a second or so
 kwait 20 "kubectl delete dataset spark -n development refused" refused
@@ -410,6 +412,29 @@ sed 's/^/  /' "$TMP/refused.txt"
 [ -z "$(jp dataset spark -n development -o 'jsonpath={.metadata.deletionTimestamp}')" ] ||
 	fail "development/spark is marked deleting although the webhook refused"
 ok "refused at kubectl delete time; development/spark is not even marked deleting"
+
+step "a forged AdmissionReview without the apiserver's client certificate is refused unread"
+REVIEW='{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"x","operation":"DELETE","kind":{"kind":"Dataset"},"namespace":"development","name":"spark"}}'
+# forge WHO [CURL ARGS...]: POST the review to the webhook; the HTTP status on stdout, the body in
+# $TMP/forged.out (000: refused at TLS)
+forge() {
+	curl -sk --max-time 10 -o "$TMP/forged.out" -w '%{http_code}' -H 'Content-Type: application/json' \
+		--data "$REVIEW" "$@" "https://127.0.0.1:$WH_PORT/validate" || true
+}
+for who in "no certificate" "a certificate of another CA"; do
+	if [ "$who" = "no certificate" ]; then code="$(forge)"; else
+		code="$(forge --cert "$K8S_FORGED_CERT" --key "$K8S_FORGED_KEY")"
+	fi
+	case "$code" in 401 | 403 | 000) ;; *) fail "a forged review with $who got HTTP $code: $(head -c 300 "$TMP/forged.out")" ;; esac
+	grep -q -e referenced -e allowed "$TMP/forged.out" 2>/dev/null &&
+		fail "a forged review with $who was answered: $(head -c 300 "$TMP/forged.out")"
+	ok "a review with $who: HTTP $code, no answer about development/spark"
+done
+# the apiserver's certificate is what it takes (kubectl delete above went through with it)
+code="$(forge --cert "$K8S_DIR/pki/webhook-client.crt" --key "$K8S_DIR/pki/webhook-client.key")"
+[ "$code" = 200 ] && grep -q '"allowed":false' "$TMP/forged.out" ||
+	fail "the review with the apiserver's client certificate got HTTP $code: $(head -c 300 "$TMP/forged.out")"
+ok "with the apiserver's client certificate: HTTP 200, refused (the check is not a blanket refusal)"
 kc delete validatingwebhookconfiguration weir-controller >/dev/null
 
 step "without the webhook, the finalizer holds the delete; an Event says why"
@@ -418,7 +443,10 @@ sleep 3
 jp dataset spark -n development >/dev/null || fail "development/spark is gone although production/spark references it"
 kwait 20 "the DeleteRefused Event" sh -c "'$KUBECTL_BIN' --kubeconfig '$KUBECONFIG' get events -n development -o jsonpath='{.items[*].reason}' | grep -q DeleteRefused"
 msg="$(kc get events -n development -o jsonpath='{range .items[?(@.reason=="DeleteRefused")]}{.message}{"\n"}{end}' | head -1)"
-grep -q 'production/spark' <<<"$msg" || fail "the DeleteRefused Event says \"$msg\"; it must name production/spark"
+# an Event in development is for development's readers: it counts production's reference, never names it
+grep -q 'referenced by 1 dataset of another namespace' <<<"$msg" ||
+	fail "the DeleteRefused Event says \"$msg\"; it must count the other namespace's reference"
+grep -q 'production' <<<"$msg" && fail "the DeleteRefused Event names another namespace's Dataset: \"$msg\""
 ok "development/spark stays while referenced: \"$msg\""
 
 step "a second replica stays passive"

@@ -206,6 +206,28 @@ grep -q '^kind: ServiceMonitor' "$TMP/sm.yaml" && grep -q -e '- port: metrics' "
 	grep -q 'path: /metrics' "$TMP/sm.yaml" && grep -A2 'bearerTokenSecret:' "$TMP/sm.yaml" | grep -q 'name: weir-metrics-token' &&
 	grep -A2 'bearerTokenSecret:' "$TMP/sm.yaml" | grep -q 'key: token' ||
 	fail "the ServiceMonitor does not scrape weir-node's metrics port with the token: $(cat "$TMP/sm.yaml")"
+# webhook.clientCA: the controller answers only the apiserver's client certificate of that CA
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TMP/wcca.key" -out "$TMP/wcca.crt" -days 1 \
+	-subj "/CN=apiserver-webhook-client-ca" 2>/dev/null
+h template weir "$CHART" --namespace "$NS" --set-file webhook.clientCA="$TMP/wcca.crt" >"$TMP/rendered-wcca.yaml" ||
+	fail "helm template with webhook.clientCA failed (output above)"
+k8s_objects "$TMP/rendered-wcca.yaml" >"$TMP/wcca.json"
+python3 - "$TMP/wcca.json" "$TMP/wcca.crt" <<'PY' || fail "webhook.clientCA does not reach weir-controller (above)"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+items = doc if isinstance(doc, list) else doc.get("items", [doc])
+ca = open(sys.argv[2]).read()
+cm = [o for o in items if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "weir-webhook-client-ca"]
+dep = [o for o in items if o["kind"] == "Deployment" and "controller" in o["metadata"]["name"]]
+assert cm and cm[0]["data"]["ca.crt"] == ca, "no ConfigMap weir-webhook-client-ca with the CA"
+spec = dep[0]["spec"]["template"]["spec"]
+c = spec["containers"][0]
+assert "--webhook-client-ca=/etc/weir/webhook-client/ca.crt" in c["args"], c["args"]
+assert any(m["mountPath"] == "/etc/weir/webhook-client" and m["name"] == "webhook-client-ca" for m in c["volumeMounts"]), c["volumeMounts"]
+assert any(v["name"] == "webhook-client-ca" and v["configMap"]["name"] == "weir-webhook-client-ca" for v in spec["volumes"]), spec["volumes"]
+PY
+! grep -q -e '--webhook-client-ca' "$TMP/rendered.yaml" || fail "--webhook-client-ca rendered although webhook.clientCA is empty"
+ok "webhook.clientCA: a ConfigMap with the CA, mounted, --webhook-client-ca given; none by default"
 h template weir "$CHART" --namespace "$NS" --set metrics.enabled=false >"$TMP/rendered-nometrics.yaml" ||
 	fail "helm template with metrics.enabled=false failed (output above)"
 grep -q -F -e '- --metrics-listen=' "$TMP/rendered-nometrics.yaml" && ! grep -q -e 'metrics-token' "$TMP/rendered-nometrics.yaml" ||

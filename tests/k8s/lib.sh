@@ -6,7 +6,11 @@
 #                         K8S_ETCD_BIN, K8S_APISERVER_BIN, KUBECTL_BIN (and HELM_BIN)
 #   k8s_start DIR         etcd + kube-apiserver; writes DIR/kubeconfig (admin token + CA) and
 #                         DIR/kubeconfig-cert (admin client certificate + CA), exports KUBECONFIG,
-#                         K8S_URL, K8S_TOKEN, K8S_CA, K8S_DIR; K8S_START_SECONDS is the start time
+#                         K8S_URL, K8S_TOKEN, K8S_CA, K8S_DIR; K8S_START_SECONDS is the start time.
+#                         The apiserver presents a client certificate to every admission webhook
+#                         (its AdmissionConfiguration): K8S_WEBHOOK_CLIENT_CA signed it (give it to
+#                         weir-controller --webhook-client-ca); K8S_FORGED_CERT/KEY are a client
+#                         certificate of another CA, for forging a review
 #   kc ARGS...            kubectl against it (60 s timeout); jp ARGS... its get, errors dropped;
 #                         is WANT ARGS... get prints WANT; kwait SECONDS WHAT CMD... polls CMD
 #   k8s_apply_crds        kubectl apply -f deploy/crds/, then waits until every CRD is Established
@@ -80,6 +84,19 @@ k8s_certs() {
 		printf '%s\n' "extendedKeyUsage=clientAuth" "keyUsage=critical,digitalSignature,keyEncipherment" >admin.ext
 		openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
 			-extfile admin.ext -out admin.crt 2>/dev/null
+		# the apiserver's client certificate for webhooks, of a CA of its own (a webhook trusting
+		# the cluster CA would trust every user's certificate), and one of a forger's CA
+		for ca in webhook-client-ca forger-ca; do
+			openssl req -x509 -newkey rsa:2048 -nodes -keyout $ca.key -out $ca.crt -days 2 \
+				-subj "/CN=$ca" -addext "basicConstraints=critical,CA:TRUE" \
+				-addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+		done
+		for c in webhook-client:webhook-client-ca forged:forger-ca; do
+			openssl req -newkey rsa:2048 -nodes -keyout "${c%%:*}.key" -out "${c%%:*}.csr" \
+				-subj "/CN=kube-apiserver-${c%%:*}" 2>/dev/null
+			openssl x509 -req -in "${c%%:*}.csr" -CA "${c#*:}.crt" -CAkey "${c#*:}.key" \
+				-CAcreateserial -days 2 -extfile admin.ext -out "${c%%:*}.crt" 2>/dev/null
+		done
 		openssl genrsa -out sa.key 2048 2>/dev/null
 		openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
 	) || fail "openssl could not make the test cluster's certificates in $d"
@@ -153,6 +170,26 @@ k8s_start() {
 
 	aport=$(free_port)
 	K8S_URL="https://127.0.0.1:$aport"
+	# every webhook ("*") gets the apiserver's client certificate
+	cat >"$dir/webhook-kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+users:
+- name: "*"
+  user:
+    client-certificate: $dir/pki/webhook-client.crt
+    client-key: $dir/pki/webhook-client.key
+EOF
+	cat >"$dir/admission.yaml" <<EOF
+apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+- name: ValidatingAdmissionWebhook
+  configuration:
+    apiVersion: apiserver.config.k8s.io/v1
+    kind: WebhookAdmissionConfiguration
+    kubeConfigFile: $dir/webhook-kubeconfig
+EOF
 	"$K8S_APISERVER_BIN" --etcd-servers "http://127.0.0.1:$eport" \
 		--bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$aport" \
 		--cert-dir "$dir/pki" --tls-cert-file "$dir/pki/apiserver.crt" \
@@ -165,6 +202,7 @@ k8s_start() {
 		--service-cluster-ip-range 10.0.0.0/24 --endpoint-reconciler-type none \
 		--allow-privileged=true --profiling=false --enable-priority-and-fairness=false \
 		--kubelet-preferred-address-types Hostname,InternalIP,ExternalIP \
+		--admission-control-config-file "$dir/admission.yaml" \
 		-v 1 >"$dir/kube-apiserver.log" 2>&1 &
 	K8S_APISERVER_PID=$!
 	pid_track "$K8S_APISERVER_PID"
@@ -181,7 +219,10 @@ k8s_start() {
 	KUBECONFIG="$dir/kubeconfig"
 	# kubectl's discovery cache, per server, would otherwise pile up under ~/.kube/cache.
 	KUBECACHEDIR="$dir/kube-cache"
-	export KUBECONFIG KUBECACHEDIR K8S_URL K8S_TOKEN K8S_CA K8S_DIR
+	K8S_WEBHOOK_CLIENT_CA="$dir/pki/webhook-client-ca.crt"
+	K8S_FORGED_CERT="$dir/pki/forged.crt" K8S_FORGED_KEY="$dir/pki/forged.key"
+	export KUBECONFIG KUBECACHEDIR K8S_URL K8S_TOKEN K8S_CA K8S_DIR K8S_WEBHOOK_CLIENT_CA \
+		K8S_FORGED_CERT K8S_FORGED_KEY
 	K8S_START_SECONDS="$(elapsed "$t0" "$t2")"
 	note "k8s: etcd ready in $(elapsed "$t0" "$t1") s, kube-apiserver in $(elapsed "$t1" "$t2") s ($K8S_URL, kubeconfig $KUBECONFIG)"
 }

@@ -373,7 +373,8 @@ wait "$C2" 2>/dev/null || true
 if out="$(kc delete dataset spark -n development 2>&1)"; then
 	fail "kubectl delete dataset spark -n development was not refused after ctl-2 died: $out"
 fi
-grep -q 'referenced by production/spark' <<<"$out" || fail "the delete failed, but not with weir's refusal: $out"
+grep -q 'referenced by 1 dataset of another namespace' <<<"$out" || fail "the delete failed, but not with weir's refusal: $out"
+! grep -q production <<<"$out" || fail "the refusal names another namespace's Dataset: $out"
 [ -z "$(jp dataset spark -n development -o 'jsonpath={.metadata.deletionTimestamp}')" ] ||
 	fail "development/spark is marked deleting although the webhook refused"
 ok "two entries with their own CAs; ctl-2 killed, ctl-1 still refuses: $(head -1 <<<"$out")"

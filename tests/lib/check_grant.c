@@ -235,14 +235,30 @@ START_TEST(references_block_deletion)
 	ck_assert_uint_eq(st->n_dataset_ref, 2);
 	ck_assert_str_eq(st->dataset_ref[0], "analytics/spark-331");
 	ck_assert_int_eq(grant_delete_check(l->items[0], err, sizeof(err)), -EBUSY);
-	ck_assert_str_eq(err, "dataset development/spark is referenced by analytics/spark-331, "
-			      "production/spark; delete those datasets first");
+	ck_assert_str_eq(err, "dataset development/spark is referenced by 2 datasets of other "
+			      "namespaces; delete those datasets first (names of other namespaces "
+			      "are not shown: a cluster admin sees them with `weir describe "
+			      "dataset`)");
 	ck_assert_int_eq(dataset_status_remove_ref(st, "analytics", "spark-331"), 1);
 	ck_assert_int_eq(dataset_status_remove_ref(st, "analytics", "spark-331"), 0);
 	ck_assert_int_eq(dataset_status_remove_ref(st, "production", "spar"), 0);
 	ck_assert_int_eq(grant_delete_check(l->items[0], err, sizeof(err)), -EBUSY);
-	ck_assert_str_eq(err, "dataset development/spark is referenced by production/spark; "
-			      "delete that dataset first");
+	ck_assert_str_eq(err, "dataset development/spark is referenced by 1 dataset of another "
+			      "namespace; delete that dataset first (names of other namespaces are "
+			      "not shown: a cluster admin sees them with `weir describe dataset`)");
+	/* one of its own namespace is named: its owner's business */
+	ck_assert_int_eq(dataset_status_add_ref(st, "development", "spark-b"), 0);
+	ck_assert_int_eq(grant_delete_check(l->items[0], err, sizeof(err)), -EBUSY);
+	ck_assert_str_eq(err, "dataset development/spark is referenced by development/spark-b and "
+			      "1 dataset of another namespace; delete those datasets first (names "
+			      "of other namespaces are not shown: a cluster admin sees them with "
+			      "`weir describe dataset`)");
+	ck_assert_int_eq(dataset_status_remove_ref(st, "development", "spark-b"), 1);
+	/* a namespace whose name is a prefix of the source's is another namespace */
+	ck_assert_int_eq(dataset_status_add_ref(st, "develop", "x"), 0);
+	ck_assert_int_eq(grant_delete_check(l->items[0], err, sizeof(err)), -EBUSY);
+	ck_assert_msg(!strstr(err, "develop/x"), "%s", err);
+	ck_assert_int_eq(dataset_status_remove_ref(st, "develop", "x"), 1);
 	ck_assert_int_eq(dataset_status_remove_ref(st, "production", "spark"), 1);
 	ck_assert_int_eq(grant_delete_check(l->items[0], err, sizeof(err)), 0);
 	objmodel_list_free(l);
