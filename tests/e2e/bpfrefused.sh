@@ -78,7 +78,7 @@ if [ "$ta" = ebpf ]; then
 fi
 
 step "/metrics flags the view weir-node counts"
-curl -fsS "http://127.0.0.1:$mport/metrics" >"$TMP/metrics" || fail "GET /metrics on 127.0.0.1:$mport failed"
+metrics_get "http://127.0.0.1:$mport/metrics" >"$TMP/metrics" || fail "GET /metrics on 127.0.0.1:$mport failed"
 grep -q '^weir_view_ebpf_tracked{namespace="team-b",dataset="second",.*} 0$' "$TMP/metrics" ||
 	fail "/metrics does not flag team-b/second as counted by weir-node: $(grep ebpf_tracked "$TMP/metrics")"
 line="$(grep '^weir_view_counted_read_bytes_total{namespace="team-b"' "$TMP/metrics")" ||
