@@ -1724,11 +1724,13 @@ struct maker {
  * same directory, its identity recorded, then renamed into place without replacing anything, so
  * another creator's object there still gives -EEXIST. The resent request finishes the rename
  * where the temporary name is still there, and answers 1 (done) where path is the recorded
- * object; else it makes it anew. Returns 0 (made now), 1 (made by the dead weir-node) or -errno,
- * with the journal record to end after the reply in *ret_rec (-1: none). Without a journal
+ * object; else it makes it anew. Returns 0 (made now), 1 (made by the dead weir-node, whose
+ * identity is then *ret_ident) or -errno, with the journal record to end after the reply in
+ * *ret_rec (-1: none). Without a journal
  * or room in it, made in place. */
 static int create_placed(struct view *v, fuse_ino_t parent, const char *dir, const char *path,
-			 enum view_journal_op op, const struct maker *m, int *ret_rec)
+			 enum view_journal_op op, const struct maker *m, int *ret_rec,
+			 uint64_t *ret_ident)
 {
 	bool resent;
 	uint64_t unique = req_op_unique(&resent), ident = 0, id;
@@ -1746,6 +1748,7 @@ static int create_placed(struct view *v, fuse_ino_t parent, const char *dir, con
 		if (!again && ident != 0 && ufs_ident(v->src.ufs, path, &id) == 0 && id == ident) {
 			free(tmp);
 			*ret_rec = rec;
+			*ret_ident = ident;
 			return 1;
 		}
 	} else {
@@ -1782,16 +1785,49 @@ static int create_placed(struct view *v, fuse_ino_t parent, const char *dir, con
 
 struct create_arg {
 	struct view *v;
+	fuse_req_t req;
+	struct view_creds *c; /* the reader's rights the create is made with */
 	int flags;
 	mode_t mode;
 	int fd; /* out: the new file's descriptor */
 };
 
+/* The file this create made (ident; 0: what path names now, which must be no link) opened to
+ * write again after a kill: with the daemon's rights, since a file made read-only (0444) may
+ * not be opened to write by its creator once made, and then checked to be that very file.
+ * Returns the descriptor or -errno (-ESTALE: another file has the name). */
+static int create_reopen(struct create_arg *a, const char *path, uint64_t ident)
+{
+	struct view *v = a->v;
+	int r = ident ? 0 : ufs_ident(v->src.ufs, path, &ident);
+	if (r < 0)
+		return r;
+	bool was_on = a->c->on;
+	view_creds_leave(a->c);
+	int fd = ufs_open_write(v->src.ufs, path,
+				a->flags & ~(O_APPEND | O_CREAT | O_EXCL | O_TRUNC), 0);
+	if (was_on) {
+		r = view_creds_enter(a->req, a->c);
+		if (r < 0) {
+			if (fd >= 0)
+				close(fd);
+			return r;
+		}
+	}
+	struct stat st;
+	if (fd >= 0 && (fstat(fd, &st) < 0 || (uint64_t)st.st_ino != ident)) {
+		close(fd);
+		fd = -ESTALE;
+	}
+	return fd;
+}
+
 static int create_make(void *arg, const char *tmp, bool again)
 {
 	struct create_arg *a = arg;
 	int fl = a->flags & ~(O_APPEND | O_CREAT | O_EXCL | O_TRUNC);
-	int fd = ufs_open_write(a->v->src.ufs, tmp, again ? fl : fl | O_CREAT | O_EXCL, a->mode);
+	int fd = again ? create_reopen(a, tmp, 0)
+		       : ufs_open_write(a->v->src.ufs, tmp, fl | O_CREAT | O_EXCL, a->mode);
 	if (fd < 0)
 		return fd;
 	a->fd = fd;
@@ -1824,13 +1860,12 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fd = -ENOMEM;
 	if (fd == 0 && (fi->flags & O_EXCL)) {
 		/* As a mkdir: a resent exclusive create finds the file it made. */
-		struct create_arg ca = {v, fi->flags, mode, -1};
+		struct create_arg ca = {v, req, &c, fi->flags, mode, -1};
 		struct maker m = {create_make, create_gone, &ca};
-		fd = create_placed(v, parent, dir, path, VJ_OP_CREATE, &m, &rec);
+		uint64_t ident = 0;
+		fd = create_placed(v, parent, dir, path, VJ_OP_CREATE, &m, &rec, &ident);
 		if (fd == 1) /* made before the kill: open it as made, not afresh */
-			ca.fd = ufs_open_write(v->src.ufs, path,
-					       fi->flags & ~(O_CREAT | O_EXCL | O_APPEND | O_TRUNC),
-					       0);
+			ca.fd = create_reopen(&ca, path, ident);
 		fd = fd < 0 ? fd : ca.fd;
 	} else if (fd == 0) {
 		fd = ufs_open_write(v->src.ufs, path, (fi->flags & ~O_APPEND) | O_CREAT | O_EXCL,
@@ -2130,7 +2165,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	struct mkdir_arg ma = {v, mode};
 	struct maker m = {mkdir_make, mkdir_gone, &ma};
 	if (r == 0)
-		r = create_placed(v, parent, dir, path, VJ_OP_MKDIR, &m, &rec);
+		r = create_placed(v, parent, dir, path, VJ_OP_MKDIR, &m, &rec, &(uint64_t){0});
 	free(dir);
 	bool as_reader = c.on;
 	view_creds_leave(&c);

@@ -20,6 +20,9 @@ mkdir -p "$SRC" "$DIE"
 printf 'line0\n' >"$SRC/log.txt"
 rand_file "$SRC/data.bin" 100000 wr-data
 rand_file "$SRC/trunc.bin" 300000 wr-trunc
+mkdir -m 0777 "$SRC/pub" # where nobody creates
+chmod 0755 "$TMP"
+chmod 0777 "$DIE" # the shim takes the arm with the rights of the reader weir-node acts for
 WEIR_TEST_DIE_DIR="$DIE" LD_PRELOAD="$lib" \
 	weir_mount "local://$SRC" "$RW" --tier "mem:$WEIR_TIER_DIR/mem:64MiB" --read-write >/dev/null
 
@@ -85,11 +88,12 @@ no_temp() {
 	fi
 	if ls -a "$RW" | grep -q weir-tmp; then fail "the view lists a temporary name"; fi
 }
-# python3 $excl PATH BYTES: an exclusive create (O_CREAT|O_EXCL) that writes BYTES.
+# python3 $excl PATH BYTES [MODE]: an exclusive create (O_CREAT|O_EXCL) that writes BYTES.
 excl="$TMP/excl.py"
 cat >"$excl" <<'PY'
 import os, sys
-fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+mode = int(sys.argv[3], 8) if len(sys.argv) > 3 else 0o644
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
 os.write(fd, sys.argv[2].encode())
 os.close(fd)
 PY
@@ -130,6 +134,20 @@ rm -f "$DIE/compete"
 grep -q 'FileExistsError' "$TMP/err" || fail "create of new3: $(cat "$TMP/err")"
 no_temp
 ok "O_EXCL creates succeeded once each; another creator's name still gives EEXIST"
+
+step "the same by a user (not root), of a file made read-only (0444): taken up with weir's rights"
+command -v setpriv >/dev/null || fail "setpriv is missing: install util-linux (scripts/install-deps.sh)"
+nobody=(setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups)
+py=/usr/bin/python3 # one nobody may run (not a python under /root)
+[ -x "$py" ] || py=python3
+die_at fstatat '.weir-tmp-*' "${nobody[@]}" "$py" "$excl" "$RW/pub/ro1" "ro1" 444
+die_at fstat ro2 "${nobody[@]}" "$py" "$excl" "$RW/pub/ro2" "ro2" 444
+for f in ro1 ro2; do
+	printf '%s' "$f" | cmp - "$SRC/pub/$f" || fail "$f differs"
+	[ "$(stat -c %U:%a "$SRC/pub/$f")" = nobody:444 ] || fail "$f: $(stat -c %U:%a "$SRC/pub/$f")"
+done
+no_temp
+ok "created once each, nobody's, mode 444, with the bytes written through the create's descriptor"
 
 step "a rename applied, killed before the reply"
 printf "moved\n" >"$RW/r1"
