@@ -1726,8 +1726,7 @@ struct maker {
  * where the temporary name is still there, and answers 1 (done) where path is the recorded
  * object; else it makes it anew. Returns 0 (made now), 1 (made by the dead weir-node, whose
  * identity is then *ret_ident) or -errno, with the journal record to end after the reply in
- * *ret_rec (-1: none). Without a journal
- * or room in it, made in place. */
+ * *ret_rec (-1: none). Without a journal or room in it, made in place. */
 static int create_placed(struct view *v, fuse_ino_t parent, const char *dir, const char *path,
 			 enum view_journal_op op, const struct maker *m, int *ret_rec,
 			 uint64_t *ret_ident)
@@ -1769,8 +1768,9 @@ static int create_placed(struct view *v, fuse_ino_t parent, const char *dir, con
 			r = ufs_rename(v->src.ufs, tmp, path, RENAME_NOREPLACE);
 		}
 		if (r == -EINVAL) /* a filesystem without RENAME_NOREPLACE: not atomic */
-			r = ufs_ident(v->src.ufs, path, &id) == 0 ? -EEXIST
-								  : ufs_rename(v->src.ufs, tmp, path, 0);
+			r = ufs_ident(v->src.ufs, path, &id) == 0
+				? -EEXIST
+				: ufs_rename(v->src.ufs, tmp, path, 0);
 		if (r < 0)
 			m->gone(m->arg, tmp);
 	}
@@ -2221,8 +2221,9 @@ static bool op_done(struct view *v, fuse_ino_t parent, const char *path, const c
 	}
 	*ret_rec = rec;
 	if (rec < 0) {
-		log_warn("\"%s\": no room to record the removal of \"%s\": were weir-node to die "
-			 "before its reply, the resent request would fail with ENOENT",
+		log_warn("\"%s\": no room to record the removal or rename of \"%s\": were "
+			 "weir-node to die before its reply, the resent request would fail with "
+			 "ENOENT",
 			 v->mountpoint, path);
 		return false;
 	}

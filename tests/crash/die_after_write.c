@@ -79,7 +79,8 @@ static int take_name(const char *call, const char *name)
 	if (n != 2 || strcmp(wcall, call) != 0)
 		return 0;
 	size_t wl = strlen(wname);
-	if (wl && wname[wl - 1] == '*' ? strncmp(name, wname, wl - 1) != 0 : strcmp(name, wname) != 0)
+	if (wl && wname[wl - 1] == '*' ? strncmp(name, wname, wl - 1) != 0
+				       : strcmp(name, wname) != 0)
 		return 0;
 	if (rename(arm, fired) < 0)
 		return 0;
