@@ -347,9 +347,16 @@ int ufs_remove(struct ufs *u, const char *path, bool dir)
 	return u->ops->remove ? u->ops->remove(u, path, dir) : -EROFS;
 }
 
-int ufs_rename(struct ufs *u, const char *from, const char *to)
+int ufs_rename(struct ufs *u, const char *from, const char *to, unsigned flags)
 {
 	if (!path_ok(from) || !path_ok(to) || from[1] == '\0' || to[1] == '\0')
 		return -EINVAL;
-	return u->ops->rename ? u->ops->rename(u, from, to) : -EROFS;
+	return u->ops->rename ? u->ops->rename(u, from, to, flags) : -EROFS;
+}
+
+int ufs_ident(struct ufs *u, const char *path, uint64_t *ret_id)
+{
+	if (!path_ok(path) || path[1] == '\0')
+		return -EINVAL;
+	return u->ops->ident ? u->ops->ident(u, path, ret_id) : -EOPNOTSUPP;
 }

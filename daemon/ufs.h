@@ -14,6 +14,10 @@
 #define UFS_ETAG_MAX 128
 
 /* What identifies one version of an object; a change in any field invalidates its blocks. */
+/* A name beginning with this is an object a view is making (created under it, then renamed into
+ * place: see op_mkdir in fuse/view.c); listings leave it out. */
+#define UFS_TEMP_PREFIX ".weir-tmp-"
+
 struct ufs_attr {
 	uint64_t size;
 	int64_t mtime; /* seconds since the epoch; 0 when unknown */
@@ -104,7 +108,8 @@ struct ufs_ops {
 	int (*fd_stat)(struct ufs *u, int fd, struct ufs_attr *ret_attr);
 	int (*mkdir)(struct ufs *u, const char *path, unsigned mode);
 	int (*remove)(struct ufs *u, const char *path, bool dir);
-	int (*rename)(struct ufs *u, const char *from, const char *to);
+	int (*rename)(struct ufs *u, const char *from, const char *to, unsigned flags);
+	int (*ident)(struct ufs *u, const char *path, uint64_t *ret_id);
 	int (*chown)(struct ufs *u, const char *path, unsigned uid, unsigned gid);
 	/* Sources with owners (local): a directory's descriptor, and a stat beneath one. */
 	int (*open_dir)(struct ufs *u, const char *path);
@@ -207,7 +212,11 @@ int ufs_fd_stat(struct ufs *u, int fd, struct ufs_attr *ret_attr);
 int ufs_mkdir(struct ufs *u, const char *path, unsigned mode);
 /* Removes a file (dir false) or an empty directory. */
 int ufs_remove(struct ufs *u, const char *path, bool dir);
-int ufs_rename(struct ufs *u, const char *from, const char *to);
+/* flags: 0, or RENAME_NOREPLACE (-EEXIST where to exists). */
+int ufs_rename(struct ufs *u, const char *from, const char *to, unsigned flags);
+/* The identity of path itself (a symlink is not followed): its inode number at a local://
+ * source. Returns 0, -ENOENT, -EOPNOTSUPP (a read-only backend) or -errno. */
+int ufs_ident(struct ufs *u, const char *path, uint64_t *ret_id);
 /* Gives path (never a symlink's target) to uid:gid, so that what a non-root writer created is
  * its own; only while path belongs to the daemon (else -EPERM). */
 int ufs_chown(struct ufs *u, const char *path, unsigned uid, unsigned gid);

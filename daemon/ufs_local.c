@@ -245,7 +245,8 @@ static int local_list(struct ufs *u, const char *path, struct ufs_dirent **ret_e
 				goto fail_dir;
 			break;
 		}
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+		    strncmp(de->d_name, UFS_TEMP_PREFIX, strlen(UFS_TEMP_PREFIX)) == 0)
 			continue;
 		struct stat st;
 		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -635,7 +636,7 @@ static int local_remove(struct ufs *u, const char *path, bool dir)
 	return r;
 }
 
-static int local_rename(struct ufs *u, const char *from, const char *to)
+static int local_rename(struct ufs *u, const char *from, const char *to, unsigned flags)
 {
 	const char *n1, *n2;
 	int p1 = open_parent(u->priv, from, &n1);
@@ -646,11 +647,25 @@ static int local_rename(struct ufs *u, const char *from, const char *to)
 		close(p1);
 		return p2;
 	}
-	int r = renameat(p1, n1, p2, n2) < 0 ? -errno : 0;
+	int r = renameat2(p1, n1, p2, n2, flags) < 0 ? -errno : 0;
 	close(p1);
 	close(p2);
 	if (r < 0)
 		set_error(u, from, r);
+	return r;
+}
+
+static int local_ident(struct ufs *u, const char *path, uint64_t *ret_id)
+{
+	const char *name;
+	int pfd = open_parent(u->priv, path, &name);
+	if (pfd < 0)
+		return pfd;
+	struct stat st;
+	int r = fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	close(pfd);
+	if (r == 0)
+		*ret_id = (uint64_t)st.st_ino;
 	return r;
 }
 
@@ -668,6 +683,7 @@ const struct ufs_ops ufs_local_ops = {
     .mkdir = local_mkdir,
     .remove = local_remove,
     .rename = local_rename,
+    .ident = local_ident,
     .chown = local_chown,
     .open_dir = local_open_dir,
     .stat_beneath = local_stat_beneath,

@@ -1336,9 +1336,34 @@ static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 
 /* Requests the dead weir-node had read but not answered wait in the kernel's processing queue;
  * FUSE_NOTIFY_RESEND (Linux 6.9+) puts them back to be read again, by us. */
+static char *temp_path(struct view *v, const char *dir, uint64_t unique);
+
+/* A temporary name a dead weir-node made for a mkdir or a create whose request never comes back
+ * (a kernel that cannot resend): removed, so it does not stay in the source forever. */
+static void temp_left(void *arg, uint64_t unique, enum view_journal_op op, uint64_t parent)
+{
+	struct view *v = arg;
+	if (op != VJ_OP_MKDIR && op != VJ_OP_CREATE)
+		return;
+	struct inode *pin = inode_get(v, parent);
+	char path[PATH_MAX] = "";
+	if (pin) {
+		pthread_mutex_lock(&v->lock);
+		snprintf(path, sizeof(path), "%s", pin->path);
+		pthread_mutex_unlock(&v->lock);
+	}
+	char *tmp = path[0] ? temp_path(v, path, unique) : NULL;
+	if (tmp && ufs_remove(v->src.ufs, tmp, op == VJ_OP_MKDIR) == 0)
+		log_info("\"%s\": removed \"%s\", left by a mkdir or create never answered",
+			 v->mountpoint, tmp);
+	free(tmp);
+}
+
 static void resend_in_flight(struct view *v)
 {
 	if (!v->resend) {
+		if (v->journal)
+			view_journal_ops_left(v->journal, temp_left, v);
 		log_warn("\"%s\": this kernel cannot resend requests (no FUSE_HAS_RESEND): the "
 			 "ones in flight when the last weir-node died never get an answer, and "
 			 "their readers wait until weir umount --force",
@@ -1716,6 +1741,158 @@ static void open_for_write(fuse_req_t req, struct view *v, struct inode *in,
 	}
 }
 
+/* Namespace changes a resent request finds done (view_journal_op_begin): the request's number
+ * without the resend bit, and whether it is a resend. */
+static uint64_t req_op_unique(bool *ret_resent)
+{
+	*ret_resent = (req_unique & FUSE_UNIQUE_RESEND) != 0;
+	return req_unique & ~FUSE_UNIQUE_RESEND;
+}
+
+/* The temporary name of what request unique creates in directory dir: unique to this view (its
+ * journal's id) and request, so a resend finds it. Owned, or NULL. */
+static char *temp_path(struct view *v, const char *dir, uint64_t unique)
+{
+	char *p;
+	if (asprintf(&p, "%s/" UFS_TEMP_PREFIX "%016llx-%llx", strcmp(dir, "/") == 0 ? "" : dir,
+		     (unsigned long long)view_journal_id(v->journal),
+		     (unsigned long long)unique) < 0)
+		return NULL;
+	return p;
+}
+
+/* How a create is made: make(arg, tmp, again) creates the new object at tmp, or (again) takes up
+ * the one a dead weir-node left at tmp; gone(arg, tmp) undoes it when it cannot be put in place. */
+struct maker {
+	int (*make)(void *arg, const char *tmp, bool again);
+	void (*gone)(void *arg, const char *tmp);
+	void *arg;
+};
+
+/* A mkdir or an exclusive create of path in directory parent (inode number) whose reply can be
+ * lost to a kill -9 and the request resent: the object is made under a temporary name in the
+ * same directory, its identity recorded, then renamed into place without replacing anything, so
+ * another creator's object there still gives -EEXIST. The resent request finishes the rename
+ * where the temporary name is still there, and answers 1 (done) where path is the recorded
+ * object; else it makes it anew. Returns 0 (made now), 1 (made by the dead weir-node, whose
+ * identity is then *ret_ident) or -errno, with the journal record to end after the reply in
+ * *ret_rec (-1: none). Without a journal or room in it, made in place. */
+static int create_placed(struct view *v, fuse_ino_t parent, const char *dir, const char *path,
+			 enum view_journal_op op, const struct maker *m, int *ret_rec,
+			 uint64_t *ret_ident)
+{
+	bool resent;
+	uint64_t unique = req_op_unique(&resent), ident = 0, id;
+	int rec = -1;
+	*ret_rec = -1;
+	if (!v->journal)
+		return m->make(m->arg, path, false);
+	char *tmp = temp_path(v, dir, unique);
+	if (!tmp)
+		return -ENOMEM;
+	int r;
+	bool again = false;
+	if (resent && view_journal_op_find(v->journal, unique, op, parent, &ident, &rec) == 0) {
+		again = ufs_ident(v->src.ufs, tmp, &id) == 0;
+		if (!again && ident != 0 && ufs_ident(v->src.ufs, path, &id) == 0 && id == ident) {
+			free(tmp);
+			*ret_rec = rec;
+			*ret_ident = ident;
+			return 1;
+		}
+	} else {
+		rec = view_journal_op_begin(v->journal, unique, op, parent);
+	}
+	if (rec < 0) {
+		free(tmp);
+		log_warn("\"%s\": no room to record the making of \"%s\": were weir-node to die "
+			 "before its reply, the resent request would fail with EEXIST",
+			 v->mountpoint, path);
+		return m->make(m->arg, path, false);
+	}
+	r = m->make(m->arg, tmp, again);
+	if (r == 0) {
+		r = ufs_ident(v->src.ufs, tmp, &id);
+		if (r == 0) {
+			view_journal_op_set(v->journal, rec, id);
+			r = ufs_rename(v->src.ufs, tmp, path, RENAME_NOREPLACE);
+		}
+		if (r == -EINVAL) /* a filesystem without RENAME_NOREPLACE: not atomic */
+			r = ufs_ident(v->src.ufs, path, &id) == 0
+				? -EEXIST
+				: ufs_rename(v->src.ufs, tmp, path, 0);
+		if (r < 0)
+			m->gone(m->arg, tmp);
+	}
+	free(tmp);
+	if (r < 0) {
+		view_journal_write_end(v->journal, rec);
+		return r;
+	}
+	*ret_rec = rec;
+	return 0;
+}
+
+struct create_arg {
+	struct view *v;
+	fuse_req_t req;
+	struct view_creds *c; /* the reader's rights the create is made with */
+	int flags;
+	mode_t mode;
+	int fd; /* out: the new file's descriptor */
+};
+
+/* The file this create made (ident; 0: what path names now, which must be no link) opened to
+ * write again after a kill: with the daemon's rights, since a file made read-only (0444) may
+ * not be opened to write by its creator once made, and then checked to be that very file.
+ * Returns the descriptor or -errno (-ESTALE: another file has the name). */
+static int create_reopen(struct create_arg *a, const char *path, uint64_t ident)
+{
+	struct view *v = a->v;
+	int r = ident ? 0 : ufs_ident(v->src.ufs, path, &ident);
+	if (r < 0)
+		return r;
+	bool was_on = a->c->on;
+	view_creds_leave(a->c);
+	int fd = ufs_open_write(v->src.ufs, path,
+				a->flags & ~(O_APPEND | O_CREAT | O_EXCL | O_TRUNC), 0);
+	if (was_on) {
+		r = view_creds_enter(a->req, a->c);
+		if (r < 0) {
+			if (fd >= 0)
+				close(fd);
+			return r;
+		}
+	}
+	struct stat st;
+	if (fd >= 0 && (fstat(fd, &st) < 0 || (uint64_t)st.st_ino != ident)) {
+		close(fd);
+		fd = -ESTALE;
+	}
+	return fd;
+}
+
+static int create_make(void *arg, const char *tmp, bool again)
+{
+	struct create_arg *a = arg;
+	int fl = a->flags & ~(O_APPEND | O_CREAT | O_EXCL | O_TRUNC);
+	int fd = again ? create_reopen(a, tmp, 0)
+		       : ufs_open_write(a->v->src.ufs, tmp, fl | O_CREAT | O_EXCL, a->mode);
+	if (fd < 0)
+		return fd;
+	a->fd = fd;
+	return 0;
+}
+
+static void create_gone(void *arg, const char *tmp)
+{
+	struct create_arg *a = arg;
+	if (a->fd >= 0)
+		close(a->fd);
+	a->fd = -1;
+	ufs_remove(a->v->src.ufs, tmp, false);
+}
+
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
@@ -1727,10 +1904,24 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	mode &= ~(mode_t)(S_ISUID | S_ISGID); /* as in op_setattr: none reaches the host */
 	/* With the reader's rights at a local:// source: the file is theirs as on the source. */
 	struct view_creds c = {.on = false};
-	int fd = path ? reader_enter(req, v, &c) : -ENOMEM;
-	if (fd == 0)
+	int fd = path ? reader_enter(req, v, &c) : -ENOMEM, rec = -1;
+	char *dir = fd == 0 ? strdup(pin->path) : NULL;
+	if (fd == 0 && !dir)
+		fd = -ENOMEM;
+	if (fd == 0 && (fi->flags & O_EXCL)) {
+		/* As a mkdir: a resent exclusive create finds the file it made. */
+		struct create_arg ca = {v, req, &c, fi->flags, mode, -1};
+		struct maker m = {create_make, create_gone, &ca};
+		uint64_t ident = 0;
+		fd = create_placed(v, parent, dir, path, VJ_OP_CREATE, &m, &rec, &ident);
+		if (fd == 1) /* made before the kill: open it as made, not afresh */
+			ca.fd = create_reopen(&ca, path, ident);
+		fd = fd < 0 ? fd : ca.fd;
+	} else if (fd == 0) {
 		fd = ufs_open_write(v->src.ufs, path, (fi->flags & ~O_APPEND) | O_CREAT | O_EXCL,
 				    mode);
+	}
+	free(dir);
 	bool created = fd >= 0;
 	if (fd == -EEXIST && !(fi->flags & O_EXCL)) { /* appeared at the source meanwhile */
 		fd = writer_beneath(v, path);
@@ -1762,6 +1953,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		if (fd >= 0)
 			close(fd);
 		fuse_reply_err(req, -r);
+		if (rec >= 0)
+			view_journal_write_end(v->journal, rec);
 		return;
 	}
 	h->dirty = true;
@@ -1773,6 +1966,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		free(h->path);
 		free(h);
 		fuse_reply_err(req, ENOMEM);
+		if (rec >= 0)
+			view_journal_write_end(v->journal, rec);
 		return;
 	}
 	e.attr_timeout = 0; /* a file open for writing: see current_attr */
@@ -1785,6 +1980,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		journal_handle_clear(v, fh);
 		handle_close(v, h);
 	}
+	if (rec >= 0)
+		view_journal_write_end(v->journal, rec);
 }
 
 /* Mode bits a write by req's sender takes off the file: setuid, and setgid where group execute
@@ -1994,6 +2191,23 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	fuse_reply_attr(req, &st, h || being_written(v, in) ? 0 : v->ttl_s);
 }
 
+struct mkdir_arg {
+	struct view *v;
+	mode_t mode;
+};
+
+static int mkdir_make(void *arg, const char *tmp, bool again)
+{
+	struct mkdir_arg *a = arg;
+	return again ? 0 : ufs_mkdir(a->v->src.ufs, tmp, a->mode);
+}
+
+static void mkdir_gone(void *arg, const char *tmp)
+{
+	struct mkdir_arg *a = arg;
+	ufs_remove(a->v->src.ufs, tmp, true);
+}
+
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct view *v = fuse_req_userdata(req);
@@ -2001,12 +2215,18 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	if (!pin)
 		return;
 	char *path = child_path(pin->path, name);
+	char *dir = path ? strdup(pin->path) : NULL;
 	struct view_creds c = {.on = false};
-	int r = path ? reader_enter(req, v, &c) : -ENOMEM;
+	int r = dir ? reader_enter(req, v, &c) : -ENOMEM, rec = -1;
+	struct mkdir_arg ma = {v, mode};
+	struct maker m = {mkdir_make, mkdir_gone, &ma};
 	if (r == 0)
-		r = ufs_mkdir(v->src.ufs, path, mode);
+		r = create_placed(v, parent, dir, path, VJ_OP_MKDIR, &m, &rec, &(uint64_t){0});
+	free(dir);
 	bool as_reader = c.on;
 	view_creds_leave(&c);
+	if (r == 1)
+		r = 0;
 	/* As for a file: a new directory belongs to whoever asked. */
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	char cause[sizeof(v->src.ufs->last_error)];
@@ -2027,6 +2247,44 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		fuse_reply_err(req, -r);
 	else
 		fuse_reply_entry(req, &e);
+	if (rec >= 0) /* after the reply: the kernel sends it no more */
+		view_journal_write_end(v->journal, rec);
+}
+
+/* Whether this request (a resend) removed or moved the object at path already: its record says
+ * which object it was (ident), path no longer names it, and to (a rename's target; NULL for a
+ * removal) does. *ret_rec: the record, taken up by this process, or a new one (-1: none); its
+ * identity set to path's object when not done. */
+static bool op_done(struct view *v, fuse_ino_t parent, const char *path, const char *to,
+		    enum view_journal_op op, int *ret_rec)
+{
+	bool resent;
+	uint64_t unique = req_op_unique(&resent), ident = 0, id = 0;
+	*ret_rec = -1;
+	if (!v->journal)
+		return false;
+	int rec = -1;
+	if (resent && view_journal_op_find(v->journal, unique, op, parent, &ident, &rec) == 0) {
+		int r = ufs_ident(v->src.ufs, path, &id);
+		uint64_t tid = 0;
+		if (ident != 0 && (r == -ENOENT || (r == 0 && id != ident)) &&
+		    (!to || (ufs_ident(v->src.ufs, to, &tid) == 0 && tid == ident))) {
+			*ret_rec = rec;
+			return true;
+		}
+	} else {
+		rec = view_journal_op_begin(v->journal, unique, op, parent);
+	}
+	*ret_rec = rec;
+	if (rec < 0) {
+		log_warn("\"%s\": no room to record the removal or rename of \"%s\": were "
+			 "weir-node to die before its reply, the resent request would fail with "
+			 "ENOENT",
+			 v->mountpoint, path);
+		return false;
+	}
+	view_journal_op_set(v->journal, rec, ufs_ident(v->src.ufs, path, &id) == 0 ? id : 0);
+	return false;
 }
 
 static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
@@ -2037,14 +2295,16 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool 
 		return;
 	char *path = child_path(pin->path, name);
 	struct view_creds c = {.on = false};
-	int r = path ? reader_enter(req, v, &c) : -ENOMEM;
-	if (r == 0)
+	int r = path ? reader_enter(req, v, &c) : -ENOMEM, rec = -1;
+	if (r == 0 && !op_done(v, parent, path, NULL, VJ_OP_REMOVE, &rec))
 		r = ufs_remove(v->src.ufs, path, dir);
 	view_creds_leave(&c);
 	if (r == 0)
 		forget_cached(v, path);
 	free(path);
 	fuse_reply_err(req, -r);
+	if (rec >= 0)
+		view_journal_write_end(v->journal, rec);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -2136,9 +2396,9 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		pthread_mutex_unlock(&v->lock);
 	}
 	struct view_creds c = {.on = false};
-	int r = from && to ? reader_enter(req, v, &c) : -ENOMEM;
-	if (r == 0)
-		r = ufs_rename(v->src.ufs, from, to);
+	int r = from && to ? reader_enter(req, v, &c) : -ENOMEM, rec = -1;
+	if (r == 0 && !op_done(v, parent, from, to, VJ_OP_RENAME, &rec))
+		r = ufs_rename(v->src.ufs, from, to, 0);
 	view_creds_leave(&c);
 	if (r == 0) {
 		forget_cached(v, from);
@@ -2157,6 +2417,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	free(from);
 	free(to);
 	fuse_reply_err(req, -r);
+	if (rec >= 0)
+		view_journal_write_end(v->journal, rec);
 }
 
 /* The one step of an OPEN for reading that must not interleave with another open, lookup or

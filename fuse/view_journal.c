@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -32,13 +34,17 @@ struct write_rec {
 	uint64_t len;
 };
 #define WRITE_CLAIMED UINT64_MAX
+/* fh of a namespace change's record (never a handle number): OP_TAG | the op; off is the
+ * identity, len the directory. */
+#define OP_TAG (1ull << 63)
 
 /* The header page: the magic, the highest handle number ever given a slot, the appends in
  * flight (after room the first two fields left, zero in a journal of an older weir-node). */
 struct header {
 	uint64_t magic;
 	_Atomic uint64_t max_fh;
-	uint64_t reserved[6];
+	uint64_t id; /* view_journal_id; 0 in a journal of an older weir-node, then set at open */
+	uint64_t reserved[5];
 	struct write_rec writes[VIEW_JOURNAL_MAX_WRITES];
 };
 
@@ -63,6 +69,15 @@ struct view_journal {
 	 * only records view_journal_write_begin may take when none is free. */
 	_Atomic uint64_t inherited[(VIEW_JOURNAL_MAX_WRITES + 63) / 64];
 };
+
+static void set_id(struct view_journal *j)
+{
+	uint64_t id = 0;
+	while (id == 0)
+		if (getrandom(&id, sizeof(id), 0) != sizeof(id))
+			id = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
+	j->hdr->id = id;
+}
 
 static int map(struct view_journal *j)
 {
@@ -100,6 +115,7 @@ int view_journal_new(const char *mountpoint, struct view_journal **ret)
 		view_journal_free(j);
 		return r;
 	}
+	set_id(j);
 	*ret = j;
 	return 0;
 }
@@ -132,6 +148,8 @@ int view_journal_open(int fd, struct view_journal **ret)
 		else if (u != 0)
 			atomic_fetch_or(&j->inherited[i / 64], 1ull << (i % 64));
 	}
+	if (j->hdr->id == 0)
+		set_id(j);
 	*ret = j;
 	return 0;
 }
@@ -203,6 +221,48 @@ void view_journal_write_end(struct view_journal *j, int index)
 {
 	if (index >= 0 && index < VIEW_JOURNAL_MAX_WRITES)
 		atomic_store_explicit(&j->hdr->writes[index].unique, 0, memory_order_release);
+}
+
+int view_journal_op_begin(struct view_journal *j, uint64_t unique, enum view_journal_op op,
+			  uint64_t parent)
+{
+	return view_journal_write_begin(j, unique, OP_TAG | op, 0, parent);
+}
+
+void view_journal_op_set(struct view_journal *j, int index, uint64_t ident)
+{
+	if (index >= 0 && index < VIEW_JOURNAL_MAX_WRITES)
+		j->hdr->writes[index].off = (int64_t)ident;
+}
+
+int view_journal_op_find(struct view_journal *j, uint64_t unique, enum view_journal_op op,
+			 uint64_t parent, uint64_t *ret_ident, int *ret_index)
+{
+	int64_t off;
+	int r = view_journal_write_find(j, unique, OP_TAG | op, parent, &off, ret_index);
+	if (r == 0)
+		*ret_ident = (uint64_t)off;
+	return r;
+}
+
+void view_journal_ops_left(struct view_journal *j,
+			   void (*fn)(void *arg, uint64_t unique, enum view_journal_op op,
+				      uint64_t parent),
+			   void *arg)
+{
+	struct write_rec *w = j->hdr->writes;
+	for (int i = 0; i < VIEW_JOURNAL_MAX_WRITES; i++) {
+		uint64_t u = atomic_load_explicit(&w[i].unique, memory_order_acquire);
+		if (!(atomic_load(&j->inherited[i / 64]) & (1ull << (i % 64))) ||
+		    !(w[i].fh & OP_TAG))
+			continue;
+		fn(arg, u, (enum view_journal_op)(w[i].fh & ~OP_TAG), w[i].len);
+	}
+}
+
+uint64_t view_journal_id(const struct view_journal *j)
+{
+	return j->hdr->id;
 }
 
 void view_journal_free(struct view_journal *j)

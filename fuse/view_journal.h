@@ -105,6 +105,37 @@ int view_journal_write_find(struct view_journal *j, uint64_t unique, uint64_t fh
 /* Frees record index once the reply has been sent. */
 void view_journal_write_end(struct view_journal *j, int index);
 
+/* Namespace changes in flight, in the same records. A mkdir, an exclusive create, an unlink, an
+ * rmdir or a rename applied to the source just before weir-node died is resent too, and done
+ * again it would fail (EEXIST, ENOENT) although it was done. So each records, before it changes
+ * anything, its kind and the directory it works in (the view's inode number), and then the
+ * identity (source inode number) of what it creates, removes or moves: the successor, given the
+ * resent request, finds whether the change was made. Kinds: */
+enum view_journal_op {
+	VJ_OP_MKDIR = 1,
+	VJ_OP_CREATE, /* an exclusive create */
+	VJ_OP_REMOVE, /* unlink or rmdir */
+	VJ_OP_RENAME,
+};
+/* Records that request unique does op in directory parent. Returns the index (for
+ * view_journal_op_set and view_journal_write_end) or -ENOSPC. */
+int view_journal_op_begin(struct view_journal *j, uint64_t unique, enum view_journal_op op,
+			  uint64_t parent);
+/* Sets the identity of the object record index works on (before the change is made). */
+void view_journal_op_set(struct view_journal *j, int index, uint64_t ident);
+/* The record a dead weir-node made for request unique (op in parent): 0 with the identity (0
+ * if it was not set) and the index (this process's record from now on), or -ENOENT. */
+int view_journal_op_find(struct view_journal *j, uint64_t unique, enum view_journal_op op,
+			 uint64_t parent, uint64_t *ret_ident, int *ret_index);
+/* Calls fn for each record a dead weir-node left that no resent request has taken. */
+void view_journal_ops_left(struct view_journal *j,
+			   void (*fn)(void *arg, uint64_t unique, enum view_journal_op op,
+				      uint64_t parent),
+			   void *arg);
+/* A number naming this view's journal, the same for every weir-node that serves it: objects
+ * the view makes under temporary names are named for it and the request. Never 0. */
+uint64_t view_journal_id(const struct view_journal *j);
+
 /* Calls fn for each log record in append order; stops at the first torn or unknown record (the
  * tail a crash cut short). Returns the number of records read or fn's first negative return. */
 int view_journal_replay(struct view_journal *j,

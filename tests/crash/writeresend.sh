@@ -5,7 +5,8 @@
 # kill lands right there every time: die_after_write.so (LD_PRELOAD into weir-node) kills the
 # process with SIGKILL just after the armed pwrite/ftruncate has returned. An append through a
 # descriptor opened O_APPEND used to land twice (the source file was opened O_APPEND and the
-# resent WRITE appended again).
+# resent WRITE appended again). Likewise mkdir, unlink, rmdir, an O_EXCL create and a rename, which
+# failed (EEXIST, ENOENT) although they had been done.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
@@ -19,6 +20,9 @@ mkdir -p "$SRC" "$DIE"
 printf 'line0\n' >"$SRC/log.txt"
 rand_file "$SRC/data.bin" 100000 wr-data
 rand_file "$SRC/trunc.bin" 300000 wr-trunc
+mkdir -m 0777 "$SRC/pub" # where nobody creates
+chmod 0755 "$TMP"
+chmod 0777 "$DIE" # the shim takes the arm with the rights of the reader weir-node acts for
 WEIR_TEST_DIE_DIR="$DIE" LD_PRELOAD="$lib" \
 	weir_mount "local://$SRC" "$RW" --tier "mem:$WEIR_TIER_DIR/mem:64MiB" --read-write >/dev/null
 
@@ -78,7 +82,81 @@ printf 'more' >>"$TMP/want.trunc"
 cmp "$TMP/want.trunc" "$SRC/trunc.bin" || fail "trunc.bin after the append that followed differs"
 ok "truncated once"
 
+no_temp() {
+	if ls -a "$SRC" "$SRC"/* 2>/dev/null | grep -q '^\.weir-tmp-'; then
+		fail "a temporary name was left in the source: $(ls -aR "$SRC" | grep weir-tmp)"
+	fi
+	if ls -a "$RW" | grep -q weir-tmp; then fail "the view lists a temporary name"; fi
+}
+# python3 $excl PATH BYTES [MODE]: an exclusive create (O_CREAT|O_EXCL) that writes BYTES.
+excl="$TMP/excl.py"
+cat >"$excl" <<'PY'
+import os, sys
+mode = int(sys.argv[3], 8) if len(sys.argv) > 3 else 0o644
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+os.write(fd, sys.argv[2].encode())
+os.close(fd)
+PY
+
+step "a mkdir applied, weir-node killed before the reply: once after the directory was made, once after it was put in place"
+die_at mkdirat '*' mkdir "$RW/d1"
+die_at renameat2 d2 mkdir "$RW/d2"
+[ -d "$SRC/d1" ] && [ -d "$SRC/d2" ] || fail "d1 or d2 is not a directory in the source"
+no_temp
+ok "mkdir succeeded both times: one directory each, no temporary name left or listed"
+
+step "mkdir stays exclusive: another creator's directory, made before the resend, gives EEXIST"
+echo "$SRC/d3" >"$DIE/compete"
+die_at mkdirat '.weir-tmp-*' sh -c "! mkdir '$RW/d3' 2>'$TMP/err'"
+rm -f "$DIE/compete"
+grep -q 'File exists' "$TMP/err" || fail "mkdir of d3: $(cat "$TMP/err")"
+mkdir "$SRC/d4"
+if mkdir "$RW/d4" 2>"$TMP/err"; then fail "mkdir of a directory the host made succeeded"; fi
+grep -q 'File exists' "$TMP/err" || fail "mkdir of d4: $(cat "$TMP/err")"
+no_temp
+ok "EEXIST for another creator's directory, with and without a kill"
+
+step "an unlink and an rmdir applied, killed before the reply"
+printf "gone\n" >"$RW/gone1"
+die_at unlinkat gone1 rm "$RW/gone1"
+die_at unlinkat d1 rmdir "$RW/d1"
+[ ! -e "$SRC/gone1" ] && [ ! -e "$SRC/d1" ] || fail "gone1 or d1 is still in the source"
+ok "rm and rmdir succeeded"
+
+step "an exclusive create, killed after the file was made, and after it was put in place"
+die_at fstatat '.weir-tmp-*' python3 "$excl" "$RW/new1" "new1"
+die_at fstat new2 python3 "$excl" "$RW/new2" "new2"
+printf 'new1' | cmp - "$SRC/new1" || fail "new1 differs"
+printf 'new2' | cmp - "$SRC/new2" || fail "new2 differs"
+echo "$SRC/new3" >"$DIE/compete"
+die_at fstatat '.weir-tmp-*' sh -c "! python3 '$excl' '$RW/new3' x 2>'$TMP/err'"
+rm -f "$DIE/compete"
+grep -q 'FileExistsError' "$TMP/err" || fail "create of new3: $(cat "$TMP/err")"
+no_temp
+ok "O_EXCL creates succeeded once each; another creator's name still gives EEXIST"
+
+step "the same by a user (not root), of a file made read-only (0444): taken up with weir's rights"
+command -v setpriv >/dev/null || fail "setpriv is missing: install util-linux (scripts/install-deps.sh)"
+nobody=(setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups)
+py=/usr/bin/python3 # one nobody may run (not a python under /root)
+[ -x "$py" ] || py=python3
+die_at fstatat '.weir-tmp-*' "${nobody[@]}" "$py" "$excl" "$RW/pub/ro1" "ro1" 444
+die_at fstat ro2 "${nobody[@]}" "$py" "$excl" "$RW/pub/ro2" "ro2" 444
+for f in ro1 ro2; do
+	printf '%s' "$f" | cmp - "$SRC/pub/$f" || fail "$f differs"
+	[ "$(stat -c %U:%a "$SRC/pub/$f")" = nobody:444 ] || fail "$f: $(stat -c %U:%a "$SRC/pub/$f")"
+done
+no_temp
+ok "created once each, nobody's, mode 444, with the bytes written through the create's descriptor"
+
+step "a rename applied, killed before the reply"
+printf "moved\n" >"$RW/r1"
+die_at renameat2 r2 python3 -c 'import os, sys; os.rename(sys.argv[1], sys.argv[2])' "$RW/r1" "$RW/r2"
+[ ! -e "$SRC/r1" ] || fail "r1 is still in the source"
+printf 'moved\n' | cmp - "$RW/r2" || fail "r2 differs"
+ok "the rename succeeded"
+
 n="$(grep -c 'requests in flight were resent' "$WEIR_STATE/node.log" || true)"
 [ "$n" -ge 4 ] || fail "node.log says \"requests in flight were resent\" $n times, not 4"
 echo
-echo "PASS: writes in flight at a kill -9 are applied once"
+echo "PASS: writes and namespace changes in flight at a kill -9 are applied once"

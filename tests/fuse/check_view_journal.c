@@ -233,6 +233,57 @@ START_TEST(test_writes_in_flight)
 }
 END_TEST
 
+/* Namespace changes in flight share the write records, never mistaken for a write; the
+ * successor finds each by request, op and directory, with the identity set after the begin. */
+static void count_left(void *arg, uint64_t unique, enum view_journal_op op, uint64_t parent)
+{
+	uint64_t *seen = arg;
+	ck_assert_int_eq(parent, op == VJ_OP_MKDIR ? 1 : 7);
+	*seen += unique * 100 + op;
+}
+
+START_TEST(test_ops_in_flight)
+{
+	struct view_journal *j, *k;
+	ck_assert_int_eq(view_journal_new("/mnt/o", &j), 0);
+	uint64_t id = view_journal_id(j);
+	ck_assert(id != 0);
+	int a = view_journal_op_begin(j, 20, VJ_OP_MKDIR, 1);
+	int b = view_journal_op_begin(j, 22, VJ_OP_REMOVE, 7);
+	int c = view_journal_op_begin(j, 24, VJ_OP_RENAME, 7);
+	ck_assert_int_ge(a, 0);
+	ck_assert_int_ge(b, 0);
+	ck_assert_int_ge(c, 0);
+	view_journal_op_set(j, b, 555);
+	view_journal_write_end(j, c); /* answered */
+
+	ck_assert_int_eq(view_journal_open(view_journal_fd(j), &k), 0);
+	ck_assert(view_journal_id(k) == id); /* temporary names stay the view's */
+	uint64_t ident = 1, seen = 0;
+	int idx = -1;
+	int64_t off;
+	view_journal_ops_left(k, count_left, &seen);
+	ck_assert_int_eq(seen, 2000 + VJ_OP_MKDIR + 2200 + VJ_OP_REMOVE); /* not 24: answered */
+	/* not a write, whatever the write's fh and len */
+	ck_assert_int_eq(view_journal_write_find(k, 22, 0, 7, &off, &idx), -ENOENT);
+	ck_assert_int_eq(view_journal_op_find(k, 24, VJ_OP_RENAME, 7, &ident, &idx), -ENOENT);
+	ck_assert_int_eq(view_journal_op_find(k, 22, VJ_OP_RENAME, 7, &ident, &idx), -ENOENT);
+	ck_assert_int_eq(view_journal_op_find(k, 22, VJ_OP_REMOVE, 8, &ident, &idx), -ENOENT);
+	ck_assert_int_eq(view_journal_op_find(k, 22, VJ_OP_REMOVE, 7, &ident, &idx), 0);
+	ck_assert_int_eq(ident, 555);
+	ck_assert_int_eq(idx, b);
+	ck_assert_int_eq(view_journal_op_find(k, 20, VJ_OP_MKDIR, 1, &ident, &idx), 0);
+	ck_assert_int_eq(ident, 0); /* died before it made anything */
+	ck_assert_int_eq(idx, a);
+	/* taken: the left ones are no more */
+	seen = 0;
+	view_journal_ops_left(k, count_left, &seen);
+	ck_assert_int_eq(seen, 0);
+	view_journal_free(j);
+	view_journal_free(k);
+}
+END_TEST
+
 START_TEST(test_foreign)
 {
 	struct view_journal *j, *k;
@@ -314,6 +365,7 @@ Suite *view_journal_suite(void)
 	tcase_add_test(tc, test_torn_tail);
 	tcase_add_test(tc, test_foreign);
 	tcase_add_test(tc, test_writes_in_flight);
+	tcase_add_test(tc, test_ops_in_flight);
 	tcase_add_test(tc, test_concurrent_appends);
 	suite_add_tcase(s, tc);
 	return s;
