@@ -2086,6 +2086,51 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	fuse_reply_err(req, r);
 }
 
+/* The access and modification times setattr asks for, on fd; 0 or -errno. */
+static int set_times(int fd, const struct stat *attr, int to_set)
+{
+	if (!(to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)))
+		return 0;
+	struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_OMIT}};
+	if (to_set & FUSE_SET_ATTR_ATIME)
+		ts[0] = (to_set & FUSE_SET_ATTR_ATIME_NOW) ? (struct timespec){.tv_nsec = UTIME_NOW}
+							   : attr->st_atim;
+	if (to_set & FUSE_SET_ATTR_MTIME)
+		ts[1] = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? (struct timespec){.tv_nsec = UTIME_NOW}
+							   : attr->st_mtim;
+	return futimens(fd, ts) < 0 ? -errno : 0;
+}
+
+/* chmod and touch of a directory of a read-write view, done at the source: the directory is
+ * reached beneath the source's root through no link (ufs_open_dir), and changed with the
+ * reader's rights (only its owner may chmod it, as on the source). An owner change is not
+ * done (as for files). Leaves the directory's attributes in ret. */
+static int dir_setattr(fuse_req_t req, struct view *v, const char *path, const struct stat *attr,
+		       int to_set, struct ufs_attr *ret)
+{
+	int pfd = ufs_open_dir(v->src.ufs, path);
+	if (pfd == -ENOSYS)
+		return -EROFS;
+	if (pfd < 0)
+		return pfd;
+	int fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = fd < 0 ? -errno : 0;
+	close(pfd);
+	struct view_creds c = {.on = false};
+	if (r == 0)
+		r = reader_enter(req, v, &c);
+	if (r == 0 && (to_set & FUSE_SET_ATTR_MODE) && fchmod(fd, attr->st_mode & 07777) < 0)
+		r = -errno;
+	if (r == 0)
+		r = set_times(fd, attr, to_set);
+	view_creds_leave(&c);
+	if (r == 0)
+		r = fd_attr(fd, ret);
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
@@ -2115,8 +2160,12 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	if (fd < 0) {
 		r = meta_cache_getattr(v->src.meta, in->path, v->cfg.metadata_ttl_ms, &a);
 		if (r == 0 && a.is_dir) {
-			/* Nothing weir keeps about a directory can be set; answer its attributes.
-			 */
+			r = dir_setattr(req, v, in->path, attr, to_set, &a);
+			if (r < 0) {
+				fuse_reply_err(req, -r);
+				return;
+			}
+			forget_cached(v, in->path);
 			struct stat st;
 			fill_stat(v, ino, &a, &st);
 			fuse_reply_attr(req, &st, v->ttl_s);
@@ -2159,19 +2208,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		if (drop_only && r == 0)
 			r = reader_enter(req, v, &c);
 	}
-	if (fd >= 0 && r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
-		struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_OMIT}};
-		if (to_set & FUSE_SET_ATTR_ATIME)
-			ts[0] = (to_set & FUSE_SET_ATTR_ATIME_NOW)
-				    ? (struct timespec){.tv_nsec = UTIME_NOW}
-				    : attr->st_atim;
-		if (to_set & FUSE_SET_ATTR_MTIME)
-			ts[1] = (to_set & FUSE_SET_ATTR_MTIME_NOW)
-				    ? (struct timespec){.tv_nsec = UTIME_NOW}
-				    : attr->st_mtim;
-		if (futimens(fd, ts) < 0)
-			r = -errno;
-	}
+	if (fd >= 0 && r == 0)
+		r = set_times(fd, attr, to_set);
 	view_creds_leave(&c);
 	if (fd < 0)
 		r = fd;

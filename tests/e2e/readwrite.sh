@@ -177,6 +177,24 @@ chmod 755 "$RW/suid-root" || fail "a plain chmod through the read-write view fai
 rm -rf "$RW/suid-root" "$RW/shared"
 ok "set-user/group-ID bits never reach the source (chmod refused, create strips them); plain chmod works"
 
+step "chmod and touch of a directory reach the source; only its owner may chmod it"
+mkdir -p "$RW/modes/sub"
+[ -d "$SRC/modes/sub" ] || fail "mkdir through the view did not reach the source"
+chmod 0777 "$RW/modes" || fail "chmod 0777 of a directory through the view failed"
+[ "$(stat -c %a "$SRC/modes")" = 777 ] ||
+	fail "chmod 0777 through the view answered success and left the source's directory at $(stat -c %a "$SRC/modes")"
+[ "$(stat -c %a "$RW/modes")" = 777 ] || fail "the view shows $(stat -c %a "$RW/modes") after chmod 0777"
+touch -m -d '2001-02-03 04:05:06 UTC' "$RW/modes/sub" || fail "touch of a directory through the view failed"
+[ "$(stat -c %Y "$SRC/modes/sub")" = 981173106 ] ||
+	fail "touch -d through the view answered success and left the source's mtime at $(stat -c %Y "$SRC/modes/sub")"
+chmod 0700 "$RW/modes/sub"
+if setpriv --reuid 4242 --regid 4242 --clear-groups chmod 0777 "$RW/modes/sub" 2>/dev/null; then
+	fail "user 4242 chmod-ed root's directory through the view"
+fi
+[ "$(stat -c %a "$SRC/modes/sub")" = 700 ] || fail "user 4242's refused chmod changed the source to $(stat -c %a "$SRC/modes/sub")"
+rm -rf "$RW/modes"
+ok "a directory's mode and mtime set through the view are the source's; another user's chmod is refused"
+
 step "an HTTP source cannot be written: mounted read-only, and weir says so"
 mkdir -p "$TMP/www" "$TMP/http" && echo x >"$TMP/www/f.txt"
 nginx_start "$TMP/nginx" "$TMP/www"
