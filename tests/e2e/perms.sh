@@ -363,6 +363,10 @@ for who in nobody root; do
 	done
 done
 ok "listings of the reference show no attribute of what a link out of pub/ names"
+# and its usage total counts f.txt, swapme, in and sub/in-up (10 + 8 + 10 + 10 bytes), not up's
+# other.txt, which the reference does not show
+wt_wait_field dataset ref perms2 status.ufsTotalBytes 38 20
+ok "the reference's usage total counts no file a link out of pub/ names"
 # The grant is rw: a name the writer looked up through the view, swapped at the source for a link
 # out of pub/ since, must not take the write to other.txt.
 cmp "$S3/pub/swapme" "$RV/swapme" || fail "pub/swapme reads other bytes through the reference"
