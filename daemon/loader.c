@@ -224,7 +224,8 @@ static void roots_close(struct load *l)
 /* A file of the plan; a shared load keeps every file (balance() splits the work after). A file
  * reached through a link out of the path it was found under is not: a DataLoad of pub/ (a
  * reference's) loads nothing that pub/up -> ../secret names. */
-static int plan_file(const char *path, const struct ufs_attr *attr, void *userdata)
+static int plan_file(const char *path, const char *home, const struct ufs_attr *attr,
+		     void *userdata)
 {
 	struct load *l = userdata;
 	struct ufs_attr beneath;

@@ -98,7 +98,8 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS dirs(path TEXT PRIMARY KEY, fetched_ms INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS entries(dir TEXT NOT NULL, name TEXT NOT NULL,"
     " is_dir INTEGER, size INTEGER, size_known INTEGER, mtime INTEGER, etag TEXT,"
-    " mode INTEGER, uid INTEGER, gid INTEGER, mtime_exact INTEGER, PRIMARY KEY(dir, name));"
+    " mode INTEGER, uid INTEGER, gid INTEGER, mtime_exact INTEGER, via_link INTEGER,"
+    " PRIMARY KEY(dir, name));"
     "CREATE TABLE IF NOT EXISTS validated(path TEXT PRIMARY KEY, size INTEGER, mtime INTEGER,"
     " etag TEXT, at_ms INTEGER, mtime_exact INTEGER);";
 
@@ -159,7 +160,7 @@ static int load_all(struct meta_cache *mc)
 	if (sqlite3_prepare_v2(
 		mc->db,
 		"SELECT d.path, d.fetched_ms, e.name, e.is_dir, e.size, e.size_known,"
-		" e.mtime, e.etag, e.mode, e.uid, e.gid, e.mtime_exact FROM dirs d"
+		" e.mtime, e.etag, e.mode, e.uid, e.gid, e.mtime_exact, e.via_link FROM dirs d"
 		" LEFT JOIN entries e ON e.dir = d.path ORDER BY d.path, e.name",
 		-1, &st, NULL))
 		goto out;
@@ -200,6 +201,7 @@ static int load_all(struct meta_cache *mc)
 		e->attr.uid = (uint32_t)sqlite3_column_int64(st, 9);
 		e->attr.gid = (uint32_t)sqlite3_column_int64(st, 10);
 		e->attr.mtime_exact = column_mtime_exact(st, 11, e->attr.mtime);
+		e->via_link = sqlite3_column_int(st, 12) != 0;
 		ld.n++;
 	}
 	if (loading_finish(mc, &ld) < 0)
@@ -283,6 +285,11 @@ static int db_load(struct meta_cache *mc, const char *db_path, char *why, size_t
 		sqlite3_exec(mc->db, "ALTER TABLE validated ADD COLUMN mtime_exact INTEGER", NULL,
 			     NULL, NULL);
 	}
+	/* A cache from before via_link was kept cannot say which entries are links, which views
+	 * of a subdirectory must check (view.c): its listings are dropped, as for owners. */
+	if (r == 0 && sqlite3_exec(mc->db, "ALTER TABLE entries ADD COLUMN via_link INTEGER", NULL,
+				   NULL, NULL) == SQLITE_OK)
+		r = exec_sql(mc->db, "DELETE FROM entries; DELETE FROM dirs;");
 	if (r == 0)
 		r = load_all(mc);
 	if (r < 0) {
@@ -538,7 +545,7 @@ static void persist_listing(struct meta_cache *mc, const char *dir, struct meta_
 		goto out;
 	if (sqlite3_prepare_v2(mc->db, "DELETE FROM entries WHERE dir = ?", -1, &del, NULL) ||
 	    sqlite3_prepare_v2(
-		mc->db, "INSERT OR REPLACE INTO entries VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		mc->db, "INSERT OR REPLACE INTO entries VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		-1, &ins, NULL) ||
 	    sqlite3_prepare_v2(mc->db, "INSERT OR REPLACE INTO dirs VALUES(?, ?)", -1, &dirst,
 			       NULL))
@@ -567,6 +574,7 @@ static void persist_listing(struct meta_cache *mc, const char *dir, struct meta_
 			sqlite3_bind_null(ins, 10);
 		}
 		sqlite3_bind_int(ins, 11, e->attr.mtime_exact);
+		sqlite3_bind_int(ins, 12, e->via_link);
 		if (sqlite3_step(ins) != SQLITE_DONE)
 			goto rollback;
 	}

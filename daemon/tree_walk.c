@@ -26,6 +26,29 @@ static bool enters(struct meta_cache *mc, const char *path)
 	return true;
 }
 
+/* home (PATH_MAX bytes) := the deepest directory above path, a file listed through a link,
+ * beneath which it resolves (tree_walk_fn). One open and stat per level climbed: links only. */
+static void link_home(struct ufs *u, const char *path, char *home, size_t len)
+{
+	snprintf(home, len, "%s", path);
+	for (;;) {
+		char *slash = strrchr(home, '/');
+		if (!slash || slash == home) {
+			snprintf(home, len, "/");
+			return;
+		}
+		*slash = '\0';
+		int fd = ufs_open_dir(u, home);
+		if (fd < 0)
+			continue;
+		struct ufs_attr a;
+		int r = ufs_stat_beneath(u, fd, path + strlen(home) + 1, &a);
+		close(fd);
+		if (r == 0)
+			return;
+	}
+}
+
 static int walk_dir(struct meta_cache *mc, const char *dir, unsigned ttl_ms, tree_walk_fn fn,
 		    void *userdata, const atomic_int *stop)
 {
@@ -55,7 +78,10 @@ static int walk_dir(struct meta_cache *mc, const char *dir, unsigned ttl_ms, tre
 			if (r < 0)
 				break;
 		}
-		r = fn(path, &a, userdata);
+		char home[4096];
+		if (e->via_link)
+			link_home(meta_cache_get_ufs(mc), path, home, sizeof(home));
+		r = fn(path, e->via_link ? home : NULL, &a, userdata);
 	}
 	meta_listing_unref(l);
 	return r;
@@ -69,7 +95,7 @@ int tree_walk(struct meta_cache *mc, const char *root, unsigned ttl_ms, tree_wal
 	if (r < 0)
 		return r;
 	if (!a.is_dir)
-		return fn(root, &a, userdata);
+		return fn(root, NULL, &a, userdata);
 	if (strcmp(root, "/") != 0 && !enters(mc, root))
 		return -ELOOP;
 	return walk_dir(mc, root, ttl_ms, fn, userdata, stop);

@@ -7,8 +7,12 @@
 
 #include "meta_cache.h"
 
-/* Called for each regular file; a non-zero return stops the walk and is returned. */
-typedef int (*tree_walk_fn)(const char *path, const struct ufs_attr *attr, void *userdata);
+/* Called for each regular file; a non-zero return stops the walk and is returned. home: NULL, or
+ * for a file listed through a symbolic link (ufs_dirent.via_link) the deepest directory above
+ * path beneath which the link resolves ("/" if none below the root): a view of a directory
+ * below home refuses the file (ufs_stat_beneath), so its size is not that view's. */
+typedef int (*tree_walk_fn)(const char *path, const char *home, const struct ufs_attr *attr,
+			    void *userdata);
 
 /* Walks root (a directory or a file, "/" for the whole source). At a source with owners
  * (local://) no directory reached through a symbolic link is entered (-ELOOP for root itself).

@@ -42,6 +42,9 @@ struct ufs_dirent {
 	char *name; /* one component, decoded */
 	struct ufs_attr attr;
 	bool size_known; /* false: the listing gave no size; ufs_stat() finds it */
+	/* A symbolic link at the source (local://), followed: attr is its target's, which may lie
+	 * outside a view of a subdirectory that lists it (view.c checks only these entries). */
+	bool via_link;
 };
 
 struct ufs_options {

@@ -253,7 +253,8 @@ static int local_list(struct ufs *u, const char *path, struct ufs_dirent **ret_e
 			log_debug("list %s%s: %s vanished", l->root, path, de->d_name);
 			continue;
 		}
-		if (S_ISLNK(st.st_mode)) {
+		bool link = S_ISLNK(st.st_mode);
+		if (link) {
 			/* follow it, but only while it stays under the root */
 			free(child);
 			child = malloc(plen + strlen(de->d_name) + 2);
@@ -296,6 +297,7 @@ static int local_list(struct ufs *u, const char *path, struct ufs_dirent **ret_e
 		}
 		attr_from_stat(&st, &e->attr);
 		e->size_known = true;
+		e->via_link = link;
 		n++;
 	}
 	closedir(dir);

@@ -15,6 +15,7 @@
 
 struct usage_file {
 	char *path;
+	char *home; /* NULL, or a link's (tree_walk_fn): no subpath below it counts the file */
 	uint64_t size;
 };
 
@@ -44,18 +45,25 @@ struct usage {
 
 static void list_clear(struct file_list *l)
 {
-	for (size_t i = 0; i < l->n; i++)
+	for (size_t i = 0; i < l->n; i++) {
 		free(l->files[i].path);
+		free(l->files[i].home);
+	}
 	free(l->files);
 	memset(l, 0, sizeof(*l));
 }
 
-static int on_file(const char *path, const struct ufs_attr *attr, void *userdata)
+static int on_file(const char *path, const char *home, const struct ufs_attr *attr,
+		   void *userdata)
 {
 	struct usage *u = userdata;
 	char *p = strdup(path);
-	if (!p)
+	char *h = home ? strdup(home) : NULL;
+	if (!p || (home && !h)) {
+		free(p);
+		free(h);
 		return -ENOMEM;
+	}
 	pthread_mutex_lock(&u->lock);
 	struct file_list *l = &u->partial;
 	if (l->n == l->cap) {
@@ -64,12 +72,13 @@ static int on_file(const char *path, const struct ufs_attr *attr, void *userdata
 		if (!nf) {
 			pthread_mutex_unlock(&u->lock);
 			free(p);
+			free(h);
 			return -ENOMEM;
 		}
 		l->files = nf;
 		l->cap = cap;
 	}
-	l->files[l->n++] = (struct usage_file){.path = p, .size = attr->size};
+	l->files[l->n++] = (struct usage_file){.path = p, .home = h, .size = attr->size};
 	pthread_mutex_unlock(&u->lock);
 	return 0;
 }
@@ -160,7 +169,9 @@ void usage_get(struct usage *u, const char *subpath, struct usage_totals *ret)
 	ret->complete = u->have_done;
 	ret->error = u->error;
 	for (size_t i = 0; i < l->n; i++) {
-		if (!under(l->files[i].path, subpath, sublen))
+		/* a link out of the subpath: the subpath's view does not show it */
+		if (!under(l->files[i].path, subpath, sublen) ||
+		    (l->files[i].home && !under(l->files[i].home, subpath, sublen)))
 			continue;
 		ret->ufs_total += l->files[i].size;
 		ret->file_num++;

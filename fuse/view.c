@@ -786,6 +786,36 @@ static int writer_beneath(struct view *v, const char *path)
 	return r == -ENOENT ? 0 : r;
 }
 
+/* True in a view of a subdirectory of a source with owners (local://), where a link listed at
+ * the source may lead out of the view: its listed links are checked, and a prefetch of the
+ * directory (which asks no one) fetches none of them. */
+static bool links_checked(const struct view *v)
+{
+	return strlen(v->subpath) > 1 && ufs_has_owners(v->src.ufs);
+}
+
+/* Whether listing entry path, a link at the source (ufs_dirent.via_link), leads out of v, a view
+ * of a subdirectory, resolved as root from the view's root as reader_may resolves it: the
+ * source's listing gives the target's size, mtime, owner and mode, which are not this view's to
+ * show. Such an entry is left out of the view's listing, as local_list leaves out a link out of
+ * the source's root: shown name-only, every ls -l, find or du of the view would stumble on a
+ * name whose lookup answers EACCES. *dfd: the view's root, opened at the first link of a
+ * listing (-1 until then; the caller closes it), so directories without links pay nothing. */
+static bool link_leaves_view(struct view *v, const char *path, int *dfd)
+{
+	if (!links_checked(v))
+		return false;
+	size_t sl = strlen(v->subpath);
+	if (*dfd < 0)
+		*dfd = ufs_open_dir(v->src.ufs, v->subpath);
+	if (*dfd < 0)
+		return true;
+	const char *rel = path + sl;
+	rel += *rel == '/';
+	struct ufs_attr a;
+	return ufs_stat_beneath(v->src.ufs, *dfd, rel, &a) < 0;
+}
+
 /* A writer's handle keeps the identity of the source file it writes (device and inode, in its
  * otherwise unused attr), journaled with it: after a restart it is reopened by name, and must
  * not then write into another file that took that name meanwhile. "" when fd cannot say. */
@@ -2849,7 +2879,8 @@ static void dir_stream(struct view *v, const char *path)
 	size_t spare = plan.spare;
 	for (size_t i = plan.from; i < plan.to; i++) {
 		const struct ufs_dirent *e = meta_listing_at(l, i);
-		if (e->attr.is_dir || !e->size_known || !e->attr.etag[0] || e->attr.size == 0)
+		if (e->attr.is_dir || !e->size_known || !e->attr.etag[0] || e->attr.size == 0 ||
+		    (e->via_link && links_checked(v)))
 			continue;
 		char *p = child_path(dir, e->name);
 		uint64_t obj;
@@ -2862,7 +2893,8 @@ static void dir_stream(struct view *v, const char *path)
 		free(p);
 	}
 	const struct ufs_dirent *e = spare ? meta_listing_at(l, spare) : NULL;
-	if (e && !e->attr.is_dir && (!e->size_known || e->attr.size > 0)) {
+	if (e && !e->attr.is_dir && (!e->size_known || e->attr.size > 0) &&
+	    !(e->via_link && links_checked(v))) {
 		char *p = child_path(dir, e->name);
 		struct ufs_attr a = e->attr;
 		bool changed = false;
@@ -3645,11 +3677,16 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	size_t used = 0;
 	size_t n = meta_listing_count(d->l);
+	int view_fd = -1; /* link_leaves_view */
 	for (size_t i = (size_t)off; i < n; i++) {
 		const struct ufs_dirent *de = meta_listing_at(d->l, i);
 		char *path = child_path(dir->path, de->name);
 		if (!path)
 			break;
+		if (de->via_link && link_leaves_view(v, path, &view_fd)) {
+			free(path);
+			continue;
+		}
 		size_t need;
 		if (plus) {
 			struct fuse_entry_param e;
@@ -3699,6 +3736,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		}
 		free(path);
 	}
+	if (view_fd >= 0)
+		close(view_fd);
 	dir_replied(d);
 	fuse_reply_buf(req, buf, used);
 	free(buf);

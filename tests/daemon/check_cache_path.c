@@ -353,7 +353,8 @@ START_TEST(the_objects_size_beats_its_listing)
 }
 END_TEST
 
-static int count_file(const char *path, const struct ufs_attr *attr, void *userdata)
+static int count_file(const char *path, const char *home, const struct ufs_attr *attr,
+		      void *userdata)
 {
 	uint64_t *acc = userdata;
 	acc[0]++;
@@ -419,6 +420,43 @@ START_TEST(walk_and_usage_total_the_tree)
 	usage_get(us, "/sub/", &t);
 	ck_assert_uint_eq(t.file_num, 2);
 	ck_assert_uint_eq(t.ufs_total, 1000);
+	usage_free(us);
+	block_store_free(bs);
+	meta_cache_free(mc);
+	ufs_free(u);
+}
+END_TEST
+
+/* A usage total of /sub counts no file that a link out of sub/ names (sub/out -> ../a.bin):
+ * dataset://ns/name/sub does not show it. The whole tree's total counts it, and a link that
+ * stays in sub/ (sub/in -> b.bin) counts in both. */
+START_TEST(usage_of_a_subdirectory_counts_no_link_out_of_it)
+{
+	static const char *const links[][2] = {{"../a.bin", "src/sub/out"}, {"b.bin", "src/sub/in"}};
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+		char p[512];
+		snprintf(p, sizeof(p), "%s/%s", dir, links[i][1]);
+		ck_assert_int_eq(symlink(links[i][0], p), 0);
+	}
+	struct ufs *u = open_ufs();
+	struct meta_cache *mc = open_meta(u);
+	struct block_store *bs = open_store();
+	struct usage *us;
+	ck_assert_int_eq(usage_new(mc, bs, 60000, &us), 0);
+	struct usage_totals t;
+	usage_start(us, false);
+	for (int i = 0; i < 200; i++) {
+		usage_get(us, "/", &t);
+		if (t.complete)
+			break;
+		usleep(10000);
+	}
+	ck_assert(t.complete);
+	ck_assert_uint_eq(t.file_num, 5);
+	ck_assert_uint_eq(t.ufs_total, 2 * (3 * 65536 + 100) + 2 * 1000);
+	usage_get(us, "/sub", &t);
+	ck_assert_uint_eq(t.file_num, 3); /* b.bin, c.bin, in */
+	ck_assert_uint_eq(t.ufs_total, 2 * 1000);
 	usage_free(us);
 	block_store_free(bs);
 	meta_cache_free(mc);
@@ -896,6 +934,7 @@ Suite *cache_path_suite(void)
 	tcase_add_test(tc, the_objects_size_beats_its_listing);
 	tcase_add_test(tc, walk_and_usage_total_the_tree);
 	tcase_add_test(tc, walk_enters_no_directory_through_a_link);
+	tcase_add_test(tc, usage_of_a_subdirectory_counts_no_link_out_of_it);
 	tcase_add_test(tc, fetcher_fetches_once_and_serves_the_bytes);
 	tcase_add_test(tc, cached_versions_and_complete_objects_ask_nothing);
 	tcase_add_test(tc, fetcher_reports_a_changed_object);

@@ -261,6 +261,8 @@ echo "published" >"$S3/pub/f.txt" && chmod 0644 "$S3/pub/f.txt"
 	head -c 200000 /dev/zero | tr '\0' 'g'
 } >"$S3/other.txt" && chmod 0644 "$S3/other.txt"
 echo "not granted either $MARK" >"$S3/sec/s.txt"
+# attributes no entry of pub/ has, to be looked for in the reference's listings
+chown daemon:daemon "$S3/other.txt" "$S3/sec" && touch -d "2001-02-03 04:05:06" "$S3/other.txt" "$S3/sec"
 echo "$MARK outside the source" >"$TMP/outside.txt"
 ln -s ../other.txt "$S3/pub/up"
 ln -s .. "$S3/pub/updir"
@@ -345,6 +347,26 @@ for who in nobody root; do
 	if grep -qE "other.txt|s.txt" <<<"$out"; then fail "$who listed what lies outside pub/: $out"; fi
 done
 ok "nobody and root read pub/ and its links that stay inside, not what a link out of pub/ names"
+# Nor do they see a link out of pub/ in a listing, with its target's size, owner and mtime
+# (readdirplus: ls -l without a lookup); links that stay inside are listed as their targets.
+osize="$(stat -c %s "$S3/other.txt")"
+for who in nobody root; do
+	out="$(as "$who" ls -la --time-style=+%Y "$RV" "$RV/sub" 2>&1 || true)"
+	if grep -qwE "$osize|daemon|2001" <<<"$out"; then
+		fail "$who's ls -l of the reference shows other.txt's or sec/'s size, owner or mtime: $out"
+	fi
+	grep -qE "^-.* 10 [0-9]{4} in$" <<<"$out" || fail "$who's ls -l of the reference lists no in -> f.txt: $out"
+	for p in up updir secdir; do
+		if got="$(as "$who" stat -c '%s %U %Y' "$RV/$p" 2>&1)"; then
+			fail "$who stats $RV/$p, a link out of pub/: $got"
+		fi
+	done
+done
+ok "listings of the reference show no attribute of what a link out of pub/ names"
+# and its usage total counts f.txt, swapme, in and sub/in-up (10 + 8 + 10 + 10 bytes), not up's
+# other.txt, which the reference does not show
+wt_wait_field dataset ref perms2 status.ufsTotalBytes 38 20
+ok "the reference's usage total counts no file a link out of pub/ names"
 # The grant is rw: a name the writer looked up through the view, swapped at the source for a link
 # out of pub/ since, must not take the write to other.txt.
 cmp "$S3/pub/swapme" "$RV/swapme" || fail "pub/swapme reads other bytes through the reference"
