@@ -5,7 +5,9 @@
  * before anyone sees it; a peer that does not answer, refuses, or sends bytes that fail the
  * check is marked down in the cluster (its blocks go to the next node for a while) and the
  * caller gets an error, on which it reads the UFS instead. A few worker threads, each with its
- * own curl handle (kept-alive connections), take requests from one queue. Thread-safe. */
+ * own curl handle (kept-alive connections), take requests from one queue; a peer holds at most
+ * its fair share of them (the workers over the other members), so a slow one never holds the
+ * workers that other peers' requests need. Thread-safe. */
 #pragma once
 
 #include <stdbool.h>
