@@ -34,6 +34,8 @@ struct peer_req {
 	char *buf;
 	peer_done_fn done;
 	void *userdata;
+	/* how many workers its peer may hold at once (peer_client_get_async's peers) */
+	unsigned share;
 };
 
 STAILQ_HEAD(peer_queue, peer_req);
@@ -58,17 +60,6 @@ struct peer_client {
 	const struct peer_req *busy[PEER_CLIENT_MAX_THREADS];
 };
 
-/* How many of the workers one peer may hold at once: a fair share, the workers over the
- * view's other members (rounded up). A peer that trickles its replies then holds its share
- * for as long as it likes, never the workers that fetch other owners' blocks: a request to a
- * peer at its share stays queued (for that peer's next free slot) while the workers take the
- * requests behind it. */
-static unsigned peer_share(const struct peer_client *pc, const struct cluster_view *v)
-{
-	size_t peers = cluster_size(v) > 1 ? cluster_size(v) - 1 : 1;
-	return (unsigned)((pc->workers + peers - 1) / peers);
-}
-
 /* Under pc->lock: the first queued request whose peer has fewer than its share in flight
  * (removed from the queue), or NULL. */
 static struct peer_req *pop_locked(struct peer_client *pc)
@@ -82,7 +73,7 @@ static struct peer_req *pop_locked(struct peer_client *pc)
 			held +=
 			    pc->busy[i] &&
 			    !strcmp(cluster_node_name(pc->busy[i]->view, pc->busy[i]->idx), peer);
-		if (pc->stopping || held < peer_share(pc, rq->view))
+		if (pc->stopping || held < rq->share)
 			break;
 	}
 	if (!rq)
@@ -471,8 +462,8 @@ void peer_client_free(struct peer_client *pc)
 
 int peer_client_get_async(struct peer_client *pc, struct cluster_view *view, int idx,
 			  const char *source, const char *path, const struct ufs_attr *attr,
-			  uint64_t block, uint32_t len, void *buf, peer_done_fn done,
-			  void *userdata)
+			  uint64_t block, uint32_t len, void *buf, unsigned peers,
+			  peer_done_fn done, void *userdata)
 {
 	struct peer_req *rq = calloc(1, sizeof(*rq));
 	if (!rq)
@@ -493,6 +484,13 @@ int peer_client_get_async(struct peer_client *pc, struct cluster_view *view, int
 	rq->buf = buf;
 	rq->done = done;
 	rq->userdata = userdata;
+	/* a fair share: the workers over the peers asked (rounded up). A peer that trickles its
+	 * replies holds its share for as long as it likes, never the workers other owners'
+	 * blocks need: a request to a peer at its share stays queued for that peer's next free
+	 * slot while the workers take the requests behind it (pop_locked). */
+	if (peers == 0)
+		peers = cluster_size(view) > 1 ? (unsigned)cluster_size(view) - 1 : 1;
+	rq->share = (pc->workers + peers - 1) / peers;
 	pthread_mutex_lock(&pc->lock);
 	if (pc->stopping) {
 		pthread_mutex_unlock(&pc->lock);
