@@ -34,6 +34,8 @@ struct peer_req {
 	char *buf;
 	peer_done_fn done;
 	void *userdata;
+	/* how many workers its peer may hold at once (peer_client_get_async's peers) */
+	unsigned share;
 };
 
 STAILQ_HEAD(peer_queue, peer_req);
@@ -42,14 +44,48 @@ struct peer_client {
 	struct cluster *cluster;
 	const struct peer_key *key;
 	unsigned connect_timeout_ms, timeout_ms, stall_s;
-	/* Guards queue and stopping. Held to push or pop a request only: never across a transfer
-	 * or a done callback. */
+	/* Guards queue, stopping and busy. Held to push or pop a request only: never across a
+	 * transfer or a done callback. */
 	pthread_mutex_t lock;
-	pthread_cond_t cond;	 /* a request was queued, or stopping */
+	/* a request was queued, a worker ended one (its peer may be under its share again), or
+	 * stopping */
+	pthread_cond_t cond;
 	struct peer_queue queue; /* under lock */
 	bool stopping;		 /* under lock */
 	unsigned nthreads;
+	unsigned workers; /* how many workers there are to be: set before the first starts */
 	pthread_t threads[PEER_CLIENT_MAX_THREADS];
+	/* under lock: the request worker i is transferring, or NULL (its peer's name, through
+	 * its view, is what counts a peer's requests in flight) */
+	const struct peer_req *busy[PEER_CLIENT_MAX_THREADS];
+};
+
+/* Under pc->lock: the first queued request whose peer has fewer than its share in flight
+ * (removed from the queue), or NULL. */
+static struct peer_req *pop_locked(struct peer_client *pc)
+{
+	struct peer_req *rq;
+	STAILQ_FOREACH(rq, &pc->queue, link)
+	{
+		const char *peer = cluster_node_name(rq->view, rq->idx);
+		unsigned held = 0;
+		for (unsigned i = 0; i < PEER_CLIENT_MAX_THREADS; i++)
+			held +=
+			    pc->busy[i] &&
+			    !strcmp(cluster_node_name(pc->busy[i]->view, pc->busy[i]->idx), peer);
+		if (pc->stopping || held < rq->share)
+			break;
+	}
+	if (!rq)
+		return NULL;
+	STAILQ_REMOVE(&pc->queue, rq, peer_req, link);
+	return rq;
+}
+
+/* A worker's argument: its client and its slot in busy. */
+struct worker_arg {
+	struct peer_client *pc;
+	unsigned slot;
 };
 
 /* What one transfer collects. */
@@ -342,21 +378,29 @@ static void finish(struct peer_client *pc, struct peer_req *rq, int err, uint64_
 
 static void *worker(void *arg)
 {
-	struct peer_client *pc = arg;
+	struct peer_client *pc = ((struct worker_arg *)arg)->pc;
+	unsigned slot = ((struct worker_arg *)arg)->slot;
+	free(arg);
 	thread_class_set(THREAD_CLASS_BULK); /* transfers: never ahead of a hit (thread_class.h) */
 	CURL *e = curl_easy_init();
 	pthread_mutex_lock(&pc->lock);
 	for (;;) {
-		while (STAILQ_EMPTY(&pc->queue) && !pc->stopping)
+		struct peer_req *rq;
+		/* nothing queued, or only requests to peers at their share */
+		while (!(rq = pop_locked(pc)) && !pc->stopping)
 			pthread_cond_wait(&pc->cond, &pc->lock);
-		struct peer_req *rq = STAILQ_FIRST(&pc->queue);
 		if (!rq)
 			break;
-		STAILQ_REMOVE_HEAD(&pc->queue, link);
 		bool cancel = pc->stopping;
+		pc->busy[slot] = rq;
 		pthread_mutex_unlock(&pc->lock);
 		uint64_t sum = 0;
 		int err = cancel ? -ECANCELED : e ? transfer(pc, e, rq, &sum) : -ENOMEM;
+		pthread_mutex_lock(&pc->lock);
+		pc->busy[slot] = NULL;
+		/* a request to this peer may have waited for the slot: another worker takes it */
+		pthread_cond_broadcast(&pc->cond);
+		pthread_mutex_unlock(&pc->lock);
 		finish(pc, rq, err, sum);
 		pthread_mutex_lock(&pc->lock);
 	}
@@ -378,11 +422,19 @@ int peer_client_new(const struct peer_client_config *cfg, struct peer_client **r
 	unsigned n = cfg->threads ? cfg->threads : 16;
 	if (n > PEER_CLIENT_MAX_THREADS)
 		n = PEER_CLIENT_MAX_THREADS;
+	pc->workers = n;
 	STAILQ_INIT(&pc->queue);
 	pthread_mutex_init(&pc->lock, NULL);
 	pthread_cond_init(&pc->cond, NULL);
 	for (unsigned i = 0; i < n; i++) {
-		int r = pthread_create(&pc->threads[i], NULL, worker, pc);
+		struct worker_arg *wa = malloc(sizeof(*wa));
+		int r = wa ? 0 : ENOMEM;
+		if (wa) {
+			*wa = (struct worker_arg){.pc = pc, .slot = i};
+			r = pthread_create(&pc->threads[i], NULL, worker, wa);
+			if (r != 0)
+				free(wa);
+		}
 		if (r != 0) {
 			peer_client_free(pc);
 			return -r;
@@ -410,8 +462,8 @@ void peer_client_free(struct peer_client *pc)
 
 int peer_client_get_async(struct peer_client *pc, struct cluster_view *view, int idx,
 			  const char *source, const char *path, const struct ufs_attr *attr,
-			  uint64_t block, uint32_t len, void *buf, peer_done_fn done,
-			  void *userdata)
+			  uint64_t block, uint32_t len, void *buf, unsigned peers,
+			  peer_done_fn done, void *userdata)
 {
 	struct peer_req *rq = calloc(1, sizeof(*rq));
 	if (!rq)
@@ -432,6 +484,13 @@ int peer_client_get_async(struct peer_client *pc, struct cluster_view *view, int
 	rq->buf = buf;
 	rq->done = done;
 	rq->userdata = userdata;
+	/* a fair share: the workers over the peers asked (rounded up). A peer that trickles its
+	 * replies holds its share for as long as it likes, never the workers other owners'
+	 * blocks need: a request to a peer at its share stays queued for that peer's next free
+	 * slot while the workers take the requests behind it (pop_locked). */
+	if (peers == 0)
+		peers = cluster_size(view) > 1 ? (unsigned)cluster_size(view) - 1 : 1;
+	rq->share = (pc->workers + peers - 1) / peers;
 	pthread_mutex_lock(&pc->lock);
 	if (pc->stopping) {
 		pthread_mutex_unlock(&pc->lock);

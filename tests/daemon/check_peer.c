@@ -913,7 +913,7 @@ static int read_block(struct peer_client *pc, struct cluster_view *v, int idx, s
 	snprintf(a.etag, sizeof(a.etag), "\"e1\"");
 	memset(buf, 0, len);
 	ck_assert_int_eq(peer_client_get_async(pc, v, idx, "src", "/a.bin", &a, 1, (uint32_t)len,
-					       buf, got_done, &g),
+					       buf, 0, got_done, &g),
 			 0);
 	pthread_mutex_lock(&g.lock);
 	while (!g.done)

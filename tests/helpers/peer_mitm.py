@@ -7,18 +7,23 @@
 # can catch it. With --pass it changes nothing: a member's address that leads to another node
 # (a Lease or peers list pointing a member at a relay). Prints "mitm: listening" once it listens
 # and one line per block it spoiled ("mitm: flipped ...") or, with --pass, per request it passed
-# ("mitm: passed STATUS PATH").
-#   peer_mitm.py LISTEN_HOST LISTEN_PORT UPSTREAM_URL [--fix-xxh3 | --pass]
+# ("mitm: passed STATUS PATH"). With --trickle BPS it changes no byte but sends each 200's body
+# at BPS bytes a second (a slow or overloaded member, just fast enough for a low-speed limit),
+# printing "mitm: trickle start PATH" as it begins and "mitm: trickle end PATH" when the body is
+# out or the asker hung up.
+#   peer_mitm.py LISTEN_HOST LISTEN_PORT UPSTREAM_URL [--fix-xxh3 | --pass | --trickle BPS]
 import ctypes
 import http.server
 import socketserver
 import sys
+import time
 import urllib.error
 import urllib.request
 
 host, port, upstream = sys.argv[1], int(sys.argv[2]), sys.argv[3].rstrip("/")
 FIX = "--fix-xxh3" in sys.argv[4:]
 PASS_ONLY = "--pass" in sys.argv[4:]
+TRICKLE = int(sys.argv[sys.argv.index("--trickle") + 1]) if "--trickle" in sys.argv else 0
 PASS = ("X-Weir-Node", "X-Weir-Time", "X-Weir-Nonce", "X-Weir-Auth", "X-Weir-Reply-Mac")
 if FIX:
     xxh = ctypes.CDLL("libxxhash.so.0")
@@ -38,8 +43,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except urllib.error.HTTPError as e:
             status, headers, body = e.code, e.headers.items(), bytearray(e.read())
         fixed = None
-        if PASS_ONLY:
-            print(f"mitm: passed {status} {self.path[:80]}", flush=True)
+        if TRICKLE:
+            pass
+        elif PASS_ONLY:
+            print(f"mitm: passed {status} {self.path}", flush=True)
         elif status == 200 and body:
             body[len(body) // 2] ^= 0x01
             if FIX:
@@ -55,7 +62,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if not (TRICKLE and status == 200):
+            self.wfile.write(body)
+            return
+        print(f"mitm: trickle start {self.path}", flush=True)
+        step = max(1, TRICKLE // 4)
+        try:
+            for off in range(0, len(body), step):
+                self.wfile.write(body[off:off + step])
+                time.sleep(0.25)
+        except OSError:
+            pass
+        print(f"mitm: trickle end {self.path}", flush=True)
+        self.close_connection = True
 
     def log_message(self, *args):
         pass
@@ -64,6 +83,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # a node's many requests at once: a SYN dropped would cost 1-3 s
 
 
 srv = Server((host, port), Handler)

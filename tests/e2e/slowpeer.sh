@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# End to end (session 12 review): one slow member does not stall a node's reads of other owners'
+# blocks. Three weir-nodes; n2's peer port is a relay (peer_mitm.py --trickle) that sends each
+# block just over the 1 KiB/s low-speed limit, so each request to n2 holds its worker until the
+# 60 s timeout. Node 1 asks n2 for more blocks at once than it has workers (16); then reads
+# files owned by n3 or by itself: every one completes byte-exact (cmp), n3 serves blocks, and
+# all before any of n2's trickles ended (a node whose workers all wait on n2 reads nothing else
+# until its requests to n2 time out, and counts them failed first: weir_peer_failed_total).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/../helpers/cluster.sh"
+
+require_root_fuse
+find_weir_bins
+TMP="$(mktemp -d /tmp/weir-e2e-slowpeer.XXXXXX)"
+at_exit 'rm -rf "$TMP"'
+NF=120 SZ=$((128 * 1024)) SLOW=24 BPS=1536
+
+step "three namespaces; nginx serves $NF files of $SZ bytes (one block each)"
+cluster_net_setup 3
+TREE="$TMP/tree"
+mkdir -p "$TREE"
+for k in $(seq -w 1 "$NF"); do rand_file "$TREE/f$k.bin" "$SZ" "s$k"; done
+nginx_start "$TMP/nginx" "$TREE" --addr "$CL_SUBNET.1"
+ok "nginx (pid $NGINX_PID) at $NGINX_URL"
+
+step "nodes n1 n2 n3; n2's weir-node listens on port $((PEER_PORT + 1)), behind a relay at its member address"
+KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+cluster_nodes 1 2 3
+for i in 1 2 3; do node_setup "$i" "$TMP/n$i" "$KEY"; done
+sed -i "s/^peer-listen = .*/peer-listen = $(ip_of 2):$((PEER_PORT + 1))/" "${STATE[2]}/node.conf"
+relay() { # LOG MODE...: starts the relay at n2's member address, logging to LOG
+	local log="$1"
+	shift
+	nsenter --net="/run/netns/${CL_TAG}n2" python3 "$here/../helpers/peer_mitm.py" "$(ip_of 2)" "$PEER_PORT" "http://$(ip_of 2):$((PEER_PORT + 1))" "$@" >"$log" 2>&1 &
+	RELAY=$!
+	pid_track "$RELAY"
+	at_exit "pid_stop $RELAY"
+	until_ok 10 "the relay listening ($(cat "$log" 2>/dev/null))" grep -q "mitm: listening" "$log"
+}
+relay "$TMP/relay.log" --pass
+for i in 1 2 3; do mount_on "$i" "$NGINX_URL"; done
+ok "mounted on n1 n2 n3"
+
+step "which files n2 owns: node 3 reads every file, its requests to n2 pass the relay"
+for k in $(seq -w 1 "$NF"); do cmp "${MP[3]}/f$k.bin" "$TREE/f$k.bin" || fail "node 3 read f$k.bin wrong"; done
+owned2=()
+others=()
+for k in $(seq -w 1 "$NF"); do
+	if grep -qiE "^mitm: passed 200 .*path=(%2F|/)f$k\.bin&" "$TMP/relay.log"; then owned2+=("f$k.bin"); else others+=("f$k.bin"); fi
+done
+note "n2 owns ${#owned2[@]} of the $NF files"
+[ "${#owned2[@]}" -gt "$SLOW" ] || fail "n2 owns ${#owned2[@]} files; the test needs more than $SLOW (relay: $(head -c 600 "$TMP/relay.log"))"
+[ "${#others[@]}" -ge 20 ] || fail "n1 and n3 own ${#others[@]} files; the test needs 20"
+pid_stop "$RELAY"
+relay "$TMP/trickle.log" --trickle "$BPS"
+ok "n2 owns ${#owned2[@]}, n1 and n3 ${#others[@]}; the relay now trickles at $BPS B/s"
+
+step "node 1 reads $SLOW of n2's files at once: more requests to n2 than node 1 has workers"
+mkdir -p "$TMP/out"
+pids=()
+for f in "${owned2[@]:0:$SLOW}"; do
+	timeout -k 5 200 cat "${MP[1]}/$f" >"$TMP/out/$f" &
+	pids+=($!)
+	pid_track "$!"
+done
+until_ok 60 "8 trickles under way ($(grep -c 'trickle start' "$TMP/trickle.log" || true))" \
+	test "$(grep -c 'trickle start' "$TMP/trickle.log" || true)" -ge 8
+sleep 3 # node 1's other requests to n2 begin, or wait their turn
+started=$(grep -c 'trickle start' "$TMP/trickle.log" || true)
+note "n2 sends $started blocks to node 1 at $BPS B/s"
+! grep -q 'trickle end' "$TMP/trickle.log" && [ "$(metric 1 weir_peer_failed_total)" -eq 0 ] ||
+	fail "a request to n2 ended already: the test's timing assumption (60 s peer timeout) does not hold"
+ok "$started requests to n2 in flight"
+
+step "meanwhile node 1 reads ${#others[@]} files owned by n3 or by itself: all byte-exact, before any request to n2 ended"
+out3=$(metric 3 weir_peer_out_bytes_total)
+opids=()
+for f in "${others[@]}"; do
+	timeout -k 5 200 cat "${MP[1]}/$f" >"$TMP/out/$f" &
+	opids+=($!)
+	pid_track "$!"
+done
+k=0
+for p in "${opids[@]}"; do
+	wait "$p" || fail "reading ${others[$k]} on node 1 failed"
+	k=$((k + 1))
+done
+# node 1 counts a request to n2 that timed out (weir_peer_failed_total) before its worker takes
+# the next one: a count above 0 here means these reads waited for n2's requests to end
+failed=$(metric 1 weir_peer_failed_total)
+ended=$(grep -c 'trickle end' "$TMP/trickle.log" || true)
+[ "$failed" -eq 0 ] && [ "$ended" -eq 0 ] || fail "node 1 read the files of n3 and its own only after $failed of its requests to the slow n2 failed ($ended trickles ended): they waited behind them"
+for f in "${others[@]}"; do cmp "$TMP/out/$f" "$TREE/$f" || fail "$f read on node 1 differs from the server's"; done
+got3=$(($(metric 3 weir_peer_out_bytes_total) - out3))
+note "n3 sent $got3 bytes to node 1 meanwhile"
+[ "$got3" -gt 0 ] || fail "n3 sent node 1 nothing: none of its blocks were read from it"
+ok "${#others[@]} files byte-exact while n2 trickled ($got3 bytes from n3)"
+
+step "the relay stops: node 1's readers of n2's files get the right bytes (from the UFS)"
+pid_stop "$RELAY"
+k=0
+for p in "${pids[@]}"; do
+	wait "$p" || fail "reading ${owned2[$k]} on node 1 failed after the slow peer went away"
+	cmp "$TMP/out/${owned2[$k]}" "$TREE/${owned2[$k]}" || fail "${owned2[$k]} read on node 1 differs"
+	k=$((k + 1))
+done
+ok "all $SLOW byte-exact"
