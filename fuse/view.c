@@ -130,6 +130,17 @@ struct inode {
 	/* Under the view's lock: read handles open on this inode (reserved at OPEN before the
 	 * handle exists, released at its close); all of version cache_version. */
 	unsigned opens_read;
+	/* Under the view's lock: writes through this view noted on this inode (note_written). An
+	 * OPEN for reading that validated its version before one of them validates again
+	 * (open_bind): bound to the version before that write, it would not follow the next. */
+	uint64_t writes;
+	/* Under the view's lock: writes through this view begun on this inode and not yet noted
+	 * (write_begin .. note_written or write_abort); an OPEN for reading waits for them
+	 * (v->write_cond), for what it validated meanwhile may be a version they leave. */
+	unsigned writing;
+	/* Under the view's lock: the version the last noted write left (NULL: none yet, or one
+	 * failed since); an OPEN that finds writes noted since it validated binds to it. */
+	struct ufs_attr *last_post;
 	/* Under the view's lock: no longer the inode of its path (a new version came while this
 	 * one was open); the next lookup of the path makes a new inode. */
 	bool detached;
@@ -296,6 +307,8 @@ struct view {
 	 * phase changes only; nothing blocks under it but the wait itself. */
 	pthread_mutex_t adopt_lock;
 	pthread_cond_t adopt_cond;
+	/* With lock: an inode's writing fell to 0 (note_written, write_abort). */
+	pthread_cond_t write_cond;
 	_Atomic int adopt_phase;
 	bool resend; /* the kernel has FUSE_NOTIFY_RESEND (FUSE_HAS_RESEND in its INIT) */
 	/* READs waiting for a fetch hold no thread (read_cont): the fetcher hands each, once its
@@ -649,6 +662,17 @@ static bool entry_conflict_locked(const struct inode *in, const struct ufs_attr 
 	       !version_key_same(&in->cache_version, a);
 }
 
+/* rw views: the read handles open on in read the version the last write through the view
+ * left (note_written moved them), so a file's other version that a lookup validated is one
+ * of those writes caught before or while it landed, not a change elsewhere: it does not make
+ * in a new inode (a writer of the view keeps noting its writes on in, and the readers would
+ * follow none on the new one). A change elsewhere meets the OPEN's check (open_bind). */
+static bool follows_own_writes_locked(const struct inode *in, const struct ufs_attr *a)
+{
+	return !a->is_dir && !(in->told_known && in->told_dir) && in->last_post &&
+	       version_key_same(&in->cache_version, in->last_post);
+}
+
 static char *child_path(const char *parent, const char *name)
 {
 	char *p;
@@ -863,6 +887,41 @@ static int writer_fd_dup(struct view *v, struct inode *in)
 	return fd;
 }
 
+/* rw views: a write through v to in begins, before the version it starts from is read; it
+ * ends with note_written (the version it left known) or write_abort. */
+static void write_begin(struct view *v, struct inode *in)
+{
+	pthread_mutex_lock(&v->lock);
+	in->writing++;
+	pthread_mutex_unlock(&v->lock);
+}
+
+/* rw views: what the metadata cache validated of in's path is not its version now (a write
+ * through v): the next OPEN or lookup asks the source. Before the write is noted, so an OPEN
+ * that counts the noted writes after that never takes the version before from the cache. */
+static void meta_written_of(struct view *v, struct inode *in)
+{
+	char path[PATH_MAX];
+	pthread_mutex_lock(&v->lock);
+	snprintf(path, sizeof(path), "%s", in->path);
+	pthread_mutex_unlock(&v->lock);
+	meta_cache_written(v->src.meta, path);
+}
+
+/* rw views: a write begun with write_begin failed, or what it left is not known: an OPEN that
+ * waited for it validates at the source again. */
+static void write_abort(struct view *v, struct inode *in)
+{
+	meta_written_of(v, in);
+	pthread_mutex_lock(&v->lock);
+	in->writes++;
+	free(in->last_post);
+	in->last_post = NULL;
+	if (in->writing > 0 && --in->writing == 0)
+		pthread_cond_broadcast(&v->write_cond);
+	pthread_mutex_unlock(&v->lock);
+}
+
 /* rw views: a write through this view took inode in from version pre to post (ufs_fd_stat of
  * the written descriptor before and after). The read handles open on in read pre (the inode's
  * one version while they are open, cache_version) unless the file changed elsewhere since
@@ -874,6 +933,13 @@ static bool note_written(struct view *v, struct inode *in, const struct ufs_attr
 			 const struct ufs_attr *post)
 {
 	pthread_mutex_lock(&v->lock);
+	in->writes++;
+	if (!in->last_post)
+		in->last_post = malloc(sizeof(*in->last_post));
+	if (in->last_post)
+		*in->last_post = *post;
+	if (in->writing > 0 && --in->writing == 0)
+		pthread_cond_broadcast(&v->write_cond);
 	bool readers = in->opens_read > 0;
 	if (in->opens_read > 0 && in->cache_known && version_key_same(&in->cache_version, pre)) {
 		if (!in->wrote)
@@ -1000,7 +1066,9 @@ static int make_entry(struct view *v, const char *path, const struct ufs_attr *a
 	struct inode *old = NULL;
 	pthread_mutex_lock(&v->lock);
 	struct inode *in = by_path_get(v, path);
-	if (in && entry_conflict_locked(in, a, exact) && inode_detach_locked(v, in)) {
+	if (in && entry_conflict_locked(in, a, exact) &&
+	    !(v->cfg.read_write && follows_own_writes_locked(in, a)) &&
+	    inode_detach_locked(v, in)) {
 		old = in;
 		in = NULL;
 	}
@@ -1683,8 +1751,11 @@ static void written(struct view *v, struct inode *in, const struct ufs_attr *pre
 		    ssize_t len)
 {
 	struct ufs_attr post;
-	if (ufs_fd_stat(v->src.ufs, fd, &post) < 0)
+	if (ufs_fd_stat(v->src.ufs, fd, &post) < 0) {
+		write_abort(v, in);
 		return;
+	}
+	meta_written_of(v, in);
 	if (!note_written(v, in, pre, &post) || len == 0)
 		return;
 	int r =
@@ -1716,8 +1787,10 @@ static void open_for_write(fuse_req_t req, struct view *v, struct inode *in,
 {
 	/* What an O_TRUNC open empties: the readers that follow this view's writes see it. */
 	struct ufs_attr pre;
-	bool trunc_known =
-	    (fi->flags & O_TRUNC) && ufs_stat(v->src.ufs, in->path, &pre) == 0 && !pre.is_dir;
+	bool trunc = (fi->flags & O_TRUNC) != 0;
+	if (trunc)
+		write_begin(v, in);
+	bool trunc_known = trunc && ufs_stat(v->src.ufs, in->path, &pre) == 0 && !pre.is_dir;
 	struct view_creds c = {.on = false};
 	int fd = writer_beneath(v, in->path);
 	if (fd == 0)
@@ -1726,13 +1799,19 @@ static void open_for_write(fuse_req_t req, struct view *v, struct inode *in,
 		fd = ufs_open_write(v->src.ufs, in->path,
 				    fi->flags & ~(O_CREAT | O_EXCL | O_APPEND), 0);
 	view_creds_leave(&c);
+	if (fd >= 0 && trunc && !trunc_known)
+		write_abort(v, in);
 	if (fd < 0) {
+		if (trunc)
+			write_abort(v, in);
 		fuse_reply_err(req, -fd);
 		return;
 	}
 	struct handle *h = write_handle_new(in, fd);
 	if (!h) {
-		close(fd);
+		close(fd); /* emptied by the open all the same */
+		if (trunc_known)
+			write_abort(v, in);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -2055,9 +2134,12 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	 * appending at that instant may be overwritten, as with any two writers of one offset. */
 	int rec = -1;
 	/* The version before, for the readers that follow this view's writes (note_written). */
+	struct inode *in = h->ino;
 	struct ufs_attr pre;
+	write_begin(v, in);
 	int sr = ufs_fd_stat(v->src.ufs, h->wfd, &pre);
 	if (sr < 0) {
+		write_abort(v, in);
 		fuse_reply_err(req, -sr);
 		return;
 	}
@@ -2082,13 +2164,14 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	ssize_t n = pwrite(h->wfd, buf, size, off);
 	if (n < 0) {
 		int err = errno;
+		write_abort(v, in);
 		fuse_reply_err(req, err);
 		if (rec >= 0)
 			view_journal_write_end(v->journal, rec);
 		return;
 	}
 	h->dirty = true;
-	written(v, h->ino, &pre, h->wfd, off, n);
+	written(v, in, &pre, h->wfd, off, n);
 	/* Before the reply: an open that comes after the write (the writer still open) must ask
 	 * the source for the version, not take the one validated before it within the TTL
 	 * (handle_close forgets the blocks too, once the writer is done). The inode's path, not
@@ -2217,11 +2300,14 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		r = reader_enter(req, v, &c);
 	if (fd >= 0 && r == 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
 		struct ufs_attr pre;
+		write_begin(v, in);
 		bool known = ufs_fd_stat(v->src.ufs, fd, &pre) == 0;
 		if (ftruncate(fd, attr->st_size) < 0)
 			r = -errno;
-		else if (known)
+		if (r == 0 && known)
 			written(v, in, &pre, fd, 0, -1);
+		else
+			write_abort(v, in);
 	}
 	if (fd >= 0 && r == 0 && (to_set & FUSE_SET_ATTR_MODE)) {
 		/* Taking setuid/setgid off only (the kernel asks so for a write by another
@@ -2495,14 +2581,42 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
  * passthrough open is reserved) and *ret_inval (the kernel was told another size: make it ask
  * again); or -ESTALE when read handles of another version are open on in (or in left its path):
  * in is detached, and the kernel's VFS retries the open with a fresh lookup, which finds the
- * path's new inode. */
-static int open_bind(struct view *v, struct inode *in, const struct ufs_attr *a, bool may_pass,
-		     bool *ret_keep, bool *ret_pass, bool *ret_inval)
+ * path's new inode.
+ * In a read-write view (*writes not UINT64_MAX: in's count of noted writes when a was
+ * validated) it first waits for the writes through v in flight on in, then returns -EAGAIN,
+ * nothing done, when writes were noted since: a may be the version one started from, which
+ * the readers' version would not follow (and a reader would make in a new inode that v's
+ * writer never notes). *writes is then the count now and, when *ret_head_known, *ret_head
+ * the version the last write left, to bind to instead. */
+static int open_bind(struct view *v, struct inode *in, const struct ufs_attr *a, uint64_t *writes,
+		     bool may_pass, bool *ret_keep, bool *ret_pass, bool *ret_inval,
+		     struct ufs_attr *ret_head, bool *ret_head_known)
 {
 	bool detached_now = false;
 	pthread_mutex_lock(&v->lock);
+	if (*writes != UINT64_MAX) {
+		/* a write's few syscalls at the source; bounded, for one stuck in I/O */
+		struct timespec deadline = deadline_in(2);
+		while (in->writing > 0 &&
+		       cond_wait_until(&v->write_cond, &v->lock, &deadline) == 0)
+			;
+		if (in->writes != *writes) {
+			*writes = in->writes;
+			*ret_head_known = in->last_post != NULL;
+			if (in->last_post)
+				*ret_head = *in->last_post;
+			pthread_mutex_unlock(&v->lock);
+			return -EAGAIN;
+		}
+	}
 	bool same = in->cache_known && version_key_same(&in->cache_version, a);
-	if (!same && (in->opens_read > 0 || in->detached)) {
+	/* rw views: readers open that follow the view's writes read the version the last one
+	 * left; an open that could not catch up with a writer that never pauses (a taken
+	 * before its last writes) joins them, reading that version too (follows_writes). */
+	bool joins = !same && v->cfg.read_write && in->opens_read > 0 && !in->detached &&
+		     follows_own_writes_locked(in, a) && in->wrote &&
+		     version_key_same(&in->cache_version, in->wrote);
+	if (!same && !joins && (in->opens_read > 0 || in->detached)) {
 		detached_now = inode_detach_locked(v, in);
 		pthread_mutex_unlock(&v->lock);
 		if (detached_now) {
@@ -2515,7 +2629,8 @@ static int open_bind(struct view *v, struct inode *in, const struct ufs_attr *a,
 		}
 		return -ESTALE;
 	}
-	in->cache_version = version_key_of(a);
+	if (!joins)
+		in->cache_version = version_key_of(a);
 	in->cache_known = true;
 	in->opens_read++;
 	/* The I/O mode is chosen and counted here too: a check here and a count later let a
@@ -2528,7 +2643,8 @@ static int open_bind(struct view *v, struct inode *in, const struct ufs_attr *a,
 		in->opens_cached++;
 	/* The kernel was given a size from a listing (or an older version): the object's own
 	 * headers win, so it must ask again before it clips the reads at the wrong end. */
-	*ret_inval = atomic_exchange(&in->told_size, a->size) != a->size;
+	uint64_t told = joins ? in->cache_version.size : a->size;
+	*ret_inval = atomic_exchange(&in->told_size, told) != told;
 	pthread_mutex_unlock(&v->lock);
 	*ret_keep = same;
 	return 0;
@@ -2656,6 +2772,33 @@ static bool pass_reservation_drop(struct view *v, struct inode *in, bool only_if
 	return alone || !only_if_alone;
 }
 
+/* The version an OPEN for reading of in gets (validated at the source when fresh, else within
+ * the metadata TTL), once the reader's rights on it are checked, and its block-store object. */
+static int open_version(fuse_req_t req, struct view *v, struct inode *in, bool fresh,
+			struct ufs_attr *a, bool *changed, uint64_t *obj)
+{
+	bool again = false;
+	int r = meta_cache_validate(v->src.meta, in->path, v->cfg.metadata_ttl_ms, fresh, a,
+				    &again);
+	*changed = *changed || again;
+	if (r == 0)
+		r = reader_may(req, v, in->path, R_OK, a);
+	if (r == -ESTALE && !fresh) {
+		/* The source changed within the TTL: this reader gets what is there now, once its
+		 * rights on that are checked (a second change meanwhile: ESTALE, the kernel asks
+		 * again). */
+		again = false;
+		r = meta_cache_validate(v->src.meta, in->path, v->cfg.metadata_ttl_ms, true, a,
+					&again);
+		*changed = *changed || again;
+		if (r == 0)
+			r = reader_may(req, v, in->path, R_OK, a);
+	}
+	if (r == 0)
+		r = block_store_object_sync(v->src.store, in->path, a, obj);
+	return r;
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct view *v = fuse_req_userdata(req);
@@ -2679,38 +2822,55 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		open_for_write(req, v, in, fi);
 		return;
 	}
-	struct ufs_attr a;
-	bool changed = false;
-	int r =
-	    meta_cache_validate(v->src.meta, in->path, v->cfg.metadata_ttl_ms, false, &a, &changed);
-	uint64_t obj = 0;
-	if (r == 0)
-		r = reader_may(req, v, in->path, R_OK, &a);
-	if (r == -ESTALE) {
-		/* The source changed within the TTL: this reader gets what is there now, once its
-		 * rights on that are checked (a second change meanwhile: ESTALE, the kernel asks
-		 * again). */
-		bool again = false;
-		r = meta_cache_validate(v->src.meta, in->path, v->cfg.metadata_ttl_ms, true, &a,
-					&again);
-		changed = changed || again;
-		if (r == 0)
-			r = reader_may(req, v, in->path, R_OK, &a);
+	struct handle *h = calloc(1, sizeof(*h));
+	if (h)
+		h->path = strdup(in->path);
+	if (!h || !h->path) {
+		free(h);
+		fuse_reply_err(req, ENOMEM);
+		return;
 	}
-	if (r == 0)
-		r = block_store_object_sync(v->src.store, in->path, &a, &obj);
-	struct handle *h = NULL;
-	if (r == 0) {
-		h = calloc(1, sizeof(*h));
-		if (h)
-			h->path = strdup(in->path);
-		if (!h || !h->path) {
-			free(h);
-			r = -ENOMEM;
+	h->wfd = -1;
+	h->backing_fd = -1;
+	h->open_flags = fi->flags;
+	h->ino = in;
+	struct ufs_attr a;
+	bool changed = false, keep = false, may_pass = false, inval = false;
+	uint64_t obj = 0;
+	int r;
+	/* In a read-write view a write through it may land between the validation and the
+	 * binding: validated again then, so the reader holds the version it follows from. A
+	 * writer that never pauses gets the binding without that check after a few rounds. */
+	uint64_t writes = UINT64_MAX;
+	if (v->cfg.read_write) {
+		pthread_mutex_lock(&v->lock);
+		writes = in->writes;
+		pthread_mutex_unlock(&v->lock);
+	}
+	struct ufs_attr head;
+	bool head_known = false;
+	for (unsigned round = 0;; round++) {
+		if (head_known) { /* what the last write through v left: no need to ask */
+			a = head;
+			r = block_store_object_sync(v->src.store, in->path, &a, &obj);
+		} else {
+			r = open_version(req, v, in, round > 0, &a, &changed, &obj);
 		}
+		if (r < 0)
+			break;
+		if (round == 16)
+			writes = UINT64_MAX; /* a writer that never pauses: bind as validated */
+		r = open_bind(v, in, &a, &writes,
+			      atomic_load(&v->passthrough) && !v->cfg.read_write &&
+				  a.size > VIEW_SMALL_FILE,
+			      &keep, &may_pass, &inval, &head, &head_known);
+		if (r != -EAGAIN)
+			break;
 	}
 	if (r < 0) {
 		log_debug("open of \"%s\" failed: %s", in->path, strerror(-r));
+		free(h->path);
+		free(h);
 		fuse_reply_err(req, errno_for_fuse(r));
 		return;
 	}
@@ -2718,23 +2878,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		log_info("\"%s\" changed at the UFS; its cached blocks were dropped", in->path);
 	h->obj = obj;
 	h->attr = a;
-	h->wfd = -1;
-	h->backing_fd = -1;
-	h->open_flags = fi->flags;
 	pthread_mutex_init(&h->lock, NULL);
 	prefetch_seq_init(&h->seq);
-	h->ino = in;
-	bool keep = false, may_pass = false, inval = false;
-	r = open_bind(v, in, &a,
-		      atomic_load(&v->passthrough) && !v->cfg.read_write && a.size > VIEW_SMALL_FILE,
-		      &keep, &may_pass, &inval);
-	if (r < 0) {
-		pthread_mutex_destroy(&h->lock);
-		free(h->path);
-		free(h);
-		fuse_reply_err(req, -r);
-		return;
-	}
 	h->reads_version = true;
 	if (inval) {
 		int rr = fuse_lowlevel_notify_inval_inode(v->se, ino, -1, 0);
@@ -4338,6 +4483,7 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 	LIST_INIT(&v->parked);
 	pthread_mutex_init(&v->adopt_lock, NULL);
 	pthread_cond_init(&v->adopt_cond, NULL);
+	pthread_cond_init(&v->write_cond, NULL);
 	if (!v->mountpoint || !v->subpath || !v->fsname || hr < 0)
 		goto fail;
 	struct stat st;
@@ -4514,6 +4660,7 @@ void view_stop(struct view *v)
 	for (size_t i = 0; i < v->ninodes; i++) {
 		bound_free(v->inodes[i]->bound);
 		free(v->inodes[i]->wrote);
+		free(v->inodes[i]->last_post);
 		free(v->inodes[i]->path);
 		free(v->inodes[i]);
 	}
