@@ -2,6 +2,7 @@
 // /metrics' bearer token (metrics_token.h): made once in the state directory, read per scrape so
 // a rotated Secret takes effect without a restart, compared by SHA-256 in constant time.
 #include "metrics_token.h"
+#include "private_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -69,48 +70,19 @@ int metrics_token_ensure(const char *path, char *err, size_t errlen)
 
 int metrics_token_load(const char *path, unsigned char ret_digest[32], char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		int e = errno;
-		snprintf(err, errlen, "metrics token \"%s\": %s", path, strerror(e));
-		return -e;
-	}
-	struct stat st;
-	int r = 0;
 	char buf[METRICS_TOKEN_MAX + 2];
-	ssize_t n = 0;
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "metrics token \"%s\": %s", path, strerror(-r));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
-		r = -EPERM;
-		snprintf(
-		    err, errlen,
-		    "metrics token \"%s\" must be a regular file of uid %u that nobody else can "
-		    "read (chmod 600); it is mode %03o of uid %u",
-		    path, (unsigned)geteuid(), (unsigned)(st.st_mode & 0777), (unsigned)st.st_uid);
-		goto out;
-	}
-	n = read(fd, buf, sizeof(buf));
-	if (n < 0) {
-		r = -errno;
-		snprintf(err, errlen, "metrics token \"%s\": %s", path, strerror(-r));
-		goto out;
-	}
-	size_t len = trim_len(buf, (size_t)n);
-	if ((size_t)n > METRICS_TOKEN_MAX || len < METRICS_TOKEN_MIN) {
+	ssize_t n = private_file_read("metrics token", path, 0, buf, sizeof(buf), err, errlen);
+	int r = n < 0 ? (int)n : 0;
+	size_t len = n < 0 ? 0 : trim_len(buf, (size_t)n);
+	if (r == 0 && ((size_t)n > METRICS_TOKEN_MAX || len < METRICS_TOKEN_MIN)) {
 		r = -EINVAL;
 		snprintf(err, errlen, "metrics token \"%s\" holds %s bytes; it needs %d to %d",
 			 path, (size_t)n > METRICS_TOKEN_MAX ? "too many" : "too few",
 			 METRICS_TOKEN_MIN, METRICS_TOKEN_MAX);
-		goto out;
 	}
-	sha256(buf, len, ret_digest);
-out:
+	if (r == 0)
+		sha256(buf, len, ret_digest);
 	OPENSSL_cleanse(buf, sizeof(buf));
-	close(fd);
 	return r;
 }
 

@@ -4,6 +4,7 @@
 // method's; a pushed body is covered by its SHA-256 among the request's fields; a reply's body
 // by Poly1305 under a key used once (a Poly1305 key that tags two messages gives it away).
 #include "peer_auth.h"
+#include "private_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,41 +43,16 @@ int peer_auth_key_from(const void *bytes, size_t len, const char *what, struct p
 
 int peer_auth_load_key(const char *path, struct peer_key *ret, char *errbuf, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		int e = errno;
-		snprintf(errbuf, errlen, "peer key \"%s\": %s", path, strerror(e));
-		return -e;
-	}
-	struct stat st;
-	int r = 0;
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		snprintf(errbuf, errlen, "peer key \"%s\": %s", path, strerror(-r));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
-		r = -EPERM;
-		snprintf(errbuf, errlen,
-			 "peer key \"%s\" must be a regular file of uid %u that nobody else can "
-			 "read (chmod 600); it is mode %03o of uid %u",
-			 path, (unsigned)geteuid(), (unsigned)(st.st_mode & 0777),
-			 (unsigned)st.st_uid);
-		goto out;
-	}
 	unsigned char buf[PEER_AUTH_KEY_MAX + 2];
-	ssize_t n = read(fd, buf, sizeof(buf));
-	if (n < 0) {
-		r = -errno;
-		snprintf(errbuf, errlen, "peer key \"%s\": %s", path, strerror(-r));
-		goto out;
+	ssize_t n = private_file_read("peer key", path, O_NOFOLLOW, buf, sizeof(buf), errbuf,
+				      errlen);
+	int r = (int)n;
+	if (n >= 0) {
+		char what[PATH_MAX + 16];
+		snprintf(what, sizeof(what), "\"%s\"", path);
+		r = peer_auth_key_from(buf, (size_t)n, what, ret, errbuf, errlen);
 	}
-	char what[PATH_MAX + 16];
-	snprintf(what, sizeof(what), "\"%s\"", path);
-	r = peer_auth_key_from(buf, (size_t)n, what, ret, errbuf, errlen);
 	OPENSSL_cleanse(buf, sizeof(buf));
-out:
-	close(fd);
 	return r;
 }
 
