@@ -69,7 +69,7 @@ knob '{"fail_range": {}}'
 # from here on: a read-ahead of the failed cat still in flight may fetch block 1 again before
 # the next cat does; either way its first part must be asked for again
 mark="$(wc -l <"$FS_LOG")"
-sleep 0.5 # past weir's memo of a recent failure (the kernel's second ask gets it at once)
+sleep 2.2 # past weir's 2 s memo of a recent failure (the kernel's second ask gets it at once)
 timeout 60 cat "$MP/hard.bin" >"$TMP/hard.out" || fail "reading hard.bin after the fault cleared failed"
 cmp "$TMP/hard.out" "$TREE/hard.bin" || fail "hard.bin read after the fault differs from the source"
 again="$(n_covering 206 /hard.bin "$BLOCK" "$mark")"
