@@ -87,6 +87,33 @@ static bool version_key_same(const struct version_key *k, const struct ufs_attr 
 	       k->is_dir == o.is_dir;
 }
 
+/* rw views: the versions writes through the view went through on one inode. A version a
+ * lookup or an OPEN validated that is one of these was caught before or while one of those
+ * writes landed; any other is a change made elsewhere. */
+#define OWN_WRITES_SEEN 16
+struct own_writes {
+	bool post_known;	/* last_post is what the last noted write left (no failure since) */
+	struct ufs_attr last_post;
+	struct version_key seen[OWN_WRITES_SEEN]; /* ring: each write's version before and after */
+	unsigned n, next;
+};
+
+static void own_seen(struct own_writes *o, const struct ufs_attr *a)
+{
+	o->seen[o->next] = version_key_of(a);
+	o->next = (o->next + 1) % OWN_WRITES_SEEN;
+	if (o->n < OWN_WRITES_SEEN)
+		o->n++;
+}
+
+static bool own_saw(const struct own_writes *o, const struct ufs_attr *a)
+{
+	for (unsigned i = 0; i < o->n; i++)
+		if (version_key_same(&o->seen[i], a))
+			return true;
+	return false;
+}
+
 struct inode {
 	fuse_ino_t ino;
 	char *path; /* path in the source (subpath included) */
@@ -138,9 +165,9 @@ struct inode {
 	 * (write_begin .. note_written or write_abort); an OPEN for reading waits for them
 	 * (v->write_cond), for what it validated meanwhile may be a version they leave. */
 	unsigned writing;
-	/* Under the view's lock: the version the last noted write left (NULL: none yet, or one
-	 * failed since); an OPEN that finds writes noted since it validated binds to it. */
-	struct ufs_attr *last_post;
+	/* Under the view's lock: what writes through this view left on this inode (NULL: none
+	 * noted yet); see struct own_writes. */
+	struct own_writes *own;
 	/* Under the view's lock: no longer the inode of its path (a new version came while this
 	 * one was open); the next lookup of the path makes a new inode. */
 	bool detached;
@@ -662,15 +689,16 @@ static bool entry_conflict_locked(const struct inode *in, const struct ufs_attr 
 	       !version_key_same(&in->cache_version, a);
 }
 
-/* rw views: the read handles open on in read the version the last write through the view
- * left (note_written moved them), so a file's other version that a lookup validated is one
- * of those writes caught before or while it landed, not a change elsewhere: it does not make
+/* rw views: whether the read handles open on in read the version the last write through the
+ * view left (note_written moved them) and a, another version a lookup or an OPEN validated,
+ * is one those writes went through (caught before or while one landed): then a does not make
  * in a new inode (a writer of the view keeps noting its writes on in, and the readers would
- * follow none on the new one). A change elsewhere meets the OPEN's check (open_bind). */
+ * follow none on the new one). Any other version is a change made elsewhere: a new inode. */
 static bool follows_own_writes_locked(const struct inode *in, const struct ufs_attr *a)
 {
-	return !a->is_dir && !(in->told_known && in->told_dir) && in->last_post &&
-	       version_key_same(&in->cache_version, in->last_post);
+	return !a->is_dir && !(in->told_known && in->told_dir) && in->own &&
+	       in->own->post_known && version_key_same(&in->cache_version, &in->own->last_post) &&
+	       own_saw(in->own, a);
 }
 
 static char *child_path(const char *parent, const char *name)
@@ -915,8 +943,8 @@ static void write_abort(struct view *v, struct inode *in)
 	meta_written_of(v, in);
 	pthread_mutex_lock(&v->lock);
 	in->writes++;
-	free(in->last_post);
-	in->last_post = NULL;
+	if (in->own)
+		in->own->post_known = false;
 	if (in->writing > 0 && --in->writing == 0)
 		pthread_cond_broadcast(&v->write_cond);
 	pthread_mutex_unlock(&v->lock);
@@ -934,10 +962,18 @@ static bool note_written(struct view *v, struct inode *in, const struct ufs_attr
 {
 	pthread_mutex_lock(&v->lock);
 	in->writes++;
-	if (!in->last_post)
-		in->last_post = malloc(sizeof(*in->last_post));
-	if (in->last_post)
-		*in->last_post = *post;
+	if (!in->own)
+		in->own = calloc(1, sizeof(*in->own));
+	if (in->own) {
+		if (!in->own->post_known || !version_key_same(&in->own->seen[(in->own->next +
+									OWN_WRITES_SEEN - 1) %
+								       OWN_WRITES_SEEN],
+							     pre))
+			own_seen(in->own, pre);
+		own_seen(in->own, post);
+		in->own->last_post = *post;
+		in->own->post_known = true;
+	}
 	if (in->writing > 0 && --in->writing == 0)
 		pthread_cond_broadcast(&v->write_cond);
 	bool readers = in->opens_read > 0;
@@ -2589,22 +2625,22 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
  * writer never notes). *writes is then the count now and, when *ret_head_known, *ret_head
  * the version the last write left, to bind to instead. */
 static int open_bind(struct view *v, struct inode *in, const struct ufs_attr *a, uint64_t *writes,
-		     bool may_pass, bool *ret_keep, bool *ret_pass, bool *ret_inval,
-		     struct ufs_attr *ret_head, bool *ret_head_known)
+		     const struct timespec *wait_until, bool may_pass, bool *ret_keep,
+		     bool *ret_pass, bool *ret_inval, struct ufs_attr *ret_head,
+		     bool *ret_head_known)
 {
 	bool detached_now = false;
 	pthread_mutex_lock(&v->lock);
 	if (*writes != UINT64_MAX) {
-		/* a write's few syscalls at the source; bounded, for one stuck in I/O */
-		struct timespec deadline = deadline_in(2);
-		while (in->writing > 0 &&
-		       cond_wait_until(&v->write_cond, &v->lock, &deadline) == 0)
+		/* a write's few syscalls at the source; bounded (for the whole OPEN), for one
+		 * stuck in I/O */
+		while (in->writing > 0 && cond_wait_until(&v->write_cond, &v->lock, wait_until) == 0)
 			;
 		if (in->writes != *writes) {
 			*writes = in->writes;
-			*ret_head_known = in->last_post != NULL;
-			if (in->last_post)
-				*ret_head = *in->last_post;
+			*ret_head_known = in->own && in->own->post_known;
+			if (*ret_head_known)
+				*ret_head = in->own->last_post;
 			pthread_mutex_unlock(&v->lock);
 			return -EAGAIN;
 		}
@@ -2849,6 +2885,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	struct ufs_attr head;
 	bool head_known = false;
+	struct timespec wait_until = deadline_in(2);
 	for (unsigned round = 0;; round++) {
 		if (head_known) { /* what the last write through v left: no need to ask */
 			a = head;
@@ -2860,7 +2897,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			break;
 		if (round == 16)
 			writes = UINT64_MAX; /* a writer that never pauses: bind as validated */
-		r = open_bind(v, in, &a, &writes,
+		r = open_bind(v, in, &a, &writes, &wait_until,
 			      atomic_load(&v->passthrough) && !v->cfg.read_write &&
 				  a.size > VIEW_SMALL_FILE,
 			      &keep, &may_pass, &inval, &head, &head_known);
@@ -4660,7 +4697,7 @@ void view_stop(struct view *v)
 	for (size_t i = 0; i < v->ninodes; i++) {
 		bound_free(v->inodes[i]->bound);
 		free(v->inodes[i]->wrote);
-		free(v->inodes[i]->last_post);
+		free(v->inodes[i]->own);
 		free(v->inodes[i]->path);
 		free(v->inodes[i]);
 	}

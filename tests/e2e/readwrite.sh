@@ -154,6 +154,23 @@ cmp -s "$TMP/want.tail" "$TMP/tail.out" ||
 rm "$RW/c.txt" "$RW/t.log"
 ok "append, overwrite, truncate and rewrite through the view reach an open reader; tail -f follows; a change elsewhere stays out"
 
+# a reader kept open that follows the view's writes must not make a change made elsewhere
+# invisible to new opens: they read what the source holds now
+printf 'one\n' >"$RW/o.txt"
+exec 7<"$RW/o.txt"
+printf 'two\n' >>"$RW/o.txt"
+printf 'host\n' >>"$SRC/o.txt"
+sleep 1.1 # past the metadata TTL of a change the view did not make
+for i in 1 2 3; do
+	cat "$RW/o.txt" >"$TMP/o.got" 2>"$TMP/o.err" && cmp -s "$SRC/o.txt" "$TMP/o.got" && break
+	sleep 1
+done
+cmp -s "$SRC/o.txt" "$TMP/o.got" ||
+	fail "with a reader open, a new open of o.txt after a change on the host read \"$(cat "$TMP/o.got")\" ($(cat "$TMP/o.err")), not the source's \"$(cat "$SRC/o.txt")\""
+exec 7<&-
+rm "$RW/o.txt"
+ok "a change on the host, with a reader of the view's writes open: a new open reads the source as it is"
+
 step "no setuid or setgid file reaches the source: weir-node writes it as root on the host"
 # a pod's root (or any uid) with an rw grant would otherwise leave a set-user-ID program, owned
 # by root or by a uid of its choosing, in the host's directory (the pod's own mount is nosuid,
