@@ -2295,10 +2295,19 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	}
 	/* weir-node writes the source as root, on the host: a set-user/group-ID bit asked for
 	 * through a view (a pod's root, or a uid of its choosing) would leave a privileged
-	 * program in the host's directory, where no nosuid mount covers it */
+	 * program in the host's directory, where no nosuid mount covers it. What is refused is
+	 * adding one to a file: a bit the host set stays through a chmod g+w, and a directory's
+	 * setgid (its files take its group) grants nothing. */
 	if ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & (S_ISUID | S_ISGID))) {
-		fuse_reply_err(req, EPERM);
-		return;
+		struct ufs_attr cur;
+		int cr = meta_cache_getattr(v->src.meta, in->path, 0, &cur);
+		mode_t may = cr == 0 && cur.has_owner ? (mode_t)cur.mode & (S_ISUID | S_ISGID) : 0;
+		if (cr == 0 && cur.is_dir)
+			may |= S_ISGID;
+		if (attr->st_mode & (S_ISUID | S_ISGID) & ~may) {
+			fuse_reply_err(req, EPERM);
+			return;
+		}
 	}
 	struct handle *h = fi ? fh_file(v, fi->fh) : NULL;
 	int fd = h && h->wfd >= 0 ? h->wfd : -1;

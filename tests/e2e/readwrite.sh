@@ -209,8 +209,16 @@ if setpriv --reuid 4242 --regid 4242 --clear-groups chmod 0777 "$RW/modes/sub" 2
 	fail "user 4242 chmod-ed root's directory through the view"
 fi
 [ "$(stat -c %a "$SRC/modes/sub")" = 700 ] || fail "user 4242's refused chmod changed the source to $(stat -c %a "$SRC/modes/sub")"
+# set-ID bits: a directory's setgid grants nothing, and a bit the host set may stay
+mkdir "$RW/modes/sgid" && chmod 2755 "$SRC/modes/sgid" # (made through the view: it knows the name)
+chmod 2775 "$RW/modes/sgid" || fail "chmod 2775 of a setgid directory through the view was refused"
+[ "$(stat -c %a "$SRC/modes/sgid")" = 2775 ] || fail "chmod 2775 left the source's setgid directory at $(stat -c %a "$SRC/modes/sgid")"
+cp /bin/true "$RW/modes/hostsuid" && chmod 4755 "$SRC/modes/hostsuid"
+chmod 4775 "$RW/modes/hostsuid" || fail "chmod g+w of the host's setuid file through the view was refused"
+[ "$(stat -c %a "$SRC/modes/hostsuid")" = 4775 ] || fail "the host's setuid file is $(stat -c %a "$SRC/modes/hostsuid") after chmod 4775"
+if chmod 6775 "$RW/modes/hostsuid" 2>/dev/null; then fail "chmod added setgid to a file through the view"; fi
 rm -rf "$RW/modes"
-ok "a directory's mode and mtime set through the view are the source's; another user's chmod is refused"
+ok "a directory's mode and mtime set through the view are the source's; another user's chmod is refused; setgid directories and the host's set-ID bits survive a chmod, none is added to a file"
 
 step "an HTTP source cannot be written: mounted read-only, and weir says so"
 mkdir -p "$TMP/www" "$TMP/http" && echo x >"$TMP/www/f.txt"
