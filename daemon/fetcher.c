@@ -866,11 +866,10 @@ static void queue_parts_locked(struct fetcher *f, struct inflight *e)
 	pump_locked(f);
 }
 
-/* The peer that owns the block in the current member set (*ret_view, referenced; *ret_peers
- * the live cache nodes of the source but this one), or -1 when this node does (or no peer is
- * up): memory only. */
+/* The peer that owns the block in the current member set (*ret_view, referenced), or -1 when
+ * this node does (or no peer is up): memory only. */
 static int owner_peer(struct fetcher *f, const char *path, uint64_t block,
-		      struct cluster_view **ret_view, unsigned *ret_peers)
+		      struct cluster_view **ret_view)
 {
 	if (!f->route.cluster)
 		return -1;
@@ -882,13 +881,7 @@ static int owner_peer(struct fetcher *f, const char *path, uint64_t block,
 		cluster_view_put(v);
 		return -1;
 	}
-	/* the live cache nodes but this one: the peers this node asks, whose share of the peer
-	 * client's workers each owner gets */
-	unsigned peers = 0;
-	for (size_t i = 0; i < n; i++)
-		peers += owners[i] != cluster_self(v);
 	*ret_view = v;
-	*ret_peers = peers;
 	return owners[0];
 }
 
@@ -973,15 +966,14 @@ static int start_locked(struct fetcher *f, uint64_t obj, const char *path,
 		atomic_fetch_add(&f->stats.demand_blocks, 1);
 	}
 	struct cluster_view *view = NULL;
-	unsigned peers = 0;
-	int peer = local ? -1 : owner_peer(f, path, block, &view, &peers);
+	int peer = local ? -1 : owner_peer(f, path, block, &view);
 	if (peer >= 0) {
 		/* Asked of its owner; the parts go to the UFS only if the owner fails. The
 		 * lock is dropped for the queueing (peer_done may run at once, and takes it). */
 		e->via_peer = true;
 		pthread_mutex_unlock(&f->lock);
 		int r = peer_client_get_async(f->route.peers, view, peer, f->source_id, path,
-					      &e->attr, block, want, e->buf, peers, peer_done, e);
+					      &e->attr, block, want, e->buf, peer_done, e);
 		cluster_view_put(view);
 		pthread_mutex_lock(&f->lock);
 		if (r == 0) {

@@ -34,8 +34,7 @@ struct peer_req {
 	char *buf;
 	peer_done_fn done;
 	void *userdata;
-	/* how many workers its peer may hold at once (peer_client_get_async's peers) */
-	unsigned share;
+	uint64_t queued_ms; /* CLOCK_MONOTONIC, when it was queued: it fails past timeout_ms */
 };
 
 STAILQ_HEAD(peer_queue, peer_req);
@@ -44,14 +43,18 @@ struct peer_client {
 	struct cluster *cluster;
 	const struct peer_key *key;
 	unsigned connect_timeout_ms, timeout_ms, stall_s;
-	/* Guards queue, stopping and busy. Held to push or pop a request only: never across a
-	 * transfer or a done callback. */
+	/* Guards queue, stopping, share and busy. Held to push or pop a request only: never
+	 * across a transfer or a done callback. */
 	pthread_mutex_t lock;
 	/* a request was queued, a worker ended one (its peer may be under its share again), or
-	 * stopping */
+	 * stopping (CLOCK_MONOTONIC: a worker waits at most until the first request expires) */
 	pthread_cond_t cond;
-	struct peer_queue queue; /* under lock */
-	bool stopping;		 /* under lock */
+	struct peer_queue queue; /* under lock, in the order queued (so the first expires first) */
+	/* under lock: how many workers any one peer may hold at once, the same for every peer
+	 * and request: the workers over the other live members (rounded up), as of the newest
+	 * view a request was queued with */
+	unsigned share;
+	bool stopping; /* under lock */
 	unsigned nthreads;
 	unsigned workers; /* how many workers there are to be: set before the first starts */
 	pthread_t threads[PEER_CLIENT_MAX_THREADS];
@@ -60,11 +63,25 @@ struct peer_client {
 	const struct peer_req *busy[PEER_CLIENT_MAX_THREADS];
 };
 
-/* Under pc->lock: the first queued request whose peer has fewer than its share in flight
- * (removed from the queue), or NULL. */
-static struct peer_req *pop_locked(struct peer_client *pc)
+static uint64_t mono_ms(void)
 {
-	struct peer_req *rq;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Under pc->lock: the first queued request if it waited timeout_ms (*expired set), else the
+ * first whose peer has fewer than pc->share in flight (removed from the queue), or NULL. The
+ * share is the same for every request to a peer, so those wait in the order queued, and only
+ * for that peer's slots. */
+static struct peer_req *pop_locked(struct peer_client *pc, bool *expired)
+{
+	struct peer_req *rq = STAILQ_FIRST(&pc->queue);
+	*expired = rq && !pc->stopping && mono_ms() - rq->queued_ms >= pc->timeout_ms;
+	if (*expired) {
+		STAILQ_REMOVE_HEAD(&pc->queue, link);
+		return rq;
+	}
 	STAILQ_FOREACH(rq, &pc->queue, link)
 	{
 		const char *peer = cluster_node_name(rq->view, rq->idx);
@@ -73,7 +90,7 @@ static struct peer_req *pop_locked(struct peer_client *pc)
 			held +=
 			    pc->busy[i] &&
 			    !strcmp(cluster_node_name(pc->busy[i]->view, pc->busy[i]->idx), peer);
-		if (pc->stopping || held < rq->share)
+		if (pc->stopping || held < pc->share)
 			break;
 	}
 	if (!rq)
@@ -343,7 +360,9 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq, uint64
 	return r;
 }
 
-static void finish(struct peer_client *pc, struct peer_req *rq, int err, uint64_t sum)
+/* expired: err is -ETIMEDOUT for a request that waited its whole timeout in the queue, never
+ * sent (its peer is not marked down: it is busy, not gone) */
+static void finish(struct peer_client *pc, struct peer_req *rq, int err, uint64_t sum, bool expired)
 {
 	struct cluster_stats *st = cluster_get_stats(pc->cluster);
 	if (err == 0) {
@@ -366,7 +385,7 @@ static void finish(struct peer_client *pc, struct peer_req *rq, int err, uint64_
 				 peer);
 		}
 		if (err == -EBADMSG || err == -EACCES || err == -ECONNREFUSED ||
-		    err == -ETIMEDOUT || err == -EIO)
+		    (err == -ETIMEDOUT && !expired) || err == -EIO)
 			cluster_mark_down(rq->view, rq->idx);
 	}
 	rq->done(rq->userdata, err, sum);
@@ -386,11 +405,32 @@ static void *worker(void *arg)
 	pthread_mutex_lock(&pc->lock);
 	for (;;) {
 		struct peer_req *rq;
-		/* nothing queued, or only requests to peers at their share */
-		while (!(rq = pop_locked(pc)) && !pc->stopping)
-			pthread_cond_wait(&pc->cond, &pc->lock);
+		bool expired;
+		/* nothing queued, or only requests to peers at their share: wait for a slot, a
+		 * request, or the first queued one's timeout */
+		while (!(rq = pop_locked(pc, &expired)) && !pc->stopping) {
+			const struct peer_req *first = STAILQ_FIRST(&pc->queue);
+			if (!first) {
+				pthread_cond_wait(&pc->cond, &pc->lock);
+				continue;
+			}
+			uint64_t at = first->queued_ms + pc->timeout_ms;
+			struct timespec ts = {.tv_sec = (time_t)(at / 1000),
+					      .tv_nsec = (long)(at % 1000) * 1000000};
+			pthread_cond_timedwait(&pc->cond, &pc->lock, &ts);
+		}
 		if (!rq)
 			break;
+		if (expired) {
+			pthread_mutex_unlock(&pc->lock);
+			log_debug("peer %s, block %" PRIu64 " of \"%s\": queued for %u ms behind "
+				  "the peer's other requests; reading the UFS instead",
+				  cluster_node_name(rq->view, rq->idx), rq->block, rq->path,
+				  pc->timeout_ms);
+			finish(pc, rq, -ETIMEDOUT, 0, true);
+			pthread_mutex_lock(&pc->lock);
+			continue;
+		}
 		bool cancel = pc->stopping;
 		pc->busy[slot] = rq;
 		pthread_mutex_unlock(&pc->lock);
@@ -401,7 +441,7 @@ static void *worker(void *arg)
 		/* a request to this peer may have waited for the slot: another worker takes it */
 		pthread_cond_broadcast(&pc->cond);
 		pthread_mutex_unlock(&pc->lock);
-		finish(pc, rq, err, sum);
+		finish(pc, rq, err, sum, false);
 		pthread_mutex_lock(&pc->lock);
 	}
 	pthread_mutex_unlock(&pc->lock);
@@ -423,9 +463,14 @@ int peer_client_new(const struct peer_client_config *cfg, struct peer_client **r
 	if (n > PEER_CLIENT_MAX_THREADS)
 		n = PEER_CLIENT_MAX_THREADS;
 	pc->workers = n;
+	pc->share = n;
 	STAILQ_INIT(&pc->queue);
 	pthread_mutex_init(&pc->lock, NULL);
-	pthread_cond_init(&pc->cond, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&pc->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	for (unsigned i = 0; i < n; i++) {
 		struct worker_arg *wa = malloc(sizeof(*wa));
 		int r = wa ? 0 : ENOMEM;
@@ -462,8 +507,8 @@ void peer_client_free(struct peer_client *pc)
 
 int peer_client_get_async(struct peer_client *pc, struct cluster_view *view, int idx,
 			  const char *source, const char *path, const struct ufs_attr *attr,
-			  uint64_t block, uint32_t len, void *buf, unsigned peers,
-			  peer_done_fn done, void *userdata)
+			  uint64_t block, uint32_t len, void *buf, peer_done_fn done,
+			  void *userdata)
 {
 	struct peer_req *rq = calloc(1, sizeof(*rq));
 	if (!rq)
@@ -484,14 +529,19 @@ int peer_client_get_async(struct peer_client *pc, struct cluster_view *view, int
 	rq->buf = buf;
 	rq->done = done;
 	rq->userdata = userdata;
-	/* a fair share: the workers over the peers asked (rounded up). A peer that trickles its
-	 * replies holds its share for as long as it likes, never the workers other owners'
-	 * blocks need: a request to a peer at its share stays queued for that peer's next free
-	 * slot while the workers take the requests behind it (pop_locked). */
+	/* a fair share, one for every peer: the workers over the other live members (rounded
+	 * up). A peer that trickles its replies holds its share for as long as it likes, never
+	 * the workers other owners' blocks need: a request to a peer at its share stays queued
+	 * for that peer's next free slot while the workers take the requests behind it
+	 * (pop_locked), and fails after timeout_ms there. */
+	unsigned peers = 0;
+	for (size_t i = 0; i < cluster_size(view); i++)
+		peers += (int)i != cluster_self(view) && cluster_is_up(view, (int)i);
 	if (peers == 0)
-		peers = cluster_size(view) > 1 ? (unsigned)cluster_size(view) - 1 : 1;
-	rq->share = (pc->workers + peers - 1) / peers;
+		peers = 1;
+	rq->queued_ms = mono_ms();
 	pthread_mutex_lock(&pc->lock);
+	pc->share = (pc->workers + peers - 1) / peers;
 	if (pc->stopping) {
 		pthread_mutex_unlock(&pc->lock);
 		cluster_view_put(rq->view);

@@ -6,7 +6,7 @@
  * check is marked down in the cluster (its blocks go to the next node for a while) and the
  * caller gets an error, on which it reads the UFS instead. A few worker threads, each with its
  * own curl handle (kept-alive connections), take requests from one queue; a peer holds at most
- * its fair share of them (the workers over the peers asked), so a slow one never holds the
+ * its fair share of them (the workers over the other live members), so a slow one never holds the
  * workers that other peers' requests need. Thread-safe. */
 #pragma once
 
@@ -41,14 +41,15 @@ void peer_client_free(struct peer_client *pc);
 
 /* Queues a request to member idx of view (the request takes its own reference) for block of
  * path (version attr) of source, len bytes into buf (kept alive by the caller until done runs).
- * peers: how many members this node asks for source's blocks (its other live cache nodes; 0:
- * every other member); member idx holds at most threads/peers (rounded up) of the workers at
- * once, and a request past that waits for one of them. Returns 0 (done will run) or -errno (it
+ * Each member holds at most threads/peers (rounded up) of the workers at once, peers being
+ * the other live members of the newest view queued; a request past that waits for one of its
+ * member's slots, in the order queued. One queued for timeout_ms fails with -ETIMEDOUT
+ * without being sent (its member is not marked down). Returns 0 (done will run) or -errno (it
  * will not). */
 int peer_client_get_async(struct peer_client *pc, struct cluster_view *view, int idx,
 			  const char *source, const char *path, const struct ufs_attr *attr,
-			  uint64_t block, uint32_t len, void *buf, unsigned peers,
-			  peer_done_fn done, void *userdata);
+			  uint64_t block, uint32_t len, void *buf, peer_done_fn done,
+			  void *userdata);
 
 /* A reply to a load request is at most this long (a load_share's JSON). */
 #define PEER_LOAD_REPLY_MAX 65536

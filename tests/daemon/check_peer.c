@@ -913,7 +913,7 @@ static int read_block(struct peer_client *pc, struct cluster_view *v, int idx, s
 	snprintf(a.etag, sizeof(a.etag), "\"e1\"");
 	memset(buf, 0, len);
 	ck_assert_int_eq(peer_client_get_async(pc, v, idx, "src", "/a.bin", &a, 1, (uint32_t)len,
-					       buf, 0, got_done, &g),
+					       buf, got_done, &g),
 			 0);
 	pthread_mutex_lock(&g.lock);
 	while (!g.done)
@@ -921,6 +921,177 @@ static int read_block(struct peer_client *pc, struct cluster_view *v, int idx, s
 	pthread_mutex_unlock(&g.lock);
 	return g.err;
 }
+
+/* A peer whose GETs the test holds (hold set) until it releases them, counting what it got;
+ * it then answers an unsigned 404 (the client fails the request: no matter here). */
+struct held_peer {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool hold, release;
+	unsigned got; /* requests that reached it */
+	struct MHD_Daemon *d;
+};
+
+static enum MHD_Result held_answer(void *cls, struct MHD_Connection *conn, const char *url,
+				   const char *method, const char *version, const char *upload,
+				   size_t *upload_size, void **con_cls)
+{
+	struct held_peer *p = cls;
+	pthread_mutex_lock(&p->lock);
+	p->got++;
+	pthread_cond_broadcast(&p->cond);
+	while (p->hold && !p->release)
+		pthread_cond_wait(&p->cond, &p->lock);
+	pthread_mutex_unlock(&p->lock);
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result r = MHD_queue_response(conn, MHD_HTTP_NOT_FOUND, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+static unsigned held_up(struct held_peer *p, bool hold)
+{
+	*p = (struct held_peer){.hold = hold};
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	p->d = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL,
+	    NULL, held_answer, p, MHD_OPTION_SOCK_ADDR,
+	    (struct sockaddr *)&(struct sockaddr_in){.sin_family = AF_INET,
+						     .sin_addr.s_addr = htonl(INADDR_LOOPBACK)},
+	    MHD_OPTION_END);
+	ck_assert_ptr_nonnull(p->d);
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(p->d, MHD_DAEMON_INFO_BIND_PORT);
+	ck_assert_ptr_nonnull(di);
+	return di->port;
+}
+
+static unsigned held_got(struct held_peer *p)
+{
+	pthread_mutex_lock(&p->lock);
+	unsigned n = p->got;
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+static void held_wait_got(struct held_peer *p, unsigned n)
+{
+	pthread_mutex_lock(&p->lock);
+	while (p->got < n)
+		pthread_cond_wait(&p->cond, &p->lock);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void held_down(struct held_peer *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->release = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	MHD_stop_daemon(p->d);
+}
+
+/* n1's client (2 workers, timeout_ms) of n2 (slow: held) and n3 (fast), and a block of each. */
+struct share_rig {
+	struct held_peer slow, fast;
+	struct peer_key key;
+	struct cluster *c;
+	struct peer_client *pc;
+	struct cluster_view *v;
+	int n2, n3;
+	struct ufs_attr a;
+	char buf[8][64];
+	struct got_block g[8];
+};
+
+static void share_up(struct share_rig *r, unsigned timeout_ms)
+{
+	unsigned slow = held_up(&r->slow, true), fast = held_up(&r->fast, false);
+	char peers[200];
+	snprintf(peers, sizeof(peers),
+		 "n1=http://127.0.0.1:1,n2=http://127.0.0.1:%u,n3=http://127.0.0.1:%u", slow, fast);
+	r->c = cluster_of("n1", peers, 0);
+	r->key = key_of("0123456789abcdef0123");
+	struct peer_client_config pcfg = {
+	    .cluster = r->c, .key = &r->key, .threads = 2, .timeout_ms = timeout_ms};
+	ck_assert_int_eq(peer_client_new(&pcfg, &r->pc), 0);
+	r->v = cluster_view_get(r->c);
+	r->n2 = cluster_find(r->v, "n2");
+	r->n3 = cluster_find(r->v, "n3");
+	r->a = (struct ufs_attr){.size = 8 * 64, .mtime = 1700000000};
+	for (unsigned i = 0; i < 8; i++)
+		r->g[i] = (struct got_block){.lock = PTHREAD_MUTEX_INITIALIZER,
+					     .cond = PTHREAD_COND_INITIALIZER};
+}
+
+static void share_ask(struct share_rig *r, unsigned i, int idx)
+{
+	ck_assert_int_eq(peer_client_get_async(r->pc, r->v, idx, "src", "/a.bin", &r->a, i, 64,
+					       r->buf[i], got_done, &r->g[i]),
+			 0);
+}
+
+static int share_wait(struct share_rig *r, unsigned i)
+{
+	struct got_block *g = &r->g[i];
+	pthread_mutex_lock(&g->lock);
+	while (!g->done)
+		pthread_cond_wait(&g->cond, &g->lock);
+	pthread_mutex_unlock(&g->lock);
+	return g->err;
+}
+
+static void share_down(struct share_rig *r, unsigned asked)
+{
+	held_down(&r->slow);
+	for (unsigned i = 0; i < asked; i++)
+		share_wait(r, i);
+	cluster_view_put(r->v);
+	peer_client_free(r->pc);
+	cluster_free(r->c);
+	held_down(&r->fast);
+}
+
+/* Two other members, two workers: each peer holds at most one, whichever source asks. A slow
+ * n2 asked twice holds one worker; n3's block is read with the other, at once. */
+START_TEST(a_slow_peer_holds_only_its_share)
+{
+	struct share_rig r;
+	share_up(&r, 30000); /* the held requests never time out in this test */
+	share_ask(&r, 0, r.n2);
+	share_ask(&r, 1, r.n2);
+	held_wait_got(&r.slow, 1);
+	share_ask(&r, 2, r.n3);
+	share_wait(&r, 2);
+	ck_assert_uint_eq(held_got(&r.fast), 1);
+	/* the second request to n2 still queued, the first still held: neither done */
+	ck_assert_uint_eq(held_got(&r.slow), 1);
+	pthread_mutex_lock(&r.g[0].lock);
+	ck_assert_msg(!r.g[0].done, "n3's block waited for n2's request to end");
+	pthread_mutex_unlock(&r.g[0].lock);
+	share_down(&r, 3);
+}
+END_TEST
+
+/* A request queued behind its peer's share fails with -ETIMEDOUT after timeout_ms in the queue,
+ * without being sent: three to a peer that holds every request, one worker each at a time.
+ * The first is sent and times out; of the other two at most one is sent after it, and the
+ * other (queued as long as the first was in flight) fails unsent. On a client whose queue
+ * has no deadline all three are sent, one after another. */
+START_TEST(a_queued_request_times_out)
+{
+	struct share_rig r;
+	share_up(&r, 500);
+	for (unsigned i = 0; i < 3; i++)
+		share_ask(&r, i, r.n2);
+	for (unsigned i = 0; i < 3; i++)
+		ck_assert_int_eq(share_wait(&r, i), -ETIMEDOUT);
+	ck_assert_msg(held_got(&r.slow) <= 2, "%u of 3 requests sent: none expired in the queue",
+		      held_got(&r.slow));
+	share_down(&r, 3);
+}
+END_TEST
 
 /* A rig over the lying peer P (its key and len set): P's block made (and its XXH3 twin with
  * TWIN), before the server's thread reads them; returns a buffer of the block's size. */
@@ -1694,6 +1865,11 @@ Suite *peer_suite(void)
 	tcase_add_test(tc, push_forged_reply_is_not_kept);
 	tcase_add_test(tc, push_cancel_ends_the_wait);
 	tcase_add_test(tc, load_refusal_needs_the_peers_mac);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("share");
+	tcase_set_timeout(tc, 60); /* on a client without shares, n3 waits out n2's 30 s */
+	tcase_add_test(tc, a_slow_peer_holds_only_its_share);
+	tcase_add_test(tc, a_queued_request_times_out);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("near-cache");
 	tcase_add_test(tc, near_cache_stays_within_its_bound);
