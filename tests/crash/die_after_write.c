@@ -6,12 +6,12 @@
  * too, to stop after a create). When $WEIR_TEST_DIE_DIR/compete holds a path, the kill is
  * preceded by a mkdir of that path: another creator's, in the window before the reply. When
  * $WEIR_TEST_DIE_DIR/swap holds a path, the name the call was given is replaced by the file at
- * that path (renamed there) before the kill: a host user's substitute at a temporary name. "renamefrom NAME"
- * kills just before the rename of NAME (the temporary name, once its identity is recorded). Armed
- * once per scenario: the test writes the file name's suffix and the call (pwrite, ftruncate)
- * into $WEIR_TEST_DIE_DIR/arm ("pwrite log.txt"); the first matching call after it renames arm
- * to fired (only one process can), appends what it did to fired and kills its own process. The
- * weir-node the keeper starts next inherits the library and finds nothing armed. */
+ * that path (renamed there) before the kill: a host user's substitute at a temporary name.
+ * "renamefrom NAME" kills just before the rename of NAME (the temporary name, once its identity is
+ * recorded). Armed once per scenario: the test writes the file name's suffix and the call (pwrite,
+ * ftruncate) into $WEIR_TEST_DIE_DIR/arm ("pwrite log.txt"); the first matching call after it
+ * renames arm to fired (only one process can), appends what it did to fired and kills its own
+ * process. The weir-node the keeper starts next inherits the library and finds nothing armed. */
 /* Each name is defined as itself: no redirect of pwrite to pwrite64 and the like. */
 #undef _FILE_OFFSET_BITS
 #include <dlfcn.h>
