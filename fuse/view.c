@@ -1470,7 +1470,7 @@ static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 
 /* Requests the dead weir-node had read but not answered wait in the kernel's processing queue;
  * FUSE_NOTIFY_RESEND (Linux 6.9+) puts them back to be read again, by us. */
-static char *temp_path(struct view *v, const char *dir, uint64_t unique);
+static char *temp_path(struct view *v, const char *dir, uint64_t unique, int gen);
 
 /* A temporary name a dead weir-node made for a mkdir or a create whose request never comes back
  * (a kernel that cannot resend): removed, so it does not stay in the source forever. */
@@ -1486,7 +1486,7 @@ static void temp_left(void *arg, uint64_t unique, enum view_journal_op op, uint6
 		snprintf(path, sizeof(path), "%s", pin->path);
 		pthread_mutex_unlock(&v->lock);
 	}
-	char *tmp = path[0] ? temp_path(v, path, unique) : NULL;
+	char *tmp = path[0] ? temp_path(v, path, unique, 0) : NULL;
 	if (tmp && ufs_remove(v->src.ufs, tmp, op == VJ_OP_MKDIR) == 0)
 		log_info("\"%s\": removed \"%s\", left by a mkdir or create never answered",
 			 v->mountpoint, tmp);
@@ -1895,21 +1895,26 @@ static uint64_t req_op_unique(bool *ret_resent)
 }
 
 /* The temporary name of what request unique creates in directory dir: unique to this view (its
- * journal's id) and request, so a resend finds it. Owned, or NULL. */
-static char *temp_path(struct view *v, const char *dir, uint64_t unique)
+ * journal's id) and request, so a resend finds it; gen > 0 names the spare a resend uses when
+ * the first holds an object it cannot tell is its own. Owned, or NULL. */
+static char *temp_path(struct view *v, const char *dir, uint64_t unique, int gen)
 {
 	char *p;
-	if (asprintf(&p, "%s/" UFS_TEMP_PREFIX "%016llx-%llx", strcmp(dir, "/") == 0 ? "" : dir,
-		     (unsigned long long)view_journal_id(v->journal),
-		     (unsigned long long)unique) < 0)
+	if (asprintf(&p, "%s/" UFS_TEMP_PREFIX "%016llx-%llx%s", strcmp(dir, "/") == 0 ? "" : dir,
+		     (unsigned long long)view_journal_id(v->journal), (unsigned long long)unique,
+		     gen ? "-1" : "") < 0)
 		return NULL;
 	return p;
 }
 
-/* How a create is made: make(arg, tmp, again) creates the new object at tmp, or (again) takes up
- * the one a dead weir-node left at tmp; gone(arg, tmp) undoes it when it cannot be put in place. */
+/* How many temporary names a create may try (temp_path's gen). */
+enum { TEMP_GENS = 2 };
+
+/* How a create is made: make(arg, tmp, 0) creates the new object at tmp; make(arg, tmp, ident)
+ * takes up the one a dead weir-node left at tmp, which must be the object whose identity (inode
+ * number) the journal recorded; gone(arg, tmp) undoes it when it cannot be put in place. */
 struct maker {
-	int (*make)(void *arg, const char *tmp, bool again);
+	int (*make)(void *arg, const char *tmp, uint64_t again);
 	void (*gone)(void *arg, const char *tmp);
 	void *arg;
 };
@@ -1919,7 +1924,11 @@ struct maker {
  * same directory, its identity recorded, then renamed into place without replacing anything, so
  * another creator's object there still gives -EEXIST. The resent request finishes the rename
  * where the temporary name is still there, and answers 1 (done) where path is the recorded
- * object; else it makes it anew. Returns 0 (made now), 1 (made by the dead weir-node, whose
+ * object; else it makes it anew. An object at the temporary name is taken up only when it is the
+ * recorded one: a host user who may write the directory can put another there (a hard link to a
+ * file they may not write) while weir-node is down, and weir-node acts as root. Such an object is
+ * left where it is and the new one made under a spare temporary name (-EIO when that too is
+ * taken). Returns 0 (made now), 1 (made by the dead weir-node, whose
  * identity is then *ret_ident) or -errno, with the journal record to end after the reply in
  * *ret_rec (-1: none). Without a journal or room in it, made in place. */
 static int create_placed(struct view *v, fuse_ino_t parent, const char *dir, const char *path,
@@ -1931,21 +1940,40 @@ static int create_placed(struct view *v, fuse_ino_t parent, const char *dir, con
 	int rec = -1;
 	*ret_rec = -1;
 	if (!v->journal)
-		return m->make(m->arg, path, false);
-	char *tmp = temp_path(v, dir, unique);
-	if (!tmp)
-		return -ENOMEM;
+		return m->make(m->arg, path, 0);
+	char *tmp = NULL;
 	int r;
-	bool again = false;
+	uint64_t again = 0;
 	if (resent && view_journal_op_find(v->journal, unique, op, parent, &ident, &rec) == 0) {
-		again = ufs_ident(v->src.ufs, tmp, &id) == 0;
+		for (int gen = 0; gen < TEMP_GENS && !again; gen++) {
+			free(tmp);
+			tmp = temp_path(v, dir, unique, gen);
+			if (!tmp || ufs_ident(v->src.ufs, tmp, &id) < 0)
+				break; /* a free name (or none): make the object there */
+			if (ident != 0 && id == ident) {
+				again = ident;
+				break;
+			}
+			log_warn("\"%s\": \"%s\" is not the object the journal recorded for this "
+				 "request: left where it is, not taken up",
+				 v->mountpoint, tmp);
+			free(tmp);
+			tmp = NULL;
+		}
 		if (!again && ident != 0 && ufs_ident(v->src.ufs, path, &id) == 0 && id == ident) {
 			free(tmp);
 			*ret_rec = rec;
 			*ret_ident = ident;
 			return 1;
 		}
+		if (!tmp) {
+			view_journal_write_end(v->journal, rec);
+			return -EIO;
+		}
 	} else {
+		tmp = temp_path(v, dir, unique, 0);
+		if (!tmp)
+			return -ENOMEM;
 		rec = view_journal_op_begin(v->journal, unique, op, parent);
 	}
 	if (rec < 0) {
@@ -1953,7 +1981,7 @@ static int create_placed(struct view *v, fuse_ino_t parent, const char *dir, con
 		log_warn("\"%s\": no room to record the making of \"%s\": were weir-node to die "
 			 "before its reply, the resent request would fail with EEXIST",
 			 v->mountpoint, path);
-		return m->make(m->arg, path, false);
+		return m->make(m->arg, path, 0);
 	}
 	r = m->make(m->arg, tmp, again);
 	if (r == 0) {
@@ -2017,11 +2045,11 @@ static int create_reopen(struct create_arg *a, const char *path, uint64_t ident)
 	return fd;
 }
 
-static int create_make(void *arg, const char *tmp, bool again)
+static int create_make(void *arg, const char *tmp, uint64_t again)
 {
 	struct create_arg *a = arg;
 	int fl = a->flags & ~(O_APPEND | O_CREAT | O_EXCL | O_TRUNC);
-	int fd = again ? create_reopen(a, tmp, 0)
+	int fd = again ? create_reopen(a, tmp, again)
 		       : ufs_open_write(a->v->src.ufs, tmp, fl | O_CREAT | O_EXCL, a->mode);
 	if (fd < 0)
 		return fd;
@@ -2395,10 +2423,15 @@ struct mkdir_arg {
 	mode_t mode;
 };
 
-static int mkdir_make(void *arg, const char *tmp, bool again)
+/* Taken up again (create_placed checked its identity) only if it is still a directory. */
+static int mkdir_make(void *arg, const char *tmp, uint64_t again)
 {
 	struct mkdir_arg *a = arg;
-	return again ? 0 : ufs_mkdir(a->v->src.ufs, tmp, a->mode);
+	if (!again)
+		return ufs_mkdir(a->v->src.ufs, tmp, a->mode);
+	struct ufs_attr at;
+	int r = ufs_stat(a->v->src.ufs, tmp, &at);
+	return r < 0 ? r : at.is_dir ? 0 : -ESTALE;
 }
 
 static void mkdir_gone(void *arg, const char *tmp)

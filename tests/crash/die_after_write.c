@@ -4,11 +4,14 @@
  * namespace change (mkdirat, unlinkat, renameat2: "mkdirat NAME", the name the call is given,
  * the target's for a rename; NAME* matches names beginning with NAME; fstatat of such a name
  * too, to stop after a create). When $WEIR_TEST_DIE_DIR/compete holds a path, the kill is
- * preceded by a mkdir of that path: another creator's, in the window before the reply. Armed
- * once per scenario: the test writes the file name's suffix and the call (pwrite, ftruncate)
- * into $WEIR_TEST_DIE_DIR/arm ("pwrite log.txt"); the first matching call after it renames arm
- * to fired (only one process can), appends what it did to fired and kills its own process. The
- * weir-node the keeper starts next inherits the library and finds nothing armed. */
+ * preceded by a mkdir of that path: another creator's, in the window before the reply. When
+ * $WEIR_TEST_DIE_DIR/swap holds a path, the name the call was given is replaced by the file at
+ * that path (renamed there) before the kill: a host user's substitute at a temporary name.
+ * "renamefrom NAME" kills just before the rename of NAME (the temporary name, once its identity is
+ * recorded). Armed once per scenario: the test writes the file name's suffix and the call (pwrite,
+ * ftruncate) into $WEIR_TEST_DIE_DIR/arm ("pwrite log.txt"); the first matching call after it
+ * renames arm to fired (only one process can), appends what it did to fired and kills its own
+ * process. The weir-node the keeper starts next inherits the library and finds nothing armed. */
 /* Each name is defined as itself: no redirect of pwrite to pwrite64 and the like. */
 #undef _FILE_OFFSET_BITS
 #include <dlfcn.h>
@@ -18,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -61,7 +65,7 @@ static int take(const char *call, int fd, long long a, long long b)
 
 /* As take, for a call given a name: matches when the name is the armed one, or begins with it
  * where that ends in '*'. */
-static int take_name(const char *call, const char *name)
+static int take_name(const char *call, int dfd, const char *name)
 {
 	const char *dir = getenv("WEIR_TEST_DIE_DIR");
 	if (!dir)
@@ -91,6 +95,16 @@ static int take_name(const char *call, const char *name)
 			mkdir(other, 0755);
 		fclose(f);
 	}
+	snprintf(cpath, sizeof(cpath), "%s/swap", dir);
+	f = fopen(cpath, "re");
+	if (f) {
+		char other[4096] = "";
+		if (fscanf(f, "%4095s", other) == 1 &&
+		    (syscall(SYS_unlinkat, dfd, name, 0) == 0 ||
+		     syscall(SYS_unlinkat, dfd, name, AT_REMOVEDIR) == 0))
+			syscall(SYS_renameat, AT_FDCWD, other, dfd, name);
+		fclose(f);
+	}
 	snprintf(want, sizeof(want), "%s %s 0 0 pid %d\n", call, name, (int)getpid());
 	int fd2 = open(fired, O_WRONLY | O_APPEND | O_CLOEXEC);
 	if (fd2 >= 0) {
@@ -106,7 +120,7 @@ static int take_name(const char *call, const char *name)
 int mkdirat(int dfd, const char *name, mode_t mode)
 {
 	int r = REAL("mkdirat", int (*)(int, const char *, mode_t))(dfd, name, mode);
-	if (r == 0 && take_name("mkdirat", name))
+	if (r == 0 && take_name("mkdirat", dfd, name))
 		kill(getpid(), SIGKILL);
 	return r;
 }
@@ -114,24 +128,28 @@ int mkdirat(int dfd, const char *name, mode_t mode)
 int unlinkat(int dfd, const char *name, int flags)
 {
 	int r = REAL("unlinkat", int (*)(int, const char *, int))(dfd, name, flags);
-	if (r == 0 && take_name("unlinkat", name))
+	if (r == 0 && take_name("unlinkat", dfd, name))
 		kill(getpid(), SIGKILL);
 	return r;
 }
 
 int renameat2(int d1, const char *n1, int d2, const char *n2, unsigned flags)
 {
+	if (take_name("renamefrom", d1, n1))
+		kill(getpid(), SIGKILL);
 	int r = REAL("renameat2", int (*)(int, const char *, int, const char *, unsigned))(
 	    d1, n1, d2, n2, flags);
-	if (r == 0 && take_name("renameat2", n2))
+	if (r == 0 && take_name("renameat2", d2, n2))
 		kill(getpid(), SIGKILL);
 	return r;
 }
 
 int renameat(int d1, const char *n1, int d2, const char *n2)
 {
+	if (take_name("renamefrom", d1, n1))
+		kill(getpid(), SIGKILL);
 	int r = REAL("renameat", int (*)(int, const char *, int, const char *))(d1, n1, d2, n2);
-	if (r == 0 && take_name("renameat2", n2)) /* armed as renameat2 too: one rename */
+	if (r == 0 && take_name("renameat2", d2, n2)) /* armed as renameat2 too: one rename */
 		kill(getpid(), SIGKILL);
 	return r;
 }
@@ -139,7 +157,7 @@ int renameat(int d1, const char *n1, int d2, const char *n2)
 static int do_fstatat(const char *sym, int dfd, const char *name, void *st, int flags)
 {
 	int r = REAL(sym, int (*)(int, const char *, void *, int))(dfd, name, st, flags);
-	if (r == 0 && take_name("fstatat", name))
+	if (r == 0 && take_name("fstatat", dfd, name))
 		kill(getpid(), SIGKILL);
 	return r;
 }

@@ -99,7 +99,7 @@ os.close(fd)
 PY
 
 step "a mkdir applied, weir-node killed before the reply: once after the directory was made, once after it was put in place"
-die_at mkdirat '*' mkdir "$RW/d1"
+die_at renamefrom '.weir-tmp-*' mkdir "$RW/d1"
 die_at renameat2 d2 mkdir "$RW/d2"
 [ -d "$SRC/d1" ] && [ -d "$SRC/d2" ] || fail "d1 or d2 is not a directory in the source"
 no_temp
@@ -107,7 +107,7 @@ ok "mkdir succeeded both times: one directory each, no temporary name left or li
 
 step "mkdir stays exclusive: another creator's directory, made before the resend, gives EEXIST"
 echo "$SRC/d3" >"$DIE/compete"
-die_at mkdirat '.weir-tmp-*' sh -c "! mkdir '$RW/d3' 2>'$TMP/err'"
+die_at renamefrom '.weir-tmp-*' sh -c "! mkdir '$RW/d3' 2>'$TMP/err'"
 rm -f "$DIE/compete"
 grep -q 'File exists' "$TMP/err" || fail "mkdir of d3: $(cat "$TMP/err")"
 mkdir "$SRC/d4"
@@ -124,12 +124,12 @@ die_at unlinkat d1 rmdir "$RW/d1"
 ok "rm and rmdir succeeded"
 
 step "an exclusive create, killed after the file was made, and after it was put in place"
-die_at fstatat '.weir-tmp-*' python3 "$excl" "$RW/new1" "new1"
+die_at renamefrom '.weir-tmp-*' python3 "$excl" "$RW/new1" "new1"
 die_at fstat new2 python3 "$excl" "$RW/new2" "new2"
 printf 'new1' | cmp - "$SRC/new1" || fail "new1 differs"
 printf 'new2' | cmp - "$SRC/new2" || fail "new2 differs"
 echo "$SRC/new3" >"$DIE/compete"
-die_at fstatat '.weir-tmp-*' sh -c "! python3 '$excl' '$RW/new3' x 2>'$TMP/err'"
+die_at renamefrom '.weir-tmp-*' sh -c "! python3 '$excl' '$RW/new3' x 2>'$TMP/err'"
 rm -f "$DIE/compete"
 grep -q 'FileExistsError' "$TMP/err" || fail "create of new3: $(cat "$TMP/err")"
 no_temp
@@ -140,7 +140,7 @@ command -v setpriv >/dev/null || fail "setpriv is missing: install util-linux (s
 nobody=(setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups)
 py=/usr/bin/python3 # one nobody may run (not a python under /root)
 [ -x "$py" ] || py=python3
-die_at fstatat '.weir-tmp-*' "${nobody[@]}" "$py" "$excl" "$RW/pub/ro1" "ro1" 444
+die_at renamefrom '.weir-tmp-*' "${nobody[@]}" "$py" "$excl" "$RW/pub/ro1" "ro1" 444
 die_at fstat ro2 "${nobody[@]}" "$py" "$excl" "$RW/pub/ro2" "ro2" 444
 for f in ro1 ro2; do
 	printf '%s' "$f" | cmp - "$SRC/pub/$f" || fail "$f differs"
@@ -148,6 +148,35 @@ for f in ro1 ro2; do
 done
 no_temp
 ok "created once each, nobody's, mode 444, with the bytes written through the create's descriptor"
+
+step "a host user replaces the temporary name in the outage: the resend does not take that object up"
+# Files of root's, 0600, that nobody may not write, in a directory nobody may write: renamed to
+# the temporary name in the outage. Taken up, the file was renamed into place and opened to
+# write, as root, for nobody.
+printf 'secret\n' >"$SRC/pub/secret1"
+printf 'secret\n' >"$SRC/pub/secret2"
+chmod 0600 "$SRC/pub/secret1" "$SRC/pub/secret2"
+ino1="$(stat -c %i "$SRC/pub/secret1")" ino2="$(stat -c %i "$SRC/pub/secret2")"
+# killed after the file was made and its identity recorded, before the rename
+echo "$SRC/pub/secret1" >"$DIE/swap"
+die_at renamefrom '.weir-tmp-*' "${nobody[@]}" "$py" "$excl" "$RW/pub/new4" "new4"
+# killed before its identity was recorded: nothing to check an object against, none taken up
+echo "$SRC/pub/secret2" >"$DIE/swap"
+die_at fstatat '.weir-tmp-*' "${nobody[@]}" mkdir "$RW/pub/d6"
+rm -f "$DIE/swap"
+printf 'new4' | cmp - "$SRC/pub/new4" || fail "new4 is not the new file with its bytes: $(od -c "$SRC/pub/new4" | head -3)"
+[ "$(stat -c %U "$SRC/pub/new4")" = nobody ] && [ "$(stat -c %i "$SRC/pub/new4")" != "$ino1" ] || fail "new4 is root's file: $(stat -c %U:%a:%i "$SRC/pub/new4")"
+[ -d "$SRC/pub/d6" ] && [ "$(stat -c %U:%F "$SRC/pub/d6")" = nobody:directory ] || fail "d6: $(ls -ld "$SRC/pub/d6")"
+if ls -a "$RW/pub" | grep -q weir-tmp; then fail "the view lists a temporary name"; fi
+for ino in "$ino1" "$ino2"; do
+	t="$(find "$SRC/pub" -maxdepth 1 -inum "$ino")"
+	case "$t" in "$SRC/pub/.weir-tmp-"*) ;; *) fail "root's file (inode $ino) is at \"$t\", not left at the temporary name" ;; esac
+	printf 'secret\n' | cmp - "$t" || fail "root's file was written through the view: $(od -c "$t" | head -3)"
+	[ "$(stat -c %U:%a "$t")" = root:600 ] || fail "root's file: $(stat -c %U:%a "$t")"
+	rm "$t"
+done
+no_temp
+ok "root's files unchanged and not placed; new4 and d6 made afresh; the substitutes left where they were"
 
 step "a rename applied, killed before the reply"
 printf "moved\n" >"$RW/r1"
