@@ -1911,6 +1911,10 @@ static int obj_drop_blocks(struct block_store *bs, struct bs_object *o)
 	int64_t id = (int64_t)o->id;
 	int r;
 
+	/* o stays while the lock is dropped, here and below, whatever the items do: a retire
+	 * of o (obj_retire) while an invalidate waits for a busy block would otherwise free it
+	 * under the wait (a general protection fault here, seen under a rw view's appends) */
+	o->holds++;
 again:
 	LIST_FOREACH(b, &o->blocks, oslot) {
 		if (b->busy != BUSY_NONE) {
@@ -1936,7 +1940,6 @@ again:
 		else
 			evict_take(bs, b, &items[n++]);
 	}
-	o->holds++; /* o stays while the lock is dropped, whatever the items do */
 	bs_unlock(bs);
 	r = db_run(bs, ST_BLK_DELETE_OBJ, 1, &id);
 	if (r < 0)

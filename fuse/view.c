@@ -2665,15 +2665,35 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
  * nothing done, when writes were noted since: a may be the version one started from, which
  * the readers' version would not follow (and a reader would make in a new inode that v's
  * writer never notes). *writes is then the count now and, when *ret_head_known, *ret_head
- * the version the last write left, to bind to instead. */
+ * the version the last write left, to bind to instead. last (a writer that never pauses):
+ * no wait and no -EAGAIN; writes noted since a was validated bind in and the reader to the
+ * version the last of them left instead, which the next write follows from. */
 static int open_bind(struct view *v, struct inode *in, const struct ufs_attr *a, uint64_t *writes,
-		     const struct timespec *wait_until, bool may_pass, bool *ret_keep,
+		     const struct timespec *wait_until, bool last, bool may_pass, bool *ret_keep,
 		     bool *ret_pass, bool *ret_inval, struct ufs_attr *ret_head,
 		     bool *ret_head_known)
 {
-	bool detached_now = false;
+	bool detached_now = false, catch_up = false;
 	pthread_mutex_lock(&v->lock);
-	if (*writes != UINT64_MAX) {
+	if (*writes != UINT64_MAX && last && in->writes != *writes && in->own &&
+	    in->own->post_known && !in->detached &&
+	    (in->opens_read == 0 || version_key_same(&in->cache_version, &in->own->last_post))) {
+		/* The last round, and a writer that never pauses noted writes since a was
+		 * validated: the reader takes the version the last of them left, as the readers
+		 * that follow them do (follows_writes: h keeps a, older), and in the version the
+		 * next write starts from. Bound at a, the first reader would make in a version
+		 * no write follows: every later reader a new inode, all of them ESTALE. */
+		if (!in->wrote)
+			in->wrote = malloc(sizeof(*in->wrote));
+		if (!in->wrote) {
+			pthread_mutex_unlock(&v->lock);
+			return -ENOMEM;
+		}
+		*in->wrote = in->own->last_post;
+		in->cache_version = version_key_of(&in->own->last_post);
+		catch_up = true;
+	}
+	if (*writes != UINT64_MAX && !last) {
 		/* a write's few syscalls at the source; bounded (for the whole OPEN), for one
 		 * stuck in I/O */
 		while (in->writing > 0 && cond_wait_until(&v->write_cond, &v->lock, wait_until) == 0)
@@ -2691,9 +2711,11 @@ static int open_bind(struct view *v, struct inode *in, const struct ufs_attr *a,
 	/* rw views: readers open that follow the view's writes read the version the last one
 	 * left; an open that could not catch up with a writer that never pauses (a taken
 	 * before its last writes) joins them, reading that version too (follows_writes). */
-	bool joins = !same && v->cfg.read_write && in->opens_read > 0 && !in->detached &&
-		     follows_own_writes_locked(in, a) && in->wrote &&
-		     version_key_same(&in->cache_version, in->wrote);
+	bool joins = catch_up ||
+		     (!same && v->cfg.read_write && in->opens_read > 0 && !in->detached &&
+		      follows_own_writes_locked(in, a) && in->wrote &&
+		      version_key_same(&in->cache_version, in->wrote));
+	same = same && !catch_up;
 	if (!same && !joins && (in->opens_read > 0 || in->detached)) {
 		detached_now = inode_detach_locked(v, in);
 		pthread_mutex_unlock(&v->lock);
@@ -2937,9 +2959,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		}
 		if (r < 0)
 			break;
-		if (round == 16)
-			writes = UINT64_MAX; /* a writer that never pauses: bind as validated */
-		r = open_bind(v, in, &a, &writes, &wait_until,
+		/* a writer that never pauses: the last round binds at once (open_bind) */
+		r = open_bind(v, in, &a, &writes, &wait_until, round == 16,
 			      atomic_load(&v->passthrough) && !v->cfg.read_write &&
 				  a.size > VIEW_SMALL_FILE,
 			      &keep, &may_pass, &inval, &head, &head_known);
