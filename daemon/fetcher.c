@@ -49,6 +49,14 @@
 #define FETCH_SPARE_MAX 36
 #define FETCH_SPARE_DEMAND 4 /* blocks readers wait for beside the prefetch window */
 
+/* Blocks read from peers and not kept in the tiers (near-cache 0, or smaller than a block) stay
+ * in memory, done, until KEPT_MS old (checked at every completion, and every KEPT_MS / 2 when
+ * idle: gone 1.5 x KEPT_MS after at most) or max_spare newer ones came: the page cache keeps only the
+ * pages a READ asked for, so without them every later READ of another part of the block (and
+ * the reader's arrival at a block prefetched for it) asked the owner for the whole block again
+ * (measured: 4-5x the peer bytes, and the owners' CPU with them, for one sequential copy). */
+#define KEPT_MS 3000
+
 /* Parts one UFS request carries at most (ufs_read_segs_async). */
 #define FETCH_RUN_MAX 64
 
@@ -99,6 +107,11 @@ struct inflight {
 	int err;	      /* under f->lock once done */
 	bool done;	      /* under f->lock */
 	bool stored;	      /* under f->lock */
+	/* under f->lock: done, not stored, on f->kept (holding a ref) and still in by_block since
+	 * kept_ms (mono_ms) */
+	bool kept;
+	uint64_t kept_ms;
+	TAILQ_ENTRY(inflight) klink; /* under f->lock: in f->kept while kept */
 	bool prefetch;	      /* under f->lock: no reader waits for it (yet) */
 	enum fetch_class cls; /* under f->lock: the queue its unsubmitted parts are in */
 	/* under f->lock: a block of a whole file a reader waits for (fetcher_demand): nobody waits
@@ -155,6 +168,8 @@ struct fetcher {
 	unsigned inflight_prefetch;    /* under lock */
 	STAILQ_HEAD(, inflight) queue; /* under lock */
 	bool stopping;		       /* under lock */
+	TAILQ_HEAD(, inflight) kept;   /* under lock: peer blocks kept in memory, oldest first */
+	unsigned nkept;		       /* under lock */
 	struct {
 		uint64_t obj, block, until_ms;
 		int err;
@@ -634,7 +649,8 @@ static void finish_locked(struct fetcher *f, struct inflight *e, int err, struct
 {
 	e->err = err;
 	e->done = true;
-	unlink_locked(f, e);
+	if (!e->kept)
+		unlink_locked(f, e);
 	f->inflight--;
 	if (e->prefetch)
 		f->inflight_prefetch--;
@@ -662,10 +678,34 @@ static void near_trim(struct fetcher *f, uint64_t obj, uint64_t block, uint32_t 
 	}
 }
 
+static void kept_drop_locked(struct fetcher *f, struct inflight *e)
+{
+	TAILQ_REMOVE(&f->kept, e, klink);
+	f->nkept--;
+	e->kept = false;
+	unlink_locked(f, e);
+	put_locked(e); /* a reader holding its buffer keeps it until fetcher_result_release */
+}
+
+/* Drops the kept blocks past their age or their number; obj != 0: all of obj's too. */
+static void kept_trim_locked(struct fetcher *f, uint64_t obj)
+{
+	uint64_t now = mono_ms();
+	struct inflight *e, *next;
+	while ((e = TAILQ_FIRST(&f->kept)) &&
+	       (f->nkept > f->max_spare || now - e->kept_ms > KEPT_MS))
+		kept_drop_locked(f, e);
+	for (e = obj ? TAILQ_FIRST(&f->kept) : NULL; e; e = next) {
+		next = TAILQ_NEXT(e, klink);
+		if (e->obj == obj)
+			kept_drop_locked(f, e);
+	}
+}
+
 static void complete(struct fetcher *f, struct inflight *e)
 {
 	int err = e->err;
-	bool stored = false;
+	bool stored = false, keep = false;
 	if (err == 0 && e->got != e->want) {
 		/* The object is shorter than its recorded size: it changed under us. */
 		log_debug("short read of \"%s\" block %llu: %zu of %u bytes", e->path,
@@ -681,8 +721,9 @@ static void complete(struct fetcher *f, struct inflight *e)
 	if (from_peer)
 		atomic_fetch_add(&f->stats.peer_blocks, 1);
 	if (err == 0 && from_peer && (!f->near || e->want > f->route.near_cache)) {
-		/* near-cache off (or smaller than a block): the page cache keeps it, not the
-		 * tiers */
+		/* near-cache off (or smaller than a block): the page cache keeps what was read
+		 * of it, not the tiers; memory keeps the whole block a while (KEPT_MS) */
+		keep = true;
 	} else if (err == 0 && e->no_keep) {
 		/* its owner keeps it: the loader that asked hands it over */
 	} else if (err == 0) {
@@ -719,7 +760,15 @@ static void complete(struct fetcher *f, struct inflight *e)
 	uint64_t obj = e->obj, block = e->block;
 	uint32_t want = e->want;
 	struct wait_list fire = LIST_HEAD_INITIALIZER(fire);
+	if (keep && e->hashed && !f->stopping) {
+		e->kept = true;
+		e->kept_ms = mono_ms();
+		e->refs++;
+		TAILQ_INSERT_TAIL(&f->kept, e, klink);
+		f->nkept++;
+	}
 	finish_locked(f, e, err, &fire);
+	kept_trim_locked(f, err == -ESTALE ? obj : 0);
 	put_locked(e);
 	pthread_mutex_unlock(&f->lock);
 	fire_waits(&fire);
@@ -734,8 +783,16 @@ static void *store_thread(void *arg)
 	thread_class_set(THREAD_CLASS_BULK); /* tier writes: never ahead of a hit (thread_class.h) */
 	pthread_mutex_lock(&f->lock);
 	for (;;) {
-		while (STAILQ_EMPTY(&f->queue) && !f->stopping)
-			pthread_cond_wait(&f->queue_cond, &f->lock);
+		while (STAILQ_EMPTY(&f->queue) && !f->stopping) {
+			if (!f->nkept) {
+				pthread_cond_wait(&f->queue_cond, &f->lock);
+				continue;
+			}
+			/* kept peer blocks go at their age even when nothing else happens */
+			struct timespec at = deadline_in(KEPT_MS / 2000.0);
+			cond_wait_until(&f->queue_cond, &f->lock, &at);
+			kept_trim_locked(f, 0);
+		}
 		if (STAILQ_EMPTY(&f->queue) && f->stopping)
 			break;
 		struct inflight *e = STAILQ_FIRST(&f->queue);
@@ -797,6 +854,7 @@ int fetcher_new(struct ufs *u, struct block_store *bs, const struct fetcher_opti
 	pthread_cond_init(&f->done_cond, NULL);
 	pthread_cond_init(&f->queue_cond, NULL);
 	STAILQ_INIT(&f->queue);
+	TAILQ_INIT(&f->kept);
 	if (htable_init(&f->by_block, 64, inflight_hash) < 0) {
 		free(f);
 		return -ENOMEM;
@@ -821,6 +879,8 @@ void fetcher_free(struct fetcher *f)
 	while (f->inflight > 0 || f->pumping || f->summing)
 		pthread_cond_wait(&f->done_cond, &f->lock);
 	f->stopping = true;
+	while (!TAILQ_EMPTY(&f->kept))
+		kept_drop_locked(f, TAILQ_FIRST(&f->kept));
 	pthread_cond_broadcast(&f->queue_cond);
 	pthread_mutex_unlock(&f->lock);
 	for (unsigned i = 0; i < f->nthreads; i++)

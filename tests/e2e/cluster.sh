@@ -241,8 +241,10 @@ step "a load on node 1 warms the whole cluster: the three nodes then read with n
 LOAD_CALL="${WEIR_LOAD_CALL:-${WEIR_BUILD_DIR:-$WEIR_SRC/build}/tests/e2e/load-call}"
 [ -x "$LOAD_CALL" ] || fail "load-call is not at $LOAD_CALL: build it (ninja -C build)"
 for i in 1 2 3; do stop_node "$i"; done
-# node 3 keeps at most 8 MiB of its peers' blocks (near-cache), nodes 1 and 2 the default 1 GiB
-for i in 1 2; do node_setup "$i" "$TMP/l$i" "$KEY" "prefetch-max = 8MiB"; done
+# node 3 keeps at most 8 MiB of its peers' blocks (near-cache), node 2 none, node 1 the default
+# 1 GiB
+node_setup 1 "$TMP/l1" "$KEY" "prefetch-max = 8MiB"
+node_setup 2 "$TMP/l2" "$KEY" "prefetch-max = 8MiB" "near-cache = 0"
 node_setup 3 "$TMP/l3" "$KEY" "prefetch-max = 8MiB" "near-cache = 8MiB"
 for i in 1 2 3; do mount_on "$i" "$NGINX_URL"; done
 : >"$NGINX_ACCESS_LOG"
@@ -312,8 +314,16 @@ if [ $((TOTAL - OWNED[3])) -gt $((NEAR + 4194304)) ]; then
 fi
 c1=$(metric 1 weir_source_cached_bytes)
 [ "$c1" -eq "$TOTAL" ] || fail "node 1 (near-cache 1 GiB) caches $c1 bytes after reading the tree; expected all $TOTAL"
-note "node 3 caches $c3 bytes: its own ${OWNED[3]} and $((c3 - OWNED[3])) of the $in3 it read from peers (near-cache 8 MiB); node 1 caches all $c1"
-ok "the load fetched the tree once, spread over the owners; the three nodes then read it byte-exact with no UFS byte; near-cache sizes held"
+# node 2 keeps no peer block in its tiers, yet reads each once: the page cache holds only the
+# pages a READ asked for, and the rest of a block (or a block prefetched ahead of the reader)
+# must come from memory, not from the owner again (which sent 4-5x the tree before)
+c2=$(metric 2 weir_source_cached_bytes)
+in2=$(metric 2 weir_peer_in_bytes_total)
+[ "$c2" -eq "${OWNED[2]}" ] || fail "node 2 (near-cache 0) caches $c2 bytes; it owns ${OWNED[2]} and should keep no peer block"
+[ "$in2" -ge $((TOTAL - OWNED[2])) ] || fail "node 2 read $in2 bytes from peers; the blocks it does not own are $((TOTAL - OWNED[2]))"
+[ "$in2" -le $((TOTAL - OWNED[2] + 2 * 4194304)) ] || fail "node 2 (near-cache 0) read $in2 bytes from peers for the $((TOTAL - OWNED[2])) it does not own: blocks were asked for more than once"
+note "node 3 caches $c3 bytes: its own ${OWNED[3]} and $((c3 - OWNED[3])) of the $in3 it read from peers (near-cache 8 MiB); node 1 caches all $c1; node 2 (near-cache 0) read $in2 bytes from peers for $((TOTAL - OWNED[2])) not its own"
+ok "the load fetched the tree once, spread over the owners; the three nodes then read it byte-exact with no UFS byte; near-cache sizes held; node 2 without one read each peer block once"
 
 step "bytes spoiled between peers are caught by the reply's MAC: node 3 reads node 2's blocks through a relay that flips a byte and writes the spoiled body's XXH3"
 stop_node 2
