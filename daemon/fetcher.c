@@ -720,9 +720,14 @@ static void complete(struct fetcher *f, struct inflight *e)
 	pthread_mutex_unlock(&f->lock);
 	if (from_peer)
 		atomic_fetch_add(&f->stats.peer_blocks, 1);
-	if (err == 0 && from_peer && (!f->near || e->want > f->route.near_cache)) {
+	if (err == 0 && from_peer &&
+	    (!f->near || e->want > f->route.near_cache ||
+	     near_cache_churns(f->near, e->want, KEPT_MS))) {
 		/* near-cache off (or smaller than a block): the page cache keeps what was read
-		 * of it, not the tiers; memory keeps the whole block a while (KEPT_MS) */
+		 * of it, not the tiers; memory keeps the whole block a while (KEPT_MS). So when
+		 * storing it would push out a block stored less than KEPT_MS ago: a near-cache
+		 * smaller than the readers' window took out blocks prefetched for them before
+		 * they read them (cluster.sh, 8 MiB: 1.6x the peer bytes); what it holds stays. */
 		keep = true;
 	} else if (err == 0 && e->no_keep) {
 		/* its owner keeps it: the loader that asked hands it over */

@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/queue.h>
+#include <time.h>
 
 #include "strmap.h"
 
 struct near_entry {
 	struct near_block b;
+	uint64_t at_ms; /* when it was added (CLOCK_MONOTONIC) */
 	TAILQ_ENTRY(near_entry) link;
 };
 
@@ -26,6 +28,13 @@ struct near_cache {
 	struct strmap *by_block;       /* under lock: "obj:block" -> entry */
 	uint64_t bytes;		       /* under lock */
 };
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static void key_of(uint64_t obj, uint64_t block, char *buf, size_t len)
 {
@@ -84,6 +93,7 @@ size_t near_cache_add(struct near_cache *nc, uint64_t obj, uint64_t block, uint3
 	int err = e ? 0 : -ENOMEM;
 	if (e) {
 		e->b = (struct near_block){obj, block, len};
+		e->at_ms = now_ms();
 		strmap_put(nc->by_block, key, e, &err);
 	}
 	if (err < 0) {
@@ -116,6 +126,7 @@ void near_cache_keep(struct near_cache *nc, const struct near_block *b)
 	if (!e && (e = malloc(sizeof(*e)))) {
 		int err = 0;
 		e->b = *b;
+		e->at_ms = 0; /* put back as the oldest */
 		strmap_put(nc->by_block, key, e, &err);
 		if (err < 0) {
 			free(e);
@@ -125,6 +136,23 @@ void near_cache_keep(struct near_cache *nc, const struct near_block *b)
 		}
 	}
 	pthread_mutex_unlock(&nc->lock);
+}
+
+bool near_cache_churns(struct near_cache *nc, uint32_t len, uint64_t window_ms)
+{
+	bool young = false;
+	uint64_t since = now_ms();
+	since = since > window_ms ? since - window_ms : 0;
+	pthread_mutex_lock(&nc->lock);
+	uint64_t over = nc->bytes + len > nc->max ? nc->bytes + len - nc->max : 0;
+	struct near_entry *e;
+	TAILQ_FOREACH(e, &nc->fifo, link) {
+		if (over == 0 || (young = e->at_ms > since))
+			break;
+		over = over > e->b.len ? over - e->b.len : 0;
+	}
+	pthread_mutex_unlock(&nc->lock);
+	return young;
 }
 
 void near_cache_forget(struct near_cache *nc, uint64_t obj, uint64_t block)

@@ -5,6 +5,7 @@
  * the caller takes the blocks it names out of the block store. Thread-safe. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,11 @@ size_t near_cache_add(struct near_cache *nc, uint64_t obj, uint64_t block, uint3
 /* Puts back, as the oldest, a block near_cache_add named that could not leave (pinned by a
  * reader): it is named again at the next add. */
 void near_cache_keep(struct near_cache *nc, const struct near_block *b);
+
+/* Whether adding a block of len bytes now would push out a block added less than window_ms ago:
+ * the account is too small for what the readers need at once (a stream's window), so storing
+ * would take out blocks before they are read. */
+bool near_cache_churns(struct near_cache *nc, uint32_t len, uint64_t window_ms);
 
 /* Forgets a block that left the store another way (eviction, a new version). */
 void near_cache_forget(struct near_cache *nc, uint64_t obj, uint64_t block);

@@ -1497,6 +1497,29 @@ START_TEST(load_share_owner_is_read_owner)
 }
 END_TEST
 
+START_TEST(near_cache_churns_only_on_young_blocks)
+{
+	struct near_cache *nc;
+	struct near_block out[16];
+	ck_assert_int_eq(near_cache_new(10, &nc), 0);
+	ck_assert(!near_cache_churns(nc, 4, 60000)); /* empty: it fits */
+	ck_assert_uint_eq(near_cache_add(nc, 1, 0, 4, out, 16), 0);
+	ck_assert_uint_eq(near_cache_add(nc, 1, 1, 4, out, 16), 0);
+	ck_assert(!near_cache_churns(nc, 2, 60000)); /* fits beside them */
+	/* would push out block 0, added just now: within a minute's window, not a 0 ms one */
+	ck_assert(near_cache_churns(nc, 4, 60000));
+	ck_assert(!near_cache_churns(nc, 4, 0));
+	/* a block put back (pinned when named) counts as old: only it would leave */
+	ck_assert_uint_eq(near_cache_add(nc, 2, 0, 2, out, 16), 0);
+	ck_assert_uint_eq(near_cache_add(nc, 3, 0, 4, out, 16), 1);
+	near_cache_keep(nc, &out[0]);
+	ck_assert_uint_eq(near_cache_bytes(nc), 14);
+	ck_assert(!near_cache_churns(nc, 0, 60000)); /* 4 over: the put-back block alone */
+	ck_assert(near_cache_churns(nc, 1, 60000));  /* 5 over: block 1 too, added just now */
+	near_cache_free(nc);
+}
+END_TEST
+
 START_TEST(near_cache_stays_within_its_bound)
 {
 	struct near_cache *nc;
@@ -1873,6 +1896,7 @@ Suite *peer_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("near-cache");
 	tcase_add_test(tc, near_cache_stays_within_its_bound);
+	tcase_add_test(tc, near_cache_churns_only_on_young_blocks);
 	suite_add_tcase(s, tc);
 	return s;
 }

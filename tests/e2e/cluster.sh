@@ -307,6 +307,9 @@ NEAR=$((8 * 1048576))
 c3=$(metric 3 weir_source_cached_bytes)
 in3=$(metric 3 weir_peer_in_bytes_total)
 [ "$in3" -ge $((TOTAL - OWNED[3])) ] || fail "node 3 read $in3 bytes from peers; the blocks it does not own are $((TOTAL - OWNED[3]))"
+# its near-cache is as small as its prefetch window: a block must not push out one prefetched
+# a moment ago, before the reader got to it (that block was then asked for again: 1.6x)
+[ "$in3" -le $((TOTAL - OWNED[3] + 2 * 4194304)) ] || fail "node 3 (near-cache 8 MiB) read $in3 bytes from peers for the $((TOTAL - OWNED[3])) it does not own: blocks were asked for more than once"
 [ "$c3" -le $((OWNED[3] + NEAR)) ] || fail "node 3 caches $c3 bytes: more than it owns (${OWNED[3]}) and its near-cache (8 MiB)"
 [ "$c3" -ge "${OWNED[3]}" ] || fail "node 3 caches $c3 bytes, less than it owns (${OWNED[3]}): the near-cache took out blocks it owns"
 if [ $((TOTAL - OWNED[3])) -gt $((NEAR + 4194304)) ]; then
