@@ -29,7 +29,8 @@ CONNS="${BENCH_CONNS:-4}"
 CONNS_C="${BENCH_CONNS_C:-16}"
 RUNS="${BENCH_RUNS:-3}"        # runs of (c) and (b); the best is reported
 PARTS="${BENCH_PARTS:-abc}"    # which of (a), (b), (c) to run (c needs a)
-NEAR_C="${BENCH_NEAR_C:-}"     # (c)'s client node's near-cache (default: weir-node's)
+NEAR_C="${BENCH_NEAR_C:-}"     # (c)'s client node's near-cache (default: weir-node's); with 0,
+                               # its own warm tier is measured on a default one (see c_once)
 LINK="${BENCH_LINK:-pace}" # pace: the kernel paces each connection; python: throttle.py does
 # python's processes: one passes 80-140 MB/s on this loaded machine, near the three nodes'
 # 120 MB/s, so a node alone and three nodes would not meet the same UFS
@@ -269,6 +270,17 @@ c_once() {
 	C_BOUND_PEER="$(sed 's/.*2-core bound \([0-9.]*\) s/\1/' <<<"$C_CPU_PEER")"
 	[ "$(ufs_body_bytes)" -eq "$before" ] || note "run $r: the UFS sent $(($(ufs_body_bytes) - before)) bytes (expected none)"
 	timeout -k 2 20 "$WEIR_BIN" --state-dir "${STATE[$CLIENT]}" umount "${MP[$CLIENT]}" >/dev/null || fail "umount on node $CLIENT failed"
+	if [ "$NEAR_C" = 0 ]; then
+		# near-cache 0 keeps nothing in the node's tiers (and its memory keeps the last
+		# blocks 3 s): its own warm tier is that of the same node with the default
+		# near-cache, filled by one untimed read from the peers
+		stop_node "$CLIENT"
+		node_setup "$CLIENT" "$TMP/c$r-$2-warm-" "$KEY" "cache-replicas = 2"
+		mount_on "$CLIENT" "$UFS_URL" --fetch-concurrency "$CONNS_C"
+		read_all "${MP[$CLIENT]}" >/dev/null
+		timeout -k 2 20 "$WEIR_BIN" --state-dir "${STATE[$CLIENT]}" umount "${MP[$CLIENT]}" >/dev/null || fail "umount on node $CLIENT failed"
+		cpid="$(node_pids "$CLIENT")"
+	fi
 	mount_on "$CLIENT" "$UFS_URL" --fetch-concurrency "$CONNS_C"
 	c0=$(cpu_ticks $cpid) s0=$(cpu_ticks $spids)
 	C_LOCAL="$(read_all "${MP[$CLIENT]}")"
