@@ -2278,10 +2278,23 @@ static int set_times(int fd, const struct stat *attr, int to_set)
 	return futimens(fd, ts) < 0 ? -errno : 0;
 }
 
-/* chmod and touch of a directory of a read-write view, done at the source: the directory is
- * reached beneath the source's root through no link (ufs_open_dir), and changed with the
- * reader's rights (only its owner may chmod it, as on the source). An owner change is not
- * done (as for files). Leaves the directory's attributes in ret. */
+/* chown/chgrp of fd (a file or directory of a read-write view's local source), when the
+ * setattr asks for one; with the caller's rights entered: root may give it to anyone, its
+ * owner may change its group to one of the reader's groups, nobody else may (the kernel's
+ * rule once fsuid is not 0). 0 or -errno. */
+static int set_owner(int fd, const struct stat *attr, int to_set)
+{
+	if (!(to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
+		return 0;
+	uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
+	gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
+	return fchown(fd, uid, gid) < 0 ? -errno : 0;
+}
+
+/* chown, chmod and touch of a directory of a read-write view, done at the source: the
+ * directory is reached beneath the source's root through no link (ufs_open_dir), and changed
+ * with the reader's rights (only its owner may chmod it, as on the source). Leaves the
+ * directory's attributes in ret. */
 static int dir_setattr(fuse_req_t req, struct view *v, const char *path, const struct stat *attr,
 		       int to_set, struct ufs_attr *ret)
 {
@@ -2296,6 +2309,8 @@ static int dir_setattr(fuse_req_t req, struct view *v, const char *path, const s
 	struct view_creds c = {.on = false};
 	if (r == 0)
 		r = reader_enter(req, v, &c);
+	if (r == 0)
+		r = set_owner(fd, attr, to_set);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_MODE) && fchmod(fd, attr->st_mode & 07777) < 0)
 		r = -errno;
 	if (r == 0)
@@ -2337,6 +2352,12 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 			return;
 		}
 	}
+	/* An owner is changed only where the source has owners (a local:// source, with the
+	 * reader's rights): never an answer of success that changed nothing. */
+	if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) && !ufs_has_owners(v->src.ufs)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
 	struct handle *h = fi ? fh_file(v, fi->fh) : NULL;
 	int fd = h && h->wfd >= 0 ? h->wfd : -1;
 	bool own = false;
@@ -2357,8 +2378,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 			fuse_reply_attr(req, &st, v->ttl_s);
 			return;
 		}
-		/* A truncate opens with the reader's rights (below); a chmod or touch of a file
-		 * they may not write opens as root, then acts with their rights. */
+		/* A truncate opens with the reader's rights (below); a chown, chmod or touch of a
+		 * file they may not write opens as root, then acts with their rights. */
 		if (r == 0)
 			r = writer_beneath(v, in->path);
 		if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
@@ -2382,6 +2403,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		else
 			write_abort(v, in);
 	}
+	if (fd >= 0 && r == 0)
+		r = set_owner(fd, attr, to_set);
 	if (fd >= 0 && r == 0 && (to_set & FUSE_SET_ATTR_MODE)) {
 		/* Taking setuid/setgid off only (the kernel asks so for a write by another
 		 * user): whoever may write may; anything else is the owner's. */
