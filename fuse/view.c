@@ -2235,17 +2235,12 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		return;
 	}
 	h->dirty = true;
-	written(v, in, &pre, h->wfd, off, n);
 	/* Before the reply: an open that comes after the write (the writer still open) must ask
-	 * the source for the version, not take the one validated before it within the TTL
-	 * (handle_close forgets the blocks too, once the writer is done). The inode's path, not
-	 * the handle's: the file may have been renamed since it was opened (an inode a rename
-	 * displaced names another file now, which then is merely asked for again). */
-	char path[PATH_MAX];
-	pthread_mutex_lock(&v->lock);
-	snprintf(path, sizeof(path), "%s", h->ino->path);
-	pthread_mutex_unlock(&v->lock);
-	meta_cache_written(v->src.meta, path);
+	 * the source for the version, not take the one validated before it within the TTL;
+	 * written (or write_abort) expires it, by the inode's path, not the handle's: the file
+	 * may have been renamed since it was opened (handle_close forgets the blocks too, once
+	 * the writer is done). */
+	written(v, in, &pre, h->wfd, off, n);
 	fuse_reply_write(req, (size_t)n);
 	if (rec >= 0) /* after the reply: the kernel sends it no more */
 		view_journal_write_end(v->journal, rec);
