@@ -919,9 +919,12 @@ static int writer_fd_dup(struct view *v, struct inode *in)
  * ends with note_written (the version it left known) or write_abort. */
 static void write_begin(struct view *v, struct inode *in)
 {
+	char path[PATH_MAX];
 	pthread_mutex_lock(&v->lock);
 	in->writing++;
+	snprintf(path, sizeof(path), "%s", in->path);
 	pthread_mutex_unlock(&v->lock);
+	meta_cache_writing(v->src.meta, path);
 }
 
 /* rw views: what the metadata cache validated of in's path is not its version now (a write
