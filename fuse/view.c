@@ -1474,10 +1474,16 @@ static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 /* Requests the dead weir-node had read but not answered wait in the kernel's processing queue;
  * FUSE_NOTIFY_RESEND (Linux 6.9+) puts them back to be read again, by us. */
 static char *temp_path(struct view *v, const char *dir, uint64_t unique, int gen);
+/* How many temporary names a create may try (temp_path's gen). */
+enum { TEMP_GENS = 2 };
 
 /* A temporary name a dead weir-node made for a mkdir or a create whose request never comes back
- * (a kernel that cannot resend): removed, so it does not stay in the source forever. */
-static void temp_left(void *arg, uint64_t unique, enum view_journal_op op, uint64_t parent)
+ * (a kernel that cannot resend): removed, so it does not stay in the source forever. Only the
+ * object the journal recorded (ident) at either temporary name (create_placed's gens): another
+ * there (a host user's, put there while weir-node was down) is not weir's to remove, nor one
+ * whose identity was never recorded. */
+static void temp_left(void *arg, uint64_t unique, enum view_journal_op op, uint64_t parent,
+		      uint64_t ident)
 {
 	struct view *v = arg;
 	if (op != VJ_OP_MKDIR && op != VJ_OP_CREATE)
@@ -1489,11 +1495,15 @@ static void temp_left(void *arg, uint64_t unique, enum view_journal_op op, uint6
 		snprintf(path, sizeof(path), "%s", pin->path);
 		pthread_mutex_unlock(&v->lock);
 	}
-	char *tmp = path[0] ? temp_path(v, path, unique, 0) : NULL;
-	if (tmp && ufs_remove(v->src.ufs, tmp, op == VJ_OP_MKDIR) == 0)
-		log_info("\"%s\": removed \"%s\", left by a mkdir or create never answered",
-			 v->mountpoint, tmp);
-	free(tmp);
+	for (int gen = 0; path[0] && ident != 0 && gen < TEMP_GENS; gen++) {
+		char *tmp = temp_path(v, path, unique, gen);
+		uint64_t id;
+		if (tmp && ufs_ident(v->src.ufs, tmp, &id) == 0 && id == ident &&
+		    ufs_remove(v->src.ufs, tmp, op == VJ_OP_MKDIR) == 0)
+			log_info("\"%s\": removed \"%s\", left by a mkdir or create never answered",
+				 v->mountpoint, tmp);
+		free(tmp);
+	}
 }
 
 static void resend_in_flight(struct view *v)
@@ -1910,8 +1920,6 @@ static char *temp_path(struct view *v, const char *dir, uint64_t unique, int gen
 	return p;
 }
 
-/* How many temporary names a create may try (temp_path's gen). */
-enum { TEMP_GENS = 2 };
 
 /* How a create is made: make(arg, tmp, 0) creates the new object at tmp; make(arg, tmp, ident)
  * takes up the one a dead weir-node left at tmp, which must be the object whose identity (inode

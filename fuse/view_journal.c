@@ -247,7 +247,7 @@ int view_journal_op_find(struct view_journal *j, uint64_t unique, enum view_jour
 
 void view_journal_ops_left(struct view_journal *j,
 			   void (*fn)(void *arg, uint64_t unique, enum view_journal_op op,
-				      uint64_t parent),
+				      uint64_t parent, uint64_t ident),
 			   void *arg)
 {
 	struct write_rec *w = j->hdr->writes;
@@ -256,7 +256,7 @@ void view_journal_ops_left(struct view_journal *j,
 		if (!(atomic_load(&j->inherited[i / 64]) & (1ull << (i % 64))) ||
 		    !(w[i].fh & OP_TAG))
 			continue;
-		fn(arg, u, (enum view_journal_op)(w[i].fh & ~OP_TAG), w[i].len);
+		fn(arg, u, (enum view_journal_op)(w[i].fh & ~OP_TAG), w[i].len, (uint64_t)w[i].off);
 	}
 }
 
