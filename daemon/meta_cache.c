@@ -893,7 +893,9 @@ static int validate(struct meta_cache *mc, const char *path, unsigned ttl_ms, bo
 	pthread_mutex_lock(&mc->lock);
 	v = strmap_get(mc->valid, path);
 	bool changed = v && !same_version(&v->attr, &attr);
-	if (!v || changed)
+	/* weir changed something while the UFS was asked: this answer may be from before */
+	bool raced = mc->expiries != expiries;
+	if ((!v || changed) && !raced) /* else a listing since may well be newer */
 		check_listing_locked(mc, path, &attr);
 	if (!v) {
 		v = calloc(1, sizeof(*v));
@@ -908,8 +910,6 @@ static int validate(struct meta_cache *mc, const char *path, unsigned ttl_ms, bo
 	}
 	v->attr = attr;
 	v->at_ms = now;
-	/* weir changed something while the UFS was asked: this answer may be from before */
-	bool raced = mc->expiries != expiries;
 	v->changed = raced;
 	/* A listing that disagrees with the object is stale: the next lookup lists again (and
 	 * never serves it stale), so sizes agree. */
