@@ -18,6 +18,7 @@
 #define FUSE_USE_VERSION 312
 #include "view.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -2548,6 +2549,59 @@ static bool op_done(struct view *v, fuse_ino_t parent, const char *path, const c
 	return false;
 }
 
+/* An rmdir of path found it not empty. It may hold temporary objects of this view's
+ * (create_placed) that no request in flight owns: left by a weir-node killed before it recorded
+ * their identity, or whose journal record was recycled, or (with weir-keeper) never resent.
+ * The view lists none of them, so they are removed, with the reader's rights (a directory only
+ * when empty). Other views' temporary names are theirs to finish. Returns how many went. */
+static int temps_cleared(fuse_req_t req, struct view *v, const char *path)
+{
+	if (!v->journal)
+		return 0;
+	int pfd = ufs_open_dir(v->src.ufs, path);
+	if (pfd < 0)
+		return 0;
+	int dfd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	close(pfd);
+	if (dfd < 0)
+		return 0;
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return 0;
+	}
+	char prefix[64];
+	size_t pl = (size_t)snprintf(prefix, sizeof(prefix), UFS_TEMP_PREFIX "%016llx-",
+				     (unsigned long long)view_journal_id(v->journal));
+	int n = 0;
+	for (struct dirent *de; (de = readdir(d));) {
+		if (strncmp(de->d_name, prefix, pl) != 0)
+			continue;
+		char *end;
+		errno = 0;
+		unsigned long long unique = strtoull(de->d_name + pl, &end, 16);
+		if (errno || end == de->d_name + pl || (*end && strcmp(end, "-1") != 0) ||
+		    view_journal_op_busy(v->journal, unique))
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		struct view_creds c;
+		int r = reader_enter(req, v, &c);
+		if (r == 0 && unlinkat(dirfd(d), de->d_name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
+			r = -errno;
+		view_creds_leave(&c);
+		if (r == 0) {
+			n++;
+			log_info("\"%s\": removed \"%s/%s\", left by a mkdir or create of a weir-node "
+				 "that died, for an rmdir of its directory",
+				 v->mountpoint, strcmp(path, "/") == 0 ? "" : path, de->d_name);
+		}
+	}
+	closedir(d);
+	return n;
+}
+
 static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
 {
 	struct view *v = fuse_req_userdata(req);
@@ -2560,6 +2614,12 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool 
 	if (r == 0 && !op_done(v, parent, path, NULL, VJ_OP_REMOVE, &rec))
 		r = ufs_remove(v->src.ufs, path, dir);
 	view_creds_leave(&c);
+	if (r == -ENOTEMPTY && dir && temps_cleared(req, v, path) > 0) {
+		r = reader_enter(req, v, &c);
+		if (r == 0)
+			r = ufs_remove(v->src.ufs, path, dir);
+		view_creds_leave(&c);
+	}
 	if (r == 0)
 		forget_cached(v, path);
 	free(path);

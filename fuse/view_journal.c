@@ -260,6 +260,17 @@ void view_journal_ops_left(struct view_journal *j,
 	}
 }
 
+bool view_journal_op_busy(struct view_journal *j, uint64_t unique)
+{
+	struct write_rec *w = j->hdr->writes;
+	for (int i = 0; i < VIEW_JOURNAL_MAX_WRITES; i++) {
+		uint64_t u = atomic_load_explicit(&w[i].unique, memory_order_acquire);
+		if (u == WRITE_CLAIMED || (u == unique && (w[i].fh & OP_TAG)))
+			return true; /* being filled: it may be that one */
+	}
+	return false;
+}
+
 uint64_t view_journal_id(const struct view_journal *j)
 {
 	return j->hdr->id;
