@@ -240,7 +240,8 @@ static void count_left(void *arg, uint64_t unique, enum view_journal_op op, uint
 {
 	uint64_t *seen = arg;
 	ck_assert_int_eq(parent, op == VJ_OP_MKDIR ? 1 : 7);
-	ck_assert_int_eq(ident, op == VJ_OP_REMOVE ? 555 : 0); /* as recorded, temp_left checks it */
+	/* as recorded: temp_left checks it */
+	ck_assert_int_eq(ident, op == VJ_OP_REMOVE ? 555 : 0);
 	*seen += unique * 100 + op;
 }
 
