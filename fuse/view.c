@@ -1921,7 +1921,6 @@ static char *temp_path(struct view *v, const char *dir, uint64_t unique, int gen
 	return p;
 }
 
-
 /* How a create is made: make(arg, tmp, 0) creates the new object at tmp; make(arg, tmp, ident)
  * takes up the one a dead weir-node left at tmp, which must be the object whose identity (inode
  * number) the journal recorded; gone(arg, tmp) undoes it when it cannot be put in place. */
@@ -2588,13 +2587,14 @@ static int temps_cleared(fuse_req_t req, struct view *v, const char *path)
 			continue;
 		struct view_creds c;
 		int r = reader_enter(req, v, &c);
-		if (r == 0 && unlinkat(dirfd(d), de->d_name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
+		int flags = S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0;
+		if (r == 0 && unlinkat(dirfd(d), de->d_name, flags) < 0)
 			r = -errno;
 		view_creds_leave(&c);
 		if (r == 0) {
 			n++;
-			log_info("\"%s\": removed \"%s/%s\", left by a mkdir or create of a weir-node "
-				 "that died, for an rmdir of its directory",
+			log_info("\"%s\": removed \"%s/%s\", a dead weir-node's leftover, for an "
+				 "rmdir of its directory",
 				 v->mountpoint, strcmp(path, "/") == 0 ? "" : path, de->d_name);
 		}
 	}
