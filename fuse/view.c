@@ -273,6 +273,9 @@ struct view {
 	/* view_umount took the view's mount off: the path now leads to what was beneath it (the
 	 * mountpoint's own file system), which a second umount2 would take too. */
 	atomic_bool unmounted;
+	/* When this process started the view (wall clock, s; set before the loop runs): a
+	 * temporary object of another view's older than that is a dead one's (temps_cleared). */
+	time_t started_s;
 	/* Set by view_start once the loop answers a stat of the mount, read by request threads
 	 * that may run before that (0 then): atomic. */
 	_Atomic dev_t dev;
@@ -2548,11 +2551,14 @@ static bool op_done(struct view *v, fuse_ino_t parent, const char *path, const c
 	return false;
 }
 
-/* An rmdir of path found it not empty. It may hold temporary objects of this view's
- * (create_placed) that no request in flight owns: left by a weir-node killed before it recorded
- * their identity, or whose journal record was recycled, or (with weir-keeper) never resent.
- * The view lists none of them, so they are removed, with the reader's rights (a directory only
- * when empty). Other views' temporary names are theirs to finish. Returns how many went. */
+/* An rmdir of path found it not empty. It may hold temporary objects (create_placed) no
+ * request in flight owns: this view's, left by a weir-node killed before it recorded their
+ * identity, or whose journal record was recycled, that no record names now; or another view's
+ * (another journal's) that were there before this weir-node started the view, as those a
+ * view whose weir-node and weir-keeper both died left (its journal is gone: the next view of
+ * the source has another). No view lists them, so they are removed, with the reader's rights
+ * (a directory only when empty). Another view's newer ones may be in flight: left. Returns
+ * how many went. */
 static int temps_cleared(fuse_req_t req, struct view *v, const char *path)
 {
 	if (!v->journal)
@@ -2574,16 +2580,18 @@ static int temps_cleared(fuse_req_t req, struct view *v, const char *path)
 				     (unsigned long long)view_journal_id(v->journal));
 	int n = 0;
 	for (struct dirent *de; (de = readdir(d));) {
-		if (strncmp(de->d_name, prefix, pl) != 0)
+		bool ours = strncmp(de->d_name, prefix, pl) == 0;
+		if (!ours && strncmp(de->d_name, UFS_TEMP_PREFIX, strlen(UFS_TEMP_PREFIX)) != 0)
 			continue;
 		char *end;
 		errno = 0;
-		unsigned long long unique = strtoull(de->d_name + pl, &end, 16);
-		if (errno || end == de->d_name + pl || (*end && strcmp(end, "-1") != 0) ||
-		    view_journal_op_busy(v->journal, unique))
+		unsigned long long unique = ours ? strtoull(de->d_name + pl, &end, 16) : 0;
+		if (ours && (errno || end == de->d_name + pl || (*end && strcmp(end, "-1") != 0) ||
+			     view_journal_op_busy(v->journal, unique)))
 			continue;
 		struct stat st;
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    (!ours && st.st_ctim.tv_sec >= v->started_s))
 			continue;
 		struct view_creds c;
 		int r = reader_enter(req, v, &c);
@@ -4643,6 +4651,7 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 	int r = -ENOMEM;
 	v->cfg = *cfg;
 	v->src = *src;
+	v->started_s = time(NULL);
 	atomic_init(&v->read_streams, cfg->read_streams);
 	atomic_init(&v->no_open, cfg->no_open);
 	if (cfg->no_open && cfg->read_write && !cfg->adopt) {
