@@ -27,6 +27,9 @@ struct cached_dir {
 	struct meta_listing *l;
 	bool changed;	 /* weir changed it, or an object disagreed: never served stale */
 	bool refreshing; /* one caller asks the UFS for a newer l; the others serve l meanwhile */
+	/* weir wrote an object in it since (or while) l was listed: a size l gives may lag the
+	 * object's by those writes, which says nothing wrong of the listing */
+	bool written;
 };
 
 struct validation {
@@ -54,6 +57,9 @@ struct meta_cache {
 	/* Under lock: expiries so far (weir wrote, renamed, removed). A validation whose UFS answer
 	 * came while one happened may predate it: it is stored expired. */
 	uint64_t expiries;
+	/* Under lock: listings expired so far (weir made, removed or renamed a name). A listing
+	 * the UFS gave while one happened may predate it: it is stored expired. */
+	uint64_t dir_expiries;
 	bool refusal_logged; /* under lock: this outage's first refusal was logged */
 };
 
@@ -673,6 +679,7 @@ int meta_cache_list(struct meta_cache *mc, const char *dir, unsigned ttl_ms,
 	bool ask = should_ask_locked(mc, now, &r);
 	if (d && ask)
 		d->refreshing = true;
+	uint64_t expiries = mc->expiries, dir_expiries = mc->dir_expiries;
 	pthread_mutex_unlock(&mc->lock);
 
 	struct ufs_dirent *ents = NULL;
@@ -704,6 +711,12 @@ int meta_cache_list(struct meta_cache *mc, const char *dir, unsigned ttl_ms,
 	}
 	*ret = meta_listing_ref(nd->l);
 	pthread_mutex_lock(&mc->lock);
+	nd->written = mc->expiries != expiries; /* weir changed something while it was listed */
+	/* A name weir made or removed while it was listed (the expiry went to the listing this
+	 * one replaces): served once, then listed again, not kept for the TTL without it (a
+	 * lookup of a file just created answered ENOENT, and the kernel kept that). */
+	bool raced = mc->dir_expiries != dir_expiries;
+	nd->changed = raced;
 	int err = 0;
 	cached_dir_free(strmap_put(mc->dirs, dir, nd, &err));
 	pthread_mutex_unlock(&mc->lock);
@@ -712,6 +725,8 @@ int meta_cache_list(struct meta_cache *mc, const char *dir, unsigned ttl_ms,
 		end_refresh(mc, dir, old);
 	} else {
 		persist_listing(mc, dir, *ret);
+		if (raced)
+			persist_expired(mc, "UPDATE dirs SET fetched_ms = 0 WHERE path = ?", dir);
 	}
 	meta_listing_unref(old);
 	return 0;
@@ -754,7 +769,7 @@ static void check_listing_locked(struct meta_cache *mc, const char *path,
 	const char *name;
 	split_path(path, parent, sizeof(parent), &name);
 	struct cached_dir *d = strmap_get(mc->dirs, parent);
-	if (!d || !d->l)
+	if (!d || !d->l || d->written)
 		return;
 	const struct ufs_dirent *e = meta_listing_find(d->l, name);
 	if (e && e->size_known && !e->attr.is_dir && e->attr.size != real->size)
@@ -878,7 +893,9 @@ static int validate(struct meta_cache *mc, const char *path, unsigned ttl_ms, bo
 	pthread_mutex_lock(&mc->lock);
 	v = strmap_get(mc->valid, path);
 	bool changed = v && !same_version(&v->attr, &attr);
-	if (!v || changed)
+	/* weir changed something while the UFS was asked: this answer may be from before */
+	bool raced = mc->expiries != expiries;
+	if ((!v || changed) && !raced) /* else a listing since may well be newer */
 		check_listing_locked(mc, path, &attr);
 	if (!v) {
 		v = calloc(1, sizeof(*v));
@@ -893,8 +910,6 @@ static int validate(struct meta_cache *mc, const char *path, unsigned ttl_ms, bo
 	}
 	v->attr = attr;
 	v->at_ms = now;
-	/* weir changed something while the UFS was asked: this answer may be from before */
-	bool raced = mc->expiries != expiries;
 	v->changed = raced;
 	/* A listing that disagrees with the object is stale: the next lookup lists again (and
 	 * never serves it stale), so sizes agree. */
@@ -931,6 +946,7 @@ void meta_cache_invalidate(struct meta_cache *mc, const char *path)
 	split_path(path, parent, sizeof(parent), &name);
 	pthread_mutex_lock(&mc->lock);
 	mc->expiries++;
+	mc->dir_expiries++;
 	/* Expire the validation but keep the version: the next validate compares against it,
 	 * sees the change, and every view drops its page cache of the old bytes. */
 	struct validation *v = strmap_get(mc->valid, path);
@@ -987,6 +1003,7 @@ void meta_cache_invalidate_below(struct meta_cache *mc, const char *dir)
 		return; /* the root is never renamed */
 	pthread_mutex_lock(&mc->lock);
 	mc->expiries++;
+	mc->dir_expiries++;
 	strmap_each(mc->valid, expire_valid_below, &b);
 	strmap_each(mc->dirs, expire_dir_below, &b);
 	pthread_mutex_unlock(&mc->lock);
@@ -1015,6 +1032,26 @@ void meta_cache_invalidate_below(struct meta_cache *mc, const char *dir)
 	free(prefix);
 }
 
+/* Under mc->lock: the listing of path's parent (if cached) may lag path's size by a write of
+ * weir's, which says nothing wrong of it (check_listing_locked). */
+static void listing_written_locked(struct meta_cache *mc, const char *path)
+{
+	char parent[4096];
+	const char *name;
+	split_path(path, parent, sizeof(parent), &name);
+	struct cached_dir *d = strmap_get(mc->dirs, parent);
+	if (d)
+		d->written = true;
+}
+
+void meta_cache_writing(struct meta_cache *mc, const char *path)
+{
+	pthread_mutex_lock(&mc->lock);
+	mc->expiries++; /* a listing or validation under way may have seen the size before */
+	listing_written_locked(mc, path);
+	pthread_mutex_unlock(&mc->lock);
+}
+
 void meta_cache_written(struct meta_cache *mc, const char *path)
 {
 	pthread_mutex_lock(&mc->lock);
@@ -1023,6 +1060,7 @@ void meta_cache_written(struct meta_cache *mc, const char *path)
 	bool trusted = v && !v->changed;
 	if (trusted)
 		v->changed = true;
+	listing_written_locked(mc, path);
 	pthread_mutex_unlock(&mc->lock);
 	if (trusted)
 		persist_expired(mc, "UPDATE validated SET at_ms = 0 WHERE path = ?", path);

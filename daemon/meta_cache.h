@@ -71,9 +71,16 @@ void meta_cache_invalidate_below(struct meta_cache *mc, const char *dir);
 /* A write through weir changed the bytes of file path (its writer still open): its validated
  * version is expired, so that the next open asks the UFS. A hash lookup, and a database update
  * only for the first write after a validation. The parent's listing (its sizes) is left to
- * meta_cache_invalidate() once the writer is done: a lookup per write would list it again. Any
+ * meta_cache_invalidate() once the writer is done: a lookup per write would list it again; until
+ * it is listed again, a size of it that lags the object's is not reported as a wrong listing. Any
  * thread. */
 void meta_cache_written(struct meta_cache *mc, const char *path);
+
+/* A write through weir of file path begins (meta_cache_written follows once it is done): a
+ * listing of its parent until it is listed again may give a size that lags the file's by it,
+ * which is not reported as a wrong listing; a validation under way is stored expired. Any
+ * thread. */
+void meta_cache_writing(struct meta_cache *mc, const char *path);
 
 /* What the cache knows of the UFS's reachability, for stat and top. */
 struct meta_cache_health {

@@ -18,6 +18,7 @@
 #define FUSE_USE_VERSION 312
 #include "view.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -272,6 +273,9 @@ struct view {
 	/* view_umount took the view's mount off: the path now leads to what was beneath it (the
 	 * mountpoint's own file system), which a second umount2 would take too. */
 	atomic_bool unmounted;
+	/* When this process started the view (wall clock, s; set before the loop runs): a
+	 * temporary object of another view's older than that is a dead one's (temps_cleared). */
+	time_t started_s;
 	/* Set by view_start once the loop answers a stat of the mount, read by request threads
 	 * that may run before that (0 then): atomic. */
 	_Atomic dev_t dev;
@@ -919,9 +923,12 @@ static int writer_fd_dup(struct view *v, struct inode *in)
  * ends with note_written (the version it left known) or write_abort. */
 static void write_begin(struct view *v, struct inode *in)
 {
+	char path[PATH_MAX];
 	pthread_mutex_lock(&v->lock);
 	in->writing++;
+	snprintf(path, sizeof(path), "%s", in->path);
 	pthread_mutex_unlock(&v->lock);
+	meta_cache_writing(v->src.meta, path);
 }
 
 /* rw views: what the metadata cache validated of in's path is not its version now (a write
@@ -1471,10 +1478,16 @@ static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 /* Requests the dead weir-node had read but not answered wait in the kernel's processing queue;
  * FUSE_NOTIFY_RESEND (Linux 6.9+) puts them back to be read again, by us. */
 static char *temp_path(struct view *v, const char *dir, uint64_t unique, int gen);
+/* How many temporary names a create may try (temp_path's gen). */
+enum { TEMP_GENS = 2 };
 
 /* A temporary name a dead weir-node made for a mkdir or a create whose request never comes back
- * (a kernel that cannot resend): removed, so it does not stay in the source forever. */
-static void temp_left(void *arg, uint64_t unique, enum view_journal_op op, uint64_t parent)
+ * (a kernel that cannot resend): removed, so it does not stay in the source forever. Only the
+ * object the journal recorded (ident) at either temporary name (create_placed's gens): another
+ * there (a host user's, put there while weir-node was down) is not weir's to remove, nor one
+ * whose identity was never recorded. */
+static void temp_left(void *arg, uint64_t unique, enum view_journal_op op, uint64_t parent,
+		      uint64_t ident)
 {
 	struct view *v = arg;
 	if (op != VJ_OP_MKDIR && op != VJ_OP_CREATE)
@@ -1486,11 +1499,15 @@ static void temp_left(void *arg, uint64_t unique, enum view_journal_op op, uint6
 		snprintf(path, sizeof(path), "%s", pin->path);
 		pthread_mutex_unlock(&v->lock);
 	}
-	char *tmp = path[0] ? temp_path(v, path, unique, 0) : NULL;
-	if (tmp && ufs_remove(v->src.ufs, tmp, op == VJ_OP_MKDIR) == 0)
-		log_info("\"%s\": removed \"%s\", left by a mkdir or create never answered",
-			 v->mountpoint, tmp);
-	free(tmp);
+	for (int gen = 0; path[0] && ident != 0 && gen < TEMP_GENS; gen++) {
+		char *tmp = temp_path(v, path, unique, gen);
+		uint64_t id;
+		if (tmp && ufs_ident(v->src.ufs, tmp, &id) == 0 && id == ident &&
+		    ufs_remove(v->src.ufs, tmp, op == VJ_OP_MKDIR) == 0)
+			log_info("\"%s\": removed \"%s\", left by a mkdir or create never answered",
+				 v->mountpoint, tmp);
+		free(tmp);
+	}
 }
 
 static void resend_in_flight(struct view *v)
@@ -1907,9 +1924,6 @@ static char *temp_path(struct view *v, const char *dir, uint64_t unique, int gen
 	return p;
 }
 
-/* How many temporary names a create may try (temp_path's gen). */
-enum { TEMP_GENS = 2 };
-
 /* How a create is made: make(arg, tmp, 0) creates the new object at tmp; make(arg, tmp, ident)
  * takes up the one a dead weir-node left at tmp, which must be the object whose identity (inode
  * number) the journal recorded; gone(arg, tmp) undoes it when it cannot be put in place. */
@@ -2235,17 +2249,12 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		return;
 	}
 	h->dirty = true;
-	written(v, in, &pre, h->wfd, off, n);
 	/* Before the reply: an open that comes after the write (the writer still open) must ask
-	 * the source for the version, not take the one validated before it within the TTL
-	 * (handle_close forgets the blocks too, once the writer is done). The inode's path, not
-	 * the handle's: the file may have been renamed since it was opened (an inode a rename
-	 * displaced names another file now, which then is merely asked for again). */
-	char path[PATH_MAX];
-	pthread_mutex_lock(&v->lock);
-	snprintf(path, sizeof(path), "%s", h->ino->path);
-	pthread_mutex_unlock(&v->lock);
-	meta_cache_written(v->src.meta, path);
+	 * the source for the version, not take the one validated before it within the TTL;
+	 * written (or write_abort) expires it, by the inode's path, not the handle's: the file
+	 * may have been renamed since it was opened (handle_close forgets the blocks too, once
+	 * the writer is done). */
+	written(v, in, &pre, h->wfd, off, n);
 	fuse_reply_write(req, (size_t)n);
 	if (rec >= 0) /* after the reply: the kernel sends it no more */
 		view_journal_write_end(v->journal, rec);
@@ -2278,10 +2287,23 @@ static int set_times(int fd, const struct stat *attr, int to_set)
 	return futimens(fd, ts) < 0 ? -errno : 0;
 }
 
-/* chmod and touch of a directory of a read-write view, done at the source: the directory is
- * reached beneath the source's root through no link (ufs_open_dir), and changed with the
- * reader's rights (only its owner may chmod it, as on the source). An owner change is not
- * done (as for files). Leaves the directory's attributes in ret. */
+/* chown/chgrp of fd (a file or directory of a read-write view's local source), when the
+ * setattr asks for one; with the caller's rights entered: root may give it to anyone, its
+ * owner may change its group to one of the reader's groups, nobody else may (the kernel's
+ * rule once fsuid is not 0). 0 or -errno. */
+static int set_owner(int fd, const struct stat *attr, int to_set)
+{
+	if (!(to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
+		return 0;
+	uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
+	gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
+	return fchown(fd, uid, gid) < 0 ? -errno : 0;
+}
+
+/* chown, chmod and touch of a directory of a read-write view, done at the source: the
+ * directory is reached beneath the source's root through no link (ufs_open_dir), and changed
+ * with the reader's rights (only its owner may chmod it, as on the source). Leaves the
+ * directory's attributes in ret. */
 static int dir_setattr(fuse_req_t req, struct view *v, const char *path, const struct stat *attr,
 		       int to_set, struct ufs_attr *ret)
 {
@@ -2296,6 +2318,8 @@ static int dir_setattr(fuse_req_t req, struct view *v, const char *path, const s
 	struct view_creds c = {.on = false};
 	if (r == 0)
 		r = reader_enter(req, v, &c);
+	if (r == 0)
+		r = set_owner(fd, attr, to_set);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_MODE) && fchmod(fd, attr->st_mode & 07777) < 0)
 		r = -errno;
 	if (r == 0)
@@ -2337,6 +2361,12 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 			return;
 		}
 	}
+	/* An owner is changed only where the source has owners (a local:// source, with the
+	 * reader's rights): never an answer of success that changed nothing. */
+	if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) && !ufs_has_owners(v->src.ufs)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
 	struct handle *h = fi ? fh_file(v, fi->fh) : NULL;
 	int fd = h && h->wfd >= 0 ? h->wfd : -1;
 	bool own = false;
@@ -2357,8 +2387,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 			fuse_reply_attr(req, &st, v->ttl_s);
 			return;
 		}
-		/* A truncate opens with the reader's rights (below); a chmod or touch of a file
-		 * they may not write opens as root, then acts with their rights. */
+		/* A truncate opens with the reader's rights (below); a chown, chmod or touch of a
+		 * file they may not write opens as root, then acts with their rights. */
 		if (r == 0)
 			r = writer_beneath(v, in->path);
 		if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
@@ -2382,6 +2412,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		else
 			write_abort(v, in);
 	}
+	if (fd >= 0 && r == 0)
+		r = set_owner(fd, attr, to_set);
 	if (fd >= 0 && r == 0 && (to_set & FUSE_SET_ATTR_MODE)) {
 		/* Taking setuid/setgid off only (the kernel asks so for a write by another
 		 * user): whoever may write may; anything else is the owner's. */
@@ -2519,6 +2551,65 @@ static bool op_done(struct view *v, fuse_ino_t parent, const char *path, const c
 	return false;
 }
 
+/* An rmdir of path found it not empty. It may hold temporary objects (create_placed) no
+ * request in flight owns: this view's, left by a weir-node killed before it recorded their
+ * identity, or whose journal record was recycled, that no record names now; or another view's
+ * (another journal's) that were there before this weir-node started the view, as those a
+ * view whose weir-node and weir-keeper both died left (its journal is gone: the next view of
+ * the source has another). No view lists them, so they are removed, with the reader's rights
+ * (a directory only when empty). Another view's newer ones may be in flight: left. Returns
+ * how many went. */
+static int temps_cleared(fuse_req_t req, struct view *v, const char *path)
+{
+	if (!v->journal)
+		return 0;
+	int pfd = ufs_open_dir(v->src.ufs, path);
+	if (pfd < 0)
+		return 0;
+	int dfd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	close(pfd);
+	if (dfd < 0)
+		return 0;
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return 0;
+	}
+	char prefix[64];
+	size_t pl = (size_t)snprintf(prefix, sizeof(prefix), UFS_TEMP_PREFIX "%016llx-",
+				     (unsigned long long)view_journal_id(v->journal));
+	int n = 0;
+	for (struct dirent *de; (de = readdir(d));) {
+		bool ours = strncmp(de->d_name, prefix, pl) == 0;
+		if (!ours && strncmp(de->d_name, UFS_TEMP_PREFIX, strlen(UFS_TEMP_PREFIX)) != 0)
+			continue;
+		char *end;
+		errno = 0;
+		unsigned long long unique = ours ? strtoull(de->d_name + pl, &end, 16) : 0;
+		if (ours && (errno || end == de->d_name + pl || (*end && strcmp(end, "-1") != 0) ||
+			     view_journal_op_busy(v->journal, unique)))
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    (!ours && st.st_ctim.tv_sec >= v->started_s))
+			continue;
+		struct view_creds c;
+		int r = reader_enter(req, v, &c);
+		int flags = S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0;
+		if (r == 0 && unlinkat(dirfd(d), de->d_name, flags) < 0)
+			r = -errno;
+		view_creds_leave(&c);
+		if (r == 0) {
+			n++;
+			log_info("\"%s\": removed \"%s/%s\", a dead weir-node's leftover, for an "
+				 "rmdir of its directory",
+				 v->mountpoint, strcmp(path, "/") == 0 ? "" : path, de->d_name);
+		}
+	}
+	closedir(d);
+	return n;
+}
+
 static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
 {
 	struct view *v = fuse_req_userdata(req);
@@ -2531,6 +2622,12 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool 
 	if (r == 0 && !op_done(v, parent, path, NULL, VJ_OP_REMOVE, &rec))
 		r = ufs_remove(v->src.ufs, path, dir);
 	view_creds_leave(&c);
+	if (r == -ENOTEMPTY && dir && temps_cleared(req, v, path) > 0) {
+		r = reader_enter(req, v, &c);
+		if (r == 0)
+			r = ufs_remove(v->src.ufs, path, dir);
+		view_creds_leave(&c);
+	}
 	if (r == 0)
 		forget_cached(v, path);
 	free(path);
@@ -4554,6 +4651,7 @@ int view_start(const struct view_config *cfg, const struct view_source *src, str
 	int r = -ENOMEM;
 	v->cfg = *cfg;
 	v->src = *src;
+	v->started_s = time(NULL);
 	atomic_init(&v->read_streams, cfg->read_streams);
 	atomic_init(&v->no_open, cfg->no_open);
 	if (cfg->no_open && cfg->read_write && !cfg->adopt) {

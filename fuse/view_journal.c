@@ -247,7 +247,7 @@ int view_journal_op_find(struct view_journal *j, uint64_t unique, enum view_jour
 
 void view_journal_ops_left(struct view_journal *j,
 			   void (*fn)(void *arg, uint64_t unique, enum view_journal_op op,
-				      uint64_t parent),
+				      uint64_t parent, uint64_t ident),
 			   void *arg)
 {
 	struct write_rec *w = j->hdr->writes;
@@ -256,8 +256,19 @@ void view_journal_ops_left(struct view_journal *j,
 		if (!(atomic_load(&j->inherited[i / 64]) & (1ull << (i % 64))) ||
 		    !(w[i].fh & OP_TAG))
 			continue;
-		fn(arg, u, (enum view_journal_op)(w[i].fh & ~OP_TAG), w[i].len);
+		fn(arg, u, (enum view_journal_op)(w[i].fh & ~OP_TAG), w[i].len, (uint64_t)w[i].off);
 	}
+}
+
+bool view_journal_op_busy(struct view_journal *j, uint64_t unique)
+{
+	struct write_rec *w = j->hdr->writes;
+	for (int i = 0; i < VIEW_JOURNAL_MAX_WRITES; i++) {
+		uint64_t u = atomic_load_explicit(&w[i].unique, memory_order_acquire);
+		if (u == WRITE_CLAIMED || (u == unique && (w[i].fh & OP_TAG)))
+			return true; /* being filled: it may be that one */
+	}
+	return false;
 }
 
 uint64_t view_journal_id(const struct view_journal *j)

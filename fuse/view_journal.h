@@ -127,11 +127,15 @@ void view_journal_op_set(struct view_journal *j, int index, uint64_t ident);
  * if it was not set) and the index (this process's record from now on), or -ENOENT. */
 int view_journal_op_find(struct view_journal *j, uint64_t unique, enum view_journal_op op,
 			 uint64_t parent, uint64_t *ret_ident, int *ret_index);
-/* Calls fn for each record a dead weir-node left that no resent request has taken. */
+/* Calls fn for each record a dead weir-node left that no resent request has taken, with the
+ * identity it recorded (0: none). */
 void view_journal_ops_left(struct view_journal *j,
 			   void (*fn)(void *arg, uint64_t unique, enum view_journal_op op,
-				      uint64_t parent),
+				      uint64_t parent, uint64_t ident),
 			   void *arg);
+/* Whether a record (this process's, or one a dead weir-node left that no resent request took
+ * yet) may be request unique's namespace change: its temporary object is then in use. */
+bool view_journal_op_busy(struct view_journal *j, uint64_t unique);
 /* A number naming this view's journal, the same for every weir-node that serves it: objects
  * the view makes under temporary names are named for it and the request. Never 0. */
 uint64_t view_journal_id(const struct view_journal *j);

@@ -178,6 +178,31 @@ done
 no_temp
 ok "root's files unchanged and not placed; new4 and d6 made afresh; the substitutes left where they were"
 
+step "temporary objects a killed weir-node left (no identity recorded) do not block rmdir"
+# killed after the temporary directory and file were made, before their identities were
+# recorded: the resends make them afresh under the spare name and leave the first ones, which
+# the view does not list; an rmdir of their directory found it not empty (ENOTEMPTY). So did
+# one of a view whose weir-node and weir-keeper both died (another journal's), from before
+# this weir-node started the view.
+mkdir "$RW/d7"
+: >"$SRC/d7/.weir-tmp-00000000000000ee-3"
+sleep 1.1 # the view is started again after it, to the second
+die_at fstatat '.weir-tmp-*' mkdir "$RW/d7/sub"
+die_at fstatat '.weir-tmp-*' python3 "$excl" "$RW/d7/f" "f7"
+[ -d "$SRC/d7/sub" ] && printf 'f7' | cmp -s - "$SRC/d7/f" || fail "d7/sub or d7/f was not made"
+n="$(ls -a "$SRC/d7" | grep '^\.weir-tmp-' | grep -vc '^\.weir-tmp-00000000000000ee-3$' || true)"
+[ "$n" = 2 ] || fail "$n temporary names left in d7, not 2 (the kills were not where this step needs them): $(ls -a "$SRC/d7")"
+# one in flight in another view of the source is not this view's to remove
+mkdir "$SRC/d7/sub/.weir-tmp-00000000000000ff-1"
+rm "$RW/d7/f"
+rmdir "$RW/d7/sub" 2>"$TMP/err" && fail "rmdir of d7/sub removed another view's temporary directory"
+grep -q "not empty" "$TMP/err" || fail "rmdir of d7/sub: $(cat "$TMP/err")"
+rmdir "$SRC/d7/sub/.weir-tmp-00000000000000ff-1"
+rmdir "$RW/d7/sub" "$RW/d7" 2>"$TMP/err" || fail "rmdir through the view: $(cat "$TMP/err"); the source's d7: $(ls -aR "$SRC/d7")"
+[ ! -e "$SRC/d7" ] || fail "d7 is still in the source: $(ls -aR "$SRC/d7")"
+no_temp
+ok "rmdir removed this view's leftover temporary objects and a dead view's, not a live view's"
+
 step "a rename applied, killed before the reply"
 printf "moved\n" >"$RW/r1"
 die_at renameat2 r2 python3 -c 'import os, sys; os.rename(sys.argv[1], sys.argv[2])' "$RW/r1" "$RW/r2"

@@ -323,6 +323,51 @@ START_TEST(a_write_during_a_validation_expires_its_answer)
 }
 END_TEST
 
+struct listing_call {
+	struct meta_cache *mc;
+	int r;
+};
+
+static void *list_thread(void *arg)
+{
+	struct listing_call *c = arg;
+	struct meta_listing *l;
+	c->r = meta_cache_list(c->mc, "/", 60000, &l);
+	if (c->r == 0)
+		meta_listing_unref(l);
+	return NULL;
+}
+
+/* A file weir makes while the directory is being listed (the listing read before it came, and
+ * stored after its expiry): that listing is not kept for the TTL, or a lookup of the new file
+ * answers ENOENT until it ends (open(name, "a") right after a create through a view). */
+START_TEST(a_name_made_during_a_listing_expires_it)
+{
+	char p[512];
+	write_file("slow-target.bin", 10, 4);
+	snprintf(p, sizeof(p), "%s/src/link", dir);
+	ck_assert_int_eq(symlink("slow-target.bin", p), 0);
+	struct ufs *u = open_ufs();
+	struct meta_cache *mc = open_meta(u);
+	struct listing_call c = {.mc = mc};
+	pthread_t t;
+	/* the listing stats the link's target after it read the directory's names */
+	slow_arm("slow-target", SLOW_CLOSE, 2000);
+	ck_assert_int_eq(pthread_create(&t, NULL, list_thread, &c), 0);
+	ck_assert(slow_wait_entered(10000));
+	slow_disarm();
+	write_file("new.bin", 7, 5);
+	meta_cache_invalidate(mc, "/new.bin"); /* what a create through a view does */
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(c.r, 0);
+	struct ufs_attr a;
+	ck_assert_int_eq(meta_cache_getattr(mc, "/new.bin", 60000, &a), 0);
+	ck_assert_uint_eq(a.size, 7);
+	meta_cache_free(mc);
+	ufs_free(u);
+}
+END_TEST
+
 START_TEST(the_objects_size_beats_its_listing)
 {
 	struct ufs *u = open_ufs();
@@ -931,6 +976,7 @@ Suite *cache_path_suite(void)
 	tcase_add_test(tc, validation_detects_a_change);
 	tcase_add_test(tc, renames_and_writes_expire_their_validations);
 	tcase_add_test(tc, a_write_during_a_validation_expires_its_answer);
+	tcase_add_test(tc, a_name_made_during_a_listing_expires_it);
 	tcase_add_test(tc, the_objects_size_beats_its_listing);
 	tcase_add_test(tc, walk_and_usage_total_the_tree);
 	tcase_add_test(tc, walk_enters_no_directory_through_a_link);

@@ -164,6 +164,40 @@ as nobody sh -c "echo more >>'$RW/shared/suid'" || fail "nobody cannot append to
 [ "$(stat -c %a "$SRC/shared/suid")" = 777 ] || fail "shared/suid is $(stat -c %a "$SRC/shared/suid") after nobody wrote it, want 777"
 ok "weir-node opens, creates, removes and renames with the reader's rights: a swapped link leads nowhere"
 
+step "chown and chgrp through a read-write view change the source, with the reader's rights"
+# owner of SRC/PATH and of the view's RW/PATH, both as OWNER:GROUP
+owner_is() {
+	local s v
+	s="$(stat -c %U:%G "$SRC/$1")" v="$(stat -c %U:%G "$RW/$1")"
+	[ "$s" = "$2" ] || fail "$1 is $s on the source, want $2"
+	[ "$v" = "$2" ] || fail "$1 shows $v through the view, want $2 (the source's $s)"
+}
+echo own >"$SRC/shared/co.txt" && chmod 0644 "$SRC/shared/co.txt" && mkdir -m 0755 "$SRC/shared/co.d"
+for p in shared/co.txt shared/co.d; do
+	owner_is "$p" root:root
+	chown daemon:nogroup "$RW/$p" || fail "root cannot chown $p through the view"
+	owner_is "$p" daemon:nogroup
+	chown daemon:daemon "$RW/$p" && owner_is "$p" daemon:daemon
+	# an owner gives its file to a group it belongs to (daemon: nogroup as a supplementary group)
+	sup chgrp nogroup "$RW/$p" || fail "daemon cannot chgrp its $p to its group nogroup through the view"
+	owner_is "$p" daemon:nogroup
+	# and nothing more: not to a group it is not in, not to another user; nor may others
+	if sup chgrp root "$RW/$p" 2>/dev/null; then fail "daemon chgrp'd $p to root's group"; fi
+	if sup chown nobody "$RW/$p" 2>/dev/null; then fail "daemon gave $p to nobody"; fi
+	if as nobody chgrp nogroup "$RW/$p" 2>/dev/null; then fail "nobody chgrp'd daemon's $p"; fi
+	owner_is "$p" daemon:nogroup
+done
+# a chown of a name nobody owns, swapped at the source for a link to root's secret.txt: the
+# kernel lets nobody chgrp "its" file, weir-node (root) must not do it for it
+as nobody sh -c "echo mine >'$SRC/shared/f-co' && chmod 0666 '$SRC/shared/f-co'"
+owner_is shared/f-co nobody:nogroup
+as nobody sh -c "rm '$SRC/shared/f-co' && ln -s ../secret.txt '$SRC/shared/f-co'"
+as nobody chgrp nogroup "$RW/shared/f-co" 2>/dev/null || true
+[ "$(stat -c %U:%G "$SRC/secret.txt")" = root:root ] ||
+	fail "nobody changed the group of root's secret.txt through a swapped link"
+rm -f "$SRC/shared/f-co"
+ok "root chowns, an owner chgrps to its own groups, and nothing else changes"
+
 step "HTTP views: public is world-readable; --uid/--gid/--mode set the owner; credentials make it owner-only"
 WWW="$TMP/www"
 mkdir -p "$WWW/d"

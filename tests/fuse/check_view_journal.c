@@ -235,10 +235,13 @@ END_TEST
 
 /* Namespace changes in flight share the write records, never mistaken for a write; the
  * successor finds each by request, op and directory, with the identity set after the begin. */
-static void count_left(void *arg, uint64_t unique, enum view_journal_op op, uint64_t parent)
+static void count_left(void *arg, uint64_t unique, enum view_journal_op op, uint64_t parent,
+		       uint64_t ident)
 {
 	uint64_t *seen = arg;
 	ck_assert_int_eq(parent, op == VJ_OP_MKDIR ? 1 : 7);
+	/* as recorded: temp_left checks it */
+	ck_assert_int_eq(ident, op == VJ_OP_REMOVE ? 555 : 0);
 	*seen += unique * 100 + op;
 }
 
