@@ -23,6 +23,13 @@
 
 #define PEER_CLIENT_MAX_THREADS 32
 
+/* A block transfer that moves fewer bytes a second than this for stall_s is given up (its
+ * peer marked down, the block read from the UFS). The owner has the whole block before its
+ * first byte (peer_server.c), so a healthy one sends at link speed: at 64 KiB/s a 4 MiB block
+ * would take longer than the 60 s timeout, and a 128 KiB one 2 s. The floor is raised to what
+ * the block needs to arrive within timeout_ms when that is more. */
+#define PEER_CLIENT_MIN_RATE (64L << 10)
+
 struct peer_req {
 	STAILQ_ENTRY(peer_req) link;
 	struct cluster_view *view; /* referenced: the member set idx is an index of */
@@ -70,27 +77,42 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Under pc->lock: the first queued request if it waited timeout_ms (*expired set), else the
- * first whose peer has fewer than pc->share in flight (removed from the queue), or NULL. The
- * share is the same for every request to a peer, so those wait in the order queued, and only
- * for that peer's slots. */
-static struct peer_req *pop_locked(struct peer_client *pc, bool *expired)
+/* What a worker does with the request pop_locked took. */
+enum pop_what {
+	POP_SEND,     /* send it */
+	POP_EXPIRED,  /* it waited timeout_ms in the queue: fail it unsent */
+	POP_PEER_DOWN /* its peer was marked down since it was queued: fail it unsent */
+};
+
+/* Under pc->lock: the first queued request if it waited timeout_ms (POP_EXPIRED), else the
+ * first whose peer is down (POP_PEER_DOWN: its peer failed another request meanwhile, and this
+ * one must not wait its turn behind a peer that is given up) or has fewer than pc->share in
+ * flight (POP_SEND), removed from the queue; or NULL. The share is the same for every request to
+ * a peer, so those wait in the order queued, and only for that peer's slots. */
+static struct peer_req *pop_locked(struct peer_client *pc, enum pop_what *what)
 {
 	struct peer_req *rq = STAILQ_FIRST(&pc->queue);
-	*expired = rq && !pc->stopping && mono_ms() - rq->queued_ms >= pc->timeout_ms;
-	if (*expired) {
+	*what = POP_SEND;
+	if (rq && !pc->stopping && mono_ms() - rq->queued_ms >= pc->timeout_ms) {
+		*what = POP_EXPIRED;
 		STAILQ_REMOVE_HEAD(&pc->queue, link);
 		return rq;
 	}
 	STAILQ_FOREACH(rq, &pc->queue, link)
 	{
+		if (pc->stopping)
+			break;
+		if (!cluster_is_up(rq->view, rq->idx)) {
+			*what = POP_PEER_DOWN;
+			break;
+		}
 		const char *peer = cluster_node_name(rq->view, rq->idx);
 		unsigned held = 0;
 		for (unsigned i = 0; i < PEER_CLIENT_MAX_THREADS; i++)
 			held +=
 			    pc->busy[i] &&
 			    !strcmp(cluster_node_name(pc->busy[i]->view, pc->busy[i]->idx), peer);
-		if (pc->stopping || held < pc->share)
+		if (held < pc->share)
 			break;
 	}
 	if (!rq)
@@ -237,10 +259,11 @@ static struct curl_slist *auth_headers(const struct peer_request *sig, const cha
 /* One request, on a worker thread: returns 0 when rq->buf holds the verified block (its XXH3
  * in *ret_sum). */
 /* The options every request to a peer shares: no redirects, no signals, errors into errbuf
- * (CURL_ERROR_SIZE), given up after timeout_ms. stall, for a block transfer, also gives up
- * on a peer that stops answering (stopped, wedged) after stall_s of silence. */
+ * (CURL_ERROR_SIZE), given up after timeout_ms. min_rate (bytes a second; 0: none), for a
+ * transfer, also gives up on a peer that stops answering (stopped, wedged) or trickles: one
+ * that moves fewer bytes a second than that for stall_s (curl's low-speed check). */
 static void easy_common(const struct peer_client *pc, CURL *e, const char *url,
-			struct curl_slist *hdrs, char *errbuf, long timeout_ms, bool stall)
+			struct curl_slist *hdrs, char *errbuf, long timeout_ms, long min_rate)
 {
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
@@ -248,8 +271,8 @@ static void easy_common(const struct peer_client *pc, CURL *e, const char *url,
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)pc->connect_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, stall ? 1024L : 0L);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, stall ? (long)pc->stall_s : 0L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, min_rate);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, min_rate ? (long)pc->stall_s : 0L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 }
@@ -341,7 +364,11 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq, uint64
 	char errbuf[CURL_ERROR_SIZE] = "";
 	/* No curl_easy_reset(): every option below is set again, and a reset handle would
 	 * allocate a fresh receive buffer (its pages faulted and zeroed) for each block. */
-	easy_common(pc, e, url, hdrs, errbuf, (long)pc->timeout_ms, true);
+	/* A peer that sends slower than its block needs (or than any healthy owner does) holds a
+	 * worker and its readers for stall_s, not until the timeout (tests/e2e/slowpeer.sh). */
+	long need = (long)((uint64_t)rq->len * 1000 / pc->timeout_ms) + 1;
+	easy_common(pc, e, url, hdrs, errbuf, (long)pc->timeout_ms,
+		    need > PEER_CLIENT_MIN_RATE ? need : PEER_CLIENT_MIN_RATE);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
@@ -361,7 +388,8 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq, uint64
 }
 
 /* expired: err is -ETIMEDOUT for a request that waited its whole timeout in the queue, never
- * sent (its peer is not marked down: it is busy, not gone) */
+ * sent (its peer is not marked down: it is busy, not gone); -EHOSTDOWN is one never sent
+ * because its peer was marked down meanwhile */
 static void finish(struct peer_client *pc, struct peer_req *rq, int err, uint64_t sum, bool expired)
 {
 	struct cluster_stats *st = cluster_get_stats(pc->cluster);
@@ -405,10 +433,10 @@ static void *worker(void *arg)
 	pthread_mutex_lock(&pc->lock);
 	for (;;) {
 		struct peer_req *rq;
-		bool expired;
+		enum pop_what what;
 		/* nothing queued, or only requests to peers at their share: wait for a slot, a
 		 * request, or the first queued one's timeout */
-		while (!(rq = pop_locked(pc, &expired)) && !pc->stopping) {
+		while (!(rq = pop_locked(pc, &what)) && !pc->stopping) {
 			const struct peer_req *first = STAILQ_FIRST(&pc->queue);
 			if (!first) {
 				pthread_cond_wait(&pc->cond, &pc->lock);
@@ -421,13 +449,21 @@ static void *worker(void *arg)
 		}
 		if (!rq)
 			break;
-		if (expired) {
+		if (what != POP_SEND) {
 			pthread_mutex_unlock(&pc->lock);
-			log_debug("peer %s, block %" PRIu64 " of \"%s\": queued for %u ms behind "
-				  "the peer's other requests; reading the UFS instead",
-				  cluster_node_name(rq->view, rq->idx), rq->block, rq->path,
-				  pc->timeout_ms);
-			finish(pc, rq, -ETIMEDOUT, 0, true);
+			if (what == POP_EXPIRED)
+				log_debug(
+				    "peer %s, block %" PRIu64 " of \"%s\": queued for %u ms "
+				    "behind the peer's other requests; reading the UFS instead",
+				    cluster_node_name(rq->view, rq->idx), rq->block, rq->path,
+				    pc->timeout_ms);
+			else
+				log_debug(
+				    "peer %s, block %" PRIu64 " of \"%s\": the peer was given "
+				    "up while this waited its turn; reading the UFS instead",
+				    cluster_node_name(rq->view, rq->idx), rq->block, rq->path);
+			finish(pc, rq, what == POP_EXPIRED ? -ETIMEDOUT : -EHOSTDOWN, 0,
+			       what == POP_EXPIRED);
 			pthread_mutex_lock(&pc->lock);
 			continue;
 		}
@@ -628,7 +664,7 @@ int peer_client_load(struct peer_client *pc, struct cluster_view *view, int idx,
 		goto out;
 	char errbuf[CURL_ERROR_SIZE] = "";
 	/* a control request does no I/O on the peer: one that takes long is a peer in trouble */
-	easy_common(pc, e, url, hdrs, errbuf, (long)pc->connect_timeout_ms * 2, false);
+	easy_common(pc, e, url, hdrs, errbuf, (long)pc->connect_timeout_ms * 2, 0);
 	curl_easy_setopt(e, CURLOPT_POST, 1L);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, ctl_body_cb);
@@ -794,7 +830,7 @@ static int push_once(struct peer_client *pc, struct cluster_view *view, int idx,
 	if (!rep)
 		goto out;
 	char errbuf[CURL_ERROR_SIZE] = "";
-	easy_common(pc, e, url, hdrs, errbuf, (long)pc->timeout_ms, true);
+	easy_common(pc, e, url, hdrs, errbuf, (long)pc->timeout_ms, 1024);
 	curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
 	curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
 	curl_easy_setopt(e, CURLOPT_READFUNCTION, push_read_cb);
