@@ -923,12 +923,14 @@ static int read_block(struct peer_client *pc, struct cluster_view *v, int idx, s
 }
 
 /* A peer whose GETs the test holds (hold set) until it releases them, counting what it got;
- * it then answers an unsigned 404 (the client fails the request: no matter here). */
+ * it then answers an unsigned 404, or `status` (the client fails the request: a 404 does not
+ * mark the peer down, a 500 does). */
 struct held_peer {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool hold, release;
-	unsigned got; /* requests that reached it */
+	unsigned status; /* 0: 404 */
+	unsigned got;	 /* requests that reached it */
 	struct MHD_Daemon *d;
 };
 
@@ -942,10 +944,11 @@ static enum MHD_Result held_answer(void *cls, struct MHD_Connection *conn, const
 	pthread_cond_broadcast(&p->cond);
 	while (p->hold && !p->release)
 		pthread_cond_wait(&p->cond, &p->lock);
+	unsigned status = p->status ? p->status : MHD_HTTP_NOT_FOUND;
 	pthread_mutex_unlock(&p->lock);
 	struct MHD_Response *resp =
 	    MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-	enum MHD_Result r = MHD_queue_response(conn, MHD_HTTP_NOT_FOUND, resp);
+	enum MHD_Result r = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
 	return r;
 }
@@ -1093,12 +1096,11 @@ START_TEST(a_queued_request_times_out)
 }
 END_TEST
 
-/* A request queued behind its peer's share fails at once, unsent, with -EHOSTDOWN once its peer
- * is marked down (another of its requests failed): it does not wait its turn behind a peer that
- * is given up, and is read from the UFS. Three requests to a held n2 (one sent, two queued), n2
- * marked down, then one to n3: the worker that takes n3's fails the two first. On a client
- * that keeps them queued, one more goes to n2 and n3's waits for a free worker (until the
- * test's timeout). */
+/* Requests queued behind their peer's share fail at once, unsent, with -EHOSTDOWN when a
+ * request to that peer fails in a way that marks it down (here HTTP 500): they do not wait
+ * their turn behind a peer that is given up, and are read from the UFS. Three requests to a
+ * held n2 (one sent, two queued; share 1 of 2 workers), then n2 answers 500. A client that
+ * keeps them queued sends both to n2 after the first (-EIO each, 3 requests at n2). */
 START_TEST(a_peer_given_up_fails_its_queued_requests)
 {
 	struct share_rig r;
@@ -1106,17 +1108,17 @@ START_TEST(a_peer_given_up_fails_its_queued_requests)
 	for (unsigned i = 0; i < 3; i++)
 		share_ask(&r, i, r.n2);
 	held_wait_got(&r.slow, 1);
-	cluster_mark_down(r.v, r.n2);
-	share_ask(&r, 3, r.n3);
-	share_wait(&r, 3);
-	for (unsigned i = 1; i < 3; i++) {
-		pthread_mutex_lock(&r.g[i].lock);
-		ck_assert_msg(r.g[i].done, "request %u to the downed n2 still queued", i);
-		ck_assert_int_eq(r.g[i].err, -EHOSTDOWN);
-		pthread_mutex_unlock(&r.g[i].lock);
-	}
+	pthread_mutex_lock(&r.slow.lock);
+	r.slow.status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+	r.slow.release = true;
+	pthread_cond_broadcast(&r.slow.cond);
+	pthread_mutex_unlock(&r.slow.lock);
+	ck_assert_int_eq(share_wait(&r, 0), -EIO);
+	for (unsigned i = 1; i < 3; i++)
+		ck_assert_int_eq(share_wait(&r, i), -EHOSTDOWN);
 	ck_assert_uint_eq(held_got(&r.slow), 1);
-	share_down(&r, 4);
+	ck_assert(!cluster_is_up(r.v, r.n2));
+	share_down(&r, 3);
 }
 END_TEST
 
