@@ -106,7 +106,7 @@ static uint64_t mono_ms(void)
 enum pop_what {
 	POP_SEND,     /* send it */
 	POP_EXPIRED,  /* it waited timeout_ms in the queue: fail it unsent */
-	POP_PEER_DOWN /* its peer was marked down since it was queued: fail it unsent */
+	POP_PEER_DOWN /* its peer failed another request since it was queued: fail it unsent */
 };
 
 static void client_queue_init(struct peer_client *pc)
