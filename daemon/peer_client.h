@@ -24,12 +24,16 @@ struct peer_client_config {
 	unsigned threads;	     /* requests in flight at once (default 16) */
 	unsigned connect_timeout_ms; /* default 2000 */
 	unsigned timeout_ms;	     /* a whole request (default 60000) */
-	unsigned stall_s; /* give up on a peer that sends nothing for this long (default 10) */
+	/* give up on a peer that sends a block slower than max(64 KiB/s, the block's length over
+	 * timeout_ms) for this long: silent, wedged or trickling (default 10) */
+	unsigned stall_s;
 };
 
 /* Called once per request on a worker thread: 0 when buf holds exactly len verified bytes, or
  * -errno (-ECONNREFUSED, -ETIMEDOUT, -EACCES refused, -EBADMSG wrong bytes, -ESTALE the peer
- * holds another version, -ENOENT the peer has no such source or object, -EAGAIN busy). */
+ * holds another version, -ENOENT the peer has no such source or object, -EAGAIN busy,
+ * -EHOSTDOWN never sent: another request to the peer failed, marking it down, while this one
+ * waited its turn). */
 typedef void (*peer_done_fn)(void *userdata, int err, uint64_t xxh3); /* xxh3: buf's, on 0 */
 
 struct peer_client;
@@ -44,8 +48,10 @@ void peer_client_free(struct peer_client *pc);
  * Each member holds at most threads/peers (rounded up) of the workers at once, peers being
  * the other live members of the newest view queued; a request past that waits for one of its
  * member's slots, in the order queued. One queued for timeout_ms fails with -ETIMEDOUT
- * without being sent (its member is not marked down). Returns 0 (done will run) or -errno (it
- * will not). */
+ * without being sent (its member is not marked down), and one queued before another request to
+ * its member failed (marking the member down) with -EHOSTDOWN, at once. Returns 0 (done will
+ * run) or -errno (it will not; -EAGAIN: more members with requests than the client keeps
+ * apart, 128). */
 int peer_client_get_async(struct peer_client *pc, struct cluster_view *view, int idx,
 			  const char *source, const char *path, const struct ufs_attr *attr,
 			  uint64_t block, uint32_t len, void *buf, peer_done_fn done,

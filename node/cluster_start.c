@@ -85,7 +85,8 @@ int node_start_cluster(struct node *n)
 		log_err("%s; every weir-node of the cluster needs the same key", err);
 		return r;
 	}
-	struct peer_client_config pcc = {.cluster = n->cluster, .key = &n->peer_key};
+	struct peer_client_config pcc = {
+	    .cluster = n->cluster, .key = &n->peer_key, .stall_s = n->peer_stall_s};
 	r = peer_client_new(&pcc, &n->peers);
 	if (r < 0) {
 		log_err("cannot start the peer client: %s", strerror(-r));

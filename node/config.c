@@ -106,6 +106,9 @@ static const struct cfg_desc {
     {"peer-key-secret", CFG_STR, offsetof(struct node_config, peer_key_secret), 512, "",
      "on Kubernetes, NAME[/KEY] of the Secret in kube-namespace holding the cluster's shared key "
      "(KEY default peer.key), read instead of peer-key-file"},
+    {"peer-stall-timeout", CFG_STR, offsetof(struct node_config, peer_stall_timeout), 16, "10",
+     "seconds a block transfer from a peer may run slower than max(64 KiB/s, the block's size "
+     "over 60 s) before the peer is given up and the block read from the UFS (1..60)"},
     {"cache-replicas", CFG_STR, offsetof(struct node_config, cache_replicas), 16, "0",
      "how many of the peers cache each source (a Runtime's replicas; 0 = all); the others read "
      "through them"},

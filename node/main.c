@@ -275,6 +275,11 @@ int main(int argc, char **argv)
 			n.cfg.ufs_stall_timeout);
 		return 2;
 	}
+	if (node_parse_count(n.cfg.peer_stall_timeout, 1, 60, &n.peer_stall_s) < 0) {
+		log_err("peer-stall-timeout \"%s\" is not a number of seconds from 1 to 60",
+			n.cfg.peer_stall_timeout);
+		return 2;
+	}
 	if (node_parse_count(n.cfg.bpf_max_views, 1, ACCESS_MAX_VIEWS, &n.bpf_max_views) < 0) {
 		log_err("bpf-max-views \"%s\" is not a number from 1 to %u", n.cfg.bpf_max_views,
 			(unsigned)ACCESS_MAX_VIEWS);

@@ -68,6 +68,7 @@ struct node_config {
 	char peers[4096];
 	char peer_listen[64];
 	char peer_url[256];
+	char peer_stall_timeout[16];
 	char peer_key_file[PATH_MAX];
 	char peer_key_secret[512];
 	char cache_replicas[16];
@@ -158,6 +159,7 @@ struct node {
 	uint64_t near_cache;		       /* bytes */
 	uint64_t max_stale_ms;		       /* a source's max-stale unless a mount sets it */
 	unsigned stall_timeout_s, ufs_retries; /* every source's UFS client (ufs_options) */
+	unsigned peer_stall_s;		       /* the peer client's (peer-stall-timeout) */
 	unsigned bpf_max_views;		       /* views eBPF watches at once (bpf-max-views) */
 	unsigned bpf_views;		       /* under lock: views eBPF watches now */
 	unsigned metrics_timeout_s;

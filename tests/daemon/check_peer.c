@@ -923,12 +923,14 @@ static int read_block(struct peer_client *pc, struct cluster_view *v, int idx, s
 }
 
 /* A peer whose GETs the test holds (hold set) until it releases them, counting what it got;
- * it then answers an unsigned 404 (the client fails the request: no matter here). */
+ * it then answers an unsigned 404, or `status` (the client fails the request: a 404 does not
+ * mark the peer down, a 500 does). */
 struct held_peer {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool hold, release;
-	unsigned got; /* requests that reached it */
+	unsigned status; /* 0: 404 */
+	unsigned got;	 /* requests that reached it */
 	struct MHD_Daemon *d;
 };
 
@@ -942,10 +944,11 @@ static enum MHD_Result held_answer(void *cls, struct MHD_Connection *conn, const
 	pthread_cond_broadcast(&p->cond);
 	while (p->hold && !p->release)
 		pthread_cond_wait(&p->cond, &p->lock);
+	unsigned status = p->status ? p->status : MHD_HTTP_NOT_FOUND;
 	pthread_mutex_unlock(&p->lock);
 	struct MHD_Response *resp =
 	    MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-	enum MHD_Result r = MHD_queue_response(conn, MHD_HTTP_NOT_FOUND, resp);
+	enum MHD_Result r = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
 	return r;
 }
@@ -1090,6 +1093,110 @@ START_TEST(a_queued_request_times_out)
 	ck_assert_msg(held_got(&r.slow) <= 2, "%u of 3 requests sent: none expired in the queue",
 		      held_got(&r.slow));
 	share_down(&r, 3);
+}
+END_TEST
+
+/* Requests queued behind their peer's share fail at once, unsent, with -EHOSTDOWN when a
+ * request to that peer fails in a way that marks it down (here HTTP 500): they do not wait
+ * their turn behind a peer that is given up, and are read from the UFS. Three requests to a
+ * held n2 (one sent, two queued; share 1 of 2 workers), then n2 answers 500. A client that
+ * keeps them queued sends both to n2 after the first (-EIO each, 3 requests at n2). */
+START_TEST(a_peer_given_up_fails_its_queued_requests)
+{
+	struct share_rig r;
+	share_up(&r, 30000);
+	for (unsigned i = 0; i < 3; i++)
+		share_ask(&r, i, r.n2);
+	held_wait_got(&r.slow, 1);
+	pthread_mutex_lock(&r.slow.lock);
+	r.slow.status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+	r.slow.release = true;
+	pthread_cond_broadcast(&r.slow.cond);
+	pthread_mutex_unlock(&r.slow.lock);
+	ck_assert_int_eq(share_wait(&r, 0), -EIO);
+	for (unsigned i = 1; i < 3; i++)
+		ck_assert_int_eq(share_wait(&r, i), -EHOSTDOWN);
+	ck_assert_uint_eq(held_got(&r.slow), 1);
+	ck_assert(!cluster_is_up(r.v, r.n2));
+	share_down(&r, 3);
+}
+END_TEST
+
+/* A peer that answers 200 and then trickles the body: TRICKLE_STEP bytes every 250 ms (2 KiB/s,
+ * over the 1 KiB/s a silent peer falls under), until the asker hangs up or the test stops it. */
+#define TRICKLE_STEP 512
+struct trickle_peer {
+	atomic_bool stop;
+	atomic_int sent; /* bytes of body sent */
+};
+
+static ssize_t trickle_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct trickle_peer *p = cls;
+	if (atomic_load(&p->stop))
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	if (pos > 0)
+		nanosleep(&(struct timespec){.tv_nsec = 250 * 1000000L}, NULL);
+	size_t n = max < TRICKLE_STEP ? max : TRICKLE_STEP;
+	memset(buf, 'x', n);
+	atomic_fetch_add(&p->sent, (int)n);
+	return (ssize_t)n;
+}
+
+static enum MHD_Result trickle_answer(void *cls, struct MHD_Connection *conn, const char *url,
+				      const char *method, const char *version, const char *upload,
+				      size_t *upload_size, void **con_cls)
+{
+	const char *size = qarg(conn, "size");
+	uint64_t len = strtoull(size ? size : "0", NULL, 10);
+	struct MHD_Response *resp =
+	    MHD_create_response_from_callback(len, TRICKLE_STEP, trickle_body, cls, NULL);
+	MHD_add_response_header(resp, "X-Weir-Xxh3", "0000000000000000");
+	MHD_add_response_header(resp, "X-Weir-Reply-Nonce", "00112233445566778899aabbccddeeff");
+	MHD_add_response_header(resp, "X-Weir-Auth", "00");
+	enum MHD_Result r = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+/* A peer that trickles a block (2 KiB/s: 128 s for its 256 KiB, past the 60 s timeout) is given
+ * up after stall_s (1 s here), not at the timeout: the request fails with -ETIMEDOUT and the
+ * peer is marked down, so its other blocks go elsewhere. On a client whose floor is 1 KiB/s
+ * the request runs the whole 60 s, past this TCase's timeout. */
+START_TEST(a_trickling_peer_is_given_up)
+{
+	struct trickle_peer p = {0};
+	struct MHD_Daemon *d = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL,
+	    NULL, trickle_answer, &p, MHD_OPTION_SOCK_ADDR,
+	    (struct sockaddr *)&(struct sockaddr_in){.sin_family = AF_INET,
+						     .sin_addr.s_addr = htonl(INADDR_LOOPBACK)},
+	    MHD_OPTION_END);
+	ck_assert_ptr_nonnull(d);
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	ck_assert_ptr_nonnull(di);
+	char peers[200];
+	snprintf(peers, sizeof(peers), "n1=http://127.0.0.1:1,n2=http://127.0.0.1:%u",
+		 (unsigned)di->port);
+	struct cluster *c = cluster_of("n1", peers, 0);
+	struct peer_key key = key_of("0123456789abcdef0123");
+	struct peer_client_config pcfg = {.cluster = c, .key = &key, .threads = 2, .stall_s = 1};
+	struct peer_client *pc;
+	ck_assert_int_eq(peer_client_new(&pcfg, &pc), 0);
+	struct cluster_view *v = cluster_view_get(c);
+	int idx = cluster_find(v, "n2");
+	size_t len = 256 << 10;
+	unsigned char *buf = malloc(len);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(read_block(pc, v, idx, len, buf), -ETIMEDOUT);
+	ck_assert_msg(atomic_load(&p.sent) > 0, "the peer sent no body: nothing trickled");
+	ck_assert_msg(!cluster_is_up(v, idx), "the trickling peer is not marked down");
+	atomic_store(&p.stop, true);
+	cluster_view_put(v);
+	peer_client_free(pc);
+	cluster_free(c);
+	MHD_stop_daemon(d);
+	free(buf);
 }
 END_TEST
 
@@ -1893,6 +2000,11 @@ Suite *peer_suite(void)
 	tcase_set_timeout(tc, 60); /* on a client without shares, n3 waits out n2's 30 s */
 	tcase_add_test(tc, a_slow_peer_holds_only_its_share);
 	tcase_add_test(tc, a_queued_request_times_out);
+	tcase_add_test(tc, a_peer_given_up_fails_its_queued_requests);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("slow");
+	tcase_set_timeout(tc, 30); /* a client without a rate floor waits out the 60 s timeout */
+	tcase_add_test(tc, a_trickling_peer_is_given_up);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("near-cache");
 	tcase_add_test(tc, near_cache_stays_within_its_bound);

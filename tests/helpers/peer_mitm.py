@@ -9,8 +9,9 @@
 # and one line per block it spoiled ("mitm: flipped ...") or, with --pass, per request it passed
 # ("mitm: passed STATUS PATH"). With --trickle BPS it changes no byte but sends each 200's body
 # at BPS bytes a second (a slow or overloaded member, just fast enough for a low-speed limit),
-# printing "mitm: trickle start PATH" as it begins and "mitm: trickle end PATH" when the body is
-# out or the asker hung up.
+# printing "mitm: asked TIME PATH" when the request comes, "mitm: trickle start TIME PATH" as the
+# body begins (TIME: CLOCK_MONOTONIC seconds) and "mitm: trickle end PATH" when the body is out
+# or the asker hung up.
 #   peer_mitm.py LISTEN_HOST LISTEN_PORT UPSTREAM_URL [--fix-xxh3 | --pass | --trickle BPS]
 import ctypes
 import http.server
@@ -35,6 +36,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
+        if TRICKLE:
+            print(f"mitm: asked {time.monotonic():.3f} {self.path}", flush=True)
         req = urllib.request.Request(upstream + self.path,
                                      headers={h: self.headers[h] for h in PASS if self.headers[h]})
         try:
@@ -42,6 +45,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 status, headers, body = r.status, r.getheaders(), bytearray(r.read())
         except urllib.error.HTTPError as e:
             status, headers, body = e.code, e.headers.items(), bytearray(e.read())
+        except Exception as e:  # said, not a silent hang-up: the asker counts a failed peer
+            print(f"mitm: upstream failed {e!r} {self.path}", flush=True)
+            status, headers, body = 502, [], bytearray()
         fixed = None
         if TRICKLE:
             pass
@@ -65,7 +71,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not (TRICKLE and status == 200):
             self.wfile.write(body)
             return
-        print(f"mitm: trickle start {self.path}", flush=True)
+        print(f"mitm: trickle start {time.monotonic():.3f} {self.path}", flush=True)
         step = max(1, TRICKLE // 4)
         try:
             for off in range(0, len(body), step):
