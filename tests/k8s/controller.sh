@@ -446,6 +446,7 @@ setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/python3 - "$WH_PO
 	<"$WEIR_SRC/tests/helpers/hold_conns.py" >"$TMP/whidle.out" 2>&1 &
 WHIDLE=$!
 until_ok 20 "user nobody holding 1100 idle connections to the webhook" grep -q held "$TMP/whidle.out"
+rm -f "$TMP/forged.out"
 code="$(forge --cert "$K8S_DIR/pki/webhook-client.crt" --key "$K8S_DIR/pki/webhook-client.key")"
 [ "$code" = 200 ] && grep -q '"allowed":false' "$TMP/forged.out" ||
 	fail "while user nobody holds idle connections, a review with the apiserver's certificate got HTTP $code: $(head -c 300 "$TMP/forged.out")"
