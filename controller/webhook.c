@@ -23,8 +23,10 @@
 #define WEBHOOK_MAX_BODY (1u << 20) /* an AdmissionReview of a delete is small */
 /* Connections of one client (a uid on this host, else an address: conn_share.h) and in all. A
  * client holding idle connections (each for 10 s at most) takes only its share; the apiserver, a
- * client of its own, keeps the rest. Past its share the apiserver's review fails and the
- * failurePolicy (Ignore: the finalizer still holds the delete) applies. */
+ * client of its own, keeps the rest, and with all held it takes the oldest connection of the
+ * client holding the most: only 128 clients holding one each lock it out. Past its share the
+ * apiserver's review fails and the failurePolicy (Ignore: the finalizer still holds the delete)
+ * applies. */
 #define WEBHOOK_PER_CLIENT 32
 #define WEBHOOK_TOTAL 128
 
@@ -280,8 +282,9 @@ int webhook_start_pem(struct controller *ctl, const char *listen, const char *ce
 	    answer, w, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_HTTPS_MEM_CERT,
 	    w->cert, MHD_OPTION_HTTPS_MEM_KEY, w->key, MHD_OPTION_NOTIFY_COMPLETED, completed, w,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_NOTIFY_CONNECTION,
-	    conn_share_notify, w->share, MHD_OPTION_CONNECTION_LIMIT, (unsigned)WEBHOOK_TOTAL,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_ARRAY, trust, MHD_OPTION_END);
+	    conn_share_notify, w->share, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)CONN_SHARE_MHD_LIMIT(WEBHOOK_TOTAL), MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+	    NULL, MHD_OPTION_ARRAY, trust, MHD_OPTION_END);
 	if (!w->d) {
 		snprintf(errbuf, errlen,
 			 "webhook: cannot serve HTTPS on %s (address in use, or a bad certificate "

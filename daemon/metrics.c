@@ -120,7 +120,8 @@ int metrics_start(const char *listen, const char *token_path, unsigned timeout_s
 	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, answer, m,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
 	    MHD_OPTION_NOTIFY_CONNECTION, conn_share_notify, m->share, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)METRICS_TOTAL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+	    (unsigned)CONN_SHARE_MHD_LIMIT(METRICS_TOTAL), MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+	    NULL, MHD_OPTION_END);
 	if (!m->d) {
 		snprintf(errbuf, errlen, "cannot listen on %s for /metrics (in use?)", listen);
 		conn_share_free(m->share);

@@ -19,8 +19,9 @@ struct metrics;
 /* Listens on "host:port" (e.g. "127.0.0.1:9477") and answers only requests that carry the
  * bearer token held in token_path (metrics_token.h; read again on every request, answered 401
  * without it, 503 while the file cannot be read). A connection idle for timeout_s seconds is
- * closed; connections beyond METRICS_PER_CLIENT of one client or METRICS_TOTAL in all are closed
- * at accept. Returns 0 and an owned *ret, or -errno with a message in errbuf (the token file
+ * closed; one beyond METRICS_PER_CLIENT of its client is closed at accept; with METRICS_TOTAL
+ * held, a new client takes the oldest connection of the client holding the most (when that one
+ * holds two more than it: conn_share.h), else it is closed. Returns 0 and an owned *ret, or -errno with a message in errbuf (the token file
  * unreadable or unsafe included). */
 int metrics_start(const char *listen, const char *token_path, unsigned timeout_s,
 		  metrics_render_fn render, void *userdata, struct metrics **ret, char *errbuf,

@@ -19,17 +19,25 @@
 
 struct slot {
 	bool used, local;
-	unsigned id; /* uid (local) or IPv4 address (network order) */
+	unsigned id;  /* uid (local) or IPv4 address (network order) */
+	uint64_t seq; /* when taken (conn_share.next): the oldest is evicted first */
+	int fd;	      /* the connection's, to shut down when evicted */
 };
+
+/* A ticket: the slot's index and its seq, so that an evicted connection's put frees nothing. It
+ * travels in libmicrohttpd's socket_context pointer. */
+_Static_assert(sizeof(void *) >= sizeof(uint64_t), "a ticket must fit a pointer");
+#define TICKET_SLOT_BITS 16
 
 struct conn_share {
 	unsigned per_client, total;
+	uint64_t next;	    /* seq of the next take, from 1 */
 	struct slot *slots; /* total entries; the listener's thread only */
 };
 
 int conn_share_new(unsigned per_client, unsigned total, struct conn_share **ret)
 {
-	if (!per_client || per_client > total)
+	if (!per_client || per_client > total || total >= (1u << TICKET_SLOT_BITS))
 		return -EINVAL;
 	struct conn_share *s = calloc(1, sizeof(*s));
 	if (!s || !(s->slots = calloc(total, sizeof(*s->slots)))) {
@@ -38,6 +46,7 @@ int conn_share_new(unsigned per_client, unsigned total, struct conn_share **ret)
 	}
 	s->per_client = per_client;
 	s->total = total;
+	s->next = 1;
 	*ret = s;
 	return 0;
 }
@@ -141,33 +150,65 @@ int conn_share_client(int fd, bool *ret_local, unsigned *ret_id)
 	return 0;
 }
 
-int conn_share_take(struct conn_share *s, int fd)
+static unsigned held_by(const struct conn_share *s, bool local, unsigned id)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < s->total; i++)
+		n += s->slots[i].used && s->slots[i].local == local && s->slots[i].id == id;
+	return n;
+}
+
+/* The oldest slot of the client holding the most, if it holds at least two more than `held`;
+ * else -1. The slots are few (total): O(total^2). */
+static int victim(const struct conn_share *s, unsigned held)
+{
+	int best = -1;
+	unsigned best_n = 0;
+	for (unsigned i = 0; i < s->total; i++) {
+		const struct slot *v = &s->slots[i];
+		unsigned n = held_by(s, v->local, v->id);
+		if (best < 0 || n > best_n || (n == best_n && v->seq < s->slots[best].seq)) {
+			best = (int)i;
+			best_n = n;
+		}
+	}
+	return best >= 0 && best_n >= held + 2 ? best : -1;
+}
+
+int conn_share_take(struct conn_share *s, int fd, uint64_t *ret_ticket)
 {
 	bool local = false;
 	unsigned id = 0;
 	if (conn_share_client(fd, &local, &id) < 0)
 		local = false, id = 0; /* not IPv4: one share for all such */
-	unsigned held = 0;
-	int free_slot = -1;
-	for (unsigned i = 0; i < s->total; i++) {
-		if (!s->slots[i].used) {
-			if (free_slot < 0)
-				free_slot = (int)i;
-		} else if (s->slots[i].local == local && s->slots[i].id == id) {
-			held++;
-		}
-	}
+	unsigned held = held_by(s, local, id);
 	if (held >= s->per_client)
 		return -EBUSY;
-	if (free_slot < 0)
-		return -EMFILE;
-	s->slots[free_slot] = (struct slot){.used = true, .local = local, .id = id};
-	return free_slot;
+	int slot = -1;
+	for (unsigned i = 0; i < s->total && slot < 0; i++)
+		if (!s->slots[i].used)
+			slot = (int)i;
+	if (slot < 0) {
+		if ((slot = victim(s, held)) < 0)
+			return -EMFILE;
+		/* its owner sees the connection end; libmicrohttpd closes it, and its put (an
+		 * older ticket) frees nothing */
+		shutdown(s->slots[slot].fd, SHUT_RDWR);
+		log_debug("conn_share: all slots held: a connection of the client holding the most "
+			  "shut down for a new client");
+	}
+	uint64_t seq = s->next++;
+	s->slots[slot] =
+	    (struct slot){.used = true, .local = local, .id = id, .seq = seq, .fd = fd};
+	*ret_ticket = seq << TICKET_SLOT_BITS | (uint64_t)slot;
+	return 0;
 }
 
-void conn_share_put(struct conn_share *s, int slot)
+void conn_share_put(struct conn_share *s, uint64_t ticket)
 {
-	if (slot >= 0 && (unsigned)slot < s->total)
+	uint64_t slot = ticket & ((1u << TICKET_SLOT_BITS) - 1);
+	if (slot < s->total && s->slots[slot].used &&
+	    s->slots[slot].seq == ticket >> TICKET_SLOT_BITS)
 		s->slots[slot].used = false;
 }
 
@@ -177,19 +218,20 @@ void conn_share_notify(void *cls, struct MHD_Connection *c, void **socket_contex
 	struct conn_share *s = cls;
 	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
 		if (*socket_context)
-			conn_share_put(s, (int)((intptr_t)*socket_context - 1));
+			conn_share_put(s, (uint64_t)(uintptr_t)*socket_context);
 		*socket_context = NULL;
 		return;
 	}
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-	int slot = ci ? conn_share_take(s, ci->connect_fd) : -EBADF;
+	uint64_t ticket = 0;
+	int r = ci ? conn_share_take(s, ci->connect_fd, &ticket) : -EBADF;
 	*socket_context = NULL;
-	if (slot >= 0) {
-		*socket_context = (void *)(intptr_t)(slot + 1);
+	if (r >= 0) {
+		*socket_context = (void *)(uintptr_t)ticket; /* never 0: seq starts at 1 */
 	} else if (ci) {
 		log_debug("conn_share: a connection refused (%s)",
-			  slot == -EBUSY ? "its client holds its share" : "all slots held");
+			  r == -EBUSY ? "its client holds its share" : "all slots held");
 		shutdown(ci->connect_fd, SHUT_RDWR);
 	}
 }

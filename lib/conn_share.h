@@ -7,6 +7,7 @@
 
 #include <microhttpd.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 struct conn_share;
 
@@ -15,16 +16,23 @@ struct conn_share;
 int conn_share_new(unsigned per_client, unsigned total, struct conn_share **ret);
 void conn_share_free(struct conn_share *s);
 
-/* Counts the connected TCP (IPv4) socket fd against its client's share. Returns a slot (>= 0) to
- * give back with conn_share_put when the connection closes, or -EBUSY (the client holds its share
- * already) / -EMFILE (total held): the caller closes the connection. A socket whose client cannot
- * be told (not IPv4, sock_diag unavailable) is counted by its address. */
-int conn_share_take(struct conn_share *s, int fd);
-void conn_share_put(struct conn_share *s, int slot);
+/* Counts the connected TCP (IPv4) socket fd against its client's share. When every slot is held,
+ * the client holding the most, if it holds at least two more than fd's client, gives up its
+ * oldest connection: that one is shut down (its owner sees it end) and its slot is fd's. So a new
+ * client gets in while any other holds more than its fair part. Returns 0 and a ticket to give back
+ * with conn_share_put when the connection closes, or -EBUSY (the client holds its share already) /
+ * -EMFILE (all held, no one holds more): the caller closes the connection. A socket whose client
+ * cannot be told (not IPv4, sock_diag unavailable) is counted by its address. */
+int conn_share_take(struct conn_share *s, int fd, uint64_t *ret_ticket);
+/* Gives a ticket's slot back, unless another connection took it over. */
+void conn_share_put(struct conn_share *s, uint64_t ticket);
 
 /* A libmicrohttpd MHD_OPTION_NOTIFY_CONNECTION callback, cls the conn_share: takes a slot for each
- * connection started (one over its client's share or the total is shut down at once, before a
- * byte of it is read: libmicrohttpd then closes it) and gives it back when it closes. */
+ * connection started (one refused is shut down at once, before a byte of it is read:
+ * libmicrohttpd then closes it) and gives it back when it closes. The daemon's own
+ * MHD_OPTION_CONNECTION_LIMIT must be above total (CONN_SHARE_MHD_LIMIT), or a newcomer is closed
+ * before it can take an evicted slot. */
+#define CONN_SHARE_MHD_LIMIT(total) (2 * (total))
 void conn_share_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 		       enum MHD_ConnectionNotificationCode toe);
 
