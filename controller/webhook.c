@@ -14,12 +14,21 @@
 #include <string.h>
 
 #include "apply.h"
+#include "conn_share.h"
 #include "controller.h"
 #include "kube_client.h"
 #include "kubeconfig.h"
 #include "log.h"
 
 #define WEBHOOK_MAX_BODY (1u << 20) /* an AdmissionReview of a delete is small */
+/* Connections of one client (a uid on this host, else an address: conn_share.h) and in all. A
+ * client holding idle connections (each for 10 s at most) takes only its share; the apiserver, a
+ * client of its own, keeps the rest, and with all held it takes the oldest connection of the
+ * client holding the most: only 128 clients holding one each lock it out. Past its share the
+ * apiserver's review fails and the failurePolicy (Ignore: the finalizer still holds the delete)
+ * applies. */
+#define WEBHOOK_PER_CLIENT 32
+#define WEBHOOK_TOTAL 128
 
 struct webhook {
 	struct controller *ctl;
@@ -28,6 +37,7 @@ struct webhook {
 	char *cert;
 	char *key;
 	char *client_ca; /* NULL: any client; else a client certificate it signed is required */
+	struct conn_share *share; /* each client's share of the connections; MHD's thread only */
 };
 
 /* The request body being received. */
@@ -258,7 +268,8 @@ int webhook_start_pem(struct controller *ctl, const char *listen, const char *ce
 	w->ctl = ctl;
 	snprintf(w->path, sizeof(w->path), "%s", path && *path ? path : "/validate");
 	int r = -ENOMEM;
-	if (!(w->cert = strdup(cert_pem)) || !(w->key = strdup(key_pem)))
+	if (!(w->cert = strdup(cert_pem)) || !(w->key = strdup(key_pem)) ||
+	    conn_share_new(WEBHOOK_PER_CLIENT, WEBHOOK_TOTAL, &w->share) < 0)
 		goto fail;
 	struct MHD_OptionItem trust[] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
 	if (ctl->cfg.webhook_client_ca[0]) {
@@ -270,8 +281,10 @@ int webhook_start_pem(struct controller *ctl, const char *listen, const char *ce
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS | MHD_USE_ERROR_LOG, 0, NULL, NULL,
 	    answer, w, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_HTTPS_MEM_CERT,
 	    w->cert, MHD_OPTION_HTTPS_MEM_KEY, w->key, MHD_OPTION_NOTIFY_COMPLETED, completed, w,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-	    MHD_OPTION_ARRAY, trust, MHD_OPTION_END);
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_NOTIFY_CONNECTION,
+	    conn_share_notify, w->share, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)CONN_SHARE_MHD_LIMIT(WEBHOOK_TOTAL), MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+	    NULL, MHD_OPTION_ARRAY, trust, MHD_OPTION_END);
 	if (!w->d) {
 		snprintf(errbuf, errlen,
 			 "webhook: cannot serve HTTPS on %s (address in use, or a bad certificate "
@@ -285,6 +298,7 @@ int webhook_start_pem(struct controller *ctl, const char *listen, const char *ce
 	*ret = w;
 	return 0;
 fail:
+	conn_share_free(w->share);
 	free(w->cert);
 	free(w->key);
 	free(w->client_ca);
@@ -297,6 +311,7 @@ void webhook_stop(struct webhook *w)
 	if (!w)
 		return;
 	MHD_stop_daemon(w->d);
+	conn_share_free(w->share);
 	free(w->cert);
 	if (w->key)
 		explicit_bzero(w->key, strlen(w->key));

@@ -210,6 +210,18 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	snprintf(p->views_dir, sizeof(p->views_dir), "%s", canon);
+	/* a target in weir's state directory, or above it, would hide weir's own files (sockets,
+	 * stores, views) under a Dataset's */
+	if (!realpath(cfg.state_dir, canon)) {
+		log_err("state directory: resolving \"%s\": %s", cfg.state_dir, strerror(errno));
+		goto out;
+	}
+	snprintf(p->state_dir, sizeof(p->state_dir), "%s", canon);
+	snprintf(p->targets_dir, sizeof(p->targets_dir), "%.4100s/targets", dir);
+	if (safe_dir_ensure(p->targets_dir, err, sizeof(err)) < 0) {
+		log_err("state directory: %s", err);
+		goto out;
+	}
 	srv = grpc_server_new(4);
 	if (!srv)
 		goto out;

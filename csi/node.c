@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "control.h"
 #include "csi.pb-c.h"
 #include "fuse_mounts.h"
@@ -88,11 +90,34 @@ static int path_check(const char *what, const char *path, struct grpc_reply *rp)
 	return 0;
 }
 
-/* True when path is views_dir or beneath it: weir's own views are no pod's target. */
-static bool in_views_dir(const struct csi_plugin *p, const char *path)
+/* True when a is b or beneath it (a may end in '/'s). */
+static bool path_within(const char *a, const char *b)
 {
-	size_t n = strlen(p->views_dir);
-	return strncmp(path, p->views_dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+	size_t n = strlen(b);
+	while (n > 1 && b[n - 1] == '/')
+		n--;
+	return strncmp(a, b, n) == 0 && (a[n] == '/' || a[n] == '\0' || (n == 1 && b[0] == '/'));
+}
+
+/* True when path is in weir's state directory (its views among others) or above it: a view
+ * bound there would stand in for weir's own files (or hide them), and no pod's target is there. */
+static bool in_weir_state(const struct csi_plugin *p, const char *path)
+{
+	const char *s = p->state_dir[0] ? p->state_dir : p->views_dir;
+	char trimmed[PATH_MAX];
+	snprintf(trimmed, sizeof(trimmed), "%s", path);
+	for (size_t n = strlen(trimmed); n > 1 && trimmed[n - 1] == '/'; n--)
+		trimmed[n - 1] = '\0';
+	return path_within(path, s) || path_within(s, trimmed);
+}
+
+static int state_refused(const struct csi_plugin *p, const char *what, const char *path,
+			 struct grpc_reply *rp)
+{
+	return grpc_reply_error(rp, -EINVAL,
+				"%s \"%s\" is in weir's state directory %s or above it: weir's own "
+				"files are no pod's volume",
+				what, path, p->state_dir[0] ? p->state_dir : p->views_dir);
 }
 
 static const char *map_get(Csi__V1__NodePublishVolumeRequest__VolumeContextEntry **e, size_t n,
@@ -106,7 +131,7 @@ static const char *map_get(Csi__V1__NodePublishVolumeRequest__VolumeContextEntry
 
 /* What one publish asks for, checked. */
 struct publish {
-	const char *ns, *dataset, *target;
+	const char *volume_id, *ns, *dataset, *target;
 	bool ro;
 	char subpath[4096]; /* the PV's subpath, source-relative: "" (whole source) or "/a/b";
 			     * unset when has_subpath is false (the view's root is published) */
@@ -156,9 +181,8 @@ static int publish_check(const struct csi_plugin *p, const Csi__V1__NodePublishV
 	int e = path_check("target_path", r->target_path, rp);
 	if (e < 0)
 		return e;
-	if (in_views_dir(p, r->target_path))
-		return grpc_reply_error(rp, -EINVAL, "target_path \"%s\" is in weir's views (%s)",
-					r->target_path, p->views_dir);
+	if (in_weir_state(p, r->target_path))
+		return state_refused(p, "target_path", r->target_path, rp);
 	const Csi__V1__VolumeCapability *cap = r->volume_capability;
 	if (!cap)
 		return grpc_reply_error(rp, -EINVAL, "volume_capability is missing");
@@ -250,6 +274,7 @@ static int publish_check(const struct csi_plugin *p, const Csi__V1__NodePublishV
 	ret->dataset = ds;
 	ret->target = r->target_path;
 	ret->ro = ro;
+	ret->volume_id = r->volume_id;
 	/* '_' is in neither name: one directory per (namespace, dataset) */
 	snprintf(ret->view, sizeof(ret->view), "%s/%s_%s", p->views_dir, ns, ds);
 	return 0;
@@ -468,9 +493,114 @@ int csi_node_init(struct csi_plugin *p)
 
 /* ---- NodePublishVolume ---- */
 
+/* ---- Records of published targets ----
+ * <targets_dir>/<SHA-256 of the target's key (target_open), hex>: 'c' when weir-csi created the
+ * directory (unpublish removes it then, and only then), 'e' when it existed; then the volume id.
+ * Written with the target claimed, before its mount; removed by its unpublish. They outlive a
+ * weir-csi restart, as the mounts do. */
+
+static void record_path(const struct csi_plugin *p, const char *key, char *out, size_t len)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	char hex[2 * EVP_MAX_MD_SIZE + 1] = "";
+	EVP_Digest(key, strlen(key), md, &mdlen, EVP_sha256(), NULL);
+	for (unsigned i = 0; i < mdlen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	snprintf(out, len, "%.4200s/%s", p->targets_dir, hex);
+}
+
+static int record_write(const struct csi_plugin *p, const char *key, const char *volume_id,
+			bool created)
+{
+	char path[4400], tmp[4410];
+	record_path(p, key, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	size_t n = strlen(volume_id);
+	char buf[600];
+	if (n > sizeof(buf) - 1)
+		return -ENAMETOOLONG; /* publish_check allows 512 bytes */
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	buf[0] = created ? 'c' : 'e';
+	memcpy(buf + 1, volume_id, n);
+	ssize_t w = write(fd, buf, 1 + n);
+	int r = w == (ssize_t)(1 + n) ? 0 : w < 0 ? -errno : -EIO;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
+/* The record of key: 0 with whether weir-csi created the directory and whether volume_id is the
+ * one published there, -ENOENT when there is none. */
+static int record_read(const struct csi_plugin *p, const char *key, const char *volume_id,
+		       bool *ret_created, bool *ret_same)
+{
+	char path[4400], buf[600];
+	record_path(p, key, path, sizeof(path));
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, sizeof(buf));
+	int err = errno;
+	close(fd);
+	if (n < 1)
+		return n < 0 ? -err : -ENOENT;
+	*ret_created = buf[0] == 'c';
+	*ret_same =
+	    (size_t)n - 1 == strlen(volume_id) && !memcmp(buf + 1, volume_id, (size_t)n - 1);
+	return 0;
+}
+
+static void record_remove(const struct csi_plugin *p, const char *key)
+{
+	char path[4400];
+	record_path(p, key, path, sizeof(path));
+	if (unlink(path) < 0 && errno != ENOENT)
+		log_warn("removing the record \"%s\": %s", path, strerror(errno));
+}
+
+/* "<record>.made": a publish call made the directory. Written before the target is claimed, so
+ * a call that made the directory and lost the claim to one that found it (both weir-csi's) still
+ * leaves it weir-csi's to remove; the record's 'c' or 'e' is the winner's view. */
+static void made_path(const struct csi_plugin *p, const char *key, char *out, size_t len)
+{
+	char rec[4400];
+	record_path(p, key, rec, sizeof(rec));
+	snprintf(out, len, "%s.made", rec);
+}
+
+static void made_mark(const struct csi_plugin *p, const char *key)
+{
+	char path[4410];
+	made_path(p, key, path, sizeof(path));
+	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+}
+
+static bool made_here(const struct csi_plugin *p, const char *key)
+{
+	char path[4410];
+	made_path(p, key, path, sizeof(path));
+	return access(path, F_OK) == 0;
+}
+
+static void made_clear(const struct csi_plugin *p, const char *key)
+{
+	char path[4410];
+	made_path(p, key, path, sizeof(path));
+	unlink(path);
+}
+
 static int target_open(const char *path, char *real, size_t len, char *key, size_t keylen);
 static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, int tfd,
-			   const char *real, bool created, struct grpc_reply *rp);
+			   const char *real, const char *key, bool created, struct grpc_reply *rp);
 
 static int node_publish(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)
 {
@@ -499,6 +629,9 @@ static int node_publish(void *ctx, const ProtobufCMessage *msg, struct grpc_repl
 			rmdir(pub.target);
 		return e;
 	}
+	/* Made here: marked so, whichever call wins the claim below (unpublish removes it) */
+	if (created)
+		made_mark(p, key);
 	/* Claimed by what the directory is, not by its name: aliases of one target published at
 	 * once would each find their name free and both mount. A loser leaves the directory
 	 * (another call may be mounting on it); the CO retries. */
@@ -509,7 +642,7 @@ static int node_publish(void *ctx, const ProtobufCMessage *msg, struct grpc_repl
 					"is in progress; retry",
 					pub.target, pub.ns, pub.dataset);
 	}
-	e = publish_claimed(p, &pub, tfd, real, created, rp);
+	e = publish_claimed(p, &pub, tfd, real, key, created, rp);
 	busy_release(p, key, pub.view);
 	return e;
 }
@@ -640,16 +773,15 @@ static bool on_kernel_fs(int fd)
 /* Publishes with the target (held in tfd, closed here; its kernel name in real) and the view
  * claimed; removes the target again on failure when created. */
 static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, int tfd,
-			   const char *real, bool created, struct grpc_reply *rp)
+			   const char *real, const char *key, bool created, struct grpc_reply *rp)
 {
 	struct publish pub = *ppub;
 	const char *asked = pub.target;
 	int e;
 	unsigned long tdev;
 	pub.target = real;
-	if (in_views_dir(p, real)) {
-		e = grpc_reply_error(rp, -EINVAL, "target_path \"%s\" is in weir's views (%s)",
-				     asked, p->views_dir);
+	if (in_weir_state(p, real)) {
+		e = state_refused(p, "target_path", asked, rp);
 		goto fail_target;
 	}
 	int at = fuse_mounts_at(pub.target, &tdev, NULL);
@@ -658,7 +790,18 @@ static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, int
 		goto fail_target;
 	}
 	if (at > 0) {
-		e = republish(p, &pub, tdev, rp);
+		bool was_created, same;
+		int rr = record_read(p, key, pub.volume_id, &was_created, &same);
+		if (rr >= 0 && !same)
+			e = grpc_reply_error(rp, -EEXIST,
+					     "target_path \"%s\" has another volume published; "
+					     "unpublish it first",
+					     asked);
+		else
+			e = republish(p, &pub, tdev, rp);
+		/* published by a weir-csi that kept no records (it made the directory itself) */
+		if (e >= 0 && rr == -ENOENT)
+			record_write(p, key, pub.volume_id, true);
 		close(tfd);
 		return e;
 	}
@@ -681,6 +824,16 @@ static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, int
 	e = publish_source(&pub, root, &src_fd, rp);
 	if (e < 0)
 		goto fail_target;
+	/* recorded before the mount: an unpublish after a crash in between still knows whether
+	 * the directory is weir-csi's to remove */
+	e = record_write(p, key, pub.volume_id, created);
+	if (e < 0) {
+		if (src_fd >= 0)
+			close(src_fd);
+		e = grpc_reply_error(rp, e, "recording target_path \"%s\" in %s: %s", asked,
+				     p->targets_dir, strerror(-e));
+		goto fail_target;
+	}
 	/* A detached bind of the view (or its subpath), its flags set before anyone sees it: it
 	 * keeps the view's (noexec, noatime...), and a pod never runs a Dataset's setuid files or
 	 * opens its device nodes; then attached onto the directory held in tfd. */
@@ -705,6 +858,7 @@ static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, int
 	if (merr) {
 		e = grpc_reply_error(rp, -merr, "bind-mounting \"%s%s\" on \"%s\": %s", pub.view,
 				     sub ? " (subpath)" : "", pub.target, strerror(merr));
+		record_remove(p, key);
 		goto fail_target;
 	}
 	close(tfd);
@@ -717,8 +871,8 @@ static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, int
 fail_target:
 	if (tfd >= 0)
 		close(tfd);
-	if (created)
-		rmdir(asked);
+	if (created && rmdir(asked) == 0)
+		made_clear(p, key);
 	return e;
 }
 
@@ -760,7 +914,7 @@ static void idle_add(struct csi_plugin *p, const char *view)
 	pthread_mutex_unlock(&p->lock);
 }
 static int unpublish_claimed(struct csi_plugin *p, const Csi__V1__NodeUnpublishVolumeRequest *r,
-			     int tfd, const char *real, struct grpc_reply *rp);
+			     int tfd, const char *real, const char *key, struct grpc_reply *rp);
 
 static int node_unpublish(void *ctx, const ProtobufCMessage *msg, struct grpc_reply *rp)
 {
@@ -771,9 +925,8 @@ static int node_unpublish(void *ctx, const ProtobufCMessage *msg, struct grpc_re
 	int e = path_check("target_path", r->target_path, rp);
 	if (e < 0)
 		return e;
-	if (in_views_dir(p, r->target_path))
-		return grpc_reply_error(rp, -EINVAL, "target_path \"%s\" is in weir's views (%s)",
-					r->target_path, p->views_dir);
+	if (in_weir_state(p, r->target_path))
+		return state_refused(p, "target_path", r->target_path, rp);
 	/* held and named as publish does, and claimed by the same key */
 	char real[PATH_MAX], key[300];
 	int tfd = target_open(r->target_path, real, sizeof(real), key, sizeof(key));
@@ -786,10 +939,9 @@ static int node_unpublish(void *ctx, const ProtobufCMessage *msg, struct grpc_re
 	if (tfd < 0)
 		return grpc_reply_error(rp, tfd, "target_path \"%s\" is not a directory: %s",
 					r->target_path, strerror(-tfd));
-	if (in_views_dir(p, real)) {
+	if (in_weir_state(p, real)) {
 		close(tfd);
-		return grpc_reply_error(rp, -EINVAL, "target_path \"%s\" is in weir's views (%s)",
-					r->target_path, p->views_dir);
+		return state_refused(p, "target_path", r->target_path, rp);
 	}
 	if (!busy_claim(p, key, NULL)) {
 		close(tfd);
@@ -798,17 +950,28 @@ static int node_unpublish(void *ctx, const ProtobufCMessage *msg, struct grpc_re
 					"retry",
 					r->target_path);
 	}
-	e = unpublish_claimed(p, r, tfd, real, rp);
+	e = unpublish_claimed(p, r, tfd, real, key, rp);
 	busy_release(p, key, NULL);
 	return e;
 }
 
 /* Unpublishes the target held in tfd (closed here; real: its kernel name) with it claimed. */
 static int unpublish_claimed(struct csi_plugin *p, const Csi__V1__NodeUnpublishVolumeRequest *r,
-			     int tfd, const char *real, struct grpc_reply *rp)
+			     int tfd, const char *real, const char *key, struct grpc_reply *rp)
 {
 	unsigned long dev = 0;
-	bool weir = false;
+	bool weir = false, created = false, same;
+	/* The spec: the SP deletes the directory it created there, and an unknown target is
+	 * already unpublished. A directory weir-csi did not make (the record says) stays. */
+	bool recorded = record_read(p, key, r->volume_id, &created, &same) >= 0;
+	bool remove_dir = recorded && created;
+	if (recorded && !same) {
+		close(tfd);
+		return grpc_reply_error(rp, -ENOENT,
+					"volume \"%s\" is not published at target_path \"%s\" "
+					"(another volume is)",
+					r->volume_id, r->target_path);
+	}
 	int e = 0, at = fuse_mounts_at(real, &dev, &weir);
 	char view[4400] = "";
 	if (at < 0) {
@@ -838,13 +1001,21 @@ static int unpublish_claimed(struct csi_plugin *p, const Csi__V1__NodeUnpublishV
 					     strerror(errno));
 			goto out_fd;
 		}
+		/* published by a weir-csi that kept no records: it made the directory */
+		if (!recorded)
+			remove_dir = true;
 	}
 	close(tfd);
 	tfd = -1;
-	/* The spec: the SP deletes the directory it created. */
-	if (rmdir(r->target_path) < 0 && errno != ENOENT)
+	/* made by a publish call that lost the claim to the one that published */
+	if (made_here(p, key))
+		remove_dir = true;
+	if (remove_dir && rmdir(r->target_path) < 0 && errno != ENOENT)
 		return grpc_reply_error(rp, -errno, "removing target_path \"%s\": %s",
 					r->target_path, strerror(errno));
+	made_clear(p, key);
+	if (recorded)
+		record_remove(p, key);
 	if (view[0] && fuse_mounts_count_dev(dev) <= 1)
 		idle_add(p, view);
 	log_info("unpublished \"%s\"", r->target_path);
@@ -933,12 +1104,22 @@ static int node_get_volume_stats(void *ctx, const ProtobufCMessage *msg, struct 
 	struct grpc_reply scratch = {0};
 	unsigned long dev;
 	char view[4400] = "";
-	if (path_check("volume_path", r->volume_path, &scratch) == 0 &&
-	    fuse_mounts_at(r->volume_path, &dev, NULL) > 0)
-		view_of_dev(p, dev, view, sizeof(view));
+	/* the target as publish recorded it (whatever name it is given by), and only for the
+	 * volume published there: the spec's NOT_FOUND is for a volume_id not at volume_path */
+	char real[PATH_MAX], key[300];
+	bool created, same = false;
+	int tfd = path_check("volume_path", r->volume_path, &scratch) == 0
+		      ? target_open(r->volume_path, real, sizeof(real), key, sizeof(key))
+		      : -EINVAL;
+	if (tfd >= 0) {
+		close(tfd);
+		if (record_read(p, key, r->volume_id, &created, &same) >= 0 && same &&
+		    fuse_mounts_at(real, &dev, NULL) > 0)
+			view_of_dev(p, dev, view, sizeof(view));
+	}
 	if (!view[0])
-		return grpc_reply_error(rp, -ENOENT, "no weir volume is published at \"%s\"",
-					r->volume_path);
+		return grpc_reply_error(rp, -ENOENT, "volume \"%s\" is not published at \"%s\"",
+					r->volume_id, r->volume_path);
 	Weir__StatRequest s = WEIR__STAT_REQUEST__INIT;
 	s.mountpoint = view;
 	Weir__Request req = WEIR__REQUEST__INIT;

@@ -24,11 +24,13 @@ struct csi_plugin {
 	/* configuration, fixed after start */
 	char driver_name[128];
 	char node_id[256];
-	char endpoint[4096];	      /* the CSI socket path (what GetInfo tells the kubelet) */
-	char node_socket[4200];	      /* weir-node's control socket */
-	char views_dir[4200];	      /* <state>/csi/views, root-only: the views pods bind */
-	unsigned grace_ms;	      /* how long an unused view stays up */
-	bool allow_no_pod_info;	      /* tests only: publish without the pod's namespace */
+	char endpoint[4096];	/* the CSI socket path (what GetInfo tells the kubelet) */
+	char node_socket[4200]; /* weir-node's control socket */
+	char views_dir[4200];	/* <state>/csi/views, root-only: the views pods bind */
+	char state_dir[4200];	/* weir's state directory, canonical: no target in or above it */
+	char targets_dir[4200]; /* <state>/csi/targets: a record of each published target */
+	unsigned grace_ms;	/* how long an unused view stays up */
+	bool allow_no_pod_info; /* tests only: publish without the pod's namespace */
 	/* deadlines of the daemon calls (ms): a hung daemon costs one call, not a worker for good
 	 */
 	unsigned probe_timeout_ms, call_timeout_ms, mount_timeout_ms;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn_share.h"
 #include "log.h"
 #include "metrics_token.h"
 
@@ -20,6 +21,7 @@ struct metrics {
 	metrics_render_fn render;
 	void *userdata;
 	char *token_path; /* immutable; read on every scrape (a rotated Secret needs no restart) */
+	struct conn_share *share; /* each client's share of the connections; MHD's thread only */
 };
 
 /* libmicrohttpd's own messages go through weir's log, at debug: the caller says what failed. */
@@ -103,7 +105,10 @@ int metrics_start(const char *listen, const char *token_path, unsigned timeout_s
 	if (r < 0)
 		return r;
 	struct metrics *m = calloc(1, sizeof(*m));
-	if (!m || !(m->token_path = strdup(token_path))) {
+	if (!m || !(m->token_path = strdup(token_path)) ||
+	    conn_share_new(METRICS_PER_CLIENT, METRICS_TOTAL, &m->share) < 0) {
+		if (m)
+			free(m->token_path);
 		free(m);
 		return -ENOMEM;
 	}
@@ -111,14 +116,15 @@ int metrics_start(const char *listen, const char *token_path, unsigned timeout_s
 	m->userdata = userdata;
 	/* epoll, not select: weir-node holds many descriptors, and select drops a connection
 	 * whose descriptor is past FD_SETSIZE */
-	m->d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-				answer, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-				MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
-				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)METRICS_PER_IP,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_TOTAL,
-				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+	m->d = MHD_start_daemon(
+	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, answer, m,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
+	    MHD_OPTION_NOTIFY_CONNECTION, conn_share_notify, m->share, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)CONN_SHARE_MHD_LIMIT(METRICS_TOTAL), MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+	    NULL, MHD_OPTION_END);
 	if (!m->d) {
 		snprintf(errbuf, errlen, "cannot listen on %s for /metrics (in use?)", listen);
+		conn_share_free(m->share);
 		free(m->token_path);
 		free(m);
 		return -EADDRINUSE;
@@ -132,6 +138,7 @@ void metrics_stop(struct metrics *m)
 	if (!m)
 		return;
 	MHD_stop_daemon(m->d);
+	conn_share_free(m->share);
 	free(m->token_path);
 	free(m);
 }

@@ -39,7 +39,8 @@ static const struct cfg_desc {
      "<state-dir>/metrics.token, made with a random token when missing)"},
     {"metrics-timeout", CFG_STR, offsetof(struct node_config, metrics_timeout), 8, "10",
      "seconds a /metrics connection may stay idle before weir-node closes it (1..600); at most "
-     "8 connections per client address, 64 in all (daemon/metrics.h)"},
+     "8 connections per client (a user on this node, else an address), 64 in all "
+     "(daemon/metrics.h)"},
     {"eviction", CFG_STR, offsetof(struct node_config, eviction), 8, "heat",
      "heat (eBPF-ranked, page-cache hits included) or lru"},
     {"namespace-weights", CFG_STR, offsetof(struct node_config, namespace_weights), 512, "",

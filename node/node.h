@@ -265,6 +265,11 @@ struct node_purge *node_purge_add_locked(struct node *n, const char *id,
 					 const struct tier_config *tiers, unsigned ntiers,
 					 bool manual);
 void node_drop_source_locked(struct node *n, struct source *src);
+/* After a view of src went: a plain mount's source (no Dataset, no controller hold) left with no
+ * view is closed on a node with tier-roots, giving its tiers' share of the roots back at
+ * `weir umount` (its cache stays on disk; the next mount of its URL reopens it). Elsewhere it
+ * stays open, warm. Called with lock held; node_reap() frees it. */
+void node_close_idle_plain_locked(struct node *n, struct source *src);
 void node_wait_id_settled_locked(struct node *n, const char *id);
 int node_wait_opening_locked(struct node *n, const char *id, char *err, size_t errlen);
 int node_get_source_locked(struct node *n, const struct source_params *p, struct source **ret,

@@ -210,6 +210,22 @@ void node_drop_source_locked(struct node *n, struct source *src)
 	node_close_source_locked(n, src);
 }
 
+void node_close_idle_plain_locked(struct node *n, struct source *src)
+{
+	char nsb[64];
+	if (!n->tier_budget || src->refs > 0 || src->held ||
+	    mount_plan_source_ns(src->id, nsb, sizeof(nsb)))
+		return;
+	/* (gone already when its drop closed it for a purge) */
+	struct node_source *ns = node_find_source_locked(n, src->id);
+	if (ns && ns->source == src) {
+		log_info("source %s has no view left: closed, its tiers' share of tier-roots given "
+			 "back",
+			 src->id);
+		node_close_source_locked(n, src);
+	}
+}
+
 /* Waits until no closed source of id is left unfreed and no purge of its cache runs, helping
  * with node_reap(). Called and returns with lock held. */
 void node_wait_id_settled_locked(struct node *n, const char *id)

@@ -116,6 +116,7 @@ void node_stop_view(struct node *n, struct node_view *nv)
 	}
 	pthread_mutex_lock(&n->lock);
 	node_drop_source_locked(n, nv->source);
+	node_close_idle_plain_locked(n, nv->source);
 	node_mp_release_locked(n, mp);
 	pthread_mutex_unlock(&n->lock);
 	node_view_free(nv);

@@ -80,6 +80,18 @@ expect INVALID_ARGUMENT publish production/spark "$VIEW" namespace=production da
 	readOnly=true csi.storage.k8s.io/pod.namespace=production
 mountpoint -q "$VIEW" && [ "$(grep -c " $VIEW " /proc/self/mountinfo)" -eq 1 ] ||
 	fail "the view $VIEW was unmounted or mounted over by a call naming it as a target"
+# nor is the rest of weir's state directory (stores, sockets), by any name, or a directory above
+# it: a view bound there would stand in for weir's own files
+expect INVALID_ARGUMENT publish development/spark "$WEIR_STATE/x" "${DEV[@]}" csi.storage.k8s.io/pod.namespace=development
+grep -q "weir's state directory" <<<"$CC_OUT" || fail "publish into $WEIR_STATE refused, but not for the state directory: $CC_OUT"
+ln -s "$WEIR_STATE" "$TMP/statelink"
+expect INVALID_ARGUMENT publish development/spark "$TMP/statelink/y" "${DEV[@]}" csi.storage.k8s.io/pod.namespace=development
+expect INVALID_ARGUMENT publish development/spark "$(dirname "$WEIR_STATE")" "${DEV[@]}" csi.storage.k8s.io/pod.namespace=development
+expect INVALID_ARGUMENT unpublish development/spark "$WEIR_STATE"
+[ ! -e "$WEIR_STATE/x" ] && [ ! -e "$WEIR_STATE/y" ] || fail "a refused publish left a directory in $WEIR_STATE"
+! awk -v s="$WEIR_STATE" '$5 == s || index($5, s "/") == 1 { print $5 }' /proc/self/mountinfo | grep -v "^$WEIR_STATE/csi/views/" ||
+	fail "a publish mounted in $WEIR_STATE"
+ok "targets in weir's state directory ($WEIR_STATE/x, through a link) or above it: INVALID_ARGUMENT, nothing made or mounted"
 
 step "the same publish again is OK; another volume on that target is ALREADY_EXISTS"
 t0="$(now)"
@@ -137,8 +149,14 @@ for round in $(seq 1 8); do
 	grep -qvE '^(OK|ALREADY_EXISTS|ABORTED): ' "$TMP"/race.* && fail "round $round: $(cat "$TMP"/race.*)"
 	n="$(awk -v t="$R" '$5 == t' /proc/self/mountinfo | wc -l)"
 	[ "$n" -eq 1 ] || fail "round $round: $n mounts at $R after parallel publishes of its aliases: $(cat "$TMP"/race.*)"
-	# unpublish by another name for it is the same: unmounted and removed
-	expect OK unpublish development/spark "$TMP/podlink/r$round/target/"
+	# unpublish by another name for it is the same: unmounted and removed (by the volume
+	# that won: the other one's id is NOT_FOUND there)
+	cc unpublish development/spark "$TMP/podlink/r$round/target/"
+	if grep -q '^NOT_FOUND: ' <<<"$CC_OUT"; then
+		mountpoint -q "$R" || fail "round $round: development's unpublish of production's target unmounted it"
+		expect OK unpublish production/spark "$TMP/podlink/r$round/target/"
+	fi
+	grep -q '^OK: ' <<<"$CC_OUT" || fail "round $round: unpublish answered $CC_OUT"
 	[ ! -e "$R" ] || fail "round $round: $R is still there after unpublishing it as $TMP/podlink/r$round/target/"
 done
 rm -f "$TMP"/race.*
@@ -243,6 +261,12 @@ done
 ok "$(head -n 1 <<<"$CC_OUT")"
 expect NOT_FOUND stats development/spark "$TMP/pods/q"
 expect NOT_FOUND stats development/spark some/path
+# the volume published there, by whatever name: another volume id is NOT_FOUND (the spec), and
+# the target by a linked parent is the same target
+expect NOT_FOUND stats production/spark "$A"
+expect NOT_FOUND stats development/other "$A"
+expect OK stats development/spark "$TMP/alias/target"
+ok "another volume id at $A: NOT_FOUND; $A by a linked parent: $(head -n 1 <<<"$CC_OUT")"
 
 step "weir-csi restarts: the targets stay mounted and publish is still idempotent"
 T="$TMP/pods/t/target"
@@ -275,6 +299,22 @@ for i in $(seq 1 50); do mountpoint -q "$VIEW" || break; sleep 0.2; done
 ok "the view stopped after the grace period"
 expect OK unpublish production/spark "$B"
 ok "all unpublished"
+
+step "unpublish removes only a directory weir-csi made: not one that was there, not an unknown one"
+# the CO made E (older kubelets did): published and unpublished, it stays, empty; an empty
+# directory never published is already unpublished (OK) and stays too
+E="$TMP/pods/e/target"
+mkdir -p "$E" "$TMP/unrelated"
+expect OK publish development/spark "$E" "${DEV[@]}" csi.storage.k8s.io/pod.namespace=development
+cmp "$D/README" "$E/README"
+expect NOT_FOUND unpublish production/spark "$E"
+mountpoint -q "$E" || fail "an unpublish naming another volume unmounted $E"
+expect OK unpublish development/spark "$E"
+! mountpoint -q "$E" || fail "$E still mounted after NodeUnpublishVolume"
+[ -d "$E" ] || fail "NodeUnpublishVolume removed $E, which the CO had made"
+expect OK unpublish development/spark "$TMP/unrelated"
+[ -d "$TMP/unrelated" ] || fail "NodeUnpublishVolume removed $TMP/unrelated, which it never published"
+ok "$E unmounted and left; $TMP/unrelated: OK and left; another volume id: NOT_FOUND, still mounted"
 
 step "weir-node dies with its keeper (kill -9): a pod's dead target still unpublishes once the view runs again"
 # the pod's bind keeps the dead view's device; the next publish clears the dead view and starts

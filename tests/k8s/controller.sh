@@ -435,6 +435,24 @@ code="$(forge --cert "$K8S_DIR/pki/webhook-client.crt" --key "$K8S_DIR/pki/webho
 [ "$code" = 200 ] && grep -q '"allowed":false' "$TMP/forged.out" ||
 	fail "the review with the apiserver's client certificate got HTTP $code: $(head -c 300 "$TMP/forged.out")"
 ok "with the apiserver's client certificate: HTTP 200, refused (the check is not a blanket refusal)"
+
+step "idle connections to the webhook cannot starve the apiserver's reviews: 32 per user"
+# user nobody holds 1100 connections (more than the old listener's 1020) from 127.0.0.1..9 and
+# sends nothing; for 8 s it opens again whatever the controller closes. The old listener took
+# connections until it was full, and the apiserver's review then failed (failurePolicy Ignore:
+# the delete went ahead to the finalizer).
+command -v setpriv >/dev/null || fail "setpriv is missing: install util-linux (scripts/install-deps.sh)"
+setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/python3 - "$WH_PORT" 1100 8 \
+	<"$WEIR_SRC/tests/helpers/hold_conns.py" >"$TMP/whidle.out" 2>&1 &
+WHIDLE=$!
+until_ok 20 "user nobody holding 1100 idle connections to the webhook" grep -q held "$TMP/whidle.out"
+rm -f "$TMP/forged.out"
+code="$(forge --cert "$K8S_DIR/pki/webhook-client.crt" --key "$K8S_DIR/pki/webhook-client.key")"
+[ "$code" = 200 ] && grep -q '"allowed":false' "$TMP/forged.out" ||
+	fail "while user nobody holds idle connections, a review with the apiserver's certificate got HTTP $code: $(head -c 300 "$TMP/forged.out")"
+refused || fail "while user nobody holds idle connections, kubectl delete dataset spark -n development was not refused: $(cat "$TMP/refused.txt" 2>/dev/null)"
+wait "$WHIDLE" || fail "the webhook left idle connections open: $(cat "$TMP/whidle.out")"
+ok "a review and kubectl delete answered (refused) under 1100 idle connections; all of them closed"
 kc delete validatingwebhookconfiguration weir-controller >/dev/null
 
 step "without the webhook, the finalizer holds the delete; an Event says why"

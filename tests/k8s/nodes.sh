@@ -502,9 +502,22 @@ n1 mount "${NGINX_URL}spark-3.1.3/" "$TMP/plain-c" --tier "mem:$WEIR_TIER_DIR/ot
 [ "$rc" -ne 0 ] || fail "a 4GiB tier fit beside the shared 5GiB under the 8GiB root"
 grep -q 'already have 5.00GiB' "$TMP/plain.out" || fail "the 4GiB tier was refused, but not at 5GiB taken: $(cat "$TMP/plain.out")"
 ok "a 4GiB tier elsewhere under the root: $(grep -o 'tier root.*does not fit' "$TMP/plain.out")"
-# (a plain mount's source stays open after weir umount, its share with it, until weir-node stops)
+# weir umount gives a plain mount's share back: the 4GiB tier fits once both are unmounted (it
+# stayed refused until weir-node stopped)
 n1 umount "$TMP/plain-a" >/dev/null || fail "weir umount $TMP/plain-a failed"
+rc=0
+n1 mount "${NGINX_URL}spark-3.1.3/" "$TMP/plain-c" --tier "mem:$WEIR_TIER_DIR/other:4GiB" >"$TMP/plain.out" 2>&1 </dev/null || rc=$?
+[ "$rc" -ne 0 ] || fail "the 4GiB tier fit while $TMP/plain-b still held the shared 5GiB"
 n1 umount "$TMP/plain-b" >/dev/null || fail "weir umount $TMP/plain-b failed"
+n1 mount "${NGINX_URL}spark-3.1.3/" "$TMP/plain-c" --tier "mem:$WEIR_TIER_DIR/other:4GiB" >"$TMP/plain.out" 2>&1 </dev/null ||
+	fail "the 4GiB tier was refused after both sources of the shared 5GiB were unmounted: $(cat "$TMP/plain.out")"
+n1 umount "$TMP/plain-c" >/dev/null || fail "weir umount $TMP/plain-c failed"
+# unmounted and mounted again, a source is read as before (its cache stayed on disk)
+n1 mount "${NGINX_URL}spark-3.3.1/" "$TMP/plain-a" --tier "mem:$WEIR_TIER_DIR/plain:5GiB" >"$TMP/plain.out" 2>&1 </dev/null ||
+	fail "mounting ${NGINX_URL}spark-3.3.1/ again failed: $(cat "$TMP/plain.out")"
+cmp "$TREE/$PLAIN_A" "$TMP/plain-a/${PLAIN_A#*/}" || fail "$PLAIN_A differs through the plain mount mounted again"
+n1 umount "$TMP/plain-a" >/dev/null || fail "weir umount $TMP/plain-a failed"
+ok "weir umount gave the shares back: the 4GiB tier refused while one source held the path, mounted once both were unmounted; a source mounted again reads byte-exact"
 
 note "times: apiserver start ${K8S_START_SECONDS} s, walkthrough with two nodes $T_WALK s, share moved $T_MOVE s after the kill (Lease $((INTERVAL * 6)) s)"
 echo "PASS"

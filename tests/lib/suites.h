@@ -24,3 +24,4 @@ Suite *timed_wait_suite(void);
 Suite *tier_roots_suite(void);
 Suite *tier_budget_suite(void);
 Suite *log_suite(void);
+Suite *conn_share_suite(void);
