@@ -574,10 +574,14 @@ static bool first_time(struct strmap *seen, const char *name, size_t *dups, int 
 }
 
 /* Lists prefix page by page into *ret_ents (or, with max_keys, only asks whether it has
- * anything). Returns 0, or -errno with the cause set (ufs_set_error). */
+ * anything). *ret_any: some key lies beneath, named or not (a zero-byte "folder" object
+ * "prefix" itself, what the S3 console's "Create folder" makes, or a name no file can have), so
+ * the directory exists even with no entry. Returns 0, or -errno with the cause set
+ * (ufs_set_error). */
 static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
-		       struct ufs_dirent **ret_ents, size_t *ret_n)
+		       struct ufs_dirent **ret_ents, size_t *ret_n, bool *ret_any)
 {
+	bool any = false;
 	struct s3 *s = ufs_http_client(u);
 	struct ufs_dirent *ents = NULL;
 	size_t n = 0, cap = 0, pl = strlen(prefix);
@@ -641,6 +645,7 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 			const struct s3_object *o = &page.objects[i];
 			if (strncmp(o->key, prefix, pl) != 0)
 				continue;
+			any = true;
 			const char *nm = o->key + pl;
 			if (!name_ok(nm, strlen(nm))) {
 				if (*nm) /* "" is the directory's own marker */
@@ -659,6 +664,7 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 			size_t cl = strlen(cp);
 			if (strncmp(cp, prefix, pl) != 0 || cl < pl + 1 || cp[cl - 1] != '/')
 				continue;
+			any = true;
 			if (!name_ok(cp + pl, cl - pl - 1)) {
 				note_skipped(cp, skipped, &n_skipped);
 				continue;
@@ -712,6 +718,7 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 	}
 	*ret_ents = ents;
 	*ret_n = n;
+	*ret_any = any;
 	return 0;
 }
 
@@ -760,14 +767,16 @@ static int s3_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr)
 	char *prefix = dir_prefix(s, path);
 	struct ufs_dirent *ents = NULL;
 	size_t n = 0;
+	bool any = false;
 	if (!prefix)
 		return -ENOMEM;
-	r = list_prefix(u, prefix, 1, &ents, &n);
+	/* one key is enough, though it may be the directory's own marker object */
+	r = list_prefix(u, prefix, 1, &ents, &n, &any);
 	free(prefix);
 	if (r < 0)
 		return r;
 	ufs_dirents_free(ents, n);
-	if (n == 0) {
+	if (!any) {
 		ufs_set_error(u, "%.200s: no such key", what);
 		return -ENOENT;
 	}
@@ -810,12 +819,13 @@ static int s3_list(struct ufs *u, const char *path, struct ufs_dirent **ret_ents
 		return -ENOMEM;
 	struct ufs_dirent *ents = NULL;
 	size_t n = 0;
-	int r = list_prefix(u, prefix, 0, &ents, &n);
+	bool any = false;
+	int r = list_prefix(u, prefix, 0, &ents, &n, &any);
 	free(prefix);
 	if (r < 0)
 		return r;
-	if (n == 0 && strcmp(path, "/") != 0) {
-		/* S3 has no empty directories: nothing beneath is a file or nothing */
+	if (!any && strcmp(path, "/") != 0) {
+		/* no key beneath, not even a marker: a file or nothing */
 		struct ufs_attr a;
 		ufs_dirents_free(ents, n);
 		r = s3_stat(u, path, &a);

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # End to end (issue 11): weir mounts s3://bucket from a real S3 server (versitygw, or SeaweedFS
 # as the test s3-seaweedfs; signatures checked) on loopback. Names with spaces, UTF-8, "+", "%"
-# and "~" and a prefix of more than 1,000 keys list completely; cp -R matches every byte; the second copy makes no S3 request; an object
+# and "~" and a prefix of more than 1,000 keys list completely; a zero-byte "folder" object with
+# nothing beneath is an empty directory; cp -R matches every byte; the second copy makes no S3 request; an object
 # overwritten while a reader is halfway never yields mixed bytes; wrong keys, bucket or region
 # fail with a clear error and mount nothing; the secret key shows up nowhere. A Dataset's keys from
 # a Secret (weir create secret generic, kind: Secret) bind and read; a reference from another
@@ -60,7 +61,13 @@ rand_file "$T/data/a=b&c;d" 10 odd
 for i in $(seq -w 1 "$MANY"); do printf 'file %s\n' "$i" >"$T/many/f$i"; done
 t0="$(now)"
 vgw_put_tree "$T" bkt
-ok "uploaded $(find "$T" -type f | wc -l) objects in $(elapsed "$t0" "$(now)") s"
+# zero-byte "folder" objects, as the S3 console's "Create folder" makes them: one with nothing
+# beneath (an empty directory, listed by its parent as one), one next to the keys it holds
+mkdir -p "$T/data/empty dir"
+for k in "data/empty dir/" "data/sub dir/"; do
+	vgw_curl -f -X PUT --data-binary '' "$(vgw_key_url bkt "$k")" -o /dev/null || fail "creating the marker \"$k\" failed"
+done
+ok "uploaded $(find "$T" -type f | wc -l) objects and 2 directory markers in $(elapsed "$t0" "$(now)") s"
 
 step "weir mount s3://bkt with the keys from the environment"
 export AWS_ACCESS_KEY_ID="$VGW_KEY" AWS_SECRET_ACCESS_KEY="$VGW_SECRET"
@@ -72,7 +79,9 @@ diff <(cd "$T" && find . | LC_ALL=C sort) <(cd "$MP" && find . | LC_ALL=C sort) 
 	fail "the view's names differ from the uploaded tree's (diff above)"
 n="$(ls "$MP/many" | wc -l)"
 [ "$n" -eq "$MANY" ] || fail "many/ lists $n names, the bucket holds $MANY"
-ok "all $(find "$T" | wc -l) names match; many/ lists all $n keys (more than one ListObjectsV2 page)"
+ls -A "$MP/data/empty dir" >"$TMP/emptydir.ls" 2>&1 || fail "data/empty dir/ (a marker object alone) lists by its parent but not itself: $(cat "$TMP/emptydir.ls")"
+[ ! -s "$TMP/emptydir.ls" ] || fail "data/empty dir/ (a marker object alone) lists \"$(cat "$TMP/emptydir.ls")\""
+ok "all $(find "$T" | wc -l) names match; many/ lists all $n keys (more than one ListObjectsV2 page); the marker \"empty dir/\" is an empty directory"
 
 step "cp -R the tree and cmp every byte"
 stat_requests() {
