@@ -2,6 +2,7 @@
 // AWS settings from the environment and the shared files. What must stay true: a value read
 // here is never put in a message (err names variables, files and profiles, not values).
 #include "aws_config.h"
+#include "redact.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -186,8 +187,9 @@ int aws_config_s3_url(const char *url, const struct aws_s3_options *o, const str
 	if (!h)
 		return r;
 	if (curl_url_set(h, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+		char shown[512]; /* a Dataset's KEY:SECRET@ would be in its condition */
 		snprintf(err, errlen, "\"%s\" is not s3://bucket[/prefix] (encode spaces as %%20)",
-			 url);
+			 redact_url(url, shown, sizeof(shown)));
 		r = -EINVAL;
 		goto out;
 	}

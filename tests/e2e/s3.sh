@@ -5,7 +5,8 @@
 # and "~" and a prefix of more than 1,000 keys list completely; a zero-byte "folder" object with
 # nothing beneath is an empty directory; cp -R matches every byte; the second copy makes no S3 request; an object
 # overwritten while a reader is halfway never yields mixed bytes; wrong keys, bucket or region
-# fail with a clear error and mount nothing; the secret key shows up nowhere. A Dataset's keys from
+# fail with a clear error and mount nothing, and so do keys in the URL (refused, never shown); the
+# secret key shows up nowhere. A Dataset's keys from
 # a Secret (weir create secret generic, kind: Secret) bind and read; a reference from another
 # namespace reads through them, the same Secret name from that namespace is refused, wrong keys
 # fail naming the bucket, and no value shows in get/describe, logs, the store file or /metrics.
@@ -328,6 +329,15 @@ expect_refused "a wrong secret key" 'SignatureDoesNotMatch' s3://bkt AWS_SECRET_
 expect_refused "an unknown access key" 'InvalidAccessKeyId\|AccessDenied\|XAdminUserNotFound' s3://bkt AWS_ACCESS_KEY_ID=nobody
 expect_refused "no keys (anonymous, private bucket)" 'AccessDenied' s3://bkt -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY
 expect_refused "a missing bucket" 'NoSuchBucket.*nobkt\|nobkt.*NoSuchBucket' s3://nobkt AWS_REGION=us-east-1
+# KEY:SECRET@ in the URL: the environment's keys replaced them, or (none there) the bucket was
+# read anonymously with a note that showed the secret
+for env_keys in no yes; do
+	if [ "$env_keys" = no ]; then set -- -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY; else set --; fi
+	expect_refused "keys in the URL (environment keys: $env_keys)" 'keys in an s3:// URL are not read' \
+		"s3://$VGW_KEY:url-secret-9f2c@bkt" "$@"
+	grep -q -F url-secret-9f2c "$TMP/bad.out" && fail "weir mount's answer shows the URL's secret: $(cat "$TMP/bad.out")"
+done
+set --
 if [ "$S3_SERVER" = seaweedfs ]; then
 	note "not checked on SeaweedFS: it accepts a signature for any region, so no answer names the bucket's"
 else
