@@ -647,7 +647,7 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 				continue;
 			any = true;
 			const char *nm = o->key + pl;
-			if (!name_ok(nm, strlen(nm))) {
+			if (o->bad_key || !name_ok(nm, strlen(nm))) {
 				if (*nm) /* "" is the directory's own marker */
 					note_skipped(o->key, skipped, &n_skipped);
 				continue;

@@ -19,6 +19,8 @@
 #     naming the object, never an empty file
 #   an ETag too long to keep (200 bytes): the file reads right (bound to its date and size), not
 #     ESTALE on every read from an If-Match cut short
+#   keys with bytes XML 1.0 cannot carry (U+0001), as AWS lists them: the directory lists, and
+#     they and their neighbours read right (listed with encoding-type=url)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
@@ -124,6 +126,20 @@ read_ok both "$MP/both/m/x" "$TMP/x.want"
 [ "$(ls "$MP/both/m")" = x ] || fail "both: m/ lists \"$(ls "$MP/both/m" | tr '\n' ' ')\", not x"
 grep -q 'object "a" hidden by the directory' "$WEIR_STATE/node.log" || fail "both: node.log does not say a was hidden"
 ok "a and m are directories; a/b and m/x read right; ./ ../ // left out"
+
+step "keys with U+0001 and U+0002, a space, '+' and '%': the directory lists and every file reads right"
+list_dir ctl
+[ "$LS_RC" -eq 0 ] || fail "ctl: ls failed ($LS_RC): $(cat "$TMP/ls.err"); node.log: $(grep 'ctl/' "$WEIR_STATE/node.log" | tail -2)"
+printf 'ok next to control bytes\n' >"$TMP/ctl1.want"
+printf 'a key with U+0001\n' >"$TMP/ctl2.want"
+printf 'space, plus and percent\n' >"$TMP/ctl3.want"
+printf 'f under a directory with U+0002\n' >"$TMP/ctl4.want"
+read_ok ctl "$MP/ctl/ok.txt" "$TMP/ctl1.want"
+read_ok ctl "$MP/ctl/$(printf 'a\001b')" "$TMP/ctl2.want"
+read_ok ctl "$MP/ctl/sp ace+plus%" "$TMP/ctl3.want"
+read_ok ctl "$MP/ctl/$(printf 'sub\002dir')/f" "$TMP/ctl4.want"
+[ "$(ls "$MP/ctl" | wc -l)" -eq 4 ] || fail "ctl: ls lists $(ls "$MP/ctl" | wc -l) names, not 4"
+ok "ctl/: 4 names, each file's bytes right"
 
 step "an ETag of 200 bytes: the file reads right"
 printf 'a tag too long to keep\n' >"$TMP/t.want"

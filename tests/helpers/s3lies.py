@@ -19,6 +19,9 @@
 #   nolen/     "n.bin": no ETag in the listing (so its version is asked with HEAD), and HEAD answers
 #              with no Content-Length (GET is truthful)
 #   longetag/  "t.bin" whose ETag is 200 bytes long (listing, HEAD and GET; If-Match checked)
+#   ctl/       what AWS sends too: keys with a byte XML 1.0 cannot carry ("a\x01b"), next to
+#              "ok.txt" and "sp ace+plus%": as a character reference no parser takes, unless
+#              asked with encoding-type=url (then every key URL-encoded, a space as '+')
 import os
 import sys
 import threading
@@ -45,6 +48,10 @@ BODIES = {
     "both/a/b": b"b under a\n",
     "both/m/": b"a marker with a body\n",
     "both/m/x": b"x under m\n",
+    "ctl/ok.txt": b"ok next to control bytes\n",
+    "ctl/a\x01b": b"a key with U+0001\n",
+    "ctl/sp ace+plus%": b"space, plus and percent\n",
+    "ctl/sub\x02dir/f": b"f under a directory with U+0002\n",
     "both/./dot": b"dot\n",
     "both/../up": b"up\n",
     "both//empty": b"empty component\n",
@@ -65,20 +72,44 @@ def obj(key, size=None):
                                             len(body) if size is None else size))
 
 
-def page(parts, token=None):
+def page(parts, token=None, encoded=False):
     return ('<?xml version="1.0" encoding="UTF-8"?>\n'
             '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>bkt</Name>'
-            "%s<IsTruncated>%s</IsTruncated>%s</ListBucketResult>" % (
+            "%s%s<IsTruncated>%s</IsTruncated>%s</ListBucketResult>" % (
+                "<EncodingType>url</EncodingType>" if encoded else "",
                 "".join(parts), "true" if token else "false",
                 "<NextContinuationToken>%s</NextContinuationToken>" % token if token else ""))
 
 
-def listing(prefix, token):
+def aws_text(s, encoded):
+    """A key as AWS writes it: URL-encoded (quote_plus) when asked, else XML-escaped with the
+    bytes XML 1.0 has no place for as character references (which no XML 1.0 parser takes)."""
+    if encoded:
+        return urllib.parse.quote_plus(s, safe="/")
+    return "".join("&#x%x;" % ord(c) if ord(c) < 0x20 and c not in "\t\n\r" else c
+                   for c in escape(s))
+
+
+def listing(prefix, token, encoded=False):
     top = prefix.split("/")[0] + "/" if prefix else ""
     if prefix == "":
         return page(["<CommonPrefixes><Prefix>%s</Prefix></CommonPrefixes>" % p
-                     for p in ("bigpage/", "both/", "cycle/", "dup/", "huge/", "longetag/", "longname/", "loop/",
+                     for p in ("bigpage/", "both/", "ctl/", "cycle/", "dup/", "huge/", "longetag/", "longname/", "loop/",
                                "nolen/", "skipped/")])
+    if top == "ctl/":
+        objs, pfx = [], []
+        for k in sorted(BODIES):
+            if not k.startswith(prefix):
+                continue
+            cut = k.find("/", len(prefix))
+            if cut < 0:
+                objs.append("<Contents><Key>%s</Key><LastModified>%s</LastModified><ETag>%s</ETag>"
+                            "<Size>%d</Size></Contents>" % (aws_text(k, encoded), DATE,
+                                                            escape(etag(k)), len(BODIES[k])))
+            elif k[:cut + 1] not in pfx:
+                pfx.append(k[:cut + 1])
+        return page(objs + ["<CommonPrefixes><Prefix>%s</Prefix></CommonPrefixes>" % aws_text(p, encoded)
+                            for p in pfx], encoded=encoded)
     if top == "longname/":
         return page([obj(k) for k in sorted(BODIES) if k.startswith("longname/")])
     if top == "dup/":
@@ -149,7 +180,8 @@ class Handler(BaseHTTPRequestHandler):
         path = urllib.parse.unquote(u.path)
         if path in ("/bkt", "/bkt/") and "list-type" in q:
             tok = q.get("continuation-token", [None])[0]
-            return self.answer(200, listing(q.get("prefix", [""])[0], tok).encode())
+            enc = q.get("encoding-type", [""])[0] == "url"
+            return self.answer(200, listing(q.get("prefix", [""])[0], tok, enc).encode())
         key = path[len("/bkt/"):] if path.startswith("/bkt/") else None
         if key not in BODIES:
             return self.answer(404, b"<Error><Code>NoSuchKey</Code></Error>")
