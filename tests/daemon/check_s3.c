@@ -220,7 +220,7 @@ START_TEST(list_page_url_encoded)
 	ck_assert_str_eq(p.objects[0].key, "a+b%41");
 	s3_list_page_clear(&p);
 
-	/* a key of S3's 1,024 bytes, all two-byte UTF-8: 3,072 bytes encoded; 1,025 fails */
+	/* a key of S3's 1,024 bytes, all two-byte UTF-8: 3,072 bytes encoded; 1,026 fails */
 	for (size_t len = 1024; len <= 1026; len += 2) {
 		char *b = malloc(len / 2 * 6 + 256), *o = b;
 		o += sprintf(o, "<ListBucketResult><EncodingType>url</EncodingType><Contents><Key>");
