@@ -19,6 +19,8 @@
 #     naming the object, never an empty file
 #   an ETag too long to keep (200 bytes): the file reads right (bound to its date and size), not
 #     ESTALE on every read from an If-Match cut short
+#   an object listed with another size than its HEAD and GET give (one ETag): ESTALE or its
+#     whole bytes, never as many of them as the listing said, without a word
 #   keys with bytes XML 1.0 cannot carry (U+0001), as AWS lists them: the directory lists, and
 #     they and their neighbours read right (listed with encoding-type=url)
 set -euo pipefail
@@ -140,6 +142,23 @@ read_ok ctl "$MP/ctl/sp ace+plus%" "$TMP/ctl3.want"
 read_ok ctl "$MP/ctl/$(printf 'sub\002dir')/f" "$TMP/ctl4.want"
 [ "$(ls "$MP/ctl" | wc -l)" -eq 4 ] || fail "ctl: ls lists $(ls "$MP/ctl" | wc -l) names, not 4"
 ok "ctl/: 4 names, each file's bytes right"
+
+step "an object listed 1,000 bytes longer or shorter than it is (one ETag): ESTALE or its bytes, never fewer"
+for f in short/s.bin long/l.bin; do
+	rc=0
+	timeout -k 5 60 cat "$MP/$f" >"$TMP/sz.out" 2>"$TMP/sz.err" || rc=$?
+	[ "$rc" -ne 124 ] || fail "$f: the read hung"
+	got="$(stat -c %s "$TMP/sz.out")"
+	if [ "$rc" -eq 0 ]; then
+		[ "$got" -eq 5000 ] || fail "$f (5,000 bytes, listed as $(stat -c %s "$MP/$f")): read $got bytes without an error"
+		cmp -s "$TMP/sz.out" <(head -c 5000 /dev/zero | tr '\0' "$(basename "$f" | cut -c1 | tr a-z A-Z)") ||
+			fail "$f: wrong bytes"
+	else
+		grep -q "Stale file handle\|Input/output error" "$TMP/sz.err" || fail "$f: failed with $(cat "$TMP/sz.err")"
+	fi
+	note "$f: $([ "$rc" -eq 0 ] && echo "its 5,000 bytes" || cat "$TMP/sz.err") after $got bytes"
+done
+ok "neither file read as the listing's size"
 
 step "an ETag of 200 bytes: the file reads right"
 printf 'a tag too long to keep\n' >"$TMP/t.want"

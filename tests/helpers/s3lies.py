@@ -19,6 +19,8 @@
 #   nolen/     "n.bin": no ETag in the listing (so its version is asked with HEAD), and HEAD answers
 #              with no Content-Length (GET is truthful)
 #   longetag/  "t.bin" whose ETag is 200 bytes long (listing, HEAD and GET; If-Match checked)
+#   short/ long/  "s.bin", "l.bin" of 5,000 bytes listed as 6,000 and 4,000 (HEAD and GET
+#              truthful, one ETag for all)
 #   ctl/       what AWS sends too: keys with a byte XML 1.0 cannot carry ("a\x01b"), next to
 #              "ok.txt" and "sp ace+plus%": as a character reference no parser takes, unless
 #              asked with encoding-type=url (then every key URL-encoded, a space as '+')
@@ -48,6 +50,8 @@ BODIES = {
     "both/a/b": b"b under a\n",
     "both/m/": b"a marker with a body\n",
     "both/m/x": b"x under m\n",
+    "short/s.bin": b"S" * 5000,
+    "long/l.bin": b"L" * 5000,
     "ctl/ok.txt": b"ok next to control bytes\n",
     "ctl/a\x01b": b"a key with U+0001\n",
     "ctl/sp ace+plus%": b"space, plus and percent\n",
@@ -94,8 +98,8 @@ def listing(prefix, token, encoded=False):
     top = prefix.split("/")[0] + "/" if prefix else ""
     if prefix == "":
         return page(["<CommonPrefixes><Prefix>%s</Prefix></CommonPrefixes>" % p
-                     for p in ("bigpage/", "both/", "ctl/", "cycle/", "dup/", "huge/", "longetag/", "longname/", "loop/",
-                               "nolen/", "skipped/")])
+                     for p in ("bigpage/", "both/", "ctl/", "cycle/", "dup/", "huge/", "long/", "longetag/", "longname/",
+                               "loop/", "nolen/", "short/", "skipped/")])
     if top == "ctl/":
         objs, pfx = [], []
         for k in sorted(BODIES):
@@ -145,6 +149,10 @@ def listing(prefix, token, encoded=False):
             return page([obj("skipped/ok.txt")])
         return page(["<Contents><Key>skipped/%04d%s</Key><Size>1</Size></Contents>" % (k * 10 + i, "S" * 296)
                      for i in range(10)], "s%d" % (k + 1))
+    if top == "short/":
+        return page([obj("short/s.bin", 6000)])
+    if top == "long/":
+        return page([obj("long/l.bin", 4000)])
     if top == "longetag/":
         return page([obj("longetag/t.bin")])
     if top == "nolen/":
