@@ -272,12 +272,26 @@ static int s3_set_keys(struct ufs *u, const char *ak, const char *sk, const char
 	return r;
 }
 
-/* A read's error answer: the <Error>'s Code and Message, as s3_error words them. */
-static void s3_read_cause(long status, const char *body, size_t len, char *cause, size_t clen)
+/* S3's codes for a session token it no longer takes, sent with HTTP 400: refused keys, as a 403
+ * is (EACCES), not a broken request. */
+static const char *const token_codes[] = {"ExpiredToken", "InvalidToken", "TokenRefreshRequired"};
+
+static bool token_refused(const struct s3_error *e)
+{
+	for (size_t i = 0; i < sizeof(token_codes) / sizeof(token_codes[0]); i++)
+		if (strcmp(e->code, token_codes[i]) == 0)
+			return true;
+	return false;
+}
+
+/* A read's error answer: the <Error>'s Code and Message, as s3_error words them; -EACCES for a
+ * session token refused. */
+static int s3_read_cause(long status, const char *body, size_t len, char *cause, size_t clen)
 {
 	struct s3_error e = {0};
 	if (len)
 		s3_xml_parse_error(body, len, &e);
+	int err = token_refused(&e) ? -EACCES : 0;
 	if (!e.code[0])
 		snprintf(e.code, sizeof(e.code), "%s",
 			 status == 403	 ? "AccessDenied"
@@ -285,6 +299,7 @@ static void s3_read_cause(long status, const char *body, size_t len, char *cause
 					 : "error");
 	snprintf(cause, clen, "%s%s%s (HTTP %ld)", e.code, e.message[0] ? ": " : "", e.message,
 		 status);
+	return err;
 }
 
 static int s3_init(struct ufs *u, const struct ufs_options *opts)
@@ -465,7 +480,7 @@ static int s3_error(struct ufs *u, const char *what, const struct http_reply *re
 		err = -ESTALE;
 		break;
 	default:
-		err = -EIO;
+		err = token_refused(&e) ? -EACCES : -EIO;
 	}
 	/* formatted here, so the log says this request's cause, not another thread's */
 	char msg[sizeof(u->last_error)];

@@ -21,6 +21,8 @@
 #     ESTALE on every read from an If-Match cut short
 #   an object listed with another size than its HEAD and GET give (one ETag): ESTALE or its
 #     whole bytes, never as many of them as the listing said, without a word
+#   a GET refused for an expired session token (400 ExpiredToken, as AWS answers): EACCES, as
+#     for revoked keys, and node.log names the object and the code
 #   keys with bytes XML 1.0 cannot carry (U+0001), as AWS lists them: the directory lists, and
 #     they and their neighbours read right (listed with encoding-type=url)
 set -euo pipefail
@@ -159,6 +161,17 @@ for f in short/s.bin long/l.bin; do
 	note "$f: $([ "$rc" -eq 0 ] && echo "its 5,000 bytes" || cat "$TMP/sz.err") after $got bytes"
 done
 ok "neither file read as the listing's size"
+
+step "a read refused for an expired session token (HTTP 400 ExpiredToken): EACCES, node.log says why"
+rc=0
+timeout -k 5 60 cat "$MP/tok/x.bin" >"$TMP/tok.out" 2>"$TMP/tok.err" || rc=$?
+[ "$rc" -ne 124 ] || fail "tok: the read hung"
+[ "$rc" -ne 0 ] || fail "tok: x.bin read although every GET was refused"
+grep -q "Permission denied" "$TMP/tok.err" || fail "tok: the read failed with \"$(cat "$TMP/tok.err")\", not EACCES"
+[ ! -s "$TMP/tok.out" ] || fail "tok: bytes before the error"
+grep -a 'tok/x.bin' "$WEIR_STATE/node.log" | grep -q 'ExpiredToken.*(HTTP 400)' ||
+	fail "tok: node.log does not name the object and ExpiredToken: $(grep -a 'x.bin' "$WEIR_STATE/node.log" | tail -2)"
+ok "tok: $(cat "$TMP/tok.err")"
 
 step "an ETag of 200 bytes: the file reads right"
 printf 'a tag too long to keep\n' >"$TMP/t.want"

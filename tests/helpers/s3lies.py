@@ -21,6 +21,8 @@
 #   longetag/  "t.bin" whose ETag is 200 bytes long (listing, HEAD and GET; If-Match checked)
 #   short/ long/  "s.bin", "l.bin" of 5,000 bytes listed as 6,000 and 4,000 (HEAD and GET
 #              truthful, one ETag for all)
+#   tok/       "x.bin" lists and HEADs, and its GET is refused as AWS refuses an expired session
+#              token: HTTP 400, ExpiredToken
 #   ctl/       what AWS sends too: keys with a byte XML 1.0 cannot carry ("a\x01b"), next to
 #              "ok.txt" and "sp ace+plus%": as a character reference no parser takes, unless
 #              asked with encoding-type=url (then every key URL-encoded, a space as '+')
@@ -50,6 +52,7 @@ BODIES = {
     "both/a/b": b"b under a\n",
     "both/m/": b"a marker with a body\n",
     "both/m/x": b"x under m\n",
+    "tok/x.bin": b"a session token that expired\n",
     "short/s.bin": b"S" * 5000,
     "long/l.bin": b"L" * 5000,
     "ctl/ok.txt": b"ok next to control bytes\n",
@@ -99,7 +102,7 @@ def listing(prefix, token, encoded=False):
     if prefix == "":
         return page(["<CommonPrefixes><Prefix>%s</Prefix></CommonPrefixes>" % p
                      for p in ("bigpage/", "both/", "ctl/", "cycle/", "dup/", "huge/", "long/", "longetag/", "longname/",
-                               "loop/", "nolen/", "short/", "skipped/")])
+                               "loop/", "nolen/", "short/", "skipped/", "tok/")])
     if top == "ctl/":
         objs, pfx = [], []
         for k in sorted(BODIES):
@@ -149,6 +152,8 @@ def listing(prefix, token, encoded=False):
             return page([obj("skipped/ok.txt")])
         return page(["<Contents><Key>skipped/%04d%s</Key><Size>1</Size></Contents>" % (k * 10 + i, "S" * 296)
                      for i in range(10)], "s%d" % (k + 1))
+    if top == "tok/":
+        return page([obj("tok/x.bin")])
     if top == "short/":
         return page([obj("short/s.bin", 6000)])
     if top == "long/":
@@ -194,6 +199,9 @@ class Handler(BaseHTTPRequestHandler):
         if key not in BODIES:
             return self.answer(404, b"<Error><Code>NoSuchKey</Code></Error>")
         body = BODIES[key]
+        if key.startswith("tok/") and self.command == "GET":
+            return self.answer(400, b"<Error><Code>ExpiredToken</Code><Message>The provided token "
+                               b"has expired.</Message></Error>")
         im = self.headers.get("If-Match")
         if im is not None and im != etag(key):
             return self.answer(412, b"<Error><Code>PreconditionFailed</Code></Error>")
