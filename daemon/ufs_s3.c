@@ -800,11 +800,14 @@ static int s3_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr)
 }
 
 /* A key "x" next to keys under "x/": one name, two meanings. The directory wins (it holds the
- * rest of the tree); the object is dropped with a warning. Returns the new count or -ENOMEM. */
+ * rest of the tree); the objects dropped are logged once a listing, with the first (a bucket an
+ * old tool gave a "dir" object per directory would log one line per directory each listing).
+ * Returns the new count or -ENOMEM. */
 static long drop_shadowed(const char *path, struct ufs_dirent *ents, size_t n)
 {
 	struct strmap *dirs = strmap_new();
-	size_t k = 0;
+	size_t k = 0, hidden = 0;
+	char first[256] = "";
 	int err = 0;
 	if (!dirs)
 		return -ENOMEM;
@@ -813,16 +816,18 @@ static long drop_shadowed(const char *path, struct ufs_dirent *ents, size_t n)
 			strmap_put(dirs, ents[i].name, &ents[i], &err);
 	for (size_t i = 0; i < n; i++) {
 		if (err == 0 && !ents[i].attr.is_dir && strmap_get(dirs, ents[i].name)) {
-			log_warn(
-			    "s3 listing of \"%s\": object \"%s\" hidden by the directory of the "
-			    "same name",
-			    path, ents[i].name);
+			if (hidden++ == 0)
+				snprintf(first, sizeof(first), "%s", ents[i].name);
 			free(ents[i].name);
 			continue;
 		}
 		ents[k++] = ents[i];
 	}
 	strmap_free(dirs, NULL);
+	if (hidden)
+		log_warn("s3 listing of \"%s\": %zu object(s) hidden by the directory of the same "
+			 "name (the first: object \"%s\" hidden by the directory)",
+			 path, hidden, first);
 	return err < 0 ? err : (long)k;
 }
 

@@ -19,6 +19,7 @@
 #     naming the object, never an empty file
 #   an ETag too long to keep (200 bytes): the file reads right (bound to its date and size), not
 #     ESTALE on every read from an If-Match cut short
+#   1,000 objects "dNNN" next to directories "dNNN/": 1,000 directories, logged once a listing
 #   an object listed with another size than its HEAD and GET give (one ETag): ESTALE or its
 #     whole bytes, never as many of them as the listing said, without a word
 #   a GET refused for an expired session token (400 ExpiredToken, as AWS answers): EACCES, as
@@ -172,6 +173,18 @@ grep -q "Permission denied" "$TMP/tok.err" || fail "tok: the read failed with \"
 grep -a 'tok/x.bin' "$WEIR_STATE/node.log" | grep -q 'ExpiredToken.*(HTTP 400)' ||
 	fail "tok: node.log does not name the object and ExpiredToken: $(grep -a 'x.bin' "$WEIR_STATE/node.log" | tail -2)"
 ok "tok: $(cat "$TMP/tok.err")"
+
+step "1,000 objects each hidden by a directory of its name: 1,000 directories, one warning a listing"
+list_dir shadow
+[ "$LS_RC" -eq 0 ] || fail "shadow: ls failed ($LS_RC): $(cat "$TMP/ls.err")"
+[ "$(wc -l <"$TMP/ls.out")" -eq 1000 ] || fail "shadow: ls lists $(wc -l <"$TMP/ls.out") names, not 1000"
+[ -d "$MP/shadow/d999" ] || fail "shadow: d999 is not a directory"
+printf 'f\n' >"$TMP/f.want"
+read_ok shadow "$MP/shadow/d500/f" "$TMP/f.want"
+# the mount's sample of the tree may have listed it too
+warned="$(grep -c 'listing of "/shadow".*hidden by the directory' "$WEIR_STATE/node.log" || true)"
+[ "$warned" -ge 1 ] && [ "$warned" -le 2 ] || fail "shadow: node.log has $warned warnings of hidden objects, not one a listing"
+ok "shadow: 1,000 directories; $warned warning(s): $(grep 'listing of "/shadow"' "$WEIR_STATE/node.log" | tail -1 | cut -c1-200)"
 
 step "an ETag of 200 bytes: the file reads right"
 printf 'a tag too long to keep\n' >"$TMP/t.want"

@@ -21,6 +21,8 @@
 #   longetag/  "t.bin" whose ETag is 200 bytes long (listing, HEAD and GET; If-Match checked)
 #   short/ long/  "s.bin", "l.bin" of 5,000 bytes listed as 6,000 and 4,000 (HEAD and GET
 #              truthful, one ETag for all)
+#   shadow/    1,000 objects "dNNN" each next to a directory "dNNN/" (an old tool's directory
+#              objects): listed as S3 lists them, with the delimiter
 #   tok/       "x.bin" lists and HEADs, and its GET is refused as AWS refuses an expired session
 #              token: HTTP 400, ExpiredToken
 #   ctl/       what AWS sends too: keys with a byte XML 1.0 cannot carry ("a\x01b"), next to
@@ -53,6 +55,8 @@ BODIES = {
     "both/m/": b"a marker with a body\n",
     "both/m/x": b"x under m\n",
     "tok/x.bin": b"a session token that expired\n",
+    **{"shadow/d%03d" % i: b"" for i in range(1000)},
+    **{"shadow/d%03d/f" % i: b"f\n" for i in range(1000)},
     "short/s.bin": b"S" * 5000,
     "long/l.bin": b"L" * 5000,
     "ctl/ok.txt": b"ok next to control bytes\n",
@@ -102,7 +106,7 @@ def listing(prefix, token, encoded=False):
     if prefix == "":
         return page(["<CommonPrefixes><Prefix>%s</Prefix></CommonPrefixes>" % p
                      for p in ("bigpage/", "both/", "ctl/", "cycle/", "dup/", "huge/", "long/", "longetag/", "longname/",
-                               "loop/", "nolen/", "short/", "skipped/", "tok/")])
+                               "loop/", "nolen/", "shadow/", "short/", "skipped/", "tok/")])
     if top == "ctl/":
         objs, pfx = [], []
         for k in sorted(BODIES):
@@ -133,7 +137,7 @@ def listing(prefix, token, encoded=False):
                        ["<Contents><Key>bigpage/k%07d</Key><Size>1</Size></Contents>" % i
                         for i in range(1000000)] +
                        ["<IsTruncated>false</IsTruncated></ListBucketResult>"])
-    if top == "both/":
+    if top in ("both/", "shadow/"):
         # as S3 does: keys under prefix, those with a "/" after it rolled up to a common prefix
         objs, pfx = [], []
         for k in sorted(BODIES):
