@@ -258,11 +258,21 @@ out:
 	return r;
 }
 
+/* The words for a Secret's key that holds a control byte (a file's newline, kept by
+ * --from-file): said, rather than S3's SignatureDoesNotMatch or a broken header. */
+#define S3_SECRET_CONTROL                                                                          \
+	"a value of the Dataset's Secret's keys holds a control byte (a newline at its end, from "  \
+	"--from-file?); keys are used as given"
+
 static int s3_set_keys(struct ufs *u, const char *ak, const char *sk, const char *tok)
 {
 	struct s3 *s = ufs_http_client(u);
 	if (strlen(ak) > S3_KEY_MAX || strlen(sk) > S3_KEY_MAX || strlen(tok) > S3_TOKEN_MAX) {
 		ufs_set_error(u, "a key in the Dataset's Secret is too long for S3");
+		return -EINVAL;
+	}
+	if (!aws_config_value_ok(ak) || !aws_config_value_ok(sk) || !aws_config_value_ok(tok)) {
+		ufs_set_error(u, S3_SECRET_CONTROL);
 		return -EINVAL;
 	}
 	int r = s3_apply_keys(u, s, ak, sk, tok);
@@ -371,6 +381,13 @@ static int s3_init(struct ufs *u, const struct ufs_options *opts)
 		    (opts->s3_session_token &&
 		     strlen(opts->s3_session_token) >= sizeof(ac.session_token))) {
 			ufs_set_error(u, "a key in the Dataset's Secret is too long for S3");
+			r = -EINVAL;
+			goto out;
+		}
+		if (!aws_config_value_ok(opts->s3_access_key) ||
+		    !aws_config_value_ok(opts->s3_secret_key) ||
+		    (opts->s3_session_token && !aws_config_value_ok(opts->s3_session_token))) {
+			ufs_set_error(u, S3_SECRET_CONTROL);
 			r = -EINVAL;
 			goto out;
 		}
