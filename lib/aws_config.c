@@ -82,10 +82,9 @@ static int ini_read(const char *path, const char *section, const struct ini_key 
 	return found;
 }
 
-/* Fills dst from the first of names set; returns that name (NULL: none). *too_long gets it when
- * its value does not fit (cut short, a token would be refused as another one). */
-static const char *from_env(char *dst, size_t len, const char *const *names,
-			    const char **too_long)
+/* Fills dst from the first of names set. *too_long gets that name when its value does not fit
+ * (cut short, a token would be refused as another one). */
+static void from_env(char *dst, size_t len, const char *const *names, const char **too_long)
 {
 	for (; *names && !dst[0]; names++) {
 		const char *v = getenv(*names);
@@ -93,10 +92,8 @@ static const char *from_env(char *dst, size_t len, const char *const *names,
 			snprintf(dst, len, "%s", v);
 			if (strlen(v) >= len && too_long)
 				*too_long = *names;
-			return *names;
 		}
 	}
-	return NULL;
 }
 
 bool aws_config_value_ok(const char *v)
