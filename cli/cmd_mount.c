@@ -24,6 +24,7 @@
 #include "fuse_mounts.h"
 #include "node_client.h"
 #include "quantity.h"
+#include "redact.h"
 #include "stat_json.h"
 #include "ufs_health.h"
 
@@ -291,7 +292,19 @@ out:
 static int s3_mount_url(const char *url, struct aws_s3_options *o, char **ret)
 {
 	struct aws_config ac;
-	char err[512];
+	char err[512], shown[512];
+	redact_url(url, shown, sizeof(shown));
+	/* KEY:SECRET@ of the user's own: they were replaced by the environment's keys, or ignored
+	 * (anonymous) without any, and the note below showed the secret */
+	const char *auth = url + 5, *auth_end = auth + strcspn(auth, "/?#");
+	if (memchr(auth, '@', (size_t)(auth_end - auth))) {
+		fprintf(stderr,
+			"weir mount: \"%s\": keys in an s3:// URL are not read (a command line "
+			"shows them to every user): give them as AWS_ACCESS_KEY_ID and "
+			"AWS_SECRET_ACCESS_KEY, or in a profile (AWS_PROFILE)\n",
+			shown);
+		return 2;
+	}
 	int r = aws_config_load(&ac, err, sizeof(err));
 	/* said (below), or weir-node would sign with whatever keys it has itself */
 	bool no_keys = r == 0 && !ac.access_key[0] && !o->anonymous;
@@ -315,7 +328,7 @@ static int s3_mount_url(const char *url, struct aws_s3_options *o, char **ret)
 		fprintf(stderr,
 			"weir mount: note: no AWS keys (AWS_ACCESS_KEY_ID, AWS_PROFILE): reading "
 			"\"%s\" anonymously\n",
-			url);
+			shown);
 	return 0;
 }
 

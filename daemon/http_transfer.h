@@ -41,9 +41,11 @@ int ufs_http_read_segs_async(struct ufs *u, const char *path, uint64_t off,
 int ufs_http_set_auth(struct ufs *u, const struct http_auth *a);
 
 /* Says why a read was refused, from its error answer's status and the start of its body (S3:
- * the <Error>'s Code and Message), into cause. Runs on the engine's thread; must not block. */
-typedef void (*http_error_cause_fn)(long status, const char *body, size_t len, char *cause,
-				    size_t causelen);
+ * the <Error>'s Code and Message), into cause. Returns the errno the body says, where it says
+ * more than the status (S3: a 400 for an expired session token is -EACCES), else 0. Runs on
+ * the engine's thread; must not block. */
+typedef int (*http_error_cause_fn)(long status, const char *body, size_t len, char *cause,
+				   size_t causelen);
 /* Sets u's; call after ufs_http_engine_init, before the first read. Without one a read's cause
  * is "HTTP <status> <reason>". */
 void ufs_http_set_error_cause(struct ufs *u, http_error_cause_fn fn);

@@ -122,10 +122,12 @@ bool http_version_same_etag(const char *a, const char *b)
 
 bool http_version_matches(const struct http_version_seen *seen, const struct ufs_attr *want)
 {
-	if (want->etag[0] && seen->etag[0])
-		return http_version_same_etag(want->etag, seen->etag);
+	/* one version has one size, whatever its tag: an S3 listing that gave a tag's object a
+	 * smaller size had its readers take that many bytes of it as the whole, without a word */
 	if (seen->have_total && seen->total != want->size)
 		return false;
+	if (want->etag[0] && seen->etag[0])
+		return http_version_same_etag(want->etag, seen->etag);
 	if (mtime_exact(want) && seen->mtime)
 		return want->mtime == seen->mtime;
 	return true;

@@ -36,8 +36,8 @@ struct http_version_seen {
 	uint64_t total; /* the object's size (Content-Range total, or a 200's Content-Length) */
 };
 
-/* Is the response the version want? ETags when both have one (weak and strong forms of one tag
- * are the same), else the size and an exact Last-Modified. A whole-minute mtime most likely came
+/* Is the response the version want? Its size where it gives one, then ETags when both have one
+ * (weak and strong forms of one tag are the same), else an exact Last-Modified. A whole-minute mtime most likely came
  * from an HTML listing (minutes, in the server's zone): not a validator, only the size counts. */
 bool http_version_matches(const struct http_version_seen *seen, const struct ufs_attr *want);
 

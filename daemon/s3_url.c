@@ -22,9 +22,12 @@ char *s3_url_list(const char *bucket_url, const char *prefix, const char *token,
 	if (ep && (!token || et)) {
 		if (max_keys)
 			snprintf(mk, sizeof(mk), "&max-keys=%u", max_keys);
-		if (asprintf(&url, "%s?%s%s%sdelimiter=%%2F&list-type=2%s&prefix=%s", bucket_url,
-			     et ? "continuation-token=" : "", et ? et : "", et ? "&" : "", mk,
-			     ep) < 0)
+		/* keys come URL-encoded (EncodingType, s3_xml_parse_list): one with a byte XML
+		 * 1.0 cannot carry (U+0001..U+001F but tab, newline, CR) would fail its page */
+		if (asprintf(&url,
+			     "%s?%s%s%sdelimiter=%%2F&encoding-type=url&list-type=2%s&prefix=%s",
+			     bucket_url, et ? "continuation-token=" : "", et ? et : "",
+			     et ? "&" : "", mk, ep) < 0)
 			url = NULL;
 	}
 	free(ep);

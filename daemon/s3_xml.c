@@ -16,6 +16,8 @@
 
 /* S3 keys are at most 1024 bytes: anything longer is not from an S3 server. */
 #define S3_KEY_MAX 1024
+/* ... and URL-encoded (encoding-type=url) at most three times that */
+#define S3_KEY_ENCODED_MAX (3 * S3_KEY_MAX)
 
 static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
 
@@ -120,7 +122,8 @@ static int parse_contents(xmlNodePtr c, struct s3_object *o)
 			xmlFree(t);
 		}
 	}
-	return o->key && o->key[0] && strlen(o->key) <= S3_KEY_MAX && have_size ? 0 : -EBADMSG;
+	return o->key && o->key[0] && strlen(o->key) <= S3_KEY_ENCODED_MAX && have_size ? 0
+											: -EBADMSG;
 }
 
 static int grow(void **arr, size_t n, size_t *cap, size_t elem)
@@ -136,8 +139,71 @@ static int grow(void **arr, size_t n, size_t *cap, size_t elem)
 	return 0;
 }
 
+static int hex_digit(char c)
+{
+	return c >= '0' && c <= '9'	? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
+}
+
+/* Decodes an encoding-type=url key in place: %XX is that byte, '+' a space (S3 encodes a space
+ * as '+' and a '+' as %2B); a '%' without two hex digits stays. Returns its new length, which
+ * tells a key with a %00 in it (strlen stops short). */
+static size_t url_decode(char *s)
+{
+	char *o = s;
+	for (const char *i = s; *i; i++) {
+		int hi, lo;
+		if (*i == '%' && (hi = hex_digit(i[1])) >= 0 && (lo = hex_digit(i[2])) >= 0) {
+			*o++ = (char)(hi << 4 | lo);
+			i += 2;
+		} else {
+			*o++ = *i == '+' ? ' ' : *i;
+		}
+	}
+	*o = '\0';
+	return (size_t)(o - s);
+}
+
+/* Are p's keys and prefixes (decoded) of a length S3 allows? */
+static bool lengths_ok(const struct s3_list_page *p)
+{
+	for (size_t i = 0; i < p->n_objects; i++)
+		if (strlen(p->objects[i].key) > S3_KEY_MAX && !p->objects[i].bad_key)
+			return false;
+	for (size_t i = 0; i < p->n_prefixes; i++)
+		if (strlen(p->prefixes[i]) > S3_KEY_MAX)
+			return false;
+	return true;
+}
+
+/* Decodes p's keys and prefixes (an encoding-type=url answer). */
+static void decode_page(struct s3_list_page *p)
+{
+	for (size_t i = 0; i < p->n_objects; i++) {
+		struct s3_object *o = &p->objects[i];
+		char *raw = strdup(o->key);
+		size_t n = url_decode(o->key);
+		if (n != strlen(o->key) || n == 0) {
+			/* a NUL inside: cut there it would be another key's name; keep it as
+			 * sent, with no name */
+			if (raw) {
+				free(o->key);
+				o->key = raw;
+				raw = NULL;
+			}
+			o->bad_key = true;
+		}
+		free(raw);
+	}
+	for (size_t i = 0; i < p->n_prefixes; i++)
+		url_decode(p->prefixes[i]);
+}
+
 int s3_xml_parse_list(const char *body, size_t len, struct s3_list_page *ret)
 {
+	bool url_encoded = false;
 	struct s3_list_page p = {0};
 	size_t ocap = 0, pcap = 0;
 	int r = -EBADMSG;
@@ -171,7 +237,7 @@ int s3_xml_parse_list(const char *body, size_t len, struct s3_list_page *ret)
 					r = -ENOMEM;
 					goto fail;
 				}
-				if (strlen(s) > S3_KEY_MAX) {
+				if (strlen(s) > S3_KEY_ENCODED_MAX) {
 					free(s);
 					r = -EBADMSG;
 					goto fail;
@@ -193,6 +259,10 @@ int s3_xml_parse_list(const char *body, size_t len, struct s3_list_page *ret)
 				p.truncated = false;
 			else
 				goto fail;
+		} else if (named(n, "EncodingType")) {
+			char v[16];
+			copy_text(n, v, sizeof(v));
+			url_encoded = strcmp(v, "url") == 0;
 		} else if (named(n, "NextContinuationToken")) {
 			free(p.next_token);
 			p.next_token = dup_text(n);
@@ -207,6 +277,10 @@ int s3_xml_parse_list(const char *body, size_t len, struct s3_list_page *ret)
 		r = -EBADMSG;
 		goto fail;
 	}
+	if (url_encoded)
+		decode_page(&p);
+	if (!lengths_ok(&p))
+		goto fail;
 	xmlFreeDoc(doc);
 	*ret = p;
 	return 0;

@@ -15,19 +15,23 @@ struct s3_object {
 	uint64_t size;
 	int64_t mtime; /* LastModified, seconds since the epoch; 0 when absent */
 	char etag[UFS_ETAG_MAX];
+	bool bad_key; /* its URL-encoded key decodes to one with a NUL: key is as sent, no name */
 };
 
 /* One page of ListObjectsV2. */
 struct s3_list_page {
 	struct s3_object *objects;
 	size_t n_objects;
-	char **prefixes; /* CommonPrefixes, full, each ending with the delimiter */
+	char **prefixes; /* CommonPrefixes, full, each ending with the delimiter (decoded; one
+			  * with a NUL is cut there, so it no longer ends with the delimiter) */
 	size_t n_prefixes;
 	bool truncated;
 	char *next_token; /* NextContinuationToken; NULL when none */
 };
 
-/* Parses a ListObjectsV2 result. Returns 0 and fills *ret (owned: s3_list_page_clear), or
+/* Parses a ListObjectsV2 result; with <EncodingType>url</EncodingType> its keys and prefixes
+ * are decoded (%XX, and '+' for a space, as S3 encodes them). Returns 0 and fills *ret (owned:
+ * s3_list_page_clear), or
  * -EBADMSG (not well-formed, a DOCTYPE, not a ListBucketResult, a truncated page without a
  * token, a Contents without a Key or with a bad Size), -ENOMEM. */
 int s3_xml_parse_list(const char *body, size_t len, struct s3_list_page *ret);

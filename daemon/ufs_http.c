@@ -1024,17 +1024,20 @@ static void read_finished(struct ufs *u, struct http_read *r, CURLcode cc)
 		   read_redirect(u, r)) {
 		return; /* asked again at the new URL */
 	} else {
+		int said = 0;
 		if (h->error_cause)
-			h->error_cause(resp->status, r->ebody, r->ebody_len, r->cause,
-				       sizeof(r->cause));
+			said = h->error_cause(resp->status, r->ebody, r->ebody_len, r->cause,
+					      sizeof(r->cause));
 		else
 			snprintf(r->cause, sizeof(r->cause), "HTTP %ld %s", resp->status,
 				 status_reason(resp));
-		err = status_to_errno(resp->status);
+		err = said < 0 ? said : status_to_errno(resp->status);
 		if (err == 0)
 			err = -EIO; /* 1xx, 3xx: not followed */
 		retry = status_retryable(resp->status);
-		if (!r->reauth && auth_changed_since(h, resp->status, r->auth_gen)) {
+		/* refused for its keys (401, 403, or what the body says, e.g. an expired token) */
+		long refused = err == -EACCES ? 403 : resp->status;
+		if (!r->reauth && auth_changed_since(h, refused, r->auth_gen)) {
 			r->reauth = retry = true; /* the keys rotated while it was on its way */
 			r->attempt = 0;
 		}

@@ -258,11 +258,21 @@ out:
 	return r;
 }
 
+/* The words for a Secret's key that holds a control byte (a file's newline, kept by
+ * --from-file): said, rather than S3's SignatureDoesNotMatch or a broken header. */
+#define S3_SECRET_CONTROL                                                                          \
+	"a value of the Dataset's Secret's keys holds a control byte (a newline at its end, from "  \
+	"--from-file?); keys are used as given"
+
 static int s3_set_keys(struct ufs *u, const char *ak, const char *sk, const char *tok)
 {
 	struct s3 *s = ufs_http_client(u);
 	if (strlen(ak) > S3_KEY_MAX || strlen(sk) > S3_KEY_MAX || strlen(tok) > S3_TOKEN_MAX) {
 		ufs_set_error(u, "a key in the Dataset's Secret is too long for S3");
+		return -EINVAL;
+	}
+	if (!aws_config_value_ok(ak) || !aws_config_value_ok(sk) || !aws_config_value_ok(tok)) {
+		ufs_set_error(u, S3_SECRET_CONTROL);
 		return -EINVAL;
 	}
 	int r = s3_apply_keys(u, s, ak, sk, tok);
@@ -272,12 +282,26 @@ static int s3_set_keys(struct ufs *u, const char *ak, const char *sk, const char
 	return r;
 }
 
-/* A read's error answer: the <Error>'s Code and Message, as s3_error words them. */
-static void s3_read_cause(long status, const char *body, size_t len, char *cause, size_t clen)
+/* S3's codes for a session token it no longer takes, sent with HTTP 400: refused keys, as a 403
+ * is (EACCES), not a broken request. */
+static const char *const token_codes[] = {"ExpiredToken", "InvalidToken", "TokenRefreshRequired"};
+
+static bool token_refused(const struct s3_error *e)
+{
+	for (size_t i = 0; i < sizeof(token_codes) / sizeof(token_codes[0]); i++)
+		if (strcmp(e->code, token_codes[i]) == 0)
+			return true;
+	return false;
+}
+
+/* A read's error answer: the <Error>'s Code and Message, as s3_error words them; -EACCES for a
+ * session token refused. */
+static int s3_read_cause(long status, const char *body, size_t len, char *cause, size_t clen)
 {
 	struct s3_error e = {0};
 	if (len)
 		s3_xml_parse_error(body, len, &e);
+	int err = token_refused(&e) ? -EACCES : 0;
 	if (!e.code[0])
 		snprintf(e.code, sizeof(e.code), "%s",
 			 status == 403	 ? "AccessDenied"
@@ -285,6 +309,7 @@ static void s3_read_cause(long status, const char *body, size_t len, char *cause
 					 : "error");
 	snprintf(cause, clen, "%s%s%s (HTTP %ld)", e.code, e.message[0] ? ": " : "", e.message,
 		 status);
+	return err;
 }
 
 static int s3_init(struct ufs *u, const struct ufs_options *opts)
@@ -356,6 +381,13 @@ static int s3_init(struct ufs *u, const struct ufs_options *opts)
 		    (opts->s3_session_token &&
 		     strlen(opts->s3_session_token) >= sizeof(ac.session_token))) {
 			ufs_set_error(u, "a key in the Dataset's Secret is too long for S3");
+			r = -EINVAL;
+			goto out;
+		}
+		if (!aws_config_value_ok(opts->s3_access_key) ||
+		    !aws_config_value_ok(opts->s3_secret_key) ||
+		    (opts->s3_session_token && !aws_config_value_ok(opts->s3_session_token))) {
+			ufs_set_error(u, S3_SECRET_CONTROL);
 			r = -EINVAL;
 			goto out;
 		}
@@ -465,7 +497,7 @@ static int s3_error(struct ufs *u, const char *what, const struct http_reply *re
 		err = -ESTALE;
 		break;
 	default:
-		err = -EIO;
+		err = token_refused(&e) ? -EACCES : -EIO;
 	}
 	/* formatted here, so the log says this request's cause, not another thread's */
 	char msg[sizeof(u->last_error)];
@@ -574,10 +606,14 @@ static bool first_time(struct strmap *seen, const char *name, size_t *dups, int 
 }
 
 /* Lists prefix page by page into *ret_ents (or, with max_keys, only asks whether it has
- * anything). Returns 0, or -errno with the cause set (ufs_set_error). */
+ * anything). *ret_any: some key lies beneath, named or not (a zero-byte "folder" object
+ * "prefix" itself, what the S3 console's "Create folder" makes, or a name no file can have), so
+ * the directory exists even with no entry. Returns 0, or -errno with the cause set
+ * (ufs_set_error). */
 static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
-		       struct ufs_dirent **ret_ents, size_t *ret_n)
+		       struct ufs_dirent **ret_ents, size_t *ret_n, bool *ret_any)
 {
+	bool any = false;
 	struct s3 *s = ufs_http_client(u);
 	struct ufs_dirent *ents = NULL;
 	size_t n = 0, cap = 0, pl = strlen(prefix);
@@ -641,8 +677,9 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 			const struct s3_object *o = &page.objects[i];
 			if (strncmp(o->key, prefix, pl) != 0)
 				continue;
+			any = true;
 			const char *nm = o->key + pl;
-			if (!name_ok(nm, strlen(nm))) {
+			if (o->bad_key || !name_ok(nm, strlen(nm))) {
 				if (*nm) /* "" is the directory's own marker */
 					note_skipped(o->key, skipped, &n_skipped);
 				continue;
@@ -659,6 +696,7 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 			size_t cl = strlen(cp);
 			if (strncmp(cp, prefix, pl) != 0 || cl < pl + 1 || cp[cl - 1] != '/')
 				continue;
+			any = true;
 			if (!name_ok(cp + pl, cl - pl - 1)) {
 				note_skipped(cp, skipped, &n_skipped);
 				continue;
@@ -712,6 +750,7 @@ static int list_prefix(struct ufs *u, const char *prefix, unsigned max_keys,
 	}
 	*ret_ents = ents;
 	*ret_n = n;
+	*ret_any = any;
 	return 0;
 }
 
@@ -760,14 +799,16 @@ static int s3_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr)
 	char *prefix = dir_prefix(s, path);
 	struct ufs_dirent *ents = NULL;
 	size_t n = 0;
+	bool any = false;
 	if (!prefix)
 		return -ENOMEM;
-	r = list_prefix(u, prefix, 1, &ents, &n);
+	/* one key is enough, though it may be the directory's own marker object */
+	r = list_prefix(u, prefix, 1, &ents, &n, &any);
 	free(prefix);
 	if (r < 0)
 		return r;
 	ufs_dirents_free(ents, n);
-	if (n == 0) {
+	if (!any) {
 		ufs_set_error(u, "%.200s: no such key", what);
 		return -ENOENT;
 	}
@@ -776,11 +817,14 @@ static int s3_stat(struct ufs *u, const char *path, struct ufs_attr *ret_attr)
 }
 
 /* A key "x" next to keys under "x/": one name, two meanings. The directory wins (it holds the
- * rest of the tree); the object is dropped with a warning. Returns the new count or -ENOMEM. */
+ * rest of the tree); the objects dropped are logged once a listing, with the first (a bucket an
+ * old tool gave a "dir" object per directory would log one line per directory each listing).
+ * Returns the new count or -ENOMEM. */
 static long drop_shadowed(const char *path, struct ufs_dirent *ents, size_t n)
 {
 	struct strmap *dirs = strmap_new();
-	size_t k = 0;
+	size_t k = 0, hidden = 0;
+	char first[256] = "";
 	int err = 0;
 	if (!dirs)
 		return -ENOMEM;
@@ -789,16 +833,18 @@ static long drop_shadowed(const char *path, struct ufs_dirent *ents, size_t n)
 			strmap_put(dirs, ents[i].name, &ents[i], &err);
 	for (size_t i = 0; i < n; i++) {
 		if (err == 0 && !ents[i].attr.is_dir && strmap_get(dirs, ents[i].name)) {
-			log_warn(
-			    "s3 listing of \"%s\": object \"%s\" hidden by the directory of the "
-			    "same name",
-			    path, ents[i].name);
+			if (hidden++ == 0)
+				snprintf(first, sizeof(first), "%s", ents[i].name);
 			free(ents[i].name);
 			continue;
 		}
 		ents[k++] = ents[i];
 	}
 	strmap_free(dirs, NULL);
+	if (hidden)
+		log_warn("s3 listing of \"%s\": %zu object(s) hidden by the directory of the same "
+			 "name (the first: object \"%s\" hidden by the directory)",
+			 path, hidden, first);
 	return err < 0 ? err : (long)k;
 }
 
@@ -810,12 +856,13 @@ static int s3_list(struct ufs *u, const char *path, struct ufs_dirent **ret_ents
 		return -ENOMEM;
 	struct ufs_dirent *ents = NULL;
 	size_t n = 0;
-	int r = list_prefix(u, prefix, 0, &ents, &n);
+	bool any = false;
+	int r = list_prefix(u, prefix, 0, &ents, &n, &any);
 	free(prefix);
 	if (r < 0)
 		return r;
-	if (n == 0 && strcmp(path, "/") != 0) {
-		/* S3 has no empty directories: nothing beneath is a file or nothing */
+	if (!any && strcmp(path, "/") != 0) {
+		/* no key beneath, not even a marker: a file or nothing */
 		struct ufs_attr a;
 		ufs_dirents_free(ents, n);
 		r = s3_stat(u, path, &a);

@@ -2,6 +2,7 @@
 // AWS settings from the environment and the shared files. What must stay true: a value read
 // here is never put in a message (err names variables, files and profiles, not values).
 #include "aws_config.h"
+#include "redact.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -81,13 +82,26 @@ static int ini_read(const char *path, const char *section, const struct ini_key 
 	return found;
 }
 
-static void from_env(char *dst, size_t len, const char *const *names)
+/* Fills dst from the first of names set. *too_long gets that name when its value does not fit
+ * (cut short, a token would be refused as another one). */
+static void from_env(char *dst, size_t len, const char *const *names, const char **too_long)
 {
 	for (; *names && !dst[0]; names++) {
 		const char *v = getenv(*names);
-		if (v && *v)
+		if (v && *v) {
 			snprintf(dst, len, "%s", v);
+			if (strlen(v) >= len && too_long)
+				*too_long = *names;
+		}
 	}
+}
+
+bool aws_config_value_ok(const char *v)
+{
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
 }
 
 int aws_config_load(struct aws_config *ret, char *err, size_t errlen)
@@ -98,14 +112,22 @@ int aws_config_load(struct aws_config *ret, char *err, size_t errlen)
 	static const char *const token_env[] = {"AWS_SESSION_TOKEN", NULL};
 	static const char *const region_env[] = {"AWS_REGION", "AWS_DEFAULT_REGION", NULL};
 	static const char *const endpoint_env[] = {"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", NULL};
-	from_env(c.access_key, sizeof(c.access_key), key_env);
-	from_env(c.secret_key, sizeof(c.secret_key), secret_env);
+	const char *too_long = NULL;
+	from_env(c.access_key, sizeof(c.access_key), key_env, &too_long);
+	from_env(c.secret_key, sizeof(c.secret_key), secret_env, &too_long);
 	if (c.access_key[0])
-		from_env(c.session_token, sizeof(c.session_token), token_env);
-	from_env(c.region, sizeof(c.region), region_env);
-	from_env(c.endpoint, sizeof(c.endpoint), endpoint_env);
+		from_env(c.session_token, sizeof(c.session_token), token_env, &too_long);
+	from_env(c.region, sizeof(c.region), region_env, NULL);
+	from_env(c.endpoint, sizeof(c.endpoint), endpoint_env, NULL);
 	static const char *const ca_env[] = {"AWS_CA_BUNDLE", NULL};
-	from_env(c.ca_bundle, sizeof(c.ca_bundle), ca_env);
+	from_env(c.ca_bundle, sizeof(c.ca_bundle), ca_env, NULL);
+	if (too_long) {
+		snprintf(err, errlen, "%s is longer than weir takes (%zu bytes for a key, %zu for a "
+			 "session token)", too_long, sizeof(c.access_key) - 1,
+			 sizeof(c.session_token) - 1);
+		aws_config_wipe(&c);
+		return -EINVAL;
+	}
 
 	const char *profile = getenv("AWS_PROFILE");
 	bool named = profile && *profile;
@@ -141,6 +163,23 @@ int aws_config_load(struct aws_config *ret, char *err, size_t errlen)
 	if (named && !found && !env_keys) {
 		snprintf(err, errlen, "AWS_PROFILE \"%s\" is in neither \"%s\" nor \"%s\"", profile,
 			 cred_path, conf_path);
+		aws_config_wipe(&c);
+		return -EINVAL;
+	}
+	/* used as given: a control byte (most often the newline of the file a value came from)
+	 * fails the signature, or breaks the header it goes in */
+	const char *bad = !aws_config_value_ok(c.access_key)
+			      ? (env_keys ? "AWS_ACCESS_KEY_ID" : "the profile's aws_access_key_id")
+			  : !aws_config_value_ok(c.secret_key)
+			      ? (env_keys ? "AWS_SECRET_ACCESS_KEY"
+					  : "the profile's aws_secret_access_key")
+			  : !aws_config_value_ok(c.session_token)
+			      ? (env_keys ? "AWS_SESSION_TOKEN" : "the profile's aws_session_token")
+			      : NULL;
+	if (bad) {
+		snprintf(err, errlen,
+			 "%s holds a control byte (a newline at its end?); keys are used as given",
+			 bad);
 		aws_config_wipe(&c);
 		return -EINVAL;
 	}
@@ -186,8 +225,9 @@ int aws_config_s3_url(const char *url, const struct aws_s3_options *o, const str
 	if (!h)
 		return r;
 	if (curl_url_set(h, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+		char shown[512]; /* a Dataset's KEY:SECRET@ would be in its condition */
 		snprintf(err, errlen, "\"%s\" is not s3://bucket[/prefix] (encode spaces as %%20)",
-			 url);
+			 redact_url(url, shown, sizeof(shown)));
 		r = -EINVAL;
 		goto out;
 	}

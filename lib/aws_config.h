@@ -18,9 +18,13 @@ struct aws_config {
 };
 
 /* Fills *ret from the environment and the profile files. Returns 0 (possibly with no keys), or
- * -EINVAL when AWS_PROFILE names a profile that neither file has, or a key is given without
- * its secret (err then says which, without values). */
+ * -EINVAL when AWS_PROFILE names a profile that neither file has, a key is given without its
+ * secret, a key, secret or token holds a control byte or (from the environment) does not fit
+ * (err then says which, without values). */
 int aws_config_load(struct aws_config *ret, char *err, size_t errlen);
+/* Is v (a key, secret or session token) free of control bytes? One with a newline is refused
+ * rather than signed with: say so to the user. */
+bool aws_config_value_ok(const char *v);
 /* Zeroes the secrets in *c before its memory is reused. */
 void aws_config_wipe(struct aws_config *c);
 

@@ -118,6 +118,11 @@ START_TEST(response_versions)
 	ck_assert(http_version_matches(&seen, &want));
 	seen.etag = "\"y\"";
 	ck_assert(!http_version_matches(&seen, &want));
+	/* the same tag with another size is not the version either */
+	seen.etag = "\"x\"";
+	seen.total = 4000;
+	ck_assert(!http_version_matches(&seen, &want));
+	seen.total = 5000;
 
 	/* No ETag: the size, then an exact Last-Modified. */
 	seen.etag = "";

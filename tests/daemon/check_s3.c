@@ -187,6 +187,59 @@ START_TEST(list_page_hostile)
 }
 END_TEST
 
+/* encoding-type=url: keys as S3 encodes them (a space '+', a '+' %2B), a byte XML 1.0 cannot
+ * carry among them; decoded only where the answer says it encoded them */
+START_TEST(list_page_url_encoded)
+{
+	struct s3_list_page p;
+	const char *page = "<ListBucketResult><EncodingType>url</EncodingType>"
+			   "<Contents><Key>d/a+b%2Bc%25</Key><Size>1</Size></Contents>"
+			   "<Contents><Key>d/%E2%82%AC%01x</Key><Size>2</Size></Contents>"
+			   "<Contents><Key>d/a%00b</Key><Size>3</Size></Contents>"
+			   "<Contents><Key>d/100%</Key><Size>4</Size></Contents>"
+			   "<CommonPrefixes><Prefix>d/x%20y%2F</Prefix></CommonPrefixes>"
+			   "<IsTruncated>false</IsTruncated></ListBucketResult>";
+	ck_assert_int_eq(parse(page, &p), 0);
+	ck_assert_uint_eq(p.n_objects, 4);
+	ck_assert_str_eq(p.objects[0].key, "d/a b+c%");
+	ck_assert(!p.objects[0].bad_key);
+	ck_assert_str_eq(p.objects[1].key, "d/\xe2\x82\xac\x01x");
+	/* cut at its NUL it would be "d/a": kept as sent, with no name */
+	ck_assert_str_eq(p.objects[2].key, "d/a%00b");
+	ck_assert(p.objects[2].bad_key);
+	ck_assert_str_eq(p.objects[3].key, "d/100%");
+	ck_assert_uint_eq(p.n_prefixes, 1);
+	ck_assert_str_eq(p.prefixes[0], "d/x y/");
+	s3_list_page_clear(&p);
+
+	/* not said to be encoded: as sent */
+	ck_assert_int_eq(parse("<ListBucketResult><Contents><Key>a+b%41</Key><Size>1</Size>"
+			       "</Contents></ListBucketResult>",
+			       &p),
+			 0);
+	ck_assert_str_eq(p.objects[0].key, "a+b%41");
+	s3_list_page_clear(&p);
+
+	/* a key of S3's 1,024 bytes, all two-byte UTF-8: 3,072 bytes encoded; 1,026 fails */
+	for (size_t len = 1024; len <= 1026; len += 2) {
+		char *b = malloc(len / 2 * 6 + 256), *o = b;
+		o += sprintf(o, "<ListBucketResult><EncodingType>url</EncodingType><Contents><Key>");
+		for (size_t i = 0; i < len / 2; i++)
+			o += sprintf(o, "%%C3%%A9");
+		sprintf(o, "</Key><Size>1</Size></Contents></ListBucketResult>");
+		int r = parse(b, &p);
+		free(b);
+		if (len == 1024) {
+			ck_assert_int_eq(r, 0);
+			ck_assert_uint_eq(strlen(p.objects[0].key), 1024);
+			s3_list_page_clear(&p);
+		} else {
+			ck_assert_int_eq(r, -EBADMSG);
+		}
+	}
+}
+END_TEST
+
 START_TEST(list_page_many)
 {
 	/* 5000 keys in one page parse in order */
@@ -279,11 +332,12 @@ END_TEST
 START_TEST(list_query_sorted)
 {
 	char *u = s3_url_list("http://h:1/b", "d/a b/", NULL, 0);
-	ck_assert_str_eq(u, "http://h:1/b?delimiter=%2F&list-type=2&prefix=d%2Fa%20b%2F");
+	ck_assert_str_eq(u, "http://h:1/b?delimiter=%2F&encoding-type=url&list-type=2"
+			    "&prefix=d%2Fa%20b%2F");
 	free(u);
 	u = s3_url_list("https://b.s3.example/", "", "1/x+y=", 1);
 	ck_assert_str_eq(u, "https://b.s3.example/?continuation-token=1%2Fx%2By%3D&delimiter=%2F"
-			    "&list-type=2&max-keys=1&prefix=");
+			    "&encoding-type=url&list-type=2&max-keys=1&prefix=");
 	free(u);
 }
 END_TEST
@@ -617,6 +671,7 @@ Suite *s3_suite(void)
 	tcase_add_test(tc, list_page_continuation);
 	tcase_add_test(tc, list_page_malformed);
 	tcase_add_test(tc, list_page_hostile);
+	tcase_add_test(tc, list_page_url_encoded);
 	tcase_add_test(tc, list_page_many);
 	tcase_add_test(tc, error_bodies);
 	tcase_add_test(tc, times);

@@ -2,9 +2,11 @@
 # SPDX-License-Identifier: Apache-2.0
 # End to end (issue 11): weir mounts s3://bucket from a real S3 server (versitygw, or SeaweedFS
 # as the test s3-seaweedfs; signatures checked) on loopback. Names with spaces, UTF-8, "+", "%"
-# and "~" and a prefix of more than 1,000 keys list completely; cp -R matches every byte; the second copy makes no S3 request; an object
+# and "~" and a prefix of more than 1,000 keys list completely; a zero-byte "folder" object with
+# nothing beneath is an empty directory; cp -R matches every byte; the second copy makes no S3 request; an object
 # overwritten while a reader is halfway never yields mixed bytes; wrong keys, bucket or region
-# fail with a clear error and mount nothing; the secret key shows up nowhere. A Dataset's keys from
+# fail with a clear error and mount nothing, and so do keys in the URL (refused, never shown); the
+# secret key shows up nowhere. A Dataset's keys from
 # a Secret (weir create secret generic, kind: Secret) bind and read; a reference from another
 # namespace reads through them, the same Secret name from that namespace is refused, wrong keys
 # fail naming the bucket, and no value shows in get/describe, logs, the store file or /metrics.
@@ -60,7 +62,13 @@ rand_file "$T/data/a=b&c;d" 10 odd
 for i in $(seq -w 1 "$MANY"); do printf 'file %s\n' "$i" >"$T/many/f$i"; done
 t0="$(now)"
 vgw_put_tree "$T" bkt
-ok "uploaded $(find "$T" -type f | wc -l) objects in $(elapsed "$t0" "$(now)") s"
+# zero-byte "folder" objects, as the S3 console's "Create folder" makes them: one with nothing
+# beneath (an empty directory, listed by its parent as one), one next to the keys it holds
+mkdir -p "$T/data/empty dir"
+for k in "data/empty dir/" "data/sub dir/"; do
+	vgw_curl -f -X PUT --data-binary '' "$(vgw_key_url bkt "$k")" -o /dev/null || fail "creating the marker \"$k\" failed"
+done
+ok "uploaded $(find "$T" -type f | wc -l) objects and 2 directory markers in $(elapsed "$t0" "$(now)") s"
 
 step "weir mount s3://bkt with the keys from the environment"
 export AWS_ACCESS_KEY_ID="$VGW_KEY" AWS_SECRET_ACCESS_KEY="$VGW_SECRET"
@@ -72,7 +80,9 @@ diff <(cd "$T" && find . | LC_ALL=C sort) <(cd "$MP" && find . | LC_ALL=C sort) 
 	fail "the view's names differ from the uploaded tree's (diff above)"
 n="$(ls "$MP/many" | wc -l)"
 [ "$n" -eq "$MANY" ] || fail "many/ lists $n names, the bucket holds $MANY"
-ok "all $(find "$T" | wc -l) names match; many/ lists all $n keys (more than one ListObjectsV2 page)"
+ls -A "$MP/data/empty dir" >"$TMP/emptydir.ls" 2>&1 || fail "data/empty dir/ (a marker object alone) lists by its parent but not itself: $(cat "$TMP/emptydir.ls")"
+[ ! -s "$TMP/emptydir.ls" ] || fail "data/empty dir/ (a marker object alone) lists \"$(cat "$TMP/emptydir.ls")\""
+ok "all $(find "$T" | wc -l) names match; many/ lists all $n keys (more than one ListObjectsV2 page); the marker \"empty dir/\" is an empty directory"
 
 step "cp -R the tree and cmp every byte"
 stat_requests() {
@@ -319,6 +329,21 @@ expect_refused "a wrong secret key" 'SignatureDoesNotMatch' s3://bkt AWS_SECRET_
 expect_refused "an unknown access key" 'InvalidAccessKeyId\|AccessDenied\|XAdminUserNotFound' s3://bkt AWS_ACCESS_KEY_ID=nobody
 expect_refused "no keys (anonymous, private bucket)" 'AccessDenied' s3://bkt -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY
 expect_refused "a missing bucket" 'NoSuchBucket.*nobkt\|nobkt.*NoSuchBucket' s3://nobkt AWS_REGION=us-east-1
+# a secret key read from a file with its newline (AWS_SECRET_ACCESS_KEY=$(cat f) keeps none, a
+# shell's read or an env file can): said what it is, not "an s3 URL with keys needs both"
+expect_refused "a secret key ending in a newline" 'AWS_SECRET_ACCESS_KEY holds a control byte' s3://bkt \
+	AWS_SECRET_ACCESS_KEY="$VGW_SECRET"$'\n'
+expect_refused "an access key ending in CR" 'AWS_ACCESS_KEY_ID holds a control byte' s3://bkt \
+	AWS_ACCESS_KEY_ID="$VGW_KEY"$'\r'
+# KEY:SECRET@ in the URL: the environment's keys replaced them, or (none there) the bucket was
+# read anonymously with a note that showed the secret
+for env_keys in no yes; do
+	if [ "$env_keys" = no ]; then set -- -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY; else set --; fi
+	expect_refused "keys in the URL (environment keys: $env_keys)" 'keys in an s3:// URL are not read' \
+		"s3://$VGW_KEY:url-secret-9f2c@bkt" "$@"
+	grep -q -F url-secret-9f2c "$TMP/bad.out" && fail "weir mount's answer shows the URL's secret: $(cat "$TMP/bad.out")"
+done
+set --
 if [ "$S3_SERVER" = seaweedfs ]; then
 	note "not checked on SeaweedFS: it accepts a signature for any region, so no answer names the bucket's"
 else
@@ -536,6 +561,14 @@ fi
 dataset_yaml team-a badkeys bad-keys >"$TMP/badkeys.yaml"
 show apply -f "$TMP/badkeys.yaml"
 ds_failed team-a badkeys 's3://bkt/.*SignatureDoesNotMatch'
+# a Secret made --from-file of a file ending in a newline (kubectl keeps it): the Dataset says
+# so, not SignatureDoesNotMatch
+printf '%s\n' "$VGW_SECRET" >"$TMP/secret-key-nl"
+show create secret generic nl-keys -n team-a --from-literal=access-key="$VGW_KEY" \
+	--from-file=secret-key="$TMP/secret-key-nl"
+dataset_yaml team-a nlkeys nl-keys >"$TMP/nlkeys.yaml"
+show apply -f "$TMP/nlkeys.yaml"
+ds_failed team-a nlkeys "Secret's keys holds a control byte"
 
 step "the Secret's values are nowhere: get/describe (yaml, json), logs, the store file and its WAL, /metrics"
 out="$TMP/shown"

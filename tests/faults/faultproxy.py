@@ -28,6 +28,8 @@
 #   lie_range   "delta": D  shift the first byte in Content-Range by D (the server names a
 #                           range other than the one it sends)
 #   no_etag                 drop the ETag of the answer (a server with Last-Modified only)
+#   no_range                drop the request's Range header (not signed): the server answers
+#                           200 with the whole object, as one that ignores ranges does
 # Rules are tried in order and the first that matches acts; a "run" or "no_etag" rule with
 # "also": true lets the next matching rule act too (a replacement seen without ETags).
 import asyncio
@@ -262,6 +264,8 @@ async def handle(creader, cwriter):
                 continue
             if kind == "delay":
                 await asyncio.sleep(float(rule.get("seconds", 1)))
+            if kind == "no_range":
+                raw = build_head(first, [(k, v) for k, v in hdrs if k.lower() != "range"])
             if up is None:
                 up = await asyncio.open_connection("127.0.0.1", UPSTREAM, limit=MAX_HEAD)
             ureader, uwriter = up

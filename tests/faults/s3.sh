@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Faults between weir and a real S3 server (versitygw, signatures checked) through the fault
 # proxy (issue 12): the S3 client signs for the proxy's address, so every request still passes
-# versitygw's checks. Passing faults give the right bytes; lasting ones a clean EIO within the
+# versitygw's checks. Passing faults (a 200 with the whole object to a ranged GET among them) give
+# the right bytes; lasting ones a clean EIO within the
 # bound; an object overwritten (PUT) between two range requests of one read gives one version or
 # ESTALE; after each, the bytes the tier holds are right (cmp).
 set -euo pipefail
@@ -22,7 +23,7 @@ vgw_start "$TMP/vgw"
 vgw_curl -f -X PUT "$VGW_URL/bkt" -o /dev/null || fail "creating bucket bkt failed"
 WANT="$TMP/want"
 mkdir -p "$WANT/f"
-FAULTS=(reset reset_body s503 truncate stall lie_range p_reset p_503 p_stall p_trickle lie_total swap early)
+FAULTS=(reset reset_body s503 truncate stall lie_range whole p_reset p_503 p_stall p_trickle lie_total swap early)
 for f in "${FAULTS[@]}"; do rand_file "$WANT/f/$f" "$SIZE" "s3-$f"; done
 rand_file "$TMP/swap.v2" "$SIZE" s3-swap-two
 vgw_put_tree "$WANT" bkt
@@ -42,6 +43,8 @@ passing s503 '{"fault": "status", "status": 503, "match": "/f/s503", "range": tr
 passing truncate '{"fault": "truncate", "match": "/f/truncate", "range": true, "after": 300000, "times": 4}'
 passing stall '{"fault": "stall", "match": "/f/stall", "range": true, "after": 5000, "times": 1}'
 passing lie_range '{"fault": "lie_range", "delta": 4096, "match": "/f/lie_range", "range": true, "times": 2}'
+# the Range header dropped on the way: 200 and the whole object for every part of a block
+passing whole '{"fault": "no_range", "match": "/f/whole", "range": true}'
 
 step "faults that last: EIO within $BOUND s, then the right bytes"
 lasting p_reset '{"fault": "reset", "match": "/f/p_reset", "range": true}'

@@ -19,6 +19,13 @@
 #     naming the object, never an empty file
 #   an ETag too long to keep (200 bytes): the file reads right (bound to its date and size), not
 #     ESTALE on every read from an If-Match cut short
+#   1,000 objects "dNNN" next to directories "dNNN/": 1,000 directories, logged once a listing
+#   an object listed with another size than its HEAD and GET give (one ETag): ESTALE or its
+#     whole bytes, never as many of them as the listing said, without a word
+#   a GET refused for an expired session token (400 ExpiredToken, as AWS answers): EACCES, as
+#     for revoked keys, and node.log names the object and the code
+#   keys with bytes XML 1.0 cannot carry (U+0001), as AWS lists them: the directory lists, and
+#     they and their neighbours read right (listed with encoding-type=url)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
@@ -124,6 +131,60 @@ read_ok both "$MP/both/m/x" "$TMP/x.want"
 [ "$(ls "$MP/both/m")" = x ] || fail "both: m/ lists \"$(ls "$MP/both/m" | tr '\n' ' ')\", not x"
 grep -q 'object "a" hidden by the directory' "$WEIR_STATE/node.log" || fail "both: node.log does not say a was hidden"
 ok "a and m are directories; a/b and m/x read right; ./ ../ // left out"
+
+step "keys with U+0001 and U+0002, a space, '+' and '%': the directory lists and every file reads right"
+list_dir ctl
+[ "$LS_RC" -eq 0 ] || fail "ctl: ls failed ($LS_RC): $(cat "$TMP/ls.err"); node.log: $(grep 'ctl/' "$WEIR_STATE/node.log" | tail -2)"
+printf 'ok next to control bytes\n' >"$TMP/ctl1.want"
+printf 'a key with U+0001\n' >"$TMP/ctl2.want"
+printf 'space, plus and percent\n' >"$TMP/ctl3.want"
+printf 'f under a directory with U+0002\n' >"$TMP/ctl4.want"
+read_ok ctl "$MP/ctl/ok.txt" "$TMP/ctl1.want"
+read_ok ctl "$MP/ctl/$(printf 'a\001b')" "$TMP/ctl2.want"
+read_ok ctl "$MP/ctl/sp ace+plus%" "$TMP/ctl3.want"
+read_ok ctl "$MP/ctl/$(printf 'sub\002dir')/f" "$TMP/ctl4.want"
+[ "$(ls "$MP/ctl" | wc -l)" -eq 4 ] || fail "ctl: ls lists $(ls "$MP/ctl" | wc -l) names, not 4"
+ok "ctl/: 4 names, each file's bytes right"
+
+step "an object listed 1,000 bytes longer or shorter than it is (one ETag): ESTALE or its bytes, never fewer"
+for f in short/s.bin long/l.bin; do
+	rc=0
+	timeout -k 5 60 cat "$MP/$f" >"$TMP/sz.out" 2>"$TMP/sz.err" || rc=$?
+	[ "$rc" -ne 124 ] || fail "$f: the read hung"
+	got="$(stat -c %s "$TMP/sz.out")"
+	if [ "$rc" -eq 0 ]; then
+		[ "$got" -eq 5000 ] || fail "$f (5,000 bytes, listed as $(stat -c %s "$MP/$f")): read $got bytes without an error"
+		cmp -s "$TMP/sz.out" <(head -c 5000 /dev/zero | tr '\0' "$(basename "$f" | cut -c1 | tr a-z A-Z)") ||
+			fail "$f: wrong bytes"
+	else
+		grep -q "Stale file handle\|Input/output error" "$TMP/sz.err" || fail "$f: failed with $(cat "$TMP/sz.err")"
+	fi
+	note "$f: $([ "$rc" -eq 0 ] && echo "its 5,000 bytes" || cat "$TMP/sz.err") after $got bytes"
+done
+ok "neither file read as the listing's size"
+
+step "a read refused for an expired session token (HTTP 400 ExpiredToken): EACCES, node.log says why"
+rc=0
+timeout -k 5 60 cat "$MP/tok/x.bin" >"$TMP/tok.out" 2>"$TMP/tok.err" || rc=$?
+[ "$rc" -ne 124 ] || fail "tok: the read hung"
+[ "$rc" -ne 0 ] || fail "tok: x.bin read although every GET was refused"
+grep -q "Permission denied" "$TMP/tok.err" || fail "tok: the read failed with \"$(cat "$TMP/tok.err")\", not EACCES"
+[ ! -s "$TMP/tok.out" ] || fail "tok: bytes before the error"
+grep -a 'tok/x.bin' "$WEIR_STATE/node.log" | grep -q 'ExpiredToken.*(HTTP 400)' ||
+	fail "tok: node.log does not name the object and ExpiredToken: $(grep -a 'x.bin' "$WEIR_STATE/node.log" | tail -2)"
+ok "tok: $(cat "$TMP/tok.err")"
+
+step "1,000 objects each hidden by a directory of its name: 1,000 directories, one warning a listing"
+list_dir shadow
+[ "$LS_RC" -eq 0 ] || fail "shadow: ls failed ($LS_RC): $(cat "$TMP/ls.err")"
+[ "$(wc -l <"$TMP/ls.out")" -eq 1000 ] || fail "shadow: ls lists $(wc -l <"$TMP/ls.out") names, not 1000"
+[ -d "$MP/shadow/d999" ] || fail "shadow: d999 is not a directory"
+printf 'f\n' >"$TMP/f.want"
+read_ok shadow "$MP/shadow/d500/f" "$TMP/f.want"
+# the mount's sample of the tree may have listed it too
+warned="$(grep -c 'listing of "/shadow".*hidden by the directory' "$WEIR_STATE/node.log" || true)"
+[ "$warned" -ge 1 ] && [ "$warned" -le 2 ] || fail "shadow: node.log has $warned warnings of hidden objects, not one a listing"
+ok "shadow: 1,000 directories; $warned warning(s): $(grep 'listing of "/shadow"' "$WEIR_STATE/node.log" | tail -1 | cut -c1-200)"
 
 step "an ETag of 200 bytes: the file reads right"
 printf 'a tag too long to keep\n' >"$TMP/t.want"

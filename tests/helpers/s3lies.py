@@ -19,6 +19,15 @@
 #   nolen/     "n.bin": no ETag in the listing (so its version is asked with HEAD), and HEAD answers
 #              with no Content-Length (GET is truthful)
 #   longetag/  "t.bin" whose ETag is 200 bytes long (listing, HEAD and GET; If-Match checked)
+#   short/ long/  "s.bin", "l.bin" of 5,000 bytes listed as 6,000 and 4,000 (HEAD and GET
+#              truthful, one ETag for all)
+#   shadow/    1,000 objects "dNNN" each next to a directory "dNNN/" (an old tool's directory
+#              objects): listed as S3 lists them, with the delimiter
+#   tok/       "x.bin" lists and HEADs, and its GET is refused as AWS refuses an expired session
+#              token: HTTP 400, ExpiredToken
+#   ctl/       what AWS sends too: keys with a byte XML 1.0 cannot carry ("a\x01b"), next to
+#              "ok.txt" and "sp ace+plus%": as a character reference no parser takes, unless
+#              asked with encoding-type=url (then every key URL-encoded, a space as '+')
 import os
 import sys
 import threading
@@ -45,6 +54,15 @@ BODIES = {
     "both/a/b": b"b under a\n",
     "both/m/": b"a marker with a body\n",
     "both/m/x": b"x under m\n",
+    "tok/x.bin": b"a session token that expired\n",
+    **{"shadow/d%03d" % i: b"" for i in range(1000)},
+    **{"shadow/d%03d/f" % i: b"f\n" for i in range(1000)},
+    "short/s.bin": b"S" * 5000,
+    "long/l.bin": b"L" * 5000,
+    "ctl/ok.txt": b"ok next to control bytes\n",
+    "ctl/a\x01b": b"a key with U+0001\n",
+    "ctl/sp ace+plus%": b"space, plus and percent\n",
+    "ctl/sub\x02dir/f": b"f under a directory with U+0002\n",
     "both/./dot": b"dot\n",
     "both/../up": b"up\n",
     "both//empty": b"empty component\n",
@@ -65,20 +83,44 @@ def obj(key, size=None):
                                             len(body) if size is None else size))
 
 
-def page(parts, token=None):
+def page(parts, token=None, encoded=False):
     return ('<?xml version="1.0" encoding="UTF-8"?>\n'
             '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>bkt</Name>'
-            "%s<IsTruncated>%s</IsTruncated>%s</ListBucketResult>" % (
+            "%s%s<IsTruncated>%s</IsTruncated>%s</ListBucketResult>" % (
+                "<EncodingType>url</EncodingType>" if encoded else "",
                 "".join(parts), "true" if token else "false",
                 "<NextContinuationToken>%s</NextContinuationToken>" % token if token else ""))
 
 
-def listing(prefix, token):
+def aws_text(s, encoded):
+    """A key as AWS writes it: URL-encoded (quote_plus) when asked, else XML-escaped with the
+    bytes XML 1.0 has no place for as character references (which no XML 1.0 parser takes)."""
+    if encoded:
+        return urllib.parse.quote_plus(s, safe="/")
+    return "".join("&#x%x;" % ord(c) if ord(c) < 0x20 and c not in "\t\n\r" else c
+                   for c in escape(s))
+
+
+def listing(prefix, token, encoded=False):
     top = prefix.split("/")[0] + "/" if prefix else ""
     if prefix == "":
         return page(["<CommonPrefixes><Prefix>%s</Prefix></CommonPrefixes>" % p
-                     for p in ("bigpage/", "both/", "cycle/", "dup/", "huge/", "longetag/", "longname/", "loop/",
-                               "nolen/", "skipped/")])
+                     for p in ("bigpage/", "both/", "ctl/", "cycle/", "dup/", "huge/", "long/", "longetag/", "longname/",
+                               "loop/", "nolen/", "shadow/", "short/", "skipped/", "tok/")])
+    if top == "ctl/":
+        objs, pfx = [], []
+        for k in sorted(BODIES):
+            if not k.startswith(prefix):
+                continue
+            cut = k.find("/", len(prefix))
+            if cut < 0:
+                objs.append("<Contents><Key>%s</Key><LastModified>%s</LastModified><ETag>%s</ETag>"
+                            "<Size>%d</Size></Contents>" % (aws_text(k, encoded), DATE,
+                                                            escape(etag(k)), len(BODIES[k])))
+            elif k[:cut + 1] not in pfx:
+                pfx.append(k[:cut + 1])
+        return page(objs + ["<CommonPrefixes><Prefix>%s</Prefix></CommonPrefixes>" % aws_text(p, encoded)
+                            for p in pfx], encoded=encoded)
     if top == "longname/":
         return page([obj(k) for k in sorted(BODIES) if k.startswith("longname/")])
     if top == "dup/":
@@ -95,7 +137,7 @@ def listing(prefix, token):
                        ["<Contents><Key>bigpage/k%07d</Key><Size>1</Size></Contents>" % i
                         for i in range(1000000)] +
                        ["<IsTruncated>false</IsTruncated></ListBucketResult>"])
-    if top == "both/":
+    if top in ("both/", "shadow/"):
         # as S3 does: keys under prefix, those with a "/" after it rolled up to a common prefix
         objs, pfx = [], []
         for k in sorted(BODIES):
@@ -114,6 +156,12 @@ def listing(prefix, token):
             return page([obj("skipped/ok.txt")])
         return page(["<Contents><Key>skipped/%04d%s</Key><Size>1</Size></Contents>" % (k * 10 + i, "S" * 296)
                      for i in range(10)], "s%d" % (k + 1))
+    if top == "tok/":
+        return page([obj("tok/x.bin")])
+    if top == "short/":
+        return page([obj("short/s.bin", 6000)])
+    if top == "long/":
+        return page([obj("long/l.bin", 4000)])
     if top == "longetag/":
         return page([obj("longetag/t.bin")])
     if top == "nolen/":
@@ -149,11 +197,15 @@ class Handler(BaseHTTPRequestHandler):
         path = urllib.parse.unquote(u.path)
         if path in ("/bkt", "/bkt/") and "list-type" in q:
             tok = q.get("continuation-token", [None])[0]
-            return self.answer(200, listing(q.get("prefix", [""])[0], tok).encode())
+            enc = q.get("encoding-type", [""])[0] == "url"
+            return self.answer(200, listing(q.get("prefix", [""])[0], tok, enc).encode())
         key = path[len("/bkt/"):] if path.startswith("/bkt/") else None
         if key not in BODIES:
             return self.answer(404, b"<Error><Code>NoSuchKey</Code></Error>")
         body = BODIES[key]
+        if key.startswith("tok/") and self.command == "GET":
+            return self.answer(400, b"<Error><Code>ExpiredToken</Code><Message>The provided token "
+                               b"has expired.</Message></Error>")
         im = self.headers.get("If-Match")
         if im is not None and im != etag(key):
             return self.answer(412, b"<Error><Code>PreconditionFailed</Code></Error>")
