@@ -50,15 +50,18 @@
 #define FETCH_SPARE_DEMAND 4 /* blocks readers wait for beside the prefetch window */
 
 /* Blocks read from peers stay in memory, done, until KEPT_MS old (checked at every completion,
- * and every KEPT_MS / 2 when idle: gone 1.5 x KEPT_MS after at most) or max_spare newer ones
- * came; then those the near-cache takes go to the tiers (a store thread writes them), the others
- * are dropped. Writing them at once put the tier write (tmpfs page allocation and copy, a third
+ * and every KEPT_MS / 2 when idle: gone 1.5 x KEPT_MS after at most; longer than the 4 s of a
+ * stream's speed it is fetched ahead, prefetch_stream_window) or max_kept newer ones came (those
+ * a reader read to their end leaving first); then those the near-cache takes go to the tiers (a
+ * store thread writes them), the others are dropped. Writing them at once put the tier write (tmpfs page allocation and copy, a third
  * of the reading node's CPU) beside the read it serves: on 2 cores at load 7-9, a read of the
  * peers' 268 MB took 0.71-2.19 s with the near-cache, 0.47-0.83 s without. And the page cache
  * keeps only the pages a READ asked for: with no block in memory every later READ of another
  * part of a block (and the reader's arrival at a block prefetched for it) asked the owner for the
  * whole block again (near-cache 0: 2.9x the peer bytes, and the owners' CPU with them). */
-#define KEPT_MS 3000
+#define KEPT_MS 6000
+/* At most this many kept blocks per source, whatever its window (256 MiB of 4 MiB blocks) */
+#define KEPT_MAX 64
 
 /* Parts one UFS request carries at most (ufs_read_segs_async). */
 #define FETCH_RUN_MAX 64
@@ -115,6 +118,8 @@ struct inflight {
 	bool kept;
 	uint64_t kept_ms;
 	bool store_later; /* under f->lock: a kept block the near-cache takes when it leaves */
+	bool consumed;	  /* under f->lock: a reader took it up to its end (it leaves first) */
+	bool stale;	  /* under f->lock: its object turned out to have changed: not stored */
 	bool storing;	  /* under f->lock: queued for a store thread to write it (store_kept) */
 	TAILQ_ENTRY(inflight) klink; /* under f->lock: in f->kept while kept */
 	bool prefetch;	      /* under f->lock: no reader waits for it (yet) */
@@ -175,6 +180,8 @@ struct fetcher {
 	bool stopping;		       /* under lock */
 	TAILQ_HEAD(, inflight) kept;   /* under lock: peer blocks kept in memory, oldest first */
 	unsigned nkept;		       /* under lock */
+	unsigned max_kept; /* max_spare, or the route's window in blocks and the demand ones beside
+			    * it, at most KEPT_MAX */
 	struct {
 		uint64_t obj, block, until_ms;
 		int err;
@@ -663,14 +670,12 @@ static void finish_locked(struct fetcher *f, struct inflight *e, int err, struct
 	wake_async_locked(f, e, fire);
 }
 
-/* Accounts a block from a peer just stored in the near-cache and takes out the oldest such
- * blocks past its bound (never this one: the bound holds a block at least). A block a reader
- * pins is asked for a few times, then left on the account for the next trim. Called without
- * f->lock, after the block's waiters were woken: only the store thread waits here, no reader. */
-static void near_trim(struct fetcher *f, uint64_t obj, uint64_t block, uint32_t want)
+/* Takes out of the store the near-cache blocks near_cache_add named to make room for one just
+ * stored (never that one: the bound holds a block at least). A block a reader pins is asked for
+ * a few times, then left on the account for the next trim. Called without f->lock, on a store
+ * thread: no reader waits here. */
+static void near_evict(struct fetcher *f, const struct near_block *out, size_t n)
 {
-	struct near_block out[16];
-	size_t n = near_cache_add(f->near, obj, block, want, out, 16);
 	for (size_t i = 0; i < n; i++) {
 		int r = -EBUSY;
 		for (int tries = 0; tries < 20 && r == -EBUSY; tries++) {
@@ -690,7 +695,7 @@ static void kept_leave_locked(struct fetcher *f, struct inflight *e, bool store)
 	TAILQ_REMOVE(&f->kept, e, klink);
 	f->nkept--;
 	e->kept = false;
-	if (store && e->store_later) {
+	if (store && e->store_later && !e->stale) {
 		e->storing = true; /* the kept ref goes with it */
 		queue_locked(f, e);
 		return;
@@ -699,19 +704,37 @@ static void kept_leave_locked(struct fetcher *f, struct inflight *e, bool store)
 	put_locked(e); /* a reader holding its buffer keeps it until fetcher_result_release */
 }
 
-/* Takes out the kept blocks past their age or their number; obj != 0: drops all of obj's. */
+/* The kept block to take out when there are too many: the oldest a reader read to its end (it
+ * is behind the reader), else the oldest (the stream's blocks ahead come after it). */
+static struct inflight *kept_victim_locked(struct fetcher *f)
+{
+	struct inflight *e;
+	TAILQ_FOREACH(e, &f->kept, klink)
+		if (e->consumed)
+			return e;
+	return TAILQ_FIRST(&f->kept);
+}
+
+/* Takes out the kept blocks past their age or their number; obj != 0: drops all of obj's, and
+ * those of obj on their way to the tiers are not stored. */
 static void kept_trim_locked(struct fetcher *f, uint64_t obj)
 {
 	uint64_t now = mono_ms();
 	struct inflight *e, *next;
-	while ((e = TAILQ_FIRST(&f->kept)) &&
-	       (f->nkept > f->max_spare || now - e->kept_ms > KEPT_MS))
+	while ((e = TAILQ_FIRST(&f->kept)) && now - e->kept_ms > KEPT_MS)
 		kept_leave_locked(f, e, true);
-	for (e = obj ? TAILQ_FIRST(&f->kept) : NULL; e; e = next) {
+	while (f->nkept > f->max_kept)
+		kept_leave_locked(f, kept_victim_locked(f), true);
+	if (!obj)
+		return;
+	for (e = TAILQ_FIRST(&f->kept); e; e = next) {
 		next = TAILQ_NEXT(e, klink);
 		if (e->obj == obj)
 			kept_leave_locked(f, e, false);
 	}
+	STAILQ_FOREACH(e, &f->queue, qlink)
+		if (e->storing && e->obj == obj)
+			e->stale = true;
 }
 
 /* A store thread writes a kept block that left memory into the near-cache, unless that would
@@ -720,22 +743,31 @@ static void kept_trim_locked(struct fetcher *f, uint64_t obj)
 static void store_kept(struct fetcher *f, struct inflight *e)
 {
 	int r = -ENOSPC;
-	if (!near_cache_churns(f->near, e->want, KEPT_MS)) {
+	struct near_block out[16];
+	ssize_t n = -EBUSY;
+	pthread_mutex_lock(&f->lock);
+	bool stale = e->stale;
+	pthread_mutex_unlock(&f->lock);
+	/* on the account first, in one step with the check: two store threads cannot both find
+	 * room and push out a young block between them */
+	if (!stale)
+		n = near_cache_add(f->near, e->obj, e->block, e->want, KEPT_MS, out, 16);
+	if (n >= 0) {
 		r = block_store_put_summed(f->bs, e->obj, e->block, e->buf, e->want, e->peer_sum);
-		if (r < 0)
+		if (r < 0) {
+			near_cache_forget(f->near, e->obj, e->block);
 			log_debug("block %llu of \"%s\" from a peer not stored (%s)",
 				  (unsigned long long)e->block, e->path, strerror(-r));
+		}
 	}
-	uint64_t obj = e->obj, block = e->block;
-	uint32_t want = e->want;
 	pthread_mutex_lock(&f->lock);
 	e->storing = false;
 	e->stored = r == 0;
 	unlink_locked(f, e);
 	put_locked(e);
 	pthread_mutex_unlock(&f->lock);
-	if (r == 0)
-		near_trim(f, obj, block, want);
+	if (n > 0)
+		near_evict(f, out, (size_t)n);
 }
 
 static void complete(struct fetcher *f, struct inflight *e)
@@ -750,7 +782,6 @@ static void complete(struct fetcher *f, struct inflight *e)
 	}
 	pthread_mutex_lock(&f->lock);
 	bool from_peer = e->from_peer;
-	uint64_t peer_sum = e->peer_sum;
 	/* every part summed as it landed, and nobody adding now: the sum is the block's */
 	bool summed = !from_peer && e->sum && !e->summing && e->summed == e->nparts;
 	pthread_mutex_unlock(&f->lock);
@@ -768,12 +799,10 @@ static void complete(struct fetcher *f, struct inflight *e)
 	} else if (err == 0 && e->no_keep) {
 		/* its owner keeps it: the loader that asked hands it over */
 	} else if (err == 0) {
-		if (summed)
-			peer_sum = block_sum_digest(e->sum);
-		int r =
-		    from_peer || summed
-			? block_store_put_summed(f->bs, e->obj, e->block, e->buf, e->want, peer_sum)
-			: block_store_put(f->bs, e->obj, e->block, e->buf, e->want);
+		/* a peer's block is kept in memory (above): this one is the UFS's */
+		int r = summed ? block_store_put_summed(f->bs, e->obj, e->block, e->buf, e->want,
+							 block_sum_digest(e->sum))
+			       : block_store_put(f->bs, e->obj, e->block, e->buf, e->want);
 		if (r == 0)
 			stored = true;
 		else
@@ -865,6 +894,7 @@ int fetcher_new(struct ufs *u, struct block_store *bs, const struct fetcher_opti
 	f->max_spare = f->max_prefetch + FETCH_SPARE_DEMAND;
 	if (f->max_spare > FETCH_SPARE_MAX)
 		f->max_spare = FETCH_SPARE_MAX;
+	f->max_kept = f->max_spare;
 	f->part_size = opts && opts->part_size ? opts->part_size : 1u << 20;
 	if (f->part_size > f->block_size)
 		f->part_size = f->block_size;
@@ -885,6 +915,10 @@ int fetcher_new(struct ufs *u, struct block_store *bs, const struct fetcher_opti
 			return -ENOMEM;
 		}
 		f->route.source_id = f->source_id;
+		/* a stream's blocks ahead stay until the reader gets to them */
+		uint64_t w = f->route.window / f->block_size + FETCH_SPARE_DEMAND;
+		if (w > f->max_kept)
+			f->max_kept = w < KEPT_MAX ? (unsigned)w : KEPT_MAX;
 		if (f->route.near_cache && near_cache_new(f->route.near_cache, &f->near) < 0) {
 			free(f->source_id);
 			free(f);
@@ -1248,6 +1282,8 @@ static int get(struct fetcher *f, uint64_t obj, const char *path, const struct u
 			  : was_prefetch ? "prefetch in flight"
 					 : "demand in flight",
 			  early ? ", its range landed" : "");
+		if (!borrow || to >= e->want)
+			e->consumed = true; /* the reader is past it (kept_victim_locked) */
 		int r = take_locked(f, e, borrow, early, ret);
 		if (r <= 0)
 			return r;
@@ -1307,6 +1343,8 @@ int fetcher_wait_result(struct fetcher *f, uint64_t obj, const char *path,
 	log_debug("block %llu of \"%s\": a reader waited %llu us without a thread%s",
 		  (unsigned long long)block, path, (unsigned long long)(now_us() - w->t0),
 		  w->landed ? ", its range landed" : "");
+	if (w->to >= e->want)
+		e->consumed = true;
 	int r = take_locked(f, e, true, w->landed, ret);
 	if (r <= 0)
 		return r;

@@ -24,6 +24,8 @@ struct fetcher_route {
 	uint64_t near_cache;	   /* keep up to this many bytes of blocks read from peers in this
 				    * node's tiers too, the oldest leaving first (0: none) */
 	unsigned replicas;	   /* the source's cache nodes; 0: the cluster's default */
+	uint64_t window;	   /* bytes a reader's stream is fetched ahead at most: blocks read
+				    * from peers are kept in memory for that many (0: none known) */
 };
 
 struct fetcher_options {

@@ -78,14 +78,33 @@ static void unlink_locked(struct near_cache *nc, struct near_entry *e)
 	nc->bytes -= e->b.len;
 }
 
-size_t near_cache_add(struct near_cache *nc, uint64_t obj, uint64_t block, uint32_t len,
-		      struct near_block *out, size_t cap)
+static bool churns_locked(struct near_cache *nc, uint32_t len, uint64_t window_ms)
+{
+	bool young = false;
+	uint64_t since = now_ms();
+	since = since > window_ms ? since - window_ms : 0;
+	uint64_t over = nc->bytes + len > nc->max ? nc->bytes + len - nc->max : 0;
+	struct near_entry *e;
+	TAILQ_FOREACH(e, &nc->fifo, link) {
+		if (over == 0 || (young = e->at_ms > since))
+			break;
+		over = over > e->b.len ? over - e->b.len : 0;
+	}
+	return young;
+}
+
+ssize_t near_cache_add(struct near_cache *nc, uint64_t obj, uint64_t block, uint32_t len,
+		       uint64_t young_ms, struct near_block *out, size_t cap)
 {
 	char key[48];
 	size_t n = 0;
 	key_of(obj, block, key, sizeof(key));
 	pthread_mutex_lock(&nc->lock);
 	struct near_entry *e = strmap_get(nc->by_block, key);
+	if (!e && young_ms && churns_locked(nc, len, young_ms)) {
+		pthread_mutex_unlock(&nc->lock);
+		return -EBUSY;
+	}
 	if (e)
 		unlink_locked(nc, e);
 	else
@@ -114,7 +133,7 @@ size_t near_cache_add(struct near_cache *nc, uint64_t obj, uint64_t block, uint3
 		free(old);
 	}
 	pthread_mutex_unlock(&nc->lock);
-	return n;
+	return (ssize_t)n;
 }
 
 void near_cache_keep(struct near_cache *nc, const struct near_block *b)
@@ -140,17 +159,8 @@ void near_cache_keep(struct near_cache *nc, const struct near_block *b)
 
 bool near_cache_churns(struct near_cache *nc, uint32_t len, uint64_t window_ms)
 {
-	bool young = false;
-	uint64_t since = now_ms();
-	since = since > window_ms ? since - window_ms : 0;
 	pthread_mutex_lock(&nc->lock);
-	uint64_t over = nc->bytes + len > nc->max ? nc->bytes + len - nc->max : 0;
-	struct near_entry *e;
-	TAILQ_FOREACH(e, &nc->fifo, link) {
-		if (over == 0 || (young = e->at_ms > since))
-			break;
-		over = over > e->b.len ? over - e->b.len : 0;
-	}
+	bool young = churns_locked(nc, len, window_ms);
 	pthread_mutex_unlock(&nc->lock);
 	return young;
 }

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 
 struct near_block {
@@ -20,11 +21,13 @@ struct near_cache;
 int near_cache_new(uint64_t max, struct near_cache **ret);
 void near_cache_free(struct near_cache *nc);
 
-/* Records a block just stored (again: it becomes the newest, counted once) and writes into
- * out[0..cap) the oldest blocks that must leave for the total to stay within the bound, taking
- * them off the account. Returns how many. */
-size_t near_cache_add(struct near_cache *nc, uint64_t obj, uint64_t block, uint32_t len,
-		      struct near_block *out, size_t cap);
+/* Records a block about to be stored (again: it becomes the newest, counted once) and writes
+ * into out[0..cap) the oldest blocks that must leave for the total to stay within the bound,
+ * taking them off the account. Returns how many; or, with young_ms > 0, -EBUSY and no change
+ * when one that must leave was added less than young_ms ago (near_cache_churns, in the same
+ * hold of the lock: two adds at once cannot both pass it and push out a young block). */
+ssize_t near_cache_add(struct near_cache *nc, uint64_t obj, uint64_t block, uint32_t len,
+		       uint64_t young_ms, struct near_block *out, size_t cap);
 
 /* Puts back, as the oldest, a block near_cache_add named that could not leave (pinned by a
  * reader): it is named again at the next add. */

@@ -184,6 +184,7 @@ int source_open(const struct source_config *cfg, struct source **ret, char *errb
 				      .peers = cfg->peers,
 				      .source_id = cfg->id,
 				      .near_cache = cfg->near_cache,
+				      .window = cfg->prefetch_max,
 				      .replicas = cfg->cache_replicas};
 	struct fetcher_options fo = {.max_prefetch = s->fetch_concurrency,
 				     .max_requests = s->fetch_concurrency,

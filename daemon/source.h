@@ -34,6 +34,7 @@ struct source_config {
 	struct cluster *cluster;
 	struct peer_client *peers;
 	uint64_t near_cache; /* bytes of peers' blocks kept in this node's tiers (0: none) */
+	uint64_t prefetch_max; /* bytes a stream is fetched ahead at most (prefetch-max); 0: unknown */
 	unsigned cache_replicas; /* cache nodes of this source; 0: the cluster's default */
 };
 

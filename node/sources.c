@@ -394,6 +394,7 @@ int node_get_source_locked(struct node *n, const struct source_params *p, struct
 	    .cluster = n->cluster,
 	    .peers = n->peers,
 	    .near_cache = n->near_cache,
+	    .prefetch_max = n->prefetch_max,
 	    .cache_replicas = p->cache_replicas,
 	};
 	err[0] = '\0';

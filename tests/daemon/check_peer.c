@@ -1610,15 +1610,23 @@ START_TEST(near_cache_churns_only_on_young_blocks)
 	struct near_block out[16];
 	ck_assert_int_eq(near_cache_new(10, &nc), 0);
 	ck_assert(!near_cache_churns(nc, 4, 60000)); /* empty: it fits */
-	ck_assert_uint_eq(near_cache_add(nc, 1, 0, 4, out, 16), 0);
-	ck_assert_uint_eq(near_cache_add(nc, 1, 1, 4, out, 16), 0);
+	ck_assert_uint_eq(near_cache_add(nc, 1, 0, 4, 0, out, 16), 0);
+	ck_assert_uint_eq(near_cache_add(nc, 1, 1, 4, 0, out, 16), 0);
 	ck_assert(!near_cache_churns(nc, 2, 60000)); /* fits beside them */
 	/* would push out block 0, added just now: within a minute's window, not a 0 ms one */
 	ck_assert(near_cache_churns(nc, 4, 60000));
 	ck_assert(!near_cache_churns(nc, 4, 0));
+	/* the add itself refuses such a block, in the same hold of the lock, and changes nothing */
+	ck_assert_int_eq(near_cache_add(nc, 9, 0, 4, 60000, out, 16), -EBUSY);
+	ck_assert_uint_eq(near_cache_bytes(nc), 8);
+	ck_assert_int_eq(near_cache_add(nc, 9, 0, 4, 0, out, 16), 1);
+	ck_assert_uint_eq(out[0].obj, 1);
+	ck_assert_uint_eq(near_cache_bytes(nc), 8);
+	near_cache_forget(nc, 9, 0);
+	ck_assert_uint_eq(near_cache_add(nc, 1, 0, 4, 0, out, 16), 0);
 	/* a block put back (pinned when named) counts as old: only it would leave */
-	ck_assert_uint_eq(near_cache_add(nc, 2, 0, 2, out, 16), 0);
-	ck_assert_uint_eq(near_cache_add(nc, 3, 0, 4, out, 16), 1);
+	ck_assert_uint_eq(near_cache_add(nc, 2, 0, 2, 0, out, 16), 0);
+	ck_assert_uint_eq(near_cache_add(nc, 3, 0, 4, 0, out, 16), 1);
 	near_cache_keep(nc, &out[0]);
 	ck_assert_uint_eq(near_cache_bytes(nc), 14);
 	ck_assert(!near_cache_churns(nc, 0, 60000)); /* 4 over: the put-back block alone */
@@ -1632,26 +1640,26 @@ START_TEST(near_cache_stays_within_its_bound)
 	struct near_cache *nc;
 	struct near_block out[16];
 	ck_assert_int_eq(near_cache_new(10, &nc), 0);
-	ck_assert_uint_eq(near_cache_add(nc, 1, 0, 4, out, 16), 0);
-	ck_assert_uint_eq(near_cache_add(nc, 1, 1, 4, out, 16), 0);
+	ck_assert_uint_eq(near_cache_add(nc, 1, 0, 4, 0, out, 16), 0);
+	ck_assert_uint_eq(near_cache_add(nc, 1, 1, 4, 0, out, 16), 0);
 	/* the same block again is counted once and becomes the newest */
-	ck_assert_uint_eq(near_cache_add(nc, 1, 0, 4, out, 16), 0);
+	ck_assert_uint_eq(near_cache_add(nc, 1, 0, 4, 0, out, 16), 0);
 	ck_assert_uint_eq(near_cache_bytes(nc), 8);
 	/* past the bound: the oldest (block 1, not block 0 added again) leaves */
-	ck_assert_uint_eq(near_cache_add(nc, 2, 0, 4, out, 16), 1);
+	ck_assert_uint_eq(near_cache_add(nc, 2, 0, 4, 0, out, 16), 1);
 	ck_assert_uint_eq(out[0].obj, 1);
 	ck_assert_uint_eq(out[0].block, 1);
 	ck_assert_uint_eq(out[0].len, 4);
 	ck_assert_uint_eq(near_cache_bytes(nc), 8);
 	/* a big one pushes out as many as it takes, oldest first */
-	ck_assert_uint_eq(near_cache_add(nc, 3, 0, 9, out, 16), 2);
+	ck_assert_uint_eq(near_cache_add(nc, 3, 0, 9, 0, out, 16), 2);
 	ck_assert_uint_eq(out[0].obj, 1);
 	ck_assert_uint_eq(out[1].obj, 2);
 	ck_assert_uint_eq(near_cache_bytes(nc), 9);
 	/* one that could not leave is back as the oldest, and named first next time */
 	near_cache_keep(nc, &out[0]);
 	ck_assert_uint_eq(near_cache_bytes(nc), 13);
-	ck_assert_uint_eq(near_cache_add(nc, 4, 0, 1, out, 16), 1);
+	ck_assert_uint_eq(near_cache_add(nc, 4, 0, 1, 0, out, 16), 1);
 	ck_assert_uint_eq(out[0].obj, 1);
 	ck_assert_uint_eq(near_cache_bytes(nc), 10);
 	/* forgetting a block gives its bytes back; forgetting an unknown one is harmless */

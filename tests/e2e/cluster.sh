@@ -241,10 +241,11 @@ step "a load on node 1 warms the whole cluster: the three nodes then read with n
 LOAD_CALL="${WEIR_LOAD_CALL:-${WEIR_BUILD_DIR:-$WEIR_SRC/build}/tests/e2e/load-call}"
 [ -x "$LOAD_CALL" ] || fail "load-call is not at $LOAD_CALL: build it (ninja -C build)"
 for i in 1 2 3; do stop_node "$i"; done
-# node 3 keeps at most 8 MiB of its peers' blocks (near-cache), node 2 none, node 1 the default
+# node 3 keeps at most 8 MiB of its peers' blocks (near-cache), node 2 none (and fetches the
+# default 128 MiB ahead: all it reads from peers must stay in memory until read), node 1 the default
 # 1 GiB
 node_setup 1 "$TMP/l1" "$KEY" "prefetch-max = 8MiB"
-node_setup 2 "$TMP/l2" "$KEY" "prefetch-max = 8MiB" "near-cache = 0"
+node_setup 2 "$TMP/l2" "$KEY" "near-cache = 0" # the default prefetch-max: 32 blocks ahead
 node_setup 3 "$TMP/l3" "$KEY" "prefetch-max = 8MiB" "near-cache = 8MiB"
 for i in 1 2 3; do mount_on "$i" "$NGINX_URL"; done
 : >"$NGINX_ACCESS_LOG"
@@ -304,9 +305,9 @@ for i in 1 2 3; do wait "${pids[$((i - 1))]}" || fail "cp -R of node $i's view a
 for i in 1 2 3; do check_copy "node $i after the load" "$TMP/copyl$i"; done
 [ "$(ufs_body_bytes)" -eq "$TOTAL" ] || fail "reads after the load made nginx send $(($(ufs_body_bytes) - TOTAL)) more bytes"
 NEAR=$((8 * 1048576))
-# blocks from peers stay in memory up to 4.5 s before the near-cache writes them: wait for
+# blocks from peers stay in memory up to 9 s (idle) before the near-cache writes them: wait for
 # node 1 (near-cache 1 GiB) to hold the whole tree, and for node 3's near-cache to fill
-for _ in $(seq 1 100); do
+for _ in $(seq 1 200); do
 	[ "$(metric 1 weir_source_cached_bytes)" -eq "$TOTAL" ] && [ "$(metric 3 weir_source_cached_bytes)" -gt "${OWNED[3]}" ] && break
 	sleep 0.1
 done
