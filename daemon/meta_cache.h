@@ -76,10 +76,10 @@ void meta_cache_invalidate_below(struct meta_cache *mc, const char *dir);
  * thread. */
 void meta_cache_written(struct meta_cache *mc, const char *path);
 
-/* A write through weir of file path begins (meta_cache_written follows once it is done): a
- * listing of its parent until it is listed again may give a size that lags the file's by it,
- * which is not reported as a wrong listing; a validation under way is stored expired. Any
- * thread. */
+/* A write through weir of file path begins (meta_cache_written follows once it is done, exactly
+ * once): a listing of its parent until it is listed again may give a size that lags the file's
+ * by it, which is not reported as a wrong listing, nor is any listing while a write is under
+ * way; a validation under way is stored expired. Any thread. */
 void meta_cache_writing(struct meta_cache *mc, const char *path);
 
 /* What the cache knows of the UFS's reachability, for stat and top. */
