@@ -965,18 +965,34 @@ static int unpublish_claimed(struct csi_plugin *p, const Csi__V1__NodeUnpublishV
 	 * already unpublished. A directory weir-csi did not make (the record says) stays. */
 	bool recorded = record_read(p, key, r->volume_id, &created, &same) >= 0;
 	bool remove_dir = recorded && created;
-	if (recorded && !same) {
+	int e = 0, at = fuse_mounts_at(real, &dev, &weir);
+	char view[4400] = "";
+	if (at < 0) {
+		e = grpc_reply_error(rp, at, "reading mountinfo: %s", strerror(-at));
+		goto out_fd;
+	}
+	if (recorded && !same && at > 0) {
 		close(tfd);
 		return grpc_reply_error(rp, -ENOENT,
 					"volume \"%s\" is not published at target_path \"%s\" "
 					"(another volume is)",
 					r->volume_id, r->target_path);
 	}
-	int e = 0, at = fuse_mounts_at(real, &dev, &weir);
-	char view[4400] = "";
-	if (at < 0) {
-		e = grpc_reply_error(rp, at, "reading mountinfo: %s", strerror(-at));
-		goto out_fd;
+	if (recorded && !same) {
+		/* Nothing mounted: the record outlived its target (weir-csi died between the
+		 * record and the mount, or the kubelet removed an unmounted target after a
+		 * reboot) and the key came back with a new directory. This volume is not
+		 * published here: OK, as the spec says, or the kubelet retries a NOT_FOUND forever
+		 * and the pod never terminates. The stale record goes; the directory stays. */
+		close(tfd);
+		made_clear(p, key);
+		record_remove(p, key);
+		log_info("unpublish of \"%s\" at \"%s\": nothing mounted; dropped the stale "
+			 "record of another volume",
+			 r->volume_id, r->target_path);
+		Csi__V1__NodeUnpublishVolumeResponse resp =
+		    CSI__V1__NODE_UNPUBLISH_VOLUME_RESPONSE__INIT;
+		return grpc_reply_set(rp, &resp.base);
 	}
 	if (at > 0) {
 		view_of_dev(p, dev, view, sizeof(view));

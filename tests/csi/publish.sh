@@ -316,6 +316,20 @@ expect OK unpublish development/spark "$TMP/unrelated"
 [ -d "$TMP/unrelated" ] || fail "NodeUnpublishVolume removed $TMP/unrelated, which it never published"
 ok "$E unmounted and left; $TMP/unrelated: OK and left; another volume id: NOT_FOUND, still mounted"
 
+step "a record that outlived its mount (unmounted behind weir-csi's back) does not make another volume's unpublish fail forever"
+# what a reboot (the kubelet removes an unmounted target) or a crash between the record and the
+# mount leaves: the record names development/spark, nothing is mounted; an unpublish of another
+# volume there (a pod whose publish never finished) is OK, or the pod never terminates
+F="$TMP/pods/f/target"
+mkdir -p "$F"
+expect OK publish development/spark "$F" "${DEV[@]}" csi.storage.k8s.io/pod.namespace=development
+umount -l "$F"
+! mountpoint -q "$F" || fail "$F still mounted after umount"
+expect OK unpublish production/spark "$F"
+[ -d "$F" ] || fail "the unpublish of another volume removed $F"
+expect OK unpublish development/spark "$F"
+ok "a stale record of another volume with nothing mounted: OK, record dropped, directory left"
+
 step "weir-node dies with its keeper (kill -9): a pod's dead target still unpublishes once the view runs again"
 # the pod's bind keeps the dead view's device; the next publish clears the dead view and starts
 # a new one (another device): the kubelet's unpublish of the old pod must not be refused forever
