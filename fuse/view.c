@@ -19,6 +19,7 @@
 #include "view.h"
 
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -2559,6 +2560,28 @@ static bool op_done(struct view *v, fuse_ino_t parent, const char *path, const c
  * the source has another). No view lists them, so they are removed, with the reader's rights
  * (a directory only when empty). Another view's newer ones may be in flight: left. Returns
  * how many went. */
+/* Whether name is exactly a temporary name weir makes (create_placed): the prefix, 16 hex digits
+ * of a journal id, '-', the request's unique in hex, and "-1" for the spare. A host user's own
+ * ".weir-tmp-notes" is none: never removed as one. */
+static bool temp_name_parse(const char *name, unsigned long long *ret_jid,
+			    unsigned long long *ret_unique)
+{
+	size_t pl = strlen(UFS_TEMP_PREFIX);
+	if (strncmp(name, UFS_TEMP_PREFIX, pl) != 0)
+		return false;
+	const char *p = name + pl;
+	for (int i = 0; i < 16; i++)
+		if (!isxdigit((unsigned char)p[i]))
+			return false;
+	if (p[16] != '-' || !isxdigit((unsigned char)p[17]))
+		return false;
+	char *end;
+	errno = 0;
+	*ret_jid = strtoull(p, NULL, 16);
+	*ret_unique = strtoull(p + 17, &end, 16);
+	return errno == 0 && (!*end || strcmp(end, "-1") == 0);
+}
+
 static int temps_cleared(fuse_req_t req, struct view *v, const char *path)
 {
 	if (!v->journal)
@@ -2575,19 +2598,13 @@ static int temps_cleared(fuse_req_t req, struct view *v, const char *path)
 		close(dfd);
 		return 0;
 	}
-	char prefix[64];
-	size_t pl = (size_t)snprintf(prefix, sizeof(prefix), UFS_TEMP_PREFIX "%016llx-",
-				     (unsigned long long)view_journal_id(v->journal));
 	int n = 0;
 	for (struct dirent *de; (de = readdir(d));) {
-		bool ours = strncmp(de->d_name, prefix, pl) == 0;
-		if (!ours && strncmp(de->d_name, UFS_TEMP_PREFIX, strlen(UFS_TEMP_PREFIX)) != 0)
+		unsigned long long jid, unique;
+		if (!temp_name_parse(de->d_name, &jid, &unique))
 			continue;
-		char *end;
-		errno = 0;
-		unsigned long long unique = ours ? strtoull(de->d_name + pl, &end, 16) : 0;
-		if (ours && (errno || end == de->d_name + pl || (*end && strcmp(end, "-1") != 0) ||
-			     view_journal_op_busy(v->journal, unique)))
+		bool ours = jid == (unsigned long long)view_journal_id(v->journal);
+		if (ours && view_journal_op_busy(v->journal, unique))
 			continue;
 		struct stat st;
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||

@@ -184,9 +184,11 @@ step "temporary objects a killed weir-node left (no identity recorded) do not bl
 # the view does not list; an rmdir of their directory found it not empty (ENOTEMPTY). So did
 # one of a view whose weir-node and weir-keeper both died (another journal's), from before
 # this weir-node started the view.
-mkdir "$RW/d7"
+mkdir "$RW/d7" "$RW/d8"
 : >"$SRC/d7/.weir-tmp-00000000000000ee-3"
-sleep 1.1 # the view is started again after it, to the second
+# a host user's own file whose name only begins like weir's: never weir's to remove
+printf 'alice' >"$SRC/d8/.weir-tmp-notes"
+sleep 1.1 # the view is started again after them, to the second
 die_at fstatat '.weir-tmp-*' mkdir "$RW/d7/sub"
 die_at fstatat '.weir-tmp-*' python3 "$excl" "$RW/d7/f" "f7"
 [ -d "$SRC/d7/sub" ] && printf 'f7' | cmp -s - "$SRC/d7/f" || fail "d7/sub or d7/f was not made"
@@ -200,8 +202,12 @@ grep -q "not empty" "$TMP/err" || fail "rmdir of d7/sub: $(cat "$TMP/err")"
 rmdir "$SRC/d7/sub/.weir-tmp-00000000000000ff-1"
 rmdir "$RW/d7/sub" "$RW/d7" 2>"$TMP/err" || fail "rmdir through the view: $(cat "$TMP/err"); the source's d7: $(ls -aR "$SRC/d7")"
 [ ! -e "$SRC/d7" ] || fail "d7 is still in the source: $(ls -aR "$SRC/d7")"
+rmdir "$RW/d8" 2>"$TMP/err" && fail "rmdir of d8 removed a host user's .weir-tmp-notes"
+grep -q "not empty" "$TMP/err" || fail "rmdir of d8: $(cat "$TMP/err")"
+printf 'alice' | cmp -s - "$SRC/d8/.weir-tmp-notes" || fail "a host user's .weir-tmp-notes was changed or removed"
+rm -r "$SRC/d8"
 no_temp
-ok "rmdir removed this view's leftover temporary objects and a dead view's, not a live view's"
+ok "rmdir removed this view's leftover temporary objects and a dead view's, not a live view's nor a host user's file named like one"
 
 step "a rename applied, killed before the reply"
 printf "moved\n" >"$RW/r1"
