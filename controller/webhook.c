@@ -22,7 +22,8 @@
 
 #define WEBHOOK_MAX_BODY (1u << 20) /* an AdmissionReview of a delete is small */
 /* Connections of one client (a uid on this host, else an address: conn_share.h) and in all. A
- * client holding idle connections (each for 10 s at most) takes only its share; the apiserver, a
+ * client holding connections (an idle one goes after 10 s; one that sends a byte now and then
+ * stays: the timeout is for silence) takes only its share; the apiserver, a
  * client of its own, keeps the rest, and with all held it takes the oldest connection of the
  * client holding the most: only 128 clients holding one each lock it out. Past its share the
  * apiserver's review fails and the failurePolicy (Ignore: the finalizer still holds the delete)

@@ -9,6 +9,7 @@
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,10 +142,19 @@ int conn_share_client(int fd, bool *ret_local, unsigned *ret_id)
 		*ret_id = uid;
 		return 0;
 	}
-	if (r != -ENOENT)
-		log_debug("conn_share: cannot tell the owner of a local peer (%s): counted by its "
-			  "address",
-			  strerror(-r));
+	if (r != -ENOENT) {
+		/* once at warning level: every local client then shares one address's share */
+		static atomic_bool warned;
+		if (!atomic_exchange(&warned, true))
+			log_warn("conn_share: cannot tell the owner of a local peer (%s: sock_diag "
+				 "denied or missing?): local clients are counted by address, all "
+				 "of loopback as one",
+				 strerror(-r));
+		else
+			log_debug("conn_share: cannot tell the owner of a local peer (%s): "
+				  "counted by its address",
+				  strerror(-r));
+	}
 	*ret_local = false;
 	*ret_id = peer.sin_addr.s_addr;
 	return 0;
