@@ -49,16 +49,17 @@
 #define FETCH_SPARE_MAX 36
 #define FETCH_SPARE_DEMAND 4 /* blocks readers wait for beside the prefetch window */
 
-/* Blocks read from peers stay in memory, done, until KEPT_MS old (checked at every completion,
- * and every KEPT_MS / 2 when idle: gone 1.5 x KEPT_MS after at most; longer than the 4 s of a
- * stream's speed it is fetched ahead, prefetch_stream_window) or max_kept newer ones came (those
- * a reader read to their end leaving first); then those the near-cache takes go to the tiers (a
- * store thread writes them), the others are dropped. Writing them at once put the tier write (tmpfs page allocation and copy, a third
- * of the reading node's CPU) beside the read it serves: on 2 cores at load 7-9, a read of the
- * peers' 268 MB took 0.71-2.19 s with the near-cache, 0.47-0.83 s without. And the page cache
+/* Blocks read from peers that the tiers do not keep (near-cache 0, smaller than a block, or one
+ * that would push out a block stored less than KEPT_MS ago) stay in memory, done, until KEPT_MS
+ * old (checked at every completion, and every KEPT_MS / 2 when idle: gone 1.5 x KEPT_MS after at
+ * most; longer than the 4 s of a stream's speed it is fetched ahead, prefetch_stream_window) or
+ * max_kept newer ones came (those a reader read to their end leaving first). The page cache
  * keeps only the pages a READ asked for: with no block in memory every later READ of another
  * part of a block (and the reader's arrival at a block prefetched for it) asked the owner for the
- * whole block again (near-cache 0: 2.9x the peer bytes, and the owners' CPU with them). */
+ * whole block again (near-cache 0: 2.9x the peer bytes, and the owners' CPU with them). Those the
+ * near-cache takes are stored at once, as a UFS block is: keeping them in memory and writing
+ * them after the read made the read slower on a quiet machine (bench/cluster.sh (c), 6 runs
+ * alternated: 1.12-1.43x the time in 4), as its first reads missed passthrough. */
 #define KEPT_MS 6000
 /* At most this many kept blocks per source, whatever its window (256 MiB of 4 MiB blocks) */
 #define KEPT_MAX 64
@@ -117,10 +118,7 @@ struct inflight {
 	 * kept_ms (mono_ms) */
 	bool kept;
 	uint64_t kept_ms;
-	bool store_later; /* under f->lock: a kept block the near-cache takes when it leaves */
 	bool consumed;	  /* under f->lock: a reader took it up to its end (it leaves first) */
-	bool stale;	  /* under f->lock: its object turned out to have changed: not stored */
-	bool storing;	  /* under f->lock: queued for a store thread to write it (store_kept) */
 	TAILQ_ENTRY(inflight) klink; /* under f->lock: in f->kept while kept */
 	bool prefetch;	      /* under f->lock: no reader waits for it (yet) */
 	enum fetch_class cls; /* under f->lock: the queue its unsubmitted parts are in */
@@ -688,18 +686,12 @@ static void near_evict(struct fetcher *f, const struct near_block *out, size_t n
 	}
 }
 
-/* Takes e off the kept list: to a store thread when store (and the near-cache takes it), still
- * found by readers until it is written; else dropped. */
-static void kept_leave_locked(struct fetcher *f, struct inflight *e, bool store)
+/* Takes e off the kept list and out of the table. */
+static void kept_leave_locked(struct fetcher *f, struct inflight *e)
 {
 	TAILQ_REMOVE(&f->kept, e, klink);
 	f->nkept--;
 	e->kept = false;
-	if (store && e->store_later && !e->stale) {
-		e->storing = true; /* the kept ref goes with it */
-		queue_locked(f, e);
-		return;
-	}
 	unlink_locked(f, e);
 	put_locked(e); /* a reader holding its buffer keeps it until fetcher_result_release */
 }
@@ -715,65 +707,30 @@ static struct inflight *kept_victim_locked(struct fetcher *f)
 	return TAILQ_FIRST(&f->kept);
 }
 
-/* Takes out the kept blocks past their age or their number; obj != 0: drops all of obj's, and
- * those of obj on their way to the tiers are not stored. */
+/* Takes out the kept blocks past their age or their number; obj != 0: all of obj's too. */
 static void kept_trim_locked(struct fetcher *f, uint64_t obj)
 {
 	uint64_t now = mono_ms();
 	struct inflight *e, *next;
 	while ((e = TAILQ_FIRST(&f->kept)) && now - e->kept_ms > KEPT_MS)
-		kept_leave_locked(f, e, true);
+		kept_leave_locked(f, e);
 	while (f->nkept > f->max_kept)
-		kept_leave_locked(f, kept_victim_locked(f), true);
+		kept_leave_locked(f, kept_victim_locked(f));
 	if (!obj)
 		return;
 	for (e = TAILQ_FIRST(&f->kept); e; e = next) {
 		next = TAILQ_NEXT(e, klink);
 		if (e->obj == obj)
-			kept_leave_locked(f, e, false);
+			kept_leave_locked(f, e);
 	}
-	STAILQ_FOREACH(e, &f->queue, qlink)
-		if (e->storing && e->obj == obj)
-			e->stale = true;
-}
-
-/* A store thread writes a kept block that left memory into the near-cache, unless that would
- * push out a block stored less than KEPT_MS ago (a near-cache smaller than what the readers
- * need at once: it keeps what it holds), then lets it go. */
-static void store_kept(struct fetcher *f, struct inflight *e)
-{
-	int r = -ENOSPC;
-	struct near_block out[16];
-	ssize_t n = -EBUSY;
-	pthread_mutex_lock(&f->lock);
-	bool stale = e->stale;
-	pthread_mutex_unlock(&f->lock);
-	/* on the account first, in one step with the check: two store threads cannot both find
-	 * room and push out a young block between them */
-	if (!stale)
-		n = near_cache_add(f->near, e->obj, e->block, e->want, KEPT_MS, out, 16);
-	if (n >= 0) {
-		r = block_store_put_summed(f->bs, e->obj, e->block, e->buf, e->want, e->peer_sum);
-		if (r < 0) {
-			near_cache_forget(f->near, e->obj, e->block);
-			log_debug("block %llu of \"%s\" from a peer not stored (%s)",
-				  (unsigned long long)e->block, e->path, strerror(-r));
-		}
-	}
-	pthread_mutex_lock(&f->lock);
-	e->storing = false;
-	e->stored = r == 0;
-	unlink_locked(f, e);
-	put_locked(e);
-	pthread_mutex_unlock(&f->lock);
-	if (n > 0)
-		near_evict(f, out, (size_t)n);
 }
 
 static void complete(struct fetcher *f, struct inflight *e)
 {
 	int err = e->err;
-	bool stored = false, keep = false, later = false;
+	bool stored = false, keep = false;
+	struct near_block near_out[16];
+	ssize_t near_n = 0;
 	if (err == 0 && e->got != e->want) {
 		/* The object is shorter than its recorded size: it changed under us. */
 		log_debug("short read of \"%s\" block %llu: %zu of %u bytes", e->path,
@@ -788,14 +745,30 @@ static void complete(struct fetcher *f, struct inflight *e)
 	if (from_peer)
 		atomic_fetch_add(&f->stats.peer_blocks, 1);
 	if (err == 0 && from_peer) {
-		/* Memory keeps the whole block a while (KEPT_MS): the page cache keeps only what
-		 * was read of it. The near-cache (when on, and as large as a block) takes it when
-		 * it leaves memory, unless it would push out a block stored less than KEPT_MS ago
-		 * (store_kept): a near-cache smaller than the readers' window took out blocks
-		 * prefetched for them before they read them (cluster.sh, 8 MiB: 1.6x the peer
-		 * bytes). */
-		keep = true;
-		later = f->near && e->want <= f->route.near_cache;
+		/* The near-cache (when on, and as large as a block) takes it, unless that would
+		 * push out a block stored less than KEPT_MS ago: a near-cache smaller than the
+		 * readers' window took out blocks prefetched for them before they read them
+		 * (cluster.sh, 8 MiB: 1.6x the peer bytes). On the account first, in one step with
+		 * that check: two store threads cannot both find room and push out a young block
+		 * between them. Else memory keeps the whole block a while (KEPT_MS). */
+		near_n = f->near && e->want <= f->route.near_cache
+			     ? near_cache_add(f->near, e->obj, e->block, e->want, KEPT_MS,
+					      near_out, 16)
+			     : -EBUSY;
+		int r = near_n >= 0 ? block_store_put_summed(f->bs, e->obj, e->block, e->buf,
+							       e->want, e->peer_sum)
+				    : near_n;
+		if (r == 0) {
+			stored = true;
+		} else {
+			if (near_n >= 0) {
+				near_cache_forget(f->near, e->obj, e->block);
+				log_debug("block %llu of \"%s\" from a peer not stored (%s); kept "
+					  "in memory",
+					  (unsigned long long)e->block, e->path, strerror(-r));
+			}
+			keep = true;
+		}
 	} else if (err == 0 && e->no_keep) {
 		/* its owner keeps it: the loader that asked hands it over */
 	} else if (err == 0) {
@@ -832,7 +805,6 @@ static void complete(struct fetcher *f, struct inflight *e)
 	if (keep && e->hashed && !f->stopping) {
 		e->kept = true;
 		e->kept_ms = mono_ms();
-		e->store_later = later;
 		e->refs++;
 		TAILQ_INSERT_TAIL(&f->kept, e, klink);
 		f->nkept++;
@@ -843,6 +815,8 @@ static void complete(struct fetcher *f, struct inflight *e)
 	pthread_mutex_unlock(&f->lock);
 	fire_waits(&fire);
 	/* after the waiters are woken: eviction takes the store's lock and tier I/O */
+	if (near_n > 0)
+		near_evict(f, near_out, (size_t)near_n);
 }
 
 static void *store_thread(void *arg)
@@ -865,12 +839,8 @@ static void *store_thread(void *arg)
 			break;
 		struct inflight *e = STAILQ_FIRST(&f->queue);
 		STAILQ_REMOVE_HEAD(&f->queue, qlink);
-		bool storing = e->storing;
 		pthread_mutex_unlock(&f->lock);
-		if (storing)
-			store_kept(f, e);
-		else
-			complete(f, e);
+		complete(f, e);
 		pthread_mutex_lock(&f->lock);
 	}
 	pthread_mutex_unlock(&f->lock);
@@ -955,10 +925,8 @@ void fetcher_free(struct fetcher *f)
 	pthread_mutex_lock(&f->lock);
 	while (f->inflight > 0 || f->pumping || f->summing)
 		pthread_cond_wait(&f->done_cond, &f->lock);
-	/* the near-cache's blocks still in memory go to the tiers: the store threads write
-	 * what is queued before they stop */
 	while (!TAILQ_EMPTY(&f->kept))
-		kept_leave_locked(f, TAILQ_FIRST(&f->kept), true);
+		kept_leave_locked(f, TAILQ_FIRST(&f->kept));
 	f->stopping = true;
 	pthread_cond_broadcast(&f->queue_cond);
 	pthread_mutex_unlock(&f->lock);

@@ -305,9 +305,9 @@ for i in 1 2 3; do wait "${pids[$((i - 1))]}" || fail "cp -R of node $i's view a
 for i in 1 2 3; do check_copy "node $i after the load" "$TMP/copyl$i"; done
 [ "$(ufs_body_bytes)" -eq "$TOTAL" ] || fail "reads after the load made nginx send $(($(ufs_body_bytes) - TOTAL)) more bytes"
 NEAR=$((8 * 1048576))
-# blocks from peers stay in memory up to 9 s (idle) before the near-cache writes them: wait for
-# node 1 (near-cache 1 GiB) to hold the whole tree, and for node 3's near-cache to fill
-for _ in $(seq 1 200); do
+# the store threads may still be writing the last blocks into the near-caches: wait (10 s at
+# most) for node 1 (near-cache 1 GiB) to hold the whole tree, and for node 3's to fill
+for _ in $(seq 1 100); do
 	[ "$(metric 1 weir_source_cached_bytes)" -eq "$TOTAL" ] && [ "$(metric 3 weir_source_cached_bytes)" -gt "${OWNED[3]}" ] && break
 	sleep 0.1
 done
