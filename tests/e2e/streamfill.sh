@@ -31,8 +31,10 @@ rand_file "$TMP/src/w/b.bin" $((12 * MB + 9)) "w-b"
 cp "$TMP/src/w/b.bin" "$TMP/old-wb.bin"
 rand_file "$TMP/new-wb.bin" $((12 * MB + 9)) "w-b-new"
 cp "$TMP/src/r/b.bin" "$TMP/old-b.bin"
-# slow enough that a 6 MiB fill takes seconds over the 16 request slots
-nginx_start "$TMP/nginx" "$TMP/src" --limit-rate 48k
+# slow enough that a 6 MiB fill takes seconds over the 16 request slots (about 6 s: the races
+# below begin at 1 to 2 s); u/, whose fill must outlast the umount's 10 s bound many times,
+# slower (18 s at the least)
+nginx_start "$TMP/nginx" "$TMP/src" --limit-rate 160k --limit-rate-under u 48k
 at_exit nginx_stop
 
 # read_file PATH OUT [GATE]: reads PATH whole into OUT in the background; its pid in READ_PID.

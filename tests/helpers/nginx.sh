@@ -2,7 +2,9 @@
 # A private nginx on loopback serving a directory tree with autoindex, for weir's tests
 # (source it after lib.sh). It runs in the foreground of its own directory and is killed on exit.
 #
-#   nginx_start DIR ROOT [--port P] [--limit-rate RATE] [--json] [--addr IPV4]
+#   nginx_start DIR ROOT [--port P] [--limit-rate RATE] [--limit-rate-under DIR RATE]... [--json]
+#               [--addr IPV4]
+#     (--limit-rate-under: the files under /DIR/ at RATE instead)
 #     sets NGINX_PORT, NGINX_URL (http://ADDR:P/, ADDR 127.0.0.1 by default: --addr for a test's
 #     own network, e.g. a bridge other network namespaces reach), NGINX_JSON_URL (.../json/ with --json),
 #     NGINX_PID, NGINX_ACCESS_LOG. / serves ROOT as autoindex HTML; /json/ as autoindex JSON.
@@ -20,12 +22,17 @@ NGINX_PID=""
 
 nginx_start() {
 	local dir="$1" root="$2" port="" rate="" json=0 try
+	_NGINX_UNDER=""
 	NGINX_ADDR=127.0.0.1
 	shift 2
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--port) port="$2"; shift 2 ;;
 		--limit-rate) rate="$2"; shift 2 ;;
+		--limit-rate-under)
+			_NGINX_UNDER+="		location /$2/ { autoindex on; autoindex_exact_size on; limit_rate $3; }
+"
+			shift 3 ;;
 		--json) json=1; shift ;;
 		--addr) NGINX_ADDR="$2"; shift 2 ;;
 		*) fail "nginx_start: unknown option \"$1\"" ;;
@@ -101,7 +108,7 @@ http {
 			autoindex_exact_size on;
 			$limit
 		}
-$( [ "$json" -eq 1 ] && cat <<JSON
+$_NGINX_UNDER$( [ "$json" -eq 1 ] && cat <<JSON
 		location /json/ {
 			alias $root/;
 			autoindex on;
