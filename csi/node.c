@@ -1053,7 +1053,7 @@ static int unpublish_claimed(struct csi_plugin *p, const Csi__V1__NodeUnpublishV
 			     int tfd, const char *real, const char *key, struct grpc_reply *rp)
 {
 	unsigned long dev = 0;
-	bool weir = false, created = false, same;
+	bool weir = false, created = false, same = false;
 	/* The spec: the SP deletes the directory it created there, and an unknown target is
 	 * already unpublished. A directory weir-csi did not make (the record says) stays. */
 	bool recorded = record_read(p, key, r->volume_id, &created, &same) >= 0;
@@ -1064,6 +1064,11 @@ static int unpublish_claimed(struct csi_plugin *p, const Csi__V1__NodeUnpublishV
 		e = grpc_reply_error(rp, at, "reading mountinfo: %s", strerror(-at));
 		goto out_fd;
 	}
+	/* A record with nothing mounted is stale: a publish crashed before its mount is followed
+	 * by a start, whose sweep drops it, so this one's target went without an unpublish and
+	 * the key came back with a directory weir-csi may not have made: it stays */
+	if (at == 0)
+		remove_dir = false;
 	if (recorded && !same && at > 0) {
 		close(tfd);
 		return grpc_reply_error(rp, -ENOENT,
@@ -1118,7 +1123,7 @@ static int unpublish_claimed(struct csi_plugin *p, const Csi__V1__NodeUnpublishV
 	tfd = -1;
 	/* made by a publish call that lost the claim to the one that published this volume; a
 	 * mark the record does not agree with is another target's that had this key */
-	bool marked = recorded && same && made_here(p, key);
+	bool marked = recorded && same && at > 0 && made_here(p, key);
 	if (marked)
 		remove_dir = true;
 	/* the mark goes before the directory: once that is gone, a publish may make it again and

@@ -348,7 +348,8 @@ record_of() { # the record file of target $1 (csi/node.c record_path)
 G="$TMP/pods/g/target"
 H="$TMP/pods/h/target"
 I="$TMP/pods/i/target"
-mkdir -p "$TMP/pods/g" "$TMP/pods/h" "$TMP/pods/i"
+J="$TMP/pods/j/target"
+mkdir -p "$TMP/pods/g" "$TMP/pods/h" "$TMP/pods/i" "$TMP/pods/j"
 gone() { # publishes $1 (weir-csi makes it), then it goes behind weir-csi's back
 	expect OK publish development/spark "$1" "${DEV[@]}" csi.storage.k8s.io/pod.namespace=development
 	rec="$(record_of "$1")"
@@ -364,7 +365,8 @@ rec="$(record_of "$G")"
 [ ! -e "$rec" ] && [ ! -e "$rec.made" ] || fail "weir-csi's start left the record or mark of $G, which is gone: $(ls "$WEIR_STATE/csi/targets")"
 [ -f "$(record_of "$I")" ] || fail "weir-csi's start dropped the record of $I, which is published"
 gone "$H"
-mkdir "$G" "$H"
+gone "$J"
+mkdir "$G" "$H" "$J"
 for X in "$G" "$H"; do
 	expect OK publish development/spark "$X" "${DEV[@]}" csi.storage.k8s.io/pod.namespace=development
 	cmp "$D/README" "$X/README"
@@ -372,9 +374,13 @@ for X in "$G" "$H"; do
 	! mountpoint -q "$X" || fail "$X still mounted after NodeUnpublishVolume"
 	[ -d "$X" ] || fail "NodeUnpublishVolume removed $X, which the CO made (a stale mark of the target that had its key)"
 done
+# J: the new pod's publish never got to its record (weir-node busy, say); its unpublish finds
+# the stale record of the same volume, and nothing mounted
+expect OK unpublish development/spark "$J"
+[ -d "$J" ] || fail "NodeUnpublishVolume removed $J, which the CO made (a stale record of the target that had its key)"
 expect OK unpublish development/spark "$I"
 [ ! -e "$I" ] || fail "NodeUnpublishVolume left $I, which weir-csi made, after a restart"
-ok "records of removed targets dropped at start (G) and at the next publish (H); $G and $H, made by the CO, left"
+ok "records of removed targets dropped at start (G), at the next publish (H), ignored by an unpublish with nothing mounted (J); $G, $H and $J, made by the CO, left"
 
 step "weir-node dies with its keeper (kill -9): a pod's dead target still unpublishes once the view runs again"
 # the pod's bind keeps the dead view's device; the next publish clears the dead view and starts
