@@ -222,6 +222,7 @@ int main(int argc, char **argv)
 		log_err("state directory: %s", err);
 		goto out;
 	}
+	csi_node_sweep(p);
 	srv = grpc_server_new(4);
 	if (!srv)
 		goto out;

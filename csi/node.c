@@ -495,9 +495,11 @@ int csi_node_init(struct csi_plugin *p)
 
 /* ---- Records of published targets ----
  * <targets_dir>/<SHA-256 of the target's key (target_open), hex>: 'c' when weir-csi created the
- * directory (unpublish removes it then, and only then), 'e' when it existed; then the volume id.
- * Written with the target claimed, before its mount; removed by its unpublish. They outlive a
- * weir-csi restart, as the mounts do. */
+ * directory (unpublish removes it then, and only then), 'e' when it existed; then the volume id,
+ * a NUL and the target's kernel name (records from before that have none). Written with the
+ * target claimed, before its mount; removed by its unpublish. They outlive a weir-csi restart, as
+ * the mounts do; a record whose target went without an unpublish (a crash, a reboot) is dropped
+ * at the next start (csi_node_sweep) or by the next publish there. */
 
 static void record_path(const struct csi_plugin *p, const char *key, char *out, size_t len)
 {
@@ -511,20 +513,23 @@ static void record_path(const struct csi_plugin *p, const char *key, char *out, 
 }
 
 static int record_write(const struct csi_plugin *p, const char *key, const char *volume_id,
-			bool created)
+			bool created, const char *real)
 {
 	char path[4400], tmp[4410];
 	record_path(p, key, path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	size_t n = strlen(volume_id);
-	char buf[600];
-	if (n > sizeof(buf) - 1)
+	size_t n = strlen(volume_id), rn = strlen(real);
+	char buf[600 + PATH_MAX];
+	if (n > 600 - 1 || rn >= PATH_MAX)
 		return -ENAMETOOLONG; /* publish_check allows 512 bytes */
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	buf[0] = created ? 'c' : 'e';
 	memcpy(buf + 1, volume_id, n);
+	buf[1 + n] = '\0';
+	memcpy(buf + 2 + n, real, rn);
+	n += 1 + rn;
 	ssize_t w = write(fd, buf, 1 + n);
 	int r = w == (ssize_t)(1 + n) ? 0 : w < 0 ? -errno : -EIO;
 	if (close(fd) < 0 && r == 0)
@@ -536,24 +541,39 @@ static int record_write(const struct csi_plugin *p, const char *key, const char 
 	return r;
 }
 
+/* The record file at path: 0 with 'c' or 'e' in *ret_kind, the volume id and the target's name
+ * ("" in a record from before they had one) in ret_vol and ret_real (PATH_MAX bytes each). */
+static int record_load(const char *path, char *ret_kind, char *ret_vol, char *ret_real)
+{
+	char buf[600 + PATH_MAX + 1];
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	int err = errno;
+	close(fd);
+	if (n < 1)
+		return n < 0 ? -err : -ENOENT;
+	buf[n] = '\0';
+	*ret_kind = buf[0];
+	size_t vn = strlen(buf + 1);
+	snprintf(ret_vol, PATH_MAX, "%.600s", buf + 1);
+	snprintf(ret_real, PATH_MAX, "%.4095s", 1 + vn < (size_t)n ? buf + 2 + vn : "");
+	return 0;
+}
+
 /* The record of key: 0 with whether weir-csi created the directory and whether volume_id is the
  * one published there, -ENOENT when there is none. */
 static int record_read(const struct csi_plugin *p, const char *key, const char *volume_id,
 		       bool *ret_created, bool *ret_same)
 {
-	char path[4400], buf[600];
+	char path[4400], vol[PATH_MAX], real[PATH_MAX], kind;
 	record_path(p, key, path, sizeof(path));
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = read(fd, buf, sizeof(buf));
-	int err = errno;
-	close(fd);
-	if (n < 1)
-		return n < 0 ? -err : -ENOENT;
-	*ret_created = buf[0] == 'c';
-	*ret_same =
-	    (size_t)n - 1 == strlen(volume_id) && !memcmp(buf + 1, volume_id, (size_t)n - 1);
+	int r = record_load(path, &kind, vol, real);
+	if (r < 0)
+		return r;
+	*ret_created = kind == 'c';
+	*ret_same = strcmp(vol, volume_id) == 0;
 	return 0;
 }
 
@@ -565,9 +585,14 @@ static void record_remove(const struct csi_plugin *p, const char *key)
 		log_warn("removing the record \"%s\": %s", path, strerror(errno));
 }
 
-/* "<record>.made": a publish call made the directory. Written before the target is claimed, so
- * a call that made the directory and lost the claim to one that found it (both weir-csi's) still
- * leaves it weir-csi's to remove; the record's 'c' or 'e' is the winner's view. */
+/* "<record>.made": a publish call made the directory. Written before the target is claimed, so a
+ * call that made the directory and lost the claim to one that found it (both weir-csi's, for any
+ * volumes) still leaves it weir-csi's to remove; the record's 'c' or 'e' is the winner's view.
+ * It counts only with a record of the volume unpublished (a mark without one, or beside another
+ * volume's, is another target's that had the key; a publish that finds a stale record drops the
+ * mark with it, as csi_node_sweep does at start). It is cleared before the
+ * directory is removed (and written again if that fails): while the directory exists no other
+ * call can make it, so no clearing erases the mark of a call that made it anew. */
 static void made_path(const struct csi_plugin *p, const char *key, char *out, size_t len)
 {
 	char rec[4400];
@@ -801,7 +826,7 @@ static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, int
 			e = republish(p, &pub, tdev, rp);
 		/* published by a weir-csi that kept no records (it made the directory itself) */
 		if (e >= 0 && rr == -ENOENT)
-			record_write(p, key, pub.volume_id, true);
+			record_write(p, key, pub.volume_id, true, real);
 		close(tfd);
 		return e;
 	}
@@ -826,7 +851,14 @@ static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, int
 		goto fail_target;
 	/* recorded before the mount: an unpublish after a crash in between still knows whether
 	 * the directory is weir-csi's to remove */
-	e = record_write(p, key, pub.volume_id, created);
+	/* A record where nothing is mounted and this call did not make the directory is the
+	 * last one's, whose target went without an unpublish (the kubelet removes unmounted
+	 * targets after a reboot) and whose key came back with a directory weir-csi did not make:
+	 * its mark goes with it, or the unpublish would remove that directory. */
+	bool old_created, old_same;
+	if (!created && record_read(p, key, pub.volume_id, &old_created, &old_same) >= 0)
+		made_clear(p, key);
+	e = record_write(p, key, pub.volume_id, created, real);
 	if (e < 0) {
 		if (src_fd >= 0)
 			close(src_fd);
@@ -871,9 +903,70 @@ static int publish_claimed(struct csi_plugin *p, const struct publish *ppub, int
 fail_target:
 	if (tfd >= 0)
 		close(tfd);
-	if (created && rmdir(asked) == 0)
+	if (created) {
+		/* the mark first: once the directory is gone another call may make and mark it */
 		made_clear(p, key);
+		if (rmdir(asked) < 0 && errno != ENOENT)
+			made_mark(p, key);
+	}
 	return e;
+}
+
+/* True when the record named name (in targets_dir) is of the target real as it is now: real is
+ * still a directory whose key is the record's, and a weir mount is on it. */
+static bool record_live(const struct csi_plugin *p, const char *name, const char *real)
+{
+	char now[PATH_MAX], key[300], path[4400];
+	int tfd = target_open(real, now, sizeof(now), key, sizeof(key));
+	if (tfd < 0)
+		return false;
+	close(tfd);
+	record_path(p, key, path, sizeof(path));
+	const char *base = strrchr(path, '/');
+	bool weir = false;
+	unsigned long dev;
+	return base && strcmp(base + 1, name) == 0 && fuse_mounts_at(now, &dev, &weir) > 0 && weir;
+}
+
+void csi_node_sweep(const struct csi_plugin *p)
+{
+	DIR *d = opendir(p->targets_dir);
+	if (!d) {
+		log_warn("sweeping \"%s\": %s", p->targets_dir, strerror(errno));
+		return;
+	}
+	unsigned dropped = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		const char *n = de->d_name;
+		size_t l = strlen(n);
+		char path[4400], other[4400], kind, vol[PATH_MAX], real[PATH_MAX];
+		if (l < 64 || n[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%.4200s/%s", p->targets_dir, n);
+		if (l == 64) {
+			/* a record from before records named their target stays (it cannot be
+			 * checked); one whose target is gone, or unmounted, goes with its mark */
+			if (record_load(path, &kind, vol, real) < 0 || !real[0] ||
+			    record_live(p, n, real))
+				continue;
+			snprintf(other, sizeof(other), "%s.made", path);
+			unlink(other);
+		} else if (l == 69 && strcmp(n + 64, ".made") == 0) {
+			/* a mark with no record: its publish never got to recording (weir-csi
+			 * died, or the call that published failed) */
+			snprintf(other, sizeof(other), "%.*s", (int)strlen(path) - 5, path);
+			if (access(other, F_OK) == 0 || errno != ENOENT)
+				continue;
+		} else if (!(l == 68 && strcmp(n + 64, ".tmp") == 0)) {
+			continue;
+		}
+		if (unlink(path) == 0)
+			dropped++;
+	}
+	closedir(d);
+	if (dropped)
+		log_info("dropped %u records of targets that went without an unpublish", dropped);
 }
 
 /* ---- NodeUnpublishVolume ---- */
@@ -960,7 +1053,7 @@ static int unpublish_claimed(struct csi_plugin *p, const Csi__V1__NodeUnpublishV
 			     int tfd, const char *real, const char *key, struct grpc_reply *rp)
 {
 	unsigned long dev = 0;
-	bool weir = false, created = false, same;
+	bool weir = false, created = false, same = false;
 	/* The spec: the SP deletes the directory it created there, and an unknown target is
 	 * already unpublished. A directory weir-csi did not make (the record says) stays. */
 	bool recorded = record_read(p, key, r->volume_id, &created, &same) >= 0;
@@ -971,6 +1064,11 @@ static int unpublish_claimed(struct csi_plugin *p, const Csi__V1__NodeUnpublishV
 		e = grpc_reply_error(rp, at, "reading mountinfo: %s", strerror(-at));
 		goto out_fd;
 	}
+	/* A record with nothing mounted is stale: a publish crashed before its mount is followed
+	 * by a start, whose sweep drops it, so this one's target went without an unpublish and
+	 * the key came back with a directory weir-csi may not have made: it stays */
+	if (at == 0)
+		remove_dir = false;
 	if (recorded && !same && at > 0) {
 		close(tfd);
 		return grpc_reply_error(rp, -ENOENT,
@@ -1023,13 +1121,21 @@ static int unpublish_claimed(struct csi_plugin *p, const Csi__V1__NodeUnpublishV
 	}
 	close(tfd);
 	tfd = -1;
-	/* made by a publish call that lost the claim to the one that published */
-	if (made_here(p, key))
+	/* made by a publish call that lost the claim to the one that published this volume; a
+	 * mark the record does not agree with is another target's that had this key */
+	bool marked = recorded && same && at > 0 && made_here(p, key);
+	if (marked)
 		remove_dir = true;
-	if (remove_dir && rmdir(r->target_path) < 0 && errno != ENOENT)
-		return grpc_reply_error(rp, -errno, "removing target_path \"%s\": %s",
-					r->target_path, strerror(errno));
+	/* the mark goes before the directory: once that is gone, a publish may make it again and
+	 * mark it, and that mark must stay */
 	made_clear(p, key);
+	if (remove_dir && rmdir(r->target_path) < 0 && errno != ENOENT) {
+		int err = errno;
+		if (marked)
+			made_mark(p, key);
+		return grpc_reply_error(rp, -err, "removing target_path \"%s\": %s", r->target_path,
+					strerror(err));
+	}
 	if (recorded)
 		record_remove(p, key);
 	if (view[0] && fuse_mounts_count_dev(dev) <= 1)
@@ -1129,9 +1235,20 @@ static int node_get_volume_stats(void *ctx, const ProtobufCMessage *msg, struct 
 		      : -EINVAL;
 	if (tfd >= 0) {
 		close(tfd);
-		if (record_read(p, key, r->volume_id, &created, &same) >= 0 && same &&
-		    fuse_mounts_at(real, &dev, NULL) > 0)
+		/* no record: a target the weir-csi before an upgrade published (it kept none) is
+		 * answered for by its weir mount, and recorded as republish would */
+		bool weir = false;
+		int rr = record_read(p, key, r->volume_id, &created, &same);
+		if ((rr >= 0 ? same : rr == -ENOENT) && fuse_mounts_at(real, &dev, &weir) > 0 &&
+		    weir)
 			view_of_dev(p, dev, view, sizeof(view));
+		if (view[0] && rr == -ENOENT && busy_claim(p, key, NULL)) {
+			unsigned long now_dev;
+			if (record_read(p, key, r->volume_id, &created, &same) == -ENOENT &&
+			    fuse_mounts_at(real, &now_dev, NULL) > 0 && now_dev == dev)
+				record_write(p, key, r->volume_id, true, real);
+			busy_release(p, key, NULL);
+		}
 	}
 	if (!view[0])
 		return grpc_reply_error(rp, -ENOENT, "volume \"%s\" is not published at \"%s\"",

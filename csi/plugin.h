@@ -57,5 +57,9 @@ int csi_node_init(struct csi_plugin *p);
 bool csi_node_alive(const struct csi_plugin *p);
 /* Stops the idle views whose grace period is over; the loop's tick. */
 void csi_node_tick(void *plugin);
+/* Drops the records (and marks) in p->targets_dir of targets that went without an unpublish (a
+ * crash, a reboot): their target is gone, another directory has their key, or no weir mount is
+ * on it. Called at start, before any call is served. */
+void csi_node_sweep(const struct csi_plugin *p);
 /* Frees the state (the views stay mounted: weir-node keeps serving them). */
 void csi_node_cleanup(struct csi_plugin *p);

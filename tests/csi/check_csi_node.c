@@ -549,6 +549,67 @@ START_TEST(slow_publishes_leave_info_answered)
 }
 END_TEST
 
+/* A record file in dir named 64 times c (and suffix), holding len bytes of body. */
+static void sweep_file(const char *dir, char c, const char *suffix, const char *body, size_t len)
+{
+	char name[128], path[4400];
+	memset(name, c, 64);
+	snprintf(name + 64, sizeof(name) - 64, "%s", suffix);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(body, 1, len, f), len);
+	fclose(f);
+}
+
+static bool sweep_has(const char *dir, char c, const char *suffix)
+{
+	char name[128], path[4400];
+	memset(name, c, 64);
+	snprintf(name + 64, sizeof(name) - 64, "%s", suffix);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return access(path, F_OK) == 0;
+}
+
+/* The start's sweep: records of targets that are gone or have no weir mount go with their marks,
+ * as do marks without a record and temporaries; records from before they named their target
+ * (which cannot be checked) and files that are not weir-csi's stay. Live records: publish.sh. */
+START_TEST(sweep_drops_stale_records)
+{
+	char tmp[] = "/tmp/weir-check-sweep.XXXXXX", body[4400], here[4200];
+	ck_assert_ptr_nonnull(mkdtemp(tmp));
+	snprintf(plugin.targets_dir, sizeof(plugin.targets_dir), "%s/targets", tmp);
+	snprintf(here, sizeof(here), "%s/here", tmp);
+	ck_assert_int_eq(mkdir(plugin.targets_dir, 0700), 0);
+	ck_assert_int_eq(mkdir(here, 0700), 0);
+	const char *dir = plugin.targets_dir;
+	/* a: its target is gone; b: it is there, with nothing mounted */
+	int n = snprintf(body, sizeof(body), "cdevelopment/spark%c%s/gone", '\0', tmp);
+	sweep_file(dir, 'a', "", body, (size_t)n);
+	sweep_file(dir, 'a', ".made", "", 0);
+	n = snprintf(body, sizeof(body), "edevelopment/spark%c%s", '\0', here);
+	sweep_file(dir, 'b', "", body, (size_t)n);
+	/* c: a record from before records named their target, with its mark */
+	sweep_file(dir, 'c', "", "cdevelopment/spark", 18);
+	sweep_file(dir, 'c', ".made", "", 0);
+	sweep_file(dir, 'd', ".made", "", 0);
+	sweep_file(dir, 'e', ".tmp", "x", 1);
+	sweep_file(dir, 'f', "-not-weirs", "x", 1);
+	csi_node_sweep(&plugin);
+	ck_assert(!sweep_has(dir, 'a', ""));
+	ck_assert(!sweep_has(dir, 'a', ".made"));
+	ck_assert(!sweep_has(dir, 'b', ""));
+	ck_assert(sweep_has(dir, 'c', ""));
+	ck_assert(sweep_has(dir, 'c', ".made"));
+	ck_assert(!sweep_has(dir, 'd', ".made"));
+	ck_assert(!sweep_has(dir, 'e', ".tmp"));
+	ck_assert(sweep_has(dir, 'f', "-not-weirs"));
+	char cmd[4400];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 Suite *csi_node_suite(void)
 {
 	Suite *s = suite_create("csi_node");
@@ -564,6 +625,7 @@ Suite *csi_node_suite(void)
 	tcase_add_test(tc, probe_hung_node);
 	tcase_add_test(tc, concurrent_publish_aborted);
 	tcase_add_test(tc, slow_publishes_leave_info_answered);
+	tcase_add_test(tc, sweep_drops_stale_records);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -11,7 +11,10 @@
 # - unpublish unmounts and removes the target, is idempotent, and the view stops after the grace
 #   period once no target uses it;
 # - a restarted weir-csi leaves published targets alone and answers the same for them: OK for the
-#   same volume and subpath, ALREADY_EXISTS for another subpath;
+#   same volume and subpath, ALREADY_EXISTS for another subpath; stats for a target with no record
+#   (a weir-csi from before records) are answered; the record and mark of a target removed without
+#   an unpublish are dropped (at start, or by the next publish there), so a directory the CO makes
+#   with its key is left by unpublish;
 # - kubelet registration (GetInfo) on <registration-dir>/weir.csi.io-reg.sock.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -274,6 +277,9 @@ expect OK publish development/spark "$T" "${DEV[@]}" subpath=/other csi.storage.
 csi_stop
 mountpoint -q "$A" && mountpoint -q "$B" && mountpoint -q "$T" || fail "stopping weir-csi unmounted a target"
 cmp "$D/model.bin" "$B/model.bin"
+# what a weir-csi from before the records leaves: mounts and no records. Their stats are still
+# answered (and recorded), not NOT_FOUND until a republish the kubelet never makes
+rm -f "$WEIR_STATE/csi/targets/"*
 # the state directory named with a trailing '/' (as a Helm value may be): the views' names it
 # makes must still be the ones mountinfo lists, or no view is found running or publishing
 csi_start --view-grace 2 --state-dir "$WEIR_STATE/"
@@ -282,7 +288,8 @@ expect OK publish development/spark "$T" "${DEV[@]}" subpath=/other csi.storage.
 expect ALREADY_EXISTS publish development/spark "$T" "${DEV[@]}" subpath=/sub csi.storage.k8s.io/pod.namespace=development
 expect ALREADY_EXISTS publish development/spark "$A" "${DEV[@]}" subpath=/other csi.storage.k8s.io/pod.namespace=development
 cmp "$D/other/note" "$T/note"
-ok "after the restart: targets mounted; the same volume and subpath OK, another subpath ALREADY_EXISTS"
+expect OK stats production/spark "$B"
+ok "after the restart: targets mounted; the same volume and subpath OK, another subpath ALREADY_EXISTS; unrecorded $B's stats: $(head -n 1 <<<"$CC_OUT")"
 expect OK unpublish development/spark "$T"
 
 step "unpublish: unmounted, target removed, idempotent; the view stops after the last user"
@@ -329,6 +336,51 @@ expect OK unpublish production/spark "$F"
 [ -d "$F" ] || fail "the unpublish of another volume removed $F"
 expect OK unpublish development/spark "$F"
 ok "a stale record of another volume with nothing mounted: OK, record dropped, directory left"
+
+step "a target weir-csi made, removed without an unpublish: its record and mark go; a directory the CO makes with its key back stays"
+# the key is the parent's device and inode and the name: a pod directory whose inode is reused
+# (here: the same parent) brings it back. G: a reboot (weir-csi starts again) drops the record
+# and mark at start; H: without a restart, the next publish there drops them
+record_of() { # the record file of target $1 (csi/node.c record_path)
+	printf '%s/csi/targets/%s' "$WEIR_STATE" "$(printf '@%x:%x/%s' \
+		$(stat -c '%d %i' "$(dirname "$1")") "$(basename "$1")" | sha256sum | cut -d' ' -f1)"
+}
+G="$TMP/pods/g/target"
+H="$TMP/pods/h/target"
+I="$TMP/pods/i/target"
+J="$TMP/pods/j/target"
+mkdir -p "$TMP/pods/g" "$TMP/pods/h" "$TMP/pods/i" "$TMP/pods/j"
+gone() { # publishes $1 (weir-csi makes it), then it goes behind weir-csi's back
+	expect OK publish development/spark "$1" "${DEV[@]}" csi.storage.k8s.io/pod.namespace=development
+	rec="$(record_of "$1")"
+	[ -f "$rec" ] && [ -f "$rec.made" ] || fail "no record and mark $rec(.made) for $1, which weir-csi made"
+	umount -l "$1"
+	rmdir "$1"
+}
+gone "$G"
+expect OK publish development/spark "$I" "${DEV[@]}" csi.storage.k8s.io/pod.namespace=development
+csi_stop
+csi_start --view-grace 2
+rec="$(record_of "$G")"
+[ ! -e "$rec" ] && [ ! -e "$rec.made" ] || fail "weir-csi's start left the record or mark of $G, which is gone: $(ls "$WEIR_STATE/csi/targets")"
+[ -f "$(record_of "$I")" ] || fail "weir-csi's start dropped the record of $I, which is published"
+gone "$H"
+gone "$J"
+mkdir "$G" "$H" "$J"
+for X in "$G" "$H"; do
+	expect OK publish development/spark "$X" "${DEV[@]}" csi.storage.k8s.io/pod.namespace=development
+	cmp "$D/README" "$X/README"
+	expect OK unpublish development/spark "$X"
+	! mountpoint -q "$X" || fail "$X still mounted after NodeUnpublishVolume"
+	[ -d "$X" ] || fail "NodeUnpublishVolume removed $X, which the CO made (a stale mark of the target that had its key)"
+done
+# J: the new pod's publish never got to its record (weir-node busy, say); its unpublish finds
+# the stale record of the same volume, and nothing mounted
+expect OK unpublish development/spark "$J"
+[ -d "$J" ] || fail "NodeUnpublishVolume removed $J, which the CO made (a stale record of the target that had its key)"
+expect OK unpublish development/spark "$I"
+[ ! -e "$I" ] || fail "NodeUnpublishVolume left $I, which weir-csi made, after a restart"
+ok "records of removed targets dropped at start (G), at the next publish (H), ignored by an unpublish with nothing mounted (J); $G, $H and $J, made by the CO, left"
 
 step "weir-node dies with its keeper (kill -9): a pod's dead target still unpublishes once the view runs again"
 # the pod's bind keeps the dead view's device; the next publish clears the dead view and starts
