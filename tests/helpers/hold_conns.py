@@ -6,11 +6,13 @@
 # and exits 1 if any stayed open.
 # With "dribble" instead (slowloris): each sends a request line, then one byte of a header that
 # never ends every 1.5 s (never silent for the server's timeout), for SECONDS, opening nothing
-# again; then prints "closed: K", how many the server closed, and exits 0.
+# again; then prints "closed: K", how many the server closed, and exits 0. "dribble-tls": the same
+# with the header of a TLS record of 16 KiB that never ends, for a TLS listener.
 import resource, selectors, socket, sys, time
 port, n, press = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 http = sys.argv[4:] == ["http"]
-dribble = sys.argv[4:] == ["dribble"]
+dribble = sys.argv[4:5] in (["dribble"], ["dribble-tls"])
+start = b"\x16\x03\x01\x3f\xff" if sys.argv[4:] == ["dribble-tls"] else b"GET /metrics HTTP/1.1\r\nX-"
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
 sel = selectors.DefaultSelector()  # epoll: select() takes no descriptor past 1023
@@ -27,7 +29,7 @@ if dribble:
     end, closed = time.monotonic() + press, 0
     for s in socks:
         s.settimeout(None)  # blocking: MSG_DONTWAIT below then polls nothing
-        s.sendall(b"GET /metrics HTTP/1.1\r\nX-")
+        s.sendall(start)
     while time.monotonic() < end:
         time.sleep(1.5)
         for s in list(socks):
