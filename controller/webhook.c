@@ -27,9 +27,9 @@
  * keeps the rest. A connection that completed no request for 5 s (CONN_SHARE_STALE_MS: a
  * dribbling one too) is taken over first by a newcomer, of its own client as well; else, with all
  * held, the newcomer takes a connection (one not mid-review first) of the client holding the
- * most: only 128 clients each holding one that keeps completing requests lock it out. Past its share the
- * apiserver's review fails and the failurePolicy (Ignore: the finalizer still holds the delete)
- * applies. */
+ * most: only 128 clients each holding one that keeps completing requests lock it out. Past its
+ * share the apiserver's review fails and the failurePolicy (Ignore: the finalizer still holds the
+ * delete) applies. */
 #define WEBHOOK_PER_CLIENT 32
 #define WEBHOOK_TOTAL 128
 

@@ -303,7 +303,7 @@ void conn_share_notify(void *cls, struct MHD_Connection *c, void **socket_contex
 	} else if (ci) {
 		log_debug("conn_share: a connection refused (%s)",
 			  r == -EBUSY ? "its client holds its share, none of it stale"
-				    : "all slots held");
+				      : "all slots held");
 		shutdown(ci->connect_fd, SHUT_RDWR);
 	}
 }

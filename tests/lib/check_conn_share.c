@@ -201,7 +201,8 @@ END_TEST
 START_TEST(eviction_spares_requests_in_progress)
 {
 	if (geteuid() != 0) {
-		ck_abort_msg("eviction_spares_requests_in_progress needs root (sockets of other uids)");
+		ck_abort_msg(
+		    "eviction_spares_requests_in_progress needs root (sockets of other uids)");
 		return;
 	}
 	struct conn_share *cs;
