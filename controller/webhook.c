@@ -23,11 +23,13 @@
 #define WEBHOOK_MAX_BODY (1u << 20) /* an AdmissionReview of a delete is small */
 /* Connections of one client (a uid on this host, else an address: conn_share.h) and in all. A
  * client holding connections (an idle one goes after 10 s; one that sends a byte now and then
- * stays: the timeout is for silence) takes only its share; the apiserver, a
- * client of its own, keeps the rest, and with all held it takes the oldest connection of the
- * client holding the most: only 128 clients holding one each lock it out. Past its share the
- * apiserver's review fails and the failurePolicy (Ignore: the finalizer still holds the delete)
- * applies. */
+ * stays: the timeout is for silence) takes only its share; the apiserver, a client of its own,
+ * keeps the rest. A connection that completed no request for 5 s (CONN_SHARE_STALE_MS: a
+ * dribbling one too) is taken over first by a newcomer, of its own client as well; else, with all
+ * held, the newcomer takes a connection (one not mid-review first) of the client holding the
+ * most: only 128 clients each holding one that keeps completing requests lock it out. Past its
+ * share the apiserver's review fails and the failurePolicy (Ignore: the finalizer still holds the
+ * delete) applies. */
 #define WEBHOOK_PER_CLIENT 32
 #define WEBHOOK_TOTAL 128
 
@@ -151,6 +153,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
 	struct webhook *w = cls;
 	struct upload *u = *con_cls;
 	if (!u) {
+		conn_share_mhd_request(w->share, c, true); /* not stale while it is answered */
 		/* a forged review must not even be read: anyone reaching the port could ask
 		 * about any Dataset */
 		if (w->client_ca && !client_verified(c))
@@ -191,7 +194,9 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		      enum MHD_RequestTerminationCode toe)
 {
+	struct webhook *w = cls;
 	struct upload *u = *con_cls;
+	conn_share_mhd_request(w->share, c, false); /* stale if no other request comes in time */
 	if (u) {
 		free(u->data);
 		free(u);

@@ -38,6 +38,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	struct metrics *m = cls;
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
+	conn_share_mhd_request(m->share, conn, true); /* not stale while it is answered */
 	if (strcmp(method, "GET") != 0 || strcmp(url, "/metrics") != 0) {
 		static const char nf[] = "not found: weir-node serves /metrics\n";
 		resp = MHD_create_response_from_buffer(sizeof(nf) - 1, (void *)nf,
@@ -81,6 +82,14 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	return ret;
 }
 
+/* A request answered (or failed): its connection is stale if it sends no other in time. */
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	struct metrics *m = cls;
+	conn_share_mhd_request(m->share, c, false);
+}
+
 int metrics_start(const char *listen, const char *token_path, unsigned timeout_s,
 		  metrics_render_fn render, void *userdata, struct metrics **ret, char *errbuf,
 		  size_t errlen)
@@ -119,7 +128,8 @@ int metrics_start(const char *listen, const char *token_path, unsigned timeout_s
 	m->d = MHD_start_daemon(
 	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, answer, m,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
-	    MHD_OPTION_NOTIFY_CONNECTION, conn_share_notify, m->share, MHD_OPTION_CONNECTION_LIMIT,
+	    MHD_OPTION_NOTIFY_CONNECTION, conn_share_notify, m->share, MHD_OPTION_NOTIFY_COMPLETED,
+	    completed, m, MHD_OPTION_CONNECTION_LIMIT,
 	    (unsigned)CONN_SHARE_MHD_LIMIT(METRICS_TOTAL), MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
 	    NULL, MHD_OPTION_END);
 	if (!m->d) {

@@ -14,15 +14,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 
 struct slot {
 	bool used, local;
-	unsigned id;  /* uid (local) or IPv4 address (network order) */
-	uint64_t seq; /* when taken (conn_share.next): the oldest is evicted first */
-	int fd;	      /* the connection's, to shut down when evicted */
+	bool busy;	   /* a request in progress: its headers read, its answer not yet sent */
+	unsigned id;	   /* uid (local) or IPv4 address (network order) */
+	uint64_t seq;	   /* when taken (conn_share.next): the oldest is evicted first */
+	uint64_t since_ms; /* accepted or last request completed: stale CONN_SHARE_STALE_MS later */
+	int fd;		   /* the connection's, to shut down when evicted */
 };
 
 /* A ticket: the slot's index and its seq, so that an evicted connection's put frees nothing. It
@@ -168,58 +171,116 @@ static unsigned held_by(const struct conn_share *s, bool local, unsigned id)
 	return n;
 }
 
-/* The oldest slot of the client holding the most, if it holds at least two more than `held`;
- * else -1. The slots are few (total): O(total^2). */
-static int victim(const struct conn_share *s, unsigned held)
+static bool stale(const struct slot *v, uint64_t now_ms)
 {
+	return now_ms >= v->since_ms && now_ms - v->since_ms >= CONN_SHARE_STALE_MS;
+}
+
+/* The slot a newcomer of client (local, id), which holds `held`, takes over, or -1. Candidates:
+ * a stale connection (only the newcomer's own when it holds its share already) and, while it is
+ * under its share, any connection of a client holding at least two more than it. Preferred: one
+ * with no request in progress, then a stale one, then one of the client holding the most, then
+ * the oldest. The slots are few (total): O(total^2). */
+static int victim(const struct conn_share *s, bool local, unsigned id, unsigned held,
+		  uint64_t now_ms)
+{
+	bool own_only = held >= s->per_client;
 	int best = -1;
+	bool best_st = false;
 	unsigned best_n = 0;
 	for (unsigned i = 0; i < s->total; i++) {
 		const struct slot *v = &s->slots[i];
+		if (!v->used)
+			continue;
+		bool st = stale(v, now_ms), mine = v->local == local && v->id == id;
 		unsigned n = held_by(s, v->local, v->id);
-		if (best < 0 || n > best_n || (n == best_n && v->seq < s->slots[best].seq)) {
-			best = (int)i;
-			best_n = n;
+		if (own_only ? !(mine && st) : !(st || n >= held + 2))
+			continue;
+		if (best >= 0) {
+			const struct slot *b = &s->slots[best];
+			int c = b->busy != v->busy ? (v->busy ? 1 : -1)
+				: best_st != st	   ? (st ? -1 : 1)
+				: best_n != n	   ? (n > best_n ? -1 : 1)
+						   : (v->seq < b->seq ? -1 : 1);
+			if (c > 0)
+				continue;
 		}
+		best = (int)i;
+		best_st = st;
+		best_n = n;
 	}
-	return best >= 0 && best_n >= held + 2 ? best : -1;
+	return best;
 }
 
-int conn_share_take(struct conn_share *s, int fd, uint64_t *ret_ticket)
+int conn_share_take(struct conn_share *s, int fd, uint64_t now_ms, uint64_t *ret_ticket)
 {
 	bool local = false;
 	unsigned id = 0;
 	if (conn_share_client(fd, &local, &id) < 0)
 		local = false, id = 0; /* not IPv4: one share for all such */
 	unsigned held = held_by(s, local, id);
-	if (held >= s->per_client)
-		return -EBUSY;
 	int slot = -1;
-	for (unsigned i = 0; i < s->total && slot < 0; i++)
-		if (!s->slots[i].used)
-			slot = (int)i;
+	if (held < s->per_client)
+		for (unsigned i = 0; i < s->total && slot < 0; i++)
+			if (!s->slots[i].used)
+				slot = (int)i;
 	if (slot < 0) {
-		if ((slot = victim(s, held)) < 0)
-			return -EMFILE;
+		if ((slot = victim(s, local, id, held, now_ms)) < 0)
+			return held >= s->per_client ? -EBUSY : -EMFILE;
 		/* its owner sees the connection end; libmicrohttpd closes it, and its put (an
 		 * older ticket) frees nothing */
 		shutdown(s->slots[slot].fd, SHUT_RDWR);
-		log_debug("conn_share: all slots held: a connection of the client holding the most "
-			  "shut down for a new client");
+		log_debug("conn_share: a connection %s shut down for a new one",
+			  stale(&s->slots[slot], now_ms) ? "that completed no request in time"
+							 : "of the client holding the most");
 	}
 	uint64_t seq = s->next++;
-	s->slots[slot] =
-	    (struct slot){.used = true, .local = local, .id = id, .seq = seq, .fd = fd};
+	s->slots[slot] = (struct slot){
+	    .used = true, .local = local, .id = id, .seq = seq, .since_ms = now_ms, .fd = fd};
 	*ret_ticket = seq << TICKET_SLOT_BITS | (uint64_t)slot;
 	return 0;
 }
 
-void conn_share_put(struct conn_share *s, uint64_t ticket)
+static struct slot *ticket_slot(struct conn_share *s, uint64_t ticket)
 {
 	uint64_t slot = ticket & ((1u << TICKET_SLOT_BITS) - 1);
 	if (slot < s->total && s->slots[slot].used &&
 	    s->slots[slot].seq == ticket >> TICKET_SLOT_BITS)
-		s->slots[slot].used = false;
+		return &s->slots[slot];
+	return NULL;
+}
+
+void conn_share_request(struct conn_share *s, uint64_t ticket, bool in_progress, uint64_t now_ms)
+{
+	struct slot *v = ticket_slot(s, ticket);
+	if (!v)
+		return;
+	if (!in_progress && v->busy)
+		v->since_ms = now_ms;
+	v->busy = in_progress;
+}
+
+void conn_share_put(struct conn_share *s, uint64_t ticket)
+{
+	struct slot *v = ticket_slot(s, ticket);
+	if (v)
+		v->used = false;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+void conn_share_mhd_request(struct conn_share *s, struct MHD_Connection *c, bool in_progress)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci && ci->socket_context)
+		conn_share_request(s, (uint64_t)(uintptr_t)ci->socket_context, in_progress,
+				   mono_ms());
 }
 
 void conn_share_notify(void *cls, struct MHD_Connection *c, void **socket_context,
@@ -235,13 +296,14 @@ void conn_share_notify(void *cls, struct MHD_Connection *c, void **socket_contex
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	uint64_t ticket = 0;
-	int r = ci ? conn_share_take(s, ci->connect_fd, &ticket) : -EBADF;
+	int r = ci ? conn_share_take(s, ci->connect_fd, mono_ms(), &ticket) : -EBADF;
 	*socket_context = NULL;
 	if (r >= 0) {
 		*socket_context = (void *)(uintptr_t)ticket; /* never 0: seq starts at 1 */
 	} else if (ci) {
 		log_debug("conn_share: a connection refused (%s)",
-			  r == -EBUSY ? "its client holds its share" : "all slots held");
+			  r == -EBUSY ? "its client holds its share, none of it stale"
+				      : "all slots held");
 		shutdown(ci->connect_fd, SHUT_RDWR);
 	}
 }

@@ -133,6 +133,22 @@ metrics_get "$MURL" >"$TMP/m-after" && grep -q 'dataset="payroll-q3"' "$TMP/m-af
 	fail "a scrape with the token after the idle connections were closed did not get the names"
 ok "a scrape from the same address after metrics-timeout: HTTP 200 with the names"
 
+step "a user's slowloris connections do not lock that user out of /metrics"
+# user nobody holds its 8 connections, each sending one byte of a header every 1.5 s: never silent
+# for metrics-timeout, so never closed for it. Past 5 s (CONN_SHARE_STALE_MS) with no request
+# completed they are stale: nobody's own scrape takes one over and gets an answer (401: no token).
+# The old listener refused a 9th connection of nobody's at once (curl: 000) while the 8 dribbled.
+setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/python3 - "$mport" 8 9 dribble \
+	<"$here/../helpers/hold_conns.py" >"$TMP/drib.out" 2>&1 &
+DRIB=$!
+until_ok 10 "user nobody holding 8 dribbling connections" grep -q held "$TMP/drib.out"
+sleep 6
+code="$(as_nobody "$TMP/m-drib")"
+[ "$code" = 401 ] || fail "user nobody's scrape while its 8 dribbling connections were stale got HTTP $code, not 401"
+wait "$DRIB" || fail "the dribbling client failed: $(cat "$TMP/drib.out")"
+grep -qx 'closed: 1' "$TMP/drib.out" || fail "not exactly one stale dribbling connection closed for the scrape: $(cat "$TMP/drib.out")"
+ok "user nobody's scrape got HTTP 401 past its 8 stale dribbling connections; exactly one of them closed"
+
 step "an error about the URL does not show it either"
 rc=0
 mkdir -p "$TMP/mnt2"

@@ -453,6 +453,31 @@ code="$(forge --cert "$K8S_DIR/pki/webhook-client.crt" --key "$K8S_DIR/pki/webho
 refused || fail "while user nobody holds idle connections, kubectl delete dataset spark -n development was not refused: $(cat "$TMP/refused.txt" 2>/dev/null)"
 wait "$WHIDLE" || fail "the webhook left idle connections open: $(cat "$TMP/whidle.out")"
 ok "a review and kubectl delete answered (refused) under 1100 idle connections; all of them closed"
+
+step "a user's slowloris connections to the webhook do not lock that user out"
+# user nobody holds its 32 connections, each sending the header of a 16 KiB TLS record, then one
+# byte of it every 1.5 s: never silent for the 10 s timeout. Past 5 s (CONN_SHARE_STALE_MS) with
+# no request completed they are stale, and nobody's own review (with the apiserver's client
+# certificate, copied for it) takes one over and is answered. The old listener refused a 33rd
+# connection of nobody's at once (curl: 000) while the 32 dribbled.
+NB="$(mktemp -d /tmp/weir-k8s-nobody.XXXXXX)" # $TMP stays closed to nobody
+at_exit 'rm -rf "$NB"'
+chmod 0711 "$NB"
+install -m 0400 -o nobody "$K8S_DIR/pki/webhook-client.crt" "$NB/c.crt"
+install -m 0400 -o nobody "$K8S_DIR/pki/webhook-client.key" "$NB/c.key"
+setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/python3 - "$WH_PORT" 32 9 dribble-tls \
+	<"$WEIR_SRC/tests/helpers/hold_conns.py" >"$TMP/whdrib.out" 2>&1 &
+WHDRIB=$!
+until_ok 10 "user nobody holding 32 dribbling connections to the webhook" grep -q held "$TMP/whdrib.out"
+sleep 6
+code="$(setpriv --reuid=nobody --regid=nogroup --clear-groups curl -sk --max-time 10 -o - \
+	-w '%{stderr}%{http_code}' -H 'Content-Type: application/json' --data "$REVIEW" \
+	--cert "$NB/c.crt" --key "$NB/c.key" "https://127.0.0.1:$WH_PORT/validate" 2>&1 >"$TMP/whdrib.body")" || true
+[ "$code" = 200 ] && grep -q '"allowed":false' "$TMP/whdrib.body" ||
+	fail "user nobody's review while its 32 dribbling connections were stale got HTTP $code: $(head -c 300 "$TMP/whdrib.body")"
+wait "$WHDRIB" || fail "the dribbling client failed: $(cat "$TMP/whdrib.out")"
+grep -q '^closed: [1-9]' "$TMP/whdrib.out" || fail "no stale dribbling connection was closed: $(cat "$TMP/whdrib.out")"
+ok "user nobody's review answered (HTTP 200, refused) past its 32 stale dribbling connections ($(cat "$TMP/whdrib.out" | tail -1))"
 kc delete validatingwebhookconfiguration weir-controller >/dev/null
 
 step "without the webhook, the finalizer holds the delete; an Event says why"
