@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "percent.h"
+
 long grpc_frame_check(const uint8_t *buf, size_t len, size_t max)
 {
 	if (len < 1)
@@ -148,28 +150,7 @@ char *grpc_percent_encode(const char *s, char *out, size_t outlen)
 	return out;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 void grpc_percent_decode(char *s)
 {
-	char *w = s;
-	for (const char *r = s; *r; r++) {
-		int hi, lo;
-		if (*r == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0) {
-			*w++ = (char)(hi << 4 | lo);
-			r += 2;
-		} else {
-			*w++ = *r;
-		}
-	}
-	*w = '\0';
+	percent_decode(s, false);
 }

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "percent.h"
+
 /* S3 keys are at most 1024 bytes: anything longer is not from an S3 server. */
 #define S3_KEY_MAX 1024
 /* ... and URL-encoded (encoding-type=url) at most three times that */
@@ -139,33 +141,6 @@ static int grow(void **arr, size_t n, size_t *cap, size_t elem)
 	return 0;
 }
 
-static int hex_digit(char c)
-{
-	return c >= '0' && c <= '9'	? c - '0'
-	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
-	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
-				      : -1;
-}
-
-/* Decodes an encoding-type=url key in place: %XX is that byte, '+' a space (S3 encodes a space
- * as '+' and a '+' as %2B); a '%' without two hex digits stays. Returns its new length, which
- * tells a key with a %00 in it (strlen stops short). */
-static size_t url_decode(char *s)
-{
-	char *o = s;
-	for (const char *i = s; *i; i++) {
-		int hi, lo;
-		if (*i == '%' && (hi = hex_digit(i[1])) >= 0 && (lo = hex_digit(i[2])) >= 0) {
-			*o++ = (char)(hi << 4 | lo);
-			i += 2;
-		} else {
-			*o++ = *i == '+' ? ' ' : *i;
-		}
-	}
-	*o = '\0';
-	return (size_t)(o - s);
-}
-
 /* Are p's keys and prefixes (decoded) of a length S3 allows? */
 static bool lengths_ok(const struct s3_list_page *p)
 {
@@ -184,7 +159,7 @@ static void decode_page(struct s3_list_page *p)
 	for (size_t i = 0; i < p->n_objects; i++) {
 		struct s3_object *o = &p->objects[i];
 		char *raw = strdup(o->key);
-		size_t n = url_decode(o->key);
+		size_t n = percent_decode(o->key, true);
 		if (n != strlen(o->key) || n == 0) {
 			/* a NUL inside: cut there it would be another key's name; keep it as
 			 * sent, with no name */
@@ -198,7 +173,7 @@ static void decode_page(struct s3_list_page *p)
 		free(raw);
 	}
 	for (size_t i = 0; i < p->n_prefixes; i++)
-		url_decode(p->prefixes[i]);
+		percent_decode(p->prefixes[i], true);
 }
 
 int s3_xml_parse_list(const char *body, size_t len, struct s3_list_page *ret)
