@@ -13,12 +13,15 @@
 #include <time.h>
 
 #include "log.h"
+#include "node_id.h"
 #include "node_name.h"
 #include "rendezvous.h"
+#include "timed_wait.h"
 
 struct member {
 	char name[CLUSTER_NAME_MAX];
 	char url[256];
+	char id[NODE_ID_PUB_HEX]; /* its identity's public key; "" when a peers list gives none */
 	atomic_uint_fast64_t down_until_ms; /* 0: up */
 };
 
@@ -34,6 +37,7 @@ struct cluster_view {
 struct cluster {
 	char self[CLUSTER_NAME_MAX];
 	char self_url[256];
+	char self_id[NODE_ID_PUB_HEX];
 	bool dynamic;
 	unsigned replicas, down_ms;
 	/* Guards cur: held to swap it or to load it and take a reference, nothing else (no
@@ -44,6 +48,12 @@ struct cluster {
 	 * skipped; never taken by readers. */
 	pthread_mutex_t set_lock;
 	char skipped[512]; /* under set_lock: why the last member was skipped, said once */
+	/* Guards the member rounds' counts and the kick (cluster_refresh): held to read or change
+	 * them and to wait on round_cond, nothing else. */
+	pthread_mutex_t round_lock;
+	pthread_cond_t round_cond;
+	uint64_t rounds_started, rounds_done; /* under round_lock */
+	bool kicked, has_rounds;	      /* under round_lock */
 	struct cluster_stats stats;
 };
 
@@ -106,9 +116,10 @@ static struct cluster_view *view_new(const struct cluster *c)
 	return v;
 }
 
-/* Adds name=url to v; on failure errbuf says why (when errbuf is not NULL). */
+/* Adds name=url (identity id: a public key, or "" or NULL for none) to v; on failure errbuf says
+ * why (when errbuf is not NULL). */
 static int view_add(struct cluster_view *v, const char *name, size_t namelen, const char *url,
-		    char *errbuf, size_t errlen)
+		    const char *id, char *errbuf, size_t errlen)
 {
 	if (v->n == CLUSTER_MAX_NODES) {
 		snprintf(errbuf, errlen, "peers: more than %d members", CLUSTER_MAX_NODES);
@@ -130,6 +141,14 @@ static int view_add(struct cluster_view *v, const char *name, size_t namelen, co
 			 url);
 		return -EINVAL;
 	}
+	if (id && id[0] && !node_id_pub_valid(id)) {
+		snprintf(errbuf, errlen,
+			 "peers: the id of \"%s\", \"%.80s\", is not a node identity (64 "
+			 "lower-case hex digits: weir-node --print-node-id on that node)",
+			 m->name, id);
+		return -EINVAL;
+	}
+	snprintf(m->id, sizeof(m->id), "%s", id ? id : "");
 	if (cluster_find(v, m->name) >= 0) {
 		snprintf(errbuf, errlen, "peers: \"%s\" is listed twice", m->name);
 		return -EEXIST;
@@ -168,6 +187,7 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **ret, char *er
 		return -EINVAL;
 	}
 	snprintf(c->self, sizeof(c->self), "%s", self);
+	snprintf(c->self_id, sizeof(c->self_id), "%s", cfg->self_id ? cfg->self_id : "");
 	struct cluster_view *v = view_new(c);
 	if (!v) {
 		free(c);
@@ -177,7 +197,7 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **ret, char *er
 	c->dynamic = !*p;
 	if (c->dynamic) {
 		const char *url = cfg->self_url ? cfg->self_url : "";
-		if (view_add(v, self, strlen(self), url, errbuf, errlen) < 0) {
+		if (view_add(v, self, strlen(self), url, c->self_id, errbuf, errlen) < 0) {
 			snprintf(errbuf, errlen,
 				 "this node's peer URL \"%.300s\" is not http://HOST:PORT with an "
 				 "address peers can dial (set peer-url)",
@@ -198,9 +218,21 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **ret, char *er
 			snprintf(errbuf, errlen, "peers: \"%.*s\" is not NAME=URL", (int)len, p);
 			goto bad;
 		}
-		char url[512];
+		/* NAME=URL, or NAME=URL;id=KEY with the member's identity key */
+		char url[512], *id = NULL;
 		snprintf(url, sizeof(url), "%.*s", (int)(len - (size_t)(eq - p) - 1), eq + 1);
-		if (view_add(v, p, (size_t)(eq - p), url, errbuf, errlen) < 0)
+		char *semi = strchr(url, ';');
+		if (semi) {
+			*semi = '\0';
+			if (strncmp(semi + 1, "id=", 3) != 0) {
+				snprintf(errbuf, errlen,
+					 "peers: \"%.*s\": after the URL only ;id=KEY may follow",
+					 (int)(len > 300 ? 300 : len), p);
+				goto bad;
+			}
+			id = semi + 4;
+		}
+		if (view_add(v, p, (size_t)(eq - p), url, id, errbuf, errlen) < 0)
 			goto bad;
 		p += len + (end ? 1 : 0);
 	}
@@ -209,8 +241,17 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **ret, char *er
 		snprintf(errbuf, errlen, "peers: this node, \"%s\", is not among them", self);
 		goto bad;
 	}
+	if (v->nodes[v->self].id[0] && strcmp(v->nodes[v->self].id, c->self_id) != 0) {
+		snprintf(errbuf, errlen,
+			 "peers: this node's id, %.16s..., is not the public key of its own "
+			 "identity (%.16s..., weir-node --print-node-id)",
+			 v->nodes[v->self].id, c->self_id[0] ? c->self_id : "none");
+		goto bad;
+	}
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->set_lock, NULL);
+	pthread_mutex_init(&c->round_lock, NULL);
+	pthread_cond_init(&c->round_cond, NULL);
 	c->cur = v;
 	*ret = c;
 	return 0;
@@ -227,6 +268,8 @@ void cluster_free(struct cluster *c)
 	cluster_view_put(c->cur);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->set_lock);
+	pthread_mutex_destroy(&c->round_lock);
+	pthread_cond_destroy(&c->round_cond);
 	free(c);
 }
 
@@ -262,7 +305,8 @@ static bool same_members(const struct cluster_view *a, const struct cluster_view
 		return false;
 	for (size_t i = 0; i < a->n; i++)
 		if (strcmp(a->nodes[i].name, b->nodes[i].name) != 0 ||
-		    strcmp(a->nodes[i].url, b->nodes[i].url) != 0)
+		    strcmp(a->nodes[i].url, b->nodes[i].url) != 0 ||
+		    strcmp(a->nodes[i].id, b->nodes[i].id) != 0)
 			return false;
 	return true;
 }
@@ -278,13 +322,15 @@ int cluster_set_members(struct cluster *c, const struct cluster_member *m, size_
 	for (size_t i = 0; i < n; i++) {
 		if (!m[i].name || !m[i].url || strcmp(m[i].name, c->self) == 0)
 			continue; /* this node is added below, with the URL it serves on */
-		if (view_add(v, m[i].name, strlen(m[i].name), m[i].url, err, sizeof(err)) < 0 &&
+		if (view_add(v, m[i].name, strlen(m[i].name), m[i].url, m[i].id, err,
+			     sizeof(err)) < 0 &&
 		    !skipped[0])
 			snprintf(skipped, sizeof(skipped), "%s", err);
 	}
 	if (v->n == CLUSTER_MAX_NODES)
 		v->n--; /* room for this node, whatever else */
-	view_add(v, c->self, strlen(c->self), c->self_url, err, sizeof(err)); /* checked at new */
+	view_add(v, c->self, strlen(c->self), c->self_url, c->self_id, err,
+		 sizeof(err)); /* checked at new */
 	view_seal(v, c->self);
 	pthread_mutex_lock(&c->set_lock);
 	/* called again and again with the same Leases: a bad entry is said once */
@@ -372,6 +418,11 @@ const char *cluster_node_name(const struct cluster_view *v, int idx)
 const char *cluster_node_url(const struct cluster_view *v, int idx)
 {
 	return v->nodes[idx].url;
+}
+
+const char *cluster_node_id(const struct cluster_view *v, int idx)
+{
+	return v->nodes[idx].id;
 }
 
 int cluster_find(const struct cluster_view *v, const char *name)
@@ -465,4 +516,62 @@ bool cluster_is_up(const struct cluster_view *v, int idx)
 struct cluster_stats *cluster_get_stats(struct cluster *c)
 {
 	return &c->stats;
+}
+
+int cluster_refresh(struct cluster *c, unsigned timeout_ms)
+{
+	struct timespec until = deadline_in(timeout_ms / 1000.0);
+	pthread_mutex_lock(&c->round_lock);
+	if (!c->has_rounds) {
+		pthread_mutex_unlock(&c->round_lock);
+		return -ENOTSUP;
+	}
+	/* a round that starts from now on: one under way may have fetched before the change */
+	uint64_t want = c->rounds_started + 1;
+	c->kicked = true;
+	pthread_cond_broadcast(&c->round_cond);
+	int r = 0;
+	while (c->rounds_done < want && r == 0)
+		r = cond_wait_until(&c->round_cond, &c->round_lock, &until);
+	bool done = c->rounds_done >= want;
+	pthread_mutex_unlock(&c->round_lock);
+	return done ? 0 : -ETIMEDOUT;
+}
+
+void cluster_round_start(struct cluster *c)
+{
+	pthread_mutex_lock(&c->round_lock);
+	c->has_rounds = true;
+	c->kicked = false;
+	c->rounds_started++;
+	pthread_mutex_unlock(&c->round_lock);
+}
+
+void cluster_round_done(struct cluster *c)
+{
+	pthread_mutex_lock(&c->round_lock);
+	c->rounds_done = c->rounds_started;
+	pthread_cond_broadcast(&c->round_cond);
+	pthread_mutex_unlock(&c->round_lock);
+}
+
+bool cluster_round_wait(struct cluster *c, unsigned ms)
+{
+	struct timespec until = deadline_in(ms / 1000.0);
+	pthread_mutex_lock(&c->round_lock);
+	int r = 0;
+	while (!c->kicked && r == 0)
+		r = cond_wait_until(&c->round_cond, &c->round_lock, &until);
+	bool kicked = c->kicked;
+	pthread_mutex_unlock(&c->round_lock);
+	return kicked;
+}
+
+void cluster_rounds_end(struct cluster *c)
+{
+	pthread_mutex_lock(&c->round_lock);
+	c->has_rounds = false;
+	c->rounds_done = c->rounds_started;
+	pthread_cond_broadcast(&c->round_cond);
+	pthread_mutex_unlock(&c->round_lock);
 }

@@ -22,9 +22,11 @@
 
 struct cluster_config {
 	const char *self;     /* this node's name */
-	const char *peers;    /* "name=http://host:port,...": every member, this node included;
+	const char *peers;    /* "name=http://host:port,...": every member, this node included,
+			       * each with ";id=KEY" (its identity's public key) or not;
 			       * NULL or "": the members come from cluster_set_members */
 	const char *self_url; /* with no peers: this node's URL, its only member until then */
+	const char *self_id;  /* this node's identity (node_id_public); NULL or "": none */
 	unsigned replicas;    /* cache nodes per source; 0: every member */
 	unsigned down_ms;     /* how long a member that failed is skipped (default 10000) */
 };
@@ -45,6 +47,7 @@ struct cluster_stats {
 struct cluster_member {
 	const char *name;
 	const char *url; /* http(s)://host:port */
+	const char *id;	 /* its identity's public key (node_id.h); NULL or "": none */
 };
 
 struct cluster;
@@ -87,6 +90,9 @@ int cluster_self(const struct cluster_view *v);
 const char *cluster_node_name(const struct cluster_view *v, int idx);
 /* The member's base URL, "http://host:port" with no trailing slash. */
 const char *cluster_node_url(const struct cluster_view *v, int idx);
+/* The member's identity (node_id.h's public key), or "" when its peers list entry gives none:
+ * a request that names it must then be signed by that key. */
+const char *cluster_node_id(const struct cluster_view *v, int idx);
 /* The index of the member called name, or -1. */
 int cluster_find(const struct cluster_view *v, const char *name);
 /* True when idx is one of the cache nodes of source: the replicas members that rank highest
@@ -106,3 +112,15 @@ void cluster_mark_down(struct cluster_view *v, int idx);
 bool cluster_is_up(const struct cluster_view *v, int idx);
 
 struct cluster_stats *cluster_get_stats(struct cluster *c);
+
+/* Member rounds (member_sync.h), so a server that meets a name it does not know yet can ask for
+ * the members again rather than refuse a node that just joined. cluster_refresh wakes the round
+ * thread and waits, at most timeout_ms, for a round that started after the call: 0 when one
+ * ended, -ETIMEDOUT, or -ENOTSUP with no round thread (a fixed peers list). The round thread
+ * calls round_start and round_done around each fetch, round_wait to sleep up to ms (true when
+ * woken by cluster_refresh), and rounds_end when it stops. No lock is held across a fetch. */
+int cluster_refresh(struct cluster *c, unsigned timeout_ms);
+void cluster_round_start(struct cluster *c);
+void cluster_round_done(struct cluster *c);
+bool cluster_round_wait(struct cluster *c, unsigned ms);
+void cluster_rounds_end(struct cluster *c);

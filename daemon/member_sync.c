@@ -21,6 +21,9 @@ _Static_assert(sizeof(((struct member_entry *)0)->node) ==
 		       sizeof(((struct store_kube_peer *)0)->url),
 	       "a Lease's peer fits a member entry");
 
+/* Rounds asked for by cluster_refresh come at most this often. */
+#define MEMBER_SYNC_MIN_GAP_MS 200L
+
 struct member_sync {
 	member_fetch_fn fetch;
 	void *arg;
@@ -62,6 +65,7 @@ int member_sync_kube_fetch(void *arg, int64_t now, struct member_entry *ret, siz
 		}
 		memcpy(ret[kept].node, peers[i].node, sizeof(ret[kept].node));
 		memcpy(ret[kept].url, peers[i].url, sizeof(ret[kept].url));
+		ret[kept].id[0] = '\0';
 		kept++;
 	}
 	if (strcmp(refused, mk->refused) != 0 && refused[0])
@@ -84,7 +88,7 @@ int member_sync_once(member_fetch_fn fetch, void *arg, struct cluster *c, int64_
 	if (e && m && (r = fetch(arg, now, e, CLUSTER_MAX_NODES, err, errlen)) >= 0) {
 		size_t n = (size_t)r;
 		for (size_t i = 0; i < n; i++)
-			m[i] = (struct cluster_member){e[i].node, e[i].url};
+			m[i] = (struct cluster_member){e[i].node, e[i].url, e[i].id};
 		r = cluster_set_members(c, m, n);
 		if (r < 0)
 			snprintf(err, errlen, "%s", strerror(-r));
@@ -99,8 +103,12 @@ static void *sync_main(void *arg)
 	struct member_sync *ms = arg;
 	char err[1024], said[1024] = "";
 	while (!atomic_load(&ms->stop)) {
+		struct timespec began;
+		clock_gettime(CLOCK_MONOTONIC, &began);
+		cluster_round_start(ms->c);
 		int r = member_sync_once(ms->fetch, ms->arg, ms->c, (int64_t)time(NULL), err,
 					 sizeof(err));
+		cluster_round_done(ms->c);
 		/* said once when it starts failing (or fails otherwise), once when it works again
 		 */
 		if (r < 0 && strcmp(said, err)) {
@@ -110,11 +118,26 @@ static void *sync_main(void *arg)
 			log_notice("cluster: members updated again");
 			said[0] = '\0';
 		}
+		/* the next round a period from now, or sooner when a server asks for one
+		 * (cluster_refresh: a name it does not know), but never sooner than
+		 * MEMBER_SYNC_MIN_GAP_MS after this one began: asks cannot make rounds back to
+		 * back */
 		for (unsigned t = 0; t < ms->period_ms && !atomic_load(&ms->stop); t += 100) {
 			unsigned step = ms->period_ms - t < 100 ? ms->period_ms - t : 100;
-			nanosleep(&(struct timespec){0, (long)step * 1000000L}, NULL);
+			if (cluster_round_wait(ms->c, step)) {
+				struct timespec now;
+				clock_gettime(CLOCK_MONOTONIC, &now);
+				long spent = (now.tv_sec - began.tv_sec) * 1000L +
+					     (now.tv_nsec - began.tv_nsec) / 1000000L;
+				if (spent < MEMBER_SYNC_MIN_GAP_MS)
+					nanosleep(&(struct timespec){0, (MEMBER_SYNC_MIN_GAP_MS - spent) *
+									    1000000L},
+						  NULL);
+				break;
+			}
 		}
 	}
+	cluster_rounds_end(ms->c);
 	return NULL;
 }
 

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "cluster.h"
+#include "node_id.h"
 #include "peer_auth.h"
 
 struct store;
@@ -22,7 +23,8 @@ struct member_sync;
 /* One member as a source reports it. */
 struct member_entry {
 	char node[254];
-	char url[256]; /* as reported: cluster_set_members checks it */
+	char url[256];		  /* as reported: cluster_set_members checks it */
+	char id[NODE_ID_PUB_HEX]; /* its identity's public key, as reported (checked there too) */
 };
 
 /* A member source: fills ret[0..max) at wall time now (seconds) and returns how many, or -errno

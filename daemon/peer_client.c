@@ -74,6 +74,7 @@ struct peer_lane {
 struct peer_client {
 	struct cluster *cluster;
 	const struct peer_key *key;
+	const struct node_id *id; /* NULL: requests not signed by an identity */
 	unsigned connect_timeout_ms, timeout_ms, stall_s;
 	/* Guards queue, lanes, waiting, next_seq, stopping and share. Held to push or pop a
 	 * request only: never across a transfer or a done callback. */
@@ -307,18 +308,29 @@ done:
 	return out;
 }
 
-/* The X-Weir-Node, -Time, -Nonce and -Auth headers of a request signed as mac. Returns NULL
- * when out of memory. */
-static struct curl_slist *auth_headers(const struct peer_request *sig, const char *mac)
+/* The X-Weir-Node, -Time, -Nonce and -Auth headers of a request signed as mac, and with this
+ * node's identity (id, NULL for none) X-Weir-Id-Sig: its signature of the MAC, so the owner
+ * knows which member asks, not only that some holder of the key does. Returns NULL when out of
+ * memory or the signature could not be made. */
+static struct curl_slist *auth_headers(const struct node_id *id, const struct peer_request *sig,
+				       const char *mac)
 {
-	char h_node[128], h_time[64], h_nonce[64], h_auth[128];
+	char h_node[128], h_time[64], h_nonce[64], h_auth[128], h_id[NODE_ID_SIG_HEX + 32] = "";
 	snprintf(h_node, sizeof(h_node), "X-Weir-Node: %s", sig->node);
 	snprintf(h_time, sizeof(h_time), "X-Weir-Time: %" PRId64, sig->time);
 	snprintf(h_nonce, sizeof(h_nonce), "X-Weir-Nonce: %s", sig->nonce);
 	snprintf(h_auth, sizeof(h_auth), "X-Weir-Auth: %s", mac);
+	if (id) {
+		char idsig[NODE_ID_SIG_HEX];
+		if (node_id_sign(id, NODE_ID_LABEL_REQUEST, mac, strlen(mac), idsig) < 0)
+			return NULL;
+		snprintf(h_id, sizeof(h_id), "X-Weir-Id-Sig: %s", idsig);
+	}
 	struct curl_slist *hdrs = NULL, *tmp;
-	const char *lines[] = {h_node, h_time, h_nonce, h_auth};
+	const char *lines[] = {h_node, h_time, h_nonce, h_auth, h_id};
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		if (!lines[i][0])
+			continue;
 		tmp = curl_slist_append(hdrs, lines[i]);
 		if (!tmp) {
 			curl_slist_free_all(hdrs);
@@ -422,7 +434,7 @@ static int transfer(struct peer_client *pc, CURL *e, struct peer_req *rq, uint64
 	if (peer_auth_sign_request(pc->key, &sig, mac) < 0)
 		return -EINVAL;
 	char *url = request_url(rq->view, rq->idx, "/v1/block", &sig);
-	struct curl_slist *hdrs = url ? auth_headers(&sig, mac) : NULL, *tmp;
+	struct curl_slist *hdrs = url ? auth_headers(pc->id, &sig, mac) : NULL, *tmp;
 	/* reply MAC v3: the owner may tag from a kept body hash, without reading the block */
 	tmp = hdrs ? curl_slist_append(hdrs, "X-Weir-Reply-Mac: v3") : NULL;
 	if (!tmp)
@@ -574,6 +586,7 @@ int peer_client_new(const struct peer_client_config *cfg, struct peer_client **r
 		return -ENOMEM;
 	pc->cluster = cfg->cluster;
 	pc->key = cfg->key;
+	pc->id = cfg->id;
 	pc->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 2000;
 	pc->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 60000;
 	pc->stall_s = cfg->stall_s ? cfg->stall_s : 10;
@@ -740,7 +753,7 @@ int peer_client_load(struct peer_client *pc, struct cluster_view *view, int idx,
 		return -EINVAL;
 	struct ctl_reply *c = calloc(1, sizeof(*c));
 	char *url = c ? request_url(view, idx, "/v1/load", &sig) : NULL;
-	struct curl_slist *hdrs = url ? auth_headers(&sig, mac) : NULL;
+	struct curl_slist *hdrs = url ? auth_headers(pc->id, &sig, mac) : NULL;
 	CURL *e = hdrs ? curl_easy_init() : NULL;
 	int r = -ENOMEM;
 	if (!e)
@@ -893,7 +906,7 @@ static int push_once(struct peer_client *pc, struct cluster_view *view, int idx,
 		return -EINVAL;
 	snprintf(h_digest, sizeof(h_digest), "X-Weir-Body-Sha256: %s", digest);
 	char *url = request_url(view, idx, "/v1/block", &sig);
-	struct curl_slist *hdrs = url ? auth_headers(&sig, mac) : NULL, *tmp;
+	struct curl_slist *hdrs = url ? auth_headers(pc->id, &sig, mac) : NULL, *tmp;
 	const char *more[] = {h_digest, "Expect:", "Content-Type: application/octet-stream"};
 	for (size_t i = 0; hdrs && i < sizeof(more) / sizeof(more[0]); i++) {
 		tmp = curl_slist_append(hdrs, more[i]);

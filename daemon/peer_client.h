@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "cluster.h"
+#include "node_id.h"
 #include "load_share.h"
 #include "peer_auth.h"
 #include "ufs.h"
@@ -21,6 +22,7 @@
 struct peer_client_config {
 	struct cluster *cluster;     /* borrowed: outlives the client */
 	const struct peer_key *key;  /* borrowed */
+	const struct node_id *id;    /* borrowed: this node's identity (NULL: requests unsigned by it) */
 	unsigned threads;	     /* requests in flight at once (default 16) */
 	unsigned connect_timeout_ms; /* default 2000 */
 	unsigned timeout_ms;	     /* a whole request (default 60000) */

@@ -25,12 +25,16 @@
 #include "load_share.h"
 #include "loader.h"
 #include "log.h"
+#include "node_id.h"
 #include "timed_wait.h"
 
 /* At most this many pushed blocks are taken in at once (each a block-sized buffer: 32 MiB at
  * 4 MiB blocks); one more is answered 503 with Retry-After, and the pusher tries again
  * (peer_client_put). Pushes come from DataLoad plans only, a few per node at a time. */
 #define PEER_SERVER_MAX_PUSHES 8
+/* How long a request from a name this node does not know waits for the members to be fetched
+ * again (members from the controller or the Leases) before it is refused. */
+#define IDENTITY_REFRESH_MS 1500u
 #define PEER_SERVER_PUSH_RETRY_AFTER "1"
 /* At most this many connections at once (a thread each): libmicrohttpd takes no more until
  * one ends. */
@@ -595,6 +599,47 @@ static int block_get(struct serving *sv, const struct peer_request *rq, struct f
 	return 0;
 }
 
+/* Who signed a request whose MAC checked: a member (with members from the controller or the
+ * Leases, one this node does not know yet is looked up again, at most IDENTITY_REFRESH_MS, so a
+ * node that just joined is not refused), and, when the member list gives its identity, one
+ * that holds that identity's private key (X-Weir-Id-Sig over the request's MAC): the shared key
+ * alone no longer lets a node ask under another's name. 0, or -EPERM with *why set. */
+static int identity_check(struct peer_server *ps, struct MHD_Connection *conn, const char *node,
+			  const char *mac, const char **why)
+{
+	struct cluster *cl = ps->cfg.cluster;
+	struct cluster_view *v = cluster_view_get(cl);
+	int idx = cluster_find(v, node);
+	if (idx < 0 && cluster_is_dynamic(cl)) {
+		cluster_view_put(v);
+		cluster_refresh(cl, IDENTITY_REFRESH_MS);
+		v = cluster_view_get(cl);
+		idx = cluster_find(v, node);
+	}
+	char id[NODE_ID_PUB_HEX] = "";
+	if (idx >= 0)
+		snprintf(id, sizeof(id), "%s", cluster_node_id(v, idx));
+	cluster_view_put(v);
+	if (idx < 0) {
+		*why = "not a member";
+		return -EPERM;
+	}
+	if (!id[0])
+		return 0; /* a peers list entry without ;id=: the key alone, as before */
+	const char *sig = header(conn, "X-Weir-Id-Sig");
+	if (!sig) {
+		*why = "no X-Weir-Id-Sig: the member list gives its identity, and a request under "
+		       "its name must be signed by it";
+		return -EPERM;
+	}
+	if (node_id_verify(id, NODE_ID_LABEL_REQUEST, mac, strlen(mac), sig) != 0) {
+		*why = "its X-Weir-Id-Sig is not that member's identity's signature (another node "
+		       "claiming its name, or its node-id.key replaced)";
+		return -EPERM;
+	}
+	return 0;
+}
+
 /* Reads a signed request's fields (*ret_rq, strings borrowed from conn) and checks who sent it:
  * 0, or -EACCES with *ret_no the answer to give (400, 403). */
 static int request_check(struct peer_server *ps, struct MHD_Connection *conn, const char *what,
@@ -611,14 +656,11 @@ static int request_check(struct peer_server *ps, struct MHD_Connection *conn, co
 	/* signed by the asker for the member it meant: a request addressed to another member
 	 * (passed on by a relay at that member's address) fails its MAC here */
 	rq.to = ps->self;
-	/* With members from the API, the key is the proof: a node that just joined is served
-	 * before this node's view of the Leases has it. */
-	int r = cluster_is_dynamic(ps->cfg.cluster) || cluster_has_member(ps->cfg.cluster, rq.node)
-		    ? 0
-		    : -EPERM;
-	if (r >= 0)
-		r = peer_auth_verify_request(ps->cfg.key, &rq, mac, (int64_t)time(NULL),
-					     ps->cfg.skew_s);
+	int r = peer_auth_verify_request(ps->cfg.key, &rq, mac, (int64_t)time(NULL),
+					 ps->cfg.skew_s);
+	why = r == -ETIME ? "its time is too far from ours" : "its MAC does not match our peer key";
+	if (r == 0)
+		r = identity_check(ps, conn, rq.node, mac, &why);
 	if (r < 0) {
 		atomic_fetch_add(&st->refused, 1);
 		struct timespec now;
@@ -644,10 +686,7 @@ static int request_check(struct peer_server *ps, struct MHD_Connection *conn, co
 				 "logged: weir_peer_refused_total counts them all)",
 				 quiet);
 		log_warn("refused a %s request from %s claiming to be node \"%.64s\": %s%s", what,
-			 addr, rq.node,
-			 r == -ETIME ? "its time is too far from ours"
-				     : "not a member, or its MAC does not match our peer key",
-			 more);
+			 addr, rq.node, why, more);
 		*ret_no = (struct refusal){MHD_HTTP_FORBIDDEN, "refused\n"};
 		return -EACCES;
 	}

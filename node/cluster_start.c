@@ -42,6 +42,14 @@ static void peer_source_release(void *userdata, struct source *src)
 		node_reap(n);
 }
 
+void node_id_path(const struct node_config *cfg, char *out, size_t len)
+{
+	if (cfg->node_id_file[0])
+		snprintf(out, len, "%s", cfg->node_id_file);
+	else
+		snprintf(out, len, "%.4000s/node-id.key", cfg->state_dir);
+}
+
 /* With peers (a list, or peer-listen: members from the Leases on Kubernetes, from
  * weir-controller's heartbeat answers otherwise): loads the key (a
  * file, or a Secret), starts the block client and server. Returns 0 or -errno, logged. */
@@ -55,6 +63,7 @@ int node_start_cluster(struct node *n)
 		return -EINVAL;
 	}
 	char *end = NULL;
+	int r;
 	unsigned long replicas = strtoul(n->cfg.cache_replicas, &end, 10);
 	if (!end || *end || end == n->cfg.cache_replicas || replicas > CLUSTER_MAX_NODES) {
 		log_err("cache-replicas \"%s\" is not a number from 0 to %d", n->cfg.cache_replicas,
@@ -63,11 +72,21 @@ int node_start_cluster(struct node *n)
 	}
 	if (!n->cfg.peer_url[0])
 		snprintf(n->cfg.peer_url, sizeof(n->cfg.peer_url), "http://%s", n->cfg.peer_listen);
+	char idpath[PATH_MAX + 16];
+	node_id_path(&n->cfg, idpath, sizeof(idpath));
+	r = node_id_load(idpath, &n->node_id, err, sizeof(err));
+	if (r < 0) {
+		log_err("%s", err);
+		return r;
+	}
+	log_info("cluster: this node's identity is %s (%s): its peers know it by this key",
+		 node_id_public(n->node_id), idpath);
 	struct cluster_config cc = {.self = n->cfg.node_name,
 				    .peers = n->cfg.peers,
 				    .self_url = n->cfg.peer_url,
+				    .self_id = node_id_public(n->node_id),
 				    .replicas = (unsigned)replicas};
-	int r = cluster_new(&cc, &n->cluster, err, sizeof(err));
+	r = cluster_new(&cc, &n->cluster, err, sizeof(err));
 	if (r < 0) {
 		log_err("%s", err);
 		return r;
@@ -86,7 +105,10 @@ int node_start_cluster(struct node *n)
 		return r;
 	}
 	struct peer_client_config pcc = {
-	    .cluster = n->cluster, .key = &n->peer_key, .stall_s = n->peer_stall_s};
+	    .cluster = n->cluster,
+	    .key = &n->peer_key,
+	    .id = n->node_id,
+	    .stall_s = n->peer_stall_s};
 	r = peer_client_new(&pcc, &n->peers);
 	if (r < 0) {
 		log_err("cannot start the peer client: %s", strerror(-r));

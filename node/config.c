@@ -104,6 +104,12 @@ static const struct cfg_desc {
      "from the Leases or weir-controller)"},
     {"peer-key-file", CFG_STR, offsetof(struct node_config, peer_key_file), PATH_MAX, "",
      "the cluster's shared key, mode 0600 (default <state-dir>/peer.key)"},
+    {"node-id-file", CFG_STR, offsetof(struct node_config, node_id_file), PATH_MAX, "",
+     "this node's identity key (Ed25519), mode 0600, made on first start (default "
+     "<state-dir>/node-id.key); its public key is how peers know this node"},
+    {"print-node-id", CFG_BOOL, offsetof(struct node_config, print_node_id), sizeof(int), "0",
+     "print this node's identity (the public key, made first if there is none) and exit: what "
+     "a peers list gives as NAME=URL;id=KEY"},
     {"peer-key-secret", CFG_STR, offsetof(struct node_config, peer_key_secret), 512, "",
      "on Kubernetes, NAME[/KEY] of the Secret in kube-namespace holding the cluster's shared key "
      "(KEY default peer.key), read instead of peer-key-file"},

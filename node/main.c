@@ -194,6 +194,18 @@ int main(int argc, char **argv)
 		log_err("state directory: %s", derr);
 		return 1;
 	}
+	if (n.cfg.print_node_id) {
+		struct node_id *id;
+		char path[PATH_MAX + 16];
+		node_id_path(&n.cfg, path, sizeof(path));
+		if (node_id_load(path, &id, derr, sizeof(derr)) < 0) {
+			fprintf(stderr, "weir-node: %s\n", derr);
+			return 1;
+		}
+		printf("%s\n", node_id_public(id));
+		node_id_free(id);
+		return 0;
+	}
 	/* node.log (our stderr when weir started us) may predate 0600 logs. */
 	struct stat est;
 	if (fstat(STDERR_FILENO, &est) == 0 && S_ISREG(est.st_mode))
@@ -472,6 +484,7 @@ int main(int argc, char **argv)
 	pthread_mutex_unlock(&n.lock);
 	peer_client_free(n.peers);
 	cluster_free(n.cluster);
+	node_id_free(n.node_id);
 	tier_pools_free(n.pools);
 	tier_budget_free(n.tier_budget);
 	tier_roots_free(n.tier_roots);

@@ -18,6 +18,7 @@
 #include "access_tracker.h"
 #include "block_store.h"
 #include "control.h"
+#include "node_id.h"
 #include "peer_auth.h"
 
 struct strmap;
@@ -71,6 +72,8 @@ struct node_config {
 	char peer_stall_timeout[16];
 	char peer_key_file[PATH_MAX];
 	char peer_key_secret[512];
+	char node_id_file[PATH_MAX];
+	int print_node_id;
 	char cache_replicas[16];
 	char near_cache[32];
 };
@@ -168,6 +171,7 @@ struct node {
 	 * before the first source opens, freed after the last closes. NULL: caching alone. */
 	struct cluster *cluster;
 	struct peer_key peer_key;
+	struct node_id *node_id; /* this node's identity, with peers */
 	struct peer_client *peers;
 	struct peer_server *peer_server;
 	struct tier_pools *pools;   /* one quota per tier path, shared by the sources on it */
@@ -339,5 +343,7 @@ char *node_render_metrics(void *userdata);
 
 /* cluster_start.c */
 int node_start_cluster(struct node *n);
+/* Where this node's identity key is: node-id-file, else <state-dir>/node-id.key. */
+void node_id_path(const struct node_config *cfg, char *out, size_t len);
 
 #endif

@@ -1328,7 +1328,7 @@ START_TEST(cluster_rejects_bad_members)
 	ck_assert_str_eq(cluster_node_url(c, 2), "http://10.0.0.3:7000");
 	/* a fixed list stays fixed */
 	ck_assert(!cluster_is_dynamic(cl));
-	const struct cluster_member one[] = {{"n9", "http://10.0.0.9:7000"}};
+	const struct cluster_member one[] = {{"n9", "http://10.0.0.9:7000", NULL}};
 	ck_assert_int_eq(cluster_set_members(cl, one, 1), -EPERM);
 	ck_assert_uint_eq(cluster_count(cl), 3);
 	cluster_view_put(c);
@@ -1468,11 +1468,11 @@ START_TEST(members_change_at_run_time)
 	ck_assert(cluster_is_dynamic(cl));
 	ck_assert_uint_eq(cluster_count(cl), 1);
 	const struct cluster_member two[] = {
-	    {"n2", "http://10.0.0.2:7000"},
-	    {"n3", "http://10.0.0.3:7000"},
-	    {"n1", "http://10.9.9.9:1"}, /* self: its own URL wins */
-	    {"bad name", "http://10.0.0.4:7000"},
-	    {"n5", "ftp://10.0.0.5:7000"}};
+	    {"n2", "http://10.0.0.2:7000", NULL},
+	    {"n3", "http://10.0.0.3:7000", NULL},
+	    {"n1", "http://10.9.9.9:1", NULL}, /* self: its own URL wins */
+	    {"bad name", "http://10.0.0.4:7000", NULL},
+	    {"n5", "ftp://10.0.0.5:7000", NULL}};
 	ck_assert_int_eq(cluster_set_members(cl, two, 5), 1);
 	ck_assert_int_eq(cluster_set_members(cl, two, 5), 0); /* the same: no new view */
 	struct cluster_view *v3 = cluster_view_get(cl);
@@ -1570,7 +1570,7 @@ START_TEST(readers_race_member_changes)
 	for (int i = 0; i < 16; i++) {
 		snprintf(name[i], sizeof(name[i]), "n%d", i + 1);
 		snprintf(url[i], sizeof(url[i]), "http://10.0.1.%d:7000", i + 1);
-		m[i] = (struct cluster_member){name[i], url[i]};
+		m[i] = (struct cluster_member){name[i], url[i], NULL};
 	}
 	for (int k = 0; k < 2000; k++)
 		ck_assert_int_ge(cluster_set_members(r.cl, m, (size_t)(k % 16)), 0);
