@@ -11,12 +11,15 @@
 #include <string.h>
 
 #include "log.h"
+#include "node_id.h"
 #include "node_name.h"
 #include "strmap.h"
 
 struct member {
 	char node[254];
 	char url[256];
+	char id[NODE_ID_PUB_HEX];      /* its identity, pinned while it beats */
+	char refused[NODE_ID_PUB_HEX]; /* the other identity last refused for its name: said once */
 	double seen; /* CLOCK_MONOTONIC seconds of the last heartbeat */
 	Weir__NodeTraffic traffic;
 };
@@ -79,11 +82,12 @@ void members_credit(struct members *m, double seconds)
 		strmap_each(m->by_node, credit_one, &seconds);
 }
 
-int members_beat(struct members *m, const char *node, const char *url,
+int members_beat(struct members *m, const char *node, const char *url, const char *id,
 		 const Weir__NodeTraffic *traffic, double now, char *err, size_t errlen)
 {
 	node = node ? node : "";
 	url = url ? url : "";
+	id = id ? id : "";
 	if (!node_name_ok(node, strlen(node), NODE_NAME_MAX)) {
 		snprintf(err, errlen,
 			 "member heartbeat: node \"%.300s\" (%zu bytes) is not a name of 1 to %d "
@@ -99,9 +103,35 @@ int members_beat(struct members *m, const char *node, const char *url,
 		    node, url);
 		return -EINVAL;
 	}
+	if (!node_id_pub_valid(id)) {
+		snprintf(err, errlen,
+			 "member heartbeat of node \"%s\": node_id \"%.80s\" is not an identity "
+			 "(64 lower-case hex digits): a weir-node of an older build? Upgrade a "
+			 "cluster's nodes together",
+			 node, id);
+		return -EINVAL;
+	}
+	struct member *e = strmap_get(m->by_node, node);
+	if (e && strcmp(e->id, id) != 0 && now - e->seen <= m->timeout) {
+		/* A second node with this name, or one holding the cluster key that wants to be
+		 * asked for this node's blocks and to ask under its name: the member that beats
+		 * keeps it. A node whose node-id.key was replaced is taken once its old identity
+		 * has been silent for the timeout. */
+		snprintf(err, errlen,
+			 "member heartbeat of node \"%s\": it is a member with another identity "
+			 "(%.16s..., heard %.1f s ago; this one %.16s...): a second node with this "
+			 "name, or its node-id.key replaced (then it is taken once the other has "
+			 "been silent for %.0f s)",
+			 node, e->id, now - e->seen, id, m->timeout);
+		if (strcmp(e->refused, id) != 0)
+			log_warn("cluster: refused a heartbeat for node %s with identity %.16s...: "
+				 "it is a member with identity %.16s..., heard %.1f s ago",
+				 node, id, e->id, now - e->seen);
+		snprintf(e->refused, sizeof(e->refused), "%s", id);
+		return -EPERM;
+	}
 	if (m->first_beat == 0)
 		m->first_beat = now;
-	struct member *e = strmap_get(m->by_node, node);
 	if (!e) {
 		if (strmap_size(m->by_node) >= MEMBERS_MAX) {
 			snprintf(err, errlen,
@@ -120,10 +150,16 @@ int members_beat(struct members *m, const char *node, const char *url,
 			return r;
 		}
 		log_notice("cluster: node %s joined, serving blocks on %s", node, url);
+	} else if (strcmp(e->id, id)) {
+		log_notice("cluster: node %s has a new identity %.16s... (its old one, %.16s..., "
+			   "silent for %.1f s)",
+			   node, id, e->id, now - e->seen);
+		e->refused[0] = '\0';
 	} else if (strcmp(e->url, url)) {
 		log_notice("cluster: node %s now serves blocks on %s (was %s)", node, url, e->url);
 	}
 	snprintf(e->url, sizeof(e->url), "%s", url);
+	snprintf(e->id, sizeof(e->id), "%s", id);
 	e->seen = now;
 	weir__node_traffic__init(&e->traffic);
 	if (traffic) {
@@ -156,6 +192,7 @@ static int scan_one(const char *key, void *value, void *arg)
 	weir__member__init(o);
 	o->node = e->node;
 	o->peer_url = e->url;
+	o->node_id = e->id;
 	s->m->outp[s->n++] = o;
 	Weir__NodeTraffic *t = &s->m->total;
 	t->ufs_bytes += e->traffic.ufs_bytes;

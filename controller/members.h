@@ -27,11 +27,14 @@ int members_new(double timeout_s, struct members **ret);
 void members_free(struct members *m);
 
 /* Records node's heartbeat at now (CLOCK_MONOTONIC seconds): it joins, or stays and takes the
- * URL and traffic sent. Returns 0, or -EINVAL (a name that is not 1 to NODE_NAME_MAX of
- * [A-Za-z0-9._-], a URL
- * that is not http(s)://, longer than 255 bytes) or -ENOSPC (MEMBERS_MAX members) with err
+ * URL and traffic sent. Its identity id (node_id.h's public key) is pinned while it beats: a
+ * heartbeat under its name with another identity is refused (-EPERM) until the member has been
+ * silent for the timeout, so a holder of the cluster key cannot take over a live node's name
+ * (and be asked for its blocks, or ask under it). Returns 0, or -EINVAL (a name that is not 1
+ * to NODE_NAME_MAX of [A-Za-z0-9._-], a URL that is not http(s)://, longer than 255 bytes, an id
+ * that is not 64 lower-case hex digits), -EPERM or -ENOSPC (MEMBERS_MAX members) with err
  * naming the field and the value. The URL is checked strictly by each node (cluster.h). */
-int members_beat(struct members *m, const char *node, const char *url,
+int members_beat(struct members *m, const char *node, const char *url, const char *id,
 		 const Weir__NodeTraffic *traffic, double now, char *err, size_t errlen);
 
 /* The request server was busy for seconds (one request: nobody's heartbeat could be taken

@@ -214,8 +214,8 @@ static void handle_heartbeat(struct controller *ctl, const Weir__MemberHeartbeat
 		reply_error(rp, -EOPNOTSUPP);
 		return;
 	}
-	int r = members_beat(ctl->members, h->node, h->peer_url, h->traffic, now, rp->msg,
-			     sizeof(rp->msg));
+	int r = members_beat(ctl->members, h->node, h->peer_url, h->node_id, h->traffic, now,
+			     rp->msg, sizeof(rp->msg));
 	if (r >= 0)
 		r = members_answer(ctl->members, now, &rp->resp);
 	if (r == -EAGAIN) {
@@ -226,7 +226,8 @@ static void handle_heartbeat(struct controller *ctl, const Weir__MemberHeartbeat
 	} else if (r < 0) {
 		if (r == -ENOMEM)
 			snprintf(rp->msg, sizeof(rp->msg), "out of memory");
-		log_warn("%s", rp->msg);
+		if (r != -EPERM) /* members_beat said that one once per identity */
+			log_warn("%s", rp->msg);
 		reply_error(rp, r);
 	}
 }

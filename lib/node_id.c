@@ -160,7 +160,8 @@ const char *node_id_public(const struct node_id *id)
 static unsigned char *labelled(const char *label, const void *msg, size_t len, size_t *ret_len)
 {
 	size_t ll = strlen(label);
-	if (len > MSG_MAX || ll > 256)
+	/* a label with a newline would let "a\nb" + "c" sign as "a" + "b\nc" */
+	if (len > MSG_MAX || ll > 256 || strchr(label, '\n'))
 		return NULL;
 	unsigned char *b = malloc(ll + 1 + len + 1);
 	if (!b)

@@ -29,13 +29,14 @@ void node_id_free(struct node_id *id);
 /* The public key, 64 lower-case hex digits. */
 const char *node_id_public(const struct node_id *id);
 
-/* Signs "<label>\n" and msg[0..len) into out (NODE_ID_SIG_HEX bytes, hex). Returns 0 or -ENOMEM
- * (OpenSSL could not). */
+/* Signs "<label>\n" and msg[0..len) into out (NODE_ID_SIG_HEX bytes, hex). A label holds no
+ * newline, msg at most 4096 bytes. Returns 0 or -ENOMEM (OpenSSL could not, or a label or msg
+ * out of those bounds). */
 int node_id_sign(const struct node_id *id, const char *label, const void *msg, size_t len,
 		 char *out);
 
-/* 0 when sig (hex) is pub's (hex) signature of "<label>\n" and msg[0..len); -EINVAL when pub or
- * sig is not of the right form, -EACCES when the signature does not match. */
+/* 0 when sig (hex) is pub's (hex) signature of "<label>\n" and msg[0..len); -EINVAL when pub,
+ * sig, label or msg is not of the right form, -EACCES when the signature does not match. */
 int node_id_verify(const char *pub, const char *label, const void *msg, size_t len,
 		   const char *sig);
 

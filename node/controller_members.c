@@ -39,6 +39,7 @@ static int heartbeat(void *arg, int64_t now, struct member_entry *ret, size_t ma
 	Weir__MemberHeartbeat hb = WEIR__MEMBER_HEARTBEAT__INIT;
 	hb.node = n->cfg.node_name;
 	hb.peer_url = n->cfg.peer_url;
+	hb.node_id = (char *)node_id_public(n->node_id);
 	hb.traffic = &t;
 	Weir__Request req = WEIR__REQUEST__INIT;
 	req.body_case = WEIR__REQUEST__BODY_MEMBER_HEARTBEAT;
@@ -71,6 +72,13 @@ static int heartbeat(void *arg, int64_t now, struct member_entry *ret, size_t ma
 			    "most %zu bytes",
 			    m->node, sizeof(ret->url) - 1);
 			r = -EINVAL;
+		} else if (!node_id_pub_valid(m->node_id)) {
+			/* every member has one: requests under its name are checked against it */
+			snprintf(err, errlen,
+				 "the controller's member list: member \"%s\" has no node_id (an "
+				 "older weir-controller? upgrade it with the nodes)",
+				 m->node);
+			r = -EINVAL;
 		}
 	}
 	if (r < 0) {
@@ -81,6 +89,7 @@ static int heartbeat(void *arg, int64_t now, struct member_entry *ret, size_t ma
 	for (size_t i = 0; i < nm; i++, k++) {
 		snprintf(ret[k].node, sizeof(ret[k].node), "%s", resp->members[i]->node);
 		snprintf(ret[k].url, sizeof(ret[k].url), "%s", resp->members[i]->peer_url);
+		snprintf(ret[k].id, sizeof(ret[k].id), "%s", resp->members[i]->node_id);
 	}
 	pthread_mutex_lock(&cm->lock);
 	if (resp->cluster_traffic) {

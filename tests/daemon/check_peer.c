@@ -1298,6 +1298,10 @@ START_TEST(no_randomness_blames_no_peer)
 }
 END_TEST
 
+#define ID_X "1111000000000000000000000000000000000000000000000000000000000001"
+#define ID_Y "2222000000000000000000000000000000000000000000000000000000000002"
+#define ID_UPPER "ABCD000000000000000000000000000000000000000000000000000000000002"
+
 START_TEST(cluster_rejects_bad_members)
 {
 	static const struct {
@@ -1313,9 +1317,17 @@ START_TEST(cluster_rejects_bad_members)
 	    {"n1", "n1", "is not NAME=URL"},
 	    {"n1", "n 1=http://10.0.0.1:7000", "is not a member name"},
 	    {"n9", "n1=http://10.0.0.1:7000", "\"n9\", is not among them"},
+	    /* identities: ;id= and 64 lower-case hex digits, this node's its own */
+	    {"n1", "n1=http://10.0.0.1:7000;key=" ID_X, "only ;id=KEY may follow"},
+	    {"n1", "n1=http://10.0.0.1:7000,n2=http://10.0.0.2:7000;id=abc",
+	     "is not a node identity"},
+	    {"n1", "n1=http://10.0.0.1:7000,n2=http://10.0.0.2:7000;id=" ID_UPPER,
+	     "is not a node identity"},
+	    {"n1", "n1=http://10.0.0.1:7000;id=" ID_Y, "is not the public key of its own"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct cluster_config cfg = {.self = bad[i].self, .peers = bad[i].peers};
+		struct cluster_config cfg = {
+		    .self = bad[i].self, .peers = bad[i].peers, .self_id = ID_X};
 		struct cluster *c = NULL;
 		char err[512] = "";
 		ck_assert_int_eq(cluster_new(&cfg, &c, err, sizeof(err)), -EINVAL);
@@ -1331,6 +1343,21 @@ START_TEST(cluster_rejects_bad_members)
 	const struct cluster_member one[] = {{"n9", "http://10.0.0.9:7000", NULL}};
 	ck_assert_int_eq(cluster_set_members(cl, one, 1), -EPERM);
 	ck_assert_uint_eq(cluster_count(cl), 3);
+	cluster_view_put(c);
+	cluster_free(cl);
+	/* a list with identities: each member's is kept ("" for one given none) */
+	struct cluster_config cfg = {
+	    .self = "n1",
+	    .self_id = ID_X,
+	    .peers = "n1=http://10.0.0.1:7000;id=" ID_X ",n2=http://10.0.0.2:7000;id=" ID_Y
+		     ",n3=http://10.0.0.3:7000"};
+	char err[512] = "";
+	ck_assert_msg(cluster_new(&cfg, &cl, err, sizeof(err)) == 0, "%s", err);
+	c = cluster_view_get(cl);
+	ck_assert_str_eq(cluster_node_url(c, 1), "http://10.0.0.2:7000");
+	ck_assert_str_eq(cluster_node_id(c, 0), ID_X);
+	ck_assert_str_eq(cluster_node_id(c, 1), ID_Y);
+	ck_assert_str_eq(cluster_node_id(c, 2), "");
 	cluster_view_put(c);
 	cluster_free(cl);
 }

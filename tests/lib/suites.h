@@ -25,3 +25,4 @@ Suite *tier_roots_suite(void);
 Suite *tier_budget_suite(void);
 Suite *log_suite(void);
 Suite *conn_share_suite(void);
+Suite *node_id_suite(void);
