@@ -91,7 +91,7 @@ static const struct cfg_desc {
     {"controller-socket", CFG_STR, offsetof(struct node_config, controller_socket), PATH_MAX, "",
      "weir-controller's socket: where mount plans come from without Kubernetes, and, with "
      "peer-listen and no peers, the members (default <state-dir>/controller.sock)"},
-    {"peers", CFG_STR, offsetof(struct node_config, peers), 4096, "",
+    {"peers", CFG_STR, offsetof(struct node_config, peers), 16384, "",
      "NAME=http://IP:PORT,... every weir-node sharing one cache, this one (node-name) included "
      "(\"\" = this node caches alone; with peer-listen: on Kubernetes the weir-nodes whose Lease "
      "names a peer URL, otherwise those weir-controller heard a heartbeat from; a list given "
@@ -107,9 +107,6 @@ static const struct cfg_desc {
     {"node-id-file", CFG_STR, offsetof(struct node_config, node_id_file), PATH_MAX, "",
      "this node's identity key (Ed25519), mode 0600, made on first start (default "
      "<state-dir>/node-id.key); its public key is how peers know this node"},
-    {"print-node-id", CFG_BOOL, offsetof(struct node_config, print_node_id), sizeof(int), "0",
-     "print this node's identity (the public key, made first if there is none) and exit: what "
-     "a peers list gives as NAME=URL;id=KEY"},
     {"peer-key-secret", CFG_STR, offsetof(struct node_config, peer_key_secret), 512, "",
      "on Kubernetes, NAME[/KEY] of the Secret in kube-namespace holding the cluster's shared key "
      "(KEY default peer.key), read instead of peer-key-file"},
@@ -167,7 +164,7 @@ static int cfg_load_file(struct node_config *c, const char *path)
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return -errno;
-	char line[PATH_MAX + 64];
+	char line[16384 + 64]; /* a peers list of 64 members with their identities */
 	int lineno = 0, r = 0;
 	while (fgets(line, sizeof(line), f)) {
 		lineno++;
@@ -199,11 +196,14 @@ static int cfg_load_file(struct node_config *c, const char *path)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: weir-node [--config FILE]");
+	fprintf(out, "usage: weir-node [--config FILE] [--print-node-id]");
 	for (size_t i = 0; i < NCFG; i++)
 		fprintf(out, " [--%s%s]", cfg_table[i].name,
 			cfg_table[i].type == CFG_STR ? " VALUE" : "");
 	fprintf(out, "\n");
+	fprintf(out, "  --print-node-id print this node's identity (the public key of node-id-file, "
+		     "made first if there is none) and exit: what a peers list gives as "
+		     "NAME=URL;id=KEY\n");
 	for (size_t i = 0; i < NCFG; i++)
 		fprintf(out, "  --%-12s %s (default \"%s\")\n", cfg_table[i].name,
 			cfg_table[i].help, cfg_table[i].def);
@@ -257,18 +257,22 @@ int node_config_parse(struct node_config *cfg, int argc, char **argv)
 	if (state_env && *state_env)
 		cfg_set(cfg, "state-dir", state_env);
 
-	struct option longopts[NCFG + 3];
+	struct option longopts[NCFG + 4];
 	for (size_t i = 0; i < NCFG; i++)
 		longopts[i] =
 		    (struct option){cfg_table[i].name, required_argument, NULL, 256 + (int)i};
 	longopts[NCFG] = (struct option){"config", required_argument, NULL, 'c'};
 	longopts[NCFG + 1] = (struct option){"help", no_argument, NULL, 'h'};
-	longopts[NCFG + 2] = (struct option){0};
+	/* prints this node's identity (the public key, made first if there is none) and exits */
+	longopts[NCFG + 2] = (struct option){"print-node-id", no_argument, NULL, 'p'};
+	longopts[NCFG + 3] = (struct option){0};
 	/* Two passes: the file first, then flags over it. */
 	int c;
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		if (c == 'c')
 			config_file = optarg;
+		else if (c == 'p')
+			cfg->print_node_id = 1;
 		else if (c == 256 && cfg_set(cfg, "state-dir", optarg) < 0)
 			return -EINVAL;
 		else if (c == 'h') {

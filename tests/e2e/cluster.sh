@@ -120,6 +120,17 @@ cmp "$TMP/block1v3" "$TMP/block1" && cmp "$TMP/block1v2" "$TMP/block1" || fail "
 ok "v2 and v3 replies carry the same bytes (cmp)"
 expect_status 403 "the same with another key" "$N2" "$TMP/wrongkey" n1 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG"
 expect_status 403 "a name that is not a member" "$N2" "$TMP/key" n9 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG"
+# the shared key proves only that some member asks: under n1's name a request must be signed by
+# n1's identity (the peers list's ;id=), not by none nor by n3's, which holds the same key
+sleep 1.1 # refusals are logged once a second
+expect_status 403 "n1's name, the cluster key, no identity signature" "$N2" "$TMP/key" n1 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG" --no-id
+sleep 1.1 # refusals are logged once a second
+expect_status 403 "n1's name, the cluster key, signed by n3's identity" "$N2" "$TMP/key" n1 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG" --id-key "$CL_IDS/n3.key"
+grep -q 'claiming to be node "n1": no X-Weir-Id-Sig' "${STATE[2]}/node.log" ||
+	fail "node 2's log does not say the request under n1's name had no identity signature"
+grep -q "claiming to be node \"n1\": its X-Weir-Id-Sig is not that member's identity's signature" "${STATE[2]}/node.log" ||
+	fail "node 2's log does not say the request signed by n3's identity is not n1's"
+expect_status 200 "n3's own name with n3's identity" "$N2" "$TMP/key" n3 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG"
 st="$(python3 "$here/../helpers/peer_request.py" "$N2" "$TMP/key" n1 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG" --to n3)"
 [ "$st" = 403 ] || fail "a request n1 addressed to n3, sent to node 2, got $st, expected 403"
 ok "a request addressed to n3, sent to node 2: 403"
@@ -133,7 +144,7 @@ st="$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$N2/v1/block?source=
 [ "$st" = 400 ] || fail "an unsigned request got $st from node 2, expected 400"
 ok "an unsigned request: 400"
 refused=$(($(metric 2 weir_peer_refused_total) - refused0))
-[ "$refused" -eq 5 ] || fail "node 2 counts $refused refused requests in weir_peer_refused_total, expected the 5 with a bad MAC, name, addressee or time"
+[ "$refused" -eq 7 ] || fail "node 2 counts $refused refused requests in weir_peer_refused_total, expected the 7 with a bad MAC, name, identity, addressee or time"
 ok "node 2 counted the 5 refusals"
 # pushed blocks (PUT /v1/block, what a load's less busy node hands a block's owner): only the
 # owner takes one, only signed, only with the bytes the MAC covers
@@ -338,7 +349,7 @@ ok "the load fetched the tree once, spread over the owners; the three nodes then
 step "bytes spoiled between peers are caught by the reply's MAC: node 3 reads node 2's blocks through a relay that flips a byte and writes the spoiled body's XXH3"
 stop_node 2
 node_setup_keep() { # node I's config again, on its kept state directory, serving on another port
-	printf 'node-name = n%s\npeers = %s\npeer-listen = %s:%s\nprefetch-max = 8MiB\n' "$1" "$CL_PEERS" "$(ip_of "$1")" "$2" >"${STATE[$1]}/node.conf"
+	printf 'node-name = n%s\npeers = %s\npeer-listen = %s:%s\nprefetch-max = 8MiB\nnode-id-file = %s\n' "$1" "$CL_PEERS" "$(ip_of "$1")" "$2" "$CL_IDS/n$1.key" >"${STATE[$1]}/node.conf"
 }
 node_setup_keep 2 $((PEER_PORT + 1))
 mount_on 2 "$NGINX_URL"

@@ -102,7 +102,8 @@ timeout 30 "$WEIR_BIN" --state-dir "${STATE[1]}" top --once | grep -q '^cluster:
 ok "weir top on node 1: 3 nodes, UFS and peer bytes as the nodes' /metrics add up"
 
 step "hostile heartbeats are refused with the field named; the members do not change"
-python3 - "$CTL_SOCK" >"$TMP/hostile.out" 2>&1 <<'PY' || fail "hostile heartbeats: $(cat "$TMP/hostile.out")"
+N2_ID="$("$WEIR_NODE_BIN" --state-dir "${STATE[2]}" --print-node-id)" || fail "weir-node --print-node-id failed for node 2"
+python3 - "$CTL_SOCK" "$N2_ID" >"$TMP/hostile.out" 2>&1 <<'PY' || fail "hostile heartbeats: $(cat "$TMP/hostile.out")"
 import socket, struct, sys
 def varint(n):
     out = b""
@@ -114,8 +115,12 @@ def varint(n):
             return out
 def field(num, data):
     return varint(num << 3 | 2) + varint(len(data)) + data
-def call(node, url):
+N2_ID = sys.argv[2]
+OTHER_ID = "ab" * 32  # a well-formed identity that is not n2's
+def call(node, url, node_id="cd" * 32):
     hb = field(1, node.encode()) + field(2, url.encode())
+    if node_id:
+        hb += field(4, node_id.encode())
     req = field(24, hb)  # Request.member_heartbeat
     s = socket.socket(socket.AF_UNIX)
     s.connect(sys.argv[1])
@@ -123,12 +128,18 @@ def call(node, url):
     n = struct.unpack(">I", s.recv(4, socket.MSG_WAITALL))[0]
     body = s.recv(n, socket.MSG_WAITALL) if n else b""
     return body
-for node, url, want in [("evil/node", "http://127.0.0.1:1", b"is not a name"),
-                        ("evil", "file:///etc/passwd", b"is not an http(s):// URL"),
-                        ("", "http://127.0.0.1:1", b"is not a name")]:
-    body = call(node, url)
+for node, url, nid, want in [
+        ("evil/node", "http://127.0.0.1:1", "cd" * 32, b"is not a name"),
+        ("evil", "file:///etc/passwd", "cd" * 32, b"is not an http(s):// URL"),
+        ("", "http://127.0.0.1:1", "cd" * 32, b"is not a name"),
+        # no identity, or not one: an older build, or a forger
+        ("evil", "http://127.0.0.1:1", "", b"is not an identity"),
+        ("evil", "http://127.0.0.1:1", "CD" * 32, b"is not an identity"),
+        # a holder of the cluster key takes over live n2's name at its own address
+        ("n2", "http://127.0.0.1:1", OTHER_ID, b"it is a member with another identity")]:
+    body = call(node, url, nid)
     if want not in body:
-        sys.exit("heartbeat (%r, %r) was not refused naming the field: %r" % (node, url, body))
+        sys.exit("heartbeat (%r, %r, %r) was not refused naming the field: %r" % (node, url, nid, body))
     print("  refused (%r, %r): ...%s..." % (node, url, want.decode()))
 PY
 cat "$TMP/hostile.out"
@@ -137,7 +148,26 @@ for i in 1 2 3; do
 	[ "$(members_count "$i" n1,n2,n3)" -eq 1 ] && ! grep -q 'members now .*evil' "${STATE[$i]}/node.log" ||
 		fail "node $i's members changed with hostile heartbeats: $(grep 'members now' "${STATE[$i]}/node.log")"
 done
-ok "3 hostile heartbeats refused; members unchanged"
+grep -q "cluster: refused a heartbeat for node n2 with identity abababababababab\.\.\.: it is a member with identity ${N2_ID:0:16}\.\.\." "$TMP/controller.log" ||
+	fail "the controller's log does not say it refused another identity for n2"
+ok "6 hostile heartbeats refused (n2's name under another identity among them); members unchanged"
+
+step "requests under a member's name must carry its identity's signature (from the controller's list)"
+SRC_ID="$(ls "${STATE[1]}/stores")"
+A_SIZE=$(stat -c %s "$TREE/a.bin") A_MTIME=$(stat -c %Y "$TREE/a.bin")
+A_ETAG="$(printf '"%x-%x"' "$A_MTIME" "$A_SIZE")"
+printf '%s\n' "$KEY" >"$TMP/key" && chmod 600 "$TMP/key"
+"$WEIR_NODE_BIN" --state-dir "$TMP/forger" --print-node-id >/dev/null || fail "cannot make a forger's identity"
+preq() { on 3 python3 "$here/../helpers/peer_request.py" "http://$(ip_of 2):$PEER_PORT" "$TMP/key" n1 "$SRC_ID" /a.bin 0 "$A_SIZE" "$A_MTIME" "$A_ETAG" --to n2 "$@"; }
+st="$(preq --id-key "${STATE[1]}/node-id.key" --out "$TMP/blk0")" || fail "peer_request.py failed"
+[ "$st" = 200 ] || fail "n1's request signed by n1's identity got $st from node 2, expected 200"
+cmp "$TMP/blk0" <(head -c 1048576 "$TREE/a.bin") || fail "the block node 2 served differs from a.bin's first MiB"
+for how in "--no-id" "--id-key $TMP/forger/node-id.key" "--id-key ${STATE[3]}/node-id.key"; do
+	# shellcheck disable=SC2086 # $how is two words on purpose
+	st="$(preq $how)" || fail "peer_request.py failed"
+	[ "$st" = 403 ] || fail "a request under n1's name with $how got $st from node 2, expected 403"
+done
+ok "under n1's name: its own identity 200 (bytes equal, cmp); none, a forger's or n3's: 403"
 
 step "node 2 killed (no goodbye): out of the others' members after the controller's timeout"
 for i in 1 3; do SEEN[$i,n1,n3]=$(members_count "$i" n1,n3); done

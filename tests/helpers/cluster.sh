@@ -6,7 +6,10 @@
 #   cluster_net_setup N      bridge $CL_BR at $CL_SUBNET.1/24, namespaces ${CL_TAG}n1..N at ip_of I
 #   ip_of I                  node I's address
 #   on I CMD...              runs CMD in node I's network namespace (same mounts and files)
-#   cluster_nodes PEERS      sets CL_PEERS for node_setup: "n1=http://ip_of1:PORT,..." of nodes PEERS
+#   cluster_nodes PEERS      sets CL_PEERS for node_setup: "n1=http://ip_of1:PORT;id=KEY,..." of
+#                            nodes PEERS, each node's identity made first in $CL_IDS/nI.key
+#                            (exported as WEIR_ID_KEY_DIR: peer_request.py signs as the node it
+#                            claims); CL_NO_IDS=1: entries without ;id= (the shared key only)
 #   node_setup I DIR KEY [CONF...]   state dir, tier, key and node.conf of node I under DIR
 #   mount_on I URL [ARGS...] mounts URL on node I at ${MP[I]} (its weir-node starts in its namespace)
 #   stop_node I              unmounts node I's view, stops its keeper and weir-node (SIGTERM)
@@ -62,9 +65,24 @@ on() {
 }
 
 cluster_nodes() {
-	local i
+	local i id
 	CL_PEERS=""
-	for i in "$@"; do CL_PEERS+="${CL_PEERS:+,}n$i=http://$(ip_of "$i"):$PEER_PORT"; done
+	if [ -z "${CL_IDS:-}" ]; then
+		CL_IDS="$(mktemp -d /tmp/weir-ids.XXXXXX)"
+		at_exit rm -rf "$CL_IDS"
+		export WEIR_ID_KEY_DIR="$CL_IDS"
+	fi
+	find_weir_bins
+	for i in "$@"; do
+		id=""
+		if [ "${CL_NO_IDS:-0}" != 1 ]; then
+			id="$("$WEIR_NODE_BIN" --state-dir "$CL_IDS/state" --node-id-file "$CL_IDS/n$i.key" --print-node-id)" ||
+				fail "weir-node --print-node-id failed for node $i"
+			[[ "$id" =~ ^[0-9a-f]{64}$ ]] || fail "weir-node --print-node-id printed \"$id\", not a key"
+			id=";id=$id"
+		fi
+		CL_PEERS+="${CL_PEERS:+,}n$i=http://$(ip_of "$i"):$PEER_PORT$id"
+	done
 }
 
 node_setup() {
@@ -79,7 +97,7 @@ node_setup() {
 		if [ -n "$CL_PEERS" ]; then
 			printf '%s\n' "$key" >"${STATE[$i]}/peer.key"
 			chmod 600 "${STATE[$i]}/peer.key"
-			printf 'node-name = n%s\npeers = %s\npeer-listen = %s:%s\n' "$i" "$CL_PEERS" "$(ip_of "$i")" "$PEER_PORT"
+			printf 'node-name = n%s\npeers = %s\npeer-listen = %s:%s\nnode-id-file = %s\n' "$i" "$CL_PEERS" "$(ip_of "$i")" "$PEER_PORT" "$CL_IDS/n$i.key"
 		fi
 		printf '%s\n' "$@"
 	} >"${STATE[$i]}/node.conf"

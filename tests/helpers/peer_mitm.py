@@ -25,7 +25,7 @@ host, port, upstream = sys.argv[1], int(sys.argv[2]), sys.argv[3].rstrip("/")
 FIX = "--fix-xxh3" in sys.argv[4:]
 PASS_ONLY = "--pass" in sys.argv[4:]
 TRICKLE = int(sys.argv[sys.argv.index("--trickle") + 1]) if "--trickle" in sys.argv else 0
-PASS = ("X-Weir-Node", "X-Weir-Time", "X-Weir-Nonce", "X-Weir-Auth", "X-Weir-Reply-Mac")
+PASS = ("X-Weir-Node", "X-Weir-Time", "X-Weir-Nonce", "X-Weir-Auth", "X-Weir-Reply-Mac", "X-Weir-Id-Sig")
 if FIX:
     xxh = ctypes.CDLL("libxxhash.so.0")
     xxh.XXH3_64bits.restype = ctypes.c_uint64

@@ -15,12 +15,17 @@
 # --reply-mac v3 it asks for v3 (X-Weir-Reply-Mac: v3) and checks the reply is tagged v3: a
 # Poly1305 tag under a one-time key over status, length, XXH3 and the body's Poly1305 hash under
 # the body key (daemon/peer_auth.h).
+# It is signed, as a member's are, by the identity of the node it claims to be (X-Weir-Id-Sig:
+# Ed25519 over "weir-peer-request-id-v1\n" and the MAC, lib/node_id.h) when $WEIR_ID_KEY_DIR
+# holds NODE.key (tests/helpers/cluster.sh makes them), or by the key file --id-key names (another
+# node's: a holder of the cluster key claiming a member's name); --no-id sends none.
 # The request is signed for the member --to names (the node at URL, or another one: a request
 # addressed to one member and sent to another, as a relay at a member's address would).
 #   peer_request.py URL KEYFILE NODE SOURCE PATH BLOCK SIZE MTIME ETAG --to NODE [--skew S] [--mac HEX]
 #                   [--out FILE] [--load] [--push FILE [--flip]] [--sign-as METHOD] [--twice]
-#                   [--reply-mac v3]
+#                   [--reply-mac v3] [--id-key FILE | --no-id]
 import argparse
+import os
 import hashlib
 import hmac
 import secrets
@@ -30,6 +35,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.poly1305 import Poly1305
 
 ap = argparse.ArgumentParser()
@@ -47,7 +53,13 @@ ap.add_argument("--twice", action="store_true",
                 help="send the same signed request twice; print reply-nonce-reused if both "
                      "replies carry the same reply nonce")
 ap.add_argument("--reply-mac", choices=("v3",), help="ask for (and demand) reply MAC v3")
+ap.add_argument("--id-key", help="sign X-Weir-Id-Sig with this identity key file")
+ap.add_argument("--no-id", action="store_true", help="send no X-Weir-Id-Sig")
 a = ap.parse_args()
+id_key = a.id_key
+if not id_key and not a.no_id and os.environ.get("WEIR_ID_KEY_DIR"):
+    cand = os.path.join(os.environ["WEIR_ID_KEY_DIR"], a.node + ".key")
+    id_key = cand if os.path.exists(cand) else None
 
 key = open(a.keyfile, "rb").read()
 if key.endswith(b"\n"):
@@ -71,6 +83,10 @@ headers = {"X-Weir-Node": a.node, "X-Weir-Time": str(t), "X-Weir-Nonce": nonce,
            "X-Weir-Auth": mac}
 if a.reply_mac:
     headers["X-Weir-Reply-Mac"] = a.reply_mac
+if id_key:
+    seed = bytes.fromhex(open(id_key).read().strip())
+    headers["X-Weir-Id-Sig"] = Ed25519PrivateKey.from_private_bytes(seed).sign(
+        b"weir-peer-request-id-v1\n" + mac.encode()).hex()
 if a.push:
     headers["X-Weir-Body-Sha256"] = digest
     headers["Content-Type"] = "application/octet-stream"
