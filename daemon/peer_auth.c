@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "block_sum.h"
+#include "hex.h"
 
 int peer_auth_key_from(const void *bytes, size_t len, const char *what, struct peer_key *ret,
 		       char *errbuf, size_t errlen)
@@ -54,16 +55,6 @@ int peer_auth_load_key(const char *path, struct peer_key *ret, char *errbuf, siz
 	}
 	OPENSSL_cleanse(buf, sizeof(buf));
 	return r;
-}
-
-static void hex(const unsigned char *md, unsigned len, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (unsigned i = 0; i < len; i++) {
-		out[2 * i] = digits[md[i] >> 4];
-		out[2 * i + 1] = digits[md[i] & 15];
-	}
-	out[2 * len] = '\0';
 }
 
 /* OpenSSL's HMAC and Poly1305, fetched once for the process (macs_once): OpenSSL 3's one-shot
@@ -110,7 +101,7 @@ static int mac_of(const struct peer_key *k, const char *msg, size_t len, char *o
 	unsigned char md[32];
 	int r = hmac_sha256(k, msg, len, md);
 	if (r == 0)
-		hex(md, sizeof(md), out);
+		hex_encode(md, sizeof(md), out);
 	return r;
 }
 
@@ -124,7 +115,7 @@ void peer_auth_body_digest(const void *buf, size_t len, char *out)
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned mdlen = 0;
 	EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL);
-	hex(md, mdlen, out);
+	hex_encode(md, mdlen, out);
 }
 
 /* The signed text of a request into *ret (owned); NULL strings are empty. Returns its length,
@@ -210,26 +201,16 @@ int peer_auth_nonce(char *out)
 	unsigned char b[(PEER_AUTH_NONCE_HEX - 1) / 2];
 	if (RAND_bytes(b, (int)sizeof(b)) != 1)
 		return -EIO;
-	hex(b, sizeof(b), out);
+	hex_encode(b, sizeof(b), out);
 	return 0;
-}
-
-static bool is_hex(const char *s, size_t len)
-{
-	if (!s || strlen(s) != len)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
 }
 
 int peer_auth_reply_begin(struct peer_reply_mac *m, const struct peer_key *k, const char *req_mac,
 			  const char *reply_nonce, unsigned status, uint64_t len, uint64_t xxh3)
 {
 	*m = (struct peer_reply_mac){0};
-	if (!is_hex(req_mac, PEER_AUTH_MAC_HEX - 1) ||
-	    !is_hex(reply_nonce, PEER_AUTH_NONCE_HEX - 1))
+	if (!hex_is(req_mac, PEER_AUTH_MAC_HEX - 1) ||
+	    !hex_is(reply_nonce, PEER_AUTH_NONCE_HEX - 1))
 		return -EINVAL;
 	/* the one-time key: fresh per request (its MAC covers its nonce) and per reply */
 	char text[160];
@@ -347,8 +328,8 @@ static int v3_key_head(const struct peer_key *k, const char *req_mac, const char
 		       unsigned status, uint64_t len, uint64_t xxh3, unsigned char otk[32],
 		       char head[96])
 {
-	if (!is_hex(req_mac, PEER_AUTH_MAC_HEX - 1) ||
-	    !is_hex(reply_nonce, PEER_AUTH_NONCE_HEX - 1))
+	if (!hex_is(req_mac, PEER_AUTH_MAC_HEX - 1) ||
+	    !hex_is(reply_nonce, PEER_AUTH_NONCE_HEX - 1))
 		return -EINVAL;
 	char text[160];
 	int n =
@@ -370,7 +351,7 @@ int peer_auth_reply_tag_v3(const struct peer_key *k, const char *req_mac, const 
 	int r = n < 0 ? n : poly1305_two(otk, head, (size_t)n, body_hash, PEER_AUTH_BODY_HASH, tag);
 	OPENSSL_cleanse(otk, sizeof(otk));
 	if (r == 0)
-		hex(tag, 16, out);
+		hex_encode(tag, 16, out);
 	return r;
 }
 
@@ -414,7 +395,7 @@ int peer_auth_reply_final(struct peer_reply_mac *m, char *out)
 			: -EBADMSG;
 	peer_auth_reply_abort(m);
 	if (r == 0)
-		hex(tag, 16, out);
+		hex_encode(tag, 16, out);
 	return r;
 }
 

@@ -2,6 +2,7 @@
 // A node's Ed25519 identity (node_id.h): the 32-byte seed in a private file, signatures through
 // OpenSSL's EVP one-shot interface.
 #include "node_id.h"
+#include "hex.h"
 #include "private_file.h"
 
 #include <errno.h>
@@ -24,43 +25,10 @@ struct node_id {
 	char pub[NODE_ID_PUB_HEX];
 };
 
-static void hex(const unsigned char *b, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[b[i] >> 4];
-		out[2 * i + 1] = digits[b[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static int unhex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* Exactly 2n lower-case hex digits of s into out[0..n): true, else false. */
-static bool unhex(const char *s, size_t slen, unsigned char *out, size_t n)
-{
-	if (slen != 2 * n)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		int hi = unhex_digit(s[2 * i]), lo = unhex_digit(s[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return false;
-		out[i] = (unsigned char)(hi << 4 | lo);
-	}
-	return true;
-}
-
 bool node_id_pub_valid(const char *s)
 {
 	unsigned char b[SEED_LEN];
-	return s && unhex(s, strlen(s), b, sizeof(b));
+	return s && hex_decode(s, strlen(s), b, sizeof(b));
 }
 
 /* Makes path with a fresh seed; 0, -EEXIST (someone made it first), or -errno. */
@@ -81,7 +49,7 @@ static int create(const char *path, char *err, size_t errlen)
 		r = -EIO;
 		snprintf(err, errlen, "no random bytes for the node identity key \"%s\"", path);
 	} else {
-		hex(seed, sizeof(seed), text);
+		hex_encode(seed, sizeof(seed), text);
 		text[2 * SEED_LEN] = '\n';
 		size_t len = 2 * SEED_LEN + 1;
 		errno = 0;
@@ -113,7 +81,7 @@ int node_id_load(const char *path, struct node_id **ret, char *err, size_t errle
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 		len--;
 	unsigned char seed[SEED_LEN];
-	bool ok = unhex(buf, len, seed, sizeof(seed));
+	bool ok = hex_decode(buf, len, seed, sizeof(seed));
 	OPENSSL_cleanse(buf, sizeof(buf));
 	if (!ok) {
 		snprintf(err, errlen,
@@ -138,7 +106,7 @@ int node_id_load(const char *path, struct node_id **ret, char *err, size_t errle
 		snprintf(err, errlen, "OpenSSL cannot make an Ed25519 key of \"%s\"", path);
 		return -ENOMEM;
 	}
-	hex(pub, sizeof(pub), id->pub);
+	hex_encode(pub, sizeof(pub), id->pub);
 	*ret = id;
 	return 0;
 }
@@ -189,7 +157,7 @@ int node_id_sign(const struct node_id *id, const char *label, const void *msg, s
 	EVP_MD_CTX_free(ctx);
 	free(b);
 	if (r == 0)
-		hex(sig, SIG_LEN, out);
+		hex_encode(sig, SIG_LEN, out);
 	return r;
 }
 
@@ -197,8 +165,8 @@ int node_id_verify(const char *pub, const char *label, const void *msg, size_t l
 		   const char *sig)
 {
 	unsigned char p[SEED_LEN], s[SIG_LEN];
-	if (!pub || !sig || !unhex(pub, strlen(pub), p, sizeof(p)) ||
-	    !unhex(sig, strlen(sig), s, sizeof(s)))
+	if (!pub || !sig || !hex_decode(pub, strlen(pub), p, sizeof(p)) ||
+	    !hex_decode(sig, strlen(sig), s, sizeof(s)))
 		return -EINVAL;
 	size_t blen;
 	unsigned char *b = labelled(label, msg, len, &blen);
