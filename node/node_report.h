@@ -2,7 +2,8 @@
 /* How a weir-node tells a cluster its cache figures without being dialled: every few seconds it
  * renews Lease weir-node-<node> (label app.kubernetes.io/name=weir-node) in the weir namespace,
  * its figures in annotation weir.io/sources and, when it serves blocks to peers, the URL it
- * serves them on in weir.io/peer; the renewal is its heartbeat. The controller watches those
+ * serves them on in weir.io/peer and its identity in weir.io/node-id; the renewal is its
+ * heartbeat. The controller watches those
  * Leases and adds the figures up per source; the other weir-nodes take their members from them
  * (node_agent.h). See docs/kubernetes.md. */
 #pragma once
