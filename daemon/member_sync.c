@@ -15,11 +15,11 @@
 #include "log.h"
 #include "store_kube.h"
 
-_Static_assert(sizeof(((struct member_entry *)0)->node) ==
-		       sizeof(((struct store_kube_peer *)0)->node) &&
-		   sizeof(((struct member_entry *)0)->url) ==
-		       sizeof(((struct store_kube_peer *)0)->url),
-	       "a Lease's peer fits a member entry");
+_Static_assert(
+    sizeof(((struct member_entry *)0)->node) == sizeof(((struct store_kube_peer *)0)->node) &&
+	sizeof(((struct member_entry *)0)->url) == sizeof(((struct store_kube_peer *)0)->url) &&
+	sizeof(((struct member_entry *)0)->id) == sizeof(((struct store_kube_peer *)0)->id),
+    "a Lease's peer fits a member entry");
 
 /* Rounds asked for by cluster_refresh come at most this often. */
 #define MEMBER_SYNC_MIN_GAP_MS 200L
@@ -32,6 +32,104 @@ struct member_sync {
 	atomic_bool stop;
 	pthread_t thread;
 };
+
+/* The pin of node, or NULL. */
+static struct member_pin *pin_find(struct member_sync_kube *mk, const char *node)
+{
+	for (size_t i = 0; i < MEMBER_SYNC_PINS; i++)
+		if (mk->pins[i].seen && strcmp(mk->pins[i].node, node) == 0)
+			return &mk->pins[i];
+	return NULL;
+}
+
+/* A slot for a new name: a free one, else the longest-unseen one when it has been unseen for
+ * more than MEMBER_SYNC_PIN_KEEP_S; NULL when every pin was seen more recently (dropping one
+ * then would let a flood of names unpin a live node). */
+static struct member_pin *pin_slot(struct member_sync_kube *mk, int64_t now)
+{
+	struct member_pin *old = NULL;
+	for (size_t i = 0; i < MEMBER_SYNC_PINS; i++) {
+		if (!mk->pins[i].seen)
+			return &mk->pins[i];
+		if (!old || mk->pins[i].seen < old->seen)
+			old = &mk->pins[i];
+	}
+	return old && now - old->seen > MEMBER_SYNC_PIN_KEEP_S ? old : NULL;
+}
+
+static void name_add(char *list, size_t len, const char *node)
+{
+	size_t l = strlen(list);
+	snprintf(list + l, len - l, "%s\"%.64s\"", l ? ", " : "", node);
+}
+
+static void entry_set(struct member_entry *e, const char *node, const char *url, const char *id)
+{
+	snprintf(e->node, sizeof(e->node), "%s", node);
+	snprintf(e->url, sizeof(e->url), "%s", url);
+	snprintf(e->id, sizeof(e->id), "%s", id);
+}
+
+size_t member_sync_kube_take(struct member_sync_kube *mk, int64_t now,
+			     const struct store_kube_peer *peers, size_t n,
+			     struct member_entry *ret)
+{
+	size_t kept = 0;
+	char refused[sizeof(mk->refused)] = "", unpinned[sizeof(mk->unpinned)] = "";
+	for (size_t i = 0; i < n; i++) {
+		const struct store_kube_peer *p = &peers[i];
+		if (!p->id[0] ||
+		    peer_auth_member_check(mk->key, p->node, p->url, p->id, p->mac) < 0) {
+			name_add(refused, sizeof(refused), p->node);
+			continue;
+		}
+		struct member_pin *pin = pin_find(mk, p->node);
+		if (pin && strcmp(pin->id, p->id) != 0) {
+			long long ago = (long long)(now - pin->seen);
+			if (ago <= MEMBER_SYNC_PIN_KEEP_S) {
+				if (strcmp(pin->warned, p->id) != 0)
+					log_warn(
+					    "cluster: node \"%.64s\"'s Lease names another "
+					    "identity (%.16s...) than the one it had until %lld s "
+					    "ago: kept the old one; a second node with this name, "
+					    "or \"%.64s\"'s node-id.key replaced (then it is "
+					    "accepted once the old identity has been unseen for "
+					    "%d s)",
+					    p->node, p->id, ago, p->node, MEMBER_SYNC_PIN_KEEP_S);
+				snprintf(pin->warned, sizeof(pin->warned), "%s", p->id);
+				entry_set(&ret[kept++], pin->node, pin->url, pin->id);
+				continue;
+			}
+			log_notice(
+			    "cluster: node \"%.64s\"'s Lease names a new identity (%.16s...); "
+			    "the one it had was last seen %lld s ago: taken",
+			    p->node, p->id, ago);
+		}
+		if (!pin && !(pin = pin_slot(mk, now))) {
+			name_add(unpinned, sizeof(unpinned), p->node);
+			continue;
+		}
+		if (strcmp(pin->node, p->node) != 0 || strcmp(pin->id, p->id) != 0)
+			pin->warned[0] = '\0';
+		snprintf(pin->node, sizeof(pin->node), "%s", p->node);
+		snprintf(pin->url, sizeof(pin->url), "%s", p->url);
+		snprintf(pin->id, sizeof(pin->id), "%s", p->id);
+		pin->seen = now;
+		entry_set(&ret[kept++], p->node, p->url, p->id);
+	}
+	if (strcmp(refused, mk->refused) != 0 && refused[0])
+		log_warn("cluster: Lease(s) of %s: no %s annotation that this node's peer key "
+			 "signs for their node, URL and %s (written by a node without the key, by "
+			 "a weir-node older than node identities, or by hand): not members",
+			 refused, STORE_KUBE_PEER_MAC_ANNOTATION, STORE_KUBE_NODE_ID_ANNOTATION);
+	snprintf(mk->refused, sizeof(mk->refused), "%s", refused);
+	if (strcmp(unpinned, mk->unpinned) != 0 && unpinned[0])
+		log_warn("cluster: Lease(s) of %s: not members, for now: %d other node names were "
+			 "seen in the last %d s, and their identities stay pinned that long",
+			 unpinned, MEMBER_SYNC_PINS, MEMBER_SYNC_PIN_KEEP_S);
+	snprintf(mk->unpinned, sizeof(mk->unpinned), "%s", unpinned);
+	return kept;
+}
 
 int member_sync_kube_fetch(void *arg, int64_t now, struct member_entry *ret, size_t max, char *err,
 			   size_t errlen)
@@ -53,27 +151,7 @@ int member_sync_kube_fetch(void *arg, int64_t now, struct member_entry *ret, siz
 		free(peers);
 		return -E2BIG;
 	}
-	size_t kept = 0;
-	char refused[sizeof(mk->refused)] = "";
-	for (size_t i = 0; i < n; i++) {
-		if (peer_auth_member_check(mk->key, peers[i].node, peers[i].url, peers[i].mac) <
-		    0) {
-			size_t l = strlen(refused);
-			snprintf(refused + l, sizeof(refused) - l, "%s\"%.64s\"", l ? ", " : "",
-				 peers[i].node);
-			continue;
-		}
-		memcpy(ret[kept].node, peers[i].node, sizeof(ret[kept].node));
-		memcpy(ret[kept].url, peers[i].url, sizeof(ret[kept].url));
-		ret[kept].id[0] = '\0';
-		kept++;
-	}
-	if (strcmp(refused, mk->refused) != 0 && refused[0])
-		log_warn("cluster: Lease(s) of %s: no %s annotation that this node's peer key "
-			 "signs for their node and URL (written by a node without the key, or by "
-			 "hand): not members",
-			 refused, STORE_KUBE_PEER_MAC_ANNOTATION);
-	snprintf(mk->refused, sizeof(mk->refused), "%s", refused);
+	size_t kept = member_sync_kube_take(mk, now, peers, n, ret);
 	free(peers);
 	return (int)kept;
 }

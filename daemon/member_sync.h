@@ -19,6 +19,7 @@
 
 struct store;
 struct member_sync;
+struct store_kube_peer;
 
 /* One member as a source reports it. */
 struct member_entry {
@@ -32,19 +33,52 @@ struct member_entry {
 typedef int (*member_fetch_fn)(void *arg, int64_t now, struct member_entry *ret, size_t max,
 			       char *err, size_t errlen);
 
+/* How long a node name's identity stays pinned after it was last seen in a fresh Lease: while
+ * it was seen this recently, a Lease that shows another identity for the name is not taken. A
+ * fixed span, not the Lease's own leaseDurationSeconds: whoever writes the Lease chooses that.
+ * 60 s is twice the default Lease (6 renewals of 5 s, node_report.h): a node that renews is
+ * seen every round, so only a node gone (or whose Lease has shown another identity) for a
+ * minute loses its pin. */
+#define MEMBER_SYNC_PIN_KEEP_S 60
+/* Names pinned at most: the members and as many again that came and went. */
+#define MEMBER_SYNC_PINS (2 * CLUSTER_MAX_NODES)
+
+/* A node name's identity as last accepted from its Lease, and when it was last seen. */
+struct member_pin {
+	char node[254];
+	char url[256];
+	char id[NODE_ID_PUB_HEX];
+	char warned[NODE_ID_PUB_HEX]; /* the other identity last warned about ("" none) */
+	int64_t seen;		      /* wall seconds; 0: the slot is free */
+};
+
 /* The Kubernetes source's arg: a watching store_kube and the cluster's key (both borrowed). A
- * Lease whose weir.io/peer-mac is not the key's MAC of its node and URL (peer_auth_member_mac)
- * is no member: whoever may write Leases without holding the key can neither add a member nor
- * move one to another address. */
+ * Lease whose weir.io/peer-mac is not the key's MAC of its node, URL and identity
+ * (weir.io/node-id; peer_auth_member_mac) is no member: whoever may write Leases without
+ * holding the key can neither add a member, nor move one to another address, nor give it
+ * another identity. A holder of the key who may write Leases could still name another identity
+ * in node n2's Lease and then ask as n2: so a name's identity is pinned on first use, and a
+ * Lease that shows another one is not taken while the pinned one was seen within
+ * MEMBER_SYNC_PIN_KEEP_S (the member keeps the record last accepted). Zero-initialise the rest;
+ * it is the sync thread's own (no lock). */
 struct member_sync_kube {
 	struct store *st;
 	const struct peer_key *key;
-	char refused[256]; /* the sync thread's: the names last refused, said once */
+	char refused[256];  /* the sync thread's: the names last refused, said once */
+	char unpinned[256]; /* the names last refused for want of a free pin, said once */
+	struct member_pin pins[MEMBER_SYNC_PINS];
 };
 
 /* The Kubernetes source: pass a struct member_sync_kube as the arg. */
 int member_sync_kube_fetch(void *arg, int64_t now, struct member_entry *ret, size_t max, char *err,
 			   size_t errlen);
+
+/* The members among peers[0..n) (as store_kube_peers reports the fresh Leases) at wall time
+ * now, checked and pinned as above, into ret (room for n); returns how many. What
+ * member_sync_kube_fetch does once it has the Leases; exposed for tests. Sync thread only. */
+size_t member_sync_kube_take(struct member_sync_kube *mk, int64_t now,
+			     const struct store_kube_peer *peers, size_t n,
+			     struct member_entry *ret);
 
 /* One round at wall time now: returns what cluster_set_members does (1 changed, 0 same) or
  * -errno (err says why). Exposed for tests; the thread calls it. */

@@ -174,12 +174,13 @@ int peer_auth_verify_request(const struct peer_key *k, const struct peer_request
 	return 0;
 }
 
-int peer_auth_member_mac(const struct peer_key *k, const char *node, const char *url, char *out)
+int peer_auth_member_mac(const struct peer_key *k, const char *node, const char *url,
+			 const char *id, char *out)
 {
-	if (!node || !url || has_newline(node) || has_newline(url))
+	if (!node || !url || !id || has_newline(node) || has_newline(url) || has_newline(id))
 		return -EINVAL;
 	char *text = NULL;
-	int n = asprintf(&text, "weir-peer-member-v1\n%s\n%s", node, url);
+	int n = asprintf(&text, "weir-peer-member-v2\n%s\n%s\n%s", node, url, id);
 	if (n < 0)
 		return -ENOMEM;
 	int r = mac_of(k, text, (size_t)n, out);
@@ -188,10 +189,10 @@ int peer_auth_member_mac(const struct peer_key *k, const char *node, const char 
 }
 
 int peer_auth_member_check(const struct peer_key *k, const char *node, const char *url,
-			   const char *mac)
+			   const char *id, const char *mac)
 {
 	char want[PEER_AUTH_MAC_HEX];
-	if (peer_auth_member_mac(k, node, url, want) < 0)
+	if (peer_auth_member_mac(k, node, url, id, want) < 0)
 		return -EACCES;
 	return mac_equal(want, mac);
 }

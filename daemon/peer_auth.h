@@ -87,14 +87,17 @@ int peer_auth_verify_request(const struct peer_key *k, const struct peer_request
 			     const char *mac, int64_t now, int64_t skew_s);
 
 /* A member's proof that it holds the key, for where members are listed by others (a node's
- * Lease, annotation weir.io/peer-mac): HMAC-SHA256 of "weir-peer-member-v1\n<node>\n<url>" as
- * lower-case hex into out (PEER_AUTH_MAC_HEX bytes). So whoever may write Leases but holds no
- * key can neither add a member nor move one's blocks to another address. Returns 0, -EINVAL (a
- * newline in node or url) or -ENOMEM. */
-int peer_auth_member_mac(const struct peer_key *k, const char *node, const char *url, char *out);
-/* 0 when mac is peer_auth_member_mac of node and url, else -EACCES. Constant time in the MAC. */
+ * Lease, annotation weir.io/peer-mac): HMAC-SHA256 of "weir-peer-member-v2\n<node>\n<url>\n<id>"
+ * (id: its identity's public key, node_id.h) as lower-case hex into out (PEER_AUTH_MAC_HEX
+ * bytes). So whoever may write Leases but holds no key can neither add a member, nor move one's
+ * blocks to another address, nor give it another identity; v1 (node and URL only) passes for no
+ * v2. Returns 0, -EINVAL (a newline in node, url or id) or -ENOMEM. */
+int peer_auth_member_mac(const struct peer_key *k, const char *node, const char *url,
+			 const char *id, char *out);
+/* 0 when mac is peer_auth_member_mac of node, url and id, else -EACCES. Constant time in the
+ * MAC. */
 int peer_auth_member_check(const struct peer_key *k, const char *node, const char *url,
-			   const char *mac);
+			   const char *id, const char *mac);
 
 /* A fresh nonce, as lower-case hex into out (PEER_AUTH_NONCE_HEX bytes). Returns 0, or -EIO
  * when the system has no randomness to give. */

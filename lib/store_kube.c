@@ -1146,6 +1146,10 @@ static int scan_peers(const char *key, void *value, void *arg)
 					   STORE_KUBE_PEER_MAC_ANNOTATION);
 		snprintf(s->out[s->n].mac, sizeof(s->out->mac), "%s",
 			 mac && strlen(mac) < sizeof(s->out->mac) ? mac : "");
+		const char *id = jstr_get(jget(jget(lease, "metadata"), "annotations"),
+					  STORE_KUBE_NODE_ID_ANNOTATION);
+		snprintf(s->out[s->n].id, sizeof(s->out->id), "%s",
+			 id && node_id_pub_valid(id) ? id : "");
 		s->n++;
 	}
 	json_object_put(lease);

@@ -15,6 +15,7 @@
 
 #include "kubeconfig.h"
 #include "load_share.h"
+#include "node_id.h"
 #include "store.h"
 
 /* The finalizer weir puts on Datasets and Runtimes: their cache is purged, and a referenced
@@ -120,15 +121,18 @@ unsigned store_kube_cluster_traffic(struct store *st, int64_t now, struct store_
  * name does not speak for the node its holderIdentity names. */
 #define STORE_KUBE_NODE_LEASE_PREFIX "weir-node-"
 
-/* The peer URL a weir-node serves its blocks on, in its Lease (daemon/node_report.h), and the
- * node's proof that it holds the cluster's key for that name and URL (peer_auth_member_mac). */
+/* The peer URL a weir-node serves its blocks on, in its Lease (daemon/node_report.h), its
+ * identity's public key (lib/node_id.h), and the node's proof that it holds the cluster's key
+ * for that name, URL and identity (peer_auth_member_mac). */
 #define STORE_KUBE_PEER_ANNOTATION "weir.io/peer"
 #define STORE_KUBE_PEER_MAC_ANNOTATION "weir.io/peer-mac"
+#define STORE_KUBE_NODE_ID_ANNOTATION "weir.io/node-id"
 
 struct store_kube_peer {
 	char node[254]; /* the Lease's holderIdentity (of Lease weir-node-<node> only) */
 	char url[256];	/* its weir.io/peer annotation, as written (the caller checks it) */
 	char mac[72];	/* its weir.io/peer-mac annotation ("" when none or too long) */
+	char id[NODE_ID_PUB_HEX]; /* its weir.io/node-id ("" when none or not node_id_pub_valid) */
 };
 
 /* The weir-nodes that serve blocks now: their Lease is fresh (as store_kube_source_nodes) and

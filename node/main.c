@@ -398,16 +398,18 @@ int main(int argc, char **argv)
 			log_err("%s", rerr);
 			return 1;
 		}
-		/* the key's proof for this node's name and URL: without it no node takes this
-		 * Lease's URL as a member (member_sync.h) */
+		/* the key's proof for this node's name, URL and identity: without it no node
+		 * takes this Lease's URL as a member (member_sync.h) */
 		char peer_mac[PEER_AUTH_MAC_HEX] = "";
+		const char *self_id = n.node_id ? node_id_public(n.node_id) : "";
 		if (n.cluster && peer_auth_member_mac(&n.peer_key, n.cfg.node_name, n.cfg.peer_url,
-						      peer_mac) < 0)
+						      self_id, peer_mac) < 0)
 			log_warn("cannot sign this node's peer URL for its Lease: no node will "
 				 "take it as a member");
 		if (node_report_start(n.cfg.kubeconfig, n.cfg.node_name, n.cfg.kube_namespace,
-				      n.cluster ? n.cfg.peer_url : NULL, peer_mac, interval,
-				      node_collect_figures, &n, &n.report, rerr, sizeof(rerr)) < 0)
+				      n.cluster ? n.cfg.peer_url : NULL, peer_mac, self_id,
+				      interval, node_collect_figures, &n, &n.report, rerr,
+				      sizeof(rerr)) < 0)
 			log_warn("%s; this node's figures will not reach the cluster", rerr);
 	}
 	log_info("weir-node %d ready on \"%s\"", (int)getpid(), n.cfg.socket_path);

@@ -801,7 +801,9 @@ int node_agent_start(const struct node_agent_config *cfg, struct node_agent **re
 	if (r < 0)
 		goto fail;
 	if (cfg->cluster && cluster_is_dynamic(cfg->cluster)) {
-		a->members_src = (struct member_sync_kube){.st = a->store, .key = cfg->peer_key};
+		/* a is zeroed (calloc): so are the source's pins */
+		a->members_src.st = a->store;
+		a->members_src.key = cfg->peer_key;
 		r = member_sync_start(member_sync_kube_fetch, &a->members_src, cfg->cluster, 0,
 				      &a->members);
 		if (r < 0) {

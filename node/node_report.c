@@ -23,7 +23,8 @@ struct node_report {
 	char node[254];
 	char ns[64];
 	char peer_url[256]; /* "" when this node serves no blocks */
-	char peer_mac[72];  /* its proof for peer_url (peer_auth_member_mac) */
+	char peer_mac[72];  /* its proof for peer_url and node_id (peer_auth_member_mac) */
+	char node_id[NODE_ID_PUB_HEX]; /* its identity's public key; "" with no peer_url */
 	double interval;
 	node_report_collect_fn fn;
 	void *arg;
@@ -54,8 +55,9 @@ json_object *node_report_traffic(struct cluster *c, uint64_t ufs_bytes, uint64_t
 }
 
 int node_report_fill(json_object *lease, const char *node_name, const char *ns,
-		     const char *peer_url, const char *peer_mac, json_object *sources,
-		     json_object *traffic, json_object *loads, int lease_s, int64_t now)
+		     const char *peer_url, const char *peer_mac, const char *node_id,
+		     json_object *sources, json_object *traffic, json_object *loads, int lease_s,
+		     int64_t now)
 {
 	char name[300], ts[48];
 	json_object *meta, *labels, *ann, *spec;
@@ -100,6 +102,11 @@ int node_report_fill(json_object *lease, const char *node_name, const char *ns,
 				       json_object_new_string(peer_mac));
 	else
 		json_object_object_del(ann, STORE_KUBE_PEER_MAC_ANNOTATION);
+	if (peer_url && *peer_url && node_id && *node_id)
+		json_object_object_add(ann, STORE_KUBE_NODE_ID_ANNOTATION,
+				       json_object_new_string(node_id));
+	else
+		json_object_object_del(ann, STORE_KUBE_NODE_ID_ANNOTATION);
 	json_object_object_add(
 	    ann, LOAD_SHARE_ANNOTATION,
 	    json_object_new_string(
@@ -130,15 +137,15 @@ static int report_once(struct node_report *r, char *err, size_t errlen)
 	rc = kube_request(r->kc, "GET", path, NULL, &lease, err, errlen);
 	if (rc == -ENOENT) {
 		lease = json_object_new_object();
-		node_report_fill(lease, r->node, r->ns, r->peer_url, r->peer_mac, sources, traffic,
-				 loads, lease_s, time(NULL));
+		node_report_fill(lease, r->node, r->ns, r->peer_url, r->peer_mac, r->node_id,
+				 sources, traffic, loads, lease_s, time(NULL));
 		snprintf(path, sizeof(path), "/apis/coordination.k8s.io/v1/namespaces/%s/leases",
 			 r->ns);
 		rc = kube_request(r->kc, "POST", path, lease, NULL, err, errlen);
 	} else if (rc >= 0) {
 		/* the resourceVersion read rides along; a conflict is retried next round */
-		node_report_fill(lease, r->node, r->ns, r->peer_url, r->peer_mac, sources, traffic,
-				 loads, lease_s, time(NULL));
+		node_report_fill(lease, r->node, r->ns, r->peer_url, r->peer_mac, r->node_id,
+				 sources, traffic, loads, lease_s, time(NULL));
 		rc = kube_request(r->kc, "PUT", path, lease, NULL, err, errlen);
 	}
 	json_object_put(lease);
@@ -168,9 +175,9 @@ static void *report_main(void *arg)
 }
 
 int node_report_start(const char *kubeconfig, const char *node_name, const char *ns,
-		      const char *peer_url, const char *peer_mac, double interval_s,
-		      node_report_collect_fn fn, void *arg, struct node_report **ret, char *errbuf,
-		      size_t errlen)
+		      const char *peer_url, const char *peer_mac, const char *node_id,
+		      double interval_s, node_report_collect_fn fn, void *arg,
+		      struct node_report **ret, char *errbuf, size_t errlen)
 {
 	struct kubeconfig kc = {0};
 	int rc = kubeconfig && *kubeconfig ? kubeconfig_load(kubeconfig, &kc, errbuf, errlen)
@@ -188,6 +195,7 @@ int node_report_start(const char *kubeconfig, const char *node_name, const char 
 	snprintf(r->ns, sizeof(r->ns), "%s", ns && *ns ? ns : kc.namespace);
 	snprintf(r->peer_url, sizeof(r->peer_url), "%s", peer_url ? peer_url : "");
 	snprintf(r->peer_mac, sizeof(r->peer_mac), "%s", peer_mac ? peer_mac : "");
+	snprintf(r->node_id, sizeof(r->node_id), "%s", node_id ? node_id : "");
 	kubeconfig_clear(&kc);
 	r->interval = interval_s;
 	r->fn = fn;

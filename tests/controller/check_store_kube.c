@@ -223,21 +223,25 @@ START_TEST(conflict_retry_and_gone)
 }
 END_TEST
 
-/* A weir-node's Lease as node_report writes it: NAME, holderIdentity NODE, weir.io/peer URL. */
-#define NODE_LEASE(name, node, url)                                                               \
-	"{\"apiVersion\":\"coordination.k8s.io/v1\",\"kind\":\"Lease\",\"metadata\":{\"name\":"   \
-	"\"" name "\",\"namespace\":\"default\",\"resourceVersion\":\"5\",\"labels\":{"         \
-	"\"app.kubernetes.io/name\":\"weir-node\"},\"annotations\":{\"weir.io/peer\":\"" url      \
-	"\"}},\"spec\":{\"holderIdentity\":\"" node "\",\"leaseDurationSeconds\":3600,"           \
-	"\"renewTime\":\"2026-12-04T10:00:00.000000Z\"}}"
+/* A weir-node's Lease as node_report writes it: NAME, holderIdentity NODE, weir.io/peer URL,
+ * weir.io/node-id ID. */
+#define NODE_LEASE_ID(name, node, url, id)                                                         \
+	"{\"apiVersion\":\"coordination.k8s.io/v1\",\"kind\":\"Lease\",\"metadata\":{\"name\":"    \
+	"\"" name "\",\"namespace\":\"default\",\"resourceVersion\":\"5\",\"labels\":{"            \
+	"\"app.kubernetes.io/name\":\"weir-node\"},\"annotations\":{\"weir.io/peer\":\"" url       \
+	"\",\"weir.io/node-id\":\"" id "\"}},\"spec\":{\"holderIdentity\":\"" node "\","           \
+	"\"leaseDurationSeconds\":3600,\"renewTime\":\"2026-12-04T10:00:00.000000Z\"}}"
+#define NODE_LEASE(name, node, url) NODE_LEASE_ID(name, node, url, "")
+#define ID_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
 /* The members a node takes from the Leases: each node's own Lease (weir-node-<node>) only. A
  * Lease of another name that claims an existing node (anyone who may write Leases in the
  * namespace can make one) must not point that node's blocks at its own address. */
 START_TEST(peers_only_from_a_nodes_own_lease)
 {
-	lease_items = NODE_LEASE("weir-node-n1", "n1", "http://10.0.0.1:7070") ","
-	    NODE_LEASE("weir-node-n2", "n2", "http://10.0.0.2:7070") ","
+	lease_items = NODE_LEASE_ID("weir-node-n1", "n1", "http://10.0.0.1:7070", ID_A) ","
+	    NODE_LEASE_ID("weir-node-n2", "n2", "http://10.0.0.2:7070",
+			  "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA") ","
 	    NODE_LEASE("weir-node-a", "n2", "http://10.6.6.6:7070") ","
 	    NODE_LEASE("weir-node-zz", "n2", "http://10.6.6.6:7070") ","
 	    NODE_LEASE("weir-node-n3", "n4", "http://10.6.6.6:7070");
@@ -261,6 +265,9 @@ START_TEST(peers_only_from_a_nodes_own_lease)
 	ck_assert_str_eq(peers[0].url, "http://10.0.0.1:7070");
 	ck_assert_str_eq(peers[1].node, "n2");
 	ck_assert_str_eq(peers[1].url, "http://10.0.0.2:7070");
+	/* weir.io/node-id as written when it is an identity's form, else "" (upper case here) */
+	ck_assert_str_eq(peers[0].id, ID_A);
+	ck_assert_str_eq(peers[1].id, "");
 	store_close(st);
 	MHD_stop_daemon(d);
 	lease_items = "";

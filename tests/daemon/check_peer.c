@@ -23,10 +23,13 @@
 #include <unistd.h>
 
 #include "cluster.h"
+#include "member_sync.h"
 #include "near_cache.h"
+#include "node_id.h"
 #include "peer_auth.h"
 #include "peer_client.h"
 #include "rendezvous.h"
+#include "store_kube.h"
 #include "suites.h"
 #include "peer_memo.h"
 
@@ -114,23 +117,159 @@ START_TEST(request_mac_checks_every_field)
 }
 END_TEST
 
-/* A member's proof in its Lease (weir.io/peer-mac): the key's HMAC of its name and URL, as a
- * second implementation computes it (Python: hmac.new(key, "weir-peer-member-v1\nn2\n" + url,
- * sha256)); another name, URL or key, or none, is no proof. */
-START_TEST(member_mac_binds_name_and_url)
+/* A member's proof in its Lease (weir.io/peer-mac): the key's HMAC of its name, URL and
+ * identity, as a second implementation computes it (Python: hmac.new(key,
+ * "weir-peer-member-v2\nn2\n" + url + "\n" + id, sha256)); another name, URL, identity or key,
+ * or none, is no proof. */
+START_TEST(member_mac_binds_name_url_and_id)
 {
 	struct peer_key k = key_of("0123456789abcdef0123"), other = key_of("0123456789abcdef0124");
 	static const char url[] = "http://10.0.0.2:7070";
+	char id[NODE_ID_PUB_HEX];
+	memset(id, 'a', 64);
+	id[64] = '\0';
 	char mac[PEER_AUTH_MAC_HEX];
-	ck_assert_int_eq(peer_auth_member_mac(&k, "n2", url, mac), 0);
-	ck_assert_str_eq(mac, "263d2d84cd3f5ffb93cb2ac986d41911207d239c94fd62d2d32ac4453a3d95a4");
-	ck_assert_int_eq(peer_auth_member_check(&k, "n2", url, mac), 0);
-	ck_assert_int_eq(peer_auth_member_check(&k, "n3", url, mac), -EACCES);
-	ck_assert_int_eq(peer_auth_member_check(&k, "n2", "http://10.6.6.6:7070", mac), -EACCES);
-	ck_assert_int_eq(peer_auth_member_check(&other, "n2", url, mac), -EACCES);
-	ck_assert_int_eq(peer_auth_member_check(&k, "n2", url, ""), -EACCES);
-	ck_assert_int_eq(peer_auth_member_check(&k, "n2", url, NULL), -EACCES);
-	ck_assert_int_eq(peer_auth_member_mac(&k, "n2\nhttp://x:1", url, mac), -EINVAL);
+	ck_assert_int_eq(peer_auth_member_mac(&k, "n2", url, id, mac), 0);
+	ck_assert_str_eq(mac, "36d1c1c662eaf38a453b691db9098598a023b333634c6b343828ecd6860ebbc5");
+	ck_assert_int_eq(peer_auth_member_check(&k, "n2", url, id, mac), 0);
+	ck_assert_int_eq(peer_auth_member_check(&k, "n3", url, id, mac), -EACCES);
+	ck_assert_int_eq(peer_auth_member_check(&k, "n2", "http://10.6.6.6:7070", id, mac),
+			 -EACCES);
+	ck_assert_int_eq(peer_auth_member_check(&other, "n2", url, id, mac), -EACCES);
+	ck_assert_int_eq(peer_auth_member_check(&k, "n2", url, id, ""), -EACCES);
+	ck_assert_int_eq(peer_auth_member_check(&k, "n2", url, id, NULL), -EACCES);
+	ck_assert_int_eq(peer_auth_member_mac(&k, "n2\nhttp://x:1", url, id, mac), -EINVAL);
+	ck_assert_int_eq(peer_auth_member_mac(&k, "n2", url, "x\ny", mac), -EINVAL);
+}
+END_TEST
+
+/* A Lease writer with the key's MAC for one identity cannot swap in another: the MAC for another
+ * id, and a v1 MAC (name and URL only, what nodes wrote before identities), are refused. */
+START_TEST(member_mac_refuses_another_id_and_v1)
+{
+	struct peer_key k = key_of("0123456789abcdef0123");
+	static const char url[] = "http://10.0.0.2:7070";
+	char id[NODE_ID_PUB_HEX], id2[NODE_ID_PUB_HEX];
+	memset(id, 'a', 64);
+	id[64] = '\0';
+	memset(id2, 'b', 64);
+	id2[64] = '\0';
+	char mac[PEER_AUTH_MAC_HEX];
+	ck_assert_int_eq(peer_auth_member_mac(&k, "n2", url, id, mac), 0);
+	ck_assert_int_eq(peer_auth_member_check(&k, "n2", url, id2, mac), -EACCES);
+	ck_assert_int_eq(peer_auth_member_check(&k, "n2", url, "", mac), -EACCES);
+	/* v1: hmac.new(key, "weir-peer-member-v1\nn2\n" + url, sha256) */
+	static const char v1[] = "263d2d84cd3f5ffb93cb2ac986d41911207d239c94fd62d2d32ac4453a3d95a4";
+	ck_assert_int_eq(peer_auth_member_check(&k, "n2", url, id, v1), -EACCES);
+	ck_assert_int_eq(peer_auth_member_check(&k, "n2", url, "", v1), -EACCES);
+}
+END_TEST
+
+/* A fresh Lease as store_kube_peers reports it: node, url, id and the key's v2 MAC for them. */
+static struct store_kube_peer lease_of(const struct peer_key *k, const char *node, const char *url,
+				       char idc)
+{
+	struct store_kube_peer p = {0};
+	snprintf(p.node, sizeof(p.node), "%s", node);
+	snprintf(p.url, sizeof(p.url), "%s", url);
+	if (idc) {
+		memset(p.id, idc, 64);
+		p.id[64] = '\0';
+	}
+	ck_assert_int_eq(peer_auth_member_mac(k, node, url, p.id, p.mac), 0);
+	return p;
+}
+
+static void member_is(const struct member_entry *e, const char *node, const char *url, char idc)
+{
+	char id[NODE_ID_PUB_HEX];
+	memset(id, idc, 64);
+	id[64] = '\0';
+	ck_assert_str_eq(e->node, node);
+	ck_assert_str_eq(e->url, url);
+	ck_assert_str_eq(e->id, id);
+}
+
+/* A node name's identity is pinned on first use: a Lease (with the key's MAC, as a key holder
+ * who may write Leases can make) that names another identity is not taken while the pinned one
+ * was seen within MEMBER_SYNC_PIN_KEEP_S; the member keeps its old record. Once the pinned one
+ * has been unseen longer (a node whose node-id.key was replaced), the new one is taken. A Lease
+ * with no identity, or a v1 MAC, is no member. */
+START_TEST(lease_identities_are_pinned_while_fresh)
+{
+	struct peer_key k = key_of("0123456789abcdef0123");
+	struct member_sync_kube *mk = calloc(1, sizeof(*mk));
+	ck_assert_ptr_nonnull(mk);
+	mk->key = &k;
+	struct member_entry ret[4];
+	static const char u1[] = "http://10.0.0.1:7070", u2[] = "http://10.0.0.2:7070",
+			  u6[] = "http://10.6.6.6:7070";
+	struct store_kube_peer l[3] = {lease_of(&k, "n1", u1, 'a'), lease_of(&k, "n2", u2, 'b')};
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1000, l, 2, ret), 2);
+	member_is(&ret[0], "n1", u1, 'a');
+	member_is(&ret[1], "n2", u2, 'b');
+	/* n2's Lease rewritten with another identity and address, correctly signed: not taken */
+	l[1] = lease_of(&k, "n2", u6, 'c');
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1010, l, 2, ret), 2);
+	member_is(&ret[1], "n2", u2, 'b');
+	/* the real n2 renews (seen at 1020), then the forged Lease is back until 1080: kept */
+	l[1] = lease_of(&k, "n2", u2, 'b');
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1020, l, 2, ret), 2);
+	l[1] = lease_of(&k, "n2", u6, 'c');
+	for (int64_t t = 1021; t <= 1020 + MEMBER_SYNC_PIN_KEEP_S; t++) {
+		ck_assert_uint_eq(member_sync_kube_take(mk, t, l, 2, ret), 2);
+		member_is(&ret[1], "n2", u2, 'b');
+	}
+	/* the old identity unseen longer than that: the new one is taken, and pinned */
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1021 + MEMBER_SYNC_PIN_KEEP_S, l, 2, ret), 2);
+	member_is(&ret[1], "n2", u6, 'c');
+	l[1] = lease_of(&k, "n2", u2, 'b');
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1022 + MEMBER_SYNC_PIN_KEEP_S, l, 2, ret), 2);
+	member_is(&ret[1], "n2", u6, 'c');
+	/* a member that moves (same identity) is followed */
+	l[0] = lease_of(&k, "n1", u6, 'a');
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1023 + MEMBER_SYNC_PIN_KEEP_S, l, 1, ret), 1);
+	member_is(&ret[0], "n1", u6, 'a');
+	/* no identity; a v1 MAC (name and URL only); a MAC for another identity: no member */
+	l[0] = lease_of(&k, "n3", u1, 0);
+	l[1] = lease_of(&k, "n4", u1, 'd');
+	/* v1: hmac.new(key, "weir-peer-member-v1\nn4\n" + u1, sha256) */
+	static const char v1[] = "066662379737b0104038bfe9eff799078369e151d4fdcc348046f4b904b6ad57";
+	ck_assert_int_eq(peer_auth_member_mac(&k, "n4", u1, "", l[1].mac), 0);
+	l[2] = lease_of(&k, "n5", u1, 'e');
+	l[2].id[0] = 'f';
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1100, l, 3, ret), 0);
+	snprintf(l[1].mac, sizeof(l[1].mac), "%s", v1);
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1100, l, 2, ret), 0);
+	free(mk);
+}
+END_TEST
+
+/* The pins are bounded; a name that finds no free pin takes the one unseen longest, but never
+ * one seen within MEMBER_SYNC_PIN_KEEP_S (a flood of names must not unpin a live node). */
+START_TEST(lease_pins_are_bounded)
+{
+	struct peer_key k = key_of("0123456789abcdef0123");
+	struct member_sync_kube *mk = calloc(1, sizeof(*mk));
+	ck_assert_ptr_nonnull(mk);
+	mk->key = &k;
+	struct member_entry ret[2];
+	char name[32];
+	struct store_kube_peer l;
+	for (int i = 0; i < MEMBER_SYNC_PINS; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		l = lease_of(&k, name, "http://10.0.0.1:7070", 'a');
+		ck_assert_uint_eq(member_sync_kube_take(mk, 1000 + i, &l, 1, ret), 1);
+	}
+	l = lease_of(&k, "new", "http://10.0.0.1:7070", 'b');
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1000 + MEMBER_SYNC_PIN_KEEP_S, &l, 1, ret), 0);
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1001 + MEMBER_SYNC_PIN_KEEP_S, &l, 1, ret), 1);
+	member_is(&ret[0], "new", "http://10.0.0.1:7070", 'b');
+	/* and it is pinned in its turn */
+	l = lease_of(&k, "new", "http://10.6.6.6:7070", 'c');
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1002 + MEMBER_SYNC_PIN_KEEP_S, &l, 1, ret), 1);
+	member_is(&ret[0], "new", "http://10.0.0.1:7070", 'b');
+	free(mk);
 }
 END_TEST
 
@@ -1997,7 +2136,10 @@ Suite *peer_suite(void)
 	Suite *s = suite_create("peer");
 	TCase *tc = tcase_create("auth");
 	tcase_add_test(tc, request_mac_checks_every_field);
-	tcase_add_test(tc, member_mac_binds_name_and_url);
+	tcase_add_test(tc, member_mac_binds_name_url_and_id);
+	tcase_add_test(tc, member_mac_refuses_another_id_and_v1);
+	tcase_add_test(tc, lease_identities_are_pinned_while_fresh);
+	tcase_add_test(tc, lease_pins_are_bounded);
 	tcase_add_test(tc, long_requests_are_signed);
 	tcase_add_test(tc, newlines_cannot_shift_fields);
 	tcase_add_test(tc, method_and_endpoint_are_signed);

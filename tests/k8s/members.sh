@@ -33,7 +33,7 @@ at_exit 'rm -rf "$TMP" "$TIERS"'
 weir_setup "$TMP"
 
 
-declare -A NPID PPORT MPORT
+declare -A NPID PPORT MPORT ID
 dump() {
 	local f
 	for f in "$TMP"/node-*.log "$TMP/controller.log"; do
@@ -147,16 +147,21 @@ for i in 1 2 3; do
 	[ "$(jp lease "weir-node-node-$i" -n default -o 'jsonpath={.metadata.annotations.weir\.io/peer}')" = "http://127.0.0.1:${PPORT[$i]}" ] ||
 		fail "Lease weir-node-node-$i does not carry node-$i's peer URL http://127.0.0.1:${PPORT[$i]}"
 	grep -q 'peers = ' "$TMP/node-$i/node.conf" 2>/dev/null && fail "node-$i has a peers list"
+	ID[$i]="$("$WEIR_NODE_BIN" --state-dir "$TMP/node-$i" --print-node-id)" || fail "weir-node --print-node-id for node-$i failed"
+	[ "$(jp lease "weir-node-node-$i" -n default -o 'jsonpath={.metadata.annotations.weir\.io/node-id}')" = "${ID[$i]}" ] ||
+		fail "Lease weir-node-node-$i does not carry node-$i's identity ${ID[$i]} (weir-node --print-node-id)"
 done
-ok "three members on every node $T_FORM s after start; each Lease names its node's peer URL"
+ok "three members on every node $T_FORM s after start; each Lease names its node's peer URL and identity"
 
 step "hostile Leases do not become members; a node whose key Secret is missing does not start"
 now_micro() { date -u +%Y-%m-%dT%H:%M:%S.000000Z; }
-# member_mac NODE URL: the key's proof a node puts in its Lease (daemon/peer_auth.h)
+# member_mac NODE URL ID: the key's proof a node puts in its Lease (daemon/peer_auth.h)
 member_mac() {
 	python3 -c 'import hashlib, hmac, sys
-print(hmac.new(sys.argv[1].encode(), ("weir-peer-member-v1\n%s\n%s" % (sys.argv[2], sys.argv[3])).encode(), hashlib.sha256).hexdigest())' "$PEER_KEY" "$1" "$2"
+print(hmac.new(sys.argv[1].encode(), ("weir-peer-member-v2\n%s\n%s\n%s" % (sys.argv[2], sys.argv[3], sys.argv[4])).encode(), hashlib.sha256).hexdigest())' "$PEER_KEY" "$1" "$2" "$3"
 }
+# an identity's form (64 lower-case hex digits) whose private key nobody has
+EVIL_ID="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 # the first four carry the key's MAC (as a node holding the key would write them): their names
 # and URLs are refused as such; the last two are well-formed, but
 # written by someone without the key (no MAC; a MAC for another URL): not members either
@@ -166,8 +171,8 @@ for evil in "evil node|http://127.0.0.1:1|sign" "evil-url|file:///etc/passwd|sig
 	"evil-othermac|http://127.0.0.1:$EVIL_PORT|other"; do
 	IFS='|' read -r holder url how <<<"$evil"
 	case "$how" in
-	sign) mac="$(member_mac "$holder" "$url")" ;;
-	other) mac="$(member_mac "$holder" "http://127.0.0.1:1")" ;;
+	sign) mac="$(member_mac "$holder" "$url" "$EVIL_ID")" ;;
+	other) mac="$(member_mac "$holder" "http://127.0.0.1:1" "$EVIL_ID")" ;;
 	*) mac="" ;;
 	esac
 	kc create -f - <<YAML | sed 's/^/  /'
@@ -177,7 +182,7 @@ metadata:
   name: weir-node-${holder// /-}
   namespace: default
   labels: {app.kubernetes.io/name: weir-node}
-  annotations: {weir.io/peer: "$url"${mac:+, weir.io/peer-mac: "$mac"}}
+  annotations: {weir.io/peer: "$url", weir.io/node-id: "$EVIL_ID"${mac:+, weir.io/peer-mac: "$mac"}}
 spec: {holderIdentity: "$holder", leaseDurationSeconds: 3600, renewTime: "$(now_micro)"}
 YAML
 done
@@ -229,7 +234,34 @@ kwait 60 "members/tree Bound" is Bound dataset tree -n members -o 'jsonpath={.st
 for i in 1 2 3; do mount_view "$i" "$TMP/mnt-$i"; done
 ok "Bound; views at $TMP/mnt-{1,2,3}"
 
-step "first/ read through the three views at once: nginx serves each byte once"
+step "first/ read through the three views at once while node-2's Lease names another identity: nginx serves each byte once"
+# A holder of the cluster key who may write Leases rewrites node-2's Lease with its own
+# identity and the key's correct (v2) MAC for it, again and again against node-2's renewals, to
+# then ask the others as node-2. node-1 and node-3 keep the identity they pinned: their members
+# do not change, node-2's own requests to them still pass, and the read costs the UFS no extra
+# byte (without the pin node-2's requests would be refused as another node's and it would read
+# the UFS).
+FORGED_ID="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+FORGED_MAC="$(member_mac node-2 "http://127.0.0.1:${PPORT[2]}" "$FORGED_ID")"
+refusals() { grep -c 'claiming to be node "node-2"' "$TMP/node-$1.log" || true; }
+declare -A REFUSED
+for i in 1 3; do
+	SEEN[$i,node-1,node-2,node-3]=$(members_count "$i" node-1,node-2,node-3)
+	REFUSED[$i]=$(refusals "$i")
+done
+forge() {
+	while [ -d "$TMP" ] && [ ! -e "$TMP/forge.stop" ]; do
+		kc annotate lease weir-node-node-2 -n default --overwrite "weir.io/node-id=$FORGED_ID" \
+			"weir.io/peer-mac=$FORGED_MAC" >/dev/null 2>&1 || true
+		sleep 0.2
+	done
+}
+forge &
+FORGER=$!
+pid_track "$FORGER"
+at_exit "touch '$TMP/forge.stop'; pid_stop -t 5 $FORGER"
+kept_old() { grep -q "cluster: node \"node-2\"'s Lease names another identity (${FORGED_ID:0:16}...) than the one it had until .* kept the old one" "$TMP/node-$1.log"; }
+for i in 1 3; do kwait 15 "node-$i keeping node-2's pinned identity" kept_old "$i"; done
 : >"$NGINX_ACCESS_LOG"
 pids=()
 for i in 1 2 3; do
@@ -238,7 +270,16 @@ for i in 1 2 3; do
 	pid_track "$!"
 done
 for i in 1 2 3; do wait "${pids[$((i - 1))]}" || fail "cp -R of node-$i's view failed"; done
+touch "$TMP/forge.stop"
+wait "$FORGER" || true
 for i in 1 2 3; do check_copy "node-$i" first "$TMP/copy-$i"; done
+for i in 1 3; do
+	[ "$(members_count "$i" node-1,node-2,node-3)" -eq "${SEEN[$i,node-1,node-2,node-3]}" ] ||
+		fail "node-$i's members changed while node-2's Lease named another identity: $(grep 'members now' "$TMP/node-$i.log" | tail -3)"
+	[ "$(refusals "$i")" -eq "${REFUSED[$i]}" ] ||
+		fail "node-$i refused node-2's requests: $(grep 'claiming to be node "node-2"' "$TMP/node-$i.log" | tail -1)"
+done
+note "$(grep -h -m1 "Lease names another identity" "$TMP/node-1.log")"
 UFS_A=$(ufs_bytes /first/)
 [ "$UFS_A" -eq "$FIRST" ] || fail "nginx sent $UFS_A bytes of first/ ($FIRST bytes) read on three nodes: each byte must be fetched once per cluster"
 for i in 1 2 3; do
