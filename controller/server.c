@@ -201,9 +201,33 @@ static void handle_dataset_mount(struct controller *ctl, const Weir__DatasetMoun
 
 /* A weir-node's heartbeat (the embedded default's Lease): record it, answer the members and the
  * cluster's traffic. */
-static void handle_heartbeat(struct controller *ctl, const Weir__MemberHeartbeat *h,
+/* A heartbeat makes its sender a member that peers send block requests to: only a weir-node
+ * sends one, and weir-nodes run as root (or as this controller's user). The group that may use
+ * the socket for the CLI may not: a member of it could otherwise take a node's name, or add a
+ * member at an address of its own. 0, or -EPERM with rp's message saying why. */
+static int heartbeat_sender_ok(int fd, struct reply *rp)
+{
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0)
+		cred.uid = (uid_t)-1;
+	if (cred.uid == 0 || cred.uid == geteuid())
+		return 0;
+	snprintf(rp->msg, sizeof(rp->msg),
+		 "member heartbeats come from weir-nodes, which run as root: uid %u may not send "
+		 "one",
+		 (unsigned)cred.uid);
+	return -EPERM;
+}
+
+static void handle_heartbeat(struct controller *ctl, int fd, const Weir__MemberHeartbeat *h,
 			     struct reply *rp)
 {
+	if (heartbeat_sender_ok(fd, rp) < 0) {
+		log_warn("%s", rp->msg);
+		reply_error(rp, -EPERM);
+		return;
+	}
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
@@ -269,7 +293,7 @@ static bool handle(struct controller *ctl, int fd)
 		handle_dataset_mount(ctl, req->dataset_mount, rp);
 		break;
 	case WEIR__REQUEST__BODY_MEMBER_HEARTBEAT:
-		handle_heartbeat(ctl, req->member_heartbeat, rp);
+		handle_heartbeat(ctl, fd, req->member_heartbeat, rp);
 		break;
 	default:
 		snprintf(rp->msg, sizeof(rp->msg),

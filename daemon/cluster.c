@@ -141,7 +141,9 @@ static int view_add(struct cluster_view *v, const char *name, size_t namelen, co
 			 url);
 		return -EINVAL;
 	}
-	if (id && id[0] && !node_id_pub_valid(id)) {
+	/* NULL: none given; given (";id=" in a list), it must be one: an empty one (an unset
+	 * shell variable) would turn the member's check off without a word */
+	if (id && !node_id_pub_valid(id)) {
 		snprintf(errbuf, errlen,
 			 "peers: the id of \"%s\", \"%.80s\", is not a node identity (64 "
 			 "lower-case hex digits: weir-node --print-node-id on that node)",
@@ -197,7 +199,8 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **ret, char *er
 	c->dynamic = !*p;
 	if (c->dynamic) {
 		const char *url = cfg->self_url ? cfg->self_url : "";
-		if (view_add(v, self, strlen(self), url, c->self_id, errbuf, errlen) < 0) {
+		if (view_add(v, self, strlen(self), url, c->self_id[0] ? c->self_id : NULL, errbuf,
+			     errlen) < 0) {
 			snprintf(errbuf, errlen,
 				 "this node's peer URL \"%.300s\" is not http://HOST:PORT with an "
 				 "address peers can dial (set peer-url)",
@@ -221,6 +224,9 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **ret, char *er
 		/* NAME=URL, or NAME=URL;id=KEY with the member's identity key */
 		char url[512], *id = NULL;
 		snprintf(url, sizeof(url), "%.*s", (int)(len - (size_t)(eq - p) - 1), eq + 1);
+		size_t ul = strlen(url);
+		while (ul > 0 && (url[ul - 1] == ' ' || url[ul - 1] == '\t' || url[ul - 1] == '\r'))
+			url[--ul] = '\0';
 		char *semi = strchr(url, ';');
 		if (semi) {
 			*semi = '\0';
@@ -248,6 +254,9 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **ret, char *er
 			 v->nodes[v->self].id, c->self_id[0] ? c->self_id : "none");
 		goto bad;
 	}
+	/* this node knows its own identity whatever the list says: a request under its name
+	 * (never one of its own) is checked against it */
+	snprintf(v->nodes[v->self].id, sizeof(v->nodes[v->self].id), "%s", c->self_id);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->set_lock, NULL);
 	pthread_mutex_init(&c->round_lock, NULL);
@@ -322,14 +331,14 @@ int cluster_set_members(struct cluster *c, const struct cluster_member *m, size_
 	for (size_t i = 0; i < n; i++) {
 		if (!m[i].name || !m[i].url || strcmp(m[i].name, c->self) == 0)
 			continue; /* this node is added below, with the URL it serves on */
-		if (view_add(v, m[i].name, strlen(m[i].name), m[i].url, m[i].id, err,
-			     sizeof(err)) < 0 &&
+		if (view_add(v, m[i].name, strlen(m[i].name), m[i].url,
+			     m[i].id && m[i].id[0] ? m[i].id : NULL, err, sizeof(err)) < 0 &&
 		    !skipped[0])
 			snprintf(skipped, sizeof(skipped), "%s", err);
 	}
 	if (v->n == CLUSTER_MAX_NODES)
 		v->n--; /* room for this node, whatever else */
-	view_add(v, c->self, strlen(c->self), c->self_url, c->self_id, err,
+	view_add(v, c->self, strlen(c->self), c->self_url, c->self_id[0] ? c->self_id : NULL, err,
 		 sizeof(err)); /* checked at new */
 	view_seal(v, c->self);
 	pthread_mutex_lock(&c->set_lock);
@@ -375,14 +384,6 @@ size_t cluster_count(struct cluster *c)
 	size_t n = v->n;
 	cluster_view_put(v);
 	return n;
-}
-
-bool cluster_has_member(struct cluster *c, const char *name)
-{
-	struct cluster_view *v = cluster_view_get(c);
-	bool in = cluster_find(v, name) >= 0;
-	cluster_view_put(v);
-	return in;
 }
 
 void cluster_describe(struct cluster *c, char *out, size_t len)
@@ -531,7 +532,7 @@ int cluster_refresh(struct cluster *c, unsigned timeout_ms)
 	c->kicked = true;
 	pthread_cond_broadcast(&c->round_cond);
 	int r = 0;
-	while (c->rounds_done < want && r == 0)
+	while (c->has_rounds && c->rounds_done < want && r == 0)
 		r = cond_wait_until(&c->round_cond, &c->round_lock, &until);
 	bool done = c->rounds_done >= want;
 	pthread_mutex_unlock(&c->round_lock);

@@ -79,8 +79,6 @@ void cluster_view_put(struct cluster_view *v);
 
 /* The number of members of the current view. */
 size_t cluster_count(struct cluster *c);
-/* True when name is a member of the current view. */
-bool cluster_has_member(struct cluster *c, const char *name);
 /* Writes the current members' names, sorted, comma-separated, into out. */
 void cluster_describe(struct cluster *c, char *out, size_t len);
 
@@ -118,7 +116,9 @@ struct cluster_stats *cluster_get_stats(struct cluster *c);
  * thread and waits, at most timeout_ms, for a round that started after the call: 0 when one
  * ended, -ETIMEDOUT, or -ENOTSUP with no round thread (a fixed peers list). The round thread
  * calls round_start and round_done around each fetch, round_wait to sleep up to ms (true when
- * woken by cluster_refresh), and rounds_end when it stops. No lock is held across a fetch. */
+ * woken by cluster_refresh), and rounds_end when it stops (waiters then return at once, with
+ * -ETIMEDOUT). No lock is held across a fetch. The cluster must outlive every caller of
+ * cluster_refresh (the peer server is stopped before cluster_free). */
 int cluster_refresh(struct cluster *c, unsigned timeout_ms);
 void cluster_round_start(struct cluster *c);
 void cluster_round_done(struct cluster *c);

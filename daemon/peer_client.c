@@ -501,8 +501,9 @@ static void finish(struct peer_client *pc, struct peer_req *rq, int err, uint64_
 		} else if (err == -EACCES) {
 			atomic_fetch_add(&st->refused_by_peer, 1);
 			log_warn("peer %s refused this node's request (is the peer key the same on "
-				 "both?); reading the UFS instead",
-				 peer);
+				 "both, and is this node a member there under its identity, %.16s...: "
+				 "its log says why); reading the UFS instead",
+				 peer, pc->id ? node_id_public(pc->id) : "none");
 		}
 		if (gives_up_peer(err, expired))
 			cluster_mark_down(rq->view, rq->idx);

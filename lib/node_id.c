@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -31,39 +33,61 @@ bool node_id_pub_valid(const char *s)
 	return s && hex_decode(s, strlen(s), b, sizeof(b));
 }
 
-/* Makes path with a fresh seed; 0, -EEXIST (someone made it first), or -errno. */
+/* Makes path with a fresh seed, whole or not at all: written and synced under a temporary name
+ * beside it, then linked to path (which fails with EEXIST when another start made it first: its
+ * key wins), and the directory synced. So a reader never sees a short file, and a crash leaves
+ * at most a temporary. Returns 0, -EEXIST, or -errno. */
 static int create(const char *path, char *err, size_t errlen)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	char tmp[PATH_MAX];
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp)) {
+		snprintf(err, errlen, "node identity key path \"%.200s...\" is too long", path);
+		return -ENAMETOOLONG;
+	}
+	int fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
 		int e = errno;
-		if (e != EEXIST)
-			snprintf(err, errlen, "cannot create the node identity key \"%s\": %s",
-				 path, strerror(e));
+		snprintf(err, errlen, "cannot create the node identity key \"%s\": %s", path,
+			 strerror(e));
 		return -e;
 	}
 	unsigned char seed[SEED_LEN];
 	char text[2 * SEED_LEN + 2];
 	int r = 0;
-	if (RAND_bytes(seed, (int)sizeof(seed)) != 1) {
+	if (fchmod(fd, 0600) < 0) {
+		r = -errno;
+	} else if (RAND_bytes(seed, (int)sizeof(seed)) != 1) {
 		r = -EIO;
-		snprintf(err, errlen, "no random bytes for the node identity key \"%s\"", path);
 	} else {
 		hex_encode(seed, sizeof(seed), text);
 		text[2 * SEED_LEN] = '\n';
 		size_t len = 2 * SEED_LEN + 1;
 		errno = 0;
-		if (write(fd, text, len) != (ssize_t)len || fsync(fd) < 0) {
+		if (write(fd, text, len) != (ssize_t)len || fsync(fd) < 0)
 			r = errno ? -errno : -EIO;
-			snprintf(err, errlen, "cannot write the node identity key \"%s\": %s", path,
-				 strerror(-r));
-		}
 	}
 	OPENSSL_cleanse(seed, sizeof(seed));
 	OPENSSL_cleanse(text, sizeof(text));
 	close(fd);
-	if (r < 0)
-		unlink(path);
+	if (r == 0 && link(tmp, path) < 0)
+		r = -errno;
+	unlink(tmp);
+	if (r < 0 && r != -EEXIST)
+		snprintf(err, errlen, "cannot write the node identity key \"%s\": %s", path,
+			 strerror(-r));
+	if (r == 0) {
+		/* the new name survives a crash: sync the directory that holds it */
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", path);
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*(slash == dir ? slash + 1 : slash) = '\0';
+		int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			(void)fsync(dfd);
+			close(dfd);
+		}
+	}
 	return r;
 }
 

@@ -12,7 +12,9 @@
 ssize_t private_file_read(const char *what, const char *path, int oflags, void *buf, size_t cap,
 			  char *errbuf, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | oflags);
+	/* O_NONBLOCK: a FIFO planted at the path must not hang us before fstat refuses it (a
+	 * regular file's reads ignore the flag) */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | oflags);
 	if (fd < 0) {
 		int e = errno;
 		snprintf(errbuf, errlen, "%s \"%s\": %s", what, path, strerror(e));

@@ -1463,6 +1463,9 @@ START_TEST(cluster_rejects_bad_members)
 	    {"n1", "n1=http://10.0.0.1:7000,n2=http://10.0.0.2:7000;id=" ID_UPPER,
 	     "is not a node identity"},
 	    {"n1", "n1=http://10.0.0.1:7000;id=" ID_Y, "is not the public key of its own"},
+	    /* an empty id (an unset variable) is not "none" */
+	    {"n1", "n1=http://10.0.0.1:7000,n2=http://10.0.0.2:7000;id=", "is not a node identity"},
+	    {"n1", "n1=http://10.0.0.1:7000;id=,n2=http://10.0.0.2:7000", "is not a node identity"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct cluster_config cfg = {
@@ -1498,6 +1501,67 @@ START_TEST(cluster_rejects_bad_members)
 	ck_assert_str_eq(cluster_node_id(c, 1), ID_Y);
 	ck_assert_str_eq(cluster_node_id(c, 2), "");
 	cluster_view_put(c);
+	cluster_free(cl);
+	/* this node knows its own identity even where its entry gives none (trailing blanks and
+	 * a CR after a key are no part of it) */
+	cfg.peers = "n1=http://10.0.0.1:7000,n2=http://10.0.0.2:7000;id=" ID_Y " \r";
+	ck_assert_msg(cluster_new(&cfg, &cl, err, sizeof(err)) == 0, "%s", err);
+	c = cluster_view_get(cl);
+	ck_assert_str_eq(cluster_node_id(c, 0), ID_X);
+	ck_assert_str_eq(cluster_node_id(c, 1), ID_Y);
+	cluster_view_put(c);
+	cluster_free(cl);
+}
+END_TEST
+
+struct rounds_arg {
+	struct cluster *cl;
+	int ret;
+	bool kicked;
+};
+
+static void *refresh_thread(void *arg)
+{
+	struct rounds_arg *a = arg;
+	a->ret = cluster_refresh(a->cl, 30000);
+	return NULL;
+}
+
+/* cluster_refresh: -ENOTSUP with no round thread; otherwise it wakes the round thread
+ * (round_wait says so) and returns once a round that started after it ended; a round under
+ * way when it was called does not count; rounds_end releases a waiter at once. */
+START_TEST(member_refresh_waits_for_a_new_round)
+{
+	struct cluster_config cfg = {.self = "n1", .self_url = "http://10.0.0.1:7000"};
+	struct cluster *cl = NULL;
+	char err[256];
+	ck_assert_msg(cluster_new(&cfg, &cl, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(cluster_refresh(cl, 100), -ENOTSUP);
+	cluster_round_start(cl); /* a round under way */
+	struct rounds_arg a = {.cl = cl, .ret = 1};
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, refresh_thread, &a), 0);
+	ck_assert(cluster_round_wait(cl, 5000)); /* woken by the refresh */
+	cluster_round_done(cl);			 /* the old round ends: not enough */
+	usleep(100 * 1000);
+	ck_assert_int_eq(a.ret, 1);
+	cluster_round_start(cl);
+	ck_assert(!cluster_round_wait(cl, 10)); /* the kick was taken by this round */
+	cluster_round_done(cl);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(a.ret, 0);
+	/* the round thread stops: a waiter is let go at once, not after its timeout */
+	a.ret = 1;
+	ck_assert_int_eq(pthread_create(&t, NULL, refresh_thread, &a), 0);
+	ck_assert(cluster_round_wait(cl, 5000));
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cluster_rounds_end(cl);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_eq(a.ret, -ETIMEDOUT);
+	ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 20); /* not the 30 s timeout */
+	ck_assert_int_eq(cluster_refresh(cl, 100), -ENOTSUP);
 	cluster_free(cl);
 }
 END_TEST
@@ -2136,6 +2200,7 @@ Suite *peer_suite(void)
 	Suite *s = suite_create("peer");
 	TCase *tc = tcase_create("auth");
 	tcase_add_test(tc, request_mac_checks_every_field);
+	tcase_add_test(tc, member_refresh_waits_for_a_new_round);
 	tcase_add_test(tc, member_mac_binds_name_url_and_id);
 	tcase_add_test(tc, member_mac_refuses_another_id_and_v1);
 	tcase_add_test(tc, lease_identities_are_pinned_while_fresh);

@@ -145,7 +145,7 @@ st="$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$N2/v1/block?source=
 ok "an unsigned request: 400"
 refused=$(($(metric 2 weir_peer_refused_total) - refused0))
 [ "$refused" -eq 7 ] || fail "node 2 counts $refused refused requests in weir_peer_refused_total, expected the 7 with a bad MAC, name, identity, addressee or time"
-ok "node 2 counted the 5 refusals"
+ok "node 2 counted the 7 refusals"
 # pushed blocks (PUT /v1/block, what a load's less busy node hands a block's owner): only the
 # owner takes one, only signed, only with the bytes the MAC covers
 expect_status 403 "a block pushed with another key" "$N2" "$TMP/wrongkey" n1 "$SRC_ID" /a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG" --push "$TMP/block1"
