@@ -5,6 +5,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,12 @@ START_TEST(test_bad_files_refused)
 	snprintf(link, sizeof(link), "%s/link", dir);
 	ck_assert_int_eq(symlink(path, link), 0);
 	ck_assert_int_lt(node_id_load(link, &id, err, sizeof(err)), 0);
+	/* a FIFO planted at the path is refused at once (opening it for reading would wait for a
+	 * writer forever) */
+	char fifo[128];
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	ck_assert_int_lt(node_id_load(fifo, &id, err, sizeof(err)), 0);
 	/* not 64 hex digits; the message never holds the bytes */
 	const char *bad[] = {"", "zz", "SECRETSECRET\n",
 			     "AAAA000000000000000000000000000000000000000000000000000000000001\n",
@@ -135,6 +142,48 @@ START_TEST(test_signatures)
 }
 END_TEST
 
+struct racer {
+	const char *path;
+	char pub[NODE_ID_PUB_HEX];
+	int ret;
+};
+
+static void *race_load(void *arg)
+{
+	struct racer *r = arg;
+	struct node_id *id = NULL;
+	char err[512];
+	r->ret = node_id_load(r->path, &id, err, sizeof(err));
+	if (r->ret == 0) {
+		snprintf(r->pub, sizeof(r->pub), "%s", node_id_public(id));
+		node_id_free(id);
+	}
+	return NULL;
+}
+
+/* Starts racing to make the key (a node starting while --print-node-id runs) all get the one
+ * key that won: none reads a short file, none makes a second. */
+START_TEST(test_racing_starts_agree)
+{
+	for (int round = 0; round < 20; round++) {
+		char path[128];
+		snprintf(path, sizeof(path), "%s/race%d.key", dir, round);
+		struct racer r[4];
+		pthread_t t[4];
+		for (int i = 0; i < 4; i++) {
+			r[i] = (struct racer){.path = path, .ret = 1};
+			ck_assert_int_eq(pthread_create(&t[i], NULL, race_load, &r[i]), 0);
+		}
+		for (int i = 0; i < 4; i++)
+			ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+		for (int i = 0; i < 4; i++) {
+			ck_assert_int_eq(r[i].ret, 0);
+			ck_assert_str_eq(r[i].pub, r[0].pub);
+		}
+	}
+}
+END_TEST
+
 Suite *node_id_suite(void)
 {
 	Suite *s = suite_create("node_id");
@@ -143,6 +192,7 @@ Suite *node_id_suite(void)
 	tcase_add_test(tc, test_made_once_and_kept);
 	tcase_add_test(tc, test_bad_files_refused);
 	tcase_add_test(tc, test_signatures);
+	tcase_add_test(tc, test_racing_starts_agree);
 	suite_add_tcase(s, tc);
 	return s;
 }
