@@ -207,16 +207,11 @@ static void handle_dataset_mount(struct controller *ctl, const Weir__DatasetMoun
  * member at an address of its own. 0, or -EPERM with rp's message saying why. */
 static int heartbeat_sender_ok(int fd, struct reply *rp)
 {
-	struct ucred cred;
-	socklen_t clen = sizeof(cred);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0)
-		cred.uid = (uid_t)-1;
-	if (cred.uid == 0 || cred.uid == geteuid())
+	if (control_peer_is_root(fd))
 		return 0;
 	snprintf(rp->msg, sizeof(rp->msg),
-		 "member heartbeats come from weir-nodes, which run as root: uid %u may not send "
-		 "one",
-		 (unsigned)cred.uid);
+		 "member heartbeats come from weir-nodes, which run as root: a caller that is "
+		 "not root may not send one");
 	return -EPERM;
 }
 

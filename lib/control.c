@@ -125,6 +125,14 @@ static int peer_allowed(int fd, struct ucred *ret_cred)
 	return -EPERM;
 }
 
+bool control_peer_is_root(int fd)
+{
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0 &&
+	       (cred.uid == 0 || cred.uid == geteuid());
+}
+
 int control_accept(int listen_fd, const char *what)
 {
 	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);

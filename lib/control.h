@@ -27,6 +27,9 @@ int control_listen(const char *path);
  * -EPERM saying why (what names the daemon), is closed and logged. Returns the connection's fd
  * (O_CLOEXEC), -EPERM for a refused peer (accept again), or -errno from accept4. */
 int control_accept(int listen_fd, const char *what);
+/* True when the peer on fd (an accepted connection) is root or this process's own user by its
+ * kernel credentials: not merely a member of the group that may use the socket. */
+bool control_peer_is_root(int fd);
 /* Sends msg as one frame. Returns 0 or -errno. */
 int control_send(int fd, const ProtobufCMessage *msg);
 /* Reads one frame and unpacks it with desc. On success *ret is owned by the caller

@@ -64,23 +64,33 @@ on() {
 	WEIR_STATE_DIR="${STATE[$i]:-}" nsenter --net="/run/netns/${CL_TAG}n$i" "$@"
 }
 
-cluster_nodes() {
-	local i id
-	CL_PEERS=""
+# cluster_ids_init: $CL_IDS, where the nodes' identities are made (once; not in a subshell)
+cluster_ids_init() {
 	if [ -z "${CL_IDS:-}" ]; then
 		CL_IDS="$(mktemp -d /tmp/weir-ids.XXXXXX)"
 		at_exit rm -rf "$CL_IDS"
 		export WEIR_ID_KEY_DIR="$CL_IDS"
 	fi
 	find_weir_bins
+}
+
+# node_id_of I: node I's identity (made first in $CL_IDS/nI.key), as weir-node prints it
+node_id_of() {
+	local id
+	[ -n "${CL_IDS:-}" ] || fail "node_id_of: call cluster_ids_init first"
+	id="$("$WEIR_NODE_BIN" --state-dir "$CL_IDS/state" --node-id-file "$CL_IDS/n$1.key" --print-node-id)" ||
+		fail "weir-node --print-node-id failed for node $1"
+	[[ "$id" =~ ^[0-9a-f]{64}$ ]] || fail "weir-node --print-node-id printed \"$id\", not a key"
+	printf '%s\n' "$id"
+}
+
+cluster_nodes() {
+	local i id
+	CL_PEERS=""
+	cluster_ids_init
 	for i in "$@"; do
 		id=""
-		if [ "${CL_NO_IDS:-0}" != 1 ]; then
-			id="$("$WEIR_NODE_BIN" --state-dir "$CL_IDS/state" --node-id-file "$CL_IDS/n$i.key" --print-node-id)" ||
-				fail "weir-node --print-node-id failed for node $i"
-			[[ "$id" =~ ^[0-9a-f]{64}$ ]] || fail "weir-node --print-node-id printed \"$id\", not a key"
-			id=";id=$id"
-		fi
+		[ "${CL_NO_IDS:-0}" = 1 ] || id=";id=$(node_id_of "$i")"
 		CL_PEERS+="${CL_PEERS:+,}n$i=http://$(ip_of "$i"):$PEER_PORT$id"
 	done
 }
@@ -97,7 +107,8 @@ node_setup() {
 		if [ -n "$CL_PEERS" ]; then
 			printf '%s\n' "$key" >"${STATE[$i]}/peer.key"
 			chmod 600 "${STATE[$i]}/peer.key"
-			printf 'node-name = n%s\npeers = %s\npeer-listen = %s:%s\nnode-id-file = %s\n' "$i" "$CL_PEERS" "$(ip_of "$i")" "$PEER_PORT" "$CL_IDS/n$i.key"
+			printf 'node-name = n%s\npeers = %s\npeer-listen = %s:%s\n' "$i" "$CL_PEERS" "$(ip_of "$i")" "$PEER_PORT"
+			[ -z "${CL_IDS:-}" ] || printf 'node-id-file = %s\n' "$CL_IDS/n$i.key"
 		fi
 		printf '%s\n' "$@"
 	} >"${STATE[$i]}/node.conf"
@@ -186,7 +197,9 @@ one_node_with_test_peer() {
 	ETAG="$(printf '"%x-%x"' "$MTIME" "$SIZE")"
 	ok "nginx (pid $NGINX_PID) at $NGINX_URL"
 	KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-	CL_PEERS="n1=http://$(ip_of 1):$PEER_PORT,n2=http://$CL_SUBNET.250:$PEER_PORT"
+	# n2 is the test: peer_request.py signs as n2 with $CL_IDS/n2.key
+	cluster_ids_init
+	CL_PEERS="n1=http://$(ip_of 1):$PEER_PORT;id=$(node_id_of 1),n2=http://$CL_SUBNET.250:$PEER_PORT;id=$(node_id_of 2)"
 	node_setup 1 "$TMP/n1" "$KEY"
 	mount_on 1 "$NGINX_URL"
 	SRC_ID="$(ls "${STATE[1]}/stores")"

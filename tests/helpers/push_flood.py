@@ -27,14 +27,27 @@ q = urllib.parse.urlencode({"source": source, "path": path, "block": block, "siz
                             "mtime": mtime, "etag": etag})
 
 
+# signed as the node it claims, as a member's are (X-Weir-Id-Sig, peer_request.py), when
+# $WEIR_ID_KEY_DIR holds NODE.key
+id_key = None
+if os.environ.get("WEIR_ID_KEY_DIR"):
+    cand = os.path.join(os.environ["WEIR_ID_KEY_DIR"], node + ".key")
+    if os.path.exists(cand):
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        id_key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(open(cand).read().strip()))
+
+
 def open_push(signed):
     t = int(time.time())
     nonce = secrets.token_hex(16)
     text = "\n".join(["weir-peer-request-v4", "PUT", "/v1/block", node, to, str(t), nonce, source,
                       path, block, size, mtime, etag, digest])
     mac = hmac.new(key, text.encode(), hashlib.sha256).hexdigest() if signed else "0" * 64
+    idsig = ""
+    if id_key:
+        idsig = "X-Weir-Id-Sig: " + id_key.sign(b"weir-peer-request-id-v1\n" + mac.encode()).hex() + "\r\n"
     s = socket.create_connection((host, int(port)), timeout=60)
-    head = (f"PUT /v1/block?{q} HTTP/1.1\r\nHost: {host}\r\nX-Weir-Node: {node}\r\n"
+    head = (f"PUT /v1/block?{q} HTTP/1.1\r\nHost: {host}\r\nX-Weir-Node: {node}\r\n{idsig}"
             f"X-Weir-Time: {t}\r\nX-Weir-Nonce: {nonce}\r\nX-Weir-Auth: {mac}\r\nX-Weir-Body-Sha256: {digest}\r\n"
             f"Content-Type: application/octet-stream\r\nContent-Length: {len(body)}\r\n\r\n")
     s.sendall(head.encode() + body[:1024])

@@ -183,6 +183,36 @@ START_TEST(test_accept_checks_peer)
 }
 END_TEST
 
+/* control_peer_is_root: by the connection's kernel credentials, root is, nobody is not (the
+ * group that may use a socket does not make its members root: member heartbeats need root). */
+START_TEST(test_peer_is_root)
+{
+	char dir[] = "/tmp/check_control.XXXXXX", path[128];
+	if (geteuid() != 0)
+		ck_abort_msg("test_peer_is_root needs root (a client as nobody)");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	snprintf(path, sizeof(path), "%s/ctl.sock", dir);
+	int lfd = control_listen(path);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(chmod(path, 0666), 0);
+	const uid_t who[] = {65534, 0};
+	for (size_t i = 0; i < 2; i++) {
+		pid_t pid = client_as(path, who[i], "weir-test");
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC); /* not control_accept: it refuses
+								  * nobody before we look */
+		ck_assert_int_ge(fd, 0);
+		ck_assert(control_peer_is_root(fd) == (who[i] == 0));
+		close(fd);
+		int status;
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	}
+	close(lfd);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
 /* Forks a daemon at path that answers one request with a Response carrying error and message
  * (NULL: none); returns its pid once the socket listens. */
 static pid_t answer_once(const char *path, int32_t error, const char *message)
@@ -271,6 +301,7 @@ Suite *control_suite(void)
 	TCase *tc = tcase_create("peer");
 	tcase_add_test(tc, test_foreign_socket_refused);
 	tcase_add_test(tc, test_accept_checks_peer);
+	tcase_add_test(tc, test_peer_is_root);
 	tcase_add_test(tc, test_call_times_out);
 	tcase_add_test(tc, test_call_checked);
 	suite_add_tcase(s, tc);
