@@ -91,7 +91,7 @@ static const struct cfg_desc {
     {"controller-socket", CFG_STR, offsetof(struct node_config, controller_socket), PATH_MAX, "",
      "weir-controller's socket: where mount plans come from without Kubernetes, and, with "
      "peer-listen and no peers, the members (default <state-dir>/controller.sock)"},
-    {"peers", CFG_STR, offsetof(struct node_config, peers), 16384, "",
+    {"peers", CFG_STR, offsetof(struct node_config, peers), 32768, "",
      "NAME=http://IP:PORT,... every weir-node sharing one cache, this one (node-name) included "
      "(\"\" = this node caches alone; with peer-listen: on Kubernetes the weir-nodes whose Lease "
      "names a peer URL, otherwise those weir-controller heard a heartbeat from; a list given "
@@ -164,10 +164,17 @@ static int cfg_load_file(struct node_config *c, const char *path)
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return -errno;
-	char line[16384 + 64]; /* a peers list of 64 members with their identities */
+	char line[32768 + 64]; /* a peers list of 64 members with their identities */
 	int lineno = 0, r = 0;
 	while (fgets(line, sizeof(line), f)) {
 		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			/* its rest would be read as a line of its own */
+			fprintf(stderr, "weir-node: %s:%d: the line is longer than %zu bytes\n", path,
+				lineno, sizeof(line) - 2);
+			r = -EINVAL;
+			break;
+		}
 		char *p = line + strspn(line, " \t");
 		if (*p == '#' || *p == '\n' || !*p)
 			continue;

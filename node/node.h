@@ -66,7 +66,7 @@ struct node_config {
 	char ufs_roots[8192];  /* ufs_policy.h syntax: in a cluster, the UFS a namespace may use */
 	char tier_roots[2048]; /* tier_roots.h syntax: in a cluster, where tiers may live */
 	char controller_socket[PATH_MAX];
-	char peers[16384]; /* 64 members with their ;id= fit */
+	char peers[32768]; /* 64 members of the longest names and URLs with their ;id= fit */
 	char peer_listen[64];
 	char peer_url[256];
 	char peer_stall_timeout[16];
