@@ -56,6 +56,12 @@ if [ -n "$BASE_BUILD" ]; then
 	BASE_BIN="$BASE_BUILD/cli/weir" BASE_NODE_BIN="$BASE_BUILD/weir-node"
 	[ -x "$BASE_NODE_BIN" ] || BASE_NODE_BIN="$BASE_BUILD/daemon/weir-node"
 	[ -x "$BASE_BIN" ] && [ -x "$BASE_NODE_BIN" ] || fail "BENCH_BASE_BUILD $BASE_BUILD has no cli/weir and weir-node: build it"
+	# a base build from before node identities knows neither ;id= in a peers list nor
+	# node-id-file: the whole run then goes without them, both sides (and says so)
+	if ! "$BASE_NODE_BIN" --help 2>/dev/null | grep -q -- '--print-node-id'; then
+		CL_NO_IDS=1
+		note "the base build has no node identities: both sides run without them (CL_NO_IDS=1)"
+	fi
 fi
 # use_build this|base: the weir and weir-node the next node_setup and mount_on start
 use_build() {

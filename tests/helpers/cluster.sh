@@ -108,7 +108,7 @@ node_setup() {
 			printf '%s\n' "$key" >"${STATE[$i]}/peer.key"
 			chmod 600 "${STATE[$i]}/peer.key"
 			printf 'node-name = n%s\npeers = %s\npeer-listen = %s:%s\n' "$i" "$CL_PEERS" "$(ip_of "$i")" "$PEER_PORT"
-			[ -z "${CL_IDS:-}" ] || printf 'node-id-file = %s\n' "$CL_IDS/n$i.key"
+			[ -z "${CL_IDS:-}" ] || [ "${CL_NO_IDS:-0}" = 1 ] || printf 'node-id-file = %s\n' "$CL_IDS/n$i.key"
 		fi
 		printf '%s\n' "$@"
 	} >"${STATE[$i]}/node.conf"
