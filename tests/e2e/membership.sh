@@ -169,6 +169,42 @@ for how in "--no-id" "--id-key $TMP/forger/node-id.key" "--id-key ${STATE[3]}/no
 done
 ok "under n1's name: its own identity 200 (bytes equal, cmp); none, a forger's or n3's: 403"
 
+step "a member that just joined is served at once: node 2 looks the name up again before it refuses"
+N4_ID="$("$WEIR_NODE_BIN" --state-dir "$TMP/n4" --print-node-id)" || fail "cannot make n4's identity"
+for i in 1 2 3; do SEEN[$i,n1,n2,n3]=$(members_count "$i" n1,n2,n3); done
+# n4 beats once (as root, as weir-nodes do) and asks node 2 right away, before node 2's own next
+# heartbeat could have told it about n4
+python3 - "$CTL_SOCK" "$N4_ID" "http://$(ip_of 3):$((PEER_PORT + 9))" >"$TMP/n4.out" 2>&1 <<'PY' || fail "n4's heartbeat: $(cat "$TMP/n4.out")"
+import socket, struct, sys
+def varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+def field(num, data):
+    return varint(num << 3 | 2) + varint(len(data)) + data
+hb = field(1, b"n4") + field(2, sys.argv[3].encode()) + field(4, sys.argv[2].encode())
+req = field(24, hb)
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(struct.pack(">I", len(req)) + req)
+n = struct.unpack(">I", s.recv(4, socket.MSG_WAITALL))[0]
+body = s.recv(n, socket.MSG_WAITALL) if n else b""
+if b"n4" not in body:
+    sys.exit("the controller's answer does not list n4: %r" % body[:300])
+PY
+n4_rounds0=$(grep -c "cluster: members now n1,n2,n3,n4 " "${STATE[2]}/node.log" || true)
+st="$(on 3 python3 "$here/../helpers/peer_request.py" "http://$(ip_of 2):$PEER_PORT" "$TMP/key" n4 "$SRC_ID" /a.bin 0 "$A_SIZE" "$A_MTIME" "$A_ETAG" --to n2 --id-key "$TMP/n4/node-id.key" --out "$TMP/n4blk")" || fail "peer_request.py failed"
+[ "$st" = 200 ] || fail "a request from n4, which had just joined, got $st from node 2, expected 200 ($(grep 'claiming to be node "n4"' "${STATE[2]}/node.log" | tail -1))"
+cmp "$TMP/n4blk" <(head -c 1048576 "$TREE/a.bin") || fail "the block node 2 served n4 differs from a.bin's first MiB"
+note "node 2's log listed n4 $n4_rounds0 time(s) before the request, $(grep -c "cluster: members now n1,n2,n3,n4 " "${STATE[2]}/node.log" || true) after it"
+# n4 beats no more: out after the controller's timeout, before the next step counts members
+for i in 1 2 3; do until_ok 30 "node $i's members n1,n2,n3 again" members_now "$i" n1,n2,n3; SEEN[$i,n1,n2,n3]=$(members_count "$i" n1,n2,n3); done
+ok "n4, a member a moment old, was served (200, bytes equal); it left after the timeout"
+
 step "node 2 killed (no goodbye): out of the others' members after the controller's timeout"
 for i in 1 3; do SEEN[$i,n1,n3]=$(members_count "$i" n1,n3); done
 k2="$(weir_keeper_pid "${STATE[2]}")" n2="$(weir_node_pid "${STATE[2]}")"
