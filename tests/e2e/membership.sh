@@ -103,31 +103,14 @@ ok "weir top on node 1: 3 nodes, UFS and peer bytes as the nodes' /metrics add u
 
 step "hostile heartbeats are refused with the field named; the members do not change"
 N2_ID="$("$WEIR_NODE_BIN" --state-dir "${STATE[2]}" --print-node-id)" || fail "weir-node --print-node-id failed for node 2"
-python3 - "$CTL_SOCK" "$N2_ID" >"$TMP/hostile.out" 2>&1 <<'PY' || fail "hostile heartbeats: $(cat "$TMP/hostile.out")"
-import socket, struct, sys
-def varint(n):
-    out = b""
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out += bytes([b | (0x80 if n else 0)])
-        if not n:
-            return out
-def field(num, data):
-    return varint(num << 3 | 2) + varint(len(data)) + data
+python3 - "$CTL_SOCK" "$N2_ID" "$here/../helpers" >"$TMP/hostile.out" 2>&1 <<'PY' || fail "hostile heartbeats: $(cat "$TMP/hostile.out")"
+import sys
+sys.path.insert(0, sys.argv[3])
+from heartbeat import beat
 N2_ID = sys.argv[2]
 OTHER_ID = "ab" * 32  # a well-formed identity that is not n2's
 def call(node, url, node_id="cd" * 32):
-    hb = field(1, node.encode()) + field(2, url.encode())
-    if node_id:
-        hb += field(4, node_id.encode())
-    req = field(24, hb)  # Request.member_heartbeat
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(sys.argv[1])
-    s.sendall(struct.pack(">I", len(req)) + req)
-    n = struct.unpack(">I", s.recv(4, socket.MSG_WAITALL))[0]
-    body = s.recv(n, socket.MSG_WAITALL) if n else b""
-    return body
+    return beat(sys.argv[1], node, url, node_id)
 for node, url, nid, want in [
         ("evil/node", "http://127.0.0.1:1", "cd" * 32, b"is not a name"),
         ("evil", "file:///etc/passwd", "cd" * 32, b"is not an http(s):// URL"),
@@ -174,25 +157,11 @@ N4_ID="$("$WEIR_NODE_BIN" --state-dir "$TMP/n4" --print-node-id)" || fail "canno
 for i in 1 2 3; do SEEN[$i,n1,n2,n3]=$(members_count "$i" n1,n2,n3); done
 # n4 beats once (as root, as weir-nodes do) and asks node 2 right away, before node 2's own next
 # heartbeat could have told it about n4
-python3 - "$CTL_SOCK" "$N4_ID" "http://$(ip_of 3):$((PEER_PORT + 9))" >"$TMP/n4.out" 2>&1 <<'PY' || fail "n4's heartbeat: $(cat "$TMP/n4.out")"
-import socket, struct, sys
-def varint(n):
-    out = b""
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out += bytes([b | (0x80 if n else 0)])
-        if not n:
-            return out
-def field(num, data):
-    return varint(num << 3 | 2) + varint(len(data)) + data
-hb = field(1, b"n4") + field(2, sys.argv[3].encode()) + field(4, sys.argv[2].encode())
-req = field(24, hb)
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.sendall(struct.pack(">I", len(req)) + req)
-n = struct.unpack(">I", s.recv(4, socket.MSG_WAITALL))[0]
-body = s.recv(n, socket.MSG_WAITALL) if n else b""
+python3 - "$CTL_SOCK" "$N4_ID" "http://$(ip_of 3):$((PEER_PORT + 9))" "$here/../helpers" >"$TMP/n4.out" 2>&1 <<'PY' || fail "n4's heartbeat: $(cat "$TMP/n4.out")"
+import sys
+sys.path.insert(0, sys.argv[4])
+from heartbeat import beat
+body = beat(sys.argv[1], "n4", sys.argv[3], sys.argv[2])
 if b"n4" not in body:
     sys.exit("the controller's answer does not list n4: %r" % body[:300])
 PY
