@@ -86,6 +86,10 @@ void kube_sync_pass(struct controller *ctl, const struct objmodel_list *l);
 void kube_sync_usage(struct controller *ctl, const char *source_id, struct dataset_status *st,
 		     int64_t now);
 
+/* Sets each source Dataset's status.viewNodes in l from the pods the watch has and the running
+ * DataLoads (view_nodes.h). Reconciler thread; takes the lock to read the store. */
+void kube_sync_view_nodes(struct controller *ctl, struct objmodel_list *l, int64_t now);
+
 /* Adds up the traffic of the nodes whose Lease is fresh and writes it to the cluster Lease
  * (store_kube.h) when it changed or a third of the Lease's duration passed, so that `weir top` on
  * any node shows the controller's sum. Reconciler thread of the leader; no lock held across the

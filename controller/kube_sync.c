@@ -17,6 +17,7 @@
 #include "reconcile.h"
 #include "kube_client.h"
 #include "store_kube.h"
+#include "view_nodes.h"
 
 #define CSI_DRIVER "weir.csi.io"
 #define STORAGE_CLASS "weir"
@@ -402,4 +403,40 @@ void kube_sync_usage(struct controller *ctl, const char *source_id, struct datas
 		st->hit_ratio_known = true;
 		st->cache_hit_ratio = (double)u.hits / (double)(u.hits + u.misses);
 	}
+}
+
+static void claim_seen(void *arg, const char *ns, const char *claim, const char *node)
+{
+	if (claim_nodes_add(arg, ns, claim, node) < 0)
+		log_warn("view grants: out of memory noting a pod's claim");
+}
+
+struct cache_nodes_arg {
+	struct controller *ctl;
+	int64_t now;
+};
+
+static size_t cache_nodes(void *arg, const char *source_id, char (*ret)[254], size_t max)
+{
+	struct cache_nodes_arg *a = arg;
+	pthread_mutex_lock(&a->ctl->lock);
+	size_t n = store_kube_source_nodes(a->ctl->store, source_id, a->now, ret, max, NULL, 0);
+	pthread_mutex_unlock(&a->ctl->lock);
+	return n;
+}
+
+void kube_sync_view_nodes(struct controller *ctl, struct objmodel_list *l, int64_t now)
+{
+	struct claim_nodes *c = claim_nodes_new();
+	if (!c) {
+		log_warn("view grants: out of memory; status.viewNodes not updated this pass");
+		return;
+	}
+	pthread_mutex_lock(&ctl->lock);
+	store_kube_pod_claims(ctl->store, claim_seen, c);
+	pthread_mutex_unlock(&ctl->lock);
+	struct cache_nodes_arg a = {ctl, now};
+	if (view_nodes_apply(l, c, ctl->cfg.deny_by_default, cache_nodes, &a) < 0)
+		log_warn("view grants: out of memory; status.viewNodes not updated this pass");
+	claim_nodes_free(c);
 }

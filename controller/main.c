@@ -102,8 +102,8 @@ static int open_store(struct controller *ctl, struct lease *ls)
 			gethostname(host, sizeof(host) - 1);
 			snprintf(ls->identity, sizeof(ls->identity), "%s_%d", host, (int)getpid());
 		}
-		r = store_kube_open(&ls->kc, ls->ns, kube_changed, ctl, &ctl->store, err,
-				    sizeof(err));
+		r = store_kube_open(&ls->kc, ls->ns, STORE_KUBE_PODS, kube_changed, ctl,
+				    &ctl->store, err, sizeof(err));
 		if (r < 0) {
 			log_err("store: %s", err);
 			return r;

@@ -38,6 +38,12 @@
  * the reader through the retries twice (tests/faults/http.sh p_trickle: 18.7 s, not 9.3). */
 #define FAIL_MEMO_MS 2000
 #define FAIL_MEMO_N 64
+/* Owners that refused this node a block of the source for want of a view (PEER_STATUS_NO_VIEW)
+ * are not asked again for FETCH_NO_VIEW_MS: each refusal costs the owner's wait for a grant
+ * (PEER_GRANT_WAIT_MS), and the blocks come from the UFS meanwhile. A pod scheduled since is
+ * served after at most that long. NO_VIEW_N owners remembered at once. */
+#define FETCH_NO_VIEW_MS 10000
+#define NO_VIEW_N 8
 
 #define FETCH_CAUSE_MAX 256
 
@@ -107,6 +113,7 @@ struct inflight {
 	uint64_t obj, block;
 	char *path;
 	char cause[FETCH_CAUSE_MAX]; /* under f->lock: the UFS's word on the first failed part */
+	char peer[CLUSTER_NAME_MAX]; /* the owner asked (via_peer), for its no-view refusal */
 	struct ufs_attr attr;
 	char *buf;
 	uint32_t want; /* bytes expected */
@@ -185,6 +192,10 @@ struct fetcher {
 		int err;
 		char cause[FETCH_CAUSE_MAX];
 	} fails[FAIL_MEMO_N]; /* under lock: recent failures, a ring */
+	struct {
+		char node[CLUSTER_NAME_MAX];
+		uint64_t until_ms; /* CLOCK_MONOTONIC; 0: free */
+	} no_view[NO_VIEW_N];	   /* under lock: owners that refused this node the source */
 	unsigned fail_next;   /* under lock */
 	/* under lock: bumped when the UFS's keys change (fetcher_keys_changed); a fetch refused
 	 * under older keys is no answer for a reader that came after */
@@ -973,8 +984,36 @@ static void queue_parts_locked(struct fetcher *f, struct inflight *e)
 	pump_locked(f);
 }
 
+/* Did node refuse this node the source for want of a view, less than FETCH_NO_VIEW_MS ago? */
+static bool no_view_locked(struct fetcher *f, const char *node)
+{
+	uint64_t now = mono_ms();
+	for (unsigned i = 0; i < NO_VIEW_N; i++)
+		if (f->no_view[i].until_ms > now && !strcmp(f->no_view[i].node, node))
+			return true;
+	return false;
+}
+
+/* Remembers that node refused this node the source for want of a view. */
+static void no_view_note_locked(struct fetcher *f, const char *node)
+{
+	uint64_t now = mono_ms();
+	unsigned slot = 0;
+	for (unsigned i = 0; i < NO_VIEW_N; i++) {
+		if (!strcmp(f->no_view[i].node, node)) {
+			slot = i;
+			break;
+		}
+		if (f->no_view[i].until_ms < f->no_view[slot].until_ms)
+			slot = i; /* else the one that ends first */
+	}
+	snprintf(f->no_view[slot].node, sizeof(f->no_view[slot].node), "%s", node);
+	f->no_view[slot].until_ms = now + FETCH_NO_VIEW_MS;
+}
+
 /* The peer that owns the block in the current member set (*ret_view, referenced), or -1 when
- * this node does (or no peer is up): memory only. */
+ * this node does, no peer is up, or the owner refused this node the source a moment ago: memory
+ * only. */
 static int owner_peer(struct fetcher *f, const char *path, uint64_t block,
 		      struct cluster_view **ret_view)
 {
@@ -984,7 +1023,8 @@ static int owner_peer(struct fetcher *f, const char *path, uint64_t block,
 	int owners[CLUSTER_MAX_NODES];
 	size_t n = cluster_owners(v, f->source_id, f->route.replicas, path, block, owners,
 				  CLUSTER_MAX_NODES);
-	if (n == 0 || owners[0] == cluster_self(v)) {
+	if (n == 0 || owners[0] == cluster_self(v) ||
+	    no_view_locked(f, cluster_node_name(v, owners[0]))) {
 		cluster_view_put(v);
 		return -1;
 	}
@@ -1016,6 +1056,8 @@ static void peer_done(void *userdata, int err, uint64_t xxh3)
 		queue_locked(f, e);
 	} else {
 		atomic_fetch_add(&f->stats.peer_fallbacks, 1);
+		if (err == -ENOKEY)
+			no_view_note_locked(f, e->peer);
 		log_debug("block %llu of \"%s\": the peer failed (%s); reading the UFS",
 			  (unsigned long long)e->block, e->path, strerror(-err));
 		queue_parts_locked(f, e);
@@ -1078,6 +1120,7 @@ static int start_locked(struct fetcher *f, uint64_t obj, const char *path,
 		/* Asked of its owner; the parts go to the UFS only if the owner fails. The
 		 * lock is dropped for the queueing (peer_done may run at once, and takes it). */
 		e->via_peer = true;
+		snprintf(e->peer, sizeof(e->peer), "%s", cluster_node_name(view, peer));
 		pthread_mutex_unlock(&f->lock);
 		int r = peer_client_get_async(f->route.peers, view, peer, f->source_id, path,
 					      &e->attr, block, want, e->buf, peer_done, e);

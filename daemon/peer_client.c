@@ -381,6 +381,8 @@ static int transfer_check(struct transfer *t, CURLcode cc, long status, const ch
 		return -EACCES;
 	case 404:
 		return -ENOENT;
+	case PEER_STATUS_NO_VIEW:
+		return -ENOKEY;
 	case 412:
 		return -ESTALE;
 	case 503:
@@ -498,6 +500,11 @@ static void finish(struct peer_client *pc, struct peer_req *rq, int err, uint64_
 			log_warn("peer %s sent block %" PRIu64 " of \"%s\" with bytes that fail "
 				 "their checksum or MAC; reading the UFS instead",
 				 peer, rq->block, rq->path);
+		} else if (err == -ENOKEY) {
+			log_warn("peer %s serves this node no block of source %s: no pod on this "
+				 "node mounts it (the source Dataset's status.viewNodes); reading "
+				 "the UFS instead",
+				 peer, rq->source);
 		} else if (err == -EACCES) {
 			atomic_fetch_add(&st->refused_by_peer, 1);
 			log_warn("peer %s refused this node's request (is the peer key the same on "

@@ -650,6 +650,36 @@ static int identity_check(struct peer_server *ps, struct MHD_Connection *conn, c
 	return 0;
 }
 
+/* Logs a refused request, at most one line a second (the others are counted in that line and in
+ * weir_peer_refused_total): a flood of refusals must not flood the log. */
+static void refusal_log(struct peer_server *ps, struct MHD_Connection *conn, const char *what,
+			const char *node, const char *why)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int_fast64_t last = atomic_load(&ps->refused_logged_s);
+	if (last == now.tv_sec ||
+	    !atomic_compare_exchange_strong(&ps->refused_logged_s, &last, now.tv_sec)) {
+		atomic_fetch_add(&ps->refused_quiet, 1);
+		return;
+	}
+	uint64_t quiet = atomic_exchange(&ps->refused_quiet, 0);
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	char addr[64] = "?";
+	if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, addr,
+			  sizeof(addr));
+	char more[160] = "";
+	if (quiet)
+		snprintf(more, sizeof(more),
+			 " (and %" PRIu64 " more refused since the last such line, not "
+			 "logged: weir_peer_refused_total counts them all)",
+			 quiet);
+	log_warn("refused a %s request from %s claiming to be node \"%.64s\": %s%s", what, addr,
+		 node, why, more);
+}
+
 /* Reads a signed request's fields (*ret_rq, strings borrowed from conn) and checks who sent it:
  * 0, or -EACCES with *ret_no the answer to give (400, 403). */
 static int request_check(struct peer_server *ps, struct MHD_Connection *conn, const char *what,
@@ -673,30 +703,7 @@ static int request_check(struct peer_server *ps, struct MHD_Connection *conn, co
 		r = identity_check(ps, conn, rq.node, mac, &why);
 	if (r < 0) {
 		atomic_fetch_add(&st->refused, 1);
-		struct timespec now;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		int_fast64_t last = atomic_load(&ps->refused_logged_s);
-		if (last == now.tv_sec ||
-		    !atomic_compare_exchange_strong(&ps->refused_logged_s, &last, now.tv_sec)) {
-			atomic_fetch_add(&ps->refused_quiet, 1);
-			*ret_no = (struct refusal){MHD_HTTP_FORBIDDEN, "refused\n"};
-			return -EACCES;
-		}
-		uint64_t quiet = atomic_exchange(&ps->refused_quiet, 0);
-		const union MHD_ConnectionInfo *ci =
-		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-		char addr[64] = "?";
-		if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr,
-				  addr, sizeof(addr));
-		char more[160] = "";
-		if (quiet)
-			snprintf(more, sizeof(more),
-				 " (and %" PRIu64 " more refused since the last such line, not "
-				 "logged: weir_peer_refused_total counts them all)",
-				 quiet);
-		log_warn("refused a %s request from %s claiming to be node \"%.64s\": %s%s", what,
-			 addr, rq.node, why, more);
+		refusal_log(ps, conn, what, rq.node, why);
 		*ret_no = (struct refusal){MHD_HTTP_FORBIDDEN, "refused\n"};
 		return -EACCES;
 	}
@@ -929,6 +936,20 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	}
 	if (!peer_wire_path_ok(rq.path) || strlen(rq.etag) >= UFS_ETAG_MAX)
 		return reply_text(conn, MHD_HTTP_BAD_REQUEST, "bad path or etag\n");
+	/* The asker proved who it is; does it hold a view of the source? Refused with a status of
+	 * its own (PEER_STATUS_NO_VIEW): the asker reads this source from the UFS for a while and
+	 * keeps asking this node for the sources it may read (a 403 would mark this node down
+	 * for all of them). */
+	if (ps->cfg.grants &&
+	    view_grants_wait(ps->cfg.grants, rq.source, rq.node, PEER_GRANT_WAIT_MS) < 0) {
+		atomic_fetch_add(&st->refused, 1);
+		refusal_log(ps, conn, "block", rq.node,
+			    "no view of its source is granted to it (no pod on that node mounts a "
+			    "Dataset of that source, and it runs no share of a DataLoad of it: "
+			    "the source Dataset's status.viewNodes)");
+		return reply_text(conn, PEER_STATUS_NO_VIEW,
+				  "no view of this source is granted to the asking node\n");
+	}
 	struct serving *sv = calloc(1, sizeof(*sv));
 	if (!sv)
 		return MHD_NO;

@@ -14,6 +14,7 @@
 #include "cluster.h"
 #include "peer_auth.h"
 #include "source.h"
+#include "view_grants.h"
 
 /* How the server finds an open source: acquire takes a reference (0, or -ENOENT when this node
  * has no source of that id open), release drops it. Called on server threads, concurrently. */
@@ -29,7 +30,17 @@ struct peer_server_config {
 	const struct peer_key *key; /* borrowed */
 	struct peer_server_sources sources;
 	int64_t skew_s; /* how far a request's time may be from ours (default 60) */
+	/* Borrowed; NULL: every member may read every source (a peers list, the embedded
+	 * default: no attester). Set (Kubernetes): a block is answered only to a member that
+	 * grants names for its source (view_grants.h), after up to PEER_GRANT_WAIT_MS for a
+	 * grant on its way; others get 404, as if the source were not open here. */
+	struct view_grants *grants;
 };
+
+/* How long a block request waits for its asker's grant to arrive (a pod's first read comes right
+ * after it is scheduled, and the controller's status write reaches this node's watch a moment
+ * later) before it is refused. */
+#define PEER_GRANT_WAIT_MS 1500
 
 struct peer_server;
 

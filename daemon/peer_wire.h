@@ -5,6 +5,13 @@
  * reaches all of them, so tests/fuzz/peer_wire.c feeds them arbitrary bytes. Thread-safe. */
 #pragma once
 
+/* The answer to a member with no grant for the block's source (view_grants.h): HTTP 451 (refused
+ * by policy), which the asker tells from a 403 (who it is was refused: the peer is marked down)
+ * and a 404 (no such object): it reads that source from the UFS for a while
+ * (FETCH_NO_VIEW_MS). Unsigned, as 403 and 404 are: a relay can only make the asker read the
+ * UFS. */
+#define PEER_STATUS_NO_VIEW 451
+
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stddef.h>

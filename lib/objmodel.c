@@ -916,6 +916,11 @@ static int fd_dataset_ref(struct dctx *c, const ynode *v, void *dst)
 	struct dataset_status *st = dst;
 	return get_strlist(c, v, &st->dataset_ref, &st->n_dataset_ref);
 }
+static int fd_view_nodes(struct dctx *c, const ynode *v, void *dst)
+{
+	struct dataset_status *st = dst;
+	return get_strlist(c, v, &st->view_nodes, &st->n_view_nodes);
+}
 static int fd_cached(struct dctx *c, const ynode *v, void *dst)
 {
 	struct dataset_status *st = dst;
@@ -1006,6 +1011,7 @@ static const struct field dataset_status_fields[] = {
     {"fileNum", fd_file_num, 0},
     FLD("conditions", fd_conditions, struct dataset_status, conditions),
     {"datasetRef", fd_dataset_ref, 0},
+    {"viewNodes", fd_view_nodes, 0},
     {"cacheStates", fd_cache_states, 0},
 };
 
@@ -2046,6 +2052,7 @@ static void dataset_clear(struct objmodel *o)
 	free(sp->allow);
 	conditions_clear(&o->dataset.status.conditions);
 	strv_free(o->dataset.status.dataset_ref, o->dataset.status.n_dataset_ref);
+	strv_free(o->dataset.status.view_nodes, o->dataset.status.n_view_nodes);
 }
 
 static void runtime_clear(struct objmodel *o)
@@ -2471,7 +2478,7 @@ static json_object *dataset_status_json(const struct dataset_status *st)
 {
 	char b[32];
 	if (st->phase == DATASET_PHASE_NONE && !st->ufs_total_known && !st->cache_known &&
-	    !st->conditions.n && !st->n_dataset_ref && !st->file_num_known)
+	    !st->conditions.n && !st->n_dataset_ref && !st->file_num_known && !st->n_view_nodes)
 		return NULL;
 	json_object *s = json_object_new_object();
 	if (st->phase != DATASET_PHASE_NONE)
@@ -2508,6 +2515,7 @@ static json_object *dataset_status_json(const struct dataset_status *st)
 	}
 	jconditions(s, &st->conditions);
 	jstrv(s, "datasetRef", st->dataset_ref, st->n_dataset_ref);
+	jstrv(s, "viewNodes", st->view_nodes, st->n_view_nodes);
 	return s;
 }
 

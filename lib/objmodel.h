@@ -167,6 +167,12 @@ struct dataset_status {
 	struct conditions conditions;
 	size_t n_dataset_ref;
 	char **dataset_ref; /* "namespace/name" of each Dataset referencing this one */
+	/* weir's, on Kubernetes, of a source: the nodes that hold a view of it (a pod scheduled
+	 * there mounts this Dataset or a reference to it) or run a share of a DataLoad of it,
+	 * sorted; written by weir-controller only. A node serves this source's blocks only to
+	 * these (daemon/view_grants.h). */
+	size_t n_view_nodes;
+	char **view_nodes;
 };
 
 struct dataset {

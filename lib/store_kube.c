@@ -36,17 +36,27 @@ static const struct resource {
 	bool required;	      /* open fails without it */
 	bool finalized;	      /* carries weir's finalizer */
 	const char *selector; /* a label selector (URL-encoded); its objects are not the store's */
+	bool cluster_wide;    /* with selector: listed in every namespace, not report_ns only */
+	bool pods;	      /* watched only when opened with STORE_KUBE_PODS */
 } resources[] = {
-    {"Namespace", "Namespace", "v1", "/api/v1", "namespaces", false, true, false, NULL},
-    {"Dataset", "Dataset", OBJMODEL_API_FLUID, FLUID, "datasets", true, true, true, NULL},
+    {"Namespace", "Namespace", "v1", "/api/v1", "namespaces", false, true, false, NULL, false,
+     false},
+    {"Dataset", "Dataset", OBJMODEL_API_FLUID, FLUID, "datasets", true, true, true, NULL, false,
+     false},
     {"AlluxioRuntime", "Runtime", OBJMODEL_API_FLUID, FLUID, "alluxioruntimes", true, false, true,
-     NULL},
-    {"Runtime", "Runtime", OBJMODEL_API_FLUID, FLUID, "runtimes", true, false, true, NULL},
-    {"DataLoad", "DataLoad", OBJMODEL_API_FLUID, FLUID, "dataloads", true, false, false, NULL},
+     NULL, false, false},
+    {"Runtime", "Runtime", OBJMODEL_API_FLUID, FLUID, "runtimes", true, false, true, NULL, false,
+     false},
+    {"DataLoad", "DataLoad", OBJMODEL_API_FLUID, FLUID, "dataloads", true, false, false, NULL,
+     false, false},
     /* weir-nodes' figures (node/node_report.h), in the weir namespace only: read by
      * store_kube_node_usage, never listed */
     {"Lease", "weir:NodeReport", "coordination.k8s.io/v1", "/apis/coordination.k8s.io/v1", "leases",
-     true, true, false, "labelSelector=app.kubernetes.io%2Fname%3Dweir-node"},
+     true, true, false, "labelSelector=app.kubernetes.io%2Fname%3Dweir-node", false, false},
+    /* the pods scheduled to a node, for weir-controller's view grants (store_kube_pod_claims),
+     * trimmed to what those need (pod_trim) */
+    {"Pod", "weir:Pod", "v1", "/api/v1", "pods", true, false, false,
+     "fieldSelector=spec.nodeName%21%3D", true, true},
 };
 #define N_RESOURCES (sizeof(resources) / sizeof(resources[0]))
 
@@ -284,6 +294,45 @@ static bool set_finalizer(json_object *meta, bool add)
 	return true;
 }
 
+/* A pod as the view grants need it (store_kube_pod_claims): its name, namespace and node, the
+ * claims its volumes name, and whether it ended. The rest (containers, environment, status) is
+ * not kept: a controller of a large cluster holds every scheduled pod. NULL on ENOMEM. */
+static json_object *pod_trim(json_object *pod)
+{
+	json_object *meta = jget(pod, "metadata"), *spec = jget(pod, "spec");
+	json_object *o = json_object_new_object(), *m = json_object_new_object();
+	json_object *claims = json_object_new_array();
+	if (!o || !m || !claims) {
+		json_object_put(o);
+		json_object_put(m);
+		json_object_put(claims);
+		return NULL;
+	}
+	const char *keep[] = {"name", "namespace", "uid", "creationTimestamp", "deletionTimestamp"};
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+		if (jstr_get(meta, keep[i]))
+			json_object_object_add(m, keep[i],
+					       json_object_new_string(jstr_get(meta, keep[i])));
+	json_object_object_add(o, "metadata", m);
+	const char *node = jstr_get(spec, "nodeName");
+	json_object_object_add(o, "nodeName", json_object_new_string(node ? node : ""));
+	json_object *vols = jget(spec, "volumes");
+	for (size_t k = 0; vols && json_object_is_type(vols, json_type_array) &&
+			   k < json_object_array_length(vols);
+	     k++) {
+		const char *cn = jstr_get(
+		    jget(json_object_array_get_idx(vols, k), "persistentVolumeClaim"), "claimName");
+		if (cn)
+			json_object_array_add(claims, json_object_new_string(cn));
+	}
+	json_object_object_add(o, "claims", claims);
+	const char *phase = jstr_get(jget(pod, "status"), "phase");
+	json_object_object_add(o, "ended",
+			       json_object_new_boolean(phase && (!strcmp(phase, "Succeeded") ||
+								 !strcmp(phase, "Failed"))));
+	return o;
+}
+
 /* An entry for the apiserver's object kobj. */
 static int entry_new(const struct resource *res, json_object *kobj, struct entry **ret)
 {
@@ -292,7 +341,17 @@ static int entry_new(const struct resource *res, json_object *kobj, struct entry
 	if (!e)
 		return -ENOMEM;
 	e->res = res;
-	int r = store_kube_from_kube(kobj, &e->json);
+	int r;
+	if (res->pods) {
+		json_object *t = pod_trim(kobj);
+		const char *s =
+		    t ? json_object_to_json_string_ext(t, JSON_C_TO_STRING_PLAIN) : NULL;
+		e->json = s ? strdup(s) : NULL;
+		json_object_put(t);
+		r = e->json ? 0 : -ENOMEM;
+	} else {
+		r = store_kube_from_kube(kobj, &e->json);
+	}
 	if (r < 0)
 		goto fail;
 	const char *ns = res->namespaced ? jstr_get(meta, "namespace") : "";
@@ -1178,6 +1237,41 @@ size_t store_kube_peers(struct store *st, int64_t now, struct store_kube_peer *r
 	return s.n;
 }
 
+struct claim_scan {
+	store_kube_claim_fn fn;
+	void *arg;
+};
+
+static int scan_claims(const char *key, void *value, void *arg)
+{
+	(void)key;
+	const struct entry *e = value;
+	const struct claim_scan *s = arg;
+	if (!e->res->pods)
+		return 0;
+	json_object *o = json_tokener_parse(e->json);
+	const char *node = jstr_get(o, "nodeName");
+	json_object *ended = jget(o, "ended"), *claims = jget(o, "claims");
+	if (node && *node && !(ended && json_object_get_boolean(ended)) && claims &&
+	    json_object_is_type(claims, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(claims); i++) {
+			json_object *c = json_object_array_get_idx(claims, i);
+			if (json_object_is_type(c, json_type_string))
+				s->fn(s->arg, e->ns, json_object_get_string(c), node);
+		}
+	json_object_put(o);
+	return 0;
+}
+
+void store_kube_pod_claims(struct store *st, store_kube_claim_fn fn, void *arg)
+{
+	struct store_kube *sk = sk_of(st);
+	struct claim_scan s = {fn, arg};
+	pthread_mutex_lock(&sk->lock);
+	strmap_each(sk->cache, scan_claims, &s);
+	pthread_mutex_unlock(&sk->lock);
+}
+
 const char *store_kube_report_ns(struct store *st)
 {
 	return sk_of(st)->report_ns;
@@ -1798,7 +1892,10 @@ static int on_event(void *arg, const char *type, json_object *obj)
 /* What w lists and watches: every namespace, or the weir namespace for the nodes' reports. */
 static void collection_path(const struct watcher *w, char *buf, size_t len)
 {
-	if (w->res->selector)
+	if (w->res->selector && w->res->cluster_wide)
+		snprintf(buf, len, "%s/%s?%s", w->res->group_path, w->res->plural,
+			 w->res->selector);
+	else if (w->res->selector)
 		snprintf(buf, len, "%s/namespaces/%s/%s?%s", w->res->group_path, w->sk->report_ns,
 			 w->res->plural, w->res->selector);
 	else
@@ -1959,7 +2056,7 @@ static int kc_copy(const struct kubeconfig *src, struct kubeconfig *dst)
 	return 0;
 }
 
-int store_kube_open(const struct kubeconfig *kc, const char *report_ns,
+int store_kube_open(const struct kubeconfig *kc, const char *report_ns, unsigned flags,
 		    store_kube_changed_fn changed, void *arg, struct store **ret, char *errbuf,
 		    size_t errlen)
 {
@@ -1986,6 +2083,10 @@ int store_kube_open(const struct kubeconfig *kc, const char *report_ns,
 		struct watcher *w = &sk->watchers[i];
 		w->sk = sk;
 		w->res = &resources[i];
+		if (w->res->pods && !(flags & STORE_KUBE_PODS)) {
+			w->synced = true; /* not watched: nothing to wait for */
+			continue;
+		}
 		r = -pthread_create(&w->thread, NULL, watcher_main, w);
 		if (r < 0) {
 			snprintf(errbuf, errlen, "cannot start a watch thread: %s", strerror(-r));

@@ -25,14 +25,25 @@
 /* Called (from a watch thread, with no store lock held) when the cache changed. */
 typedef void (*store_kube_changed_fn)(void *arg);
 
+/* store_kube_open's flags: also watch the pods scheduled to a node, in every namespace
+ * (weir-controller's view grants: store_kube_pod_claims; needs list and watch on pods). */
+#define STORE_KUBE_PODS 1u
+
 /* Connects, lists every resource once (and the weir-nodes' Leases in report_ns, NULL = the
  * kubeconfig's namespace) and starts the watches and the writer. Resources whose
  * CRD is not installed are skipped with a notice, except Dataset (then -ENOENT: apply the CRDs
  * first). Writes wait until store_kube_set_active(). Returns 0 and an owned *ret (store_close),
  * or -errno with a message in errbuf. */
-int store_kube_open(const struct kubeconfig *kc, const char *report_ns,
+int store_kube_open(const struct kubeconfig *kc, const char *report_ns, unsigned flags,
 		    store_kube_changed_fn changed, void *arg, struct store **ret, char *errbuf,
 		    size_t errlen);
+
+/* Calls fn(arg, ns, claim, node) for each PersistentVolumeClaim named in the volumes of each pod
+ * scheduled to a node that has not ended (phase Succeeded or Failed), as the watch has them
+ * (opened with STORE_KUBE_PODS; none otherwise). fn runs under the store's lock: it must not call
+ * the store. Caller holds the controller's lock. */
+typedef void (*store_kube_claim_fn)(void *arg, const char *ns, const char *claim, const char *node);
+void store_kube_pod_claims(struct store *st, store_kube_claim_fn fn, void *arg);
 
 /* Lets the writer send (the leader) or holds writes back (a passive replica). */
 void store_kube_set_active(struct store *st, bool active);

@@ -53,7 +53,7 @@ void node_id_path(const struct node_config *cfg, char *out, size_t len)
 /* With peers (a list, or peer-listen: members from the Leases on Kubernetes, from
  * weir-controller's heartbeat answers otherwise): loads the key (a
  * file, or a Secret), starts the block client and server. Returns 0 or -errno, logged. */
-int node_start_cluster(struct node *n)
+int node_start_cluster(struct node *n, bool kube)
 {
 	char err[1024];
 	if (!n->cfg.node_name[0]) {
@@ -118,11 +118,18 @@ int node_start_cluster(struct node *n)
 		log_err("peers are set but peer-listen is not: this node must serve its blocks");
 		return -EINVAL;
 	}
+	/* On Kubernetes the pods attest which node holds a view of which source (view_grants.h):
+	 * a member is served only the sources its pods mount */
+	if (kube && !(n->grants = view_grants_new())) {
+		log_err("cannot start the peer server: out of memory");
+		return -ENOMEM;
+	}
 	struct peer_server_config psc = {
 	    .listen = n->cfg.peer_listen,
 	    .cluster = n->cluster,
 	    .key = &n->peer_key,
 	    .sources = {peer_source_acquire, peer_source_release, n},
+	    .grants = n->grants,
 	};
 	r = peer_server_start(&psc, &n->peer_server, err, sizeof(err));
 	if (r < 0) {

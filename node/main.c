@@ -324,7 +324,7 @@ int main(int argc, char **argv)
 			   "weir-controller's ufs-roots applies, and tiers go where the plans say");
 	/* members: a fixed peers list; the Leases on Kubernetes; weir-controller's answers to
 	 * heartbeats on the embedded default */
-	if ((n.cfg.peers[0] || n.cfg.peer_listen[0]) && node_start_cluster(&n) < 0)
+	if ((n.cfg.peers[0] || n.cfg.peer_listen[0]) && node_start_cluster(&n, kube) < 0)
 		return 1;
 	if (n.cluster && !n.cfg.peers[0] && !kube) {
 		int hr = controller_members_start(&n, &n.cmembers);
@@ -392,6 +392,7 @@ int main(int argc, char **argv)
 		    .tier_roots = n.cfg.tier_roots,
 		    .cluster = n.cluster,
 		    .peer_key = &n.peer_key,
+		    .grants = n.grants,
 		};
 		/* a node that cannot read the cluster has no work: that is fatal, not a warning */
 		if (node_agent_start(&ac, &n.agent, rerr, sizeof(rerr)) < 0) {
@@ -473,7 +474,9 @@ int main(int argc, char **argv)
 	controller_members_stop(n.cmembers);
 	node_report_stop(n.report);
 	metrics_stop(n.metrics);
-	/* no peer may hold a source while they close; the client goes after the last source */
+	/* no peer may hold a source while they close; the client goes after the last source;
+	 * requests waiting for a grant are refused at once */
+	view_grants_close(n.grants);
 	peer_server_stop(n.peer_server);
 	if (n.tracker)
 		pthread_join(n.tracker_thread, NULL);
@@ -486,6 +489,7 @@ int main(int argc, char **argv)
 	pthread_mutex_unlock(&n.lock);
 	peer_client_free(n.peers);
 	cluster_free(n.cluster);
+	view_grants_free(n.grants);
 	node_id_free(n.node_id);
 	tier_pools_free(n.pools);
 	tier_budget_free(n.tier_budget);

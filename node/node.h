@@ -31,6 +31,7 @@ struct metrics;
 struct cluster;
 struct peer_client;
 struct peer_server;
+struct view_grants;
 struct tier_pools;
 struct node_report;
 struct controller_members;
@@ -174,6 +175,11 @@ struct node {
 	struct node_id *node_id; /* this node's identity, with peers */
 	struct peer_client *peers;
 	struct peer_server *peer_server;
+	/* On Kubernetes with peers: which members hold a view of which source (the source
+	 * Datasets' status.viewNodes, filled by the node agent); the peer server serves a block
+	 * only to those. NULL: no attester (a peers list without Kubernetes, the embedded default).
+	 */
+	struct view_grants *grants;
 	struct tier_pools *pools;   /* one quota per tier path, shared by the sources on it */
 	atomic_int retiring;	    /* cancelled loads still being freed (node_retire_load) */
 	struct node_report *report; /* NULL without --kubeconfig */
@@ -342,7 +348,7 @@ void node_start_tracker(struct node *n);
 char *node_render_metrics(void *userdata);
 
 /* cluster_start.c */
-int node_start_cluster(struct node *n);
+int node_start_cluster(struct node *n, bool kube);
 /* Where this node's identity key is: node-id-file, else <state-dir>/node-id.key. */
 void node_id_path(const struct node_config *cfg, char *out, size_t len);
 

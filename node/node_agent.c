@@ -27,6 +27,7 @@
 #include "tier_roots.h"
 #include "timed_wait.h"
 #include "ufs_policy.h"
+#include "view_grants.h"
 
 /* A source this agent asked its node to open. */
 struct src_slot {
@@ -703,6 +704,30 @@ out:
 	free(want);
 }
 
+/* Hands each source Dataset's status.viewNodes to the peer server (view_grants.h). */
+static void grants_update(struct node_agent *a, const struct objmodel_list *l)
+{
+	struct view_grant *g = calloc(l->n ? l->n : 1, sizeof(*g));
+	char(*ids)[320] = calloc(l->n ? l->n : 1, sizeof(*ids));
+	size_t n = 0;
+	if (g && ids)
+		for (size_t i = 0; i < l->n; i++) {
+			const struct objmodel *ds = l->items[i];
+			if (ds->kind != OBJMODEL_DATASET || dataset_is_reference(ds))
+				continue;
+			mount_plan_source_id(ds->meta.namespace, ds->meta.name, ids[n],
+					     sizeof(ids[n]));
+			g[n] = (struct view_grant){
+			    ids[n], (const char *const *)ds->dataset.status.view_nodes,
+			    ds->dataset.status.n_view_nodes};
+			n++;
+		}
+	if (!g || !ids || view_grants_replace(a->cfg.grants, g, n) < 0)
+		log_warn("node agent: out of memory: the view grants were not updated");
+	free(g);
+	free(ids);
+}
+
 static void pass(struct node_agent *a)
 {
 	struct objmodel_list *l = NULL;
@@ -717,6 +742,8 @@ static void pass(struct node_agent *a)
 	int64_t now = time(NULL);
 	struct src_slot *s;
 	struct load_slot *ls, *next;
+	if (a->cfg.grants)
+		grants_update(a, l);
 	LIST_FOREACH(s, &a->sources, link)
 	s->seen = false;
 	for (size_t i = 0; i < l->n && !atomic_load(&a->stop); i++)
@@ -797,7 +824,7 @@ int node_agent_start(const struct node_agent_config *cfg, struct node_agent **re
 	snprintf(a->ns, sizeof(a->ns), "%s", cfg->ns && *cfg->ns ? cfg->ns : a->kc.namespace);
 	a->cfg.ns = a->ns;
 	/* read only: the writer stays inactive, nothing of ours reaches the apiserver this way */
-	r = store_kube_open(&a->kc, a->ns, on_change, a, &a->store, errbuf, errlen);
+	r = store_kube_open(&a->kc, a->ns, 0, on_change, a, &a->store, errbuf, errlen);
 	if (r < 0)
 		goto fail;
 	if (cfg->cluster && cluster_is_dynamic(cfg->cluster)) {

@@ -35,10 +35,15 @@ struct node_agent_config {
 	struct cluster *cluster; /* borrowed, NULL: no peers; with no fixed peers list its members
 				  * follow the nodes' Leases (member_sync.h) */
 	const struct peer_key *peer_key; /* borrowed, with cluster: what a Lease's member proves */
+	/* borrowed, NULL: none. Replaced on every pass with each source Dataset's
+	 * status.viewNodes (weir-controller's attestation of which node holds a view of it):
+	 * the peer server serves a source's blocks to those nodes only. */
+	struct view_grants *grants;
 };
 
 struct node_agent;
 struct peer_key;
+struct view_grants;
 
 /* Lists the cluster (waits for every first list, up to 30 s) and starts the agent's thread.
  * Returns 0 and an owned *ret, or -errno with a message in errbuf (a bad ufs-roots or

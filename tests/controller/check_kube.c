@@ -339,7 +339,7 @@ START_TEST(paths)
 	ck_assert_str_eq(b, "/api/v1/namespaces/production");
 	ck_assert_int_eq(store_kube_path("Dataset", NULL, NULL, false, b, sizeof(b)), 0);
 	ck_assert_str_eq(b, "/apis/data.fluid.io/v1alpha1/datasets");
-	ck_assert_int_eq(store_kube_path("Pod", "dev", "x", false, b, sizeof(b)), -ENOENT);
+	ck_assert_int_eq(store_kube_path("ConfigMap", "dev", "x", false, b, sizeof(b)), -ENOENT);
 	ck_assert_int_eq(store_kube_path("Dataset", "dev", "x", false, b, 10), -ENAMETOOLONG);
 }
 END_TEST

@@ -170,7 +170,7 @@ START_TEST(conflict_retry_and_gone)
 	snprintf(kc.namespace, sizeof(kc.namespace), "default");
 	struct store *st = NULL;
 	char err[1024] = "";
-	ck_assert_msg(store_kube_open(&kc, NULL, NULL, NULL, &st, err, sizeof(err)) == 0, "%s",
+	ck_assert_msg(store_kube_open(&kc, NULL, 0, NULL, NULL, &st, err, sizeof(err)) == 0, "%s",
 		      err);
 	/* the first list filled the cache */
 	char *json = NULL;
@@ -255,7 +255,7 @@ START_TEST(peers_only_from_a_nodes_own_lease)
 	snprintf(kc.namespace, sizeof(kc.namespace), "default");
 	struct store *st = NULL;
 	char err[1024] = "";
-	ck_assert_msg(store_kube_open(&kc, "default", NULL, NULL, &st, err, sizeof(err)) == 0,
+	ck_assert_msg(store_kube_open(&kc, "default", 0, NULL, NULL, &st, err, sizeof(err)) == 0,
 		      "%s", err);
 	struct store_kube_peer peers[8];
 	int64_t now = 1796378400 + 10; /* 2026-12-04T10:00:10Z: every Lease is fresh */
@@ -300,7 +300,7 @@ START_TEST(usage_only_from_a_nodes_own_lease)
 	snprintf(kc.namespace, sizeof(kc.namespace), "default");
 	struct store *st = NULL;
 	char err[1024] = "";
-	ck_assert_msg(store_kube_open(&kc, "default", NULL, NULL, &st, err, sizeof(err)) == 0,
+	ck_assert_msg(store_kube_open(&kc, "default", 0, NULL, NULL, &st, err, sizeof(err)) == 0,
 		      "%s", err);
 	int64_t now = 1796378400 + 10;
 	struct store_kube_usage u;

@@ -57,6 +57,7 @@ int main(void)
 	srunner_add_suite(sr, store_kube_suite());
 	srunner_add_suite(sr, secrets_suite());
 	srunner_add_suite(sr, members_suite());
+	srunner_add_suite(sr, view_nodes_suite());
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);

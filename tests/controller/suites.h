@@ -15,6 +15,7 @@ Suite *kube_suite(void);
 Suite *store_kube_suite(void);
 Suite *secrets_suite(void);
 Suite *members_suite(void);
+Suite *view_nodes_suite(void);
 
 /* A fresh SQLite store in a new temporary directory; *ret_dir (owned) holds it. */
 struct store *test_store_new(char **ret_dir);

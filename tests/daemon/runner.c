@@ -20,6 +20,7 @@ int main(void)
 	srunner_add_suite(sr, block_sum_suite());
 	srunner_add_suite(sr, http_url_suite());
 	srunner_add_suite(sr, prefetch_suite());
+	srunner_add_suite(sr, view_grants_suite());
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);

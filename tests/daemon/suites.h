@@ -16,3 +16,4 @@ Suite *meta_listing_suite(void);
 Suite *block_sum_suite(void);
 Suite *http_url_suite(void);
 Suite *prefetch_suite(void);
+Suite *view_grants_suite(void);

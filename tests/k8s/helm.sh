@@ -316,6 +316,8 @@ expect_can "$ctl" create events development
 expect_can "$ctl" update leases.coordination.k8s.io "$NS"
 expect_can "$ctl" patch validatingwebhookconfigurations/weir
 expect_can "$ctl" list pods development
+# the view grants (status.viewNodes) follow the scheduled pods; only the controller writes them
+expect_can "$ctl" watch pods development
 expect_can "$ctl" update persistentvolumeclaims development
 expect_can "$ctl" update persistentvolumes
 expect_can "$ctl" get secrets development
@@ -339,7 +341,7 @@ expect_cannot "$nodesa" create persistentvolumes
 expect_can "$nodesa" get secrets development
 expect_cannot "$nodesa" list secrets development
 expect_cannot "$nodesa" watch secrets development
-ok "controller: CRs + status + finalizers, PV/PVC, pods read, events, leases in $NS, its own webhook, Secrets one by one (no list/watch/write); node: read CRs and namespaces, the leases in $NS, Secrets one by one"
+ok "controller: CRs + status + finalizers, PV/PVC, pods read and watched, events, leases in $NS, its own webhook, Secrets one by one (no list/watch/write); node: read CRs and namespaces, the leases in $NS, Secrets one by one"
 
 echo
 echo "k8s helm: all checks passed"

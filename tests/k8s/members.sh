@@ -9,6 +9,9 @@
 # views are mounted with `weir mount -n NS DATASET` on the node's own plan and read inside the
 # node's mount namespace. Checks: a tree read through a view on every node at once makes nginx
 # serve each byte once, and the Dataset's CACHED and CACHE CAPACITY are the sums over the nodes;
+# a node serves a source's blocks only to a node whose pods mount it (status.viewNodes, from the
+# pods weir-controller sees: no kubelet runs them, a pod bound to a node is what counts): a node
+# without such a pod reads the UFS instead, and is served again once a pod is bound to it;
 # node-2 killed while node-1 and node-3 read: their readers see no error and the same bytes
 # (cmp), node-2's Lease expires and the members shrink; node-2 restarted on its kept tier rejoins
 # and serves what it kept: a fresh read of the first tree costs the UFS no byte. Prints the time a
@@ -231,8 +234,24 @@ CTL=$!
 pid_track "$CTL"
 at_exit "pid_stop -t 10 $CTL"
 kwait 60 "members/tree Bound" is Bound dataset tree -n members -o 'jsonpath={.status.phase}'
+# pod NAME NS NODE [CLAIM]: a pod bound to NODE that mounts claim CLAIM (default tree); no kubelet
+# runs it: what the controller sees is a pod scheduled there
+pod() {
+	kc create -f - <<YAML | sed 's/^/  /'
+apiVersion: v1
+kind: Pod
+metadata: {name: $1, namespace: $2}
+spec:
+  nodeName: $3
+  automountServiceAccountToken: false
+  containers: [{name: c, image: busybox, command: [sleep, "3600"], volumeMounts: [{name: d, mountPath: /data}]}]
+  volumes: [{name: d, persistentVolumeClaim: {claimName: ${4:-tree}}}]
+YAML
+}
+for i in 1 2 3; do pod "view-$i" members "node-$i"; done
+kwait 30 "members/tree's viewNodes naming the three nodes" is "node-1 node-2 node-3" dataset tree -n members -o 'jsonpath={.status.viewNodes[*]}'
 for i in 1 2 3; do mount_view "$i" "$TMP/mnt-$i"; done
-ok "Bound; views at $TMP/mnt-{1,2,3}"
+ok "Bound; a pod mounting its claim on each node (viewNodes $(jp dataset tree -n members -o 'jsonpath={.status.viewNodes}')); views at $TMP/mnt-{1,2,3}"
 
 step "first/ read through the three views at once while node-2's Lease names another identity: nginx serves each byte once"
 # A holder of the cluster key who may write Leases rewrites node-2's Lease with its own
@@ -416,6 +435,61 @@ print("  Lease weir-cluster:", c)
 sys.exit(1 if bad else 0)
 PY
 ok "weir top: 3 nodes, cluster UFS and peer bytes equal to the nodes' /metrics summed, as weir-controller's Lease weir-cluster says"
+
+step "a node whose pods do not mount the source is served none of its blocks; a pod bound to it brings them back"
+# no_view I: how many times node-I refused a node for want of a view
+no_view() { grep -c 'no view of its source is granted to it' "$TMP/node-$1.log" || true; }
+# cold_read_3 DIR FILE...: node-3 reads FILEs of first/ through a fresh view at DIR, after the
+# blocks of its peers it held in memory (--near-cache 0) are gone, and cmps them; MORE: the bytes
+# nginx sent for them. Blocks node-3 read from the UFS itself it keeps: each read takes files
+# the other did not.
+cold_read_3() {
+	local dir="$1" before f
+	shift
+	timeout -k 5 60 "$WEIR_BIN" --state-dir "$TMP/node-3" umount "$dir" >/dev/null 2>&1 || true
+	sleep 10
+	mount_view 3 "$dir"
+	before=$(ufs_bytes /first/)
+	for f in "$@"; do
+		in_ns 3 timeout -k 5 300 cat "$dir/first/$f" >"$TMP/copy-3n" || fail "reading first/$f on node-3's view $dir failed"
+		cmp "$TREE/first/$f" "$TMP/copy-3n" || fail "first/$f read on node-3 ($dir) differs from the server's copy"
+	done
+	MORE=$(($(ufs_bytes /first/) - before))
+}
+kc delete pod view-3 -n members --grace-period=0 --force 2>/dev/null | sed 's/^/  /'
+kwait 30 "members/tree's viewNodes without node-3" is "node-1 node-2" dataset tree -n members -o 'jsonpath={.status.viewNodes[*]}'
+# hostile: a pod bound to node-3 that mounts a claim of the same name in a namespace with no
+# such Dataset, one that mounts it in members but has ended, another claim of members: none
+# grants node-3 anything
+k8s_namespace intruder
+pod claim-alike intruder node-3
+pod ended members node-3
+kc patch pod ended -n members --subresource=status --type=merge -p '{"status":{"phase":"Succeeded"}}' | sed 's/^/  /'
+pod other-claim members node-3 treeish
+sleep 3 # three passes of the controller (resync 1 s)
+is "node-1 node-2" dataset tree -n members -o 'jsonpath={.status.viewNodes[*]}' ||
+	fail "members/tree's viewNodes changed with pods that do not mount it: $(jp dataset tree -n members -o 'jsonpath={.status.viewNodes}')"
+refused1=$(no_view 1) refused2=$(no_view 2) in3=$(metric 3 weir_peer_in_bytes_total)
+t0=$(now)
+cold_read_3 "$TMP/mnt-3c" a.bin sub/e.bin
+more=$MORE
+T_NOVIEW="$(elapsed "$t0" "$(now)")"
+[ "$more" -gt 0 ] || fail "node-3, with no pod mounting members/tree, read first/ and nginx sent no byte: its peers served it"
+[ "$(metric 3 weir_peer_in_bytes_total)" -eq "$in3" ] || fail "node-3, with no pod mounting members/tree, was served $(($(metric 3 weir_peer_in_bytes_total) - in3)) bytes by its peers"
+[ "$(no_view 1)" -gt "$refused1" ] || [ "$(no_view 2)" -gt "$refused2" ] ||
+	fail "neither node-1 nor node-2 logged refusing node-3 for want of a view"
+grep -q 'serves this node no block of source members_tree: no pod on this node mounts it' "$TMP/node-3.log" ||
+	fail "node-3 does not say why its peers serve it nothing"
+note "$(grep -h -m1 'no view of its source is granted to it' "$TMP/node-1.log" "$TMP/node-2.log" | head -1 | cut -c1-260)"
+ok "node-3 without a pod: nginx sent $more bytes of first/a.bin and sub/e.bin (the blocks node-1 and node-2 hold), its peers none; byte-exact ($T_NOVIEW s)"
+pod view-3b members node-3
+kwait 30 "members/tree's viewNodes naming node-3 again" is "node-1 node-2 node-3" dataset tree -n members -o 'jsonpath={.status.viewNodes[*]}'
+in3=$(metric 3 weir_peer_in_bytes_total)
+cold_read_3 "$TMP/mnt-3d" b.bin sub/c.bin
+more=$MORE
+[ "$more" -eq 0 ] || fail "node-3, with a pod mounting members/tree again, made nginx send $more bytes of first/"
+[ "$(metric 3 weir_peer_in_bytes_total)" -gt "$in3" ] || fail "node-3, with a pod mounting members/tree again, read nothing from its peers"
+ok "a pod bound to node-3 again: first/b.bin and sub/c.bin read with no UFS byte, $(($(metric 3 weir_peer_in_bytes_total) - in3)) bytes from its peers"
 
 note "figures: members formed $T_FORM s after start; a dead node left in $T_LEAVE s (Lease $((INTERVAL * 6)) s, renewal every $INTERVAL s); a restarted node joined in $T_JOIN s; UFS bytes: first/ $UFS_A for $FIRST read on 3 nodes (1.00x), second/ $UFS_B for $SECOND read on 2 nodes across the kill"
 echo "PASS"
