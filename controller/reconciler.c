@@ -965,13 +965,15 @@ int reconciler_pass(struct controller *ctl)
 		if (l->items[i]->kind == OBJMODEL_DATASET && dataset_is_reference(l->items[i]))
 			reconcile_ref(ctl, l, l->items[i], now);
 	reconcile_dataset_refs(l, ctl->cfg.deny_by_default);
-	if (ctl->kube) /* the nodes that may read each source's blocks from their peers */
-		kube_sync_view_nodes(ctl, l, now);
 	if (!ctl->kube) /* in a cluster, every plan request is checked on its node */
 		enforce_views(ctl, l);
 	for (size_t i = 0; i < l->n; i++)
 		if (l->items[i]->kind == OBJMODEL_DATALOAD)
 			reconcile_dataload(ctl, l, l->items[i], now);
+	/* the nodes that may read each source's blocks from their peers: after the loads, so a
+	 * load that starts this pass grants its nodes in the same status write */
+	if (ctl->kube)
+		kube_sync_view_nodes(ctl, l, now);
 	for (size_t i = 0; i < l->n; i++) {
 		struct objmodel *o = l->items[i];
 		if (o->kind != OBJMODEL_RUNTIME)

@@ -111,8 +111,8 @@ static const struct node_set *claim_get(const struct claim_nodes *c, const char 
 	return strmap_get(c->m, key);
 }
 
-/* Adds to *s the nodes that run shares of the DataLoads of l that are Pending or Executing and
- * load source_id (through a reference or not). */
+/* Adds to *s the nodes that run shares of the DataLoads of l that are Executing and load
+ * source_id (through a reference or not). */
 static int loads_add(struct objmodel_list *l, const char *source_id, bool deny_by_default,
 		     view_nodes_cache_fn cache_nodes, void *arg, struct node_set *s)
 {
@@ -125,8 +125,7 @@ static int loads_add(struct objmodel_list *l, const char *source_id, bool deny_b
 	for (size_t i = 0; i < l->n && r == 0; i++) {
 		const struct objmodel *d = l->items[i];
 		if (d->kind != OBJMODEL_DATALOAD ||
-		    (d->dataload.status.phase != DATALOAD_PHASE_PENDING &&
-		     d->dataload.status.phase != DATALOAD_PHASE_EXECUTING))
+		    d->dataload.status.phase != DATALOAD_PHASE_EXECUTING)
 			continue;
 		const char *dns = d->dataload.spec.dataset_namespace
 				      ? d->dataload.spec.dataset_namespace

@@ -4,8 +4,9 @@
  * (daemon/view_grants.h). A node holds a view of source S when a pod scheduled to it that has
  * not ended names in its volumes the PersistentVolumeClaim of S's Dataset or of a reference to S
  * that S's sharing allows (S's status.datasetRef, as reconcile_dataset_refs leaves it: weir
- * names each Bound Dataset's claim after it), or when it runs a share of a Pending or Executing
- * DataLoad of S (the nodes that cache S). The result goes to each source Dataset's
+ * names each Bound Dataset's claim after it), or when it caches S while a DataLoad of S is
+ * Executing (its shares run on the nodes whose Lease reports S open: every weir-node of the
+ * cluster opens every source with a Runtime, so during a load every member may read S). The result goes to each source Dataset's
  * status.viewNodes, sorted, which only weir-controller may write. Pure functions over what the
  * caller gives. */
 #pragma once

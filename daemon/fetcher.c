@@ -38,12 +38,12 @@
  * the reader through the retries twice (tests/faults/http.sh p_trickle: 18.7 s, not 9.3). */
 #define FAIL_MEMO_MS 2000
 #define FAIL_MEMO_N 64
-/* Owners that refused this node a block of the source for want of a view (PEER_STATUS_NO_VIEW)
- * are not asked again for FETCH_NO_VIEW_MS: each refusal costs the owner's wait for a grant
- * (PEER_GRANT_WAIT_MS), and the blocks come from the UFS meanwhile. A pod scheduled since is
- * served after at most that long. NO_VIEW_N owners remembered at once. */
+/* After an owner refused this node a block of the source for want of a view
+ * (PEER_STATUS_NO_VIEW), no owner is asked for the source's blocks for FETCH_NO_VIEW_MS: grants
+ * are the cluster's (every owner reads the same Dataset status), each refusal costs an owner's
+ * wait for a grant (PEER_GRANT_WAIT_MS), and the blocks come from the UFS meanwhile. A pod
+ * scheduled since is served after at most that long. */
 #define FETCH_NO_VIEW_MS 10000
-#define NO_VIEW_N 8
 
 #define FETCH_CAUSE_MAX 256
 
@@ -192,10 +192,7 @@ struct fetcher {
 		int err;
 		char cause[FETCH_CAUSE_MAX];
 	} fails[FAIL_MEMO_N]; /* under lock: recent failures, a ring */
-	struct {
-		char node[CLUSTER_NAME_MAX];
-		uint64_t until_ms; /* CLOCK_MONOTONIC; 0: free */
-	} no_view[NO_VIEW_N];	   /* under lock: owners that refused this node the source */
+	uint64_t no_view_until_ms; /* under lock: CLOCK_MONOTONIC; see FETCH_NO_VIEW_MS */
 	unsigned fail_next;   /* under lock */
 	/* under lock: bumped when the UFS's keys change (fetcher_keys_changed); a fetch refused
 	 * under older keys is no answer for a reader that came after */
@@ -984,31 +981,16 @@ static void queue_parts_locked(struct fetcher *f, struct inflight *e)
 	pump_locked(f);
 }
 
-/* Did node refuse this node the source for want of a view, less than FETCH_NO_VIEW_MS ago? */
-static bool no_view_locked(struct fetcher *f, const char *node)
-{
-	uint64_t now = mono_ms();
-	for (unsigned i = 0; i < NO_VIEW_N; i++)
-		if (f->no_view[i].until_ms > now && !strcmp(f->no_view[i].node, node))
-			return true;
-	return false;
-}
-
-/* Remembers that node refused this node the source for want of a view. */
+/* Remembers that node refused this node the source for want of a view; says so once a spell. */
 static void no_view_note_locked(struct fetcher *f, const char *node)
 {
 	uint64_t now = mono_ms();
-	unsigned slot = 0;
-	for (unsigned i = 0; i < NO_VIEW_N; i++) {
-		if (!strcmp(f->no_view[i].node, node)) {
-			slot = i;
-			break;
-		}
-		if (f->no_view[i].until_ms < f->no_view[slot].until_ms)
-			slot = i; /* else the one that ends first */
-	}
-	snprintf(f->no_view[slot].node, sizeof(f->no_view[slot].node), "%s", node);
-	f->no_view[slot].until_ms = now + FETCH_NO_VIEW_MS;
+	if (f->no_view_until_ms <= now)
+		log_warn("source %s: peer %s serves this node none of its blocks: no pod on this node "
+			 "mounts it (the source Dataset's status.viewNodes); reading the UFS for "
+			 "%d s before asking the peers again",
+			 f->source_id, node, FETCH_NO_VIEW_MS / 1000);
+	f->no_view_until_ms = now + FETCH_NO_VIEW_MS;
 }
 
 /* The peer that owns the block in the current member set (*ret_view, referenced), or -1 when
@@ -1023,8 +1005,7 @@ static int owner_peer(struct fetcher *f, const char *path, uint64_t block,
 	int owners[CLUSTER_MAX_NODES];
 	size_t n = cluster_owners(v, f->source_id, f->route.replicas, path, block, owners,
 				  CLUSTER_MAX_NODES);
-	if (n == 0 || owners[0] == cluster_self(v) ||
-	    no_view_locked(f, cluster_node_name(v, owners[0]))) {
+	if (n == 0 || owners[0] == cluster_self(v) || f->no_view_until_ms > mono_ms()) {
 		cluster_view_put(v);
 		return -1;
 	}

@@ -501,10 +501,9 @@ static void finish(struct peer_client *pc, struct peer_req *rq, int err, uint64_
 				 "their checksum or MAC; reading the UFS instead",
 				 peer, rq->block, rq->path);
 		} else if (err == -ENOKEY) {
-			log_warn("peer %s serves this node no block of source %s: no pod on this "
-				 "node mounts it (the source Dataset's status.viewNodes); reading "
-				 "the UFS instead",
-				 peer, rq->source);
+			/* the fetcher says so, once a spell */
+			log_debug("peer %s: no view of source %s granted to this node", peer,
+				  rq->source);
 		} else if (err == -EACCES) {
 			atomic_fetch_add(&st->refused_by_peer, 1);
 			log_warn("peer %s refused this node's request (is the peer key the same on "

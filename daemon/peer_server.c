@@ -220,6 +220,7 @@ enum push_no {
 	PUSH_NO_OWNER,
 	PUSH_NO_LENGTH,
 	PUSH_NO_ROOM,
+	PUSH_NO_VIEW,
 };
 
 static const struct push_refused push_refusals[] = {
@@ -238,6 +239,9 @@ static const struct push_refused push_refusals[] = {
     [PUSH_NO_ROOM] = {3,
 		      {MHD_HTTP_SERVICE_UNAVAILABLE,
 		       "this node takes as many pushed blocks as it has room for; try again\n"}},
+    [PUSH_NO_VIEW] = {3,
+		      {PEER_STATUS_NO_VIEW,
+		       "no view of this source is granted to the pushing node\n"}},
 };
 
 static void pushing_end(struct pushing *pu)
@@ -463,6 +467,9 @@ static enum MHD_Result reply_report_locked(struct peer_server *ps, struct MHD_Co
 
 /* POST /v1/load from a member whose MAC checked: start, report or cancel its share. Every
  * answer is signed for the request: the asker drops a share it is told is gone (404). */
+static bool granted(struct peer_server *ps, struct MHD_Connection *conn, const char *what,
+		    const char *source, const char *node);
+
 static enum MHD_Result load_request(struct peer_server *ps, struct MHD_Connection *conn,
 				    const struct peer_request *rq, const char *mac,
 				    struct ctl_state *cs)
@@ -518,6 +525,21 @@ static enum MHD_Result load_request(struct peer_server *ps, struct MHD_Connectio
 			return reply_signed_text(ps, conn, mac, MHD_HTTP_BAD_REQUEST, msg);
 		}
 		return MHD_NO;
+	}
+	/* A load makes this node fetch and hand blocks over to the nodes of its spec: the asker
+	 * and each of them must hold a view of the source (a spec naming a node without one
+	 * would have this node push that node the source's blocks). */
+	bool ok = granted(ps, conn, "load", rq->source, rq->node);
+	for (size_t i = 0; ok && i < rl->report.n_nodes; i++)
+		ok = !strcmp(rl->report.nodes[i], self) ||
+		     granted(ps, conn, "load", rq->source, rl->report.nodes[i]);
+	if (!ok) {
+		json_object_put(spec);
+		free(paths);
+		free(rl);
+		return reply_signed_text(ps, conn, mac, PEER_STATUS_NO_VIEW,
+					 "no view of this source is granted to the asking node or "
+					 "to a node of its load\n");
 	}
 	if (ps->cfg.sources.acquire(ps->cfg.sources.userdata, rq->source, &rl->src) < 0) {
 		json_object_put(spec);
@@ -680,6 +702,26 @@ static void refusal_log(struct peer_server *ps, struct MHD_Connection *conn, con
 		 node, why, more);
 }
 
+/* May node read (or write) source's blocks here? Always without grants (no attester); with them,
+ * when node is listed for source, after up to PEER_GRANT_WAIT_MS for a grant on its way. A
+ * refusal is counted and logged (what: the request's kind). */
+static bool granted(struct peer_server *ps, struct MHD_Connection *conn, const char *what,
+		    const char *source, const char *node)
+{
+	if (!ps->cfg.grants ||
+	    view_grants_wait(ps->cfg.grants, source, node, PEER_GRANT_WAIT_MS) == 0)
+		return true;
+	atomic_fetch_add(&cluster_get_stats(ps->cfg.cluster)->refused, 1);
+	char why[400];
+	snprintf(why, sizeof(why),
+		 "no view of its source %.80s is granted to it (no pod on that node mounts a "
+		 "Dataset of that source, and it runs no share of a DataLoad of it: the source "
+		 "Dataset's status.viewNodes)",
+		 source);
+	refusal_log(ps, conn, what, node, why);
+	return false;
+}
+
 /* Reads a signed request's fields (*ret_rq, strings borrowed from conn) and checks who sent it:
  * 0, or -EACCES with *ret_no the answer to give (400, 403). */
 static int request_check(struct peer_server *ps, struct MHD_Connection *conn, const char *what,
@@ -757,6 +799,10 @@ static enum MHD_Result push_begin(struct peer_server *ps, struct MHD_Connection 
 	}
 	refused = PUSH_NO_PATH;
 	if (!peer_wire_path_ok(rq.path) || strlen(rq.etag) >= UFS_ETAG_MAX)
+		goto refuse;
+	/* a node with no view of the source writes none of its blocks here either */
+	refused = PUSH_NO_VIEW;
+	if (!granted(ps, conn, "push", rq.source, rq.node))
 		goto refuse;
 	refused = PUSH_NO_LENGTH_HEADER;
 	if (!peer_wire_u64(header(conn, "Content-Length"), &clen))
@@ -940,16 +986,9 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	 * its own (PEER_STATUS_NO_VIEW): the asker reads this source from the UFS for a while and
 	 * keeps asking this node for the sources it may read (a 403 would mark this node down
 	 * for all of them). */
-	if (ps->cfg.grants &&
-	    view_grants_wait(ps->cfg.grants, rq.source, rq.node, PEER_GRANT_WAIT_MS) < 0) {
-		atomic_fetch_add(&st->refused, 1);
-		refusal_log(ps, conn, "block", rq.node,
-			    "no view of its source is granted to it (no pod on that node mounts a "
-			    "Dataset of that source, and it runs no share of a DataLoad of it: "
-			    "the source Dataset's status.viewNodes)");
+	if (!granted(ps, conn, "block", rq.source, rq.node))
 		return reply_text(conn, PEER_STATUS_NO_VIEW,
 				  "no view of this source is granted to the asking node\n");
-	}
 	struct serving *sv = calloc(1, sizeof(*sv));
 	if (!sv)
 		return MHD_NO;

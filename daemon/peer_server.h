@@ -4,7 +4,7 @@
  * X-Weir-Auth headers. A request from a member of the cluster with a valid MAC, for a source
  * this node has open, is answered with the block's bytes (from a tier, or fetched from the UFS
  * once however many ask: the source's fetcher coalesces), X-Weir-Xxh3 and a reply MAC. Anything
- * else gets 400, 403, 404, 412 or 503 and no bytes. libmicrohttpd, a thread per connection (a
+ * else gets 400, 403, 404, 412, 451 (no view: grants below) or 503 and no bytes. libmicrohttpd, a thread per connection (a
  * request may wait for the UFS). */
 #pragma once
 
@@ -33,7 +33,8 @@ struct peer_server_config {
 	/* Borrowed; NULL: every member may read every source (a peers list, the embedded
 	 * default: no attester). Set (Kubernetes): a block is answered only to a member that
 	 * grants names for its source (view_grants.h), after up to PEER_GRANT_WAIT_MS for a
-	 * grant on its way; others get 404, as if the source were not open here. */
+	 * grant on its way; others get PEER_STATUS_NO_VIEW (451), and so does a push or a load
+	 * (whose asker and every node of whose spec must be listed). */
 	struct view_grants *grants;
 };
 

@@ -24,6 +24,7 @@
 #define WATCH_TIMEOUT_S 60
 #define WRITE_TRIES 6
 #define SYNC_TIMEOUT_S 30
+#define LIST_PAGE 500 /* objects per list page */
 
 /* One watched resource. store_kind is what the store calls it (objmodel_kind_name). */
 static const struct resource {
@@ -391,6 +392,13 @@ fail:
 	return r;
 }
 
+/* Is e a weir-node's Lease (node_report.h), which the report scans read? Not a pod: those are
+ * the view grants' (store_kube_pod_claims). */
+static bool is_node_report(const struct entry *e)
+{
+	return e->res->selector && !e->res->pods;
+}
+
 /* ---- the cache, under sk->lock ---- */
 
 static void cache_set(struct store_kube *sk, struct entry *e)
@@ -441,22 +449,55 @@ static int collect_res(const char *key, void *value, void *arg)
 static void report_invalid(struct store_kube *sk, const struct entry *e);
 
 /* Replaces every cached object of res with the listed items. */
-static int cache_replace(struct store_kube *sk, const struct resource *res, json_object *items)
+/* A list's entries as its pages come in. */
+struct fresh_list {
+	struct entry **v;
+	size_t n, cap;
+};
+
+static void fresh_clear(struct fresh_list *f)
 {
-	struct collect c = {res, NULL, 0, 0};
+	for (size_t i = 0; i < f->n; i++)
+		entry_free(f->v[i]);
+	free(f->v);
+	*f = (struct fresh_list){0};
+}
+
+/* Appends an entry for each of a list page's items. Returns 0 or -ENOMEM. */
+static int fresh_add(struct fresh_list *f, const struct resource *res, json_object *items)
+{
 	size_t n = items ? json_object_array_length(items) : 0;
-	struct entry **fresh = calloc(n ? n : 1, sizeof(*fresh));
-	int r = fresh ? 0 : -ENOMEM;
-	for (size_t i = 0; i < n && r >= 0; i++) {
+	if (f->n + n > f->cap) {
+		size_t cap = f->cap ? f->cap : 64;
+		while (cap < f->n + n)
+			cap *= 2;
+		struct entry **v = realloc(f->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		f->v = v;
+		f->cap = cap;
+	}
+	for (size_t i = 0; i < n; i++) {
 		json_object *it = json_object_array_get_idx(items, i);
 		/* a list's items carry no kind/apiVersion */
 		json_object_object_add(it, "kind", json_object_new_string(res->kind));
 		json_object_object_add(it, "apiVersion", json_object_new_string(res->api_version));
-		r = entry_new(res, it, &fresh[i]);
+		int r = entry_new(res, it, &f->v[f->n]);
+		if (r < 0)
+			return r;
+		f->n++;
 	}
+	return 0;
+}
+
+/* Replaces res's entries in the cache with the list's (taken from *fl, which is left empty). */
+static int cache_replace(struct store_kube *sk, const struct resource *res, struct fresh_list *fl)
+{
+	struct collect c = {res, NULL, 0, 0};
+	size_t n = fl->n;
+	struct entry **fresh = fl->v;
 	pthread_mutex_lock(&sk->lock);
-	if (r >= 0)
-		r = strmap_each(sk->cache, collect_res, &c);
+	int r = strmap_each(sk->cache, collect_res, &c);
 	if (r >= 0) {
 		for (size_t i = 0; i < c.n; i++)
 			entry_free(strmap_remove(sk->cache, c.keys[i]));
@@ -471,6 +512,7 @@ static int cache_replace(struct store_kube *sk, const struct resource *res, json
 	for (size_t i = 0; i < n && fresh; i++)
 		entry_free(fresh[i]);
 	free(fresh);
+	*fl = (struct fresh_list){0};
 	for (size_t i = 0; i < c.n; i++)
 		free(c.keys[i]);
 	free(c.keys);
@@ -973,7 +1015,7 @@ static int add_report(const char *key, void *value, void *arg)
 {
 	struct usage_sum *s = arg;
 	struct entry *e = value;
-	if (!e->res->selector)
+	if (!is_node_report(e))
 		return 0;
 	json_object *cm = json_tokener_parse(e->json);
 	const char *updated = jstr_get(jget(cm, "spec"), "renewTime");
@@ -1062,7 +1104,7 @@ static int scan_nodes(const char *key, void *value, void *arg)
 {
 	struct node_scan *s = arg;
 	struct entry *e = value;
-	if (!e->res->selector || (s->uid && s->n >= s->max))
+	if (!is_node_report(e) || (s->uid && s->n >= s->max))
 		return 0;
 	json_object *lease = json_tokener_parse(e->json);
 	const char *node = node_lease_holder(e, lease);
@@ -1137,7 +1179,7 @@ static int add_traffic(const char *key, void *value, void *arg)
 {
 	struct traffic_scan *s = arg;
 	struct entry *e = value;
-	if (!e->res->selector)
+	if (!is_node_report(e))
 		return 0;
 	json_object *lease = json_tokener_parse(e->json);
 	const char *text =
@@ -1180,7 +1222,7 @@ static int scan_peers(const char *key, void *value, void *arg)
 {
 	struct peer_scan *s = arg;
 	struct entry *e = value;
-	if (!e->res->selector || s->nomem)
+	if (!is_node_report(e) || s->nomem)
 		return 0;
 	json_object *lease = json_tokener_parse(e->json);
 	const char *node = node_lease_holder(e, lease);
@@ -1878,11 +1920,26 @@ static int on_event(void *arg, const char *type, json_object *obj)
 		if (r < 0)
 			return r == -ENOMEM ? r : 0;
 		pthread_mutex_lock(&sk->lock);
-		if (e->invalid)
-			report_invalid(sk, e);
-		keep_pending_status(sk, e);
-		cache_set(sk, e);
+		/* a pod's status changes often; what the grants read of it (pod_trim) seldom: the
+		 * same trimmed pod again is no change, and no pass */
+		bool same = false;
+		if (w->res->pods) {
+			char key[600];
+			key_of(e->res->store_kind, e->ns, e->name, key, sizeof(key));
+			const struct entry *old = strmap_get(sk->cache, key);
+			same = old && !strcmp(old->json, e->json);
+		}
+		if (same) {
+			entry_free(e);
+		} else {
+			if (e->invalid)
+				report_invalid(sk, e);
+			keep_pending_status(sk, e);
+			cache_set(sk, e);
+		}
 		pthread_mutex_unlock(&sk->lock);
+		if (same)
+			return 0;
 	}
 	if (sk->changed)
 		sk->changed(sk->changed_arg);
@@ -1903,25 +1960,60 @@ static void collection_path(const struct watcher *w, char *buf, size_t len)
 }
 
 /* Lists res: fills the cache and returns the list's resourceVersion. */
+/* Lists res a page of LIST_PAGE objects at a time (a cluster's pods would otherwise come as
+ * one reply of every pod whole, however many): fills the cache once every page is in and
+ * returns the list's resourceVersion. An expired continue token (410) fails the list: the
+ * watcher lists again. */
 static int list_resource(struct watcher *w, struct kube_client *kc, char *rv, size_t rvlen,
 			 char *err, size_t errlen)
 {
-	char path[400];
-	json_object *reply = NULL;
+	char path[400], page[2048], cont[1024] = "";
+	struct fresh_list fl = {0};
 	collection_path(w, path, sizeof(path));
-	int r = kube_request(kc, "GET", path, NULL, &reply, err, errlen);
-	if (r < 0)
-		return r;
-	const char *v = jstr_get(jget(reply, "metadata"), "resourceVersion");
-	json_object *items = jget(reply, "items");
-	if (!v || (items && !json_object_is_type(items, json_type_array))) {
-		snprintf(err, errlen, "list %s: not a list", path);
+	int r;
+	do {
+		json_object *reply = NULL;
+		int n = snprintf(page, sizeof(page), "%s%climit=%d%s%s", path,
+				 strchr(path, '?') ? '&' : '?', LIST_PAGE,
+				 cont[0] ? "&continue=" : "", cont);
+		if (n < 0 || (size_t)n >= sizeof(page)) {
+			snprintf(err, errlen, "list %s: its continue token is too long", path);
+			r = -EPROTO;
+			break;
+		}
+		r = kube_request(kc, "GET", page, NULL, &reply, err, errlen);
+		if (r < 0)
+			break;
+		json_object *meta = jget(reply, "metadata");
+		const char *v = jstr_get(meta, "resourceVersion"), *next = jstr_get(meta, "continue");
+		json_object *items = jget(reply, "items");
+		if (!v || (items && !json_object_is_type(items, json_type_array))) {
+			snprintf(err, errlen, "list %s: not a list", path);
+			json_object_put(reply);
+			r = -EPROTO;
+			break;
+		}
+		snprintf(rv, rvlen, "%s", v);
+		/* the token is base64url; anything else is not put in a URL */
+		cont[0] = '\0';
+		if (next && *next) {
+			if (strlen(next) >= sizeof(cont) ||
+			    strspn(next, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+					 "0123456789-_=") != strlen(next)) {
+				snprintf(err, errlen, "list %s: a continue token that is not base64url",
+					 path);
+				json_object_put(reply);
+				r = -EPROTO;
+				break;
+			}
+			snprintf(cont, sizeof(cont), "%s", next);
+		}
+		r = fresh_add(&fl, w->res, items);
 		json_object_put(reply);
-		return -EPROTO;
-	}
-	snprintf(rv, rvlen, "%s", v);
-	r = cache_replace(w->sk, w->res, items);
-	json_object_put(reply);
+	} while (r >= 0 && cont[0]);
+	if (r >= 0)
+		r = cache_replace(w->sk, w->res, &fl);
+	fresh_clear(&fl);
 	return r;
 }
 

@@ -29,6 +29,14 @@
 
 /* The items of the weir-nodes' LeaseList the fake answers (set before the store opens). */
 static const char *lease_items = "";
+/* Set: the DatasetList comes in two pages (spark, then other), the second asked for with the
+ * first's continue token; and the pods the fake lists (/api/v1/pods). */
+static bool paged;
+static const char *pod_items = "";
+#define OTHER                                                                                      \
+	"{\"apiVersion\":\"data.fluid.io/v1alpha1\",\"kind\":\"Dataset\",\"metadata\":{\"name\":"  \
+	"\"other\",\"namespace\":\"development\",\"uid\":\"u2\",\"resourceVersion\":\"6\"},"       \
+	"\"spec\":{\"mounts\":[{\"mountPoint\":\"https://h/\"}]}}"
 
 /* What the fake apiserver saw; its threads write, the test polls. */
 static struct {
@@ -93,6 +101,37 @@ static enum MHD_Result fake(void *cls, struct MHD_Connection *c, const char *url
 			    "resource version\"}}\n");
 		usleep(200000);
 		return send_text(c, 200, "");
+	}
+	const char *cont = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "continue");
+	const char *limit = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+	if (paged && !strcmp(method, "GET") && !strcmp(url, DS_PATH)) {
+		if (!limit || atoi(limit) <= 0)
+			return send_text(c, 400, "{\"kind\":\"Status\",\"code\":400}");
+		if (!cont) {
+			atomic_fetch_add(&seen.dataset_lists, 1);
+			return send_text(
+			    c, 200,
+			    "{\"kind\":\"DatasetList\",\"metadata\":{\"resourceVersion\":"
+			    "\"5\",\"continue\":\"dG9rLTE_-=\"},\"items\":[" SPARK "]}");
+		}
+		if (strcmp(cont, "dG9rLTE_-="))
+			return send_text(c, 410, "{\"kind\":\"Status\",\"code\":410}");
+		return send_text(
+		    c, 200,
+		    "{\"kind\":\"DatasetList\",\"metadata\":{\"resourceVersion\":\"5\"},"
+		    "\"items\":[" OTHER "]}");
+	}
+	if (!strcmp(method, "GET") && !strcmp(url, "/api/v1/pods")) {
+		const char *fs =
+		    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "fieldSelector");
+		if (!fs || strcmp(fs, "spec.nodeName!="))
+			return send_text(c, 400, "{\"kind\":\"Status\",\"code\":400}");
+		char list[8192];
+		snprintf(list, sizeof(list),
+			 "{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"5\"},"
+			 "\"items\":[%s]}",
+			 pod_items);
+		return send_text(c, 200, list);
 	}
 	if (!strcmp(method, "GET") && !strcmp(url, DS_PATH)) {
 		atomic_fetch_add(&seen.dataset_lists, 1);
@@ -223,6 +262,113 @@ START_TEST(conflict_retry_and_gone)
 }
 END_TEST
 
+/* A list in pages is read whole: every page's objects, asked for with the previous page's
+ * continue token. */
+START_TEST(lists_come_in_pages)
+{
+	paged = true;
+	struct MHD_Daemon *d = MHD_start_daemon(
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, fake,
+	    NULL, MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_END);
+	ck_assert_ptr_nonnull(d);
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	struct kubeconfig kc = {0};
+	snprintf(kc.server, sizeof(kc.server), "http://127.0.0.1:%u", info->port);
+	snprintf(kc.namespace, sizeof(kc.namespace), "default");
+	struct store *st = NULL;
+	char err[1024] = "";
+	ck_assert_msg(store_kube_open(&kc, NULL, 0, NULL, NULL, &st, err, sizeof(err)) == 0, "%s",
+		      err);
+	char *json = NULL;
+	ck_assert_int_eq(store_get(st, "Dataset", "development", "spark", &json), 0);
+	free(json);
+	ck_assert_int_eq(store_get(st, "Dataset", "development", "other", &json), 0);
+	free(json);
+	store_close(st);
+	MHD_stop_daemon(d);
+	paged = false;
+}
+END_TEST
+
+/* A pod as the apiserver lists it: NAME in NS on NODE, PHASE, its volumes VOLS (JSON). */
+#define POD(name, ns, node, phase, vols)                                                           \
+	"{\"metadata\":{\"name\":\"" name "\",\"namespace\":\"" ns "\",\"uid\":\"" name "\"},"     \
+	"\"spec\":{\"nodeName\":\"" node "\",\"containers\":[{\"name\":\"c\",\"image\":\"x\","     \
+	"\"env\":[{\"name\":\"BIG\",\"value\":\"not kept\"}]}],\"volumes\":" vols "},"             \
+	"\"status\":{\"phase\":\"" phase "\"}}"
+
+struct claims_seen {
+	char text[1024];
+};
+
+static void claim_cb(void *arg, const char *ns, const char *claim, const char *node)
+{
+	struct claims_seen *s = arg;
+	size_t n = strlen(s->text);
+	snprintf(s->text + n, sizeof(s->text) - n, "%s/%s@%s;", ns, claim, node);
+}
+
+/* The pods the view grants read: only with STORE_KUBE_PODS; each claim of each pod bound to a
+ * node that has not ended, and nothing of the rest; never in the store's own lists. */
+START_TEST(pod_claims_for_the_grants)
+{
+	pod_items = POD(
+	    "a", "dev", "node-1", "Running",
+	    "[{\"name\":\"d\",\"persistentVolumeClaim\":{\"claimName\":\"spark\"}},{\"name\":"
+	    "\"e\",\"emptyDir\":{}},{\"name\":\"f\",\"persistentVolumeClaim\":{\"claimName\":"
+	    "\"other\"}}]") "," POD("b", "dev", "node-2", "Succeeded",
+				    "[{\"name\":\"d\",\"persistentVolumeClaim\":{"
+				    "\"claimName\":\"spark\"}}]") "," POD("c", "qa", "node-3",
+									  "Pending",
+									  "[{\"name\":\"d\","
+									  "\"persistentVolumeClaim"
+									  "\":{\"claimName\":"
+									  "\"spark\"}}]") "," POD("d",
+												  "qa",
+												  "",
+												  "Pending",
+												  "[{\"name\":\"d\",\"persistentVolumeClaim\":{\"claimName\":\"spark\"}}]") "," POD("e",
+																						    "qa",
+																						    "node-4",
+																						    "Failed",
+																						    "[{\"name\":\"d\",\"persistentVolumeClaim\":{}}]");
+	struct MHD_Daemon *d = MHD_start_daemon(
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, fake,
+	    NULL, MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_END);
+	ck_assert_ptr_nonnull(d);
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	struct kubeconfig kc = {0};
+	snprintf(kc.server, sizeof(kc.server), "http://127.0.0.1:%u", info->port);
+	snprintf(kc.namespace, sizeof(kc.namespace), "default");
+	struct store *st = NULL;
+	char err[1024] = "";
+	/* without the flag, no pod is watched */
+	ck_assert_msg(store_kube_open(&kc, NULL, 0, NULL, NULL, &st, err, sizeof(err)) == 0, "%s",
+		      err);
+	struct claims_seen s = {""};
+	store_kube_pod_claims(st, claim_cb, &s);
+	ck_assert_str_eq(s.text, "");
+	store_close(st);
+	ck_assert_msg(
+	    store_kube_open(&kc, NULL, STORE_KUBE_PODS, NULL, NULL, &st, err, sizeof(err)) == 0,
+	    "%s", err);
+	store_kube_pod_claims(st, claim_cb, &s);
+	/* a's two claims (in the map's order), c's; not b (ended), d (no node), e (no claim name)
+	 */
+	ck_assert_msg(strlen(s.text) ==
+			      strlen("dev/spark@node-1;dev/other@node-1;qa/spark@node-3;") &&
+			  strstr(s.text, "dev/spark@node-1;dev/other@node-1;") &&
+			  strstr(s.text, "qa/spark@node-3;"),
+		      "claims: %s", s.text);
+	/* pods are not the store's objects */
+	char *json = NULL;
+	ck_assert_int_eq(store_get(st, "Pod", "dev", "a", &json), -ENOENT);
+	store_close(st);
+	MHD_stop_daemon(d);
+	pod_items = "";
+}
+END_TEST
+
 /* A weir-node's Lease as node_report writes it: NAME, holderIdentity NODE, weir.io/peer URL,
  * weir.io/node-id ID. */
 #define NODE_LEASE_ID(name, node, url, id)                                                         \
@@ -239,12 +385,33 @@ END_TEST
  * namespace can make one) must not point that node's blocks at its own address. */
 START_TEST(peers_only_from_a_nodes_own_lease)
 {
-	lease_items = NODE_LEASE_ID("weir-node-n1", "n1", "http://10.0.0.1:7070", ID_A) ","
-	    NODE_LEASE_ID("weir-node-n2", "n2", "http://10.0.0.2:7070",
-			  "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA") ","
-	    NODE_LEASE("weir-node-a", "n2", "http://10.6.6.6:7070") ","
-	    NODE_LEASE("weir-node-zz", "n2", "http://10.6.6.6:7070") ","
-	    NODE_LEASE("weir-node-n3", "n4", "http://10.6.6.6:7070");
+	lease_items = NODE_LEASE_ID(
+	    "weir-node-n1", "n1", "http://10.0.0.1:7070",
+	    ID_A) "," NODE_LEASE_ID("weir-node-n2", "n2", "http://10.0.0.2:7070",
+				    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+				    "AA") "," NODE_LEASE("weir-node-a", "n2",
+							 "http://10.6.6.6:7070") "," NODE_LEASE("we"
+												"ir"
+												"-n"
+												"od"
+												"e-"
+												"z"
+												"z",
+												"n"
+												"2",
+												"ht"
+												"tp"
+												":/"
+												"/1"
+												"0."
+												"6."
+												"6."
+												"6:"
+												"70"
+												"7"
+												"0") "," NODE_LEASE("weir-node-n3",
+														    "n4",
+														    "http://10.6.6.6:7070");
 	struct MHD_Daemon *d = MHD_start_daemon(
 	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, fake,
 	    NULL, MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_END);
@@ -277,19 +444,19 @@ END_TEST
 /* A weir-node's Lease NAME for NODE reporting 100 cached bytes of source "src1" and 100 UFS
  * bytes of traffic. */
 #define USAGE_LEASE(name, node)                                                                    \
-	"{\"apiVersion\":\"coordination.k8s.io/v1\",\"kind\":\"Lease\",\"metadata\":{\"name\":"   \
-	"\"" name "\",\"namespace\":\"default\",\"resourceVersion\":\"5\",\"labels\":{"         \
+	"{\"apiVersion\":\"coordination.k8s.io/v1\",\"kind\":\"Lease\",\"metadata\":{\"name\":"    \
+	"\"" name "\",\"namespace\":\"default\",\"resourceVersion\":\"5\",\"labels\":{"            \
 	"\"app.kubernetes.io/name\":\"weir-node\"},\"annotations\":{\"weir.io/sources\":"          \
-	"\"{\\\"src1\\\":{\\\"cachedBytes\\\":100}}\",\"weir.io/traffic\":"                       \
-	"\"{\\\"ufsBytes\\\":100}\"}},\"spec\":{\"holderIdentity\":\"" node "\","                 \
+	"\"{\\\"src1\\\":{\\\"cachedBytes\\\":100}}\",\"weir.io/traffic\":"                        \
+	"\"{\\\"ufsBytes\\\":100}\"}},\"spec\":{\"holderIdentity\":\"" node "\","                  \
 	"\"leaseDurationSeconds\":3600,\"renewTime\":\"2026-12-04T10:00:00.000000Z\"}}"
 
 /* A Dataset's cached bytes and the cluster's traffic add up each node's own Lease once: a second
  * Lease claiming a node does not count it twice. */
 START_TEST(usage_only_from_a_nodes_own_lease)
 {
-	lease_items = USAGE_LEASE("weir-node-n1", "n1") "," USAGE_LEASE("weir-node-x", "n1") ","
-	    USAGE_LEASE("weir-node-n2", "n2");
+	lease_items = USAGE_LEASE("weir-node-n1", "n1") "," USAGE_LEASE(
+	    "weir-node-x", "n1") "," USAGE_LEASE("weir-node-n2", "n2");
 	struct MHD_Daemon *d = MHD_start_daemon(
 	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, fake,
 	    NULL, MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_END);
@@ -471,6 +638,8 @@ Suite *store_kube_suite(void)
 	tcase_add_test(tc, lease_election);
 	tcase_add_test(tc, peers_only_from_a_nodes_own_lease);
 	tcase_add_test(tc, usage_only_from_a_nodes_own_lease);
+	tcase_add_test(tc, lists_come_in_pages);
+	tcase_add_test(tc, pod_claims_for_the_grants);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -438,7 +438,7 @@ ok "weir top: 3 nodes, cluster UFS and peer bytes equal to the nodes' /metrics s
 
 step "a node whose pods do not mount the source is served none of its blocks; a pod bound to it brings them back"
 # no_view I: how many times node-I refused a node for want of a view
-no_view() { grep -c 'no view of its source is granted to it' "$TMP/node-$1.log" || true; }
+no_view() { grep -c 'no view of its source [^ ]* is granted to it' "$TMP/node-$1.log" || true; }
 # cold_read_3 DIR FILE...: node-3 reads FILEs of first/ through a fresh view at DIR, after the
 # blocks of its peers it held in memory (--near-cache 0) are gone, and cmps them; MORE: the bytes
 # nginx sent for them. Blocks node-3 read from the UFS itself it keeps: each read takes files
@@ -466,9 +466,15 @@ pod claim-alike intruder node-3
 pod ended members node-3
 kc patch pod ended -n members --subresource=status --type=merge -p '{"status":{"phase":"Succeeded"}}' | sed 's/^/  /'
 pod other-claim members node-3 treeish
-sleep 3 # three passes of the controller (resync 1 s)
-is "node-1 node-2" dataset tree -n members -o 'jsonpath={.status.viewNodes[*]}' ||
+# and in the same batch one that does grant (node-x: no weir-node runs there): once it shows,
+# the controller has seen the hostile ones too
+pod witness members node-x
+kwait 30 "members/tree's viewNodes naming node-x, not node-3" is "node-1 node-2 node-x" dataset tree -n members -o 'jsonpath={.status.viewNodes[*]}'
+sleep 2 # two more passes of the controller (resync 1 s)
+is "node-1 node-2 node-x" dataset tree -n members -o 'jsonpath={.status.viewNodes[*]}' ||
 	fail "members/tree's viewNodes changed with pods that do not mount it: $(jp dataset tree -n members -o 'jsonpath={.status.viewNodes}')"
+kc delete pod witness -n members --grace-period=0 --force 2>/dev/null | sed 's/^/  /'
+kwait 30 "members/tree's viewNodes without node-x" is "node-1 node-2" dataset tree -n members -o 'jsonpath={.status.viewNodes[*]}'
 refused1=$(no_view 1) refused2=$(no_view 2) in3=$(metric 3 weir_peer_in_bytes_total)
 t0=$(now)
 cold_read_3 "$TMP/mnt-3c" a.bin sub/e.bin
@@ -478,10 +484,30 @@ T_NOVIEW="$(elapsed "$t0" "$(now)")"
 [ "$(metric 3 weir_peer_in_bytes_total)" -eq "$in3" ] || fail "node-3, with no pod mounting members/tree, was served $(($(metric 3 weir_peer_in_bytes_total) - in3)) bytes by its peers"
 [ "$(no_view 1)" -gt "$refused1" ] || [ "$(no_view 2)" -gt "$refused2" ] ||
 	fail "neither node-1 nor node-2 logged refusing node-3 for want of a view"
-grep -q 'serves this node no block of source members_tree: no pod on this node mounts it' "$TMP/node-3.log" ||
+grep -q 'source members_tree: peer node-[12] serves this node none of its blocks: no pod on this node mounts it' "$TMP/node-3.log" ||
 	fail "node-3 does not say why its peers serve it nothing"
-note "$(grep -h -m1 'no view of its source is granted to it' "$TMP/node-1.log" "$TMP/node-2.log" | head -1 | cut -c1-260)"
+note "$(grep -h -m1 'no view of its source [^ ]* is granted to it' "$TMP/node-1.log" "$TMP/node-2.log" | head -1 | cut -c1-260)"
 ok "node-3 without a pod: nginx sent $more bytes of first/a.bin and sub/e.bin (the blocks node-1 and node-2 hold), its peers none; byte-exact ($T_NOVIEW s)"
+# node-3 asks node-1 itself, with the cluster key and its own identity: a block, a load that
+# would have node-1 hand it blocks, a push of a block: each refused for want of a view (451)
+A_SIZE=$(stat -c %s "$TREE/first/a.bin") A_MTIME=$(stat -c %Y "$TREE/first/a.bin")
+A_ETAG="$(printf '"%x-%x"' "$A_MTIME" "$A_SIZE")"
+printf '%s\n' "$PEER_KEY" >"$TMP/peer.key" && chmod 600 "$TMP/peer.key"
+# as3 ARGS...: peer_request.py to node-1 as node-3, signed by node-3's identity
+as3() {
+	python3 "$here/../helpers/peer_request.py" "http://127.0.0.1:${PPORT[1]}" "$TMP/peer.key" node-3 members_tree "$@" \
+		--to node-1 --id-key "$TMP/node-3/node-id.key"
+}
+dd if="$TREE/first/a.bin" bs=4M skip=1 count=1 of="$TMP/block1" 2>/dev/null
+for what in "a block|/first/a.bin 1 $A_SIZE $A_MTIME $A_ETAG" \
+	"a load handing node-3 blocks|{\"paths\":[\"/first/a.bin\"],\"nodes\":[\"node-1\",\"node-3\"]} $RANDOM$RANDOM 1 0 weir-load --load" \
+	"a push of a block|/first/a.bin 1 $A_SIZE $A_MTIME $A_ETAG --push $TMP/block1"; do
+	IFS='|' read -r label args <<<"$what"
+	read -r -a argv <<<"$args"
+	got="$(as3 "${argv[@]}")" || fail "peer_request.py failed for $label"
+	[ "$got" = 451 ] || fail "node-3 without a pod asked node-1 for $label: answered $got, expected 451"
+done
+ok "node-3's own requests to node-1 without a pod: a block, a load, a push: 451 each"
 pod view-3b members node-3
 kwait 30 "members/tree's viewNodes naming node-3 again" is "node-1 node-2 node-3" dataset tree -n members -o 'jsonpath={.status.viewNodes[*]}'
 in3=$(metric 3 weir_peer_in_bytes_total)
@@ -489,6 +515,9 @@ cold_read_3 "$TMP/mnt-3d" b.bin sub/c.bin
 more=$MORE
 [ "$more" -eq 0 ] || fail "node-3, with a pod mounting members/tree again, made nginx send $more bytes of first/"
 [ "$(metric 3 weir_peer_in_bytes_total)" -gt "$in3" ] || fail "node-3, with a pod mounting members/tree again, read nothing from its peers"
+got="$(as3 /first/a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG" --out "$TMP/block1-got")" || fail "peer_request.py failed"
+[ "$got" = 200 ] || fail "node-3 with a pod asked node-1 for a block of first/a.bin: $got, expected 200"
+cmp "$TMP/block1" "$TMP/block1-got" || fail "the block node-1 served node-3 differs from bytes 4-8 MiB of first/a.bin"
 ok "a pod bound to node-3 again: first/b.bin and sub/c.bin read with no UFS byte, $(($(metric 3 weir_peer_in_bytes_total) - in3)) bytes from its peers"
 
 note "figures: members formed $T_FORM s after start; a dead node left in $T_LEAVE s (Lease $((INTERVAL * 6)) s, renewal every $INTERVAL s); a restarted node joined in $T_JOIN s; UFS bytes: first/ $UFS_A for $FIRST read on 3 nodes (1.00x), second/ $UFS_B for $SECOND read on 2 nodes across the kill"
