@@ -131,6 +131,9 @@ rand_file "$TREE/first/sub/c.bin" $((9 * 1048576 + 1)) c
 rand_file "$TREE/first/sub/e.bin" 70000 e
 rand_file "$TREE/second/f.bin" $((24 * 1048576 + 5)) f
 rand_file "$TREE/second/g.bin" $((11 * 1048576)) g
+mkdir -p "$TREE/third"
+rand_file "$TREE/third/h.bin" $((18 * 1048576 + 3)) h
+rand_file "$TREE/third/i.bin" $((10 * 1048576 + 9)) i
 FIRST=$(($(find "$TREE/first" -type f -printf '%s+') 0))
 SECOND=$(($(find "$TREE/second" -type f -printf '%s+') 0))
 nginx_start "$TMP/nginx" "$TREE"
@@ -519,6 +522,45 @@ got="$(as3 /first/a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG" --out "$TMP/block1-got"
 [ "$got" = 200 ] || fail "node-3 with a pod asked node-1 for a block of first/a.bin: $got, expected 200"
 cmp "$TMP/block1" "$TMP/block1-got" || fail "the block node-1 served node-3 differs from bytes 4-8 MiB of first/a.bin"
 ok "a pod bound to node-3 again: first/b.bin and sub/c.bin read with no UFS byte, $(($(metric 3 weir_peer_in_bytes_total) - in3)) bytes from its peers"
+
+step "a DataLoad of a Dataset no pod mounts completes on the three nodes, no node refusing another; no grant is left after it (the grant while it runs: check_view_nodes)"
+kc create -f - <<YAML | sed 's/^/  /'
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata: {name: third, namespace: members}
+spec:
+  mounts:
+    - mountPoint: ${NGINX_URL}third/
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: AlluxioRuntime
+metadata: {name: third, namespace: members}
+spec:
+  replicas: 3
+  tieredstore:
+    levels:
+      - {mediumtype: MEM, path: $WEIR_TIER_DIR, quota: ${QUOTA_MI}Mi}
+YAML
+kwait 60 "members/third Bound" is Bound dataset third -n members -o 'jsonpath={.status.phase}'
+is "" dataset third -n members -o 'jsonpath={.status.viewNodes[*]}' ||
+	fail "members/third, which no pod mounts, has viewNodes $(jp dataset third -n members -o 'jsonpath={.status.viewNodes}')"
+refused_all() { cat "$TMP"/node-[123].log | grep -c 'no view of its source members_third' || true; }
+r0=$(refused_all)
+kc create -f - <<YAML | sed 's/^/  /'
+apiVersion: data.fluid.io/v1alpha1
+kind: DataLoad
+metadata: {name: warm-third, namespace: members}
+spec:
+  dataset: {name: third, namespace: members}
+YAML
+kwait 120 "DataLoad members/warm-third Complete" is Complete dataload warm-third -n members -o 'jsonpath={.status.phase}'
+THIRD=$(($(find "$TREE/third" -type f -printf '%s+') 0))
+UFS_T=$(ufs_bytes /third/)
+[ "$UFS_T" -eq "$THIRD" ] || fail "the DataLoad of third/ ($THIRD bytes) made nginx send $UFS_T bytes: each byte once"
+[ "$(refused_all)" -eq "$r0" ] || fail "a node refused another a block, push or load of members/third during its DataLoad: $(grep -h 'no view of its source members_third' "$TMP"/node-[123].log | tail -2)"
+kwait 30 "members/third cachedBytes $THIRD" is "$THIRD" dataset third -n members -o 'jsonpath={.status.cacheStates.cachedBytes}'
+kwait 30 "members/third's viewNodes empty again once the load is Complete" is "" dataset third -n members -o 'jsonpath={.status.viewNodes[*]}'
+ok "DataLoad Complete: nginx sent $UFS_T bytes for third/ ($THIRD, 1.00x), no node refused another; members/third cached whole, no grant left"
 
 note "figures: members formed $T_FORM s after start; a dead node left in $T_LEAVE s (Lease $((INTERVAL * 6)) s, renewal every $INTERVAL s); a restarted node joined in $T_JOIN s; UFS bytes: first/ $UFS_A for $FIRST read on 3 nodes (1.00x), second/ $UFS_B for $SECOND read on 2 nodes across the kill"
 echo "PASS"
