@@ -11,7 +11,12 @@
 #      (peers) and as three separate caches (the same nodes without peers) — same readers, same
 #      fetch concurrency, cold caches both times;
 #  (c) the client-only node (cache-replicas 2) reads the tree its peers cached, against the same
-#      node reading its own warm tier (remounted, so no page cache either way).
+#      node reading its own warm tier (remounted, so no page cache either way). Both sides start
+#      with the tree's metadata known (BENCH_C_META=warm, the default: an untimed `find` of the
+#      view lists it first), as the rules ask of a fair side by side (the same cache state): the
+#      fresh node otherwise lists the tree from the UFS during its timed read, while its own
+#      warm tier's side has the listing from the read before. BENCH_C_META=cold times the peer
+#      side's listing too (the figure of earlier sessions).
 #  (b) a load (what a DataLoad asks a node for) of the whole tree on a cluster of three cache
 #      nodes, where each block is fetched from the UFS by its owner, against the same load on one
 #      node alone — cold caches, same fetch concurrency;
@@ -29,6 +34,8 @@ CONNS="${BENCH_CONNS:-4}"
 CONNS_C="${BENCH_CONNS_C:-16}"
 RUNS="${BENCH_RUNS:-3}"        # runs of (c) and (b); the best is reported
 PARTS="${BENCH_PARTS:-abc}"    # which of (a), (b), (c) to run (c needs a)
+C_META="${BENCH_C_META:-warm}" # (c): warm: both sides list the tree before their timed read
+[ "$C_META" = warm ] || [ "$C_META" = cold ] || fail "BENCH_C_META is warm or cold, not \"$C_META\""
 NEAR_C="${BENCH_NEAR_C:-}"     # (c)'s client node's near-cache (default: weir-node's); with 0,
                                # its own warm tier is measured on a default one (see c_once)
 LINK="${BENCH_LINK:-pace}" # pace: the kernel paces each connection; python: throttle.py does
@@ -258,6 +265,15 @@ if [[ $PARTS == *c* ]]; then
 step "(c) node $CLIENT reads the tree its peers cached, against its own warm tier"
 peer_times=() local_times=() cpu_peer=() cpu_local=() bound_peer=() bound_local=()
 PEERS_C="$(for i in 1 2 3; do [ "$i" = "$CLIENT" ] || echo "$i"; done)"
+# meta_walk MP: the tree's names and sizes through the client's view (LOOKUP, GETATTR): no
+# byte of a file moves (checked: the client's bytes from peers and the UFS's stay as they were)
+meta_walk() {
+	local p0 u0
+	p0="$(metric "$CLIENT" weir_peer_in_bytes_total)" u0="$(ufs_body_bytes)"
+	find "$1" -printf '%s\n' >/dev/null || fail "find $1 failed"
+	[ "$(metric "$CLIENT" weir_peer_in_bytes_total)" = "$p0" ] && [ "$(ufs_body_bytes)" = "$u0" ] ||
+		fail "listing $1 moved file bytes (from peers $p0 -> $(metric "$CLIENT" weir_peer_in_bytes_total), UFS $u0 -> $(ufs_body_bytes))"
+}
 # c_once R: one run of (c) on the client node with the build use_build chose: C_PEER, C_LOCAL
 # (seconds), C_CPU_PEER, C_CPU_LOCAL (cpu_sum lines), C_BOUND_PEER, C_BOUND_LOCAL.
 c_once() {
@@ -269,6 +285,7 @@ c_once() {
 	[ "$r" -eq 1 ] && [ "$2" = this ] && profile_start
 	cpid="$(node_pids "$CLIENT")" spids="$(node_pids $PEERS_C)"
 	c0=$(cpu_ticks $cpid) s0=$(cpu_ticks $spids)
+	[ "$C_META" = cold ] || meta_walk "${MP[$CLIENT]}"
 	C_PEER="$(read_all "${MP[$CLIENT]}")"
 	c1=$(cpu_ticks $cpid) s1=$(cpu_ticks $spids)
 	[ "$r" -eq 1 ] && [ "$2" = this ] && profile_stop
@@ -289,6 +306,7 @@ c_once() {
 	fi
 	mount_on "$CLIENT" "$UFS_URL" --fetch-concurrency "$CONNS_C"
 	c0=$(cpu_ticks $cpid) s0=$(cpu_ticks $spids)
+	[ "$C_META" = cold ] || meta_walk "${MP[$CLIENT]}"
 	C_LOCAL="$(read_all "${MP[$CLIENT]}")"
 	c1=$(cpu_ticks $cpid) s1=$(cpu_ticks $spids)
 	C_CPU_LOCAL="$(cpu_sum "$(cat "$SHM/read-cpu")" "$(secs $((c1 - c0)))" "$(secs $((s1 - s0)))")"
@@ -364,7 +382,7 @@ printf '    last round shares:     %s\n' "$SHARES"
 printf '    CPU-s of the link (throttle), one node: %s; three: %s\n' "${tcpu1[*]}" "${tcpu3[*]}"
 printf '    CPU-s of the weir-nodes,      one node: %s; three: %s\n' "${ncpu1[*]}" "${ncpu3[*]}"
 printf '    bounds: the plan %sx (tree / largest share fetched), placement alone %sx (tree / largest owned)\n' "${BOUND:--}" "${OBOUND:--}"
-printf '(c) (--fetch-concurrency %s, near-cache %s)\n' "$CONNS_C" "${NEAR_C:-default}"
+printf '(c) (--fetch-concurrency %s, near-cache %s, tree listed before each side: %s)\n' "$CONNS_C" "${NEAR_C:-default}" "$([ "$C_META" = warm ] && echo yes || echo 'no (BENCH_C_META=cold)')"
 printf '    node %s from peers:    %7.2f s  (%s; runs: %s)\n' "$CLIENT" "$T_PEER" "$(mbps "$TOTAL" "$T_PEER")" "${peer_times[*]}"
 printf '    own warm tier:         %7.2f s  (%s; runs: %s)\n' "$T_LOCAL" "$(mbps "$TOTAL" "$T_LOCAL")" "${local_times[*]}"
 printf '    peers / local speed:   %sx, medians %sx   (target >= 0.5)\n' "$(ratio "$T_LOCAL" "$T_PEER")" \
