@@ -11,7 +11,8 @@
 # serve each byte once, and the Dataset's CACHED and CACHE CAPACITY are the sums over the nodes;
 # a node serves a source's blocks only to a node whose pods mount it (status.viewNodes, from the
 # pods weir-controller sees: no kubelet runs them, a pod bound to a node is what counts): a node
-# without such a pod reads the UFS instead, and is served again once a pod is bound to it;
+# without such a pod reads the UFS instead, and is served again once a pod (of another
+# namespace, through a reference) is bound to it; a DataLoad completes with the grants on;
 # node-2 killed while node-1 and node-3 read: their readers see no error and the same bytes
 # (cmp), node-2's Lease expires and the members shrink; node-2 restarted on its kept tier rejoins
 # and serves what it kept: a fresh read of the first tree costs the UFS no byte. Prints the time a
@@ -511,17 +512,30 @@ for what in "a block|/first/a.bin 1 $A_SIZE $A_MTIME $A_ETAG" \
 	[ "$got" = 451 ] || fail "node-3 without a pod asked node-1 for $label: answered $got, expected 451"
 done
 ok "node-3's own requests to node-1 without a pod: a block, a load, a push: 451 each"
-pod view-3b members node-3
-kwait 30 "members/tree's viewNodes naming node-3 again" is "node-1 node-2 node-3" dataset tree -n members -o 'jsonpath={.status.viewNodes[*]}'
+# the grant comes back through a reference from another namespace: Dataset others/tree-ref
+# (dataset://members/tree; no sharing list: any namespace may read it) and a pod of others bound
+# to node-3 that mounts the reference's claim
+k8s_namespace others
+kc create -f - <<YAML | sed 's/^/  /'
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata: {name: tree-ref, namespace: others}
+spec:
+  mounts:
+    - mountPoint: dataset://members/tree
+YAML
+kwait 60 "others/tree-ref Bound" is Bound dataset tree-ref -n others -o 'jsonpath={.status.phase}'
+pod view-3b others node-3 tree-ref
+kwait 30 "members/tree's viewNodes naming node-3 again (its pod mounts others/tree-ref)" is "node-1 node-2 node-3" dataset tree -n members -o 'jsonpath={.status.viewNodes[*]}'
 in3=$(metric 3 weir_peer_in_bytes_total)
 cold_read_3 "$TMP/mnt-3d" b.bin sub/c.bin
 more=$MORE
-[ "$more" -eq 0 ] || fail "node-3, with a pod mounting members/tree again, made nginx send $more bytes of first/"
-[ "$(metric 3 weir_peer_in_bytes_total)" -gt "$in3" ] || fail "node-3, with a pod mounting members/tree again, read nothing from its peers"
+[ "$more" -eq 0 ] || fail "node-3, with a pod mounting a reference to members/tree, made nginx send $more bytes of first/"
+[ "$(metric 3 weir_peer_in_bytes_total)" -gt "$in3" ] || fail "node-3, with a pod mounting a reference to members/tree, read nothing from its peers"
 got="$(as3 /first/a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG" --out "$TMP/block1-got")" || fail "peer_request.py failed"
 [ "$got" = 200 ] || fail "node-3 with a pod asked node-1 for a block of first/a.bin: $got, expected 200"
 cmp "$TMP/block1" "$TMP/block1-got" || fail "the block node-1 served node-3 differs from bytes 4-8 MiB of first/a.bin"
-ok "a pod bound to node-3 again: first/b.bin and sub/c.bin read with no UFS byte, $(($(metric 3 weir_peer_in_bytes_total) - in3)) bytes from its peers"
+ok "a pod bound to node-3 that mounts a reference to members/tree from another namespace: first/b.bin and sub/c.bin read with no UFS byte, $(($(metric 3 weir_peer_in_bytes_total) - in3)) bytes from its peers"
 
 step "a DataLoad of a Dataset no pod mounts completes on the three nodes, no node refusing another; no grant is left after it (the grant while it runs: check_view_nodes)"
 kc create -f - <<YAML | sed 's/^/  /'
