@@ -609,8 +609,14 @@ static void remote_lost(struct load *l, struct remote *rm, int err)
 	const char *name = l->share[rm->share];
 	log_warn("load %016" PRIx64 " of %s: node %s %s (%s); its share moves to the other nodes",
 		 l->spread_id, l->src->url, name,
-		 err == -ENOENT ? "no longer runs its share" : "stopped answering", strerror(-err));
-	cluster_mark_down(l->view, rm->idx);
+		 err == -ENOENT	  ? "no longer runs its share"
+		 : err == -ENOKEY ? "refused it (no view of the source granted to a node of the "
+				    "load: the source Dataset's status.viewNodes)"
+				  : "stopped answering",
+		 strerror(-err));
+	/* a refusal by policy is no sign of a node gone: it serves the sources it may */
+	if (err != -ENOKEY)
+		cluster_mark_down(l->view, rm->idx);
 	pthread_mutex_lock(&l->lock);
 	rm->lost = true;
 	rm->bytes_done = rm->files_done = 0; /* redone by the takeover */

@@ -807,6 +807,9 @@ int peer_client_load(struct peer_client *pc, struct cluster_view *view, int idx,
 	case 404:
 		r = -ENOENT;
 		goto out;
+	case PEER_STATUS_NO_VIEW:
+		r = -ENOKEY; /* no grant for the source here: the peer is not down */
+		goto out;
 	case 503:
 		r = -EAGAIN;
 		goto out;
@@ -991,6 +994,9 @@ static int push_once(struct peer_client *pc, struct cluster_view *view, int idx,
 		break;
 	case 421:
 		r = -EXDEV;
+		break;
+	case PEER_STATUS_NO_VIEW:
+		r = -ENOKEY; /* no grant for the source here: the peer is not down */
 		break;
 	case 503: {
 		curl_off_t wait_s = 0;

@@ -465,11 +465,11 @@ static enum MHD_Result reply_report_locked(struct peer_server *ps, struct MHD_Co
 	return queue_signed(conn, resp, MHD_HTTP_OK, "application/json", sum, &sig);
 }
 
-/* POST /v1/load from a member whose MAC checked: start, report or cancel its share. Every
- * answer is signed for the request: the asker drops a share it is told is gone (404). */
 static bool granted(struct peer_server *ps, struct MHD_Connection *conn, const char *what,
 		    const char *source, const char *node);
 
+/* POST /v1/load from a member whose MAC checked: start, report or cancel its share. Every
+ * answer is signed for the request: the asker drops a share it is told is gone (404). */
 static enum MHD_Result load_request(struct peer_server *ps, struct MHD_Connection *conn,
 				    const struct peer_request *rq, const char *mac,
 				    struct ctl_state *cs)

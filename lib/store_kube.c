@@ -2029,8 +2029,10 @@ static void *watcher_main(void *arg)
 	while (r >= 0 && !atomic_load(&sk->stop)) {
 		r = list_resource(w, kc, rv, sizeof(rv), err, sizeof(err));
 		/* a busy or starting apiserver is retried; open() waits for it */
+		/* ... and a list whose continue token expired between its pages (410): listed
+		 * again from the start */
 		bool transient = r == -EAGAIN || r == -EBUSY || r == -EIO || r == -ECONNREFUSED ||
-				 r == -ETIMEDOUT;
+				 r == -ETIMEDOUT || r == -KUBE_EGONE;
 		pthread_mutex_lock(&sk->lock);
 		if (!w->synced && !transient) {
 			w->list_err = r;
