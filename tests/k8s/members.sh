@@ -443,15 +443,13 @@ ok "weir top: 3 nodes, cluster UFS and peer bytes equal to the nodes' /metrics s
 step "a node whose pods do not mount the source is served none of its blocks; a pod bound to it brings them back"
 # no_view I: how many times node-I refused a node for want of a view
 no_view() { grep -c 'no view of its source [^ ]* is granted to it' "$TMP/node-$1.log" || true; }
-# cold_read_3 DIR FILE...: node-3 reads FILEs of first/ through a fresh view at DIR, after the
-# blocks of its peers it held in memory (--near-cache 0) are gone, and cmps them; MORE: the bytes
-# nginx sent for them. Blocks node-3 read from the UFS itself it keeps: each read takes files
-# the other did not.
+# cold_read_3 DIR FILE...: node-3 reads FILEs of first/ through a fresh view at DIR (no page
+# cache) and cmps them; MORE: the bytes nginx sent for them. node-3 last read first/ from its
+# peers in step 6, so the blocks it held in memory then (--near-cache 0: 9 s at most) are gone;
+# blocks node-3 reads from the UFS itself it keeps, so each read takes files the other did not.
 cold_read_3() {
 	local dir="$1" before f
 	shift
-	timeout -k 5 60 "$WEIR_BIN" --state-dir "$TMP/node-3" umount "$dir" >/dev/null 2>&1 || true
-	sleep 10
 	mount_view 3 "$dir"
 	before=$(ufs_bytes /first/)
 	for f in "$@"; do
@@ -482,6 +480,7 @@ kwait 30 "members/tree's viewNodes without node-x" is "node-1 node-2" dataset tr
 refused1=$(no_view 1) refused2=$(no_view 2) in3=$(metric 3 weir_peer_in_bytes_total)
 t0=$(now)
 cold_read_3 "$TMP/mnt-3c" a.bin sub/e.bin
+T_REFUSED=$(date +%s.%N) # node-3 asks no peer for the source for 10 s after the last refusal
 more=$MORE
 T_NOVIEW="$(elapsed "$t0" "$(now)")"
 [ "$more" -gt 0 ] || fail "node-3, with no pod mounting members/tree, read first/ and nginx sent no byte: its peers served it"
@@ -534,6 +533,8 @@ kwait 60 "others/tree-ref Bound" is Bound dataset tree-ref -n others -o 'jsonpat
 pod view-3b others node-3 tree-ref
 kwait 30 "members/tree's viewNodes naming node-3 again (its pod mounts others/tree-ref)" is "node-1 node-2 node-3" dataset tree -n members -o 'jsonpath={.status.viewNodes[*]}'
 in3=$(metric 3 weir_peer_in_bytes_total)
+# the refusals' memo on node-3 (FETCH_NO_VIEW_MS, 10 s) ends before it asks again
+sleep "$(python3 -c 'import sys, time; print(max(0.0, 11 - (time.time() - float(sys.argv[1]))))' "$T_REFUSED")"
 cold_read_3 "$TMP/mnt-3d" b.bin sub/c.bin
 more=$MORE
 [ "$more" -eq 0 ] || fail "node-3, with a pod mounting a reference to members/tree, made nginx send $more bytes of first/"
