@@ -3749,9 +3749,14 @@ static void read_run(struct read_cont *c, int woke)
 			atomic_fetch_add(&v->hits, 1);
 			r = 0;
 		} else {
-			atomic_fetch_add(&v->misses, 1);
 			c->revalidated = false;
 			r = read_fetch(c, false, &fr);
+			/* Answered at once (a block from a peer kept in memory, or one that landed
+			 * a moment ago and is on its way to the tier): the reader waited for no UFS
+			 * and no peer, a hit as it sees it. Parked (-EINPROGRESS) or failed: a miss.
+			 * Before, every block the store did not hold counted as a miss, so a node
+			 * reading its peers' blocks from memory showed a hit ratio of 0. */
+			atomic_fetch_add(r == 0 ? &v->hits : &v->misses, 1);
 		}
 		if (r == -ESTALE && !c->revalidated) {
 			/* another read of h may have found out already; revalidate may ask the

@@ -539,6 +539,19 @@ cold_read_3 "$TMP/mnt-3d" b.bin sub/c.bin
 more=$MORE
 [ "$more" -eq 0 ] || fail "node-3, with a pod mounting a reference to members/tree, made nginx send $more bytes of first/"
 [ "$(metric 3 weir_peer_in_bytes_total)" -gt "$in3" ] || fail "node-3, with a pod mounting a reference to members/tree, read nothing from its peers"
+# Read again at once with the page cache dropped, b.bin comes from the blocks node-3 keeps in
+# memory (--near-cache 0: 6 s): READs answered there are hits, not misses (they counted as
+# misses: the hit ratio of a node reading from its peers stayed 0)
+hm() { in_ns 3 "$WEIR_BIN" --state-dir "$TMP/node-3" stat "$TMP/mnt-3d" -o json >"$TMP/stat3.json" &&
+	echo "$(json_get "$TMP/stat3.json" hits) $(json_get "$TMP/stat3.json" misses)"; }
+read -r h0 m0 <<<"$(hm)" || fail "weir stat of node-3's view failed"
+sync && echo 1 >/proc/sys/vm/drop_caches
+in_ns 3 timeout -k 5 60 cat "$TMP/mnt-3d/first/b.bin" >"$TMP/copy-3n" || fail "reading first/b.bin again on node-3 failed"
+cmp "$TREE/first/b.bin" "$TMP/copy-3n" || fail "first/b.bin read again on node-3 differs"
+read -r h1 m1 <<<"$(hm)" || fail "weir stat of node-3's view failed"
+[ "$((h1 - h0))" -gt 0 ] && [ "$((m1 - m0))" -eq 0 ] ||
+	fail "node-3's re-read of first/b.bin from its memory counted $((h1 - h0)) hit(s) and $((m1 - m0)) miss(es): expected hits only"
+note "node-3's re-read of first/b.bin from memory: $((h1 - h0)) hits, no miss"
 got="$(as3 /first/a.bin 1 "$A_SIZE" "$A_MTIME" "$A_ETAG" --out "$TMP/block1-got")" || fail "peer_request.py failed"
 [ "$got" = 200 ] || fail "node-3 with a pod asked node-1 for a block of first/a.bin: $got, expected 200"
 cmp "$TMP/block1" "$TMP/block1-got" || fail "the block node-1 served node-3 differs from bytes 4-8 MiB of first/a.bin"
