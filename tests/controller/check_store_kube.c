@@ -33,6 +33,7 @@ static const char *lease_items = "";
  * first's continue token; and the pods the fake lists (/api/v1/pods). */
 static bool paged;
 static const char *pod_items = "";
+static const char *pod_events; /* the pods' first watch stream (NULL: none) */
 #define OTHER                                                                                      \
 	"{\"apiVersion\":\"data.fluid.io/v1alpha1\",\"kind\":\"Dataset\",\"metadata\":{\"name\":"  \
 	"\"other\",\"namespace\":\"development\",\"uid\":\"u2\",\"resourceVersion\":\"6\"},"       \
@@ -46,6 +47,8 @@ static struct {
 	atomic_int object_puts;
 	atomic_int events;
 	atomic_int continues; /* second pages asked for */
+	atomic_int pod_watches;
+	atomic_int changes; /* store changed callbacks (count_change) */
 	char last_status[4096];
 } seen;
 
@@ -94,12 +97,18 @@ static enum MHD_Result fake(void *cls, struct MHD_Connection *c, const char *url
 	const char *watch = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "watch");
 	if (!strcmp(method, "GET") && watch) {
 		/* hold the stream a moment, as a server with nothing to say does */
-		if (!strcmp(url, DS_PATH) && atomic_fetch_add(&seen.dataset_watches, 1) == 0)
+		if (!strcmp(url, DS_PATH) && !pod_events &&
+		    atomic_fetch_add(&seen.dataset_watches, 1) == 0)
 			return send_text(
 			    c, 200,
 			    "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\","
 			    "\"code\":410,\"reason\":\"Expired\",\"message\":\"too old "
 			    "resource version\"}}\n");
+		/* the pods' first watch: pod a again with only its status changed (nothing the
+		 * grants read), then with a claim more */
+		if (pod_events && !strcmp(url, "/api/v1/pods") &&
+		    atomic_fetch_add(&seen.pod_watches, 1) == 0)
+			return send_text(c, 200, pod_events);
 		usleep(200000);
 		return send_text(c, 200, "");
 	}
@@ -330,6 +339,64 @@ static void claim_cb(void *arg, const char *ns, const char *claim, const char *n
 	POD("e", "qa", "node-4", "Running", VOL_NONAME) ","                                        \
 	POD("f", "qa", "node-5", "Failed", VOL_SPARK)
 // clang-format on
+
+static void count_change(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&seen.changes, 1);
+}
+
+/* A watch event of pod a in dev on node-1 (PHASE, its volumes VOLS), as one line. */
+#define POD_EVENT(phase, vols) "{\"type\":\"MODIFIED\",\"object\":" POD("a", "dev", "node-1", phase, vols) "}\n"
+
+/* Opens the store with pods against the fake whose pods' first watch sends events (pod a as
+ * listed, then these); waits for it and returns how often the store said it changed. */
+static int changes_with(struct kubeconfig *kc, const char *events, char *claims, size_t len)
+{
+	atomic_store(&seen.changes, 0);
+	atomic_store(&seen.pod_watches, 0);
+	pod_events = events;
+	struct store *st = NULL;
+	char err[1024] = "";
+	ck_assert_msg(store_kube_open(kc, NULL, STORE_KUBE_PODS, count_change, NULL, &st, err,
+				      sizeof(err)) == 0,
+		      "%s", err);
+	ck_assert(wait_for(&seen.pod_watches, 2)); /* the first stream's events are in */
+	struct claims_seen s = {""};
+	store_kube_pod_claims(st, claim_cb, &s);
+	snprintf(claims, len, "%s", s.text);
+	store_close(st);
+	return atomic_load(&seen.changes);
+}
+
+/* A pod event that changes nothing the grants read (another status, the same phase) starts no
+ * pass; one that adds a claim does. */
+START_TEST(unchanged_pods_start_no_pass)
+{
+	pod_items = POD("a", "dev", "node-1", "Running", VOL_SPARK);
+	struct MHD_Daemon *d = MHD_start_daemon(
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, fake,
+	    NULL, MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_END);
+	ck_assert_ptr_nonnull(d);
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	struct kubeconfig kc = {0};
+	snprintf(kc.server, sizeof(kc.server), "http://127.0.0.1:%u", info->port);
+	snprintf(kc.namespace, sizeof(kc.namespace), "default");
+	char claims[1024];
+	int none = changes_with(&kc, "", claims, sizeof(claims));
+	int noop = changes_with(&kc, POD_EVENT("Running", VOL_SPARK), claims, sizeof(claims));
+	ck_assert_msg(noop == none, "changed callbacks: %d with an event that changes nothing, %d with none",
+		      noop, none);
+	ck_assert_str_eq(claims, "dev/spark@node-1;");
+	int more = changes_with(&kc, POD_EVENT("Running", VOLS_A), claims, sizeof(claims));
+	ck_assert_msg(more == none + 1, "changed callbacks: %d with a claim added, %d with none", more,
+		      none);
+	ck_assert_msg(strstr(claims, "dev/other@node-1;"), "claims: %s", claims);
+	MHD_stop_daemon(d);
+	pod_items = "";
+	pod_events = NULL;
+}
+END_TEST
 
 /* The pods the view grants read: only with STORE_KUBE_PODS; each claim of each pod bound to a
  * node that has not ended, and nothing of the rest; never in the store's own lists. */
@@ -641,6 +708,7 @@ Suite *store_kube_suite(void)
 	tcase_add_test(tc, usage_only_from_a_nodes_own_lease);
 	tcase_add_test(tc, lists_come_in_pages);
 	tcase_add_test(tc, pod_claims_for_the_grants);
+	tcase_add_test(tc, unchanged_pods_start_no_pass);
 	suite_add_tcase(s, tc);
 	return s;
 }
