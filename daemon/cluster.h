@@ -40,6 +40,8 @@ struct cluster_stats {
 	atomic_uint_fast64_t bad_bytes; /* replies whose bytes failed their checksum or MAC */
 	atomic_uint_fast64_t refused;	/* requests this node refused (bad MAC, stale time) */
 	atomic_uint_fast64_t refused_by_peer; /* requests peers refused (403) */
+	/* requests peers refused for want of a view of the source (451, view_grants.h) */
+	atomic_uint_fast64_t no_view_by_peer;
 	atomic_uint_fast64_t changes;	      /* member sets swapped in after the first */
 };
 

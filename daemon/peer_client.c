@@ -501,6 +501,7 @@ static void finish(struct peer_client *pc, struct peer_req *rq, int err, uint64_
 				 "their checksum or MAC; reading the UFS instead",
 				 peer, rq->block, rq->path);
 		} else if (err == -ENOKEY) {
+			atomic_fetch_add(&st->no_view_by_peer, 1);
 			/* the fetcher says so, once a spell */
 			log_debug("peer %s: no view of source %s granted to this node", peer,
 				  rq->source);

@@ -164,10 +164,15 @@ char *node_render_metrics(void *userdata)
 		    {"weir_peer_bad_replies_total",
 		     "peer replies whose bytes failed their checksum or MAC",
 		     offsetof(struct cluster_stats, bad_bytes)},
-		    {"weir_peer_refused_total", "peer requests this node refused (MAC, time)",
+		    {"weir_peer_refused_total",
+		     "peer requests this node refused (MAC, time, identity, no view of the source)",
 		     offsetof(struct cluster_stats, refused)},
 		    {"weir_peer_refused_by_peers_total", "requests of this node that peers refused",
 		     offsetof(struct cluster_stats, refused_by_peer)},
+		    {"weir_peer_no_view_total",
+		     "block requests of this node that peers refused for want of a view of the "
+		     "source (HTTP 451: no pod on this node mounts it)",
+		     offsetof(struct cluster_stats, no_view_by_peer)},
 		};
 		char nn[256];
 		esc(n->cfg.node_name, nn, sizeof(nn));

@@ -487,6 +487,7 @@ T_NOVIEW="$(elapsed "$t0" "$(now)")"
 [ "$(metric 3 weir_peer_in_bytes_total)" -eq "$in3" ] || fail "node-3, with no pod mounting members/tree, was served $(($(metric 3 weir_peer_in_bytes_total) - in3)) bytes by its peers"
 [ "$(no_view 1)" -gt "$refused1" ] || [ "$(no_view 2)" -gt "$refused2" ] ||
 	fail "neither node-1 nor node-2 logged refusing node-3 for want of a view"
+[ "$(metric 3 weir_peer_no_view_total)" -gt 0 ] || fail "node-3's weir_peer_no_view_total did not count its peers' refusals"
 grep -q 'source members_tree: peer node-[12] serves this node none of its blocks: no pod on this node mounts it' "$TMP/node-3.log" ||
 	fail "node-3 does not say why its peers serve it nothing"
 note "$(grep -h -m1 'no view of its source [^ ]* is granted to it' "$TMP/node-1.log" "$TMP/node-2.log" | head -1 | cut -c1-260)"
