@@ -199,6 +199,19 @@ static void done(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* Starts the fake apiserver on a loopback port and points kc at it (namespace "default"). */
+static struct MHD_Daemon *fake_start(struct kubeconfig *kc)
+{
+	struct MHD_Daemon *d = MHD_start_daemon(
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, fake,
+	    NULL, MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_END);
+	ck_assert_ptr_nonnull(d);
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	snprintf(kc->server, sizeof(kc->server), "http://127.0.0.1:%u", info->port);
+	snprintf(kc->namespace, sizeof(kc->namespace), "default");
+	return d;
+}
+
 static bool wait_for(atomic_int *v, int at_least)
 {
 	for (int i = 0; i < 100; i++) {
@@ -211,14 +224,8 @@ static bool wait_for(atomic_int *v, int at_least)
 
 START_TEST(conflict_retry_and_gone)
 {
-	struct MHD_Daemon *d = MHD_start_daemon(
-	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, fake,
-	    NULL, MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_END);
-	ck_assert_ptr_nonnull(d);
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	struct kubeconfig kc = {0};
-	snprintf(kc.server, sizeof(kc.server), "http://127.0.0.1:%u", info->port);
-	snprintf(kc.namespace, sizeof(kc.namespace), "default");
+	struct MHD_Daemon *d = fake_start(&kc);
 	struct store *st = NULL;
 	char err[1024] = "";
 	ck_assert_msg(store_kube_open(&kc, NULL, 0, NULL, NULL, &st, err, sizeof(err)) == 0, "%s",
@@ -280,14 +287,8 @@ END_TEST
 START_TEST(lists_come_in_pages)
 {
 	paged = true;
-	struct MHD_Daemon *d = MHD_start_daemon(
-	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, fake,
-	    NULL, MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_END);
-	ck_assert_ptr_nonnull(d);
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	struct kubeconfig kc = {0};
-	snprintf(kc.server, sizeof(kc.server), "http://127.0.0.1:%u", info->port);
-	snprintf(kc.namespace, sizeof(kc.namespace), "default");
+	struct MHD_Daemon *d = fake_start(&kc);
 	struct store *st = NULL;
 	char err[1024] = "";
 	ck_assert_msg(store_kube_open(&kc, NULL, 0, NULL, NULL, &st, err, sizeof(err)) == 0, "%s",
@@ -374,14 +375,8 @@ static int changes_with(struct kubeconfig *kc, const char *events, char *claims,
 START_TEST(unchanged_pods_start_no_pass)
 {
 	pod_items = POD("a", "dev", "node-1", "Running", VOL_SPARK);
-	struct MHD_Daemon *d = MHD_start_daemon(
-	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, fake,
-	    NULL, MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_END);
-	ck_assert_ptr_nonnull(d);
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	struct kubeconfig kc = {0};
-	snprintf(kc.server, sizeof(kc.server), "http://127.0.0.1:%u", info->port);
-	snprintf(kc.namespace, sizeof(kc.namespace), "default");
+	struct MHD_Daemon *d = fake_start(&kc);
 	char claims[1024];
 	int none = changes_with(&kc, "", claims, sizeof(claims));
 	int noop = changes_with(&kc, POD_EVENT("Running", VOL_SPARK), claims, sizeof(claims));
@@ -403,14 +398,8 @@ END_TEST
 START_TEST(pod_claims_for_the_grants)
 {
 	pod_items = PODS;
-	struct MHD_Daemon *d = MHD_start_daemon(
-	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, fake,
-	    NULL, MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_END);
-	ck_assert_ptr_nonnull(d);
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	struct kubeconfig kc = {0};
-	snprintf(kc.server, sizeof(kc.server), "http://127.0.0.1:%u", info->port);
-	snprintf(kc.namespace, sizeof(kc.namespace), "default");
+	struct MHD_Daemon *d = fake_start(&kc);
 	struct store *st = NULL;
 	char err[1024] = "";
 	/* without the flag, no pod is watched */
@@ -480,14 +469,8 @@ START_TEST(peers_only_from_a_nodes_own_lease)
 												"0") "," NODE_LEASE("weir-node-n3",
 														    "n4",
 														    "http://10.6.6.6:7070");
-	struct MHD_Daemon *d = MHD_start_daemon(
-	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, fake,
-	    NULL, MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_END);
-	ck_assert_ptr_nonnull(d);
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	struct kubeconfig kc = {0};
-	snprintf(kc.server, sizeof(kc.server), "http://127.0.0.1:%u", info->port);
-	snprintf(kc.namespace, sizeof(kc.namespace), "default");
+	struct MHD_Daemon *d = fake_start(&kc);
 	struct store *st = NULL;
 	char err[1024] = "";
 	ck_assert_msg(store_kube_open(&kc, "default", 0, NULL, NULL, &st, err, sizeof(err)) == 0,
@@ -525,14 +508,8 @@ START_TEST(usage_only_from_a_nodes_own_lease)
 {
 	lease_items = USAGE_LEASE("weir-node-n1", "n1") "," USAGE_LEASE(
 	    "weir-node-x", "n1") "," USAGE_LEASE("weir-node-n2", "n2");
-	struct MHD_Daemon *d = MHD_start_daemon(
-	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, fake,
-	    NULL, MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_END);
-	ck_assert_ptr_nonnull(d);
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	struct kubeconfig kc = {0};
-	snprintf(kc.server, sizeof(kc.server), "http://127.0.0.1:%u", info->port);
-	snprintf(kc.namespace, sizeof(kc.namespace), "default");
+	struct MHD_Daemon *d = fake_start(&kc);
 	struct store *st = NULL;
 	char err[1024] = "";
 	ck_assert_msg(store_kube_open(&kc, "default", 0, NULL, NULL, &st, err, sizeof(err)) == 0,

@@ -215,23 +215,27 @@ ok "6 hostile Leases skipped (2 of them for want of the key's MAC), members unch
 
 step "Dataset members/tree with a Runtime of 3 replicas; a view of it on every node"
 k8s_namespace members
-kc create -f - <<YAML | sed 's/^/  /'
+# dataset_with_runtime NAME URL: Dataset members/NAME over URL with a Runtime of 3 replicas
+dataset_with_runtime() {
+	kc create -f - <<YAML | sed 's/^/  /'
 apiVersion: data.fluid.io/v1alpha1
 kind: Dataset
-metadata: {name: tree, namespace: members}
+metadata: {name: $1, namespace: members}
 spec:
   mounts:
-    - mountPoint: $NGINX_URL
+    - mountPoint: $2
 ---
 apiVersion: data.fluid.io/v1alpha1
 kind: AlluxioRuntime
-metadata: {name: tree, namespace: members}
+metadata: {name: $1, namespace: members}
 spec:
   replicas: 3
   tieredstore:
     levels:
       - {mediumtype: MEM, path: $WEIR_TIER_DIR, quota: ${QUOTA_MI}Mi}
 YAML
+}
+dataset_with_runtime tree "$NGINX_URL"
 "$WEIR_CONTROLLER_BIN" --kubeconfig "$KUBECONFIG" --state-dir "$TMP/ctl" --identity ctl-1 \
 	--lease-duration 6 --resync-interval 1 >"$TMP/controller.log" 2>&1 &
 CTL=$!
@@ -559,23 +563,7 @@ cmp "$TMP/block1" "$TMP/block1-got" || fail "the block node-1 served node-3 diff
 ok "a pod bound to node-3 that mounts a reference to members/tree from another namespace: first/b.bin and sub/c.bin read with no UFS byte, $(($(metric 3 weir_peer_in_bytes_total) - in3)) bytes from its peers"
 
 step "a DataLoad of a Dataset no pod mounts completes on the three nodes, no node refusing another; no grant is left after it (the grant while it runs: check_view_nodes)"
-kc create -f - <<YAML | sed 's/^/  /'
-apiVersion: data.fluid.io/v1alpha1
-kind: Dataset
-metadata: {name: third, namespace: members}
-spec:
-  mounts:
-    - mountPoint: ${NGINX_URL}third/
----
-apiVersion: data.fluid.io/v1alpha1
-kind: AlluxioRuntime
-metadata: {name: third, namespace: members}
-spec:
-  replicas: 3
-  tieredstore:
-    levels:
-      - {mediumtype: MEM, path: $WEIR_TIER_DIR, quota: ${QUOTA_MI}Mi}
-YAML
+dataset_with_runtime third "${NGINX_URL}third/"
 kwait 60 "members/third Bound" is Bound dataset third -n members -o 'jsonpath={.status.phase}'
 is "" dataset third -n members -o 'jsonpath={.status.viewNodes[*]}' ||
 	fail "members/third, which no pod mounts, has viewNodes $(jp dataset third -n members -o 'jsonpath={.status.viewNodes}')"
