@@ -17,51 +17,24 @@ struct claim_nodes {
 	struct strmap *m; /* "ns/claim" -> struct node_set */
 };
 
-/* A sorted set of node names. */
+/* Node names, sorted (strv_add_sorted). */
 struct node_set {
-	size_t n, cap;
+	size_t n;
 	char **v;
 };
 
 static void node_set_free(void *p)
 {
 	struct node_set *s = p;
-	if (!s)
-		return;
-	for (size_t i = 0; i < s->n; i++)
-		free(s->v[i]);
-	free(s->v);
+	if (s)
+		strv_free(s->v, s->n);
 	free(s);
-}
-
-static int node_set_add(struct node_set *s, const char *node)
-{
-	size_t at = 0;
-	while (at < s->n && strcmp(s->v[at], node) < 0)
-		at++;
-	if (at < s->n && !strcmp(s->v[at], node))
-		return 0;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 4;
-		char **v = realloc(s->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		s->v = v;
-		s->cap = cap;
-	}
-	char *d = strdup(node);
-	if (!d)
-		return -ENOMEM;
-	memmove(s->v + at + 1, s->v + at, (s->n - at) * sizeof(*s->v));
-	s->v[at] = d;
-	s->n++;
-	return 0;
 }
 
 static int node_set_union(struct node_set *s, const struct node_set *from)
 {
 	for (size_t i = 0; from && i < from->n; i++)
-		if (node_set_add(s, from->v[i]) < 0)
+		if (strv_add_sorted(&s->v, &s->n, from->v[i]) < 0)
 			return -ENOMEM;
 	return 0;
 }
@@ -100,7 +73,7 @@ int claim_nodes_add(struct claim_nodes *c, const char *ns, const char *claim, co
 			return err;
 		}
 	}
-	return node_set_add(s, node);
+	return strv_add_sorted(&s->v, &s->n, node);
 }
 
 static const struct node_set *claim_get(const struct claim_nodes *c, const char *ns,
@@ -141,7 +114,7 @@ static int loads_add(struct objmodel_list *l, const char *source_id, bool deny_b
 			cached = true;
 		}
 		for (size_t k = 0; k < n && r == 0; k++)
-			r = node_set_add(s, nodes[k]);
+			r = strv_add_sorted(&s->v, &s->n, nodes[k]);
 		break; /* one load of the source names them all */
 	}
 	free(plan);
@@ -174,14 +147,10 @@ int view_nodes_apply(struct objmodel_list *l, const struct claim_nodes *claims,
 			r = loads_add(l, sid, deny_by_default, cache_nodes, arg, &s);
 		}
 		if (r < 0) {
-			for (size_t k = 0; k < s.n; k++)
-				free(s.v[k]);
-			free(s.v);
+			strv_free(s.v, s.n);
 			return r;
 		}
-		for (size_t k = 0; k < st->n_view_nodes; k++)
-			free(st->view_nodes[k]);
-		free(st->view_nodes);
+		strv_free(st->view_nodes, st->n_view_nodes);
 		st->view_nodes = s.v;
 		st->n_view_nodes = s.n;
 	}

@@ -113,7 +113,6 @@ struct inflight {
 	uint64_t obj, block;
 	char *path;
 	char cause[FETCH_CAUSE_MAX]; /* under f->lock: the UFS's word on the first failed part */
-	char peer[CLUSTER_NAME_MAX]; /* the owner asked (via_peer), for its no-view refusal */
 	struct ufs_attr attr;
 	char *buf;
 	uint32_t want; /* bytes expected */
@@ -981,15 +980,16 @@ static void queue_parts_locked(struct fetcher *f, struct inflight *e)
 	pump_locked(f);
 }
 
-/* Remembers that node refused this node the source for want of a view; says so once a spell. */
-static void no_view_note_locked(struct fetcher *f, const char *node)
+/* Remembers that an owner refused this node the source for want of a view (the owner's log
+ * names this node, and the peer client's debug line the owner); says so once a spell. */
+static void no_view_note_locked(struct fetcher *f)
 {
 	uint64_t now = mono_ms();
 	if (f->no_view_until_ms <= now)
-		log_warn("source %s: peer %s serves this node none of its blocks: no pod on this node "
+		log_warn("source %s: the peers serve this node none of its blocks: no pod on this node "
 			 "mounts it (the source Dataset's status.viewNodes); reading the UFS for "
 			 "%d s before asking the peers again",
-			 f->source_id, node, FETCH_NO_VIEW_MS / 1000);
+			 f->source_id, FETCH_NO_VIEW_MS / 1000);
 	f->no_view_until_ms = now + FETCH_NO_VIEW_MS;
 }
 
@@ -1038,7 +1038,7 @@ static void peer_done(void *userdata, int err, uint64_t xxh3)
 	} else {
 		atomic_fetch_add(&f->stats.peer_fallbacks, 1);
 		if (err == -ENOKEY)
-			no_view_note_locked(f, e->peer);
+			no_view_note_locked(f);
 		log_debug("block %llu of \"%s\": the peer failed (%s); reading the UFS",
 			  (unsigned long long)e->block, e->path, strerror(-err));
 		queue_parts_locked(f, e);
@@ -1101,7 +1101,6 @@ static int start_locked(struct fetcher *f, uint64_t obj, const char *path,
 		/* Asked of its owner; the parts go to the UFS only if the owner fails. The
 		 * lock is dropped for the queueing (peer_done may run at once, and takes it). */
 		e->via_peer = true;
-		snprintf(e->peer, sizeof(e->peer), "%s", cluster_node_name(view, peer));
 		pthread_mutex_unlock(&f->lock);
 		int r = peer_client_get_async(f->route.peers, view, peer, f->source_id, path,
 					      &e->attr, block, want, e->buf, peer_done, e);

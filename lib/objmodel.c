@@ -132,7 +132,7 @@ static bool is_null(const ynode *n)
 	return !n || yamltree_is_null(n);
 }
 
-static void strv_free(char **v, size_t n)
+void strv_free(char **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(v[i]);
@@ -2951,28 +2951,34 @@ static char *ref_name(const char *ns, const char *name)
 	return asprintf(&s, "%s/%s", ns, name) < 0 ? NULL : s;
 }
 
+int strv_add_sorted(char ***v, size_t *n, const char *s)
+{
+	size_t at = 0;
+	while (at < *n && strcmp((*v)[at], s) < 0)
+		at++;
+	if (at < *n && !strcmp((*v)[at], s))
+		return 0;
+	char *d = strdup(s);
+	char **nv = d ? realloc(*v, (*n + 1) * sizeof(*nv)) : NULL;
+	if (!nv) {
+		free(d);
+		return -ENOMEM;
+	}
+	memmove(nv + at + 1, nv + at, (*n - at) * sizeof(*nv));
+	nv[at] = d;
+	*v = nv;
+	(*n)++;
+	return 0;
+}
+
 int dataset_status_add_ref(struct dataset_status *st, const char *ns, const char *name)
 {
 	char *s = ref_name(ns, name);
 	if (!s)
 		return -ENOMEM;
-	size_t at = 0;
-	while (at < st->n_dataset_ref && strcmp(st->dataset_ref[at], s) < 0)
-		at++;
-	if (at < st->n_dataset_ref && !strcmp(st->dataset_ref[at], s)) {
-		free(s);
-		return 0;
-	}
-	char **v = realloc(st->dataset_ref, (st->n_dataset_ref + 1) * sizeof(*v));
-	if (!v) {
-		free(s);
-		return -ENOMEM;
-	}
-	memmove(v + at + 1, v + at, (st->n_dataset_ref - at) * sizeof(*v));
-	v[at] = s;
-	st->dataset_ref = v;
-	st->n_dataset_ref++;
-	return 0;
+	int r = strv_add_sorted(&st->dataset_ref, &st->n_dataset_ref, s);
+	free(s);
+	return r;
 }
 
 int dataset_status_remove_ref(struct dataset_status *st, const char *ns, const char *name)

@@ -416,6 +416,12 @@ struct subtree_totals {
 void dataset_status_mirror(struct dataset_status *dst, const struct dataset_status *src,
 			   const struct subtree_totals *sub);
 
+/* A list of strings kept sorted (status.datasetRef, status.viewNodes): adds a copy of s unless it
+ * is there already. Returns 0 or -ENOMEM (the list unchanged). */
+int strv_add_sorted(char ***v, size_t *n, const char *s);
+/* Frees the strings v[0..n) and v. */
+void strv_free(char **v, size_t n);
+
 /* Adds "ns/name" to a source's status.datasetRef, once (kept sorted). Returns 0 or -ENOMEM. */
 int dataset_status_add_ref(struct dataset_status *st, const char *ns, const char *name);
 

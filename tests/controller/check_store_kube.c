@@ -212,6 +212,17 @@ static struct MHD_Daemon *fake_start(struct kubeconfig *kc)
 	return d;
 }
 
+/* Opens the kube store on kc (the fake's), its reports in ns; fails the test if it cannot. */
+static struct store *kube_open(const struct kubeconfig *kc, const char *ns, unsigned flags,
+			       store_kube_changed_fn changed)
+{
+	struct store *st = NULL;
+	char err[1024] = "";
+	ck_assert_msg(store_kube_open(kc, ns, flags, changed, NULL, &st, err, sizeof(err)) == 0, "%s",
+		      err);
+	return st;
+}
+
 static bool wait_for(atomic_int *v, int at_least)
 {
 	for (int i = 0; i < 100; i++) {
@@ -226,10 +237,7 @@ START_TEST(conflict_retry_and_gone)
 {
 	struct kubeconfig kc = {0};
 	struct MHD_Daemon *d = fake_start(&kc);
-	struct store *st = NULL;
-	char err[1024] = "";
-	ck_assert_msg(store_kube_open(&kc, NULL, 0, NULL, NULL, &st, err, sizeof(err)) == 0, "%s",
-		      err);
+	struct store *st = kube_open(&kc, NULL, 0, NULL);
 	/* the first list filled the cache */
 	char *json = NULL;
 	ck_assert_int_eq(store_get(st, "Dataset", "development", "spark", &json), 0);
@@ -289,10 +297,7 @@ START_TEST(lists_come_in_pages)
 	paged = true;
 	struct kubeconfig kc = {0};
 	struct MHD_Daemon *d = fake_start(&kc);
-	struct store *st = NULL;
-	char err[1024] = "";
-	ck_assert_msg(store_kube_open(&kc, NULL, 0, NULL, NULL, &st, err, sizeof(err)) == 0, "%s",
-		      err);
+	struct store *st = kube_open(&kc, NULL, 0, NULL);
 	char *json = NULL;
 	ck_assert_int_eq(store_get(st, "Dataset", "development", "spark", &json), 0);
 	free(json);
@@ -357,11 +362,7 @@ static int changes_with(struct kubeconfig *kc, const char *events, char *claims,
 	atomic_store(&seen.changes, 0);
 	atomic_store(&seen.pod_watches, 0);
 	pod_events = events;
-	struct store *st = NULL;
-	char err[1024] = "";
-	ck_assert_msg(store_kube_open(kc, NULL, STORE_KUBE_PODS, count_change, NULL, &st, err,
-				      sizeof(err)) == 0,
-		      "%s", err);
+	struct store *st = kube_open(kc, NULL, STORE_KUBE_PODS, count_change);
 	ck_assert(wait_for(&seen.pod_watches, 2)); /* the first stream's events are in */
 	struct claims_seen s = {""};
 	store_kube_pod_claims(st, claim_cb, &s);
@@ -400,18 +401,13 @@ START_TEST(pod_claims_for_the_grants)
 	pod_items = PODS;
 	struct kubeconfig kc = {0};
 	struct MHD_Daemon *d = fake_start(&kc);
-	struct store *st = NULL;
-	char err[1024] = "";
 	/* without the flag, no pod is watched */
-	ck_assert_msg(store_kube_open(&kc, NULL, 0, NULL, NULL, &st, err, sizeof(err)) == 0, "%s",
-		      err);
+	struct store *st = kube_open(&kc, NULL, 0, NULL);
 	struct claims_seen s = {""};
 	store_kube_pod_claims(st, claim_cb, &s);
 	ck_assert_str_eq(s.text, "");
 	store_close(st);
-	ck_assert_msg(
-	    store_kube_open(&kc, NULL, STORE_KUBE_PODS, NULL, NULL, &st, err, sizeof(err)) == 0,
-	    "%s", err);
+	st = kube_open(&kc, NULL, STORE_KUBE_PODS, NULL);
 	store_kube_pod_claims(st, claim_cb, &s);
 	/* a's two claims (in the map's order), c's; not b (ended), d (no node), e (no claim
 	 * name), f (failed) */
@@ -471,10 +467,7 @@ START_TEST(peers_only_from_a_nodes_own_lease)
 														    "http://10.6.6.6:7070");
 	struct kubeconfig kc = {0};
 	struct MHD_Daemon *d = fake_start(&kc);
-	struct store *st = NULL;
-	char err[1024] = "";
-	ck_assert_msg(store_kube_open(&kc, "default", 0, NULL, NULL, &st, err, sizeof(err)) == 0,
-		      "%s", err);
+	struct store *st = kube_open(&kc, "default", 0, NULL);
 	struct store_kube_peer peers[8];
 	int64_t now = 1796378400 + 10; /* 2026-12-04T10:00:10Z: every Lease is fresh */
 	size_t n = store_kube_peers(st, now, peers, 8);
@@ -510,10 +503,7 @@ START_TEST(usage_only_from_a_nodes_own_lease)
 	    "weir-node-x", "n1") "," USAGE_LEASE("weir-node-n2", "n2");
 	struct kubeconfig kc = {0};
 	struct MHD_Daemon *d = fake_start(&kc);
-	struct store *st = NULL;
-	char err[1024] = "";
-	ck_assert_msg(store_kube_open(&kc, "default", 0, NULL, NULL, &st, err, sizeof(err)) == 0,
-		      "%s", err);
+	struct store *st = kube_open(&kc, "default", 0, NULL);
 	int64_t now = 1796378400 + 10;
 	struct store_kube_usage u;
 	ck_assert_int_eq(store_kube_node_usage(st, "src1", now, 3600, &u), 2);
