@@ -9,7 +9,7 @@ pkgs=(
   libfuse3-dev fuse3 liburing-dev libcurl4-openssl-dev libxxhash-dev
   libyaml-dev libjson-c-dev libsqlite3-dev sqlite3 check
   libprotobuf-c-dev protobuf-c-compiler libmicrohttpd-dev libgnutls28-dev libnghttp2-dev libxml2-dev libssl-dev
-  nginx-light curl python3 python3-cryptography procps psmisc openssl e2fsprogs util-linux mawk
+  nginx-light curl python3 python3-cryptography python3-botocore procps psmisc openssl e2fsprogs util-linux mawk
   gnuplot-nox valgrind fio rclone s3fs
   containerd runc containernetworking-plugins busybox-static iproute2
 )

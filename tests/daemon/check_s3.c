@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// S3's wire formats: ListObjectsV2 pages and error bodies (well-formed, truncated, hostile) and
-// the URL encoding of keys and list queries that SigV4 signs as sent.
+// S3's wire formats: ListObjectsV2 pages and error bodies (well-formed, truncated, hostile), the
+// URL encoding of keys and list queries that SigV4 signs as sent, and the signed requests
+// themselves checked against botocore (tests/helpers/sigv4_botocore.py).
 #include <arpa/inet.h>
 #include <errno.h>
+#include <json-c/json.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -11,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/wait.h>
 
 #include "s3_url.h"
 #include "s3_xml.h"
@@ -398,10 +402,24 @@ START_TEST(bucket_urls)
 }
 END_TEST
 
-/* HTTP requests captured on loopback, one per connection: the listener answers a HEAD with 200
- * and a GET with the 5 bytes of a 206, and keeps each request's header block as the server
- * would see it. */
-#define CAPTURE_MAX 5
+/* HTTP requests captured on loopback, one per connection: the listener answers a HEAD with 200,
+ * a GET with the 5 bytes of a 206 (a list: one page of LIST_DIR, its first one truncated), and
+ * keeps each request's header block as the server would see it. */
+#define CAPTURE_MAX 24
+/* The listed directory, its prefix as the page encodes it, and the continuation token of its
+ * first page (S3 does not URL-encode tokens). */
+#define LIST_DIR "d \xc3\xa9+/"
+#define LIST_DIR_URL "d%20%C3%A9%2B/"
+#define LIST_TOKEN "1/x+y= ~*\xc3\xa9&z"
+#define LIST_TOKEN_XML "1/x+y= ~*\xc3\xa9&amp;z"
+#define LIST_PAGE(truncated, next, key)                                                        \
+	"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nConnection: close\r\n\r\n" HEAD     \
+	"<ListBucketResult " NS "><Name>bkt</Name><Prefix>" LIST_DIR_URL "</Prefix>"             \
+	"<Delimiter>/</Delimiter><EncodingType>url</EncodingType><IsTruncated>" truncated         \
+	"</IsTruncated>" next "<Contents><Key>" LIST_DIR_URL key "</Key>"                         \
+	"<LastModified>2026-12-02T10:00:00.000Z</LastModified><ETag>\"e1\"</ETag><Size>5</Size>"  \
+	"</Contents></ListBucketResult>"
+
 struct capture {
 	int fd;
 	int n; /* connections to answer */
@@ -443,17 +461,24 @@ static void *capture_main(void *arg)
 		    "encoding=\"UTF-8\"?>\n<Error><Code>InvalidAccessKeyId</Code>"
 		    "<Message>The AWS Access Key Id you provided does not exist in our records."
 		    "</Message></Error>";
+		static const char page1[] =
+		    LIST_PAGE("true", "<NextContinuationToken>" LIST_TOKEN_XML "</NextContinuationToken>",
+			      "k1");
+		static const char page2[] = LIST_PAGE("false", "", "k2");
 		bool is_get = strncmp(req, "GET ", 4) == 0;
 		bool revoked = c->rotate && strstr(req, "Credential=AKIABEFORE/");
 		if (revoked)
 			ck_assert_int_eq(ufs_set_keys(c->rotate, "AKIAAFTER", "after-secret", NULL),
 					 0);
+		const char *line_end = strstr(req, " HTTP/1.1\r\n");
+		bool list = is_get && line_end && memmem(req, (size_t)(line_end - req), "list-type=2",
+							  11);
 		const char *reply = strstr(req, "/denied ") || revoked ? denied
-				    : is_get			       ? get
-								       : head;
-		size_t rl = reply == denied ? sizeof(denied) - 1
-			    : is_get	    ? sizeof(get) - 1
-					    : sizeof(head) - 1;
+				    : list && strstr(req, "continuation-token=") ? page2
+				    : list					  ? page1
+				    : is_get					  ? get
+										  : head;
+		size_t rl = strlen(reply);
 		if (write(s, reply, rl) < 0)
 			n = 0;
 		close(s);
@@ -630,6 +655,129 @@ START_TEST(rotated_keys_sign_new_requests)
 }
 END_TEST
 
+/* One captured request for sigv4_botocore.py: as a JSON line, with what was asked of it. */
+struct asked {
+	const char *key;		 /* an object request's key; NULL for a list */
+	const char *prefix, *token; /* a list's */
+};
+
+static void record_write(FILE *f, const char *req, const char *secret, const struct asked *a)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "req", json_object_new_string(req));
+	json_object_object_add(o, "secret", json_object_new_string(secret));
+	json_object_object_add(o, "region", json_object_new_string("eu-west-3"));
+	json_object_object_add(o, "bucket", json_object_new_string("bkt"));
+	if (a->key) {
+		json_object_object_add(o, "key", json_object_new_string(a->key));
+	} else {
+		json_object_object_add(o, "prefix", json_object_new_string(a->prefix));
+		json_object_object_add(o, "token",
+				       a->token ? json_object_new_string(a->token) : NULL);
+	}
+	fprintf(f, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+}
+
+/* Runs sigv4_botocore.py on n records of c's requests; returns its exit status, its output
+ * in out. */
+static int botocore_check(const struct capture *c, const struct asked *asked, int n,
+			  const char *secret, char *out, size_t outlen)
+{
+	const char *script = getenv("WEIR_SIGV4_CHECK");
+	ck_assert_msg(script && *script, "WEIR_SIGV4_CHECK (the path of "
+					 "tests/helpers/sigv4_botocore.py) is not set: run the "
+					 "suite with meson test");
+	char path[] = "/tmp/weir-sigv4-XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	FILE *f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	for (int i = 0; i < n; i++)
+		record_write(f, c->req[i], secret, &asked[i]);
+	ck_assert_int_eq(fclose(f), 0);
+	char cmd[PATH_MAX * 2];
+	snprintf(cmd, sizeof(cmd), "python3 '%s' '%s' 2>&1", script, path);
+	FILE *p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	size_t len = fread(out, 1, outlen - 1, p);
+	out[len] = '\0';
+	int st = pclose(p);
+	unlink(path);
+	ck_assert_msg(WIFEXITED(st), "%s: %d", cmd, st);
+	return WEXITSTATUS(st);
+}
+
+/* Keys S3 allows that URL encoding gets wrong one way or another: spaces (leading, trailing,
+ * double), UTF-8, '~' (unreserved: never encoded), '+' (a space in forms, not here), '%', and
+ * every reserved character of RFC 3986. */
+static const char *const signed_keys[] = {
+    "a b/c.txt",
+    " lead/trail /two  spaces",
+    "x+y=z&w",
+    "100%/~_-.",
+    "\xc3\xa9t\xc3\xa9/\xe6\x97\xa5\xe6\x9c\xac.bin",
+    "q?h#s;c:@!*'()[]$,",
+    "tilde~/plus+/star*/%41",
+};
+
+/* Every request weir signs (a stat, a ranged read with its If-Match, both pages of a list, with
+ * a session token) has the path, the query and the signature that botocore, AWS's Python
+ * implementation, computes for the same request (tests/helpers/sigv4_botocore.py). The same
+ * requests with another secret, or another key named, must differ there. */
+START_TEST(signatures_agree_with_botocore)
+{
+	unsetenv("AWS_PROFILE");
+	setenv("AWS_CONFIG_FILE", "/dev/null", 1);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null", 1);
+	enum { NKEYS = sizeof(signed_keys) / sizeof(signed_keys[0]), N = NKEYS * 2 + 2 };
+	_Static_assert(N <= CAPTURE_MAX, "more requests than the capture holds");
+	struct capture c;
+	char url[200], err[512] = "";
+	capture_start(&c, N, url, sizeof(url));
+	struct ufs_options o = {.s3_access_key = "AKIAEXAMPLEKEY",
+				.s3_secret_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+				.s3_session_token = "FwoGZXIvYXdzEJr//token+with/slashes=="};
+	struct ufs *u = NULL;
+	ck_assert_msg(ufs_new(url, &o, &u, err, sizeof(err)) == 0, "%s", err);
+	struct asked asked[N];
+	for (int i = 0; i < NKEYS; i++) {
+		char path[256];
+		snprintf(path, sizeof(path), "/%s", signed_keys[i]);
+		struct ufs_attr at;
+		ck_assert_msg(ufs_stat(u, path, &at) == 0, "stat of %s", path);
+		char buf[8];
+		ck_assert_int_eq(ufs_read(u, path, 0, 5, buf, &at), 5);
+		asked[2 * i] = asked[2 * i + 1] = (struct asked){.key = signed_keys[i]};
+	}
+	struct ufs_dirent *ents = NULL;
+	size_t nents = 0;
+	ck_assert_int_eq(ufs_list(u, "/d \xc3\xa9+", &ents, &nents), 0);
+	ck_assert_uint_eq(nents, 2);
+	ufs_dirents_free(ents, nents);
+	asked[N - 2] = (struct asked){.prefix = LIST_DIR};
+	asked[N - 1] = (struct asked){.prefix = LIST_DIR, .token = LIST_TOKEN};
+	ufs_free(u);
+	capture_stop(&c);
+
+	char out[16384];
+	int st = botocore_check(&c, asked, N, o.s3_secret_key, out, sizeof(out));
+	ck_assert_msg(st == 0, "botocore disagrees (exit %d):\n%s", st, out);
+	char agree[64];
+	snprintf(agree, sizeof(agree), "%d of %d requests agree with botocore", N, N);
+	ck_assert_msg(strstr(out, agree), "%s", out);
+
+	/* the check can fail: another secret, another key named for a request, another token */
+	asked[0].key = "a+b/c.txt";
+	asked[N - 1].token = "1/x y= ~*\xc3\xa9&z";
+	st = botocore_check(&c, asked, N, "not-the-secret", out, sizeof(out));
+	ck_assert_msg(st == 1, "exit %d:\n%s", st, out);
+	snprintf(agree, sizeof(agree), "0 of %d requests agree with botocore", N);
+	ck_assert_msg(strstr(out, agree) && strstr(out, "botocore's '/bkt/a%2Bb/c.txt'"), "%s", out);
+	ck_assert_msg(strstr(out, "token '1/x+y= ~*"), "%s", out);
+}
+END_TEST
+
 /* Keys rotated while a request was on its way, which the server then refuses (401/403): it is
  * asked again, once, with the new keys, a stat and a read alike; no reader sees the refusal. */
 START_TEST(keys_rotated_mid_request_asked_again)
@@ -683,6 +831,7 @@ Suite *s3_suite(void)
 	tcase_add_test(tu, signed_request_keys_and_token);
 	tcase_add_test(tu, rotated_keys_sign_new_requests);
 	tcase_add_test(tu, keys_rotated_mid_request_asked_again);
+	tcase_add_test(tu, signatures_agree_with_botocore);
 	suite_add_tcase(s, tu);
 	return s;
 }
