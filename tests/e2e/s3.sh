@@ -31,6 +31,11 @@ seaweedfs)
 esac
 
 MANY="${WEIR_E2E_S3_MANY:-1200}"
+# The training trees of the issue, in a bucket of their own (s3-seaweedfs sets both): the
+# walkthrough's spark tree at this scale (tests/helpers/gentree.sh) and this many small files
+# of 1-16 KiB in 20 directories; empty: not read.
+TRAIN_SPARK="${WEIR_E2E_S3_SPARK:-}"
+TRAIN_SMALL="${WEIR_E2E_S3_SMALL:-0}"
 
 require_root_fuse
 find_weir_bins
@@ -107,6 +112,52 @@ after="$(stat_requests)"
 diff -r "$T/data" "$TMP/copy2" >&2 || fail "the second copy differs (diff -r above)"
 [ "$after" -eq "$before" ] || fail "the second copy made $((after - before)) S3 request(s) (weir stat ufs_requests $before -> $after)"
 ok "warm copy in $(elapsed "$t0" "$t1") s with no S3 request (ufs_requests stays $after)"
+
+if [ -n "$TRAIN_SPARK" ]; then
+	step "the walkthrough's spark tree (scale $TRAIN_SPARK) and $TRAIN_SMALL small files: cp -R matches every byte, the second copy makes no S3 request"
+	TT="$TMP/train"
+	"$here/../helpers/gentree.sh" "$TT" "$TRAIN_SPARK" >/dev/null
+	python3 - "$TT/small" "$TRAIN_SMALL" <<'PY'
+import os, random, sys
+d, n = sys.argv[1], int(sys.argv[2])
+rng = random.Random(11)
+for i in range(n):
+    sub = os.path.join(d, "d%02d" % (i % 20))
+    os.makedirs(sub, exist_ok=True)
+    with open(os.path.join(sub, "f%05d" % i), "wb") as f:
+        f.write(rng.randbytes(rng.randint(1024, 16384)))
+PY
+	vgw_curl -f -X PUT "$VGW_URL/train" -o /dev/null || fail "creating bucket train failed"
+	t0="$(now)"
+	vgw_put_tree "$TT" train
+	nobj="$(find "$TT" -type f | wc -l)"
+	tbytes=$(( $(find "$TT" -type f -printf '%s+') 0 ))
+	ok "uploaded $nobj objects ($tbytes bytes) in $(elapsed "$t0" "$(now)") s"
+	MPT="$TMP/mnt-train"
+	weir_mount s3://train "$MPT" --tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-region us-east-1 --s3-path-style
+	train_requests() {
+		w stat "$MPT" -o json >"$TMP/train-stat.json" || fail "weir stat $MPT -o json exited with $?"
+		json_get "$TMP/train-stat.json" ufs_requests
+	}
+	t0="$(now)"
+	timeout -k 5 300 cp -R "$MPT/." "$TMP/train1" || fail "cp -R $MPT failed"
+	t1="$(now)"
+	diff -r "$TT" "$TMP/train1" >&2 || fail "the copy of bucket train differs from the uploaded tree (diff -r above)"
+	n="$(find "$TMP/train1" -type f | wc -l)"
+	[ "$n" -eq "$nobj" ] || fail "the copy has $n files, the bucket $nobj"
+	before="$(train_requests)"
+	ok "cold copy of $nobj files, $tbytes bytes, in $(elapsed "$t0" "$t1") s; every byte matches (diff -r), $before S3 requests"
+	rm -rf "$TMP/train1"
+	t0="$(now)"
+	timeout -k 5 300 cp -R "$MPT/." "$TMP/train2" || fail "second cp -R $MPT failed"
+	t1="$(now)"
+	after="$(train_requests)"
+	diff -r "$TT" "$TMP/train2" >&2 || fail "the second copy of bucket train differs (diff -r above)"
+	[ "$after" -eq "$before" ] || fail "the second copy of bucket train made $((after - before)) S3 request(s) (ufs_requests $before -> $after)"
+	ok "warm copy in $(elapsed "$t0" "$t1") s with no S3 request (ufs_requests stays $after)"
+	rm -rf "$TMP/train2" "$TT"
+	out="$(w umount "$MPT" 2>&1)" || fail "weir umount $MPT exited with $?: $out"
+fi
 
 if [ "$S3_SERVER" = versitygw ]; then
 	step "files put straight into versitygw's directory (no ETag, mtime not on a whole second) read byte-exact; one changed under an open descriptor gives ESTALE, not its new bytes"
