@@ -70,7 +70,8 @@ for t0, t1, worker in slow:
     if first is None:
         continue  # ran all along (it answered without a switch)
     wait += first[0] - t0
-    name = "this weir-node" if first[3] == tgid.get(worker) else first[2]
+    # weir-node's threads by their names (weir-fuse, weir-uring, iou-wrk-N: its io_uring workers)
+    name = f"this weir-node:{first[2]}" if first[3] == tgid.get(worker) else first[2]
     behind[name] += first[0] - t0
     out = None
     for e in ev:
@@ -109,7 +110,7 @@ if woken:
     # running again: its next switch in.
     ins = [e[0] for e in runs[probe] if e[1] == "in"]
     weir = {tgid.get(r[2]) for r in reads}  # the process that replied
-    prevs = {e[0]: "this weir-node" if e[3] in weir else e[2] for e in runs[probe] if e[1] == "in"}
+    prevs = {e[0]: f"this weir-node:{e[2]}" if e[3] in weir else e[2] for e in runs[probe] if e[1] == "in"}
     share, own, late, took = [], [], 0, collections.Counter()
     for t0, t1, _ in reads:
         i = bisect.bisect_left(woken, t1)

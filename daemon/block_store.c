@@ -1857,6 +1857,7 @@ static void tiers_settle_stepwise(struct block_store *bs)
 static void *evictor_main(void *arg)
 {
 	struct block_store *bs = arg;
+	pthread_setname_np(pthread_self(), "weir-evict"); /* top -H, perf */
 	thread_class_set(THREAD_CLASS_BULK); /* never ahead of a hit (thread_class.h) */
 
 	pthread_mutex_lock(&bs->lock);

@@ -829,6 +829,7 @@ static void complete(struct fetcher *f, struct inflight *e)
 static void *store_thread(void *arg)
 {
 	struct fetcher *f = arg;
+	pthread_setname_np(pthread_self(), "weir-store"); /* top -H, perf */
 	thread_class_set(THREAD_CLASS_BULK); /* tier writes: never ahead of a hit (thread_class.h) */
 	pthread_mutex_lock(&f->lock);
 	for (;;) {

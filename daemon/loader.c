@@ -825,6 +825,7 @@ static void *load_thread(void *arg)
 {
 	struct load *l = arg;
 	/* preloading, and its workers inherit it: never ahead of a hit (thread_class.h) */
+	pthread_setname_np(pthread_self(), "weir-load"); /* top -H, perf */
 	thread_class_set(THREAD_CLASS_BULK);
 	int self_share = -1;
 	for (size_t i = 0; i < l->nshare; i++)

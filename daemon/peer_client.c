@@ -525,6 +525,7 @@ static void finish(struct peer_client *pc, struct peer_req *rq, int err, uint64_
 static void *worker(void *arg)
 {
 	struct peer_client *pc = arg;
+	pthread_setname_np(pthread_self(), "weir-peer"); /* top -H, perf */
 	thread_class_set(THREAD_CLASS_BULK); /* transfers: never ahead of a hit (thread_class.h) */
 	CURL *e = curl_easy_init();
 	pthread_mutex_lock(&pc->lock);

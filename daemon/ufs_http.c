@@ -1348,6 +1348,7 @@ static void poll_loop(struct ufs *u)
 static void *http_thread(void *arg)
 {
 	struct ufs *u = arg;
+	pthread_setname_np(pthread_self(), "weir-http"); /* top -H, perf */
 	thread_class_set(THREAD_CLASS_BULK); /* transfers: never ahead of a hit (thread_class.h) */
 	struct http *h = u->priv;
 	if (h->ring_ok)

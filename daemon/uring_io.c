@@ -176,6 +176,7 @@ static void *reaper_main(void *arg)
 	/* Tier writes, fetches of local:// and promotions pass here, and a hit only for its
 	 * block's first check since open (block_store_acquire): bulk, never ahead of a hit
 	 * (thread_class.h). The kernel's io-wq workers it starts inherit the class. */
+	pthread_setname_np(pthread_self(), "weir-uring"); /* top -H, perf */
 	thread_class_set(THREAD_CLASS_BULK);
 
 	for (;;) {

@@ -86,6 +86,7 @@ static int on_file(const char *path, const char *home, const struct ufs_attr *at
 static void *walk_thread(void *arg)
 {
 	struct usage *u = arg;
+	pthread_setname_np(pthread_self(), "weir-usage"); /* top -H, perf */
 	thread_class_set(THREAD_CLASS_BULK); /* never ahead of a hit (thread_class.h) */
 	int r = tree_walk(u->meta, "/", u->ttl_ms, on_file, u, &u->stop);
 	pthread_mutex_lock(&u->lock);

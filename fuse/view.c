@@ -3529,6 +3529,7 @@ static void *reply_thread(void *arg)
 	struct view *v = arg;
 	/* A miss's reader waited for a fetch already; its reply (up to 1000 KiB copied) must not
 	 * keep a hit's worker off a CPU (thread_class.h). */
+	pthread_setname_np(pthread_self(), "weir-reply"); /* top -H, perf */
 	thread_class_set(THREAD_CLASS_BULK);
 	pthread_mutex_lock(&v->reply_lock);
 	for (;;) {
@@ -4178,6 +4179,7 @@ static void *loop_thread(void *arg)
 	struct view *v = arg;
 	/* libfuse's workers, started from this thread and from each other, inherit it: a hit is
 	 * answered on the worker that read its request (thread_class.h) */
+	pthread_setname_np(pthread_self(), "weir-fuse"); /* top -H, perf */
 	thread_class_set(THREAD_CLASS_REQUEST);
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 	if (cfg) {
