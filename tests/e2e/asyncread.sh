@@ -70,6 +70,23 @@ for i in $(seq 1 "$N"); do
 done
 ok "$N files read, all bytes the source's"
 
+step "weir-node's threads are named by role, each in its class (lib/thread_class.h)"
+# policy 0 SCHED_OTHER (the request class: a hit's FUSE worker), 3 SCHED_BATCH (bulk work)
+declare -A want_policy=([weir-fuse]=0 [weir-reply]=3 [weir-uring]=3 [weir-store]=3 [weir-evict]=3 [weir-http]=3)
+for name in "${!want_policy[@]}"; do
+	seen=0
+	for t in /proc/"$pid"/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = "$name" ] || continue
+		seen=$((seen + 1))
+		# /proc/TID/stat field 41 is the policy; the name may hold no space or ')' here
+		policy="$(awk '{ print $41 }' "$t/stat")"
+		[ "$policy" = "${want_policy[$name]}" ] ||
+			fail "thread $(basename "$t") \"$name\" runs at policy $policy, not ${want_policy[$name]}"
+	done
+	[ "$seen" -gt 0 ] || fail "weir-node $pid has no thread named $name: $(cat /proc/"$pid"/task/*/comm | sort | uniq -c | tr '\n' ' ')"
+done
+ok "$(cat /proc/"$pid"/task/*/comm | sort | uniq -c | awk '{ printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1 }')"
+
 step "weir umount --force while READs are parked at the fetcher: they end, weir-node lives on"
 readers=()
 for i in 1 2 3 4 5 6; do
