@@ -99,16 +99,7 @@ fuse_off() { fusermount3 -u "$1" 2>/dev/null || umount -l "$1" 2>/dev/null || tr
 step "spark tree (scale $SCALE) in a $SERVER bucket on loopback"
 "$here/../tests/helpers/gentree.sh" "$SHM/tree" "$SCALE" | sed 's/^/  /'
 SRC="$SHM/tree/spark-3.3.1"
-python3 - "$SHM/tree/small" "$SMALL" <<'PY'
-import os, random, sys
-d, n = sys.argv[1], int(sys.argv[2])
-rng = random.Random(11)
-for i in range(n):
-    sub = os.path.join(d, "d%02d" % (i % 20))
-    os.makedirs(sub, exist_ok=True)
-    with open(os.path.join(sub, "f%05d" % i), "wb") as f:
-        f.write(rng.randbytes(rng.randint(1024, 16384)))
-PY
+"$here/../tests/helpers/gensmall.py" "$SHM/tree/small" "$SMALL"
 BYTES=$(( $(find "$SRC" -type f -printf '%s+') 0 ))
 if [ "$SERVER" = seaweedfs ]; then sw_start "$SHM/vgw"; else vgw_start "$SHM/vgw"; fi
 vgw_curl -f -X PUT "$VGW_URL/bkt" -o /dev/null || fail "creating the bucket failed"

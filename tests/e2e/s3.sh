@@ -117,16 +117,7 @@ if [ -n "$TRAIN_SPARK" ]; then
 	step "the walkthrough's spark tree (scale $TRAIN_SPARK) and $TRAIN_SMALL small files: cp -R matches every byte, the second copy makes no S3 request"
 	TT="$TMP/train"
 	"$here/../helpers/gentree.sh" "$TT" "$TRAIN_SPARK" >/dev/null
-	python3 - "$TT/small" "$TRAIN_SMALL" <<'PY'
-import os, random, sys
-d, n = sys.argv[1], int(sys.argv[2])
-rng = random.Random(11)
-for i in range(n):
-    sub = os.path.join(d, "d%02d" % (i % 20))
-    os.makedirs(sub, exist_ok=True)
-    with open(os.path.join(sub, "f%05d" % i), "wb") as f:
-        f.write(rng.randbytes(rng.randint(1024, 16384)))
-PY
+	"$here/../helpers/gensmall.py" "$TT/small" "$TRAIN_SMALL"
 	vgw_curl -f -X PUT "$VGW_URL/train" -o /dev/null || fail "creating bucket train failed"
 	t0="$(now)"
 	vgw_put_tree "$TT" train
