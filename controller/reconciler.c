@@ -33,8 +33,8 @@ void controller_changed(struct controller *ctl)
 /* A wedged weir-node stalls one pass, not the reconciler: a SourceRequest waits for the UFS to
  * answer, hence the generous deadline. */
 #define NODE_CALL_TIMEOUT_MS 60000u
-/* A DataLoad in a cluster waits at most this long after its Dataset is Bound for every weir-node
- * to report the source open: see dataload_nodes_settled(). */
+/* A DataLoad in a cluster waits at most this long for every weir-node to report its source
+ * open: see dataload_nodes_settled(). */
 #define DATALOAD_SETTLE_S 30
 
 /* Calls weir-node (lib/control.h): -EHOSTDOWN when there is none. */
@@ -547,60 +547,77 @@ static int dataload_start(struct controller *ctl, struct objmodel_list *l, struc
 	return r;
 }
 
-/* When a Dataset became Bound (its Ready condition's transition to True), 0 when it is not. */
-static int64_t bound_since(const struct objmodel *ds)
-{
-	const struct conditions *c = &ds->dataset.status.conditions;
-	for (size_t i = 0; i < c->n; i++)
-		if (!strcmp(c->items[i].type, "Ready") && c->items[i].status &&
-		    !strcmp(c->items[i].status, "True"))
-			return c->items[i].last_transition_time;
-	return 0;
-}
-
 /* Whether a Pending DataLoad's run may start. Each node hashes its share over the nodes it sees
  * caching the source (their Leases), so a run started while the nodes were still opening the
  * source (a Dataset is Bound with the first node's report) had them hash over different sets: a
- * node that saw two fetched blocks that one that saw three fetched too (nginx sent 1.36x the
- * tree once, tests/k8s/members.sh). So a run starts once every weir-node that serves blocks (a
- * fresh Lease with a peer URL; LOAD_SHARE_MAX_NODES at most) reports the source open, or
- * DATALOAD_SETTLE_S after the Dataset became Bound, whichever comes first: a node that cannot
- * open the source holds no load up for longer. Sets the Waiting condition while it waits. */
+ * node that saw two fetched blocks that one that saw three fetched too (nginx sent 1.29-1.36x
+ * the tree, tests/k8s/members.sh). So a run starts once every weir-node that serves blocks (a
+ * fresh Lease with a peer URL; the SETTLE_MAX_NODES smallest names) is among the nodes that
+ * report the source open, or DATALOAD_SETTLE_S after it began to wait (the Waiting condition
+ * NodesStarting's transition, kept in the status, so a new leader goes on counting): a node
+ * that cannot open the source holds no run up for longer. */
+#define SETTLE_MAX_NODES 256
 static bool dataload_nodes_settled(struct controller *ctl, const struct objmodel_list *l,
-				   const struct objmodel *ds, struct objmodel *dl, int64_t now)
+				   struct objmodel *dl, int64_t now)
 {
 	struct dataload *d = &dl->dataload;
 	struct mount_plan *plan = calloc(1, sizeof(*plan));
-	char(*nodes)[254] = calloc(LOAD_SHARE_MAX_NODES, sizeof(*nodes));
+	char(*nodes)[254] = calloc(SETTLE_MAX_NODES, sizeof(*nodes));
+	struct store_kube_peer *peers = calloc(SETTLE_MAX_NODES, sizeof(*peers));
 	char err[4096];
 	bool settled = true; /* what it cannot tell does not hold the run up */
-	if (!plan || !nodes)
+	if (!plan || !nodes || !peers)
 		goto out;
 	if (mount_plan_make(l, d->spec.dataset_namespace, d->spec.dataset_name,
 			    ctl->cfg.deny_by_default, plan, err, sizeof(err)) < 0)
 		goto out; /* the Executing run fails it with the reason */
 	pthread_mutex_lock(&ctl->lock);
 	size_t nn = store_kube_source_nodes(ctl->store, plan->source_id, now, nodes,
-					    LOAD_SHARE_MAX_NODES, NULL, 0);
+					    SETTLE_MAX_NODES, NULL, 0);
+	size_t np = store_kube_peers(ctl->store, now, peers, SETTLE_MAX_NODES);
 	pthread_mutex_unlock(&ctl->lock);
-	struct store_kube_peer one;
-	size_t np = store_kube_peers(ctl->store, now, &one, 1);
-	size_t want = np < LOAD_SHARE_MAX_NODES ? np : LOAD_SHARE_MAX_NODES;
-	int64_t since = bound_since(ds);
-	if (!since)
-		since = dl->meta.creation_timestamp;
-	if (nn >= want || now >= since + DATALOAD_SETTLE_S)
+	if (np > SETTLE_MAX_NODES)
+		np = SETTLE_MAX_NODES;
+	/* both sorted by name: which peers report no open source yet */
+	size_t missing = 0, k = 0;
+	const char *first_missing = NULL;
+	for (size_t i = 0; i < np; i++) {
+		while (k < nn && strcmp(nodes[k], peers[i].node) < 0)
+			k++;
+		if (k < nn && !strcmp(nodes[k], peers[i].node))
+			continue;
+		if (!missing++)
+			first_missing = peers[i].node;
+	}
+	if (!missing)
 		goto out;
+	const struct condition *w = NULL;
+	for (size_t i = 0; i < d->status.conditions.n; i++)
+		if (!strcmp(d->status.conditions.items[i].type, "Waiting"))
+			w = &d->status.conditions.items[i];
+	int64_t since =
+	    w && w->reason && !strcmp(w->reason, "NodesStarting") ? w->last_transition_time : 0;
+	if (since && now >= since + DATALOAD_SETTLE_S) {
+		log_warn("dataload %s/%s: starting without %zu weir-node(s) that still do not "
+			 "report the source open after %d s (%s first)",
+			 dl->meta.namespace, dl->meta.name, missing, DATALOAD_SETTLE_S,
+			 first_missing);
+		goto out;
+	}
 	settled = false;
 	snprintf(err, sizeof(err),
-		 "%zu of %zu weir-nodes report dataset %s/%s open; the load starts when all do "
-		 "(at most %d s after it was Bound)",
-		 nn, want, d->spec.dataset_namespace, d->spec.dataset_name, DATALOAD_SETTLE_S);
+		 "%zu of %zu weir-nodes report dataset %s/%s open (%s does not yet); the load "
+		 "starts when all do, or after %d s",
+		 np - missing, np, d->spec.dataset_namespace, d->spec.dataset_name, first_missing,
+		 DATALOAD_SETTLE_S);
+	if (!since)
+		cond_del(&d->status.conditions, "Waiting"); /* the wait's start is its transition */
 	if (cond_set(&d->status.conditions, "Waiting", "True", "NodesStarting", err, now))
 		log_info("dataload %s/%s: %s", dl->meta.namespace, dl->meta.name, err);
 out:
 	free(plan);
 	free(nodes);
+	free(peers);
 	return settled;
 }
 
@@ -613,9 +630,7 @@ static void dataload_from_shares(struct controller *ctl, struct objmodel_list *l
 	struct dataload *d = &dl->dataload;
 	char err[4096], run[48];
 	if (d->status.phase == DATALOAD_PHASE_PENDING) {
-		const struct objmodel *ds = objmodel_list_find(
-		    l, OBJMODEL_DATASET, d->spec.dataset_namespace, d->spec.dataset_name);
-		if (ds && !dataload_nodes_settled(ctl, l, ds, dl, now))
+		if (!dataload_nodes_settled(ctl, l, dl, now))
 			return;
 		d->status.phase = DATALOAD_PHASE_EXECUTING;
 		d->status.start_time = now;

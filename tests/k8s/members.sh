@@ -579,11 +579,19 @@ spec:
   dataset: {name: third, namespace: members}
 YAML
 kwait 60 "members/third Bound" is Bound dataset third -n members -o 'jsonpath={.status.phase}'
-is "" dataset third -n members -o 'jsonpath={.status.viewNodes[*]}' ||
-	is Executing dataload warm-third -n members -o 'jsonpath={.status.phase}' ||
-	fail "members/third, which no pod mounts and no load runs on, has viewNodes $(jp dataset third -n members -o 'jsonpath={.status.viewNodes}')"
 kwait 120 "DataLoad members/warm-third Complete" is Complete dataload warm-third -n members -o 'jsonpath={.status.phase}'
-note "controller: $(grep -h 'dataload members/warm-third' "$TMP/controller.log" | head -2 | cut -c1-200 | tr '\n' ' ')"
+# the run's one node set: each node's share (its Lease) was computed over the three, and no node
+# redid its share for a set that changed under it (the race: a node that saw fewer)
+UID_T="$(jp dataload warm-third -n members -o 'jsonpath={.metadata.uid}')"
+for i in 1 2 3; do
+	sets="$(kc get lease "weir-node-node-$i" -n default -o 'jsonpath={.metadata.annotations.weir\.io/loads}' |
+		python3 -c 'import json, sys; s = json.load(sys.stdin).get(sys.argv[1]); print(",".join(s["nodes"]) if s else "none")' "$UID_T")" ||
+		fail "reading node-$i's share of DataLoad warm-third from its Lease failed"
+	[ "$sets" = node-1,node-2,node-3 ] || fail "node-$i's share of DataLoad warm-third was computed over \"$sets\", not the three nodes"
+done
+! grep -h "dataload members/warm-third: the nodes caching it changed" "$TMP"/node-[123].log ||
+	fail "a node redid its share of DataLoad warm-third (above): the nodes did not agree on the set when the run started"
+note "controller: $(grep -h 'dataload members/warm-third' "$TMP/controller.log" | head -3 | cut -c1-220 | tr '\n' ' ')"
 THIRD=$(($(find "$TREE/third" -type f -printf '%s+') 0))
 UFS_T=$(ufs_bytes /third/)
 [ "$UFS_T" -eq "$THIRD" ] || fail "the DataLoad of third/ ($THIRD bytes) made nginx send $UFS_T bytes: each byte once"
