@@ -658,31 +658,36 @@ END_TEST
 /* One captured request for sigv4_botocore.py: as a JSON line, with what was asked of it. */
 struct asked {
 	const char *key;		 /* an object request's key; NULL for a list */
-	const char *prefix, *token; /* a list's */
+	const char *prefix, *token;	 /* a list's, token NULL on its first page */
 };
 
-static void record_write(FILE *f, const char *req, const char *secret, const struct asked *a)
+static void record_write(FILE *f, const char *req, const struct ufs_options *keys,
+			 const struct asked *a)
 {
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "req", json_object_new_string(req));
-	json_object_object_add(o, "secret", json_object_new_string(secret));
+	json_object_object_add(o, "access_key", json_object_new_string(keys->s3_access_key));
+	json_object_object_add(o, "secret", json_object_new_string(keys->s3_secret_key));
+	json_object_object_add(
+	    o, "token",
+	    keys->s3_session_token ? json_object_new_string(keys->s3_session_token) : NULL);
 	json_object_object_add(o, "region", json_object_new_string("eu-west-3"));
 	json_object_object_add(o, "bucket", json_object_new_string("bkt"));
 	if (a->key) {
 		json_object_object_add(o, "key", json_object_new_string(a->key));
 	} else {
 		json_object_object_add(o, "prefix", json_object_new_string(a->prefix));
-		json_object_object_add(o, "token",
+		json_object_object_add(o, "page_token",
 				       a->token ? json_object_new_string(a->token) : NULL);
 	}
 	fprintf(f, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 }
 
-/* Runs sigv4_botocore.py on n records of c's requests; returns its exit status, its output
- * in out. */
-static int botocore_check(const struct capture *c, const struct asked *asked, int n,
-			  const char *secret, char *out, size_t outlen)
+/* Runs sigv4_botocore.py on n records of the requests reqs; returns its exit status, its
+ * output in out. */
+static int botocore_check(char (*reqs)[8192], const struct asked *asked, int n,
+			  const struct ufs_options *keys, char *out, size_t outlen)
 {
 	const char *script = getenv("WEIR_SIGV4_CHECK");
 	ck_assert_msg(script && *script, "WEIR_SIGV4_CHECK (the path of "
@@ -694,7 +699,7 @@ static int botocore_check(const struct capture *c, const struct asked *asked, in
 	FILE *f = fdopen(fd, "w");
 	ck_assert_ptr_nonnull(f);
 	for (int i = 0; i < n; i++)
-		record_write(f, c->req[i], secret, &asked[i]);
+		record_write(f, reqs[i], keys, &asked[i]);
 	ck_assert_int_eq(fclose(f), 0);
 	char cmd[PATH_MAX * 2];
 	snprintf(cmd, sizeof(cmd), "python3 '%s' '%s' 2>&1", script, path);
@@ -761,20 +766,34 @@ START_TEST(signatures_agree_with_botocore)
 	capture_stop(&c);
 
 	char out[16384];
-	int st = botocore_check(&c, asked, N, o.s3_secret_key, out, sizeof(out));
+	int st = botocore_check(c.req, asked, N, &o, out, sizeof(out));
 	ck_assert_msg(st == 0, "botocore disagrees (exit %d):\n%s", st, out);
 	char agree[64];
 	snprintf(agree, sizeof(agree), "%d of %d requests agree with botocore", N, N);
 	ck_assert_msg(strstr(out, agree), "%s", out);
 
-	/* the check can fail: another secret, another key named for a request, another token */
+	/* the check can fail: another secret, another key named for a request, another token asked
+	 * for, a session token sent unsigned, a list query out of canonical order */
+	struct ufs_options other = o;
+	other.s3_secret_key = "not-the-secret";
 	asked[0].key = "a+b/c.txt";
 	asked[N - 1].token = "1/x y= ~*\xc3\xa9&z";
-	st = botocore_check(&c, asked, N, "not-the-secret", out, sizeof(out));
+	static char bad[N][8192];
+	memcpy(bad, c.req, sizeof(bad));
+	char *sh = strstr(bad[1], ";x-amz-security-token,");
+	ck_assert_msg(sh, "%s", bad[1]);
+	memmove(sh, sh + strlen(";x-amz-security-token"),
+		strlen(sh + strlen(";x-amz-security-token")) + 1);
+	char *q = strstr(bad[N - 2], "?delimiter=%2F&encoding-type=url");
+	ck_assert_msg(q, "%s", bad[N - 2]);
+	memcpy(q, "?encoding-type=url&delimiter=%2F", strlen("?encoding-type=url&delimiter=%2F"));
+	st = botocore_check(bad, asked, N, &other, out, sizeof(out));
 	ck_assert_msg(st == 1, "exit %d:\n%s", st, out);
 	snprintf(agree, sizeof(agree), "0 of %d requests agree with botocore", N);
 	ck_assert_msg(strstr(out, agree) && strstr(out, "botocore's '/bkt/a%2Bb/c.txt'"), "%s", out);
-	ck_assert_msg(strstr(out, "token '1/x+y= ~*"), "%s", out);
+	ck_assert_msg(strstr(out, "'continuation-token': '1/x+y= ~*"), "%s", out);
+	ck_assert_msg(strstr(out, "['x-amz-security-token'] sent but not signed"), "%s", out);
+	ck_assert_msg(strstr(out, "query 'encoding-type=url&delimiter=%2F&list-type=2"), "%s", out);
 }
 END_TEST
 

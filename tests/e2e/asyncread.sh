@@ -77,9 +77,11 @@ for name in "${!want_policy[@]}"; do
 	seen=0
 	for t in /proc/"$pid"/task/*; do
 		[ "$(cat "$t/comm" 2>/dev/null)" = "$name" ] || continue
+		# /proc/TID/stat field 41 is the policy (the name holds no space or ')' here); a
+		# worker that ended meanwhile has none
+		policy="$(awk '{ print $41 }' "$t/stat" 2>/dev/null)" || continue
+		[ -n "$policy" ] || continue
 		seen=$((seen + 1))
-		# /proc/TID/stat field 41 is the policy; the name may hold no space or ')' here
-		policy="$(awk '{ print $41 }' "$t/stat")"
 		[ "$policy" = "${want_policy[$name]}" ] ||
 			fail "thread $(basename "$t") \"$name\" runs at policy $policy, not ${want_policy[$name]}"
 	done

@@ -6,13 +6,18 @@ botocore, AWS's own Python implementation of Signature V4, as a second implement
 - the path of an object request is the one botocore's S3 client builds for the same key;
 - the query of a list request decodes to the prefix and continuation token asked for, and is
   the canonical query botocore computes from those parameters (libcurl signs it as sent);
+- a list request asks exactly ListObjectsV2 with delimiter "/" and URL-encoded keys, for the
+  prefix and continuation token asked for;
+- the access key, the session token and the payload hash sent are the configured ones, and the
+  host, the date and every x-amz-* header sent are signed (S3 refuses an unsigned x-amz-*);
 - the Authorization header's signature is the one botocore computes for the same method, path,
-  query, signed headers, date, keys and region, and botocore signs the same header names.
+  query, signed headers, date, keys and region.
 
-Input: a file of JSON lines, one per request: {"req": the request's head as sent, "secret",
-"region", "bucket", and what was asked: "key" (an object request), or "prefix" and "token"
-(a list request; token null on its first page)}. Prints one line per request and exits 1 when
-any differs, 2 when botocore is missing or a record is malformed."""
+Input: a file of JSON lines, one per request: {"req": the request's head as sent, "access_key",
+"secret", "token" (null: none may be sent), "region", "bucket", and what was asked: "key" (an
+object request), or "prefix" and "page_token" (a list request; null on its first page)}. Prints
+one line per request and exits 1 when any differs, 2 when botocore is missing or a record is
+malformed."""
 import json
 import sys
 from urllib.parse import parse_qsl
@@ -77,11 +82,24 @@ def check(rec):
         if path != want:
             diffs.append(f"path {path!r}, botocore's {want!r}")
     else:
+        want = {"list-type": "2", "delimiter": "/", "encoding-type": "url",
+                "prefix": rec["prefix"]}
+        if rec.get("page_token") is not None:
+            want["continuation-token"] = rec["page_token"]
         got = dict(params)
-        if got.get("prefix") != rec["prefix"]:
-            diffs.append(f"prefix {got.get('prefix')!r}, asked {rec['prefix']!r}")
-        if got.get("continuation-token") != rec.get("token"):
-            diffs.append(f"token {got.get('continuation-token')!r}, asked {rec.get('token')!r}")
+        if len(got) != len(params) or got != want:
+            diffs.append(f"list parameters {got!r}, asked {want!r}")
+    if ak != rec["access_key"]:
+        diffs.append(f"access key {ak!r}, configured {rec['access_key']!r}")
+    if headers.get("x-amz-security-token") != rec.get("token"):
+        diffs.append(f"session token {headers.get('x-amz-security-token')!r}, configured "
+                     f"{rec.get('token')!r}")
+    if headers.get("x-amz-content-sha256") != "UNSIGNED-PAYLOAD":
+        diffs.append(f"x-amz-content-sha256 {headers.get('x-amz-content-sha256')!r}")
+    unsigned = [h for h in headers
+                if (h.startswith("x-amz-") or h in ("host", "x-amz-date")) and h not in signed]
+    if unsigned:
+        diffs.append(f"{unsigned} sent but not signed")
     missing = [h for h in signed if h not in headers]
     if missing:
         return diffs + [f"signed headers {missing} were not sent"]
