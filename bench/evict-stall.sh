@@ -11,6 +11,9 @@
 # weir-node's share, queueing for its threads included; the rest is the machine's scheduling of
 # the probe itself); BENCH_TRACE=0 turns that off. BENCH_BASE_BUILD=<build dir of another tree> runs the same on those
 # binaries first (e.g. main's, built in a scratch copy) and prints both with their ratios.
+# A control probe runs beside the first on tmpfs copies of the hot files (no FUSE, no weir): its
+# figures under the stream (C*) are how this machine schedules a reader of cached bytes under
+# the same load. BENCH_NODE_CONF adds lines to weir-node's config (e.g. 'bpf = 0\n').
 # BENCH_RT=1 also runs each build and mode again with the probe and every weir-node thread at
 # real-time priority (SCHED_FIFO 10, chrt), the streamer and the rest of the machine not: the
 # machine's scheduling of the probe and of weir-node drops out and what remains is weir's own
@@ -36,6 +39,11 @@ fi
 # waiting for a CPU (and whom the worker took it from), preempted, or blocked (a lock, I/O).
 # Large traces (~100 MB per 10 s): one mode at a time is enough.
 OFFCPU="${BENCH_OFFCPU:-0}"
+# BENCH_SPLIT=1 (with the trace): the probe's pread syscalls too, and for those over 1 ms where
+# their time went: before its first FUSE request, inside its FUSE requests (by opcode), between
+# them, and after the last one's reply (bench/pread_split.py).
+SPLIT="${BENCH_SPLIT:-0}"
+[ "$SPLIT" != 1 ] || [ "$TRACE" = 1 ] || fail "BENCH_SPLIT=1 needs the trace (perf, BENCH_TRACE=1)"
 [ "$OFFCPU" != 1 ] || [ "$TRACE" = 1 ] || fail "BENCH_OFFCPU=1 needs the trace (perf, BENCH_TRACE=1)"
 BASE="${BENCH_BASE_BUILD:-}"
 RT="${BENCH_RT:-0}"
@@ -52,6 +60,12 @@ at_exit 'rm -rf "$TMP"'
 SRC="$TMP/src"
 mkdir -p "$SRC/hot" "$SRC/stream"
 for i in $(seq 1 8); do rand_file "$SRC/hot/h$i.bin" $((256 << 10)) "h$i"; done
+# The control: the same probe, beside the first, on tmpfs copies of the hot files (the kernel
+# answers them from memory, no FUSE, no weir): how this machine schedules a reader of cached
+# bytes under the same load, weir out of its path.
+CTL="$(mktemp -d /dev/shm/weir-bench-stall-ctl.XXXXXX)"
+at_exit 'rm -rf "$CTL"'
+cp "$SRC"/hot/*.bin "$CTL/"
 NSTREAM=$((TIER_MB * 2 / 32))
 for i in $(seq 1 "$NSTREAM"); do rand_file "$SRC/stream/s$i.bin" $((32 << 20)) "s$i"; done
 
@@ -130,7 +144,7 @@ run() {
 	weir_use_build "$build"
 	mkdir -p "$dir"
 	weir_setup "$dir"
-	printf 'eviction = %s\nmetrics-listen =\n' "$mode" >"$WEIR_STATE/node.conf"
+	printf 'eviction = %s\nmetrics-listen =\n%b' "$mode" "${BENCH_NODE_CONF:-}" >"$WEIR_STATE/node.conf"
 	mp="$dir/view"
 	weir_mount "local://$SRC" "$mp" --tier "mem:$WEIR_TIER_DIR/mem:${TIER_MB}MiB" \
 		--block-size "$BLOCK" --high 0.9 --low 0.7 --no-passthrough --no-prefetch >/dev/null
@@ -148,6 +162,7 @@ run() {
 	if [ "$TRACE" = 1 ]; then
 		local sched=()
 		[ "$OFFCPU" != 1 ] || sched=(-g -e sched:sched_switch -e sched:sched_wakeup)
+		[ "$SPLIT" != 1 ] || sched+=(-e syscalls:sys_enter_pread64 -e syscalls:sys_exit_pread64)
 		perf record -q -k mono -e fuse:fuse_request_send -e fuse:fuse_request_end "${sched[@]}" \
 			-a -o "$dir/perf.data" >"$dir/perf.log" 2>&1 &
 		perfpid=$!
@@ -157,10 +172,14 @@ run() {
 	"${prio[@]}" python3 "$TMP/probe.py" "${hot[@]}" "$dir/stop" >"$dir/lat" &
 	local probe=$!
 	pid_track "$probe"
+	"${prio[@]}" python3 "$TMP/probe.py" "$CTL"/*.bin "$dir/stop" >"$dir/ctl" &
+	local ctlprobe=$!
+	pid_track "$ctlprobe"
 	python3 "$TMP/stream.py" "$PHASE" "$SECONDS_RUN" "$dir/phases" "$mp"/stream/*.bin \
 		>"$dir/streamed" || fail "the streamer of $label/$mode failed"
 	: >"$dir/stop"
 	wait "$probe" || fail "the probe of $label/$mode failed"
+	wait "$ctlprobe" || fail "the control probe of $label/$mode failed"
 	: >"$dir/weirlat"
 	if [ -n "$perfpid" ]; then
 		pid_signal INT "$perfpid"
@@ -177,6 +196,11 @@ run() {
 				if (k in sent) { t = $2; sub(":", "", t); printf "%.0f %.1f\n", sent[k] * 1e9, (t - sent[k]) * 1e6; delete sent[k] }
 			}' >"$dir/weirlat"
 		[ -s "$dir/weirlat" ] || note "perf saw none of the probe's READs ($label/$mode): $(tail -2 "$dir/perf.log")"
+		if [ "$SPLIT" = 1 ]; then
+			perf script -i "$dir/perf.data" -F pid,time,event,trace,ip,sym 2>/dev/null |
+				python3 "$here/pread_split.py" "$label/$mode" "$probe" 1 >>"$TMP/offcpu" ||
+				fail "the pread split of $label/$mode failed"
+		fi
 		if [ "$OFFCPU" = 1 ]; then
 			perf script -i "$dir/perf.data" -F comm,pid,tid,cpu,time,event,trace,ip,sym 2>/dev/null |
 				python3 "$here/offcpu_reads.py" "$label/$mode" "$probe" 1 >>"$TMP/offcpu" ||
@@ -186,9 +210,9 @@ run() {
 	fi
 	w stat "$mp" -o json >"$dir/stat.json"
 	python3 - "$label" "$mode" "$dir/lat" "$dir/streamed" "$dir/stat.json" "$dir/phases" \
-		"$dir/weirlat" >>"$TMP/results" <<'PY'
+		"$dir/weirlat" "$dir/ctl" >>"$TMP/results" <<'PY'
 import json, sys
-label, mode, lat, streamed, stat, phases, weirlat = sys.argv[1:]
+label, mode, lat, streamed, stat, phases, weirlat, ctl = sys.argv[1:]
 # A read counts for the phase it started in. The first 0.5 s of a quiet phase count for
 # neither: the evictor may still be finishing what the stream began (it is counted when it
 # overlaps a streaming phase).
@@ -214,6 +238,7 @@ q, v = split(lat)
 if not q or not v:
     sys.exit(f"{label}/{mode}: no probe reads in the quiet ({len(q)}) or streaming ({len(v)}) phases")
 wq, wv = split(weirlat)
+cq, cv = split(ctl)
 def fig(x, p):
     return f"{x[min(len(x) - 1, int(p * len(x)))] / 1000:.3f}" if x else "-"
 st = json.load(open(stat))
@@ -225,7 +250,7 @@ print(label, mode, len(v), f"{pct(0.5):.3f}", f"{pct(0.99):.3f}", f"{v[-1] / 100
       int(open(streamed).read()) >> 20, st.get("evictions", "?"), st.get("hits", "?"),
       st.get("misses", "?"), len(q), f"{q[min(len(q) - 1, int(0.99 * len(q)))] / 1000:.3f}",
       f"{q[-1] / 1000:.3f}", fig(wv, 0.99), fig(wv, 1), fig(wq, 0.99), fig(wq, 1), fig(wv, 0.5),
-      fig(wq, 0.5))
+      fig(wq, 0.5), fig(cv, 0.99), fig(cv, 1))
 PY
 	weir_teardown >/dev/null 2>&1
 	WEIR_MOUNTS=()
@@ -243,24 +268,24 @@ for mode in $MODES; do
 done
 echo
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
-printf '%-7s %-5s %7s %8s %8s %8s %9s %9s %8s %8s %7s %8s %8s %8s %8s %8s %8s %8s %8s\n' BUILD MODE \
+printf '%-7s %-5s %7s %8s %8s %8s %9s %9s %8s %8s %7s %8s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n' BUILD MODE \
 	READS P50_MS P99_MS MAX_MS STREAM_MB EVICTIONS HITS MISSES QREADS QP99_MS QMAX_MS WP50_MS \
-	WP99_MS WMAX_MS WQP50_MS WQP99_MS WQMAX_MS
-while read -r l m n p50 p99 mx mb ev h mi qn qp qm wp wm wqp wqm w50 wq50; do
-	printf '%-7s %-5s %7s %8s %8s %8s %9s %9s %8s %8s %7s %8s %8s %8s %8s %8s %8s %8s %8s\n' "$l" \
+	WP99_MS WMAX_MS WQP50_MS WQP99_MS WQMAX_MS CP99_MS CMAX_MS
+while read -r l m n p50 p99 mx mb ev h mi qn qp qm wp wm wqp wqm w50 wq50 cp cm; do
+	printf '%-7s %-5s %7s %8s %8s %8s %9s %9s %8s %8s %7s %8s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n' "$l" \
 		"$m" "$n" "$p50" "$p99" "$mx" "$mb" "$ev" "$h" "$mi" "$qn" "$qp" "$qm" "$w50" "$wp" "$wm" \
-		"$wq50" "$wqp" "$wqm"
+		"$wq50" "$wqp" "$wqm" "$cp" "$cm"
 done <"$TMP/results"
-echo "READS/P*_MS/MAX_MS: probe reads that started while the stream ran; QREADS/QP99/QMAX: those of the quiet phases between (nothing streaming: the machine's floor), alternated every $PHASE s in the same run; W*: the same reads from request to weir-node's reply (fuse tracepoints; - without perf); HITS/MISSES: the view's block reads (the stream's included)"
+echo "READS/P*_MS/MAX_MS: probe reads that started while the stream ran; QREADS/QP99/QMAX: those of the quiet phases between (nothing streaming: the machine's floor), alternated every $PHASE s in the same run; W*: the same reads from request to weir-node's reply (fuse tracepoints; - without perf); HITS/MISSES: the view's block reads (the stream's included); C*: the control probe's reads of tmpfs copies under the stream (no FUSE, no weir: the machine's scheduling of such a reader)"
 [ ! -s "$TMP/offcpu" ] || cat "$TMP/offcpu"
 for mode in $MODES; do
 	awk -v m="$mode" '
-		$2 == m { p99[$1] = $5; mx[$1] = $6; qp99[$1] = $12; qmx[$1] = $13; wp[$1] = $14; wm[$1] = $15; wqp[$1] = $16; wqm[$1] = $17; w50[$1] = $18; wq50[$1] = $19 }
+		$2 == m { p99[$1] = $5; mx[$1] = $6; qp99[$1] = $12; qmx[$1] = $13; wp[$1] = $14; wm[$1] = $15; wqp[$1] = $16; wqm[$1] = $17; w50[$1] = $18; wq50[$1] = $19; cp99[$1] = $20; cmx[$1] = $21 }
 		END {
 			printf "evict_stall_%s: under eviction p99 %s ms, max %s ms; alone p99 %s ms, max %s ms (target p99 <= 1, max <= 10); weir-node'"'"'s share: under eviction p50 %s ms, p99 %s ms, max %s ms, alone p50 %s ms, p99 %s ms, max %s ms", m, p99["this"], mx["this"], qp99["this"], qmx["this"], w50["this"], wp["this"], wm["this"], wq50["this"], wqp["this"], wqm["this"]
 			if ("base" in p99 && p99["this"] > 0 && mx["this"] > 0)
 				printf "; base/this: p99 %.1fx, max %.1fx", p99["base"] / p99["this"], mx["base"] / mx["this"]
-			printf "\n"
+			printf "; the control (tmpfs, no weir) beside it: p99 %s ms, max %s ms\n", cp99["this"], cmx["this"]
 			if ("this-rt" in p99) {
 				printf "evict_stall_%s_rt (probe and weir-node at SCHED_FIFO 10): under eviction p99 %s ms, max %s ms; alone p99 %s ms, max %s ms; weir-node'"'"'s share: under eviction p50 %s ms, p99 %s ms, max %s ms, alone p50 %s ms, p99 %s ms, max %s ms", m, p99["this-rt"], mx["this-rt"], qp99["this-rt"], qmx["this-rt"], w50["this-rt"], wp["this-rt"], wm["this-rt"], wq50["this-rt"], wqp["this-rt"], wqm["this-rt"]
 				if ("base-rt" in p99 && p99["this-rt"] > 0 && mx["this-rt"] > 0)

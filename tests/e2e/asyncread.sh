@@ -33,6 +33,17 @@ pid="$(weir_node_pid)"
 [ -n "$pid" ] || fail "no weir-node running after the mount"
 cmp "$TREE/warm" "$MP/warm" || fail "warm differs from the source"
 ls "$MP" >/dev/null
+# The view's FUSE connection lets 64 read-ahead READs be in flight (fuse/view.c op_init): at the
+# kernel's 12, a streaming reader kept them all and a random reader's read waited for one.
+mountpoint -q /sys/fs/fuse/connections || mount -t fusectl fusectl /sys/fs/fuse/connections ||
+	fail "cannot mount fusectl on /sys/fs/fuse/connections (needed to read the view's FUSE connection)"
+conn="$(mountpoint -d "$MP" | cut -d: -f2)"
+[ -r "/sys/fs/fuse/connections/$conn/max_background" ] ||
+	fail "no FUSE connection $conn in /sys/fs/fuse/connections for $MP ($(ls /sys/fs/fuse/connections | tr '\n' ' '))"
+bg="$(cat "/sys/fs/fuse/connections/$conn/max_background")"
+ct="$(cat "/sys/fs/fuse/connections/$conn/congestion_threshold")"
+[ "$bg" = 64 ] && [ "$ct" = 48 ] || fail "the view's FUSE connection has max_background $bg, congestion_threshold $ct: expected 64 and 48"
+note "FUSE connection $conn: max_background $bg, congestion_threshold $ct"
 threads() { find "/proc/$pid/task" -mindepth 1 -maxdepth 1 | wc -l; }
 sleep 1
 base="$(threads)"
