@@ -6,7 +6,10 @@
 # first FUSE request was sent, inside its requests (by opcode: READ 15, GETATTR 3, ...), between
 # them, and after the last reply until the syscall returned. With sched:sched_switch in the
 # trace (BENCH_OFFCPU=1), the time before the first request is split too: the probe off its CPU
-# runnable (preempted, and by whom) or asleep (blocked, in which state).
+# runnable (preempted, and by whom) or asleep (blocked, in which state). A request is matched
+# to a pread only when the probe itself sent it: one the kernel left in its background queue and
+# another process's reply sent later is not seen, and its time counts before the first request
+# (where the probe waited for it) or as "no FUSE request".
 # usage: perf script ... | pread_split.py LABEL PID LIMIT_MS
 import collections
 import re

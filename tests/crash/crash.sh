@@ -47,11 +47,6 @@ reader_list() {
 		"$TMP/files" | while IFS= read -r f; do printf '%s\t%s\n' "$3/$f" "$TMP/tree/$f"; done
 }
 
-# conn_id MP: the FUSE connection of the view at MP (its name under /sys/fs/fuse/connections).
-conn_id() {
-	python3 -c 'import os, sys; d = os.stat(sys.argv[1]).st_dev; print((os.major(d) << 20) | os.minor(d))' "$1"
-}
-
 # abort_view CONN: ends the FUSE connection CONN (fusectl), so that a request nobody will
 # answer fails with ENOTCONN instead of holding its caller for ever (a request the kernel sent
 # to a daemon waits uninterruptibly: not even SIGKILL ends it).

@@ -37,7 +37,7 @@ ls "$MP" >/dev/null
 # kernel's 12, a streaming reader kept them all and a random reader's read waited for one.
 mountpoint -q /sys/fs/fuse/connections || mount -t fusectl fusectl /sys/fs/fuse/connections ||
 	fail "cannot mount fusectl on /sys/fs/fuse/connections (needed to read the view's FUSE connection)"
-conn="$(mountpoint -d "$MP" | cut -d: -f2)"
+conn="$(conn_id "$MP")"
 [ -r "/sys/fs/fuse/connections/$conn/max_background" ] ||
 	fail "no FUSE connection $conn in /sys/fs/fuse/connections for $MP ($(ls /sys/fs/fuse/connections | tr '\n' ' '))"
 bg="$(cat "/sys/fs/fuse/connections/$conn/max_background")"

@@ -90,8 +90,9 @@ ls -A "$MP/data/empty dir" >"$TMP/emptydir.ls" 2>&1 || fail "data/empty dir/ (a 
 ok "all $(find "$T" | wc -l) names match; many/ lists all $n keys (more than one ListObjectsV2 page); the marker \"empty dir/\" is an empty directory"
 
 step "cp -R the tree and cmp every byte"
+# stat_requests [MP]: the S3 requests weir counts for the view at MP (default $MP)
 stat_requests() {
-	w stat "$MP" -o json >"$TMP/stat.json" || fail "weir stat -o json exited with $?"
+	w stat "${1:-$MP}" -o json >"$TMP/stat.json" || fail "weir stat ${1:-$MP} -o json exited with $?"
 	json_get "$TMP/stat.json" ufs_requests
 }
 t0="$(now)"
@@ -127,28 +128,24 @@ if [ -n "$TRAIN_SPARK" ]; then
 	ok "uploaded $nobj objects ($tbytes bytes) in $(elapsed "$t0" "$(now)") s"
 	MPT="$TMP/mnt-train"
 	weir_mount s3://train "$MPT" --tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-region us-east-1 --s3-path-style
-	train_requests() {
-		w stat "$MPT" -o json >"$TMP/train-stat.json" || fail "weir stat $MPT -o json exited with $?"
-		json_get "$TMP/train-stat.json" ufs_requests
-	}
 	t0="$(now)"
 	timeout -k 5 300 cp -R "$MPT/." "$TMP/train1" || fail "cp -R $MPT failed"
 	t1="$(now)"
 	diff -r "$TT" "$TMP/train1" >&2 || fail "the copy of bucket train differs from the uploaded tree (diff -r above)"
 	n="$(find "$TMP/train1" -type f | wc -l)"
 	[ "$n" -eq "$nobj" ] || fail "the copy has $n files, the bucket $nobj"
-	before="$(train_requests)"
+	before="$(stat_requests "$MPT")"
 	ok "cold copy of $nobj files, $tbytes bytes, in $(elapsed "$t0" "$t1") s; every byte matches (diff -r), $before S3 requests"
 	rm -rf "$TMP/train1"
 	# remounted: the view's page cache, which keeps every file of at most 1 MiB, goes with it;
 	# the second copy is served by weir's tiers
 	out="$(w umount "$MPT" 2>&1)" || fail "weir umount $MPT exited with $?: $out"
 	weir_mount s3://train "$MPT" --tier "$TIERS" --s3-endpoint "$VGW_URL" --s3-region us-east-1 --s3-path-style
-	before="$(train_requests)"
+	before="$(stat_requests "$MPT")"
 	t0="$(now)"
 	timeout -k 5 300 cp -R "$MPT/." "$TMP/train2" || fail "second cp -R $MPT failed"
 	t1="$(now)"
-	after="$(train_requests)"
+	after="$(stat_requests "$MPT")"
 	diff -r "$TT" "$TMP/train2" >&2 || fail "the second copy of bucket train differs (diff -r above)"
 	[ "$after" -eq "$before" ] || fail "the second copy of bucket train, remounted, made $((after - before)) S3 request(s) (ufs_requests $before -> $after)"
 	ok "warm copy after a remount in $(elapsed "$t0" "$t1") s with no S3 request (ufs_requests stays $after)"

@@ -71,6 +71,12 @@ metrics_get() {
 # weir_node_pid [STATE_DIR]: the live weir-node of that state dir (default $WEIR_STATE), or "";
 # tracked (pid_track), so pid_signal and pid_stop take it. A stale pid file, or one whose pid a
 # weir-node of another test's state dir holds now, gives "".
+# conn_id MP: the FUSE connection of the view at MP (its name under /sys/fs/fuse/connections:
+# the kernel's device number, major << 20 | minor).
+conn_id() {
+	python3 -c 'import os, sys; d = os.stat(sys.argv[1]).st_dev; print((os.major(d) << 20) | os.minor(d))' "$1"
+}
+
 weir_node_pid() { pid_from_file "${1:-$WEIR_STATE}/node.pid" weir-node --state-dir "${1:-$WEIR_STATE}"; }
 
 # weir_keeper_pid [STATE_DIR]: the live weir-keeper over that state dir's weir-node, or "".
