@@ -33,8 +33,9 @@ pid="$(weir_node_pid)"
 [ -n "$pid" ] || fail "no weir-node running after the mount"
 cmp "$TREE/warm" "$MP/warm" || fail "warm differs from the source"
 ls "$MP" >/dev/null
-# The view's FUSE connection lets 64 read-ahead READs be in flight (fuse/view.c op_init): at the
-# kernel's 12, a streaming reader kept them all and a random reader's read waited for one.
+# The view's FUSE connection lets 24 read-ahead READs be in flight, unasked read-ahead stopping
+# past 9 (fuse/view.c op_init): at the kernel's 12, a streaming reader kept them all and a random
+# reader's read waited for one.
 mountpoint -q /sys/fs/fuse/connections || mount -t fusectl fusectl /sys/fs/fuse/connections ||
 	fail "cannot mount fusectl on /sys/fs/fuse/connections (needed to read the view's FUSE connection)"
 conn="$(conn_id "$MP")"
@@ -42,7 +43,7 @@ conn="$(conn_id "$MP")"
 	fail "no FUSE connection $conn in /sys/fs/fuse/connections for $MP ($(ls /sys/fs/fuse/connections | tr '\n' ' '))"
 bg="$(cat "/sys/fs/fuse/connections/$conn/max_background")"
 ct="$(cat "/sys/fs/fuse/connections/$conn/congestion_threshold")"
-[ "$bg" = 64 ] && [ "$ct" = 48 ] || fail "the view's FUSE connection has max_background $bg, congestion_threshold $ct: expected 64 and 48"
+[ "$bg" = 24 ] && [ "$ct" = 9 ] || fail "the view's FUSE connection has max_background $bg, congestion_threshold $ct: expected 24 and 9"
 note "FUSE connection $conn: max_background $bg, congestion_threshold $ct"
 threads() { find "/proc/$pid/task" -mindepth 1 -maxdepth 1 | wc -l; }
 sleep 1
