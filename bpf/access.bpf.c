@@ -1429,6 +1429,40 @@ ACCESS_SYSCALL_EXIT(sendfile64, NR_SENDFILE)
 ACCESS_SYSCALL_EXIT(splice, NR_SPLICE)
 ACCESS_SYSCALL_EXIT(copy_file_range, NR_COPY_FILE_RANGE)
 
+/* An io_uring SPLICE request (io_uring/splice.c), which starts the request as io_rw does: its
+ * input descriptor and offset, taken at issue; the input file is put back before completion. */
+struct io_splice___weir {
+	__s64 off_in; /* -1: the file's position, moved past what was read */
+	int splice_fd_in;
+	unsigned int flags;
+} __attribute__((preserve_access_index));
+
+#define SPLICE_F_FD_IN_FIXED (1U << 31) /* splice_fd_in is a registered file's index */
+
+/* An io_uring SPLICE from a passthrough view file into a pipe reads the tier file by
+ * splice_read, without a syscall. Its input is found where it completes, by its descriptor in the
+ * completing task's table (the submitter's, or its io-wq worker's, which shares it); a registered
+ * input file (SPLICE_F_FD_IN_FIXED) is not looked up, nor one closed before the completion. */
+static __always_inline int on_uring_splice(void *req, __s32 res)
+{
+	struct io_splice___weir *sp = req;
+	if (BPF_CORE_READ(sp, flags) & SPLICE_F_FD_IN_FIXED)
+		return 0;
+	__u32 zero = 0;
+	struct access_pending *p = bpf_map_lookup_elem(&pending, &zero);
+	if (!p)
+		return 0;
+	__u64 task = current_task(p, 0);
+	struct file *f = fd_file((struct task_struct *)task, BPF_CORE_READ(sp, splice_fd_in), 0);
+	if (!f)
+		return 0;
+	/* do_splice() moved the offset (or the file's position) past what it read */
+	__s64 end = BPF_CORE_READ(sp, off_in);
+	if (end == -1)
+		end = BPF_CORE_READ(f, f_pos);
+	return count_passthrough(p, f, end - res, res, task, 0);
+}
+
 /* io_uring reads call the file's read_iter without a read syscall. */
 static __always_inline int on_uring_complete(void *req, struct io_uring_cqe *cqe)
 {
@@ -1437,6 +1471,8 @@ static __always_inline int on_uring_complete(void *req, struct io_uring_cqe *cqe
 		return 0;
 	struct io_kiocb___weir *r = req;
 	__u8 op = BPF_CORE_READ(r, opcode);
+	if (op == IORING_OP_SPLICE)
+		return on_uring_splice(req, res);
 	if (op != IORING_OP_READ && op != IORING_OP_READV && op != IORING_OP_READ_FIXED &&
 	    op != IORING_OP_READ_MULTISHOT && op != 60 /* IORING_OP_READV_FIXED, 6.15+ */)
 		return 0;

@@ -238,7 +238,7 @@ got=$(($(top_get "$TMP/p" passthrough_bytes) - pt0))
 [ "$got" -ge 4096 ] && [ "$got" -le 8192 ] || fail "head -c 4096 of a passthrough file counted $got bytes"
 ok "head -c 4096: $got bytes"
 
-step "passthrough: pread, preadv, sendfile, splice and io_uring reads all counted"
+step "passthrough: pread, preadv, sendfile, splice, io_uring reads and io_uring SPLICE all counted"
 pt0="$(top_get "$TMP/p" passthrough_bytes)"
 python3 - "$TMP/p/large.bin" "$TMP/out.bin" <<'PY'
 import os, sys
@@ -268,6 +268,13 @@ if [ -x "$WEIR_URING_READ" ]; then
 	got=$(($(top_get "$TMP/p" passthrough_bytes) - pt0))
 	within "$got" $((8 << 20)) 2 || fail "8 MiB read through io_uring counted $got bytes"
 	ok "io_uring: $got of $((8 << 20)) bytes"
+	# io_uring SPLICE into a pipe: 4 MiB at explicit offsets, 4 MiB from the file's position
+	pt0="$(top_get "$TMP/p" passthrough_bytes)"
+	"$WEIR_URING_READ" --splice "$TMP/p/large.bin" $((8 << 20)) >"$TMP/uring.out" || fail "io_uring splice of $TMP/p/large.bin failed"
+	cmp -s "$TMP/uring.out" <(head -c $((8 << 20)) "$PSRC/large.bin") || fail "the io_uring splice reader got other bytes"
+	got=$(($(top_get "$TMP/p" passthrough_bytes) - pt0))
+	within "$got" $((8 << 20)) 2 || fail "8 MiB moved by io_uring SPLICE counted $got bytes"
+	ok "io_uring SPLICE: $got of $((8 << 20)) bytes"
 else
 	fail "no io_uring reader at WEIR_URING_READ=\"${WEIR_URING_READ:-}\": build the tests"
 fi
