@@ -732,10 +732,23 @@ static __always_inline int backing_view(const struct access_pending *p, __u32 *d
 	struct access_file_key key = {.ino = *ino, .dev = *dev};
 	struct access_backing *b = bpf_map_lookup_elem(&backing, &key);
 
-	if (!b || !view_of_dev(p, b->dev, view_id))
+	if (!b)
 		return 0;
-	*dev = b->dev;
-	*ino = b->ino;
+	__u32 i = b->last;
+	if (b->shared) {
+		/* several views' files: the one an opener in the reader's cgroup holds */
+		__u64 cg = bpf_get_current_cgroup_id();
+		for (__u32 k = 0; k < ACCESS_BACKING_SLOTS; k++)
+			if (b->slot[k].opens && b->slot[k].cgroup_id == cg) {
+				i = k;
+				break;
+			}
+	}
+	struct access_backing_slot *s = &b->slot[i & (ACCESS_BACKING_SLOTS - 1)];
+	if (!view_of_dev(p, s->dev, view_id))
+		return 0;
+	*dev = s->dev;
+	*ino = s->ino;
 	return 1;
 }
 

@@ -214,16 +214,24 @@ struct access_fault_slot {
 };
 
 /* Map "backing" (hash): key struct access_file_key of a tier file (the backing file of
- * passthrough opens), value struct access_backing: the view file passed through to it. Writer:
+ * passthrough opens), value struct access_backing: the view files passed through to it. Writer:
  * user space, when a view passes an open through and after its release (weir-node knows both
- * files then; no program runs at open). Tier files are private to weir-node, so any other
- * process's read or fault of one is a passthrough read or mmap fault of that view file. A tier
- * file open in passthrough through two views at once counts on the one that opened it last.
- * Capacity ACCESS_MAX_READERS. */
-struct access_backing {
-	__u64 ino;   /* of the view file */
+ * files then, and the opener's cgroup; no program runs at open). Tier files are private to
+ * weir-node, so any other process's read or fault of one is a passthrough read or mmap fault of
+ * one of those view files: of the only one (the common case, no helper call); else of the one
+ * an opener in the reader's cgroup holds (a source and its dataset:// reference read by pods of
+ * two namespaces); else of the one opened last. Capacity ACCESS_MAX_READERS. */
+#define ACCESS_BACKING_SLOTS 4 /* a power of two */
+struct access_backing_slot {
+	__u64 ino;	 /* of the view file */
+	__u64 cgroup_id; /* of its opener (0: unknown) */
 	__u32 dev;   /* of the view, kernel s_dev encoding: its view is looked up in watch_devs */
-	__u32 opens; /* passthrough opens of the tier file (user space's count) */
+	__u32 opens; /* passthrough opens of the tier file it stands for (0: slot free) */
+};
+struct access_backing {
+	struct access_backing_slot slot[ACCESS_BACKING_SLOTS];
+	__u32 last;   /* the slot of the last opener */
+	__u32 shared; /* 1: the slots in use name more than one view file */
 };
 
 /* Map "events" (ring buffer): struct access_event records. Writer: kernel.

@@ -71,7 +71,8 @@ _Static_assert(sizeof(struct access_pending) == 112 + 96, "access_pending layout
 _Static_assert(sizeof(struct access_file_cache) == 56, "access_file_cache layout");
 _Static_assert(sizeof(struct access_read_cursor) == 32, "access_read_cursor layout");
 _Static_assert(sizeof(struct access_event) == 104, "access_event layout");
-_Static_assert(sizeof(struct access_backing) == 16, "access_backing layout");
+_Static_assert(sizeof(struct access_backing) == 8 + 24 * ACCESS_BACKING_SLOTS,
+	       "access_backing layout");
 _Static_assert(sizeof(struct access_fault_slot) == 64, "access_fault_slot layout");
 
 /* The reading syscalls whose exits count passthrough reads from a tmpfs tier (access.bpf.c) */
@@ -590,21 +591,107 @@ static void backing_gen_bump_locked(struct access_tracker *t)
 	t->skel->bss->backing_gen = g == UINT32_MAX ? 0 : g; /* the programs add 1: never 0 */
 }
 
-/* Registers (hold) or unregisters one passthrough open of the tier file key as view file
- * (vdev, view_ino). Under pt_lock. */
-static int backing_update_locked(struct access_tracker *t, const struct access_file_key *key,
-				 int hold, __u32 vdev, uint64_t view_ino)
+/* Slot i of b stands for view file (vdev, ino) */
+static bool slot_is(const struct access_backing_slot *s, __u32 vdev, uint64_t ino)
+{
+	return s->opens > 0 && s->dev == vdev && s->ino == ino;
+}
+
+/* b's last and shared, after its slots changed: the slot of the last opener stays if in use,
+ * else any slot in use is; shared when two slots in use name different view files. */
+static void backing_settle(struct access_backing *b)
+{
+	b->shared = 0;
+	int any = -1;
+	for (int i = 0; i < ACCESS_BACKING_SLOTS; i++) {
+		if (!b->slot[i].opens)
+			continue;
+		if (any < 0)
+			any = i;
+		else if (!slot_is(&b->slot[i], b->slot[any].dev, b->slot[any].ino))
+			b->shared = 1;
+	}
+	if (any >= 0 && !b->slot[b->last % ACCESS_BACKING_SLOTS].opens)
+		b->last = (__u32)any;
+}
+
+/* One more passthrough open of b's tier file, of view file (vdev, ino) by an opener in cgroup cg
+ * (0: unknown). Returns whether a slot changed its meaning (the programs' cached runs must look
+ * again), or -ENOSPC when ACCESS_BACKING_SLOTS other view files hold it. */
+static int backing_slot_hold(struct access_backing *b, __u32 vdev, uint64_t ino, uint64_t cg)
+{
+	int same = -1, free_slot = -1;
+	for (int i = 0; i < ACCESS_BACKING_SLOTS; i++) {
+		struct access_backing_slot *s = &b->slot[i];
+		if (slot_is(s, vdev, ino) && (same < 0 || s->cgroup_id == cg))
+			same = i;
+		if (!s->opens && free_slot < 0)
+			free_slot = i;
+	}
+	if (same >= 0 && b->slot[same].cgroup_id == cg) {
+		b->slot[same].opens++;
+		b->last = (__u32)same;
+		return 0;
+	}
+	if (free_slot < 0 && same >= 0) {
+		/* full: its view's slot takes it, under that slot's cgroup */
+		b->slot[same].opens++;
+		b->last = (__u32)same;
+		return 0;
+	}
+	if (free_slot < 0) {
+		/* full with other views' files: two slots of one view file merge into one */
+		for (int i = 0; i < ACCESS_BACKING_SLOTS && free_slot < 0; i++)
+			for (int j = i + 1; j < ACCESS_BACKING_SLOTS; j++)
+				if (slot_is(&b->slot[j], b->slot[i].dev, b->slot[i].ino)) {
+					b->slot[i].opens += b->slot[j].opens;
+					b->slot[j] = (struct access_backing_slot){0};
+					free_slot = j;
+					break;
+				}
+		if (free_slot < 0)
+			return -ENOSPC;
+	}
+	b->slot[free_slot] =
+	    (struct access_backing_slot){.ino = ino, .cgroup_id = cg, .dev = vdev, .opens = 1};
+	b->last = (__u32)free_slot;
+	backing_settle(b);
+	return 1;
+}
+
+/* One fewer: the slot of (vdev, ino, cg), else any of (vdev, ino) (a merged one). Returns whether
+ * a slot went. */
+static int backing_slot_release(struct access_backing *b, __u32 vdev, uint64_t ino, uint64_t cg)
+{
+	int k = -1;
+	for (int i = 0; i < ACCESS_BACKING_SLOTS; i++)
+		if (slot_is(&b->slot[i], vdev, ino) && (k < 0 || b->slot[i].cgroup_id == cg))
+			k = i;
+	if (k < 0 || --b->slot[k].opens > 0)
+		return 0;
+	b->slot[k] = (struct access_backing_slot){0};
+	backing_settle(b);
+	return 1;
+}
+
+static bool backing_empty(const struct access_backing *b)
+{
+	for (int i = 0; i < ACCESS_BACKING_SLOTS; i++)
+		if (b->slot[i].opens)
+			return false;
+	return true;
+}
+
+/* Writes b for the tier file key (deletes the entry when no slot is in use); had: it was in the
+ * map; moved: a slot changed its meaning. Under pt_lock. */
+static int backing_store_locked(struct access_tracker *t, const struct access_file_key *key,
+				const struct access_backing *b, bool had, bool moved)
 {
 	struct bpf_map *m = t->skel->maps.backing;
-	struct access_backing b;
-	int have = bpf_map__lookup_elem(m, key, sizeof(*key), &b, sizeof(b), 0) == 0;
 	int r;
-
-	if (!hold) {
-		if (!have)
-			return 0; /* its view was removed meanwhile */
-		if (--b.opens > 0)
-			return bpf_map__update_elem(m, key, sizeof(*key), &b, sizeof(b), BPF_EXIST);
+	if (backing_empty(b)) {
+		if (!had)
+			return 0;
 		r = bpf_map__delete_elem(m, key, sizeof(*key), 0);
 		if (r == 0) {
 			backing_count_locked(t, key->dev, -1);
@@ -612,16 +699,36 @@ static int backing_update_locked(struct access_tracker *t, const struct access_f
 		}
 		return r;
 	}
-	/* the last opener's view: see "backing" in access.h */
-	struct access_backing n = {.ino = view_ino, .dev = vdev, .opens = have ? b.opens + 1 : 1};
-	if (!have)
+	if (!had)
 		backing_count_locked(t, key->dev, 1); /* before the programs can find it */
-	r = bpf_map__update_elem(m, key, sizeof(*key), &n, sizeof(n), BPF_ANY);
-	if (r < 0 && !have)
+	r = bpf_map__update_elem(m, key, sizeof(*key), b, sizeof(*b), BPF_ANY);
+	if (r < 0 && !had)
 		backing_count_locked(t, key->dev, -1);
-	if (r == 0 && have && (b.ino != n.ino || b.dev != n.dev))
+	if (r == 0 && had && moved)
 		backing_gen_bump_locked(t);
 	return r;
+}
+
+/* Registers (hold) or unregisters one passthrough open of the tier file key as view file
+ * (vdev, view_ino), opened by a process of cgroup cg. Under pt_lock. */
+static int backing_update_locked(struct access_tracker *t, const struct access_file_key *key,
+				 int hold, __u32 vdev, uint64_t view_ino, uint64_t cg)
+{
+	struct bpf_map *m = t->skel->maps.backing;
+	struct access_backing b = {0};
+	bool have = bpf_map__lookup_elem(m, key, sizeof(*key), &b, sizeof(b), 0) == 0;
+	int moved;
+
+	if (!hold) {
+		if (!have)
+			return 0; /* its view was removed meanwhile */
+		moved = backing_slot_release(&b, vdev, view_ino, cg);
+	} else {
+		moved = backing_slot_hold(&b, vdev, view_ino, cg);
+		if (moved < 0)
+			return moved;
+	}
+	return backing_store_locked(t, key, &b, have, moved > 0);
 }
 
 static void pt_sys_detach_locked(struct access_tracker *t)
@@ -670,7 +777,7 @@ static void pmd_attach_locked(struct access_tracker *t)
 }
 
 int access_tracker_passthrough_hold(struct access_tracker *t, int hold, dev_t view_dev,
-				    uint64_t view_ino, int tier_fd)
+				    uint64_t view_ino, uint64_t cgroup_id, int tier_fd)
 {
 	struct access_file_key key = {0};
 	struct stat st;
@@ -693,7 +800,7 @@ int access_tracker_passthrough_hold(struct access_tracker *t, int hold, dev_t vi
 
 	pthread_mutex_lock(&t->pt_lock);
 	if (!hold) {
-		backing_update_locked(t, &key, 0, vdev, view_ino);
+		backing_update_locked(t, &key, 0, vdev, view_ino, cgroup_id);
 		if (shmem && t->pt_holds > 0 && --t->pt_holds == 0)
 			t->pt_idle_ns = now_ns();
 		if (t->pmd_holds > 0 && --t->pmd_holds == 0)
@@ -707,7 +814,7 @@ int access_tracker_passthrough_hold(struct access_tracker *t, int hold, dev_t vi
 			goto out;
 		}
 	}
-	r = backing_update_locked(t, &key, 1, vdev, view_ino);
+	r = backing_update_locked(t, &key, 1, vdev, view_ino, cgroup_id);
 	if (r < 0)
 		goto out; /* an attached sys_exit with no holds expires */
 	if (shmem)
@@ -834,7 +941,9 @@ int access_tracker_remove_view(struct access_tracker *t, dev_t dev)
 	struct access_backing bval;
 	int have_bkey = 0;
 	for (;;) {
+		/* its slots go; an entry left with none is deleted */
 		struct access_file_key del[256];
+		struct access_backing left[256];
 		size_t n = 0;
 		while (n < sizeof(del) / sizeof(del[0]) &&
 		       bpf_map__get_next_key(bmap, have_bkey ? &bkey : NULL, &bnext,
@@ -842,18 +951,25 @@ int access_tracker_remove_view(struct access_tracker *t, dev_t dev)
 			bkey = bnext;
 			have_bkey = 1;
 			if (bpf_map__lookup_elem(bmap, &bnext, sizeof(bnext), &bval, sizeof(bval),
-						 0) == 0 &&
-			    bval.dev == kdev)
-				del[n++] = bnext;
+						 0) < 0)
+				continue;
+			bool mine = false;
+			for (int i = 0; i < ACCESS_BACKING_SLOTS; i++)
+				if (bval.slot[i].opens && bval.slot[i].dev == kdev) {
+					bval.slot[i] = (struct access_backing_slot){0};
+					mine = true;
+				}
+			if (!mine)
+				continue;
+			backing_settle(&bval);
+			del[n] = bnext;
+			left[n++] = bval;
 		}
 		for (size_t i = 0; i < n; i++)
-			if (bpf_map__delete_elem(bmap, &del[i], sizeof(del[i]), 0) == 0) {
-				backing_count_locked(t, del[i].dev, -1);
-				backing_gen_bump_locked(t);
-			}
+			backing_store_locked(t, &del[i], &left[i], true, true);
 		if (n < sizeof(del) / sizeof(del[0]))
 			break;
-		have_bkey = 0;
+		have_bkey = 0; /* the next pass finds none of these again */
 	}
 	pthread_mutex_unlock(&t->pt_lock);
 
@@ -1219,7 +1335,7 @@ int access_tracker_remove_view(struct access_tracker *t, dev_t dev)
 }
 
 int access_tracker_passthrough_hold(struct access_tracker *t, int hold, dev_t view_dev,
-				    uint64_t view_ino, int tier_fd)
+				    uint64_t view_ino, uint64_t cgroup_id, int tier_fd)
 {
 	return hold ? -ENOTSUP : 0;
 }

@@ -213,14 +213,17 @@ int access_tracker_remove_view(struct access_tracker *t, dev_t dev);
  * block-device file systems come in 2 MiB folios), which cost every page fault of the node,
  * are attached while any tier file is held. access_tracker_passthrough_expire() detaches them
  * once nothing was held for idle_ms (so a loader that opens and closes file after file does
- * not flap). Any thread; an
+ * not flap). cgroup_id: the opener's cgroup (0: unknown); where views' files of one tier file
+ * are open at once (a source and its dataset:// reference), a read counts on the one an opener
+ * in the reader's cgroup holds, else on the one opened last. Any thread; an
  * internal mutex serialises map updates, attach and detach. view_dev need not be watched yet
  * (a taken-over view restores its passthrough opens before it is added): its reads count once
  * it is. _hold(1) returns 0, -ENOTSUP (a tmpfs tier file and the sys_exit program did not
- * load: its reads would go uncounted), -E2BIG (ACCESS_MAX_READERS tier files held) or -errno;
+ * load: its reads would go uncounted), -E2BIG (ACCESS_MAX_READERS tier files held), -ENOSPC
+ * (ACCESS_BACKING_SLOTS other views' files hold this tier file) or -errno;
  * _hold(0) returns 0 or -errno. */
 int access_tracker_passthrough_hold(struct access_tracker *t, int hold, dev_t view_dev,
-				    uint64_t view_ino, int tier_fd);
+				    uint64_t view_ino, uint64_t cgroup_id, int tier_fd);
 void access_tracker_passthrough_expire(struct access_tracker *t, unsigned idle_ms);
 /* 1 while the passthrough program is attached. */
 int access_tracker_passthrough_attached(struct access_tracker *t);

@@ -45,6 +45,7 @@
 #include "log.h"
 #include "meta_listing.h"
 #include "prefetch.h"
+#include "proc_cgroup.h"
 #include "ranges.h"
 #include "htable.h"
 #include "view_creds.h"
@@ -228,6 +229,7 @@ struct handle {
 	int backing_id;	     /* > 0: reads pass through to the tier file */
 	int backing_fd;	     /* its tier file while backing_id > 0 (the store's; pinned) */
 	bool pt_held;	     /* passthrough_hold(true) was called: call it with false at close */
+	uint64_t pt_cgroup;  /* the opener's cgroup, told passthrough_hold (0: unknown) */
 	bool reads_version;  /* counted in its inode's opens_read (a read handle) */
 	struct inode *ino;
 	int wfd;		 /* >= 0: opened for writing, straight on the UFS (rw views) */
@@ -1646,14 +1648,14 @@ static void try_passthrough(struct view *v, struct handle *h)
 	/* Whoever counts passthrough reads must be ready before the first one. The hook may be
 	 * given later (view_track_passthrough), hence read under the lock. */
 	pthread_mutex_lock(&v->lock);
-	bool (*hold)(void *, bool, dev_t, uint64_t, int) = v->cfg.passthrough_hold;
+	bool (*hold)(void *, bool, dev_t, uint64_t, uint64_t, int) = v->cfg.passthrough_hold;
 	void *hold_data = v->cfg.passthrough_hold_data;
 	bool unseen = v->cfg.passthrough_unseen;
 	pthread_mutex_unlock(&v->lock);
 	/* an open racing the mount's start: its reads could not be counted on this view */
 	if (hold && !atomic_load(&v->dev))
 		goto undo;
-	if (hold && !hold(hold_data, true, v->dev, h->ino->ino, fd))
+	if (hold && !hold(hold_data, true, v->dev, h->ino->ino, h->pt_cgroup, fd))
 		goto undo;
 	struct inode *in = h->ino;
 	pthread_mutex_lock(&v->lock);
@@ -1708,7 +1710,7 @@ static void try_passthrough(struct view *v, struct handle *h)
 	return;
 unhold:
 	if (hold)
-		hold(hold_data, false, v->dev, h->ino->ino, fd);
+		hold(hold_data, false, v->dev, h->ino->ino, h->pt_cgroup, fd);
 undo:
 	unpin_blocks(v, h);
 }
@@ -1770,7 +1772,7 @@ static void handle_close(struct view *v, struct handle *h)
 		log_debug("closing backing %d: %s", close_id, strerror(errno));
 	if (h->pt_held)
 		v->cfg.passthrough_hold(v->cfg.passthrough_hold_data, false, v->dev, h->ino->ino,
-					h->backing_fd);
+					h->pt_cgroup, h->backing_fd);
 	unpin_blocks(v, h);
 	if (h->wfd >= 0) {
 		close(h->wfd);
@@ -3123,6 +3125,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * through beside them. Only if even that fails (a fetch failed, no room in the tier) is it
 	 * a cached open, which the kernel may refuse with EIO. */
 	if (may_pass) {
+		/* whose reads of the tier file these are, where two views pass it through (a
+		 * restored handle's opener is not known: 0) */
+		if (proc_cgroup_id(fuse_req_ctx(req)->pid, &h->pt_cgroup) < 0)
+			h->pt_cgroup = 0;
 		stream_fill(v, h);
 		try_passthrough(v, h);
 		if (h->backing_id <= 0 && !pass_reservation_drop(v, in, true)) {
@@ -4480,7 +4486,7 @@ static int restore_rec(void *arg, const struct view_journal_rec *rec, const void
 static void pt_rehold(struct view *v, struct handle *h)
 {
 	h->pt_held = v->cfg.passthrough_hold(v->cfg.passthrough_hold_data, true, v->dev,
-					     h->ino->ino, h->backing_fd);
+					     h->ino->ino, h->pt_cgroup, h->backing_fd);
 	if (!h->pt_held)
 		log_warn("\"%s\": reads of \"%s\", open in passthrough before the restart, go "
 			 "uncounted",
@@ -5079,8 +5085,8 @@ dev_t view_dev(const struct view *v)
 
 /* The hook runs under the view's lock here (bpf() calls, no I/O; once per takeover), so that
  * no handle closes between its registration and its hold. */
-void view_track_passthrough(struct view *v, bool (*hold)(void *, bool, dev_t, uint64_t, int),
-			    void *data)
+void view_track_passthrough(struct view *v,
+			    bool (*hold)(void *, bool, dev_t, uint64_t, uint64_t, int), void *data)
 {
 	pthread_mutex_lock(&v->lock);
 	v->cfg.passthrough_hold = hold;

@@ -49,9 +49,10 @@ struct view_config {
 	 * to the tier file tier_fd (borrowed; returning false refuses passthrough for it: it is
 	 * then read through the view, where it is counted), with hold false and the same
 	 * arguments after that handle's release, and with hold true for each passthrough handle a
-	 * taken-over view restores; from the view's threads, no view lock held. NULL: not
-	 * called. */
-	bool (*passthrough_hold)(void *data, bool hold, dev_t dev, uint64_t ino, int tier_fd);
+	 * taken-over view restores; from the view's threads, no view lock held. cgroup_id: the
+	 * opener's cgroup (0: unknown, as for a restored handle). NULL: not called. */
+	bool (*passthrough_hold)(void *data, bool hold, dev_t dev, uint64_t ino, uint64_t cgroup_id,
+				 int tier_fd);
 	void *passthrough_hold_data;
 	/* Files are served without OPEN: the first OPEN of a file is answered ENOSYS, and the
 	 * kernel then opens every file of the connection by itself (keep_cache, no OPEN, FLUSH or
@@ -103,8 +104,8 @@ struct view;
 /* Gives a view started without a passthrough hook (taken over before eBPF loaded) its hook:
  * later passthrough opens call it, and so does each passthrough handle it restored, now. The
  * view's own opens then stop counting as whole-file reads. Any thread. */
-void view_track_passthrough(struct view *v, bool (*hold)(void *, bool, dev_t, uint64_t, int),
-			    void *data);
+void view_track_passthrough(struct view *v,
+			    bool (*hold)(void *, bool, dev_t, uint64_t, uint64_t, int), void *data);
 /* Mounts the view (clearing a dead mount left at mountpoint by a killed daemon) and starts its
  * multi-threaded loop. Returns 0 and an owned *ret, or -errno with a message in errbuf. */
 int view_start(const struct view_config *cfg, const struct view_source *src, struct view **ret,

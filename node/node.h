@@ -336,7 +336,8 @@ int node_collect_figures(void *arg, json_object **ret, json_object **ret_traffic
 			 json_object **ret_loads);
 
 /* tracker.c */
-bool node_passthrough_hold(void *data, bool hold, dev_t dev, uint64_t ino, int tier_fd);
+bool node_passthrough_hold(void *data, bool hold, dev_t dev, uint64_t ino, uint64_t cgroup_id,
+			   int tier_fd);
 /* Hands a listed view to eBPF (add_view), or, when eBPF is off, not loaded yet, or refuses it
  * (bpf-max-views views watched, its map full), has the view count its own reads
  * (view_count_own_reads); sets nv->tracking. Returns 0 when eBPF watches it. Under lock. */

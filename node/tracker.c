@@ -19,10 +19,11 @@
  * to the view file, and counts reads of a tmpfs one only while it holds its sys_exit program
  * attached. Refusing the open when it cannot keeps that file's reads counted (through the
  * view). View threads, no lock held. */
-bool node_passthrough_hold(void *data, bool hold, dev_t dev, uint64_t ino, int tier_fd)
+bool node_passthrough_hold(void *data, bool hold, dev_t dev, uint64_t ino, uint64_t cgroup_id,
+			   int tier_fd)
 {
 	struct node *n = data;
-	int r = access_tracker_passthrough_hold(n->tracker, hold, dev, ino, tier_fd);
+	int r = access_tracker_passthrough_hold(n->tracker, hold, dev, ino, cgroup_id, tier_fd);
 	if (r < 0 && hold) {
 		log_warn("cannot count passthrough reads with eBPF (%s): opening without "
 			 "passthrough",

@@ -432,6 +432,58 @@ cat "$TMP/t/epoch.bin" >/dev/null
 	fail "weir-node reading the tier file for view t counted $(($(top_get "$TMP/s" passthrough_bytes) - pt0)) passthrough bytes on view s"
 ok "8 MiB served to view t from the tier file; view s counted nothing"
 
+step "SSD tier: one tier file passed through by two views at once counts on the view each reader went through"
+# A source and its dataset:// reference, read by pods of two namespaces: view u of the same
+# source shares view s's tier file. A reader in cgroup p opens it through s, then one in cgroup
+# p2 through u (the last opener); only then do they read, each through its own descriptor, and
+# each cgroup's reads must count on its own view.
+weir_mount "local://$SSRC" "$TMP/u" --tier "ssd:$TMP/ssd:1GiB" --label team-u/images --open-mode open
+cmp -s "$TMP/u/epoch.bin" "$SSRC/epoch.bin" || fail "$TMP/u/epoch.bin differs from its source"
+# held_read CGROUP FILE TIMES TAG: a process of CGROUP opens FILE, says so ($TMP/TAG.ready),
+# and once $TMP/TAG.go exists reads it whole TIMES times through that descriptor; pid in $!
+held_read() {
+	sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec python3 -c "$@"' sh "$1" '
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+open(sys.argv[3] + ".ready", "w").close()
+for _ in range(6000):
+    if os.path.exists(sys.argv[3] + ".go"):
+        break
+    time.sleep(0.01)
+else:
+    sys.exit("never told to read")
+size = os.fstat(fd).st_size
+for _ in range(int(sys.argv[2])):
+    off = 0
+    while off < size:
+        n = len(os.pread(fd, 1 << 20, off))
+        assert n > 0
+        off += n
+' "$2" "$3" "$TMP/$4" &
+}
+s0="$(top_get "$TMP/s" passthrough_bytes)"
+u0="$(top_get "$TMP/u" passthrough_bytes)"
+uo="$(top_get "$TMP/u" passthrough_opens)"
+held_read "$CGP" "$TMP/s/epoch.bin" 3 rs
+ra=$!
+pid_track "$ra"
+until_ok 10 "the reader of s/epoch.bin opening it" test -e "$TMP/rs.ready"
+held_read "$CGP2" "$TMP/u/epoch.bin" 2 ru
+rb=$!
+pid_track "$rb"
+until_ok 10 "the reader of u/epoch.bin opening it" test -e "$TMP/ru.ready"
+touch "$TMP/rs.go"
+wait "$ra" || fail "the reader of s/epoch.bin failed"
+touch "$TMP/ru.go"
+wait "$rb" || fail "the reader of u/epoch.bin failed"
+[ "$(top_get "$TMP/u" passthrough_opens)" -gt "$uo" ] || fail "view u's open of epoch.bin was not passed through"
+gs=$(($(top_get "$TMP/s" passthrough_bytes) - s0))
+gu=$(($(top_get "$TMP/u" passthrough_bytes) - u0))
+within "$gs" $((3 * (8 << 20))) 5 || fail "3 reads of 8 MiB through view s (cgroup $cgp) counted $gs bytes on s, $gu on u"
+within "$gu" $((2 * (8 << 20))) 5 || fail "2 reads of 8 MiB through view u (cgroup $cgp2) counted $gu bytes on u, $gs on s"
+out="$(w umount "$TMP/u" 2>&1)" || fail "weir umount $TMP/u: $out"
+ok "s (cgroup $cgp): $gs of $((3 * (8 << 20))) bytes; u (cgroup $cgp2, opened last): $gu of $((2 * (8 << 20)))"
+
 step "SSD tier: an mmap reader counts what it touched"
 # MADV_NOHUGEPAGE: ext4 may hold the tier file in 2 MiB folios, which a fault maps by PMD
 # without passing any filemap tracepoint (README: not counted).
