@@ -35,14 +35,37 @@ struct cached_dir {
 struct validation {
 	int64_t at_ms;
 	bool changed; /* weir changed it: never served stale */
+	/* the ask attr came from (mc->asks when it began; 0: read from meta.db): an answer to an
+	 * older ask that comes after it is not stored over it */
+	uint64_t seq;
+	struct ufs_attr attr;
+};
+
+/* One validation asking the UFS for a path. The non-forced validations of that path that come
+ * meanwhile wait for its answer instead of asking too (a reader's LOOKUP and the directory
+ * stream's prefetch of the same next file sent two HEADs). All fields under lock; freed by the
+ * last of the asker and its waiters to be done with it. */
+struct asking {
+	unsigned waiters; /* validations waiting for done */
+	bool done;	  /* the asker has its answer (and has stored it, if it could) */
+	/* done: the answer is not for the waiters, who look again: weir changed something while
+	 * it was asked, or a newer ask (a forced one) stored its answer first */
+	bool stale;
+	int err; /* done: what the asker returns, 0 or -errno */
+	/* done, err 0: the version, and whether it differs from the one validated before */
+	bool changed;
 	struct ufs_attr attr;
 };
 
 struct meta_cache {
 	struct ufs *ufs;
-	/* Guards dirs, valid and down; held for map operations only, never across a UFS call,
-	 * SQLite or any other I/O. */
+	/* Guards dirs, valid, asking, down and the counters below; held for map operations only,
+	 * never across a UFS call, SQLite or any other I/O. Released while waiting on asked. */
 	pthread_mutex_t lock;
+	/* With lock: broadcast when an ask (struct asking) is done. Waited on only by a
+	 * non-forced validation that may ask, never while the UFS is known down (a probe there
+	 * may take the full timeout; the others serve stale at once). */
+	pthread_cond_t asked;
 	/* Serialises SQLite transactions; held across disk I/O. lock may be taken briefly under
 	 * it, never the other way round. */
 	pthread_mutex_t db_lock;
@@ -51,6 +74,9 @@ struct meta_cache {
 			      */
 	struct strmap *dirs; /* dir path -> struct cached_dir, under lock */
 	struct strmap *valid; /* object path -> struct validation, under lock */
+	/* object path -> struct asking, under lock: the newest ask of each path at the UFS */
+	struct strmap *asking;
+	uint64_t asks; /* under lock: asks begun, numbering them (struct validation.seq) */
 	atomic_uint_fast64_t max_stale_ms;
 	struct meta_cache_health down; /* under lock; max_stale_ms unused here */
 	int64_t next_probe_ms;	       /* under lock: while down, when to ask the UFS again */
@@ -330,9 +356,11 @@ int meta_cache_open(const char *db_path, struct ufs *u, struct meta_cache **ret,
 	atomic_init(&mc->max_stale_ms, META_CACHE_MAX_STALE_DEFAULT_MS);
 	pthread_mutex_init(&mc->lock, NULL);
 	pthread_mutex_init(&mc->db_lock, NULL);
+	pthread_cond_init(&mc->asked, NULL);
 	mc->dirs = strmap_new();
 	mc->valid = strmap_new();
-	if (!mc->dirs || !mc->valid)
+	mc->asking = strmap_new();
+	if (!mc->dirs || !mc->valid || !mc->asking)
 		goto fail;
 	r = db_load(mc, db_path, why, sizeof(why));
 	if (r == -EBADMSG) {
@@ -395,8 +423,12 @@ void meta_cache_free(struct meta_cache *mc)
 		return;
 	strmap_free(mc->dirs, cached_dir_free);
 	strmap_free(mc->valid, free);
+	/* empty: every call of the cache's has returned, and an asker ends its ask before it
+	 * returns (its waiters return after it) */
+	strmap_free(mc->asking, free);
 	if (mc->db)
 		sqlite3_close(mc->db);
+	pthread_cond_destroy(&mc->asked);
 	pthread_mutex_destroy(&mc->lock);
 	pthread_mutex_destroy(&mc->db_lock);
 	free(mc);
@@ -428,7 +460,7 @@ uint64_t meta_cache_memory(struct meta_cache *mc)
 		return 0;
 	uint64_t bytes = malloc_usable_size(mc);
 	pthread_mutex_lock(&mc->lock);
-	bytes += strmap_bytes(mc->dirs) + strmap_bytes(mc->valid);
+	bytes += strmap_bytes(mc->dirs) + strmap_bytes(mc->valid) + strmap_bytes(mc->asking);
 	strmap_each(mc->dirs, add_dir_bytes, &bytes);
 	strmap_each(mc->valid, add_valid_bytes, &bytes);
 	pthread_mutex_unlock(&mc->lock);
@@ -829,17 +861,84 @@ static bool same_version(const struct ufs_attr *a, const struct ufs_attr *b)
 	return a->mtime == b->mtime;
 }
 
+/* Under lock: path is asked of the UFS by the caller, whose validations of path that do not
+ * follow a sign of change wait for its answer from now on. NULL when there is no memory for
+ * that: the caller asks alone. */
+static struct asking *ask_begin_locked(struct meta_cache *mc, const char *path)
+{
+	struct asking *f = calloc(1, sizeof(*f));
+	int err = 0;
+	/* The one it replaces, if any (a forced ask does not take the answer of an ask that began
+	 * before it), still answers its own waiters; later ones wait for f. */
+	if (f)
+		strmap_put(mc->asking, path, f, &err);
+	if (err < 0) {
+		free(f);
+		f = NULL;
+	}
+	return f;
+}
+
+/* Under lock: the asker of f (path's) has its answer: err, or attr and changed; stale: not for
+ * the waiters (struct asking). Wakes them; f is theirs or freed. f NULL: nothing to do. */
+static void ask_end_locked(struct meta_cache *mc, const char *path, struct asking *f, int err,
+			   const struct ufs_attr *attr, bool changed, bool stale)
+{
+	if (!f)
+		return;
+	if (strmap_get(mc->asking, path) == f)
+		strmap_remove(mc->asking, path);
+	f->done = true;
+	f->err = err;
+	f->stale = stale;
+	f->changed = changed;
+	if (err == 0)
+		f->attr = *attr;
+	if (f->waiters)
+		pthread_cond_broadcast(&mc->asked);
+	else
+		free(f);
+}
+
+static void ask_end(struct meta_cache *mc, const char *path, struct asking *f, int err)
+{
+	if (!f)
+		return;
+	pthread_mutex_lock(&mc->lock);
+	ask_end_locked(mc, path, f, err, NULL, false, false);
+	pthread_mutex_unlock(&mc->lock);
+}
+
+/* Under lock (released while asleep): waits for the asker of f to be done and copies out what
+ * it got. */
+static void ask_wait_locked(struct meta_cache *mc, struct asking *f, struct asking *ret)
+{
+	f->waiters++;
+	while (!f->done)
+		pthread_cond_wait(&mc->asked, &mc->lock);
+	*ret = *f;
+	if (--f->waiters == 0)
+		free(f); /* its asker left it to its waiters: the last one frees it */
+}
+
 /* meta_cache_validate(), and with may_ask false meta_cache_validate_cached(). */
 static int validate(struct meta_cache *mc, const char *path, unsigned ttl_ms, bool force,
 		    bool may_ask, struct ufs_attr *ret, bool *ret_changed)
 {
-	int64_t now = meta_cache_now_ms();
-	struct validation old = {0};
-	bool have_old = false;
-	int r = 0;
+	int64_t now;
+	struct validation old;
+	bool have_old;
+	int r;
+	uint64_t expiries;
+	struct validation *v;
+again:
+	now = meta_cache_now_ms();
+	old = (struct validation){0};
+	have_old = false;
+	r = 0;
 	pthread_mutex_lock(&mc->lock);
-	uint64_t expiries = mc->expiries;
-	struct validation *v = strmap_get(mc->valid, path);
+	expiries = mc->expiries;
+	v = strmap_get(mc->valid, path);
 	if (v && !force && !v->changed && age_within(now, v->at_ms, (int64_t)ttl_ms)) {
 		*ret = v->attr;
 		*ret_changed = false;
@@ -874,14 +973,44 @@ static int validate(struct meta_cache *mc, const char *path, unsigned ttl_ms, bo
 		pthread_mutex_unlock(&mc->lock);
 		return -EAGAIN;
 	}
-	bool ask = !from_listing && (force || should_ask_locked(mc, now, &r));
-	pthread_mutex_unlock(&mc->lock);
+	/* Another caller asks the UFS for path now: its answer is as fresh as ours would be,
+	 * unless ours follows a sign of change (force), which an ask begun before it may predate.
+	 * While the UFS is down, the others serve stale at once instead (should_ask_locked). */
+	struct asking *cur = !from_listing && !force && !mc->down.down_since_ms
+				 ? strmap_get(mc->asking, path)
+				 : NULL;
+	bool ask = false;
+	struct asking *mine = NULL;
+	uint64_t seq = 0;
+	if (cur) {
+		struct asking res;
+		ask_wait_locked(mc, cur, &res);
+		pthread_mutex_unlock(&mc->lock);
+		if (res.err == 0 && !res.stale) {
+			*ret = res.attr;
+			*ret_changed = res.changed;
+			return 0;
+		}
+		if (res.err == 0)
+			goto again; /* the answer may predate what weir changed since */
+		r = res.err;	    /* served stale below, as if this caller had asked */
+	} else {
+		ask = !from_listing && (force || should_ask_locked(mc, now, &r));
+		if (ask) {
+			seq = ++mc->asks;
+			mine = ask_begin_locked(mc, path);
+		}
+		pthread_mutex_unlock(&mc->lock);
+	}
 
 	if (ask) {
 		r = ufs_stat(mc->ufs, path, &attr);
 		note_ufs_result(mc, r, now);
 	}
+	if (r == 0 && attr.is_dir)
+		r = -EISDIR;
 	if (r < 0) {
+		ask_end(mc, path, mine, r);
 		if (have_old && may_serve_stale(mc, r, now - old.at_ms, ttl_ms, path)) {
 			*ret = old.attr;
 			*ret_changed = false;
@@ -889,8 +1018,6 @@ static int validate(struct meta_cache *mc, const char *path, unsigned ttl_ms, bo
 		}
 		return r;
 	}
-	if (attr.is_dir)
-		return -EISDIR;
 
 	char parent[4096];
 	const char *name;
@@ -900,6 +1027,14 @@ static int validate(struct meta_cache *mc, const char *path, unsigned ttl_ms, bo
 	bool changed = v && !same_version(&v->attr, &attr);
 	/* weir changed something while the UFS was asked: this answer may be from before */
 	bool raced = mc->expiries != expiries;
+	/* A forced ask that began after this one stored its answer first: that one stays. */
+	if (v && seq && v->seq > seq) {
+		ask_end_locked(mc, path, mine, 0, &attr, changed, true);
+		pthread_mutex_unlock(&mc->lock);
+		*ret = attr;
+		*ret_changed = changed;
+		return 0;
+	}
 	if ((!v || changed) && !raced) /* else a listing since may well be newer */
 		check_listing_locked(mc, path, &attr);
 	if (!v) {
@@ -909,6 +1044,7 @@ static int validate(struct meta_cache *mc, const char *path, unsigned ttl_ms, bo
 			strmap_put(mc->valid, path, v, &err);
 		if (!v || err < 0) {
 			free(v);
+			ask_end_locked(mc, path, mine, -ENOMEM, NULL, false, false);
 			pthread_mutex_unlock(&mc->lock);
 			return -ENOMEM;
 		}
@@ -916,6 +1052,7 @@ static int validate(struct meta_cache *mc, const char *path, unsigned ttl_ms, bo
 	v->attr = attr;
 	v->at_ms = now;
 	v->changed = raced;
+	v->seq = seq;
 	/* A listing that disagrees with the object is stale: the next lookup lists again (and
 	 * never serves it stale), so sizes agree. */
 	if (changed) {
@@ -923,6 +1060,8 @@ static int validate(struct meta_cache *mc, const char *path, unsigned ttl_ms, bo
 		if (d)
 			d->changed = true;
 	}
+	/* in the same hold as the store: a validation that comes after finds one or the other */
+	ask_end_locked(mc, path, mine, 0, &attr, changed, raced);
 	pthread_mutex_unlock(&mc->lock);
 	persist_validation(mc, path, &attr, raced ? 0 : now);
 	if (changed)

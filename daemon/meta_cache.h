@@ -48,7 +48,10 @@ int meta_cache_getattr(struct meta_cache *mc, const char *path, unsigned ttl_ms,
 /* The object's current version, validated at the UFS (stat) unless a validation younger than
  * ttl_ms is recorded and force is false (or, unless force, the UFS is unreachable and the
  * validation is within max-stale). *ret_changed: a different version had been validated
- * before (its cached blocks are stale). */
+ * before (its cached blocks are stale). One ask of the UFS per path at a time: a call without
+ * force that comes while another asks for path waits for that answer (its error too) instead
+ * of asking; a forced one asks itself, and an older answer that comes last is not stored over
+ * its own. Any thread; blocks for a UFS round trip at most (its own or the one it waits for). */
 int meta_cache_validate(struct meta_cache *mc, const char *path, unsigned ttl_ms, bool force,
 			struct ufs_attr *ret, bool *ret_changed);
 

@@ -725,6 +725,8 @@ END_TEST
 static int fake_err;		   /* what list and stat answer: 0 or -errno */
 static atomic_uint fake_calls;	   /* how often the UFS was asked */
 static atomic_bool fake_hold_next; /* the next list waits for fake_release */
+static atomic_bool fake_hold_stat; /* the next stat waits for fake_release */
+static atomic_int fake_version = 1; /* the version stat gives: ETag "v<n>", as it is asked */
 static sem_t fake_entered, fake_release;
 
 static int fake_list(struct ufs *u, const char *path, struct ufs_dirent **ret_ents, size_t *ret_n)
@@ -752,10 +754,15 @@ static int fake_list(struct ufs *u, const char *path, struct ufs_dirent **ret_en
 static int fake_stat(struct ufs *u, const char *path, struct ufs_attr *ret)
 {
 	fake_calls++;
+	int version = atomic_load(&fake_version); /* a HEAD's answer is the object when it came */
+	if (atomic_exchange(&fake_hold_stat, false)) {
+		sem_post(&fake_entered);
+		sem_wait(&fake_release);
+	}
 	if (fake_err)
 		return fake_err;
 	*ret = (struct ufs_attr){.size = 5, .mtime = 1000};
-	snprintf(ret->etag, sizeof(ret->etag), "\"v1\"");
+	snprintf(ret->etag, sizeof(ret->etag), "\"v%d\"", version);
 	return 0;
 }
 
@@ -888,6 +895,114 @@ START_TEST(one_caller_refreshes_an_expired_listing)
 }
 END_TEST
 
+/* ---- one ask per path at a time ---- */
+
+#define SHARERS 8
+
+struct sharer {
+	struct meta_cache *mc;
+	const char *path;
+	atomic_uint *started;
+	struct ufs_attr a;
+	bool changed;
+	int r;
+};
+
+static void *validate_path(void *arg)
+{
+	struct sharer *s = arg;
+	atomic_fetch_add(s->started, 1);
+	s->r = meta_cache_validate(s->mc, s->path, 60000, false, &s->a, &s->changed);
+	return NULL;
+}
+
+/* SHARERS validations of path at once, the first one's stat held until the others are in the
+ * cache; err is what that stat answers once released. Returns the stats the UFS got. */
+static unsigned validate_together(struct meta_cache *mc, const char *path, int err,
+				  struct sharer *s)
+{
+	atomic_uint started = 0;
+	pthread_t t[SHARERS];
+	unsigned calls = fake_calls;
+	fake_err = 0;
+	atomic_store(&fake_hold_stat, true);
+	for (int i = 0; i < SHARERS; i++) {
+		s[i] = (struct sharer){.mc = mc, .path = path, .started = &started};
+		ck_assert_int_eq(pthread_create(&t[i], NULL, validate_path, &s[i]), 0);
+		if (i == 0)
+			sem_wait(&fake_entered); /* the first one asks the UFS */
+	}
+	while (atomic_load(&started) < SHARERS)
+		usleep(1000);
+	usleep(200000); /* each is in meta_cache_validate: on its own, each would ask now */
+	fake_err = err;
+	sem_post(&fake_release);
+	for (int i = 0; i < SHARERS; i++)
+		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+	return fake_calls - calls;
+}
+
+/* Validations of one path that come while it is asked of the UFS take that answer: a reader's
+ * LOOKUP and the directory stream's prefetch of the same file sent two HEADs (a cold tar of
+ * 2,000 small files over HTTP: 35% of its HEADs were repeats). A failed ask fails its waiters
+ * too; none hangs. */
+START_TEST(validations_of_a_path_share_one_ask)
+{
+	fake_err = 0;
+	struct meta_cache *mc = open_meta(&fake_ufs); /* cold: nothing validated */
+	ck_assert_int_eq(sem_init(&fake_entered, 0, 0), 0);
+	ck_assert_int_eq(sem_init(&fake_release, 0, 0), 0);
+	struct sharer s[SHARERS];
+	ck_assert_uint_eq(validate_together(mc, "/a.bin", 0, s), 1);
+	for (int i = 0; i < SHARERS; i++) {
+		ck_assert_int_eq(s[i].r, 0);
+		ck_assert_str_eq(s[i].a.etag, "\"v1\"");
+		ck_assert_uint_eq(s[i].a.size, 5);
+		ck_assert(!s[i].changed);
+	}
+	ck_assert_uint_eq(validate_together(mc, "/gone.bin", -ENOENT, s), 1);
+	for (int i = 0; i < SHARERS; i++)
+		ck_assert_int_eq(s[i].r, -ENOENT);
+	fake_err = 0;
+	meta_cache_free(mc);
+}
+END_TEST
+
+/* A forced validation follows a sign of change: it does not take (nor wait for) the answer of
+ * an ask that began before it, and that older answer, coming last, is not stored over its
+ * newer one. */
+START_TEST(a_forced_validation_asks_again)
+{
+	fake_err = 0;
+	atomic_store(&fake_version, 1);
+	struct meta_cache *mc = open_meta(&fake_ufs);
+	ck_assert_int_eq(sem_init(&fake_entered, 0, 0), 0);
+	ck_assert_int_eq(sem_init(&fake_release, 0, 0), 0);
+	atomic_uint started = 0;
+	struct sharer first = {.mc = mc, .path = "/a.bin", .started = &started};
+	unsigned calls = fake_calls;
+	atomic_store(&fake_hold_stat, true);
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, validate_path, &first), 0);
+	sem_wait(&fake_entered); /* its answer will be v1 */
+	atomic_store(&fake_version, 2);
+	struct ufs_attr a;
+	bool changed;
+	ck_assert_int_eq(meta_cache_validate(mc, "/a.bin", 60000, true, &a, &changed), 0);
+	ck_assert_str_eq(a.etag, "\"v2\"");
+	ck_assert_uint_eq(fake_calls, calls + 2);
+	sem_post(&fake_release);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(first.r, 0);
+	ck_assert_str_eq(first.a.etag, "\"v1\""); /* what its own ask found */
+	ck_assert_int_eq(meta_cache_validate(mc, "/a.bin", 60000, false, &a, &changed), 0);
+	ck_assert_str_eq(a.etag, "\"v2\"");
+	ck_assert_uint_eq(fake_calls, calls + 2);
+	atomic_store(&fake_version, 1);
+	meta_cache_free(mc);
+}
+END_TEST
+
 /* Owners and modes: a local:// listing carries each entry's, a reopened cache still has them,
  * and a cache written before owners were kept is listed again, not trusted (its listings would
  * show every file with the view's default mode). */
@@ -1001,6 +1116,8 @@ Suite *cache_path_suite(void)
 	tcase_add_test(tc, an_unreachable_ufs_serves_cached_metadata_until_max_stale);
 	tcase_add_test(tc, a_definite_answer_is_not_an_outage);
 	tcase_add_test(tc, one_caller_refreshes_an_expired_listing);
+	tcase_add_test(tc, validations_of_a_path_share_one_ask);
+	tcase_add_test(tc, a_forced_validation_asks_again);
 	suite_add_tcase(s, tc);
 	return s;
 }

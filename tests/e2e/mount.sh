@@ -4,6 +4,7 @@
 # weir mounts it; copies are byte-exact, warm copies make no UFS request (also after kill -9 of
 # weir-node, which its keeper restarts, and after kill -9 of both and a remount, also a remount
 # right after that with no umount), a corrupted tier block is refetched, and server-side changes show up after the TTL.
+# A cold tar of 500 small files through an HTML-listed view (no ETags) sends each file one HEAD.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../helpers/lib.sh"
@@ -177,6 +178,36 @@ for rel in "spark-3.2.3/Überblick-données-データ.txt" "spark-3.1.3/release 
 done
 ok "same paths as the server's tree; four files match, awkward names included"
 out="$(w umount "$MPJ" 2>&1)" || fail "weir umount $MPJ exited with $?: $out"
+
+step "a cold tar of 500 small files through an HTML-listed view asks each one's version once"
+# An HTML listing gives no ETag and whole minutes: each file's version takes a HEAD, once. The reader's LOOKUP or
+# OPEN of a file and the directory stream's prefetch of that same next file both validate it; one
+# must wait for the other's HEAD, not send its own (35% of the HEADs of a cold tar were repeats).
+mkdir "$TREE/small"
+python3 -c '
+import os, random, sys
+r = random.Random(17)
+for i in range(500):
+    with open(os.path.join(sys.argv[1], "%05d.bin" % i), "wb") as f:
+        f.write(r.randbytes(r.randint(4096, 16384)))' "$TREE/small"
+MPS="$TMP/mnt-small"
+weir_mount "${NGINX_URL}small/" "$MPS" --tier "$TIERS" --metadata-ttl 3600
+before="$(nginx_requests)"
+timeout -k 5 300 tar -C "$MPS" -cf - . >"$TMP/small.tar" || fail "tar of $MPS failed (exit $?)"
+mkdir "$TMP/small-out"
+tar -C "$TMP/small-out" -xf "$TMP/small.tar"
+diff -r "$TREE/small" "$TMP/small-out" >&2 || fail "the tar of $MPS differs from the server's files"
+nginx_requests_since "$before" | awk -F'"' '{ split($2, rq, " "); if (rq[1] == "HEAD") print rq[2] }' |
+	sort | uniq -c | sort -rn >"$TMP/small-heads"
+heads=$(awk '{ n += $1 } END { print n + 0 }' "$TMP/small-heads")
+gets=$(nginx_requests_since "$before" | grep -c '"GET ' || true)
+twice=$(awk '$1 > 1' "$TMP/small-heads" | wc -l)
+if [ "$twice" -gt 0 ]; then
+	head -n 5 "$TMP/small-heads" | sed 's/^/  nginx HEADs: /' >&2
+	fail "a cold tar of 500 files sent $heads HEADs and $gets GETs; $twice file(s) got more than one HEAD, the worst $(head -n 1 "$TMP/small-heads" | awk '{ print $2 ": " $1 }') (above)"
+fi
+ok "500 files match; $heads HEADs and $gets GETs, no file asked twice"
+out="$(w umount "$MPS" 2>&1)" || fail "weir umount $MPS exited with $?: $out"
 
 step "kill -9 keeper and weir-node, then weir mount at once (no umount): the dead mount is cleared, not stacked on"
 mounts_at() { awk -v d="$(realpath -m "$1")" '{ m = $5; gsub(/\\040/, " ", m); if (m == d) n++ } END { print n + 0 }' /proc/self/mountinfo; }
