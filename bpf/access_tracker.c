@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "link_holder.h"
 #include "log.h"
 
 #define DEFAULT_STREAM_MIN_PAGES 64
@@ -90,10 +91,22 @@ struct access_tracker {
 	uint64_t heat_half_life_ns;
 	/* The sys_exit program (NULL: not loaded) and its link while attached (while some view
 	 * file is open in passthrough to a tmpfs tier file). pt_lock guards pt_link, pt_holds,
-	 * pt_idle_ns and the "backing" map with its counts in the programs' .bss; attaching,
-	 * detaching and map updates (bpf() calls, no I/O) run under it, nothing else. */
+	 * pt_idle_ns, pt_detaching and the "backing" map with its counts in the programs' .bss;
+	 * attaching and map updates (bpf() calls, no I/O) run under it, nothing else. Never
+	 * detaching a syscall program: its link's release waits for an RCU tasks-trace grace
+	 * period (syscall tracepoints may fault), ~70 ms each here, and passthrough opens would
+	 * wait behind them (links_destroy, without the lock). */
 	struct bpf_program *pt_prog;
 	pthread_mutex_t pt_lock;
+	/* With pt_lock: broadcast when a detach of the syscall programs is over. pt_detaching: one
+	 * is under way; their next attach waits for it (the same program attached twice would
+	 * count every read twice). */
+	pthread_cond_t pt_detached;
+	bool pt_detaching;
+	/* Holds duplicates of the syscall programs' links (link_holder.h), so that a weir-node
+	 * killed with them attached dies at once; started at their first attach (NULL: not yet,
+	 * or it could not be). Set under pt_lock, never changed after. */
+	struct link_holder *holder;
 	struct bpf_link *pt_link;
 	/* The same counting at the exits of the reading syscalls only (syscalls:sys_exit_*; not
 	 * loaded: NULL), attached instead of sys_exit where all of them attach: a syscall that
@@ -459,6 +472,7 @@ int access_tracker_new(const struct access_tracker_opts *opts, struct access_tra
 	t->userdata = o->userdata;
 	t->page_size = (size_t)page;
 	pthread_mutex_init(&t->pt_lock, NULL);
+	pthread_cond_init(&t->pt_detached, NULL);
 	t->heat_half_life_ns =
 	    (uint64_t)OR_DEFAULT(o->heat_half_life_ms, DEFAULT_HEAT_HALF_LIFE_MS) * 1000000ull;
 	t->ncpus = libbpf_num_possible_cpus();
@@ -559,17 +573,48 @@ err_free:
 	return r;
 }
 
+static void *link_destroy_thread(void *arg)
+{
+	bpf_link__destroy(arg);
+	return NULL;
+}
+
+/* Destroys links (NULLs skipped) at once, each on a thread of its own: releasing a syscall
+ * program's link waits for an RCU tasks-trace grace period, and waits that overlap share one
+ * (8 links: ~70 ms instead of ~560 ms one after the other). No lock held. */
+static void links_destroy(struct bpf_link **links, size_t n)
+{
+	pthread_t th[N_SYSCALL_EXITS + 1];
+	bool started[N_SYSCALL_EXITS + 1] = {false};
+	if (n > N_SYSCALL_EXITS + 1)
+		n = N_SYSCALL_EXITS + 1;
+	for (size_t i = 0; i < n; i++)
+		if (links[i] && pthread_create(&th[i], NULL, link_destroy_thread, links[i]) == 0)
+			started[i] = true;
+	for (size_t i = 0; i < n; i++) {
+		if (started[i])
+			pthread_join(th[i], NULL);
+		else
+			bpf_link__destroy(links[i]); /* no thread: here */
+	}
+}
+
 void access_tracker_free(struct access_tracker *t)
 {
 	if (!t)
 		return;
 	ring_buffer__free(t->rb);
-	bpf_link__destroy(t->pt_link);
+	struct bpf_link *links[N_SYSCALL_EXITS + 1];
+	size_t n = 0;
+	links[n++] = t->pt_link;
 	for (size_t i = 0; i < N_SYSCALL_EXITS; i++)
-		bpf_link__destroy(t->pt_sys_link[i]);
+		links[n++] = t->pt_sys_link[i];
+	links_destroy(links, n);
+	link_holder_free(t->holder); /* it lets go of its copies on its own */
 	bpf_link__destroy(t->pmd_link[1]);
 	bpf_link__destroy(t->pmd_link[0]);
 	access_bpf__destroy(t->skel);
+	pthread_cond_destroy(&t->pt_detached);
 	pthread_mutex_destroy(&t->pt_lock);
 	free(t);
 }
@@ -757,6 +802,28 @@ static int pt_sys_attach_locked(struct access_tracker *t)
 	return 0;
 }
 
+/* Gives the holder duplicates of the syscall programs' links just attached (starting it the
+ * first time): a weir-node killed now is not the one to release them. A holder that cannot be
+ * had leaves them to be released where they are, as before. Under pt_lock (a fork the first
+ * time; a message that never blocks after). */
+static void pt_hand_to_holder_locked(struct access_tracker *t)
+{
+	int fds[N_SYSCALL_EXITS + 1];
+	unsigned n = 0;
+	if (t->pt_link)
+		fds[n++] = bpf_link__fd(t->pt_link);
+	for (size_t i = 0; i < N_SYSCALL_EXITS; i++)
+		if (t->pt_sys_link[i])
+			fds[n++] = bpf_link__fd(t->pt_sys_link[i]);
+	int r = t->holder ? 0 : link_holder_start(&t->holder);
+	if (r == 0)
+		r = link_holder_keep(t->holder, fds, n);
+	if (r < 0)
+		log_debug(
+		    "access tracker: the syscall programs' links stay with weir-node only: %s",
+		    strerror(-r));
+}
+
 /* Attaches the PMD programs if they are loaded and not attached: the fault entry first, so the
  * RSS program never sees a fault whose start it missed. A failure leaves PMD mappings uncounted,
  * not the open refused. Under pt_lock. */
@@ -807,12 +874,18 @@ int access_tracker_passthrough_hold(struct access_tracker *t, int hold, dev_t vi
 			t->pmd_idle_ns = now_ns();
 		goto out;
 	}
-	if (shmem && !t->pt_link && !t->pt_sys_link[0] && pt_sys_attach_locked(t) < 0) {
-		t->pt_link = bpf_program__attach(t->pt_prog);
-		if (!t->pt_link) {
-			r = -errno;
-			goto out;
+	/* a detach under way ends first: attached again meanwhile, its links would count twice */
+	while (shmem && t->pt_detaching)
+		pthread_cond_wait(&t->pt_detached, &t->pt_lock);
+	if (shmem && !t->pt_link && !t->pt_sys_link[0]) {
+		if (pt_sys_attach_locked(t) < 0) {
+			t->pt_link = bpf_program__attach(t->pt_prog);
+			if (!t->pt_link) {
+				r = -errno;
+				goto out;
+			}
 		}
+		pt_hand_to_holder_locked(t);
 	}
 	r = backing_update_locked(t, &key, 1, vdev, view_ino, cgroup_id);
 	if (r < 0)
@@ -828,12 +901,20 @@ out:
 
 void access_tracker_passthrough_expire(struct access_tracker *t, unsigned idle_ms)
 {
+	struct bpf_link *links[N_SYSCALL_EXITS + 1];
+	size_t n = 0;
 	pthread_mutex_lock(&t->pt_lock);
-	if ((t->pt_link || t->pt_sys_link[0]) && t->pt_holds == 0 &&
+	struct link_holder *holder = t->holder; /* holds these links, if any does */
+	if ((t->pt_link || t->pt_sys_link[0]) && t->pt_holds == 0 && !t->pt_detaching &&
 	    now_ns() - t->pt_idle_ns >= idle_ms * 1000000ull) {
-		bpf_link__destroy(t->pt_link);
+		/* taken out here, destroyed below without the lock (see pt_lock) */
+		links[n++] = t->pt_link;
 		t->pt_link = NULL;
-		pt_sys_detach_locked(t);
+		for (size_t i = 0; i < N_SYSCALL_EXITS; i++) {
+			links[n++] = t->pt_sys_link[i];
+			t->pt_sys_link[i] = NULL;
+		}
+		t->pt_detaching = true;
 	}
 	if (t->pmd_link[0] && t->pmd_holds == 0 &&
 	    now_ns() - t->pmd_idle_ns >= idle_ms * 1000000ull) {
@@ -841,6 +922,22 @@ void access_tracker_passthrough_expire(struct access_tracker *t, unsigned idle_m
 		bpf_link__destroy(t->pmd_link[0]);
 		t->pmd_link[0] = t->pmd_link[1] = NULL;
 	}
+	pthread_mutex_unlock(&t->pt_lock);
+	if (!n)
+		return;
+	uint64_t t0 = now_ns();
+	links_destroy(links, n);
+	/* the links' last holder now (ours are closed): it lets go, and then they are gone */
+	int r = holder ? link_holder_drop(holder, 5000) : 0;
+	if (r < 0)
+		log_warn(
+		    "access tracker: the link holder did not let go of the syscall programs: %s",
+		    strerror(-r));
+	log_debug("access tracker: syscall programs detached in %.1f ms",
+		  (double)(now_ns() - t0) / 1e6);
+	pthread_mutex_lock(&t->pt_lock);
+	t->pt_detaching = false;
+	pthread_cond_broadcast(&t->pt_detached);
 	pthread_mutex_unlock(&t->pt_lock);
 }
 

@@ -220,6 +220,14 @@ echo "bound inodes (no-open): $bound_total restored at their versions by the nex
 awk -v p="$pmax" 'BEGIN { exit !(p <= 5000) }' || fail "the view answered $pmax ms after a kill -9 (over 5 s: readers stalled; the 1 s target is measured by bench/crash.sh)"
 awk -v p="$p99" 'BEGIN { exit !(p <= 1000) }' || echo "crash test: recovery p99 $p99 ms is over the 1 s target (a benchmark figure: see bench/crash.sh on a quiet machine)"
 [ "$inflight" -gt 0 ] || fail "no kill landed while readers were reading: the test proved nothing"
+# The link holders (weir-links, bpf/link_holder.h) that kept the killed weir-nodes' syscall
+# programs, so that those died at once, let go of them and end: one left would keep programs
+# attached that cost every syscall of the machine.
+for _ in $(seq 1 100); do
+	[ -z "$(pgrep -x weir-links)" ] && break
+	sleep 0.1
+done
+[ -z "$(pgrep -x weir-links)" ] || fail "link holders (weir-links, pids $(pgrep -x weir-links | tr '\n' ' ')) outlived their weir-nodes by 10 s"
 if [ "${WEIR_OPEN_MODE:-}" = no-open ]; then
 	[ "$pt_total" -eq 0 ] || fail "$pt_total passthrough handles in a no-open view"
 	[ "$bound_total" -gt 0 ] || fail "no inode bound to a version was restored at a kill: the no-open takeover proved nothing"

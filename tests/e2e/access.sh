@@ -87,14 +87,26 @@ sys_exit_attached() {
 	*) echo 1 ;;
 	esac
 }
+# sysexit_link_ids PID...: the ids of the links to syscall-exit programs the processes hold,
+# sorted, one a line
+sysexit_link_ids() {
+	local pid f
+	for pid; do
+		for f in /proc/"$pid"/fdinfo/*; do
+			if grep -q "^tp_name:[[:space:]]*sys_exit" "$f" 2>/dev/null; then
+				awk '/^link_id:/ { print $2 }' "$f" 2>/dev/null || true
+			fi
+		done
+	done | sort -un
+}
 # wait_sys_exit_detached: weir-node drops sys_exit two seconds after its last tmpfs passthrough
-# file was closed
+# file was closed, and so does its link holder (weir-links: bpf/link_holder.h)
 wait_sys_exit_detached() {
 	for _ in $(seq 1 100); do
-		[ "$(sys_exit_attached)" = 0 ] && return
+		[ "$(sys_exit_attached)" = 0 ] && [ -z "$(sysexit_link_ids $(pgrep -x weir-links))" ] && return
 		sleep 0.1
 	done
-	fail "weir-node still holds sys_exit 10 s after the last passthrough file from a tmpfs tier was closed"
+	fail "weir-node (or its link holder: $(sysexit_link_ids $(pgrep -x weir-links) | tr '\n' ' ')) still holds sys_exit 10 s after the last passthrough file from a tmpfs tier was closed"
 }
 drop_file_cache() { python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$1"; }
 
@@ -217,6 +229,15 @@ for sc in read pread64 readv preadv preadv2 sendfile64 splice copy_file_range; d
 	[ "$(tp_attached "sys_exit_$sc")" = 1 ] || fail "weir-node holds no program on syscalls:sys_exit_$sc while a tmpfs-tier file is open in passthrough"
 done
 [ "$(tp_attached sys_exit)" = 0 ] || fail "weir-node holds a program on raw_syscalls:sys_exit, which runs at every syscall, though the reading syscalls' exits took theirs"
+# a weir-node killed now must not be the one to release them (each release waits ~70 ms for an
+# RCU grace period, and its views' readers would wait for the next weir-node the while)
+mine="$(sysexit_link_ids "$(weir_node_pid)" | tr '\n' ' ')"
+held=" $(sysexit_link_ids $(pgrep -x weir-links) | tr '\n' ' ')"
+[ -n "$mine" ] || fail "weir-node holds no syscall-exit link"
+for id in $mine; do
+	[[ "$held" == *" $id "* ]] || fail "weir-node's syscall-exit link $id (of $mine) is not held by its link holder, weir-links (holding$held)"
+done
+ok "the syscall-exit links ($mine) are held by weir-links too"
 for _ in 1 2 3 4 5; do in_cgroup "$CGP" cat "$TMP/p/epoch.bin" >/dev/null; done
 exec 3<&-
 pt1="$(top_get "$TMP/p" passthrough_bytes)"

@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: Apache-2.0
+// The link holder (link_holder.h). Its process runs only async-signal-safe calls: it is forked
+// from a multi-threaded weir-node and never execs.
+#include "link_holder.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define HOLD_MAX 16 /* descriptors a keep message carries */
+#define KEPT_MAX 64 /* descriptors the holder keeps */
+
+enum { OP_KEEP = 'K', OP_DROP = 'D', OP_DROPPED = 'A' };
+
+struct link_holder {
+	int sock; /* SOCK_SEQPACKET to the holder */
+};
+
+/* In the holder: closes kept[0..n), each on a process of its own (the last close of a link
+ * waits for a grace period; those of several processes overlap), and waits for them. Each
+ * process first drops the others' links (ready), then the holder its own copies, and only
+ * then (gate) does each close its one: the last reference of every link is its process's. */
+static void drop_all(int *kept, unsigned n)
+{
+	pid_t kids[KEPT_MAX];
+	unsigned nk = 0;
+	int gate[2], ready[2];
+	if (n == 0)
+		return;
+	if (pipe2(gate, O_CLOEXEC) < 0)
+		gate[0] = gate[1] = -1;
+	if (gate[0] >= 0 && pipe2(ready, O_CLOEXEC) < 0) {
+		close(gate[0]);
+		close(gate[1]);
+		gate[0] = gate[1] = -1;
+	}
+	for (unsigned i = 0; gate[0] >= 0 && i < n; i++) {
+		pid_t p = fork();
+		if (p == 0) {
+			close(gate[1]);
+			close(ready[0]);
+			for (unsigned j = 0; j < n; j++)
+				if (j != i)
+					close(kept[j]);
+			char b = 1;
+			while (write(ready[1], &b, 1) < 0 && errno == EINTR)
+				;
+			close(ready[1]);
+			while (read(gate[0], &b, 1) < 0 && errno == EINTR)
+				;
+			close(kept[i]);
+			_exit(0);
+		}
+		if (p > 0)
+			kids[nk++] = p;
+	}
+	if (gate[0] >= 0) {
+		close(ready[1]);
+		char b;
+		for (unsigned got = 0; got < nk;) {
+			ssize_t r = read(ready[0], &b, 1);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			got++;
+		}
+		close(ready[0]);
+	}
+	/* a link without a process of its own (no pipe, fork failed) is let go of here */
+	for (unsigned i = 0; i < n; i++)
+		close(kept[i]);
+	if (gate[0] >= 0) {
+		close(gate[1]);
+		close(gate[0]);
+	}
+	for (unsigned i = 0; i < nk; i++)
+		while (waitpid(kids[i], NULL, 0) < 0 && errno == EINTR)
+			;
+}
+
+static void holder_main(int sock)
+{
+	int kept[KEPT_MAX];
+	unsigned n = 0;
+	for (;;) {
+		char op = 0;
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(sizeof(int) * HOLD_MAX)];
+		} c;
+		struct iovec iov = {.iov_base = &op, .iov_len = 1};
+		struct msghdr m = {.msg_iov = &iov,
+				   .msg_iovlen = 1,
+				   .msg_control = c.buf,
+				   .msg_controllen = sizeof(c.buf)};
+		ssize_t r = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break; /* weir-node is gone (or closed us): let go */
+		for (struct cmsghdr *ch = CMSG_FIRSTHDR(&m); ch; ch = CMSG_NXTHDR(&m, ch)) {
+			if (ch->cmsg_level != SOL_SOCKET || ch->cmsg_type != SCM_RIGHTS)
+				continue;
+			unsigned nfd = (unsigned)((ch->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			int fds[HOLD_MAX];
+			memcpy(fds, CMSG_DATA(ch), nfd * sizeof(int));
+			for (unsigned i = 0; i < nfd; i++) {
+				if (op == OP_KEEP && n < KEPT_MAX)
+					kept[n++] = fds[i];
+				else
+					close(fds[i]);
+			}
+		}
+		if (op == OP_DROP) {
+			drop_all(kept, n);
+			n = 0;
+			char a = OP_DROPPED;
+			while (send(sock, &a, 1, MSG_NOSIGNAL) < 0 && errno == EINTR)
+				;
+		}
+	}
+	drop_all(kept, n);
+	_exit(0);
+}
+
+int link_holder_start(struct link_holder **ret)
+{
+	struct link_holder *h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		int r = -errno;
+		free(h);
+		return r;
+	}
+	pid_t mid = fork();
+	if (mid == 0) {
+		/* the middle process: forks the holder and leaves it to init */
+		if (fork() == 0) {
+			/* nothing of weir-node's but the socket: no view, lock file or listener
+			 * kept alive by a holder outliving it */
+			int s = sv[1];
+			if (s > 3)
+				close_range(3, (unsigned)s - 1, 0);
+			close_range((unsigned)s + 1, ~0U, 0);
+			if (s < 3)
+				close_range(3, ~0U, 0);
+			prctl(PR_SET_NAME, "weir-links");
+			sigset_t all;
+			sigfillset(&all);
+			sigprocmask(SIG_BLOCK, &all, NULL); /* weir-node's signals are not ours */
+			holder_main(s);
+		}
+		_exit(0);
+	}
+	close(sv[1]);
+	if (mid < 0) {
+		int r = -errno;
+		close(sv[0]);
+		free(h);
+		return r;
+	}
+	while (waitpid(mid, NULL, 0) < 0 && errno == EINTR)
+		;
+	h->sock = sv[0];
+	*ret = h;
+	return 0;
+}
+
+int link_holder_keep(struct link_holder *h, const int *fds, unsigned n)
+{
+	if (n == 0)
+		return 0;
+	if (n > HOLD_MAX)
+		return -E2BIG;
+	char op = OP_KEEP;
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * HOLD_MAX)];
+	} c;
+	memset(&c, 0, sizeof(c));
+	struct iovec iov = {.iov_base = &op, .iov_len = 1};
+	struct msghdr m = {.msg_iov = &iov,
+			   .msg_iovlen = 1,
+			   .msg_control = c.buf,
+			   .msg_controllen = CMSG_SPACE(sizeof(int) * n)};
+	struct cmsghdr *ch = CMSG_FIRSTHDR(&m);
+	ch->cmsg_level = SOL_SOCKET;
+	ch->cmsg_type = SCM_RIGHTS;
+	ch->cmsg_len = CMSG_LEN(sizeof(int) * n);
+	memcpy(CMSG_DATA(ch), fds, sizeof(int) * n);
+	if (sendmsg(h->sock, &m, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		return -errno;
+	return 0;
+}
+
+int link_holder_drop(struct link_holder *h, int timeout_ms)
+{
+	char op = OP_DROP;
+	if (send(h->sock, &op, 1, MSG_NOSIGNAL) < 0)
+		return -errno;
+	for (;;) {
+		struct pollfd p = {.fd = h->sock, .events = POLLIN};
+		int r = poll(&p, 1, timeout_ms);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -ETIMEDOUT;
+		char a = 0;
+		ssize_t n = recv(h->sock, &a, 1, MSG_DONTWAIT);
+		if (n == 1 && a == OP_DROPPED)
+			return 0;
+		if (n == 0)
+			return -EPIPE;
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -errno;
+	}
+}
+
+void link_holder_free(struct link_holder *h)
+{
+	if (!h)
+		return;
+	close(h->sock);
+	free(h);
+}
