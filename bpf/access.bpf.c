@@ -156,9 +156,14 @@ static __always_inline int read_cursor_continues(__u32 tid, __u32 dev, __u64 ino
 	return 0;
 }
 
+/* Not preallocated: an update then puts a new element in and frees the old one after an RCU
+ * grace period, where a preallocated map would hand the old element to the next update at
+ * once, under a program still reading it (a slot's view from one value, its inode from
+ * another). Only user space writes it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, ACCESS_MAX_READERS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct access_file_key);
 	__type(value, struct access_backing);
 } backing SEC(".maps");

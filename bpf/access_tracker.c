@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backing_slots.h"
 #include "link_holder.h"
 #include "log.h"
 
@@ -104,9 +105,14 @@ struct access_tracker {
 	pthread_cond_t pt_detached;
 	bool pt_detaching;
 	/* Holds duplicates of the syscall programs' links (link_holder.h), so that a weir-node
-	 * killed with them attached dies at once; started at their first attach (NULL: not yet,
-	 * or it could not be). Set under pt_lock, never changed after. */
+	 * killed with them attached dies at once; started with the tracker (NULL: no
+	 * link_holder_exe, or it could not be), never changed after. Sent to under pt_lock (a
+	 * message that never blocks), dropped by the detacher only. */
 	struct link_holder *holder;
+	/* The thread that releases the syscall programs' links (detach_main) while pt_detaching;
+	 * joinable: started and not joined yet. Under pt_lock; joined without it. */
+	pthread_t pt_detacher;
+	bool pt_detacher_joinable;
 	struct bpf_link *pt_link;
 	/* The same counting at the exits of the reading syscalls only (syscalls:sys_exit_*; not
 	 * loaded: NULL), attached instead of sys_exit where all of them attach: a syscall that
@@ -549,6 +555,13 @@ int access_tracker_new(const struct access_tracker_opts *opts, struct access_tra
 		if (!bpf_program__autoload(t->pt_sys[0]))
 			memset(t->pt_sys, 0, sizeof(t->pt_sys));
 	}
+	if (t->pt_prog && o->link_holder_exe) {
+		r = link_holder_start(o->link_holder_exe, &t->holder);
+		if (r < 0)
+			log_warn("access tracker: no link holder (%s): a weir-node killed while a "
+				 "MEM-tier file is open in passthrough takes ~0.6 s more to die",
+				 strerror(-r));
+	}
 
 	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_ring_record, t, NULL);
 	if (!t->rb) {
@@ -604,6 +617,14 @@ void access_tracker_free(struct access_tracker *t)
 	if (!t)
 		return;
 	ring_buffer__free(t->rb);
+	/* a detach under way ends first (its thread uses t) */
+	pthread_mutex_lock(&t->pt_lock);
+	while (t->pt_detaching)
+		pthread_cond_wait(&t->pt_detached, &t->pt_lock);
+	bool join = t->pt_detacher_joinable;
+	pthread_mutex_unlock(&t->pt_lock);
+	if (join)
+		pthread_join(t->pt_detacher, NULL);
 	struct bpf_link *links[N_SYSCALL_EXITS + 1];
 	size_t n = 0;
 	links[n++] = t->pt_link;
@@ -634,97 +655,6 @@ static void backing_gen_bump_locked(struct access_tracker *t)
 {
 	__u32 g = t->skel->bss->backing_gen + 1;
 	t->skel->bss->backing_gen = g == UINT32_MAX ? 0 : g; /* the programs add 1: never 0 */
-}
-
-/* Slot i of b stands for view file (vdev, ino) */
-static bool slot_is(const struct access_backing_slot *s, __u32 vdev, uint64_t ino)
-{
-	return s->opens > 0 && s->dev == vdev && s->ino == ino;
-}
-
-/* b's last and shared, after its slots changed: the slot of the last opener stays if in use,
- * else any slot in use is; shared when two slots in use name different view files. */
-static void backing_settle(struct access_backing *b)
-{
-	b->shared = 0;
-	int any = -1;
-	for (int i = 0; i < ACCESS_BACKING_SLOTS; i++) {
-		if (!b->slot[i].opens)
-			continue;
-		if (any < 0)
-			any = i;
-		else if (!slot_is(&b->slot[i], b->slot[any].dev, b->slot[any].ino))
-			b->shared = 1;
-	}
-	if (any >= 0 && !b->slot[b->last % ACCESS_BACKING_SLOTS].opens)
-		b->last = (__u32)any;
-}
-
-/* One more passthrough open of b's tier file, of view file (vdev, ino) by an opener in cgroup cg
- * (0: unknown). Returns whether a slot changed its meaning (the programs' cached runs must look
- * again), or -ENOSPC when ACCESS_BACKING_SLOTS other view files hold it. */
-static int backing_slot_hold(struct access_backing *b, __u32 vdev, uint64_t ino, uint64_t cg)
-{
-	int same = -1, free_slot = -1;
-	for (int i = 0; i < ACCESS_BACKING_SLOTS; i++) {
-		struct access_backing_slot *s = &b->slot[i];
-		if (slot_is(s, vdev, ino) && (same < 0 || s->cgroup_id == cg))
-			same = i;
-		if (!s->opens && free_slot < 0)
-			free_slot = i;
-	}
-	if (same >= 0 && b->slot[same].cgroup_id == cg) {
-		b->slot[same].opens++;
-		b->last = (__u32)same;
-		return 0;
-	}
-	if (free_slot < 0 && same >= 0) {
-		/* full: its view's slot takes it, under that slot's cgroup */
-		b->slot[same].opens++;
-		b->last = (__u32)same;
-		return 0;
-	}
-	if (free_slot < 0) {
-		/* full with other views' files: two slots of one view file merge into one */
-		for (int i = 0; i < ACCESS_BACKING_SLOTS && free_slot < 0; i++)
-			for (int j = i + 1; j < ACCESS_BACKING_SLOTS; j++)
-				if (slot_is(&b->slot[j], b->slot[i].dev, b->slot[i].ino)) {
-					b->slot[i].opens += b->slot[j].opens;
-					b->slot[j] = (struct access_backing_slot){0};
-					free_slot = j;
-					break;
-				}
-		if (free_slot < 0)
-			return -ENOSPC;
-	}
-	b->slot[free_slot] =
-	    (struct access_backing_slot){.ino = ino, .cgroup_id = cg, .dev = vdev, .opens = 1};
-	b->last = (__u32)free_slot;
-	backing_settle(b);
-	return 1;
-}
-
-/* One fewer: the slot of (vdev, ino, cg), else any of (vdev, ino) (a merged one). Returns whether
- * a slot went. */
-static int backing_slot_release(struct access_backing *b, __u32 vdev, uint64_t ino, uint64_t cg)
-{
-	int k = -1;
-	for (int i = 0; i < ACCESS_BACKING_SLOTS; i++)
-		if (slot_is(&b->slot[i], vdev, ino) && (k < 0 || b->slot[i].cgroup_id == cg))
-			k = i;
-	if (k < 0 || --b->slot[k].opens > 0)
-		return 0;
-	b->slot[k] = (struct access_backing_slot){0};
-	backing_settle(b);
-	return 1;
-}
-
-static bool backing_empty(const struct access_backing *b)
-{
-	for (int i = 0; i < ACCESS_BACKING_SLOTS; i++)
-		if (b->slot[i].opens)
-			return false;
-	return true;
 }
 
 /* Writes b for the tier file key (deletes the entry when no slot is in use); had: it was in the
@@ -802,12 +732,13 @@ static int pt_sys_attach_locked(struct access_tracker *t)
 	return 0;
 }
 
-/* Gives the holder duplicates of the syscall programs' links just attached (starting it the
- * first time): a weir-node killed now is not the one to release them. A holder that cannot be
- * had leaves them to be released where they are, as before. Under pt_lock (a fork the first
- * time; a message that never blocks after). */
+/* Gives the holder duplicates of the syscall programs' links just attached: a weir-node killed
+ * now is not the one to release them. Without a holder they are released where they are, as
+ * before. Under pt_lock (a message that never blocks). */
 static void pt_hand_to_holder_locked(struct access_tracker *t)
 {
+	if (!t->holder)
+		return;
 	int fds[N_SYSCALL_EXITS + 1];
 	unsigned n = 0;
 	if (t->pt_link)
@@ -815,9 +746,7 @@ static void pt_hand_to_holder_locked(struct access_tracker *t)
 	for (size_t i = 0; i < N_SYSCALL_EXITS; i++)
 		if (t->pt_sys_link[i])
 			fds[n++] = bpf_link__fd(t->pt_sys_link[i]);
-	int r = t->holder ? 0 : link_holder_start(&t->holder);
-	if (r == 0)
-		r = link_holder_keep(t->holder, fds, n);
+	int r = link_holder_keep(t->holder, fds, n);
 	if (r < 0)
 		log_debug(
 		    "access tracker: the syscall programs' links stay with weir-node only: %s",
@@ -899,19 +828,58 @@ out:
 	return r;
 }
 
+/* The syscall programs' links taken out of the tracker, being released (detach_main). */
+struct detach_job {
+	struct access_tracker *t;
+	struct bpf_link *links[N_SYSCALL_EXITS + 1];
+	size_t n;
+};
+
+/* Releases a job's links (ours first, then the holder's copies), then lets the next attach
+ * go on (pt_detaching). No lock held while releasing: it takes ~70-600 ms. */
+static void *detach_main(void *arg)
+{
+	struct detach_job *job = arg;
+	struct access_tracker *t = job->t;
+	uint64_t t0 = now_ns();
+	links_destroy(job->links, job->n);
+	/* the links' last holder now (ours are closed): it lets go, and then they are gone */
+	int r = t->holder ? link_holder_drop(t->holder, 5000) : 0;
+	if (r < 0)
+		log_warn("access tracker: the link holder did not let go of the syscall programs "
+			 "(%s): ended it",
+			 strerror(-r));
+	log_debug("access tracker: syscall programs detached in %.1f ms",
+		  (double)(now_ns() - t0) / 1e6);
+	free(job);
+	pthread_mutex_lock(&t->pt_lock);
+	t->pt_detaching = false;
+	pthread_cond_broadcast(&t->pt_detached);
+	pthread_mutex_unlock(&t->pt_lock);
+	return NULL;
+}
+
 void access_tracker_passthrough_expire(struct access_tracker *t, unsigned idle_ms)
 {
-	struct bpf_link *links[N_SYSCALL_EXITS + 1];
-	size_t n = 0;
+	struct detach_job *job = NULL;
+	pthread_t done;
+	memset(&done, 0, sizeof(done));
+	bool join = false;
 	pthread_mutex_lock(&t->pt_lock);
-	struct link_holder *holder = t->holder; /* holds these links, if any does */
+	if (t->pt_detacher_joinable && !t->pt_detaching) {
+		done = t->pt_detacher; /* finished: joined below, without the lock */
+		t->pt_detacher_joinable = false;
+		join = true;
+	}
 	if ((t->pt_link || t->pt_sys_link[0]) && t->pt_holds == 0 && !t->pt_detaching &&
-	    now_ns() - t->pt_idle_ns >= idle_ms * 1000000ull) {
-		/* taken out here, destroyed below without the lock (see pt_lock) */
-		links[n++] = t->pt_link;
+	    !t->pt_detacher_joinable && now_ns() - t->pt_idle_ns >= idle_ms * 1000000ull &&
+	    (job = calloc(1, sizeof(*job)))) {
+		/* taken out here, released by detach_main without the lock (see pt_lock) */
+		job->t = t;
+		job->links[job->n++] = t->pt_link;
 		t->pt_link = NULL;
 		for (size_t i = 0; i < N_SYSCALL_EXITS; i++) {
-			links[n++] = t->pt_sys_link[i];
+			job->links[job->n++] = t->pt_sys_link[i];
 			t->pt_sys_link[i] = NULL;
 		}
 		t->pt_detaching = true;
@@ -923,21 +891,19 @@ void access_tracker_passthrough_expire(struct access_tracker *t, unsigned idle_m
 		t->pmd_link[0] = t->pmd_link[1] = NULL;
 	}
 	pthread_mutex_unlock(&t->pt_lock);
-	if (!n)
+	if (join)
+		pthread_join(done, NULL);
+	if (!job)
 		return;
-	uint64_t t0 = now_ns();
-	links_destroy(links, n);
-	/* the links' last holder now (ours are closed): it lets go, and then they are gone */
-	int r = holder ? link_holder_drop(holder, 5000) : 0;
-	if (r < 0)
-		log_warn(
-		    "access tracker: the link holder did not let go of the syscall programs: %s",
-		    strerror(-r));
-	log_debug("access tracker: syscall programs detached in %.1f ms",
-		  (double)(now_ns() - t0) / 1e6);
+	/* on a thread of its own: the caller (the tracker's event loop) reads on meanwhile */
+	pthread_t th;
+	if (pthread_create(&th, NULL, detach_main, job) != 0) {
+		detach_main(job);
+		return;
+	}
 	pthread_mutex_lock(&t->pt_lock);
-	t->pt_detaching = false;
-	pthread_cond_broadcast(&t->pt_detached);
+	t->pt_detacher = th;
+	t->pt_detacher_joinable = true;
 	pthread_mutex_unlock(&t->pt_lock);
 }
 

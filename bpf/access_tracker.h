@@ -104,6 +104,10 @@ struct access_tracker_opts {
 	/* Nonzero: use the raw_tp programs even where tp_btf loads (slower;
 	 * for tests of that path). */
 	int no_tp_btf;
+	/* A program that runs link_holder_main() when given LINK_HOLDER_ARG (weir-node:
+	 * "/proc/self/exe"; bpf/link_holder.h): it holds the syscall programs' links so that
+	 * this process, killed, dies at once. NULL: none. */
+	const char *link_holder_exe;
 };
 
 /* Which programs are attached (access_tracker_programs()). */

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// The link holder (link_holder.h). Its process runs only async-signal-safe calls: it is forked
-// from a multi-threaded weir-node and never execs.
+// The link holder (link_holder.h).
 #include "link_holder.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -20,8 +20,11 @@
 enum { OP_KEEP = 'K', OP_DROP = 'D', OP_DROPPED = 'A' };
 
 struct link_holder {
-	int sock; /* SOCK_SEQPACKET to the holder */
+	int sock;  /* SOCK_SEQPACKET to the holder; -1 once it is dead */
+	pid_t pid; /* the holder, our child */
 };
+
+extern char **environ;
 
 /* In the holder: closes kept[0..n), each on a process of its own (the last close of a link
  * waits for a grace period; those of several processes overlap), and waits for them. Each
@@ -86,8 +89,14 @@ static void drop_all(int *kept, unsigned n)
 			;
 }
 
-static void holder_main(int sock)
+_Noreturn void link_holder_main(int sock)
 {
+	/* whatever weir-node let through without close-on-exec is not ours to keep alive */
+	close_range((unsigned)sock + 1, ~0U, 0);
+	prctl(PR_SET_NAME, "weir-links");
+	signal(SIGINT, SIG_IGN); /* a terminal's ^C is for weir-node: it ends us by closing */
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
 	int kept[KEPT_MAX];
 	unsigned n = 0;
 	for (;;) {
@@ -105,12 +114,14 @@ static void holder_main(int sock)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
-			break; /* weir-node is gone (or closed us): let go */
+			break; /* weir-node is gone (or let us go) */
 		for (struct cmsghdr *ch = CMSG_FIRSTHDR(&m); ch; ch = CMSG_NXTHDR(&m, ch)) {
 			if (ch->cmsg_level != SOL_SOCKET || ch->cmsg_type != SCM_RIGHTS)
 				continue;
 			unsigned nfd = (unsigned)((ch->cmsg_len - CMSG_LEN(0)) / sizeof(int));
 			int fds[HOLD_MAX];
+			if (nfd > HOLD_MAX)
+				nfd = HOLD_MAX;
 			memcpy(fds, CMSG_DATA(ch), nfd * sizeof(int));
 			for (unsigned i = 0; i < nfd; i++) {
 				if (op == OP_KEEP && n < KEPT_MAX)
@@ -131,7 +142,7 @@ static void holder_main(int sock)
 	_exit(0);
 }
 
-int link_holder_start(struct link_holder **ret)
+int link_holder_start(const char *exe, struct link_holder **ret)
 {
 	struct link_holder *h = calloc(1, sizeof(*h));
 	if (!h)
@@ -142,35 +153,38 @@ int link_holder_start(struct link_holder **ret)
 		free(h);
 		return r;
 	}
-	pid_t mid = fork();
-	if (mid == 0) {
-		/* the middle process: forks the holder and leaves it to init */
-		if (fork() == 0) {
-			/* nothing of weir-node's but the socket: no view, lock file or listener
-			 * kept alive by a holder outliving it */
-			int s = sv[1];
-			if (s > 3)
-				close_range(3, (unsigned)s - 1, 0);
-			close_range((unsigned)s + 1, ~0U, 0);
-			if (s < 3)
-				close_range(3, ~0U, 0);
-			prctl(PR_SET_NAME, "weir-links");
-			sigset_t all;
-			sigfillset(&all);
-			sigprocmask(SIG_BLOCK, &all, NULL); /* weir-node's signals are not ours */
-			holder_main(s);
+	/* dup2 onto itself would leave close-on-exec set: never descriptor 3 here */
+	if (sv[1] == 3) {
+		int d = fcntl(sv[1], F_DUPFD_CLOEXEC, 4);
+		if (d >= 0) {
+			close(sv[1]);
+			sv[1] = d;
 		}
-		_exit(0);
 	}
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+	posix_spawnattr_t at;
+	posix_spawnattr_init(&at);
+	/* its own process group (a terminal's signals are weir-node's) and no signal blocked */
+	sigset_t none;
+	sigemptyset(&none);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setpgroup(&at, 0);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+	char *argv[] = {"weir-links", LINK_HOLDER_ARG, NULL};
+	int r = posix_spawn(&h->pid, exe, &fa, &at, argv, environ);
+	posix_spawnattr_destroy(&at);
+	posix_spawn_file_actions_destroy(&fa);
 	close(sv[1]);
-	if (mid < 0) {
-		int r = -errno;
+	if (r != 0) {
 		close(sv[0]);
 		free(h);
-		return r;
+		return -r;
 	}
-	while (waitpid(mid, NULL, 0) < 0 && errno == EINTR)
-		;
 	h->sock = sv[0];
 	*ret = h;
 	return 0;
@@ -178,6 +192,8 @@ int link_holder_start(struct link_holder **ret)
 
 int link_holder_keep(struct link_holder *h, const int *fds, unsigned n)
 {
+	if (h->sock < 0)
+		return -EPIPE;
 	if (n == 0)
 		return 0;
 	if (n > HOLD_MAX)
@@ -203,35 +219,63 @@ int link_holder_keep(struct link_holder *h, const int *fds, unsigned n)
 	return 0;
 }
 
+/* The holder is of no more use: killed, and waited for, so that on return whatever it held is
+ * let go of (its exit closes them). */
+static void kill_holder(struct link_holder *h)
+{
+	close(h->sock);
+	h->sock = -1;
+	kill(h->pid, SIGKILL);
+	while (waitpid(h->pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
 int link_holder_drop(struct link_holder *h, int timeout_ms)
 {
+	if (h->sock < 0)
+		return 0; /* dead: it keeps nothing */
 	char op = OP_DROP;
+	int r = 0;
 	if (send(h->sock, &op, 1, MSG_NOSIGNAL) < 0)
-		return -errno;
-	for (;;) {
+		r = -errno;
+	while (r == 0) {
 		struct pollfd p = {.fd = h->sock, .events = POLLIN};
-		int r = poll(&p, 1, timeout_ms);
-		if (r < 0 && errno == EINTR)
+		int n = poll(&p, 1, timeout_ms);
+		if (n < 0 && errno == EINTR)
 			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			return -ETIMEDOUT;
+		if (n <= 0) {
+			r = n < 0 ? -errno : -ETIMEDOUT;
+			break;
+		}
 		char a = 0;
-		ssize_t n = recv(h->sock, &a, 1, MSG_DONTWAIT);
-		if (n == 1 && a == OP_DROPPED)
+		ssize_t got = recv(h->sock, &a, 1, MSG_DONTWAIT);
+		if (got == 1 && a == OP_DROPPED)
 			return 0;
-		if (n == 0)
-			return -EPIPE;
-		if (n < 0 && errno != EAGAIN && errno != EINTR)
-			return -errno;
+		if (got == 0)
+			r = -EPIPE;
+		else if (got < 0 && errno != EAGAIN && errno != EINTR)
+			r = -errno;
 	}
+	/* no answer: a reply that came late would be taken for the next drop's, and links
+	 * attached again meanwhile would count twice; its end is the only sure drop */
+	kill_holder(h);
+	return r;
+}
+
+int link_holder_pid(const struct link_holder *h)
+{
+	return (int)h->pid;
 }
 
 void link_holder_free(struct link_holder *h)
 {
 	if (!h)
 		return;
-	close(h->sock);
+	if (h->sock >= 0) {
+		close(h->sock); /* it lets go and exits on its own */
+		/* reaped if it already did; else it stays a zombie of ours until we exit, which
+		 * is what freeing the tracker precedes */
+		waitpid(h->pid, NULL, WNOHANG);
+	}
 	free(h);
 }

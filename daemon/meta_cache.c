@@ -1027,12 +1027,15 @@ again:
 	bool changed = v && !same_version(&v->attr, &attr);
 	/* weir changed something while the UFS was asked: this answer may be from before */
 	bool raced = mc->expiries != expiries;
-	/* A forced ask that began after this one stored its answer first: that one stays. */
+	/* A forced ask that began after this one stored its answer first: that one stays, and
+	 * is this caller's answer too (its own, older, would make it drop the newer version's
+	 * blocks and serve the older size: the store flipping between the two). */
 	if (v && seq && v->seq > seq) {
-		ask_end_locked(mc, path, mine, 0, &attr, changed, true);
+		struct ufs_attr newer = v->attr;
+		ask_end_locked(mc, path, mine, 0, &newer, false, true);
 		pthread_mutex_unlock(&mc->lock);
-		*ret = attr;
-		*ret_changed = changed;
+		*ret = newer;
+		*ret_changed = false;
 		return 0;
 	}
 	if ((!v || changed) && !raced) /* else a listing since may well be newer */

@@ -3127,8 +3127,18 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (may_pass) {
 		/* whose reads of the tier file these are, where two views pass it through (a
 		 * restored handle's opener is not known: 0) */
-		if (proc_cgroup_id(fuse_req_ctx(req)->pid, &h->pt_cgroup) < 0)
+		int cr = proc_cgroup_id(fuse_req_ctx(req)->pid, &h->pt_cgroup);
+		if (cr < 0) {
 			h->pt_cgroup = 0;
+			static atomic_bool told;
+			if ((cr == -EXDEV || cr == -ENODEV) && !atomic_exchange(&told, true))
+				log_info("cannot tell the cgroups of passthrough openers (%s): a "
+					 "tier file passed through by several views at once counts "
+					 "on the view that opened it last",
+					 cr == -EXDEV ? "weir-node has a cgroup namespace of its "
+							"own"
+						      : "no cgroup2 file system is mounted");
+		}
 		stream_fill(v, h);
 		try_passthrough(v, h);
 		if (h->backing_id <= 0 && !pass_reservation_drop(v, in, true)) {

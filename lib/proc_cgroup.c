@@ -47,6 +47,32 @@ static void find_root(void)
 		fclose(f);
 }
 
+int proc_cgroup_parse(char *text, const char **ret_path)
+{
+	/* the unified hierarchy's line; v1 controllers' lines come first on a hybrid machine */
+	char *line = text;
+	while (strncmp(line, "0::", 3) != 0) {
+		line = strchr(line, '\n');
+		if (!line)
+			return -EINVAL;
+		line++;
+	}
+	char *cg = line + 3;
+	char *end = strchr(cg, '\n');
+	if (!end)
+		return -EINVAL; /* cut short: not the whole line */
+	*end = '\0';
+	/* the kernel writes it last; a cgroup's name may hold a newline, and what follows the
+	 * first "0::" line is then someone's name: which line is the kernel's cannot be told */
+	if (end[1] != '\0')
+		return -EINVAL;
+	/* above this namespace's root ("/../x"): not under root here */
+	if (cg[0] != '/' || (strncmp(cg, "/..", 3) == 0 && (cg[3] == '/' || cg[3] == '\0')))
+		return -EXDEV;
+	*ret_path = cg;
+	return 0;
+}
+
 int proc_cgroup_id(pid_t pid, uint64_t *ret)
 {
 	pthread_once(&cg_root_once, find_root);
@@ -66,22 +92,10 @@ int proc_cgroup_id(pid_t pid, uint64_t *ret)
 	if (n < 0)
 		return -err;
 	buf[n] = '\0';
-	/* the unified hierarchy's line; v1 controllers' lines come first on a hybrid machine */
-	char *line = buf;
-	while (strncmp(line, "0::", 3) != 0) {
-		line = strchr(line, '\n');
-		if (!line)
-			return -EINVAL;
-		line++;
-	}
-	char *cg = line + 3;
-	char *end = strchr(cg, '\n');
-	if (!end)
-		return -EINVAL; /* longer than buf: not cut short here */
-	*end = '\0';
-	/* above this namespace's root ("/../x"): not under root here */
-	if (cg[0] != '/' || (strncmp(cg, "/..", 3) == 0 && (cg[3] == '/' || cg[3] == '\0')))
-		return -ENOENT;
+	const char *cg;
+	int r = proc_cgroup_parse(buf, &cg);
+	if (r < 0)
+		return r;
 	char dir[sizeof(buf) + 256];
 	snprintf(dir, sizeof(dir), "%s%s", root, cg);
 	struct stat st;

@@ -21,6 +21,7 @@
 #include "node.h"
 #include "access.h"
 #include "access_tracker.h"
+#include "link_holder.h"
 #include "cluster.h"
 #include "control.h"
 #include "fdstore.h"
@@ -172,6 +173,9 @@ static int node_start_tier_budget(struct node *n)
 
 int main(int argc, char **argv)
 {
+	/* the tracker's link holder (bpf/link_holder.h) is this binary run afresh */
+	if (argc == 2 && strcmp(argv[1], LINK_HOLDER_ARG) == 0)
+		link_holder_main(3);
 	struct node n = {.listen_fd = -1, .lock_fd = -1, .keeper_fd = fdstore_env_socket()};
 	int cr = node_config_parse(&n.cfg, argc, argv);
 	if (cr != 0)

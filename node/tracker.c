@@ -114,7 +114,10 @@ void node_start_tracker(struct node *n)
 		log_info("eBPF access tracking is off; tracking uses the READs weir sees");
 		return;
 	}
-	struct access_tracker_opts o = {.on_stream = on_stream, .on_heat = on_heat, .userdata = n};
+	struct access_tracker_opts o = {.on_stream = on_stream,
+					.on_heat = on_heat,
+					.userdata = n,
+					.link_holder_exe = "/proc/self/exe"};
 	char err[400] = "";
 	int r = access_tracker_new(&o, &n->tracker, err, sizeof(err));
 	if (r < 0) {

@@ -9,7 +9,7 @@
 #                        --iam: accounts besides the root one (vgw_admin), kept in DIR/iam
 #   vgw_admin ARGS...    versitygw's admin tool as root (create-user, delete-user ...)
 #   vgw_curl ARGS...     curl signed with VGW_KEY/VGW_SECRET (the keys in a 0600 config file)
-#   vgw_put_tree SRC BUCKET [PREFIX]   uploads every file under SRC (one curl, keep-alive)
+#   vgw_put_tree SRC BUCKET [PREFIX]   uploads every file under SRC (one curl, 8 PUTs at a time)
 
 . "$(dirname "${BASH_SOURCE[0]}")/s3_peer.sh"
 
@@ -83,6 +83,7 @@ for p in sys.stdin.buffer.read().split(b"\0"):
     print("url = \"%s\"" % q(url + "/" + bucket + "/" + u.quote(key, safe="/~")))
     print("output = /dev/null")
 ' "$src" "$VGW_URL" "$bucket" "$prefix" >"$cfg"
-	vgw_curl -f --fail-early -K "$cfg" || fail "uploading $src to bucket $bucket failed"
+	# 8 PUTs at a time: 20,000 small files one after the other took 32 s of a CI run
+	vgw_curl -f --fail-early --parallel --parallel-max 8 -K "$cfg" || fail "uploading $src to bucket $bucket failed"
 	rm -f "$cfg"
 }

@@ -30,6 +30,7 @@ int main(void)
 	srunner_add_suite(sr, log_suite());
 	srunner_add_suite(sr, conn_share_suite());
 	srunner_add_suite(sr, node_id_suite());
+	srunner_add_suite(sr, proc_cgroup_suite());
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);

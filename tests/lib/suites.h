@@ -26,3 +26,4 @@ Suite *tier_budget_suite(void);
 Suite *log_suite(void);
 Suite *conn_share_suite(void);
 Suite *node_id_suite(void);
+Suite *proc_cgroup_suite(void);
