@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "backing_slots.h"
+#include "units.h"
 
 /* the opens of view file (dev, ino) over all slots */
 static unsigned opens_of(const struct access_backing *b, __u32 dev, uint64_t ino)
@@ -138,7 +139,7 @@ START_TEST(random_holds_keep_the_counts)
 }
 END_TEST
 
-int main(void)
+Suite *backing_slots_suite(void)
 {
 	Suite *s = suite_create("backing_slots");
 	TCase *tc = tcase_create("backing_slots");
@@ -147,9 +148,5 @@ int main(void)
 	tcase_add_test(tc, full_slots_merge_then_refuse);
 	tcase_add_test(tc, random_holds_keep_the_counts);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return s;
 }
