@@ -224,10 +224,10 @@ awk -v p="$p99" 'BEGIN { exit !(p <= 1000) }' || echo "crash test: recovery p99 
 # programs, so that those died at once, let go of them and end: one left would keep programs
 # attached that cost every syscall of the machine.
 for _ in $(seq 1 100); do
-	[ -z "$(pgrep -x weir-links)" ] && break
+	[ -z "$(weir_link_holders "$TMP")" ] && break
 	sleep 0.1
 done
-[ -z "$(pgrep -x weir-links)" ] || fail "link holders (weir-links, pids $(pgrep -x weir-links | tr '\n' ' ')) outlived their weir-nodes by 10 s"
+[ -z "$(weir_link_holders "$TMP")" ] || fail "link holders (weir-links, pids $(weir_link_holders "$TMP" | tr '\n' ' ')) outlived their weir-nodes by 10 s"
 if [ "${WEIR_OPEN_MODE:-}" = no-open ]; then
 	[ "$pt_total" -eq 0 ] || fail "$pt_total passthrough handles in a no-open view"
 	[ "$bound_total" -gt 0 ] || fail "no inode bound to a version was restored at a kill: the no-open takeover proved nothing"

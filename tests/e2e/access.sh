@@ -103,10 +103,10 @@ sysexit_link_ids() {
 # file was closed, and so does its link holder (weir-links: bpf/link_holder.h)
 wait_sys_exit_detached() {
 	for _ in $(seq 1 100); do
-		[ "$(sys_exit_attached)" = 0 ] && [ -z "$(sysexit_link_ids $(pgrep -x weir-links))" ] && return
+		[ "$(sys_exit_attached)" = 0 ] && [ -z "$(sysexit_link_ids $(weir_link_holders))" ] && return
 		sleep 0.1
 	done
-	fail "weir-node (or its link holder: $(sysexit_link_ids $(pgrep -x weir-links) | tr '\n' ' ')) still holds sys_exit 10 s after the last passthrough file from a tmpfs tier was closed"
+	fail "weir-node (or its link holder: $(sysexit_link_ids $(weir_link_holders) | tr '\n' ' ')) still holds sys_exit 10 s after the last passthrough file from a tmpfs tier was closed"
 }
 drop_file_cache() { python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$1"; }
 
@@ -232,7 +232,7 @@ done
 # a weir-node killed now must not be the one to release them (each release waits ~70 ms for an
 # RCU grace period, and its views' readers would wait for the next weir-node the while)
 mine="$(sysexit_link_ids "$(weir_node_pid)" | tr '\n' ' ')"
-held=" $(sysexit_link_ids $(pgrep -x weir-links) | tr '\n' ' ')"
+held=" $(sysexit_link_ids $(weir_link_holders) | tr '\n' ' ')"
 [ -n "$mine" ] || fail "weir-node holds no syscall-exit link"
 for id in $mine; do
 	[[ "$held" == *" $id "* ]] || fail "weir-node's syscall-exit link $id (of $mine) is not held by its link holder, weir-links (holding$held)"

@@ -12,6 +12,8 @@
 #                        name none and are not --read-write: a test runs in either mode
 #   weir_node_pid        pid of the running weir-node from its pid file ("" if none)
 #   weir_keeper_pid      pid of the weir-keeper it runs under ("" if none)
+#   weir_link_holders [PREFIX]   pids of the link holders (weir-links, bpf/link_holder.h) of
+#                        the weir-nodes whose state dir starts with PREFIX (WEIR_STATE), one a line
 #   weir_kill_all        kill -9 keeper and weir-node: the views die (no takeover)
 #   weir_stop_node       unmounts every view, then SIGTERM to the keeper and weir-node; fails
 #                        if weir-node is still alive 5 s later (the next mount starts a new one)
@@ -78,6 +80,16 @@ conn_id() {
 }
 
 weir_node_pid() { pid_from_file "${1:-$WEIR_STATE}/node.pid" weir-node --state-dir "${1:-$WEIR_STATE}"; }
+
+# weir_link_holders [PREFIX]: a link holder is weir-node run again (bpf/link_holder.h), with its
+# environment: told apart from other tests' by WEIR_STATE_DIR
+weir_link_holders() {
+	local prefix="${1:-$WEIR_STATE}" p
+	for p in $(pgrep -x weir-links); do
+		tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -q "^WEIR_STATE_DIR=$prefix" && echo "$p"
+	done
+	return 0
+}
 
 # weir_keeper_pid [STATE_DIR]: the live weir-keeper over that state dir's weir-node, or "".
 weir_keeper_pid() {
