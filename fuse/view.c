@@ -3135,9 +3135,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 				log_info("cannot tell the cgroups of passthrough openers (%s): a "
 					 "tier file passed through by several views at once counts "
 					 "on the view that opened it last",
-					 cr == -EXDEV ? "weir-node has a cgroup namespace of its "
-							"own"
-						      : "no cgroup2 file system is mounted");
+					 cr == -EXDEV
+					     ? "they lie outside weir-node's cgroup namespace, "
+					       "and the host's tree cannot be read"
+					     : "no cgroup2 file system is mounted");
 		}
 		stream_fill(v, h);
 		try_passthrough(v, h);

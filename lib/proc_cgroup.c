@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "proc_cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -16,35 +18,170 @@
 static char cg_root[4096];
 static pthread_once_t cg_root_once = PTHREAD_ONCE_INIT;
 
+/* When this process has a cgroup namespace of its own (a container on cgroup v2), the host's
+ * cgroup2 root seen through init's root (/proc/1/root/...: hostPID and privileges), and this
+ * namespace's root as a path under it ("" for the root); both "" when not found. Written once
+ * by find_host. */
+static char host_root[4096];
+static char ns_root[4096];
+static pthread_once_t host_once = PTHREAD_ONCE_INIT;
+
 static bool is_cgroup2(const char *dir)
 {
 	struct statfs sfs;
 	return statfs(dir, &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC;
 }
 
-static void find_root(void)
+/* The cgroup2 mount of the mount namespace whose root is at prefix ("" or "/proc/1/root"), as
+ * its mountinfo lists them, into out ("" if none). */
+static void find_cgroup2(const char *prefix, const char *mountinfo, char *out, size_t len)
 {
 	static const char *const usual[] = {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"};
-	for (size_t i = 0; i < sizeof(usual) / sizeof(usual[0]); i++)
-		if (is_cgroup2(usual[i])) {
-			snprintf(cg_root, sizeof(cg_root), "%s", usual[i]);
+	char dir[4096];
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(usual) / sizeof(usual[0]); i++) {
+		if (snprintf(dir, sizeof(dir), "%s%s", prefix, usual[i]) >= (int)sizeof(dir))
+			continue;
+		if (is_cgroup2(dir)) {
+			snprintf(out, len, "%s", dir);
 			return;
 		}
+	}
 	/* mountinfo: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS... - FSTYPE SOURCE SUPER" (mount
 	 * points with spaces come octal-escaped and are skipped) */
-	FILE *f = fopen("/proc/self/mountinfo", "re");
+	FILE *f = fopen(mountinfo, "re");
 	char line[8192], mp[4096], fstype[64];
 	while (f && fgets(line, sizeof(line), f)) {
 		const char *dash = strstr(line, " - ");
 		if (dash && sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1 &&
 		    sscanf(dash + 3, "%63s", fstype) == 1 && strcmp(fstype, "cgroup2") == 0 &&
-		    !strchr(mp, '\\') && is_cgroup2(mp)) {
-			snprintf(cg_root, sizeof(cg_root), "%s", mp);
-			break;
+		    !strchr(mp, '\\') &&
+		    snprintf(dir, sizeof(dir), "%s%s", prefix, mp) < (int)sizeof(dir)) {
+			if (is_cgroup2(dir)) {
+				snprintf(out, len, "%s", dir);
+				break;
+			}
 		}
 	}
 	if (f)
 		fclose(f);
+}
+
+static void find_root(void)
+{
+	find_cgroup2("", "/proc/self/mountinfo", cg_root, sizeof(cg_root));
+}
+
+/* Whether pid is listed in dir's cgroup.procs */
+static bool lists_pid(const char *dir, pid_t pid)
+{
+	char path[8192], line[32];
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	FILE *f = fopen(path, "re");
+	bool found = false;
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = atoi(line) == (int)pid;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* The directory under dir (depth at most 16) whose cgroup.procs lists pid, as a path below dir
+ * into rel (of len bytes; rel holds dir's own part so far). Returns whether found. */
+static bool find_pid_cgroup(const char *dir, pid_t pid, char *rel, size_t len, int depth)
+{
+	if (lists_pid(dir, pid))
+		return true;
+	if (depth >= 16)
+		return false;
+	DIR *d = opendir(dir);
+	if (!d)
+		return false;
+	size_t here = strlen(rel);
+	bool found = false;
+	struct dirent *e;
+	char sub[8192];
+	while (!found && (e = readdir(d))) {
+		if (e->d_type != DT_DIR || e->d_name[0] == '.')
+			continue;
+		if (here + 1 + strlen(e->d_name) + 1 > len)
+			continue;
+		snprintf(rel + here, len - here, "/%s", e->d_name);
+		snprintf(sub, sizeof(sub), "%s/%s", dir, e->d_name);
+		found = find_pid_cgroup(sub, pid, rel, len, depth + 1);
+	}
+	if (!found)
+		rel[here] = '\0';
+	closedir(d);
+	return found;
+}
+
+/* Where this process's cgroup namespace root lies in the host's tree: its own cgroup found
+ * there by its pid, less the part below the namespace's root that /proc/self/cgroup shows. */
+static void find_host(void)
+{
+	/* (asked only for a "/.." path: this namespace is not the reader's) */
+	char buf[4096];
+	int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	const char *below;
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	if (proc_cgroup_parse(buf, &below) < 0)
+		return;
+	/* the host's tree through init's root (a container with hostPID), else this mount
+	 * namespace's own mount where it shows the whole tree (a cgroup namespace of its own, the
+	 * mounts shared) */
+	static const char *const via[][2] = {{"/proc/1/root", "/proc/1/mountinfo"},
+					     {"", "/proc/self/mountinfo"}};
+	for (size_t i = 0; i < sizeof(via) / sizeof(via[0]); i++) {
+		char root[4096], own[4096] = "";
+		find_cgroup2(via[i][0], via[i][1], root, sizeof(root));
+		if (!root[0] || !find_pid_cgroup(root, getpid(), own, sizeof(own), 0))
+			continue;
+		/* own = the namespace root's path + below ("/" when at the root) */
+		size_t bl = strcmp(below, "/") == 0 ? 0 : strlen(below), ol = strlen(own);
+		if (bl > ol || (bl && strcmp(own + ol - bl, below) != 0))
+			continue;
+		own[ol - bl] = '\0';
+		snprintf(ns_root, sizeof(ns_root), "%s", own);
+		snprintf(host_root, sizeof(host_root), "%s", root);
+		return;
+	}
+}
+
+/* path ("/../../x/y", relative to this namespace's root) as a path under host_root, into out:
+ * ".." taken off ns_root's end. Returns whether it stays within the host's tree. */
+static bool host_path(const char *path, char *out, size_t len)
+{
+	char acc[8192];
+	snprintf(acc, sizeof(acc), "%s", ns_root);
+	const char *p = path;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		size_t cl = strcspn(p, "/");
+		if (cl == 0)
+			break;
+		if (cl == 2 && p[0] == '.' && p[1] == '.') {
+			char *slash = strrchr(acc, '/');
+			if (!slash)
+				return false; /* above the host's root */
+			*slash = '\0';
+		} else if (!(cl == 1 && p[0] == '.')) {
+			size_t al = strlen(acc);
+			if (al + 1 + cl + 1 > sizeof(acc))
+				return false;
+			acc[al] = '/';
+			memcpy(acc + al + 1, p, cl);
+			acc[al + 1 + cl] = '\0';
+		}
+		p += cl;
+	}
+	return snprintf(out, len, "%s%s", host_root, acc) < (int)len;
 }
 
 int proc_cgroup_parse(char *text, const char **ret_path)
@@ -66,10 +203,12 @@ int proc_cgroup_parse(char *text, const char **ret_path)
 	 * first "0::" line is then someone's name: which line is the kernel's cannot be told */
 	if (end[1] != '\0')
 		return -EINVAL;
-	/* above this namespace's root ("/../x"): not under root here */
-	if (cg[0] != '/' || (strncmp(cg, "/..", 3) == 0 && (cg[3] == '/' || cg[3] == '\0')))
-		return -EXDEV;
+	if (cg[0] != '/')
+		return -EINVAL;
 	*ret_path = cg;
+	/* above this namespace's root ("/../x"): not under root here */
+	if (strncmp(cg, "/..", 3) == 0 && (cg[3] == '/' || cg[3] == '\0'))
+		return -EXDEV;
 	return 0;
 }
 
@@ -94,10 +233,17 @@ int proc_cgroup_id(pid_t pid, uint64_t *ret)
 	buf[n] = '\0';
 	const char *cg;
 	int r = proc_cgroup_parse(buf, &cg);
-	if (r < 0)
+	char dir[sizeof(buf) + 8192];
+	if (r == -EXDEV) {
+		/* outside this namespace: through the host's tree, where that can be seen */
+		pthread_once(&host_once, find_host);
+		if (!host_root[0] || !host_path(cg, dir, sizeof(dir)))
+			return -EXDEV;
+	} else if (r < 0) {
 		return r;
-	char dir[sizeof(buf) + 256];
-	snprintf(dir, sizeof(dir), "%s%s", root, cg);
+	} else {
+		snprintf(dir, sizeof(dir), "%s%s", root, cg);
+	}
 	struct stat st;
 	if (stat(dir, &st) < 0)
 		return -errno;
