@@ -156,14 +156,12 @@ static __always_inline int read_cursor_continues(__u32 tid, __u32 dev, __u64 ino
 	return 0;
 }
 
-/* Not preallocated: an update then puts a new element in and frees the old one after an RCU
- * grace period, where a preallocated map would hand the old element to the next update at
- * once, under a program still reading it (a slot's view from one value, its inode from
- * another). Only user space writes it. */
+/* An update puts a new element in and hands the old one to the next update at once, under a
+ * program that may still read it: the value names its own key, which the program checks after
+ * taking what it wants. Only user space writes it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, ACCESS_MAX_READERS);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct access_file_key);
 	__type(value, struct access_backing);
 } backing SEC(".maps");
@@ -750,10 +748,13 @@ static __always_inline int backing_view(const struct access_pending *p, __u32 *d
 			}
 	}
 	struct access_backing_slot *s = &b->slot[i & (ACCESS_BACKING_SLOTS - 1)];
-	if (!view_of_dev(p, s->dev, view_id))
+	__u32 vdev = s->dev;
+	__u64 vino = s->ino;
+	/* recycled for another tier file meanwhile (see "backing"): not this one's */
+	if (b->key_ino != key.ino || b->key_dev != key.dev || !view_of_dev(p, vdev, view_id))
 		return 0;
-	*dev = s->dev;
-	*ino = s->ino;
+	*dev = vdev;
+	*ino = vino;
 	return 1;
 }
 

@@ -232,6 +232,12 @@ struct access_backing {
 	struct access_backing_slot slot[ACCESS_BACKING_SLOTS];
 	__u32 last;   /* the slot of the last opener */
 	__u32 shared; /* 1: the slots in use name more than one view file */
+	/* the tier file it is for (its key): an element the map recycled for another key while a
+	 * program read it is told apart (two versions of one key's value may still mix: a read
+	 * then counts on a view file of either) */
+	__u64 key_ino;
+	__u32 key_dev;
+	__u32 pad;
 };
 
 /* Map "events" (ring buffer): struct access_event records. Writer: kernel.

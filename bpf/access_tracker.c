@@ -73,7 +73,7 @@ _Static_assert(sizeof(struct access_pending) == 112 + 96, "access_pending layout
 _Static_assert(sizeof(struct access_file_cache) == 56, "access_file_cache layout");
 _Static_assert(sizeof(struct access_read_cursor) == 32, "access_read_cursor layout");
 _Static_assert(sizeof(struct access_event) == 104, "access_event layout");
-_Static_assert(sizeof(struct access_backing) == 8 + 24 * ACCESS_BACKING_SLOTS,
+_Static_assert(sizeof(struct access_backing) == 24 + 24 * ACCESS_BACKING_SLOTS,
 	       "access_backing layout");
 _Static_assert(sizeof(struct access_fault_slot) == 64, "access_fault_slot layout");
 
@@ -104,6 +104,9 @@ struct access_tracker {
 	 * count every read twice). */
 	pthread_cond_t pt_detached;
 	bool pt_detaching;
+	/* The holder's processes outlived its end: the old links may still be attached, and the
+	 * programs are never attached again (a tmpfs hold is refused). */
+	bool pt_refused;
 	/* Holds duplicates of the syscall programs' links (link_holder.h), so that a weir-node
 	 * killed with them attached dies at once; started with the tracker (NULL: no
 	 * link_holder_exe, or it could not be), never changed after. Sent to under pt_lock (a
@@ -576,10 +579,12 @@ int access_tracker_new(const struct access_tracker_opts *opts, struct access_tra
 	return 0;
 
 err_skel:
+	link_holder_free(t->holder);
 	access_bpf__destroy(t->skel);
 err_btf:
 	btf__free(vmlinux);
 err_free:
+	pthread_cond_destroy(&t->pt_detached);
 	pthread_mutex_destroy(&t->pt_lock);
 	free(t);
 	libbpf_loading = 0;
@@ -676,7 +681,10 @@ static int backing_store_locked(struct access_tracker *t, const struct access_fi
 	}
 	if (!had)
 		backing_count_locked(t, key->dev, 1); /* before the programs can find it */
-	r = bpf_map__update_elem(m, key, sizeof(*key), b, sizeof(*b), BPF_ANY);
+	struct access_backing v = *b;
+	v.key_ino = key->ino;
+	v.key_dev = key->dev;
+	r = bpf_map__update_elem(m, key, sizeof(*key), &v, sizeof(v), BPF_ANY);
 	if (r < 0 && !had)
 		backing_count_locked(t, key->dev, -1);
 	if (r == 0 && had && moved)
@@ -806,6 +814,10 @@ int access_tracker_passthrough_hold(struct access_tracker *t, int hold, dev_t vi
 	/* a detach under way ends first: attached again meanwhile, its links would count twice */
 	while (shmem && t->pt_detaching)
 		pthread_cond_wait(&t->pt_detached, &t->pt_lock);
+	if (shmem && t->pt_refused) {
+		r = -EBUSY;
+		goto out;
+	}
 	if (shmem && !t->pt_link && !t->pt_sys_link[0]) {
 		if (pt_sys_attach_locked(t) < 0) {
 			t->pt_link = bpf_program__attach(t->pt_prog);
@@ -845,14 +857,20 @@ static void *detach_main(void *arg)
 	links_destroy(job->links, job->n);
 	/* the links' last holder now (ours are closed): it lets go, and then they are gone */
 	int r = t->holder ? link_holder_drop(t->holder, 5000) : 0;
-	if (r < 0)
+	if (r == 1)
 		log_warn("access tracker: the link holder did not let go of the syscall programs "
-			 "(%s): ended it",
-			 strerror(-r));
+			 "within 5 s: ended it");
+	else if (r < 0)
+		log_err(
+		    "access tracker: the syscall programs' link holder was killed but some of "
+		    "its processes still live: passthrough from MEM tiers stops (their files are "
+		    "read through the views), so that no read counts twice");
 	log_debug("access tracker: syscall programs detached in %.1f ms",
 		  (double)(now_ns() - t0) / 1e6);
 	free(job);
 	pthread_mutex_lock(&t->pt_lock);
+	if (r < 0)
+		t->pt_refused = true;
 	t->pt_detaching = false;
 	pthread_cond_broadcast(&t->pt_detached);
 	pthread_mutex_unlock(&t->pt_lock);

@@ -22,6 +22,10 @@ enum { OP_KEEP = 'K', OP_DROP = 'D', OP_DROPPED = 'A' };
 struct link_holder {
 	int sock;  /* SOCK_SEQPACKET to the holder; -1 once it is dead */
 	pid_t pid; /* the holder, our child */
+	/* The read end of a pipe whose write end the holder and every process it forks hold
+	 * (descriptor 4 there): it ends once none of them is left, and with them the last copies
+	 * of the links they kept. */
+	int life;
 };
 
 extern char **environ;
@@ -91,8 +95,10 @@ static void drop_all(int *kept, unsigned n)
 
 _Noreturn void link_holder_main(int sock)
 {
-	/* whatever weir-node let through without close-on-exec is not ours to keep alive */
-	close_range((unsigned)sock + 1, ~0U, 0);
+	/* whatever weir-node let through without close-on-exec is not ours to keep alive; the
+	 * next descriptor is the life pipe (struct link_holder), which every process of ours keeps
+	 * until it ends */
+	close_range((unsigned)sock + 2, ~0U, 0);
 	prctl(PR_SET_NAME, "weir-links");
 	signal(SIGINT, SIG_IGN); /* a terminal's ^C is for weir-node: it ends us by closing */
 	signal(SIGHUP, SIG_IGN);
@@ -153,20 +159,38 @@ int link_holder_start(const char *exe, struct link_holder **ret)
 		free(h);
 		return r;
 	}
-	/* dup2 onto itself would leave close-on-exec set: never descriptor 3 here */
-	if (sv[1] == 3) {
-		int d = fcntl(sv[1], F_DUPFD_CLOEXEC, 4);
-		if (d >= 0) {
-			close(sv[1]);
-			sv[1] = d;
-		}
+	int life[2];
+	if (pipe2(life, O_CLOEXEC) < 0) {
+		int r = -errno;
+		close(sv[0]);
+		close(sv[1]);
+		free(h);
+		return r;
+	}
+	/* above the descriptors the holder gets (0-4): dup2 onto itself would leave close-on-exec
+	 * set, and the /dev/null opens would take 0-2 first */
+	int child_sock = fcntl(sv[1], F_DUPFD_CLOEXEC, 5);
+	int child_life = fcntl(life[1], F_DUPFD_CLOEXEC, 5);
+	close(sv[1]);
+	close(life[1]);
+	if (child_sock < 0 || child_life < 0) {
+		int r = -errno;
+		if (child_sock >= 0)
+			close(child_sock);
+		if (child_life >= 0)
+			close(child_life);
+		close(sv[0]);
+		close(life[0]);
+		free(h);
+		return r;
 	}
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+	posix_spawn_file_actions_adddup2(&fa, child_sock, 3);
+	posix_spawn_file_actions_adddup2(&fa, child_life, 4);
 	posix_spawnattr_t at;
 	posix_spawnattr_init(&at);
 	/* its own process group (a terminal's signals are weir-node's) and no signal blocked */
@@ -179,13 +203,16 @@ int link_holder_start(const char *exe, struct link_holder **ret)
 	int r = posix_spawn(&h->pid, exe, &fa, &at, argv, environ);
 	posix_spawnattr_destroy(&at);
 	posix_spawn_file_actions_destroy(&fa);
-	close(sv[1]);
+	close(child_sock);
+	close(child_life);
 	if (r != 0) {
 		close(sv[0]);
+		close(life[0]);
 		free(h);
 		return -r;
 	}
 	h->sock = sv[0];
+	h->life = life[0];
 	*ret = h;
 	return 0;
 }
@@ -219,15 +246,33 @@ int link_holder_keep(struct link_holder *h, const int *fds, unsigned n)
 	return 0;
 }
 
-/* The holder is of no more use: killed, and waited for, so that on return whatever it held is
- * let go of (its exit closes them). */
-static void kill_holder(struct link_holder *h)
+/* The holder is of no more use: killed, with the processes it forked to let go of links, and
+ * waited for (up to LINK_HOLDER_END_MS), so that on return whatever they held is let go of
+ * (their ends close it). Returns 0, or -ETIMEDOUT if some of them still live. */
+#define LINK_HOLDER_END_MS 30000
+static int kill_holder(struct link_holder *h)
 {
 	close(h->sock);
 	h->sock = -1;
+	kill(-h->pid, SIGKILL); /* its process group: the holder and what it forked */
 	kill(h->pid, SIGKILL);
 	while (waitpid(h->pid, NULL, 0) < 0 && errno == EINTR)
 		;
+	int r = 0;
+	for (;;) {
+		struct pollfd p = {.fd = h->life, .events = POLLIN};
+		int n = poll(&p, 1, LINK_HOLDER_END_MS);
+		if (n < 0 && errno == EINTR)
+			continue;
+		char b;
+		if (n == 1 && read(h->life, &b, 1) == 0)
+			break; /* every process of the holder's is gone */
+		if (n <= 0) {
+			r = -ETIMEDOUT;
+			break;
+		}
+	}
+	return r;
 }
 
 int link_holder_drop(struct link_holder *h, int timeout_ms)
@@ -258,8 +303,7 @@ int link_holder_drop(struct link_holder *h, int timeout_ms)
 	}
 	/* no answer: a reply that came late would be taken for the next drop's, and links
 	 * attached again meanwhile would count twice; its end is the only sure drop */
-	kill_holder(h);
-	return r;
+	return kill_holder(h) < 0 ? -EBUSY : 1;
 }
 
 int link_holder_pid(const struct link_holder *h)
@@ -271,6 +315,7 @@ void link_holder_free(struct link_holder *h)
 {
 	if (!h)
 		return;
+	close(h->life);
 	if (h->sock >= 0) {
 		close(h->sock); /* it lets go and exits on its own */
 		/* reaped if it already did; else it stays a zombie of ours until we exit, which

@@ -11,7 +11,8 @@
 
 #include <stdbool.h>
 
-/* The holder's command line: `EXE --link-holder`, its socket as descriptor 3. */
+/* The holder's command line: `EXE --link-holder`, its socket as descriptor 3 (and the pipe that
+ * tells weir-node when all of its processes are gone as 4). */
 #define LINK_HOLDER_ARG "--link-holder"
 
 struct link_holder;
@@ -25,9 +26,12 @@ int link_holder_start(const char *exe, struct link_holder **ret);
 int link_holder_keep(struct link_holder *h, const int *fds, unsigned n);
 /* The holder lets go of all it keeps, and this waits until every one is closed: close the
  * caller's own descriptors of those links first, and on return the links are released. A
- * holder that does not answer within timeout_ms is killed, and waited for (its exit closes
- * them), and keeps nothing from then on. Returns 0, or -ETIMEDOUT or -errno after that kill.
- * It waits ~70-600 ms: no lock held by the caller, please. */
+ * holder that does not answer within timeout_ms is killed with every process it forked, and
+ * waited for (their ends close the links; up to 30 s more), and keeps nothing from then on.
+ * Returns 0 (let go of), 1 (let go of by the end of a holder that did not answer), or -EBUSY
+ * when some of its processes outlived those 30 s (the links may then still be attached:
+ * attaching them again would count twice). It waits ~70-600 ms: no lock held by the caller,
+ * please. */
 int link_holder_drop(struct link_holder *h, int timeout_ms);
 /* The holder's pid (tests, diagnostics). */
 int link_holder_pid(const struct link_holder *h);

@@ -1055,7 +1055,8 @@ again:
 	v->attr = attr;
 	v->at_ms = now;
 	v->changed = raced;
-	v->seq = seq;
+	if (seq > v->seq) /* a listing's or the db's (0) never lowers it */
+		v->seq = seq;
 	/* A listing that disagrees with the object is stale: the next lookup lists again (and
 	 * never serves it stale), so sizes agree. */
 	if (changed) {
