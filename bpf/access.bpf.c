@@ -11,6 +11,10 @@
 
 #include "access.h"
 
+#ifndef barrier
+#define barrier() asm volatile("" ::: "memory")
+#endif
+
 /* Dual-licensed so it can use GPL-only helpers (bpf_probe_read_kernel). */
 char LICENSE[] SEC("license") = "GPL";
 
@@ -735,8 +739,9 @@ static __always_inline int backing_view(const struct access_pending *p, __u32 *d
 	struct access_file_key key = {.ino = *ino, .dev = *dev};
 	struct access_backing *b = bpf_map_lookup_elem(&backing, &key);
 
-	if (!b)
+	if (!b || b->key_ino != key.ino || b->key_dev != key.dev)
 		return 0;
+	barrier(); /* the key before the slot: see struct access_backing */
 	__u32 i = b->last;
 	if (b->shared) {
 		/* several views' files: the one an opener in the reader's cgroup holds */
@@ -750,6 +755,7 @@ static __always_inline int backing_view(const struct access_pending *p, __u32 *d
 	struct access_backing_slot *s = &b->slot[i & (ACCESS_BACKING_SLOTS - 1)];
 	__u32 vdev = s->dev;
 	__u64 vino = s->ino;
+	barrier();
 	/* recycled for another tier file meanwhile (see "backing"): not this one's */
 	if (b->key_ino != key.ino || b->key_dev != key.dev || !view_of_dev(p, vdev, view_id))
 		return 0;

@@ -229,15 +229,17 @@ struct access_backing_slot {
 	__u32 opens; /* passthrough opens of the tier file it stands for (0: slot free) */
 };
 struct access_backing {
-	struct access_backing_slot slot[ACCESS_BACKING_SLOTS];
-	__u32 last;   /* the slot of the last opener */
-	__u32 shared; /* 1: the slots in use name more than one view file */
-	/* the tier file it is for (its key): an element the map recycled for another key while a
-	 * program read it is told apart (two versions of one key's value may still mix: a read
-	 * then counts on a view file of either) */
+	/* The tier file it is for (its key), first: the kernel copies a value front to back, so a
+	 * program that reads the key, then a slot, then the key again, and finds it both times,
+	 * read that slot before the element was recycled for another key (an update hands the old
+	 * element to the next one at once). Two versions of one key's value may still mix: a read
+	 * then counts on a view file of either. */
 	__u64 key_ino;
 	__u32 key_dev;
+	__u32 last;   /* the slot of the last opener */
+	__u32 shared; /* 1: the slots in use name more than one view file */
 	__u32 pad;
+	struct access_backing_slot slot[ACCESS_BACKING_SLOTS];
 };
 
 /* Map "events" (ring buffer): struct access_event records. Writer: kernel.

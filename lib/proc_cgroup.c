@@ -6,12 +6,14 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Where cgroup2 is mounted here ("" if nowhere); written once by find_root */
@@ -24,7 +26,18 @@ static pthread_once_t cg_root_once = PTHREAD_ONCE_INIT;
  * by find_host. */
 static char host_root[4096];
 static char ns_root[4096];
-static pthread_once_t host_once = PTHREAD_ONCE_INIT;
+/* HOST_*: where the search for them stands; one caller searches (a FUSE open: capped at
+ * SEARCH_DIRS directories), the others get -EXDEV meanwhile instead of waiting; a failed search
+ * is tried again SEARCH_RETRY_MS later. host_root and ns_root are written before HOST_FOUND. */
+enum { HOST_UNKNOWN, HOST_SEARCHING, HOST_FOUND, HOST_FAILED };
+static atomic_int host_state = HOST_UNKNOWN;
+static _Atomic int64_t host_retry_ms;
+#define SEARCH_DIRS 20000
+#define SEARCH_RETRY_MS 60000
+/* Set once by find_root: this mount namespace's cgroup2 mount shows more than this cgroup
+ * namespace (its root is not where this process's own cgroup says it is), so paths within the
+ * namespace are resolved through the host's tree too. */
+static bool cg_root_wider;
 
 static bool is_cgroup2(const char *dir)
 {
@@ -67,9 +80,34 @@ static void find_cgroup2(const char *prefix, const char *mountinfo, char *out, s
 		fclose(f);
 }
 
+/* This process's own cgroup path (as its namespace shows it) into out; false if unreadable. */
+static bool self_cgroup(char *out, size_t len)
+{
+	char buf[4096];
+	int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	const char *p;
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	if (proc_cgroup_parse(buf, &p) < 0)
+		return false;
+	return snprintf(out, len, "%s", p) < (int)len;
+}
+
+static bool lists_pid(const char *dir, pid_t pid);
+
 static void find_root(void)
 {
 	find_cgroup2("", "/proc/self/mountinfo", cg_root, sizeof(cg_root));
+	/* a mount made outside this cgroup namespace (shared mounts, or a bind of the host's):
+	 * this process is not where its own path leads in it */
+	char own[4096], dir[8192];
+	if (cg_root[0] && self_cgroup(own, sizeof(own)) &&
+	    snprintf(dir, sizeof(dir), "%s%s", cg_root, own) < (int)sizeof(dir))
+		cg_root_wider = !lists_pid(dir, getpid());
 }
 
 /* Whether pid is listed in dir's cgroup.procs */
@@ -86,10 +124,15 @@ static bool lists_pid(const char *dir, pid_t pid)
 	return found;
 }
 
-/* The directory under dir (depth at most 16) whose cgroup.procs lists pid, as a path below dir
- * into rel (of len bytes; rel holds dir's own part so far). Returns whether found. */
-static bool find_pid_cgroup(const char *dir, pid_t pid, char *rel, size_t len, int depth)
+/* The directory under dir (depth at most 16, *budget directories at most) whose cgroup.procs
+ * lists pid, as a path below dir into rel (of len bytes; rel holds dir's own part so far).
+ * Returns whether found. */
+static bool find_pid_cgroup(const char *dir, pid_t pid, char *rel, size_t len, int depth,
+			    unsigned *budget)
 {
+	if (*budget == 0)
+		return false;
+	--*budget;
 	if (lists_pid(dir, pid))
 		return true;
 	if (depth >= 16)
@@ -108,7 +151,7 @@ static bool find_pid_cgroup(const char *dir, pid_t pid, char *rel, size_t len, i
 			continue;
 		snprintf(rel + here, len - here, "/%s", e->d_name);
 		snprintf(sub, sizeof(sub), "%s/%s", dir, e->d_name);
-		found = find_pid_cgroup(sub, pid, rel, len, depth + 1);
+		found = find_pid_cgroup(sub, pid, rel, len, depth + 1, budget);
 	}
 	if (!found)
 		rel[here] = '\0';
@@ -117,31 +160,26 @@ static bool find_pid_cgroup(const char *dir, pid_t pid, char *rel, size_t len, i
 }
 
 /* Where this process's cgroup namespace root lies in the host's tree: its own cgroup found
- * there by its pid, less the part below the namespace's root that /proc/self/cgroup shows. */
-static void find_host(void)
+ * there by its pid, less the part below the namespace's root that /proc/self/cgroup shows (read
+ * again after the search: a process moved meanwhile would place the root wrong). */
+static bool find_host(void)
 {
-	/* (asked only for a "/.." path: this namespace is not the reader's) */
-	char buf[4096];
-	int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	const char *below;
-	if (n <= 0)
-		return;
-	buf[n] = '\0';
-	if (proc_cgroup_parse(buf, &below) < 0)
-		return;
+	char below[4096], after[4096];
+	if (!self_cgroup(below, sizeof(below)))
+		return false;
 	/* the host's tree through init's root (a container with hostPID), else this mount
 	 * namespace's own mount where it shows the whole tree (a cgroup namespace of its own, the
 	 * mounts shared) */
 	static const char *const via[][2] = {{"/proc/1/root", "/proc/1/mountinfo"},
 					     {"", "/proc/self/mountinfo"}};
+	unsigned budget = SEARCH_DIRS;
 	for (size_t i = 0; i < sizeof(via) / sizeof(via[0]); i++) {
 		char root[4096], own[4096] = "";
 		find_cgroup2(via[i][0], via[i][1], root, sizeof(root));
-		if (!root[0] || !find_pid_cgroup(root, getpid(), own, sizeof(own), 0))
+		if (!root[0] || !find_pid_cgroup(root, getpid(), own, sizeof(own), 0, &budget))
 			continue;
+		if (!self_cgroup(after, sizeof(after)) || strcmp(after, below) != 0)
+			return false;
 		/* own = the namespace root's path + below ("/" when at the root) */
 		size_t bl = strcmp(below, "/") == 0 ? 0 : strlen(below), ol = strlen(own);
 		if (bl > ol || (bl && strcmp(own + ol - bl, below) != 0))
@@ -149,8 +187,34 @@ static void find_host(void)
 		own[ol - bl] = '\0';
 		snprintf(ns_root, sizeof(ns_root), "%s", own);
 		snprintf(host_root, sizeof(host_root), "%s", root);
-		return;
+		return true;
 	}
+	return false;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether host_root and ns_root are known: searched for by this caller if no one has yet (or
+ * the last search failed long enough ago); false while another searches. */
+static bool host_known(void)
+{
+	int st = atomic_load(&host_state);
+	if (st == HOST_FOUND)
+		return true;
+	if (st == HOST_SEARCHING || (st == HOST_FAILED && now_ms() < atomic_load(&host_retry_ms)))
+		return false;
+	if (!atomic_compare_exchange_strong(&host_state, &st, HOST_SEARCHING))
+		return atomic_load(&host_state) == HOST_FOUND;
+	bool found = find_host();
+	if (!found)
+		atomic_store(&host_retry_ms, now_ms() + SEARCH_RETRY_MS);
+	atomic_store(&host_state, found ? HOST_FOUND : HOST_FAILED);
+	return found;
 }
 
 /* path ("/../../x/y", relative to this namespace's root) as a path under host_root, into out:
@@ -234,10 +298,10 @@ int proc_cgroup_id(pid_t pid, uint64_t *ret)
 	const char *cg;
 	int r = proc_cgroup_parse(buf, &cg);
 	char dir[sizeof(buf) + 8192];
-	if (r == -EXDEV) {
-		/* outside this namespace: through the host's tree, where that can be seen */
-		pthread_once(&host_once, find_host);
-		if (!host_root[0] || !host_path(cg, dir, sizeof(dir)))
+	if (r == -EXDEV || (r == 0 && cg_root_wider)) {
+		/* outside this namespace, or a mount wider than it: through the host's tree, where
+		 * that can be seen */
+		if (!host_known() || !host_path(cg, dir, sizeof(dir)))
 			return -EXDEV;
 	} else if (r < 0) {
 		return r;

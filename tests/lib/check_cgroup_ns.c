@@ -73,7 +73,14 @@ START_TEST(a_cgroup_outside_a_private_namespace_is_found_in_the_hosts_tree)
 		int r = proc_cgroup_id(pb, &id);
 		if (r < 0)
 			_exit(10 + (-r & 0x7f));
-		_exit(stat(b, &st) == 0 && id == (uint64_t)st.st_ino ? 0 : 3);
+		if (stat(b, &st) < 0 || id != (uint64_t)st.st_ino)
+			_exit(3);
+		/* its own cgroup, "/" in its namespace, where the mount shows the whole tree: a,
+		 * not the tree's root */
+		r = proc_cgroup_id(getpid(), &id);
+		if (r < 0)
+			_exit(10 + (-r & 0x7f));
+		_exit(stat(a, &st) == 0 && id == (uint64_t)st.st_ino ? 0 : 4);
 	}
 	int status = 0;
 	waitpid(pa, &status, 0);
@@ -82,10 +89,12 @@ START_TEST(a_cgroup_outside_a_private_namespace_is_found_in_the_hosts_tree)
 	rmdir(a);
 	rmdir(b);
 	rmdir(base);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "the cgroup of a process outside the namespace: exit %d (2: no namespace, 3: "
-		      "another cgroup's id, 10+errno: proc_cgroup_id failed)",
-		      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	ck_assert_msg(
+	    WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "the cgroups of a process outside the namespace and of one inside: exit %d (2: "
+	    "no namespace, 3: another cgroup's id for the one outside, 4: for the one "
+	    "inside, 10+errno: proc_cgroup_id failed)",
+	    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 END_TEST
 
