@@ -399,11 +399,6 @@ static void sync_source(struct node_agent *a, const struct objmodel_list *l, str
 	if (!s)
 		return;
 	s->seen = true;
-	/* Failed for a reason of the controller's (a UFS root denied, an invalid spec): not
-	 * opened; Failed because nodes could not open it: tried again */
-	if (ds->dataset.status.phase == DATASET_PHASE_FAILED &&
-	    strcmp(ready_reason(ds), "SourceFailed"))
-		return;
 	struct mount_plan *p = calloc(1, sizeof(*p));
 	if (!p)
 		return;
@@ -411,8 +406,17 @@ static void sync_source(struct node_agent *a, const struct objmodel_list *l, str
 	ds->dataset.status.phase = DATASET_PHASE_NOT_BOUND;
 	int r = mount_plan_make(l, ns, name, a->cfg.deny_by_default, p, err, sizeof(err));
 	ds->dataset.status.phase = saved;
+	/* this node's own policy first: a Dataset the controller failed for the same reason
+	 * before this node's pass saw it is still refused here, in its log and its Lease */
 	if (r == 0 && plan_allowed(a, p, err, sizeof(err)) < 0) {
 		source_refused(a, s, ns, name, err);
+		free(p);
+		return;
+	}
+	/* Failed for a reason of the controller's (a UFS root denied, an invalid spec): not
+	 * opened; Failed because nodes could not open it: tried again */
+	if (ds->dataset.status.phase == DATASET_PHASE_FAILED &&
+	    strcmp(ready_reason(ds), "SourceFailed")) {
 		free(p);
 		return;
 	}

@@ -263,6 +263,29 @@ for n in node-1 node-2; do
 	kwait 30 "$n refusing team-d/huge (tier-roots)" refused "$n" team-d_huge "at most 8.00GiB"
 done
 kwait 30 "team-d/ssrf Failed" is Failed dataset ssrf -n team-d -o 'jsonpath={.status.phase}'
+# The controller's verdict first (node-1 stopped meanwhile): node-1 still refuses it by its own
+# ufs-roots, in its Lease (it skipped a Dataset the controller had failed, silently)
+pid_signal STOP "$N1" || fail "node-1 ($N1) is gone"
+kc create -f - <<YAML | sed 's/^/  /'
+apiVersion: data.fluid.io/v1alpha1
+kind: AlluxioRuntime
+metadata: {name: ssrf2, namespace: team-d}
+spec:
+  tieredstore:
+    levels:
+      - {mediumtype: MEM, path: $WEIR_TIER_DIR, quota: 1Gi}
+---
+apiVersion: data.fluid.io/v1alpha1
+kind: Dataset
+metadata: {name: ssrf2, namespace: team-d}
+spec:
+  mounts:
+    - mountPoint: http://localhost:$NGINX_PORT/denied-probe-2/
+YAML
+kwait 30 "team-d/ssrf2 Failed by the controller" is Failed dataset ssrf2 -n team-d -o 'jsonpath={.status.phase}'
+pid_signal CONT "$N1" || fail "node-1 ($N1) is gone"
+kwait 30 "node-1 refusing team-d/ssrf2 (ufs-roots), failed by the controller before node-1 saw it" refused node-1 team-d_ssrf2 ufs-roots
+ok "node-1 refuses team-d/ssrf2 by its own ufs-roots though the controller had failed it first"
 kwait 30 "team-d/moved Bound" is Bound dataset moved -n team-d -o 'jsonpath={.status.phase}'
 kc patch dataset moved -n team-d --type=json \
 	-p "[{\"op\": \"replace\", \"path\": \"/spec/mounts/0/mountPoint\", \"value\": \"http://localhost:$NGINX_PORT/denied-probe-moved/\"}]" | sed 's/^/  /'
