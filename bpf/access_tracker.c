@@ -714,16 +714,11 @@ static int backing_update_locked(struct access_tracker *t, const struct access_f
 	return backing_store_locked(t, key, &b, have, moved > 0);
 }
 
-static void pt_sys_detach_locked(struct access_tracker *t)
-{
-	for (size_t i = 0; i < N_SYSCALL_EXITS; i++) {
-		bpf_link__destroy(t->pt_sys_link[i]);
-		t->pt_sys_link[i] = NULL;
-	}
-}
-
-/* Attaches the programs on the reading syscalls' exits, all or none. Under pt_lock. */
-static int pt_sys_attach_locked(struct access_tracker *t)
+/* Attaches the programs on the reading syscalls' exits, all or none. Under pt_lock. On a
+ * failure after some attached, their links are moved to undo (N_SYSCALL_EXITS slots, the rest
+ * NULL), for the caller to release with links_destroy once it has let go of pt_lock (each
+ * release waits for a grace period, see pt_lock). */
+static int pt_sys_attach_locked(struct access_tracker *t, struct bpf_link **undo)
 {
 	if (!t->pt_sys[0])
 		return -ENOTSUP;
@@ -733,7 +728,10 @@ static int pt_sys_attach_locked(struct access_tracker *t)
 			int r = -errno;
 			log_debug("access tracker: cannot attach %s: %s; counting at sys_exit",
 				  bpf_program__section_name(t->pt_sys[i]), strerror(-r));
-			pt_sys_detach_locked(t);
+			for (size_t j = 0; j < N_SYSCALL_EXITS; j++) {
+				undo[j] = t->pt_sys_link[j];
+				t->pt_sys_link[j] = NULL;
+			}
 			return r;
 		}
 	}
@@ -784,6 +782,7 @@ int access_tracker_passthrough_hold(struct access_tracker *t, int hold, dev_t vi
 				    uint64_t view_ino, uint64_t cgroup_id, int tier_fd)
 {
 	struct access_file_key key = {0};
+	struct bpf_link *undo[N_SYSCALL_EXITS] = {NULL}; /* released without pt_lock */
 	struct stat st;
 	struct statfs sfs;
 	__u32 vdev;
@@ -819,7 +818,18 @@ int access_tracker_passthrough_hold(struct access_tracker *t, int hold, dev_t vi
 		goto out;
 	}
 	if (shmem && !t->pt_link && !t->pt_sys_link[0]) {
-		if (pt_sys_attach_locked(t) < 0) {
+		if (pt_sys_attach_locked(t, undo) < 0) {
+			if (undo[0]) {
+				/* the ones that attached go first, without the lock (other
+				 * tmpfs holds wait on pt_detaching as for any detach): left
+				 * beside sys_exit, their reads would count twice */
+				t->pt_detaching = true;
+				pthread_mutex_unlock(&t->pt_lock);
+				links_destroy(undo, N_SYSCALL_EXITS);
+				pthread_mutex_lock(&t->pt_lock);
+				t->pt_detaching = false;
+				pthread_cond_broadcast(&t->pt_detached);
+			}
 			t->pt_link = bpf_program__attach(t->pt_prog);
 			if (!t->pt_link) {
 				r = -errno;
