@@ -6,11 +6,15 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
 
 #include "log.h"
 #include "store_kube.h"
@@ -20,6 +24,9 @@ _Static_assert(
 	sizeof(((struct member_entry *)0)->url) == sizeof(((struct store_kube_peer *)0)->url) &&
 	sizeof(((struct member_entry *)0)->id) == sizeof(((struct store_kube_peer *)0)->id),
     "a Lease's peer fits a member entry");
+_Static_assert(sizeof(((struct member_pin *)0)->pod) ==
+		   sizeof(((struct store_kube_peer *)0)->pod_uid),
+	       "a pin keeps a pod's uid");
 
 /* Rounds asked for by cluster_refresh come at most this often. */
 #define MEMBER_SYNC_MIN_GAP_MS 200L
@@ -63,6 +70,31 @@ static void name_add(char *list, size_t len, const char *node)
 	snprintf(list + l, len - l, "%s\"%.64s\"", l ? ", " : "", node);
 }
 
+/* Does url's host name the address ip (compared as addresses where both parse)? */
+static bool url_host_is(const char *url, const char *ip)
+{
+	CURLU *u = curl_url();
+	char *host = NULL;
+	bool same = false;
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+		size_t l = strlen(host);
+		if (l > 2 && host[0] == '[' && host[l - 1] == ']') { /* an IPv6 literal */
+			memmove(host, host + 1, l - 2);
+			host[l - 2] = '\0';
+		}
+		unsigned char a[16], b[16];
+		int fam = strchr(host, ':') ? AF_INET6 : AF_INET;
+		if (inet_pton(fam, host, a) == 1 && inet_pton(fam, ip, b) == 1)
+			same = memcmp(a, b, fam == AF_INET6 ? 16 : 4) == 0;
+		else
+			same = strcmp(host, ip) == 0;
+	}
+	curl_free(host);
+	curl_url_cleanup(u);
+	return same;
+}
+
 static void entry_set(struct member_entry *e, const char *node, const char *url, const char *id)
 {
 	snprintf(e->node, sizeof(e->node), "%s", node);
@@ -76,6 +108,7 @@ size_t member_sync_kube_take(struct member_sync_kube *mk, int64_t now,
 {
 	size_t kept = 0;
 	char refused[sizeof(mk->refused)] = "", unpinned[sizeof(mk->unpinned)] = "";
+	char unattested[sizeof(mk->unattested)] = "";
 	for (size_t i = 0; i < n; i++) {
 		const struct store_kube_peer *p = &peers[i];
 		if (!p->id[0] ||
@@ -83,11 +116,27 @@ size_t member_sync_kube_take(struct member_sync_kube *mk, int64_t now,
 			name_add(refused, sizeof(refused), p->node);
 			continue;
 		}
+		if (mk->attest && (!p->pod_uid[0] || !url_host_is(p->url, p->pod_ip))) {
+			name_add(unattested, sizeof(unattested), p->node);
+			continue;
+		}
 		struct member_pin *pin = pin_find(mk, p->node);
 		if (pin && strcmp(pin->id, p->id) != 0) {
 			long long ago = (long long)(now - pin->seen);
-			if (ago <= MEMBER_SYNC_PIN_KEEP_S) {
-				if (strcmp(pin->warned, p->id) != 0)
+			/* with pods: kept while the pod it came with runs; else for a while */
+			bool keep = mk->attest ? strcmp(pin->pod, p->pod_uid) == 0
+					       : ago <= MEMBER_SYNC_PIN_KEEP_S;
+			if (keep) {
+				if (strcmp(pin->warned, p->id) != 0 && mk->attest)
+					log_warn(
+					    "cluster: node \"%.64s\"'s Lease names another "
+					    "identity (%.16s...) than the one it had under the "
+					    "same "
+					    "weir-node pod (%.40s): kept the old one; a second "
+					    "writer of this node's Lease (its node-id.key is taken "
+					    "anew only with a new weir-node pod)",
+					    p->node, p->id, p->pod_uid);
+				else if (strcmp(pin->warned, p->id) != 0)
 					log_warn(
 					    "cluster: node \"%.64s\"'s Lease names another "
 					    "identity (%.16s...) than the one it had until %lld s "
@@ -100,10 +149,15 @@ size_t member_sync_kube_take(struct member_sync_kube *mk, int64_t now,
 				entry_set(&ret[kept++], pin->node, pin->url, pin->id);
 				continue;
 			}
-			log_notice(
-			    "cluster: node \"%.64s\"'s Lease names a new identity (%.16s...); "
-			    "the one it had was last seen %lld s ago: taken",
-			    p->node, p->id, ago);
+			if (mk->attest)
+				log_notice("cluster: node \"%.64s\"'s Lease names a new identity "
+					   "(%.16s...) with a new weir-node pod (%.40s): taken",
+					   p->node, p->id, p->pod_uid);
+			else
+				log_notice("cluster: node \"%.64s\"'s Lease names a new identity "
+					   "(%.16s...); the one it had was last seen %lld s ago: "
+					   "taken",
+					   p->node, p->id, ago);
 		}
 		if (!pin && !(pin = pin_slot(mk, now))) {
 			name_add(unpinned, sizeof(unpinned), p->node);
@@ -114,6 +168,7 @@ size_t member_sync_kube_take(struct member_sync_kube *mk, int64_t now,
 		snprintf(pin->node, sizeof(pin->node), "%s", p->node);
 		snprintf(pin->url, sizeof(pin->url), "%s", p->url);
 		snprintf(pin->id, sizeof(pin->id), "%s", p->id);
+		snprintf(pin->pod, sizeof(pin->pod), "%s", p->pod_uid);
 		pin->seen = now;
 		entry_set(&ret[kept++], p->node, p->url, p->id);
 	}
@@ -128,6 +183,14 @@ size_t member_sync_kube_take(struct member_sync_kube *mk, int64_t now,
 			 "seen in the last %d s, and their identities stay pinned that long",
 			 unpinned, MEMBER_SYNC_PINS, MEMBER_SYNC_PIN_KEEP_S);
 	snprintf(mk->unpinned, sizeof(mk->unpinned), "%s", unpinned);
+	if (strcmp(unattested, mk->unattested) != 0 && unattested[0])
+		log_warn(
+		    "cluster: Lease(s) of %s: no weir-node pod (labels "
+		    "app.kubernetes.io/name=weir, app.kubernetes.io/component=node, in the "
+		    "Leases' namespace) runs on their node at the address of their peer URL: not "
+		    "members (a weir-node run outside the chart's pods needs member-pods = 0)",
+		    unattested);
+	snprintf(mk->unattested, sizeof(mk->unattested), "%s", unattested);
 	return kept;
 }
 

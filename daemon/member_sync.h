@@ -49,6 +49,7 @@ struct member_pin {
 	char url[256];
 	char id[NODE_ID_PUB_HEX];
 	char warned[NODE_ID_PUB_HEX]; /* the other identity last warned about ("" none) */
+	char pod[64]; /* with attest: the uid of the weir-node pod it was accepted under */
 	int64_t seen;		      /* wall seconds; 0: the slot is free */
 };
 
@@ -64,7 +65,16 @@ struct member_pin {
 struct member_sync_kube {
 	struct store *st;
 	const struct peer_key *key;
+	/* The store watches the weir-nodes' pods (STORE_KUBE_NODE_PODS): a Lease is a member only
+	 * while a weir-node pod runs on its node at its URL's host (store_kube_peer's pod_uid and
+	 * pod_ip), so a holder of the key who may write Leases cannot add a node the cluster does
+	 * not run; and a name's identity stays pinned while the pod it was accepted under runs
+	 * (another one is taken only from a Lease seen with another pod: the node's weir-node
+	 * replaced), not for MEMBER_SYNC_PIN_KEEP_S only, so its name cannot be taken over while
+	 * the node is away. */
+	bool attest;
 	char refused[256];  /* the sync thread's: the names last refused, said once */
+	char unattested[256]; /* the names last refused for want of a weir-node pod, said once */
 	char unpinned[256]; /* the names last refused for want of a free pin, said once */
 	struct member_pin pins[MEMBER_SYNC_PINS];
 };

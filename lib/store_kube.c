@@ -39,25 +39,31 @@ static const struct resource {
 	const char *selector; /* a label selector (URL-encoded); its objects are not the store's */
 	bool cluster_wide;    /* with selector: listed in every namespace, not report_ns only */
 	bool pods;	      /* watched only when opened with STORE_KUBE_PODS */
+	bool node_pods;	      /* watched only when opened with STORE_KUBE_NODE_PODS */
 } resources[] = {
     {"Namespace", "Namespace", "v1", "/api/v1", "namespaces", false, true, false, NULL, false,
-     false},
-    {"Dataset", "Dataset", OBJMODEL_API_FLUID, FLUID, "datasets", true, true, true, NULL, false,
-     false},
-    {"AlluxioRuntime", "Runtime", OBJMODEL_API_FLUID, FLUID, "alluxioruntimes", true, false, true,
-     NULL, false, false},
-    {"Runtime", "Runtime", OBJMODEL_API_FLUID, FLUID, "runtimes", true, false, true, NULL, false,
-     false},
-    {"DataLoad", "DataLoad", OBJMODEL_API_FLUID, FLUID, "dataloads", true, false, false, NULL,
      false, false},
+    {"Dataset", "Dataset", OBJMODEL_API_FLUID, FLUID, "datasets", true, true, true, NULL, false,
+     false, false},
+    {"AlluxioRuntime", "Runtime", OBJMODEL_API_FLUID, FLUID, "alluxioruntimes", true, false, true,
+     NULL, false, false, false},
+    {"Runtime", "Runtime", OBJMODEL_API_FLUID, FLUID, "runtimes", true, false, true, NULL, false,
+     false, false},
+    {"DataLoad", "DataLoad", OBJMODEL_API_FLUID, FLUID, "dataloads", true, false, false, NULL,
+     false, false, false},
     /* weir-nodes' figures (node/node_report.h), in the weir namespace only: read by
      * store_kube_node_usage, never listed */
     {"Lease", "weir:NodeReport", "coordination.k8s.io/v1", "/apis/coordination.k8s.io/v1", "leases",
-     true, true, false, "labelSelector=app.kubernetes.io%2Fname%3Dweir-node", false, false},
+     true, true, false, "labelSelector=app.kubernetes.io%2Fname%3Dweir-node", false, false, false},
     /* the pods scheduled to a node, for weir-controller's view grants (store_kube_pod_claims),
      * trimmed to what those need (pod_trim) */
     {"Pod", "weir:Pod", "v1", "/api/v1", "pods", true, false, false,
-     "fieldSelector=spec.nodeName%21%3D", true, true},
+     "fieldSelector=spec.nodeName%21%3D", true, true, false},
+    /* the weir-nodes' own pods (the chart's DaemonSet), in the weir namespace: a Lease is a
+     * member only while one runs on its node at its peer address (store_kube_peers) */
+    {"Pod", "weir:NodePod", "v1", "/api/v1", "pods", true, false, false,
+     "labelSelector=app.kubernetes.io%2Fname%3Dweir%2Capp.kubernetes.io%2Fcomponent%3Dnode", false,
+     false, true},
 };
 #define N_RESOURCES (sizeof(resources) / sizeof(resources[0]))
 
@@ -296,7 +302,8 @@ static bool set_finalizer(json_object *meta, bool add)
 }
 
 /* A pod as the view grants need it (store_kube_pod_claims): its name, namespace and node, the
- * claims its volumes name, and whether it ended. The rest (containers, environment, status) is
+ * claims its volumes name, and whether it ended; and as the members need a weir-node's pod
+ * (store_kube_peers): whether it runs, and its IP. The rest (containers, environment, status) is
  * not kept: a controller of a large cluster holds every scheduled pod. NULL on ENOMEM. */
 static json_object *pod_trim(json_object *pod)
 {
@@ -331,6 +338,10 @@ static json_object *pod_trim(json_object *pod)
 	json_object_object_add(o, "ended",
 			       json_object_new_boolean(phase && (!strcmp(phase, "Succeeded") ||
 								 !strcmp(phase, "Failed"))));
+	json_object_object_add(o, "running",
+			       json_object_new_boolean(phase && !strcmp(phase, "Running")));
+	const char *ip = jstr_get(jget(pod, "status"), "podIP");
+	json_object_object_add(o, "podIP", json_object_new_string(ip ? ip : ""));
 	return o;
 }
 
@@ -343,7 +354,7 @@ static int entry_new(const struct resource *res, json_object *kobj, struct entry
 		return -ENOMEM;
 	e->res = res;
 	int r;
-	if (res->pods) {
+	if (res->pods || res->node_pods) {
 		json_object *t = pod_trim(kobj);
 		const char *s =
 		    t ? json_object_to_json_string_ext(t, JSON_C_TO_STRING_PLAIN) : NULL;
@@ -396,7 +407,7 @@ fail:
  * the view grants' (store_kube_pod_claims). */
 static bool is_node_report(const struct entry *e)
 {
-	return e->res->selector && !e->res->pods;
+	return e->res->selector && !e->res->pods && !e->res->node_pods;
 }
 
 /* ---- the cache, under sk->lock ---- */
@@ -1251,6 +1262,8 @@ static int scan_peers(const char *key, void *value, void *arg)
 					  STORE_KUBE_NODE_ID_ANNOTATION);
 		snprintf(s->out[s->n].id, sizeof(s->out->id), "%s",
 			 id && node_id_pub_valid(id) ? id : "");
+		s->out[s->n].pod_uid[0] = s->out[s->n].pod_ip[0] = '\0';
+		s->out[s->n].pod_created = 0;
 		s->n++;
 	}
 	json_object_put(lease);
@@ -1263,16 +1276,46 @@ static int peer_cmp(const void *a, const void *b)
 		      ((const struct store_kube_peer *)b)->node);
 }
 
+/* A weir-node pod (weir:NodePod) that runs on a node with a Lease: the peer of that node
+ * (s->out sorted by node) gets its uid and IP; of several, the one created last. */
+static int scan_node_pods(const char *key, void *value, void *arg)
+{
+	(void)key;
+	struct peer_scan *s = arg;
+	const struct entry *e = value;
+	if (!e->res->node_pods || e->deleting || !e->uid)
+		return 0;
+	json_object *o = json_tokener_parse(e->json);
+	const char *node = jstr_get(o, "nodeName"), *ip = jstr_get(o, "podIP");
+	json_object *running = jget(o, "running");
+	struct store_kube_peer probe, *p = NULL;
+	if (node && ip && *ip && running && json_object_get_boolean(running) &&
+	    strlen(node) < sizeof(probe.node)) {
+		snprintf(probe.node, sizeof(probe.node), "%s", node);
+		p = bsearch(&probe, s->out, s->n, sizeof(*s->out), peer_cmp);
+	}
+	if (p && strlen(ip) < sizeof(p->pod_ip) && strlen(e->uid) < sizeof(p->pod_uid) &&
+	    (!p->pod_uid[0] || e->created >= p->pod_created)) {
+		snprintf(p->pod_uid, sizeof(p->pod_uid), "%s", e->uid);
+		snprintf(p->pod_ip, sizeof(p->pod_ip), "%s", ip);
+		p->pod_created = e->created;
+	}
+	json_object_put(o);
+	return 0;
+}
+
 size_t store_kube_peers(struct store *st, int64_t now, struct store_kube_peer *ret, size_t max)
 {
 	struct store_kube *sk = sk_of(st);
 	struct peer_scan s = {.now = now};
 	pthread_mutex_lock(&sk->lock);
 	strmap_each(sk->cache, scan_peers, &s);
-	pthread_mutex_unlock(&sk->lock);
 	/* sorted before the cut: of more than max, every node keeps the same max */
 	if (s.n)
 		qsort(s.out, s.n, sizeof(*s.out), peer_cmp);
+	if (s.n)
+		strmap_each(sk->cache, scan_node_pods, &s);
+	pthread_mutex_unlock(&sk->lock);
 	if (s.n)
 		memcpy(ret, s.out, (s.n < max ? s.n : max) * sizeof(*ret));
 	free(s.out);
@@ -1923,7 +1966,7 @@ static int on_event(void *arg, const char *type, json_object *obj)
 		/* a pod's status changes often; what the grants read of it (pod_trim) seldom: the
 		 * same trimmed pod again is no change, and no pass */
 		bool same = false;
-		if (w->res->pods) {
+		if (w->res->pods || w->res->node_pods) {
 			char key[600];
 			key_of(e->res->store_kind, e->ns, e->name, key, sizeof(key));
 			const struct entry *old = strmap_get(sk->cache, key);
@@ -2177,7 +2220,8 @@ int store_kube_open(const struct kubeconfig *kc, const char *report_ns, unsigned
 		struct watcher *w = &sk->watchers[i];
 		w->sk = sk;
 		w->res = &resources[i];
-		if (w->res->pods && !(flags & STORE_KUBE_PODS)) {
+		if ((w->res->pods && !(flags & STORE_KUBE_PODS)) ||
+		    (w->res->node_pods && !(flags & STORE_KUBE_NODE_PODS))) {
 			w->synced = true; /* not watched: nothing to wait for */
 			continue;
 		}

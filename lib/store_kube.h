@@ -28,6 +28,10 @@ typedef void (*store_kube_changed_fn)(void *arg);
 /* store_kube_open's flags: also watch the pods scheduled to a node, in every namespace
  * (weir-controller's view grants: store_kube_pod_claims; needs list and watch on pods). */
 #define STORE_KUBE_PODS 1u
+/* store_kube_open's flags: also watch the weir-nodes' own pods in report_ns (labels
+ * app.kubernetes.io/name=weir and app.kubernetes.io/component=node, the chart's DaemonSet), for
+ * store_kube_peers' pod_uid and pod_ip (needs list and watch on pods in report_ns). */
+#define STORE_KUBE_NODE_PODS 2u
 
 /* Connects, lists every resource once (and the weir-nodes' Leases in report_ns, NULL = the
  * kubeconfig's namespace) and starts the watches and the writer. Resources whose
@@ -144,6 +148,12 @@ struct store_kube_peer {
 	char url[256];	/* its weir.io/peer annotation, as written (the caller checks it) */
 	char mac[72];	/* its weir.io/peer-mac annotation ("" when none or too long) */
 	char id[NODE_ID_PUB_HEX]; /* its weir.io/node-id ("" when none or not node_id_pub_valid) */
+	/* Opened with STORE_KUBE_NODE_PODS: the weir-node pod running on the node (phase Running,
+	 * an IP, not being deleted; of several, the one created last): its uid and IP; "" when
+	 * there is none (or the store does not watch them). */
+	char pod_uid[64];
+	char pod_ip[64];
+	int64_t pod_created;
 };
 
 /* The weir-nodes that serve blocks now: their Lease is fresh (as store_kube_source_nodes) and

@@ -34,8 +34,8 @@ static const struct cfg_desc {
      "track reads with eBPF (0: only the READs weir sees)"},
     {"metrics-listen", CFG_STR, offsetof(struct node_config, metrics_listen), 64, "127.0.0.1:9477",
      "HOST:PORT of /metrics (\"\" = off)"},
-    {"metrics-token-file", CFG_STR, offsetof(struct node_config, metrics_token_file), PATH_MAX,
-     "", "the bearer token /metrics asks for (mode 0600 or 0400, root's; default "
+    {"metrics-token-file", CFG_STR, offsetof(struct node_config, metrics_token_file), PATH_MAX, "",
+     "the bearer token /metrics asks for (mode 0600 or 0400, root's; default "
      "<state-dir>/metrics.token, made with a random token when missing)"},
     {"metrics-timeout", CFG_STR, offsetof(struct node_config, metrics_timeout), 8, "10",
      "seconds a /metrics connection may stay idle before weir-node closes it (1..600); at most "
@@ -107,6 +107,12 @@ static const struct cfg_desc {
     {"node-id-file", CFG_STR, offsetof(struct node_config, node_id_file), PATH_MAX, "",
      "this node's identity key (Ed25519), mode 0600, made on first start (default "
      "<state-dir>/node-id.key); its public key is how peers know this node"},
+    {"member-pods", CFG_BOOL, offsetof(struct node_config, member_pods), sizeof(int), "1",
+     "on Kubernetes with members from the Leases: a Lease is a member only while a weir-node pod "
+     "of the chart (labels app.kubernetes.io/name=weir, app.kubernetes.io/component=node, in "
+     "kube-namespace) runs on its node at its peer URL's address, and a node's identity changes "
+     "only with a new such pod (0 = weir-nodes run outside the chart's pods: the Lease and the "
+     "cluster key alone, an identity taken over after 60 s unseen)"},
     {"peer-key-secret", CFG_STR, offsetof(struct node_config, peer_key_secret), 512, "",
      "on Kubernetes, NAME[/KEY] of the Secret in kube-namespace holding the cluster's shared key "
      "(KEY default peer.key), read instead of peer-key-file"},

@@ -396,6 +396,7 @@ int main(int argc, char **argv)
 		    .tier_roots = n.cfg.tier_roots,
 		    .cluster = n.cluster,
 		    .peer_key = &n.peer_key,
+		    .member_pods = n.cfg.member_pods,
 		    .grants = n.grants,
 		};
 		/* a node that cannot read the cluster has no work: that is fatal, not a warning */

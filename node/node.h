@@ -63,6 +63,7 @@ struct node_config {
 	char kube_namespace[64];
 	char report_interval[16];
 	int deny_by_default;
+	int member_pods; /* on Kubernetes: members need a running weir-node pod (node_agent.h) */
 	char s3_node_keys[1024]; /* namespaces whose Datasets may use this node's own S3 keys */
 	char ufs_roots[8192];  /* ufs_policy.h syntax: in a cluster, the UFS a namespace may use */
 	char tier_roots[2048]; /* tier_roots.h syntax: in a cluster, where tiers may live */

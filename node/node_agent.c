@@ -828,13 +828,16 @@ int node_agent_start(const struct node_agent_config *cfg, struct node_agent **re
 	snprintf(a->ns, sizeof(a->ns), "%s", cfg->ns && *cfg->ns ? cfg->ns : a->kc.namespace);
 	a->cfg.ns = a->ns;
 	/* read only: the writer stays inactive, nothing of ours reaches the apiserver this way */
-	r = store_kube_open(&a->kc, a->ns, 0, on_change, a, &a->store, errbuf, errlen);
+	bool members = cfg->cluster && cluster_is_dynamic(cfg->cluster);
+	r = store_kube_open(&a->kc, a->ns, members && cfg->member_pods ? STORE_KUBE_NODE_PODS : 0,
+			    on_change, a, &a->store, errbuf, errlen);
 	if (r < 0)
 		goto fail;
-	if (cfg->cluster && cluster_is_dynamic(cfg->cluster)) {
+	if (members) {
 		/* a is zeroed (calloc): so are the source's pins */
 		a->members_src.st = a->store;
 		a->members_src.key = cfg->peer_key;
+		a->members_src.attest = cfg->member_pods;
 		r = member_sync_start(member_sync_kube_fetch, &a->members_src, cfg->cluster, 0,
 				      &a->members);
 		if (r < 0) {

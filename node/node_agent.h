@@ -35,6 +35,9 @@ struct node_agent_config {
 	struct cluster *cluster; /* borrowed, NULL: no peers; with no fixed peers list its members
 				  * follow the nodes' Leases (member_sync.h) */
 	const struct peer_key *peer_key; /* borrowed, with cluster: what a Lease's member proves */
+	/* with cluster: a Lease is a member only while a weir-node pod of the chart runs on its
+	 * node at its peer address (member_sync_kube's attest); 0: the Lease and the key alone */
+	int member_pods;
 	/* borrowed, NULL: none. Replaced on every pass with each source Dataset's
 	 * status.viewNodes (weir-controller's attestation of which node holds a view of it):
 	 * the peer server serves a source's blocks to those nodes only. */

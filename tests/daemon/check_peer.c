@@ -245,6 +245,76 @@ START_TEST(lease_identities_are_pinned_while_fresh)
 }
 END_TEST
 
+/* with_pod: l's node runs weir-node pod uid at ip (store_kube_peers' attestation) */
+static struct store_kube_peer with_pod(struct store_kube_peer l, const char *uid, const char *ip)
+{
+	snprintf(l.pod_uid, sizeof(l.pod_uid), "%s", uid);
+	snprintf(l.pod_ip, sizeof(l.pod_ip), "%s", ip);
+	return l;
+}
+
+/* With the weir-nodes' pods watched (attest): a Lease, however well signed, is a member only
+ * while a weir-node pod runs on its node at its URL's host; a name's identity stays pinned as
+ * long as the pod it came with runs, however long the node is away (no takeover after
+ * MEMBER_SYNC_PIN_KEEP_S), and a new one is taken with a new pod at once. */
+START_TEST(lease_members_need_a_weir_node_pod)
+{
+	struct peer_key k = key_of("0123456789abcdef0123");
+	struct member_sync_kube *mk = calloc(1, sizeof(*mk));
+	ck_assert_ptr_nonnull(mk);
+	mk->key = &k;
+	mk->attest = true;
+	struct member_entry ret[4];
+	static const char u1[] = "http://10.0.0.1:7070", u2[] = "http://10.0.0.2:7070",
+			  u6[] = "http://[fd00::6]:7070";
+	struct store_kube_peer l[3] = {lease_of(&k, "n1", u1, 'a'), lease_of(&k, "n2", u2, 'b'),
+				       lease_of(&k, "evil", u6, 'e')};
+	/* no pod anywhere: nobody */
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1000, l, 3, ret), 0);
+	/* pods on n1 and n2; none on "evil"; one on n2 at another address than its URL's */
+	l[0] = with_pod(l[0], "uid-1", "10.0.0.1");
+	l[1] = with_pod(l[1], "uid-2", "10.0.0.9");
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1001, l, 3, ret), 1);
+	member_is(&ret[0], "n1", u1, 'a');
+	l[1] = with_pod(l[1], "uid-2", "10.0.0.2");
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1002, l, 3, ret), 2);
+	member_is(&ret[1], "n2", u2, 'b');
+	/* an IPv6 pod address, written another way in the URL */
+	l[2] = with_pod(l[2], "uid-e", "fd00:0:0::6");
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1003, l, 3, ret), 3);
+	member_is(&ret[2], "evil", u6, 'e');
+	/* n2's Lease names another identity under the same pod: the old one is kept, however
+	 * long n2's own Lease stays away */
+	struct store_kube_peer forged = with_pod(lease_of(&k, "n2", u2, 'c'), "uid-2", "10.0.0.2");
+	struct store_kube_peer two[2] = {l[0], forged};
+	for (int64_t t = 1004; t <= 1004 + 3 * MEMBER_SYNC_PIN_KEEP_S; t += 7) {
+		ck_assert_uint_eq(member_sync_kube_take(mk, t, two, 2, ret), 2);
+		member_is(&ret[1], "n2", u2, 'b');
+	}
+	/* n2's pod gone: n2 is out, whatever its Lease says */
+	two[1] = lease_of(&k, "n2", u2, 'b');
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1300, two, 2, ret), 1);
+	member_is(&ret[0], "n1", u1, 'a');
+	/* a new weir-node pod on n2 (its node-id.key replaced): the new identity at once */
+	two[1] = with_pod(lease_of(&k, "n2", u2, 'd'), "uid-2b", "10.0.0.2");
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1301, two, 2, ret), 2);
+	member_is(&ret[1], "n2", u2, 'd');
+	/* and pinned to that pod in its turn */
+	two[1] = with_pod(lease_of(&k, "n2", u2, 'b'), "uid-2b", "10.0.0.2");
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1302 + MEMBER_SYNC_PIN_KEEP_S, two, 2, ret), 2);
+	member_is(&ret[1], "n2", u2, 'd');
+	/* a Lease whose MAC fails is still no member, pod or not */
+	two[0] = with_pod(lease_of(&k, "n1", u1, 'a'), "uid-1", "10.0.0.1");
+	two[0].mac[0] = two[0].mac[0] == '0' ? '1' : '0';
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1400, two, 1, ret), 0);
+	/* not a URL, or a host name where the pod has an address: no member */
+	two[0] =
+	    with_pod(lease_of(&k, "n1", "http://node-1.example:7070", 'a'), "uid-1", "10.0.0.1");
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1401, two, 1, ret), 0);
+	free(mk);
+}
+END_TEST
+
 /* The pins are bounded; a name that finds no free pin takes the one unseen longest, but never
  * one seen within MEMBER_SYNC_PIN_KEEP_S (a flood of names must not unpin a live node). */
 START_TEST(lease_pins_are_bounded)
@@ -2205,6 +2275,7 @@ Suite *peer_suite(void)
 	tcase_add_test(tc, member_mac_refuses_another_id_and_v1);
 	tcase_add_test(tc, lease_identities_are_pinned_while_fresh);
 	tcase_add_test(tc, lease_pins_are_bounded);
+	tcase_add_test(tc, lease_members_need_a_weir_node_pod);
 	tcase_add_test(tc, long_requests_are_signed);
 	tcase_add_test(tc, newlines_cannot_shift_fields);
 	tcase_add_test(tc, method_and_endpoint_are_signed);

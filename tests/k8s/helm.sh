@@ -335,13 +335,18 @@ expect_can "$nodesa" update leases.coordination.k8s.io "$NS"
 expect_can "$nodesa" watch leases.coordination.k8s.io "$NS"
 expect_can "$nodesa" list namespaces
 expect_cannot "$nodesa" list pods development
+# the weir-nodes' own pods, in the release namespace only: a Lease is a member only while one runs
+expect_can "$nodesa" watch pods "$NS"
+expect_can "$nodesa" list pods "$NS"
+expect_cannot "$nodesa" update pods "$NS"
+expect_cannot "$nodesa" create pods "$NS"
 expect_cannot "$nodesa" update datasets.data.fluid.io/status development
 expect_cannot "$nodesa" update datasets.data.fluid.io development
 expect_cannot "$nodesa" create persistentvolumes
 expect_can "$nodesa" get secrets development
 expect_cannot "$nodesa" list secrets development
 expect_cannot "$nodesa" watch secrets development
-ok "controller: CRs + status + finalizers, PV/PVC, pods read and watched, events, leases in $NS, its own webhook, Secrets one by one (no list/watch/write); node: read CRs and namespaces, the leases in $NS, Secrets one by one"
+ok "controller: CRs + status + finalizers, PV/PVC, pods read and watched, events, leases in $NS, its own webhook, Secrets one by one (no list/watch/write); node: read CRs and namespaces, the leases and pods in $NS, Secrets one by one"
 
 echo
 echo "k8s helm: all checks passed"

@@ -140,7 +140,28 @@ SECOND=$(($(find "$TREE/second" -type f -printf '%s+') 0))
 nginx_start "$TMP/nginx" "$TREE"
 ok "nginx (pid $NGINX_PID) at $NGINX_URL: first/ $FIRST bytes, second/ $SECOND bytes"
 
-step "three weir-nodes, no peers list: each finds the others in their Leases"
+step "three weir-nodes, no peers list: each finds the others in their Leases (and their pods)"
+# node_pod NODE: the pod of the chart's DaemonSet on NODE, as weir-nodes see it (no kubelet runs
+# it: the weir-nodes here are processes of this test): the DaemonSet's labels, Running, at
+# 127.0.0.1, where each node serves its blocks. A Lease is a member only while one runs.
+node_pod() {
+	kc create -f - <<YAML | sed 's/^/  /'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: weir-node-$1
+  namespace: default
+  labels: {app.kubernetes.io/name: weir, app.kubernetes.io/component: node}
+spec:
+  nodeName: $1
+  automountServiceAccountToken: false
+  containers: [{name: weir-node, image: weir}]
+YAML
+	kc patch pod "weir-node-$1" -n default --subresource=status --type=merge \
+		-p '{"status":{"phase":"Running","podIP":"127.0.0.1","podIPs":[{"ip":"127.0.0.1"}]}}' | sed 's/^/  /'
+}
+k8s_namespace default
+for i in 1 2 3; do node_pod "node-$i"; done
 for i in 1 2 3; do
 	PPORT[$i]="$(free_port)"
 	MPORT[$i]="$(free_port)"
@@ -173,6 +194,10 @@ EVIL_ID="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 # and URLs are refused as such; the last two are well-formed, but
 # written by someone without the key (no MAC; a MAC for another URL): not members either
 EVIL_PORT="$(free_port)"
+# two of them on a node that runs a weir-node pod (at their URL's host), to reach the checks of
+# the URL itself; the other two have none
+node_pod evil-path
+node_pod evil-creds
 for evil in "evil node|http://127.0.0.1:1|sign" "evil-url|file:///etc/passwd|sign" "evil-path|http://127.0.0.1:1/x?y|sign" \
 	"evil-creds|http://u:p@127.0.0.1:1|sign" "evil-nomac|http://127.0.0.1:$EVIL_PORT|" \
 	"evil-othermac|http://127.0.0.1:$EVIL_PORT|other"; do
@@ -200,8 +225,10 @@ for i in 1 2 3; do
 		fail "node-$i's members changed with the hostile Leases: $(grep 'members now' "$TMP/node-$i.log")"
 done
 for i in 1 2 3; do kwait 10 "node-$i refusing the Leases without the key's MAC" grep -q 'cluster: Lease(s) of "evil-nomac", "evil-othermac": no weir.io/peer-mac' "$TMP/node-$i.log"; done
+for i in 1 2 3; do kwait 10 "node-$i refusing the Leases of nodes with no weir-node pod" grep -q 'cluster: Lease(s) of "evil-url": no weir-node pod' "$TMP/node-$i.log"; done
 kc delete lease -n default weir-node-evil-node weir-node-evil-url weir-node-evil-path weir-node-evil-creds \
 	weir-node-evil-nomac weir-node-evil-othermac | sed 's/^/  /'
+kc delete pod -n default weir-node-evil-path weir-node-evil-creds --grace-period=0 --force 2>/dev/null | sed 's/^/  /'
 note "$(grep -h 'cluster: a member skipped' "$TMP/node-1.log" | head -1)"
 mkdir -p "$TMP/node-x"
 if timeout 30 unshare --mount --propagation private -- "$WEIR_NODE_BIN" --state-dir "$TMP/node-x" \
@@ -211,7 +238,20 @@ if timeout 30 unshare --mount --propagation private -- "$WEIR_NODE_BIN" --state-
 fi
 grep -q 'peer-key-secret: Secret "default/no-such-secret" is not there' "$TMP/node-x.log" ||
 	fail "weir-node's error does not name the missing Secret: $(tail -3 "$TMP/node-x.log")"
-ok "6 hostile Leases skipped (2 of them for want of the key's MAC), members unchanged; a missing Secret: $(grep -m1 'Secret "default/no-such-secret"' "$TMP/node-x.log" | cut -c1-300)"
+ok "6 hostile Leases skipped (2 of them for want of the key's MAC, 1 for want of a weir-node pod), members unchanged; a missing Secret: $(grep -m1 'Secret "default/no-such-secret"' "$TMP/node-x.log" | cut -c1-300)"
+
+step "a Lease is a member only while its node runs a weir-node pod: node-3's pod deleted, then a new one"
+# What a holder of the cluster key who may write Leases cannot do now: make a member of a node
+# the cluster does not run (its Lease well signed, as node-3's is)
+for i in 1 2; do SEEN[$i,node-1,node-2]=$(members_count "$i" node-1,node-2); done
+kc delete pod -n default weir-node-node-3 --grace-period=0 --force 2>/dev/null | sed 's/^/  /'
+for i in 1 2; do kwait 15 "node-$i's members shrinking to node-1,node-2 (node-3's Lease fresh, its pod gone)" members_now "$i" node-1,node-2; done
+for i in 1 2; do grep -q 'cluster: Lease(s) of "node-3": no weir-node pod' "$TMP/node-$i.log" || fail "node-$i does not say why node-3 is out"; done
+[ -n "$(jp lease weir-node-node-3 -n default -o 'jsonpath={.spec.renewTime}')" ] || fail "node-3's Lease is gone: the step proves nothing"
+for i in 1 2; do SEEN[$i,node-1,node-2,node-3]=$(members_count "$i" node-1,node-2,node-3); done
+node_pod node-3
+for i in 1 2; do kwait 15 "node-$i's members back to node-1,node-2,node-3 (a new pod on node-3)" members_now "$i" node-1,node-2,node-3; done
+ok "node-3 out while no weir-node pod ran on it, back with a new one"
 
 step "Dataset members/tree with a Runtime of 3 replicas; a view of it on every node"
 k8s_namespace members
@@ -287,7 +327,7 @@ forge &
 FORGER=$!
 pid_track "$FORGER"
 at_exit "touch '$TMP/forge.stop'; pid_stop -t 5 $FORGER"
-kept_old() { grep -q "cluster: node \"node-2\"'s Lease names another identity (${FORGED_ID:0:16}...) than the one it had until .* kept the old one" "$TMP/node-$1.log"; }
+kept_old() { grep -q "cluster: node \"node-2\"'s Lease names another identity (${FORGED_ID:0:16}...) than the one it had under the same weir-node pod .* kept the old one" "$TMP/node-$1.log"; }
 for i in 1 3; do kwait 15 "node-$i keeping node-2's pinned identity" kept_old "$i"; done
 : >"$NGINX_ACCESS_LOG"
 pids=()
