@@ -80,19 +80,28 @@ static void find_cgroup2(const char *prefix, const char *mountinfo, char *out, s
 		fclose(f);
 }
 
+/* Reads and parses (proc_cgroup_parse) the /proc/PID/cgroup file path into buf (len bytes):
+ * *ret_cg points into buf. Returns what proc_cgroup_parse does, or -errno. */
+static int read_cgroup(const char *path, char *buf, size_t len, const char **ret_cg)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, len - 1);
+	int err = errno;
+	close(fd);
+	if (n < 0)
+		return -err;
+	buf[n] = '\0';
+	return proc_cgroup_parse(buf, ret_cg);
+}
+
 /* This process's own cgroup path (as its namespace shows it) into out; false if unreadable. */
 static bool self_cgroup(char *out, size_t len)
 {
 	char buf[4096];
-	int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-	if (fd >= 0)
-		close(fd);
 	const char *p;
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	if (proc_cgroup_parse(buf, &p) < 0)
+	if (read_cgroup("/proc/self/cgroup", buf, sizeof(buf), &p) < 0)
 		return false;
 	return snprintf(out, len, "%s", p) < (int)len;
 }
@@ -286,17 +295,8 @@ int proc_cgroup_id(pid_t pid, uint64_t *ret)
 	if (pid <= 0)
 		return -ENOENT;
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	int err = errno;
-	close(fd);
-	if (n < 0)
-		return -err;
-	buf[n] = '\0';
-	const char *cg;
-	int r = proc_cgroup_parse(buf, &cg);
+	const char *cg = "";
+	int r = read_cgroup(path, buf, sizeof(buf), &cg); /* open or read errors: r < 0 below */
 	char dir[sizeof(buf) + 8192];
 	if (r == -EXDEV || (r == 0 && cg_root_wider)) {
 		/* outside this namespace, or a mount wider than it: through the host's tree, where

@@ -194,67 +194,33 @@ step "a tenant's Dataset outside ufs-roots and Runtime tier outside tier-roots: 
 # its mountPoint changed to the denied one (status still says Bound when the nodes see it).
 k8s_namespace team-d
 mkdir -p "$TMP/outside"
-kc create -f - <<YAML | sed 's/^/  /'
-apiVersion: data.fluid.io/v1alpha1
-kind: AlluxioRuntime
-metadata: {name: ssrf, namespace: team-d}
-spec:
-  tieredstore:
-    levels:
-      - {mediumtype: MEM, path: $WEIR_TIER_DIR, quota: 1Gi}
----
-apiVersion: data.fluid.io/v1alpha1
-kind: Dataset
-metadata: {name: ssrf, namespace: team-d}
-spec:
-  mounts:
-    - mountPoint: http://localhost:$NGINX_PORT/denied-probe/
+# tenant_dataset NAME TIER QUOTA URL: the YAML of Dataset team-d/NAME over URL and its Runtime,
+# one MEM level at TIER of QUOTA
+tenant_dataset() {
+	cat <<YAML
 ---
 apiVersion: data.fluid.io/v1alpha1
 kind: AlluxioRuntime
-metadata: {name: outside, namespace: team-d}
+metadata: {name: $1, namespace: team-d}
 spec:
   tieredstore:
     levels:
-      - {mediumtype: MEM, path: $TMP/outside, quota: 1Gi}
+      - {mediumtype: MEM, path: $2, quota: $3}
 ---
 apiVersion: data.fluid.io/v1alpha1
 kind: Dataset
-metadata: {name: outside, namespace: team-d}
+metadata: {name: $1, namespace: team-d}
 spec:
   mounts:
-    - mountPoint: $NGINX_URL
----
-apiVersion: data.fluid.io/v1alpha1
-kind: AlluxioRuntime
-metadata: {name: huge, namespace: team-d}
-spec:
-  tieredstore:
-    levels:
-      - {mediumtype: MEM, path: $WEIR_TIER_DIR, quota: 9Gi}
----
-apiVersion: data.fluid.io/v1alpha1
-kind: Dataset
-metadata: {name: huge, namespace: team-d}
-spec:
-  mounts:
-    - mountPoint: $NGINX_URL
----
-apiVersion: data.fluid.io/v1alpha1
-kind: AlluxioRuntime
-metadata: {name: moved, namespace: team-d}
-spec:
-  tieredstore:
-    levels:
-      - {mediumtype: MEM, path: $WEIR_TIER_DIR, quota: 1Gi}
----
-apiVersion: data.fluid.io/v1alpha1
-kind: Dataset
-metadata: {name: moved, namespace: team-d}
-spec:
-  mounts:
-    - mountPoint: $NGINX_URL
+    - mountPoint: $4
 YAML
+}
+{
+	tenant_dataset ssrf "$WEIR_TIER_DIR" 1Gi "http://localhost:$NGINX_PORT/denied-probe/"
+	tenant_dataset outside "$TMP/outside" 1Gi "$NGINX_URL"
+	tenant_dataset huge "$WEIR_TIER_DIR" 9Gi "$NGINX_URL"
+	tenant_dataset moved "$WEIR_TIER_DIR" 1Gi "$NGINX_URL"
+} | kc create -f - | sed 's/^/  /'
 # refused NODE SOURCE WORD: node's Lease reports SOURCE's error, naming WORD
 refused() { lease_py "$1" "$2" "$3" <<<'sys.exit(not (args[1] in src.get(args[0], {}).get("error", "")))'; }
 for n in node-1 node-2; do
@@ -266,22 +232,7 @@ kwait 30 "team-d/ssrf Failed" is Failed dataset ssrf -n team-d -o 'jsonpath={.st
 # The controller's verdict first (node-1 stopped meanwhile): node-1 still refuses it by its own
 # ufs-roots, in its Lease (it skipped a Dataset the controller had failed, silently)
 pid_signal STOP "$N1" || fail "node-1 ($N1) is gone"
-kc create -f - <<YAML | sed 's/^/  /'
-apiVersion: data.fluid.io/v1alpha1
-kind: AlluxioRuntime
-metadata: {name: ssrf2, namespace: team-d}
-spec:
-  tieredstore:
-    levels:
-      - {mediumtype: MEM, path: $WEIR_TIER_DIR, quota: 1Gi}
----
-apiVersion: data.fluid.io/v1alpha1
-kind: Dataset
-metadata: {name: ssrf2, namespace: team-d}
-spec:
-  mounts:
-    - mountPoint: http://localhost:$NGINX_PORT/denied-probe-2/
-YAML
+tenant_dataset ssrf2 "$WEIR_TIER_DIR" 1Gi "http://localhost:$NGINX_PORT/denied-probe-2/" | kc create -f - | sed 's/^/  /'
 kwait 30 "team-d/ssrf2 Failed by the controller" is Failed dataset ssrf2 -n team-d -o 'jsonpath={.status.phase}'
 pid_signal CONT "$N1" || fail "node-1 ($N1) is gone"
 kwait 30 "node-1 refusing team-d/ssrf2 (ufs-roots), failed by the controller before node-1 saw it" refused node-1 team-d_ssrf2 ufs-roots
