@@ -165,6 +165,11 @@ size_t member_sync_kube_take(struct member_sync_kube *mk, int64_t now,
 		}
 		if (strcmp(pin->node, p->node) != 0 || strcmp(pin->id, p->id) != 0)
 			pin->warned[0] = '\0';
+		if (mk->attest &&
+		    (strcmp(pin->node, p->node) != 0 || strcmp(pin->pod, p->pod_uid) != 0))
+			log_info("cluster: node \"%.64s\"'s Lease taken with its weir-node pod "
+				 "(%.40s at %.63s)",
+				 p->node, p->pod_uid, p->pod_ip);
 		snprintf(pin->node, sizeof(pin->node), "%s", p->node);
 		snprintf(pin->url, sizeof(pin->url), "%s", p->url);
 		snprintf(pin->id, sizeof(pin->id), "%s", p->id);
