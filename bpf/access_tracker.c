@@ -122,6 +122,7 @@ struct access_tracker {
 	 * reads nothing then runs no program. Links under pt_lock. */
 	struct bpf_program *pt_sys[N_SYSCALL_EXITS];
 	struct bpf_link *pt_sys_link[N_SYSCALL_EXITS];
+	bool pt_sys_failed; /* under pt_lock: some attached and a later one not: sys_exit only */
 	uint64_t pt_holds;
 	uint64_t pt_idle_ns; /* when pt_holds last fell to 0 */
 	/* The programs that count folios mapped by PMD (page_fault_user, rss_stat; NULL: not
@@ -720,7 +721,7 @@ static int backing_update_locked(struct access_tracker *t, const struct access_f
  * release waits for a grace period, see pt_lock). */
 static int pt_sys_attach_locked(struct access_tracker *t, struct bpf_link **undo)
 {
-	if (!t->pt_sys[0])
+	if (!t->pt_sys[0] || t->pt_sys_failed)
 		return -ENOTSUP;
 	for (size_t i = 0; i < N_SYSCALL_EXITS; i++) {
 		t->pt_sys_link[i] = bpf_program__attach(t->pt_sys[i]);
@@ -732,6 +733,10 @@ static int pt_sys_attach_locked(struct access_tracker *t, struct bpf_link **undo
 				undo[j] = t->pt_sys_link[j];
 				t->pt_sys_link[j] = NULL;
 			}
+			/* one that attached before a later one failed: not tried again (each
+			 * try would cost the release of those), sys_exit from now on */
+			if (undo[0])
+				t->pt_sys_failed = true;
 			return r;
 		}
 	}

@@ -5,13 +5,17 @@
 #include "member_sync.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -25,7 +29,7 @@ _Static_assert(
 	sizeof(((struct member_entry *)0)->id) == sizeof(((struct store_kube_peer *)0)->id),
     "a Lease's peer fits a member entry");
 _Static_assert(sizeof(((struct member_pin *)0)->pod) ==
-		   sizeof(((struct store_kube_peer *)0)->pod_uid),
+		   sizeof(((struct store_kube_peer_pod *)0)->uid),
 	       "a pin keeps a pod's uid");
 
 /* Rounds asked for by cluster_refresh come at most this often. */
@@ -70,14 +74,16 @@ static void name_add(char *list, size_t len, const char *node)
 	snprintf(list + l, len - l, "%s\"%.64s\"", l ? ", " : "", node);
 }
 
-/* Does url's host name the address ip (compared as addresses where both parse)? */
-static bool url_host_is(const char *url, const char *ip)
+/* Does url name the address ip (compared as addresses where both parse) and the port port? */
+static bool url_is_at(const char *url, const char *ip, int port)
 {
 	CURLU *u = curl_url();
-	char *host = NULL;
+	char *host = NULL, *portstr = NULL;
 	bool same = false;
 	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &portstr, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+	    atoi(portstr) == port) {
 		size_t l = strlen(host);
 		if (l > 2 && host[0] == '[' && host[l - 1] == ']') { /* an IPv6 literal */
 			memmove(host, host + 1, l - 2);
@@ -91,8 +97,23 @@ static bool url_host_is(const char *url, const char *ip)
 			same = strcmp(host, ip) == 0;
 	}
 	curl_free(host);
+	curl_free(portstr);
 	curl_url_cleanup(u);
 	return same;
+}
+
+/* The weir-node pod that attests p: one running on p's node at the address and port of p's URL,
+ * created before p was last renewed (a Lease renewed before the pod existed, the last one of the
+ * pod it replaced, speaks for that one); NULL if none. */
+static const struct store_kube_peer_pod *attesting_pod(const struct store_kube_peer *p)
+{
+	for (unsigned k = 0; k < p->npods && k < STORE_KUBE_PEER_PODS; k++) {
+		const struct store_kube_peer_pod *pp = &p->pods[k];
+		if (pp->port > 0 && pp->created <= p->renewed &&
+		    url_is_at(p->url, pp->ip, pp->port))
+			return pp;
+	}
+	return NULL;
 }
 
 static void entry_set(struct member_entry *e, const char *node, const char *url, const char *id)
@@ -116,26 +137,31 @@ size_t member_sync_kube_take(struct member_sync_kube *mk, int64_t now,
 			name_add(refused, sizeof(refused), p->node);
 			continue;
 		}
-		if (mk->attest && (!p->pod_uid[0] || !url_host_is(p->url, p->pod_ip))) {
+		const struct store_kube_peer_pod *pod = mk->attest ? attesting_pod(p) : NULL;
+		if (mk->attest && !pod) {
 			name_add(unattested, sizeof(unattested), p->node);
 			continue;
 		}
+		const char *uid = pod ? pod->uid : "";
 		struct member_pin *pin = pin_find(mk, p->node);
 		if (pin && strcmp(pin->id, p->id) != 0) {
 			long long ago = (long long)(now - pin->seen);
-			/* with pods: kept while the pod it came with runs; else for a while */
-			bool keep = mk->attest ? strcmp(pin->pod, p->pod_uid) == 0
-					       : ago <= MEMBER_SYNC_PIN_KEEP_S;
-			if (keep) {
+			/* another identity: taken once the pinned one has been unseen for a while,
+			 * and, with pods, only under another pod than the one it was last seen with
+			 * (never while that pod runs: a node away is not taken over) */
+			bool take = ago > MEMBER_SYNC_PIN_KEEP_S &&
+				    (!mk->attest || strcmp(pin->pod, uid) != 0);
+			if (!take) {
 				if (strcmp(pin->warned, p->id) != 0 && mk->attest)
 					log_warn(
 					    "cluster: node \"%.64s\"'s Lease names another "
-					    "identity (%.16s...) than the one it had under the "
-					    "same "
-					    "weir-node pod (%.40s): kept the old one; a second "
-					    "writer of this node's Lease (its node-id.key is taken "
-					    "anew only with a new weir-node pod)",
-					    p->node, p->id, p->pod_uid);
+					    "identity (%.16s...) than the one it had until %lld s "
+					    "ago under weir-node pod %.40s: kept the old one; a "
+					    "second writer of this node's Lease, or its "
+					    "node-id.key "
+					    "replaced (then it is taken under a new weir-node pod "
+					    "once the old identity has been unseen for %d s)",
+					    p->node, p->id, ago, pin->pod, MEMBER_SYNC_PIN_KEEP_S);
 				else if (strcmp(pin->warned, p->id) != 0)
 					log_warn(
 					    "cluster: node \"%.64s\"'s Lease names another "
@@ -146,18 +172,17 @@ size_t member_sync_kube_take(struct member_sync_kube *mk, int64_t now,
 					    "%d s)",
 					    p->node, p->id, ago, p->node, MEMBER_SYNC_PIN_KEEP_S);
 				snprintf(pin->warned, sizeof(pin->warned), "%s", p->id);
-				entry_set(&ret[kept++], pin->node, pin->url, pin->id);
+				/* the member as pinned, while that identity is seen: a node gone
+				 * whose Lease another writer keeps fresh is no member */
+				if (!mk->attest || ago <= MEMBER_SYNC_PIN_FRESH_S)
+					entry_set(&ret[kept++], pin->node, pin->url, pin->id);
 				continue;
 			}
-			if (mk->attest)
-				log_notice("cluster: node \"%.64s\"'s Lease names a new identity "
-					   "(%.16s...) with a new weir-node pod (%.40s): taken",
-					   p->node, p->id, p->pod_uid);
-			else
-				log_notice("cluster: node \"%.64s\"'s Lease names a new identity "
-					   "(%.16s...); the one it had was last seen %lld s ago: "
-					   "taken",
-					   p->node, p->id, ago);
+			log_notice(
+			    "cluster: node \"%.64s\"'s Lease names a new identity (%.16s...); "
+			    "the one it had was last seen %lld s ago%s%.40s: taken",
+			    p->node, p->id, ago, mk->attest ? ", under another pod than " : "",
+			    mk->attest ? uid : "");
 		}
 		if (!pin && !(pin = pin_slot(mk, now))) {
 			name_add(unpinned, sizeof(unpinned), p->node);
@@ -165,16 +190,18 @@ size_t member_sync_kube_take(struct member_sync_kube *mk, int64_t now,
 		}
 		if (strcmp(pin->node, p->node) != 0 || strcmp(pin->id, p->id) != 0)
 			pin->warned[0] = '\0';
-		if (mk->attest &&
-		    (strcmp(pin->node, p->node) != 0 || strcmp(pin->pod, p->pod_uid) != 0))
+		bool changed = strcmp(pin->node, p->node) != 0 || strcmp(pin->id, p->id) != 0 ||
+			       strcmp(pin->pod, uid) != 0 || strcmp(pin->url, p->url) != 0;
+		if (mk->attest && (strcmp(pin->node, p->node) != 0 || strcmp(pin->pod, uid) != 0))
 			log_info("cluster: node \"%.64s\"'s Lease taken with its weir-node pod "
 				 "(%.40s at %.63s)",
-				 p->node, p->pod_uid, p->pod_ip);
+				 p->node, uid, pod->ip);
 		snprintf(pin->node, sizeof(pin->node), "%s", p->node);
 		snprintf(pin->url, sizeof(pin->url), "%s", p->url);
 		snprintf(pin->id, sizeof(pin->id), "%s", p->id);
-		snprintf(pin->pod, sizeof(pin->pod), "%s", p->pod_uid);
+		snprintf(pin->pod, sizeof(pin->pod), "%s", uid);
 		pin->seen = now;
+		mk->pins_dirty |= changed;
 		entry_set(&ret[kept++], p->node, p->url, p->id);
 	}
 	if (strcmp(refused, mk->refused) != 0 && refused[0])
@@ -192,11 +219,85 @@ size_t member_sync_kube_take(struct member_sync_kube *mk, int64_t now,
 		log_warn(
 		    "cluster: Lease(s) of %s: no weir-node pod (labels "
 		    "app.kubernetes.io/name=weir, app.kubernetes.io/component=node, in the "
-		    "Leases' namespace) runs on their node at the address of their peer URL: not "
-		    "members (a weir-node run outside the chart's pods needs member-pods = 0)",
+		    "Leases' namespace) runs on their node at the address and port (container "
+		    "port \"peer\") of their peer URL, created before the Lease's last renewal: "
+		    "not members (a weir-node run outside the chart's pods needs member-pods = 0)",
 		    unattested);
 	snprintf(mk->unattested, sizeof(mk->unattested), "%s", unattested);
 	return kept;
+}
+
+int member_sync_kube_save(struct member_sync_kube *mk)
+{
+	if (!mk->pins_path || !mk->pins_dirty)
+		return 0;
+	char tmp[PATH_MAX + 8];
+	if (snprintf(tmp, sizeof(tmp), "%s.new", mk->pins_path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	FILE *f = fdopen(fd, "w");
+	if (!f) {
+		int r = -errno;
+		close(fd);
+		unlink(tmp);
+		return r;
+	}
+	fprintf(f, "# weir-node's pinned member identities: node, identity, weir-node pod, URL\n");
+	for (size_t i = 0; i < MEMBER_SYNC_PINS; i++)
+		if (mk->pins[i].seen)
+			fprintf(f, "%s\t%s\t%s\t%s\n", mk->pins[i].node, mk->pins[i].id,
+				mk->pins[i].pod[0] ? mk->pins[i].pod : "-", mk->pins[i].url);
+	int r = fflush(f) == 0 && fsync(fd) == 0 ? 0 : -errno;
+	if (fclose(f) != 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, mk->pins_path) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+	else
+		mk->pins_dirty = false;
+	return r;
+}
+
+int member_sync_kube_load(struct member_sync_kube *mk, int64_t now)
+{
+	if (!mk->pins_path)
+		return 0;
+	int fd = open(mk->pins_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 077)) {
+		close(fd);
+		return -EPERM; /* not ours alone: not trusted */
+	}
+	FILE *f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return -errno;
+	}
+	char line[1024];
+	int n = 0;
+	while (fgets(line, sizeof(line), f) && n < MEMBER_SYNC_PINS) {
+		char node[254], id[NODE_ID_PUB_HEX], pod[64], url[256];
+		if (line[0] == '#' ||
+		    sscanf(line, "%253[^\t]\t%64[^\t]\t%63[^\t]\t%255[^\n]", node, id, pod, url) !=
+			4 ||
+		    !node_id_pub_valid(id) || pin_find(mk, node))
+			continue;
+		struct member_pin *pin = &mk->pins[n++];
+		memset(pin, 0, sizeof(*pin));
+		snprintf(pin->node, sizeof(pin->node), "%s", node);
+		snprintf(pin->id, sizeof(pin->id), "%s", id);
+		snprintf(pin->pod, sizeof(pin->pod), "%s", strcmp(pod, "-") ? pod : "");
+		snprintf(pin->url, sizeof(pin->url), "%s", url);
+		pin->seen = now; /* as if just seen: taken over only after a while again */
+	}
+	fclose(f);
+	return n;
 }
 
 int member_sync_kube_fetch(void *arg, int64_t now, struct member_entry *ret, size_t max, char *err,
@@ -221,6 +322,16 @@ int member_sync_kube_fetch(void *arg, int64_t now, struct member_entry *ret, siz
 	}
 	size_t kept = member_sync_kube_take(mk, now, peers, n, ret);
 	free(peers);
+	int r = member_sync_kube_save(mk);
+	if (r < 0 && !mk->save_warned) {
+		log_warn(
+		    "cluster: cannot keep the pinned member identities in %s: %s (they are "
+		    "kept in memory; after a restart the first Lease seen of each node pins it)",
+		    mk->pins_path, strerror(-r));
+		mk->save_warned = true;
+	} else if (r == 0) {
+		mk->save_warned = false;
+	}
 	return (int)kept;
 }
 

@@ -40,6 +40,10 @@ typedef int (*member_fetch_fn)(void *arg, int64_t now, struct member_entry *ret,
  * seen every round, so only a node gone (or whose Lease has shown another identity) for a
  * minute loses its pin. */
 #define MEMBER_SYNC_PIN_KEEP_S 60
+/* With pods (attest): how long after the pinned identity was last seen a Lease showing another
+ * identity under the same pod still gives the member as pinned (30 s: the nodes' default Lease);
+ * later the name is no member until its pinned identity shows again or a new pod takes another. */
+#define MEMBER_SYNC_PIN_FRESH_S 30
 /* Names pinned at most: the members and as many again that came and went. */
 #define MEMBER_SYNC_PINS (2 * CLUSTER_MAX_NODES)
 
@@ -49,7 +53,7 @@ struct member_pin {
 	char url[256];
 	char id[NODE_ID_PUB_HEX];
 	char warned[NODE_ID_PUB_HEX]; /* the other identity last warned about ("" none) */
-	char pod[64]; /* with attest: the uid of the weir-node pod it was accepted under */
+	char pod[64]; /* with attest: the uid of the weir-node pod it was last seen under */
 	int64_t seen;		      /* wall seconds; 0: the slot is free */
 };
 
@@ -73,11 +77,24 @@ struct member_sync_kube {
 	 * replaced), not for MEMBER_SYNC_PIN_KEEP_S only, so its name cannot be taken over while
 	 * the node is away. */
 	bool attest;
+	/* Where the pins are kept across restarts (borrowed; NULL: in memory only): written by
+	 * member_sync_kube_save when a pin's node, identity, pod or URL changed, read back by
+	 * member_sync_kube_load at start. */
+	const char *pins_path;
+	bool pins_dirty;
+	bool save_warned;
 	char refused[256];  /* the sync thread's: the names last refused, said once */
 	char unattested[256]; /* the names last refused for want of a weir-node pod, said once */
 	char unpinned[256]; /* the names last refused for want of a free pin, said once */
 	struct member_pin pins[MEMBER_SYNC_PINS];
 };
+
+/* Writes the pins to mk->pins_path (mode 0600, replaced whole) when they changed since the last
+ * write; 0 or -errno. Sync thread only (member_sync_kube_fetch calls it). */
+int member_sync_kube_save(struct member_sync_kube *mk);
+/* Reads the pins written before (a file that is not this user's alone is refused: -EPERM), each
+ * as seen at now; returns how many, 0 without a file, or -errno. Before the sync starts. */
+int member_sync_kube_load(struct member_sync_kube *mk, int64_t now);
 
 /* The Kubernetes source: pass a struct member_sync_kube as the arg. */
 int member_sync_kube_fetch(void *arg, int64_t now, struct member_entry *ret, size_t max, char *err,

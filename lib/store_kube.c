@@ -302,18 +302,21 @@ static bool set_finalizer(json_object *meta, bool add)
 }
 
 /* A pod as the view grants need it (store_kube_pod_claims): its name, namespace and node, the
- * claims its volumes name, and whether it ended; and as the members need a weir-node's pod
- * (store_kube_peers): whether it runs, and its IP. The rest (containers, environment, status) is
- * not kept: a controller of a large cluster holds every scheduled pod. NULL on ENOMEM. */
-static json_object *pod_trim(json_object *pod)
+ * claims its volumes name, and whether it ended; a weir-node's own pod (node_pod) as the members
+ * need it (store_kube_peers): its node, whether it runs, its IPs and the port of its container
+ * port named "peer" (0: none). The rest (containers, environment, status) is not kept: a
+ * controller of a large cluster holds every scheduled pod, and a change of what is not kept is no
+ * change (no pass). NULL on ENOMEM. */
+static json_object *pod_trim(json_object *pod, bool node_pod)
 {
 	json_object *meta = jget(pod, "metadata"), *spec = jget(pod, "spec");
+	json_object *status = jget(pod, "status");
 	json_object *o = json_object_new_object(), *m = json_object_new_object();
-	json_object *claims = json_object_new_array();
-	if (!o || !m || !claims) {
+	json_object *list = json_object_new_array(); /* claims, or a node pod's IPs */
+	if (!o || !m || !list) {
 		json_object_put(o);
 		json_object_put(m);
-		json_object_put(claims);
+		json_object_put(list);
 		return NULL;
 	}
 	const char *keep[] = {"name", "namespace", "uid", "creationTimestamp", "deletionTimestamp"};
@@ -324,6 +327,41 @@ static json_object *pod_trim(json_object *pod)
 	json_object_object_add(o, "metadata", m);
 	const char *node = jstr_get(spec, "nodeName");
 	json_object_object_add(o, "nodeName", json_object_new_string(node ? node : ""));
+	const char *phase = jstr_get(status, "phase");
+	if (node_pod) {
+		json_object_object_add(o, "running",
+				       json_object_new_boolean(phase && !strcmp(phase, "Running")));
+		const char *ip = jstr_get(status, "podIP");
+		if (ip && *ip)
+			json_object_array_add(list, json_object_new_string(ip));
+		json_object *ips = jget(status, "podIPs");
+		for (size_t k = 0; ips && json_object_is_type(ips, json_type_array) &&
+				   k < json_object_array_length(ips);
+		     k++) {
+			const char *x = jstr_get(json_object_array_get_idx(ips, k), "ip");
+			if (x && *x && (!ip || strcmp(x, ip)))
+				json_object_array_add(list, json_object_new_string(x));
+		}
+		json_object_object_add(o, "ips", list);
+		int64_t port = 0;
+		json_object *cs = jget(spec, "containers");
+		for (size_t c = 0; cs && json_object_is_type(cs, json_type_array) &&
+				   c < json_object_array_length(cs) && !port;
+		     c++) {
+			json_object *ports = jget(json_object_array_get_idx(cs, c), "ports");
+			for (size_t k = 0; ports && json_object_is_type(ports, json_type_array) &&
+					   k < json_object_array_length(ports) && !port;
+			     k++) {
+				json_object *pt = json_object_array_get_idx(ports, k);
+				const char *name = jstr_get(pt, "name");
+				json_object *cp = jget(pt, "containerPort");
+				if (name && !strcmp(name, "peer") && cp)
+					port = json_object_get_int64(cp);
+			}
+		}
+		json_object_object_add(o, "peerPort", json_object_new_int64(port));
+		return o;
+	}
 	json_object *vols = jget(spec, "volumes");
 	for (size_t k = 0; vols && json_object_is_type(vols, json_type_array) &&
 			   k < json_object_array_length(vols);
@@ -331,17 +369,12 @@ static json_object *pod_trim(json_object *pod)
 		const char *cn = jstr_get(
 		    jget(json_object_array_get_idx(vols, k), "persistentVolumeClaim"), "claimName");
 		if (cn)
-			json_object_array_add(claims, json_object_new_string(cn));
+			json_object_array_add(list, json_object_new_string(cn));
 	}
-	json_object_object_add(o, "claims", claims);
-	const char *phase = jstr_get(jget(pod, "status"), "phase");
+	json_object_object_add(o, "claims", list);
 	json_object_object_add(o, "ended",
 			       json_object_new_boolean(phase && (!strcmp(phase, "Succeeded") ||
 								 !strcmp(phase, "Failed"))));
-	json_object_object_add(o, "running",
-			       json_object_new_boolean(phase && !strcmp(phase, "Running")));
-	const char *ip = jstr_get(jget(pod, "status"), "podIP");
-	json_object_object_add(o, "podIP", json_object_new_string(ip ? ip : ""));
 	return o;
 }
 
@@ -355,7 +388,7 @@ static int entry_new(const struct resource *res, json_object *kobj, struct entry
 	e->res = res;
 	int r;
 	if (res->pods || res->node_pods) {
-		json_object *t = pod_trim(kobj);
+		json_object *t = pod_trim(kobj, res->node_pods);
 		const char *s =
 		    t ? json_object_to_json_string_ext(t, JSON_C_TO_STRING_PLAIN) : NULL;
 		e->json = s ? strdup(s) : NULL;
@@ -1262,8 +1295,10 @@ static int scan_peers(const char *key, void *value, void *arg)
 					  STORE_KUBE_NODE_ID_ANNOTATION);
 		snprintf(s->out[s->n].id, sizeof(s->out->id), "%s",
 			 id && node_id_pub_valid(id) ? id : "");
-		s->out[s->n].pod_uid[0] = s->out[s->n].pod_ip[0] = '\0';
-		s->out[s->n].pod_created = 0;
+		int64_t renewed = 0;
+		objmodel_parse_time(jstr_get(jget(lease, "spec"), "renewTime"), &renewed);
+		s->out[s->n].renewed = renewed;
+		s->out[s->n].npods = 0;
 		s->n++;
 	}
 	json_object_put(lease);
@@ -1277,7 +1312,7 @@ static int peer_cmp(const void *a, const void *b)
 }
 
 /* A weir-node pod (weir:NodePod) that runs on a node with a Lease: the peer of that node
- * (s->out sorted by node) gets its uid and IP; of several, the one created last. */
+ * (s->out sorted by node) gets each of its IPs, as far as there is room. */
 static int scan_node_pods(const char *key, void *value, void *arg)
 {
 	(void)key;
@@ -1286,19 +1321,26 @@ static int scan_node_pods(const char *key, void *value, void *arg)
 	if (!e->res->node_pods || e->deleting || !e->uid)
 		return 0;
 	json_object *o = json_tokener_parse(e->json);
-	const char *node = jstr_get(o, "nodeName"), *ip = jstr_get(o, "podIP");
-	json_object *running = jget(o, "running");
+	const char *node = jstr_get(o, "nodeName");
+	json_object *running = jget(o, "running"), *ips = jget(o, "ips");
 	struct store_kube_peer probe, *p = NULL;
-	if (node && ip && *ip && running && json_object_get_boolean(running) &&
-	    strlen(node) < sizeof(probe.node)) {
+	if (node && running && json_object_get_boolean(running) && ips &&
+	    json_object_is_type(ips, json_type_array) && strlen(node) < sizeof(probe.node)) {
 		snprintf(probe.node, sizeof(probe.node), "%s", node);
 		p = bsearch(&probe, s->out, s->n, sizeof(*s->out), peer_cmp);
 	}
-	if (p && strlen(ip) < sizeof(p->pod_ip) && strlen(e->uid) < sizeof(p->pod_uid) &&
-	    (!p->pod_uid[0] || e->created >= p->pod_created)) {
-		snprintf(p->pod_uid, sizeof(p->pod_uid), "%s", e->uid);
-		snprintf(p->pod_ip, sizeof(p->pod_ip), "%s", ip);
-		p->pod_created = e->created;
+	for (size_t k = 0;
+	     p && k < json_object_array_length(ips) && p->npods < STORE_KUBE_PEER_PODS; k++) {
+		const char *ip = json_object_get_string(json_object_array_get_idx(ips, k));
+		struct store_kube_peer_pod *pp = &p->pods[p->npods];
+		if (!ip || strlen(ip) >= sizeof(pp->ip) || strlen(e->uid) >= sizeof(pp->uid))
+			continue;
+		snprintf(pp->uid, sizeof(pp->uid), "%s", e->uid);
+		snprintf(pp->ip, sizeof(pp->ip), "%s", ip);
+		json_object *port = jget(o, "peerPort");
+		pp->port = port ? (int)json_object_get_int64(port) : 0;
+		pp->created = e->created;
+		p->npods++;
 	}
 	json_object_put(o);
 	return 0;

@@ -143,17 +143,26 @@ unsigned store_kube_cluster_traffic(struct store *st, int64_t now, struct store_
 #define STORE_KUBE_PEER_MAC_ANNOTATION "weir.io/peer-mac"
 #define STORE_KUBE_NODE_ID_ANNOTATION "weir.io/node-id"
 
+/* One IP of a weir-node pod running on a peer's node (store_kube_peers). */
+#define STORE_KUBE_PEER_PODS 4
+struct store_kube_peer_pod {
+	char uid[64];
+	char ip[64];
+	int port;	 /* its container port named "peer" (0: none) */
+	int64_t created; /* its creationTimestamp, wall seconds */
+};
+
 struct store_kube_peer {
 	char node[254]; /* the Lease's holderIdentity (of Lease weir-node-<node> only) */
 	char url[256];	/* its weir.io/peer annotation, as written (the caller checks it) */
 	char mac[72];	/* its weir.io/peer-mac annotation ("" when none or too long) */
 	char id[NODE_ID_PUB_HEX]; /* its weir.io/node-id ("" when none or not node_id_pub_valid) */
-	/* Opened with STORE_KUBE_NODE_PODS: the weir-node pod running on the node (phase Running,
-	 * an IP, not being deleted; of several, the one created last): its uid and IP; "" when
-	 * there is none (or the store does not watch them). */
-	char pod_uid[64];
-	char pod_ip[64];
-	int64_t pod_created;
+	int64_t renewed;	  /* its spec.renewTime, wall seconds (0: none) */
+	/* Opened with STORE_KUBE_NODE_PODS: the weir-node pods running on the node (phase Running,
+	 * not being deleted), one entry per IP of each (status.podIPs), at most
+	 * STORE_KUBE_PEER_PODS; none when the store does not watch them. */
+	struct store_kube_peer_pod pods[STORE_KUBE_PEER_PODS];
+	unsigned npods;
 };
 
 /* The weir-nodes that serve blocks now: their Lease is fresh (as store_kube_source_nodes) and

@@ -397,6 +397,7 @@ int main(int argc, char **argv)
 		    .cluster = n.cluster,
 		    .peer_key = &n.peer_key,
 		    .member_pods = n.cfg.member_pods,
+		    .state_dir = n.cfg.state_dir,
 		    .grants = n.grants,
 		};
 		/* a node that cannot read the cluster has no work: that is fatal, not a warning */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <limits.h>
 #include <time.h>
 
 #include "control.h"
@@ -72,6 +73,7 @@ struct node_agent {
 	struct store *store;
 	struct member_sync *members; /* NULL unless cfg.cluster takes its members from Leases */
 	struct member_sync_kube members_src; /* its source: the store and the key */
+	char pins_path[PATH_MAX];	     /* members_src.pins_path's */
 	pthread_t thread;
 	atomic_bool stop;
 	/* Guards the slot lists (the agent thread writes them, the reporter reads them), store
@@ -831,6 +833,15 @@ int node_agent_start(const struct node_agent_config *cfg, struct node_agent **re
 	bool members = cfg->cluster && cluster_is_dynamic(cfg->cluster);
 	r = store_kube_open(&a->kc, a->ns, members && cfg->member_pods ? STORE_KUBE_NODE_PODS : 0,
 			    on_change, a, &a->store, errbuf, errlen);
+	if (r < 0 && members && cfg->member_pods) {
+		size_t l = strlen(errbuf);
+		snprintf(
+		    errbuf + l, errlen - l,
+		    " (with member-pods = 1 weir-node watches the pods of namespace \"%s\": "
+		    "the chart's node role may; a weir-node run outside the chart's pods needs "
+		    "member-pods = 0)",
+		    a->ns);
+	}
 	if (r < 0)
 		goto fail;
 	if (members) {
@@ -838,6 +849,20 @@ int node_agent_start(const struct node_agent_config *cfg, struct node_agent **re
 		a->members_src.st = a->store;
 		a->members_src.key = cfg->peer_key;
 		a->members_src.attest = cfg->member_pods;
+		if (cfg->member_pods && cfg->state_dir &&
+		    snprintf(a->pins_path, sizeof(a->pins_path), "%s/member-pins", cfg->state_dir) <
+			(int)sizeof(a->pins_path)) {
+			a->members_src.pins_path = a->pins_path;
+			r = member_sync_kube_load(&a->members_src, (int64_t)time(NULL));
+			if (r < 0)
+				log_warn(
+				    "cluster: the pinned member identities in %s are not read: "
+				    "%s (the first Lease seen of each node pins it again)",
+				    a->pins_path, strerror(-r));
+			else if (r > 0)
+				log_info("cluster: %d pinned member identities read from %s", r,
+					 a->pins_path);
+		}
 		r = member_sync_start(member_sync_kube_fetch, &a->members_src, cfg->cluster, 0,
 				      &a->members);
 		if (r < 0) {

@@ -38,6 +38,9 @@ struct node_agent_config {
 	/* with cluster: a Lease is a member only while a weir-node pod of the chart runs on its
 	 * node at its peer address (member_sync_kube's attest); 0: the Lease and the key alone */
 	int member_pods;
+	/* with member_pods: the state directory, where the pinned member identities are kept
+	 * across restarts (member-pins) */
+	const char *state_dir;
 	/* borrowed, NULL: none. Replaced on every pass with each source Dataset's
 	 * status.viewNodes (weir-controller's attestation of which node holds a view of it):
 	 * the peer server serves a source's blocks to those nodes only. */

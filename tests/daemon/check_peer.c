@@ -245,18 +245,27 @@ START_TEST(lease_identities_are_pinned_while_fresh)
 }
 END_TEST
 
-/* with_pod: l's node runs weir-node pod uid at ip (store_kube_peers' attestation) */
-static struct store_kube_peer with_pod(struct store_kube_peer l, const char *uid, const char *ip)
+/* with_pod: l's node runs weir-node pod uid (created at created, its "peer" port port) at ip,
+ * as its only one; the Lease renewed at renewed (store_kube_peers' attestation) */
+static struct store_kube_peer with_pod(struct store_kube_peer l, const char *uid, const char *ip,
+				       int port, int64_t created, int64_t renewed)
 {
-	snprintf(l.pod_uid, sizeof(l.pod_uid), "%s", uid);
-	snprintf(l.pod_ip, sizeof(l.pod_ip), "%s", ip);
+	memset(l.pods, 0, sizeof(l.pods));
+	snprintf(l.pods[0].uid, sizeof(l.pods[0].uid), "%s", uid);
+	snprintf(l.pods[0].ip, sizeof(l.pods[0].ip), "%s", ip);
+	l.pods[0].port = port;
+	l.pods[0].created = created;
+	l.npods = 1;
+	l.renewed = renewed;
 	return l;
 }
 
 /* With the weir-nodes' pods watched (attest): a Lease, however well signed, is a member only
- * while a weir-node pod runs on its node at its URL's host; a name's identity stays pinned as
- * long as the pod it came with runs, however long the node is away (no takeover after
- * MEMBER_SYNC_PIN_KEEP_S), and a new one is taken with a new pod at once. */
+ * while a weir-node pod runs on its node at its URL's address and port, created before the
+ * Lease's last renewal. A name's identity stays pinned while the pod it was last seen under
+ * runs, however long the node is away (the member is given as pinned for
+ * MEMBER_SYNC_PIN_FRESH_S, then not at all); another identity is taken only under another pod
+ * and once the pinned one has been unseen for MEMBER_SYNC_PIN_KEEP_S. */
 START_TEST(lease_members_need_a_weir_node_pod)
 {
 	struct peer_key k = key_of("0123456789abcdef0123");
@@ -268,49 +277,97 @@ START_TEST(lease_members_need_a_weir_node_pod)
 	static const char u1[] = "http://10.0.0.1:7070", u2[] = "http://10.0.0.2:7070",
 			  u6[] = "http://[fd00::6]:7070";
 	struct store_kube_peer l[3] = {lease_of(&k, "n1", u1, 'a'), lease_of(&k, "n2", u2, 'b'),
-				       lease_of(&k, "evil", u6, 'e')};
+				       lease_of(&k, "n6", u6, 'e')};
 	/* no pod anywhere: nobody */
 	ck_assert_uint_eq(member_sync_kube_take(mk, 1000, l, 3, ret), 0);
-	/* pods on n1 and n2; none on "evil"; one on n2 at another address than its URL's */
-	l[0] = with_pod(l[0], "uid-1", "10.0.0.1");
-	l[1] = with_pod(l[1], "uid-2", "10.0.0.9");
-	ck_assert_uint_eq(member_sync_kube_take(mk, 1001, l, 3, ret), 1);
+	/* pods on n1 and n6; on n2 one at another address, then at another port, then created
+	 * after the Lease was last renewed (the Lease of the pod it replaced) */
+	l[0] = with_pod(l[0], "uid-1", "10.0.0.1", 7070, 900, 1000);
+	l[1] = with_pod(l[1], "uid-2", "10.0.0.9", 7070, 900, 1000);
+	l[2] = with_pod(l[2], "uid-6", "fd00:0:0::6", 7070, 900, 1000); /* written another way */
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1001, l, 3, ret), 2);
 	member_is(&ret[0], "n1", u1, 'a');
-	l[1] = with_pod(l[1], "uid-2", "10.0.0.2");
+	member_is(&ret[1], "n6", u6, 'e');
+	l[1] = with_pod(l[1], "uid-2", "10.0.0.2", 7071, 900, 1000);
 	ck_assert_uint_eq(member_sync_kube_take(mk, 1002, l, 3, ret), 2);
+	l[1] = with_pod(l[1], "uid-2", "10.0.0.2", 7070, 1001, 1000);
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1003, l, 3, ret), 2);
+	/* a dual-stack pod whose second address is the URL's */
+	l[1] = with_pod(l[1], "uid-2", "fd00::2", 7070, 900, 1004);
+	l[1].pods[1] = l[1].pods[0];
+	snprintf(l[1].pods[1].ip, sizeof(l[1].pods[1].ip), "10.0.0.2");
+	l[1].npods = 2;
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1004, l, 3, ret), 3);
 	member_is(&ret[1], "n2", u2, 'b');
-	/* an IPv6 pod address, written another way in the URL */
-	l[2] = with_pod(l[2], "uid-e", "fd00:0:0::6");
-	ck_assert_uint_eq(member_sync_kube_take(mk, 1003, l, 3, ret), 3);
-	member_is(&ret[2], "evil", u6, 'e');
-	/* n2's Lease names another identity under the same pod: the old one is kept, however
-	 * long n2's own Lease stays away */
-	struct store_kube_peer forged = with_pod(lease_of(&k, "n2", u2, 'c'), "uid-2", "10.0.0.2");
-	struct store_kube_peer two[2] = {l[0], forged};
-	for (int64_t t = 1004; t <= 1004 + 3 * MEMBER_SYNC_PIN_KEEP_S; t += 7) {
+	l[1] = with_pod(l[1], "uid-2", "10.0.0.2", 7070, 900, 1004);
+
+	/* n2's Lease names another identity under the same pod: the old one is kept while it
+	 * was seen within MEMBER_SYNC_PIN_FRESH_S, then n2 is no member, and never taken over
+	 * while that pod runs */
+	struct store_kube_peer two[2] = {
+	    l[0], with_pod(lease_of(&k, "n2", u2, 'c'), "uid-2", "10.0.0.2", 7070, 900, 1005)};
+	for (int64_t t = 1005; t <= 1004 + MEMBER_SYNC_PIN_FRESH_S; t++) {
 		ck_assert_uint_eq(member_sync_kube_take(mk, t, two, 2, ret), 2);
 		member_is(&ret[1], "n2", u2, 'b');
 	}
-	/* n2's pod gone: n2 is out, whatever its Lease says */
-	two[1] = lease_of(&k, "n2", u2, 'b');
-	ck_assert_uint_eq(member_sync_kube_take(mk, 1300, two, 2, ret), 1);
-	member_is(&ret[0], "n1", u1, 'a');
-	/* a new weir-node pod on n2 (its node-id.key replaced): the new identity at once */
-	two[1] = with_pod(lease_of(&k, "n2", u2, 'd'), "uid-2b", "10.0.0.2");
-	ck_assert_uint_eq(member_sync_kube_take(mk, 1301, two, 2, ret), 2);
+	for (int64_t t = 1005 + MEMBER_SYNC_PIN_FRESH_S; t <= 1004 + 5 * MEMBER_SYNC_PIN_KEEP_S;
+	     t += 7) {
+		two[1].renewed = t;
+		ck_assert_uint_eq(member_sync_kube_take(mk, t, two, 2, ret), 1);
+		member_is(&ret[0], "n1", u1, 'a');
+	}
+	/* n2's own Lease back: a member again, as pinned */
+	two[1] = with_pod(lease_of(&k, "n2", u2, 'b'), "uid-2", "10.0.0.2", 7070, 900, 1400);
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1400, two, 2, ret), 2);
+	member_is(&ret[1], "n2", u2, 'b');
+	/* a new pod on n2 with a new identity (its node-id.key replaced): not while the old
+	 * identity was seen within MEMBER_SYNC_PIN_KEEP_S, then taken */
+	two[1] = with_pod(lease_of(&k, "n2", u2, 'd'), "uid-2b", "10.0.0.2", 7070, 1401, 1402);
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1402, two, 2, ret), 2);
+	member_is(&ret[1], "n2", u2, 'b');
+	two[1].renewed = 1400 + MEMBER_SYNC_PIN_KEEP_S;
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1400 + MEMBER_SYNC_PIN_KEEP_S, two, 2, ret), 1);
+	two[1].renewed = 1401 + MEMBER_SYNC_PIN_KEEP_S;
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1401 + MEMBER_SYNC_PIN_KEEP_S, two, 2, ret), 2);
 	member_is(&ret[1], "n2", u2, 'd');
 	/* and pinned to that pod in its turn */
-	two[1] = with_pod(lease_of(&k, "n2", u2, 'b'), "uid-2b", "10.0.0.2");
-	ck_assert_uint_eq(member_sync_kube_take(mk, 1302 + MEMBER_SYNC_PIN_KEEP_S, two, 2, ret), 2);
+	two[1] = with_pod(lease_of(&k, "n2", u2, 'b'), "uid-2b", "10.0.0.2", 7070, 1401, 1470);
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1470, two, 2, ret), 2);
 	member_is(&ret[1], "n2", u2, 'd');
-	/* a Lease whose MAC fails is still no member, pod or not */
-	two[0] = with_pod(lease_of(&k, "n1", u1, 'a'), "uid-1", "10.0.0.1");
+
+	/* kept across a restart: written, read back into a fresh source, the forged identity
+	 * still refused there (its pins count as just seen) */
+	char dir[] = "/tmp/weir-pins-XXXXXX", path[64];
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/member-pins", dir);
+	mk->pins_path = path;
+	mk->pins_dirty = true;
+	ck_assert_int_eq(member_sync_kube_save(mk), 0);
+	struct stat st;
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	struct member_sync_kube *mk2 = calloc(1, sizeof(*mk2));
+	ck_assert_ptr_nonnull(mk2);
+	mk2->key = &k;
+	mk2->attest = true;
+	mk2->pins_path = path;
+	ck_assert_int_eq(member_sync_kube_load(mk2, 5000), 3);
+	two[1] = with_pod(lease_of(&k, "n2", u2, 'c'), "uid-2c", "10.0.0.2", 7070, 4000, 5001);
+	ck_assert_uint_eq(member_sync_kube_take(mk2, 5001, two, 2, ret), 2);
+	member_is(&ret[1], "n2", u2, 'd');
+	/* a file others may read or write is not believed */
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	ck_assert_int_eq(member_sync_kube_load(mk2, 5000), -EPERM);
+	unlink(path);
+	rmdir(dir);
+	free(mk2);
+
+	/* a Lease whose MAC fails is still no member, pod or not; nor one that is not a URL */
 	two[0].mac[0] = two[0].mac[0] == '0' ? '1' : '0';
-	ck_assert_uint_eq(member_sync_kube_take(mk, 1400, two, 1, ret), 0);
-	/* not a URL, or a host name where the pod has an address: no member */
-	two[0] =
-	    with_pod(lease_of(&k, "n1", "http://node-1.example:7070", 'a'), "uid-1", "10.0.0.1");
-	ck_assert_uint_eq(member_sync_kube_take(mk, 1401, two, 1, ret), 0);
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1700, two, 1, ret), 0);
+	two[0] = with_pod(lease_of(&k, "n1", "node-1.example:7070", 'a'), "uid-1", "10.0.0.1", 7070,
+			  900, 1700);
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1701, two, 1, ret), 0);
 	free(mk);
 }
 END_TEST

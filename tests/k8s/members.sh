@@ -141,9 +141,10 @@ nginx_start "$TMP/nginx" "$TREE"
 ok "nginx (pid $NGINX_PID) at $NGINX_URL: first/ $FIRST bytes, second/ $SECOND bytes"
 
 step "three weir-nodes, no peers list: each finds the others in their Leases (and their pods)"
-# node_pod NODE: the pod of the chart's DaemonSet on NODE, as weir-nodes see it (no kubelet runs
-# it: the weir-nodes here are processes of this test): the DaemonSet's labels, Running, at
-# 127.0.0.1, where each node serves its blocks. A Lease is a member only while one runs.
+# node_pod NODE PORT: the pod of the chart's DaemonSet on NODE, as weir-nodes see it (no kubelet
+# runs it: the weir-nodes here are processes of this test): the DaemonSet's labels, Running, at
+# 127.0.0.1, its container port "peer" PORT, where the node serves its blocks. A Lease is a
+# member only while one runs (at its URL's address and port).
 node_pod() {
 	kc create -f - <<YAML | sed 's/^/  /'
 apiVersion: v1
@@ -155,17 +156,17 @@ metadata:
 spec:
   nodeName: $1
   automountServiceAccountToken: false
-  containers: [{name: weir-node, image: weir}]
+  containers: [{name: weir-node, image: weir, ports: [{name: peer, containerPort: $2}]}]
 YAML
 	kc patch pod "weir-node-$1" -n default --subresource=status --type=merge \
 		-p '{"status":{"phase":"Running","podIP":"127.0.0.1","podIPs":[{"ip":"127.0.0.1"}]}}' | sed 's/^/  /'
 }
 k8s_namespace default
-for i in 1 2 3; do node_pod "node-$i"; done
 for i in 1 2 3; do
 	PPORT[$i]="$(free_port)"
 	MPORT[$i]="$(free_port)"
 done
+for i in 1 2 3; do node_pod "node-$i" "${PPORT[$i]}"; done
 T0=$(now)
 for i in 1 2 3; do start_node "$i"; done
 for i in 1 2 3; do kwait 60 "node-$i ready" grep -q 'ready on' "$TMP/node-$i.log"; done
@@ -196,8 +197,8 @@ EVIL_ID="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 EVIL_PORT="$(free_port)"
 # two of them on a node that runs a weir-node pod (at their URL's host), to reach the checks of
 # the URL itself; the other two have none
-node_pod evil-path
-node_pod evil-creds
+node_pod evil-path 1
+node_pod evil-creds 1
 for evil in "evil node|http://127.0.0.1:1|sign" "evil-url|file:///etc/passwd|sign" "evil-path|http://127.0.0.1:1/x?y|sign" \
 	"evil-creds|http://u:p@127.0.0.1:1|sign" "evil-nomac|http://127.0.0.1:$EVIL_PORT|" \
 	"evil-othermac|http://127.0.0.1:$EVIL_PORT|other"; do
@@ -247,9 +248,16 @@ for i in 1 2; do SEEN[$i,node-1,node-2]=$(members_count "$i" node-1,node-2); don
 kc delete pod -n default weir-node-node-3 --grace-period=0 --force 2>/dev/null | sed 's/^/  /'
 for i in 1 2; do kwait 15 "node-$i's members shrinking to node-1,node-2 (node-3's Lease fresh, its pod gone)" members_now "$i" node-1,node-2; done
 for i in 1 2; do grep -q 'cluster: Lease(s) of "node-3": no weir-node pod' "$TMP/node-$i.log" || fail "node-$i does not say why node-3 is out"; done
-[ -n "$(jp lease weir-node-node-3 -n default -o 'jsonpath={.spec.renewTime}')" ] || fail "node-3's Lease is gone: the step proves nothing"
+renewed="$(jp lease weir-node-node-3 -n default -o 'jsonpath={.spec.renewTime}')"
+age=$(($(date +%s) - $(date -d "$renewed" +%s 2>/dev/null || echo 0)))
+[ "$age" -le 5 ] || fail "node-3's Lease was last renewed $age s ago ($renewed): it is not fresh, the step proves nothing"
 for i in 1 2; do SEEN[$i,node-1,node-2,node-3]=$(members_count "$i" node-1,node-2,node-3); done
-node_pod node-3
+# a pod on node-3 at another port than node-3's URL's attests nothing either
+node_pod node-3 "$(free_port)"
+sleep 1.5 # three member rounds
+for i in 1 2; do members_now "$i" node-1,node-2,node-3 && fail "node-$i took node-3 back with a pod at another port"; done
+kc delete pod -n default weir-node-node-3 --grace-period=0 --force 2>/dev/null | sed 's/^/  /'
+node_pod node-3 "${PPORT[3]}"
 for i in 1 2; do kwait 15 "node-$i's members back to node-1,node-2,node-3 (a new pod on node-3)" members_now "$i" node-1,node-2,node-3; done
 ok "node-3 out while no weir-node pod ran on it, back with a new one"
 
@@ -327,7 +335,8 @@ forge &
 FORGER=$!
 pid_track "$FORGER"
 at_exit "touch '$TMP/forge.stop'; pid_stop -t 5 $FORGER"
-kept_old() { grep -q "cluster: node \"node-2\"'s Lease names another identity (${FORGED_ID:0:16}...) than the one it had under the same weir-node pod .* kept the old one" "$TMP/node-$1.log"; }
+kept_old() { grep -q "cluster: node \"node-2\"'s Lease names another identity (${FORGED_ID:0:16}...) than the one it had until [0-9]* s ago under weir-node pod $NODE2_POD: kept the old one" "$TMP/node-$1.log"; }
+NODE2_POD="$(jp pod weir-node-node-2 -n default -o 'jsonpath={.metadata.uid}')"
 for i in 1 3; do kwait 15 "node-$i keeping node-2's pinned identity" kept_old "$i"; done
 : >"$NGINX_ACCESS_LOG"
 pids=()
@@ -402,6 +411,12 @@ for i in 1 3; do kwait 60 "node-$i's members back to node-1,node-2,node-3" membe
 T_JOIN="$(elapsed "$t_start" "$(now)")"
 kwait 30 "node-2 ready" grep -q 'ready on' "$TMP/node-2.log"
 kwait 60 "node-2's members node-1,node-2,node-3" members_now 2 node-1,node-2,node-3
+# the identities it had pinned came back with it (a Lease rewritten while it restarts pins
+# nothing new)
+pins="$(grep -o "cluster: [0-9]* pinned member identities read from $TMP/node-2/member-pins" "$TMP/node-2.log" | awk '{print $2}' | tail -1)"
+[ "${pins:-0}" -ge 3 ] ||
+	fail "the restarted node-2 did not read its pinned member identities back (node-1..3 at least): $(grep -i 'pinned member' "$TMP/node-2.log" | tail -2)"
+grep -q "^node-1	${ID[1]}	" "$TMP/node-2/member-pins" || fail "node-2's member-pins does not pin node-1's identity: $(cat "$TMP/node-2/member-pins")"
 mount_view 2 "$TMP/mnt-2b"
 before=$(ufs_bytes /first/)
 in_ns 2 timeout -k 5 300 cp -R "$TMP/mnt-2b/first/." "$TMP/copy-2b" || fail "cp -R of the restarted node-2's view failed"
