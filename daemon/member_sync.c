@@ -21,6 +21,7 @@
 #include <curl/curl.h>
 
 #include "log.h"
+#include "member_prove.h"
 #include "store_kube.h"
 
 _Static_assert(
@@ -123,6 +124,41 @@ static void entry_set(struct member_entry *e, const char *node, const char *url,
 	snprintf(e->id, sizeof(e->id), "%s", id);
 }
 
+/* Has the weir-node at p's URL proven p's identity for p's node? 0 yes; -errno no (asked now,
+ * or a failure of the last MEMBER_SYNC_PROVE_RETRY_S), logged once per node and identity. */
+static int prove_cached(struct member_sync_kube *mk, int64_t now, const struct store_kube_peer *p,
+			char *err, size_t errlen)
+{
+	struct member_unproven *slot = &mk->unproven[0];
+	for (size_t i = 0; i < MEMBER_SYNC_UNPROVEN; i++) {
+		struct member_unproven *u = &mk->unproven[i];
+		if (u->until > now && !strcmp(u->node, p->node) && !strcmp(u->id, p->id) &&
+		    !strcmp(u->url, p->url))
+			return -EAGAIN;
+		if (u->until < slot->until)
+			slot = u; /* the oldest, for a new failure */
+	}
+	err[0] = '\0';
+	int r = mk->prove
+		    ? mk->prove(mk->prove_arg, p->url, p->node, p->id, err, errlen)
+		    : member_prove_ask(p->url, p->node, p->id, MEMBER_SYNC_PROVE_MS, err, errlen);
+	if (r >= 0)
+		return 0;
+	snprintf(slot->node, sizeof(slot->node), "%s", p->node);
+	snprintf(slot->id, sizeof(slot->id), "%s", p->id);
+	snprintf(slot->url, sizeof(slot->url), "%s", p->url);
+	slot->until = now + MEMBER_SYNC_PROVE_RETRY_S;
+	char said[sizeof(mk->unproven_said)];
+	snprintf(said, sizeof(said), "%s %s", p->node, p->id);
+	if (strcmp(said, mk->unproven_said) != 0)
+		log_warn("cluster: node \"%.64s\"'s Lease names identity %.16s..., which the "
+			 "weir-node at its URL does not prove (%s): not taken (a second writer of "
+			 "its Lease, or that weir-node not answering yet; asked again in %d s)",
+			 p->node, p->id, err, MEMBER_SYNC_PROVE_RETRY_S);
+	snprintf(mk->unproven_said, sizeof(mk->unproven_said), "%s", said);
+	return r;
+}
+
 size_t member_sync_kube_take(struct member_sync_kube *mk, int64_t now,
 			     const struct store_kube_peer *peers, size_t n,
 			     struct member_entry *ret)
@@ -144,25 +180,28 @@ size_t member_sync_kube_take(struct member_sync_kube *mk, int64_t now,
 		}
 		const char *uid = pod ? pod->uid : "";
 		struct member_pin *pin = pin_find(mk, p->node);
-		if (pin && strcmp(pin->id, p->id) != 0) {
+		if (mk->attest && !(pin && !strcmp(pin->id, p->id) && !strcmp(pin->pod, uid) &&
+				    !strcmp(pin->url, p->url))) {
+			/* not as pinned: its weir-node proves the identity at the URL first */
+			char perr[600];
+			if (prove_cached(mk, now, p, perr, sizeof(perr)) < 0) {
+				/* the member as pinned, while that identity is seen: a node gone
+				 * whose Lease another writer keeps fresh is no member */
+				if (pin && now - pin->seen <= MEMBER_SYNC_PIN_FRESH_S)
+					entry_set(&ret[kept++], pin->node, pin->url, pin->id);
+				continue;
+			}
+			if (pin && strcmp(pin->id, p->id))
+				log_notice("cluster: node \"%.64s\"'s Lease names a new identity "
+					   "(%.16s...), which the weir-node at %.200s (pod %.40s) "
+					   "proved: taken",
+					   p->node, p->id, p->url, uid);
+		} else if (!mk->attest && pin && strcmp(pin->id, p->id) != 0) {
 			long long ago = (long long)(now - pin->seen);
-			/* another identity: taken once the pinned one has been unseen for a while,
-			 * and, with pods, only under another pod than the one it was last seen with
-			 * (never while that pod runs: a node away is not taken over) */
-			bool take = ago > MEMBER_SYNC_PIN_KEEP_S &&
-				    (!mk->attest || strcmp(pin->pod, uid) != 0);
-			if (!take) {
-				if (strcmp(pin->warned, p->id) != 0 && mk->attest)
-					log_warn(
-					    "cluster: node \"%.64s\"'s Lease names another "
-					    "identity (%.16s...) than the one it had until %lld s "
-					    "ago under weir-node pod %.40s: kept the old one; a "
-					    "second writer of this node's Lease, or its "
-					    "node-id.key "
-					    "replaced (then it is taken under a new weir-node pod "
-					    "once the old identity has been unseen for %d s)",
-					    p->node, p->id, ago, pin->pod, MEMBER_SYNC_PIN_KEEP_S);
-				else if (strcmp(pin->warned, p->id) != 0)
+			/* another identity: taken once the pinned one has been unseen for a while
+			 */
+			if (ago <= MEMBER_SYNC_PIN_KEEP_S) {
+				if (strcmp(pin->warned, p->id) != 0)
 					log_warn(
 					    "cluster: node \"%.64s\"'s Lease names another "
 					    "identity (%.16s...) than the one it had until %lld s "
@@ -172,17 +211,13 @@ size_t member_sync_kube_take(struct member_sync_kube *mk, int64_t now,
 					    "%d s)",
 					    p->node, p->id, ago, p->node, MEMBER_SYNC_PIN_KEEP_S);
 				snprintf(pin->warned, sizeof(pin->warned), "%s", p->id);
-				/* the member as pinned, while that identity is seen: a node gone
-				 * whose Lease another writer keeps fresh is no member */
-				if (!mk->attest || ago <= MEMBER_SYNC_PIN_FRESH_S)
-					entry_set(&ret[kept++], pin->node, pin->url, pin->id);
+				entry_set(&ret[kept++], pin->node, pin->url, pin->id);
 				continue;
 			}
 			log_notice(
 			    "cluster: node \"%.64s\"'s Lease names a new identity (%.16s...); "
-			    "the one it had was last seen %lld s ago%s%.40s: taken",
-			    p->node, p->id, ago, mk->attest ? ", under another pod than " : "",
-			    mk->attest ? uid : "");
+			    "the one it had was last seen %lld s ago: taken",
+			    p->node, p->id, ago);
 		}
 		if (!pin && !(pin = pin_slot(mk, now))) {
 			name_add(unpinned, sizeof(unpinned), p->node);
@@ -234,7 +269,8 @@ int member_sync_kube_save(struct member_sync_kube *mk)
 	char tmp[PATH_MAX + 8];
 	if (snprintf(tmp, sizeof(tmp), "%s.new", mk->pins_path) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	unlink(tmp); /* whatever was left there (its mode, its owner, a link): made anew */
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
 	FILE *f = fdopen(fd, "w");
@@ -245,15 +281,34 @@ int member_sync_kube_save(struct member_sync_kube *mk)
 		return r;
 	}
 	fprintf(f, "# weir-node's pinned member identities: node, identity, weir-node pod, URL\n");
-	for (size_t i = 0; i < MEMBER_SYNC_PINS; i++)
-		if (mk->pins[i].seen)
-			fprintf(f, "%s\t%s\t%s\t%s\n", mk->pins[i].node, mk->pins[i].id,
-				mk->pins[i].pod[0] ? mk->pins[i].pod : "-", mk->pins[i].url);
-	int r = fflush(f) == 0 && fsync(fd) == 0 ? 0 : -errno;
+	for (size_t i = 0; i < MEMBER_SYNC_PINS; i++) {
+		const struct member_pin *pin = &mk->pins[i];
+		/* one line each, four fields: none may hold a tab or a newline (none can: a
+		 * node name, a checked URL, hex and a uid; never trusted) */
+		if (!pin->seen || strpbrk(pin->node, "\t\n") || strpbrk(pin->url, "\t\n") ||
+		    strpbrk(pin->pod, "\t\n"))
+			continue;
+		fprintf(f, "%s\t%s\t%s\t%s\n", pin->node, pin->id, pin->pod[0] ? pin->pod : "-",
+			pin->url);
+	}
+	int r = fflush(f) == 0 && !ferror(f) && fsync(fd) == 0 ? 0 : (errno ? -errno : -EIO);
 	if (fclose(f) != 0 && r == 0)
 		r = -errno;
 	if (r == 0 && rename(tmp, mk->pins_path) < 0)
 		r = -errno;
+	if (r == 0) {
+		/* the rename itself on disk */
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", mk->pins_path);
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*(slash == dir ? slash + 1 : slash) = '\0';
+		int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+	}
 	if (r < 0)
 		unlink(tmp);
 	else
@@ -304,24 +359,41 @@ int member_sync_kube_fetch(void *arg, int64_t now, struct member_entry *ret, siz
 			   size_t errlen)
 {
 	struct member_sync_kube *mk = arg;
-	struct store_kube_peer *peers = calloc(max ? max : 1, sizeof(*peers));
-	if (!peers) {
+	/* every fresh Lease is looked at, not the first max: those that are no members (no pod,
+	 * no MAC) must not push the members past the bound */
+	size_t cap = 2 * max + 64, n;
+	struct store_kube_peer *peers = NULL;
+	for (;;) {
+		free(peers);
+		if (!(peers = calloc(cap, sizeof(*peers)))) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		n = store_kube_peers(mk->st, now, peers, cap);
+		if (n <= cap)
+			break;
+		cap = n + 64;
+	}
+	struct member_entry *all = calloc(n ? n : 1, sizeof(*all));
+	if (!all) {
+		free(peers);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	size_t n = store_kube_peers(mk->st, now, peers, max);
-	if (n > max) {
+	size_t kept = member_sync_kube_take(mk, now, peers, n, all);
+	free(peers);
+	if (kept > max) {
 		/* the bound the controller and every node keep (lib/node_name.h): refused whole,
 		 * as a heartbeat answer past it is, and the members stay as they were */
 		snprintf(err, errlen,
-			 "%zu fresh Leases name peers; a cluster has at most %zu members "
+			 "%zu Leases are members; a cluster has at most %zu members "
 			 "(CLUSTER_MAX_NODES): members kept as they were",
-			 n, max);
-		free(peers);
+			 kept, max);
+		free(all);
 		return -E2BIG;
 	}
-	size_t kept = member_sync_kube_take(mk, now, peers, n, ret);
-	free(peers);
+	memcpy(ret, all, kept * sizeof(*ret));
+	free(all);
 	int r = member_sync_kube_save(mk);
 	if (r < 0 && !mk->save_warned) {
 		log_warn(

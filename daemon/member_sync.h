@@ -41,9 +41,14 @@ typedef int (*member_fetch_fn)(void *arg, int64_t now, struct member_entry *ret,
  * minute loses its pin. */
 #define MEMBER_SYNC_PIN_KEEP_S 60
 /* With pods (attest): how long after the pinned identity was last seen a Lease showing another
- * identity under the same pod still gives the member as pinned (30 s: the nodes' default Lease);
- * later the name is no member until its pinned identity shows again or a new pod takes another. */
+ * identity, not proven, still gives the member as pinned (30 s: the nodes' default Lease); later
+ * the name is no member until its pinned identity shows again or another is proven. */
 #define MEMBER_SYNC_PIN_FRESH_S 30
+/* A proof (member_prove_ask) waits this long for its answer; a failed one is asked again after
+ * MEMBER_SYNC_PROVE_RETRY_S; that many failures are remembered. */
+#define MEMBER_SYNC_PROVE_MS 1500
+#define MEMBER_SYNC_PROVE_RETRY_S 5
+#define MEMBER_SYNC_UNPROVEN 16
 /* Names pinned at most: the members and as many again that came and went. */
 #define MEMBER_SYNC_PINS (2 * CLUSTER_MAX_NODES)
 
@@ -53,7 +58,7 @@ struct member_pin {
 	char url[256];
 	char id[NODE_ID_PUB_HEX];
 	char warned[NODE_ID_PUB_HEX]; /* the other identity last warned about ("" none) */
-	char pod[64]; /* with attest: the uid of the weir-node pod it was last seen under */
+	char pod[64]; /* with attest: the uid of the weir-node pod it was proven under */
 	int64_t seen;		      /* wall seconds; 0: the slot is free */
 };
 
@@ -70,13 +75,26 @@ struct member_sync_kube {
 	struct store *st;
 	const struct peer_key *key;
 	/* The store watches the weir-nodes' pods (STORE_KUBE_NODE_PODS): a Lease is a member only
-	 * while a weir-node pod runs on its node at its URL's host (store_kube_peer's pod_uid and
-	 * pod_ip), so a holder of the key who may write Leases cannot add a node the cluster does
-	 * not run; and a name's identity stays pinned while the pod it was accepted under runs
-	 * (another one is taken only from a Lease seen with another pod: the node's weir-node
-	 * replaced), not for MEMBER_SYNC_PIN_KEEP_S only, so its name cannot be taken over while
-	 * the node is away. */
+	 * while a weir-node pod runs on its node at its URL's address and port (store_kube_peer's
+	 * pods, Ready, created no later than the Lease's renewal), so a holder of the key who may
+	 * write Leases cannot add a node the cluster does not run. */
 	bool attest;
+	/* With attest, a Lease whose node, identity, pod or URL is not the pin's (a new node, a
+	 * new pod, a new key) is taken only once the weir-node at its URL proves it holds that
+	 * identity (member_prove.h): a holder of the key who rewrites a node's Lease with its own
+	 * identity is refused by the node that listens there. prove: how (NULL:
+	 * member_prove_ask, MEMBER_SYNC_PROVE_MS; tests give their own), 0 proven. A failed
+	 * proof is not asked again for MEMBER_SYNC_PROVE_RETRY_S. */
+	int (*prove)(void *arg, const char *url, const char *node, const char *id, char *err,
+		     size_t errlen);
+	void *prove_arg;
+	struct member_unproven {
+		char node[254];
+		char id[NODE_ID_PUB_HEX];
+		char url[256];
+		int64_t until; /* 0: a free slot */
+	} unproven[MEMBER_SYNC_UNPROVEN];
+	char unproven_said[NODE_ID_PUB_HEX + 256]; /* the last failure logged: node and id */
 	/* Where the pins are kept across restarts (borrowed; NULL: in memory only): written by
 	 * member_sync_kube_save when a pin's node, identity, pod or URL changed, read back by
 	 * member_sync_kube_load at start. */

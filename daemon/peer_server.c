@@ -25,6 +25,7 @@
 #include "load_share.h"
 #include "loader.h"
 #include "log.h"
+#include "member_prove.h"
 #include "node_id.h"
 #include "timed_wait.h"
 
@@ -937,18 +938,40 @@ static enum MHD_Result push_request(struct peer_server *ps, struct MHD_Connectio
 	return push_end(ps, conn, pu);
 }
 
+/* GET /v1/prove: this node's signature of the asker's nonce (member_prove.h). Anyone may ask:
+ * the signature is under a label of its own, for this node's name and a nonce the asker chose. */
+static enum MHD_Result prove_request(struct peer_server *ps, struct MHD_Connection *conn)
+{
+	char sig[NODE_ID_SIG_HEX];
+	if (!ps->cfg.id)
+		return reply_text(conn, MHD_HTTP_NOT_FOUND, "no identity to prove here\n");
+	if (member_prove_answer(ps->cfg.id, ps->self, header(conn, "X-Weir-Prove-Nonce"), sig) < 0)
+		return reply_text(conn, MHD_HTTP_BAD_REQUEST,
+				  "X-Weir-Prove-Nonce: 64 hex digits, please\n");
+	struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, "X-Weir-Prove-Sig", sig);
+	enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
 			      const char *method, const char *version, const char *upload,
 			      size_t *upload_size, void **con_cls)
 {
 	struct peer_server *ps = cls;
 	struct cluster_stats *st = cluster_get_stats(ps->cfg.cluster);
+	if (!strcmp(method, "GET") && !strcmp(url, "/v1/prove"))
+		return prove_request(ps, conn);
 	bool is_load = !strcmp(method, "POST") && !strcmp(url, "/v1/load");
 	if (!strcmp(method, "PUT") && !strcmp(url, "/v1/block"))
 		return push_request(ps, conn, upload, upload_size, con_cls);
 	if (!is_load && (strcmp(method, "GET") != 0 || strcmp(url, "/v1/block") != 0))
-		return reply_text(conn, MHD_HTTP_NOT_FOUND, "weir-node serves GET and PUT /v1/block "
-							    "and POST /v1/load\n");
+		return reply_text(conn, MHD_HTTP_NOT_FOUND,
+				  "weir-node serves GET and PUT /v1/block, "
+				  "POST /v1/load and GET /v1/prove\n");
 	if (is_load && !*con_cls) {
 		/* the headers: answered once the (empty) body is in */
 		struct ctl_state *cs = calloc(1, sizeof(*cs));

@@ -36,6 +36,9 @@ struct peer_server_config {
 	 * grant on its way; others get PEER_STATUS_NO_VIEW (451), and so does a push or a load
 	 * (whose asker and every node of whose spec must be listed). */
 	struct view_grants *grants;
+	/* Borrowed; this node's identity, with which it answers GET /v1/prove (member_prove.h):
+	 * a node about to pin this node's identity from its Lease asks. NULL: 404. */
+	const struct node_id *id;
 };
 
 /* How long a block request waits for its asker's grant to arrive (a pod's first read comes right

@@ -16,6 +16,7 @@
 
 /* The labels signed under, one per use. */
 #define NODE_ID_LABEL_REQUEST "weir-peer-request-id-v1" /* a peer request's MAC (peer_auth.h) */
+#define NODE_ID_LABEL_PROVE "weir-member-prove-v1" /* a nonce at the peer URL (member_prove.h) */
 
 struct node_id;
 

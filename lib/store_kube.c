@@ -329,8 +329,21 @@ static json_object *pod_trim(json_object *pod, bool node_pod)
 	json_object_object_add(o, "nodeName", json_object_new_string(node ? node : ""));
 	const char *phase = jstr_get(status, "phase");
 	if (node_pod) {
-		json_object_object_add(o, "running",
-				       json_object_new_boolean(phase && !strcmp(phase, "Running")));
+		/* Running and Ready: a node the node controller finds unreachable has its pods'
+		 * Ready condition set to Unknown, while their phase stays Running */
+		bool ready = false;
+		json_object *conds = jget(status, "conditions");
+		for (size_t k = 0; conds && json_object_is_type(conds, json_type_array) &&
+				   k < json_object_array_length(conds);
+		     k++) {
+			json_object *c = json_object_array_get_idx(conds, k);
+			const char *type = jstr_get(c, "type"), *st = jstr_get(c, "status");
+			if (type && st && !strcmp(type, "Ready"))
+				ready = !strcmp(st, "True");
+		}
+		json_object_object_add(
+		    o, "running",
+		    json_object_new_boolean(phase && !strcmp(phase, "Running") && ready));
 		const char *ip = jstr_get(status, "podIP");
 		if (ip && *ip)
 			json_object_array_add(list, json_object_new_string(ip));

@@ -30,7 +30,7 @@ typedef void (*store_kube_changed_fn)(void *arg);
 #define STORE_KUBE_PODS 1u
 /* store_kube_open's flags: also watch the weir-nodes' own pods in report_ns (labels
  * app.kubernetes.io/name=weir and app.kubernetes.io/component=node, the chart's DaemonSet), for
- * store_kube_peers' pod_uid and pod_ip (needs list and watch on pods in report_ns). */
+ * store_kube_peers' pods (needs list and watch on pods in report_ns). */
 #define STORE_KUBE_NODE_PODS 2u
 
 /* Connects, lists every resource once (and the weir-nodes' Leases in report_ns, NULL = the

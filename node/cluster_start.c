@@ -130,6 +130,7 @@ int node_start_cluster(struct node *n, bool kube)
 	    .key = &n->peer_key,
 	    .sources = {peer_source_acquire, peer_source_release, n},
 	    .grants = n->grants,
+	    .id = n->node_id,
 	};
 	r = peer_server_start(&psc, &n->peer_server, err, sizeof(err));
 	if (r < 0) {

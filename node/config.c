@@ -110,9 +110,9 @@ static const struct cfg_desc {
     {"member-pods", CFG_BOOL, offsetof(struct node_config, member_pods), sizeof(int), "1",
      "on Kubernetes with members from the Leases: a Lease is a member only while a weir-node pod "
      "of the chart (labels app.kubernetes.io/name=weir, app.kubernetes.io/component=node, in "
-     "kube-namespace) runs on its node at its peer URL's address, and a node's identity changes "
-     "only with a new such pod (0 = weir-nodes run outside the chart's pods: the Lease and the "
-     "cluster key alone, an identity taken over after 60 s unseen)"},
+     "kube-namespace) runs, Ready, on its node at its peer URL's address and port, and once the "
+     "weir-node there proves the Lease's identity (0 = weir-nodes run outside the chart's pods: "
+     "the Lease and the cluster key alone, an identity taken over after 60 s unseen)"},
     {"peer-key-secret", CFG_STR, offsetof(struct node_config, peer_key_secret), 512, "",
      "on Kubernetes, NAME[/KEY] of the Secret in kube-namespace holding the cluster's shared key "
      "(KEY default peer.key), read instead of peer-key-file"},

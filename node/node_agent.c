@@ -834,13 +834,16 @@ int node_agent_start(const struct node_agent_config *cfg, struct node_agent **re
 	r = store_kube_open(&a->kc, a->ns, members && cfg->member_pods ? STORE_KUBE_NODE_PODS : 0,
 			    on_change, a, &a->store, errbuf, errlen);
 	if (r < 0 && members && cfg->member_pods) {
-		size_t l = strlen(errbuf);
-		snprintf(
-		    errbuf + l, errlen - l,
-		    " (with member-pods = 1 weir-node watches the pods of namespace \"%s\": "
-		    "the chart's node role may; a weir-node run outside the chart's pods needs "
-		    "member-pods = 0)",
-		    a->ns);
+		/* no right to watch the pods (a Role of an older chart, a weir-node outside the
+		 * chart's pods): the views still serve, alone; no Lease is a member (none can be
+		 * attested) until it restarts with the right, or with member-pods = 0 */
+		log_err(
+		    "cluster: cannot watch the weir-node pods of namespace \"%s\" (%s): no "
+		    "Lease is a member, this node reads its UFS alone; give weir-node list and "
+		    "watch on pods there (the chart's node role has them), or member-pods = 0 for "
+		    "a weir-node run outside the chart's pods",
+		    a->ns, errbuf);
+		r = store_kube_open(&a->kc, a->ns, 0, on_change, a, &a->store, errbuf, errlen);
 	}
 	if (r < 0)
 		goto fail;

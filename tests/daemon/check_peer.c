@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cluster.h"
+#include "member_prove.h"
 #include "member_sync.h"
 #include "near_cache.h"
 #include "node_id.h"
@@ -260,26 +261,57 @@ static struct store_kube_peer with_pod(struct store_kube_peer l, const char *uid
 	return l;
 }
 
+/* Which identity the weir-node at each URL holds, for a fake proof (member_sync_kube.prove) */
+struct fake_prover {
+	const char *url[4];
+	char idc[4];
+	int calls;
+};
+
+static int fake_prove(void *arg, const char *url, const char *node, const char *id, char *err,
+		      size_t errlen)
+{
+	struct fake_prover *fp = arg;
+	(void)node;
+	fp->calls++;
+	for (int i = 0; i < 4; i++)
+		if (fp->url[i] && !strcmp(fp->url[i], url)) {
+			char want[NODE_ID_PUB_HEX];
+			memset(want, fp->idc[i], 64);
+			want[64] = '\0';
+			if (!strcmp(want, id))
+				return 0;
+			snprintf(err, errlen, "another identity there");
+			return -EACCES;
+		}
+	snprintf(err, errlen, "nobody there");
+	return -ECONNREFUSED;
+}
+
 /* With the weir-nodes' pods watched (attest): a Lease, however well signed, is a member only
  * while a weir-node pod runs on its node at its URL's address and port, created before the
- * Lease's last renewal. A name's identity stays pinned while the pod it was last seen under
- * runs, however long the node is away (the member is given as pinned for
- * MEMBER_SYNC_PIN_FRESH_S, then not at all); another identity is taken only under another pod
- * and once the pinned one has been unseen for MEMBER_SYNC_PIN_KEEP_S. */
+ * Lease's last renewal, and a Lease not as pinned (a new node, pod, URL or identity) only once
+ * the weir-node at its URL proves the identity. A forged identity is never taken, under the same
+ * pod or a new one; the pinned member is given for MEMBER_SYNC_PIN_FRESH_S after its identity
+ * was last seen, then not at all; a new key that its weir-node proves is taken at once. */
 START_TEST(lease_members_need_a_weir_node_pod)
 {
 	struct peer_key k = key_of("0123456789abcdef0123");
 	struct member_sync_kube *mk = calloc(1, sizeof(*mk));
 	ck_assert_ptr_nonnull(mk);
-	mk->key = &k;
-	mk->attest = true;
-	struct member_entry ret[4];
 	static const char u1[] = "http://10.0.0.1:7070", u2[] = "http://10.0.0.2:7070",
 			  u6[] = "http://[fd00::6]:7070";
+	struct fake_prover fp = {.url = {u1, u2, u6}, .idc = {'a', 'b', 'e'}};
+	mk->key = &k;
+	mk->attest = true;
+	mk->prove = fake_prove;
+	mk->prove_arg = &fp;
+	struct member_entry ret[4];
 	struct store_kube_peer l[3] = {lease_of(&k, "n1", u1, 'a'), lease_of(&k, "n2", u2, 'b'),
 				       lease_of(&k, "n6", u6, 'e')};
-	/* no pod anywhere: nobody */
+	/* no pod anywhere: nobody, and nobody asked */
 	ck_assert_uint_eq(member_sync_kube_take(mk, 1000, l, 3, ret), 0);
+	ck_assert_int_eq(fp.calls, 0);
 	/* pods on n1 and n6; on n2 one at another address, then at another port, then created
 	 * after the Lease was last renewed (the Lease of the pod it replaced) */
 	l[0] = with_pod(l[0], "uid-1", "10.0.0.1", 7070, 900, 1000);
@@ -288,6 +320,9 @@ START_TEST(lease_members_need_a_weir_node_pod)
 	ck_assert_uint_eq(member_sync_kube_take(mk, 1001, l, 3, ret), 2);
 	member_is(&ret[0], "n1", u1, 'a');
 	member_is(&ret[1], "n6", u6, 'e');
+	ck_assert_int_eq(fp.calls, 2); /* each proved once ... */
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1002, l, 3, ret), 2);
+	ck_assert_int_eq(fp.calls, 2); /* ... and then known */
 	l[1] = with_pod(l[1], "uid-2", "10.0.0.2", 7071, 900, 1000);
 	ck_assert_uint_eq(member_sync_kube_take(mk, 1002, l, 3, ret), 2);
 	l[1] = with_pod(l[1], "uid-2", "10.0.0.2", 7070, 1001, 1000);
@@ -299,44 +334,40 @@ START_TEST(lease_members_need_a_weir_node_pod)
 	l[1].npods = 2;
 	ck_assert_uint_eq(member_sync_kube_take(mk, 1004, l, 3, ret), 3);
 	member_is(&ret[1], "n2", u2, 'b');
-	l[1] = with_pod(l[1], "uid-2", "10.0.0.2", 7070, 900, 1004);
 
-	/* n2's Lease names another identity under the same pod: the old one is kept while it
-	 * was seen within MEMBER_SYNC_PIN_FRESH_S, then n2 is no member, and never taken over
-	 * while that pod runs */
+	/* n2's Lease rewritten with another identity, correctly signed, under n2's pod: the
+	 * weir-node at u2 does not prove it. The old member is given while its identity was seen
+	 * within MEMBER_SYNC_PIN_FRESH_S, then n2 is no member; the forgery is asked about once
+	 * every MEMBER_SYNC_PROVE_RETRY_S */
 	struct store_kube_peer two[2] = {
 	    l[0], with_pod(lease_of(&k, "n2", u2, 'c'), "uid-2", "10.0.0.2", 7070, 900, 1005)};
+	int calls = fp.calls;
 	for (int64_t t = 1005; t <= 1004 + MEMBER_SYNC_PIN_FRESH_S; t++) {
 		ck_assert_uint_eq(member_sync_kube_take(mk, t, two, 2, ret), 2);
 		member_is(&ret[1], "n2", u2, 'b');
 	}
+	ck_assert_int_le(fp.calls - calls, MEMBER_SYNC_PIN_FRESH_S / MEMBER_SYNC_PROVE_RETRY_S + 1);
 	for (int64_t t = 1005 + MEMBER_SYNC_PIN_FRESH_S; t <= 1004 + 5 * MEMBER_SYNC_PIN_KEEP_S;
 	     t += 7) {
 		two[1].renewed = t;
 		ck_assert_uint_eq(member_sync_kube_take(mk, t, two, 2, ret), 1);
 		member_is(&ret[0], "n1", u1, 'a');
 	}
-	/* n2's own Lease back: a member again, as pinned */
-	two[1] = with_pod(lease_of(&k, "n2", u2, 'b'), "uid-2", "10.0.0.2", 7070, 900, 1400);
+	/* nor under a new pod (a rollout), long after n2's own identity was last seen */
+	two[1] = with_pod(lease_of(&k, "n2", u2, 'c'), "uid-2b", "10.0.0.2", 7070, 1390, 1391);
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1391, two, 2, ret), 1);
+	/* n2's own Lease under the new pod: proven, a member again */
+	two[1] = with_pod(lease_of(&k, "n2", u2, 'b'), "uid-2b", "10.0.0.2", 7070, 1390, 1400);
 	ck_assert_uint_eq(member_sync_kube_take(mk, 1400, two, 2, ret), 2);
 	member_is(&ret[1], "n2", u2, 'b');
-	/* a new pod on n2 with a new identity (its node-id.key replaced): not while the old
-	 * identity was seen within MEMBER_SYNC_PIN_KEEP_S, then taken */
-	two[1] = with_pod(lease_of(&k, "n2", u2, 'd'), "uid-2b", "10.0.0.2", 7070, 1401, 1402);
-	ck_assert_uint_eq(member_sync_kube_take(mk, 1402, two, 2, ret), 2);
-	member_is(&ret[1], "n2", u2, 'b');
-	two[1].renewed = 1400 + MEMBER_SYNC_PIN_KEEP_S;
-	ck_assert_uint_eq(member_sync_kube_take(mk, 1400 + MEMBER_SYNC_PIN_KEEP_S, two, 2, ret), 1);
-	two[1].renewed = 1401 + MEMBER_SYNC_PIN_KEEP_S;
-	ck_assert_uint_eq(member_sync_kube_take(mk, 1401 + MEMBER_SYNC_PIN_KEEP_S, two, 2, ret), 2);
-	member_is(&ret[1], "n2", u2, 'd');
-	/* and pinned to that pod in its turn */
-	two[1] = with_pod(lease_of(&k, "n2", u2, 'b'), "uid-2b", "10.0.0.2", 7070, 1401, 1470);
-	ck_assert_uint_eq(member_sync_kube_take(mk, 1470, two, 2, ret), 2);
+	/* its node-id.key replaced (the weir-node at u2 now holds d): taken at once */
+	fp.idc[1] = 'd';
+	two[1] = with_pod(lease_of(&k, "n2", u2, 'd'), "uid-2b", "10.0.0.2", 7070, 1390, 1401);
+	ck_assert_uint_eq(member_sync_kube_take(mk, 1401, two, 2, ret), 2);
 	member_is(&ret[1], "n2", u2, 'd');
 
-	/* kept across a restart: written, read back into a fresh source, the forged identity
-	 * still refused there (its pins count as just seen) */
+	/* kept across a restart: written, read back into a fresh source, known there (no proof
+	 * asked), and a forged identity still not taken */
 	char dir[] = "/tmp/weir-pins-XXXXXX", path[64];
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/member-pins", dir);
@@ -350,10 +381,18 @@ START_TEST(lease_members_need_a_weir_node_pod)
 	ck_assert_ptr_nonnull(mk2);
 	mk2->key = &k;
 	mk2->attest = true;
+	mk2->prove = fake_prove;
+	mk2->prove_arg = &fp;
 	mk2->pins_path = path;
 	ck_assert_int_eq(member_sync_kube_load(mk2, 5000), 3);
-	two[1] = with_pod(lease_of(&k, "n2", u2, 'c'), "uid-2c", "10.0.0.2", 7070, 4000, 5001);
+	calls = fp.calls;
+	two[1].renewed = 5001;
+	two[0].renewed = 5001;
 	ck_assert_uint_eq(member_sync_kube_take(mk2, 5001, two, 2, ret), 2);
+	member_is(&ret[1], "n2", u2, 'd');
+	ck_assert_int_eq(fp.calls, calls);
+	two[1] = with_pod(lease_of(&k, "n2", u2, 'c'), "uid-2b", "10.0.0.2", 7070, 1390, 5002);
+	ck_assert_uint_eq(member_sync_kube_take(mk2, 5002, two, 2, ret), 2);
 	member_is(&ret[1], "n2", u2, 'd');
 	/* a file others may read or write is not believed */
 	ck_assert_int_eq(chmod(path, 0644), 0);
@@ -369,6 +408,45 @@ START_TEST(lease_members_need_a_weir_node_pod)
 			  900, 1700);
 	ck_assert_uint_eq(member_sync_kube_take(mk, 1701, two, 1, ret), 0);
 	free(mk);
+}
+END_TEST
+
+/* The proof itself: the node's own identity proves, for its name and the asker's nonce only,
+ * under a label of its own (members.sh asks real weir-nodes). */
+START_TEST(member_prove_signs_a_nonce)
+{
+	char dir[] = "/tmp/weir-prove-XXXXXX", path[80], err[600];
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/node-id.key", dir);
+	struct node_id *id = NULL;
+	ck_assert_int_eq(node_id_load(path, &id, err, sizeof(err)), 0);
+	char sig[NODE_ID_SIG_HEX], msg[256];
+	char nonce[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+	ck_assert_int_eq(member_prove_answer(id, "n1", nonce, sig), 0);
+	int n = member_prove_msg("n1", nonce, msg, sizeof(msg));
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(
+	    node_id_verify(node_id_public(id), NODE_ID_LABEL_PROVE, msg, (size_t)n, sig), 0);
+	/* for another name, or as a request signature: no */
+	n = member_prove_msg("n2", nonce, msg, sizeof(msg));
+	ck_assert_int_eq(
+	    node_id_verify(node_id_public(id), NODE_ID_LABEL_PROVE, msg, (size_t)n, sig), -EACCES);
+	n = member_prove_msg("n1", nonce, msg, sizeof(msg));
+	ck_assert_int_eq(
+	    node_id_verify(node_id_public(id), NODE_ID_LABEL_REQUEST, msg, (size_t)n, sig),
+	    -EACCES);
+	/* nonces not of the form */
+	ck_assert_int_eq(member_prove_answer(id, "n1", "abc", sig), -EINVAL);
+	ck_assert_int_eq(member_prove_answer(id, "n1", NULL, sig), -EINVAL);
+	nonce[3] = 'g';
+	ck_assert_int_eq(member_prove_answer(id, "n1", nonce, sig), -EINVAL);
+	/* nobody at the URL */
+	ck_assert_int_lt(
+	    member_prove_ask("http://127.0.0.1:1", "n1", node_id_public(id), 500, err, sizeof(err)),
+	    0);
+	node_id_free(id);
+	unlink(path);
+	rmdir(dir);
 }
 END_TEST
 
@@ -2333,6 +2411,7 @@ Suite *peer_suite(void)
 	tcase_add_test(tc, lease_identities_are_pinned_while_fresh);
 	tcase_add_test(tc, lease_pins_are_bounded);
 	tcase_add_test(tc, lease_members_need_a_weir_node_pod);
+	tcase_add_test(tc, member_prove_signs_a_nonce);
 	tcase_add_test(tc, long_requests_are_signed);
 	tcase_add_test(tc, newlines_cannot_shift_fields);
 	tcase_add_test(tc, method_and_endpoint_are_signed);

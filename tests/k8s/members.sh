@@ -159,7 +159,7 @@ spec:
   containers: [{name: weir-node, image: weir, ports: [{name: peer, containerPort: $2}]}]
 YAML
 	kc patch pod "weir-node-$1" -n default --subresource=status --type=merge \
-		-p '{"status":{"phase":"Running","podIP":"127.0.0.1","podIPs":[{"ip":"127.0.0.1"}]}}' | sed 's/^/  /'
+		-p '{"status":{"phase":"Running","podIP":"127.0.0.1","podIPs":[{"ip":"127.0.0.1"}],"conditions":[{"type":"Ready","status":"True"}]}}' | sed 's/^/  /'
 }
 k8s_namespace default
 for i in 1 2 3; do
@@ -195,8 +195,8 @@ EVIL_ID="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 # and URLs are refused as such; the last two are well-formed, but
 # written by someone without the key (no MAC; a MAC for another URL): not members either
 EVIL_PORT="$(free_port)"
-# two of them on a node that runs a weir-node pod (at their URL's host), to reach the checks of
-# the URL itself; the other two have none
+# two of them on a node that runs a weir-node pod (at their URL's address and port): nothing
+# there proves their identity; the other two have none
 node_pod evil-path 1
 node_pod evil-creds 1
 for evil in "evil node|http://127.0.0.1:1|sign" "evil-url|file:///etc/passwd|sign" "evil-path|http://127.0.0.1:1/x?y|sign" \
@@ -219,7 +219,9 @@ metadata:
 spec: {holderIdentity: "$holder", leaseDurationSeconds: 3600, renewTime: "$(now_micro)"}
 YAML
 done
-for i in 1 2 3; do kwait 10 "node-$i saying it skipped a hostile member" grep -q 'cluster: a member skipped' "$TMP/node-$i.log"; done
+# the two with a pod: nobody at their URL proves their identity
+unproven_evil() { grep -q "cluster: node \"evil-$2\"'s Lease names identity ${EVIL_ID:0:16}..., which the weir-node at its URL does not prove" "$TMP/node-$1.log"; }
+for i in 1 2 3; do for e in path creds; do kwait 10 "node-$i refusing evil-$e's unproven identity" unproven_evil "$i" "$e"; done; done
 sleep 1.5 # three rounds of every node's member sync
 for i in 1 2 3; do
 	[ "$(members_count "$i" node-1,node-2,node-3)" -eq 1 ] && ! grep -q 'members now .*evil' "$TMP/node-$i.log" ||
@@ -230,7 +232,7 @@ for i in 1 2 3; do kwait 10 "node-$i refusing the Leases of nodes with no weir-n
 kc delete lease -n default weir-node-evil-node weir-node-evil-url weir-node-evil-path weir-node-evil-creds \
 	weir-node-evil-nomac weir-node-evil-othermac | sed 's/^/  /'
 kc delete pod -n default weir-node-evil-path weir-node-evil-creds --grace-period=0 --force 2>/dev/null | sed 's/^/  /'
-note "$(grep -h 'cluster: a member skipped' "$TMP/node-1.log" | head -1)"
+note "$(grep -h 'evil-path.*does not prove' "$TMP/node-1.log" | head -1)"
 mkdir -p "$TMP/node-x"
 if timeout 30 unshare --mount --propagation private -- "$WEIR_NODE_BIN" --state-dir "$TMP/node-x" \
 	--kubeconfig "$KUBECONFIG" --node-name node-x --peer-listen "127.0.0.1:$(free_port)" \
@@ -239,7 +241,7 @@ if timeout 30 unshare --mount --propagation private -- "$WEIR_NODE_BIN" --state-
 fi
 grep -q 'peer-key-secret: Secret "default/no-such-secret" is not there' "$TMP/node-x.log" ||
 	fail "weir-node's error does not name the missing Secret: $(tail -3 "$TMP/node-x.log")"
-ok "6 hostile Leases skipped (2 of them for want of the key's MAC, 1 for want of a weir-node pod), members unchanged; a missing Secret: $(grep -m1 'Secret "default/no-such-secret"' "$TMP/node-x.log" | cut -c1-300)"
+ok "6 hostile Leases skipped (2 of them for want of the key's MAC, 1 for want of a weir-node pod, 2 for want of a proof at their URL), members unchanged; a missing Secret: $(grep -m1 'Secret "default/no-such-secret"' "$TMP/node-x.log" | cut -c1-300)"
 
 step "a Lease is a member only while its node runs a weir-node pod: node-3's pod deleted, then a new one"
 # What a holder of the cluster key who may write Leases cannot do now: make a member of a node
@@ -257,9 +259,33 @@ node_pod node-3 "$(free_port)"
 sleep 1.5 # three member rounds
 for i in 1 2; do members_now "$i" node-1,node-2,node-3 && fail "node-$i took node-3 back with a pod at another port"; done
 kc delete pod -n default weir-node-node-3 --grace-period=0 --force 2>/dev/null | sed 's/^/  /'
+# A holder of the key rewrites node-3's Lease with its own identity (the key's MAC for it) while
+# node-3's new pod comes: a new pod's Lease is taken only once the weir-node at its URL proves
+# the identity, and node-3's own weir-node answers with its own key
+FORGED3="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+FORGED3_MAC="$(member_mac node-3 "http://127.0.0.1:${PPORT[3]}" "$FORGED3")"
+forge3() {
+	while [ -d "$TMP" ] && [ ! -e "$TMP/forge3.stop" ]; do
+		kc annotate lease weir-node-node-3 -n default --overwrite "weir.io/node-id=$FORGED3" \
+			"weir.io/peer-mac=$FORGED3_MAC" >/dev/null 2>&1 || true
+		sleep 0.2
+	done
+}
+forge3 &
+FORGER3=$!
+pid_track "$FORGER3"
+at_exit "touch '$TMP/forge3.stop'; pid_stop -t 5 $FORGER3"
 node_pod node-3 "${PPORT[3]}"
 for i in 1 2; do kwait 15 "node-$i's members back to node-1,node-2,node-3 (a new pod on node-3)" members_now "$i" node-1,node-2,node-3; done
-ok "node-3 out while no weir-node pod ran on it, back with a new one"
+not_proven3() { grep -q "cluster: node \"node-3\"'s Lease names identity ${FORGED3:0:16}..., which the weir-node at its URL does not prove" "$TMP/node-$1.log"; }
+for i in 1 2; do kwait 15 "node-$i refusing node-3's forged identity (not proven)" not_proven3 "$i"; done
+touch "$TMP/forge3.stop"
+wait "$FORGER3" || true
+for i in 1 2; do
+	kwait 10 "node-$i's pins naming node-3's own identity" grep -q "^node-3	${ID[3]}	" "$TMP/node-$i/member-pins"
+	! grep -q "$FORGED3" "$TMP/node-$i/member-pins" || fail "node-$i pinned the forged identity of node-3: $(cat "$TMP/node-$i/member-pins")"
+done
+ok "node-3 out while no weir-node pod ran on it, back with a new one under its own identity; a forged one written meanwhile not proven, not taken"
 
 step "Dataset members/tree with a Runtime of 3 replicas; a view of it on every node"
 k8s_namespace members
@@ -335,8 +361,7 @@ forge &
 FORGER=$!
 pid_track "$FORGER"
 at_exit "touch '$TMP/forge.stop'; pid_stop -t 5 $FORGER"
-kept_old() { grep -q "cluster: node \"node-2\"'s Lease names another identity (${FORGED_ID:0:16}...) than the one it had until [0-9]* s ago under weir-node pod $NODE2_POD: kept the old one" "$TMP/node-$1.log"; }
-NODE2_POD="$(jp pod weir-node-node-2 -n default -o 'jsonpath={.metadata.uid}')"
+kept_old() { grep -q "cluster: node \"node-2\"'s Lease names identity ${FORGED_ID:0:16}..., which the weir-node at its URL does not prove" "$TMP/node-$1.log"; }
 for i in 1 3; do kwait 15 "node-$i keeping node-2's pinned identity" kept_old "$i"; done
 : >"$NGINX_ACCESS_LOG"
 pids=()
