@@ -219,6 +219,14 @@ int apply_objects(struct store *st, const char *const *jsons, size_t n, bool cre
 		if (r >= 0 && !unchanged)
 			r = store_put(st, kind, ns, o->meta.name, text, now);
 		free(text);
+		if (r == -ENOENT) {
+			snprintf(
+			    errbuf, errlen,
+			    "%s: its metadata.uid names an object that is gone: drop the uid to "
+			    "create it anew",
+			    what);
+			goto out;
+		}
 		if (r < 0) {
 			snprintf(errbuf, errlen, "%s: cannot store it: %s", what, strerror(-r));
 			goto out;

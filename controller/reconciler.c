@@ -895,6 +895,10 @@ static int write_back(struct controller *ctl, struct objmodel_list *l, json_obje
 		r = store_put(ctl->store, kind, ns, o->meta.name,
 			      json_object_to_json_string_ext(tree, JSON_C_TO_STRING_PLAIN), 0);
 		json_object_put(tree);
+		if (r == -ENOENT) {
+			r = 0; /* deleted since it was read (store_kube): nothing to write */
+			continue;
+		}
 		if (r < 0)
 			break;
 		writes++;

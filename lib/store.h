@@ -37,7 +37,9 @@ struct store_ops {
 	/* -ENOENT when absent; *ret_json owned (free()). */
 	int (*get)(struct store *st, const char *kind, const char *ns, const char *name,
 		   char **ret_json);
-	/* Inserts or replaces; keeps the created time of a replaced object. */
+	/* Inserts or replaces; keeps the created time of a replaced object. The kube store
+	 * returns -ENOENT for an object it read from the apiserver (metadata.uid set) that is gone
+	 * from its cache since (deleted meanwhile): not written, not created anew. */
 	int (*put)(struct store *st, const char *kind, const char *ns, const char *name,
 		   const char *json, int64_t now);
 	/* -ENOENT when absent. */

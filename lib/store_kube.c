@@ -810,6 +810,15 @@ static int sk_put(struct store *st, const char *kind, const char *ns, const char
 	e->res = res;
 	pthread_mutex_lock(&sk->lock);
 	struct entry *old = strmap_get(sk->cache, key);
+	if (!old && jstr_get(jget(o, "metadata"), "uid")) {
+		/* read from the apiserver once (it has a uid) and gone from the cache since:
+		 * deleted meanwhile (a status write from a pass that read it before its delete):
+		 * -ENOENT. Not put back, neither here (the next pass would see it as it was, not
+		 * deleting) nor there (a create would revive it) */
+		pthread_mutex_unlock(&sk->lock);
+		r = -ENOENT;
+		goto fail;
+	}
 	/* only a new object is created: an update of one deleted since must not revive it */
 	op->create = !old;
 	/* a status write must not put back a spec the user changed since we read it */
