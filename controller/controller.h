@@ -66,18 +66,9 @@ struct controller {
 	struct timespec conf_mtime; /* of the config file when ufs-roots was last read */
 	struct strmap *volumes;	    /* "ns/name" of Datasets whose PV/PVC were asked for -> sig */
 	struct strmap *refused;	    /* "kind/ns/name" -> the refusal last reported in an Event */
-	/* uids of the Datasets and Runtimes whose delete this controller finished, last
-	 * CONTROLLER_GONE_MAX, a ring: a watch event older than the delete that comes after it
-	 * (a status write's) puts the object back in the cache as it was, Bound and not
-	 * deleting, until the delete's own event; it must not get its volumes or a finalizer
-	 * again. */
-	char (*gone)[64];
-	size_t gone_next;
 	char *traffic_text;	    /* the cluster's traffic last written to the cluster Lease */
 	int64_t traffic_written;    /* epoch seconds of that write */
 };
-
-#define CONTROLLER_GONE_MAX 256
 
 /* Closes and purges the cache of source ns/name on weir-node (the Dataset or its Runtime is
  * gone). Logs failures. Any thread; no lock held. */

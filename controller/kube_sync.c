@@ -205,17 +205,6 @@ static size_t nodes_holding(struct controller *ctl, const char *ns, const char *
 	return n;
 }
 
-/* Did this controller finish the delete of o (its uid in ctl->gone)? */
-static bool was_deleted(const struct controller *ctl, const struct objmodel *o)
-{
-	if (!o->meta.uid || !ctl->gone)
-		return false;
-	for (size_t i = 0; i < CONTROLLER_GONE_MAX; i++)
-		if (ctl->gone[i][0] && !strcmp(ctl->gone[i], o->meta.uid))
-			return true;
-	return false;
-}
-
 /* A Dataset or Runtime the apiserver marked deleting: finish the delete when weir allows it,
  * else say why in an Event (once per reason). */
 static void finalize(struct controller *ctl, const struct objmodel *o)
@@ -273,10 +262,6 @@ static void finalize(struct controller *ctl, const struct objmodel *o)
 		return;
 	}
 	free(strmap_remove(ctl->refused, key));
-	if (o->meta.uid && strlen(o->meta.uid) < sizeof(ctl->gone[0])) {
-		snprintf(ctl->gone[ctl->gone_next], sizeof(ctl->gone[0]), "%s", o->meta.uid);
-		ctl->gone_next = (ctl->gone_next + 1) % CONTROLLER_GONE_MAX;
-	}
 	log_info("%s%s", line, source ? " (cache purged on every node)" : "");
 	if (o->kind == OBJMODEL_DATASET)
 		volumes_remove(ctl, ns, name);
@@ -371,14 +356,10 @@ void kube_sync_pass(struct controller *ctl, const struct objmodel_list *l)
 		ctl->refused = strmap_new();
 	if (!ctl->volumes || !ctl->refused)
 		return;
-	if (!ctl->gone && !(ctl->gone = calloc(CONTROLLER_GONE_MAX, sizeof(*ctl->gone))))
-		return;
 	for (size_t i = 0; i < l->n; i++) {
 		const struct objmodel *o = l->items[i];
 		if (o->kind != OBJMODEL_DATASET && o->kind != OBJMODEL_RUNTIME)
 			continue;
-		if (was_deleted(ctl, o))
-			continue; /* a stale event put it back: its own delete event follows */
 		const char *kind = objmodel_kind_name(o->kind);
 		bool has_fin = false;
 		pthread_mutex_lock(&ctl->lock);

@@ -350,7 +350,6 @@ close_store:
 	ufs_policy_free(ctl.policy);
 	strmap_free(ctl.volumes, free);
 	strmap_free(ctl.refused, free);
-	free(ctl.gone);
 	members_free(ctl.members);
 	free(ctl.traffic_text);
 	kubeconfig_clear(&lease.kc);
