@@ -147,14 +147,16 @@ static int prove_cached(struct member_sync_kube *mk, int64_t now, const struct s
 	snprintf(slot->node, sizeof(slot->node), "%s", p->node);
 	snprintf(slot->id, sizeof(slot->id), "%s", p->id);
 	snprintf(slot->url, sizeof(slot->url), "%s", p->url);
-	slot->until = now + MEMBER_SYNC_PROVE_RETRY_S;
+	/* a weir-node that does not answer yet (just started) is asked again sooner than one
+	 * that answered for another identity */
+	slot->until = now + (r == -EACCES ? MEMBER_SYNC_PROVE_RETRY_S : 1);
 	char said[sizeof(mk->unproven_said)];
 	snprintf(said, sizeof(said), "%s %s", p->node, p->id);
 	if (strcmp(said, mk->unproven_said) != 0)
 		log_warn("cluster: node \"%.64s\"'s Lease names identity %.16s..., which the "
 			 "weir-node at its URL does not prove (%s): not taken (a second writer of "
 			 "its Lease, or that weir-node not answering yet; asked again in %d s)",
-			 p->node, p->id, err, MEMBER_SYNC_PROVE_RETRY_S);
+			 p->node, p->id, err, r == -EACCES ? MEMBER_SYNC_PROVE_RETRY_S : 1);
 	snprintf(mk->unproven_said, sizeof(mk->unproven_said), "%s", said);
 	return r;
 }

@@ -44,8 +44,9 @@ typedef int (*member_fetch_fn)(void *arg, int64_t now, struct member_entry *ret,
  * identity, not proven, still gives the member as pinned (30 s: the nodes' default Lease); later
  * the name is no member until its pinned identity shows again or another is proven. */
 #define MEMBER_SYNC_PIN_FRESH_S 30
-/* A proof (member_prove_ask) waits this long for its answer; a failed one is asked again after
- * MEMBER_SYNC_PROVE_RETRY_S; that many failures are remembered. */
+/* A proof (member_prove_ask) waits this long for its answer; one answered for another identity
+ * is asked again after MEMBER_SYNC_PROVE_RETRY_S (one not answered after 1 s: a weir-node just
+ * starting); that many failures are remembered. */
 #define MEMBER_SYNC_PROVE_MS 1500
 #define MEMBER_SYNC_PROVE_RETRY_S 5
 #define MEMBER_SYNC_UNPROVEN 16
