@@ -104,7 +104,14 @@ static int merge(struct objmodel *obj, const char *existing, int64_t now, char *
 	if (r < 0)
 		goto out;
 	json_object_object_del(tree, "status");
-	json_object *st;
+	json_object *st, *meta;
+	/* a manifest exported from a cluster (kubectl get -o yaml) for an object not stored here:
+	 * created anew, its old uid and version left behind (the kube store refuses a put that
+	 * names an object it no longer holds) */
+	if (!old && json_object_object_get_ex(tree, "metadata", &meta)) {
+		json_object_object_del(meta, "uid");
+		json_object_object_del(meta, "resourceVersion");
+	}
 	if (old && json_object_object_get_ex(old, "status", &st))
 		json_object_object_add(tree, "status", json_object_get(st));
 	else if (!old && (st = initial_status(obj)))
@@ -220,11 +227,8 @@ int apply_objects(struct store *st, const char *const *jsons, size_t n, bool cre
 			r = store_put(st, kind, ns, o->meta.name, text, now);
 		free(text);
 		if (r == -ENOENT) {
-			snprintf(
-			    errbuf, errlen,
-			    "%s: its metadata.uid names an object that is gone: drop the uid to "
-			    "create it anew",
-			    what);
+			snprintf(errbuf, errlen,
+				 "%s: deleted while it was being applied: apply again", what);
 			goto out;
 		}
 		if (r < 0) {

@@ -5,7 +5,9 @@
  * asks that URL to sign a fresh nonce: the weir-node listening there answers with its own key,
  * so a Lease naming another identity than the one held at its address is not proven, whoever
  * wrote it. With the weir-node pods attested (a pod of the chart's DaemonSet at that address and
- * port), that proves the identity is the one that pod's weir-node holds.
+ * port), that proves the identity is the one that pod's weir-node holds, as far as the network
+ * delivers that address to that pod: a Service whose externalIPs name it (CVE-2020-8554) or a
+ * NodePort on a hostNetwork pod's port could send the proof elsewhere (README: "Not covered").
  * The wire: GET <url>/v1/prove with header X-Weir-Prove-Nonce (64 lower-case hex digits); the
  * answer, 200 with header X-Weir-Prove-Sig, the node's signature (NODE_ID_LABEL_PROVE) of
  * "<node>\n<nonce>", node being the name the asker expects there. */

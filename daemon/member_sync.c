@@ -126,8 +126,15 @@ static void entry_set(struct member_entry *e, const char *node, const char *url,
 
 /* Has the weir-node at p's URL proven p's identity for p's node? 0 yes; -errno no (asked now,
  * or a failure of the last MEMBER_SYNC_PROVE_RETRY_S), logged once per node and identity. */
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int prove_cached(struct member_sync_kube *mk, int64_t now, const struct store_kube_peer *p,
-			char *err, size_t errlen)
+			int64_t round_end_ms, char *err, size_t errlen)
 {
 	struct member_unproven *slot = &mk->unproven[0];
 	for (size_t i = 0; i < MEMBER_SYNC_UNPROVEN; i++) {
@@ -138,6 +145,8 @@ static int prove_cached(struct member_sync_kube *mk, int64_t now, const struct s
 		if (u->until < slot->until)
 			slot = u; /* the oldest, for a new failure */
 	}
+	if (mono_ms() >= round_end_ms)
+		return -EAGAIN; /* this round's time for proofs is spent: the next round asks */
 	err[0] = '\0';
 	int r = mk->prove
 		    ? mk->prove(mk->prove_arg, p->url, p->node, p->id, err, errlen)
@@ -168,6 +177,7 @@ size_t member_sync_kube_take(struct member_sync_kube *mk, int64_t now,
 	size_t kept = 0;
 	char refused[sizeof(mk->refused)] = "", unpinned[sizeof(mk->unpinned)] = "";
 	char unattested[sizeof(mk->unattested)] = "";
+	int64_t round_end_ms = mono_ms() + MEMBER_SYNC_PROVE_BUDGET_MS;
 	for (size_t i = 0; i < n; i++) {
 		const struct store_kube_peer *p = &peers[i];
 		if (!p->id[0] ||
@@ -186,7 +196,7 @@ size_t member_sync_kube_take(struct member_sync_kube *mk, int64_t now,
 				    !strcmp(pin->url, p->url))) {
 			/* not as pinned: its weir-node proves the identity at the URL first */
 			char perr[600];
-			if (prove_cached(mk, now, p, perr, sizeof(perr)) < 0) {
+			if (prove_cached(mk, now, p, round_end_ms, perr, sizeof(perr)) < 0) {
 				/* the member as pinned, while that identity is seen: a node gone
 				 * whose Lease another writer keeps fresh is no member */
 				if (pin && now - pin->seen <= MEMBER_SYNC_PIN_FRESH_S)

@@ -49,7 +49,10 @@ typedef int (*member_fetch_fn)(void *arg, int64_t now, struct member_entry *ret,
  * starting); that many failures are remembered. */
 #define MEMBER_SYNC_PROVE_MS 1500
 #define MEMBER_SYNC_PROVE_RETRY_S 5
-#define MEMBER_SYNC_UNPROVEN 16
+#define MEMBER_SYNC_UNPROVEN (2 * CLUSTER_MAX_NODES)
+/* A round asks no more proofs once it has spent this long on them: the rest wait for the next
+ * round (members change, and stop, in the meantime). */
+#define MEMBER_SYNC_PROVE_BUDGET_MS 2000
 /* Names pinned at most: the members and as many again that came and went. */
 #define MEMBER_SYNC_PINS (2 * CLUSTER_MAX_NODES)
 

@@ -329,17 +329,21 @@ static json_object *pod_trim(json_object *pod, bool node_pod)
 	json_object_object_add(o, "nodeName", json_object_new_string(node ? node : ""));
 	const char *phase = jstr_get(status, "phase");
 	if (node_pod) {
-		/* Running and Ready: a node the node controller finds unreachable has its pods'
-		 * Ready condition set to Unknown, while their phase stays Running */
-		bool ready = false;
+		/* Running, on a node that is not lost: the node controller marks the pods of a
+		 * node it finds unreachable not Ready (reason NodeNotReady) while their phase stays
+		 * Running. Another container of the pod not ready (weir-csi restarting) is no
+		 * reason: the node serves on */
+		bool ready = true;
 		json_object *conds = jget(status, "conditions");
 		for (size_t k = 0; conds && json_object_is_type(conds, json_type_array) &&
 				   k < json_object_array_length(conds);
 		     k++) {
 			json_object *c = json_object_array_get_idx(conds, k);
 			const char *type = jstr_get(c, "type"), *st = jstr_get(c, "status");
-			if (type && st && !strcmp(type, "Ready"))
-				ready = !strcmp(st, "True");
+			const char *reason = jstr_get(c, "reason");
+			if (type && st && !strcmp(type, "Ready") && strcmp(st, "True") && reason &&
+			    !strcmp(reason, "NodeNotReady"))
+				ready = false;
 		}
 		json_object_object_add(
 		    o, "running",

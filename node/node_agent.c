@@ -833,7 +833,7 @@ int node_agent_start(const struct node_agent_config *cfg, struct node_agent **re
 	bool members = cfg->cluster && cluster_is_dynamic(cfg->cluster);
 	r = store_kube_open(&a->kc, a->ns, members && cfg->member_pods ? STORE_KUBE_NODE_PODS : 0,
 			    on_change, a, &a->store, errbuf, errlen);
-	if (r < 0 && members && cfg->member_pods) {
+	if (r == -EPERM && members && cfg->member_pods) {
 		/* no right to watch the pods (a Role of an older chart, a weir-node outside the
 		 * chart's pods): the views still serve, alone; no Lease is a member (none can be
 		 * attested) until it restarts with the right, or with member-pods = 0 */

@@ -285,7 +285,17 @@ for i in 1 2; do
 	kwait 10 "node-$i's pins naming node-3's own identity" grep -q "^node-3	${ID[3]}	" "$TMP/node-$i/member-pins"
 	! grep -q "$FORGED3" "$TMP/node-$i/member-pins" || fail "node-$i pinned the forged identity of node-3: $(cat "$TMP/node-$i/member-pins")"
 done
-ok "node-3 out while no weir-node pod ran on it, back with a new one under its own identity; a forged one written meanwhile not proven, not taken"
+# the node controller marks the pods of a node it lost not Ready (NodeNotReady), their phase
+# still Running: such a pod attests nothing
+for i in 1 2; do SEEN[$i,node-1,node-2]=$(members_count "$i" node-1,node-2); done
+kc patch pod weir-node-node-3 -n default --subresource=status --type=merge \
+	-p '{"status":{"conditions":[{"type":"Ready","status":"False","reason":"NodeNotReady"}]}}' | sed 's/^/  /'
+for i in 1 2; do kwait 15 "node-$i's members without node-3 (its pod NodeNotReady)" members_now "$i" node-1,node-2; done
+for i in 1 2; do SEEN[$i,node-1,node-2,node-3]=$(members_count "$i" node-1,node-2,node-3); done
+kc patch pod weir-node-node-3 -n default --subresource=status --type=merge \
+	-p '{"status":{"conditions":[{"type":"Ready","status":"True"}]}}' | sed 's/^/  /'
+for i in 1 2; do kwait 15 "node-$i's members with node-3 again (Ready)" members_now "$i" node-1,node-2,node-3; done
+ok "node-3 out while no weir-node pod ran on it, back with a new one under its own identity; a forged one written meanwhile not proven, not taken; out while its pod was NodeNotReady"
 
 step "Dataset members/tree with a Runtime of 3 replicas; a view of it on every node"
 k8s_namespace members
