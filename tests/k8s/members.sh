@@ -189,6 +189,28 @@ member_mac() {
 	python3 -c 'import hashlib, hmac, sys
 print(hmac.new(sys.argv[1].encode(), ("weir-peer-member-v2\n%s\n%s\n%s" % (sys.argv[2], sys.argv[3], sys.argv[4])).encode(), hashlib.sha256).hexdigest())' "$PEER_KEY" "$1" "$2" "$3"
 }
+# forge_start N ID: a holder of the key rewrites node-N's Lease with identity ID and the key's
+# MAC for it every 0.2 s, until forge_stop N; FORGER is its pid
+forge_start() {
+	local n="$1" id="$2" mac
+	mac="$(member_mac "node-$n" "http://127.0.0.1:${PPORT[$n]}" "$id")"
+	(
+		while [ -d "$TMP" ] && [ ! -e "$TMP/forge-$n.stop" ]; do
+			kc annotate lease "weir-node-node-$n" -n default --overwrite "weir.io/node-id=$id" \
+				"weir.io/peer-mac=$mac" >/dev/null 2>&1 || true
+			sleep 0.2
+		done
+	) &
+	FORGER=$!
+	pid_track "$FORGER"
+	at_exit "touch '$TMP/forge-$n.stop'; pid_stop -t 5 $FORGER"
+}
+forge_stop() {
+	touch "$TMP/forge-$1.stop"
+	wait "$FORGER" || true
+}
+# not_proven I N ID: node-I's log refuses node-N's Lease naming identity ID (not proven at its URL)
+not_proven() { grep -q "cluster: node \"node-$2\"'s Lease names identity ${3:0:16}..., which the weir-node at its URL does not prove" "$TMP/node-$1.log"; }
 # an identity's form (64 lower-case hex digits) whose private key nobody has
 EVIL_ID="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 # the first four carry the key's MAC (as a node holding the key would write them): their names
@@ -263,24 +285,11 @@ kc delete pod -n default weir-node-node-3 --grace-period=0 --force 2>/dev/null |
 # node-3's new pod comes: a new pod's Lease is taken only once the weir-node at its URL proves
 # the identity, and node-3's own weir-node answers with its own key
 FORGED3="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-FORGED3_MAC="$(member_mac node-3 "http://127.0.0.1:${PPORT[3]}" "$FORGED3")"
-forge3() {
-	while [ -d "$TMP" ] && [ ! -e "$TMP/forge3.stop" ]; do
-		kc annotate lease weir-node-node-3 -n default --overwrite "weir.io/node-id=$FORGED3" \
-			"weir.io/peer-mac=$FORGED3_MAC" >/dev/null 2>&1 || true
-		sleep 0.2
-	done
-}
-forge3 &
-FORGER3=$!
-pid_track "$FORGER3"
-at_exit "touch '$TMP/forge3.stop'; pid_stop -t 5 $FORGER3"
+forge_start 3 "$FORGED3"
 node_pod node-3 "${PPORT[3]}"
 for i in 1 2; do kwait 15 "node-$i's members back to node-1,node-2,node-3 (a new pod on node-3)" members_now "$i" node-1,node-2,node-3; done
-not_proven3() { grep -q "cluster: node \"node-3\"'s Lease names identity ${FORGED3:0:16}..., which the weir-node at its URL does not prove" "$TMP/node-$1.log"; }
-for i in 1 2; do kwait 15 "node-$i refusing node-3's forged identity (not proven)" not_proven3 "$i"; done
-touch "$TMP/forge3.stop"
-wait "$FORGER3" || true
+for i in 1 2; do kwait 15 "node-$i refusing node-3's forged identity (not proven)" not_proven "$i" 3 "$FORGED3"; done
+forge_stop 3
 for i in 1 2; do
 	kwait 10 "node-$i's pins naming node-3's own identity" grep -q "^node-3	${ID[3]}	" "$TMP/node-$i/member-pins"
 	! grep -q "$FORGED3" "$TMP/node-$i/member-pins" || fail "node-$i pinned the forged identity of node-3: $(cat "$TMP/node-$i/member-pins")"
@@ -353,26 +362,14 @@ step "first/ read through the three views at once while node-2's Lease names ano
 # byte (without the pin node-2's requests would be refused as another node's and it would read
 # the UFS).
 FORGED_ID="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-FORGED_MAC="$(member_mac node-2 "http://127.0.0.1:${PPORT[2]}" "$FORGED_ID")"
 refusals() { grep -c 'claiming to be node "node-2"' "$TMP/node-$1.log" || true; }
 declare -A REFUSED
 for i in 1 3; do
 	SEEN[$i,node-1,node-2,node-3]=$(members_count "$i" node-1,node-2,node-3)
 	REFUSED[$i]=$(refusals "$i")
 done
-forge() {
-	while [ -d "$TMP" ] && [ ! -e "$TMP/forge.stop" ]; do
-		kc annotate lease weir-node-node-2 -n default --overwrite "weir.io/node-id=$FORGED_ID" \
-			"weir.io/peer-mac=$FORGED_MAC" >/dev/null 2>&1 || true
-		sleep 0.2
-	done
-}
-forge &
-FORGER=$!
-pid_track "$FORGER"
-at_exit "touch '$TMP/forge.stop'; pid_stop -t 5 $FORGER"
-kept_old() { grep -q "cluster: node \"node-2\"'s Lease names identity ${FORGED_ID:0:16}..., which the weir-node at its URL does not prove" "$TMP/node-$1.log"; }
-for i in 1 3; do kwait 15 "node-$i keeping node-2's pinned identity" kept_old "$i"; done
+forge_start 2 "$FORGED_ID"
+for i in 1 3; do kwait 15 "node-$i keeping node-2's pinned identity" not_proven "$i" 2 "$FORGED_ID"; done
 : >"$NGINX_ACCESS_LOG"
 pids=()
 for i in 1 2 3; do
@@ -381,8 +378,7 @@ for i in 1 2 3; do
 	pid_track "$!"
 done
 for i in 1 2 3; do wait "${pids[$((i - 1))]}" || fail "cp -R of node-$i's view failed"; done
-touch "$TMP/forge.stop"
-wait "$FORGER" || true
+forge_stop 2
 for i in 1 2 3; do check_copy "node-$i" first "$TMP/copy-$i"; done
 for i in 1 3; do
 	[ "$(members_count "$i" node-1,node-2,node-3)" -eq "${SEEN[$i,node-1,node-2,node-3]}" ] ||
@@ -390,7 +386,7 @@ for i in 1 3; do
 	[ "$(refusals "$i")" -eq "${REFUSED[$i]}" ] ||
 		fail "node-$i refused node-2's requests: $(grep 'claiming to be node "node-2"' "$TMP/node-$i.log" | tail -1)"
 done
-note "$(grep -h -m1 "Lease names another identity" "$TMP/node-1.log")"
+note "$(grep -h -m1 "node-2.s Lease names identity.*does not prove" "$TMP/node-1.log")"
 UFS_A=$(ufs_bytes /first/)
 [ "$UFS_A" -eq "$FIRST" ] || fail "nginx sent $UFS_A bytes of first/ ($FIRST bytes) read on three nodes: each byte must be fetched once per cluster"
 for i in 1 2 3; do
