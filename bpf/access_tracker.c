@@ -735,8 +735,13 @@ static int pt_sys_attach_locked(struct access_tracker *t, struct bpf_link **undo
 			}
 			/* one that attached before a later one failed: not tried again (each
 			 * try would cost the release of those), sys_exit from now on */
-			if (undo[0])
+			if (undo[0]) {
 				t->pt_sys_failed = true;
+				log_notice("access tracker: %s did not attach after others had: "
+					   "passthrough reads from MEM tiers are counted at every "
+					   "syscall's exit from now on (sys_exit; ~100 ns each)",
+					   bpf_program__section_name(t->pt_sys[i]));
+			}
 			return r;
 		}
 	}

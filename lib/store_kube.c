@@ -329,25 +329,41 @@ static json_object *pod_trim(json_object *pod, bool node_pod)
 	json_object_object_add(o, "nodeName", json_object_new_string(node ? node : ""));
 	const char *phase = jstr_get(status, "phase");
 	if (node_pod) {
-		/* Running, on a node that is not lost: the node controller marks the pods of a
-		 * node it finds unreachable not Ready (reason NodeNotReady) while their phase stays
-		 * Running. Another container of the pod not ready (weir-csi restarting) is no
-		 * reason: the node serves on */
-		bool ready = true;
+		/* Running, on a node that is not lost, with its weir-node container ready. The node
+		 * controller marks the pods of a node it lost not Ready and leaves ContainersReady
+		 * as it was (True): Ready not True with ContainersReady True is such a pod. Ready
+		 * not True because a container is not ready counts only if that container is
+		 * weir-node (weir-csi restarting does not take the node out). No conditions (a pod
+		 * no kubelet reported on): running. */
+		const char *ready = NULL, *containers_ready = NULL;
 		json_object *conds = jget(status, "conditions");
 		for (size_t k = 0; conds && json_object_is_type(conds, json_type_array) &&
 				   k < json_object_array_length(conds);
 		     k++) {
 			json_object *c = json_object_array_get_idx(conds, k);
 			const char *type = jstr_get(c, "type"), *st = jstr_get(c, "status");
-			const char *reason = jstr_get(c, "reason");
-			if (type && st && !strcmp(type, "Ready") && strcmp(st, "True") && reason &&
-			    !strcmp(reason, "NodeNotReady"))
-				ready = false;
+			if (type && st && !strcmp(type, "Ready"))
+				ready = st;
+			else if (type && st && !strcmp(type, "ContainersReady"))
+				containers_ready = st;
 		}
+		bool weir_node_ready = true;
+		json_object *cstat = jget(status, "containerStatuses");
+		for (size_t k = 0; cstat && json_object_is_type(cstat, json_type_array) &&
+				   k < json_object_array_length(cstat);
+		     k++) {
+			json_object *c = json_object_array_get_idx(cstat, k), *r = jget(c, "ready");
+			const char *cname = jstr_get(c, "name");
+			if (cname && !strcmp(cname, "weir-node") && r &&
+			    json_object_is_type(r, json_type_boolean))
+				weir_node_ready = json_object_get_boolean(r);
+		}
+		bool lost = ready && strcmp(ready, "True") && containers_ready &&
+			    !strcmp(containers_ready, "True");
+		bool ok = !lost && weir_node_ready;
 		json_object_object_add(
 		    o, "running",
-		    json_object_new_boolean(phase && !strcmp(phase, "Running") && ready));
+		    json_object_new_boolean(phase && !strcmp(phase, "Running") && ok));
 		const char *ip = jstr_get(status, "podIP");
 		if (ip && *ip)
 			json_object_array_add(list, json_object_new_string(ip));
@@ -814,7 +830,21 @@ static int sk_put(struct store *st, const char *kind, const char *ns, const char
 	e->res = res;
 	pthread_mutex_lock(&sk->lock);
 	struct entry *old = strmap_get(sk->cache, key);
-	if (!old && jstr_get(jget(o, "metadata"), "uid")) {
+	json_object *meta = jget(o, "metadata");
+	if (old && old->uid && meta && !jstr_get(meta, "uid")) {
+		/* a manifest applied over it names no uid: the cache keeps the object's (what
+		 * tells a later put of a deleted object from a create, below) */
+		json_object_object_add(meta, "uid", json_object_new_string(old->uid));
+		char *withuid = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		if (!withuid) {
+			pthread_mutex_unlock(&sk->lock);
+			r = -ENOMEM;
+			goto fail;
+		}
+		free(e->json);
+		e->json = withuid;
+	}
+	if (!old && jstr_get(meta, "uid")) {
 		/* read from the apiserver once (it has a uid) and gone from the cache since:
 		 * deleted meanwhile (a status write from a pass that read it before its delete):
 		 * -ENOENT. Not put back, neither here (the next pass would see it as it was, not

@@ -284,6 +284,25 @@ START_TEST(conflict_retry_and_gone)
 		usleep(50000);
 	}
 	ck_assert_int_eq(r, -ENOENT);
+	/* a manifest put over a stored object without its uid (weir apply): the cache keeps the
+	 * object's uid */
+	ck_assert_int_eq(store_get(st, "Dataset", "development", "spark", &json), 0);
+	json_object *nouid = json_tokener_parse(json);
+	free(json);
+	ck_assert_ptr_nonnull(nouid);
+	json_object *m = NULL, *u = NULL;
+	ck_assert(json_object_object_get_ex(nouid, "metadata", &m));
+	ck_assert(json_object_object_get_ex(m, "uid", &u));
+	char *uid = strdup(json_object_get_string(u));
+	json_object_object_del(m, "uid");
+	ck_assert_int_eq(
+	    store_put(st, "Dataset", "development", "spark", json_object_to_json_string(nouid), 0),
+	    0);
+	json_object_put(nouid);
+	ck_assert_int_eq(store_get(st, "Dataset", "development", "spark", &json), 0);
+	ck_assert_msg(strstr(json, uid), "the cache lost the uid %s: %s", uid, json);
+	free(json);
+	free(uid);
 	/* a status write of an object read from the apiserver (it has a uid) that left the cache
 	 * since (deleted meanwhile) is refused, not created anew: a create would revive it */
 	const char *gone = "{\"apiVersion\":\"data.fluid.io/v1alpha1\",\"kind\":\"Dataset\","

@@ -159,7 +159,7 @@ spec:
   containers: [{name: weir-node, image: weir, ports: [{name: peer, containerPort: $2}]}]
 YAML
 	kc patch pod "weir-node-$1" -n default --subresource=status --type=merge \
-		-p '{"status":{"phase":"Running","podIP":"127.0.0.1","podIPs":[{"ip":"127.0.0.1"}],"conditions":[{"type":"Ready","status":"True"}]}}' | sed 's/^/  /'
+		-p '{"status":{"phase":"Running","podIP":"127.0.0.1","podIPs":[{"ip":"127.0.0.1"}],"conditions":[{"type":"Ready","status":"True"},{"type":"ContainersReady","status":"True"}]}}' | sed 's/^/  /'
 }
 k8s_namespace default
 for i in 1 2 3; do
@@ -190,7 +190,8 @@ member_mac() {
 print(hmac.new(sys.argv[1].encode(), ("weir-peer-member-v2\n%s\n%s\n%s" % (sys.argv[2], sys.argv[3], sys.argv[4])).encode(), hashlib.sha256).hexdigest())' "$PEER_KEY" "$1" "$2" "$3"
 }
 # forge_start N ID: a holder of the key rewrites node-N's Lease with identity ID and the key's
-# MAC for it every 0.2 s, until forge_stop N; FORGER is its pid
+# MAC for it every 0.2 s, until forge_stop N; FORGER[N] is its pid
+declare -A FORGER
 forge_start() {
 	local n="$1" id="$2" mac
 	mac="$(member_mac "node-$n" "http://127.0.0.1:${PPORT[$n]}" "$id")"
@@ -201,13 +202,13 @@ forge_start() {
 			sleep 0.2
 		done
 	) &
-	FORGER=$!
-	pid_track "$FORGER"
-	at_exit "touch '$TMP/forge-$n.stop'; pid_stop -t 5 $FORGER"
+	FORGER[$n]=$!
+	pid_track "${FORGER[$n]}"
+	at_exit "touch '$TMP/forge-$n.stop'; pid_stop -t 5 ${FORGER[$n]}"
 }
 forge_stop() {
 	touch "$TMP/forge-$1.stop"
-	wait "$FORGER" || true
+	wait "${FORGER[$1]}" || true
 }
 # not_proven I N ID: node-I's log refuses node-N's Lease naming identity ID (not proven at its URL)
 not_proven() { grep -q "cluster: node \"node-$2\"'s Lease names identity ${3:0:16}..., which the weir-node at its URL does not prove" "$TMP/node-$1.log"; }
@@ -294,17 +295,20 @@ for i in 1 2; do
 	kwait 10 "node-$i's pins naming node-3's own identity" grep -q "^node-3	${ID[3]}	" "$TMP/node-$i/member-pins"
 	! grep -q "$FORGED3" "$TMP/node-$i/member-pins" || fail "node-$i pinned the forged identity of node-3: $(cat "$TMP/node-$i/member-pins")"
 done
-# the node controller marks the pods of a node it lost not Ready (NodeNotReady), their phase
-# still Running: such a pod attests nothing
+# the node controller marks the pods of a node it lost not Ready (ContainersReady left True),
+# their phase still Running: such a pod attests nothing; weir-csi not ready (ContainersReady
+# False, weir-node's container ready) takes nothing away
 for i in 1 2; do SEEN[$i,node-1,node-2]=$(members_count "$i" node-1,node-2); done
-kc patch pod weir-node-node-3 -n default --subresource=status --type=merge \
-	-p '{"status":{"conditions":[{"type":"Ready","status":"False","reason":"NodeNotReady"}]}}' | sed 's/^/  /'
-for i in 1 2; do kwait 15 "node-$i's members without node-3 (its pod NodeNotReady)" members_now "$i" node-1,node-2; done
+pod_status() { kc patch pod weir-node-node-3 -n default --subresource=status --type=merge -p "{\"status\":$1}" | sed 's/^/  /'; }
+pod_status '{"conditions":[{"type":"Ready","status":"False"},{"type":"ContainersReady","status":"False"}],"containerStatuses":[{"name":"weir-node","ready":true,"restartCount":0,"image":"weir","imageID":"","state":{"running":{}}},{"name":"weir-csi","ready":false,"restartCount":1,"image":"weir","imageID":"","state":{"waiting":{"reason":"CrashLoopBackOff"}}}]}'
+sleep 1.5 # three member rounds
+for i in 1 2; do members_now "$i" node-1,node-2 && fail "node-$i took node-3 out for its weir-csi container"; done
+pod_status '{"conditions":[{"type":"Ready","status":"False"},{"type":"ContainersReady","status":"True"}]}'
+for i in 1 2; do kwait 15 "node-$i's members without node-3 (its pod marked not Ready by the node controller)" members_now "$i" node-1,node-2; done
 for i in 1 2; do SEEN[$i,node-1,node-2,node-3]=$(members_count "$i" node-1,node-2,node-3); done
-kc patch pod weir-node-node-3 -n default --subresource=status --type=merge \
-	-p '{"status":{"conditions":[{"type":"Ready","status":"True"}]}}' | sed 's/^/  /'
+pod_status '{"conditions":[{"type":"Ready","status":"True"},{"type":"ContainersReady","status":"True"}]}'
 for i in 1 2; do kwait 15 "node-$i's members with node-3 again (Ready)" members_now "$i" node-1,node-2,node-3; done
-ok "node-3 out while no weir-node pod ran on it, back with a new one under its own identity; a forged one written meanwhile not proven, not taken; out while its pod was NodeNotReady"
+ok "node-3 out while no weir-node pod ran on it, back with a new one under its own identity; a forged one written meanwhile not proven, not taken; out while its pod was marked not Ready, not for its weir-csi container"
 
 step "Dataset members/tree with a Runtime of 3 replicas; a view of it on every node"
 k8s_namespace members
@@ -444,7 +448,7 @@ kwait 30 "node-2 ready" grep -q 'ready on' "$TMP/node-2.log"
 kwait 60 "node-2's members node-1,node-2,node-3" members_now 2 node-1,node-2,node-3
 # the identities it had pinned came back with it (a Lease rewritten while it restarts pins
 # nothing new)
-pins="$(grep -o "cluster: [0-9]* pinned member identities read from $TMP/node-2/member-pins" "$TMP/node-2.log" | awk '{print $2}' | tail -1)"
+pins="$(grep -o "cluster: [0-9]* pinned member identities read from $TMP/node-2/member-pins" "$TMP/node-2.log" | awk '{print $2}' | tail -1 || true)"
 [ "${pins:-0}" -ge 3 ] ||
 	fail "the restarted node-2 did not read its pinned member identities back (node-1..3 at least): $(grep -i 'pinned member' "$TMP/node-2.log" | tail -2)"
 grep -q "^node-1	${ID[1]}	" "$TMP/node-2/member-pins" || fail "node-2's member-pins does not pin node-1's identity: $(cat "$TMP/node-2/member-pins")"

@@ -119,11 +119,12 @@ grep -q "views kept by the weir-keeper on \"$STATE/keeper.sock\"" <(kc logs -n "
 	fail "weir-node in $POD1 does not say it keeps its views with the keeper pod ($STATE/keeper.sock)"
 # its own Lease is a member only with its pod (member-pods): the pod's IP as the kubelet reports
 # it must be the one its peer URL names
-lease_taken() { kc logs -n "$NS" "$1" -c weir-node 2>/dev/null | grep -qF "cluster: node \"localhost\"'s Lease taken with its weir-node pod ($2 at "; }
+lease_taken() { grep -qF "cluster: node \"localhost\"'s Lease taken with its weir-node pod ($2 at " <(kc logs -n "$NS" "$1" -c weir-node 2>/dev/null); }
 kwait 30 "weir-node in $POD1 taking its own Lease with its pod" lease_taken "$POD1" "$UID1"
-! kc logs -n "$NS" "$POD1" -c weir-node | grep -q 'no weir-node pod' ||
-	fail "weir-node in $POD1 finds no weir-node pod for a Lease: $(kc logs -n "$NS" "$POD1" -c weir-node | grep 'no weir-node pod')"
-ok "weir-node pod $POD1 (image v1, under weir-keeper --no-store), keeper pod ${KEEPER_POD% *}, weir.csi.io registered; its Lease a member with its pod: $(kc logs -n "$NS" "$POD1" -c weir-node | grep -o "Lease taken with its weir-node pod.*" | head -1)"
+kc logs -n "$NS" "$POD1" -c weir-node >"$TMP/pod1.log" 2>&1 || fail "kubectl logs of $POD1 failed"
+! grep -q 'no weir-node pod' "$TMP/pod1.log" ||
+	fail "weir-node in $POD1 finds no weir-node pod for a Lease: $(grep 'no weir-node pod' "$TMP/pod1.log")"
+ok "weir-node pod $POD1 (image v1, under weir-keeper --no-store), keeper pod ${KEEPER_POD% *}, weir.csi.io registered; its Lease a member with its pod: $(grep -o "Lease taken with its weir-node pod.*" "$TMP/pod1.log" | head -1)"
 
 step "a Dataset over nginx, its PVC, and a workload pod reading 64 MiB through one descriptor"
 rand_file "$TMP/src/big.bin" $((64 << 20)) kupgrade-big
