@@ -124,8 +124,6 @@ static void entry_set(struct member_entry *e, const char *node, const char *url,
 	snprintf(e->id, sizeof(e->id), "%s", id);
 }
 
-/* Has the weir-node at p's URL proven p's identity for p's node? 0 yes; -errno no (asked now,
- * or a failure of the last MEMBER_SYNC_PROVE_RETRY_S), logged once per node and identity. */
 static int64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -133,40 +131,52 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int prove_cached(struct member_sync_kube *mk, int64_t now, const struct store_kube_peer *p,
+/* Has the weir-node at p's URL proven p's identity for p's node? 0 yes; -errno no: asked now,
+ * or a failure of the last MEMBER_SYNC_PROVE_RETRY_S (1 s when nothing answered), or this
+ * round's time for proofs (round_end_ms, CLOCK_MONOTONIC) spent. A failure is logged the first
+ * time only, for a node, identity and URL. */
+static int prove_cached(struct member_sync_kube *mk, const struct store_kube_peer *p,
 			int64_t round_end_ms, char *err, size_t errlen)
 {
-	struct member_unproven *slot = &mk->unproven[0];
+	/* monotonic: a wall clock stepped back must not make a failure last */
+	int64_t now_ms = mono_ms();
+	struct member_unproven *slot = &mk->unproven[0], *same = NULL;
 	for (size_t i = 0; i < MEMBER_SYNC_UNPROVEN; i++) {
 		struct member_unproven *u = &mk->unproven[i];
-		if (u->until > now && !strcmp(u->node, p->node) && !strcmp(u->id, p->id) &&
-		    !strcmp(u->url, p->url))
-			return -EAGAIN;
-		if (u->until < slot->until)
+		if (u->until_ms && !strcmp(u->node, p->node) && !strcmp(u->id, p->id) &&
+		    !strcmp(u->url, p->url)) {
+			if (u->until_ms > now_ms)
+				return -EAGAIN;
+			same = u; /* failed before: asked again, said already */
+		}
+		if (u->until_ms < slot->until_ms)
 			slot = u; /* the oldest, for a new failure */
 	}
-	if (mono_ms() >= round_end_ms)
+	if (now_ms >= round_end_ms)
 		return -EAGAIN; /* this round's time for proofs is spent: the next round asks */
 	err[0] = '\0';
 	int r = mk->prove
 		    ? mk->prove(mk->prove_arg, p->url, p->node, p->id, err, errlen)
 		    : member_prove_ask(p->url, p->node, p->id, MEMBER_SYNC_PROVE_MS, err, errlen);
-	if (r >= 0)
+	if (r >= 0) {
+		if (same)
+			same->until_ms = 0;
 		return 0;
-	snprintf(slot->node, sizeof(slot->node), "%s", p->node);
-	snprintf(slot->id, sizeof(slot->id), "%s", p->id);
-	snprintf(slot->url, sizeof(slot->url), "%s", p->url);
+	}
 	/* a weir-node that does not answer yet (just started) is asked again sooner than one
 	 * that answered for another identity */
-	slot->until = now + (r == -EACCES ? MEMBER_SYNC_PROVE_RETRY_S : 1);
-	char said[sizeof(mk->unproven_said)];
-	snprintf(said, sizeof(said), "%s %s", p->node, p->id);
-	if (strcmp(said, mk->unproven_said) != 0)
+	int retry_s = r == -EACCES ? MEMBER_SYNC_PROVE_RETRY_S : 1;
+	if (!same)
 		log_warn("cluster: node \"%.64s\"'s Lease names identity %.16s..., which the "
 			 "weir-node at its URL does not prove (%s): not taken (a second writer of "
 			 "its Lease, or that weir-node not answering yet; asked again in %d s)",
-			 p->node, p->id, err, r == -EACCES ? MEMBER_SYNC_PROVE_RETRY_S : 1);
-	snprintf(mk->unproven_said, sizeof(mk->unproven_said), "%s", said);
+			 p->node, p->id, err, retry_s);
+	if (same)
+		slot = same;
+	snprintf(slot->node, sizeof(slot->node), "%s", p->node);
+	snprintf(slot->id, sizeof(slot->id), "%s", p->id);
+	snprintf(slot->url, sizeof(slot->url), "%s", p->url);
+	slot->until_ms = mono_ms() + retry_s * 1000;
 	return r;
 }
 
@@ -196,7 +206,7 @@ size_t member_sync_kube_take(struct member_sync_kube *mk, int64_t now,
 				    !strcmp(pin->url, p->url))) {
 			/* not as pinned: its weir-node proves the identity at the URL first */
 			char perr[600];
-			if (prove_cached(mk, now, p, round_end_ms, perr, sizeof(perr)) < 0) {
+			if (prove_cached(mk, p, round_end_ms, perr, sizeof(perr)) < 0) {
 				/* the member as pinned, while that identity is seen: a node gone
 				 * whose Lease another writer keeps fresh is no member */
 				if (pin && now - pin->seen <= MEMBER_SYNC_PIN_FRESH_S)

@@ -96,9 +96,8 @@ struct member_sync_kube {
 		char node[254];
 		char id[NODE_ID_PUB_HEX];
 		char url[256];
-		int64_t until; /* 0: a free slot */
+		int64_t until_ms; /* CLOCK_MONOTONIC; 0: a free slot */
 	} unproven[MEMBER_SYNC_UNPROVEN];
-	char unproven_said[NODE_ID_PUB_HEX + 256]; /* the last failure logged: node and id */
 	/* Where the pins are kept across restarts (borrowed; NULL: in memory only): written by
 	 * member_sync_kube_save when a pin's node, identity, pod or URL changed, read back by
 	 * member_sync_kube_load at start. */
