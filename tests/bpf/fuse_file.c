@@ -89,6 +89,17 @@ int fuse_file_start(const char *mountpoint, size_t size, pid_t *ret_pid,
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
+		/* Check's runner handles SIGTERM by signalling its own process group (killpg),
+		 * and this child inherits that handler; libfuse installs its own only where the
+		 * handler is the default, so it stayed. The SIGTERM fuse_file_stop sends reached
+		 * it whenever the unmount had not ended the server yet, and killed the runner
+		 * (CI, sessions 10, 17 and 18: check_bpf "killed by SIGTERM" at its end; a
+		 * SIGTERM sent before the unmount kills it every time). The defaults here, in a
+		 * process group of its own. */
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGALRM, SIG_DFL);
+		setpgid(0, 0);
 		file_size = size;
 		stats = shared;
 		char *argv[] = {"weir-test-fuse",   "-f", "-s", "-o", "fsname=weir-test",
