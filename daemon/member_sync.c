@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +21,7 @@
 
 #include "log.h"
 #include "member_prove.h"
+#include "private_file.h"
 #include "store_kube.h"
 
 _Static_assert(
@@ -342,27 +342,26 @@ int member_sync_kube_load(struct member_sync_kube *mk, int64_t now)
 {
 	if (!mk->pins_path)
 		return 0;
-	int fd = open(mk->pins_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-	    (st.st_mode & 077)) {
-		close(fd);
-		return -EPERM; /* not ours alone: not trusted */
+	/* a file only this user may read or write (private_file.h: -EPERM otherwise); room
+	 * for every pin's line, the longest of which is under 600 bytes */
+	size_t cap = MEMBER_SYNC_PINS * 640 + 128;
+	char *text = malloc(cap + 1), err[512];
+	if (!text)
+		return -ENOMEM;
+	ssize_t len = private_file_read("member pins", mk->pins_path, O_NOFOLLOW, text, cap, err,
+					sizeof(err));
+	if (len < 0) {
+		free(text);
+		return len == -ENOENT ? 0 : (int)len;
 	}
-	FILE *f = fdopen(fd, "r");
-	if (!f) {
-		close(fd);
-		return -errno;
-	}
-	char line[1024];
+	text[len] = '\0';
 	int n = 0;
-	while (fgets(line, sizeof(line), f) && n < MEMBER_SYNC_PINS) {
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line && n < MEMBER_SYNC_PINS;
+	     line = strtok_r(NULL, "\n", &save)) {
 		char node[254], id[NODE_ID_PUB_HEX], pod[64], url[256];
 		if (line[0] == '#' ||
-		    sscanf(line, "%253[^\t]\t%64[^\t]\t%63[^\t]\t%255[^\n]", node, id, pod, url) !=
-			4 ||
+		    sscanf(line, "%253[^\t]\t%64[^\t]\t%63[^\t]\t%255s", node, id, pod, url) != 4 ||
 		    !node_id_pub_valid(id) || pin_find(mk, node))
 			continue;
 		struct member_pin *pin = &mk->pins[n++];
@@ -373,7 +372,7 @@ int member_sync_kube_load(struct member_sync_kube *mk, int64_t now)
 		snprintf(pin->url, sizeof(pin->url), "%s", url);
 		pin->seen = now; /* as if just seen: taken over only after a while again */
 	}
-	fclose(f);
+	free(text);
 	return n;
 }
 
